@@ -1,0 +1,14 @@
+#pragma once
+// Unpadded base64url (RFC 4648 §5), as JOSE uses it.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ap {
+
+std::string Base64UrlEncode(std::string_view bytes);
+// Rejects padding, characters outside the URL-safe alphabet and non-canonical trailing bits.
+std::optional<std::string> Base64UrlDecode(std::string_view text);
+
+}  // namespace ap

@@ -1,0 +1,51 @@
+#pragma once
+// Errors as values: every fallible call on the data path returns Result<T>.
+
+#include <boost/system/result.hpp>
+
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ap {
+
+enum class Errc {
+  kValidation,       // a field of the input is missing or invalid (field_errors says which)
+  kBadRequest,       // the input is malformed or not allowed in the current state
+  kUnauthorized,     // missing, malformed, expired or revoked credential
+  kForbidden,        // the credential is fine but the grant does not cover the call
+  kNotFound,
+  kMethodNotAllowed,
+  kPayloadTooLarge,
+  kLimitReached,     // the grant's request cap is used up
+  kUpstream,         // the provider failed or answered something unusable
+  kUpstreamTimeout,
+  kUnavailable,      // the broker cannot serve now (shutting down, store failure)
+  kInternal,
+};
+
+std::string_view ErrcName(Errc code);
+
+struct FieldError {
+  std::string field;
+  std::string message;
+};
+
+struct Error {
+  Errc code = Errc::kInternal;
+  std::string message;
+  std::vector<FieldError> field_errors;
+};
+
+inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message), {}}; }
+
+// Lets Result<T>::value() throw when a caller insists on a value that is not there (a bug).
+[[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);
+
+template <class T>
+using Result = boost::system::result<T, Error>;
+
+using Status = Result<void>;
+
+}  // namespace ap

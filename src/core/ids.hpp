@@ -1,0 +1,13 @@
+#pragma once
+// Random identifiers and secrets from the operating system's CSPRNG (OpenSSL RAND_bytes).
+
+#include <string>
+
+namespace ap {
+
+// `bytes` random bytes, base64url encoded: for secrets (request secrets, owner tokens).
+std::string RandomToken(size_t bytes = 32);
+// An RFC 4122 version 4 UUID, lower-case: for grant, request and token ids (the reference uses UUIDs).
+std::string RandomUuid();
+
+}  // namespace ap

@@ -1,0 +1,29 @@
+#pragma once
+// Parsed grants kept in memory so the proxy does not read and parse the store on every call.
+// The store stays the truth: every change the API makes goes to the store first, then here, in
+// the same call; and each proxied call is still counted by the store, which refuses a grant that
+// is no longer approved.
+// Thread-safety: all methods may be called from any thread.
+
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+
+#include "domain/grant.hpp"
+
+namespace ap::domain {
+
+class GrantCache {
+ public:
+  std::shared_ptr<const Grant> Find(const std::string& id) const;
+  void Put(Grant grant);
+  void Erase(const std::string& id);
+  size_t Size() const;
+
+ private:
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const Grant>> grants_;
+};
+
+}  // namespace ap::domain

@@ -1,0 +1,43 @@
+#include "domain/grant_cache.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ap::domain {
+namespace {
+
+Grant Make(const std::string& id, GrantStatus status) {
+  Grant g;
+  g.record.id = id;
+  g.record.status = status;
+  g.scope.provider = "openai";
+  return g;
+}
+
+TEST(GrantCache, ReplacesAndErases) {
+  GrantCache cache;
+  EXPECT_EQ(cache.Find("g"), nullptr);
+  cache.Put(Make("g", GrantStatus::kApproved));
+  auto held = cache.Find("g");
+  ASSERT_NE(held, nullptr);
+  cache.Put(Make("g", GrantStatus::kRevoked));
+  EXPECT_EQ(cache.Find("g")->record.status, GrantStatus::kRevoked);
+  EXPECT_EQ(held->record.status, GrantStatus::kApproved);  // readers keep a consistent snapshot
+  cache.Erase("g");
+  EXPECT_EQ(cache.Find("g"), nullptr);
+  EXPECT_EQ(cache.Size(), 0u);
+}
+
+TEST(Grant, ApprovedGrantPastItsExpiryIsExpired) {
+  store::GrantRecord r;
+  r.status = GrantStatus::kApproved;
+  r.expires_at = 1000;
+  EXPECT_EQ(EffectiveStatus(r, 999), GrantStatus::kApproved);
+  EXPECT_FALSE(UnusableReason(r, 999));
+  EXPECT_EQ(EffectiveStatus(r, 1000), GrantStatus::kExpired);
+  EXPECT_EQ(UnusableReason(r, 1000)->message, "Grant is expired");
+  r.status = GrantStatus::kRevoked;
+  EXPECT_EQ(UnusableReason(r, 0)->message, "Grant is revoked");
+}
+
+}  // namespace
+}  // namespace ap::domain

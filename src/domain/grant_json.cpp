@@ -1,0 +1,40 @@
+#include "domain/grant_json.hpp"
+
+namespace ap::domain {
+namespace {
+
+boost::json::value OptionalTime(const std::optional<UnixSeconds>& t) {
+  if (!t) return nullptr;
+  return boost::json::string(FormatIso8601(*t));
+}
+
+}  // namespace
+
+boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
+  const auto& r = grant.record;
+  boost::json::object o;
+  o["id"] = r.id;
+  o["requestId"] = r.request_id;
+  o["appName"] = r.app_name;
+  o["appUrl"] = r.app_url;
+  o["scope"] = ScopeToJson(grant.scope);
+  o["status"] = store::GrantStatusName(EffectiveStatus(r, now));
+  o["createdAt"] = FormatIso8601(r.created_at);
+  o["expiresAt"] = OptionalTime(r.expires_at);
+  if (r.approved_at) o["approvedAt"] = FormatIso8601(*r.approved_at);
+  if (r.denied_at) o["deniedAt"] = FormatIso8601(*r.denied_at);
+  if (r.revoked_at) o["revokedAt"] = FormatIso8601(*r.revoked_at);
+  o["usageCount"] = r.usage_count;
+  o["usageBudgetCents"] = r.usage_budget_cents;
+  if (r.notes) o["notes"] = *r.notes;
+  o["version"] = r.version;
+  return o;
+}
+
+boost::json::object GrantRequestToJson(const store::GrantRequestRecord& request, const Scope& scope) {
+  return {{"id", request.id},         {"appName", request.app_name},
+          {"appUrl", request.app_url}, {"scope", ScopeToJson(scope)},
+          {"reason", request.reason},  {"createdAt", FormatIso8601(request.created_at)}};
+}
+
+}  // namespace ap::domain

@@ -1,0 +1,146 @@
+#include "domain/scope.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+namespace ap::domain {
+namespace {
+
+constexpr size_t kMaxModels = 100;
+constexpr size_t kMaxModelLength = 200;
+
+void Add(std::vector<FieldError>& errors, std::string_view prefix, std::string_view field, std::string message) {
+  errors.push_back({std::string(prefix) + "." + std::string(field), std::move(message)});
+}
+
+std::optional<int64_t> ReadLimit(const boost::json::object& o, std::string_view prefix, std::string_view field,
+                                 int64_t minimum, std::vector<FieldError>& errors) {
+  auto it = o.find(field);
+  if (it == o.end() || it->value().is_null()) return std::nullopt;
+  const auto& v = it->value();
+  std::optional<int64_t> n;
+  if (v.is_int64()) n = v.get_int64();
+  else if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) n = static_cast<int64_t>(v.get_uint64());
+  else if (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())) &&
+           std::abs(v.get_double()) < 9e15)
+    n = static_cast<int64_t>(v.get_double());
+  if (!n) {
+    Add(errors, prefix, field, "Expected an integer");
+    return std::nullopt;
+  }
+  if (*n < minimum) {
+    Add(errors, prefix, field, "Must be at least " + std::to_string(minimum));
+    return std::nullopt;
+  }
+  return n;
+}
+
+std::vector<std::string> ReadStringList(const boost::json::object& o, std::string_view prefix, std::string_view field,
+                                        std::vector<FieldError>& errors) {
+  std::vector<std::string> out;
+  auto it = o.find(field);
+  if (it == o.end()) {
+    Add(errors, prefix, field, "Required");
+    return out;
+  }
+  if (!it->value().is_array()) {
+    Add(errors, prefix, field, "Expected an array of strings");
+    return out;
+  }
+  const auto& arr = it->value().get_array();
+  if (arr.empty()) Add(errors, prefix, field, "Must list at least one entry");
+  if (arr.size() > kMaxModels) Add(errors, prefix, field, "Too many entries (at most " + std::to_string(kMaxModels) + ")");
+  for (const auto& item : arr) {
+    if (!item.is_string() || item.get_string().empty() || item.get_string().size() > kMaxModelLength) {
+      Add(errors, prefix, field, "Expected non-empty strings of at most " + std::to_string(kMaxModelLength) + " characters");
+      return {};
+    }
+    std::string s(item.get_string());
+    if (std::find(out.begin(), out.end(), s) == out.end()) out.push_back(std::move(s));
+  }
+  return out;
+}
+
+template <size_t N>
+bool OneOf(std::string_view value, const std::string_view (&allowed)[N]) {
+  return std::find(std::begin(allowed), std::end(allowed), value) != std::end(allowed);
+}
+
+template <size_t N>
+std::string ListOf(const std::string_view (&allowed)[N]) {
+  return JoinForHumans(std::vector<std::string>(std::begin(allowed), std::end(allowed)));
+}
+
+}  // namespace
+
+bool Scope::AllowsModel(std::string_view model) const {
+  return std::find(models.begin(), models.end(), model) != models.end();
+}
+
+bool Scope::AllowsCapability(std::string_view capability) const {
+  return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
+}
+
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix) {
+  std::vector<FieldError> errors;
+  if (!value.is_object()) {
+    errors.push_back({std::string(prefix), value.is_null() ? "Required" : "Expected an object"});
+    return Error{Errc::kValidation, "Validation failed", std::move(errors)};
+  }
+  const auto& o = value.get_object();
+  for (const auto& member : o) {
+    static constexpr std::string_view kKnown[] = {"provider", "models", "capabilities", "maxBudgetCents", "maxRequests",
+                                                  "rateLimit"};
+    if (!OneOf(member.key(), kKnown)) Add(errors, prefix, member.key(), "Unknown field");
+  }
+  Scope scope;
+  auto provider = o.find("provider");
+  if (provider == o.end()) Add(errors, prefix, "provider", "Required");
+  else if (!provider->value().is_string() || !OneOf(provider->value().get_string(), kProviders))
+    Add(errors, prefix, "provider", "Expected one of " + ListOf(kProviders));
+  else scope.provider = provider->value().get_string();
+  scope.models = ReadStringList(o, prefix, "models", errors);
+  scope.capabilities = ReadStringList(o, prefix, "capabilities", errors);
+  for (const auto& c : scope.capabilities)
+    if (!OneOf(c, kCapabilities)) {
+      Add(errors, prefix, "capabilities", "Unknown capability '" + c + "'; expected " + ListOf(kCapabilities));
+      break;
+    }
+  scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, errors);
+  scope.max_requests = ReadLimit(o, prefix, "maxRequests", 1, errors);
+  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 1, errors);
+  if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
+  return scope;
+}
+
+boost::json::object ScopeToJson(const Scope& scope) {
+  boost::json::object o;
+  o["provider"] = scope.provider;
+  o["models"] = boost::json::array(scope.models.begin(), scope.models.end());
+  o["capabilities"] = boost::json::array(scope.capabilities.begin(), scope.capabilities.end());
+  if (scope.max_budget_cents) o["maxBudgetCents"] = *scope.max_budget_cents;
+  if (scope.max_requests) o["maxRequests"] = *scope.max_requests;
+  if (scope.rate_limit) o["rateLimit"] = *scope.rate_limit;
+  return o;
+}
+
+std::string ScopeToJsonText(const Scope& scope) { return boost::json::serialize(ScopeToJson(scope)); }
+
+Result<Scope> ParseScopeText(std::string_view json_text) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(json_text, ec);
+  if (ec) return MakeError(Errc::kInternal, "stored scope is not JSON");
+  return ParseScope(value);
+}
+
+std::string JoinForHumans(const std::vector<std::string>& items) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += (i + 1 == items.size()) ? " and " : ", ";
+    out += items[i];
+  }
+  return out;
+}
+
+}  // namespace ap::domain

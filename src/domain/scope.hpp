@@ -1,0 +1,42 @@
+#pragma once
+// What a grant allows: the reference's `scope` object, validated.
+
+#include <boost/json/fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace ap::domain {
+
+inline constexpr std::string_view kProviders[] = {"openai", "anthropic", "google"};
+inline constexpr std::string_view kCapabilities[] = {"chat", "embeddings", "images", "audio", "code"};
+
+struct Scope {
+  std::string provider;
+  std::vector<std::string> models;
+  std::vector<std::string> capabilities;
+  std::optional<int64_t> max_budget_cents;
+  std::optional<int64_t> max_requests;
+  std::optional<int64_t> rate_limit;  // requests per minute
+
+  bool AllowsModel(std::string_view model) const;
+  bool AllowsCapability(std::string_view capability) const;
+};
+
+// Validates `value` as a scope. Field errors name the offending member under `prefix`
+// ("scope.provider"). Unknown members are refused: silently dropping a limit the app asked for
+// would mislead it.
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix = "scope");
+boost::json::object ScopeToJson(const Scope& scope);
+std::string ScopeToJsonText(const Scope& scope);
+Result<Scope> ParseScopeText(std::string_view json_text);
+
+// "a, b and c"
+std::string JoinForHumans(const std::vector<std::string>& items);
+
+}  // namespace ap::domain

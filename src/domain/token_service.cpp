@@ -1,0 +1,124 @@
+#include "domain/token_service.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/jws.hpp"
+
+namespace ap::domain {
+namespace {
+
+Error Refuse(std::string message) { return MakeError(Errc::kUnauthorized, std::move(message)); }
+
+std::optional<int64_t> NumericDate(const boost::json::object& claims, std::string_view name) {
+  auto it = claims.find(name);
+  if (it == claims.end()) return std::nullopt;
+  if (it->value().is_int64()) return it->value().get_int64();
+  if (it->value().is_uint64() && it->value().get_uint64() <= static_cast<uint64_t>(INT64_MAX))
+    return static_cast<int64_t>(it->value().get_uint64());
+  if (it->value().is_double()) return static_cast<int64_t>(it->value().get_double());
+  return std::nullopt;
+}
+
+const boost::json::string* StringMember(const boost::json::object& o, std::string_view name) {
+  auto it = o.find(name);
+  return it != o.end() && it->value().is_string() ? &it->value().get_string() : nullptr;
+}
+
+bool AudienceMatches(const boost::json::object& claims, std::string_view audience) {
+  auto it = claims.find("aud");
+  if (it == claims.end()) return false;
+  if (it->value().is_string()) return it->value().get_string() == audience;
+  if (!it->value().is_array()) return false;
+  for (const auto& a : it->value().get_array())
+    if (a.is_string() && a.get_string() == audience) return true;
+  return false;
+}
+
+}  // namespace
+
+TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock)
+    : keys_(std::move(keys)), settings_(std::move(settings)), clock_(std::move(clock)) {}
+
+AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after) const {
+  const auto& key = keys_->Current();
+  AccessToken t;
+  t.jti = RandomUuid();
+  t.issued_at = clock_();
+  t.expires_at = t.issued_at + settings_.ttl_seconds;
+  if (not_after && *not_after < t.expires_at) t.expires_at = *not_after;
+  boost::json::object header{{"alg", "EdDSA"}, {"typ", "at+jwt"}, {"kid", key.kid}};
+  boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},       {"aud", settings_.audience},
+                             {"gid", grant_id},         {"jti", t.jti},          {"iat", t.issued_at},
+                             {"nbf", t.issued_at},      {"exp", t.expires_at}};
+  t.token = crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key.key);
+  return t;
+}
+
+Result<TokenClaims> TokenService::Verify(std::string_view token) const {
+  UnixSeconds now = clock_();
+  std::string digest = crypto::Sha256(token);
+  if (auto cached = FindCached(digest, now)) return *cached;
+  auto claims = VerifyUncached(token, now);
+  if (claims) Remember(std::move(digest), *claims, now);
+  return claims;
+}
+
+Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSeconds now) const {
+  auto jws = crypto::ParseCompactJws(token);
+  if (!jws) return Refuse("Invalid token: " + jws.error().message);
+  const auto& header = jws->header;
+  const auto* alg = StringMember(header, "alg");
+  if (!alg || *alg != "EdDSA") return Refuse("Invalid token: only alg EdDSA is accepted");
+  const auto* typ = StringMember(header, "typ");
+  if (!typ || (*typ != "at+jwt" && *typ != "application/at+jwt")) return Refuse("Invalid token: typ must be at+jwt");
+  if (header.contains("crit")) return Refuse("Invalid token: unsupported critical header");
+  const auto* kid = StringMember(header, "kid");
+  const crypto::SigningKey* key = kid ? keys_->Find(*kid) : nullptr;
+  if (!key) return Refuse("Invalid token: unknown signing key");
+  if (!key->key.Verify(jws->signing_input, jws->signature)) return Refuse("Invalid token: bad signature");
+
+  boost::system::error_code ec;
+  boost::json::value payload = boost::json::parse(jws->payload, ec);
+  if (ec || !payload.is_object()) return Refuse("Invalid token: claims are not a JSON object");
+  const auto& claims = payload.get_object();
+  const auto* iss = StringMember(claims, "iss");
+  if (!iss || *iss != settings_.issuer) return Refuse("Invalid token: wrong issuer");
+  if (!AudienceMatches(claims, settings_.audience)) return Refuse("Invalid token: wrong audience");
+  auto exp = NumericDate(claims, "exp");
+  auto iat = NumericDate(claims, "iat");
+  auto nbf = NumericDate(claims, "nbf");
+  if (!exp || !iat) return Refuse("Invalid token: exp and iat are required");
+  if (*exp + settings_.leeway_seconds <= now) return Refuse("Token expired");
+  if (nbf && *nbf > now + settings_.leeway_seconds) return Refuse("Token is not valid yet");
+  if (*iat > now + settings_.leeway_seconds) return Refuse("Invalid token: issued in the future");
+  const auto* gid = StringMember(claims, "gid");
+  const auto* jti = StringMember(claims, "jti");
+  if (!gid || !jti) return Refuse("Invalid token: gid and jti are required");
+  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp};
+}
+
+std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, UnixSeconds now) const {
+  Shard& shard = shards_[static_cast<unsigned char>(digest[0]) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.verified.find(digest);
+  if (it == shard.verified.end()) return std::nullopt;
+  if (it->second.expires_at + settings_.leeway_seconds <= now) {
+    shard.verified.erase(it);
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void TokenService::Remember(std::string digest, const TokenClaims& claims, UnixSeconds now) const {
+  Shard& shard = shards_[static_cast<unsigned char>(digest[0]) % kShards];
+  std::lock_guard lock(shard.mutex);
+  if (shard.verified.size() >= kMaxPerShard) {
+    std::erase_if(shard.verified, [&](const auto& e) { return e.second.expires_at + settings_.leeway_seconds <= now; });
+    if (shard.verified.size() >= kMaxPerShard) shard.verified.clear();
+  }
+  shard.verified.emplace(std::move(digest), claims);
+}
+
+}  // namespace ap::domain

@@ -1,0 +1,70 @@
+#pragma once
+// Access tokens: compact JWS, EdDSA, `typ: at+jwt`, signed with the broker's current key.
+// Verified tokens are remembered by SHA-256 until they expire, so a token costs one signature
+// check in its life rather than one per call.
+// Thread-safety: Issue and Verify may be called from any thread.
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "crypto/signing_keys.hpp"
+
+namespace ap::domain {
+
+struct TokenSettings {
+  std::string issuer = "aipassport-broker";
+  std::string audience = "aipassport";
+  int64_t ttl_seconds = 3600;
+  int64_t leeway_seconds = 10;  // tolerated clock skew for exp, nbf and iat
+};
+
+struct AccessToken {
+  std::string token;
+  std::string jti;
+  UnixSeconds issued_at = 0;
+  UnixSeconds expires_at = 0;
+};
+
+struct TokenClaims {
+  std::string grant_id;
+  std::string jti;
+  UnixSeconds issued_at = 0;
+  UnixSeconds expires_at = 0;
+};
+
+class TokenService {
+ public:
+  TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock);
+
+  // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner.
+  AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after) const;
+  // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud, exp, nbf
+  // and iat. Every refusal is kUnauthorized with a message fit for the caller.
+  Result<TokenClaims> Verify(std::string_view token) const;
+
+  const TokenSettings& Settings() const { return settings_; }
+
+ private:
+  Result<TokenClaims> VerifyUncached(std::string_view token, UnixSeconds now) const;
+  std::optional<TokenClaims> FindCached(const std::string& digest, UnixSeconds now) const;
+  void Remember(std::string digest, const TokenClaims& claims, UnixSeconds now) const;
+
+  static constexpr size_t kShards = 16;
+  static constexpr size_t kMaxPerShard = 4096;
+  struct Shard {
+    mutable std::mutex mutex;
+    std::unordered_map<std::string, TokenClaims> verified;  // keyed by SHA-256 of the token
+  };
+
+  std::shared_ptr<const crypto::SigningKeyRing> keys_;
+  TokenSettings settings_;
+  Clock clock_;
+  mutable std::array<Shard, kShards> shards_;
+};
+
+}  // namespace ap::domain

@@ -1,0 +1,150 @@
+#include "domain/token_service.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/hmac.h>
+
+#include <boost/json.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "core/base64url.hpp"
+#include "crypto/jws.hpp"
+
+namespace ap::domain {
+namespace {
+
+using crypto::Ed25519Key;
+using crypto::SigningKey;
+using crypto::SigningKeyRing;
+
+class TokenServiceTest : public ::testing::Test {
+ protected:
+  TokenServiceTest()
+      : key_(Ed25519Key::Generate()),
+        ring_(std::make_shared<SigningKeyRing>(SigningKeyRing::FromKeys({SigningKey{"k1", key_}}))),
+        tokens_(ring_, TokenSettings{}, [this] { return now_; }) {}
+
+  std::string Sign(const boost::json::object& header, const boost::json::object& claims, const Ed25519Key& key) {
+    return crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key);
+  }
+  boost::json::object Header() { return {{"alg", "EdDSA"}, {"typ", "at+jwt"}, {"kid", "k1"}}; }
+  boost::json::object Claims() {
+    return {{"iss", "aipassport-broker"}, {"aud", "aipassport"}, {"sub", "g1"}, {"gid", "g1"},
+            {"jti", "j1"},                {"iat", now_},         {"exp", now_ + 60}};
+  }
+  std::string Refusal(std::string_view token) {
+    auto r = tokens_.Verify(token);
+    EXPECT_FALSE(r) << "accepted: " << token;
+    if (r) return "";
+    EXPECT_EQ(r.error().code, Errc::kUnauthorized);
+    return r.error().message;
+  }
+
+  UnixSeconds now_ = 1'800'000'000;
+  Ed25519Key key_;
+  std::shared_ptr<SigningKeyRing> ring_;
+  TokenService tokens_;
+};
+
+TEST_F(TokenServiceTest, IssuesTokensThatVerify) {
+  auto t = tokens_.Issue("grant-1", std::nullopt);
+  EXPECT_EQ(t.expires_at, now_ + 3600);
+  auto claims = tokens_.Verify(t.token);
+  ASSERT_TRUE(claims) << claims.error().message;
+  EXPECT_EQ(claims->grant_id, "grant-1");
+  EXPECT_EQ(claims->jti, t.jti);
+  auto jws = crypto::ParseCompactJws(t.token).value();
+  EXPECT_EQ(jws.header.at("typ").as_string(), "at+jwt");
+  EXPECT_EQ(jws.header.at("kid").as_string(), "k1");
+  auto payload = boost::json::parse(jws.payload).as_object();
+  for (const char* claim : {"iss", "sub", "aud", "gid", "jti", "iat", "exp"}) EXPECT_TRUE(payload.contains(claim)) << claim;
+}
+
+TEST_F(TokenServiceTest, NeverOutlivesTheGrant) {
+  EXPECT_EQ(tokens_.Issue("g", now_ + 100).expires_at, now_ + 100);
+}
+
+TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {
+  auto t = tokens_.Issue("g", now_ + 100);
+  ASSERT_TRUE(tokens_.Verify(t.token));
+  now_ += 100 + TokenSettings{}.leeway_seconds;
+  EXPECT_EQ(Refusal(t.token), "Token expired");
+}
+
+TEST_F(TokenServiceTest, RefusesEveryForgery) {
+  EXPECT_NE(Refusal(Sign(Header(), Claims(), Ed25519Key::Generate())).find("bad signature"), std::string::npos);
+  auto h = Header();
+  h["alg"] = "none";
+  std::string none = Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims())) + ".";
+  EXPECT_NE(Refusal(none).find("EdDSA"), std::string::npos);
+  h = Header();
+  h["kid"] = "k2";
+  EXPECT_NE(Refusal(Sign(h, Claims(), key_)).find("unknown signing key"), std::string::npos);
+  h = Header();
+  h["typ"] = "JWT";
+  EXPECT_NE(Refusal(Sign(h, Claims(), key_)).find("typ"), std::string::npos);
+  h = Header();
+  h["crit"] = boost::json::array{"exp"};
+  EXPECT_NE(Refusal(Sign(h, Claims(), key_)).find("critical"), std::string::npos);
+}
+
+// Key confusion: an HS256 token whose HMAC secret is our public key must not pass.
+TEST_F(TokenServiceTest, RefusesHs256SignedWithThePublicKey) {
+  auto h = Header();
+  h["alg"] = "HS256";
+  std::string input = Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims()));
+  std::string pub = key_.PublicRaw();
+  unsigned char mac[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), pub.data(), static_cast<int>(pub.size()), reinterpret_cast<const unsigned char*>(input.data()),
+       input.size(), mac, &len);
+  EXPECT_NE(Refusal(input + "." + Base64UrlEncode(std::string(reinterpret_cast<char*>(mac), len))).find("EdDSA"),
+            std::string::npos);
+}
+
+TEST_F(TokenServiceTest, ChecksIssuerAudienceAndTimes) {
+  auto c = Claims();
+  c["iss"] = "someone-else";
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: wrong issuer");
+  c = Claims();
+  c["aud"] = "other";
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: wrong audience");
+  c = Claims();
+  c["aud"] = boost::json::array{"other", "aipassport"};
+  EXPECT_TRUE(tokens_.Verify(Sign(Header(), c, key_)));
+  c = Claims();
+  c["exp"] = now_ - 60;
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Token expired");
+  c = Claims();
+  c["nbf"] = now_ + 600;
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Token is not valid yet");
+  c = Claims();
+  c["iat"] = now_ + 600;
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: issued in the future");
+  c = Claims();
+  c.erase("exp");
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: exp and iat are required");
+  c = Claims();
+  c.erase("gid");
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: gid and jti are required");
+}
+
+// None of Wycheproof's JWS cases uses our key or algorithm: each one, valid or not for its own
+// key (HS256, ES256, RS256, PS256, alg none, embedded keys, bad base64...), must be refused.
+TEST_F(TokenServiceTest, RefusesEveryWycheproofJws) {
+  std::ifstream in(std::string(AIPASSPORT_TEST_DATA) + "/wycheproof/json_web_signature_test.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto doc = boost::json::parse(text.str());
+  int checked = 0;
+  for (const auto& group : doc.at("testGroups").as_array())
+    for (const auto& test : group.at("tests").as_array()) {
+      if (!test.as_object().contains("jws") || !test.at("jws").is_string()) continue;
+      EXPECT_FALSE(tokens_.Verify(test.at("jws").as_string())) << "tcId " << test.at("tcId").as_int64();
+      ++checked;
+    }
+  EXPECT_GT(checked, 300);
+}
+
+}  // namespace
+}  // namespace ap::domain

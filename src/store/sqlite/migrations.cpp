@@ -1,0 +1,49 @@
+#include "store/sqlite/migrations.hpp"
+
+namespace ap::store::sqlite {
+namespace {
+
+constexpr Migration kMigrations[] = {
+    {1, "grant requests, grants, settings", R"sql(
+CREATE TABLE grant_requests (
+  id TEXT PRIMARY KEY,
+  app_name TEXT NOT NULL,
+  app_url TEXT NOT NULL,
+  scope_json TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE grants (
+  id TEXT PRIMARY KEY,
+  request_id TEXT NOT NULL REFERENCES grant_requests(id),
+  app_name TEXT NOT NULL,
+  app_url TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  scope_json TEXT NOT NULL,
+  max_requests INTEGER,
+  status TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  approved_at INTEGER,
+  denied_at INTEGER,
+  revoked_at INTEGER,
+  usage_count INTEGER NOT NULL DEFAULT 0,
+  usage_budget_cents INTEGER NOT NULL DEFAULT 0,
+  notes TEXT,
+  version INTEGER NOT NULL DEFAULT 1,
+  request_secret_hash TEXT NOT NULL
+);
+CREATE INDEX grants_by_created_at ON grants(created_at DESC);
+CREATE INDEX grants_by_status ON grants(status);
+CREATE TABLE settings (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+)sql"},
+};
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+}  // namespace ap::store::sqlite

@@ -1,0 +1,306 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <unordered_map>
+
+#include "store/sqlite/migrations.hpp"
+
+namespace ap::store {
+namespace {
+
+struct DbClose {
+  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
+};
+struct StmtFinalize {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Db = std::unique_ptr<sqlite3, DbClose>;
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+
+constexpr const char* kGrantColumns =
+    "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
+    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash";
+
+// Binds positional parameters and resets the statement when it goes out of scope, so a cached
+// statement is always ready for its next use.
+class Query {
+ public:
+  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~Query() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& Bind(std::string_view v) {
+    sqlite3_bind_text(stmt_, ++index_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Query& Bind(const std::string& v) { return Bind(std::string_view(v)); }
+  Query& Bind(int64_t v) {
+    sqlite3_bind_int64(stmt_, ++index_, v);
+    return *this;
+  }
+  Query& Bind(const std::optional<int64_t>& v) {
+    if (v) return Bind(*v);
+    sqlite3_bind_null(stmt_, ++index_);
+    return *this;
+  }
+  Query& Bind(const std::optional<std::string>& v) {
+    if (v) return Bind(std::string_view(*v));
+    sqlite3_bind_null(stmt_, ++index_);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+
+  std::string Text(int col) const {
+    auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<int64_t> OptInt(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Int(col);
+  }
+  std::optional<std::string> OptText(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return Text(col);
+  }
+
+ private:
+  sqlite3_stmt* stmt_;
+  int index_ = 0;
+};
+
+GrantRecord ReadGrant(const Query& q) {
+  GrantRecord g;
+  g.id = q.Text(0);
+  g.request_id = q.Text(1);
+  g.app_name = q.Text(2);
+  g.app_url = q.Text(3);
+  g.reason = q.Text(4);
+  g.scope_json = q.Text(5);
+  g.max_requests = q.OptInt(6);
+  g.status = ParseGrantStatus(q.Text(7)).value_or(GrantStatus::kRevoked);  // unknown status: fail closed
+  g.created_at = q.Int(8);
+  g.expires_at = q.OptInt(9);
+  g.approved_at = q.OptInt(10);
+  g.denied_at = q.OptInt(11);
+  g.revoked_at = q.OptInt(12);
+  g.usage_count = q.Int(13);
+  g.usage_budget_cents = q.Int(14);
+  g.notes = q.OptText(15);
+  g.version = q.Int(16);
+  g.request_secret_hash = q.Text(17);
+  return g;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(Db db) : db_(std::move(db)) {}
+
+  Status Migrate() {
+    if (auto s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+                      "description TEXT NOT NULL, applied_at INTEGER NOT NULL)");
+        !s)
+      return s;
+    int64_t current = 0;
+    {
+      Query q(Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_version"));
+      if (q.Step() != SQLITE_ROW) return DbError("read schema version");
+      current = q.Int(0);
+    }
+    auto migrations = sqlite::Migrations();
+    if (current > migrations.back().version)
+      return MakeError(Errc::kInternal, "the database has schema version " + std::to_string(current) +
+                                            ", newer than this aipassport knows (" +
+                                            std::to_string(migrations.back().version) + "); upgrade aipassport");
+    for (const auto& m : migrations) {
+      if (m.version <= current) continue;
+      if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
+      Status applied = Exec(m.sql);
+      if (applied) {
+        Query q(Prepare("INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)"));
+        q.Bind(int64_t{m.version}).Bind(std::string_view(m.description)).Bind(SystemNow());
+        if (q.Step() != SQLITE_DONE) applied = DbError("record migration");
+      }
+      if (!applied) {
+        Exec("ROLLBACK");
+        return MakeError(Errc::kInternal, "migration " + std::to_string(m.version) + " failed: " + applied.error().message);
+      }
+      if (auto s = Exec("COMMIT"); !s) return s;
+    }
+    return {};
+  }
+
+  Status CreateGrantRequest(const GrantRequestRecord& r, const GrantRecord& g) override {
+    if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
+    Status done = InsertRequest(r);
+    if (done) done = InsertGrant(g);
+    if (!done) {
+      Exec("ROLLBACK");
+      return done;
+    }
+    return Exec("COMMIT");
+  }
+
+  Result<GrantRecord> GetGrant(std::string_view id) override {
+    static const std::string sql = std::string("SELECT ") + kGrantColumns + " FROM grants WHERE id = ?";
+    Query q(Prepare(sql));
+    q.Bind(id);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "Grant not found");
+    if (rc != SQLITE_ROW) return DbError("read grant");
+    return ReadGrant(q);
+  }
+
+  Result<std::vector<GrantRecord>> ListGrants() override {
+    static const std::string sql =
+        std::string("SELECT ") + kGrantColumns + " FROM grants ORDER BY created_at DESC, rowid DESC";
+    return ReadGrants(sql);
+  }
+
+  Result<std::vector<GrantRecord>> ListApprovedGrants() override {
+    static const std::string sql = std::string("SELECT ") + kGrantColumns + " FROM grants WHERE status = 'approved'";
+    return ReadGrants(sql);
+  }
+
+  Result<GrantRecord> UpdateGrant(const GrantRecord& g) override {
+    Query q(Prepare(
+        "UPDATE grants SET scope_json = ?, max_requests = ?, status = ?, expires_at = ?, approved_at = ?, "
+        "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, version = version + 1 "
+        "WHERE id = ? AND version = ?"));
+    q.Bind(g.scope_json).Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.expires_at).Bind(g.approved_at);
+    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_budget_cents).Bind(g.notes).Bind(g.id).Bind(g.version);
+    if (q.Step() != SQLITE_DONE) return DbError("update grant");
+    if (sqlite3_changes(db_.get()) == 0) {
+      auto current = GetGrant(g.id);
+      if (!current) return current.error();
+      return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
+    }
+    return GetGrant(g.id);
+  }
+
+  Result<int64_t> ConsumeRequest(std::string_view grant_id) override {
+    Query q(Prepare(
+        "UPDATE grants SET usage_count = usage_count + 1 WHERE id = ? AND status = 'approved' "
+        "AND (max_requests IS NULL OR usage_count < max_requests) RETURNING usage_count"));
+    q.Bind(grant_id);
+    int rc = q.Step();
+    if (rc == SQLITE_ROW) {
+      int64_t count = q.Int(0);
+      if (q.Step() != SQLITE_DONE) return DbError("count request");
+      return count;
+    }
+    if (rc != SQLITE_DONE) return DbError("count request");
+    auto grant = GetGrant(grant_id);
+    if (!grant) return grant.error();
+    if (grant->status != GrantStatus::kApproved)
+      return MakeError(Errc::kUnauthorized, "Grant is " + std::string(GrantStatusName(grant->status)));
+    return MakeError(Errc::kLimitReached, "Request limit reached (" + std::to_string(grant->usage_count) + " of " +
+                                              std::to_string(grant->max_requests.value_or(0)) + " used)");
+  }
+
+  Result<std::optional<std::string>> GetSetting(std::string_view key) override {
+    Query q(Prepare("SELECT value FROM settings WHERE key = ?"));
+    q.Bind(key);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    if (rc != SQLITE_ROW) return DbError("read setting");
+    return std::optional<std::string>(q.Text(0));
+  }
+
+  Status PutSetting(std::string_view key, std::string_view value) override {
+    Query q(Prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    q.Bind(key).Bind(value);
+    if (q.Step() != SQLITE_DONE) return DbError("write setting");
+    return {};
+  }
+
+ private:
+  Status InsertRequest(const GrantRequestRecord& r) {
+    Query q(Prepare(
+        "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)"));
+    q.Bind(r.id).Bind(r.app_name).Bind(r.app_url).Bind(r.scope_json).Bind(r.reason).Bind(r.created_at);
+    if (q.Step() != SQLITE_DONE) return DbError("insert grant request");
+    return {};
+  }
+
+  Status InsertGrant(const GrantRecord& g) {
+    static const std::string sql = std::string("INSERT INTO grants (") + kGrantColumns +
+                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    Query q(Prepare(sql));
+    q.Bind(g.id).Bind(g.request_id).Bind(g.app_name).Bind(g.app_url).Bind(g.reason).Bind(g.scope_json);
+    q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
+    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.usage_budget_cents).Bind(g.notes);
+    q.Bind(g.version).Bind(g.request_secret_hash);
+    if (q.Step() != SQLITE_DONE) return DbError("insert grant");
+    return {};
+  }
+
+  Result<std::vector<GrantRecord>> ReadGrants(const std::string& sql) {
+    Query q(Prepare(sql));
+    std::vector<GrantRecord> out;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
+    if (rc != SQLITE_DONE) return DbError("list grants");
+    return out;
+  }
+
+  // Statements are compiled once and reused; the cache is keyed by the SQL text.
+  sqlite3_stmt* Prepare(const std::string& sql) {
+    auto it = statements_.find(sql);
+    if (it != statements_.end()) return it->second.get();
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK)
+      throw std::logic_error(std::string("bad SQL: ") + sqlite3_errmsg(db_.get()));
+    return statements_.emplace(sql, Stmt(raw)).first->second.get();
+  }
+
+  Status Exec(const char* sql) {
+    char* message = nullptr;
+    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string text = message ? message : "unknown error";
+      sqlite3_free(message);
+      return MakeError(Errc::kUnavailable, std::string("database error: ") + text);
+    }
+    return {};
+  }
+
+  Error DbError(const char* what) {
+    return MakeError(Errc::kUnavailable, std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
+  }
+
+  Db db_;
+  std::unordered_map<std::string, Stmt> statements_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Db db(raw);
+  if (rc != SQLITE_OK)
+    return MakeError(Errc::kUnavailable, "cannot open " + file.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+  sqlite3_busy_timeout(db.get(), 5000);
+  auto store = std::make_unique<SqliteStore>(std::move(db));
+  // WAL lets readers in other processes (the CLI) work while the broker writes; NORMAL
+  // synchronous is durable against process crashes, which is what WAL mode promises.
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"}) {
+    char* message = nullptr;
+    if (sqlite3_exec(raw, pragma, nullptr, nullptr, &message) != SQLITE_OK) {
+      std::string text = message ? message : "";
+      sqlite3_free(message);
+      return MakeError(Errc::kUnavailable, "cannot configure " + file.string() + ": " + text);
+    }
+  }
+  if (auto migrated = store->Migrate(); !migrated) return migrated.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace ap::store

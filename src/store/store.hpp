@@ -1,0 +1,76 @@
+#pragma once
+// The Store: where grants, requests and settings live. SQLite now, PostgreSQL next; callers only
+// see this interface. Methods block on I/O: call them from the store's worker thread
+// (RunBlocking), never from an I/O thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+enum class GrantStatus { kPending, kApproved, kDenied, kRevoked, kExpired };
+std::string_view GrantStatusName(GrantStatus status);
+std::optional<GrantStatus> ParseGrantStatus(std::string_view name);
+
+struct GrantRequestRecord {
+  std::string id;
+  std::string app_name;
+  std::string app_url;
+  std::string scope_json;
+  std::string reason;
+  UnixSeconds created_at = 0;
+};
+
+struct GrantRecord {
+  std::string id;
+  std::string request_id;
+  std::string app_name;
+  std::string app_url;
+  std::string reason;
+  std::string scope_json;  // the validated scope, as JSON text
+  std::optional<int64_t> max_requests;  // copied out of the scope so the cap is enforced in one statement
+  GrantStatus status = GrantStatus::kPending;
+  UnixSeconds created_at = 0;
+  std::optional<UnixSeconds> expires_at;
+  std::optional<UnixSeconds> approved_at;
+  std::optional<UnixSeconds> denied_at;
+  std::optional<UnixSeconds> revoked_at;
+  int64_t usage_count = 0;
+  int64_t usage_budget_cents = 0;
+  std::optional<std::string> notes;
+  int64_t version = 1;
+  std::string request_secret_hash;  // SHA-256 hex of the app's request secret
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Inserts a request and its pending grant together, or neither.
+  virtual Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) = 0;
+  // kNotFound when there is no such grant.
+  virtual Result<GrantRecord> GetGrant(std::string_view id) = 0;
+  // Newest first.
+  virtual Result<std::vector<GrantRecord>> ListGrants() = 0;
+  // Every grant that is approved, for warming the grant cache at start.
+  virtual Result<std::vector<GrantRecord>> ListApprovedGrants() = 0;
+  // Writes every mutable field of `grant` and bumps its version, provided the stored version is
+  // still `grant.version` (compare-and-set); kBadRequest "changed concurrently" otherwise.
+  // Returns the stored grant.
+  virtual Result<GrantRecord> UpdateGrant(const GrantRecord& grant) = 0;
+  // Counts one request against an approved grant in one atomic step, refusing with kLimitReached
+  // when max_requests is reached. Returns the new usage count.
+  virtual Result<int64_t> ConsumeRequest(std::string_view grant_id) = 0;
+
+  virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
+  virtual Status PutSetting(std::string_view key, std::string_view value) = 0;
+};
+
+}  // namespace ap::store

@@ -1,0 +1,154 @@
+// The behaviour every Store implementation must have. New implementations add a factory to
+// kStoreFactories and run the same suite.
+#include "store/store.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::store {
+namespace {
+
+GrantRequestRecord Request(const std::string& id, UnixSeconds at) {
+  return {id, "App " + id, "https://app.example", R"({"provider":"openai"})", "because", at};
+}
+
+GrantRecord PendingGrant(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
+  GrantRecord g;
+  g.id = id;
+  g.request_id = "req-" + id;
+  g.app_name = "App " + id;
+  g.app_url = "https://app.example";
+  g.reason = "because";
+  g.scope_json = R"({"provider":"openai"})";
+  g.max_requests = max_requests;
+  g.created_at = at;
+  g.request_secret_hash = "hash-" + id;
+  return g;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ap-store-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    store_ = Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::unique_ptr<Store> Open() { return OpenSqliteStore(dir_ / "aipassport.db").value(); }
+
+  GrantRecord Create(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
+    EXPECT_TRUE(store_->CreateGrantRequest(Request("req-" + id, at), PendingGrant(id, at, max_requests)));
+    return store_->GetGrant(id).value();
+  }
+
+  GrantRecord Approve(GrantRecord g) {
+    g.status = GrantStatus::kApproved;
+    g.approved_at = g.created_at;
+    return store_->UpdateGrant(g).value();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, CreatesAndReadsAGrant) {
+  GrantRecord g = Create("g1", 100, 5);
+  EXPECT_EQ(g.app_name, "App g1");
+  EXPECT_EQ(g.status, GrantStatus::kPending);
+  EXPECT_EQ(g.max_requests, 5);
+  EXPECT_EQ(g.version, 1);
+  EXPECT_FALSE(g.expires_at);
+  EXPECT_EQ(store_->GetGrant("nope").error().code, Errc::kNotFound);
+}
+
+TEST_F(StoreTest, ListsNewestFirst) {
+  Create("old", 100);
+  Create("new", 300);
+  Create("mid", 200);
+  auto all = store_->ListGrants().value();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].id, "new");
+  EXPECT_EQ(all[1].id, "mid");
+  EXPECT_EQ(all[2].id, "old");
+}
+
+TEST_F(StoreTest, UpdateIsCompareAndSetOnVersion) {
+  GrantRecord g = Create("g1", 100);
+  GrantRecord approved = Approve(g);
+  EXPECT_EQ(approved.status, GrantStatus::kApproved);
+  EXPECT_EQ(approved.version, 2);
+  g.status = GrantStatus::kDenied;  // still at version 1: a stale write
+  auto stale = store_->UpdateGrant(g);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(store_->GetGrant("g1")->status, GrantStatus::kApproved);
+}
+
+TEST_F(StoreTest, ConsumeRequestStopsExactlyAtTheCap) {
+  Approve(Create("g1", 100, 3));
+  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 1);
+  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 2);
+  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 3);
+  auto refused = store_->ConsumeRequest("g1");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kLimitReached);
+  EXPECT_EQ(store_->GetGrant("g1")->usage_count, 3);
+}
+
+TEST_F(StoreTest, ConsumeRequestRefusesGrantsThatAreNotApproved) {
+  Create("pending", 100);
+  EXPECT_EQ(store_->ConsumeRequest("pending").error().code, Errc::kUnauthorized);
+  EXPECT_EQ(store_->ConsumeRequest("missing").error().code, Errc::kNotFound);
+}
+
+TEST_F(StoreTest, EverythingSurvivesReopening) {
+  Approve(Create("g1", 100, 10));
+  ASSERT_TRUE(store_->ConsumeRequest("g1"));
+  ASSERT_TRUE(store_->PutSetting("owner_token_sha256", "abc"));
+  store_ = Open();
+  auto g = store_->GetGrant("g1").value();
+  EXPECT_EQ(g.status, GrantStatus::kApproved);
+  EXPECT_EQ(g.usage_count, 1);
+  EXPECT_EQ(store_->GetSetting("owner_token_sha256").value(), "abc");
+  EXPECT_EQ(store_->GetSetting("unset").value(), std::nullopt);
+  EXPECT_EQ(store_->ListApprovedGrants()->size(), 1u);
+}
+
+TEST_F(StoreTest, TwoProcessesSharingTheFileNeverExceedTheCap) {
+  Approve(Create("g1", 100, 50));
+  auto other = Open();  // a second connection, as a second broker process would have
+  int granted = 0;
+  std::thread t([&] {
+    for (int i = 0; i < 40; ++i)
+      if (other->ConsumeRequest("g1")) ++granted;
+  });
+  int mine = 0;
+  for (int i = 0; i < 40; ++i)
+    if (store_->ConsumeRequest("g1")) ++mine;
+  t.join();
+  EXPECT_EQ(granted + mine, 50);
+  EXPECT_EQ(store_->GetGrant("g1")->usage_count, 50);
+}
+
+TEST_F(StoreTest, RefusesADatabaseFromANewerVersion) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  store_.reset();
+  auto reopened = OpenSqliteStore(dir_ / "aipassport.db");
+  ASSERT_FALSE(reopened);
+  EXPECT_NE(reopened.error().message.find("newer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ap::store
