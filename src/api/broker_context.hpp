@@ -1,0 +1,33 @@
+#pragma once
+// What the API handlers work with. app/ builds it; handlers never see concrete store types.
+
+#include "core/time.hpp"
+#include "crypto/signing_keys.hpp"
+#include "domain/grant_cache.hpp"
+#include "domain/token_service.hpp"
+#include "http/executor.hpp"
+#include "proxy/upstream.hpp"
+#include "store/store.hpp"
+
+namespace ap::api {
+
+struct BrokerContext {
+  store::Store& store;              // only touched on store_pool
+  http::BlockingPool& store_pool;   // one thread: store calls run there, in order
+  domain::GrantCache& grants;
+  const domain::TokenService& tokens;
+  const crypto::SigningKeyRing& keys;
+  proxy::Upstream& upstream;
+  Clock clock;
+  // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
+  std::string owner_token_hash_override;
+};
+
+// Runs `fn(Store&)` on the store thread and resumes on the caller's executor.
+template <class Fn>
+auto OnStore(BrokerContext& ctx, Fn fn) {
+  auto job = [&store = ctx.store, fn = std::move(fn)]() mutable { return fn(store); };
+  return http::RunBlocking(ctx.store_pool, std::move(job));
+}
+
+}  // namespace ap::api

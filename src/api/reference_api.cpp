@@ -1,0 +1,357 @@
+#include "api/reference_api.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include "api/auth.hpp"
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+#include "domain/grant_json.hpp"
+#include "http/response.hpp"
+#include "http/server.hpp"
+#include "proxy/translate.hpp"
+
+namespace ap::api {
+namespace json = boost::json;
+using boost::asio::awaitable;
+using http::PathParams;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+using store::GrantRecord;
+using store::GrantStatus;
+
+namespace {
+
+constexpr size_t kMaxAppName = 200;
+constexpr size_t kMaxUrl = 2048;
+constexpr size_t kMaxReason = 2000;
+constexpr int64_t kDefaultGrantSeconds = 3600;
+constexpr int64_t kMaxGrantSeconds = 366LL * 24 * 3600;
+
+Error Validation(std::vector<FieldError> errors) { return Error{Errc::kValidation, "Validation failed", std::move(errors)}; }
+
+// The request body as a JSON object; an empty body counts as {} where `empty_ok`.
+Result<json::object> BodyObject(const Request& req, bool empty_ok) {
+  if (req.body().empty() && empty_ok) return json::object();
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body(), ec);
+  if (ec) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
+  if (!v.is_object()) return MakeError(Errc::kBadRequest, "Request body must be a JSON object");
+  return std::move(v.get_object());
+}
+
+std::optional<std::string> RequiredString(const json::object& o, std::string_view field, size_t max_len,
+                                          std::vector<FieldError>& errors) {
+  const auto* v = o.if_contains(field);
+  if (!v || v->is_null()) {
+    errors.push_back({std::string(field), "Required"});
+    return std::nullopt;
+  }
+  if (!v->is_string() || v->get_string().empty() || v->get_string().size() > max_len) {
+    errors.push_back({std::string(field), "Expected a non-empty string of at most " + std::to_string(max_len) + " characters"});
+    return std::nullopt;
+  }
+  return std::string(v->get_string());
+}
+
+bool IsWebUrl(std::string_view text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
+}
+
+Response Json(StatusCode status, const json::value& body) { return http::JsonResponse(status, body); }
+
+Error NotPending(GrantStatus status) {
+  return MakeError(Errc::kBadRequest, "Grant is not pending (status: " + std::string(store::GrantStatusName(status)) + ")");
+}
+
+class ReferenceApi {
+ public:
+  explicit ReferenceApi(BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> Health(Request&, const PathParams&) {
+    co_return Json(StatusCode::ok, json::object{{"status", "ok"}, {"service", "aipassport-broker"}});
+  }
+
+  awaitable<Response> Jwks(Request&, const PathParams&) {
+    Response res = Json(StatusCode::ok, ctx_.keys.Jwks());
+    res.set(http::bhttp::field::cache_control, "public, max-age=300");
+    co_return res;
+  }
+
+  awaitable<Response> CreateGrantRequest(Request& req, const PathParams&) {
+    auto body = BodyObject(req, false);
+    if (!body) co_return http::ErrorResponse(body.error());
+    std::vector<FieldError> errors;
+    auto app_name = RequiredString(*body, "appName", kMaxAppName, errors);
+    auto app_url = RequiredString(*body, "appUrl", kMaxUrl, errors);
+    if (app_url && !IsWebUrl(*app_url)) errors.push_back({"appUrl", "Expected an http or https URL"});
+    std::string reason;
+    if (const auto* r = body->if_contains("reason"); r && !r->is_null()) {
+      if (!r->is_string() || r->get_string().size() > kMaxReason)
+        errors.push_back({"reason", "Expected a string of at most " + std::to_string(kMaxReason) + " characters"});
+      else reason = r->get_string();
+    }
+    const json::value* scope_value = body->if_contains("scope");
+    auto scope = domain::ParseScope(scope_value ? *scope_value : json::value(nullptr));
+    if (!scope) errors.insert(errors.end(), scope.error().field_errors.begin(), scope.error().field_errors.end());
+    if (!errors.empty()) co_return http::ErrorResponse(Validation(std::move(errors)));
+
+    UnixSeconds now = ctx_.clock();
+    std::string secret = RandomToken(32);
+    store::GrantRequestRecord request{RandomUuid(), *app_name, *app_url, domain::ScopeToJsonText(*scope), reason, now};
+    GrantRecord grant;
+    grant.id = RandomUuid();
+    grant.request_id = request.id;
+    grant.app_name = request.app_name;
+    grant.app_url = request.app_url;
+    grant.reason = reason;
+    grant.scope_json = request.scope_json;
+    grant.max_requests = scope->max_requests;
+    grant.created_at = now;
+    grant.request_secret_hash = crypto::Sha256Hex(secret);
+    auto insert = [request, grant](store::Store& s) { return s.CreateGrantRequest(request, grant); };
+    auto created = co_await OnStore(ctx_, std::move(insert));
+    if (!created) co_return http::ErrorResponse(created.error());
+    domain::Grant view{grant, *scope};
+    co_return Json(StatusCode::created, json::object{{"grantRequest", domain::GrantRequestToJson(request, *scope)},
+                                                     {"grant", domain::GrantToJson(view, now)},
+                                                     {"requestSecret", secret}});
+  }
+
+  awaitable<Response> ListGrants(Request& req, const PathParams&) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    auto list = [](store::Store& s) { return s.ListGrants(); };
+    auto records = co_await OnStore(ctx_, std::move(list));
+    if (!records) co_return http::ErrorResponse(records.error());
+    UnixSeconds now = ctx_.clock();
+    json::array out;
+    for (auto& r : *records) {
+      auto grant = domain::GrantFromRecord(std::move(r));
+      if (!grant) co_return http::ErrorResponse(grant.error());
+      out.push_back(domain::GrantToJson(*grant, now));
+    }
+    co_return Json(StatusCode::ok, out);
+  }
+
+  awaitable<Response> GetGrant(Request& req, const PathParams& params) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    auto grant = co_await LoadGrant(std::string(params.Get("id")));
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
+  }
+
+  awaitable<Response> Approve(Request& req, const PathParams& params) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    auto body = BodyObject(req, true);
+    if (!body) co_return http::ErrorResponse(body.error());
+    int64_t seconds = kDefaultGrantSeconds;
+    if (const auto* v = body->if_contains("expiresInSeconds"); v && !v->is_null()) {
+      if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > kMaxGrantSeconds)
+        co_return http::ErrorResponse(Validation({{"expiresInSeconds", "Expected a whole number of seconds between 1 and " +
+                                                                            std::to_string(kMaxGrantSeconds)}}));
+      seconds = v->get_int64();
+    }
+    co_return co_await Transition(std::string(params.Get("id")), [seconds](GrantRecord& g, UnixSeconds now) -> Status {
+      if (g.status != GrantStatus::kPending) return NotPending(g.status);
+      g.status = GrantStatus::kApproved;
+      g.approved_at = now;
+      g.expires_at = now + seconds;
+      return {};
+    });
+  }
+
+  awaitable<Response> Deny(Request& req, const PathParams& params) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
+      if (g.status != GrantStatus::kPending) return NotPending(g.status);
+      g.status = GrantStatus::kDenied;
+      g.denied_at = now;
+      return {};
+    });
+  }
+
+  awaitable<Response> Revoke(Request& req, const PathParams& params) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
+      if (g.status == GrantStatus::kRevoked || g.status == GrantStatus::kDenied)
+        return MakeError(Errc::kBadRequest, "Grant is already " + std::string(store::GrantStatusName(g.status)));
+      g.status = GrantStatus::kRevoked;
+      g.revoked_at = now;
+      return {};
+    });
+  }
+
+  awaitable<Response> IssueToken(Request& req, const PathParams&) {
+    auto body = BodyObject(req, false);
+    if (!body) co_return http::ErrorResponse(body.error());
+    std::vector<FieldError> errors;
+    auto grant_id = RequiredString(*body, "grantId", 200, errors);
+    if (!errors.empty()) co_return http::ErrorResponse(Validation(std::move(errors)));
+    const auto* secret = body->if_contains("requestSecret");
+    if (!secret || !secret->is_string() || secret->get_string().empty())
+      co_return http::ErrorResponse(Errc::kUnauthorized, "requestSecret is required: the one returned by POST /grant-requests");
+    auto read = [id = *grant_id](store::Store& s) { return s.GetGrant(id); };
+    auto record = co_await OnStore(ctx_, std::move(read));
+    if (!record) co_return http::ErrorResponse(record.error());
+    if (!crypto::ConstantTimeEqual(crypto::Sha256Hex(secret->get_string()), record->request_secret_hash))
+      co_return http::ErrorResponse(Errc::kUnauthorized, "Invalid requestSecret for this grant");
+    UnixSeconds now = ctx_.clock();
+    GrantStatus status = domain::EffectiveStatus(*record, now);
+    if (status != GrantStatus::kApproved)
+      co_return http::ErrorResponse(Errc::kBadRequest, "Grant is not approved (status: " +
+                                                           std::string(store::GrantStatusName(status)) + ")");
+    auto token = ctx_.tokens.Issue(record->id, record->expires_at);
+    co_return Json(StatusCode::created, json::object{{"token", token.token},
+                                                     {"grantId", record->id},
+                                                     {"tokenType", "Bearer"},
+                                                     {"issuedAt", FormatIso8601(token.issued_at)},
+                                                     {"expiresAt", FormatIso8601(token.expires_at)},
+                                                     {"expiresIn", token.expires_at - token.issued_at}});
+  }
+
+  awaitable<Response> InspectToken(Request&, const PathParams& params) {
+    auto invalid = [](std::string reason) { return Json(StatusCode::ok, json::object{{"valid", false}, {"reason", reason}}); };
+    auto claims = ctx_.tokens.Verify(params.Get("token"));
+    if (!claims) co_return invalid(claims.error().message);
+    auto read = [id = claims->grant_id](store::Store& s) { return s.GetGrant(id); };
+    auto record = co_await OnStore(ctx_, std::move(read));
+    if (!record) co_return invalid(record.error().code == Errc::kNotFound ? "Grant not found" : record.error().message);
+    auto grant = domain::GrantFromRecord(std::move(*record));
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    UnixSeconds now = ctx_.clock();
+    if (auto unusable = domain::UnusableReason(grant->record, now)) co_return invalid(unusable->message);
+    json::object full = domain::GrantToJson(*grant, now);
+    json::object view;
+    for (const char* key : {"id", "appName", "appUrl", "scope", "status", "createdAt", "expiresAt", "usageCount"})
+      view[key] = full[key];
+    co_return Json(StatusCode::ok, json::object{{"valid", true}, {"grant", std::move(view)}});
+  }
+
+  awaitable<Response> ProxyChat(Request& req, const PathParams&) {
+    auto token = http::BearerToken(req);
+    if (!token) co_return http::ErrorResponse(token.error());
+    auto claims = ctx_.tokens.Verify(*token);
+    if (!claims) co_return http::ErrorResponse(claims.error());
+    auto grant = co_await CachedGrant(claims->grant_id);
+    if (!grant) co_return http::ErrorResponse(grant.error().code == Errc::kNotFound
+                                                  ? MakeError(Errc::kUnauthorized, "Grant not found")
+                                                  : grant.error());
+    if (auto unusable = domain::UnusableReason((*grant)->record, ctx_.clock())) co_return http::ErrorResponse(*unusable);
+    auto chat = proxy::ParseChatRequest(req.body());
+    if (!chat) co_return http::ErrorResponse(chat.error());
+    if (chat->stream)
+      co_return http::ErrorResponse(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
+    const domain::Scope& scope = (*grant)->scope;
+    if (!scope.AllowsCapability("chat"))
+      co_return http::ErrorResponse(Errc::kForbidden, "This grant does not allow chat; it allows " +
+                                                          domain::JoinForHumans(scope.capabilities));
+    if (!scope.AllowsModel(chat->model))
+      co_return http::ErrorResponse(Errc::kForbidden, "Model '" + chat->model + "' is not allowed by this grant; allowed: " +
+                                                          domain::JoinForHumans(scope.models));
+    auto provider = proxy::ParseProvider(scope.provider);
+    if (!provider) co_return http::ErrorResponse(Errc::kInternal, "grant has an unknown provider");
+    if (!ctx_.upstream.HasKey(*provider))
+      co_return http::ErrorResponse(Errc::kUnavailable, "The broker has no API key for " + scope.provider +
+                                                            "; the owner must configure one");
+    auto call = proxy::BuildChatCall(*provider, *chat, req.body());
+    if (!call) co_return http::ErrorResponse(call.error());
+    auto consume = [id = claims->grant_id](store::Store& s) { return s.ConsumeRequest(id); };
+    auto counted = co_await OnStore(ctx_, std::move(consume));
+    if (!counted) co_return http::ErrorResponse(counted.error());
+    auto answer = co_await ctx_.upstream.Send(*provider, std::move(*call));
+    if (!answer) co_return http::ErrorResponse(answer.error());
+    co_return std::move(*answer);
+  }
+
+ private:
+  awaitable<Result<domain::Grant>> LoadGrant(std::string id) {
+    auto read = [id](store::Store& s) { return s.GetGrant(id); };
+    auto record = co_await OnStore(ctx_, std::move(read));
+    if (!record) co_return record.error();
+    co_return domain::GrantFromRecord(std::move(*record));
+  }
+
+  awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(const std::string& id) {
+    if (auto hit = ctx_.grants.Find(id)) co_return hit;
+    auto grant = co_await LoadGrant(id);
+    if (!grant) co_return grant.error();
+    ctx_.grants.Put(std::move(*grant));
+    co_return ctx_.grants.Find(id);
+  }
+
+  // Applies `change` to the stored grant on the store thread (read, check, compare-and-set write),
+  // then refreshes the cache, so the next proxied call sees the new status.
+  template <class Change>
+  awaitable<Response> Transition(std::string id, Change change) {
+    auto clock = ctx_.clock;
+    auto apply = [id, change, clock](store::Store& s) -> Result<GrantRecord> {
+      auto g = s.GetGrant(id);
+      if (!g) return g.error();
+      if (auto ok = change(*g, clock()); !ok) return ok.error();
+      return s.UpdateGrant(*g);
+    };
+    auto updated = co_await OnStore(ctx_, std::move(apply));
+    if (!updated) co_return http::ErrorResponse(updated.error());
+    auto grant = domain::GrantFromRecord(std::move(*updated));
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    ctx_.grants.Put(*grant);
+    co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
+  }
+
+  BrokerContext& ctx_;
+};
+
+template <auto Method>
+http::RouteHandler Bind(std::shared_ptr<ReferenceApi> api) {
+  return [api](Request& req, const PathParams& params) { return ((*api).*Method)(req, params); };
+}
+
+}  // namespace
+
+void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
+  auto api = std::make_shared<ReferenceApi>(ctx);
+  using V = http::Verb;
+  router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
+  router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
+  router.Add(V::post, "/grant-requests", Bind<&ReferenceApi::CreateGrantRequest>(api));
+  router.Add(V::get, "/grants", Bind<&ReferenceApi::ListGrants>(api));
+  router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::GetGrant>(api));
+  router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::Approve>(api));
+  router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::Deny>(api));
+  router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::Revoke>(api));
+  router.Add(V::post, "/tokens", Bind<&ReferenceApi::IssueToken>(api));
+  router.Add(V::get, "/tokens/:token/inspect", Bind<&ReferenceApi::InspectToken>(api));
+  router.Add(V::post, "/proxy/chat", Bind<&ReferenceApi::ProxyChat>(api));
+}
+
+http::Handler MakeDispatcher(const http::Router& router) {
+  return [&router](Request& req) -> awaitable<Response> {
+    auto match = router.Find(req.method(), http::PathOf(req.target()));
+    if (!match.handler) {
+      if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
+      Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
+                                         "Method " + std::string(req.method_string()) + " is not allowed here");
+      std::string allow;
+      for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::bhttp::to_string(v));
+      res.set(http::bhttp::field::allow, allow);
+      co_return res;
+    }
+    std::exception_ptr failure;
+    try {
+      co_return co_await (*match.handler)(req, match.params);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      spdlog::error("handler for {} failed: {}", std::string(req.method_string()), e.what());
+    }
+    co_return http::ErrorResponse(Errc::kInternal, "Internal error");
+  };
+}
+
+}  // namespace ap::api

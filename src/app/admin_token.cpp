@@ -1,0 +1,31 @@
+#include "app/admin_token.hpp"
+
+#include "api/auth.hpp"
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+
+namespace ap::app {
+
+Result<std::string> ResetOwnerToken(store::Store& store) {
+  std::string token = "apo_" + RandomToken(32);
+  if (auto ok = store.PutSetting(api::kOwnerTokenSetting, crypto::Sha256Hex(token)); !ok) return ok.error();
+  return token;
+}
+
+Result<std::optional<std::string>> EnsureOwnerToken(store::Store& store) {
+  auto existing = store.GetSetting(api::kOwnerTokenSetting);
+  if (!existing) return existing.error();
+  if (*existing) return std::optional<std::string>();
+  auto token = ResetOwnerToken(store);
+  if (!token) return token.error();
+  return std::optional<std::string>(*token);
+}
+
+Status CheckAdminTokenStrength(std::string_view token) {
+  if (token.size() < kMinAdminTokenLength)
+    return MakeError(Errc::kBadRequest, "AIPASSPORT_ADMIN_TOKEN is too short to be a secret (at least " +
+                                            std::to_string(kMinAdminTokenLength) + " characters)");
+  return {};
+}
+
+}  // namespace ap::app

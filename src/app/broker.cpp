@@ -1,0 +1,175 @@
+#include "app/broker.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <boost/asio/io_context.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "api/reference_api.hpp"
+#include "app/admin_token.hpp"
+#include "crypto/hash.hpp"
+#include "http/client.hpp"
+#include "http/server.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::app {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
+  return 1;
+}
+
+size_t IoThreads(const Config& config) {
+  if (config.io_threads > 0) return config.io_threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+Status PrepareDataDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  return {};
+}
+
+Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
+  proxy::ProviderTable table;
+  auto env = ProcessEnvironment();
+  for (proxy::Provider p : proxy::kAllProviders) {
+    auto& endpoint = table.For(p);
+    auto base = http::ParseBaseUrl(config.base_urls[static_cast<size_t>(p)]);
+    if (!base) return base.error();
+    endpoint.base = *base;
+    for (const char* name : proxy::KeyEnvironmentVariables(p))
+      if (auto key = env(name)) {
+        endpoint.api_key = *key;
+        break;
+      }
+  }
+  return table;
+}
+
+std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep) {
+  std::string host = ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(ep.port());
+}
+
+}  // namespace
+
+int RunBroker(const Config& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir);
+  if (!keys) return Fail(keys.error().message);
+  auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(std::move(*keys));
+  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  if (!store) return Fail(store.error().message);
+
+  std::string owner_hash;
+  std::optional<std::string> new_owner_token;
+  if (auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN")) {
+    if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error().message);
+    owner_hash = crypto::Sha256Hex(*env_token);
+  } else {
+    auto ensured = EnsureOwnerToken(**store);
+    if (!ensured) return Fail(ensured.error().message);
+    new_owner_token = *ensured;
+  }
+  auto table = ProviderTableFrom(config);
+  if (!table) return Fail(table.error().message);
+  auto listen = ParseListen(config.listen);
+  if (!listen) return Fail(listen.error().message);
+
+  domain::GrantCache grants;
+  auto approved = (*store)->ListApprovedGrants();
+  if (!approved) return Fail(approved.error().message);
+  for (auto& record : *approved)
+    if (auto grant = domain::GrantFromRecord(std::move(record))) grants.Put(std::move(*grant));
+
+  size_t threads = IoThreads(config);
+  boost::asio::io_context io(static_cast<int>(threads));
+  http::BlockingPool store_pool(1);
+  http::ClientOptions client_options;
+  client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
+  client_options.ca_file = config.upstream_ca_file;
+  std::unique_ptr<http::HttpClient> client;
+  try {
+    client = std::make_unique<http::HttpClient>(io, client_options);
+  } catch (const std::exception& e) {
+    return Fail(std::string("cannot set up TLS for upstream calls: ") + e.what());
+  }
+  proxy::Upstream upstream(*client, std::move(*table));
+  domain::TokenSettings token_settings;
+  token_settings.issuer = config.issuer;
+  token_settings.audience = config.audience;
+  token_settings.ttl_seconds = config.token_ttl_seconds;
+  domain::TokenService tokens(shared_keys, token_settings, SystemClock());
+  api::BrokerContext ctx{**store, store_pool, grants, tokens, *shared_keys, upstream, SystemClock(), owner_hash};
+
+  http::Router router;
+  api::AddReferenceRoutes(router, ctx);
+  http::ServerOptions server_options;
+  server_options.host = listen->host;
+  server_options.port = listen->port;
+  server_options.body_limit = config.body_limit_bytes;
+  http::Server server(io, server_options, api::MakeDispatcher(router));
+  if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  server.Start();
+
+  std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
+  std::printf("data directory: %s\n", std::filesystem::absolute(config.data_dir).c_str());
+  if (new_owner_token)
+    std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());
+  else if (owner_hash.empty())
+    std::printf("owner token: set at first start; make a new one with: aipassport admin-token --reset --data-dir %s\n",
+                config.data_dir.c_str());
+  else
+    std::printf("owner token: from AIPASSPORT_ADMIN_TOKEN\n");
+  for (proxy::Provider p : proxy::kAllProviders)
+    if (!upstream.HasKey(p))
+      std::printf("note: no API key for %s (set %s)\n", std::string(proxy::ProviderName(p)).c_str(),
+                  proxy::KeyEnvironmentVariables(p)[0]);
+  std::fflush(stdout);
+
+  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(10), [] {});
+  store_pool.Join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& options) {
+  auto listen = ParseListen(listen_text);
+  if (!listen) return Fail(listen.error().message);
+  size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  boost::asio::io_context io(static_cast<int>(threads));
+  mock::MockUpstream mock(options);
+  http::ServerOptions server_options;
+  server_options.host = listen->host;
+  server_options.port = listen->port;
+  server_options.body_limit = 64 << 20;
+  server_options.server_name = "mock-upstream";
+  http::Server server(io, server_options, mock.Handler());
+  if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  server.Start();
+  std::printf("mock-upstream listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
+  std::fflush(stdout);
+  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(2), [] {});
+  return 0;
+}
+
+int ResetAdminToken(const Config& config) {
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  if (!store) return Fail(store.error().message);
+  auto token = ResetOwnerToken(**store);
+  if (!token) return Fail(token.error().message);
+  std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());
+  std::printf("the previous owner token no longer works\n");
+  return 0;
+}
+
+}  // namespace ap::app

@@ -1,0 +1,159 @@
+#include "app/config.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <toml++/toml.h>
+
+#include "http/url.hpp"
+#include "proxy/providers.hpp"
+
+namespace ap::app {
+namespace {
+
+Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
+
+Result<int64_t> ParsePositive(std::string_view text, std::string_view what) {
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || n <= 0)
+    return Bad(std::string(what) + " must be a positive whole number, not '" + std::string(text) + "'");
+  return n;
+}
+
+// One setting: where it is read from in the environment and in the file, and how it is stored.
+struct Setting {
+  const char* env;
+  const char* toml_path;  // dotted
+  std::function<Status(Config&, std::string_view, std::string_view source)> apply;
+};
+
+Status SetInt(int64_t& target, std::string_view value, std::string_view source) {
+  auto n = ParsePositive(value, source);
+  if (!n) return n.error();
+  target = *n;
+  return {};
+}
+
+std::vector<Setting> Settings() {
+  std::vector<Setting> s = {
+      {"AIPASSPORT_LISTEN", "listen", [](Config& c, std::string_view v, std::string_view) -> Status { c.listen = v; return {}; }},
+      {"AIPASSPORT_DATA_DIR", "data_dir", [](Config& c, std::string_view v, std::string_view) -> Status { c.data_dir = std::string(v); return {}; }},
+      {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", [](Config& c, std::string_view v, std::string_view src) -> Status {
+         int64_t n = 0;
+         if (auto ok = SetInt(n, v, src); !ok) return ok;
+         c.body_limit_bytes = static_cast<size_t>(n);
+         return {};
+       }},
+      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.token_ttl_seconds, v, src); }},
+      {"AIPASSPORT_ISSUER", "issuer", [](Config& c, std::string_view v, std::string_view) -> Status { c.issuer = v; return {}; }},
+      {"AIPASSPORT_AUDIENCE", "audience", [](Config& c, std::string_view v, std::string_view) -> Status { c.audience = v; return {}; }},
+      {"AIPASSPORT_IO_THREADS", "io_threads", [](Config& c, std::string_view v, std::string_view src) -> Status {
+         int64_t n = 0;
+         if (auto ok = SetInt(n, v, src); !ok) return ok;
+         c.io_threads = static_cast<size_t>(n);
+         return {};
+       }},
+      {"AIPASSPORT_LOG_LEVEL", "log_level", [](Config& c, std::string_view v, std::string_view src) -> Status {
+         static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+         if (std::find(std::begin(kLevels), std::end(kLevels), v) == std::end(kLevels))
+           return Bad(std::string(src) + " must be one of trace, debug, info, warn, error, off");
+         c.log_level = v;
+         return {};
+       }},
+      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.upstream_timeout_seconds, v, src); }},
+      {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", [](Config& c, std::string_view v, std::string_view) -> Status { c.upstream_ca_file = v; return {}; }},
+  };
+  static const std::string kEnvNames[] = {"AIPASSPORT_OPENAI_BASE_URL", "AIPASSPORT_ANTHROPIC_BASE_URL", "AIPASSPORT_GOOGLE_BASE_URL"};
+  static const std::string kTomlNames[] = {"providers.openai.base_url", "providers.anthropic.base_url", "providers.google.base_url"};
+  for (size_t i = 0; i < 3; ++i)
+    s.push_back({kEnvNames[i].c_str(), kTomlNames[i].c_str(), [i](Config& c, std::string_view v, std::string_view src) -> Status {
+                   if (auto url = http::ParseBaseUrl(v); !url) return Bad(std::string(src) + ": " + url.error().message);
+                   c.base_urls[i] = v;
+                   return {};
+                 }});
+  return s;
+}
+
+std::optional<std::string> TomlScalar(const toml::node& node) {
+  if (auto s = node.value<std::string>()) return *s;
+  if (node.is_integer()) return std::to_string(*node.value<int64_t>());
+  return std::nullopt;
+}
+
+// Every key in the file must be a known setting: a typo should not silently fall back to a default.
+Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {
+  for (const auto& [key, node] : table) {
+    std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    if (const auto* sub = node.as_table()) {
+      if (auto ok = CheckKnownKeys(*sub, path, settings); !ok) return ok;
+      continue;
+    }
+    bool known = std::any_of(settings.begin(), settings.end(), [&](const Setting& s) { return path == s.toml_path; });
+    if (!known) return Bad("unknown setting '" + path + "' in the config file");
+  }
+  return {};
+}
+
+}  // namespace
+
+Environment ProcessEnvironment() {
+  return [](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (v == nullptr || *v == '\0') return std::nullopt;
+    return std::string(v);
+  };
+}
+
+Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
+  Config config;
+  for (proxy::Provider p : proxy::kAllProviders) config.base_urls[static_cast<size_t>(p)] = proxy::DefaultBaseUrl(p);
+  auto settings = Settings();
+
+  if (auto ttl = env("TOKEN_TTL_SECONDS"))  // the reference's name
+    if (auto ok = SetInt(config.token_ttl_seconds, *ttl, "TOKEN_TTL_SECONDS"); !ok) return ok.error();
+  for (const auto& s : settings)
+    if (auto value = env(s.env))
+      if (auto ok = s.apply(config, *value, s.env); !ok) return ok.error();
+
+  std::optional<std::string> file = flags.config_file ? flags.config_file : env("AIPASSPORT_CONFIG");
+  if (file) {
+    toml::table table;
+    try {
+      table = toml::parse_file(*file);
+    } catch (const toml::parse_error& e) {
+      return Bad("cannot read config file " + *file + ": " + std::string(e.description()));
+    }
+    if (auto ok = CheckKnownKeys(table, "", settings); !ok) return ok.error();
+    for (const auto& s : settings) {
+      const toml::node* node = table.at_path(s.toml_path).node();
+      if (!node) continue;
+      auto value = TomlScalar(*node);
+      std::string source = std::string(s.toml_path) + " in " + *file;
+      if (!value) return Bad(source + " must be a string or an integer");
+      if (auto ok = s.apply(config, *value, source); !ok) return ok.error();
+    }
+  }
+
+  if (flags.listen) config.listen = *flags.listen;
+  if (flags.data_dir) config.data_dir = *flags.data_dir;
+  if (auto listen = ParseListen(config.listen); !listen) return listen.error();
+  return config;
+}
+
+Result<HostPort> ParseListen(std::string_view text) {
+  auto bad = [&] { return Bad("listen address must be HOST:PORT (for example 127.0.0.1:8080), not '" + std::string(text) + "'"); };
+  size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  std::string_view host = text.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  }
+  std::string_view port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty()) return bad();
+  return HostPort{host == "localhost" ? "127.0.0.1" : std::string(host), static_cast<uint16_t>(port)};
+}
+
+}  // namespace ap::app

@@ -1,0 +1,51 @@
+#pragma once
+// The broker's settings. Each comes from, in order of precedence: a command-line flag, the TOML
+// config file, an environment variable, the default written here.
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace ap::app {
+
+struct Config {
+  std::string listen = "127.0.0.1:8080";
+  std::filesystem::path data_dir = "./data";
+  size_t body_limit_bytes = 1 << 20;
+  int64_t token_ttl_seconds = 3600;
+  std::string issuer = "aipassport-broker";
+  std::string audience = "aipassport";
+  size_t io_threads = 0;  // 0: one per core
+  std::string log_level = "info";
+  int64_t upstream_timeout_seconds = 600;
+  std::string upstream_ca_file;
+  std::array<std::string, 3> base_urls;  // indexed by proxy::Provider; defaults are the real APIs
+};
+
+// Values given on the command line; unset ones fall through to the file, the environment, the defaults.
+struct Flags {
+  std::optional<std::string> listen;
+  std::optional<std::string> data_dir;
+  std::optional<std::string> config_file;
+};
+
+using Environment = std::function<std::optional<std::string>(const std::string&)>;
+Environment ProcessEnvironment();
+
+// Fails with a message naming the offending setting and its source.
+Result<Config> LoadConfig(const Flags& flags, const Environment& env);
+
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+};
+// "127.0.0.1:8080", "[::1]:8080", "localhost:0"
+Result<HostPort> ParseListen(std::string_view text);
+
+}  // namespace ap::app

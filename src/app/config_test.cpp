@@ -1,0 +1,84 @@
+#include "app/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+namespace ap::app {
+namespace {
+
+Environment FakeEnv(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::string WriteToml(const std::string& text) {
+  std::string path = "/tmp/ap-config-test-" + std::to_string(::getpid()) + ".toml";
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(Config, DefaultsPointAtTheRealProviders) {
+  auto c = LoadConfig({}, FakeEnv({})).value();
+  EXPECT_EQ(c.listen, "127.0.0.1:8080");
+  EXPECT_EQ(c.data_dir, "./data");
+  EXPECT_EQ(c.token_ttl_seconds, 3600);
+  EXPECT_EQ(c.base_urls[0], "https://api.openai.com");
+  EXPECT_EQ(c.base_urls[1], "https://api.anthropic.com");
+  EXPECT_EQ(c.base_urls[2], "https://generativelanguage.googleapis.com");
+}
+
+TEST(Config, FlagsBeatTheFileWhichBeatsTheEnvironment) {
+  std::string file = WriteToml("listen = \"127.0.0.1:7000\"\ntoken_ttl_seconds = 60\n[providers.openai]\nbase_url = \"http://127.0.0.1:9001\"\n");
+  auto env = FakeEnv({{"AIPASSPORT_LISTEN", "127.0.0.1:6000"},
+                      {"AIPASSPORT_TOKEN_TTL_SECONDS", "30"},
+                      {"AIPASSPORT_ANTHROPIC_BASE_URL", "http://127.0.0.1:9002"},
+                      {"AIPASSPORT_OPENAI_BASE_URL", "http://127.0.0.1:9003"}});
+  Flags flags;
+  flags.config_file = file;
+  auto c = LoadConfig(flags, env).value();
+  EXPECT_EQ(c.listen, "127.0.0.1:7000");
+  EXPECT_EQ(c.token_ttl_seconds, 60);
+  EXPECT_EQ(c.base_urls[0], "http://127.0.0.1:9001");
+  EXPECT_EQ(c.base_urls[1], "http://127.0.0.1:9002");
+  flags.listen = "127.0.0.1:5000";
+  EXPECT_EQ(LoadConfig(flags, env)->listen, "127.0.0.1:5000");
+  std::remove(file.c_str());
+}
+
+TEST(Config, ReadsTheReferencesTtlVariable) {
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"TOKEN_TTL_SECONDS", "120"}}))->token_ttl_seconds, 120);
+}
+
+TEST(Config, RefusesBadValuesWithTheirSource) {
+  auto bad_ttl = LoadConfig({}, FakeEnv({{"AIPASSPORT_TOKEN_TTL_SECONDS", "soon"}}));
+  ASSERT_FALSE(bad_ttl);
+  EXPECT_NE(bad_ttl.error().message.find("AIPASSPORT_TOKEN_TTL_SECONDS"), std::string::npos);
+  auto bad_url = LoadConfig({}, FakeEnv({{"AIPASSPORT_GOOGLE_BASE_URL", "ftp://x"}}));
+  ASSERT_FALSE(bad_url);
+  EXPECT_NE(bad_url.error().message.find("AIPASSPORT_GOOGLE_BASE_URL"), std::string::npos);
+  Flags flags;
+  flags.config_file = WriteToml("lissten = \"127.0.0.1:1\"\n");
+  auto typo = LoadConfig(flags, FakeEnv({}));
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("unknown setting 'lissten'"), std::string::npos);
+  flags.config_file = WriteToml("listen = [\n");
+  EXPECT_FALSE(LoadConfig(flags, FakeEnv({})));
+  std::remove(flags.config_file->c_str());
+}
+
+TEST(Config, ParsesListenAddresses) {
+  EXPECT_EQ(ParseListen("127.0.0.1:8080")->port, 8080);
+  EXPECT_EQ(ParseListen("[::1]:0")->host, "::1");
+  EXPECT_EQ(ParseListen("localhost:1")->host, "127.0.0.1");
+  EXPECT_FALSE(ParseListen("8080"));
+  EXPECT_FALSE(ParseListen("host:99999"));
+  EXPECT_FALSE(ParseListen("host:"));
+}
+
+}  // namespace
+}  // namespace ap::app

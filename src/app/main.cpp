@@ -1,0 +1,55 @@
+// The `aipassport` command.
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+
+#include "app/broker.hpp"
+#include "app/config.hpp"
+
+namespace {
+
+int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&)) {
+  auto config = ap::app::LoadConfig(flags, ap::app::ProcessEnvironment());
+  if (!config) {
+    std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
+    return 2;
+  }
+  return run(*config);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"aipassport: give apps scoped, revocable access to your AI provider accounts"};
+  cli.require_subcommand(1);
+  cli.set_version_flag("--version", "aipassport 0.1.0");
+
+  ap::app::Flags serve_flags;
+  auto* serve = cli.add_subcommand("serve", "Run the broker");
+  serve->add_option("--listen", serve_flags.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
+  serve->add_option("--data-dir", serve_flags.data_dir, "Where the database and signing key live (default ./data)");
+  serve->add_option("--config", serve_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+
+  std::string mock_listen = "127.0.0.1:9000";
+  ap::mock::MockOptions mock_options;
+  auto* mock = cli.add_subcommand("mock-upstream", "Run the emulation of the OpenAI, Anthropic and Gemini APIs");
+  mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
+  mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::NonNegativeNumber);
+  mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")->capture_default_str();
+  mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();
+  mock->add_option("--google-key", mock_options.google_key, "Key expected in x-goog-api-key or ?key=")->capture_default_str();
+
+  ap::app::Flags admin_flags;
+  bool reset = false;
+  auto* admin = cli.add_subcommand("admin-token", "Manage the owner token");
+  admin->add_flag("--reset", reset, "Make a new owner token; the old one stops working at once")->required();
+  admin->add_option("--data-dir", admin_flags.data_dir, "The broker's data directory (default ./data)");
+  admin->add_option("--config", admin_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+
+  CLI11_PARSE(cli, argc, argv);
+  if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
+  if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
+  if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
+  return 0;
+}

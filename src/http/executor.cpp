@@ -1,0 +1,2 @@
+// RunBlocking lives in the header; this file keeps the module list honest.
+#include "http/executor.hpp"

@@ -1,0 +1,24 @@
+#pragma once
+// Building responses, and the one place where domain errors become HTTP statuses and JSON bodies.
+// Error bodies keep the reference's shape, `{"error": "<sentence>"}`, plus a machine-readable
+// `type`; validation failures add the reference's `details` with `fieldErrors`.
+
+#include <boost/json/fwd.hpp>
+
+#include <string_view>
+
+#include "core/error.hpp"
+#include "http/message.hpp"
+
+namespace ap::http {
+
+StatusCode StatusFor(Errc code);
+Response JsonResponse(StatusCode status, const boost::json::value& body, unsigned version = 11);
+Response ErrorResponse(const Error& error, unsigned version = 11);
+Response ErrorResponse(Errc code, std::string message, unsigned version = 11);
+
+// The bearer token of an `Authorization: Bearer <token>` header, or an explanation of what is
+// wrong with the header.
+Result<std::string_view> BearerToken(const Request& request);
+
+}  // namespace ap::http

@@ -1,0 +1,45 @@
+#include "http/router.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ap::http {
+namespace {
+
+RouteHandler Noop() {
+  return [](Request&, const PathParams&) -> boost::asio::awaitable<Response> { co_return Response{}; };
+}
+
+TEST(Router, MatchesLiteralsAndParameters) {
+  Router r;
+  r.Add(Verb::get, "/grants", Noop());
+  r.Add(Verb::get, "/grants/:id", Noop());
+  r.Add(Verb::post, "/grants/:id/approve", Noop());
+  auto m = r.Find(Verb::post, "/grants/abc/approve");
+  ASSERT_NE(m.handler, nullptr);
+  EXPECT_EQ(m.params.Get("id"), "abc");
+  EXPECT_NE(r.Find(Verb::get, "/grants").handler, nullptr);
+  EXPECT_EQ(r.Find(Verb::get, "/grants/x").params.Get("id"), "x");
+}
+
+TEST(Router, TellsNotFoundFromWrongMethod) {
+  Router r;
+  r.Add(Verb::get, "/grants/:id", Noop());
+  r.Add(Verb::post, "/grants/:id/approve", Noop());
+  auto wrong = r.Find(Verb::delete_, "/grants/abc");
+  EXPECT_EQ(wrong.handler, nullptr);
+  ASSERT_EQ(wrong.allowed.size(), 1u);
+  EXPECT_EQ(wrong.allowed[0], Verb::get);
+  auto missing = r.Find(Verb::get, "/nothing/here");
+  EXPECT_EQ(missing.handler, nullptr);
+  EXPECT_TRUE(missing.allowed.empty());
+  EXPECT_EQ(r.Find(Verb::get, "/grants/").handler, nullptr);  // empty parameter
+  EXPECT_EQ(r.Find(Verb::get, "/grants/a/b").handler, nullptr);
+}
+
+TEST(Router, PathOfDropsTheQuery) {
+  EXPECT_EQ(PathOf("/a/b?x=1"), "/a/b");
+  EXPECT_EQ(PathOf("/a"), "/a");
+}
+
+}  // namespace
+}  // namespace ap::http

@@ -1,0 +1,68 @@
+#pragma once
+// An HTTP/1.1 server on Asio coroutines: keep-alive, a body limit, read and idle timeouts, and a
+// graceful drain. Every request gets an answer: a protocol error becomes a JSON 4xx, never a crash.
+// Thread-safety: Start and Stop may be called from any thread; the handler runs on the I/O threads
+// and must not block.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "http/message.hpp"
+#include "http/router.hpp"
+
+namespace ap::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0 picks a free port
+  size_t body_limit = 1 << 20;
+  size_t header_limit = 16 << 10;
+  std::chrono::seconds read_timeout{30};   // for one whole request
+  std::chrono::seconds idle_timeout{75};   // between requests on a kept-alive connection
+  std::string server_name = "aipassport";
+};
+
+
+class Server {
+ public:
+  Server(boost::asio::io_context& io, ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens; fails with a readable message (address in use, bad address...).
+  Status Listen();
+  boost::asio::ip::tcp::endpoint LocalEndpoint() const;
+  // Starts accepting on the io_context's threads.
+  void Start();
+  // Stops accepting; connections close after the request they are serving.
+  void Stop();
+  // Requests being handled right now.
+  size_t InFlight() const { return in_flight_->load(); }
+
+ private:
+  boost::asio::awaitable<void> AcceptLoop();
+  boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
+
+  boost::asio::io_context& io_;
+  ServerOptions options_;
+  Handler handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
+  std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+};
+
+// Runs `io` on `threads` threads until SIGINT or SIGTERM, then stops `servers`, waits up to
+// `drain` for their in-flight requests, runs `on_drained` and returns.
+void RunUntilSignalled(boost::asio::io_context& io, size_t threads, std::vector<Server*> servers,
+                       std::chrono::milliseconds drain, const std::function<void()>& on_drained);
+
+}  // namespace ap::http

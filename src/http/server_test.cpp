@@ -1,0 +1,119 @@
+// Drives the server and the client over loopback.
+#include "http/server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/json.hpp>
+#include <thread>
+
+#include "http/client.hpp"
+#include "http/response.hpp"
+
+namespace ap::http {
+namespace {
+
+namespace asio = boost::asio;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options;
+    options.host = "127.0.0.1";
+    options.port = 0;
+    options.body_limit = 1024;
+    server_ = std::make_unique<Server>(io_, options, [this](Request& req) -> asio::awaitable<Response> {
+      ++handled_;
+      co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
+    });
+    ASSERT_TRUE(server_->Listen());
+    server_->Start();
+    thread_ = std::thread([this] { io_.run(); });
+    origin_ = ParseBaseUrl("http://127.0.0.1:" + std::to_string(server_->LocalEndpoint().port())).value();
+  }
+  void TearDown() override {
+    server_->Stop();
+    io_.stop();
+    thread_.join();
+  }
+
+  Result<Response> Send(Request req) {
+    return asio::co_spawn(io_, client_.Send(origin_, std::move(req)), asio::use_future).get();
+  }
+
+  // Writes raw bytes and returns everything the server answers until it closes.
+  std::string Raw(const std::string& bytes) {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    s.connect(server_->LocalEndpoint());
+    asio::write(s, asio::buffer(bytes));
+    std::string out;
+    boost::system::error_code ec;
+    asio::read(s, asio::dynamic_buffer(out), ec);
+    return out;
+  }
+
+  asio::io_context io_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  HttpClient client_{io_, ClientOptions{}};
+  Origin origin_;
+  std::atomic<int> handled_{0};
+};
+
+TEST_F(ServerTest, ServesAndReusesConnections) {
+  for (int i = 0; i < 3; ++i) {
+    Request req(Verb::post, "/x?y=1", 11);
+    req.body() = "hello";
+    auto res = Send(std::move(req));
+    ASSERT_TRUE(res) << res.error().message;
+    EXPECT_EQ(res->result(), StatusCode::ok);
+    EXPECT_EQ(boost::json::parse(res->body()).at("echo").as_string(), "hello");
+    EXPECT_EQ(res->at(bhttp::field::server), "aipassport");
+  }
+  EXPECT_EQ(handled_, 3);
+}
+
+TEST_F(ServerTest, AnswersOversizedBodiesWith413Json) {
+  Request req(Verb::post, "/x", 11);
+  req.body() = std::string(4096, 'a');
+  auto res = Send(std::move(req));
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->result(), StatusCode::payload_too_large);
+  EXPECT_EQ(boost::json::parse(res->body()).at("type").as_string(), "payload_too_large");
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, AnswersGarbageWith400Json) {
+  std::string answer = Raw("THIS IS NOT HTTP\r\n\r\n");
+  EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("Malformed HTTP request"), std::string::npos);
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, ClientReportsUnreachableUpstream) {
+  auto dead = ParseBaseUrl("http://127.0.0.1:1").value();
+  auto res = asio::co_spawn(io_, client_.Send(dead, Request(Verb::get, "/", 11)), asio::use_future).get();
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Errc::kUpstream);
+}
+
+TEST(BearerToken, ParsesOnlyWellFormedHeaders) {
+  Request req;
+  EXPECT_EQ(BearerToken(req).error().message, "Missing Authorization header");
+  req.set(bhttp::field::authorization, "Bearer abc.def");
+  EXPECT_EQ(BearerToken(req).value(), "abc.def");
+  req.set(bhttp::field::authorization, "bearer abc");
+  EXPECT_EQ(BearerToken(req).value(), "abc");
+  for (const char* bad : {"Basic abc", "Bearer", "Bearer ", "Bearer a b", "abc"}) {
+    req.set(bhttp::field::authorization, bad);
+    EXPECT_FALSE(BearerToken(req)) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace ap::http

@@ -1,0 +1,30 @@
+#include "http/url.hpp"
+
+#include <boost/url/parse.hpp>
+
+namespace ap::http {
+
+std::string Origin::HostHeader() const {
+  bool default_port = (tls && port == "443") || (!tls && port == "80");
+  std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  return default_port ? host_part : host_part + ":" + port;
+}
+
+Result<Origin> ParseBaseUrl(std::string_view text) {
+  auto bad = [&](std::string why) { return MakeError(Errc::kBadRequest, "invalid base URL '" + std::string(text) + "': " + why); };
+  auto url = boost::urls::parse_absolute_uri(text);
+  if (!url) return bad("not an absolute URL");
+  Origin o;
+  if (url->scheme() == "https") o.tls = true;
+  else if (url->scheme() != "http") return bad("the scheme must be http or https");
+  if (url->has_userinfo()) return bad("credentials do not belong in the URL");
+  if (url->has_query() || url->has_fragment()) return bad("no query or fragment allowed");
+  o.host = url->host_address();
+  if (o.host.empty()) return bad("no host");
+  o.port = url->has_port() ? std::string(url->port()) : (o.tls ? "443" : "80");
+  o.path_prefix = url->encoded_path();
+  while (!o.path_prefix.empty() && o.path_prefix.back() == '/') o.path_prefix.pop_back();
+  return o;
+}
+
+}  // namespace ap::http

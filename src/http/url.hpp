@@ -1,0 +1,25 @@
+#pragma once
+// Upstream base URLs: an origin, optionally with a path prefix, to which provider paths are appended.
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+
+namespace ap::http {
+
+struct Origin {
+  bool tls = false;
+  std::string host;
+  std::string port;
+  std::string path_prefix;  // without a trailing slash; may be empty
+
+  // "host:port" as the Host header wants it (port omitted when it is the scheme's default).
+  std::string HostHeader() const;
+  std::string Key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
+};
+
+// Accepts http and https URLs with no query, fragment or credentials.
+Result<Origin> ParseBaseUrl(std::string_view url);
+
+}  // namespace ap::http

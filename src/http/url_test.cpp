@@ -1,0 +1,35 @@
+#include "http/url.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ap::http {
+namespace {
+
+TEST(BaseUrl, ParsesOriginsAndPrefixes) {
+  auto o = ParseBaseUrl("http://127.0.0.1:9000").value();
+  EXPECT_FALSE(o.tls);
+  EXPECT_EQ(o.host, "127.0.0.1");
+  EXPECT_EQ(o.port, "9000");
+  EXPECT_EQ(o.path_prefix, "");
+  EXPECT_EQ(o.HostHeader(), "127.0.0.1:9000");
+
+  auto p = ParseBaseUrl("https://api.openai.com/").value();
+  EXPECT_TRUE(p.tls);
+  EXPECT_EQ(p.port, "443");
+  EXPECT_EQ(p.HostHeader(), "api.openai.com");
+  EXPECT_EQ(p.path_prefix, "");
+
+  EXPECT_EQ(ParseBaseUrl("https://gw.example/openai/").value().path_prefix, "/openai");
+  EXPECT_EQ(ParseBaseUrl("http://[::1]:81").value().HostHeader(), "[::1]:81");
+}
+
+TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
+  EXPECT_FALSE(ParseBaseUrl("ftp://x"));
+  EXPECT_FALSE(ParseBaseUrl("127.0.0.1:9000"));
+  EXPECT_FALSE(ParseBaseUrl("http://user:pw@host"));
+  EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
+  EXPECT_FALSE(ParseBaseUrl(""));
+}
+
+}  // namespace
+}  // namespace ap::http

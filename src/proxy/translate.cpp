@@ -1,0 +1,181 @@
+#include "proxy/translate.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+
+namespace ap::proxy {
+namespace json = boost::json;
+namespace {
+
+constexpr std::string_view kRoles[] = {"system", "developer", "user", "assistant", "tool"};
+
+Error Invalid(std::string field, std::string message) {
+  return Error{Errc::kValidation, "Validation failed", {FieldError{std::move(field), std::move(message)}}};
+}
+
+// A message's content as plain text parts: a string, or OpenAI's array of {type:"text", text}.
+// Returns the original value for anything else, so the provider can judge it.
+json::array TextParts(const json::value& content, std::string_view text_key_type) {
+  json::array parts;
+  auto add_text = [&](json::string_view text) {
+    if (text_key_type == "anthropic") parts.push_back(json::object{{"type", "text"}, {"text", text}});
+    else parts.push_back(json::object{{"text", text}});
+  };
+  if (content.is_string()) {
+    add_text(content.get_string());
+  } else if (content.is_array()) {
+    for (const auto& part : content.get_array()) {
+      const auto* obj = part.if_object();
+      const json::value* text = obj ? obj->if_contains("text") : nullptr;
+      if (text && text->is_string()) add_text(text->get_string());
+      else parts.push_back(part);
+    }
+  }
+  return parts;
+}
+
+std::string JoinedText(const json::value& content) {
+  if (content.is_string()) return std::string(content.get_string());
+  std::string out;
+  for (const auto& part : TextParts(content, "gemini")) {
+    const auto* text = part.as_object().if_contains("text");
+    if (!text || !text->is_string()) continue;
+    if (!out.empty()) out += "\n";
+    out += text->get_string();
+  }
+  return out;
+}
+
+json::array StopList(const json::value& stop) {
+  if (stop.is_string()) return json::array{stop};
+  if (stop.is_array()) return stop.get_array();
+  return {};
+}
+
+bool Consumed(std::string_view key, std::initializer_list<std::string_view> keys) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+UpstreamCall ToAnthropic(const ChatRequest& request) {
+  const json::object& in = request.body;
+  json::object out;
+  out["model"] = request.model;
+  json::array messages;
+  std::string system;
+  for (const auto& m : in.at("messages").get_array()) {
+    const auto& msg = m.get_object();
+    std::string_view role = msg.at("role").get_string();
+    if (role == "system" || role == "developer") {
+      if (!system.empty()) system += "\n\n";
+      system += JoinedText(msg.at("content"));
+      continue;
+    }
+    json::object converted{{"role", role == "assistant" ? "assistant" : "user"}};
+    const auto& content = msg.at("content");
+    converted["content"] = content.is_string() ? content : json::value(TextParts(content, "anthropic"));
+    messages.push_back(std::move(converted));
+  }
+  out["messages"] = std::move(messages);
+  if (!system.empty()) out["system"] = system;
+  if (const auto* v = in.if_contains("max_tokens")) out["max_tokens"] = *v;
+  else if (const auto* c = in.if_contains("max_completion_tokens")) out["max_tokens"] = *c;
+  else out["max_tokens"] = kDefaultAnthropicMaxTokens;
+  if (const auto* stop = in.if_contains("stop"); stop && !stop->is_null()) out["stop_sequences"] = StopList(*stop);
+  if (const auto* user = in.if_contains("user"); user && user->is_string()) out["metadata"] = json::object{{"user_id", *user}};
+  for (const auto& [key, value] : in)
+    if (!Consumed(key, {"model", "messages", "max_tokens", "max_completion_tokens", "stop", "user"}) && !out.contains(key))
+      out[key] = value;
+  return {"/v1/messages", json::serialize(out)};
+}
+
+UpstreamCall ToGemini(const ChatRequest& request) {
+  const json::object& in = request.body;
+  json::object out;
+  json::array contents;
+  std::string system;
+  for (const auto& m : in.at("messages").get_array()) {
+    const auto& msg = m.get_object();
+    std::string_view role = msg.at("role").get_string();
+    if (role == "system" || role == "developer") {
+      if (!system.empty()) system += "\n\n";
+      system += JoinedText(msg.at("content"));
+      continue;
+    }
+    contents.push_back(json::object{{"role", role == "assistant" ? "model" : "user"},
+                                    {"parts", TextParts(msg.at("content"), "gemini")}});
+  }
+  out["contents"] = std::move(contents);
+  if (!system.empty()) out["systemInstruction"] = json::object{{"parts", json::array{json::object{{"text", system}}}}};
+  json::object config;
+  if (const auto* g = in.if_contains("generationConfig"); g && g->is_object()) config = g->get_object();
+  static constexpr std::pair<std::string_view, std::string_view> kMapped[] = {
+      {"max_tokens", "maxOutputTokens"}, {"max_completion_tokens", "maxOutputTokens"}, {"temperature", "temperature"},
+      {"top_p", "topP"}, {"top_k", "topK"}, {"n", "candidateCount"}, {"seed", "seed"},
+      {"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}};
+  for (const auto& [from, to] : kMapped)
+    if (const auto* v = in.if_contains(from); v && !v->is_null()) config[to] = *v;
+  if (const auto* stop = in.if_contains("stop"); stop && !stop->is_null()) config["stopSequences"] = StopList(*stop);
+  if (!config.empty()) out["generationConfig"] = std::move(config);
+  for (const auto& [key, value] : in) {
+    bool mapped = std::any_of(std::begin(kMapped), std::end(kMapped), [&](const auto& m) { return m.first == key; });
+    if (!mapped && !Consumed(key, {"model", "messages", "stop", "stream", "generationConfig"}) && !out.contains(key))
+      out[key] = value;
+  }
+  std::string_view model = request.model;
+  if (model.starts_with("models/")) model.remove_prefix(7);
+  return {"/v1beta/models/" + std::string(model) + ":generateContent", json::serialize(out)};
+}
+
+// Gemini takes the model in the path: allow only characters that cannot change the path.
+bool SafePathSegment(std::string_view model) {
+  if (model.starts_with("models/")) model.remove_prefix(7);
+  if (model.empty() || model == "." || model == "..") return false;
+  return std::all_of(model.begin(), model.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_'; });
+}
+
+}  // namespace
+
+Result<ChatRequest> ParseChatRequest(std::string_view body) {
+  boost::system::error_code ec;
+  json::value parsed = json::parse(body, ec);
+  if (ec) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
+  if (!parsed.is_object()) return MakeError(Errc::kBadRequest, "Request body must be a JSON object");
+  ChatRequest request;
+  request.body = std::move(parsed.get_object());
+  const auto* model = request.body.if_contains("model");
+  if (!model) return Invalid("model", "Required");
+  if (!model->is_string() || model->get_string().empty()) return Invalid("model", "Expected a non-empty string");
+  request.model = model->get_string();
+  const auto* messages = request.body.if_contains("messages");
+  if (!messages) return Invalid("messages", "Required");
+  if (!messages->is_array() || messages->get_array().empty()) return Invalid("messages", "Expected a non-empty array");
+  for (const auto& m : messages->get_array()) {
+    const auto* msg = m.if_object();
+    const json::value* role = msg ? msg->if_contains("role") : nullptr;
+    const json::value* content = msg ? msg->if_contains("content") : nullptr;
+    if (!role || !role->is_string() || std::find(std::begin(kRoles), std::end(kRoles), role->get_string()) == std::end(kRoles))
+      return Invalid("messages", "Each message needs a role: system, developer, user, assistant or tool");
+    if (!content || !(content->is_string() || content->is_array()))
+      return Invalid("messages", "Each message needs content: a string or an array of parts");
+  }
+  if (const auto* stream = request.body.if_contains("stream")) {
+    if (!stream->is_bool()) return Invalid("stream", "Expected a boolean");
+    request.stream = stream->get_bool();
+  }
+  return request;
+}
+
+Result<UpstreamCall> BuildChatCall(Provider provider, const ChatRequest& request, std::string_view raw_body) {
+  switch (provider) {
+    case Provider::kOpenAI: return UpstreamCall{"/v1/chat/completions", std::string(raw_body)};
+    case Provider::kAnthropic: return ToAnthropic(request);
+    case Provider::kGoogle:
+      if (!SafePathSegment(request.model)) return Invalid("model", "Not a valid Gemini model id");
+      return ToGemini(request);
+  }
+  return MakeError(Errc::kInternal, "unknown provider");
+}
+
+}  // namespace ap::proxy

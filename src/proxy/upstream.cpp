@@ -1,0 +1,65 @@
+#include "proxy/upstream.hpp"
+
+namespace ap::proxy {
+namespace bhttp = http::bhttp;
+
+namespace {
+
+constexpr std::string_view kAnthropicVersion = "2023-06-01";
+constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
+
+http::Response Relay(const http::Response& upstream) {
+  http::Response out(upstream.result(), 11);
+  for (std::string_view name : kPassedHeaders)
+    if (auto it = upstream.find(name); it != upstream.end()) out.set(name, it->value());
+  out.body() = upstream.body();
+  out.prepare_payload();
+  return out;
+}
+
+// Whether the provider refused the broker's own key (Gemini says so with a 400).
+bool RejectsBrokerKey(Provider provider, unsigned status, std::string_view body) {
+  if (status == 401 || status == 403) return true;
+  return provider == Provider::kGoogle && status == 400 && body.find("API_KEY_INVALID") != std::string_view::npos;
+}
+
+}  // namespace
+
+http::Request Upstream::BuildRequest(Provider provider, UpstreamCall& call) const {
+  const ProviderEndpoint& endpoint = table_.For(provider);
+  http::Request req(bhttp::verb::post, endpoint.base.path_prefix + call.path, 11);
+  req.set(bhttp::field::content_type, "application/json");
+  req.set(bhttp::field::accept, "application/json");
+  req.set(bhttp::field::user_agent, "aipassport/0.1");
+  switch (provider) {
+    case Provider::kOpenAI: req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key); break;
+    case Provider::kAnthropic:
+      req.set("x-api-key", endpoint.api_key);
+      req.set("anthropic-version", kAnthropicVersion);
+      break;
+    case Provider::kGoogle: req.set("x-goog-api-key", endpoint.api_key); break;
+  }
+  req.body() = std::move(call.body);
+  return req;
+}
+
+boost::asio::awaitable<Result<http::Response>> Upstream::Send(Provider provider, UpstreamCall call) {
+  const ProviderEndpoint& endpoint = table_.For(provider);
+  std::string name(ProviderName(provider));
+  if (endpoint.api_key.empty())
+    co_return MakeError(Errc::kUnavailable, "The broker has no API key for " + name + "; the owner must configure one");
+  auto answer = co_await client_.Send(endpoint.base, BuildRequest(provider, call));
+  if (!answer) {
+    Error e = answer.error();
+    e.message = (e.code == Errc::kUpstreamTimeout ? name + " did not answer in time" : name + " could not be reached");
+    co_return e;
+  }
+  unsigned status = answer->result_int();
+  if (RejectsBrokerKey(provider, status, answer->body()))
+    co_return MakeError(Errc::kUpstream, name + " refused the broker's API key (HTTP " + std::to_string(status) +
+                                             "); the owner must check it");
+  if (status >= 500) co_return MakeError(Errc::kUpstream, name + " failed (HTTP " + std::to_string(status) + ")");
+  co_return Relay(*answer);
+}
+
+}  // namespace ap::proxy
