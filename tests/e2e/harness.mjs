@@ -1,0 +1,135 @@
+// Starts the real `aipassport` binary (broker and mock upstream) on free loopback ports and
+// stops it after the tests. Every process started here is killed when the test file ends.
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+
+export const BIN = process.env.AIPASSPORT_BIN ?? new URL('../../build/src/aipassport', import.meta.url).pathname;
+export const KEYS = { openai: 'test-openai-key', anthropic: 'test-anthropic-key', google: 'test-google-key' };
+
+const running = new Set();
+const dirs = [];
+after(() => {
+  for (const p of running) p.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+export function tempDir() {
+  const d = mkdtempSync(join(tmpdir(), 'aipassport-e2e-'));
+  dirs.push(d);
+  return d;
+}
+
+// Runs `aipassport <args>` until it prints its URL; resolves to { url, output, proc, stop() }.
+export function start(args, env = {}) {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    running.add(proc);
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`no URL within 10 s from ${args.join(' ')}:\n${output}`)), 10000);
+    const onData = (chunk) => {
+      output += chunk;
+      const m = output.match(/listening on (http:\/\/\S+)/);
+      if (m && !handle.url) {
+        handle.url = m[1];
+        clearTimeout(timer);
+        resolve(handle);
+      }
+    };
+    const handle = {
+      url: null,
+      proc,
+      get output() { return output; },
+      stop(signal = 'SIGTERM') {
+        return new Promise((res) => {
+          if (proc.exitCode !== null || proc.signalCode !== null) return res(proc.exitCode);
+          proc.once('exit', (code) => { running.delete(proc); res(code); });
+          proc.kill(signal);
+        });
+      },
+    };
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
+    proc.once('exit', (code) => {
+      running.delete(proc);
+      clearTimeout(timer);
+      if (!handle.url) reject(new Error(`exited with ${code}: ${output}`));
+    });
+  });
+}
+
+export function run(args, env = {}) {
+  return new Promise((resolve) => {
+    execFile(BIN, args, { env: { PATH: process.env.PATH, ...env } }, (error, stdout, stderr) =>
+      resolve({ code: error ? error.code : 0, stdout, stderr }));
+  });
+}
+
+export async function startMock(extra = []) {
+  return start(['mock-upstream', '--listen', '127.0.0.1:0', ...extra]);
+}
+
+// A broker wired to `mock` (or to `upstreams` per provider), with the mock's keys.
+export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = [] } = {}) {
+  const base = mock?.url ?? 'http://127.0.0.1:9';
+  const broker = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
+    OPENAI_API_KEY: KEYS.openai,
+    CLAUDE_API_KEY: KEYS.anthropic,
+    GEMINI_API_KEY: KEYS.google,
+    AIPASSPORT_OPENAI_BASE_URL: base,
+    AIPASSPORT_ANTHROPIC_BASE_URL: base,
+    AIPASSPORT_GOOGLE_BASE_URL: base,
+    ...env,
+  });
+  const m = broker.output.match(/owner token \(shown once, keep it secret\): (\S+)/);
+  broker.ownerToken = env.AIPASSPORT_ADMIN_TOKEN ?? (m && m[1]);
+  broker.dataDir = dataDir;
+  return broker;
+}
+
+export async function call(base, method, path, { body, token, headers = {}, raw } = {}) {
+  const init = { method, headers: { ...headers } };
+  if (token) init.headers.authorization = `Bearer ${token}`;
+  if (raw !== undefined) init.body = raw;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['content-type'] = 'application/json';
+  }
+  const res = await fetch(base + path, init);
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+export const SCOPES = {
+  openai: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] },
+  anthropic: { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'] },
+  google: { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'] },
+};
+
+// Request, approve and take a token: what every app does first.
+export async function approvedGrant(broker, scope, { expiresInSeconds } = {}) {
+  const req = await call(broker.url, 'POST', '/grant-requests', {
+    body: { appName: 'E2E App', appUrl: 'https://app.example', reason: 'testing', scope },
+  });
+  if (req.status !== 201) throw new Error(`grant request failed: ${req.text}`);
+  const grantId = req.json.grant.id;
+  const approve = await call(broker.url, 'POST', `/grants/${grantId}/approve`, {
+    token: broker.ownerToken, body: expiresInSeconds ? { expiresInSeconds } : {},
+  });
+  if (approve.status !== 200) throw new Error(`approve failed: ${approve.text}`);
+  const tok = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: req.json.requestSecret } });
+  if (tok.status !== 201) throw new Error(`token failed: ${tok.text}`);
+  return { grantId, requestSecret: req.json.requestSecret, token: tok.json.token, tokenResponse: tok.json };
+}
+
+export function chatBody(model, extra = {}) {
+  return { model, messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }], ...extra };
+}
+
+export async function mockStats(mock) {
+  return (await call(mock.url, 'GET', '/__mock/stats')).json;
+}
