@@ -96,7 +96,10 @@ class ReferenceApi {
     }
     const json::value* scope_value = body->if_contains("scope");
     auto scope = domain::ParseScope(scope_value ? *scope_value : json::value(nullptr));
-    if (!scope) errors.insert(errors.end(), scope.error().field_errors.begin(), scope.error().field_errors.end());
+    if (!scope) {
+      Error scope_error = scope.error();  // error() returns a copy: take it once
+      errors.insert(errors.end(), scope_error.field_errors.begin(), scope_error.field_errors.end());
+    }
     if (!errors.empty()) co_return http::ErrorResponse(Validation(std::move(errors)));
 
     UnixSeconds now = ctx_.clock();

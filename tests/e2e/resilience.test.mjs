@@ -1,0 +1,144 @@
+// The cap under concurrency, restarts that lose nothing, upstream failures, and owner token reset.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS } from './harness.mjs';
+
+let mock;
+before(async () => { mock = await startMock(['--latency-ms', '20']); });
+
+test('N concurrent calls against a cap of K let exactly K through', async () => {
+  const broker = await startBroker({ mock });
+  const K = 7, N = 60;
+  const { token, grantId } = await approvedGrant(broker, { ...SCOPES.openai, maxRequests: K });
+  const before = (await mockStats(mock)).requests.openai;
+  const results = await Promise.all(Array.from({ length: N }, () =>
+    call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') })));
+  const statuses = results.map((r) => r.status);
+  assert.equal(statuses.filter((s) => s === 200).length, K, statuses.join(','));
+  assert.equal(statuses.filter((s) => s === 429).length, N - K);
+  assert.equal((await mockStats(mock)).requests.openai - before, K, 'exactly K calls reached upstream');
+  const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken });
+  assert.equal(grant.json.usageCount, K);
+  await broker.stop();
+});
+
+test('a restart loses nothing: grants, counters, signing key and owner token survive', async () => {
+  const dataDir = tempDir();
+  let broker = await startBroker({ mock, dataDir });
+  const owner = broker.ownerToken;
+  assert.ok(owner.startsWith('apo_'));
+  const { token, grantId } = await approvedGrant(broker, { ...SCOPES.google, maxRequests: 3 });
+  assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gemini-2.5-flash') })).status, 200);
+  const pending = await call(broker.url, 'POST', '/grant-requests', { body: { appName: 'Later', appUrl: 'https://l.example', scope: SCOPES.openai } });
+  assert.equal(await broker.stop('SIGTERM'), 0, 'graceful stop exits 0');
+
+  broker = await startBroker({ mock, dataDir });
+  assert.equal(broker.ownerToken, null, 'the owner token is printed only once');
+  assert.match(broker.output, /admin-token --reset/);
+  broker.ownerToken = owner;
+  const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: owner });
+  assert.equal(grant.status, 200);
+  assert.equal(grant.json.status, 'approved');
+  assert.equal(grant.json.usageCount, 1);
+  assert.equal((await call(broker.url, 'GET', `/grants/${pending.json.grant.id}`, { token: owner })).json.status, 'pending');
+  // The token issued before the restart still verifies: the signing key was kept.
+  assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gemini-2.5-flash') })).status, 200);
+  assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gemini-2.5-flash') })).status, 200);
+  assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gemini-2.5-flash') })).status, 429);
+  await broker.stop();
+});
+
+test('a revocation survives a crash (SIGKILL) and a restart', async () => {
+  const dataDir = tempDir();
+  let broker = await startBroker({ mock, dataDir });
+  const owner = broker.ownerToken;
+  const { token, grantId } = await approvedGrant(broker, SCOPES.openai);
+  assert.equal((await call(broker.url, 'POST', `/grants/${grantId}/revoke`, { token: owner })).status, 200);
+  await broker.stop('SIGKILL');
+  broker = await startBroker({ mock, dataDir });
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
+  assert.equal(res.status, 401);
+  await broker.stop();
+});
+
+test('admin-token --reset replaces the owner token at once', async () => {
+  const dataDir = tempDir();
+  const broker = await startBroker({ mock, dataDir });
+  const old = broker.ownerToken;
+  assert.equal((await call(broker.url, 'GET', '/grants', { token: old })).status, 200);
+  const reset = await run(['admin-token', '--reset', '--data-dir', dataDir]);
+  assert.equal(reset.code, 0, reset.stderr);
+  const fresh = reset.stdout.match(/new owner token \(shown once, keep it secret\): (\S+)/)[1];
+  assert.notEqual(fresh, old);
+  assert.equal((await call(broker.url, 'GET', '/grants', { token: old })).status, 401);
+  assert.equal((await call(broker.url, 'GET', '/grants', { token: fresh })).status, 200);
+  await broker.stop();
+});
+
+test('AIPASSPORT_ADMIN_TOKEN sets the owner token; a short one is refused at start', async () => {
+  const strong = 'owner-token-from-the-environment-0123456789';
+  const broker = await startBroker({ mock, env: { AIPASSPORT_ADMIN_TOKEN: strong } });
+  assert.ok(!broker.output.includes(strong), 'the token is not echoed');
+  assert.equal((await call(broker.url, 'GET', '/grants', { token: strong })).status, 200);
+  await broker.stop();
+  await assert.rejects(startBroker({ mock, env: { AIPASSPORT_ADMIN_TOKEN: 'short' } }), /too short/);
+});
+
+test('upstream down, slow or refusing the broker key: provider errors become 502/504 JSON without secrets', async () => {
+  const dead = await startBroker({ mock: { url: 'http://127.0.0.1:9' } });
+  const a = await approvedGrant(dead, SCOPES.anthropic);
+  const down = await call(dead.url, 'POST', '/proxy/chat', { token: a.token, body: chatBody('claude-sonnet-4-5') });
+  assert.equal(down.status, 502);
+  assert.equal(down.json.type, 'upstream_error');
+  assert.match(down.json.error, /anthropic could not be reached/);
+  await dead.stop();
+
+  const slowMock = await startMock(['--latency-ms', '3000']);
+  const slow = await startBroker({ mock: slowMock, env: { AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS: '1' } });
+  const s = await approvedGrant(slow, SCOPES.openai);
+  const timedOut = await call(slow.url, 'POST', '/proxy/chat', { token: s.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(timedOut.status, 504);
+  assert.equal(timedOut.json.type, 'upstream_timeout');
+  assert.equal((await call(slow.url, 'GET', '/health')).status, 200, 'the broker stays healthy');
+  await slow.stop();
+  await slowMock.stop();
+
+  const wrongKeys = { OPENAI_API_KEY: 'sk-wrong-7f3a9c1e5b', CLAUDE_API_KEY: 'wrong-key-4d2b8e', GEMINI_API_KEY: 'wrong-key-9a7c3f' };
+  const misconfigured = await startBroker({ mock, env: wrongKeys });
+  for (const provider of ['openai', 'anthropic', 'google']) {
+    const g = await approvedGrant(misconfigured, SCOPES[provider]);
+    const res = await call(misconfigured.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody(SCOPES[provider].models[0]) });
+    assert.equal(res.status, 502, `${provider}: ${res.text}`);
+    assert.match(res.json.error, new RegExp(`${provider} refused the broker's API key`));
+    for (const secret of Object.values(wrongKeys)) assert.ok(!res.text.includes(secret.slice(-6)), 'no part of the key is echoed');
+  }
+  assert.ok(!misconfigured.output.includes('sk-wrong'), 'no key in the log');
+  await misconfigured.stop();
+});
+
+test('a provider without a configured key answers 503 and names the variable to set', async () => {
+  const broker = await startBroker({ mock, env: { GEMINI_API_KEY: '' } });
+  assert.match(broker.output, /no API key for google \(set GOOGLE_API_KEY\)/);
+  const g = await approvedGrant(broker, SCOPES.google);
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gemini-2.5-flash') });
+  assert.equal(res.status, 503);
+  assert.match(res.json.error, /no API key for google/);
+  await broker.stop();
+});
+
+test('the mock refuses a wrong key in each provider\'s own error shape', async () => {
+  const openai = await call(mock.url, 'POST', '/v1/chat/completions', { token: 'nope', body: chatBody('gpt-4o-mini') });
+  assert.equal(openai.status, 401);
+  assert.equal(openai.json.error.code, 'invalid_api_key');
+  const anthropic = await call(mock.url, 'POST', '/v1/messages', { headers: { 'x-api-key': 'nope', 'anthropic-version': '2023-06-01' }, body: {} });
+  assert.equal(anthropic.status, 401);
+  assert.deepEqual(anthropic.json, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
+  const google = await call(mock.url, 'POST', '/v1beta/models/gemini-2.5-flash:generateContent?key=nope', { body: { contents: [] } });
+  assert.equal(google.status, 400);
+  assert.equal(google.json.error.status, 'INVALID_ARGUMENT');
+  const noKey = await call(mock.url, 'POST', '/v1beta/models/gemini-2.5-flash:generateContent', { body: { contents: [] } });
+  assert.equal(noKey.status, 403);
+  const badBody = await call(mock.url, 'POST', '/v1/messages', { headers: { 'x-api-key': KEYS.anthropic, 'anthropic-version': '2023-06-01' }, body: { model: 'c', messages: [] } });
+  assert.equal(badBody.status, 400);
+  assert.equal(badBody.json.error.message, 'max_tokens: Field required');
+});

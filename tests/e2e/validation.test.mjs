@@ -1,0 +1,196 @@
+// Every bad input gets a 4xx with a JSON body naming the problem: the reference's own validation
+// cases, the owner credential, the request secret, scope checks, and protocol-level abuse.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, SCOPES } from './harness.mjs';
+
+let mock, broker;
+before(async () => {
+  mock = await startMock();
+  broker = await startBroker({ mock, env: { AIPASSPORT_BODY_LIMIT_BYTES: '65536' } });
+});
+
+const goodRequest = () => ({ appName: 'App', appUrl: 'https://app.example', reason: 'r', scope: { ...SCOPES.openai } });
+
+function fieldErrors(res) {
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error, 'Validation failed');
+  return res.json.details.fieldErrors;
+}
+
+test('grant requests: missing appName, bad appUrl, unknown provider, bad limits', async () => {
+  const missingName = goodRequest();
+  delete missingName.appName;
+  assert.ok('appName' in fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: missingName })));
+
+  for (const appUrl of ['not a url', 'ftp://x.example', 'javascript:alert(1)', 42]) {
+    const bad = { ...goodRequest(), appUrl };
+    assert.ok('appUrl' in fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: bad })), String(appUrl));
+  }
+  const provider = goodRequest();
+  provider.scope.provider = 'cohere';
+  assert.ok('scope.provider' in fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: provider })));
+
+  const noScope = goodRequest();
+  delete noScope.scope;
+  assert.ok('scope' in fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: noScope })));
+
+  const capability = goodRequest();
+  capability.scope.capabilities = ['teleport'];
+  assert.ok('scope.capabilities' in fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: capability })));
+
+  const limits = goodRequest();
+  limits.scope.maxRequests = -1;
+  limits.scope.rateLimit = 'fast';
+  const errors = fieldErrors(await call(broker.url, 'POST', '/grant-requests', { body: limits }));
+  assert.ok('scope.maxRequests' in errors && 'scope.rateLimit' in errors);
+});
+
+test('malformed JSON and wrong body types answer 400 JSON', async () => {
+  const broken = await call(broker.url, 'POST', '/grant-requests', { raw: '{"appName":', headers: { 'content-type': 'application/json' } });
+  assert.equal(broken.status, 400);
+  assert.equal(broken.json.type, 'invalid_request');
+  const array = await call(broker.url, 'POST', '/grant-requests', { body: [1, 2] });
+  assert.equal(array.status, 400);
+  const tokens = await call(broker.url, 'POST', '/tokens', { body: { grantId: 12 } });
+  assert.ok('grantId' in fieldErrors(tokens));
+});
+
+test('owner endpoints need the owner token', async () => {
+  const req = await call(broker.url, 'POST', '/grant-requests', { body: goodRequest() });
+  const id = req.json.grant.id;
+  const attempts = [['GET', '/grants'], ['GET', `/grants/${id}`], ['POST', `/grants/${id}/approve`], ['POST', `/grants/${id}/deny`], ['POST', `/grants/${id}/revoke`]];
+  for (const [method, path] of attempts) {
+    for (const token of [undefined, 'wrong-token', req.json.requestSecret]) {
+      const res = await call(broker.url, method, path, { token });
+      assert.equal(res.status, 401, `${method} ${path} with ${token}`);
+      assert.equal(res.json.type, 'unauthorized');
+    }
+  }
+  const basic = await call(broker.url, 'GET', '/grants', { headers: { authorization: 'Basic YWRtaW46YWRtaW4=' } });
+  assert.equal(basic.status, 401);
+  const grant = await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken });
+  assert.equal(grant.json.status, 'pending', 'the refused calls changed nothing');
+});
+
+test('POST /tokens needs the right request secret; unknown grants are 404', async () => {
+  const req = await call(broker.url, 'POST', '/grant-requests', { body: goodRequest() });
+  const grantId = req.json.grant.id;
+  await call(broker.url, 'POST', `/grants/${grantId}/approve`, { token: broker.ownerToken });
+  const none = await call(broker.url, 'POST', '/tokens', { body: { grantId } });
+  assert.equal(none.status, 401);
+  const wrong = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: req.json.requestSecret.slice(0, -1) + 'A' } });
+  assert.equal(wrong.status, 401);
+  const unknown = await call(broker.url, 'POST', '/tokens', { body: { grantId: '00000000-0000-4000-8000-000000000000', requestSecret: 'x' } });
+  assert.equal(unknown.status, 404);
+  const unknownApprove = await call(broker.url, 'POST', '/grants/00000000-0000-4000-8000-000000000000/approve', { token: broker.ownerToken });
+  assert.equal(unknownApprove.status, 404);
+  const right = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: req.json.requestSecret } });
+  assert.equal(right.status, 201);
+});
+
+test('proxy: missing model or messages, malformed Authorization header, bad tokens', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  assert.ok('model' in fieldErrors(await call(broker.url, 'POST', '/proxy/chat', { token, body: { messages: [{ role: 'user', content: 'x' }] } })));
+  assert.ok('messages' in fieldErrors(await call(broker.url, 'POST', '/proxy/chat', { token, body: { model: 'gpt-4o-mini' } })));
+  assert.ok('messages' in fieldErrors(await call(broker.url, 'POST', '/proxy/chat', { token, body: { model: 'gpt-4o-mini', messages: 'hi' } })));
+
+  for (const authorization of [undefined, 'Token abc', 'Bearer', `Basic ${token}`, `Bearer ${token} extra`]) {
+    const headers = authorization ? { authorization } : {};
+    const res = await call(broker.url, 'POST', '/proxy/chat', { headers, body: chatBody('gpt-4o-mini') });
+    assert.equal(res.status, 401, String(authorization));
+    assert.match(res.json.error, /Authorization/);
+  }
+  const [h, p, s] = token.split('.');
+  const tampered = `${h}.${p.slice(0, -2)}${p.slice(-2) === 'AA' ? 'BB' : 'AA'}.${s}`;
+  for (const bad of ['garbage', tampered, `${h}.${p}.`, `eyJhbGciOiJub25lIn0.${p}.`]) {
+    const res = await call(broker.url, 'POST', '/proxy/chat', { token: bad, body: chatBody('gpt-4o-mini') });
+    assert.equal(res.status, 401, bad);
+    assert.match(res.json.error, /token/i);
+  }
+});
+
+test('proxy: a model or capability outside the grant is 403 naming what is allowed, and never reaches upstream', async () => {
+  const { token } = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini', 'gpt-4.1'], capabilities: ['chat'] });
+  const before = (await mockStats(mock)).requests.openai;
+  const model = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-5') });
+  assert.equal(model.status, 403);
+  assert.match(model.json.error, /gpt-5/);
+  assert.match(model.json.error, /gpt-4o-mini and gpt-4\.1/);
+
+  const embeddingsOnly = await approvedGrant(broker, { provider: 'openai', models: ['text-embedding-3-small'], capabilities: ['embeddings'] });
+  const capability = await call(broker.url, 'POST', '/proxy/chat', { token: embeddingsOnly.token, body: chatBody('text-embedding-3-small') });
+  assert.equal(capability.status, 403);
+  assert.match(capability.json.error, /does not allow chat; it allows embeddings/);
+  assert.equal((await mockStats(mock)).requests.openai, before);
+});
+
+test('proxy: streaming is refused clearly on the reference path', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini', { stream: true }) });
+  assert.equal(res.status, 400);
+  assert.match(res.json.error, /Streaming/);
+});
+
+test('the whole body reaches OpenAI unchanged, not only model and messages', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  const body = chatBody('gpt-4o-mini', { max_tokens: 3, temperature: 0.1, seed: 42, response_format: { type: 'text' } });
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body });
+  assert.equal(res.status, 200);
+  assert.equal(res.json.choices[0].finish_reason, 'length', 'max_tokens reached the emulation');
+});
+
+test('Anthropic rejects parameters it does not know, as the real API does, and the app sees its error', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.anthropic);
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('claude-sonnet-4-5', { logit_bias: {} }) });
+  assert.equal(res.status, 400);
+  assert.equal(res.json.type, 'error');
+  assert.match(res.json.error.message, /logit_bias: Extra inputs are not permitted/);
+});
+
+test('bodies over the limit are 413, unknown paths 404, wrong methods 405, all JSON', async () => {
+  const big = await call(broker.url, 'POST', '/grant-requests', { raw: JSON.stringify({ appName: 'x'.repeat(70000) }) });
+  assert.equal(big.status, 413);
+  assert.equal(big.json.type, 'payload_too_large');
+  const missing = await call(broker.url, 'GET', '/no/such/path');
+  assert.equal(missing.status, 404);
+  assert.equal(missing.json.type, 'not_found');
+  const method = await call(broker.url, 'DELETE', '/grants');
+  assert.equal(method.status, 405);
+  assert.equal(method.headers.get('allow'), 'GET');
+  const method2 = await call(broker.url, 'GET', '/proxy/chat');
+  assert.equal(method2.status, 405);
+  assert.equal(method2.json.type, 'method_not_allowed');
+});
+
+test('garbage on the socket gets 400 and the broker stays healthy', async () => {
+  const answer = await new Promise((resolve, reject) => {
+    const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.write('GARBAGE\r\n\r\n'));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 400/);
+  assert.match(answer, /"type":"invalid_request"/);
+  assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
+
+test('random bodies on every endpoint never yield a 5xx or a crash', async () => {
+  const { token, grantId } = await approvedGrant(broker, { ...SCOPES.google });
+  const samples = ['', 'null', '[]', '{}', '"x"', '1e999', '{"a":', '\u0000', '{"model":{"$gt":1}}', '{"messages":[null]}',
+    '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":{"x":1}}]}', '{"scope":{"provider":["openai"]}}',
+    '{"appName":"\ud800","appUrl":"https://x"}', '{"expiresInSeconds":1e30}', '{"expiresInSeconds":-5}', '{"grantId":null}'];
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let i = 0; i < 40; i++) samples.push(Array.from({ length: 1 + Math.floor(rand() * 80) }, () => String.fromCharCode(Math.floor(rand() * 128))).join(''));
+  const targets = [['POST', '/grant-requests'], ['POST', '/tokens'], ['POST', '/proxy/chat'], ['POST', `/grants/${grantId}/approve`], ['POST', `/grants/${grantId}/deny`]];
+  for (const raw of samples)
+    for (const [method, path] of targets) {
+      const res = await call(broker.url, method, path, { raw, token: path === '/proxy/chat' ? token : broker.ownerToken });
+      assert.ok(res.status < 500 || res.status === 503, `${method} ${path} ${JSON.stringify(raw)} -> ${res.status} ${res.text}`);
+      assert.ok(res.json && (res.json.error || res.json.id || res.json.status || res.json.candidates), `${path}: ${res.text}`);
+    }
+  assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
