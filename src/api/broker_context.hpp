@@ -12,8 +12,8 @@
 namespace ap::api {
 
 struct BrokerContext {
-  store::Store& store;              // only touched on store_pool
-  http::BlockingPool& store_pool;   // one thread: store calls run there, in order
+  store::Store& store;             // only touched on store_pool
+  http::BlockingPool& store_pool;  // one thread: store calls run there, in order
   domain::GrantCache& grants;
   const domain::TokenService& tokens;
   const crypto::SigningKeyRing& keys;

@@ -1,8 +1,9 @@
 #include "api/reference_api.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
-#include <spdlog/spdlog.h>
 
 #include "api/auth.hpp"
 #include "core/ids.hpp"
@@ -30,7 +31,9 @@ constexpr size_t kMaxReason = 2000;
 constexpr int64_t kDefaultGrantSeconds = 3600;
 constexpr int64_t kMaxGrantSeconds = 366LL * 24 * 3600;
 
-Error Validation(std::vector<FieldError> errors) { return Error{Errc::kValidation, "Validation failed", std::move(errors)}; }
+Error Validation(std::vector<FieldError> errors) {
+  return Error{Errc::kValidation, "Validation failed", std::move(errors)};
+}
 
 // The request body as a JSON object; an empty body counts as {} where `empty_ok`.
 Result<json::object> BodyObject(const Request& req, bool empty_ok) {
@@ -50,7 +53,8 @@ std::optional<std::string> RequiredString(const json::object& o, std::string_vie
     return std::nullopt;
   }
   if (!v->is_string() || v->get_string().empty() || v->get_string().size() > max_len) {
-    errors.push_back({std::string(field), "Expected a non-empty string of at most " + std::to_string(max_len) + " characters"});
+    errors.push_back(
+        {std::string(field), "Expected a non-empty string of at most " + std::to_string(max_len) + " characters"});
     return std::nullopt;
   }
   return std::string(v->get_string());
@@ -63,8 +67,10 @@ bool IsWebUrl(std::string_view text) {
 
 Response Json(StatusCode status, const json::value& body) { return http::JsonResponse(status, body); }
 
-Error NotPending(GrantStatus status) {
-  return MakeError(Errc::kBadRequest, "Grant is not pending (status: " + std::string(store::GrantStatusName(status)) + ")");
+// The reference's wording: "Grant is 'approved', must be 'pending'".
+Error WrongStatus(GrantStatus status, std::string_view wanted) {
+  return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
+                                          std::string(wanted) + "'");
 }
 
 class ReferenceApi {
@@ -92,7 +98,8 @@ class ReferenceApi {
     if (const auto* r = body->if_contains("reason"); r && !r->is_null()) {
       if (!r->is_string() || r->get_string().size() > kMaxReason)
         errors.push_back({"reason", "Expected a string of at most " + std::to_string(kMaxReason) + " characters"});
-      else reason = r->get_string();
+      else
+        reason = r->get_string();
     }
     const json::value* scope_value = body->if_contains("scope");
     auto scope = domain::ParseScope(scope_value ? *scope_value : json::value(nullptr));
@@ -114,6 +121,7 @@ class ReferenceApi {
     grant.scope_json = request.scope_json;
     grant.max_requests = scope->max_requests;
     grant.created_at = now;
+    grant.expires_at = now + domain::kPendingLifetimeSeconds;
     grant.request_secret_hash = crypto::Sha256Hex(secret);
     auto insert = [request, grant](store::Store& s) { return s.CreateGrantRequest(request, grant); };
     auto created = co_await OnStore(ctx_, std::move(insert));
@@ -153,12 +161,14 @@ class ReferenceApi {
     int64_t seconds = kDefaultGrantSeconds;
     if (const auto* v = body->if_contains("expiresInSeconds"); v && !v->is_null()) {
       if (!v->is_int64() || v->get_int64() < 1 || v->get_int64() > kMaxGrantSeconds)
-        co_return http::ErrorResponse(Validation({{"expiresInSeconds", "Expected a whole number of seconds between 1 and " +
-                                                                            std::to_string(kMaxGrantSeconds)}}));
+        co_return http::ErrorResponse(
+            Validation({{"expiresInSeconds",
+                         "Expected a whole number of seconds between 1 and " + std::to_string(kMaxGrantSeconds)}}));
       seconds = v->get_int64();
     }
     co_return co_await Transition(std::string(params.Get("id")), [seconds](GrantRecord& g, UnixSeconds now) -> Status {
-      if (g.status != GrantStatus::kPending) return NotPending(g.status);
+      if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
+        return WrongStatus(status, "pending");
       g.status = GrantStatus::kApproved;
       g.approved_at = now;
       g.expires_at = now + seconds;
@@ -169,7 +179,8 @@ class ReferenceApi {
   awaitable<Response> Deny(Request& req, const PathParams& params) {
     if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
     co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
-      if (g.status != GrantStatus::kPending) return NotPending(g.status);
+      if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
+        return WrongStatus(status, "pending");
       g.status = GrantStatus::kDenied;
       g.denied_at = now;
       return {};
@@ -178,9 +189,9 @@ class ReferenceApi {
 
   awaitable<Response> Revoke(Request& req, const PathParams& params) {
     if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    // Revoking is idempotent and works from any status, as in the reference: one click always ends it.
     co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
-      if (g.status == GrantStatus::kRevoked || g.status == GrantStatus::kDenied)
-        return MakeError(Errc::kBadRequest, "Grant is already " + std::string(store::GrantStatusName(g.status)));
+      if (g.status == GrantStatus::kRevoked) return {};
       g.status = GrantStatus::kRevoked;
       g.revoked_at = now;
       return {};
@@ -195,7 +206,8 @@ class ReferenceApi {
     if (!errors.empty()) co_return http::ErrorResponse(Validation(std::move(errors)));
     const auto* secret = body->if_contains("requestSecret");
     if (!secret || !secret->is_string() || secret->get_string().empty())
-      co_return http::ErrorResponse(Errc::kUnauthorized, "requestSecret is required: the one returned by POST /grant-requests");
+      co_return http::ErrorResponse(Errc::kUnauthorized,
+                                    "requestSecret is required: the one returned by POST /grant-requests");
     auto read = [id = *grant_id](store::Store& s) { return s.GetGrant(id); };
     auto record = co_await OnStore(ctx_, std::move(read));
     if (!record) co_return http::ErrorResponse(record.error());
@@ -203,9 +215,9 @@ class ReferenceApi {
       co_return http::ErrorResponse(Errc::kUnauthorized, "Invalid requestSecret for this grant");
     UnixSeconds now = ctx_.clock();
     GrantStatus status = domain::EffectiveStatus(*record, now);
-    if (status != GrantStatus::kApproved)
-      co_return http::ErrorResponse(Errc::kBadRequest, "Grant is not approved (status: " +
-                                                           std::string(store::GrantStatusName(status)) + ")");
+    if (status == GrantStatus::kExpired && record->status == GrantStatus::kApproved)
+      co_return http::ErrorResponse(Errc::kBadRequest, "Grant has expired");
+    if (status != GrantStatus::kApproved) co_return http::ErrorResponse(WrongStatus(status, "approved"));
     auto token = ctx_.tokens.Issue(record->id, record->expires_at);
     co_return Json(StatusCode::created, json::object{{"token", token.token},
                                                      {"grantId", record->id},
@@ -216,7 +228,9 @@ class ReferenceApi {
   }
 
   awaitable<Response> InspectToken(Request&, const PathParams& params) {
-    auto invalid = [](std::string reason) { return Json(StatusCode::ok, json::object{{"valid", false}, {"reason", reason}}); };
+    auto invalid = [](std::string reason) {
+      return Json(StatusCode::ok, json::object{{"valid", false}, {"reason", reason}});
+    };
     auto claims = ctx_.tokens.Verify(params.Get("token"));
     if (!claims) co_return invalid(claims.error().message);
     auto read = [id = claims->grant_id](store::Store& s) { return s.GetGrant(id); };
@@ -239,26 +253,28 @@ class ReferenceApi {
     auto claims = ctx_.tokens.Verify(*token);
     if (!claims) co_return http::ErrorResponse(claims.error());
     auto grant = co_await CachedGrant(claims->grant_id);
-    if (!grant) co_return http::ErrorResponse(grant.error().code == Errc::kNotFound
-                                                  ? MakeError(Errc::kUnauthorized, "Grant not found")
-                                                  : grant.error());
-    if (auto unusable = domain::UnusableReason((*grant)->record, ctx_.clock())) co_return http::ErrorResponse(*unusable);
+    if (!grant)
+      co_return http::ErrorResponse(
+          grant.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "Grant not found") : grant.error());
+    if (auto unusable = domain::UnusableReason((*grant)->record, ctx_.clock()))
+      co_return http::ErrorResponse(*unusable);
     auto chat = proxy::ParseChatRequest(req.body());
     if (!chat) co_return http::ErrorResponse(chat.error());
     if (chat->stream)
       co_return http::ErrorResponse(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
     const domain::Scope& scope = (*grant)->scope;
     if (!scope.AllowsCapability("chat"))
-      co_return http::ErrorResponse(Errc::kForbidden, "This grant does not allow chat; it allows " +
-                                                          domain::JoinForHumans(scope.capabilities));
+      co_return http::ErrorResponse(
+          Errc::kForbidden, "This grant does not allow chat; it allows " + domain::JoinForHumans(scope.capabilities));
     if (!scope.AllowsModel(chat->model))
-      co_return http::ErrorResponse(Errc::kForbidden, "Model '" + chat->model + "' is not allowed by this grant; allowed: " +
-                                                          domain::JoinForHumans(scope.models));
+      co_return http::ErrorResponse(
+          Errc::kForbidden,
+          "Model '" + chat->model + "' is not allowed by this grant; allowed: " + domain::JoinForHumans(scope.models));
     auto provider = proxy::ParseProvider(scope.provider);
     if (!provider) co_return http::ErrorResponse(Errc::kInternal, "grant has an unknown provider");
     if (!ctx_.upstream.HasKey(*provider))
-      co_return http::ErrorResponse(Errc::kUnavailable, "The broker has no API key for " + scope.provider +
-                                                            "; the owner must configure one");
+      co_return http::ErrorResponse(
+          Errc::kUnavailable, "The broker has no API key for " + scope.provider + "; the owner must configure one");
     auto call = proxy::BuildChatCall(*provider, *chat, req.body());
     if (!call) co_return http::ErrorResponse(call.error());
     auto consume = [id = claims->grant_id](store::Store& s) { return s.ConsumeRequest(id); };
@@ -330,30 +346,59 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::post, "/proxy/chat", Bind<&ReferenceApi::ProxyChat>(api));
 }
 
+namespace {
+
+// Browser apps call the broker from their own origin, as the reference allowed with cors().
+// No endpoint relies on cookies, so a page on another origin gains nothing it could not do
+// without the browser.
+Response Preflight(const Request& req) {
+  Response res(StatusCode::no_content, req.version());
+  res.set(http::bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  auto requested = req.find(http::bhttp::field::access_control_request_headers);
+  res.set(http::bhttp::field::access_control_allow_headers,
+          requested != req.end() ? std::string(requested->value()) : "Authorization, Content-Type");
+  res.set(http::bhttp::field::access_control_max_age, "600");
+  return res;
+}
+
+void AddCommonHeaders(Response& res) {
+  res.set(http::bhttp::field::access_control_allow_origin, "*");
+  res.set("X-Content-Type-Options", "nosniff");
+}
+
+awaitable<Response> Route(const http::Router& router, Request& req) {
+  if (req.method() == http::Verb::options) co_return Preflight(req);
+  auto match = router.Find(req.method(), http::PathOf(req.target()));
+  if (!match.handler) {
+    if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
+    Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
+                                       "Method " + std::string(req.method_string()) + " is not allowed here");
+    std::string allow;
+    for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::bhttp::to_string(v));
+    res.set(http::bhttp::field::allow, allow);
+    co_return res;
+  }
+  std::exception_ptr failure;
+  try {
+    co_return co_await (*match.handler)(req, match.params);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} failed: {}", std::string(req.method_string()), e.what());
+  }
+  co_return http::ErrorResponse(Errc::kInternal, "Internal error");
+}
+
+}  // namespace
+
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req) -> awaitable<Response> {
-    auto match = router.Find(req.method(), http::PathOf(req.target()));
-    if (!match.handler) {
-      if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
-      Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
-                                         "Method " + std::string(req.method_string()) + " is not allowed here");
-      std::string allow;
-      for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::bhttp::to_string(v));
-      res.set(http::bhttp::field::allow, allow);
-      co_return res;
-    }
-    std::exception_ptr failure;
-    try {
-      co_return co_await (*match.handler)(req, match.params);
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      spdlog::error("handler for {} failed: {}", std::string(req.method_string()), e.what());
-    }
-    co_return http::ErrorResponse(Errc::kInternal, "Internal error");
+    Response res = co_await Route(router, req);
+    AddCommonHeaders(res);
+    co_return res;
   };
 }
 

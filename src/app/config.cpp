@@ -1,8 +1,9 @@
 #include "app/config.hpp"
 
+#include <toml++/toml.h>
+
 #include <charconv>
 #include <cstdlib>
-#include <toml++/toml.h>
 
 #include "http/url.hpp"
 #include "proxy/providers.hpp"
@@ -36,38 +37,67 @@ Status SetInt(int64_t& target, std::string_view value, std::string_view source) 
 
 std::vector<Setting> Settings() {
   std::vector<Setting> s = {
-      {"AIPASSPORT_LISTEN", "listen", [](Config& c, std::string_view v, std::string_view) -> Status { c.listen = v; return {}; }},
-      {"AIPASSPORT_DATA_DIR", "data_dir", [](Config& c, std::string_view v, std::string_view) -> Status { c.data_dir = std::string(v); return {}; }},
-      {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", [](Config& c, std::string_view v, std::string_view src) -> Status {
+      {"AIPASSPORT_LISTEN", "listen",
+       [](Config& c, std::string_view v, std::string_view) -> Status {
+         c.listen = v;
+         return {};
+       }},
+      {"AIPASSPORT_DATA_DIR", "data_dir",
+       [](Config& c, std::string_view v, std::string_view) -> Status {
+         c.data_dir = std::string(v);
+         return {};
+       }},
+      {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes",
+       [](Config& c, std::string_view v, std::string_view src) -> Status {
          int64_t n = 0;
          if (auto ok = SetInt(n, v, src); !ok) return ok;
          c.body_limit_bytes = static_cast<size_t>(n);
          return {};
        }},
-      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.token_ttl_seconds, v, src); }},
-      {"AIPASSPORT_ISSUER", "issuer", [](Config& c, std::string_view v, std::string_view) -> Status { c.issuer = v; return {}; }},
-      {"AIPASSPORT_AUDIENCE", "audience", [](Config& c, std::string_view v, std::string_view) -> Status { c.audience = v; return {}; }},
-      {"AIPASSPORT_IO_THREADS", "io_threads", [](Config& c, std::string_view v, std::string_view src) -> Status {
+      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds",
+       [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.token_ttl_seconds, v, src); }},
+      {"AIPASSPORT_ISSUER", "issuer",
+       [](Config& c, std::string_view v, std::string_view) -> Status {
+         c.issuer = v;
+         return {};
+       }},
+      {"AIPASSPORT_AUDIENCE", "audience",
+       [](Config& c, std::string_view v, std::string_view) -> Status {
+         c.audience = v;
+         return {};
+       }},
+      {"AIPASSPORT_IO_THREADS", "io_threads",
+       [](Config& c, std::string_view v, std::string_view src) -> Status {
          int64_t n = 0;
          if (auto ok = SetInt(n, v, src); !ok) return ok;
          c.io_threads = static_cast<size_t>(n);
          return {};
        }},
-      {"AIPASSPORT_LOG_LEVEL", "log_level", [](Config& c, std::string_view v, std::string_view src) -> Status {
+      {"AIPASSPORT_LOG_LEVEL", "log_level",
+       [](Config& c, std::string_view v, std::string_view src) -> Status {
          static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
          if (std::find(std::begin(kLevels), std::end(kLevels), v) == std::end(kLevels))
            return Bad(std::string(src) + " must be one of trace, debug, info, warn, error, off");
          c.log_level = v;
          return {};
        }},
-      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.upstream_timeout_seconds, v, src); }},
-      {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", [](Config& c, std::string_view v, std::string_view) -> Status { c.upstream_ca_file = v; return {}; }},
+      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds",
+       [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.upstream_timeout_seconds, v, src); }},
+      {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file",
+       [](Config& c, std::string_view v, std::string_view) -> Status {
+         c.upstream_ca_file = v;
+         return {};
+       }},
   };
-  static const std::string kEnvNames[] = {"AIPASSPORT_OPENAI_BASE_URL", "AIPASSPORT_ANTHROPIC_BASE_URL", "AIPASSPORT_GOOGLE_BASE_URL"};
-  static const std::string kTomlNames[] = {"providers.openai.base_url", "providers.anthropic.base_url", "providers.google.base_url"};
+  static const std::string kEnvNames[] = {"AIPASSPORT_OPENAI_BASE_URL", "AIPASSPORT_ANTHROPIC_BASE_URL",
+                                          "AIPASSPORT_GOOGLE_BASE_URL"};
+  static const std::string kTomlNames[] = {"providers.openai.base_url", "providers.anthropic.base_url",
+                                           "providers.google.base_url"};
   for (size_t i = 0; i < 3; ++i)
-    s.push_back({kEnvNames[i].c_str(), kTomlNames[i].c_str(), [i](Config& c, std::string_view v, std::string_view src) -> Status {
-                   if (auto url = http::ParseBaseUrl(v); !url) return Bad(std::string(src) + ": " + url.error().message);
+    s.push_back({kEnvNames[i].c_str(), kTomlNames[i].c_str(),
+                 [i](Config& c, std::string_view v, std::string_view src) -> Status {
+                   if (auto url = http::ParseBaseUrl(v); !url)
+                     return Bad(std::string(src) + ": " + url.error().message);
                    c.base_urls[i] = v;
                    return {};
                  }});
@@ -141,7 +171,9 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
 }
 
 Result<HostPort> ParseListen(std::string_view text) {
-  auto bad = [&] { return Bad("listen address must be HOST:PORT (for example 127.0.0.1:8080), not '" + std::string(text) + "'"); };
+  auto bad = [&] {
+    return Bad("listen address must be HOST:PORT (for example 127.0.0.1:8080), not '" + std::string(text) + "'");
+  };
   size_t colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0) return bad();
   std::string_view host = text.substr(0, colon);
@@ -152,7 +184,8 @@ Result<HostPort> ParseListen(std::string_view text) {
   std::string_view port_text = text.substr(colon + 1);
   unsigned port = 0;
   auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty()) return bad();
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size() || port > 65535 || port_text.empty())
+    return bad();
   return HostPort{host == "localhost" ? "127.0.0.1" : std::string(host), static_cast<uint16_t>(port)};
 }
 

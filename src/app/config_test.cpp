@@ -33,7 +33,9 @@ TEST(Config, DefaultsPointAtTheRealProviders) {
 }
 
 TEST(Config, FlagsBeatTheFileWhichBeatsTheEnvironment) {
-  std::string file = WriteToml("listen = \"127.0.0.1:7000\"\ntoken_ttl_seconds = 60\n[providers.openai]\nbase_url = \"http://127.0.0.1:9001\"\n");
+  std::string file = WriteToml(
+      "listen = \"127.0.0.1:7000\"\ntoken_ttl_seconds = 60\n[providers.openai]\nbase_url = "
+      "\"http://127.0.0.1:9001\"\n");
   auto env = FakeEnv({{"AIPASSPORT_LISTEN", "127.0.0.1:6000"},
                       {"AIPASSPORT_TOKEN_TTL_SECONDS", "30"},
                       {"AIPASSPORT_ANTHROPIC_BASE_URL", "http://127.0.0.1:9002"},

@@ -1,7 +1,6 @@
 // The `aipassport` command.
 
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 
 #include "app/broker.hpp"
@@ -36,9 +35,11 @@ int main(int argc, char** argv) {
   auto* mock = cli.add_subcommand("mock-upstream", "Run the emulation of the OpenAI, Anthropic and Gemini APIs");
   mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
   mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::NonNegativeNumber);
-  mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")->capture_default_str();
+  mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")
+      ->capture_default_str();
   mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();
-  mock->add_option("--google-key", mock_options.google_key, "Key expected in x-goog-api-key or ?key=")->capture_default_str();
+  mock->add_option("--google-key", mock_options.google_key, "Key expected in x-goog-api-key or ?key=")
+      ->capture_default_str();
 
   ap::app::Flags admin_flags;
   bool reset = false;

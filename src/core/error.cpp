@@ -6,18 +6,30 @@ namespace ap {
 
 std::string_view ErrcName(Errc code) {
   switch (code) {
-    case Errc::kValidation: return "validation_failed";
-    case Errc::kBadRequest: return "invalid_request";
-    case Errc::kUnauthorized: return "unauthorized";
-    case Errc::kForbidden: return "forbidden";
-    case Errc::kNotFound: return "not_found";
-    case Errc::kMethodNotAllowed: return "method_not_allowed";
-    case Errc::kPayloadTooLarge: return "payload_too_large";
-    case Errc::kLimitReached: return "request_limit_reached";
-    case Errc::kUpstream: return "upstream_error";
-    case Errc::kUpstreamTimeout: return "upstream_timeout";
-    case Errc::kUnavailable: return "unavailable";
-    case Errc::kInternal: return "internal_error";
+    case Errc::kValidation:
+      return "validation_failed";
+    case Errc::kBadRequest:
+      return "invalid_request";
+    case Errc::kUnauthorized:
+      return "unauthorized";
+    case Errc::kForbidden:
+      return "forbidden";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kMethodNotAllowed:
+      return "method_not_allowed";
+    case Errc::kPayloadTooLarge:
+      return "payload_too_large";
+    case Errc::kLimitReached:
+      return "request_limit_reached";
+    case Errc::kUpstream:
+      return "upstream_error";
+    case Errc::kUpstreamTimeout:
+      return "upstream_timeout";
+    case Errc::kUnavailable:
+      return "unavailable";
+    case Errc::kInternal:
+      return "internal_error";
   }
   return "internal_error";
 }

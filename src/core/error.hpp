@@ -2,7 +2,6 @@
 // Errors as values: every fallible call on the data path returns Result<T>.
 
 #include <boost/system/result.hpp>
-
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,17 +10,17 @@
 namespace ap {
 
 enum class Errc {
-  kValidation,       // a field of the input is missing or invalid (field_errors says which)
-  kBadRequest,       // the input is malformed or not allowed in the current state
-  kUnauthorized,     // missing, malformed, expired or revoked credential
-  kForbidden,        // the credential is fine but the grant does not cover the call
+  kValidation,    // a field of the input is missing or invalid (field_errors says which)
+  kBadRequest,    // the input is malformed or not allowed in the current state
+  kUnauthorized,  // missing, malformed, expired or revoked credential
+  kForbidden,     // the credential is fine but the grant does not cover the call
   kNotFound,
   kMethodNotAllowed,
   kPayloadTooLarge,
-  kLimitReached,     // the grant's request cap is used up
-  kUpstream,         // the provider failed or answered something unusable
+  kLimitReached,  // the grant's request cap is used up
+  kUpstream,      // the provider failed or answered something unusable
   kUpstreamTimeout,
-  kUnavailable,      // the broker cannot serve now (shutting down, store failure)
+  kUnavailable,  // the broker cannot serve now (shutting down, store failure)
   kInternal,
 };
 

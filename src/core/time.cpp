@@ -7,8 +7,7 @@
 namespace ap {
 
 UnixSeconds SystemNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 Clock SystemClock() { return &SystemNow; }

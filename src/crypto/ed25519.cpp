@@ -80,7 +80,8 @@ std::string Ed25519Key::Sign(std::string_view message) const {
   std::string sig(64, '\0');
   size_t len = sig.size();
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
-      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, Bytes(message), message.size()) != 1)
+      EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, Bytes(message), message.size()) !=
+          1)
     throw std::runtime_error("Ed25519 signing failed");
   return sig;
 }

@@ -3,7 +3,6 @@
 // thumbprints (RFC 7638). Policy (which alg, typ and claims are acceptable) lives with the caller.
 
 #include <boost/json/object.hpp>
-
 #include <string>
 #include <string_view>
 
@@ -14,9 +13,9 @@ namespace ap::crypto {
 
 struct CompactJws {
   boost::json::object header;
-  std::string payload;         // decoded payload bytes
+  std::string payload;             // decoded payload bytes
   std::string_view signing_input;  // "<header>.<payload>" as it appeared in the token
-  std::string signature;       // decoded signature bytes
+  std::string signature;           // decoded signature bytes
 };
 
 // Splits and decodes a compact JWS. Refuses anything but three strict base64url parts and a

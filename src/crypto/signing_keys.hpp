@@ -3,7 +3,6 @@
 // Thread-safety: immutable after Load; share it freely.
 
 #include <boost/json/object.hpp>
-
 #include <filesystem>
 #include <string>
 #include <vector>

@@ -9,15 +9,16 @@ Result<Grant> GrantFromRecord(store::GrantRecord record) {
 }
 
 GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now) {
-  if (grant.status == GrantStatus::kApproved && grant.expires_at && *grant.expires_at <= now)
-    return GrantStatus::kExpired;
+  bool can_expire = grant.status == GrantStatus::kApproved || grant.status == GrantStatus::kPending;
+  if (can_expire && grant.expires_at && *grant.expires_at <= now) return GrantStatus::kExpired;
   return grant.status;
 }
 
 std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds now) {
   GrantStatus status = EffectiveStatus(grant, now);
   if (status == GrantStatus::kApproved) return std::nullopt;
-  return MakeError(Errc::kUnauthorized, "Grant is " + std::string(store::GrantStatusName(status)));
+  if (status == GrantStatus::kExpired) return MakeError(Errc::kUnauthorized, "Associated grant has expired");
+  return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(store::GrantStatusName(status)) + "'");
 }
 
 }  // namespace ap::domain

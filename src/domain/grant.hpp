@@ -17,10 +17,14 @@ struct Grant {
 // Parses the record's stored scope; a record whose scope cannot be read is an internal error.
 Result<Grant> GrantFromRecord(store::GrantRecord record);
 
-// What the owner and the app see: an approved grant past its expiry is expired.
+// How long a request may wait for the owner's decision (the reference's 3600 s was never
+// enforced; we enforce a day).
+inline constexpr int64_t kPendingLifetimeSeconds = 24 * 3600;
+
+// What the owner and the app see: an approved or pending grant past its expiry is expired.
 GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now);
 
-// Why a grant cannot be used for a call right now, or nothing if it can.
+// Why a grant cannot be used for a call right now (in the reference's words), or nothing if it can.
 std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds now);
 
 }  // namespace ap::domain

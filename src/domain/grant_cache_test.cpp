@@ -34,9 +34,12 @@ TEST(Grant, ApprovedGrantPastItsExpiryIsExpired) {
   EXPECT_EQ(EffectiveStatus(r, 999), GrantStatus::kApproved);
   EXPECT_FALSE(UnusableReason(r, 999));
   EXPECT_EQ(EffectiveStatus(r, 1000), GrantStatus::kExpired);
-  EXPECT_EQ(UnusableReason(r, 1000)->message, "Grant is expired");
+  EXPECT_EQ(UnusableReason(r, 1000)->message, "Associated grant has expired");
+  r.status = GrantStatus::kPending;
+  EXPECT_EQ(EffectiveStatus(r, 1000), GrantStatus::kExpired);  // a request nobody decided on lapses
+  EXPECT_EQ(EffectiveStatus(r, 999), GrantStatus::kPending);
   r.status = GrantStatus::kRevoked;
-  EXPECT_EQ(UnusableReason(r, 0)->message, "Grant is revoked");
+  EXPECT_EQ(UnusableReason(r, 0)->message, "Grant status is 'revoked'");
 }
 
 }  // namespace

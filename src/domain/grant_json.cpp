@@ -20,19 +20,19 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   o["scope"] = ScopeToJson(grant.scope);
   o["status"] = store::GrantStatusName(EffectiveStatus(r, now));
   o["createdAt"] = FormatIso8601(r.created_at);
-  o["expiresAt"] = OptionalTime(r.expires_at);
+  o["expiresAt"] = OptionalTime(r.expires_at);  // pending: when the request lapses
   if (r.approved_at) o["approvedAt"] = FormatIso8601(*r.approved_at);
   if (r.denied_at) o["deniedAt"] = FormatIso8601(*r.denied_at);
   if (r.revoked_at) o["revokedAt"] = FormatIso8601(*r.revoked_at);
   o["usageCount"] = r.usage_count;
   o["usageBudgetCents"] = r.usage_budget_cents;
   if (r.notes) o["notes"] = *r.notes;
-  o["version"] = r.version;
+  o["version"] = std::to_string(r.version);  // the reference's version is a string
   return o;
 }
 
 boost::json::object GrantRequestToJson(const store::GrantRequestRecord& request, const Scope& scope) {
-  return {{"id", request.id},         {"appName", request.app_name},
+  return {{"id", request.id},          {"appName", request.app_name},
           {"appUrl", request.app_url}, {"scope", ScopeToJson(scope)},
           {"reason", request.reason},  {"createdAt", FormatIso8601(request.created_at)}};
 }

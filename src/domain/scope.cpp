@@ -1,8 +1,7 @@
 #include "domain/scope.hpp"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 
 namespace ap::domain {
 namespace {
@@ -20,8 +19,10 @@ std::optional<int64_t> ReadLimit(const boost::json::object& o, std::string_view 
   if (it == o.end() || it->value().is_null()) return std::nullopt;
   const auto& v = it->value();
   std::optional<int64_t> n;
-  if (v.is_int64()) n = v.get_int64();
-  else if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX)) n = static_cast<int64_t>(v.get_uint64());
+  if (v.is_int64())
+    n = v.get_int64();
+  else if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX))
+    n = static_cast<int64_t>(v.get_uint64());
   else if (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())) &&
            std::abs(v.get_double()) < 9e15)
     n = static_cast<int64_t>(v.get_double());
@@ -49,11 +50,12 @@ std::vector<std::string> ReadStringList(const boost::json::object& o, std::strin
     return out;
   }
   const auto& arr = it->value().get_array();
-  if (arr.empty()) Add(errors, prefix, field, "Must list at least one entry");
-  if (arr.size() > kMaxModels) Add(errors, prefix, field, "Too many entries (at most " + std::to_string(kMaxModels) + ")");
+  if (arr.size() > kMaxModels)
+    Add(errors, prefix, field, "Too many entries (at most " + std::to_string(kMaxModels) + ")");
   for (const auto& item : arr) {
     if (!item.is_string() || item.get_string().empty() || item.get_string().size() > kMaxModelLength) {
-      Add(errors, prefix, field, "Expected non-empty strings of at most " + std::to_string(kMaxModelLength) + " characters");
+      Add(errors, prefix, field,
+          "Expected non-empty strings of at most " + std::to_string(kMaxModelLength) + " characters");
       return {};
     }
     std::string s(item.get_string());
@@ -75,6 +77,7 @@ std::string ListOf(const std::string_view (&allowed)[N]) {
 }  // namespace
 
 bool Scope::AllowsModel(std::string_view model) const {
+  if (models.empty()) return true;  // the reference's meaning of an empty list: any model
   return std::find(models.begin(), models.end(), model) != models.end();
 }
 
@@ -90,16 +93,18 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   }
   const auto& o = value.get_object();
   for (const auto& member : o) {
-    static constexpr std::string_view kKnown[] = {"provider", "models", "capabilities", "maxBudgetCents", "maxRequests",
-                                                  "rateLimit"};
+    static constexpr std::string_view kKnown[] = {"provider",       "models",      "capabilities",
+                                                  "maxBudgetCents", "maxRequests", "rateLimit"};
     if (!OneOf(member.key(), kKnown)) Add(errors, prefix, member.key(), "Unknown field");
   }
   Scope scope;
   auto provider = o.find("provider");
-  if (provider == o.end()) Add(errors, prefix, "provider", "Required");
+  if (provider == o.end())
+    Add(errors, prefix, "provider", "Required");
   else if (!provider->value().is_string() || !OneOf(provider->value().get_string(), kProviders))
     Add(errors, prefix, "provider", "Expected one of " + ListOf(kProviders));
-  else scope.provider = provider->value().get_string();
+  else
+    scope.provider = provider->value().get_string();
   scope.models = ReadStringList(o, prefix, "models", errors);
   scope.capabilities = ReadStringList(o, prefix, "capabilities", errors);
   for (const auto& c : scope.capabilities)
@@ -108,8 +113,8 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
       break;
     }
   scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, errors);
-  scope.max_requests = ReadLimit(o, prefix, "maxRequests", 1, errors);
-  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 1, errors);
+  scope.max_requests = ReadLimit(o, prefix, "maxRequests", 0, errors);
+  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, errors);
   if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
   return scope;
 }

@@ -2,7 +2,6 @@
 // What a grant allows: the reference's `scope` object, validated.
 
 #include <boost/json/fwd.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,7 +17,7 @@ inline constexpr std::string_view kCapabilities[] = {"chat", "embeddings", "imag
 
 struct Scope {
   std::string provider;
-  std::vector<std::string> models;
+  std::vector<std::string> models;  // empty: any model of the provider (as in the reference)
   std::vector<std::string> capabilities;
   std::optional<int64_t> max_budget_cents;
   std::optional<int64_t> max_requests;

@@ -27,18 +27,21 @@ TEST(Scope, AcceptsTheReferenceShape) {
   EXPECT_FALSE(s->AllowsCapability("images"));
   EXPECT_EQ(s->max_requests, 100);
   EXPECT_EQ(s->rate_limit, 10);
-  EXPECT_EQ(boost::json::parse(ScopeToJsonText(*s)), boost::json::parse(
-      R"({"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":500,"maxRequests":100,"rateLimit":10})"));
+  EXPECT_EQ(
+      boost::json::parse(ScopeToJsonText(*s)),
+      boost::json::parse(
+          R"({"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":500,"maxRequests":100,"rateLimit":10})"));
 }
 
 TEST(Scope, NamesEveryBadField) {
-  EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"cohere","models":["m"],"capabilities":["chat"]})"), "scope.provider"));
+  EXPECT_TRUE(
+      HasFieldError(Parse(R"({"provider":"cohere","models":["m"],"capabilities":["chat"]})"), "scope.provider"));
   EXPECT_TRUE(HasFieldError(Parse(R"({"models":["m"],"capabilities":["chat"]})"), "scope.provider"));
-  EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":[],"capabilities":["chat"]})"), "scope.models"));
   EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":"gpt","capabilities":["chat"]})"), "scope.models"));
   EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":[1],"capabilities":["chat"]})"), "scope.models"));
-  EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["fly"]})"), "scope.capabilities"));
-  EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["chat"],"maxRequests":0})"),
+  EXPECT_TRUE(
+      HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["fly"]})"), "scope.capabilities"));
+  EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["chat"],"maxRequests":-1})"),
                             "scope.maxRequests"));
   EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["chat"],"maxRequests":1.5})"),
                             "scope.maxRequests"));
@@ -47,6 +50,14 @@ TEST(Scope, NamesEveryBadField) {
   EXPECT_TRUE(HasFieldError(Parse(R"({"provider":"openai","models":["m"],"capabilities":["chat"],"maxTokens":5})"),
                             "scope.maxTokens"));
   EXPECT_TRUE(HasFieldError(Parse(R"("openai")"), "scope"));
+}
+
+TEST(Scope, AnEmptyModelListAllowsAnyModelAsInTheReference) {
+  auto s = Parse(R"({"provider":"openai","models":[],"capabilities":[],"maxRequests":0})");
+  ASSERT_TRUE(s);
+  EXPECT_TRUE(s->AllowsModel("anything"));
+  EXPECT_FALSE(s->AllowsCapability("chat"));
+  EXPECT_EQ(s->max_requests, 0);
 }
 
 TEST(Scope, JoinsListsForHumans) {

@@ -49,8 +49,8 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
   t.expires_at = t.issued_at + settings_.ttl_seconds;
   if (not_after && *not_after < t.expires_at) t.expires_at = *not_after;
   boost::json::object header{{"alg", "EdDSA"}, {"typ", "at+jwt"}, {"kid", key.kid}};
-  boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},       {"aud", settings_.audience},
-                             {"gid", grant_id},         {"jti", t.jti},          {"iat", t.issued_at},
+  boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},    {"aud", settings_.audience},
+                             {"gid", grant_id},         {"jti", t.jti},       {"iat", t.issued_at},
                              {"nbf", t.issued_at},      {"exp", t.expires_at}};
   t.token = crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key.key);
   return t;

@@ -29,8 +29,13 @@ class TokenServiceTest : public ::testing::Test {
   }
   boost::json::object Header() { return {{"alg", "EdDSA"}, {"typ", "at+jwt"}, {"kid", "k1"}}; }
   boost::json::object Claims() {
-    return {{"iss", "aipassport-broker"}, {"aud", "aipassport"}, {"sub", "g1"}, {"gid", "g1"},
-            {"jti", "j1"},                {"iat", now_},         {"exp", now_ + 60}};
+    return {{"iss", "aipassport-broker"},
+            {"aud", "aipassport"},
+            {"sub", "g1"},
+            {"gid", "g1"},
+            {"jti", "j1"},
+            {"iat", now_},
+            {"exp", now_ + 60}};
   }
   std::string Refusal(std::string_view token) {
     auto r = tokens_.Verify(token);
@@ -57,12 +62,11 @@ TEST_F(TokenServiceTest, IssuesTokensThatVerify) {
   EXPECT_EQ(jws.header.at("typ").as_string(), "at+jwt");
   EXPECT_EQ(jws.header.at("kid").as_string(), "k1");
   auto payload = boost::json::parse(jws.payload).as_object();
-  for (const char* claim : {"iss", "sub", "aud", "gid", "jti", "iat", "exp"}) EXPECT_TRUE(payload.contains(claim)) << claim;
+  for (const char* claim : {"iss", "sub", "aud", "gid", "jti", "iat", "exp"})
+    EXPECT_TRUE(payload.contains(claim)) << claim;
 }
 
-TEST_F(TokenServiceTest, NeverOutlivesTheGrant) {
-  EXPECT_EQ(tokens_.Issue("g", now_ + 100).expires_at, now_ + 100);
-}
+TEST_F(TokenServiceTest, NeverOutlivesTheGrant) { EXPECT_EQ(tokens_.Issue("g", now_ + 100).expires_at, now_ + 100); }
 
 TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {
   auto t = tokens_.Issue("g", now_ + 100);
@@ -75,7 +79,8 @@ TEST_F(TokenServiceTest, RefusesEveryForgery) {
   EXPECT_NE(Refusal(Sign(Header(), Claims(), Ed25519Key::Generate())).find("bad signature"), std::string::npos);
   auto h = Header();
   h["alg"] = "none";
-  std::string none = Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims())) + ".";
+  std::string none =
+      Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims())) + ".";
   EXPECT_NE(Refusal(none).find("EdDSA"), std::string::npos);
   h = Header();
   h["kid"] = "k2";
@@ -92,7 +97,8 @@ TEST_F(TokenServiceTest, RefusesEveryForgery) {
 TEST_F(TokenServiceTest, RefusesHs256SignedWithThePublicKey) {
   auto h = Header();
   h["alg"] = "HS256";
-  std::string input = Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims()));
+  std::string input =
+      Base64UrlEncode(boost::json::serialize(h)) + "." + Base64UrlEncode(boost::json::serialize(Claims()));
   std::string pub = key_.PublicRaw();
   unsigned char mac[32];
   unsigned int len = 0;

@@ -9,7 +9,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -41,7 +40,8 @@ struct ExchangeOutcome {
 };
 
 template <class Stream>
-asio::awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, beast::flat_buffer& buffer, Request& request, size_t limit) {
+asio::awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, beast::flat_buffer& buffer, Request& request,
+                                            size_t limit) {
   ExchangeOutcome out;
   auto [write_ec, written] = co_await bhttp::async_write(stream, request, kUseTuple);
   if (write_ec) {
@@ -61,13 +61,15 @@ Error Describe(const beast::error_code& ec, const Origin& origin, const char* st
   if (ec == beast::error::timeout)
     return MakeError(Errc::kUpstreamTimeout, std::string("upstream ") + origin.host + " timed out (" + stage + ")");
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kUpstream, "upstream answer is too large");
-  return MakeError(Errc::kUpstream, std::string("upstream ") + origin.host + " failed (" + stage + "): " + ec.message());
+  return MakeError(Errc::kUpstream,
+                   std::string("upstream ") + origin.host + " failed (" + stage + "): " + ec.message());
 }
 
 }  // namespace
 
 struct HttpClient::Impl {
-  Impl(asio::io_context& io, ClientOptions options) : io(io), options(std::move(options)), tls(ssl::context::tls_client) {
+  Impl(asio::io_context& io, ClientOptions options)
+      : io(io), options(std::move(options)), tls(ssl::context::tls_client) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(ssl::verify_peer);
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
@@ -97,8 +99,10 @@ struct HttpClient::Impl {
     tcp::resolver resolver(io);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
-    if (origin.tls) conn->secure.emplace(io.get_executor(), tls);
-    else conn->plain.emplace(io.get_executor());
+    if (origin.tls)
+      conn->secure.emplace(io.get_executor(), tls);
+    else
+      conn->plain.emplace(io.get_executor());
     beast::tcp_stream& tcp_stream = conn->Tcp();
     tcp_stream.expires_after(options.connect_timeout);
     auto [connect_ec, ep] = co_await tcp_stream.async_connect(endpoints, kUseTuple);
@@ -128,7 +132,8 @@ struct HttpClient::Impl {
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 };
 
-HttpClient::HttpClient(asio::io_context& io, ClientOptions options) : impl_(std::make_unique<Impl>(io, std::move(options))) {}
+HttpClient::HttpClient(asio::io_context& io, ClientOptions options)
+    : impl_(std::make_unique<Impl>(io, std::move(options))) {}
 HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request request) {
@@ -149,7 +154,8 @@ asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request
       if (out.response.keep_alive()) impl_->ReturnIdle(std::move(conn));
       co_return std::move(out.response);
     }
-    if (!reused || out.answer_started || out.ec == beast::error::timeout) co_return Describe(out.ec, origin, "exchange");
+    if (!reused || out.answer_started || out.ec == beast::error::timeout)
+      co_return Describe(out.ec, origin, "exchange");
     conn.reset();  // a stale pooled connection: try once more on a new one
   }
   co_return MakeError(Errc::kUpstream, "upstream " + origin.host + " failed");

@@ -7,17 +7,28 @@ namespace ap::http {
 StatusCode StatusFor(Errc code) {
   switch (code) {
     case Errc::kValidation:
-    case Errc::kBadRequest: return StatusCode::bad_request;
-    case Errc::kUnauthorized: return StatusCode::unauthorized;
-    case Errc::kForbidden: return StatusCode::forbidden;
-    case Errc::kNotFound: return StatusCode::not_found;
-    case Errc::kMethodNotAllowed: return StatusCode::method_not_allowed;
-    case Errc::kPayloadTooLarge: return StatusCode::payload_too_large;
-    case Errc::kLimitReached: return StatusCode::too_many_requests;
-    case Errc::kUpstream: return StatusCode::bad_gateway;
-    case Errc::kUpstreamTimeout: return StatusCode::gateway_timeout;
-    case Errc::kUnavailable: return StatusCode::service_unavailable;
-    case Errc::kInternal: return StatusCode::internal_server_error;
+    case Errc::kBadRequest:
+      return StatusCode::bad_request;
+    case Errc::kUnauthorized:
+      return StatusCode::unauthorized;
+    case Errc::kForbidden:
+      return StatusCode::forbidden;
+    case Errc::kNotFound:
+      return StatusCode::not_found;
+    case Errc::kMethodNotAllowed:
+      return StatusCode::method_not_allowed;
+    case Errc::kPayloadTooLarge:
+      return StatusCode::payload_too_large;
+    case Errc::kLimitReached:
+      return StatusCode::too_many_requests;
+    case Errc::kUpstream:
+      return StatusCode::bad_gateway;
+    case Errc::kUpstreamTimeout:
+      return StatusCode::gateway_timeout;
+    case Errc::kUnavailable:
+      return StatusCode::service_unavailable;
+    case Errc::kInternal:
+      return StatusCode::internal_server_error;
   }
   return StatusCode::internal_server_error;
 }

@@ -4,7 +4,6 @@
 // `type`; validation failures add the reference's `details` with `fieldErrors`.
 
 #include <boost/json/fwd.hpp>
-
 #include <string_view>
 
 #include "core/error.hpp"

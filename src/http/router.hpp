@@ -5,7 +5,6 @@
 // Thread-safety: build it before serving, then it is read-only.
 
 #include <boost/asio/awaitable.hpp>
-
 #include <functional>
 #include <string>
 #include <string_view>

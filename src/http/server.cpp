@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -11,8 +13,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <spdlog/spdlog.h>
-
 #include <thread>
 
 #include "http/response.hpp"
@@ -31,8 +31,7 @@ std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
   if (ec == bhttp::error::header_limit) return MakeError(Errc::kPayloadTooLarge, "Request headers are too large");
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-      ec != bhttp::error::end_of_stream &&
-      ec != bhttp::error::partial_message)
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
     return MakeError(Errc::kBadRequest, "Malformed HTTP request");
   return std::nullopt;
 }
@@ -69,8 +68,8 @@ Status Server::Listen() {
   if (!ec) acceptor_.bind(endpoint, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    return MakeError(Errc::kUnavailable, "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
-                                             ": " + ec.message());
+    return MakeError(Errc::kUnavailable,
+                     "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message());
   return {};
 }
 

@@ -4,11 +4,10 @@
 // Thread-safety: Start and Stop may be called from any thread; the handler runs on the I/O threads
 // and must not block.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -25,11 +24,10 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0 picks a free port
   size_t body_limit = 1 << 20;
   size_t header_limit = 16 << 10;
-  std::chrono::seconds read_timeout{30};   // for one whole request
-  std::chrono::seconds idle_timeout{75};   // between requests on a kept-alive connection
+  std::chrono::seconds read_timeout{30};  // for one whole request
+  std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
   std::string server_name = "aipassport";
 };
-
 
 class Server {
  public:

@@ -11,12 +11,16 @@ std::string Origin::HostHeader() const {
 }
 
 Result<Origin> ParseBaseUrl(std::string_view text) {
-  auto bad = [&](std::string why) { return MakeError(Errc::kBadRequest, "invalid base URL '" + std::string(text) + "': " + why); };
+  auto bad = [&](std::string why) {
+    return MakeError(Errc::kBadRequest, "invalid base URL '" + std::string(text) + "': " + why);
+  };
   auto url = boost::urls::parse_absolute_uri(text);
   if (!url) return bad("not an absolute URL");
   Origin o;
-  if (url->scheme() == "https") o.tls = true;
-  else if (url->scheme() != "http") return bad("the scheme must be http or https");
+  if (url->scheme() == "https")
+    o.tls = true;
+  else if (url->scheme() != "http")
+    return bad("the scheme must be http or https");
   if (url->has_userinfo()) return bad("credentials do not belong in the URL");
   if (url->has_query() || url->has_fragment()) return bad("no query or fragment allowed");
   o.host = url->host_address();

@@ -1,11 +1,10 @@
 #include "mock/mock_upstream.hpp"
 
+#include <atomic>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-
-#include <atomic>
 #include <chrono>
 #include <mutex>
 
@@ -90,7 +89,8 @@ int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {
 // ---- OpenAI ----
 
 json::object OpenAIError(std::string message, std::string type, json::value param, json::value code) {
-  return {{"error", json::object{{"message", std::move(message)}, {"type", std::move(type)}, {"param", param}, {"code", code}}}};
+  return {{"error",
+           json::object{{"message", std::move(message)}, {"type", std::move(type)}, {"param", param}, {"code", code}}}};
 }
 
 std::string MaskKey(std::string_view key) {
@@ -101,23 +101,27 @@ std::string MaskKey(std::string_view key) {
 Response OpenAIChat(const Request& req, const MockOptions& options) {
   std::string auth = Header(req, "authorization");
   if (auth.empty())
-    return JsonAnswer(401, OpenAIError("You didn't provide an API key. You need to provide your API key in an Authorization "
-                                       "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                                       "invalid_request_error", nullptr, nullptr));
+    return JsonAnswer(401,
+                      OpenAIError("You didn't provide an API key. You need to provide your API key in an Authorization "
+                                  "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                                  "invalid_request_error", nullptr, nullptr));
   if (auth != "Bearer " + options.openai_key)
-    return JsonAnswer(401, OpenAIError("Incorrect API key provided: " + MaskKey(auth.substr(auth.find(' ') + 1)) +
-                                           ". You can find your API key at https://platform.openai.com/account/api-keys.",
-                                       "invalid_request_error", nullptr, "invalid_api_key"));
+    return JsonAnswer(401,
+                      OpenAIError("Incorrect API key provided: " + MaskKey(auth.substr(auth.find(' ') + 1)) +
+                                      ". You can find your API key at https://platform.openai.com/account/api-keys.",
+                                  "invalid_request_error", nullptr, "invalid_api_key"));
   boost::system::error_code ec;
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object())
-    return JsonAnswer(400, OpenAIError("We could not parse the JSON body of your request. (HINT: This likely means you "
-                                       "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-                                       "but what was sent was not valid JSON.)",
-                                       "invalid_request_error", nullptr, nullptr));
+    return JsonAnswer(400,
+                      OpenAIError("We could not parse the JSON body of your request. (HINT: This likely means you "
+                                  "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+                                  "but what was sent was not valid JSON.)",
+                                  "invalid_request_error", nullptr, nullptr));
   const auto& o = body.get_object();
   if (!o.contains("model") || !o.at("model").is_string())
-    return JsonAnswer(400, OpenAIError("you must provide a model parameter", "invalid_request_error", nullptr, nullptr));
+    return JsonAnswer(400,
+                      OpenAIError("you must provide a model parameter", "invalid_request_error", nullptr, nullptr));
   const auto* messages = o.if_contains("messages");
   if (!messages || !messages->is_array())
     return JsonAnswer(400, OpenAIError("Missing required parameter: 'messages'.", "invalid_request_error", "messages",
@@ -134,11 +138,13 @@ Response OpenAIChat(const Request& req, const MockOptions& options) {
       {"object", "chat.completion"},
       {"created", SystemNow()},
       {"model", o.at("model")},
-      {"choices", json::array{json::object{
-                      {"index", 0},
-                      {"message", json::object{{"role", "assistant"}, {"content", reply}, {"refusal", nullptr}, {"annotations", json::array()}}},
-                      {"logprobs", nullptr},
-                      {"finish_reason", truncated ? "length" : "stop"}}}},
+      {"choices", json::array{json::object{{"index", 0},
+                                           {"message", json::object{{"role", "assistant"},
+                                                                    {"content", reply},
+                                                                    {"refusal", nullptr},
+                                                                    {"annotations", json::array()}}},
+                                           {"logprobs", nullptr},
+                                           {"finish_reason", truncated ? "length" : "stop"}}}},
       {"usage", json::object{{"prompt_tokens", prompt_tokens},
                              {"completion_tokens", completion_tokens},
                              {"total_tokens", prompt_tokens + completion_tokens},
@@ -169,14 +175,16 @@ Response AnthropicMessages(const Request& req, const MockOptions& options) {
   boost::system::error_code ec;
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object())
-    return JsonAnswer(400, AnthropicError("invalid_request_error", "There was an error parsing the body of your request"));
+    return JsonAnswer(400,
+                      AnthropicError("invalid_request_error", "There was an error parsing the body of your request"));
   const auto& o = body.get_object();
-  static constexpr std::string_view kKnown[] = {"model", "messages", "max_tokens", "system", "metadata", "stop_sequences",
-                                                "stream", "temperature", "top_p", "top_k", "tools", "tool_choice",
-                                                "thinking", "service_tier", "container", "mcp_servers"};
+  static constexpr std::string_view kKnown[] = {
+      "model", "messages", "max_tokens", "system",      "metadata", "stop_sequences", "stream",    "temperature",
+      "top_p", "top_k",    "tools",      "tool_choice", "thinking", "service_tier",   "container", "mcp_servers"};
   for (const auto& [k, v] : o)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
-      return JsonAnswer(400, AnthropicError("invalid_request_error", std::string(k) + ": Extra inputs are not permitted"));
+      return JsonAnswer(400,
+                        AnthropicError("invalid_request_error", std::string(k) + ": Extra inputs are not permitted"));
   for (const char* required : {"model", "messages", "max_tokens"})
     if (!o.contains(required))
       return JsonAnswer(400, AnthropicError("invalid_request_error", std::string(required) + ": Field required"));
@@ -190,25 +198,25 @@ Response AnthropicMessages(const Request& req, const MockOptions& options) {
       return JsonAnswer(400, AnthropicError("invalid_request_error", "messages: each message needs role and content"));
     const auto& role = msg->at("role");
     if (!role.is_string() || (role.get_string() != "user" && role.get_string() != "assistant"))
-      return JsonAnswer(400, AnthropicError("invalid_request_error",
-                                            "messages: Input tag does not match any of the expected tags: 'user', 'assistant'"));
+      return JsonAnswer(
+          400, AnthropicError("invalid_request_error",
+                              "messages: Input tag does not match any of the expected tags: 'user', 'assistant'"));
     CollectText(msg->at("content"), prompt);
   }
   bool truncated = false;
   std::string reply = ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated);
-  json::object answer{
-      {"id", "msg_" + RandomToken(18)},
-      {"type", "message"},
-      {"role", "assistant"},
-      {"model", o.at("model")},
-      {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
-      {"stop_reason", truncated ? "max_tokens" : "end_turn"},
-      {"stop_sequence", nullptr},
-      {"usage", json::object{{"input_tokens", EstimateTokens(prompt.all) + 3},
-                             {"cache_creation_input_tokens", 0},
-                             {"cache_read_input_tokens", 0},
-                             {"output_tokens", EstimateTokens(reply)},
-                             {"service_tier", "standard"}}}};
+  json::object answer{{"id", "msg_" + RandomToken(18)},
+                      {"type", "message"},
+                      {"role", "assistant"},
+                      {"model", o.at("model")},
+                      {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
+                      {"stop_reason", truncated ? "max_tokens" : "end_turn"},
+                      {"stop_sequence", nullptr},
+                      {"usage", json::object{{"input_tokens", EstimateTokens(prompt.all) + 3},
+                                             {"cache_creation_input_tokens", 0},
+                                             {"cache_read_input_tokens", 0},
+                                             {"output_tokens", EstimateTokens(reply)},
+                                             {"service_tier", "standard"}}}};
   Response res = JsonAnswer(200, answer);
   res.set("request-id", "req_" + RandomToken(18));
   return res;
@@ -224,22 +232,25 @@ Response GeminiGenerate(const Request& req, std::string_view model, const MockOp
   std::string key = Header(req, "x-goog-api-key");
   if (key.empty()) key = QueryParam(req.target(), "key");
   if (key.empty())
-    return JsonAnswer(403, GoogleError(403, "PERMISSION_DENIED",
-                                       "Method doesn't allow unregistered callers (callers without established identity). "
-                                       "Please use API Key or other form of API consumer identity to call this API."));
+    return JsonAnswer(403,
+                      GoogleError(403, "PERMISSION_DENIED",
+                                  "Method doesn't allow unregistered callers (callers without established identity). "
+                                  "Please use API Key or other form of API consumer identity to call this API."));
   if (key != options.google_key) {
     json::object err = GoogleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
-    err["error"].as_object()["details"] = json::array{json::object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
-                                                                   {"reason", "API_KEY_INVALID"},
-                                                                   {"domain", "googleapis.com"}}};
+    err["error"].as_object()["details"] =
+        json::array{json::object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+                                 {"reason", "API_KEY_INVALID"},
+                                 {"domain", "googleapis.com"}}};
     return JsonAnswer(400, err);
   }
   boost::system::error_code ec;
   json::value body = json::parse(req.body(), ec);
-  if (ec || !body.is_object()) return JsonAnswer(400, GoogleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received."));
+  if (ec || !body.is_object())
+    return JsonAnswer(400, GoogleError(400, "INVALID_ARGUMENT", "Invalid JSON payload received."));
   const auto& o = body.get_object();
   static constexpr std::string_view kKnown[] = {"contents", "systemInstruction", "generationConfig", "safetySettings",
-                                                "tools", "toolConfig", "cachedContent", "labels"};
+                                                "tools",    "toolConfig",        "cachedContent",    "labels"};
   for (const auto& [k, v] : o)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
       return JsonAnswer(400, GoogleError(400, "INVALID_ARGUMENT",
@@ -247,7 +258,8 @@ Response GeminiGenerate(const Request& req, std::string_view model, const MockOp
                                              "\": Cannot find field."));
   const auto* contents = o.if_contains("contents");
   if (!contents || !contents->is_array() || contents->get_array().empty())
-    return JsonAnswer(400, GoogleError(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified\n"));
+    return JsonAnswer(
+        400, GoogleError(400, "INVALID_ARGUMENT", "* GenerateContentRequest.contents: contents is not specified\n"));
   Prompt prompt;
   if (const auto* system = o.if_contains("systemInstruction"); system && system->is_object())
     if (const auto* parts = system->get_object().if_contains("parts")) CollectText(*parts, prompt);
@@ -261,14 +273,16 @@ Response GeminiGenerate(const Request& req, std::string_view model, const MockOp
   std::string reply = ReplyTo(prompt, max_tokens, truncated);
   int64_t in = EstimateTokens(prompt.all), out = EstimateTokens(reply);
   json::object answer{
-      {"candidates", json::array{json::object{
-                         {"content", json::object{{"parts", json::array{json::object{{"text", reply}}}}, {"role", "model"}}},
-                         {"finishReason", truncated ? "MAX_TOKENS" : "STOP"},
-                         {"index", 0}}}},
-      {"usageMetadata", json::object{{"promptTokenCount", in},
-                                     {"candidatesTokenCount", out},
-                                     {"totalTokenCount", in + out},
-                                     {"promptTokensDetails", json::array{json::object{{"modality", "TEXT"}, {"tokenCount", in}}}}}},
+      {"candidates",
+       json::array{json::object{
+           {"content", json::object{{"parts", json::array{json::object{{"text", reply}}}}, {"role", "model"}}},
+           {"finishReason", truncated ? "MAX_TOKENS" : "STOP"},
+           {"index", 0}}}},
+      {"usageMetadata",
+       json::object{{"promptTokenCount", in},
+                    {"candidatesTokenCount", out},
+                    {"totalTokenCount", in + out},
+                    {"promptTokensDetails", json::array{json::object{{"modality", "TEXT"}, {"tokenCount", in}}}}}},
       {"modelVersion", model},
       {"responseId", RandomToken(12)}};
   return JsonAnswer(200, answer);
@@ -317,7 +331,9 @@ struct MockUpstream::State {
   }
 };
 
-MockUpstream::MockUpstream(MockOptions options) : state_(std::make_shared<State>()) { state_->options = std::move(options); }
+MockUpstream::MockUpstream(MockOptions options) : state_(std::make_shared<State>()) {
+  state_->options = std::move(options);
+}
 MockUpstream::~MockUpstream() = default;
 
 http::Handler MockUpstream::Handler() {

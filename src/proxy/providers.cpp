@@ -11,9 +11,12 @@ constexpr const char* kGoogleKeys[] = {"GOOGLE_API_KEY", "GOOGLE_KEY", "GEMINI_A
 
 std::string_view ProviderName(Provider p) {
   switch (p) {
-    case Provider::kOpenAI: return "openai";
-    case Provider::kAnthropic: return "anthropic";
-    case Provider::kGoogle: return "google";
+    case Provider::kOpenAI:
+      return "openai";
+    case Provider::kAnthropic:
+      return "anthropic";
+    case Provider::kGoogle:
+      return "google";
   }
   return "openai";
 }
@@ -26,18 +29,24 @@ std::optional<Provider> ParseProvider(std::string_view name) {
 
 std::string_view DefaultBaseUrl(Provider p) {
   switch (p) {
-    case Provider::kOpenAI: return "https://api.openai.com";
-    case Provider::kAnthropic: return "https://api.anthropic.com";
-    case Provider::kGoogle: return "https://generativelanguage.googleapis.com";
+    case Provider::kOpenAI:
+      return "https://api.openai.com";
+    case Provider::kAnthropic:
+      return "https://api.anthropic.com";
+    case Provider::kGoogle:
+      return "https://generativelanguage.googleapis.com";
   }
   return "";
 }
 
 std::span<const char* const> KeyEnvironmentVariables(Provider p) {
   switch (p) {
-    case Provider::kOpenAI: return kOpenAIKeys;
-    case Provider::kAnthropic: return kAnthropicKeys;
-    case Provider::kGoogle: return kGoogleKeys;
+    case Provider::kOpenAI:
+      return kOpenAIKeys;
+    case Provider::kAnthropic:
+      return kAnthropicKeys;
+    case Provider::kGoogle:
+      return kGoogleKeys;
   }
   return {};
 }

@@ -1,8 +1,7 @@
 #include "proxy/translate.hpp"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 
 namespace ap::proxy {
 namespace json = boost::json;
@@ -19,8 +18,10 @@ Error Invalid(std::string field, std::string message) {
 json::array TextParts(const json::value& content, std::string_view text_key_type) {
   json::array parts;
   auto add_text = [&](json::string_view text) {
-    if (text_key_type == "anthropic") parts.push_back(json::object{{"type", "text"}, {"text", text}});
-    else parts.push_back(json::object{{"text", text}});
+    if (text_key_type == "anthropic")
+      parts.push_back(json::object{{"type", "text"}, {"text", text}});
+    else
+      parts.push_back(json::object{{"text", text}});
   };
   if (content.is_string()) {
     add_text(content.get_string());
@@ -28,8 +29,10 @@ json::array TextParts(const json::value& content, std::string_view text_key_type
     for (const auto& part : content.get_array()) {
       const auto* obj = part.if_object();
       const json::value* text = obj ? obj->if_contains("text") : nullptr;
-      if (text && text->is_string()) add_text(text->get_string());
-      else parts.push_back(part);
+      if (text && text->is_string())
+        add_text(text->get_string());
+      else
+        parts.push_back(part);
     }
   }
   return parts;
@@ -78,13 +81,18 @@ UpstreamCall ToAnthropic(const ChatRequest& request) {
   }
   out["messages"] = std::move(messages);
   if (!system.empty()) out["system"] = system;
-  if (const auto* v = in.if_contains("max_tokens")) out["max_tokens"] = *v;
-  else if (const auto* c = in.if_contains("max_completion_tokens")) out["max_tokens"] = *c;
-  else out["max_tokens"] = kDefaultAnthropicMaxTokens;
+  if (const auto* v = in.if_contains("max_tokens"))
+    out["max_tokens"] = *v;
+  else if (const auto* c = in.if_contains("max_completion_tokens"))
+    out["max_tokens"] = *c;
+  else
+    out["max_tokens"] = kDefaultAnthropicMaxTokens;
   if (const auto* stop = in.if_contains("stop"); stop && !stop->is_null()) out["stop_sequences"] = StopList(*stop);
-  if (const auto* user = in.if_contains("user"); user && user->is_string()) out["metadata"] = json::object{{"user_id", *user}};
+  if (const auto* user = in.if_contains("user"); user && user->is_string())
+    out["metadata"] = json::object{{"user_id", *user}};
   for (const auto& [key, value] : in)
-    if (!Consumed(key, {"model", "messages", "max_tokens", "max_completion_tokens", "stop", "user"}) && !out.contains(key))
+    if (!Consumed(key, {"model", "messages", "max_tokens", "max_completion_tokens", "stop", "user"}) &&
+        !out.contains(key))
       out[key] = value;
   return {"/v1/messages", json::serialize(out)};
 }
@@ -110,9 +118,15 @@ UpstreamCall ToGemini(const ChatRequest& request) {
   json::object config;
   if (const auto* g = in.if_contains("generationConfig"); g && g->is_object()) config = g->get_object();
   static constexpr std::pair<std::string_view, std::string_view> kMapped[] = {
-      {"max_tokens", "maxOutputTokens"}, {"max_completion_tokens", "maxOutputTokens"}, {"temperature", "temperature"},
-      {"top_p", "topP"}, {"top_k", "topK"}, {"n", "candidateCount"}, {"seed", "seed"},
-      {"presence_penalty", "presencePenalty"}, {"frequency_penalty", "frequencyPenalty"}};
+      {"max_tokens", "maxOutputTokens"},
+      {"max_completion_tokens", "maxOutputTokens"},
+      {"temperature", "temperature"},
+      {"top_p", "topP"},
+      {"top_k", "topK"},
+      {"n", "candidateCount"},
+      {"seed", "seed"},
+      {"presence_penalty", "presencePenalty"},
+      {"frequency_penalty", "frequencyPenalty"}};
   for (const auto& [from, to] : kMapped)
     if (const auto* v = in.if_contains(from); v && !v->is_null()) config[to] = *v;
   if (const auto* stop = in.if_contains("stop"); stop && !stop->is_null()) config["stopSequences"] = StopList(*stop);
@@ -131,8 +145,9 @@ UpstreamCall ToGemini(const ChatRequest& request) {
 bool SafePathSegment(std::string_view model) {
   if (model.starts_with("models/")) model.remove_prefix(7);
   if (model.empty() || model == "." || model == "..") return false;
-  return std::all_of(model.begin(), model.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_'; });
+  return std::all_of(model.begin(), model.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
 }
 
 }  // namespace
@@ -155,7 +170,8 @@ Result<ChatRequest> ParseChatRequest(std::string_view body) {
     const auto* msg = m.if_object();
     const json::value* role = msg ? msg->if_contains("role") : nullptr;
     const json::value* content = msg ? msg->if_contains("content") : nullptr;
-    if (!role || !role->is_string() || std::find(std::begin(kRoles), std::end(kRoles), role->get_string()) == std::end(kRoles))
+    if (!role || !role->is_string() ||
+        std::find(std::begin(kRoles), std::end(kRoles), role->get_string()) == std::end(kRoles))
       return Invalid("messages", "Each message needs a role: system, developer, user, assistant or tool");
     if (!content || !(content->is_string() || content->is_array()))
       return Invalid("messages", "Each message needs content: a string or an array of parts");
@@ -169,8 +185,10 @@ Result<ChatRequest> ParseChatRequest(std::string_view body) {
 
 Result<UpstreamCall> BuildChatCall(Provider provider, const ChatRequest& request, std::string_view raw_body) {
   switch (provider) {
-    case Provider::kOpenAI: return UpstreamCall{"/v1/chat/completions", std::string(raw_body)};
-    case Provider::kAnthropic: return ToAnthropic(request);
+    case Provider::kOpenAI:
+      return UpstreamCall{"/v1/chat/completions", std::string(raw_body)};
+    case Provider::kAnthropic:
+      return ToAnthropic(request);
     case Provider::kGoogle:
       if (!SafePathSegment(request.model)) return Invalid("model", "Not a valid Gemini model id");
       return ToGemini(request);

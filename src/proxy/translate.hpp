@@ -4,7 +4,6 @@
 // in their own shapes, with every parameter that has an equivalent mapped and the rest passed on.
 
 #include <boost/json/object.hpp>
-
 #include <string>
 #include <string_view>
 

@@ -37,7 +37,8 @@ TEST(ChatRequest, ValidatesLikeTheReference) {
   EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[]})")), "messages");
   EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"king","content":"x"}]})")), "messages");
   EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"user"}]})")), "messages");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})")), "stream");
+  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})")),
+            "stream");
 }
 
 TEST(ChatTranslation, OpenAIGetsTheAppsBytesUnchanged) {
@@ -68,7 +69,8 @@ TEST(ChatTranslation, AnthropicGetsSystemMaxTokensAndStopSequences) {
 TEST(ChatTranslation, AnthropicDefaultsMaxTokensInsteadOfForcingIt) {
   auto out = Translate(Provider::kAnthropic, R"({"model":"c","messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(out.at("max_tokens").as_int64(), kDefaultAnthropicMaxTokens);
-  out = Translate(Provider::kAnthropic, R"({"model":"c","max_tokens":20000,"messages":[{"role":"user","content":"x"}]})");
+  out =
+      Translate(Provider::kAnthropic, R"({"model":"c","max_tokens":20000,"messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(out.at("max_tokens").as_int64(), 20000);
 }
 

@@ -32,12 +32,16 @@ http::Request Upstream::BuildRequest(Provider provider, UpstreamCall& call) cons
   req.set(bhttp::field::accept, "application/json");
   req.set(bhttp::field::user_agent, "aipassport/0.1");
   switch (provider) {
-    case Provider::kOpenAI: req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key); break;
+    case Provider::kOpenAI:
+      req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key);
+      break;
     case Provider::kAnthropic:
       req.set("x-api-key", endpoint.api_key);
       req.set("anthropic-version", kAnthropicVersion);
       break;
-    case Provider::kGoogle: req.set("x-goog-api-key", endpoint.api_key); break;
+    case Provider::kGoogle:
+      req.set("x-goog-api-key", endpoint.api_key);
+      break;
   }
   req.body() = std::move(call.body);
   return req;

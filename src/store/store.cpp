@@ -4,11 +4,16 @@ namespace ap::store {
 
 std::string_view GrantStatusName(GrantStatus status) {
   switch (status) {
-    case GrantStatus::kPending: return "pending";
-    case GrantStatus::kApproved: return "approved";
-    case GrantStatus::kDenied: return "denied";
-    case GrantStatus::kRevoked: return "revoked";
-    case GrantStatus::kExpired: return "expired";
+    case GrantStatus::kPending:
+      return "pending";
+    case GrantStatus::kApproved:
+      return "approved";
+    case GrantStatus::kDenied:
+      return "denied";
+    case GrantStatus::kRevoked:
+      return "revoked";
+    case GrantStatus::kExpired:
+      return "expired";
   }
   return "pending";
 }

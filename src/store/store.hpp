@@ -34,7 +34,7 @@ struct GrantRecord {
   std::string app_name;
   std::string app_url;
   std::string reason;
-  std::string scope_json;  // the validated scope, as JSON text
+  std::string scope_json;               // the validated scope, as JSON text
   std::optional<int64_t> max_requests;  // copied out of the scope so the cap is enforced in one statement
   GrantStatus status = GrantStatus::kPending;
   UnixSeconds created_at = 0;

@@ -142,7 +142,8 @@ TEST_F(StoreTest, TwoProcessesSharingTheFileNeverExceedTheCap) {
 TEST_F(StoreTest, RefusesADatabaseFromANewerVersion) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", nullptr, nullptr, nullptr),
+            SQLITE_OK);
   sqlite3_close(db);
   store_.reset();
   auto reopened = OpenSqliteStore(dir_ / "aipassport.db");

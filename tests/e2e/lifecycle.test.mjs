@@ -70,7 +70,7 @@ for (const provider of ['openai', 'anthropic', 'google']) {
     assert.equal(second.status, 200);
     const capped = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody(scope.models[0]) });
     assert.equal(capped.status, 429);
-    assert.match(capped.json.error, /limit/i);
+    assert.match(capped.json.error, /Usage cap exceeded \(2 of 2 requests used\)/);
     assert.equal((await mockStats(mock)).requests[provider], before + 2, 'a capped call must not reach upstream');
 
     const inspect = await call(broker.url, 'GET', `/tokens/${token}/inspect`);
@@ -89,7 +89,7 @@ for (const provider of ['openai', 'anthropic', 'google']) {
     assert.equal(refused.status, 401);
     assert.match(refused.json.error, /revoked/);
     const inspectAfter = await call(broker.url, 'GET', `/tokens/${token}/inspect`);
-    assert.deepEqual(inspectAfter.json, { valid: false, reason: 'Grant is revoked' });
+    assert.deepEqual(inspectAfter.json, { valid: false, reason: "Grant status is 'revoked'" });
     const newToken = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: req.json.requestSecret } });
     assert.equal(newToken.status, 400);
   });
@@ -148,4 +148,39 @@ test('the token never outlives its grant', async () => {
   const { tokenResponse } = await approvedGrant(broker, SCOPES.openai, { expiresInSeconds: 120 });
   const lifetime = Date.parse(tokenResponse.expiresAt) - Date.parse(tokenResponse.issuedAt);
   assert.ok(lifetime <= 120_000 && lifetime > 110_000, `token lifetime ${lifetime}`);
+});
+
+test('compatibility details: string version, expiresAt on pending grants, idempotent revoke, reference wording', async () => {
+  const req = await call(broker.url, 'POST', '/grant-requests', { body: { appName: 'Compat', appUrl: 'https://c.example', reason: 'r', scope: SCOPES.openai } });
+  const grant = req.json.grant;
+  assert.equal(grant.version, '1');
+  assert.equal(Date.parse(grant.expiresAt) - Date.parse(grant.createdAt), 24 * 3600 * 1000, 'a pending request lapses after a day');
+  const token = await call(broker.url, 'POST', '/tokens', { body: { grantId: grant.id, requestSecret: req.json.requestSecret } });
+  assert.equal(token.json.error, "Grant is 'pending', must be 'approved'");
+  const first = await call(broker.url, 'POST', `/grants/${grant.id}/revoke`, { token: broker.ownerToken });
+  const second = await call(broker.url, 'POST', `/grants/${grant.id}/revoke`, { token: broker.ownerToken });
+  assert.equal(first.status, 200);
+  assert.equal(second.status, 200);
+  assert.equal(second.json.revokedAt, first.json.revokedAt);
+  const approve = await call(broker.url, 'POST', `/grants/${grant.id}/approve`, { token: broker.ownerToken });
+  assert.equal(approve.json.error, "Grant is 'revoked', must be 'pending'");
+});
+
+test('an empty model list allows any model of the provider, as in the reference', async () => {
+  const { token } = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('any-model-at-all') });
+  assert.equal(res.status, 200);
+});
+
+test('CORS: browser apps on other origins may call the broker', async () => {
+  const preflight = await fetch(`${broker.url}/proxy/chat`, {
+    method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.headers.get('access-control-allow-origin'), '*');
+  assert.match(preflight.headers.get('access-control-allow-methods'), /POST/);
+  assert.equal(preflight.headers.get('access-control-allow-headers'), 'authorization,content-type');
+  const health = await fetch(`${broker.url}/health`, { headers: { origin: 'https://app.example' } });
+  assert.equal(health.headers.get('access-control-allow-origin'), '*');
+  assert.equal(health.headers.get('x-content-type-options'), 'nosniff');
 });

@@ -130,7 +130,8 @@ class SqliteStore final : public Store {
       }
       if (!applied) {
         Exec("ROLLBACK");
-        return MakeError(Errc::kInternal, "migration " + std::to_string(m.version) + " failed: " + applied.error().message);
+        return MakeError(Errc::kInternal,
+                         "migration " + std::to_string(m.version) + " failed: " + applied.error().message);
       }
       if (auto s = Exec("COMMIT"); !s) return s;
     }
@@ -170,10 +171,10 @@ class SqliteStore final : public Store {
   }
 
   Result<GrantRecord> UpdateGrant(const GrantRecord& g) override {
-    Query q(Prepare(
-        "UPDATE grants SET scope_json = ?, max_requests = ?, status = ?, expires_at = ?, approved_at = ?, "
-        "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, version = version + 1 "
-        "WHERE id = ? AND version = ?"));
+    Query q(
+        Prepare("UPDATE grants SET scope_json = ?, max_requests = ?, status = ?, expires_at = ?, approved_at = ?, "
+                "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, version = version + 1 "
+                "WHERE id = ? AND version = ?"));
     q.Bind(g.scope_json).Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.expires_at).Bind(g.approved_at);
     q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_budget_cents).Bind(g.notes).Bind(g.id).Bind(g.version);
     if (q.Step() != SQLITE_DONE) return DbError("update grant");
@@ -186,9 +187,9 @@ class SqliteStore final : public Store {
   }
 
   Result<int64_t> ConsumeRequest(std::string_view grant_id) override {
-    Query q(Prepare(
-        "UPDATE grants SET usage_count = usage_count + 1 WHERE id = ? AND status = 'approved' "
-        "AND (max_requests IS NULL OR usage_count < max_requests) RETURNING usage_count"));
+    Query q(
+        Prepare("UPDATE grants SET usage_count = usage_count + 1 WHERE id = ? AND status = 'approved' "
+                "AND (max_requests IS NULL OR usage_count < max_requests) RETURNING usage_count"));
     q.Bind(grant_id);
     int rc = q.Step();
     if (rc == SQLITE_ROW) {
@@ -201,8 +202,8 @@ class SqliteStore final : public Store {
     if (!grant) return grant.error();
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant is " + std::string(GrantStatusName(grant->status)));
-    return MakeError(Errc::kLimitReached, "Request limit reached (" + std::to_string(grant->usage_count) + " of " +
-                                              std::to_string(grant->max_requests.value_or(0)) + " used)");
+    return MakeError(Errc::kLimitReached, "Usage cap exceeded (" + std::to_string(grant->usage_count) + " of " +
+                                              std::to_string(grant->max_requests.value_or(0)) + " requests used)");
   }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
@@ -215,7 +216,8 @@ class SqliteStore final : public Store {
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
-    Query q(Prepare("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
+    Query q(Prepare(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value"));
     q.Bind(key).Bind(value);
     if (q.Step() != SQLITE_DONE) return DbError("write setting");
     return {};
@@ -223,8 +225,9 @@ class SqliteStore final : public Store {
 
  private:
   Status InsertRequest(const GrantRequestRecord& r) {
-    Query q(Prepare(
-        "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)"));
+    Query q(
+        Prepare("INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, "
+                "?, ?, ?)"));
     q.Bind(r.id).Bind(r.app_name).Bind(r.app_url).Bind(r.scope_json).Bind(r.reason).Bind(r.created_at);
     if (q.Step() != SQLITE_DONE) return DbError("insert grant request");
     return {};
@@ -283,10 +286,12 @@ class SqliteStore final : public Store {
 
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);
   if (rc != SQLITE_OK)
-    return MakeError(Errc::kUnavailable, "cannot open " + file.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
+    return MakeError(Errc::kUnavailable,
+                     "cannot open " + file.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   sqlite3_busy_timeout(db.get(), 5000);
   auto store = std::make_unique<SqliteStore>(std::move(db));
   // WAL lets readers in other processes (the CLI) work while the broker writes; NORMAL
