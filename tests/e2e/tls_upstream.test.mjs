@@ -1,0 +1,79 @@
+// Upstreams are reached over HTTPS with certificate verification: a certificate from an unknown CA
+// or for another host is refused; the owner can add a CA with AIPASSPORT_UPSTREAM_CA_FILE.
+// The test CA and certificates are made here, at test time, with the openssl command.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import https from 'node:https';
+import { startBroker, call, approvedGrant, chatBody, tempDir, SCOPES } from './harness.mjs';
+
+let dir, servers = [];
+const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+
+function makeCert(name, subjectAltName) {
+  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
+    '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+    '-out', `${name}.pem`, '-extfile', `${name}.ext`);
+  return { key: readFileSync(join(dir, `${name}.key`)), cert: readFileSync(join(dir, `${name}.pem`)) };
+}
+
+// A tiny HTTPS stand-in for OpenAI that answers chat completions and records what it saw.
+function startTlsUpstream({ key, cert }) {
+  return new Promise((resolve) => {
+    const seen = [];
+    const server = https.createServer({ key, cert }, (req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        seen.push({ path: req.url, authorization: req.headers.authorization, host: req.headers.host });
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ id: 'chatcmpl-tls', object: 'chat.completion', model: JSON.parse(body).model,
+          choices: [{ index: 0, message: { role: 'assistant', content: 'over tls' }, finish_reason: 'stop' }],
+          usage: { prompt_tokens: 5, completion_tokens: 2, total_tokens: 7 } }));
+      });
+    });
+    server.listen(0, '127.0.0.1', () => resolve({ server, seen, port: server.address().port }));
+    servers.push(server);
+  });
+}
+
+before(() => {
+  dir = tempDir();
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+    '-out', 'ca.pem', '-days', '1', '-subj', '/CN=aipassport test CA');
+  execFileSync('sh', ['-c', 'echo "subjectAltName=IP:127.0.0.1" > good.ext; echo "subjectAltName=DNS:elsewhere.example" > wrong.ext'], { cwd: dir });
+});
+after(() => { for (const s of servers) s.close(); });
+
+test('HTTPS upstream: refused without trust, accepted with the CA file, refused for the wrong host', async () => {
+  const good = await startTlsUpstream(makeCert('good'));
+  const base = `https://127.0.0.1:${good.port}/prefix`;
+  const env = { AIPASSPORT_OPENAI_BASE_URL: base };
+
+  const untrusting = await startBroker({ env });
+  const g1 = await approvedGrant(untrusting, SCOPES.openai);
+  const refused = await call(untrusting.url, 'POST', '/proxy/chat', { token: g1.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(refused.status, 502);
+  assert.equal(good.seen.length, 0, 'nothing was sent to an unverified server');
+  await untrusting.stop();
+
+  const trusting = await startBroker({ env: { ...env, AIPASSPORT_UPSTREAM_CA_FILE: join(dir, 'ca.pem') } });
+  const g2 = await approvedGrant(trusting, SCOPES.openai);
+  const ok = await call(trusting.url, 'POST', '/proxy/chat', { token: g2.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(ok.json.choices[0].message.content, 'over tls');
+  assert.equal(good.seen[0].path, '/prefix/v1/chat/completions', 'the provider path is appended to the base URL prefix');
+  assert.equal(good.seen[0].authorization, 'Bearer test-openai-key');
+  await trusting.stop();
+
+  const wrong = await startTlsUpstream(makeCert('wrong'));
+  const mismatched = await startBroker({ env: { AIPASSPORT_OPENAI_BASE_URL: `https://127.0.0.1:${wrong.port}`, AIPASSPORT_UPSTREAM_CA_FILE: join(dir, 'ca.pem') } });
+  const g3 = await approvedGrant(mismatched, SCOPES.openai);
+  const hostCheck = await call(mismatched.url, 'POST', '/proxy/chat', { token: g3.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(hostCheck.status, 502);
+  assert.equal(wrong.seen.length, 0);
+  await mismatched.stop();
+});
