@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Measures, in one run on this machine, the same chat call three ways:
+#   direct  wrk -> mock upstream
+#   nginx   wrk -> nginx proxy_pass (keep-alive upstream) -> mock upstream
+#   broker  wrk -> aipassport (token check, grant check, request count, key injection) -> mock upstream
+# and prints requests/s, p50 and p99 for each, and the broker/nginx ratios.
+# Usage: bench/run.sh [path/to/aipassport]   (BENCH_SECONDS, BENCH_CONNECTIONS to change the load)
+set -euo pipefail
+BIN=${1:-build/src/aipassport}
+SECONDS_PER_LANE=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-"16 64"}
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d /tmp/aipassport-bench-XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+for tool in wrk nginx curl node; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+wait_for_url() {  # file -> URL printed as "listening on URL"
+  for _ in $(seq 100); do
+    url=$(grep -o 'listening on http://[^ ]*' "$1" 2>/dev/null | head -1 | cut -d' ' -f3) && [[ -n "$url" ]] && { echo "$url"; return; }
+    sleep 0.1
+  done
+  echo "no URL in $1:" >&2; cat "$1" >&2; exit 1
+}
+
+"$BIN" mock-upstream --listen 127.0.0.1:0 > "$TMP/mock.out" 2>&1 & PIDS+=($!)
+MOCK=$(wait_for_url "$TMP/mock.out")
+
+NGINX_PORT=$(free_port)
+mkdir -p "$TMP/nginx"
+cat > "$TMP/nginx/nginx.conf" <<CONF
+$( [[ $(id -u) -eq 0 ]] && echo "user root;" )
+worker_processes 2;
+daemon off;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/body;
+  proxy_temp_path $TMP/nginx/proxy;
+  fastcgi_temp_path $TMP/nginx/fastcgi;
+  uwsgi_temp_path $TMP/nginx/uwsgi;
+  scgi_temp_path $TMP/nginx/scgi;
+  upstream mock { server ${MOCK#http://}; keepalive 128; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" & PIDS+=($!)
+NGINX="http://127.0.0.1:$NGINX_PORT"
+
+OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL=$MOCK AIPASSPORT_LOG_LEVEL=warn \
+  "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" > "$TMP/broker.out" 2>&1 & PIDS+=($!)
+BROKER=$(wait_for_url "$TMP/broker.out")
+OWNER=$(grep -o 'apo_[^ ]*' "$TMP/broker.out")
+for _ in $(seq 50); do curl -sf "$NGINX/__mock/stats" >/dev/null && break; sleep 0.1; done
+
+json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)$1))"; }
+REQ=$(curl -sf -X POST "$BROKER/grant-requests" -H 'content-type: application/json' \
+  -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"]}}')
+GRANT=$(echo "$REQ" | json .grant.id)
+SECRET=$(echo "$REQ" | json .requestSecret)
+curl -sf -X POST "$BROKER/grants/$GRANT/approve" -H "authorization: Bearer $OWNER" -d '{"expiresInSeconds":86400}' >/dev/null
+TOKEN=$(curl -sf -X POST "$BROKER/tokens" -d "{\"grantId\":\"$GRANT\",\"requestSecret\":\"$SECRET\"}" | json .token)
+
+# wrk prints latency with units; report milliseconds.
+to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+run_lane() {  # name url credential connections -> "rps p50 p99"
+  local out
+  out=$(BENCH_CREDENTIAL=$3 wrk -t2 -c"$4" -d"${SECONDS_PER_LANE}s" --latency -s "$HERE/post.lua" "$2")
+  if echo "$out" | grep -q "Non-2xx"; then echo "lane $1 got errors:" >&2; echo "$out" >&2; exit 1; fi
+  local rps p50 p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
+  p50=$(echo "$out" | awk '$1=="50%" {print $2}' | to_ms)
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}' | to_ms)
+  echo "$rps $p50 $p99"
+}
+
+echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per lane, wrk -t2"
+printf '%-6s %-7s %10s %9s %9s\n' conns lane "req/s" "p50 ms" "p99 ms"
+for c in $CONNECTIONS; do
+  read -r d_rps d_p50 d_p99 < <(run_lane direct "$MOCK/v1/chat/completions" test-openai-key "$c")
+  read -r n_rps n_p50 n_p99 < <(run_lane nginx "$NGINX/v1/chat/completions" test-openai-key "$c")
+  read -r b_rps b_p50 b_p99 < <(run_lane broker "$BROKER/proxy/chat" "$TOKEN" "$c")
+  printf '%-6s %-7s %10s %9s %9s\n' "$c" direct "$d_rps" "$d_p50" "$d_p99"
+  printf '%-6s %-7s %10s %9s %9s\n' "$c" nginx "$n_rps" "$n_p50" "$n_p99"
+  printf '%-6s %-7s %10s %9s %9s\n' "$c" broker "$b_rps" "$b_p50" "$b_p99"
+  awk -v br="$b_rps" -v nr="$n_rps" -v b50="$b_p50" -v n50="$n_p50" -v b99="$b_p99" -v n99="$n_p99" -v c="$c" \
+    'BEGIN {printf "%-6s broker/nginx: throughput x%.2f, p50 x%.2f, p99 x%.2f\n", c, br/nr, b50/n50, b99/n99}'
+done
+USED=$(curl -sf "$BROKER/grants/$GRANT" -H "authorization: Bearer $OWNER" | json .usageCount)
+echo "broker counted $USED proxied calls"
+
+MICRO=$(dirname "$BIN")/../bench/ap_micro_bench
+if [[ -x "$MICRO" ]]; then
+  echo
+  "$MICRO" --benchmark_min_time=0.2 2>/dev/null | grep -E '^(BM_|Benchmark|-)'
+fi
