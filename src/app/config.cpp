@@ -22,10 +22,11 @@ Result<int64_t> ParsePositive(std::string_view text, std::string_view what) {
 }
 
 // One setting: where it is read from in the environment and in the file, and how it is stored.
+using Apply = std::function<Status(Config&, std::string_view value, std::string_view source)>;
 struct Setting {
   const char* env;
   const char* toml_path;  // dotted
-  std::function<Status(Config&, std::string_view, std::string_view source)> apply;
+  Apply apply;
 };
 
 Status SetInt(int64_t& target, std::string_view value, std::string_view source) {
@@ -35,73 +36,58 @@ Status SetInt(int64_t& target, std::string_view value, std::string_view source) 
   return {};
 }
 
-std::vector<Setting> Settings() {
-  std::vector<Setting> s = {
-      {"AIPASSPORT_LISTEN", "listen",
-       [](Config& c, std::string_view v, std::string_view) -> Status {
-         c.listen = v;
-         return {};
-       }},
-      {"AIPASSPORT_DATA_DIR", "data_dir",
-       [](Config& c, std::string_view v, std::string_view) -> Status {
-         c.data_dir = std::string(v);
-         return {};
-       }},
-      {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes",
-       [](Config& c, std::string_view v, std::string_view src) -> Status {
-         int64_t n = 0;
-         if (auto ok = SetInt(n, v, src); !ok) return ok;
-         c.body_limit_bytes = static_cast<size_t>(n);
-         return {};
-       }},
-      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds",
-       [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.token_ttl_seconds, v, src); }},
-      {"AIPASSPORT_ISSUER", "issuer",
-       [](Config& c, std::string_view v, std::string_view) -> Status {
-         c.issuer = v;
-         return {};
-       }},
-      {"AIPASSPORT_AUDIENCE", "audience",
-       [](Config& c, std::string_view v, std::string_view) -> Status {
-         c.audience = v;
-         return {};
-       }},
-      {"AIPASSPORT_IO_THREADS", "io_threads",
-       [](Config& c, std::string_view v, std::string_view src) -> Status {
-         int64_t n = 0;
-         if (auto ok = SetInt(n, v, src); !ok) return ok;
-         c.io_threads = static_cast<size_t>(n);
-         return {};
-       }},
-      {"AIPASSPORT_LOG_LEVEL", "log_level",
-       [](Config& c, std::string_view v, std::string_view src) -> Status {
-         static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
-         if (std::find(std::begin(kLevels), std::end(kLevels), v) == std::end(kLevels))
-           return Bad(std::string(src) + " must be one of trace, debug, info, warn, error, off");
-         c.log_level = v;
-         return {};
-       }},
-      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds",
-       [](Config& c, std::string_view v, std::string_view src) { return SetInt(c.upstream_timeout_seconds, v, src); }},
-      {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file",
-       [](Config& c, std::string_view v, std::string_view) -> Status {
-         c.upstream_ca_file = v;
-         return {};
-       }},
+template <class T>
+Apply Text(T Config::*field) {
+  return [field](Config& c, std::string_view v, std::string_view) -> Status {
+    c.*field = T(std::string(v));
+    return {};
   };
-  static const std::string kEnvNames[] = {"AIPASSPORT_OPENAI_BASE_URL", "AIPASSPORT_ANTHROPIC_BASE_URL",
-                                          "AIPASSPORT_GOOGLE_BASE_URL"};
-  static const std::string kTomlNames[] = {"providers.openai.base_url", "providers.anthropic.base_url",
-                                           "providers.google.base_url"};
-  for (size_t i = 0; i < 3; ++i)
-    s.push_back({kEnvNames[i].c_str(), kTomlNames[i].c_str(),
-                 [i](Config& c, std::string_view v, std::string_view src) -> Status {
-                   if (auto url = http::ParseBaseUrl(v); !url)
-                     return Bad(std::string(src) + ": " + url.error().message);
-                   c.base_urls[i] = v;
-                   return {};
-                 }});
-  return s;
+}
+
+template <class T>
+Apply Positive(T Config::*field) {
+  return [field](Config& c, std::string_view v, std::string_view source) -> Status {
+    auto n = ParsePositive(v, source);
+    if (!n) return n.error();
+    c.*field = static_cast<T>(*n);
+    return {};
+  };
+}
+
+Apply LogLevel() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+    if (std::find(std::begin(kLevels), std::end(kLevels), v) == std::end(kLevels))
+      return Bad(std::string(source) + " must be one of trace, debug, info, warn, error, off");
+    c.log_level = v;
+    return {};
+  };
+}
+
+Apply BaseUrl(size_t provider) {
+  return [provider](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (auto url = http::ParseBaseUrl(v); !url) return Bad(std::string(source) + ": " + url.error().message);
+    c.base_urls[provider] = v;
+    return {};
+  };
+}
+
+std::vector<Setting> Settings() {
+  return {
+      {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
+      {"AIPASSPORT_DATA_DIR", "data_dir", Text(&Config::data_dir)},
+      {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},
+      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
+      {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},
+      {"AIPASSPORT_AUDIENCE", "audience", Text(&Config::audience)},
+      {"AIPASSPORT_IO_THREADS", "io_threads", Positive(&Config::io_threads)},
+      {"AIPASSPORT_LOG_LEVEL", "log_level", LogLevel()},
+      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", Positive(&Config::upstream_timeout_seconds)},
+      {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
+      {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
+      {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},
+      {"AIPASSPORT_GOOGLE_BASE_URL", "providers.google.base_url", BaseUrl(2)},
+  };
 }
 
 std::optional<std::string> TomlScalar(const toml::node& node) {

@@ -56,6 +56,27 @@ json::array StopList(const json::value& stop) {
   return {};
 }
 
+// Anthropic and Gemini take the system prompt apart from the turns of the conversation.
+struct Conversation {
+  std::string system;  // system and developer messages, joined
+  std::vector<const json::object*> turns;
+};
+
+Conversation SplitConversation(const json::array& messages) {
+  Conversation out;
+  for (const auto& m : messages) {
+    const auto& msg = m.get_object();
+    std::string_view role = msg.at("role").get_string();
+    if (role == "system" || role == "developer") {
+      if (!out.system.empty()) out.system += "\n\n";
+      out.system += JoinedText(msg.at("content"));
+    } else {
+      out.turns.push_back(&msg);
+    }
+  }
+  return out;
+}
+
 bool Consumed(std::string_view key, std::initializer_list<std::string_view> keys) {
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
@@ -65,20 +86,15 @@ UpstreamCall ToAnthropic(const ChatRequest& request) {
   json::object out;
   out["model"] = request.model;
   json::array messages;
-  std::string system;
-  for (const auto& m : in.at("messages").get_array()) {
-    const auto& msg = m.get_object();
-    std::string_view role = msg.at("role").get_string();
-    if (role == "system" || role == "developer") {
-      if (!system.empty()) system += "\n\n";
-      system += JoinedText(msg.at("content"));
-      continue;
-    }
-    json::object converted{{"role", role == "assistant" ? "assistant" : "user"}};
-    const auto& content = msg.at("content");
-    converted["content"] = content.is_string() ? content : json::value(TextParts(content, "anthropic"));
-    messages.push_back(std::move(converted));
+  Conversation conversation = SplitConversation(in.at("messages").get_array());
+  for (const json::object* msg : conversation.turns) {
+    bool assistant = msg->at("role").get_string() == "assistant";
+    const auto& content = msg->at("content");
+    messages.push_back(
+        json::object{{"role", assistant ? "assistant" : "user"},
+                     {"content", content.is_string() ? content : json::value(TextParts(content, "anthropic"))}});
   }
+  const std::string& system = conversation.system;
   out["messages"] = std::move(messages);
   if (!system.empty()) out["system"] = system;
   if (const auto* v = in.if_contains("max_tokens"))
@@ -101,18 +117,13 @@ UpstreamCall ToGemini(const ChatRequest& request) {
   const json::object& in = request.body;
   json::object out;
   json::array contents;
-  std::string system;
-  for (const auto& m : in.at("messages").get_array()) {
-    const auto& msg = m.get_object();
-    std::string_view role = msg.at("role").get_string();
-    if (role == "system" || role == "developer") {
-      if (!system.empty()) system += "\n\n";
-      system += JoinedText(msg.at("content"));
-      continue;
-    }
-    contents.push_back(json::object{{"role", role == "assistant" ? "model" : "user"},
-                                    {"parts", TextParts(msg.at("content"), "gemini")}});
+  Conversation conversation = SplitConversation(in.at("messages").get_array());
+  for (const json::object* msg : conversation.turns) {
+    bool assistant = msg->at("role").get_string() == "assistant";
+    contents.push_back(
+        json::object{{"role", assistant ? "model" : "user"}, {"parts", TextParts(msg->at("content"), "gemini")}});
   }
+  const std::string& system = conversation.system;
   out["contents"] = std::move(contents);
   if (!system.empty()) out["systemInstruction"] = json::object{{"parts", json::array{json::object{{"text", system}}}}};
   json::object config;
