@@ -392,12 +392,25 @@ awaitable<Response> Route(const http::Router& router, Request& req) {
   co_return http::ErrorResponse(Errc::kInternal, "Internal error");
 }
 
+// The path as it may appear in a log: no query string (it can carry keys), no token.
+std::string LoggablePath(std::string_view target) {
+  std::string_view path = http::PathOf(target);
+  if (path.starts_with("/tokens/") && path.ends_with("/inspect")) return "/tokens/<token>/inspect";
+  return std::string(path);
+}
+
 }  // namespace
 
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req) -> awaitable<Response> {
+    auto started = std::chrono::steady_clock::now();
     Response res = co_await Route(router, req);
     AddCommonHeaders(res);
+    if (spdlog::should_log(spdlog::level::debug)) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      spdlog::debug("{} {} -> {} in {} us", std::string(req.method_string()), LoggablePath(req.target()),
+                    res.result_int(), micros.count());
+    }
     co_return res;
   };
 }

@@ -142,3 +142,18 @@ test('the mock refuses a wrong key in each provider\'s own error shape', async (
   assert.equal(badBody.status, 400);
   assert.equal(badBody.json.error.message, 'max_tokens: Field required');
 });
+
+test('even the debug log never holds a key, a token or a secret', async () => {
+  const broker = await startBroker({ mock, env: { AIPASSPORT_LOG_LEVEL: 'debug' } });
+  const { token, requestSecret, grantId } = await approvedGrant(broker, SCOPES.openai);
+  await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
+  await call(broker.url, 'GET', `/tokens/${token}/inspect`);
+  await call(broker.url, 'POST', '/proxy/chat', { token: 'not-a-token', body: chatBody('gpt-4o-mini') });
+  await call(broker.url, 'POST', `/grants/${grantId}/revoke`, { token: broker.ownerToken });
+  await broker.stop();
+  const log = broker.output.slice(broker.output.indexOf('\n[') + 1);  // after the start-up banner
+  assert.match(log, /POST \/proxy\/chat -> 200/, 'the access log is there');
+  assert.match(log, /GET \/tokens\/<token>\/inspect -> 200/);
+  for (const secret of [token, token.split('.')[2], requestSecret, broker.ownerToken, ...Object.values(KEYS)])
+    assert.ok(!log.includes(secret), `log leaks ${secret.slice(0, 8)}...`);
+});
