@@ -4,9 +4,7 @@
 
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
-#include <string_view>
 
 namespace ap {
 
@@ -18,7 +16,5 @@ UnixSeconds SystemNow();
 Clock SystemClock();
 
 std::string FormatIso8601(UnixSeconds t);
-// Accepts what FormatIso8601 writes (with or without milliseconds).
-std::optional<UnixSeconds> ParseIso8601(std::string_view text);
 
 }  // namespace ap

@@ -19,7 +19,6 @@ class Ed25519Key {
   static Result<Ed25519Key> FromPublicRaw(std::string_view public32);
   static Result<Ed25519Key> FromPrivatePem(std::string_view pem);
 
-  bool HasPrivate() const { return has_private_; }
   std::string PublicRaw() const;
   std::string PrivatePem() const;  // PKCS#8; only for keys with a private half
 

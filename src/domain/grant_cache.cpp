@@ -13,17 +13,8 @@ std::shared_ptr<const Grant> GrantCache::Find(const std::string& id) const {
 void GrantCache::Put(Grant grant) {
   auto entry = std::make_shared<const Grant>(std::move(grant));
   std::unique_lock lock(mutex_);
-  grants_[entry->record.id] = std::move(entry);
-}
-
-void GrantCache::Erase(const std::string& id) {
-  std::unique_lock lock(mutex_);
-  grants_.erase(id);
-}
-
-size_t GrantCache::Size() const {
-  std::shared_lock lock(mutex_);
-  return grants_.size();
+  auto& slot = grants_[entry->record.id];
+  if (!slot || slot->record.version <= entry->record.version) slot = std::move(entry);
 }
 
 }  // namespace ap::domain

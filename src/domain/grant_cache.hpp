@@ -17,9 +17,9 @@ namespace ap::domain {
 class GrantCache {
  public:
   std::shared_ptr<const Grant> Find(const std::string& id) const;
+  // Keeps whichever of the cached and the given grant has the higher version, so a slow reader
+  // cannot put back a grant that a revocation has already replaced.
   void Put(Grant grant);
-  void Erase(const std::string& id);
-  size_t Size() const;
 
  private:
   mutable std::shared_mutex mutex_;

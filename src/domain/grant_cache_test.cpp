@@ -5,26 +5,26 @@
 namespace ap::domain {
 namespace {
 
-Grant Make(const std::string& id, GrantStatus status) {
+Grant Make(const std::string& id, GrantStatus status, int64_t version = 1) {
   Grant g;
   g.record.id = id;
   g.record.status = status;
+  g.record.version = version;
   g.scope.provider = "openai";
   return g;
 }
 
-TEST(GrantCache, ReplacesAndErases) {
+TEST(GrantCache, KeepsTheNewestVersion) {
   GrantCache cache;
   EXPECT_EQ(cache.Find("g"), nullptr);
   cache.Put(Make("g", GrantStatus::kApproved));
   auto held = cache.Find("g");
   ASSERT_NE(held, nullptr);
-  cache.Put(Make("g", GrantStatus::kRevoked));
+  cache.Put(Make("g", GrantStatus::kRevoked, 2));
+  EXPECT_EQ(cache.Find("g")->record.status, GrantStatus::kRevoked);
+  cache.Put(Make("g", GrantStatus::kApproved, 1));  // a stale read arriving late
   EXPECT_EQ(cache.Find("g")->record.status, GrantStatus::kRevoked);
   EXPECT_EQ(held->record.status, GrantStatus::kApproved);  // readers keep a consistent snapshot
-  cache.Erase("g");
-  EXPECT_EQ(cache.Find("g"), nullptr);
-  EXPECT_EQ(cache.Size(), 0u);
 }
 
 TEST(Grant, ApprovedGrantPastItsExpiryIsExpired) {

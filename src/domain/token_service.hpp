@@ -7,6 +7,7 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -47,7 +48,6 @@ class TokenService {
   // and iat. Every refusal is kUnauthorized with a message fit for the caller.
   Result<TokenClaims> Verify(std::string_view token) const;
 
-  const TokenSettings& Settings() const { return settings_; }
 
  private:
   Result<TokenClaims> VerifyUncached(std::string_view token, UnixSeconds now) const;

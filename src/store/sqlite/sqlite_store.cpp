@@ -201,7 +201,7 @@ class SqliteStore final : public Store {
     auto grant = GetGrant(grant_id);
     if (!grant) return grant.error();
     if (grant->status != GrantStatus::kApproved)
-      return MakeError(Errc::kUnauthorized, "Grant is " + std::string(GrantStatusName(grant->status)));
+      return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
     return MakeError(Errc::kLimitReached, "Usage cap exceeded (" + std::to_string(grant->usage_count) + " of " +
                                               std::to_string(grant->max_requests.value_or(0)) + " requests used)");
   }
