@@ -157,3 +157,17 @@ test('even the debug log never holds a key, a token or a secret', async () => {
   for (const secret of [token, token.split('.')[2], requestSecret, broker.ownerToken, ...Object.values(KEYS)])
     assert.ok(!log.includes(secret), `log leaks ${secret.slice(0, 8)}...`);
 });
+
+test('SIGTERM lets calls in flight finish, then the broker exits 0', async () => {
+  const slowMock = await startMock(['--latency-ms', '800']);
+  const broker = await startBroker({ mock: slowMock });
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  const inFlight = call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
+  await new Promise((r) => setTimeout(r, 200));
+  const exited = broker.stop('SIGTERM');
+  const res = await inFlight;
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('connection'), 'close', 'the connection is not kept for new calls');
+  assert.equal(await exited, 0);
+  await slowMock.stop();
+});
