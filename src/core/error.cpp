@@ -20,6 +20,8 @@ std::string_view ErrcName(Errc code) {
       return "method_not_allowed";
     case Errc::kPayloadTooLarge:
       return "payload_too_large";
+    case Errc::kHeadersTooLarge:
+      return "headers_too_large";
     case Errc::kLimitReached:
       return "request_limit_reached";
     case Errc::kUpstream:

@@ -17,6 +17,7 @@ enum class Errc {
   kNotFound,
   kMethodNotAllowed,
   kPayloadTooLarge,
+  kHeadersTooLarge,
   kLimitReached,  // the grant's request cap is used up
   kUpstream,      // the provider failed or answered something unusable
   kUpstreamTimeout,

@@ -19,6 +19,8 @@ StatusCode StatusFor(Errc code) {
       return StatusCode::method_not_allowed;
     case Errc::kPayloadTooLarge:
       return StatusCode::payload_too_large;
+    case Errc::kHeadersTooLarge:
+      return StatusCode::request_header_fields_too_large;
     case Errc::kLimitReached:
       return StatusCode::too_many_requests;
     case Errc::kUpstream:

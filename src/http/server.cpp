@@ -29,7 +29,7 @@ namespace {
 // What a request that could not be read gets: a JSON answer where the protocol allows one.
 std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
-  if (ec == bhttp::error::header_limit) return MakeError(Errc::kPayloadTooLarge, "Request headers are too large");
+  if (ec == bhttp::error::header_limit) return MakeError(Errc::kHeadersTooLarge, "Request headers are too large");
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
     return MakeError(Errc::kBadRequest, "Malformed HTTP request");

@@ -88,6 +88,13 @@ TEST_F(ServerTest, AnswersOversizedBodiesWith413Json) {
   EXPECT_EQ(handled_, 0);
 }
 
+TEST_F(ServerTest, AnswersOversizedHeadersWith431Json) {
+  std::string answer = Raw("GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n");
+  EXPECT_NE(answer.find("431 Request Header Fields Too Large"), std::string::npos) << answer.substr(0, 200);
+  EXPECT_NE(answer.find("headers_too_large"), std::string::npos);
+  EXPECT_EQ(handled_, 0);
+}
+
 TEST_F(ServerTest, AnswersGarbageWith400Json) {
   std::string answer = Raw("THIS IS NOT HTTP\r\n\r\n");
   EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;

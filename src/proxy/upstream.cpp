@@ -8,11 +8,11 @@ namespace {
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
 
-http::Response Relay(const http::Response& upstream) {
+http::Response Relay(http::Response& upstream) {
   http::Response out(upstream.result(), 11);
   for (std::string_view name : kPassedHeaders)
     if (auto it = upstream.find(name); it != upstream.end()) out.set(name, it->value());
-  out.body() = upstream.body();
+  out.body() = std::move(upstream.body());
   out.prepare_payload();
   return out;
 }

@@ -194,3 +194,23 @@ test('random bodies on every endpoint never yield a 5xx or a crash', async () =>
     }
   assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
 });
+
+test('random bytes on the socket never take the broker down', async () => {
+  let seed = 99;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const prefixes = ['', 'GET / HTTP/1.1\r\n', 'POST /proxy/chat HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n',
+    'POST /tokens HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'GET /health HTTP/1.1\r\nHost: x\r\n' + 'X: y\r\n'.repeat(5000)];
+  for (let i = 0; i < 60; i++) {
+    const junk = Buffer.from(Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256)));
+    const payload = Buffer.concat([Buffer.from(prefixes[i % prefixes.length]), junk, Buffer.from('\r\n\r\n')]);
+    await new Promise((resolve) => {
+      const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.end(payload));
+      s.on('data', () => {});
+      s.on('close', resolve);
+      s.on('error', resolve);
+      s.setTimeout(2000, () => s.destroy());
+    });
+  }
+  const health = await call(broker.url, 'GET', '/health');
+  assert.equal(health.status, 200);
+});
