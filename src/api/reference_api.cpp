@@ -6,6 +6,7 @@
 #include <boost/url/parse.hpp>
 
 #include "api/auth.hpp"
+#include "api/call_guard.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant_json.hpp"
@@ -149,7 +150,7 @@ class ReferenceApi {
 
   awaitable<Response> GetGrant(Request& req, const PathParams& params) {
     if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
-    auto grant = co_await LoadGrant(std::string(params.Get("id")));
+    auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
     if (!grant) co_return http::ErrorResponse(grant.error());
     co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
   }
@@ -233,10 +234,8 @@ class ReferenceApi {
     };
     auto claims = ctx_.tokens.Verify(params.Get("token"));
     if (!claims) co_return invalid(claims.error().message);
-    auto read = [id = claims->grant_id](store::Store& s) { return s.GetGrant(id); };
-    auto record = co_await OnStore(ctx_, std::move(read));
-    if (!record) co_return invalid(record.error().code == Errc::kNotFound ? "Grant not found" : record.error().message);
-    auto grant = domain::GrantFromRecord(std::move(*record));
+    auto grant = co_await LoadGrant(ctx_, claims->grant_id);
+    if (!grant && grant.error().code == Errc::kNotFound) co_return invalid("Associated grant not found");
     if (!grant) co_return http::ErrorResponse(grant.error());
     UnixSeconds now = ctx_.clock();
     if (auto unusable = domain::UnusableReason(grant->record, now)) co_return invalid(unusable->message);
@@ -248,59 +247,24 @@ class ReferenceApi {
   }
 
   awaitable<Response> ProxyChat(Request& req, const PathParams&) {
-    auto token = http::BearerToken(req);
-    if (!token) co_return http::ErrorResponse(token.error());
-    auto claims = ctx_.tokens.Verify(*token);
-    if (!claims) co_return http::ErrorResponse(claims.error());
-    auto grant = co_await CachedGrant(claims->grant_id);
-    if (!grant)
-      co_return http::ErrorResponse(
-          grant.error().code == Errc::kNotFound ? MakeError(Errc::kUnauthorized, "Grant not found") : grant.error());
-    if (auto unusable = domain::UnusableReason((*grant)->record, ctx_.clock()))
-      co_return http::ErrorResponse(*unusable);
+    auto grant = co_await AuthorizeBearer(ctx_, req);
+    if (!grant) co_return http::ErrorResponse(grant.error());
     auto chat = proxy::ParseChatRequest(req.body());
     if (!chat) co_return http::ErrorResponse(chat.error());
     if (chat->stream)
       co_return http::ErrorResponse(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
-    const domain::Scope& scope = (*grant)->scope;
-    if (!scope.AllowsCapability("chat"))
-      co_return http::ErrorResponse(
-          Errc::kForbidden, "This grant does not allow chat; it allows " + domain::JoinForHumans(scope.capabilities));
-    if (!scope.AllowsModel(chat->model))
-      co_return http::ErrorResponse(
-          Errc::kForbidden,
-          "Model '" + chat->model + "' is not allowed by this grant; allowed: " + domain::JoinForHumans(scope.models));
-    auto provider = proxy::ParseProvider(scope.provider);
-    if (!provider) co_return http::ErrorResponse(Errc::kInternal, "grant has an unknown provider");
-    if (!ctx_.upstream.HasKey(*provider))
-      co_return http::ErrorResponse(
-          Errc::kUnavailable, "The broker has no API key for " + scope.provider + "; the owner must configure one");
+    auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
+    if (!provider) co_return http::ErrorResponse(provider.error());
     auto call = proxy::BuildChatCall(*provider, *chat, req.body());
     if (!call) co_return http::ErrorResponse(call.error());
-    auto consume = [id = claims->grant_id](store::Store& s) { return s.ConsumeRequest(id); };
-    auto counted = co_await OnStore(ctx_, std::move(consume));
-    if (!counted) co_return http::ErrorResponse(counted.error());
+    if (auto counted = co_await CountCall(ctx_, (*grant)->record.id); !counted)
+      co_return http::ErrorResponse(counted.error());
     auto answer = co_await ctx_.upstream.Send(*provider, std::move(*call));
     if (!answer) co_return http::ErrorResponse(answer.error());
     co_return std::move(*answer);
   }
 
  private:
-  awaitable<Result<domain::Grant>> LoadGrant(std::string id) {
-    auto read = [id](store::Store& s) { return s.GetGrant(id); };
-    auto record = co_await OnStore(ctx_, std::move(read));
-    if (!record) co_return record.error();
-    co_return domain::GrantFromRecord(std::move(*record));
-  }
-
-  awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(const std::string& id) {
-    if (auto hit = ctx_.grants.Find(id)) co_return hit;
-    auto grant = co_await LoadGrant(id);
-    if (!grant) co_return grant.error();
-    ctx_.grants.Put(std::move(*grant));
-    co_return ctx_.grants.Find(id);
-  }
-
   // Applies `change` to the stored grant on the store thread (read, check, compare-and-set write),
   // then refreshes the cache, so the next proxied call sees the new status.
   template <class Change>

@@ -80,7 +80,8 @@ test('POST /tokens needs the right request secret; unknown grants are 404', asyn
   await call(broker.url, 'POST', `/grants/${grantId}/approve`, { token: broker.ownerToken });
   const none = await call(broker.url, 'POST', '/tokens', { body: { grantId } });
   assert.equal(none.status, 401);
-  const wrong = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: req.json.requestSecret.slice(0, -1) + 'A' } });
+  const secret = req.json.requestSecret;
+  const wrong = await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: secret.slice(0, -1) + (secret.endsWith('A') ? 'B' : 'A') } });
   assert.equal(wrong.status, 401);
   const unknown = await call(broker.url, 'POST', '/tokens', { body: { grantId: '00000000-0000-4000-8000-000000000000', requestSecret: 'x' } });
   assert.equal(unknown.status, 404);

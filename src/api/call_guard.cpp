@@ -1,0 +1,68 @@
+#include "api/call_guard.hpp"
+
+#include "http/response.hpp"
+
+namespace ap::api {
+using boost::asio::awaitable;
+
+awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id) {
+  auto read = [id](store::Store& s) { return s.GetGrant(id); };
+  auto record = co_await OnStore(ctx, std::move(read));
+  if (!record) co_return record.error();
+  co_return domain::GrantFromRecord(std::move(*record));
+}
+
+namespace {
+
+// The cache first; on a miss, the store, and the cache learns the grant.
+awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContext& ctx, const std::string& id) {
+  if (auto hit = ctx.grants.Find(id)) co_return hit;
+  auto grant = co_await LoadGrant(ctx, id);
+  if (!grant) co_return grant.error();
+  ctx.grants.Put(std::move(*grant));
+  co_return ctx.grants.Find(id);
+}
+
+}  // namespace
+
+awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
+                                                                        const http::Request& request) {
+  auto token = http::BearerToken(request);
+  if (!token) co_return token.error();
+  auto claims = ctx.tokens.Verify(*token);
+  if (!claims) co_return claims.error();
+  auto grant = co_await CachedGrant(ctx, claims->grant_id);
+  if (!grant) {
+    if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
+    co_return grant.error();
+  }
+  if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) co_return *unusable;
+  co_return *grant;
+}
+
+Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
+                                   std::string_view model) {
+  const domain::Scope& scope = grant.scope;
+  if (!scope.AllowsCapability(capability))
+    return MakeError(Errc::kForbidden, "This grant does not allow " + std::string(capability) + "; it allows " +
+                                           (scope.capabilities.empty() ? std::string("nothing")
+                                                                       : domain::JoinForHumans(scope.capabilities)));
+  if (!scope.AllowsModel(model))
+    return MakeError(Errc::kForbidden, "Model '" + std::string(model) + "' is not allowed by this grant; allowed: " +
+                                           domain::JoinForHumans(scope.models));
+  auto provider = proxy::ParseProvider(scope.provider);
+  if (!provider) return MakeError(Errc::kInternal, "grant has an unknown provider");
+  if (!ctx.upstream.HasKey(*provider))
+    return MakeError(Errc::kUnavailable,
+                     "The broker has no API key for " + scope.provider + "; the owner must configure one");
+  return *provider;
+}
+
+awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id) {
+  auto consume = [grant_id](store::Store& s) { return s.ConsumeRequest(grant_id); };
+  auto counted = co_await OnStore(ctx, std::move(consume));
+  if (!counted) co_return counted.error();
+  co_return Status{};
+}
+
+}  // namespace ap::api

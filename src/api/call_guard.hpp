@@ -1,0 +1,32 @@
+#pragma once
+// The checks every proxied call passes before it may go upstream, in this order: the bearer token,
+// the grant behind it, the grant's scope (capability and model) and the provider key, and last the
+// request cap, taken atomically in the store. Each step answers with the error the app should see.
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api/broker_context.hpp"
+#include "domain/grant.hpp"
+#include "http/message.hpp"
+#include "proxy/providers.hpp"
+
+namespace ap::api {
+
+// Reads a grant from the store (on the store thread) and parses its scope.
+boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id);
+
+// The grant of the request's bearer token, if the token is valid and the grant usable now.
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
+                                                                                     const http::Request& request);
+
+// The provider to call, if the grant allows `capability` with `model` and the broker has its key.
+Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
+                                   std::string_view model);
+
+// Takes one request from the grant's cap; refused with kLimitReached when it is used up.
+boost::asio::awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id);
+
+}  // namespace ap::api
