@@ -163,7 +163,9 @@ Response OpenAIChat(const Request& req, const MockOptions& options) {
 // ---- Anthropic ----
 
 json::object AnthropicError(std::string type, std::string message) {
-  return {{"type", "error"}, {"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}}};
+  return {{"type", "error"},
+          {"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}},
+          {"request_id", "req_" + RandomToken(18)}};
 }
 
 Response AnthropicMessages(const Request& req, const MockOptions& options) {

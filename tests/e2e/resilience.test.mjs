@@ -132,7 +132,9 @@ test('the mock refuses a wrong key in each provider\'s own error shape', async (
   assert.equal(openai.json.error.code, 'invalid_api_key');
   const anthropic = await call(mock.url, 'POST', '/v1/messages', { headers: { 'x-api-key': 'nope', 'anthropic-version': '2023-06-01' }, body: {} });
   assert.equal(anthropic.status, 401);
-  assert.deepEqual(anthropic.json, { type: 'error', error: { type: 'authentication_error', message: 'invalid x-api-key' } });
+  assert.deepEqual(anthropic.json.error, { type: 'authentication_error', message: 'invalid x-api-key' });
+  assert.equal(anthropic.json.type, 'error');
+  assert.match(anthropic.json.request_id, /^req_/);
   const google = await call(mock.url, 'POST', '/v1beta/models/gemini-2.5-flash:generateContent?key=nope', { body: { contents: [] } });
   assert.equal(google.status, 400);
   assert.equal(google.json.error.status, 'INVALID_ARGUMENT');
