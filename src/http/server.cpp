@@ -11,6 +11,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <thread>
@@ -43,6 +45,11 @@ void LogHandlerException(std::exception_ptr e) {
   } catch (const std::exception& ex) {
     spdlog::error("connection ended by an exception: {}", ex.what());
   }
+}
+
+bool WantsContinue(const Request& request) {
+  auto it = request.find(bhttp::field::expect);
+  return it != request.end() && beast::iequals(it->value(), "100-continue");
 }
 
 struct InFlightGuard {
@@ -115,7 +122,12 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
     if (!ec && !parser.is_done()) {
       stream.expires_after(options_.read_timeout);
-      std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+      if (WantsContinue(parser.get())) {
+        // curl and others wait up to a second for this before sending a larger body.
+        bhttp::response<bhttp::empty_body> proceed(StatusCode::continue_, parser.get().version());
+        std::tie(ec, n) = co_await bhttp::async_write(stream, proceed, kUseTuple);
+      }
+      if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
     }
     if (ec) {
       if (auto answer = ReadFailureAnswer(ec)) {

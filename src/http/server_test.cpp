@@ -95,6 +95,25 @@ TEST_F(ServerTest, AnswersOversizedHeadersWith431Json) {
   EXPECT_EQ(handled_, 0);
 }
 
+TEST_F(ServerTest, SendsContinueBeforeReadingABodyThatWaitsForIt) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect(server_->LocalEndpoint());
+  timeval guard{10, 0};  // fail rather than hang if the interim answer never comes
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  asio::write(s, asio::buffer(std::string("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")));
+  std::string interim(25, '\0');
+  boost::system::error_code ec;
+  asio::read(s, asio::buffer(interim), ec);
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(s, asio::buffer(std::string("hello")));
+  std::string rest;
+  s.shutdown(asio::ip::tcp::socket::shutdown_send);
+  asio::read(s, asio::dynamic_buffer(rest), ec);
+  EXPECT_NE(rest.find("200 OK"), std::string::npos) << rest;
+  EXPECT_NE(rest.find("\"echo\":\"hello\""), std::string::npos);
+}
+
 TEST_F(ServerTest, AnswersGarbageWith400Json) {
   std::string answer = Raw("THIS IS NOT HTTP\r\n\r\n");
   EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;
