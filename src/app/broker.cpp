@@ -70,14 +70,10 @@ int RunBroker(const Config& config) {
   if (!store) return Fail(store.error().message);
 
   std::string owner_hash;
-  std::optional<std::string> new_owner_token;
-  if (auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN")) {
+  auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");
+  if (env_token) {
     if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error().message);
     owner_hash = crypto::Sha256Hex(*env_token);
-  } else {
-    auto ensured = EnsureOwnerToken(**store);
-    if (!ensured) return Fail(ensured.error().message);
-    new_owner_token = *ensured;
   }
   auto table = ProviderTableFrom(config);
   if (!table) return Fail(table.error().message);
@@ -118,6 +114,13 @@ int RunBroker(const Config& config) {
   server_options.body_limit = config.body_limit_bytes;
   http::Server server(io, server_options, api::MakeDispatcher(router));
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  // Made only once the broker can serve, so a failed start never swallows a token nobody saw.
+  std::optional<std::string> new_owner_token;
+  if (!env_token) {
+    auto ensured = EnsureOwnerToken(**store);
+    if (!ensured) return Fail(ensured.error().message);
+    new_owner_token = *ensured;
+  }
   server.Start();
 
   std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
@@ -135,7 +138,7 @@ int RunBroker(const Config& config) {
                   proxy::KeyEnvironmentVariables(p)[0]);
   std::fflush(stdout);
 
-  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(10), [] {});
+  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(10));
   store_pool.Join();
   spdlog::info("stopped");
   return 0;
@@ -157,7 +160,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   server.Start();
   std::printf("mock-upstream listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
   std::fflush(stdout);
-  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(2), [] {});
+  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(2));
   return 0;
 }
 

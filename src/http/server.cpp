@@ -10,8 +10,8 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -158,7 +158,7 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
 }
 
 void RunUntilSignalled(asio::io_context& io, size_t threads, std::vector<Server*> servers,
-                       std::chrono::milliseconds drain, const std::function<void()>& on_drained) {
+                       std::chrono::milliseconds drain) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   auto drain_then_stop = [&]() -> asio::awaitable<void> {
     for (auto* s : servers) s->Stop();
@@ -173,7 +173,6 @@ void RunUntilSignalled(asio::io_context& io, size_t threads, std::vector<Server*
       timer.expires_after(std::chrono::milliseconds(20));
       co_await timer.async_wait(asio::use_awaitable);
     }
-    if (on_drained) on_drained();
     io.stop();
   };
   signals.async_wait([&](const beast::error_code& ec, int) {

@@ -59,8 +59,8 @@ class Server {
 };
 
 // Runs `io` on `threads` threads until SIGINT or SIGTERM, then stops `servers`, waits up to
-// `drain` for their in-flight requests, runs `on_drained` and returns.
+// `drain` for their in-flight requests and returns.
 void RunUntilSignalled(boost::asio::io_context& io, size_t threads, std::vector<Server*> servers,
-                       std::chrono::milliseconds drain, const std::function<void()>& on_drained);
+                       std::chrono::milliseconds drain);
 
 }  // namespace ap::http

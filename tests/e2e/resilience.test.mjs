@@ -1,6 +1,7 @@
 // The cap under concurrency, restarts that lose nothing, upstream failures, and owner token reset.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS } from './harness.mjs';
 
 let mock;
@@ -172,4 +173,19 @@ test('SIGTERM lets calls in flight finish, then the broker exits 0', async () =>
   assert.equal(res.headers.get('connection'), 'close', 'the connection is not kept for new calls');
   assert.equal(await exited, 0);
   await slowMock.stop();
+});
+
+test('a start that fails (port taken) does not swallow the first owner token', async () => {
+  const blocker = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => blocker.once('listening', r));
+  const dataDir = tempDir();
+  const failed = await run(['serve', '--listen', `127.0.0.1:${blocker.address().port}`, '--data-dir', dataDir]);
+  blocker.close();
+  assert.equal(failed.code, 1);
+  assert.match(failed.stderr, /cannot listen on .*Address already in use/);
+  assert.ok(!failed.stdout.includes('apo_'));
+  const broker = await startBroker({ mock, dataDir });
+  assert.ok(broker.ownerToken?.startsWith('apo_'), broker.output);
+  assert.equal((await call(broker.url, 'GET', '/grants', { token: broker.ownerToken })).status, 200);
+  await broker.stop();
 });
