@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
-#include <boost/asio/io_context.hpp>
 #include <cstdio>
 #include <thread>
 
@@ -87,14 +86,14 @@ int RunBroker(const Config& config) {
     if (auto grant = domain::GrantFromRecord(std::move(record))) grants.Put(std::move(*grant));
 
   size_t threads = IoThreads(config);
-  boost::asio::io_context io(static_cast<int>(threads));
+  http::IoPool io(threads);
   http::BlockingPool store_pool(1);
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;
   std::unique_ptr<http::HttpClient> client;
   try {
-    client = std::make_unique<http::HttpClient>(io, client_options);
+    client = std::make_unique<http::HttpClient>(client_options);
   } catch (const std::exception& e) {
     return Fail(std::string("cannot set up TLS for upstream calls: ") + e.what());
   }
@@ -138,7 +137,7 @@ int RunBroker(const Config& config) {
                   proxy::KeyEnvironmentVariables(p)[0]);
   std::fflush(stdout);
 
-  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(10));
+  http::RunUntilSignalled(io, {&server}, std::chrono::seconds(10));
   store_pool.Join();
   spdlog::info("stopped");
   return 0;
@@ -148,7 +147,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   auto listen = ParseListen(listen_text);
   if (!listen) return Fail(listen.error().message);
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
-  boost::asio::io_context io(static_cast<int>(threads));
+  http::IoPool io(threads);
   mock::MockUpstream mock(options);
   http::ServerOptions server_options;
   server_options.host = listen->host;
@@ -160,7 +159,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   server.Start();
   std::printf("mock-upstream listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
   std::fflush(stdout);
-  http::RunUntilSignalled(io, threads, {&server}, std::chrono::seconds(2));
+  http::RunUntilSignalled(io, {&server}, std::chrono::seconds(2));
   return 0;
 }
 

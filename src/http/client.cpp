@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -68,8 +69,7 @@ Error Describe(const beast::error_code& ec, const Origin& origin, const char* st
 }  // namespace
 
 struct HttpClient::Impl {
-  Impl(asio::io_context& io, ClientOptions options)
-      : io(io), options(std::move(options)), tls(ssl::context::tls_client) {
+  explicit Impl(ClientOptions options) : options(std::move(options)), tls(ssl::context::tls_client) {
     tls.set_default_verify_paths();
     tls.set_verify_mode(ssl::verify_peer);
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
@@ -93,16 +93,23 @@ struct HttpClient::Impl {
     if (list.size() < options.max_idle_per_origin) list.push_back(std::move(conn));
   }
 
-  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin) {
+  // Connections are pooled per origin and per I/O thread: one is only reused on the thread that made it.
+  static std::string PoolKey(const Origin& origin, const asio::any_io_executor& executor) {
+    const void* context = &asio::query(executor, asio::execution::context);
+    return origin.Key() + "@" + std::to_string(reinterpret_cast<uintptr_t>(context));
+  }
+
+  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
+                                                               std::string key) {
     auto conn = std::make_unique<Connection>();
-    conn->key = origin.Key();
-    tcp::resolver resolver(io);
+    conn->key = std::move(key);
+    tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
     if (origin.tls)
-      conn->secure.emplace(io.get_executor(), tls);
+      conn->secure.emplace(executor, tls);
     else
-      conn->plain.emplace(io.get_executor());
+      conn->plain.emplace(executor);
     beast::tcp_stream& tcp_stream = conn->Tcp();
     tcp_stream.expires_after(options.connect_timeout);
     auto [connect_ec, ep] = co_await tcp_stream.async_connect(endpoints, kUseTuple);
@@ -125,26 +132,26 @@ struct HttpClient::Impl {
     co_return co_await ExchangeOn(*conn.plain, conn.buffer, request, options.response_limit);
   }
 
-  asio::io_context& io;
   ClientOptions options;
   ssl::context tls;
   std::mutex mutex;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 };
 
-HttpClient::HttpClient(asio::io_context& io, ClientOptions options)
-    : impl_(std::make_unique<Impl>(io, std::move(options))) {}
+HttpClient::HttpClient(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request request) {
   request.set(bhttp::field::host, origin.HostHeader());
   request.keep_alive(true);
   request.prepare_payload();
-  auto conn = impl_->TakeIdle(origin.Key());
+  auto executor = co_await asio::this_coro::executor;
+  std::string key = Impl::PoolKey(origin, executor);
+  auto conn = impl_->TakeIdle(key);
   bool reused = conn != nullptr;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn) {
-      auto fresh = co_await impl_->Connect(origin);
+      auto fresh = co_await impl_->Connect(origin, executor, key);
       if (!fresh) co_return fresh.error();
       conn = std::move(*fresh);
       reused = false;

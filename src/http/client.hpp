@@ -2,10 +2,9 @@
 // The upstream HTTP client: HTTP and HTTPS (verified certificates, SNI) with pooled keep-alive
 // connections per origin. A request that fails on a reused connection before any answer arrived
 // is retried once on a fresh one (the upstream closed an idle connection).
-// Thread-safety: Send may be called from any coroutine on any thread.
+// Thread-safety: Send may be called from any coroutine on any thread; it runs on the caller's executor.
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -27,7 +26,7 @@ struct ClientOptions {
 class HttpClient {
  public:
   // Fails (throws) only if the TLS context cannot be set up: a startup error.
-  HttpClient(boost::asio::io_context& io, ClientOptions options);
+  explicit HttpClient(ClientOptions options);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

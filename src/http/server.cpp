@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
@@ -15,7 +14,6 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <thread>
 
 #include "http/response.hpp"
 
@@ -60,8 +58,8 @@ struct InFlightGuard {
 
 }  // namespace
 
-Server::Server(asio::io_context& io, ServerOptions options, Handler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io) {}
+Server::Server(IoPool& io, ServerOptions options, Handler handler)
+    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io.First()) {}
 
 Server::~Server() = default;
 
@@ -82,7 +80,7 @@ Status Server::Listen() {
 
 tcp::endpoint Server::LocalEndpoint() const { return acceptor_.local_endpoint(); }
 
-void Server::Start() { asio::co_spawn(io_, AcceptLoop(), LogHandlerException); }
+void Server::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), LogHandlerException); }
 
 void Server::Stop() {
   stopping_->store(true);
@@ -94,7 +92,7 @@ void Server::Stop() {
 
 asio::awaitable<void> Server::AcceptLoop() {
   while (!stopping_->load()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(io_), kUseTuple);
+    auto [ec, socket] = co_await acceptor_.async_accept(io_.Next(), kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
       spdlog::warn("accept failed: {}", ec.message());
@@ -157,13 +155,13 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
-void RunUntilSignalled(asio::io_context& io, size_t threads, std::vector<Server*> servers,
-                       std::chrono::milliseconds drain) {
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+void RunUntilSignalled(IoPool& io, std::vector<Server*> servers, std::chrono::milliseconds drain) {
+  asio::io_context& main = io.First();
+  asio::signal_set signals(main, SIGINT, SIGTERM);
   auto drain_then_stop = [&]() -> asio::awaitable<void> {
     for (auto* s : servers) s->Stop();
     auto deadline = std::chrono::steady_clock::now() + drain;
-    asio::steady_timer timer(io);
+    asio::steady_timer timer(main);
     auto busy = [&] {
       for (auto* s : servers)
         if (s->InFlight() > 0) return true;
@@ -173,17 +171,14 @@ void RunUntilSignalled(asio::io_context& io, size_t threads, std::vector<Server*
       timer.expires_after(std::chrono::milliseconds(20));
       co_await timer.async_wait(asio::use_awaitable);
     }
-    io.stop();
+    io.Stop();
   };
   signals.async_wait([&](const beast::error_code& ec, int) {
     if (ec) return;
     spdlog::info("shutting down: finishing requests in flight");
-    asio::co_spawn(io, drain_then_stop(), LogHandlerException);
+    asio::co_spawn(main, drain_then_stop(), LogHandlerException);
   });
-  std::vector<std::thread> pool;
-  for (size_t i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
-  for (auto& t : pool) t.join();
+  io.Run();
 }
 
 }  // namespace ap::http

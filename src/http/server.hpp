@@ -6,7 +6,6 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
@@ -14,6 +13,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "http/io_pool.hpp"
 #include "http/message.hpp"
 #include "http/router.hpp"
 
@@ -31,7 +31,7 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, ServerOptions options, Handler handler);
+  Server(IoPool& io, ServerOptions options, Handler handler);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -39,7 +39,7 @@ class Server {
   // Binds and listens; fails with a readable message (address in use, bad address...).
   Status Listen();
   boost::asio::ip::tcp::endpoint LocalEndpoint() const;
-  // Starts accepting on the io_context's threads.
+  // Starts accepting; each connection goes to the pool's next thread.
   void Start();
   // Stops accepting; connections close after the request they are serving.
   void Stop();
@@ -50,7 +50,7 @@ class Server {
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
 
-  boost::asio::io_context& io_;
+  IoPool& io_;
   ServerOptions options_;
   Handler handler_;
   boost::asio::ip::tcp::acceptor acceptor_;
@@ -58,9 +58,8 @@ class Server {
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
-// Runs `io` on `threads` threads until SIGINT or SIGTERM, then stops `servers`, waits up to
-// `drain` for their in-flight requests and returns.
-void RunUntilSignalled(boost::asio::io_context& io, size_t threads, std::vector<Server*> servers,
-                       std::chrono::milliseconds drain);
+// Runs `io` until SIGINT or SIGTERM, then stops `servers`, waits up to `drain` for their
+// in-flight requests and returns.
+void RunUntilSignalled(IoPool& io, std::vector<Server*> servers, std::chrono::milliseconds drain);
 
 }  // namespace ap::http

@@ -32,17 +32,17 @@ class ServerTest : public ::testing::Test {
     });
     ASSERT_TRUE(server_->Listen());
     server_->Start();
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] { io_.Run(); });
     origin_ = ParseBaseUrl("http://127.0.0.1:" + std::to_string(server_->LocalEndpoint().port())).value();
   }
   void TearDown() override {
     server_->Stop();
-    io_.stop();
+    io_.Stop();
     thread_.join();
   }
 
   Result<Response> Send(Request req) {
-    return asio::co_spawn(io_, client_.Send(origin_, std::move(req)), asio::use_future).get();
+    return asio::co_spawn(io_.First(), client_.Send(origin_, std::move(req)), asio::use_future).get();
   }
 
   // Writes raw bytes and returns everything the server answers until it closes.
@@ -57,10 +57,10 @@ class ServerTest : public ::testing::Test {
     return out;
   }
 
-  asio::io_context io_;
+  IoPool io_{2};
   std::unique_ptr<Server> server_;
   std::thread thread_;
-  HttpClient client_{io_, ClientOptions{}};
+  HttpClient client_{ClientOptions{}};
   Origin origin_;
   std::atomic<int> handled_{0};
 };
@@ -101,7 +101,8 @@ TEST_F(ServerTest, SendsContinueBeforeReadingABodyThatWaitsForIt) {
   s.connect(server_->LocalEndpoint());
   timeval guard{10, 0};  // fail rather than hang if the interim answer never comes
   ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
-  asio::write(s, asio::buffer(std::string("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")));
+  asio::write(
+      s, asio::buffer(std::string("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")));
   std::string interim(25, '\0');
   boost::system::error_code ec;
   asio::read(s, asio::buffer(interim), ec);
@@ -123,7 +124,7 @@ TEST_F(ServerTest, AnswersGarbageWith400Json) {
 
 TEST_F(ServerTest, ClientReportsUnreachableUpstream) {
   auto dead = ParseBaseUrl("http://127.0.0.1:1").value();
-  auto res = asio::co_spawn(io_, client_.Send(dead, Request(Verb::get, "/", 11)), asio::use_future).get();
+  auto res = asio::co_spawn(io_.First(), client_.Send(dead, Request(Verb::get, "/", 11)), asio::use_future).get();
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code, Errc::kUpstream);
 }
