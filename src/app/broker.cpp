@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <cctype>
 #include <cstdio>
 #include <thread>
 
@@ -34,6 +35,14 @@ Status PrepareDataDir(const std::filesystem::path& dir) {
   return {};
 }
 
+std::string Trimmed(std::string s) {
+  auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
+  while (!s.empty() && blank(s.back())) s.pop_back();
+  size_t first = 0;
+  while (first < s.size() && blank(s[first])) ++first;
+  return s.substr(first);
+}
+
 Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
   proxy::ProviderTable table;
   auto env = ProcessEnvironment();
@@ -42,11 +51,12 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
     auto base = http::ParseBaseUrl(config.base_urls[static_cast<size_t>(p)]);
     if (!base) return base.error();
     endpoint.base = *base;
-    for (const char* name : proxy::KeyEnvironmentVariables(p))
-      if (auto key = env(name)) {
-        endpoint.api_key = *key;
-        break;
-      }
+    for (const char* name : proxy::KeyEnvironmentVariables(p)) {
+      std::string key = Trimmed(env(name).value_or(""));  // as the reference: blank does not count
+      if (key.empty()) continue;
+      endpoint.api_key = std::move(key);
+      break;
+    }
   }
   return table;
 }

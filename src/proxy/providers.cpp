@@ -3,9 +3,11 @@
 namespace ap::proxy {
 namespace {
 
-constexpr const char* kOpenAIKeys[] = {"OPENAI_API_KEY", "OPENAI_KEY"};
-constexpr const char* kAnthropicKeys[] = {"ANTHROPIC_API_KEY", "ANTHROPIC_KEY", "CLAUDE_API_KEY", "CLAUDE_KEY"};
-constexpr const char* kGoogleKeys[] = {"GOOGLE_API_KEY", "GOOGLE_KEY", "GEMINI_API_KEY", "GEMINI_KEY"};
+// The reference's names, in its order.
+constexpr const char* kOpenAIKeys[] = {"OPENAI_API_KEY", "OPENAI_KEY", "OPEN_AI_API_KEY", "OPEN_AI_KEY"};
+constexpr const char* kAnthropicKeys[] = {"ANTHROPIC_API_KEY", "ANTHROPIC_KEY", "CLAUDE_API_KEY", "CLAUDE_KEY",
+                                          "CLAUDE_SECRET_KEY"};
+constexpr const char* kGoogleKeys[] = {"GOOGLE_API_KEY", "GOOGLE_AI_API_KEY", "GEMINI_API_KEY", "GEMINI_KEY"};
 
 }  // namespace
 

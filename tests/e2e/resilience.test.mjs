@@ -117,7 +117,14 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
   await misconfigured.stop();
 });
 
-test('a provider without a configured key answers 503 and names the variable to set', async () => {
+test('provider keys: the reference\'s aliases, blanks ignored; a provider without a key answers 503', async () => {
+  const aliased = await startBroker({ mock, env: { OPENAI_API_KEY: '   ', OPEN_AI_KEY: ` ${KEYS.openai}\n`, CLAUDE_API_KEY: '', CLAUDE_SECRET_KEY: KEYS.anthropic } });
+  for (const provider of ['openai', 'anthropic']) {
+    const g = await approvedGrant(aliased, SCOPES[provider]);
+    const res = await call(aliased.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody(SCOPES[provider].models[0]) });
+    assert.equal(res.status, 200, `${provider}: ${res.text}`);
+  }
+  await aliased.stop();
   const broker = await startBroker({ mock, env: { GEMINI_API_KEY: '' } });
   assert.match(broker.output, /no API key for google \(set GOOGLE_API_KEY\)/);
   const g = await approvedGrant(broker, SCOPES.google);
