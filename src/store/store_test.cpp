@@ -33,18 +33,32 @@ GrantRecord PendingGrant(const std::string& id, UnixSeconds at, std::optional<in
   return g;
 }
 
-class StoreTest : public ::testing::Test {
+// Opens, or reopens, the store kept under a directory.
+struct StoreFactory {
+  const char* name;
+  std::function<std::unique_ptr<Store>(const std::filesystem::path& dir)> open;
+};
+
+const StoreFactory kStoreFactories[] = {
+    {"Sqlite", [](const std::filesystem::path& dir) { return OpenSqliteStore(dir / "aipassport.db").value(); }},
+};
+
+std::filesystem::path MakeTempDir() {
+  char tmpl[] = "/tmp/ap-store-XXXXXX";
+  return ::mkdtemp(tmpl);
+}
+
+class StoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ap-store-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    dir_ = MakeTempDir();
     store_ = Open();
   }
   void TearDown() override {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  std::unique_ptr<Store> Open() { return OpenSqliteStore(dir_ / "aipassport.db").value(); }
+  std::unique_ptr<Store> Open() { return GetParam().open(dir_); }
 
   GrantRecord Create(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
     EXPECT_TRUE(store_->CreateGrantRequest(Request("req-" + id, at), PendingGrant(id, at, max_requests)));
@@ -61,7 +75,7 @@ class StoreTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(StoreTest, CreatesAndReadsAGrant) {
+TEST_P(StoreTest, CreatesAndReadsAGrant) {
   GrantRecord g = Create("g1", 100, 5);
   EXPECT_EQ(g.app_name, "App g1");
   EXPECT_EQ(g.status, GrantStatus::kPending);
@@ -71,7 +85,7 @@ TEST_F(StoreTest, CreatesAndReadsAGrant) {
   EXPECT_EQ(store_->GetGrant("nope").error().code, Errc::kNotFound);
 }
 
-TEST_F(StoreTest, ListsNewestFirst) {
+TEST_P(StoreTest, ListsNewestFirst) {
   Create("old", 100);
   Create("new", 300);
   Create("mid", 200);
@@ -82,7 +96,7 @@ TEST_F(StoreTest, ListsNewestFirst) {
   EXPECT_EQ(all[2].id, "old");
 }
 
-TEST_F(StoreTest, UpdateIsCompareAndSetOnVersion) {
+TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   GrantRecord g = Create("g1", 100);
   GrantRecord approved = Approve(g);
   EXPECT_EQ(approved.status, GrantStatus::kApproved);
@@ -93,7 +107,7 @@ TEST_F(StoreTest, UpdateIsCompareAndSetOnVersion) {
   EXPECT_EQ(store_->GetGrant("g1")->status, GrantStatus::kApproved);
 }
 
-TEST_F(StoreTest, ConsumeRequestStopsExactlyAtTheCap) {
+TEST_P(StoreTest, ConsumeRequestStopsExactlyAtTheCap) {
   Approve(Create("g1", 100, 3));
   EXPECT_EQ(store_->ConsumeRequest("g1").value(), 1);
   EXPECT_EQ(store_->ConsumeRequest("g1").value(), 2);
@@ -104,13 +118,13 @@ TEST_F(StoreTest, ConsumeRequestStopsExactlyAtTheCap) {
   EXPECT_EQ(store_->GetGrant("g1")->usage_count, 3);
 }
 
-TEST_F(StoreTest, ConsumeRequestRefusesGrantsThatAreNotApproved) {
+TEST_P(StoreTest, ConsumeRequestRefusesGrantsThatAreNotApproved) {
   Create("pending", 100);
   EXPECT_EQ(store_->ConsumeRequest("pending").error().code, Errc::kUnauthorized);
   EXPECT_EQ(store_->ConsumeRequest("missing").error().code, Errc::kNotFound);
 }
 
-TEST_F(StoreTest, EverythingSurvivesReopening) {
+TEST_P(StoreTest, EverythingSurvivesReopening) {
   Approve(Create("g1", 100, 10));
   ASSERT_TRUE(store_->ConsumeRequest("g1"));
   ASSERT_TRUE(store_->PutSetting("owner_token_sha256", "abc"));
@@ -123,7 +137,7 @@ TEST_F(StoreTest, EverythingSurvivesReopening) {
   EXPECT_EQ(store_->ListApprovedGrants()->size(), 1u);
 }
 
-TEST_F(StoreTest, TwoProcessesSharingTheFileNeverExceedTheCap) {
+TEST_P(StoreTest, TwoConnectionsRacingNeverExceedTheCap) {
   Approve(Create("g1", 100, 50));
   auto other = Open();  // a second connection, as a second broker process would have
   int granted = 0;
@@ -139,16 +153,21 @@ TEST_F(StoreTest, TwoProcessesSharingTheFileNeverExceedTheCap) {
   EXPECT_EQ(store_->GetGrant("g1")->usage_count, 50);
 }
 
-TEST_F(StoreTest, RefusesADatabaseFromANewerVersion) {
+INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
+  auto dir = MakeTempDir();
+  ASSERT_TRUE(OpenSqliteStore(dir / "aipassport.db"));
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open((dir / "aipassport.db").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (999, 'future', 0)", nullptr, nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
-  store_.reset();
-  auto reopened = OpenSqliteStore(dir_ / "aipassport.db");
+  auto reopened = OpenSqliteStore(dir / "aipassport.db");
   ASSERT_FALSE(reopened);
   EXPECT_NE(reopened.error().message.find("newer"), std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
