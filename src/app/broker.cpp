@@ -133,7 +133,7 @@ int RunBroker(const Config& config) {
   server.Start();
 
   std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
-  std::printf("data directory: %s\n", std::filesystem::absolute(config.data_dir).c_str());
+  std::printf("data directory: %s\n", std::filesystem::weakly_canonical(config.data_dir).c_str());
   if (new_owner_token)
     std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());
   else if (owner_hash.empty())
