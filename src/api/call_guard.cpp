@@ -52,9 +52,7 @@ Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant
                                            domain::JoinForHumans(scope.models));
   auto provider = proxy::ParseProvider(scope.provider);
   if (!provider) return MakeError(Errc::kInternal, "grant has an unknown provider");
-  if (!ctx.upstream.HasKey(*provider))
-    return MakeError(Errc::kUnavailable,
-                     "The broker has no API key for " + scope.provider + "; the owner must configure one");
+  if (auto key = ctx.upstream.RequireKey(*provider); !key) return key.error();
   return *provider;
 }
 

@@ -1,5 +1,7 @@
 #include "proxy/upstream.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace ap::proxy {
 namespace bhttp = http::bhttp;
 
@@ -47,22 +49,33 @@ http::Request Upstream::BuildRequest(Provider provider, UpstreamCall& call) cons
   return req;
 }
 
+Status Upstream::RequireKey(Provider p) const {
+  if (HasKey(p)) return {};
+  return MakeError(Errc::kUnavailable,
+                   "The broker has no API key for " + std::string(ProviderName(p)) + "; the owner must configure one");
+}
+
 boost::asio::awaitable<Result<http::Response>> Upstream::Send(Provider provider, UpstreamCall call) {
-  const ProviderEndpoint& endpoint = table_.For(provider);
-  std::string name(ProviderName(provider));
-  if (endpoint.api_key.empty())
-    co_return MakeError(Errc::kUnavailable, "The broker has no API key for " + name + "; the owner must configure one");
-  auto answer = co_await client_.Send(endpoint.base, BuildRequest(provider, call));
+  if (auto key = RequireKey(provider); !key) co_return key.error();
+  auto answer = co_await client_.Send(table_.For(provider).base, BuildRequest(provider, call));
+  std::string_view name = ProviderName(provider);
   if (!answer) {
     Error e = answer.error();
-    e.message = (e.code == Errc::kUpstreamTimeout ? name + " did not answer in time" : name + " could not be reached");
+    spdlog::warn("{} call failed: {}", name, e.message);  // host, stage and cause; the app gets less
+    e.message =
+        std::string(name) + (e.code == Errc::kUpstreamTimeout ? " did not answer in time" : " could not be reached");
     co_return e;
   }
   unsigned status = answer->result_int();
-  if (RejectsBrokerKey(provider, status, answer->body()))
-    co_return MakeError(Errc::kUpstream, name + " refused the broker's API key (HTTP " + std::to_string(status) +
-                                             "); the owner must check it");
-  if (status >= 500) co_return MakeError(Errc::kUpstream, name + " failed (HTTP " + std::to_string(status) + ")");
+  if (RejectsBrokerKey(provider, status, answer->body())) {
+    spdlog::warn("{} refused the broker's API key (HTTP {})", name, status);
+    co_return MakeError(Errc::kUpstream, std::string(name) + " refused the broker's API key (HTTP " +
+                                             std::to_string(status) + "); the owner must check it");
+  }
+  if (status >= 500) {
+    spdlog::warn("{} failed (HTTP {})", name, status);
+    co_return MakeError(Errc::kUpstream, std::string(name) + " failed (HTTP " + std::to_string(status) + ")");
+  }
   co_return Relay(*answer);
 }
 

@@ -113,6 +113,7 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
     assert.match(res.json.error, new RegExp(`${provider} refused the broker's API key`));
     for (const secret of Object.values(wrongKeys)) assert.ok(!res.text.includes(secret.slice(-6)), 'no part of the key is echoed');
   }
+  assert.match(misconfigured.output, /anthropic refused the broker's API key \(HTTP 401\)/, 'the operator sees why');
   assert.ok(!misconfigured.output.includes('sk-wrong'), 'no key in the log');
   await misconfigured.stop();
 });

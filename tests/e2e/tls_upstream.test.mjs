@@ -58,6 +58,7 @@ test('HTTPS upstream: refused without trust, accepted with the CA file, refused 
   const refused = await call(untrusting.url, 'POST', '/proxy/chat', { token: g1.token, body: chatBody('gpt-4o-mini') });
   assert.equal(refused.status, 502);
   assert.equal(good.seen.length, 0, 'nothing was sent to an unverified server');
+  assert.match(untrusting.output, /openai call failed: .*TLS handshake.*certificate verify failed/, 'the operator sees why');
   await untrusting.stop();
 
   const trusting = await startBroker({ env: { ...env, AIPASSPORT_UPSTREAM_CA_FILE: join(dir, 'ca.pem') } });
