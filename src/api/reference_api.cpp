@@ -78,6 +78,13 @@ class ReferenceApi {
  public:
   explicit ReferenceApi(BrokerContext& ctx) : ctx_(ctx) {}
 
+  // Wraps an owner endpoint: nothing of it runs without the owner's credential.
+  template <awaitable<Response> (ReferenceApi::*Method)(Request&, const PathParams&)>
+  awaitable<Response> OwnerOnly(Request& req, const PathParams& params) {
+    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+    co_return co_await (this->*Method)(req, params);
+  }
+
   awaitable<Response> Health(Request&, const PathParams&) {
     co_return Json(StatusCode::ok, json::object{{"status", "ok"}, {"service", "aipassport-broker"}});
   }
@@ -133,8 +140,7 @@ class ReferenceApi {
                                                      {"requestSecret", secret}});
   }
 
-  awaitable<Response> ListGrants(Request& req, const PathParams&) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+  awaitable<Response> ListGrants(Request&, const PathParams&) {
     auto list = [](store::Store& s) { return s.ListGrants(); };
     auto records = co_await OnStore(ctx_, std::move(list));
     if (!records) co_return http::ErrorResponse(records.error());
@@ -148,15 +154,13 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, out);
   }
 
-  awaitable<Response> GetGrant(Request& req, const PathParams& params) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+  awaitable<Response> GetGrant(Request&, const PathParams& params) {
     auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
     if (!grant) co_return http::ErrorResponse(grant.error());
     co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
   }
 
   awaitable<Response> Approve(Request& req, const PathParams& params) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
     auto body = BodyObject(req, true);
     if (!body) co_return http::ErrorResponse(body.error());
     int64_t seconds = kDefaultGrantSeconds;
@@ -177,8 +181,7 @@ class ReferenceApi {
     });
   }
 
-  awaitable<Response> Deny(Request& req, const PathParams& params) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+  awaitable<Response> Deny(Request&, const PathParams& params) {
     co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
       if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
         return WrongStatus(status, "pending");
@@ -188,8 +191,7 @@ class ReferenceApi {
     });
   }
 
-  awaitable<Response> Revoke(Request& req, const PathParams& params) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
+  awaitable<Response> Revoke(Request&, const PathParams& params) {
     // Revoking is idempotent and works from any status, as in the reference: one click always ends it.
     co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
       if (g.status == GrantStatus::kRevoked) return {};
@@ -300,11 +302,11 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
   router.Add(V::post, "/grant-requests", Bind<&ReferenceApi::CreateGrantRequest>(api));
-  router.Add(V::get, "/grants", Bind<&ReferenceApi::ListGrants>(api));
-  router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::GetGrant>(api));
-  router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::Approve>(api));
-  router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::Deny>(api));
-  router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::Revoke>(api));
+  router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
+  router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
+  router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Approve>>(api));
+  router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Deny>>(api));
+  router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Revoke>>(api));
   router.Add(V::post, "/tokens", Bind<&ReferenceApi::IssueToken>(api));
   router.Add(V::get, "/tokens/:token/inspect", Bind<&ReferenceApi::InspectToken>(api));
   router.Add(V::post, "/proxy/chat", Bind<&ReferenceApi::ProxyChat>(api));
