@@ -268,14 +268,17 @@ class ReferenceApi {
 
  private:
   // Applies `change` to the stored grant on the store thread (read, check, compare-and-set write),
-  // then refreshes the cache, so the next proxied call sees the new status.
+  // then refreshes the cache, so the next proxied call sees the new status. A change that leaves
+  // the status as it was (revoking a revoked grant) writes nothing.
   template <class Change>
   awaitable<Response> Transition(std::string id, Change change) {
     auto clock = ctx_.clock;
     auto apply = [id, change, clock](store::Store& s) -> Result<GrantRecord> {
       auto g = s.GetGrant(id);
       if (!g) return g.error();
+      GrantStatus before = g->status;
       if (auto ok = change(*g, clock()); !ok) return ok.error();
+      if (g->status == before) return g;
       return s.UpdateGrant(*g);
     };
     auto updated = co_await OnStore(ctx_, std::move(apply));

@@ -162,6 +162,7 @@ test('compatibility details: string version, expiresAt on pending grants, idempo
   assert.equal(first.status, 200);
   assert.equal(second.status, 200);
   assert.equal(second.json.revokedAt, first.json.revokedAt);
+  assert.equal(second.json.version, first.json.version, 'revoking again changes nothing');
   const approve = await call(broker.url, 'POST', `/grants/${grant.id}/approve`, { token: broker.ownerToken });
   assert.equal(approve.json.error, "Grant is 'revoked', must be 'pending'");
 });
