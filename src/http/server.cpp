@@ -4,7 +4,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -107,7 +106,8 @@ asio::awaitable<void> Server::AcceptLoop() {
 asio::awaitable<void> Server::Serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
-  auto stopping = stopping_;  // the session may outlive a Stop(); keep what it reads alive
+  // Suspended sessions are destroyed with the I/O pool, after the Server: keep what they touch alive.
+  auto stopping = stopping_;
   auto in_flight = in_flight_;
   bool first = true;
   for (;;) {
