@@ -29,13 +29,6 @@ struct Setting {
   Apply apply;
 };
 
-Status SetInt(int64_t& target, std::string_view value, std::string_view source) {
-  auto n = ParsePositive(value, source);
-  if (!n) return n.error();
-  target = *n;
-  return {};
-}
-
 template <class T>
 Apply Text(T Config::*field) {
   return [field](Config& c, std::string_view v, std::string_view) -> Status {
@@ -126,7 +119,7 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
   auto settings = Settings();
 
   if (auto ttl = env("TOKEN_TTL_SECONDS"))  // the reference's name
-    if (auto ok = SetInt(config.token_ttl_seconds, *ttl, "TOKEN_TTL_SECONDS"); !ok) return ok.error();
+    if (auto ok = Positive(&Config::token_ttl_seconds)(config, *ttl, "TOKEN_TTL_SECONDS"); !ok) return ok.error();
   for (const auto& s : settings)
     if (auto value = env(s.env))
       if (auto ok = s.apply(config, *value, s.env); !ok) return ok.error();
