@@ -372,10 +372,11 @@ std::string LoggablePath(std::string_view target) {
 
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req) -> awaitable<Response> {
-    auto started = std::chrono::steady_clock::now();
+    bool access_log = spdlog::should_log(spdlog::level::debug);
+    auto started = access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     Response res = co_await Route(router, req);
     AddCommonHeaders(res);
-    if (spdlog::should_log(spdlog::level::debug)) {
+    if (access_log) {
       auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       spdlog::debug("{} {} -> {} in {} us", std::string(req.method_string()), LoggablePath(req.target()),
                     res.result_int(), micros.count());
