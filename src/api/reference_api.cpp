@@ -294,7 +294,7 @@ class ReferenceApi {
 
 template <auto Method>
 http::RouteHandler Bind(std::shared_ptr<ReferenceApi> api) {
-  return [api](Request& req, const PathParams& params) { return ((*api).*Method)(req, params); };
+  return [api](Request& req, const PathParams& params, http::Exchange&) { return ((*api).*Method)(req, params); };
 }
 
 }  // namespace
@@ -313,76 +313,6 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::post, "/tokens", Bind<&ReferenceApi::IssueToken>(api));
   router.Add(V::get, "/tokens/:token/inspect", Bind<&ReferenceApi::InspectToken>(api));
   router.Add(V::post, "/proxy/chat", Bind<&ReferenceApi::ProxyChat>(api));
-}
-
-namespace {
-
-// Browser apps call the broker from their own origin, as the reference allowed with cors().
-// No endpoint relies on cookies, so a page on another origin gains nothing it could not do
-// without the browser.
-Response Preflight(const Request& req) {
-  Response res(StatusCode::no_content, req.version());
-  res.set(http::bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
-  auto requested = req.find(http::bhttp::field::access_control_request_headers);
-  res.set(http::bhttp::field::access_control_allow_headers,
-          requested != req.end() ? std::string(requested->value()) : "Authorization, Content-Type");
-  res.set(http::bhttp::field::access_control_max_age, "600");
-  return res;
-}
-
-void AddCommonHeaders(Response& res) {
-  res.set(http::bhttp::field::access_control_allow_origin, "*");
-  res.set("X-Content-Type-Options", "nosniff");
-}
-
-awaitable<Response> Route(const http::Router& router, Request& req) {
-  if (req.method() == http::Verb::options) co_return Preflight(req);
-  auto match = router.Find(req.method(), http::PathOf(req.target()));
-  if (!match.handler) {
-    if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
-    Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
-                                       "Method " + std::string(req.method_string()) + " is not allowed here");
-    std::string allow;
-    for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::bhttp::to_string(v));
-    res.set(http::bhttp::field::allow, allow);
-    co_return res;
-  }
-  std::exception_ptr failure;
-  try {
-    co_return co_await (*match.handler)(req, match.params);
-  } catch (...) {
-    failure = std::current_exception();
-  }
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    spdlog::error("handler for {} failed: {}", std::string(req.method_string()), e.what());
-  }
-  co_return http::ErrorResponse(Errc::kInternal, "Internal error");
-}
-
-// The path as it may appear in a log: no query string (it can carry keys), no token.
-std::string LoggablePath(std::string_view target) {
-  std::string_view path = http::PathOf(target);
-  if (path.starts_with("/tokens/") && path.ends_with("/inspect")) return "/tokens/<token>/inspect";
-  return std::string(path);
-}
-
-}  // namespace
-
-http::Handler MakeDispatcher(const http::Router& router) {
-  return [&router](Request& req) -> awaitable<Response> {
-    bool access_log = spdlog::should_log(spdlog::level::debug);
-    auto started = access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    Response res = co_await Route(router, req);
-    AddCommonHeaders(res);
-    if (access_log) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      spdlog::debug("{} {} -> {} in {} us", std::string(req.method_string()), LoggablePath(req.target()),
-                    res.result_int(), micros.count());
-    }
-    co_return res;
-  };
 }
 
 }  // namespace ap::api

@@ -10,8 +10,4 @@ namespace ap::api {
 
 void AddReferenceRoutes(http::Router& router, BrokerContext& ctx);
 
-// The server's handler: routes, answers 404/405 in JSON, and turns an escaped exception into a
-// 500 that says nothing about its cause.
-http::Handler MakeDispatcher(const http::Router& router);
-
 }  // namespace ap::api

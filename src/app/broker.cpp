@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "api/dispatcher.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
 #include "crypto/hash.hpp"
@@ -121,7 +122,7 @@ int RunBroker(const Config& config) {
   server_options.host = listen->host;
   server_options.port = listen->port;
   server_options.body_limit = config.body_limit_bytes;
-  http::Server server(io, server_options, api::MakeDispatcher(router));
+  http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
   // Made only once the broker can serve, so a failed start never swallows a token nobody saw.
   std::optional<std::string> new_owner_token;

@@ -5,8 +5,11 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -32,30 +35,49 @@ struct Connection {
   beast::flat_buffer buffer;
 
   beast::tcp_stream& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+
+  // Runs `op(stream)` on whichever stream this connection has.
+  template <class Op>
+  auto With(Op&& op) {
+    return plain ? op(*plain) : op(*secure);
+  }
 };
 
-struct ExchangeOutcome {
-  beast::error_code ec;
-  bool answer_started = false;  // some of the response was read: never retry
-  Response response;
-};
+using AnswerParser = bhttp::response_parser<bhttp::buffer_body>;
 
 template <class Stream>
-asio::awaitable<ExchangeOutcome> ExchangeOn(Stream& stream, beast::flat_buffer& buffer, Request& request,
-                                            size_t limit) {
-  ExchangeOutcome out;
-  auto [write_ec, written] = co_await bhttp::async_write(stream, request, kUseTuple);
-  if (write_ec) {
-    out.ec = write_ec;
-    co_return out;
+asio::awaitable<beast::error_code> WriteRequest(Stream& stream, Request& request, const BodySource& body) {
+  if (!body) {
+    auto [ec, n] = co_await bhttp::async_write(stream, request, kUseTuple);
+    co_return ec;
   }
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(limit);
-  auto [read_ec, read] = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
-  out.ec = read_ec;
-  out.answer_started = parser.got_some();
-  if (!read_ec) out.response = parser.release();
-  co_return out;
+  bhttp::request_serializer<bhttp::string_body> serializer(request);
+  auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+  bool chunked = request.chunked();
+  while (!ec) {
+    auto piece = co_await body();
+    if (!piece) co_return asio::error::operation_aborted;
+    if (piece->empty()) break;
+    if (chunked)
+      std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(*piece)), kUseTuple);
+    else
+      std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(*piece), kUseTuple);
+  }
+  if (!ec && chunked) std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk_last(), kUseTuple);
+  co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<beast::error_code> ReadHead(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
+  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+  co_return ec;
+}
+
+template <class Stream>
+asio::awaitable<beast::error_code> ReadSome(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
+  auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kUseTuple);
+  if (ec == bhttp::error::need_buffer) ec = {};
+  co_return ec;
 }
 
 Error Describe(const beast::error_code& ec, const Origin& origin, const char* stage) {
@@ -126,25 +148,73 @@ struct HttpClient::Impl {
     co_return std::move(conn);
   }
 
-  asio::awaitable<ExchangeOutcome> Exchange(Connection& conn, Request& request) {
-    conn.Tcp().expires_after(options.request_timeout);
-    if (conn.secure) co_return co_await ExchangeOn(*conn.secure, conn.buffer, request, options.response_limit);
-    co_return co_await ExchangeOn(*conn.plain, conn.buffer, request, options.response_limit);
-  }
-
   ClientOptions options;
   ssl::context tls;
   std::mutex mutex;
   std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 };
 
-HttpClient::HttpClient(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+struct UpstreamAnswer::State {
+  std::shared_ptr<HttpClient::Impl> client;
+  std::unique_ptr<Connection> conn;
+  Origin origin;
+  AnswerParser parser;
+  char piece[16 << 10];
+};
+
+UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+UpstreamAnswer::~UpstreamAnswer() {
+  if (state_->parser.is_done() && state_->parser.get().keep_alive())
+    state_->client->ReturnIdle(std::move(state_->conn));
+}
+
+const ResponseHead& UpstreamAnswer::Head() const { return state_->parser.get().base(); }
+
+asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
+  State& s = *state_;
+  while (!s.parser.is_done()) {
+    auto& body = s.parser.get().body();
+    body.data = s.piece;
+    body.size = sizeof(s.piece);
+    auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
+    beast::error_code ec = co_await s.conn->With(read);
+    if (ec) co_return Describe(ec, s.origin, "reading the answer");
+    size_t got = sizeof(s.piece) - body.size;
+    if (got > 0) co_return std::string_view(s.piece, got);
+  }
+  co_return std::string_view();
+}
+
+asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
+  std::string out;
+  for (;;) {
+    auto piece = co_await ReadPiece();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) co_return out;
+    if (out.size() + piece->size() > limit) co_return MakeError(Errc::kUpstream, "upstream answer is too large");
+    out.append(*piece);
+  }
+}
+
+HttpClient::HttpClient(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request request) {
+  request.prepare_payload();
+  auto answer = co_await Open(origin, std::move(request));
+  if (!answer) co_return answer.error();
+  auto body = co_await (*answer)->ReadRest(impl_->options.response_limit);
+  if (!body) co_return body.error();
+  Response response((*answer)->Head());
+  response.body() = std::move(*body);
+  co_return response;
+}
+
+asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const Origin& origin, Request request,
+                                                                          BodySource body) {
   request.set(bhttp::field::host, origin.HostHeader());
   request.keep_alive(true);
-  request.prepare_payload();
   auto executor = co_await asio::this_coro::executor;
   std::string key = Impl::PoolKey(origin, executor);
   auto conn = impl_->TakeIdle(key);
@@ -156,13 +226,23 @@ asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request
       conn = std::move(*fresh);
       reused = false;
     }
-    ExchangeOutcome out = co_await impl_->Exchange(*conn, request);
-    if (!out.ec) {
-      if (out.response.keep_alive()) impl_->ReturnIdle(std::move(conn));
-      co_return std::move(out.response);
+    auto state = std::make_unique<UpstreamAnswer::State>();
+    state->parser.body_limit(boost::none);  // the reader decides how much it keeps
+    conn->Tcp().expires_after(impl_->options.request_timeout);
+    auto write = [&](auto& stream) { return WriteRequest(stream, request, body); };
+    beast::error_code ec = co_await conn->With(write);
+    if (!ec) {
+      auto read = [&](auto& stream) { return ReadHead(stream, conn->buffer, state->parser); };
+      ec = co_await conn->With(read);
     }
-    if (!reused || out.answer_started || out.ec == beast::error::timeout)
-      co_return Describe(out.ec, origin, "exchange");
+    if (!ec) {
+      state->client = impl_;
+      state->conn = std::move(conn);
+      state->origin = origin;
+      co_return std::make_unique<UpstreamAnswer>(std::move(state));
+    }
+    if (!reused || body || state->parser.got_some() || ec == beast::error::timeout)
+      co_return Describe(ec, origin, "exchange");
     conn.reset();  // a stale pooled connection: try once more on a new one
   }
   co_return MakeError(Errc::kUpstream, "upstream " + origin.host + " failed");

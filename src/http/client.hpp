@@ -1,11 +1,13 @@
 #pragma once
 // The upstream HTTP client: HTTP and HTTPS (verified certificates, SNI) with pooled keep-alive
 // connections per origin. A request that fails on a reused connection before any answer arrived
-// is retried once on a fresh one (the upstream closed an idle connection).
+// is retried once on a fresh one (the upstream closed an idle connection), unless its body was
+// streamed. Answers can be read whole or piece by piece.
 // Thread-safety: Send may be called from any coroutine on any thread; it runs on the caller's executor.
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -23,6 +25,31 @@ struct ClientOptions {
   std::string ca_file;  // extra trust anchors (PEM), on top of the system's
 };
 
+using ResponseHead = bhttp::response_header<>;
+
+// An answer whose body is read piece by piece. Reading it to the end gives the connection back to
+// the pool; destroying it earlier closes the connection, which cancels the call upstream.
+class UpstreamAnswer {
+ public:
+  struct State;
+  explicit UpstreamAnswer(std::unique_ptr<State> state);
+  ~UpstreamAnswer();
+  UpstreamAnswer(const UpstreamAnswer&) = delete;
+  UpstreamAnswer& operator=(const UpstreamAnswer&) = delete;
+
+  const ResponseHead& Head() const;
+  // The next piece of the body, empty at its end; valid until the next call.
+  boost::asio::awaitable<Result<std::string_view>> ReadPiece();
+  // The rest of the body; kUpstream if it is longer than `limit`.
+  boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit);
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+// Supplies a request body piece by piece; an empty piece ends it.
+using BodySource = std::function<boost::asio::awaitable<Result<std::string_view>>()>;
+
 class HttpClient {
  public:
   // Fails (throws) only if the TLS context cannot be set up: a startup error.
@@ -33,10 +60,15 @@ class HttpClient {
 
   // The request target must already be the full path (with the origin's prefix); Host is set here.
   boost::asio::awaitable<Result<Response>> Send(const Origin& origin, Request request);
+  // Sends the request and reads the head of the answer. With a `body` source, the request's own
+  // body is ignored and its Content-Length or chunked framing must already be set.
+  boost::asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> Open(const Origin& origin, Request request,
+                                                                       BodySource body = {});
 
  private:
+  friend class UpstreamAnswer;
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<Impl> impl_;
 };
 
 }  // namespace ap::http

@@ -9,6 +9,7 @@ namespace ap::http {
 namespace bhttp = boost::beast::http;
 using Request = bhttp::request<bhttp::string_body>;
 using Response = bhttp::response<bhttp::string_body>;
+using RequestHead = bhttp::request_header<>;  // a Request is one too
 using StatusCode = bhttp::status;
 using Verb = bhttp::verb;
 

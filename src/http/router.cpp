@@ -26,8 +26,8 @@ std::string_view PathParams::Get(std::string_view name) const {
   return {};
 }
 
-void Router::Add(Verb method, std::string pattern, RouteHandler handler) {
-  Route r{method, {}, std::move(handler)};
+void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body body) {
+  Route r{method, {}, std::move(handler), body};
   for (auto s : Split(pattern)) r.segments.emplace_back(s);
   routes_.push_back(std::move(r));
 }
@@ -51,6 +51,7 @@ Router::Match Router::Find(Verb method, std::string_view path) const {
     if (!ok) continue;
     if (route.method == method) {
       match.handler = &route.handler;
+      match.body = route.body;
       match.params = std::move(params);
       return match;
     }

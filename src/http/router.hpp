@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "http/exchange.hpp"
 #include "http/message.hpp"
 
 namespace ap::http {
@@ -25,18 +26,24 @@ class PathParams {
   std::vector<std::pair<std::string_view, std::string_view>> items_;
 };
 
-// What the server calls for every request it has read.
-using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
-using RouteHandler = std::function<boost::asio::awaitable<Response>(Request&, const PathParams&)>;
+// What the server calls for every request. The request holds its whole body, unless the handler's
+// route streams its body (then read it from the exchange).
+using Handler = std::function<boost::asio::awaitable<Response>(Request&, Exchange&)>;
+using RouteHandler = std::function<boost::asio::awaitable<Response>(Request&, const PathParams&, Exchange&)>;
+// Whether a request (its head only, body not yet read) wants its body left on the wire.
+using StreamsBody = std::function<bool(const RequestHead& head)>;
+
+enum class Body { kWhole, kStreamed };
 
 class Router {
  public:
-  void Add(Verb method, std::string pattern, RouteHandler handler);
+  void Add(Verb method, std::string pattern, RouteHandler handler, Body body = Body::kWhole);
 
   struct Match {
     const RouteHandler* handler = nullptr;  // null: see allowed
     PathParams params;
     std::vector<Verb> allowed;  // when the path exists under other methods only
+    Body body = Body::kWhole;
   };
   // `path` must not contain the query string. Params view `path` and the router's patterns.
   Match Find(Verb method, std::string_view path) const;
@@ -46,6 +53,7 @@ class Router {
     Verb method;
     std::vector<std::string> segments;
     RouteHandler handler;
+    Body body;
   };
   std::vector<Route> routes_;
 };

@@ -6,7 +6,7 @@ namespace ap::http {
 namespace {
 
 RouteHandler Noop() {
-  return [](Request&, const PathParams&) -> boost::asio::awaitable<Response> { co_return Response{}; };
+  return [](Request&, const PathParams&, Exchange&) -> boost::asio::awaitable<Response> { co_return Response{}; };
 }
 
 TEST(Router, MatchesLiteralsAndParameters) {

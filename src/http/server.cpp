@@ -7,9 +7,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -44,10 +47,87 @@ void LogHandlerException(std::exception_ptr e) {
   }
 }
 
-bool WantsContinue(const Request& request) {
+bool WantsContinue(const RequestHead& request) {
   auto it = request.find(bhttp::field::expect);
   return it != request.end() && beast::iequals(it->value(), "100-continue");
 }
+
+// The exchange of one request on a connection. It reads a streamed request body from the
+// connection's parser and writes a chunked answer straight to the socket.
+class SessionExchange final : public Exchange {
+ public:
+  SessionExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, const ServerOptions& options)
+      : stream_(stream), buffer_(buffer), options_(options) {}
+
+  void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
+  bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
+  bool AnswerEnded() const { return ended_; }
+  void SetAnswerShape(unsigned version, bool keep_alive) {
+    version_ = version;
+    keep_alive_ = keep_alive;
+  }
+
+  asio::awaitable<Result<std::string_view>> ReadBodyPiece() override {
+    if (!body_parser_) co_return std::string_view();
+    while (!body_parser_->is_done()) {
+      auto& body = body_parser_->get().body();
+      body.data = piece_;
+      body.size = sizeof(piece_);
+      auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
+      if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
+      size_t got = sizeof(piece_) - body.size;
+      if (got > 0) co_return std::string_view(piece_, got);
+    }
+    co_return std::string_view();
+  }
+
+  asio::awaitable<Status> StartAnswer(Response& head) override {
+    head.version(version_);
+    head.set(bhttp::field::server, options_.server_name);
+    head.chunked(true);
+    head.keep_alive(keep_alive_);
+    head.body().clear();
+    bhttp::response_serializer<bhttp::string_body> serializer(head);
+    stream_.expires_after(options_.read_timeout);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kUseTuple);
+    started_ = true;
+    co_return Checked(ec);
+  }
+
+  asio::awaitable<Status> WritePiece(std::string_view data) override {
+    if (data.empty()) co_return Status{};
+    stream_.expires_after(options_.read_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kUseTuple);
+    co_return Checked(ec);
+  }
+
+  asio::awaitable<Status> EndAnswer() override {
+    stream_.expires_after(options_.read_timeout);
+    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
+    ended_ = !ec;
+    co_return Checked(ec);
+  }
+
+  bool AnswerStarted() const override { return started_; }
+
+ private:
+  static Status Checked(const beast::error_code& ec) {
+    if (ec) return MakeError(Errc::kUnavailable, "the client went away: " + ec.message());
+    return {};
+  }
+
+  beast::tcp_stream& stream_;
+  beast::flat_buffer& buffer_;
+  const ServerOptions& options_;
+  unsigned version_ = 11;
+  bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
+  bool keep_alive_ = true;
+  bool started_ = false;
+  bool ended_ = false;
+  char piece_[16 << 10];
+};
 
 struct InFlightGuard {
   explicit InFlightGuard(std::atomic<size_t>& n) : n_(n) { ++n_; }
@@ -57,8 +137,12 @@ struct InFlightGuard {
 
 }  // namespace
 
-Server::Server(IoPool& io, ServerOptions options, Handler handler)
-    : io_(io), options_(std::move(options)), handler_(std::move(handler)), acceptor_(io.First()) {}
+Server::Server(IoPool& io, ServerOptions options, Handler handler, StreamsBody streams_body)
+    : io_(io),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      streams_body_(std::move(streams_body)),
+      acceptor_(io.First()) {}
 
 Server::~Server() = default;
 
@@ -111,21 +195,35 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
   auto in_flight = in_flight_;
   bool first = true;
   for (;;) {
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.body_limit(options_.body_limit);
-    parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    bhttp::request_parser<bhttp::empty_body> head_parser;
+    head_parser.body_limit(boost::none);  // checked below, once the route's limit is known
+    head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
     stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
     first = false;
     // Wait for the headers under the idle timeout, then give the whole request the read timeout.
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-    if (!ec && !parser.is_done()) {
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
+    Request request;
+    std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
+    if (!ec) {
       stream.expires_after(options_.read_timeout);
-      if (WantsContinue(parser.get())) {
+      bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());
+      size_t limit = streamed ? options_.streamed_body_limit : options_.body_limit;
+      if (head_parser.content_length() && *head_parser.content_length() > limit) ec = bhttp::error::body_limit;
+      if (!ec && !head_parser.is_done() && WantsContinue(head_parser.get().base())) {
         // curl and others wait up to a second for this before sending a larger body.
-        bhttp::response<bhttp::empty_body> proceed(StatusCode::continue_, parser.get().version());
+        bhttp::response<bhttp::empty_body> proceed(StatusCode::continue_, head_parser.get().version());
         std::tie(ec, n) = co_await bhttp::async_write(stream, proceed, kUseTuple);
       }
-      if (!ec) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+      if (!ec && streamed) {
+        body_parser.emplace(std::move(head_parser));
+        body_parser->body_limit(limit);
+        request = Request(body_parser->get().base());
+      } else if (!ec) {
+        bhttp::request_parser<bhttp::string_body> parser(std::move(head_parser));
+        parser.body_limit(limit);
+        if (!parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+        if (!ec) request = parser.release();
+      }
     }
     if (ec) {
       if (auto answer = ReadFailureAnswer(ec)) {
@@ -137,16 +235,22 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
       }
       break;
     }
-    Request request = parser.release();
+    SessionExchange exchange(stream, buffer, options_);
+    exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
+    exchange.SetAnswerShape(request.version(), request.keep_alive() && !stopping->load());
     Response response;
     {
       InFlightGuard guard(*in_flight);
       stream.expires_never();  // the handler bounds its own work (upstream timeouts)
-      response = co_await handler_(request);
+      response = co_await handler_(request, exchange);
+    }
+    if (exchange.AnswerStarted()) {
+      if (!exchange.AnswerEnded() || exchange.BodyLeftUnread() || !request.keep_alive() || stopping->load()) break;
+      continue;
     }
     response.version(request.version());
     response.set(bhttp::field::server, options_.server_name);
-    response.keep_alive(request.keep_alive() && !stopping->load());
+    response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
     stream.expires_after(options_.read_timeout);
     auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
     if (write_ec || !response.keep_alive()) break;

@@ -22,6 +22,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port
   size_t body_limit = 1 << 20;
+  size_t streamed_body_limit = 64 << 20;  // bodies relayed without being held in memory (uploads)
   size_t header_limit = 16 << 10;
   std::chrono::seconds read_timeout{30};  // for one whole request
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
@@ -30,7 +31,8 @@ struct ServerOptions {
 
 class Server {
  public:
-  Server(IoPool& io, ServerOptions options, Handler handler);
+  // `streams_body` says which requests leave their body on the wire for the handler to read.
+  Server(IoPool& io, ServerOptions options, Handler handler, StreamsBody streams_body = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -52,6 +54,7 @@ class Server {
   IoPool& io_;
   ServerOptions options_;
   Handler handler_;
+  StreamsBody streams_body_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);

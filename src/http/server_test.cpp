@@ -26,7 +26,7 @@ class ServerTest : public ::testing::Test {
     options.host = "127.0.0.1";
     options.port = 0;
     options.body_limit = 1024;
-    server_ = std::make_unique<Server>(io_, options, [this](Request& req) -> asio::awaitable<Response> {
+    server_ = std::make_unique<Server>(io_, options, [this](Request& req, Exchange&) -> asio::awaitable<Response> {
       ++handled_;
       co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
     });

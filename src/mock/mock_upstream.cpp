@@ -340,7 +340,7 @@ MockUpstream::~MockUpstream() = default;
 
 http::Handler MockUpstream::Handler() {
   auto state = state_;
-  return [state](Request& req) -> boost::asio::awaitable<Response> {
+  return [state](Request& req, http::Exchange&) -> boost::asio::awaitable<Response> {
     if (state->options.latency_ms > 0) {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
       timer.expires_after(std::chrono::milliseconds(state->options.latency_ms));

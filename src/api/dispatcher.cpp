@@ -1,0 +1,113 @@
+#include "api/dispatcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include "http/response.hpp"
+
+namespace ap::api {
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+
+namespace {
+
+// Browser apps call the broker from their own origin, as the reference allowed with cors().
+// No endpoint relies on cookies, so a page on another origin gains nothing it could not do
+// without the browser.
+Response Preflight(const Request& req) {
+  Response res(StatusCode::no_content, req.version());
+  res.set(http::bhttp::field::access_control_allow_methods, "GET, POST, OPTIONS");
+  auto requested = req.find(http::bhttp::field::access_control_request_headers);
+  res.set(http::bhttp::field::access_control_allow_headers,
+          requested != req.end() ? std::string(requested->value()) : "Authorization, Content-Type");
+  res.set(http::bhttp::field::access_control_max_age, "600");
+  return res;
+}
+
+void AddCommonHeaders(Response& res) {
+  res.set(http::bhttp::field::access_control_allow_origin, "*");
+  res.set("X-Content-Type-Options", "nosniff");
+}
+
+// Gives a streamed answer the same common headers as a whole one, and remembers its status.
+class DecoratedExchange final : public http::Exchange {
+ public:
+  explicit DecoratedExchange(http::Exchange& inner) : inner_(inner) {}
+  awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
+  awaitable<Status> StartAnswer(Response& head) override {
+    AddCommonHeaders(head);
+    status_ = head.result_int();
+    return inner_.StartAnswer(head);
+  }
+  awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }
+  awaitable<Status> EndAnswer() override { return inner_.EndAnswer(); }
+  bool AnswerStarted() const override { return inner_.AnswerStarted(); }
+  unsigned HeadStatus() const { return status_; }
+
+ private:
+  http::Exchange& inner_;
+  unsigned status_ = 0;
+};
+
+awaitable<Response> Route(const http::Router& router, Request& req, http::Exchange& exchange) {
+  if (req.method() == http::Verb::options) co_return Preflight(req);
+  auto match = router.Find(req.method(), http::PathOf(req.target()));
+  if (!match.handler) {
+    if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
+    Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
+                                       "Method " + std::string(req.method_string()) + " is not allowed here");
+    std::string allow;
+    for (auto v : match.allowed) allow += (allow.empty() ? "" : ", ") + std::string(http::bhttp::to_string(v));
+    res.set(http::bhttp::field::allow, allow);
+    co_return res;
+  }
+  std::exception_ptr failure;
+  try {
+    co_return co_await (*match.handler)(req, match.params, exchange);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  try {
+    std::rethrow_exception(failure);
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} failed: {}", std::string(req.method_string()), e.what());
+  }
+  co_return http::ErrorResponse(Errc::kInternal, "Internal error");
+}
+
+// The path as it may appear in a log: no query string (it can carry keys), no token.
+std::string LoggablePath(std::string_view target) {
+  std::string_view path = http::PathOf(target);
+  if (path.starts_with("/tokens/") && path.ends_with("/inspect")) return "/tokens/<token>/inspect";
+  return std::string(path);
+}
+
+}  // namespace
+
+http::Handler MakeDispatcher(const http::Router& router) {
+  return [&router](Request& req, http::Exchange& exchange) -> awaitable<Response> {
+    bool access_log = spdlog::should_log(spdlog::level::debug);
+    auto started = access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    DecoratedExchange decorated(exchange);
+    Response res = co_await Route(router, req, decorated);
+    AddCommonHeaders(res);
+    if (access_log) {
+      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      unsigned status = decorated.AnswerStarted() ? decorated.HeadStatus() : res.result_int();
+      spdlog::debug("{} {} -> {} in {} us", std::string(req.method_string()), LoggablePath(req.target()), status,
+                    micros.count());
+    }
+    co_return res;
+  };
+}
+
+http::StreamsBody MakeBodyPolicy(const http::Router& router) {
+  return [&router](const http::RequestHead& head) {
+    return router.Find(head.method(), http::PathOf(head.target())).body == http::Body::kStreamed;
+  };
+}
+
+}  // namespace ap::api

@@ -1,0 +1,29 @@
+#pragma once
+// The server side of one request, for handlers that read a body left on the wire or answer piece
+// by piece (server-sent events, binary downloads). Handlers that do neither ignore it.
+// Thread-safety: use it only from the handler's coroutine.
+
+#include <boost/asio/awaitable.hpp>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "http/message.hpp"
+
+namespace ap::http {
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  // The next piece of a request body the router left on the wire; empty at its end. The view is
+  // valid until the next call.
+  virtual boost::asio::awaitable<Result<std::string_view>> ReadBodyPiece() = 0;
+  // Sends `head` (its body is ignored) as the start of a chunked answer. Once started, the
+  // Response the handler returns is not sent; an answer started and not ended closes the
+  // connection, so the client sees it cut short.
+  virtual boost::asio::awaitable<Status> StartAnswer(Response& head) = 0;
+  virtual boost::asio::awaitable<Status> WritePiece(std::string_view data) = 0;
+  virtual boost::asio::awaitable<Status> EndAnswer() = 0;
+  virtual bool AnswerStarted() const = 0;
+};
+
+}  // namespace ap::http
