@@ -40,7 +40,7 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerCo
   co_return *grant;
 }
 
-Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
+Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
                                    std::string_view model) {
   const domain::Scope& scope = grant.scope;
   if (!scope.AllowsCapability(capability))
@@ -50,10 +50,10 @@ Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant
   if (!scope.AllowsModel(model))
     return MakeError(Errc::kForbidden, "Model '" + std::string(model) + "' is not allowed by this grant; allowed: " +
                                            domain::JoinForHumans(scope.models));
-  auto provider = proxy::ParseProvider(scope.provider);
-  if (!provider) return MakeError(Errc::kInternal, "grant has an unknown provider");
-  if (auto key = ctx.upstream.RequireKey(*provider); !key) return key.error();
-  return *provider;
+  const proxy::ProviderEndpoint* endpoint = ctx.upstream.Table().Find(scope.provider);
+  if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + scope.provider + "'");
+  if (auto key = ctx.upstream.RequireKey(*endpoint); !key) return key.error();
+  return endpoint;
 }
 
 awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id) {

@@ -23,7 +23,7 @@ boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBe
                                                                                      const http::Request& request);
 
 // The provider to call, if the grant allows `capability` with `model` and the broker has its key.
-Result<proxy::Provider> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
+Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
                                    std::string_view model);
 
 // Takes one request from the grant's cap; refused with kLimitReached when it is used up.

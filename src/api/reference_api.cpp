@@ -257,11 +257,12 @@ class ReferenceApi {
       co_return http::ErrorResponse(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
     auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
     if (!provider) co_return http::ErrorResponse(provider.error());
-    auto call = proxy::BuildChatCall(*provider, *chat, req.body());
+    const proxy::ProviderEndpoint& endpoint = **provider;
+    auto call = proxy::BuildChatCall(endpoint.wire, *chat, req.body());
     if (!call) co_return http::ErrorResponse(call.error());
     if (auto counted = co_await CountCall(ctx_, (*grant)->record.id); !counted)
       co_return http::ErrorResponse(counted.error());
-    auto answer = co_await ctx_.upstream.Send(*provider, std::move(*call));
+    auto answer = co_await ctx_.upstream.Send(endpoint, std::move(*call));
     if (!answer) co_return http::ErrorResponse(answer.error());
     co_return std::move(*answer);
   }

@@ -143,7 +143,7 @@ int RunBroker(const Config& config) {
   else
     std::printf("owner token: from AIPASSPORT_ADMIN_TOKEN\n");
   for (proxy::Provider p : proxy::kAllProviders)
-    if (!upstream.HasKey(p))
+    if (upstream.Table().For(p).api_key.empty())
       std::printf("note: no API key for %s (set %s)\n", std::string(proxy::ProviderName(p)).c_str(),
                   proxy::KeyEnvironmentVariables(p)[0]);
   std::fflush(stdout);

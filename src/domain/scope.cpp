@@ -76,9 +76,22 @@ std::string ListOf(const std::string_view (&allowed)[N]) {
 
 }  // namespace
 
+bool ModelMatches(std::string_view pattern, std::string_view model) {
+  size_t star = pattern.find('*');
+  if (star == std::string_view::npos) return pattern == model;
+  std::string_view head = pattern.substr(0, star);
+  if (!model.starts_with(head)) return false;
+  pattern.remove_prefix(star + 1);
+  model.remove_prefix(head.size());
+  // Try every split of the rest against the pattern after the star.
+  for (size_t skip = 0; skip <= model.size(); ++skip)
+    if (ModelMatches(pattern, model.substr(skip))) return true;
+  return false;
+}
+
 bool Scope::AllowsModel(std::string_view model) const {
   if (models.empty()) return true;  // the reference's meaning of an empty list: any model
-  return std::find(models.begin(), models.end(), model) != models.end();
+  return std::any_of(models.begin(), models.end(), [&](const std::string& p) { return ModelMatches(p, model); });
 }
 
 bool Scope::AllowsCapability(std::string_view capability) const {

@@ -13,11 +13,11 @@
 namespace ap::domain {
 
 inline constexpr std::string_view kProviders[] = {"openai", "anthropic", "google"};
-inline constexpr std::string_view kCapabilities[] = {"chat", "embeddings", "images", "audio", "code"};
+inline constexpr std::string_view kCapabilities[] = {"chat", "embeddings", "images", "audio", "moderation", "code"};
 
 struct Scope {
   std::string provider;
-  std::vector<std::string> models;  // empty: any model of the provider (as in the reference)
+  std::vector<std::string> models;  // exact ids or patterns ("gpt-4o*"); empty: any model (as in the reference)
   std::vector<std::string> capabilities;
   std::optional<int64_t> max_budget_cents;
   std::optional<int64_t> max_requests;
@@ -34,6 +34,9 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
 boost::json::object ScopeToJson(const Scope& scope);
 std::string ScopeToJsonText(const Scope& scope);
 Result<Scope> ParseScopeText(std::string_view json_text);
+
+// Whether `model` matches `pattern`, where `*` stands for any run of characters.
+bool ModelMatches(std::string_view pattern, std::string_view model);
 
 // "a, b and c"
 std::string JoinForHumans(const std::vector<std::string>& items);

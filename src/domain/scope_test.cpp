@@ -68,3 +68,30 @@ TEST(Scope, JoinsListsForHumans) {
 
 }  // namespace
 }  // namespace ap::domain
+
+namespace ap::domain {
+namespace {
+
+TEST(ModelPatternTest, StarMatchesAnyRunExactIdsMatchThemselves) {
+  EXPECT_TRUE(ModelMatches("gpt-4o*", "gpt-4o"));
+  EXPECT_TRUE(ModelMatches("gpt-4o*", "gpt-4o-mini-2024-07-18"));
+  EXPECT_FALSE(ModelMatches("gpt-4o*", "gpt-4"));
+  EXPECT_FALSE(ModelMatches("gpt-4o*", "xgpt-4o"));
+  EXPECT_TRUE(ModelMatches("claude-*-latest", "claude-3-5-haiku-latest"));
+  EXPECT_FALSE(ModelMatches("claude-*-latest", "claude-3-5-haiku-20241022"));
+  EXPECT_TRUE(ModelMatches("gpt-4o-mini", "gpt-4o-mini"));
+  EXPECT_FALSE(ModelMatches("gpt-4o-mini", "gpt-4o-mini-2024-07-18"));
+  EXPECT_TRUE(ModelMatches("*", "anything"));
+}
+
+TEST(ModelPatternTest, ScopeAllowsModelsByPattern) {
+  Scope scope;
+  scope.models = {"gpt-4o-mini*", "o3"};
+  EXPECT_TRUE(scope.AllowsModel("gpt-4o-mini-2024-07-18"));
+  EXPECT_TRUE(scope.AllowsModel("o3"));
+  EXPECT_FALSE(scope.AllowsModel("o3-pro"));
+  EXPECT_FALSE(scope.AllowsModel("gpt-4o"));
+}
+
+}  // namespace
+}  // namespace ap::domain

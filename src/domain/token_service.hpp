@@ -48,7 +48,6 @@ class TokenService {
   // and iat. Every refusal is kUnauthorized with a message fit for the caller.
   Result<TokenClaims> Verify(std::string_view token) const;
 
-
  private:
   Result<TokenClaims> VerifyUncached(std::string_view token, UnixSeconds now) const;
   std::optional<TokenClaims> FindCached(const std::string& digest, UnixSeconds now) const;

@@ -31,6 +31,16 @@ std::string_view ProviderName(Provider p) { return FactsOf(p).name; }
 std::string_view DefaultBaseUrl(Provider p) { return FactsOf(p).base_url; }
 std::span<const char* const> KeyEnvironmentVariables(Provider p) { return FactsOf(p).key_variables; }
 
+ProviderTable::ProviderTable() {
+  for (Provider p : kAllProviders) endpoints.push_back(ProviderEndpoint{std::string(ProviderName(p)), p, {}, {}});
+}
+
+const ProviderEndpoint* ProviderTable::Find(std::string_view name) const {
+  for (const auto& e : endpoints)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
 std::optional<Provider> ParseProvider(std::string_view name) {
   for (Provider p : kAllProviders)
     if (ProviderName(p) == name) return p;

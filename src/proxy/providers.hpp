@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/url.hpp"
 
@@ -22,15 +23,22 @@ std::string_view DefaultBaseUrl(Provider p);
 // The reference's environment variables for each provider's key, first match wins.
 std::span<const char* const> KeyEnvironmentVariables(Provider p);
 
+// One upstream the broker can call: a built-in provider, or an OpenAI-compatible server the owner
+// declared (Ollama, vLLM, Mistral...), which speaks OpenAI's wire format under its own name.
 struct ProviderEndpoint {
+  std::string name;  // the grant's provider and the path prefix: "openai", "groq"...
+  Provider wire = Provider::kOpenAI;
   http::Origin base;
   std::string api_key;  // a secret: never log it, never echo it
 };
 
 struct ProviderTable {
-  std::array<ProviderEndpoint, 3> endpoints;
+  ProviderTable();
+  // The three built-ins come first, in Provider order; declared OpenAI-compatible ones follow.
+  std::vector<ProviderEndpoint> endpoints;
   const ProviderEndpoint& For(Provider p) const { return endpoints[static_cast<size_t>(p)]; }
   ProviderEndpoint& For(Provider p) { return endpoints[static_cast<size_t>(p)]; }
+  const ProviderEndpoint* Find(std::string_view name) const;
 };
 
 }  // namespace ap::proxy

@@ -8,75 +8,97 @@ namespace bhttp = http::bhttp;
 namespace {
 
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
+constexpr size_t kRefusalLimit = 1 << 20;
 constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
 
-http::Response Relay(http::Response& upstream) {
-  http::Response out(upstream.result(), 11);
+http::Response Relay(const http::ResponseHead& head, std::string body) {
+  http::Response out(head.result(), 11);
   for (std::string_view name : kPassedHeaders)
-    if (auto it = upstream.find(name); it != upstream.end()) out.set(name, it->value());
-  out.body() = std::move(upstream.body());
+    if (auto it = head.find(name); it != head.end()) out.set(name, it->value());
+  out.body() = std::move(body);
   out.prepare_payload();
   return out;
 }
 
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
-bool RejectsBrokerKey(Provider provider, unsigned status, std::string_view body) {
+bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
   if (status == 401 || status == 403) return true;
-  return provider == Provider::kGoogle && status == 400 && body.find("API_KEY_INVALID") != std::string_view::npos;
+  return wire == Provider::kGoogle && status == 400 && body.find("API_KEY_INVALID") != std::string_view::npos;
 }
 
-}  // namespace
+// What the app gets for a failed exchange, and what the operator reads in the log.
+Error Unreachable(const ProviderEndpoint& endpoint, Error e) {
+  spdlog::warn("{} call failed: {}", endpoint.name, e.message);  // host, stage and cause; the app gets less
+  e.message = endpoint.name + (e.code == Errc::kUpstreamTimeout ? " did not answer in time" : " could not be reached");
+  return e;
+}
 
-http::Request Upstream::BuildRequest(Provider provider, UpstreamCall& call) const {
-  const ProviderEndpoint& endpoint = table_.For(provider);
-  http::Request req(bhttp::verb::post, endpoint.base.path_prefix + call.path, 11);
-  req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::accept, "application/json");
-  req.set(bhttp::field::user_agent, "aipassport/0.1");
-  switch (provider) {
+// The provider's answer if the app may see it, or the broker's error.
+Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::ResponseHead& head, std::string body) {
+  unsigned status = head.result_int();
+  if (RejectsBrokerKey(endpoint.wire, status, body)) {
+    spdlog::warn("{} refused the broker's API key (HTTP {})", endpoint.name, status);
+    return MakeError(Errc::kUpstream, endpoint.name + " refused the broker's API key (HTTP " + std::to_string(status) +
+                                          "); the owner must check it");
+  }
+  if (status >= 500) {
+    spdlog::warn("{} failed (HTTP {})", endpoint.name, status);
+    return MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
+  }
+  return Relay(head, std::move(body));
+}
+
+void AddKey(const ProviderEndpoint& endpoint, http::Request& req) {
+  switch (endpoint.wire) {
     case Provider::kOpenAI:
       req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key);
       break;
     case Provider::kAnthropic:
       req.set("x-api-key", endpoint.api_key);
-      req.set("anthropic-version", kAnthropicVersion);
+      if (req.find("anthropic-version") == req.end()) req.set("anthropic-version", kAnthropicVersion);
       break;
     case Provider::kGoogle:
       req.set("x-goog-api-key", endpoint.api_key);
       break;
   }
-  req.body() = std::move(call.body);
-  return req;
 }
 
-Status Upstream::RequireKey(Provider p) const {
-  if (HasKey(p)) return {};
+}  // namespace
+
+Status Upstream::RequireKey(const ProviderEndpoint& endpoint) const {
+  if (!endpoint.api_key.empty()) return {};
   return MakeError(Errc::kUnavailable,
-                   "The broker has no API key for " + std::string(ProviderName(p)) + "; the owner must configure one");
+                   "The broker has no API key for " + endpoint.name + "; the owner must configure one");
 }
 
-boost::asio::awaitable<Result<http::Response>> Upstream::Send(Provider provider, UpstreamCall call) {
-  if (auto key = RequireKey(provider); !key) co_return key.error();
-  auto answer = co_await client_.Send(table_.For(provider).base, BuildRequest(provider, call));
-  std::string_view name = ProviderName(provider);
-  if (!answer) {
-    Error e = answer.error();
-    spdlog::warn("{} call failed: {}", name, e.message);  // host, stage and cause; the app gets less
-    e.message =
-        std::string(name) + (e.code == Errc::kUpstreamTimeout ? " did not answer in time" : " could not be reached");
-    co_return e;
-  }
-  unsigned status = answer->result_int();
-  if (RejectsBrokerKey(provider, status, answer->body())) {
-    spdlog::warn("{} refused the broker's API key (HTTP {})", name, status);
-    co_return MakeError(Errc::kUpstream, std::string(name) + " refused the broker's API key (HTTP " +
-                                             std::to_string(status) + "); the owner must check it");
-  }
-  if (status >= 500) {
-    spdlog::warn("{} failed (HTTP {})", name, status);
-    co_return MakeError(Errc::kUpstream, std::string(name) + " failed (HTTP " + std::to_string(status) + ")");
-  }
-  co_return Relay(*answer);
+boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint, UpstreamCall call) {
+  http::Request req(bhttp::verb::post, call.path, 11);
+  req.set(bhttp::field::content_type, "application/json");
+  req.set(bhttp::field::accept, "application/json");
+  req.body() = std::move(call.body);
+  req.prepare_payload();
+  auto answer = co_await Open(endpoint, std::move(req));
+  if (!answer) co_return answer.error();
+  if (!answer->open) co_return std::move(answer->refusal);
+  auto body = co_await answer->open->ReadRest(kRefusalLimit * 64);
+  if (!body) co_return Unreachable(endpoint, body.error());
+  co_return Relay(answer->open->Head(), std::move(*body));
+}
+
+boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, http::Request request,
+                                                          http::BodySource body) {
+  if (auto key = RequireKey(endpoint); !key) co_return key.error();
+  request.target(endpoint.base.path_prefix + std::string(request.target()));
+  request.set(bhttp::field::user_agent, "aipassport/0.1");
+  AddKey(endpoint, request);
+  auto answer = co_await client_.Open(endpoint.base, std::move(request), std::move(body));
+  if (!answer) co_return Unreachable(endpoint, answer.error());
+  if ((*answer)->Head().result_int() / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
+  auto text = co_await (*answer)->ReadRest(kRefusalLimit);
+  if (!text) co_return Unreachable(endpoint, text.error());
+  auto judged = Judge(endpoint, (*answer)->Head(), std::move(*text));
+  if (!judged) co_return judged.error();
+  co_return OpenAnswer{nullptr, std::move(*judged)};
 }
 
 }  // namespace ap::proxy

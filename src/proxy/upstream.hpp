@@ -4,9 +4,10 @@
 // provider sent them; a rejected broker key or a provider failure becomes the broker's 502/504,
 // without the provider's text (it can quote part of the key). Every such failure is logged for
 // the operator with its cause, never with the key.
-// Thread-safety: Send may be called from any coroutine.
+// Thread-safety: Send and Open may be called from any coroutine.
 
 #include <boost/asio/awaitable.hpp>
+#include <memory>
 
 #include "http/client.hpp"
 #include "proxy/providers.hpp"
@@ -14,18 +15,28 @@
 
 namespace ap::proxy {
 
+// An upstream answer for the app: a successful one still open for reading (it may stream), or a
+// refusal of the app's request, read whole.
+struct OpenAnswer {
+  std::unique_ptr<http::UpstreamAnswer> open;  // set for 2xx
+  http::Response refusal;                      // otherwise
+};
+
 class Upstream {
  public:
   Upstream(http::HttpClient& client, ProviderTable table) : client_(client), table_(std::move(table)) {}
 
-  bool HasKey(Provider p) const { return !table_.For(p).api_key.empty(); }
+  const ProviderTable& Table() const { return table_; }
   // kUnavailable, naming the provider, when the owner has configured no key for it.
-  Status RequireKey(Provider p) const;
-  boost::asio::awaitable<Result<http::Response>> Send(Provider provider, UpstreamCall call);
+  Status RequireKey(const ProviderEndpoint& endpoint) const;
+  // The reference's chat call, answered whole.
+  boost::asio::awaitable<Result<http::Response>> Send(const ProviderEndpoint& endpoint, UpstreamCall call);
+  // A provider-native call: `request` targets a path under the provider's base and carries no
+  // credential of the app's; the broker's key is added here. With `body`, the body streams.
+  boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, http::Request request,
+                                                  http::BodySource body = {});
 
  private:
-  http::Request BuildRequest(Provider provider, UpstreamCall& call) const;
-
   http::HttpClient& client_;
   ProviderTable table_;
 };

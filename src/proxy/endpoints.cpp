@@ -1,0 +1,42 @@
+#include "proxy/endpoints.hpp"
+
+namespace ap::proxy {
+namespace {
+
+using V = http::Verb;
+constexpr auto kO = Provider::kOpenAI;
+constexpr auto kA = Provider::kAnthropic;
+constexpr auto kG = Provider::kGoogle;
+
+constexpr NativeEndpoint kEndpoints[] = {
+    {kO, V::post, "/v1/chat/completions", "chat", ModelIn::kJsonBody, "", Streams::kWhenAsked, true},
+    {kO, V::post, "/v1/responses", "chat", ModelIn::kJsonBody, "", Streams::kWhenAsked, true},
+    {kO, V::post, "/v1/embeddings", "embeddings", ModelIn::kJsonBody, "", Streams::kNever, true},
+    {kO, V::post, "/v1/images/generations", "images", ModelIn::kJsonBody, "dall-e-2", Streams::kWhenAsked, true},
+    {kO, V::post, "/v1/audio/transcriptions", "audio", ModelIn::kMultipart, "", Streams::kWhenAsked, true},
+    {kO, V::post, "/v1/audio/translations", "audio", ModelIn::kMultipart, "", Streams::kNever, true},
+    {kO, V::post, "/v1/audio/speech", "audio", ModelIn::kJsonBody, "", Streams::kAlways, true},
+    {kO, V::post, "/v1/moderations", "moderation", ModelIn::kJsonBody, "omni-moderation-latest", Streams::kNever, true},
+    {kO, V::get, "/v1/models", "", ModelIn::kNone, "", Streams::kNever, false},
+    {kA, V::post, "/v1/messages", "chat", ModelIn::kJsonBody, "", Streams::kWhenAsked, true},
+    {kA, V::post, "/v1/messages/count_tokens", "chat", ModelIn::kJsonBody, "", Streams::kNever, false},
+    {kA, V::get, "/v1/models", "", ModelIn::kNone, "", Streams::kNever, false},
+    {kG, V::post, ":generateContent", "chat", ModelIn::kPath, "", Streams::kNever, true},
+    {kG, V::post, ":streamGenerateContent", "chat", ModelIn::kPath, "", Streams::kAlways, true},
+    {kG, V::post, ":embedContent", "embeddings", ModelIn::kPath, "", Streams::kNever, true},
+    {kG, V::post, ":batchEmbedContents", "embeddings", ModelIn::kPath, "", Streams::kNever, true},
+    {kG, V::post, ":countTokens", "chat", ModelIn::kPath, "", Streams::kNever, false},
+    {kG, V::get, "/models", "", ModelIn::kNone, "", Streams::kNever, false},
+};
+
+}  // namespace
+
+std::span<const NativeEndpoint> NativeEndpoints() { return kEndpoints; }
+
+const NativeEndpoint* GeminiAction(std::string_view action) {
+  for (const auto& e : kEndpoints)
+    if (e.wire == kG && e.model_in == ModelIn::kPath && e.path == action) return &e;
+  return nullptr;
+}
+
+}  // namespace ap::proxy
