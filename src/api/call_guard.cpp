@@ -1,5 +1,10 @@
 #include "api/call_guard.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <cmath>
+
 #include "http/response.hpp"
 
 namespace ap::api {
@@ -29,7 +34,11 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerCo
                                                                         const http::Request& request) {
   auto token = http::BearerToken(request);
   if (!token) co_return token.error();
-  auto claims = ctx.tokens.Verify(*token);
+  co_return co_await AuthorizeToken(ctx, *token);
+}
+
+awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, std::string_view token) {
+  auto claims = ctx.tokens.Verify(token);
   if (!claims) co_return claims.error();
   auto grant = co_await CachedGrant(ctx, claims->grant_id);
   if (!grant) {
@@ -40,8 +49,8 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerCo
   co_return *grant;
 }
 
-Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
-                                   std::string_view model) {
+Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
+                                                  std::string_view capability, std::string_view model) {
   const domain::Scope& scope = grant.scope;
   if (!scope.AllowsCapability(capability))
     return MakeError(Errc::kForbidden, "This grant does not allow " + std::string(capability) + "; it allows " +
@@ -61,6 +70,21 @@ awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id) {
   auto counted = co_await OnStore(ctx, std::move(consume));
   if (!counted) co_return counted.error();
   co_return Status{};
+}
+
+void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage) {
+  store::UsageRecord row{grant_id,
+                         FormatIso8601(ctx.clock()).substr(0, 10),
+                         model,
+                         1,
+                         usage.input_tokens,
+                         usage.cached_input_tokens,
+                         usage.output_tokens,
+                         std::llround(usage.audio_seconds * 1000)};
+  boost::asio::post(ctx.store_pool.Pool(), [&store = ctx.store, row = std::move(row)] {
+    if (auto added = store.AddUsage(row); !added)
+      spdlog::error("usage of grant {} not recorded: {}", row.grant_id, added.error().message);
+  });
 }
 
 }  // namespace ap::api

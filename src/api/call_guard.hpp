@@ -12,21 +12,29 @@
 #include "domain/grant.hpp"
 #include "http/message.hpp"
 #include "proxy/providers.hpp"
+#include "proxy/usage.hpp"
 
 namespace ap::api {
 
 // Reads a grant from the store (on the store thread) and parses its scope.
 boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id);
 
-// The grant of the request's bearer token, if the token is valid and the grant usable now.
+// The grant of a delegated token, if the token is valid and the grant usable now.
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx,
+                                                                                    std::string_view token);
+// The same for the request's `Authorization: Bearer` token.
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                                      const http::Request& request);
 
 // The provider to call, if the grant allows `capability` with `model` and the broker has its key.
-Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant, std::string_view capability,
-                                   std::string_view model);
+Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
+                                                  std::string_view capability, std::string_view model);
 
 // Takes one request from the grant's cap; refused with kLimitReached when it is used up.
 boost::asio::awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id);
+
+// Adds one answered call and what it used to the grant's usage for today and `model`. The write
+// runs on the store thread after the answer has gone out; the app does not wait for it.
+void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage);
 
 }  // namespace ap::api

@@ -68,6 +68,31 @@ bool IsWebUrl(std::string_view text) {
 
 Response Json(StatusCode status, const json::value& body) { return http::JsonResponse(status, body); }
 
+json::object UsageFigures(const store::UsageRecord& u) {
+  return {{"requests", u.requests},
+          {"inputTokens", u.input_tokens},
+          {"cachedInputTokens", u.cached_input_tokens},
+          {"outputTokens", u.output_tokens},
+          {"audioSeconds", static_cast<double>(u.audio_milliseconds) / 1000.0}};
+}
+
+json::object UsageToJson(const std::string& grant_id, const std::vector<store::UsageRecord>& rows) {
+  store::UsageRecord total;
+  json::array days;
+  for (const auto& row : rows) {
+    total.requests += row.requests;
+    total.input_tokens += row.input_tokens;
+    total.cached_input_tokens += row.cached_input_tokens;
+    total.output_tokens += row.output_tokens;
+    total.audio_milliseconds += row.audio_milliseconds;
+    json::object day = UsageFigures(row);
+    day["day"] = row.day;
+    day["model"] = row.model;
+    days.push_back(std::move(day));
+  }
+  return {{"grantId", grant_id}, {"totals", UsageFigures(total)}, {"byDayAndModel", std::move(days)}};
+}
+
 // The reference's wording: "Grant is 'approved', must be 'pending'".
 Error WrongStatus(GrantStatus status, std::string_view wanted) {
   return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
@@ -158,6 +183,17 @@ class ReferenceApi {
     auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
     if (!grant) co_return http::ErrorResponse(grant.error());
     co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
+  }
+
+  // What the grant used: totals and a row per day and model.
+  awaitable<Response> GetUsage(Request&, const PathParams& params) {
+    std::string id(params.Get("id"));
+    auto grant = co_await LoadGrant(ctx_, id);
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    auto list = [id](store::Store& s) { return s.ListUsage(id); };
+    auto rows = co_await OnStore(ctx_, std::move(list));
+    if (!rows) co_return http::ErrorResponse(rows.error());
+    co_return Json(StatusCode::ok, UsageToJson(id, *rows));
   }
 
   awaitable<Response> Approve(Request& req, const PathParams& params) {
@@ -308,6 +344,7 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::post, "/grant-requests", Bind<&ReferenceApi::CreateGrantRequest>(api));
   router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
   router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
+  router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));
   router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Approve>>(api));
   router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Deny>>(api));
   router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Revoke>>(api));

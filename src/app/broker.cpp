@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "api/dispatcher.hpp"
+#include "api/native_api.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
 #include "crypto/hash.hpp"
@@ -118,6 +119,7 @@ int RunBroker(const Config& config) {
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
+  api::AddNativeRoutes(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;
   server_options.port = listen->port;

@@ -35,6 +35,11 @@ int main(int argc, char** argv) {
   auto* mock = cli.add_subcommand("mock-upstream", "Run the emulation of the OpenAI, Anthropic and Gemini APIs");
   mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
   mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::NonNegativeNumber);
+  mock->add_option("--stream-chunks", mock_options.stream_chunks, "Pieces a streamed reply is cut into")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
+      ->check(CLI::NonNegativeNumber);
   mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")
       ->capture_default_str();
   mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();

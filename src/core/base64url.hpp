@@ -1,5 +1,5 @@
 #pragma once
-// Unpadded base64url (RFC 4648 §5), as JOSE uses it.
+// Unpadded base64url (RFC 4648 §5), as JOSE uses it; and padded base64 (§4), as JSON APIs use it.
 
 #include <optional>
 #include <string>
@@ -10,5 +10,6 @@ namespace ap {
 std::string Base64UrlEncode(std::string_view bytes);
 // Rejects padding, characters outside the URL-safe alphabet and non-canonical trailing bits.
 std::optional<std::string> Base64UrlDecode(std::string_view text);
+std::string Base64Encode(std::string_view bytes);
 
 }  // namespace ap

@@ -32,4 +32,12 @@ TEST(Base64Url, RejectsPaddingForeignAlphabetAndNonCanonicalBits) {
 }
 
 }  // namespace
+TEST(Base64Test, PaddedStandardAlphabet) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("f"), "Zg==");
+  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(Base64Encode("\xfb\xff"), "+/8=");
+}
+
 }  // namespace ap

@@ -61,6 +61,15 @@ class SessionExchange final : public Exchange {
 
   void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
   bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
+  // Reads and drops what the handler left of a streamed body, so a client still sending it can
+  // read the answer (it would see a reset otherwise). The route's body limit bounds it.
+  asio::awaitable<void> DrainBody() {
+    stream_.expires_after(options_.read_timeout);
+    for (;;) {
+      auto piece = co_await ReadBodyPiece();
+      if (!piece || piece->empty()) co_return;
+    }
+  }
   bool AnswerEnded() const { return ended_; }
   void SetAnswerShape(unsigned version, bool keep_alive) {
     version_ = version;
@@ -244,6 +253,7 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
       stream.expires_never();  // the handler bounds its own work (upstream timeouts)
       response = co_await handler_(request, exchange);
     }
+    if (exchange.BodyLeftUnread() && !exchange.AnswerStarted()) co_await exchange.DrainBody();
     if (exchange.AnswerStarted()) {
       if (!exchange.AnswerEnded() || exchange.BodyLeftUnread() || !request.keep_alive() || stopping->load()) break;
       continue;

@@ -1,8 +1,9 @@
 #pragma once
 // `aipassport mock-upstream`: a faithful emulation of the providers' wire formats for tests, demos
-// and benchmarks. OpenAI chat completions, Anthropic messages and Gemini generateContent answer
-// in each provider's real shape with usage figures, and refuse a missing or wrong key or a bad
-// body with the provider's real error shape. GET /__mock/stats reports what it received.
+// and benchmarks. Every path the broker serves answers in its provider's real shape with usage
+// figures, streams (SSE, audio) piece by piece with a configurable pace, and refuses a missing or
+// wrong key or a bad body with the provider's real error shape. GET /__mock/stats reports what it
+// received and how its streams ended (completed, or cancelled by the caller).
 // Thread-safety: the handler may run on many I/O threads at once.
 
 #include <memory>
@@ -13,7 +14,9 @@
 namespace ap::mock {
 
 struct MockOptions {
-  int latency_ms = 0;  // added before every answer
+  int latency_ms = 0;       // added before every answer
+  int stream_chunks = 4;    // pieces a streamed reply is cut into
+  int stream_delay_ms = 0;  // pause between streamed pieces
   std::string openai_key = "test-openai-key";
   std::string anthropic_key = "test-anthropic-key";
   std::string google_key = "test-google-key";

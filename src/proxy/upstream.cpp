@@ -11,15 +11,6 @@ constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr size_t kRefusalLimit = 1 << 20;
 constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
 
-http::Response Relay(const http::ResponseHead& head, std::string body) {
-  http::Response out(head.result(), 11);
-  for (std::string_view name : kPassedHeaders)
-    if (auto it = head.find(name); it != head.end()) out.set(name, it->value());
-  out.body() = std::move(body);
-  out.prepare_payload();
-  return out;
-}
-
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
 bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
   if (status == 401 || status == 403) return true;
@@ -45,7 +36,7 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::Respo
     spdlog::warn("{} failed (HTTP {})", endpoint.name, status);
     return MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
   }
-  return Relay(head, std::move(body));
+  return PassOn(head, std::move(body));
 }
 
 void AddKey(const ProviderEndpoint& endpoint, http::Request& req) {
@@ -65,6 +56,15 @@ void AddKey(const ProviderEndpoint& endpoint, http::Request& req) {
 
 }  // namespace
 
+http::Response PassOn(const http::ResponseHead& head, std::string body) {
+  http::Response out(head.result(), 11);
+  for (std::string_view name : kPassedHeaders)
+    if (auto it = head.find(name); it != head.end()) out.set(name, it->value());
+  out.body() = std::move(body);
+  out.prepare_payload();
+  return out;
+}
+
 Status Upstream::RequireKey(const ProviderEndpoint& endpoint) const {
   if (!endpoint.api_key.empty()) return {};
   return MakeError(Errc::kUnavailable,
@@ -82,7 +82,7 @@ boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndp
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kRefusalLimit * 64);
   if (!body) co_return Unreachable(endpoint, body.error());
-  co_return Relay(answer->open->Head(), std::move(*body));
+  co_return PassOn(answer->open->Head(), std::move(*body));
 }
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, http::Request request,

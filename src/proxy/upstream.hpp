@@ -22,6 +22,9 @@ struct OpenAnswer {
   http::Response refusal;                      // otherwise
 };
 
+// A successful answer for the app, with the provider's content type and request ids.
+http::Response PassOn(const http::ResponseHead& head, std::string body);
+
 class Upstream {
  public:
   Upstream(http::HttpClient& client, ProviderTable table) : client_(client), table_(std::move(table)) {}

@@ -49,6 +49,18 @@ struct GrantRecord {
   std::string request_secret_hash;  // SHA-256 hex of the app's request secret
 };
 
+// What one grant used on one UTC day with one model.
+struct UsageRecord {
+  std::string grant_id;
+  std::string day;  // "2026-11-28"
+  std::string model;
+  int64_t requests = 0;
+  int64_t input_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t audio_milliseconds = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -69,6 +81,10 @@ class Store {
   // when max_requests is reached. Returns the new usage count.
   virtual Result<int64_t> ConsumeRequest(std::string_view grant_id) = 0;
 
+  // Adds `usage`'s figures to the grant's row for its day and model (creating it).
+  virtual Status AddUsage(const UsageRecord& usage) = 0;
+  // The grant's rows, by day then model.
+  virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) = 0;
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;
 };

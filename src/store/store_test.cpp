@@ -153,6 +153,27 @@ TEST_P(StoreTest, TwoConnectionsRacingNeverExceedTheCap) {
   EXPECT_EQ(store_->GetGrant("g1")->usage_count, 50);
 }
 
+TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
+  Create("g1", 100);
+  Create("g2", 100);
+  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0}));
+  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0}));
+  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500}));
+  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0}));
+  ASSERT_TRUE(store_->AddUsage({"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0}));
+  auto rows = store_->ListUsage("g1").value();
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].day, "2026-11-27");
+  EXPECT_EQ(rows[1].model, "gpt-4o");
+  EXPECT_EQ(rows[1].requests, 2);
+  EXPECT_EQ(rows[1].input_tokens, 30);
+  EXPECT_EQ(rows[1].cached_input_tokens, 2);
+  EXPECT_EQ(rows[1].output_tokens, 12);
+  EXPECT_EQ(rows[2].model, "whisper-1");
+  EXPECT_EQ(rows[2].audio_milliseconds, 3500);
+  EXPECT_TRUE(store_->ListUsage("nope").value().empty());
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -40,6 +40,19 @@ CREATE TABLE settings (
   value TEXT NOT NULL
 );
 )sql"},
+    {2, "usage per grant, day and model", R"sql(
+CREATE TABLE usage (
+  grant_id TEXT NOT NULL REFERENCES grants(id),
+  day TEXT NOT NULL,
+  model TEXT NOT NULL,
+  requests INTEGER NOT NULL DEFAULT 0,
+  input_tokens INTEGER NOT NULL DEFAULT 0,
+  cached_input_tokens INTEGER NOT NULL DEFAULT 0,
+  output_tokens INTEGER NOT NULL DEFAULT 0,
+  audio_milliseconds INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (grant_id, day, model)
+);
+)sql"},
 };
 
 }  // namespace

@@ -206,6 +206,34 @@ class SqliteStore final : public Store {
                                               std::to_string(grant->max_requests.value_or(0)) + " requests used)");
   }
 
+  Status AddUsage(const UsageRecord& u) override {
+    Query q(
+        Prepare("INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
+                "audio_milliseconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grant_id, day, model) DO UPDATE SET "
+                "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens, "
+                "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+                "output_tokens = output_tokens + excluded.output_tokens, "
+                "audio_milliseconds = audio_milliseconds + excluded.audio_milliseconds"));
+    q.Bind(u.grant_id).Bind(u.day).Bind(u.model).Bind(u.requests).Bind(u.input_tokens).Bind(u.cached_input_tokens);
+    q.Bind(u.output_tokens).Bind(u.audio_milliseconds);
+    if (q.Step() != SQLITE_DONE) return DbError("record usage");
+    return {};
+  }
+
+  Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) override {
+    Query q(
+        Prepare("SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds "
+                "FROM usage WHERE grant_id = ? ORDER BY day, model"));
+    q.Bind(grant_id);
+    std::vector<UsageRecord> rows;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW)
+      rows.push_back(
+          UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5), q.Int(6)});
+    if (rc != SQLITE_DONE) return DbError("list usage");
+    return rows;
+  }
+
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     Query q(Prepare("SELECT value FROM settings WHERE key = ?"));
     q.Bind(key);

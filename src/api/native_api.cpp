@@ -1,0 +1,434 @@
+#include "api/native_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "api/call_guard.hpp"
+#include "http/response.hpp"
+#include "proxy/endpoints.hpp"
+#include "proxy/errors.hpp"
+#include "proxy/multipart.hpp"
+#include "proxy/sse.hpp"
+#include "proxy/usage.hpp"
+
+namespace ap::api {
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using proxy::NativeEndpoint;
+using proxy::ProviderEndpoint;
+
+namespace {
+
+constexpr size_t kAnswerLimit = 64 << 20;
+// What of the app's request goes upstream besides the body: never its credentials or cookies.
+constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
+                                                  "anthropic-beta", "openai-beta", "idempotency-key"};
+
+// The delegated token, wherever the app's SDK puts its API key.
+Result<std::string_view> AppCredential(const Request& req) {
+  if (req.find(bhttp::field::authorization) != req.end()) return http::BearerToken(req);
+  for (std::string_view header : {"x-api-key", "x-goog-api-key"})
+    if (auto it = req.find(header); it != req.end() && !it->value().empty()) return it->value();
+  std::string_view target = req.target();
+  for (size_t at = target.find('?'); at != std::string_view::npos; at = target.find('&', at + 1)) {
+    std::string_view param = target.substr(at + 1, target.find('&', at + 1) - at - 1);
+    if (param.starts_with("key=") && param.size() > 4) return param.substr(4);
+  }
+  return MakeError(Errc::kUnauthorized,
+                   "Missing credential: send the delegated token as 'Authorization: Bearer <token>', "
+                   "'x-api-key' or 'x-goog-api-key'");
+}
+
+// The query string without the app's `key` parameter.
+std::string QueryWithoutKey(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string out;
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view param = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (param.empty() || param.starts_with("key=") || param == "key") continue;
+    out += out.empty() ? "?" : "&";
+    out += param;
+  }
+  return out;
+}
+
+bool HasQueryParam(std::string_view target, std::string_view param) {
+  std::string query = QueryWithoutKey(target);
+  std::string_view q = query;
+  for (size_t at = q.find(param); at != std::string_view::npos; at = q.find(param, at + 1))
+    if (q[at - 1] == '?' || q[at - 1] == '&') return true;
+  return false;
+}
+
+// What the relay needs from a JSON body: the model, whether the app asked for a stream, and the
+// body to send (changed only to ask OpenAI for usage in a stream).
+struct JsonCall {
+  std::string model;
+  bool stream = false;
+  bool strip_usage_chunk = false;  // we asked OpenAI for the usage chunk; the app did not
+  std::string body;
+};
+
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
+  boost::system::error_code ec;
+  json::value value = json::parse(body, ec);
+  if (ec || !value.is_object()) return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
+  json::object& o = value.get_object();
+  JsonCall call;
+  if (ep.model_in == proxy::ModelIn::kJsonBody) {
+    const json::value* model = o.if_contains("model");
+    if (model && model->is_string() && !model->get_string().empty())
+      call.model = model->get_string();
+    else if (model && !model->is_null())
+      return MakeError(Errc::kBadRequest, "'model' must be a non-empty string");
+    else if (!ep.default_model.empty())
+      call.model = ep.default_model;
+    else
+      return MakeError(Errc::kBadRequest, "'model' is required");
+  }
+  const json::value* stream = o.if_contains("stream");
+  call.stream = ep.streams == proxy::Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
+  bool chat_completions = ep.wire == proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions";
+  if (call.stream && chat_completions) {
+    json::value& options = o["stream_options"];
+    if (!options.is_object()) options = json::object();
+    json::value& include = options.get_object()["include_usage"];
+    call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
+    if (call.strip_usage_chunk) {
+      include = true;
+      body = json::serialize(value);
+    }
+  }
+  call.body = std::move(body);
+  return call;
+}
+
+// OpenAI's closing chunk that carries only usage: `choices` empty, `usage` set.
+bool IsUsageOnlyChunk(const json::value& chunk) {
+  if (!chunk.is_object()) return false;
+  const auto* choices = chunk.get_object().if_contains("choices");
+  const auto* usage = chunk.get_object().if_contains("usage");
+  return choices && choices->is_array() && choices->get_array().empty() && usage && usage->is_object();
+}
+
+// The head of a streamed answer: the provider's status and content type.
+Response StreamHead(const http::ResponseHead& upstream) {
+  Response head(upstream.result(), 11);
+  for (std::string_view name : {"content-type", "request-id", "x-request-id"})
+    if (auto it = upstream.find(name); it != upstream.end()) head.set(name, it->value());
+  head.set(bhttp::field::cache_control, "no-cache");
+  return head;
+}
+
+bool IsEventStream(const http::ResponseHead& head) {
+  auto it = head.find(bhttp::field::content_type);
+  return it != head.end() && it->value().starts_with("text/event-stream");
+}
+
+bool IsJson(const http::ResponseHead& head) {
+  auto it = head.find(bhttp::field::content_type);
+  return it == head.end() || it->value().starts_with("application/json");
+}
+
+// One provider-native call, from the credential to the settled usage.
+class NativeCall {
+ public:
+  NativeCall(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider, Request& req,
+             http::Exchange& exchange)
+      : ctx_(ctx), ep_(ep), provider_(provider), req_(req), exchange_(exchange) {}
+
+  // `upstream_path` is the path under the provider's base; `model` is set for Gemini's paths.
+  awaitable<Response> Run(std::string upstream_path, std::string model) {
+    upstream_path_ = std::move(upstream_path);
+    model_ = std::move(model);
+    auto credential = AppCredential(req_);
+    if (!credential) co_return Refuse(credential.error());
+    auto grant = co_await AuthorizeToken(ctx_, *credential);
+    if (!grant) co_return Refuse(grant.error());
+    grant_ = *grant;
+    if (grant_->scope.provider != provider_.name)
+      co_return Refuse(MakeError(Errc::kForbidden, "This token is for " + grant_->scope.provider +
+                                                       "; it cannot be used on " + provider_.name + "'s paths"));
+    if (ep_.capability.empty()) co_return co_await ListModels();
+    if (ep_.model_in == proxy::ModelIn::kMultipart) co_return co_await RelayUpload();
+    auto call = ReadJsonCall(ep_, std::move(req_.body()));
+    if (!call) co_return Refuse(call.error());
+    if (ep_.model_in == proxy::ModelIn::kJsonBody) model_ = call->model;
+    if (ep_.streams == proxy::Streams::kAlways && ep_.wire == proxy::Provider::kGoogle &&
+        !HasQueryParam(req_.target(), "alt=sse"))
+      co_return Refuse(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
+    if (auto allowed = co_await Admit(); !allowed) co_return Refuse(allowed.error());
+    strip_usage_chunk_ = call->strip_usage_chunk;
+    Request upstream = UpstreamRequest();
+    upstream.body() = std::move(call->body);
+    upstream.prepare_payload();
+    auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream));
+    co_return co_await Answer(std::move(answer));
+  }
+
+ private:
+  Response Refuse(const Error& e) const { return proxy::ProviderErrorResponse(ep_.wire, e, req_.version()); }
+
+  // The grant's scope and the request cap, in the guard's order.
+  awaitable<Status> Admit() {
+    auto target = CheckScope(ctx_, *grant_, ep_.capability, model_);
+    if (!target) co_return target.error();
+    if (ep_.counted) co_return co_await CountCall(ctx_, grant_->record.id);
+    co_return Status{};
+  }
+
+  Request UpstreamRequest() const {
+    Request out(req_.method(), upstream_path_ + QueryWithoutKey(req_.target()), 11);
+    for (std::string_view name : kForwardedHeaders)
+      if (auto it = req_.find(name); it != req_.end()) out.set(name, it->value());
+    return out;
+  }
+
+  awaitable<Response> Answer(Result<proxy::OpenAnswer> answer) {
+    if (!answer) co_return Refuse(answer.error());
+    if (!answer->open) co_return std::move(answer->refusal);
+    http::UpstreamAnswer& open = *answer->open;
+    Response out;
+    if (IsEventStream(open.Head()))
+      co_await RelayEvents(open);
+    else if (!IsJson(open.Head()))
+      co_await RelayBytes(open);
+    else
+      out = co_await RelayWhole(open);
+    Settle();
+    co_return out;
+  }
+
+  awaitable<Response> RelayWhole(http::UpstreamAnswer& open) {
+    auto body = co_await open.ReadRest(kAnswerLimit);
+    if (!body) {
+      spdlog::warn("{} answer could not be read: {}", provider_.name, body.error().message);
+      co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
+    }
+    proxy::MergeUsageFromJson(*body, usage_);
+    co_return proxy::PassOn(open.Head(), std::move(*body));
+  }
+
+  // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
+  // the relay stops, which closes the upstream connection and so cancels the call there.
+  awaitable<void> RelayEvents(http::UpstreamAnswer& open) {
+    Response head = StreamHead(open.Head());
+    if (!co_await exchange_.StartAnswer(head)) co_return;
+    proxy::SseSplitter splitter;
+    std::string out;
+    for (;;) {
+      auto piece = co_await open.ReadPiece();
+      if (!piece) {
+        spdlog::warn("{} stream broke off: {}", provider_.name, piece.error().message);
+        co_return;  // the app sees the stream cut short
+      }
+      if (piece->empty()) break;
+      splitter.Feed(*piece);
+      out.clear();
+      while (auto event = splitter.Next()) {
+        if (KeepEvent(*event)) out += *event;
+      }
+      if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+    }
+    if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
+    co_await exchange_.EndAnswer();
+  }
+
+  // Reads the event's usage; false for the usage chunk the app did not ask for.
+  bool KeepEvent(std::string_view event) {
+    std::string data = proxy::EventData(event);
+    if (data.find("sage") == std::string::npos) return true;  // no "usage" nor "usageMetadata"
+    boost::system::error_code ec;
+    json::value v = json::parse(data, ec);
+    if (ec) return true;
+    proxy::MergeUsage(v, usage_);
+    return !(strip_usage_chunk_ && IsUsageOnlyChunk(v));
+  }
+
+  void Abandoned() { spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name); }
+
+  awaitable<void> RelayBytes(http::UpstreamAnswer& open) {
+    Response head = StreamHead(open.Head());
+    head.erase(bhttp::field::cache_control);
+    if (!co_await exchange_.StartAnswer(head)) co_return;
+    for (;;) {
+      auto piece = co_await open.ReadPiece();
+      if (!piece) co_return spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
+      if (piece->empty()) break;
+      if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
+    }
+    co_await exchange_.EndAnswer();
+  }
+
+  // An upload relayed as it arrives. Its model is read from the form while it streams; the last
+  // piece goes upstream only after the grant allowed that model, so a refused upload never reaches
+  // the provider whole.
+  awaitable<Response> RelayUpload() {
+    auto content_type = req_.find(bhttp::field::content_type);
+    auto boundary = proxy::MultipartBoundary(content_type == req_.end() ? "" : content_type->value());
+    if (!boundary) co_return Refuse(boundary.error());
+    form_.emplace(std::move(*boundary), "model");
+    Request upstream = UpstreamRequest();
+    if (req_.chunked())
+      upstream.chunked(true);
+    else
+      upstream.set(bhttp::field::content_length, req_[bhttp::field::content_length]);
+    http::BodySource source = [this]() { return NextUploadPiece(); };
+    auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream), std::move(source));
+    if (upload_refusal_) co_return Refuse(*upload_refusal_);
+    co_return co_await Answer(std::move(answer));
+  }
+
+  awaitable<Result<std::string_view>> NextUploadPiece() {
+    for (;;) {
+      auto piece = co_await exchange_.ReadBodyPiece();
+      if (!piece) co_return Stop(piece.error());
+      if (piece->empty()) {
+        if (!admitted_) {
+          if (!form_->Value()) co_return Stop(MakeError(Errc::kBadRequest, "'model' is required"));
+          if (auto admitted = co_await AdmitUpload(); !admitted) co_return Stop(admitted.error());
+        }
+        sending_ = std::move(held_);
+        held_.clear();
+        co_return std::string_view(sending_);
+      }
+      if (auto fed = form_->Feed(*piece); !fed) co_return Stop(fed.error());
+      if (form_->Value() && !admitted_)
+        if (auto admitted = co_await AdmitUpload(); !admitted) co_return Stop(admitted.error());
+      sending_ = std::move(held_);
+      held_.assign(*piece);
+      if (!sending_.empty()) co_return std::string_view(sending_);
+    }
+  }
+
+  awaitable<Status> AdmitUpload() {
+    model_ = *form_->Value();
+    admitted_ = true;
+    co_return co_await Admit();
+  }
+
+  Error Stop(Error e) {
+    upload_refusal_ = e;
+    return e;
+  }
+
+  // Lists the provider's models the grant allows, in the provider's own list format.
+  awaitable<Response> ListModels() {
+    auto answer = co_await ctx_.upstream.Open(provider_, UpstreamRequest());
+    if (!answer) co_return Refuse(answer.error());
+    if (!answer->open) co_return std::move(answer->refusal);
+    auto body = co_await answer->open->ReadRest(kAnswerLimit);
+    if (!body) co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
+    boost::system::error_code ec;
+    json::value list = json::parse(*body, ec);
+    if (ec || !list.is_object()) co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " sent a broken list"));
+    const char* key = ep_.wire == proxy::Provider::kGoogle ? "models" : "data";
+    if (auto* items = list.get_object().if_contains(key); items && items->is_array()) {
+      json::array kept;
+      for (auto& item : items->get_array())
+        if (AllowsListedModel(item)) kept.push_back(std::move(item));
+      *items = std::move(kept);
+    }
+    co_return proxy::PassOn(answer->open->Head(), json::serialize(list));
+  }
+
+  bool AllowsListedModel(const json::value& item) const {
+    if (!item.is_object()) return false;
+    const char* field = ep_.wire == proxy::Provider::kGoogle ? "name" : "id";
+    const auto* id = item.get_object().if_contains(field);
+    if (!id || !id->is_string()) return false;
+    std::string_view name = id->get_string();
+    if (name.starts_with("models/")) name.remove_prefix(7);
+    return grant_->scope.AllowsModel(name);
+  }
+
+  void Settle() {
+    spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage_.input_tokens,
+                  usage_.output_tokens, model_);
+    RecordUsage(ctx_, grant_->record.id, model_, usage_);
+  }
+
+  BrokerContext& ctx_;
+  const NativeEndpoint& ep_;
+  const ProviderEndpoint& provider_;
+  Request& req_;
+  http::Exchange& exchange_;
+  std::string upstream_path_;
+  std::string model_;
+  std::shared_ptr<const domain::Grant> grant_;
+  bool strip_usage_chunk_ = false;
+  proxy::Usage usage_;
+  // Upload relay
+  std::optional<proxy::MultipartField> form_;
+  bool admitted_ = false;
+  std::optional<Error> upload_refusal_;
+  std::string held_;
+  std::string sending_;
+};
+
+awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
+                              Request& req, http::Exchange& exchange, std::string upstream_path, std::string model) {
+  NativeCall call(ctx, ep, provider, req, exchange);
+  co_return co_await call.Run(std::move(upstream_path), std::move(model));
+}
+
+// Gemini names the model in the path: "models/{model}:{action}".
+awaitable<Response> GeminiModelCall(BrokerContext& ctx, const ProviderEndpoint& provider, std::string version,
+                                    Request& req, const http::PathParams& params, http::Exchange& exchange) {
+  std::string_view call = params.Get("call");
+  size_t colon = call.rfind(':');
+  const NativeEndpoint* ep = colon == std::string_view::npos ? nullptr : proxy::GeminiAction(call.substr(colon));
+  if (!ep || colon == 0) {
+    Error e = MakeError(Errc::kNotFound, "Unknown Gemini method '" + std::string(call) + "'");
+    co_return proxy::ProviderErrorResponse(proxy::Provider::kGoogle, e, req.version());
+  }
+  std::string model(call.substr(0, colon));
+  co_return co_await RunNative(ctx, *ep, provider, req, exchange, "/" + version + "/models/" + std::string(call),
+                               std::move(model));
+}
+
+void AddOpenAIStyle(http::Router& router, BrokerContext& ctx, const ProviderEndpoint& provider, proxy::Provider wire,
+                    std::string prefix) {
+  for (const NativeEndpoint& ep : proxy::NativeEndpoints()) {
+    if (ep.wire != wire) continue;
+    auto handler = [&ctx, &ep, &provider](Request& req, const http::PathParams&, http::Exchange& exchange) {
+      return RunNative(ctx, ep, provider, req, exchange, std::string(ep.path), "");
+    };
+    http::Body body = ep.model_in == proxy::ModelIn::kMultipart ? http::Body::kStreamed : http::Body::kWhole;
+    router.Add(ep.method, prefix + std::string(ep.path), std::move(handler), body);
+  }
+}
+
+}  // namespace
+
+void AddNativeRoutes(http::Router& router, BrokerContext& ctx) {
+  const proxy::ProviderTable& table = ctx.upstream.Table();
+  for (const ProviderEndpoint& provider : table.endpoints) {
+    if (provider.wire == proxy::Provider::kGoogle) continue;
+    AddOpenAIStyle(router, ctx, provider, provider.wire, "/" + provider.name);
+  }
+  const ProviderEndpoint& google = table.For(proxy::Provider::kGoogle);
+  for (std::string version : {"v1beta", "v1"}) {
+    auto model_call = [&ctx, &google, version](Request& req, const http::PathParams& params, http::Exchange& ex) {
+      return GeminiModelCall(ctx, google, version, req, params, ex);
+    };
+    router.Add(http::Verb::post, "/gemini/" + version + "/models/:call", model_call);
+    const NativeEndpoint* list = nullptr;
+    for (const auto& ep : proxy::NativeEndpoints())
+      if (ep.wire == proxy::Provider::kGoogle && ep.method == http::Verb::get) list = &ep;
+    auto list_models = [&ctx, &google, list, version](Request& req, const http::PathParams&, http::Exchange& ex) {
+      return RunNative(ctx, *list, google, req, ex, "/" + version + "/models", "");
+    };
+    router.Add(http::Verb::get, "/gemini/" + version + "/models", list_models);
+  }
+}
+
+}  // namespace ap::api

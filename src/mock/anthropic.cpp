@@ -1,0 +1,150 @@
+// The emulation of Anthropic's API: messages (whole or streamed as message_start, content blocks,
+// message_delta with running usage, message_stop), token counting and the model list.
+#include <boost/json.hpp>
+
+#include "core/ids.hpp"
+#include "mock/wire.hpp"
+
+namespace ap::mock {
+namespace json = boost::json;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::string_view kModels[] = {"claude-sonnet-4-5-20250929", "claude-opus-4-1-20250805",
+                                        "claude-3-5-haiku-20241022", "claude-haiku-4-5-20251001"};
+
+json::object AnthropicError(std::string type, std::string message) {
+  return {{"type", "error"},
+          {"error", json::object{{"type", std::move(type)}, {"message", std::move(message)}}},
+          {"request_id", "req_" + RandomToken(18)}};
+}
+
+Response Invalid(std::string message) {
+  return JsonAnswer(400, AnthropicError("invalid_request_error", std::move(message)));
+}
+
+// Checks the body of messages and count_tokens; fills `prompt` with its text.
+std::optional<Response> CheckMessages(const json::object& o, bool needs_max_tokens, Prompt& prompt) {
+  static constexpr std::string_view kKnown[] = {
+      "model", "messages", "max_tokens", "system",      "metadata", "stop_sequences", "stream",    "temperature",
+      "top_p", "top_k",    "tools",      "tool_choice", "thinking", "service_tier",   "container", "mcp_servers"};
+  for (const auto& [k, v] : o)
+    if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
+      return Invalid(std::string(k) + ": Extra inputs are not permitted");
+  for (const char* required : {"model", "messages", "max_tokens"}) {
+    if (!needs_max_tokens && std::string_view(required) == "max_tokens") continue;
+    if (!o.contains(required)) return Invalid(std::string(required) + ": Field required");
+  }
+  if (!o.at("messages").is_array() || (needs_max_tokens && !o.at("max_tokens").is_int64()))
+    return Invalid("messages or max_tokens: Input should be valid");
+  if (const auto* system = o.if_contains("system")) CollectText(*system, prompt);
+  for (const auto& m : o.at("messages").get_array()) {
+    const auto* msg = m.if_object();
+    if (!msg || !msg->contains("role") || !msg->contains("content"))
+      return Invalid("messages: each message needs role and content");
+    const auto& role = msg->at("role");
+    if (!role.is_string() || (role.get_string() != "user" && role.get_string() != "assistant"))
+      return Invalid("messages: Input tag does not match any of the expected tags: 'user', 'assistant'");
+    CollectText(msg->at("content"), prompt);
+  }
+  return std::nullopt;
+}
+
+json::object Usage(int64_t in, int64_t out) {
+  return {{"input_tokens", in},
+          {"cache_creation_input_tokens", 0},
+          {"cache_read_input_tokens", 0},
+          {"output_tokens", out},
+          {"service_tier", "standard"}};
+}
+
+MockAnswer Messages(const json::object& o, const MockOptions& options) {
+  Prompt prompt;
+  if (auto refused = CheckMessages(o, true, prompt)) return *refused;
+  bool truncated = false;
+  std::string reply = ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated);
+  int64_t in = EstimateTokens(prompt.all) + 3, out = EstimateTokens(reply);
+  std::string id = "msg_" + RandomToken(18);
+  const char* stop = truncated ? "max_tokens" : "end_turn";
+  const auto* stream = o.if_contains("stream");
+  if (!stream || !stream->is_bool() || !stream->get_bool()) {
+    return JsonAnswer(200, json::object{{"id", id},
+                                        {"type", "message"},
+                                        {"role", "assistant"},
+                                        {"model", o.at("model")},
+                                        {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
+                                        {"stop_reason", stop},
+                                        {"stop_sequence", nullptr},
+                                        {"usage", Usage(in, out)}});
+  }
+  MockAnswer answer;
+  answer.content_type = "text/event-stream; charset=utf-8";
+  auto event = [](std::string_view type, json::object data) {
+    data["type"] = type;
+    return SseEvent(type, data);
+  };
+  answer.pieces.push_back(event("message_start", {{"message",
+                                                   {{"id", id},
+                                                    {"type", "message"},
+                                                    {"role", "assistant"},
+                                                    {"model", o.at("model")},
+                                                    {"content", json::array()},
+                                                    {"stop_reason", nullptr},
+                                                    {"stop_sequence", nullptr},
+                                                    {"usage", Usage(in, 1)}}}}));
+  answer.pieces.push_back(
+      event("content_block_start", {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
+  answer.pieces.push_back(event("ping", {}));
+  for (auto& piece : Split(reply, options.stream_chunks))
+    answer.pieces.push_back(
+        event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
+  answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
+  answer.pieces.push_back(event("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
+                                                  {"usage", {{"output_tokens", out}}}}));
+  answer.pieces.push_back(event("message_stop", {}));
+  return answer;
+}
+
+MockAnswer CountTokens(const json::object& o) {
+  Prompt prompt;
+  if (auto refused = CheckMessages(o, false, prompt)) return *refused;
+  return JsonAnswer(200, json::object{{"input_tokens", EstimateTokens(prompt.all) + 3}});
+}
+
+MockAnswer Models() {
+  json::array data;
+  for (auto id : kModels)
+    data.push_back(
+        json::object{{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
+  return JsonAnswer(200, json::object{{"data", std::move(data)},
+                                      {"has_more", false},
+                                      {"first_id", kModels[0]},
+                                      {"last_id", kModels[std::size(kModels) - 1]}});
+}
+
+MockAnswer WithRequestId(MockAnswer answer) {
+  answer.request_id_header = "request-id";
+  answer.request_id = "req_" + RandomToken(18);
+  answer.whole.set("request-id", answer.request_id);
+  return answer;
+}
+
+}  // namespace
+
+MockAnswer AnthropicAnswer(const Request& req, std::string_view path, const MockOptions& options) {
+  std::string key = Header(req, "x-api-key");
+  if (key.empty() || key != options.anthropic_key)
+    return JsonAnswer(401, AnthropicError("authentication_error", "invalid x-api-key"));
+  if (Header(req, "anthropic-version").empty()) return Invalid("anthropic-version: header is required");
+  if (req.method() == http::Verb::get && path == "/v1/models") return WithRequestId(Models());
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  if (ec || !body.is_object()) return Invalid("There was an error parsing the body of your request");
+  if (path == "/v1/messages") return WithRequestId(Messages(body.get_object(), options));
+  if (path == "/v1/messages/count_tokens") return WithRequestId(CountTokens(body.get_object()));
+  return JsonAnswer(404, AnthropicError("not_found_error", "Not Found"));
+}
+
+}  // namespace ap::mock

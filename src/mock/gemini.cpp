@@ -1,0 +1,176 @@
+// The emulation of the Gemini API: generateContent, streamGenerateContent with alt=sse (events
+// separated by CRLF pairs, running usageMetadata), embedContent, batchEmbedContents, countTokens
+// and the model list; the key in x-goog-api-key or ?key=.
+#include <boost/json.hpp>
+
+#include "core/ids.hpp"
+#include "mock/wire.hpp"
+
+namespace ap::mock {
+namespace json = boost::json;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr std::string_view kModels[] = {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.0-flash", "text-embedding-004",
+                                        "gemini-embedding-001"};
+
+json::object GoogleError(int code, std::string status, std::string message) {
+  return {{"error", json::object{{"code", code}, {"message", std::move(message)}, {"status", std::move(status)}}}};
+}
+
+Response Invalid(std::string message) {
+  return JsonAnswer(400, GoogleError(400, "INVALID_ARGUMENT", std::move(message)));
+}
+
+std::optional<Response> RefuseKey(const Request& req, const MockOptions& options) {
+  std::string key = Header(req, "x-goog-api-key");
+  if (key.empty()) key = QueryParam(req.target(), "key");
+  if (key.empty())
+    return JsonAnswer(403,
+                      GoogleError(403, "PERMISSION_DENIED",
+                                  "Method doesn't allow unregistered callers (callers without established identity). "
+                                  "Please use API Key or other form of API consumer identity to call this API."));
+  if (key == options.google_key) return std::nullopt;
+  json::object err = GoogleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
+  err["error"].as_object()["details"] = json::array{json::object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+                                                                 {"reason", "API_KEY_INVALID"},
+                                                                 {"domain", "googleapis.com"}}};
+  return JsonAnswer(400, err);
+}
+
+// Checks a GenerateContentRequest; fills `prompt` with its text.
+std::optional<Response> CheckContents(const json::object& o, Prompt& prompt) {
+  static constexpr std::string_view kKnown[] = {"contents", "systemInstruction", "generationConfig", "safetySettings",
+                                                "tools",    "toolConfig",        "cachedContent",    "labels",
+                                                "model"};
+  for (const auto& [k, v] : o)
+    if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
+      return Invalid("Invalid JSON payload received. Unknown name \"" + std::string(k) + "\": Cannot find field.");
+  const auto* contents = o.if_contains("contents");
+  if (!contents || !contents->is_array() || contents->get_array().empty())
+    return Invalid("* GenerateContentRequest.contents: contents is not specified\n");
+  if (const auto* system = o.if_contains("systemInstruction"); system && system->is_object())
+    if (const auto* parts = system->get_object().if_contains("parts")) CollectText(*parts, prompt);
+  for (const auto& c : contents->get_array())
+    if (const auto* content = c.if_object())
+      if (const auto* parts = content->if_contains("parts")) CollectText(*parts, prompt);
+  return std::nullopt;
+}
+
+json::object Candidate(const std::string& text, const char* finish) {
+  json::object c{{"content", {{"parts", json::array{json::object{{"text", text}}}}, {"role", "model"}}}, {"index", 0}};
+  if (finish) c["finishReason"] = finish;
+  return c;
+}
+
+json::object UsageMetadata(int64_t in, int64_t out) {
+  json::object u{{"promptTokenCount", in},
+                 {"totalTokenCount", in + out},
+                 {"promptTokensDetails", json::array{json::object{{"modality", "TEXT"}, {"tokenCount", in}}}}};
+  if (out > 0) u["candidatesTokenCount"] = out;
+  return u;
+}
+
+MockAnswer Generate(const json::object& o, std::string_view model, bool stream, const MockOptions& options) {
+  Prompt prompt;
+  if (auto refused = CheckContents(o, prompt)) return *refused;
+  int64_t max_tokens = 0;
+  if (const auto* config = o.if_contains("generationConfig"); config && config->is_object())
+    max_tokens = IntOr(config->get_object(), "maxOutputTokens", 0);
+  bool truncated = false;
+  std::string reply = ReplyTo(prompt, max_tokens, truncated);
+  int64_t in = EstimateTokens(prompt.all), out = EstimateTokens(reply);
+  const char* finish = truncated ? "MAX_TOKENS" : "STOP";
+  std::string id = RandomToken(12);
+  if (!stream)
+    return JsonAnswer(200, json::object{{"candidates", json::array{Candidate(reply, finish)}},
+                                        {"usageMetadata", UsageMetadata(in, out)},
+                                        {"modelVersion", model},
+                                        {"responseId", id}});
+  MockAnswer answer;
+  answer.content_type = "text/event-stream";
+  auto pieces = Split(reply, options.stream_chunks);
+  int64_t sent = 0;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    bool last = i + 1 == pieces.size();
+    sent = last ? out : sent + EstimateTokens(pieces[i]);
+    json::object chunk{{"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
+                       {"usageMetadata", UsageMetadata(in, sent)},
+                       {"modelVersion", model},
+                       {"responseId", id}};
+    answer.pieces.push_back(SseEvent("", chunk, "\r\n\r\n"));
+  }
+  return answer;
+}
+
+json::object Embedding(const json::value* content) {
+  Prompt prompt;
+  if (content && content->is_object())
+    if (const auto* parts = content->get_object().if_contains("parts")) CollectText(*parts, prompt);
+  json::array values;
+  for (float v : FakeEmbedding(prompt.all, 8)) values.push_back(v);
+  return {{"values", std::move(values)}};
+}
+
+MockAnswer EmbedOne(const json::object& o) {
+  if (!o.contains("content")) return Invalid("* EmbedContentRequest.content: content is not specified\n");
+  return JsonAnswer(200, json::object{{"embedding", Embedding(o.if_contains("content"))}});
+}
+
+MockAnswer EmbedBatch(const json::object& o) {
+  const auto* requests = o.if_contains("requests");
+  if (!requests || !requests->is_array())
+    return Invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n");
+  json::array embeddings;
+  for (const auto& r : requests->get_array())
+    embeddings.push_back(Embedding(r.is_object() ? r.get_object().if_contains("content") : nullptr));
+  return JsonAnswer(200, json::object{{"embeddings", std::move(embeddings)}});
+}
+
+MockAnswer CountTokens(const json::object& o) {
+  Prompt prompt;
+  if (const auto* contents = o.if_contains("contents"); contents && contents->is_array())
+    for (const auto& c : contents->get_array())
+      if (const auto* content = c.if_object())
+        if (const auto* parts = content->if_contains("parts")) CollectText(*parts, prompt);
+  return JsonAnswer(200, json::object{{"totalTokens", EstimateTokens(prompt.all)}});
+}
+
+MockAnswer Models() {
+  json::array models;
+  for (auto id : kModels)
+    models.push_back(json::object{{"name", "models/" + std::string(id)},
+                                  {"displayName", id},
+                                  {"supportedGenerationMethods", json::array{"generateContent", "countTokens"}}});
+  return JsonAnswer(200, json::object{{"models", std::move(models)}});
+}
+
+}  // namespace
+
+MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOptions& options) {
+  if (auto refused = RefuseKey(req, options)) return *refused;
+  if (req.method() == http::Verb::get && path == "/models") return Models();
+  constexpr std::string_view kModelsPrefix = "/models/";
+  size_t colon = path.rfind(':');
+  if (!path.starts_with(kModelsPrefix) || colon == std::string_view::npos)
+    return JsonAnswer(404, GoogleError(404, "NOT_FOUND", "Method not found."));
+  std::string_view model = path.substr(kModelsPrefix.size(), colon - kModelsPrefix.size());
+  std::string_view action = path.substr(colon + 1);
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  if (ec || !body.is_object()) return Invalid("Invalid JSON payload received.");
+  const json::object& o = body.get_object();
+  if (action == "generateContent") return Generate(o, model, false, options);
+  if (action == "streamGenerateContent") {
+    if (QueryParam(req.target(), "alt") != "sse") return Invalid("The mock streams with alt=sse only");
+    return Generate(o, model, true, options);
+  }
+  if (action == "embedContent") return EmbedOne(o);
+  if (action == "batchEmbedContents") return EmbedBatch(o);
+  if (action == "countTokens") return CountTokens(o);
+  return JsonAnswer(404, GoogleError(404, "NOT_FOUND", "Method not found."));
+}
+
+}  // namespace ap::mock

@@ -1,0 +1,103 @@
+#include "mock/wire.hpp"
+
+#include <boost/json.hpp>
+#include <chrono>
+#include <cmath>
+
+#include "http/response.hpp"
+
+namespace ap::mock {
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+
+http::Response JsonAnswer(unsigned status, const json::value& body) {
+  http::Response res = http::JsonResponse(static_cast<http::StatusCode>(status), body);
+  res.set(bhttp::field::content_type, "application/json");
+  res.erase(bhttp::field::cache_control);
+  return res;
+}
+
+std::string Header(const http::Request& req, std::string_view name) {
+  auto it = req.find(name);
+  return it == req.end() ? std::string() : std::string(it->value());
+}
+
+std::string QueryParam(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view query = target.substr(q + 1);
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (pair.substr(0, pair.find('=')) == name && pair.find('=') != std::string_view::npos)
+      return std::string(pair.substr(pair.find('=') + 1));
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_int64() ? v->get_int64() : fallback;
+}
+
+int64_t EstimateTokens(std::string_view text) { return static_cast<int64_t>((text.size() + 3) / 4); }
+
+int64_t UnixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+void CollectText(const json::value& content, Prompt& prompt) {
+  if (content.is_string()) {
+    prompt.all += content.get_string();
+    prompt.last = content.get_string();
+  } else if (content.is_array()) {
+    for (const auto& part : content.get_array()) {
+      if (part.is_string()) CollectText(part, prompt);
+      if (const auto* obj = part.if_object())
+        if (const auto* text = obj->if_contains("text"); text && text->is_string()) {
+          prompt.all += text->get_string();
+          prompt.last = text->get_string();
+        }
+    }
+  }
+}
+
+std::string ReplyTo(const Prompt& prompt, int64_t max_tokens, bool& truncated) {
+  std::string reply = "This is a mock reply to: " + prompt.last.substr(0, 200);
+  truncated = false;
+  if (max_tokens > 0 && EstimateTokens(reply) > max_tokens) {
+    reply.resize(static_cast<size_t>(max_tokens) * 4);
+    truncated = true;
+  }
+  return reply;
+}
+
+std::vector<std::string> Split(const std::string& text, int n) {
+  n = std::max(1, n);
+  std::vector<std::string> pieces;
+  size_t size = (text.size() + static_cast<size_t>(n) - 1) / static_cast<size_t>(n);
+  for (int i = 0; i < n; ++i) {
+    size_t at = static_cast<size_t>(i) * size;
+    pieces.push_back(at < text.size() ? text.substr(at, size) : std::string());
+  }
+  return pieces;
+}
+
+std::string SseEvent(std::string_view event, const json::value& data, std::string_view separator) {
+  std::string out;
+  if (!event.empty()) out.append("event: ").append(event).append("\n");
+  out.append("data: ").append(json::serialize(data)).append(separator);
+  return out;
+}
+
+std::vector<float> FakeEmbedding(std::string_view text, int dimensions) {
+  std::vector<float> values(static_cast<size_t>(dimensions));
+  size_t seed = std::hash<std::string_view>{}(text);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = static_cast<float>(std::sin(static_cast<double>(seed % 997 + i)));
+  return values;
+}
+
+}  // namespace ap::mock

@@ -1,0 +1,54 @@
+#pragma once
+// What the emulated providers share: how an answer is shaped (whole, or a stream of pieces sent
+// with the configured pacing), the key check's inputs, and the mock's rough tokenizer.
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/message.hpp"
+#include "mock/mock_upstream.hpp"
+
+namespace ap::mock {
+
+// An answer: whole, or (when `pieces` is set) a head followed by pieces sent one by one.
+struct MockAnswer {
+  http::Response whole;
+  std::vector<std::string> pieces;
+  std::string content_type;  // of a streamed answer
+  std::string request_id_header;
+  std::string request_id;
+  MockAnswer() = default;
+  MockAnswer(http::Response r) : whole(std::move(r)) {}  // NOLINT: an answer can be a plain response
+};
+
+http::Response JsonAnswer(unsigned status, const boost::json::value& body);
+std::string Header(const http::Request& req, std::string_view name);
+std::string QueryParam(std::string_view target, std::string_view name);
+int64_t IntOr(const boost::json::object& o, std::string_view key, int64_t fallback);
+// Roughly what the providers' tokenizers give for English text: four characters a token.
+int64_t EstimateTokens(std::string_view text);
+int64_t UnixNow();
+
+// The text of every message, for token counts, and of the last one, for the reply.
+struct Prompt {
+  std::string all;
+  std::string last;
+};
+void CollectText(const boost::json::value& content, Prompt& prompt);
+std::string ReplyTo(const Prompt& prompt, int64_t max_tokens, bool& truncated);
+// `text` cut into `n` pieces (at least one), for streamed replies.
+std::vector<std::string> Split(const std::string& text, int n);
+// One server-sent event.
+std::string SseEvent(std::string_view event, const boost::json::value& data, std::string_view separator = "\n\n");
+// A made-up embedding of `dimensions` values derived from the text.
+std::vector<float> FakeEmbedding(std::string_view text, int dimensions);
+
+MockAnswer OpenAIAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
+MockAnswer AnthropicAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
+// `path` after "/v1beta" or "/v1".
+MockAnswer GeminiAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
+
+}  // namespace ap::mock

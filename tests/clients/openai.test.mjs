@@ -1,0 +1,182 @@
+// The official OpenAI SDK, pointed at the broker with a delegated token as its API key.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI, { toFile } from 'openai';
+import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, KEYS } from './setup.mjs';
+
+const ALL = ['chat', 'embeddings', 'images', 'audio', 'moderation'];
+const MODELS = ['gpt-4o-mini*', 'text-embedding-3-small', 'gpt-image-1', 'whisper-1', 'tts-1', 'omni-moderation-latest'];
+let mock, broker, grant, client;
+
+function sdk(token, base = broker.url) {
+  return new OpenAI({ apiKey: token, baseURL: `${base}/openai/v1`, maxRetries: 0 });
+}
+
+before(async () => {
+  mock = await startMock();
+  broker = await startBroker({ mock });
+  grant = await approvedGrant(broker, { provider: 'openai', models: MODELS, capabilities: ALL });
+  client = sdk(grant.token);
+});
+
+const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+const messages = [{ role: 'user', content: 'Hello there' }];
+
+test('chat completion answers, and the provider sees the broker key, never the token', async () => {
+  const before = await usageOf(broker, grant.grantId);
+  const answer = await client.chat.completions.create({ model: 'gpt-4o-mini', messages });
+  assert.match(answer.choices[0].message.content, /mock reply to: Hello there/);
+  assert.ok(answer.usage.prompt_tokens > 0);
+  const seen = lowerKeys((await mockStats(mock)).lastHeaders.openai);
+  assert.equal(seen.authorization, `Bearer ${KEYS.openai}`);
+  assert.ok(!JSON.stringify(seen).includes(grant.token), 'the delegated token must not reach the provider');
+  const after = await usageOf(broker, grant.grantId);
+  assert.equal(after.totals.requests, before.totals.requests + 1);
+  assert.equal(after.totals.inputTokens - before.totals.inputTokens, answer.usage.prompt_tokens);
+  assert.equal(after.totals.outputTokens - before.totals.outputTokens, answer.usage.completion_tokens);
+});
+
+test('a dated model matches the grant\'s pattern', async () => {
+  const answer = await client.chat.completions.create({ model: 'gpt-4o-mini-2024-07-18', messages });
+  assert.equal(answer.model, 'gpt-4o-mini-2024-07-18');
+});
+
+test('streamed chat: usage is captured, and the usage chunk the app did not ask for is not shown', async () => {
+  const before = await usageOf(broker, grant.grantId);
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let text = '';
+  let chunks = 0;
+  for await (const chunk of stream) {
+    chunks++;
+    assert.notEqual(chunk.choices.length, 0, 'no usage-only chunk for an app that did not ask');
+    text += chunk.choices[0].delta.content ?? '';
+  }
+  assert.ok(chunks >= 3);
+  assert.match(text, /mock reply to: Hello there/);
+  const after = await eventually(async () => {
+    const u = await usageOf(broker, grant.grantId);
+    return u.totals.requests > before.totals.requests && u;
+  }, 'usage of the stream');
+  assert.ok(after.totals.outputTokens > before.totals.outputTokens, 'the stream\'s output tokens are counted');
+});
+
+test('streamed chat with include_usage keeps the usage chunk for the app', async () => {
+  const stream = await client.chat.completions.create({
+    model: 'gpt-4o-mini', messages, stream: true, stream_options: { include_usage: true },
+  });
+  let usage;
+  for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+  assert.ok(usage && usage.completion_tokens > 0);
+});
+
+test('responses API, whole and streamed', async () => {
+  const whole = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hi' });
+  assert.match(whole.output_text, /mock reply to: Say hi/);
+  const stream = await client.responses.create({ model: 'gpt-4o-mini', input: 'Say hi', stream: true });
+  let text = '';
+  let completed;
+  for await (const event of stream) {
+    if (event.type === 'response.output_text.delta') text += event.delta;
+    if (event.type === 'response.completed') completed = event.response;
+  }
+  assert.match(text, /mock reply to: Say hi/);
+  assert.ok(completed.usage.output_tokens > 0);
+});
+
+test('embeddings (the SDK asks for base64 and decodes it)', async () => {
+  const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['one', 'two'] });
+  assert.equal(res.data.length, 2);
+  assert.equal(res.data[0].embedding.length, 8);
+  assert.ok(res.data[0].embedding.every((v) => typeof v === 'number' && Math.abs(v) <= 1));
+});
+
+test('image generation', async () => {
+  const res = await client.images.generate({ model: 'gpt-image-1', prompt: 'a lighthouse' });
+  assert.ok(res.data[0].b64_json.length > 0);
+  assert.ok(res.usage.output_tokens > 0);
+});
+
+test('audio transcription uploads a file through the broker', async () => {
+  const before = await usageOf(broker, grant.grantId);
+  const file = await toFile(Buffer.alloc(320000, 7), 'speech.wav');
+  const res = await client.audio.transcriptions.create({ model: 'whisper-1', file });
+  assert.match(res.text, /Mock transcript of \d+ bytes/);
+  assert.ok(Number(res.text.match(/of (\d+) bytes/)[1]) === 320000, 'the whole file arrived upstream');
+  const after = await eventually(async () => {
+    const u = await usageOf(broker, grant.grantId);
+    return u.totals.audioSeconds > before.totals.audioSeconds && u;
+  }, 'audio usage');
+  assert.equal(after.totals.audioSeconds - before.totals.audioSeconds, 10);
+});
+
+test('an upload for a model outside the grant is refused and never reaches the provider whole', async () => {
+  const requests = (await mockStats(mock)).requests.openai;
+  const file = await toFile(Buffer.alloc(100000, 1), 'speech.wav');
+  await assert.rejects(client.audio.transcriptions.create({ model: 'gpt-4o-transcribe', file }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /gpt-4o-transcribe/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.openai, requests);
+});
+
+test('speech comes back as audio bytes', async () => {
+  const res = await client.audio.speech.create({ model: 'tts-1', voice: 'alloy', input: 'Hello' });
+  const bytes = Buffer.from(await res.arrayBuffer());
+  assert.equal(bytes.subarray(0, 3).toString(), 'ID3');
+  assert.equal(bytes.length, 4 + 5 * 64);
+});
+
+test('moderation', async () => {
+  const res = await client.moderations.create({ input: 'hello' });
+  assert.equal(res.results[0].flagged, false);
+});
+
+test('the model list shows only what the grant allows', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.deepEqual(ids.sort(), ['gpt-4o-mini', 'gpt-image-1', 'omni-moderation-latest', 'text-embedding-3-small', 'tts-1', 'whisper-1']);
+});
+
+test('a model outside the grant: PermissionDeniedError, and nothing reaches the provider', async () => {
+  const requests = (await mockStats(mock)).requests.openai;
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.equal(e.status, 403);
+    assert.match(e.message, /Model 'gpt-4o' is not allowed/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.openai, requests);
+});
+
+test('a capability outside the grant: PermissionDeniedError naming it', async () => {
+  const chatOnly = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  await assert.rejects(sdk(chatOnly.token).embeddings.create({ model: 'text-embedding-3-small', input: 'x' }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /does not allow embeddings/);
+    return true;
+  });
+});
+
+test('a revoked token: AuthenticationError', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  await sdk(g.token).chat.completions.create({ model: 'gpt-4o-mini', messages });
+  await revoke(broker, g.grantId);
+  await assert.rejects(sdk(g.token).chat.completions.create({ model: 'gpt-4o-mini', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.AuthenticationError, e.constructor.name);
+    return true;
+  });
+});
+
+test('a token for another provider: PermissionDeniedError', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: [], capabilities: ['chat'] });
+  await assert.rejects(sdk(g.token).chat.completions.create({ model: 'gpt-4o-mini', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /This token is for anthropic/);
+    return true;
+  });
+});
+
+test('a forged key: AuthenticationError', async () => {
+  await assert.rejects(sdk('sk-not-a-token').models.list(), (e) => e instanceof OpenAI.AuthenticationError);
+});
