@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 
-.PHONY: all deps build run test unit e2e bench clean
+.PHONY: all deps build run test unit e2e clients bench clean
 
 all: build
 
@@ -18,7 +18,7 @@ build: deps
 run: build
 	$(BUILD)/src/aipassport serve --listen 127.0.0.1:8080 --data-dir ./data
 
-test: build unit e2e
+test: build unit e2e clients
 
 unit:
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -26,6 +26,11 @@ unit:
 e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/e2e && AIPASSPORT_BIN=$(abspath $(BUILD))/src/aipassport node --test --test-concurrency=1
+
+# The official OpenAI, Anthropic and Gemini SDKs against the broker and the emulation.
+clients:
+	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/clients && AIPASSPORT_BIN=$(abspath $(BUILD))/src/aipassport node --test --test-concurrency=1
 
 bench: build
 	@scripts/install-deps.sh bench

@@ -1,0 +1,92 @@
+// The official Anthropic SDK, pointed at the broker with a delegated token as its API key.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, KEYS } from './setup.mjs';
+
+let mock, broker, grant, client;
+const sdk = (token, options = {}) => new Anthropic({ apiKey: token, baseURL: `${broker.url}/anthropic`, maxRetries: 0, ...options });
+const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+const request = { model: 'claude-sonnet-4-5-20250929', max_tokens: 256, messages: [{ role: 'user', content: 'Hello there' }] };
+
+before(async () => {
+  mock = await startMock();
+  broker = await startBroker({ mock });
+  grant = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-sonnet-4-5*', 'claude-3-5-haiku-20241022'], capabilities: ['chat'] });
+  client = sdk(grant.token);
+});
+
+test('a message, and the provider sees the broker key, never the token', async () => {
+  const msg = await client.messages.create(request);
+  assert.match(msg.content[0].text, /mock reply to: Hello there/);
+  const seen = lowerKeys((await mockStats(mock)).lastHeaders.anthropic);
+  assert.equal(seen['x-api-key'], KEYS.anthropic);
+  assert.equal(seen.authorization, undefined, 'the SDK\'s Authorization header (the token) is removed');
+  assert.ok(seen['anthropic-version'], 'the SDK\'s API version goes through');
+  const usage = await usageOf(broker, grant.grantId);
+  assert.equal(usage.totals.inputTokens, msg.usage.input_tokens);
+});
+
+test('the token also works as x-api-key (older SDKs, curl)', async () => {
+  const viaHeader = sdk(null, { apiKey: null, authToken: null, defaultHeaders: { 'x-api-key': grant.token } });
+  const msg = await viaHeader.messages.create(request);
+  assert.equal(msg.type, 'message');
+});
+
+test('a streamed message: text arrives in events, usage from message_start and message_delta is counted', async () => {
+  const before = await usageOf(broker, grant.grantId);
+  const stream = client.messages.stream(request);
+  let text = '';
+  stream.on('text', (t) => { text += t; });
+  const final = await stream.finalMessage();
+  assert.match(text, /mock reply to: Hello there/);
+  const after = await eventually(async () => {
+    const u = await usageOf(broker, grant.grantId);
+    return u.totals.requests > before.totals.requests && u;
+  }, 'usage of the stream');
+  assert.equal(after.totals.inputTokens - before.totals.inputTokens, final.usage.input_tokens);
+  assert.equal(after.totals.outputTokens - before.totals.outputTokens, final.usage.output_tokens);
+});
+
+test('token counting is allowed and takes no request from the cap', async () => {
+  const capped = await approvedGrant(broker, { provider: 'anthropic', models: [], capabilities: ['chat'], maxRequests: 1 });
+  const c = sdk(capped.token);
+  for (let i = 0; i < 3; i++) {
+    const count = await c.messages.countTokens({ model: request.model, messages: request.messages });
+    assert.ok(count.input_tokens > 0);
+  }
+  await c.messages.create(request);
+  await assert.rejects(c.messages.create(request), (e) => e instanceof Anthropic.RateLimitError || e.status === 429);
+});
+
+test('the model list shows only what the grant allows', async () => {
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  assert.deepEqual(ids.sort(), ['claude-3-5-haiku-20241022', 'claude-sonnet-4-5-20250929']);
+});
+
+test('a model outside the grant: PermissionDeniedError, and nothing reaches the provider', async () => {
+  const requests = (await mockStats(mock)).requests.anthropic;
+  await assert.rejects(client.messages.create({ ...request, model: 'claude-opus-4-1-20250805' }), (e) => {
+    assert.ok(e instanceof Anthropic.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /not allowed by this grant/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.anthropic, requests);
+});
+
+test('a revoked token: AuthenticationError; a Gemini token: PermissionDeniedError', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: [], capabilities: ['chat'] });
+  await revoke(broker, g.grantId);
+  await assert.rejects(sdk(g.token).messages.create(request), (e) => e instanceof Anthropic.AuthenticationError);
+  const google = await approvedGrant(broker, { provider: 'google', models: [], capabilities: ['chat'] });
+  await assert.rejects(sdk(google.token).messages.create(request), (e) => e instanceof Anthropic.PermissionDeniedError);
+});
+
+test('the provider\'s own refusal of a bad request passes through as its BadRequestError', async () => {
+  await assert.rejects(client.messages.create({ ...request, bogus_param: 1 }), (e) => {
+    assert.ok(e instanceof Anthropic.BadRequestError, e.constructor.name);
+    assert.match(e.message, /bogus_param: Extra inputs are not permitted/);
+    return true;
+  });
+});

@@ -1,0 +1,97 @@
+// The official Google Gen AI SDK (@google/genai), pointed at the broker with a delegated token as its API key.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { GoogleGenAI, ApiError } from '@google/genai';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, KEYS } from './setup.mjs';
+
+let mock, broker, grant, ai;
+const sdk = (token, apiVersion) => new GoogleGenAI({ apiKey: token, httpOptions: { baseUrl: `${broker.url}/gemini`, ...(apiVersion && { apiVersion }) } });
+const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+
+before(async () => {
+  mock = await startMock();
+  broker = await startBroker({ mock });
+  grant = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash', 'gemini-embedding-001'], capabilities: ['chat', 'embeddings'] });
+  ai = sdk(grant.token);
+});
+
+test('generateContent, and the provider sees the broker key, never the token', async () => {
+  const res = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello there' });
+  assert.match(res.text, /mock reply to: Hello there/);
+  const seen = lowerKeys((await mockStats(mock)).lastHeaders.google);
+  assert.equal(seen['x-goog-api-key'], KEYS.google);
+  const usage = await usageOf(broker, grant.grantId);
+  assert.equal(usage.totals.inputTokens, res.usageMetadata.promptTokenCount);
+  assert.equal(usage.byDayAndModel[0].model, 'gemini-2.5-flash');
+});
+
+test('the v1 API version works too', async () => {
+  const res = await sdk(grant.token, 'v1').models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' });
+  assert.match(res.text, /mock reply/);
+  assert.match((await mockStats(mock)).lastTargets.google, /^\/v1\/models\/gemini-2.5-flash:generateContent/);
+});
+
+test('generateContentStream: chunks arrive, running usageMetadata is counted', async () => {
+  const before = await usageOf(broker, grant.grantId);
+  let text = '';
+  let last;
+  for await (const chunk of await ai.models.generateContentStream({ model: 'gemini-2.5-flash', contents: 'Hello there' })) {
+    text += chunk.text ?? '';
+    last = chunk;
+  }
+  assert.match(text, /mock reply to: Hello there/);
+  const after = await eventually(async () => {
+    const u = await usageOf(broker, grant.grantId);
+    return u.totals.requests > before.totals.requests && u;
+  }, 'usage of the stream');
+  assert.equal(after.totals.outputTokens - before.totals.outputTokens, last.usageMetadata.candidatesTokenCount);
+});
+
+test('embeddings and token counting', async () => {
+  const res = await ai.models.embedContent({ model: 'gemini-embedding-001', contents: ['one', 'two'] });
+  assert.equal(res.embeddings.length, 2);
+  assert.equal(res.embeddings[0].values.length, 8);
+  const count = await ai.models.countTokens({ model: 'gemini-2.5-flash', contents: 'Hello there' });
+  assert.ok(count.totalTokens > 0);
+});
+
+test('the model list shows only what the grant allows', async () => {
+  const names = [];
+  for await (const m of await ai.models.list()) names.push(m.name);
+  assert.deepEqual(names.sort(), ['models/gemini-2.5-flash', 'models/gemini-embedding-001']);
+});
+
+test('the token in ?key= works, and the key parameter never reaches the provider', async () => {
+  const res = await call(broker.url, 'POST', `/gemini/v1beta/models/gemini-2.5-flash:generateContent?key=${grant.token}`, {
+    body: { contents: [{ parts: [{ text: 'Hi' }] }] },
+  });
+  assert.equal(res.status, 200);
+  const target = (await mockStats(mock)).lastTargets.google;
+  assert.ok(!target.includes('key='), target);
+});
+
+test('a model outside the grant: ApiError 403 PERMISSION_DENIED, nothing reaches the provider', async () => {
+  const requests = (await mockStats(mock)).requests.google;
+  await assert.rejects(ai.models.generateContent({ model: 'gemini-2.5-pro', contents: 'Hi' }), (e) => {
+    assert.ok(e instanceof ApiError, e.constructor.name);
+    assert.equal(e.status, 403);
+    assert.match(e.message, /PERMISSION_DENIED/);
+    assert.match(e.message, /gemini-2.5-pro/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.google, requests);
+});
+
+test('an OpenAI token on a Gemini path: 403', async () => {
+  const openai = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  await assert.rejects(sdk(openai.token).models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' }),
+    (e) => e instanceof ApiError && e.status === 403);
+});
+
+test('an unknown Gemini method is 404 and never reaches the provider', async () => {
+  const res = await call(broker.url, 'POST', '/gemini/v1beta/models/gemini-2.5-flash:predict', {
+    body: {}, headers: { 'x-goog-api-key': grant.token },
+  });
+  assert.equal(res.status, 404);
+  assert.equal(res.json.error.status, 'NOT_FOUND');
+});

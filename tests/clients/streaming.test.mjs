@@ -1,0 +1,171 @@
+// Streams through the broker with the official SDKs against a slow emulation: events arrive as the
+// provider sends them, an abandoned stream is cancelled upstream and what it used is counted, and
+// a provider that fails gives the app its provider-shaped 502/504 while the broker stays healthy.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { GoogleGenAI } from '@google/genai';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually } from './setup.mjs';
+
+const CHUNKS = 30;
+let mock, broker;
+const messages = [{ role: 'user', content: 'Tell me a long story about the sea and the lighthouse keeper' }];
+
+before(async () => {
+  mock = await startMock(['--stream-chunks', String(CHUNKS), '--stream-delay-ms', '40']);
+  broker = await startBroker({ mock });
+});
+
+const grantFor = (provider) => approvedGrant(broker, { provider, models: [], capabilities: ['chat'] });
+
+test('OpenAI: the first event reaches the app while the provider is still streaming', async () => {
+  const g = await grantFor('openai');
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${broker.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let first = true;
+  let text = '';
+  for await (const chunk of stream) {
+    if (first) {
+      first = false;
+      const { streams } = await mockStats(mock);
+      assert.equal(streams.active, 1, 'the provider has not finished when the app sees the first event');
+    }
+    text += chunk.choices[0]?.delta?.content ?? '';
+  }
+  assert.match(text, /lighthouse keeper/);
+  assert.equal((await mockStats(mock)).streams.active, 0);
+});
+
+test('Anthropic: the first text arrives while the provider is still streaming', async () => {
+  const g = await grantFor('anthropic');
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${broker.url}/anthropic`, maxRetries: 0 });
+  const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 500, messages });
+  const active = await new Promise((resolve, reject) => {
+    stream.once('text', () => mockStats(mock).then((s) => resolve(s.streams.active), reject));
+    stream.on('error', reject);
+  });
+  assert.equal(active, 1);
+  await stream.finalMessage();
+});
+
+test('Gemini: the first chunk arrives while the provider is still streaming', async () => {
+  const g = await grantFor('google');
+  const ai = new GoogleGenAI({ apiKey: g.token, httpOptions: { baseUrl: `${broker.url}/gemini` } });
+  let checked = false;
+  for await (const chunk of await ai.models.generateContentStream({ model: 'gemini-2.5-flash', contents: 'A long story' })) {
+    if (!checked) {
+      checked = true;
+      assert.equal((await mockStats(mock)).streams.active, 1);
+    }
+    assert.ok(chunk.candidates.length > 0);
+  }
+  assert.ok(checked);
+});
+
+async function cancelledStreams() {
+  return (await mockStats(mock)).streams.cancelled;
+}
+
+test('Anthropic: an abandoned stream is cancelled upstream and its input is counted', async () => {
+  const g = await grantFor('anthropic');
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${broker.url}/anthropic`, maxRetries: 0 });
+  const cancelled = await cancelledStreams();
+  const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 500, messages });
+  let events = 0;
+  await assert.rejects(new Promise((resolve, reject) => {
+    stream.on('text', () => { if (++events === 2) stream.abort(); });
+    stream.on('error', reject);
+    stream.on('abort', reject);
+    stream.on('end', resolve);
+  }));
+  await eventually(async () => (await cancelledStreams()) > cancelled, 'the provider to see the stream cancelled');
+  const usage = await eventually(async () => {
+    const u = await usageOf(broker, g.grantId);
+    return u.totals.requests === 1 && u;
+  }, 'usage of the abandoned stream');
+  assert.ok(usage.totals.inputTokens > 0, 'message_start\'s input tokens are counted');
+});
+
+test('Gemini: an abandoned stream is cancelled upstream and its partial output is counted', async () => {
+  const g = await grantFor('google');
+  const ai = new GoogleGenAI({ apiKey: g.token, httpOptions: { baseUrl: `${broker.url}/gemini` } });
+  const cancelled = await cancelledStreams();
+  const whole = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'A long story' });
+  const controller = new AbortController();
+  let chunks = 0;
+  await assert.rejects(async () => {
+    const stream = await ai.models.generateContentStream({
+      model: 'gemini-2.5-flash', contents: 'A long story', config: { abortSignal: controller.signal },
+    });
+    for await (const chunk of stream) {
+      assert.ok(chunk);
+      if (++chunks === 3) controller.abort();
+    }
+  });
+  await eventually(async () => (await cancelledStreams()) > cancelled, 'the provider to see the stream cancelled');
+  const usage = await eventually(async () => {
+    const u = await usageOf(broker, g.grantId);
+    return u.totals.requests === 2 && u;
+  }, 'usage of the abandoned stream');
+  const streamed = usage.totals.outputTokens - whole.usageMetadata.candidatesTokenCount;
+  assert.ok(streamed > 0 && streamed < whole.usageMetadata.candidatesTokenCount,
+    `partial output counted: ${streamed} of ${whole.usageMetadata.candidatesTokenCount}`);
+});
+
+test('OpenAI: an abandoned stream is cancelled upstream and counted as a request', async () => {
+  const g = await grantFor('openai');
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${broker.url}/openai/v1`, maxRetries: 0 });
+  const cancelled = await cancelledStreams();
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let chunks = 0;
+  for await (const chunk of stream) {
+    assert.ok(chunk);
+    if (++chunks === 2) break;  // leaving the loop aborts the request
+  }
+  await eventually(async () => (await cancelledStreams()) > cancelled, 'the provider to see the stream cancelled');
+  await eventually(async () => (await usageOf(broker, g.grantId)).totals.requests === 1, 'the request to be counted');
+});
+
+test('a provider that is down: the SDK gets a 502 in its provider\'s shape', async () => {
+  const down = await startBroker({ mock: { url: 'http://127.0.0.1:9' } });
+  const g = await approvedGrant(down, { provider: 'openai', models: [], capabilities: ['chat'] });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${down.url}/openai/v1`, maxRetries: 0 });
+  await assert.rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages }), (e) => {
+    assert.ok(e instanceof OpenAI.InternalServerError, e.constructor.name);
+    assert.equal(e.status, 502);
+    assert.equal(e.error.type, 'server_error');
+    assert.match(e.message, /openai could not be reached/);
+    return true;
+  });
+});
+
+test('a provider that is too slow: 504 in Anthropic\'s shape', async () => {
+  const slow = await startMock(['--latency-ms', '3000']);
+  const b = await startBroker({ mock: slow, env: { AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS: '1' } });
+  const g = await approvedGrant(b, { provider: 'anthropic', models: [], capabilities: ['chat'] });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  await assert.rejects(client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 10, messages }), (e) => {
+    assert.equal(e.status, 504);
+    assert.equal(e.error.error.type, 'timeout_error');
+    return true;
+  });
+});
+
+test('a provider that dies mid-stream: the app sees the stream cut short, the broker stays healthy', async () => {
+  const dying = await startMock(['--stream-chunks', '50', '--stream-delay-ms', '50']);
+  const b = await startBroker({ mock: dying });
+  const g = await approvedGrant(b, { provider: 'openai', models: [], capabilities: ['chat'] });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let chunks = 0;
+  await assert.rejects(async () => {
+    for await (const chunk of stream) {
+      assert.ok(chunk);
+      if (++chunks === 2) await dying.stop('SIGKILL');
+    }
+  });
+  assert.ok(chunks >= 2 && chunks < 50, `got ${chunks} chunks`);
+  assert.equal((await call(b.url, 'GET', '/health')).status, 200);
+  assert.match(b.output, /stream broke off/);
+});
