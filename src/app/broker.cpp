@@ -60,6 +60,12 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
       break;
     }
   }
+  for (const auto& up : config.compatible_upstreams) {
+    auto base = http::ParseBaseUrl(up.base_url);
+    if (!base) return base.error();
+    table.endpoints.push_back(
+        proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key, up.api_key.empty()});
+  }
   return table;
 }
 
@@ -148,6 +154,9 @@ int RunBroker(const Config& config) {
     if (upstream.Table().For(p).api_key.empty())
       std::printf("note: no API key for %s (set %s)\n", std::string(proxy::ProviderName(p)).c_str(),
                   proxy::KeyEnvironmentVariables(p)[0]);
+  for (const auto& up : config.compatible_upstreams)
+    std::printf("serving OpenAI-compatible upstream '%s' at /%s/v1/ (%s)\n", up.name.c_str(), up.name.c_str(),
+                up.api_key.empty() ? "no key" : "with its key");
   std::fflush(stdout);
 
   http::RunUntilSignalled(io, {&server}, std::chrono::seconds(10));

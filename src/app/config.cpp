@@ -89,10 +89,59 @@ std::optional<std::string> TomlScalar(const toml::node& node) {
   return std::nullopt;
 }
 
+constexpr std::string_view kCompatible = "openai_compatible";
+// Path prefixes a declared upstream may not take: the built-in providers and the broker's own routes.
+constexpr std::string_view kReservedNames[] = {"openai", "anthropic", "google", "gemini",         "grants", "tokens",
+                                               "proxy",  "health",    "oauth",  "grant-requests", "v1",     "ui"};
+
+// `[[openai_compatible]]` entries: name, base_url, and optionally api_key_env (the variable holding its key).
+Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file, const Environment& env,
+                               Config& config) {
+  const toml::node* node = table.get(kCompatible);
+  if (!node) return {};
+  const toml::array* entries = node->as_array();
+  if (!entries)
+    return Bad(std::string(kCompatible) + " in " + file + " must be an array of tables ([[openai_compatible]])");
+  for (const toml::node& entry : *entries) {
+    const toml::table* t = entry.as_table();
+    std::string where = std::string(kCompatible) + " entry in " + file;
+    if (!t) return Bad(where + " must be a table");
+    for (const auto& [key, value] : *t)
+      if (key != "name" && key != "base_url" && key != "api_key_env")
+        return Bad("unknown setting '" + std::string(key.str()) + "' in an " + where +
+                   " (expected name, base_url, api_key_env)");
+    CompatibleUpstream up;
+    up.name = t->get("name") ? t->get("name")->value_or(std::string()) : "";
+    bool valid_name =
+        !up.name.empty() && up.name.size() <= 32 && std::islower(static_cast<unsigned char>(up.name[0])) &&
+        std::all_of(up.name.begin(), up.name.end(),
+                    [](unsigned char c) { return std::islower(c) || std::isdigit(c) || c == '-' || c == '_'; });
+    if (!valid_name)
+      return Bad(where + ": name must be 1-32 lowercase letters, digits, '-' or '_', starting with a letter");
+    if (std::find(std::begin(kReservedNames), std::end(kReservedNames), up.name) != std::end(kReservedNames))
+      return Bad(where + ": the name '" + up.name + "' is taken by the broker");
+    for (const auto& other : config.compatible_upstreams)
+      if (other.name == up.name) return Bad(where + ": the name '" + up.name + "' is declared twice");
+    up.base_url = t->get("base_url") ? t->get("base_url")->value_or(std::string()) : "";
+    if (auto url = http::ParseBaseUrl(up.base_url); !url)
+      return Bad(where + " '" + up.name + "': " + url.error().message);
+    if (const toml::node* key_env = t->get("api_key_env")) {
+      std::string variable = key_env->value_or(std::string());
+      auto key = variable.empty() ? std::nullopt : env(variable);
+      if (!key)
+        return Bad(where + " '" + up.name + "': the variable named by api_key_env ('" + variable + "') is not set");
+      up.api_key = *key;
+    }
+    config.compatible_upstreams.push_back(std::move(up));
+  }
+  return {};
+}
+
 // Every key in the file must be a known setting: a typo should not silently fall back to a default.
 Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {
   for (const auto& [key, node] : table) {
     std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    if (path == kCompatible) continue;  // read on its own
     if (const auto* sub = node.as_table()) {
       if (auto ok = CheckKnownKeys(*sub, path, settings); !ok) return ok;
       continue;
@@ -133,6 +182,7 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
       return Bad("cannot read config file " + *file + ": " + std::string(e.description()));
     }
     if (auto ok = CheckKnownKeys(table, "", settings); !ok) return ok.error();
+    if (auto ok = ReadCompatibleUpstreams(table, *file, env, config); !ok) return ok.error();
     for (const auto& s : settings) {
       const toml::node* node = table.at_path(s.toml_path).node();
       if (!node) continue;

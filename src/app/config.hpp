@@ -9,10 +9,19 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
 
 namespace ap::app {
+
+// An OpenAI-compatible server the owner declared (Ollama, vLLM, Mistral, Groq...), served under
+// /<name>/v1/ and usable as a grant's provider.
+struct CompatibleUpstream {
+  std::string name;
+  std::string base_url;
+  std::string api_key;  // a secret, read from the variable the file names; empty: the server takes none
+};
 
 struct Config {
   std::string listen = "127.0.0.1:8080";
@@ -25,7 +34,8 @@ struct Config {
   std::string log_level = "info";
   int64_t upstream_timeout_seconds = 600;
   std::string upstream_ca_file;
-  std::array<std::string, 3> base_urls;  // indexed by proxy::Provider; defaults are the real APIs
+  std::array<std::string, 3> base_urls;                  // indexed by proxy::Provider; defaults are the real APIs
+  std::vector<CompatibleUpstream> compatible_upstreams;  // only from the config file
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.

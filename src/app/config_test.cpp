@@ -82,5 +82,40 @@ TEST(Config, ParsesListenAddresses) {
   EXPECT_FALSE(ParseListen("host:"));
 }
 
+TEST(Config, DeclaresOpenAICompatibleUpstreamsWithKeysFromTheEnvironment) {
+  std::string file = WriteToml(
+      "[[openai_compatible]]\nname = \"groq\"\nbase_url = \"https://api.groq.com/openai\"\napi_key_env = \"GROQ_KEY\"\n"
+      "[[openai_compatible]]\nname = \"ollama\"\nbase_url = \"http://127.0.0.1:11434\"\n");
+  Flags flags;
+  flags.config_file = file;
+  auto c = LoadConfig(flags, FakeEnv({{"GROQ_KEY", "gsk-secret"}})).value();
+  ASSERT_EQ(c.compatible_upstreams.size(), 2u);
+  EXPECT_EQ(c.compatible_upstreams[0].name, "groq");
+  EXPECT_EQ(c.compatible_upstreams[0].base_url, "https://api.groq.com/openai");
+  EXPECT_EQ(c.compatible_upstreams[0].api_key, "gsk-secret");
+  EXPECT_EQ(c.compatible_upstreams[1].name, "ollama");
+  EXPECT_EQ(c.compatible_upstreams[1].api_key, "");
+}
+
+TEST(Config, RefusesBadOpenAICompatibleUpstreams) {
+  auto load = [](const std::string& entry) {
+    Flags flags;
+    flags.config_file = WriteToml("[[openai_compatible]]\n" + entry);
+    return LoadConfig(flags, FakeEnv({}));
+  };
+  auto fails_with = [&](const std::string& entry, std::string_view words) {
+    auto c = load(entry);
+    ASSERT_FALSE(c) << entry;
+    EXPECT_NE(c.error().message.find(words), std::string::npos) << c.error().message;
+  };
+  fails_with("name = \"openai\"\nbase_url = \"http://x\"\n", "taken by the broker");
+  fails_with("name = \"Bad Name\"\nbase_url = \"http://x\"\n", "lowercase");
+  fails_with("name = \"x\"\nbase_url = \"ftp://x\"\n", "'x'");
+  fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"UNSET_VAR\"\n", "UNSET_VAR");
+  fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key = \"sk-inline\"\n", "unknown setting 'api_key'");
+  fails_with("name = \"x\"\nbase_url = \"http://x\"\n[[openai_compatible]]\nname = \"x\"\nbase_url = \"http://y\"\n",
+             "declared twice");
+}
+
 }  // namespace
 }  // namespace ap::app

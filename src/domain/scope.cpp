@@ -94,11 +94,21 @@ bool Scope::AllowsModel(std::string_view model) const {
   return std::any_of(models.begin(), models.end(), [&](const std::string& p) { return ModelMatches(p, model); });
 }
 
+namespace {
+
+bool KnownProvider(std::string_view name, const std::vector<std::string>& providers) {
+  if (providers.empty()) return OneOf(name, kProviders);
+  return std::find(providers.begin(), providers.end(), name) != providers.end();
+}
+
+}  // namespace
+
 bool Scope::AllowsCapability(std::string_view capability) const {
   return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
 }
 
-Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix) {
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix,
+                         const std::vector<std::string>& providers) {
   std::vector<FieldError> errors;
   if (!value.is_object()) {
     errors.push_back({std::string(prefix), value.is_null() ? "Required" : "Expected an object"});
@@ -114,8 +124,9 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   auto provider = o.find("provider");
   if (provider == o.end())
     Add(errors, prefix, "provider", "Required");
-  else if (!provider->value().is_string() || !OneOf(provider->value().get_string(), kProviders))
-    Add(errors, prefix, "provider", "Expected one of " + ListOf(kProviders));
+  else if (!provider->value().is_string() || !KnownProvider(provider->value().get_string(), providers))
+    Add(errors, prefix, "provider",
+        "Expected one of " + (providers.empty() ? ListOf(kProviders) : JoinForHumans(providers)));
   else
     scope.provider = provider->value().get_string();
   scope.models = ReadStringList(o, prefix, "models", errors);
@@ -149,7 +160,11 @@ Result<Scope> ParseScopeText(std::string_view json_text) {
   boost::system::error_code ec;
   auto value = boost::json::parse(json_text, ec);
   if (ec) return MakeError(Errc::kInternal, "stored scope is not JSON");
-  return ParseScope(value);
+  // A grant for an upstream the owner has since removed still loads; calls then say it is not served.
+  std::vector<std::string> stored_provider;
+  if (const auto* o = value.if_object())
+    if (const auto* p = o->if_contains("provider"); p && p->is_string()) stored_provider.emplace_back(p->get_string());
+  return ParseScope(value, "scope", stored_provider);
 }
 
 std::string JoinForHumans(const std::vector<std::string>& items) {

@@ -27,10 +27,11 @@ struct Scope {
   bool AllowsCapability(std::string_view capability) const;
 };
 
-// Validates `value` as a scope. Field errors name the offending member under `prefix`
-// ("scope.provider"). Unknown members are refused: silently dropping a limit the app asked for
-// would mislead it.
-Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix = "scope");
+// Validates `value` as a scope whose provider is one of `providers` (empty: the built-in ones).
+// Field errors name the offending member under `prefix` ("scope.provider"). Unknown members are
+// refused: silently dropping a limit the app asked for would mislead it.
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix = "scope",
+                         const std::vector<std::string>& providers = {});
 boost::json::object ScopeToJson(const Scope& scope);
 std::string ScopeToJsonText(const Scope& scope);
 Result<Scope> ParseScopeText(std::string_view json_text);

@@ -32,7 +32,8 @@ std::string_view DefaultBaseUrl(Provider p) { return FactsOf(p).base_url; }
 std::span<const char* const> KeyEnvironmentVariables(Provider p) { return FactsOf(p).key_variables; }
 
 ProviderTable::ProviderTable() {
-  for (Provider p : kAllProviders) endpoints.push_back(ProviderEndpoint{std::string(ProviderName(p)), p, {}, {}});
+  for (Provider p : kAllProviders)
+    endpoints.push_back(ProviderEndpoint{std::string(ProviderName(p)), p, {}, {}, false});
 }
 
 const ProviderEndpoint* ProviderTable::Find(std::string_view name) const {

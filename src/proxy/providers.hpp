@@ -29,7 +29,8 @@ struct ProviderEndpoint {
   std::string name;  // the grant's provider and the path prefix: "openai", "groq"...
   Provider wire = Provider::kOpenAI;
   http::Origin base;
-  std::string api_key;  // a secret: never log it, never echo it
+  std::string api_key;   // a secret: never log it, never echo it
+  bool keyless = false;  // a local server that takes no key (Ollama): call it without one
 };
 
 struct ProviderTable {

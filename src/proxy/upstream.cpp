@@ -40,6 +40,7 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::Respo
 }
 
 void AddKey(const ProviderEndpoint& endpoint, http::Request& req) {
+  if (endpoint.api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
     case Provider::kOpenAI:
       req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key);
@@ -66,7 +67,7 @@ http::Response PassOn(const http::ResponseHead& head, std::string body) {
 }
 
 Status Upstream::RequireKey(const ProviderEndpoint& endpoint) const {
-  if (!endpoint.api_key.empty()) return {};
+  if (!endpoint.api_key.empty() || endpoint.keyless) return {};
   return MakeError(Errc::kUnavailable,
                    "The broker has no API key for " + endpoint.name + "; the owner must configure one");
 }

@@ -2,7 +2,9 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
-import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, KEYS } from './setup.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, tempDir, KEYS } from './setup.mjs';
 
 const ALL = ['chat', 'embeddings', 'images', 'audio', 'moderation'];
 const MODELS = ['gpt-4o-mini*', 'text-embedding-3-small', 'gpt-image-1', 'whisper-1', 'tts-1', 'omni-moderation-latest'];
@@ -179,4 +181,20 @@ test('a token for another provider: PermissionDeniedError', async () => {
 
 test('a forged key: AuthenticationError', async () => {
   await assert.rejects(sdk('sk-not-a-token').models.list(), (e) => e instanceof OpenAI.AuthenticationError);
+});
+
+test('an OpenAI-compatible upstream the owner declared is served under its own name', async () => {
+  const dir = tempDir();
+  const config = join(dir, 'aipassport.toml');
+  writeFileSync(config, `[[openai_compatible]]\nname = "local"\nbase_url = "${mock.url}"\napi_key_env = "LOCAL_LLM_KEY"\n`);
+  const b = await startBroker({ mock, args: ['--config', config], env: { LOCAL_LLM_KEY: KEYS.openai } });
+  assert.match(b.output, /serving OpenAI-compatible upstream 'local' at \/local\/v1\//);
+  const g = await approvedGrant(b, { provider: 'local', models: ['llama3*'], capabilities: ['chat'] });
+  const local = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/local/v1`, maxRetries: 0 });
+  const answer = await local.chat.completions.create({ model: 'llama3.2', messages });
+  assert.match(answer.choices[0].message.content, /mock reply/);
+  await assert.rejects(local.chat.completions.create({ model: 'mistral', messages }), (e) => e instanceof OpenAI.PermissionDeniedError);
+  const openaiToken = await approvedGrant(b, { provider: 'openai', models: [], capabilities: ['chat'] });
+  await assert.rejects(new OpenAI({ apiKey: openaiToken.token, baseURL: `${b.url}/local/v1`, maxRetries: 0 })
+    .chat.completions.create({ model: 'llama3.2', messages }), (e) => e instanceof OpenAI.PermissionDeniedError);
 });
