@@ -168,6 +168,7 @@ class NativeCall {
     if (auto allowed = co_await Admit(); !allowed) co_return Refuse(allowed.error());
     strip_usage_chunk_ = call->strip_usage_chunk;
     Request upstream = UpstreamRequest();
+    request_bytes_ = call->body.size();
     upstream.body() = std::move(call->body);
     upstream.prepare_payload();
     auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream));
@@ -197,9 +198,9 @@ class NativeCall {
     if (!answer->open) co_return std::move(answer->refusal);
     http::UpstreamAnswer& open = *answer->open;
     Response out;
-    if (IsEventStream(open.Head()))
-      co_await RelayEvents(open);
-    else if (!IsJson(open.Head()))
+    if (IsEventStream(open.Head())) {
+      if (!co_await RelayEvents(open)) EstimateCutOffUsage();
+    } else if (!IsJson(open.Head()))
       co_await RelayBytes(open);
     else
       out = co_await RelayWhole(open);
@@ -218,17 +219,18 @@ class NativeCall {
   }
 
   // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
-  // the relay stops, which closes the upstream connection and so cancels the call there.
-  awaitable<void> RelayEvents(http::UpstreamAnswer& open) {
+  // the relay stops, which closes the upstream connection and so cancels the call there. False
+  // when the stream did not run to its end.
+  awaitable<bool> RelayEvents(http::UpstreamAnswer& open) {
     Response head = StreamHead(open.Head());
-    if (!co_await exchange_.StartAnswer(head)) co_return;
+    if (!co_await exchange_.StartAnswer(head)) co_return false;
     proxy::SseSplitter splitter;
     std::string out;
     for (;;) {
       auto piece = co_await open.ReadPiece();
       if (!piece) {
         spdlog::warn("{} stream broke off: {}", provider_.name, piece.error().message);
-        co_return;  // the app sees the stream cut short
+        co_return false;  // the app sees the stream cut short
       }
       if (piece->empty()) break;
       splitter.Feed(*piece);
@@ -240,11 +242,21 @@ class NativeCall {
     }
     if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
     co_await exchange_.EndAnswer();
+    co_return true;
+  }
+
+  // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
+  // Anthropic's output only at the end) is counted from what went through: one output token per
+  // delta event (OpenAI streams about one token a chunk) and the request's size for its input.
+  void EstimateCutOffUsage() {
+    usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
+    if (usage_.input_tokens == 0) usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
   }
 
   // Reads the event's usage; false for the usage chunk the app did not ask for.
   bool KeepEvent(std::string_view event) {
     std::string data = proxy::EventData(event);
+    if (data.find("\"delta\"") != std::string::npos) ++delta_events_;
     if (data.find("sage") == std::string::npos) return true;  // no "usage" nor "usageMetadata"
     boost::system::error_code ec;
     json::value v = json::parse(data, ec);
@@ -253,7 +265,10 @@ class NativeCall {
     return !(strip_usage_chunk_ && IsUsageOnlyChunk(v));
   }
 
-  void Abandoned() { spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name); }
+  bool Abandoned() {
+    spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name);
+    return false;
+  }
 
   awaitable<void> RelayBytes(http::UpstreamAnswer& open) {
     Response head = StreamHead(open.Head());
@@ -263,7 +278,10 @@ class NativeCall {
       auto piece = co_await open.ReadPiece();
       if (!piece) co_return spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
       if (piece->empty()) break;
-      if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
+      if (!co_await exchange_.WritePiece(*piece)) {
+        Abandoned();
+        co_return;
+      }
     }
     co_await exchange_.EndAnswer();
   }
@@ -366,6 +384,8 @@ class NativeCall {
   std::shared_ptr<const domain::Grant> grant_;
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;
+  int64_t delta_events_ = 0;
+  size_t request_bytes_ = 0;
   // Upload relay
   std::optional<proxy::MultipartField> form_;
   bool admitted_ = false;
@@ -380,6 +400,13 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
   co_return co_await call.Run(std::move(upstream_path), std::move(model));
 }
 
+// Letters, digits, '.', '-' and '_': every Gemini model id, and nothing that could change the path.
+bool IsPlainModelId(std::string_view id) {
+  return !id.empty() && id.size() <= 128 && id.find("..") == std::string_view::npos &&
+         std::all_of(id.begin(), id.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '-' || c == '_'; });
+}
+
 // Gemini names the model in the path: "models/{model}:{action}".
 awaitable<Response> GeminiModelCall(BrokerContext& ctx, const ProviderEndpoint& provider, std::string version,
                                     Request& req, const http::PathParams& params, http::Exchange& exchange) {
@@ -391,6 +418,11 @@ awaitable<Response> GeminiModelCall(BrokerContext& ctx, const ProviderEndpoint& 
     co_return proxy::ProviderErrorResponse(proxy::Provider::kGoogle, e, req.version());
   }
   std::string model(call.substr(0, colon));
+  if (!IsPlainModelId(model)) {
+    // An escaped '/' or '..' could lead the provider to another of its resources, with the broker's key.
+    Error e = MakeError(Errc::kBadRequest, "Invalid model name '" + model + "'");
+    co_return proxy::ProviderErrorResponse(proxy::Provider::kGoogle, e, req.version());
+  }
   co_return co_await RunNative(ctx, *ep, provider, req, exchange, "/" + version + "/models/" + std::string(call),
                                std::move(model));
 }

@@ -95,3 +95,16 @@ test('an unknown Gemini method is 404 and never reaches the provider', async () 
   assert.equal(res.status, 404);
   assert.equal(res.json.error.status, 'NOT_FOUND');
 });
+
+test('a model name that would change the provider path is refused before it goes upstream', async () => {
+  const anyModel = await approvedGrant(broker, { provider: 'google', models: [], capabilities: ['chat'] });
+  const requests = (await mockStats(mock)).requests.google;
+  for (const model of ['..%2F..%2Fcorpora', 'x%2Fy', 'a..b', 'gemini%3Fkey=1']) {
+    const res = await call(broker.url, 'POST', `/gemini/v1beta/models/${model}:generateContent`, {
+      body: { contents: [{ parts: [{ text: 'Hi' }] }] }, headers: { 'x-goog-api-key': anyModel.token },
+    });
+    assert.equal(res.status, 400, model);
+    assert.equal(res.json.error.status, 'INVALID_ARGUMENT');
+  }
+  assert.equal((await mockStats(mock)).requests.google, requests);
+});
