@@ -3,12 +3,15 @@
 #   direct  wrk -> mock upstream
 #   nginx   wrk -> nginx proxy_pass (keep-alive upstream) -> mock upstream
 #   broker  wrk -> aipassport (token check, grant check, request count, key injection) -> mock upstream
-# and prints requests/s, p50 and p99 for each, and the broker/nginx ratios.
+# for three workloads: the reference's /proxy/chat, the native /openai/v1/chat/completions, and the
+# same call streamed (SSE, relayed event by event, usage read on the way); and prints requests/s,
+# p50 and p99 for each, and the broker/nginx ratios.
 # Usage: bench/run.sh [path/to/aipassport]   (BENCH_SECONDS, BENCH_CONNECTIONS to change the load)
 set -euo pipefail
 BIN=${1:-build/src/aipassport}
 SECONDS_PER_LANE=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-"16 64"}
+WORKLOADS=${BENCH_WORKLOADS:-"reference native stream"}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d /tmp/aipassport-bench-XXXXXX)
 PIDS=()
@@ -81,7 +84,7 @@ TOKEN=$(curl -sf -X POST "$BROKER/tokens" -d "{\"grantId\":\"$GRANT\",\"requestS
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
 run_lane() {  # name url credential connections -> "rps p50 p99"
   local out
-  out=$(BENCH_CREDENTIAL=$3 wrk -t2 -c"$4" -d"${SECONDS_PER_LANE}s" --latency -s "$HERE/post.lua" "$2")
+  out=$(BENCH_CREDENTIAL=$3 BENCH_STREAM=$STREAM wrk -t2 -c"$4" -d"${SECONDS_PER_LANE}s" --latency -s "$HERE/post.lua" "$2")
   if echo "$out" | grep -q "Non-2xx"; then echo "lane $1 got errors:" >&2; echo "$out" >&2; exit 1; fi
   local rps p50 p99
   rps=$(echo "$out" | awk '/Requests\/sec/ {printf "%.0f", $2}')
@@ -91,16 +94,24 @@ run_lane() {  # name url credential connections -> "rps p50 p99"
 }
 
 echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per lane, wrk -t2"
-printf '%-6s %-7s %10s %9s %9s\n' conns lane "req/s" "p50 ms" "p99 ms"
-for c in $CONNECTIONS; do
-  read -r d_rps d_p50 d_p99 < <(run_lane direct "$MOCK/v1/chat/completions" test-openai-key "$c")
-  read -r n_rps n_p50 n_p99 < <(run_lane nginx "$NGINX/v1/chat/completions" test-openai-key "$c")
-  read -r b_rps b_p50 b_p99 < <(run_lane broker "$BROKER/proxy/chat" "$TOKEN" "$c")
-  printf '%-6s %-7s %10s %9s %9s\n' "$c" direct "$d_rps" "$d_p50" "$d_p99"
-  printf '%-6s %-7s %10s %9s %9s\n' "$c" nginx "$n_rps" "$n_p50" "$n_p99"
-  printf '%-6s %-7s %10s %9s %9s\n' "$c" broker "$b_rps" "$b_p50" "$b_p99"
-  awk -v br="$b_rps" -v nr="$n_rps" -v b50="$b_p50" -v n50="$n_p50" -v b99="$b_p99" -v n99="$n_p99" -v c="$c" \
-    'BEGIN {printf "%-6s broker/nginx: throughput x%.2f, p50 x%.2f, p99 x%.2f\n", c, br/nr, b50/n50, b99/n99}'
+printf '%-9s %-6s %-7s %10s %9s %9s\n' workload conns lane "req/s" "p50 ms" "p99 ms"
+for w in $WORKLOADS; do
+  STREAM=0
+  BROKER_PATH=/openai/v1/chat/completions
+  case $w in
+    reference) BROKER_PATH=/proxy/chat ;;
+    stream) STREAM=1 ;;
+  esac
+  for c in $CONNECTIONS; do
+    read -r d_rps d_p50 d_p99 < <(run_lane direct "$MOCK/v1/chat/completions" test-openai-key "$c")
+    read -r n_rps n_p50 n_p99 < <(run_lane nginx "$NGINX/v1/chat/completions" test-openai-key "$c")
+    read -r b_rps b_p50 b_p99 < <(run_lane broker "$BROKER$BROKER_PATH" "$TOKEN" "$c")
+    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" direct "$d_rps" "$d_p50" "$d_p99"
+    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" nginx "$n_rps" "$n_p50" "$n_p99"
+    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" broker "$b_rps" "$b_p50" "$b_p99"
+    awk -v br="$b_rps" -v nr="$n_rps" -v b50="$b_p50" -v n50="$n_p50" -v b99="$b_p99" -v n99="$n_p99" -v c="$c" -v w="$w" \
+      'BEGIN {printf "%-9s %-6s broker/nginx: throughput x%.2f, p50 x%.2f, p99 x%.2f\n", w, c, br/nr, b50/n50, b99/n99}'
+  done
 done
 USED=$(curl -sf "$BROKER/grants/$GRANT" -H "authorization: Bearer $OWNER" | json .usageCount)
 echo "broker counted $USED proxied calls"
