@@ -1,6 +1,7 @@
 #pragma once
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
+#include "api/usage_recorder.hpp"
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
 #include "domain/grant_cache.hpp"
@@ -18,6 +19,7 @@ struct BrokerContext {
   const domain::TokenService& tokens;
   const crypto::SigningKeyRing& keys;
   proxy::Upstream& upstream;
+  UsageRecorder& usage;
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
   std::string owner_token_hash_override;

@@ -1,8 +1,5 @@
 #include "api/call_guard.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/post.hpp>
 #include <cmath>
 
 #include "http/response.hpp"
@@ -73,18 +70,9 @@ awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id) {
 }
 
 void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage) {
-  store::UsageRecord row{grant_id,
-                         FormatIso8601(ctx.clock()).substr(0, 10),
-                         model,
-                         1,
-                         usage.input_tokens,
-                         usage.cached_input_tokens,
-                         usage.output_tokens,
-                         std::llround(usage.audio_seconds * 1000)};
-  boost::asio::post(ctx.store_pool.Pool(), [&store = ctx.store, row = std::move(row)] {
-    if (auto added = store.AddUsage(row); !added)
-      spdlog::error("usage of grant {} not recorded: {}", row.grant_id, added.error().message);
-  });
+  ctx.usage.Add(store::UsageRecord{grant_id, FormatIso8601(ctx.clock()).substr(0, 10), model, 1, usage.input_tokens,
+                                   usage.cached_input_tokens, usage.output_tokens,
+                                   std::llround(usage.audio_seconds * 1000)});
 }
 
 }  // namespace ap::api

@@ -33,8 +33,8 @@ Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, cons
 // Takes one request from the grant's cap; refused with kLimitReached when it is used up.
 boost::asio::awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id);
 
-// Adds one answered call and what it used to the grant's usage for today and `model`. The write
-// runs on the store thread after the answer has gone out; the app does not wait for it.
+// Adds one answered call and what it used to the grant's usage for today and `model`; the app
+// does not wait for the write (see UsageRecorder).
 void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage);
 
 }  // namespace ap::api

@@ -121,7 +121,8 @@ int RunBroker(const Config& config) {
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
-  api::BrokerContext ctx{**store, store_pool, grants, tokens, *shared_keys, upstream, SystemClock(), owner_hash};
+  api::UsageRecorder usage(**store, store_pool);
+  api::BrokerContext ctx{**store, store_pool, grants, tokens, *shared_keys, upstream, usage, SystemClock(), owner_hash};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);

@@ -226,7 +226,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       conn = std::move(*fresh);
       reused = false;
     }
-    auto state = std::make_unique<UpstreamAnswer::State>();
+    std::unique_ptr<UpstreamAnswer::State> state(new UpstreamAnswer::State);  // the piece buffer stays uninitialised
     state->parser.body_limit(boost::none);  // the reader decides how much it keeps
     conn->Tcp().expires_after(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteRequest(stream, request, body); };

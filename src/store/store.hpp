@@ -81,8 +81,9 @@ class Store {
   // when max_requests is reached. Returns the new usage count.
   virtual Result<int64_t> ConsumeRequest(std::string_view grant_id) = 0;
 
-  // Adds `usage`'s figures to the grant's row for its day and model (creating it).
-  virtual Status AddUsage(const UsageRecord& usage) = 0;
+  // Adds each row's figures to its grant's row for that day and model (creating it), all in one
+  // transaction.
+  virtual Status AddUsage(const std::vector<UsageRecord>& rows) = 0;
   // The grant's rows, by day then model.
   virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) = 0;
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;

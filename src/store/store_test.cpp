@@ -156,11 +156,11 @@ TEST_P(StoreTest, TwoConnectionsRacingNeverExceedTheCap) {
 TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   Create("g1", 100);
   Create("g2", 100);
-  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0}));
-  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0}));
-  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500}));
-  ASSERT_TRUE(store_->AddUsage({"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0}));
-  ASSERT_TRUE(store_->AddUsage({"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0}));
+  ASSERT_TRUE(store_->AddUsage({{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0}}));
+  ASSERT_TRUE(store_->AddUsage({{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0},
+                                {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500},
+                                {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0},
+                                {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0}}));
   auto rows = store_->ListUsage("g1").value();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].day, "2026-11-27");

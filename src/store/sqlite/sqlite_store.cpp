@@ -206,7 +206,18 @@ class SqliteStore final : public Store {
                                               std::to_string(grant->max_requests.value_or(0)) + " requests used)");
   }
 
-  Status AddUsage(const UsageRecord& u) override {
+  Status AddUsage(const std::vector<UsageRecord>& rows) override {
+    if (rows.empty()) return {};
+    if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
+    for (const auto& row : rows)
+      if (auto added = AddUsageRow(row); !added) {
+        Exec("ROLLBACK");
+        return added;
+      }
+    return Exec("COMMIT");
+  }
+
+  Status AddUsageRow(const UsageRecord& u) {
     Query q(
         Prepare("INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
                 "audio_milliseconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grant_id, day, model) DO UPDATE SET "
