@@ -26,10 +26,18 @@ class ServerTest : public ::testing::Test {
     options.host = "127.0.0.1";
     options.port = 0;
     options.body_limit = 1024;
-    server_ = std::make_unique<Server>(io_, options, [this](Request& req, Exchange&) -> asio::awaitable<Response> {
-      ++handled_;
-      co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
-    });
+    options.streamed_body_limit = 1 << 20;
+    auto streams_body = [](const RequestHead& head) { return head.target().starts_with("/upload"); };
+    server_ = std::make_unique<Server>(
+        io_, options,
+        [this](Request& req, Exchange& exchange) -> asio::awaitable<Response> {
+          ++handled_;
+          if (req.target() == "/stream") co_return co_await AnswerInPieces(exchange);
+          if (req.target() == "/upload") co_return co_await CountUpload(exchange);
+          if (req.target() == "/upload-refused") co_return ErrorResponse(Errc::kForbidden, "not this one");
+          co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
+        },
+        streams_body);
     ASSERT_TRUE(server_->Listen());
     server_->Start();
     thread_ = std::thread([this] { io_.Run(); });
@@ -43,6 +51,26 @@ class ServerTest : public ::testing::Test {
 
   Result<Response> Send(Request req) {
     return asio::co_spawn(io_.First(), client_.Send(origin_, std::move(req)), asio::use_future).get();
+  }
+
+  static asio::awaitable<Response> AnswerInPieces(Exchange& exchange) {
+    Response head(StatusCode::ok, 11);
+    head.set(bhttp::field::content_type, "text/event-stream");
+    if (co_await exchange.StartAnswer(head))
+      for (int i = 0; i < 3; ++i) co_await exchange.WritePiece("data: " + std::to_string(i) + "\n\n");
+    co_await exchange.EndAnswer();
+    co_return Response();
+  }
+
+  static asio::awaitable<Response> CountUpload(Exchange& exchange) {
+    size_t bytes = 0;
+    for (;;) {
+      auto piece = co_await exchange.ReadBodyPiece();
+      if (!piece) co_return ErrorResponse(piece.error());
+      if (piece->empty()) break;
+      bytes += piece->size();
+    }
+    co_return JsonResponse(StatusCode::ok, boost::json::object{{"bytes", bytes}});
   }
 
   // Writes raw bytes and returns everything the server answers until it closes.
@@ -120,6 +148,44 @@ TEST_F(ServerTest, AnswersGarbageWith400Json) {
   EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;
   EXPECT_NE(answer.find("Malformed HTTP request"), std::string::npos);
   EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
+  for (int round = 0; round < 2; ++round) {
+    auto open = [&]() -> asio::awaitable<std::string> {
+      auto answer = co_await client_.Open(origin_, Request(Verb::get, "/stream", 11));
+      if (!answer) co_return "error: " + answer.error().message;
+      EXPECT_EQ((*answer)->Head()[bhttp::field::transfer_encoding], "chunked");
+      auto body = co_await (*answer)->ReadRest(1 << 20);
+      co_return body ? *body : "error: " + body.error().message;
+    };
+    EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+  }
+}
+
+TEST_F(ServerTest, StreamsAnUploadPastTheWholeBodyLimit) {
+  Request req(Verb::post, "/upload", 11);
+  req.body() = std::string(200000, 'u');  // the whole-body limit here is 1024
+  auto res = Send(std::move(req));
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->result(), StatusCode::ok);
+  EXPECT_EQ(boost::json::parse(res->body()).at("bytes").as_int64(), 200000);
+}
+
+TEST_F(ServerTest, AnUploadRefusedEarlyStillGetsItsAnswerAndTheConnectionLives) {
+  for (int round = 0; round < 2; ++round) {
+    Request req(Verb::post, "/upload-refused", 11);
+    req.body() = std::string(300000, 'u');
+    auto res = Send(std::move(req));
+    ASSERT_TRUE(res) << res.error().message;
+    EXPECT_EQ(res->result(), StatusCode::forbidden);
+    EXPECT_TRUE(res->keep_alive());
+  }
+  Request big(Verb::post, "/upload", 11);
+  big.body() = std::string((1 << 20) + 1, 'u');
+  auto res = Send(std::move(big));
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->result(), StatusCode::payload_too_large);
 }
 
 TEST_F(ServerTest, ClientReportsUnreachableUpstream) {
