@@ -53,7 +53,9 @@ bool WantsContinue(const RequestHead& request) {
 }
 
 // The exchange of one request on a connection. It reads a streamed request body from the
-// connection's parser and writes a chunked answer straight to the socket.
+// connection's parser and writes a chunked answer straight to the socket. Each read and write is
+// given the read timeout when it starts, so a client that stalls is dropped while a stream may
+// pause as long as the model thinks.
 class SessionExchange final : public Exchange {
  public:
   SessionExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, const ServerOptions& options)
@@ -64,7 +66,6 @@ class SessionExchange final : public Exchange {
   // Reads and drops what the handler left of a streamed body, so a client still sending it can
   // read the answer (it would see a reset otherwise). The route's body limit bounds it.
   asio::awaitable<void> DrainBody() {
-    stream_.expires_after(options_.read_timeout);
     for (;;) {
       auto piece = co_await ReadBodyPiece();
       if (!piece || piece->empty()) co_return;
@@ -82,6 +83,7 @@ class SessionExchange final : public Exchange {
       auto& body = body_parser_->get().body();
       body.data = piece_;
       body.size = sizeof(piece_);
+      stream_.expires_after(options_.read_timeout);
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");

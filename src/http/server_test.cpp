@@ -6,6 +6,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
@@ -27,12 +29,15 @@ class ServerTest : public ::testing::Test {
     options.port = 0;
     options.body_limit = 1024;
     options.streamed_body_limit = 1 << 20;
+    options.read_timeout = std::chrono::seconds(1);
     auto streams_body = [](const RequestHead& head) { return head.target().starts_with("/upload"); };
     server_ = std::make_unique<Server>(
         io_, options,
         [this](Request& req, Exchange& exchange) -> asio::awaitable<Response> {
           ++handled_;
           if (req.target() == "/stream") co_return co_await AnswerInPieces(exchange);
+          if (req.target() == "/slow-stream")
+            co_return co_await AnswerInPieces(exchange, std::chrono::milliseconds(1500));
           if (req.target() == "/upload") co_return co_await CountUpload(exchange);
           if (req.target() == "/upload-refused") co_return ErrorResponse(Errc::kForbidden, "not this one");
           co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
@@ -53,11 +58,17 @@ class ServerTest : public ::testing::Test {
     return asio::co_spawn(io_.First(), client_.Send(origin_, std::move(req)), asio::use_future).get();
   }
 
-  static asio::awaitable<Response> AnswerInPieces(Exchange& exchange) {
+  static asio::awaitable<Response> AnswerInPieces(Exchange& exchange,
+                                                  std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
     Response head(StatusCode::ok, 11);
     head.set(bhttp::field::content_type, "text/event-stream");
+    asio::steady_timer timer(co_await asio::this_coro::executor);
     if (co_await exchange.StartAnswer(head))
-      for (int i = 0; i < 3; ++i) co_await exchange.WritePiece("data: " + std::to_string(i) + "\n\n");
+      for (int i = 0; i < 3; ++i) {
+        timer.expires_after(pause);
+        co_await timer.async_wait(asio::use_awaitable);
+        co_await exchange.WritePiece("data: " + std::to_string(i) + "\n\n");
+      }
     co_await exchange.EndAnswer();
     co_return Response();
   }
@@ -161,6 +172,22 @@ TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
     };
     EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   }
+}
+
+TEST_F(ServerTest, AStreamMayPauseLongerThanTheReadTimeout) {
+  auto open = [&]() -> asio::awaitable<std::string> {
+    auto answer = co_await client_.Open(origin_, Request(Verb::get, "/slow-stream", 11));
+    if (!answer) co_return "error: " + answer.error().message;
+    auto body = co_await (*answer)->ReadRest(1 << 20);
+    co_return body ? *body : "error: " + body.error().message;
+  };
+  EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+}
+
+TEST_F(ServerTest, AClientThatStallsMidUploadIsDropped) {
+  std::string answer = Raw("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly part of it");
+  EXPECT_EQ(answer, "") << "the connection is closed after the read timeout, with nothing to say";
+  EXPECT_EQ(handled_, 1);
 }
 
 TEST_F(ServerTest, StreamsAnUploadPastTheWholeBodyLimit) {
