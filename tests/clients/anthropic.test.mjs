@@ -2,11 +2,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, KEYS } from './setup.mjs';
+import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, KEYS, lowerKeys } from './setup.mjs';
 
 let mock, broker, grant, client;
 const sdk = (token, options = {}) => new Anthropic({ apiKey: token, baseURL: `${broker.url}/anthropic`, maxRetries: 0, ...options });
-const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 const request = { model: 'claude-sonnet-4-5-20250929', max_tokens: 256, messages: [{ role: 'user', content: 'Hello there' }] };
 
 before(async () => {

@@ -2,11 +2,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, ApiError } from '@google/genai';
-import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, KEYS } from './setup.mjs';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, KEYS, lowerKeys } from './setup.mjs';
 
 let mock, broker, grant, ai;
 const sdk = (token, apiVersion) => new GoogleGenAI({ apiKey: token, httpOptions: { baseUrl: `${broker.url}/gemini`, ...(apiVersion && { apiVersion }) } });
-const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 
 before(async () => {
   mock = await startMock();

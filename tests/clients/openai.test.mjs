@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import OpenAI, { toFile } from 'openai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, tempDir, KEYS } from './setup.mjs';
+import { startMock, startBroker, approvedGrant, mockStats, usageOf, eventually, revoke, tempDir, KEYS, lowerKeys } from './setup.mjs';
 
 const ALL = ['chat', 'embeddings', 'images', 'audio', 'moderation'];
 const MODELS = ['gpt-4o-mini*', 'text-embedding-3-small', 'gpt-image-1', 'whisper-1', 'tts-1', 'omni-moderation-latest'];
@@ -21,7 +21,6 @@ before(async () => {
   client = sdk(grant.token);
 });
 
-const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 const messages = [{ role: 'user', content: 'Hello there' }];
 
 test('chat completion answers, and the provider sees the broker key, never the token', async () => {

@@ -24,3 +24,6 @@ export async function revoke(broker, grantId) {
   const res = await call(broker.url, 'POST', `/grants/${grantId}/revoke`, { token: broker.ownerToken });
   if (res.status !== 200) throw new Error(`revoke: ${res.text}`);
 }
+
+// Header names as the emulation reports them keep their case; compare them in lower case.
+export const lowerKeys = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
