@@ -69,10 +69,10 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
   return table;
 }
 
-std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep) {
+std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep, bool tls = false) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(ep.port());
+  return (tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
 }
 
 }  // namespace
@@ -131,6 +131,8 @@ int RunBroker(const Config& config) {
   server_options.host = listen->host;
   server_options.port = listen->port;
   server_options.body_limit = config.body_limit_bytes;
+  server_options.tls_cert_file = config.tls_cert_file;
+  server_options.tls_key_file = config.tls_key_file;
   http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
   // Made only once the broker can serve, so a failed start never swallows a token nobody saw.
@@ -142,7 +144,7 @@ int RunBroker(const Config& config) {
   }
   server.Start();
 
-  std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
+  std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint(), server.ServesTls()).c_str());
   std::printf("data directory: %s\n", std::filesystem::weakly_canonical(config.data_dir).c_str());
   if (new_owner_token)
     std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <cstdlib>
 
@@ -77,6 +78,8 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_LOG_LEVEL", "log_level", LogLevel()},
       {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", Positive(&Config::upstream_timeout_seconds)},
       {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
+      {"AIPASSPORT_TLS_CERT_FILE", "tls.cert_file", Text(&Config::tls_cert_file)},
+      {"AIPASSPORT_TLS_KEY_FILE", "tls.key_file", Text(&Config::tls_key_file)},
       {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
       {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},
       {"AIPASSPORT_GOOGLE_BASE_URL", "providers.google.base_url", BaseUrl(2)},
@@ -152,6 +155,12 @@ Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const
   return {};
 }
 
+bool IsLoopback(const std::string& host) {
+  boost::system::error_code ec;
+  auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
+
 }  // namespace
 
 Environment ProcessEnvironment() {
@@ -195,7 +204,14 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
 
   if (flags.listen) config.listen = *flags.listen;
   if (flags.data_dir) config.data_dir = *flags.data_dir;
-  if (auto listen = ParseListen(config.listen); !listen) return listen.error();
+  auto listen = ParseListen(config.listen);
+  if (!listen) return listen.error();
+  if (config.tls_cert_file.empty() != config.tls_key_file.empty())
+    return Bad("HTTPS needs both tls.cert_file and tls.key_file (AIPASSPORT_TLS_CERT_FILE, AIPASSPORT_TLS_KEY_FILE)");
+  if (config.tls_cert_file.empty() && !IsLoopback(listen->host))
+    return Bad(
+        "plain HTTP is only served on loopback: to listen on " + config.listen +
+        ", give a certificate (tls.cert_file, tls.key_file), or keep the broker on 127.0.0.1 behind a TLS proxy");
   return config;
 }
 

@@ -34,6 +34,8 @@ struct Config {
   std::string log_level = "info";
   int64_t upstream_timeout_seconds = 600;
   std::string upstream_ca_file;
+  std::string tls_cert_file;                             // serve HTTPS with this PEM certificate chain...
+  std::string tls_key_file;                              // ...and this private key
   std::array<std::string, 3> base_urls;                  // indexed by proxy::Provider; defaults are the real APIs
   std::vector<CompatibleUpstream> compatible_upstreams;  // only from the config file
 };

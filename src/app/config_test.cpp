@@ -117,5 +117,20 @@ TEST(Config, RefusesBadOpenAICompatibleUpstreams) {
              "declared twice");
 }
 
+TEST(Config, PlainHttpOnlyOnLoopbackAndHttpsNeedsBothFiles) {
+  EXPECT_TRUE(LoadConfig({}, FakeEnv({{"AIPASSPORT_LISTEN", "[::1]:8080"}})));
+  auto open = LoadConfig({}, FakeEnv({{"AIPASSPORT_LISTEN", "0.0.0.0:8080"}}));
+  ASSERT_FALSE(open);
+  EXPECT_NE(open.error().message.find("only served on loopback"), std::string::npos);
+  auto https = LoadConfig({}, FakeEnv({{"AIPASSPORT_LISTEN", "0.0.0.0:8443"},
+                                       {"AIPASSPORT_TLS_CERT_FILE", "/etc/aipassport/cert.pem"},
+                                       {"AIPASSPORT_TLS_KEY_FILE", "/etc/aipassport/key.pem"}}));
+  ASSERT_TRUE(https);
+  EXPECT_EQ(https->tls_key_file, "/etc/aipassport/key.pem");
+  auto half = LoadConfig({}, FakeEnv({{"AIPASSPORT_TLS_CERT_FILE", "/etc/aipassport/cert.pem"}}));
+  ASSERT_FALSE(half);
+  EXPECT_NE(half.error().message.find("both"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ap::app

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "http/response.hpp"
 
@@ -56,9 +58,10 @@ bool WantsContinue(const RequestHead& request) {
 // connection's parser and writes a chunked answer straight to the socket. Each read and write is
 // given the read timeout when it starts, so a client that stalls is dropped while a stream may
 // pause as long as the model thinks.
+template <class Stream>
 class SessionExchange final : public Exchange {
  public:
-  SessionExchange(beast::tcp_stream& stream, beast::flat_buffer& buffer, const ServerOptions& options)
+  SessionExchange(Stream& stream, beast::flat_buffer& buffer, const ServerOptions& options)
       : stream_(stream), buffer_(buffer), options_(options) {}
 
   void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
@@ -83,7 +86,7 @@ class SessionExchange final : public Exchange {
       auto& body = body_parser_->get().body();
       body.data = piece_;
       body.size = sizeof(piece_);
-      stream_.expires_after(options_.read_timeout);
+      Deadline();
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
@@ -101,7 +104,7 @@ class SessionExchange final : public Exchange {
     head.keep_alive(keep_alive_);
     head.body().clear();
     bhttp::response_serializer<bhttp::string_body> serializer(head);
-    stream_.expires_after(options_.read_timeout);
+    Deadline();
     auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kUseTuple);
     started_ = true;
     co_return Checked(ec);
@@ -109,13 +112,13 @@ class SessionExchange final : public Exchange {
 
   asio::awaitable<Status> WritePiece(std::string_view data) override {
     if (data.empty()) co_return Status{};
-    stream_.expires_after(options_.read_timeout);
+    Deadline();
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kUseTuple);
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> EndAnswer() override {
-    stream_.expires_after(options_.read_timeout);
+    Deadline();
     auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
     ended_ = !ec;
     co_return Checked(ec);
@@ -129,7 +132,9 @@ class SessionExchange final : public Exchange {
     return {};
   }
 
-  beast::tcp_stream& stream_;
+  void Deadline() { beast::get_lowest_layer(stream_).expires_after(options_.read_timeout); }
+
+  Stream& stream_;
   beast::flat_buffer& buffer_;
   const ServerOptions& options_;
   unsigned version_ = 11;
@@ -158,6 +163,7 @@ Server::Server(IoPool& io, ServerOptions options, Handler handler, StreamsBody s
 Server::~Server() = default;
 
 Status Server::Listen() {
+  if (auto tls = LoadTls(); !tls) return tls;
   beast::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
   if (ec) return MakeError(Errc::kBadRequest, "invalid listen address '" + options_.host + "'");
@@ -171,6 +177,32 @@ Status Server::Listen() {
                      "cannot listen on " + options_.host + ":" + std::to_string(options_.port) + ": " + ec.message());
   return {};
 }
+
+Status Server::LoadTls() {
+  if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return {};
+  if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
+    return MakeError(Errc::kBadRequest, "serving HTTPS needs both a certificate file and a key file");
+  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                   asio::ssl::context::single_dh_use);
+  beast::error_code ec;
+  tls->use_certificate_chain_file(options_.tls_cert_file, ec);
+  if (ec)
+    return MakeError(Errc::kBadRequest,
+                     "cannot use the certificate in " + options_.tls_cert_file + ": " + ec.message());
+  tls->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
+  if ((ec && ec.message().find("mismatch") != std::string::npos) ||
+      (!ec && SSL_CTX_check_private_key(tls->native_handle()) != 1))
+    return MakeError(Errc::kBadRequest,
+                     "the private key in " + options_.tls_key_file + " does not match the certificate");
+  if (ec)
+    return MakeError(Errc::kBadRequest, "cannot use the private key in " + options_.tls_key_file + ": " + ec.message());
+  tls_ = std::move(tls);
+  return {};
+}
+
+bool Server::ServesTls() const { return tls_ != nullptr; }
 
 tcp::endpoint Server::LocalEndpoint() const { return acceptor_.local_endpoint(); }
 
@@ -199,7 +231,25 @@ asio::awaitable<void> Server::AcceptLoop() {
 }
 
 asio::awaitable<void> Server::Serve(tcp::socket socket) {
-  beast::tcp_stream stream(std::move(socket));
+  if (!tls_) {
+    beast::tcp_stream stream(std::move(socket));
+    co_await ServeStream(stream);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_return;
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+  beast::get_lowest_layer(stream).expires_after(options_.read_timeout);
+  auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+  if (handshake_ec) co_return;  // not TLS, or a client that does not trust us: nothing to answer
+  co_await ServeStream(stream);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+  co_await stream.async_shutdown(kUseTuple);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::ServeStream(Stream& stream) {
+  auto& tcp_stream = beast::get_lowest_layer(stream);
   beast::flat_buffer buffer;
   // Suspended sessions are destroyed with the I/O pool, after the Server: keep what they touch alive.
   auto stopping = stopping_;
@@ -209,14 +259,14 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
     bhttp::request_parser<bhttp::empty_body> head_parser;
     head_parser.body_limit(boost::none);  // checked below, once the route's limit is known
     head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
+    tcp_stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
     first = false;
     // Wait for the headers under the idle timeout, then give the whole request the read timeout.
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
     if (!ec) {
-      stream.expires_after(options_.read_timeout);
+      tcp_stream.expires_after(options_.read_timeout);
       bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());
       size_t limit = streamed ? options_.streamed_body_limit : options_.body_limit;
       if (head_parser.content_length() && *head_parser.content_length() > limit) ec = bhttp::error::body_limit;
@@ -241,18 +291,18 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
         Response res = ErrorResponse(*answer);
         res.set(bhttp::field::server, options_.server_name);
         res.keep_alive(false);
-        stream.expires_after(options_.read_timeout);
+        tcp_stream.expires_after(options_.read_timeout);
         co_await bhttp::async_write(stream, res, kUseTuple);
       }
       break;
     }
-    SessionExchange exchange(stream, buffer, options_);
+    SessionExchange<Stream> exchange(stream, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
     exchange.SetAnswerShape(request.version(), request.keep_alive() && !stopping->load());
     Response response;
     {
       InFlightGuard guard(*in_flight);
-      stream.expires_never();  // the handler bounds its own work (upstream timeouts)
+      tcp_stream.expires_never();  // the handler bounds its own work (upstream timeouts)
       response = co_await handler_(request, exchange);
     }
     if (exchange.BodyLeftUnread() && !exchange.AnswerStarted()) co_await exchange.DrainBody();
@@ -263,12 +313,10 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
     response.version(request.version());
     response.set(bhttp::field::server, options_.server_name);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
-    stream.expires_after(options_.read_timeout);
+    tcp_stream.expires_after(options_.read_timeout);
     auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
     if (write_ec || !response.keep_alive()) break;
   }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 void RunUntilSignalled(IoPool& io, std::vector<Server*> servers, std::chrono::milliseconds drain) {

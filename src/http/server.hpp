@@ -16,6 +16,10 @@
 #include "http/message.hpp"
 #include "http/router.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace ap::http {
 
 struct ServerOptions {
@@ -27,6 +31,9 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};  // for one whole request
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
   std::string server_name = "aipassport";
+  // HTTPS when both are set: a PEM certificate chain and its private key.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 class Server {
@@ -37,8 +44,10 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens; fails with a readable message (address in use, bad address...).
+  // Loads the TLS certificate if any, binds and listens; fails with a readable message (address in
+  // use, bad address, unreadable or mismatched certificate and key...).
   Status Listen();
+  bool ServesTls() const;
   boost::asio::ip::tcp::endpoint LocalEndpoint() const;
   // Starts accepting; each connection goes to the pool's next thread.
   void Start();
@@ -50,12 +59,16 @@ class Server {
  private:
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
+  template <class Stream>
+  boost::asio::awaitable<void> ServeStream(Stream& stream);
+  Status LoadTls();
 
   IoPool& io_;
   ServerOptions options_;
   Handler handler_;
   StreamsBody streams_body_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
 };

@@ -1,7 +1,8 @@
 // Starts the real `aipassport` binary (broker and mock upstream) on free loopback ports and
 // stops it after the tests. Every process started here is killed when the test file ends.
-import { spawn, execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
@@ -31,7 +32,7 @@ export function start(args, env = {}) {
     const timer = setTimeout(() => reject(new Error(`no URL within 10 s from ${args.join(' ')}:\n${output}`)), 10000);
     const onData = (chunk) => {
       output += chunk;
-      const m = output.match(/listening on (http:\/\/\S+)/);
+      const m = output.match(/listening on (https?:\/\/\S+)/);
       if (m && !handle.url) {
         handle.url = m[1];
         clearTimeout(timer);
@@ -132,4 +133,46 @@ export function chatBody(model, extra = {}) {
 
 export async function mockStats(mock) {
   return (await call(mock.url, 'GET', '/__mock/stats')).json;
+}
+
+// A certificate authority made at test time with the openssl command, in `dir`. makeCert(name,
+// subjectAltName) issues a P-256 certificate and returns the paths and contents of it and its key.
+export function testCa(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
+    '-out', 'ca.pem', '-days', '1', '-subj', '/CN=aipassport test CA');
+  return {
+    caFile: join(dir, 'ca.pem'),
+    ca: readFileSync(join(dir, 'ca.pem')),
+    makeCert(name, subjectAltName) {
+      writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${subjectAltName}\n`);
+      openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
+        '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+      openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+        '-out', `${name}.pem`, '-extfile', `${name}.ext`);
+      const keyFile = join(dir, `${name}.key`), certFile = join(dir, `${name}.pem`);
+      return { keyFile, certFile, key: readFileSync(keyFile), cert: readFileSync(certFile) };
+    },
+  };
+}
+
+// Like call(), over HTTPS trusting `ca` only (fetch cannot be given a CA without undici).
+export function httpsCall(base, method, path, { body, token, ca, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const h = { ...headers };
+    if (token) h.authorization = `Bearer ${token}`;
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    if (data) { h['content-type'] = 'application/json'; h['content-length'] = Buffer.byteLength(data); }
+    const req = https.request(new URL(path, base), { method, headers: h, ca }, (res) => {
+      let text = '';
+      res.on('data', (c) => { text += c; });
+      res.on('end', () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, headers: res.headers, json, text });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
 }

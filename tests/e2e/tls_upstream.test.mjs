@@ -3,22 +3,10 @@
 // The test CA and certificates are made here, at test time, with the openssl command.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import https from 'node:https';
-import { startBroker, call, approvedGrant, chatBody, tempDir, SCOPES } from './harness.mjs';
+import { startBroker, call, approvedGrant, chatBody, tempDir, testCa, SCOPES } from './harness.mjs';
 
-let dir, servers = [];
-const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-
-function makeCert(name, subjectAltName) {
-  openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`,
-    '-out', `${name}.csr`, '-subj', `/CN=${name}`);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
-    '-out', `${name}.pem`, '-extfile', `${name}.ext`);
-  return { key: readFileSync(join(dir, `${name}.key`)), cert: readFileSync(join(dir, `${name}.pem`)) };
-}
+let ca, servers = [];
 
 // A tiny HTTPS stand-in for OpenAI that answers chat completions and records what it saw.
 function startTlsUpstream({ key, cert }) {
@@ -40,16 +28,11 @@ function startTlsUpstream({ key, cert }) {
   });
 }
 
-before(() => {
-  dir = tempDir();
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key',
-    '-out', 'ca.pem', '-days', '1', '-subj', '/CN=aipassport test CA');
-  execFileSync('sh', ['-c', 'echo "subjectAltName=IP:127.0.0.1" > good.ext; echo "subjectAltName=DNS:elsewhere.example" > wrong.ext'], { cwd: dir });
-});
+before(() => { ca = testCa(tempDir()); });
 after(() => { for (const s of servers) s.close(); });
 
 test('HTTPS upstream: refused without trust, accepted with the CA file, refused for the wrong host', async () => {
-  const good = await startTlsUpstream(makeCert('good'));
+  const good = await startTlsUpstream(ca.makeCert('good', 'IP:127.0.0.1'));
   const base = `https://127.0.0.1:${good.port}/prefix`;
   const env = { AIPASSPORT_OPENAI_BASE_URL: base };
 
@@ -61,7 +44,7 @@ test('HTTPS upstream: refused without trust, accepted with the CA file, refused 
   assert.match(untrusting.output, /openai call failed: .*TLS handshake.*certificate verify failed/, 'the operator sees why');
   await untrusting.stop();
 
-  const trusting = await startBroker({ env: { ...env, AIPASSPORT_UPSTREAM_CA_FILE: join(dir, 'ca.pem') } });
+  const trusting = await startBroker({ env: { ...env, AIPASSPORT_UPSTREAM_CA_FILE: ca.caFile } });
   const g2 = await approvedGrant(trusting, SCOPES.openai);
   const ok = await call(trusting.url, 'POST', '/proxy/chat', { token: g2.token, body: chatBody('gpt-4o-mini') });
   assert.equal(ok.status, 200, ok.text);
@@ -70,8 +53,8 @@ test('HTTPS upstream: refused without trust, accepted with the CA file, refused 
   assert.equal(good.seen[0].authorization, 'Bearer test-openai-key');
   await trusting.stop();
 
-  const wrong = await startTlsUpstream(makeCert('wrong'));
-  const mismatched = await startBroker({ env: { AIPASSPORT_OPENAI_BASE_URL: `https://127.0.0.1:${wrong.port}`, AIPASSPORT_UPSTREAM_CA_FILE: join(dir, 'ca.pem') } });
+  const wrong = await startTlsUpstream(ca.makeCert('wrong', 'DNS:elsewhere.example'));
+  const mismatched = await startBroker({ env: { AIPASSPORT_OPENAI_BASE_URL: `https://127.0.0.1:${wrong.port}`, AIPASSPORT_UPSTREAM_CA_FILE: ca.caFile } });
   const g3 = await approvedGrant(mismatched, SCOPES.openai);
   const hostCheck = await call(mismatched.url, 'POST', '/proxy/chat', { token: g3.token, body: chatBody('gpt-4o-mini') });
   assert.equal(hostCheck.status, 502);
