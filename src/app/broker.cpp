@@ -29,14 +29,6 @@ size_t IoThreads(const Config& config) {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
-Status PrepareDataDir(const std::filesystem::path& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return MakeError(Errc::kUnavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
-  ::chmod(dir.c_str(), 0700);
-  return {};
-}
-
 std::string Trimmed(std::string s) {
   auto blank = [](unsigned char c) { return std::isspace(c) != 0; };
   while (!s.empty() && blank(s.back())) s.pop_back();
@@ -186,6 +178,14 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   std::fflush(stdout);
   http::RunUntilSignalled(io, {&server}, std::chrono::seconds(2));
   return 0;
+}
+
+Status PrepareDataDir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return MakeError(Errc::kUnavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
+  ::chmod(dir.c_str(), 0700);
+  return {};
 }
 
 int ResetAdminToken(const Config& config) {

@@ -5,6 +5,7 @@
 
 #include "app/broker.hpp"
 #include "app/config.hpp"
+#include "app/users.hpp"
 
 namespace {
 
@@ -53,9 +54,40 @@ int main(int argc, char** argv) {
   admin->add_option("--data-dir", admin_flags.data_dir, "The broker's data directory (default ./data)");
   admin->add_option("--config", admin_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
 
+  ap::app::Flags user_flags;
+  ap::app::UserCommand user_command;
+  auto* user = cli.add_subcommand("user", "Manage the owner accounts that sign in to approve grants");
+  user->require_subcommand(1);
+  auto add_data_dir = [&](CLI::App* c) {
+    c->add_option("--data-dir", user_flags.data_dir, "The broker's data directory (default ./data)");
+    c->add_option("--config", user_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+  };
+  for (const char* action : {"add", "passwd", "remove"}) {
+    std::string what = std::string(action) == "add"      ? "Add an owner (asks for a password)"
+                       : std::string(action) == "passwd" ? "Change an owner's password; their sessions end"
+                                                         : "Remove an owner; their sessions end";
+    auto* c = user->add_subcommand(action, what);
+    c->add_option("username", user_command.username, "The owner's name")->required();
+    if (std::string(action) != "remove")
+      c->add_flag("--password-stdin", user_command.password_stdin, "Read the password from the first line of stdin");
+    add_data_dir(c);
+    c->callback([&user_command, action] { user_command.action = action; });
+  }
+  auto* list = user->add_subcommand("list", "List the owners");
+  add_data_dir(list);
+  list->callback([&user_command] { user_command.action = "list"; });
+
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
+  if (user->parsed()) {
+    auto config = ap::app::LoadConfig(user_flags, ap::app::ProcessEnvironment());
+    if (!config) {
+      std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
+      return 2;
+    }
+    return ap::app::ManageUsers(*config, user_command);
+  }
   return 0;
 }

@@ -174,6 +174,31 @@ TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   EXPECT_TRUE(store_->ListUsage("nope").value().empty());
 }
 
+TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
+  ASSERT_TRUE(store_->CreateOwner({"o1", "alice", "$argon2id$one", 100}));
+  EXPECT_EQ(store_->CreateOwner({"o2", "alice", "$argon2id$two", 100}).error().code, Errc::kBadRequest);
+  ASSERT_TRUE(store_->CreateOwner({"o3", "bob", "$argon2id$three", 100}));
+  EXPECT_EQ(store_->GetOwnerByName("alice").value().id, "o1");
+  EXPECT_EQ(store_->GetOwner("o3").value().username, "bob");
+  EXPECT_EQ(store_->GetOwnerByName("carol").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->ListOwners().value().size(), 2u);
+
+  ASSERT_TRUE(store_->CreateSession({"s1", "o1", "csrf1", 200, 200}));
+  ASSERT_TRUE(store_->CreateSession({"s2", "o3", "csrf2", 200, 200}));
+  ASSERT_TRUE(store_->TouchSession("s1", 260));
+  EXPECT_EQ(store_->GetSession("s1").value().last_seen_at, 260);
+  ASSERT_TRUE(store_->SetOwnerPassword("alice", "$argon2id$new"));
+  EXPECT_EQ(store_->GetOwnerByName("alice").value().password_hash, "$argon2id$new");
+  EXPECT_EQ(store_->GetSession("s1").error().code, Errc::kNotFound) << "a new password ends the sessions";
+  EXPECT_TRUE(store_->GetSession("s2")) << "other owners keep theirs";
+  ASSERT_TRUE(store_->DeleteOwner("bob"));
+  EXPECT_EQ(store_->GetSession("s2").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->DeleteOwner("bob").error().code, Errc::kNotFound);
+  ASSERT_TRUE(store_->CreateSession({"s3", "o1", "csrf3", 300, 300}));
+  ASSERT_TRUE(store_->DeleteSession("s3"));
+  EXPECT_EQ(store_->GetSession("s3").error().code, Errc::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -53,6 +53,22 @@ CREATE TABLE usage (
   PRIMARY KEY (grant_id, day, model)
 );
 )sql"},
+    {3, "owners and their sessions", R"sql(
+CREATE TABLE owners (
+  id TEXT PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  owner_id TEXT NOT NULL REFERENCES owners(id) ON DELETE CASCADE,
+  csrf_token TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_seen_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_owner ON sessions(owner_id);
+)sql"},
 };
 
 }  // namespace

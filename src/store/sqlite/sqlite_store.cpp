@@ -217,6 +217,15 @@ class SqliteStore final : public Store {
     return Exec("COMMIT");
   }
 
+  Result<OwnerRecord> OneOwner(const std::string& sql, std::string_view key) {
+    Query q(Prepare(sql));
+    q.Bind(key);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such owner");
+    if (rc != SQLITE_ROW) return DbError("read owner");
+    return OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)};
+  }
+
   Status AddUsageRow(const UsageRecord& u) {
     Query q(
         Prepare("INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
@@ -243,6 +252,93 @@ class SqliteStore final : public Store {
           UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5), q.Int(6)});
     if (rc != SQLITE_DONE) return DbError("list usage");
     return rows;
+  }
+
+  Status CreateOwner(const OwnerRecord& o) override {
+    Query q(Prepare("INSERT INTO owners (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)"));
+    q.Bind(o.id).Bind(o.username).Bind(o.password_hash).Bind(o.created_at);
+    int rc = q.Step();
+    if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Owner '" + o.username + "' already exists");
+    if (rc != SQLITE_DONE) return DbError("create owner");
+    return {};
+  }
+
+  Result<OwnerRecord> GetOwnerByName(std::string_view username) override {
+    return OneOwner("SELECT id, username, password_hash, created_at FROM owners WHERE username = ?", username);
+  }
+
+  Result<OwnerRecord> GetOwner(std::string_view id) override {
+    return OneOwner("SELECT id, username, password_hash, created_at FROM owners WHERE id = ?", id);
+  }
+
+  Result<std::vector<OwnerRecord>> ListOwners() override {
+    Query q(Prepare("SELECT id, username, password_hash, created_at FROM owners ORDER BY username"));
+    std::vector<OwnerRecord> owners;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) owners.push_back(OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+    if (rc != SQLITE_DONE) return DbError("list owners");
+    return owners;
+  }
+
+  Status SetOwnerPassword(std::string_view username, std::string_view password_hash) override {
+    auto owner = GetOwnerByName(username);
+    if (!owner) return owner.error();
+    if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
+    Query set(Prepare("UPDATE owners SET password_hash = ? WHERE id = ?"));
+    set.Bind(password_hash).Bind(owner->id);
+    Query end(Prepare("DELETE FROM sessions WHERE owner_id = ?"));
+    end.Bind(owner->id);
+    if (set.Step() != SQLITE_DONE || end.Step() != SQLITE_DONE) {
+      Exec("ROLLBACK");
+      return DbError("set password");
+    }
+    return Exec("COMMIT");
+  }
+
+  Status DeleteOwner(std::string_view username) override {
+    auto owner = GetOwnerByName(username);
+    if (!owner) return owner.error();
+    if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
+    Query end(Prepare("DELETE FROM sessions WHERE owner_id = ?"));
+    end.Bind(owner->id);
+    Query del(Prepare("DELETE FROM owners WHERE id = ?"));
+    del.Bind(owner->id);
+    if (end.Step() != SQLITE_DONE || del.Step() != SQLITE_DONE) {
+      Exec("ROLLBACK");
+      return DbError("remove owner");
+    }
+    return Exec("COMMIT");
+  }
+
+  Status CreateSession(const SessionRecord& s) override {
+    Query q(Prepare(
+        "INSERT INTO sessions (id_hash, owner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)"));
+    q.Bind(s.id_hash).Bind(s.owner_id).Bind(s.csrf_token).Bind(s.created_at).Bind(s.last_seen_at);
+    if (q.Step() != SQLITE_DONE) return DbError("create session");
+    return {};
+  }
+
+  Result<SessionRecord> GetSession(std::string_view id_hash) override {
+    Query q(Prepare("SELECT id_hash, owner_id, csrf_token, created_at, last_seen_at FROM sessions WHERE id_hash = ?"));
+    q.Bind(id_hash);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such session");
+    if (rc != SQLITE_ROW) return DbError("read session");
+    return SessionRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4)};
+  }
+
+  Status TouchSession(std::string_view id_hash, UnixSeconds now) override {
+    Query q(Prepare("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?"));
+    q.Bind(now).Bind(id_hash);
+    if (q.Step() != SQLITE_DONE) return DbError("touch session");
+    return {};
+  }
+
+  Status DeleteSession(std::string_view id_hash) override {
+    Query q(Prepare("DELETE FROM sessions WHERE id_hash = ?"));
+    q.Bind(id_hash);
+    if (q.Step() != SQLITE_DONE) return DbError("end session");
+    return {};
   }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {

@@ -1,0 +1,107 @@
+#include "app/users.hpp"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+
+#include "app/broker.hpp"
+#include "core/ids.hpp"
+#include "core/time.hpp"
+#include "crypto/password.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::app {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
+  return 1;
+}
+
+Status CheckUsername(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == '@';
+  });
+  if (!ok) return MakeError(Errc::kValidation, "a username is 1-64 letters, digits, '.', '-', '_' or '@'");
+  return {};
+}
+
+std::string ReadLineQuietly(const char* prompt) {
+  std::fprintf(stderr, "%s", prompt);
+  termios before{};
+  tcgetattr(STDIN_FILENO, &before);
+  termios quiet = before;
+  quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+  tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  std::string line;
+  std::getline(std::cin, line);
+  tcsetattr(STDIN_FILENO, TCSANOW, &before);
+  std::fprintf(stderr, "\n");
+  return line;
+}
+
+// The new password: the first line of stdin, or typed twice on the terminal.
+Result<std::string> ReadPassword(bool from_stdin) {
+  if (from_stdin) {
+    std::string line;
+    if (!std::getline(std::cin, line)) return MakeError(Errc::kBadRequest, "no password on stdin");
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+  }
+  if (!isatty(STDIN_FILENO))
+    return MakeError(Errc::kBadRequest, "stdin is not a terminal: give the password with --password-stdin");
+  std::string first = ReadLineQuietly("New password: ");
+  std::string second = ReadLineQuietly("Repeat it: ");
+  if (first != second) return MakeError(Errc::kBadRequest, "the two passwords differ");
+  return first;
+}
+
+Result<std::string> NewPasswordHash(bool from_stdin) {
+  auto password = ReadPassword(from_stdin);
+  if (!password) return password.error();
+  return crypto::HashPassword(*password);
+}
+
+}  // namespace
+
+int ManageUsers(const Config& config, const UserCommand& command) {
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  if (!store) return Fail(store.error().message);
+  if (command.action == "list") {
+    auto owners = (*store)->ListOwners();
+    if (!owners) return Fail(owners.error().message);
+    for (const auto& o : *owners)
+      std::printf("%s\t(since %s)\n", o.username.c_str(), FormatIso8601(o.created_at).c_str());
+    if (owners->empty()) std::printf("no owners yet: aipassport user add NAME\n");
+    return 0;
+  }
+  if (auto ok = CheckUsername(command.username); !ok) return Fail(ok.error().message);
+  if (command.action == "remove") {
+    if (auto ok = (*store)->DeleteOwner(command.username); !ok) return Fail(ok.error().message);
+    std::printf("removed %s; their sessions have ended\n", command.username.c_str());
+    return 0;
+  }
+  if (command.action == "add" || command.action == "passwd") {
+    if (command.action == "passwd")
+      if (auto owner = (*store)->GetOwnerByName(command.username); !owner) return Fail(owner.error().message);
+    auto hash = NewPasswordHash(command.password_stdin);
+    if (!hash) return Fail(hash.error().message);
+    if (command.action == "add") {
+      store::OwnerRecord owner{RandomUuid(), command.username, *hash, SystemClock()()};
+      if (auto ok = (*store)->CreateOwner(owner); !ok) return Fail(ok.error().message);
+      std::printf("added %s\n", command.username.c_str());
+    } else {
+      if (auto ok = (*store)->SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
+      std::printf("changed the password of %s; their sessions have ended\n", command.username.c_str());
+    }
+    return 0;
+  }
+  return Fail("unknown user action '" + command.action + "'");
+}
+
+}  // namespace ap::app
