@@ -45,6 +45,7 @@ class DecoratedExchange final : public http::Exchange {
   awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }
   awaitable<Status> EndAnswer() override { return inner_.EndAnswer(); }
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
+  std::string PeerAddress() const override { return inner_.PeerAddress(); }
   unsigned HeadStatus() const { return status_; }
 
  private:

@@ -227,7 +227,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       reused = false;
     }
     std::unique_ptr<UpstreamAnswer::State> state(new UpstreamAnswer::State);  // the piece buffer stays uninitialised
-    state->parser.body_limit(boost::none);  // the reader decides how much it keeps
+    state->parser.body_limit(boost::none);                                    // the reader decides how much it keeps
     conn->Tcp().expires_after(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteRequest(stream, request, body); };
     beast::error_code ec = co_await conn->With(write);

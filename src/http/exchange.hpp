@@ -4,6 +4,7 @@
 // Thread-safety: use it only from the handler's coroutine.
 
 #include <boost/asio/awaitable.hpp>
+#include <string>
 #include <string_view>
 
 #include "core/error.hpp"
@@ -24,6 +25,8 @@ class Exchange {
   virtual boost::asio::awaitable<Status> WritePiece(std::string_view data) = 0;
   virtual boost::asio::awaitable<Status> EndAnswer() = 0;
   virtual bool AnswerStarted() const = 0;
+  // The client's IP address, as text ("127.0.0.1", "::1").
+  virtual std::string PeerAddress() const = 0;
 };
 
 }  // namespace ap::http

@@ -126,6 +126,12 @@ class SessionExchange final : public Exchange {
 
   bool AnswerStarted() const override { return started_; }
 
+  std::string PeerAddress() const override {
+    beast::error_code ec;
+    auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
+  }
+
  private:
   static Status Checked(const beast::error_code& ec) {
     if (ec) return MakeError(Errc::kUnavailable, "the client went away: " + ec.message());

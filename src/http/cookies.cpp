@@ -1,0 +1,42 @@
+#include "http/cookies.hpp"
+
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
+
+namespace ap::http {
+
+std::optional<std::string> CookieValue(const Request& request, std::string_view name) {
+  for (auto it = request.find(bhttp::field::cookie); it != request.end() && it->name() == bhttp::field::cookie; ++it) {
+    std::string_view header = it->value();
+    while (!header.empty()) {
+      size_t semi = header.find(';');
+      std::string_view pair = header.substr(0, semi);
+      header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
+      while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
+      size_t eq = pair.find('=');
+      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return std::string(pair.substr(eq + 1));
+    }
+  }
+  return std::nullopt;
+}
+
+std::string SetCookie(std::string_view name, std::string_view value, const CookieOptions& options) {
+  std::string out = std::string(name) + "=" + std::string(value) + "; Path=/";
+  if (options.max_age_seconds) out += "; Max-Age=" + std::to_string(*options.max_age_seconds);
+  if (options.secure) out += "; Secure";
+  if (options.http_only) out += "; HttpOnly";
+  out += "; SameSite=" + std::string(options.same_site);
+  return out;
+}
+
+std::optional<std::map<std::string, std::string>> ParseForm(std::string_view body) {
+  if (!boost::urls::parse_query(body)) return std::nullopt;
+  boost::urls::encoding_opts opts;
+  opts.space_as_plus = true;  // forms encode spaces as '+'
+  boost::urls::params_view params(body, opts);
+  std::map<std::string, std::string> fields;
+  for (auto param : params) fields.try_emplace(param.key, param.value);
+  return fields;
+}
+
+}  // namespace ap::http
