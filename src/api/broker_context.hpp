@@ -5,6 +5,7 @@
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
 #include "domain/grant_cache.hpp"
+#include "domain/login_throttle.hpp"
 #include "domain/token_service.hpp"
 #include "http/executor.hpp"
 #include "proxy/upstream.hpp"
@@ -15,11 +16,14 @@ namespace ap::api {
 struct BrokerContext {
   store::Store& store;             // only touched on store_pool
   http::BlockingPool& store_pool;  // one thread: store calls run there, in order
+  http::BlockingPool& work_pool;   // CPU-heavy work kept off the I/O threads (password hashing)
   domain::GrantCache& grants;
   const domain::TokenService& tokens;
   const crypto::SigningKeyRing& keys;
   proxy::Upstream& upstream;
   UsageRecorder& usage;
+  domain::LoginThrottle& login_throttle;
+  bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
   std::string owner_token_hash_override;

@@ -15,6 +15,7 @@
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "ui/owner_pages.hpp"
 
 namespace ap::app {
 namespace {
@@ -114,11 +115,16 @@ int RunBroker(const Config& config) {
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
   api::UsageRecorder usage(**store, store_pool);
-  api::BrokerContext ctx{**store, store_pool, grants, tokens, *shared_keys, upstream, usage, SystemClock(), owner_hash};
+  http::BlockingPool work_pool(1);
+  domain::LoginThrottle login_throttle;
+  bool https = !config.tls_cert_file.empty();
+  api::BrokerContext ctx{**store,  store_pool, work_pool,      grants, tokens,        *shared_keys,
+                         upstream, usage,      login_throttle, https,  SystemClock(), owner_hash};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
+  ui::AddOwnerPages(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;
   server_options.port = listen->port;

@@ -157,12 +157,13 @@ export function testCa(dir) {
 }
 
 // Like call(), over HTTPS trusting `ca` only (fetch cannot be given a CA without undici).
-export function httpsCall(base, method, path, { body, token, ca, headers = {} } = {}) {
+export function httpsCall(base, method, path, { body, raw, token, ca, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     if (token) h.authorization = `Bearer ${token}`;
-    const data = body === undefined ? undefined : JSON.stringify(body);
-    if (data) { h['content-type'] = 'application/json'; h['content-length'] = Buffer.byteLength(data); }
+    const data = raw ?? (body === undefined ? undefined : JSON.stringify(body));
+    if (body !== undefined) h['content-type'] = 'application/json';
+    if (data) h['content-length'] = Buffer.byteLength(data);
     const req = https.request(new URL(path, base), { method, headers: h, ca }, (res) => {
       let text = '';
       res.on('data', (c) => { text += c; });

@@ -1,0 +1,21 @@
+#pragma once
+// Server-rendered pages: every piece of text that did not come from this file goes through
+// Escape; every page carries headers that keep it out of frames and other origins' reach.
+
+#include <string>
+#include <string_view>
+
+#include "http/message.hpp"
+
+namespace ap::ui {
+
+// `text` safe to place in HTML text and in quoted attribute values.
+std::string Escape(std::string_view text);
+
+// A whole page with the given title (escaped here) and body (already HTML).
+http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html);
+
+// A 303 to `location` (a local path).
+http::Response SeeOther(std::string_view location);
+
+}  // namespace ap::ui

@@ -1,0 +1,184 @@
+#include "ui/owner_pages.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/password.hpp"
+#include "http/cookies.hpp"
+#include "http/executor.hpp"
+#include "ui/html.hpp"
+#include "ui/owner_session.hpp"
+
+namespace ap::ui {
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+namespace bhttp = http::bhttp;
+
+namespace {
+
+constexpr std::string_view kLoginCsrfCookie = "aipassport_login_csrf";
+
+// Where to go after signing in: a local path only, never another site ("//evil", "/\evil").
+std::string SafeNext(std::string_view next) {
+  if (next.empty() || next.front() != '/' || next.starts_with("//") || next.starts_with("/\\") ||
+      next.find_first_of("\r\n") != std::string_view::npos)
+    return "/";
+  return std::string(next);
+}
+
+std::string QueryValue(std::string_view target, std::string_view name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  auto form = http::ParseForm(target.substr(q + 1));
+  if (!form) return {};
+  auto it = form->find(std::string(name));
+  return it == form->end() ? std::string() : it->second;
+}
+
+std::string Field(const std::map<std::string, std::string>& form, const char* name) {
+  auto it = form.find(name);
+  return it == form.end() ? std::string() : it->second;
+}
+
+Response LoginPage(api::BrokerContext& ctx, StatusCode status, std::string_view next, std::string_view message,
+                   std::string_view username = "") {
+  std::string csrf = RandomToken(24);
+  std::string body = "<h1>Sign in</h1>";
+  if (!message.empty()) body += "<p class=\"error\" role=\"alert\">" + Escape(message) + "</p>";
+  body +=
+      "<form method=\"post\" action=\"/login\">"
+      "<input type=\"hidden\" name=\"csrf\" value=\"" +
+      csrf +
+      "\">"
+      "<input type=\"hidden\" name=\"next\" value=\"" +
+      Escape(next) +
+      "\">"
+      "<label for=\"username\">Username</label>"
+      "<input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"" +
+      Escape(username) +
+      "\">"
+      "<label for=\"password\">Password</label>"
+      "<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>"
+      "<button type=\"submit\">Sign in</button></form>";
+  Response res = Page(status, "Sign in", body);
+  http::CookieOptions options;
+  options.secure = ctx.https;
+  options.same_site = "Strict";
+  options.max_age_seconds = 3600;
+  res.set(bhttp::field::set_cookie, http::SetCookie(kLoginCsrfCookie, csrf, options));
+  return res;
+}
+
+class OwnerPages {
+ public:
+  explicit OwnerPages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> ShowLogin(Request& req, const http::PathParams&, http::Exchange&) {
+    if (auto signed_in = co_await CurrentOwner(ctx_, req))
+      co_return SeeOther(SafeNext(QueryValue(req.target(), "next")));
+    co_return LoginPage(ctx_, StatusCode::ok, SafeNext(QueryValue(req.target(), "next")), "");
+  }
+
+  awaitable<Response> Login(Request& req, const http::PathParams&, http::Exchange& exchange) {
+    auto form = http::ParseForm(req.body());
+    if (!form) co_return LoginPage(ctx_, StatusCode::bad_request, "/", "The form could not be read.");
+    std::string next = SafeNext(Field(*form, "next"));
+    std::string username = Field(*form, "username");
+    auto csrf_cookie = http::CookieValue(req, kLoginCsrfCookie);
+    if (!csrf_cookie || csrf_cookie->empty() || !crypto::ConstantTimeEqual(*csrf_cookie, Field(*form, "csrf")))
+      co_return LoginPage(ctx_, StatusCode::forbidden, next,
+                          "This form has expired or was not sent from this site. Please sign in again.", username);
+    std::string address = exchange.PeerAddress();
+    if (int64_t wait = ctx_.login_throttle.WaitSeconds(username, address, ctx_.clock()); wait > 0) {
+      Response res =
+          LoginPage(ctx_, StatusCode::too_many_requests, next,
+                    "Too many failed attempts. Try again in " + std::to_string(wait) + " seconds.", username);
+      res.set(bhttp::field::retry_after, std::to_string(wait));
+      co_return res;
+    }
+    auto owner = co_await CheckPassword(username, Field(*form, "password"));
+    if (!owner) {
+      ctx_.login_throttle.RecordFailure(username, address, ctx_.clock());
+      spdlog::info("failed sign-in for '{}' from {}", username.substr(0, 64), address);
+      co_return LoginPage(ctx_, StatusCode::unauthorized, next, "Wrong username or password.", username);
+    }
+    ctx_.login_throttle.RecordSuccess(username);
+    auto cookie = co_await StartSession(ctx_, *owner);
+    if (!cookie) co_return Page(StatusCode::service_unavailable, "Error", "<p>Signing in failed; try again.</p>");
+    spdlog::info("{} signed in from {}", owner->username, address);
+    Response res = SeeOther(next);
+    res.insert(bhttp::field::set_cookie, *cookie);
+    http::CookieOptions gone;
+    gone.secure = ctx_.https;
+    gone.same_site = "Strict";
+    gone.max_age_seconds = 0;
+    res.insert(bhttp::field::set_cookie, http::SetCookie(kLoginCsrfCookie, "", gone));
+    co_return res;
+  }
+
+  awaitable<Response> Logout(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login");
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(Field(*form, "csrf"), signed_in->session.csrf_token))
+      co_return Page(StatusCode::forbidden, "Not signed out",
+                     "<p class=\"error\">This request did not come from your page; you are still signed in.</p>"
+                     "<p><a href=\"/\">Back</a></p>");
+    co_await EndSession(ctx_, signed_in->session);
+    Response res = SeeOther("/login");
+    res.set(bhttp::field::set_cookie, ClearSessionCookie(ctx_));
+    co_return res;
+  }
+
+  awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/");
+    std::string body = "<h1>aipassport</h1><p>Signed in as <strong>" + Escape(signed_in->owner.username) +
+                       "</strong>.</p><form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
+                       "value=\"" +
+                       Escape(signed_in->session.csrf_token) + "\"><button type=\"submit\">Sign out</button></form>";
+    co_return Page(StatusCode::ok, "Home", body);
+  }
+
+ private:
+  // The owner if the password is theirs. Unknown names cost as much time as wrong passwords.
+  awaitable<Result<store::OwnerRecord>> CheckPassword(std::string username, std::string password) {
+    auto read = [username](store::Store& s) { return s.GetOwnerByName(username); };
+    auto owner = co_await api::OnStore(ctx_, std::move(read));
+    std::string hash = owner ? owner->password_hash : std::string();
+    auto verify = [hash, password]() {
+      if (hash.empty()) {
+        crypto::VerifyNothing(password);
+        return false;
+      }
+      return crypto::VerifyPassword(hash, password);
+    };
+    bool ok = co_await http::RunBlocking(ctx_.work_pool, std::move(verify));
+    if (!ok) co_return MakeError(Errc::kUnauthorized, "Wrong username or password");
+    co_return std::move(*owner);
+  }
+
+  api::BrokerContext& ctx_;
+};
+
+template <auto Method>
+http::RouteHandler Bind(std::shared_ptr<OwnerPages> pages) {
+  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    return ((*pages).*Method)(req, params, exchange);
+  };
+}
+
+}  // namespace
+
+void AddOwnerPages(http::Router& router, api::BrokerContext& ctx) {
+  auto pages = std::make_shared<OwnerPages>(ctx);
+  router.Add(http::Verb::get, "/", Bind<&OwnerPages::Home>(pages));
+  router.Add(http::Verb::get, "/login", Bind<&OwnerPages::ShowLogin>(pages));
+  router.Add(http::Verb::post, "/login", Bind<&OwnerPages::Login>(pages));
+  router.Add(http::Verb::post, "/logout", Bind<&OwnerPages::Logout>(pages));
+}
+
+}  // namespace ap::ui

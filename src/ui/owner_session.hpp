@@ -1,0 +1,35 @@
+#pragma once
+// Who is signed in. The session id lives only in the browser's cookie (HttpOnly, SameSite=Lax,
+// Secure with the __Host- prefix under HTTPS); the store keeps its SHA-256. A session ends after
+// kIdleSeconds without a request or kAbsoluteSeconds after sign-in, whichever comes first.
+
+#include <boost/asio/awaitable.hpp>
+#include <string>
+
+#include "api/broker_context.hpp"
+#include "http/message.hpp"
+
+namespace ap::ui {
+
+inline constexpr int64_t kIdleSeconds = 30 * 60;
+inline constexpr int64_t kAbsoluteSeconds = 12 * 3600;
+
+struct SignedIn {
+  store::OwnerRecord owner;
+  store::SessionRecord session;
+};
+
+std::string SessionCookieName(const api::BrokerContext& ctx);
+
+// The signed-in owner of this request; kUnauthorized when there is none (or it has timed out).
+boost::asio::awaitable<Result<SignedIn>> CurrentOwner(api::BrokerContext& ctx, const http::Request& req);
+
+// Starts a session for `owner` (a fresh id every time: a session id is never carried across a
+// sign-in). Returns the Set-Cookie value.
+boost::asio::awaitable<Result<std::string>> StartSession(api::BrokerContext& ctx, const store::OwnerRecord& owner);
+
+boost::asio::awaitable<Status> EndSession(api::BrokerContext& ctx, const store::SessionRecord& session);
+// A Set-Cookie value that removes the session cookie.
+std::string ClearSessionCookie(const api::BrokerContext& ctx);
+
+}  // namespace ap::ui
