@@ -1,8 +1,11 @@
 #pragma once
-// The owner's credential: `Authorization: Bearer <owner token>`, compared by SHA-256 in constant
-// time against AIPASSPORT_ADMIN_TOKEN or the hash kept in the store.
+// Who may manage grants: the admin (`Authorization: Bearer <owner token>`, compared by SHA-256 in
+// constant time against AIPASSPORT_ADMIN_TOKEN or the hash kept in the store), who sees every
+// grant; or a signed-in owner (session cookie, plus `X-CSRF-Token` with the session's token on
+// anything but GET), who sees their own grants and the requests still waiting for an owner.
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 
 #include "api/broker_context.hpp"
 #include "http/message.hpp"
@@ -11,6 +14,14 @@ namespace ap::api {
 
 inline constexpr std::string_view kOwnerTokenSetting = "owner_token_sha256";
 
-boost::asio::awaitable<Status> RequireOwner(BrokerContext& ctx, const http::Request& request);
+struct Caller {
+  std::optional<store::OwnerRecord> owner;  // none: the admin token
+  bool IsAdmin() const { return !owner; }
+};
+
+boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request);
+
+// Whether `caller` may see and change `grant`.
+bool MayManage(const Caller& caller, const store::GrantRecord& grant);
 
 }  // namespace ap::api

@@ -62,7 +62,8 @@ std::optional<std::string> RequiredString(const json::object& o, std::string_vie
 }
 
 bool IsWebUrl(std::string_view text) {
-  auto url = boost::urls::parse_absolute_uri(text);
+  std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto url = boost::urls::parse_absolute_uri(terminated);
   return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
 }
 
@@ -93,6 +94,9 @@ json::object UsageToJson(const std::string& grant_id, const std::vector<store::U
   return {{"grantId", grant_id}, {"totals", UsageFigures(total)}, {"byDayAndModel", std::move(days)}};
 }
 
+// What another owner's grant looks like: as if it did not exist.
+Error NotFound() { return MakeError(Errc::kNotFound, "Grant not found"); }
+
 // The reference's wording: "Grant is 'approved', must be 'pending'".
 Error WrongStatus(GrantStatus status, std::string_view wanted) {
   return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
@@ -103,11 +107,12 @@ class ReferenceApi {
  public:
   explicit ReferenceApi(BrokerContext& ctx) : ctx_(ctx) {}
 
-  // Wraps an owner endpoint: nothing of it runs without the owner's credential.
-  template <awaitable<Response> (ReferenceApi::*Method)(Request&, const PathParams&)>
+  // Wraps an owner endpoint: nothing of it runs without the admin's or an owner's credential.
+  template <awaitable<Response> (ReferenceApi::*Method)(Request&, const PathParams&, const Caller&)>
   awaitable<Response> OwnerOnly(Request& req, const PathParams& params) {
-    if (auto owner = co_await RequireOwner(ctx_, req); !owner) co_return http::ErrorResponse(owner.error());
-    co_return co_await (this->*Method)(req, params);
+    auto caller = co_await RequireOwner(ctx_, req);
+    if (!caller) co_return http::ErrorResponse(caller.error());
+    co_return co_await (this->*Method)(req, params, *caller);
   }
 
   awaitable<Response> Health(Request&, const PathParams&) {
@@ -165,13 +170,14 @@ class ReferenceApi {
                                                      {"requestSecret", secret}});
   }
 
-  awaitable<Response> ListGrants(Request&, const PathParams&) {
+  awaitable<Response> ListGrants(Request&, const PathParams&, const Caller& caller) {
     auto list = [](store::Store& s) { return s.ListGrants(); };
     auto records = co_await OnStore(ctx_, std::move(list));
     if (!records) co_return http::ErrorResponse(records.error());
     UnixSeconds now = ctx_.clock();
     json::array out;
     for (auto& r : *records) {
+      if (!MayManage(caller, r)) continue;
       auto grant = domain::GrantFromRecord(std::move(r));
       if (!grant) co_return http::ErrorResponse(grant.error());
       out.push_back(domain::GrantToJson(*grant, now));
@@ -185,16 +191,18 @@ class ReferenceApi {
     return names;
   }
 
-  awaitable<Response> GetGrant(Request&, const PathParams& params) {
+  awaitable<Response> GetGrant(Request&, const PathParams& params, const Caller& caller) {
     auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
+    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
     if (!grant) co_return http::ErrorResponse(grant.error());
     co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
   }
 
   // What the grant used: totals and a row per day and model.
-  awaitable<Response> GetUsage(Request&, const PathParams& params) {
+  awaitable<Response> GetUsage(Request&, const PathParams& params, const Caller& caller) {
     std::string id(params.Get("id"));
     auto grant = co_await LoadGrant(ctx_, id);
+    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
     if (!grant) co_return http::ErrorResponse(grant.error());
     auto list = [id](store::Store& s) { return s.ListUsage(id); };
     auto rows = co_await OnStore(ctx_, std::move(list));
@@ -202,7 +210,7 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, UsageToJson(id, *rows));
   }
 
-  awaitable<Response> Approve(Request& req, const PathParams& params) {
+  awaitable<Response> Approve(Request& req, const PathParams& params, const Caller& caller) {
     auto body = BodyObject(req, true);
     if (!body) co_return http::ErrorResponse(body.error());
     int64_t seconds = kDefaultGrantSeconds;
@@ -213,18 +221,22 @@ class ReferenceApi {
                          "Expected a whole number of seconds between 1 and " + std::to_string(kMaxGrantSeconds)}}));
       seconds = v->get_int64();
     }
-    co_return co_await Transition(std::string(params.Get("id")), [seconds](GrantRecord& g, UnixSeconds now) -> Status {
+    std::optional<std::string> owner_id;
+    if (caller.owner) owner_id = caller.owner->id;
+    auto approve = [seconds, owner_id](GrantRecord& g, UnixSeconds now) -> Status {
       if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
         return WrongStatus(status, "pending");
+      g.owner_id = owner_id;
       g.status = GrantStatus::kApproved;
       g.approved_at = now;
       g.expires_at = now + seconds;
       return {};
-    });
+    };
+    co_return co_await Transition(std::string(params.Get("id")), caller, approve);
   }
 
-  awaitable<Response> Deny(Request&, const PathParams& params) {
-    co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
+  awaitable<Response> Deny(Request&, const PathParams& params, const Caller& caller) {
+    co_return co_await Transition(std::string(params.Get("id")), caller, [](GrantRecord& g, UnixSeconds now) -> Status {
       if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
         return WrongStatus(status, "pending");
       g.status = GrantStatus::kDenied;
@@ -233,9 +245,9 @@ class ReferenceApi {
     });
   }
 
-  awaitable<Response> Revoke(Request&, const PathParams& params) {
+  awaitable<Response> Revoke(Request&, const PathParams& params, const Caller& caller) {
     // Revoking is idempotent and works from any status, as in the reference: one click always ends it.
-    co_return co_await Transition(std::string(params.Get("id")), [](GrantRecord& g, UnixSeconds now) -> Status {
+    co_return co_await Transition(std::string(params.Get("id")), caller, [](GrantRecord& g, UnixSeconds now) -> Status {
       if (g.status == GrantStatus::kRevoked) return {};
       g.status = GrantStatus::kRevoked;
       g.revoked_at = now;
@@ -314,11 +326,12 @@ class ReferenceApi {
   // then refreshes the cache, so the next proxied call sees the new status. A change that leaves
   // the status as it was (revoking a revoked grant) writes nothing.
   template <class Change>
-  awaitable<Response> Transition(std::string id, Change change) {
+  awaitable<Response> Transition(std::string id, const Caller& caller, Change change) {
     auto clock = ctx_.clock;
-    auto apply = [id, change, clock](store::Store& s) -> Result<GrantRecord> {
+    auto apply = [id, caller, change, clock](store::Store& s) -> Result<GrantRecord> {
       auto g = s.GetGrant(id);
       if (!g) return g.error();
+      if (!MayManage(caller, *g)) return NotFound();
       GrantStatus before = g->status;
       if (auto ok = change(*g, clock()); !ok) return ok.error();
       if (g->status == before) return g;

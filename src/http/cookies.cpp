@@ -30,10 +30,13 @@ std::string SetCookie(std::string_view name, std::string_view value, const Cooki
 }
 
 std::optional<std::map<std::string, std::string>> ParseForm(std::string_view body) {
-  if (!boost::urls::parse_query(body)) return std::nullopt;
+  // A NUL-terminated copy: Boost.URL 1.81's parse_query, as Debian builds it, reads its input up
+  // to a NUL whatever length it is given (AddressSanitizer caught it reading past a view's end).
+  std::string text(body);
+  if (!boost::urls::parse_query(text)) return std::nullopt;
   boost::urls::encoding_opts opts;
   opts.space_as_plus = true;  // forms encode spaces as '+'
-  boost::urls::params_view params(body, opts);
+  boost::urls::params_view params(text, opts);
   std::map<std::string, std::string> fields;
   for (auto param : params) fields.try_emplace(param.key, param.value);
   return fields;

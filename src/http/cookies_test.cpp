@@ -29,6 +29,8 @@ TEST(CookiesTest, ParsesForms) {
   ASSERT_TRUE(form);
   EXPECT_EQ(form->at("username"), "al ice");
   EXPECT_EQ(form->at("password"), "a+b c");
+  std::string query = "next=/more";
+  EXPECT_EQ(ParseForm(std::string_view(query).substr(0, 6))->at("next"), "/") << "a view is read to its end only";
 }
 
 }  // namespace

@@ -14,7 +14,8 @@ Result<Origin> ParseBaseUrl(std::string_view text) {
   auto bad = [&](std::string why) {
     return MakeError(Errc::kBadRequest, "invalid base URL '" + std::string(text) + "': " + why);
   };
-  auto url = boost::urls::parse_absolute_uri(text);
+  std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto url = boost::urls::parse_absolute_uri(terminated);
   if (!url) return bad("not an absolute URL");
   Origin o;
   if (url->scheme() == "https")

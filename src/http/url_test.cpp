@@ -29,6 +29,9 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("http://user:pw@host"));
   EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
   EXPECT_FALSE(ParseBaseUrl(""));
+  std::string longer = "http://host.example/x?query";
+  EXPECT_EQ(ParseBaseUrl(std::string_view(longer).substr(0, 21)).value().path_prefix, "/x")
+      << "a view is read to its end only";
 }
 
 }  // namespace

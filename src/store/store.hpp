@@ -47,6 +47,8 @@ struct GrantRecord {
   std::optional<std::string> notes;
   int64_t version = 1;
   std::string request_secret_hash;  // SHA-256 hex of the app's request secret
+  // The owner who approved it; none for a request still waiting, or one the admin token decided.
+  std::optional<std::string> owner_id;
 };
 
 // What one grant used on one UTC day with one model.

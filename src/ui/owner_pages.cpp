@@ -2,13 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/owner_session.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/password.hpp"
 #include "http/cookies.hpp"
 #include "http/executor.hpp"
 #include "ui/html.hpp"
-#include "ui/owner_session.hpp"
 
 namespace ap::ui {
 using boost::asio::awaitable;
@@ -16,6 +16,10 @@ using http::Request;
 using http::Response;
 using http::StatusCode;
 namespace bhttp = http::bhttp;
+using api::ClearSessionCookie;
+using api::CurrentOwner;
+using api::EndSession;
+using api::StartSession;
 
 namespace {
 
@@ -77,9 +81,10 @@ class OwnerPages {
   explicit OwnerPages(api::BrokerContext& ctx) : ctx_(ctx) {}
 
   awaitable<Response> ShowLogin(Request& req, const http::PathParams&, http::Exchange&) {
-    if (auto signed_in = co_await CurrentOwner(ctx_, req))
-      co_return SeeOther(SafeNext(QueryValue(req.target(), "next")));
-    co_return LoginPage(ctx_, StatusCode::ok, SafeNext(QueryValue(req.target(), "next")), "");
+    std::string next = SafeNext(QueryValue(req.target(), "next"));  // a local: g++ 12 and temporaries in co_return
+    auto signed_in = co_await CurrentOwner(ctx_, req);
+    if (signed_in) co_return SeeOther(next);
+    co_return LoginPage(ctx_, StatusCode::ok, next, "");
   }
 
   awaitable<Response> Login(Request& req, const http::PathParams&, http::Exchange& exchange) {

@@ -159,3 +159,39 @@ test('under HTTPS the session cookie is Secure with the __Host- prefix', async (
   const set = res.headers['set-cookie'].find((c) => c.startsWith('__Host-aipassport_session='));
   assert.match(set, /; Path=\/; Secure; HttpOnly; SameSite=Lax$/);
 });
+
+test('each owner sees and changes only their own grants; the admin token sees all', async () => {
+  const alice = await session('alice');
+  const bob = await session('bob');
+  const csrf = async (cookie) => hidden((await get('/', cookie)).text, 'csrf');
+  const api = async (method, path, cookie, { token, body } = {}) => {
+    const headers = { cookie, 'content-type': 'application/json' };
+    if (token) headers['x-csrf-token'] = token;
+    const res = await fetch(broker.url + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, json: await res.json() };
+  };
+  const req = await fetch(`${broker.url}/grant-requests`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ appName: 'Owned', appUrl: 'https://owned.example', reason: 'r', scope: { provider: 'openai', models: [], capabilities: ['chat'] } }),
+  }).then((r) => r.json());
+  const id = req.grant.id;
+
+  assert.ok((await api('GET', '/grants', bob)).json.some((g) => g.id === id), 'a waiting request is visible to every owner');
+  const noCsrf = await api('POST', `/grants/${id}/approve`, alice, { body: {} });
+  assert.equal(noCsrf.status, 403);
+  assert.match(noCsrf.json.error, /X-CSRF-Token/);
+  const approved = await api('POST', `/grants/${id}/approve`, alice, { token: await csrf(alice), body: {} });
+  assert.equal(approved.status, 200, JSON.stringify(approved.json));
+
+  assert.ok((await api('GET', '/grants', alice)).json.some((g) => g.id === id));
+  assert.ok(!(await api('GET', '/grants', bob)).json.some((g) => g.id === id), 'bob no longer sees alice\'s grant');
+  assert.equal((await api('GET', `/grants/${id}`, bob)).status, 404);
+  assert.equal((await api('GET', `/grants/${id}/usage`, bob)).status, 404);
+  assert.equal((await api('POST', `/grants/${id}/revoke`, bob, { token: await csrf(bob) })).status, 404);
+  assert.equal((await api('GET', `/grants/${id}`, alice)).json.status, 'approved', 'bob changed nothing');
+
+  const admin = await fetch(`${broker.url}/grants/${id}`, { headers: { authorization: `Bearer ${broker.ownerToken}` } });
+  assert.equal(admin.status, 200);
+  const revoked = await api('POST', `/grants/${id}/revoke`, alice, { token: await csrf(alice) });
+  assert.equal(revoked.json.status, 'revoked');
+});

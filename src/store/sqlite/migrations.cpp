@@ -69,6 +69,10 @@ CREATE TABLE sessions (
 );
 CREATE INDEX sessions_by_owner ON sessions(owner_id);
 )sql"},
+    {4, "grants belong to owners", R"sql(
+ALTER TABLE grants ADD COLUMN owner_id TEXT REFERENCES owners(id);
+CREATE INDEX grants_by_owner ON grants(owner_id);
+)sql"},
 };
 
 }  // namespace

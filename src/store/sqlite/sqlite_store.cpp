@@ -20,7 +20,7 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
 constexpr const char* kGrantColumns =
     "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
-    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash";
+    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash, owner_id";
 
 // Binds positional parameters and resets the statement when it goes out of scope, so a cached
 // statement is always ready for its next use.
@@ -96,6 +96,7 @@ GrantRecord ReadGrant(const Query& q) {
   g.notes = q.OptText(15);
   g.version = q.Int(16);
   g.request_secret_hash = q.Text(17);
+  g.owner_id = q.OptText(18);
   return g;
 }
 
@@ -173,10 +174,11 @@ class SqliteStore final : public Store {
   Result<GrantRecord> UpdateGrant(const GrantRecord& g) override {
     Query q(
         Prepare("UPDATE grants SET scope_json = ?, max_requests = ?, status = ?, expires_at = ?, approved_at = ?, "
-                "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, version = version + 1 "
+                "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, owner_id = ?, version = version + 1 "
                 "WHERE id = ? AND version = ?"));
     q.Bind(g.scope_json).Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.expires_at).Bind(g.approved_at);
-    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_budget_cents).Bind(g.notes).Bind(g.id).Bind(g.version);
+    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_budget_cents).Bind(g.notes).Bind(g.owner_id).Bind(g.id);
+    q.Bind(g.version);
     if (q.Step() != SQLITE_DONE) return DbError("update grant");
     if (sqlite3_changes(db_.get()) == 0) {
       auto current = GetGrant(g.id);
@@ -370,12 +372,12 @@ class SqliteStore final : public Store {
 
   Status InsertGrant(const GrantRecord& g) {
     static const std::string sql = std::string("INSERT INTO grants (") + kGrantColumns +
-                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     Query q(Prepare(sql));
     q.Bind(g.id).Bind(g.request_id).Bind(g.app_name).Bind(g.app_url).Bind(g.reason).Bind(g.scope_json);
     q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
     q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.usage_budget_cents).Bind(g.notes);
-    q.Bind(g.version).Bind(g.request_secret_hash);
+    q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id);
     if (q.Step() != SQLITE_DONE) return DbError("insert grant");
     return {};
   }

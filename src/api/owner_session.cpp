@@ -1,17 +1,17 @@
-#include "ui/owner_session.hpp"
+#include "api/owner_session.hpp"
 
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 
-namespace ap::ui {
+namespace ap::api {
 using boost::asio::awaitable;
 
 namespace {
 
 constexpr int64_t kTouchEverySeconds = 60;  // fewer writes; idle time is kept to the minute
 
-http::CookieOptions SessionCookie(const api::BrokerContext& ctx) {
+http::CookieOptions SessionCookie(const BrokerContext& ctx) {
   http::CookieOptions options;
   options.secure = ctx.https;
   return options;
@@ -19,11 +19,11 @@ http::CookieOptions SessionCookie(const api::BrokerContext& ctx) {
 
 }  // namespace
 
-std::string SessionCookieName(const api::BrokerContext& ctx) {
+std::string SessionCookieName(const BrokerContext& ctx) {
   return ctx.https ? "__Host-aipassport_session" : "aipassport_session";
 }
 
-awaitable<Result<SignedIn>> CurrentOwner(api::BrokerContext& ctx, const http::Request& req) {
+awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request& req) {
   auto cookie = http::CookieValue(req, SessionCookieName(ctx));
   if (!cookie || cookie->empty()) co_return MakeError(Errc::kUnauthorized, "Not signed in");
   std::string id_hash = crypto::Sha256Hex(*cookie);
@@ -43,27 +43,27 @@ awaitable<Result<SignedIn>> CurrentOwner(api::BrokerContext& ctx, const http::Re
     }
     return SignedIn{std::move(*owner), std::move(*session)};
   };
-  co_return co_await api::OnStore(ctx, std::move(load));
+  co_return co_await OnStore(ctx, std::move(load));
 }
 
-awaitable<Result<std::string>> StartSession(api::BrokerContext& ctx, const store::OwnerRecord& owner) {
+awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::OwnerRecord& owner) {
   std::string id = RandomToken(32);
   UnixSeconds now = ctx.clock();
   store::SessionRecord session{crypto::Sha256Hex(id), owner.id, RandomToken(24), now, now};
   auto create = [session](store::Store& s) { return s.CreateSession(session); };
-  if (auto created = co_await api::OnStore(ctx, std::move(create)); !created) co_return created.error();
+  if (auto created = co_await OnStore(ctx, std::move(create)); !created) co_return created.error();
   co_return http::SetCookie(SessionCookieName(ctx), id, SessionCookie(ctx));
 }
 
-awaitable<Status> EndSession(api::BrokerContext& ctx, const store::SessionRecord& session) {
+awaitable<Status> EndSession(BrokerContext& ctx, const store::SessionRecord& session) {
   auto end = [id_hash = session.id_hash](store::Store& s) { return s.DeleteSession(id_hash); };
-  co_return co_await api::OnStore(ctx, std::move(end));
+  co_return co_await OnStore(ctx, std::move(end));
 }
 
-std::string ClearSessionCookie(const api::BrokerContext& ctx) {
+std::string ClearSessionCookie(const BrokerContext& ctx) {
   http::CookieOptions options = SessionCookie(ctx);
   options.max_age_seconds = 0;
   return http::SetCookie(SessionCookieName(ctx), "", options);
 }
 
-}  // namespace ap::ui
+}  // namespace ap::api

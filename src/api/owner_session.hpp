@@ -9,7 +9,7 @@
 #include "api/broker_context.hpp"
 #include "http/message.hpp"
 
-namespace ap::ui {
+namespace ap::api {
 
 inline constexpr int64_t kIdleSeconds = 30 * 60;
 inline constexpr int64_t kAbsoluteSeconds = 12 * 3600;
@@ -19,17 +19,17 @@ struct SignedIn {
   store::SessionRecord session;
 };
 
-std::string SessionCookieName(const api::BrokerContext& ctx);
+std::string SessionCookieName(const BrokerContext& ctx);
 
 // The signed-in owner of this request; kUnauthorized when there is none (or it has timed out).
-boost::asio::awaitable<Result<SignedIn>> CurrentOwner(api::BrokerContext& ctx, const http::Request& req);
+boost::asio::awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request& req);
 
 // Starts a session for `owner` (a fresh id every time: a session id is never carried across a
 // sign-in). Returns the Set-Cookie value.
-boost::asio::awaitable<Result<std::string>> StartSession(api::BrokerContext& ctx, const store::OwnerRecord& owner);
+boost::asio::awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::OwnerRecord& owner);
 
-boost::asio::awaitable<Status> EndSession(api::BrokerContext& ctx, const store::SessionRecord& session);
+boost::asio::awaitable<Status> EndSession(BrokerContext& ctx, const store::SessionRecord& session);
 // A Set-Cookie value that removes the session cookie.
-std::string ClearSessionCookie(const api::BrokerContext& ctx);
+std::string ClearSessionCookie(const BrokerContext& ctx);
 
-}  // namespace ap::ui
+}  // namespace ap::api
