@@ -7,6 +7,7 @@
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
+#include "api/grant_changes.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant_json.hpp"
@@ -322,26 +323,9 @@ class ReferenceApi {
   }
 
  private:
-  // Applies `change` to the stored grant on the store thread (read, check, compare-and-set write),
-  // then refreshes the cache, so the next proxied call sees the new status. A change that leaves
-  // the status as it was (revoking a revoked grant) writes nothing.
-  template <class Change>
-  awaitable<Response> Transition(std::string id, const Caller& caller, Change change) {
-    auto clock = ctx_.clock;
-    auto apply = [id, caller, change, clock](store::Store& s) -> Result<GrantRecord> {
-      auto g = s.GetGrant(id);
-      if (!g) return g.error();
-      if (!MayManage(caller, *g)) return NotFound();
-      GrantStatus before = g->status;
-      if (auto ok = change(*g, clock()); !ok) return ok.error();
-      if (g->status == before) return g;
-      return s.UpdateGrant(*g);
-    };
-    auto updated = co_await OnStore(ctx_, std::move(apply));
-    if (!updated) co_return http::ErrorResponse(updated.error());
-    auto grant = domain::GrantFromRecord(std::move(*updated));
+  awaitable<Response> Transition(std::string id, const Caller& caller, GrantChange change) {
+    auto grant = co_await ChangeGrant(ctx_, std::move(id), caller, std::move(change));
     if (!grant) co_return http::ErrorResponse(grant.error());
-    ctx_.grants.Put(*grant);
     co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
   }
 

@@ -15,6 +15,7 @@
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "ui/consent_pages.hpp"
 #include "ui/owner_pages.hpp"
 
 namespace ap::app {
@@ -125,6 +126,7 @@ int RunBroker(const Config& config) {
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
+  ui::AddConsentPages(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;
   server_options.port = listen->port;

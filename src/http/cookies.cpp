@@ -29,7 +29,7 @@ std::string SetCookie(std::string_view name, std::string_view value, const Cooki
   return out;
 }
 
-std::optional<std::map<std::string, std::string>> ParseForm(std::string_view body) {
+std::optional<Form> ParseForm(std::string_view body) {
   // A NUL-terminated copy: Boost.URL 1.81's parse_query, as Debian builds it, reads its input up
   // to a NUL whatever length it is given (AddressSanitizer caught it reading past a view's end).
   std::string text(body);
@@ -37,9 +37,20 @@ std::optional<std::map<std::string, std::string>> ParseForm(std::string_view bod
   boost::urls::encoding_opts opts;
   opts.space_as_plus = true;  // forms encode spaces as '+'
   boost::urls::params_view params(text, opts);
-  std::map<std::string, std::string> fields;
-  for (auto param : params) fields.try_emplace(param.key, param.value);
+  Form fields;
+  for (auto param : params) fields.emplace(param.key, param.value);
   return fields;
+}
+
+std::string FormValue(const Form& form, const std::string& name) {
+  auto it = form.lower_bound(name);
+  return it != form.end() && it->first == name ? it->second : std::string();
+}
+
+std::vector<std::string> FormValues(const Form& form, const std::string& name) {
+  std::vector<std::string> values;
+  for (auto [it, end] = form.equal_range(name); it != end; ++it) values.push_back(it->second);
+  return values;
 }
 
 }  // namespace ap::http

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message.hpp"
 
@@ -22,7 +23,12 @@ struct CookieOptions {
 // A Set-Cookie value with Path=/ (and no Domain, so `__Host-` names are valid when secure).
 std::string SetCookie(std::string_view name, std::string_view value, const CookieOptions& options);
 
-// The fields of a urlencoded body; a field given twice keeps its first value. Nullopt if malformed.
-std::optional<std::map<std::string, std::string>> ParseForm(std::string_view body);
+// The fields of a urlencoded body, in order (checkboxes repeat a name). Nullopt if malformed.
+using Form = std::multimap<std::string, std::string>;
+std::optional<Form> ParseForm(std::string_view body);
+// The first value of `name`, or "".
+std::string FormValue(const Form& form, const std::string& name);
+// Every value of `name`, in order.
+std::vector<std::string> FormValues(const Form& form, const std::string& name);
 
 }  // namespace ap::http

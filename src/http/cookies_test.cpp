@@ -27,10 +27,12 @@ TEST(CookiesTest, SetCookieCarriesTheAttributes) {
 TEST(CookiesTest, ParsesForms) {
   auto form = ParseForm("username=al%20ice&password=a%2Bb+c&username=second");
   ASSERT_TRUE(form);
-  EXPECT_EQ(form->at("username"), "al ice");
-  EXPECT_EQ(form->at("password"), "a+b c");
+  EXPECT_EQ(FormValue(*form, "username"), "al ice");
+  EXPECT_EQ(FormValue(*form, "password"), "a+b c");
+  EXPECT_EQ(FormValues(*form, "username"), (std::vector<std::string>{"al ice", "second"}));
+  EXPECT_EQ(FormValue(*form, "missing"), "");
   std::string query = "next=/more";
-  EXPECT_EQ(ParseForm(std::string_view(query).substr(0, 6))->at("next"), "/") << "a view is read to its end only";
+  EXPECT_EQ(FormValue(*ParseForm(std::string_view(query).substr(0, 6)), "next"), "/") << "a view is read to its end only";
 }
 
 }  // namespace

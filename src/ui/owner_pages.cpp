@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/auth.hpp"
 #include "api/owner_session.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/password.hpp"
+#include "domain/grant.hpp"
 #include "http/cookies.hpp"
 #include "http/executor.hpp"
 #include "ui/html.hpp"
@@ -38,14 +40,10 @@ std::string QueryValue(std::string_view target, std::string_view name) {
   if (q == std::string_view::npos) return {};
   auto form = http::ParseForm(target.substr(q + 1));
   if (!form) return {};
-  auto it = form->find(std::string(name));
-  return it == form->end() ? std::string() : it->second;
+  return http::FormValue(*form, std::string(name));
 }
 
-std::string Field(const std::map<std::string, std::string>& form, const char* name) {
-  auto it = form.find(name);
-  return it == form.end() ? std::string() : it->second;
-}
+std::string Field(const http::Form& form, const char* name) { return http::FormValue(form, name); }
 
 Response LoginPage(api::BrokerContext& ctx, StatusCode status, std::string_view next, std::string_view message,
                    std::string_view username = "") {
@@ -141,10 +139,35 @@ class OwnerPages {
   awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/");
+    auto list = [](store::Store& s) { return s.ListGrants(); };
+    auto grants = co_await api::OnStore(ctx_, std::move(list));
+    if (!grants) co_return Page(StatusCode::service_unavailable, "Error", "<p>Your grants cannot be read now.</p>");
+    const std::string& csrf = signed_in->session.csrf_token;
+    api::Caller caller{signed_in->owner};
+    UnixSeconds now = ctx_.clock();
+    std::string waiting, yours;
+    for (const auto& g : *grants) {
+      if (!api::MayManage(caller, g)) continue;
+      auto status = domain::EffectiveStatus(g, now);
+      std::string name = Escape(g.app_name);
+      if (status == store::GrantStatus::kPending) {
+        waiting += "<li>" + name + " <a href=\"/consent/" + Escape(g.id) + "\">Review</a></li>";
+        continue;
+      }
+      yours += "<li>" + name + ": " + std::string(store::GrantStatusName(status));
+      if (status == store::GrantStatus::kApproved)
+        yours += " <form method=\"post\" action=\"/consent/" + Escape(g.id) +
+                 "\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) +
+                 "\"><button type=\"submit\" name=\"decision\" value=\"revoke\">Revoke</button></form>";
+      yours += "</li>";
+    }
     std::string body = "<h1>aipassport</h1><p>Signed in as <strong>" + Escape(signed_in->owner.username) +
-                       "</strong>.</p><form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" "
-                       "value=\"" +
-                       Escape(signed_in->session.csrf_token) + "\"><button type=\"submit\">Sign out</button></form>";
+                       "</strong>.</p><h2>Waiting for you</h2>" +
+                       (waiting.empty() ? "<p>No requests.</p>" : "<ul id=\"waiting\">" + waiting + "</ul>") +
+                       "<h2>Your grants</h2>" +
+                       (yours.empty() ? "<p>None yet.</p>" : "<ul id=\"grants\">" + yours + "</ul>") +
+                       "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" +
+                       Escape(csrf) + "\"><button type=\"submit\">Sign out</button></form>";
     co_return Page(StatusCode::ok, "Home", body);
   }
 

@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, testCa, httpsCall } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let dataDir, broker;
@@ -194,4 +194,73 @@ test('each owner sees and changes only their own grants; the admin token sees al
   assert.equal(admin.status, 200);
   const revoked = await api('POST', `/grants/${id}/revoke`, alice, { token: await csrf(alice) });
   assert.equal(revoked.json.status, 'revoked');
+});
+
+test('the consent screen shows a request in plain words, escaped, and approves exactly what the owner narrowed it to', async () => {
+  const mock = await startMock();
+  const b = await startBroker({ mock, dataDir: tempDir() });
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', b.dataDir], { input: `${PASSWORD}\n` });
+  const saved = broker;
+  broker = b;  // the helpers talk to `broker`
+  try {
+    const req = await call(b.url, 'POST', '/grant-requests', { body: {
+      appName: '<img src=x onerror=alert(1)>', appUrl: 'https://notes.example/app', reason: '<b>summaries</b>',
+      scope: { provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat', 'embeddings'],
+        maxBudgetCents: 500, maxRequests: 100, rateLimit: 10 },
+    } });
+    const id = req.json.grant.id;
+    const cookie = await session('erin');
+    assert.match((await get('/', cookie)).text, new RegExp(`href="/consent/${id}"`));
+    const page = await get(`/consent/${id}`, cookie);
+    assert.equal(page.status, 200);
+    assert.match(page.text, /may use gpt-4o-mini and gpt-4o for chat and embeddings, up to \$5\.00, 100 requests, 10 requests a minute/);
+    assert.ok(!page.text.includes('<img src=x'), 'the app name is escaped');
+    assert.match(page.text, /&lt;img src=x onerror=alert\(1\)&gt;/);
+    assert.match(page.text, /&lt;b&gt;summaries&lt;\/b&gt;/);
+    assert.match(page.text, /\(notes\.example\)/);
+    const csrf = hidden(page.text, 'csrf');
+    const decide = (fields) => {
+      const body = new URLSearchParams({ csrf, lifetime: '86400', decision: 'approve', budget: '2.50', max_requests: '10', rate_limit: '5' });
+      for (const [k, v] of fields) k.startsWith('-') ? body.delete(k.slice(1)) : body.append(k, v);
+      return fetch(`${b.url}/consent/${id}`, {
+        method: 'POST', redirect: 'manual', body: body.toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+      }).then(async (r) => ({ status: r.status, text: await r.text() }));
+    };
+    const widen = [
+      [['model', 'gpt-4.1'], ['capability', 'chat']],
+      [['model', 'gpt-4o-mini'], ['capability', 'images']],
+      [['model', 'gpt-4o-mini'], ['capability', 'chat'], ['-budget'], ['budget', '6.00']],
+      [['model', 'gpt-4o-mini'], ['capability', 'chat'], ['-budget'], ['budget', '']],
+      [['model', 'gpt-4o-mini'], ['capability', 'chat'], ['-lifetime'], ['lifetime', '99999999']],
+      [['capability', 'chat']],
+    ];
+    for (const fields of widen) assert.equal((await decide(fields)).status, 400, JSON.stringify(fields));
+    const forged = await fetch(`${b.url}/consent/${id}`, { method: 'POST', redirect: 'manual', body: 'decision=approve&csrf=guess',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
+    assert.equal(forged.status, 403);
+    const ok = await decide([['model', 'gpt-4o-mini'], ['capability', 'chat']]);
+    assert.equal(ok.status, 303, ok.text);
+
+    const grant = (await call(b.url, 'GET', `/grants/${id}`, { token: b.ownerToken })).json;
+    assert.deepEqual(grant.scope, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 250, maxRequests: 10, rateLimit: 5 });
+    const lifetime = Date.parse(grant.expiresAt) - Date.parse(grant.approvedAt);
+    assert.equal(lifetime, 86400 * 1000);
+    const tok = await call(b.url, 'POST', '/tokens', { body: { grantId: id, requestSecret: req.json.requestSecret } });
+    const chat = (model) => call(b.url, 'POST', '/openai/v1/chat/completions', { token: tok.json.token, body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+    assert.equal((await chat('gpt-4o-mini')).status, 200);
+    assert.equal((await chat('gpt-4o')).status, 403, 'the unticked model is refused');
+    const embed = await call(b.url, 'POST', '/openai/v1/embeddings', { token: tok.json.token, body: { model: 'gpt-4o-mini', input: 'x' } });
+    assert.equal(embed.status, 403, 'the unticked capability is refused');
+
+    assert.equal((await get(`/consent/${id}`, cookie)).status, 404, 'a decided request is not shown again');
+    const home = await get('/', cookie);
+    const revoke = await fetch(`${b.url}/consent/${id}`, { method: 'POST', redirect: 'manual',
+      body: new URLSearchParams({ csrf: hidden(home.text, 'csrf'), decision: 'revoke' }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie } });
+    assert.equal(revoke.status, 303);
+    assert.equal((await chat('gpt-4o-mini')).status, 401, 'revoked from the page: the next call is refused');
+  } finally {
+    broker = saved;
+  }
 });

@@ -1,0 +1,23 @@
+#pragma once
+// The one way a grant's status changes (approve, deny, revoke, from the API or the pages): read,
+// check, compare-and-set write on the store thread, then the grant cache learns the new version,
+// so the very next proxied call sees it. A change that leaves the status as it was writes nothing.
+
+#include <boost/asio/awaitable.hpp>
+#include <functional>
+#include <string>
+
+#include "api/auth.hpp"
+#include "api/broker_context.hpp"
+#include "domain/grant.hpp"
+
+namespace ap::api {
+
+// Edits the record in place, or refuses.
+using GrantChange = std::function<Status(store::GrantRecord& grant, UnixSeconds now)>;
+
+// kNotFound for a grant the caller may not manage, as for one that does not exist.
+boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
+                                                          GrantChange change);
+
+}  // namespace ap::api

@@ -1,0 +1,253 @@
+#include "ui/consent_pages.hpp"
+
+#include <charconv>
+
+#include "api/call_guard.hpp"
+#include "api/grant_changes.hpp"
+#include "api/owner_session.hpp"
+#include "crypto/hash.hpp"
+#include "http/cookies.hpp"
+#include "ui/html.hpp"
+
+namespace ap::ui {
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+
+namespace {
+
+struct Lifetime {
+  int64_t seconds;
+  const char* words;
+};
+constexpr Lifetime kLifetimes[] = {{3600, "1 hour"}, {86400, "1 day"}, {7 * 86400, "7 days"}, {30 * 86400, "30 days"}};
+
+std::string Dollars(int64_t cents) {
+  std::string out = "$" + std::to_string(cents / 100) + ".";
+  int64_t rest = cents % 100;
+  return out + (rest < 10 ? "0" : "") + std::to_string(rest);
+}
+
+std::string Host(std::string_view url) {
+  size_t start = url.find("://");
+  if (start == std::string_view::npos) return std::string(url);
+  std::string_view rest = url.substr(start + 3);
+  return std::string(rest.substr(0, rest.find_first_of("/?#")));
+}
+
+// "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
+std::string InPlainWords(const domain::Scope& scope) {
+  std::string words =
+      "may use " + (scope.models.empty() ? "any " + scope.provider + " model" : domain::JoinForHumans(scope.models)) +
+      " for " + domain::JoinForHumans(scope.capabilities);
+  if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
+  if (scope.max_requests) words += ", " + std::to_string(*scope.max_requests) + " requests";
+  if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
+  return words;
+}
+
+std::string Checkboxes(const char* name, const std::vector<std::string>& items) {
+  std::string html;
+  for (const auto& item : items)
+    html += "<label><input type=\"checkbox\" name=\"" + std::string(name) + "\" value=\"" + Escape(item) +
+            "\" checked style=\"width:auto\"> " + Escape(item) + "</label>";
+  return html;
+}
+
+std::string LimitField(const char* name, const char* label, std::optional<int64_t> value, bool dollars) {
+  std::string shown = !value ? "" : dollars ? Dollars(*value).substr(1) : std::to_string(*value);
+  return "<label for=\"" + std::string(name) + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
+         "\" inputmode=\"decimal\" value=\"" + shown + "\" placeholder=\"no limit\">";
+}
+
+std::string ConsentForm(const domain::Grant& grant, const std::string& csrf) {
+  const auto& r = grant.record;
+  const auto& scope = grant.scope;
+  std::string html = "<h1>" + Escape(r.app_name) + " asks for access</h1>";
+  html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(r.app_url) + "</a> (" +
+          Escape(Host(r.app_url)) + ")</p>";
+  if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(r.reason) + "</em></p>";
+  html += "<p id=\"request\">It " + Escape(InPlainWords(scope)) + ".</p>";
+  html += "<form method=\"post\" action=\"/consent/" + Escape(r.id) +
+          "\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
+  html +=
+      "<fieldset><legend>Models</legend>" +
+      (scope.models.empty() ? "<p>any " + Escape(scope.provider) + " model</p>" : Checkboxes("model", scope.models)) +
+      "</fieldset>";
+  html += "<fieldset><legend>Capabilities</legend>" + Checkboxes("capability", scope.capabilities) + "</fieldset>";
+  html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true);
+  html += LimitField("max_requests", "Requests", scope.max_requests, false);
+  html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false);
+  html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
+  for (const auto& l : kLifetimes)
+    html += "<option value=\"" + std::to_string(l.seconds) + "\">" + l.words + "</option>";
+  html +=
+      "</select><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
+      "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>";
+  return html;
+}
+
+// A limit the owner typed: empty is none; it may only be lower than what was asked.
+Result<std::optional<int64_t>> NarrowedLimit(const std::string& text, std::optional<int64_t> asked, bool dollars,
+                                             const char* what) {
+  if (text.empty()) {
+    if (asked) return MakeError(Errc::kBadRequest, std::string(what) + " cannot be removed, only lowered");
+    return std::optional<int64_t>();
+  }
+  std::string digits = text;
+  if (dollars) {
+    size_t dot = digits.find('.');
+    std::string cents = dot == std::string::npos ? "00" : digits.substr(dot + 1);
+    if (cents.size() == 1) cents += "0";
+    digits = digits.substr(0, dot) + cents;
+    if (cents.size() != 2) return MakeError(Errc::kBadRequest, std::string(what) + " must be an amount like 5.00");
+  }
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || value < 0)
+    return MakeError(Errc::kBadRequest, std::string(what) + " must be a whole number of at least 0");
+  if (asked && value > *asked) return MakeError(Errc::kBadRequest, std::string(what) + " can only be lowered");
+  return std::optional<int64_t>(value);
+}
+
+// What the owner chose, provided it only narrows what was asked.
+Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form& form) {
+  domain::Scope scope = asked;
+  if (!asked.models.empty()) {
+    scope.models = http::FormValues(form, "model");
+    if (scope.models.empty()) return MakeError(Errc::kBadRequest, "Keep at least one model, or deny the request");
+    for (const auto& m : scope.models)
+      if (std::find(asked.models.begin(), asked.models.end(), m) == asked.models.end())
+        return MakeError(Errc::kBadRequest, "'" + m + "' was not asked for");
+  }
+  scope.capabilities = http::FormValues(form, "capability");
+  if (scope.capabilities.empty())
+    return MakeError(Errc::kBadRequest, "Keep at least one capability, or deny the request");
+  for (const auto& c : scope.capabilities)
+    if (std::find(asked.capabilities.begin(), asked.capabilities.end(), c) == asked.capabilities.end())
+      return MakeError(Errc::kBadRequest, "'" + c + "' was not asked for");
+  auto budget = NarrowedLimit(http::FormValue(form, "budget"), asked.max_budget_cents, true, "The budget");
+  if (!budget) return budget.error();
+  auto requests = NarrowedLimit(http::FormValue(form, "max_requests"), asked.max_requests, false, "Requests");
+  if (!requests) return requests.error();
+  auto rate = NarrowedLimit(http::FormValue(form, "rate_limit"), asked.rate_limit, false, "Requests a minute");
+  if (!rate) return rate.error();
+  scope.max_budget_cents = *budget;
+  scope.max_requests = *requests;
+  scope.rate_limit = *rate;
+  return scope;
+}
+
+Result<int64_t> ChosenLifetime(const http::Form& form) {
+  std::string text = http::FormValue(form, "lifetime");
+  for (const auto& l : kLifetimes)
+    if (text == std::to_string(l.seconds)) return l.seconds;
+  return MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes");
+}
+
+Response Problem(StatusCode status, const std::string& message) {
+  return Page(
+      status, "Not done",
+      "<p class=\"error\" role=\"alert\">" + Escape(message) + "</p><p><a href=\"/\">Back to your grants</a></p>");
+}
+
+class ConsentPages {
+ public:
+  explicit ConsentPages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> Show(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
+    auto grant = co_await Pending(id, *signed_in);
+    if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    co_return Page(StatusCode::ok, "Review a request", ConsentForm(*grant, signed_in->session.csrf_token));
+  }
+
+  awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), signed_in->session.csrf_token))
+      co_return Problem(StatusCode::forbidden, "This form did not come from your page; nothing was changed.");
+    api::Caller caller{signed_in->owner};
+    std::string decision = http::FormValue(*form, "decision");
+    if (decision == "revoke") {
+      auto revoked = co_await api::ChangeGrant(ctx_, id, caller, [](store::GrantRecord& g, UnixSeconds now) -> Status {
+        if (g.status == store::GrantStatus::kRevoked) return {};
+        g.status = store::GrantStatus::kRevoked;
+        g.revoked_at = now;
+        return {};
+      });
+      if (!revoked) co_return Problem(StatusCode::not_found, "There is no such grant.");
+      co_return SeeOther("/");
+    }
+    auto grant = co_await Pending(id, *signed_in);
+    if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    if (decision == "deny") {
+      auto denied = co_await api::ChangeGrant(ctx_, id, caller, [](store::GrantRecord& g, UnixSeconds now) -> Status {
+        if (g.status != store::GrantStatus::kPending) return MakeError(Errc::kBadRequest, "Already decided");
+        g.status = store::GrantStatus::kDenied;
+        g.denied_at = now;
+        return {};
+      });
+      if (!denied) co_return Problem(StatusCode::conflict, denied.error().message);
+      co_return SeeOther("/");
+    }
+    if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
+    auto scope = NarrowedScope(grant->scope, *form);
+    if (!scope) co_return Problem(StatusCode::bad_request, scope.error().message);
+    auto lifetime = ChosenLifetime(*form);
+    if (!lifetime) co_return Problem(StatusCode::bad_request, lifetime.error().message);
+    std::string scope_json = domain::ScopeToJsonText(*scope);
+    auto max_requests = scope->max_requests;
+    std::string owner_id = signed_in->owner.id;
+    int64_t seconds = *lifetime;
+    auto approve = [scope_json, max_requests, owner_id, seconds](store::GrantRecord& g, UnixSeconds now) -> Status {
+      if (domain::EffectiveStatus(g, now) != store::GrantStatus::kPending)
+        return MakeError(Errc::kBadRequest, "This request was already decided, or has lapsed");
+      g.scope_json = scope_json;
+      g.max_requests = max_requests;
+      g.owner_id = owner_id;
+      g.status = store::GrantStatus::kApproved;
+      g.approved_at = now;
+      g.expires_at = now + seconds;
+      return {};
+    };
+    auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);
+    if (!approved) co_return Problem(StatusCode::conflict, approved.error().message);
+    co_return SeeOther("/");
+  }
+
+ private:
+  awaitable<Result<domain::Grant>> Pending(const std::string& id, const api::SignedIn& signed_in) {
+    auto grant = co_await api::LoadGrant(ctx_, id);
+    api::Caller caller{signed_in.owner};
+    if (!grant || !api::MayManage(caller, grant->record))
+      co_return MakeError(Errc::kNotFound, "There is no such request.");
+    if (domain::EffectiveStatus(grant->record, ctx_.clock()) != store::GrantStatus::kPending)
+      co_return MakeError(Errc::kNotFound, "This request was already decided, or has lapsed.");
+    co_return std::move(*grant);
+  }
+
+  api::BrokerContext& ctx_;
+};
+
+template <auto Method>
+http::RouteHandler Bind(std::shared_ptr<ConsentPages> pages) {
+  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    return ((*pages).*Method)(req, params, exchange);
+  };
+}
+
+}  // namespace
+
+void AddConsentPages(http::Router& router, api::BrokerContext& ctx) {
+  auto pages = std::make_shared<ConsentPages>(ctx);
+  router.Add(http::Verb::get, "/consent/:id", Bind<&ConsentPages::Show>(pages));
+  router.Add(http::Verb::post, "/consent/:id", Bind<&ConsentPages::Decide>(pages));
+}
+
+}  // namespace ap::ui
