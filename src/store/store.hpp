@@ -80,6 +80,29 @@ struct SessionRecord {
   UnixSeconds last_seen_at = 0;
 };
 
+// An app registered to use the OAuth flows.
+struct ClientRecord {
+  std::string id;  // client_id
+  std::string name;
+  std::string home_url;
+  std::string logo_url;
+  std::vector<std::string> redirect_uris;  // compared exactly (a loopback one's port may vary)
+  bool confidential = false;
+  std::string secret_hash;  // SHA-256 hex of the secret, confidential clients only
+  bool dpop_required = false;
+  UnixSeconds created_at = 0;
+};
+
+// A one-time authorization code, stored by its SHA-256.
+struct AuthorizationCodeRecord {
+  std::string code_hash;
+  std::string client_id;
+  std::string redirect_uri;
+  std::string code_challenge;  // S256
+  std::string grant_id;
+  UnixSeconds expires_at = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -122,6 +145,22 @@ class Store {
   virtual Result<SessionRecord> GetSession(std::string_view id_hash) = 0;
   virtual Status TouchSession(std::string_view id_hash, UnixSeconds now) = 0;
   virtual Status DeleteSession(std::string_view id_hash) = 0;
+
+  // kBadRequest "already exists" when the id is taken.
+  virtual Status CreateClient(const ClientRecord& client) = 0;
+  // kNotFound when there is no such client.
+  virtual Result<ClientRecord> GetClient(std::string_view id) = 0;
+  virtual Result<std::vector<ClientRecord>> ListClients() = 0;
+  virtual Status DeleteClient(std::string_view id) = 0;
+
+  virtual Status CreateAuthorizationCode(const AuthorizationCodeRecord& code) = 0;
+  // Marks the code used, in one atomic step: of two concurrent redemptions exactly one gets the
+  // code; the other learns it was a replay and of which grant. kNotFound for an unknown code.
+  struct Redeemed {
+    std::optional<AuthorizationCodeRecord> code;   // set when this call redeemed it
+    std::optional<std::string> replayed_grant_id;  // set when it had been redeemed before
+  };
+  virtual Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) = 0;
 
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;

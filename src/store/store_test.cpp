@@ -199,6 +199,53 @@ TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
   EXPECT_EQ(store_->GetSession("s3").error().code, Errc::kNotFound);
 }
 
+TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
+  ClientRecord c{"notes-app",
+                 "Notes",
+                 "https://notes.example",
+                 "",
+                 {"https://notes.example/cb", "http://127.0.0.1/cb"},
+                 true,
+                 "abc",
+                 false,
+                 100};
+  ASSERT_TRUE(store_->CreateClient(c));
+  EXPECT_EQ(store_->CreateClient(c).error().code, Errc::kBadRequest);
+  auto read = store_->GetClient("notes-app").value();
+  EXPECT_EQ(read.redirect_uris, c.redirect_uris);
+  EXPECT_TRUE(read.confidential);
+  EXPECT_EQ(store_->ListClients().value().size(), 1u);
+  ASSERT_TRUE(store_->DeleteClient("notes-app"));
+  EXPECT_EQ(store_->GetClient("notes-app").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->DeleteClient("notes-app").error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayNamesItsGrant) {
+  ASSERT_TRUE(store_->CreateAuthorizationCode({"h1", "app", "https://a/cb", "challenge", "g1", 500}));
+  auto first = store_->RedeemAuthorizationCode("h1", 200).value();
+  ASSERT_TRUE(first.code);
+  EXPECT_EQ(first.code->grant_id, "g1");
+  EXPECT_EQ(first.code->code_challenge, "challenge");
+  auto second = store_->RedeemAuthorizationCode("h1", 201).value();
+  EXPECT_FALSE(second.code);
+  EXPECT_EQ(second.replayed_grant_id, "g1");
+  EXPECT_EQ(store_->RedeemAuthorizationCode("nope", 200).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
+  ASSERT_TRUE(store_->CreateAuthorizationCode({"h2", "app", "https://a/cb", "c", "g2", 500}));
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      auto own = GetParam().open(dir_);
+      auto r = own->RedeemAuthorizationCode("h2", 300);
+      if (r && r->code) ++winners;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -73,6 +73,28 @@ CREATE INDEX sessions_by_owner ON sessions(owner_id);
 ALTER TABLE grants ADD COLUMN owner_id TEXT REFERENCES owners(id);
 CREATE INDEX grants_by_owner ON grants(owner_id);
 )sql"},
+    {5, "OAuth clients and authorization codes", R"sql(
+CREATE TABLE clients (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  home_url TEXT NOT NULL,
+  logo_url TEXT NOT NULL,
+  redirect_uris TEXT NOT NULL,
+  confidential INTEGER NOT NULL,
+  secret_hash TEXT NOT NULL,
+  dpop_required INTEGER NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE authorization_codes (
+  code_hash TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER
+);
+)sql"},
 };
 
 }  // namespace

@@ -20,7 +20,8 @@ using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
 constexpr const char* kGrantColumns =
     "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
-    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash, owner_id";
+    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash, "
+    "owner_id";
 
 // Binds positional parameters and resets the statement when it goes out of scope, so a cached
 // statement is always ready for its next use.
@@ -75,6 +76,32 @@ class Query {
   sqlite3_stmt* stmt_;
   int index_ = 0;
 };
+
+constexpr const char* kClientColumns =
+    "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at";
+
+std::string JoinLines(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : "\n") + item;
+  return out;
+}
+
+std::vector<std::string> SplitLines(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    size_t nl = text.find('\n', start);
+    items.push_back(text.substr(start, nl == std::string::npos ? std::string::npos : nl - start));
+    if (nl == std::string::npos) break;
+    start = nl + 1;
+  }
+  return items;
+}
+
+ClientRecord ReadClient(const Query& q) {
+  return ClientRecord{q.Text(0),     q.Text(1), q.Text(2),     q.Text(3), SplitLines(q.Text(4)),
+                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8)};
+}
 
 GrantRecord ReadGrant(const Query& q) {
   GrantRecord g;
@@ -341,6 +368,75 @@ class SqliteStore final : public Store {
     q.Bind(id_hash);
     if (q.Step() != SQLITE_DONE) return DbError("end session");
     return {};
+  }
+
+  Status CreateClient(const ClientRecord& c) override {
+    Query q(Prepare(
+        "INSERT INTO clients (id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    q.Bind(c.id).Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris));
+    q.Bind(int64_t{c.confidential}).Bind(c.secret_hash).Bind(int64_t{c.dpop_required}).Bind(c.created_at);
+    int rc = q.Step();
+    if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
+    if (rc != SQLITE_DONE) return DbError("create client");
+    return {};
+  }
+
+  Result<ClientRecord> GetClient(std::string_view id) override {
+    Query q(Prepare(std::string("SELECT ") + kClientColumns + " FROM clients WHERE id = ?"));
+    q.Bind(id);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
+    if (rc != SQLITE_ROW) return DbError("read client");
+    return ReadClient(q);
+  }
+
+  Result<std::vector<ClientRecord>> ListClients() override {
+    Query q(Prepare(std::string("SELECT ") + kClientColumns + " FROM clients ORDER BY created_at, id"));
+    std::vector<ClientRecord> clients;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) clients.push_back(ReadClient(q));
+    if (rc != SQLITE_DONE) return DbError("list clients");
+    return clients;
+  }
+
+  Status DeleteClient(std::string_view id) override {
+    Query q(Prepare("DELETE FROM clients WHERE id = ? RETURNING id"));
+    q.Bind(id);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
+    if (rc != SQLITE_ROW || q.Step() != SQLITE_DONE) return DbError("remove client");
+    return {};
+  }
+
+  Status CreateAuthorizationCode(const AuthorizationCodeRecord& c) override {
+    Query q(Prepare(
+        "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)"));
+    q.Bind(c.code_hash).Bind(c.client_id).Bind(c.redirect_uri).Bind(c.code_challenge).Bind(c.grant_id);
+    q.Bind(c.expires_at);
+    if (q.Step() != SQLITE_DONE) return DbError("store authorization code");
+    return {};
+  }
+
+  Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) override {
+    Query take(
+        Prepare("UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL "
+                "RETURNING code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at"));
+    take.Bind(now).Bind(code_hash);
+    int rc = take.Step();
+    if (rc == SQLITE_ROW) {
+      AuthorizationCodeRecord code{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Text(4), take.Int(5)};
+      if (take.Step() != SQLITE_DONE) return DbError("redeem code");
+      return Redeemed{std::move(code), std::nullopt};
+    }
+    if (rc != SQLITE_DONE) return DbError("redeem code");
+    Query used(Prepare("SELECT grant_id FROM authorization_codes WHERE code_hash = ?"));
+    used.Bind(code_hash);
+    rc = used.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such code");
+    if (rc != SQLITE_ROW) return DbError("redeem code");
+    return Redeemed{std::nullopt, used.Text(0)};
   }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
