@@ -1,6 +1,7 @@
 #pragma once
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
+#include "api/pending_authorizations.hpp"
 #include "api/usage_recorder.hpp"
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
@@ -23,10 +24,13 @@ struct BrokerContext {
   proxy::Upstream& upstream;
   UsageRecorder& usage;
   domain::LoginThrottle& login_throttle;
+  PendingAuthorizations& authorizations;
   bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
   std::string owner_token_hash_override;
+  // The broker's own URL (scheme, host, port), the OAuth issuer; set once it listens.
+  std::string public_url;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor.

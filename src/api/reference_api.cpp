@@ -150,18 +150,7 @@ class ReferenceApi {
 
     UnixSeconds now = ctx_.clock();
     std::string secret = RandomToken(32);
-    store::GrantRequestRecord request{RandomUuid(), *app_name, *app_url, domain::ScopeToJsonText(*scope), reason, now};
-    GrantRecord grant;
-    grant.id = RandomUuid();
-    grant.request_id = request.id;
-    grant.app_name = request.app_name;
-    grant.app_url = request.app_url;
-    grant.reason = reason;
-    grant.scope_json = request.scope_json;
-    grant.max_requests = scope->max_requests;
-    grant.created_at = now;
-    grant.expires_at = now + domain::kPendingLifetimeSeconds;
-    grant.request_secret_hash = crypto::Sha256Hex(secret);
+    auto [request, grant] = domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
     auto insert = [request, grant](store::Store& s) { return s.CreateGrantRequest(request, grant); };
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());

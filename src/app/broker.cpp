@@ -14,6 +14,7 @@
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
+#include "oauth/oauth_api.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "ui/consent_pages.hpp"
 #include "ui/owner_pages.hpp"
@@ -118,15 +119,17 @@ int RunBroker(const Config& config) {
   api::UsageRecorder usage(**store, store_pool);
   http::BlockingPool work_pool(1);
   domain::LoginThrottle login_throttle;
+  api::PendingAuthorizations authorizations;
   bool https = !config.tls_cert_file.empty();
-  api::BrokerContext ctx{**store,  store_pool, work_pool,      grants, tokens,        *shared_keys,
-                         upstream, usage,      login_throttle, https,  SystemClock(), owner_hash};
+  api::BrokerContext ctx{**store, store_pool,     work_pool,      grants, tokens,        *shared_keys, upstream,
+                         usage,   login_throttle, authorizations, https,  SystemClock(), owner_hash,   ""};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
   ui::AddConsentPages(router, ctx);
+  oauth::AddOAuthRoutes(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;
   server_options.port = listen->port;
@@ -144,7 +147,8 @@ int RunBroker(const Config& config) {
   }
   server.Start();
 
-  std::printf("aipassport broker listening on %s\n", UrlOf(server.LocalEndpoint(), server.ServesTls()).c_str());
+  ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
+  std::printf("aipassport broker listening on %s\n", ctx.public_url.c_str());
   std::printf("data directory: %s\n", std::filesystem::weakly_canonical(config.data_dir).c_str());
   if (new_owner_token)
     std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());

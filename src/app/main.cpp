@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "app/broker.hpp"
+#include "app/clients.hpp"
 #include "app/config.hpp"
 #include "app/users.hpp"
 
@@ -77,10 +78,44 @@ int main(int argc, char** argv) {
   add_data_dir(list);
   list->callback([&user_command] { user_command.action = "list"; });
 
+  ap::app::Flags client_flags;
+  ap::app::ClientCommand client_command;
+  auto* client = cli.add_subcommand("client", "Manage the apps registered for OAuth");
+  client->require_subcommand(1);
+  auto client_data_dir = [&](CLI::App* c) {
+    c->add_option("--data-dir", client_flags.data_dir, "The broker's data directory (default ./data)");
+    c->add_option("--config", client_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+  };
+  auto* client_add = client->add_subcommand("add", "Register an app; prints its client_id (and secret)");
+  client_add->add_option("name", client_command.name, "The app's name, shown on the consent screen")->required();
+  client_add->add_option("--redirect-uri", client_command.redirect_uris, "An exact redirect URI (repeatable)")
+      ->required();
+  client_add->add_option("--home-url", client_command.home_url, "The app's home page");
+  client_add->add_option("--logo-url", client_command.logo_url, "The app's logo");
+  client_add->add_flag("--confidential", client_command.confidential, "A server-side app with a secret");
+  client_add->add_flag("--dpop-required", client_command.dpop_required, "Only DPoP-bound tokens");
+  client_data_dir(client_add);
+  client_add->callback([&client_command] { client_command.action = "add"; });
+  auto* client_list = client->add_subcommand("list", "List the registered apps");
+  client_data_dir(client_list);
+  client_list->callback([&client_command] { client_command.action = "list"; });
+  auto* client_remove = client->add_subcommand("remove", "Remove an app");
+  client_remove->add_option("client_id", client_command.name, "The app's client_id")->required();
+  client_data_dir(client_remove);
+  client_remove->callback([&client_command] { client_command.action = "remove"; });
+
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
+  if (client->parsed()) {
+    auto config = ap::app::LoadConfig(client_flags, ap::app::ProcessEnvironment());
+    if (!config) {
+      std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
+      return 2;
+    }
+    return ap::app::ManageClients(*config, client_command);
+  }
   if (user->parsed()) {
     auto config = ap::app::LoadConfig(user_flags, ap::app::ProcessEnvironment());
     if (!config) {

@@ -27,4 +27,12 @@ GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now);
 // Why a grant cannot be used for a call right now (in the reference's words), or nothing if it can.
 std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds now);
 
+// A new request and its pending grant, lapsing after kPendingLifetimeSeconds undecided.
+struct NewRequest {
+  store::GrantRequestRecord request;
+  store::GrantRecord grant;
+};
+NewRequest MakeGrantRequest(std::string app_name, std::string app_url, std::string reason, const Scope& scope,
+                            std::string request_secret_hash, UnixSeconds now);
+
 }  // namespace ap::domain

@@ -41,7 +41,8 @@ bool AudienceMatches(const boost::json::object& claims, std::string_view audienc
 TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock)
     : keys_(std::move(keys)), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
-AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after) const {
+AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
+                                std::string_view client_id) const {
   const auto& key = keys_->Current();
   AccessToken t;
   t.jti = RandomUuid();
@@ -52,6 +53,7 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
   boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},    {"aud", settings_.audience},
                              {"gid", grant_id},         {"jti", t.jti},       {"iat", t.issued_at},
                              {"nbf", t.issued_at},      {"exp", t.expires_at}};
+  if (!client_id.empty()) claims["client_id"] = client_id;
   t.token = crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key.key);
   return t;
 }

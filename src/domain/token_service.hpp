@@ -42,8 +42,10 @@ class TokenService {
  public:
   TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock);
 
-  // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner.
-  AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after) const;
+  // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner;
+  // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client.
+  AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
+                    std::string_view client_id = {}) const;
   // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud, exp, nbf
   // and iat. Every refusal is kUnauthorized with a message fit for the caller.
   Result<TokenClaims> Verify(std::string_view token) const;

@@ -7,6 +7,7 @@
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
+#include "oauth/oauth_api.hpp"
 #include "ui/html.hpp"
 
 namespace ap::ui {
@@ -194,7 +195,7 @@ class ConsentPages {
         return {};
       });
       if (!denied) co_return Problem(StatusCode::conflict, denied.error().message);
-      co_return SeeOther("/");
+      co_return co_await BackToApp(id, false);
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
@@ -218,10 +219,16 @@ class ConsentPages {
     };
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);
     if (!approved) co_return Problem(StatusCode::conflict, approved.error().message);
-    co_return SeeOther("/");
+    co_return co_await BackToApp(id, true);
   }
 
  private:
+  // To the app that asked through OAuth, with its code or refusal; to the owner's list otherwise.
+  awaitable<Response> BackToApp(const std::string& id, bool approved) {
+    auto redirect = co_await oauth::FinishAuthorization(ctx_, id, approved);
+    co_return SeeOther(redirect ? *redirect : "/");
+  }
+
   awaitable<Result<domain::Grant>> Pending(const std::string& id, const api::SignedIn& signed_in) {
     auto grant = co_await api::LoadGrant(ctx_, id);
     api::Caller caller{signed_in.owner};

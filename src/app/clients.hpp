@@ -1,0 +1,25 @@
+#pragma once
+// `aipassport client add|list|remove`: the apps registered for the OAuth flows.
+
+#include <string>
+#include <vector>
+
+#include "app/config.hpp"
+
+namespace ap::app {
+
+struct ClientCommand {
+  std::string action;  // add, list, remove
+  std::string name;    // add: the app's name; remove: its client_id
+  std::vector<std::string> redirect_uris;
+  std::string home_url;
+  std::string logo_url;
+  bool confidential = false;
+  bool dpop_required = false;
+};
+
+// Returns the process exit code; failures are printed. A confidential client's secret is printed
+// once and stored only as its SHA-256.
+int ManageClients(const Config& config, const ClientCommand& command);
+
+}  // namespace ap::app

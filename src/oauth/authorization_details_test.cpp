@@ -1,0 +1,64 @@
+#include "oauth/authorization_details.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ap::oauth {
+namespace {
+
+const std::vector<std::string> kProviders = {"openai", "anthropic", "google"};
+
+std::string Refusal(std::string_view details) {
+  auto r = ParseAuthorizationDetails(details, kProviders);
+  return r ? "accepted" : r.error().message;
+}
+
+TEST(AuthorizationDetailsTest, ReadsAnAiAccessItem) {
+  auto r = ParseAuthorizationDetails(
+      R"([{"type":"ai_access","provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],
+           "max_budget_cents":500,"max_requests":100,"rate_limit":10,"lifetime_seconds":604800,"reason":"notes"}])",
+      kProviders);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->scope.provider, "openai");
+  EXPECT_EQ(r->scope.models, std::vector<std::string>{"gpt-4o-mini"});
+  EXPECT_EQ(r->scope.max_budget_cents, 500);
+  EXPECT_EQ(r->scope.max_requests, 100);
+  EXPECT_EQ(r->scope.rate_limit, 10);
+  EXPECT_EQ(r->lifetime_seconds, 604800);
+  EXPECT_EQ(r->reason, "notes");
+}
+
+TEST(AuthorizationDetailsTest, RefusesWhatItDoesNotUnderstandWithAReason) {
+  EXPECT_NE(Refusal("not json").find("not JSON"), std::string::npos);
+  EXPECT_NE(Refusal("[]").find("non-empty array"), std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"payment_initiation"}])").find("unknown type"), std::string::npos);
+  EXPECT_NE(Refusal(R"([{"provider":"openai"}])").find("type is required"), std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"colour":"red"}])")
+                .find("unknown field 'colour'"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"cohere","capabilities":["chat"]}])").find("provider"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":"chat"}])").find("capabilities"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"max_requests":-1}])")
+                .find("max_requests"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":[]}])").find("at least one"),
+            std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"lifetime_seconds":"1d"}])")
+                .find("lifetime_seconds"),
+            std::string::npos);
+}
+
+TEST(AuthorizationDetailsTest, ScopeShorthand) {
+  auto r = ParseScopeShorthand("openai:chat openai:embeddings", kProviders);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->scope.capabilities, (std::vector<std::string>{"chat", "embeddings"}));
+  EXPECT_TRUE(r->scope.models.empty());
+  EXPECT_FALSE(ParseScopeShorthand("openai:chat anthropic:chat", kProviders));
+  EXPECT_FALSE(ParseScopeShorthand("chat", kProviders));
+  EXPECT_FALSE(ParseScopeShorthand("openai:fly", kProviders));
+  EXPECT_FALSE(ParseScopeShorthand("", kProviders));
+}
+
+}  // namespace
+}  // namespace ap::oauth

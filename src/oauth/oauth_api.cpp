@@ -1,0 +1,312 @@
+#include "oauth/oauth_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
+#include "api/call_guard.hpp"
+#include "api/grant_changes.hpp"
+#include "api/owner_session.hpp"
+#include "core/base64url.hpp"
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+#include "http/cookies.hpp"
+#include "http/response.hpp"
+#include "oauth/authorization_details.hpp"
+
+namespace ap::oauth {
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+
+namespace {
+
+constexpr int64_t kCodeSeconds = 60;
+
+std::string Encode(std::string_view text) {
+  return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
+}
+
+std::vector<std::string> ProviderNames(const api::BrokerContext& ctx) {
+  std::vector<std::string> names;
+  for (const auto& e : ctx.upstream.Table().endpoints) names.push_back(e.name);
+  return names;
+}
+
+// An error for the app's own eyes, at its redirect URI (RFC 6749 §4.1.2.1, with RFC 9207's iss).
+Response RedirectError(const api::BrokerContext& ctx, const std::string& redirect_uri, const std::string& state,
+                       std::string_view error, std::string_view description) {
+  std::string location = redirect_uri + (redirect_uri.find('?') == std::string::npos ? "?" : "&") +
+                         "error=" + std::string(error) + "&error_description=" + Encode(description);
+  if (!state.empty()) location += "&state=" + Encode(state);
+  location += "&iss=" + Encode(ctx.public_url);
+  Response res(StatusCode::see_other, 11);
+  res.set(bhttp::field::location, location);
+  res.set(bhttp::field::cache_control, "no-store");
+  res.prepare_payload();
+  return res;
+}
+
+// An error that cannot go to a verified redirect URI: shown to the person, never redirected.
+Response ErrorPage(std::string_view message) {
+  Response res(StatusCode::bad_request, 11);
+  res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set("X-Frame-Options", "DENY");
+  res.body() = "The app's sign-in request cannot be used: " + std::string(message) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+// RFC 6749 §5.2.
+Response TokenError(StatusCode status, std::string_view error, std::string_view description) {
+  Response res = http::JsonResponse(status, json::object{{"error", error}, {"error_description", description}});
+  res.set(bhttp::field::cache_control, "no-store");
+  res.set(bhttp::field::pragma, "no-cache");
+  if (status == StatusCode::unauthorized) res.set(bhttp::field::www_authenticate, "Basic realm=\"aipassport\"");
+  return res;
+}
+
+bool IsLoopbackRedirect(std::string_view uri) {
+  return uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://[::1]:") ||
+         uri.starts_with("http://127.0.0.1/") || uri.starts_with("http://[::1]/");
+}
+
+// "http://127.0.0.1:1234/cb" -> "http://127.0.0.1/cb": the part that must match for a native app.
+std::string WithoutPort(std::string_view uri) {
+  size_t host_end = uri.find(']') != std::string_view::npos ? uri.find(']') + 1 : uri.find(':', 7);
+  if (host_end == std::string_view::npos || host_end >= uri.size() || uri[host_end] != ':') return std::string(uri);
+  size_t path = uri.find('/', host_end);
+  return std::string(uri.substr(0, host_end)) + std::string(path == std::string_view::npos ? "" : uri.substr(path));
+}
+
+// Exact match, except that a loopback redirect's port may vary (RFC 8252 §7.3).
+bool RedirectRegistered(const store::ClientRecord& client, std::string_view uri) {
+  for (const auto& registered : client.redirect_uris) {
+    if (registered == uri) return true;
+    if (IsLoopbackRedirect(registered) && IsLoopbackRedirect(uri) && WithoutPort(registered) == WithoutPort(uri))
+      return true;
+  }
+  return false;
+}
+
+bool IsValidVerifier(std::string_view v) {
+  return v.size() >= 43 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](unsigned char c) {
+           return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+         });
+}
+
+std::string Query(std::string_view target) {
+  size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
+}
+
+class OAuthApi {
+ public:
+  explicit OAuthApi(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> Metadata(Request&, const http::PathParams&, http::Exchange&) {
+    const std::string& base = ctx_.public_url;
+    json::object m{
+        {"issuer", base},
+        {"authorization_endpoint", base + "/oauth/authorize"},
+        {"token_endpoint", base + "/oauth/token"},
+        {"jwks_uri", base + "/.well-known/jwks.json"},
+        {"response_types_supported", json::array{"code"}},
+        {"response_modes_supported", json::array{"query"}},
+        {"grant_types_supported", json::array{"authorization_code"}},
+        {"code_challenge_methods_supported", json::array{"S256"}},
+        {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
+        {"authorization_details_types_supported", json::array{"ai_access"}},
+        {"authorization_response_iss_parameter_supported", true},
+        {"scopes_supported", json::array{"openai:chat", "anthropic:chat", "google:chat"}}};
+    Response res = http::JsonResponse(StatusCode::ok, m);
+    res.set(bhttp::field::cache_control, "public, max-age=300");
+    co_return res;
+  }
+
+  awaitable<Response> Authorize(Request& req, const http::PathParams&, http::Exchange&) {
+    auto params = http::ParseForm(Query(req.target()));
+    if (!params) co_return ErrorPage("the query string is malformed");
+    auto field = [&](const char* name) { return http::FormValue(*params, name); };
+    std::string client_id = field("client_id"), redirect_uri = field("redirect_uri"), state = field("state");
+    if (client_id.empty()) co_return ErrorPage("client_id is missing");
+    auto read = [client_id](store::Store& s) { return s.GetClient(client_id); };
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    if (!client) co_return ErrorPage("unknown client_id");
+    if (redirect_uri.empty() || !RedirectRegistered(*client, redirect_uri))
+      co_return ErrorPage("redirect_uri is not one registered for this app");
+    // From here on the redirect URI is verified: errors go back to the app.
+    if (field("response_type") != "code")
+      co_return RedirectError(ctx_, redirect_uri, state, "unsupported_response_type", "only response_type=code");
+    if (field("code_challenge_method") != "S256")
+      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request",
+                              "PKCE with code_challenge_method=S256 is required");
+    std::string challenge = field("code_challenge");
+    if (challenge.size() != 43 || !Base64UrlDecode(challenge))
+      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request",
+                              "code_challenge must be a base64url SHA-256");
+    Result<AccessRequest> access = MakeError(Errc::kBadRequest, "");
+    if (std::string details = field("authorization_details"); !details.empty())
+      access = ParseAuthorizationDetails(details, ProviderNames(ctx_));
+    else if (std::string scope = field("scope"); !scope.empty())
+      access = ParseScopeShorthand(scope, ProviderNames(ctx_));
+    else
+      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request", "ask with authorization_details or scope");
+    if (!access)
+      co_return RedirectError(ctx_, redirect_uri, state, "invalid_authorization_details", access.error().message);
+
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) {
+      Response res(StatusCode::see_other, 11);
+      res.set(bhttp::field::location, "/login?next=" + Encode(req.target()));
+      res.prepare_payload();
+      co_return res;
+    }
+    UnixSeconds now = ctx_.clock();
+    auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
+    auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
+    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
+      co_return ErrorPage("the request could not be stored; try again");
+    ctx_.authorizations.Put(
+        fresh.grant.id, api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
+                                                  now + api::PendingAuthorizations::kLifetimeSeconds});
+    Response res(StatusCode::see_other, 11);
+    res.set(bhttp::field::location, "/consent/" + fresh.grant.id);
+    res.prepare_payload();
+    co_return res;
+  }
+
+  awaitable<Response> Token(Request& req, const http::PathParams&, http::Exchange&) {
+    auto form = http::ParseForm(req.body());
+    if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
+    auto field = [&](const char* name) { return http::FormValue(*form, name); };
+    auto client = co_await AuthenticateClient(req, *form);
+    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (field("grant_type") != "authorization_code")
+      co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "only authorization_code");
+    std::string code = field("code");
+    if (code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "code is missing");
+    UnixSeconds now = ctx_.clock();
+    auto redeem = [hash = crypto::Sha256Hex(code), now](store::Store& s) {
+      return s.RedeemAuthorizationCode(hash, now);
+    };
+    auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
+    if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
+    if (redeemed->replayed_grant_id) {
+      co_await RevokeReplayed(*redeemed->replayed_grant_id);
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "this code was already used; the access it gave is revoked");
+    }
+    const store::AuthorizationCodeRecord& granted = *redeemed->code;
+    if (granted.client_id != client->id)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
+    if (granted.expires_at < now)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
+    if (field("redirect_uri") != granted.redirect_uri)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "redirect_uri differs from the authorization request's");
+    std::string verifier = field("code_verifier");
+    if (granted.code_challenge.empty() || !IsValidVerifier(verifier) ||
+        !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), granted.code_challenge))
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "the code_verifier does not match the code_challenge");
+    auto grant = co_await api::LoadGrant(ctx_, granted.grant_id);
+    if (!grant || domain::UnusableReason(grant->record, now))
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
+    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client->id);
+    int64_t lifetime = grant->record.expires_at.value_or(now) - grant->record.approved_at.value_or(now);
+    Response res = http::JsonResponse(StatusCode::ok,
+                                      json::object{{"access_token", token.token},
+                                                   {"token_type", "Bearer"},
+                                                   {"expires_in", token.expires_at - token.issued_at},
+                                                   {"authorization_details", GrantedDetails(grant->scope, lifetime)}});
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set(bhttp::field::pragma, "no-cache");
+    co_return res;
+  }
+
+ private:
+  // client_secret_basic, client_secret_post, or a public client naming itself.
+  awaitable<Result<store::ClientRecord>> AuthenticateClient(const Request& req, const http::Form& form) {
+    std::string id = http::FormValue(form, "client_id"), secret = http::FormValue(form, "client_secret");
+    auto auth = req.find(bhttp::field::authorization);
+    if (auth != req.end()) {
+      std::string_view value = auth->value();
+      if (!value.starts_with("Basic "))
+        co_return MakeError(Errc::kUnauthorized, "use HTTP Basic client authentication");
+      std::string b64(value.substr(6));
+      for (char& c : b64) c = c == '+' ? '-' : c == '/' ? '_' : c;
+      while (!b64.empty() && b64.back() == '=') b64.pop_back();
+      auto decoded = Base64UrlDecode(b64);
+      size_t colon = decoded ? decoded->find(':') : std::string::npos;
+      if (colon == std::string::npos) co_return MakeError(Errc::kUnauthorized, "malformed Basic credentials");
+      auto plain_id = http::ParseForm("x=" + decoded->substr(0, colon));
+      auto plain_secret = http::ParseForm("x=" + decoded->substr(colon + 1));
+      id = plain_id ? http::FormValue(*plain_id, "x") : "";
+      secret = plain_secret ? http::FormValue(*plain_secret, "x") : "";
+    }
+    if (id.empty()) co_return MakeError(Errc::kUnauthorized, "client_id is missing");
+    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    if (!client) co_return MakeError(Errc::kUnauthorized, "unknown client");
+    if (client->confidential &&
+        (secret.empty() || !crypto::ConstantTimeEqual(crypto::Sha256Hex(secret), client->secret_hash)))
+      co_return MakeError(Errc::kUnauthorized, "client authentication failed");
+    co_return std::move(*client);
+  }
+
+  // A replayed code means it leaked: the grant it gave ends (RFC 6749 §4.1.2).
+  awaitable<void> RevokeReplayed(const std::string& grant_id) {
+    spdlog::warn("authorization code replayed for grant {}; revoking it", grant_id);
+    co_await api::ChangeGrant(ctx_, grant_id, api::Caller{}, [](store::GrantRecord& g, UnixSeconds now) -> Status {
+      if (g.status == store::GrantStatus::kRevoked) return {};
+      g.status = store::GrantStatus::kRevoked;
+      g.revoked_at = now;
+      return {};
+    });
+  }
+
+  api::BrokerContext& ctx_;
+};
+
+template <auto Method>
+http::RouteHandler Bind(std::shared_ptr<OAuthApi> api) {
+  return [api](Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    return ((*api).*Method)(req, params, exchange);
+  };
+}
+
+}  // namespace
+
+void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
+  auto api = std::make_shared<OAuthApi>(ctx);
+  router.Add(http::Verb::get, "/.well-known/oauth-authorization-server", Bind<&OAuthApi::Metadata>(api));
+  router.Add(http::Verb::get, "/oauth/authorize", Bind<&OAuthApi::Authorize>(api));
+  router.Add(http::Verb::post, "/oauth/token", Bind<&OAuthApi::Token>(api));
+}
+
+awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,
+                                                          bool approved) {
+  UnixSeconds now = ctx.clock();
+  auto pending = ctx.authorizations.Take(grant_id, now);
+  if (!pending) co_return std::nullopt;
+  std::string sep = pending->redirect_uri.find('?') == std::string::npos ? "?" : "&";
+  std::string tail =
+      (pending->state.empty() ? "" : "&state=" + Encode(pending->state)) + "&iss=" + Encode(ctx.public_url);
+  if (!approved) co_return pending->redirect_uri + sep + "error=access_denied" + tail;
+  std::string code = RandomToken(32);
+  store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending->client_id, pending->redirect_uri,
+                                        pending->code_challenge, grant_id,           now + kCodeSeconds};
+  auto insert = [record](store::Store& s) { return s.CreateAuthorizationCode(record); };
+  if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored)
+    co_return pending->redirect_uri + sep + "error=server_error" + tail;
+  co_return pending->redirect_uri + sep + "code=" + code + tail;
+}
+
+}  // namespace ap::oauth

@@ -1,0 +1,25 @@
+#pragma once
+// The OAuth 2.0 authorization server: metadata (RFC 8414) at /.well-known/oauth-authorization-server,
+// the authorization code flow with PKCE S256 always required (RFC 7636) at /oauth/authorize and
+// /oauth/token, Rich Authorization Requests (RFC 9396, type ai_access) or a `scope` shorthand, and
+// the `iss` parameter in every answer to the redirect URI (RFC 9207). The owner decides on the same
+// consent screen as for the reference's grant requests; the app gets what was granted.
+
+#include <boost/asio/awaitable.hpp>
+#include <optional>
+#include <string>
+
+#include "api/broker_context.hpp"
+#include "http/router.hpp"
+
+namespace ap::oauth {
+
+void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx);
+
+// Called by the consent screen once the owner decided on `grant_id`: if the grant came from
+// /oauth/authorize, the URL that sends the browser back to the app (with a one-time code, or
+// error=access_denied); nullopt otherwise.
+boost::asio::awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx,
+                                                                       const std::string& grant_id, bool approved);
+
+}  // namespace ap::oauth
