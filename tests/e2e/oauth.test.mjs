@@ -1,0 +1,171 @@
+// The OAuth code flow with PKCE and RAR, driven by an independent client library (oauth4webapi)
+// over HTTPS with a test CA; the person's part (sign-in, consent) is played over HTTP by hand here.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import https from 'node:https';
+import { execFileSync } from 'node:child_process';
+import * as oauth from 'oauth4webapi';
+import * as jose from 'jose';
+import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'http://127.0.0.1:53682/callback';
+let ca, broker, as, client, session;
+
+// fetch for the library, trusting only the test CA.
+function caFetch(url, init = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
+    const req = https.request(url, { method: init.method ?? 'GET', headers, ca: ca.ca }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(new Response(Buffer.concat(chunks), {
+        status: res.statusCode, headers: Object.entries(res.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])),
+      })));
+    });
+    req.on('error', reject);
+    req.end(init.body === undefined ? undefined : String(init.body));
+  });
+}
+const options = { [oauth.customFetch]: caFetch };
+
+const hidden = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))[1];
+const form = (fields) => ({ raw: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+
+async function signIn(username) {
+  const page = await httpsCall(broker.url, 'GET', '/login', { ca: ca.ca });
+  const csrfCookie = page.headers['set-cookie'][0].split(';')[0];
+  const f = form({ csrf: hidden(page.text, 'csrf'), username, password: PASSWORD });
+  const res = await httpsCall(broker.url, 'POST', '/login', { ca: ca.ca, ...f, headers: { ...f.headers, cookie: csrfCookie } });
+  assert.equal(res.status, 303, res.text);
+  return res.headers['set-cookie'].find((c) => c.startsWith('__Host-aipassport_session=')).split(';')[0];
+}
+
+// The person: opens the authorization URL, reviews, narrows to `models`, approves. Returns the
+// URL the broker sends the browser back to.
+async function consent(authorizationUrl, { models, decision = 'approve' } = {}) {
+  const start = await httpsCall(broker.url, 'GET', authorizationUrl.pathname + authorizationUrl.search, { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(start.status, 303, start.text);
+  const consentPath = start.headers.location;
+  assert.match(consentPath, /^\/consent\//);
+  const page = await httpsCall(broker.url, 'GET', consentPath, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(page.text, /Notes asks for access/);
+  const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime: '86400', budget: '', max_requests: '', rate_limit: '' });
+  for (const m of models ?? []) fields.append('model', m);
+  fields.append('capability', 'chat');
+  const done = await httpsCall(broker.url, 'POST', consentPath, { ca: ca.ca, raw: fields.toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  assert.equal(done.status, 303, done.text);
+  return new URL(done.headers.location);
+}
+
+function authorizationUrl(challenge, state, extra = {}) {
+  const url = new URL(as.authorization_endpoint);
+  const params = {
+    client_id: client.client_id, redirect_uri: REDIRECT, response_type: 'code', state,
+    code_challenge: challenge, code_challenge_method: 'S256',
+    authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'meeting notes' }]),
+    ...extra,
+  };
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+  return url;
+}
+
+before(async () => {
+  ca = testCa(tempDir());
+  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
+  client = { client_id: out.match(/client_id: (\S+)/)[1] };
+  const mock = await startMock();
+  broker = await startBroker({ mock, dataDir, env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  const issuer = new URL(broker.url);
+  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
+  session = await signIn('erin');
+});
+
+test('discovery lists PKCE S256, RAR ai_access and RFC 9207 iss', () => {
+  assert.deepEqual(as.code_challenge_methods_supported, ['S256']);
+  assert.deepEqual(as.authorization_details_types_supported, ['ai_access']);
+  assert.equal(as.authorization_response_iss_parameter_supported, true);
+});
+
+test('code flow with PKCE and RAR: the token carries exactly the narrowed grant and works on the proxy', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), state), { models: ['gpt-4o-mini'] });
+  assert.equal(back.origin + back.pathname, REDIRECT, 'a loopback redirect may use another port');
+  const params = oauth.validateAuthResponse(as, client, back, state);  // checks state and iss
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+  assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini'], 'what was granted, not what was asked');
+
+  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
+  assert.equal(payload.client_id, client.client_id, 'RFC 9068 client_id claim');
+
+  const chat = (model) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
+    body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+  assert.equal((await chat('gpt-4o-mini')).status, 200);
+  assert.equal((await chat('gpt-4o')).status, 403);
+
+  // The same code again: refused, and the access it gave ends.
+  const replay = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
+  await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, replay), (e) => e.error === 'invalid_grant');
+  assert.equal((await chat('gpt-4o-mini')).status, 401);
+});
+
+test('a wrong code_verifier is invalid_grant; a denied request comes back as access_denied', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 's1'), { models: ['gpt-4o'] });
+  const params = oauth.validateAuthResponse(as, client, back, 's1');
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, oauth.generateRandomCodeVerifier(), options);
+  await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, response), (e) => e.error === 'invalid_grant');
+
+  const denied = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 's2'), { models: ['gpt-4o'], decision: 'deny' });
+  assert.throws(() => oauth.validateAuthResponse(as, client, denied, 's2'), (e) => e.error === 'access_denied');
+  assert.equal(denied.searchParams.get('iss'), as.issuer);
+});
+
+test('PKCE is required (absent or plain is invalid_request), bad details are invalid_authorization_details', async () => {
+  const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
+  const cases = [
+    [{ code_challenge: undefined, code_challenge_method: undefined }, 'invalid_request'],
+    [{ code_challenge_method: 'plain' }, 'invalid_request'],
+    [{ authorization_details: JSON.stringify([{ type: 'payment_initiation' }]) }, 'invalid_authorization_details'],
+    [{ authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', capabilities: ['chat'], extra: 1 }]) }, 'invalid_authorization_details'],
+    [{ response_type: 'token' }, 'unsupported_response_type'],
+  ];
+  for (const [extra, error] of cases) {
+    const url = authorizationUrl(challenge, 'st', extra);
+    if (extra.code_challenge === undefined && 'code_challenge' in extra) { url.searchParams.delete('code_challenge'); url.searchParams.delete('code_challenge_method'); }
+    const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    assert.equal(res.status, 303, JSON.stringify(extra));
+    const back = new URL(res.headers.location);
+    assert.equal(back.searchParams.get('error'), error, JSON.stringify(extra));
+    assert.equal(back.searchParams.get('state'), 'st');
+    assert.equal(back.searchParams.get('iss'), as.issuer);
+  }
+});
+
+test('an unknown client or an unregistered redirect URI is shown to the person, never redirected', async () => {
+  const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
+  for (const extra of [{ client_id: 'app_unknown' }, { redirect_uri: 'https://evil.example/callback' },
+    { redirect_uri: 'http://127.0.0.1:53682/callback/../evil' }, { redirect_uri: 'http://127.0.0.1.evil.example/callback' }]) {
+    const url = authorizationUrl(challenge, 'st', extra);
+    const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    assert.equal(res.status, 400, JSON.stringify(extra));
+    assert.equal(res.headers.location, undefined);
+  }
+});
+
+test('a stranger is sent to sign in first, and comes back to the same request', async () => {
+  const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), 'st');
+  const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca });
+  assert.equal(res.status, 303);
+  const next = new URL(res.headers.location, broker.url);
+  assert.equal(next.pathname, '/login');
+  assert.equal(next.searchParams.get('next'), url.pathname + url.search);
+});
