@@ -98,7 +98,8 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
   const auto* gid = StringMember(claims, "gid");
   const auto* jti = StringMember(claims, "jti");
   if (!gid || !jti) return Refuse("Invalid token: gid and jti are required");
-  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp};
+  const auto* client_id = StringMember(claims, "client_id");
+  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp, client_id ? std::string(*client_id) : ""};
 }
 
 std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, UnixSeconds now) const {

@@ -36,6 +36,7 @@ struct TokenClaims {
   std::string jti;
   UnixSeconds issued_at = 0;
   UnixSeconds expires_at = 0;
+  std::string client_id;  // empty for tokens of the reference's flow
 };
 
 class TokenService {

@@ -6,6 +6,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
@@ -119,7 +120,9 @@ class OAuthApi {
         {"jwks_uri", base + "/.well-known/jwks.json"},
         {"response_types_supported", json::array{"code"}},
         {"response_modes_supported", json::array{"query"}},
-        {"grant_types_supported", json::array{"authorization_code"}},
+        {"grant_types_supported", json::array{"authorization_code", "refresh_token"}},
+        {"revocation_endpoint", base + "/oauth/revoke"},
+        {"introspection_endpoint", base + "/oauth/introspect"},
         {"code_challenge_methods_supported", json::array{"S256"}},
         {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
         {"authorization_details_types_supported", json::array{"ai_access"}},
@@ -188,8 +191,10 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
-    if (field("grant_type") != "authorization_code")
-      co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "only authorization_code");
+    std::string grant_type = field("grant_type");
+    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"));
+    if (grant_type != "authorization_code")
+      co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "authorization_code or refresh_token");
     std::string code = field("code");
     if (code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "code is missing");
     UnixSeconds now = ctx_.clock();
@@ -216,22 +221,127 @@ class OAuthApi {
         !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), granted.code_challenge))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
-    auto grant = co_await api::LoadGrant(ctx_, granted.grant_id);
+    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid());
+  }
+
+  // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
+  // Revoking a refresh token, or an access token, ends the grant's access (tokens are not listed).
+  awaitable<Response> Revoke(Request& req, const http::PathParams&, http::Exchange&) {
+    auto form = http::ParseForm(req.body());
+    if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
+    auto client = co_await AuthenticateClient(req, *form);
+    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    std::string token = http::FormValue(*form, "token");
+    if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
+    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.GetRefreshToken(hash); };
+    auto refresh = co_await api::OnStore(ctx_, std::move(read));
+    if (refresh && refresh->client_id == client->id) {
+      co_await EndFamily(*refresh, "revoked by its client");
+    } else if (auto claims = ctx_.tokens.Verify(token); claims && claims->client_id == client->id) {
+      co_await RevokeGrant(claims->grant_id, "access token revoked by its client");
+    }
+    Response res(StatusCode::ok, 11);
+    res.set(bhttp::field::cache_control, "no-store");
+    res.prepare_payload();
+    co_return res;
+  }
+
+  // RFC 7662, for resource servers: the admin token, or a confidential client for its own tokens.
+  // Anything inactive or not the caller's is exactly {"active": false}.
+  awaitable<Response> Introspect(Request& req, const http::PathParams&, http::Exchange&) {
+    auto form = http::ParseForm(req.body());
+    if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
+    std::optional<std::string> caller_client;
+    bool admin = co_await AdminCaller(req);
+    if (!admin) {
+      auto client = co_await AuthenticateClient(req, *form);
+      if (!client || !client->confidential)
+        co_return TokenError(StatusCode::unauthorized, "invalid_client", "introspection needs a confidential client");
+      caller_client = client->id;
+    }
+    json::object inactive{{"active", false}};
+    auto claims = ctx_.tokens.Verify(http::FormValue(*form, "token"));
+    if (!claims || (caller_client && claims->client_id != *caller_client)) co_return Introspection(inactive);
+    auto grant = co_await api::LoadGrant(ctx_, claims->grant_id);
+    if (!grant || domain::UnusableReason(grant->record, ctx_.clock())) co_return Introspection(inactive);
+    json::object active{{"active", true},          {"token_type", "Bearer"},    {"sub", claims->grant_id},
+                        {"gid", claims->grant_id}, {"exp", claims->expires_at}, {"iat", claims->issued_at},
+                        {"jti", claims->jti}};
+    if (!claims->client_id.empty()) active["client_id"] = claims->client_id;
+    active["authorization_details"] = GrantedDetails(grant->scope, Lifetime(grant->record));
+    co_return Introspection(active);
+  }
+
+ private:
+  static int64_t Lifetime(const store::GrantRecord& g) {
+    return g.expires_at.value_or(0) - g.approved_at.value_or(g.expires_at.value_or(0));
+  }
+
+  static Response Introspection(const json::object& body) {
+    Response res = http::JsonResponse(StatusCode::ok, body);
+    res.set(bhttp::field::cache_control, "no-store");
+    return res;
+  }
+
+  awaitable<bool> AdminCaller(const Request& req) {
+    auto auth = req.find(bhttp::field::authorization);
+    if (auth == req.end() || !auth->value().starts_with("Bearer ")) co_return false;
+    auto caller = co_await api::RequireOwner(ctx_, req);
+    co_return caller && caller->IsAdmin();
+  }
+
+  // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a
+  // refresh can never widen it.
+  awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family) {
+    UnixSeconds now = ctx_.clock();
+    auto grant = co_await api::LoadGrant(ctx_, grant_id);
     if (!grant || domain::UnusableReason(grant->record, now))
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
-    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client->id);
-    int64_t lifetime = grant->record.expires_at.value_or(now) - grant->record.approved_at.value_or(now);
-    Response res = http::JsonResponse(StatusCode::ok,
-                                      json::object{{"access_token", token.token},
-                                                   {"token_type", "Bearer"},
-                                                   {"expires_in", token.expires_at - token.issued_at},
-                                                   {"authorization_details", GrantedDetails(grant->scope, lifetime)}});
+    std::string refresh = RandomToken(32);
+    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh), std::move(family), grant_id, client.id, now};
+    auto insert = [record](store::Store& s) { return s.CreateRefreshToken(record); };
+    if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id);
+    Response res = http::JsonResponse(
+        StatusCode::ok, json::object{{"access_token", token.token},
+                                     {"token_type", "Bearer"},
+                                     {"expires_in", token.expires_at - token.issued_at},
+                                     {"refresh_token", refresh},
+                                     {"authorization_details", GrantedDetails(grant->scope, Lifetime(grant->record))}});
     res.set(bhttp::field::cache_control, "no-store");
     res.set(bhttp::field::pragma, "no-cache");
     co_return res;
   }
 
- private:
+  // Rotation: each refresh token works once. One presented again was stolen or copied: its whole
+  // family and the grant's access end.
+  awaitable<Response> Refresh(const store::ClientRecord& client, std::string token) {
+    if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
+    UnixSeconds now = ctx_.clock();
+    auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.UseRefreshToken(hash, now); };
+    auto used = co_await api::OnStore(ctx_, std::move(use));
+    if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
+    if (used->reused) {
+      co_await EndFamily(*used->reused, "refresh token reused");
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "this refresh token was already used; the access it gave is revoked");
+    }
+    if (used->fresh->client_id != client.id) {
+      co_await EndFamily(*used->fresh, "refresh token presented by another client");
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
+    }
+    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id);
+  }
+
+  awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
+    auto revoke = [family = token.family_id, now = ctx_.clock()](store::Store& s) {
+      return s.RevokeRefreshFamily(family, now);
+    };
+    co_await api::OnStore(ctx_, std::move(revoke));
+    co_await RevokeGrant(token.grant_id, why);
+  }
+
   // client_secret_basic, client_secret_post, or a public client naming itself.
   awaitable<Result<store::ClientRecord>> AuthenticateClient(const Request& req, const http::Form& form) {
     std::string id = http::FormValue(form, "client_id"), secret = http::FormValue(form, "client_secret");
@@ -263,7 +373,11 @@ class OAuthApi {
 
   // A replayed code means it leaked: the grant it gave ends (RFC 6749 §4.1.2).
   awaitable<void> RevokeReplayed(const std::string& grant_id) {
-    spdlog::warn("authorization code replayed for grant {}; revoking it", grant_id);
+    co_await RevokeGrant(grant_id, "authorization code replayed");
+  }
+
+  awaitable<void> RevokeGrant(const std::string& grant_id, std::string_view why) {
+    spdlog::warn("revoking grant {}: {}", grant_id, why);
     co_await api::ChangeGrant(ctx_, grant_id, api::Caller{}, [](store::GrantRecord& g, UnixSeconds now) -> Status {
       if (g.status == store::GrantStatus::kRevoked) return {};
       g.status = store::GrantStatus::kRevoked;
@@ -289,6 +403,8 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::get, "/.well-known/oauth-authorization-server", Bind<&OAuthApi::Metadata>(api));
   router.Add(http::Verb::get, "/oauth/authorize", Bind<&OAuthApi::Authorize>(api));
   router.Add(http::Verb::post, "/oauth/token", Bind<&OAuthApi::Token>(api));
+  router.Add(http::Verb::post, "/oauth/revoke", Bind<&OAuthApi::Revoke>(api));
+  router.Add(http::Verb::post, "/oauth/introspect", Bind<&OAuthApi::Introspect>(api));
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,

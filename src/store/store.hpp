@@ -103,6 +103,16 @@ struct AuthorizationCodeRecord {
   UnixSeconds expires_at = 0;
 };
 
+// An opaque refresh token, stored by its SHA-256. Each use replaces it with a new one of the same
+// family; a used or revoked one presented again gives itself away.
+struct RefreshTokenRecord {
+  std::string token_hash;
+  std::string family_id;
+  std::string grant_id;
+  std::string client_id;
+  UnixSeconds created_at = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -161,6 +171,19 @@ class Store {
     std::optional<std::string> replayed_grant_id;  // set when it had been redeemed before
   };
   virtual Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) = 0;
+
+  virtual Status CreateRefreshToken(const RefreshTokenRecord& token) = 0;
+  // Marks the token used, atomically. `fresh` is set when this call used it; `reused` when it had
+  // been used or revoked before (the caller then ends its family). kNotFound for an unknown token.
+  struct RefreshUse {
+    std::optional<RefreshTokenRecord> fresh;
+    std::optional<RefreshTokenRecord> reused;
+  };
+  virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) = 0;
+  // kNotFound for an unknown token.
+  virtual Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) = 0;
+  // Every token of the family stops working.
+  virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
 
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;

@@ -246,6 +246,22 @@ TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
   EXPECT_EQ(winners, 1);
 }
 
+TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
+  ASSERT_TRUE(store_->CreateRefreshToken({"r1", "fam", "g1", "app", 100}));
+  ASSERT_TRUE(store_->CreateRefreshToken({"r2", "fam", "g1", "app", 110}));
+  auto first = store_->UseRefreshToken("r1", 120).value();
+  ASSERT_TRUE(first.fresh);
+  EXPECT_EQ(first.fresh->family_id, "fam");
+  auto again = store_->UseRefreshToken("r1", 130).value();
+  EXPECT_FALSE(again.fresh);
+  ASSERT_TRUE(again.reused);
+  EXPECT_EQ(again.reused->grant_id, "g1");
+  ASSERT_TRUE(store_->RevokeRefreshFamily("fam", 140));
+  auto revoked = store_->UseRefreshToken("r2", 150).value();
+  EXPECT_FALSE(revoked.fresh) << "a revoked family's tokens no longer work";
+  EXPECT_EQ(store_->UseRefreshToken("nope", 150).error().code, Errc::kNotFound);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -10,7 +10,7 @@ import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harne
 
 const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
-let ca, broker, as, client, session;
+let ca, broker, as, client, confidential, session;
 
 // fetch for the library, trusting only the test CA.
 function caFetch(url, init = {}) {
@@ -59,10 +59,10 @@ async function consent(authorizationUrl, { models, decision = 'approve' } = {}) 
   return new URL(done.headers.location);
 }
 
-function authorizationUrl(challenge, state, extra = {}) {
+function authorizationUrl(challenge, state, extra = {}, forClient = client) {
   const url = new URL(as.authorization_endpoint);
   const params = {
-    client_id: client.client_id, redirect_uri: REDIRECT, response_type: 'code', state,
+    client_id: forClient.client_id, redirect_uri: REDIRECT, response_type: 'code', state,
     code_challenge: challenge, code_challenge_method: 'S256',
     authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'meeting notes' }]),
     ...extra,
@@ -78,6 +78,8 @@ before(async () => {
   execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
   const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
   client = { client_id: out.match(/client_id: (\S+)/)[1] };
+  const secretOut = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--confidential', '--data-dir', dataDir]).toString();
+  confidential = { client_id: secretOut.match(/client_id: (\S+)/)[1], secret: secretOut.match(/client_secret \(shown once, keep it secret\): (\S+)/)[1] };
   const mock = await startMock();
   broker = await startBroker({ mock, dataDir, env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
   const issuer = new URL(broker.url);
@@ -168,4 +170,69 @@ test('a stranger is sent to sign in first, and comes back to the same request', 
   const next = new URL(res.headers.location, broker.url);
   assert.equal(next.pathname, '/login');
   assert.equal(next.searchParams.get('next'), url.pathname + url.search);
+});
+
+// A whole code flow for `who` (public or confidential), approving gpt-4o-mini; returns the tokens.
+async function codeFlow(who, auth) {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'st', {}, who), { models: ['gpt-4o-mini'] });
+  const params = oauth.validateAuthResponse(as, who, back, 'st');
+  const response = await oauth.authorizationCodeGrantRequest(as, who, auth, params, REDIRECT, verifier, options);
+  return oauth.processAuthorizationCodeResponse(as, who, response);
+}
+
+const chatWith = (token) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
+  body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
+
+test('refresh tokens rotate; presenting a used one ends the whole family and the grant\'s access', async () => {
+  const first = await codeFlow(client, oauth.None());
+  assert.ok(first.refresh_token);
+  const second = await oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, oauth.None(), first.refresh_token, options));
+  assert.notEqual(second.refresh_token, first.refresh_token, 'a new refresh token at every use');
+  assert.deepEqual(second.authorization_details, first.authorization_details, 'a refresh never widens the grant');
+  assert.equal((await chatWith(second.access_token)).status, 200);
+  const replay = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), first.refresh_token, options);
+  await assert.rejects(oauth.processRefreshTokenResponse(as, client, replay), (e) => e.error === 'invalid_grant');
+  assert.equal((await chatWith(second.access_token)).status, 401, 'the stolen family\'s access ends');
+  const newest = await oauth.refreshTokenGrantRequest(as, client, oauth.None(), second.refresh_token, options);
+  await assert.rejects(oauth.processRefreshTokenResponse(as, client, newest), (e) => e.error === 'invalid_grant');
+});
+
+test('revocation (RFC 7009): a refresh token ends the grant\'s access; unknown tokens are fine', async () => {
+  const tokens = await codeFlow(client, oauth.None());
+  assert.equal((await chatWith(tokens.access_token)).status, 200);
+  await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.None(), 'not-a-token', options));
+  assert.equal((await chatWith(tokens.access_token)).status, 200, 'an unknown token changes nothing');
+  const other = await codeFlow(confidential, oauth.ClientSecretBasic(confidential.secret));
+  await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.None(), other.refresh_token, options));
+  assert.equal((await chatWith(other.access_token)).status, 200, 'another client\'s token is left alone');
+  await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.None(), tokens.refresh_token, options));
+  assert.equal((await chatWith(tokens.access_token)).status, 401);
+});
+
+test('introspection (RFC 7662): authenticated callers only; inactive or foreign tokens are exactly {active:false}', async () => {
+  const own = await codeFlow(confidential, oauth.ClientSecretBasic(confidential.secret));
+  const introspect = async (token, auth = oauth.ClientSecretBasic(confidential.secret)) =>
+    oauth.processIntrospectionResponse(as, confidential, await oauth.introspectionRequest(as, confidential, auth, token, options));
+  const active = await introspect(own.access_token);
+  assert.equal(active.active, true);
+  assert.equal(active.client_id, confidential.client_id);
+  assert.deepEqual(active.authorization_details[0].models, ['gpt-4o-mini']);
+  const foreign = await codeFlow(client, oauth.None());
+  const raw = async (token) => (await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
+    raw: new URLSearchParams({ token }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${confidential.client_id}:${confidential.secret}`).toString('base64')}` } })).text;
+  assert.equal(await raw(foreign.access_token), '{"active":false}');
+  assert.equal(await raw('garbage'), '{"active":false}');
+  const anonymous = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${own.access_token}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(anonymous.status, 401);
+  const publicCaller = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
+    raw: `client_id=${client.client_id}&token=${foreign.access_token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(publicCaller.status, 401, 'a public client cannot introspect');
+  const admin = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${foreign.access_token}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${broker.ownerToken}` } });
+  assert.equal(admin.json.active, true, 'the admin token may introspect any token');
 });

@@ -95,6 +95,18 @@ CREATE TABLE authorization_codes (
   used_at INTEGER
 );
 )sql"},
+    {6, "refresh tokens", R"sql(
+CREATE TABLE refresh_tokens (
+  token_hash TEXT PRIMARY KEY,
+  family_id TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  used_at INTEGER,
+  revoked_at INTEGER
+);
+CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family_id);
+)sql"},
 };
 
 }  // namespace

@@ -439,6 +439,48 @@ class SqliteStore final : public Store {
     return Redeemed{std::nullopt, used.Text(0)};
   }
 
+  Status CreateRefreshToken(const RefreshTokenRecord& t) override {
+    Query q(Prepare(
+        "INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, created_at) VALUES (?, ?, ?, ?, ?)"));
+    q.Bind(t.token_hash).Bind(t.family_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.created_at);
+    if (q.Step() != SQLITE_DONE) return DbError("store refresh token");
+    return {};
+  }
+
+  Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) override {
+    Query take(
+        Prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL "
+                "RETURNING token_hash, family_id, grant_id, client_id, created_at"));
+    take.Bind(now).Bind(token_hash);
+    int rc = take.Step();
+    if (rc == SQLITE_ROW) {
+      RefreshTokenRecord t{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Int(4)};
+      if (take.Step() != SQLITE_DONE) return DbError("use refresh token");
+      return RefreshUse{std::move(t), std::nullopt};
+    }
+    if (rc != SQLITE_DONE) return DbError("use refresh token");
+    auto existing = GetRefreshToken(token_hash);
+    if (!existing) return existing.error();
+    return RefreshUse{std::nullopt, std::move(*existing)};
+  }
+
+  Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override {
+    Query q(Prepare(
+        "SELECT token_hash, family_id, grant_id, client_id, created_at FROM refresh_tokens WHERE token_hash = ?"));
+    q.Bind(token_hash);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such refresh token");
+    if (rc != SQLITE_ROW) return DbError("read refresh token");
+    return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4)};
+  }
+
+  Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override {
+    Query q(Prepare("UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL"));
+    q.Bind(now).Bind(family_id);
+    if (q.Step() != SQLITE_DONE) return DbError("revoke refresh tokens");
+    return {};
+  }
+
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     Query q(Prepare("SELECT value FROM settings WHERE key = ?"));
     q.Bind(key);
