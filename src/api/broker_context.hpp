@@ -1,6 +1,7 @@
 #pragma once
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
+#include "api/device_authorizations.hpp"
 #include "api/pending_authorizations.hpp"
 #include "api/usage_recorder.hpp"
 #include "core/time.hpp"
@@ -25,6 +26,7 @@ struct BrokerContext {
   UsageRecorder& usage;
   domain::LoginThrottle& login_throttle;
   PendingAuthorizations& authorizations;
+  DeviceAuthorizations& devices;
   bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.

@@ -17,6 +17,7 @@
 #include "oauth/oauth_api.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "ui/consent_pages.hpp"
+#include "ui/device_pages.hpp"
 #include "ui/owner_pages.hpp"
 
 namespace ap::app {
@@ -120,15 +121,18 @@ int RunBroker(const Config& config) {
   http::BlockingPool work_pool(1);
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
+  api::DeviceAuthorizations devices;
   bool https = !config.tls_cert_file.empty();
-  api::BrokerContext ctx{**store, store_pool,     work_pool,      grants, tokens,        *shared_keys, upstream,
-                         usage,   login_throttle, authorizations, https,  SystemClock(), owner_hash,   ""};
+  api::BrokerContext ctx{**store,      store_pool, work_pool,     grants,         tokens,
+                         *shared_keys, upstream,   usage,         login_throttle, authorizations,
+                         devices,      https,      SystemClock(), owner_hash,     ""};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
   ui::AddConsentPages(router, ctx);
+  ui::AddDevicePages(router, ctx);
   oauth::AddOAuthRoutes(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;

@@ -23,6 +23,17 @@ std::string RandomToken(size_t bytes) {
   return Base64UrlEncode(raw);
 }
 
+std::string RandomCode(std::string_view alphabet, size_t length) {
+  std::string out;
+  size_t limit = 256 - 256 % alphabet.size();  // reject the tail that would favour the first letters
+  while (out.size() < length) {
+    unsigned char b;
+    FillRandom(&b, 1);
+    if (b < limit) out += alphabet[b % alphabet.size()];
+  }
+  return out;
+}
+
 std::string RandomUuid() {
   std::array<unsigned char, 16> b{};
   FillRandom(b.data(), b.size());

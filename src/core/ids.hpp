@@ -2,6 +2,7 @@
 // Random identifiers and secrets from the operating system's CSPRNG (OpenSSL RAND_bytes).
 
 #include <string>
+#include <string_view>
 
 namespace ap {
 
@@ -9,5 +10,7 @@ namespace ap {
 std::string RandomToken(size_t bytes = 32);
 // An RFC 4122 version 4 UUID, lower-case: for grant, request and token ids (the reference uses UUIDs).
 std::string RandomUuid();
+// `length` characters drawn uniformly from `alphabet` (at most 256 characters).
+std::string RandomCode(std::string_view alphabet, size_t length);
 
 }  // namespace ap

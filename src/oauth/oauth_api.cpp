@@ -28,6 +28,9 @@ using http::StatusCode;
 namespace {
 
 constexpr int64_t kCodeSeconds = 60;
+constexpr std::string_view kDeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code";
+// RFC 8628 §6.1: consonants only, no vowels (no words) and nothing easily confused.
+constexpr std::string_view kUserCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ";
 
 std::string Encode(std::string_view text) {
   return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
@@ -120,7 +123,8 @@ class OAuthApi {
         {"jwks_uri", base + "/.well-known/jwks.json"},
         {"response_types_supported", json::array{"code"}},
         {"response_modes_supported", json::array{"query"}},
-        {"grant_types_supported", json::array{"authorization_code", "refresh_token"}},
+        {"grant_types_supported", json::array{"authorization_code", "refresh_token", kDeviceGrantType}},
+        {"device_authorization_endpoint", base + "/oauth/device_authorization"},
         {"revocation_endpoint", base + "/oauth/revoke"},
         {"introspection_endpoint", base + "/oauth/introspect"},
         {"code_challenge_methods_supported", json::array{"S256"}},
@@ -193,6 +197,7 @@ class OAuthApi {
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
     std::string grant_type = field("grant_type");
     if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"));
+    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"));
     if (grant_type != "authorization_code")
       co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "authorization_code or refresh_token");
     std::string code = field("code");
@@ -222,6 +227,42 @@ class OAuthApi {
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
     co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid());
+  }
+
+  // RFC 8628 §3.1-3.2: a device code for the device to poll with, and a short user code for the
+  // person to type on /device.
+  awaitable<Response> DeviceAuthorization(Request& req, const http::PathParams&, http::Exchange&) {
+    auto form = http::ParseForm(req.body());
+    if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
+    auto client = co_await AuthenticateClient(req, *form);
+    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    Result<AccessRequest> access = MakeError(Errc::kBadRequest, "ask with authorization_details or scope");
+    if (std::string details = http::FormValue(*form, "authorization_details"); !details.empty())
+      access = ParseAuthorizationDetails(details, ProviderNames(ctx_));
+    else if (std::string scope = http::FormValue(*form, "scope"); !scope.empty())
+      access = ParseScopeShorthand(scope, ProviderNames(ctx_));
+    if (!access) co_return TokenError(StatusCode::bad_request, "invalid_authorization_details", access.error().message);
+    UnixSeconds now = ctx_.clock();
+    std::string device_code = RandomToken(32);
+    std::string user_code = RandomCode(kUserCodeAlphabet, 8);
+    api::DeviceAuthorization device;
+    device.client_id = client->id;
+    device.user_code = user_code;
+    device.scope_json = domain::ScopeToJsonText(access->scope);
+    device.lifetime_seconds = access->lifetime_seconds;
+    device.reason = access->reason;
+    device.expires_at = now + api::DeviceAuthorizations::kLifetimeSeconds;
+    ctx_.devices.Put(crypto::Sha256Hex(device_code), device);
+    std::string shown = user_code.substr(0, 4) + "-" + user_code.substr(4);
+    Response res = http::JsonResponse(
+        StatusCode::ok, json::object{{"device_code", device_code},
+                                     {"user_code", shown},
+                                     {"verification_uri", ctx_.public_url + "/device"},
+                                     {"verification_uri_complete", ctx_.public_url + "/device?user_code=" + shown},
+                                     {"expires_in", api::DeviceAuthorizations::kLifetimeSeconds},
+                                     {"interval", device.interval}});
+    res.set(bhttp::field::cache_control, "no-store");
+    co_return res;
   }
 
   // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
@@ -314,6 +355,30 @@ class OAuthApi {
     co_return res;
   }
 
+  // RFC 8628 §3.4-3.5.
+  awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code) {
+    if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
+    std::string grant_id;
+    int64_t interval = 0;
+    switch (ctx_.devices.Poll(crypto::Sha256Hex(device_code), client.id, ctx_.clock(), grant_id, interval)) {
+      case api::DevicePoll::kApproved:
+        co_return co_await IssueTokens(client, grant_id, RandomUuid());
+      case api::DevicePoll::kPending:
+        co_return TokenError(StatusCode::bad_request, "authorization_pending", "the person has not decided yet");
+      case api::DevicePoll::kSlowDown:
+        co_return TokenError(StatusCode::bad_request, "slow_down",
+                             "polled too soon; wait " + std::to_string(interval) + " seconds between polls");
+      case api::DevicePoll::kDenied:
+        co_return TokenError(StatusCode::bad_request, "access_denied", "the person denied the request");
+      case api::DevicePoll::kExpired:
+        co_return TokenError(StatusCode::bad_request, "expired_token", "the device code has expired; ask again");
+      case api::DevicePoll::kUsed:
+      case api::DevicePoll::kUnknown:
+        break;
+    }
+    co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown or already used device_code");
+  }
+
   // Rotation: each refresh token works once. One presented again was stolen or copied: its whole
   // family and the grant's access end.
   awaitable<Response> Refresh(const store::ClientRecord& client, std::string token) {
@@ -404,11 +469,13 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::get, "/oauth/authorize", Bind<&OAuthApi::Authorize>(api));
   router.Add(http::Verb::post, "/oauth/token", Bind<&OAuthApi::Token>(api));
   router.Add(http::Verb::post, "/oauth/revoke", Bind<&OAuthApi::Revoke>(api));
+  router.Add(http::Verb::post, "/oauth/device_authorization", Bind<&OAuthApi::DeviceAuthorization>(api));
   router.Add(http::Verb::post, "/oauth/introspect", Bind<&OAuthApi::Introspect>(api));
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,
                                                           bool approved) {
+  if (ctx.devices.Decide(grant_id, approved)) co_return "/device?done=" + std::string(approved ? "approved" : "denied");
   UnixSeconds now = ctx.clock();
   auto pending = ctx.authorizations.Take(grant_id, now);
   if (!pending) co_return std::nullopt;

@@ -236,3 +236,62 @@ test('introspection (RFC 7662): authenticated callers only; inactive or foreign 
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${broker.ownerToken}` } });
   assert.equal(admin.json.active, true, 'the admin token may introspect any token');
 });
+
+const DETAILS = [{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'CLI access' }];
+
+async function startDevice() {
+  const response = await oauth.deviceAuthorizationRequest(as, client, oauth.None(),
+    { authorization_details: JSON.stringify(DETAILS) }, options);
+  return oauth.processDeviceAuthorizationResponse(as, client, response);
+}
+
+// The person types the code on /device and decides on the consent screen; returns where they end up.
+async function enterCode(userCode, decision) {
+  const page = await httpsCall(broker.url, 'GET', `/device?user_code=${userCode}`, { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(page.status, 200);
+  const entered = await httpsCall(broker.url, 'POST', '/device', { ca: ca.ca,
+    raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), user_code: userCode.toLowerCase() }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  assert.equal(entered.status, 303, entered.text);
+  const consentPage = await httpsCall(broker.url, 'GET', entered.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(consentPage.text, /Notes asks for access/, 'the consent screen names the requesting app');
+  const fields = new URLSearchParams({ csrf: hidden(consentPage.text, 'csrf'), decision, lifetime: '3600', model: 'gpt-4o-mini', capability: 'chat' });
+  const done = await httpsCall(broker.url, 'POST', entered.headers.location, { ca: ca.ca, raw: fields.toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  assert.equal(done.status, 303);
+  return done.headers.location;
+}
+
+const poll = async (device) => oauth.processDeviceCodeResponse(as, client,
+  await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, options));
+
+test('device flow: a user code of 8 letters from 20, polling answers pending then slow_down', async () => {
+  const device = await startDevice();
+  assert.match(device.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+  assert.equal(device.verification_uri, `${broker.url}/device`);
+  await assert.rejects(poll(device), (e) => e.error === 'authorization_pending');
+  await assert.rejects(poll(device), (e) => e.error === 'slow_down');
+});
+
+test('device flow: the person approves on /device and the consent screen; the device gets the narrowed grant once', async () => {
+  const device = await startDevice();
+  assert.equal(await enterCode(device.user_code, 'approve'), '/device?done=approved');
+  const tokens = await poll(device);
+  assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini']);
+  assert.equal((await chatWith(tokens.access_token)).status, 200);
+  await assert.rejects(poll(device), (e) => e.error === 'invalid_grant', 'the device code is single-use');
+});
+
+test('device flow: a denial reaches the device as access_denied; wrong codes are throttled', async () => {
+  const device = await startDevice();
+  assert.equal(await enterCode(device.user_code, 'deny'), '/device?done=denied');
+  await assert.rejects(poll(device), (e) => e.error === 'access_denied');
+  const page = await httpsCall(broker.url, 'GET', '/device', { ca: ca.ca, headers: { cookie: session } });
+  const guess = () => httpsCall(broker.url, 'POST', '/device', { ca: ca.ca,
+    raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), user_code: 'BBBB-BBBB' }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  for (let i = 0; i < 5; i++) assert.equal((await guess()).status, 404);
+  const blocked = await guess();
+  assert.equal(blocked.status, 429);
+  assert.ok(Number(blocked.headers['retry-after']) > 0);
+});

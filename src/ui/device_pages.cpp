@@ -1,0 +1,123 @@
+#include "ui/device_pages.hpp"
+
+#include <cctype>
+
+#include "api/owner_session.hpp"
+#include "crypto/hash.hpp"
+#include "domain/grant.hpp"
+#include "http/cookies.hpp"
+#include "ui/html.hpp"
+
+namespace ap::ui {
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+namespace bhttp = http::bhttp;
+
+namespace {
+
+// "bcdf-ghjk", "BCDF GHJK" -> "BCDFGHJK"
+std::string NormalisedUserCode(std::string_view typed) {
+  std::string code;
+  for (char c : typed)
+    if (std::isalpha(static_cast<unsigned char>(c)))
+      code += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return code;
+}
+
+std::string QueryField(std::string_view target, const char* name) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  auto form = http::ParseForm(target.substr(q + 1));
+  return form ? http::FormValue(*form, name) : std::string();
+}
+
+Response EntryPage(StatusCode status, const std::string& csrf, std::string_view code, std::string_view message) {
+  std::string body = "<h1>Connect a device</h1><p>Type the code your device shows.</p>";
+  if (!message.empty()) body += "<p class=\"error\" role=\"alert\">" + Escape(message) + "</p>";
+  body += "<form method=\"post\" action=\"/device\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) +
+          "\"><label for=\"user_code\">Code</label><input id=\"user_code\" name=\"user_code\" autocomplete=\"off\" "
+          "value=\"" +
+          Escape(code) + "\" required><button type=\"submit\">Continue</button></form>";
+  return Page(status, "Connect a device", body);
+}
+
+class DevicePages {
+ public:
+  explicit DevicePages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> Show(Request& req, const http::PathParams&, http::Exchange&) {
+    std::string target(req.target());
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) {
+      std::string code = NormalisedUserCode(QueryField(target, "user_code"));  // letters only: safe in a URL
+      co_return SeeOther(code.empty() ? "/login?next=/device" : "/login?next=/device%3Fuser_code%3D" + code);
+    }
+    std::string done = QueryField(target, "done");
+    if (done == "approved" || done == "denied")
+      co_return Page(StatusCode::ok, "Done",
+                     std::string("<h1>Done</h1><p>") +
+                         (done == "approved" ? "The device is connected." : "The device was refused.") +
+                         " You can return to it now.</p>");
+    co_return EntryPage(StatusCode::ok, signed_in->session.csrf_token, QueryField(target, "user_code"), "");
+  }
+
+  awaitable<Response> Enter(Request& req, const http::PathParams&, http::Exchange& exchange) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/device");
+    const std::string& csrf = signed_in->session.csrf_token;
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
+      co_return EntryPage(StatusCode::forbidden, csrf, "", "This form did not come from your page.");
+    std::string typed = http::FormValue(*form, "user_code");
+    // Guesses are throttled like sign-ins: per owner and per address.
+    std::string account = "device-code:" + signed_in->owner.id;
+    std::string address = exchange.PeerAddress();
+    UnixSeconds now = ctx_.clock();
+    if (int64_t wait = ctx_.login_throttle.WaitSeconds(account, address, now); wait > 0) {
+      Response res = EntryPage(StatusCode::too_many_requests, csrf, typed,
+                               "Too many wrong codes. Try again in " + std::to_string(wait) + " seconds.");
+      res.set(bhttp::field::retry_after, std::to_string(wait));
+      co_return res;
+    }
+    auto device = ctx_.devices.FindWaiting(NormalisedUserCode(typed), now);
+    if (!device) {
+      ctx_.login_throttle.RecordFailure(account, address, now);
+      co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
+    }
+    auto read = [id = device->second.client_id](store::Store& s) {
+      return s.GetClient(id);
+    };  // g++ 12: not inside co_await
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    auto scope = domain::ParseScopeText(device->second.scope_json);
+    if (!client || !scope)
+      co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
+    auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device->second.reason, *scope, "", now);
+    auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
+    auto created = co_await api::OnStore(ctx_, std::move(insert));
+    if (!created) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
+    ctx_.devices.AttachGrant(device->first, fresh.grant.id);
+    co_return SeeOther("/consent/" + fresh.grant.id);
+  }
+
+ private:
+  api::BrokerContext& ctx_;
+};
+
+template <auto Method>
+http::RouteHandler Bind(std::shared_ptr<DevicePages> pages) {
+  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    return ((*pages).*Method)(req, params, exchange);
+  };
+}
+
+}  // namespace
+
+void AddDevicePages(http::Router& router, api::BrokerContext& ctx) {
+  auto pages = std::make_shared<DevicePages>(ctx);
+  router.Add(http::Verb::get, "/device", Bind<&DevicePages::Show>(pages));
+  router.Add(http::Verb::post, "/device", Bind<&DevicePages::Enter>(pages));
+}
+
+}  // namespace ap::ui
