@@ -27,7 +27,9 @@ struct BrokerContext {
   domain::LoginThrottle& login_throttle;
   PendingAuthorizations& authorizations;
   DeviceAuthorizations& devices;
-  bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
+  bool https = false;
+  bool dynamic_registration = false;  // apps may register themselves at /oauth/register  // the broker serves HTTPS
+                                      // itself (cookies get Secure and the __Host- prefix)
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
   std::string owner_token_hash_override;

@@ -123,9 +123,22 @@ int RunBroker(const Config& config) {
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
   bool https = !config.tls_cert_file.empty();
-  api::BrokerContext ctx{**store,      store_pool, work_pool,     grants,         tokens,
-                         *shared_keys, upstream,   usage,         login_throttle, authorizations,
-                         devices,      https,      SystemClock(), owner_hash,     ""};
+  api::BrokerContext ctx{**store,
+                         store_pool,
+                         work_pool,
+                         grants,
+                         tokens,
+                         *shared_keys,
+                         upstream,
+                         usage,
+                         login_throttle,
+                         authorizations,
+                         devices,
+                         https,
+                         config.dynamic_registration,
+                         SystemClock(),
+                         owner_hash,
+                         ""};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);

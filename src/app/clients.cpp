@@ -3,10 +3,8 @@
 #include <cstdio>
 
 #include "app/broker.hpp"
-#include "core/ids.hpp"
 #include "core/time.hpp"
-#include "crypto/hash.hpp"
-#include "http/url.hpp"
+#include "oauth/client_registration.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::app {
@@ -15,16 +13,6 @@ namespace {
 int Fail(const std::string& message) {
   std::fprintf(stderr, "aipassport: %s\n", message.c_str());
   return 1;
-}
-
-// https anywhere; plain http only to loopback (native apps, RFC 8252); no fragment.
-Status CheckRedirectUri(const std::string& uri) {
-  bool loopback = uri.starts_with("http://127.0.0.1") || uri.starts_with("http://[::1]");
-  if (!uri.starts_with("https://") && !loopback)
-    return MakeError(Errc::kValidation, "redirect URI '" + uri + "' must be https, or http on 127.0.0.1 or [::1]");
-  if (uri.find('#') != std::string::npos)
-    return MakeError(Errc::kValidation, "redirect URI '" + uri + "' has a fragment");
-  return {};
 }
 
 }  // namespace
@@ -47,21 +35,12 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     std::printf("removed client %s\n", command.name.c_str());
     return 0;
   }
-  if (command.name.empty() || command.name.size() > 200) return Fail("a client needs a name of at most 200 characters");
-  if (command.redirect_uris.empty()) return Fail("give at least one --redirect-uri");
-  for (const auto& uri : command.redirect_uris)
-    if (auto ok = CheckRedirectUri(uri); !ok) return Fail(ok.error().message);
-  for (const auto* url : {&command.home_url, &command.logo_url})
-    if (!url->empty() && !url->starts_with("https://") && !url->starts_with("http://"))
-      return Fail("'" + *url + "' is not an http(s) URL");
-  store::ClientRecord client{
-      "app_" + RandomToken(12), command.name, command.home_url,      command.logo_url, command.redirect_uris,
-      command.confidential,     "",           command.dpop_required, SystemClock()()};
-  std::string secret;
-  if (command.confidential) {
-    secret = RandomToken(32);
-    client.secret_hash = crypto::Sha256Hex(secret);
-  }
+  oauth::ClientRequest request{command.name,     command.redirect_uris, command.home_url,
+                               command.logo_url, command.confidential,  command.dpop_required};
+  auto made = oauth::MakeClient(request, SystemClock()());
+  if (!made) return Fail(made.error().message);
+  const store::ClientRecord& client = made->record;
+  const std::string& secret = made->secret;
   if (auto ok = (*store)->CreateClient(client); !ok) return Fail(ok.error().message);
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());

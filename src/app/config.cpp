@@ -48,6 +48,18 @@ Apply Positive(T Config::*field) {
   };
 }
 
+Apply Flag(bool Config::*field) {
+  return [field](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (v == "true" || v == "1")
+      c.*field = true;
+    else if (v == "false" || v == "0")
+      c.*field = false;
+    else
+      return Bad(std::string(source) + " must be true or false");
+    return {};
+  };
+}
+
 Apply LogLevel() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
     static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
@@ -80,6 +92,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
       {"AIPASSPORT_TLS_CERT_FILE", "tls.cert_file", Text(&Config::tls_cert_file)},
       {"AIPASSPORT_TLS_KEY_FILE", "tls.key_file", Text(&Config::tls_key_file)},
+      {"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "oauth.dynamic_registration", Flag(&Config::dynamic_registration)},
       {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
       {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},
       {"AIPASSPORT_GOOGLE_BASE_URL", "providers.google.base_url", BaseUrl(2)},
@@ -88,6 +101,7 @@ std::vector<Setting> Settings() {
 
 std::optional<std::string> TomlScalar(const toml::node& node) {
   if (auto s = node.value<std::string>()) return *s;
+  if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
   if (node.is_integer()) return std::to_string(*node.value<int64_t>());
   return std::nullopt;
 }

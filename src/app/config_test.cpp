@@ -132,5 +132,15 @@ TEST(Config, PlainHttpOnlyOnLoopbackAndHttpsNeedsBothFiles) {
   EXPECT_NE(half.error().message.find("both"), std::string::npos);
 }
 
+TEST(Config, DynamicRegistrationIsOffUnlessTheOwnerTurnsItOn) {
+  EXPECT_FALSE(LoadConfig({}, FakeEnv({})).value().dynamic_registration);
+  EXPECT_TRUE(
+      LoadConfig({}, FakeEnv({{"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "true"}})).value().dynamic_registration);
+  Flags flags;
+  flags.config_file = WriteToml("[oauth]\ndynamic_registration = true\n");
+  EXPECT_TRUE(LoadConfig(flags, FakeEnv({})).value().dynamic_registration);
+  EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "yes please"}})));
+}
+
 }  // namespace
 }  // namespace ap::app

@@ -16,6 +16,7 @@
 #include "http/cookies.hpp"
 #include "http/response.hpp"
 #include "oauth/authorization_details.hpp"
+#include "oauth/client_registration.hpp"
 
 namespace ap::oauth {
 namespace json = boost::json;
@@ -132,6 +133,7 @@ class OAuthApi {
         {"authorization_details_types_supported", json::array{"ai_access"}},
         {"authorization_response_iss_parameter_supported", true},
         {"scopes_supported", json::array{"openai:chat", "anthropic:chat", "google:chat"}}};
+    if (ctx_.dynamic_registration) m["registration_endpoint"] = base + "/oauth/register";
     Response res = http::JsonResponse(StatusCode::ok, m);
     res.set(bhttp::field::cache_control, "public, max-age=300");
     co_return res;
@@ -261,6 +263,82 @@ class OAuthApi {
                                      {"verification_uri_complete", ctx_.public_url + "/device?user_code=" + shown},
                                      {"expires_in", api::DeviceAuthorizations::kLifetimeSeconds},
                                      {"interval", device.interval}});
+    res.set(bhttp::field::cache_control, "no-store");
+    co_return res;
+  }
+
+  // RFC 7591, when the owner has turned it on: an app registers itself and gets its client_id (and
+  // a secret for a confidential one, shown only here).
+  awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
+    auto refuse = [](std::string_view error, std::string description) {
+      Response res = http::JsonResponse(StatusCode::bad_request,
+                                        json::object{{"error", error}, {"error_description", std::move(description)}});
+      res.set(bhttp::field::cache_control, "no-store");
+      return res;
+    };
+    if (!ctx_.dynamic_registration)
+      co_return http::JsonResponse(
+          StatusCode::forbidden, json::object{{"error", "access_denied"},
+                                              {"error_description", "the owner has not enabled dynamic registration"}});
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    if (ec || !body.is_object()) co_return refuse("invalid_client_metadata", "the body must be a JSON object");
+    const json::object& o = body.get_object();
+    auto text = [&](const char* name) -> std::optional<std::string> {
+      const json::value* v = o.if_contains(name);
+      if (!v || v->is_null()) return std::string();
+      if (!v->is_string()) return std::nullopt;
+      return std::string(v->get_string());
+    };
+    ClientRequest request;
+    auto name = text("client_name"), home = text("client_uri"), logo = text("logo_uri");
+    auto method = text("token_endpoint_auth_method");
+    if (!name || !home || !logo || !method)
+      co_return refuse("invalid_client_metadata", "metadata values must be strings");
+    request.name = *name;
+    request.home_url = *home;
+    request.logo_url = *logo;
+    if (method->empty() || *method == "none")
+      request.confidential = false;
+    else if (*method == "client_secret_basic" || *method == "client_secret_post")
+      request.confidential = true;
+    else
+      co_return refuse("invalid_client_metadata",
+                       "token_endpoint_auth_method must be none, client_secret_basic or "
+                       "client_secret_post");
+    if (const json::value* dpop = o.if_contains("dpop_bound_access_tokens"); dpop && !dpop->is_null()) {
+      if (!dpop->is_bool()) co_return refuse("invalid_client_metadata", "dpop_bound_access_tokens must be a boolean");
+      request.dpop_required = dpop->get_bool();
+    }
+    const json::value* uris = o.if_contains("redirect_uris");
+    if (!uris || !uris->is_array()) co_return refuse("invalid_redirect_uri", "redirect_uris must be an array");
+    for (const auto& uri : uris->get_array()) {
+      if (!uri.is_string()) co_return refuse("invalid_redirect_uri", "redirect_uris must hold strings");
+      request.redirect_uris.emplace_back(uri.get_string());
+      if (auto ok = CheckRedirectUri(request.redirect_uris.back()); !ok)
+        co_return refuse("invalid_redirect_uri", ok.error().message);
+    }
+    auto made = MakeClient(request, ctx_.clock());
+    if (!made) co_return refuse("invalid_client_metadata", made.error().message);
+    auto insert = [record = made->record](store::Store& s) { return s.CreateClient(record); };
+    auto created = co_await api::OnStore(ctx_, std::move(insert));
+    if (!created) co_return refuse("invalid_client_metadata", "the client could not be stored");
+    const store::ClientRecord& c = made->record;
+    json::object answer{{"client_id", c.id},
+                        {"client_id_issued_at", c.created_at},
+                        {"client_name", c.name},
+                        {"redirect_uris", json::array(c.redirect_uris.begin(), c.redirect_uris.end())},
+                        {"token_endpoint_auth_method", c.confidential ? *method : "none"},
+                        {"grant_types", json::array{"authorization_code", "refresh_token", kDeviceGrantType}},
+                        {"response_types", json::array{"code"}},
+                        {"dpop_bound_access_tokens", c.dpop_required}};
+    if (!c.home_url.empty()) answer["client_uri"] = c.home_url;
+    if (!c.logo_url.empty()) answer["logo_uri"] = c.logo_url;
+    if (c.confidential) {
+      answer["client_secret"] = made->secret;
+      answer["client_secret_expires_at"] = 0;
+    }
+    Response res = http::JsonResponse(StatusCode::created, answer);
     res.set(bhttp::field::cache_control, "no-store");
     co_return res;
   }
@@ -469,6 +547,7 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::get, "/oauth/authorize", Bind<&OAuthApi::Authorize>(api));
   router.Add(http::Verb::post, "/oauth/token", Bind<&OAuthApi::Token>(api));
   router.Add(http::Verb::post, "/oauth/revoke", Bind<&OAuthApi::Revoke>(api));
+  router.Add(http::Verb::post, "/oauth/register", Bind<&OAuthApi::Register>(api));
   router.Add(http::Verb::post, "/oauth/device_authorization", Bind<&OAuthApi::DeviceAuthorization>(api));
   router.Add(http::Verb::post, "/oauth/introspect", Bind<&OAuthApi::Introspect>(api));
 }

@@ -295,3 +295,24 @@ test('device flow: a denial reaches the device as access_denied; wrong codes are
   assert.equal(blocked.status, 429);
   assert.ok(Number(blocked.headers['retry-after']) > 0);
 });
+
+test('dynamic registration (RFC 7591) is off by default; when the owner turns it on, apps register and sign in', async () => {
+  assert.equal(as.registration_endpoint, undefined);
+  const off = await httpsCall(broker.url, 'POST', '/oauth/register', { ca: ca.ca, body: { client_name: 'X', redirect_uris: [REDIRECT] } });
+  assert.equal(off.status, 403);
+
+  const cert = ca.makeCert('open-broker', 'IP:127.0.0.1');
+  const open = await startBroker({ env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile,
+    AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION: 'true' } });
+  const issuer = new URL(open.url);
+  const openAs = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
+  assert.equal(openAs.registration_endpoint, `${open.url}/oauth/register`);
+  const registered = await oauth.processDynamicClientRegistrationResponse(await oauth.dynamicClientRegistrationRequest(openAs,
+    { client_name: 'Self-registered', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic', client_uri: 'https://self.example' }, options));
+  assert.match(registered.client_id, /^app_/);
+  assert.ok(registered.client_secret.length >= 43);
+  const bad = async (metadata) => httpsCall(open.url, 'POST', '/oauth/register', { ca: ca.ca, body: metadata });
+  assert.equal((await bad({ client_name: 'X', redirect_uris: ['http://evil.example/cb'] })).json.error, 'invalid_redirect_uri');
+  assert.equal((await bad({ client_name: 'X', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' })).json.error, 'invalid_client_metadata');
+  assert.equal((await bad({ redirect_uris: [REDIRECT] })).json.error, 'invalid_client_metadata');
+});
