@@ -10,7 +10,15 @@
 
 namespace {
 
-int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&)) {
+// --data-dir and --config, for the commands that work on a broker's data directory.
+void AddDataDirOptions(CLI::App* command, ap::app::Flags& flags) {
+  command->add_option("--data-dir", flags.data_dir, "The broker's data directory (default ./data)");
+  command->add_option("--config", flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+}
+
+// Loads the configuration and runs `run` with it; a bad configuration exits 2.
+template <class Run>
+int WithLoadedConfig(const ap::app::Flags& flags, Run run) {
   auto config = ap::app::LoadConfig(flags, ap::app::ProcessEnvironment());
   if (!config) {
     std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
@@ -18,6 +26,8 @@ int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&)) 
   }
   return run(*config);
 }
+
+int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&)) { return WithLoadedConfig(flags, run); }
 
 }  // namespace
 
@@ -52,17 +62,12 @@ int main(int argc, char** argv) {
   bool reset = false;
   auto* admin = cli.add_subcommand("admin-token", "Manage the owner token");
   admin->add_flag("--reset", reset, "Make a new owner token; the old one stops working at once")->required();
-  admin->add_option("--data-dir", admin_flags.data_dir, "The broker's data directory (default ./data)");
-  admin->add_option("--config", admin_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
+  AddDataDirOptions(admin, admin_flags);
 
   ap::app::Flags user_flags;
   ap::app::UserCommand user_command;
   auto* user = cli.add_subcommand("user", "Manage the owner accounts that sign in to approve grants");
   user->require_subcommand(1);
-  auto add_data_dir = [&](CLI::App* c) {
-    c->add_option("--data-dir", user_flags.data_dir, "The broker's data directory (default ./data)");
-    c->add_option("--config", user_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
-  };
   for (const char* action : {"add", "passwd", "remove"}) {
     std::string what = std::string(action) == "add"      ? "Add an owner (asks for a password)"
                        : std::string(action) == "passwd" ? "Change an owner's password; their sessions end"
@@ -71,21 +76,17 @@ int main(int argc, char** argv) {
     c->add_option("username", user_command.username, "The owner's name")->required();
     if (std::string(action) != "remove")
       c->add_flag("--password-stdin", user_command.password_stdin, "Read the password from the first line of stdin");
-    add_data_dir(c);
+    AddDataDirOptions(c, user_flags);
     c->callback([&user_command, action] { user_command.action = action; });
   }
   auto* list = user->add_subcommand("list", "List the owners");
-  add_data_dir(list);
+  AddDataDirOptions(list, user_flags);
   list->callback([&user_command] { user_command.action = "list"; });
 
   ap::app::Flags client_flags;
   ap::app::ClientCommand client_command;
   auto* client = cli.add_subcommand("client", "Manage the apps registered for OAuth");
   client->require_subcommand(1);
-  auto client_data_dir = [&](CLI::App* c) {
-    c->add_option("--data-dir", client_flags.data_dir, "The broker's data directory (default ./data)");
-    c->add_option("--config", client_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
-  };
   auto* client_add = client->add_subcommand("add", "Register an app; prints its client_id (and secret)");
   client_add->add_option("name", client_command.name, "The app's name, shown on the consent screen")->required();
   client_add->add_option("--redirect-uri", client_command.redirect_uris, "An exact redirect URI (repeatable)")
@@ -94,35 +95,25 @@ int main(int argc, char** argv) {
   client_add->add_option("--logo-url", client_command.logo_url, "The app's logo");
   client_add->add_flag("--confidential", client_command.confidential, "A server-side app with a secret");
   client_add->add_flag("--dpop-required", client_command.dpop_required, "Only DPoP-bound tokens");
-  client_data_dir(client_add);
+  AddDataDirOptions(client_add, client_flags);
   client_add->callback([&client_command] { client_command.action = "add"; });
   auto* client_list = client->add_subcommand("list", "List the registered apps");
-  client_data_dir(client_list);
+  AddDataDirOptions(client_list, client_flags);
   client_list->callback([&client_command] { client_command.action = "list"; });
   auto* client_remove = client->add_subcommand("remove", "Remove an app");
   client_remove->add_option("client_id", client_command.name, "The app's client_id")->required();
-  client_data_dir(client_remove);
+  AddDataDirOptions(client_remove, client_flags);
   client_remove->callback([&client_command] { client_command.action = "remove"; });
 
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
-  if (client->parsed()) {
-    auto config = ap::app::LoadConfig(client_flags, ap::app::ProcessEnvironment());
-    if (!config) {
-      std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
-      return 2;
-    }
-    return ap::app::ManageClients(*config, client_command);
-  }
-  if (user->parsed()) {
-    auto config = ap::app::LoadConfig(user_flags, ap::app::ProcessEnvironment());
-    if (!config) {
-      std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
-      return 2;
-    }
-    return ap::app::ManageUsers(*config, user_command);
-  }
+  if (client->parsed())
+    return WithLoadedConfig(client_flags,
+                            [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); });
+  if (user->parsed())
+    return WithLoadedConfig(user_flags,
+                            [&](const ap::app::Config& c) { return ap::app::ManageUsers(c, user_command); });
   return 0;
 }

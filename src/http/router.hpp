@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -57,6 +58,14 @@ class Router {
   };
   std::vector<Route> routes_;
 };
+
+// A route handler that calls `Method` of `object` (shared, so it lives as long as the routes).
+template <auto Method, class T>
+RouteHandler BindMethod(std::shared_ptr<T> object) {
+  return [object](Request& req, const PathParams& params, Exchange& exchange) {
+    return ((*object).*Method)(req, params, exchange);
+  };
+}
 
 // "/a/b?x=1" -> "/a/b"
 std::string_view PathOf(std::string_view target);

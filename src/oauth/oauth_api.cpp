@@ -532,24 +532,17 @@ class OAuthApi {
   api::BrokerContext& ctx_;
 };
 
-template <auto Method>
-http::RouteHandler Bind(std::shared_ptr<OAuthApi> api) {
-  return [api](Request& req, const http::PathParams& params, http::Exchange& exchange) {
-    return ((*api).*Method)(req, params, exchange);
-  };
-}
-
 }  // namespace
 
 void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   auto api = std::make_shared<OAuthApi>(ctx);
-  router.Add(http::Verb::get, "/.well-known/oauth-authorization-server", Bind<&OAuthApi::Metadata>(api));
-  router.Add(http::Verb::get, "/oauth/authorize", Bind<&OAuthApi::Authorize>(api));
-  router.Add(http::Verb::post, "/oauth/token", Bind<&OAuthApi::Token>(api));
-  router.Add(http::Verb::post, "/oauth/revoke", Bind<&OAuthApi::Revoke>(api));
-  router.Add(http::Verb::post, "/oauth/register", Bind<&OAuthApi::Register>(api));
-  router.Add(http::Verb::post, "/oauth/device_authorization", Bind<&OAuthApi::DeviceAuthorization>(api));
-  router.Add(http::Verb::post, "/oauth/introspect", Bind<&OAuthApi::Introspect>(api));
+  router.Add(http::Verb::get, "/.well-known/oauth-authorization-server", http::BindMethod<&OAuthApi::Metadata>(api));
+  router.Add(http::Verb::get, "/oauth/authorize", http::BindMethod<&OAuthApi::Authorize>(api));
+  router.Add(http::Verb::post, "/oauth/token", http::BindMethod<&OAuthApi::Token>(api));
+  router.Add(http::Verb::post, "/oauth/revoke", http::BindMethod<&OAuthApi::Revoke>(api));
+  router.Add(http::Verb::post, "/oauth/register", http::BindMethod<&OAuthApi::Register>(api));
+  router.Add(http::Verb::post, "/oauth/device_authorization", http::BindMethod<&OAuthApi::DeviceAuthorization>(api));
+  router.Add(http::Verb::post, "/oauth/introspect", http::BindMethod<&OAuthApi::Introspect>(api));
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,

@@ -242,19 +242,12 @@ class ConsentPages {
   api::BrokerContext& ctx_;
 };
 
-template <auto Method>
-http::RouteHandler Bind(std::shared_ptr<ConsentPages> pages) {
-  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
-    return ((*pages).*Method)(req, params, exchange);
-  };
-}
-
 }  // namespace
 
 void AddConsentPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<ConsentPages>(ctx);
-  router.Add(http::Verb::get, "/consent/:id", Bind<&ConsentPages::Show>(pages));
-  router.Add(http::Verb::post, "/consent/:id", Bind<&ConsentPages::Decide>(pages));
+  router.Add(http::Verb::get, "/consent/:id", http::BindMethod<&ConsentPages::Show>(pages));
+  router.Add(http::Verb::post, "/consent/:id", http::BindMethod<&ConsentPages::Decide>(pages));
 }
 
 }  // namespace ap::ui

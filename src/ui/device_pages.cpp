@@ -105,19 +105,12 @@ class DevicePages {
   api::BrokerContext& ctx_;
 };
 
-template <auto Method>
-http::RouteHandler Bind(std::shared_ptr<DevicePages> pages) {
-  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
-    return ((*pages).*Method)(req, params, exchange);
-  };
-}
-
 }  // namespace
 
 void AddDevicePages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<DevicePages>(ctx);
-  router.Add(http::Verb::get, "/device", Bind<&DevicePages::Show>(pages));
-  router.Add(http::Verb::post, "/device", Bind<&DevicePages::Enter>(pages));
+  router.Add(http::Verb::get, "/device", http::BindMethod<&DevicePages::Show>(pages));
+  router.Add(http::Verb::post, "/device", http::BindMethod<&DevicePages::Enter>(pages));
 }
 
 }  // namespace ap::ui

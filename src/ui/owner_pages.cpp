@@ -192,21 +192,14 @@ class OwnerPages {
   api::BrokerContext& ctx_;
 };
 
-template <auto Method>
-http::RouteHandler Bind(std::shared_ptr<OwnerPages> pages) {
-  return [pages](Request& req, const http::PathParams& params, http::Exchange& exchange) {
-    return ((*pages).*Method)(req, params, exchange);
-  };
-}
-
 }  // namespace
 
 void AddOwnerPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<OwnerPages>(ctx);
-  router.Add(http::Verb::get, "/", Bind<&OwnerPages::Home>(pages));
-  router.Add(http::Verb::get, "/login", Bind<&OwnerPages::ShowLogin>(pages));
-  router.Add(http::Verb::post, "/login", Bind<&OwnerPages::Login>(pages));
-  router.Add(http::Verb::post, "/logout", Bind<&OwnerPages::Logout>(pages));
+  router.Add(http::Verb::get, "/", http::BindMethod<&OwnerPages::Home>(pages));
+  router.Add(http::Verb::get, "/login", http::BindMethod<&OwnerPages::ShowLogin>(pages));
+  router.Add(http::Verb::post, "/login", http::BindMethod<&OwnerPages::Login>(pages));
+  router.Add(http::Verb::post, "/logout", http::BindMethod<&OwnerPages::Logout>(pages));
 }
 
 }  // namespace ap::ui
