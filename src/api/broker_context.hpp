@@ -21,7 +21,6 @@ struct BrokerContext {
   http::BlockingPool& work_pool;   // CPU-heavy work kept off the I/O threads (password hashing)
   domain::GrantCache& grants;
   const domain::TokenService& tokens;
-  const crypto::SigningKeyRing& keys;
   proxy::Upstream& upstream;
   UsageRecorder& usage;
   domain::LoginThrottle& login_throttle;

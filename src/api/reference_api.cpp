@@ -121,7 +121,7 @@ class ReferenceApi {
   }
 
   awaitable<Response> Jwks(Request&, const PathParams&) {
-    Response res = Json(StatusCode::ok, ctx_.keys.Jwks());
+    Response res = Json(StatusCode::ok, ctx_.tokens.Keys()->Jwks());
     res.set(http::bhttp::field::cache_control, "public, max-age=300");
     co_return res;
   }
@@ -150,7 +150,8 @@ class ReferenceApi {
 
     UnixSeconds now = ctx_.clock();
     std::string secret = RandomToken(32);
-    auto [request, grant] = domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
+    auto [request, grant] =
+        domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
     auto insert = [request, grant](store::Store& s) { return s.CreateGrantRequest(request, grant); };
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());

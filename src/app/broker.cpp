@@ -3,6 +3,10 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cctype>
 #include <cstdio>
 #include <thread>
@@ -71,12 +75,55 @@ std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep, bool tls = false) {
   return (tls ? "https://" : "http://") + host + ":" + std::to_string(ep.port());
 }
 
+crypto::RotationTimes RotationTimesFor(const Config& config) {
+  // A replaced key verifies as long as the longest token it signed can live, plus the leeway.
+  return crypto::RotationTimes{config.signing_publish_seconds, config.token_ttl_seconds + 60};
+}
+
+// Picks up keys added by `aipassport keys rotate-signing` and the moment a published key starts
+// signing, without a restart. Reads the key files on the worker thread, never on an I/O thread.
+boost::asio::awaitable<void> WatchSigningKeys(const Config& config, domain::TokenService& tokens,
+                                              http::BlockingPool& work_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(2));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto load = [&config]() -> Result<std::shared_ptr<const crypto::SigningKeyRing>> {
+      auto ring = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
+      if (!ring) return ring.error();
+      return std::make_shared<const crypto::SigningKeyRing>(std::move(*ring));
+    };
+    auto ring = co_await http::RunBlocking(work_pool, std::move(load));
+    if (!ring) {
+      spdlog::error("signing keys not reloaded: {}", ring.error().message);
+      continue;
+    }
+    auto current = tokens.Keys();
+    if ((*ring)->Jwks() == current->Jwks() && (*ring)->Current().kid == current->Current().kid) continue;
+    spdlog::info("signing keys changed: {} published, {} signs", (*ring)->Jwks().at("keys").as_array().size(),
+                 (*ring)->Current().kid);
+    tokens.SetKeys(std::move(*ring));
+  }
+}
+
 }  // namespace
+
+int RotateSigningKey(const Config& config) {
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (auto first = crypto::SigningKeyRing::LoadOrCreate(config.data_dir); !first) return Fail(first.error().message);
+  auto key = crypto::SigningKeyRing::AddKey(config.data_dir, SystemClock()());
+  if (!key) return Fail(key.error().message);
+  std::printf(
+      "new signing key %s is published now and signs in %lld s (a running broker picks it up);\n"
+      "the key it replaces verifies its tokens until they have expired\n",
+      key->kid.c_str(), static_cast<long long>(config.signing_publish_seconds));
+  return 0;
+}
 
 int RunBroker(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir);
+  auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
   if (!keys) return Fail(keys.error().message);
   auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(std::move(*keys));
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
@@ -123,22 +170,10 @@ int RunBroker(const Config& config) {
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
   bool https = !config.tls_cert_file.empty();
-  api::BrokerContext ctx{**store,
-                         store_pool,
-                         work_pool,
-                         grants,
-                         tokens,
-                         *shared_keys,
-                         upstream,
-                         usage,
-                         login_throttle,
-                         authorizations,
-                         devices,
-                         https,
-                         config.dynamic_registration,
-                         SystemClock(),
-                         owner_hash,
-                         ""};
+  api::BrokerContext ctx{**store,        store_pool, work_pool, grants,
+                         tokens,         upstream,   usage,     login_throttle,
+                         authorizations, devices,    https,     config.dynamic_registration,
+                         SystemClock(),  owner_hash, ""};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
@@ -163,6 +198,10 @@ int RunBroker(const Config& config) {
     new_owner_token = *ensured;
   }
   server.Start();
+  auto watch = WatchSigningKeys(config, tokens, work_pool);
+  boost::asio::co_spawn(io.First(), std::move(watch), [](std::exception_ptr e) {
+    if (e) spdlog::error("the signing key watch stopped");
+  });
 
   ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
   std::printf("aipassport broker listening on %s\n", ctx.public_url.c_str());

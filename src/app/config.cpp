@@ -92,6 +92,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
       {"AIPASSPORT_TLS_CERT_FILE", "tls.cert_file", Text(&Config::tls_cert_file)},
       {"AIPASSPORT_TLS_KEY_FILE", "tls.key_file", Text(&Config::tls_key_file)},
+      {"AIPASSPORT_SIGNING_PUBLISH_SECONDS", "signing.publish_seconds", Positive(&Config::signing_publish_seconds)},
       {"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "oauth.dynamic_registration", Flag(&Config::dynamic_registration)},
       {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
       {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},

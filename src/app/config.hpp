@@ -36,6 +36,7 @@ struct Config {
   std::string upstream_ca_file;
   std::string tls_cert_file;                             // serve HTTPS with this PEM certificate chain...
   std::string tls_key_file;                              // ...and this private key
+  int64_t signing_publish_seconds = 600;                 // a rotated-in key is published this long before it signs
   bool dynamic_registration = false;                     // apps may register themselves (RFC 7591)
   std::array<std::string, 3> base_urls;                  // indexed by proxy::Provider; defaults are the real APIs
   std::vector<CompatibleUpstream> compatible_upstreams;  // only from the config file

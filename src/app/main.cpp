@@ -105,10 +105,17 @@ int main(int argc, char** argv) {
   AddDataDirOptions(client_remove, client_flags);
   client_remove->callback([&client_command] { client_command.action = "remove"; });
 
+  ap::app::Flags keys_flags;
+  auto* keys = cli.add_subcommand("keys", "Manage the token signing keys");
+  keys->require_subcommand(1);
+  auto* rotate = keys->add_subcommand("rotate-signing", "Add a signing key: published now, signing after a while");
+  AddDataDirOptions(rotate, keys_flags);
+
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
+  if (rotate->parsed()) return WithConfig(keys_flags, &ap::app::RotateSigningKey);
   if (client->parsed())
     return WithLoadedConfig(client_flags,
                             [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); });

@@ -43,7 +43,8 @@ TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, T
 
 AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
                                 std::string_view client_id) const {
-  const auto& key = keys_->Current();
+  auto keys = keys_.load();
+  const auto& key = keys->Current();
   AccessToken t;
   t.jti = RandomUuid();
   t.issued_at = clock_();
@@ -77,7 +78,8 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
   if (!typ || (*typ != "at+jwt" && *typ != "application/at+jwt")) return Refuse("Invalid token: typ must be at+jwt");
   if (header.contains("crit")) return Refuse("Invalid token: unsupported critical header");
   const auto* kid = StringMember(header, "kid");
-  const crypto::SigningKey* key = kid ? keys_->Find(*kid) : nullptr;
+  auto keys = keys_.load();
+  const crypto::SigningKey* key = kid ? keys->Find(*kid) : nullptr;
   if (!key) return Refuse("Invalid token: unknown signing key");
   if (!key->key.Verify(jws->signing_input, jws->signature)) return Refuse("Invalid token: bad signature");
 

@@ -5,6 +5,7 @@
 // Thread-safety: Issue and Verify may be called from any thread.
 
 #include <array>
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -43,6 +44,10 @@ class TokenService {
  public:
   TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock);
 
+  // The keys in use; replaced as a whole when the ring on disk changes (rotation).
+  std::shared_ptr<const crypto::SigningKeyRing> Keys() const { return keys_.load(); }
+  void SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys) { keys_.store(std::move(keys)); }
+
   // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner;
   // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client.
   AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
@@ -63,7 +68,7 @@ class TokenService {
     std::unordered_map<std::string, TokenClaims> verified;  // keyed by SHA-256 of the token
   };
 
-  std::shared_ptr<const crypto::SigningKeyRing> keys_;
+  std::atomic<std::shared_ptr<const crypto::SigningKeyRing>> keys_;
   TokenSettings settings_;
   Clock clock_;
   mutable std::array<Shard, kShards> shards_;
