@@ -2,6 +2,57 @@
 
 namespace ap::api {
 
+namespace {
+
+Status MustBePending(const store::GrantRecord& g, UnixSeconds now) {
+  auto status = domain::EffectiveStatus(g, now);
+  if (status == store::GrantStatus::kPending) return {};
+  return WrongStatus(status, "pending");
+}
+
+}  // namespace
+
+Error WrongStatus(store::GrantStatus status, std::string_view wanted) {
+  return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
+                                          std::string(wanted) + "'");
+}
+
+GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed) {
+  std::optional<std::string> scope_json;
+  if (narrowed) scope_json = domain::ScopeToJsonText(*narrowed);
+  std::optional<int64_t> max_requests = narrowed ? narrowed->max_requests : std::nullopt;
+  return [owner_id, seconds, scope_json, max_requests](store::GrantRecord& g, UnixSeconds now) -> Status {
+    if (auto pending = MustBePending(g, now); !pending) return pending;
+    if (scope_json) {
+      g.scope_json = *scope_json;
+      g.max_requests = max_requests;
+    }
+    g.owner_id = owner_id;
+    g.status = store::GrantStatus::kApproved;
+    g.approved_at = now;
+    g.expires_at = now + seconds;
+    return {};
+  };
+}
+
+GrantChange Deny() {
+  return [](store::GrantRecord& g, UnixSeconds now) -> Status {
+    if (auto pending = MustBePending(g, now); !pending) return pending;
+    g.status = store::GrantStatus::kDenied;
+    g.denied_at = now;
+    return {};
+  };
+}
+
+GrantChange Revoke() {
+  return [](store::GrantRecord& g, UnixSeconds now) -> Status {
+    if (g.status == store::GrantStatus::kRevoked) return {};
+    g.status = store::GrantStatus::kRevoked;
+    g.revoked_at = now;
+    return {};
+  };
+}
+
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change) {
   auto clock = ctx.clock;

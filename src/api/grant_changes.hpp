@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "api/auth.hpp"
@@ -15,6 +16,17 @@ namespace ap::api {
 
 // Edits the record in place, or refuses.
 using GrantChange = std::function<Status(store::GrantRecord& grant, UnixSeconds now)>;
+
+// The reference's wording: "Grant is 'approved', must be 'pending'".
+Error WrongStatus(store::GrantStatus status, std::string_view wanted);
+
+// The changes, for the API and the pages alike. Approve and Deny take a pending grant only, with
+// the reference's wording ("Grant is 'approved', must be 'pending'"). Approve makes the grant the
+// approving owner's (none for the admin) and, given a narrowed scope, grants that instead of what
+// was asked. Revoke works from any status and is idempotent: one click always ends it.
+GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed = {});
+GrantChange Deny();
+GrantChange Revoke();
 
 // kNotFound for a grant the caller may not manage, as for one that does not exist.
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,

@@ -98,12 +98,6 @@ json::object UsageToJson(const std::string& grant_id, const std::vector<store::U
 // What another owner's grant looks like: as if it did not exist.
 Error NotFound() { return MakeError(Errc::kNotFound, "Grant not found"); }
 
-// The reference's wording: "Grant is 'approved', must be 'pending'".
-Error WrongStatus(GrantStatus status, std::string_view wanted) {
-  return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
-                                          std::string(wanted) + "'");
-}
-
 class ReferenceApi {
  public:
   explicit ReferenceApi(BrokerContext& ctx) : ctx_(ctx) {}
@@ -214,36 +208,15 @@ class ReferenceApi {
     }
     std::optional<std::string> owner_id;
     if (caller.owner) owner_id = caller.owner->id;
-    auto approve = [seconds, owner_id](GrantRecord& g, UnixSeconds now) -> Status {
-      if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
-        return WrongStatus(status, "pending");
-      g.owner_id = owner_id;
-      g.status = GrantStatus::kApproved;
-      g.approved_at = now;
-      g.expires_at = now + seconds;
-      return {};
-    };
-    co_return co_await Transition(std::string(params.Get("id")), caller, approve);
+    co_return co_await Transition(std::string(params.Get("id")), caller, api::Approve(owner_id, seconds));
   }
 
   awaitable<Response> Deny(Request&, const PathParams& params, const Caller& caller) {
-    co_return co_await Transition(std::string(params.Get("id")), caller, [](GrantRecord& g, UnixSeconds now) -> Status {
-      if (auto status = domain::EffectiveStatus(g, now); status != GrantStatus::kPending)
-        return WrongStatus(status, "pending");
-      g.status = GrantStatus::kDenied;
-      g.denied_at = now;
-      return {};
-    });
+    co_return co_await Transition(std::string(params.Get("id")), caller, api::Deny());
   }
 
   awaitable<Response> Revoke(Request&, const PathParams& params, const Caller& caller) {
-    // Revoking is idempotent and works from any status, as in the reference: one click always ends it.
-    co_return co_await Transition(std::string(params.Get("id")), caller, [](GrantRecord& g, UnixSeconds now) -> Status {
-      if (g.status == GrantStatus::kRevoked) return {};
-      g.status = GrantStatus::kRevoked;
-      g.revoked_at = now;
-      return {};
-    });
+    co_return co_await Transition(std::string(params.Get("id")), caller, api::Revoke());
   }
 
   awaitable<Response> IssueToken(Request& req, const PathParams&) {

@@ -211,7 +211,8 @@ class OAuthApi {
     auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (redeemed->replayed_grant_id) {
-      co_await RevokeReplayed(*redeemed->replayed_grant_id);
+      // A replayed code has leaked: the grant it gave ends (RFC 6749 §4.1.2).
+      co_await RevokeGrant(*redeemed->replayed_grant_id, "authorization code replayed");
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "this code was already used; the access it gave is revoked");
     }
@@ -514,19 +515,9 @@ class OAuthApi {
     co_return std::move(*client);
   }
 
-  // A replayed code means it leaked: the grant it gave ends (RFC 6749 §4.1.2).
-  awaitable<void> RevokeReplayed(const std::string& grant_id) {
-    co_await RevokeGrant(grant_id, "authorization code replayed");
-  }
-
   awaitable<void> RevokeGrant(const std::string& grant_id, std::string_view why) {
     spdlog::warn("revoking grant {}: {}", grant_id, why);
-    co_await api::ChangeGrant(ctx_, grant_id, api::Caller{}, [](store::GrantRecord& g, UnixSeconds now) -> Status {
-      if (g.status == store::GrantStatus::kRevoked) return {};
-      g.status = store::GrantStatus::kRevoked;
-      g.revoked_at = now;
-      return {};
-    });
+    co_await api::ChangeGrant(ctx_, grant_id, api::Caller{}, api::Revoke());  // the broker acts as admin
   }
 
   api::BrokerContext& ctx_;

@@ -176,24 +176,14 @@ class ConsentPages {
     api::Caller caller{signed_in->owner};
     std::string decision = http::FormValue(*form, "decision");
     if (decision == "revoke") {
-      auto revoked = co_await api::ChangeGrant(ctx_, id, caller, [](store::GrantRecord& g, UnixSeconds now) -> Status {
-        if (g.status == store::GrantStatus::kRevoked) return {};
-        g.status = store::GrantStatus::kRevoked;
-        g.revoked_at = now;
-        return {};
-      });
+      auto revoked = co_await api::ChangeGrant(ctx_, id, caller, api::Revoke());
       if (!revoked) co_return Problem(StatusCode::not_found, "There is no such grant.");
       co_return SeeOther("/");
     }
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     if (decision == "deny") {
-      auto denied = co_await api::ChangeGrant(ctx_, id, caller, [](store::GrantRecord& g, UnixSeconds now) -> Status {
-        if (g.status != store::GrantStatus::kPending) return MakeError(Errc::kBadRequest, "Already decided");
-        g.status = store::GrantStatus::kDenied;
-        g.denied_at = now;
-        return {};
-      });
+      auto denied = co_await api::ChangeGrant(ctx_, id, caller, api::Deny());
       if (!denied) co_return Problem(StatusCode::conflict, denied.error().message);
       co_return co_await BackToApp(id, false);
     }
@@ -202,21 +192,7 @@ class ConsentPages {
     if (!scope) co_return Problem(StatusCode::bad_request, scope.error().message);
     auto lifetime = ChosenLifetime(*form);
     if (!lifetime) co_return Problem(StatusCode::bad_request, lifetime.error().message);
-    std::string scope_json = domain::ScopeToJsonText(*scope);
-    auto max_requests = scope->max_requests;
-    std::string owner_id = signed_in->owner.id;
-    int64_t seconds = *lifetime;
-    auto approve = [scope_json, max_requests, owner_id, seconds](store::GrantRecord& g, UnixSeconds now) -> Status {
-      if (domain::EffectiveStatus(g, now) != store::GrantStatus::kPending)
-        return MakeError(Errc::kBadRequest, "This request was already decided, or has lapsed");
-      g.scope_json = scope_json;
-      g.max_requests = max_requests;
-      g.owner_id = owner_id;
-      g.status = store::GrantStatus::kApproved;
-      g.approved_at = now;
-      g.expires_at = now + seconds;
-      return {};
-    };
+    auto approve = api::Approve(signed_in->owner.id, *lifetime, *scope);
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);
     if (!approved) co_return Problem(StatusCode::conflict, approved.error().message);
     co_return co_await BackToApp(id, true);
