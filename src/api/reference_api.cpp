@@ -135,7 +135,8 @@ class ReferenceApi {
         reason = r->get_string();
     }
     const json::value* scope_value = body->if_contains("scope");
-    auto scope = domain::ParseScope(scope_value ? *scope_value : json::value(nullptr), "scope", ProviderNames());
+    auto scope =
+        domain::ParseScope(scope_value ? *scope_value : json::value(nullptr), "scope", ctx_.upstream.Table().Names());
     if (!scope) {
       Error scope_error = scope.error();  // error() returns a copy: take it once
       errors.insert(errors.end(), scope_error.field_errors.begin(), scope_error.field_errors.end());
@@ -168,12 +169,6 @@ class ReferenceApi {
       out.push_back(domain::GrantToJson(*grant, now));
     }
     co_return Json(StatusCode::ok, out);
-  }
-
-  std::vector<std::string> ProviderNames() const {
-    std::vector<std::string> names;
-    for (const auto& e : ctx_.upstream.Table().endpoints) names.push_back(e.name);
-    return names;
   }
 
   awaitable<Response> GetGrant(Request&, const PathParams& params, const Caller& caller) {

@@ -42,6 +42,17 @@ std::optional<Form> ParseForm(std::string_view body) {
   return fields;
 }
 
+std::optional<Form> QueryForm(std::string_view target) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return Form();
+  return ParseForm(target.substr(q + 1));
+}
+
+std::string QueryValue(std::string_view target, const std::string& name) {
+  auto form = QueryForm(target);
+  return form ? FormValue(*form, name) : std::string();
+}
+
 std::string FormValue(const Form& form, const std::string& name) {
   auto it = form.lower_bound(name);
   return it != form.end() && it->first == name ? it->second : std::string();

@@ -30,5 +30,9 @@ std::optional<Form> ParseForm(std::string_view body);
 std::string FormValue(const Form& form, const std::string& name);
 // Every value of `name`, in order.
 std::vector<std::string> FormValues(const Form& form, const std::string& name);
+// The fields of a request target's query string ("/x?a=1&b=2"); empty without one.
+std::optional<Form> QueryForm(std::string_view target);
+// The first value of `name` in a request target's query string, or "".
+std::string QueryValue(std::string_view target, const std::string& name);
 
 }  // namespace ap::http

@@ -96,6 +96,13 @@ Result<AccessRequest> ParseScopeShorthand(std::string_view scope, const std::vec
   return AccessRequest{std::move(*parsed), kDefaultLifetimeSeconds, ""};
 }
 
+std::optional<Result<AccessRequest>> ParseAccessRequest(std::string_view details, std::string_view scope,
+                                                        const std::vector<std::string>& providers) {
+  if (!details.empty()) return ParseAuthorizationDetails(details, providers);
+  if (!scope.empty()) return ParseScopeShorthand(scope, providers);
+  return std::nullopt;
+}
+
 json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds) {
   json::object item{{"type", "ai_access"},
                     {"provider", scope.provider},

@@ -8,6 +8,7 @@
 // Every problem is an `invalid_authorization_details` (RFC 9396 §5) with a sentence saying what.
 
 #include <boost/json/fwd.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,6 +29,9 @@ struct AccessRequest {
 
 Result<AccessRequest> ParseAuthorizationDetails(std::string_view json_text, const std::vector<std::string>& providers);
 Result<AccessRequest> ParseScopeShorthand(std::string_view scope, const std::vector<std::string>& providers);
+// `authorization_details` if the request has it, else its `scope`; nullopt when it has neither.
+std::optional<Result<AccessRequest>> ParseAccessRequest(std::string_view details, std::string_view scope,
+                                                        const std::vector<std::string>& providers);
 // What was granted, as authorization_details for the token response.
 boost::json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds);
 

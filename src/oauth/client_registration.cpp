@@ -5,10 +5,15 @@
 
 namespace ap::oauth {
 
+bool IsLoopbackRedirect(std::string_view uri) {
+  for (std::string_view host : {"http://127.0.0.1", "http://[::1]"})
+    if (uri.starts_with(host) && uri.size() > host.size() && (uri[host.size()] == ':' || uri[host.size()] == '/'))
+      return true;
+  return false;
+}
+
 Status CheckRedirectUri(const std::string& uri) {
-  bool loopback = uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://127.0.0.1/") ||
-                  uri.starts_with("http://[::1]:") || uri.starts_with("http://[::1]/");
-  if (!uri.starts_with("https://") && !loopback)
+  if (!uri.starts_with("https://") && !IsLoopbackRedirect(uri))
     return MakeError(Errc::kValidation, "redirect URI '" + uri + "' must be https, or http on 127.0.0.1 or [::1]");
   if (uri.find('#') != std::string::npos)
     return MakeError(Errc::kValidation, "redirect URI '" + uri + "' has a fragment");

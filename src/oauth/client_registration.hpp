@@ -24,7 +24,9 @@ struct NewClient {
   std::string secret;  // confidential clients only: shown once, stored as SHA-256
 };
 
-// Redirect URIs are https, or http on 127.0.0.1 / [::1] (native apps), without a fragment.
+// http://127.0.0.1 or http://[::1], with or without a port: a native app's redirect (RFC 8252).
+bool IsLoopbackRedirect(std::string_view uri);
+// Redirect URIs are https, or loopback http (native apps), without a fragment.
 // kValidation with a sentence naming what is wrong.
 Status CheckRedirectUri(const std::string& uri);
 Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now);

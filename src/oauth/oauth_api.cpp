@@ -37,12 +37,6 @@ std::string Encode(std::string_view text) {
   return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
 }
 
-std::vector<std::string> ProviderNames(const api::BrokerContext& ctx) {
-  std::vector<std::string> names;
-  for (const auto& e : ctx.upstream.Table().endpoints) names.push_back(e.name);
-  return names;
-}
-
 // An error for the app's own eyes, at its redirect URI (RFC 6749 §4.1.2.1, with RFC 9207's iss).
 Response RedirectError(const api::BrokerContext& ctx, const std::string& redirect_uri, const std::string& state,
                        std::string_view error, std::string_view description) {
@@ -77,11 +71,6 @@ Response TokenError(StatusCode status, std::string_view error, std::string_view 
   return res;
 }
 
-bool IsLoopbackRedirect(std::string_view uri) {
-  return uri.starts_with("http://127.0.0.1:") || uri.starts_with("http://[::1]:") ||
-         uri.starts_with("http://127.0.0.1/") || uri.starts_with("http://[::1]/");
-}
-
 // "http://127.0.0.1:1234/cb" -> "http://127.0.0.1/cb": the part that must match for a native app.
 std::string WithoutPort(std::string_view uri) {
   size_t host_end = uri.find(']') != std::string_view::npos ? uri.find(']') + 1 : uri.find(':', 7);
@@ -104,11 +93,6 @@ bool IsValidVerifier(std::string_view v) {
   return v.size() >= 43 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](unsigned char c) {
            return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
          });
-}
-
-std::string Query(std::string_view target) {
-  size_t q = target.find('?');
-  return q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1));
 }
 
 class OAuthApi {
@@ -140,7 +124,7 @@ class OAuthApi {
   }
 
   awaitable<Response> Authorize(Request& req, const http::PathParams&, http::Exchange&) {
-    auto params = http::ParseForm(Query(req.target()));
+    auto params = http::QueryForm(req.target());
     if (!params) co_return ErrorPage("the query string is malformed");
     auto field = [&](const char* name) { return http::FormValue(*params, name); };
     std::string client_id = field("client_id"), redirect_uri = field("redirect_uri"), state = field("state");
@@ -160,13 +144,10 @@ class OAuthApi {
     if (challenge.size() != 43 || !Base64UrlDecode(challenge))
       co_return RedirectError(ctx_, redirect_uri, state, "invalid_request",
                               "code_challenge must be a base64url SHA-256");
-    Result<AccessRequest> access = MakeError(Errc::kBadRequest, "");
-    if (std::string details = field("authorization_details"); !details.empty())
-      access = ParseAuthorizationDetails(details, ProviderNames(ctx_));
-    else if (std::string scope = field("scope"); !scope.empty())
-      access = ParseScopeShorthand(scope, ProviderNames(ctx_));
-    else
+    auto asked = ParseAccessRequest(field("authorization_details"), field("scope"), ctx_.upstream.Table().Names());
+    if (!asked)
       co_return RedirectError(ctx_, redirect_uri, state, "invalid_request", "ask with authorization_details or scope");
+    Result<AccessRequest>& access = *asked;
     if (!access)
       co_return RedirectError(ctx_, redirect_uri, state, "invalid_authorization_details", access.error().message);
 
@@ -239,11 +220,11 @@ class OAuthApi {
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
-    Result<AccessRequest> access = MakeError(Errc::kBadRequest, "ask with authorization_details or scope");
-    if (std::string details = http::FormValue(*form, "authorization_details"); !details.empty())
-      access = ParseAuthorizationDetails(details, ProviderNames(ctx_));
-    else if (std::string scope = http::FormValue(*form, "scope"); !scope.empty())
-      access = ParseScopeShorthand(scope, ProviderNames(ctx_));
+    auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
+                                    ctx_.upstream.Table().Names());
+    if (!asked)
+      co_return TokenError(StatusCode::bad_request, "invalid_request", "ask with authorization_details or scope");
+    Result<AccessRequest>& access = *asked;
     if (!access) co_return TokenError(StatusCode::bad_request, "invalid_authorization_details", access.error().message);
     UnixSeconds now = ctx_.clock();
     std::string device_code = RandomToken(32);

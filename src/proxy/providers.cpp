@@ -42,6 +42,12 @@ const ProviderEndpoint* ProviderTable::Find(std::string_view name) const {
   return nullptr;
 }
 
+std::vector<std::string> ProviderTable::Names() const {
+  std::vector<std::string> names;
+  for (const auto& e : endpoints) names.push_back(e.name);
+  return names;
+}
+
 std::optional<Provider> ParseProvider(std::string_view name) {
   for (Provider p : kAllProviders)
     if (ProviderName(p) == name) return p;

@@ -40,6 +40,8 @@ struct ProviderTable {
   const ProviderEndpoint& For(Provider p) const { return endpoints[static_cast<size_t>(p)]; }
   ProviderEndpoint& For(Provider p) { return endpoints[static_cast<size_t>(p)]; }
   const ProviderEndpoint* Find(std::string_view name) const;
+  // The names a grant's provider may take.
+  std::vector<std::string> Names() const;
 };
 
 }  // namespace ap::proxy

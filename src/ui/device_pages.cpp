@@ -26,13 +26,6 @@ std::string NormalisedUserCode(std::string_view typed) {
   return code;
 }
 
-std::string QueryField(std::string_view target, const char* name) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  auto form = http::ParseForm(target.substr(q + 1));
-  return form ? http::FormValue(*form, name) : std::string();
-}
-
 Response EntryPage(StatusCode status, const std::string& csrf, std::string_view code, std::string_view message) {
   std::string body = "<h1>Connect a device</h1><p>Type the code your device shows.</p>";
   if (!message.empty()) body += "<p class=\"error\" role=\"alert\">" + Escape(message) + "</p>";
@@ -51,16 +44,16 @@ class DevicePages {
     std::string target(req.target());
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) {
-      std::string code = NormalisedUserCode(QueryField(target, "user_code"));  // letters only: safe in a URL
+      std::string code = NormalisedUserCode(http::QueryValue(target, "user_code"));  // letters only: safe in a URL
       co_return SeeOther(code.empty() ? "/login?next=/device" : "/login?next=/device%3Fuser_code%3D" + code);
     }
-    std::string done = QueryField(target, "done");
+    std::string done = http::QueryValue(target, "done");
     if (done == "approved" || done == "denied")
       co_return Page(StatusCode::ok, "Done",
                      std::string("<h1>Done</h1><p>") +
                          (done == "approved" ? "The device is connected." : "The device was refused.") +
                          " You can return to it now.</p>");
-    co_return EntryPage(StatusCode::ok, signed_in->session.csrf_token, QueryField(target, "user_code"), "");
+    co_return EntryPage(StatusCode::ok, signed_in->session.csrf_token, http::QueryValue(target, "user_code"), "");
   }
 
   awaitable<Response> Enter(Request& req, const http::PathParams&, http::Exchange& exchange) {

@@ -35,14 +35,6 @@ std::string SafeNext(std::string_view next) {
   return std::string(next);
 }
 
-std::string QueryValue(std::string_view target, std::string_view name) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  auto form = http::ParseForm(target.substr(q + 1));
-  if (!form) return {};
-  return http::FormValue(*form, std::string(name));
-}
-
 std::string Field(const http::Form& form, const char* name) { return http::FormValue(form, name); }
 
 Response LoginPage(api::BrokerContext& ctx, StatusCode status, std::string_view next, std::string_view message,
@@ -79,7 +71,7 @@ class OwnerPages {
   explicit OwnerPages(api::BrokerContext& ctx) : ctx_(ctx) {}
 
   awaitable<Response> ShowLogin(Request& req, const http::PathParams&, http::Exchange&) {
-    std::string next = SafeNext(QueryValue(req.target(), "next"));  // a local: g++ 12 and temporaries in co_return
+    std::string next = SafeNext(http::QueryValue(req.target(), "next"));
     auto signed_in = co_await CurrentOwner(ctx_, req);
     if (signed_in) co_return SeeOther(next);
     co_return LoginPage(ctx_, StatusCode::ok, next, "");
