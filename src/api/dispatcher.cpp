@@ -107,7 +107,7 @@ http::Handler MakeDispatcher(const http::Router& router) {
 
 http::StreamsBody MakeBodyPolicy(const http::Router& router) {
   return [&router](const http::RequestHead& head) {
-    return router.Find(head.method(), http::PathOf(head.target())).body == http::Body::kStreamed;
+    return router.StreamsBody(head.method(), http::PathOf(head.target()));
   };
 }
 

@@ -27,31 +27,42 @@ std::string_view PathParams::Get(std::string_view name) const {
 }
 
 void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body body) {
-  Route r{method, {}, std::move(handler), body};
+  Route r{method, {}, std::move(handler)};
   for (auto s : Split(pattern)) r.segments.emplace_back(s);
+  if (body == Body::kStreamed) streamed_.push_back(routes_.size());
   routes_.push_back(std::move(r));
+}
+
+bool Router::Matches(const Route& route, const std::vector<std::string_view>& parts, PathParams* params) {
+  if (route.segments.size() != parts.size()) return false;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const std::string& seg = route.segments[i];
+    if (!seg.empty() && seg.front() == ':') {
+      if (parts[i].empty()) return false;
+      if (params) params->Add(std::string_view(seg).substr(1), parts[i]);
+    } else if (seg != parts[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Router::StreamsBody(Verb method, std::string_view path) const {
+  if (streamed_.empty()) return false;
+  auto parts = Split(path);
+  for (size_t i : streamed_)
+    if (routes_[i].method == method && Matches(routes_[i], parts, nullptr)) return true;
+  return false;
 }
 
 Router::Match Router::Find(Verb method, std::string_view path) const {
   Match match;
   auto parts = Split(path);
   for (const auto& route : routes_) {
-    if (route.segments.size() != parts.size()) continue;
     PathParams params;
-    bool ok = true;
-    for (size_t i = 0; i < parts.size() && ok; ++i) {
-      const std::string& seg = route.segments[i];
-      if (!seg.empty() && seg.front() == ':') {
-        ok = !parts[i].empty();
-        params.Add(std::string_view(seg).substr(1), parts[i]);
-      } else {
-        ok = seg == parts[i];
-      }
-    }
-    if (!ok) continue;
+    if (!Matches(route, parts, &params)) continue;
     if (route.method == method) {
       match.handler = &route.handler;
-      match.body = route.body;
       match.params = std::move(params);
       return match;
     }

@@ -44,19 +44,23 @@ class Router {
     const RouteHandler* handler = nullptr;  // null: see allowed
     PathParams params;
     std::vector<Verb> allowed;  // when the path exists under other methods only
-    Body body = Body::kWhole;
   };
   // `path` must not contain the query string. Params view `path` and the router's patterns.
   Match Find(Verb method, std::string_view path) const;
+  // Whether the route for this request leaves its body on the wire. Looks at streamed routes only,
+  // so the common request does not pay for a second full match.
+  bool StreamsBody(Verb method, std::string_view path) const;
 
  private:
   struct Route {
     Verb method;
     std::vector<std::string> segments;
     RouteHandler handler;
-    Body body;
   };
+  static bool Matches(const Route& route, const std::vector<std::string_view>& parts, PathParams* params);
+
   std::vector<Route> routes_;
+  std::vector<size_t> streamed_;  // indexes of the routes added with Body::kStreamed
 };
 
 // A route handler that calls `Method` of `object` (shared, so it lives as long as the routes).

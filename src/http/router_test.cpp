@@ -41,5 +41,17 @@ TEST(Router, PathOfDropsTheQuery) {
   EXPECT_EQ(PathOf("/a"), "/a");
 }
 
+TEST(RouterTest, KnowsWhichRoutesStreamTheirBody) {
+  Router r;
+  r.Add(Verb::post, "/openai/v1/chat/completions", Noop());
+  r.Add(Verb::post, "/openai/v1/audio/transcriptions", Noop(), Body::kStreamed);
+  r.Add(Verb::post, "/files/:id/content", Noop(), Body::kStreamed);
+  EXPECT_TRUE(r.StreamsBody(Verb::post, "/openai/v1/audio/transcriptions"));
+  EXPECT_TRUE(r.StreamsBody(Verb::post, "/files/f1/content"));
+  EXPECT_FALSE(r.StreamsBody(Verb::get, "/openai/v1/audio/transcriptions"));
+  EXPECT_FALSE(r.StreamsBody(Verb::post, "/openai/v1/chat/completions"));
+  EXPECT_FALSE(r.StreamsBody(Verb::post, "/files//content"));
+}
+
 }  // namespace
 }  // namespace ap::http
