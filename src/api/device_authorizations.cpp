@@ -24,6 +24,14 @@ void DeviceAuthorizations::AttachGrant(const std::string& device_code_hash, cons
   if (auto it = devices_.find(device_code_hash); it != devices_.end()) it->second.grant_id = grant_id;
 }
 
+std::optional<int64_t> DeviceAuthorizations::AskedLifetime(const std::string& grant_id) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [hash, device] : devices_)
+    if (device.grant_id == grant_id && device.state == DeviceAuthorization::State::kWaiting)
+      return device.lifetime_seconds;
+  return std::nullopt;
+}
+
 bool DeviceAuthorizations::Decide(const std::string& grant_id, bool approved) {
   std::lock_guard lock(mutex_);
   for (auto& [hash, device] : devices_)

@@ -36,6 +36,8 @@ class DeviceAuthorizations {
   // The device code hash and request for a user code still waiting for its person.
   std::optional<std::pair<std::string, DeviceAuthorization>> FindWaiting(const std::string& user_code, UnixSeconds now);
   void AttachGrant(const std::string& device_code_hash, const std::string& grant_id);
+  // The lifetime the device asked for, if a device waits for this grant.
+  std::optional<int64_t> AskedLifetime(const std::string& grant_id);
   // Records the owner's decision; false if no device waits for this grant.
   bool Decide(const std::string& grant_id, bool approved);
   // One poll: enforces the interval (each poll too early adds 5 s to it) and hands an approved

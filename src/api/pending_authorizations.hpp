@@ -40,11 +40,12 @@ class PendingAuthorizations {
     if (p.expires_at < now) return std::nullopt;
     return p;
   }
-  std::optional<PendingAuthorization> Peek(const std::string& grant_id) {
+  // The lifetime the app asked for, if an app waits for this grant.
+  std::optional<int64_t> AskedLifetime(const std::string& grant_id) {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(grant_id);
     if (it == pending_.end()) return std::nullopt;
-    return it->second;
+    return it->second.lifetime_seconds;
   }
 
  private:

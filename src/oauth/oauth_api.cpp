@@ -517,6 +517,11 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::post, "/oauth/introspect", http::BindMethod<&OAuthApi::Introspect>(api));
 }
 
+std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id) {
+  if (auto asked = ctx.authorizations.AskedLifetime(grant_id)) return asked;
+  return ctx.devices.AskedLifetime(grant_id);
+}
+
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,
                                                           bool approved) {
   if (ctx.devices.Decide(grant_id, approved)) co_return "/device?done=" + std::string(approved ? "approved" : "denied");

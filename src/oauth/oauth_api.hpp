@@ -16,6 +16,10 @@ namespace ap::oauth {
 
 void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx);
 
+// The lifetime an OAuth or device request waiting on `grant_id` asked for (the reference's grant
+// requests ask for none).
+std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id);
+
 // Called by the consent screen once the owner decided on `grant_id`: if the grant came from
 // /oauth/authorize, the URL that sends the browser back to the app (with a one-time code, or
 // error=access_denied); nullopt otherwise.

@@ -18,11 +18,26 @@ using http::StatusCode;
 
 namespace {
 
-struct Lifetime {
-  int64_t seconds;
-  const char* words;
-};
-constexpr Lifetime kLifetimes[] = {{3600, "1 hour"}, {86400, "1 day"}, {7 * 86400, "7 days"}, {30 * 86400, "30 days"}};
+constexpr int64_t kLifetimes[] = {3600, 86400, 7 * 86400, 30 * 86400};
+
+// "1 hour", "7 days", "90 minutes"
+std::string LifetimeWords(int64_t seconds) {
+  auto count = [](int64_t n, const char* unit) { return std::to_string(n) + " " + unit + (n == 1 ? "" : "s"); };
+  if (seconds % 86400 == 0) return count(seconds / 86400, "day");
+  if (seconds % 3600 == 0) return count(seconds / 3600, "hour");
+  if (seconds % 60 == 0) return count(seconds / 60, "minute");
+  return count(seconds, "second");
+}
+
+// The lifetimes the owner may choose: the usual ones, or, when the app asked for one, it and the
+// shorter usual ones (never longer than asked).
+std::vector<int64_t> OfferedLifetimes(std::optional<int64_t> asked) {
+  std::vector<int64_t> offered;
+  for (int64_t l : kLifetimes)
+    if (!asked || l < *asked) offered.push_back(l);
+  if (asked) offered.push_back(*asked);
+  return offered;
+}
 
 std::string Dollars(int64_t cents) {
   std::string out = "$" + std::to_string(cents / 100) + ".";
@@ -38,13 +53,14 @@ std::string Host(std::string_view url) {
 }
 
 // "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
-std::string InPlainWords(const domain::Scope& scope) {
+std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> lifetime) {
   std::string words =
       "may use " + (scope.models.empty() ? "any " + scope.provider + " model" : domain::JoinForHumans(scope.models)) +
       " for " + domain::JoinForHumans(scope.capabilities);
   if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
   if (scope.max_requests) words += ", " + std::to_string(*scope.max_requests) + " requests";
   if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
+  if (lifetime) words += ", for " + LifetimeWords(*lifetime);
   return words;
 }
 
@@ -62,14 +78,14 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
          "\" inputmode=\"decimal\" value=\"" + shown + "\" placeholder=\"no limit\">";
 }
 
-std::string ConsentForm(const domain::Grant& grant, const std::string& csrf) {
+std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked) {
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   std::string html = "<h1>" + Escape(r.app_name) + " asks for access</h1>";
   html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(r.app_url) + "</a> (" +
           Escape(Host(r.app_url)) + ")</p>";
   if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(r.reason) + "</em></p>";
-  html += "<p id=\"request\">It " + Escape(InPlainWords(scope)) + ".</p>";
+  html += "<p id=\"request\">It " + Escape(InPlainWords(scope, asked)) + ".</p>";
   html += "<form method=\"post\" action=\"/consent/" + Escape(r.id) +
           "\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   html +=
@@ -81,8 +97,9 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf) {
   html += LimitField("max_requests", "Requests", scope.max_requests, false);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
-  for (const auto& l : kLifetimes)
-    html += "<option value=\"" + std::to_string(l.seconds) + "\">" + l.words + "</option>";
+  for (int64_t l : OfferedLifetimes(asked))
+    html += "<option value=\"" + std::to_string(l) + "\"" + (asked && l == *asked ? " selected" : "") + ">" +
+            LifetimeWords(l) + "</option>";
   html +=
       "</select><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
       "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>";
@@ -140,10 +157,10 @@ Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form
   return scope;
 }
 
-Result<int64_t> ChosenLifetime(const http::Form& form) {
+Result<int64_t> ChosenLifetime(const http::Form& form, std::optional<int64_t> asked) {
   std::string text = http::FormValue(form, "lifetime");
-  for (const auto& l : kLifetimes)
-    if (text == std::to_string(l.seconds)) return l.seconds;
+  for (int64_t l : OfferedLifetimes(asked))
+    if (text == std::to_string(l)) return l;
   return MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes");
 }
 
@@ -163,7 +180,8 @@ class ConsentPages {
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
-    co_return Page(StatusCode::ok, "Review a request", ConsentForm(*grant, signed_in->session.csrf_token));
+    co_return Page(StatusCode::ok, "Review a request",
+                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id)));
   }
 
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -190,7 +208,7 @@ class ConsentPages {
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
     if (!scope) co_return Problem(StatusCode::bad_request, scope.error().message);
-    auto lifetime = ChosenLifetime(*form);
+    auto lifetime = ChosenLifetime(*form, oauth::AskedLifetime(ctx_, id));
     if (!lifetime) co_return Problem(StatusCode::bad_request, lifetime.error().message);
     auto approve = api::Approve(signed_in->owner.id, *lifetime, *scope);
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);

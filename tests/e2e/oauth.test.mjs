@@ -43,19 +43,19 @@ async function signIn(username) {
 
 // The person: opens the authorization URL, reviews, narrows to `models`, approves. Returns the
 // URL the broker sends the browser back to.
-async function consent(authorizationUrl, { models, decision = 'approve' } = {}) {
+async function consent(authorizationUrl, { models, decision = 'approve', lifetime = '86400' } = {}) {
   const start = await httpsCall(broker.url, 'GET', authorizationUrl.pathname + authorizationUrl.search, { ca: ca.ca, headers: { cookie: session } });
   assert.equal(start.status, 303, start.text);
   const consentPath = start.headers.location;
   assert.match(consentPath, /^\/consent\//);
   const page = await httpsCall(broker.url, 'GET', consentPath, { ca: ca.ca, headers: { cookie: session } });
   assert.match(page.text, /Notes asks for access/);
-  const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime: '86400', budget: '', max_requests: '', rate_limit: '' });
+  const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime, budget: '', max_requests: '', rate_limit: '' });
   for (const m of models ?? []) fields.append('model', m);
   fields.append('capability', 'chat');
   const done = await httpsCall(broker.url, 'POST', consentPath, { ca: ca.ca, raw: fields.toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
-  assert.equal(done.status, 303, done.text);
+  if (done.status !== 303) return done;
   return new URL(done.headers.location);
 }
 
@@ -64,7 +64,7 @@ function authorizationUrl(challenge, state, extra = {}, forClient = client) {
   const params = {
     client_id: forClient.client_id, redirect_uri: REDIRECT, response_type: 'code', state,
     code_challenge: challenge, code_challenge_method: 'S256',
-    authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'meeting notes' }]),
+    authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'meeting notes', lifetime_seconds: 604800 }]),
     ...extra,
   };
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
@@ -117,6 +117,19 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
   const replay = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
   await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, replay), (e) => e.error === 'invalid_grant');
   assert.equal((await chat('gpt-4o-mini')).status, 401);
+});
+
+test('the consent screen says for how long the app asks, and refuses a longer lifetime', async () => {
+  const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
+  const url = authorizationUrl(challenge, 'life');
+  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  const page = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(page.text, /may use gpt-4o-mini and gpt-4o for chat, for 7 days\./);
+  assert.match(page.text, /<option value="604800" selected>7 days<\/option>/);
+  assert.ok(!page.text.includes('value="2592000"'), '30 days is longer than asked: not offered');
+  const longer = await consent(authorizationUrl(challenge, 'life2'), { models: ['gpt-4o'], lifetime: '2592000' });
+  assert.equal(longer.status, 400);
+  assert.match(longer.text, /Choose one of the offered lifetimes/);
 });
 
 test('a wrong code_verifier is invalid_grant; a denied request comes back as access_denied', async () => {
