@@ -37,18 +37,27 @@ std::string Encode(std::string_view text) {
   return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
 }
 
-// An error for the app's own eyes, at its redirect URI (RFC 6749 §4.1.2.1, with RFC 9207's iss).
-Response RedirectError(const api::BrokerContext& ctx, const std::string& redirect_uri, const std::string& state,
-                       std::string_view error, std::string_view description) {
-  std::string location = redirect_uri + (redirect_uri.find('?') == std::string::npos ? "?" : "&") +
-                         "error=" + std::string(error) + "&error_description=" + Encode(description);
+// The app's redirect URI with `query` (a code or an error), its state and our iss (RFC 9207).
+std::string BackToClient(const api::BrokerContext& ctx, const std::string& redirect_uri, const std::string& state,
+                         const std::string& query) {
+  std::string location = redirect_uri + (redirect_uri.find('?') == std::string::npos ? "?" : "&") + query;
   if (!state.empty()) location += "&state=" + Encode(state);
-  location += "&iss=" + Encode(ctx.public_url);
+  return location + "&iss=" + Encode(ctx.public_url);
+}
+
+Response SeeOther(std::string_view location) {
   Response res(StatusCode::see_other, 11);
   res.set(bhttp::field::location, location);
   res.set(bhttp::field::cache_control, "no-store");
   res.prepare_payload();
   return res;
+}
+
+// An error for the app's own eyes, at its verified redirect URI (RFC 6749 §4.1.2.1).
+Response RedirectError(const api::BrokerContext& ctx, const std::string& redirect_uri, const std::string& state,
+                       std::string_view error, std::string_view description) {
+  return SeeOther(BackToClient(ctx, redirect_uri, state,
+                               "error=" + std::string(error) + "&error_description=" + Encode(description)));
 }
 
 // An error that cannot go to a verified redirect URI: shown to the person, never redirected.
@@ -152,12 +161,7 @@ class OAuthApi {
       co_return RedirectError(ctx_, redirect_uri, state, "invalid_authorization_details", access.error().message);
 
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) {
-      Response res(StatusCode::see_other, 11);
-      res.set(bhttp::field::location, "/login?next=" + Encode(req.target()));
-      res.prepare_payload();
-      co_return res;
-    }
+    if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
     UnixSeconds now = ctx_.clock();
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
@@ -166,10 +170,7 @@ class OAuthApi {
     ctx_.authorizations.Put(
         fresh.grant.id, api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
                                                   now + api::PendingAuthorizations::kLifetimeSeconds});
-    Response res(StatusCode::see_other, 11);
-    res.set(bhttp::field::location, "/consent/" + fresh.grant.id);
-    res.prepare_payload();
-    co_return res;
+    co_return SeeOther("/consent/" + fresh.grant.id);
   }
 
   awaitable<Response> Token(Request& req, const http::PathParams&, http::Exchange&) {
@@ -252,16 +253,11 @@ class OAuthApi {
   // RFC 7591, when the owner has turned it on: an app registers itself and gets its client_id (and
   // a secret for a confidential one, shown only here).
   awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
-    auto refuse = [](std::string_view error, std::string description) {
-      Response res = http::JsonResponse(StatusCode::bad_request,
-                                        json::object{{"error", error}, {"error_description", std::move(description)}});
-      res.set(bhttp::field::cache_control, "no-store");
-      return res;
+    auto refuse = [](std::string_view error, std::string_view description) {
+      return TokenError(StatusCode::bad_request, error, description);  // RFC 7591 §3.2.2 has the same shape
     };
     if (!ctx_.dynamic_registration)
-      co_return http::JsonResponse(
-          StatusCode::forbidden, json::object{{"error", "access_denied"},
-                                              {"error_description", "the owner has not enabled dynamic registration"}});
+      co_return TokenError(StatusCode::forbidden, "access_denied", "the owner has not enabled dynamic registration");
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);
     if (ec || !body.is_object()) co_return refuse("invalid_client_metadata", "the body must be a JSON object");
@@ -528,17 +524,14 @@ awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ct
   UnixSeconds now = ctx.clock();
   auto pending = ctx.authorizations.Take(grant_id, now);
   if (!pending) co_return std::nullopt;
-  std::string sep = pending->redirect_uri.find('?') == std::string::npos ? "?" : "&";
-  std::string tail =
-      (pending->state.empty() ? "" : "&state=" + Encode(pending->state)) + "&iss=" + Encode(ctx.public_url);
-  if (!approved) co_return pending->redirect_uri + sep + "error=access_denied" + tail;
+  auto back = [&](const std::string& query) { return BackToClient(ctx, pending->redirect_uri, pending->state, query); };
+  if (!approved) co_return back("error=access_denied");
   std::string code = RandomToken(32);
   store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending->client_id, pending->redirect_uri,
                                         pending->code_challenge, grant_id,           now + kCodeSeconds};
   auto insert = [record](store::Store& s) { return s.CreateAuthorizationCode(record); };
-  if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored)
-    co_return pending->redirect_uri + sep + "error=server_error" + tail;
-  co_return pending->redirect_uri + sep + "code=" + code + tail;
+  if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored) co_return back("error=server_error");
+  co_return back("code=" + code);
 }
 
 }  // namespace ap::oauth
