@@ -97,7 +97,11 @@ class OwnerPages {
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
     if (!owner) {
       ctx_.login_throttle.RecordFailure(username, address, ctx_.clock());
-      spdlog::info("failed sign-in for '{}' from {}", username.substr(0, 64), address);
+      // The name only when it is an owner's: an unknown "name" is often a password typed in the wrong field.
+      if (owner.error().code == Errc::kUnauthorized)
+        spdlog::info("failed sign-in for {} from {}", username, address);
+      else
+        spdlog::info("failed sign-in for an unknown name from {}", address);
       co_return LoginPage(ctx_, StatusCode::unauthorized, next, "Wrong username or password.", username);
     }
     ctx_.login_throttle.RecordSuccess(username);
@@ -164,7 +168,8 @@ class OwnerPages {
   }
 
  private:
-  // The owner if the password is theirs. Unknown names cost as much time as wrong passwords.
+  // The owner if the password is theirs; kUnauthorized for a wrong password, kNotFound for an unknown
+  // name (the page says the same for both). Unknown names cost as much time as wrong passwords.
   awaitable<Result<store::OwnerRecord>> CheckPassword(std::string username, std::string password) {
     auto read = [username](store::Store& s) { return s.GetOwnerByName(username); };
     auto owner = co_await api::OnStore(ctx_, std::move(read));
@@ -177,7 +182,7 @@ class OwnerPages {
       return crypto::VerifyPassword(hash, password);
     };
     bool ok = co_await http::RunBlocking(ctx_.work_pool, std::move(verify));
-    if (!ok) co_return MakeError(Errc::kUnauthorized, "Wrong username or password");
+    if (!ok) co_return MakeError(owner ? Errc::kUnauthorized : Errc::kNotFound, "Wrong username or password");
     co_return std::move(*owner);
   }
 

@@ -97,6 +97,11 @@ test('wrong passwords and unknown users get the same answer; the page escapes wh
   assert.ok(!unknown.text.includes('<script>alert(1)</script>'));
   assert.match(unknown.text, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   assert.equal(cookiesOf(wrong).find((c) => c.startsWith('aipassport_session=')), undefined);
+  // A password typed into the name field must not end up in the log.
+  await signIn('my-secret-password-typed-as-name', 'x');
+  assert.match(broker.output, /failed sign-in for bob from 127\.0\.0\.1/);
+  assert.match(broker.output, /failed sign-in for an unknown name/);
+  assert.ok(!broker.output.includes('my-secret-password-typed-as-name'));
 });
 
 test('a sign-in form not from this site (no matching CSRF cookie) is refused', async () => {
