@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/call_guard.hpp"
+#include "http/cookies.hpp"
 #include "http/response.hpp"
 #include "proxy/endpoints.hpp"
 #include "proxy/errors.hpp"
@@ -29,15 +30,15 @@ constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",   
                                                   "anthropic-beta", "openai-beta", "idempotency-key"};
 
 // The delegated token, wherever the app's SDK puts its API key.
-Result<std::string_view> AppCredential(const Request& req) {
-  if (req.find(bhttp::field::authorization) != req.end()) return http::BearerToken(req);
-  for (std::string_view header : {"x-api-key", "x-goog-api-key"})
-    if (auto it = req.find(header); it != req.end() && !it->value().empty()) return it->value();
-  std::string_view target = req.target();
-  for (size_t at = target.find('?'); at != std::string_view::npos; at = target.find('&', at + 1)) {
-    std::string_view param = target.substr(at + 1, target.find('&', at + 1) - at - 1);
-    if (param.starts_with("key=") && param.size() > 4) return param.substr(4);
+Result<std::string> AppCredential(const Request& req) {
+  if (req.find(bhttp::field::authorization) != req.end()) {
+    auto bearer = http::BearerToken(req);
+    if (!bearer) return bearer.error();
+    return std::string(*bearer);
   }
+  for (std::string_view header : {"x-api-key", "x-goog-api-key"})
+    if (auto it = req.find(header); it != req.end() && !it->value().empty()) return std::string(it->value());
+  if (auto key = http::QueryValue(req.target(), "key"); !key.empty()) return key;
   return MakeError(Errc::kUnauthorized,
                    "Missing credential: send the delegated token as 'Authorization: Bearer <token>', "
                    "'x-api-key' or 'x-goog-api-key'");
@@ -58,14 +59,6 @@ std::string QueryWithoutKey(std::string_view target) {
     out += param;
   }
   return out;
-}
-
-bool HasQueryParam(std::string_view target, std::string_view param) {
-  std::string query = QueryWithoutKey(target);
-  std::string_view q = query;
-  for (size_t at = q.find(param); at != std::string_view::npos; at = q.find(param, at + 1))
-    if (q[at - 1] == '?' || q[at - 1] == '&') return true;
-  return false;
 }
 
 // What the relay needs from a JSON body: the model, whether the app asked for a stream, and the
@@ -163,7 +156,7 @@ class NativeCall {
     if (!call) co_return Refuse(call.error());
     if (ep_.model_in == proxy::ModelIn::kJsonBody) model_ = call->model;
     if (ep_.streams == proxy::Streams::kAlways && ep_.wire == proxy::Provider::kGoogle &&
-        !HasQueryParam(req_.target(), "alt=sse"))
+        http::QueryValue(req_.target(), "alt") != "sse")
       co_return Refuse(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
     if (auto allowed = co_await Admit(); !allowed) co_return Refuse(allowed.error());
     strip_usage_chunk_ = call->strip_usage_chunk;

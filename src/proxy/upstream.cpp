@@ -8,7 +8,8 @@ namespace bhttp = http::bhttp;
 namespace {
 
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
-constexpr size_t kRefusalLimit = 1 << 20;
+constexpr size_t kRefusalLimit = 1 << 20;  // a provider's refusal is small
+constexpr size_t kAnswerLimit = 64 << 20;
 constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
 
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
@@ -81,7 +82,7 @@ boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndp
   auto answer = co_await Open(endpoint, std::move(req));
   if (!answer) co_return answer.error();
   if (!answer->open) co_return std::move(answer->refusal);
-  auto body = co_await answer->open->ReadRest(kRefusalLimit * 64);
+  auto body = co_await answer->open->ReadRest(kAnswerLimit);
   if (!body) co_return Unreachable(endpoint, body.error());
   co_return PassOn(answer->open->Head(), std::move(*body));
 }
