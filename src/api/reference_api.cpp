@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
@@ -13,6 +12,7 @@
 #include "domain/grant_json.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
+#include "http/url.hpp"
 #include "proxy/translate.hpp"
 
 namespace ap::api {
@@ -60,12 +60,6 @@ std::optional<std::string> RequiredString(const json::object& o, std::string_vie
     return std::nullopt;
   }
   return std::string(v->get_string());
-}
-
-bool IsWebUrl(std::string_view text) {
-  std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
-  auto url = boost::urls::parse_absolute_uri(terminated);
-  return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
 }
 
 Response Json(StatusCode status, const json::value& body) { return http::JsonResponse(status, body); }
@@ -126,7 +120,7 @@ class ReferenceApi {
     std::vector<FieldError> errors;
     auto app_name = RequiredString(*body, "appName", kMaxAppName, errors);
     auto app_url = RequiredString(*body, "appUrl", kMaxUrl, errors);
-    if (app_url && !IsWebUrl(*app_url)) errors.push_back({"appUrl", "Expected an http or https URL"});
+    if (app_url && !http::IsWebUrl(*app_url)) errors.push_back({"appUrl", "Expected an http or https URL"});
     std::string reason;
     if (const auto* r = body->if_contains("reason"); r && !r->is_null()) {
       if (!r->is_string() || r->get_string().size() > kMaxReason)

@@ -10,6 +10,12 @@ std::string Origin::HostHeader() const {
   return default_port ? host_part : host_part + ":" + port;
 }
 
+bool IsWebUrl(std::string_view text) {
+  std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto url = boost::urls::parse_absolute_uri(terminated);
+  return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
+}
+
 Result<Origin> ParseBaseUrl(std::string_view text) {
   auto bad = [&](std::string why) {
     return MakeError(Errc::kBadRequest, "invalid base URL '" + std::string(text) + "': " + why);

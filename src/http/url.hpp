@@ -19,6 +19,9 @@ struct Origin {
   std::string Key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
 };
 
+// An absolute http or https URL with a host (an app's home page, a logo).
+bool IsWebUrl(std::string_view text);
+
 // Accepts http and https URLs with no query, fragment or credentials.
 Result<Origin> ParseBaseUrl(std::string_view url);
 

@@ -23,6 +23,15 @@ TEST(BaseUrl, ParsesOriginsAndPrefixes) {
   EXPECT_EQ(ParseBaseUrl("http://[::1]:81").value().HostHeader(), "[::1]:81");
 }
 
+TEST(WebUrl, AcceptsOnlyAbsoluteHttpUrlsWithAHost) {
+  EXPECT_TRUE(IsWebUrl("https://notes.example/app?x=1"));
+  EXPECT_TRUE(IsWebUrl("http://127.0.0.1:8080/"));
+  EXPECT_FALSE(IsWebUrl("javascript:alert(1)"));
+  EXPECT_FALSE(IsWebUrl("ftp://files.example"));
+  EXPECT_FALSE(IsWebUrl("/relative"));
+  EXPECT_FALSE(IsWebUrl("https://"));
+}
+
 TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("ftp://x"));
   EXPECT_FALSE(ParseBaseUrl("127.0.0.1:9000"));

@@ -2,6 +2,7 @@
 
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
+#include "http/url.hpp"
 
 namespace ap::oauth {
 
@@ -29,7 +30,7 @@ Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
   for (const auto& uri : request.redirect_uris)
     if (auto ok = CheckRedirectUri(uri); !ok) return ok.error();
   for (const auto* url : {&request.home_url, &request.logo_url})
-    if (!url->empty() && !url->starts_with("https://") && !url->starts_with("http://"))
+    if (!url->empty() && !http::IsWebUrl(*url))
       return MakeError(Errc::kValidation, "'" + *url + "' is not an http(s) URL");
   NewClient client;
   client.record = store::ClientRecord{"app_" + RandomToken(12),
