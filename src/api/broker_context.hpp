@@ -10,6 +10,8 @@
 #include "domain/login_throttle.hpp"
 #include "domain/token_service.hpp"
 #include "http/executor.hpp"
+#include "metering/meter.hpp"
+#include "metering/prices.hpp"
 #include "proxy/upstream.hpp"
 #include "store/store.hpp"
 
@@ -23,12 +25,14 @@ struct BrokerContext {
   const domain::TokenService& tokens;
   proxy::Upstream& upstream;
   UsageRecorder& usage;
+  metering::Meter& meter;
+  const metering::PriceTable& prices;
   domain::LoginThrottle& login_throttle;
   PendingAuthorizations& authorizations;
   DeviceAuthorizations& devices;
-  bool https = false;
-  bool dynamic_registration = false;  // apps may register themselves at /oauth/register  // the broker serves HTTPS
-                                      // itself (cookies get Secure and the __Host- prefix)
+  bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
+  bool dynamic_registration = false;   // apps may register themselves at /oauth/register
+  bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them
   Clock clock;
   // SHA-256 hex of AIPASSPORT_ADMIN_TOKEN when set; otherwise the store's setting is the truth.
   std::string owner_token_hash_override;

@@ -1,7 +1,5 @@
 #include "api/call_guard.hpp"
 
-#include <cmath>
-
 #include "http/response.hpp"
 
 namespace ap::api {
@@ -60,19 +58,6 @@ Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, cons
   if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + scope.provider + "'");
   if (auto key = ctx.upstream.RequireKey(*endpoint); !key) return key.error();
   return endpoint;
-}
-
-awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id) {
-  auto consume = [grant_id](store::Store& s) { return s.ConsumeRequest(grant_id); };
-  auto counted = co_await OnStore(ctx, std::move(consume));
-  if (!counted) co_return counted.error();
-  co_return Status{};
-}
-
-void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage) {
-  ctx.usage.Add(store::UsageRecord{grant_id, FormatIso8601(ctx.clock()).substr(0, 10), model, 1, usage.input_tokens,
-                                   usage.cached_input_tokens, usage.output_tokens,
-                                   std::llround(usage.audio_seconds * 1000)});
 }
 
 }  // namespace ap::api

@@ -1,7 +1,7 @@
 #pragma once
 // The checks every proxied call passes before it may go upstream, in this order: the bearer token,
-// the grant behind it, the grant's scope (capability and model) and the provider key, and last the
-// request cap, taken atomically in the store. Each step answers with the error the app should see.
+// the grant behind it, the grant's scope (capability and model) and the provider key; then its
+// limits (MeteredCall). Each step answers with the error the app should see.
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
@@ -12,7 +12,6 @@
 #include "domain/grant.hpp"
 #include "http/message.hpp"
 #include "proxy/providers.hpp"
-#include "proxy/usage.hpp"
 
 namespace ap::api {
 
@@ -29,12 +28,5 @@ boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBe
 // The provider to call, if the grant allows `capability` with `model` and the broker has its key.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
                                                   std::string_view capability, std::string_view model);
-
-// Takes one request from the grant's cap; refused with kLimitReached when it is used up.
-boost::asio::awaitable<Status> CountCall(BrokerContext& ctx, const std::string& grant_id);
-
-// Adds one answered call and what it used to the grant's usage for today and `model`; the app
-// does not wait for the write (see UsageRecorder).
-void RecordUsage(BrokerContext& ctx, const std::string& grant_id, const std::string& model, const proxy::Usage& usage);
 
 }  // namespace ap::api

@@ -18,15 +18,9 @@ Error WrongStatus(store::GrantStatus status, std::string_view wanted) {
 }
 
 GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed) {
-  std::optional<std::string> scope_json;
-  if (narrowed) scope_json = domain::ScopeToJsonText(*narrowed);
-  std::optional<int64_t> max_requests = narrowed ? narrowed->max_requests : std::nullopt;
-  return [owner_id, seconds, scope_json, max_requests](store::GrantRecord& g, UnixSeconds now) -> Status {
+  return [owner_id, seconds, narrowed](store::GrantRecord& g, UnixSeconds now) -> Status {
     if (auto pending = MustBePending(g, now); !pending) return pending;
-    if (scope_json) {
-      g.scope_json = *scope_json;
-      g.max_requests = max_requests;
-    }
+    if (narrowed) domain::SetScope(g, *narrowed);
     g.owner_id = owner_id;
     g.status = store::GrantStatus::kApproved;
     g.approved_at = now;

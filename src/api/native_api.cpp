@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/call_guard.hpp"
+#include "api/metered_call.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
 #include "proxy/endpoints.hpp"
@@ -25,6 +26,7 @@ using proxy::ProviderEndpoint;
 namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
+constexpr size_t kUploadLimit = 64 << 20;  // the server's limit for streamed bodies
 // What of the app's request goes upstream besides the body: never its credentials or cookies.
 constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
                                                   "anthropic-beta", "openai-beta", "idempotency-key"};
@@ -68,6 +70,7 @@ struct JsonCall {
   bool stream = false;
   bool strip_usage_chunk = false;  // we asked OpenAI for the usage chunk; the app did not
   std::string body;
+  WorstCase worst;
 };
 
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
@@ -87,6 +90,7 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
     else
       return MakeError(Errc::kBadRequest, "'model' is required");
   }
+  call.worst = WorstCaseOf(ep.capability, o, body.size());
   const json::value* stream = o.if_contains("stream");
   call.stream = ep.streams == proxy::Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
   bool chat_completions = ep.wire == proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions";
@@ -158,7 +162,8 @@ class NativeCall {
     if (ep_.streams == proxy::Streams::kAlways && ep_.wire == proxy::Provider::kGoogle &&
         http::QueryValue(req_.target(), "alt") != "sse")
       co_return Refuse(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
-    if (auto allowed = co_await Admit(); !allowed) co_return Refuse(allowed.error());
+    bool streams = call->stream || ep_.streams == proxy::Streams::kAlways;
+    if (auto allowed = co_await Admit(call->worst, streams); !allowed) co_return Refuse(allowed.error());
     strip_usage_chunk_ = call->strip_usage_chunk;
     Request upstream = UpstreamRequest();
     request_bytes_ = call->body.size();
@@ -169,14 +174,19 @@ class NativeCall {
   }
 
  private:
-  Response Refuse(const Error& e) const { return proxy::ProviderErrorResponse(ep_.wire, e, req_.version()); }
+  Response Refuse(const Error& e) const {
+    Response res = proxy::ProviderErrorResponse(ep_.wire, e, req_.version());
+    if (metered_) AddRateHeaders(res, metered_->Headers());
+    return res;
+  }
 
-  // The grant's scope and the request cap, in the guard's order.
-  awaitable<Status> Admit() {
+  // The grant's scope, then its limits (a counted call reserves its worst case).
+  awaitable<Status> Admit(const WorstCase& worst, bool stream) {
     auto target = CheckScope(ctx_, *grant_, ep_.capability, model_);
     if (!target) co_return target.error();
-    if (ep_.counted) co_return co_await CountCall(ctx_, grant_->record.id);
-    co_return Status{};
+    if (!ep_.counted) co_return Status{};
+    metered_.emplace(ctx_, grant_, model_);
+    co_return co_await metered_->Admit(worst, stream);
   }
 
   Request UpstreamRequest() const {
@@ -186,20 +196,29 @@ class NativeCall {
     return out;
   }
 
+  // Relays the answer, then settles what it cost before the app sees its end: an app holding a
+  // complete answer can count on its cost being on disk.
   awaitable<Response> Answer(Result<proxy::OpenAnswer> answer) {
     if (!answer) co_return Refuse(answer.error());
-    if (!answer->open) co_return std::move(answer->refusal);
+    if (!answer->open) {  // the provider refused the call: no cost, but it was a request
+      co_await Settle(false);
+      if (metered_) AddRateHeaders(answer->refusal, metered_->Headers());
+      co_return std::move(answer->refusal);
+    }
     http::UpstreamAnswer& open = *answer->open;
-    Response out;
-    if (IsEventStream(open.Head())) {
-      if (!co_await RelayEvents(open)) EstimateCutOffUsage();
-    } else if (!IsJson(open.Head()))
-      co_await RelayBytes(open);
-    else
-      out = co_await RelayWhole(open);
-    Settle();
-    co_return out;
+    if (!IsEventStream(open.Head()) && IsJson(open.Head())) {
+      Response out = co_await RelayWhole(open);
+      co_await Settle(true);
+      co_return out;
+    }
+    StreamEnd end = IsEventStream(open.Head()) ? co_await RelayEvents(open) : co_await RelayBytes(open);
+    if (end != StreamEnd::kComplete && end != StreamEnd::kBudget) EstimateCutOffUsage();
+    co_await Settle(true);
+    if (end == StreamEnd::kComplete || end == StreamEnd::kBudget) co_await exchange_.EndAnswer();
+    co_return Response{};
   }
+
+  enum class StreamEnd { kComplete, kBudget, kUpstreamBroke, kAppLeft };
 
   awaitable<Response> RelayWhole(http::UpstreamAnswer& open) {
     auto body = co_await open.ReadRest(kAnswerLimit);
@@ -208,34 +227,49 @@ class NativeCall {
       co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
     }
     proxy::MergeUsageFromJson(*body, usage_);
-    co_return proxy::PassOn(open.Head(), std::move(*body));
+    Response out = proxy::PassOn(open.Head(), std::move(*body));
+    if (metered_) AddRateHeaders(out, metered_->Headers());
+    co_return out;
   }
 
   // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
-  // the relay stops, which closes the upstream connection and so cancels the call there. False
-  // when the stream did not run to its end.
-  awaitable<bool> RelayEvents(http::UpstreamAnswer& open) {
+  // the relay stops, which closes the upstream connection and so cancels the call there. A stream
+  // whose output reaches what the grant could pay for is ended with an event saying so.
+  // The caller ends the answer.
+  awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open) {
     Response head = StreamHead(open.Head());
-    if (!co_await exchange_.StartAnswer(head)) co_return false;
+    if (metered_) AddRateHeaders(head, metered_->Headers());
+    if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     proxy::SseSplitter splitter;
     std::string out;
     for (;;) {
       auto piece = co_await open.ReadPiece();
       if (!piece) {
         spdlog::warn("{} stream broke off: {}", provider_.name, piece.error().message);
-        co_return false;  // the app sees the stream cut short
+        co_return StreamEnd::kUpstreamBroke;  // the app sees the stream cut short
       }
       if (piece->empty()) break;
       splitter.Feed(*piece);
       out.clear();
+      bool spent = false;
       while (auto event = splitter.Next()) {
         if (KeepEvent(*event)) out += *event;
+        if ((spent = OutputSoFar() >= OutputCap())) break;
       }
+      if (spent) out += proxy::ProviderErrorEvent(ep_.wire, BudgetSpent());
       if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+      if (spent) co_return StreamEnd::kBudget;
     }
     if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
-    co_await exchange_.EndAnswer();
-    co_return true;
+    co_return StreamEnd::kComplete;
+  }
+
+  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
+  int64_t OutputCap() const { return metered_ ? metered_->OutputCap() : INT64_MAX; }
+
+  Error BudgetSpent() const {
+    return MakeError(Errc::kBudgetExceeded, "Stream ended: the grant's budget is spent (" +
+                                                std::to_string(OutputSoFar()) + " output tokens)");
   }
 
   // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
@@ -258,25 +292,25 @@ class NativeCall {
     return !(strip_usage_chunk_ && IsUsageOnlyChunk(v));
   }
 
-  bool Abandoned() {
+  StreamEnd Abandoned() {
     spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name);
-    return false;
+    return StreamEnd::kAppLeft;
   }
 
-  awaitable<void> RelayBytes(http::UpstreamAnswer& open) {
+  awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open) {
     Response head = StreamHead(open.Head());
     head.erase(bhttp::field::cache_control);
-    if (!co_await exchange_.StartAnswer(head)) co_return;
+    if (metered_) AddRateHeaders(head, metered_->Headers());
+    if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     for (;;) {
       auto piece = co_await open.ReadPiece();
-      if (!piece) co_return spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
-      if (piece->empty()) break;
-      if (!co_await exchange_.WritePiece(*piece)) {
-        Abandoned();
-        co_return;
+      if (!piece) {
+        spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
+        co_return StreamEnd::kUpstreamBroke;
       }
+      if (piece->empty()) co_return StreamEnd::kComplete;
+      if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
     }
-    co_await exchange_.EndAnswer();
   }
 
   // An upload relayed as it arrives. Its model is read from the form while it streams; the last
@@ -323,7 +357,10 @@ class NativeCall {
   awaitable<Status> AdmitUpload() {
     model_ = *form_->Value();
     admitted_ = true;
-    co_return co_await Admit();
+    size_t bytes = kUploadLimit;
+    if (auto length = req_.find(bhttp::field::content_length); length != req_.end())
+      bytes = std::strtoull(std::string(length->value()).c_str(), nullptr, 10);
+    co_return co_await Admit(WorstCaseOfUpload(bytes), false);
   }
 
   Error Stop(Error e) {
@@ -361,10 +398,11 @@ class NativeCall {
     return grant_->scope.AllowsModel(name);
   }
 
-  void Settle() {
+  awaitable<void> Settle(bool succeeded) {
+    if (!metered_) co_return;
     spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage_.input_tokens,
                   usage_.output_tokens, model_);
-    RecordUsage(ctx_, grant_->record.id, model_, usage_);
+    co_await metered_->Settle(usage_, succeeded);
   }
 
   BrokerContext& ctx_;
@@ -375,6 +413,7 @@ class NativeCall {
   std::string upstream_path_;
   std::string model_;
   std::shared_ptr<const domain::Grant> grant_;
+  std::optional<MeteredCall> metered_;
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;
   int64_t delta_events_ = 0;

@@ -7,6 +7,7 @@
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
+#include "api/metered_call.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant_json.hpp"
@@ -87,6 +88,14 @@ json::object UsageToJson(const std::string& grant_id, const std::vector<store::U
     days.push_back(std::move(day));
   }
   return {{"grantId", grant_id}, {"totals", UsageFigures(total)}, {"byDayAndModel", std::move(days)}};
+}
+
+// The reference answers 429 for every limit, the budget included (its type says which).
+Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) {
+  Response res = http::ErrorResponse(e);
+  if (e.code == Errc::kBudgetExceeded) res.result(StatusCode::too_many_requests);
+  AddRateHeaders(res, headers);
+  return res;
 }
 
 // What another owner's grant looks like: as if it did not exist.
@@ -267,10 +276,19 @@ class ReferenceApi {
     const proxy::ProviderEndpoint& endpoint = **provider;
     auto call = proxy::BuildChatCall(endpoint.wire, *chat, req.body());
     if (!call) co_return http::ErrorResponse(call.error());
-    if (auto counted = co_await CountCall(ctx_, (*grant)->record.id); !counted)
-      co_return http::ErrorResponse(counted.error());
+    MeteredCall metered(ctx_, *grant, chat->model);
+    WorstCase worst = WorstCaseOf("chat", chat->body, req.body().size());
+    if (!worst.output_set_by_app && endpoint.wire == proxy::Provider::kAnthropic)
+      worst.use.output_tokens = proxy::kDefaultAnthropicMaxTokens;  // what the translation asks for
+    if (auto admitted = co_await metered.Admit(worst, false); !admitted)
+      co_return ReferenceRefusal(admitted.error(), metered.Headers());
     auto answer = co_await ctx_.upstream.Send(endpoint, std::move(*call));
     if (!answer) co_return http::ErrorResponse(answer.error());
+    proxy::Usage usage;
+    bool succeeded = answer->result_int() / 100 == 2;
+    if (succeeded) proxy::MergeUsageFromJson(answer->body(), usage);
+    co_await metered.Settle(usage, succeeded);
+    AddRateHeaders(*answer, metered.Headers());
     co_return std::move(*answer);
   }
 

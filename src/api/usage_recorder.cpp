@@ -2,21 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
 #include <map>
 #include <tuple>
 
 namespace ap::api {
 
-void UsageRecorder::Add(store::UsageRecord row) {
-  bool schedule = false;
+boost::asio::awaitable<void> UsageRecorder::Record(store::UsageRecord row) {
   {
     std::lock_guard lock(mutex_);
     pending_.push_back(std::move(row));
-    schedule = !scheduled_;
-    scheduled_ = true;
   }
-  if (schedule) boost::asio::post(pool_.Pool(), [this] { Flush(); });
+  co_await http::RunBlocking(pool_, [this] { Flush(); });
 }
 
 namespace {
@@ -32,6 +28,7 @@ std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord> rows) {
     it->second.cached_input_tokens += r.cached_input_tokens;
     it->second.output_tokens += r.output_tokens;
     it->second.audio_milliseconds += r.audio_milliseconds;
+    it->second.cost_micros += r.cost_micros;
   }
   std::vector<store::UsageRecord> out;
   for (auto& [key, row] : by_key) out.push_back(std::move(row));
@@ -45,10 +42,29 @@ void UsageRecorder::Flush() {
   {
     std::lock_guard lock(mutex_);
     rows.swap(pending_);
-    scheduled_ = false;
   }
-  if (auto added = store_.AddUsage(Merged(std::move(rows))); !added)
-    spdlog::error("usage not recorded: {}", added.error().message);
+  if (rows.empty()) return;
+  auto changes = store_.Settle(options_.node_id, Merged(std::move(rows)));
+  if (!changes) return spdlog::error("usage not recorded: {}", changes.error().message);
+  RecordCrossings(*changes);
+}
+
+void UsageRecorder::RecordCrossings(const std::vector<store::SpendChange>& changes) {
+  for (const auto& change : changes) {
+    if (!change.budget_micros || *change.budget_micros <= 0) continue;
+    for (int64_t percent : options_.alert_percents) {
+      int64_t line = *change.budget_micros * percent / 100;
+      if (change.before_micros >= line || change.after_micros < line) continue;
+      store::EventRecord event{change.grant_id, options_.clock(), "budget_threshold",
+                               "{\"percent\":" + std::to_string(percent) +
+                                   ",\"spentMicros\":" + std::to_string(change.after_micros) +
+                                   ",\"budgetMicros\":" + std::to_string(*change.budget_micros) + "}"};
+      if (auto added = store_.AddEvent(event); !added)
+        spdlog::error("budget alert not recorded: {}", added.error().message);
+      else if (options_.alert_sink)
+        options_.alert_sink(event);
+    }
+  }
 }
 
 }  // namespace ap::api

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -15,6 +18,7 @@
 #include "api/native_api.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
+#include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
@@ -106,6 +110,67 @@ boost::asio::awaitable<void> WatchSigningKeys(const Config& config, domain::Toke
   }
 }
 
+Result<metering::PriceTable> PricesFrom(const Config& config) {
+  auto prices = metering::DefaultPrices();
+  if (!prices) return prices.error();
+  if (!config.price_overrides_toml.empty())
+    if (auto ok = metering::AddPrices(config.price_overrides_toml, "prices", config.price_overrides_source, *prices);
+        !ok)
+      return ok.error();
+  return prices;
+}
+
+// POSTs each budget alert as JSON to the owner's webhook; a failure is logged, never retried.
+boost::asio::awaitable<void> PostAlert(http::HttpClient& client, http::Origin origin, store::EventRecord event) {
+  boost::system::error_code ec;
+  boost::json::value detail = boost::json::parse(event.detail, ec);
+  boost::json::object body{{"type", event.kind},
+                           {"grantId", event.grant_id},
+                           {"at", FormatIso8601(event.at)},
+                           {"detail", std::move(detail)}};
+  http::Request req(http::bhttp::verb::post, origin.path_prefix.empty() ? "/" : origin.path_prefix, 11);
+  req.set(http::bhttp::field::content_type, "application/json");
+  req.body() = boost::json::serialize(body);
+  req.prepare_payload();
+  auto answer = co_await client.Send(origin, std::move(req));
+  if (!answer)
+    spdlog::warn("alert webhook failed: {}", answer.error().message);
+  else if (answer->result_int() / 100 != 2)
+    spdlog::warn("alert webhook answered {}", answer->result_int());
+}
+
+std::function<void(const store::EventRecord&)> WebhookSink(const Config& config, http::HttpClient& client,
+                                                            http::IoPool& io) {
+  if (config.alert_webhook_url.empty()) return {};
+  http::Origin origin = http::ParseBaseUrl(config.alert_webhook_url).value();  // checked by LoadConfig
+  return [&client, &io, origin](const store::EventRecord& event) {
+    boost::asio::co_spawn(io.First(), PostAlert(client, origin, event), boost::asio::detached);
+  };
+}
+
+// A broker that stops sending heartbeats for this long is gone: its leases count as lost.
+constexpr std::chrono::seconds kNodeTimeout{30};
+constexpr std::chrono::seconds kHeartbeat{5};
+constexpr std::chrono::seconds kLeaseIdle{10};
+
+// Keeps this broker's node alive in the store, hands back the leases of idle grants, and turns the
+// leases of brokers gone silent into lost spend. Runs its store work on the store thread.
+boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(kHeartbeat);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto beat = [&store, &meter]() {
+      UnixSeconds now = SystemClock()();
+      auto lost = store.Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
+      if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
+      if (lost && *lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", *lost);
+      meter.ReturnIdleLeases(kLeaseIdle);
+    };
+    co_await http::RunBlocking(store_pool, std::move(beat));
+  }
+}
+
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
@@ -139,6 +204,12 @@ int RunBroker(const Config& config) {
   if (!table) return Fail(table.error().message);
   auto listen = ParseListen(config.listen);
   if (!listen) return Fail(listen.error().message);
+  auto prices = PricesFrom(config);
+  if (!prices) return Fail(prices.error().message);
+  std::string node_id = RandomUuid();
+  UnixSeconds started = SystemClock()();
+  if (auto beat = (*store)->Heartbeat(node_id, started, started - kNodeTimeout.count()); !beat)
+    return Fail(beat.error().message);
 
   domain::GrantCache grants;
   auto approved = (*store)->ListApprovedGrants();
@@ -164,16 +235,32 @@ int RunBroker(const Config& config) {
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
-  api::UsageRecorder usage(**store, store_pool);
+  api::UsageRecorder usage(**store, store_pool,
+                           {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
+  metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
   http::BlockingPool work_pool(1);
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
   bool https = !config.tls_cert_file.empty();
-  api::BrokerContext ctx{**store,        store_pool, work_pool, grants,
-                         tokens,         upstream,   usage,     login_throttle,
-                         authorizations, devices,    https,     config.dynamic_registration,
-                         SystemClock(),  owner_hash, ""};
+  api::BrokerContext ctx{**store,
+                         store_pool,
+                         work_pool,
+                         grants,
+                         tokens,
+                         upstream,
+                         usage,
+                         meter,
+                         *prices,
+                         login_throttle,
+                         authorizations,
+                         devices,
+                         https,
+                         config.dynamic_registration,
+                         config.refuse_unpriced_models,
+                         SystemClock(),
+                         owner_hash,
+                         ""};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
@@ -202,6 +289,10 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(watch), [](std::exception_ptr e) {
     if (e) spdlog::error("the signing key watch stopped");
   });
+  auto leases = KeepLeases(**store, store_pool, meter);
+  boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
+    if (e) spdlog::error("the lease keeper stopped");
+  });
 
   ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
   std::printf("aipassport broker listening on %s\n", ctx.public_url.c_str());
@@ -223,6 +314,12 @@ int RunBroker(const Config& config) {
   std::fflush(stdout);
 
   http::RunUntilSignalled(io, {&server}, std::chrono::seconds(10));
+  // Calls have drained: write what they cost, then hand this broker's leases back.
+  boost::asio::post(store_pool.Pool(), [&] {
+    usage.Flush();
+    if (auto retired = (*store)->RetireNode(node_id); !retired)
+      spdlog::error("leases not returned: {}", retired.error().message);
+  });
   store_pool.Join();
   spdlog::info("stopped");
   return 0;

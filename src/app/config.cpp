@@ -5,8 +5,10 @@
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <cstdlib>
+#include <sstream>
 
 #include "http/url.hpp"
+#include "metering/prices.hpp"
 #include "proxy/providers.hpp"
 
 namespace ap::app {
@@ -78,6 +80,41 @@ Apply BaseUrl(size_t provider) {
   };
 }
 
+Apply UnknownModels() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (v != "refuse" && v != "count_requests")
+      return Bad(std::string(source) + " must be \"refuse\" or \"count_requests\"");
+    c.refuse_unpriced_models = v == "refuse";
+    return {};
+  };
+}
+
+// "50,80,100": percents of a grant's budget.
+Apply Percents() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    c.alert_percents.clear();
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      auto n = ParsePositive(item, source);
+      if (!n || *n > 1000) return Bad(std::string(source) + " must be percents such as \"50,80,100\"");
+      c.alert_percents.push_back(*n);
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+    return {};
+  };
+}
+
+Apply WebhookUrl() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (auto url = http::ParseBaseUrl(v); !url) return Bad(std::string(source) + ": " + url.error().message);
+    c.alert_webhook_url = v;
+    return {};
+  };
+}
+
 std::vector<Setting> Settings() {
   return {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
@@ -97,6 +134,11 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
       {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},
       {"AIPASSPORT_GOOGLE_BASE_URL", "providers.google.base_url", BaseUrl(2)},
+      {"AIPASSPORT_UNKNOWN_MODELS", "pricing.unknown_models", UnknownModels()},
+      {"AIPASSPORT_MAX_CONCURRENT_PER_GRANT", "limits.max_concurrent_per_grant",
+       Positive(&Config::max_concurrent_per_grant)},
+      {"AIPASSPORT_ALERT_THRESHOLDS", "alerts.thresholds", Percents()},
+      {"AIPASSPORT_ALERT_WEBHOOK_URL", "alerts.webhook_url", WebhookUrl()},
   };
 }
 
@@ -108,6 +150,20 @@ std::optional<std::string> TomlScalar(const toml::node& node) {
 }
 
 constexpr std::string_view kCompatible = "openai_compatible";
+constexpr std::string_view kPrices = "prices";
+
+// `[[prices]]` entries, checked now so a mistake stops the start with its place in the file.
+Status ReadPriceOverrides(const toml::table& table, const std::string& file, Config& config) {
+  const toml::node* node = table.get(kPrices);
+  if (!node) return {};
+  std::ostringstream text;
+  text << toml::table{{kPrices, *node}};
+  metering::PriceTable scratch;
+  if (auto ok = metering::AddPrices(text.str(), kPrices, file, scratch); !ok) return ok.error();
+  config.price_overrides_toml = text.str();
+  config.price_overrides_source = file;
+  return {};
+}
 // Path prefixes a declared upstream may not take: the built-in providers and the broker's own routes.
 constexpr std::string_view kReservedNames[] = {"openai", "anthropic", "google", "gemini",         "grants", "tokens",
                                                "proxy",  "health",    "oauth",  "grant-requests", "v1",     "ui"};
@@ -159,7 +215,7 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
 Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {
   for (const auto& [key, node] : table) {
     std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
-    if (path == kCompatible) continue;  // read on its own
+    if (path == kCompatible || path == kPrices) continue;  // read on their own
     if (const auto* sub = node.as_table()) {
       if (auto ok = CheckKnownKeys(*sub, path, settings); !ok) return ok;
       continue;
@@ -207,6 +263,7 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
     }
     if (auto ok = CheckKnownKeys(table, "", settings); !ok) return ok.error();
     if (auto ok = ReadCompatibleUpstreams(table, *file, env, config); !ok) return ok.error();
+    if (auto ok = ReadPriceOverrides(table, *file, config); !ok) return ok.error();
     for (const auto& s : settings) {
       const toml::node* node = table.at_path(s.toml_path).node();
       if (!node) continue;

@@ -40,6 +40,12 @@ struct Config {
   bool dynamic_registration = false;                     // apps may register themselves (RFC 7591)
   std::array<std::string, 3> base_urls;                  // indexed by proxy::Provider; defaults are the real APIs
   std::vector<CompatibleUpstream> compatible_upstreams;  // only from the config file
+  bool refuse_unpriced_models = true;                    // pricing.unknown_models = "refuse" | "count_requests"
+  int64_t max_concurrent_per_grant = 32;                 // calls in flight when a grant sets no maxConcurrent
+  std::vector<int64_t> alert_percents = {50, 80, 100};   // of a grant's budget
+  std::string alert_webhook_url;                         // POSTed a JSON event when a threshold is crossed
+  std::string price_overrides_toml;                      // the file's [[prices]] entries, as TOML
+  std::string price_overrides_source;                    // the file they came from
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.

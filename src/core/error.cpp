@@ -24,6 +24,10 @@ std::string_view ErrcName(Errc code) {
       return "headers_too_large";
     case Errc::kLimitReached:
       return "request_limit_reached";
+    case Errc::kBudgetExceeded:
+      return "budget_exceeded";
+    case Errc::kRateLimited:
+      return "rate_limit_exceeded";
     case Errc::kUpstream:
       return "upstream_error";
     case Errc::kUpstreamTimeout:

@@ -18,7 +18,9 @@ enum class Errc {
   kMethodNotAllowed,
   kPayloadTooLarge,
   kHeadersTooLarge,
-  kLimitReached,  // the grant's request cap is used up
+  kLimitReached,    // the grant's request cap is used up
+  kBudgetExceeded,  // the call could cost more than the grant has left
+  kRateLimited,     // too many calls or tokens this minute, or too many at once
   kUpstream,      // the provider failed or answered something unusable
   kUpstreamTimeout,
   kUnavailable,  // the broker cannot serve now (shutting down, store failure)
@@ -36,6 +38,7 @@ struct Error {
   Errc code = Errc::kInternal;
   std::string message;
   std::vector<FieldError> field_errors;
+  int retry_after_seconds = 0;  // sent as Retry-After when set
 };
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message), {}}; }

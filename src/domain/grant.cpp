@@ -10,9 +10,22 @@ Result<Grant> GrantFromRecord(store::GrantRecord record) {
   return Grant{std::move(record), std::move(*scope)};
 }
 
+void SetScope(store::GrantRecord& record, const Scope& scope) {
+  record.scope_json = ScopeToJsonText(scope);
+  record.max_requests = scope.max_requests;
+  record.budget_micros = scope.max_budget_cents ? std::optional<int64_t>(*scope.max_budget_cents * 10'000) : std::nullopt;
+}
+
+bool IsExhausted(const store::GrantRecord& g) {
+  bool spent = g.budget_micros && g.spent_micros + g.lost_micros >= *g.budget_micros;
+  bool counted = g.max_requests && g.usage_count + g.lost_requests >= *g.max_requests;
+  return spent || counted;
+}
+
 GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now) {
   bool can_expire = grant.status == GrantStatus::kApproved || grant.status == GrantStatus::kPending;
   if (can_expire && grant.expires_at && *grant.expires_at <= now) return GrantStatus::kExpired;
+  if (grant.status == GrantStatus::kApproved && IsExhausted(grant)) return GrantStatus::kExhausted;
   return grant.status;
 }
 
@@ -20,6 +33,11 @@ std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds
   GrantStatus status = EffectiveStatus(grant, now);
   if (status == GrantStatus::kApproved) return std::nullopt;
   if (status == GrantStatus::kExpired) return MakeError(Errc::kUnauthorized, "Associated grant has expired");
+  if (status == GrantStatus::kExhausted)
+    return MakeError(grant.budget_micros && grant.spent_micros + grant.lost_micros >= *grant.budget_micros
+                         ? Errc::kBudgetExceeded
+                         : Errc::kLimitReached,
+                     "This grant is exhausted: its budget or request cap is used up; the owner can raise it");
   return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(store::GrantStatusName(status)) + "'");
 }
 
@@ -33,8 +51,7 @@ NewRequest MakeGrantRequest(std::string app_name, std::string app_url, std::stri
   g.app_name = std::move(app_name);
   g.app_url = std::move(app_url);
   g.reason = std::move(reason);
-  g.scope_json = r.request.scope_json;
-  g.max_requests = scope.max_requests;
+  SetScope(g, scope);
   g.created_at = now;
   g.expires_at = now + kPendingLifetimeSeconds;
   g.request_secret_hash = std::move(request_secret_hash);

@@ -14,6 +14,9 @@ struct Grant {
   Scope scope;
 };
 
+// Stores `scope` in the record, with the limits the store enforces copied out of it.
+void SetScope(store::GrantRecord& record, const Scope& scope);
+
 // Parses the record's stored scope; a record whose scope cannot be read is an internal error.
 Result<Grant> GrantFromRecord(store::GrantRecord record);
 
@@ -21,7 +24,11 @@ Result<Grant> GrantFromRecord(store::GrantRecord record);
 // enforced; we enforce a day).
 inline constexpr int64_t kPendingLifetimeSeconds = 24 * 3600;
 
-// What the owner and the app see: an approved or pending grant past its expiry is expired.
+// Whether the settled (or lost) spend or requests have reached the grant's budget or cap.
+bool IsExhausted(const store::GrantRecord& grant);
+
+// What the owner and the app see: an approved or pending grant past its expiry is expired, one
+// whose budget or cap is used up exhausted.
 GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now);
 
 // Why a grant cannot be used for a call right now (in the reference's words), or nothing if it can.

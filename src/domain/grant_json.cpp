@@ -8,7 +8,27 @@ boost::json::value OptionalTime(const std::optional<UnixSeconds>& t) {
   return boost::json::string(FormatIso8601(*t));
 }
 
+boost::json::value OrNull(const std::optional<int64_t>& v) {
+  if (!v) return nullptr;
+  return *v;
+}
+
 }  // namespace
+
+boost::json::object BudgetToJson(const store::GrantRecord& r) {
+  boost::json::value remaining = nullptr;
+  if (r.budget_micros) remaining = std::max<int64_t>(0, *r.budget_micros - r.spent_micros - r.lost_micros);
+  return {{"limitMicros", OrNull(r.budget_micros)}, {"spentMicros", r.spent_micros},
+          {"heldMicros", r.leased_micros},         {"lostMicros", r.lost_micros},
+          {"remainingMicros", remaining}};
+}
+
+boost::json::object RequestsToJson(const store::GrantRecord& r) {
+  boost::json::value remaining = nullptr;
+  if (r.max_requests) remaining = std::max<int64_t>(0, *r.max_requests - r.usage_count - r.lost_requests);
+  return {{"limit", OrNull(r.max_requests)}, {"used", r.usage_count}, {"held", r.leased_requests},
+          {"lost", r.lost_requests},         {"remaining", remaining}};
+}
 
 boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   const auto& r = grant.record;
@@ -25,7 +45,9 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   if (r.denied_at) o["deniedAt"] = FormatIso8601(*r.denied_at);
   if (r.revoked_at) o["revokedAt"] = FormatIso8601(*r.revoked_at);
   o["usageCount"] = r.usage_count;
-  o["usageBudgetCents"] = r.usage_budget_cents;
+  o["usageBudgetCents"] = (r.spent_micros + 9'999) / 10'000;  // the reference's field, rounded up
+  o["budget"] = BudgetToJson(r);
+  o["requests"] = RequestsToJson(r);
   if (r.notes) o["notes"] = *r.notes;
   o["version"] = std::to_string(r.version);  // the reference's version is a string
   return o;

@@ -116,8 +116,8 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   }
   const auto& o = value.get_object();
   for (const auto& member : o) {
-    static constexpr std::string_view kKnown[] = {"provider",       "models",      "capabilities",
-                                                  "maxBudgetCents", "maxRequests", "rateLimit"};
+    static constexpr std::string_view kKnown[] = {"provider",    "models",    "capabilities",       "maxBudgetCents",
+                                                  "maxRequests", "rateLimit", "maxTokensPerMinute", "maxConcurrent"};
     if (!OneOf(member.key(), kKnown)) Add(errors, prefix, member.key(), "Unknown field");
   }
   Scope scope;
@@ -139,6 +139,8 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, errors);
   scope.max_requests = ReadLimit(o, prefix, "maxRequests", 0, errors);
   scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, errors);
+  scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", 0, errors);
+  scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", 0, errors);
   if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
   return scope;
 }
@@ -151,6 +153,8 @@ boost::json::object ScopeToJson(const Scope& scope) {
   if (scope.max_budget_cents) o["maxBudgetCents"] = *scope.max_budget_cents;
   if (scope.max_requests) o["maxRequests"] = *scope.max_requests;
   if (scope.rate_limit) o["rateLimit"] = *scope.rate_limit;
+  if (scope.max_tokens_per_minute) o["maxTokensPerMinute"] = *scope.max_tokens_per_minute;
+  if (scope.max_concurrent) o["maxConcurrent"] = *scope.max_concurrent;
   return o;
 }
 

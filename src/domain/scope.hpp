@@ -21,7 +21,9 @@ struct Scope {
   std::vector<std::string> capabilities;
   std::optional<int64_t> max_budget_cents;
   std::optional<int64_t> max_requests;
-  std::optional<int64_t> rate_limit;  // requests per minute
+  std::optional<int64_t> rate_limit;             // requests per minute
+  std::optional<int64_t> max_tokens_per_minute;  // input + output tokens per minute
+  std::optional<int64_t> max_concurrent;         // calls in flight at once
 
   bool AllowsModel(std::string_view model) const;
   bool AllowsCapability(std::string_view capability) const;

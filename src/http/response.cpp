@@ -22,7 +22,10 @@ StatusCode StatusFor(Errc code) {
     case Errc::kHeadersTooLarge:
       return StatusCode::request_header_fields_too_large;
     case Errc::kLimitReached:
+    case Errc::kRateLimited:
       return StatusCode::too_many_requests;
+    case Errc::kBudgetExceeded:
+      return StatusCode::payment_required;
     case Errc::kUpstream:
       return StatusCode::bad_gateway;
     case Errc::kUpstreamTimeout:
@@ -44,6 +47,10 @@ Response JsonResponse(StatusCode status, const boost::json::value& body, unsigne
   return res;
 }
 
+void SetRetryAfter(Response& res, const Error& error) {
+  if (error.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(error.retry_after_seconds));
+}
+
 Response ErrorResponse(const Error& error, unsigned version) {
   boost::json::object body{{"error", error.message}, {"type", ErrcName(error.code)}};
   if (!error.field_errors.empty()) {
@@ -57,6 +64,7 @@ Response ErrorResponse(const Error& error, unsigned version) {
   }
   Response res = JsonResponse(StatusFor(error.code), body, version);
   if (error.code == Errc::kUnauthorized) res.set(bhttp::field::www_authenticate, "Bearer");
+  SetRetryAfter(res, error);
   return res;
 }
 

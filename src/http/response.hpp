@@ -14,6 +14,8 @@ namespace ap::http {
 StatusCode StatusFor(Errc code);
 Response JsonResponse(StatusCode status, const boost::json::value& body, unsigned version = 11);
 Response ErrorResponse(const Error& error, unsigned version = 11);
+// Sets Retry-After when the error says how long to wait.
+void SetRetryAfter(Response& res, const Error& error);
 Response ErrorResponse(Errc code, std::string message, unsigned version = 11);
 
 // The bearer token of an `Authorization: Bearer <token>` header, or an explanation of what is

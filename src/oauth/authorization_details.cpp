@@ -13,7 +13,8 @@ Error Invalid(std::string why) { return MakeError(Errc::kBadRequest, std::move(w
 constexpr std::pair<std::string_view, std::string_view> kScopeFields[] = {
     {"provider", "provider"},         {"models", "models"},
     {"capabilities", "capabilities"}, {"max_budget_cents", "maxBudgetCents"},
-    {"max_requests", "maxRequests"},  {"rate_limit", "rateLimit"}};
+    {"max_requests", "maxRequests"},  {"rate_limit", "rateLimit"},
+    {"max_tokens_per_minute", "maxTokensPerMinute"}, {"max_concurrent", "maxConcurrent"}};
 
 std::string FirstProblem(const Error& e) {
   if (e.field_errors.empty()) return e.message;
@@ -112,6 +113,8 @@ json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds)
   if (scope.max_budget_cents) item["max_budget_cents"] = *scope.max_budget_cents;
   if (scope.max_requests) item["max_requests"] = *scope.max_requests;
   if (scope.rate_limit) item["rate_limit"] = *scope.rate_limit;
+  if (scope.max_tokens_per_minute) item["max_tokens_per_minute"] = *scope.max_tokens_per_minute;
+  if (scope.max_concurrent) item["max_concurrent"] = *scope.max_concurrent;
   return json::array{std::move(item)};
 }
 

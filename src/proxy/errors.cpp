@@ -25,6 +25,8 @@ Names NamesFor(http::StatusCode status) {
       return {"invalid_request_error", "not_found_error", "NOT_FOUND"};
     case http::StatusCode::payload_too_large:
       return {"invalid_request_error", "request_too_large", "INVALID_ARGUMENT"};
+    case http::StatusCode::payment_required:
+      return {"insufficient_quota", "billing_error", "RESOURCE_EXHAUSTED"};
     case http::StatusCode::too_many_requests:
       return {"rate_limit_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED"};
     case http::StatusCode::gateway_timeout:
@@ -57,7 +59,15 @@ json::object Body(Provider wire, http::StatusCode status, const Error& error) {
 
 http::Response ProviderErrorResponse(Provider wire, const Error& error, unsigned version) {
   http::StatusCode status = http::StatusFor(error.code);
-  return http::JsonResponse(status, Body(wire, status, error), version);
+  http::Response res = http::JsonResponse(status, Body(wire, status, error), version);
+  http::SetRetryAfter(res, error);
+  return res;
+}
+
+std::string ProviderErrorEvent(Provider wire, const Error& error) {
+  std::string data = json::serialize(Body(wire, http::StatusFor(error.code), error));
+  if (wire == Provider::kAnthropic) return "event: error\ndata: " + data + "\n\n";
+  return "data: " + data + "\n\n";
 }
 
 }  // namespace ap::proxy

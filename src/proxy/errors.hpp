@@ -10,5 +10,8 @@
 namespace ap::proxy {
 
 http::Response ProviderErrorResponse(Provider wire, const Error& error, unsigned version = 11);
+// The same error as the last event of a stream (Anthropic's `event: error`; a `data:` event with
+// an `error` member for OpenAI and Gemini), which the SDKs raise as an error.
+std::string ProviderErrorEvent(Provider wire, const Error& error);
 
 }  // namespace ap::proxy

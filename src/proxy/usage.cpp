@@ -27,12 +27,16 @@ void Keep(int64_t figure, int64_t& into) {
 }
 
 void MergeUsageObject(const json::object& u, Usage& usage) {
-  Keep(Count(u, "prompt_tokens") + Count(u, "input_tokens") + Count(u, "promptTokenCount"), usage.input_tokens);
+  int64_t cache_reads = Count(u, "cache_read_input_tokens");
+  int64_t cache_writes = Count(u, "cache_creation_input_tokens");
+  Keep(Count(u, "prompt_tokens") + Count(u, "input_tokens") + Count(u, "promptTokenCount") + cache_reads + cache_writes,
+       usage.input_tokens);
+  Keep(cache_writes, usage.cache_write_tokens);
   Keep(Count(u, "completion_tokens") + Count(u, "output_tokens") + Count(u, "candidatesTokenCount") +
            Count(u, "thoughtsTokenCount"),
        usage.output_tokens);
   Keep(Nested(u, "prompt_tokens_details", "cached_tokens") + Nested(u, "input_tokens_details", "cached_tokens") +
-           Count(u, "cache_read_input_tokens") + Count(u, "cachedContentTokenCount"),
+           cache_reads + Count(u, "cachedContentTokenCount"),
        usage.cached_input_tokens);
   if (const auto* type = u.if_contains("type"); type && type->is_string() && type->get_string() == "duration") {
     if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number())

@@ -14,6 +14,8 @@ std::string_view GrantStatusName(GrantStatus status) {
       return "revoked";
     case GrantStatus::kExpired:
       return "expired";
+    case GrantStatus::kExhausted:
+      return "exhausted";
   }
   return "pending";
 }

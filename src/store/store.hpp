@@ -15,7 +15,8 @@
 
 namespace ap::store {
 
-enum class GrantStatus { kPending, kApproved, kDenied, kRevoked, kExpired };
+// kExhausted is never stored: an approved grant whose budget or request cap is used up shows it.
+enum class GrantStatus { kPending, kApproved, kDenied, kRevoked, kExpired, kExhausted };
 std::string_view GrantStatusName(GrantStatus status);
 std::optional<GrantStatus> ParseGrantStatus(std::string_view name);
 
@@ -35,15 +36,23 @@ struct GrantRecord {
   std::string app_url;
   std::string reason;
   std::string scope_json;               // the validated scope, as JSON text
-  std::optional<int64_t> max_requests;  // copied out of the scope so the cap is enforced in one statement
+  // The limits, copied out of the scope so the store can lease from them in one transaction.
+  std::optional<int64_t> max_requests;
+  std::optional<int64_t> budget_micros;
   GrantStatus status = GrantStatus::kPending;
   UnixSeconds created_at = 0;
   std::optional<UnixSeconds> expires_at;
   std::optional<UnixSeconds> approved_at;
   std::optional<UnixSeconds> denied_at;
   std::optional<UnixSeconds> revoked_at;
-  int64_t usage_count = 0;
-  int64_t usage_budget_cents = 0;
+  int64_t usage_count = 0;   // settled requests
+  int64_t spent_micros = 0;  // settled cost, micro-USD
+  // Leased by a node that stopped without returning it: counted as used, never given out again.
+  int64_t lost_micros = 0;
+  int64_t lost_requests = 0;
+  // Held by running nodes right now (read only: the sum of the grant's leases).
+  int64_t leased_micros = 0;
+  int64_t leased_requests = 0;
   std::optional<std::string> notes;
   int64_t version = 1;
   std::string request_secret_hash;  // SHA-256 hex of the app's request secret
@@ -61,6 +70,30 @@ struct UsageRecord {
   int64_t cached_input_tokens = 0;
   int64_t output_tokens = 0;
   int64_t audio_milliseconds = 0;
+  int64_t cost_micros = 0;
+};
+
+// A slice of a grant's remaining budget and requests that one node may spend without asking the
+// store again. Until the node settles or returns it, it counts as used.
+struct Lease {
+  int64_t micros = 0;
+  int64_t requests = 0;
+};
+
+// A grant's settled spend before and after one settlement (for threshold alerts).
+struct SpendChange {
+  std::string grant_id;
+  int64_t before_micros = 0;
+  int64_t after_micros = 0;
+  std::optional<int64_t> budget_micros;
+};
+
+// Something that happened to a grant, for the owner's audit trail.
+struct EventRecord {
+  std::string grant_id;
+  UnixSeconds at = 0;
+  std::string kind;    // "budget_threshold", "lease_lost"
+  std::string detail;  // JSON text
 };
 
 // A person who owns grants and signs in to approve them.
@@ -129,13 +162,25 @@ class Store {
   // still `grant.version` (compare-and-set); kBadRequest "changed concurrently" otherwise.
   // Returns the stored grant.
   virtual Result<GrantRecord> UpdateGrant(const GrantRecord& grant) = 0;
-  // Counts one request against an approved grant in one atomic step, refusing with kLimitReached
-  // when max_requests is reached. Returns the new usage count.
-  virtual Result<int64_t> ConsumeRequest(std::string_view grant_id) = 0;
-
-  // Adds each row's figures to its grant's row for that day and model (creating it), all in one
-  // transaction.
-  virtual Status AddUsage(const std::vector<UsageRecord>& rows) = 0;
+  // Gives `node_id` at least `need` and at most `want` more of an approved grant's remaining
+  // budget and requests (what neither settled, lost nor leased), in one transaction. A dimension
+  // the grant does not limit is not leased (0). kLimitReached / kBudgetExceeded when `need` does
+  // not fit; kUnauthorized when the grant is not approved.
+  virtual Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) = 0;
+  // Gives back the unused part of a lease.
+  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) = 0;
+  // Settles answered calls in one transaction: adds each row to its grant's row for that day and
+  // model, adds the rows' requests and cost to the grant, and takes them out of the node's lease.
+  // Returns each touched grant's spend before and after.
+  virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
+  // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their
+  // leases become lost (counted as used) and an event says so. Returns how many leases were lost.
+  virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
+  // Removes the node and returns its leases (a clean stop).
+  virtual Status RetireNode(std::string_view node_id) = 0;
+  virtual Status AddEvent(const EventRecord& event) = 0;
+  // Oldest first.
+  virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id) = 0;
   // The grant's rows, by day then model.
   virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) = 0;
   // kBadRequest "already exists" when the username is taken.

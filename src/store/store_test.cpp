@@ -107,60 +107,108 @@ TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   EXPECT_EQ(store_->GetGrant("g1")->status, GrantStatus::kApproved);
 }
 
-TEST_P(StoreTest, ConsumeRequestStopsExactlyAtTheCap) {
-  Approve(Create("g1", 100, 3));
-  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 1);
-  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 2);
-  EXPECT_EQ(store_->ConsumeRequest("g1").value(), 3);
-  auto refused = store_->ConsumeRequest("g1");
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, Errc::kLimitReached);
-  EXPECT_EQ(store_->GetGrant("g1")->usage_count, 3);
+TEST_P(StoreTest, LeasesNeverGiveOutMoreThanTheCapOrBudget) {
+  GrantRecord g = Create("g1", 100, 3);
+  g.budget_micros = 1000;
+  Approve(g);
+  EXPECT_EQ(store_->TakeLease("g1", "n1", {400, 1}, {400, 1}).value().micros, 400);
+  auto rest = store_->TakeLease("g1", "n2", {100, 1}, {5000, 5}).value();  // wants more than is left
+  EXPECT_EQ(rest.micros, 600);
+  EXPECT_EQ(rest.requests, 2);
+  EXPECT_EQ(store_->TakeLease("g1", "n1", {1, 0}, {1, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->TakeLease("g1", "n1", {0, 1}, {0, 1}).error().code, Errc::kLimitReached);
+  GrantRecord read = store_->GetGrant("g1").value();
+  EXPECT_EQ(read.leased_micros, 1000);
+  EXPECT_EQ(read.leased_requests, 3);
 }
 
-TEST_P(StoreTest, ConsumeRequestRefusesGrantsThatAreNotApproved) {
-  Create("pending", 100);
-  EXPECT_EQ(store_->ConsumeRequest("pending").error().code, Errc::kUnauthorized);
-  EXPECT_EQ(store_->ConsumeRequest("missing").error().code, Errc::kNotFound);
+TEST_P(StoreTest, LeasesRefuseGrantsThatAreNotApproved) {
+  Create("pending", 100, 3);
+  EXPECT_EQ(store_->TakeLease("pending", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(store_->TakeLease("missing", "n1", {0, 1}, {0, 1}).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
+  GrantRecord g = Create("g1", 100, 10);
+  g.budget_micros = 1000;
+  Approve(g);
+  ASSERT_TRUE(store_->TakeLease("g1", "n1", {500, 2}, {500, 2}));
+  auto changes = store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120},
+                                       {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
+  ASSERT_TRUE(changes);
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_EQ((*changes)[0].before_micros, 0);
+  EXPECT_EQ((*changes)[0].after_micros, 200);
+  EXPECT_EQ((*changes)[0].budget_micros, 1000);
+  GrantRecord read = store_->GetGrant("g1").value();
+  EXPECT_EQ(read.spent_micros, 200);
+  EXPECT_EQ(read.usage_count, 2);
+  EXPECT_EQ(read.leased_micros, 300);
+  EXPECT_EQ(read.leased_requests, 0);
+  ASSERT_TRUE(store_->ReturnLease("g1", "n1", {300, 0}));
+  EXPECT_EQ(store_->GetGrant("g1")->leased_micros, 0);
+  EXPECT_EQ(store_->TakeLease("g1", "n1", {800, 0}, {800, 0}).value().micros, 800);  // all that is left
+}
+
+TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
+  GrantRecord g = Create("g1", 100, 10);
+  g.budget_micros = 1000;
+  Approve(g);
+  ASSERT_TRUE(store_->Heartbeat("dead", 100, 0));
+  ASSERT_TRUE(store_->TakeLease("g1", "dead", {300, 4}, {300, 4}));
+  EXPECT_EQ(store_->Heartbeat("alive", 120, 90).value(), 0);  // "dead" was seen recently enough
+  EXPECT_EQ(store_->Heartbeat("alive", 200, 150).value(), 1);
+  GrantRecord read = store_->GetGrant("g1").value();
+  EXPECT_EQ(read.lost_micros, 300);
+  EXPECT_EQ(read.lost_requests, 4);
+  EXPECT_EQ(read.leased_micros, 0);
+  EXPECT_EQ(store_->TakeLease("g1", "alive", {701, 0}, {701, 0}).error().code, Errc::kBudgetExceeded);
+  auto events = store_->ListEvents("g1").value();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, "lease_lost");
+  ASSERT_TRUE(store_->TakeLease("g1", "alive", {100, 1}, {100, 1}));
+  ASSERT_TRUE(store_->RetireNode("alive"));  // a clean stop gives its leases back
+  EXPECT_EQ(store_->GetGrant("g1")->leased_micros, 0);
 }
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {
   Approve(Create("g1", 100, 10));
-  ASSERT_TRUE(store_->ConsumeRequest("g1"));
+  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));
   ASSERT_TRUE(store_->PutSetting("owner_token_sha256", "abc"));
   store_ = Open();
   auto g = store_->GetGrant("g1").value();
   EXPECT_EQ(g.status, GrantStatus::kApproved);
   EXPECT_EQ(g.usage_count, 1);
+  EXPECT_EQ(g.spent_micros, 120);
   EXPECT_EQ(store_->GetSetting("owner_token_sha256").value(), "abc");
   EXPECT_EQ(store_->GetSetting("unset").value(), std::nullopt);
   EXPECT_EQ(store_->ListApprovedGrants()->size(), 1u);
 }
 
-TEST_P(StoreTest, TwoConnectionsRacingNeverExceedTheCap) {
+TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
   Approve(Create("g1", 100, 50));
   auto other = Open();  // a second connection, as a second broker process would have
   int granted = 0;
   std::thread t([&] {
     for (int i = 0; i < 40; ++i)
-      if (other->ConsumeRequest("g1")) ++granted;
+      if (other->TakeLease("g1", "n2", {0, 1}, {0, 1})) ++granted;
   });
   int mine = 0;
   for (int i = 0; i < 40; ++i)
-    if (store_->ConsumeRequest("g1")) ++mine;
+    if (store_->TakeLease("g1", "n1", {0, 1}, {0, 1})) ++mine;
   t.join();
   EXPECT_EQ(granted + mine, 50);
-  EXPECT_EQ(store_->GetGrant("g1")->usage_count, 50);
+  EXPECT_EQ(store_->GetGrant("g1")->leased_requests, 50);
 }
 
 TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   Create("g1", 100);
   Create("g2", 100);
-  ASSERT_TRUE(store_->AddUsage({{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0}}));
-  ASSERT_TRUE(store_->AddUsage({{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0},
-                                {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500},
-                                {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0},
-                                {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0}}));
+  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0, 7}}));
+  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0, 9},
+                                    {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500, 350},
+                                    {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0, 1},
+                                    {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0, 100}}));
   auto rows = store_->ListUsage("g1").value();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].day, "2026-11-27");
@@ -169,8 +217,10 @@ TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   EXPECT_EQ(rows[1].input_tokens, 30);
   EXPECT_EQ(rows[1].cached_input_tokens, 2);
   EXPECT_EQ(rows[1].output_tokens, 12);
+  EXPECT_EQ(rows[1].cost_micros, 16);
   EXPECT_EQ(rows[2].model, "whisper-1");
   EXPECT_EQ(rows[2].audio_milliseconds, 3500);
+  EXPECT_EQ(store_->GetGrant("g1")->spent_micros, 367);
   EXPECT_TRUE(store_->ListUsage("nope").value().empty());
 }
 

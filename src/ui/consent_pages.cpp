@@ -60,6 +60,8 @@ std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> life
   if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
   if (scope.max_requests) words += ", " + std::to_string(*scope.max_requests) + " requests";
   if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
+  if (scope.max_tokens_per_minute) words += ", " + std::to_string(*scope.max_tokens_per_minute) + " tokens a minute";
+  if (scope.max_concurrent) words += ", " + std::to_string(*scope.max_concurrent) + " calls at once";
   if (lifetime) words += ", for " + LifetimeWords(*lifetime);
   return words;
 }

@@ -107,6 +107,35 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_tokens_by_family ON refresh_tokens(family_id);
 )sql"},
+    {7, "metering: spend in micro-USD, budget leases, nodes, events", R"sql(
+ALTER TABLE grants RENAME COLUMN usage_budget_cents TO spent_micros;
+UPDATE grants SET spent_micros = spent_micros * 10000;
+ALTER TABLE grants ADD COLUMN budget_micros INTEGER;
+UPDATE grants SET budget_micros = json_extract(scope_json, '$.maxBudgetCents') * 10000
+  WHERE json_extract(scope_json, '$.maxBudgetCents') IS NOT NULL;
+ALTER TABLE grants ADD COLUMN lost_micros INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE grants ADD COLUMN lost_requests INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE usage ADD COLUMN cost_micros INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE leases (
+  grant_id TEXT NOT NULL,
+  node_id TEXT NOT NULL,
+  micros INTEGER NOT NULL,
+  requests INTEGER NOT NULL,
+  PRIMARY KEY (grant_id, node_id)
+);
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  seen_at INTEGER NOT NULL
+);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  grant_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX events_by_grant ON events(grant_id, id);
+)sql"},
 };
 
 }  // namespace

@@ -18,10 +18,17 @@ struct StmtFinalize {
 using Db = std::unique_ptr<sqlite3, DbClose>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
-constexpr const char* kGrantColumns =
-    "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
-    "approved_at, denied_at, revoked_at, usage_count, usage_budget_cents, notes, version, request_secret_hash, "
-    "owner_id";
+// The columns a grant is written with, and read with (plus what its leases hold).
+#define AP_GRANT_COLUMNS                                                                                   \
+  "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
+  "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
+  "owner_id, budget_micros, lost_micros, lost_requests"
+constexpr const char* kGrantColumns = AP_GRANT_COLUMNS
+    ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)"
+    ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)";
+constexpr const char* kGrantInsert =
+    "INSERT INTO grants (" AP_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+#undef AP_GRANT_COLUMNS
 
 // Binds positional parameters and resets the statement when it goes out of scope, so a cached
 // statement is always ready for its next use.
@@ -119,11 +126,16 @@ GrantRecord ReadGrant(const Query& q) {
   g.denied_at = q.OptInt(11);
   g.revoked_at = q.OptInt(12);
   g.usage_count = q.Int(13);
-  g.usage_budget_cents = q.Int(14);
+  g.spent_micros = q.Int(14);
   g.notes = q.OptText(15);
   g.version = q.Int(16);
   g.request_secret_hash = q.Text(17);
   g.owner_id = q.OptText(18);
+  g.budget_micros = q.OptInt(19);
+  g.lost_micros = q.Int(20);
+  g.lost_requests = q.Int(21);
+  g.leased_micros = q.Int(22);
+  g.leased_requests = q.Int(23);
   return g;
 }
 
@@ -200,12 +212,12 @@ class SqliteStore final : public Store {
 
   Result<GrantRecord> UpdateGrant(const GrantRecord& g) override {
     Query q(
-        Prepare("UPDATE grants SET scope_json = ?, max_requests = ?, status = ?, expires_at = ?, approved_at = ?, "
-                "denied_at = ?, revoked_at = ?, usage_budget_cents = ?, notes = ?, owner_id = ?, version = version + 1 "
+        Prepare("UPDATE grants SET scope_json = ?, max_requests = ?, budget_micros = ?, status = ?, expires_at = ?, "
+                "approved_at = ?, denied_at = ?, revoked_at = ?, notes = ?, owner_id = ?, version = version + 1 "
                 "WHERE id = ? AND version = ?"));
-    q.Bind(g.scope_json).Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.expires_at).Bind(g.approved_at);
-    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_budget_cents).Bind(g.notes).Bind(g.owner_id).Bind(g.id);
-    q.Bind(g.version);
+    q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
+    q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
+    q.Bind(g.id).Bind(g.version);
     if (q.Step() != SQLITE_DONE) return DbError("update grant");
     if (sqlite3_changes(db_.get()) == 0) {
       auto current = GetGrant(g.id);
@@ -215,35 +227,50 @@ class SqliteStore final : public Store {
     return GetGrant(g.id);
   }
 
-  Result<int64_t> ConsumeRequest(std::string_view grant_id) override {
-    Query q(
-        Prepare("UPDATE grants SET usage_count = usage_count + 1 WHERE id = ? AND status = 'approved' "
-                "AND (max_requests IS NULL OR usage_count < max_requests) RETURNING usage_count"));
-    q.Bind(grant_id);
-    int rc = q.Step();
-    if (rc == SQLITE_ROW) {
-      int64_t count = q.Int(0);
-      if (q.Step() != SQLITE_DONE) return DbError("count request");
-      return count;
-    }
-    if (rc != SQLITE_DONE) return DbError("count request");
-    auto grant = GetGrant(grant_id);
-    if (!grant) return grant.error();
-    if (grant->status != GrantStatus::kApproved)
-      return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
-    return MakeError(Errc::kLimitReached, "Usage cap exceeded (" + std::to_string(grant->usage_count) + " of " +
-                                              std::to_string(grant->max_requests.value_or(0)) + " requests used)");
+  Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) override {
+    return InTransaction([&] { return TakeLeaseInTransaction(grant_id, node_id, need, want); });
   }
 
-  Status AddUsage(const std::vector<UsageRecord>& rows) override {
-    if (rows.empty()) return {};
-    if (auto s = Exec("BEGIN IMMEDIATE"); !s) return s;
-    for (const auto& row : rows)
-      if (auto added = AddUsageRow(row); !added) {
-        Exec("ROLLBACK");
-        return added;
-      }
-    return Exec("COMMIT");
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) override {
+    return InTransaction([&] { return ShrinkLease(grant_id, node_id, unused); });
+  }
+
+  Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) override {
+    if (rows.empty()) return std::vector<SpendChange>{};
+    return InTransaction([&] { return SettleInTransaction(node_id, rows); });
+  }
+
+  Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override {
+    return InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
+  }
+
+  Status RetireNode(std::string_view node_id) override {
+    return InTransaction([&]() -> Status {
+      Query leases(Prepare("DELETE FROM leases WHERE node_id = ?"));
+      leases.Bind(node_id);
+      if (leases.Step() != SQLITE_DONE) return DbError("return leases");
+      Query node(Prepare("DELETE FROM nodes WHERE id = ?"));
+      node.Bind(node_id);
+      if (node.Step() != SQLITE_DONE) return DbError("retire node");
+      return {};
+    });
+  }
+
+  Status AddEvent(const EventRecord& e) override {
+    Query q(Prepare("INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)"));
+    q.Bind(e.grant_id).Bind(e.at).Bind(e.kind).Bind(e.detail);
+    if (q.Step() != SQLITE_DONE) return DbError("record event");
+    return {};
+  }
+
+  Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id) override {
+    Query q(Prepare("SELECT grant_id, at, kind, detail FROM events WHERE grant_id = ? ORDER BY id"));
+    q.Bind(grant_id);
+    std::vector<EventRecord> out;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3)});
+    if (rc != SQLITE_DONE) return DbError("list events");
+    return out;
   }
 
   Result<OwnerRecord> OneOwner(const std::string& sql, std::string_view key) {
@@ -258,27 +285,29 @@ class SqliteStore final : public Store {
   Status AddUsageRow(const UsageRecord& u) {
     Query q(
         Prepare("INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
-                "audio_milliseconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (grant_id, day, model) DO UPDATE SET "
+                "audio_milliseconds, cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (grant_id, day, model) DO UPDATE SET "
                 "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens, "
                 "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
                 "output_tokens = output_tokens + excluded.output_tokens, "
-                "audio_milliseconds = audio_milliseconds + excluded.audio_milliseconds"));
+                "audio_milliseconds = audio_milliseconds + excluded.audio_milliseconds, "
+                "cost_micros = cost_micros + excluded.cost_micros"));
     q.Bind(u.grant_id).Bind(u.day).Bind(u.model).Bind(u.requests).Bind(u.input_tokens).Bind(u.cached_input_tokens);
-    q.Bind(u.output_tokens).Bind(u.audio_milliseconds);
+    q.Bind(u.output_tokens).Bind(u.audio_milliseconds).Bind(u.cost_micros);
     if (q.Step() != SQLITE_DONE) return DbError("record usage");
     return {};
   }
 
   Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) override {
     Query q(
-        Prepare("SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds "
-                "FROM usage WHERE grant_id = ? ORDER BY day, model"));
+        Prepare("SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
+                "cost_micros FROM usage WHERE grant_id = ? ORDER BY day, model"));
     q.Bind(grant_id);
     std::vector<UsageRecord> rows;
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW)
-      rows.push_back(
-          UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5), q.Int(6)});
+      rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                                 q.Int(6), q.Int(7)});
     if (rc != SQLITE_DONE) return DbError("list usage");
     return rows;
   }
@@ -499,6 +528,129 @@ class SqliteStore final : public Store {
   }
 
  private:
+  // Runs `body` in one write transaction: committed when it succeeds, rolled back otherwise.
+  template <class Body>
+  auto InTransaction(Body body) -> decltype(body()) {
+    if (auto begun = Exec("BEGIN IMMEDIATE"); !begun) return begun.error();
+    auto result = body();
+    if (!result) {
+      Exec("ROLLBACK");
+      return result;
+    }
+    if (auto committed = Exec("COMMIT"); !committed) {
+      Exec("ROLLBACK");
+      return committed.error();
+    }
+    return result;
+  }
+
+  Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) {
+    auto grant = GetGrant(grant_id);
+    if (!grant) return grant.error();
+    if (grant->status != GrantStatus::kApproved)
+      return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
+    Lease granted;
+    if (grant->max_requests) {
+      int64_t left = *grant->max_requests - grant->usage_count - grant->lost_requests - grant->leased_requests;
+      if (left < need.requests)
+        return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
+                                                  std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
+                                                  " of " + std::to_string(*grant->max_requests) + " requests used)");
+      granted.requests = std::min(std::max(want.requests, need.requests), left);
+    }
+    if (grant->budget_micros) {
+      int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
+      if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
+      granted.micros = std::min(std::max(want.micros, need.micros), left);
+    }
+    if (granted.micros == 0 && granted.requests == 0) return granted;
+    Query q(Prepare(
+        "INSERT INTO leases (grant_id, node_id, micros, requests) VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, node_id) "
+        "DO UPDATE SET micros = micros + excluded.micros, requests = requests + excluded.requests"));
+    q.Bind(grant_id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
+    if (q.Step() != SQLITE_DONE) return DbError("take lease");
+    return granted;
+  }
+
+  // Takes `part` out of the node's lease (never below zero) and drops the lease when it is empty.
+  Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part) {
+    Query shrink(
+        Prepare("UPDATE leases SET micros = MAX(micros - ?, 0), requests = MAX(requests - ?, 0) "
+                "WHERE grant_id = ? AND node_id = ?"));
+    shrink.Bind(part.micros).Bind(part.requests).Bind(grant_id).Bind(node_id);
+    if (shrink.Step() != SQLITE_DONE) return DbError("shrink lease");
+    Query drop(Prepare("DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0"));
+    drop.Bind(grant_id).Bind(node_id);
+    if (drop.Step() != SQLITE_DONE) return DbError("drop lease");
+    return {};
+  }
+
+  Result<std::vector<SpendChange>> SettleInTransaction(std::string_view node_id, const std::vector<UsageRecord>& rows) {
+    std::unordered_map<std::string, Lease> by_grant;
+    for (const auto& row : rows) {
+      if (auto added = AddUsageRow(row); !added) return added.error();
+      Lease& sum = by_grant[row.grant_id];
+      sum.micros += row.cost_micros;
+      sum.requests += row.requests;
+    }
+    std::vector<SpendChange> changes;
+    for (const auto& [grant_id, settled] : by_grant) {
+      if (auto shrunk = ShrinkLease(grant_id, node_id, settled); !shrunk) return shrunk.error();
+      Query q(
+          Prepare("UPDATE grants SET spent_micros = spent_micros + ?, usage_count = usage_count + ? WHERE id = ? "
+                  "RETURNING spent_micros, budget_micros"));
+      q.Bind(settled.micros).Bind(settled.requests).Bind(grant_id);
+      int rc = q.Step();
+      if (rc == SQLITE_DONE) continue;  // the grant is gone
+      if (rc != SQLITE_ROW) return DbError("settle");
+      changes.push_back(SpendChange{grant_id, q.Int(0) - settled.micros, q.Int(0), q.OptInt(1)});
+      if (q.Step() != SQLITE_DONE) return DbError("settle");
+    }
+    return changes;
+  }
+
+  // The leases of nodes not seen since `stale_before`.
+  Result<std::vector<std::pair<EventRecord, Lease>>> LostLeases(std::string_view node_id, UnixSeconds now,
+                                                                UnixSeconds stale_before) {
+    Query q(Prepare(
+        "SELECT l.grant_id, l.node_id, l.micros, l.requests FROM leases l WHERE l.node_id <> ? "
+        "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)"));
+    q.Bind(node_id).Bind(stale_before);
+    std::vector<std::pair<EventRecord, Lease>> lost;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) {
+      Lease lease{q.Int(2), q.Int(3)};
+      std::string detail = "{\"node\":\"" + q.Text(1) + "\",\"micros\":" + std::to_string(lease.micros) +
+                           ",\"requests\":" + std::to_string(lease.requests) + "}";
+      lost.push_back({EventRecord{q.Text(0), now, "lease_lost", std::move(detail)}, lease});
+    }
+    if (rc != SQLITE_DONE) return DbError("find lost leases");
+    return lost;
+  }
+
+  Result<int64_t> HeartbeatInTransaction(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
+    Query seen(Prepare("INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = ?"));
+    seen.Bind(node_id).Bind(now).Bind(now);
+    if (seen.Step() != SQLITE_DONE) return DbError("heartbeat");
+    auto lost = LostLeases(node_id, now, stale_before);
+    if (!lost) return lost.error();
+    for (const auto& [event, lease] : *lost) {
+      Query q(Prepare("UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?"));
+      q.Bind(lease.micros).Bind(lease.requests).Bind(event.grant_id);
+      if (q.Step() != SQLITE_DONE) return DbError("count lost lease");
+      if (auto added = AddEvent(event); !added) return added.error();
+    }
+    Query drop(Prepare(
+        "DELETE FROM leases WHERE node_id <> ? AND NOT EXISTS "
+        "(SELECT 1 FROM nodes n WHERE n.id = leases.node_id AND n.seen_at >= ?)"));
+    drop.Bind(node_id).Bind(stale_before);
+    if (drop.Step() != SQLITE_DONE) return DbError("drop lost leases");
+    Query forget(Prepare("DELETE FROM nodes WHERE seen_at < ?"));
+    forget.Bind(stale_before);
+    if (forget.Step() != SQLITE_DONE) return DbError("forget nodes");
+    return static_cast<int64_t>(lost->size());
+  }
+
   Status InsertRequest(const GrantRequestRecord& r) {
     Query q(
         Prepare("INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, "
@@ -509,13 +661,12 @@ class SqliteStore final : public Store {
   }
 
   Status InsertGrant(const GrantRecord& g) {
-    static const std::string sql = std::string("INSERT INTO grants (") + kGrantColumns +
-                                   ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    Query q(Prepare(sql));
+    Query q(Prepare(kGrantInsert));
     q.Bind(g.id).Bind(g.request_id).Bind(g.app_name).Bind(g.app_url).Bind(g.reason).Bind(g.scope_json);
     q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
-    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.usage_budget_cents).Bind(g.notes);
-    q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id);
+    q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
+    q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
+    q.Bind(g.lost_requests);
     if (q.Step() != SQLITE_DONE) return DbError("insert grant");
     return {};
   }

@@ -1,0 +1,66 @@
+#pragma once
+// One call's money: its price, its worst case reserved before it goes upstream, and its actual
+// cost settled after, from the provider's own usage figures.
+//
+// The worst case: the request's size in bytes as its input tokens (a token is at least a byte),
+// and as output the app's max_tokens, or the model's output limit when it sets none. A stream
+// without max_tokens may start with less than that (what the grant has left); it is then ended
+// where that runs out (OutputCap). Images, speech and transcription are priced per image, per
+// character and per second of audio (the upload's size at 6 kbit/s, the lowest usual bitrate).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/fwd.hpp>
+#include <optional>
+#include <string>
+
+#include "api/broker_context.hpp"
+#include "domain/grant.hpp"
+#include "metering/cost.hpp"
+#include "metering/meter.hpp"
+#include "proxy/usage.hpp"
+
+namespace ap::api {
+
+// What a call may use at most, read from its request.
+struct WorstCase {
+  metering::Consumption use;
+  bool output_set_by_app = false;  // max_tokens or the like was in the request
+};
+
+// From a JSON request body: max_tokens, max_completion_tokens, max_output_tokens,
+// generationConfig.maxOutputTokens; n, size and quality for images; input for speech.
+WorstCase WorstCaseOf(std::string_view capability, const boost::json::object& body, size_t body_bytes);
+// From an upload of `bytes` (transcription).
+WorstCase WorstCaseOfUpload(size_t bytes);
+
+class MeteredCall {
+ public:
+  MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model);
+
+  // Reserves the worst case, or refuses (budget, cap, rate, unknown price). `stream` lets a call
+  // without an output limit start with what is left.
+  boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream);
+  // The output tokens the reservation pays for; a stream is ended there.
+  int64_t OutputCap() const { return output_cap_; }
+  const metering::RateHeaders& Headers() const { return headers_; }
+
+  // Charges what the call used (the worst case when the provider said nothing of a call that
+  // succeeded) and returns once that is on disk. `succeeded`: the provider answered 2xx.
+  boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded);
+
+ private:
+  BrokerContext& ctx_;
+  std::shared_ptr<const domain::Grant> grant_;
+  std::string model_;
+  const metering::Price* price_ = nullptr;
+  WorstCase worst_;
+  metering::Ticket ticket_;
+  metering::RateHeaders headers_;
+  int64_t output_cap_ = INT64_MAX;
+  bool admitted_ = false;
+};
+
+// Adds the x-ratelimit-* headers for the grant's per-minute limits.
+void AddRateHeaders(http::Response& response, const metering::RateHeaders& headers);
+
+}  // namespace ap::api

@@ -1,0 +1,253 @@
+#include "metering/meter.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ap::metering {
+using boost::asio::awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// A bucket of `capacity` that refills evenly over a minute.
+struct Bucket {
+  double level = -1;  // < 0: not used yet (full)
+  Clock::time_point at;
+
+  void Refill(int64_t capacity, Clock::time_point now) {
+    if (level < 0) level = static_cast<double>(capacity);
+    double seconds = std::chrono::duration<double>(now - at).count();
+    level = std::min(static_cast<double>(capacity), level + seconds * static_cast<double>(capacity) / 60.0);
+    at = now;
+  }
+  // Milliseconds until `amount` is in the bucket.
+  int64_t WaitMs(double amount, int64_t capacity) const {
+    if (level >= amount) return 0;
+    return static_cast<int64_t>(std::ceil((amount - level) * 60000.0 / static_cast<double>(capacity)));
+  }
+  int64_t FullInMs(int64_t capacity) const { return WaitMs(static_cast<double>(capacity), capacity); }
+};
+
+int RetryAfterSeconds(int64_t ms) { return static_cast<int>(std::max<int64_t>(1, (ms + 999) / 1000)); }
+
+}  // namespace
+
+struct Account {
+  std::mutex mutex;
+  std::string grant_id;
+  int64_t lease_micros = 0;    // leased from the store and not reserved by a call
+  int64_t lease_requests = 0;
+  int64_t in_flight = 0;
+  Bucket requests;
+  Bucket tokens;
+  std::optional<int64_t> tokens_per_minute;  // as of the last call
+  Clock::time_point last_used;
+};
+
+// ---- Ticket ----
+
+Ticket::Ticket(Ticket&& other) noexcept { *this = std::move(other); }
+
+Ticket& Ticket::operator=(Ticket&& other) noexcept {
+  if (this != &other) {
+    Release();
+    account_ = std::move(other.account_);
+    micros_ = other.micros_;
+    requests_ = other.requests_;
+    tokens_ = other.tokens_;
+    other.account_.reset();
+  }
+  return *this;
+}
+
+Ticket::~Ticket() { Release(); }
+
+void Ticket::Release() {
+  if (!account_) return;
+  std::lock_guard lock(account_->mutex);
+  account_->lease_micros += micros_;
+  account_->lease_requests += requests_;
+  account_->tokens.level += static_cast<double>(tokens_);
+  --account_->in_flight;
+  account_.reset();
+}
+
+void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
+  if (!account_) return;
+  std::lock_guard lock(account_->mutex);
+  account_->lease_micros += micros_ - cost_micros;  // what the reservation did not use goes back
+  account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
+  --account_->in_flight;
+  account_->last_used = Clock::now();
+  account_.reset();
+}
+
+// ---- Meter ----
+
+Meter::Meter(store::Store& store, http::BlockingPool& store_pool, MeterOptions options)
+    : store_(store), store_pool_(store_pool), options_(std::move(options)) {}
+
+std::shared_ptr<Account> Meter::AccountFor(const std::string& grant_id) {
+  std::lock_guard lock(mutex_);
+  auto& slot = accounts_[grant_id];
+  if (!slot) {
+    slot = std::make_shared<Account>();
+    slot->grant_id = grant_id;
+  }
+  return slot;
+}
+
+namespace {
+
+// The per-minute checks, and the slot in flight. Fills `headers`.
+Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, int64_t max_concurrent,
+                       RateHeaders& headers) {
+  Clock::time_point now = Clock::now();
+  a.tokens_per_minute = scope.max_tokens_per_minute;
+  int64_t concurrent = scope.max_concurrent.value_or(max_concurrent);
+  if (scope.rate_limit) a.requests.Refill(*scope.rate_limit, now);
+  if (scope.max_tokens_per_minute) a.tokens.Refill(*scope.max_tokens_per_minute, now);
+  auto fill_headers = [&] {
+    if (scope.rate_limit) {
+      headers.limit_requests = *scope.rate_limit;
+      headers.remaining_requests = static_cast<int64_t>(std::floor(a.requests.level));
+      headers.reset_requests_ms = a.requests.FullInMs(*scope.rate_limit);
+    }
+    if (scope.max_tokens_per_minute) {
+      headers.limit_tokens = *scope.max_tokens_per_minute;
+      headers.remaining_tokens = std::max<int64_t>(0, static_cast<int64_t>(std::floor(a.tokens.level)));
+      headers.reset_tokens_ms = a.tokens.FullInMs(*scope.max_tokens_per_minute);
+    }
+  };
+  fill_headers();
+  if (a.in_flight >= concurrent) {
+    Error e = MakeError(Errc::kRateLimited, "Too many calls in flight for this grant (at most " +
+                                                std::to_string(concurrent) + " at once)");
+    e.retry_after_seconds = 1;
+    return e;
+  }
+  if (ask.counted && scope.rate_limit && a.requests.level < 1) {
+    Error e = MakeError(Errc::kRateLimited,
+                        "Rate limit reached: " + std::to_string(*scope.rate_limit) + " requests per minute");
+    e.retry_after_seconds = RetryAfterSeconds(a.requests.WaitMs(1, *scope.rate_limit));
+    return e;
+  }
+  if (scope.max_tokens_per_minute) {
+    // A call larger than the whole minute's allowance waits for a full bucket, then may go.
+    double needed = std::min<double>(static_cast<double>(ask.tokens), static_cast<double>(*scope.max_tokens_per_minute));
+    if (a.tokens.level < needed) {
+      Error e = MakeError(Errc::kRateLimited, "Rate limit reached: " + std::to_string(*scope.max_tokens_per_minute) +
+                                                  " tokens per minute");
+      e.retry_after_seconds = RetryAfterSeconds(a.tokens.WaitMs(needed, *scope.max_tokens_per_minute));
+      return e;
+    }
+  }
+  if (ask.counted && scope.rate_limit) a.requests.level -= 1;
+  if (scope.max_tokens_per_minute) a.tokens.level -= static_cast<double>(ask.tokens);
+  ++a.in_flight;
+  fill_headers();
+  return {};
+}
+
+// Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
+std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
+  bool budgeted = g.budget_micros.has_value();
+  bool capped = g.max_requests.has_value() && ask.counted;
+  if (budgeted && a.lease_micros < ask.need_micros) return std::nullopt;
+  if (capped && a.lease_requests < 1) return std::nullopt;
+  int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
+  if (budgeted) a.lease_micros -= micros;
+  if (capped) a.lease_requests -= 1;
+  return micros;
+}
+
+}  // namespace
+
+awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
+  store::Lease need, want;
+  {
+    std::lock_guard lock(account->mutex);
+    if (grant.record.budget_micros) {
+      need.micros = std::max<int64_t>(0, ask.need_micros - account->lease_micros);
+      want.micros = std::max<int64_t>(need.micros, 4 * ask.up_to_micros - account->lease_micros);
+    }
+    if (grant.record.max_requests && ask.counted) {
+      need.requests = account->lease_requests < 1 ? 1 : 0;
+      want.requests = std::max<int64_t>(need.requests, 8 - account->lease_requests);
+    }
+  }
+  // The lease lands in the account on the store thread, so a call refused after it sees it.
+  auto take = [this, account, id = grant.record.id, need, want]() -> Status {
+    auto lease = store_.TakeLease(id, options_.node_id, need, want);
+    if (!lease) return lease.error();
+    std::lock_guard lock(account->mutex);
+    account->lease_micros += lease->micros;
+    account->lease_requests += lease->requests;
+    return {};
+  };
+  co_return co_await http::RunBlocking(store_pool_, std::move(take));
+}
+
+awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
+  std::shared_ptr<Account> account = AccountFor(grant.record.id);
+  {
+    std::lock_guard lock(account->mutex);
+    if (auto admitted = TakeRateAndSlot(*account, grant.scope, ask, options_.max_concurrent, headers); !admitted)
+      co_return admitted.error();
+    account->last_used = Clock::now();
+  }
+  Ticket ticket;  // from here on, dropping it gives the slot and the rate back
+  ticket.account_ = account;
+  ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
+  ticket.requests_ = grant.record.max_requests && ask.counted ? 1 : 0;
+  ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
+  auto take_local = [&]() -> bool {
+    std::lock_guard lock(account->mutex);
+    auto micros = TakeFromLease(*account, grant.record, ask);
+    if (micros) ticket.micros_ = *micros;
+    return micros.has_value();
+  };
+  // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
+  for (int round = 0; round < 8; ++round) {
+    if (take_local()) co_return ticket;
+    auto topped = co_await TopUp(account, grant, ask);
+    if (!topped) {
+      if (take_local()) co_return ticket;  // topped up by another call meanwhile
+      ticket.requests_ = 0;
+      co_return topped.error();
+    }
+  }
+  ticket.requests_ = 0;
+  co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
+}
+
+void Meter::ReturnIdleLeases(Clock::duration idle) {
+  std::vector<std::pair<std::string, store::Lease>> unused;
+  Clock::time_point before = Clock::now() - idle;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = accounts_.begin(); it != accounts_.end();) {
+      Account& a = *it->second;
+      std::lock_guard account_lock(a.mutex);
+      bool idle_now = a.in_flight == 0 && a.last_used < before;
+      if (idle_now && (a.lease_micros > 0 || a.lease_requests > 0))
+        unused.push_back({a.grant_id, {std::max<int64_t>(a.lease_micros, 0), a.lease_requests}});
+      if (idle_now) {
+        // Forget the account; a debt (negative lease) stays in the store's figures already.
+        it = accounts_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+  }
+  for (const auto& [grant_id, lease] : unused) (void)store_.ReturnLease(grant_id, options_.node_id, lease);
+}
+
+std::string FormatResetTime(int64_t ms) {
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  int64_t seconds = (ms + 999) / 1000;
+  if (seconds < 60) return std::to_string(seconds) + "s";
+  return std::to_string(seconds / 60) + "m" + std::to_string(seconds % 60) + "s";
+}
+
+}  // namespace ap::metering

@@ -1,0 +1,101 @@
+#pragma once
+// Admits calls against a grant's limits before they go upstream, and gives back what they did not
+// use after. In order: calls in flight at once, requests and tokens per minute (token buckets, per
+// broker), then the budget and request cap.
+//
+// Budgets and caps hold across crashes and several brokers with leases (DESIGN.md): this broker
+// takes a slice of a grant's remaining budget and requests from the store, spends it in memory,
+// and gives back what it did not use when the grant goes idle or the broker stops. The store
+// counts a lease as used until it is settled or returned, and a lease whose broker vanished as
+// lost for good, so a crash can make a grant stricter, never looser.
+// Thread-safety: all methods may be called from any thread.
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "core/error.hpp"
+#include "domain/grant.hpp"
+#include "http/executor.hpp"
+#include "store/store.hpp"
+
+namespace ap::metering {
+
+struct Account;
+
+// What a call may use at most, and the least it needs to start.
+struct Ask {
+  int64_t need_micros = 0;  // refused when even this does not fit
+  int64_t up_to_micros = 0;  // reserved when it fits; a stream may start with less
+  int64_t tokens = 0;        // counted against tokens per minute
+  bool counted = true;       // takes a request from the cap and the per-minute rate
+};
+
+// The grant's per-minute limits as OpenAI's x-ratelimit-* headers say them.
+struct RateHeaders {
+  std::optional<int64_t> limit_requests, remaining_requests;
+  int64_t reset_requests_ms = 0;
+  std::optional<int64_t> limit_tokens, remaining_tokens;
+  int64_t reset_tokens_ms = 0;
+};
+
+class Meter;
+
+// One admitted call. Settle it with what it cost; one dropped unsettled gives everything back.
+class Ticket {
+ public:
+  Ticket() = default;
+  Ticket(Ticket&& other) noexcept;
+  Ticket& operator=(Ticket&& other) noexcept;
+  ~Ticket();
+
+  int64_t ReservedMicros() const { return micros_; }
+  // Records what the call cost and used: the rest of the reservation goes back to the lease.
+  void Settle(int64_t cost_micros, int64_t tokens_used);
+
+ private:
+  friend class Meter;
+  void Release();
+  std::shared_ptr<Account> account_;
+  int64_t micros_ = 0;
+  int64_t requests_ = 0;
+  int64_t tokens_ = 0;
+};
+
+struct MeterOptions {
+  std::string node_id;           // this broker, as its leases are named in the store
+  int64_t max_concurrent = 32;   // calls in flight per grant when the grant sets no lower figure
+};
+
+class Meter {
+ public:
+  Meter(store::Store& store, http::BlockingPool& store_pool, MeterOptions options);
+
+  // Admits one call, or says why not (kRateLimited with retry_after_seconds, kBudgetExceeded,
+  // kLimitReached). `headers` gets the grant's rate figures either way.
+  boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers);
+
+  // Gives back the unreserved leases of grants without a call for `idle`; run on the store thread.
+  void ReturnIdleLeases(std::chrono::steady_clock::duration idle);
+  const std::string& NodeId() const { return options_.node_id; }
+
+ private:
+  std::shared_ptr<Account> AccountFor(const std::string& grant_id);
+  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant,
+                                       const Ask& ask);
+
+  store::Store& store_;
+  http::BlockingPool& store_pool_;
+  MeterOptions options_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;
+};
+
+// "1s", "6m0s", "250ms": how OpenAI writes its reset times.
+std::string FormatResetTime(int64_t milliseconds);
+
+}  // namespace ap::metering

@@ -1,0 +1,63 @@
+#pragma once
+// What calls cost: a price per provider and model, read from the shipped table (data/prices.toml,
+// compiled in) and the owner's [[prices]] overrides. Amounts are integer micro-USD; token prices
+// are micro-USD per million tokens, which is the providers' published USD figure times 10^6.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace ap::metering {
+
+// Token prices, micro-USD per million tokens.
+struct TokenPrices {
+  int64_t input = 0;
+  int64_t cached_input = 0;  // cache reads
+  int64_t cache_write = 0;   // Anthropic's cache creation
+  int64_t output = 0;
+};
+
+struct Price {
+  std::string provider;
+  std::string model;
+  TokenPrices tokens;
+  // Prompts longer than this many input tokens are billed at `long_tokens` (Gemini Pro).
+  std::optional<int64_t> long_context_above;
+  TokenPrices long_tokens;
+  int64_t max_output_tokens = 0;                 // reserved when the app sets no limit; 0: not a text model
+  std::map<std::string, int64_t> image_micros;   // "1024x1024/hd" or "1024x1024" -> micro-USD per image
+  int64_t audio_minute_micros = 0;               // transcription
+  int64_t million_characters_micros = 0;         // speech
+};
+
+class PriceTable {
+ public:
+  // Adds or replaces the entry for its provider and model.
+  void Put(Price price);
+  // The model's own price, else its family's: a trailing date or version suffix is dropped
+  // ("gpt-4o-2024-08-06" -> "gpt-4o", "claude-sonnet-4-5-20250929" -> "claude-sonnet-4-5").
+  const Price* Find(std::string_view provider, std::string_view model) const;
+  const std::string& AsOf() const { return as_of_; }
+  void SetAsOf(std::string date) { as_of_ = std::move(date); }
+  size_t Size() const { return prices_.size(); }
+
+ private:
+  std::map<std::pair<std::string, std::string>, Price, std::less<>> prices_;
+  std::string as_of_;
+};
+
+// Adds the entries of the TOML array of tables `key` in `toml_text` (`model` in the shipped table,
+// `prices` in the config file). Errors name the source, the entry and the field.
+Status AddPrices(std::string_view toml_text, std::string_view key, std::string_view source, PriceTable& into);
+// The table shipped with the broker.
+Result<PriceTable> DefaultPrices();
+
+// "gemini-2.0-flash-001" -> "gemini-2.0-flash"; the id itself when it has no such suffix.
+std::string ModelFamily(std::string_view model);
+
+}  // namespace ap::metering

@@ -1,0 +1,129 @@
+// The shipped price table against the providers' published prices (USD per million tokens, per
+// image, per minute, per million characters; see the sources in data/prices.toml).
+#include "metering/prices.hpp"
+
+#include <gtest/gtest.h>
+
+#include "metering/cost.hpp"
+
+// Consumption{.input_tokens = ...} leaves the other figures at their defaults on purpose.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace ap::metering {
+namespace {
+
+const PriceTable& Table() {
+  static const PriceTable table = DefaultPrices().value();
+  return table;
+}
+
+int64_t Cost(std::string_view provider, std::string_view model, Consumption used) {
+  const Price* price = Table().Find(provider, model);
+  EXPECT_NE(price, nullptr) << model;
+  return price ? CostMicros(*price, used) : -1;
+}
+
+TEST(Prices, OpenAIChatAtPublishedRates) {
+  // gpt-4o-mini: $0.15 in, $0.075 cached in, $0.60 out per 1M tokens.
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.input_tokens = 1000, .output_tokens = 500}), 150 + 300);
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.input_tokens = 1'000'000, .cached_input_tokens = 400'000}),
+            90'000 + 30'000);
+  // gpt-4o: $2.50 in, $10 out; one million of each is $12.50.
+  EXPECT_EQ(Cost("openai", "gpt-4o", {.input_tokens = 1'000'000, .output_tokens = 1'000'000}), 12'500'000);
+  EXPECT_EQ(Cost("openai", "text-embedding-3-small", {.input_tokens = 1'000'000}), 20'000);  // $0.02
+}
+
+TEST(Prices, DatedModelIdsTakeTheirFamilysPrice) {
+  EXPECT_EQ(Table().Find("openai", "gpt-4o-mini-2024-07-18"), Table().Find("openai", "gpt-4o-mini"));
+  EXPECT_EQ(Table().Find("anthropic", "claude-sonnet-4-5-20250929"), Table().Find("anthropic", "claude-sonnet-4-5"));
+  EXPECT_EQ(Table().Find("anthropic", "claude-3-5-haiku-latest"), Table().Find("anthropic", "claude-3-5-haiku"));
+  EXPECT_EQ(Table().Find("google", "gemini-2.5-flash-preview-05-20"), Table().Find("google", "gemini-2.5-flash"));
+  EXPECT_EQ(Table().Find("google", "gemini-2.0-flash-001"), Table().Find("google", "gemini-2.0-flash"));
+  // A different model is not a dated one: gpt-4o-mini is not priced as gpt-4o, nor opus-4-1 as opus-4.
+  EXPECT_NE(Table().Find("openai", "gpt-4o-mini"), Table().Find("openai", "gpt-4o"));
+  EXPECT_NE(Table().Find("anthropic", "claude-opus-4-1"), Table().Find("anthropic", "claude-opus-4"));
+  EXPECT_EQ(Table().Find("openai", "gpt-unknown"), nullptr);
+  EXPECT_EQ(Table().Find("anthropic", "gpt-4o"), nullptr);  // prices are per provider
+}
+
+TEST(Prices, AnthropicCacheReadsAndWrites) {
+  // claude-sonnet-4-5: $3 in, $3.75 cache write (5 min), $0.30 cache read, $15 out.
+  Consumption used{.input_tokens = 2000, .cached_input_tokens = 1000, .cache_write_tokens = 500, .output_tokens = 100};
+  EXPECT_EQ(Cost("anthropic", "claude-sonnet-4-5-20250929", used), 1500 + 300 + 1875 + 1500);
+  // claude-haiku-4-5: $1 in, $5 out.
+  EXPECT_EQ(Cost("anthropic", "claude-haiku-4-5", {.input_tokens = 1'000'000, .output_tokens = 1'000'000}), 6'000'000);
+}
+
+TEST(Prices, GeminiProLongPromptsCostMore) {
+  // gemini-2.5-pro: $1.25 in / $10 out up to 200k prompt tokens, $2.50 / $15 above.
+  EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .output_tokens = 1000}), 125'000 + 10'000);
+  EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 300'000, .output_tokens = 1000}), 750'000 + 15'000);
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash", {.input_tokens = 1'000'000, .output_tokens = 1'000'000}), 2'800'000);
+}
+
+TEST(Prices, ImagesAudioAndSpeech) {
+  EXPECT_EQ(Cost("openai", "dall-e-3", {.images = 1, .image_kind = "1024x1792/hd"}), 120'000);
+  EXPECT_EQ(Cost("openai", "dall-e-3", {.images = 2, .image_kind = "1024x1024/standard"}), 80'000);
+  EXPECT_EQ(Cost("openai", "dall-e-2", {.images = 1, .image_kind = "512x512"}), 18'000);
+  // A size the table does not know is charged as the dearest image, never less.
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "4096x4096/ultra"}), 250'000);
+  EXPECT_EQ(Cost("openai", "whisper-1", {.audio_seconds = 90}), 9'000);  // $0.006 a minute
+  EXPECT_EQ(Cost("openai", "tts-1", {.characters = 1000}), 15'000);      // $15 per 1M characters
+  EXPECT_EQ(Cost("openai", "omni-moderation-latest", {.input_tokens = 500}), 0);
+}
+
+TEST(Prices, CostsRoundUpToTheNextMicroDollar) {
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.input_tokens = 1}), 1);  // $0.00000015
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.input_tokens = 0}), 0);
+}
+
+TEST(Prices, AffordableOutputTokens) {
+  const Price& mini = *Table().Find("openai", "gpt-4o-mini");
+  // $0.60 per 1M output tokens: 600 micro-USD buy 1000 tokens after an input of 0.
+  EXPECT_EQ(AffordableOutputTokens(mini, {}, 600), 1000);
+  EXPECT_EQ(AffordableOutputTokens(mini, {.input_tokens = 1000}, 600), 750);  // the input takes 150
+  EXPECT_EQ(AffordableOutputTokens(mini, {.input_tokens = 10'000}, 600), 0);
+}
+
+TEST(Prices, OwnerEntriesOverrideAndExtend) {
+  PriceTable table = DefaultPrices().value();
+  size_t shipped = table.Size();
+  ASSERT_TRUE(AddPrices(R"([[prices]]
+provider = "openai"
+model = "gpt-4o-mini"
+input = 1.0
+output = 2.0
+[[prices]]
+provider = "ollama"
+model = "llama3.2"
+input = 0
+output = 0
+max_output_tokens = 4096
+)",
+                        "prices", "config.toml", table));
+  EXPECT_EQ(table.Size(), shipped + 1);
+  EXPECT_EQ(CostMicros(*table.Find("openai", "gpt-4o-mini"), {.input_tokens = 1'000'000}), 1'000'000);
+  EXPECT_EQ(table.Find("ollama", "llama3.2")->max_output_tokens, 4096);
+  EXPECT_EQ(table.AsOf(), "2026-11-28");
+}
+
+TEST(Prices, BadEntriesAreRefusedWithTheirPlace) {
+  PriceTable table;
+  auto bad = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ninput = -1\n", "prices", "config.toml", table);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "config.toml: entry 1, 'input' must be a non-negative number of US dollars");
+  auto unknown = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\nimput = 1\n", "prices", "c", table);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message, "c: entry 1, 'imput' is not a price field");
+  auto nameless = AddPrices("[[prices]]\nprovider = \"openai\"\n", "prices", "c", table);
+  ASSERT_FALSE(nameless);
+  EXPECT_EQ(nameless.error().message, "c: entry 1, 'model' is required (a non-empty string)");
+}
+
+TEST(Prices, FormatsDollars) {
+  EXPECT_EQ(FormatUsd(1'234'567), "$1.234567");
+  EXPECT_EQ(FormatUsd(150), "$0.000150");
+}
+
+}  // namespace
+}  // namespace ap::metering
