@@ -47,6 +47,23 @@ GrantChange Revoke() {
   };
 }
 
+GrantChange SetLimits(domain::Scope limits) {
+  return [limits](store::GrantRecord& g, UnixSeconds now) -> Status {
+    auto status = domain::EffectiveStatus(g, now);
+    if (status != store::GrantStatus::kApproved && status != store::GrantStatus::kExhausted)
+      return WrongStatus(status, "approved");
+    auto scope = domain::ParseScopeText(g.scope_json);
+    if (!scope) return scope.error();
+    scope->max_budget_cents = limits.max_budget_cents;
+    scope->max_requests = limits.max_requests;
+    scope->rate_limit = limits.rate_limit;
+    scope->max_tokens_per_minute = limits.max_tokens_per_minute;
+    scope->max_concurrent = limits.max_concurrent;
+    domain::SetScope(g, *scope);
+    return {};
+  };
+}
+
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change) {
   auto clock = ctx.clock;
@@ -55,8 +72,9 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
     if (!g) return g.error();
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
     store::GrantStatus before = g->status;
+    std::string scope_before = g->scope_json;
     if (auto ok = change(*g, clock()); !ok) return ok.error();
-    if (g->status == before) return g;
+    if (g->status == before && g->scope_json == scope_before) return g;
     return s.UpdateGrant(*g);
   };
   auto updated = co_await OnStore(ctx, std::move(apply));

@@ -1,7 +1,8 @@
 #pragma once
-// The one way a grant's status changes (approve, deny, revoke, from the API or the pages): read,
-// check, compare-and-set write on the store thread, then the grant cache learns the new version,
-// so the very next proxied call sees it. A change that leaves the status as it was writes nothing.
+// The one way a grant's status or limits change (approve, deny, revoke, new limits, from the API or
+// the pages): read, check, compare-and-set write on the store thread, then the grant cache learns
+// the new version, so the very next proxied call sees it. A change that leaves the status and the
+// scope as they were writes nothing.
 
 #include <boost/asio/awaitable.hpp>
 #include <functional>
@@ -27,6 +28,9 @@ Error WrongStatus(store::GrantStatus status, std::string_view wanted);
 GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed = {});
 GrantChange Deny();
 GrantChange Revoke();
+// Sets the grant's limits to `scope`'s (its provider, models and capabilities stay as granted).
+// Raising a used-up budget or cap reopens an exhausted grant.
+GrantChange SetLimits(domain::Scope limits);
 
 // kNotFound for a grant the caller may not manage, as for one that does not exist.
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,

@@ -51,6 +51,7 @@ WorstCase WorstCaseOf(std::string_view capability, const json::object& body, siz
   }
   worst.use.input_tokens = static_cast<int64_t>(body_bytes);
   if (capability == "chat") {
+    worst.writes_text = true;
     auto limit = OutputLimit(body);
     worst.output_set_by_app = limit.has_value();
     worst.use.output_tokens = limit.value_or(0);
@@ -75,7 +76,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     co_return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
                                               "', and this grant has a budget: the broker refuses calls it cannot "
                                               "price (pricing.unknown_models)");
-  bool open_ended = !worst.output_set_by_app && worst.use.input_tokens > 0 && worst.use.images == 0;
+  bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (price_ && open_ended && worst.use.output_tokens == 0 && price_->max_output_tokens > 0)
     worst_.use.output_tokens = price_->max_output_tokens;
   if (!price_ && open_ended) worst_.use.output_tokens = kDefaultOutputLimit;
@@ -115,7 +116,7 @@ awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   if (succeeded) {
     bool said_nothing = usage.Empty();
     used.input_tokens = said_nothing ? worst_.use.input_tokens : usage.input_tokens;
-    used.output_tokens = said_nothing ? worst_.use.output_tokens : usage.output_tokens;
+    used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
     used.cached_input_tokens = usage.cached_input_tokens;
     used.cache_write_tokens = usage.cache_write_tokens;
     used.images = worst_.use.images;

@@ -4,8 +4,9 @@
 //
 // The worst case: the request's size in bytes as its input tokens (a token is at least a byte),
 // and as output the app's max_tokens, or the model's output limit when it sets none. A stream
-// without max_tokens may start with less than that (what the grant has left); it is then ended
-// where that runs out (OutputCap). Images, speech and transcription are priced per image, per
+// without max_tokens may start with less than that (what the grant has left, if that pays for its
+// input and a few tokens); it is then ended cleanly where that runs out (OutputCap). A call that
+// names its limit, and any answer that is not a stream (it cannot be cut), must fit entirely. Images, speech and transcription are priced per image, per
 // character and per second of audio (the upload's size at 6 kbit/s, the lowest usual bitrate).
 
 #include <boost/asio/awaitable.hpp>
@@ -24,6 +25,7 @@ namespace ap::api {
 // What a call may use at most, read from its request.
 struct WorstCase {
   metering::Consumption use;
+  bool writes_text = false;        // a chat call: its output is in tokens
   bool output_set_by_app = false;  // max_tokens or the like was in the request
 };
 

@@ -212,7 +212,7 @@ class NativeCall {
       co_return out;
     }
     StreamEnd end = IsEventStream(open.Head()) ? co_await RelayEvents(open) : co_await RelayBytes(open);
-    if (end != StreamEnd::kComplete && end != StreamEnd::kBudget) EstimateCutOffUsage();
+    if (end != StreamEnd::kComplete) EstimateCutOffUsage();
     co_await Settle(true);
     if (end == StreamEnd::kComplete || end == StreamEnd::kBudget) co_await exchange_.EndAnswer();
     co_return Response{};

@@ -14,6 +14,7 @@
 #include "http/response.hpp"
 #include "http/server.hpp"
 #include "http/url.hpp"
+#include "metering/cost.hpp"
 #include "proxy/translate.hpp"
 
 namespace ap::api {
@@ -70,10 +71,12 @@ json::object UsageFigures(const store::UsageRecord& u) {
           {"inputTokens", u.input_tokens},
           {"cachedInputTokens", u.cached_input_tokens},
           {"outputTokens", u.output_tokens},
-          {"audioSeconds", static_cast<double>(u.audio_milliseconds) / 1000.0}};
+          {"audioSeconds", static_cast<double>(u.audio_milliseconds) / 1000.0},
+          {"costMicros", u.cost_micros},
+          {"costUsd", metering::FormatUsd(u.cost_micros).substr(1)}};
 }
 
-json::object UsageToJson(const std::string& grant_id, const std::vector<store::UsageRecord>& rows) {
+json::object UsageToJson(const store::GrantRecord& grant, const std::vector<store::UsageRecord>& rows) {
   store::UsageRecord total;
   json::array days;
   for (const auto& row : rows) {
@@ -82,13 +85,22 @@ json::object UsageToJson(const std::string& grant_id, const std::vector<store::U
     total.cached_input_tokens += row.cached_input_tokens;
     total.output_tokens += row.output_tokens;
     total.audio_milliseconds += row.audio_milliseconds;
+    total.cost_micros += row.cost_micros;
     json::object day = UsageFigures(row);
     day["day"] = row.day;
     day["model"] = row.model;
     days.push_back(std::move(day));
   }
-  return {{"grantId", grant_id}, {"totals", UsageFigures(total)}, {"byDayAndModel", std::move(days)}};
+  return {{"grantId", grant.id},
+          {"totals", UsageFigures(total)},
+          {"budget", domain::BudgetToJson(grant)},
+          {"requests", domain::RequestsToJson(grant)},
+          {"byDayAndModel", std::move(days)}};
 }
+
+// The limits an owner may change on a granted grant.
+constexpr std::string_view kLimitFields[] = {"maxBudgetCents", "maxRequests", "rateLimit", "maxTokensPerMinute",
+                                             "maxConcurrent"};
 
 // The reference answers 429 for every limit, the budget included (its type says which).
 Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) {
@@ -178,7 +190,9 @@ class ReferenceApi {
     auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
     if (grant && !MayManage(caller, grant->record)) grant = NotFound();
     if (!grant) co_return http::ErrorResponse(grant.error());
-    co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
+    json::object view = domain::GrantToJson(*grant, ctx_.clock());
+    view["metering"] = MeteringToJson();
+    co_return Json(StatusCode::ok, view);
   }
 
   // What the grant used: totals and a row per day and model.
@@ -190,7 +204,67 @@ class ReferenceApi {
     auto list = [id](store::Store& s) { return s.ListUsage(id); };
     auto rows = co_await OnStore(ctx_, std::move(list));
     if (!rows) co_return http::ErrorResponse(rows.error());
-    co_return Json(StatusCode::ok, UsageToJson(id, *rows));
+    co_return Json(StatusCode::ok, UsageToJson(grant->record, *rows));
+  }
+
+  // The grant's audit trail: budget thresholds crossed, leases lost to a stopped broker.
+  awaitable<Response> GetEvents(Request&, const PathParams& params, const Caller& caller) {
+    std::string id(params.Get("id"));
+    auto grant = co_await LoadGrant(ctx_, id);
+    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    auto list = [id](store::Store& s) { return s.ListEvents(id); };
+    auto events = co_await OnStore(ctx_, std::move(list));
+    if (!events) co_return http::ErrorResponse(events.error());
+    json::array out;
+    for (const auto& e : *events) {
+      boost::system::error_code ec;
+      out.push_back({{"type", e.kind}, {"at", FormatIso8601(e.at)}, {"detail", json::parse(e.detail, ec)}});
+    }
+    co_return Json(StatusCode::ok, json::object{{"grantId", id}, {"events", std::move(out)}});
+  }
+
+  // Changes a granted grant's limits: {"maxBudgetCents": 500, "maxRequests": null, ...}; a field
+  // left out keeps its value, null removes the limit.
+  awaitable<Response> SetLimits(Request& req, const PathParams& params, const Caller& caller) {
+    auto body = BodyObject(req, false);
+    if (!body) co_return http::ErrorResponse(body.error());
+    std::string id(params.Get("id"));
+    auto grant = co_await LoadGrant(ctx_, id);
+    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    json::object scope = domain::ScopeToJson(grant->scope);
+    for (const auto& [key, value] : *body) {
+      if (std::find(std::begin(kLimitFields), std::end(kLimitFields), key) == std::end(kLimitFields))
+        co_return http::ErrorResponse(Validation({{std::string(key), "Not a limit; expected one of maxBudgetCents, "
+                                                                     "maxRequests, rateLimit, maxTokensPerMinute, "
+                                                                     "maxConcurrent"}}));
+      if (value.is_null())
+        scope.erase(key);
+      else
+        scope[key] = value;
+    }
+    auto limits = domain::ParseScope(scope, "scope", {grant->scope.provider});
+    if (!limits) co_return http::ErrorResponse(limits.error());
+    co_return co_await Transition(std::move(id), caller, api::SetLimits(std::move(*limits)));
+  }
+
+  // What an app may still do with its token: its grant's limits, what is left, and the prices.
+  awaitable<Response> Passport(Request& req, const PathParams&) {
+    auto grant = co_await AuthorizeBearer(ctx_, req);
+    if (!grant) co_return http::ErrorResponse(grant.error());
+    auto fresh = co_await LoadGrant(ctx_, (*grant)->record.id);  // the cached copy's figures lag
+    if (!fresh) co_return http::ErrorResponse(fresh.error());
+    UnixSeconds now = ctx_.clock();
+    const store::GrantRecord& r = fresh->record;
+    co_return Json(StatusCode::ok, json::object{{"grantId", r.id},
+                                                {"status", store::GrantStatusName(domain::EffectiveStatus(r, now))},
+                                                {"scope", domain::ScopeToJson(fresh->scope)},
+                                                {"expiresAt", r.expires_at ? json::value(FormatIso8601(*r.expires_at))
+                                                                           : json::value(nullptr)},
+                                                {"budget", domain::BudgetToJson(r)},
+                                                {"requests", domain::RequestsToJson(r)},
+                                                {"metering", MeteringToJson()}});
   }
 
   awaitable<Response> Approve(Request& req, const PathParams& params, const Caller& caller) {
@@ -293,6 +367,13 @@ class ReferenceApi {
   }
 
  private:
+  // How calls are priced: the table's date, and what happens to a model with no known price.
+  json::object MeteringToJson() const {
+    return {{"pricesAsOf", ctx_.prices.AsOf()},
+            {"unpricedModels", ctx_.refuse_unpriced_models ? "refused when the grant has a budget"
+                                                           : "allowed, counted as requests only"}};
+  }
+
   awaitable<Response> Transition(std::string id, const Caller& caller, GrantChange change) {
     auto grant = co_await ChangeGrant(ctx_, std::move(id), caller, std::move(change));
     if (!grant) co_return http::ErrorResponse(grant.error());
@@ -318,6 +399,9 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
   router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
   router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));
+  router.Add(V::get, "/grants/:id/events", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetEvents>>(api));
+  router.Add(V::patch, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::SetLimits>>(api));
+  router.Add(V::get, "/v1/passport", Bind<&ReferenceApi::Passport>(api));
   router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Approve>>(api));
   router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Deny>>(api));
   router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Revoke>>(api));

@@ -31,13 +31,9 @@ GrantStatus EffectiveStatus(const store::GrantRecord& grant, UnixSeconds now) {
 
 std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds now) {
   GrantStatus status = EffectiveStatus(grant, now);
-  if (status == GrantStatus::kApproved) return std::nullopt;
+  // An exhausted grant's token stays valid: the meter refuses its calls, saying which limit.
+  if (status == GrantStatus::kApproved || status == GrantStatus::kExhausted) return std::nullopt;
   if (status == GrantStatus::kExpired) return MakeError(Errc::kUnauthorized, "Associated grant has expired");
-  if (status == GrantStatus::kExhausted)
-    return MakeError(grant.budget_micros && grant.spent_micros + grant.lost_micros >= *grant.budget_micros
-                         ? Errc::kBudgetExceeded
-                         : Errc::kLimitReached,
-                     "This grant is exhausted: its budget or request cap is used up; the owner can raise it");
   return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(store::GrantStatusName(status)) + "'");
 }
 

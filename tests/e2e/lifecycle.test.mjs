@@ -76,7 +76,7 @@ for (const provider of ['openai', 'anthropic', 'google']) {
     const inspect = await call(broker.url, 'GET', `/tokens/${token}/inspect`);
     assert.equal(inspect.json.valid, true);
     assert.equal(inspect.json.grant.usageCount, 2);
-    assert.equal(inspect.json.grant.status, 'approved');
+    assert.equal(inspect.json.grant.status, 'exhausted');
     assert.deepEqual(Object.keys(inspect.json.grant).sort(),
       ['appName', 'appUrl', 'createdAt', 'expiresAt', 'id', 'scope', 'status', 'usageCount']);
 

@@ -1,0 +1,223 @@
+// Budgets that cannot be overspent, caps reserved before the call, rate limits with Retry-After,
+// threshold alerts, and the app's own view of what it has left. Prices are the shipped table's:
+// gpt-4o-mini $0.15 in / $0.60 out, claude-opus-4-1 $15 in / $75 out per million tokens.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, tempDir } from './setup.mjs';
+
+const MINI = { input: 0.15, output: 0.6 };  // USD per million tokens = micro-USD per token
+const costOf = (price, input, output) => Math.ceil(input * price.input + output * price.output - 1e-9);
+const messages = [{ role: 'user', content: 'Count the waves' }];
+
+let slowMock, broker;
+before(async () => {
+  // Every call takes 1.5 s upstream, so all 200 calls below are decided while the first are in flight.
+  slowMock = await startMock(['--latency-ms', '1500']);
+  broker = await startBroker({ mock: slowMock });
+});
+
+// The worst case the broker reserves: the body's bytes as input tokens, max_tokens as output.
+function reservation(body) {
+  return costOf(MINI, Buffer.byteLength(JSON.stringify(body)), body.max_tokens);
+}
+
+// A body whose reservation fits exactly 37 times in one cent (10000 micro-USD).
+function bodyFitting37(extra) {
+  for (let max = 300; max < 500; max++) {
+    const body = { model: 'gpt-4o-mini', messages, max_tokens: max, ...extra };
+    if (Math.floor(10000 / reservation(body)) === 37) return body;
+  }
+  throw new Error('no body fits 37 times');
+}
+
+async function grant(scope) {
+  return approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], ...scope });
+}
+
+async function grantView(grantId) {
+  return (await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken })).json;
+}
+
+for (const stream of [false, true]) {
+  test(`200 concurrent ${stream ? 'streaming ' : ''}calls against a budget that fits 37: exactly 37 go upstream`, async () => {
+    const g = await grant({ maxBudgetCents: 1, maxConcurrent: 500 });
+    const body = bodyFitting37(stream ? { stream: true, stream_options: { include_usage: true } } : {});
+    const before = (await mockStats(slowMock)).requests.openai;
+    const results = await Promise.all(Array.from({ length: 200 }, () =>
+      call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body })));
+    const ok = results.filter((r) => r.status === 200);
+    const refused = results.filter((r) => r.status !== 200);
+    assert.equal(ok.length, 37);
+    assert.equal((await mockStats(slowMock)).requests.openai - before, 37, 'only admitted calls reach upstream');
+    for (const r of refused) {
+      assert.equal(r.status, 402, r.text);
+      assert.equal(r.json.error.code, 'budget_exceeded');
+      assert.match(r.json.error.message, /Budget exceeded: this call could cost up to \$0\.000\d+/);
+    }
+    // What was spent is what the 37 calls used, by the provider's own figures.
+    let expected = 0;
+    for (const r of ok) {
+      const usage = stream
+        ? JSON.parse(r.text.split('\n').filter((l) => l.startsWith('data: {') && l.includes('"usage":{')).at(-1).slice(6)).usage
+        : r.json.usage;
+      expected += costOf(MINI, usage.prompt_tokens, usage.completion_tokens);
+    }
+    const usage = await usageOf(broker, g.grantId);
+    assert.equal(usage.totals.requests, 37);
+    assert.equal(usage.totals.costMicros, expected);
+    assert.equal(usage.budget.spentMicros, expected);
+    assert.ok(usage.budget.spentMicros <= 10000);
+  });
+}
+
+test('a stream that names a max_tokens the budget cannot pay for is refused before it starts', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-opus-4-1'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${broker.url}/anthropic`, maxRetries: 0 });
+  const before = (await mockStats(slowMock)).requests.anthropic;
+  // 32000 tokens at $75 per million would cost $2.40; the grant has one cent.
+  const stream = client.messages.stream({ model: 'claude-opus-4-1', max_tokens: 32000, messages });
+  await assert.rejects(stream.finalMessage(), (e) => e instanceof Anthropic.APIError && e.status === 402 &&
+    e.error?.error?.type === 'billing_error' && /could cost up to \$2\.4\d+/.test(e.message));
+  assert.equal((await mockStats(slowMock)).requests.anthropic, before);
+});
+
+test('the OpenAI SDK sees the budget cut as an error event; owner prices in the config file apply', async () => {
+  const mock = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '2']);
+  const dir = tempDir();
+  const config = join(dir, 'aipassport.toml');
+  // The owner's own price: $100 per million output tokens, so one cent pays for under 100 tokens.
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 100.0\nmax_output_tokens = 16384\n');
+  const b = await startBroker({ mock, args: ['--config', config] });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
+  let chunks = 0;
+  await assert.rejects(async () => {
+    for await (const chunk of stream) if (chunk.choices[0]?.delta) chunks++;
+  }, (e) => e instanceof OpenAI.APIError && /budget is spent/.test(e.message));
+  assert.ok(chunks > 50 && chunks < 100, `cut where the budget ran out (${chunks} chunks)`);
+  const view = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+  assert.ok(view.totals.costMicros > 5000 && view.totals.costMicros <= 10000, JSON.stringify(view.totals));
+  const next = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, max_tokens: 50 } });
+  assert.equal(next.status, 402);
+});
+
+test('an abandoned stream is charged for what went through', async () => {
+  const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '30']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let seen = 0;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta) seen++;
+    if (seen === 5) break;  // the app walks away
+  }
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  assert.ok(usage.totals.outputTokens >= 5);
+  assert.ok(usage.totals.costMicros > 0);
+  assert.equal(usage.budget.heldMicros >= 0, true);
+});
+
+test('requests per minute: a burst over rateLimit gets 429 with Retry-After, and passes after the wait', async () => {
+  const mock = await startMock();
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], rateLimit: 60 });
+  const body = { model: 'gpt-4o-mini', messages };
+  let last;
+  for (let i = 0; i < 60; i++) {
+    last = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+    assert.equal(last.status, 200, `call ${i}`);
+  }
+  assert.equal(last.headers.get('x-ratelimit-limit-requests'), '60');
+  assert.ok(Number(last.headers.get('x-ratelimit-remaining-requests')) <= 1);
+  assert.match(last.headers.get('x-ratelimit-reset-requests'), /^\d+(ms|s|m\d+s)$/);
+  const refused = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json.error.code, 'rate_limit_exceeded');
+  assert.equal(refused.headers.get('retry-after'), '1');  // one request a second comes back
+  assert.equal(refused.headers.get('x-ratelimit-remaining-requests'), '0');
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.equal((await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body })).status, 200);
+  // The OpenAI SDK reads the same refusal as its RateLimitError.
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  await assert.rejects(client.chat.completions.create(body), (e) => e instanceof OpenAI.RateLimitError);
+});
+
+test('a request cap used up shows as exhausted; the owner raises it and the grant works again', async () => {
+  const g = await grant({ maxRequests: 1 });
+  const body = { model: 'gpt-4o-mini', messages };
+  assert.equal((await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body })).status, 200);
+  assert.equal((await grantView(g.grantId)).status, 'exhausted');
+  const capped = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+  assert.equal(capped.status, 429);
+  assert.match(capped.json.error.message, /Usage cap exceeded \(1 of 1 requests used\)/);
+  const bad = await call(broker.url, 'PATCH', `/grants/${g.grantId}`, { token: broker.ownerToken, body: { maxRequests: -1 } });
+  assert.equal(bad.status, 400);
+  const wider = await call(broker.url, 'PATCH', `/grants/${g.grantId}`, { token: broker.ownerToken, body: { maxRequests: 3 } });
+  assert.equal(wider.status, 200, wider.text);
+  assert.equal(wider.json.status, 'approved');
+  assert.equal(wider.json.requests.remaining, 2);
+  const reopened = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+  assert.equal(reopened.status, 200, reopened.text);
+});
+
+test('the app reads its own remaining budget and requests with its token', async () => {
+  const g = await grant({ maxBudgetCents: 50, maxRequests: 10 });
+  await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o-mini', messages } });
+  const passport = await call(broker.url, 'GET', '/v1/passport', { token: g.token });
+  assert.equal(passport.status, 200);
+  assert.equal(passport.json.grantId, g.grantId);
+  assert.equal(passport.json.budget.limitMicros, 500000);
+  assert.ok(passport.json.budget.spentMicros > 0);
+  assert.equal(passport.json.budget.remainingMicros, 500000 - passport.json.budget.spentMicros);
+  assert.equal(passport.json.requests.used, 1);
+  assert.equal(passport.json.requests.remaining, 9);
+  assert.equal(passport.json.metering.pricesAsOf, '2026-11-28');
+  assert.equal((await call(broker.url, 'GET', '/v1/passport', { token: 'nope' })).status, 401);
+});
+
+test('crossing a budget threshold records an event and POSTs the webhook', async () => {
+  const received = [];
+  const hook = http.createServer((req, res) => {
+    let text = '';
+    req.on('data', (c) => { text += c; });
+    req.on('end', () => { received.push(JSON.parse(text)); res.end('ok'); });
+  });
+  await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+  const mock = await startMock();
+  const b = await startBroker({ mock, env: {
+    AIPASSPORT_ALERT_THRESHOLDS: '5,90', AIPASSPORT_ALERT_WEBHOOK_URL: `http://127.0.0.1:${hook.address().port}/alerts`,
+  } });
+  const g = await approvedGrant(b, { provider: 'anthropic', models: ['claude-opus-4-1'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const r = await call(b.url, 'POST', '/anthropic/v1/messages', { token: g.token, body: { model: 'claude-opus-4-1', messages, max_tokens: 100 } });
+  assert.equal(r.status, 200, r.text);  // about 800 micro-USD of 10000 at $15/$75: past 5%, not 90%
+  const events = (await call(b.url, 'GET', `/grants/${g.grantId}/events`, { token: b.ownerToken })).json.events;
+  assert.equal(events.length, 1, JSON.stringify(events));
+  assert.equal(events[0].type, 'budget_threshold');
+  assert.equal(events[0].detail.percent, 5);
+  await eventually(() => received.length === 1, 'the webhook call');
+  assert.equal(received[0].type, 'budget_threshold');
+  assert.equal(received[0].grantId, g.grantId);
+  assert.equal(received[0].detail.budgetMicros, 10000);
+  hook.close();
+});
+
+test('a model with no known price is refused on a budgeted grant, and the grant says so', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'], maxBudgetCents: 5 });
+  const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-mystery', messages } });
+  assert.equal(r.status, 403);
+  assert.match(r.json.error.message, /No price is known for model 'gpt-mystery'/);
+  const view = await grantView(g.grantId);
+  assert.equal(view.metering.unpricedModels, 'refused when the grant has a budget');
+  const free = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  assert.equal((await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: free.token, body: { model: 'gpt-mystery', messages } })).status, 200);
+});
