@@ -101,6 +101,14 @@ TEST(UsageTest, ReadsEachProvidersFigures) {
   EXPECT_EQ(anthropic.input_tokens, 25);
   EXPECT_EQ(anthropic.output_tokens, 15);
 
+  Usage cached;  // Anthropic reports cache reads and writes apart from input_tokens: they are added
+  MergeUsageFromJson(
+      R"({"usage":{"input_tokens":10,"cache_read_input_tokens":1000,"cache_creation_input_tokens":200,"output_tokens":5}})",
+      cached);
+  EXPECT_EQ(cached.input_tokens, 1210);
+  EXPECT_EQ(cached.cached_input_tokens, 1000);
+  EXPECT_EQ(cached.cache_write_tokens, 200);
+
   Usage gemini;
   MergeUsageFromJson(R"({"usageMetadata":{"promptTokenCount":8,"candidatesTokenCount":3,"thoughtsTokenCount":2}})",
                      gemini);

@@ -1,0 +1,56 @@
+// A broker killed with SIGKILL in the middle of a load: after a restart, what was settled plus
+// what was leased and lost never exceeds the budget, and no call whose answer the app received is
+// forgotten.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startMock, startBroker, approvedGrant, call, tempDir } from './harness.mjs';
+
+test('SIGKILL under load: spend plus lost leases stays within the budget and no answered call is lost', async () => {
+  const mock = await startMock(['--latency-ms', '20']);
+  const dataDir = tempDir();
+  const env = { AIPASSPORT_ADMIN_TOKEN: randomBytes(32).toString('hex') };
+  const first = await startBroker({ mock, dataDir, env });
+  // Room for about 60 calls' worst case: the load runs into the budget while the broker dies.
+  const g = await approvedGrant(first, {
+    provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 4, maxConcurrent: 64,
+  });
+  const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Tell me about the tide' }], max_tokens: 1000 };
+  let answered = 0;
+  let stop = false;
+  const worker = async () => {
+    while (!stop) {
+      try {
+        const r = await call(first.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+        if (r.status === 200 && r.json?.usage) answered++;
+      } catch { /* the broker is gone */ }
+    }
+  };
+  const workers = Array.from({ length: 16 }, worker);
+  await new Promise((r) => setTimeout(r, 700));
+  await first.stop('SIGKILL');
+  stop = true;
+  await Promise.all(workers);
+  assert.ok(answered > 0, 'calls were answered before the kill');
+
+  const second = await startBroker({ mock, dataDir, env });
+  const check = async () => {
+    const usage = (await call(second.url, 'GET', `/grants/${g.grantId}/usage`, { token: env.AIPASSPORT_ADMIN_TOKEN })).json;
+    const { spentMicros, lostMicros, heldMicros, limitMicros } = usage.budget;
+    assert.ok(spentMicros + lostMicros + heldMicros <= limitMicros, JSON.stringify(usage.budget));
+    assert.equal(usage.totals.costMicros, spentMicros);
+    return usage;
+  };
+  const after = await check();
+  assert.ok(after.totals.requests >= answered, `${after.totals.requests} recorded, ${answered} answered`);
+  // The restarted broker goes on within the same budget.
+  const results = await Promise.all(Array.from({ length: 80 }, () =>
+    call(second.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body })));
+  assert.ok(results.every((r) => r.status === 200 || r.status === 402), results.map((r) => r.status).join());
+  await check();
+  await second.stop();
+  const third = await startBroker({ mock, dataDir, env });
+  // A clean stop hands its leases back: only the killed broker's lease is still held.
+  const usage = (await call(third.url, 'GET', `/grants/${g.grantId}/usage`, { token: env.AIPASSPORT_ADMIN_TOKEN })).json;
+  assert.ok(usage.budget.heldMicros <= after.budget.heldMicros, JSON.stringify({ before: after.budget, now: usage.budget }));
+});
