@@ -30,7 +30,7 @@ struct BrokerContext {
   domain::LoginThrottle& login_throttle;
   PendingAuthorizations& authorizations;
   DeviceAuthorizations& devices;
-  bool https = false;  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
+  bool https = false;                  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   bool dynamic_registration = false;   // apps may register themselves at /oauth/register
   bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them
   Clock clock;

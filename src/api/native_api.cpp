@@ -268,8 +268,8 @@ class NativeCall {
   int64_t OutputCap() const { return metered_ ? metered_->OutputCap() : INT64_MAX; }
 
   Error BudgetSpent() const {
-    return MakeError(Errc::kBudgetExceeded, "Stream ended: the grant's budget is spent (" +
-                                                std::to_string(OutputSoFar()) + " output tokens)");
+    return MakeError(Errc::kBudgetExceeded,
+                     "Stream ended: the grant's budget is spent (" + std::to_string(OutputSoFar()) + " output tokens)");
   }
 
   // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;

@@ -187,8 +187,7 @@ class ReferenceApi {
   }
 
   awaitable<Response> GetGrant(Request&, const PathParams& params, const Caller& caller) {
-    auto grant = co_await LoadGrant(ctx_, std::string(params.Get("id")));
-    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    auto grant = co_await ManagedGrant(std::string(params.Get("id")), caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
     json::object view = domain::GrantToJson(*grant, ctx_.clock());
     view["metering"] = MeteringToJson();
@@ -198,8 +197,7 @@ class ReferenceApi {
   // What the grant used: totals and a row per day and model.
   awaitable<Response> GetUsage(Request&, const PathParams& params, const Caller& caller) {
     std::string id(params.Get("id"));
-    auto grant = co_await LoadGrant(ctx_, id);
-    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
     auto list = [id](store::Store& s) { return s.ListUsage(id); };
     auto rows = co_await OnStore(ctx_, std::move(list));
@@ -210,8 +208,7 @@ class ReferenceApi {
   // The grant's audit trail: budget thresholds crossed, leases lost to a stopped broker.
   awaitable<Response> GetEvents(Request&, const PathParams& params, const Caller& caller) {
     std::string id(params.Get("id"));
-    auto grant = co_await LoadGrant(ctx_, id);
-    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
     auto list = [id](store::Store& s) { return s.ListEvents(id); };
     auto events = co_await OnStore(ctx_, std::move(list));
@@ -230,15 +227,15 @@ class ReferenceApi {
     auto body = BodyObject(req, false);
     if (!body) co_return http::ErrorResponse(body.error());
     std::string id(params.Get("id"));
-    auto grant = co_await LoadGrant(ctx_, id);
-    if (grant && !MayManage(caller, grant->record)) grant = NotFound();
+    auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
     json::object scope = domain::ScopeToJson(grant->scope);
     for (const auto& [key, value] : *body) {
       if (std::find(std::begin(kLimitFields), std::end(kLimitFields), key) == std::end(kLimitFields))
-        co_return http::ErrorResponse(Validation({{std::string(key), "Not a limit; expected one of maxBudgetCents, "
-                                                                     "maxRequests, rateLimit, maxTokensPerMinute, "
-                                                                     "maxConcurrent"}}));
+        co_return http::ErrorResponse(Validation({{std::string(key),
+                                                   "Not a limit; expected one of maxBudgetCents, "
+                                                   "maxRequests, rateLimit, maxTokensPerMinute, "
+                                                   "maxConcurrent"}}));
       if (value.is_null())
         scope.erase(key);
       else
@@ -367,6 +364,13 @@ class ReferenceApi {
   }
 
  private:
+  // The grant, if the caller may manage it; another owner's grant is as if it did not exist.
+  awaitable<Result<domain::Grant>> ManagedGrant(std::string id, const Caller& caller) {
+    auto grant = co_await LoadGrant(ctx_, std::move(id));
+    if (grant && !MayManage(caller, grant->record)) co_return NotFound();
+    co_return grant;
+  }
+
   // How calls are priced: the table's date, and what happens to a model with no known price.
   json::object MeteringToJson() const {
     return {{"pricesAsOf", ctx_.prices.AsOf()},

@@ -6,10 +6,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/json.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 #include <cctype>
 #include <cstdio>
 #include <thread>
@@ -140,7 +140,7 @@ boost::asio::awaitable<void> PostAlert(http::HttpClient& client, http::Origin or
 }
 
 std::function<void(const store::EventRecord&)> WebhookSink(const Config& config, http::HttpClient& client,
-                                                            http::IoPool& io) {
+                                                           http::IoPool& io) {
   if (config.alert_webhook_url.empty()) return {};
   http::Origin origin = http::ParseBaseUrl(config.alert_webhook_url).value();  // checked by LoadConfig
   return [&client, &io, origin](const store::EventRecord& event) {

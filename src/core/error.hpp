@@ -21,7 +21,7 @@ enum class Errc {
   kLimitReached,    // the grant's request cap is used up
   kBudgetExceeded,  // the call could cost more than the grant has left
   kRateLimited,     // too many calls or tokens this minute, or too many at once
-  kUpstream,      // the provider failed or answered something unusable
+  kUpstream,        // the provider failed or answered something unusable
   kUpstreamTimeout,
   kUnavailable,  // the broker cannot serve now (shutting down, store failure)
   kInternal,

@@ -13,7 +13,8 @@ Result<Grant> GrantFromRecord(store::GrantRecord record) {
 void SetScope(store::GrantRecord& record, const Scope& scope) {
   record.scope_json = ScopeToJsonText(scope);
   record.max_requests = scope.max_requests;
-  record.budget_micros = scope.max_budget_cents ? std::optional<int64_t>(*scope.max_budget_cents * 10'000) : std::nullopt;
+  record.budget_micros =
+      scope.max_budget_cents ? std::optional<int64_t>(*scope.max_budget_cents * 10'000) : std::nullopt;
 }
 
 bool IsExhausted(const store::GrantRecord& g) {

@@ -18,16 +18,21 @@ boost::json::value OrNull(const std::optional<int64_t>& v) {
 boost::json::object BudgetToJson(const store::GrantRecord& r) {
   boost::json::value remaining = nullptr;
   if (r.budget_micros) remaining = std::max<int64_t>(0, *r.budget_micros - r.spent_micros - r.lost_micros);
-  return {{"limitMicros", OrNull(r.budget_micros)}, {"spentMicros", r.spent_micros},
-          {"heldMicros", r.leased_micros},         {"lostMicros", r.lost_micros},
+  return {{"limitMicros", OrNull(r.budget_micros)},
+          {"spentMicros", r.spent_micros},
+          {"heldMicros", r.leased_micros},
+          {"lostMicros", r.lost_micros},
           {"remainingMicros", remaining}};
 }
 
 boost::json::object RequestsToJson(const store::GrantRecord& r) {
   boost::json::value remaining = nullptr;
   if (r.max_requests) remaining = std::max<int64_t>(0, *r.max_requests - r.usage_count - r.lost_requests);
-  return {{"limit", OrNull(r.max_requests)}, {"used", r.usage_count}, {"held", r.leased_requests},
-          {"lost", r.lost_requests},         {"remaining", remaining}};
+  return {{"limit", OrNull(r.max_requests)},
+          {"used", r.usage_count},
+          {"held", r.leased_requests},
+          {"lost", r.lost_requests},
+          {"remaining", remaining}};
 }
 
 boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {

@@ -41,7 +41,8 @@ int64_t ImagePrice(const Price& price, const std::string& kind) {
 int64_t CostMicros(const Price& price, const Consumption& used) {
   int64_t tokens = CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used), kMillion);
   int64_t images = used.images > 0 ? used.images * ImagePrice(price, used.image_kind) : 0;
-  auto audio = static_cast<int64_t>(std::ceil(used.audio_seconds * static_cast<double>(price.audio_minute_micros) / 60));
+  auto audio =
+      static_cast<int64_t>(std::ceil(used.audio_seconds * static_cast<double>(price.audio_minute_micros) / 60));
   int64_t characters = CeilDiv(used.characters * price.million_characters_micros, kMillion);
   return tokens + images + audio + characters;
 }

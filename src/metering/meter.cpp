@@ -35,7 +35,7 @@ int RetryAfterSeconds(int64_t ms) { return static_cast<int>(std::max<int64_t>(1,
 struct Account {
   std::mutex mutex;
   std::string grant_id;
-  int64_t lease_micros = 0;    // leased from the store and not reserved by a call
+  int64_t lease_micros = 0;  // leased from the store and not reserved by a call
   int64_t lease_requests = 0;
   int64_t in_flight = 0;
   Bucket requests;
@@ -121,8 +121,8 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
   };
   fill_headers();
   if (a.in_flight >= concurrent) {
-    Error e = MakeError(Errc::kRateLimited, "Too many calls in flight for this grant (at most " +
-                                                std::to_string(concurrent) + " at once)");
+    Error e = MakeError(Errc::kRateLimited,
+                        "Too many calls in flight for this grant (at most " + std::to_string(concurrent) + " at once)");
     e.retry_after_seconds = 1;
     return e;
   }
@@ -134,10 +134,11 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
   }
   if (scope.max_tokens_per_minute) {
     // A call larger than the whole minute's allowance waits for a full bucket, then may go.
-    double needed = std::min<double>(static_cast<double>(ask.tokens), static_cast<double>(*scope.max_tokens_per_minute));
+    double needed =
+        std::min<double>(static_cast<double>(ask.tokens), static_cast<double>(*scope.max_tokens_per_minute));
     if (a.tokens.level < needed) {
-      Error e = MakeError(Errc::kRateLimited, "Rate limit reached: " + std::to_string(*scope.max_tokens_per_minute) +
-                                                  " tokens per minute");
+      Error e = MakeError(Errc::kRateLimited,
+                          "Rate limit reached: " + std::to_string(*scope.max_tokens_per_minute) + " tokens per minute");
       e.retry_after_seconds = RetryAfterSeconds(a.tokens.WaitMs(needed, *scope.max_tokens_per_minute));
       return e;
     }

@@ -29,7 +29,7 @@ struct Account;
 
 // What a call may use at most, and the least it needs to start.
 struct Ask {
-  int64_t need_micros = 0;  // refused when even this does not fit
+  int64_t need_micros = 0;   // refused when even this does not fit
   int64_t up_to_micros = 0;  // reserved when it fits; a stream may start with less
   int64_t tokens = 0;        // counted against tokens per minute
   bool counted = true;       // takes a request from the cap and the per-minute rate
@@ -67,8 +67,8 @@ class Ticket {
 };
 
 struct MeterOptions {
-  std::string node_id;           // this broker, as its leases are named in the store
-  int64_t max_concurrent = 32;   // calls in flight per grant when the grant sets no lower figure
+  std::string node_id;          // this broker, as its leases are named in the store
+  int64_t max_concurrent = 32;  // calls in flight per grant when the grant sets no lower figure
 };
 
 class Meter {
@@ -85,8 +85,7 @@ class Meter {
 
  private:
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
-  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant,
-                                       const Ask& ask);
+  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;

@@ -128,6 +128,21 @@ TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
     }
 }
 
+TEST_F(MeterTest, TokensPerMinuteAreChargedWithTheWorstCaseAndCorrectedAfter) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  domain::Scope scope;
+  scope.max_tokens_per_minute = 1000;
+  auto grant = Approved(std::nullopt, std::nullopt, scope);
+  auto first = AdmitAtOnce(meter, grant, {.tokens = 800}, 1);
+  ASSERT_TRUE(first[0]);
+  auto refused = AdmitAtOnce(meter, grant, {.tokens = 800}, 1);
+  ASSERT_FALSE(refused[0]);
+  EXPECT_EQ(refused[0].error().code, Errc::kRateLimited);
+  EXPECT_GE(refused[0].error().retry_after_seconds, 35);  // 600 tokens at 1000 a minute
+  first[0]->Settle(0, 100);                               // it used 100 of the 800
+  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.tokens = 800}, 1)[0]);
+}
+
 TEST_F(MeterTest, CallsInFlightAreCapped) {
   Meter meter(*store_, pool_, {"node-1", 1000});
   domain::Scope scope;

@@ -31,7 +31,7 @@ std::optional<std::string_view> WithoutVersionSuffix(std::string_view model) {
     if (head.size() - d2 - 1 == 2) {
       size_t d3 = before.rfind('-');
       if (d3 != std::string_view::npos && AllDigits(before.substr(d3 + 1)) && before.size() - d3 - 1 == 4)
-        return before.substr(0, d3);                                         // -YYYY-MM-DD
+        return before.substr(0, d3);                                                 // -YYYY-MM-DD
       if (before.ends_with("-preview")) return before.substr(0, before.size() - 8);  // -preview-MM-DD
     }
   }
@@ -67,10 +67,21 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
 }
 
 Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t index) {
-  static constexpr std::string_view kKnown[] = {
-      "provider",  "model",  "input",     "cached_input",      "cache_write",       "output",
-      "long_input", "long_cached_input", "long_cache_write", "long_output", "long_context_above",
-      "max_output_tokens", "images", "audio_minute", "million_characters"};
+  static constexpr std::string_view kKnown[] = {"provider",
+                                                "model",
+                                                "input",
+                                                "cached_input",
+                                                "cache_write",
+                                                "output",
+                                                "long_input",
+                                                "long_cached_input",
+                                                "long_cache_write",
+                                                "long_output",
+                                                "long_context_above",
+                                                "max_output_tokens",
+                                                "images",
+                                                "audio_minute",
+                                                "million_characters"};
   for (const auto& [key, value] : t)
     if (std::find(std::begin(kKnown), std::end(kKnown), key.str()) == std::end(kKnown))
       return Bad(source, index, key.str(), "is not a price field");
@@ -144,8 +155,9 @@ Status AddPrices(std::string_view toml_text, std::string_view key, std::string_v
   const toml::node* node = table.get(key);
   if (!node) return {};
   const toml::array* entries = node->as_array();
-  if (!entries) return MakeError(Errc::kValidation, std::string(source) + ": '" + std::string(key) +
-                                                        "' must be an array of tables ([[" + std::string(key) + "]])");
+  if (!entries)
+    return MakeError(Errc::kValidation, std::string(source) + ": '" + std::string(key) +
+                                            "' must be an array of tables ([[" + std::string(key) + "]])");
   for (size_t i = 0; i < entries->size(); ++i) {
     const toml::table* t = (*entries)[i].as_table();
     if (!t) return Bad(source, i, key, "must be a table");

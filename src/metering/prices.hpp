@@ -29,10 +29,10 @@ struct Price {
   // Prompts longer than this many input tokens are billed at `long_tokens` (Gemini Pro).
   std::optional<int64_t> long_context_above;
   TokenPrices long_tokens;
-  int64_t max_output_tokens = 0;                 // reserved when the app sets no limit; 0: not a text model
-  std::map<std::string, int64_t> image_micros;   // "1024x1024/hd" or "1024x1024" -> micro-USD per image
-  int64_t audio_minute_micros = 0;               // transcription
-  int64_t million_characters_micros = 0;         // speech
+  int64_t max_output_tokens = 0;                // reserved when the app sets no limit; 0: not a text model
+  std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
+  int64_t audio_minute_micros = 0;              // transcription
+  int64_t million_characters_micros = 0;        // speech
 };
 
 class PriceTable {

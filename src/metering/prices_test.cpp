@@ -109,7 +109,8 @@ max_output_tokens = 4096
 
 TEST(Prices, BadEntriesAreRefusedWithTheirPlace) {
   PriceTable table;
-  auto bad = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ninput = -1\n", "prices", "config.toml", table);
+  auto bad =
+      AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ninput = -1\n", "prices", "config.toml", table);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().message, "config.toml: entry 1, 'input' must be a non-negative number of US dollars");
   auto unknown = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\nimput = 1\n", "prices", "c", table);

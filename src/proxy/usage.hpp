@@ -1,7 +1,7 @@
 #pragma once
 // What a call used, read from the provider's own figures (input_tokens counts every input token,
-// as OpenAI and Gemini do; Anthropic's cache reads and writes, which it reports apart, are added): OpenAI's `usage` (chat, responses,
-// embeddings, images, audio), Anthropic's `usage` (also inside `message_start`), Gemini's
+// as OpenAI and Gemini do; Anthropic's cache reads and writes, which it reports apart, are added): OpenAI's `usage`
+// (chat, responses, embeddings, images, audio), Anthropic's `usage` (also inside `message_start`), Gemini's
 // `usageMetadata`. Streams report usage in several events; each figure keeps its latest value,
 // which is right for all three (OpenAI reports once, Anthropic and Gemini report running totals).
 

@@ -35,7 +35,7 @@ struct GrantRecord {
   std::string app_name;
   std::string app_url;
   std::string reason;
-  std::string scope_json;               // the validated scope, as JSON text
+  std::string scope_json;  // the validated scope, as JSON text
   // The limits, copied out of the scope so the store can lease from them in one transaction.
   std::optional<int64_t> max_requests;
   std::optional<int64_t> budget_micros;

@@ -133,8 +133,8 @@ TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   g.budget_micros = 1000;
   Approve(g);
   ASSERT_TRUE(store_->TakeLease("g1", "n1", {500, 2}, {500, 2}));
-  auto changes = store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120},
-                                       {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
+  auto changes = store_->Settle(
+      "n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}, {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
   ASSERT_TRUE(changes);
   ASSERT_EQ(changes->size(), 1u);
   EXPECT_EQ((*changes)[0].before_micros, 0);

@@ -107,6 +107,14 @@ test('the OpenAI SDK sees the budget cut as an error event; owner prices in the 
   assert.equal(next.status, 402);
 });
 
+test('/proxy/chat answers a budget it cannot fit with the reference\'s 429, typed budget_exceeded', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-opus-4-1'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const r = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: { model: 'claude-opus-4-1', messages, max_tokens: 4000 } });
+  assert.equal(r.status, 429);
+  assert.equal(r.json.type, 'budget_exceeded');
+  assert.match(r.json.error, /Budget exceeded: this call could cost up to \$0\.30\d+ and the grant's budget of \$0\.010000/);
+});
+
 test('an abandoned stream is charged for what went through', async () => {
   const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '30']);
   const b = await startBroker({ mock });

@@ -19,15 +19,15 @@ using Db = std::unique_ptr<sqlite3, DbClose>;
 using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
 
 // The columns a grant is written with, and read with (plus what its leases hold).
-#define AP_GRANT_COLUMNS                                                                                   \
+#define AP_GRANT_COLUMNS                                                                                  \
   "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
   "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
   "owner_id, budget_micros, lost_micros, lost_requests"
 constexpr const char* kGrantColumns = AP_GRANT_COLUMNS
     ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)"
     ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)";
-constexpr const char* kGrantInsert =
-    "INSERT INTO grants (" AP_GRANT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 #undef AP_GRANT_COLUMNS
 
 // Binds positional parameters and resets the statement when it goes out of scope, so a cached
@@ -612,9 +612,9 @@ class SqliteStore final : public Store {
   // The leases of nodes not seen since `stale_before`.
   Result<std::vector<std::pair<EventRecord, Lease>>> LostLeases(std::string_view node_id, UnixSeconds now,
                                                                 UnixSeconds stale_before) {
-    Query q(Prepare(
-        "SELECT l.grant_id, l.node_id, l.micros, l.requests FROM leases l WHERE l.node_id <> ? "
-        "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)"));
+    Query q(
+        Prepare("SELECT l.grant_id, l.node_id, l.micros, l.requests FROM leases l WHERE l.node_id <> ? "
+                "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)"));
     q.Bind(node_id).Bind(stale_before);
     std::vector<std::pair<EventRecord, Lease>> lost;
     int rc;
@@ -635,14 +635,15 @@ class SqliteStore final : public Store {
     auto lost = LostLeases(node_id, now, stale_before);
     if (!lost) return lost.error();
     for (const auto& [event, lease] : *lost) {
-      Query q(Prepare("UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?"));
+      Query q(
+          Prepare("UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?"));
       q.Bind(lease.micros).Bind(lease.requests).Bind(event.grant_id);
       if (q.Step() != SQLITE_DONE) return DbError("count lost lease");
       if (auto added = AddEvent(event); !added) return added.error();
     }
-    Query drop(Prepare(
-        "DELETE FROM leases WHERE node_id <> ? AND NOT EXISTS "
-        "(SELECT 1 FROM nodes n WHERE n.id = leases.node_id AND n.seen_at >= ?)"));
+    Query drop(
+        Prepare("DELETE FROM leases WHERE node_id <> ? AND NOT EXISTS "
+                "(SELECT 1 FROM nodes n WHERE n.id = leases.node_id AND n.seen_at >= ?)"));
     drop.Bind(node_id).Bind(stale_before);
     if (drop.Step() != SQLITE_DONE) return DbError("drop lost leases");
     Query forget(Prepare("DELETE FROM nodes WHERE seen_at < ?"));
