@@ -7,7 +7,7 @@
 
 namespace ap::metering {
 
-extern const char* const kDefaultPricesToml;  // data/prices.toml, compiled in
+extern const char* const kDefaultPricesToml;  // src/metering/prices.toml, compiled in
 
 namespace {
 
@@ -170,7 +170,8 @@ Status AddPrices(std::string_view toml_text, std::string_view key, std::string_v
 
 Result<PriceTable> DefaultPrices() {
   PriceTable table;
-  if (auto added = AddPrices(kDefaultPricesToml, "model", "data/prices.toml", table); !added) return added.error();
+  if (auto added = AddPrices(kDefaultPricesToml, "model", "src/metering/prices.toml", table); !added)
+    return added.error();
   return table;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// What calls cost: a price per provider and model, read from the shipped table (data/prices.toml,
+// What calls cost: a price per provider and model, read from the shipped table (src/metering/prices.toml,
 // compiled in) and the owner's [[prices]] overrides. Amounts are integer micro-USD; token prices
 // are micro-USD per million tokens, which is the providers' published USD figure times 10^6.
 

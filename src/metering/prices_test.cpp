@@ -1,5 +1,5 @@
 // The shipped price table against the providers' published prices (USD per million tokens, per
-// image, per minute, per million characters; see the sources in data/prices.toml).
+// image, per minute, per million characters; see the sources in src/metering/prices.toml).
 #include "metering/prices.hpp"
 
 #include <gtest/gtest.h>
