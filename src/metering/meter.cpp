@@ -126,7 +126,7 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
     e.retry_after_seconds = 1;
     return e;
   }
-  if (ask.counted && scope.rate_limit && a.requests.level < 1) {
+  if (scope.rate_limit && a.requests.level < 1) {
     Error e = MakeError(Errc::kRateLimited,
                         "Rate limit reached: " + std::to_string(*scope.rate_limit) + " requests per minute");
     e.retry_after_seconds = RetryAfterSeconds(a.requests.WaitMs(1, *scope.rate_limit));
@@ -143,7 +143,7 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
       return e;
     }
   }
-  if (ask.counted && scope.rate_limit) a.requests.level -= 1;
+  if (scope.rate_limit) a.requests.level -= 1;
   if (scope.max_tokens_per_minute) a.tokens.level -= static_cast<double>(ask.tokens);
   ++a.in_flight;
   fill_headers();
@@ -153,7 +153,7 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
   bool budgeted = g.budget_micros.has_value();
-  bool capped = g.max_requests.has_value() && ask.counted;
+  bool capped = g.max_requests.has_value();
   if (budgeted && a.lease_micros < ask.need_micros) return std::nullopt;
   if (capped && a.lease_requests < 1) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
@@ -172,7 +172,7 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
       need.micros = std::max<int64_t>(0, ask.need_micros - account->lease_micros);
       want.micros = std::max<int64_t>(need.micros, 4 * ask.up_to_micros - account->lease_micros);
     }
-    if (grant.record.max_requests && ask.counted) {
+    if (grant.record.max_requests) {
       need.requests = account->lease_requests < 1 ? 1 : 0;
       want.requests = std::max<int64_t>(need.requests, 8 - account->lease_requests);
     }
@@ -200,7 +200,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Ticket ticket;  // from here on, dropping it gives the slot and the rate back
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  ticket.requests_ = grant.record.max_requests && ask.counted ? 1 : 0;
+  ticket.requests_ = grant.record.max_requests ? 1 : 0;
   ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
   auto take_local = [&]() -> bool {
     std::lock_guard lock(account->mutex);

@@ -27,12 +27,12 @@ namespace ap::metering {
 
 struct Account;
 
-// What a call may use at most, and the least it needs to start.
+// What a call may use at most, and the least it needs to start. Each call also takes one request
+// from the cap and the per-minute rate.
 struct Ask {
   int64_t need_micros = 0;   // refused when even this does not fit
   int64_t up_to_micros = 0;  // reserved when it fits; a stream may start with less
   int64_t tokens = 0;        // counted against tokens per minute
-  bool counted = true;       // takes a request from the cap and the per-minute rate
 };
 
 // The grant's per-minute limits as OpenAI's x-ratelimit-* headers say them.
