@@ -40,7 +40,6 @@ struct Account {
   int64_t in_flight = 0;
   Bucket requests;
   Bucket tokens;
-  std::optional<int64_t> tokens_per_minute;  // as of the last call
   Clock::time_point last_used;
 };
 
@@ -103,7 +102,6 @@ namespace {
 Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, int64_t max_concurrent,
                        RateHeaders& headers) {
   Clock::time_point now = Clock::now();
-  a.tokens_per_minute = scope.max_tokens_per_minute;
   int64_t concurrent = scope.max_concurrent.value_or(max_concurrent);
   if (scope.rate_limit) a.requests.Refill(*scope.rate_limit, now);
   if (scope.max_tokens_per_minute) a.tokens.Refill(*scope.max_tokens_per_minute, now);
@@ -197,7 +195,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
       co_return admitted.error();
     account->last_used = Clock::now();
   }
-  Ticket ticket;  // from here on, dropping it gives the slot and the rate back
+  Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
   ticket.requests_ = grant.record.max_requests ? 1 : 0;
