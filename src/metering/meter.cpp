@@ -11,11 +11,16 @@ namespace {
 
 // A bucket of `capacity` that refills evenly over a minute.
 struct Bucket {
-  double level = -1;  // < 0: not used yet (full)
+  double level = 0;  // may go below zero: a call that used more than it was charged
+  bool started = false;
   Clock::time_point at;
 
   void Refill(int64_t capacity, Clock::time_point now) {
-    if (level < 0) level = static_cast<double>(capacity);
+    if (!started) {
+      started = true;
+      level = static_cast<double>(capacity);
+      at = now;
+    }
     double seconds = std::chrono::duration<double>(now - at).count();
     level = std::min(static_cast<double>(capacity), level + seconds * static_cast<double>(capacity) / 60.0);
     at = now;
@@ -75,7 +80,7 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
   if (!account_) return;
   std::lock_guard lock(account_->mutex);
   account_->lease_micros += micros_ - cost_micros;  // what the reservation did not use goes back
-  account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
+  if (tokens_ > 0) account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
   --account_->in_flight;
   account_->last_used = Clock::now();
   account_.reset();
