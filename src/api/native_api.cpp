@@ -8,6 +8,7 @@
 #include "api/metered_call.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
+#include "http/server.hpp"
 #include "proxy/endpoints.hpp"
 #include "proxy/errors.hpp"
 #include "proxy/multipart.hpp"
@@ -26,7 +27,6 @@ using proxy::ProviderEndpoint;
 namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
-constexpr size_t kUploadLimit = 64 << 20;  // the server's limit for streamed bodies
 // What of the app's request goes upstream besides the body: never its credentials or cookies.
 constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
                                                   "anthropic-beta", "openai-beta", "idempotency-key"};
@@ -357,7 +357,7 @@ class NativeCall {
   awaitable<Status> AdmitUpload() {
     model_ = *form_->Value();
     admitted_ = true;
-    size_t bytes = kUploadLimit;
+    size_t bytes = http::kStreamedBodyLimit;  // an upload without a length may be as long as that
     if (auto length = req_.find(bhttp::field::content_length); length != req_.end())
       bytes = std::strtoull(std::string(length->value()).c_str(), nullptr, 10);
     co_return co_await Admit(WorstCaseOfUpload(bytes), false);

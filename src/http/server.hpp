@@ -22,11 +22,14 @@ class context;
 
 namespace ap::http {
 
+// The largest body a route relays as it arrives (uploads), unless the options say otherwise.
+inline constexpr size_t kStreamedBodyLimit = 64 << 20;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 8080;  // 0 picks a free port
   size_t body_limit = 1 << 20;
-  size_t streamed_body_limit = 64 << 20;  // bodies relayed without being held in memory (uploads)
+  size_t streamed_body_limit = kStreamedBodyLimit;  // bodies relayed without being held in memory (uploads)
   size_t header_limit = 16 << 10;
   std::chrono::seconds read_timeout{30};  // for one whole request
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
