@@ -77,9 +77,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
                                               "', and this grant has a budget: the broker refuses calls it cannot "
                                               "price (pricing.unknown_models)");
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
-  if (price_ && open_ended && worst.use.output_tokens == 0 && price_->max_output_tokens > 0)
-    worst_.use.output_tokens = price_->max_output_tokens;
-  if (!price_ && open_ended) worst_.use.output_tokens = kDefaultOutputLimit;
+  if (open_ended)
+    worst_.use.output_tokens =
+        price_ && price_->max_output_tokens > 0 ? price_->max_output_tokens : kDefaultOutputLimit;
   if (price_) {
     ask.up_to_micros = metering::CostMicros(*price_, worst_.use);
     ask.need_micros = ask.up_to_micros;
@@ -94,9 +94,12 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   if (!ticket) {
     Error e = ticket.error();
     if (e.code == Errc::kBudgetExceeded)
-      e.message = "Budget exceeded: this call could cost up to " + metering::FormatUsd(ask.need_micros) +
-                  " and the grant's budget of " + metering::FormatUsd(grant_->record.budget_micros.value_or(0)) +
-                  " does not have that much left";
+      e.message =
+          (ask.need_micros < ask.up_to_micros
+               ? "Budget exceeded: this stream needs at least " + metering::FormatUsd(ask.need_micros) + " to start"
+               : "Budget exceeded: this call could cost up to " + metering::FormatUsd(ask.need_micros)) +
+          " and the grant's budget of " + metering::FormatUsd(grant_->record.budget_micros.value_or(0)) +
+          " does not have that much left";
     co_return e;
   }
   ticket_ = std::move(*ticket);

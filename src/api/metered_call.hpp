@@ -27,7 +27,7 @@ namespace ap::api {
 struct WorstCase {
   metering::Consumption use;
   bool writes_text = false;        // a chat call: its output is in tokens
-  bool output_set_by_app = false;  // max_tokens or the like was in the request
+  bool output_set_by_app = false;  // the request names its output limit (max_tokens or the like)
 };
 
 // From a JSON request body: max_tokens, max_completion_tokens, max_output_tokens,

@@ -349,8 +349,10 @@ class ReferenceApi {
     if (!call) co_return http::ErrorResponse(call.error());
     MeteredCall metered(ctx_, *grant, chat->model);
     WorstCase worst = WorstCaseOf("chat", chat->body, req.body().size());
-    if (!worst.output_set_by_app && endpoint.wire == proxy::Provider::kAnthropic)
-      worst.use.output_tokens = proxy::kDefaultAnthropicMaxTokens;  // what the translation asks for
+    if (!worst.output_set_by_app && endpoint.wire == proxy::Provider::kAnthropic) {
+      worst.use.output_tokens = proxy::kDefaultAnthropicMaxTokens;  // the translation names this limit
+      worst.output_set_by_app = true;
+    }
     if (auto admitted = co_await metered.Admit(worst, false); !admitted)
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
     auto answer = co_await ctx_.upstream.Send(endpoint, std::move(*call));

@@ -105,6 +105,10 @@ test('the OpenAI SDK sees the budget cut as an error event; owner prices in the 
   assert.ok(view.totals.costMicros > 5000 && view.totals.costMicros <= 10000, JSON.stringify(view.totals));
   const next = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, max_tokens: 50 } });
   assert.equal(next.status, 402);
+  assert.match(next.json.error.message, /this call could cost up to \$0\.005\d+/);
+  const stream2 = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, stream: true } });
+  assert.equal(stream2.status, 402);
+  assert.match(stream2.json.error.message, /this stream needs at least \$0\.00\d+ to start/);
 });
 
 test('/proxy/chat answers a budget it cannot fit with the reference\'s 429, typed budget_exceeded', async () => {
