@@ -314,10 +314,12 @@ int RunBroker(const Config& config) {
   std::fflush(stdout);
 
   http::RunUntilSignalled(io, {&server}, std::chrono::seconds(10));
-  // Calls have drained: write what they cost, then hand this broker's leases back.
+  // Calls have drained: write what they cost and hand back what no call holds. A call cut short by
+  // the drain deadline keeps its reservation, which counts as lost.
   boost::asio::post(store_pool.Pool(), [&] {
     usage.Flush();
-    if (auto retired = (*store)->RetireNode(node_id); !retired)
+    meter.ReturnUnreservedLeases();
+    if (auto retired = (*store)->RetireNode(node_id, SystemClock()()); !retired)
       spdlog::error("leases not returned: {}", retired.error().message);
   });
   store_pool.Join();

@@ -98,6 +98,8 @@ std::shared_ptr<Account> Meter::AccountFor(const std::string& grant_id) {
     slot = std::make_shared<Account>();
     slot->grant_id = grant_id;
   }
+  std::lock_guard account_lock(slot->mutex);  // marked in use before ReturnIdleLeases can drop it
+  slot->last_used = Clock::now();
   return slot;
 }
 
@@ -198,7 +200,6 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     std::lock_guard lock(account->mutex);
     if (auto admitted = TakeRateAndSlot(*account, grant.scope, ask, options_.max_concurrent, headers); !admitted)
       co_return admitted.error();
-    account->last_used = Clock::now();
   }
   Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
   ticket.account_ = account;
@@ -225,23 +226,24 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
 }
 
-void Meter::ReturnIdleLeases(Clock::duration idle) {
+void Meter::ReturnIdleLeases(Clock::duration idle) { ReturnLeases(Clock::now() - idle, false); }
+
+void Meter::ReturnUnreservedLeases() { ReturnLeases(Clock::time_point::max(), true); }
+
+void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
   std::vector<std::pair<std::string, store::Lease>> unused;
-  Clock::time_point before = Clock::now() - idle;
   {
     std::lock_guard lock(mutex_);
     for (auto it = accounts_.begin(); it != accounts_.end();) {
       Account& a = *it->second;
       std::lock_guard account_lock(a.mutex);
-      bool idle_now = a.in_flight == 0 && a.last_used < before;
-      if (idle_now && (a.lease_micros > 0 || a.lease_requests > 0))
+      bool idle = a.in_flight == 0 && a.last_used < unused_since;
+      if ((idle || busy_too) && (a.lease_micros > 0 || a.lease_requests > 0)) {
         unused.push_back({a.grant_id, {std::max<int64_t>(a.lease_micros, 0), a.lease_requests}});
-      if (idle_now) {
-        // Forget the account; a debt (negative lease) stays in the store's figures already.
-        it = accounts_.erase(it);
-        continue;
+        a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
+        a.lease_requests = 0;
       }
-      ++it;
+      it = idle ? accounts_.erase(it) : std::next(it);
     }
   }
   for (const auto& [grant_id, lease] : unused) (void)store_.ReturnLease(grant_id, options_.node_id, lease);

@@ -79,12 +79,15 @@ class Meter {
   // kLimitReached). `headers` gets the grant's rate figures either way.
   boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers);
 
-  // Gives back the unreserved leases of grants without a call for `idle`; run on the store thread.
+  // Gives back the unreserved leases of grants without a call for `idle`; on the store thread.
   void ReturnIdleLeases(std::chrono::steady_clock::duration idle);
+  // Gives back every unreserved lease (a clean stop); what calls still hold stays leased.
+  void ReturnUnreservedLeases();
   const std::string& NodeId() const { return options_.node_id; }
 
  private:
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
+  void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;

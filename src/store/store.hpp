@@ -176,8 +176,9 @@ class Store {
   // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their
   // leases become lost (counted as used) and an event says so. Returns how many leases were lost.
   virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
-  // Removes the node and returns its leases (a clean stop).
-  virtual Status RetireNode(std::string_view node_id) = 0;
+  // Removes the node (a clean stop). What it still holds belonged to calls the stop cut short: it
+  // becomes lost, as for a node that vanished.
+  virtual Status RetireNode(std::string_view node_id, UnixSeconds now) = 0;
   virtual Status AddEvent(const EventRecord& event) = 0;
   // Oldest first.
   virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id) = 0;

@@ -166,9 +166,15 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   auto events = store_->ListEvents("g1").value();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "lease_lost");
-  ASSERT_TRUE(store_->TakeLease("g1", "alive", {100, 1}, {100, 1}));
-  ASSERT_TRUE(store_->RetireNode("alive"));  // a clean stop gives its leases back
-  EXPECT_EQ(store_->GetGrant("g1")->leased_micros, 0);
+  ASSERT_TRUE(store_->TakeLease("g1", "alive", {150, 2}, {150, 2}));
+  ASSERT_TRUE(store_->ReturnLease("g1", "alive", {100, 1}));  // what no call holds goes back first
+  // A clean stop: what calls it cut short still held is lost too.
+  ASSERT_TRUE(store_->RetireNode("alive", 210));
+  read = store_->GetGrant("g1").value();
+  EXPECT_EQ(read.leased_micros, 0);
+  EXPECT_EQ(read.lost_micros, 350);
+  EXPECT_EQ(read.lost_requests, 5);
+  EXPECT_EQ(store_->ListEvents("g1")->size(), 2u);
 }
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {

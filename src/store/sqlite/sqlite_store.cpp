@@ -244,11 +244,9 @@ class SqliteStore final : public Store {
     return InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
   }
 
-  Status RetireNode(std::string_view node_id) override {
+  Status RetireNode(std::string_view node_id, UnixSeconds now) override {
     return InTransaction([&]() -> Status {
-      Query leases(Prepare("DELETE FROM leases WHERE node_id = ?"));
-      leases.Bind(node_id);
-      if (leases.Step() != SQLITE_DONE) return DbError("return leases");
+      if (auto lost = LoseLeasesOf(node_id, now); !lost) return lost.error();
       Query node(Prepare("DELETE FROM nodes WHERE id = ?"));
       node.Bind(node_id);
       if (node.Step() != SQLITE_DONE) return DbError("retire node");
@@ -609,47 +607,52 @@ class SqliteStore final : public Store {
     return changes;
   }
 
-  // The leases of nodes not seen since `stale_before`.
-  Result<std::vector<std::pair<EventRecord, Lease>>> LostLeases(std::string_view node_id, UnixSeconds now,
-                                                                UnixSeconds stale_before) {
-    Query q(
-        Prepare("SELECT l.grant_id, l.node_id, l.micros, l.requests FROM leases l WHERE l.node_id <> ? "
-                "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)"));
-    q.Bind(node_id).Bind(stale_before);
-    std::vector<std::pair<EventRecord, Lease>> lost;
+  // Counts what `node_id` still leases as lost, with an event per grant, and drops its leases.
+  Result<int64_t> LoseLeasesOf(std::string_view node_id, UnixSeconds now) {
+    std::vector<std::pair<std::string, Lease>> held;
+    Query q(Prepare("SELECT grant_id, micros, requests FROM leases WHERE node_id = ?"));
+    q.Bind(node_id);
     int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) {
-      Lease lease{q.Int(2), q.Int(3)};
-      std::string detail = "{\"node\":\"" + q.Text(1) + "\",\"micros\":" + std::to_string(lease.micros) +
-                           ",\"requests\":" + std::to_string(lease.requests) + "}";
-      lost.push_back({EventRecord{q.Text(0), now, "lease_lost", std::move(detail)}, lease});
-    }
+    while ((rc = q.Step()) == SQLITE_ROW) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
     if (rc != SQLITE_DONE) return DbError("find lost leases");
-    return lost;
+    for (const auto& [grant_id, lease] : held) {
+      Query lose(
+          Prepare("UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?"));
+      lose.Bind(lease.micros).Bind(lease.requests).Bind(grant_id);
+      if (lose.Step() != SQLITE_DONE) return DbError("count lost lease");
+      std::string detail = "{\"node\":\"" + std::string(node_id) + "\",\"micros\":" + std::to_string(lease.micros) +
+                           ",\"requests\":" + std::to_string(lease.requests) + "}";
+      if (auto added = AddEvent(EventRecord{grant_id, now, "lease_lost", std::move(detail)}); !added)
+        return added.error();
+    }
+    Query drop(Prepare("DELETE FROM leases WHERE node_id = ?"));
+    drop.Bind(node_id);
+    if (drop.Step() != SQLITE_DONE) return DbError("drop lost leases");
+    return static_cast<int64_t>(held.size());
   }
 
   Result<int64_t> HeartbeatInTransaction(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
     Query seen(Prepare("INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = ?"));
     seen.Bind(node_id).Bind(now).Bind(now);
     if (seen.Step() != SQLITE_DONE) return DbError("heartbeat");
-    auto lost = LostLeases(node_id, now, stale_before);
-    if (!lost) return lost.error();
-    for (const auto& [event, lease] : *lost) {
-      Query q(
-          Prepare("UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?"));
-      q.Bind(lease.micros).Bind(lease.requests).Bind(event.grant_id);
-      if (q.Step() != SQLITE_DONE) return DbError("count lost lease");
-      if (auto added = AddEvent(event); !added) return added.error();
+    std::vector<std::string> gone;
+    Query q(
+        Prepare("SELECT DISTINCT l.node_id FROM leases l WHERE l.node_id <> ? "
+                "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)"));
+    q.Bind(node_id).Bind(stale_before);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) gone.push_back(q.Text(0));
+    if (rc != SQLITE_DONE) return DbError("find vanished nodes");
+    int64_t lost = 0;
+    for (const auto& node : gone) {
+      auto n = LoseLeasesOf(node, now);
+      if (!n) return n.error();
+      lost += *n;
     }
-    Query drop(
-        Prepare("DELETE FROM leases WHERE node_id <> ? AND NOT EXISTS "
-                "(SELECT 1 FROM nodes n WHERE n.id = leases.node_id AND n.seen_at >= ?)"));
-    drop.Bind(node_id).Bind(stale_before);
-    if (drop.Step() != SQLITE_DONE) return DbError("drop lost leases");
     Query forget(Prepare("DELETE FROM nodes WHERE seen_at < ?"));
     forget.Bind(stale_before);
     if (forget.Step() != SQLITE_DONE) return DbError("forget nodes");
-    return static_cast<int64_t>(lost->size());
+    return lost;
   }
 
   Status InsertRequest(const GrantRequestRecord& r) {
