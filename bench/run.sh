@@ -74,7 +74,7 @@ for _ in $(seq 50); do curl -sf "$NGINX/__mock/stats" >/dev/null && break; sleep
 
 json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)$1))"; }
 REQ=$(curl -sf -X POST "$BROKER/grant-requests" -H 'content-type: application/json' \
-  -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"]}}')
+  -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":100000000,"maxConcurrent":1000}}')
 GRANT=$(echo "$REQ" | json .grant.id)
 SECRET=$(echo "$REQ" | json .requestSecret)
 curl -sf -X POST "$BROKER/grants/$GRANT/approve" -H "authorization: Bearer $OWNER" -d '{"expiresInSeconds":86400}' >/dev/null
