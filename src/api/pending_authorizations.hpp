@@ -40,12 +40,12 @@ class PendingAuthorizations {
     if (p.expires_at < now) return std::nullopt;
     return p;
   }
-  // The lifetime the app asked for, if an app waits for this grant.
-  std::optional<int64_t> AskedLifetime(const std::string& grant_id) {
+  // The request waiting for `grant_id`, left in place.
+  std::optional<PendingAuthorization> Find(const std::string& grant_id) {
     std::lock_guard lock(mutex_);
     auto it = pending_.find(grant_id);
     if (it == pending_.end()) return std::nullopt;
-    return it->second.lifetime_seconds;
+    return it->second;
   }
 
  private:

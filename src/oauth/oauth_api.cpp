@@ -514,8 +514,17 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
 }
 
 std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id) {
-  if (auto asked = ctx.authorizations.AskedLifetime(grant_id)) return asked;
+  if (auto pending = ctx.authorizations.Find(grant_id)) return pending->lifetime_seconds;
   return ctx.devices.AskedLifetime(grant_id);
+}
+
+std::string ReturnOrigin(api::BrokerContext& ctx, const std::string& grant_id) {
+  auto pending = ctx.authorizations.Find(grant_id);
+  if (!pending) return {};
+  const std::string& uri = pending->redirect_uri;
+  size_t scheme = uri.find("://");
+  if (scheme == std::string::npos) return {};
+  return uri.substr(0, uri.find_first_of("/?#", scheme + 3));
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,

@@ -20,6 +20,11 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx);
 // requests ask for none).
 std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id);
 
+// The origin ("http://127.0.0.1:53682") the consent form's answer sends the browser on to, when an
+// OAuth app waits for `grant_id`; empty otherwise. Browsers hold that redirect to the page's
+// form-action policy, so the consent page must name it.
+std::string ReturnOrigin(api::BrokerContext& ctx, const std::string& grant_id);
+
 // Called by the consent screen once the owner decided on `grant_id`: if the grant came from
 // /oauth/authorize, the URL that sends the browser back to the app (with a one-time code, or
 // error=access_denied); nullopt otherwise.

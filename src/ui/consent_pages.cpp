@@ -183,7 +183,8 @@ class ConsentPages {
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id)));
+                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id)),
+                   oauth::ReturnOrigin(ctx_, id));
   }
 
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {

@@ -37,9 +37,11 @@ constexpr std::string_view kStyle =
     "label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}"
     "button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#b00020}";
 
-void Secure(http::Response& res) {
-  res.set("Content-Security-Policy",
-          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+void Secure(http::Response& res, std::string_view form_target) {
+  std::string form_action = "'self'";
+  if (!form_target.empty()) form_action += " " + std::string(form_target);
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
+                                         "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
   res.set("Referrer-Policy", "no-referrer");
   res.set(bhttp::field::cache_control, "no-store");
@@ -47,10 +49,11 @@ void Secure(http::Response& res) {
 
 }  // namespace
 
-http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html) {
+http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
+                    std::string_view form_target) {
   http::Response res(status, 11);
   res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  Secure(res);
+  Secure(res, form_target);
   res.body() =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
       "content=\"width=device-width\"><title>" +
@@ -63,7 +66,7 @@ http::Response Page(http::StatusCode status, std::string_view title, std::string
 http::Response SeeOther(std::string_view location) {
   http::Response res(http::StatusCode::see_other, 11);
   res.set(bhttp::field::location, location);
-  Secure(res);
+  Secure(res, {});
   res.prepare_payload();
   return res;
 }

@@ -13,7 +13,9 @@ namespace ap::ui {
 std::string Escape(std::string_view text);
 
 // A whole page with the given title (escaped here) and body (already HTML).
-http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html);
+// `form_target`: an origin the page's forms may end up at besides this one (after a redirect).
+http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
+                    std::string_view form_target = {});
 
 // A 303 to `location` (a local path).
 http::Response SeeOther(std::string_view location);
