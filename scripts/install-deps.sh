@@ -10,6 +10,7 @@ packages=(
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
+  chromium
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light)

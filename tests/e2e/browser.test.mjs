@@ -1,0 +1,117 @@
+// A person in a real browser (Debian's Chromium, driven by playwright-core): signs in, reads the
+// consent screen, narrows the request, approves; the app then redeems the code with an independent
+// OAuth client and its token carries exactly the narrowed grant.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import https from 'node:https';
+import { execFileSync, execSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+import * as oauth from 'oauth4webapi';
+import * as jose from 'jose';
+import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+let ca, broker, as, client, browser, callback, callbackUrl;
+const arrivals = [];
+
+function caFetch(url, init = {}) {
+  return new Promise((resolve, reject) => {
+    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
+    const req = https.request(url, { method: init.method ?? 'GET', headers, ca: ca.ca }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: res.headers })));
+    });
+    req.on('error', reject);
+    req.end(init.body === undefined ? undefined : String(init.body));
+  });
+}
+const options = { [oauth.customFetch]: caFetch };
+
+before(async () => {
+  const dir = tempDir();
+  ca = testCa(dir);
+  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
+  // The browser trusts exactly this certificate's key, nothing else it would not trust anyway.
+  const spki = execSync(`openssl x509 -in ${cert.certFile} -pubkey -noout | openssl pkey -pubin -outform der | ` +
+    'openssl dgst -sha256 -binary | base64').toString().trim();
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+    '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
+  client = { client_id: out.match(/client_id: (\S+)/)[1] };
+  broker = await startBroker({ mock: await startMock(), dataDir,
+    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  const issuer = new URL(broker.url);
+  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
+  // The app's redirect target: a native app's loopback listener on a port of its choosing.
+  callback = http.createServer((req, res) => {
+    const url = new URL(req.url, callbackUrl);
+    if (url.pathname === '/callback') arrivals.push(url);  // not the browser's /favicon.ico
+    res.end('You can close this window.');
+  });
+  await new Promise((r) => callback.listen(0, '127.0.0.1', r));
+  callbackUrl = `http://127.0.0.1:${callback.address().port}/callback`;
+  browser = await chromium.launchPersistentContext(tempDir(), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      `--ignore-certificate-errors-spki-list=${spki}`],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  callback?.close();
+});
+
+test('in a browser: sign in, narrow the request on the consent screen, approve; the token carries the narrowed grant', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'],
+      capabilities: ['chat'], max_budget_cents: 500, reason: 'meeting <b>notes</b>', lifetime_seconds: 604800 }]),
+  })) url.searchParams.set(k, v);
+
+  const page = await browser.newPage();
+  await page.goto(url.href);
+  assert.match(new URL(page.url()).pathname, /^\/login/, 'a stranger signs in first');
+  await page.fill('#username', 'erin');
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL(/\/consent\//), page.click('button[type=submit]')]);
+
+  const text = await page.textContent('body');
+  assert.match(text, /Notes asks for access/);
+  assert.match(text, /may use gpt-4o-mini and gpt-4o for chat, up to \$5\.00, for 7 days\./);
+  assert.match(text, /meeting <b>notes<\/b>/, 'the reason is shown as text, not markup');
+  assert.equal(await page.locator('b', { hasText: 'notes' }).count(), 0);
+
+  await page.uncheck('input[name=model][value="gpt-4o"]');
+  await page.fill('#budget', '1.50');
+  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.click('button[value=approve]')]);
+  assert.equal(arrivals.length, 1);
+  assert.equal(await page.textContent('body'), 'You can close this window.');
+
+  const params = oauth.validateAuthResponse(as, client, arrivals[0], state);
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, callbackUrl, verifier, options);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
+  const granted = tokens.authorization_details[0];
+  assert.deepEqual(granted.models, ['gpt-4o-mini']);
+  assert.equal(granted.max_budget_cents, 150);
+  assert.equal(granted.lifetime_seconds, 604800);
+
+  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
+  assert.equal(payload.client_id, client.client_id);
+  const passport = await httpsCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca, token: tokens.access_token });
+  assert.deepEqual(passport.json.scope.models, ['gpt-4o-mini']);
+  assert.equal(passport.json.budget.limitMicros, 1_500_000);
+  const chat = (model) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
+    body: { model, messages: [{ role: 'user', content: 'hi' }] } });
+  assert.equal((await chat('gpt-4o-mini')).status, 200);
+  assert.equal((await chat('gpt-4o')).status, 403);
+});
