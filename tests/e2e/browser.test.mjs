@@ -4,30 +4,18 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import https from 'node:https';
 import { execFileSync, execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+import { caFetchFor } from './oauth_person.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let ca, broker, as, client, browser, callback, callbackUrl;
 const arrivals = [];
 
-function caFetch(url, init = {}) {
-  return new Promise((resolve, reject) => {
-    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
-    const req = https.request(url, { method: init.method ?? 'GET', headers, ca: ca.ca }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: res.headers })));
-    });
-    req.on('error', reject);
-    req.end(init.body === undefined ? undefined : String(init.body));
-  });
-}
-const options = { [oauth.customFetch]: caFetch };
+const options = { [oauth.customFetch]: (...args) => caFetchFor(ca.ca)(...args) };
 
 before(async () => {
   const dir = tempDir();

@@ -2,62 +2,20 @@
 // over HTTPS with a test CA; the person's part (sign-in, consent) is played over HTTP by hand here.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import https from 'node:https';
 import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+import { caFetchFor, hidden, person } from './oauth_person.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
 let ca, broker, as, client, confidential, session;
 
-// fetch for the library, trusting only the test CA.
-function caFetch(url, init = {}) {
-  return new Promise((resolve, reject) => {
-    const headers = Object.fromEntries(new Headers(init.headers ?? {}).entries());
-    const req = https.request(url, { method: init.method ?? 'GET', headers, ca: ca.ca }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve(new Response(Buffer.concat(chunks), {
-        status: res.statusCode, headers: Object.entries(res.headers).flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => [k, x]) : [[k, v]])),
-      })));
-    });
-    req.on('error', reject);
-    req.end(init.body === undefined ? undefined : String(init.body));
-  });
-}
-const options = { [oauth.customFetch]: caFetch };
-
-const hidden = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))[1];
-const form = (fields) => ({ raw: new URLSearchParams(fields).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-
-async function signIn(username) {
-  const page = await httpsCall(broker.url, 'GET', '/login', { ca: ca.ca });
-  const csrfCookie = page.headers['set-cookie'][0].split(';')[0];
-  const f = form({ csrf: hidden(page.text, 'csrf'), username, password: PASSWORD });
-  const res = await httpsCall(broker.url, 'POST', '/login', { ca: ca.ca, ...f, headers: { ...f.headers, cookie: csrfCookie } });
-  assert.equal(res.status, 303, res.text);
-  return res.headers['set-cookie'].find((c) => c.startsWith('__Host-aipassport_session=')).split(';')[0];
-}
-
-// The person: opens the authorization URL, reviews, narrows to `models`, approves. Returns the
-// URL the broker sends the browser back to.
-async function consent(authorizationUrl, { models, decision = 'approve', lifetime = '86400' } = {}) {
-  const start = await httpsCall(broker.url, 'GET', authorizationUrl.pathname + authorizationUrl.search, { ca: ca.ca, headers: { cookie: session } });
-  assert.equal(start.status, 303, start.text);
-  const consentPath = start.headers.location;
-  assert.match(consentPath, /^\/consent\//);
-  const page = await httpsCall(broker.url, 'GET', consentPath, { ca: ca.ca, headers: { cookie: session } });
-  assert.match(page.text, /Notes asks for access/);
-  const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime, budget: '', max_requests: '', rate_limit: '' });
-  for (const m of models ?? []) fields.append('model', m);
-  fields.append('capability', 'chat');
-  const done = await httpsCall(broker.url, 'POST', consentPath, { ca: ca.ca, raw: fields.toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
-  if (done.status !== 303) return done;
-  return new URL(done.headers.location);
-}
+let you;  // the person signing in and deciding
+const options = { [oauth.customFetch]: (...args) => caFetchFor(ca.ca)(...args) };
+const signIn = (username) => you.signIn(username, PASSWORD);
+const consent = (url, opts) => you.consent(session, url, opts);
 
 function authorizationUrl(challenge, state, extra = {}, forClient = client) {
   const url = new URL(as.authorization_endpoint);
@@ -84,6 +42,7 @@ before(async () => {
   broker = await startBroker({ mock, dataDir, env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
   const issuer = new URL(broker.url);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
+  you = person(broker.url, ca.ca);
   session = await signIn('erin');
 });
 
@@ -258,22 +217,7 @@ async function startDevice() {
   return oauth.processDeviceAuthorizationResponse(as, client, response);
 }
 
-// The person types the code on /device and decides on the consent screen; returns where they end up.
-async function enterCode(userCode, decision) {
-  const page = await httpsCall(broker.url, 'GET', `/device?user_code=${userCode}`, { ca: ca.ca, headers: { cookie: session } });
-  assert.equal(page.status, 200);
-  const entered = await httpsCall(broker.url, 'POST', '/device', { ca: ca.ca,
-    raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), user_code: userCode.toLowerCase() }).toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
-  assert.equal(entered.status, 303, entered.text);
-  const consentPage = await httpsCall(broker.url, 'GET', entered.headers.location, { ca: ca.ca, headers: { cookie: session } });
-  assert.match(consentPage.text, /Notes asks for access/, 'the consent screen names the requesting app');
-  const fields = new URLSearchParams({ csrf: hidden(consentPage.text, 'csrf'), decision, lifetime: '3600', model: 'gpt-4o-mini', capability: 'chat' });
-  const done = await httpsCall(broker.url, 'POST', entered.headers.location, { ca: ca.ca, raw: fields.toString(),
-    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
-  assert.equal(done.status, 303);
-  return done.headers.location;
-}
+const enterCode = (userCode, decision) => you.enterCode(session, userCode, decision);
 
 const poll = async (device) => oauth.processDeviceCodeResponse(as, client,
   await oauth.deviceCodeGrantRequest(as, client, oauth.None(), device.device_code, options));
