@@ -24,6 +24,7 @@
 #include "http/server.hpp"
 #include "oauth/oauth_api.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "ui/app_pages.hpp"
 #include "ui/consent_pages.hpp"
 #include "ui/device_pages.hpp"
 #include "ui/owner_pages.hpp"
@@ -267,6 +268,7 @@ int RunBroker(const Config& config) {
   api::AddNativeRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
   ui::AddConsentPages(router, ctx);
+  ui::AddAppPages(router, ctx);
   ui::AddDevicePages(router, ctx);
   oauth::AddOAuthRoutes(router, ctx);
   http::ServerOptions server_options;

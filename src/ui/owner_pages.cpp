@@ -162,6 +162,7 @@ class OwnerPages {
                        (waiting.empty() ? "<p>No requests.</p>" : "<ul id=\"waiting\">" + waiting + "</ul>") +
                        "<h2>Your grants</h2>" +
                        (yours.empty() ? "<p>None yet.</p>" : "<ul id=\"grants\">" + yours + "</ul>") +
+                       "<p><a href=\"/apps\">Registered apps</a></p>"
                        "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" +
                        Escape(csrf) + "\"><button type=\"submit\">Sign out</button></form>";
     co_return Page(StatusCode::ok, "Home", body);

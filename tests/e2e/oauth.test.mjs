@@ -273,3 +273,37 @@ test('dynamic registration (RFC 7591) is off by default; when the owner turns it
   assert.equal((await bad({ client_name: 'X', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' })).json.error, 'invalid_client_metadata');
   assert.equal((await bad({ redirect_uris: [REDIRECT] })).json.error, 'invalid_client_metadata');
 });
+
+test('apps registered from the /apps page sign in like any other; a confidential one gets its secret once', async () => {
+  const page = await httpsCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(page.status, 200);
+  assert.match(page.text, new RegExp(client.client_id), 'the apps registered from the shell are listed');
+  const register = (fields, csrf = hidden(page.text, 'csrf')) => httpsCall(broker.url, 'POST', '/apps', { ca: ca.ca,
+    raw: new URLSearchParams({ csrf, ...fields }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+
+  const forged = await register({ name: 'Evil', redirect_uris: 'http://127.0.0.1/cb' }, 'not-the-token');
+  assert.equal(forged.status, 403);
+  const bad = await register({ name: 'Bad', redirect_uris: 'http://evil.example/cb' });
+  assert.equal(bad.status, 400);
+  assert.match(bad.text, /Not registered: /);
+
+  const made = await register({ name: 'Paged <App>', home_url: 'https://paged.example',
+    redirect_uris: 'http://127.0.0.1/callback\r\nhttps://paged.example/cb', confidential: 'yes' });
+  assert.equal(made.status, 201, made.text);
+  assert.match(made.text, /Registered <strong>Paged &lt;App&gt;<\/strong>/);
+  const paged = { client_id: made.text.match(/<code id="client_id">([^<]+)</)[1] };
+  const secret = made.text.match(/<code id="client_secret">([^<]+)</)[1];
+  const again = await httpsCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  assert.ok(again.text.includes(paged.client_id) && !again.text.includes(secret), 'the secret is not shown again');
+
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'pg', {}, paged);
+  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(start.status, 303);
+  const review = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(review.text, /Paged &lt;App&gt; asks for access/);
+  const introspected = await oauth.processIntrospectionResponse(as, paged, await oauth.introspectionRequest(as, paged,
+    oauth.ClientSecretBasic(secret), 'garbage', options));
+  assert.equal(introspected.active, false, 'the shown secret authenticates the app');
+});

@@ -1,0 +1,117 @@
+#include "ui/app_pages.hpp"
+
+#include "api/owner_session.hpp"
+#include "crypto/hash.hpp"
+#include "http/cookies.hpp"
+#include "oauth/client_registration.hpp"
+#include "ui/html.hpp"
+
+namespace ap::ui {
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+
+namespace {
+
+// One redirect URI a line; blank lines do not count.
+std::vector<std::string> Lines(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    size_t nl = text.find('\n');
+    std::string_view line = text.substr(0, nl);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+    while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+    if (!line.empty()) out.emplace_back(line);
+    text = nl == std::string_view::npos ? std::string_view() : text.substr(nl + 1);
+  }
+  return out;
+}
+
+std::string AppList(const std::vector<store::ClientRecord>& clients) {
+  if (clients.empty()) return "<p>No apps yet.</p>";
+  std::string html = "<ul id=\"apps\">";
+  for (const auto& c : clients)
+    html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
+            (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") + ")</li>";
+  return html + "</ul>";
+}
+
+std::string RegistrationForm(const std::string& csrf) {
+  return "<h2>Register an app</h2><form method=\"post\" action=\"/apps\">"
+         "<input type=\"hidden\" name=\"csrf\" value=\"" +
+         Escape(csrf) +
+         "\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required maxlength=\"200\">"
+         "<label for=\"home_url\">Home page</label><input id=\"home_url\" name=\"home_url\" type=\"url\">"
+         "<label for=\"logo_url\">Logo</label><input id=\"logo_url\" name=\"logo_url\" type=\"url\">"
+         "<label for=\"redirect_uris\">Redirect URIs, one a line (https, or http://127.0.0.1 for a native "
+         "app)</label><textarea id=\"redirect_uris\" name=\"redirect_uris\" rows=\"3\" required></textarea>"
+         "<label><input type=\"checkbox\" name=\"confidential\" value=\"yes\"> Confidential (it keeps a secret "
+         "on a server)</label>"
+         "<label><input type=\"checkbox\" name=\"dpop_required\" value=\"yes\"> Requires DPoP-bound tokens</label>"
+         "<button type=\"submit\">Register</button></form>";
+}
+
+class AppPages {
+ public:
+  explicit AppPages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> List(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    co_return co_await Listing(StatusCode::ok, "", signed_in->session.csrf_token);
+  }
+
+  awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    const std::string& csrf = signed_in->session.csrf_token;
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
+      co_return Page(StatusCode::forbidden, "Not registered",
+                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
+                     "registered.</p><p><a href=\"/apps\">Back</a></p>");
+    oauth::ClientRequest request{http::FormValue(*form, "name"),
+                                 Lines(http::FormValue(*form, "redirect_uris")),
+                                 http::FormValue(*form, "home_url"),
+                                 http::FormValue(*form, "logo_url"),
+                                 http::FormValue(*form, "confidential") == "yes",
+                                 http::FormValue(*form, "dpop_required") == "yes"};
+    auto made = oauth::MakeClient(request, ctx_.clock());
+    if (!made)
+      co_return co_await Listing(
+          StatusCode::bad_request,
+          "<p class=\"error\" role=\"alert\">Not registered: " + Escape(made.error().message) + "</p>", csrf);
+    auto insert = [record = made->record](store::Store& s) { return s.CreateClient(record); };
+    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
+      co_return Page(StatusCode::service_unavailable, "Not registered", "<p>The app could not be saved now.</p>");
+    std::string done = "<p role=\"status\">Registered <strong>" + Escape(made->record.name) +
+                       "</strong>. Its client_id: <code id=\"client_id\">" + Escape(made->record.id) + "</code></p>";
+    if (!made->secret.empty())
+      done += "<p>Its client_secret, shown this once (keep it secret): <code id=\"client_secret\">" +
+              Escape(made->secret) + "</code></p>";
+    co_return co_await Listing(StatusCode::created, done, csrf);
+  }
+
+ private:
+  awaitable<Response> Listing(StatusCode status, const std::string& notice, const std::string& csrf) {
+    auto list = [](store::Store& s) { return s.ListClients(); };
+    auto clients = co_await api::OnStore(ctx_, std::move(list));
+    if (!clients) co_return Page(StatusCode::service_unavailable, "Error", "<p>The apps cannot be read now.</p>");
+    co_return Page(status, "Apps",
+                   "<h1>Apps</h1>" + notice + AppList(*clients) + RegistrationForm(csrf) +
+                       "<p><a href=\"/\">Back to your grants</a></p>");
+  }
+
+  api::BrokerContext& ctx_;
+};
+
+}  // namespace
+
+void AddAppPages(http::Router& router, api::BrokerContext& ctx) {
+  auto pages = std::make_shared<AppPages>(ctx);
+  router.Add(http::Verb::get, "/apps", http::BindMethod<&AppPages::List>(pages));
+  router.Add(http::Verb::post, "/apps", http::BindMethod<&AppPages::Register>(pages));
+}
+
+}  // namespace ap::ui
