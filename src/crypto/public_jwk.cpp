@@ -26,7 +26,7 @@ std::optional<std::string> Bytes32(const boost::json::object& jwk, std::string_v
 
 }  // namespace
 
-Result<PublicJwk> PublicJwk::Parse(const boost::json::object& jwk) {
+Result<JwkPublicKey> JwkPublicKey::Parse(const boost::json::object& jwk) {
   if (jwk.contains("d")) return Bad("the jwk is a private key");
   auto kty = Text(jwk, "kty");
   auto crv = Text(jwk, "crv");
@@ -35,20 +35,20 @@ Result<PublicJwk> PublicJwk::Parse(const boost::json::object& jwk) {
     auto key = Ed25519Key::FromPublicRaw(*x);
     if (!key) return key.error();
     std::string canonical = R"({"crv":"Ed25519","kty":"OKP","x":")" + Base64UrlEncode(*x) + "\"}";
-    return PublicJwk(std::move(*key), Base64UrlEncode(Sha256(canonical)));
+    return JwkPublicKey(std::move(*key), Base64UrlEncode(Sha256(canonical)));
   }
   auto y = Bytes32(jwk, "y");
   if (kty == "EC" && crv == "P-256" && x && y) {
     auto key = P256PublicKey::FromCoordinates(*x, *y);
     if (!key) return key.error();
-    std::string canonical = R"({"crv":"P-256","kty":"EC","x":")" + Base64UrlEncode(*x) + R"(","y":")" +
-                            Base64UrlEncode(*y) + "\"}";
-    return PublicJwk(std::move(*key), Base64UrlEncode(Sha256(canonical)));
+    std::string canonical =
+        R"({"crv":"P-256","kty":"EC","x":")" + Base64UrlEncode(*x) + R"(","y":")" + Base64UrlEncode(*y) + "\"}";
+    return JwkPublicKey(std::move(*key), Base64UrlEncode(Sha256(canonical)));
   }
   return Bad("the jwk must be an Ed25519 (OKP) or P-256 (EC) public key");
 }
 
-bool PublicJwk::Verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const {
+bool JwkPublicKey::Verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const {
   if (const auto* ed = std::get_if<Ed25519Key>(&key_)) return alg == "EdDSA" && ed->Verify(signing_input, signature);
   return alg == "ES256" && std::get<P256PublicKey>(key_).Verify(signing_input, signature);
 }

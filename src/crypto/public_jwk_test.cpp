@@ -52,10 +52,10 @@ TEST(P256, RefusesAPointOffTheCurve) {
   EXPECT_FALSE(P256PublicKey::FromCoordinates(x, y));
 }
 
-TEST(PublicJwk, ParsesOkpAndEcAndBindsEachToItsAlgorithm) {
+TEST(JwkPublicKey, ParsesOkpAndEcAndBindsEachToItsAlgorithm) {
   Ed25519Key ed = Ed25519Key::Generate();
   boost::json::object okp{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64UrlEncode(ed.PublicRaw())}};
-  auto jwk = PublicJwk::Parse(okp).value();
+  auto jwk = JwkPublicKey::Parse(okp).value();
   std::string sig = ed.Sign("input");
   EXPECT_TRUE(jwk.Verify("EdDSA", "input", sig));
   EXPECT_FALSE(jwk.Verify("ES256", "input", sig));
@@ -65,27 +65,29 @@ TEST(PublicJwk, ParsesOkpAndEcAndBindsEachToItsAlgorithm) {
   auto doc = LoadJson(std::string(AIPASSPORT_TEST_DATA) + "/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json");
   const auto& group = doc.at("testGroups").as_array().at(0);
   std::string point = FromHex(group.at("publicKey").at("uncompressed").as_string());
-  boost::json::object ec{{"kty", "EC"}, {"crv", "P-256"}, {"x", Base64UrlEncode(point.substr(1, 32))},
+  boost::json::object ec{{"kty", "EC"},
+                         {"crv", "P-256"},
+                         {"x", Base64UrlEncode(point.substr(1, 32))},
                          {"y", Base64UrlEncode(point.substr(33, 32))}};
-  auto ec_jwk = PublicJwk::Parse(ec).value();
+  auto ec_jwk = JwkPublicKey::Parse(ec).value();
   const auto& first = group.at("tests").as_array().at(0);
   ASSERT_EQ(first.at("result").as_string(), "valid");
   EXPECT_TRUE(ec_jwk.Verify("ES256", FromHex(first.at("msg").as_string()), FromHex(first.at("sig").as_string())));
   EXPECT_FALSE(ec_jwk.Verify("EdDSA", FromHex(first.at("msg").as_string()), FromHex(first.at("sig").as_string())));
 }
 
-TEST(PublicJwk, RefusesPrivateKeysAndOtherKinds) {
+TEST(JwkPublicKey, RefusesPrivateKeysAndOtherKinds) {
   boost::json::object base{{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", Base64UrlEncode(std::string(32, 'a'))}};
   boost::json::object with_private = base;
   with_private["d"] = Base64UrlEncode(std::string(32, 'b'));
-  EXPECT_FALSE(PublicJwk::Parse(with_private));
+  EXPECT_FALSE(JwkPublicKey::Parse(with_private));
   boost::json::object rsa{{"kty", "RSA"}, {"n", "AQAB"}, {"e", "AQAB"}};
-  EXPECT_FALSE(PublicJwk::Parse(rsa));
+  EXPECT_FALSE(JwkPublicKey::Parse(rsa));
   boost::json::object sym{{"kty", "oct"}, {"k", "c2VjcmV0"}};
-  EXPECT_FALSE(PublicJwk::Parse(sym));
+  EXPECT_FALSE(JwkPublicKey::Parse(sym));
   boost::json::object short_x = base;
   short_x["x"] = "AAAA";
-  EXPECT_FALSE(PublicJwk::Parse(short_x));
+  EXPECT_FALSE(JwkPublicKey::Parse(short_x));
 }
 
 }  // namespace

@@ -1,0 +1,95 @@
+#include "domain/dpop.hpp"
+
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "core/base64url.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/jws.hpp"
+#include "crypto/public_jwk.hpp"
+
+namespace ap::domain {
+namespace json = boost::json;
+
+namespace {
+
+Error Invalid(std::string why) { return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: " + why); }
+
+const json::string* StringAt(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? &v->get_string() : nullptr;
+}
+
+std::optional<int64_t> IntAt(const json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v && v->is_int64()) return v->get_int64();
+  if (v && v->is_uint64() && v->get_uint64() < (1ULL << 62)) return static_cast<int64_t>(v->get_uint64());
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string NormalizeHtu(std::string_view url) {
+  url = url.substr(0, url.find_first_of("?#"));
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  size_t path = url.find('/', scheme_end + 3);
+  std::string origin(url.substr(0, path));
+  for (char& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (origin.starts_with("https://") && origin.ends_with(":443")) origin.resize(origin.size() - 4);
+  if (origin.starts_with("http://") && origin.ends_with(":80")) origin.resize(origin.size() - 3);
+  std::string_view rest = path == std::string_view::npos ? "/" : url.substr(path);
+  return origin + std::string(rest);
+}
+
+bool DpopVerifier::FirstUse(const std::string& jti, UnixSeconds now) {
+  std::lock_guard lock(mutex_);
+  if (seen_.size() > 10'000) std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
+  auto [it, fresh] = seen_.try_emplace(jti, now + max_age_ + max_skew_);
+  if (!fresh && it->second < now) {  // remembered past its window: a new proof may reuse the id
+    it->second = now + max_age_ + max_skew_;
+    return true;
+  }
+  return fresh;
+}
+
+Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
+  if (request.proofs.empty()) return Invalid("a DPoP header is required");
+  if (request.proofs.size() > 1) return Invalid("exactly one DPoP header is allowed");
+  auto jws = crypto::ParseCompactJws(request.proofs.front());
+  if (!jws) return Invalid("not a compact JWS");
+  const json::object& header = jws->header;
+  if (const auto* typ = StringAt(header, "typ"); !typ || *typ != "dpop+jwt") return Invalid("typ must be dpop+jwt");
+  const auto* alg = StringAt(header, "alg");
+  if (!alg || (*alg != "EdDSA" && *alg != "ES256")) return Invalid("alg must be EdDSA or ES256");
+  const auto* jwk_value = header.if_contains("jwk");
+  if (!jwk_value || !jwk_value->is_object()) return Invalid("the header must carry the public jwk");
+  auto jwk = crypto::JwkPublicKey::Parse(jwk_value->get_object());
+  if (!jwk) return Invalid(jwk.error().message);
+  if (!jwk->Verify(*alg, jws->signing_input, jws->signature)) return Invalid("the signature does not verify");
+
+  boost::system::error_code ec;
+  json::value payload = json::parse(jws->payload, ec);
+  if (ec || !payload.is_object()) return Invalid("the payload is not a JSON object");
+  const json::object& claims = payload.get_object();
+  const auto* jti = StringAt(claims, "jti");
+  const auto* htm = StringAt(claims, "htm");
+  const auto* htu = StringAt(claims, "htu");
+  auto iat = IntAt(claims, "iat");
+  if (!jti || jti->empty() || jti->size() > 256 || !htm || !htu || !iat)
+    return Invalid("jti, htm, htu and iat are required");
+  if (*htm != request.method) return Invalid("htm does not match the request's method");
+  if (NormalizeHtu(*htu) != NormalizeHtu(request.url)) return Invalid("htu does not match the request's URL");
+  UnixSeconds now = clock_();
+  if (*iat < now - max_age_) return Invalid("iat is too old");
+  if (*iat > now + max_skew_) return Invalid("iat is in the future");
+  if (request.access_token) {
+    const auto* ath = StringAt(claims, "ath");
+    if (!ath || *ath != Base64UrlEncode(crypto::Sha256(*request.access_token)))
+      return Invalid("ath does not match the access token");
+  }
+  if (!FirstUse(jwk->Thumbprint() + ":" + std::string(*jti), now)) return Invalid("this proof was already used");
+  return jwk->Thumbprint();
+}
+
+}  // namespace ap::domain

@@ -1,0 +1,52 @@
+#pragma once
+// DPoP proofs (RFC 9449): an app proves, call by call, that it holds the private key its tokens
+// are bound to. Every check of §4.3: exactly one proof; a JWT with typ dpop+jwt; an asymmetric
+// algorithm (EdDSA or ES256) and a public jwk in its header; a valid signature; htm and htu that
+// match the request (htu without query or fragment); an iat inside the window; a jti never seen
+// before within that window (across all threads); and, with an access token, ath = its hash.
+// The broker does not issue DPoP nonces (use_dpop_nonce), so none is checked.
+// Thread-safety: Check may be called from any thread.
+
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::domain {
+
+struct DpopRequest {
+  std::span<const std::string_view> proofs;      // every DPoP header of the request
+  std::string_view method;                       // "POST"
+  std::string_view url;                          // scheme, host, port and path: what htu must name
+  std::optional<std::string_view> access_token;  // on a protected resource: ath must be its hash
+};
+
+class DpopVerifier {
+ public:
+  // Proofs older than `max_age` or more than `max_skew` in the future are refused.
+  explicit DpopVerifier(Clock clock, int64_t max_age_seconds = 300, int64_t max_skew_seconds = 30)
+      : clock_(std::move(clock)), max_age_(max_age_seconds), max_skew_(max_skew_seconds) {}
+
+  // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed.
+  Result<std::string> Check(const DpopRequest& request);
+
+ private:
+  bool FirstUse(const std::string& jti, UnixSeconds now);
+
+  Clock clock_;
+  int64_t max_age_;
+  int64_t max_skew_;
+  std::mutex mutex_;
+  std::unordered_map<std::string, UnixSeconds> seen_;  // jti -> when it can be forgotten
+};
+
+// "https://host:port/path" from a request URL: scheme and host in lower case, no default port, no
+// query or fragment; how htu values are compared.
+std::string NormalizeHtu(std::string_view url);
+
+}  // namespace ap::domain

@@ -1,0 +1,112 @@
+#include "domain/dpop.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "core/base64url.hpp"
+#include "crypto/hash.hpp"
+#include "crypto/jws.hpp"
+
+namespace ap::domain {
+namespace {
+namespace json = boost::json;
+
+constexpr UnixSeconds kNow = 1'800'000'000;
+const std::string kUrl = "https://broker.example/openai/v1/chat/completions";
+
+struct Proof {
+  crypto::Ed25519Key key = crypto::Ed25519Key::Generate();
+  json::object header{{"typ", "dpop+jwt"}, {"alg", "EdDSA"}};
+  json::object claims{{"jti", "id-1"}, {"htm", "POST"}, {"htu", kUrl}, {"iat", kNow}};
+
+  std::string Sign() {
+    if (!header.contains("jwk")) header["jwk"] = crypto::PublicJwk(key);
+    return crypto::SignCompactJws(json::serialize(header), json::serialize(claims), key);
+  }
+};
+
+class DpopTest : public ::testing::Test {
+ protected:
+  Result<std::string> Check(const std::string& proof, std::string_view method = "POST", std::string_view url = kUrl,
+                            std::optional<std::string_view> token = std::nullopt) {
+    std::string_view proofs[] = {proof};
+    return verifier_.Check({proofs, method, url, token});
+  }
+  std::string Why(const Result<std::string>& r) { return r ? "" : r.error().message; }
+
+  DpopVerifier verifier_{[] { return kNow; }};
+};
+
+TEST_F(DpopTest, AValidProofGivesItsKeysThumbprintOnce) {
+  Proof p;
+  std::string proof = p.Sign();
+  auto jkt = Check(proof);
+  ASSERT_TRUE(jkt) << Why(jkt);
+  EXPECT_EQ(*jkt, crypto::JwkThumbprint(p.key));
+  EXPECT_EQ(Why(Check(proof)), "Invalid DPoP proof: this proof was already used");
+}
+
+TEST_F(DpopTest, MethodAndUrlMustMatchButTheQueryDoesNot) {
+  Proof p;
+  EXPECT_EQ(Why(Check(p.Sign(), "GET")), "Invalid DPoP proof: htm does not match the request's method");
+  p.claims["jti"] = "id-2";
+  EXPECT_EQ(Why(Check(p.Sign(), "POST", "https://broker.example/openai/v1/embeddings")),
+            "Invalid DPoP proof: htu does not match the request's URL");
+  p.claims["jti"] = "id-3";
+  p.claims["htu"] = "HTTPS://Broker.Example:443/openai/v1/chat/completions?x=1";
+  EXPECT_TRUE(Check(p.Sign(), "POST", kUrl + "?stream=1"));
+}
+
+TEST_F(DpopTest, IatMustBeRecent) {
+  Proof old;
+  old.claims["iat"] = kNow - 301;
+  EXPECT_EQ(Why(Check(old.Sign())), "Invalid DPoP proof: iat is too old");
+  Proof future;
+  future.claims["iat"] = kNow + 31;
+  EXPECT_EQ(Why(Check(future.Sign())), "Invalid DPoP proof: iat is in the future");
+}
+
+TEST_F(DpopTest, HeaderChecks) {
+  Proof typ;
+  typ.header["typ"] = "JWT";
+  EXPECT_EQ(Why(Check(typ.Sign())), "Invalid DPoP proof: typ must be dpop+jwt");
+  Proof hs;
+  hs.header["alg"] = "HS256";
+  EXPECT_EQ(Why(Check(hs.Sign())), "Invalid DPoP proof: alg must be EdDSA or ES256");
+  Proof priv;
+  json::object jwk = crypto::PublicJwk(priv.key);
+  jwk["d"] = Base64UrlEncode(std::string(32, 'x'));
+  priv.header["jwk"] = jwk;
+  EXPECT_EQ(Why(Check(priv.Sign())), "Invalid DPoP proof: the jwk is a private key");
+  Proof other;  // signed by one key, presenting another
+  other.header["jwk"] = crypto::PublicJwk(crypto::Ed25519Key::Generate());
+  EXPECT_EQ(Why(Check(other.Sign())), "Invalid DPoP proof: the signature does not verify");
+  EXPECT_EQ(Why(Check("not.a.jwt")), "Invalid DPoP proof: not a compact JWS");
+}
+
+TEST_F(DpopTest, ExactlyOneProof) {
+  Proof p;
+  std::string proof = p.Sign();
+  std::string_view two[] = {proof, proof};
+  EXPECT_EQ(Why(verifier_.Check({two, "POST", kUrl, std::nullopt})),
+            "Invalid DPoP proof: exactly one DPoP header is allowed");
+  EXPECT_EQ(Why(verifier_.Check({{}, "POST", kUrl, std::nullopt})), "Invalid DPoP proof: a DPoP header is required");
+}
+
+TEST_F(DpopTest, AthBindsTheProofToTheAccessToken) {
+  Proof p;
+  p.claims["ath"] = Base64UrlEncode(crypto::Sha256("the-token"));
+  EXPECT_EQ(Why(Check(p.Sign(), "POST", kUrl, "another-token")),
+            "Invalid DPoP proof: ath does not match the access token");
+  p.claims["jti"] = "id-9";
+  EXPECT_TRUE(Check(p.Sign(), "POST", kUrl, "the-token"));
+}
+
+TEST(NormalizeHtu, DropsQueryFragmentAndDefaultPort) {
+  EXPECT_EQ(NormalizeHtu("HTTPS://A.example:443/x/Y?q=1#f"), "https://a.example/x/Y");
+  EXPECT_EQ(NormalizeHtu("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
+}
+
+}  // namespace
+}  // namespace ap::domain
