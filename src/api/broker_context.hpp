@@ -6,6 +6,7 @@
 #include "api/usage_recorder.hpp"
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
+#include "domain/dpop.hpp"
 #include "domain/grant_cache.hpp"
 #include "domain/login_throttle.hpp"
 #include "domain/token_service.hpp"
@@ -23,6 +24,7 @@ struct BrokerContext {
   http::BlockingPool& work_pool;   // CPU-heavy work kept off the I/O threads (password hashing)
   domain::GrantCache& grants;
   const domain::TokenService& tokens;
+  domain::DpopVerifier& dpop;
   proxy::Upstream& upstream;
   UsageRecorder& usage;
   metering::Meter& meter;

@@ -27,14 +27,40 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContex
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                         const http::Request& request) {
-  auto token = http::BearerToken(request);
-  if (!token) co_return token.error();
-  co_return co_await AuthorizeToken(ctx, *token);
+  auto presented = http::AccessToken(request);
+  if (!presented) co_return presented.error();
+  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop);
 }
 
-awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, std::string_view token) {
+namespace {
+
+// RFC 9449 §7: the proof of a bound token's key, for this request and this token.
+Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
+                       const domain::TokenClaims& claims) {
+  if (claims.jkt.empty()) {
+    if (dpop) return MakeError(Errc::kUnauthorized, "This token is not DPoP-bound: send it as 'Bearer <token>'");
+    return {};
+  }
+  if (!dpop)
+    return MakeError(Errc::kUnauthorized,
+                     "This token is DPoP-bound: send it as 'Authorization: DPoP <token>' with a DPoP proof");
+  std::vector<std::string_view> proofs;
+  for (auto [it, end] = request.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+  std::string_view target = request.target();
+  std::string url = ctx.public_url + std::string(target.substr(0, target.find('?')));
+  auto jkt = ctx.dpop.Check({proofs, request.method_string(), url, token});
+  if (!jkt) return jkt.error();
+  if (*jkt != claims.jkt) return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: signed by another key than the token's");
+  return {};
+}
+
+}  // namespace
+
+awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, const http::Request& request,
+                                                                       std::string_view token, bool dpop) {
   auto claims = ctx.tokens.Verify(token);
   if (!claims) co_return claims.error();
+  if (auto possessed = CheckPossession(ctx, request, token, dpop, *claims); !possessed) co_return possessed.error();
   auto grant = co_await CachedGrant(ctx, claims->grant_id);
   if (!grant) {
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");

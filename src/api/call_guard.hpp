@@ -18,10 +18,13 @@ namespace ap::api {
 // Reads a grant from the store (on the store thread) and parses its scope.
 boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id);
 
-// The grant of a delegated token, if the token is valid and the grant usable now.
+// The grant of a delegated token, if the token is valid and the grant usable now. A token bound to
+// a DPoP key (cnf.jkt) is accepted only as `Authorization: DPoP` (`dpop`) with a proof of `request`
+// signed by that key; an unbound one only as a bearer token.
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx,
-                                                                                    std::string_view token);
-// The same for the request's `Authorization: Bearer` token.
+                                                                                    const http::Request& request,
+                                                                                    std::string_view token, bool dpop);
+// The same for the request's `Authorization: Bearer` or `Authorization: DPoP` token.
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                                      const http::Request& request);
 

@@ -31,16 +31,22 @@ constexpr size_t kAnswerLimit = 64 << 20;
 constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
                                                   "anthropic-beta", "openai-beta", "idempotency-key"};
 
-// The delegated token, wherever the app's SDK puts its API key.
-Result<std::string> AppCredential(const Request& req) {
+// The delegated token, wherever the app's SDK puts its API key; `dpop` when it came as
+// `Authorization: DPoP` (only there can a proof go with it).
+struct AppToken {
+  std::string token;
+  bool dpop = false;
+};
+
+Result<AppToken> AppCredential(const Request& req) {
   if (req.find(bhttp::field::authorization) != req.end()) {
-    auto bearer = http::BearerToken(req);
-    if (!bearer) return bearer.error();
-    return std::string(*bearer);
+    auto presented = http::AccessToken(req);
+    if (!presented) return presented.error();
+    return AppToken{std::string(presented->token), presented->dpop};
   }
   for (std::string_view header : {"x-api-key", "x-goog-api-key"})
-    if (auto it = req.find(header); it != req.end() && !it->value().empty()) return std::string(it->value());
-  if (auto key = http::QueryValue(req.target(), "key"); !key.empty()) return key;
+    if (auto it = req.find(header); it != req.end() && !it->value().empty()) return AppToken{std::string(it->value())};
+  if (auto key = http::QueryValue(req.target(), "key"); !key.empty()) return AppToken{key};
   return MakeError(Errc::kUnauthorized,
                    "Missing credential: send the delegated token as 'Authorization: Bearer <token>', "
                    "'x-api-key' or 'x-goog-api-key'");
@@ -148,7 +154,7 @@ class NativeCall {
     model_ = std::move(model);
     auto credential = AppCredential(req_);
     if (!credential) co_return Refuse(credential.error());
-    auto grant = co_await AuthorizeToken(ctx_, *credential);
+    auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop);
     if (!grant) co_return Refuse(grant.error());
     grant_ = *grant;
     if (grant_->scope.provider != provider_.name)

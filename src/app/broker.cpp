@@ -236,6 +236,7 @@ int RunBroker(const Config& config) {
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
+  domain::DpopVerifier dpop(SystemClock());
   api::UsageRecorder usage(**store, store_pool,
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
@@ -249,6 +250,7 @@ int RunBroker(const Config& config) {
                          work_pool,
                          grants,
                          tokens,
+                         dpop,
                          upstream,
                          usage,
                          meter,

@@ -42,7 +42,7 @@ TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, T
     : keys_(std::move(keys)), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
 AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
-                                std::string_view client_id) const {
+                                std::string_view client_id, std::string_view jkt) const {
   auto keys = keys_.load();
   const auto& key = keys->Current();
   AccessToken t;
@@ -55,6 +55,7 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
                              {"gid", grant_id},         {"jti", t.jti},       {"iat", t.issued_at},
                              {"nbf", t.issued_at},      {"exp", t.expires_at}};
   if (!client_id.empty()) claims["client_id"] = client_id;
+  if (!jkt.empty()) claims["cnf"] = boost::json::object{{"jkt", jkt}};
   t.token = crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key.key);
   return t;
 }
@@ -101,7 +102,13 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
   const auto* jti = StringMember(claims, "jti");
   if (!gid || !jti) return Refuse("Invalid token: gid and jti are required");
   const auto* client_id = StringMember(claims, "client_id");
-  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp, client_id ? std::string(*client_id) : ""};
+  std::string jkt;
+  if (const auto* cnf = claims.if_contains("cnf")) {
+    const auto* bound = cnf->is_object() ? StringMember(cnf->get_object(), "jkt") : nullptr;
+    if (!bound || bound->empty()) return Refuse("Invalid token: cnf must name a jkt");
+    jkt = *bound;
+  }
+  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp, client_id ? std::string(*client_id) : "", jkt};
 }
 
 std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, UnixSeconds now) const {

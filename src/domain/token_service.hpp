@@ -38,6 +38,7 @@ struct TokenClaims {
   UnixSeconds issued_at = 0;
   UnixSeconds expires_at = 0;
   std::string client_id;  // empty for tokens of the reference's flow
+  std::string jkt;        // cnf.jkt: the DPoP key the token is bound to; empty when not bound
 };
 
 class TokenService {
@@ -49,9 +50,10 @@ class TokenService {
   void SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys) { keys_.store(std::move(keys)); }
 
   // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner;
-  // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client.
+  // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client, and
+  // `cnf.jkt` when it is bound to a DPoP key (RFC 9449).
   AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
-                    std::string_view client_id = {}) const;
+                    std::string_view client_id = {}, std::string_view jkt = {}) const;
   // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud, exp, nbf
   // and iat. Every refusal is kUnauthorized with a message fit for the caller.
   Result<TokenClaims> Verify(std::string_view token) const;

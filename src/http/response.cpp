@@ -1,6 +1,7 @@
 #include "http/response.hpp"
 
 #include <boost/json.hpp>
+#include <optional>
 
 namespace ap::http {
 
@@ -72,21 +73,39 @@ Response ErrorResponse(Errc code, std::string message, unsigned version) {
   return ErrorResponse(MakeError(code, std::move(message)), version);
 }
 
+namespace {
+
+// The token after `scheme` (compared without case) in an Authorization value, or nothing.
+std::optional<std::string_view> AfterScheme(std::string_view value, std::string_view scheme) {
+  if (value.size() <= scheme.size() || !std::equal(scheme.begin(), scheme.end(), value.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      }))
+    return std::nullopt;
+  std::string_view token = value.substr(scheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty() || token.find(' ') != std::string_view::npos) return std::nullopt;
+  return token;
+}
+
+}  // namespace
+
 Result<std::string_view> BearerToken(const Request& request) {
   auto it = request.find(bhttp::field::authorization);
   if (it == request.end()) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
-  std::string_view value = it->value();
-  constexpr std::string_view kScheme = "Bearer ";
-  if (value.size() <= kScheme.size() || !std::equal(kScheme.begin(), kScheme.end(), value.begin(), [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-      }))
-    return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>'");
-  std::string_view token = value.substr(kScheme.size());
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  if (token.empty() || token.find(' ') != std::string_view::npos)
-    return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>'");
-  return token;
+  auto token = AfterScheme(it->value(), "Bearer ");
+  if (!token) return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>'");
+  return *token;
+}
+
+Result<PresentedToken> AccessToken(const Request& request) {
+  auto it = request.find(bhttp::field::authorization);
+  if (it == request.end()) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
+  if (auto dpop = AfterScheme(it->value(), "DPoP ")) return PresentedToken{*dpop, true};
+  auto bearer = AfterScheme(it->value(), "Bearer ");
+  if (!bearer)
+    return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>' or 'DPoP <token>'");
+  return PresentedToken{*bearer, false};
 }
 
 }  // namespace ap::http

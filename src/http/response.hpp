@@ -21,5 +21,11 @@ Response ErrorResponse(Errc code, std::string message, unsigned version = 11);
 // The bearer token of an `Authorization: Bearer <token>` header, or an explanation of what is
 // wrong with the header.
 Result<std::string_view> BearerToken(const Request& request);
+// An access token as an app presents it: `Bearer <token>`, or `DPoP <token>` with a proof (RFC 9449 §7.1).
+struct PresentedToken {
+  std::string_view token;
+  bool dpop = false;
+};
+Result<PresentedToken> AccessToken(const Request& request);
 
 }  // namespace ap::http

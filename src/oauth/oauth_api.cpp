@@ -125,6 +125,7 @@ class OAuthApi {
         {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
         {"authorization_details_types_supported", json::array{"ai_access"}},
         {"authorization_response_iss_parameter_supported", true},
+        {"dpop_signing_alg_values_supported", json::array{"EdDSA", "ES256"}},
         {"scopes_supported", json::array{"openai:chat", "anthropic:chat", "google:chat"}}};
     if (ctx_.dynamic_registration) m["registration_endpoint"] = base + "/oauth/register";
     Response res = http::JsonResponse(StatusCode::ok, m);
@@ -179,9 +180,14 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    auto jkt = ProofKey(req);
+    if (!jkt) co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof", jkt.error().message);
+    if (jkt->empty() && client->dpop_required)
+      co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
+                           "this app must bind its tokens with DPoP: send a DPoP proof");
     std::string grant_type = field("grant_type");
-    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"));
-    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"));
+    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), *jkt);
+    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), *jkt);
     if (grant_type != "authorization_code")
       co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "authorization_code or refresh_token");
     std::string code = field("code");
@@ -211,7 +217,7 @@ class OAuthApi {
         !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), granted.code_challenge))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
-    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid());
+    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt);
   }
 
   // RFC 8628 §3.1-3.2: a device code for the device to poll with, and a short user code for the
@@ -361,10 +367,15 @@ class OAuthApi {
     if (!claims || (caller_client && claims->client_id != *caller_client)) co_return Introspection(inactive);
     auto grant = co_await api::LoadGrant(ctx_, claims->grant_id);
     if (!grant || domain::UnusableReason(grant->record, ctx_.clock())) co_return Introspection(inactive);
-    json::object active{{"active", true},          {"token_type", "Bearer"},    {"sub", claims->grant_id},
-                        {"gid", claims->grant_id}, {"exp", claims->expires_at}, {"iat", claims->issued_at},
+    json::object active{{"active", true},
+                        {"token_type", claims->jkt.empty() ? "Bearer" : "DPoP"},
+                        {"sub", claims->grant_id},
+                        {"gid", claims->grant_id},
+                        {"exp", claims->expires_at},
+                        {"iat", claims->issued_at},
                         {"jti", claims->jti}};
     if (!claims->client_id.empty()) active["client_id"] = claims->client_id;
+    if (!claims->jkt.empty()) active["cnf"] = json::object{{"jkt", claims->jkt}};
     active["authorization_details"] = GrantedDetails(grant->scope, Lifetime(grant->record));
     co_return Introspection(active);
   }
@@ -387,22 +398,33 @@ class OAuthApi {
     co_return caller && caller->IsAdmin();
   }
 
+  // The thumbprint of the key the request's DPoP proof is signed with; empty without a proof.
+  Result<std::string> ProofKey(const Request& req) {
+    std::vector<std::string_view> proofs;
+    for (auto [it, end] = req.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+    if (proofs.empty()) return std::string();
+    return ctx_.dpop.Check({proofs, "POST", ctx_.public_url + "/oauth/token", std::nullopt});
+  }
+
   // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a
-  // refresh can never widen it.
-  awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family) {
+  // refresh can never widen it. With a DPoP key (`jkt`) the access token is bound to it, and so is
+  // a public client's refresh token (a confidential client's is bound by its secret).
+  awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family,
+                                  const std::string& jkt) {
     UnixSeconds now = ctx_.clock();
     auto grant = co_await api::LoadGrant(ctx_, grant_id);
     if (!grant || domain::UnusableReason(grant->record, now))
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
     std::string refresh = RandomToken(32);
-    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh), std::move(family), grant_id, client.id, now};
+    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh), std::move(family), grant_id, client.id, now,
+                                     client.confidential ? "" : jkt};
     auto insert = [record](store::Store& s) { return s.CreateRefreshToken(record); };
     if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
-    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id);
+    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt);
     Response res = http::JsonResponse(
         StatusCode::ok, json::object{{"access_token", token.token},
-                                     {"token_type", "Bearer"},
+                                     {"token_type", jkt.empty() ? "Bearer" : "DPoP"},
                                      {"expires_in", token.expires_at - token.issued_at},
                                      {"refresh_token", refresh},
                                      {"authorization_details", GrantedDetails(grant->scope, Lifetime(grant->record))}});
@@ -412,13 +434,14 @@ class OAuthApi {
   }
 
   // RFC 8628 §3.4-3.5.
-  awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code) {
+  awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code,
+                                  const std::string& jkt) {
     if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
     std::string grant_id;
     int64_t interval = 0;
     switch (ctx_.devices.Poll(crypto::Sha256Hex(device_code), client.id, ctx_.clock(), grant_id, interval)) {
       case api::DevicePoll::kApproved:
-        co_return co_await IssueTokens(client, grant_id, RandomUuid());
+        co_return co_await IssueTokens(client, grant_id, RandomUuid(), jkt);
       case api::DevicePoll::kPending:
         co_return TokenError(StatusCode::bad_request, "authorization_pending", "the person has not decided yet");
       case api::DevicePoll::kSlowDown:
@@ -437,8 +460,16 @@ class OAuthApi {
 
   // Rotation: each refresh token works once. One presented again was stolen or copied: its whole
   // family and the grant's access end.
-  awaitable<Response> Refresh(const store::ClientRecord& client, std::string token) {
+  // A refresh token bound to a DPoP key works only with a proof signed by that key. That is checked
+  // before the token is used, so a thief without the key cannot burn it for its owner.
+  awaitable<Response> Refresh(const store::ClientRecord& client, std::string token, const std::string& jkt) {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
+    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.GetRefreshToken(hash); };
+    auto stored = co_await api::OnStore(ctx_, std::move(read));
+    if (stored && !stored->jkt.empty() && stored->jkt != jkt)
+      co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
+                           jkt.empty() ? "this refresh token is bound to a DPoP key: send a proof signed with it"
+                                       : "the DPoP proof is signed by another key than this refresh token's");
     UnixSeconds now = ctx_.clock();
     auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
@@ -452,7 +483,7 @@ class OAuthApi {
       co_await EndFamily(*used->fresh, "refresh token presented by another client");
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     }
-    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id);
+    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt);
   }
 
   awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {

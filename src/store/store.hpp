@@ -144,6 +144,7 @@ struct RefreshTokenRecord {
   std::string grant_id;
   std::string client_id;
   UnixSeconds created_at = 0;
+  std::string jkt;  // the DPoP key it is bound to (public clients); empty: not bound
 };
 
 class Store {

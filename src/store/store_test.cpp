@@ -303,11 +303,13 @@ TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
 }
 
 TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
-  ASSERT_TRUE(store_->CreateRefreshToken({"r1", "fam", "g1", "app", 100}));
-  ASSERT_TRUE(store_->CreateRefreshToken({"r2", "fam", "g1", "app", 110}));
+  ASSERT_TRUE(store_->CreateRefreshToken({"r1", "fam", "g1", "app", 100, "jkt-1"}));
+  ASSERT_TRUE(store_->CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
+  EXPECT_EQ(store_->GetRefreshToken("r1")->jkt, "jkt-1");
   auto first = store_->UseRefreshToken("r1", 120).value();
   ASSERT_TRUE(first.fresh);
   EXPECT_EQ(first.fresh->family_id, "fam");
+  EXPECT_EQ(first.fresh->jkt, "jkt-1");
   auto again = store_->UseRefreshToken("r1", 130).value();
   EXPECT_FALSE(again.fresh);
   ASSERT_TRUE(again.reused);

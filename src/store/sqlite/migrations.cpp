@@ -136,6 +136,9 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_grant ON events(grant_id, id);
 )sql"},
+    {8, "refresh tokens bound to a DPoP key", R"sql(
+ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

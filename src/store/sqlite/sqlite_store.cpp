@@ -468,8 +468,9 @@ class SqliteStore final : public Store {
 
   Status CreateRefreshToken(const RefreshTokenRecord& t) override {
     Query q(Prepare(
-        "INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, created_at) VALUES (?, ?, ?, ?, ?)"));
-    q.Bind(t.token_hash).Bind(t.family_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.created_at);
+        "INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, created_at, jkt) "
+        "VALUES (?, ?, ?, ?, ?, ?)"));
+    q.Bind(t.token_hash).Bind(t.family_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.created_at).Bind(t.jkt);
     if (q.Step() != SQLITE_DONE) return DbError("store refresh token");
     return {};
   }
@@ -477,11 +478,11 @@ class SqliteStore final : public Store {
   Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) override {
     Query take(
         Prepare("UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL "
-                "RETURNING token_hash, family_id, grant_id, client_id, created_at"));
+                "RETURNING token_hash, family_id, grant_id, client_id, created_at, jkt"));
     take.Bind(now).Bind(token_hash);
     int rc = take.Step();
     if (rc == SQLITE_ROW) {
-      RefreshTokenRecord t{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Int(4)};
+      RefreshTokenRecord t{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Int(4), take.Text(5)};
       if (take.Step() != SQLITE_DONE) return DbError("use refresh token");
       return RefreshUse{std::move(t), std::nullopt};
     }
@@ -493,12 +494,12 @@ class SqliteStore final : public Store {
 
   Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override {
     Query q(Prepare(
-        "SELECT token_hash, family_id, grant_id, client_id, created_at FROM refresh_tokens WHERE token_hash = ?"));
+        "SELECT token_hash, family_id, grant_id, client_id, created_at, jkt FROM refresh_tokens WHERE token_hash = ?"));
     q.Bind(token_hash);
     int rc = q.Step();
     if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such refresh token");
     if (rc != SQLITE_ROW) return DbError("read refresh token");
-    return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4)};
+    return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Text(5)};
   }
 
   Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override {
