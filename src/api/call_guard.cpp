@@ -50,7 +50,8 @@ Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::st
   std::string url = ctx.public_url + std::string(target.substr(0, target.find('?')));
   auto jkt = ctx.dpop.Check({proofs, request.method_string(), url, token});
   if (!jkt) return jkt.error();
-  if (*jkt != claims.jkt) return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: signed by another key than the token's");
+  if (*jkt != claims.jkt)
+    return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: signed by another key than the token's");
   return {};
 }
 

@@ -49,7 +49,8 @@ Result<JwkPublicKey> JwkPublicKey::Parse(const boost::json::object& jwk) {
 }
 
 bool JwkPublicKey::Verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const {
-  if (const auto* ed = std::get_if<Ed25519Key>(&key_)) return alg == "EdDSA" && ed->Verify(signing_input, signature);
+  if (const auto* ed = std::get_if<Ed25519Key>(&key_))
+    return (alg == "EdDSA" || alg == "Ed25519") && ed->Verify(signing_input, signature);
   return alg == "ES256" && std::get<P256PublicKey>(key_).Verify(signing_input, signature);
 }
 

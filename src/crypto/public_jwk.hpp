@@ -18,7 +18,8 @@ class JwkPublicKey {
  public:
   // Refuses private keys (a "d" member), other key types and curves, and malformed members.
   static Result<JwkPublicKey> Parse(const boost::json::object& jwk);
-  // Whether `alg` is this key's JWS algorithm (EdDSA or ES256) and `signature` verifies.
+  // Whether `alg` is this key's JWS algorithm (EdDSA, or its fully-specified name Ed25519 from
+  // RFC 9864; ES256) and `signature` verifies.
   bool Verify(std::string_view alg, std::string_view signing_input, std::string_view signature) const;
   // base64url(SHA-256) of the required members in lexical order (RFC 7638).
   const std::string& Thumbprint() const { return thumbprint_; }

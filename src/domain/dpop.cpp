@@ -61,7 +61,8 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
   const json::object& header = jws->header;
   if (const auto* typ = StringAt(header, "typ"); !typ || *typ != "dpop+jwt") return Invalid("typ must be dpop+jwt");
   const auto* alg = StringAt(header, "alg");
-  if (!alg || (*alg != "EdDSA" && *alg != "ES256")) return Invalid("alg must be EdDSA or ES256");
+  if (!alg || (*alg != "EdDSA" && *alg != "Ed25519" && *alg != "ES256"))
+    return Invalid("alg must be EdDSA, Ed25519 or ES256");
   const auto* jwk_value = header.if_contains("jwk");
   if (!jwk_value || !jwk_value->is_object()) return Invalid("the header must carry the public jwk");
   auto jwk = crypto::JwkPublicKey::Parse(jwk_value->get_object());

@@ -1,7 +1,7 @@
 #pragma once
 // DPoP proofs (RFC 9449): an app proves, call by call, that it holds the private key its tokens
 // are bound to. Every check of §4.3: exactly one proof; a JWT with typ dpop+jwt; an asymmetric
-// algorithm (EdDSA or ES256) and a public jwk in its header; a valid signature; htm and htu that
+// algorithm (EdDSA, Ed25519 or ES256) and a public jwk in its header; a valid signature; htm and htu that
 // match the request (htu without query or fragment); an iat inside the window; a jti never seen
 // before within that window (across all threads); and, with an access token, ath = its hash.
 // The broker does not issue DPoP nonces (use_dpop_nonce), so none is checked.

@@ -73,7 +73,7 @@ TEST_F(DpopTest, HeaderChecks) {
   EXPECT_EQ(Why(Check(typ.Sign())), "Invalid DPoP proof: typ must be dpop+jwt");
   Proof hs;
   hs.header["alg"] = "HS256";
-  EXPECT_EQ(Why(Check(hs.Sign())), "Invalid DPoP proof: alg must be EdDSA or ES256");
+  EXPECT_EQ(Why(Check(hs.Sign())), "Invalid DPoP proof: alg must be EdDSA, Ed25519 or ES256");
   Proof priv;
   json::object jwk = crypto::PublicJwk(priv.key);
   jwk["d"] = Base64UrlEncode(std::string(32, 'x'));

@@ -104,7 +104,8 @@ Result<PresentedToken> AccessToken(const Request& request) {
   if (auto dpop = AfterScheme(it->value(), "DPoP ")) return PresentedToken{*dpop, true};
   auto bearer = AfterScheme(it->value(), "Bearer ");
   if (!bearer)
-    return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>' or 'DPoP <token>'");
+    return MakeError(Errc::kUnauthorized,
+                     "Malformed Authorization header: expected 'Bearer <token>' or 'DPoP <token>'");
   return PresentedToken{*bearer, false};
 }
 

@@ -125,7 +125,7 @@ class OAuthApi {
         {"token_endpoint_auth_methods_supported", json::array{"none", "client_secret_basic", "client_secret_post"}},
         {"authorization_details_types_supported", json::array{"ai_access"}},
         {"authorization_response_iss_parameter_supported", true},
-        {"dpop_signing_alg_values_supported", json::array{"EdDSA", "ES256"}},
+        {"dpop_signing_alg_values_supported", json::array{"EdDSA", "Ed25519", "ES256"}},
         {"scopes_supported", json::array{"openai:chat", "anthropic:chat", "google:chat"}}};
     if (ctx_.dynamic_registration) m["registration_endpoint"] = base + "/oauth/register";
     Response res = http::JsonResponse(StatusCode::ok, m);
@@ -416,7 +416,7 @@ class OAuthApi {
     if (!grant || domain::UnusableReason(grant->record, now))
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
     std::string refresh = RandomToken(32);
-    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh), std::move(family), grant_id, client.id, now,
+    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
                                      client.confidential ? "" : jkt};
     auto insert = [record](store::Store& s) { return s.CreateRefreshToken(record); };
     if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)

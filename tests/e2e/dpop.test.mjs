@@ -1,0 +1,149 @@
+// DPoP (RFC 9449): tokens bound to the app's key are useless without it. oauth4webapi binds them
+// and calls the proxy with proofs; hand-made proofs (jose) try each attack and see the refusal.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomUUID } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import * as oauth from 'oauth4webapi';
+import * as jose from 'jose';
+import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
+import { caFetchFor, person } from './oauth_person.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'http://127.0.0.1:53682/callback';
+const CHAT = '/openai/v1/chat/completions';
+let ca, broker, as, app, strictApp, you, session;
+const options = () => ({ [oauth.customFetch]: caFetchFor(ca.ca) });
+
+before(async () => {
+  ca = testCa(tempDir());
+  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const add = (...extra) => execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+    '--data-dir', dataDir, ...extra]).toString().match(/client_id: (\S+)/)[1];
+  app = { client_id: add() };
+  strictApp = { client_id: add('--dpop-required') };
+  broker = await startBroker({ mock: await startMock(), dataDir,
+    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  const issuer = new URL(broker.url);
+  as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options(), algorithm: 'oauth2' }));
+  you = person(broker.url, ca.ca);
+  session = await you.signIn('erin', PASSWORD);
+});
+
+// The code flow, with tokens bound to `keyPair` when one is given.
+async function codeFlow(client, keyPair) {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({ client_id: client.client_id, redirect_uri: REDIRECT, response_type: 'code',
+    state: 'st', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', scope: 'openai:chat' }))
+    url.searchParams.set(k, v);
+  const back = await you.consent(session, url, { lifetime: '3600' });
+  const params = oauth.validateAuthResponse(as, client, back, 'st');
+  const DPoP = keyPair ? oauth.DPoP(client, keyPair) : undefined;
+  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, { ...options(), DPoP });
+  return oauth.processAuthorizationCodeResponse(as, client, response);
+}
+
+const ath = (token) => createHash('sha256').update(token).digest('base64url');
+
+// A proof made by hand, so that each check can be attacked on its own.
+async function proof(keyPair, { htm = 'POST', htu = broker.url + CHAT, iat = Math.floor(Date.now() / 1000), jti = randomUUID(),
+  token, alg = 'ES256', jwkOf = keyPair } = {}) {
+  const jwk = await jose.exportJWK(jwkOf.publicKey);
+  const claims = { htm, htu, iat, jti };
+  if (token) claims.ath = ath(token);
+  return new jose.SignJWT(claims).setProtectedHeader({ alg, typ: 'dpop+jwt', jwk }).sign(keyPair.privateKey);
+}
+
+const chat = (token, { scheme = 'DPoP', dpop } = {}) => httpsCall(broker.url, 'POST', CHAT, { ca: ca.ca,
+  headers: { authorization: `${scheme} ${token}`, ...(dpop ? { dpop } : {}) },
+  body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
+
+test('the metadata lists the DPoP algorithms', () => {
+  assert.deepEqual(as.dpop_signing_alg_values_supported, ['EdDSA', 'Ed25519', 'ES256']);
+});
+
+test('a bound token carries cnf.jkt of the app\'s key and works on the proxy with proofs (oauth4webapi)', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const tokens = await codeFlow(app, keyPair);
+  assert.equal(tokens.token_type, 'dpop');
+  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker' });
+  assert.equal(payload.cnf.jkt, await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey)));
+  const DPoP = oauth.DPoP(app, keyPair);
+  for (let i = 0; i < 2; i++) {
+    const res = await oauth.protectedResourceRequest(tokens.access_token, 'POST', new URL(broker.url + CHAT),
+      new Headers({ 'content-type': 'application/json' }),
+      JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }), { ...options(), DPoP });
+    assert.equal(res.status, 200, await res.clone().text());
+  }
+});
+
+test('a stolen bound token is refused: as Bearer, with a replayed proof, another method, URL or key, or a stale iat', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const thief = await oauth.generateKeyPair('ES256');
+  const { access_token: token } = await codeFlow(app, keyPair);
+  const refused = async (res, pattern) => {
+    assert.equal(res.status, 401, res.text);
+    assert.match(res.json.error.message, pattern);
+  };
+  await refused(await chat(token, { scheme: 'Bearer' }), /This token is DPoP-bound/);
+  await refused(await chat(token), /Invalid DPoP proof: a DPoP header is required/);
+  const good = await proof(keyPair, { token });
+  assert.equal((await chat(token, { dpop: good })).status, 200);
+  await refused(await chat(token, { dpop: good }), /this proof was already used/);
+  await refused(await chat(token, { dpop: await proof(keyPair, { token, htm: 'GET' }) }), /htm does not match/);
+  await refused(await chat(token, { dpop: await proof(keyPair, { token, htu: `${broker.url}/openai/v1/embeddings` }) }), /htu does not match/);
+  await refused(await chat(token, { dpop: await proof(thief, { token }) }), /signed by another key than the token's/);
+  await refused(await chat(token, { dpop: await proof(thief, { token, jwkOf: keyPair }) }), /the signature does not verify/);
+  await refused(await chat(token, { dpop: await proof(keyPair, { token, iat: Math.floor(Date.now() / 1000) - 600 }) }), /iat is too old/);
+  await refused(await chat(token, { dpop: await proof(keyPair, { token, iat: Math.floor(Date.now() / 1000) + 600 }) }), /iat is in the future/);
+  await refused(await chat(token, { dpop: await proof(keyPair, { token: 'another token' }) }), /ath does not match/);
+  await refused(await chat(token, { dpop: await proof(keyPair) }), /ath does not match/);
+});
+
+test('an unbound token is refused under the DPoP scheme; Ed25519 keys bind as well as P-256 (alg EdDSA or Ed25519)', async () => {
+  const plain = await codeFlow(app);
+  assert.equal(plain.token_type, 'bearer');
+  const res = await chat(plain.access_token, { dpop: 'x' });
+  assert.equal(res.status, 401);
+  assert.match(res.json.error.message, /not DPoP-bound/);
+  const ed = await jose.generateKeyPair('EdDSA');
+  const tokens = await codeFlow(app, ed);
+  assert.equal((await chat(tokens.access_token, { dpop: await proof(ed, { token: tokens.access_token, alg: 'EdDSA' }) })).status, 200);
+  assert.equal((await chat(tokens.access_token, { dpop: await proof(ed, { token: tokens.access_token, alg: 'Ed25519' }) })).status, 200);
+});
+
+test('a public client\'s refresh token is bound too: without the key it is refused and not burned', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const thief = await oauth.generateKeyPair('ES256');
+  const tokens = await codeFlow(app, keyPair);
+  const refresh = (DPoP) => oauth.refreshTokenGrantRequest(as, app, oauth.None(), tokens.refresh_token, { ...options(), DPoP });
+  await assert.rejects(oauth.processRefreshTokenResponse(as, app, await refresh(undefined)), (e) => e.error === 'invalid_dpop_proof');
+  await assert.rejects(oauth.processRefreshTokenResponse(as, app, await refresh(oauth.DPoP(app, thief))), (e) => e.error === 'invalid_dpop_proof');
+  const renewed = await oauth.processRefreshTokenResponse(as, app, await refresh(oauth.DPoP(app, keyPair)));
+  assert.equal(renewed.token_type, 'dpop');
+  assert.notEqual(renewed.refresh_token, tokens.refresh_token);
+});
+
+test('an app registered with DPoP required gets no token without a proof', async () => {
+  await assert.rejects(codeFlow(strictApp), (e) => e.error === 'invalid_dpop_proof');
+  const tokens = await codeFlow(strictApp, await oauth.generateKeyPair('ES256'));
+  assert.equal(tokens.token_type, 'dpop');
+});
+
+test('a proof replayed at the token endpoint is refused', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const tokens = await codeFlow(app, keyPair);
+  const dpop = await proof(keyPair, { htu: `${broker.url}/oauth/token` });
+  const send = () => httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
+    raw: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: app.client_id }).toString() });
+  const first = await send();
+  assert.equal(first.status, 200, first.text);
+  const again = await send();
+  assert.equal(again.status, 400);
+  assert.equal(again.json.error, 'invalid_dpop_proof');
+  assert.match(again.json.error_description, /already used/);
+});
