@@ -1,6 +1,7 @@
 #include "crypto/hash.hpp"
 
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
 #include <openssl/sha.h>
 
 namespace ap::crypto {
@@ -9,6 +10,14 @@ std::string Sha256(std::string_view data) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
   SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
          reinterpret_cast<unsigned char*>(out.data()));
+  return out;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::string out(SHA256_DIGEST_LENGTH, '\0');
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+       data.size(), reinterpret_cast<unsigned char*>(out.data()), &len);
   return out;
 }
 

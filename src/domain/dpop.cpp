@@ -15,6 +15,8 @@ namespace {
 
 Error Invalid(std::string why) { return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: " + why); }
 
+constexpr std::string_view kNonceRefusal = "Invalid DPoP proof: use the nonce from the DPoP-Nonce header";
+
 const json::string* StringAt(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? &v->get_string() : nullptr;
@@ -40,6 +42,17 @@ std::string NormalizeHtu(std::string_view url) {
   if (origin.starts_with("http://") && origin.ends_with(":80")) origin.resize(origin.size() - 3);
   std::string_view rest = path == std::string_view::npos ? "/" : url.substr(path);
   return origin + std::string(rest);
+}
+
+bool IsNonceRefusal(const Error& error) { return error.message == kNonceRefusal; }
+
+std::string DpopVerifier::NonceFor(int64_t window) const {
+  return Base64UrlEncode(crypto::HmacSha256(nonce_key_, std::to_string(window)));
+}
+
+bool DpopVerifier::FreshNonce(std::string_view nonce, UnixSeconds now) const {
+  int64_t window = now / kNonceWindowSeconds;
+  return crypto::ConstantTimeEqual(nonce, NonceFor(window)) || crypto::ConstantTimeEqual(nonce, NonceFor(window - 1));
 }
 
 bool DpopVerifier::FirstUse(const std::string& jti, UnixSeconds now) {
@@ -84,6 +97,10 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
   UnixSeconds now = clock_();
   if (*iat < now - max_age_) return Invalid("iat is too old");
   if (*iat > now + max_skew_) return Invalid("iat is in the future");
+  if (request.require_nonce) {
+    const auto* nonce = StringAt(claims, "nonce");
+    if (!nonce || !FreshNonce(*nonce, now)) return MakeError(Errc::kUnauthorized, std::string(kNonceRefusal));
+  }
   if (request.access_token) {
     const auto* ath = StringAt(claims, "ath");
     if (!ath || *ath != Base64UrlEncode(crypto::Sha256(*request.access_token)))

@@ -3,8 +3,9 @@
 // are bound to. Every check of §4.3: exactly one proof; a JWT with typ dpop+jwt; an asymmetric
 // algorithm (EdDSA, Ed25519 or ES256) and a public jwk in its header; a valid signature; htm and htu that
 // match the request (htu without query or fragment); an iat inside the window; a jti never seen
-// before within that window (across all threads); and, with an access token, ath = its hash.
-// The broker does not issue DPoP nonces (use_dpop_nonce), so none is checked.
+// before within that window (across all threads); with an access token, ath = its hash; and, where
+// the caller requires one, a nonce the broker issued (DPoP-Nonce), good for 5 to 10 minutes.
+// Nonces are MACs of the time window under a key made at start: nothing to store or share.
 // Thread-safety: Check may be called from any thread.
 
 #include <mutex>
@@ -15,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.hpp"
+#include "core/ids.hpp"
 #include "core/time.hpp"
 
 namespace ap::domain {
@@ -24,7 +26,11 @@ struct DpopRequest {
   std::string_view method;                       // "POST"
   std::string_view url;                          // scheme, host, port and path: what htu must name
   std::optional<std::string_view> access_token;  // on a protected resource: ath must be its hash
+  bool require_nonce = false;                    // the proof must carry a nonce from Nonce()
 };
+
+// The refusal of a proof without a fresh nonce; the caller answers use_dpop_nonce with a new one.
+bool IsNonceRefusal(const Error& error);
 
 class DpopVerifier {
  public:
@@ -34,11 +40,17 @@ class DpopVerifier {
 
   // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed.
   Result<std::string> Check(const DpopRequest& request);
+  // The nonce to hand out now (in a DPoP-Nonce header).
+  std::string Nonce() const { return NonceFor(clock_() / kNonceWindowSeconds); }
 
  private:
+  static constexpr int64_t kNonceWindowSeconds = 300;
   bool FirstUse(const std::string& jti, UnixSeconds now);
+  std::string NonceFor(int64_t window) const;
+  bool FreshNonce(std::string_view nonce, UnixSeconds now) const;
 
   Clock clock_;
+  std::string nonce_key_ = RandomToken(32);
   int64_t max_age_;
   int64_t max_skew_;
   std::mutex mutex_;

@@ -103,6 +103,47 @@ TEST_F(DpopTest, AthBindsTheProofToTheAccessToken) {
   EXPECT_TRUE(Check(p.Sign(), "POST", kUrl, "the-token"));
 }
 
+TEST_F(DpopTest, ANonceIsRequiredWhereTheCallerAsks) {
+  Proof p;
+  std::string without = p.Sign();
+  std::string_view one[] = {without};
+  auto refused = verifier_.Check({one, "POST", kUrl, std::nullopt, true});
+  ASSERT_FALSE(refused);
+  EXPECT_TRUE(IsNonceRefusal(refused.error()));
+  p.claims["jti"] = "id-n1";
+  p.claims["nonce"] = "made-up";
+  std::string forged = p.Sign();
+  std::string_view two[] = {forged};
+  EXPECT_TRUE(IsNonceRefusal(verifier_.Check({two, "POST", kUrl, std::nullopt, true}).error()));
+  p.claims["jti"] = "id-n2";
+  p.claims["nonce"] = verifier_.Nonce();
+  std::string fresh = p.Sign();
+  std::string_view three[] = {fresh};
+  EXPECT_TRUE(verifier_.Check({three, "POST", kUrl, std::nullopt, true}));
+}
+
+TEST(DpopNonce, LastsTwoWindowsAndIsTheBrokersOwn) {
+  UnixSeconds now = kNow;
+  DpopVerifier verifier([&now] { return now; });
+  DpopVerifier other([&now] { return now; });
+  std::string nonce = verifier.Nonce();
+  EXPECT_NE(nonce, other.Nonce());
+  auto check = [&](int jti) {
+    Proof p;
+    p.claims["jti"] = "n" + std::to_string(jti);
+    p.claims["iat"] = now;
+    p.claims["nonce"] = nonce;
+    std::string proof = p.Sign();
+    std::string_view one[] = {proof};
+    return verifier.Check({one, "POST", kUrl, std::nullopt, true}).has_value();
+  };
+  EXPECT_TRUE(check(1));
+  now += 300;
+  EXPECT_TRUE(check(2));  // the previous window's nonce still works
+  now += 300;
+  EXPECT_FALSE(check(3));
+}
+
 TEST(NormalizeHtu, DropsQueryFragmentAndDefaultPort) {
   EXPECT_EQ(NormalizeHtu("HTTPS://A.example:443/x/Y?q=1#f"), "https://a.example/x/Y");
   EXPECT_EQ(NormalizeHtu("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");

@@ -174,14 +174,24 @@ class OAuthApi {
     co_return SeeOther("/consent/" + fresh.grant.id);
   }
 
-  awaitable<Response> Token(Request& req, const http::PathParams&, http::Exchange&) {
+  // Every answer to a request with a DPoP proof carries the nonce for the next one.
+  awaitable<Response> Token(Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    Response res = co_await TokenAnswer(req, params, exchange);
+    if (req.find("dpop") != req.end()) res.set("DPoP-Nonce", ctx_.dpop.Nonce());
+    co_return res;
+  }
+
+  awaitable<Response> TokenAnswer(Request& req, const http::PathParams&, http::Exchange&) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
     auto jkt = ProofKey(req);
-    if (!jkt) co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof", jkt.error().message);
+    if (!jkt)
+      co_return TokenError(StatusCode::bad_request,
+                           domain::IsNonceRefusal(jkt.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
+                           jkt.error().message);
     if (jkt->empty() && client->dpop_required)
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            "this app must bind its tokens with DPoP: send a DPoP proof");
@@ -399,11 +409,12 @@ class OAuthApi {
   }
 
   // The thumbprint of the key the request's DPoP proof is signed with; empty without a proof.
+  // Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in advance is useless.
   Result<std::string> ProofKey(const Request& req) {
     std::vector<std::string_view> proofs;
     for (auto [it, end] = req.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
     if (proofs.empty()) return std::string();
-    return ctx_.dpop.Check({proofs, "POST", ctx_.public_url + "/oauth/token", std::nullopt});
+    return ctx_.dpop.Check({proofs, "POST", ctx_.public_url + "/oauth/token", std::nullopt, true});
   }
 
   // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a

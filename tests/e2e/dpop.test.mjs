@@ -32,6 +32,17 @@ before(async () => {
   session = await you.signIn('erin', PASSWORD);
 });
 
+// The token endpoint wants the broker's nonce in proofs: the first try learns it (the DPoP handle
+// keeps it from the DPoP-Nonce header), the second uses it, as RFC 9449 §8 has clients do.
+async function retryingNonce(attempt) {
+  try {
+    return await attempt();
+  } catch (e) {
+    if (!oauth.isDPoPNonceError(e)) throw e;
+    return attempt();
+  }
+}
+
 // The code flow, with tokens bound to `keyPair` when one is given.
 async function codeFlow(client, keyPair) {
   const verifier = oauth.generateRandomCodeVerifier();
@@ -42,17 +53,18 @@ async function codeFlow(client, keyPair) {
   const back = await you.consent(session, url, { lifetime: '3600' });
   const params = oauth.validateAuthResponse(as, client, back, 'st');
   const DPoP = keyPair ? oauth.DPoP(client, keyPair) : undefined;
-  const response = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, { ...options(), DPoP });
-  return oauth.processAuthorizationCodeResponse(as, client, response);
+  return retryingNonce(async () => oauth.processAuthorizationCodeResponse(as, client,
+    await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, { ...options(), DPoP })));
 }
 
 const ath = (token) => createHash('sha256').update(token).digest('base64url');
 
 // A proof made by hand, so that each check can be attacked on its own.
 async function proof(keyPair, { htm = 'POST', htu = broker.url + CHAT, iat = Math.floor(Date.now() / 1000), jti = randomUUID(),
-  token, alg = 'ES256', jwkOf = keyPair } = {}) {
+  token, alg = 'ES256', jwkOf = keyPair, nonce } = {}) {
   const jwk = await jose.exportJWK(jwkOf.publicKey);
   const claims = { htm, htu, iat, jti };
+  if (nonce) claims.nonce = nonce;
   if (token) claims.ath = ath(token);
   return new jose.SignJWT(claims).setProtectedHeader({ alg, typ: 'dpop+jwt', jwk }).sign(keyPair.privateKey);
 }
@@ -120,10 +132,11 @@ test('a public client\'s refresh token is bound too: without the key it is refus
   const keyPair = await oauth.generateKeyPair('ES256');
   const thief = await oauth.generateKeyPair('ES256');
   const tokens = await codeFlow(app, keyPair);
-  const refresh = (DPoP) => oauth.refreshTokenGrantRequest(as, app, oauth.None(), tokens.refresh_token, { ...options(), DPoP });
-  await assert.rejects(oauth.processRefreshTokenResponse(as, app, await refresh(undefined)), (e) => e.error === 'invalid_dpop_proof');
-  await assert.rejects(oauth.processRefreshTokenResponse(as, app, await refresh(oauth.DPoP(app, thief))), (e) => e.error === 'invalid_dpop_proof');
-  const renewed = await oauth.processRefreshTokenResponse(as, app, await refresh(oauth.DPoP(app, keyPair)));
+  const refresh = (DPoP) => retryingNonce(async () => oauth.processRefreshTokenResponse(as, app,
+    await oauth.refreshTokenGrantRequest(as, app, oauth.None(), tokens.refresh_token, { ...options(), DPoP })));
+  await assert.rejects(refresh(undefined), (e) => e.error === 'invalid_dpop_proof');
+  await assert.rejects(refresh(oauth.DPoP(app, thief)), (e) => e.error === 'invalid_dpop_proof');
+  const renewed = await refresh(oauth.DPoP(app, keyPair));
   assert.equal(renewed.token_type, 'dpop');
   assert.notEqual(renewed.refresh_token, tokens.refresh_token);
 });
@@ -134,15 +147,22 @@ test('an app registered with DPoP required gets no token without a proof', async
   assert.equal(tokens.token_type, 'dpop');
 });
 
-test('a proof replayed at the token endpoint is refused', async () => {
+test('the token endpoint wants the broker\'s nonce (use_dpop_nonce), and refuses a proof used twice', async () => {
   const keyPair = await oauth.generateKeyPair('ES256');
   const tokens = await codeFlow(app, keyPair);
-  const dpop = await proof(keyPair, { htu: `${broker.url}/oauth/token` });
-  const send = () => httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
+  const send = (dpop) => httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
     raw: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: app.client_id }).toString() });
-  const first = await send();
+  const htu = `${broker.url}/oauth/token`;
+  const noNonce = await send(await proof(keyPair, { htu }));
+  assert.equal(noNonce.status, 400);
+  assert.equal(noNonce.json.error, 'use_dpop_nonce');
+  const nonce = noNonce.headers['dpop-nonce'];
+  assert.match(nonce, /^[A-Za-z0-9_-]{43}$/);
+  assert.equal((await send(await proof(keyPair, { htu, nonce: 'made-up' }))).json.error, 'use_dpop_nonce');
+  const dpop = await proof(keyPair, { htu, nonce });
+  const first = await send(dpop);
   assert.equal(first.status, 200, first.text);
-  const again = await send();
+  const again = await send(dpop);
   assert.equal(again.status, 400);
   assert.equal(again.json.error, 'invalid_dpop_proof');
   assert.match(again.json.error_description, /already used/);
