@@ -307,3 +307,20 @@ test('apps registered from the /apps page sign in like any other; a confidential
     oauth.ClientSecretBasic(secret), 'garbage', options));
   assert.equal(introspected.active, false, 'the shown secret authenticates the app');
 });
+
+test('a code redeemed by another client is invalid_grant; the consent page is framed by nobody', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'x1');
+  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  const page = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(page.headers['x-frame-options'], 'DENY');
+  assert.match(page.headers['content-security-policy'], /frame-ancestors 'none'/);
+  assert.match(page.headers['content-security-policy'], /form-action 'self' http:\/\/127\.0\.0\.1:53682;/,
+    'the approval may lead on to the app, and nowhere else');
+  const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'x2'), { models: ['gpt-4o'] });
+  const params = oauth.validateAuthResponse(as, client, back, 'x2');
+  const stolen = await oauth.authorizationCodeGrantRequest(as, confidential, oauth.ClientSecretBasic(confidential.secret),
+    params, REDIRECT, verifier, options);
+  await assert.rejects(oauth.processAuthorizationCodeResponse(as, confidential, stolen),
+    (e) => e.error === 'invalid_grant' && /another client/.test(e.error_description));
+});
