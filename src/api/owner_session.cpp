@@ -23,6 +23,10 @@ std::string SessionCookieName(const BrokerContext& ctx) {
   return ctx.https ? "__Host-aipassport_session" : "aipassport_session";
 }
 
+bool SessionEnded(const store::SessionRecord& session, UnixSeconds now) {
+  return now - session.last_seen_at > kIdleSeconds || now - session.created_at > kAbsoluteSeconds;
+}
+
 awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request& req) {
   auto cookie = http::CookieValue(req, SessionCookieName(ctx));
   if (!cookie || cookie->empty()) co_return MakeError(Errc::kUnauthorized, "Not signed in");
@@ -31,7 +35,7 @@ awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request
   auto load = [id_hash, now](store::Store& s) -> Result<SignedIn> {
     auto session = s.GetSession(id_hash);
     if (!session) return MakeError(Errc::kUnauthorized, "Not signed in");
-    if (now - session->last_seen_at > kIdleSeconds || now - session->created_at > kAbsoluteSeconds) {
+    if (SessionEnded(*session, now)) {
       s.DeleteSession(id_hash);
       return MakeError(Errc::kUnauthorized, "Your session has ended; sign in again");
     }

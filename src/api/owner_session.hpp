@@ -21,6 +21,9 @@ struct SignedIn {
 
 std::string SessionCookieName(const BrokerContext& ctx);
 
+// Whether `session` has ended by `now`: idle too long, or signed in too long ago.
+bool SessionEnded(const store::SessionRecord& session, UnixSeconds now);
+
 // The signed-in owner of this request; kUnauthorized when there is none (or it has timed out).
 boost::asio::awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request& req);
 
