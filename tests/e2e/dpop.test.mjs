@@ -6,6 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
+import * as dpop from 'dpop';
 import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
 import { caFetchFor, person } from './oauth_person.mjs';
 
@@ -92,6 +93,24 @@ test('a bound token carries cnf.jkt of the app\'s key and works on the proxy wit
     assert.equal(res.status, 200, await res.clone().text());
   }
 });
+
+test('proofs made by the dpop package work on every provider path, each call with its own', async () => {
+  const keyPair = await dpop.generateKeyPair('ES256');
+  const { access_token: token } = await codeFlow(app, keyPair);
+  for (let i = 0; i < 3; i++) {
+    const res = await chat(token, { dpop: await dpop.generateProof(keyPair, broker.url + CHAT, 'POST', undefined, token) });
+    assert.equal(res.status, 200, res.text);
+  }
+  const models = await httpsCall(broker.url, 'GET', '/openai/v1/models?limit=5', { ca: ca.ca,
+    headers: { authorization: `DPoP ${token}`, dpop: await dpop.generateProof(keyPair, `${broker.url}/openai/v1/models`, 'GET', undefined, token) } });
+  assert.equal(models.status, 200, 'htu leaves the query out');
+  const passport = await httpsCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca,
+    headers: { authorization: `DPoP ${token}`, dpop: await dpop.generateProof(keyPair, `${broker.url}/v1/passport`, 'GET', undefined, token) } });
+  assert.equal(passport.status, 200);
+  assert.equal(payloadJkt(token), await dpop.calculateThumbprint(keyPair.publicKey));
+});
+
+const payloadJkt = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).cnf.jkt;
 
 test('a stolen bound token is refused: as Bearer, with a replayed proof, another method, URL or key, or a stale iat', async () => {
   const keyPair = await oauth.generateKeyPair('ES256');
