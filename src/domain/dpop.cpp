@@ -57,7 +57,10 @@ bool DpopVerifier::FreshNonce(std::string_view nonce, UnixSeconds now) const {
 
 bool DpopVerifier::FirstUse(const std::string& jti, UnixSeconds now) {
   std::lock_guard lock(mutex_);
-  if (seen_.size() > 10'000) std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
+  if (now != pruned_at_) {  // at most once a second, whatever the rate of proofs
+    std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
+    pruned_at_ = now;
+  }
   auto [it, fresh] = seen_.try_emplace(jti, now + max_age_ + max_skew_);
   if (!fresh && it->second < now) {  // remembered past its window: a new proof may reuse the id
     it->second = now + max_age_ + max_skew_;

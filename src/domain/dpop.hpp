@@ -54,7 +54,8 @@ class DpopVerifier {
   int64_t max_age_;
   int64_t max_skew_;
   std::mutex mutex_;
-  std::unordered_map<std::string, UnixSeconds> seen_;  // jti -> when it can be forgotten
+  std::unordered_map<std::string, UnixSeconds> seen_;  // key and jti -> when it can be forgotten
+  UnixSeconds pruned_at_ = 0;
 };
 
 // "https://host:port/path" from a request URL: scheme and host in lower case, no default port, no
