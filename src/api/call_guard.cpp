@@ -44,8 +44,7 @@ Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::st
   if (!dpop)
     return MakeError(Errc::kUnauthorized,
                      "This token is DPoP-bound: send it as 'Authorization: DPoP <token>' with a DPoP proof");
-  std::vector<std::string_view> proofs;
-  for (auto [it, end] = request.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+  std::vector<std::string_view> proofs = http::DpopProofs(request);
   std::string_view target = request.target();
   std::string url = ctx.public_url + std::string(target.substr(0, target.find('?')));
   auto jkt = ctx.dpop.Check({proofs, request.method_string(), url, token});

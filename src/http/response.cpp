@@ -98,6 +98,12 @@ Result<std::string_view> BearerToken(const Request& request) {
   return *token;
 }
 
+std::vector<std::string_view> DpopProofs(const Request& request) {
+  std::vector<std::string_view> proofs;
+  for (auto [it, end] = request.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+  return proofs;
+}
+
 Result<PresentedToken> AccessToken(const Request& request) {
   auto it = request.find(bhttp::field::authorization);
   if (it == request.end()) return MakeError(Errc::kUnauthorized, "Missing Authorization header");

@@ -5,6 +5,7 @@
 
 #include <boost/json/fwd.hpp>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "http/message.hpp"
@@ -27,5 +28,7 @@ struct PresentedToken {
   bool dpop = false;
 };
 Result<PresentedToken> AccessToken(const Request& request);
+// Every DPoP header of the request (a valid request has exactly one).
+std::vector<std::string_view> DpopProofs(const Request& request);
 
 }  // namespace ap::http

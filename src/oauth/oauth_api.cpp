@@ -411,8 +411,7 @@ class OAuthApi {
   // The thumbprint of the key the request's DPoP proof is signed with; empty without a proof.
   // Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in advance is useless.
   Result<std::string> ProofKey(const Request& req) {
-    std::vector<std::string_view> proofs;
-    for (auto [it, end] = req.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+    std::vector<std::string_view> proofs = http::DpopProofs(req);
     if (proofs.empty()) return std::string();
     return ctx_.dpop.Check({proofs, "POST", ctx_.public_url + "/oauth/token", std::nullopt, true});
   }
