@@ -2,26 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json/parse.hpp>
-#include <fstream>
-#include <sstream>
+#include "crypto/test_vectors.hpp"
 
 namespace ap::crypto {
 namespace {
 
-std::string FromHex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
-  return out;
-}
-
-boost::json::value LoadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return boost::json::parse(text.str());
-}
+using vectors::FromHex;
 
 TEST(Ed25519, SignsAndVerifiesAfterPemRoundTrip) {
   Ed25519Key key = Ed25519Key::Generate();
@@ -42,7 +28,7 @@ TEST(Ed25519, RejectsWrongSizedKeysAndGarbagePem) {
 // Every Wycheproof EdDSA case: valid ones verify, invalid ones (malleable, non-canonical,
 // truncated signatures...) are refused.
 TEST(Ed25519, PassesWycheproofVectors) {
-  auto doc = LoadJson(std::string(AIPASSPORT_TEST_DATA) + "/wycheproof/ed25519_test.json");
+  auto doc = vectors::LoadTestData("wycheproof/ed25519_test.json");
   int checked = 0;
   for (const auto& group : doc.at("testGroups").as_array()) {
     auto key = Ed25519Key::FromPublicRaw(FromHex(group.at("publicKey").at("pk").as_string()));

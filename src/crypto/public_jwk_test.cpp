@@ -2,32 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include <boost/json/parse.hpp>
-#include <fstream>
-#include <sstream>
-
 #include "core/base64url.hpp"
+#include "crypto/test_vectors.hpp"
 
 namespace ap::crypto {
 namespace {
 
-std::string FromHex(std::string_view hex) {
-  std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2)
-    out += static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16));
-  return out;
-}
-
-boost::json::value LoadJson(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return boost::json::parse(text.str());
-}
+using vectors::FromHex;
 
 // Every Wycheproof ES256 (P1363 form) case: valid ones verify, invalid ones do not.
 TEST(P256, WycheproofSignatures) {
-  auto doc = LoadJson(std::string(AIPASSPORT_TEST_DATA) + "/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json");
+  auto doc = vectors::LoadTestData("wycheproof/ecdsa_secp256r1_sha256_p1363_test.json");
   int checked = 0;
   for (const auto& group : doc.at("testGroups").as_array()) {
     std::string point = FromHex(group.at("publicKey").at("uncompressed").as_string());
@@ -62,7 +47,7 @@ TEST(JwkPublicKey, ParsesOkpAndEcAndBindsEachToItsAlgorithm) {
   EXPECT_FALSE(jwk.Verify("EdDSA", "other", sig));
   EXPECT_EQ(jwk.Thumbprint().size(), 43u);
 
-  auto doc = LoadJson(std::string(AIPASSPORT_TEST_DATA) + "/wycheproof/ecdsa_secp256r1_sha256_p1363_test.json");
+  auto doc = vectors::LoadTestData("wycheproof/ecdsa_secp256r1_sha256_p1363_test.json");
   const auto& group = doc.at("testGroups").as_array().at(0);
   std::string point = FromHex(group.at("publicKey").at("uncompressed").as_string());
   boost::json::object ec{{"kty", "EC"},

@@ -4,33 +4,25 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { execFileSync, execSync } from 'node:child_process';
+import { execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
-import { caFetchFor } from './oauth_person.mjs';
+import { tempDir, httpsCall } from './harness.mjs';
+import { caFetchFor, oauthBroker, PASSWORD } from './oauth_person.mjs';
 
-const PASSWORD = 'correct horse battery staple';
 let ca, broker, as, client, browser, callback, callbackUrl;
 const arrivals = [];
 
 const options = { [oauth.customFetch]: (...args) => caFetchFor(ca.ca)(...args) };
 
 before(async () => {
-  const dir = tempDir();
-  ca = testCa(dir);
-  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
+  let cert, apps;
+  ({ ca, cert, broker, apps } = await oauthBroker({ notes: ['--home-url', 'https://notes.example'] }));
+  client = { client_id: apps.notes.client_id };
   // The browser trusts exactly this certificate's key, nothing else it would not trust anyway.
   const spki = execSync(`openssl x509 -in ${cert.certFile} -pubkey -noout | openssl pkey -pubin -outform der | ` +
     'openssl dgst -sha256 -binary | base64').toString().trim();
-  const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
-    '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
-  client = { client_id: out.match(/client_id: (\S+)/)[1] };
-  broker = await startBroker({ mock: await startMock(), dataDir,
-    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
   const issuer = new URL(broker.url);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
   // The app's redirect target: a native app's loopback listener on a port of its choosing.

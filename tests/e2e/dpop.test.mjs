@@ -3,30 +3,22 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import * as dpop from 'dpop';
-import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
-import { caFetchFor, person } from './oauth_person.mjs';
+import { httpsCall } from './harness.mjs';
+import { caFetchFor, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
-const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
 const CHAT = '/openai/v1/chat/completions';
 let ca, broker, as, app, strictApp, you, session;
 const options = () => ({ [oauth.customFetch]: caFetchFor(ca.ca) });
 
 before(async () => {
-  ca = testCa(tempDir());
-  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
-  const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  const add = (...extra) => execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
-    '--data-dir', dataDir, ...extra]).toString().match(/client_id: (\S+)/)[1];
-  app = { client_id: add() };
-  strictApp = { client_id: add('--dpop-required') };
-  broker = await startBroker({ mock: await startMock(), dataDir,
-    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  let apps;
+  ({ ca, broker, apps } = await oauthBroker({ app: [], strict: ['--dpop-required'] }));
+  app = { client_id: apps.app.client_id };
+  strictApp = { client_id: apps.strict.client_id };
   const issuer = new URL(broker.url);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options(), algorithm: 'oauth2' }));
   you = person(broker.url, ca.ca);

@@ -2,13 +2,11 @@
 // over HTTPS with a test CA; the person's part (sign-in, consent) is played over HTTP by hand here.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
-import { caFetchFor, hidden, person } from './oauth_person.mjs';
+import { startBroker, httpsCall } from './harness.mjs';
+import { caFetchFor, hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
-const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
 let ca, broker, as, client, confidential, session;
 
@@ -30,16 +28,10 @@ function authorizationUrl(challenge, state, extra = {}, forClient = client) {
 }
 
 before(async () => {
-  ca = testCa(tempDir());
-  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
-  const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
-  client = { client_id: out.match(/client_id: (\S+)/)[1] };
-  const secretOut = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--confidential', '--data-dir', dataDir]).toString();
-  confidential = { client_id: secretOut.match(/client_id: (\S+)/)[1], secret: secretOut.match(/client_secret \(shown once, keep it secret\): (\S+)/)[1] };
-  const mock = await startMock();
-  broker = await startBroker({ mock, dataDir, env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  let apps;
+  ({ ca, broker, apps } = await oauthBroker({ notes: ['--home-url', 'https://notes.example'], confidential: ['--confidential'] }));
+  client = { client_id: apps.notes.client_id };
+  confidential = apps.confidential;
   const issuer = new URL(broker.url);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
   you = person(broker.url, ca.ca);

@@ -1,8 +1,10 @@
-// What the OAuth tests share: a fetch that trusts only the test CA (for the client libraries), and
-// the person's part over HTTP (sign in, review and decide on the consent screen, type a device code).
+// What the OAuth tests share: an HTTPS broker with an owner and apps, a fetch that trusts only the
+// test CA (for the client libraries), and the person's part over HTTP (sign in, review and decide on
+// the consent screen, type a device code).
 import assert from 'node:assert/strict';
 import https from 'node:https';
-import { httpsCall } from './harness.mjs';
+import { execFileSync } from 'node:child_process';
+import { BIN, httpsCall, startBroker, startMock, tempDir, testCa } from './harness.mjs';
 
 // fetch for a client library, trusting only `ca`.
 export function caFetchFor(ca) {
@@ -69,4 +71,26 @@ export function person(base, ca) {
       return done.headers.location;
     },
   };
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+// An HTTPS broker (certificate from a test CA made here) with an owner, erin, and the apps
+// registered with `aipassport client add Notes` plus each entry's extra flags. Returns the CA, the
+// certificate, the broker and each app as { client_id, secret } by the entry's name.
+export async function oauthBroker(apps, env = {}) {
+  const ca = testCa(tempDir());
+  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const registered = {};
+  for (const [name, flags] of Object.entries(apps)) {
+    const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+      '--data-dir', dataDir, ...flags]).toString();
+    registered[name] = { client_id: out.match(/client_id: (\S+)/)[1],
+      secret: out.match(/client_secret \(shown once, keep it secret\): (\S+)/)?.[1] };
+  }
+  const broker = await startBroker({ mock: await startMock(), dataDir,
+    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile, ...env } });
+  return { ca, cert, broker, apps: registered };
 }

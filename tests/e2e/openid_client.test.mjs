@@ -3,12 +3,10 @@
 // introspection and revocation. It needs no special code for the broker.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import * as client from 'openid-client';
-import { BIN, startMock, startBroker, tempDir, testCa, httpsCall } from './harness.mjs';
-import { caFetchFor, person } from './oauth_person.mjs';
+import { httpsCall } from './harness.mjs';
+import { caFetchFor, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
-const PASSWORD = 'correct horse battery staple';
 const REDIRECT = 'http://127.0.0.1:53682/callback';
 const DETAILS = JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], reason: 'notes' }]);
 let ca, broker, you, session, publicApp, confidentialApp;
@@ -21,20 +19,11 @@ async function discover(issuer, clientId, auth) {
 }
 
 before(async () => {
-  ca = testCa(tempDir());
-  const cert = ca.makeCert('broker', 'IP:127.0.0.1');
-  const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  const add = (...extra) => execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
-    '--data-dir', dataDir, ...extra]).toString();
-  const publicId = add().match(/client_id: (\S+)/)[1];
-  const secretOut = add('--confidential');
-  broker = await startBroker({ mock: await startMock(), dataDir,
-    env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
+  let apps;
+  ({ ca, broker, apps } = await oauthBroker({ public: [], confidential: ['--confidential'] }));
   const issuer = new URL(broker.url);
-  publicApp = await discover(issuer, publicId, client.None());
-  confidentialApp = await discover(issuer, secretOut.match(/client_id: (\S+)/)[1],
-    client.ClientSecretBasic(secretOut.match(/client_secret \(shown once, keep it secret\): (\S+)/)[1]));
+  publicApp = await discover(issuer, apps.public.client_id, client.None());
+  confidentialApp = await discover(issuer, apps.confidential.client_id, client.ClientSecretBasic(apps.confidential.secret));
   you = person(broker.url, ca.ca);
   session = await you.signIn('erin', PASSWORD);
 });
