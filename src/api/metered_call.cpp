@@ -1,9 +1,10 @@
 #include "api/metered_call.hpp"
 
-#include <boost/json.hpp>
+#include <algorithm>
+
+#include "core/money.hpp"
 
 namespace ap::api {
-namespace json = boost::json;
 using boost::asio::awaitable;
 
 namespace {
@@ -15,47 +16,19 @@ constexpr int64_t kLeastStreamOutput = 16;
 // 6 kbit/s: the lowest bitrate speech is usually sent at, so the longest an upload can last.
 constexpr size_t kLeastAudioBytesPerSecond = 750;
 
-std::optional<int64_t> PositiveInt(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  if (v && v->is_int64() && v->get_int64() > 0) return v->get_int64();
-  if (v && v->is_uint64()) return static_cast<int64_t>(std::min<uint64_t>(v->get_uint64(), INT64_MAX / 4));
-  return std::nullopt;
-}
-
-std::string StringOr(const json::object& o, std::string_view key, std::string fallback) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->get_string()) : fallback;
-}
-
-std::optional<int64_t> OutputLimit(const json::object& body) {
-  for (std::string_view key : {"max_tokens", "max_completion_tokens", "max_output_tokens"})
-    if (auto n = PositiveInt(body, key)) return n;
-  if (const auto* config = body.if_contains("generationConfig"); config && config->is_object())
-    return PositiveInt(config->get_object(), "maxOutputTokens");
-  return std::nullopt;
-}
-
 }  // namespace
 
-WorstCase WorstCaseOf(std::string_view capability, const json::object& body, size_t body_bytes) {
+WorstCase WorstCaseOf(const proxy::RequestedUse& asked, size_t body_bytes) {
   WorstCase worst;
-  if (capability == "images") {
-    worst.use.images = PositiveInt(body, "n").value_or(1);
-    worst.use.image_kind = StringOr(body, "size", "1024x1024") + "/" + StringOr(body, "quality", "standard");
-    return worst;
-  }
-  if (capability == "audio") {  // speech: priced by the characters of its input
-    if (const auto* input = body.if_contains("input"); input && input->is_string())
-      worst.use.characters = static_cast<int64_t>(input->get_string().size());
-    return worst;
-  }
-  worst.use.input_tokens = static_cast<int64_t>(body_bytes);
-  if (capability == "chat") {
-    worst.writes_text = true;
-    auto limit = OutputLimit(body);
-    worst.output_set_by_app = limit.has_value();
-    worst.use.output_tokens = limit.value_or(0);
-  }
+  worst.use.images = asked.images;
+  worst.use.image_kind = asked.image_kind;
+  worst.use.characters = asked.characters;
+  for (const auto& [tool, uses] : asked.tools) worst.use.tool_uses.emplace_back(tool, uses);
+  if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
+  worst.writes_text = asked.writes_text;
+  worst.answers = asked.answers;
+  worst.output_set_by_app = asked.output_tokens.has_value();
+  worst.use.output_tokens = asked.output_tokens.value_or(0) * asked.answers;
   return worst;
 }
 
@@ -65,21 +38,35 @@ WorstCase WorstCaseOfUpload(size_t bytes) {
   return worst;
 }
 
-MeteredCall::MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model)
-    : ctx_(ctx), grant_(std::move(grant)), model_(std::move(model)) {}
+MeteredCall::MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model,
+                         bool counted)
+    : ctx_(ctx), grant_(std::move(grant)), model_(std::move(model)), counted_(counted) {}
 
 awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
+  metering::Ask ask;
+  ask.counted = counted_;
+  if (!counted_) {
+    auto admitted = co_await AdmitTicket(ask);
+    if (!admitted && admitted.error().code == Errc::kBudgetExceeded)
+      co_return MakeError(Errc::kBudgetExceeded, "Budget exceeded: nothing is left of the grant's budget of " +
+                                                     metering::FormatUsd(grant_->record.budget_micros.value_or(0)));
+    co_return admitted;
+  }
   price_ = ctx_.prices.Find(grant_->scope.provider, model_);
   worst_ = worst;
-  metering::Ask ask;
-  if (!price_ && grant_->record.budget_micros && ctx_.refuse_unpriced_models)
+  bool budgeted = grant_->record.budget_micros.has_value();
+  if (!price_ && budgeted && ctx_.refuse_unpriced_models)
     co_return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
                                               "', and this grant has a budget: the broker refuses calls it cannot "
                                               "price (pricing.unknown_models)");
+  if (auto tool = price_ ? metering::UnpricedTool(*price_, worst.use.tool_uses) : std::nullopt; tool && budgeted)
+    co_return MakeError(Errc::kForbidden, "No price is known for the server-side tool '" + *tool +
+                                              "', and this grant has a budget: the broker refuses calls it cannot "
+                                              "price");
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =
-        price_ && price_->max_output_tokens > 0 ? price_->max_output_tokens : kDefaultOutputLimit;
+        (price_ && price_->max_output_tokens > 0 ? price_->max_output_tokens : kDefaultOutputLimit) * worst.answers;
   if (price_) {
     ask.up_to_micros = metering::CostMicros(*price_, worst_.use);
     ask.need_micros = ask.up_to_micros;
@@ -89,10 +76,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
       ask.need_micros = metering::CostMicros(*price_, least);
     }
   }
-  ask.tokens = worst_.use.input_tokens + worst_.use.output_tokens;
-  auto ticket = co_await ctx_.meter.Admit(*grant_, ask, headers_);
-  if (!ticket) {
-    Error e = ticket.error();
+  ask.tokens = std::min(kMaxTokens, worst_.use.input_tokens + worst_.use.output_tokens);
+  if (auto admitted = co_await AdmitTicket(ask); !admitted) {
+    Error e = admitted.error();
     if (e.code == Errc::kBudgetExceeded)
       e.message =
           (ask.need_micros < ask.up_to_micros
@@ -102,33 +88,71 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
           " does not have that much left";
     co_return e;
   }
+  if (price_ && ticket_.ReservedMicros() < ask.up_to_micros)
+    output_cap_ = metering::AffordableOutputTokens(*price_, worst_.use, ticket_.ReservedMicros());
+  co_return Status{};
+}
+
+awaitable<Status> MeteredCall::AdmitTicket(const metering::Ask& ask) {
+  auto ticket = co_await ctx_.meter.Admit(*grant_, ask, headers_);
+  if (!ticket) co_return ticket.error();
   ticket_ = std::move(*ticket);
   admitted_ = true;
-  if (price_ && ticket_.ReservedMicros() < ask.up_to_micros) {
-    metering::Consumption input = worst_.use;
-    input.output_tokens = 0;
-    output_cap_ = metering::AffordableOutputTokens(*price_, input, ticket_.ReservedMicros());
-  }
   co_return Status{};
+}
+
+std::vector<metering::ToolUses> MeteredCall::ToolsUsed(const proxy::Usage& usage, bool said_nothing) const {
+  // OpenAI reports both of its web search tools as web_search_call: such uses count at the
+  // dearer of the tools the call offered.
+  auto kind = [](const std::string& tool) { return tool == "web_search_preview" ? std::string("web_search") : tool; };
+  auto per_use = [&](const std::string& tool) {
+    auto it = price_->tool_micros.find(tool);
+    return it == price_->tool_micros.end() ? int64_t{0} : it->second;
+  };
+  std::vector<metering::ToolUses> used;
+  for (const auto& [tool, reserved] : worst_.use.tool_uses) {
+    auto same_kind = std::find_if(used.begin(), used.end(), [&](const auto& u) { return kind(u.first) == kind(tool); });
+    int64_t uses = said_nothing ? reserved : usage.ToolUses(kind(tool));
+    if (same_kind == used.end())
+      used.emplace_back(tool, uses);
+    else if (per_use(tool) > per_use(same_kind->first))
+      *same_kind = {tool, uses};
+  }
+  for (const auto& [reported, uses] : usage.tool_uses)  // a use of a tool the call did not offer
+    if (std::none_of(used.begin(), used.end(), [&](const auto& u) { return kind(u.first) == reported; }))
+      used.emplace_back(reported, uses);
+  return used;
+}
+
+// What to charge: the provider's figures, or the worst case when it said nothing of a call that
+// succeeded or gave a figure no call can have.
+metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
+  bool said_nothing = usage.Empty() || usage.implausible;
+  metering::Consumption used;
+  used.input_tokens = said_nothing ? worst_.use.input_tokens : usage.input_tokens;
+  used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
+  if (!said_nothing) {
+    used.cached_input_tokens = usage.cached_input_tokens;
+    used.cache_write_tokens = usage.cache_write_tokens;
+  }
+  used.images = worst_.use.images;
+  used.image_kind = worst_.use.image_kind;
+  used.characters = worst_.use.characters;
+  used.audio_seconds = !said_nothing && usage.audio_seconds > 0 ? usage.audio_seconds : worst_.use.audio_seconds;
+  if (price_) used.tool_uses = ToolsUsed(usage, said_nothing);
+  return used;
 }
 
 awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   if (!admitted_) co_return;
   admitted_ = false;
-  metering::Consumption used;
-  if (succeeded) {
-    bool said_nothing = usage.Empty();
-    used.input_tokens = said_nothing ? worst_.use.input_tokens : usage.input_tokens;
-    used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
-    used.cached_input_tokens = usage.cached_input_tokens;
-    used.cache_write_tokens = usage.cache_write_tokens;
-    used.images = worst_.use.images;
-    used.image_kind = worst_.use.image_kind;
-    used.characters = worst_.use.characters;
-    used.audio_seconds = usage.audio_seconds > 0 ? usage.audio_seconds : worst_.use.audio_seconds;
+  if (!counted_) {
+    ticket_.Settle(0, 0);
+    co_return;
   }
+  metering::Consumption used = succeeded ? Used(usage) : metering::Consumption{};
   int64_t cost = price_ ? metering::CostMicros(*price_, used) : 0;
-  ticket_.Settle(cost, used.input_tokens + used.output_tokens);
+  ticket_.Settle(cost, std::min(kMaxTokens, used.input_tokens + used.output_tokens));
   store::UsageRecord row{grant_->record.id,
                          FormatIso8601(ctx_.clock()).substr(0, 10),
                          model_,

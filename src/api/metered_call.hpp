@@ -19,48 +19,57 @@
 #include "domain/grant.hpp"
 #include "metering/cost.hpp"
 #include "metering/meter.hpp"
+#include "proxy/request_limits.hpp"
 #include "proxy/usage.hpp"
 
 namespace ap::api {
 
-// What a call may use at most, read from its request.
+// What a call may use at most.
 struct WorstCase {
   metering::Consumption use;
   bool writes_text = false;        // a chat call: its output is in tokens
   bool output_set_by_app = false;  // the request names its output limit (max_tokens or the like)
+  int64_t answers = 1;             // each of n answers may write up to the output limit
 };
 
-// From a JSON request body: max_tokens, max_completion_tokens, max_output_tokens,
-// generationConfig.maxOutputTokens; n, size and quality for images; input for speech.
-WorstCase WorstCaseOf(std::string_view capability, const boost::json::object& body, size_t body_bytes);
+// From what a JSON request asks of the provider and the size of the body that goes upstream.
+WorstCase WorstCaseOf(const proxy::RequestedUse& asked, size_t body_bytes);
 // From an upload of `bytes` (transcription).
 WorstCase WorstCaseOfUpload(size_t bytes);
 
 class MeteredCall {
  public:
-  MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model);
+  // An uncounted call (token counting, model lists) costs nothing and takes no request, but obeys
+  // the grant's status, rate and concurrency limits all the same.
+  MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model, bool counted = true);
 
-  // Reserves the worst case, or refuses (budget, cap, rate, unknown price). `stream` lets a call
-  // without an output limit start with what is left.
+  // Reserves the worst case, or refuses (budget, cap, rate, unknown price of the model or of a
+  // server-side tool). `stream` lets a call without an output limit start with what is left.
   boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream);
   // The output tokens the reservation pays for; a stream is ended there.
   int64_t OutputCap() const { return output_cap_; }
   const metering::RateHeaders& Headers() const { return headers_; }
 
   // Charges what the call used (the worst case when the provider said nothing of a call that
-  // succeeded) and returns once that is on disk. `succeeded`: the provider answered 2xx.
+  // succeeded, or gave a figure no call can have) and returns once that is on disk. `succeeded`:
+  // the provider answered 2xx.
   boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded);
 
  private:
   BrokerContext& ctx_;
   std::shared_ptr<const domain::Grant> grant_;
   std::string model_;
+  bool counted_;
   const metering::Price* price_ = nullptr;
   WorstCase worst_;
   metering::Ticket ticket_;
   metering::RateHeaders headers_;
   int64_t output_cap_ = INT64_MAX;
   bool admitted_ = false;
+
+  boost::asio::awaitable<Status> AdmitTicket(const metering::Ask& ask);
+  metering::Consumption Used(const proxy::Usage& usage) const;
+  std::vector<metering::ToolUses> ToolsUsed(const proxy::Usage& usage, bool said_nothing) const;
 };
 
 // Adds the x-ratelimit-* headers for the grant's per-minute limits.

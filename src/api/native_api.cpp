@@ -96,7 +96,12 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
     else
       return MakeError(Errc::kBadRequest, "'model' is required");
   }
-  call.worst = WorstCaseOf(ep.capability, o, body.size());
+  proxy::RequestedUse asked;
+  if (ep.counted) {
+    auto read = proxy::ReadRequestedUse(ep.wire, ep.capability, o);
+    if (!read) return read.error();
+    asked = std::move(*read);
+  }
   const json::value* stream = o.if_contains("stream");
   call.stream = ep.streams == proxy::Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
   bool chat_completions = ep.wire == proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions";
@@ -105,12 +110,10 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
     if (!options.is_object()) options = json::object();
     json::value& include = options.get_object()["include_usage"];
     call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
-    if (call.strip_usage_chunk) {
-      include = true;
-      body = json::serialize(value);
-    }
+    if (call.strip_usage_chunk) include = true;
   }
-  call.body = std::move(body);
+  call.body = asked.body_changed || call.strip_usage_chunk ? json::serialize(value) : std::move(body);
+  call.worst = WorstCaseOf(asked, call.body.size());
   return call;
 }
 
@@ -190,8 +193,7 @@ class NativeCall {
   awaitable<Status> Admit(const WorstCase& worst, bool stream) {
     auto target = CheckScope(ctx_, *grant_, ep_.capability, model_);
     if (!target) co_return target.error();
-    if (!ep_.counted) co_return Status{};
-    metered_.emplace(ctx_, grant_, model_);
+    metered_.emplace(ctx_, grant_, model_, ep_.counted);
     co_return co_await metered_->Admit(worst, stream);
   }
 
@@ -290,7 +292,7 @@ class NativeCall {
   bool KeepEvent(std::string_view event) {
     std::string data = proxy::EventData(event);
     if (data.find("\"delta\"") != std::string::npos) ++delta_events_;
-    if (data.find("sage") == std::string::npos) return true;  // no "usage" nor "usageMetadata"
+    if (!proxy::MayCarryUsage(data)) return true;
     boost::system::error_code ec;
     json::value v = json::parse(data, ec);
     if (ec) return true;
@@ -376,6 +378,8 @@ class NativeCall {
 
   // Lists the provider's models the grant allows, in the provider's own list format.
   awaitable<Response> ListModels() {
+    metered_.emplace(ctx_, grant_, "", false);
+    if (auto admitted = co_await metered_->Admit(WorstCase{}, false); !admitted) co_return Refuse(admitted.error());
     auto answer = co_await ctx_.upstream.Open(provider_, UpstreamRequest());
     if (!answer) co_return Refuse(answer.error());
     if (!answer->open) co_return std::move(answer->refusal);

@@ -110,6 +110,17 @@ Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) 
   return res;
 }
 
+// What the translated call may cost, read from exactly what goes upstream (bounds it adds included).
+Result<WorstCase> UpstreamWorstCase(proxy::Provider wire, proxy::UpstreamCall& call) {
+  boost::system::error_code ec;
+  json::value upstream = json::parse(call.body, ec);
+  if (ec || !upstream.is_object()) return MakeError(Errc::kInternal, "the translated call is not a JSON object");
+  auto asked = proxy::ReadRequestedUse(wire, "chat", upstream.get_object());
+  if (!asked) return asked.error();
+  if (asked->body_changed) call.body = json::serialize(upstream);
+  return WorstCaseOf(*asked, call.body.size());
+}
+
 // What another owner's grant looks like: as if it did not exist.
 Error NotFound() { return MakeError(Errc::kNotFound, "Grant not found"); }
 
@@ -347,13 +358,10 @@ class ReferenceApi {
     const proxy::ProviderEndpoint& endpoint = **provider;
     auto call = proxy::BuildChatCall(endpoint.wire, *chat, req.body());
     if (!call) co_return http::ErrorResponse(call.error());
+    auto worst = UpstreamWorstCase(endpoint.wire, *call);
+    if (!worst) co_return http::ErrorResponse(worst.error());
     MeteredCall metered(ctx_, *grant, chat->model);
-    WorstCase worst = WorstCaseOf("chat", chat->body, req.body().size());
-    if (!worst.output_set_by_app && endpoint.wire == proxy::Provider::kAnthropic) {
-      worst.use.output_tokens = proxy::kDefaultAnthropicMaxTokens;  // the translation names this limit
-      worst.output_set_by_app = true;
-    }
-    if (auto admitted = co_await metered.Admit(worst, false); !admitted)
+    if (auto admitted = co_await metered.Admit(*worst, false); !admitted)
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
     auto answer = co_await ctx_.upstream.Send(endpoint, std::move(*call));
     if (!answer) co_return http::ErrorResponse(answer.error());

@@ -4,12 +4,22 @@
 #include <cmath>
 #include <cstdio>
 
+#include "core/money.hpp"
+
 namespace ap::metering {
 namespace {
 
+// Products of token counts and prices per million tokens need more than 64 bits before the division.
+__extension__ using Wide = __int128;
+
 constexpr int64_t kMillion = 1'000'000;
 
-int64_t CeilDiv(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+// A count as the cost arithmetic takes it: a negative one (never a real figure) as the largest.
+Wide Count(int64_t n) { return n < 0 ? kMaxTokens : n; }
+
+int64_t ClampMicros(Wide micros) { return static_cast<int64_t>(std::clamp<Wide>(micros, 0, kMaxMicros)); }
+
+Wide CeilDiv(Wide a, Wide b) { return a <= 0 ? 0 : (a + b - 1) / b; }
 
 const TokenPrices& TierFor(const Price& price, int64_t input_tokens) {
   if (price.long_context_above && input_tokens > *price.long_context_above) return price.long_tokens;
@@ -17,14 +27,15 @@ const TokenPrices& TierFor(const Price& price, int64_t input_tokens) {
 }
 
 // Token cost in micro-USD times a million (exact), before rounding.
-int64_t TokenCostScaled(const TokenPrices& p, const Consumption& used) {
-  int64_t cached = std::min(used.cached_input_tokens, used.input_tokens);
-  int64_t writes = std::min(used.cache_write_tokens, used.input_tokens - cached);
-  int64_t fresh = used.input_tokens - cached - writes;
+Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
+  Wide input = Count(used.input_tokens);
+  Wide cached = std::min(Count(used.cached_input_tokens), input);
+  Wide writes = std::min(Count(used.cache_write_tokens), input - cached);
+  Wide fresh = input - cached - writes;
   // A price the table leaves out is charged at the full input price, never for free.
   int64_t cached_price = p.cached_input > 0 ? p.cached_input : p.input;
   int64_t write_price = p.cache_write > 0 ? p.cache_write : p.input;
-  return fresh * p.input + cached * cached_price + writes * write_price + used.output_tokens * p.output;
+  return fresh * p.input + cached * cached_price + writes * write_price + Count(used.output_tokens) * p.output;
 }
 
 int64_t ImagePrice(const Price& price, const std::string& kind) {
@@ -36,23 +47,43 @@ int64_t ImagePrice(const Price& price, const std::string& kind) {
   return dearest;
 }
 
+Wide AudioCost(const Price& price, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return kMaxMicros;
+  double micros = std::ceil(seconds * static_cast<double>(price.audio_minute_micros) / 60);
+  return micros >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<Wide>(micros);
+}
+
+Wide ToolCost(const Price& price, const std::vector<ToolUses>& tools) {
+  Wide total = 0;
+  for (const auto& [tool, uses] : tools)
+    if (auto it = price.tool_micros.find(tool); it != price.tool_micros.end()) total += Count(uses) * it->second;
+  return total;
+}
+
 }  // namespace
 
 int64_t CostMicros(const Price& price, const Consumption& used) {
-  int64_t tokens = CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used), kMillion);
-  int64_t images = used.images > 0 ? used.images * ImagePrice(price, used.image_kind) : 0;
-  auto audio =
-      static_cast<int64_t>(std::ceil(used.audio_seconds * static_cast<double>(price.audio_minute_micros) / 60));
-  int64_t characters = CeilDiv(used.characters * price.million_characters_micros, kMillion);
-  return tokens + images + audio + characters;
+  Wide tokens = CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used), kMillion);
+  Wide images = Count(used.images) * ImagePrice(price, used.image_kind);
+  Wide characters = CeilDiv(Count(used.characters) * price.million_characters_micros, kMillion);
+  return ClampMicros(tokens + images + AudioCost(price, used.audio_seconds) + characters +
+                     ToolCost(price, used.tool_uses));
+}
+
+std::optional<std::string> UnpricedTool(const Price& price, const std::vector<ToolUses>& tools) {
+  for (const auto& [tool, uses] : tools)
+    if (uses > 0 && !price.tool_micros.contains(tool)) return tool;
+  return std::nullopt;
 }
 
 int64_t AffordableOutputTokens(const Price& price, const Consumption& input, int64_t micros) {
+  Consumption fixed = input;
+  fixed.output_tokens = 0;
+  Wide left = Wide(micros) - CostMicros(price, fixed);
+  if (left <= 0) return 0;
   const TokenPrices& tier = TierFor(price, input.input_tokens);
-  int64_t left_scaled = micros * kMillion - TokenCostScaled(tier, input);
-  if (left_scaled <= 0) return 0;
-  if (tier.output == 0) return INT64_MAX / 2;
-  return left_scaled / tier.output;
+  if (tier.output == 0) return kMaxTokens;
+  return static_cast<int64_t>(std::min<Wide>(left * kMillion / tier.output, kMaxTokens));
 }
 
 std::string FormatUsd(int64_t micros) {

@@ -1,13 +1,20 @@
 #pragma once
 // What a call used or may use, and what that costs at a price. Costs round up to the next
-// micro-USD, so a grant is never charged less than the provider bills.
+// micro-USD, so a grant is never charged less than the provider bills. Every cost is between 0 and
+// kMaxMicros (core/money.hpp), whatever the figures: arithmetic saturates rather than wraps.
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "metering/prices.hpp"
 
 namespace ap::metering {
+
+// Uses of one paid server-side tool ("web_search"), named as in the price table.
+using ToolUses = std::pair<std::string, int64_t>;
 
 struct Consumption {
   int64_t input_tokens = 0;         // all of them, cached and cache writes included
@@ -18,11 +25,15 @@ struct Consumption {
   std::string image_kind;  // "1024x1024/hd"
   double audio_seconds = 0;
   int64_t characters = 0;
+  std::vector<ToolUses> tool_uses;
 };
 
 int64_t CostMicros(const Price& price, const Consumption& used);
 
-// The most output tokens `micros` pays for after `input` (at least 0).
+// The first tool of `tools` that `price` has no per-use price for.
+std::optional<std::string> UnpricedTool(const Price& price, const std::vector<ToolUses>& tools);
+
+// The most output tokens `micros` pays for after everything else `input` uses (at least 0).
 int64_t AffordableOutputTokens(const Price& price, const Consumption& input, int64_t micros);
 
 // "$0.000150" style, for people.

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/money.hpp"
+
 namespace ap::metering {
 using boost::asio::awaitable;
 using Clock = std::chrono::steady_clock;
@@ -78,6 +80,7 @@ void Ticket::Release() {
 
 void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
   if (!account_) return;
+  if (cost_micros < 0 || cost_micros > kMaxMicros) cost_micros = micros_;
   std::lock_guard lock(account_->mutex);
   account_->lease_micros += micros_ - cost_micros;  // what the reservation did not use goes back
   if (tokens_ > 0) account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
@@ -155,15 +158,19 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
   return {};
 }
 
+// What a call must find in the lease to start: on a budgeted grant at least one micro-USD, so a
+// spent budget admits nothing, not even a free call.
+int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 1); }
+
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
   bool budgeted = g.budget_micros.has_value();
   bool capped = g.max_requests.has_value();
-  if (budgeted && a.lease_micros < ask.need_micros) return std::nullopt;
+  if (budgeted && a.lease_micros < LeastMicros(ask)) return std::nullopt;
   if (capped && a.lease_requests < 1) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
   if (budgeted) a.lease_micros -= micros;
-  if (capped) a.lease_requests -= 1;
+  if (capped && ask.counted) a.lease_requests -= 1;
   return micros;
 }
 
@@ -174,7 +181,7 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
   {
     std::lock_guard lock(account->mutex);
     if (grant.record.budget_micros) {
-      need.micros = std::max<int64_t>(0, ask.need_micros - account->lease_micros);
+      need.micros = std::max<int64_t>(0, LeastMicros(ask) - account->lease_micros);
       want.micros = std::max<int64_t>(need.micros, 4 * ask.up_to_micros - account->lease_micros);
     }
     if (grant.record.max_requests) {
@@ -195,6 +202,9 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
 }
 
 awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
+  if (ask.need_micros < 0 || ask.up_to_micros < 0 || ask.need_micros > kMaxMicros || ask.up_to_micros > kMaxMicros ||
+      ask.tokens < 0)
+    co_return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
   std::shared_ptr<Account> account = AccountFor(grant.record.id);
   {
     std::lock_guard lock(account->mutex);
@@ -204,7 +214,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  ticket.requests_ = grant.record.max_requests ? 1 : 0;
+  ticket.requests_ = grant.record.max_requests && ask.counted ? 1 : 0;
   ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
   auto take_local = [&]() -> bool {
     std::lock_guard lock(account->mutex);

@@ -28,11 +28,14 @@ namespace ap::metering {
 struct Account;
 
 // What a call may use at most, and the least it needs to start. Each call also takes one request
-// from the cap and the per-minute rate.
+// from the per-minute rate and, when counted, from the cap. Amounts are from 0 to kMaxMicros; an
+// ask outside that is refused. A grant with a budget admits no call, counted or not, once nothing
+// of it is left; one with a cap none once its requests are used up.
 struct Ask {
   int64_t need_micros = 0;   // refused when even this does not fit
   int64_t up_to_micros = 0;  // reserved when it fits; a stream may start with less
   int64_t tokens = 0;        // counted against tokens per minute
+  bool counted = true;       // takes a request from the grant's cap
 };
 
 // The grant's per-minute limits as OpenAI's x-ratelimit-* headers say them.
@@ -54,7 +57,8 @@ class Ticket {
   ~Ticket();
 
   int64_t ReservedMicros() const { return micros_; }
-  // Records what the call cost and used: the rest of the reservation goes back to the lease.
+  // Records what the call cost and used: the rest of the reservation goes back to the lease. A cost
+  // outside 0..kMaxMicros (a bug upstream of here) is charged as the whole reservation.
   void Settle(int64_t cost_micros, int64_t tokens_used);
 
  private:

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "core/money.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // Ask{.need_micros = ...}
@@ -176,6 +177,60 @@ TEST(ResetTime, WrittenLikeOpenAI) {
   EXPECT_EQ(FormatResetTime(250), "250ms");
   EXPECT_EQ(FormatResetTime(1000), "1s");
   EXPECT_EQ(FormatResetTime(360'000), "6m0s");
+}
+
+TEST_F(MeterTest, AnAskThatIsNegativeOrBeyondAnyBudgetIsRefusedAndTakesNothing) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  auto grant = Approved(10'000, std::nullopt);
+  for (Ask ask : {Ask{.need_micros = -1'000'000'000'000'000'000, .up_to_micros = 0},
+                  Ask{.need_micros = 0, .up_to_micros = -5}, Ask{.need_micros = kMaxMicros + 1}}) {
+    auto refused = AdmitAtOnce(meter, grant, ask, 1);
+    ASSERT_FALSE(refused[0]);
+    EXPECT_EQ(refused[0].error().code, Errc::kBadRequest);
+  }
+  // The whole budget is still there for a call that needs all of it, and no more.
+  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.need_micros = 10'000, .up_to_micros = 10'000}, 1)[0]);
+}
+
+TEST_F(MeterTest, ANegativeCostIsChargedAsTheWholeReservationNeverRefunded) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  auto grant = Approved(1000, std::nullopt);
+  auto first = AdmitAtOnce(meter, grant, {.need_micros = 600, .up_to_micros = 600}, 1);
+  ASSERT_TRUE(first[0]);
+  first[0]->Settle(-1'000'000, 0);
+  // 600 were charged: 400 are left, so 401 does not fit.
+  EXPECT_FALSE(AdmitAtOnce(meter, grant, {.need_micros = 401, .up_to_micros = 401}, 1)[0]);
+  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.need_micros = 400, .up_to_micros = 400}, 1)[0]);
+}
+
+TEST_F(MeterTest, UncountedCallsObeyTheCapTheBudgetTheRateAndTheSlotsButTakeNoRequest) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  Ask uncounted{.need_micros = 0, .up_to_micros = 0, .tokens = 0, .counted = false};
+  // A cap with one request left: uncounted calls go on, and leave the request to the counted one.
+  auto capped = Approved(std::nullopt, 1);
+  EXPECT_EQ(Admitted(AdmitAtOnce(meter, capped, uncounted, 5)), 5);
+  auto counted = AdmitAtOnce(meter, capped, {}, 1);
+  ASSERT_TRUE(counted[0]);
+  counted[0]->Settle(0, 0);
+  // The cap used up: no call at all, counted or not.
+  auto after = AdmitAtOnce(meter, capped, uncounted, 3);
+  EXPECT_EQ(Admitted(after), 0);
+  EXPECT_EQ(after[0].error().code, Errc::kLimitReached);
+  // A spent budget admits no uncounted call either.
+  auto budgeted = Approved(100, std::nullopt);
+  auto spend = AdmitAtOnce(meter, budgeted, {.need_micros = 100, .up_to_micros = 100}, 1);
+  ASSERT_TRUE(spend[0]);
+  spend[0]->Settle(100, 0);
+  auto spent = AdmitAtOnce(meter, budgeted, uncounted, 1);
+  ASSERT_FALSE(spent[0]);
+  EXPECT_EQ(spent[0].error().code, Errc::kBudgetExceeded);
+  // One request a minute and one call in flight hold for uncounted calls too.
+  domain::Scope limited;
+  limited.rate_limit = 1;
+  limited.max_concurrent = 1;
+  auto rated = Approved(std::nullopt, std::nullopt, limited);
+  auto burst = AdmitAtOnce(meter, rated, uncounted, 50);
+  EXPECT_EQ(Admitted(burst), 1);
 }
 
 }  // namespace

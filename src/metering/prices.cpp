@@ -3,7 +3,10 @@
 #include <toml++/toml.h>
 
 #include <cctype>
+#include <span>
 #include <cmath>
+
+#include "core/money.hpp"
 
 namespace ap::metering {
 
@@ -44,14 +47,31 @@ Error Bad(std::string_view source, size_t index, std::string_view field, std::st
                                           std::string(field) + "' " + std::string(why));
 }
 
-// A USD amount in micro-USD; negative or non-numeric amounts are refused.
+constexpr double kMaxUsd = 1e6;  // per unit priced: a token million, an image, a minute, a use
+
+// A USD amount in micro-USD; negative, non-numeric or absurd amounts are refused.
+Result<int64_t> UsdAsMicros(const toml::node& node, std::string_view field, std::string_view source, size_t index) {
+  std::optional<double> usd = node.value<double>();
+  if (!usd || !std::isfinite(*usd) || *usd < 0 || *usd > kMaxUsd)
+    return Bad(source, index, field, "must be a number of US dollars from 0 to 1000000");
+  return static_cast<int64_t>(std::llround(*usd * 1e6));
+}
+
 Result<int64_t> Micros(const toml::table& t, std::string_view field, std::string_view source, size_t index) {
   const toml::node* node = t.get(field);
   if (!node) return 0;
-  std::optional<double> usd = node->value<double>();
-  if (!usd || !std::isfinite(*usd) || *usd < 0 || *usd > 1e6)
-    return Bad(source, index, field, "must be a non-negative number of US dollars");
-  return static_cast<int64_t>(std::llround(*usd * 1e6));
+  return UsdAsMicros(*node, field, source, index);
+}
+
+// A positive whole number of tokens, at most kMaxTokens.
+Result<std::optional<int64_t>> Tokens(const toml::table& t, std::string_view field, std::string_view source,
+                                      size_t index) {
+  const toml::node* node = t.get(field);
+  if (!node) return std::optional<int64_t>();
+  auto n = node->value<int64_t>();
+  if (!n || *n < 1 || *n > kMaxTokens)
+    return Bad(source, index, field, "must be a whole number of tokens from 1 to " + std::to_string(kMaxTokens));
+  return n;
 }
 
 Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::string_view source, size_t index,
@@ -64,6 +84,21 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
     *slot = *micros;
   }
   return {};
+}
+
+Status CheckFields(const toml::table& t, std::span<const std::string_view> known, std::string_view source,
+                   size_t index) {
+  for (const auto& [key, value] : t)
+    if (std::find(known.begin(), known.end(), key.str()) == known.end())
+      return Bad(source, index, key.str(), "is not a price field");
+  return {};
+}
+
+Result<std::string> RequiredText(const toml::table& t, std::string_view field, std::string_view source,
+                                 size_t index) {
+  auto text = t[field].value<std::string>();
+  if (!text || text->empty()) return Bad(source, index, field, "is required (a non-empty string)");
+  return *text;
 }
 
 Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t index) {
@@ -82,33 +117,30 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "images",
                                                 "audio_minute",
                                                 "million_characters"};
-  for (const auto& [key, value] : t)
-    if (std::find(std::begin(kKnown), std::end(kKnown), key.str()) == std::end(kKnown))
-      return Bad(source, index, key.str(), "is not a price field");
+  if (auto known = CheckFields(t, kKnown, source, index); !known) return known.error();
   Price price;
   for (auto [field, slot] : {std::pair{"provider", &price.provider}, std::pair{"model", &price.model}}) {
-    auto text = t[field].value<std::string>();
-    if (!text || text->empty()) return Bad(source, index, field, "is required (a non-empty string)");
+    auto text = RequiredText(t, field, source, index);
+    if (!text) return text.error();
     *slot = *text;
   }
   if (auto read = ReadTokenPrices(t, "", source, index, price.tokens); !read) return read.error();
-  if (auto above = t["long_context_above"].value<int64_t>()) {
-    if (*above < 1) return Bad(source, index, "long_context_above", "must be a positive number of tokens");
-    price.long_context_above = *above;
+  auto above = Tokens(t, "long_context_above", source, index);
+  if (!above) return above.error();
+  if (*above) {
+    price.long_context_above = **above;
     if (auto read = ReadTokenPrices(t, "long_", source, index, price.long_tokens); !read) return read.error();
   }
-  if (const toml::node* max = t.get("max_output_tokens")) {
-    auto n = max->value<int64_t>();
-    if (!n || *n < 1) return Bad(source, index, "max_output_tokens", "must be a positive number of tokens");
-    price.max_output_tokens = *n;
-  }
+  auto max_output = Tokens(t, "max_output_tokens", source, index);
+  if (!max_output) return max_output.error();
+  price.max_output_tokens = max_output->value_or(0);
   if (const toml::node* images = t.get("images")) {
     const toml::table* sizes = images->as_table();
     if (!sizes) return Bad(source, index, "images", "must be a table of \"size\" or \"size/quality\" = USD");
     for (const auto& [kind, value] : *sizes) {
-      auto usd = value.value<double>();
-      if (!usd || *usd < 0) return Bad(source, index, "images." + std::string(kind.str()), "must be US dollars");
-      price.image_micros[std::string(kind.str())] = std::llround(*usd * 1e6);
+      auto micros = UsdAsMicros(value, "images." + std::string(kind.str()), source, index);
+      if (!micros) return micros.error();
+      price.image_micros[std::string(kind.str())] = *micros;
     }
   }
   auto audio = Micros(t, "audio_minute", source, index);
@@ -120,6 +152,22 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   return price;
 }
 
+// A server-side tool's price: provider, tool, per_use.
+Status ReadToolPrice(const toml::table& t, std::string_view source, size_t index, PriceTable& into) {
+  static constexpr std::string_view kKnown[] = {"provider", "tool", "per_use"};
+  if (auto known = CheckFields(t, kKnown, source, index); !known) return known.error();
+  auto provider = RequiredText(t, "provider", source, index);
+  if (!provider) return provider.error();
+  auto tool = RequiredText(t, "tool", source, index);
+  if (!tool) return tool.error();
+  const toml::node* per_use = t.get("per_use");
+  if (!per_use) return Bad(source, index, "per_use", "is required (US dollars per use)");
+  auto micros = UsdAsMicros(*per_use, "per_use", source, index);
+  if (!micros) return micros.error();
+  into.PutTool(*provider, *tool, *micros);
+  return {};
+}
+
 }  // namespace
 
 std::string ModelFamily(std::string_view model) {
@@ -128,8 +176,16 @@ std::string ModelFamily(std::string_view model) {
 }
 
 void PriceTable::Put(Price price) {
+  if (auto tools = tools_.find(price.provider); tools != tools_.end())
+    for (const auto& [tool, micros] : tools->second) price.tool_micros.try_emplace(tool, micros);
   auto key = std::make_pair(price.provider, price.model);
   prices_.insert_or_assign(std::move(key), std::move(price));
+}
+
+void PriceTable::PutTool(const std::string& provider, const std::string& tool, int64_t micros) {
+  tools_[provider][tool] = micros;
+  for (auto& [key, price] : prices_)
+    if (price.provider == provider) price.tool_micros[tool] = micros;
 }
 
 const Price* PriceTable::Find(std::string_view provider, std::string_view model) const {
@@ -161,6 +217,10 @@ Status AddPrices(std::string_view toml_text, std::string_view key, std::string_v
   for (size_t i = 0; i < entries->size(); ++i) {
     const toml::table* t = (*entries)[i].as_table();
     if (!t) return Bad(source, i, key, "must be a table");
+    if (t->contains("tool")) {
+      if (auto added = ReadToolPrice(*t, source, i, into); !added) return added.error();
+      continue;
+    }
     auto price = ReadPrice(*t, source, i);
     if (!price) return price.error();
     into.Put(std::move(*price));

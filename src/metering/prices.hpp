@@ -33,12 +33,15 @@ struct Price {
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t audio_minute_micros = 0;              // transcription
   int64_t million_characters_micros = 0;        // speech
+  std::map<std::string, int64_t> tool_micros;   // per use of a paid server-side tool: "web_search" -> micro-USD
 };
 
 class PriceTable {
  public:
-  // Adds or replaces the entry for its provider and model.
+  // Adds or replaces the entry for its provider and model; it takes the provider's tool prices.
   void Put(Price price);
+  // Adds or replaces the per-use price of a provider's server-side tool, for all its models.
+  void PutTool(const std::string& provider, const std::string& tool, int64_t micros);
   // The model's own price, else its family's: a trailing date or version suffix is dropped
   // ("gpt-4o-2024-08-06" -> "gpt-4o", "claude-sonnet-4-5-20250929" -> "claude-sonnet-4-5").
   const Price* Find(std::string_view provider, std::string_view model) const;
@@ -48,11 +51,13 @@ class PriceTable {
 
  private:
   std::map<std::pair<std::string, std::string>, Price, std::less<>> prices_;
+  std::map<std::string, std::map<std::string, int64_t>> tools_;  // provider -> tool -> micro-USD per use
   std::string as_of_;
 };
 
 // Adds the entries of the TOML array of tables `key` in `toml_text` (`model` in the shipped table,
-// `prices` in the config file). Errors name the source, the entry and the field.
+// `prices` in the config file): a model's prices, or with `tool` instead of `model` a server-side
+// tool's price per use (`per_use`). Errors name the source, the entry and the field.
 Status AddPrices(std::string_view toml_text, std::string_view key, std::string_view source, PriceTable& into);
 // The table shipped with the broker.
 Result<PriceTable> DefaultPrices();

@@ -112,7 +112,7 @@ TEST(Prices, BadEntriesAreRefusedWithTheirPlace) {
   auto bad =
       AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ninput = -1\n", "prices", "config.toml", table);
   ASSERT_FALSE(bad);
-  EXPECT_EQ(bad.error().message, "config.toml: entry 1, 'input' must be a non-negative number of US dollars");
+  EXPECT_EQ(bad.error().message, "config.toml: entry 1, 'input' must be a number of US dollars from 0 to 1000000");
   auto unknown = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\nimput = 1\n", "prices", "c", table);
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().message, "c: entry 1, 'imput' is not a price field");

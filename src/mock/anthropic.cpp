@@ -52,12 +52,28 @@ std::optional<Response> CheckMessages(const json::object& o, bool needs_max_toke
   return std::nullopt;
 }
 
-json::object Usage(int64_t in, int64_t out) {
-  return {{"input_tokens", in},
-          {"cache_creation_input_tokens", 0},
-          {"cache_read_input_tokens", 0},
-          {"output_tokens", out},
-          {"service_tier", "standard"}};
+// The emulated model searches twice when it has the web search tool, never past its max_uses.
+int64_t WebSearches(const json::object& o) {
+  const auto* tools = o.if_contains("tools");
+  if (!tools || !tools->is_array()) return 0;
+  for (const auto& t : tools->get_array()) {
+    const auto* tool = t.if_object();
+    const auto* type = tool ? tool->if_contains("type") : nullptr;
+    if (!type || !type->is_string() || !type->get_string().starts_with("web_search_")) continue;
+    const auto* max_uses = tool->if_contains("max_uses");
+    return std::min<int64_t>(2, max_uses && max_uses->is_int64() ? max_uses->get_int64() : 2);
+  }
+  return 0;
+}
+
+json::object Usage(int64_t in, int64_t out, int64_t searches = 0) {
+  json::object u{{"input_tokens", in},
+                 {"cache_creation_input_tokens", 0},
+                 {"cache_read_input_tokens", 0},
+                 {"output_tokens", out},
+                 {"service_tier", "standard"}};
+  if (searches > 0) u["server_tool_use"] = {{"web_search_requests", searches}, {"web_fetch_requests", 0}};
+  return u;
 }
 
 MockAnswer Messages(const json::object& o, const MockOptions& options) {
@@ -77,7 +93,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options) {
                                         {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
                                         {"stop_reason", stop},
                                         {"stop_sequence", nullptr},
-                                        {"usage", Usage(in, out)}});
+                                        {"usage", Usage(in, out, WebSearches(o))}});
   }
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
@@ -102,7 +118,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options) {
         event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
   answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
   answer.pieces.push_back(event("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
-                                                  {"usage", {{"output_tokens", out}}}}));
+                                                  {"usage", Usage(in, out, WebSearches(o))}}));
   answer.pieces.push_back(event("message_stop", {}));
   return answer;
 }

@@ -1,25 +1,36 @@
 #include "proxy/usage.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
+
+#include "core/money.hpp"
+#include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
 namespace json = boost::json;
 
 namespace {
 
-// The integer at `key`, or 0.
-int64_t Count(const json::object& o, std::string_view key) {
+// The count at `key`, or 0; a figure that is not a whole number from 0 to kMaxTokens marks the
+// usage implausible (then never taken as a refund or as free).
+int64_t Count(const json::object& o, std::string_view key, Usage& usage) {
   const json::value* v = o.if_contains(key);
-  if (!v) return 0;
-  if (v->is_int64()) return v->get_int64();
-  if (v->is_uint64()) return static_cast<int64_t>(v->get_uint64());
-  if (v->is_double()) return static_cast<int64_t>(v->get_double());
-  return 0;
+  if (!v || v->is_null()) return 0;
+  double n = -1;
+  if (v->is_int64()) n = static_cast<double>(v->get_int64());
+  if (v->is_uint64()) n = static_cast<double>(v->get_uint64());
+  if (v->is_double() && std::floor(v->get_double()) == v->get_double()) n = v->get_double();
+  if (!(n >= 0 && n <= static_cast<double>(kMaxTokens))) {
+    usage.implausible = true;
+    return 0;
+  }
+  return static_cast<int64_t>(n);
 }
 
-int64_t Nested(const json::object& o, std::string_view outer, std::string_view key) {
+int64_t Nested(const json::object& o, std::string_view outer, std::string_view key, Usage& usage) {
   const json::value* v = o.if_contains(outer);
-  return v && v->is_object() ? Count(v->get_object(), key) : 0;
+  return v && v->is_object() ? Count(v->get_object(), key, usage) : 0;
 }
 
 void Keep(int64_t figure, int64_t& into) {
@@ -27,20 +38,72 @@ void Keep(int64_t figure, int64_t& into) {
 }
 
 void MergeUsageObject(const json::object& u, Usage& usage) {
-  int64_t cache_reads = Count(u, "cache_read_input_tokens");
-  int64_t cache_writes = Count(u, "cache_creation_input_tokens");
-  Keep(Count(u, "prompt_tokens") + Count(u, "input_tokens") + Count(u, "promptTokenCount") + cache_reads + cache_writes,
+  auto count = [&](std::string_view key) { return Count(u, key, usage); };
+  int64_t cache_reads = count("cache_read_input_tokens");
+  int64_t cache_writes = count("cache_creation_input_tokens");
+  Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + cache_reads + cache_writes,
        usage.input_tokens);
   Keep(cache_writes, usage.cache_write_tokens);
-  Keep(Count(u, "completion_tokens") + Count(u, "output_tokens") + Count(u, "candidatesTokenCount") +
-           Count(u, "thoughtsTokenCount"),
+  Keep(count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") +
+           count("thoughtsTokenCount"),
        usage.output_tokens);
-  Keep(Nested(u, "prompt_tokens_details", "cached_tokens") + Nested(u, "input_tokens_details", "cached_tokens") +
-           cache_reads + Count(u, "cachedContentTokenCount"),
+  Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
+           Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
        usage.cached_input_tokens);
+  if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
+    usage.SetToolUses("web_search", searches);  // Anthropic's running total
   if (const auto* type = u.if_contains("type"); type && type->is_string() && type->get_string() == "duration") {
-    if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number())
-      usage.audio_seconds = seconds->to_number<double>();
+    if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number()) {
+      double s = seconds->to_number<double>();
+      if (std::isfinite(s) && s >= 0 && s <= 1e7)
+        usage.audio_seconds = s;
+      else
+        usage.implausible = true;
+    }
+  }
+}
+
+// OpenAI's Responses output items: each web_search_call or file_search_call is a billed use.
+void CountToolCalls(const json::object& response, Usage& usage) {
+  const json::value* output = response.if_contains("output");
+  if (!output || !output->is_array()) return;
+  int64_t searches = 0, file_searches = 0;
+  for (const auto& item : output->get_array()) {
+    const json::value* type = item.is_object() ? item.get_object().if_contains("type") : nullptr;
+    if (!type || !type->is_string()) continue;
+    if (type->get_string() == "web_search_call") ++searches;
+    if (type->get_string() == "file_search_call") ++file_searches;
+  }
+  if (searches > 0) usage.SetToolUses("web_search", searches);
+  if (file_searches > 0) usage.SetToolUses("file_search", file_searches);
+}
+
+// Gemini's grounded candidates: each non-empty search query is charged, at least one per grounded
+// candidate. Streams repeat a candidate's metadata as it grows: the latest per candidate counts.
+void CountGroundingSearches(const json::object& answer, Usage& usage) {
+  const json::value* candidates = answer.if_contains("candidates");
+  if (!candidates || !candidates->is_array()) return;
+  bool grounded = false;
+  for (size_t i = 0; i < candidates->get_array().size(); ++i) {
+    const json::object* c = candidates->get_array()[i].if_object();
+    const json::value* meta = c ? c->if_contains("groundingMetadata") : nullptr;
+    if (!meta || !meta->is_object()) continue;
+    int64_t index = static_cast<int64_t>(i);
+    if (const auto* at = c->if_contains("index"); at && at->is_int64()) index = at->get_int64();
+    if (index < 0 || index >= kMaxAnswers) continue;
+    int64_t queries = 0;
+    if (const auto* q = meta->get_object().if_contains("webSearchQueries"); q && q->is_array())
+      for (const auto& query : q->get_array())
+        if (query.is_string() && !query.get_string().empty()) ++queries;
+    if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
+      usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
+    usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
+    grounded = true;
+  }
+  if (grounded) {
+    int64_t total = 0;
+    for (int64_t n : usage.searches_by_candidate) total += n;
+    usage.SetToolUses("google_search", total);
   }
 }
 
@@ -51,18 +114,44 @@ const json::object* ObjectAt(const json::object& o, std::string_view key) {
 
 }  // namespace
 
+int64_t Usage::ToolUses(std::string_view kind) const {
+  for (const auto& [name, uses] : tool_uses)
+    if (name == kind) return uses;
+  return 0;
+}
+
+void Usage::SetToolUses(std::string_view kind, int64_t uses) {
+  for (auto& [name, n] : tool_uses)
+    if (name == kind) {
+      n = uses;
+      return;
+    }
+  tool_uses.emplace_back(std::string(kind), uses);
+}
+
 void MergeUsage(const json::value& answer, Usage& usage) {
   if (!answer.is_object()) return;
   const json::object& o = answer.get_object();
   for (std::string_view holder : {"message", "response"})  // Anthropic's message_start, OpenAI's response.*
-    if (const auto* inner = ObjectAt(o, holder))
+    if (const auto* inner = ObjectAt(o, holder)) {
       if (const auto* u = ObjectAt(*inner, "usage")) MergeUsageObject(*u, usage);
+      if (holder == "response") CountToolCalls(*inner, usage);
+    }
   if (const auto* u = ObjectAt(o, "usage")) MergeUsageObject(*u, usage);
   if (const auto* u = ObjectAt(o, "usageMetadata")) MergeUsageObject(*u, usage);
+  CountToolCalls(o, usage);
+  CountGroundingSearches(o, usage);
+}
+
+bool MayCarryUsage(std::string_view json_text) {
+  // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"
+  for (std::string_view mark : {"sage", "groundingMetadata", "search_call"})
+    if (json_text.find(mark) != std::string_view::npos) return true;
+  return false;
 }
 
 void MergeUsageFromJson(std::string_view json_text, Usage& usage) {
-  if (json_text.find("sage") == std::string_view::npos) return;  // "usage" or "usageMetadata"
+  if (!MayCarryUsage(json_text)) return;
   boost::system::error_code ec;
   json::value v = json::parse(json_text, ec);
   if (!ec) MergeUsage(v, usage);

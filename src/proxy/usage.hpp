@@ -7,7 +7,10 @@
 
 #include <boost/json/fwd.hpp>
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ap::proxy {
 
@@ -17,12 +20,22 @@ struct Usage {
   int64_t cache_write_tokens = 0;   // written to a cache (Anthropic); part of input_tokens
   int64_t output_tokens = 0;
   double audio_seconds = 0;  // OpenAI transcriptions billed by duration
+  // Uses of paid server-side tools, by kind: "web_search" (Anthropic's server_tool_use, OpenAI's
+  // web_search_call items), "file_search", "google_search" (Gemini's search queries).
+  std::vector<std::pair<std::string, int64_t>> tool_uses;
+  std::vector<int64_t> searches_by_candidate;  // Gemini's, by candidate index
+  // A figure was negative, not a whole number or beyond kMaxTokens: the call counts as its worst case.
+  bool implausible = false;
 
-  bool Empty() const { return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0; }
+  bool Empty() const { return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty(); }
+  int64_t ToolUses(std::string_view kind) const;
+  void SetToolUses(std::string_view kind, int64_t uses);
 };
 
 // Folds the usage figures found in one answer or stream event into `usage`.
 void MergeUsage(const boost::json::value& answer, Usage& usage);
+// Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it).
+bool MayCarryUsage(std::string_view json_text);
 // The same for JSON text; text that is not JSON, or has no usage, changes nothing.
 void MergeUsageFromJson(std::string_view json_text, Usage& usage);
 

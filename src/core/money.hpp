@@ -1,0 +1,31 @@
+#pragma once
+// Money and quantities as the meter counts them: integer micro-USD and whole tokens, never
+// negative, and bounded so that no sum or product of them can wrap. Figures an app or a provider
+// supplies are checked against these bounds on the way in; arithmetic on them saturates at the
+// bound, which is more than any budget, so a saturated amount is refused, never applied.
+
+#include <algorithm>
+#include <cstdint>
+
+namespace ap {
+
+// $1,000,000,000: more than any grant's budget can be (maxBudgetCents is bounded below it).
+inline constexpr int64_t kMaxMicros = 1'000'000'000'000'000;
+// No call reads or writes more tokens than this; a provider figure beyond it is not believed.
+inline constexpr int64_t kMaxTokens = 1'000'000'000;
+
+// a + b, at most kMaxMicros; a negative operand counts as the bound (the worst case), never as a refund.
+constexpr int64_t AddMicros(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return kMaxMicros;
+  return std::min(kMaxMicros, std::min(a, kMaxMicros) + std::min(b, kMaxMicros));
+}
+
+// a * b, at most kMaxMicros; a negative operand counts as the bound.
+constexpr int64_t MulMicros(int64_t a, int64_t b) {
+  if (a < 0 || b < 0) return kMaxMicros;
+  if (a == 0 || b == 0) return 0;
+  if (a > kMaxMicros / b) return kMaxMicros;
+  return std::min(kMaxMicros, a * b);
+}
+
+}  // namespace ap

@@ -1,0 +1,76 @@
+#include "metering/cost.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/money.hpp"
+
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // Consumption{.output_tokens = ...}
+
+namespace ap::metering {
+namespace {
+
+Price DallE2() {
+  Price p;
+  p.provider = "openai";
+  p.model = "dall-e-2";
+  p.image_micros = {{"1024x1024", 20'000}};
+  return p;
+}
+
+Price Mini() {
+  Price p;
+  p.provider = "openai";
+  p.model = "gpt-4o-mini";
+  p.tokens = {150'000, 75'000, 0, 600'000};
+  p.max_output_tokens = 16384;
+  p.tool_micros = {{"web_search", 10'000}};
+  return p;
+}
+
+TEST(Cost, HugeCountsSaturateAtTheBoundInsteadOfWrapping) {
+  // The review's attack: 872337203685477 images at $0.02 wrapped to about -1e18.
+  Consumption images;
+  images.images = 872'337'203'685'477;
+  images.image_kind = "1024x1024/standard";
+  EXPECT_EQ(CostMicros(DallE2(), images), kMaxMicros);
+  Consumption tokens;
+  tokens.input_tokens = INT64_MAX;
+  tokens.output_tokens = INT64_MAX;
+  EXPECT_EQ(CostMicros(Mini(), tokens), kMaxMicros);
+  Consumption audio;
+  audio.audio_seconds = 1e300;
+  Price whisper;
+  whisper.audio_minute_micros = 6000;
+  EXPECT_EQ(CostMicros(whisper, audio), kMaxMicros);
+}
+
+TEST(Cost, NegativeFiguresCostTheMostNeverARefund) {
+  Consumption used;
+  used.output_tokens = -1'000'000;
+  EXPECT_EQ(CostMicros(Mini(), used), CostMicros(Mini(), Consumption{.output_tokens = kMaxTokens}));
+  EXPECT_GT(CostMicros(Mini(), used), 0);
+  Consumption audio;
+  audio.audio_seconds = -60;
+  EXPECT_EQ(CostMicros(Price{}, audio), kMaxMicros);
+}
+
+TEST(Cost, ServerToolUsesArePricedPerUse) {
+  Consumption used;
+  used.input_tokens = 1000;
+  used.tool_uses = {{"web_search", 3}};
+  EXPECT_EQ(CostMicros(Mini(), used), 150 + 3 * 10'000);
+  EXPECT_EQ(UnpricedTool(Mini(), {{"web_search", 1}}), std::nullopt);
+  EXPECT_EQ(UnpricedTool(Mini(), {{"web_search", 1}, {"code_interpreter", 1}}), "code_interpreter");
+}
+
+TEST(Cost, AffordableOutputLeavesRoomForTheToolsAndNeverOverflows) {
+  Consumption input;
+  input.input_tokens = 1000;  // 150 micro-USD
+  input.tool_uses = {{"web_search", 1}};
+  EXPECT_EQ(AffordableOutputTokens(Mini(), input, 10'150 + 600), 1000);
+  EXPECT_EQ(AffordableOutputTokens(Mini(), input, 10'000), 0);
+  EXPECT_EQ(AffordableOutputTokens(Mini(), Consumption{}, kMaxMicros), kMaxTokens);
+}
+
+}  // namespace
+}  // namespace ap::metering

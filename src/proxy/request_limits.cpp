@@ -1,0 +1,233 @@
+#include "proxy/request_limits.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <cctype>
+
+#include "core/money.hpp"
+
+namespace ap::proxy {
+namespace json = boost::json;
+namespace {
+
+Error Invalid(std::string_view field, std::string_view why) {
+  return MakeError(Errc::kBadRequest, "'" + std::string(field) + "' " + std::string(why));
+}
+
+// A whole number in [1, most], as the provider reads it: a JSON integer, or an integral float;
+// Gemini's proto3 JSON also takes a decimal string. Absent or null: nullopt.
+Result<std::optional<int64_t>> WholeNumber(Provider wire, const json::value* v, std::string_view field, int64_t most) {
+  if (!v || v->is_null()) return std::optional<int64_t>();
+  std::optional<double> n;
+  if (v->is_int64()) n = static_cast<double>(v->get_int64());
+  if (v->is_uint64()) n = static_cast<double>(v->get_uint64());
+  if (v->is_double() && std::floor(v->get_double()) == v->get_double()) n = v->get_double();
+  if (v->is_string() && wire == Provider::kGoogle) {
+    std::string_view s = v->get_string();
+    if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
+      n = std::stod(std::string(s));
+  }
+  if (!n || *n < 1 || *n > static_cast<double>(most))
+    return Invalid(field, "must be a whole number from 1 to " + std::to_string(most));
+  return std::optional<int64_t>(static_cast<int64_t>(*n));
+}
+
+// Gemini reads each field by its JSON name (maxOutputTokens) and its proto name (max_output_tokens).
+std::string ProtoName(std::string_view json_name) {
+  std::string out;
+  for (char c : json_name) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      out += '_';
+      out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// The field under either of its Gemini names; both present is ambiguous and refused.
+Result<const json::value*> GeminiField(const json::object& o, std::string_view json_name) {
+  std::string proto = ProtoName(json_name);
+  const json::value* a = o.if_contains(json_name);
+  const json::value* b = proto == json_name ? nullptr : o.if_contains(proto);
+  if (a && b) return Invalid(json_name, "is given twice (also as '" + proto + "')");
+  return a ? a : b;
+}
+
+Result<std::optional<int64_t>> Largest(Provider wire, const json::object& o, std::initializer_list<const char*> fields,
+                                       int64_t most) {
+  std::optional<int64_t> largest;
+  for (const char* field : fields) {
+    auto n = WholeNumber(wire, o.if_contains(field), field, most);
+    if (!n) return n.error();
+    if (*n && (!largest || **n > *largest)) largest = *n;
+  }
+  return largest;
+}
+
+using Tools = std::vector<std::pair<std::string, int64_t>>;
+
+// Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens.
+Status ReadAnthropicTools(json::object& body, Tools& tools, bool& changed) {
+  json::value* list = body.if_contains("tools");
+  if (!list || !list->is_array()) return {};
+  static constexpr std::string_view kClientTools[] = {"custom", "bash_", "text_editor_", "computer_", "memory_"};
+  for (json::value& item : list->get_array()) {
+    json::object* tool = item.if_object();
+    const json::value* type = tool ? tool->if_contains("type") : nullptr;
+    if (!type || !type->is_string()) continue;  // a custom tool: the app runs it
+    std::string_view name = type->get_string();
+    if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }) ||
+        name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens
+      continue;
+    std::string priced(name.substr(0, name.find_last_of('_') == std::string_view::npos ? name.size()
+                                                                                         : name.find_last_of('_')));
+    auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
+    if (!uses) return uses.error();
+    if (!*uses) {
+      (*tool)["max_uses"] = kDefaultToolUses;
+      changed = true;
+    }
+    tools.emplace_back(std::move(priced), uses->value_or(kDefaultToolUses));
+  }
+  return {};
+}
+
+// OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls.
+Status ReadOpenAITools(json::object& body, Tools& tools, bool& changed) {
+  if (body.contains("web_search_options")) tools.emplace_back("web_search_options", 1);  // search models
+  json::value* list = body.if_contains("tools");
+  if (!list || !list->is_array()) return {};
+  static constexpr std::string_view kTokenOnly[] = {"function", "custom",     "mcp",   "computer_use_preview",
+                                                    "computer_use", "local_shell", "shell", "apply_patch"};
+  Tools offered;
+  for (const json::value& item : list->get_array()) {
+    const json::object* tool = item.if_object();
+    const json::value* type = tool ? tool->if_contains("type") : nullptr;
+    if (!type || !type->is_string()) continue;
+    std::string_view name = type->get_string();
+    if (std::find(std::begin(kTokenOnly), std::end(kTokenOnly), name) != std::end(kTokenOnly)) continue;
+    if (name.starts_with("web_search_preview"))
+      name = "web_search_preview";
+    else if (name.starts_with("web_search"))
+      name = "web_search";
+    offered.emplace_back(std::string(name), 0);
+  }
+  if (offered.empty()) return {};
+  auto uses = WholeNumber(Provider::kOpenAI, body.if_contains("max_tool_calls"), "max_tool_calls", kMaxToolUses);
+  if (!uses) return uses.error();
+  if (!*uses) {
+    body["max_tool_calls"] = kDefaultToolUses;
+    changed = true;
+  }
+  // Any one tool may take every call: each is reserved for all of them.
+  for (auto& [name, n] : offered) tools.emplace_back(std::move(name), uses->value_or(kDefaultToolUses));
+  return {};
+}
+
+// Gemini: each tool object names its kind by its key ("googleSearch" or "google_search").
+Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools) {
+  auto list = GeminiField(body, "tools");
+  if (!list) return list.error();
+  if (!*list || !(*list)->is_array()) return {};
+  static constexpr std::string_view kTokenOnly[] = {"function_declarations", "code_execution", "url_context"};
+  for (const json::value& item : (*list)->get_array()) {
+    const json::object* tool = item.if_object();
+    if (!tool) continue;
+    for (const auto& [key, _] : *tool) {
+      std::string name = ProtoName(key);
+      if (std::find(std::begin(kTokenOnly), std::end(kTokenOnly), name) != std::end(kTokenOnly)) continue;
+      if (name == "google_search_retrieval") name = "google_search";
+      // Gemini takes no bound on searches: a few per answer are reserved, every one reported is charged.
+      tools.emplace_back(std::move(name), kDefaultToolUses * answers);
+    }
+  }
+  return {};
+}
+
+Status ReadOpenAI(std::string_view capability, json::object& body, RequestedUse& use) {
+  if (capability == "images") {
+    auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxImages);
+    if (!n) return n.error();
+    use.images = n->value_or(1);
+    auto text = [&](const char* key, const char* fallback) {
+      const json::value* v = body.if_contains(key);
+      return v && v->is_string() ? std::string(v->get_string()) : std::string(fallback);
+    };
+    use.image_kind = text("size", "1024x1024") + "/" + text("quality", "standard");
+    return {};
+  }
+  if (capability == "audio") {  // speech: priced by the characters of its input
+    if (const auto* input = body.if_contains("input"); input && input->is_string())
+      use.characters = static_cast<int64_t>(input->get_string().size());
+    return {};
+  }
+  use.input_in_tokens = true;
+  if (capability != "chat") return {};
+  use.writes_text = true;
+  auto limit = Largest(Provider::kOpenAI, body, {"max_tokens", "max_completion_tokens", "max_output_tokens"},
+                       kMaxTokens);
+  if (!limit) return limit.error();
+  use.output_tokens = *limit;
+  auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
+  if (!n) return n.error();
+  use.answers = n->value_or(1);
+  return ReadOpenAITools(body, use.tools, use.body_changed);
+}
+
+Status ReadAnthropic(std::string_view capability, json::object& body, RequestedUse& use) {
+  use.input_in_tokens = true;
+  if (capability != "chat") return {};
+  use.writes_text = true;
+  auto limit = WholeNumber(Provider::kAnthropic, body.if_contains("max_tokens"), "max_tokens", kMaxTokens);
+  if (!limit) return limit.error();
+  use.output_tokens = *limit;
+  return ReadAnthropicTools(body, use.tools, use.body_changed);
+}
+
+Status ReadGemini(std::string_view capability, const json::object& body, RequestedUse& use) {
+  use.input_in_tokens = true;
+  if (capability != "chat") return {};
+  use.writes_text = true;
+  auto config = GeminiField(body, "generationConfig");
+  if (!config) return config.error();
+  if (*config && (*config)->is_object()) {
+    const json::object& c = (*config)->get_object();
+    auto limit_field = GeminiField(c, "maxOutputTokens");
+    if (!limit_field) return limit_field.error();
+    auto limit = WholeNumber(Provider::kGoogle, *limit_field, "maxOutputTokens", kMaxTokens);
+    if (!limit) return limit.error();
+    use.output_tokens = *limit;
+    auto count_field = GeminiField(c, "candidateCount");
+    if (!count_field) return count_field.error();
+    auto count = WholeNumber(Provider::kGoogle, *count_field, "candidateCount", kMaxAnswers);
+    if (!count) return count.error();
+    use.answers = count->value_or(1);
+  } else if (*config && !(*config)->is_null()) {
+    return Invalid("generationConfig", "must be an object");
+  }
+  return ReadGeminiTools(body, use.answers, use.tools);
+}
+
+}  // namespace
+
+Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body) {
+  RequestedUse use;
+  Status read;
+  switch (wire) {
+    case Provider::kOpenAI:
+      read = ReadOpenAI(capability, body, use);
+      break;
+    case Provider::kAnthropic:
+      read = ReadAnthropic(capability, body, use);
+      break;
+    case Provider::kGoogle:
+      read = ReadGemini(capability, body, use);
+      break;
+  }
+  if (!read) return read.error();
+  return use;
+}
+
+}  // namespace ap::proxy

@@ -1,0 +1,46 @@
+#pragma once
+// What a request lets the provider spend, read from exactly the body that goes upstream, as that
+// provider reads it: the largest output limit it names, how many answers it asks for (each may
+// write that much), images, characters of speech, and the paid server-side tools it offers. A
+// limit or count that is not a whole number in its range, or that two spellings of one field give
+// differently, is refused: the broker never reads a figure otherwise than the provider does.
+
+#include <boost/json/fwd.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/error.hpp"
+#include "proxy/providers.hpp"
+
+namespace ap::proxy {
+
+// The most answers a call may ask for (OpenAI's n allows 128), and images per call.
+inline constexpr int64_t kMaxAnswers = 128;
+inline constexpr int64_t kMaxImages = 10;
+// Uses of server-side tools: the most a request may allow, and what the broker allows (and
+// reserves) where the app sets no bound.
+inline constexpr int64_t kMaxToolUses = 100;
+inline constexpr int64_t kDefaultToolUses = 5;
+
+struct RequestedUse {
+  bool input_in_tokens = false;          // the body's text is billed as input tokens
+  bool writes_text = false;              // the answer is billed as output tokens
+  std::optional<int64_t> output_tokens;  // the largest output limit named, per answer
+  int64_t answers = 1;                   // n, candidateCount
+  int64_t images = 0;
+  std::string image_kind;  // "1024x1024/standard"
+  int64_t characters = 0;  // speech input
+  // Paid server-side tools, named as in the price table, with the uses reserved for each.
+  std::vector<std::pair<std::string, int64_t>> tools;
+  bool body_changed = false;  // a bound on tool uses was added to `body`
+};
+
+// Reads `body` for a call of `capability` to `wire`. Where the app offers a paid server-side tool
+// with no bound on its uses and the provider takes one (Anthropic's max_uses, OpenAI's
+// max_tool_calls), the bound kDefaultToolUses is added to `body`, so the reservation covers it.
+Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body);
+
+}  // namespace ap::proxy
