@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "core/money.hpp"
+
 namespace ap::domain {
 namespace {
 
@@ -13,8 +15,13 @@ void Add(std::vector<FieldError>& errors, std::string_view prefix, std::string_v
   errors.push_back({std::string(prefix) + "." + std::string(field), std::move(message)});
 }
 
+// The largest limit of each kind: a budget of $1e9 (kMaxMicros), and figures no grant needs more of,
+// so that no sum or product of them can wrap.
+constexpr int64_t kMaxBudgetCents = kMaxMicros / 10'000;
+constexpr int64_t kMaxCount = 1'000'000'000'000;
+
 std::optional<int64_t> ReadLimit(const boost::json::object& o, std::string_view prefix, std::string_view field,
-                                 int64_t minimum, std::vector<FieldError>& errors) {
+                                 int64_t minimum, int64_t maximum, std::vector<FieldError>& errors) {
   auto it = o.find(field);
   if (it == o.end() || it->value().is_null()) return std::nullopt;
   const auto& v = it->value();
@@ -30,8 +37,8 @@ std::optional<int64_t> ReadLimit(const boost::json::object& o, std::string_view 
     Add(errors, prefix, field, "Expected an integer");
     return std::nullopt;
   }
-  if (*n < minimum) {
-    Add(errors, prefix, field, "Must be at least " + std::to_string(minimum));
+  if (*n < minimum || *n > maximum) {
+    Add(errors, prefix, field, "Must be from " + std::to_string(minimum) + " to " + std::to_string(maximum));
     return std::nullopt;
   }
   return n;
@@ -136,11 +143,11 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
       Add(errors, prefix, "capabilities", "Unknown capability '" + c + "'; expected " + ListOf(kCapabilities));
       break;
     }
-  scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, errors);
-  scope.max_requests = ReadLimit(o, prefix, "maxRequests", 0, errors);
-  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, errors);
-  scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", 0, errors);
-  scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", 0, errors);
+  scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, kMaxBudgetCents, errors);
+  scope.max_requests = ReadLimit(o, prefix, "maxRequests", 0, kMaxCount, errors);
+  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, kMaxCount, errors);
+  scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", 0, kMaxCount, errors);
+  scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", 0, kMaxCount, errors);
   if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
   return scope;
 }
