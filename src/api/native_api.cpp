@@ -343,6 +343,7 @@ class NativeCall {
       auto piece = co_await exchange_.ReadBodyPiece();
       if (!piece) co_return Stop(piece.error());
       if (piece->empty()) {
+        if (auto whole = form_->Finish(); !whole) co_return Stop(whole.error());
         if (!admitted_) {
           if (!form_->Value()) co_return Stop(MakeError(Errc::kBadRequest, "'model' is required"));
           if (auto admitted = co_await AdmitUpload(); !admitted) co_return Stop(admitted.error());
