@@ -220,11 +220,12 @@ class NativeCall {
     StreamEnd end = IsEventStream(open.Head()) ? co_await RelayEvents(open) : co_await RelayBytes(open);
     if (end != StreamEnd::kComplete) EstimateCutOffUsage();
     co_await Settle(true);
-    if (end == StreamEnd::kComplete || end == StreamEnd::kBudget) co_await exchange_.EndAnswer();
+    if (end == StreamEnd::kComplete || end == StreamEnd::kBudget || end == StreamEnd::kEventTooLong)
+      co_await exchange_.EndAnswer();
     co_return Response{};
   }
 
-  enum class StreamEnd { kComplete, kBudget, kUpstreamBroke, kAppLeft };
+  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
 
   awaitable<Response> RelayWhole(http::UpstreamAnswer& open) {
     auto body = co_await open.ReadRest(kAnswerLimit);
@@ -263,11 +264,18 @@ class NativeCall {
         if ((spent = OutputSoFar() >= OutputCap())) break;
       }
       if (spent) out += proxy::ProviderErrorEvent(ep_.wire, BudgetSpent());
+      if (splitter.TooLong()) out += proxy::ProviderErrorEvent(ep_.wire, EventTooLong());
       if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
       if (spent) co_return StreamEnd::kBudget;
+      if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
     }
     if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
     co_return StreamEnd::kComplete;
+  }
+
+  Error EventTooLong() const {
+    spdlog::warn("{} sent a stream event over {} bytes; stream ended", provider_.name, proxy::SseSplitter::kMaxEvent);
+    return MakeError(Errc::kUpstream, "Stream ended: " + provider_.name + " sent an event over 8 MB");
   }
 
   int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
