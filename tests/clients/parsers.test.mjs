@@ -98,3 +98,32 @@ test('a grant with nine stars in a pattern or a 129-character model is refused',
     assert.ok('scope.models' in res.json.details.fieldErrors, res.text);
   }
 });
+
+test('query parameters the provider could read differently are refused; the key never goes upstream', async () => {
+  const gemini = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'] });
+  const before = (await mockStats(mock)).requests.google ?? 0;
+  const path = '/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent';
+  const body = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+  // A second alt (plain, encoded or Google's $alt) would turn the metered SSE stream into a JSON
+  // array; fields and callback would drop or wrap the usage figures.
+  for (const query of ['alt=sse&alt=json', 'alt=sse&%61lt=json', 'alt=sse&$alt=json', 'alt=sse&fields=candidates',
+    'alt=sse&callback=f', 'alt=sse&key=a&key=b']) {
+    const res = await call(broker.url, 'POST', `${path}?${query}`, { token: gemini.token, body });
+    assert.equal(res.status, 400, `${query}: ${res.text}`);
+  }
+  assert.equal((await mockStats(mock)).requests.google ?? 0, before);
+  const ok = await call(broker.url, 'POST', `${path}?alt=sse&k%65y=${gemini.token}`, { body });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal((await mockStats(mock)).lastTargets.google, '/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse');
+});
+
+test('a JSON body goes upstream as application/json whatever content type the app gave', async () => {
+  const res = await fetch(`${broker.url}/openai/v1/chat/completions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${chat.token}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: JSON.stringify({ model: 'gpt-a-b-c-d-e-f-g-h-mini', messages: [{ role: 'user', content: 'x&model=gpt-4o&' }] }),
+  });
+  assert.equal(res.status, 200, await res.text());
+  const seen = Object.fromEntries(Object.entries((await mockStats(mock)).lastHeaders.openai).map(([k, v]) => [k.toLowerCase(), v]));
+  assert.equal(seen['content-type'], 'application/json');
+});
