@@ -73,6 +73,9 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
                                                   std::string_view capability, std::string_view model) {
   const domain::Scope& scope = grant.scope;
+  if (!model.empty() && !domain::IsModelId(model))
+    return MakeError(Errc::kBadRequest, "Invalid model name: expected at most " + std::to_string(domain::kMaxModelId) +
+                                            " letters, digits and . - _ : / @");
   if (!scope.AllowsCapability(capability))
     return MakeError(Errc::kForbidden, "This grant does not allow " + std::string(capability) + "; it allows " +
                                            (scope.capabilities.empty() ? std::string("nothing")

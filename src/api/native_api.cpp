@@ -52,23 +52,6 @@ Result<AppToken> AppCredential(const Request& req) {
                    "'x-api-key' or 'x-goog-api-key'");
 }
 
-// The query string without the app's `key` parameter.
-std::string QueryWithoutKey(std::string_view target) {
-  size_t q = target.find('?');
-  if (q == std::string_view::npos) return {};
-  std::string out;
-  std::string_view rest = target.substr(q + 1);
-  while (!rest.empty()) {
-    size_t amp = rest.find('&');
-    std::string_view param = rest.substr(0, amp);
-    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
-    if (param.empty() || param.starts_with("key=") || param == "key") continue;
-    out += out.empty() ? "?" : "&";
-    out += param;
-  }
-  return out;
-}
-
 // What the relay needs from a JSON body: the model, whether the app asked for a stream, and the
 // body to send (changed only to ask OpenAI for usage in a stream).
 struct JsonCall {
@@ -155,6 +138,9 @@ class NativeCall {
   awaitable<Response> Run(std::string upstream_path, std::string model) {
     upstream_path_ = std::move(upstream_path);
     model_ = std::move(model);
+    auto query = proxy::ForwardedQuery(req_.target());
+    if (!query) co_return Refuse(query.error());
+    upstream_query_ = std::move(*query);
     auto credential = AppCredential(req_);
     if (!credential) co_return Refuse(credential.error());
     auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop);
@@ -177,6 +163,7 @@ class NativeCall {
     Request upstream = UpstreamRequest();
     request_bytes_ = call->body.size();
     upstream.body() = std::move(call->body);
+    upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
     upstream.prepare_payload();
     auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream));
     co_return co_await Answer(std::move(answer));
@@ -198,7 +185,7 @@ class NativeCall {
   }
 
   Request UpstreamRequest() const {
-    Request out(req_.method(), upstream_path_ + QueryWithoutKey(req_.target()), 11);
+    Request out(req_.method(), upstream_path_ + upstream_query_, 11);
     for (std::string_view name : kForwardedHeaders)
       if (auto it = req_.find(name); it != req_.end()) out.set(name, it->value());
     return out;
@@ -222,11 +209,12 @@ class NativeCall {
     StreamEnd end = IsEventStream(open.Head()) ? co_await RelayEvents(open) : co_await RelayBytes(open);
     if (end != StreamEnd::kComplete) EstimateCutOffUsage();
     co_await Settle(true);
-    if (end == StreamEnd::kComplete || end == StreamEnd::kBudget) co_await exchange_.EndAnswer();
+    if (end == StreamEnd::kComplete || end == StreamEnd::kBudget || end == StreamEnd::kEventTooLong)
+      co_await exchange_.EndAnswer();
     co_return Response{};
   }
 
-  enum class StreamEnd { kComplete, kBudget, kUpstreamBroke, kAppLeft };
+  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
 
   awaitable<Response> RelayWhole(http::UpstreamAnswer& open) {
     auto body = co_await open.ReadRest(kAnswerLimit);
@@ -265,11 +253,18 @@ class NativeCall {
         if ((spent = OutputSoFar() >= OutputCap())) break;
       }
       if (spent) out += proxy::ProviderErrorEvent(ep_.wire, BudgetSpent());
+      if (splitter.TooLong()) out += proxy::ProviderErrorEvent(ep_.wire, EventTooLong());
       if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
       if (spent) co_return StreamEnd::kBudget;
+      if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
     }
     if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
     co_return StreamEnd::kComplete;
+  }
+
+  Error EventTooLong() const {
+    spdlog::warn("{} sent a stream event over {} bytes; stream ended", provider_.name, proxy::SseSplitter::kMaxEvent);
+    return MakeError(Errc::kUpstream, "Stream ended: " + provider_.name + " sent an event over 8 MB");
   }
 
   int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
@@ -345,6 +340,7 @@ class NativeCall {
       auto piece = co_await exchange_.ReadBodyPiece();
       if (!piece) co_return Stop(piece.error());
       if (piece->empty()) {
+        if (auto whole = form_->Finish(); !whole) co_return Stop(whole.error());
         if (!admitted_) {
           if (!form_->Value()) co_return Stop(MakeError(Errc::kBadRequest, "'model' is required"));
           if (auto admitted = co_await AdmitUpload(); !admitted) co_return Stop(admitted.error());
@@ -421,6 +417,7 @@ class NativeCall {
   Request& req_;
   http::Exchange& exchange_;
   std::string upstream_path_;
+  std::string upstream_query_;
   std::string model_;
   std::shared_ptr<const domain::Grant> grant_;
   std::optional<MeteredCall> metered_;

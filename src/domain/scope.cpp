@@ -1,6 +1,7 @@
 #include "domain/scope.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <boost/json.hpp>
 
 #include "core/money.hpp"
@@ -9,7 +10,7 @@ namespace ap::domain {
 namespace {
 
 constexpr size_t kMaxModels = 100;
-constexpr size_t kMaxModelLength = 200;
+constexpr size_t kMaxModelLength = kMaxModelId;
 
 void Add(std::vector<FieldError>& errors, std::string_view prefix, std::string_view field, std::string message) {
   errors.push_back({std::string(prefix) + "." + std::string(field), std::move(message)});
@@ -83,21 +84,52 @@ std::string ListOf(const std::string_view (&allowed)[N]) {
 
 }  // namespace
 
+namespace {
+
+bool IsModelChar(unsigned char c) {
+  return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':' || c == '/' || c == '@';
+}
+
+}  // namespace
+
+bool IsModelId(std::string_view model) {
+  return !model.empty() && model.size() <= kMaxModelId && std::all_of(model.begin(), model.end(), IsModelChar);
+}
+
+bool IsModelPattern(std::string_view pattern) {
+  return !pattern.empty() && pattern.size() <= kMaxModelId &&
+         static_cast<size_t>(std::count(pattern.begin(), pattern.end(), '*')) <= kMaxPatternStars &&
+         std::all_of(pattern.begin(), pattern.end(), [](unsigned char c) { return c == '*' || IsModelChar(c); });
+}
+
+// The greedy glob match: on a mismatch, only the most recent star takes one more character, since
+// whatever an earlier star could absorb the later one can too.
 bool ModelMatches(std::string_view pattern, std::string_view model) {
-  size_t star = pattern.find('*');
-  if (star == std::string_view::npos) return pattern == model;
-  std::string_view head = pattern.substr(0, star);
-  if (!model.starts_with(head)) return false;
-  pattern.remove_prefix(star + 1);
-  model.remove_prefix(head.size());
-  // Try every split of the rest against the pattern after the star.
-  for (size_t skip = 0; skip <= model.size(); ++skip)
-    if (ModelMatches(pattern, model.substr(skip))) return true;
-  return false;
+  size_t p = 0;
+  size_t m = 0;
+  size_t star = std::string_view::npos;  // the last star seen in the pattern
+  size_t star_m = 0;                     // where in the model that star's run ends now
+  while (m < model.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      star_m = m;
+    } else if (p < pattern.size() && pattern[p] == model[m]) {
+      ++p;
+      ++m;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      m = ++star_m;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
 }
 
 bool Scope::AllowsModel(std::string_view model) const {
   if (models.empty()) return true;  // the reference's meaning of an empty list: any model
+  if (!IsModelId(model)) return false;
   return std::any_of(models.begin(), models.end(), [&](const std::string& p) { return ModelMatches(p, model); });
 }
 
@@ -137,6 +169,13 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   else
     scope.provider = provider->value().get_string();
   scope.models = ReadStringList(o, prefix, "models", errors);
+  for (const auto& m : scope.models)
+    if (!IsModelPattern(m)) {
+      Add(errors, prefix, "models",
+          "Expected model ids of letters, digits and . - _ : / @, with at most " + std::to_string(kMaxPatternStars) +
+              " '*'");
+      break;
+    }
   scope.capabilities = ReadStringList(o, prefix, "capabilities", errors);
   for (const auto& c : scope.capabilities)
     if (!OneOf(c, kCapabilities)) {

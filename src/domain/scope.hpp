@@ -38,7 +38,17 @@ boost::json::object ScopeToJson(const Scope& scope);
 std::string ScopeToJsonText(const Scope& scope);
 Result<Scope> ParseScopeText(std::string_view json_text);
 
-// Whether `model` matches `pattern`, where `*` stands for any run of characters.
+// A model id a grant or a call may name: 1 to kMaxModelId letters, digits and `.-_:/@`, which covers
+// "ft:gpt-4o-mini:org:custom:id", "models/gemini-2.5-pro", "meta-llama/Llama-3-8B", "llama3:8b" and
+// "claude-3-5-sonnet-v2@20241022".
+inline constexpr size_t kMaxModelId = 128;
+bool IsModelId(std::string_view model);
+// A grant's model entry: a model id in which at most kMaxPatternStars `*` may stand.
+inline constexpr size_t kMaxPatternStars = 8;
+bool IsModelPattern(std::string_view pattern);
+
+// Whether `model` matches `pattern`, where `*` stands for any run of characters. Time
+// O(pattern x model) at worst, without backtracking.
 bool ModelMatches(std::string_view pattern, std::string_view model);
 
 // "a, b and c"

@@ -1,5 +1,10 @@
 #include "proxy/endpoints.hpp"
 
+#include <algorithm>
+#include <cctype>
+
+#include "http/cookies.hpp"
+
 namespace ap::proxy {
 namespace {
 
@@ -37,6 +42,47 @@ const NativeEndpoint* GeminiAction(std::string_view action) {
   for (const auto& e : kEndpoints)
     if (e.wire == kG && e.model_in == ModelIn::kPath && e.path == action) return &e;
   return nullptr;
+}
+
+namespace {
+
+// What the providers' own SDKs put in a query: Gemini's stream format and list paging, the
+// Anthropic SDK's beta flag and list paging, the credential (dropped).
+constexpr std::string_view kForwardedParams[] = {"alt", "pageSize", "pageToken", "beta", "limit", "after_id", "before_id"};
+
+std::string PercentEncoded(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> ForwardedQuery(std::string_view target) {
+  auto form = http::QueryForm(target);
+  if (!form) return MakeError(Errc::kBadRequest, "The query string is malformed");
+  std::string out;
+  for (auto it = form->begin(); it != form->end(); it = form->upper_bound(it->first)) {
+    const std::string& name = it->first;
+    if (form->count(name) > 1) return MakeError(Errc::kBadRequest, "The query parameter '" + name + "' appears twice");
+    if (name == "key") continue;
+    if (std::find(std::begin(kForwardedParams), std::end(kForwardedParams), name) == std::end(kForwardedParams))
+      return MakeError(Errc::kBadRequest, "The query parameter '" + name + "' is not accepted");
+    if (name == "alt" && it->second != "sse" && it->second != "json")
+      return MakeError(Errc::kBadRequest, "Only alt=sse or alt=json is accepted");
+    out += out.empty() ? "?" : "&";
+    out += PercentEncoded(name) + "=" + PercentEncoded(it->second);
+  }
+  return out;
 }
 
 }  // namespace ap::proxy

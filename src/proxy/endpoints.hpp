@@ -5,8 +5,10 @@
 
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 
+#include "core/error.hpp"
 #include "http/message.hpp"
 #include "proxy/providers.hpp"
 
@@ -32,5 +34,11 @@ std::span<const NativeEndpoint> NativeEndpoints();
 
 // The Gemini endpoint for `action` (":generateContent"), if it is one we serve.
 const NativeEndpoint* GeminiAction(std::string_view action);
+
+// The query string to send upstream for a request target ("?alt=sse", or "" for none): only the
+// parameters the SDKs send, each at most once, re-encoded so the provider reads exactly what the
+// broker read; the app's `key` is dropped. kBadRequest for anything else: Google's system
+// parameters (`fields`, `callback`, `$alt`, `$ct`...) would change the answer the broker meters.
+Result<std::string> ForwardedQuery(std::string_view target);
 
 }  // namespace ap::proxy

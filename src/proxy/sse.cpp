@@ -2,24 +2,53 @@
 
 namespace ap::proxy {
 
-std::optional<std::string_view> SseSplitter::Next() {
-  if (consumed_ > 0 && consumed_ == pending_.size()) {
-    pending_.clear();
-    consumed_ = 0;
+// The end of the first complete event from scanned_ on, or npos; remembers its state between calls.
+size_t SseSplitter::FindEventEnd() {
+  for (; scanned_ < pending_.size(); ++scanned_) {
+    char c = pending_[scanned_];
+    if (after_cr_) {
+      after_cr_ = false;
+      if (c == '\n') {  // CRLF is one line end
+        if (cr_blank_) return scanned_ + 1;
+        continue;
+      }
+      if (cr_blank_) return scanned_;
+    }
+    if (c != '\r' && c != '\n') {
+      line_empty_ = false;
+      continue;
+    }
+    bool blank = line_empty_;
+    line_empty_ = true;
+    if (c == '\r') {  // wait for the next byte: it may be the LF of a CRLF
+      after_cr_ = true;
+      cr_blank_ = blank;
+    } else if (blank) {
+      return scanned_ + 1;
+    }
   }
-  std::string_view rest = Rest();
-  size_t lf = rest.find("\n\n");
-  size_t crlf = rest.find("\r\n\r\n");
-  size_t end = std::string_view::npos;
-  if (lf != std::string_view::npos) end = lf + 2;
-  if (crlf != std::string_view::npos && crlf + 4 <= end) end = crlf + 4;
-  if (end == std::string_view::npos) {
+  return std::string::npos;
+}
+
+std::optional<std::string_view> SseSplitter::Next() {
+  if (too_long_) return std::nullopt;
+  size_t end = FindEventEnd();
+  if (end == std::string::npos) {
     pending_.erase(0, consumed_);  // keep only the unfinished event
+    scanned_ -= consumed_;
     consumed_ = 0;
+    too_long_ = pending_.size() > kMaxEvent;
     return std::nullopt;
   }
-  consumed_ += end;
-  return rest.substr(0, end);
+  if (end - consumed_ > kMaxEvent) {
+    too_long_ = true;
+    return std::nullopt;
+  }
+  std::string_view event = std::string_view(pending_).substr(consumed_, end - consumed_);
+  consumed_ = scanned_ = end;
+  line_empty_ = true;
+  after_cr_ = false;
+  return event;
 }
 
 namespace {

@@ -26,6 +26,63 @@ TEST(SseSplitterTest, YieldsWholeEventsWhateverTheChunking) {
   }
 }
 
+// The events of `stream` fed in pieces cut at `cuts`, then what is left unfinished.
+std::vector<std::string> Events(std::string_view stream, std::vector<size_t> cuts) {
+  SseSplitter splitter;
+  std::vector<std::string> events;
+  cuts.push_back(stream.size());
+  size_t from = 0;
+  for (size_t cut : cuts) {
+    splitter.Feed(stream.substr(from, cut - from));
+    from = cut;
+    while (auto e = splitter.Next()) events.emplace_back(*e);
+  }
+  events.emplace_back("rest:" + std::string(splitter.Rest()));
+  return events;
+}
+
+TEST(SseSplitterTest, EveryLineEndingEndsEventsAndEveryCutGivesTheSameEvents) {
+  std::string stream =
+      "data: a\n\nevent: e\r\ndata: b\r\n\r\ndata: c\r\rdata: d\r\n\ndata: e\n\r\n"
+      "data: f\r\r\ndata: g\n\n\ndata: h\r\r";
+  std::vector<std::string> expected = {"data: a\n\n",     "event: e\r\ndata: b\r\n\r\n", "data: c\r\r",
+                                       "data: d\r\n\n", "data: e\n\r\n",           "data: f\r\r\n",
+                                       "data: g\n\n",    "\n",
+                                       "rest:data: h\r\r"};  // a CR at the end may still get its LF
+  EXPECT_EQ(Events(stream, {}), expected);
+  for (size_t i = 0; i <= stream.size(); ++i)
+    for (size_t j = i; j <= stream.size(); ++j) ASSERT_EQ(Events(stream, {i, j}), expected) << i << ", " << j;
+  std::vector<size_t> every(stream.size());
+  for (size_t i = 0; i < stream.size(); ++i) every[i] = i;
+  EXPECT_EQ(Events(stream, every), expected);
+}
+
+TEST(SseSplitterTest, AnEventThatNeverEndsIsRefusedPastTheLimit) {
+  SseSplitter splitter;
+  std::string piece = "data: " + std::string(64 << 10, 'x');
+  size_t fed = 0;
+  while (fed <= SseSplitter::kMaxEvent) {
+    EXPECT_FALSE(splitter.TooLong()) << fed;
+    splitter.Feed(piece);
+    fed += piece.size();
+    EXPECT_FALSE(splitter.Next());
+    piece = std::string(64 << 10, 'x');
+  }
+  EXPECT_TRUE(splitter.TooLong());
+  splitter.Feed("\n\ndata: next\n\n");  // an end now comes too late
+  EXPECT_FALSE(splitter.Next());
+
+  SseSplitter whole;  // 9 MB in one piece, end included
+  whole.Feed("data: " + std::string(9 << 20, 'x') + "\n\n");
+  EXPECT_FALSE(whole.Next());
+  EXPECT_TRUE(whole.TooLong());
+
+  SseSplitter below;  // just under the limit is an event
+  below.Feed("data: " + std::string(SseSplitter::kMaxEvent - 8, 'x') + "\n\n");
+  EXPECT_TRUE(below.Next());
+  EXPECT_FALSE(below.TooLong());
+}
+
 TEST(SseSplitterTest, KeepsAnUnfinishedEvent) {
   SseSplitter splitter;
   splitter.Feed("data: one\n\ndata: tw");
