@@ -86,6 +86,8 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
     asked = std::move(*read);
   }
   const json::value* stream = o.if_contains("stream");
+  if (stream && !stream->is_bool() && !stream->is_null())
+    return MakeError(Errc::kBadRequest, "'stream' must be true or false");
   call.stream = ep.streams == proxy::Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
   bool chat_completions = ep.wire == proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions";
   if (call.stream && chat_completions) {
@@ -364,7 +366,8 @@ class NativeCall {
     size_t bytes = http::kStreamedBodyLimit;  // an upload without a length may be as long as that
     if (auto length = req_.find(bhttp::field::content_length); length != req_.end())
       bytes = std::strtoull(std::string(length->value()).c_str(), nullptr, 10);
-    co_return co_await Admit(WorstCaseOfUpload(bytes), false);
+    WorstCase worst = WorstCaseOfUpload(bytes);
+    co_return co_await Admit(worst, false);
   }
 
   Error Stop(Error e) {
@@ -375,7 +378,8 @@ class NativeCall {
   // Lists the provider's models the grant allows, in the provider's own list format.
   awaitable<Response> ListModels() {
     metered_.emplace(ctx_, grant_, "", false);
-    if (auto admitted = co_await metered_->Admit(WorstCase{}, false); !admitted) co_return Refuse(admitted.error());
+    WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
+    if (auto admitted = co_await metered_->Admit(free_call, false); !admitted) co_return Refuse(admitted.error());
     auto answer = co_await ctx_.upstream.Open(provider_, UpstreamRequest());
     if (!answer) co_return Refuse(answer.error());
     if (!answer->open) co_return std::move(answer->refusal);

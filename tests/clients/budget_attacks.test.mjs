@@ -1,0 +1,144 @@
+// The review's attacks on the budget (issue 16), each performed against the real broker and the
+// emulation: a wrapped image count, multipliers and disagreeing limits left out of the worst case,
+// uncounted calls that skipped every limit, and paid server-side tools nobody charged for.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf } from './setup.mjs';
+
+const messages = [{ role: 'user', content: 'Count the waves' }];
+let mock, broker;
+before(async () => {
+  // Slow answers: every call below is decided while the others are still in flight.
+  mock = await startMock(['--latency-ms', '500']);
+  broker = await startBroker({ mock });
+});
+
+const upstreamCalls = async (provider) => (await mockStats(mock)).requests[provider] ?? 0;
+const post = (path, token, body) => call(broker.url, 'POST', path, { token, body });
+
+test('an image count that wrapped the reservation negative is refused, and the budget still holds', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'openai', models: ['dall-e-2', 'gpt-4o-mini'], capabilities: ['images', 'chat'], maxBudgetCents: 1,
+  });
+  const before = await upstreamCalls('openai');
+  const attack = post('/openai/v1/images/generations', g.token,
+    { model: 'dall-e-2', n: 872337203685477, size: '1024x1024' });
+  // Each chat may write 16000 tokens at $0.60 per million: 9.6 of the grant's 10 thousand micro-USD.
+  const chats = Array.from({ length: 5 }, () =>
+    post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 16000 }));
+  const [image, ...answers] = await Promise.all([attack, ...chats]);
+  assert.equal(image.status, 400, image.text);
+  assert.match(image.json.error.message, /'n' must be a whole number from 1 to 10/);
+  assert.equal(answers.filter((r) => r.status === 200).length, 1, 'one worst case fits the budget, two do not');
+  for (const r of answers.filter((r) => r.status !== 200)) assert.equal(r.status, 402, r.text);
+  assert.equal(await upstreamCalls('openai') - before, 1);
+  for (const n of [-1, 0, 11, 2.5, '3', 1e300]) {
+    const r = await post('/openai/v1/images/generations', g.token, { model: 'dall-e-2', n });
+    assert.equal(r.status, 400, `n=${n}: ${r.text}`);
+  }
+  const usage = await usageOf(broker, g.grantId);
+  assert.ok(usage.budget.spentMicros <= 10000, JSON.stringify(usage.budget));
+});
+
+test('n answers each reserve their max_tokens: 128 of them do not fit a cent', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 1,
+  });
+  const before = await upstreamCalls('openai');
+  const many = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 1000, n: 128 });
+  assert.equal(many.status, 402, many.text);
+  assert.equal(many.json.error.code, 'budget_exceeded');
+  assert.equal(await upstreamCalls('openai'), before, 'nothing went upstream');
+  // max_tokens and max_completion_tokens disagree: the larger one is reserved.
+  const mixed = await post('/openai/v1/chat/completions', g.token,
+    { model: 'gpt-4o-mini', messages, max_tokens: 1, max_completion_tokens: 60000 });
+  assert.equal(mixed.status, 402, mixed.text);
+  const two = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 1000, n: 2 });
+  assert.equal(two.status, 200, two.text);
+});
+
+test('/proxy/chat to Gemini reserves the limit Gemini receives, not the one the app named first', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 1,
+  });
+  const before = await upstreamCalls('google');
+  // Translated, both become maxOutputTokens: 60000 at $2.50 per million is 15 cents.
+  const attack = await post('/proxy/chat', g.token,
+    { model: 'gemini-2.5-flash', messages, max_tokens: 1, max_completion_tokens: 60000 });
+  assert.equal(attack.status, 429, attack.text);
+  assert.equal(attack.json.type, 'budget_exceeded');
+  const candidates = await post('/proxy/chat', g.token, { model: 'gemini-2.5-flash', messages, max_tokens: 1000, n: 8 });
+  assert.equal(candidates.status, 429, candidates.text);
+  // The same on Gemini's own path, where a field may come under its proto name too.
+  const native = await post('/gemini/v1beta/models/gemini-2.5-flash:generateContent', g.token, {
+    contents: [{ role: 'user', parts: [{ text: 'hi' }] }],
+    generationConfig: { maxOutputTokens: 1, max_output_tokens: 60000 },
+  });
+  assert.equal(native.status, 400, native.text);
+  assert.match(native.json.error.message, /given twice/);
+  const count = await post('/gemini/v1beta/models/gemini-2.5-flash:generateContent', g.token, {
+    contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generation_config: { candidate_count: 8, max_output_tokens: 1000 },
+  });
+  assert.equal(count.status, 402, count.text);
+  assert.equal(await upstreamCalls('google'), before, 'nothing went upstream');
+  const fair = await post('/proxy/chat', g.token, { model: 'gemini-2.5-flash', messages, max_tokens: 50 });
+  assert.equal(fair.status, 200, fair.text);
+});
+
+test('uncounted calls obey an exhausted cap, the rate and the calls in flight', async () => {
+  const scope = { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'] };
+  const countBody = { model: 'claude-haiku-4-5', messages };
+  const used = await approvedGrant(broker, { ...scope, maxRequests: 1 });
+  const first = await post('/anthropic/v1/messages', used.token, { ...countBody, max_tokens: 10 });
+  assert.equal(first.status, 200, first.text);
+  let before = await upstreamCalls('anthropic');
+  const exhausted = await Promise.all(Array.from({ length: 50 }, () =>
+    post('/anthropic/v1/messages/count_tokens', used.token, countBody)));
+  for (const r of exhausted) assert.equal(r.status, 429, r.text);
+  assert.match(exhausted[0].json.error.message, /Usage cap exceeded/);
+  const list = await call(broker.url, 'GET', '/anthropic/v1/models', { token: used.token });
+  assert.equal(list.status, 429, list.text);
+  assert.equal(await upstreamCalls('anthropic'), before, 'no uncounted call reached the provider');
+
+  const limited = await approvedGrant(broker, { ...scope, rateLimit: 1, maxConcurrent: 1 });
+  before = await upstreamCalls('anthropic');
+  const burst = await Promise.all(Array.from({ length: 50 }, () =>
+    post('/anthropic/v1/messages/count_tokens', limited.token, countBody)));
+  assert.equal(burst.filter((r) => r.status === 200).length, 1);
+  assert.equal(await upstreamCalls('anthropic') - before, 1);
+  const refused = burst.find((r) => r.status !== 200);
+  assert.equal(refused.status, 429);
+  assert.ok(Number(refused.headers.get('retry-after')) >= 1);
+  // Token counting takes no request from a cap that has room.
+  const capped = await approvedGrant(broker, { ...scope, maxRequests: 1 });
+  for (let i = 0; i < 3; i++) assert.equal((await post('/anthropic/v1/messages/count_tokens', capped.token, countBody)).status, 200);
+  assert.equal((await post('/anthropic/v1/messages', capped.token, { ...countBody, max_tokens: 10 })).status, 200);
+});
+
+test('paid server-side tools are reserved, charged per use, and refused when they cannot be priced', async () => {
+  const scope = { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'] };
+  const search = { type: 'web_search_20250305', name: 'web_search' };
+  const body = (tools, extra = {}) => ({ model: 'claude-haiku-4-5', messages, max_tokens: 100, tools, ...extra });
+  const g = await approvedGrant(broker, { ...scope, maxBudgetCents: 10 });
+  const answer = await post('/anthropic/v1/messages', g.token, body([search]));
+  assert.equal(answer.status, 200, answer.text);
+  const u = answer.json.usage;
+  assert.equal(u.server_tool_use.web_search_requests, 2);
+  const usage = await usageOf(broker, g.grantId);
+  // $1 in / $5 out per million tokens, and $0.01 a search.
+  assert.equal(usage.totals.costMicros, u.input_tokens * 1 + u.output_tokens * 5 + 2 * 10000);
+  // A cent pays for one search, not for the three the app allows.
+  const cent = await approvedGrant(broker, { ...scope, maxBudgetCents: 1 });
+  const three = await post('/anthropic/v1/messages', cent.token, body([{ ...search, max_uses: 3 }]));
+  assert.equal(three.status, 402, three.text);
+  assert.equal(three.json.error.type, 'billing_error');
+  // Code execution is billed by container time, which no answer reports: a budget cannot hold it.
+  const code = await post('/anthropic/v1/messages', g.token,
+    body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
+  assert.equal(code.status, 403, code.text);
+  assert.match(code.json.error.message, /server-side tool 'code_execution'/);
+  const unbudgeted = await approvedGrant(broker, scope);
+  const free = await post('/anthropic/v1/messages', unbudgeted.token,
+    body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
+  assert.equal(free.status, 200, free.text);
+});
