@@ -27,6 +27,7 @@ WorstCase WorstCaseOf(const proxy::RequestedUse& asked, size_t body_bytes) {
   if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
   worst.writes_text = asked.writes_text;
   worst.answers = asked.answers;
+  worst.unbounded_input = asked.unbounded_input;
   worst.output_set_by_app = asked.output_tokens.has_value();
   worst.use.output_tokens = asked.output_tokens.value_or(0) * asked.answers;
   return worst;
@@ -63,6 +64,10 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     co_return MakeError(Errc::kForbidden, "No price is known for the server-side tool '" + *tool +
                                               "', and this grant has a budget: the broker refuses calls it cannot "
                                               "price");
+  if (worst.unbounded_input && budgeted)
+    co_return MakeError(Errc::kForbidden, "'" + *worst.unbounded_input +
+                                              "' makes the provider read input this request does not hold, so its "
+                                              "cost has no bound, and this grant has a budget: send the whole input");
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =

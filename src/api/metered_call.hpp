@@ -30,6 +30,7 @@ struct WorstCase {
   bool writes_text = false;        // a chat call: its output is in tokens
   bool output_set_by_app = false;  // the request names its output limit (max_tokens or the like)
   int64_t answers = 1;             // each of n answers may write up to the output limit
+  std::optional<std::string> unbounded_input;  // see proxy::RequestedUse
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

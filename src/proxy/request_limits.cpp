@@ -170,6 +170,8 @@ Status ReadOpenAI(std::string_view capability, json::object& body, RequestedUse&
                        kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;
+  for (const char* stored : {"previous_response_id", "conversation", "prompt"})
+    if (const auto* v = body.if_contains(stored); v && !v->is_null()) use.unbounded_input = stored;
   auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
   if (!n) return n.error();
   use.answers = n->value_or(1);

@@ -36,6 +36,9 @@ struct RequestedUse {
   // Paid server-side tools, named as in the price table, with the uses reserved for each.
   std::vector<std::pair<std::string, int64_t>> tools;
   bool body_changed = false;  // a bound on tool uses was added to `body`
+  // A field that makes the provider read input the body does not hold (OpenAI's
+  // previous_response_id, conversation, stored prompt): no worst case bounds such a call.
+  std::optional<std::string> unbounded_input;
 };
 
 // Reads `body` for a call of `capability` to `wire`. Where the app offers a paid server-side tool

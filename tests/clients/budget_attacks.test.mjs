@@ -142,3 +142,15 @@ test('paid server-side tools are reserved, charged per use, and refused when the
     body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
   assert.equal(free.status, 200, free.text);
 });
+
+test('a Responses call that reads stored input the body does not hold is refused on a budgeted grant', async () => {
+  const scope = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
+  const g = await approvedGrant(broker, { ...scope, maxBudgetCents: 100 });
+  const before = await upstreamCalls('openai');
+  for (const field of [{ previous_response_id: 'resp_1' }, { conversation: 'conv_1' }, { prompt: { id: 'pmpt_1' } }]) {
+    const r = await post('/openai/v1/responses', g.token, { model: 'gpt-4o-mini', input: 'go on', max_output_tokens: 10, ...field });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.error.message, /makes the provider read input this request does not hold/);
+  }
+  assert.equal(await upstreamCalls('openai'), before);
+});
