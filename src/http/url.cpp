@@ -1,5 +1,6 @@
 #include "http/url.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 
 namespace ap::http {
@@ -14,6 +15,18 @@ bool IsWebUrl(std::string_view text) {
   std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
   auto url = boost::urls::parse_absolute_uri(terminated);
   return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
+}
+
+bool IsSameOriginPath(std::string_view target) {
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=:@/?%").find(c) != std::string_view::npos;
+  };
+  if (!target.starts_with('/') || target.starts_with("//") || !std::all_of(target.begin(), target.end(), allowed))
+    return false;
+  std::string terminated(target);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto ref = boost::urls::parse_relative_ref(terminated);
+  return ref && !ref->has_scheme() && !ref->has_authority() && !ref->has_fragment();
 }
 
 Result<Origin> ParseBaseUrl(std::string_view text) {

@@ -32,6 +32,46 @@ TEST(WebUrl, AcceptsOnlyAbsoluteHttpUrlsWithAHost) {
   EXPECT_FALSE(IsWebUrl("https://"));
 }
 
+TEST(SameOriginPath, AcceptsPathsOnThisSite) {
+  for (std::string_view path : {"/", "/apps", "/consent/0b7e-11", "/device?user_code=BCDF-GHJK",
+                                "/oauth/authorize?client_id=app_1&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+                                "/a/b;c=d/@x:y", "/%2F%2Fevil.example"})
+    EXPECT_TRUE(IsSameOriginPath(path)) << path;
+}
+
+TEST(SameOriginPath, RefusesWhatABrowserCouldTakeElsewhere) {
+  for (std::string_view path : {
+           "",
+           "apps",
+           "https://evil.example/",
+           "//evil.example/",
+           "///evil.example",
+           "/\\evil.example",
+           "/\\/evil.example",
+           "\\\\evil.example",
+           "/\t/evil.example/x",
+           "/\n/evil.example",
+           "/\r/evil.example",
+           "/\x0b/evil.example",
+           "/\x7f/evil.example",
+           "/x\x1f",
+           "/ /evil.example",
+           "/caf\xc3\xa9",
+           "/x#frag",
+           "/x%zz",
+           "/x%2",
+           "/{x}",
+           "/x|y",
+           "/x^y",
+           "/x`y",
+           "/x\"y",
+           "/x<y>",
+           "/[x]",
+       })
+    EXPECT_FALSE(IsSameOriginPath(path)) << path;
+  EXPECT_FALSE(IsSameOriginPath(std::string_view("/\0/evil.example", 15)));
+}
+
 TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("ftp://x"));
   EXPECT_FALSE(ParseBaseUrl("127.0.0.1:9000"));

@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { BIN, run, httpsCall } from './harness.mjs';
+import { BIN, run, startBroker, httpsCall, tempDir } from './harness.mjs';
 import { hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REGISTERED = 'http://127.0.0.1/callback';
@@ -142,4 +142,60 @@ test('finding 2: the consent page lets its form lead on to the redirect URI\'s o
   assert.equal(start.status, 303);
   const page = await get(start.headers.location, session);
   assert.match(page.headers['content-security-policy'], /form-action 'self' http:\/\/127\.0\.0\.1:53682;/);
+});
+
+// Finding 6: signing in leads to a page of this site only.
+let plain;
+const ESCAPES = ['/\t/evil.example/x', '/\\/evil.example/x', '\\\\evil.example/x', '//evil.example/x', '/\r/evil.example/x',
+  '/\n/evil.example/x', '/\0/evil.example/x', '/\x7f/evil.example/x', '/ /evil.example/x', 'https://evil.example/x',
+  '/\x0b/evil.example', '/\u00e9/evil.example'];
+
+async function plainFetch(path, { cookie, form } = {}) {
+  const res = await fetch(plain.url + path, {
+    method: form ? 'POST' : 'GET', redirect: 'manual', body: form ? new URLSearchParams(form).toString() : undefined,
+    headers: { ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...(cookie ? { cookie } : {}) },
+  });
+  return { status: res.status, location: res.headers.get('location'), cookies: res.headers.getSetCookie(), text: await res.text() };
+}
+
+// Signs alice in with `next` through the form; returns the answer.
+async function signIn(next) {
+  const page = await plainFetch('/login');
+  const csrfCookie = page.cookies.find((c) => c.startsWith('aipassport_login_csrf=')).split(';')[0];
+  return plainFetch('/login', { cookie: csrfCookie, form: { csrf: hidden(page.text, 'csrf'), next, username: 'alice', password: PASSWORD } });
+}
+
+function assertHome(res, what) {
+  assert.equal(res.status, 303, what);
+  assert.equal(res.location, '/', what);
+  assert.equal(new URL(res.location, plain.url).origin, new URL(plain.url).origin, what);
+}
+
+before(async () => {
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'alice', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  plain = await startBroker({ dataDir });
+});
+
+test('finding 6: GET /login?next=/%09/evil.example/x and its variants lead home when signed in', async () => {
+  const signedIn = await signIn('/');
+  assertHome(signedIn, 'sign-in');
+  const cookie = signedIn.cookies.find((c) => c.startsWith('aipassport_session=')).split(';')[0];
+  assertHome(await plainFetch('/login?next=/%09/evil.example/x', { cookie }), 'the reported TAB');
+  for (const raw of ['/%5C/evil.example/x', '%5C%5Cevil.example', '//evil.example/x', '/%0d/evil.example', '/%0a/evil.example',
+    '/%00/evil.example', '/%7f/evil.example', '/%20/evil.example', '/%C3%A9', '/%2F/evil.example', 'https:%2F%2Fevil.example'])
+    assertHome(await plainFetch(`/login?next=${raw}`, { cookie }), raw);
+  for (const next of ESCAPES) assertHome(await plainFetch(`/login?next=${encodeURIComponent(next)}`, { cookie }), JSON.stringify(next));
+  const apps = await plainFetch('/login?next=/apps%3Fx%3D1', { cookie });
+  assert.equal(apps.location, '/apps?x=1', 'a path on this site is kept');
+});
+
+test('finding 6: the sign-in form leads home for the same values, and the page does not carry them', async () => {
+  for (const next of ESCAPES) {
+    assertHome(await signIn(next), JSON.stringify(next));
+    const page = await plainFetch(`/login?next=${encodeURIComponent(next)}`);
+    assert.equal(hidden(page.text, 'next'), '/', JSON.stringify(next));
+  }
+  const kept = await signIn('/apps');
+  assert.equal(kept.location, '/apps');
 });
