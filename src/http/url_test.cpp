@@ -30,6 +30,18 @@ TEST(WebUrl, AcceptsOnlyAbsoluteHttpUrlsWithAHost) {
   EXPECT_FALSE(IsWebUrl("ftp://files.example"));
   EXPECT_FALSE(IsWebUrl("/relative"));
   EXPECT_FALSE(IsWebUrl("https://"));
+  EXPECT_FALSE(IsWebUrl("https://bank.example@evil.example/"));
+  EXPECT_FALSE(IsWebUrl("https://@evil.example/"));
+  EXPECT_FALSE(IsWebUrl("https://127.0.0.1.evil.example/")) << "Boost.URL 1.81 reads the host as 127.0.0.1";
+}
+
+TEST(WebUrl, HostIsWhatTheBrowserReaches) {
+  EXPECT_EQ(UrlHost("https://notes.example/app?x=1"), "notes.example");
+  EXPECT_EQ(UrlHost("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+  EXPECT_EQ(UrlHost("https://bank.example@evil.example/"), "evil.example");
+  EXPECT_EQ(UrlHost("https://evil.example#@bank.example"), "evil.example");
+  EXPECT_EQ(UrlHost("/relative"), "");
+  EXPECT_EQ(UrlHost("https://127.0.0.1.evil.example/"), "");
 }
 
 TEST(SameOriginPath, AcceptsPathsOnThisSite) {
@@ -78,6 +90,8 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("http://user:pw@host"));
   EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
   EXPECT_FALSE(ParseBaseUrl(""));
+  EXPECT_FALSE(ParseBaseUrl("http://host:/x"));
+  EXPECT_FALSE(ParseBaseUrl("http://127.0.0.1.evil.example/"));
   std::string longer = "http://host.example/x?query";
   EXPECT_EQ(ParseBaseUrl(std::string_view(longer).substr(0, 21)).value().path_prefix, "/x")
       << "a view is read to its end only";

@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { BIN, run, startBroker, httpsCall, tempDir } from './harness.mjs';
+import { BIN, call, run, startBroker, httpsCall, tempDir } from './harness.mjs';
 import { hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REGISTERED = 'http://127.0.0.1/callback';
@@ -198,4 +198,14 @@ test('finding 6: the sign-in form leads home for the same values, and the page d
   }
   const kept = await signIn('/apps');
   assert.equal(kept.location, '/apps');
+});
+
+// Same class, found in review: the app's home page is shown to the owner on the consent screen, so
+// it may not hide its real host behind userinfo or a host Boost.URL 1.81 misreads.
+test('review: an appUrl with userinfo, or one whose host would be misread, is refused', async () => {
+  for (const appUrl of ['https://bank.example@evil.example/', 'https://@evil.example/', 'https://127.0.0.1.evil.example/']) {
+    const res = await call(plain.url, 'POST', '/grant-requests', {
+      body: { appName: 'Bank', appUrl, reason: 'r', scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } } });
+    assert.equal(res.status, 400, appUrl);
+  }
 });
