@@ -1,5 +1,6 @@
 #include "http/url.hpp"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 
 namespace ap::http {
@@ -10,10 +11,41 @@ std::string Origin::HostHeader() const {
   return default_port ? host_part : host_part + ":" + port;
 }
 
+namespace {
+
+// Boost.URL 1.81 reads "http://127.0.0.1.evil.example/" as host 127.0.0.1 and path
+// ".evil.example/": after an authority, anything but an empty path or one from '/' was misread.
+bool ReadAsBrowsersDo(const boost::urls::url_view& url) {
+  std::string_view path = url.encoded_path();
+  return !url.has_authority() || path.empty() || path.starts_with('/');
+}
+
+}  // namespace
+
 bool IsWebUrl(std::string_view text) {
   std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
   auto url = boost::urls::parse_absolute_uri(terminated);
-  return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty();
+  return url && (url->scheme() == "https" || url->scheme() == "http") && !url->host_address().empty() &&
+         !url->has_userinfo() && ReadAsBrowsersDo(*url);
+}
+
+std::string UrlHost(std::string_view text) {
+  std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto url = boost::urls::parse_uri(terminated);
+  if (!url || !url->has_authority() || !ReadAsBrowsersDo(*url)) return {};
+  return std::string(url->encoded_host_and_port());
+}
+
+bool IsSameOriginPath(std::string_view target) {
+  auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("-._~!$&'()*+,;=:@/?%").find(c) != std::string_view::npos;
+  };
+  if (!target.starts_with('/') || target.starts_with("//") || !std::all_of(target.begin(), target.end(), allowed))
+    return false;
+  std::string terminated(target);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto ref = boost::urls::parse_relative_ref(terminated);
+  return ref && !ref->has_scheme() && !ref->has_authority() && !ref->has_fragment();
 }
 
 Result<Origin> ParseBaseUrl(std::string_view text) {
@@ -22,7 +54,7 @@ Result<Origin> ParseBaseUrl(std::string_view text) {
   };
   std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
   auto url = boost::urls::parse_absolute_uri(terminated);
-  if (!url) return bad("not an absolute URL");
+  if (!url || !ReadAsBrowsersDo(*url)) return bad("not an absolute URL");
   Origin o;
   if (url->scheme() == "https")
     o.tls = true;
@@ -32,6 +64,7 @@ Result<Origin> ParseBaseUrl(std::string_view text) {
   if (url->has_query() || url->has_fragment()) return bad("no query or fragment allowed");
   o.host = url->host_address();
   if (o.host.empty()) return bad("no host");
+  if (url->has_port() && url->port().empty()) return bad("an empty port");
   o.port = url->has_port() ? std::string(url->port()) : (o.tls ? "443" : "80");
   o.path_prefix = url->encoded_path();
   while (!o.path_prefix.empty() && o.path_prefix.back() == '/') o.path_prefix.pop_back();

@@ -30,6 +30,58 @@ TEST(WebUrl, AcceptsOnlyAbsoluteHttpUrlsWithAHost) {
   EXPECT_FALSE(IsWebUrl("ftp://files.example"));
   EXPECT_FALSE(IsWebUrl("/relative"));
   EXPECT_FALSE(IsWebUrl("https://"));
+  EXPECT_FALSE(IsWebUrl("https://bank.example@evil.example/"));
+  EXPECT_FALSE(IsWebUrl("https://@evil.example/"));
+  EXPECT_FALSE(IsWebUrl("https://127.0.0.1.evil.example/")) << "Boost.URL 1.81 reads the host as 127.0.0.1";
+}
+
+TEST(WebUrl, HostIsWhatTheBrowserReaches) {
+  EXPECT_EQ(UrlHost("https://notes.example/app?x=1"), "notes.example");
+  EXPECT_EQ(UrlHost("http://127.0.0.1:8080/"), "127.0.0.1:8080");
+  EXPECT_EQ(UrlHost("https://bank.example@evil.example/"), "evil.example");
+  EXPECT_EQ(UrlHost("https://evil.example#@bank.example"), "evil.example");
+  EXPECT_EQ(UrlHost("/relative"), "");
+  EXPECT_EQ(UrlHost("https://127.0.0.1.evil.example/"), "");
+}
+
+TEST(SameOriginPath, AcceptsPathsOnThisSite) {
+  for (std::string_view path : {"/", "/apps", "/consent/0b7e-11", "/device?user_code=BCDF-GHJK",
+                                "/oauth/authorize?client_id=app_1&redirect_uri=http%3A%2F%2F127.0.0.1%2Fcb",
+                                "/a/b;c=d/@x:y", "/%2F%2Fevil.example"})
+    EXPECT_TRUE(IsSameOriginPath(path)) << path;
+}
+
+TEST(SameOriginPath, RefusesWhatABrowserCouldTakeElsewhere) {
+  for (std::string_view path : {
+           "",
+           "apps",
+           "https://evil.example/",
+           "//evil.example/",
+           "///evil.example",
+           "/\\evil.example",
+           "/\\/evil.example",
+           "\\\\evil.example",
+           "/\t/evil.example/x",
+           "/\n/evil.example",
+           "/\r/evil.example",
+           "/\x0b/evil.example",
+           "/\x7f/evil.example",
+           "/x\x1f",
+           "/ /evil.example",
+           "/caf\xc3\xa9",
+           "/x#frag",
+           "/x%zz",
+           "/x%2",
+           "/{x}",
+           "/x|y",
+           "/x^y",
+           "/x`y",
+           "/x\"y",
+           "/x<y>",
+           "/[x]",
+       })
+    EXPECT_FALSE(IsSameOriginPath(path)) << path;
+  EXPECT_FALSE(IsSameOriginPath(std::string_view("/\0/evil.example", 15)));
 }
 
 TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
@@ -38,6 +90,8 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("http://user:pw@host"));
   EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
   EXPECT_FALSE(ParseBaseUrl(""));
+  EXPECT_FALSE(ParseBaseUrl("http://host:/x"));
+  EXPECT_FALSE(ParseBaseUrl("http://127.0.0.1.evil.example/"));
   std::string longer = "http://host.example/x?query";
   EXPECT_EQ(ParseBaseUrl(std::string_view(longer).substr(0, 21)).value().path_prefix, "/x")
       << "a view is read to its end only";

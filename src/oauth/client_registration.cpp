@@ -3,24 +3,9 @@
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/url.hpp"
+#include "oauth/redirect_uri.hpp"
 
 namespace ap::oauth {
-
-bool IsLoopbackRedirect(std::string_view uri) {
-  for (std::string_view host : {"http://127.0.0.1", "http://[::1]"})
-    if (uri.starts_with(host) && uri.size() > host.size() && (uri[host.size()] == ':' || uri[host.size()] == '/'))
-      return true;
-  return false;
-}
-
-Status CheckRedirectUri(const std::string& uri) {
-  if (!uri.starts_with("https://") && !IsLoopbackRedirect(uri))
-    return MakeError(Errc::kValidation, "redirect URI '" + uri + "' must be https, or http on 127.0.0.1 or [::1]");
-  if (uri.find('#') != std::string::npos)
-    return MakeError(Errc::kValidation, "redirect URI '" + uri + "' has a fragment");
-  if (uri.size() > 2048) return MakeError(Errc::kValidation, "a redirect URI is too long");
-  return {};
-}
 
 Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
   if (request.name.empty() || request.name.size() > 200)

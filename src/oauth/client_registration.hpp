@@ -24,11 +24,8 @@ struct NewClient {
   std::string secret;  // confidential clients only: shown once, stored as SHA-256
 };
 
-// http://127.0.0.1 or http://[::1], with or without a port: a native app's redirect (RFC 8252).
-bool IsLoopbackRedirect(std::string_view uri);
-// Redirect URIs are https, or loopback http (native apps), without a fragment.
-// kValidation with a sentence naming what is wrong.
-Status CheckRedirectUri(const std::string& uri);
+// The client `request` describes; kValidation naming what is wrong (redirect URIs must pass
+// CheckRedirectUri, home and logo URLs IsWebUrl).
 Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now);
 
 }  // namespace ap::oauth

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
@@ -17,6 +18,7 @@
 #include "http/response.hpp"
 #include "oauth/authorization_details.hpp"
 #include "oauth/client_registration.hpp"
+#include "oauth/redirect_uri.hpp"
 
 namespace ap::oauth {
 namespace json = boost::json;
@@ -80,22 +82,10 @@ Response TokenError(StatusCode status, std::string_view error, std::string_view 
   return res;
 }
 
-// "http://127.0.0.1:1234/cb" -> "http://127.0.0.1/cb": the part that must match for a native app.
-std::string WithoutPort(std::string_view uri) {
-  size_t host_end = uri.find(']') != std::string_view::npos ? uri.find(']') + 1 : uri.find(':', 7);
-  if (host_end == std::string_view::npos || host_end >= uri.size() || uri[host_end] != ':') return std::string(uri);
-  size_t path = uri.find('/', host_end);
-  return std::string(uri.substr(0, host_end)) + std::string(path == std::string_view::npos ? "" : uri.substr(path));
-}
-
-// Exact match, except that a loopback redirect's port may vary (RFC 8252 §7.3).
+// Whether `uri` names one of the client's registered redirect URIs (oauth/redirect_uri.hpp says how).
 bool RedirectRegistered(const store::ClientRecord& client, std::string_view uri) {
-  for (const auto& registered : client.redirect_uris) {
-    if (registered == uri) return true;
-    if (IsLoopbackRedirect(registered) && IsLoopbackRedirect(uri) && WithoutPort(registered) == WithoutPort(uri))
-      return true;
-  }
-  return false;
+  return std::any_of(client.redirect_uris.begin(), client.redirect_uris.end(),
+                     [uri](const std::string& registered) { return RedirectMatches(registered, uri); });
 }
 
 bool IsValidVerifier(std::string_view v) {
@@ -219,7 +209,7 @@ class OAuthApi {
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
     if (granted.expires_at < now)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
-    if (field("redirect_uri") != granted.redirect_uri)
+    if (field("redirect_uri") != granted.redirect_uri || !RedirectRegistered(*client, granted.redirect_uri))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "redirect_uri differs from the authorization request's");
     std::string verifier = field("code_verifier");
@@ -562,10 +552,7 @@ std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string&
 std::string ReturnOrigin(api::BrokerContext& ctx, const std::string& grant_id) {
   auto pending = ctx.authorizations.Find(grant_id);
   if (!pending) return {};
-  const std::string& uri = pending->redirect_uri;
-  size_t scheme = uri.find("://");
-  if (scheme == std::string::npos) return {};
-  return uri.substr(0, uri.find_first_of("/?#", scheme + 3));
+  return RedirectOrigin(pending->redirect_uri);
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,

@@ -7,6 +7,7 @@
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
+#include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
 #include "ui/html.hpp"
 
@@ -45,13 +46,6 @@ std::string Dollars(int64_t cents) {
   return out + (rest < 10 ? "0" : "") + std::to_string(rest);
 }
 
-std::string Host(std::string_view url) {
-  size_t start = url.find("://");
-  if (start == std::string_view::npos) return std::string(url);
-  std::string_view rest = url.substr(start + 3);
-  return std::string(rest.substr(0, rest.find_first_of("/?#")));
-}
-
 // "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
 std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> lifetime) {
   std::string words =
@@ -85,7 +79,7 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   const auto& scope = grant.scope;
   std::string html = "<h1>" + Escape(r.app_name) + " asks for access</h1>";
   html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(r.app_url) + "</a> (" +
-          Escape(Host(r.app_url)) + ")</p>";
+          Escape(http::UrlHost(r.app_url)) + ")</p>";
   if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(r.reason) + "</em></p>";
   html += "<p id=\"request\">It " + Escape(InPlainWords(scope, asked)) + ".</p>";
   html += "<form method=\"post\" action=\"/consent/" + Escape(r.id) +

@@ -10,6 +10,7 @@
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
 #include "http/executor.hpp"
+#include "http/url.hpp"
 #include "ui/html.hpp"
 
 namespace ap::ui {
@@ -27,13 +28,8 @@ namespace {
 
 constexpr std::string_view kLoginCsrfCookie = "aipassport_login_csrf";
 
-// Where to go after signing in: a local path only, never another site ("//evil", "/\evil").
-std::string SafeNext(std::string_view next) {
-  if (next.empty() || next.front() != '/' || next.starts_with("//") || next.starts_with("/\\") ||
-      next.find_first_of("\r\n") != std::string_view::npos)
-    return "/";
-  return std::string(next);
-}
+// Where to go after signing in: a path on this site, never another site ("//evil", "/\t/evil").
+std::string SafeNext(std::string_view next) { return http::IsSameOriginPath(next) ? std::string(next) : "/"; }
 
 std::string Field(const http::Form& form, const char* name) { return http::FormValue(form, name); }
 
