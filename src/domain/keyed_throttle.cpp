@@ -39,7 +39,8 @@ Admission KeyedThrottle::Take(std::string_view key, UnixSeconds now) {
   }
   Window& w = it->second;
   if (now >= w.start + window_seconds_) w = Window{now, 0};
-  if (w.count >= events_per_window_) return {Admission::Verdict::kThrottled, std::max<int64_t>(1, w.start + window_seconds_ - now)};
+  if (w.count >= events_per_window_)
+    return {Admission::Verdict::kThrottled, std::max<int64_t>(1, w.start + window_seconds_ - now)};
   ++w.count;
   return {};
 }

@@ -39,8 +39,8 @@ bool LoginThrottle::HasRoom(const std::string& account_key, const std::string& a
 int64_t LoginThrottle::WaitSeconds(std::string_view account, std::string_view address, UnixSeconds now) {
   std::lock_guard lock(mutex_);
   std::string account_key = AccountKey(account), address_key = AddressKeyOf(address);
-  int64_t wait = std::max(WaitFor(account_key, kFreeAccountFailures, now),
-                          WaitFor(address_key, kFreeAddressFailures, now));
+  int64_t wait =
+      std::max(WaitFor(account_key, kFreeAccountFailures, now), WaitFor(address_key, kFreeAddressFailures, now));
   if (wait == 0 && !HasRoom(account_key, address_key, now)) return kFullWaitSeconds;
   return wait;
 }

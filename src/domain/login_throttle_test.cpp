@@ -45,7 +45,8 @@ TEST(LoginThrottleTest, SuccessAndTimeForgive) {
 TEST(LoginThrottleTest, BoundedAndNewNamesWaitWhileEveryCountIsLive) {
   LoginThrottle t;
   for (size_t i = 0; i < LoginThrottle::kMaxTracked / 2; ++i)
-    t.RecordFailure("guess" + std::to_string(i), "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250), 1000);
+    t.RecordFailure("guess" + std::to_string(i), "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+                    1000);
   EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1001), LoginThrottle::kFullWaitSeconds) << "full: a new name waits";
   for (int i = 0; i < LoginThrottle::kFreeAccountFailures - 1; ++i) t.RecordFailure("guess0", "10.1.0.0", 1001);
   EXPECT_EQ(t.WaitSeconds("guess0", "10.1.0.0", 1001), 30) << "the counts already kept still count";

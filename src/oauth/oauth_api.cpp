@@ -184,10 +184,10 @@ class OAuthApi {
                              "authorization requests", exchange, client->id, now))
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
-    if (!ctx_.authorizations.Put(fresh.grant.id,
-                                 api::PendingAuthorization{client->id, redirect_uri, state, challenge,
-                                                           access->lifetime_seconds,
-                                                           now + api::PendingAuthorizations::kLifetimeSeconds}))
+    if (!ctx_.authorizations.Put(
+            fresh.grant.id,
+            api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
+                                      now + api::PendingAuthorizations::kLifetimeSeconds}))
       co_return ThrottledPage(TableFull("authorization requests"));
     auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
@@ -432,8 +432,8 @@ class OAuthApi {
   // Counts one request against the caller's address and then its client; the refusal if either
   // throttle does not admit it.
   static std::optional<Error> Admit(domain::KeyedThrottle& by_address, domain::KeyedThrottle& by_client,
-                                    std::string_view what, const http::Exchange& exchange,
-                                    const std::string& client_id, UnixSeconds now) {
+                                    std::string_view what, const http::Exchange& exchange, const std::string& client_id,
+                                    UnixSeconds now) {
     if (auto a = by_address.Take(domain::AddressKey(exchange.PeerAddress()), now); !a.Allowed())
       return api::ThrottleRefusal(a, std::string(what) + " from this address");
     if (auto a = by_client.Take(client_id, now); !a.Allowed())
@@ -443,7 +443,7 @@ class OAuthApi {
 
   static Response ThrottledPage(const Error& error) {
     Response res = ErrorPage(error.message, error.code == Errc::kUnavailable ? StatusCode::service_unavailable
-                                                                           : StatusCode::too_many_requests);
+                                                                             : StatusCode::too_many_requests);
     http::SetRetryAfter(res, error);
     return res;
   }
