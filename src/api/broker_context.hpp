@@ -3,6 +3,7 @@
 
 #include "api/device_authorizations.hpp"
 #include "api/pending_authorizations.hpp"
+#include "api/throttles.hpp"
 #include "api/usage_recorder.hpp"
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
@@ -32,6 +33,7 @@ struct BrokerContext {
   domain::LoginThrottle& login_throttle;
   PendingAuthorizations& authorizations;
   DeviceAuthorizations& devices;
+  Throttles& throttles;
   bool https = false;                  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   bool dynamic_registration = false;   // apps may register themselves at /oauth/register
   bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them

@@ -2,11 +2,18 @@
 
 namespace ap::api {
 
-void DeviceAuthorizations::Put(const std::string& device_code_hash, DeviceAuthorization device) {
+bool DeviceAuthorizations::Put(const std::string& device_code_hash, DeviceAuthorization device) {
   std::lock_guard lock(mutex_);
   UnixSeconds now = device.expires_at - kLifetimeSeconds;
   std::erase_if(devices_, [now](const auto& e) { return e.second.expires_at < now; });
+  if (devices_.size() >= kMaxDevices) return false;
   devices_[device_code_hash] = std::move(device);
+  return true;
+}
+
+size_t DeviceAuthorizations::Size() {
+  std::lock_guard lock(mutex_);
+  return devices_.size();
 }
 
 std::optional<std::pair<std::string, DeviceAuthorization>> DeviceAuthorizations::FindWaiting(

@@ -1,7 +1,8 @@
 #pragma once
 // Device authorization requests (RFC 8628) while they wait: the device polls with its device code
 // (kept as SHA-256), the person types the user code on /device and decides on the consent screen.
-// Kept in memory for their short life (ten minutes); a restart makes the device ask again.
+// Kept in memory for their short life (ten minutes); a restart makes the device ask again. At most
+// kMaxDevices at once: lapsed ones make room, live ones are never dropped to make room.
 // Thread-safety: all methods may be called from any thread.
 
 #include <map>
@@ -31,8 +32,11 @@ enum class DevicePoll { kUnknown, kExpired, kSlowDown, kPending, kDenied, kAppro
 class DeviceAuthorizations {
  public:
   static constexpr int64_t kLifetimeSeconds = 600;
+  static constexpr size_t kMaxDevices = 2000;  // each at most ~25 kB (scope and reason are bounded)
 
-  void Put(const std::string& device_code_hash, DeviceAuthorization device);
+  // Keeps a new request; false when kMaxDevices live ones already wait (the caller answers 503).
+  bool Put(const std::string& device_code_hash, DeviceAuthorization device);
+  size_t Size();
   // The device code hash and request for a user code still waiting for its person.
   std::optional<std::pair<std::string, DeviceAuthorization>> FindWaiting(const std::string& user_code, UnixSeconds now);
   void AttachGrant(const std::string& device_code_hash, const std::string& grant_id);

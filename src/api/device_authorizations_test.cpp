@@ -46,5 +46,24 @@ TEST(DeviceAuthorizationsTest, DeniedAndExpired) {
   EXPECT_FALSE(devices.FindWaiting("XXXXXXXX", 1601));
 }
 
+// Finding 7: outsiders add device requests; the table stops at its bound instead of growing, and
+// lapsed requests make room again.
+TEST(DeviceAuthorizationsTest, BoundedLiveRequestsAreNeverDroppedForNewOnes) {
+  DeviceAuthorizations devices;
+  DeviceAuthorization d;
+  d.client_id = "cli";
+  d.expires_at = 1000 + DeviceAuthorizations::kLifetimeSeconds;
+  for (size_t i = 0; i < DeviceAuthorizations::kMaxDevices; ++i) ASSERT_TRUE(devices.Put("h" + std::to_string(i), d));
+  EXPECT_FALSE(devices.Put("one-more", d)) << "full: refused, not grown";
+  EXPECT_EQ(devices.Size(), DeviceAuthorizations::kMaxDevices);
+  std::string grant;
+  int64_t interval = 0;
+  EXPECT_EQ(devices.Poll("h0", "cli", 1001, grant, interval), DevicePoll::kPending) << "the first one is still kept";
+
+  d.expires_at = 1000 + DeviceAuthorizations::kLifetimeSeconds * 2 + 1;  // asked once the others lapsed
+  EXPECT_TRUE(devices.Put("later", d));
+  EXPECT_EQ(devices.Size(), 1u);
+}
+
 }  // namespace
 }  // namespace ap::api

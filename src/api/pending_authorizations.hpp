@@ -1,6 +1,7 @@
 #pragma once
 // OAuth authorization requests waiting for the owner on the consent screen, by grant id. They live
 // in memory for ten minutes: a restart only makes the owner start the sign-in from the app again.
+// At most kMaxPending at once: lapsed ones make room, live ones are never dropped to make room.
 // Thread-safety: all methods may be called from any thread.
 
 #include <map>
@@ -24,11 +25,15 @@ struct PendingAuthorization {
 class PendingAuthorizations {
  public:
   static constexpr int64_t kLifetimeSeconds = 600;
+  static constexpr size_t kMaxPending = 1000;
 
-  void Put(const std::string& grant_id, PendingAuthorization pending) {
+  // Keeps a new request; false when kMaxPending live ones already wait (the caller answers 503).
+  bool Put(const std::string& grant_id, PendingAuthorization pending) {
     std::lock_guard lock(mutex_);
     std::erase_if(pending_, [&](const auto& e) { return e.second.expires_at < pending.expires_at - kLifetimeSeconds; });
+    if (pending_.size() >= kMaxPending) return false;
     pending_[grant_id] = std::move(pending);
+    return true;
   }
   // Removes and returns the request for `grant_id`, if it has not lapsed.
   std::optional<PendingAuthorization> Take(const std::string& grant_id, UnixSeconds now) {

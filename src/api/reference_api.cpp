@@ -146,7 +146,10 @@ class ReferenceApi {
     co_return res;
   }
 
-  awaitable<Response> CreateGrantRequest(Request& req, const PathParams&) {
+  awaitable<Response> CreateGrantRequest(Request& req, const PathParams&, http::Exchange& exchange) {
+    std::string address = domain::AddressKey(exchange.PeerAddress());
+    if (auto admitted = ctx_.throttles.grant_requests_by_address.Take(address, ctx_.clock()); !admitted.Allowed())
+      co_return http::ErrorResponse(ThrottleRefusal(admitted, "grant requests from this address"));
     auto body = BodyObject(req, false);
     if (!body) co_return http::ErrorResponse(body.error());
     std::vector<FieldError> errors;
@@ -409,7 +412,7 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   using V = http::Verb;
   router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
-  router.Add(V::post, "/grant-requests", Bind<&ReferenceApi::CreateGrantRequest>(api));
+  router.Add(V::post, "/grant-requests", http::BindMethod<&ReferenceApi::CreateGrantRequest>(api));
   router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
   router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
   router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));

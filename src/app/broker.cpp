@@ -244,6 +244,7 @@ int RunBroker(const Config& config) {
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
+  api::Throttles throttles;
   bool https = !config.tls_cert_file.empty();
   api::BrokerContext ctx{**store,
                          store_pool,
@@ -258,6 +259,7 @@ int RunBroker(const Config& config) {
                          login_throttle,
                          authorizations,
                          devices,
+                         throttles,
                          https,
                          config.dynamic_registration,
                          config.refuse_unpriced_models,

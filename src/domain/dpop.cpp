@@ -55,18 +55,21 @@ bool DpopVerifier::FreshNonce(std::string_view nonce, UnixSeconds now) const {
   return crypto::ConstantTimeEqual(nonce, NonceFor(window)) || crypto::ConstantTimeEqual(nonce, NonceFor(window - 1));
 }
 
-bool DpopVerifier::FirstUse(const std::string& jti, UnixSeconds now) {
+DpopVerifier::Use DpopVerifier::FirstUse(std::string_view key_and_jti, UnixSeconds now) {
+  std::string digest = crypto::Sha256(key_and_jti);
   std::lock_guard lock(mutex_);
   if (now != pruned_at_) {  // at most once a second, whatever the rate of proofs
     std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
     pruned_at_ = now;
   }
-  auto [it, fresh] = seen_.try_emplace(jti, now + max_age_ + max_skew_);
-  if (!fresh && it->second < now) {  // remembered past its window: a new proof may reuse the id
-    it->second = now + max_age_ + max_skew_;
-    return true;
+  if (auto it = seen_.find(digest); it != seen_.end()) {
+    if (it->second >= now) return Use::kReplay;
+    it->second = now + max_age_ + max_skew_;  // remembered past its window: a new proof may reuse the id
+    return Use::kFirst;
   }
-  return fresh;
+  if (seen_.size() >= max_remembered_) return Use::kFull;
+  seen_.emplace(std::move(digest), now + max_age_ + max_skew_);
+  return Use::kFirst;
 }
 
 Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
@@ -109,7 +112,17 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
     if (!ath || *ath != Base64UrlEncode(crypto::Sha256(*request.access_token)))
       return Invalid("ath does not match the access token");
   }
-  if (!FirstUse(jwk->Thumbprint() + ":" + std::string(*jti), now)) return Invalid("this proof was already used");
+  switch (FirstUse(jwk->Thumbprint() + ":" + std::string(*jti), now)) {
+    case Use::kFirst:
+      break;
+    case Use::kReplay:
+      return Invalid("this proof was already used");
+    case Use::kFull: {
+      Error busy = MakeError(Errc::kUnavailable, "Too many DPoP proofs in flight; try again shortly");
+      busy.retry_after_seconds = 5;
+      return busy;
+    }
+  }
   return jwk->Thumbprint();
 }
 

@@ -6,6 +6,8 @@
 // before within that window (across all threads); with an access token, ath = its hash; and, where
 // the caller requires one, a nonce the broker issued (DPoP-Nonce), good for 5 to 10 minutes.
 // Nonces are MACs of the time window under a key made at start: nothing to store or share.
+// The jtis seen are bounded (kMaxRememberedProofs); a jti is never forgotten inside its window, so
+// when all are live a new proof is refused as kUnavailable (try again) rather than let a replay in.
 // Thread-safety: Check may be called from any thread.
 
 #include <mutex>
@@ -34,18 +36,25 @@ bool IsNonceRefusal(const Error& error);
 
 class DpopVerifier {
  public:
-  // Proofs older than `max_age` or more than `max_skew` in the future are refused.
-  explicit DpopVerifier(Clock clock, int64_t max_age_seconds = 300, int64_t max_skew_seconds = 30)
-      : clock_(std::move(clock)), max_age_(max_age_seconds), max_skew_(max_skew_seconds) {}
+  // Proofs older than `max_age` or more than `max_skew` in the future are refused; at most
+  // `max_remembered` proofs are remembered at once.
+  explicit DpopVerifier(Clock clock, int64_t max_age_seconds = 300, int64_t max_skew_seconds = 30,
+                        size_t max_remembered = kMaxRememberedProofs)
+      : clock_(std::move(clock)), max_age_(max_age_seconds), max_skew_(max_skew_seconds),
+        max_remembered_(max_remembered) {}
 
-  // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed.
+  static constexpr size_t kMaxRememberedProofs = 100000;
+
+  // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed, or
+  // kUnavailable (with retry_after_seconds) while the replay cache is full.
   Result<std::string> Check(const DpopRequest& request);
   // The nonce to hand out now (in a DPoP-Nonce header).
   std::string Nonce() const { return NonceFor(clock_() / kNonceWindowSeconds); }
 
  private:
   static constexpr int64_t kNonceWindowSeconds = 300;
-  bool FirstUse(const std::string& jti, UnixSeconds now);
+  enum class Use { kFirst, kReplay, kFull };
+  Use FirstUse(std::string_view key_and_jti, UnixSeconds now);
   std::string NonceFor(int64_t window) const;
   bool FreshNonce(std::string_view nonce, UnixSeconds now) const;
 
@@ -53,8 +62,9 @@ class DpopVerifier {
   std::string nonce_key_ = RandomToken(32);
   int64_t max_age_;
   int64_t max_skew_;
+  size_t max_remembered_;
   std::mutex mutex_;
-  std::unordered_map<std::string, UnixSeconds> seen_;  // key and jti -> when it can be forgotten
+  std::unordered_map<std::string, UnixSeconds> seen_;  // SHA-256 of key and jti -> when it can be forgotten
   UnixSeconds pruned_at_ = 0;
 };
 

@@ -122,6 +122,34 @@ TEST_F(DpopTest, ANonceIsRequiredWhereTheCallerAsks) {
   EXPECT_TRUE(verifier_.Check({three, "POST", kUrl, std::nullopt, true}));
 }
 
+// The replay cache is bounded; when full, a new proof waits rather than a live jti being forgotten.
+TEST(DpopReplayCache, WhenFullNewProofsAreRefusedAndNoLiveJtiIsForgotten) {
+  UnixSeconds now = kNow;
+  DpopVerifier verifier([&now] { return now; }, 300, 30, 3);
+  auto check = [&](const std::string& proof) {
+    std::string_view proofs[] = {proof};
+    return verifier.Check({proofs, "POST", kUrl, std::nullopt});
+  };
+  Proof p;
+  std::vector<std::string> proofs;
+  for (int i = 0; i < 4; ++i) {
+    p.claims["jti"] = "flood-" + std::to_string(i);
+    proofs.push_back(p.Sign());
+  }
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(check(proofs[i]));
+  auto full = check(proofs[3]);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::kUnavailable);
+  EXPECT_GT(full.error().retry_after_seconds, 0);
+  EXPECT_EQ(check(proofs[0]).error().message, "Invalid DPoP proof: this proof was already used")
+      << "a live jti is still remembered while the cache is full";
+
+  now += 331;  // the first three are past their window; fresh proofs fit again
+  p.claims["iat"] = now;
+  p.claims["jti"] = "after";
+  EXPECT_TRUE(check(p.Sign()));
+}
+
 TEST(DpopNonce, LastsTwoWindowsAndIsTheBrokersOwn) {
   UnixSeconds now = kNow;
   DpopVerifier verifier([&now] { return now; });

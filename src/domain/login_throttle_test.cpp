@@ -40,5 +40,26 @@ TEST(LoginThrottleTest, SuccessAndTimeForgive) {
   EXPECT_EQ(t.WaitSeconds("x", "a", 100 + LoginThrottle::kWindowSeconds + 1), 0);
 }
 
+// Finding 7: failures under ever new names from ever new addresses fill the table to its bound and
+// no further; a live count is never dropped for a new name, which must wait instead.
+TEST(LoginThrottleTest, BoundedAndNewNamesWaitWhileEveryCountIsLive) {
+  LoginThrottle t;
+  for (size_t i = 0; i < LoginThrottle::kMaxTracked / 2; ++i)
+    t.RecordFailure("guess" + std::to_string(i), "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250),
+                    1000);
+  EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1001), LoginThrottle::kFullWaitSeconds) << "full: a new name waits";
+  for (int i = 0; i < LoginThrottle::kFreeAccountFailures - 1; ++i) t.RecordFailure("guess0", "10.1.0.0", 1001);
+  EXPECT_EQ(t.WaitSeconds("guess0", "10.1.0.0", 1001), 30) << "the counts already kept still count";
+  EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1000 + LoginThrottle::kWindowSeconds + 2), 0)
+      << "once the old counts lapsed there is room again";
+}
+
+TEST(LoginThrottleTest, AnIpv6AttackerCountsAsOneSlash64) {
+  LoginThrottle t;
+  for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i)
+    t.RecordFailure("user" + std::to_string(i), "2001:db8:0:1::" + std::to_string(i + 1), 500);
+  EXPECT_EQ(t.WaitSeconds("someone-new", "2001:db8:0:1:ffff::9", 500), 30);
+}
+
 }  // namespace
 }  // namespace ap::domain

@@ -63,8 +63,8 @@ Response RedirectError(const api::BrokerContext& ctx, const std::string& redirec
 }
 
 // An error that cannot go to a verified redirect URI: shown to the person, never redirected.
-Response ErrorPage(std::string_view message) {
-  Response res(StatusCode::bad_request, 11);
+Response ErrorPage(std::string_view message, StatusCode status = StatusCode::bad_request) {
+  Response res(status, 11);
   res.set(bhttp::field::content_type, "text/plain; charset=utf-8");
   res.set(bhttp::field::cache_control, "no-store");
   res.set("X-Frame-Options", "DENY");
@@ -80,6 +80,22 @@ Response TokenError(StatusCode status, std::string_view error, std::string_view 
   res.set(bhttp::field::pragma, "no-cache");
   if (status == StatusCode::unauthorized) res.set(bhttp::field::www_authenticate, "Basic realm=\"aipassport\"");
   return res;
+}
+
+// A refusal of the throttles or of a full table in RFC 6749 §5.2's shape: 429 slow_down (RFC 8628's
+// word for "ask less often") or 503 temporarily_unavailable, with Retry-After.
+Response TokenRefusal(const Error& error) {
+  bool busy = error.code == Errc::kUnavailable;
+  Response res = TokenError(busy ? StatusCode::service_unavailable : StatusCode::too_many_requests,
+                            busy ? "temporarily_unavailable" : "slow_down", error.message);
+  http::SetRetryAfter(res, error);
+  return res;
+}
+
+Error TableFull(std::string_view what) {
+  Error e = MakeError(Errc::kUnavailable, "Too many " + std::string(what) + " are waiting; try again later");
+  e.retry_after_seconds = 60;
+  return e;
 }
 
 // Whether `uri` names one of the client's registered redirect URIs (oauth/redirect_uri.hpp says how).
@@ -123,7 +139,7 @@ class OAuthApi {
     co_return res;
   }
 
-  awaitable<Response> Authorize(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> Authorize(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto params = http::QueryForm(req.target());
     if (!params) co_return ErrorPage("the query string is malformed");
     auto field = [&](const char* name) { return http::FormValue(*params, name); };
@@ -154,13 +170,20 @@ class OAuthApi {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
     UnixSeconds now = ctx_.clock();
+    if (auto refused = Admit(ctx_.throttles.authorizations_by_address, ctx_.throttles.authorizations_by_client,
+                             "authorization requests", exchange, client->id, now))
+      co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
+    if (!ctx_.authorizations.Put(
+            fresh.grant.id,
+            api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
+                                      now + api::PendingAuthorizations::kLifetimeSeconds}))
+      co_return ThrottledPage(TableFull("authorization requests"));
     auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
-    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
+    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
+      ctx_.authorizations.Take(fresh.grant.id, now);
       co_return ErrorPage("the request could not be stored; try again");
-    ctx_.authorizations.Put(
-        fresh.grant.id, api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
-                                                  now + api::PendingAuthorizations::kLifetimeSeconds});
+    }
     co_return SeeOther("/consent/" + fresh.grant.id);
   }
 
@@ -171,13 +194,19 @@ class OAuthApi {
     co_return res;
   }
 
-  awaitable<Response> TokenAnswer(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> TokenAnswer(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
+      if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
+                               "DPoP proofs", exchange, client->id, ctx_.clock()))
+        co_return TokenRefusal(*refused);
+    }
     auto jkt = ProofKey(req);
+    if (!jkt && jkt.error().code == Errc::kUnavailable) co_return TokenRefusal(jkt.error());
     if (!jkt)
       co_return TokenError(StatusCode::bad_request,
                            domain::IsNonceRefusal(jkt.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
@@ -222,18 +251,23 @@ class OAuthApi {
 
   // RFC 8628 §3.1-3.2: a device code for the device to poll with, and a short user code for the
   // person to type on /device.
-  awaitable<Response> DeviceAuthorization(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> DeviceAuthorization(Request& req, const http::PathParams&, http::Exchange& exchange) {
+    UnixSeconds now = ctx_.clock();
+    std::string address = domain::AddressKey(exchange.PeerAddress());
+    if (auto admitted = ctx_.throttles.device_authorizations_by_address.Take(address, now); !admitted.Allowed())
+      co_return TokenRefusal(api::ThrottleRefusal(admitted, "device authorization requests from this address"));
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (auto admitted = ctx_.throttles.device_authorizations_by_client.Take(client->id, now); !admitted.Allowed())
+      co_return TokenRefusal(api::ThrottleRefusal(admitted, "device authorization requests for this app"));
     auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
                                     ctx_.upstream.Table().Names());
     if (!asked)
       co_return TokenError(StatusCode::bad_request, "invalid_request", "ask with authorization_details or scope");
     Result<AccessRequest>& access = *asked;
     if (!access) co_return TokenError(StatusCode::bad_request, "invalid_authorization_details", access.error().message);
-    UnixSeconds now = ctx_.clock();
     std::string device_code = RandomToken(32);
     std::string user_code = RandomCode(kUserCodeAlphabet, 8);
     api::DeviceAuthorization device;
@@ -243,7 +277,8 @@ class OAuthApi {
     device.lifetime_seconds = access->lifetime_seconds;
     device.reason = access->reason;
     device.expires_at = now + api::DeviceAuthorizations::kLifetimeSeconds;
-    ctx_.devices.Put(crypto::Sha256Hex(device_code), device);
+    if (!ctx_.devices.Put(crypto::Sha256Hex(device_code), device))
+      co_return TokenRefusal(TableFull("device authorization requests"));
     std::string shown = user_code.substr(0, 4) + "-" + user_code.substr(4);
     Response res = http::JsonResponse(
         StatusCode::ok, json::object{{"device_code", device_code},
@@ -258,12 +293,15 @@ class OAuthApi {
 
   // RFC 7591, when the owner has turned it on: an app registers itself and gets its client_id (and
   // a secret for a confidential one, shown only here).
-  awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto refuse = [](std::string_view error, std::string_view description) {
       return TokenError(StatusCode::bad_request, error, description);  // RFC 7591 §3.2.2 has the same shape
     };
     if (!ctx_.dynamic_registration)
       co_return TokenError(StatusCode::forbidden, "access_denied", "the owner has not enabled dynamic registration");
+    std::string address = domain::AddressKey(exchange.PeerAddress());
+    if (auto admitted = ctx_.throttles.registrations_by_address.Take(address, ctx_.clock()); !admitted.Allowed())
+      co_return TokenRefusal(api::ThrottleRefusal(admitted, "registrations from this address"));
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);
     if (ec || !body.is_object()) co_return refuse("invalid_client_metadata", "the body must be a JSON object");
@@ -381,6 +419,25 @@ class OAuthApi {
   }
 
  private:
+  // Counts one request against the caller's address and then its client; the refusal if either
+  // throttle does not admit it.
+  static std::optional<Error> Admit(domain::KeyedThrottle& by_address, domain::KeyedThrottle& by_client,
+                                    std::string_view what, const http::Exchange& exchange, const std::string& client_id,
+                                    UnixSeconds now) {
+    if (auto a = by_address.Take(domain::AddressKey(exchange.PeerAddress()), now); !a.Allowed())
+      return api::ThrottleRefusal(a, std::string(what) + " from this address");
+    if (auto a = by_client.Take(client_id, now); !a.Allowed())
+      return api::ThrottleRefusal(a, std::string(what) + " for this app");
+    return std::nullopt;
+  }
+
+  static Response ThrottledPage(const Error& error) {
+    Response res = ErrorPage(error.message, error.code == Errc::kUnavailable ? StatusCode::service_unavailable
+                                                                             : StatusCode::too_many_requests);
+    http::SetRetryAfter(res, error);
+    return res;
+  }
+
   static int64_t Lifetime(const store::GrantRecord& g) {
     return g.expires_at.value_or(0) - g.approved_at.value_or(g.expires_at.value_or(0));
   }

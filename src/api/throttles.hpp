@@ -1,0 +1,56 @@
+#pragma once
+// The throttles of the endpoints where callers without an owner's credential make the broker
+// remember something: a device authorization, a waiting authorization request, a DPoP proof's jti,
+// a grant request, a registered client. Each is counted per client address and, once the client is
+// known, per client; what is remembered has its own bound besides (see each table).
+// A throttled caller gets 429 with Retry-After; a throttle whose table of keys is full gets 503.
+// Thread-safety: the throttles may be used from any thread.
+
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "domain/keyed_throttle.hpp"
+
+namespace ap::api {
+
+struct Throttles {
+  static constexpr int64_t kWindowSeconds = 60;
+  static constexpr size_t kMaxKeys = 20000;  // addresses or clients tracked per throttle (~2 MB)
+
+  // RFC 8628 §3.1: a device asks once per sign-in; a whole office behind one address rarely more.
+  static constexpr int64_t kDeviceAuthorizationsPerAddress = 20;
+  static constexpr int64_t kDeviceAuthorizationsPerClient = 200;
+  // /oauth/authorize with a signed-in owner: each one waits for a decision on the consent screen.
+  static constexpr int64_t kAuthorizationsPerAddress = 30;
+  static constexpr int64_t kAuthorizationsPerClient = 200;
+  // DPoP proofs at /oauth/token, each remembered for its window: device polls and refreshes.
+  static constexpr int64_t kTokenProofsPerAddress = 300;
+  static constexpr int64_t kTokenProofsPerClient = 600;
+  // POST /grant-requests and /oauth/register: rows in the store that live until decided or removed.
+  static constexpr int64_t kGrantRequestsPerAddress = 60;
+  static constexpr int64_t kRegistrationsPerAddress = 10;
+
+  domain::KeyedThrottle device_authorizations_by_address{kDeviceAuthorizationsPerAddress, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle device_authorizations_by_client{kDeviceAuthorizationsPerClient, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle authorizations_by_address{kAuthorizationsPerAddress, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle authorizations_by_client{kAuthorizationsPerClient, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle token_proofs_by_address{kTokenProofsPerAddress, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle token_proofs_by_client{kTokenProofsPerClient, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle grant_requests_by_address{kGrantRequestsPerAddress, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle registrations_by_address{kRegistrationsPerAddress, kWindowSeconds, kMaxKeys};
+};
+
+// Why `admission` refused a caller, for `what` ("device authorization requests from this address"):
+// kRateLimited (429) for a throttled key, kUnavailable (503) when the throttle tracks too many keys;
+// Retry-After in both.
+inline Error ThrottleRefusal(const domain::Admission& admission, std::string_view what) {
+  Error e = admission.verdict == domain::Admission::Verdict::kFull
+                ? MakeError(Errc::kUnavailable, "The broker is busy with too many callers; try again later")
+                : MakeError(Errc::kRateLimited, "Too many " + std::string(what) + "; try again in " +
+                                                    std::to_string(admission.retry_after) + " seconds");
+  e.retry_after_seconds = static_cast<int>(admission.retry_after);
+  return e;
+}
+
+}  // namespace ap::api
