@@ -27,9 +27,9 @@ namespace ap::api {
 // What a call may use at most.
 struct WorstCase {
   metering::Consumption use;
-  bool writes_text = false;        // a chat call: its output is in tokens
-  bool output_set_by_app = false;  // the request names its output limit (max_tokens or the like)
-  int64_t answers = 1;             // each of n answers may write up to the output limit
+  bool writes_text = false;                    // a chat call: its output is in tokens
+  bool output_set_by_app = false;              // the request names its output limit (max_tokens or the like)
+  int64_t answers = 1;                         // each of n answers may write up to the output limit
   std::optional<std::string> unbounded_input;  // see proxy::RequestedUse
 };
 

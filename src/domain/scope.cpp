@@ -1,8 +1,8 @@
 #include "domain/scope.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "core/money.hpp"
 

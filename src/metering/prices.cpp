@@ -3,8 +3,8 @@
 #include <toml++/toml.h>
 
 #include <cctype>
-#include <span>
 #include <cmath>
+#include <span>
 
 #include "core/money.hpp"
 
@@ -94,8 +94,7 @@ Status CheckFields(const toml::table& t, std::span<const std::string_view> known
   return {};
 }
 
-Result<std::string> RequiredText(const toml::table& t, std::string_view field, std::string_view source,
-                                 size_t index) {
+Result<std::string> RequiredText(const toml::table& t, std::string_view field, std::string_view source, size_t index) {
   auto text = t[field].value<std::string>();
   if (!text || text->empty()) return Bad(source, index, field, "is required (a non-empty string)");
   return *text;

@@ -24,7 +24,8 @@ Result<std::optional<int64_t>> WholeNumber(Provider wire, const json::value* v, 
   if (v->is_double() && std::floor(v->get_double()) == v->get_double()) n = v->get_double();
   if (v->is_string() && wire == Provider::kGoogle) {
     std::string_view s = v->get_string();
-    if (!s.empty() && s.size() <= 12 && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
+    if (!s.empty() && s.size() <= 12 &&
+        std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); }))
       n = std::stod(std::string(s));
   }
   if (!n || *n < 1 || *n > static_cast<double>(most))
@@ -81,8 +82,8 @@ Status ReadAnthropicTools(json::object& body, Tools& tools, bool& changed) {
     if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }) ||
         name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens
       continue;
-    std::string priced(name.substr(0, name.find_last_of('_') == std::string_view::npos ? name.size()
-                                                                                         : name.find_last_of('_')));
+    std::string priced(
+        name.substr(0, name.find_last_of('_') == std::string_view::npos ? name.size() : name.find_last_of('_')));
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();
     if (!*uses) {
@@ -99,7 +100,7 @@ Status ReadOpenAITools(json::object& body, Tools& tools, bool& changed) {
   if (body.contains("web_search_options")) tools.emplace_back("web_search_options", 1);  // search models
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
-  static constexpr std::string_view kTokenOnly[] = {"function", "custom",     "mcp",   "computer_use_preview",
+  static constexpr std::string_view kTokenOnly[] = {"function",     "custom",      "mcp",   "computer_use_preview",
                                                     "computer_use", "local_shell", "shell", "apply_patch"};
   Tools offered;
   for (const json::value& item : list->get_array()) {
@@ -166,8 +167,8 @@ Status ReadOpenAI(std::string_view capability, json::object& body, RequestedUse&
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
-  auto limit = Largest(Provider::kOpenAI, body, {"max_tokens", "max_completion_tokens", "max_output_tokens"},
-                       kMaxTokens);
+  auto limit =
+      Largest(Provider::kOpenAI, body, {"max_tokens", "max_completion_tokens", "max_output_tokens"}, kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;
   for (const char* stored : {"previous_response_id", "conversation", "prompt"})

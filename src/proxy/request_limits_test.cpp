@@ -43,7 +43,8 @@ TEST(RequestLimits, EveryAnswerMayWriteTheLargestLimitNamed) {
 }
 
 TEST(RequestLimits, TwoSpellingsOfOneGeminiFieldAreRefused) {
-  EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"maxOutputTokens":1,"max_output_tokens":60000}})"));
+  EXPECT_FALSE(
+      Read(Provider::kGoogle, "chat", R"({"generationConfig":{"maxOutputTokens":1,"max_output_tokens":60000}})"));
   EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"maxOutputTokens":1},"generation_config":{}})"));
   EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"candidateCount":1,"candidate_count":8}})"));
 }
@@ -58,7 +59,8 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   EXPECT_TRUE(read->body_changed);
   EXPECT_EQ(anthropic.at("tools").at(0).at("max_uses"), kDefaultToolUses);  // the provider now stops there
   using Uses = std::vector<std::pair<std::string, int64_t>>;
-  EXPECT_EQ(read->tools, (Uses{{"web_search", kDefaultToolUses}, {"code_execution", kDefaultToolUses}, {"web_search", 9}}));
+  EXPECT_EQ(read->tools,
+            (Uses{{"web_search", kDefaultToolUses}, {"code_execution", kDefaultToolUses}, {"web_search", 9}}));
 
   json::object openai = json::parse(R"({"tools":[{"type":"web_search_preview"},{"type":"function","name":"f"},
       {"type":"file_search"}],"max_tool_calls":3})")
@@ -72,18 +74,19 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   ASSERT_TRUE(read);
   EXPECT_EQ(unbounded.at("max_tool_calls"), kDefaultToolUses);
 
-  auto gemini = Read(Provider::kGoogle, "chat",
-                     R"({"generationConfig":{"candidateCount":2},"tools":[{"googleSearch":{}},{"code_execution":{}},{"googleMaps":{}}]})");
+  auto gemini = Read(
+      Provider::kGoogle, "chat",
+      R"({"generationConfig":{"candidateCount":2},"tools":[{"googleSearch":{}},{"code_execution":{}},{"googleMaps":{}}]})");
   ASSERT_TRUE(gemini);
   EXPECT_EQ(gemini->tools, (Uses{{"google_search", 2 * kDefaultToolUses}, {"google_maps", 2 * kDefaultToolUses}}));
   EXPECT_FALSE(Read(Provider::kOpenAI, "chat", R"({"tools":[{"type":"web_search"}],"max_tool_calls":1000})"));
 }
 
 TEST(Usage, FiguresNoCallCanHaveMarkTheUsageImplausible) {
-  for (std::string_view answer : {R"({"usage":{"prompt_tokens":-900000,"completion_tokens":5}})",
-                                  R"({"usage":{"input_tokens":10,"output_tokens":1000000001}})",
-                                  R"({"usage":{"output_tokens":1e300}})", R"({"usageMetadata":{"promptTokenCount":2.5}})",
-                                  R"({"usage":{"type":"duration","seconds":-3}})"}) {
+  for (std::string_view answer :
+       {R"({"usage":{"prompt_tokens":-900000,"completion_tokens":5}})",
+        R"({"usage":{"input_tokens":10,"output_tokens":1000000001}})", R"({"usage":{"output_tokens":1e300}})",
+        R"({"usageMetadata":{"promptTokenCount":2.5}})", R"({"usage":{"type":"duration","seconds":-3}})"}) {
     Usage usage;
     MergeUsageFromJson(answer, usage);
     EXPECT_TRUE(usage.implausible) << answer;
@@ -96,8 +99,8 @@ TEST(Usage, FiguresNoCallCanHaveMarkTheUsageImplausible) {
 
 TEST(Usage, ServerToolUsesAreCountedAsEachProviderReportsThem) {
   Usage anthropic;
-  MergeUsageFromJson(R"({"type":"message_delta","usage":{"output_tokens":5,"server_tool_use":{"web_search_requests":3}}})",
-                     anthropic);
+  MergeUsageFromJson(
+      R"({"type":"message_delta","usage":{"output_tokens":5,"server_tool_use":{"web_search_requests":3}}})", anthropic);
   EXPECT_EQ(anthropic.ToolUses("web_search"), 3);
   Usage openai;
   MergeUsageFromJson(R"({"type":"response.completed","response":{"output":[{"type":"web_search_call"},

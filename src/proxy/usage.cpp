@@ -44,9 +44,9 @@ void MergeUsageObject(const json::object& u, Usage& usage) {
   Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + cache_reads + cache_writes,
        usage.input_tokens);
   Keep(cache_writes, usage.cache_write_tokens);
-  Keep(count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") +
-           count("thoughtsTokenCount"),
-       usage.output_tokens);
+  Keep(
+      count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
+      usage.output_tokens);
   Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
            Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
        usage.cached_input_tokens);
