@@ -193,6 +193,9 @@ Status ReadGemini(std::string_view capability, const json::object& body, Request
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
+  auto cached = GeminiField(body, "cachedContent");
+  if (!cached) return cached.error();
+  if (*cached && !(*cached)->is_null()) use.unbounded_input = "cachedContent";
   auto config = GeminiField(body, "generationConfig");
   if (!config) return config.error();
   if (*config && (*config)->is_object()) {

@@ -37,7 +37,8 @@ struct RequestedUse {
   std::vector<std::pair<std::string, int64_t>> tools;
   bool body_changed = false;  // a bound on tool uses was added to `body`
   // A field that makes the provider read input the body does not hold (OpenAI's
-  // previous_response_id, conversation, stored prompt): no worst case bounds such a call.
+  // previous_response_id, conversation, stored prompt; Gemini's cachedContent): no worst case
+  // bounds such a call.
   std::optional<std::string> unbounded_input;
 };
 

@@ -42,6 +42,14 @@ TEST(RequestLimits, EveryAnswerMayWriteTheLargestLimitNamed) {
   EXPECT_EQ(proto_names->output_tokens, 7);
 }
 
+TEST(RequestLimits, InputTheBodyDoesNotHoldIsNamed) {
+  EXPECT_EQ(Read(Provider::kOpenAI, "chat", R"({"previous_response_id":"resp_1"})")->unbounded_input,
+            "previous_response_id");
+  EXPECT_EQ(Read(Provider::kGoogle, "chat", R"({"cached_content":"cachedContents/1"})")->unbounded_input,
+            "cachedContent");
+  EXPECT_EQ(Read(Provider::kOpenAI, "chat", R"({"input":"hi"})")->unbounded_input, std::nullopt);
+}
+
 TEST(RequestLimits, TwoSpellingsOfOneGeminiFieldAreRefused) {
   EXPECT_FALSE(
       Read(Provider::kGoogle, "chat", R"({"generationConfig":{"maxOutputTokens":1,"max_output_tokens":60000}})"));
