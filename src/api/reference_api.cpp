@@ -147,9 +147,9 @@ class ReferenceApi {
   }
 
   awaitable<Response> CreateGrantRequest(Request& req, const PathParams&, http::Exchange& exchange) {
-    std::string address = domain::AddressKey(exchange.PeerAddress());
-    if (auto admitted = ctx_.throttles.grant_requests_by_address.Take(address, ctx_.clock()); !admitted.Allowed())
-      co_return http::ErrorResponse(ThrottleRefusal(admitted, "grant requests from this address"));
+    if (auto refused = ThrottleAddress(ctx_.throttles.grant_requests_by_address, exchange.PeerAddress(),
+                                       "grant requests", ctx_.clock()))
+      co_return http::ErrorResponse(*refused);
     auto body = BodyObject(req, false);
     if (!body) co_return http::ErrorResponse(body.error());
     std::vector<FieldError> errors;

@@ -6,7 +6,7 @@
 // A throttled caller gets 429 with Retry-After; a throttle whose table of keys is full gets 503.
 // Thread-safety: the throttles may be used from any thread.
 
-#include <string>
+#include <optional>
 #include <string_view>
 
 #include "core/error.hpp"
@@ -41,16 +41,13 @@ struct Throttles {
   domain::KeyedThrottle registrations_by_address{kRegistrationsPerAddress, kWindowSeconds, kMaxKeys};
 };
 
-// Why `admission` refused a caller, for `what` ("device authorization requests from this address"):
-// kRateLimited (429) for a throttled key, kUnavailable (503) when the throttle tracks too many keys;
-// Retry-After in both.
-inline Error ThrottleRefusal(const domain::Admission& admission, std::string_view what) {
-  Error e = admission.verdict == domain::Admission::Verdict::kFull
-                ? MakeError(Errc::kUnavailable, "The broker is busy with too many callers; try again later")
-                : MakeError(Errc::kRateLimited, "Too many " + std::string(what) + "; try again in " +
-                                                    std::to_string(admission.retry_after) + " seconds");
-  e.retry_after_seconds = static_cast<int>(admission.retry_after);
-  return e;
-}
+// Counts one of `what` ("device authorization requests") from the client address `peer` (as
+// domain::AddressKey keys it), or for the client `client_id`: the refusal when `throttle` does not
+// admit it, kRateLimited (429) for a throttled key, kUnavailable (503) when the throttle tracks too
+// many keys; Retry-After in both.
+std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what,
+                                     UnixSeconds now);
+std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what,
+                                    UnixSeconds now);
 
 }  // namespace ap::api

@@ -253,15 +253,16 @@ class OAuthApi {
   // person to type on /device.
   awaitable<Response> DeviceAuthorization(Request& req, const http::PathParams&, http::Exchange& exchange) {
     UnixSeconds now = ctx_.clock();
-    std::string address = domain::AddressKey(exchange.PeerAddress());
-    if (auto admitted = ctx_.throttles.device_authorizations_by_address.Take(address, now); !admitted.Allowed())
-      co_return TokenRefusal(api::ThrottleRefusal(admitted, "device authorization requests from this address"));
+    constexpr std::string_view kWhat = "device authorization requests";
+    if (auto refused =
+            api::ThrottleAddress(ctx_.throttles.device_authorizations_by_address, exchange.PeerAddress(), kWhat, now))
+      co_return TokenRefusal(*refused);
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
-    if (auto admitted = ctx_.throttles.device_authorizations_by_client.Take(client->id, now); !admitted.Allowed())
-      co_return TokenRefusal(api::ThrottleRefusal(admitted, "device authorization requests for this app"));
+    if (auto refused = api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, client->id, kWhat, now))
+      co_return TokenRefusal(*refused);
     auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
                                     ctx_.upstream.Table().Names());
     if (!asked)
@@ -299,9 +300,9 @@ class OAuthApi {
     };
     if (!ctx_.dynamic_registration)
       co_return TokenError(StatusCode::forbidden, "access_denied", "the owner has not enabled dynamic registration");
-    std::string address = domain::AddressKey(exchange.PeerAddress());
-    if (auto admitted = ctx_.throttles.registrations_by_address.Take(address, ctx_.clock()); !admitted.Allowed())
-      co_return TokenRefusal(api::ThrottleRefusal(admitted, "registrations from this address"));
+    if (auto refused = api::ThrottleAddress(ctx_.throttles.registrations_by_address, exchange.PeerAddress(),
+                                            "registrations", ctx_.clock()))
+      co_return TokenRefusal(*refused);
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);
     if (ec || !body.is_object()) co_return refuse("invalid_client_metadata", "the body must be a JSON object");
@@ -424,11 +425,8 @@ class OAuthApi {
   static std::optional<Error> Admit(domain::KeyedThrottle& by_address, domain::KeyedThrottle& by_client,
                                     std::string_view what, const http::Exchange& exchange, const std::string& client_id,
                                     UnixSeconds now) {
-    if (auto a = by_address.Take(domain::AddressKey(exchange.PeerAddress()), now); !a.Allowed())
-      return api::ThrottleRefusal(a, std::string(what) + " from this address");
-    if (auto a = by_client.Take(client_id, now); !a.Allowed())
-      return api::ThrottleRefusal(a, std::string(what) + " for this app");
-    return std::nullopt;
+    if (auto refused = api::ThrottleAddress(by_address, exchange.PeerAddress(), what, now)) return refused;
+    return api::ThrottleClient(by_client, client_id, what, now);
   }
 
   static Response ThrottledPage(const Error& error) {

@@ -1,0 +1,30 @@
+#include "api/throttles.hpp"
+
+namespace ap::api {
+namespace {
+
+std::optional<Error> Throttle(domain::KeyedThrottle& throttle, std::string_view key, std::string_view what,
+                              UnixSeconds now) {
+  domain::Admission admission = throttle.Take(key, now);
+  if (admission.Allowed()) return std::nullopt;
+  Error e = admission.verdict == domain::Admission::Verdict::kFull
+                ? MakeError(Errc::kUnavailable, "The broker is busy with too many callers; try again later")
+                : MakeError(Errc::kRateLimited, "Too many " + std::string(what) + "; try again in " +
+                                                    std::to_string(admission.retry_after) + " seconds");
+  e.retry_after_seconds = static_cast<int>(admission.retry_after);
+  return e;
+}
+
+}  // namespace
+
+std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what,
+                                     UnixSeconds now) {
+  return Throttle(throttle, domain::AddressKey(peer), std::string(what) + " from this address", now);
+}
+
+std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what,
+                                    UnixSeconds now) {
+  return Throttle(throttle, client_id, std::string(what) + " for this app", now);
+}
+
+}  // namespace ap::api
