@@ -62,7 +62,8 @@ struct JsonCall {
   WorstCase worst;
 };
 
-Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
+// `bound_tools`: the grant has a budget, so paid server-side tools get a bound on their uses.
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {
   boost::system::error_code ec;
   json::value value = json::parse(body, ec);
   if (ec || !value.is_object()) return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
@@ -81,7 +82,7 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body) {
   }
   proxy::RequestedUse asked;
   if (ep.counted) {
-    auto read = proxy::ReadRequestedUse(ep.wire, ep.capability, o);
+    auto read = proxy::ReadRequestedUse(ep.wire, ep.capability, o, bound_tools);
     if (!read) return read.error();
     asked = std::move(*read);
   }
@@ -153,7 +154,7 @@ class NativeCall {
                                                        "; it cannot be used on " + provider_.name + "'s paths"));
     if (ep_.capability.empty()) co_return co_await ListModels();
     if (ep_.model_in == proxy::ModelIn::kMultipart) co_return co_await RelayUpload();
-    auto call = ReadJsonCall(ep_, std::move(req_.body()));
+    auto call = ReadJsonCall(ep_, std::move(req_.body()), grant_->record.budget_micros.has_value());
     if (!call) co_return Refuse(call.error());
     if (ep_.model_in == proxy::ModelIn::kJsonBody) model_ = call->model;
     if (ep_.streams == proxy::Streams::kAlways && ep_.wire == proxy::Provider::kGoogle &&

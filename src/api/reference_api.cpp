@@ -110,17 +110,6 @@ Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) 
   return res;
 }
 
-// What the translated call may cost, read from exactly what goes upstream (bounds it adds included).
-Result<WorstCase> UpstreamWorstCase(proxy::Provider wire, proxy::UpstreamCall& call) {
-  boost::system::error_code ec;
-  json::value upstream = json::parse(call.body, ec);
-  if (ec || !upstream.is_object()) return MakeError(Errc::kInternal, "the translated call is not a JSON object");
-  auto asked = proxy::ReadRequestedUse(wire, "chat", upstream.get_object());
-  if (!asked) return asked.error();
-  if (asked->body_changed) call.body = json::serialize(upstream);
-  return WorstCaseOf(*asked, call.body.size());
-}
-
 // What another owner's grant looks like: as if it did not exist.
 Error NotFound() { return MakeError(Errc::kNotFound, "Grant not found"); }
 
@@ -359,14 +348,17 @@ class ReferenceApi {
     auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
     if (!provider) co_return http::ErrorResponse(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
-    auto call = proxy::BuildChatCall(endpoint.wire, *chat, req.body());
-    if (!call) co_return http::ErrorResponse(call.error());
-    auto worst = UpstreamWorstCase(endpoint.wire, *call);
-    if (!worst) co_return http::ErrorResponse(worst.error());
     MeteredCall metered(ctx_, *grant, chat->model);
-    if (auto admitted = co_await metered.Admit(*worst, false); !admitted)
+    auto call = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
+    if (!call) co_return http::ErrorResponse(call.error());
+    // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
+    auto asked = proxy::ReadRequestedUse(endpoint.wire, "chat", call->body, (*grant)->record.budget_micros.has_value());
+    if (!asked) co_return http::ErrorResponse(asked.error());
+    proxy::UpstreamCall upstream = std::move(*call).ToSend(asked->body_changed);
+    WorstCase worst = WorstCaseOf(*asked, upstream.body.size());
+    if (auto admitted = co_await metered.Admit(worst, false); !admitted)
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
-    auto answer = co_await ctx_.upstream.Send(endpoint, std::move(*call));
+    auto answer = co_await ctx_.upstream.Send(endpoint, std::move(upstream));
     if (!answer) co_return http::ErrorResponse(answer.error());
     proxy::Usage usage;
     bool succeeded = answer->result_int() / 100 == 2;

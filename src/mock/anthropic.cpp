@@ -39,6 +39,13 @@ std::optional<Response> CheckMessages(const json::object& o, bool needs_max_toke
   }
   if (!o.at("messages").is_array() || (needs_max_tokens && !o.at("max_tokens").is_int64()))
     return Invalid("messages or max_tokens: Input should be valid");
+  if (const auto* tools = o.if_contains("tools"); tools && tools->is_array())
+    for (const auto& t : tools->get_array()) {  // only the search and fetch tools take a bound on their uses
+      const auto* tool = t.if_object();
+      const auto* type = tool ? tool->if_contains("type") : nullptr;
+      if (type && type->is_string() && type->get_string().starts_with("code_execution_") && tool->contains("max_uses"))
+        return Invalid("tools.code_execution.max_uses: Extra inputs are not permitted");
+    }
   if (const auto* system = o.if_contains("system")) CollectText(*system, prompt);
   for (const auto& m : o.at("messages").get_array()) {
     const auto* msg = m.if_object();

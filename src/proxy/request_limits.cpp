@@ -56,6 +56,13 @@ Result<const json::value*> GeminiField(const json::object& o, std::string_view j
   return a ? a : b;
 }
 
+// A whole number under either of its Gemini names.
+Result<std::optional<int64_t>> GeminiWholeNumber(const json::object& o, std::string_view json_name, int64_t most) {
+  auto field = GeminiField(o, json_name);
+  if (!field) return field.error();
+  return WholeNumber(Provider::kGoogle, *field, json_name, most);
+}
+
 Result<std::optional<int64_t>> Largest(Provider wire, const json::object& o, std::initializer_list<const char*> fields,
                                        int64_t most) {
   std::optional<int64_t> largest;
@@ -69,8 +76,15 @@ Result<std::optional<int64_t>> Largest(Provider wire, const json::object& o, std
 
 using Tools = std::vector<std::pair<std::string, int64_t>>;
 
-// Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens.
-Status ReadAnthropicTools(json::object& body, Tools& tools, bool& changed) {
+// "web_search_20250305" -> "web_search": a versioned tool type without its version.
+std::string_view WithoutVersion(std::string_view type) {
+  size_t underscore = type.find_last_of('_');
+  return underscore == std::string_view::npos ? type : type.substr(0, underscore);
+}
+
+// Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
+// search takes a bound on its uses (max_uses), added where `bound` asks for one and the app set none.
+Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, bool& changed) {
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
   static constexpr std::string_view kClientTools[] = {"custom", "bash_", "text_editor_", "computer_", "memory_"};
@@ -82,21 +96,20 @@ Status ReadAnthropicTools(json::object& body, Tools& tools, bool& changed) {
     if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }) ||
         name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens
       continue;
-    std::string priced(
-        name.substr(0, name.find_last_of('_') == std::string_view::npos ? name.size() : name.find_last_of('_')));
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();
-    if (!*uses) {
+    if (!*uses && bound && name.starts_with("web_search_")) {
       (*tool)["max_uses"] = kDefaultToolUses;
       changed = true;
     }
-    tools.emplace_back(std::move(priced), uses->value_or(kDefaultToolUses));
+    tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
   }
   return {};
 }
 
-// OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls.
-Status ReadOpenAITools(json::object& body, Tools& tools, bool& changed) {
+// OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls, added where
+// `bound` asks for one and the app set none.
+Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, bool& changed) {
   if (body.contains("web_search_options")) tools.emplace_back("web_search_options", 1);  // search models
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
@@ -118,7 +131,7 @@ Status ReadOpenAITools(json::object& body, Tools& tools, bool& changed) {
   if (offered.empty()) return {};
   auto uses = WholeNumber(Provider::kOpenAI, body.if_contains("max_tool_calls"), "max_tool_calls", kMaxToolUses);
   if (!uses) return uses.error();
-  if (!*uses) {
+  if (!*uses && bound) {
     body["max_tool_calls"] = kDefaultToolUses;
     changed = true;
   }
@@ -147,7 +160,7 @@ Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools) 
   return {};
 }
 
-Status ReadOpenAI(std::string_view capability, json::object& body, RequestedUse& use) {
+Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
   if (capability == "images") {
     auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxImages);
     if (!n) return n.error();
@@ -176,17 +189,17 @@ Status ReadOpenAI(std::string_view capability, json::object& body, RequestedUse&
   auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
   if (!n) return n.error();
   use.answers = n->value_or(1);
-  return ReadOpenAITools(body, use.tools, use.body_changed);
+  return ReadOpenAITools(body, bound_tools, use.tools, use.body_changed);
 }
 
-Status ReadAnthropic(std::string_view capability, json::object& body, RequestedUse& use) {
+Status ReadAnthropic(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
   auto limit = WholeNumber(Provider::kAnthropic, body.if_contains("max_tokens"), "max_tokens", kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;
-  return ReadAnthropicTools(body, use.tools, use.body_changed);
+  return ReadAnthropicTools(body, bound_tools, use.tools, use.body_changed);
 }
 
 Status ReadGemini(std::string_view capability, const json::object& body, RequestedUse& use) {
@@ -200,14 +213,10 @@ Status ReadGemini(std::string_view capability, const json::object& body, Request
   if (!config) return config.error();
   if (*config && (*config)->is_object()) {
     const json::object& c = (*config)->get_object();
-    auto limit_field = GeminiField(c, "maxOutputTokens");
-    if (!limit_field) return limit_field.error();
-    auto limit = WholeNumber(Provider::kGoogle, *limit_field, "maxOutputTokens", kMaxTokens);
+    auto limit = GeminiWholeNumber(c, "maxOutputTokens", kMaxTokens);
     if (!limit) return limit.error();
     use.output_tokens = *limit;
-    auto count_field = GeminiField(c, "candidateCount");
-    if (!count_field) return count_field.error();
-    auto count = WholeNumber(Provider::kGoogle, *count_field, "candidateCount", kMaxAnswers);
+    auto count = GeminiWholeNumber(c, "candidateCount", kMaxAnswers);
     if (!count) return count.error();
     use.answers = count->value_or(1);
   } else if (*config && !(*config)->is_null()) {
@@ -218,15 +227,16 @@ Status ReadGemini(std::string_view capability, const json::object& body, Request
 
 }  // namespace
 
-Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body) {
+Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body,
+                                      bool bound_tools) {
   RequestedUse use;
   Status read;
   switch (wire) {
     case Provider::kOpenAI:
-      read = ReadOpenAI(capability, body, use);
+      read = ReadOpenAI(capability, body, bound_tools, use);
       break;
     case Provider::kAnthropic:
-      read = ReadAnthropic(capability, body, use);
+      read = ReadAnthropic(capability, body, bound_tools, use);
       break;
     case Provider::kGoogle:
       read = ReadGemini(capability, body, use);

@@ -42,9 +42,11 @@ struct RequestedUse {
   std::optional<std::string> unbounded_input;
 };
 
-// Reads `body` for a call of `capability` to `wire`. Where the app offers a paid server-side tool
-// with no bound on its uses and the provider takes one (Anthropic's max_uses, OpenAI's
-// max_tool_calls), the bound kDefaultToolUses is added to `body`, so the reservation covers it.
-Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body);
+// Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),
+// where the app offers a paid server-side tool with no bound on its uses and the provider takes one
+// (Anthropic web search's max_uses, OpenAI's max_tool_calls), the bound kDefaultToolUses is added
+// to `body`, so the reservation covers what the provider may do.
+Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body,
+                                      bool bound_tools);
 
 }  // namespace ap::proxy

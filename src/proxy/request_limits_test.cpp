@@ -12,7 +12,7 @@ namespace json = boost::json;
 
 Result<RequestedUse> Read(Provider wire, std::string_view capability, std::string_view body_text) {
   json::object body = json::parse(body_text).as_object();
-  return ReadRequestedUse(wire, capability, body);
+  return ReadRequestedUse(wire, capability, body, true);
 }
 
 TEST(RequestLimits, OutOfRangeCountsAreRefusedNotWrapped) {
@@ -62,10 +62,11 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
       {"type":"web_fetch_20250910","name":"web_fetch"},{"name":"lookup","input_schema":{}},
       {"type":"code_execution_20250825","name":"code_execution"},{"type":"web_search_20250305","max_uses":9}]})")
                                .as_object();
-  auto read = ReadRequestedUse(Provider::kAnthropic, "chat", anthropic);
+  auto read = ReadRequestedUse(Provider::kAnthropic, "chat", anthropic, true);
   ASSERT_TRUE(read);
   EXPECT_TRUE(read->body_changed);
-  EXPECT_EQ(anthropic.at("tools").at(0).at("max_uses"), kDefaultToolUses);  // the provider now stops there
+  EXPECT_EQ(anthropic.at("tools").at(0).at("max_uses"), kDefaultToolUses);     // the provider now stops there
+  EXPECT_FALSE(anthropic.at("tools").at(3).as_object().contains("max_uses"));  // code execution takes no max_uses
   using Uses = std::vector<std::pair<std::string, int64_t>>;
   EXPECT_EQ(read->tools,
             (Uses{{"web_search", kDefaultToolUses}, {"code_execution", kDefaultToolUses}, {"web_search", 9}}));
@@ -73,14 +74,24 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   json::object openai = json::parse(R"({"tools":[{"type":"web_search_preview"},{"type":"function","name":"f"},
       {"type":"file_search"}],"max_tool_calls":3})")
                             .as_object();
-  read = ReadRequestedUse(Provider::kOpenAI, "chat", openai);
+  read = ReadRequestedUse(Provider::kOpenAI, "chat", openai, true);
   ASSERT_TRUE(read);
   EXPECT_FALSE(read->body_changed);
   EXPECT_EQ(read->tools, (Uses{{"web_search_preview", 3}, {"file_search", 3}}));
   json::object unbounded = json::parse(R"({"tools":[{"type":"web_search"}]})").as_object();
-  read = ReadRequestedUse(Provider::kOpenAI, "chat", unbounded);
+  read = ReadRequestedUse(Provider::kOpenAI, "chat", unbounded, true);
   ASSERT_TRUE(read);
   EXPECT_EQ(unbounded.at("max_tool_calls"), kDefaultToolUses);
+  // Without a budget there is nothing to bound: the app's request goes as it is.
+  json::object unbudgeted = json::parse(R"({"tools":[{"type":"web_search"}]})").as_object();
+  read = ReadRequestedUse(Provider::kOpenAI, "chat", unbudgeted, false);
+  ASSERT_TRUE(read);
+  EXPECT_FALSE(read->body_changed);
+  EXPECT_FALSE(unbudgeted.contains("max_tool_calls"));
+  json::object anthropic_unbudgeted = json::parse(R"({"tools":[{"type":"web_search_20250305"}]})").as_object();
+  read = ReadRequestedUse(Provider::kAnthropic, "chat", anthropic_unbudgeted, false);
+  ASSERT_TRUE(read);
+  EXPECT_FALSE(anthropic_unbudgeted.at("tools").at(0).as_object().contains("max_uses"));
 
   auto gemini = Read(
       Provider::kGoogle, "chat",

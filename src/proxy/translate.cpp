@@ -81,7 +81,7 @@ bool Consumed(std::string_view key, std::initializer_list<std::string_view> keys
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
-UpstreamCall ToAnthropic(const ChatRequest& request) {
+ChatCall ToAnthropic(const ChatRequest& request) {
   const json::object& in = request.body;
   json::object out;
   out["model"] = request.model;
@@ -110,10 +110,10 @@ UpstreamCall ToAnthropic(const ChatRequest& request) {
     if (!Consumed(key, {"model", "messages", "max_tokens", "max_completion_tokens", "stop", "user"}) &&
         !out.contains(key))
       out[key] = value;
-  return {"/v1/messages", json::serialize(out)};
+  return {"/v1/messages", std::move(out), {}};
 }
 
-UpstreamCall ToGemini(const ChatRequest& request) {
+ChatCall ToGemini(const ChatRequest& request) {
   const json::object& in = request.body;
   json::object out;
   json::array contents;
@@ -149,7 +149,7 @@ UpstreamCall ToGemini(const ChatRequest& request) {
   }
   std::string_view model = request.model;
   if (model.starts_with("models/")) model.remove_prefix(7);
-  return {"/v1beta/models/" + std::string(model) + ":generateContent", json::serialize(out)};
+  return {"/v1beta/models/" + std::string(model) + ":generateContent", std::move(out), {}};
 }
 
 // Gemini takes the model in the path: allow only characters that cannot change the path.
@@ -194,10 +194,15 @@ Result<ChatRequest> ParseChatRequest(std::string_view body) {
   return request;
 }
 
-Result<UpstreamCall> BuildChatCall(Provider provider, const ChatRequest& request, std::string_view raw_body) {
+UpstreamCall ChatCall::ToSend(bool body_changed) && {
+  if (!app_bytes.empty() && !body_changed) return {std::move(path), std::move(app_bytes)};
+  return {std::move(path), json::serialize(body)};
+}
+
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest request, std::string_view raw_body) {
   switch (provider) {
     case Provider::kOpenAI:
-      return UpstreamCall{"/v1/chat/completions", std::string(raw_body)};
+      return ChatCall{"/v1/chat/completions", std::move(request.body), std::string(raw_body)};
     case Provider::kAnthropic:
       return ToAnthropic(request);
     case Provider::kGoogle:

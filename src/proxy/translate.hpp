@@ -30,6 +30,17 @@ struct UpstreamCall {
 // Anthropic requires max_tokens; this is what it gets when the app sets none.
 inline constexpr int64_t kDefaultAnthropicMaxTokens = 4096;
 
-Result<UpstreamCall> BuildChatCall(Provider provider, const ChatRequest& request, std::string_view raw_body);
+// A chat call in the provider's shape, before it is sent: the broker reads its limits from `body`
+// and may add bounds to it (request_limits.hpp), so nothing is parsed twice.
+struct ChatCall {
+  std::string path;  // appended to the provider's base URL
+  boost::json::object body;
+  std::string app_bytes;  // OpenAI's: the app's own bytes, sent as they came unless `body` changed
+
+  // What goes upstream.
+  UpstreamCall ToSend(bool body_changed) &&;
+};
+
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest request, std::string_view raw_body);
 
 }  // namespace ap::proxy

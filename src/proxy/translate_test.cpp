@@ -14,7 +14,7 @@ json::object Translate(Provider p, std::string_view body) {
   EXPECT_TRUE(req) << req.error().message;
   auto call = BuildChatCall(p, *req, body);
   EXPECT_TRUE(call) << call.error().message;
-  return json::parse(call->body).as_object();
+  return json::parse(std::move(*call).ToSend(false).body).as_object();
 }
 
 std::string FieldOf(const Result<ChatRequest>& r) {
@@ -44,8 +44,10 @@ TEST(ChatRequest, ValidatesLikeTheReference) {
 TEST(ChatTranslation, OpenAIGetsTheAppsBytesUnchanged) {
   auto req = ParseChatRequest(kChat).value();
   auto call = BuildChatCall(Provider::kOpenAI, req, kChat).value();
-  EXPECT_EQ(call.path, "/v1/chat/completions");
-  EXPECT_EQ(call.body, kChat);
+  EXPECT_EQ(call.body, json::parse(kChat).as_object());
+  UpstreamCall sent = std::move(call).ToSend(false);
+  EXPECT_EQ(sent.path, "/v1/chat/completions");
+  EXPECT_EQ(sent.body, kChat);
 }
 
 TEST(ChatTranslation, AnthropicGetsSystemMaxTokensAndStopSequences) {
@@ -78,7 +80,7 @@ TEST(ChatTranslation, GeminiGetsContentsSystemInstructionAndGenerationConfig) {
   auto req = ParseChatRequest(kChat).value();
   auto call = BuildChatCall(Provider::kGoogle, req, kChat).value();
   EXPECT_EQ(call.path, "/v1beta/models/m-1:generateContent");
-  auto out = json::parse(call.body).as_object();
+  auto out = json::parse(std::move(call).ToSend(false).body).as_object();
   EXPECT_FALSE(out.contains("model"));
   EXPECT_EQ(out.at("systemInstruction").at("parts").at(0).at("text").as_string(), "Be brief.");
   const auto& contents = out.at("contents").as_array();
@@ -92,6 +94,13 @@ TEST(ChatTranslation, GeminiGetsContentsSystemInstructionAndGenerationConfig) {
   EXPECT_EQ(config.at("topP").as_double(), 0.9);
   EXPECT_EQ(config.at("seed").as_int64(), 7);
   EXPECT_EQ(config.at("stopSequences"), (json::array{"END"}));
+}
+
+TEST(ChatTranslation, OpenAIGetsTheBrokersBytesOnlyWhenTheBrokerAddedToThem) {
+  auto call = BuildChatCall(Provider::kOpenAI, ParseChatRequest(kChat).value(), kChat).value();
+  call.body["max_tool_calls"] = 5;
+  auto sent = json::parse(std::move(call).ToSend(true).body).as_object();
+  EXPECT_EQ(sent.at("max_tool_calls"), 5);
 }
 
 TEST(ChatTranslation, GeminiRefusesModelsThatWouldChangeThePath) {
