@@ -23,7 +23,7 @@ WorstCase WorstCaseOf(const proxy::RequestedUse& asked, size_t body_bytes) {
   worst.use.images = asked.images;
   worst.use.image_kind = asked.image_kind;
   worst.use.characters = asked.characters;
-  for (const auto& [tool, uses] : asked.tools) worst.use.tool_uses.emplace_back(tool, uses);
+  worst.use.tool_uses = asked.tools;
   if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
   worst.writes_text = asked.writes_text;
   worst.answers = asked.answers;
@@ -106,29 +106,6 @@ awaitable<Status> MeteredCall::AdmitTicket(const metering::Ask& ask) {
   co_return Status{};
 }
 
-std::vector<metering::ToolUses> MeteredCall::ToolsUsed(const proxy::Usage& usage, bool said_nothing) const {
-  // OpenAI reports both of its web search tools as web_search_call: such uses count at the
-  // dearer of the tools the call offered.
-  auto kind = [](const std::string& tool) { return tool == "web_search_preview" ? std::string("web_search") : tool; };
-  auto per_use = [&](const std::string& tool) {
-    auto it = price_->tool_micros.find(tool);
-    return it == price_->tool_micros.end() ? int64_t{0} : it->second;
-  };
-  std::vector<metering::ToolUses> used;
-  for (const auto& [tool, reserved] : worst_.use.tool_uses) {
-    auto same_kind = std::find_if(used.begin(), used.end(), [&](const auto& u) { return kind(u.first) == kind(tool); });
-    int64_t uses = said_nothing ? reserved : usage.ToolUses(kind(tool));
-    if (same_kind == used.end())
-      used.emplace_back(tool, uses);
-    else if (per_use(tool) > per_use(same_kind->first))
-      *same_kind = {tool, uses};
-  }
-  for (const auto& [reported, uses] : usage.tool_uses)  // a use of a tool the call did not offer
-    if (std::none_of(used.begin(), used.end(), [&](const auto& u) { return kind(u.first) == reported; }))
-      used.emplace_back(reported, uses);
-  return used;
-}
-
 // What to charge: the provider's figures, or the worst case when it said nothing of a call that
 // succeeded or gave a figure no call can have.
 metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
@@ -144,7 +121,9 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   used.image_kind = worst_.use.image_kind;
   used.characters = worst_.use.characters;
   used.audio_seconds = !said_nothing && usage.audio_seconds > 0 ? usage.audio_seconds : worst_.use.audio_seconds;
-  if (price_) used.tool_uses = ToolsUsed(usage, said_nothing);
+  if (price_)
+    used.tool_uses =
+        said_nothing ? worst_.use.tool_uses : metering::ChargedToolUses(*price_, worst_.use.tool_uses, usage.tool_uses);
   return used;
 }
 

@@ -70,7 +70,6 @@ class MeteredCall {
 
   boost::asio::awaitable<Status> AdmitTicket(const metering::Ask& ask);
   metering::Consumption Used(const proxy::Usage& usage) const;
-  std::vector<metering::ToolUses> ToolsUsed(const proxy::Usage& usage, bool said_nothing) const;
 };
 
 // Adds the x-ratelimit-* headers for the grant's per-minute limits.

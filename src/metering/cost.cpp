@@ -70,6 +70,22 @@ int64_t CostMicros(const Price& price, const Consumption& used) {
                      ToolCost(price, used.tool_uses));
 }
 
+std::vector<ToolUses> ChargedToolUses(const Price& price, const std::vector<ToolUses>& offered,
+                                      const std::vector<ToolUses>& reported) {
+  auto per_use = [&](const std::string& tool) {
+    auto it = price.tool_micros.find(tool);
+    return it == price.tool_micros.end() ? int64_t{0} : it->second;
+  };
+  std::vector<ToolUses> charged;
+  for (const auto& [kind, uses] : reported) {
+    const std::string* dearest = nullptr;
+    for (const auto& [tool, _] : offered)
+      if (tool.starts_with(kind) && (!dearest || per_use(tool) > per_use(*dearest))) dearest = &tool;
+    charged.emplace_back(dearest ? *dearest : kind, uses);
+  }
+  return charged;
+}
+
 std::optional<std::string> UnpricedTool(const Price& price, const std::vector<ToolUses>& tools) {
   for (const auto& [tool, uses] : tools)
     if (uses > 0 && !price.tool_micros.contains(tool)) return tool;

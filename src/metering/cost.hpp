@@ -30,6 +30,12 @@ struct Consumption {
 
 int64_t CostMicros(const Price& price, const Consumption& used);
 
+// The tool uses to charge for what the provider `reported`, by kind ("web_search"): each kind at
+// the dearest tool the call `offered` whose name begins with it (OpenAI reports web_search_preview
+// as a web search too), or under the kind's own name when the call offered none such.
+std::vector<ToolUses> ChargedToolUses(const Price& price, const std::vector<ToolUses>& offered,
+                                      const std::vector<ToolUses>& reported);
+
 // The first tool of `tools` that `price` has no per-use price for.
 std::optional<std::string> UnpricedTool(const Price& price, const std::vector<ToolUses>& tools);
 

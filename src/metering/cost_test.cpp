@@ -63,6 +63,18 @@ TEST(Cost, ServerToolUsesArePricedPerUse) {
   EXPECT_EQ(UnpricedTool(Mini(), {{"web_search", 1}, {"code_interpreter", 1}}), "code_interpreter");
 }
 
+TEST(Cost, ReportedToolUsesAreChargedAtTheDearestMatchingToolOffered) {
+  Price p = Mini();
+  p.tool_micros["web_search_preview"] = 25'000;
+  // OpenAI reports both of its web search tools as web_search_call: the dearer one offered is charged.
+  std::vector<ToolUses> offered = {{"web_search", 5}, {"web_search_preview", 5}, {"file_search", 5}};
+  std::vector<ToolUses> charged = ChargedToolUses(p, offered, {{"web_search", 2}, {"file_search", 1}});
+  EXPECT_EQ(charged, (std::vector<ToolUses>{{"web_search_preview", 2}, {"file_search", 1}}));
+  // A use of a tool the call did not offer is still charged, under its own name.
+  EXPECT_EQ(ChargedToolUses(p, {}, {{"web_search", 3}}), (std::vector<ToolUses>{{"web_search", 3}}));
+  EXPECT_EQ(ChargedToolUses(p, offered, {}), std::vector<ToolUses>{});
+}
+
 TEST(Cost, AffordableOutputLeavesRoomForTheToolsAndNeverOverflows) {
   Consumption input;
   input.input_tokens = 1000;  // 150 micro-USD
