@@ -48,7 +48,8 @@ namespace {
 
 // What the providers' own SDKs put in a query: Gemini's stream format and list paging, the
 // Anthropic SDK's beta flag and list paging, the credential (dropped).
-constexpr std::string_view kForwardedParams[] = {"alt", "pageSize", "pageToken", "beta", "limit", "after_id", "before_id"};
+constexpr std::string_view kForwardedParams[] = {"alt",   "pageSize", "pageToken", "beta",
+                                                 "limit", "after_id", "before_id"};
 
 std::string PercentEncoded(std::string_view s) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -68,6 +69,7 @@ std::string PercentEncoded(std::string_view s) {
 }  // namespace
 
 Result<std::string> ForwardedQuery(std::string_view target) {
+  if (target.find('?') == std::string_view::npos) return std::string();  // most calls: nothing to read
   auto form = http::QueryForm(target);
   if (!form) return MakeError(Errc::kBadRequest, "The query string is malformed");
   std::string out;
