@@ -31,6 +31,15 @@ async function upload(contentType, body) {
 
 const openaiCalls = async () => (await mockStats(mock)).requests.openai ?? 0;
 
+// Sends an upload that must be refused with 400 saying `why`, before anything reaches the provider.
+async function refusedUpload(contentType, body, why) {
+  const before = await openaiCalls();
+  const res = await upload(contentType, body);
+  assert.equal(res.status, 400, res.text);
+  assert.match(res.text, why);
+  assert.equal(await openaiCalls(), before, 'the provider never received the upload');
+}
+
 test('an ordinary raw upload for the granted model goes through', async () => {
   const body = file('XyZ') + part('XyZ', 'Content-Disposition: form-data; name="model"', 'whisper-1') + '--XyZ--\r\n';
   const res = await upload('multipart/form-data; boundary=XyZ', body);
@@ -39,39 +48,26 @@ test('an ordinary raw upload for the granted model goes through', async () => {
 });
 
 test('a name= inside a quoted parameter does not make the prompt the model', async () => {
-  const before = await openaiCalls();
   const body = part('XyZ', 'Content-Disposition: form-data; x=" name=model;"; name="prompt"', 'whisper-1') +
     file('XyZ') + part('XyZ', 'Content-Disposition: form-data; name="model"', 'gpt-4o-transcribe') + '--XyZ--\r\n';
-  const res = await upload('multipart/form-data; boundary=XyZ', body);
-  assert.equal(res.status, 400, res.text);
-  assert.match(res.text, /Content-Disposition/);
-  assert.equal(await openaiCalls(), before, 'the provider never received the upload');
+  await refusedUpload('multipart/form-data; boundary=XyZ', body, /Content-Disposition/);
 });
 
 test('a boundary= inside a quoted parameter does not make the broker split on another boundary', async () => {
-  const before = await openaiCalls();
   // Split on AA (the old reading) the file holds a whisper-1 form; split on XB (the provider's) the model is gpt-4o-transcribe.
   const hidden = `\r\n--AA\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n--AA--\r\n`;
   const body = part('XB', 'Content-Disposition: form-data; name="file"; filename="a.wav"', hidden) +
     part('XB', 'Content-Disposition: form-data; name="model"', 'gpt-4o-transcribe') + '--XB--\r\n';
-  const res = await upload('multipart/form-data; x="; boundary=AA;"; boundary=XB', body);
-  assert.equal(res.status, 400, res.text);
-  assert.match(res.text, /Content-Type/);
-  assert.equal(await openaiCalls(), before, 'the provider never received the upload');
+  await refusedUpload('multipart/form-data; x="; boundary=AA;"; boundary=XB', body, /Content-Type/);
 });
 
 test('a second model part and a bare-LF body are refused', async () => {
-  const before = await openaiCalls();
   const twice = part('XyZ', 'Content-Disposition: form-data; name="model"', 'whisper-1') + file('XyZ') +
     part('XyZ', 'Content-Disposition: form-data; name="model"', 'gpt-4o-transcribe') + '--XyZ--\r\n';
-  const second = await upload('multipart/form-data; boundary=XyZ', twice);
-  assert.equal(second.status, 400, second.text);
-  assert.match(second.text, /more than once/);
+  await refusedUpload('multipart/form-data; boundary=XyZ', twice, /more than once/);
   const lf = 'x\n--XyZ\nContent-Disposition: form-data; name="model"\n\ngpt-4o-transcribe\n--XyZ--\n\r\n' +
     part('XyZ', 'Content-Disposition: form-data; name="model"', 'whisper-1') + '--XyZ--\r\n';
-  const bare = await upload('multipart/form-data; boundary=XyZ', lf);
-  assert.equal(bare.status, 400, bare.text);
-  assert.equal(await openaiCalls(), before, 'the provider never received the uploads');
+  await refusedUpload('multipart/form-data; boundary=XyZ', lf, /Malformed multipart/);
 });
 
 test('a model of 200 dashes against a pattern of many stars is refused at once, and the broker keeps answering', async () => {

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as jose from 'jose';
-import { BIN, startBroker, tempDir } from './harness.mjs';
+import { BIN, nodeCall, startBroker, tempDir } from './harness.mjs';
 
 const PER_ADDRESS = 20;  // api::Throttles::kDeviceAuthorizationsPerAddress, per minute
 const PER_CLIENT = 200;  // api::Throttles::kDeviceAuthorizationsPerClient, per minute
@@ -32,24 +32,8 @@ before(async () => {
 const agents = new Map();
 function post(path, fields, { from = '127.0.0.1', headers = {} } = {}) {
   if (!agents.has(from)) agents.set(from, new http.Agent({ keepAlive: true, maxSockets: 16, localAddress: from }));
-  const body = new URLSearchParams(fields).toString();
-  const url = new URL(path, broker.url);
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: 'POST', agent: agents.get(from),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers } },
-    (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c) => { text += c; });
-      res.on('end', () => {
-        let json;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode, headers: res.headers, json, text });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return nodeCall(broker.url, 'POST', path, { raw: new URLSearchParams(fields).toString(), agent: agents.get(from),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
 }
 
 // As large a request as the broker accepts (80 long model names, the longest reason), as an attacker

@@ -8,7 +8,7 @@ import { execSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { tempDir, httpsCall } from './harness.mjs';
+import { tempDir, nodeCall } from './harness.mjs';
 import { caFetchFor, oauthBroker, PASSWORD } from './oauth_person.mjs';
 
 let ca, broker, as, client, browser, callback, callbackUrl;
@@ -84,13 +84,13 @@ test('in a browser: sign in, narrow the request on the consent screen, approve; 
   assert.equal(granted.max_budget_cents, 150);
   assert.equal(granted.lifetime_seconds, 604800);
 
-  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
   const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
   assert.equal(payload.client_id, client.client_id);
-  const passport = await httpsCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca, token: tokens.access_token });
+  const passport = await nodeCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca, token: tokens.access_token });
   assert.deepEqual(passport.json.scope.models, ['gpt-4o-mini']);
   assert.equal(passport.json.budget.limitMicros, 1_500_000);
-  const chat = (model) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
+  const chat = (model) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
     body: { model, messages: [{ role: 'user', content: 'hi' }] } });
   assert.equal((await chat('gpt-4o-mini')).status, 200);
   assert.equal((await chat('gpt-4o')).status, 403);

@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import * as dpop from 'dpop';
-import { httpsCall } from './harness.mjs';
+import { nodeCall } from './harness.mjs';
 import { caFetchFor, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -62,7 +62,7 @@ async function proof(keyPair, { htm = 'POST', htu = broker.url + CHAT, iat = Mat
   return new jose.SignJWT(claims).setProtectedHeader({ alg, typ: 'dpop+jwt', jwk }).sign(keyPair.privateKey);
 }
 
-const chat = (token, { scheme = 'DPoP', dpop } = {}) => httpsCall(broker.url, 'POST', CHAT, { ca: ca.ca,
+const chat = (token, { scheme = 'DPoP', dpop } = {}) => nodeCall(broker.url, 'POST', CHAT, { ca: ca.ca,
   headers: { authorization: `${scheme} ${token}`, ...(dpop ? { dpop } : {}) },
   body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
 
@@ -74,7 +74,7 @@ test('a bound token carries cnf.jkt of the app\'s key and works on the proxy wit
   const keyPair = await oauth.generateKeyPair('ES256');
   const tokens = await codeFlow(app, keyPair);
   assert.equal(tokens.token_type, 'dpop');
-  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
   const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker' });
   assert.equal(payload.cnf.jkt, await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey)));
   const DPoP = oauth.DPoP(app, keyPair);
@@ -93,10 +93,10 @@ test('proofs made by the dpop package work on every provider path, each call wit
     const res = await chat(token, { dpop: await dpop.generateProof(keyPair, broker.url + CHAT, 'POST', undefined, token) });
     assert.equal(res.status, 200, res.text);
   }
-  const models = await httpsCall(broker.url, 'GET', '/openai/v1/models?limit=5', { ca: ca.ca,
+  const models = await nodeCall(broker.url, 'GET', '/openai/v1/models?limit=5', { ca: ca.ca,
     headers: { authorization: `DPoP ${token}`, dpop: await dpop.generateProof(keyPair, `${broker.url}/openai/v1/models`, 'GET', undefined, token) } });
   assert.equal(models.status, 200, 'htu leaves the query out');
-  const passport = await httpsCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca,
+  const passport = await nodeCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca,
     headers: { authorization: `DPoP ${token}`, dpop: await dpop.generateProof(keyPair, `${broker.url}/v1/passport`, 'GET', undefined, token) } });
   assert.equal(passport.status, 200);
   assert.equal(payloadJkt(token), await dpop.calculateThumbprint(keyPair.publicKey));
@@ -161,7 +161,7 @@ test('an app registered with DPoP required gets no token without a proof', async
 test('the token endpoint wants the broker\'s nonce (use_dpop_nonce), and refuses a proof used twice', async () => {
   const keyPair = await oauth.generateKeyPair('ES256');
   const tokens = await codeFlow(app, keyPair);
-  const send = (dpop) => httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
+  const send = (dpop) => nodeCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca, headers: { 'content-type': 'application/x-www-form-urlencoded', dpop },
     raw: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: app.client_id }).toString() });
   const htu = `${broker.url}/oauth/token`;
   const noNonce = await send(await proof(keyPair, { htu }));

@@ -2,6 +2,7 @@
 // stops it after the tests. Every process started here is killed when the test file ends.
 import { spawn, execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,16 +157,20 @@ export function testCa(dir) {
   };
 }
 
-// Like call(), over HTTPS trusting `ca` only (fetch cannot be given a CA without undici).
-export function httpsCall(base, method, path, { body, raw, token, ca, headers = {} } = {}) {
+// Like call(), with node's own client where fetch cannot do what a test needs: HTTPS trusting `ca`
+// only (fetch takes no CA without undici), or an `agent` of the test's (a source address, say).
+export function nodeCall(base, method, path, { body, raw, token, ca, agent, headers = {} } = {}) {
   return new Promise((resolve, reject) => {
     const h = { ...headers };
     if (token) h.authorization = `Bearer ${token}`;
     const data = raw ?? (body === undefined ? undefined : JSON.stringify(body));
     if (body !== undefined) h['content-type'] = 'application/json';
     if (data) h['content-length'] = Buffer.byteLength(data);
-    const req = https.request(new URL(path, base), { method, headers: h, ca }, (res) => {
+    const url = new URL(path, base);
+    const request = url.protocol === 'https:' ? https.request : http.request;
+    const req = request(url, { method, headers: h, ca, agent }, (res) => {
       let text = '';
+      res.setEncoding('utf8');
       res.on('data', (c) => { text += c; });
       res.on('end', () => {
         let json;

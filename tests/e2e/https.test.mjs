@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startMock, startBroker, run, httpsCall, tempDir, testCa, KEYS } from './harness.mjs';
+import { startMock, startBroker, run, nodeCall, tempDir, testCa, KEYS } from './harness.mjs';
 
 let ca, good;
 before(() => {
@@ -13,14 +13,14 @@ before(() => {
 const tlsEnv = (cert) => ({ AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile });
 
 async function approvedOverHttps(broker, scope) {
-  const req = await httpsCall(broker.url, 'POST', '/grant-requests', {
+  const req = await nodeCall(broker.url, 'POST', '/grant-requests', {
     ca: ca.ca, body: { appName: 'TLS App', appUrl: 'https://app.example', reason: 'testing', scope },
   });
   assert.equal(req.status, 201, req.text);
   const grantId = req.json.grant.id;
-  const approve = await httpsCall(broker.url, 'POST', `/grants/${grantId}/approve`, { ca: ca.ca, token: broker.ownerToken, body: {} });
+  const approve = await nodeCall(broker.url, 'POST', `/grants/${grantId}/approve`, { ca: ca.ca, token: broker.ownerToken, body: {} });
   assert.equal(approve.status, 200, approve.text);
-  const tok = await httpsCall(broker.url, 'POST', '/tokens', { ca: ca.ca, body: { grantId, requestSecret: req.json.requestSecret } });
+  const tok = await nodeCall(broker.url, 'POST', '/tokens', { ca: ca.ca, body: { grantId, requestSecret: req.json.requestSecret } });
   assert.equal(tok.status, 201, tok.text);
   return tok.json.token;
 }
@@ -29,9 +29,9 @@ test('with a certificate the broker serves HTTPS, proxying included', async () =
   const mock = await startMock();
   const broker = await startBroker({ mock, env: tlsEnv(good) });
   assert.match(broker.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-  assert.equal((await httpsCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200);
+  assert.equal((await nodeCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200);
   const token = await approvedOverHttps(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
-  const res = await httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', {
+  const res = await nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', {
     ca: ca.ca, token, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'over tls' }], stream: true },
   });
   assert.equal(res.status, 200);
@@ -43,7 +43,7 @@ test('with a certificate the broker serves HTTPS, proxying included', async () =
 
 test('a client that does not trust the certificate is refused, and plain HTTP on the TLS port gets nothing', async () => {
   const broker = await startBroker({ env: tlsEnv(good) });
-  await assert.rejects(httpsCall(broker.url, 'GET', '/health', {}), /self-signed|unable to verify|certificate/i);
+  await assert.rejects(nodeCall(broker.url, 'GET', '/health', {}), /self-signed|unable to verify|certificate/i);
   const port = Number(new URL(broker.url).port);
   const answer = await new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1', () => s.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
@@ -53,7 +53,7 @@ test('a client that does not trust the certificate is refused, and plain HTTP on
     s.on('error', () => resolve(got));
   });
   assert.ok(!answer.includes('"status":"ok"'), 'no plain-text answer on the TLS port');
-  assert.equal((await httpsCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200, 'still healthy');
+  assert.equal((await nodeCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200, 'still healthy');
 });
 
 test('a key that does not match the certificate, or only one of the two files, stops the start with a message', async () => {

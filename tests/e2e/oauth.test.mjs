@@ -4,7 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { startBroker, httpsCall } from './harness.mjs';
+import { startBroker, nodeCall } from './harness.mjs';
 import { caFetchFor, hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -55,11 +55,11 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
   assert.equal(tokens.token_type.toLowerCase(), 'bearer');
   assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini'], 'what was granted, not what was asked');
 
-  const jwks = jose.createLocalJWKSet((await httpsCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
+  const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
   const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
   assert.equal(payload.client_id, client.client_id, 'RFC 9068 client_id claim');
 
-  const chat = (model) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
+  const chat = (model) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,
     body: { model, messages: [{ role: 'user', content: 'hi' }] } });
   assert.equal((await chat('gpt-4o-mini')).status, 200);
   assert.equal((await chat('gpt-4o')).status, 403);
@@ -73,8 +73,8 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
 test('the consent screen says for how long the app asks, and refuses a longer lifetime', async () => {
   const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
   const url = authorizationUrl(challenge, 'life');
-  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
-  const page = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.match(page.text, /may use gpt-4o-mini and gpt-4o for chat, for 7 days\./);
   assert.match(page.text, /<option value="604800" selected>7 days<\/option>/);
   assert.ok(!page.text.includes('value="2592000"'), '30 days is longer than asked: not offered');
@@ -107,7 +107,7 @@ test('PKCE is required (absent or plain is invalid_request), bad details are inv
   for (const [extra, error] of cases) {
     const url = authorizationUrl(challenge, 'st', extra);
     if (extra.code_challenge === undefined && 'code_challenge' in extra) { url.searchParams.delete('code_challenge'); url.searchParams.delete('code_challenge_method'); }
-    const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    const res = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
     assert.equal(res.status, 303, JSON.stringify(extra));
     const back = new URL(res.headers.location);
     assert.equal(back.searchParams.get('error'), error, JSON.stringify(extra));
@@ -121,7 +121,7 @@ test('an unknown client or an unregistered redirect URI is shown to the person, 
   for (const extra of [{ client_id: 'app_unknown' }, { redirect_uri: 'https://evil.example/callback' },
     { redirect_uri: 'http://127.0.0.1:53682/callback/../evil' }, { redirect_uri: 'http://127.0.0.1.evil.example/callback' }]) {
     const url = authorizationUrl(challenge, 'st', extra);
-    const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    const res = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
     assert.equal(res.status, 400, JSON.stringify(extra));
     assert.equal(res.headers.location, undefined);
   }
@@ -129,7 +129,7 @@ test('an unknown client or an unregistered redirect URI is shown to the person, 
 
 test('a stranger is sent to sign in first, and comes back to the same request', async () => {
   const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), 'st');
-  const res = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca });
+  const res = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca });
   assert.equal(res.status, 303);
   const next = new URL(res.headers.location, broker.url);
   assert.equal(next.pathname, '/login');
@@ -145,7 +145,7 @@ async function codeFlow(who, auth) {
   return oauth.processAuthorizationCodeResponse(as, who, response);
 }
 
-const chatWith = (token) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
+const chatWith = (token) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
   body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
 
 test('refresh tokens rotate; presenting a used one ends the whole family and the grant\'s access', async () => {
@@ -184,19 +184,19 @@ test('introspection (RFC 7662): authenticated callers only; inactive or foreign 
   assert.equal(active.client_id, confidential.client_id);
   assert.deepEqual(active.authorization_details[0].models, ['gpt-4o-mini']);
   const foreign = await codeFlow(client, oauth.None());
-  const raw = async (token) => (await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
+  const raw = async (token) => (await nodeCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
     raw: new URLSearchParams({ token }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded',
       authorization: `Basic ${Buffer.from(`${confidential.client_id}:${confidential.secret}`).toString('base64')}` } })).text;
   assert.equal(await raw(foreign.access_token), '{"active":false}');
   assert.equal(await raw('garbage'), '{"active":false}');
-  const anonymous = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${own.access_token}`,
+  const anonymous = await nodeCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${own.access_token}`,
     headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(anonymous.status, 401);
-  const publicCaller = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
+  const publicCaller = await nodeCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca,
     raw: `client_id=${client.client_id}&token=${foreign.access_token}`, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(publicCaller.status, 401, 'a public client cannot introspect');
-  const admin = await httpsCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${foreign.access_token}`,
+  const admin = await nodeCall(broker.url, 'POST', '/oauth/introspect', { ca: ca.ca, raw: `token=${foreign.access_token}`,
     headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Bearer ${broker.ownerToken}` } });
   assert.equal(admin.json.active, true, 'the admin token may introspect any token');
 });
@@ -235,8 +235,8 @@ test('device flow: a denial reaches the device as access_denied; wrong codes are
   const device = await startDevice();
   assert.equal(await enterCode(device.user_code, 'deny'), '/device?done=denied');
   await assert.rejects(poll(device), (e) => e.error === 'access_denied');
-  const page = await httpsCall(broker.url, 'GET', '/device', { ca: ca.ca, headers: { cookie: session } });
-  const guess = () => httpsCall(broker.url, 'POST', '/device', { ca: ca.ca,
+  const page = await nodeCall(broker.url, 'GET', '/device', { ca: ca.ca, headers: { cookie: session } });
+  const guess = () => nodeCall(broker.url, 'POST', '/device', { ca: ca.ca,
     raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), user_code: 'BBBB-BBBB' }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
   for (let i = 0; i < 5; i++) assert.equal((await guess()).status, 404);
@@ -247,7 +247,7 @@ test('device flow: a denial reaches the device as access_denied; wrong codes are
 
 test('dynamic registration (RFC 7591) is off by default; when the owner turns it on, apps register and sign in', async () => {
   assert.equal(as.registration_endpoint, undefined);
-  const off = await httpsCall(broker.url, 'POST', '/oauth/register', { ca: ca.ca, body: { client_name: 'X', redirect_uris: [REDIRECT] } });
+  const off = await nodeCall(broker.url, 'POST', '/oauth/register', { ca: ca.ca, body: { client_name: 'X', redirect_uris: [REDIRECT] } });
   assert.equal(off.status, 403);
 
   const cert = ca.makeCert('open-broker', 'IP:127.0.0.1');
@@ -260,17 +260,17 @@ test('dynamic registration (RFC 7591) is off by default; when the owner turns it
     { client_name: 'Self-registered', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic', client_uri: 'https://self.example' }, options));
   assert.match(registered.client_id, /^app_/);
   assert.ok(registered.client_secret.length >= 43);
-  const bad = async (metadata) => httpsCall(open.url, 'POST', '/oauth/register', { ca: ca.ca, body: metadata });
+  const bad = async (metadata) => nodeCall(open.url, 'POST', '/oauth/register', { ca: ca.ca, body: metadata });
   assert.equal((await bad({ client_name: 'X', redirect_uris: ['http://evil.example/cb'] })).json.error, 'invalid_redirect_uri');
   assert.equal((await bad({ client_name: 'X', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' })).json.error, 'invalid_client_metadata');
   assert.equal((await bad({ redirect_uris: [REDIRECT] })).json.error, 'invalid_client_metadata');
 });
 
 test('apps registered from the /apps page sign in like any other; a confidential one gets its secret once', async () => {
-  const page = await httpsCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  const page = await nodeCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
   assert.equal(page.status, 200);
   assert.match(page.text, new RegExp(client.client_id), 'the apps registered from the shell are listed');
-  const register = (fields, csrf = hidden(page.text, 'csrf')) => httpsCall(broker.url, 'POST', '/apps', { ca: ca.ca,
+  const register = (fields, csrf = hidden(page.text, 'csrf')) => nodeCall(broker.url, 'POST', '/apps', { ca: ca.ca,
     raw: new URLSearchParams({ csrf, ...fields }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
 
@@ -286,14 +286,14 @@ test('apps registered from the /apps page sign in like any other; a confidential
   assert.match(made.text, /Registered <strong>Paged &lt;App&gt;<\/strong>/);
   const paged = { client_id: made.text.match(/<code id="client_id">([^<]+)</)[1] };
   const secret = made.text.match(/<code id="client_secret">([^<]+)</)[1];
-  const again = await httpsCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  const again = await nodeCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
   assert.ok(again.text.includes(paged.client_id) && !again.text.includes(secret), 'the secret is not shown again');
 
   const verifier = oauth.generateRandomCodeVerifier();
   const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'pg', {}, paged);
-  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
   assert.equal(start.status, 303);
-  const review = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  const review = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.match(review.text, /Paged &lt;App&gt; asks for access/);
   const introspected = await oauth.processIntrospectionResponse(as, paged, await oauth.introspectionRequest(as, paged,
     oauth.ClientSecretBasic(secret), 'garbage', options));
@@ -303,8 +303,8 @@ test('apps registered from the /apps page sign in like any other; a confidential
 test('a code redeemed by another client is invalid_grant; the consent page is framed by nobody', async () => {
   const verifier = oauth.generateRandomCodeVerifier();
   const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'x1');
-  const start = await httpsCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
-  const page = await httpsCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.equal(page.headers['x-frame-options'], 'DENY');
   assert.match(page.headers['content-security-policy'], /frame-ancestors 'none'/);
   assert.match(page.headers['content-security-policy'], /form-action 'self' http:\/\/127\.0\.0\.1:53682;/,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { execFileSync } from 'node:child_process';
-import { BIN, httpsCall, startBroker, startMock, tempDir, testCa } from './harness.mjs';
+import { BIN, nodeCall, startBroker, startMock, tempDir, testCa } from './harness.mjs';
 
 // fetch for a client library, trusting only `ca`.
 export function caFetchFor(ca) {
@@ -28,8 +28,8 @@ const formHeaders = { 'content-type': 'application/x-www-form-urlencoded' };
 
 // A person at the broker `base`, trusting `ca`.
 export function person(base, ca) {
-  const get = (path, cookie) => httpsCall(base, 'GET', path, { ca, headers: cookie ? { cookie } : {} });
-  const post = (path, fields, cookie) => httpsCall(base, 'POST', path, { ca, raw: new URLSearchParams(fields).toString(),
+  const get = (path, cookie) => nodeCall(base, 'GET', path, { ca, headers: cookie ? { cookie } : {} });
+  const post = (path, fields, cookie) => nodeCall(base, 'POST', path, { ca, raw: new URLSearchParams(fields).toString(),
     headers: { ...formHeaders, ...(cookie ? { cookie } : {}) } });
   return {
     // Signs in; returns the session cookie.

@@ -4,7 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
-import { httpsCall } from './harness.mjs';
+import { nodeCall } from './harness.mjs';
 import { caFetchFor, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -41,7 +41,7 @@ async function codeFlow(config) {
   return client.authorizationCodeGrant(config, back, { pkceCodeVerifier: verifier, expectedState: state });
 }
 
-const chatWith = (token) => httpsCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
+const chatWith = (token) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
   body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
 
 test('discovery: the metadata says PKCE S256, the device flow and RFC 9207 iss', () => {

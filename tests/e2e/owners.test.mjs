@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, startBroker, startMock, call, tempDir, testCa, httpsCall } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, testCa, nodeCall } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let dataDir, broker;
@@ -153,10 +153,10 @@ test('under HTTPS the session cookie is Secure with the __Host- prefix', async (
   const ca = testCa(tempDir());
   const cert = ca.makeCert('broker', 'IP:127.0.0.1');
   const secure = await startBroker({ dataDir, env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile } });
-  const page = await httpsCall(secure.url, 'GET', '/login', { ca: ca.ca });
+  const page = await nodeCall(secure.url, 'GET', '/login', { ca: ca.ca });
   const csrfCookie = page.headers['set-cookie'].find((c) => c.startsWith('aipassport_login_csrf='));
   assert.match(csrfCookie, /; Secure/);
-  const res = await httpsCall(secure.url, 'POST', '/login', {
+  const res = await nodeCall(secure.url, 'POST', '/login', {
     ca: ca.ca, raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), username: 'bob', password: PASSWORD }).toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: pair(csrfCookie) },
   });

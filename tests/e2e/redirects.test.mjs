@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { BIN, call, run, startBroker, httpsCall, tempDir } from './harness.mjs';
+import { BIN, call, run, startBroker, nodeCall, tempDir } from './harness.mjs';
 import { hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REGISTERED = 'http://127.0.0.1/callback';
@@ -49,7 +49,7 @@ function authorizePath(redirectUri, extra = {}) {
   return `/oauth/authorize?${params}`;
 }
 
-const get = (path, cookie) => httpsCall(broker.url, 'GET', path, { ca: ca.ca, headers: cookie ? { cookie } : {} });
+const get = (path, cookie) => nodeCall(broker.url, 'GET', path, { ca: ca.ca, headers: cookie ? { cookie } : {} });
 
 before(async () => {
   ({ ca, broker, apps } = await oauthBroker({ notes: ['--redirect-uri', 'https://app.example/cb'] },
@@ -90,7 +90,7 @@ test('finding 2: a code sent to a loopback port variant cannot be redeemed with 
   assert.equal(back.origin + back.pathname, LOOPBACK_PORT_VARIANT);
   const code = back.searchParams.get('code');
   assert.ok(code);
-  const redeem = (redirectUri) => httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca,
+  const redeem = (redirectUri) => nodeCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca,
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     raw: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri,
       client_id: apps.notes.client_id, code_verifier: verifier }).toString() });
@@ -103,7 +103,7 @@ test('finding 2: a loopback port variant still completes the code flow', async (
   const { verifier, challenge } = pkce();
   const url = new URL(broker.url + authorizePath(LOOPBACK_PORT_VARIANT, { code_challenge: challenge }));
   const back = await person(broker.url, ca.ca).consent(session, url, { models: [], lifetime: '3600' });
-  const tokens = await httpsCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca,
+  const tokens = await nodeCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca,
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
     raw: new URLSearchParams({ grant_type: 'authorization_code', code: back.searchParams.get('code'),
       redirect_uri: LOOPBACK_PORT_VARIANT, client_id: apps.notes.client_id, code_verifier: verifier }).toString() });
@@ -122,12 +122,12 @@ test('finding 2: such redirect URIs cannot be registered by the command, dynamic
     assert.notEqual(cli.code, 0, uri);
     assert.match(cli.stderr, /redirect URI/, uri);
 
-    const dynamic = await httpsCall(broker.url, 'POST', '/oauth/register', { ca: ca.ca,
+    const dynamic = await nodeCall(broker.url, 'POST', '/oauth/register', { ca: ca.ca,
       body: { client_name: 'Evil', redirect_uris: [uri] } });
     assert.equal(dynamic.status, 400, uri);
     assert.equal(dynamic.json.error, 'invalid_redirect_uri', uri);
 
-    const form = await httpsCall(broker.url, 'POST', '/apps', { ca: ca.ca,
+    const form = await nodeCall(broker.url, 'POST', '/apps', { ca: ca.ca,
       raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), name: 'Evil', redirect_uris: uri }).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
     assert.equal(form.status, 400, uri);
