@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "store/key_store.hpp"
 
 namespace ap::store {
 
@@ -150,6 +151,9 @@ struct RefreshTokenRecord {
 class Store {
  public:
   virtual ~Store() = default;
+
+  // The table groups, each behind its own small interface; same thread rules as the Store.
+  virtual KeyStore& Keys() = 0;
 
   // Inserts a request and its pending grant together, or neither.
   virtual Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) = 0;

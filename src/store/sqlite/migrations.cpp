@@ -139,6 +139,23 @@ CREATE INDEX events_by_grant ON events(grant_id, id);
     {8, "refresh tokens bound to a DPoP key", R"sql(
 ALTER TABLE refresh_tokens ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
 )sql"},
+    {9, "owners' provider keys, sealed; grants bound to a key by label", R"sql(
+CREATE TABLE provider_keys (
+  id TEXT PRIMARY KEY,
+  owner_id TEXT NOT NULL REFERENCES owners(id) ON DELETE CASCADE,
+  provider TEXT NOT NULL,
+  label TEXT NOT NULL,
+  hint TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  wrapped_data_key BLOB NOT NULL,
+  master_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  last_used_at INTEGER,
+  UNIQUE (owner_id, provider, label)
+);
+ALTER TABLE grants ADD COLUMN key_label TEXT;
+UPDATE grants SET key_label = 'environment' WHERE status <> 'pending';
+)sql"},
 };
 
 }  // namespace

@@ -4,19 +4,15 @@
 
 #include <unordered_map>
 
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/key_tables.hpp"
 #include "store/sqlite/migrations.hpp"
 
 namespace ap::store {
 namespace {
 
-struct DbClose {
-  void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
-};
-struct StmtFinalize {
-  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
-};
-using Db = std::unique_ptr<sqlite3, DbClose>;
-using Stmt = std::unique_ptr<sqlite3_stmt, StmtFinalize>;
+using sqlite::Db;
+using sqlite::Query;
 
 // The columns a grant is written with, and read with (plus what its leases hold).
 #define AP_GRANT_COLUMNS                                                                                  \
@@ -29,60 +25,6 @@ constexpr const char* kGrantColumns = AP_GRANT_COLUMNS
 constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 #undef AP_GRANT_COLUMNS
-
-// Binds positional parameters and resets the statement when it goes out of scope, so a cached
-// statement is always ready for its next use.
-class Query {
- public:
-  explicit Query(sqlite3_stmt* stmt) : stmt_(stmt) {}
-  ~Query() {
-    sqlite3_reset(stmt_);
-    sqlite3_clear_bindings(stmt_);
-  }
-  Query(const Query&) = delete;
-  Query& operator=(const Query&) = delete;
-
-  Query& Bind(std::string_view v) {
-    sqlite3_bind_text(stmt_, ++index_, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Query& Bind(const std::string& v) { return Bind(std::string_view(v)); }
-  Query& Bind(int64_t v) {
-    sqlite3_bind_int64(stmt_, ++index_, v);
-    return *this;
-  }
-  Query& Bind(const std::optional<int64_t>& v) {
-    if (v) return Bind(*v);
-    sqlite3_bind_null(stmt_, ++index_);
-    return *this;
-  }
-  Query& Bind(const std::optional<std::string>& v) {
-    if (v) return Bind(std::string_view(*v));
-    sqlite3_bind_null(stmt_, ++index_);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(stmt_); }
-
-  std::string Text(int col) const {
-    auto* p = sqlite3_column_text(stmt_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
-             : std::string();
-  }
-  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
-  std::optional<int64_t> OptInt(int col) const {
-    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
-    return Int(col);
-  }
-  std::optional<std::string> OptText(int col) const {
-    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
-    return Text(col);
-  }
-
- private:
-  sqlite3_stmt* stmt_;
-  int index_ = 0;
-};
 
 constexpr const char* kClientColumns =
     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at";
@@ -141,7 +83,9 @@ GrantRecord ReadGrant(const Query& q) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(Db db) : db_(std::move(db)) {}
+  explicit SqliteStore(Db db) : db_(std::move(db)), keys_(db_) {}
+
+  KeyStore& Keys() override { return keys_; }
 
   Status Migrate() {
     if (auto s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
@@ -219,7 +163,7 @@ class SqliteStore final : public Store {
     q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
     q.Bind(g.id).Bind(g.version);
     if (q.Step() != SQLITE_DONE) return DbError("update grant");
-    if (sqlite3_changes(db_.get()) == 0) {
+    if (db_.Changes() == 0) {
       auto current = GetGrant(g.id);
       if (!current) return current.error();
       return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
@@ -685,32 +629,12 @@ class SqliteStore final : public Store {
     return out;
   }
 
-  // Statements are compiled once and reused; the cache is keyed by the SQL text.
-  sqlite3_stmt* Prepare(const std::string& sql) {
-    auto it = statements_.find(sql);
-    if (it != statements_.end()) return it->second.get();
-    sqlite3_stmt* raw = nullptr;
-    if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK)
-      throw std::logic_error(std::string("bad SQL: ") + sqlite3_errmsg(db_.get()));
-    return statements_.emplace(sql, Stmt(raw)).first->second.get();
-  }
+  sqlite3_stmt* Prepare(const std::string& sql) { return db_.Prepare(sql); }
+  Status Exec(const char* sql) { return db_.Exec(sql); }
+  Error DbError(const char* what) { return db_.DbError(what); }
 
-  Status Exec(const char* sql) {
-    char* message = nullptr;
-    if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {
-      std::string text = message ? message : "unknown error";
-      sqlite3_free(message);
-      return MakeError(Errc::kUnavailable, std::string("database error: ") + text);
-    }
-    return {};
-  }
-
-  Error DbError(const char* what) {
-    return MakeError(Errc::kUnavailable, std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
-  }
-
-  Db db_;
-  std::unordered_map<std::string, Stmt> statements_;
+  sqlite::Connection db_;
+  sqlite::KeyTables keys_;
 };
 
 }  // namespace

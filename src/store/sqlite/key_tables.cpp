@@ -1,0 +1,139 @@
+#include "store/sqlite/key_tables.hpp"
+
+namespace ap::store::sqlite {
+namespace {
+
+constexpr const char* kKeyColumns =
+    "id, owner_id, provider, label, hint, sealed, wrapped_data_key, master_id, created_at, last_used_at";
+const std::string kSelectKeys = std::string("SELECT ") + kKeyColumns + " FROM provider_keys";
+const std::string kSelectKey = kSelectKeys + " WHERE id = ?";
+const std::string kSelectAllKeys = kSelectKeys + " ORDER BY owner_id, provider, label";
+const std::string kSelectOwnerKeys = kSelectKeys + " WHERE owner_id = ? ORDER BY provider, label";
+const std::string kInsertKey = std::string("INSERT INTO provider_keys (") + kKeyColumns +
+                               ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string kFindLabel = "SELECT id FROM provider_keys WHERE owner_id = ? AND provider = ? AND label = ?";
+const std::string kDeleteKey = "DELETE FROM provider_keys WHERE id = ?";
+const std::string kMarkUsed =
+    "UPDATE provider_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
+const std::string kGetMaster = "SELECT value FROM settings WHERE key = 'vault.master_id'";
+const std::string kSetMaster =
+    "INSERT INTO settings (key, value) VALUES ('vault.master_id', ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+const std::string kRewrapKey =
+    "UPDATE provider_keys SET wrapped_data_key = ?, master_id = ? WHERE id = ? AND master_id = ?";
+const std::string kCountOtherMasters = "SELECT COUNT(*) FROM provider_keys WHERE master_id <> ?";
+
+ProviderKeyRecord ReadKey(const Query& q) {
+  return ProviderKeyRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                           q.Text(4), q.Blob(5), q.Blob(6), q.Text(7), q.Int(8), q.OptInt(9)};
+}
+
+}  // namespace
+
+Status KeyTables::RequireMaster(std::string_view master_id) {
+  auto current = MasterKeyId();
+  if (!current) return current.error();
+  if (!*current) return SetMaster(master_id);
+  if (**current != master_id)
+    return MakeError(Errc::kUnavailable,
+                     "the vault's master key was rotated: restart this broker with the new master key");
+  return {};
+}
+
+Status KeyTables::SetMaster(std::string_view master_id) {
+  Query q(db_.Prepare(kSetMaster));
+  q.Bind(master_id);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("record the master key id");
+  return {};
+}
+
+Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& key) {
+  return db_.InTransaction([&]() -> Result<std::optional<std::string>> {
+    if (auto ok = RequireMaster(key.master_id); !ok) return ok.error();
+    std::optional<std::string> replaced;
+    {
+      Query find(db_.Prepare(kFindLabel));
+      find.Bind(key.owner_id).Bind(key.provider).Bind(key.label);
+      int rc = find.Step();
+      if (rc == SQLITE_ROW) replaced = find.Text(0);
+      else if (rc != SQLITE_DONE) return db_.DbError("find key");
+    }
+    if (replaced)
+      if (auto gone = DeleteKey(*replaced); !gone) return gone.error();
+    Query q(db_.Prepare(kInsertKey));
+    q.Bind(key.id).Bind(key.owner_id).Bind(key.provider).Bind(key.label).Bind(key.hint);
+    q.BindBlob(key.sealed).BindBlob(key.wrapped_data_key).Bind(key.master_id).Bind(key.created_at);
+    q.Bind(key.last_used_at);
+    if (q.Step() != SQLITE_DONE) return db_.DbError("insert key");
+    return replaced;
+  });
+}
+
+Result<std::vector<ProviderKeyRecord>> KeyTables::ListKeys(std::optional<std::string_view> owner_id) {
+  Query q(db_.Prepare(owner_id ? kSelectOwnerKeys : kSelectAllKeys));
+  if (owner_id) q.Bind(*owner_id);
+  std::vector<ProviderKeyRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadKey(q));
+  if (rc != SQLITE_DONE) return db_.DbError("list keys");
+  return out;
+}
+
+Result<ProviderKeyRecord> KeyTables::GetKey(std::string_view id) {
+  Query q(db_.Prepare(kSelectKey));
+  q.Bind(id);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "Key not found");
+  if (rc != SQLITE_ROW) return db_.DbError("read key");
+  return ReadKey(q);
+}
+
+Status KeyTables::DeleteKey(std::string_view id) {
+  Query q(db_.Prepare(kDeleteKey));
+  q.Bind(id);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("delete key");
+  if (db_.Changes() == 0) return MakeError(Errc::kNotFound, "Key not found");
+  return {};
+}
+
+Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) {
+  return db_.InTransaction([&]() -> Status {
+    for (const auto& id : ids) {
+      Query q(db_.Prepare(kMarkUsed));
+      q.Bind(at).Bind(id).Bind(at);
+      if (q.Step() != SQLITE_DONE) return db_.DbError("mark key used");
+    }
+    return {};
+  });
+}
+
+Result<std::optional<std::string>> KeyTables::MasterKeyId() {
+  Query q(db_.Prepare(kGetMaster));
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<std::string>();
+  if (rc != SQLITE_ROW) return db_.DbError("read the master key id");
+  return std::optional<std::string>(q.Text(0));
+}
+
+Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
+                         std::string_view new_master_id) {
+  return db_.InTransaction([&]() -> Status {
+    auto changed = [] { return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again"); };
+    auto current = MasterKeyId();
+    if (!current) return current.error();
+    if (*current && **current != old_master_id) return changed();
+    for (const auto& key : keys) {
+      Query q(db_.Prepare(kRewrapKey));
+      q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
+      if (q.Step() != SQLITE_DONE) return db_.DbError("rewrap key");
+      if (db_.Changes() != 1) return changed();
+    }
+    Query count(db_.Prepare(kCountOtherMasters));
+    count.Bind(new_master_id);
+    if (count.Step() != SQLITE_ROW) return db_.DbError("count keys");
+    if (count.Int(0) != 0) return changed();
+    return SetMaster(new_master_id);
+  });
+}
+
+}  // namespace ap::store::sqlite

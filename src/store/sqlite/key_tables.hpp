@@ -1,0 +1,30 @@
+#pragma once
+// The SQLite KeyStore: the provider_keys table and the vault's master key id setting.
+// Thread-safety: one thread at a time (the store worker).
+
+#include "store/key_store.hpp"
+#include "store/sqlite/connection.hpp"
+
+namespace ap::store::sqlite {
+
+class KeyTables final : public KeyStore {
+ public:
+  explicit KeyTables(Connection& db) : db_(db) {}
+
+  Result<std::optional<std::string>> PutKey(const ProviderKeyRecord& key) override;
+  Result<std::vector<ProviderKeyRecord>> ListKeys(std::optional<std::string_view> owner_id) override;
+  Result<ProviderKeyRecord> GetKey(std::string_view id) override;
+  Status DeleteKey(std::string_view id) override;
+  Status MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) override;
+  Result<std::optional<std::string>> MasterKeyId() override;
+  Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
+                std::string_view new_master_id) override;
+
+ private:
+  Status RequireMaster(std::string_view master_id);
+  Status SetMaster(std::string_view master_id);
+
+  Connection& db_;
+};
+
+}  // namespace ap::store::sqlite
