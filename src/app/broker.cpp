@@ -18,6 +18,7 @@
 #include "api/native_api.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
+#include "app/vault_commands.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
@@ -194,6 +195,9 @@ int RunBroker(const Config& config) {
   auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(std::move(*keys));
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
   if (!store) return Fail(store.error().message);
+  bool new_master_key = false;
+  auto master_key = OpenMasterKey(config, **store, &new_master_key);
+  if (!master_key) return Fail(master_key.error().message);
 
   std::string owner_hash;
   auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");
@@ -303,6 +307,11 @@ int RunBroker(const Config& config) {
   ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
   std::printf("aipassport broker listening on %s\n", ctx.public_url.c_str());
   std::printf("data directory: %s\n", std::filesystem::weakly_canonical(config.data_dir).c_str());
+  if (new_master_key)
+    std::printf(
+        "warning: created the vault's master key in %s; in production keep it elsewhere (vault.master_key_file or "
+        "AIPASSPORT_MASTER_KEY) and back it up: without it the stored provider keys cannot be read\n",
+        config.master_key_file.c_str());
   if (new_owner_token)
     std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());
   else if (owner_hash.empty())

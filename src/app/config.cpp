@@ -115,6 +115,23 @@ Apply WebhookUrl() {
   };
 }
 
+// "alice,bob" or "*": who besides the operator may spend the environment's keys.
+Apply SharedWith() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    c.share_environment_keys_with.clear();
+    while (!v.empty()) {
+      size_t comma = v.find(',');
+      std::string_view item = v.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      if (item.empty()) return Bad(std::string(source) + " must be user names separated by commas, or \"*\"");
+      c.share_environment_keys_with.emplace_back(item);
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+    return {};
+  };
+}
+
 std::vector<Setting> Settings() {
   return {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
@@ -139,6 +156,8 @@ std::vector<Setting> Settings() {
        Positive(&Config::max_concurrent_per_grant)},
       {"AIPASSPORT_ALERT_THRESHOLDS", "alerts.thresholds", Percents()},
       {"AIPASSPORT_ALERT_WEBHOOK_URL", "alerts.webhook_url", WebhookUrl()},
+      {"AIPASSPORT_MASTER_KEY_FILE", "vault.master_key_file", Text(&Config::master_key_file)},
+      {"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "vault.share_environment_keys_with", SharedWith()},
   };
 }
 
@@ -146,6 +165,15 @@ std::optional<std::string> TomlScalar(const toml::node& node) {
   if (auto s = node.value<std::string>()) return *s;
   if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
   if (node.is_integer()) return std::to_string(*node.value<int64_t>());
+  if (const auto* list = node.as_array()) {  // ["alice", "bob"]: read as "alice,bob"
+    std::string joined;
+    for (const auto& item : *list) {
+      auto text = item.value<std::string>();
+      if (!text || text->find(',') != std::string::npos) return std::nullopt;
+      joined += (joined.empty() ? "" : ",") + *text;
+    }
+    return joined;
+  }
   return std::nullopt;
 }
 
@@ -269,13 +297,15 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
       if (!node) continue;
       auto value = TomlScalar(*node);
       std::string source = std::string(s.toml_path) + " in " + *file;
-      if (!value) return Bad(source + " must be a string or an integer");
+      if (!value) return Bad(source + " must be a string, an integer or a list of strings");
       if (auto ok = s.apply(config, *value, source); !ok) return ok.error();
     }
   }
 
   if (flags.listen) config.listen = *flags.listen;
   if (flags.data_dir) config.data_dir = *flags.data_dir;
+  if (config.master_key_file.empty()) config.master_key_file = config.data_dir / "master.key";
+  config.master_key_base64 = env("AIPASSPORT_MASTER_KEY");
   auto listen = ParseListen(config.listen);
   if (!listen) return listen.error();
   if (config.tls_cert_file.empty() != config.tls_key_file.empty())

@@ -46,6 +46,10 @@ struct Config {
   std::string alert_webhook_url;                         // POSTed a JSON event when a threshold is crossed
   std::string price_overrides_toml;                      // the file's [[prices]] entries, as TOML
   std::string price_overrides_source;                    // the file they came from
+  std::filesystem::path master_key_file;                 // vault.master_key_file; empty: <data_dir>/master.key
+  std::optional<std::string> master_key_base64;          // AIPASSPORT_MASTER_KEY (a secret), wins over the file
+  // Owners besides the operator who may spend the environment's provider keys; "*" is everyone.
+  std::vector<std::string> share_environment_keys_with;
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.
