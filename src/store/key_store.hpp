@@ -48,6 +48,9 @@ class KeyStore {
   virtual Status DeleteKey(std::string_view id) = 0;
   // Records that the keys were used at `at` (a later time only moves it forward).
   virtual Status MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) = 0;
+  // A number that changes whenever a key is added, replaced, removed or re-wrapped, so that a
+  // broker notices changes made by another process (the CLI, another broker) cheaply.
+  virtual Result<int64_t> Version() = 0;
   // The id of the master key the data keys are wrapped under; none before the first key.
   virtual Result<std::optional<std::string>> MasterKeyId() = 0;
   // In one transaction: replaces the listed keys' wrapped data keys and records `new_master_id`,

@@ -57,8 +57,10 @@ struct GrantRecord {
   std::optional<std::string> notes;
   int64_t version = 1;
   std::string request_secret_hash;  // SHA-256 hex of the app's request secret
-  // The owner who approved it; none for a request still waiting, or one the admin token decided.
+  // The owner who decided it (the operator for the owner token); none while it waits.
   std::optional<std::string> owner_id;
+  // Which of the owner's keys for its provider it spends (see vault/vault.hpp); set at approval.
+  std::optional<std::string> key_label;
 };
 
 // What one grant used on one UTC day with one model.
@@ -196,6 +198,9 @@ class Store {
   virtual Result<OwnerRecord> GetOwner(std::string_view id) = 0;
   // By username.
   virtual Result<std::vector<OwnerRecord>> ListOwners() = 0;
+  // Gives every decided grant that has no owner (decided with the owner token before owners
+  // existed) to `owner_id`, the operator.
+  virtual Status AdoptOwnerlessGrants(std::string_view owner_id) = 0;
   // Sets a new password hash and ends every session of the owner; kNotFound if unknown.
   virtual Status SetOwnerPassword(std::string_view username, std::string_view password_hash) = 0;
   // Removes the owner and their sessions; kNotFound if unknown.

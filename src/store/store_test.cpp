@@ -323,6 +323,71 @@ TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 
+ProviderKeyRecord Key(const std::string& id, const std::string& owner, const std::string& label, const std::string& master) {
+  return ProviderKeyRecord{id, owner, "openai", label, "abcd", std::string("sealed\0", 7) + id,
+                           "wrapped-" + id, master, 100, std::nullopt};
+}
+
+TEST_P(StoreTest, KeysAreKeptPerOwnerProviderAndLabelAndReplacedUnderTheSameLabel) {
+  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "x", 1}));
+  ASSERT_TRUE(store_->CreateOwner({"bob", "bob", "x", 1}));
+  KeyStore& keys = store_->Keys();
+  EXPECT_EQ(keys.MasterKeyId().value(), std::nullopt);
+  int64_t v0 = keys.Version().value();
+  ASSERT_EQ(keys.PutKey(Key("k1", "alice", "personal", "m1")).value(), std::nullopt);
+  ASSERT_TRUE(keys.PutKey(Key("k2", "alice", "team", "m1")));
+  ASSERT_TRUE(keys.PutKey(Key("k3", "bob", "personal", "m1")));
+  EXPECT_GT(keys.Version().value(), v0);
+  EXPECT_EQ(keys.MasterKeyId().value(), std::optional<std::string>("m1"));
+  auto replaced = keys.PutKey(Key("k4", "alice", "personal", "m1"));
+  ASSERT_TRUE(replaced);
+  EXPECT_EQ(*replaced, std::optional<std::string>("k1"));
+  auto alices = keys.ListKeys("alice").value();
+  ASSERT_EQ(alices.size(), 2u);
+  EXPECT_EQ(alices[0].id, "k4");
+  EXPECT_EQ(alices[0].sealed, std::string("sealed\0k4", 9));  // bytes survive, NUL included
+  EXPECT_EQ(keys.ListKeys(std::nullopt).value().size(), 3u);
+  EXPECT_EQ(keys.GetKey("k1").error().code, Errc::kNotFound);
+
+  ASSERT_TRUE(keys.MarkKeysUsed({"k4"}, 500));
+  ASSERT_TRUE(keys.MarkKeysUsed({"k4"}, 400));  // an older report never moves it back
+  EXPECT_EQ(keys.GetKey("k4").value().last_used_at, std::optional<int64_t>(500));
+
+  int64_t v1 = keys.Version().value();
+  ASSERT_TRUE(keys.DeleteKey("k4"));
+  EXPECT_GT(keys.Version().value(), v1);
+  EXPECT_EQ(keys.DeleteKey("k4").error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
+  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "x", 1}));
+  KeyStore& keys = store_->Keys();
+  ASSERT_TRUE(keys.PutKey(Key("k1", "alice", "personal", "m1")));
+  ASSERT_TRUE(keys.PutKey(Key("k2", "alice", "team", "m1")));
+  // A rewrap that misses a key (one added meanwhile) changes nothing.
+  EXPECT_EQ(keys.Rewrap({{"k1", "new-k1"}}, "m1", "m2").error().code, Errc::kBadRequest);
+  EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "wrapped-k1");
+  ASSERT_TRUE(keys.Rewrap({{"k1", "new-k1"}, {"k2", "new-k2"}}, "m1", "m2"));
+  EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "new-k1");
+  EXPECT_EQ(keys.MasterKeyId().value(), std::optional<std::string>("m2"));
+  auto stale = keys.PutKey(Key("k3", "alice", "other", "m1"));  // a broker still on the old key
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, Errc::kUnavailable);
+  EXPECT_EQ(keys.Rewrap({}, "m1", "m3").error().code, Errc::kBadRequest);  // not the current key
+}
+
+TEST_P(StoreTest, GrantsKeepTheirKeyLabelAndOwnerlessDecidedGrantsCanBeAdopted) {
+  ASSERT_TRUE(store_->CreateOwner({"op", "operator", "", 1}));
+  GrantRecord waiting = Create("g1", 100);
+  GrantRecord decided = Create("g2", 100);
+  decided.key_label = "team";
+  decided = Approve(decided);
+  EXPECT_EQ(decided.key_label, std::optional<std::string>("team"));
+  ASSERT_TRUE(store_->AdoptOwnerlessGrants("op"));
+  EXPECT_EQ(store_->GetGrant("g2").value().owner_id, std::optional<std::string>("op"));
+  EXPECT_EQ(store_->GetGrant("g1").value().owner_id, std::nullopt);  // still waiting for an owner
+}
+
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   auto dir = MakeTempDir();
   ASSERT_TRUE(OpenSqliteStore(dir / "aipassport.db"));

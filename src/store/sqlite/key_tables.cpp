@@ -21,6 +21,10 @@ const std::string kSetMaster =
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 const std::string kRewrapKey =
     "UPDATE provider_keys SET wrapped_data_key = ?, master_id = ? WHERE id = ? AND master_id = ?";
+const std::string kGetVersion = "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'vault.version'";
+const std::string kBumpVersion =
+    "INSERT INTO settings (key, value) VALUES ('vault.version', '1') "
+    "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)";
 const std::string kCountOtherMasters = "SELECT COUNT(*) FROM provider_keys WHERE master_id <> ?";
 
 ProviderKeyRecord ReadKey(const Query& q) {
@@ -47,6 +51,20 @@ Status KeyTables::SetMaster(std::string_view master_id) {
   return {};
 }
 
+Status KeyTables::BumpVersion() {
+  Query q(db_.Prepare(kBumpVersion));
+  if (q.Step() != SQLITE_DONE) return db_.DbError("record a key change");
+  return {};
+}
+
+Result<int64_t> KeyTables::Version() {
+  Query q(db_.Prepare(kGetVersion));
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return int64_t{0};
+  if (rc != SQLITE_ROW) return db_.DbError("read the keys' version");
+  return q.Int(0);
+}
+
 Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& key) {
   return db_.InTransaction([&]() -> Result<std::optional<std::string>> {
     if (auto ok = RequireMaster(key.master_id); !ok) return ok.error();
@@ -59,12 +77,13 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
       else if (rc != SQLITE_DONE) return db_.DbError("find key");
     }
     if (replaced)
-      if (auto gone = DeleteKey(*replaced); !gone) return gone.error();
+      if (auto gone = DeleteRow(*replaced); !gone) return gone.error();
     Query q(db_.Prepare(kInsertKey));
     q.Bind(key.id).Bind(key.owner_id).Bind(key.provider).Bind(key.label).Bind(key.hint);
     q.BindBlob(key.sealed).BindBlob(key.wrapped_data_key).Bind(key.master_id).Bind(key.created_at);
     q.Bind(key.last_used_at);
     if (q.Step() != SQLITE_DONE) return db_.DbError("insert key");
+    if (auto bumped = BumpVersion(); !bumped) return bumped.error();
     return replaced;
   });
 }
@@ -89,11 +108,17 @@ Result<ProviderKeyRecord> KeyTables::GetKey(std::string_view id) {
 }
 
 Status KeyTables::DeleteKey(std::string_view id) {
-  Query q(db_.Prepare(kDeleteKey));
-  q.Bind(id);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("delete key");
-  if (db_.Changes() == 0) return MakeError(Errc::kNotFound, "Key not found");
-  return {};
+  return db_.InTransaction([&]() -> Status { return DeleteRow(id); });
+}
+
+Status KeyTables::DeleteRow(std::string_view id) {
+  {
+    Query q(db_.Prepare(kDeleteKey));
+    q.Bind(id);
+    if (q.Step() != SQLITE_DONE) return db_.DbError("delete key");
+    if (db_.Changes() == 0) return MakeError(Errc::kNotFound, "Key not found");
+  }
+  return BumpVersion();
 }
 
 Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) {
@@ -132,6 +157,7 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view
     count.Bind(new_master_id);
     if (count.Step() != SQLITE_ROW) return db_.DbError("count keys");
     if (count.Int(0) != 0) return changed();
+    if (auto bumped = BumpVersion(); !bumped) return bumped;
     return SetMaster(new_master_id);
   });
 }

@@ -16,6 +16,7 @@ class KeyTables final : public KeyStore {
   Result<ProviderKeyRecord> GetKey(std::string_view id) override;
   Status DeleteKey(std::string_view id) override;
   Status MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) override;
+  Result<int64_t> Version() override;
   Result<std::optional<std::string>> MasterKeyId() override;
   Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
                 std::string_view new_master_id) override;
@@ -23,6 +24,8 @@ class KeyTables final : public KeyStore {
  private:
   Status RequireMaster(std::string_view master_id);
   Status SetMaster(std::string_view master_id);
+  Status BumpVersion();
+  Status DeleteRow(std::string_view id);
 
   Connection& db_;
 };

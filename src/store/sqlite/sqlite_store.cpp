@@ -18,12 +18,12 @@ using sqlite::Query;
 #define AP_GRANT_COLUMNS                                                                                  \
   "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
   "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
-  "owner_id, budget_micros, lost_micros, lost_requests"
+  "owner_id, budget_micros, lost_micros, lost_requests, key_label"
 constexpr const char* kGrantColumns = AP_GRANT_COLUMNS
     ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)"
     ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)";
 constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
-                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 #undef AP_GRANT_COLUMNS
 
 constexpr const char* kClientColumns =
@@ -76,8 +76,9 @@ GrantRecord ReadGrant(const Query& q) {
   g.budget_micros = q.OptInt(19);
   g.lost_micros = q.Int(20);
   g.lost_requests = q.Int(21);
-  g.leased_micros = q.Int(22);
-  g.leased_requests = q.Int(23);
+  g.key_label = q.OptText(22);
+  g.leased_micros = q.Int(23);
+  g.leased_requests = q.Int(24);
   return g;
 }
 
@@ -157,11 +158,12 @@ class SqliteStore final : public Store {
   Result<GrantRecord> UpdateGrant(const GrantRecord& g) override {
     Query q(
         Prepare("UPDATE grants SET scope_json = ?, max_requests = ?, budget_micros = ?, status = ?, expires_at = ?, "
-                "approved_at = ?, denied_at = ?, revoked_at = ?, notes = ?, owner_id = ?, version = version + 1 "
+                "approved_at = ?, denied_at = ?, revoked_at = ?, notes = ?, owner_id = ?, key_label = ?, "
+                "version = version + 1 "
                 "WHERE id = ? AND version = ?"));
     q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
     q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
-    q.Bind(g.id).Bind(g.version);
+    q.Bind(g.key_label).Bind(g.id).Bind(g.version);
     if (q.Step() != SQLITE_DONE) return DbError("update grant");
     if (db_.Changes() == 0) {
       auto current = GetGrant(g.id);
@@ -278,6 +280,13 @@ class SqliteStore final : public Store {
     while ((rc = q.Step()) == SQLITE_ROW) owners.push_back(OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
     if (rc != SQLITE_DONE) return DbError("list owners");
     return owners;
+  }
+
+  Status AdoptOwnerlessGrants(std::string_view owner_id) override {
+    Query q(Prepare("UPDATE grants SET owner_id = ? WHERE owner_id IS NULL AND status <> 'pending'"));
+    q.Bind(owner_id);
+    if (q.Step() != SQLITE_DONE) return DbError("adopt grants");
+    return {};
   }
 
   Status SetOwnerPassword(std::string_view username, std::string_view password_hash) override {
@@ -615,7 +624,7 @@ class SqliteStore final : public Store {
     q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
     q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
     q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
-    q.Bind(g.lost_requests);
+    q.Bind(g.lost_requests).Bind(g.key_label);
     if (q.Step() != SQLITE_DONE) return DbError("insert grant");
     return {};
   }
