@@ -43,6 +43,12 @@ boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const ht
   co_return Caller{std::move(signed_in->owner)};
 }
 
+std::string ActingOwner(BrokerContext& ctx, const Caller& caller) {
+  if (caller.IsAdmin()) return ctx.vault.OperatorId();
+  ctx.vault.NoteOwner(*caller.owner);
+  return caller.owner->id;
+}
+
 bool MayManage(const Caller& caller, const store::GrantRecord& grant) {
   if (caller.IsAdmin()) return true;
   if (grant.owner_id) return *grant.owner_id == caller.owner->id;

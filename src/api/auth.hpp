@@ -21,6 +21,10 @@ struct Caller {
 
 boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request);
 
+// The owner `caller` acts for: the signed-in owner, or the operator for the owner token. Lets
+// the vault know the owner (it may spend the environment's keys if the operator shares them).
+std::string ActingOwner(BrokerContext& ctx, const Caller& caller);
+
 // Whether `caller` may see and change `grant`.
 bool MayManage(const Caller& caller, const store::GrantRecord& grant);
 

@@ -16,6 +16,7 @@
 #include "metering/prices.hpp"
 #include "proxy/upstream.hpp"
 #include "store/store.hpp"
+#include "vault/vault.hpp"
 
 namespace ap::api {
 
@@ -34,6 +35,7 @@ struct BrokerContext {
   PendingAuthorizations& authorizations;
   DeviceAuthorizations& devices;
   Throttles& throttles;
+  vault::Vault& vault;  // the provider keys; the owner token acts for vault.OperatorId()
   bool https = false;                  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   bool dynamic_registration = false;   // apps may register themselves at /oauth/register
   bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them

@@ -1,5 +1,7 @@
 #include "api/call_guard.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include "http/response.hpp"
 
 namespace ap::api {
@@ -85,8 +87,24 @@ Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, cons
                                            domain::JoinForHumans(scope.models));
   const proxy::ProviderEndpoint* endpoint = ctx.upstream.Table().Find(scope.provider);
   if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + scope.provider + "'");
-  if (auto key = ctx.upstream.RequireKey(*endpoint); !key) return key.error();
   return endpoint;
+}
+
+Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant& grant,
+                                  const proxy::ProviderEndpoint& endpoint) {
+  if (endpoint.keyless) return vault::KeyRef();
+  const store::GrantRecord& g = grant.record;
+  std::string owner = g.owner_id.value_or(ctx.vault.OperatorId());
+  std::string label = g.key_label.value_or(std::string(vault::kEnvironmentLabel));
+  vault::KeyRef key = ctx.vault.Find(owner, endpoint.name, label);
+  if (!key) {
+    spdlog::warn("grant {}: its owner has no {} key labelled '{}'; its calls get key_missing", g.id, endpoint.name,
+                 label);
+    return MakeError(Errc::kKeyMissing, "The owner of this grant has no " + endpoint.name + " key labelled '" + label +
+                                            "' any more; the owner must add one");
+  }
+  key->last_used_at.store(ctx.clock(), std::memory_order_relaxed);
+  return key;
 }
 
 }  // namespace ap::api

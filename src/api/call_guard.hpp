@@ -28,8 +28,13 @@ boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeTo
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                                      const http::Request& request);
 
-// The provider to call, if the grant allows `capability` with `model` and the broker has its key.
+// The provider to call, if the grant allows `capability` with `model`.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
                                                   std::string_view capability, std::string_view model);
+
+// The key a call of `grant` spends on `endpoint` (its owner's, under its label), marked as used
+// now; null for a keyless server. kKeyMissing when the owner has no such key (any more).
+Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant& grant,
+                                  const proxy::ProviderEndpoint& endpoint);
 
 }  // namespace ap::api

@@ -17,11 +17,36 @@ Error WrongStatus(store::GrantStatus status, std::string_view wanted) {
                                           std::string(wanted) + "'");
 }
 
-GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed) {
-  return [owner_id, seconds, narrowed](store::GrantRecord& g, UnixSeconds now) -> Status {
+Result<std::optional<std::string>> ChooseKeyLabel(const BrokerContext& ctx, std::string_view owner_id,
+                                                  std::string_view provider, std::string_view asked) {
+  const proxy::ProviderEndpoint* endpoint = ctx.upstream.Table().Find(provider);
+  if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + std::string(provider) + "'");
+  if (endpoint->keyless) return std::optional<std::string>();
+  std::vector<std::string> labels = ctx.vault.Labels(owner_id, provider);
+  if (!asked.empty()) {
+    if (std::find(labels.begin(), labels.end(), asked) != labels.end()) return std::optional<std::string>(asked);
+    return Error{Errc::kValidation,
+                 "You have no " + std::string(provider) + " key labelled '" + std::string(asked) + "'",
+                 {{"keyLabel", "Expected one of: " + (labels.empty() ? std::string("(none)") : domain::JoinForHumans(labels))}}};
+  }
+  if (labels.empty())
+    return MakeError(Errc::kKeyMissing, "You have no " + std::string(provider) +
+                                            " key: add one (Keys page, POST /keys or aipassport vault add) before "
+                                            "approving");
+  return std::optional<std::string>(labels.front());
+}
+
+GrantChange Approve(const BrokerContext& ctx, std::string owner_id, std::string asked_label, int64_t seconds,
+                    std::optional<domain::Scope> narrowed) {
+  return [&ctx, owner_id, asked_label, seconds, narrowed](store::GrantRecord& g, UnixSeconds now) -> Status {
     if (auto pending = MustBePending(g, now); !pending) return pending;
+    auto scope = domain::ParseScopeText(g.scope_json);
+    if (!scope) return scope.error();
+    auto label = ChooseKeyLabel(ctx, owner_id, scope->provider, asked_label);
+    if (!label) return label.error();
     if (narrowed) domain::SetScope(g, *narrowed);
     g.owner_id = owner_id;
+    g.key_label = *label;
     g.status = store::GrantStatus::kApproved;
     g.approved_at = now;
     g.expires_at = now + seconds;

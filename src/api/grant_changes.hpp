@@ -21,11 +21,20 @@ using GrantChange = std::function<Status(store::GrantRecord& grant, UnixSeconds 
 // The reference's wording: "Grant is 'approved', must be 'pending'".
 Error WrongStatus(store::GrantStatus status, std::string_view wanted);
 
+// The label of the key a grant for `provider` will spend when `owner_id` approves it: `asked` if
+// they hold a key so labelled, else (when `asked` is empty) their first; none for a keyless
+// server. kKeyMissing when they hold no key for the provider (approving needs one first);
+// kValidation when they hold none labelled `asked`.
+Result<std::optional<std::string>> ChooseKeyLabel(const BrokerContext& ctx, std::string_view owner_id,
+                                                  std::string_view provider, std::string_view asked);
+
 // The changes, for the API and the pages alike. Approve and Deny take a pending grant only, with
 // the reference's wording ("Grant is 'approved', must be 'pending'"). Approve makes the grant the
-// approving owner's (none for the admin) and, given a narrowed scope, grants that instead of what
+// approving owner's (the operator's for the owner token), binds it to one of their keys
+// (ChooseKeyLabel with `asked_label`) and, given a narrowed scope, grants that instead of what
 // was asked. Revoke works from any status and is idempotent: one click always ends it.
-GrantChange Approve(std::optional<std::string> owner_id, int64_t seconds, std::optional<domain::Scope> narrowed = {});
+GrantChange Approve(const BrokerContext& ctx, std::string owner_id, std::string asked_label, int64_t seconds,
+                    std::optional<domain::Scope> narrowed = {});
 GrantChange Deny();
 GrantChange Revoke();
 // Sets the grant's limits to `scope`'s (its provider, models and capabilities stay as granted).

@@ -152,6 +152,9 @@ class NativeCall {
     if (grant_->scope.provider != provider_.name)
       co_return Refuse(MakeError(Errc::kForbidden, "This token is for " + grant_->scope.provider +
                                                        "; it cannot be used on " + provider_.name + "'s paths"));
+    auto key = SpendingKey(ctx_, *grant_, provider_);
+    if (!key) co_return Refuse(key.error());
+    key_ = std::move(*key);
     if (ep_.capability.empty()) co_return co_await ListModels();
     if (ep_.model_in == proxy::ModelIn::kMultipart) co_return co_await RelayUpload();
     auto call = ReadJsonCall(ep_, std::move(req_.body()), grant_->record.budget_micros.has_value());
@@ -168,7 +171,7 @@ class NativeCall {
     upstream.body() = std::move(call->body);
     upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
     upstream.prepare_payload();
-    auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream));
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), std::move(upstream));
     co_return co_await Answer(std::move(answer));
   }
 
@@ -186,6 +189,8 @@ class NativeCall {
     metered_.emplace(ctx_, grant_, model_, ep_.counted);
     co_return co_await metered_->Admit(worst, stream);
   }
+
+  std::string_view ApiKey() const { return key_ ? std::string_view(key_->secret) : std::string_view(); }
 
   Request UpstreamRequest() const {
     Request out(req_.method(), upstream_path_ + upstream_query_, 11);
@@ -333,7 +338,7 @@ class NativeCall {
     else
       upstream.set(bhttp::field::content_length, req_[bhttp::field::content_length]);
     http::BodySource source = [this]() { return NextUploadPiece(); };
-    auto answer = co_await ctx_.upstream.Open(provider_, std::move(upstream), std::move(source));
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), std::move(upstream), std::move(source));
     if (upload_refusal_) co_return Refuse(*upload_refusal_);
     co_return co_await Answer(std::move(answer));
   }
@@ -381,7 +386,7 @@ class NativeCall {
     metered_.emplace(ctx_, grant_, "", false);
     WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
     if (auto admitted = co_await metered_->Admit(free_call, false); !admitted) co_return Refuse(admitted.error());
-    auto answer = co_await ctx_.upstream.Open(provider_, UpstreamRequest());
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), UpstreamRequest());
     if (!answer) co_return Refuse(answer.error());
     if (!answer->open) co_return std::move(answer->refusal);
     auto body = co_await answer->open->ReadRest(kAnswerLimit);
@@ -425,6 +430,7 @@ class NativeCall {
   std::string upstream_query_;
   std::string model_;
   std::shared_ptr<const domain::Grant> grant_;
+  vault::KeyRef key_;  // held until the call ends
   std::optional<MeteredCall> metered_;
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;

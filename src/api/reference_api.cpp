@@ -278,9 +278,14 @@ class ReferenceApi {
                          "Expected a whole number of seconds between 1 and " + std::to_string(kMaxGrantSeconds)}}));
       seconds = v->get_int64();
     }
-    std::optional<std::string> owner_id;
-    if (caller.owner) owner_id = caller.owner->id;
-    co_return co_await Transition(std::string(params.Get("id")), caller, api::Approve(owner_id, seconds));
+    std::string label;
+    if (const auto* v = body->if_contains("keyLabel"); v && !v->is_null()) {
+      if (!v->is_string()) co_return http::ErrorResponse(Validation({{"keyLabel", "Expected a string"}}));
+      label = v->get_string();
+    }
+    std::string owner_id = ActingOwner(ctx_, caller);
+    co_return co_await Transition(std::string(params.Get("id")), caller,
+                                  api::Approve(ctx_, owner_id, label, seconds));
   }
 
   awaitable<Response> Deny(Request&, const PathParams& params, const Caller& caller) {
@@ -348,6 +353,8 @@ class ReferenceApi {
     auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
     if (!provider) co_return http::ErrorResponse(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
+    auto key = SpendingKey(ctx_, **grant, endpoint);
+    if (!key) co_return http::ErrorResponse(key.error());
     MeteredCall metered(ctx_, *grant, chat->model);
     auto call = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
     if (!call) co_return http::ErrorResponse(call.error());
@@ -358,7 +365,8 @@ class ReferenceApi {
     WorstCase worst = WorstCaseOf(*asked, upstream.body.size());
     if (auto admitted = co_await metered.Admit(worst, false); !admitted)
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
-    auto answer = co_await ctx_.upstream.Send(endpoint, std::move(upstream));
+    std::string_view api_key = *key ? std::string_view((*key)->secret) : std::string_view();
+    auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream));
     if (!answer) co_return http::ErrorResponse(answer.error());
     proxy::Usage usage;
     bool succeeded = answer->result_int() / 100 == 2;

@@ -21,6 +21,25 @@ Result<std::optional<std::string>> EnsureOwnerToken(store::Store& store) {
   return std::optional<std::string>(*token);
 }
 
+Result<store::OwnerRecord> EnsureOperatorAccount(store::Store& store, UnixSeconds now) {
+  auto id = store.GetSetting(kOperatorSetting);
+  if (!id) return id.error();
+  if (*id) return store.GetOwner(**id);
+  auto existing = store.GetOwnerByName(kOperatorName);
+  store::OwnerRecord owner;
+  if (existing) {
+    owner = *existing;
+  } else if (existing.error().code == Errc::kNotFound) {
+    owner = store::OwnerRecord{RandomUuid(), std::string(kOperatorName), "", now};
+    if (auto made = store.CreateOwner(owner); !made) return made.error();
+  } else {
+    return existing.error();
+  }
+  if (auto kept = store.PutSetting(kOperatorSetting, owner.id); !kept) return kept.error();
+  if (auto adopted = store.AdoptOwnerlessGrants(owner.id); !adopted) return adopted.error();
+  return owner;
+}
+
 Status CheckAdminTokenStrength(std::string_view token) {
   if (token.size() < kMinAdminTokenLength)
     return MakeError(Errc::kBadRequest, "AIPASSPORT_ADMIN_TOKEN is too short to be a secret (at least " +

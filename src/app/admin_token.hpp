@@ -16,6 +16,13 @@ inline constexpr size_t kMinAdminTokenLength = 24;
 Result<std::string> ResetOwnerToken(store::Store& store);
 // The token to show at start: a new one on first start, nothing if one exists already.
 Result<std::optional<std::string>> EnsureOwnerToken(store::Store& store);
+inline constexpr std::string_view kOperatorSetting = "operator_owner_id";
+inline constexpr std::string_view kOperatorName = "operator";
+// The operator's account, made at first start (named "operator", with no password until
+// `aipassport user passwd operator` gives it one): the owner token acts for it, the
+// environment's provider keys are its keys, and decided grants without an owner become its.
+Result<store::OwnerRecord> EnsureOperatorAccount(store::Store& store, UnixSeconds now);
+
 // Refuses a token from the environment that is too short to be a secret.
 Status CheckAdminTokenStrength(std::string_view token);
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/dispatcher.hpp"
+#include "api/key_api.hpp"
 #include "api/native_api.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
@@ -53,26 +54,53 @@ std::string Trimmed(std::string s) {
 
 Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
   proxy::ProviderTable table;
-  auto env = ProcessEnvironment();
   for (proxy::Provider p : proxy::kAllProviders) {
-    auto& endpoint = table.For(p);
     auto base = http::ParseBaseUrl(config.base_urls[static_cast<size_t>(p)]);
     if (!base) return base.error();
-    endpoint.base = *base;
-    for (const char* name : proxy::KeyEnvironmentVariables(p)) {
-      std::string key = Trimmed(env(name).value_or(""));  // as the reference: blank does not count
-      if (key.empty()) continue;
-      endpoint.api_key = std::move(key);
-      break;
-    }
+    table.For(p).base = *base;
   }
   for (const auto& up : config.compatible_upstreams) {
     auto base = http::ParseBaseUrl(up.base_url);
     if (!base) return base.error();
-    table.endpoints.push_back(
-        proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key, up.api_key.empty()});
+    table.endpoints.push_back(proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key.empty()});
   }
   return table;
+}
+
+// The environment's provider keys (the operator's), by provider name.
+std::map<std::string, std::string> EnvironmentKeys(const Config& config) {
+  std::map<std::string, std::string> keys;
+  auto env = ProcessEnvironment();
+  for (proxy::Provider p : proxy::kAllProviders) {
+    for (const char* name : proxy::KeyEnvironmentVariables(p)) {
+      std::string key = Trimmed(env(name).value_or(""));  // as the reference: blank does not count
+      if (key.empty()) continue;
+      keys[std::string(proxy::ProviderName(p))] = std::move(key);
+      break;
+    }
+  }
+  for (const auto& up : config.compatible_upstreams)
+    if (!up.api_key.empty()) keys[up.name] = up.api_key;
+  return keys;
+}
+
+vault::Sharing SharingFrom(const Config& config) {
+  vault::Sharing sharing;
+  for (const auto& name : config.share_environment_keys_with) {
+    if (name == "*") sharing.everyone = true;
+    sharing.usernames.insert(name);
+  }
+  return sharing;
+}
+
+// Reads every sealed key and owner into the vault. Runs on the store thread (or before serving).
+Status LoadVault(store::Store& store, vault::Vault& vault) {
+  auto keys = store.Keys().ListKeys(std::nullopt);
+  if (!keys) return keys.error();
+  auto owners = store.ListOwners();
+  if (!owners) return owners.error();
+  vault.Load(*keys, *owners);
+  return {};
 }
 
 std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep, bool tls = false) {
@@ -150,6 +178,38 @@ std::function<void(const store::EventRecord&)> WebhookSink(const Config& config,
   };
 }
 
+// Writes when keys were last used, and picks up keys that another process (the CLI, another
+// broker) added, replaced or removed. Runs its store work on the store thread.
+boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& store_pool, vault::Vault& vault) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  int64_t seen_version = -1;
+  bool warned_rotation = false;
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(2));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto sync = [&]() {
+      for (const auto& [id, at] : vault.TakeUsed())
+        if (auto ok = store.Keys().MarkKeysUsed({id}, at); !ok) spdlog::warn("key use not recorded: {}", ok.error().message);
+      auto version = store.Keys().Version();
+      if (!version || *version == seen_version) return;
+      auto master = store.Keys().MasterKeyId();
+      if (master && *master && **master != vault.Master().Id()) {
+        if (!warned_rotation)
+          spdlog::warn("the vault's master key was rotated: this broker serves with the keys it holds; restart it "
+                       "with the new master key to pick up key changes");
+        warned_rotation = true;
+        return;
+      }
+      if (auto loaded = LoadVault(store, vault); !loaded) {
+        spdlog::error("provider keys not reloaded: {}", loaded.error().message);
+        return;
+      }
+      seen_version = *version;
+    };
+    co_await http::RunBlocking(store_pool, std::move(sync));
+  }
+}
+
 // A broker that stops sending heartbeats for this long is gone: its leases count as lost.
 constexpr std::chrono::seconds kNodeTimeout{30};
 constexpr std::chrono::seconds kHeartbeat{5};
@@ -198,6 +258,11 @@ int RunBroker(const Config& config) {
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
   if (!master_key) return Fail(master_key.error().message);
+  auto operator_account = EnsureOperatorAccount(**store, SystemClock()());
+  if (!operator_account) return Fail(operator_account.error().message);
+  vault::Vault vault(std::move(*master_key), operator_account->id, SharingFrom(config));
+  vault.SetEnvironmentKeys(EnvironmentKeys(config));
+  if (auto loaded = LoadVault(**store, vault); !loaded) return Fail(loaded.error().message);
 
   std::string owner_hash;
   auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");
@@ -264,6 +329,7 @@ int RunBroker(const Config& config) {
                          authorizations,
                          devices,
                          throttles,
+                         vault,
                          https,
                          config.dynamic_registration,
                          config.refuse_unpriced_models,
@@ -274,6 +340,7 @@ int RunBroker(const Config& config) {
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
+  api::AddKeyRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
   ui::AddConsentPages(router, ctx);
   ui::AddAppPages(router, ctx);
@@ -299,6 +366,10 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(watch), [](std::exception_ptr e) {
     if (e) spdlog::error("the signing key watch stopped");
   });
+  auto keys_sync = KeepVault(**store, store_pool, vault);
+  boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
+    if (e) spdlog::error("the provider key sync stopped");
+  });
   auto leases = KeepLeases(**store, store_pool, meter);
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
@@ -320,9 +391,9 @@ int RunBroker(const Config& config) {
   else
     std::printf("owner token: from AIPASSPORT_ADMIN_TOKEN\n");
   for (proxy::Provider p : proxy::kAllProviders)
-    if (upstream.Table().For(p).api_key.empty())
-      std::printf("note: no API key for %s (set %s)\n", std::string(proxy::ProviderName(p)).c_str(),
-                  proxy::KeyEnvironmentVariables(p)[0]);
+    if (!vault.EnvironmentKey(vault.OperatorId(), proxy::ProviderName(p)))
+      std::printf("note: no environment key for %s (%s); owners can add their own keys\n",
+                  std::string(proxy::ProviderName(p)).c_str(), proxy::KeyEnvironmentVariables(p)[0]);
   for (const auto& up : config.compatible_upstreams)
     std::printf("serving OpenAI-compatible upstream '%s' at /%s/v1/ (%s)\n", up.name.c_str(), up.name.c_str(),
                 up.api_key.empty() ? "no key" : "with its key");

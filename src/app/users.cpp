@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "app/admin_token.hpp"
 #include "app/broker.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
@@ -82,6 +83,8 @@ int ManageUsers(const Config& config, const UserCommand& command) {
   }
   if (auto ok = CheckUsername(command.username); !ok) return Fail(ok.error().message);
   if (command.action == "remove") {
+    if (command.username == kOperatorName)
+      return Fail("the operator's account cannot be removed: the owner token acts for it");
     if (auto ok = (*store)->DeleteOwner(command.username); !ok) return Fail(ok.error().message);
     std::printf("removed %s; their sessions have ended\n", command.username.c_str());
     return 0;

@@ -32,6 +32,7 @@ StatusCode StatusFor(Errc code) {
     case Errc::kUpstreamTimeout:
       return StatusCode::gateway_timeout;
     case Errc::kUnavailable:
+    case Errc::kKeyMissing:
       return StatusCode::service_unavailable;
     case Errc::kInternal:
       return StatusCode::internal_server_error;

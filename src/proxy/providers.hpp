@@ -1,5 +1,5 @@
 #pragma once
-// The upstream providers: where each one lives, and the key the broker injects for it.
+// The upstream providers: where each one lives. The keys the broker injects live in the vault.
 
 #include <array>
 #include <optional>
@@ -29,7 +29,6 @@ struct ProviderEndpoint {
   std::string name;  // the grant's provider and the path prefix: "openai", "groq"...
   Provider wire = Provider::kOpenAI;
   http::Origin base;
-  std::string api_key;   // a secret: never log it, never echo it
   bool keyless = false;  // a local server that takes no key (Ollama): call it without one
 };
 

@@ -40,18 +40,18 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::Respo
   return PassOn(head, std::move(body));
 }
 
-void AddKey(const ProviderEndpoint& endpoint, http::Request& req) {
-  if (endpoint.api_key.empty()) return;  // a keyless local server
+void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Request& req) {
+  if (api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
     case Provider::kOpenAI:
-      req.set(bhttp::field::authorization, "Bearer " + endpoint.api_key);
+      req.set(bhttp::field::authorization, "Bearer " + std::string(api_key));
       break;
     case Provider::kAnthropic:
-      req.set("x-api-key", endpoint.api_key);
+      req.set("x-api-key", api_key);
       if (req.find("anthropic-version") == req.end()) req.set("anthropic-version", kAnthropicVersion);
       break;
     case Provider::kGoogle:
-      req.set("x-goog-api-key", endpoint.api_key);
+      req.set("x-goog-api-key", api_key);
       break;
   }
 }
@@ -67,19 +67,14 @@ http::Response PassOn(const http::ResponseHead& head, std::string body) {
   return out;
 }
 
-Status Upstream::RequireKey(const ProviderEndpoint& endpoint) const {
-  if (!endpoint.api_key.empty() || endpoint.keyless) return {};
-  return MakeError(Errc::kUnavailable,
-                   "The broker has no API key for " + endpoint.name + "; the owner must configure one");
-}
-
-boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint, UpstreamCall call) {
+boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint,
+                                                              std::string_view api_key, UpstreamCall call) {
   http::Request req(bhttp::verb::post, call.path, 11);
   req.set(bhttp::field::content_type, "application/json");
   req.set(bhttp::field::accept, "application/json");
   req.body() = std::move(call.body);
   req.prepare_payload();
-  auto answer = co_await Open(endpoint, std::move(req));
+  auto answer = co_await Open(endpoint, api_key, std::move(req));
   if (!answer) co_return answer.error();
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kAnswerLimit);
@@ -87,12 +82,11 @@ boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndp
   co_return PassOn(answer->open->Head(), std::move(*body));
 }
 
-boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, http::Request request,
-                                                          http::BodySource body) {
-  if (auto key = RequireKey(endpoint); !key) co_return key.error();
+boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
+                                                          http::Request request, http::BodySource body) {
   request.target(endpoint.base.path_prefix + std::string(request.target()));
   request.set(bhttp::field::user_agent, "aipassport/0.1");
-  AddKey(endpoint, request);
+  AddKey(endpoint, api_key, request);
   auto answer = co_await client_.Open(endpoint.base, std::move(request), std::move(body));
   if (!answer) co_return Unreachable(endpoint, answer.error());
   if ((*answer)->Head().result_int() / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};

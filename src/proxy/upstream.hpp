@@ -30,14 +30,14 @@ class Upstream {
   Upstream(http::HttpClient& client, ProviderTable table) : client_(client), table_(std::move(table)) {}
 
   const ProviderTable& Table() const { return table_; }
-  // kUnavailable, naming the provider, when the owner has configured no key for it.
-  Status RequireKey(const ProviderEndpoint& endpoint) const;
-  // The reference's chat call, answered whole.
-  boost::asio::awaitable<Result<http::Response>> Send(const ProviderEndpoint& endpoint, UpstreamCall call);
+  // The reference's chat call, answered whole. `api_key` is the owner's key for the provider
+  // (empty for a keyless server); the caller keeps it alive until the call returns.
+  boost::asio::awaitable<Result<http::Response>> Send(const ProviderEndpoint& endpoint, std::string_view api_key,
+                                                      UpstreamCall call);
   // A provider-native call: `request` targets a path under the provider's base and carries no
-  // credential of the app's; the broker's key is added here. With `body`, the body streams.
-  boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, http::Request request,
-                                                  http::BodySource body = {});
+  // credential of the app's; `api_key` is added here. With `body`, the body streams.
+  boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
+                                                  http::Request request, http::BodySource body = {});
 
  private:
   http::HttpClient& client_;

@@ -207,7 +207,8 @@ class ConsentPages {
     if (!scope) co_return Problem(StatusCode::bad_request, scope.error().message);
     auto lifetime = ChosenLifetime(*form, oauth::AskedLifetime(ctx_, id));
     if (!lifetime) co_return Problem(StatusCode::bad_request, lifetime.error().message);
-    auto approve = api::Approve(signed_in->owner.id, *lifetime, *scope);
+    std::string owner_id = api::ActingOwner(ctx_, caller);
+    auto approve = api::Approve(ctx_, owner_id, http::FormValue(*form, "key_label"), *lifetime, *scope);
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);
     if (!approved) co_return Problem(StatusCode::conflict, approved.error().message);
     co_return co_await BackToApp(id, true);

@@ -83,6 +83,9 @@ export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = 
     AIPASSPORT_OPENAI_BASE_URL: base,
     AIPASSPORT_ANTHROPIC_BASE_URL: base,
     AIPASSPORT_GOOGLE_BASE_URL: base,
+    // Most tests play a one-person broker whose signed-in owners spend the environment's keys;
+    // the tests of the sharing rule (vault.test.mjs) set it themselves.
+    AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '*',
     ...env,
   });
   const m = broker.output.match(/owner token \(shown once, keep it secret\): (\S+)/);

@@ -118,7 +118,7 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
   await misconfigured.stop();
 });
 
-test('provider keys: the reference\'s aliases, blanks ignored; a provider without a key answers 503', async () => {
+test('provider keys: the reference\'s aliases, blanks ignored; a provider without a key cannot be approved', async () => {
   const aliased = await startBroker({ mock, env: { OPENAI_API_KEY: '   ', OPEN_AI_KEY: ` ${KEYS.openai}\n`, CLAUDE_API_KEY: '', CLAUDE_SECRET_KEY: KEYS.anthropic } });
   for (const provider of ['openai', 'anthropic']) {
     const g = await approvedGrant(aliased, SCOPES[provider]);
@@ -127,11 +127,14 @@ test('provider keys: the reference\'s aliases, blanks ignored; a provider withou
   }
   await aliased.stop();
   const broker = await startBroker({ mock, env: { GEMINI_API_KEY: '' } });
-  assert.match(broker.output, /no API key for google \(set GOOGLE_API_KEY\)/);
-  const g = await approvedGrant(broker, SCOPES.google);
-  const res = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gemini-2.5-flash') });
+  assert.match(broker.output, /no environment key for google \(GOOGLE_API_KEY\)/);
+  const req = await call(broker.url, 'POST', '/grant-requests', {
+    body: { appName: 'E2E App', appUrl: 'https://app.example', reason: 'testing', scope: SCOPES.google },
+  });
+  const res = await call(broker.url, 'POST', `/grants/${req.json.grant.id}/approve`, { token: broker.ownerToken, body: {} });
   assert.equal(res.status, 503);
-  assert.match(res.json.error, /no API key for google/);
+  assert.equal(res.json.type, 'key_missing');
+  assert.match(res.json.error, /no google key: add one/);
   await broker.stop();
 });
 
