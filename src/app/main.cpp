@@ -7,6 +7,7 @@
 #include "app/clients.hpp"
 #include "app/config.hpp"
 #include "app/users.hpp"
+#include "app/vault_commands.hpp"
 
 namespace {
 
@@ -111,6 +112,32 @@ int main(int argc, char** argv) {
   auto* rotate = keys->add_subcommand("rotate-signing", "Add a signing key: published now, signing after a while");
   AddDataDirOptions(rotate, keys_flags);
 
+  ap::app::Flags vault_flags;
+  ap::app::VaultCommand vault_command;
+  auto* vault = cli.add_subcommand("vault", "Manage the owners' provider keys, sealed under the master key");
+  vault->require_subcommand(1);
+  auto* vault_add = vault->add_subcommand("add", "Add (or replace) an owner's provider key, read from stdin");
+  vault_add->add_option("--owner", vault_command.owner, "The owner's username (operator: the environment's owner)")
+      ->required();
+  vault_add->add_option("--provider", vault_command.provider, "openai, anthropic, google or a declared upstream")
+      ->required();
+  vault_add->add_option("--label", vault_command.label, "The key's label, which grants bind to (default: default)");
+  AddDataDirOptions(vault_add, vault_flags);
+  vault_add->callback([&vault_command] { vault_command.action = "add"; });
+  auto* vault_list = vault->add_subcommand("list", "List the keys (their hints only)");
+  vault_list->add_option("--owner", vault_command.owner, "Only this owner's keys");
+  AddDataDirOptions(vault_list, vault_flags);
+  vault_list->callback([&vault_command] { vault_command.action = "list"; });
+  auto* vault_remove = vault->add_subcommand("remove", "Remove a key; grants bound to it get key_missing");
+  vault_remove->add_option("key_id", vault_command.key_id, "The key's id (see vault list)")->required();
+  AddDataDirOptions(vault_remove, vault_flags);
+  vault_remove->callback([&vault_command] { vault_command.action = "remove"; });
+  auto* vault_rotate = vault->add_subcommand("rotate-master", "Re-wrap every key under a new master key");
+  vault_rotate->add_option("--new-key-file", vault_command.new_key_file, "The new key (made there, 0600, if missing)")
+      ->required();
+  AddDataDirOptions(vault_rotate, vault_flags);
+  vault_rotate->callback([&vault_command] { vault_command.action = "rotate-master"; });
+
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
@@ -119,6 +146,9 @@ int main(int argc, char** argv) {
   if (client->parsed())
     return WithLoadedConfig(client_flags,
                             [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); });
+  if (vault->parsed())
+    return WithLoadedConfig(vault_flags,
+                            [&](const ap::app::Config& c) { return ap::app::ManageVault(c, vault_command); });
   if (user->parsed())
     return WithLoadedConfig(user_flags,
                             [&](const ap::app::Config& c) { return ap::app::ManageUsers(c, user_command); });

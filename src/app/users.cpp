@@ -31,6 +31,8 @@ Status CheckUsername(const std::string& name) {
   return {};
 }
 
+}  // namespace
+
 std::string ReadLineQuietly(const char* prompt) {
   std::fprintf(stderr, "%s", prompt);
   termios before{};
@@ -44,6 +46,8 @@ std::string ReadLineQuietly(const char* prompt) {
   std::fprintf(stderr, "\n");
   return line;
 }
+
+namespace {
 
 // The new password: the first line of stdin, or typed twice on the terminal.
 Result<std::string> ReadPassword(bool from_stdin) {

@@ -17,4 +17,7 @@ struct UserCommand {
 // Returns the process exit code; failures are printed.
 int ManageUsers(const Config& config, const UserCommand& command);
 
+// Reads a line from the terminal without echoing it (a password, a key), after `prompt` on stderr.
+std::string ReadLineQuietly(const char* prompt);
+
 }  // namespace ap::app

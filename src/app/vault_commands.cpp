@@ -1,6 +1,143 @@
 #include "app/vault_commands.hpp"
 
+#include <sodium.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "api/key_api.hpp"
+#include "app/admin_token.hpp"
+#include "app/broker.hpp"
+#include "app/users.hpp"
+#include "core/ids.hpp"
+#include "proxy/providers.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+#include "vault/sealing.hpp"
+
 namespace ap::app {
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
+  return 1;
+}
+
+std::string MasterSource(const Config& config) {
+  return config.master_key_base64 ? "AIPASSPORT_MASTER_KEY" : config.master_key_file.string();
+}
+
+bool KnownProvider(const Config& config, const std::string& name) {
+  if (proxy::ParseProvider(name)) return true;
+  for (const auto& up : config.compatible_upstreams)
+    if (up.name == name) return true;
+  return false;
+}
+
+Result<std::string> ReadKey() {
+  std::string line;
+  if (isatty(STDIN_FILENO))
+    line = ReadLineQuietly("Paste the key (it is not shown): ");
+  else if (!std::getline(std::cin, line))
+    return MakeError(Errc::kBadRequest, "no key on stdin");
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+int Add(const Config& config, store::Store& store, const VaultCommand& command) {
+  if (!KnownProvider(config, command.provider))
+    return Fail("unknown provider '" + command.provider + "' (openai, anthropic, google or a declared upstream)");
+  auto owner = store.GetOwnerByName(command.owner);
+  if (!owner) return Fail("no owner named '" + command.owner + "'");
+  std::string label = command.label.empty() ? std::string(api::kDefaultKeyLabel) : command.label;
+  auto key = ReadKey();
+  if (!key) return Fail(key.error().message);
+  if (auto ok = api::CheckNewKey(label, *key); !ok) {
+    sodium_memzero(key->data(), key->size());
+    return Fail(ok.error().field_errors.front().field + ": " + ok.error().field_errors.front().message);
+  }
+  auto master = OpenMasterKey(config, store);
+  if (!master) return Fail(master.error().message);
+  store::ProviderKeyRecord record;
+  record.id = RandomUuid();
+  record.owner_id = owner->id;
+  record.provider = command.provider;
+  record.label = label;
+  record.hint = key->substr(key->size() - 4);
+  record.created_at = SystemClock()();
+  vault::Seal(*master, *key, record);
+  sodium_memzero(key->data(), key->size());
+  auto replaced = store.Keys().PutKey(record);
+  if (!replaced) return Fail(replaced.error().message);
+  std::printf("%s %s's %s key '%s' (…%s), id %s; running brokers use it within seconds\n",
+              *replaced ? "replaced" : "added", command.owner.c_str(), command.provider.c_str(), label.c_str(),
+              record.hint.c_str(), record.id.c_str());
+  return 0;
+}
+
+int List(store::Store& store, const VaultCommand& command) {
+  auto owners = store.ListOwners();
+  if (!owners) return Fail(owners.error().message);
+  std::map<std::string, std::string> names;
+  std::optional<std::string> only;
+  for (const auto& o : *owners) {
+    names[o.id] = o.username;
+    if (o.username == command.owner) only = o.id;
+  }
+  if (!command.owner.empty() && !only) return Fail("no owner named '" + command.owner + "'");
+  auto keys = store.Keys().ListKeys(only ? std::optional<std::string_view>(*only) : std::nullopt);
+  if (!keys) return Fail(keys.error().message);
+  for (const auto& k : *keys)
+    std::printf("%s\t%s\t%s\t%s\t…%s\tadded %s\tlast used %s\n", k.id.c_str(), names[k.owner_id].c_str(),
+                k.provider.c_str(), k.label.c_str(), k.hint.c_str(), FormatIso8601(k.created_at).c_str(),
+                k.last_used_at ? FormatIso8601(*k.last_used_at).c_str() : "never");
+  if (keys->empty()) std::printf("no keys yet: aipassport vault add --owner NAME --provider P < key.txt\n");
+  return 0;
+}
+
+int Remove(store::Store& store, const VaultCommand& command) {
+  auto key = store.Keys().GetKey(command.key_id);
+  if (!key) return Fail("no key with id '" + command.key_id + "'");
+  if (auto ok = store.Keys().DeleteKey(command.key_id); !ok) return Fail(ok.error().message);
+  std::printf("removed the %s key '%s' (…%s); grants bound to it get key_missing until a key takes its label\n",
+              key->provider.c_str(), key->label.c_str(), key->hint.c_str());
+  return 0;
+}
+
+// Re-wraps every data key under the new master key in one transaction; retried when a key changes
+// meanwhile (a broker or another command added one).
+int RotateMaster(const Config& config, store::Store& store, const VaultCommand& command) {
+  auto old_master = OpenMasterKey(config, store);
+  if (!old_master) return Fail(old_master.error().message);
+  bool created = false;
+  auto new_master = vault::LoadMasterKey({std::nullopt, command.new_key_file}, true, &created);
+  if (!new_master) return Fail(new_master.error().message);
+  if (new_master->Id() == old_master->Id()) return Fail(command.new_key_file + " holds the current master key");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto keys = store.Keys().ListKeys(std::nullopt);
+    if (!keys) return Fail(keys.error().message);
+    std::vector<store::RewrappedKey> rows;
+    for (const auto& key : *keys) {
+      auto wrapped = vault::Rewrap(*old_master, *new_master, key);
+      if (!wrapped) return Fail(wrapped.error().message);
+      rows.push_back({key.id, std::move(*wrapped)});
+    }
+    auto done = store.Keys().Rewrap(rows, old_master->Id(), new_master->Id());
+    if (done) {
+      std::printf(
+          "re-wrapped %zu keys under the new master key %s (id %s)%s.\n"
+          "Now give every broker the new key (vault.master_key_file = %s, or AIPASSPORT_MASTER_KEY) and restart them "
+          "at leisure: until then they serve with the keys they hold. Then destroy the old key (%s).\n",
+          rows.size(), command.new_key_file.c_str(), new_master->Id().c_str(), created ? ", made just now" : "",
+          command.new_key_file.c_str(), MasterSource(config).c_str());
+      return 0;
+    }
+    if (done.error().code != Errc::kBadRequest) return Fail(done.error().message);
+  }
+  return Fail("the keys kept changing during the rotation; nothing was changed, try again");
+}
+
+}  // namespace
 
 Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store, bool* created) {
   auto stored_id = store.Keys().MasterKeyId();
@@ -8,11 +145,22 @@ Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store
   auto key = vault::LoadMasterKey({config.master_key_base64, config.master_key_file}, !*stored_id, created);
   if (!key) return key.error();
   if (*stored_id && **stored_id != key->Id())
-    return MakeError(Errc::kValidation,
-                     "the master key (" + std::string(config.master_key_base64 ? "AIPASSPORT_MASTER_KEY" : "from " + config.master_key_file.string()) +
-                         ", id " + key->Id() + ") is not the one the stored provider keys are sealed with (id " +
-                         **stored_id + "); start with that key");
+    return MakeError(Errc::kValidation, "the master key from " + MasterSource(config) + " (id " + key->Id() +
+                                            ") is not the one the stored provider keys are sealed with (id " +
+                                            **stored_id + "); start with that key");
   return key;
+}
+
+int ManageVault(const Config& config, const VaultCommand& command) {
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  if (!store) return Fail(store.error().message);
+  if (auto made = EnsureOperatorAccount(**store, SystemClock()()); !made) return Fail(made.error().message);
+  if (command.action == "add") return Add(config, **store, command);
+  if (command.action == "list") return List(**store, command);
+  if (command.action == "remove") return Remove(**store, command);
+  if (command.action == "rotate-master") return RotateMaster(config, **store, command);
+  return Fail("unknown vault action '" + command.action + "'");
 }
 
 }  // namespace ap::app

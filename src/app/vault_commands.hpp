@@ -1,5 +1,8 @@
 #pragma once
-// The vault's master key as a broker or a command finds it, and `aipassport vault ...`.
+// The vault's master key as a broker or a command finds it, and `aipassport vault ...`: owners'
+// provider keys managed on the data directory (also while brokers run: they pick changes up).
+
+#include <string>
 
 #include "app/config.hpp"
 #include "store/store.hpp"
@@ -11,5 +14,18 @@ namespace ap::app {
 // key file (and sets `*created`) only when the store holds no sealed key yet, so a missing or
 // wrong key is a clear error, never a silently empty vault.
 Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store, bool* created = nullptr);
+
+struct VaultCommand {
+  std::string action;  // add, list, remove, rotate-master
+  std::string owner;   // add, list: the owner's username
+  std::string provider;
+  std::string label;         // add: default "default"
+  std::string key_id;        // remove
+  std::string new_key_file;  // rotate-master
+};
+
+// Returns the process exit code; failures are printed. `add` reads the key from the first line of
+// stdin and prints only its hint.
+int ManageVault(const Config& config, const VaultCommand& command);
 
 }  // namespace ap::app

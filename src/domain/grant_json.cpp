@@ -54,6 +54,8 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   o["budget"] = BudgetToJson(r);
   o["requests"] = RequestsToJson(r);
   if (r.notes) o["notes"] = *r.notes;
+  if (r.owner_id) o["ownerId"] = *r.owner_id;
+  if (r.key_label) o["keyLabel"] = *r.key_label;  // which of the owner's keys it spends
   o["version"] = std::to_string(r.version);  // the reference's version is a string
   return o;
 }

@@ -74,7 +74,30 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
          "\" inputmode=\"decimal\" value=\"" + shown + "\" placeholder=\"no limit\">";
 }
 
-std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked) {
+// Which of the owner's keys the grant will spend: a choice when they hold several, a warning when
+// they hold none (approving then needs a key first). Empty for a server that takes no key.
+struct KeyOptions {
+  bool needed = true;
+  std::vector<std::string> labels;
+};
+
+std::string KeyChoice(const KeyOptions& keys, const std::string& provider) {
+  if (!keys.needed) return "";
+  if (keys.labels.empty())
+    return "<p class=\"error\" role=\"alert\" id=\"no-key\">You have no " + Escape(provider) +
+           " key yet, so this cannot be approved: add one first (POST /keys, or <code>aipassport vault add</code>), "
+           "then reload this page.</p>";
+  if (keys.labels.size() == 1)
+    return "<p id=\"key\">It will spend your " + Escape(provider) + " key <strong>" + Escape(keys.labels[0]) +
+           "</strong>.</p><input type=\"hidden\" name=\"key_label\" value=\"" + Escape(keys.labels[0]) + "\">";
+  std::string html = "<label for=\"key_label\">Spend your " + Escape(provider) +
+                     " key</label><select id=\"key_label\" name=\"key_label\">";
+  for (const auto& label : keys.labels) html += "<option value=\"" + Escape(label) + "\">" + Escape(label) + "</option>";
+  return html + "</select>";
+}
+
+std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
+                        const KeyOptions& keys) {
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   std::string html = "<h1>" + Escape(r.app_name) + " asks for access</h1>";
@@ -92,12 +115,14 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true);
   html += LimitField("max_requests", "Requests", scope.max_requests, false);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false);
+  html += KeyChoice(keys, scope.provider);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
   for (int64_t l : OfferedLifetimes(asked))
     html += "<option value=\"" + std::to_string(l) + "\"" + (asked && l == *asked ? " selected" : "") + ">" +
             LifetimeWords(l) + "</option>";
-  html +=
-      "</select><button type=\"submit\" name=\"decision\" value=\"approve\">Approve</button> "
+  html += std::string("</select><button type=\"submit\" name=\"decision\" value=\"approve\"") +
+          (keys.needed && keys.labels.empty() ? " disabled" : "") +
+          ">Approve</button> "
       "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>";
   return html;
 }
@@ -177,7 +202,8 @@ class ConsentPages {
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id)),
+                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id),
+                               KeysOf(*signed_in, grant->scope.provider)),
                    oauth::ReturnOrigin(ctx_, id));
   }
 
@@ -219,6 +245,13 @@ class ConsentPages {
   awaitable<Response> BackToApp(const std::string& id, bool approved) {
     auto redirect = co_await oauth::FinishAuthorization(ctx_, id, approved);
     co_return SeeOther(redirect ? *redirect : "/");
+  }
+
+  KeyOptions KeysOf(const api::SignedIn& signed_in, const std::string& provider) {
+    const proxy::ProviderEndpoint* endpoint = ctx_.upstream.Table().Find(provider);
+    if (endpoint && endpoint->keyless) return KeyOptions{false, {}};
+    std::string owner = api::ActingOwner(ctx_, api::Caller{signed_in.owner});
+    return KeyOptions{true, ctx_.vault.Labels(owner, provider)};
   }
 
   awaitable<Result<domain::Grant>> Pending(const std::string& id, const api::SignedIn& signed_in) {
