@@ -75,6 +75,14 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
   return table;
 }
 
+// Every provider key the broker holds, for the scrubber that keeps them out of answers.
+std::vector<std::string> HeldKeys(const proxy::ProviderTable& table) {
+  std::vector<std::string> keys;
+  for (const auto& endpoint : table.endpoints)
+    if (!endpoint.api_key.empty()) keys.push_back(endpoint.api_key);
+  return keys;
+}
+
 std::string UrlOf(const boost::asio::ip::tcp::endpoint& ep, bool tls = false) {
   std::string host = ep.address().to_string();
   if (ep.address().is_v6()) host = "[" + host + "]";
@@ -235,6 +243,10 @@ int RunBroker(const Config& config) {
     return Fail(std::string("cannot set up TLS for upstream calls: ") + e.what());
   }
   proxy::Upstream upstream(*client, std::move(*table));
+  if (size_t too_short = upstream.Scrubber().Update(HeldKeys(upstream.Table())))
+    spdlog::warn("{} provider key(s) shorter than {} characters cannot be told apart from text in answers; they are "
+                 "not scrubbed from them",
+                 too_short, proxy::KeySet::kMinRun);
   domain::TokenSettings token_settings;
   token_settings.issuer = config.issuer;
   token_settings.audience = config.audience;
