@@ -39,22 +39,23 @@ bool IsTextual(const http::ResponseHead& head) {
          StartsWithNoCase(media, "application/x-www-form-urlencoded") || StartsWithNoCase(media, "application/x-ndjson");
 }
 
-void AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+  bool scrubbed = false;
   for (std::string_view name : kPassedHeaders) {
     auto it = head.find(name);
     if (it == head.end()) continue;
     std::string value(it->value());
-    if (keys_->Scrub(value)) Scrubbed("header");
+    scrubbed |= keys_->Scrub(value);
     out.set(name, value);
   }
+  return scrubbed;
 }
 
 http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
   http::Response out(head.result(), 11);
-  CopyHeaders(head, out);
-  if (IsTextual(head) || IsEventStream(head)) {
-    if (keys_->Scrub(body)) Scrubbed("body");
-  }
+  bool in_headers = CopyHeaders(head, out);
+  bool in_body = (IsTextual(head) || IsEventStream(head)) && keys_->Scrub(body);
+  if (in_headers || in_body) Scrubbed(in_headers && in_body ? "headers and body" : in_body ? "body" : "headers");
   out.body() = std::move(body);
   out.prepare_payload();
   return out;
@@ -62,7 +63,7 @@ http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string b
 
 http::Response AnswerFilter::StreamHead(const http::ResponseHead& head) {
   http::Response out(head.result(), 11);
-  CopyHeaders(head, out);
+  if (CopyHeaders(head, out)) Scrubbed("headers");
   out.erase(bhttp::field::retry_after);
   if (IsEventStream(head)) out.set(bhttp::field::cache_control, "no-cache");
   return out;
@@ -73,8 +74,8 @@ void AnswerFilter::AppendEvent(std::string_view event, std::string& out) {
 }
 
 void AnswerFilter::Scrubbed(std::string_view where) {
-  if (warned_) return;
-  warned_ = true;
+  if (where == "stream" && warned_stream_) return;
+  warned_stream_ = where == "stream";
   spdlog::warn("key material removed from {}'s answer ({}) before it reached the app", provider_, where);
 }
 

@@ -4,8 +4,8 @@
 // out (key_scrubber.hpp): whole bodies of any status, and streamed events one by one, each event
 // before it is relayed. Binary bodies (audio, images: anything neither text nor JSON) pass as they
 // are: their bytes are no text a key could be quoted in, and replacing bytes would corrupt them.
-// Each answer that had key material removed is logged once as a warning naming the provider,
-// never with the material.
+// An answer that had key material removed is logged as a warning naming the provider and where
+// (headers, body, stream: once per stream), never with the material.
 // Thread-safety: none; one per answer.
 
 #include <memory>
@@ -38,12 +38,13 @@ class AnswerFilter {
   void AppendEvent(std::string_view event, std::string& out);
 
  private:
-  void CopyHeaders(const http::ResponseHead& head, http::Response& out);
+  // Whether it removed anything.
+  bool CopyHeaders(const http::ResponseHead& head, http::Response& out);
   void Scrubbed(std::string_view where);
 
   std::shared_ptr<const KeySet> keys_;
   std::string provider_;
-  bool warned_ = false;
+  bool warned_stream_ = false;
 };
 
 }  // namespace ap::proxy
