@@ -244,9 +244,8 @@ int RunBroker(const Config& config) {
   }
   proxy::Upstream upstream(*client, std::move(*table));
   if (size_t too_short = upstream.Scrubber().Update(HeldKeys(upstream.Table())))
-    spdlog::warn("{} provider key(s) shorter than {} characters cannot be told apart from text in answers; they are "
-                 "not scrubbed from them",
-                 too_short, proxy::KeySet::kMinRun);
+    spdlog::warn("{} provider key(s) under {} characters are not scrubbed from answers", too_short,
+                 proxy::KeySet::kMinRun);
   domain::TokenSettings token_settings;
   token_settings.issuer = config.issuer;
   token_settings.audience = config.audience;

@@ -91,7 +91,8 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
   bool streamed = stream && stream->is_bool() && stream->get_bool();
   if (quote == Quote::kError && !streamed) return Invalid(KeyQuote(key));
   bool truncated = false;
-  std::string reply = quote == Quote::kNone ? ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated) : KeyQuote(key);
+  std::string reply =
+      quote == Quote::kNone ? ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + 3, out = EstimateTokens(reply);
   std::string id = "msg_" + RandomToken(18);
   const char* stop = truncated ? "max_tokens" : "end_turn";

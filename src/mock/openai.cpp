@@ -86,8 +86,9 @@ json::object ChatUsage(int64_t in, int64_t out) {
 
 // An error in the middle of a stream, as OpenAI sends one: a data event with an `error` member.
 std::string StreamError(const std::string& message) {
-  return SseEvent("", json::object{{"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr},
-                                              {"code", nullptr}}}});
+  return SseEvent(
+      "",
+      json::object{{"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}});
 }
 
 MockAnswer QuotedKeyError(std::string_view key) {
@@ -209,7 +210,8 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
     for (const auto& item : input->get_array())
       if (const auto* msg = item.if_object(); msg && msg->contains("content")) CollectText(msg->at("content"), prompt);
   bool truncated = false;
-  std::string reply = quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
+  std::string reply =
+      quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
   if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out));

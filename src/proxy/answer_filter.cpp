@@ -36,7 +36,8 @@ bool IsTextual(const http::ResponseHead& head) {
   };
   return (StartsWithNoCase(media, "text/") && !IsEventStream(head)) || StartsWithNoCase(media, "application/json") ||
          ends_with("+json") || ends_with("/xml") || ends_with("+xml") ||
-         StartsWithNoCase(media, "application/x-www-form-urlencoded") || StartsWithNoCase(media, "application/x-ndjson");
+         StartsWithNoCase(media, "application/x-www-form-urlencoded") ||
+         StartsWithNoCase(media, "application/x-ndjson");
 }
 
 bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {

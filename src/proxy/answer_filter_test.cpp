@@ -19,8 +19,8 @@ http::ResponseHead Head(unsigned status, std::string_view content_type) {
 }
 
 TEST(AnswerFilter, TextIsReadWholeAndBinaryIsNot) {
-  for (std::string_view type : {"", "application/json", "application/json; charset=utf-8", "text/plain",
-                                "Text/HTML", "application/problem+json", "application/xml", "text/vtt"})
+  for (std::string_view type : {"", "application/json", "application/json; charset=utf-8", "text/plain", "Text/HTML",
+                                "application/problem+json", "application/xml", "text/vtt"})
     EXPECT_TRUE(IsTextual(Head(200, type))) << type;
   for (std::string_view type : {"audio/mpeg", "image/png", "application/octet-stream", "text/event-stream"})
     EXPECT_FALSE(IsTextual(Head(200, type))) << type;
