@@ -3,6 +3,7 @@
 
 #include "core/ids.hpp"
 #include "domain/token_service.hpp"
+#include "proxy/key_scrubber.hpp"
 #include "proxy/translate.hpp"
 
 namespace {
@@ -61,6 +62,25 @@ void BM_TranslateToGemini(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(ap::proxy::BuildChatCall(ap::proxy::Provider::kGoogle, request, kChat));
 }
 BENCHMARK(BM_TranslateToGemini);
+
+// A 2 KB answer with no key in it, against the three keys an operator's environment holds: what
+// every relayed answer and event pays.
+void BM_ScrubCleanAnswer(benchmark::State& state) {
+  ap::proxy::KeyScrubber scrubber;
+  scrubber.Update({"sk-proj-Ab3dEfGh1jKlMnOpQrStUvWxYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH",
+                   "sk-ant-api03-ZyXwVuTsRqPoNmLkJiHgFeDcBa9876543210zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQ",
+                   "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY"});
+  std::string answer;
+  while (answer.size() < 2048) answer += kChat;
+  answer.resize(2048);
+  auto keys = scrubber.Current();
+  for (auto _ : state) {
+    std::string text = answer;
+    benchmark::DoNotOptimize(keys->Scrub(text));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * 2048);
+}
+BENCHMARK(BM_ScrubCleanAnswer);
 
 }  // namespace
 

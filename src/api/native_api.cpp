@@ -111,25 +111,6 @@ bool IsUsageOnlyChunk(const json::value& chunk) {
   return choices && choices->is_array() && choices->get_array().empty() && usage && usage->is_object();
 }
 
-// The head of a streamed answer: the provider's status and content type.
-Response StreamHead(const http::ResponseHead& upstream) {
-  Response head(upstream.result(), 11);
-  for (std::string_view name : {"content-type", "request-id", "x-request-id"})
-    if (auto it = upstream.find(name); it != upstream.end()) head.set(name, it->value());
-  head.set(bhttp::field::cache_control, "no-cache");
-  return head;
-}
-
-bool IsEventStream(const http::ResponseHead& head) {
-  auto it = head.find(bhttp::field::content_type);
-  return it != head.end() && it->value().starts_with("text/event-stream");
-}
-
-bool IsJson(const http::ResponseHead& head) {
-  auto it = head.find(bhttp::field::content_type);
-  return it == head.end() || it->value().starts_with("application/json");
-}
-
 // One provider-native call, from the credential to the settled usage.
 class NativeCall {
  public:
@@ -209,12 +190,13 @@ class NativeCall {
       co_return std::move(answer->refusal);
     }
     http::UpstreamAnswer& open = *answer->open;
-    if (!IsEventStream(open.Head()) && IsJson(open.Head())) {
+    bool events = proxy::IsEventStream(open.Head());
+    if (!events && proxy::IsTextual(open.Head())) {  // read whole, so a key split across pieces is found
       Response out = co_await RelayWhole(open);
       co_await Settle(true);
       co_return out;
     }
-    StreamEnd end = IsEventStream(open.Head()) ? co_await RelayEvents(open) : co_await RelayBytes(open);
+    StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
     if (end != StreamEnd::kComplete) EstimateCutOffUsage();
     co_await Settle(true);
     if (end == StreamEnd::kComplete || end == StreamEnd::kBudget || end == StreamEnd::kEventTooLong)
@@ -231,7 +213,7 @@ class NativeCall {
       co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
     }
     proxy::MergeUsageFromJson(*body, usage_);
-    Response out = proxy::PassOn(open.Head(), std::move(*body));
+    Response out = ctx_.upstream.Filter(provider_).Whole(open.Head(), std::move(*body));
     if (metered_) AddRateHeaders(out, metered_->Headers());
     co_return out;
   }
@@ -241,7 +223,8 @@ class NativeCall {
   // whose output reaches what the grant could pay for is ended with an event saying so.
   // The caller ends the answer.
   awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open) {
-    Response head = StreamHead(open.Head());
+    proxy::AnswerFilter filter = ctx_.upstream.Filter(provider_);
+    Response head = filter.StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
     if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     proxy::SseSplitter splitter;
@@ -257,7 +240,7 @@ class NativeCall {
       out.clear();
       bool spent = false;
       while (auto event = splitter.Next()) {
-        if (KeepEvent(*event)) out += *event;
+        if (KeepEvent(*event)) filter.AppendEvent(*event, out);
         if ((spent = OutputSoFar() >= OutputCap())) break;
       }
       if (spent) out += proxy::ProviderErrorEvent(ep_.wire, BudgetSpent());
@@ -266,7 +249,9 @@ class NativeCall {
       if (spent) co_return StreamEnd::kBudget;
       if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
     }
-    if (!co_await exchange_.WritePiece(splitter.Rest())) co_return Abandoned();
+    out.clear();
+    filter.AppendEvent(splitter.Rest(), out);
+    if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
     co_return StreamEnd::kComplete;
   }
 
@@ -308,9 +293,9 @@ class NativeCall {
     return StreamEnd::kAppLeft;
   }
 
+  // Binary bodies only (audio): relayed as they are (answer_filter.hpp says why).
   awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open) {
-    Response head = StreamHead(open.Head());
-    head.erase(bhttp::field::cache_control);
+    Response head = ctx_.upstream.Filter(provider_).StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
     if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     for (;;) {
@@ -401,7 +386,7 @@ class NativeCall {
         if (AllowsListedModel(item)) kept.push_back(std::move(item));
       *items = std::move(kept);
     }
-    co_return proxy::PassOn(answer->open->Head(), json::serialize(list));
+    co_return ctx_.upstream.Filter(provider_).Whole(answer->open->Head(), json::serialize(list));
   }
 
   bool AllowsListedModel(const json::value& item) const {

@@ -300,6 +300,11 @@ int RunBroker(const Config& config) {
     return Fail(std::string("cannot set up TLS for upstream calls: ") + e.what());
   }
   proxy::Upstream upstream(*client, std::move(*table));
+  vault.OnChange([&upstream](const std::vector<std::string>& secrets) {
+    if (size_t too_short = upstream.Scrubber().Update(secrets))
+      spdlog::warn("{} provider key(s) under {} characters are not scrubbed from answers", too_short,
+                   proxy::KeySet::kMinRun);
+  });
   domain::TokenSettings token_settings;
   token_settings.issuer = config.issuer;
   token_settings.audience = config.audience;

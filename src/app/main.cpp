@@ -58,6 +58,8 @@ int main(int argc, char** argv) {
   mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();
   mock->add_option("--google-key", mock_options.google_key, "Key expected in x-goog-api-key or ?key=")
       ->capture_default_str();
+  mock->add_option("--accept-key", mock_options.accept_keys,
+                   "A key every provider accepts, in place of the three above (repeatable)");
 
   ap::app::Flags admin_flags;
   bool reset = false;

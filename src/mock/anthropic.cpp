@@ -83,16 +83,20 @@ json::object Usage(int64_t in, int64_t out, int64_t searches = 0) {
   return u;
 }
 
-MockAnswer Messages(const json::object& o, const MockOptions& options) {
+MockAnswer Messages(const json::object& o, const MockOptions& options, std::string_view key) {
   Prompt prompt;
   if (auto refused = CheckMessages(o, true, prompt)) return *refused;
+  Quote quote = o.at("model").is_string() ? QuoteFor(o.at("model").get_string()) : Quote::kNone;
+  const auto* stream = o.if_contains("stream");
+  bool streamed = stream && stream->is_bool() && stream->get_bool();
+  if (quote == Quote::kError && !streamed) return Invalid(KeyQuote(key));
   bool truncated = false;
-  std::string reply = ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated);
+  std::string reply =
+      quote == Quote::kNone ? ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + 3, out = EstimateTokens(reply);
   std::string id = "msg_" + RandomToken(18);
   const char* stop = truncated ? "max_tokens" : "end_turn";
-  const auto* stream = o.if_contains("stream");
-  if (!stream || !stream->is_bool() || !stream->get_bool()) {
+  if (!streamed) {
     return JsonAnswer(200, json::object{{"id", id},
                                         {"type", "message"},
                                         {"role", "assistant"},
@@ -120,7 +124,12 @@ MockAnswer Messages(const json::object& o, const MockOptions& options) {
   answer.pieces.push_back(
       event("content_block_start", {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
   answer.pieces.push_back(event("ping", {}));
-  for (auto& piece : Split(reply, options.stream_chunks))
+  if (quote == Quote::kError) {  // as Anthropic reports an overload mid-stream
+    answer.pieces.push_back(event("error", {{"error", {{"type", "overloaded_error"}, {"message", KeyQuote(key)}}}}));
+    return answer;
+  }
+  auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
+  for (auto& piece : pieces)
     answer.pieces.push_back(
         event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
   answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
@@ -157,15 +166,15 @@ MockAnswer WithRequestId(MockAnswer answer) {
 }  // namespace
 
 MockAnswer AnthropicAnswer(const Request& req, std::string_view path, const MockOptions& options) {
-  std::string key = Header(req, "x-api-key");
-  if (key.empty() || key != options.anthropic_key)
+  std::string key = GivenKey(req, "anthropic");
+  if (key.empty() || !AcceptsKey(options, options.anthropic_key, key))
     return JsonAnswer(401, AnthropicError("authentication_error", "invalid x-api-key"));
   if (Header(req, "anthropic-version").empty()) return Invalid("anthropic-version: header is required");
   if (req.method() == http::Verb::get && path == "/v1/models") return WithRequestId(Models());
   boost::system::error_code ec;
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object()) return Invalid("There was an error parsing the body of your request");
-  if (path == "/v1/messages") return WithRequestId(Messages(body.get_object(), options));
+  if (path == "/v1/messages") return WithRequestId(Messages(body.get_object(), options, key));
   if (path == "/v1/messages/count_tokens") return WithRequestId(CountTokens(body.get_object()));
   return JsonAnswer(404, AnthropicError("not_found_error", "Not Found"));
 }

@@ -25,14 +25,13 @@ Response Invalid(std::string message) {
 }
 
 std::optional<Response> RefuseKey(const Request& req, const MockOptions& options) {
-  std::string key = Header(req, "x-goog-api-key");
-  if (key.empty()) key = QueryParam(req.target(), "key");
+  std::string key = GivenKey(req, "google");
   if (key.empty())
     return JsonAnswer(403,
                       GoogleError(403, "PERMISSION_DENIED",
                                   "Method doesn't allow unregistered callers (callers without established identity). "
                                   "Please use API Key or other form of API consumer identity to call this API."));
-  if (key == options.google_key) return std::nullopt;
+  if (AcceptsKey(options, options.google_key, key)) return std::nullopt;
   json::object err = GoogleError(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.");
   err["error"].as_object()["details"] = json::array{json::object{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
                                                                  {"reason", "API_KEY_INVALID"},
@@ -73,14 +72,17 @@ json::object UsageMetadata(int64_t in, int64_t out) {
   return u;
 }
 
-MockAnswer Generate(const json::object& o, std::string_view model, bool stream, const MockOptions& options) {
+MockAnswer Generate(const json::object& o, std::string_view model, bool stream, const MockOptions& options,
+                    std::string_view key) {
   Prompt prompt;
   if (auto refused = CheckContents(o, prompt)) return *refused;
+  Quote quote = QuoteFor(model);
+  if (quote == Quote::kError && !stream) return Invalid(KeyQuote(key));
   int64_t max_tokens = 0;
   if (const auto* config = o.if_contains("generationConfig"); config && config->is_object())
     max_tokens = IntOr(config->get_object(), "maxOutputTokens", 0);
   bool truncated = false;
-  std::string reply = ReplyTo(prompt, max_tokens, truncated);
+  std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all), out = EstimateTokens(reply);
   const char* finish = truncated ? "MAX_TOKENS" : "STOP";
   std::string id = RandomToken(12);
@@ -91,7 +93,11 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
                                         {"responseId", id}});
   MockAnswer answer;
   answer.content_type = "text/event-stream";
-  auto pieces = Split(reply, options.stream_chunks);
+  if (quote == Quote::kError) {  // Gemini ends a failed stream with an error object
+    answer.pieces.push_back(SseEvent("", GoogleError(500, "INTERNAL", KeyQuote(key)), "\r\n\r\n"));
+    return answer;
+  }
+  auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
   int64_t sent = 0;
   for (size_t i = 0; i < pieces.size(); ++i) {
     bool last = i + 1 == pieces.size();
@@ -162,10 +168,11 @@ MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOpt
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object()) return Invalid("Invalid JSON payload received.");
   const json::object& o = body.get_object();
-  if (action == "generateContent") return Generate(o, model, false, options);
+  std::string key = GivenKey(req, "google");
+  if (action == "generateContent") return Generate(o, model, false, options, key);
   if (action == "streamGenerateContent") {
     if (QueryParam(req.target(), "alt") != "sse") return Invalid("The mock streams with alt=sse only");
-    return Generate(o, model, true, options);
+    return Generate(o, model, true, options, key);
   }
   if (action == "embedContent") return EmbedOne(o);
   if (action == "batchEmbedContents") return EmbedBatch(o);

@@ -17,11 +17,13 @@ using http::Response;
 namespace bhttp = http::bhttp;
 
 struct MockUpstream::State {
-  MockOptions options;
+  std::shared_ptr<const MockOptions> options;  // replaced whole when the accepted keys change
   std::mutex mutex;
   json::object counts{{"openai", 0}, {"anthropic", 0}, {"google", 0}};
   json::object last_headers;  // provider -> the headers of its last request
   json::object last_targets;  // provider -> the target of its last request
+  json::object last_keys;     // provider -> the key its last request carried
+  json::object keys;          // provider -> {key: requests that carried it}
   int64_t streams_started = 0;
   int64_t streams_completed = 0;
   int64_t streams_cancelled = 0;
@@ -29,10 +31,37 @@ struct MockUpstream::State {
   void Record(std::string_view provider, const Request& req) {
     json::object headers;
     for (const auto& field : req) headers[std::string(field.name_string())] = std::string(field.value());
+    std::string key = GivenKey(req, provider);
     std::lock_guard lock(mutex);
     counts[provider] = counts[provider].as_int64() + 1;
     last_headers[provider] = std::move(headers);
     last_targets[provider] = std::string(req.target());
+    last_keys[provider] = key;
+    json::value& seen = keys[provider];
+    if (!seen.is_object()) seen = json::object();
+    json::value& n = seen.get_object()[key];
+    n = n.is_int64() ? n.get_int64() + 1 : 1;
+  }
+
+  std::shared_ptr<const MockOptions> Options() {
+    std::lock_guard lock(mutex);
+    return options;
+  }
+
+  // POST /__mock/accept-keys {"keys": [...]}: the keys every provider accepts from now on; an
+  // empty list goes back to each provider's own key.
+  Response AcceptKeys(const Request& req) {
+    boost::system::error_code ec;
+    json::value body = json::parse(req.body(), ec);
+    const json::value* list = !ec && body.is_object() ? body.get_object().if_contains("keys") : nullptr;
+    if (!list || !list->is_array()) return JsonAnswer(400, json::object{{"error", "send {\"keys\": [\"...\"]}"}});
+    auto next = std::make_shared<MockOptions>(*Options());
+    next->accept_keys.clear();
+    for (const auto& key : list->get_array())
+      if (key.is_string()) next->accept_keys.emplace_back(key.get_string());
+    std::lock_guard lock(mutex);
+    options = std::move(next);
+    return JsonAnswer(200, json::object{{"acceptKeys", list->get_array()}});
   }
 
   json::object Stats() {
@@ -40,6 +69,8 @@ struct MockUpstream::State {
     return json::object{{"requests", counts},
                         {"lastHeaders", last_headers},
                         {"lastTargets", last_targets},
+                        {"lastKeys", last_keys},
+                        {"keys", keys},
                         {"streams", json::object{{"started", streams_started},
                                                  {"completed", streams_completed},
                                                  {"cancelled", streams_cancelled},
@@ -54,18 +85,42 @@ struct MockUpstream::State {
   MockAnswer Answer(const Request& req) {
     std::string_view path = http::PathOf(req.target());
     if (req.method() == bhttp::verb::get && path == "/__mock/stats") return JsonAnswer(200, Stats());
+    if (req.method() == bhttp::verb::post && path == "/__mock/accept-keys") return AcceptKeys(req);
+    std::shared_ptr<const MockOptions> held = Options();
+    const MockOptions& options = *held;
+    std::string_view provider;
+    MockAnswer answer = ProviderAnswer(req, path, options, provider);
+    if (!provider.empty()) Record(provider, req);
+    if (!provider.empty() && AsksToQuoteKey(req)) QuoteKeyInRequestId(answer, provider, GivenKey(req, provider));
+    return answer;
+  }
+
+  // A request that names a quoting model, in its path (Gemini) or its body.
+  static bool AsksToQuoteKey(const Request& req) {
+    return req.target().find(kQuoteKeyModel) != std::string_view::npos ||
+           req.body().find(kQuoteKeyModel) != std::string::npos;
+  }
+
+  static void QuoteKeyInRequestId(MockAnswer& answer, std::string_view provider, const std::string& key) {
+    answer.request_id_header = provider == "anthropic" ? "request-id" : "x-request-id";
+    answer.request_id = "req_" + key;
+    answer.whole.set(answer.request_id_header, answer.request_id);
+  }
+
+  static MockAnswer ProviderAnswer(const Request& req, std::string_view path, const MockOptions& options,
+                                   std::string_view& provider) {
     // Gemini serves /v1beta and /v1 too; its callers carry x-goog-api-key or ?key=.
     bool gemini_key = req.count("x-goog-api-key") || !QueryParam(req.target(), "key").empty();
     if (path.starts_with("/v1beta/") || (path.starts_with("/v1/models") && gemini_key)) {
-      Record("google", req);
+      provider = "google";
       return GeminiAnswer(req, path.substr(path.find('/', 1)), options);
     }
     if (path.starts_with("/v1/messages") || (path == "/v1/models" && req.count("x-api-key"))) {
-      Record("anthropic", req);
+      provider = "anthropic";
       return AnthropicAnswer(req, path, options);
     }
     if (path.starts_with("/v1/")) {
-      Record("openai", req);
+      provider = "openai";
       return OpenAIAnswer(req, path, options);
     }
     return JsonAnswer(404, json::object{{"error", "not found"}});
@@ -95,22 +150,23 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
 }  // namespace
 
 MockUpstream::MockUpstream(MockOptions options) : state_(std::make_shared<State>()) {
-  state_->options = std::move(options);
+  state_->options = std::make_shared<const MockOptions>(std::move(options));
 }
 MockUpstream::~MockUpstream() = default;
 
 http::Handler MockUpstream::Handler() {
   auto state = state_;
   return [state](Request& req, http::Exchange& exchange) -> awaitable<Response> {
-    if (state->options.latency_ms > 0) {
+    std::shared_ptr<const MockOptions> options = state->Options();
+    if (options->latency_ms > 0) {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-      timer.expires_after(std::chrono::milliseconds(state->options.latency_ms));
+      timer.expires_after(std::chrono::milliseconds(options->latency_ms));
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
     MockAnswer answer = state->Answer(req);
     if (answer.pieces.empty()) co_return std::move(answer.whole);
     state->CountStream(&State::streams_started);
-    bool completed = co_await SendPieces(answer, state->options, exchange);
+    bool completed = co_await SendPieces(answer, *options, exchange);
     state->CountStream(completed ? &State::streams_completed : &State::streams_cancelled);
     co_return Response();
   };

@@ -3,11 +3,17 @@
 // and benchmarks. Every path the broker serves answers in its provider's real shape with usage
 // figures, streams (SSE, audio) piece by piece with a configurable pace, and refuses a missing or
 // wrong key or a bad body with the provider's real error shape. GET /__mock/stats reports what it
-// received and how its streams ended (completed, or cancelled by the caller).
+// received (the headers and key of each provider's last request, and every key it was given) and
+// how its streams ended (completed, or cancelled by the caller); POST /__mock/accept-keys
+// `{"keys": [...]}` changes the keys it accepts while it runs. The model names "quote-key" and
+// "quote-key-error" make it quote the key it was given, as a careless provider would: in a
+// successful answer, or in an error (a 400, or an error event in a stream), and in the request id
+// header of either, whole and in part.
 // Thread-safety: the handler may run on many I/O threads at once.
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "http/router.hpp"
 
@@ -20,6 +26,8 @@ struct MockOptions {
   std::string openai_key = "test-openai-key";
   std::string anthropic_key = "test-anthropic-key";
   std::string google_key = "test-google-key";
+  // When set, the keys every provider accepts, in place of its own key above.
+  std::vector<std::string> accept_keys;
 };
 
 class MockUpstream {

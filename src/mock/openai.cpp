@@ -34,14 +34,15 @@ std::string MaskKey(std::string_view key) {
 
 std::optional<Response> RefuseKey(const Request& req, const MockOptions& options) {
   std::string auth = Header(req, "authorization");
+  std::string key = GivenKey(req, "openai");
   if (auth.empty())
     return JsonAnswer(401,
                       OpenAIError("You didn't provide an API key. You need to provide your API key in an Authorization "
                                   "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
                                   "invalid_request_error", nullptr, nullptr));
-  if (auth != "Bearer " + options.openai_key)
+  if (!auth.starts_with("Bearer ") || !AcceptsKey(options, options.openai_key, key))
     return JsonAnswer(401,
-                      OpenAIError("Incorrect API key provided: " + MaskKey(auth.substr(auth.find(' ') + 1)) +
+                      OpenAIError("Incorrect API key provided: " + MaskKey(key) +
                                       ". You can find your API key at https://platform.openai.com/account/api-keys.",
                                   "invalid_request_error", nullptr, "invalid_api_key"));
   return std::nullopt;
@@ -83,7 +84,18 @@ json::object ChatUsage(int64_t in, int64_t out) {
             {"rejected_prediction_tokens", 0}}}};
 }
 
-MockAnswer Chat(const json::object& o, const MockOptions& options) {
+// An error in the middle of a stream, as OpenAI sends one: a data event with an `error` member.
+std::string StreamError(const std::string& message) {
+  return SseEvent(
+      "",
+      json::object{{"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}});
+}
+
+MockAnswer QuotedKeyError(std::string_view key) {
+  return JsonAnswer(400, OpenAIError(KeyQuote(key), "invalid_request_error", nullptr, nullptr));
+}
+
+MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_view key) {
   if (!o.contains("model") || !o.at("model").is_string())
     return JsonAnswer(400,
                       OpenAIError("you must provide a model parameter", "invalid_request_error", nullptr, nullptr));
@@ -92,8 +104,12 @@ MockAnswer Chat(const json::object& o, const MockOptions& options) {
   Prompt prompt;
   for (const auto& m : messages->get_array())
     if (const auto* msg = m.if_object(); msg && msg->contains("content")) CollectText(msg->at("content"), prompt);
+  Quote quote = QuoteFor(o.at("model").get_string());
+  if (quote == Quote::kError && !Flag(o, "stream")) return QuotedKeyError(key);
   bool truncated = false;
-  std::string reply = ReplyTo(prompt, IntOr(o, "max_completion_tokens", IntOr(o, "max_tokens", 0)), truncated);
+  std::string reply = quote == Quote::kNone
+                          ? ReplyTo(prompt, IntOr(o, "max_completion_tokens", IntOr(o, "max_tokens", 0)), truncated)
+                          : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + 4 * static_cast<int64_t>(messages->get_array().size());
   int64_t out = EstimateTokens(reply);
   std::string id = "chatcmpl-" + RandomToken(12);
@@ -135,7 +151,13 @@ MockAnswer Chat(const json::object& o, const MockOptions& options) {
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
   answer.pieces.push_back(chunk({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}, nullptr));
-  for (auto& piece : Split(reply, options.stream_chunks)) answer.pieces.push_back(chunk({{"content", piece}}, nullptr));
+  if (quote == Quote::kError) {
+    answer.pieces.push_back(chunk({{"content", "Thinking"}}, nullptr));
+    answer.pieces.push_back(StreamError(KeyQuote(key)));
+    return answer;
+  }
+  auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
+  for (auto& piece : pieces) answer.pieces.push_back(chunk({{"content", piece}}, nullptr));
   answer.pieces.push_back(chunk({}, finish));
   if (include_usage) {
     json::object last{{"id", id},
@@ -175,8 +197,10 @@ json::object ResponseObject(const std::string& id, const json::value& model, std
   return r;
 }
 
-MockAnswer Responses(const json::object& o, const MockOptions& options) {
+MockAnswer Responses(const json::object& o, const MockOptions& options, std::string_view key) {
   if (!o.contains("model") || !o.at("model").is_string()) return Missing("model");
+  Quote quote = QuoteFor(o.at("model").get_string());
+  if (quote == Quote::kError && !Flag(o, "stream")) return QuotedKeyError(key);
   const auto* input = o.if_contains("input");
   if (!input) return Missing("input");
   Prompt prompt;
@@ -186,7 +210,8 @@ MockAnswer Responses(const json::object& o, const MockOptions& options) {
     for (const auto& item : input->get_array())
       if (const auto* msg = item.if_object(); msg && msg->contains("content")) CollectText(msg->at("content"), prompt);
   bool truncated = false;
-  std::string reply = ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated);
+  std::string reply =
+      quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
   if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out));
@@ -200,7 +225,12 @@ MockAnswer Responses(const json::object& o, const MockOptions& options) {
   };
   answer.pieces.push_back(
       event("response.created", {{"response", ResponseObject(id, o.at("model"), "in_progress", "", 0, 0)}}));
-  for (auto& piece : Split(reply, options.stream_chunks))
+  if (quote == Quote::kError) {
+    answer.pieces.push_back(event("error", {{"code", "server_error"}, {"message", KeyQuote(key)}, {"param", nullptr}}));
+    return answer;
+  }
+  auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
+  for (auto& piece : pieces)
     answer.pieces.push_back(
         event("response.output_text.delta",
               {{"item_id", "msg_" + id}, {"output_index", 0}, {"content_index", 0}, {"delta", piece}}));
@@ -388,6 +418,7 @@ MockAnswer Models() {
 
 MockAnswer OpenAIAnswer(const Request& req, std::string_view path, const MockOptions& options) {
   if (auto refused = RefuseKey(req, options)) return *refused;
+  std::string key = GivenKey(req, "openai");
   if (req.method() == http::Verb::get && path == "/v1/models") return WithRequestId(Models());
   if (path == "/v1/audio/transcriptions" || path == "/v1/audio/translations")
     return WithRequestId(Audio(req, path.ends_with("translations")));
@@ -395,8 +426,8 @@ MockAnswer OpenAIAnswer(const Request& req, std::string_view path, const MockOpt
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object()) return BadJson();
   const json::object& o = body.get_object();
-  if (path == "/v1/chat/completions") return WithRequestId(Chat(o, options));
-  if (path == "/v1/responses") return WithRequestId(Responses(o, options));
+  if (path == "/v1/chat/completions") return WithRequestId(Chat(o, options, key));
+  if (path == "/v1/responses") return WithRequestId(Responses(o, options, key));
   if (path == "/v1/embeddings") return WithRequestId(Embeddings(o));
   if (path == "/v1/images/generations") return WithRequestId(Images(o));
   if (path == "/v1/audio/speech") return WithRequestId(Speech(o, options));

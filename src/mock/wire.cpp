@@ -1,6 +1,7 @@
 #include "mock/wire.hpp"
 
 #include <boost/json.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -35,6 +36,35 @@ std::string QueryParam(std::string_view target, std::string_view name) {
     query.remove_prefix(amp + 1);
   }
   return {};
+}
+
+std::string GivenKey(const http::Request& req, std::string_view provider) {
+  if (provider == "openai") {
+    std::string auth = Header(req, "authorization");
+    return auth.starts_with("Bearer ") ? auth.substr(7) : auth;
+  }
+  if (provider == "anthropic") return Header(req, "x-api-key");
+  std::string key = Header(req, "x-goog-api-key");
+  return key.empty() ? QueryParam(req.target(), "key") : key;
+}
+
+bool AcceptsKey(const MockOptions& options, std::string_view own_key, std::string_view key) {
+  if (options.accept_keys.empty()) return key == own_key;
+  return std::find(options.accept_keys.begin(), options.accept_keys.end(), key) != options.accept_keys.end();
+}
+
+Quote QuoteFor(std::string_view model) {
+  if (model == kQuoteKeyModel) return Quote::kAnswer;
+  if (model == kQuoteKeyErrorModel) return Quote::kError;
+  return Quote::kNone;
+}
+
+std::string KeyQuote(std::string_view key) {
+  auto part = [&](size_t at, size_t n) { return std::string(key.substr(std::min(at, key.size()), n)); };
+  size_t n = key.size();
+  std::string masked = n <= 8 ? "****" : part(0, 3) + "..." + part(n - 4, 4);
+  return "Incorrect API key provided: " + std::string(key) + " (starts " + part(0, 10) + ", ends " +
+         part(n > 10 ? n - 10 : 0, 10) + ", contains " + part(n > 9 ? (n - 9) / 2 : 0, 9) + ", masked " + masked + ")";
 }
 
 int64_t IntOr(const json::object& o, std::string_view key, int64_t fallback) {

@@ -46,6 +46,20 @@ std::string SseEvent(std::string_view event, const boost::json::value& data, std
 // A made-up embedding of `dimensions` values derived from the text.
 std::vector<float> FakeEmbedding(std::string_view text, int dimensions);
 
+// The key the request carried, where `provider` ("openai", "anthropic", "google") takes it.
+std::string GivenKey(const http::Request& req, std::string_view provider);
+// Whether `key` is accepted: one of the accept_keys when they are set, else the provider's own.
+bool AcceptsKey(const MockOptions& options, std::string_view own_key, std::string_view key);
+
+// What a quoting model name asks for: the key in a successful answer, or in an error.
+enum class Quote { kNone, kAnswer, kError };
+inline constexpr std::string_view kQuoteKeyModel = "quote-key";
+inline constexpr std::string_view kQuoteKeyErrorModel = "quote-key-error";
+Quote QuoteFor(std::string_view model);
+// The key whole, then its first 10, last 10 and 9 middle characters, then masked as OpenAI
+// masks it (first 3 and last 4 characters).
+std::string KeyQuote(std::string_view key);
+
 MockAnswer OpenAIAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
 MockAnswer AnthropicAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
 // `path` after "/v1beta" or "/v1".

@@ -10,7 +10,6 @@ namespace {
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr size_t kRefusalLimit = 1 << 20;  // a provider's refusal is small
 constexpr size_t kAnswerLimit = 64 << 20;
-constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
 
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
 bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
@@ -26,7 +25,8 @@ Error Unreachable(const ProviderEndpoint& endpoint, Error e) {
 }
 
 // The provider's answer if the app may see it, or the broker's error.
-Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::ResponseHead& head, std::string body) {
+Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filter, const http::ResponseHead& head,
+                             std::string body) {
   unsigned status = head.result_int();
   if (RejectsBrokerKey(endpoint.wire, status, body)) {
     spdlog::warn("{} refused the broker's API key (HTTP {})", endpoint.name, status);
@@ -37,7 +37,7 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, const http::Respo
     spdlog::warn("{} failed (HTTP {})", endpoint.name, status);
     return MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
   }
-  return PassOn(head, std::move(body));
+  return filter.Whole(head, std::move(body));
 }
 
 void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Request& req) {
@@ -58,15 +58,6 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
 
 }  // namespace
 
-http::Response PassOn(const http::ResponseHead& head, std::string body) {
-  http::Response out(head.result(), 11);
-  for (std::string_view name : kPassedHeaders)
-    if (auto it = head.find(name); it != head.end()) out.set(name, it->value());
-  out.body() = std::move(body);
-  out.prepare_payload();
-  return out;
-}
-
 boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint,
                                                               std::string_view api_key, UpstreamCall call) {
   http::Request req(bhttp::verb::post, call.path, 11);
@@ -79,7 +70,7 @@ boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndp
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kAnswerLimit);
   if (!body) co_return Unreachable(endpoint, body.error());
-  co_return PassOn(answer->open->Head(), std::move(*body));
+  co_return Filter(endpoint).Whole(answer->open->Head(), std::move(*body));
 }
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
@@ -92,7 +83,7 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint
   if ((*answer)->Head().result_int() / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
   auto text = co_await (*answer)->ReadRest(kRefusalLimit);
   if (!text) co_return Unreachable(endpoint, text.error());
-  auto judged = Judge(endpoint, (*answer)->Head(), std::move(*text));
+  auto judged = Judge(endpoint, Filter(endpoint), (*answer)->Head(), std::move(*text));
   if (!judged) co_return judged.error();
   co_return OpenAnswer{nullptr, std::move(*judged)};
 }

@@ -44,10 +44,23 @@ std::shared_ptr<const Vault::Snapshot> Vault::Current() const {
 
 template <class Edit>
 void Vault::Change(Edit edit) {
-  std::lock_guard lock(mutex_);
-  auto next = std::make_shared<Snapshot>(*snapshot_);
-  edit(*next);
-  snapshot_ = std::move(next);
+  std::function<void(const std::vector<std::string>&)> listener;
+  {
+    std::lock_guard lock(mutex_);
+    auto next = std::make_shared<Snapshot>(*snapshot_);
+    edit(*next);
+    snapshot_ = std::move(next);
+    listener = listener_;
+  }
+  if (listener) listener(Secrets());
+}
+
+void Vault::OnChange(std::function<void(const std::vector<std::string>&)> listener) {
+  {
+    std::lock_guard lock(mutex_);
+    listener_ = listener;
+  }
+  listener(Secrets());
 }
 
 void Vault::SetEnvironmentKeys(const std::map<std::string, std::string>& keys) {

@@ -10,6 +10,7 @@
 // snapshot); Load, Put, Remove and ShareWith replace the snapshot and may run concurrently with them.
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -63,6 +64,9 @@ class Vault {
   // Holds a key just stored (replacing any of the same owner, provider and label).
   void Put(const store::ProviderKeyRecord& record, std::string_view secret);
   void Remove(std::string_view id);
+  // Calls `listener` with every key held (Secrets()) now and after each change, for scrubbing
+  // provider answers. Set once, before serving.
+  void OnChange(std::function<void(const std::vector<std::string>&)> listener);
   // Lets `owner` spend the environment's keys if the sharing names them.
   void NoteOwner(const store::OwnerRecord& owner);
 
@@ -94,6 +98,7 @@ class Vault {
   const Sharing sharing_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
+  std::function<void(const std::vector<std::string>&)> listener_;
   std::map<std::string, UnixSeconds> reported_;  // last-used times already handed out, by key id
 };
 

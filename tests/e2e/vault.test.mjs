@@ -7,14 +7,18 @@ import { join } from 'node:path';
 import { BIN, KEYS, startBroker, startMock, call, chatBody, mockStats, tempDir, run } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
-const ALICE_KEY = 'sk-alice-personal-7Hq2Lw9Zp4Xc';
-const ALICE_NEW_KEY = 'sk-alice-rotated-Vb8Nm3Kd6Ty1';
-const BOB_KEY = 'sk-bob-own-key-Rf5Gh2Jk8Ls0Qe';
-const CLI_KEY = 'sk-ant-cli-added-Pz4Yx7Wc2Vb9';
+const ALICE_KEY = 'sk-a1-7Hq2Lw9Zp4XcTu6Mn';
+const ALICE_NEW_KEY = 'sk-a2-Vb8Nm3Kd6Ty1Qa5Rs';
+const BOB_KEY = 'sk-b1-Rf5Gh2Jk8Ls0QeWx3';
+const CLI_KEY = 'sk-ant-c1-Pz4Yx7Wc2Vb9';
 const NOT_SHARED = { AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '' };
 let mock;
 
-before(async () => { mock = await startMock(); });
+// The emulation takes only the keys the broker may legitimately hold, as a provider would.
+before(async () => {
+  const accepted = [ALICE_KEY, ALICE_NEW_KEY, BOB_KEY, CLI_KEY, ...Object.values(KEYS)];
+  mock = await startMock(accepted.flatMap((k) => ['--accept-key', k]));
+});
 after(async () => { await mock.stop(); });
 
 function cli(dataDir, args, input, env = {}) {
@@ -62,7 +66,7 @@ async function chat(broker, token) {
 }
 
 async function keyUpstreamSaw() {
-  return (await mockStats(mock)).lastHeaders.openai.authorization;
+  return `Bearer ${(await mockStats(mock)).lastKeys.openai}`;
 }
 
 async function eventually(probe, what, ms = 8000) {
@@ -196,31 +200,35 @@ test('the CLI adds, lists and removes keys on a running broker, which picks them
   addUsers(dataDir, 'alice');
   const broker = await startBroker({ mock, dataDir, env: NOT_SHARED });
   const out = cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'anthropic', '--label', 'team'], `${CLI_KEY}\n`);
-  assert.match(out, /added alice's anthropic key 'team' \(…Vb9\)/);
+  assert.match(out, /added alice's anthropic key 'team' \(…2Vb9\)/);
   assert.deepEqual(runsOf(CLI_KEY.slice(0, -4), out), []);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'nobody', '--provider', 'openai'], `${CLI_KEY}\n`), /no owner named 'nobody'/);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'nope'], `${CLI_KEY}\n`), /unknown provider/);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'openai'], 'short\n'), /key: Expected/);
   const list = cli(dataDir, ['vault', 'list']);
-  assert.match(list, /\talice\tanthropic\tteam\t…Vb9\t/);
+  assert.match(list, /\talice\tanthropic\tteam\t…2Vb9\t/);
   assert.deepEqual(runsOf(CLI_KEY.slice(0, -4), list), []);
 
   const alice = await signedIn(broker, 'alice');
-  await eventually(async () => (await alice('GET', '/keys')).json.keys.length === 1, 'the broker sees the CLI\'s key');
   const scope = { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'] };
-  const g = await grantApprovedBy(broker, alice, scope);
-  assert.equal(g.grant.keyLabel, 'team');
-  const res = await call(broker.url, 'POST', '/anthropic/v1/messages', { headers: { 'x-api-key': g.token, 'anthropic-version': '2023-06-01' },
+  const req = await request(broker, scope);
+  const approved = await eventually(async () => {
+    const res = await alice('POST', `/grants/${req.grant.id}/approve`, {});
+    return res.status === 200 && res;
+  }, 'the running broker takes the CLI\'s key (approval stops saying key_missing)');
+  assert.equal(approved.json.keyLabel, 'team');
+  const token = (await call(broker.url, 'POST', '/tokens', { body: { grantId: req.grant.id, requestSecret: req.requestSecret } })).json.token;
+  const message = () => call(broker.url, 'POST', '/anthropic/v1/messages', { headers: { 'x-api-key': token, 'anthropic-version': '2023-06-01' },
     body: { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] } });
+  const res = await message();
   assert.equal(res.status, 200, res.text);
-  assert.equal((await mockStats(mock)).lastHeaders.anthropic['x-api-key'], CLI_KEY);
+  assert.equal((await mockStats(mock)).lastKeys.anthropic, CLI_KEY);
 
   const id = list.split('\t')[0];
   assert.match(cli(dataDir, ['vault', 'remove', id]), /removed the anthropic key 'team'/);
-  await eventually(async () => (await alice('GET', '/keys')).json.keys.length === 0, 'the broker drops the removed key');
-  const gone = await call(broker.url, 'POST', '/anthropic/v1/messages', { headers: { 'x-api-key': g.token, 'anthropic-version': '2023-06-01' },
-    body: { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] } });
-  assert.equal(gone.status, 503);
+  const gone = await eventually(async () => { const r = await message(); return r.status === 503 && r; },
+    'the running broker drops the removed key');
+  assert.equal(gone.json.error.type, 'api_error');
   assert.match(gone.json.error.message, /no anthropic key labelled 'team'/);
   await broker.stop();
 });

@@ -1,0 +1,83 @@
+#include "proxy/answer_filter.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+namespace ap::proxy {
+namespace bhttp = http::bhttp;
+
+namespace {
+
+constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
+
+std::string_view ContentType(const http::ResponseHead& head) {
+  auto it = head.find(bhttp::field::content_type);
+  return it == head.end() ? std::string_view() : std::string_view(it->value());
+}
+
+bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+  return true;
+}
+
+}  // namespace
+
+bool IsEventStream(const http::ResponseHead& head) { return StartsWithNoCase(ContentType(head), "text/event-stream"); }
+
+bool IsTextual(const http::ResponseHead& head) {
+  std::string_view type = ContentType(head);
+  if (type.empty()) return true;  // the providers' JSON, unlabelled
+  std::string_view media = type.substr(0, type.find(';'));
+  auto ends_with = [&](std::string_view suffix) {
+    return media.size() >= suffix.size() && StartsWithNoCase(media.substr(media.size() - suffix.size()), suffix);
+  };
+  return (StartsWithNoCase(media, "text/") && !IsEventStream(head)) || StartsWithNoCase(media, "application/json") ||
+         ends_with("+json") || ends_with("/xml") || ends_with("+xml") ||
+         StartsWithNoCase(media, "application/x-www-form-urlencoded") ||
+         StartsWithNoCase(media, "application/x-ndjson");
+}
+
+bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+  bool scrubbed = false;
+  for (std::string_view name : kPassedHeaders) {
+    auto it = head.find(name);
+    if (it == head.end()) continue;
+    std::string value(it->value());
+    scrubbed |= keys_->Scrub(value);
+    out.set(name, value);
+  }
+  return scrubbed;
+}
+
+http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
+  http::Response out(head.result(), 11);
+  bool in_headers = CopyHeaders(head, out);
+  bool in_body = (IsTextual(head) || IsEventStream(head)) && keys_->Scrub(body);
+  if (in_headers || in_body) Scrubbed(in_headers && in_body ? "headers and body" : in_body ? "body" : "headers");
+  out.body() = std::move(body);
+  out.prepare_payload();
+  return out;
+}
+
+http::Response AnswerFilter::StreamHead(const http::ResponseHead& head) {
+  http::Response out(head.result(), 11);
+  if (CopyHeaders(head, out)) Scrubbed("headers");
+  out.erase(bhttp::field::retry_after);
+  if (IsEventStream(head)) out.set(bhttp::field::cache_control, "no-cache");
+  return out;
+}
+
+void AnswerFilter::AppendEvent(std::string_view event, std::string& out) {
+  if (keys_->AppendScrubbed(event, out)) Scrubbed("stream");
+}
+
+void AnswerFilter::Scrubbed(std::string_view where) {
+  if (where == "stream" && warned_stream_) return;
+  warned_stream_ = where == "stream";
+  spdlog::warn("key material removed from {}'s answer ({}) before it reached the app", provider_, where);
+}
+
+}  // namespace ap::proxy

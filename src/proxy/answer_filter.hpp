@@ -1,0 +1,50 @@
+#pragma once
+// What of a provider's answer reaches the app: the status, the few headers worth passing (content
+// type, Retry-After, the provider's request id), and a body with every key the broker holds taken
+// out (key_scrubber.hpp): whole bodies of any status, and streamed events one by one, each event
+// before it is relayed. Binary bodies (audio, images: anything neither text nor JSON) pass as they
+// are: their bytes are no text a key could be quoted in, and replacing bytes would corrupt them.
+// An answer that had key material removed is logged as a warning naming the provider and where
+// (headers, body, stream: once per stream), never with the material.
+// Thread-safety: none; one per answer.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "http/client.hpp"
+#include "proxy/key_scrubber.hpp"
+
+namespace ap::proxy {
+
+// Whether the answer is a stream of server-sent events.
+bool IsEventStream(const http::ResponseHead& head);
+// Whether the body is text the relay reads whole and scrubs: JSON (or no content type), text/*
+// other than events, XML, and form data. Everything else is relayed byte for byte.
+bool IsTextual(const http::ResponseHead& head);
+
+class AnswerFilter {
+ public:
+  AnswerFilter(std::shared_ptr<const KeySet> keys, std::string provider)
+      : keys_(std::move(keys)), provider_(std::move(provider)) {}
+
+  // A whole answer for the app: the provider's status and passed headers, and the body, scrubbed
+  // unless it is binary.
+  http::Response Whole(const http::ResponseHead& head, std::string body);
+  // The head of an answer relayed piece by piece: status, passed headers, and for events
+  // `Cache-Control: no-cache`.
+  http::Response StreamHead(const http::ResponseHead& head);
+  // Appends one whole server-sent event (or the unfinished tail of a stream) to `out`, scrubbed.
+  void AppendEvent(std::string_view event, std::string& out);
+
+ private:
+  // Whether it removed anything.
+  bool CopyHeaders(const http::ResponseHead& head, http::Response& out);
+  void Scrubbed(std::string_view where);
+
+  std::shared_ptr<const KeySet> keys_;
+  std::string provider_;
+  bool warned_stream_ = false;
+};
+
+}  // namespace ap::proxy

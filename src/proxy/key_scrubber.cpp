@@ -1,0 +1,94 @@
+#include "proxy/key_scrubber.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace ap::proxy {
+
+namespace {
+
+uint64_t WindowAt(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+}  // namespace
+
+KeySet::KeySet(const std::vector<std::string>& keys) {
+  for (const std::string& key : keys) {
+    if (key.size() < kMinRun) {
+      dropped_ += key.empty() ? 0 : 1;
+      continue;
+    }
+    for (size_t i = 0; i + kMinRun <= key.size(); ++i) windows_.push_back(WindowAt(key.data() + i));
+  }
+  std::sort(windows_.begin(), windows_.end());
+  windows_.erase(std::unique(windows_.begin(), windows_.end()), windows_.end());
+  for (uint64_t w : windows_) {
+    uint64_t slot = (w * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits);
+    filter_[slot >> 6] |= uint64_t{1} << (slot & 63);
+  }
+}
+
+// Calls on_run(begin, end) for each maximal stretch of `text` covered by key windows, in order.
+template <class OnRun>
+bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
+  static_assert(kMinRun == sizeof(uint64_t));
+  if (windows_.empty() || text.size() < kMinRun) return false;
+  const char* p = text.data();
+  size_t last = text.size() - kMinRun;
+  bool found = false;
+  size_t run_begin = 0, run_end = 0;
+  for (size_t i = 0; i <= last; ++i) {
+    uint64_t w = WindowAt(p + i);
+    uint64_t slot = (w * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits);
+    if (!((filter_[slot >> 6] >> (slot & 63)) & 1)) continue;
+    if (!std::binary_search(windows_.begin(), windows_.end(), w)) continue;
+    if (found && i <= run_end) {  // overlaps or touches the run so far
+      run_end = i + kMinRun;
+      continue;
+    }
+    if (found) on_run(run_begin, run_end);
+    found = true;
+    run_begin = i;
+    run_end = i + kMinRun;
+  }
+  if (found) on_run(run_begin, run_end);
+  return found;
+}
+
+bool KeySet::AppendScrubbed(std::string_view text, std::string& out) const {
+  size_t copied = 0;
+  bool found = FindRuns(text, [&](size_t begin, size_t end) {
+    out.append(text.substr(copied, begin - copied));
+    out.append(kRedacted);
+    copied = end;
+  });
+  out.append(text.substr(copied));
+  return found;
+}
+
+bool KeySet::Scrub(std::string& text) const {
+  std::string out;
+  size_t copied = 0;
+  bool found = FindRuns(text, [&](size_t begin, size_t end) {
+    if (copied == 0 && out.empty()) out.reserve(text.size());
+    out.append(text, copied, begin - copied);
+    out.append(kRedacted);
+    copied = end;
+  });
+  if (!found) return false;
+  out.append(text, copied);
+  text = std::move(out);
+  return true;
+}
+
+size_t KeyScrubber::Update(const std::vector<std::string>& keys) {
+  auto next = std::make_shared<const KeySet>(keys);
+  size_t dropped = next->Dropped();
+  current_.store(std::move(next), std::memory_order_release);
+  return dropped;
+}
+
+}  // namespace ap::proxy

@@ -1,0 +1,66 @@
+#pragma once
+// Finds the broker's provider keys in text a provider sent, so that no key reaches an app through
+// an answer: every occurrence of a held key, and every run of kMinRun or more of a key's
+// consecutive characters, becomes kRedacted; runs that overlap or touch become one marker. A
+// provider that echoes "Incorrect API key provided: sk-proj-abcd...wxyz" gives away at most 7
+// characters in a row of any key. The scan is one pass over the text: every kMinRun-byte window of
+// every key is held as a 64-bit word behind a bitmap, so a byte costs a load, a multiply and a bit
+// test, whatever the number of keys.
+// Thread-safety: a KeySet is immutable; KeyScrubber may be updated while other threads scrub.
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ap::proxy {
+
+class KeySet {
+ public:
+  static constexpr size_t kMinRun = 8;
+  static constexpr std::string_view kRedacted = "[redacted]";
+
+  KeySet() = default;
+  // Keys shorter than kMinRun are left out (see Dropped): matched whole they would cut ordinary
+  // words out of answers, and no provider issues them.
+  explicit KeySet(const std::vector<std::string>& keys);
+
+  bool Empty() const { return windows_.empty(); }
+  size_t Dropped() const { return dropped_; }
+  // Replaces the key material in `text`; true when it changed anything.
+  bool Scrub(std::string& text) const;
+  // Appends `text` to `out` with its key material replaced; true when it replaced anything.
+  bool AppendScrubbed(std::string_view text, std::string& out) const;
+
+ private:
+  static constexpr unsigned kFilterBits = 16;
+  template <class OnRun>
+  bool FindRuns(std::string_view text, OnRun on_run) const;
+
+  std::array<uint64_t, (size_t{1} << kFilterBits) / 64> filter_{};
+  std::vector<uint64_t> windows_;  // sorted
+  size_t dropped_ = 0;
+};
+
+class KeyScrubber {
+ public:
+  KeyScrubber() : current_(std::make_shared<const KeySet>()) {}
+  KeyScrubber(const KeyScrubber&) = delete;
+  KeyScrubber& operator=(const KeyScrubber&) = delete;
+
+  // Holds exactly `keys` from now on (the environment's and the vault's, all of them); answers
+  // already being relayed finish with the set they started with. Returns how many keys were too
+  // short to be held.
+  size_t Update(const std::vector<std::string>& keys);
+  // The keys held now, for one answer: a relay takes it once and scrubs every piece with it.
+  std::shared_ptr<const KeySet> Current() const { return current_.load(std::memory_order_acquire); }
+  bool Scrub(std::string& text) const { return Current()->Scrub(text); }
+
+ private:
+  std::atomic<std::shared_ptr<const KeySet>> current_;
+};
+
+}  // namespace ap::proxy

@@ -1,0 +1,163 @@
+#include "proxy/key_scrubber.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace ap::proxy {
+namespace {
+
+constexpr std::string_view kOpenAI = "sk-proj-Ab3dEfGh1jKlMnOpQrStUvWxYz0123456789";
+constexpr std::string_view kAnthropic = "sk-ant-api03-ZyXwVuTsRqPoNmLkJiHgFeDcBa9876";
+constexpr std::string_view kGoogle = "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY";
+
+KeySet Held() { return KeySet({std::string(kOpenAI), std::string(kAnthropic), std::string(kGoogle)}); }
+
+std::string Scrubbed(const KeySet& keys, std::string text) {
+  keys.Scrub(text);
+  return text;
+}
+
+std::string Part(std::string_view key, size_t at, size_t n) { return std::string(key.substr(at, n)); }
+
+TEST(KeyScrubber, AWholeKeyIsReplaced) {
+  KeySet keys = Held();
+  std::string text = "Incorrect API key provided: " + std::string(kOpenAI) + ".";
+  EXPECT_TRUE(keys.Scrub(text));
+  EXPECT_EQ(text, "Incorrect API key provided: [redacted].");
+  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "[redacted]");
+}
+
+TEST(KeyScrubber, EightCharactersAtTheStartMiddleOrEndOfAKeyAreReplaced) {
+  KeySet keys = Held();
+  for (size_t at : {size_t{0}, size_t{17}, kAnthropic.size() - 8}) {
+    std::string text = "key " + Part(kAnthropic, at, 8) + " here";
+    EXPECT_EQ(Scrubbed(keys, text), "key [redacted] here") << at;
+  }
+  // At the very edges of the text too.
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 3, 8)), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, "x" + Part(kOpenAI, 30, 12)), "x[redacted]");
+}
+
+TEST(KeyScrubber, SevenCharactersAreLeftAlone) {
+  KeySet keys = Held();
+  for (size_t at = 0; at + 7 <= kOpenAI.size(); ++at) {
+    std::string text = "[" + Part(kOpenAI, at, 7) + "]";
+    std::string before = text;
+    EXPECT_FALSE(keys.Scrub(text)) << at;
+    EXPECT_EQ(text, before);
+  }
+  // The masked form a provider echoes is no longer a run of 8.
+  std::string masked = "Incorrect API key provided: sk-proj-****************************6789.";
+  EXPECT_EQ(Scrubbed(keys, masked), "Incorrect API key provided: [redacted]****************************6789.");
+  std::string hint = "key ending in 6789 (sk-...6789)";
+  EXPECT_EQ(Scrubbed(keys, hint), hint);
+}
+
+TEST(KeyScrubber, OverlappingAndAdjacentRunsBecomeOneMarker) {
+  KeySet keys = Held();
+  // A run of one key that goes on as a run of another, the two overlapping in the text.
+  KeySet overlapping({"first-key-ends-with-shared-part", "shared-part-starts-second-key"});
+  EXPECT_EQ(Scrubbed(overlapping, "a first-key-ends-with-shared-part-starts-second-key b"), "a [redacted] b");
+  // A key twice in a row, and two different keys side by side.
+  EXPECT_EQ(Scrubbed(keys, std::string(kOpenAI) + std::string(kOpenAI)), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, std::string(kOpenAI) + std::string(kGoogle) + "!"), "[redacted]!");
+  // Separate runs stay separate.
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 0, 9) + " and " + Part(kGoogle, 5, 9)), "[redacted] and [redacted]");
+}
+
+TEST(KeyScrubber, KeysThatShareCharactersAreEachFoundWhole) {
+  // Two keys of one provider share their prefix; a run through both is still all key material.
+  std::string a = "sk-proj-SharedPrefix-AAAAAAAA1111";
+  std::string b = "sk-proj-SharedPrefix-BBBBBBBB2222";
+  KeySet keys({a, b});
+  EXPECT_EQ(Scrubbed(keys, "1 " + a + " 2 " + b), "1 [redacted] 2 [redacted]");
+  EXPECT_EQ(Scrubbed(keys, "sk-proj-SharedPrefix-"), "[redacted]");
+}
+
+TEST(KeyScrubber, ARunAcrossTheBoundaryOfTwoKeys) {
+  KeySet keys = Held();
+  // The end of one key and the start of another: each part long enough is replaced, and the two
+  // touch, so one marker stands for both.
+  std::string text = "<" + Part(kOpenAI, kOpenAI.size() - 9, 9) + Part(kGoogle, 0, 9) + ">";
+  EXPECT_EQ(Scrubbed(keys, text), "<[redacted]>");
+  // Four characters of each make 8 in a row that belong to no key: left alone.
+  text = "<" + Part(kOpenAI, kOpenAI.size() - 4, 4) + Part(kGoogle, 0, 4) + ">";
+  EXPECT_EQ(Scrubbed(keys, text), text);
+  // Seven of one and nine of the other: only the nine go.
+  text = "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + Part(kGoogle, 0, 9) + ">";
+  EXPECT_EQ(Scrubbed(keys, text), "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + "[redacted]>");
+}
+
+TEST(KeyScrubber, AnEmptySetChangesNothing) {
+  KeySet none;
+  std::string text = std::string("anything at all ") + std::string(kOpenAI);
+  EXPECT_FALSE(none.Scrub(text));
+  EXPECT_EQ(text, std::string("anything at all ") + std::string(kOpenAI));
+  KeySet blank({"", ""});
+  EXPECT_TRUE(blank.Empty());
+  EXPECT_EQ(blank.Dropped(), 0u);
+}
+
+TEST(KeyScrubber, KeysTooShortToTellFromTextAreNotHeld) {
+  KeySet keys({"short", std::string(kGoogle)});
+  EXPECT_EQ(keys.Dropped(), 1u);
+  EXPECT_EQ(Scrubbed(keys, "a short answer"), "a short answer");
+  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "[redacted]");
+}
+
+TEST(KeyScrubber, TextShorterThanARunIsUntouched) {
+  KeySet keys = Held();
+  for (std::string text : {"", "s", "sk-proj"}) EXPECT_FALSE(keys.Scrub(text));
+}
+
+TEST(KeyScrubber, AHugeTextIsScannedWhole) {
+  KeySet keys = Held();
+  std::string filler(4 << 20, 'x');
+  std::string text = filler + std::string(kAnthropic) + filler + Part(kOpenAI, 20, 8);
+  EXPECT_TRUE(keys.Scrub(text));
+  EXPECT_EQ(text, filler + "[redacted]" + filler + "[redacted]");
+  // A text made of nothing but key material, every window a hit, is one marker.
+  std::string keys_only;
+  for (int i = 0; i < 20000; ++i) keys_only += kOpenAI;
+  EXPECT_EQ(Scrubbed(keys, keys_only), "[redacted]");
+}
+
+TEST(KeyScrubber, AppendScrubbedLeavesCleanTextAsItIs) {
+  KeySet keys = Held();
+  std::string out = "head:";
+  EXPECT_FALSE(keys.AppendScrubbed("data: {\"x\":1}\n\n", out));
+  EXPECT_EQ(out, "head:data: {\"x\":1}\n\n");
+  EXPECT_TRUE(keys.AppendScrubbed("data: " + std::string(kGoogle) + "\n\n", out));
+  EXPECT_EQ(out, "head:data: {\"x\":1}\n\ndata: [redacted]\n\n");
+}
+
+TEST(KeyScrubber, UpdateSwapsTheSetWhileReadersScrub) {
+  KeyScrubber scrubber;
+  std::string text = "k=" + std::string(kOpenAI);
+  EXPECT_FALSE(scrubber.Scrub(text));
+  EXPECT_EQ(scrubber.Update({std::string(kOpenAI), "tiny"}), 1u);
+  std::shared_ptr<const KeySet> held = scrubber.Current();
+  EXPECT_TRUE(scrubber.Scrub(text));
+  EXPECT_EQ(text, "k=[redacted]");
+  scrubber.Update({std::string(kGoogle)});
+  std::string again = "k=" + std::string(kOpenAI);
+  EXPECT_FALSE(scrubber.Scrub(again)) << "the old key is no longer held";
+  EXPECT_TRUE(held->Scrub(again)) << "a relay keeps the set it started with";
+
+  std::atomic<bool> stop = false;
+  std::atomic<int> missed = 0;
+  std::thread reader([&] {
+    while (!stop) {
+      std::string t = "k=" + std::string(kGoogle);
+      if (!scrubber.Scrub(t)) ++missed;
+    }
+  });
+  for (int i = 0; i < 2000; ++i) scrubber.Update({std::string(kGoogle), std::string(kOpenAI)});
+  stop = true;
+  reader.join();
+  EXPECT_EQ(missed, 0);
+}
+
+}  // namespace
+}  // namespace ap::proxy
