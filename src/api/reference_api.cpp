@@ -328,7 +328,8 @@ class ReferenceApi {
       co_return http::ErrorResponse(Validation(
           {{"ids", "Send either {\"ids\": [up to " + std::to_string(kMaxDenyIds) + " grant ids]} or {\"unverified\": true}"}}));
     }
-    auto denied = co_await api::DenyWaiting(ctx_, caller, std::move(selection));
+    auto deny = api::DenyWaiting(ctx_, caller, std::move(selection));  // g++ 12: no temporaries inside co_await
+    auto denied = co_await std::move(deny);
     if (!denied) co_return http::ErrorResponse(denied.error());
     co_return Json(StatusCode::ok, json::object{{"denied", json::array(denied->begin(), denied->end())}});
   }

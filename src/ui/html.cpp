@@ -45,7 +45,9 @@ void Secure(http::Response& res, std::string_view form_target) {
   res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
                                          "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
-  res.set("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
+  // same-origin check must refuse. "same-origin" still sends nothing to any other site.
+  res.set("Referrer-Policy", "same-origin");
   res.set(bhttp::field::cache_control, "no-store");
 }
 

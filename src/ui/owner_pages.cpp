@@ -200,7 +200,9 @@ class OwnerPages {
     api::WaitingSelection selection;
     selection.all_unverified = Field(*form, "which") == "unverified";
     if (!selection.all_unverified) selection.ids = http::FormValues(*form, "id");
-    auto denied = co_await api::DenyWaiting(ctx_, api::Caller{signed_in->owner}, std::move(selection));
+    api::Caller caller{signed_in->owner};  // g++ 12: no temporaries inside co_await
+    auto deny = api::DenyWaiting(ctx_, std::move(caller), std::move(selection));
+    auto denied = co_await std::move(deny);
     if (!denied) co_return Page(StatusCode::service_unavailable, "Error", "<p>Nothing was denied; try again.</p>");
     co_return SeeOther("/");
   }
