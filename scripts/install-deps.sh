@@ -8,6 +8,7 @@ packages=(
   g++ cmake ninja-build ccache pkg-config ca-certificates openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+  libidn2-dev libpsl-dev publicsuffix
   libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm
   chromium

@@ -4,6 +4,7 @@
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
+#include "http/same_origin.hpp"
 
 namespace ap::api {
 
@@ -27,12 +28,28 @@ boost::asio::awaitable<Status> RequireAdminToken(BrokerContext& ctx, const http:
 
 }  // namespace
 
+Status RequireSameOrigin(const BrokerContext& ctx, const http::Request& request) {
+  if (auto reason = http::CrossOriginReason(request, ctx.https))
+    return MakeError(Errc::kForbidden, "Refused: " + *reason + "; nothing was changed");
+  return {};
+}
+
+http::RouteHandler SameOriginOnly(const BrokerContext& ctx, http::RouteHandler handler) {
+  return [&ctx, handler = std::move(handler)](http::Request& req, const http::PathParams& params,
+                                               http::Exchange& exchange) -> boost::asio::awaitable<http::Response> {
+    if (auto same = RequireSameOrigin(ctx, req); !same) co_return http::ErrorResponse(same.error());
+    co_return co_await handler(req, params, exchange);
+  };
+}
+
 boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request) {
   if (request.find(http::bhttp::field::authorization) != request.end() ||
       !http::CookieValue(request, SessionCookieName(ctx))) {
     if (auto admin = co_await RequireAdminToken(ctx, request); !admin) co_return admin.error();
     co_return Caller{};
   }
+  // Cookies ride along on a foreign page's requests; an Authorization header never does.
+  if (auto same = RequireSameOrigin(ctx, request); !same) co_return same.error();
   auto signed_in = co_await CurrentOwner(ctx, request);
   if (!signed_in) co_return signed_in.error();
   if (request.method() != http::Verb::get) {

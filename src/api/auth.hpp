@@ -3,12 +3,15 @@
 // constant time against AIPASSPORT_ADMIN_TOKEN or the hash kept in the store), who sees every
 // grant; or a signed-in owner (session cookie, plus `X-CSRF-Token` with the session's token on
 // anything but GET), who sees their own grants and the requests still waiting for an owner.
+// A browser's state-changing request from another origin is refused before anything else is looked
+// at, here for the owner API and through SameOriginOnly for the pages' forms: one rule, one place.
 
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 
 #include "api/broker_context.hpp"
 #include "http/message.hpp"
+#include "http/router.hpp"
 
 namespace ap::api {
 
@@ -18,6 +21,13 @@ struct Caller {
   std::optional<store::OwnerRecord> owner;  // none: the admin token
   bool IsAdmin() const { return !owner; }
 };
+
+// kForbidden when a browser sent this POST, PATCH or DELETE from another origin, or from none
+// (`Origin: null`, `Sec-Fetch-Site` other than same-origin); see http::CrossOriginReason.
+Status RequireSameOrigin(const BrokerContext& ctx, const http::Request& request);
+
+// `handler` behind RequireSameOrigin: every page route that changes something is added through it.
+http::RouteHandler SameOriginOnly(const BrokerContext& ctx, http::RouteHandler handler);
 
 boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request);
 

@@ -1,5 +1,7 @@
 #include "api/grant_changes.hpp"
 
+#include <algorithm>
+
 namespace ap::api {
 
 namespace {
@@ -108,6 +110,40 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
   if (!grant) co_return grant.error();
   ctx.grants.Put(*grant);
   co_return std::move(*grant);
+}
+
+boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerContext& ctx, Caller caller,
+                                                                     WaitingSelection selection) {
+  auto clock = ctx.clock;
+  auto deny = [caller, selection, clock](store::Store& s) -> Result<std::vector<store::GrantRecord>> {
+    auto grants = s.ListGrants();
+    if (!grants) return grants.error();
+    UnixSeconds now = clock();
+    std::vector<store::GrantRecord> denied;
+    for (auto& g : *grants) {
+      bool chosen = selection.all_unverified
+                        ? !g.verified
+                        : std::find(selection.ids.begin(), selection.ids.end(), g.id) != selection.ids.end();
+      if (!chosen || !MayManage(caller, g) || domain::EffectiveStatus(g, now) != store::GrantStatus::kPending)
+        continue;
+      if (auto ok = Deny()(g, now); !ok) continue;
+      auto updated = s.UpdateGrant(g);
+      if (!updated) {
+        if (updated.error().code == Errc::kBadRequest) continue;  // decided concurrently: leave it be
+        return updated.error();
+      }
+      denied.push_back(std::move(*updated));
+    }
+    return denied;
+  };
+  auto denied = co_await OnStore(ctx, std::move(deny));
+  if (!denied) co_return denied.error();
+  std::vector<std::string> ids;
+  for (auto& record : *denied) {
+    ids.push_back(record.id);
+    if (auto grant = domain::GrantFromRecord(std::move(record))) ctx.grants.Put(*grant);
+  }
+  co_return ids;
 }
 
 }  // namespace ap::api

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/auth.hpp"
 #include "api/broker_context.hpp"
@@ -44,5 +45,15 @@ GrantChange SetLimits(domain::Scope limits);
 // kNotFound for a grant the caller may not manage, as for one that does not exist.
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change);
+
+// Which waiting requests to deny at once: those with the given ids, or every unverified one.
+struct WaitingSelection {
+  std::vector<std::string> ids;
+  bool all_unverified = false;
+};
+// Denies every selected request that is still waiting and that `caller` may manage, in one pass on
+// the store thread; answers the ids it denied (others are left out, not refused).
+boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerContext& ctx, Caller caller,
+                                                                     WaitingSelection selection);
 
 }  // namespace ap::api

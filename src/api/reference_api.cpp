@@ -33,6 +33,7 @@ constexpr size_t kMaxAppName = 200;
 constexpr size_t kMaxUrl = 2048;
 constexpr size_t kMaxReason = 2000;
 constexpr int64_t kDefaultGrantSeconds = 3600;
+constexpr size_t kMaxDenyIds = 1000;
 constexpr int64_t kMaxGrantSeconds = 366LL * 24 * 3600;
 
 Error Validation(std::vector<FieldError> errors) {
@@ -110,6 +111,17 @@ Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) 
   return res;
 }
 
+// The owner has not decided the requests already waiting; more would only bury them.
+Response TooManyWaiting(int64_t max_waiting) {
+  Response res = http::JsonResponse(
+      StatusCode::service_unavailable,
+      json::object{{"error", std::to_string(max_waiting) +
+                                 " unverified requests are already waiting for the owner's decision; try again later"},
+                   {"type", "too_many_waiting_requests"}});
+  res.set(http::bhttp::field::retry_after, "300");
+  return res;
+}
+
 // What another owner's grant looks like: as if it did not exist.
 Error NotFound() { return MakeError(Errc::kNotFound, "Grant not found"); }
 
@@ -165,9 +177,19 @@ class ReferenceApi {
     std::string secret = RandomToken(32);
     auto [request, grant] =
         domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
-    auto insert = [request, grant](store::Store& s) { return s.CreateGrantRequest(request, grant); };
+    // Counted and inserted in one step on the store thread, so concurrent requests cannot overshoot.
+    int64_t max_waiting = ctx_.throttles.max_waiting_grant_requests;
+    UnixSeconds lapsed_before = now - domain::kPendingLifetimeSeconds;
+    auto insert = [request, grant, max_waiting, lapsed_before](store::Store& s) -> Result<bool> {
+      auto waiting = s.CountWaitingUnverified(lapsed_before);
+      if (!waiting) return waiting.error();
+      if (*waiting >= max_waiting) return false;
+      if (auto created = s.CreateGrantRequest(request, grant); !created) return created.error();
+      return true;
+    };
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());
+    if (!*created) co_return TooManyWaiting(max_waiting);
     domain::Grant view{grant, *scope};
     co_return Json(StatusCode::created, json::object{{"grantRequest", domain::GrantRequestToJson(request, *scope)},
                                                      {"grant", domain::GrantToJson(view, now)},
@@ -292,6 +314,31 @@ class ReferenceApi {
     co_return co_await Transition(std::string(params.Get("id")), caller, api::Deny());
   }
 
+  // Denies waiting requests at once: {"ids": [...]} or {"unverified": true}. 200 {denied: [ids]}.
+  awaitable<Response> DenyWaiting(Request& req, const PathParams&, const Caller& caller) {
+    auto body = BodyObject(req, false);
+    if (!body) co_return http::ErrorResponse(body.error());
+    WaitingSelection selection;
+    const auto* ids = body->if_contains("ids");
+    const auto* unverified = body->if_contains("unverified");
+    if (unverified && unverified->is_bool() && unverified->get_bool() && !ids) {
+      selection.all_unverified = true;
+    } else if (ids && ids->is_array() && !unverified && ids->get_array().size() <= kMaxDenyIds) {
+      for (const auto& id : ids->get_array()) {
+        if (!id.is_string())
+          co_return http::ErrorResponse(Validation({{"ids", "Expected grant ids (strings)"}}));
+        selection.ids.emplace_back(id.get_string());
+      }
+    } else {
+      co_return http::ErrorResponse(Validation(
+          {{"ids", "Send either {\"ids\": [up to " + std::to_string(kMaxDenyIds) + " grant ids]} or {\"unverified\": true}"}}));
+    }
+    auto deny = api::DenyWaiting(ctx_, caller, std::move(selection));  // g++ 12: no temporaries inside co_await
+    auto denied = co_await std::move(deny);
+    if (!denied) co_return http::ErrorResponse(denied.error());
+    co_return Json(StatusCode::ok, json::object{{"denied", json::array(denied->begin(), denied->end())}});
+  }
+
   awaitable<Response> Revoke(Request&, const PathParams& params, const Caller& caller) {
     co_return co_await Transition(std::string(params.Get("id")), caller, api::Revoke());
   }
@@ -413,6 +460,7 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
   router.Add(V::post, "/grant-requests", http::BindMethod<&ReferenceApi::CreateGrantRequest>(api));
+  router.Add(V::post, "/grant-requests/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::DenyWaiting>>(api));
   router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
   router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
   router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));

@@ -15,6 +15,12 @@
 namespace ap::api {
 
 struct Throttles {
+  Throttles() = default;
+  // grant_requests.per_address_per_minute and grant_requests.max_waiting from the configuration.
+  Throttles(int64_t grant_requests_per_address, int64_t max_waiting)
+      : grant_requests_by_address{grant_requests_per_address, kWindowSeconds, kMaxKeys},
+        max_waiting_grant_requests(max_waiting) {}
+
   static constexpr int64_t kWindowSeconds = 60;
   static constexpr size_t kMaxKeys = 20000;  // addresses or clients tracked per throttle (~2 MB)
 
@@ -30,6 +36,8 @@ struct Throttles {
   // POST /grant-requests and /oauth/register: rows in the store that live until decided or removed.
   static constexpr int64_t kGrantRequestsPerAddress = 60;
   static constexpr int64_t kRegistrationsPerAddress = 10;
+  // Unverified requests waiting for a decision at once: enough for real apps, too few to bury them.
+  static constexpr int64_t kMaxWaitingGrantRequests = 100;
 
   domain::KeyedThrottle device_authorizations_by_address{kDeviceAuthorizationsPerAddress, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle device_authorizations_by_client{kDeviceAuthorizationsPerClient, kWindowSeconds, kMaxKeys};
@@ -39,6 +47,7 @@ struct Throttles {
   domain::KeyedThrottle token_proofs_by_client{kTokenProofsPerClient, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle grant_requests_by_address{kGrantRequestsPerAddress, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle registrations_by_address{kRegistrationsPerAddress, kWindowSeconds, kMaxKeys};
+  int64_t max_waiting_grant_requests = kMaxWaitingGrantRequests;
 };
 
 // Counts one of `what` ("device authorization requests") from the client address `peer` (as

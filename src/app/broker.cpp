@@ -318,7 +318,7 @@ int RunBroker(const Config& config) {
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
-  api::Throttles throttles;
+  api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
   bool https = !config.tls_cert_file.empty();
   api::BrokerContext ctx{**store,
                          store_pool,

@@ -42,6 +42,8 @@ struct Config {
   std::vector<CompatibleUpstream> compatible_upstreams;  // only from the config file
   bool refuse_unpriced_models = true;                    // pricing.unknown_models = "refuse" | "count_requests"
   int64_t max_concurrent_per_grant = 32;                 // calls in flight when a grant sets no maxConcurrent
+  int64_t grant_requests_per_address_per_minute = 60;   // POST /grant-requests from one address
+  int64_t max_waiting_grant_requests = 100;              // unverified requests waiting for a decision at once
   std::vector<int64_t> alert_percents = {50, 80, 100};   // of a grant's budget
   std::string alert_webhook_url;                         // POSTed a JSON event when a threshold is crossed
   std::string price_overrides_toml;                      // the file's [[prices]] entries, as TOML

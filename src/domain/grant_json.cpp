@@ -42,6 +42,7 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   o["requestId"] = r.request_id;
   o["appName"] = r.app_name;
   o["appUrl"] = r.app_url;
+  o["verified"] = r.verified;  // false: the name and home page are only what the app says of itself
   o["scope"] = ScopeToJson(grant.scope);
   o["status"] = store::GrantStatusName(EffectiveStatus(r, now));
   o["createdAt"] = FormatIso8601(r.created_at);

@@ -8,26 +8,39 @@
 namespace ap::domain {
 
 namespace {
+// Lengths are prefixed so that no account name and address can pass for another pair.
 std::string AccountKey(std::string_view account) { return crypto::Sha256("account:" + std::string(account)); }
 std::string AddressKeyOf(std::string_view address) { return crypto::Sha256("address:" + AddressKey(address)); }
+std::string PairKey(std::string_view account, std::string_view address) {
+  std::string key = AddressKey(address);
+  return crypto::Sha256("pair:" + std::to_string(key.size()) + ":" + key + std::string(account));
+}
 }  // namespace
 
-int64_t LoginThrottle::WaitFor(const std::string& key, int free_failures, UnixSeconds now) {
+const LoginThrottle::Failures* LoginThrottle::Live(const std::string& key, UnixSeconds now) {
   auto it = failures_.find(key);
-  if (it == failures_.end()) return 0;
-  const Failures& f = it->second;
-  if (now - f.last > kWindowSeconds) {
+  if (it == failures_.end()) return nullptr;
+  if (now - it->second.last > kWindowSeconds) {
     failures_.erase(it);
-    return 0;
+    return nullptr;
   }
-  if (f.count < free_failures) return 0;
-  int doublings = std::min(f.count - free_failures, 10);
-  int64_t wait = std::min(kFirstWaitSeconds << doublings, kLongestWaitSeconds);
-  return std::max<int64_t>(0, f.last + wait - now);
+  return &it->second;
 }
 
-bool LoginThrottle::HasRoom(const std::string& account_key, const std::string& address_key, UnixSeconds now) {
-  auto missing = [&] { return size_t{!failures_.contains(account_key)} + size_t{!failures_.contains(address_key)}; };
+int64_t LoginThrottle::WaitFor(const std::string& key, int free_failures, UnixSeconds now) {
+  const Failures* f = Live(key, now);
+  if (!f || f->count < free_failures) return 0;
+  int doublings = std::min(f->count - free_failures, 10);
+  int64_t wait = std::min(kFirstWaitSeconds << doublings, kLongestWaitSeconds);
+  return std::max<int64_t>(0, f->last + wait - now);
+}
+
+bool LoginThrottle::HasRoom(std::initializer_list<const std::string*> keys, UnixSeconds now) {
+  auto missing = [&] {
+    size_t n = 0;
+    for (const std::string* key : keys) n += failures_.contains(*key) ? 0 : 1;
+    return n;
+  };
   if (failures_.size() + missing() <= kMaxTracked) return true;
   if (now != pruned_at_) {  // at most once a second, whatever the rate of attempts
     std::erase_if(failures_, [now](const auto& entry) { return now - entry.second.last > kWindowSeconds; });
@@ -36,13 +49,24 @@ bool LoginThrottle::HasRoom(const std::string& account_key, const std::string& a
   return failures_.size() + missing() <= kMaxTracked;
 }
 
-int64_t LoginThrottle::WaitSeconds(std::string_view account, std::string_view address, UnixSeconds now) {
+LoginThrottle::Verdict LoginThrottle::Check(std::string_view account, std::string_view address, UnixSeconds now) {
   std::lock_guard lock(mutex_);
-  std::string account_key = AccountKey(account), address_key = AddressKeyOf(address);
-  int64_t wait =
-      std::max(WaitFor(account_key, kFreeAccountFailures, now), WaitFor(address_key, kFreeAddressFailures, now));
-  if (wait == 0 && !HasRoom(account_key, address_key, now)) return kFullWaitSeconds;
-  return wait;
+  std::string account_key = AccountKey(account), address_key = AddressKeyOf(address),
+              pair_key = PairKey(account, address);
+  Verdict verdict;
+  verdict.wait_seconds =
+      std::max(WaitFor(pair_key, kFreePairFailures, now), WaitFor(address_key, kFreeAddressFailures, now));
+  if (verdict.wait_seconds == 0 && !HasRoom({&account_key, &address_key, &pair_key}, now)) {
+    verdict.wait_seconds = kFullWaitSeconds;
+    return verdict;
+  }
+  const Failures* on_account = Live(account_key, now);
+  bool address_failed = Live(pair_key, now) || Live(address_key, now);
+  if (on_account && address_failed && on_account->count >= kFreeAccountFailures) {
+    int doublings = std::min((on_account->count - kFreeAccountFailures) / kAccountFailuresPerDoubling, 10);
+    verdict.delay_millis = std::min(kFirstDelayMillis << doublings, kLongestDelayMillis);
+  }
+  return verdict;
 }
 
 void LoginThrottle::Count(const std::string& key, UnixSeconds now) {
@@ -56,11 +80,12 @@ void LoginThrottle::RecordFailure(std::string_view account, std::string_view add
   std::lock_guard lock(mutex_);
   Count(AccountKey(account), now);
   Count(AddressKeyOf(address), now);
+  Count(PairKey(account, address), now);
 }
 
-void LoginThrottle::RecordSuccess(std::string_view account) {
+void LoginThrottle::RecordSuccess(std::string_view account, std::string_view address) {
   std::lock_guard lock(mutex_);
-  failures_.erase(AccountKey(account));
+  failures_.erase(PairKey(account, address));
 }
 
 }  // namespace ap::domain

@@ -5,50 +5,76 @@
 namespace ap::domain {
 namespace {
 
-TEST(LoginThrottleTest, FreeFailuresThenDoublingWaitsPerAccount) {
+TEST(LoginThrottleTest, FreeFailuresThenDoublingWaitsPerAccountAndAddress) {
   LoginThrottle t;
-  for (int i = 0; i < LoginThrottle::kFreeAccountFailures; ++i) {
+  for (int i = 0; i < LoginThrottle::kFreePairFailures; ++i) {
     EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1000), 0);
     t.RecordFailure("alice", "10.0.0.1", 1000);
   }
-  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.9", 1000), 30) << "another address does not help";
-  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.9", 1020), 10);
-  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.9", 1030), 0);
-  t.RecordFailure("alice", "10.0.0.9", 1030);
-  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.9", 1030), 60);
-  for (int i = 0; i < 20; ++i) t.RecordFailure("alice", "10.0.0.9", 1100);
-  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.9", 1100), LoginThrottle::kLongestWaitSeconds);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1000), 30);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1020), 10);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1030), 0);
+  t.RecordFailure("alice", "10.0.0.1", 1030);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1030), 60);
+  for (int i = 0; i < 10; ++i) t.RecordFailure("alice", "10.0.0.1", 1100);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1100), LoginThrottle::kLongestWaitSeconds);
   EXPECT_EQ(t.WaitSeconds("bob", "10.0.0.7", 1100), 0) << "other accounts from other addresses are free";
 }
 
-TEST(LoginThrottleTest, OneAddressGuessingManyAccountsIsSlowedToo) {
+// The lockout an attacker could otherwise cause: their guesses never refuse the owner's address.
+TEST(LoginThrottleTest, AnAttackersFailuresNeitherRefuseNorSlowTheOwnersAddress) {
+  LoginThrottle t;
+  for (int i = 0; i < 200; ++i) t.RecordFailure("alice", "203.0.113.9", 1000 + i);
+  EXPECT_GT(t.WaitSeconds("alice", "203.0.113.9", 1200), 0) << "the attacker's address is refused";
+  LoginThrottle::Verdict owner = t.Check("alice", "192.0.2.1", 1200);
+  EXPECT_EQ(owner.wait_seconds, 0);
+  EXPECT_EQ(owner.delay_millis, 0);
+}
+
+// Many addresses, a few guesses each: none is refused for the account's sake, each is slowed.
+TEST(LoginThrottleTest, TheAccountWideLimitOnlySlowsAddressesThatFailed) {
+  LoginThrottle t;
+  for (int i = 0; i < LoginThrottle::kFreeAccountFailures; ++i)
+    t.RecordFailure("alice", "198.51.100." + std::to_string(i), 1000);
+  LoginThrottle::Verdict guesser = t.Check("alice", "198.51.100.3", 1000);
+  EXPECT_EQ(guesser.wait_seconds, 0) << "the account-wide limit never refuses";
+  EXPECT_EQ(guesser.delay_millis, LoginThrottle::kFirstDelayMillis);
+  EXPECT_EQ(t.Check("alice", "192.0.2.1", 1000).delay_millis, 0) << "an address without failures is not slowed";
+  for (int i = 0; i < 100; ++i) t.RecordFailure("alice", "198.51.100." + std::to_string(i % 50), 1001);
+  EXPECT_EQ(t.Check("alice", "198.51.100.3", 1001).delay_millis, LoginThrottle::kLongestDelayMillis);
+  EXPECT_EQ(t.Check("alice", "198.51.100.3", 1001 + LoginThrottle::kWindowSeconds + 1).delay_millis, 0)
+      << "time forgives";
+}
+
+TEST(LoginThrottleTest, OneAddressGuessingManyAccountsIsRefusedToo) {
   LoginThrottle t;
   for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i)
     t.RecordFailure("user" + std::to_string(i), "10.0.0.66", 500);
   EXPECT_EQ(t.WaitSeconds("someone-new", "10.0.0.66", 500), 30);
+  EXPECT_EQ(t.WaitSeconds("someone-new", "10.0.0.67", 500), 0);
 }
 
 TEST(LoginThrottleTest, SuccessAndTimeForgive) {
   LoginThrottle t;
   for (int i = 0; i < 7; ++i) t.RecordFailure("alice", "a", 100);
-  EXPECT_GT(t.WaitSeconds("alice", "b", 100), 0);
-  t.RecordSuccess("alice");
-  EXPECT_EQ(t.WaitSeconds("alice", "b", 100), 0);
-  for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i) t.RecordFailure("y", "a", 100);
-  t.RecordSuccess("y");
-  EXPECT_GT(t.WaitSeconds("x", "a", 100), 0) << "a success clears the account, not the address";
-  EXPECT_EQ(t.WaitSeconds("x", "a", 100 + LoginThrottle::kWindowSeconds + 1), 0);
+  EXPECT_GT(t.WaitSeconds("alice", "a", 100), 0);
+  t.RecordSuccess("alice", "a");
+  EXPECT_EQ(t.WaitSeconds("alice", "a", 100), 0);
+  for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i) t.RecordFailure("y", "b", 100);
+  t.RecordSuccess("y", "b");
+  EXPECT_GT(t.WaitSeconds("x", "b", 100), 0) << "a success clears the account at that address, not the address";
+  EXPECT_EQ(t.WaitSeconds("x", "b", 100 + LoginThrottle::kWindowSeconds + 1), 0);
 }
 
 // Finding 7: failures under ever new names from ever new addresses fill the table to its bound and
 // no further; a live count is never dropped for a new name, which must wait instead.
 TEST(LoginThrottleTest, BoundedAndNewNamesWaitWhileEveryCountIsLive) {
   LoginThrottle t;
-  for (size_t i = 0; i < LoginThrottle::kMaxTracked / 2; ++i)
+  for (size_t i = 0; i < LoginThrottle::kMaxTracked / 3; ++i)
     t.RecordFailure("guess" + std::to_string(i), "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250),
                     1000);
   EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1001), LoginThrottle::kFullWaitSeconds) << "full: a new name waits";
-  for (int i = 0; i < LoginThrottle::kFreeAccountFailures - 1; ++i) t.RecordFailure("guess0", "10.1.0.0", 1001);
+  for (int i = 0; i < LoginThrottle::kFreePairFailures - 1; ++i) t.RecordFailure("guess0", "10.1.0.0", 1001);
   EXPECT_EQ(t.WaitSeconds("guess0", "10.1.0.0", 1001), 30) << "the counts already kept still count";
   EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1000 + LoginThrottle::kWindowSeconds + 2), 0)
       << "once the old counts lapsed there is room again";

@@ -26,7 +26,8 @@ Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
                                       request.confidential,
                                       "",
                                       request.dpop_required,
-                                      now};
+                                      now,
+                                      request.self_registered};
   if (request.confidential) {
     client.secret = RandomToken(32);
     client.record.secret_hash = crypto::Sha256Hex(client.secret);

@@ -17,6 +17,7 @@ struct ClientRequest {
   std::string logo_url;
   bool confidential = false;
   bool dpop_required = false;
+  bool self_registered = false;  // RFC 7591: shown to owners as unverified
 };
 
 struct NewClient {

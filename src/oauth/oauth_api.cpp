@@ -174,6 +174,7 @@ class OAuthApi {
                              "authorization requests", exchange, client->id, now))
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
+    fresh.grant.verified = !client->self_registered;
     if (!ctx_.authorizations.Put(
             fresh.grant.id,
             api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
@@ -314,6 +315,7 @@ class OAuthApi {
       return std::string(v->get_string());
     };
     ClientRequest request;
+    request.self_registered = true;
     auto name = text("client_name"), home = text("client_uri"), logo = text("logo_uri");
     auto method = text("token_endpoint_auth_method");
     if (!name || !home || !logo || !method)

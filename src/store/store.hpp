@@ -61,6 +61,9 @@ struct GrantRecord {
   std::optional<std::string> owner_id;
   // Which of the owner's keys for its provider it spends (see vault/vault.hpp); set at approval.
   std::optional<std::string> key_label;
+  // Asked by an app an owner added (CLI or /apps); false for POST /grant-requests and for clients
+  // that registered themselves, whose name and home page are only what the app says of itself.
+  bool verified = false;
 };
 
 // What one grant used on one UTC day with one model.
@@ -127,6 +130,7 @@ struct ClientRecord {
   std::string secret_hash;  // SHA-256 hex of the secret, confidential clients only
   bool dpop_required = false;
   UnixSeconds created_at = 0;
+  bool self_registered = false;  // RFC 7591: the app described itself; nobody vouched for it
 };
 
 // A one-time authorization code, stored by its SHA-256.
@@ -163,6 +167,8 @@ class Store {
   virtual Result<GrantRecord> GetGrant(std::string_view id) = 0;
   // Newest first.
   virtual Result<std::vector<GrantRecord>> ListGrants() = 0;
+  // How many unverified requests still wait for a decision (pending, made after `made_after`).
+  virtual Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) = 0;
   // Every grant that is approved, for warming the grant cache at start.
   virtual Result<std::vector<GrantRecord>> ListApprovedGrants() = 0;
   // Writes every mutable field of `grant` and bumps its version, provided the stored version is

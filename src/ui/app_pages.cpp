@@ -1,5 +1,6 @@
 #include "ui/app_pages.hpp"
 
+#include "api/auth.hpp"
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
@@ -111,7 +112,7 @@ class AppPages {
 void AddAppPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<AppPages>(ctx);
   router.Add(http::Verb::get, "/apps", http::BindMethod<&AppPages::List>(pages));
-  router.Add(http::Verb::post, "/apps", http::BindMethod<&AppPages::Register>(pages));
+  router.Add(http::Verb::post, "/apps", api::SameOriginOnly(ctx, http::BindMethod<&AppPages::Register>(pages)));
 }
 
 }  // namespace ap::ui

@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
@@ -10,6 +11,7 @@
 #include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
 #include "ui/html.hpp"
+#include "ui/visible_text.hpp"
 
 namespace ap::ui {
 using boost::asio::awaitable;
@@ -64,7 +66,7 @@ std::string Checkboxes(const char* name, const std::vector<std::string>& items) 
   std::string html;
   for (const auto& item : items)
     html += "<label><input type=\"checkbox\" name=\"" + std::string(name) + "\" value=\"" + Escape(item) +
-            "\" checked style=\"width:auto\"> " + Escape(item) + "</label>";
+            "\" checked style=\"width:auto\"> " + Escape(VisibleText(item)) + "</label>";
   return html;
 }
 
@@ -72,6 +74,39 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
   std::string shown = !value ? "" : dollars ? Dollars(*value).substr(1) : std::to_string(*value);
   return "<label for=\"" + std::string(name) + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
          "\" inputmode=\"decimal\" value=\"" + shown + "\" placeholder=\"no limit\">";
+}
+
+// Whose key the grant spends, in the provider's own name.
+std::string ProviderName(const std::string& provider) {
+  if (provider == "openai") return "OpenAI";
+  if (provider == "anthropic") return "Anthropic";
+  if (provider == "google") return "Google Gemini";
+  return provider;
+}
+
+// Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
+// "calls itself" its name, and the domain its home page is really on is shown large.
+std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin) {
+  std::string name = Escape(VisibleText(r.app_name));
+  std::string html =
+      r.verified ? "<h1>" + name + " asks for access</h1>"
+                 : "<h1><span class=\"badge\" id=\"unverified\">Unverified</span> An app that calls itself "
+                   "\u201C<span id=\"app-name\">" +
+                       name + "</span>\u201D asks for access</h1>";
+  ShownHost home = HostOfUrl(r.app_url);
+  if (home.valid)
+    html += "<p>Its home page is on</p><p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(home.registrable))) +
+            "</p>";
+  html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
+          "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
+  if (!r.verified)
+    html += "<p class=\"warning\">Nobody has checked this app: its name and home page are only what it says of "
+            "itself.</p>";
+  if (!return_origin.empty())
+    html += "<p>Your answer goes back to <span id=\"return-host\">" + Escape(HostWords(HostOfUrl(return_origin))) +
+            "</span>.</p>";
+  if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(VisibleText(r.reason)) + "</em></p>";
+  return html;
 }
 
 // Which of the owner's keys the grant will spend: a choice when they hold several, a warning when
@@ -84,27 +119,35 @@ struct KeyOptions {
 std::string KeyChoice(const KeyOptions& keys, const std::string& provider) {
   if (!keys.needed) return "";
   if (keys.labels.empty())
-    return "<p class=\"error\" role=\"alert\" id=\"no-key\">You have no " + Escape(provider) +
+    return "<p class=\"error\" role=\"alert\" id=\"no-key\">You have no " + Escape(ProviderName(provider)) +
            " key yet, so this cannot be approved: add one first (POST /keys, or <code>aipassport vault add</code>), "
            "then reload this page.</p>";
   if (keys.labels.size() == 1)
-    return "<p id=\"key\">It will spend your " + Escape(provider) + " key <strong>" + Escape(keys.labels[0]) +
+    return "<p id=\"key\">It will spend your " + Escape(ProviderName(provider)) + " key <strong>" + Escape(keys.labels[0]) +
            "</strong>.</p><input type=\"hidden\" name=\"key_label\" value=\"" + Escape(keys.labels[0]) + "\">";
-  std::string html = "<label for=\"key_label\">Spend your " + Escape(provider) +
+  std::string html = "<label for=\"key_label\">Spend your " + Escape(ProviderName(provider)) +
                      " key</label><select id=\"key_label\" name=\"key_label\">";
   for (const auto& label : keys.labels) html += "<option value=\"" + Escape(label) + "\">" + Escape(label) + "</option>";
   return html + "</select>";
 }
 
+// A cap the owner is offered when the app asked for no budget and no request cap.
+constexpr int64_t kSuggestedMaxRequests = 1000;
+
 std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
-                        const KeyOptions& keys) {
+                        const std::string& return_origin, const KeyOptions& keys) {
   const auto& r = grant.record;
   const auto& scope = grant.scope;
-  std::string html = "<h1>" + Escape(r.app_name) + " asks for access</h1>";
-  html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(r.app_url) + "</a> (" +
-          Escape(http::UrlHost(r.app_url)) + ")</p>";
-  if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(r.reason) + "</em></p>";
-  html += "<p id=\"request\">It " + Escape(InPlainWords(scope, asked)) + ".</p>";
+  bool unlimited = !scope.max_budget_cents && !scope.max_requests;
+  std::string html = WhoAsks(r, return_origin);
+  html += "<p id=\"provider\">It wants to use your <strong>" + Escape(VisibleText(ProviderName(scope.provider))) +
+          "</strong> key.</p>";
+  html += "<p id=\"request\">It " + Escape(VisibleText(InPlainWords(scope, asked))) + ".</p>";
+  if (unlimited)
+    html += "<p class=\"warning\" role=\"alert\" id=\"unlimited\">It asks for no budget and no request cap: "
+            "approved as asked, it could spend without limit. A cap of " +
+            std::to_string(kSuggestedMaxRequests) +
+            " requests is filled in below; change it, or clear it to grant without one.</p>";
   html += "<form method=\"post\" action=\"/consent/" + Escape(r.id) +
           "\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   html +=
@@ -113,7 +156,7 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
       "</fieldset>";
   html += "<fieldset><legend>Capabilities</legend>" + Checkboxes("capability", scope.capabilities) + "</fieldset>";
   html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true);
-  html += LimitField("max_requests", "Requests", scope.max_requests, false);
+  html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false);
   html += KeyChoice(keys, scope.provider);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
@@ -201,10 +244,11 @@ class ConsentPages {
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    std::string return_origin = oauth::ReturnOrigin(ctx_, id);
     co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id),
+                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id), return_origin,
                                KeysOf(*signed_in, grant->scope.provider)),
-                   oauth::ReturnOrigin(ctx_, id));
+                   return_origin);
   }
 
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -272,7 +316,7 @@ class ConsentPages {
 void AddConsentPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<ConsentPages>(ctx);
   router.Add(http::Verb::get, "/consent/:id", http::BindMethod<&ConsentPages::Show>(pages));
-  router.Add(http::Verb::post, "/consent/:id", http::BindMethod<&ConsentPages::Decide>(pages));
+  router.Add(http::Verb::post, "/consent/:id", api::SameOriginOnly(ctx, http::BindMethod<&ConsentPages::Decide>(pages)));
 }
 
 }  // namespace ap::ui

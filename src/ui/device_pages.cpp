@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "api/auth.hpp"
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant.hpp"
@@ -87,6 +88,7 @@ class DevicePages {
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device->second.reason, *scope, "", now);
+    fresh.grant.verified = !client->self_registered;
     auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
@@ -103,7 +105,7 @@ class DevicePages {
 void AddDevicePages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<DevicePages>(ctx);
   router.Add(http::Verb::get, "/device", http::BindMethod<&DevicePages::Show>(pages));
-  router.Add(http::Verb::post, "/device", http::BindMethod<&DevicePages::Enter>(pages));
+  router.Add(http::Verb::post, "/device", api::SameOriginOnly(ctx, http::BindMethod<&DevicePages::Enter>(pages)));
 }
 
 }  // namespace ap::ui

@@ -35,7 +35,9 @@ namespace {
 constexpr std::string_view kStyle =
     "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f}"
     "label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}"
-    "button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#b00020}";
+    "button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#b00020}"
+    ".warning{color:#8a4b00;background:#fff4e0;padding:.5rem}.domain{font-size:2rem;font-weight:bold;margin:.2rem 0}"
+    ".badge,.unverified{background:#b00020;color:#fff;padding:.1rem .4rem;border-radius:.2rem;font-size:.8em}";
 
 void Secure(http::Response& res, std::string_view form_target) {
   std::string form_action = "'self'";
@@ -43,7 +45,9 @@ void Secure(http::Response& res, std::string_view form_target) {
   res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
                                          "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
-  res.set("Referrer-Policy", "no-referrer");
+  // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
+  // same-origin check must refuse. "same-origin" still sends nothing to any other site.
+  res.set("Referrer-Policy", "same-origin");
   res.set(bhttp::field::cache_control, "no-store");
 }
 

@@ -2,7 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
 #include "api/auth.hpp"
+#include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
@@ -12,6 +19,7 @@
 #include "http/executor.hpp"
 #include "http/url.hpp"
 #include "ui/html.hpp"
+#include "ui/visible_text.hpp"
 
 namespace ap::ui {
 using boost::asio::awaitable;
@@ -27,6 +35,7 @@ using api::StartSession;
 namespace {
 
 constexpr std::string_view kLoginCsrfCookie = "aipassport_login_csrf";
+constexpr const char* kUnverifiedBadge = "<strong class=\"unverified\">Unverified</strong> ";
 
 // Where to go after signing in: a path on this site, never another site ("//evil", "/\t/evil").
 std::string SafeNext(std::string_view next) { return http::IsSameOriginPath(next) ? std::string(next) : "/"; }
@@ -83,12 +92,18 @@ class OwnerPages {
       co_return LoginPage(ctx_, StatusCode::forbidden, next,
                           "This form has expired or was not sent from this site. Please sign in again.", username);
     std::string address = exchange.PeerAddress();
-    if (int64_t wait = ctx_.login_throttle.WaitSeconds(username, address, ctx_.clock()); wait > 0) {
+    auto verdict = ctx_.login_throttle.Check(username, address, ctx_.clock());
+    if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res =
           LoginPage(ctx_, StatusCode::too_many_requests, next,
                     "Too many failed attempts. Try again in " + std::to_string(wait) + " seconds.", username);
       res.set(bhttp::field::retry_after, std::to_string(wait));
       co_return res;
+    }
+    if (verdict.delay_millis > 0) {  // the account is under attack: slow this address, never refuse it
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(std::chrono::milliseconds(verdict.delay_millis));
+      co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
     if (!owner) {
@@ -100,7 +115,7 @@ class OwnerPages {
         spdlog::info("failed sign-in for an unknown name from {}", address);
       co_return LoginPage(ctx_, StatusCode::unauthorized, next, "Wrong username or password.", username);
     }
-    ctx_.login_throttle.RecordSuccess(username);
+    ctx_.login_throttle.RecordSuccess(username, address);
     auto cookie = co_await StartSession(ctx_, *owner);
     if (!cookie) co_return Page(StatusCode::service_unavailable, "Error", "<p>Signing in failed; try again.</p>");
     spdlog::info("{} signed in from {}", owner->username, address);
@@ -141,9 +156,12 @@ class OwnerPages {
     for (const auto& g : *grants) {
       if (!api::MayManage(caller, g)) continue;
       auto status = domain::EffectiveStatus(g, now);
-      std::string name = Escape(g.app_name);
+      std::string name = Escape(VisibleText(g.app_name));
       if (status == store::GrantStatus::kPending) {
-        waiting += "<li>" + name + " <a href=\"/consent/" + Escape(g.id) + "\">Review</a></li>";
+        waiting += "<li><label style=\"display:inline\"><input type=\"checkbox\" name=\"id\" value=\"" +
+                   Escape(g.id) + "\" style=\"width:auto\"> " + (g.verified ? "" : kUnverifiedBadge) +
+                   Escape(VisibleText(g.app_name)) + "</label> <a href=\"/consent/" + Escape(g.id) +
+                   "\">Review</a></li>";
         continue;
       }
       yours += "<li>" + name + ": " + std::string(store::GrantStatusName(status));
@@ -155,13 +173,38 @@ class OwnerPages {
     }
     std::string body = "<h1>aipassport</h1><p>Signed in as <strong>" + Escape(signed_in->owner.username) +
                        "</strong>.</p><h2>Waiting for you</h2>" +
-                       (waiting.empty() ? "<p>No requests.</p>" : "<ul id=\"waiting\">" + waiting + "</ul>") +
+                       (waiting.empty() ? "<p>No requests.</p>"
+                                        : "<form method=\"post\" action=\"/waiting/deny\" id=\"waiting-form\">"
+                                          "<input type=\"hidden\" name=\"csrf\" value=\"" +
+                                              Escape(csrf) + "\"><ul id=\"waiting\">" + waiting +
+                                              "</ul><button type=\"submit\" name=\"which\" value=\"selected\">"
+                                              "Deny selected</button> <button type=\"submit\" name=\"which\" "
+                                              "value=\"unverified\">Deny all unverified</button></form>") +
                        "<h2>Your grants</h2>" +
                        (yours.empty() ? "<p>None yet.</p>" : "<ul id=\"grants\">" + yours + "</ul>") +
                        "<p><a href=\"/apps\">Registered apps</a></p>"
                        "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" +
                        Escape(csrf) + "\"><button type=\"submit\">Sign out</button></form>";
     co_return Page(StatusCode::ok, "Home", body);
+  }
+
+  // The home page's bulk form: deny the ticked requests, or every unverified one.
+  awaitable<Response> DenyWaiting(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/");
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(Field(*form, "csrf"), signed_in->session.csrf_token))
+      co_return Page(StatusCode::forbidden, "Nothing denied",
+                     "<p class=\"error\">This form did not come from your page; nothing was denied.</p>"
+                     "<p><a href=\"/\">Back</a></p>");
+    api::WaitingSelection selection;
+    selection.all_unverified = Field(*form, "which") == "unverified";
+    if (!selection.all_unverified) selection.ids = http::FormValues(*form, "id");
+    api::Caller caller{signed_in->owner};  // g++ 12: no temporaries inside co_await
+    auto deny = api::DenyWaiting(ctx_, std::move(caller), std::move(selection));
+    auto denied = co_await std::move(deny);
+    if (!denied) co_return Page(StatusCode::service_unavailable, "Error", "<p>Nothing was denied; try again.</p>");
+    co_return SeeOther("/");
   }
 
  private:
@@ -192,8 +235,10 @@ void AddOwnerPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<OwnerPages>(ctx);
   router.Add(http::Verb::get, "/", http::BindMethod<&OwnerPages::Home>(pages));
   router.Add(http::Verb::get, "/login", http::BindMethod<&OwnerPages::ShowLogin>(pages));
-  router.Add(http::Verb::post, "/login", http::BindMethod<&OwnerPages::Login>(pages));
-  router.Add(http::Verb::post, "/logout", http::BindMethod<&OwnerPages::Logout>(pages));
+  router.Add(http::Verb::post, "/login", api::SameOriginOnly(ctx, http::BindMethod<&OwnerPages::Login>(pages)));
+  router.Add(http::Verb::post, "/waiting/deny",
+             api::SameOriginOnly(ctx, http::BindMethod<&OwnerPages::DenyWaiting>(pages)));
+  router.Add(http::Verb::post, "/logout", api::SameOriginOnly(ctx, http::BindMethod<&OwnerPages::Logout>(pages)));
 }
 
 }  // namespace ap::ui

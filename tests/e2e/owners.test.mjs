@@ -222,7 +222,7 @@ test('the consent screen shows a request in plain words, escaped, and approves e
     assert.ok(!page.text.includes('<img src=x'), 'the app name is escaped');
     assert.match(page.text, /&lt;img src=x onerror=alert\(1\)&gt;/);
     assert.match(page.text, /&lt;b&gt;summaries&lt;\/b&gt;/);
-    assert.match(page.text, /\(notes\.example\)/);
+    assert.match(page.text, /\(host <span id="home-host">notes\.example<\/span>\)/);
     const csrf = hidden(page.text, 'csrf');
     const decide = (fields) => {
       const body = new URLSearchParams({ csrf, lifetime: '86400', decision: 'approve', budget: '2.50', max_requests: '10', rate_limit: '5' });

@@ -156,6 +156,11 @@ CREATE TABLE provider_keys (
 ALTER TABLE grants ADD COLUMN key_label TEXT;
 UPDATE grants SET key_label = 'environment' WHERE status <> 'pending';
 )sql"},
+    {11, "unverified requests and self-registered clients", R"sql(
+ALTER TABLE grants ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN self_registered INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX grants_waiting_unverified ON grants(created_at) WHERE status = 'pending' AND verified = 0;
+)sql"},
 };
 
 }  // namespace

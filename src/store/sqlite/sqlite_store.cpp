@@ -18,16 +18,16 @@ using sqlite::Query;
 #define AP_GRANT_COLUMNS                                                                                  \
   "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
   "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
-  "owner_id, budget_micros, lost_micros, lost_requests, key_label"
+  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified"
 constexpr const char* kGrantColumns = AP_GRANT_COLUMNS
     ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)"
     ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)";
 constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
-                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                                     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 #undef AP_GRANT_COLUMNS
 
 constexpr const char* kClientColumns =
-    "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at";
+    "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered";
 
 std::string JoinLines(const std::vector<std::string>& items) {
   std::string out;
@@ -49,7 +49,7 @@ std::vector<std::string> SplitLines(const std::string& text) {
 
 ClientRecord ReadClient(const Query& q) {
   return ClientRecord{q.Text(0),     q.Text(1), q.Text(2),     q.Text(3), SplitLines(q.Text(4)),
-                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8)};
+                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8), q.Int(9) != 0};
 }
 
 GrantRecord ReadGrant(const Query& q) {
@@ -77,8 +77,9 @@ GrantRecord ReadGrant(const Query& q) {
   g.lost_micros = q.Int(20);
   g.lost_requests = q.Int(21);
   g.key_label = q.OptText(22);
-  g.leased_micros = q.Int(23);
-  g.leased_requests = q.Int(24);
+  g.verified = q.Int(23) != 0;
+  g.leased_micros = q.Int(24);
+  g.leased_requests = q.Int(25);
   return g;
 }
 
@@ -148,6 +149,13 @@ class SqliteStore final : public Store {
     static const std::string sql =
         std::string("SELECT ") + kGrantColumns + " FROM grants ORDER BY created_at DESC, rowid DESC";
     return ReadGrants(sql);
+  }
+
+  Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) override {
+    Query q(Prepare("SELECT COUNT(*) FROM grants WHERE status = 'pending' AND verified = 0 AND created_at > ?"));
+    q.Bind(made_after);
+    if (q.Step() != SQLITE_ROW) return DbError("count waiting requests");
+    return q.Int(0);
   }
 
   Result<std::vector<GrantRecord>> ListApprovedGrants() override {
@@ -353,9 +361,10 @@ class SqliteStore final : public Store {
   Status CreateClient(const ClientRecord& c) override {
     Query q(Prepare(
         "INSERT INTO clients (id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, "
-        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+        "created_at, self_registered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     q.Bind(c.id).Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris));
     q.Bind(int64_t{c.confidential}).Bind(c.secret_hash).Bind(int64_t{c.dpop_required}).Bind(c.created_at);
+    q.Bind(int64_t{c.self_registered});
     int rc = q.Step();
     if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
     if (rc != SQLITE_DONE) return DbError("create client");
@@ -624,7 +633,7 @@ class SqliteStore final : public Store {
     q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
     q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
     q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
-    q.Bind(g.lost_requests).Bind(g.key_label);
+    q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified});
     if (q.Step() != SQLITE_DONE) return DbError("insert grant");
     return {};
   }

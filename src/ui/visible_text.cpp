@@ -1,0 +1,189 @@
+#include "ui/visible_text.hpp"
+
+#include <arpa/inet.h>
+#include <idn2.h>
+#include <libpsl.h>
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+
+namespace ap::ui {
+namespace {
+
+// One decoded character, or none for a byte that does not start a well-formed UTF-8 sequence
+// (overlong forms, surrogates and values past U+10FFFF included).
+struct Decoded {
+  std::optional<char32_t> code;
+  size_t length = 1;
+};
+
+Decoded DecodeAt(std::string_view s, size_t i) {
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char b0 = byte(i);
+  if (b0 < 0x80) return {b0, 1};
+  size_t n;
+  char32_t c;
+  char32_t min;
+  if ((b0 & 0xE0) == 0xC0) {
+    n = 2, c = b0 & 0x1F, min = 0x80;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    n = 3, c = b0 & 0x0F, min = 0x800;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    n = 4, c = b0 & 0x07, min = 0x10000;
+  } else {
+    return {};
+  }
+  if (i + n > s.size()) return {};
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return {};
+    c = (c << 6) | (byte(i + k) & 0x3F);
+  }
+  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return {};
+  return {c, n};
+}
+
+bool IsVariationSelector(char32_t c) {
+  return (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) || (c >= 0x180B && c <= 0x180D) ||
+         c == 0x180F;
+}
+
+// Characters that show nothing, or change how the characters around them are ordered or joined.
+bool IsHidden(char32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) ||  // C0, DEL, C1
+         c == 0x00AD ||                           // soft hyphen
+         c == 0x034F ||                           // combining grapheme joiner
+         c == 0x061C ||                           // Arabic letter mark
+         c == 0x115F || c == 0x1160 || c == 0x3164 || c == 0xFFA0 ||  // Hangul fillers
+         c == 0x17B4 || c == 0x17B5 ||                                // Khmer inherent vowels
+         c == 0x180E ||                                               // Mongolian vowel separator
+         (c >= 0x200B && c <= 0x200F) ||                              // zero-width, LRM, RLM
+         (c >= 0x2028 && c <= 0x202E) ||                              // separators, embeddings, overrides
+         (c >= 0x2060 && c <= 0x206F) ||                              // word joiner, invisible operators, isolates
+         c == 0x2800 ||                                               // braille blank
+         c == 0xFEFF ||                                               // zero-width no-break space
+         (c >= 0xFFF9 && c <= 0xFFFB) ||                              // interlinear annotation
+         (c >= 0x1D173 && c <= 0x1D17A) ||                            // musical format characters
+         (c >= 0xE0000 && c <= 0xE007F);                              // tags
+}
+
+std::string Escape(const char* format, unsigned value) {
+  char out[16];
+  std::snprintf(out, sizeof out, format, value);
+  return std::string("\u27E8") + out + "\u27E9";
+}
+
+// Calls `out(piece, hidden)` for each character or escape of `text`.
+template <class Out>
+void Walk(std::string_view text, Out&& out) {
+  bool after_non_ascii = false;  // a variation selector may follow a non-ASCII character once
+  for (size_t i = 0; i < text.size();) {
+    Decoded d = DecodeAt(text, i);
+    if (!d.code) {
+      out(Escape("0x%02X", static_cast<unsigned char>(text[i])), true);
+      after_non_ascii = false;
+      i += 1;
+      continue;
+    }
+    char32_t c = *d.code;
+    bool hidden = IsHidden(c) || (IsVariationSelector(c) && !after_non_ascii);
+    if (hidden)
+      out(Escape("U+%04X", static_cast<unsigned>(c)), true);
+    else
+      out(std::string(text.substr(i, d.length)), false);
+    after_non_ascii = !hidden && c >= 0x80 && !IsVariationSelector(c);
+    i += d.length;
+  }
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : static_cast<char>(c); });
+  return out;
+}
+
+bool IsIpAddress(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
+}
+
+// Debian's publicsuffix package when it is newer than libpsl's built-in list, else the built-in one.
+const psl_ctx_t* PublicSuffixes() {
+  static const psl_ctx_t* psl = [] {
+    const psl_ctx_t* latest = psl_latest(nullptr);
+    return latest ? latest : psl_builtin();
+  }();
+  return psl;
+}
+
+struct FreeIdn {
+  void operator()(char* p) const { idn2_free(p); }
+};
+
+}  // namespace
+
+std::string VisibleText(std::string_view text) {
+  std::string shown;
+  shown.reserve(text.size());
+  Walk(text, [&](const std::string& piece, bool) { shown += piece; });
+  return shown;
+}
+
+bool HasHiddenCharacters(std::string_view text) {
+  bool any = false;
+  Walk(text, [&](const std::string&, bool hidden) { any = any || hidden; });
+  return any;
+}
+
+ShownHost ShowHost(std::string_view host) {
+  ShownHost shown;
+  std::string name(host);
+  if (name.size() > 2 && name.front() == '[' && name.back() == ']') name = name.substr(1, name.size() - 2);
+  if (name.empty() || name.find('\0') != std::string::npos) {
+    shown.unicode = VisibleText(name);
+    return shown;
+  }
+  if (IsIpAddress(name)) {
+    shown.valid = true;
+    shown.unicode = shown.ascii = shown.registrable = name;
+    return shown;
+  }
+  if (name.back() == '.') name.pop_back();  // "example.com." is example.com
+  char* ascii_raw = nullptr;
+  int rc = idn2_to_ascii_8z(name.c_str(), &ascii_raw, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT);
+  std::unique_ptr<char, FreeIdn> ascii(ascii_raw);
+  if (rc != IDN2_OK || !ascii) {
+    shown.unicode = VisibleText(host);
+    return shown;
+  }
+  shown.ascii = Lower(ascii.get());
+  char* unicode_raw = nullptr;
+  rc = idn2_to_unicode_8z8z(shown.ascii.c_str(), &unicode_raw, 0);
+  std::unique_ptr<char, FreeIdn> unicode(unicode_raw);
+  shown.unicode = VisibleText(rc == IDN2_OK && unicode ? std::string_view(unicode.get()) : shown.ascii);
+  const char* registrable = psl_registrable_domain(PublicSuffixes(), shown.ascii.c_str());
+  shown.registrable = registrable ? registrable : shown.ascii;
+  shown.valid = true;
+  return shown;
+}
+
+ShownHost HostOfUrl(std::string_view url) {
+  std::string terminated(url);  // Boost.URL 1.81 reads to a NUL
+  auto parsed = boost::urls::parse_absolute_uri(terminated);
+  if (!parsed || !parsed->has_authority() || (parsed->scheme() != "http" && parsed->scheme() != "https")) return {};
+  ShownHost shown = ShowHost(parsed->host());  // decoded: "%D0%B0pple.com" is shown as the "аpple.com" it is
+  shown.port = parsed->port();
+  return shown;
+}
+
+std::string HostWords(const ShownHost& host) {
+  if (!host.valid) return host.unicode + " (not a valid host name)";
+  if (host.unicode == host.ascii) return host.ascii;
+  return host.unicode + " (" + host.ascii + ")";
+}
+
+}  // namespace ap::ui

@@ -1,0 +1,317 @@
+// Consent that cannot be spoofed: unverified apps are named as what they call themselves, hidden
+// characters and look-alike hosts are shown for what they are, an unlimited request is warned of,
+// waiting requests are throttled, bounded and denied in bulk, foreign pages cannot post the owner's
+// forms (Origin, Sec-Fetch-Site) even with a stolen CSRF token, and an attacker's failed sign-ins
+// do not lock the owner out. Pages are driven by Debian's Chromium where a browser decides what is
+// sent; the rest goes over HTTP with the headers a browser sends.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { chromium } from 'playwright-core';
+import { BIN, startBroker, startMock, call, nodeCall, tempDir, SCOPES } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+let broker, browser, attacker, attackerUrl, verifiedClient;
+const attackerPages = new Map();
+
+const hidden = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))[1];
+const agents = new Map();
+const agentFrom = (from) => {
+  if (!agents.has(from)) agents.set(from, new http.Agent({ keepAlive: false, localAddress: from }));
+  return agents.get(from);
+};
+const get = (path, cookie, from = '127.0.0.1') =>
+  nodeCall(broker.url, 'GET', path, { agent: agentFrom(from), headers: cookie ? { cookie } : {} });
+const postForm = (path, fields, { cookie, from = '127.0.0.1', headers = {}, base = broker.url } = {}) =>
+  nodeCall(base, 'POST', path, { agent: agentFrom(from), raw: new URLSearchParams(fields).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}), ...headers } });
+
+// Signs in over HTTP from `from`; answers the response (303 and a session cookie on success).
+async function signIn(username, password, from = '127.0.0.1', base = broker.url) {
+  const page = await nodeCall(base, 'GET', '/login', { agent: agentFrom(from) });
+  const csrfCookie = page.headers['set-cookie'].find((c) => c.startsWith('aipassport_login_csrf=')).split(';')[0];
+  return postForm('/login', { csrf: hidden(page.text, 'csrf'), username, password }, { cookie: csrfCookie, from, base });
+}
+const sessionOf = (res) => res.headers['set-cookie'].find((c) => c.startsWith('aipassport_session=')).split(';')[0];
+
+async function grantRequest(b, body) {
+  return call(b.url, 'POST', '/grant-requests', { body: { appUrl: 'https://app.example', scope: SCOPES.openai, ...body } });
+}
+
+before(async () => {
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  execFileSync(BIN, ['user', 'add', 'olga', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+    '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
+  verifiedClient = out.match(/client_id: (\S+)/)[1];
+  broker = await startBroker({ mock: await startMock(), dataDir, env: { AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION: 'true' } });
+  // Another origin on the same machine (same site, another port): pages an attacker controls.
+  attacker = http.createServer((req, res) => {
+    res.setHeader('content-type', 'text/html');
+    res.end(attackerPages.get(new URL(req.url, 'http://x').pathname) ?? 'nothing here');
+  });
+  await new Promise((r) => attacker.listen(0, '127.0.0.1', r));
+  attackerUrl = `http://127.0.0.1:${attacker.address().port}`;
+  browser = await chromium.launchPersistentContext(tempDir(), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  attacker?.close();
+});
+
+// Opens `next`, signing in first unless the browser already holds erin's session.
+async function browserSignIn(page, next) {
+  await page.goto(`${broker.url}/login?next=${encodeURIComponent(next)}`);
+  if (new URL(page.url()).pathname === next) return;
+  await page.fill('#username', 'erin');
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL((u) => new URL(u).pathname === next), page.click('button[type=submit]')]);
+}
+
+test('in Chromium: an unverified app is named as what it calls itself, its real domain large, bidi and invisible characters as escapes, the provider named, no caps warned of and a cap suggested', async () => {
+  const spoof = await grantRequest(broker, {
+    appName: '\u202Erepleh laiciffO IAnepO', // shows as "OpenAI Official Helper" without the escape
+    appUrl: 'https://openai.com.evil.example/\u200Bhelp'.replace('\u200B', '%E2%80%8B'),
+    reason: 'Official\u200B integration\u2066 by\u2069 OpenAI\uFEFF',
+    scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] },
+  });
+  assert.equal(spoof.status, 201, spoof.text);
+  assert.equal(spoof.json.grant.verified, false);
+  const id = spoof.json.grant.id;
+
+  const page = await browser.newPage();
+  await browserSignIn(page, `/consent/${id}`);
+  assert.equal(await page.textContent('#unverified'), 'Unverified');
+  const heading = await page.textContent('h1');
+  assert.equal(heading, 'Unverified An app that calls itself \u201C\u27E8U+202E\u27E9repleh laiciffO IAnepO\u201D asks for access');
+  assert.equal(await page.textContent('#domain'), 'evil.example', 'the registrable domain, not the openai.com label');
+  assert.equal(await page.evaluate(() => getComputedStyle(document.querySelector('#domain')).fontSize), '32px');
+  assert.equal(await page.textContent('#provider'), 'It wants to use your OpenAI key.');
+  const body = await page.textContent('body');
+  assert.match(body, /Official⟨U\+200B⟩ integration⟨U\+2066⟩ by⟨U\+2069⟩ OpenAI⟨U\+FEFF⟩/);
+  assert.ok(!/[\u202A-\u202E\u2066-\u2069\u200B-\u200F\uFEFF]/.test(body), 'no hidden character reaches the page');
+  assert.match(await page.textContent('#unlimited'), /no budget and no request cap/);
+  assert.equal(await page.inputValue('#max_requests'), '1000', 'a cap is suggested, filled in');
+
+  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=approve]')]);
+  const grant = await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken });
+  assert.equal(grant.json.status, 'approved');
+  assert.equal(grant.json.scope.maxRequests, 1000, 'approved as suggested: capped');
+  await page.close();
+});
+
+test('in Chromium: a look-alike host appears in Unicode beside its punycode', async () => {
+  const req = await grantRequest(broker, { appName: 'Apple Notes', appUrl: 'https://xn--pple-43d.com/notes',
+    scope: { ...SCOPES.openai, maxRequests: 10 } });
+  const page = await browser.newPage();
+  await browserSignIn(page, `/consent/${req.json.grant.id}`);
+  assert.equal(await page.textContent('#home-host'), '\u0430pple.com (xn--pple-43d.com)');
+  assert.equal(await page.textContent('#domain'), '\u0430pple.com (xn--pple-43d.com)');
+  assert.equal(await page.locator('#unlimited').count(), 0, 'a capped request gets no warning');
+  await page.close();
+});
+
+// The OAuth consent screen: an app the owner added is named; one that registered itself is not.
+test('OAuth consent: a client added with the CLI is verified, a self-registered one is marked unverified', async () => {
+  const signedIn = await signIn('erin', PASSWORD);
+  assert.equal(signedIn.status, 303);
+  const cookie = sessionOf(signedIn);
+  const registered = await call(broker.url, 'POST', '/oauth/register', { body: {
+    client_name: 'OpenAI Official Helper', redirect_uris: ['http://127.0.0.1/callback'], client_uri: 'https://helper.example' } });
+  assert.equal(registered.status, 201, registered.text);
+  const consentOf = async (clientId) => {
+    const q = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: 'http://127.0.0.1:5555/callback',
+      state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', scope: 'openai:chat' });
+    const start = await get(`/oauth/authorize?${q}`, cookie);
+    assert.equal(start.status, 303, start.text);
+    return { path: start.headers.location, page: await get(start.headers.location, cookie) };
+  };
+  const self = await consentOf(registered.json.client_id);
+  assert.match(self.page.text, /An app that calls itself \u201C<span id="app-name">OpenAI Official Helper<\/span>\u201D/);
+  assert.match(self.page.text, /id="unverified">Unverified/);
+  assert.match(self.page.text, /<p class="domain" id="domain">helper\.example<\/p>/);
+  assert.match(self.page.text, /goes back to <span id="return-host">127\.0\.0\.1<\/span>/);
+  const notes = await consentOf(verifiedClient);
+  assert.match(notes.page.text, /<h1>Notes asks for access<\/h1>/);
+  assert.doesNotMatch(notes.page.text, /Unverified/);
+  const grants = (await call(broker.url, 'GET', '/grants', { token: broker.ownerToken })).json;
+  const byPath = (p) => grants.find((g) => p.endsWith(g.id));
+  assert.equal(byPath(self.path).verified, false);
+  assert.equal(byPath(notes.path).verified, true);
+});
+
+test('in Chromium: the owner denies ticked requests, then every unverified one, from the home page', async () => {
+  const ids = [];
+  for (const name of ['Spam 1', 'Spam 2', 'Spam 3']) ids.push((await grantRequest(broker, { appName: name })).json.grant.id);
+  const page = await browser.newPage();
+  await browserSignIn(page, '/');
+  await page.check(`input[name=id][value="${ids[0]}"]`);
+  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=selected]')]);
+  const status = async (id) => (await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json.status;
+  assert.deepEqual([await status(ids[0]), await status(ids[1]), await status(ids[2])], ['denied', 'pending', 'pending']);
+  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=unverified]')]);
+  assert.deepEqual([await status(ids[1]), await status(ids[2])], ['denied', 'denied']);
+  const listed = await page.textContent('body');
+  for (const name of ['Spam 1', 'Spam 2', 'Spam 3']) assert.ok(!listed.includes(name), `${name} no longer waits`);
+  await page.close();
+});
+
+test('the owner API denies waiting requests in bulk, by id or every unverified one, and only waiting ones', async () => {
+  const a = (await grantRequest(broker, { appName: 'A' })).json.grant.id;
+  const b = (await grantRequest(broker, { appName: 'B' })).json.grant.id;
+  const approved = (await grantRequest(broker, { appName: 'C' })).json.grant.id;
+  await call(broker.url, 'POST', `/grants/${approved}/approve`, { token: broker.ownerToken, body: {} });
+  const byId = await call(broker.url, 'POST', '/grant-requests/deny', { token: broker.ownerToken, body: { ids: [a, approved] } });
+  assert.equal(byId.status, 200, byId.text);
+  assert.deepEqual(byId.json.denied, [a], 'an approved grant is not a waiting request');
+  const all = await call(broker.url, 'POST', '/grant-requests/deny', { token: broker.ownerToken, body: { unverified: true } });
+  assert.ok(all.json.denied.includes(b));
+  const grants = (await call(broker.url, 'GET', '/grants', { token: broker.ownerToken })).json;
+  for (const id of all.json.denied) assert.equal(grants.find((g) => g.id === id).verified, false, 'only unverified ones');
+  assert.ok(grants.some((g) => g.verified && g.status === 'pending'), 'a verified app\'s request still waits');
+  const bad = await call(broker.url, 'POST', '/grant-requests/deny', { token: broker.ownerToken, body: { ids: 'x' } });
+  assert.equal(bad.status, 400);
+  const anonymous = await call(broker.url, 'POST', '/grant-requests/deny', { body: { unverified: true } });
+  assert.equal(anonymous.status, 401);
+});
+
+test('POST /grant-requests is throttled per address (429 with Retry-After); other addresses go on', async () => {
+  const b = await startBroker({ env: { AIPASSPORT_GRANT_REQUESTS_PER_ADDRESS_PER_MINUTE: '5' } });
+  const ask = (from) => nodeCall(b.url, 'POST', '/grant-requests', { agent: agentFrom(from),
+    body: { appName: 'Flood', appUrl: 'https://flood.example', scope: SCOPES.openai } });
+  for (let i = 0; i < 5; i++) assert.equal((await ask('127.0.0.5')).status, 201);
+  const refused = await ask('127.0.0.5');
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json.type, 'rate_limit_exceeded');
+  const retry = Number(refused.headers['retry-after']);
+  assert.ok(retry >= 1 && retry <= 60, `Retry-After ${refused.headers['retry-after']}`);
+  assert.equal((await ask('127.0.0.6')).status, 201, 'another address is not affected');
+  await b.stop();
+});
+
+test('the number of waiting unverified requests is bounded; denying them makes room', async () => {
+  const b = await startBroker({ env: { AIPASSPORT_GRANT_REQUESTS_MAX_WAITING: '3' } });
+  for (let i = 0; i < 3; i++) assert.equal((await grantRequest(b, { appName: `W${i}` })).status, 201);
+  const full = await grantRequest(b, { appName: 'One too many' });
+  assert.equal(full.status, 503);
+  assert.equal(full.json.type, 'too_many_waiting_requests');
+  assert.ok(Number(full.headers.get('retry-after')) > 0);
+  const grants = (await call(b.url, 'GET', '/grants', { token: b.ownerToken })).json;
+  assert.equal(grants.length, 3, 'nothing was stored');
+  await call(b.url, 'POST', '/grant-requests/deny', { token: b.ownerToken, body: { unverified: true } });
+  assert.equal((await grantRequest(b, { appName: 'After' })).status, 201);
+  await b.stop();
+});
+
+// A page of another origin posts the owner's consent form with the right (stolen) CSRF token.
+async function forgedPost(page, name, { action, fields, referrerPolicy }) {
+  const inputs = Object.entries(fields).map(([k, v]) => `<input type="hidden" name="${k}" value="${v}">`).join('');
+  attackerPages.set(`/${name}`, `<!doctype html><html><head>${referrerPolicy ? `<meta name="referrer" content="${referrerPolicy}">` : ''}</head>` +
+    `<body><form id="f" method="post" action="${broker.url}${action}">${inputs}</form>` +
+    '<script>document.getElementById("f").submit()</script></body></html>');
+  const answered = page.waitForResponse((r) => r.url() === `${broker.url}${action}`);
+  await page.goto(`${attackerUrl}/${name}`);
+  const res = await answered;
+  return { status: res.status(), body: await res.text(), headers: await res.request().allHeaders() };
+}
+
+test('in Chromium: a foreign page, or one without an origin, cannot post the owner\'s forms even with the right CSRF token', async () => {
+  const req = await grantRequest(broker, { appName: 'Target', scope: { ...SCOPES.openai, maxRequests: 5 } });
+  const id = req.json.grant.id;
+  const page = await browser.newPage();
+  await browserSignIn(page, `/consent/${id}`);
+  const csrf = await page.inputValue('input[name=csrf]');
+  const fields = { csrf, decision: 'approve', lifetime: '3600', model: 'gpt-4o-mini', capability: 'chat', max_requests: '5' };
+
+  const foreign = await forgedPost(page, 'foreign', { action: `/consent/${id}`, fields });
+  assert.equal(foreign.headers.origin, attackerUrl, 'Chromium sent the attacker\'s origin');
+  assert.equal(foreign.headers['sec-fetch-site'], 'same-site');
+  assert.equal(foreign.status, 403);
+  assert.match(foreign.body, /Refused: this request came from another site/);
+
+  const noOrigin = await forgedPost(page, 'null', { action: `/consent/${id}`, fields, referrerPolicy: 'no-referrer' });
+  assert.equal(noOrigin.headers.origin, 'null', 'Chromium sent Origin: null');
+  assert.equal(noOrigin.status, 403);
+
+  const logout = await forgedPost(page, 'logout', { action: '/logout', fields: { csrf } });
+  assert.equal(logout.status, 403);
+  const deny = await forgedPost(page, 'deny', { action: '/waiting/deny', fields: { csrf, which: 'unverified' } });
+  assert.equal(deny.status, 403);
+
+  const grant = await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken });
+  assert.equal(grant.json.status, 'pending', 'nothing was decided');
+  await page.goto(`${broker.url}/`);
+  assert.match(await page.textContent('body'), /Signed in as erin/, 'still signed in');
+
+  // The same form from the broker's own page goes through (same origin).
+  await page.goto(`${broker.url}/consent/${id}`);
+  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=deny]')]);
+  assert.equal((await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json.status, 'denied');
+  await page.close();
+});
+
+test('over HTTP as a browser sends it: the owner API with a session cookie checks Origin and Sec-Fetch-Site before the CSRF token', async () => {
+  const res = await signIn('olga', PASSWORD);
+  const cookie = sessionOf(res);
+  const home = await get('/', cookie);
+  const csrf = hidden(home.text, 'csrf');
+  const own = new URL(broker.url).origin;
+  const id = (await grantRequest(broker, { appName: 'Api target' })).json.grant.id;
+  const deny = (headers) => nodeCall(broker.url, 'POST', `/grants/${id}/deny`,
+    { headers: { cookie, 'x-csrf-token': csrf, ...headers } });
+  for (const headers of [{ origin: 'https://evil.example' }, { origin: 'null' },
+    { origin: own, 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+    const refused = await deny(headers);
+    assert.equal(refused.status, 403, JSON.stringify(headers));
+    assert.match(refused.json.error, /^Refused/, JSON.stringify(headers));
+  }
+  const wrongCsrfForeign = await nodeCall(broker.url, 'POST', `/grants/${id}/deny`,
+    { headers: { cookie, 'x-csrf-token': 'wrong', origin: 'https://evil.example' } });
+  assert.match(wrongCsrfForeign.json.error, /^Refused: this request came from another origin/, 'the origin is looked at first');
+  const patch = await nodeCall(broker.url, 'PATCH', `/grants/${id}`,
+    { body: { maxRequests: 1 }, headers: { cookie, 'x-csrf-token': csrf, origin: 'https://evil.example' } });
+  assert.equal(patch.status, 403);
+  const ok = await deny({ origin: own, 'sec-fetch-site': 'same-origin' });
+  assert.equal(ok.status, 200, ok.text);
+  // The owner token is no browser's: it needs no Origin, and a stray one does not matter.
+  const id2 = (await grantRequest(broker, { appName: 'Token target' })).json.grant.id;
+  const byToken = await nodeCall(broker.url, 'POST', `/grants/${id2}/deny`,
+    { token: broker.ownerToken, headers: { origin: 'https://evil.example' } });
+  assert.equal(byToken.status, 200);
+  // App endpoints are not owner endpoints: a browser app on another origin still asks.
+  const app = await nodeCall(broker.url, 'POST', '/grant-requests',
+    { body: { appName: 'Browser app', appUrl: 'https://app.example', scope: SCOPES.openai }, headers: { origin: 'https://app.example' } });
+  assert.equal(app.status, 201);
+});
+
+test('an attacker\'s failed sign-ins from one address do not lock the owner out of another; many addresses only slow each other', async () => {
+  for (let i = 0; i < 30; i++) {
+    const res = await signIn('erin', `wrong guess ${i}`, '127.0.0.2');
+    assert.ok(res.status === 401 || res.status === 429, `${res.status}`);
+  }
+  for (let i = 0; i < 5; i++) assert.equal((await signIn('erin', `more guesses ${i}`, '127.0.0.7')).status, 401);
+  const blocked = await signIn('erin', PASSWORD, '127.0.0.2');
+  assert.equal(blocked.status, 429, 'the guessing address is refused, even with the right password');
+  assert.ok(Number(blocked.headers['retry-after']) > 0);
+
+  const started = Date.now();
+  const owner = await signIn('erin', PASSWORD, '127.0.0.3');
+  const took = Date.now() - started;
+  assert.equal(owner.status, 303, owner.text);
+  assert.ok(sessionOf(owner));
+  assert.ok(took < 1000, `the owner signed in at once (${took} ms)`);
+
+  // Another guessing address, with a failure of its own: its next try is slowed, never refused.
+  assert.equal((await signIn('erin', 'wrong again', '127.0.0.4')).status, 401);
+  const slowStart = Date.now();
+  const slowed = await signIn('erin', 'and again', '127.0.0.4');
+  assert.equal(slowed.status, 401);
+  assert.ok(Date.now() - slowStart >= 900, `slowed by the account-wide count (${Date.now() - slowStart} ms)`);
+});
