@@ -16,10 +16,15 @@ void ActivityRecorder::Record(store::ActivityRecord row) {
       return;
     }
     waiting_.push_back(std::move(row));
-    if (flush_queued_) return;
+    if (flush_queued_ || waiting_.size() < kBatchRows) return;
     flush_queued_ = true;
   }
   boost::asio::post(pool_.Pool(), [this] { Flush(); });
+}
+
+bool ActivityRecorder::HasWaiting() {
+  std::lock_guard lock(mutex_);
+  return !waiting_.empty();
 }
 
 void ActivityRecorder::Flush() {

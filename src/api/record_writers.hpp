@@ -1,11 +1,15 @@
 #pragma once
 // Writes the owner's record off the hot path. A call or an owner action queues its row or event and
-// goes on at once; the store thread writes what is queued in one transaction, together with whatever
-// was queued while it was busy (so under load it sees few transactions). Rows are on disk a few
-// milliseconds after their call ends. Audit events go through the one store thread, which keeps the
-// chain one line within a broker; the store's write lock keeps it one line across processes.
+// goes on at once. Activity rows are written by the store thread in one transaction every
+// kFlushInterval (the broker's timer calls Flush), or as soon as kBatchRows are waiting, so that
+// under load they cost the store thread a few transactions a second, never one per call (the
+// store thread also settles calls, which do wait for it). Audit events are rare: each is appended
+// as soon as the store thread is free, with those queued meanwhile. They all go through the one store
+// thread, which keeps the chain one line within a broker; the store's write lock keeps it one line
+// across processes.
 // Thread-safety: Record may be called from any thread; Flush runs on the store thread.
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -22,11 +26,15 @@ class ActivityRecorder {
   // Rows beyond this many waiting are dropped (with an error in the log) rather than let a stalled
   // disk take the broker's memory.
   static constexpr size_t kMaxWaiting = 100000;
+  static constexpr size_t kBatchRows = 2000;
+  static constexpr std::chrono::milliseconds kFlushInterval{250};
 
   ActivityRecorder(store::Store& store, http::BlockingPool& store_pool) : store_(store), pool_(store_pool) {}
   // Queues `row`; never waits.
   void Record(store::ActivityRecord row);
-  // Writes what is waiting.
+  // Whether rows are waiting (the timer skips the store thread when none are).
+  bool HasWaiting();
+  // Writes what is waiting; on the store thread.
   void Flush();
 
  private:

@@ -191,6 +191,18 @@ boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::Blockin
   }
 }
 
+// Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread.
+boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(api::ActivityRecorder::kFlushInterval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    if (!activity.HasWaiting()) continue;
+    auto flush = [&activity]() { activity.Flush(); };
+    co_await http::RunBlocking(store_pool, std::move(flush));
+  }
+}
+
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
@@ -331,6 +343,10 @@ int RunBroker(const Config& config) {
     if (e) spdlog::error("the lease keeper stopped");
   });
 
+  auto flush_activity = FlushActivity(activity, store_pool);
+  boost::asio::co_spawn(io.First(), std::move(flush_activity), [](std::exception_ptr e) {
+    if (e) spdlog::error("the activity writer stopped");
+  });
   auto keep_record = KeepRecord(upkeep, store_pool);
   boost::asio::co_spawn(io.First(), std::move(keep_record), [](std::exception_ptr e) {
     if (e) spdlog::error("the record keeper stopped");
