@@ -10,6 +10,7 @@ packages=(
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libidn2-dev libpsl-dev publicsuffix
   libgtest-dev libgmock-dev libbenchmark-dev
+  sqlite3
   nodejs npm
   chromium
 )

@@ -3,6 +3,7 @@
 
 #include "api/device_authorizations.hpp"
 #include "api/pending_authorizations.hpp"
+#include "api/record_writers.hpp"
 #include "api/throttles.hpp"
 #include "api/usage_recorder.hpp"
 #include "core/time.hpp"
@@ -44,6 +45,8 @@ struct BrokerContext {
   std::string owner_token_hash_override;
   // The broker's own URL (scheme, host, port), the OAuth issuer; set once it listens.
   std::string public_url;
+  ActivityRecorder& activity;  // one row per proxied call, written off the hot path
+  AuditLog& audit;             // the audit trail: ctx.audit.Record(record::AuditEvent{...})
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor.

@@ -28,10 +28,11 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContex
 }  // namespace
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
-                                                                        const http::Request& request) {
+                                                                        const http::Request& request,
+                                                                        std::shared_ptr<const domain::Grant>* known) {
   auto presented = http::AccessToken(request);
   if (!presented) co_return presented.error();
-  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop);
+  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop, known);
 }
 
 namespace {
@@ -59,7 +60,8 @@ Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::st
 }  // namespace
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, const http::Request& request,
-                                                                       std::string_view token, bool dpop) {
+                                                                       std::string_view token, bool dpop,
+                                                                       std::shared_ptr<const domain::Grant>* known) {
   auto claims = ctx.tokens.Verify(token);
   if (!claims) co_return claims.error();
   if (auto possessed = CheckPossession(ctx, request, token, dpop, *claims); !possessed) co_return possessed.error();
@@ -68,6 +70,7 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
     co_return grant.error();
   }
+  if (known) *known = *grant;
   if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) co_return *unusable;
   co_return *grant;
 }

@@ -20,13 +20,14 @@ boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std:
 
 // The grant of a delegated token, if the token is valid and the grant usable now. A token bound to
 // a DPoP key (cnf.jkt) is accepted only as `Authorization: DPoP` (`dpop`) with a proof of `request`
-// signed by that key; an unbound one only as a bearer token.
-boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx,
-                                                                                    const http::Request& request,
-                                                                                    std::string_view token, bool dpop);
+// signed by that key; an unbound one only as a bearer token. `known`, when given, is set to the
+// token's grant even when it is not usable now (revoked, expired, used up), for the activity record.
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(
+    BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
+    std::shared_ptr<const domain::Grant>* known = nullptr);
 // The same for the request's `Authorization: Bearer` or `Authorization: DPoP` token.
-boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
-                                                                                     const http::Request& request);
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(
+    BrokerContext& ctx, const http::Request& request, std::shared_ptr<const domain::Grant>* known = nullptr);
 
 // The provider to call, if the grant allows `capability` with `model`.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,

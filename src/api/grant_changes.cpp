@@ -1,6 +1,7 @@
 #include "api/grant_changes.hpp"
 
 #include <algorithm>
+#include "api/audit_events.hpp"
 
 namespace ap::api {
 
@@ -92,21 +93,27 @@ GrantChange SetLimits(domain::Scope limits) {
 }
 
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
-                                                          GrantChange change) {
+                                                          GrantChange change, std::string actor) {
+  struct Changed {
+    store::GrantRecord before;
+    store::GrantRecord after;
+  };
   auto clock = ctx.clock;
-  auto apply = [id, caller, change, clock](store::Store& s) -> Result<store::GrantRecord> {
+  auto apply = [id, caller, change, clock](store::Store& s) -> Result<Changed> {
     auto g = s.GetGrant(id);
     if (!g) return g.error();
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
-    store::GrantStatus before = g->status;
-    std::string scope_before = g->scope_json;
+    store::GrantRecord before = *g;
     if (auto ok = change(*g, clock()); !ok) return ok.error();
-    if (g->status == before && g->scope_json == scope_before) return g;
-    return s.UpdateGrant(*g);
+    if (g->status == before.status && g->scope_json == before.scope_json) return Changed{before, std::move(*g)};
+    auto updated = s.UpdateGrant(*g);
+    if (!updated) return updated.error();
+    return Changed{std::move(before), std::move(*updated)};
   };
-  auto updated = co_await OnStore(ctx, std::move(apply));
-  if (!updated) co_return updated.error();
-  auto grant = domain::GrantFromRecord(std::move(*updated));
+  auto changed = co_await OnStore(ctx, std::move(apply));
+  if (!changed) co_return changed.error();
+  RecordGrantChange(ctx, caller, changed->before, changed->after, std::move(actor));
+  auto grant = domain::GrantFromRecord(std::move(changed->after));
   if (!grant) co_return grant.error();
   ctx.grants.Put(*grant);
   co_return std::move(*grant);

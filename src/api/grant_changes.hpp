@@ -42,9 +42,10 @@ GrantChange Revoke();
 // Raising a used-up budget or cap reopens an exhausted grant.
 GrantChange SetLimits(domain::Scope limits);
 
-// kNotFound for a grant the caller may not manage, as for one that does not exist.
+// kNotFound for a grant the caller may not manage, as for one that does not exist. What changed
+// goes to the audit trail, by `actor` (default: the caller).
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
-                                                          GrantChange change);
+                                                          GrantChange change, std::string actor = "");
 
 // Which waiting requests to deny at once: those with the given ids, or every unverified one.
 struct WaitingSelection {

@@ -146,6 +146,7 @@ awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
                          used.output_tokens,
                          std::llround(used.audio_seconds * 1000),
                          cost};
+  charged_ = row;
   co_await ctx_.usage.Record(std::move(row));
 }
 

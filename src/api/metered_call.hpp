@@ -55,6 +55,8 @@ class MeteredCall {
   // succeeded, or gave a figure no call can have) and returns once that is on disk. `succeeded`:
   // the provider answered 2xx.
   boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded);
+  // What Settle charged (nothing before it, or for an uncounted call).
+  const store::UsageRecord& Charged() const { return charged_; }
 
  private:
   BrokerContext& ctx_;
@@ -67,6 +69,7 @@ class MeteredCall {
   metering::RateHeaders headers_;
   int64_t output_cap_ = INT64_MAX;
   bool admitted_ = false;
+  store::UsageRecord charged_;
 
   boost::asio::awaitable<Status> AdmitTicket(const metering::Ask& ask);
   metering::Consumption Used(const proxy::Usage& usage) const;

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/call_activity.hpp"
 #include "api/call_guard.hpp"
 #include "api/metered_call.hpp"
 #include "http/cookies.hpp"
@@ -116,7 +117,18 @@ class NativeCall {
  public:
   NativeCall(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider, Request& req,
              http::Exchange& exchange)
-      : ctx_(ctx), ep_(ep), provider_(provider), req_(req), exchange_(exchange) {}
+      : ctx_(ctx),
+        ep_(ep),
+        provider_(provider),
+        req_(req),
+        exchange_(exchange),
+        activity_(ctx, ep.capability.empty() ? "models" : std::string(ep.capability)) {}
+
+  // Hands the call's activity row to the recorder; `answer` is what Run returned.
+  void RecordActivity(const Response& answer) {
+    activity_.SetModel(model_);
+    activity_.Finish(static_cast<int>(answer.result_int()));
+  }
 
   // `upstream_path` is the path under the provider's base; `model` is set for Gemini's paths.
   awaitable<Response> Run(std::string upstream_path, std::string model) {
@@ -127,7 +139,9 @@ class NativeCall {
     upstream_query_ = std::move(*query);
     auto credential = AppCredential(req_);
     if (!credential) co_return Refuse(credential.error());
-    auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop);
+    std::shared_ptr<const domain::Grant> known;
+    auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop, &known);
+    if (known) activity_.SetGrant(*known);
     if (!grant) co_return Refuse(grant.error());
     grant_ = *grant;
     if (grant_->scope.provider != provider_.name)
@@ -157,7 +171,8 @@ class NativeCall {
   }
 
  private:
-  Response Refuse(const Error& e) const {
+  Response Refuse(const Error& e) {
+    activity_.Refused(e);
     Response res = proxy::ProviderErrorResponse(ep_.wire, e, req_.version());
     if (metered_) AddRateHeaders(res, metered_->Headers());
     return res;
@@ -226,6 +241,7 @@ class NativeCall {
     proxy::AnswerFilter filter = ctx_.upstream.Filter(provider_);
     Response head = filter.StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
+    activity_.Streamed(static_cast<int>(head.result_int()));
     if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     proxy::SseSplitter splitter;
     std::string out;
@@ -245,6 +261,8 @@ class NativeCall {
       }
       if (spent) out += proxy::ProviderErrorEvent(ep_.wire, BudgetSpent());
       if (splitter.TooLong()) out += proxy::ProviderErrorEvent(ep_.wire, EventTooLong());
+      if (spent) activity_.Refused(BudgetSpent());
+      if (!out.empty()) activity_.FirstEvent();
       if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
       if (spent) co_return StreamEnd::kBudget;
       if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
@@ -297,6 +315,7 @@ class NativeCall {
   awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open) {
     Response head = ctx_.upstream.Filter(provider_).StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
+    activity_.Streamed(static_cast<int>(head.result_int()));
     if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
     for (;;) {
       auto piece = co_await open.ReadPiece();
@@ -305,6 +324,7 @@ class NativeCall {
         co_return StreamEnd::kUpstreamBroke;
       }
       if (piece->empty()) co_return StreamEnd::kComplete;
+      activity_.FirstEvent();
       if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
     }
   }
@@ -404,6 +424,7 @@ class NativeCall {
     spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage_.input_tokens,
                   usage_.output_tokens, model_);
     co_await metered_->Settle(usage_, succeeded);
+    activity_.Charged(metered_->Charged());
   }
 
   BrokerContext& ctx_;
@@ -417,6 +438,7 @@ class NativeCall {
   std::shared_ptr<const domain::Grant> grant_;
   vault::KeyRef key_;  // held until the call ends
   std::optional<MeteredCall> metered_;
+  CallActivity activity_;
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;
   int64_t delta_events_ = 0;
@@ -432,7 +454,9 @@ class NativeCall {
 awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
                               Request& req, http::Exchange& exchange, std::string upstream_path, std::string model) {
   NativeCall call(ctx, ep, provider, req, exchange);
-  co_return co_await call.Run(std::move(upstream_path), std::move(model));
+  Response answer = co_await call.Run(std::move(upstream_path), std::move(model));
+  call.RecordActivity(answer);
+  co_return answer;
 }
 
 // Letters, digits, '.', '-' and '_': every Gemini model id, and nothing that could change the path.

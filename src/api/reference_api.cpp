@@ -4,7 +4,9 @@
 
 #include <boost/json.hpp>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
+#include "api/call_activity.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/metered_call.hpp"
@@ -190,6 +192,8 @@ class ReferenceApi {
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());
     if (!*created) co_return TooManyWaiting(max_waiting);
+    ctx_.audit.Record(GrantEvent(audit_kind::kGrantRequested, "app:" + grant.id, grant,
+                                 json::object{{"flow", "grant_request"}, {"address", exchange.PeerAddress()}}));
     domain::Grant view{grant, *scope};
     co_return Json(StatusCode::created, json::object{{"grantRequest", domain::GrantRequestToJson(request, *scope)},
                                                      {"grant", domain::GrantToJson(view, now)},
@@ -364,6 +368,7 @@ class ReferenceApi {
       co_return http::ErrorResponse(Errc::kBadRequest, "Grant has expired");
     if (status != GrantStatus::kApproved) co_return http::ErrorResponse(WrongStatus(status, "approved"));
     auto token = ctx_.tokens.Issue(record->id, record->expires_at);
+    ctx_.audit.Record(GrantEvent(audit_kind::kTokenIssued, "app:" + record->id, *record));
     co_return Json(StatusCode::created, json::object{{"token", token.token},
                                                      {"grantId", record->id},
                                                      {"tokenType", "Bearer"},
@@ -391,34 +396,51 @@ class ReferenceApi {
   }
 
   awaitable<Response> ProxyChat(Request& req, const PathParams&) {
-    auto grant = co_await AuthorizeBearer(ctx_, req);
-    if (!grant) co_return http::ErrorResponse(grant.error());
+    CallActivity activity(ctx_, "chat");
+    Response answer = co_await ProxyChatCall(req, activity);
+    activity.Finish(static_cast<int>(answer.result_int()));
+    co_return answer;
+  }
+
+  awaitable<Response> ProxyChatCall(Request& req, CallActivity& activity) {
+    auto refuse = [&activity](const Error& e) {
+      activity.Refused(e);
+      return http::ErrorResponse(e);
+    };
+    std::shared_ptr<const domain::Grant> known;
+    auto grant = co_await AuthorizeBearer(ctx_, req, &known);
+    if (known) activity.SetGrant(*known);
+    if (!grant) co_return refuse(grant.error());
     auto chat = proxy::ParseChatRequest(req.body());
-    if (!chat) co_return http::ErrorResponse(chat.error());
+    if (!chat) co_return refuse(chat.error());
+    activity.SetModel(chat->model);
     if (chat->stream)
-      co_return http::ErrorResponse(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
+      co_return refuse(MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
     auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
-    if (!provider) co_return http::ErrorResponse(provider.error());
+    if (!provider) co_return refuse(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
     auto key = SpendingKey(ctx_, **grant, endpoint);
-    if (!key) co_return http::ErrorResponse(key.error());
+    if (!key) co_return refuse(key.error());
     MeteredCall metered(ctx_, *grant, chat->model);
     auto call = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
-    if (!call) co_return http::ErrorResponse(call.error());
+    if (!call) co_return refuse(call.error());
     // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
     auto asked = proxy::ReadRequestedUse(endpoint.wire, "chat", call->body, (*grant)->record.budget_micros.has_value());
-    if (!asked) co_return http::ErrorResponse(asked.error());
+    if (!asked) co_return refuse(asked.error());
     proxy::UpstreamCall upstream = std::move(*call).ToSend(asked->body_changed);
     WorstCase worst = WorstCaseOf(*asked, upstream.body.size());
-    if (auto admitted = co_await metered.Admit(worst, false); !admitted)
+    if (auto admitted = co_await metered.Admit(worst, false); !admitted) {
+      activity.Refused(admitted.error());
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
+    }
     std::string_view api_key = *key ? std::string_view((*key)->secret) : std::string_view();
     auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream));
-    if (!answer) co_return http::ErrorResponse(answer.error());
+    if (!answer) co_return refuse(answer.error());
     proxy::Usage usage;
     bool succeeded = answer->result_int() / 100 == 2;
     if (succeeded) proxy::MergeUsageFromJson(answer->body(), usage);
     co_await metered.Settle(usage, succeeded);
+    activity.Charged(metered.Charged());
     AddRateHeaders(*answer, metered.Headers());
     co_return std::move(*answer);
   }

@@ -17,19 +17,24 @@
 #include "api/dispatcher.hpp"
 #include "api/key_api.hpp"
 #include "api/native_api.hpp"
+#include "api/record_api.hpp"
+#include "api/record_upkeep.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
+#include "app/record_commands.hpp"
 #include "app/vault_commands.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
 #include "http/server.hpp"
 #include "oauth/oauth_api.hpp"
+#include "record/audit_chain.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 #include "ui/app_pages.hpp"
 #include "ui/consent_pages.hpp"
 #include "ui/device_pages.hpp"
 #include "ui/owner_pages.hpp"
+#include "vault/sealing.hpp"
 
 namespace ap::app {
 namespace {
@@ -233,6 +238,32 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
   }
 }
 
+// Prunes old activity and notes grants that ended on their own, on the store thread.
+boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::BlockingPool& store_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(kHeartbeat);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto keep = [&upkeep]() {
+      upkeep.NoteGrantEnds(SystemNow());
+      upkeep.PruneIfDue(SystemNowMillis());
+    };
+    co_await http::RunBlocking(store_pool, std::move(keep));
+  }
+}
+
+// Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread.
+boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(api::ActivityRecorder::kFlushInterval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    if (!activity.HasWaiting()) continue;
+    auto flush = [&activity]() { activity.Flush(); };
+    co_await http::RunBlocking(store_pool, std::move(flush));
+  }
+}
+
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
@@ -314,6 +345,12 @@ int RunBroker(const Config& config) {
   api::UsageRecorder usage(**store, store_pool,
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
+  auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
+  if (!audit_key) return Fail(audit_key.error().message);
+  api::AuditLog audit(**store, store_pool, std::move(*audit_key));
+  api::ActivityRecorder activity(**store, store_pool);
+  api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
+  if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
   http::BlockingPool work_pool(1);
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
@@ -340,12 +377,15 @@ int RunBroker(const Config& config) {
                          config.refuse_unpriced_models,
                          SystemClock(),
                          owner_hash,
-                         ""};
+                         "",
+                         activity,
+                         audit};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);
   api::AddKeyRoutes(router, ctx);
+  api::AddRecordRoutes(router, ctx);
   ui::AddOwnerPages(router, ctx);
   ui::AddConsentPages(router, ctx);
   ui::AddAppPages(router, ctx);
@@ -365,6 +405,7 @@ int RunBroker(const Config& config) {
     auto ensured = EnsureOwnerToken(**store);
     if (!ensured) return Fail(ensured.error().message);
     new_owner_token = *ensured;
+    if (new_owner_token) audit.Record(record::AuditEvent{"owner_token.reset", "broker", "", "", "{\"firstStart\":true}"});
   }
   server.Start();
   auto watch = WatchSigningKeys(config, tokens, work_pool);
@@ -378,6 +419,15 @@ int RunBroker(const Config& config) {
   auto leases = KeepLeases(**store, store_pool, meter);
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
+  });
+
+  auto flush_activity = FlushActivity(activity, store_pool);
+  boost::asio::co_spawn(io.First(), std::move(flush_activity), [](std::exception_ptr e) {
+    if (e) spdlog::error("the activity writer stopped");
+  });
+  auto keep_record = KeepRecord(upkeep, store_pool);
+  boost::asio::co_spawn(io.First(), std::move(keep_record), [](std::exception_ptr e) {
+    if (e) spdlog::error("the record keeper stopped");
   });
 
   ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
@@ -409,6 +459,8 @@ int RunBroker(const Config& config) {
   // the drain deadline keeps its reservation, which counts as lost.
   boost::asio::post(store_pool.Pool(), [&] {
     usage.Flush();
+    activity.Flush();
+    audit.Flush();
     meter.ReturnUnreservedLeases();
     if (auto retired = (*store)->RetireNode(node_id, SystemClock()()); !retired)
       spdlog::error("leases not returned: {}", retired.error().message);
@@ -450,8 +502,12 @@ int ResetAdminToken(const Config& config) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
   if (!store) return Fail(store.error().message);
+  auto audit_key = AuditKey(config, **store);
+  if (!audit_key) return Fail(audit_key.error().message);
   auto token = ResetOwnerToken(**store);
   if (!token) return Fail(token.error().message);
+  if (auto ok = RecordAuditEvent(*audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"}); !ok)
+    return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
   std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());
   std::printf("the previous owner token no longer works\n");
   return 0;

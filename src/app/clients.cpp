@@ -1,8 +1,10 @@
 #include "app/clients.hpp"
 
+#include <boost/json.hpp>
 #include <cstdio>
 
 #include "app/broker.hpp"
+#include "app/record_commands.hpp"
 #include "core/time.hpp"
 #include "oauth/client_registration.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -30,8 +32,20 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     if (clients->empty()) std::printf("no clients yet: aipassport client add NAME --redirect-uri URI\n");
     return 0;
   }
+  // Before anything changes: a change the audit trail could not take is not made.
+  auto audit_key = AuditKey(config, **store);
+  if (!audit_key) return Fail(audit_key.error().message);
+  auto audit = [&](const char* kind, const std::string& id, const std::string& name) -> int {
+    boost::json::object detail{{"clientId", id}};
+    if (!name.empty()) detail["name"] = name;
+    record::AuditEvent event{kind, "cli", "", "", boost::json::serialize(detail)};
+    if (auto ok = RecordAuditEvent(*audit_key, **store, std::move(event)); !ok)
+      return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
+    return 0;
+  };
   if (command.action == "remove") {
     if (auto ok = (*store)->DeleteClient(command.name); !ok) return Fail(ok.error().message);
+    if (int failed = audit("client.removed", command.name, "")) return failed;
     std::printf("removed client %s\n", command.name.c_str());
     return 0;
   }
@@ -42,6 +56,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   const store::ClientRecord& client = made->record;
   const std::string& secret = made->secret;
   if (auto ok = (*store)->CreateClient(client); !ok) return Fail(ok.error().message);
+  if (int failed = audit("client.added", client.id, client.name)) return failed;
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());
   return 0;

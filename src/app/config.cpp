@@ -162,6 +162,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_ALERT_WEBHOOK_URL", "alerts.webhook_url", WebhookUrl()},
       {"AIPASSPORT_MASTER_KEY_FILE", "vault.master_key_file", Text(&Config::master_key_file)},
       {"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "vault.share_environment_keys_with", SharedWith()},
+      {"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "activity.retention_days", Positive(&Config::activity_retention_days)},
   };
 }
 
@@ -198,7 +199,8 @@ Status ReadPriceOverrides(const toml::table& table, const std::string& file, Con
 }
 // Path prefixes a declared upstream may not take: the built-in providers and the broker's own routes.
 constexpr std::string_view kReservedNames[] = {"openai", "anthropic", "google", "gemini",         "grants", "tokens",
-                                               "proxy",  "health",    "oauth",  "grant-requests", "v1",     "ui"};
+                                               "proxy",  "health",    "oauth",  "grant-requests", "v1",     "ui",
+                                               "activity", "audit"};
 
 // `[[openai_compatible]]` entries: name, base_url, and optionally api_key_env (the variable holding its key).
 Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file, const Environment& env,

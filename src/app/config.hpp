@@ -52,6 +52,7 @@ struct Config {
   std::optional<std::string> master_key_base64;          // AIPASSPORT_MASTER_KEY (a secret), wins over the file
   // Owners besides the operator who may spend the environment's provider keys; "*" is everyone.
   std::vector<std::string> share_environment_keys_with;
+  int64_t activity_retention_days = 30;  // activity rows older than this are pruned
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.

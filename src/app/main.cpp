@@ -6,6 +6,7 @@
 #include "app/broker.hpp"
 #include "app/clients.hpp"
 #include "app/config.hpp"
+#include "app/record_commands.hpp"
 #include "app/users.hpp"
 #include "app/vault_commands.hpp"
 
@@ -139,6 +140,28 @@ int main(int argc, char** argv) {
       ->required();
   AddDataDirOptions(vault_rotate, vault_flags);
   vault_rotate->callback([&vault_command] { vault_command.action = "rotate-master"; });
+  ap::app::Flags record_flags;
+  ap::app::RecordCommand record_command;
+  auto* activity = cli.add_subcommand("activity", "The record of proxied calls");
+  auto* audit = cli.add_subcommand("audit", "The tamper-evident audit trail");
+  for (auto* group : {activity, audit}) {
+    group->require_subcommand(1);
+    auto* exporter = group->add_subcommand("export", "Print the records, oldest first (audit) or newest first (activity)");
+    exporter->add_option("--format", record_command.format, "jsonl or csv")->capture_default_str();
+    exporter->add_option("--from", record_command.from, "Only records at or after this ISO 8601 time");
+    exporter->add_option("--to", record_command.to, "Only records before this ISO 8601 time");
+    if (group == audit) exporter->add_option("--kind", record_command.kind, "Only records of this kind");
+    auto* other = group == activity
+                      ? group->add_subcommand("prune", "Delete the activity older than activity.retention_days")
+                      : group->add_subcommand("verify", "Check the chain: exits 1 naming the first broken record");
+    for (auto* c : {exporter, other}) {
+      AddDataDirOptions(c, record_flags);
+      c->callback([&record_command, group, c] {
+        record_command.what = group->get_name();
+        record_command.action = c->get_name();
+      });
+    }
+  }
 
   CLI11_PARSE(cli, argc, argv);
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
@@ -151,6 +174,9 @@ int main(int argc, char** argv) {
   if (vault->parsed())
     return WithLoadedConfig(vault_flags,
                             [&](const ap::app::Config& c) { return ap::app::ManageVault(c, vault_command); });
+  if (activity->parsed() || audit->parsed())
+    return WithLoadedConfig(record_flags,
+                            [&](const ap::app::Config& c) { return ap::app::RunRecordCommand(c, record_command); });
   if (user->parsed())
     return WithLoadedConfig(user_flags,
                             [&](const ap::app::Config& c) { return ap::app::ManageUsers(c, user_command); });

@@ -10,6 +10,7 @@
 
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
+#include "app/record_commands.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "crypto/password.hpp"
@@ -94,8 +95,17 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     return 0;
   }
   if (command.action == "add" || command.action == "passwd") {
-    if (command.action == "passwd")
-      if (auto owner = (*store)->GetOwnerByName(command.username); !owner) return Fail(owner.error().message);
+    std::optional<store::OwnerRecord> existing;
+    std::string audit_key;
+    if (command.action == "passwd") {
+      auto owner = (*store)->GetOwnerByName(command.username);
+      if (!owner) return Fail(owner.error().message);
+      existing = *owner;
+      // Before anything changes: a change the audit trail could not take is not made.
+      auto key = AuditKey(config, **store);
+      if (!key) return Fail(key.error().message);
+      audit_key = *key;
+    }
     auto hash = NewPasswordHash(command.password_stdin);
     if (!hash) return Fail(hash.error().message);
     if (command.action == "add") {
@@ -104,6 +114,10 @@ int ManageUsers(const Config& config, const UserCommand& command) {
       std::printf("added %s\n", command.username.c_str());
     } else {
       if (auto ok = (*store)->SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
+      record::AuditEvent event{"owner.password_changed", "cli", existing->id, "",
+                               "{\"username\":\"" + command.username + "\"}"};
+      if (auto ok = RecordAuditEvent(audit_key, **store, std::move(event)); !ok)
+        return Fail("the password was changed, but the audit trail did not take it: " + ok.error().message);
       std::printf("changed the password of %s; their sessions have ended\n", command.username.c_str());
     }
     return 0;

@@ -122,7 +122,9 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
       if (!wrapped) return Fail(wrapped.error().message);
       rows.push_back({key.id, std::move(*wrapped)});
     }
-    auto done = store.Keys().Rewrap(rows, old_master->Id(), new_master->Id());
+    auto audit_key = vault::RewrapAuditKey(*old_master, *new_master, store.Keys());
+    if (!audit_key) return Fail(audit_key.error().message);
+    auto done = store.Keys().Rewrap(rows, *audit_key, old_master->Id(), new_master->Id());
     if (done) {
       std::printf(
           "re-wrapped %zu keys under the new master key %s (id %s)%s.\n"

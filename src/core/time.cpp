@@ -21,4 +21,85 @@ std::string FormatIso8601(UnixSeconds t) {
   return buf;
 }
 
+UnixMillis SystemNowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string FormatIso8601Millis(UnixMillis t) {
+  UnixMillis seconds = t >= 0 ? t / 1000 : (t - 999) / 1000;
+  std::string text = FormatIso8601(seconds);
+  char millis[4];
+  std::snprintf(millis, sizeof millis, "%03lld", static_cast<long long>(t - seconds * 1000));
+  return text.replace(20, 3, millis);
+}
+
+namespace {
+
+// Reads exactly `digits` decimal digits at `pos`.
+std::optional<int> Digits(std::string_view text, size_t pos, size_t digits) {
+  if (pos + digits > text.size()) return std::nullopt;
+  int value = 0;
+  for (size_t i = pos; i < pos + digits; ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    value = value * 10 + (text[i] - '0');
+  }
+  return value;
+}
+
+// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+}  // namespace
+
+std::optional<UnixMillis> ParseIso8601Millis(std::string_view text) {
+  auto year = Digits(text, 0, 4), month = Digits(text, 5, 2), day = Digits(text, 8, 2);
+  if (!year || !month || !day || text[4] != '-' || text[7] != '-' || *month < 1 || *month > 12 || *day < 1 ||
+      *day > 31)
+    return std::nullopt;
+  int64_t days = DaysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day));
+  if (text.size() == 10) return days * 86400 * 1000;
+  if (text[10] != 'T' && text[10] != 't' && text[10] != ' ') return std::nullopt;
+  auto hour = Digits(text, 11, 2), minute = Digits(text, 14, 2), second = Digits(text, 17, 2);
+  if (!hour || !minute || !second || text[13] != ':' || text[16] != ':' || *hour > 23 || *minute > 59 ||
+      *second > 60)
+    return std::nullopt;
+  size_t pos = 19;
+  int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    ++pos;
+    size_t digits = 0;
+    int64_t scale = 100;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      millis += (text[pos] - '0') * scale;
+      scale /= 10;
+      ++pos;
+      ++digits;
+    }
+    if (digits == 0) return std::nullopt;
+  }
+  int64_t offset_seconds = 0;
+  if (pos == text.size()) return std::nullopt;  // a time without a zone is ambiguous
+  if (text[pos] == 'Z' || text[pos] == 'z') {
+    ++pos;
+  } else if (text[pos] == '+' || text[pos] == '-') {
+    auto oh = Digits(text, pos + 1, 2), om = Digits(text, pos + 4, 2);
+    if (!oh || !om || text[pos + 3] != ':' || *oh > 23 || *om > 59) return std::nullopt;
+    offset_seconds = (*oh * 3600 + *om * 60) * (text[pos] == '+' ? 1 : -1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  int64_t seconds = days * 86400 + *hour * 3600 + *minute * 60 + *second - offset_seconds;
+  return seconds * 1000 + millis;
+}
+
 }  // namespace ap

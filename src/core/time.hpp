@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace ap {
 
@@ -16,5 +18,14 @@ UnixSeconds SystemNow();
 Clock SystemClock();
 
 std::string FormatIso8601(UnixSeconds t);
+
+// Milliseconds since the Unix epoch, for records that need finer times than seconds.
+using UnixMillis = int64_t;
+UnixMillis SystemNowMillis();
+// "2026-11-28T10:00:00.123Z".
+std::string FormatIso8601Millis(UnixMillis t);
+// An ISO 8601 date ("2026-11-28", midnight UTC) or UTC date-time with optional fraction and a `Z`
+// or numeric offset ("2026-11-28T10:00:00Z", "2026-11-28T11:00:00.5+01:00"); none when malformed.
+std::optional<UnixMillis> ParseIso8601Millis(std::string_view text);
 
 }  // namespace ap

@@ -7,6 +7,7 @@
 #include <boost/url/encode.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
@@ -185,6 +186,10 @@ class OAuthApi {
       ctx_.authorizations.Take(fresh.grant.id, now);
       co_return ErrorPage("the request could not be stored; try again");
     }
+    record::AuditEvent requested = api::GrantEvent(api::audit_kind::kGrantRequested, "app:" + client->id, fresh.grant,
+                                                   json::object{{"clientId", client->id}, {"flow", "authorization_code"}});
+    requested.owner_id = signed_in->owner.id;  // the person the app sent here
+    ctx_.audit.Record(std::move(requested));
     co_return SeeOther("/consent/" + fresh.grant.id);
   }
 
@@ -349,6 +354,9 @@ class OAuthApi {
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return refuse("invalid_client_metadata", "the client could not be stored");
     const store::ClientRecord& c = made->record;
+    ctx_.audit.Record(record::AuditEvent{
+        std::string(api::audit_kind::kClientAdded), "app:" + c.id, "", "",
+        json::serialize(json::object{{"clientId", c.id}, {"name", c.name}, {"registration", "dynamic"}})});
     json::object answer{{"client_id", c.id},
                         {"client_id_issued_at", c.created_at},
                         {"client_name", c.name},
@@ -467,7 +475,7 @@ class OAuthApi {
   // refresh can never widen it. With a DPoP key (`jkt`) the access token is bound to it, and so is
   // a public client's refresh token (a confidential client's is bound by its secret).
   awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family,
-                                  const std::string& jkt) {
+                                  const std::string& jkt, bool refreshed = false) {
     UnixSeconds now = ctx_.clock();
     auto grant = co_await api::LoadGrant(ctx_, grant_id);
     if (!grant || domain::UnusableReason(grant->record, now))
@@ -479,6 +487,9 @@ class OAuthApi {
     if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt);
+    ctx_.audit.Record(api::GrantEvent(refreshed ? api::audit_kind::kTokenRefreshed : api::audit_kind::kTokenIssued,
+                                      "app:" + client.id, grant->record,
+                                      json::object{{"clientId", client.id}, {"dpopBound", !jkt.empty()}}));
     Response res = http::JsonResponse(
         StatusCode::ok, json::object{{"access_token", token.token},
                                      {"token_type", jkt.empty() ? "Bearer" : "DPoP"},
@@ -532,6 +543,10 @@ class OAuthApi {
     auto used = co_await api::OnStore(ctx_, std::move(use));
     if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
     if (used->reused) {
+      auto grant = co_await api::LoadGrant(ctx_, used->reused->grant_id);
+      if (grant)
+        ctx_.audit.Record(api::GrantEvent(api::audit_kind::kRefreshReused, "app:" + client.id, grant->record,
+                                          json::object{{"clientId", client.id}, {"familyId", used->reused->family_id}}));
       co_await EndFamily(*used->reused, "refresh token reused");
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "this refresh token was already used; the access it gave is revoked");
@@ -540,7 +555,7 @@ class OAuthApi {
       co_await EndFamily(*used->fresh, "refresh token presented by another client");
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     }
-    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt);
+    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, true);
   }
 
   awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
@@ -582,7 +597,10 @@ class OAuthApi {
 
   awaitable<void> RevokeGrant(const std::string& grant_id, std::string_view why) {
     spdlog::warn("revoking grant {}: {}", grant_id, why);
-    co_await api::ChangeGrant(ctx_, grant_id, api::Caller{}, api::Revoke());  // the broker acts as admin
+    api::Caller as_admin;  // the broker acts as admin
+    api::GrantChange revoke = api::Revoke();
+    std::string actor = "broker";
+    co_await api::ChangeGrant(ctx_, grant_id, as_admin, std::move(revoke), std::move(actor));
   }
 
   api::BrokerContext& ctx_;

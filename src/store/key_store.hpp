@@ -53,11 +53,16 @@ class KeyStore {
   virtual Result<int64_t> Version() = 0;
   // The id of the master key the data keys are wrapped under; none before the first key.
   virtual Result<std::optional<std::string>> MasterKeyId() = 0;
-  // In one transaction: replaces the listed keys' wrapped data keys and records `new_master_id`,
-  // provided every stored key is in `keys` and wrapped under `old_master_id`; kBadRequest
-  // "changed concurrently" when a key was added or changed meanwhile (read again and retry).
-  virtual Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
-                        std::string_view new_master_id) = 0;
+  // The audit chain's key, wrapped under the master key (bytes). Stores `wrapped_if_none` (made
+  // under `master_id`) when there is none yet, so concurrent first users agree on one key.
+  // kUnavailable when the store's keys are wrapped under another master key.
+  virtual Result<std::string> WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) = 0;
+  // In one transaction: replaces the listed keys' wrapped data keys and the wrapped audit key
+  // (when `audit_key` is not empty) and records `new_master_id`, provided every stored key is in
+  // `keys` and wrapped under `old_master_id`; kBadRequest "changed concurrently" when a key was
+  // added or changed meanwhile (read again and retry).
+  virtual Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key,
+                        std::string_view old_master_id, std::string_view new_master_id) = 0;
 };
 
 }  // namespace ap::store

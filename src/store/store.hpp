@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/time.hpp"
 #include "store/key_store.hpp"
+#include "store/record_store.hpp"
 
 namespace ap::store {
 
@@ -160,6 +161,8 @@ class Store {
 
   // The table groups, each behind its own small interface; same thread rules as the Store.
   virtual KeyStore& Keys() = 0;
+  virtual ActivityStore& Activity() = 0;
+  virtual AuditStore& Audit() = 0;
 
   // Inserts a request and its pending grant together, or neither.
   virtual Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) = 0;

@@ -320,6 +320,110 @@ TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
   EXPECT_EQ(store_->UseRefreshToken("nope", 150).error().code, Errc::kNotFound);
 }
 
+ActivityRecord Call(UnixMillis at, const std::string& grant, const std::string& owner, int status = 200) {
+  ActivityRecord r;
+  r.at = at;
+  r.grant_id = grant;
+  r.app_name = "App " + grant;
+  r.owner_id = owner;
+  r.provider = "openai";
+  r.model = "gpt-4o-mini";
+  r.capability = "chat";
+  r.status = status;
+  r.input_tokens = 11;
+  r.output_tokens = 7;
+  r.cost_micros = 42;
+  r.latency_ms = 5;
+  return r;
+}
+
+TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {
+  std::vector<ActivityRecord> rows;
+  for (int i = 0; i < 7; ++i) rows.push_back(Call(1000 + i * 10, i % 2 ? "g1" : "g2", i % 2 ? "alice" : "bob"));
+  rows.push_back(Call(1030, "g1", "alice", 429));  // the same time as another row: the id breaks the tie
+  rows.back().refusal = "rate_limit_exceeded";
+  rows.back().ttft_ms = 3;
+  rows.back().streamed = true;
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+
+  ActivityQuery all;
+  all.limit = 3;
+  std::vector<ActivityRecord> seen;
+  for (;;) {
+    auto page = store_->Activity().ListActivity(all).value();
+    seen.insert(seen.end(), page.begin(), page.end());
+    if (page.size() < 3) break;
+    all.after = RecordCursor{page.back().at, page.back().id};
+  }
+  ASSERT_EQ(seen.size(), 8u);
+  for (size_t i = 1; i < seen.size(); ++i)
+    EXPECT_TRUE(seen[i - 1].at > seen[i].at || (seen[i - 1].at == seen[i].at && seen[i - 1].id > seen[i].id));
+  EXPECT_EQ(seen[0].at, 1060);
+
+  ActivityQuery alice;
+  alice.owner_id = "alice";
+  auto mine = store_->Activity().ListActivity(alice).value();
+  ASSERT_EQ(mine.size(), 4u);
+  for (const auto& r : mine) EXPECT_EQ(r.owner_id, "alice");
+
+  ActivityQuery refused;
+  refused.status = 429;
+  refused.from = 1030;
+  refused.to = 1031;
+  auto got = store_->Activity().ListActivity(refused).value();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].refusal, "rate_limit_exceeded");
+  EXPECT_EQ(got[0].ttft_ms, 3);
+  EXPECT_TRUE(got[0].streamed);
+  EXPECT_EQ(got[0].input_tokens, 11);
+  EXPECT_EQ(got[0].cost_micros, 42);
+}
+
+TEST_P(StoreTest, ActivityPrunesOnlyOldRows) {
+  ASSERT_TRUE(store_->Activity().AddActivity({Call(100, "g1", ""), Call(200, "g1", ""), Call(300, "g1", "")}));
+  EXPECT_EQ(store_->Activity().PruneActivity(250).value(), 2);
+  auto left = store_->Activity().ListActivity(ActivityQuery{}).value();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].at, 300);
+}
+
+TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
+  EXPECT_FALSE(store_->Audit().GetAuditHead().value());
+  auto link = [](int64_t count) {
+    return [count](const std::optional<AuditHead>& head) -> Result<std::pair<std::vector<AuditRecord>, AuditHead>> {
+      int64_t seq = head ? head->seq : 0;
+      std::vector<AuditRecord> records;
+      for (int64_t i = 0; i < count; ++i)
+        records.push_back(AuditRecord{++seq, 10, "alice", "cli", "k", "", "{}", "p", "h" + std::to_string(seq)});
+      return std::make_pair(records, AuditHead{seq, "h" + std::to_string(seq), "mac"});
+    };
+  };
+  ASSERT_TRUE(store_->Audit().AppendAudit(link(2)));
+  ASSERT_TRUE(store_->Audit().AppendAudit(link(1)));
+  auto head = store_->Audit().GetAuditHead().value();
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->seq, 3);
+  EXPECT_EQ(head->hash, "h3");
+  // A linker that fails leaves nothing behind.
+  auto failing = [](const std::optional<AuditHead>&) -> Result<std::pair<std::vector<AuditRecord>, AuditHead>> {
+    return MakeError(Errc::kUnavailable, "no");
+  };
+  EXPECT_FALSE(store_->Audit().AppendAudit(failing));
+  AuditQuery all;
+  all.limit = 0;
+  all.oldest_first = true;
+  auto records = store_->Audit().ListAudit(all).value();
+  ASSERT_EQ(records.size(), 3u);
+  EXPECT_EQ(records[0].seq, 1);
+  AuditQuery page;
+  page.limit = 2;
+  page.before_seq = 3;
+  auto older = store_->Audit().ListAudit(page).value();
+  ASSERT_EQ(older.size(), 2u);
+  EXPECT_EQ(older[0].seq, 2);
+  EXPECT_EQ(older[1].seq, 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),
                          [](const auto& info) { return std::string(info.param.name); });
 
@@ -364,16 +468,20 @@ TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
   KeyStore& keys = store_->Keys();
   ASSERT_TRUE(keys.PutKey(Key("k1", "alice", "personal", "m1")));
   ASSERT_TRUE(keys.PutKey(Key("k2", "alice", "team", "m1")));
+  EXPECT_EQ(keys.WrappedAuditKey("audit-wrapped-old", "m1").value(), "audit-wrapped-old");
+  EXPECT_EQ(keys.WrappedAuditKey("another", "m1").value(), "audit-wrapped-old");  // made once
+  EXPECT_EQ(keys.WrappedAuditKey("x", "m9").error().code, Errc::kUnavailable);
   // A rewrap that misses a key (one added meanwhile) changes nothing.
-  EXPECT_EQ(keys.Rewrap({{"k1", "new-k1"}}, "m1", "m2").error().code, Errc::kBadRequest);
+  EXPECT_EQ(keys.Rewrap({{"k1", "new-k1"}}, "", "m1", "m2").error().code, Errc::kBadRequest);
   EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "wrapped-k1");
-  ASSERT_TRUE(keys.Rewrap({{"k1", "new-k1"}, {"k2", "new-k2"}}, "m1", "m2"));
+  ASSERT_TRUE(keys.Rewrap({{"k1", "new-k1"}, {"k2", "new-k2"}}, "audit-wrapped-new", "m1", "m2"));
   EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "new-k1");
   EXPECT_EQ(keys.MasterKeyId().value(), std::optional<std::string>("m2"));
+  EXPECT_EQ(keys.WrappedAuditKey("ignored", "m2").value(), "audit-wrapped-new");
   auto stale = keys.PutKey(Key("k3", "alice", "other", "m1"));  // a broker still on the old key
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Errc::kUnavailable);
-  EXPECT_EQ(keys.Rewrap({}, "m1", "m3").error().code, Errc::kBadRequest);  // not the current key
+  EXPECT_EQ(keys.Rewrap({}, "", "m1", "m3").error().code, Errc::kBadRequest);  // not the current key
 }
 
 TEST_P(StoreTest, GrantsKeepTheirKeyLabelAndOwnerlessDecidedGrantsCanBeAdopted) {

@@ -1,5 +1,8 @@
 #include "ui/app_pages.hpp"
 
+#include <boost/json.hpp>
+
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
@@ -86,6 +89,9 @@ class AppPages {
     auto insert = [record = made->record](store::Store& s) { return s.CreateClient(record); };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
       co_return Page(StatusCode::service_unavailable, "Not registered", "<p>The app could not be saved now.</p>");
+    ctx_.audit.Record(record::AuditEvent{
+        std::string(api::audit_kind::kClientAdded), "owner:" + signed_in->owner.username, signed_in->owner.id, "",
+        boost::json::serialize(boost::json::object{{"clientId", made->record.id}, {"name", made->record.name}})});
     std::string done = "<p role=\"status\">Registered <strong>" + Escape(made->record.name) +
                        "</strong>. Its client_id: <code id=\"client_id\">" + Escape(made->record.id) + "</code></p>";
     if (!made->secret.empty())

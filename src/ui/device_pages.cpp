@@ -1,7 +1,9 @@
 #include "ui/device_pages.hpp"
 
+#include <boost/json.hpp>
 #include <cctype>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
@@ -93,6 +95,11 @@ class DevicePages {
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
     ctx_.devices.AttachGrant(device->first, fresh.grant.id);
+    record::AuditEvent requested =
+        api::GrantEvent(api::audit_kind::kGrantRequested, "app:" + client->id, fresh.grant,
+                        boost::json::object{{"clientId", client->id}, {"flow", "device"}});
+    requested.owner_id = signed_in->owner.id;  // the person who typed the code
+    ctx_.audit.Record(std::move(requested));
     co_return SeeOther("/consent/" + fresh.grant.id);
   }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
@@ -108,6 +109,7 @@ class OwnerPages {
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
     if (!owner) {
       ctx_.login_throttle.RecordFailure(username, address, ctx_.clock());
+      api::RecordSignInFailed(ctx_, username, address);
       // The name only when it is an owner's: an unknown "name" is often a password typed in the wrong field.
       if (owner.error().code == Errc::kUnauthorized)
         spdlog::info("failed sign-in for {} from {}", username, address);
@@ -119,6 +121,7 @@ class OwnerPages {
     auto cookie = co_await StartSession(ctx_, *owner);
     if (!cookie) co_return Page(StatusCode::service_unavailable, "Error", "<p>Signing in failed; try again.</p>");
     spdlog::info("{} signed in from {}", owner->username, address);
+    api::RecordSignIn(ctx_, *owner, address);
     Response res = SeeOther(next);
     res.insert(bhttp::field::set_cookie, *cookie);
     http::CookieOptions gone;

@@ -58,7 +58,33 @@ Result<KeyBytes> UnwrapDataKey(const MasterKey& master, const store::ProviderKey
   return data_key;
 }
 
+constexpr std::string_view kAuditKeyContext = "aipassport audit chain key v1";
+
+std::string AsText(const KeyBytes& bytes) { return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size()); }
+
 }  // namespace
+
+Result<std::string> AuditChainKey(const MasterKey& master, store::KeyStore& keys) {
+  InitSodium();
+  KeyBytes fresh{};
+  crypto_aead_xchacha20poly1305_ietf_keygen(fresh.data());
+  std::string wrapped = Encrypt(master.Bytes(), AsText(fresh), kAuditKeyContext);
+  sodium_memzero(fresh.data(), fresh.size());
+  auto stored = keys.WrappedAuditKey(wrapped, master.Id());
+  if (!stored) return stored.error();
+  auto key = Decrypt(master.Bytes(), *stored, kAuditKeyContext);
+  if (!key || key->size() != kKeyBytes)
+    return MakeError(Errc::kValidation, "the audit trail's key does not open with this master key");
+  return std::move(*key);
+}
+
+Result<std::string> RewrapAuditKey(const MasterKey& from, const MasterKey& to, store::KeyStore& keys) {
+  auto key = AuditChainKey(from, keys);
+  if (!key) return key.error();
+  std::string wrapped = Encrypt(to.Bytes(), *key, kAuditKeyContext);
+  sodium_memzero(key->data(), key->size());
+  return wrapped;
+}
 
 void Seal(const MasterKey& master, std::string_view secret, store::ProviderKeyRecord& record) {
   InitSodium();

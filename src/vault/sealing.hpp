@@ -24,4 +24,11 @@ Result<std::string> Unseal(const MasterKey& master, const store::ProviderKeyReco
 // `record`'s data key wrapped under `to` instead of `from`.
 Result<std::string> Rewrap(const MasterKey& from, const MasterKey& to, const store::ProviderKeyRecord& record);
 
+// The audit chain's key (vault.audit_key): random, made once, wrapped under the master key like a
+// data key, so rotating the master key re-wraps it and the chain stays verifiable. kValidation
+// when the stored one does not open under `master`.
+Result<std::string> AuditChainKey(const MasterKey& master, store::KeyStore& keys);
+// The stored audit key wrapped under `to` instead of `from` (empty when there is none).
+Result<std::string> RewrapAuditKey(const MasterKey& from, const MasterKey& to, store::KeyStore& keys);
+
 }  // namespace ap::vault

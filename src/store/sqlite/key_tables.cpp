@@ -1,5 +1,7 @@
 #include "store/sqlite/key_tables.hpp"
 
+#include "core/base64url.hpp"
+
 namespace ap::store::sqlite {
 namespace {
 
@@ -25,6 +27,9 @@ const std::string kGetVersion = "SELECT CAST(value AS INTEGER) FROM settings WHE
 const std::string kBumpVersion =
     "INSERT INTO settings (key, value) VALUES ('vault.version', '1') "
     "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)";
+const std::string kAddAuditKey = "INSERT INTO settings (key, value) VALUES ('vault.audit_key', ?) ON CONFLICT DO NOTHING";
+const std::string kGetAuditKey = "SELECT value FROM settings WHERE key = 'vault.audit_key'";
+const std::string kSetAuditKey = "UPDATE settings SET value = ? WHERE key = 'vault.audit_key'";
 const std::string kCountOtherMasters = "SELECT COUNT(*) FROM provider_keys WHERE master_id <> ?";
 
 ProviderKeyRecord ReadKey(const Query& q) {
@@ -140,8 +145,24 @@ Result<std::optional<std::string>> KeyTables::MasterKeyId() {
   return std::optional<std::string>(q.Text(0));
 }
 
-Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
-                         std::string_view new_master_id) {
+Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) {
+  return db_.InTransaction([&]() -> Result<std::string> {
+    if (auto ok = RequireMaster(master_id); !ok) return ok.error();
+    {
+      Query add(db_.Prepare(kAddAuditKey));
+      add.Bind(Base64UrlEncode(wrapped_if_none));
+      if (add.Step() != SQLITE_DONE) return db_.DbError("store the audit key");
+    }
+    Query q(db_.Prepare(kGetAuditKey));
+    if (q.Step() != SQLITE_ROW) return db_.DbError("read the audit key");
+    auto bytes = Base64UrlDecode(q.Text(0));
+    if (!bytes) return MakeError(Errc::kInternal, "the stored audit key is damaged");
+    return std::move(*bytes);
+  });
+}
+
+Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key,
+                         std::string_view old_master_id, std::string_view new_master_id) {
   return db_.InTransaction([&]() -> Status {
     auto changed = [] { return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again"); };
     auto current = MasterKeyId();
@@ -157,6 +178,11 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view
     count.Bind(new_master_id);
     if (count.Step() != SQLITE_ROW) return db_.DbError("count keys");
     if (count.Int(0) != 0) return changed();
+    if (!audit_key.empty()) {
+      Query set(db_.Prepare(kSetAuditKey));
+      set.Bind(Base64UrlEncode(audit_key));
+      if (set.Step() != SQLITE_DONE) return db_.DbError("rewrap the audit key");
+    }
     if (auto bumped = BumpVersion(); !bumped) return bumped;
     return SetMaster(new_master_id);
   });

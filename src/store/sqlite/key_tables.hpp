@@ -18,7 +18,8 @@ class KeyTables final : public KeyStore {
   Status MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) override;
   Result<int64_t> Version() override;
   Result<std::optional<std::string>> MasterKeyId() override;
-  Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
+  Result<std::string> WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) override;
+  Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key, std::string_view old_master_id,
                 std::string_view new_master_id) override;
 
  private:

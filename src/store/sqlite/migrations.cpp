@@ -156,6 +156,43 @@ CREATE TABLE provider_keys (
 ALTER TABLE grants ADD COLUMN key_label TEXT;
 UPDATE grants SET key_label = 'environment' WHERE status <> 'pending';
 )sql"},
+    {10, "the record: activity per call, the hash-chained audit trail", R"sql(
+CREATE TABLE activity (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  grant_id TEXT NOT NULL,
+  app_name TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  provider TEXT NOT NULL,
+  model TEXT NOT NULL,
+  capability TEXT NOT NULL,
+  status INTEGER NOT NULL,
+  input_tokens INTEGER NOT NULL,
+  output_tokens INTEGER NOT NULL,
+  cached_input_tokens INTEGER NOT NULL,
+  cost_micros INTEGER NOT NULL,
+  latency_ms INTEGER NOT NULL,
+  ttft_ms INTEGER,
+  streamed INTEGER NOT NULL,
+  refusal TEXT NOT NULL
+);
+CREATE INDEX activity_by_at ON activity(at, id);
+CREATE INDEX activity_by_grant ON activity(grant_id, at, id);
+CREATE INDEX activity_by_owner ON activity(owner_id, at, id);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  owner_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  detail TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_by_owner ON audit(owner_id, seq);
+CREATE INDEX audit_by_grant ON audit(grant_id, kind, seq);
+)sql"},
     {11, "unverified requests and self-registered clients", R"sql(
 ALTER TABLE grants ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN self_registered INTEGER NOT NULL DEFAULT 0;

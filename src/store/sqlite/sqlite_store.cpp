@@ -7,6 +7,7 @@
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/key_tables.hpp"
 #include "store/sqlite/migrations.hpp"
+#include "store/sqlite/record_tables.hpp"
 
 namespace ap::store {
 namespace {
@@ -85,9 +86,11 @@ GrantRecord ReadGrant(const Query& q) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(Db db) : db_(std::move(db)), keys_(db_) {}
+  explicit SqliteStore(Db db) : db_(std::move(db)), keys_(db_), activity_(db_), audit_(db_) {}
 
   KeyStore& Keys() override { return keys_; }
+  ActivityStore& Activity() override { return activity_; }
+  AuditStore& Audit() override { return audit_; }
 
   Status Migrate() {
     if (auto s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
@@ -653,6 +656,8 @@ class SqliteStore final : public Store {
 
   sqlite::Connection db_;
   sqlite::KeyTables keys_;
+  sqlite::ActivityTables activity_;
+  sqlite::AuditTables audit_;
 };
 
 }  // namespace

@@ -1,0 +1,89 @@
+#include "api/audit_events.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include "domain/grant.hpp"
+#include "domain/grant_json.hpp"
+
+namespace ap::api {
+namespace json = boost::json;
+
+std::string ActorOf(const Caller& caller) {
+  return caller.owner ? "owner:" + caller.owner->username : std::string("admin-token");
+}
+
+record::AuditEvent GrantEvent(std::string_view kind, std::string actor, const store::GrantRecord& grant,
+                              json::object detail) {
+  detail.emplace("appName", grant.app_name);
+  return record::AuditEvent{std::string(kind), std::move(actor), grant.owner_id.value_or(""), grant.id,
+                            json::serialize(detail)};
+}
+
+void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std::string& address) {
+  ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignedIn), "owner:" + owner.username, owner.id, "",
+                                      json::serialize(json::object{{"address", address}})});
+}
+
+void RecordSignInFailed(BrokerContext& ctx, const std::string& username, const std::string& address) {
+  boost::asio::post(ctx.store_pool.Pool(), [&ctx, username, address] {
+    auto owner = ctx.store.GetOwnerByName(username);
+    json::object detail{{"address", address}};
+    if (owner) detail["username"] = owner->username;
+    ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignInFailed), "address:" + address,
+                                        owner ? owner->id : std::string(), "", json::serialize(detail)});
+  });
+}
+
+namespace {
+
+json::value ScopeJson(const std::string& scope_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(scope_json, ec);
+  return ec ? json::value(scope_json) : v;
+}
+
+// The members of `granted` that differ from `asked`, with both values.
+json::object Narrowed(const json::value& asked, const json::value& granted) {
+  json::object out;
+  if (!asked.is_object() || !granted.is_object()) return out;
+  for (const auto& [key, value] : granted.get_object()) {
+    const json::value* was = asked.get_object().if_contains(key);
+    if (!was || *was != value) out[key] = json::object{{"asked", was ? *was : json::value(nullptr)}, {"granted", value}};
+  }
+  for (const auto& [key, value] : asked.get_object())
+    if (!granted.get_object().contains(key)) out[key] = json::object{{"asked", value}, {"granted", nullptr}};
+  return out;
+}
+
+}  // namespace
+
+void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::GrantRecord& before,
+                       const store::GrantRecord& after, std::string actor) {
+  if (actor.empty()) actor = ActorOf(caller);
+  if (after.status != before.status) {
+    switch (after.status) {
+      case store::GrantStatus::kApproved: {
+        json::value asked = ScopeJson(before.scope_json), granted = ScopeJson(after.scope_json);
+        json::object detail{{"asked", asked}, {"granted", granted}, {"narrowed", Narrowed(asked, granted)}};
+        if (after.expires_at) detail["expiresAt"] = FormatIso8601(*after.expires_at);
+        ctx.audit.Record(GrantEvent(audit_kind::kGrantApproved, actor, after, std::move(detail)));
+        return;
+      }
+      case store::GrantStatus::kDenied:
+        ctx.audit.Record(GrantEvent(audit_kind::kGrantDenied, actor, after));
+        return;
+      case store::GrantStatus::kRevoked:
+        ctx.audit.Record(GrantEvent(audit_kind::kGrantRevoked, actor, after));
+        return;
+      default:
+        break;
+    }
+  }
+  if (after.scope_json != before.scope_json) {
+    json::value was = ScopeJson(before.scope_json), now = ScopeJson(after.scope_json);
+    ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, after, json::object{{"changed", Narrowed(was, now)}}));
+  }
+}
+
+}  // namespace ap::api

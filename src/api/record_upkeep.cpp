@@ -1,0 +1,60 @@
+#include "api/record_upkeep.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "api/audit_events.hpp"
+#include "domain/grant.hpp"
+
+namespace ap::api {
+
+Result<int64_t> RecordUpkeep::PruneActivity(UnixMillis now) {
+  last_prune_ = now;
+  auto pruned = store_.Activity().PruneActivity(now - retention_days_ * 86400 * 1000);
+  if (pruned && *pruned > 0) spdlog::info("pruned {} activity rows older than {} days", *pruned, retention_days_);
+  return pruned;
+}
+
+void RecordUpkeep::PruneIfDue(UnixMillis now) {
+  if (now - last_prune_ < kPruneEveryMillis) return;
+  if (auto pruned = PruneActivity(now); !pruned) spdlog::error("activity not pruned: {}", pruned.error().message);
+}
+
+bool RecordUpkeep::AlreadyNoted(const std::string& grant_id, std::string_view kind) {
+  auto last_of = [&](std::string_view k) -> int64_t {
+    store::AuditQuery q;
+    q.grant_id = grant_id;
+    q.kind = std::string(k);
+    q.limit = 1;
+    auto found = store_.Audit().ListAudit(q);
+    return found && !found->empty() ? found->front().seq : 0;
+  };
+  int64_t noted = last_of(kind);
+  return noted > 0 && noted > last_of(audit_kind::kGrantLimitsChanged);
+}
+
+void RecordUpkeep::NoteGrantEnds(UnixSeconds now) {
+  auto grants = store_.ListApprovedGrants();
+  if (!grants) return spdlog::error("grant ends not noted: {}", grants.error().message);
+  for (const auto& g : *grants) {
+    store::GrantStatus status = domain::EffectiveStatus(g, now);
+    if (status == store::GrantStatus::kExpired) {
+      if (!expired_noted_.insert(g.id).second || AlreadyNoted(g.id, audit_kind::kGrantExpired)) continue;
+      boost::json::object detail{{"expiredAt", FormatIso8601(g.expires_at.value_or(now))}};
+      audit_.Record(GrantEvent(audit_kind::kGrantExpired, "broker", g, std::move(detail)));
+    } else if (status == store::GrantStatus::kExhausted) {
+      auto [it, fresh] = exhausted_noted_.try_emplace(g.id, g.version);
+      if (!fresh && it->second == g.version) continue;
+      it->second = g.version;
+      if (AlreadyNoted(g.id, audit_kind::kGrantExhausted)) continue;
+      boost::json::object detail{{"spentMicros", g.spent_micros + g.lost_micros},
+                                 {"requests", g.usage_count + g.lost_requests}};
+      if (g.budget_micros) detail["budgetMicros"] = *g.budget_micros;
+      if (g.max_requests) detail["maxRequests"] = *g.max_requests;
+      audit_.Record(GrantEvent(audit_kind::kGrantExhausted, "broker", g, std::move(detail)));
+    }
+  }
+}
+
+}  // namespace ap::api

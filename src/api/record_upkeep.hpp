@@ -1,0 +1,45 @@
+#pragma once
+// Keeps the record: drops activity older than its retention, and writes to the audit trail the
+// grants that ended on their own (an approved grant that expired, or whose budget or request cap
+// is used up), which no request marks. Runs on the store thread.
+// Thread-safety: one thread (the store thread).
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "api/record_writers.hpp"
+#include "core/time.hpp"
+#include "store/store.hpp"
+
+namespace ap::api {
+
+class RecordUpkeep {
+ public:
+  // How often activity is pruned while the broker runs (and once at start).
+  static constexpr int64_t kPruneEveryMillis = 3600 * 1000;
+
+  RecordUpkeep(store::Store& store, AuditLog& audit, int64_t retention_days)
+      : store_(store), audit_(audit), retention_days_(retention_days) {}
+
+  // Deletes the activity older than the retention; returns how many rows went.
+  Result<int64_t> PruneActivity(UnixMillis now);
+  // Prunes when kPruneEveryMillis has passed since the last time.
+  void PruneIfDue(UnixMillis now);
+  // Notes each approved grant that has expired or is used up, once (again after its limits change).
+  void NoteGrantEnds(UnixSeconds now);
+
+ private:
+  // Whether the trail already says `kind` of the grant since its limits last changed.
+  bool AlreadyNoted(const std::string& grant_id, std::string_view kind);
+
+  store::Store& store_;
+  AuditLog& audit_;
+  int64_t retention_days_;
+  UnixMillis last_prune_ = 0;
+  std::unordered_set<std::string> expired_noted_;
+  std::unordered_map<std::string, int64_t> exhausted_noted_;  // grant -> its version when noted
+};
+
+}  // namespace ap::api

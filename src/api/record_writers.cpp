@@ -1,0 +1,64 @@
+#include "api/record_writers.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+#include "record/audit_trail.hpp"
+
+namespace ap::api {
+
+void ActivityRecorder::Record(store::ActivityRecord row) {
+  {
+    std::lock_guard lock(mutex_);
+    if (waiting_.size() >= kMaxWaiting) {
+      if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
+      return;
+    }
+    waiting_.push_back(std::move(row));
+    if (flush_queued_ || waiting_.size() < kBatchRows) return;
+    flush_queued_ = true;
+  }
+  boost::asio::post(pool_.Pool(), [this] { Flush(); });
+}
+
+bool ActivityRecorder::HasWaiting() {
+  std::lock_guard lock(mutex_);
+  return !waiting_.empty();
+}
+
+void ActivityRecorder::Flush() {
+  std::vector<store::ActivityRecord> rows;
+  {
+    std::lock_guard lock(mutex_);
+    rows.swap(waiting_);
+    flush_queued_ = false;
+  }
+  if (rows.empty()) return;
+  if (auto added = store_.Activity().AddActivity(rows); !added)
+    spdlog::error("{} activity rows not recorded: {}", rows.size(), added.error().message);
+}
+
+void AuditLog::Record(record::AuditEvent event) {
+  {
+    std::lock_guard lock(mutex_);
+    waiting_.push_back(std::move(event));
+    if (flush_queued_) return;
+    flush_queued_ = true;
+  }
+  boost::asio::post(pool_.Pool(), [this] { Flush(); });
+}
+
+void AuditLog::Flush() {
+  std::vector<record::AuditEvent> events;
+  {
+    std::lock_guard lock(mutex_);
+    events.swap(waiting_);
+    flush_queued_ = false;
+  }
+  if (events.empty()) return;
+  if (auto appended = record::AppendAudit(store_.Audit(), key_, events, SystemNowMillis()); !appended)
+    spdlog::error("{} audit events not recorded: {}", events.size(), appended.error().message);
+}
+
+}  // namespace ap::api

@@ -1,0 +1,70 @@
+#pragma once
+// Writes the owner's record off the hot path. A call or an owner action queues its row or event and
+// goes on at once. Activity rows are written by the store thread in one transaction every
+// kFlushInterval (the broker's timer calls Flush), or as soon as kBatchRows are waiting, so that
+// under load they cost the store thread a few transactions a second, never one per call (the
+// store thread also settles calls, which do wait for it). Audit events are rare: each is appended
+// as soon as the store thread is free, with those queued meanwhile. They all go through the one store
+// thread, which keeps the chain one line within a broker; the store's write lock keeps it one line
+// across processes.
+// Thread-safety: Record may be called from any thread; Flush runs on the store thread.
+
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "http/executor.hpp"
+#include "record/audit_chain.hpp"
+#include "store/store.hpp"
+
+namespace ap::api {
+
+class ActivityRecorder {
+ public:
+  // Rows beyond this many waiting are dropped (with an error in the log) rather than let a stalled
+  // disk take the broker's memory.
+  static constexpr size_t kMaxWaiting = 100000;
+  static constexpr size_t kBatchRows = 2000;
+  static constexpr std::chrono::milliseconds kFlushInterval{250};
+
+  ActivityRecorder(store::Store& store, http::BlockingPool& store_pool) : store_(store), pool_(store_pool) {}
+  // Queues `row`; never waits.
+  void Record(store::ActivityRecord row);
+  // Whether rows are waiting (the timer skips the store thread when none are).
+  bool HasWaiting();
+  // Writes what is waiting; on the store thread.
+  void Flush();
+
+ private:
+  store::Store& store_;
+  http::BlockingPool& pool_;
+  std::mutex mutex_;
+  std::vector<store::ActivityRecord> waiting_;
+  bool flush_queued_ = false;
+  int64_t dropped_ = 0;
+};
+
+class AuditLog {
+ public:
+  // `key`: the chain's key (vault::AuditChainKey), as bytes.
+  AuditLog(store::Store& store, http::BlockingPool& store_pool, std::string key)
+      : store_(store), pool_(store_pool), key_(std::move(key)) {}
+  // Queues `event`; never waits. It is linked into the chain in the order Record was called.
+  void Record(record::AuditEvent event);
+  // Appends what is waiting.
+  void Flush();
+  // The chain's key, for the synchronous record::AppendAudit on the store thread.
+  const std::string& Key() const { return key_; }
+
+ private:
+  store::Store& store_;
+  http::BlockingPool& pool_;
+  std::string key_;
+  std::mutex mutex_;
+  std::vector<record::AuditEvent> waiting_;
+  bool flush_queued_ = false;
+};
+
+}  // namespace ap::api

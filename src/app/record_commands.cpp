@@ -1,0 +1,118 @@
+#include "app/record_commands.hpp"
+
+#include <boost/json.hpp>
+#include <cstdio>
+
+#include "app/broker.hpp"
+#include "app/vault_commands.hpp"
+#include "vault/sealing.hpp"
+#include "record/audit_trail.hpp"
+#include "record/record_json.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::app {
+namespace {
+
+// Rows read per query while exporting, so an export of any size runs in bounded memory.
+constexpr int64_t kExportPage = 1000;
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
+  return 1;
+}
+
+void Print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+
+Result<std::optional<UnixMillis>> TimeOption(const std::optional<std::string>& text, const char* name) {
+  if (!text) return std::optional<UnixMillis>();
+  auto at = ParseIso8601Millis(*text);
+  if (!at) return MakeError(Errc::kValidation, std::string("--") + name + " must be an ISO 8601 time or date");
+  return std::optional<UnixMillis>(*at);
+}
+
+int ExportActivity(store::Store& store, const RecordCommand& command, std::optional<UnixMillis> from,
+                   std::optional<UnixMillis> to) {
+  bool csv = command.format == "csv";
+  if (csv) Print(record::ActivityCsvHeader());
+  store::ActivityQuery query;
+  query.from = from;
+  query.to = to;
+  query.limit = kExportPage;
+  for (;;) {
+    auto rows = store.Activity().ListActivity(query);
+    if (!rows) return Fail(rows.error().message);
+    for (const auto& r : *rows)
+      Print(csv ? record::ActivityCsvLine(r) : boost::json::serialize(record::ActivityToJson(r)) + "\n");
+    if (static_cast<int64_t>(rows->size()) < kExportPage) return 0;
+    query.after = store::RecordCursor{rows->back().at, rows->back().id};
+  }
+}
+
+int ExportAudit(store::Store& store, const RecordCommand& command, std::optional<UnixMillis> from,
+                std::optional<UnixMillis> to) {
+  bool csv = command.format == "csv";
+  if (csv) Print(record::AuditCsvHeader());
+  store::AuditQuery query;
+  query.from = from;
+  query.to = to;
+  query.kind = command.kind;
+  query.limit = 0;
+  query.oldest_first = true;
+  auto records = store.Audit().ListAudit(query);
+  if (!records) return Fail(records.error().message);
+  for (const auto& r : *records)
+    Print(csv ? record::AuditCsvLine(r) : boost::json::serialize(record::AuditToJson(r)) + "\n");
+  return 0;
+}
+
+int VerifyTrail(const Config& config, store::Store& store) {
+  auto key = AuditKey(config, store);
+  if (!key) return Fail(key.error().message);
+  auto verdict = record::VerifyAudit(store.Audit(), *key);
+  if (!verdict) return Fail(verdict.error().message);
+  if (verdict->broken) {
+    std::printf("audit trail BROKEN at seq %lld: %s\n", static_cast<long long>(verdict->broken->seq),
+                verdict->broken->problem.c_str());
+    return 1;
+  }
+  std::printf("audit trail intact: %lld records\n", static_cast<long long>(verdict->records));
+  return 0;
+}
+
+}  // namespace
+
+Result<std::string> AuditKey(const Config& config, store::Store& store) {
+  auto master = OpenMasterKey(config, store);
+  if (!master) return master.error();
+  return vault::AuditChainKey(*master, store.Keys());
+}
+
+Status RecordAuditEvent(const std::string& key, store::Store& store, record::AuditEvent event) {
+  if (event.actor.empty()) event.actor = "cli";
+  return record::AppendAudit(store.Audit(), key, {std::move(event)}, SystemNowMillis());
+}
+
+int RunRecordCommand(const Config& config, const RecordCommand& command) {
+  if (command.format != "jsonl" && command.format != "csv") return Fail("--format must be jsonl or csv");
+  auto from = TimeOption(command.from, "from");
+  if (!from) return Fail(from.error().message);
+  auto to = TimeOption(command.to, "to");
+  if (!to) return Fail(to.error().message);
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  if (!store) return Fail(store.error().message);
+  if (command.what == "activity" && command.action == "export") return ExportActivity(**store, command, *from, *to);
+  if (command.what == "activity" && command.action == "prune") {
+    UnixMillis before = SystemNowMillis() - config.activity_retention_days * 86400 * 1000;
+    auto pruned = (*store)->Activity().PruneActivity(before);
+    if (!pruned) return Fail(pruned.error().message);
+    std::printf("pruned %lld activity rows older than %lld days\n", static_cast<long long>(*pruned),
+                static_cast<long long>(config.activity_retention_days));
+    return 0;
+  }
+  if (command.what == "audit" && command.action == "export") return ExportAudit(**store, command, *from, *to);
+  if (command.what == "audit" && command.action == "verify") return VerifyTrail(config, **store);
+  return Fail("unknown command " + command.what + " " + command.action);
+}
+
+}  // namespace ap::app

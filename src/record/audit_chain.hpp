@@ -1,0 +1,64 @@
+#pragma once
+// The audit trail's hash chain. Each record's hash is HMAC-SHA-256, under a key derived from the
+// vault's master key, over the previous record's hash and the record itself; the head (the last
+// seq and hash) is kept apart with its own MAC. Someone who can edit the database but cannot read
+// the master key can therefore neither rebuild the chain after a change nor move the head back to
+// hide a cut. Pure functions: no I/O.
+// Thread-safety: stateless.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+#include "store/record_store.hpp"
+
+namespace ap::record {
+
+// What MasterKey::Derive is given for the chain's key.
+inline constexpr std::string_view kAuditKeyPurpose = "audit-chain";
+// The previous hash of the first record.
+inline const std::string kGenesisHash(64, '0');
+
+// Something that happened, before it is linked into the chain.
+struct AuditEvent {
+  std::string kind;      // "grant.approved", ...
+  std::string actor;     // "owner:<name>", "admin-token", "app:<client or grant>", "cli", "broker"
+  std::string owner_id;  // the owner it concerns; empty: none
+  std::string grant_id;  // empty: none
+  std::string detail = "{}";  // a JSON object, as text
+};
+
+// The bytes a record's hash covers: every field but the hashes, each length-prefixed, so no two
+// different records share them.
+std::string CanonicalRecord(const store::AuditRecord& record);
+// Hex HMAC-SHA-256(key, prev_hash + canonical record).
+std::string LinkHash(std::string_view key, std::string_view prev_hash, const store::AuditRecord& record);
+// The head after `seq` with `hash`, with its MAC.
+store::AuditHead SealHead(std::string_view key, int64_t seq, std::string hash);
+
+// The records that follow `head` (none: an empty trail) for `events`, all at `at`, and the new
+// head. kUnavailable when the stored head cannot be read (the trail needs `audit verify`).
+Result<std::pair<std::vector<store::AuditRecord>, store::AuditHead>> Link(std::string_view key,
+                                                                           const std::optional<store::AuditHead>& head,
+                                                                           const std::vector<AuditEvent>& events,
+                                                                           UnixMillis at);
+
+// Where a trail stops being what was written.
+struct ChainBreak {
+  int64_t seq = 0;      // the first record that was edited, removed or moved (or is missing at the end)
+  std::string problem;  // a sentence naming it
+};
+
+struct ChainVerdict {
+  int64_t records = 0;  // how many were checked
+  std::optional<ChainBreak> broken;
+};
+
+// Checks `records` (the whole trail, ordered by seq) against each other and against `head`.
+ChainVerdict VerifyChain(std::string_view key, const std::vector<store::AuditRecord>& records,
+                         const std::optional<store::AuditHead>& head);
+
+}  // namespace ap::record

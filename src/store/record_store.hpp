@@ -1,0 +1,116 @@
+#pragma once
+// Where the owner's record is kept: one row per proxied call (activity) and the hash-chained audit
+// trail (the chain itself is computed in record/; the store only keeps it, with its head).
+// Methods block on I/O: call them on the store thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+// One proxied call as the app saw it: never a prompt or an answer.
+struct ActivityRecord {
+  int64_t id = 0;  // set by the store
+  UnixMillis at = 0;  // when the call came in
+  std::string grant_id;
+  std::string app_name;
+  std::string owner_id;  // empty: the grant has no owner
+  std::string provider;
+  std::string model;
+  std::string capability;
+  int status = 0;  // the HTTP status the app got
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  int64_t cost_micros = 0;
+  int64_t latency_ms = 0;
+  std::optional<int64_t> ttft_ms;  // streams: until the first event reached the app
+  bool streamed = false;
+  std::string refusal;  // the error type when the broker refused the call; empty otherwise
+};
+
+// Where a page of records ends: the next page starts after it.
+struct RecordCursor {
+  UnixMillis at = 0;
+  int64_t id = 0;
+};
+
+struct ActivityQuery {
+  std::optional<std::string> owner_id;  // only this owner's grants' calls
+  std::optional<std::string> grant_id;
+  std::optional<UnixMillis> from;  // at >= from
+  std::optional<UnixMillis> to;    // at < to
+  std::optional<std::string> app_name;
+  std::optional<std::string> model;
+  std::optional<int> status;
+  std::optional<RecordCursor> after;  // newest first: rows older than this one
+  int64_t limit = 100;
+};
+
+class ActivityStore {
+ public:
+  virtual ~ActivityStore() = default;
+  // Inserts the rows in one transaction.
+  virtual Status AddActivity(const std::vector<ActivityRecord>& rows) = 0;
+  // Newest first (by `at`, then by id), at most `query.limit` rows.
+  virtual Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) = 0;
+  // Deletes the rows older than `before`; returns how many.
+  virtual Result<int64_t> PruneActivity(UnixMillis before) = 0;
+};
+
+// One link of the audit trail, as stored.
+struct AuditRecord {
+  int64_t seq = 0;
+  UnixMillis at = 0;
+  std::string owner_id;  // the owner it concerns; empty: none (the operator's broker)
+  std::string actor;     // "owner:<name>", "admin-token", "app:<client or grant>", "cli", "broker"
+  std::string kind;      // "grant.approved", ...
+  std::string grant_id;  // empty: none
+  std::string detail;    // JSON text
+  std::string prev_hash;  // hex
+  std::string hash;       // hex
+};
+
+// The last link's seq and hash, kept outside the audit table so that cutting its end shows;
+// `mac` authenticates the pair (see record/audit_chain.hpp).
+struct AuditHead {
+  int64_t seq = 0;
+  std::string hash;
+  std::string mac;
+};
+
+struct AuditQuery {
+  std::optional<std::string> owner_id;
+  std::optional<std::string> kind;
+  std::optional<std::string> grant_id;
+  std::optional<UnixMillis> from;
+  std::optional<UnixMillis> to;
+  std::optional<int64_t> before_seq;  // newest first: records before this one
+  int64_t limit = 100;                // 0: no limit
+  bool oldest_first = false;
+};
+
+// Given the current head (none for an empty trail), the records that follow it and the new head.
+using AuditLinker =
+    std::function<Result<std::pair<std::vector<AuditRecord>, AuditHead>>(const std::optional<AuditHead>& head)>;
+
+class AuditStore {
+ public:
+  virtual ~AuditStore() = default;
+  // In one write transaction (so appends from several processes stay one chain): reads the head,
+  // asks `link` for what follows it, writes the records and the new head.
+  virtual Status AppendAudit(const AuditLinker& link) = 0;
+  // By seq (newest first unless `oldest_first`).
+  virtual Result<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) = 0;
+  virtual Result<std::optional<AuditHead>> GetAuditHead() = 0;
+};
+
+}  // namespace ap::store

@@ -1,0 +1,156 @@
+#include "store/sqlite/record_tables.hpp"
+
+namespace ap::store::sqlite {
+namespace {
+
+constexpr const char* kActivityColumns =
+    "id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
+    "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal";
+const std::string kInsertActivity =
+    "INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, "
+    "output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// Every filter is optional: a NULL parameter lets every row through.
+const std::string kSelectActivity = std::string("SELECT ") + kActivityColumns +
+                                    " FROM activity WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR grant_id = ?2)"
+                                    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)"
+                                    " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6)"
+                                    " AND (?7 IS NULL OR status = ?7)"
+                                    " AND (?8 IS NULL OR at < ?8 OR (at = ?8 AND id < ?9))"
+                                    " ORDER BY at DESC, id DESC LIMIT ?10";
+const std::string kPruneActivity = "DELETE FROM activity WHERE at < ?";
+
+constexpr const char* kAuditColumns = "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash";
+const std::string kInsertAudit = std::string("INSERT INTO audit (") + kAuditColumns +
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string kAuditFilter =
+    " FROM audit WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR kind = ?2)"
+    " AND (?3 IS NULL OR grant_id = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)"
+    " AND (?6 IS NULL OR seq < ?6)";
+const std::string kSelectAuditNewest =
+    std::string("SELECT ") + kAuditColumns + kAuditFilter + " ORDER BY seq DESC LIMIT ?7";
+const std::string kSelectAuditOldest = std::string("SELECT ") + kAuditColumns + kAuditFilter + " ORDER BY seq LIMIT ?7";
+const std::string kGetHead = "SELECT value FROM settings WHERE key = 'audit.head'";
+const std::string kSetHead =
+    "INSERT INTO settings (key, value) VALUES ('audit.head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+// The head as the settings table holds it: "<seq> <hash> <mac>".
+std::string HeadText(const AuditHead& head) { return std::to_string(head.seq) + " " + head.hash + " " + head.mac; }
+
+std::optional<AuditHead> ParseHead(const std::string& text) {
+  size_t first = text.find(' ');
+  size_t second = first == std::string::npos ? std::string::npos : text.find(' ', first + 1);
+  if (second == std::string::npos) return std::nullopt;
+  AuditHead head;
+  try {
+    head.seq = std::stoll(text.substr(0, first));
+  } catch (...) {
+    return std::nullopt;
+  }
+  head.hash = text.substr(first + 1, second - first - 1);
+  head.mac = text.substr(second + 1);
+  return head;
+}
+
+}  // namespace
+
+Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
+  if (rows.empty()) return {};
+  return db_.InTransaction([&]() -> Status {
+    for (const auto& r : rows) {
+      Query q(db_.Prepare(kInsertActivity));
+      q.Bind(r.at).Bind(r.grant_id).Bind(r.app_name).Bind(r.owner_id).Bind(r.provider).Bind(r.model);
+      q.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
+      q.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
+      q.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
+      if (q.Step() != SQLITE_DONE) return db_.DbError("record activity");
+    }
+    return {};
+  });
+}
+
+Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQuery& query) {
+  Query q(db_.Prepare(kSelectActivity));
+  q.Bind(query.owner_id).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.app_name).Bind(query.model);
+  q.Bind(query.status ? std::optional<int64_t>(*query.status) : std::nullopt);
+  q.Bind(query.after ? std::optional<int64_t>(query.after->at) : std::nullopt);
+  q.Bind(query.after ? std::optional<int64_t>(query.after->id) : std::nullopt);
+  q.Bind(query.limit);
+  std::vector<ActivityRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    ActivityRecord r;
+    r.id = q.Int(0);
+    r.at = q.Int(1);
+    r.grant_id = q.Text(2);
+    r.app_name = q.Text(3);
+    r.owner_id = q.Text(4);
+    r.provider = q.Text(5);
+    r.model = q.Text(6);
+    r.capability = q.Text(7);
+    r.status = static_cast<int>(q.Int(8));
+    r.input_tokens = q.Int(9);
+    r.output_tokens = q.Int(10);
+    r.cached_input_tokens = q.Int(11);
+    r.cost_micros = q.Int(12);
+    r.latency_ms = q.Int(13);
+    r.ttft_ms = q.OptInt(14);
+    r.streamed = q.Int(15) != 0;
+    r.refusal = q.Text(16);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return db_.DbError("list activity");
+  return out;
+}
+
+Result<int64_t> ActivityTables::PruneActivity(UnixMillis before) {
+  Query q(db_.Prepare(kPruneActivity));
+  q.Bind(before);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("prune activity");
+  return int64_t{db_.Changes()};
+}
+
+Result<std::optional<AuditHead>> AuditTables::GetAuditHead() {
+  Query q(db_.Prepare(kGetHead));
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<AuditHead>();
+  if (rc != SQLITE_ROW) return db_.DbError("read the audit head");
+  auto head = ParseHead(q.Text(0));
+  // A head that cannot be read is kept as one that matches nothing, so verification reports it.
+  if (!head) return std::optional<AuditHead>(AuditHead{-1, "", ""});
+  return head;
+}
+
+Status AuditTables::AppendAudit(const AuditLinker& link) {
+  return db_.InTransaction([&]() -> Status {
+    auto head = GetAuditHead();
+    if (!head) return head.error();
+    auto linked = link(*head);
+    if (!linked) return linked.error();
+    for (const auto& r : linked->first) {
+      Query q(db_.Prepare(kInsertAudit));
+      q.Bind(r.seq).Bind(r.at).Bind(r.owner_id).Bind(r.actor).Bind(r.kind).Bind(r.grant_id).Bind(r.detail);
+      q.Bind(r.prev_hash).Bind(r.hash);
+      if (q.Step() != SQLITE_DONE) return db_.DbError("append to the audit trail");
+    }
+    Query set(db_.Prepare(kSetHead));
+    set.Bind(HeadText(linked->second));
+    if (set.Step() != SQLITE_DONE) return db_.DbError("record the audit head");
+    return {};
+  });
+}
+
+Result<std::vector<AuditRecord>> AuditTables::ListAudit(const AuditQuery& query) {
+  Query q(db_.Prepare(query.oldest_first ? kSelectAuditOldest : kSelectAuditNewest));
+  q.Bind(query.owner_id).Bind(query.kind).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.before_seq);
+  q.Bind(query.limit > 0 ? query.limit : int64_t{-1});
+  std::vector<AuditRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW)
+    out.push_back(AuditRecord{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6), q.Text(7),
+                              q.Text(8)});
+  if (rc != SQLITE_DONE) return db_.DbError("list the audit trail");
+  return out;
+}
+
+}  // namespace ap::store::sqlite

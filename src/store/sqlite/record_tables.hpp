@@ -1,0 +1,35 @@
+#pragma once
+// The SQLite ActivityStore and AuditStore: the activity and audit tables, and the audit head kept
+// in the settings table.
+// Thread-safety: one thread at a time (the store worker).
+
+#include "store/record_store.hpp"
+#include "store/sqlite/connection.hpp"
+
+namespace ap::store::sqlite {
+
+class ActivityTables final : public ActivityStore {
+ public:
+  explicit ActivityTables(Connection& db) : db_(db) {}
+
+  Status AddActivity(const std::vector<ActivityRecord>& rows) override;
+  Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) override;
+  Result<int64_t> PruneActivity(UnixMillis before) override;
+
+ private:
+  Connection& db_;
+};
+
+class AuditTables final : public AuditStore {
+ public:
+  explicit AuditTables(Connection& db) : db_(db) {}
+
+  Status AppendAudit(const AuditLinker& link) override;
+  Result<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) override;
+  Result<std::optional<AuditHead>> GetAuditHead() override;
+
+ private:
+  Connection& db_;
+};
+
+}  // namespace ap::store::sqlite
