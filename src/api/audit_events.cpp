@@ -20,6 +20,11 @@ record::AuditEvent GrantEvent(std::string_view kind, std::string actor, const st
                             json::serialize(detail)};
 }
 
+record::AuditEvent KeyEvent(std::string_view kind, std::string actor, const store::ProviderKeyRecord& key) {
+  json::object detail{{"keyId", key.id}, {"provider", key.provider}, {"label", key.label}, {"hint", key.hint}};
+  return record::AuditEvent{std::string(kind), std::move(actor), key.owner_id, "", json::serialize(detail)};
+}
+
 void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std::string& address) {
   ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignedIn), "owner:" + owner.username, owner.id, "",
                                       json::serialize(json::object{{"address", address}})});

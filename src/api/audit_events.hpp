@@ -30,6 +30,10 @@ inline constexpr std::string_view kOwnerPasswordChanged = "owner.password_change
 inline constexpr std::string_view kOwnerTokenReset = "owner_token.reset";
 inline constexpr std::string_view kClientAdded = "client.added";
 inline constexpr std::string_view kClientRemoved = "client.removed";
+inline constexpr std::string_view kKeyAdded = "key.added";
+inline constexpr std::string_view kKeyRotated = "key.rotated";  // a key replaced another under its label
+inline constexpr std::string_view kKeyRemoved = "key.removed";
+inline constexpr std::string_view kMasterKeyRotated = "vault.master_key_rotated";
 }  // namespace audit_kind
 
 // "owner:<name>" or "admin-token".
@@ -38,6 +42,9 @@ std::string ActorOf(const Caller& caller);
 // An event about `grant`: it concerns the grant's owner (none while it waits for one).
 record::AuditEvent GrantEvent(std::string_view kind, std::string actor, const store::GrantRecord& grant,
                               boost::json::object detail = {});
+
+// An event about a provider key of its owner: never the key, only its provider, label and hint.
+record::AuditEvent KeyEvent(std::string_view kind, std::string actor, const store::ProviderKeyRecord& key);
 
 // A sign-in: `owner` signed in from `address`.
 void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std::string& address);

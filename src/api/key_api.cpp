@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "core/ids.hpp"
 #include "domain/scope.hpp"
@@ -82,6 +83,7 @@ class KeyApi {
     auto replaced = co_await OnStore(ctx_, std::move(put));
     if (!replaced) co_return http::ErrorResponse(replaced.error());
     ctx_.vault.Put(record, fields->key);
+    ctx_.audit.Record(KeyEvent(*replaced ? audit_kind::kKeyRotated : audit_kind::kKeyAdded, ActorOf(*caller), record));
     spdlog::info("owner {} {} a {} key labelled '{}' (…{})", owner, *replaced ? "replaced" : "added", record.provider,
                  record.label, record.hint);
     co_return http::JsonResponse(StatusCode::created, KeyToJson(record));
@@ -95,15 +97,17 @@ class KeyApi {
     if (id.starts_with("environment-"))
       co_return http::ErrorResponse(Errc::kBadRequest,
                                     "This key comes from the broker's environment; the operator removes it there");
-    auto remove = [owner, id](store::Store& s) -> Status {
+    auto remove = [owner, id](store::Store& s) -> Result<store::ProviderKeyRecord> {
       auto key = s.Keys().GetKey(id);
       if (!key) return key.error();
       if (key->owner_id != owner) return MakeError(Errc::kNotFound, "Key not found");
-      return s.Keys().DeleteKey(id);
+      if (auto deleted = s.Keys().DeleteKey(id); !deleted) return deleted.error();
+      return key;
     };
     auto removed = co_await OnStore(ctx_, std::move(remove));
     if (!removed) co_return http::ErrorResponse(removed.error());
     ctx_.vault.Remove(id);
+    ctx_.audit.Record(KeyEvent(audit_kind::kKeyRemoved, ActorOf(*caller), *removed));
     spdlog::info("owner {} removed key {}", owner, id);
     co_return Response(StatusCode::no_content, req.version());
   }

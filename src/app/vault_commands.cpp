@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "api/audit_events.hpp"
 #include "api/key_api.hpp"
+#include "app/record_commands.hpp"
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
 #include "app/users.hpp"
@@ -58,6 +60,8 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   }
   auto master = OpenMasterKey(config, store);
   if (!master) return Fail(master.error().message);
+  auto audit_key = vault::AuditChainKey(*master, store.Keys());  // before anything changes
+  if (!audit_key) return Fail(audit_key.error().message);
   store::ProviderKeyRecord record;
   record.id = RandomUuid();
   record.owner_id = owner->id;
@@ -69,6 +73,9 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   sodium_memzero(key->data(), key->size());
   auto replaced = store.Keys().PutKey(record);
   if (!replaced) return Fail(replaced.error().message);
+  auto kind = *replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded;
+  if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(kind, "cli", record)); !ok)
+    return Fail("the key was stored, but the audit trail did not take it: " + ok.error().message);
   std::printf("%s %s's %s key '%s' (…%s), id %s; running brokers use it within seconds\n",
               *replaced ? "replaced" : "added", command.owner.c_str(), command.provider.c_str(), label.c_str(),
               record.hint.c_str(), record.id.c_str());
@@ -95,10 +102,14 @@ int List(store::Store& store, const VaultCommand& command) {
   return 0;
 }
 
-int Remove(store::Store& store, const VaultCommand& command) {
+int Remove(const Config& config, store::Store& store, const VaultCommand& command) {
   auto key = store.Keys().GetKey(command.key_id);
   if (!key) return Fail("no key with id '" + command.key_id + "'");
+  auto audit_key = AuditKey(config, store);  // before anything changes
+  if (!audit_key) return Fail(audit_key.error().message);
   if (auto ok = store.Keys().DeleteKey(command.key_id); !ok) return Fail(ok.error().message);
+  if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", *key)); !ok)
+    return Fail("the key was removed, but the audit trail did not take it: " + ok.error().message);
   std::printf("removed the %s key '%s' (…%s); grants bound to it get key_missing until a key takes its label\n",
               key->provider.c_str(), key->label.c_str(), key->hint.c_str());
   return 0;
@@ -126,6 +137,11 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
     if (!audit_key) return Fail(audit_key.error().message);
     auto done = store.Keys().Rewrap(rows, *audit_key, old_master->Id(), new_master->Id());
     if (done) {
+      auto new_audit_key = vault::AuditChainKey(*new_master, store.Keys());
+      record::AuditEvent event{std::string(api::audit_kind::kMasterKeyRotated), "cli", "", "",
+                               "{\"keys\":" + std::to_string(rows.size()) + ",\"masterKeyId\":\"" + new_master->Id() + "\"}"};
+      if (!new_audit_key || !RecordAuditEvent(*new_audit_key, store, event))
+        std::fprintf(stderr, "aipassport: warning: the rotation is done, but the audit trail did not take it\n");
       std::printf(
           "re-wrapped %zu keys under the new master key %s (id %s)%s.\n"
           "Now give every broker the new key (vault.master_key_file = %s, or AIPASSPORT_MASTER_KEY) and restart them "
@@ -160,7 +176,7 @@ int ManageVault(const Config& config, const VaultCommand& command) {
   if (auto made = EnsureOperatorAccount(**store, SystemClock()()); !made) return Fail(made.error().message);
   if (command.action == "add") return Add(config, **store, command);
   if (command.action == "list") return List(**store, command);
-  if (command.action == "remove") return Remove(**store, command);
+  if (command.action == "remove") return Remove(config, **store, command);
   if (command.action == "rotate-master") return RotateMaster(config, **store, command);
   return Fail("unknown vault action '" + command.action + "'");
 }

@@ -144,6 +144,15 @@ test('each owner\'s grants spend that owner\'s key; nobody spends another\'s; th
 
   // Removing it stops its grants with a clear 503, and the log says what is missing, not the key.
   assert.equal((await alice('DELETE', `/keys/${replaced.json.id}`)).status, 204);
+  const trail = await eventually(async () => {
+    const items = (await alice('GET', '/audit')).json.items.filter((r) => r.kind.startsWith('key.'));
+    return items.length === 3 && items;
+  }, 'the key events in alice\'s audit trail');
+  assert.deepEqual(trail.map((r) => r.kind).sort(), ['key.added', 'key.removed', 'key.rotated']);
+  for (const r of trail) assert.equal(r.detail.label, 'personal');
+  assert.ok(!(await bob('GET', '/audit')).json.items.some((r) => r.kind.startsWith('key.') && r.detail.label === 'personal'),
+    'bob does not see alice\'s key events');
+  for (const secret of [ALICE_KEY, ALICE_NEW_KEY]) assert.deepEqual(runsOf(secret.slice(0, -4), JSON.stringify(trail)), []);
   const stopped = await chat(broker, a.token);
   assert.equal(stopped.status, 503);
   assert.equal(stopped.json.error.code, 'key_missing');
@@ -290,6 +299,13 @@ test('the master key rotates while a broker serves calls; a wrong or missing mas
   const missing = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir], { AIPASSPORT_MASTER_KEY_FILE: join(dataDir, 'absent.key') });
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /master key file .*absent\.key is missing/);
+
+  // The audit trail, keyed under a key the rotation re-wrapped, still verifies, rotation included.
+  const verified = await run(['audit', 'verify', '--data-dir', dataDir], { AIPASSPORT_MASTER_KEY_FILE: newKeyFile });
+  assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+  const exported = await run(['audit', 'export', '--data-dir', dataDir], { AIPASSPORT_MASTER_KEY_FILE: newKeyFile });
+  assert.match(exported.stdout, /"kind":"vault.master_key_rotated"/);
+  assert.match(exported.stdout, /"kind":"key.added"/);
 
   const renewed = await startBroker({ mock, dataDir, env: { ...NOT_SHARED, AIPASSPORT_MASTER_KEY_FILE: newKeyFile } });
   assert.equal((await chat(renewed, g.token)).status, 200);
