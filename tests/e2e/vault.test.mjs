@@ -312,3 +312,35 @@ test('the master key rotates while a broker serves calls; a wrong or missing mas
   assert.equal(await keyUpstreamSaw(), `Bearer ${ALICE_KEY}`);
   await renewed.stop();
 });
+
+test('the consent screen offers the owner\'s keys by label, or says a key is needed first; an owner\'s key a provider quotes never reaches the app', async () => {
+  const dataDir = tempDir();
+  addUsers(dataDir, 'alice', 'bob');
+  const broker = await startBroker({ mock, dataDir, env: NOT_SHARED });
+  const alice = await signedIn(broker, 'alice');
+  const bob = await signedIn(broker, 'bob');
+  assert.equal((await alice('POST', '/keys', { provider: 'openai', label: 'personal', key: ALICE_KEY })).status, 201);
+  assert.equal((await alice('POST', '/keys', { provider: 'openai', label: 'team', key: ALICE_NEW_KEY })).status, 201);
+  const scope = { provider: 'openai', models: ['gpt-4o-mini', 'quote-key*'], capabilities: ['chat'] };
+  const req = await request(broker, scope);
+
+  const page = async (who) => (await who('GET', `/consent/${req.grant.id}`)).text;
+  const alicePage = await page(alice);
+  assert.match(alicePage, /<select id="key_label" name="key_label"><option value="personal">personal<\/option><option value="team">team<\/option><\/select>/);
+  const bobPage = await page(bob);
+  assert.match(bobPage, /id="no-key"[^>]*>You have no OpenAI key yet, so this cannot be approved/);
+  assert.match(bobPage, /value="approve" disabled/);
+
+  const approved = await alice('POST', `/grants/${req.grant.id}/approve`, { keyLabel: 'team' });
+  assert.equal(approved.status, 200, approved.text);
+  assert.equal(approved.json.keyLabel, 'team');
+  const token = (await call(broker.url, 'POST', '/tokens', { body: { grantId: req.grant.id, requestSecret: req.requestSecret } })).json.token;
+  for (const model of ['quote-key', 'quote-key-error']) {
+    const res = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token, body: chatBody(model) });
+    assert.equal(await keyUpstreamSaw(), `Bearer ${ALICE_NEW_KEY}`);
+    assert.deepEqual(runsOf(ALICE_NEW_KEY, res.text + JSON.stringify([...res.headers])), [], `${model}: ${res.text}`);
+    assert.match(res.text, /\[redacted\]/, 'the quoted key was there to be removed');
+  }
+  await broker.stop();
+  assert.match(broker.output, /openai answer had key material removed|key material/);
+});
