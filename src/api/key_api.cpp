@@ -50,10 +50,6 @@ json::object EnvironmentKeyToJson(const vault::HeldKey& key) {
           {"lastUsedAt", TimeOrNull(key.last_used_at.load(std::memory_order_relaxed))}};
 }
 
-Error Invalid(std::string field, std::string message) {
-  return Error{Errc::kValidation, "Validation failed", {{std::move(field), std::move(message)}}};
-}
-
 class KeyApi {
  public:
   explicit KeyApi(BrokerContext& ctx) : ctx_(ctx) {}
@@ -127,15 +123,15 @@ class KeyApi {
     NewKey out;
     const auto* provider = o.if_contains("provider");
     if (!provider || !provider->is_string() || !ctx_.upstream.Table().Find(provider->get_string()))
-      return Invalid("provider", "Expected one of: " + domain::JoinForHumans(ctx_.upstream.Table().Names()));
+      return FieldInvalid("provider", "Expected one of: " + domain::JoinForHumans(ctx_.upstream.Table().Names()));
     out.provider = provider->get_string();
     out.label = std::string(kDefaultKeyLabel);
     if (const auto* label = o.if_contains("label"); label && !label->is_null()) {
-      if (!label->is_string()) return Invalid("label", "Expected a string");
+      if (!label->is_string()) return FieldInvalid("label", "Expected a string");
       out.label = label->get_string();
     }
     const auto* key = o.if_contains("key");
-    if (!key || !key->is_string()) return Invalid("key", "Required: the provider's API key, as a string");
+    if (!key || !key->is_string()) return FieldInvalid("key", "Required: the provider's API key, as a string");
     out.key = key->get_string();
     if (auto ok = CheckNewKey(out.label, out.key); !ok) return ok.error();
     return out;
@@ -151,11 +147,11 @@ Status CheckNewKey(std::string_view label, std::string_view key) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == ' ';
   });
   if (!label_ok || label.front() == ' ' || label.back() == ' ')
-    return Invalid("label", "Expected 1 to " + std::to_string(kMaxLabel) + " letters, digits, spaces and . - _");
+    return FieldInvalid("label", "Expected 1 to " + std::to_string(kMaxLabel) + " letters, digits, spaces and . - _");
   bool key_ok = key.size() >= kMinKey && key.size() <= kMaxKey &&
                 std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (!key_ok)
-    return Invalid("key", "Expected the provider's API key: " + std::to_string(kMinKey) + " to " +
+    return FieldInvalid("key", "Expected the provider's API key: " + std::to_string(kMinKey) + " to " +
                               std::to_string(kMaxKey) + " printable characters without spaces");
   return {};
 }

@@ -21,10 +21,6 @@ namespace {
 constexpr int64_t kDefaultPage = 100;
 constexpr int64_t kMaxPage = 1000;
 
-Error Invalid(std::string field, std::string message) {
-  return Error{Errc::kValidation, "Validation failed", {{std::move(field), std::move(message)}}};
-}
-
 std::optional<std::string> Param(const Request& req, const std::string& name) {
   std::string value = http::QueryValue(req.target(), name);
   if (value.empty()) return std::nullopt;
@@ -37,7 +33,7 @@ Result<std::optional<int64_t>> IntParam(const Request& req, const std::string& n
   int64_t value = 0;
   auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
   if (ec != std::errc() || end != text->data() + text->size() || value < low || value > high)
-    return Invalid(name, "Expected a whole number from " + std::to_string(low) + " to " + std::to_string(high));
+    return FieldInvalid(name, "Expected a whole number from " + std::to_string(low) + " to " + std::to_string(high));
   return std::optional<int64_t>(value);
 }
 
@@ -45,7 +41,7 @@ Result<std::optional<UnixMillis>> TimeParam(const Request& req, const std::strin
   auto text = Param(req, name);
   if (!text) return std::optional<UnixMillis>();
   auto at = ParseIso8601Millis(*text);
-  if (!at) return Invalid(name, "Expected an ISO 8601 time such as 2026-11-28T10:00:00Z, or a date");
+  if (!at) return FieldInvalid(name, "Expected an ISO 8601 time such as 2026-11-28T10:00:00Z, or a date");
   return std::optional<UnixMillis>(*at);
 }
 
@@ -105,7 +101,7 @@ class RecordApi {
     auto window = ReadWindow(req);
     if (!window) co_return http::ErrorResponse(window.error());
     auto cursor = IntParam(req, "cursor", 1, INT64_MAX);
-    if (!cursor) co_return http::ErrorResponse(Invalid("cursor", "Expected the 'next' of a previous page"));
+    if (!cursor) co_return http::ErrorResponse(FieldInvalid("cursor", "Expected the 'next' of a previous page"));
     store::AuditQuery query;
     if (caller->owner) query.owner_id = caller->owner->id;
     query.kind = Param(req, "kind");
@@ -135,7 +131,7 @@ class RecordApi {
     query.limit = window->limit;
     if (auto cursor = Param(req, "cursor")) {
       query.after = record::ParseActivityCursor(*cursor);
-      if (!query.after) return Invalid("cursor", "Expected the 'next' of a previous page");
+      if (!query.after) return FieldInvalid("cursor", "Expected the 'next' of a previous page");
     }
     return query;
   }

@@ -89,19 +89,28 @@ Apply UnknownModels() {
   };
 }
 
+// "a, b,c" -> {"a", "b", "c"}; an empty item stays empty, for the caller to refuse.
+std::vector<std::string_view> CommaList(std::string_view v) {
+  std::vector<std::string_view> items;
+  while (!v.empty()) {
+    size_t comma = v.find(',');
+    std::string_view item = v.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    items.push_back(item);
+    v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+  }
+  return items;
+}
+
 // "50,80,100": percents of a grant's budget.
 Apply Percents() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
     c.alert_percents.clear();
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    for (std::string_view item : CommaList(v)) {
       auto n = ParsePositive(item, source);
       if (!n || *n > 1000) return Bad(std::string(source) + " must be percents such as \"50,80,100\"");
       c.alert_percents.push_back(*n);
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
     }
     return {};
   };
@@ -119,14 +128,9 @@ Apply WebhookUrl() {
 Apply SharedWith() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
     c.share_environment_keys_with.clear();
-    while (!v.empty()) {
-      size_t comma = v.find(',');
-      std::string_view item = v.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    for (std::string_view item : CommaList(v)) {
       if (item.empty()) return Bad(std::string(source) + " must be user names separated by commas, or \"*\"");
       c.share_environment_keys_with.emplace_back(item);
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
     }
     return {};
   };

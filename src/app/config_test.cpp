@@ -32,6 +32,30 @@ TEST(Config, DefaultsPointAtTheRealProviders) {
   EXPECT_EQ(c.base_urls[2], "https://generativelanguage.googleapis.com");
 }
 
+TEST(Config, TheVaultsMasterKeyAndSharing) {
+  auto defaults = LoadConfig({std::nullopt, std::string("/srv/ap"), std::nullopt}, FakeEnv({})).value();
+  EXPECT_EQ(defaults.master_key_file, "/srv/ap/master.key");
+  EXPECT_EQ(defaults.master_key_base64, std::nullopt);
+  EXPECT_TRUE(defaults.share_environment_keys_with.empty());
+
+  auto env = LoadConfig({}, FakeEnv({{"AIPASSPORT_MASTER_KEY", "c2VjcmV0"},
+                                     {"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "alice, bob"}}))
+                 .value();
+  EXPECT_EQ(env.master_key_base64, std::optional<std::string>("c2VjcmV0"));
+  EXPECT_EQ(env.share_environment_keys_with, (std::vector<std::string>{"alice", "bob"}));
+
+  std::string file = WriteToml("[vault]\nmaster_key_file = \"/keys/m.key\"\nshare_environment_keys_with = [\"carol\"]\n");
+  auto from_file = LoadConfig({std::nullopt, std::nullopt, file}, FakeEnv({})).value();
+  EXPECT_EQ(from_file.master_key_file, "/keys/m.key");
+  EXPECT_EQ(from_file.share_environment_keys_with, std::vector<std::string>{"carol"});
+  std::string everyone = WriteToml("[vault]\nshare_environment_keys_with = \"*\"\n");
+  EXPECT_EQ(LoadConfig({std::nullopt, std::nullopt, everyone}, FakeEnv({})).value().share_environment_keys_with,
+            std::vector<std::string>{"*"});
+  auto empty_name = LoadConfig({}, FakeEnv({{"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "alice,,bob"}}));
+  ASSERT_FALSE(empty_name);
+  EXPECT_NE(empty_name.error().message.find("user names separated by commas"), std::string::npos);
+}
+
 TEST(Config, FlagsBeatTheFileWhichBeatsTheEnvironment) {
   std::string file = WriteToml(
       "listen = \"127.0.0.1:7000\"\ntoken_ttl_seconds = 60\n[providers.openai]\nbase_url = "

@@ -43,6 +43,10 @@ struct Error {
 };
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message), {}}; }
+// A validation error about one field.
+inline Error FieldInvalid(std::string field, std::string message) {
+  return Error{Errc::kValidation, "Validation failed", {{std::move(field), std::move(message)}}};
+}
 
 // Lets Result<T>::value() throw when a caller insists on a value that is not there (a bug).
 [[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);

@@ -492,20 +492,9 @@ class SqliteStore final : public Store {
   }
 
  private:
-  // Runs `body` in one write transaction: committed when it succeeds, rolled back otherwise.
   template <class Body>
   auto InTransaction(Body body) -> decltype(body()) {
-    if (auto begun = Exec("BEGIN IMMEDIATE"); !begun) return begun.error();
-    auto result = body();
-    if (!result) {
-      Exec("ROLLBACK");
-      return result;
-    }
-    if (auto committed = Exec("COMMIT"); !committed) {
-      Exec("ROLLBACK");
-      return committed.error();
-    }
-    return result;
+    return db_.InTransaction(std::move(body));
   }
 
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) {
