@@ -2,6 +2,7 @@
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
 #include "api/device_authorizations.hpp"
+#include "api/key_leak_guard.hpp"
 #include "api/pending_authorizations.hpp"
 #include "api/record_writers.hpp"
 #include "api/throttles.hpp"
@@ -37,6 +38,7 @@ struct BrokerContext {
   DeviceAuthorizations& devices;
   Throttles& throttles;
   vault::Vault& vault;  // the provider keys; the owner token acts for vault.OperatorId()
+  KeyLeakGuard& leaks;  // grants whose answers quoted their key
   bool https = false;                  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
   bool dynamic_registration = false;   // apps may register themselves at /oauth/register
   bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them

@@ -103,8 +103,8 @@ Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant&
   if (!key) {
     spdlog::warn("grant {}: its owner has no {} key labelled '{}'; its calls get key_missing", g.id, endpoint.name,
                  label);
-    return MakeError(Errc::kKeyMissing, "The owner of this grant has no " + endpoint.name + " key labelled '" + label +
-                                            "' any more; the owner must add one");
+    return MakeError(Errc::kKeyMissing,
+                     "The owner of this grant has no " + endpoint.name + " key for it any more; the owner must add one");
   }
   key->last_used_at.store(ctx.clock(), std::memory_order_relaxed);
   return key;

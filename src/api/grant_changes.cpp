@@ -1,5 +1,7 @@
 #include "api/grant_changes.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include "api/audit_events.hpp"
 
@@ -151,6 +153,18 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
     if (auto grant = domain::GrantFromRecord(std::move(record))) ctx.grants.Put(*grant);
   }
   co_return ids;
+}
+
+boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers) {
+  if (answers == 0 || !ctx.leaks.Quoted(grant_id, answers)) co_return;
+  spdlog::warn("grant {}: {} or more provider answers quoted its key; revoked so the app cannot guess the key",
+               grant_id, KeyLeakGuard::kMaxQuotedAnswers);
+  // Named first: g++ 12 destroys temporaries inside a co_await expression twice.
+  Caller broker;
+  GrantChange revoke = Revoke();
+  std::string actor = "broker:key-quoted";
+  auto revoked = co_await ChangeGrant(ctx, grant_id, broker, revoke, actor);
+  if (!revoked) spdlog::error("grant {} not revoked: {}", grant_id, revoked.error().message);
 }
 
 }  // namespace ap::api

@@ -42,6 +42,10 @@ GrantChange Revoke();
 // Raising a used-up budget or cap reopens an exhausted grant.
 GrantChange SetLimits(domain::Scope limits);
 
+// Revokes `grant_id` once its provider answers have quoted its key too often (KeyLeakGuard),
+// `answers` more now; the audit trail names the broker as the actor.
+boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers);
+
 // kNotFound for a grant the caller may not manage, as for one that does not exist. What changed
 // goes to the audit trail, by `actor` (default: the caller).
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,

@@ -6,6 +6,7 @@
 
 #include "api/call_activity.hpp"
 #include "api/call_guard.hpp"
+#include "api/grant_changes.hpp"
 #include "api/metered_call.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
@@ -125,6 +126,9 @@ class NativeCall {
         activity_(ctx, ep.capability.empty() ? "models" : std::string(ep.capability)) {}
 
   // Hands the call's activity row to the recorder; `answer` is what Run returned.
+  int QuotedKeyAnswers() const { return hits_.answers; }
+  std::string GrantId() const { return grant_ ? grant_->record.id : std::string(); }
+
   void RecordActivity(const Response& answer) {
     activity_.SetModel(model_);
     activity_.Finish(static_cast<int>(answer.result_int()));
@@ -166,7 +170,7 @@ class NativeCall {
     upstream.body() = std::move(call->body);
     upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
     upstream.prepare_payload();
-    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), std::move(upstream));
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, std::move(upstream));
     co_return co_await Answer(std::move(answer));
   }
 
@@ -228,7 +232,7 @@ class NativeCall {
       co_return Refuse(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
     }
     proxy::MergeUsageFromJson(*body, usage_);
-    Response out = ctx_.upstream.Filter(provider_).Whole(open.Head(), std::move(*body));
+    Response out = ctx_.upstream.Filter(provider_, ApiKey(), &hits_).Whole(open.Head(), std::move(*body));
     if (metered_) AddRateHeaders(out, metered_->Headers());
     co_return out;
   }
@@ -238,7 +242,7 @@ class NativeCall {
   // whose output reaches what the grant could pay for is ended with an event saying so.
   // The caller ends the answer.
   awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open) {
-    proxy::AnswerFilter filter = ctx_.upstream.Filter(provider_);
+    proxy::AnswerFilter filter = ctx_.upstream.Filter(provider_, ApiKey(), &hits_);
     Response head = filter.StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
     activity_.Streamed(static_cast<int>(head.result_int()));
@@ -313,7 +317,7 @@ class NativeCall {
 
   // Binary bodies only (audio): relayed as they are (answer_filter.hpp says why).
   awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open) {
-    Response head = ctx_.upstream.Filter(provider_).StreamHead(open.Head());
+    Response head = ctx_.upstream.Filter(provider_, ApiKey(), &hits_).StreamHead(open.Head());
     if (metered_) AddRateHeaders(head, metered_->Headers());
     activity_.Streamed(static_cast<int>(head.result_int()));
     if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
@@ -343,7 +347,7 @@ class NativeCall {
     else
       upstream.set(bhttp::field::content_length, req_[bhttp::field::content_length]);
     http::BodySource source = [this]() { return NextUploadPiece(); };
-    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), std::move(upstream), std::move(source));
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, std::move(upstream), std::move(source));
     if (upload_refusal_) co_return Refuse(*upload_refusal_);
     co_return co_await Answer(std::move(answer));
   }
@@ -391,7 +395,7 @@ class NativeCall {
     metered_.emplace(ctx_, grant_, "", false);
     WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
     if (auto admitted = co_await metered_->Admit(free_call, false); !admitted) co_return Refuse(admitted.error());
-    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), UpstreamRequest());
+    auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, UpstreamRequest());
     if (!answer) co_return Refuse(answer.error());
     if (!answer->open) co_return std::move(answer->refusal);
     auto body = co_await answer->open->ReadRest(kAnswerLimit);
@@ -406,7 +410,7 @@ class NativeCall {
         if (AllowsListedModel(item)) kept.push_back(std::move(item));
       *items = std::move(kept);
     }
-    co_return ctx_.upstream.Filter(provider_).Whole(answer->open->Head(), json::serialize(list));
+    co_return ctx_.upstream.Filter(provider_, ApiKey(), &hits_).Whole(answer->open->Head(), json::serialize(list));
   }
 
   bool AllowsListedModel(const json::value& item) const {
@@ -437,6 +441,7 @@ class NativeCall {
   std::string model_;
   std::shared_ptr<const domain::Grant> grant_;
   vault::KeyRef key_;  // held until the call ends
+  proxy::ScrubHits hits_;  // answers of this call that quoted its key
   std::optional<MeteredCall> metered_;
   CallActivity activity_;
   bool strip_usage_chunk_ = false;
@@ -456,6 +461,10 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
   NativeCall call(ctx, ep, provider, req, exchange);
   Response answer = co_await call.Run(std::move(upstream_path), std::move(model));
   call.RecordActivity(answer);
+  if (int quoted = call.QuotedKeyAnswers(); quoted > 0) {
+    std::string grant_id = call.GrantId();  // named: see RevokeIfQuoting's note on g++ 12
+    co_await RevokeIfQuoting(ctx, grant_id, quoted);
+  }
   co_return answer;
 }
 

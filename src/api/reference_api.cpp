@@ -434,7 +434,12 @@ class ReferenceApi {
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
     }
     std::string_view api_key = *key ? std::string_view((*key)->secret) : std::string_view();
-    auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream));
+    proxy::ScrubHits hits;
+    auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream), &hits);
+    if (hits.answers > 0) {
+      std::string grant_id = (*grant)->record.id;  // named: g++ 12 frees temporaries in co_await twice
+      co_await RevokeIfQuoting(ctx_, grant_id, hits.answers);
+    }
     if (!answer) co_return refuse(answer.error());
     proxy::Usage usage;
     bool succeeded = answer->result_int() / 100 == 2;

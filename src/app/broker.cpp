@@ -198,12 +198,10 @@ boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& 
       auto version = store.Keys().Version();
       if (!version || *version == seen_version) return;
       auto master = store.Keys().MasterKeyId();
-      if (master && *master && **master != vault.Master().Id()) {
-        if (!warned_rotation)
-          spdlog::warn("the vault's master key was rotated: this broker serves with the keys it holds; restart it "
-                       "with the new master key to pick up key changes");
+      if (master && *master && **master != vault.Master().Id() && !warned_rotation) {
+        spdlog::warn("the vault's master key was rotated: this broker serves with the keys it holds and applies "
+                     "removals, but cannot open keys added since; restart it with the new master key");
         warned_rotation = true;
-        return;
       }
       if (auto loaded = LoadVault(store, vault); !loaded) {
         spdlog::error("provider keys not reloaded: {}", loaded.error().message);
@@ -355,6 +353,7 @@ int RunBroker(const Config& config) {
   domain::LoginThrottle login_throttle;
   api::PendingAuthorizations authorizations;
   api::DeviceAuthorizations devices;
+  api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
   bool https = !config.tls_cert_file.empty();
   api::BrokerContext ctx{**store,
@@ -372,6 +371,7 @@ int RunBroker(const Config& config) {
                          devices,
                          throttles,
                          vault,
+                         leaks,
                          https,
                          config.dynamic_registration,
                          config.refuse_unpriced_models,

@@ -55,7 +55,9 @@ bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& o
 http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
   http::Response out(head.result(), 11);
   bool in_headers = CopyHeaders(head, out);
-  bool in_body = (IsTextual(head) || IsEventStream(head)) && keys_->Scrub(body);
+  // A refusal is scrubbed whatever it calls itself: only a successful binary answer passes as is.
+  bool scrub_body = IsTextual(head) || IsEventStream(head) || head.result_int() / 100 != 2;
+  bool in_body = scrub_body && keys_->Scrub(body);
   if (in_headers || in_body) Scrubbed(in_headers && in_body ? "headers and body" : in_body ? "body" : "headers");
   out.body() = std::move(body);
   out.prepare_payload();
@@ -75,6 +77,8 @@ void AnswerFilter::AppendEvent(std::string_view event, std::string& out) {
 }
 
 void AnswerFilter::Scrubbed(std::string_view where) {
+  if (hits_ && !counted_) ++hits_->answers;
+  counted_ = true;
   if (where == "stream" && warned_stream_) return;
   warned_stream_ = where == "stream";
   spdlog::warn("key material removed from {}'s answer ({}) before it reached the app", provider_, where);

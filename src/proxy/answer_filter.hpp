@@ -23,10 +23,16 @@ bool IsEventStream(const http::ResponseHead& head);
 // other than events, XML, and form data. Everything else is relayed byte for byte.
 bool IsTextual(const http::ResponseHead& head);
 
+// How many answers of one call had key material removed (the call's, for KeyLeakGuard).
+struct ScrubHits {
+  int answers = 0;
+};
+
 class AnswerFilter {
  public:
-  AnswerFilter(std::shared_ptr<const KeySet> keys, std::string provider)
-      : keys_(std::move(keys)), provider_(std::move(provider)) {}
+  // `hits`, when given, counts this answer once if anything is removed from it.
+  AnswerFilter(std::shared_ptr<const KeySet> keys, std::string provider, ScrubHits* hits = nullptr)
+      : keys_(std::move(keys)), provider_(std::move(provider)), hits_(hits) {}
 
   // A whole answer for the app: the provider's status and passed headers, and the body, scrubbed
   // unless it is binary.
@@ -44,7 +50,9 @@ class AnswerFilter {
 
   std::shared_ptr<const KeySet> keys_;
   std::string provider_;
+  ScrubHits* hits_;
   bool warned_stream_ = false;
+  bool counted_ = false;
 };
 
 }  // namespace ap::proxy

@@ -85,10 +85,27 @@ bool KeySet::Scrub(std::string& text) const {
 }
 
 size_t KeyScrubber::Update(const std::vector<std::string>& keys) {
-  auto next = std::make_shared<const KeySet>(keys);
-  size_t dropped = next->Dropped();
+  auto before = current_.load(std::memory_order_acquire);
+  auto next = std::make_shared<Sets>();
+  size_t dropped = 0;
+  for (const std::string& key : keys) {
+    if (key.size() < KeySet::kMinRun) {
+      dropped += key.empty() ? 0 : 1;
+      continue;
+    }
+    auto it = before->find(key);
+    (*next)[key] = it != before->end() ? it->second : std::make_shared<const KeySet>(std::vector<std::string>{key});
+  }
   current_.store(std::move(next), std::memory_order_release);
   return dropped;
+}
+
+std::shared_ptr<const KeySet> KeyScrubber::For(std::string_view key) const {
+  static const auto kNone = std::make_shared<const KeySet>();
+  if (key.empty()) return kNone;
+  auto sets = current_.load(std::memory_order_acquire);
+  if (auto it = sets->find(key); it != sets->end()) return it->second;
+  return std::make_shared<const KeySet>(std::vector<std::string>{std::string(key)});
 }
 
 }  // namespace ap::proxy

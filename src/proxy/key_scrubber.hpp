@@ -11,6 +11,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -45,22 +46,25 @@ class KeySet {
   size_t dropped_ = 0;
 };
 
+// Every key the broker holds, each with its own set. An answer is scrubbed of the key its call
+// spent, and only of that one: scrubbing every held key would let an app learn, from what comes
+// back redacted, whether a run it guessed is part of another owner's key.
 class KeyScrubber {
  public:
-  KeyScrubber() : current_(std::make_shared<const KeySet>()) {}
+  KeyScrubber() : current_(std::make_shared<const Sets>()) {}
   KeyScrubber(const KeyScrubber&) = delete;
   KeyScrubber& operator=(const KeyScrubber&) = delete;
 
-  // Holds exactly `keys` from now on (the environment's and the vault's, all of them); answers
-  // already being relayed finish with the set they started with. Returns how many keys were too
-  // short to be held.
+  // Holds exactly `keys` from now on (the environment's and the vault's); answers already being
+  // relayed finish with the set they started with. Returns how many keys were too short to hold.
   size_t Update(const std::vector<std::string>& keys);
-  // The keys held now, for one answer: a relay takes it once and scrubs every piece with it.
-  std::shared_ptr<const KeySet> Current() const { return current_.load(std::memory_order_acquire); }
-  bool Scrub(std::string& text) const { return Current()->Scrub(text); }
+  // The set for one answer of a call that spent `key`: a relay takes it once and scrubs every
+  // piece with it. Built on the spot for a key not (yet) held; empty for no key.
+  std::shared_ptr<const KeySet> For(std::string_view key) const;
 
  private:
-  std::atomic<std::shared_ptr<const KeySet>> current_;
+  using Sets = std::map<std::string, std::shared_ptr<const KeySet>, std::less<>>;
+  std::atomic<std::shared_ptr<const Sets>> current_;
 };
 
 }  // namespace ap::proxy

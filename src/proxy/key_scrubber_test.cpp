@@ -132,17 +132,25 @@ TEST(KeyScrubber, AppendScrubbedLeavesCleanTextAsItIs) {
   EXPECT_EQ(out, "head:data: {\"x\":1}\n\ndata: [redacted]\n\n");
 }
 
-TEST(KeyScrubber, UpdateSwapsTheSetWhileReadersScrub) {
+TEST(KeyScrubber, AnAnswerIsScrubbedOfTheKeyItsCallSpentOnly) {
   KeyScrubber scrubber;
-  std::string text = "k=" + std::string(kOpenAI);
-  EXPECT_FALSE(scrubber.Scrub(text));
-  EXPECT_EQ(scrubber.Update({std::string(kOpenAI), "tiny"}), 1u);
-  std::shared_ptr<const KeySet> held = scrubber.Current();
-  EXPECT_TRUE(scrubber.Scrub(text));
-  EXPECT_EQ(text, "k=[redacted]");
+  EXPECT_EQ(scrubber.Update({std::string(kOpenAI), std::string(kGoogle), "tiny"}), 1u);
+  // Another owner's key passes: redacting it would tell the app that its guess was right.
+  std::string text = "a=" + std::string(kOpenAI) + " b=" + std::string(kGoogle);
+  EXPECT_TRUE(scrubber.For(kOpenAI)->Scrub(text));
+  EXPECT_EQ(text, "a=[redacted] b=" + std::string(kGoogle));
+  std::string none = "a=" + std::string(kOpenAI);
+  EXPECT_FALSE(scrubber.For("")->Scrub(none)) << "a keyless call has no key to leak";
+  std::string fresh = "k=" + std::string(kAnthropic);
+  EXPECT_TRUE(scrubber.For(kAnthropic)->Scrub(fresh)) << "a key not yet held is still scrubbed";
+}
+
+TEST(KeyScrubber, UpdateSwapsTheSetsWhileReadersScrub) {
+  KeyScrubber scrubber;
+  scrubber.Update({std::string(kOpenAI)});
+  std::shared_ptr<const KeySet> held = scrubber.For(kOpenAI);
   scrubber.Update({std::string(kGoogle)});
   std::string again = "k=" + std::string(kOpenAI);
-  EXPECT_FALSE(scrubber.Scrub(again)) << "the old key is no longer held";
   EXPECT_TRUE(held->Scrub(again)) << "a relay keeps the set it started with";
 
   std::atomic<bool> stop = false;
@@ -150,7 +158,7 @@ TEST(KeyScrubber, UpdateSwapsTheSetWhileReadersScrub) {
   std::thread reader([&] {
     while (!stop) {
       std::string t = "k=" + std::string(kGoogle);
-      if (!scrubber.Scrub(t)) ++missed;
+      if (!scrubber.For(kGoogle)->Scrub(t)) ++missed;
     }
   });
   for (int i = 0; i < 2000; ++i) scrubber.Update({std::string(kGoogle), std::string(kOpenAI)});

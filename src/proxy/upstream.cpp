@@ -59,22 +59,24 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
 }  // namespace
 
 boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint,
-                                                              std::string_view api_key, UpstreamCall call) {
+                                                              std::string_view api_key, UpstreamCall call,
+                                                              ScrubHits* hits) {
   http::Request req(bhttp::verb::post, call.path, 11);
   req.set(bhttp::field::content_type, "application/json");
   req.set(bhttp::field::accept, "application/json");
   req.body() = std::move(call.body);
   req.prepare_payload();
-  auto answer = co_await Open(endpoint, api_key, std::move(req));
+  auto answer = co_await Open(endpoint, api_key, hits, std::move(req));
   if (!answer) co_return answer.error();
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kAnswerLimit);
   if (!body) co_return Unreachable(endpoint, body.error());
-  co_return Filter(endpoint).Whole(answer->open->Head(), std::move(*body));
+  co_return Filter(endpoint, api_key, hits).Whole(answer->open->Head(), std::move(*body));
 }
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                          http::Request request, http::BodySource body) {
+                                                          ScrubHits* hits, http::Request request,
+                                                          http::BodySource body) {
   request.target(endpoint.base.path_prefix + std::string(request.target()));
   request.set(bhttp::field::user_agent, "aipassport/0.1");
   AddKey(endpoint, api_key, request);
@@ -83,7 +85,7 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint
   if ((*answer)->Head().result_int() / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
   auto text = co_await (*answer)->ReadRest(kRefusalLimit);
   if (!text) co_return Unreachable(endpoint, text.error());
-  auto judged = Judge(endpoint, Filter(endpoint), (*answer)->Head(), std::move(*text));
+  auto judged = Judge(endpoint, Filter(endpoint, api_key, hits), (*answer)->Head(), std::move(*text));
   if (!judged) co_return judged.error();
   co_return OpenAnswer{nullptr, std::move(*judged)};
 }

@@ -34,17 +34,18 @@ class Upstream {
   KeyScrubber& Scrubber() { return scrubber_; }
   // What of one answer from `endpoint` reaches the app; every 2xx answer Open returns goes
   // through one.
-  AnswerFilter Filter(const ProviderEndpoint& endpoint) const {
-    return AnswerFilter(scrubber_.Current(), endpoint.name);
+  AnswerFilter Filter(const ProviderEndpoint& endpoint, std::string_view api_key, ScrubHits* hits = nullptr) const {
+    return AnswerFilter(scrubber_.For(api_key), endpoint.name, hits);
   }
   // The reference's chat call, answered whole. `api_key` is the owner's key for the provider
   // (empty for a keyless server); the caller keeps it alive until the call returns.
   boost::asio::awaitable<Result<http::Response>> Send(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                      UpstreamCall call);
+                                                      UpstreamCall call, ScrubHits* hits = nullptr);
   // A provider-native call: `request` targets a path under the provider's base and carries no
   // credential of the app's; `api_key` is added here. With `body`, the body streams.
+  // `hits` (may be null) counts a refusal that had key material removed.
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                  http::Request request, http::BodySource body = {});
+                                                  ScrubHits* hits, http::Request request, http::BodySource body = {});
 
  private:
   http::HttpClient& client_;

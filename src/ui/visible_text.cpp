@@ -66,8 +66,9 @@ bool IsHidden(char32_t c) {
          c == 0x2800 ||                                               // braille blank
          c == 0xFEFF ||                                               // zero-width no-break space
          (c >= 0xFFF9 && c <= 0xFFFB) ||                              // interlinear annotation
+         (c >= 0x1BCA0 && c <= 0x1BCA3) ||                            // shorthand format controls
          (c >= 0x1D173 && c <= 0x1D17A) ||                            // musical format characters
-         (c >= 0xE0000 && c <= 0xE007F);                              // tags
+         (c >= 0xE0000 && c <= 0xE0FFF);                              // tags and reserved default-ignorables
 }
 
 std::string Escape(const char* format, unsigned value) {

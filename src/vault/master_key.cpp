@@ -41,6 +41,12 @@ Result<MasterKey> WriteNewKeyFile(const std::filesystem::path& file) {
     std::filesystem::remove(file);
     return MakeError(Errc::kUnavailable, "cannot write the master key file " + file.string());
   }
+  // The file's name must survive a crash too: the keys sealed under it are unreadable without it.
+  std::filesystem::path dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+  if (int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dir_fd >= 0) {
+    ::fsync(dir_fd);
+    ::close(dir_fd);
+  }
   return key;
 }
 

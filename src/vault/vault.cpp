@@ -37,30 +37,21 @@ Vault::Vault(MasterKey master, std::string operator_id, Sharing sharing)
       sharing_(std::move(sharing)),
       snapshot_(std::make_shared<Snapshot>()) {}
 
-std::shared_ptr<const Vault::Snapshot> Vault::Current() const {
-  std::lock_guard lock(mutex_);
-  return snapshot_;
-}
+std::shared_ptr<const Vault::Snapshot> Vault::Current() const { return snapshot_.load(std::memory_order_acquire); }
 
 template <class Edit>
 void Vault::Change(Edit edit) {
-  std::function<void(const std::vector<std::string>&)> listener;
-  {
-    std::lock_guard lock(mutex_);
-    auto next = std::make_shared<Snapshot>(*snapshot_);
-    edit(*next);
-    snapshot_ = std::move(next);
-    listener = listener_;
-  }
-  if (listener) listener(Secrets());
+  std::lock_guard lock(mutex_);
+  auto next = std::make_shared<Snapshot>(*Current());
+  edit(*next);
+  snapshot_.store(std::move(next), std::memory_order_release);
+  if (listener_) listener_(Secrets());
 }
 
 void Vault::OnChange(std::function<void(const std::vector<std::string>&)> listener) {
-  {
-    std::lock_guard lock(mutex_);
-    listener_ = listener;
-  }
-  listener(Secrets());
+  std::lock_guard lock(mutex_);
+  listener_ = std::move(listener);
+  listener_(Secrets());
 }
 
 void Vault::SetEnvironmentKeys(const std::map<std::string, std::string>& keys) {
@@ -162,9 +153,9 @@ std::vector<std::string> Vault::Secrets() const {
 }
 
 std::vector<std::pair<std::string, UnixSeconds>> Vault::TakeUsed() {
+  std::lock_guard lock(mutex_);
   auto s = Current();
   std::vector<std::pair<std::string, UnixSeconds>> used;
-  std::lock_guard lock(mutex_);
   for (const auto& [slot, key] : s->vault) {
     UnixSeconds at = key->last_used_at.load(std::memory_order_relaxed);
     if (at == 0 || reported_[key->id] >= at) continue;

@@ -7,7 +7,8 @@
 // only when the operator shares them (vault.share_environment_keys_with). Nobody ever spends
 // another owner's vault key.
 // Thread-safety: Find, Labels and Secrets may run on any thread at any time (they read an immutable
-// snapshot); Load, Put, Remove and ShareWith replace the snapshot and may run concurrently with them.
+// snapshot, without a lock); Load, Put, Remove and NoteOwner replace the snapshot one at a time
+// (the listener is told in the order of the changes) and may run concurrently with them.
 
 #include <atomic>
 #include <functional>
@@ -96,8 +97,8 @@ class Vault {
   const MasterKey master_;
   const std::string operator_id_;
   const Sharing sharing_;
-  mutable std::mutex mutex_;
-  std::shared_ptr<const Snapshot> snapshot_;
+  std::mutex mutex_;  // one change at a time, the listener told in the order of the changes
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
   std::function<void(const std::vector<std::string>&)> listener_;
   std::map<std::string, UnixSeconds> reported_;  // last-used times already handed out, by key id
 };

@@ -38,7 +38,9 @@ function assertScrubbed(res, key, where) {
 }
 
 let mock, broker;
-const grants = {};
+// A grant whose answers quoted its key three times is revoked (an app could otherwise guess the key
+// run by run), so every quoting call here gets a grant of its own.
+const quoting = (provider) => approvedGrant(broker, { provider, models: ['quote-key*'], capabilities: ['chat'] }).then((g) => g.token);
 before(async () => {
   mock = await startMock(ALL.flatMap((k) => ['--accept-key', k]));
   const dir = tempDir();
@@ -48,8 +50,6 @@ before(async () => {
     mock, args: ['--config', config],
     env: { OPENAI_API_KEY: KEYS.openai, CLAUDE_API_KEY: KEYS.anthropic, GEMINI_API_KEY: KEYS.google, LOCAL_LLM_KEY: KEYS.local },
   });
-  for (const provider of Object.keys(KEYS))
-    grants[provider] = (await approvedGrant(broker, { provider, models: ['quote-key*'], capabilities: ['chat'] })).token;
 });
 
 // Each native path, as its SDK calls it, with the body for `model` streamed or not.
@@ -75,7 +75,7 @@ for (const [name, ep] of Object.entries(NATIVE)) {
       for (const model of ['quote-key', 'quote-key-error']) {
         const where = `${name} ${model}${stream ? ' streamed' : ''}`;
         const res = await call(broker.url, 'POST', ep.path(model, stream), {
-          token: grants[ep.provider], body: ep.body(model, stream), headers: ep.headers,
+          token: await quoting(ep.provider), body: ep.body(model, stream), headers: ep.headers,
         });
         const expected = model === 'quote-key-error' && !stream ? 400 : 200;
         assert.equal(res.status, expected, `${where}: ${res.text}`);
@@ -95,7 +95,7 @@ for (const [name, ep] of Object.entries(NATIVE)) {
 test('/proxy/chat: the key quoted by any provider, in an answer or an error, does not reach the app', async () => {
   for (const provider of ['openai', 'anthropic', 'google', 'local']) {
     for (const model of ['quote-key', 'quote-key-error']) {
-      const res = await call(broker.url, 'POST', '/proxy/chat', { token: grants[provider], body: chatBody(model) });
+      const res = await call(broker.url, 'POST', '/proxy/chat', { token: await quoting(provider), body: chatBody(model) });
       assert.equal(res.status, model === 'quote-key' ? 200 : 400, `${provider} ${model}: ${res.text}`);
       assertScrubbed(res, KEYS[provider], `/proxy/chat ${provider} ${model}`);
     }
@@ -164,4 +164,18 @@ test('told while it runs to stop accepting the broker\'s key, the emulation refu
   assert.equal(stock.status, 200);
   await b.stop();
   assertNoKey(b.output, 'the broker log');
+});
+
+test('a grant whose answers quote its key three times is revoked, and the audit trail says the broker did it', async () => {
+  const token = await quoting('openai');
+  for (let i = 0; i < 3; ++i) {
+    const res = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token, body: chatBody('quote-key') });
+    assert.equal(res.status, 200, `answer ${i + 1} is still served, scrubbed`);
+    assert.ok(!res.text.includes(KEYS.openai));
+  }
+  const after = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token, body: chatBody('gpt-4o-mini') });
+  assert.equal(after.status, 401, after.text);
+  assert.match(broker.output, /provider answers quoted its key; revoked/);
+  const audit = await call(broker.url, 'GET', '/audit?kind=grant.revoked', { token: broker.ownerToken });
+  assert.ok(audit.json.items.some((r) => r.actor === 'broker:key-quoted'), JSON.stringify(audit.json.items));
 });

@@ -156,7 +156,8 @@ test('each owner\'s grants spend that owner\'s key; nobody spends another\'s; th
   const stopped = await chat(broker, a.token);
   assert.equal(stopped.status, 503);
   assert.equal(stopped.json.error.code, 'key_missing');
-  assert.match(stopped.json.error.message, /no openai key labelled 'personal'/);
+  assert.match(stopped.json.error.message, /has no openai key for it any more/);
+  assert.doesNotMatch(stopped.text, /personal/, 'the label is for the owner\'s log, not the app');
   assert.match(broker.output, /grant \S+: its owner has no openai key labelled 'personal'/);
   assert.equal((await chat(broker, b.token)).status, 200, 'bob\'s grant is untouched');
   await broker.stop();
@@ -238,7 +239,8 @@ test('the CLI adds, lists and removes keys on a running broker, which picks them
   const gone = await eventually(async () => { const r = await message(); return r.status === 503 && r; },
     'the running broker drops the removed key');
   assert.equal(gone.json.error.type, 'api_error');
-  assert.match(gone.json.error.message, /no anthropic key labelled 'team'/);
+  assert.match(gone.json.error.message, /has no anthropic key for it any more/);
+  assert.match(broker.output, /its owner has no anthropic key labelled 'team'/);
   await broker.stop();
 });
 

@@ -1,0 +1,17 @@
+#include "api/key_leak_guard.hpp"
+
+
+namespace ap::api {
+
+bool KeyLeakGuard::Quoted(const std::string& grant_id, int answers) {
+  std::lock_guard lock(mutex_);
+  auto it = counts_.find(grant_id);
+  if (it == counts_.end()) {
+    if (counts_.size() >= kMaxGrants) return true;  // cannot count it: err on the side of the key
+    it = counts_.emplace(grant_id, 0).first;
+  }
+  it->second += answers;
+  return it->second >= kMaxQuotedAnswers;
+}
+
+}  // namespace ap::api

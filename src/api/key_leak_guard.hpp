@@ -1,0 +1,26 @@
+#pragma once
+// Grants whose provider answers keep quoting their key. A provider that echoes what an app sent (a
+// model repeating its prompt, an error quoting a bad parameter) lets the app test guesses of the
+// key run by run: a right guess comes back redacted. So after kMaxQuotedAnswers such answers the
+// grant is revoked (RevokeIfQuoting in grant_changes.hpp), and the audit trail says why.
+// Thread-safety: every method may be called from any thread.
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace ap::api {
+
+class KeyLeakGuard {
+ public:
+  static constexpr int kMaxQuotedAnswers = 3;
+  // Counts `answers` more answers of `grant_id` that quoted its key; true once it reaches the limit.
+  bool Quoted(const std::string& grant_id, int answers);
+
+ private:
+  static constexpr size_t kMaxGrants = 100'000;
+  std::mutex mutex_;
+  std::unordered_map<std::string, int> counts_;
+};
+
+}  // namespace ap::api
