@@ -35,18 +35,17 @@ int64_t LoginThrottle::WaitFor(const std::string& key, int free_failures, UnixSe
   return std::max<int64_t>(0, f->last + wait - now);
 }
 
-bool LoginThrottle::HasRoom(std::initializer_list<const std::string*> keys, UnixSeconds now) {
-  auto missing = [&] {
-    size_t n = 0;
-    for (const std::string* key : keys) n += failures_.contains(*key) ? 0 : 1;
-    return n;
-  };
-  if (failures_.size() + missing() <= kMaxTracked) return true;
+void LoginThrottle::MakeRoom(size_t needed, UnixSeconds now) {
+  if (failures_.size() + needed <= kMaxTracked) return;
   if (now != pruned_at_) {  // at most once a second, whatever the rate of attempts
     std::erase_if(failures_, [now](const auto& entry) { return now - entry.second.last > kWindowSeconds; });
     pruned_at_ = now;
   }
-  return failures_.size() + missing() <= kMaxTracked;
+  while (failures_.size() + needed > kMaxTracked) {
+    auto oldest = std::min_element(failures_.begin(), failures_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.last < b.second.last; });
+    failures_.erase(oldest);
+  }
 }
 
 LoginThrottle::Verdict LoginThrottle::Check(std::string_view account, std::string_view address, UnixSeconds now) {
@@ -56,10 +55,6 @@ LoginThrottle::Verdict LoginThrottle::Check(std::string_view account, std::strin
   Verdict verdict;
   verdict.wait_seconds =
       std::max(WaitFor(pair_key, kFreePairFailures, now), WaitFor(address_key, kFreeAddressFailures, now));
-  if (verdict.wait_seconds == 0 && !HasRoom({&account_key, &address_key, &pair_key}, now)) {
-    verdict.wait_seconds = kFullWaitSeconds;
-    return verdict;
-  }
   const Failures* on_account = Live(account_key, now);
   bool address_failed = Live(pair_key, now) || Live(address_key, now);
   if (on_account && address_failed && on_account->count >= kFreeAccountFailures) {
@@ -78,9 +73,11 @@ void LoginThrottle::Count(const std::string& key, UnixSeconds now) {
 
 void LoginThrottle::RecordFailure(std::string_view account, std::string_view address, UnixSeconds now) {
   std::lock_guard lock(mutex_);
-  Count(AccountKey(account), now);
-  Count(AddressKeyOf(address), now);
-  Count(PairKey(account, address), now);
+  std::string keys[] = {AccountKey(account), AddressKeyOf(address), PairKey(account, address)};
+  MakeRoom(static_cast<size_t>(std::count_if(std::begin(keys), std::end(keys),
+                                             [&](const std::string& k) { return !failures_.contains(k); })),
+           now);
+  for (const std::string& key : keys) Count(key, now);
 }
 
 void LoginThrottle::RecordSuccess(std::string_view account, std::string_view address) {

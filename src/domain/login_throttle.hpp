@@ -11,8 +11,10 @@
 // from their usual place gets in at once however many addresses guess at the account. A success
 // clears its account-and-address count.
 // Counts live in memory (a restart forgives, which costs an attacker a restart they cannot cause),
-// under SHA-256 of the name and address, at most kMaxTracked of them: a count inside its window is
-// never dropped to make room; while all are live, names and addresses not yet counted must wait.
+// under SHA-256 of the name and address, at most kMaxTracked of them: when all are live, the counts
+// touched longest ago make room. Nobody is refused because the table is full (that would lock the
+// owner out for whoever fills it); an attacker who fills it only forgets counts tens of thousands of
+// failures old, which at argon2id's pace is about the window anyway.
 // Thread-safety: all methods may be called from any thread.
 
 #include <mutex>
@@ -36,7 +38,6 @@ class LoginThrottle {
   static constexpr int64_t kFirstDelayMillis = 1000;
   static constexpr int64_t kLongestDelayMillis = 8000;
   static constexpr size_t kMaxTracked = 100000;  // ~15 MB
-  static constexpr int64_t kFullWaitSeconds = 60;
 
   struct Verdict {
     int64_t wait_seconds = 0;  // > 0: refuse now, try again after this long (429, Retry-After)
@@ -60,7 +61,8 @@ class LoginThrottle {
   // The live count under `key` (0 when none or lapsed, which is then forgotten).
   const Failures* Live(const std::string& key, UnixSeconds now);
   int64_t WaitFor(const std::string& key, int free_failures, UnixSeconds now);
-  bool HasRoom(std::initializer_list<const std::string*> keys, UnixSeconds now);
+  // Drops lapsed counts, then the ones touched longest ago, until `needed` more fit.
+  void MakeRoom(size_t needed, UnixSeconds now);
   void Count(const std::string& key, UnixSeconds now);
 
   std::mutex mutex_;
