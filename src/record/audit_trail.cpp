@@ -9,14 +9,9 @@ Status AppendAudit(store::AuditStore& audit, std::string_view key, const std::ve
 }
 
 Result<ChainVerdict> VerifyAudit(store::AuditStore& audit, std::string_view key) {
-  store::AuditQuery all;
-  all.limit = 0;
-  all.oldest_first = true;
-  auto records = audit.ListAudit(all);
-  if (!records) return records.error();
-  auto head = audit.GetAuditHead();
-  if (!head) return head.error();
-  return VerifyChain(key, *records, *head);
+  auto trail = audit.ReadTrail();
+  if (!trail) return trail.error();
+  return VerifyChain(key, trail->records, trail->head);
 }
 
 }  // namespace ap::record

@@ -111,6 +111,13 @@ class AuditStore {
   // By seq (newest first unless `oldest_first`).
   virtual Result<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) = 0;
   virtual Result<std::optional<AuditHead>> GetAuditHead() = 0;
+  // The whole trail, oldest first, and its head, as one consistent snapshot (appends made
+  // meanwhile by a broker are in both or in neither).
+  struct Trail {
+    std::vector<AuditRecord> records;
+    std::optional<AuditHead> head;
+  };
+  virtual Result<Trail> ReadTrail() = 0;
 };
 
 }  // namespace ap::store

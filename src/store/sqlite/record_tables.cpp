@@ -110,6 +110,22 @@ Result<int64_t> ActivityTables::PruneActivity(UnixMillis before) {
   return int64_t{db_.Changes()};
 }
 
+Result<AuditStore::Trail> AuditTables::ReadTrail() {
+  if (auto begun = db_.Exec("BEGIN"); !begun) return begun.error();  // a read snapshot, writers go on
+  Trail trail;
+  AuditQuery all;
+  all.limit = 0;
+  all.oldest_first = true;
+  auto records = ListAudit(all);
+  auto head = records ? GetAuditHead() : Result<std::optional<AuditHead>>(records.error());
+  db_.Exec("COMMIT");
+  if (!records) return records.error();
+  if (!head) return head.error();
+  trail.records = std::move(*records);
+  trail.head = std::move(*head);
+  return trail;
+}
+
 Result<std::optional<AuditHead>> AuditTables::GetAuditHead() {
   Query q(db_.Prepare(kGetHead));
   int rc = q.Step();

@@ -27,6 +27,7 @@ class AuditTables final : public AuditStore {
   Status AppendAudit(const AuditLinker& link) override;
   Result<std::vector<AuditRecord>> ListAudit(const AuditQuery& query) override;
   Result<std::optional<AuditHead>> GetAuditHead() override;
+  Result<Trail> ReadTrail() override;
 
  private:
   Connection& db_;
