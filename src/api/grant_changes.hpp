@@ -41,6 +41,8 @@ GrantChange Revoke();
 // Sets the grant's limits to `scope`'s (its provider, models and capabilities stay as granted).
 // Raising a used-up budget or cap reopens an exhausted grant.
 GrantChange SetLimits(domain::Scope limits);
+// Moves an approved grant's end to `ends_at`, which must be between now and its current end.
+GrantChange EndSooner(UnixSeconds ends_at);
 
 // kNotFound for a grant the caller may not manage, as for one that does not exist. What changed
 // goes to the audit trail, by `actor` (default: the caller).

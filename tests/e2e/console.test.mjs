@@ -1,0 +1,213 @@
+// The owner's console as a person sees it, in Debian's Chromium with JavaScript turned off (every
+// page must work without it): the home page's budget meter for a known spend, the grant's page
+// (the same path still answers API clients with JSON), its chart's bars for known days, a rejected
+// limits edit that keeps what was typed and says what is wrong next to the field, revoking through
+// a confirmation of its own with a message that it worked, and a session that ended bringing the
+// owner back to where they were. Screenshots (desktop 1280x800, phone 390x844) go to
+// build/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { BIN, startBroker, startMock, call, tempDir } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const SHOTS = new URL('../../build/screenshots/', import.meta.url).pathname;
+let broker, browser, grantId, secret, token, cspViolations = [];
+
+const sql = (statement) =>
+  execFileSync('sqlite3', [join(broker.dataDir, 'aipassport.db'), statement], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+const admin = () => ({ token: broker.ownerToken });
+const day = (daysAgo) => new Date(Date.now() - daysAgo * 86400e3).toISOString().slice(0, 10);
+
+async function shoot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.screenshot({ path: join(SHOTS, `${name}-desktop.png`), fullPage: true });
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(SHOTS, `${name}-phone.png`), fullPage: true });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 0, `${name}: the page fits a phone's width (${overflow}px too wide)`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+}
+
+async function newPage() {
+  const page = await browser.newPage();
+  page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text()); });
+  return page;
+}
+
+async function signIn(page, next) {
+  await page.goto(`${broker.url}/login?next=${encodeURIComponent(next)}`);
+  if (new URL(page.url()).pathname === next) return;
+  await page.fill('#username', 'erin');
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL((u) => new URL(u).pathname === next), page.click('button[type=submit]')]);
+}
+
+// A chat call whose prompt is long enough (about 100,000 tokens of gpt-4o) to cost real cents.
+const costlyChat = () => call(broker.url, 'POST', '/proxy/chat', {
+  token, body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'word '.repeat(80000) }], max_tokens: 20 },
+});
+
+before(async () => {
+  const dataDir = tempDir();
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  broker = await startBroker({ mock: await startMock(), dataDir });
+  browser = await chromium.launchPersistentContext(tempDir(), {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    javaScriptEnabled: false,
+    viewport: { width: 1280, height: 800 },
+    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const req = await call(broker.url, 'POST', '/grant-requests', { body: {
+    appName: 'Notes', appUrl: 'https://notes.example', reason: 'summaries',
+    scope: { provider: 'openai', models: ['gpt-4o', 'gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 500, maxRequests: 10 },
+  } });
+  assert.equal(req.status, 201, req.text);
+  grantId = req.json.grant.id;
+  secret = req.json.requestSecret;
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+test('in Chromium without JavaScript: erin approves on the consent screen; the home page shows the spend of the budget as a meter', async () => {
+  const page = await newPage();
+  await signIn(page, '/');
+  assert.match(await page.textContent('#waiting'), /Unverified\s*Notes/);
+  await Promise.all([page.waitForURL(/\/consent\//), page.click(`#waiting a[href="/consent/${grantId}"]`)]);
+  await page.selectOption('#lifetime', '86400');
+  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=approve]')]);
+  token = (await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: secret } })).json.token;
+  for (let i = 0; i < 2; i++) assert.equal((await costlyChat()).status, 200);
+  const usage = (await call(broker.url, 'GET', `/grants/${grantId}/usage`, admin())).json;
+  const spent = usage.totals.costMicros;
+  for (let i = 0; i < 50; i++) {  // the record is written in batches, visible within 5 s
+    if ((await call(broker.url, 'GET', `/grants/${grantId}/activity`, admin())).json.items.length === 2) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(spent > 100000, `the calls cost more than ten cents (${spent} micro-USD)`);
+
+  await page.goto(`${broker.url}/`);
+  const card = page.locator(`#grant-${grantId}`);
+  const meter = card.locator('meter.budget');
+  assert.equal(Number(await meter.getAttribute('value')), Number((spent / 5e6).toFixed(4)), 'value = spent / budget');
+  assert.equal(await meter.getAttribute('max'), '1');
+  const dollars = `$${(Math.round(spent / 1e4) / 100).toFixed(2)}`;
+  const text = await card.textContent();
+  assert.ok(text.includes(`${dollars} of $5.00`), text);
+  assert.match(text, /2 of 10 requests/);
+  assert.match(text, /Last used\s*just now/);
+  assert.match(text, /Expires\s*in (1 day|23 hours)/);
+  assert.match(text, /notes\.example/);
+  // The stylesheet loaded (the CSP lets it) and Revoke looks like danger, not like the others.
+  const revokeColour = await card.locator('a.danger-link').evaluate((e) => getComputedStyle(e).color);
+  const detailsColour = await card.locator('a.button:not(.danger-link)').evaluate((e) => getComputedStyle(e).color);
+  assert.notEqual(revokeColour, detailsColour, 'Revoke stands out');
+  await shoot(page, 'home');
+  await page.close();
+});
+
+test('the grant\'s page for a browser, JSON for API clients on the same path; the charts have a bar per known day and model', async () => {
+  sql(`INSERT INTO usage (grant_id, day, model, requests, input_tokens, output_tokens, cost_micros)
+       VALUES ('${grantId}', '${day(3)}', 'gpt-4o-mini', 7, 1200, 300, 420000)`);
+  const api = await call(broker.url, 'GET', `/grants/${grantId}`, admin());
+  assert.equal(api.status, 200);
+  assert.equal(api.json.id, grantId, 'API clients still get the grant as JSON');
+  assert.equal(api.json.scope.maxBudgetCents, 500);
+
+  const page = await newPage();
+  await signIn(page, `/grants/${grantId}`);
+  const body = await page.textContent('main');
+  assert.match(body, /What it may do/);
+  assert.match(body, /gpt-4o and gpt-4o-mini/);
+  assert.ok(!/Home page:\s*\(\)/.test(body));
+  const bars = page.locator('#spend-chart rect.bar');
+  const titles = await bars.locator('title').allTextContents();
+  assert.equal(await bars.count(), 2, titles.join(' | '));
+  assert.ok(titles.includes(`${day(3)} gpt-4o-mini $0.42`), titles.join(' | '));
+  const spent = (await call(broker.url, 'GET', `/grants/${grantId}/usage`, admin())).json.byDayAndModel
+    .find((r) => r.day === day(0) && r.model === 'gpt-4o');
+  assert.ok(titles.includes(`${day(0)} gpt-4o $${(Math.round(spent.costMicros / 1e4) / 100).toFixed(2)}`), titles.join(' | '));
+  const tokenTitles = await page.locator('#token-chart rect.bar title').allTextContents();
+  assert.ok(tokenTitles.includes(`${day(3)} gpt-4o-mini 1,500`), tokenTitles.join(' | '));
+  assert.match(await page.textContent('#spend-chart svg title'), /Spend per day, by model \(US dollars\)/);
+  assert.equal(await page.locator('table.calls tbody tr').count(), 2, 'its two calls');
+  await shoot(page, 'grant');
+  await page.close();
+});
+
+test('a rejected limits edit keeps what was typed and says what is wrong next to the field; a good one is saved', async () => {
+  const page = await newPage();
+  await signIn(page, `/grants/${grantId}`);
+  await page.fill('#budget', 'twelve');
+  await page.fill('#max_requests', '25');
+  await page.fill('#rate_limit', '6');
+  await Promise.all([page.waitForLoadState(), page.click('#limits-form button[type=submit]')]);
+  assert.equal(await page.inputValue('#budget'), 'twelve', 'what was typed is kept');
+  assert.equal(await page.inputValue('#max_requests'), '25');
+  assert.equal(await page.inputValue('#rate_limit'), '6');
+  assert.match(await page.textContent('#budget-error'), /amount in dollars/);
+  assert.equal(await page.getAttribute('#budget', 'aria-invalid'), 'true');
+  assert.equal(await page.locator('#max_requests-error').count(), 0, 'the good fields are not marked');
+  await shoot(page, 'limits-error');
+  let grant = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json;
+  assert.equal(grant.scope.maxRequests, 10, 'nothing was changed');
+
+  await page.fill('#budget', '12.50');
+  await page.selectOption('#ends', '3600');
+  await Promise.all([page.waitForURL(/done=limits/), page.click('#limits-form button[type=submit]')]);
+  assert.match(await page.textContent('#notice'), /Saved/);
+  grant = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json;
+  assert.deepEqual([grant.scope.maxBudgetCents, grant.scope.maxRequests, grant.scope.rateLimit], [1250, 25, 6]);
+  assert.equal(await page.inputValue('#budget'), '12.50');
+  assert.match(await page.textContent('#grant-facts'), /Ends\s*in (1 hour|59 minutes)/, 'the lifetime was shortened to an hour');
+  await page.close();
+});
+
+test('Revoke asks first on a page of its own, then says it took effect; the app is refused at once', async () => {
+  const page = await newPage();
+  await signIn(page, '/');
+  await Promise.all([page.waitForURL(/\/revoke$/), page.click(`#grant-${grantId} a.danger-link`)]);
+  assert.match(await page.textContent('h1'), /Revoke Notes\?/);
+  assert.match(await page.textContent('#revoke-warning'), /very next call/);
+  let grant = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json;
+  assert.equal(grant.status, 'approved', 'opening the confirmation changes nothing');
+  await shoot(page, 'revoke-confirm');
+  await Promise.all([page.waitForURL(/done=revoked/), page.click('#revoke-form button[value=yes]')]);
+  assert.match(await page.textContent('#notice'), /Revoked\. Its tokens stopped working/);
+  grant = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json;
+  assert.equal(grant.status, 'revoked');
+  assert.equal((await costlyChat()).status, 401);
+  await page.goto(`${broker.url}/`);
+  assert.match(await page.textContent('#finished'), /Notes\s*revoked\s*revoked on \d{4}-\d\d-\d\d/);
+  await page.close();
+});
+
+test('a session that ended sends the owner to sign in again, says so, and brings them back to the page', async () => {
+  const page = await newPage();
+  await signIn(page, '/');
+  const url = new URL(broker.url);
+  await browser.addCookies([{ name: 'aipassport_session', value: 'ended-long-ago', domain: url.hostname, path: '/' }]);
+  await page.goto(`${broker.url}/grants/${grantId}`);
+  assert.equal(new URL(page.url()).pathname, '/login');
+  assert.match(await page.textContent('main'), /Your session ended\. Sign in again/);
+  await page.fill('#username', 'erin');
+  await page.fill('#password', PASSWORD);
+  await Promise.all([page.waitForURL((u) => new URL(u).pathname === `/grants/${grantId}`), page.click('button[type=submit]')]);
+  assert.match(await page.textContent('h1'), /Notes/);
+  await page.close();
+});
+
+test('the stylesheet is one cached file and no page broke the Content Security Policy', async () => {
+  const css = await call(broker.url, 'GET', '/static/console.css');
+  assert.equal(css.status, 200);
+  assert.match(css.headers.get('content-type'), /^text\/css/);
+  assert.match(css.headers.get('cache-control'), /max-age=31536000/);
+  assert.deepEqual(cspViolations, []);
+});
