@@ -337,6 +337,35 @@ ActivityRecord Call(UnixMillis at, const std::string& grant, const std::string& 
   return r;
 }
 
+TEST_P(StoreTest, ActivitySumsPerBucketAppAndModel) {
+  std::vector<ActivityRecord> rows{Call(1000, "g1", "alice"), Call(1009, "g1", "alice"), Call(1010, "g1", "alice"),
+                                   Call(1015, "g2", "alice"), Call(1012, "g1", "bob"), Call(990, "g1", "alice")};
+  rows[1].model = "gpt-4o";
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  ActivityQuery q;
+  q.owner_id = "alice";
+  q.from = 1000;
+  q.to = 1020;
+  auto sums = store_->Activity().SumActivity(q, 10).value();
+  ASSERT_EQ(sums.size(), 4u);
+  auto find = [&](UnixMillis bucket, const std::string& app, const std::string& model) -> const ActivityTotal* {
+    for (const auto& t : sums)
+      if (t.bucket == bucket && t.app_name == app && t.model == model) return &t;
+    return nullptr;
+  };
+  ASSERT_NE(find(1000, "App g1", "gpt-4o-mini"), nullptr);
+  EXPECT_EQ(find(1000, "App g1", "gpt-4o-mini")->calls, 1);
+  ASSERT_NE(find(1000, "App g1", "gpt-4o"), nullptr);
+  ASSERT_NE(find(1010, "App g1", "gpt-4o-mini"), nullptr);
+  const ActivityTotal* g2 = find(1010, "App g2", "gpt-4o-mini");
+  ASSERT_NE(g2, nullptr);
+  EXPECT_EQ(g2->cost_micros, 42);
+  EXPECT_EQ(g2->input_tokens, 11);
+  EXPECT_EQ(g2->output_tokens, 7);
+  q.from.reset();
+  EXPECT_FALSE(store_->Activity().SumActivity(q, 10));
+}
+
 TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {
   std::vector<ActivityRecord> rows;
   for (int i = 0; i < 7; ++i) rows.push_back(Call(1000 + i * 10, i % 2 ? "g1" : "g2", i % 2 ? "alice" : "bob"));

@@ -7,8 +7,11 @@
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
+#include "api/audit_events.hpp"
 #include "api/grant_changes.hpp"
+#include "api/key_api.hpp"
 #include "api/owner_session.hpp"
+#include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
@@ -33,6 +36,7 @@ constexpr int64_t kChartDays = 14;
 constexpr int64_t kRecentCalls = 20;
 constexpr int64_t kLogPage = 100;
 constexpr int64_t kDay = 86400;
+constexpr int64_t kMaxDownload = 100'000;
 
 std::string Percent(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -506,7 +510,420 @@ class ConsolePages {
     co_return SeeOther("/grants/" + Percent(id) + "?done=revoked");
   }
 
+  // The owner's activity across every app: spend over 24 hours, 7 or 30 days stacked by app or by
+  // model, the top apps and models, and the call log (filtered, paged, downloadable).
+  awaitable<Response> Activity(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, std::string(http::PathOf(req.target())) + QueryOf(req));
+    auto filters = ReadFilters(req);
+    UnixSeconds now = ctx_.clock();
+    Window window = WindowOf(filters.range, now);
+    store::ActivityQuery query = filters.query;
+    query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
+    query.from = window.from * 1000;
+    query.to = window.to * 1000;
+    query.limit = kLogPage;
+    if (!filters.cursor.empty()) query.after = record::ParseActivityCursor(filters.cursor);
+    int64_t bucket = window.bucket * 1000;
+    auto read = [query, bucket](store::Store& st) -> Result<std::pair<std::vector<store::ActivityTotal>,
+                                                                      std::vector<store::ActivityRecord>>> {
+      auto sums = st.Activity().SumActivity(query, bucket);
+      if (!sums) return sums.error();
+      auto calls = st.Activity().ListActivity(query);
+      if (!calls) return calls.error();
+      return std::make_pair(std::move(*sums), std::move(*calls));
+    };
+    auto got = co_await api::OnStore(ctx_, std::move(read));
+    if (!got) co_return Unavailable(*signed_in, "The activity cannot be read now.");
+    const auto& [sums, calls] = *got;
+    std::vector<std::string> columns, labels;
+    for (UnixSeconds at = window.from; at < window.to; at += window.bucket) {
+      columns.push_back(window.bucket == kDay ? Day(at) : When(at).substr(0, 16));
+      labels.push_back(window.bucket == kDay ? Day(at).substr(5) : When(at).substr(11, 5));
+    }
+    auto column_of = [&](UnixMillis bucket_start) {
+      size_t i = static_cast<size_t>((bucket_start / 1000 - window.from) / window.bucket);
+      return i < columns.size() ? columns[i] : std::string();
+    };
+    std::vector<ChartValue> values;
+    std::map<std::string, std::pair<int64_t, int64_t>> apps, models;  // cost, calls
+    for (const auto& t : sums) {
+      values.push_back({column_of(t.bucket), filters.by == "model" ? t.model : VisibleText(t.app_name), t.cost_micros});
+      apps[VisibleText(t.app_name)].first += t.cost_micros;
+      apps[VisibleText(t.app_name)].second += t.calls;
+      models[t.model].first += t.cost_micros;
+      models[t.model].second += t.calls;
+    }
+    ChartSpec spec{"activity-chart",
+                   "Spend per " + std::string(window.bucket == kDay ? "day" : "hour") + ", by " +
+                       (filters.by == "model" ? "model" : "app"),
+                   "US dollars", window.bucket == kDay ? "Day (UTC)" : "Hour (UTC)", columns, labels,
+                   [](int64_t v) { return Usd(v); }};
+    std::string self = "/activity";
+    std::string body = "<h1>Activity</h1>";
+    body += "<form method=\"get\" action=\"/activity\" class=\"filters\" id=\"filters\">" +
+            Select("range", "Period", filters.range, {{"24h", "Last 24 hours"}, {"7d", "Last 7 days"}, {"30d", "Last 30 days"}}) +
+            Select("by", "Stack by", filters.by, {{"app", "App"}, {"model", "Model"}}) +
+            "<div><label for=\"app\">App</label><input id=\"app\" name=\"app\" value=\"" + Escape(filters.app) +
+            "\"></div><div><label for=\"model\">Model</label><input id=\"model\" name=\"model\" value=\"" +
+            Escape(filters.model) + "\"></div><div><label for=\"status\">Status</label><input id=\"status\" "
+            "name=\"status\" inputmode=\"numeric\" size=\"4\" value=\"" + Escape(filters.status) + "\"></div>" +
+            (filters.grant.empty() ? "" : "<input type=\"hidden\" name=\"grant\" value=\"" + Escape(filters.grant) + "\">") +
+            "<div><button type=\"submit\">Show</button></div></form>";
+    if (!filters.error.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(filters.error) + "</p>";
+    body += StackedBarChart(spec, values);
+    auto top = [](const std::map<std::string, std::pair<int64_t, int64_t>>& m, const char* what, const char* id) {
+      std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> sorted(m.begin(), m.end());
+      std::stable_sort(sorted.begin(), sorted.end(),
+                       [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+      if (sorted.size() > 10) sorted.resize(10);
+      std::string html = "<div><h2>Top " + std::string(what) + "s</h2>";
+      if (sorted.empty()) return html + "<p class=\"muted\">None in this period.</p></div>";
+      html += "<table id=\"" + std::string(id) + "\"><thead><tr><th>" + what +
+              "</th><th class=\"num\">Calls</th><th class=\"num\">Spent</th></tr></thead><tbody>";
+      for (const auto& [name, figures] : sorted)
+        html += "<tr><td>" + Escape(name) + "</td><td class=\"num\">" + Count(figures.second) +
+                "</td><td class=\"num\">" + Escape(Usd(figures.first)) + "</td></tr>";
+      return html + "</tbody></table></div>";
+    };
+    body += "<div class=\"limits\">" + top(apps, "App", "top-apps") + top(models, "Model", "top-models") + "</div>";
+    std::string filter_query = FilterQuery(filters);
+    body += "<h2>Calls</h2><p>Download this period's calls: <a href=\"/console/activity.csv?" + filter_query +
+            "\" download>CSV</a> · <a href=\"/console/activity.jsonl?" + filter_query + "\" download>JSON Lines</a></p>";
+    body += CallRows(calls, now, true);
+    if (static_cast<int64_t>(calls.size()) == kLogPage)
+      body += "<p><a href=\"/activity?" + filter_query + "&amp;cursor=" + Percent(record::ActivityCursor(calls.back())) +
+              "\">Older calls →</a></p>";
+    co_return ConsolePage(filters.error.empty() ? StatusCode::ok : StatusCode::bad_request, "Activity",
+                          Nav(signed_in->session.csrf_token, self), body);
+  }
+
+  // The period's calls, oldest pages last, as CSV or JSON Lines (at most kMaxDownload rows).
+  awaitable<Response> Download(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/activity");
+    bool csv = http::PathOf(req.target()).ends_with(".csv");
+    auto filters = ReadFilters(req);
+    UnixSeconds now = ctx_.clock();
+    Window window = WindowOf(filters.range, now);
+    store::ActivityQuery query = filters.query;
+    query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
+    query.from = window.from * 1000;
+    query.to = window.to * 1000;
+    query.limit = 1000;
+    auto read = [query, csv](store::Store& st) mutable -> Result<std::string> {
+      std::string out = csv ? record::ActivityCsvHeader() : std::string();
+      for (int64_t total = 0; total < kMaxDownload;) {
+        auto rows = st.Activity().ListActivity(query);
+        if (!rows) return rows.error();
+        for (const auto& r : *rows)
+          out += csv ? record::ActivityCsvLine(r) : json::serialize(record::ActivityToJson(r)) + "\n";
+        total += static_cast<int64_t>(rows->size());
+        if (static_cast<int64_t>(rows->size()) < query.limit) break;
+        query.after = store::RecordCursor{rows->back().at, rows->back().id};
+      }
+      return out;
+    };
+    auto text = co_await api::OnStore(ctx_, std::move(read));
+    if (!text) co_return Unavailable(*signed_in, "The activity cannot be read now.");
+    Response res(StatusCode::ok, 11);
+    res.set(bhttp::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+    res.set(bhttp::field::content_disposition,
+            std::string("attachment; filename=\"activity-") + Day(now) + (csv ? ".csv\"" : ".jsonl\""));
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = std::move(*text);
+    res.prepare_payload();
+    co_return res;
+  }
+
+  awaitable<Response> Keys(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    KeyForm none;
+    co_return co_await KeysPage(*signed_in, StatusCode::ok, Notice(req), none);
+  }
+
+  awaitable<Response> AddKey(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    KeyForm typed{http::FormValue(*form, "provider"), http::FormValue(*form, "label"), {}};
+    std::string secret = http::FormValue(*form, "key");
+    if (typed.label.empty()) typed.label = std::string(api::kDefaultKeyLabel);
+    const proxy::ProviderEndpoint* endpoint = ctx_.upstream.Table().Find(typed.provider);
+    if (!endpoint || endpoint->keyless) typed.errors.by_field["provider"] = "Choose one of the providers listed";
+    if (auto ok = api::CheckNewKey(typed.label, secret); !ok)
+      for (const auto& f : ok.error().field_errors) typed.errors.by_field[f.field] = f.message;
+    std::string no_notice;  // g++ 12: no temporaries inside co_await
+    if (!typed.errors.empty()) {
+      // The key is never sent back: the owner types it again.
+      if (typed.errors.by_field.count("key") == 0)
+        typed.errors.by_field["key"] = "For your safety the key was not kept; type it again";
+      co_return co_await KeysPage(*signed_in, StatusCode::bad_request, no_notice, typed);
+    }
+    api::Caller caller{signed_in->owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    auto record = ctx_.vault.Seal(RandomUuid(), owner, typed.provider, typed.label, secret, ctx_.clock());
+    auto put = [record](store::Store& st) { return st.Keys().PutKey(record); };
+    auto replaced = co_await api::OnStore(ctx_, std::move(put));
+    if (!replaced) {
+      typed.errors.general = "The key could not be saved: " + replaced.error().message;
+      co_return co_await KeysPage(*signed_in, StatusCode::service_unavailable, no_notice, typed);
+    }
+    ctx_.vault.Put(record, secret);
+    ctx_.audit.Record(api::KeyEvent(*replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded,
+                                    api::ActorOf(caller), record));
+    co_return SeeOther("/keys?done=key-added");
+  }
+
+  awaitable<Response> RemoveKey(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    api::Caller caller{signed_in->owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    auto remove = [owner, id](store::Store& st) -> Result<store::ProviderKeyRecord> {
+      auto key = st.Keys().GetKey(id);
+      if (!key) return key.error();
+      if (key->owner_id != owner) return MakeError(Errc::kNotFound, "Key not found");
+      if (auto deleted = st.Keys().DeleteKey(id); !deleted) return deleted.error();
+      return key;
+    };
+    auto removed = co_await api::OnStore(ctx_, std::move(remove));
+    if (!removed) {
+      KeyForm typed;
+      typed.errors.general = "That key is not yours, or was already removed.";
+      std::string no_notice;
+      co_return co_await KeysPage(*signed_in, StatusCode::not_found, no_notice, typed);
+    }
+    ctx_.vault.Remove(id);
+    ctx_.audit.Record(api::KeyEvent(api::audit_kind::kKeyRemoved, api::ActorOf(caller), *removed));
+    co_return SeeOther("/keys?done=key-removed");
+  }
+
+  // The owner's audit trail, newest first, filterable by kind, grant and day.
+  awaitable<Response> Audit(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/audit");
+    std::string kind = http::QueryValue(req.target(), "kind");
+    std::string grant = http::QueryValue(req.target(), "grant");
+    std::string from = http::QueryValue(req.target(), "from");
+    std::string to = http::QueryValue(req.target(), "to");
+    std::string before = http::QueryValue(req.target(), "before");
+    store::AuditQuery query;
+    query.owner_id = signed_in->owner.id;
+    if (!kind.empty()) query.kind = kind;
+    if (!grant.empty()) query.grant_id = grant;
+    std::string error;
+    if (!from.empty()) {
+      if (auto at = ParseIso8601Millis(from)) query.from = *at; else error = "From: write a date like 2026-11-30";
+    }
+    if (!to.empty()) {
+      if (auto at = ParseIso8601Millis(to)) query.to = *at + (to.size() == 10 ? kDay * 1000 : 0);
+      else error = "To: write a date like 2026-11-30";
+    }
+    if (!before.empty()) {
+      auto v = ParseWhole(before);
+      if (v && *v) query.before_seq = **v;
+    }
+    query.limit = kLogPage;
+    auto list = [query](store::Store& st) { return st.Audit().ListAudit(query); };
+    auto records = co_await api::OnStore(ctx_, std::move(list));
+    if (!records) co_return Unavailable(*signed_in, "The audit trail cannot be read now.");
+    std::string body = "<h1>Audit trail</h1><p class=\"muted\">Everything done with your grants and keys, in order; "
+                       "<code>aipassport audit verify</code> checks that none of it was changed.</p>";
+    body += "<form method=\"get\" action=\"/audit\" class=\"filters\" id=\"audit-filters\">"
+            "<div><label for=\"kind\">Kind</label><input id=\"kind\" name=\"kind\" placeholder=\"grant.revoked\" "
+            "value=\"" + Escape(kind) + "\"></div><div><label for=\"grant\">Grant</label><input id=\"grant\" "
+            "name=\"grant\" value=\"" + Escape(grant) + "\"></div><div><label for=\"from\">From</label><input "
+            "id=\"from\" name=\"from\" type=\"date\" value=\"" + Escape(from) + "\"></div><div><label for=\"to\">To"
+            "</label><input id=\"to\" name=\"to\" type=\"date\" value=\"" + Escape(to) + "\"></div><div><button "
+            "type=\"submit\">Show</button></div></form>";
+    if (!error.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(error) + "</p>";
+    if (records->empty()) {
+      body += "<p class=\"muted\">No records.</p>";
+    } else {
+      body += "<div class=\"table-wrap\"><table id=\"audit\"><thead><tr><th class=\"num\">#</th><th>When</th><th>What"
+              "</th><th>By</th><th>Grant</th><th>Detail</th></tr></thead><tbody>";
+      for (const auto& r : *records)
+        body += "<tr><td class=\"num\">" + std::to_string(r.seq) + "</td><td>" + Escape(When(r.at / 1000)) +
+                "</td><td>" + Escape(r.kind) + "</td><td>" + Escape(VisibleText(r.actor)) + "</td><td>" +
+                (r.grant_id.empty() ? "" : "<a href=\"/grants/" + Escape(r.grant_id) + "\">" +
+                                               Escape(r.grant_id.substr(0, 8)) + "</a>") +
+                "</td><td><code>" + Escape(VisibleText(r.detail == "{}" ? "" : r.detail)) + "</code></td></tr>";
+      body += "</tbody></table></div>";
+      if (static_cast<int64_t>(records->size()) == kLogPage)
+        body += "<p><a href=\"/audit?kind=" + Percent(kind) + "&amp;grant=" + Percent(grant) + "&amp;from=" +
+                Percent(from) + "&amp;to=" + Percent(to) + "&amp;before=" + std::to_string(records->back().seq) +
+                "\">Older records →</a></p>";
+    }
+    co_return ConsolePage(error.empty() ? StatusCode::ok : StatusCode::bad_request, "Audit trail",
+                          Nav(signed_in->session.csrf_token, "/audit"), body);
+  }
+
  private:
+  struct Filters {
+    std::string range = "7d", by = "app", app, model, status, grant, cursor, error;
+    store::ActivityQuery query;
+  };
+
+  static std::string QueryOf(const Request& req) {
+    std::string_view target = req.target();
+    size_t q = target.find('?');
+    return q == std::string_view::npos ? "" : std::string(target.substr(q));
+  }
+
+  static Filters ReadFilters(const Request& req) {
+    Filters f;
+    auto value = [&req](const char* name) { return http::QueryValue(req.target(), name); };
+    if (std::string r = value("range"); r == "24h" || r == "7d" || r == "30d") f.range = r;
+    if (value("by") == "model") f.by = "model";
+    f.app = value("app");
+    f.model = value("model");
+    f.status = value("status");
+    f.grant = value("grant");
+    f.cursor = value("cursor");
+    if (!f.app.empty()) f.query.app_name = f.app;
+    if (!f.model.empty()) f.query.model = f.model;
+    if (!f.grant.empty()) f.query.grant_id = f.grant;
+    if (!f.status.empty()) {
+      auto v = ParseWhole(f.status);
+      if (v && *v && **v >= 100 && **v <= 599)
+        f.query.status = static_cast<int>(**v);
+      else
+        f.error = "Status: write an HTTP status such as 200 or 429";
+    }
+    return f;
+  }
+
+  static std::string FilterQuery(const Filters& f) {
+    std::string q = "range=" + f.range + "&amp;by=" + f.by;
+    if (!f.app.empty()) q += "&amp;app=" + Percent(f.app);
+    if (!f.model.empty()) q += "&amp;model=" + Percent(f.model);
+    if (f.query.status) q += "&amp;status=" + std::to_string(*f.query.status);
+    if (!f.grant.empty()) q += "&amp;grant=" + Percent(f.grant);
+    return q;
+  }
+
+  struct Window {
+    UnixSeconds from = 0, to = 0;
+    int64_t bucket = kDay;
+  };
+
+  // 24 hours in hours; 7 or 30 days in UTC days, today included.
+  static Window WindowOf(const std::string& range, UnixSeconds now) {
+    if (range == "24h") {
+      UnixSeconds hour_end = (now / 3600 + 1) * 3600;
+      return {hour_end - 24 * 3600, hour_end, 3600};
+    }
+    int64_t days = range == "30d" ? 30 : 7;
+    UnixSeconds day_end = (now / kDay + 1) * kDay;
+    return {day_end - days * kDay, day_end, kDay};
+  }
+
+  static std::string Select(const char* name, const char* label, const std::string& chosen,
+                            const std::vector<std::pair<std::string, std::string>>& options) {
+    std::string html = "<div><label for=\"" + std::string(name) + "\">" + label + "</label><select id=\"" + name +
+                       "\" name=\"" + name + "\">";
+    for (const auto& [value, text] : options)
+      html += "<option value=\"" + value + "\"" + (value == chosen ? " selected" : "") + ">" + text + "</option>";
+    return html + "</select></div>";
+  }
+
+  struct KeyForm {
+    std::string provider, label;
+    FormErrors errors;
+  };
+
+  awaitable<Response> KeysPage(const api::SignedIn& s, StatusCode status, const std::string& notice, const KeyForm& typed) {
+    api::Caller caller{s.owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    UnixSeconds now = ctx_.clock();
+    auto read = [owner, caller, now](store::Store& st)
+        -> Result<std::pair<std::vector<store::ProviderKeyRecord>, std::vector<store::GrantRecord>>> {
+      auto keys = st.Keys().ListKeys(owner);
+      if (!keys) return keys.error();
+      auto grants = st.ListGrants();
+      if (!grants) return grants.error();
+      std::vector<store::GrantRecord> live;
+      for (auto& g : *grants)
+        if (g.owner_id && *g.owner_id == owner && api::MayManage(caller, g) &&
+            domain::EffectiveStatus(g, now) == GrantStatus::kApproved)
+          live.push_back(std::move(g));
+      return std::make_pair(std::move(*keys), std::move(live));
+    };
+    auto got = co_await api::OnStore(ctx_, std::move(read));
+    if (!got) co_return Unavailable(s, "Your keys cannot be read now.");
+    const auto& [keys, grants] = *got;
+    const std::string& csrf = s.session.csrf_token;
+    auto users = [&grants](const std::string& provider, const std::string& label) {
+      std::string html;
+      for (const auto& g : grants) {
+        auto scope = domain::ParseScopeText(g.scope_json);
+        if (!scope || scope->provider != provider || g.key_label.value_or("") != label) continue;
+        html += (html.empty() ? "" : ", ") + std::string("<a href=\"/grants/") + Escape(g.id) + "\">" +
+                Escape(VisibleText(g.app_name)) + "</a>";
+      }
+      return html.empty() ? std::string("<span class=\"muted\">no active grant</span>") : html;
+    };
+    std::string rows;
+    std::set<std::string> covered;
+    for (const auto& k : keys) {
+      covered.insert(k.provider);
+      rows += "<tr><td>" + Escape(ProviderName(k.provider)) + "</td><td>" + Escape(k.label) +
+              "</td><td><code class=\"hint\">…" + Escape(k.hint) + "</code></td><td>" + users(k.provider, k.label) +
+              "</td><td>" + (k.last_used_at && *k.last_used_at > 0 ? Escape(Relative(*k.last_used_at, now)) : "never") +
+              "</td><td><form method=\"post\" action=\"/console/keys/" + Escape(k.id) + "/remove\">" + Hidden(csrf) +
+              "<button type=\"submit\" class=\"danger\" name=\"remove\" value=\"" + Escape(k.id) +
+              "\">Remove</button></form></td></tr>";
+    }
+    std::vector<std::pair<std::string, std::string>> providers;
+    std::vector<std::string> missing;
+    for (const auto& endpoint : ctx_.upstream.Table().endpoints) {
+      if (endpoint.keyless) continue;
+      providers.emplace_back(endpoint.name, ProviderName(endpoint.name));
+      if (auto env = ctx_.vault.EnvironmentKey(owner, endpoint.name)) {
+        covered.insert(endpoint.name);
+        std::string_view secret = env->secret;
+        rows += "<tr><td>" + Escape(ProviderName(endpoint.name)) + "</td><td>" + Escape(env->label) +
+                " <span class=\"muted\">(the broker's environment)</span></td><td><code class=\"hint\">…" +
+                Escape(secret.substr(secret.size() >= 4 ? secret.size() - 4 : 0)) + "</code></td><td>" +
+                users(endpoint.name, env->label) + "</td><td>" +
+                [&] {
+                  UnixSeconds used = env->last_used_at.load(std::memory_order_relaxed);
+                  return used > 0 ? Escape(Relative(used, now)) : std::string("never");
+                }() +
+                "</td><td class=\"muted\">set by the operator</td></tr>";
+      }
+      if (!covered.count(endpoint.name)) missing.push_back(ProviderName(endpoint.name));
+    }
+    std::string body = "<h1>Your provider keys</h1>" + notice;
+    if (!typed.errors.general.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(typed.errors.general) + "</p>";
+    body += rows.empty() ? "<p class=\"muted\">No keys yet.</p>"
+                         : "<div class=\"table-wrap\"><table id=\"keys\"><thead><tr><th>Provider</th><th>Label</th>"
+                           "<th>Key</th><th>Used by</th><th>Last used</th><th></th></tr></thead><tbody>" +
+                               rows + "</tbody></table></div>";
+    body += "<p class=\"muted\">Only the last four characters of a key are ever shown.</p>";
+    if (!missing.empty())
+      body += "<p class=\"warning\" id=\"missing\">No key yet for " + Escape(domain::JoinForHumans(missing)) +
+              ": requests for " + (missing.size() == 1 ? "it" : "them") + " cannot be approved until you add one.</p>";
+    std::string chosen = typed.provider.empty() && !providers.empty() ? providers.front().first : typed.provider;
+    body += "<h2>Add a key</h2><form method=\"post\" action=\"/console/keys\" id=\"key-form\" autocomplete=\"off\" "
+            "novalidate>" + Hidden(csrf) + Select("provider", "Provider", chosen, providers);
+    if (auto it = typed.errors.by_field.find("provider"); it != typed.errors.by_field.end())
+      body += "<p class=\"field-error\" role=\"alert\">" + Escape(it->second) + "</p>";
+    body += TextField("label", "Label", typed.label.empty() ? std::string(api::kDefaultKeyLabel) : typed.label,
+                      typed.errors, "", "text", "");
+    body += TextField("key", "API key", "", typed.errors, "", "password", "");
+    body += "<p class=\"muted\">A key under a label you already use replaces it; its grants go on with the new "
+            "one.</p><button type=\"submit\" class=\"primary\">Save key</button></form>";
+    co_return ConsolePage(status, "Keys", Nav(csrf, "/keys"), body);
+  }
+
   // The login page, remembering where the owner was; "session ended" when the browser still held one.
   Response SignInAgain(const Request& req, const std::string& next) {
     bool had_session = http::CookieValue(req, api::SessionCookieName(ctx_)).has_value();
@@ -683,6 +1100,20 @@ void AddConsolePages(http::Router& router, api::BrokerContext& ctx) {
   router.Add(V::get, "/console/grants/:id/revoke", http::BindMethod<&ConsolePages::ConfirmRevoke>(pages));
   router.Add(V::post, "/console/grants/:id/revoke",
              api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::Revoke>(pages)));
+  router.Wrap(V::get, "/activity", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Activity>(pages), std::move(api));
+  });
+  router.Add(V::get, "/console/activity.csv", http::BindMethod<&ConsolePages::Download>(pages));
+  router.Add(V::get, "/console/activity.jsonl", http::BindMethod<&ConsolePages::Download>(pages));
+  router.Wrap(V::get, "/keys", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Keys>(pages), std::move(api));
+  });
+  router.Add(V::post, "/console/keys", api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::AddKey>(pages)));
+  router.Add(V::post, "/console/keys/:id/remove",
+             api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::RemoveKey>(pages)));
+  router.Wrap(V::get, "/audit", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Audit>(pages), std::move(api));
+  });
 }
 
 }  // namespace ap::ui

@@ -14,6 +14,7 @@ import { chromium } from 'playwright-core';
 import { BIN, startBroker, startMock, call, tempDir } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
+const ERIN_KEY = 'sk-erin-own-openai-key-7Qx9';  // the only key the emulation accepts
 const SHOTS = new URL('../../build/screenshots/', import.meta.url).pathname;
 let broker, browser, grantId, secret, token, cspViolations = [];
 
@@ -55,7 +56,9 @@ const costlyChat = () => call(broker.url, 'POST', '/proxy/chat', {
 before(async () => {
   const dataDir = tempDir();
   execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  broker = await startBroker({ mock: await startMock(), dataDir });
+  // Erin may not spend the environment's keys: her calls must go out with the key she adds on the Keys page.
+  broker = await startBroker({ mock: await startMock(['--accept-key', ERIN_KEY]), dataDir,
+    env: { AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '' } });
   browser = await chromium.launchPersistentContext(tempDir(), {
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -74,6 +77,35 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+});
+
+test('the Keys page names the providers without a key, refuses a bad label next to the field (never echoing the key), saves a good key and shows only its hint', async () => {
+  const page = await newPage();
+  await signIn(page, '/keys');
+  assert.match(await page.textContent('#missing'), /No key yet for OpenAI, Anthropic and Google Gemini/);
+  await page.selectOption('#provider', 'openai');
+  await page.fill('#label', 'team/ops');
+  await page.fill('#key', ERIN_KEY);
+  await Promise.all([page.waitForLoadState(), page.click('#key-form button[type=submit]')]);
+  assert.equal(await page.inputValue('#label'), 'team/ops', 'the label typed is kept');
+  assert.match(await page.textContent('#label-error'), /letters, digits, spaces/);
+  assert.equal(await page.inputValue('#key'), '', 'the key is never sent back');
+  assert.match(await page.textContent('#key-error'), /type it again/);
+  assert.ok(!(await page.content()).includes(ERIN_KEY.slice(0, 8)));
+  await page.fill('#label', 'team');
+  await page.fill('#key', ERIN_KEY);
+  await Promise.all([page.waitForURL(/done=key-added/), page.click('#key-form button[type=submit]')]);
+  assert.match(await page.textContent('#notice'), /Key saved/);
+  const row = await page.textContent('#keys tbody tr');
+  assert.match(row, /OpenAI\s*team\s*…7Qx9\s*no active grant\s*never/);
+  const html = await page.content();
+  for (let i = 0; i + 8 <= ERIN_KEY.length; i++) assert.ok(!html.includes(ERIN_KEY.slice(i, i + 8)), 'no run of 8 of the key');
+  assert.equal(await page.getAttribute('#key', 'type'), 'password');
+  assert.match(await page.textContent('#missing'), /No key yet for Anthropic and Google Gemini/);
+  const api = await call(broker.url, 'GET', '/keys', admin());
+  assert.ok(Array.isArray(api.json.keys), 'API clients still get JSON');
+  await shoot(page, 'keys');
+  await page.close();
 });
 
 test('in Chromium without JavaScript: erin approves on the consent screen; the home page shows the spend of the budget as a meter', async () => {
@@ -201,6 +233,60 @@ test('a session that ended sends the owner to sign in again, says so, and brings
   await page.fill('#password', PASSWORD);
   await Promise.all([page.waitForURL((u) => new URL(u).pathname === `/grants/${grantId}`), page.click('button[type=submit]')]);
   assert.match(await page.textContent('h1'), /Notes/);
+  await page.close();
+});
+
+test('the Activity page: spend over the period stacked by app or by model, top apps and models, the filtered call log and its downloads', async () => {
+  const page = await newPage();
+  await signIn(page, '/activity');
+  const calls = (await call(broker.url, 'GET', `/grants/${grantId}/activity`, admin())).json.items;
+  const ok = calls.filter((c) => c.status === 200);
+  assert.equal(ok.length, 2);
+  const cost = `$${(Math.round(ok.reduce((s, c) => s + c.costMicros, 0) / 1e4) / 100).toFixed(2)}`;
+  let titles = await page.locator('#activity-chart rect.bar title').allTextContents();
+  assert.deepEqual(titles, [`${day(0)} Notes ${cost}`]);
+  await page.selectOption('#by', 'model');
+  await page.fill('#status', '200');
+  await Promise.all([page.waitForURL(/by=model/), page.click('#filters button[type=submit]')]);
+  titles = await page.locator('#activity-chart rect.bar title').allTextContents();
+  assert.deepEqual(titles, [`${day(0)} gpt-4o ${cost}`]);
+  assert.match(await page.textContent('#top-apps'), new RegExp(`Notes\\s*2\\s*\\${cost}`));
+  assert.match(await page.textContent('#top-models'), /gpt-4o/);
+  assert.equal(await page.locator('table.calls tbody tr').count(), 2, 'status=200 leaves out the refused call');
+  await page.selectOption('#range', '24h');
+  await Promise.all([page.waitForURL(/range=24h/), page.click('#filters button[type=submit]')]);
+  assert.equal(await page.locator('#activity-chart rect.bar').count(), 1);
+  assert.equal(await page.locator('#activity-chart text.column').first().textContent(), new Date(Date.now() - 23 * 3600e3).toISOString().slice(11, 14) + '00');
+  const csvHref = await page.getAttribute('a[href^="/console/activity.csv"]', 'href');
+  const csv = await page.request.get(broker.url + csvHref);
+  assert.equal(csv.status(), 200);
+  const lines = (await csv.text()).trim().split('\r\n');
+  assert.match(lines[0], /^at,grantId,appName/);
+  assert.equal(lines.length, 3, 'a header and the two answered calls');
+  const jsonl = await page.request.get(broker.url + (await page.getAttribute('a[href^="/console/activity.jsonl"]', 'href')));
+  const rows = (await jsonl.text()).trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(rows.map((r) => r.status), [200, 200]);
+  const stranger = await call(broker.url, 'GET', csvHref);
+  assert.ok(!stranger.text.includes('grantId') && /Sign in/.test(stranger.text), 'no download without signing in');
+  assert.equal((await call(broker.url, 'GET', '/activity', admin())).json.items.length >= 2, true, 'the JSON API is unchanged');
+  await shoot(page, 'activity');
+  await page.close();
+});
+
+test('the Audit page lists what happened, filterable by kind; removing a key from the Keys page is recorded', async () => {
+  const page = await newPage();
+  await signIn(page, '/keys');
+  await Promise.all([page.waitForURL(/done=key-removed/), page.click('#keys button.danger')]);
+  assert.match(await page.textContent('#notice'), /Key removed/);
+  assert.match(await page.textContent('#missing'), /No key yet for OpenAI, Anthropic and Google Gemini/);
+  await page.goto(`${broker.url}/audit`);
+  const kinds = await page.locator('#audit tbody td:nth-child(3)').allTextContents();
+  for (const k of ['key.added', 'grant.approved', 'grant.limits_changed', 'grant.revoked', 'key.removed'])
+    assert.ok(kinds.includes(k), `${k} in ${kinds.join(', ')}`);
+  await page.fill('#kind', 'grant.revoked');
+  await Promise.all([page.waitForURL(/kind=grant.revoked/), page.click('#audit-filters button[type=submit]')]);
+  assert.deepEqual(await page.locator('#audit tbody td:nth-child(3)').allTextContents(), ['grant.revoked']);
+  await shoot(page, 'audit');
   await page.close();
 });
 
