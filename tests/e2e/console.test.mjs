@@ -117,7 +117,9 @@ test('in Chromium without JavaScript: erin approves on the consent screen; the h
   await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=approve]')]);
   token = (await call(broker.url, 'POST', '/tokens', { body: { grantId, requestSecret: secret } })).json.token;
   for (let i = 0; i < 2; i++) assert.equal((await costlyChat()).status, 200);
-  const usage = (await call(broker.url, 'GET', `/grants/${grantId}/usage`, admin())).json;
+  const usageAnswer = await call(broker.url, 'GET', `/grants/${grantId}/usage`, admin());
+  assert.match(usageAnswer.text, /"audioSeconds":0,/, 'a whole number of seconds is written as one, not 0E0');
+  const usage = usageAnswer.json;
   const spent = usage.totals.costMicros;
   for (let i = 0; i < 50; i++) {  // the record is written in batches, visible within 5 s
     if ((await call(broker.url, 'GET', `/grants/${grantId}/activity`, admin())).json.items.length === 2) break;
@@ -270,6 +272,29 @@ test('the Activity page: spend over the period stacked by app or by model, top a
   assert.ok(!stranger.text.includes('grantId') && /Sign in/.test(stranger.text), 'no download without signing in');
   assert.equal((await call(broker.url, 'GET', '/activity', admin())).json.items.length >= 2, true, 'the JSON API is unchanged');
   await shoot(page, 'activity');
+  await page.close();
+});
+
+test('a refused consent edit keeps what was typed and ticked, with the problem next to the field', async () => {
+  const req = await call(broker.url, 'POST', '/grant-requests', { body: {
+    appName: 'Drafts', appUrl: 'https://drafts.example',
+    scope: { provider: 'openai', models: ['gpt-4o', 'gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 300 },
+  } });
+  const id = req.json.grant.id;
+  const page = await newPage();
+  await signIn(page, `/consent/${id}`);
+  await page.uncheck('input[name=model][value="gpt-4o"]');
+  await page.fill('#budget', '9.00');
+  await page.fill('#rate_limit', '5');
+  await Promise.all([page.waitForLoadState(), page.click('button[value=approve]')]);
+  assert.match(await page.textContent('#budget-error'), /can only be lowered/);
+  assert.equal(await page.getAttribute('#budget', 'aria-invalid'), 'true');
+  assert.equal(await page.inputValue('#budget'), '9.00');
+  assert.equal(await page.inputValue('#rate_limit'), '5');
+  assert.equal(await page.isChecked('input[name=model][value="gpt-4o"]'), false, 'the unticked model stays unticked');
+  assert.equal(await page.isChecked('input[name=model][value="gpt-4o-mini"]'), true);
+  assert.equal((await call(broker.url, 'GET', `/grants/${id}`, admin())).json.status, 'pending');
+  await shoot(page, 'consent-error');
   await page.close();
 });
 
