@@ -315,6 +315,33 @@ test('the Audit page lists what happened, filterable by kind; removing a key fro
   await page.close();
 });
 
+test('the Apps page: edit an app (a bad redirect URI is refused and the typed fields kept), then remove it', async () => {
+  const page = await newPage();
+  await signIn(page, '/apps');
+  await page.fill('#name', 'Journal');
+  await page.fill('#redirect_uris', 'https://journal.example/cb');
+  await Promise.all([page.waitForLoadState(), page.click('form[action="/apps"] button[type=submit]')]);
+  const clientId = await page.textContent('#client_id');
+  await Promise.all([page.waitForURL(/\/edit$/), page.click(`a[href="/apps/${clientId}/edit"]`)]);
+  assert.equal(await page.inputValue('#name'), 'Journal');
+  await page.fill('#name', 'Journal Pro');
+  await page.fill('#redirect_uris', 'http://journal.example/cb');
+  await Promise.all([page.waitForLoadState(), page.click('#app-form button[type=submit]')]);
+  assert.match(await page.textContent('#app-error'), /Not saved/);
+  assert.equal(await page.inputValue('#name'), 'Journal Pro', 'what was typed is kept');
+  assert.equal(await page.inputValue('#redirect_uris'), 'http://journal.example/cb');
+  await page.fill('#redirect_uris', 'https://journal.example/callback');
+  await Promise.all([page.waitForLoadState(), page.click('#app-form button[type=submit]')]);
+  assert.match(await page.textContent('#notice'), /Saved Journal Pro/);
+  assert.match(await page.textContent('#apps'), /Journal Pro/);
+  await Promise.all([page.waitForURL(/\/edit$/), page.click(`a[href="/apps/${clientId}/edit"]`)]);
+  assert.equal(await page.inputValue('#redirect_uris'), 'https://journal.example/callback');
+  await Promise.all([page.waitForLoadState(), page.click('#remove-app button')]);
+  assert.match(await page.textContent('#notice'), /Removed/);
+  assert.ok(!(await page.textContent('main')).includes('Journal'));
+  await page.close();
+});
+
 test('the stylesheet is one cached file and no page broke the Content Security Policy', async () => {
   const css = await call(broker.url, 'GET', '/static/console.css');
   assert.equal(css.status, 200);
