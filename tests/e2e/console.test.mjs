@@ -283,6 +283,8 @@ test('a refused consent edit keeps what was typed and ticked, with the problem n
   const id = req.json.grant.id;
   const page = await newPage();
   await signIn(page, `/consent/${id}`);
+  const look = (sel) => page.locator(sel).evaluate((e) => { const c = getComputedStyle(e); return `${c.backgroundColor} ${c.color}`; });
+  assert.notEqual(await look('button[value=approve]'), await look('button[value=deny]'), 'Approve and Deny look different');
   await page.uncheck('input[name=model][value="gpt-4o"]');
   await page.fill('#budget', '9.00');
   await page.fill('#rate_limit', '5');
