@@ -85,9 +85,11 @@ void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::Gr
         break;
     }
   }
-  if (after.scope_json != before.scope_json) {
+  if (after.scope_json != before.scope_json || after.expires_at != before.expires_at) {
     json::value was = ScopeJson(before.scope_json), now = ScopeJson(after.scope_json);
-    ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, after, json::object{{"changed", Narrowed(was, now)}}));
+    json::object detail{{"changed", Narrowed(was, now)}};
+    if (after.expires_at != before.expires_at && after.expires_at) detail["expiresAt"] = FormatIso8601(*after.expires_at);
+    ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, after, std::move(detail)));
   }
 }
 

@@ -30,6 +30,7 @@ inline constexpr std::string_view kOwnerPasswordChanged = "owner.password_change
 inline constexpr std::string_view kOwnerTokenReset = "owner_token.reset";
 inline constexpr std::string_view kClientAdded = "client.added";
 inline constexpr std::string_view kClientRemoved = "client.removed";
+inline constexpr std::string_view kClientChanged = "client.changed";
 inline constexpr std::string_view kKeyAdded = "key.added";
 inline constexpr std::string_view kKeyRotated = "key.rotated";  // a key replaced another under its label
 inline constexpr std::string_view kKeyRemoved = "key.removed";

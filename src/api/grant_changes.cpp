@@ -94,6 +94,18 @@ GrantChange SetLimits(domain::Scope limits) {
   };
 }
 
+GrantChange EndSooner(UnixSeconds ends_at) {
+  return [ends_at](store::GrantRecord& g, UnixSeconds now) -> Status {
+    auto status = domain::EffectiveStatus(g, now);
+    if (status != store::GrantStatus::kApproved && status != store::GrantStatus::kExhausted)
+      return WrongStatus(status, "approved");
+    if (ends_at < now) return MakeError(Errc::kBadRequest, "A grant cannot end in the past");
+    if (g.expires_at && ends_at > *g.expires_at) return MakeError(Errc::kBadRequest, "A grant's lifetime can only be shortened");
+    g.expires_at = ends_at;
+    return {};
+  };
+}
+
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change, std::string actor) {
   struct Changed {
@@ -107,7 +119,8 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
     store::GrantRecord before = *g;
     if (auto ok = change(*g, clock()); !ok) return ok.error();
-    if (g->status == before.status && g->scope_json == before.scope_json) return Changed{before, std::move(*g)};
+    if (g->status == before.status && g->scope_json == before.scope_json && g->expires_at == before.expires_at)
+      return Changed{before, std::move(*g)};
     auto updated = s.UpdateGrant(*g);
     if (!updated) return updated.error();
     return Changed{std::move(before), std::move(*updated)};

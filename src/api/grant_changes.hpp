@@ -41,6 +41,8 @@ GrantChange Revoke();
 // Sets the grant's limits to `scope`'s (its provider, models and capabilities stay as granted).
 // Raising a used-up budget or cap reopens an exhausted grant.
 GrantChange SetLimits(domain::Scope limits);
+// Moves an approved grant's end to `ends_at`, which must be between now and its current end.
+GrantChange EndSooner(UnixSeconds ends_at);
 
 // Revokes `grant_id` once its provider answers have quoted its key too often (KeyLeakGuard),
 // `answers` more now; the audit trail names the broker as the actor.

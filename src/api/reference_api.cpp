@@ -74,7 +74,10 @@ json::object UsageFigures(const store::UsageRecord& u) {
           {"inputTokens", u.input_tokens},
           {"cachedInputTokens", u.cached_input_tokens},
           {"outputTokens", u.output_tokens},
-          {"audioSeconds", static_cast<double>(u.audio_milliseconds) / 1000.0},
+          // A whole number of seconds is written as one (Boost.JSON writes the double 0.0 as "0E0").
+          {"audioSeconds", u.audio_milliseconds % 1000 == 0
+                               ? json::value(u.audio_milliseconds / 1000)
+                               : json::value(static_cast<double>(u.audio_milliseconds) / 1000.0)},
           {"costMicros", u.cost_micros},
           {"costUsd", metering::FormatUsd(u.cost_micros).substr(1)}};
 }

@@ -32,6 +32,7 @@
 #include "store/sqlite/sqlite_store.hpp"
 #include "ui/app_pages.hpp"
 #include "ui/consent_pages.hpp"
+#include "ui/console_pages.hpp"
 #include "ui/device_pages.hpp"
 #include "ui/owner_pages.hpp"
 #include "vault/sealing.hpp"
@@ -390,6 +391,7 @@ int RunBroker(const Config& config) {
   ui::AddConsentPages(router, ctx);
   ui::AddAppPages(router, ctx);
   ui::AddDevicePages(router, ctx);
+  ui::AddConsolePages(router, ctx);  // after the API routes: it wraps their GET handlers
   oauth::AddOAuthRoutes(router, ctx);
   http::ServerOptions server_options;
   server_options.host = listen->host;

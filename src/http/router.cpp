@@ -33,6 +33,17 @@ void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body bo
   routes_.push_back(std::move(r));
 }
 
+bool Router::Wrap(Verb method, std::string_view pattern, const std::function<RouteHandler(RouteHandler)>& wrap) {
+  auto segments = Split(pattern);
+  for (auto& route : routes_) {
+    if (route.method != method || route.segments.size() != segments.size()) continue;
+    if (!std::equal(segments.begin(), segments.end(), route.segments.begin())) continue;
+    route.handler = wrap(std::move(route.handler));
+    return true;
+  }
+  return false;
+}
+
 bool Router::Matches(const Route& route, const std::vector<std::string_view>& parts, PathParams* params) {
   if (route.segments.size() != parts.size()) return false;
   for (size_t i = 0; i < parts.size(); ++i) {

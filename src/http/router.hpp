@@ -39,6 +39,10 @@ enum class Body { kWhole, kStreamed };
 class Router {
  public:
   void Add(Verb method, std::string pattern, RouteHandler handler, Body body = Body::kWhole);
+  // Replaces the handler of the route added with exactly this method and pattern by
+  // `wrap(old handler)`, so that one path can answer two audiences (a page for browsers, JSON for
+  // API clients) from separate modules. False when there is no such route.
+  bool Wrap(Verb method, std::string_view pattern, const std::function<RouteHandler(RouteHandler)>& wrap);
 
   struct Match {
     const RouteHandler* handler = nullptr;  // null: see allowed

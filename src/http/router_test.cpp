@@ -36,6 +36,22 @@ TEST(Router, TellsNotFoundFromWrongMethod) {
   EXPECT_EQ(r.Find(Verb::get, "/grants/a/b").handler, nullptr);
 }
 
+TEST(Router, WrapReplacesOnlyTheNamedRoute) {
+  Router r;
+  r.Add(Verb::get, "/grants/:id", Noop());
+  r.Add(Verb::patch, "/grants/:id", Noop());
+  int wrapped = 0;
+  auto count = [&wrapped](RouteHandler inner) {
+    ++wrapped;
+    return inner;
+  };
+  EXPECT_TRUE(r.Wrap(Verb::get, "/grants/:id", count));
+  EXPECT_EQ(wrapped, 1);
+  EXPECT_FALSE(r.Wrap(Verb::get, "/grants/:id/usage", count));
+  EXPECT_FALSE(r.Wrap(Verb::post, "/grants/:id", count));
+  EXPECT_EQ(wrapped, 1);
+}
+
 TEST(Router, PathOfDropsTheQuery) {
   EXPECT_EQ(PathOf("/a/b?x=1"), "/a/b");
   EXPECT_EQ(PathOf("/a"), "/a");

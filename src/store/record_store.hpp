@@ -55,6 +55,17 @@ struct ActivityQuery {
   int64_t limit = 100;
 };
 
+// The calls of one app with one model in one time bucket, summed.
+struct ActivityTotal {
+  UnixMillis bucket = 0;  // where the bucket starts
+  std::string app_name;
+  std::string model;
+  int64_t calls = 0;
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cost_micros = 0;
+};
+
 class ActivityStore {
  public:
   virtual ~ActivityStore() = default;
@@ -62,6 +73,9 @@ class ActivityStore {
   virtual Status AddActivity(const std::vector<ActivityRecord>& rows) = 0;
   // Newest first (by `at`, then by id), at most `query.limit` rows.
   virtual Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) = 0;
+  // The rows `query` selects (its cursor and limit aside), summed per app, model and bucket of
+  // `bucket_ms` counted from `query.from` (which must be set); for the console's charts.
+  virtual Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) = 0;
   // Deletes the rows older than `before`; returns how many.
   virtual Result<int64_t> PruneActivity(UnixMillis before) = 0;
 };

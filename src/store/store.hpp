@@ -227,6 +227,9 @@ class Store {
   virtual Result<ClientRecord> GetClient(std::string_view id) = 0;
   virtual Result<std::vector<ClientRecord>> ListClients() = 0;
   virtual Status DeleteClient(std::string_view id) = 0;
+  // Replaces the client's name, home page, logo and redirect URIs (its id, secret and kind stay);
+  // kNotFound when there is no such client.
+  virtual Status UpdateClient(const ClientRecord& client) = 0;
 
   virtual Status CreateAuthorizationCode(const AuthorizationCodeRecord& code) = 0;
   // Marks the code used, in one atomic step: of two concurrent redemptions exactly one gets the

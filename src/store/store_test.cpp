@@ -271,6 +271,19 @@ TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
   EXPECT_EQ(read.redirect_uris, c.redirect_uris);
   EXPECT_TRUE(read.confidential);
   EXPECT_EQ(store_->ListClients().value().size(), 1u);
+  ClientRecord edited = c;
+  edited.name = "Notes 2";
+  edited.home_url = "";
+  edited.redirect_uris = {"https://notes.example/cb2"};
+  edited.secret_hash = "ignored";
+  ASSERT_TRUE(store_->UpdateClient(edited));
+  auto after = store_->GetClient("notes-app").value();
+  EXPECT_EQ(after.name, "Notes 2");
+  EXPECT_EQ(after.home_url, "");
+  EXPECT_EQ(after.redirect_uris, edited.redirect_uris);
+  EXPECT_EQ(after.secret_hash, "abc") << "an edit never changes the secret";
+  edited.id = "nobody";
+  EXPECT_EQ(store_->UpdateClient(edited).error().code, Errc::kNotFound);
   ASSERT_TRUE(store_->DeleteClient("notes-app"));
   EXPECT_EQ(store_->GetClient("notes-app").error().code, Errc::kNotFound);
   EXPECT_EQ(store_->DeleteClient("notes-app").error().code, Errc::kNotFound);
@@ -335,6 +348,35 @@ ActivityRecord Call(UnixMillis at, const std::string& grant, const std::string& 
   r.cost_micros = 42;
   r.latency_ms = 5;
   return r;
+}
+
+TEST_P(StoreTest, ActivitySumsPerBucketAppAndModel) {
+  std::vector<ActivityRecord> rows{Call(1000, "g1", "alice"), Call(1009, "g1", "alice"), Call(1010, "g1", "alice"),
+                                   Call(1015, "g2", "alice"), Call(1012, "g1", "bob"), Call(990, "g1", "alice")};
+  rows[1].model = "gpt-4o";
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  ActivityQuery q;
+  q.owner_id = "alice";
+  q.from = 1000;
+  q.to = 1020;
+  auto sums = store_->Activity().SumActivity(q, 10).value();
+  ASSERT_EQ(sums.size(), 4u);
+  auto find = [&](UnixMillis bucket, const std::string& app, const std::string& model) -> const ActivityTotal* {
+    for (const auto& t : sums)
+      if (t.bucket == bucket && t.app_name == app && t.model == model) return &t;
+    return nullptr;
+  };
+  ASSERT_NE(find(1000, "App g1", "gpt-4o-mini"), nullptr);
+  EXPECT_EQ(find(1000, "App g1", "gpt-4o-mini")->calls, 1);
+  ASSERT_NE(find(1000, "App g1", "gpt-4o"), nullptr);
+  ASSERT_NE(find(1010, "App g1", "gpt-4o-mini"), nullptr);
+  const ActivityTotal* g2 = find(1010, "App g2", "gpt-4o-mini");
+  ASSERT_NE(g2, nullptr);
+  EXPECT_EQ(g2->cost_micros, 42);
+  EXPECT_EQ(g2->input_tokens, 11);
+  EXPECT_EQ(g2->output_tokens, 7);
+  q.from.reset();
+  EXPECT_FALSE(store_->Activity().SumActivity(q, 10));
 }
 
 TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {

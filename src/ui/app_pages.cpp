@@ -37,7 +37,9 @@ std::string AppList(const std::vector<store::ClientRecord>& clients) {
   std::string html = "<ul id=\"apps\">";
   for (const auto& c : clients)
     html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
-            (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") + ")</li>";
+            (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") +
+            (c.self_registered ? ", registered itself" : "") + (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) +
+            ") <a href=\"/apps/" + Escape(c.id) + "/edit\">Edit or remove</a></li>";
   return html + "</ul>";
 }
 
@@ -56,9 +58,100 @@ std::string RegistrationForm(const std::string& csrf) {
          "<button type=\"submit\">Register</button></form>";
 }
 
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : "\n") + l;
+  return out;
+}
+
+// The edit form, holding `c`'s fields (or what was typed), then removal behind a button of its own.
+std::string EditForm(const store::ClientRecord& c, const std::string& csrf, const std::string& problem) {
+  std::string id = Escape(c.id);
+  std::string html = "<h1>Edit " + Escape(c.name) + "</h1><p>client_id <code>" + id + "</code> (" +
+                     (c.confidential ? "confidential" : "public") + ")</p>";
+  if (!problem.empty()) html += "<p class=\"alert\" role=\"alert\" id=\"app-error\">Not saved: " + Escape(problem) + "</p>";
+  html += "<form method=\"post\" action=\"/apps/" + id + "/edit\" id=\"app-form\"><input type=\"hidden\" name=\"csrf\" "
+          "value=\"" + Escape(csrf) + "\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required "
+          "maxlength=\"200\" value=\"" + Escape(c.name) + "\"><label for=\"home_url\">Home page</label><input "
+          "id=\"home_url\" name=\"home_url\" type=\"url\" value=\"" + Escape(c.home_url) + "\"><label for=\"logo_url\">"
+          "Logo</label><input id=\"logo_url\" name=\"logo_url\" type=\"url\" value=\"" + Escape(c.logo_url) +
+          "\"><label for=\"redirect_uris\">Redirect URIs, one a line</label><textarea id=\"redirect_uris\" "
+          "name=\"redirect_uris\" rows=\"3\" required>" + Escape(Joined(c.redirect_uris)) + "</textarea>"
+          "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
+  html += "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>"
+          "<form method=\"post\" action=\"/apps/" + id + "/remove\" id=\"remove-app\"><input type=\"hidden\" "
+          "name=\"csrf\" value=\"" + Escape(csrf) + "\"><button type=\"submit\" class=\"danger\">Remove " +
+          Escape(c.name) + "</button></form>";
+  return html;
+}
+
 class AppPages {
  public:
   explicit AppPages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> ShowEdit(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+    co_return Page(StatusCode::ok, "Edit " + client->name, EditForm(*client, signed_in->session.csrf_token, ""));
+  }
+
+  awaitable<Response> Edit(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    const std::string& csrf = signed_in->session.csrf_token;
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
+      co_return Page(StatusCode::forbidden, "Not saved",
+                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
+                     "changed.</p><p><a href=\"/apps\">Back</a></p>");
+    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+    store::ClientRecord typed = *client;
+    typed.name = http::FormValue(*form, "name");
+    typed.home_url = http::FormValue(*form, "home_url");
+    typed.logo_url = http::FormValue(*form, "logo_url");
+    typed.redirect_uris = Lines(http::FormValue(*form, "redirect_uris"));
+    // The same checks as registering it.
+    oauth::ClientRequest request{typed.name, typed.redirect_uris, typed.home_url, typed.logo_url,
+                                 typed.confidential, typed.dpop_required};
+    auto checked = oauth::MakeClient(request, ctx_.clock());
+    if (!checked)
+      co_return Page(StatusCode::bad_request, "Edit " + client->name, EditForm(typed, csrf, checked.error().message));
+    auto update = [typed](store::Store& s) { return s.UpdateClient(typed); };
+    if (auto saved = co_await api::OnStore(ctx_, std::move(update)); !saved)
+      co_return Page(StatusCode::service_unavailable, "Not saved", "<p>The app could not be saved now.</p>");
+    ctx_.audit.Record(record::AuditEvent{
+        std::string(api::audit_kind::kClientChanged), "owner:" + signed_in->owner.username, signed_in->owner.id, "",
+        boost::json::serialize(boost::json::object{{"clientId", typed.id}, {"name", typed.name}})});
+    std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Saved " + Escape(typed.name) + ".</p>";
+    co_return co_await Listing(StatusCode::ok, notice, csrf);  // g++ 12: no temporaries inside co_await
+  }
+
+  awaitable<Response> Remove(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    const std::string& csrf = signed_in->session.csrf_token;
+    auto form = http::ParseForm(req.body());
+    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
+      co_return Page(StatusCode::forbidden, "Not removed",
+                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
+                     "removed.</p><p><a href=\"/apps\">Back</a></p>");
+    auto remove = [id](store::Store& s) { return s.DeleteClient(id); };
+    if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed)
+      co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+    ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved),
+                                         "owner:" + signed_in->owner.username, signed_in->owner.id, "",
+                                         boost::json::serialize(boost::json::object{{"clientId", id}})});
+    std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Removed.</p>";
+    co_return co_await Listing(StatusCode::ok, notice, csrf);  // g++ 12: no temporaries inside co_await
+  }
 
   awaitable<Response> List(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
@@ -119,6 +212,9 @@ void AddAppPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<AppPages>(ctx);
   router.Add(http::Verb::get, "/apps", http::BindMethod<&AppPages::List>(pages));
   router.Add(http::Verb::post, "/apps", api::SameOriginOnly(ctx, http::BindMethod<&AppPages::Register>(pages)));
+  router.Add(http::Verb::get, "/apps/:id/edit", http::BindMethod<&AppPages::ShowEdit>(pages));
+  router.Add(http::Verb::post, "/apps/:id/edit", api::SameOriginOnly(ctx, http::BindMethod<&AppPages::Edit>(pages)));
+  router.Add(http::Verb::post, "/apps/:id/remove", api::SameOriginOnly(ctx, http::BindMethod<&AppPages::Remove>(pages)));
 }
 
 }  // namespace ap::ui

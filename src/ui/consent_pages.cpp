@@ -62,18 +62,41 @@ std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> life
   return words;
 }
 
-std::string Checkboxes(const char* name, const std::vector<std::string>& items) {
-  std::string html;
-  for (const auto& item : items)
-    html += "<label><input type=\"checkbox\" name=\"" + std::string(name) + "\" value=\"" + Escape(item) +
-            "\" checked style=\"width:auto\"> " + Escape(VisibleText(item)) + "</label>";
-  return html;
+// What the owner sent when the form was refused, to show it again as they left it, with what was
+// wrong next to its field.
+struct Typed {
+  const http::Form* form = nullptr;  // none: the form as the app asked
+  std::string field;                 // the field at fault
+  std::string message;
+};
+
+std::string FieldError(const Typed& typed, std::string_view field) {
+  if (!typed.form || typed.field != field) return "";
+  return "<p class=\"field-error\" id=\"" + std::string(field) + "-error\" role=\"alert\">" + Escape(typed.message) +
+         "</p>";
 }
 
-std::string LimitField(const char* name, const char* label, std::optional<int64_t> value, bool dollars) {
-  std::string shown = !value ? "" : dollars ? Dollars(*value).substr(1) : std::to_string(*value);
+std::string Checkboxes(const char* name, const std::vector<std::string>& items, const Typed& typed) {
+  std::vector<std::string> ticked = typed.form ? http::FormValues(*typed.form, name) : items;
+  std::string html;
+  for (const auto& item : items)
+    html += "<label><input type=\"checkbox\" name=\"" + std::string(name) + "\" value=\"" + Escape(item) + "\"" +
+            (std::find(ticked.begin(), ticked.end(), item) != ticked.end() ? " checked" : "") +
+            " style=\"width:auto\"> " + Escape(VisibleText(item)) + "</label>";
+  return html + FieldError(typed, name);
+}
+
+std::string LimitField(const char* name, const char* label, std::optional<int64_t> value, bool dollars,
+                       const Typed& typed) {
+  std::string shown = typed.form ? http::FormValue(*typed.form, name)
+                      : !value   ? ""
+                      : dollars  ? Dollars(*value).substr(1)
+                                 : std::to_string(*value);
+  bool bad = typed.form && typed.field == name;
   return "<label for=\"" + std::string(name) + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
-         "\" inputmode=\"decimal\" value=\"" + shown + "\" placeholder=\"no limit\">";
+         "\" inputmode=\"decimal\" value=\"" + Escape(shown) + "\" placeholder=\"no limit\"" +
+         (bad ? " aria-invalid=\"true\" aria-describedby=\"" + std::string(name) + "-error\"" : "") + ">" +
+         FieldError(typed, name);
 }
 
 // Whose key the grant spends, in the provider's own name.
@@ -116,7 +139,7 @@ struct KeyOptions {
   std::vector<std::string> labels;
 };
 
-std::string KeyChoice(const KeyOptions& keys, const std::string& provider) {
+std::string KeyChoice(const KeyOptions& keys, const std::string& provider, const Typed& typed) {
   if (!keys.needed) return "";
   if (keys.labels.empty())
     return "<p class=\"error\" role=\"alert\" id=\"no-key\">You have no " + Escape(ProviderName(provider)) +
@@ -127,7 +150,10 @@ std::string KeyChoice(const KeyOptions& keys, const std::string& provider) {
            "</strong>.</p><input type=\"hidden\" name=\"key_label\" value=\"" + Escape(keys.labels[0]) + "\">";
   std::string html = "<label for=\"key_label\">Spend your " + Escape(ProviderName(provider)) +
                      " key</label><select id=\"key_label\" name=\"key_label\">";
-  for (const auto& label : keys.labels) html += "<option value=\"" + Escape(label) + "\">" + Escape(label) + "</option>";
+  std::string chosen = typed.form ? http::FormValue(*typed.form, "key_label") : "";
+  for (const auto& label : keys.labels)
+    html += "<option value=\"" + Escape(label) + "\"" + (label == chosen ? " selected" : "") + ">" + Escape(label) +
+            "</option>";
   return html + "</select>";
 }
 
@@ -135,7 +161,7 @@ std::string KeyChoice(const KeyOptions& keys, const std::string& provider) {
 constexpr int64_t kSuggestedMaxRequests = 1000;
 
 std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
-                        const std::string& return_origin, const KeyOptions& keys) {
+                        const std::string& return_origin, const KeyOptions& keys, const Typed& typed = {}) {
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   bool unlimited = !scope.max_budget_cents && !scope.max_requests;
@@ -148,22 +174,28 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
             "approved as asked, it could spend without limit. A cap of " +
             std::to_string(kSuggestedMaxRequests) +
             " requests is filled in below; change it, or clear it to grant without one.</p>";
+  if (typed.form)
+    html += "<p class=\"alert\" role=\"alert\" id=\"form-error\">Not approved yet: " + Escape(typed.message) +
+            ". Your choices are kept below.</p>";
   html += "<form method=\"post\" action=\"/consent/" + Escape(r.id) +
           "\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   html +=
       "<fieldset><legend>Models</legend>" +
-      (scope.models.empty() ? "<p>any " + Escape(scope.provider) + " model</p>" : Checkboxes("model", scope.models)) +
+      (scope.models.empty() ? "<p>any " + Escape(scope.provider) + " model</p>" : Checkboxes("model", scope.models, typed)) +
       "</fieldset>";
-  html += "<fieldset><legend>Capabilities</legend>" + Checkboxes("capability", scope.capabilities) + "</fieldset>";
-  html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true);
-  html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false);
-  html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false);
-  html += KeyChoice(keys, scope.provider);
+  html += "<fieldset><legend>Capabilities</legend>" + Checkboxes("capability", scope.capabilities, typed) + "</fieldset>";
+  html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true, typed);
+  html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false, typed);
+  html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false, typed);
+  html += KeyChoice(keys, scope.provider, typed);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
+  std::string typed_lifetime = typed.form ? http::FormValue(*typed.form, "lifetime") : "";
   for (int64_t l : OfferedLifetimes(asked))
-    html += "<option value=\"" + std::to_string(l) + "\"" + (asked && l == *asked ? " selected" : "") + ">" +
+    html += "<option value=\"" + std::to_string(l) + "\"" +
+            ((typed.form ? typed_lifetime == std::to_string(l) : asked && l == *asked) ? " selected" : "") + ">" +
             LifetimeWords(l) + "</option>";
-  html += std::string("</select><button type=\"submit\" name=\"decision\" value=\"approve\"") +
+  html += std::string("</select>") + FieldError(typed, "lifetime") +
+          "<button type=\"submit\" name=\"decision\" value=\"approve\"" +
           (keys.needed && keys.labels.empty() ? " disabled" : "") +
           ">Approve</button> "
       "<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>";
@@ -194,27 +226,33 @@ Result<std::optional<int64_t>> NarrowedLimit(const std::string& text, std::optio
 }
 
 // What the owner chose, provided it only narrows what was asked.
+Error OnField(Error e, std::string field) {
+  e.field_errors = {{std::move(field), e.message}};
+  return e;
+}
+
 Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form& form) {
   domain::Scope scope = asked;
   if (!asked.models.empty()) {
     scope.models = http::FormValues(form, "model");
-    if (scope.models.empty()) return MakeError(Errc::kBadRequest, "Keep at least one model, or deny the request");
+    if (scope.models.empty())
+      return OnField(MakeError(Errc::kBadRequest, "Keep at least one model, or deny the request"), "model");
     for (const auto& m : scope.models)
       if (std::find(asked.models.begin(), asked.models.end(), m) == asked.models.end())
         return MakeError(Errc::kBadRequest, "'" + m + "' was not asked for");
   }
   scope.capabilities = http::FormValues(form, "capability");
   if (scope.capabilities.empty())
-    return MakeError(Errc::kBadRequest, "Keep at least one capability, or deny the request");
+    return OnField(MakeError(Errc::kBadRequest, "Keep at least one capability, or deny the request"), "capability");
   for (const auto& c : scope.capabilities)
     if (std::find(asked.capabilities.begin(), asked.capabilities.end(), c) == asked.capabilities.end())
       return MakeError(Errc::kBadRequest, "'" + c + "' was not asked for");
   auto budget = NarrowedLimit(http::FormValue(form, "budget"), asked.max_budget_cents, true, "The budget");
-  if (!budget) return budget.error();
+  if (!budget) return OnField(budget.error(), "budget");
   auto requests = NarrowedLimit(http::FormValue(form, "max_requests"), asked.max_requests, false, "Requests");
-  if (!requests) return requests.error();
+  if (!requests) return OnField(requests.error(), "max_requests");
   auto rate = NarrowedLimit(http::FormValue(form, "rate_limit"), asked.rate_limit, false, "Requests a minute");
-  if (!rate) return rate.error();
+  if (!rate) return OnField(rate.error(), "rate_limit");
   scope.max_budget_cents = *budget;
   scope.max_requests = *requests;
   scope.rate_limit = *rate;
@@ -225,7 +263,7 @@ Result<int64_t> ChosenLifetime(const http::Form& form, std::optional<int64_t> as
   std::string text = http::FormValue(form, "lifetime");
   for (int64_t l : OfferedLifetimes(asked))
     if (text == std::to_string(l)) return l;
-  return MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes");
+  return OnField(MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes"), "lifetime");
 }
 
 Response Problem(StatusCode status, const std::string& message) {
@@ -274,9 +312,17 @@ class ConsentPages {
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
-    if (!scope) co_return Problem(StatusCode::bad_request, scope.error().message);
     auto lifetime = ChosenLifetime(*form, oauth::AskedLifetime(ctx_, id));
-    if (!lifetime) co_return Problem(StatusCode::bad_request, lifetime.error().message);
+    if (!scope || !lifetime) {
+      // The form again as the owner left it, with what is wrong next to its field.
+      Error e = !scope ? scope.error() : lifetime.error();
+      Typed typed{&*form, e.field_errors.empty() ? "" : e.field_errors.front().field, e.message};
+      std::string return_origin = oauth::ReturnOrigin(ctx_, id);
+      co_return Page(StatusCode::bad_request, "Review a request",
+                     ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id), return_origin,
+                                 KeysOf(*signed_in, grant->scope.provider), typed),
+                     return_origin);
+    }
     std::string owner_id = api::ActingOwner(ctx_, caller);
     auto approve = api::Approve(ctx_, owner_id, http::FormValue(*form, "key_label"), *lifetime, *scope);
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);

@@ -32,17 +32,72 @@ std::string Escape(std::string_view text) {
 
 namespace {
 
+// The console's one stylesheet (GET /static/console.css): served by the broker, cached for a year
+// under a versioned URL, so pages carry a link instead of the rules.
 constexpr std::string_view kStyle =
-    "body{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1d1d1f}"
-    "label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}"
-    "button{margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#b00020}"
-    ".warning{color:#8a4b00;background:#fff4e0;padding:.5rem}.domain{font-size:2rem;font-weight:bold;margin:.2rem 0}"
-    ".badge,.unverified{background:#b00020;color:#fff;padding:.1rem .4rem;border-radius:.2rem;font-size:.8em}";
+    ":root{--ink:#1d1d1f;--muted:#5f6368;--line:#d9dce1;--bg:#f6f7f9;--card:#fff;--primary:#0b57d0;"
+    "--danger:#b3261e;--ok:#146c2e;--warn:#8a4b00}"
+    "*{box-sizing:border-box}"
+    "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:var(--ink);background:var(--bg);"
+    "line-height:1.45}"
+    "main{max-width:34rem;margin:2rem auto;padding:0 1rem}body.wide main{max-width:64rem}"
+    "h1{font-size:1.6rem;margin:.5rem 0 1rem}h2{font-size:1.2rem;margin:1.8rem 0 .6rem}"
+    "h3{font-size:1.05rem;margin:.2rem 0}"
+    "a{color:var(--primary)}.muted{color:var(--muted)}"
+    "nav.top{background:#fff;border-bottom:1px solid var(--line);padding:.5rem 1rem;display:flex;flex-wrap:wrap;"
+    "gap:.3rem 1rem;align-items:center}"
+    "nav.top a{text-decoration:none;font-weight:500}nav.top a[aria-current]{text-decoration:underline}"
+    "nav.top .brand{font-weight:700;color:var(--ink);margin-right:auto}"
+    "nav.top form{display:inline;margin:0}nav.top button{margin:0;padding:.2rem .7rem;font-size:.9rem}"
+    "label{display:block;margin:.8rem 0 .2rem;font-weight:500}"
+    "input,select,textarea{width:100%;padding:.5rem;font-size:1rem;border:1px solid #8c9199;border-radius:.35rem;"
+    "background:#fff}"
+    "input[type=checkbox],input[type=radio]{width:auto}"
+    "input[aria-invalid=true]{border:2px solid var(--danger)}"
+    ".field-error{color:var(--danger);font-size:.9rem;margin:.2rem 0 0}"
+    "button,.button{display:inline-block;margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem;border-radius:.35rem;"
+    "border:1px solid #8c9199;background:#fff;color:var(--ink);cursor:pointer;text-decoration:none}"
+    ".button.primary,button.primary,button[value=approve]{background:var(--primary);border-color:var(--primary);color:#fff;"
+    "font-weight:600}"
+    ".button.danger-link,button.danger,button[value=revoke]{background:var(--danger);border-color:var(--danger);color:#fff;"
+    "font-weight:600}"
+    "button[value=deny],button.secondary{background:#fff;border-color:var(--danger);color:var(--danger)}"
+    "button:disabled{opacity:.5;cursor:not-allowed}"
+    ".error{color:var(--danger)}"
+    ".notice{background:#e6f4ea;border-left:4px solid var(--ok);padding:.6rem .8rem}"
+    ".alert{background:#fce8e6;border-left:4px solid var(--danger);padding:.6rem .8rem}"
+    ".warning{color:var(--warn);background:#fff4e0;padding:.5rem}"
+    ".domain{font-size:2rem;font-weight:bold;margin:.2rem 0}"
+    ".badge,.unverified{background:#b00020;color:#fff;padding:.1rem .4rem;border-radius:.2rem;font-size:.8em}"
+    ".status{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.85em;background:#e8eaed}"
+    ".status-approved{background:#e6f4ea;color:var(--ok)}.status-exhausted,.status-revoked,.status-denied"
+    "{background:#fce8e6;color:var(--danger)}.status-expired{background:#eee;color:var(--muted)}"
+    ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(18rem,1fr));gap:1rem;padding:0;"
+    "list-style:none}"
+    ".card{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:1rem}"
+    ".card header{display:flex;justify-content:space-between;gap:.5rem;align-items:baseline}"
+    "meter{width:100%;height:1rem}"
+    "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:.6rem 0}"
+    "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}"
+    "table{border-collapse:collapse;width:100%;background:#fff;font-size:.92rem}"
+    "th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line)}"
+    "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}"
+    ".table-wrap{overflow-x:auto}"
+    "details{background:#fff;border:1px solid var(--line);border-radius:.6rem;padding:.6rem 1rem}"
+    "summary{cursor:pointer;font-weight:600}"
+    "figure.chart{margin:1rem 0;background:#fff;border:1px solid var(--line);border-radius:.6rem;padding:.6rem}"
+    "figure.chart figcaption{font-weight:600}svg.chart{width:100%;height:auto}"
+    "ul.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.2rem 1rem;font-size:.9rem}"
+    ".filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}"
+    ".filters label{margin:0}.filters input,.filters select{width:auto;min-width:8rem}"
+    ".limits{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}"
+    "@media (max-width:30rem){main{margin:1rem auto}h1{font-size:1.35rem}dl.facts{grid-template-columns:1fr}"
+    "dl.facts dd{margin-bottom:.3rem}}";
 
 void Secure(http::Response& res, std::string_view form_target) {
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action " + form_action +
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action " + form_action +
                                          "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
   // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
@@ -51,18 +106,39 @@ void Secure(http::Response& res, std::string_view form_target) {
   res.set(bhttp::field::cache_control, "no-store");
 }
 
-}  // namespace
-
-http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
-                    std::string_view form_target) {
+http::Response Document(http::StatusCode status, std::string_view title, std::string_view body_html,
+                        std::string_view form_target, std::string_view body_class) {
   http::Response res(status, 11);
   res.set(bhttp::field::content_type, "text/html; charset=utf-8");
   Secure(res, form_target);
   res.body() =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
-      "content=\"width=device-width\"><title>" +
-      Escape(title) + " · aipassport</title><style>" + std::string(kStyle) + "</style></head><body>" +
-      std::string(body_html) + "</body></html>";
+      "content=\"width=device-width,initial-scale=1\"><title>" +
+      Escape(title) + " · aipassport</title><link rel=\"stylesheet\" href=\"" + std::string(kStylesheetPath) +
+      "\"></head><body" + (body_class.empty() ? std::string() : " class=\"" + std::string(body_class) + "\"") +
+      ">" + std::string(body_html) + "</body></html>";
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace
+
+http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
+                    std::string_view form_target) {
+  return Document(status, title, "<main>" + std::string(body_html) + "</main>", form_target, {});
+}
+
+http::Response ConsolePage(http::StatusCode status, std::string_view title, std::string_view nav_html,
+                           std::string_view body_html) {
+  return Document(status, title, std::string(nav_html) + "<main>" + std::string(body_html) + "</main>", {}, "wide");
+}
+
+http::Response Stylesheet() {
+  http::Response res(http::StatusCode::ok, 11);
+  res.set(bhttp::field::content_type, "text/css; charset=utf-8");
+  res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.body() = std::string(kStyle);
   res.prepare_payload();
   return res;
 }

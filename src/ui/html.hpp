@@ -17,6 +17,15 @@ std::string Escape(std::string_view text);
 http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
                     std::string_view form_target = {});
 
+// A signed-in owner's page: `nav_html` above a wide main column holding `body_html`.
+http::Response ConsolePage(http::StatusCode status, std::string_view title, std::string_view nav_html,
+                           std::string_view body_html);
+
+// Where every page's stylesheet is: versioned, so it can be cached for a year.
+inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=1";
+// GET /static/console.css: the stylesheet, cacheable for a year.
+http::Response Stylesheet();
+
 // A 303 to `location` (a local path).
 http::Response SeeOther(std::string_view location);
 

@@ -36,7 +36,6 @@ using api::StartSession;
 namespace {
 
 constexpr std::string_view kLoginCsrfCookie = "aipassport_login_csrf";
-constexpr const char* kUnverifiedBadge = "<strong class=\"unverified\">Unverified</strong> ";
 
 // Where to go after signing in: a path on this site, never another site ("//evil", "/\t/evil").
 std::string SafeNext(std::string_view next) { return http::IsSameOriginPath(next) ? std::string(next) : "/"; }
@@ -80,7 +79,11 @@ class OwnerPages {
     std::string next = SafeNext(http::QueryValue(req.target(), "next"));
     auto signed_in = co_await CurrentOwner(ctx_, req);
     if (signed_in) co_return SeeOther(next);
-    co_return LoginPage(ctx_, StatusCode::ok, next, "");
+    // Sent here by a page whose session had ended: say so, and that signing in leads back there.
+    std::string message = http::QueryValue(req.target(), "ended") == "1"
+                              ? "Your session ended. Sign in again to go back to where you were."
+                              : "";
+    co_return LoginPage(ctx_, StatusCode::ok, next, message);
   }
 
   awaitable<Response> Login(Request& req, const http::PathParams&, http::Exchange& exchange) {
@@ -146,51 +149,6 @@ class OwnerPages {
     co_return res;
   }
 
-  awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
-    auto signed_in = co_await CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/");
-    auto list = [](store::Store& s) { return s.ListGrants(); };
-    auto grants = co_await api::OnStore(ctx_, std::move(list));
-    if (!grants) co_return Page(StatusCode::service_unavailable, "Error", "<p>Your grants cannot be read now.</p>");
-    const std::string& csrf = signed_in->session.csrf_token;
-    api::Caller caller{signed_in->owner};
-    UnixSeconds now = ctx_.clock();
-    std::string waiting, yours;
-    for (const auto& g : *grants) {
-      if (!api::MayManage(caller, g)) continue;
-      auto status = domain::EffectiveStatus(g, now);
-      std::string name = Escape(VisibleText(g.app_name));
-      if (status == store::GrantStatus::kPending) {
-        waiting += "<li><label style=\"display:inline\"><input type=\"checkbox\" name=\"id\" value=\"" +
-                   Escape(g.id) + "\" style=\"width:auto\"> " + (g.verified ? "" : kUnverifiedBadge) +
-                   Escape(VisibleText(g.app_name)) + "</label> <a href=\"/consent/" + Escape(g.id) +
-                   "\">Review</a></li>";
-        continue;
-      }
-      yours += "<li>" + name + ": " + std::string(store::GrantStatusName(status));
-      if (status == store::GrantStatus::kApproved)
-        yours += " <form method=\"post\" action=\"/consent/" + Escape(g.id) +
-                 "\" style=\"display:inline\"><input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) +
-                 "\"><button type=\"submit\" name=\"decision\" value=\"revoke\">Revoke</button></form>";
-      yours += "</li>";
-    }
-    std::string body = "<h1>aipassport</h1><p>Signed in as <strong>" + Escape(signed_in->owner.username) +
-                       "</strong>.</p><h2>Waiting for you</h2>" +
-                       (waiting.empty() ? "<p>No requests.</p>"
-                                        : "<form method=\"post\" action=\"/waiting/deny\" id=\"waiting-form\">"
-                                          "<input type=\"hidden\" name=\"csrf\" value=\"" +
-                                              Escape(csrf) + "\"><ul id=\"waiting\">" + waiting +
-                                              "</ul><button type=\"submit\" name=\"which\" value=\"selected\">"
-                                              "Deny selected</button> <button type=\"submit\" name=\"which\" "
-                                              "value=\"unverified\">Deny all unverified</button></form>") +
-                       "<h2>Your grants</h2>" +
-                       (yours.empty() ? "<p>None yet.</p>" : "<ul id=\"grants\">" + yours + "</ul>") +
-                       "<p><a href=\"/apps\">Registered apps</a></p>"
-                       "<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"" +
-                       Escape(csrf) + "\"><button type=\"submit\">Sign out</button></form>";
-    co_return Page(StatusCode::ok, "Home", body);
-  }
-
   // The home page's bulk form: deny the ticked requests, or every unverified one.
   awaitable<Response> DenyWaiting(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await CurrentOwner(ctx_, req);
@@ -236,7 +194,6 @@ class OwnerPages {
 
 void AddOwnerPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<OwnerPages>(ctx);
-  router.Add(http::Verb::get, "/", http::BindMethod<&OwnerPages::Home>(pages));
   router.Add(http::Verb::get, "/login", http::BindMethod<&OwnerPages::ShowLogin>(pages));
   router.Add(http::Verb::post, "/login", api::SameOriginOnly(ctx, http::BindMethod<&OwnerPages::Login>(pages)));
   router.Add(http::Verb::post, "/waiting/deny",

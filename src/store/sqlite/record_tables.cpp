@@ -18,6 +18,12 @@ const std::string kSelectActivity = std::string("SELECT ") + kActivityColumns +
                                     " AND (?7 IS NULL OR status = ?7)"
                                     " AND (?8 IS NULL OR at < ?8 OR (at = ?8 AND id < ?9))"
                                     " ORDER BY at DESC, id DESC LIMIT ?10";
+const std::string kSumActivity =
+    "SELECT (at - ?3) / ?8 AS bucket, app_name, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
+    "SUM(cost_micros) FROM activity WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR grant_id = ?2)"
+    " AND at >= ?3 AND (?4 IS NULL OR at < ?4)"
+    " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)"
+    " GROUP BY bucket, app_name, model ORDER BY bucket";
 const std::string kPruneActivity = "DELETE FROM activity WHERE at < ?";
 
 constexpr const char* kAuditColumns = "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash";
@@ -100,6 +106,29 @@ Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQ
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return db_.DbError("list activity");
+  return out;
+}
+
+Result<std::vector<ActivityTotal>> ActivityTables::SumActivity(const ActivityQuery& query, int64_t bucket_ms) {
+  if (!query.from || bucket_ms <= 0) return MakeError(Errc::kBadRequest, "sum activity: needs a start and a bucket");
+  Query q(db_.Prepare(kSumActivity));
+  q.Bind(query.owner_id).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.app_name).Bind(query.model);
+  q.Bind(query.status ? std::optional<int64_t>(*query.status) : std::nullopt);
+  q.Bind(bucket_ms);
+  std::vector<ActivityTotal> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    ActivityTotal t;
+    t.bucket = *query.from + q.Int(0) * bucket_ms;
+    t.app_name = q.Text(1);
+    t.model = q.Text(2);
+    t.calls = q.Int(3);
+    t.input_tokens = q.Int(4);
+    t.output_tokens = q.Int(5);
+    t.cost_micros = q.Int(6);
+    out.push_back(std::move(t));
+  }
+  if (rc != SQLITE_DONE) return db_.DbError("sum activity");
   return out;
 }
 

@@ -401,6 +401,15 @@ class SqliteStore final : public Store {
     return {};
   }
 
+  Status UpdateClient(const ClientRecord& c) override {
+    Query q(Prepare("UPDATE clients SET name = ?, home_url = ?, logo_url = ?, redirect_uris = ? WHERE id = ? RETURNING id"));
+    q.Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris)).Bind(c.id);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
+    if (rc != SQLITE_ROW || q.Step() != SQLITE_DONE) return DbError("update client");
+    return {};
+  }
+
   Status CreateAuthorizationCode(const AuthorizationCodeRecord& c) override {
     Query q(Prepare(
         "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at) "

@@ -1,0 +1,1119 @@
+#include "ui/console_pages.hpp"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <map>
+#include <set>
+
+#include "api/auth.hpp"
+#include "api/call_guard.hpp"
+#include "api/audit_events.hpp"
+#include "api/grant_changes.hpp"
+#include "api/key_api.hpp"
+#include "api/owner_session.hpp"
+#include "core/ids.hpp"
+#include "crypto/hash.hpp"
+#include "domain/grant.hpp"
+#include "http/cookies.hpp"
+#include "record/record_json.hpp"
+#include "ui/format.hpp"
+#include "ui/html.hpp"
+#include "ui/svg_chart.hpp"
+#include "ui/visible_text.hpp"
+
+namespace ap::ui {
+namespace json = boost::json;
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+using http::StatusCode;
+using store::GrantStatus;
+namespace bhttp = http::bhttp;
+
+namespace {
+
+constexpr int64_t kChartDays = 14;
+constexpr int64_t kRecentCalls = 20;
+constexpr int64_t kLogPage = 100;
+constexpr int64_t kDay = 86400;
+constexpr int64_t kMaxDownload = 100'000;
+
+std::string Percent(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string ProviderName(std::string_view provider) {
+  if (provider == "openai") return "OpenAI";
+  if (provider == "anthropic") return "Anthropic";
+  if (provider == "google") return "Google Gemini";
+  return std::string(provider);
+}
+
+std::string Hidden(const std::string& csrf) {
+  return "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
+}
+
+std::string Nav(const std::string& csrf, std::string_view current) {
+  auto link = [current](std::string_view href, std::string_view text) {
+    return "<a href=\"" + std::string(href) + "\"" + (href == current ? " aria-current=\"page\"" : "") + ">" +
+           std::string(text) + "</a>";
+  };
+  return "<nav class=\"top\"><a class=\"brand\" href=\"/\">aipassport</a>" + link("/", "Grants") +
+         link("/activity", "Activity") + link("/keys", "Keys") + link("/apps", "Apps") + link("/audit", "Audit") +
+         "<form method=\"post\" action=\"/logout\">" + Hidden(csrf) +
+         "<button type=\"submit\">Sign out</button></form></nav>";
+}
+
+std::string StatusBadge(GrantStatus status) {
+  std::string name(store::GrantStatusName(status));
+  return "<span class=\"status status-" + name + "\">" + name + "</span>";
+}
+
+std::string ModelsWords(const domain::Scope& scope) {
+  return scope.models.empty() ? "any " + ProviderName(scope.provider) + " model" : domain::JoinForHumans(scope.models);
+}
+
+// "$0.42 of $5.00" with the meter, or the spend alone when there is no budget.
+std::string SpendOfBudget(const store::GrantRecord& r) {
+  int64_t spent = r.spent_micros + r.lost_micros;
+  if (!r.budget_micros) return "<span class=\"spent\">" + Escape(Usd(spent)) + "</span> spent, no budget";
+  double fraction = *r.budget_micros > 0 ? std::min(1.0, static_cast<double>(spent) / *r.budget_micros) : 1.0;
+  char value[32];
+  std::snprintf(value, sizeof value, "%.4f", fraction);
+  return "<meter class=\"budget\" min=\"0\" max=\"1\" low=\"0.5\" high=\"0.8\" optimum=\"0\" value=\"" +
+         std::string(value) + "\" aria-label=\"Budget used\"></meter>" +
+         "<span class=\"spent\">" + Escape(Usd(spent)) + " of " + Escape(Usd(*r.budget_micros)) + "</span>";
+}
+
+std::string RequestsOfCap(const store::GrantRecord& r) {
+  int64_t used = r.usage_count + r.lost_requests;
+  if (!r.max_requests) return Counted(used, "request");
+  return Count(used) + " of " + Counted(*r.max_requests, "request");
+}
+
+std::string RateWords(const domain::Scope& s) {
+  std::vector<std::string> parts;
+  if (s.rate_limit) parts.push_back(Count(*s.rate_limit) + " requests a minute");
+  if (s.max_tokens_per_minute) parts.push_back(Count(*s.max_tokens_per_minute) + " tokens a minute");
+  if (s.max_concurrent) parts.push_back(Count(*s.max_concurrent) + " at once");
+  return domain::JoinForHumans(parts);
+}
+
+std::string HostOf(const std::string& url) {
+  ShownHost host = HostOfUrl(url);
+  return host.valid ? HostWords(host) : "";
+}
+
+// When and why a grant stopped.
+std::pair<std::optional<UnixSeconds>, std::string> Ending(const store::GrantRecord& r, GrantStatus status) {
+  switch (status) {
+    case GrantStatus::kRevoked:
+      return {r.revoked_at, "revoked"};
+    case GrantStatus::kDenied:
+      return {r.denied_at, "denied"};
+    case GrantStatus::kExpired:
+      return {r.expires_at, r.approved_at ? "expired" : "lapsed before a decision"};
+    case GrantStatus::kExhausted:
+      return {std::nullopt, r.budget_micros && r.spent_micros + r.lost_micros >= *r.budget_micros
+                                ? "budget used up"
+                                : "request cap reached"};
+    default:
+      return {std::nullopt, ""};
+  }
+}
+
+struct FormErrors {
+  std::map<std::string, std::string> by_field;
+  std::string general;
+  bool empty() const { return by_field.empty() && general.empty(); }
+};
+
+// A text field that shows what was typed and, next to it, what is wrong with it.
+std::string TextField(const std::string& name, const std::string& label, const std::string& value,
+                      const FormErrors& errors, const std::string& hint = "", const char* type = "text",
+                      const char* mode = "numeric") {
+  auto it = errors.by_field.find(name);
+  bool bad = it != errors.by_field.end();
+  std::string html = "<div class=\"field\"><label for=\"" + name + "\">" + Escape(label) + "</label><input id=\"" +
+                     name + "\" name=\"" + name + "\" type=\"" + type + "\"" +
+                     (mode[0] ? std::string(" inputmode=\"") + mode + "\"" : "") + " value=\"" + Escape(value) +
+                     "\"" + (hint.empty() ? "" : " placeholder=\"" + Escape(hint) + "\"");
+  if (bad) html += " aria-invalid=\"true\" aria-describedby=\"" + name + "-error\"";
+  html += ">";
+  if (bad)
+    html += "<p class=\"field-error\" id=\"" + name + "-error\" role=\"alert\">" + Escape(it->second) + "</p>";
+  return html + "</div>";
+}
+
+// "5", "5.5", "$5.00" as cents; empty is none.
+std::optional<std::optional<int64_t>> ParseDollars(std::string text) {
+  if (!text.empty() && text.front() == '$') text.erase(0, 1);
+  if (text.empty()) return std::optional<int64_t>();
+  size_t dot = text.find('.');
+  std::string whole = text.substr(0, dot);
+  std::string cents = dot == std::string::npos ? "00" : text.substr(dot + 1);
+  if (cents.size() == 1) cents += "0";
+  if (whole.empty()) whole = "0";
+  if (cents.size() != 2) return std::nullopt;
+  std::string digits = whole + cents;
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (ec != std::errc() || ptr != digits.data() + digits.size() || value < 0) return std::nullopt;
+  return std::optional<int64_t>(value);
+}
+
+std::optional<std::optional<int64_t>> ParseWhole(const std::string& text) {
+  if (text.empty()) return std::optional<int64_t>();
+  int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < 0) return std::nullopt;
+  return std::optional<int64_t>(value);
+}
+
+// The limits form's fields, as typed.
+struct LimitsInput {
+  std::string budget, max_requests, rate_limit, max_tokens_per_minute, max_concurrent, ends;
+};
+
+LimitsInput InputOf(const domain::Scope& s) {
+  auto whole = [](std::optional<int64_t> v) { return v ? std::to_string(*v) : std::string(); };
+  return {CentsField(s.max_budget_cents), whole(s.max_requests),          whole(s.rate_limit),
+          whole(s.max_tokens_per_minute), whole(s.max_concurrent), "keep"};
+}
+
+// The choices for shortening a grant's life: those before its current end.
+std::vector<std::pair<std::string, std::string>> EndChoices(const store::GrantRecord& r, UnixSeconds now) {
+  std::vector<std::pair<std::string, std::string>> out{{"keep", "Keep the current end"}};
+  for (int64_t s : {3600L, kDay, 7 * kDay, 30 * kDay})
+    if (!r.expires_at || now + s < *r.expires_at) out.emplace_back(std::to_string(s), "End in " + Span(s));
+  return out;
+}
+
+std::string LimitsForm(const domain::Grant& g, const LimitsInput& in, const FormErrors& errors, const std::string& csrf,
+                       UnixSeconds now) {
+  std::string html = "<form method=\"post\" action=\"/console/grants/" + Escape(g.record.id) +
+                     "/limits\" id=\"limits-form\" novalidate>" + Hidden(csrf);
+  if (!errors.general.empty())
+    html += "<p class=\"alert\" role=\"alert\">" + Escape(errors.general) + "</p>";
+  else if (!errors.empty())
+    html += "<p class=\"alert\" role=\"alert\">Nothing was changed: correct the fields marked below.</p>";
+  html += "<div class=\"limits\">";
+  html += TextField("budget", "Budget (US dollars)", in.budget, errors, "no budget", "text", "decimal");
+  html += TextField("max_requests", "Requests in all", in.max_requests, errors, "no cap");
+  html += TextField("rate_limit", "Requests a minute", in.rate_limit, errors, "no limit");
+  html += TextField("max_tokens_per_minute", "Tokens a minute", in.max_tokens_per_minute, errors, "no limit");
+  html += TextField("max_concurrent", "Calls at once", in.max_concurrent, errors, "broker default");
+  html += "<div class=\"field\"><label for=\"ends\">Lifetime</label><select id=\"ends\" name=\"ends\">";
+  for (const auto& [value, text] : EndChoices(g.record, now))
+    html += "<option value=\"" + value + "\"" + (value == in.ends ? " selected" : "") + ">" + Escape(text) + "</option>";
+  html += "</select>";
+  if (auto it = errors.by_field.find("ends"); it != errors.by_field.end())
+    html += "<p class=\"field-error\" role=\"alert\">" + Escape(it->second) + "</p>";
+  html += "</div></div><p class=\"muted\">Leave a field empty for no limit. Raising a used-up budget or cap lets "
+          "the app call again.</p><button type=\"submit\" class=\"primary\">Save limits</button></form>";
+  return html;
+}
+
+// The last `count` UTC days up to `now`, oldest first.
+std::vector<std::string> LastDays(UnixSeconds now, int64_t count) {
+  std::vector<std::string> days;
+  for (int64_t i = count - 1; i >= 0; --i) days.push_back(Day(now - i * kDay));
+  return days;
+}
+
+std::vector<std::string> ShortDays(const std::vector<std::string>& days) {
+  std::vector<std::string> out;
+  for (const auto& d : days) out.push_back(d.size() == 10 ? d.substr(5) : d);
+  return out;
+}
+
+std::string CallRows(const std::vector<store::ActivityRecord>& rows, UnixSeconds now, bool with_app) {
+  if (rows.empty()) return "<p class=\"muted\">No calls yet.</p>";
+  std::string html = "<div class=\"table-wrap\"><table class=\"calls\"><thead><tr><th>When</th>" +
+                     std::string(with_app ? "<th>App</th>" : "") +
+                     "<th>Model</th><th>What</th><th>Status</th><th class=\"num\">Tokens in/out</th>"
+                     "<th class=\"num\">Cost</th><th class=\"num\">Time</th></tr></thead><tbody>";
+  for (const auto& r : rows) {
+    UnixSeconds at = r.at / 1000;
+    std::string status = std::to_string(r.status);
+    if (!r.refusal.empty()) status += " " + r.refusal;
+    html += "<tr><td title=\"" + Escape(FormatIso8601Millis(r.at)) + "\">" + Escape(Relative(at, now)) + "</td>";
+    if (with_app)
+      html += "<td><a href=\"/grants/" + Escape(r.grant_id) + "\">" + Escape(VisibleText(r.app_name)) + "</a></td>";
+    html += "<td>" + Escape(r.model) + "</td><td>" + Escape(r.capability) + (r.streamed ? " (streamed)" : "") +
+            "</td><td>" + Escape(status) + "</td><td class=\"num\">" + Count(r.input_tokens) + " / " +
+            Count(r.output_tokens) + "</td><td class=\"num\">" + Escape(Usd(r.cost_micros)) + "</td><td class=\"num\">" +
+            Count(r.latency_ms) + " ms</td></tr>";
+  }
+  return html + "</tbody></table></div>";
+}
+
+std::string EventWords(const store::EventRecord& e) {
+  boost::system::error_code ec;
+  json::value detail = json::parse(e.detail, ec);
+  if (e.kind == "budget_threshold" && !ec && detail.is_object()) {
+    const auto& o = detail.get_object();
+    std::string words = "Budget threshold crossed";
+    if (const auto* p = o.if_contains("percent"); p && p->is_int64()) words = std::to_string(p->get_int64()) + "% of the budget spent";
+    if (const auto* s = o.if_contains("spentMicros"); s && s->is_int64()) words += " (" + Usd(s->get_int64()) + ")";
+    return words;
+  }
+  if (e.kind == "lease_lost") return "A stopped broker held part of the budget; it is counted as used";
+  return e.kind + (ec ? "" : " " + e.detail);
+}
+
+class ConsolePages {
+ public:
+  explicit ConsolePages(api::BrokerContext& ctx) : ctx_(ctx) {}
+
+  awaitable<Response> Css(Request&, const http::PathParams&, http::Exchange&) { co_return Stylesheet(); }
+
+  awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/");
+    api::Caller caller{signed_in->owner};
+    struct Row {
+      store::GrantRecord record;
+      std::optional<UnixMillis> last_call;
+    };
+    UnixSeconds now = ctx_.clock();
+    auto read = [caller, now](store::Store& s) -> Result<std::vector<Row>> {
+      auto grants = s.ListGrants();
+      if (!grants) return grants.error();
+      std::vector<Row> rows;
+      for (auto& g : *grants) {
+        if (!api::MayManage(caller, g)) continue;
+        Row row{std::move(g), std::nullopt};
+        if (domain::EffectiveStatus(row.record, now) == GrantStatus::kApproved) {
+          store::ActivityQuery last;
+          last.grant_id = row.record.id;
+          last.limit = 1;
+          auto calls = s.Activity().ListActivity(last);
+          if (calls && !calls->empty()) row.last_call = calls->front().at;
+        }
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    };
+    auto rows = co_await api::OnStore(ctx_, std::move(read));
+    if (!rows) co_return Unavailable(*signed_in, "Your grants cannot be read now.");
+    const std::string& csrf = signed_in->session.csrf_token;
+    std::string waiting, active, finished;
+    int finished_count = 0;
+    for (const auto& row : *rows) {
+      const auto& g = row.record;
+      auto scope = domain::ParseScopeText(g.scope_json);
+      if (!scope) continue;
+      auto status = domain::EffectiveStatus(g, now);
+      std::string name = Escape(VisibleText(g.app_name));
+      std::string host = HostOf(g.app_url);
+      if (status == GrantStatus::kPending) {
+        waiting += "<li class=\"card\"><label class=\"pick\"><input type=\"checkbox\" name=\"id\" value=\"" +
+                   Escape(g.id) + "\"> " +
+                   (g.verified ? std::string() : "<strong class=\"unverified\">Unverified</strong> ") + name +
+                   "</label>" +
+                   Facts({{"Home page", host.empty() ? "" : Escape(host)},
+                          {"Wants", "your " + Escape(ProviderName(scope->provider)) + " key"},
+                          {"For", Escape(VisibleText(ModelsWords(*scope))) + ", " +
+                                      Escape(domain::JoinForHumans(scope->capabilities))},
+                          {"Limits", Escape(domain::JoinForHumans([&] {
+                             std::vector<std::string> l;
+                             if (scope->max_budget_cents) l.push_back(UsdCents(*scope->max_budget_cents));
+                             if (scope->max_requests) l.push_back(Counted(*scope->max_requests, "request"));
+                             if (std::string r = RateWords(*scope); !r.empty()) l.push_back(r);
+                             return l;
+                           }()))}}) +
+                   "<a class=\"button\" href=\"/consent/" + Escape(g.id) + "\">Review</a></li>";
+        continue;
+      }
+      if (status == GrantStatus::kApproved) {
+        active += "<li class=\"card grant\" id=\"grant-" + Escape(g.id) + "\"><header><h3><a href=\"/grants/" +
+                  Escape(g.id) + "\">" + name + "</a></h3>" + StatusBadge(status) + "</header>" +
+                  Facts({{"Host", Escape(host)},
+                         {"Uses", Escape(ProviderName(scope->provider)) + ": " + Escape(VisibleText(ModelsWords(*scope)))},
+                         {"Spent", SpendOfBudget(g)},
+                         {"Requests", Escape(RequestsOfCap(g))},
+                         {"Rate", Escape(RateWords(*scope))},
+                         {"Expires", g.expires_at ? "<span title=\"" + Escape(When(*g.expires_at)) + "\">" +
+                                                        Escape(Relative(*g.expires_at, now)) + "</span>"
+                                                  : ""},
+                         {"Last used", row.last_call ? Escape(Relative(*row.last_call / 1000, now)) : "never"}}) +
+                  "<a class=\"button\" href=\"/grants/" + Escape(g.id) +
+                  "\">Details and limits</a> <a class=\"button danger-link\" href=\"/console/grants/" + Escape(g.id) +
+                  "/revoke\">Revoke…</a></li>";
+        continue;
+      }
+      auto [ended, why] = Ending(g, status);
+      ++finished_count;
+      finished += "<li><a href=\"/grants/" + Escape(g.id) + "\">" + name + "</a> " + StatusBadge(status) + " " +
+                  Escape(why) + (ended ? " on " + Escape(When(*ended)) : "") + "</li>";
+    }
+    std::string body = "<h1>Your grants</h1><p class=\"muted\">Signed in as <strong>" +
+                       Escape(signed_in->owner.username) + "</strong>.</p>";
+    body += Notice(req);
+    body += "<h2>Waiting for you</h2>";
+    if (waiting.empty())
+      body += "<p class=\"muted\">No requests.</p>";
+    else
+      body += "<form method=\"post\" action=\"/waiting/deny\" id=\"waiting-form\">" + Hidden(csrf) +
+              "<ul class=\"cards\" id=\"waiting\">" + waiting +
+              "</ul><button type=\"submit\" name=\"which\" value=\"selected\" class=\"secondary\">Deny selected"
+              "</button> <button type=\"submit\" name=\"which\" value=\"unverified\" class=\"secondary\">Deny all "
+              "unverified</button></form>";
+    body += "<h2>Active</h2>";
+    body += active.empty() ? "<p class=\"muted\">No active grants.</p>" : "<ul class=\"cards\" id=\"grants\">" + active + "</ul>";
+    if (finished_count > 0)
+      body += "<h2>Finished</h2><details id=\"finished\"><summary>" + Counted(finished_count, "finished grant") +
+              "</summary><ul>" + finished + "</ul></details>";
+    co_return ConsolePage(StatusCode::ok, "Home", Nav(csrf, "/"), body);
+  }
+
+  awaitable<Response> Grant(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/grants/" + id);
+    std::string notice = Notice(req);  // g++ 12: no temporaries inside co_await
+    FormErrors none;
+    co_return co_await GrantPage(*signed_in, id, StatusCode::ok, notice, nullptr, none);
+  }
+
+  awaitable<Response> SaveLimits(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/grants/" + id);
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
+    LimitsInput in{http::FormValue(*form, "budget"),         http::FormValue(*form, "max_requests"),
+                   http::FormValue(*form, "rate_limit"),     http::FormValue(*form, "max_tokens_per_minute"),
+                   http::FormValue(*form, "max_concurrent"), http::FormValue(*form, "ends")};
+    for (std::string* field : {&in.budget, &in.max_requests, &in.rate_limit, &in.max_tokens_per_minute,
+                               &in.max_concurrent}) {
+      while (!field->empty() && field->back() == ' ') field->pop_back();
+      while (!field->empty() && field->front() == ' ') field->erase(0, 1);
+    }
+    auto grant = co_await Managed(id, *signed_in);
+    if (!grant) co_return NotFoundPage(*signed_in);
+    UnixSeconds now = ctx_.clock();
+    FormErrors errors;
+    domain::Scope limits = grant->scope;
+    auto budget = ParseDollars(in.budget);
+    if (!budget) errors.by_field["budget"] = "Write an amount in dollars, like 5 or 12.50";
+    auto whole = [&errors](const std::string& text, const char* field) {
+      auto v = ParseWhole(text);
+      if (!v) errors.by_field[field] = "Write a whole number (0 or more), or leave it empty for no limit";
+      return v.value_or(std::nullopt);
+    };
+    limits.max_budget_cents = budget.value_or(std::nullopt);
+    limits.max_requests = whole(in.max_requests, "max_requests");
+    limits.rate_limit = whole(in.rate_limit, "rate_limit");
+    limits.max_tokens_per_minute = whole(in.max_tokens_per_minute, "max_tokens_per_minute");
+    limits.max_concurrent = whole(in.max_concurrent, "max_concurrent");
+    if (limits.max_concurrent && *limits.max_concurrent == 0)
+      errors.by_field["max_concurrent"] = "At least 1 call at once, or empty for the broker's default";
+    if (limits.rate_limit && *limits.rate_limit == 0)
+      errors.by_field["rate_limit"] = "At least 1 a minute, or empty for no limit";
+    std::optional<UnixSeconds> ends_at;
+    if (in.ends != "keep") {
+      bool offered = false;
+      for (const auto& [value, text] : EndChoices(grant->record, now))
+        if (value == in.ends) offered = true;
+      if (!offered)
+        errors.by_field["ends"] = "Choose one of the offered lifetimes";
+      else
+        ends_at = now + std::stoll(in.ends);
+    }
+    if (errors.empty()) {
+      // The same checks as PATCH /grants/:id: the limits must make a valid scope.
+      auto checked = domain::ParseScope(json::value(domain::ScopeToJson(limits)), "scope", {limits.provider});
+      if (!checked) {
+        Error e = checked.error();
+        static const std::map<std::string, std::string> kFields{{"scope.maxBudgetCents", "budget"},
+                                                                {"scope.maxRequests", "max_requests"},
+                                                                {"scope.rateLimit", "rate_limit"},
+                                                                {"scope.maxTokensPerMinute", "max_tokens_per_minute"},
+                                                                {"scope.maxConcurrent", "max_concurrent"}};
+        for (const auto& f : e.field_errors) {
+          auto it = kFields.find(f.field);
+          if (it != kFields.end())
+            errors.by_field[it->second] = f.message;
+          else
+            errors.general = f.message;
+        }
+        if (errors.empty()) errors.general = e.message;
+      }
+    }
+    std::string no_notice;  // g++ 12: no temporaries inside co_await
+    if (!errors.empty())
+      co_return co_await GrantPage(*signed_in, id, StatusCode::bad_request, no_notice, &in, errors);
+    domain::Scope chosen = limits;
+    api::GrantChange change = [chosen, ends_at](store::GrantRecord& g, UnixSeconds at) -> Status {
+      if (auto set = api::SetLimits(chosen)(g, at); !set) return set;
+      if (ends_at) return api::EndSooner(*ends_at)(g, at);
+      return {};
+    };
+    api::Caller caller{signed_in->owner};
+    auto changed = co_await api::ChangeGrant(ctx_, id, caller, change);
+    if (!changed) {
+      errors.general = "Nothing was changed: " + changed.error().message;
+      co_return co_await GrantPage(*signed_in, id, StatusCode::conflict, no_notice, &in, errors);
+    }
+    co_return SeeOther("/grants/" + Percent(id) + "?done=limits");
+  }
+
+  awaitable<Response> ConfirmRevoke(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/console/grants/" + id + "/revoke");
+    auto grant = co_await Managed(id, *signed_in);
+    if (!grant) co_return NotFoundPage(*signed_in);
+    const std::string& csrf = signed_in->session.csrf_token;
+    std::string name = Escape(VisibleText(grant->record.app_name));
+    std::string body = "<h1>Revoke " + name + "?</h1>";
+    if (grant->record.status == GrantStatus::kRevoked) {
+      body += "<p class=\"notice\" role=\"status\">This grant is already revoked.</p><p><a href=\"/grants/" +
+              Escape(id) + "\">Back to the grant</a></p>";
+      co_return ConsolePage(StatusCode::ok, "Revoke", Nav(csrf, ""), body);
+    }
+    body += "<p id=\"revoke-warning\">" + name + " will lose access to your " +
+            Escape(ProviderName(grant->scope.provider)) +
+            " key at once: its very next call, with any token it holds, is refused. This cannot be undone; the app "
+            "would have to ask again.</p>"
+            "<form method=\"post\" action=\"/console/grants/" +
+            Escape(id) + "/revoke\" id=\"revoke-form\">" + Hidden(csrf) +
+            "<button type=\"submit\" class=\"danger\" name=\"confirm\" value=\"yes\">Revoke now</button> "
+            "<a class=\"button\" href=\"/grants/" +
+            Escape(id) + "\">Cancel</a></form>";
+    co_return ConsolePage(StatusCode::ok, "Revoke " + grant->record.app_name, Nav(csrf, ""), body);
+  }
+
+  awaitable<Response> Revoke(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/console/grants/" + id + "/revoke");
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
+    api::Caller caller{signed_in->owner};
+    api::GrantChange revoke = api::Revoke();  // g++ 12: no temporaries inside co_await
+    auto revoked = co_await api::ChangeGrant(ctx_, id, caller, revoke);
+    if (!revoked) co_return NotFoundPage(*signed_in);
+    co_return SeeOther("/grants/" + Percent(id) + "?done=revoked");
+  }
+
+  // The owner's activity across every app: spend over 24 hours, 7 or 30 days stacked by app or by
+  // model, the top apps and models, and the call log (filtered, paged, downloadable).
+  awaitable<Response> Activity(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, std::string(http::PathOf(req.target())) + QueryOf(req));
+    auto filters = ReadFilters(req);
+    UnixSeconds now = ctx_.clock();
+    Window window = WindowOf(filters.range, now);
+    store::ActivityQuery query = filters.query;
+    query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
+    query.from = window.from * 1000;
+    query.to = window.to * 1000;
+    query.limit = kLogPage;
+    if (!filters.cursor.empty()) query.after = record::ParseActivityCursor(filters.cursor);
+    int64_t bucket = window.bucket * 1000;
+    auto read = [query, bucket](store::Store& st) -> Result<std::pair<std::vector<store::ActivityTotal>,
+                                                                      std::vector<store::ActivityRecord>>> {
+      auto sums = st.Activity().SumActivity(query, bucket);
+      if (!sums) return sums.error();
+      auto calls = st.Activity().ListActivity(query);
+      if (!calls) return calls.error();
+      return std::make_pair(std::move(*sums), std::move(*calls));
+    };
+    auto got = co_await api::OnStore(ctx_, std::move(read));
+    if (!got) co_return Unavailable(*signed_in, "The activity cannot be read now.");
+    const auto& [sums, calls] = *got;
+    std::vector<std::string> columns, labels;
+    for (UnixSeconds at = window.from; at < window.to; at += window.bucket) {
+      columns.push_back(window.bucket == kDay ? Day(at) : When(at).substr(0, 16));
+      labels.push_back(window.bucket == kDay ? Day(at).substr(5) : When(at).substr(11, 5));
+    }
+    auto column_of = [&](UnixMillis bucket_start) {
+      size_t i = static_cast<size_t>((bucket_start / 1000 - window.from) / window.bucket);
+      return i < columns.size() ? columns[i] : std::string();
+    };
+    std::vector<ChartValue> values;
+    std::map<std::string, std::pair<int64_t, int64_t>> apps, models;  // cost, calls
+    for (const auto& t : sums) {
+      values.push_back({column_of(t.bucket), filters.by == "model" ? t.model : VisibleText(t.app_name), t.cost_micros});
+      apps[VisibleText(t.app_name)].first += t.cost_micros;
+      apps[VisibleText(t.app_name)].second += t.calls;
+      models[t.model].first += t.cost_micros;
+      models[t.model].second += t.calls;
+    }
+    ChartSpec spec{"activity-chart",
+                   "Spend per " + std::string(window.bucket == kDay ? "day" : "hour") + ", by " +
+                       (filters.by == "model" ? "model" : "app"),
+                   "US dollars", window.bucket == kDay ? "Day (UTC)" : "Hour (UTC)", columns, labels,
+                   [](int64_t v) { return Usd(v); }};
+    std::string self = "/activity";
+    std::string body = "<h1>Activity</h1>";
+    body += "<form method=\"get\" action=\"/activity\" class=\"filters\" id=\"filters\">" +
+            Select("range", "Period", filters.range, {{"24h", "Last 24 hours"}, {"7d", "Last 7 days"}, {"30d", "Last 30 days"}}) +
+            Select("by", "Stack by", filters.by, {{"app", "App"}, {"model", "Model"}}) +
+            "<div><label for=\"app\">App</label><input id=\"app\" name=\"app\" value=\"" + Escape(filters.app) +
+            "\"></div><div><label for=\"model\">Model</label><input id=\"model\" name=\"model\" value=\"" +
+            Escape(filters.model) + "\"></div><div><label for=\"status\">Status</label><input id=\"status\" "
+            "name=\"status\" inputmode=\"numeric\" size=\"4\" value=\"" + Escape(filters.status) + "\"></div>" +
+            (filters.grant.empty() ? "" : "<input type=\"hidden\" name=\"grant\" value=\"" + Escape(filters.grant) + "\">") +
+            "<div><button type=\"submit\">Show</button></div></form>";
+    if (!filters.error.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(filters.error) + "</p>";
+    body += StackedBarChart(spec, values);
+    auto top = [](const std::map<std::string, std::pair<int64_t, int64_t>>& m, const char* what, const char* id) {
+      std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> sorted(m.begin(), m.end());
+      std::stable_sort(sorted.begin(), sorted.end(),
+                       [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+      if (sorted.size() > 10) sorted.resize(10);
+      std::string html = "<div><h2>Top " + std::string(what) + "s</h2>";
+      if (sorted.empty()) return html + "<p class=\"muted\">None in this period.</p></div>";
+      html += "<table id=\"" + std::string(id) + "\"><thead><tr><th>" + what +
+              "</th><th class=\"num\">Calls</th><th class=\"num\">Spent</th></tr></thead><tbody>";
+      for (const auto& [name, figures] : sorted)
+        html += "<tr><td>" + Escape(name) + "</td><td class=\"num\">" + Count(figures.second) +
+                "</td><td class=\"num\">" + Escape(Usd(figures.first)) + "</td></tr>";
+      return html + "</tbody></table></div>";
+    };
+    body += "<div class=\"limits\">" + top(apps, "App", "top-apps") + top(models, "Model", "top-models") + "</div>";
+    std::string filter_query = FilterQuery(filters);
+    body += "<h2>Calls</h2><p>Download this period's calls: <a href=\"/console/activity.csv?" + filter_query +
+            "\" download>CSV</a> · <a href=\"/console/activity.jsonl?" + filter_query + "\" download>JSON Lines</a></p>";
+    body += CallRows(calls, now, true);
+    if (static_cast<int64_t>(calls.size()) == kLogPage)
+      body += "<p><a href=\"/activity?" + filter_query + "&amp;cursor=" + Percent(record::ActivityCursor(calls.back())) +
+              "\">Older calls →</a></p>";
+    co_return ConsolePage(filters.error.empty() ? StatusCode::ok : StatusCode::bad_request, "Activity",
+                          Nav(signed_in->session.csrf_token, self), body);
+  }
+
+  // The period's calls, oldest pages last, as CSV or JSON Lines (at most kMaxDownload rows).
+  awaitable<Response> Download(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/activity");
+    bool csv = http::PathOf(req.target()).ends_with(".csv");
+    auto filters = ReadFilters(req);
+    UnixSeconds now = ctx_.clock();
+    Window window = WindowOf(filters.range, now);
+    store::ActivityQuery query = filters.query;
+    query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
+    query.from = window.from * 1000;
+    query.to = window.to * 1000;
+    query.limit = 1000;
+    auto read = [query, csv](store::Store& st) mutable -> Result<std::string> {
+      std::string out = csv ? record::ActivityCsvHeader() : std::string();
+      for (int64_t total = 0; total < kMaxDownload;) {
+        auto rows = st.Activity().ListActivity(query);
+        if (!rows) return rows.error();
+        for (const auto& r : *rows)
+          out += csv ? record::ActivityCsvLine(r) : json::serialize(record::ActivityToJson(r)) + "\n";
+        total += static_cast<int64_t>(rows->size());
+        if (static_cast<int64_t>(rows->size()) < query.limit) break;
+        query.after = store::RecordCursor{rows->back().at, rows->back().id};
+      }
+      return out;
+    };
+    auto text = co_await api::OnStore(ctx_, std::move(read));
+    if (!text) co_return Unavailable(*signed_in, "The activity cannot be read now.");
+    Response res(StatusCode::ok, 11);
+    res.set(bhttp::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+    res.set(bhttp::field::content_disposition,
+            std::string("attachment; filename=\"activity-") + Day(now) + (csv ? ".csv\"" : ".jsonl\""));
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = std::move(*text);
+    res.prepare_payload();
+    co_return res;
+  }
+
+  awaitable<Response> Keys(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    KeyForm none;
+    co_return co_await KeysPage(*signed_in, StatusCode::ok, Notice(req), none);
+  }
+
+  awaitable<Response> AddKey(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    KeyForm typed{http::FormValue(*form, "provider"), http::FormValue(*form, "label"), {}};
+    std::string secret = http::FormValue(*form, "key");
+    if (typed.label.empty()) typed.label = std::string(api::kDefaultKeyLabel);
+    const proxy::ProviderEndpoint* endpoint = ctx_.upstream.Table().Find(typed.provider);
+    if (!endpoint || endpoint->keyless) typed.errors.by_field["provider"] = "Choose one of the providers listed";
+    if (auto ok = api::CheckNewKey(typed.label, secret); !ok)
+      for (const auto& f : ok.error().field_errors) typed.errors.by_field[f.field] = f.message;
+    std::string no_notice;  // g++ 12: no temporaries inside co_await
+    if (!typed.errors.empty()) {
+      // The key is never sent back: the owner types it again.
+      if (typed.errors.by_field.count("key") == 0)
+        typed.errors.by_field["key"] = "For your safety the key was not kept; type it again";
+      co_return co_await KeysPage(*signed_in, StatusCode::bad_request, no_notice, typed);
+    }
+    api::Caller caller{signed_in->owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    auto record = ctx_.vault.Seal(RandomUuid(), owner, typed.provider, typed.label, secret, ctx_.clock());
+    auto put = [record](store::Store& st) { return st.Keys().PutKey(record); };
+    auto replaced = co_await api::OnStore(ctx_, std::move(put));
+    if (!replaced) {
+      typed.errors.general = "The key could not be saved: " + replaced.error().message;
+      co_return co_await KeysPage(*signed_in, StatusCode::service_unavailable, no_notice, typed);
+    }
+    ctx_.vault.Put(record, secret);
+    ctx_.audit.Record(api::KeyEvent(*replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded,
+                                    api::ActorOf(caller), record));
+    co_return SeeOther("/keys?done=key-added");
+  }
+
+  awaitable<Response> RemoveKey(Request& req, const http::PathParams& params, http::Exchange&) {
+    std::string id(params.Get("id"));
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/keys");
+    auto form = http::ParseForm(req.body());
+    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    api::Caller caller{signed_in->owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    auto remove = [owner, id](store::Store& st) -> Result<store::ProviderKeyRecord> {
+      auto key = st.Keys().GetKey(id);
+      if (!key) return key.error();
+      if (key->owner_id != owner) return MakeError(Errc::kNotFound, "Key not found");
+      if (auto deleted = st.Keys().DeleteKey(id); !deleted) return deleted.error();
+      return key;
+    };
+    auto removed = co_await api::OnStore(ctx_, std::move(remove));
+    if (!removed) {
+      KeyForm typed;
+      typed.errors.general = "That key is not yours, or was already removed.";
+      std::string no_notice;
+      co_return co_await KeysPage(*signed_in, StatusCode::not_found, no_notice, typed);
+    }
+    ctx_.vault.Remove(id);
+    ctx_.audit.Record(api::KeyEvent(api::audit_kind::kKeyRemoved, api::ActorOf(caller), *removed));
+    co_return SeeOther("/keys?done=key-removed");
+  }
+
+  // The owner's audit trail, newest first, filterable by kind, grant and day.
+  awaitable<Response> Audit(Request& req, const http::PathParams&, http::Exchange&) {
+    auto signed_in = co_await api::CurrentOwner(ctx_, req);
+    if (!signed_in) co_return SignInAgain(req, "/audit");
+    std::string kind = http::QueryValue(req.target(), "kind");
+    std::string grant = http::QueryValue(req.target(), "grant");
+    std::string from = http::QueryValue(req.target(), "from");
+    std::string to = http::QueryValue(req.target(), "to");
+    std::string before = http::QueryValue(req.target(), "before");
+    store::AuditQuery query;
+    query.owner_id = signed_in->owner.id;
+    if (!kind.empty()) query.kind = kind;
+    if (!grant.empty()) query.grant_id = grant;
+    std::string error;
+    if (!from.empty()) {
+      if (auto at = ParseIso8601Millis(from)) query.from = *at; else error = "From: write a date like 2026-11-30";
+    }
+    if (!to.empty()) {
+      if (auto at = ParseIso8601Millis(to)) query.to = *at + (to.size() == 10 ? kDay * 1000 : 0);
+      else error = "To: write a date like 2026-11-30";
+    }
+    if (!before.empty()) {
+      auto v = ParseWhole(before);
+      if (v && *v) query.before_seq = **v;
+    }
+    query.limit = kLogPage;
+    auto list = [query](store::Store& st) { return st.Audit().ListAudit(query); };
+    auto records = co_await api::OnStore(ctx_, std::move(list));
+    if (!records) co_return Unavailable(*signed_in, "The audit trail cannot be read now.");
+    std::string body = "<h1>Audit trail</h1><p class=\"muted\">Everything done with your grants and keys, in order; "
+                       "<code>aipassport audit verify</code> checks that none of it was changed.</p>";
+    body += "<form method=\"get\" action=\"/audit\" class=\"filters\" id=\"audit-filters\">"
+            "<div><label for=\"kind\">Kind</label><input id=\"kind\" name=\"kind\" placeholder=\"grant.revoked\" "
+            "value=\"" + Escape(kind) + "\"></div><div><label for=\"grant\">Grant</label><input id=\"grant\" "
+            "name=\"grant\" value=\"" + Escape(grant) + "\"></div><div><label for=\"from\">From</label><input "
+            "id=\"from\" name=\"from\" type=\"date\" value=\"" + Escape(from) + "\"></div><div><label for=\"to\">To"
+            "</label><input id=\"to\" name=\"to\" type=\"date\" value=\"" + Escape(to) + "\"></div><div><button "
+            "type=\"submit\">Show</button></div></form>";
+    if (!error.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(error) + "</p>";
+    if (records->empty()) {
+      body += "<p class=\"muted\">No records.</p>";
+    } else {
+      body += "<div class=\"table-wrap\"><table id=\"audit\"><thead><tr><th class=\"num\">#</th><th>When</th><th>What"
+              "</th><th>By</th><th>Grant</th><th>Detail</th></tr></thead><tbody>";
+      for (const auto& r : *records)
+        body += "<tr><td class=\"num\">" + std::to_string(r.seq) + "</td><td>" + Escape(When(r.at / 1000)) +
+                "</td><td>" + Escape(r.kind) + "</td><td>" + Escape(VisibleText(r.actor)) + "</td><td>" +
+                (r.grant_id.empty() ? "" : "<a href=\"/grants/" + Escape(r.grant_id) + "\">" +
+                                               Escape(r.grant_id.substr(0, 8)) + "</a>") +
+                "</td><td><code>" + Escape(VisibleText(r.detail == "{}" ? "" : r.detail)) + "</code></td></tr>";
+      body += "</tbody></table></div>";
+      if (static_cast<int64_t>(records->size()) == kLogPage)
+        body += "<p><a href=\"/audit?kind=" + Percent(kind) + "&amp;grant=" + Percent(grant) + "&amp;from=" +
+                Percent(from) + "&amp;to=" + Percent(to) + "&amp;before=" + std::to_string(records->back().seq) +
+                "\">Older records →</a></p>";
+    }
+    co_return ConsolePage(error.empty() ? StatusCode::ok : StatusCode::bad_request, "Audit trail",
+                          Nav(signed_in->session.csrf_token, "/audit"), body);
+  }
+
+ private:
+  struct Filters {
+    std::string range = "7d", by = "app", app, model, status, grant, cursor, error;
+    store::ActivityQuery query;
+  };
+
+  static std::string QueryOf(const Request& req) {
+    std::string_view target = req.target();
+    size_t q = target.find('?');
+    return q == std::string_view::npos ? "" : std::string(target.substr(q));
+  }
+
+  static Filters ReadFilters(const Request& req) {
+    Filters f;
+    auto value = [&req](const char* name) { return http::QueryValue(req.target(), name); };
+    if (std::string r = value("range"); r == "24h" || r == "7d" || r == "30d") f.range = r;
+    if (value("by") == "model") f.by = "model";
+    f.app = value("app");
+    f.model = value("model");
+    f.status = value("status");
+    f.grant = value("grant");
+    f.cursor = value("cursor");
+    if (!f.app.empty()) f.query.app_name = f.app;
+    if (!f.model.empty()) f.query.model = f.model;
+    if (!f.grant.empty()) f.query.grant_id = f.grant;
+    if (!f.status.empty()) {
+      auto v = ParseWhole(f.status);
+      if (v && *v && **v >= 100 && **v <= 599)
+        f.query.status = static_cast<int>(**v);
+      else
+        f.error = "Status: write an HTTP status such as 200 or 429";
+    }
+    return f;
+  }
+
+  static std::string FilterQuery(const Filters& f) {
+    std::string q = "range=" + f.range + "&amp;by=" + f.by;
+    if (!f.app.empty()) q += "&amp;app=" + Percent(f.app);
+    if (!f.model.empty()) q += "&amp;model=" + Percent(f.model);
+    if (f.query.status) q += "&amp;status=" + std::to_string(*f.query.status);
+    if (!f.grant.empty()) q += "&amp;grant=" + Percent(f.grant);
+    return q;
+  }
+
+  struct Window {
+    UnixSeconds from = 0, to = 0;
+    int64_t bucket = kDay;
+  };
+
+  // 24 hours in hours; 7 or 30 days in UTC days, today included.
+  static Window WindowOf(const std::string& range, UnixSeconds now) {
+    if (range == "24h") {
+      UnixSeconds hour_end = (now / 3600 + 1) * 3600;
+      return {hour_end - 24 * 3600, hour_end, 3600};
+    }
+    int64_t days = range == "30d" ? 30 : 7;
+    UnixSeconds day_end = (now / kDay + 1) * kDay;
+    return {day_end - days * kDay, day_end, kDay};
+  }
+
+  static std::string Select(const char* name, const char* label, const std::string& chosen,
+                            const std::vector<std::pair<std::string, std::string>>& options) {
+    std::string html = "<div><label for=\"" + std::string(name) + "\">" + label + "</label><select id=\"" + name +
+                       "\" name=\"" + name + "\">";
+    for (const auto& [value, text] : options)
+      html += "<option value=\"" + value + "\"" + (value == chosen ? " selected" : "") + ">" + text + "</option>";
+    return html + "</select></div>";
+  }
+
+  struct KeyForm {
+    std::string provider, label;
+    FormErrors errors;
+  };
+
+  awaitable<Response> KeysPage(const api::SignedIn& s, StatusCode status, const std::string& notice, const KeyForm& typed) {
+    api::Caller caller{s.owner};
+    std::string owner = api::ActingOwner(ctx_, caller);
+    UnixSeconds now = ctx_.clock();
+    auto read = [owner, caller, now](store::Store& st)
+        -> Result<std::pair<std::vector<store::ProviderKeyRecord>, std::vector<store::GrantRecord>>> {
+      auto keys = st.Keys().ListKeys(owner);
+      if (!keys) return keys.error();
+      auto grants = st.ListGrants();
+      if (!grants) return grants.error();
+      std::vector<store::GrantRecord> live;
+      for (auto& g : *grants)
+        if (g.owner_id && *g.owner_id == owner && api::MayManage(caller, g) &&
+            domain::EffectiveStatus(g, now) == GrantStatus::kApproved)
+          live.push_back(std::move(g));
+      return std::make_pair(std::move(*keys), std::move(live));
+    };
+    auto got = co_await api::OnStore(ctx_, std::move(read));
+    if (!got) co_return Unavailable(s, "Your keys cannot be read now.");
+    const auto& [keys, grants] = *got;
+    const std::string& csrf = s.session.csrf_token;
+    auto users = [&grants](const std::string& provider, const std::string& label) {
+      std::string html;
+      for (const auto& g : grants) {
+        auto scope = domain::ParseScopeText(g.scope_json);
+        if (!scope || scope->provider != provider || g.key_label.value_or("") != label) continue;
+        html += (html.empty() ? "" : ", ") + std::string("<a href=\"/grants/") + Escape(g.id) + "\">" +
+                Escape(VisibleText(g.app_name)) + "</a>";
+      }
+      return html.empty() ? std::string("<span class=\"muted\">no active grant</span>") : html;
+    };
+    std::string rows;
+    std::set<std::string> covered;
+    for (const auto& k : keys) {
+      covered.insert(k.provider);
+      rows += "<tr><td>" + Escape(ProviderName(k.provider)) + "</td><td>" + Escape(k.label) +
+              "</td><td><code class=\"hint\">…" + Escape(k.hint) + "</code></td><td>" + users(k.provider, k.label) +
+              "</td><td>" + (k.last_used_at && *k.last_used_at > 0 ? Escape(Relative(*k.last_used_at, now)) : "never") +
+              "</td><td><form method=\"post\" action=\"/console/keys/" + Escape(k.id) + "/remove\">" + Hidden(csrf) +
+              "<button type=\"submit\" class=\"danger\" name=\"remove\" value=\"" + Escape(k.id) +
+              "\">Remove</button></form></td></tr>";
+    }
+    std::vector<std::pair<std::string, std::string>> providers;
+    std::vector<std::string> missing;
+    for (const auto& endpoint : ctx_.upstream.Table().endpoints) {
+      if (endpoint.keyless) continue;
+      providers.emplace_back(endpoint.name, ProviderName(endpoint.name));
+      if (auto env = ctx_.vault.EnvironmentKey(owner, endpoint.name)) {
+        covered.insert(endpoint.name);
+        std::string_view secret = env->secret;
+        rows += "<tr><td>" + Escape(ProviderName(endpoint.name)) + "</td><td>" + Escape(env->label) +
+                " <span class=\"muted\">(the broker's environment)</span></td><td><code class=\"hint\">…" +
+                Escape(secret.substr(secret.size() >= 4 ? secret.size() - 4 : 0)) + "</code></td><td>" +
+                users(endpoint.name, env->label) + "</td><td>" +
+                [&] {
+                  UnixSeconds used = env->last_used_at.load(std::memory_order_relaxed);
+                  return used > 0 ? Escape(Relative(used, now)) : std::string("never");
+                }() +
+                "</td><td class=\"muted\">set by the operator</td></tr>";
+      }
+      if (!covered.count(endpoint.name)) missing.push_back(ProviderName(endpoint.name));
+    }
+    std::string body = "<h1>Your provider keys</h1>" + notice;
+    if (!typed.errors.general.empty()) body += "<p class=\"alert\" role=\"alert\">" + Escape(typed.errors.general) + "</p>";
+    body += rows.empty() ? "<p class=\"muted\">No keys yet.</p>"
+                         : "<div class=\"table-wrap\"><table id=\"keys\"><thead><tr><th>Provider</th><th>Label</th>"
+                           "<th>Key</th><th>Used by</th><th>Last used</th><th></th></tr></thead><tbody>" +
+                               rows + "</tbody></table></div>";
+    body += "<p class=\"muted\">Only the last four characters of a key are ever shown.</p>";
+    if (!missing.empty())
+      body += "<p class=\"warning\" id=\"missing\">No key yet for " + Escape(domain::JoinForHumans(missing)) +
+              ": requests for " + (missing.size() == 1 ? "it" : "them") + " cannot be approved until you add one.</p>";
+    std::string chosen = typed.provider.empty() && !providers.empty() ? providers.front().first : typed.provider;
+    body += "<h2>Add a key</h2><form method=\"post\" action=\"/console/keys\" id=\"key-form\" autocomplete=\"off\" "
+            "novalidate>" + Hidden(csrf) + Select("provider", "Provider", chosen, providers);
+    if (auto it = typed.errors.by_field.find("provider"); it != typed.errors.by_field.end())
+      body += "<p class=\"field-error\" role=\"alert\">" + Escape(it->second) + "</p>";
+    body += TextField("label", "Label", typed.label.empty() ? std::string(api::kDefaultKeyLabel) : typed.label,
+                      typed.errors, "", "text", "");
+    body += TextField("key", "API key", "", typed.errors, "", "password", "");
+    body += "<p class=\"muted\">A key under a label you already use replaces it; its grants go on with the new "
+            "one.</p><button type=\"submit\" class=\"primary\">Save key</button></form>";
+    co_return ConsolePage(status, "Keys", Nav(csrf, "/keys"), body);
+  }
+
+  // The login page, remembering where the owner was; "session ended" when the browser still held one.
+  Response SignInAgain(const Request& req, const std::string& next) {
+    bool had_session = http::CookieValue(req, api::SessionCookieName(ctx_)).has_value();
+    return SeeOther("/login?next=" + Percent(next) + (had_session ? "&ended=1" : ""));
+  }
+
+  static bool CsrfOk(const http::Form& form, const api::SignedIn& s) {
+    return crypto::ConstantTimeEqual(http::FormValue(form, "csrf"), s.session.csrf_token);
+  }
+
+  Response Forged(const api::SignedIn& s, const std::string& back) {
+    return ConsolePage(StatusCode::forbidden, "Nothing changed", Nav(s.session.csrf_token, ""),
+                       "<p class=\"alert\" role=\"alert\">This form did not come from your page; nothing was "
+                       "changed.</p><p><a href=\"" +
+                           Escape(back) + "\">Back</a></p>");
+  }
+
+  Response NotFoundPage(const api::SignedIn& s) {
+    return ConsolePage(StatusCode::not_found, "Not found", Nav(s.session.csrf_token, ""),
+                       "<h1>No such grant</h1><p>It does not exist, or it is not yours.</p><p><a href=\"/\">Back to "
+                       "your grants</a></p>");
+  }
+
+  Response Unavailable(const api::SignedIn& s, const std::string& what) {
+    return ConsolePage(StatusCode::service_unavailable, "Error", Nav(s.session.csrf_token, ""),
+                       "<p class=\"alert\" role=\"alert\">" + Escape(what) + " Try again in a moment.</p>");
+  }
+
+  static std::string Notice(const Request& req) {
+    std::string done = http::QueryValue(req.target(), "done");
+    if (done == "revoked")
+      return "<p class=\"notice\" role=\"status\" id=\"notice\">Revoked. Its tokens stopped working at once: the "
+             "app's next call is refused.</p>";
+    if (done == "limits")
+      return "<p class=\"notice\" role=\"status\" id=\"notice\">Saved. The new limits apply from the next call.</p>";
+    if (done == "key-added") return "<p class=\"notice\" role=\"status\" id=\"notice\">Key saved.</p>";
+    if (done == "key-removed") return "<p class=\"notice\" role=\"status\" id=\"notice\">Key removed.</p>";
+    return "";
+  }
+
+  awaitable<Result<domain::Grant>> Managed(const std::string& id, const api::SignedIn& s) {
+    auto grant = co_await api::LoadGrant(ctx_, id);
+    api::Caller caller{s.owner};
+    if (!grant || !api::MayManage(caller, grant->record)) co_return MakeError(Errc::kNotFound, "Grant not found");
+    co_return std::move(*grant);
+  }
+
+  awaitable<Response> GrantPage(const api::SignedIn& s, const std::string& id, StatusCode status,
+                                const std::string& notice, const LimitsInput* typed, const FormErrors& errors) {
+    auto grant = co_await Managed(id, s);
+    if (!grant) co_return NotFoundPage(s);
+    struct Record {
+      std::vector<store::UsageRecord> usage;
+      std::vector<store::EventRecord> events;
+      std::vector<store::ActivityRecord> calls;
+    };
+    auto read = [id](store::Store& st) -> Result<Record> {
+      Record r;
+      auto usage = st.ListUsage(id);
+      if (!usage) return usage.error();
+      auto events = st.ListEvents(id);
+      if (!events) return events.error();
+      store::ActivityQuery q;
+      q.grant_id = id;
+      q.limit = kRecentCalls;
+      auto calls = st.Activity().ListActivity(q);
+      if (!calls) return calls.error();
+      return Record{std::move(*usage), std::move(*events), std::move(*calls)};
+    };
+    auto record = co_await api::OnStore(ctx_, std::move(read));
+    if (!record) co_return Unavailable(s, "This grant's record cannot be read now.");
+    const auto& r = grant->record;
+    const auto& scope = grant->scope;
+    UnixSeconds now = ctx_.clock();
+    auto st = domain::EffectiveStatus(r, now);
+    const std::string& csrf = s.session.csrf_token;
+    std::string name = Escape(VisibleText(r.app_name));
+    std::string body = "<p><a href=\"/\">← Your grants</a></p><h1>" + name + " " + StatusBadge(st) + "</h1>" + notice;
+    auto [ended, why] = Ending(r, st);
+    std::string home = r.app_url.empty() ? "" : "<a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" +
+                                                    Escape(VisibleText(r.app_url)) + "</a>";
+    std::string caps;
+    for (const auto& c : scope.capabilities) caps += (caps.empty() ? "" : ", ") + Escape(c);
+    body += "<h2>What it may do</h2>" +
+            Facts({{"App", r.verified ? "registered by an owner" : "<strong class=\"unverified\">Unverified</strong> "
+                                                                    "(its name and home page are what it says)"},
+                   {"Home page", home},
+                   {"Host", Escape(HostOf(r.app_url))},
+                   {"Reason", Escape(VisibleText(r.reason))},
+                   {"Provider", Escape(ProviderName(scope.provider))},
+                   {"Models", Escape(VisibleText(ModelsWords(scope)))},
+                   {"Capabilities", caps},
+                   {"Key", r.key_label ? "your " + Escape(ProviderName(scope.provider)) + " key “" +
+                                             Escape(*r.key_label) + "”"
+                                       : ""},
+                   {"Approved", r.approved_at ? Escape(When(*r.approved_at)) : ""},
+                   {"Ends", r.expires_at && st == GrantStatus::kApproved
+                                ? Escape(Relative(*r.expires_at, now)) + " (" + Escape(When(*r.expires_at)) + ")"
+                                : ""},
+                   {"Ended", why.empty() ? "" : Escape(why) + (ended ? " on " + Escape(When(*ended)) : "")}},
+                  "grant-facts");
+    body += "<h2>Use</h2>" + Facts({{"Spent", SpendOfBudget(r)},
+                                     {"Requests", Escape(RequestsOfCap(r))},
+                                     {"Rate", Escape(RateWords(scope))},
+                                     {"Last call", record->calls.empty()
+                                                       ? "never"
+                                                       : Escape(Relative(record->calls.front().at / 1000, now))}},
+                                    "use");
+    if (st == GrantStatus::kApproved || st == GrantStatus::kExhausted) {
+      LimitsInput in = typed ? *typed : InputOf(scope);
+      body += "<h2>Limits</h2>" + LimitsForm(*grant, in, errors, csrf, now);
+    }
+    std::vector<std::string> days = LastDays(now, kChartDays);
+    std::vector<ChartValue> spend, tokens;
+    for (const auto& u : record->usage) {
+      spend.push_back({u.day, u.model, u.cost_micros});
+      tokens.push_back({u.day, u.model, u.input_tokens + u.output_tokens});
+    }
+    ChartSpec spend_spec{"spend-chart", "Spend per day, by model", "US dollars", "Day (UTC)",
+                         days, ShortDays(days), [](int64_t v) { return Usd(v); }};
+    ChartSpec token_spec{"token-chart", "Tokens per day (input + output), by model", "tokens", "Day (UTC)",
+                         days, ShortDays(days), [](int64_t v) { return Count(v); }};
+    body += "<h2>Last " + std::to_string(kChartDays) + " days</h2>" + StackedBarChart(spend_spec, spend) +
+            StackedBarChart(token_spec, tokens);
+    body += "<h2>Recent calls</h2>" + CallRows(record->calls, now, false);
+    if (!record->calls.empty())
+      body += "<p><a href=\"/activity?grant=" + Percent(id) + "\">All of its calls</a></p>";
+    body += "<h2>Events</h2>";
+    if (record->events.empty()) {
+      body += "<p class=\"muted\">No events.</p>";
+    } else {
+      body += "<ul id=\"events\">";
+      for (const auto& e : record->events)
+        body += "<li>" + Escape(When(e.at)) + ": " + Escape(EventWords(e)) + "</li>";
+      body += "</ul>";
+    }
+    body += "<p><a href=\"/audit?grant=" + Percent(id) + "\">Its audit trail</a></p>";
+    if (r.status != GrantStatus::kRevoked && st != GrantStatus::kDenied && st != GrantStatus::kPending)
+      body += "<h2>End it</h2><p><a class=\"button danger-link\" id=\"revoke-link\" href=\"/console/grants/" +
+              Escape(id) + "/revoke\">Revoke…</a></p>";
+    if (st == GrantStatus::kPending)
+      body += "<p><a class=\"button\" href=\"/consent/" + Escape(id) + "\">Review this request</a></p>";
+    co_return ConsolePage(status, r.app_name, Nav(csrf, ""), body);
+  }
+
+  api::BrokerContext& ctx_;
+};
+
+// The page for browsers, `api` for everyone else.
+http::RouteHandler PageOrApi(http::RouteHandler page, http::RouteHandler api) {
+  return [page = std::move(page), api = std::move(api)](Request& req, const http::PathParams& params,
+                                                        http::Exchange& exchange) {
+    return WantsPage(req) ? page(req, params, exchange) : api(req, params, exchange);
+  };
+}
+
+}  // namespace
+
+bool WantsPage(const http::Request& req) {
+  auto accept = req.find(bhttp::field::accept);
+  return accept != req.end() && std::string_view(accept->value()).find("text/html") != std::string_view::npos;
+}
+
+void AddConsolePages(http::Router& router, api::BrokerContext& ctx) {
+  auto pages = std::make_shared<ConsolePages>(ctx);
+  using V = http::Verb;
+  router.Add(V::get, "/static/console.css", http::BindMethod<&ConsolePages::Css>(pages));
+  router.Add(V::get, "/", http::BindMethod<&ConsolePages::Home>(pages));
+  router.Wrap(V::get, "/grants/:id", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Grant>(pages), std::move(api));
+  });
+  router.Add(V::post, "/console/grants/:id/limits",
+             api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::SaveLimits>(pages)));
+  router.Add(V::get, "/console/grants/:id/revoke", http::BindMethod<&ConsolePages::ConfirmRevoke>(pages));
+  router.Add(V::post, "/console/grants/:id/revoke",
+             api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::Revoke>(pages)));
+  router.Wrap(V::get, "/activity", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Activity>(pages), std::move(api));
+  });
+  router.Add(V::get, "/console/activity.csv", http::BindMethod<&ConsolePages::Download>(pages));
+  router.Add(V::get, "/console/activity.jsonl", http::BindMethod<&ConsolePages::Download>(pages));
+  router.Wrap(V::get, "/keys", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Keys>(pages), std::move(api));
+  });
+  router.Add(V::post, "/console/keys", api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::AddKey>(pages)));
+  router.Add(V::post, "/console/keys/:id/remove",
+             api::SameOriginOnly(ctx, http::BindMethod<&ConsolePages::RemoveKey>(pages)));
+  router.Wrap(V::get, "/audit", [pages](http::RouteHandler api) {
+    return PageOrApi(http::BindMethod<&ConsolePages::Audit>(pages), std::move(api));
+  });
+}
+
+}  // namespace ap::ui
