@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "http/json_text.hpp"
+
 namespace ap::http {
 
 StatusCode StatusFor(Errc code) {
@@ -44,7 +46,7 @@ Response JsonResponse(StatusCode status, const boost::json::value& body, unsigne
   Response res(status, version);
   res.set(bhttp::field::content_type, "application/json; charset=utf-8");
   res.set(bhttp::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
+  res.body() = JsonText(body);
   res.prepare_payload();
   return res;
 }

@@ -149,7 +149,9 @@ class OwnerPages {
   awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/");
-    auto list = [](store::Store& s) { return s.ListGrants(); };
+    store::GrantQuery newest;  // the newest page only, until this page pages
+    newest.owner_id = signed_in->owner.id;
+    auto list = [newest](store::Store& s) { return s.ListGrantPage(newest); };
     auto grants = co_await api::OnStore(ctx_, std::move(list));
     if (!grants) co_return Page(StatusCode::service_unavailable, "Error", "<p>Your grants cannot be read now.</p>");
     const std::string& csrf = signed_in->session.csrf_token;
