@@ -245,6 +245,8 @@ class Store {
   // kNotFound when there is no such client.
   virtual Result<ClientRecord> GetClient(std::string_view id) = 0;
   virtual Result<std::vector<ClientRecord>> ListClients() = 0;
+  // How many clients registered themselves (RFC 7591); they are bounded so that lists stay small.
+  virtual Result<int64_t> CountSelfRegisteredClients() = 0;
   virtual Status DeleteClient(std::string_view id) = 0;
 
   virtual Status CreateAuthorizationCode(const AuthorizationCodeRecord& code) = 0;

@@ -215,6 +215,14 @@ TEST_P(StoreTest, EventsAndUsageRowsPage) {
   EXPECT_EQ(store_->TotalUsage("nope").value().requests, 0);
 }
 
+TEST_P(StoreTest, CountsSelfRegisteredClients) {
+  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 0);
+  ASSERT_TRUE(store_->CreateClient({"c1", "Added", "", "", {"https://a.example/cb"}, false, "", false, 1, false}));
+  ASSERT_TRUE(store_->CreateClient({"c2", "Self", "", "", {"https://b.example/cb"}, false, "", false, 1, true}));
+  ASSERT_TRUE(store_->CreateClient({"c3", "Self", "", "", {"https://c.example/cb"}, false, "", false, 1, true}));
+  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 2);
+}
+
 TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   GrantRecord g = Create("g1", 100);
   GrantRecord approved = Approve(g);

@@ -213,3 +213,33 @@ test('empty fields are left out of a grant', async () => {
   assert.equal('notes' in res.json.grant, false);
   await b.stop();
 });
+
+test('the other lists are bounded: 100 keys per owner, 1000 self-registered apps', async () => {
+  const dataDir = tempDir();
+  const b = await startBroker({ mock, dataDir, env: { ...ROOMY, AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION: 'true' } });
+  const admin = { token: b.ownerToken };
+  const key = (i) => ({ provider: 'openai', label: `k${i}`, key: `sk-test-${String(i).padStart(4, '0')}-abcdefghijkl` });
+  for (let i = 0; i < 100; i++) {
+    const res = await call(b.url, 'POST', '/keys', { ...admin, body: key(i) });
+    assert.equal(res.status, 201, res.text);
+  }
+  const over = await call(b.url, 'POST', '/keys', { ...admin, body: key(100) });
+  assert.equal(over.status, 400, over.text);
+  assert.match(over.json.details.fieldErrors.label[0], /remove one first/);
+  const rotate = await call(b.url, 'POST', '/keys', { ...admin, body: { ...key(7), key: 'sk-test-rotated-abcdefghijkl' } });
+  assert.equal(rotate.status, 201, 'replacing a key by its label still works');
+  const listed = (await call(b.url, 'GET', '/keys', admin)).json.keys;
+  assert.equal(listed.filter((k) => k.provider === 'openai' && !k.id.startsWith('environment-')).length, 100);
+
+  const rows = [];
+  for (let i = 0; i < 999; i++)
+    rows.push(`('self-${i}', 'Self ${i}', '', '', 'http://127.0.0.1/cb', 0, '', 0, 1, 1)`);
+  sql(dataDir, `INSERT INTO clients (id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered) VALUES ${rows.join(',')}`);
+  const register = () => call(b.url, 'POST', '/oauth/register', { body: { client_name: 'One more', redirect_uris: ['http://127.0.0.1/callback'] } });
+  assert.equal((await register()).status, 201, 'the 1000th');
+  const full = await register();
+  assert.equal(full.status, 503, full.text);
+  assert.equal(full.json.error, 'temporarily_unavailable');
+  assert.ok(Number(full.headers.get('retry-after')) > 0);
+  await b.stop();
+});

@@ -436,6 +436,12 @@ class SqliteStore final : public Store {
     return clients;
   }
 
+  Result<int64_t> CountSelfRegisteredClients() override {
+    Query q(Prepare("SELECT COUNT(*) FROM clients WHERE self_registered = 1"));
+    if (q.Step() != SQLITE_ROW) return DbError("count clients");
+    return q.Int(0);
+  }
+
   Status DeleteClient(std::string_view id) override {
     Query q(Prepare("DELETE FROM clients WHERE id = ? RETURNING id"));
     q.Bind(id);
