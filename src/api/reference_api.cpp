@@ -17,6 +17,7 @@
 #include "crypto/hash.hpp"
 #include "domain/grant_json.hpp"
 #include "http/cookies.hpp"
+#include "http/json_text.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
 #include "http/url.hpp"
@@ -246,16 +247,18 @@ class ReferenceApi {
     if (more) records->pop_back();
     std::optional<std::string> next;
     if (more) next = GrantCursorText(records->back());
+    // Written grant by grant: the answer never holds the page as JSON values besides its text.
     UnixSeconds now = ctx_.clock();
-    json::array out;
-    out.reserve(records->size());
+    std::string body = "[";
     for (auto& r : *records) {
       auto grant = domain::GrantFromRecord(std::move(r));
       if (!grant) co_return http::ErrorResponse(grant.error());
-      out.push_back(domain::GrantToJson(*grant, now, ctx_.meter.InFlight(grant->record.id)));
+      if (body.size() > 1) body += ',';
+      body += http::JsonText(domain::GrantToJson(*grant, now, ctx_.meter.InFlight(grant->record.id)));
     }
-    records->clear();
-    Response res = Json(StatusCode::ok, out);
+    body += ']';
+    records.value() = {};
+    Response res = http::JsonTextResponse(StatusCode::ok, std::move(body));
     if (next) res.set(http::bhttp::field::link, NextLink("/grants", *limit, *next));
     co_return res;
   }
