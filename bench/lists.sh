@@ -142,17 +142,18 @@ printf '%-58s %s\n' "GET /audit (alice signed in, 100)" "$(ms /audit "${ALICE_AU
 printf '%-58s %s\n' "GET /grants/g-0000010/activity (1,000 calls)" "$(ms /grants/g-0000010/activity "${AUTH[@]}")"
 printf '%-58s %s\n' "GET /grants/g-0000011/activity (no calls)" "$(ms /grants/g-0000011/activity "${AUTH[@]}")"
 
-walk() {  # every page of $1, following Link rel="next"; prints pages, grants and seconds
+walk() {  # every page of $1, following Link rel="next"; prints pages, grants and each page's time
   local target=$1; shift
-  local pages=0 grants=0 t0 n
-  t0=$(date +%s.%N)
+  local pages=0 grants=0 n
+  : > "$TMP/times"
   while [[ -n "$target" ]]; do
-    curl -s -D "$TMP/h" -o "$TMP/page" "$@" "$URL$target"
+    curl -s -D "$TMP/h" -o "$TMP/page" -w '%{time_total}\n' "$@" "$URL$target" >> "$TMP/times"
     n=$(grep -o '"requestId"' "$TMP/page" | wc -l)
     pages=$((pages + 1)); grants=$((grants + n))
     target=$(grep -i '^link:' "$TMP/h" | sed -n 's/^[Ll]ink: <\([^>]*\)>; rel="next".*/\1/p' | tr -d '\r')
   done
-  printf '%d pages, %d grants in %.1f s' "$pages" "$grants" "$(echo "$(date +%s.%N) - $t0" | bc)"
+  printf '%d pages, %d grants; a page: ' "$pages" "$grants"
+  sort -n "$TMP/times" | awk '{ t[NR] = $1 * 1000 } END { printf "median %.1f ms, 90th %.1f ms, max %.1f ms", t[int((NR + 1) / 2)], t[int(NR * 0.9)], t[NR] }'
 }
 echo "walk /grants?limit=1000 (owner token): $(walk '/grants?limit=1000' "${AUTH[@]}")"
 echo "walk /grants (owner token, 500 a page): $(walk /grants "${AUTH[@]}")"
