@@ -138,23 +138,39 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
                                                                      WaitingSelection selection) {
   auto clock = ctx.clock;
   auto deny = [caller, selection, clock](store::Store& s) -> Result<std::vector<store::GrantRecord>> {
-    auto grants = s.ListGrants();
-    if (!grants) return grants.error();
     UnixSeconds now = clock();
     std::vector<store::GrantRecord> denied;
-    for (auto& g : *grants) {
-      bool chosen = selection.all_unverified
-                        ? !g.verified
-                        : std::find(selection.ids.begin(), selection.ids.end(), g.id) != selection.ids.end();
-      if (!chosen || !MayManage(caller, g) || domain::EffectiveStatus(g, now) != store::GrantStatus::kPending)
-        continue;
-      if (auto ok = Deny()(g, now); !ok) continue;
+    auto deny_one = [&](store::GrantRecord g) -> Status {
+      if (!MayManage(caller, g) || domain::EffectiveStatus(g, now) != store::GrantStatus::kPending) return {};
+      if (auto ok = Deny()(g, now); !ok) return {};
       auto updated = s.UpdateGrant(g);
       if (!updated) {
-        if (updated.error().code == Errc::kBadRequest) continue;  // decided concurrently: leave it be
+        if (updated.error().code == Errc::kBadRequest) return {};  // decided concurrently: leave it be
         return updated.error();
       }
       denied.push_back(std::move(*updated));
+      return {};
+    };
+    if (!selection.all_unverified) {
+      for (const auto& id : selection.ids) {
+        auto g = s.GetGrant(id);
+        if (!g && g.error().code == Errc::kNotFound) continue;
+        if (!g) return g.error();
+        if (auto done = deny_one(std::move(*g)); !done) return done.error();
+      }
+      return denied;
+    }
+    // A page at a time: the requests still waiting (those lapsed are left out by the query).
+    store::GrantQuery query;
+    if (caller.owner) query.owner_id = caller.owner->id;
+    query.waiting_unverified_after = now - domain::kPendingLifetimeSeconds;
+    while (true) {
+      auto page = s.ListGrantPage(query);
+      if (!page) return page.error();
+      if (page->empty()) break;
+      query.after = store::GrantCursor{page->back().created_at, page->back().id};
+      for (auto& g : *page)
+        if (auto done = deny_one(std::move(g)); !done) return done.error();
     }
     return denied;
   };

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "api/audit_events.hpp"
@@ -24,6 +25,8 @@ namespace {
 constexpr size_t kMaxLabel = 40;
 constexpr size_t kMinKey = 16;
 constexpr size_t kMaxKey = 512;
+// Keys per owner: GET /keys answers them all in one list, and the vault holds each in memory.
+constexpr size_t kMaxKeysPerOwner = 100;
 
 json::value TimeOrNull(std::optional<UnixSeconds> at) {
   return at && *at > 0 ? json::value(FormatIso8601(*at)) : json::value(nullptr);
@@ -75,7 +78,17 @@ class KeyApi {
     if (!fields) co_return http::ErrorResponse(fields.error());
     std::string owner = ActingOwner(ctx_, *caller);
     auto record = ctx_.vault.Seal(RandomUuid(), owner, fields->provider, fields->label, fields->key, ctx_.clock());
-    auto put = [record](store::Store& s) { return s.Keys().PutKey(record); };
+    auto put = [record](store::Store& s) -> Result<std::optional<std::string>> {
+      auto keys = s.Keys().ListKeys(record.owner_id);
+      if (!keys) return keys.error();
+      bool replaces = std::any_of(keys->begin(), keys->end(), [&](const store::ProviderKeyRecord& k) {
+        return k.provider == record.provider && k.label == record.label;
+      });
+      if (!replaces && keys->size() >= kMaxKeysPerOwner)
+        return FieldInvalid("label", "You have " + std::to_string(kMaxKeysPerOwner) +
+                                    " keys, the most an owner may keep; remove one first, or replace one by its label");
+      return s.Keys().PutKey(record);
+    };
     auto replaced = co_await OnStore(ctx_, std::move(put));
     if (!replaced) co_return http::ErrorResponse(replaced.error());
     ctx_.vault.Put(record, fields->key);

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <charconv>
 
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
@@ -10,9 +11,13 @@
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/metered_call.hpp"
+#include "api/paging.hpp"
+#include "core/base64url.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "domain/grant_json.hpp"
+#include "http/cookies.hpp"
+#include "http/json_text.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
 #include "http/url.hpp"
@@ -82,16 +87,10 @@ json::object UsageFigures(const store::UsageRecord& u) {
           {"costUsd", metering::FormatUsd(u.cost_micros).substr(1)}};
 }
 
-json::object UsageToJson(const store::GrantRecord& grant, const std::vector<store::UsageRecord>& rows) {
-  store::UsageRecord total;
+json::object UsageToJson(const store::GrantRecord& grant, int64_t in_flight, const store::UsageRecord& total,
+                         const std::vector<store::UsageRecord>& rows) {
   json::array days;
   for (const auto& row : rows) {
-    total.requests += row.requests;
-    total.input_tokens += row.input_tokens;
-    total.cached_input_tokens += row.cached_input_tokens;
-    total.output_tokens += row.output_tokens;
-    total.audio_milliseconds += row.audio_milliseconds;
-    total.cost_micros += row.cost_micros;
     json::object day = UsageFigures(row);
     day["day"] = row.day;
     day["model"] = row.model;
@@ -100,8 +99,37 @@ json::object UsageToJson(const store::GrantRecord& grant, const std::vector<stor
   return {{"grantId", grant.id},
           {"totals", UsageFigures(total)},
           {"budget", domain::BudgetToJson(grant)},
-          {"requests", domain::RequestsToJson(grant)},
+          {"requests", domain::RequestsToJson(grant, in_flight)},
           {"byDayAndModel", std::move(days)}};
+}
+
+// Pages of the grant list, and of a grant's usage rows and events.
+constexpr int64_t kDefaultPage = 500;
+constexpr int64_t kMaxPage = 1000;
+
+// A usage row's cursor: its day (always 10 characters) and model, in base64url.
+std::string UsageCursorText(const store::UsageRecord& row) { return Base64UrlEncode(row.day + row.model); }
+
+Result<std::optional<store::UsageRecord>> UsageCursorParam(std::string_view target) {
+  std::string text = http::QueryValue(target, "cursor");
+  if (text.empty()) return std::optional<store::UsageRecord>();
+  auto decoded = Base64UrlDecode(text);
+  if (!decoded || decoded->size() < 10)
+    return Error{Errc::kValidation, "Validation failed", {{"cursor", "Expected the 'next' of a previous page"}}};
+  store::UsageRecord after;
+  after.day = decoded->substr(0, 10);
+  after.model = decoded->substr(10);
+  return std::optional<store::UsageRecord>(std::move(after));
+}
+
+Result<int64_t> EventCursorParam(std::string_view target) {
+  std::string text = http::QueryValue(target, "cursor");
+  if (text.empty()) return int64_t{0};
+  int64_t id = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || end != text.data() + text.size() || id < 1)
+    return Error{Errc::kValidation, "Validation failed", {{"cursor", "Expected the 'next' of a previous page"}}};
+  return id;
 }
 
 // The limits an owner may change on a granted grant.
@@ -199,58 +227,110 @@ class ReferenceApi {
                                  json::object{{"flow", "grant_request"}, {"address", exchange.PeerAddress()}}));
     domain::Grant view{grant, *scope};
     co_return Json(StatusCode::created, json::object{{"grantRequest", domain::GrantRequestToJson(request, *scope)},
-                                                     {"grant", domain::GrantToJson(view, now)},
+                                                     {"grant", domain::GrantToJson(view, now, 0)},
                                                      {"requestSecret", secret}});
   }
 
-  awaitable<Response> ListGrants(Request&, const PathParams&, const Caller& caller) {
-    auto list = [](store::Store& s) { return s.ListGrants(); };
+  // Newest first, a page at a time: an array, as the reference's, with `Link: <...>; rel="next"`
+  // while more follow. A signed-in owner's pages hold their grants and the requests waiting for an
+  // owner (MayManage), filtered by the query itself so that each page is full.
+  awaitable<Response> ListGrants(Request& req, const PathParams&, const Caller& caller) {
+    auto limit = PageLimit(req.target(), kDefaultPage, kMaxPage);
+    if (!limit) co_return http::ErrorResponse(limit.error());
+    auto cursor = GrantCursorParam(req.target());
+    if (!cursor) co_return http::ErrorResponse(cursor.error());
+    store::GrantQuery query;
+    if (caller.owner) query.owner_id = caller.owner->id;
+    query.after = std::move(*cursor);
+    query.limit = *limit + 1;  // one more says whether a next page exists
+    auto list = [query](store::Store& s) { return s.ListGrantPage(query); };
     auto records = co_await OnStore(ctx_, std::move(list));
     if (!records) co_return http::ErrorResponse(records.error());
+    bool more = static_cast<int64_t>(records->size()) > *limit;
+    if (more) records->pop_back();
+    std::optional<std::string> next;
+    if (more) next = GrantCursorText(records->back());
+    // Written grant by grant: the answer never holds the page as JSON values besides its text.
     UnixSeconds now = ctx_.clock();
-    json::array out;
+    std::string body = "[";
     for (auto& r : *records) {
-      if (!MayManage(caller, r)) continue;
       auto grant = domain::GrantFromRecord(std::move(r));
       if (!grant) co_return http::ErrorResponse(grant.error());
-      out.push_back(domain::GrantToJson(*grant, now));
+      if (body.size() > 1) body += ',';
+      body += http::JsonText(domain::GrantToJson(*grant, now, ctx_.meter.InFlight(grant->record.id)));
     }
-    co_return Json(StatusCode::ok, out);
+    body += ']';
+    records.value() = {};
+    Response res = http::JsonTextResponse(StatusCode::ok, std::move(body));
+    if (next) res.set(http::bhttp::field::link, NextLink("/grants", *limit, *next));
+    co_return res;
   }
 
   awaitable<Response> GetGrant(Request&, const PathParams& params, const Caller& caller) {
     auto grant = co_await ManagedGrant(std::string(params.Get("id")), caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
-    json::object view = domain::GrantToJson(*grant, ctx_.clock());
+    json::object view = domain::GrantToJson(*grant, ctx_.clock(), ctx_.meter.InFlight(grant->record.id));
     view["metering"] = MeteringToJson();
     co_return Json(StatusCode::ok, view);
   }
 
-  // What the grant used: totals and a row per day and model.
-  awaitable<Response> GetUsage(Request&, const PathParams& params, const Caller& caller) {
+  // What the grant used: totals and a row per day and model (a page of rows; `next` while more
+  // follow).
+  awaitable<Response> GetUsage(Request& req, const PathParams& params, const Caller& caller) {
+    auto limit = PageLimit(req.target(), kDefaultPage, kMaxPage);
+    if (!limit) co_return http::ErrorResponse(limit.error());
+    auto cursor = UsageCursorParam(req.target());
+    if (!cursor) co_return http::ErrorResponse(cursor.error());
     std::string id(params.Get("id"));
     auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
-    auto list = [id](store::Store& s) { return s.ListUsage(id); };
-    auto rows = co_await OnStore(ctx_, std::move(list));
-    if (!rows) co_return http::ErrorResponse(rows.error());
-    co_return Json(StatusCode::ok, UsageToJson(grant->record, *rows));
+    struct Page {
+      store::UsageRecord total;
+      std::vector<store::UsageRecord> rows;
+    };
+    auto read = [id, after = *cursor, want = *limit + 1](store::Store& s) -> Result<Page> {
+      auto total = s.TotalUsage(id);
+      if (!total) return total.error();
+      auto rows = s.ListUsage(id, after, want);
+      if (!rows) return rows.error();
+      return Page{std::move(*total), std::move(*rows)};
+    };
+    auto page = co_await OnStore(ctx_, std::move(read));
+    if (!page) co_return http::ErrorResponse(page.error());
+    json::value next = nullptr;
+    if (static_cast<int64_t>(page->rows.size()) > *limit) {
+      page->rows.pop_back();
+      next = UsageCursorText(page->rows.back());
+    }
+    json::object body = UsageToJson(grant->record, ctx_.meter.InFlight(id), page->total, page->rows);
+    body["next"] = std::move(next);
+    co_return Json(StatusCode::ok, body);
   }
 
-  // The grant's audit trail: budget thresholds crossed, leases lost to a stopped broker.
-  awaitable<Response> GetEvents(Request&, const PathParams& params, const Caller& caller) {
+  // The grant's audit trail: budget thresholds crossed, leases lost to a stopped broker. Oldest
+  // first, a page at a time.
+  awaitable<Response> GetEvents(Request& req, const PathParams& params, const Caller& caller) {
+    auto limit = PageLimit(req.target(), kDefaultPage, kMaxPage);
+    if (!limit) co_return http::ErrorResponse(limit.error());
+    auto cursor = EventCursorParam(req.target());
+    if (!cursor) co_return http::ErrorResponse(cursor.error());
     std::string id(params.Get("id"));
     auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
-    auto list = [id](store::Store& s) { return s.ListEvents(id); };
+    auto list = [id, after = *cursor, want = *limit + 1](store::Store& s) { return s.ListEvents(id, after, want); };
     auto events = co_await OnStore(ctx_, std::move(list));
     if (!events) co_return http::ErrorResponse(events.error());
+    json::value next = nullptr;
+    if (static_cast<int64_t>(events->size()) > *limit) {
+      events->pop_back();
+      next = std::to_string(events->back().id);
+    }
     json::array out;
     for (const auto& e : *events) {
       boost::system::error_code ec;
       out.push_back({{"type", e.kind}, {"at", FormatIso8601(e.at)}, {"detail", json::parse(e.detail, ec)}});
     }
-    co_return Json(StatusCode::ok, json::object{{"grantId", id}, {"events", std::move(out)}});
+    co_return Json(StatusCode::ok, json::object{{"grantId", id}, {"events", std::move(out)}, {"next", next}});
   }
 
   // Changes a granted grant's limits: {"maxBudgetCents": 500, "maxRequests": null, ...}; a field
@@ -292,7 +372,7 @@ class ReferenceApi {
                                                 {"expiresAt", r.expires_at ? json::value(FormatIso8601(*r.expires_at))
                                                                            : json::value(nullptr)},
                                                 {"budget", domain::BudgetToJson(r)},
-                                                {"requests", domain::RequestsToJson(r)},
+                                                {"requests", domain::RequestsToJson(r, ctx_.meter.InFlight(r.id))},
                                                 {"metering", MeteringToJson()}});
   }
 
@@ -391,10 +471,10 @@ class ReferenceApi {
     if (!grant) co_return http::ErrorResponse(grant.error());
     UnixSeconds now = ctx_.clock();
     if (auto unusable = domain::UnusableReason(grant->record, now)) co_return invalid(unusable->message);
-    json::object full = domain::GrantToJson(*grant, now);
+    json::object full = domain::GrantToJson(*grant, now, 0);
     json::object view;
     for (const char* key : {"id", "appName", "appUrl", "scope", "status", "createdAt", "expiresAt", "usageCount"})
-      view[key] = full[key];
+      if (const auto* v = full.if_contains(key)) view[key] = *v;
     co_return Json(StatusCode::ok, json::object{{"valid", true}, {"grant", std::move(view)}});
   }
 
@@ -471,7 +551,8 @@ class ReferenceApi {
   awaitable<Response> Transition(std::string id, const Caller& caller, GrantChange change) {
     auto grant = co_await ChangeGrant(ctx_, std::move(id), caller, std::move(change));
     if (!grant) co_return http::ErrorResponse(grant.error());
-    co_return Json(StatusCode::ok, domain::GrantToJson(*grant, ctx_.clock()));
+    co_return Json(StatusCode::ok,
+                   domain::GrantToJson(*grant, ctx_.clock(), ctx_.meter.InFlight(grant->record.id)));
   }
 
   BrokerContext& ctx_;

@@ -20,28 +20,29 @@ boost::json::object BudgetToJson(const store::GrantRecord& r) {
   if (r.budget_micros) remaining = std::max<int64_t>(0, *r.budget_micros - r.spent_micros - r.lost_micros);
   return {{"limitMicros", OrNull(r.budget_micros)},
           {"spentMicros", r.spent_micros},
-          {"heldMicros", r.leased_micros},
+          {"leasedMicros", r.leased_micros},
           {"lostMicros", r.lost_micros},
           {"remainingMicros", remaining}};
 }
 
-boost::json::object RequestsToJson(const store::GrantRecord& r) {
+boost::json::object RequestsToJson(const store::GrantRecord& r, int64_t in_flight) {
   boost::json::value remaining = nullptr;
   if (r.max_requests) remaining = std::max<int64_t>(0, *r.max_requests - r.usage_count - r.lost_requests);
   return {{"limit", OrNull(r.max_requests)},
           {"used", r.usage_count},
-          {"held", r.leased_requests},
+          {"inFlight", in_flight},
+          {"leased", r.leased_requests},
           {"lost", r.lost_requests},
           {"remaining", remaining}};
 }
 
-boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
+boost::json::object GrantToJson(const Grant& grant, UnixSeconds now, int64_t in_flight) {
   const auto& r = grant.record;
   boost::json::object o;
   o["id"] = r.id;
   o["requestId"] = r.request_id;
   o["appName"] = r.app_name;
-  o["appUrl"] = r.app_url;
+  if (!r.app_url.empty()) o["appUrl"] = r.app_url;
   o["verified"] = r.verified;  // false: the name and home page are only what the app says of itself
   o["scope"] = ScopeToJson(grant.scope);
   o["status"] = store::GrantStatusName(EffectiveStatus(r, now));
@@ -53,7 +54,7 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
   o["usageCount"] = r.usage_count;
   o["usageBudgetCents"] = (r.spent_micros + 9'999) / 10'000;  // the reference's field, rounded up
   o["budget"] = BudgetToJson(r);
-  o["requests"] = RequestsToJson(r);
+  o["requests"] = RequestsToJson(r, in_flight);
   if (r.notes) o["notes"] = *r.notes;
   if (r.owner_id) o["ownerId"] = *r.owner_id;
   if (r.key_label) o["keyLabel"] = *r.key_label;  // which of the owner's keys it spends
@@ -62,9 +63,12 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now) {
 }
 
 boost::json::object GrantRequestToJson(const store::GrantRequestRecord& request, const Scope& scope) {
-  return {{"id", request.id},          {"appName", request.app_name},
-          {"appUrl", request.app_url}, {"scope", ScopeToJson(scope)},
-          {"reason", request.reason},  {"createdAt", FormatIso8601(request.created_at)}};
+  boost::json::object o{{"id", request.id}, {"appName", request.app_name}};
+  if (!request.app_url.empty()) o["appUrl"] = request.app_url;
+  o["scope"] = ScopeToJson(scope);
+  if (!request.reason.empty()) o["reason"] = request.reason;
+  o["createdAt"] = FormatIso8601(request.created_at);
+  return o;
 }
 
 }  // namespace ap::domain

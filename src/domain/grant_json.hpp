@@ -7,12 +7,14 @@
 
 namespace ap::domain {
 
-boost::json::object GrantToJson(const Grant& grant, UnixSeconds now);
-// The budget in micro-USD: limit, settled spend, held by running brokers for calls in flight,
-// lost to a broker that stopped without settling, and what remains.
+// `in_flight`: the grant's calls this broker is answering now. Empty text fields are left out.
+boost::json::object GrantToJson(const Grant& grant, UnixSeconds now, int64_t in_flight);
+// The budget in micro-USD: limit, settled spend, leased (taken by running brokers ahead of the calls
+// they will admit: still spendable by the app, not calls in flight), lost to a broker that stopped
+// without settling, and what remains (leases included).
 boost::json::object BudgetToJson(const store::GrantRecord& grant);
-// The request cap in the same terms.
-boost::json::object RequestsToJson(const store::GrantRecord& grant);
+// The request cap in the same terms, with the calls in flight on this broker.
+boost::json::object RequestsToJson(const store::GrantRecord& grant, int64_t in_flight);
 boost::json::object GrantRequestToJson(const store::GrantRequestRecord& request, const Scope& scope);
 
 }  // namespace ap::domain

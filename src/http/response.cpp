@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "http/json_text.hpp"
+
 namespace ap::http {
 
 StatusCode StatusFor(Errc code) {
@@ -41,10 +43,14 @@ StatusCode StatusFor(Errc code) {
 }
 
 Response JsonResponse(StatusCode status, const boost::json::value& body, unsigned version) {
+  return JsonTextResponse(status, JsonText(body), version);
+}
+
+Response JsonTextResponse(StatusCode status, std::string body, unsigned version) {
   Response res(status, version);
   res.set(bhttp::field::content_type, "application/json; charset=utf-8");
   res.set(bhttp::field::cache_control, "no-store");
-  res.body() = boost::json::serialize(body);
+  res.body() = std::move(body);
   res.prepare_payload();
   return res;
 }

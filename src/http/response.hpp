@@ -14,6 +14,8 @@ namespace ap::http {
 
 StatusCode StatusFor(Errc code);
 Response JsonResponse(StatusCode status, const boost::json::value& body, unsigned version = 11);
+// The same, for JSON already written as text (a list written item by item, see json_text.hpp).
+Response JsonTextResponse(StatusCode status, std::string body, unsigned version = 11);
 Response ErrorResponse(const Error& error, unsigned version = 11);
 // Sets Retry-After when the error says how long to wait.
 void SetRetryAfter(Response& res, const Error& error);

@@ -106,6 +106,18 @@ std::shared_ptr<Account> Meter::AccountFor(const std::string& grant_id) {
   return slot;
 }
 
+int64_t Meter::InFlight(const std::string& grant_id) {
+  std::shared_ptr<Account> account;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = accounts_.find(grant_id);
+    if (it == accounts_.end()) return 0;
+    account = it->second;
+  }
+  std::lock_guard account_lock(account->mutex);
+  return account->in_flight;
+}
+
 namespace {
 
 // The per-minute checks, and the slot in flight. Fills `headers`.

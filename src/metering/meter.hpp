@@ -83,6 +83,8 @@ class Meter {
   // kLimitReached). `headers` gets the grant's rate figures either way.
   boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers);
 
+  // The grant's calls this broker has admitted and not yet settled or dropped.
+  int64_t InFlight(const std::string& grant_id);
   // Gives back the unreserved leases of grants without a call for `idle`; on the store thread.
   void ReturnIdleLeases(std::chrono::steady_clock::duration idle);
   // Gives back every unreserved lease (a clean stop); what calls still hold stays leased.

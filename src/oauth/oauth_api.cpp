@@ -93,6 +93,10 @@ Response TokenRefusal(const Error& error) {
   return res;
 }
 
+// Apps that registered themselves (RFC 7591): every page that lists apps stays small, and a flood of
+// registrations from many addresses fills no disk.
+constexpr int64_t kMaxSelfRegisteredClients = 1000;
+
 Error TableFull(std::string_view what) {
   Error e = MakeError(Errc::kUnavailable, "Too many " + std::string(what) + " are waiting; try again later");
   e.retry_after_seconds = 60;
@@ -350,9 +354,23 @@ class OAuthApi {
     }
     auto made = MakeClient(request, ctx_.clock());
     if (!made) co_return refuse("invalid_client_metadata", made.error().message);
-    auto insert = [record = made->record](store::Store& s) { return s.CreateClient(record); };
+    // Counted and inserted in one step on the store thread, so concurrent registrations cannot overshoot.
+    auto insert = [record = made->record](store::Store& s) -> Result<bool> {
+      auto registered = s.CountSelfRegisteredClients();
+      if (!registered) return registered.error();
+      if (*registered >= kMaxSelfRegisteredClients) return false;
+      if (auto stored = s.CreateClient(record); !stored) return stored.error();
+      return true;
+    };
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return refuse("invalid_client_metadata", "the client could not be stored");
+    if (!*created) {
+      Error full = MakeError(Errc::kUnavailable, std::to_string(kMaxSelfRegisteredClients) +
+                                                     " apps have registered themselves; the owner must remove some "
+                                                     "before more can");
+      full.retry_after_seconds = 3600;
+      co_return TokenRefusal(full);
+    }
     const store::ClientRecord& c = made->record;
     ctx_.audit.Record(record::AuditEvent{
         std::string(api::audit_kind::kClientAdded), "app:" + c.id, "", "",

@@ -101,6 +101,7 @@ struct EventRecord {
   UnixSeconds at = 0;
   std::string kind;    // "budget_threshold", "lease_lost"
   std::string detail;  // JSON text
+  int64_t id = 0;      // set by the store
 };
 
 // A person who owns grants and signs in to approve them.
@@ -155,6 +156,21 @@ struct RefreshTokenRecord {
   std::string jkt;  // the DPoP key it is bound to (public clients); empty: not bound
 };
 
+// Where a page of grants ends: the next page starts after it (newest first).
+struct GrantCursor {
+  UnixSeconds created_at = 0;
+  std::string id;
+};
+
+struct GrantQuery {
+  // Only what this owner may manage: their own grants and the requests no owner has decided yet.
+  std::optional<std::string> owner_id;
+  // Only unverified requests still waiting (pending, made after this time).
+  std::optional<UnixSeconds> waiting_unverified_after;
+  std::optional<GrantCursor> after;  // rows older than this one
+  int64_t limit = 500;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -168,8 +184,8 @@ class Store {
   virtual Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) = 0;
   // kNotFound when there is no such grant.
   virtual Result<GrantRecord> GetGrant(std::string_view id) = 0;
-  // Newest first.
-  virtual Result<std::vector<GrantRecord>> ListGrants() = 0;
+  // Newest first (by created_at, then id), at most `query.limit` grants.
+  virtual Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) = 0;
   // How many unverified requests still wait for a decision (pending, made after `made_after`).
   virtual Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) = 0;
   // Every grant that is approved, for warming the grant cache at start.
@@ -196,10 +212,13 @@ class Store {
   // becomes lost, as for a node that vanished.
   virtual Status RetireNode(std::string_view node_id, UnixSeconds now) = 0;
   virtual Status AddEvent(const EventRecord& event) = 0;
-  // Oldest first.
-  virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id) = 0;
-  // The grant's rows, by day then model.
-  virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) = 0;
+  // Oldest first, at most `limit`, those after the event with id `after_id` (each has `id` set).
+  virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) = 0;
+  // The grant's rows, by day then model, at most `limit`, those after (`day`, `model`) of `after`.
+  virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
+                                                     int64_t limit) = 0;
+  // The sum of all the grant's rows (grant_id set, day and model empty).
+  virtual Result<UsageRecord> TotalUsage(std::string_view grant_id) = 0;
   // kBadRequest "already exists" when the username is taken.
   virtual Status CreateOwner(const OwnerRecord& owner) = 0;
   // kNotFound when there is no such owner.
@@ -226,6 +245,8 @@ class Store {
   // kNotFound when there is no such client.
   virtual Result<ClientRecord> GetClient(std::string_view id) = 0;
   virtual Result<std::vector<ClientRecord>> ListClients() = 0;
+  // How many clients registered themselves (RFC 7591); they are bounded so that lists stay small.
+  virtual Result<int64_t> CountSelfRegisteredClients() = 0;
   virtual Status DeleteClient(std::string_view id) = 0;
   // Replaces the client's name, home page, logo and redirect URIs (its id, secret and kind stay);
   // kNotFound when there is no such client.

@@ -7,7 +7,10 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
+#include <set>
+#include <tuple>
 #include <thread>
 
 #include "store/sqlite/sqlite_store.hpp"
@@ -89,11 +92,135 @@ TEST_P(StoreTest, ListsNewestFirst) {
   Create("old", 100);
   Create("new", 300);
   Create("mid", 200);
-  auto all = store_->ListGrants().value();
+  auto all = store_->ListGrantPage({}).value();
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].id, "new");
   EXPECT_EQ(all[1].id, "mid");
   EXPECT_EQ(all[2].id, "old");
+}
+
+// Walks every page of `query` and answers the ids in the order seen.
+std::vector<std::string> WalkGrantPages(Store& store, GrantQuery query, const std::function<void()>& between = {}) {
+  std::vector<std::string> seen;
+  while (true) {
+    auto page = store.ListGrantPage(query).value();
+    EXPECT_LE(static_cast<int64_t>(page.size()), query.limit);
+    for (const auto& g : page) seen.push_back(g.id);
+    if (static_cast<int64_t>(page.size()) < query.limit) return seen;
+    query.after = GrantCursor{page.back().created_at, page.back().id};
+    if (between) between();
+  }
+}
+
+TEST_P(StoreTest, PagesOfGrantsCoverEveryGrantOnceNewestFirst) {
+  // Several grants per second, so that the cursor's tie-break on id matters.
+  std::vector<std::string> expected;
+  for (int i = 0; i < 23; ++i) {
+    std::string id = "g" + std::to_string(100 + (i * 7) % 23);  // ids out of creation order
+    Create(id, 1000 + i / 4);
+    expected.push_back(id);
+  }
+  std::sort(expected.begin(), expected.end(), [&](const std::string& a, const std::string& b) {
+    auto ga = store_->GetGrant(a).value(), gb = store_->GetGrant(b).value();
+    return std::tie(ga.created_at, ga.id) > std::tie(gb.created_at, gb.id);
+  });
+  GrantQuery query;
+  query.limit = 5;
+  EXPECT_EQ(WalkGrantPages(*store_, query), expected);
+  query.limit = 23;
+  EXPECT_EQ(WalkGrantPages(*store_, query), expected);
+  // New grants made during a walk come before its cursor (newest first): the walk still sees each
+  // grant that was there when it began exactly once.
+  int made = 0;
+  query.limit = 4;
+  auto seen = WalkGrantPages(*store_, query, [&] { Create("new" + std::to_string(made++), 1005); });
+  EXPECT_GT(made, 3);
+  std::vector<std::string> old_seen;
+  for (const auto& id : seen)
+    if (id.rfind("new", 0) != 0) old_seen.push_back(id);
+  EXPECT_EQ(old_seen, expected);
+  std::set<std::string> unique(seen.begin(), seen.end());
+  EXPECT_EQ(unique.size(), seen.size());
+}
+
+TEST_P(StoreTest, AnOwnersPagesHoldTheirGrantsAndTheUndecidedRequestsOnly) {
+  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "h", 1}));
+  ASSERT_TRUE(store_->CreateOwner({"bob", "bob", "h", 1}));
+  std::vector<std::string> alices;
+  for (int i = 0; i < 30; ++i) {
+    std::string id = "g" + std::to_string(100 + i);
+    GrantRecord g = Create(id, 1000 + i);
+    if (i % 3 == 2) {  // waiting: anyone may decide it
+      alices.push_back(id);
+      continue;
+    }
+    g.status = GrantStatus::kApproved;
+    g.owner_id = i % 3 == 0 ? "alice" : "bob";
+    ASSERT_TRUE(store_->UpdateGrant(g));
+    if (i % 3 == 0) alices.push_back(id);
+  }
+  std::reverse(alices.begin(), alices.end());
+  GrantQuery query;
+  query.owner_id = "alice";
+  query.limit = 4;
+  // Each page is full until the last: the filter is in the query, not applied to a page after.
+  auto first = store_->ListGrantPage(query).value();
+  EXPECT_EQ(first.size(), 4u);
+  EXPECT_EQ(WalkGrantPages(*store_, query), alices);
+  query.limit = 1000;
+  EXPECT_EQ(WalkGrantPages(*store_, query), alices);
+  query.owner_id.reset();
+  EXPECT_EQ(WalkGrantPages(*store_, query).size(), 30u);
+}
+
+TEST_P(StoreTest, WaitingUnverifiedRequestsPageApart) {
+  Create("old", 100);
+  Create("a", 500);
+  Create("b", 501);
+  Create("c", 502);
+  Approve(Create("d", 503));
+  GrantRecord v = PendingGrant("v", 504);
+  v.verified = true;
+  ASSERT_TRUE(store_->CreateGrantRequest(Request("req-v", 504), v));
+  GrantQuery query;
+  query.waiting_unverified_after = 400;
+  query.limit = 1;
+  EXPECT_EQ(WalkGrantPages(*store_, query), (std::vector<std::string>{"c", "b", "a"}));
+}
+
+TEST_P(StoreTest, EventsAndUsageRowsPage) {
+  Approve(Create("g1", 100));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->AddEvent({"g1", 100 + i, "budget_threshold", "{}"}));
+  ASSERT_TRUE(store_->AddEvent({"g2", 100, "budget_threshold", "{}"}));
+  auto first = store_->ListEvents("g1", 0, 3).value();
+  ASSERT_EQ(first.size(), 3u);
+  auto rest = store_->ListEvents("g1", first.back().id, 3).value();
+  ASSERT_EQ(rest.size(), 2u);
+  EXPECT_EQ(rest[0].at, 103);
+  EXPECT_EQ(rest[1].at, 104);
+  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 1},
+                                    {"g1", "2026-11-27", "a", 1, 2, 0, 2, 1500, 2},
+                                    {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 3}}));
+  auto rows = store_->ListUsage("g1", std::nullopt, 2).value();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].model, "b");
+  auto more = store_->ListUsage("g1", rows.back(), 2).value();
+  ASSERT_EQ(more.size(), 1u);
+  EXPECT_EQ(more[0].day, "2026-11-28");
+  auto total = store_->TotalUsage("g1").value();
+  EXPECT_EQ(total.requests, 4);
+  EXPECT_EQ(total.input_tokens, 6);
+  EXPECT_EQ(total.audio_milliseconds, 1500);
+  EXPECT_EQ(total.cost_micros, 6);
+  EXPECT_EQ(store_->TotalUsage("nope").value().requests, 0);
+}
+
+TEST_P(StoreTest, CountsSelfRegisteredClients) {
+  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 0);
+  ASSERT_TRUE(store_->CreateClient({"c1", "Added", "", "", {"https://a.example/cb"}, false, "", false, 1, false}));
+  ASSERT_TRUE(store_->CreateClient({"c2", "Self", "", "", {"https://b.example/cb"}, false, "", false, 1, true}));
+  ASSERT_TRUE(store_->CreateClient({"c3", "Self", "", "", {"https://c.example/cb"}, false, "", false, 1, true}));
+  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 2);
 }
 
 TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
@@ -163,7 +290,7 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   EXPECT_EQ(read.lost_requests, 4);
   EXPECT_EQ(read.leased_micros, 0);
   EXPECT_EQ(store_->TakeLease("g1", "alive", {701, 0}, {701, 0}).error().code, Errc::kBudgetExceeded);
-  auto events = store_->ListEvents("g1").value();
+  auto events = store_->ListEvents("g1", 0, 100).value();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "lease_lost");
   ASSERT_TRUE(store_->TakeLease("g1", "alive", {150, 2}, {150, 2}));
@@ -174,7 +301,7 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   EXPECT_EQ(read.leased_micros, 0);
   EXPECT_EQ(read.lost_micros, 350);
   EXPECT_EQ(read.lost_requests, 5);
-  EXPECT_EQ(store_->ListEvents("g1")->size(), 2u);
+  EXPECT_EQ(store_->ListEvents("g1", 0, 100)->size(), 2u);
 }
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {
@@ -215,7 +342,7 @@ TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
                                     {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500, 350},
                                     {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0, 1},
                                     {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0, 100}}));
-  auto rows = store_->ListUsage("g1").value();
+  auto rows = store_->ListUsage("g1", std::nullopt, 100).value();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].day, "2026-11-27");
   EXPECT_EQ(rows[1].model, "gpt-4o");
@@ -227,7 +354,7 @@ TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   EXPECT_EQ(rows[2].model, "whisper-1");
   EXPECT_EQ(rows[2].audio_milliseconds, 3500);
   EXPECT_EQ(store_->GetGrant("g1")->spent_micros, 367);
-  EXPECT_TRUE(store_->ListUsage("nope").value().empty());
+  EXPECT_TRUE(store_->ListUsage("nope", std::nullopt, 100).value().empty());
 }
 
 TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {

@@ -32,6 +32,8 @@ namespace bhttp = http::bhttp;
 
 namespace {
 
+constexpr int64_t kMaxUsageRows = 5000;  // a grant's page reads at most this many usage rows...
+constexpr int64_t kMaxEvents = 500;      // ...and events
 constexpr int64_t kChartDays = 14;
 constexpr int64_t kRecentCalls = 20;
 constexpr int64_t kLogPage = 100;
@@ -289,7 +291,9 @@ class ConsolePages {
     };
     UnixSeconds now = ctx_.clock();
     auto read = [caller, now](store::Store& s) -> Result<std::vector<Row>> {
-      auto grants = s.ListGrants();
+      store::GrantQuery newest;  // the newest page: the home page does not page yet
+      newest.owner_id = caller.owner->id;
+      auto grants = s.ListGrantPage(newest);
       if (!grants) return grants.error();
       std::vector<Row> rows;
       for (auto& g : *grants) {
@@ -847,7 +851,9 @@ class ConsolePages {
         -> Result<std::pair<std::vector<store::ProviderKeyRecord>, std::vector<store::GrantRecord>>> {
       auto keys = st.Keys().ListKeys(owner);
       if (!keys) return keys.error();
-      auto grants = st.ListGrants();
+      store::GrantQuery newest;  // the newest page of the owner's grants
+      newest.owner_id = owner;
+      auto grants = st.ListGrantPage(newest);
       if (!grants) return grants.error();
       std::vector<store::GrantRecord> live;
       for (auto& g : *grants)
@@ -982,9 +988,10 @@ class ConsolePages {
     };
     auto read = [id](store::Store& st) -> Result<Record> {
       Record r;
-      auto usage = st.ListUsage(id);
+      // Bounded reads (oldest first): a grant older than these bounds shows its first rows only.
+      auto usage = st.ListUsage(id, std::nullopt, kMaxUsageRows);
       if (!usage) return usage.error();
-      auto events = st.ListEvents(id);
+      auto events = st.ListEvents(id, 0, kMaxEvents);
       if (!events) return events.error();
       store::ActivityQuery q;
       q.grant_id = id;

@@ -37,8 +37,8 @@ test('SIGKILL under load: spend plus lost leases stays within the budget and no 
   const second = await startBroker({ mock, dataDir, env });
   const check = async () => {
     const usage = (await call(second.url, 'GET', `/grants/${g.grantId}/usage`, { token: env.AIPASSPORT_ADMIN_TOKEN })).json;
-    const { spentMicros, lostMicros, heldMicros, limitMicros } = usage.budget;
-    assert.ok(spentMicros + lostMicros + heldMicros <= limitMicros, JSON.stringify(usage.budget));
+    const { spentMicros, lostMicros, leasedMicros, limitMicros } = usage.budget;
+    assert.ok(spentMicros + lostMicros + leasedMicros <= limitMicros, JSON.stringify(usage.budget));
     assert.equal(usage.totals.costMicros, spentMicros);
     return usage;
   };
@@ -51,7 +51,7 @@ test('SIGKILL under load: spend plus lost leases stays within the budget and no 
   await check();
   await second.stop();
   const third = await startBroker({ mock, dataDir, env });
-  // A clean stop hands its leases back: only the killed broker's lease is still held.
+  // A clean stop hands its leases back: only the killed broker's lease is still leased.
   const usage = (await call(third.url, 'GET', `/grants/${g.grantId}/usage`, { token: env.AIPASSPORT_ADMIN_TOKEN })).json;
-  assert.ok(usage.budget.heldMicros <= after.budget.heldMicros, JSON.stringify({ before: after.budget, now: usage.budget }));
+  assert.ok(usage.budget.leasedMicros <= after.budget.leasedMicros, JSON.stringify({ before: after.budget, now: usage.budget }));
 });

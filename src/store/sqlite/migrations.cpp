@@ -198,6 +198,13 @@ ALTER TABLE grants ADD COLUMN verified INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE clients ADD COLUMN self_registered INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX grants_waiting_unverified ON grants(created_at) WHERE status = 'pending' AND verified = 0;
 )sql"},
+    {13, "indexes that page the grant lists by (created_at, id)", R"sql(
+DROP INDEX grants_by_created_at;
+DROP INDEX grants_by_owner;
+CREATE INDEX grants_newest ON grants(created_at, id);
+CREATE INDEX grants_by_owner_newest ON grants(owner_id, created_at, id);
+CREATE INDEX grants_undecided_newest ON grants(created_at, id) WHERE owner_id IS NULL AND status = 'pending';
+)sql"},
 };
 
 }  // namespace

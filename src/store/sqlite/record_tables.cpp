@@ -10,14 +10,23 @@ const std::string kInsertActivity =
     "INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, "
     "output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-// Every filter is optional: a NULL parameter lets every row through.
-const std::string kSelectActivity = std::string("SELECT ") + kActivityColumns +
-                                    " FROM activity WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR grant_id = ?2)"
-                                    " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)"
-                                    " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6)"
-                                    " AND (?7 IS NULL OR status = ?7)"
-                                    " AND (?8 IS NULL OR at < ?8 OR (at = ?8 AND id < ?9))"
-                                    " ORDER BY at DESC, id DESC LIMIT ?10";
+// Every filter is optional: a NULL parameter lets every row through. The filters that pick an index
+// (grant, owner, cursor) are written only when set, each variant its own statement, because SQLite
+// plans a statement once: "?2 IS NULL OR grant_id = ?2" would walk every row by time, a grant with
+// few calls among a million rows costing the whole table.
+std::string ActivitySql(const ActivityQuery& query) {
+  std::string sql = std::string("SELECT ") + kActivityColumns + " FROM activity WHERE 1";
+  if (query.grant_id)
+    sql += " AND grant_id = ?2";
+  else if (query.owner_id)
+    sql += " AND owner_id = ?1";
+  if (query.grant_id && query.owner_id) sql += " AND owner_id = ?1";
+  if (query.after) sql += " AND (at, id) < (?8, ?9)";
+  return sql +
+         " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)"
+         " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)"
+         " ORDER BY at DESC, id DESC LIMIT ?10";
+}
 const std::string kSumActivity =
     "SELECT (at - ?3) / ?8 AS bucket, app_name, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
     "SUM(cost_micros) FROM activity WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR grant_id = ?2)"
@@ -29,13 +38,15 @@ const std::string kPruneActivity = "DELETE FROM activity WHERE at < ?";
 constexpr const char* kAuditColumns = "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash";
 const std::string kInsertAudit = std::string("INSERT INTO audit (") + kAuditColumns +
                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
-const std::string kAuditFilter =
-    " FROM audit WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR kind = ?2)"
-    " AND (?3 IS NULL OR grant_id = ?3) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)"
-    " AND (?6 IS NULL OR seq < ?6)";
-const std::string kSelectAuditNewest =
-    std::string("SELECT ") + kAuditColumns + kAuditFilter + " ORDER BY seq DESC LIMIT ?7";
-const std::string kSelectAuditOldest = std::string("SELECT ") + kAuditColumns + kAuditFilter + " ORDER BY seq LIMIT ?7";
+// As for activity: the filters that pick an index are written only when set.
+std::string AuditSql(const AuditQuery& query) {
+  std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit WHERE 1";
+  if (query.owner_id) sql += " AND owner_id = ?1";
+  if (query.grant_id) sql += " AND grant_id = ?3";
+  if (query.before_seq) sql += " AND seq < ?6";
+  return sql + " AND (?2 IS NULL OR kind = ?2) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)" +
+         (query.oldest_first ? " ORDER BY seq LIMIT ?7" : " ORDER BY seq DESC LIMIT ?7");
+}
 const std::string kGetHead = "SELECT value FROM settings WHERE key = 'audit.head'";
 const std::string kSetHead =
     "INSERT INTO settings (key, value) VALUES ('audit.head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -76,7 +87,7 @@ Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
 }
 
 Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQuery& query) {
-  Query q(db_.Prepare(kSelectActivity));
+  Query q(db_.Prepare(ActivitySql(query)));
   q.Bind(query.owner_id).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.app_name).Bind(query.model);
   q.Bind(query.status ? std::optional<int64_t>(*query.status) : std::nullopt);
   q.Bind(query.after ? std::optional<int64_t>(query.after->at) : std::nullopt);
@@ -186,7 +197,7 @@ Status AuditTables::AppendAudit(const AuditLinker& link) {
 }
 
 Result<std::vector<AuditRecord>> AuditTables::ListAudit(const AuditQuery& query) {
-  Query q(db_.Prepare(query.oldest_first ? kSelectAuditOldest : kSelectAuditNewest));
+  Query q(db_.Prepare(AuditSql(query)));
   q.Bind(query.owner_id).Bind(query.kind).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.before_seq);
   q.Bind(query.limit > 0 ? query.limit : int64_t{-1});
   std::vector<AuditRecord> out;

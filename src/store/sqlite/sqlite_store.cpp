@@ -27,6 +27,23 @@ constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
                                      ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 #undef AP_GRANT_COLUMNS
 
+// A page of grants, newest first. Each variant is its own statement so that SQLite walks an index
+// from the cursor on: a page costs its own rows, not the rows before it. An owner's page merges
+// two index walks (their grants, and the requests no owner has decided), each at most a page long.
+// Parameters: ?1 owner id, ?2 waiting since, ?3 and ?4 the cursor, ?5 the limit.
+std::string GrantPageSql(const GrantQuery& query) {
+  std::string keyset = query.after ? " AND (created_at, id) < (?3, ?4)" : "";
+  std::string waiting =
+      query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
+  std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
+  if (!query.owner_id) return std::string("SELECT ") + kGrantColumns + " FROM grants WHERE 1" + waiting + keyset + order;
+  std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ")";
+  std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
+                          waiting + keyset + order + ")";
+  return std::string("SELECT ") + kGrantColumns + " FROM grants WHERE id IN (" + mine + " UNION ALL " + undecided +
+         ")" + order;
+}
+
 constexpr const char* kClientColumns =
     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered";
 
@@ -148,10 +165,19 @@ class SqliteStore final : public Store {
     return ReadGrant(q);
   }
 
-  Result<std::vector<GrantRecord>> ListGrants() override {
-    static const std::string sql =
-        std::string("SELECT ") + kGrantColumns + " FROM grants ORDER BY created_at DESC, rowid DESC";
-    return ReadGrants(sql);
+  Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) override {
+    Query q(Prepare(GrantPageSql(query)));
+    q.Bind(query.owner_id).Bind(query.waiting_unverified_after);
+    if (query.after)
+      q.Bind(query.after->created_at).Bind(query.after->id);
+    else
+      q.Bind(std::optional<int64_t>()).Bind(std::optional<int64_t>());
+    q.Bind(query.limit);
+    std::vector<GrantRecord> out;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
+    if (rc != SQLITE_DONE) return DbError("list grants");
+    return out;
   }
 
   Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) override {
@@ -218,12 +244,13 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id) override {
-    Query q(Prepare("SELECT grant_id, at, kind, detail FROM events WHERE grant_id = ? ORDER BY id"));
-    q.Bind(grant_id);
+  Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) override {
+    Query q(Prepare("SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?"));
+    q.Bind(grant_id).Bind(after_id).Bind(limit);
     std::vector<EventRecord> out;
     int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3)});
+    while ((rc = q.Step()) == SQLITE_ROW)
+      out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
     if (rc != SQLITE_DONE) return DbError("list events");
     return out;
   }
@@ -253,11 +280,18 @@ class SqliteStore final : public Store {
     return {};
   }
 
-  Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id) override {
+  Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
+                                             int64_t limit) override {
     Query q(
         Prepare("SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
-                "cost_micros FROM usage WHERE grant_id = ? ORDER BY day, model"));
+                "cost_micros FROM usage WHERE grant_id = ?1 AND (?2 IS NULL OR (day, model) > (?2, ?3)) "
+                "ORDER BY day, model LIMIT ?4"));
     q.Bind(grant_id);
+    if (after)
+      q.Bind(after->day).Bind(after->model);
+    else
+      q.Bind(std::optional<std::string>()).Bind(std::optional<std::string>());
+    q.Bind(limit);
     std::vector<UsageRecord> rows;
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW)
@@ -265,6 +299,16 @@ class SqliteStore final : public Store {
                                  q.Int(6), q.Int(7)});
     if (rc != SQLITE_DONE) return DbError("list usage");
     return rows;
+  }
+
+  Result<UsageRecord> TotalUsage(std::string_view grant_id) override {
+    Query q(
+        Prepare("SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens), 0), "
+                "COALESCE(SUM(cached_input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+                "COALESCE(SUM(audio_milliseconds), 0), COALESCE(SUM(cost_micros), 0) FROM usage WHERE grant_id = ?"));
+    q.Bind(grant_id);
+    if (q.Step() != SQLITE_ROW) return DbError("total usage");
+    return UsageRecord{std::string(grant_id), "", "", q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5)};
   }
 
   Status CreateOwner(const OwnerRecord& o) override {
@@ -390,6 +434,12 @@ class SqliteStore final : public Store {
     while ((rc = q.Step()) == SQLITE_ROW) clients.push_back(ReadClient(q));
     if (rc != SQLITE_DONE) return DbError("list clients");
     return clients;
+  }
+
+  Result<int64_t> CountSelfRegisteredClients() override {
+    Query q(Prepare("SELECT COUNT(*) FROM clients WHERE self_registered = 1"));
+    if (q.Step() != SQLITE_ROW) return DbError("count clients");
+    return q.Int(0);
   }
 
   Status DeleteClient(std::string_view id) override {
