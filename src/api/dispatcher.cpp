@@ -35,6 +35,14 @@ void AddCommonHeaders(Response& res) {
 }
 
 constexpr std::string_view kRequestId = "x-request-id";
+constexpr std::string_view kBrokerRequestId = "x-aipassport-request-id";
+
+// The broker's id goes in x-aipassport-request-id always, and in x-request-id unless the provider's
+// own id is there already (apps quote that one to their provider's support).
+void SetRequestId(Response& res, std::string_view id) {
+  res.set(kBrokerRequestId, id);
+  if (res.find(kRequestId) == res.end()) res.set(kRequestId, id);
+}
 
 // Gives a streamed answer the same common headers as a whole one, and remembers its status.
 class DecoratedExchange final : public http::Exchange {
@@ -43,7 +51,7 @@ class DecoratedExchange final : public http::Exchange {
   awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
   awaitable<Status> StartAnswer(Response& head) override {
     AddCommonHeaders(head);
-    head.set(kRequestId, request_id_);
+    SetRequestId(head, request_id_);
     status_ = head.result_int();
     return inner_.StartAnswer(head);
   }
@@ -90,7 +98,7 @@ awaitable<Response> Route(const http::Router& router, Request& req, http::Exchan
 }  // namespace
 
 // Each request gets a fresh id (one sent by the client is not taken: it could forge or flood the
-// log), returned as x-request-id and written on its one access log line.
+// log), returned as x-aipassport-request-id (and x-request-id) and written on its access log line.
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req, http::Exchange& exchange) -> awaitable<Response> {
     auto started = std::chrono::steady_clock::now();
@@ -99,7 +107,7 @@ http::Handler MakeDispatcher(const http::Router& router) {
     std::string_view route;
     Response res = co_await Route(router, req, decorated, route);
     AddCommonHeaders(res);
-    res.set(kRequestId, request_id);
+    SetRequestId(res, request_id);
     telemetry::RequestLine line;
     line.request_id = request_id;
     std::string method(req.method_string());

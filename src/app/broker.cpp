@@ -559,6 +559,17 @@ Status PrepareDataDir(const std::filesystem::path& dir) {
   return {};
 }
 
+Status CheckDataDir(const std::filesystem::path& dir, DataUse use) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return MakeError(Errc::kNotFound, "no data directory at " + dir.string() +
+                                          " (commands other than serve do not create one; check --data-dir)");
+  if (use == DataUse::kNeedsDatabase && !std::filesystem::exists(dir / "aipassport.db", ec))
+    return MakeError(Errc::kNotFound, "no broker data in " + dir.string() +
+                                          " (no aipassport.db: start the broker there once, or check --data-dir)");
+  return {};
+}
+
 int ResetAdminToken(const Config& config) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");

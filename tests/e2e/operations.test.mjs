@@ -76,8 +76,12 @@ test('log_format = "json": every line is a JSON object; one line per request und
     token: g.token, body: chatBody('gpt-4o-mini'), headers: { 'x-request-id': 'forged-by-the-client' },
   });
   assert.equal(r.status, 200);
-  const id = r.headers.get('x-request-id');
+  const id = r.headers.get('x-aipassport-request-id');
   assert.match(id, /^[A-Za-z0-9_-]{16}$/, 'the broker makes its own id; a client one is not taken');
+  assert.match(r.headers.get('x-request-id'), /^req_/, "the provider's own request id is passed on");
+  const own = await call(broker.url, 'GET', '/grants', { token: broker.ownerToken, headers: { 'x-request-id': 'forged-by-the-client' } });
+  assert.equal(own.headers.get('x-request-id'), own.headers.get('x-aipassport-request-id'),
+    "x-request-id is the broker's own when the provider sent none");
   const inspect = await call(broker.url, 'GET', `/tokens/${g.token}/inspect`);
   assert.ok(inspect.status < 500);
   await new Promise((res) => setTimeout(res, 200));
@@ -112,7 +116,7 @@ test('text logs say one line per request at info, with the same fields', async (
   const broker = await startBroker({ mock });
   const g = await approvedGrant(broker, SCOPES.openai);
   const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
-  const id = r.headers.get('x-request-id');
+  const id = r.headers.get('x-aipassport-request-id');
   await new Promise((res) => setTimeout(res, 200));
   const lines = broker.output.split('\n').filter((l) => l.includes(`request_id=${id}`));
   assert.equal(lines.length, 1, broker.output);
