@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 
-.PHONY: all deps build run test unit e2e clients bench clean
+.PHONY: all deps build run test unit e2e clients bench package clean
 
 all: build
 
@@ -35,6 +35,10 @@ clients:
 bench: build
 	@scripts/install-deps.sh bench
 	bench/run.sh $(BUILD)/src/aipassport
+
+# A Debian package (binary, systemd unit, example config) in $(BUILD)/.
+package: build
+	cd $(BUILD) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD)

@@ -18,6 +18,7 @@
 #include "metering/prices.hpp"
 #include "proxy/upstream.hpp"
 #include "store/store.hpp"
+#include "telemetry/broker_metrics.hpp"
 #include "vault/vault.hpp"
 
 namespace ap::api {
@@ -49,6 +50,7 @@ struct BrokerContext {
   std::string public_url;
   ActivityRecorder& activity;  // one row per proxied call, written off the hot path
   AuditLog& audit;             // the audit trail: ctx.audit.Record(record::AuditEvent{...})
+  telemetry::BrokerMetrics* metrics = nullptr;  // null when metrics are off
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor.

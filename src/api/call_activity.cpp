@@ -1,11 +1,22 @@
 #include "api/call_activity.hpp"
 
 namespace ap::api {
+namespace {
 
-CallActivity::CallActivity(BrokerContext& ctx, std::string capability)
-    : ctx_(ctx), started_(std::chrono::steady_clock::now()) {
+int64_t MicrosBetween(std::chrono::steady_clock::time_point from, std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(to - from).count();
+}
+
+}  // namespace
+
+CallActivity::CallActivity(BrokerContext& ctx, std::string capability, http::Exchange* exchange)
+    : ctx_(ctx), exchange_(exchange), started_(Clock::now()) {
   row_.at = SystemNowMillis();
   row_.capability = std::move(capability);
+}
+
+CallActivity::~CallActivity() {
+  if (stream_counted_ && ctx_.metrics) ctx_.metrics->StreamClosed();
 }
 
 void CallActivity::SetGrant(const domain::Grant& grant) {
@@ -14,22 +25,34 @@ void CallActivity::SetGrant(const domain::Grant& grant) {
   row_.app_name = grant.record.app_name;
   row_.owner_id = grant.record.owner_id.value_or("");
   row_.provider = grant.scope.provider;
+  if (exchange_) exchange_->notes.grant_id = grant.record.id;
 }
 
 void CallActivity::Refused(const Error& error) {
   if (row_.refusal.empty()) row_.refusal = ErrcName(error.code);
 }
 
+void CallActivity::UpstreamStarted() {
+  if (!upstream_started_) upstream_started_ = Clock::now();
+}
+
 void CallActivity::Streamed(int status) {
   row_.streamed = true;
   stream_status_ = status;
+  if (ctx_.metrics && !stream_counted_) {
+    stream_counted_ = true;
+    ctx_.metrics->StreamOpened();
+  }
 }
 
 void CallActivity::FirstEvent() {
-  if (!row_.ttft_ms) row_.ttft_ms = MillisSinceStart();
+  if (row_.ttft_ms) return;
+  row_.ttft_ms = MillisSinceStart();
+  first_event_us_ = MicrosBetween(started_, Clock::now());
 }
 
 void CallActivity::Charged(const store::UsageRecord& usage) {
+  if (upstream_started_ && !upstream_ended_) upstream_ended_ = Clock::now();
   row_.input_tokens = usage.input_tokens;
   row_.output_tokens = usage.output_tokens;
   row_.cached_input_tokens = usage.cached_input_tokens;
@@ -37,15 +60,39 @@ void CallActivity::Charged(const store::UsageRecord& usage) {
 }
 
 void CallActivity::Finish(int status) {
-  if (!known_ || finished_) return;
+  if (finished_) return;
   finished_ = true;
+  auto now = Clock::now();
+  if (upstream_started_ && !upstream_ended_) upstream_ended_ = now;
   row_.status = stream_status_.value_or(status);
   row_.latency_ms = MillisSinceStart();
-  ctx_.activity.Record(std::move(row_));
+  if (exchange_ && upstream_started_)
+    exchange_->notes.upstream_ms = MicrosBetween(*upstream_started_, *upstream_ended_) / 1000;
+  Count(MicrosBetween(started_, now));
+  if (known_) ctx_.activity.Record(std::move(row_));
+}
+
+void CallActivity::Count(int64_t duration_us) const {
+  if (!ctx_.metrics) return;
+  telemetry::CallSample call;
+  call.provider = row_.provider;
+  call.operation = row_.capability;
+  call.model = row_.model;
+  call.app = row_.app_name;
+  call.status = row_.status;
+  call.refusal = row_.refusal;
+  call.input_tokens = row_.input_tokens;
+  call.output_tokens = row_.output_tokens;
+  call.cached_input_tokens = row_.cached_input_tokens;
+  call.cost_micros = row_.cost_micros;
+  call.duration_us = duration_us;
+  if (upstream_started_) call.upstream_us = MicrosBetween(*upstream_started_, *upstream_ended_);
+  call.first_token_us = first_event_us_;
+  ctx_.metrics->RecordCall(call);
 }
 
 int64_t CallActivity::MillisSinceStart() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started_).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
 }
 
 }  // namespace ap::api

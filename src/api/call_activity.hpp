@@ -1,7 +1,8 @@
 #pragma once
 // What one proxied call's activity row says, gathered as the call goes and handed to the recorder
 // when it ends (never waiting for the disk). A call is recorded once its grant is known, refused or
-// not; nothing of its prompt or answer is kept.
+// not; nothing of its prompt or answer is kept. Every call, known grant or not, is also counted in
+// the metrics (when they are on) and noted for the access log.
 // Thread-safety: one per call, used by that call's coroutine only.
 
 #include <chrono>
@@ -10,18 +11,25 @@
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
+#include "http/exchange.hpp"
 
 namespace ap::api {
 
 class CallActivity {
  public:
   // Starts the call's clock. `capability`: what the endpoint does ("chat", "embeddings", "models"...).
-  CallActivity(BrokerContext& ctx, std::string capability);
+  // `exchange`, when given, gets the grant and the provider's time for the access log.
+  CallActivity(BrokerContext& ctx, std::string capability, http::Exchange* exchange = nullptr);
+  ~CallActivity();
+  CallActivity(const CallActivity&) = delete;
+  CallActivity& operator=(const CallActivity&) = delete;
 
   void SetGrant(const domain::Grant& grant);
   void SetModel(std::string model) { row_.model = std::move(model); }
   // The broker refused the call (or ended its stream) with `error`.
   void Refused(const Error& error);
+  // The call is being sent to the provider now; its time there runs until Charged or Finish.
+  void UpstreamStarted();
   // The answer is a stream that started with `status`.
   void Streamed(int status);
   // Something of the stream reached the app (the first time counts).
@@ -32,14 +40,21 @@ class CallActivity {
   void Finish(int status);
 
  private:
+  using Clock = std::chrono::steady_clock;
   int64_t MillisSinceStart() const;
+  void Count(int64_t duration_us) const;
 
   BrokerContext& ctx_;
-  std::chrono::steady_clock::time_point started_;
+  http::Exchange* exchange_;
+  Clock::time_point started_;
+  std::optional<Clock::time_point> upstream_started_;
+  std::optional<Clock::time_point> upstream_ended_;
+  std::optional<int64_t> first_event_us_;
   store::ActivityRecord row_;
   std::optional<int> stream_status_;
   bool known_ = false;
   bool finished_ = false;
+  bool stream_counted_ = false;
 };
 
 }  // namespace ap::api

@@ -4,7 +4,9 @@
 
 #include <chrono>
 
+#include "core/ids.hpp"
 #include "http/response.hpp"
+#include "telemetry/logging.hpp"
 
 namespace ap::api {
 using boost::asio::awaitable;
@@ -32,13 +34,24 @@ void AddCommonHeaders(Response& res) {
   res.set("X-Content-Type-Options", "nosniff");
 }
 
+constexpr std::string_view kRequestId = "x-request-id";
+constexpr std::string_view kBrokerRequestId = "x-aipassport-request-id";
+
+// The broker's id goes in x-aipassport-request-id always, and in x-request-id unless the provider's
+// own id is there already (apps quote that one to their provider's support).
+void SetRequestId(Response& res, std::string_view id) {
+  res.set(kBrokerRequestId, id);
+  if (res.find(kRequestId) == res.end()) res.set(kRequestId, id);
+}
+
 // Gives a streamed answer the same common headers as a whole one, and remembers its status.
 class DecoratedExchange final : public http::Exchange {
  public:
-  explicit DecoratedExchange(http::Exchange& inner) : inner_(inner) {}
+  DecoratedExchange(http::Exchange& inner, std::string_view request_id) : inner_(inner), request_id_(request_id) {}
   awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
   awaitable<Status> StartAnswer(Response& head) override {
     AddCommonHeaders(head);
+    SetRequestId(head, request_id_);
     status_ = head.result_int();
     return inner_.StartAnswer(head);
   }
@@ -50,12 +63,15 @@ class DecoratedExchange final : public http::Exchange {
 
  private:
   http::Exchange& inner_;
+  std::string_view request_id_;
   unsigned status_ = 0;
 };
 
-awaitable<Response> Route(const http::Router& router, Request& req, http::Exchange& exchange) {
+// `route` gets the matched pattern, for the access log.
+awaitable<Response> Route(const http::Router& router, Request& req, http::Exchange& exchange, std::string_view& route) {
   if (req.method() == http::Verb::options) co_return Preflight(req);
   auto match = router.Find(req.method(), http::PathOf(req.target()));
+  route = match.pattern;
   if (!match.handler) {
     if (match.allowed.empty()) co_return http::ErrorResponse(Errc::kNotFound, "Not found");
     Response res = http::ErrorResponse(Errc::kMethodNotAllowed,
@@ -79,28 +95,30 @@ awaitable<Response> Route(const http::Router& router, Request& req, http::Exchan
   co_return http::ErrorResponse(Errc::kInternal, "Internal error");
 }
 
-// The path as it may appear in a log: no query string (it can carry keys), no token.
-std::string LoggablePath(std::string_view target) {
-  std::string_view path = http::PathOf(target);
-  if (path.starts_with("/tokens/") && path.ends_with("/inspect")) return "/tokens/<token>/inspect";
-  return std::string(path);
-}
-
 }  // namespace
 
+// Each request gets a fresh id (one sent by the client is not taken: it could forge or flood the
+// log), returned as x-aipassport-request-id (and x-request-id) and written on its access log line.
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req, http::Exchange& exchange) -> awaitable<Response> {
-    bool access_log = spdlog::should_log(spdlog::level::debug);
-    auto started = access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    DecoratedExchange decorated(exchange);
-    Response res = co_await Route(router, req, decorated);
+    auto started = std::chrono::steady_clock::now();
+    std::string request_id = RandomToken(12);
+    DecoratedExchange decorated(exchange, request_id);
+    std::string_view route;
+    Response res = co_await Route(router, req, decorated, route);
     AddCommonHeaders(res);
-    if (access_log) {
-      auto micros = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-      unsigned status = decorated.AnswerStarted() ? decorated.HeadStatus() : res.result_int();
-      spdlog::debug("{} {} -> {} in {} us", std::string(req.method_string()), LoggablePath(req.target()), status,
-                    micros.count());
-    }
+    SetRequestId(res, request_id);
+    telemetry::RequestLine line;
+    line.request_id = request_id;
+    std::string method(req.method_string());
+    line.method = method;
+    line.route = route;
+    line.status = decorated.AnswerStarted() ? decorated.HeadStatus() : res.result_int();
+    line.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    line.upstream_ms = decorated.notes.upstream_ms;
+    line.grant_id = decorated.notes.grant_id;
+    telemetry::LogRequest(line);
     co_return res;
   };
 }

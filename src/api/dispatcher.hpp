@@ -1,7 +1,7 @@
 #pragma once
 // The broker's HTTP front: routing, CORS and security headers on every answer (streamed ones
 // included), 404/405 in JSON, a 500 that says nothing of an escaped exception's cause, and the
-// debug access log.
+// access log: one line per request, under the id returned as x-request-id.
 
 #include "http/router.hpp"
 

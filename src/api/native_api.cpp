@@ -123,7 +123,7 @@ class NativeCall {
         provider_(provider),
         req_(req),
         exchange_(exchange),
-        activity_(ctx, ep.capability.empty() ? "models" : std::string(ep.capability)) {}
+        activity_(ctx, ep.capability.empty() ? "models" : std::string(ep.capability), &exchange) {}
 
   // Hands the call's activity row to the recorder; `answer` is what Run returned.
   int QuotedKeyAnswers() const { return hits_.answers; }
@@ -170,6 +170,7 @@ class NativeCall {
     upstream.body() = std::move(call->body);
     upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
     upstream.prepare_payload();
+    activity_.UpstreamStarted();
     auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, std::move(upstream));
     co_return co_await Answer(std::move(answer));
   }
@@ -347,6 +348,7 @@ class NativeCall {
     else
       upstream.set(bhttp::field::content_length, req_[bhttp::field::content_length]);
     http::BodySource source = [this]() { return NextUploadPiece(); };
+    activity_.UpstreamStarted();
     auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, std::move(upstream), std::move(source));
     if (upload_refusal_) co_return Refuse(*upload_refusal_);
     co_return co_await Answer(std::move(answer));
@@ -395,6 +397,7 @@ class NativeCall {
     metered_.emplace(ctx_, grant_, "", false);
     WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
     if (auto admitted = co_await metered_->Admit(free_call, false); !admitted) co_return Refuse(admitted.error());
+    activity_.UpstreamStarted();
     auto answer = co_await ctx_.upstream.Open(provider_, ApiKey(), &hits_, UpstreamRequest());
     if (!answer) co_return Refuse(answer.error());
     if (!answer->open) co_return std::move(answer->refusal);

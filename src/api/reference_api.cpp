@@ -517,6 +517,7 @@ class ReferenceApi {
       co_return ReferenceRefusal(admitted.error(), metered.Headers());
     }
     std::string_view api_key = *key ? std::string_view((*key)->secret) : std::string_view();
+    activity.UpstreamStarted();
     proxy::ScrubHits hits;
     auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream), &hits);
     if (hits.answers > 0) {

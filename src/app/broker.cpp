@@ -26,10 +26,13 @@
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
+#include "http/response.hpp"
 #include "http/server.hpp"
 #include "oauth/oauth_api.hpp"
 #include "record/audit_chain.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "telemetry/broker_metrics.hpp"
+#include "telemetry/logging.hpp"
 #include "ui/app_pages.hpp"
 #include "ui/consent_pages.hpp"
 #include "ui/console_pages.hpp"
@@ -41,7 +44,7 @@ namespace ap::app {
 namespace {
 
 int Fail(const std::string& message) {
-  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
+  telemetry::Complain(message);
   return 1;
 }
 
@@ -221,16 +224,19 @@ constexpr std::chrono::seconds kLeaseIdle{10};
 
 // Keeps this broker's node alive in the store, hands back the leases of idle grants, and turns the
 // leases of brokers gone silent into lost spend. Runs its store work on the store thread.
-boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter) {
+boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
+                                        telemetry::BrokerMetrics* metrics) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(kHeartbeat);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto beat = [&store, &meter]() {
+    auto beat = [&store, &meter, metrics]() {
       UnixSeconds now = SystemClock()();
       auto lost = store.Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
+      if (!lost && metrics) metrics->StoreError("heartbeat");
       if (lost && *lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", *lost);
+      if (lost && *lost > 0 && metrics) metrics->LeasesLost(*lost);
       meter.ReturnIdleLeases(kLeaseIdle);
     };
     co_await http::RunBlocking(store_pool, std::move(beat));
@@ -277,8 +283,28 @@ int RotateSigningKey(const Config& config) {
   return 0;
 }
 
+namespace {
+
+// Serves GET /metrics (and nothing else) in the Prometheus text format.
+http::Handler MetricsHandler(const telemetry::BrokerMetrics& metrics) {
+  return [&metrics](http::Request& req, http::Exchange&) -> boost::asio::awaitable<http::Response> {
+    if (http::PathOf(req.target()) != "/metrics")
+      co_return http::ErrorResponse(Errc::kNotFound, "Only /metrics is served here");
+    if (req.method() != http::Verb::get && req.method() != http::Verb::head)
+      co_return http::ErrorResponse(Errc::kMethodNotAllowed, "Use GET");
+    http::Response res(http::StatusCode::ok, req.version());
+    res.set(http::bhttp::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = metrics.Render();
+    res.prepare_payload();
+    co_return res;
+  };
+}
+
+}  // namespace
+
 int RunBroker(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
+  telemetry::SetLogFormat(config.log_json ? telemetry::LogFormat::kJson : telemetry::LogFormat::kText);
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
   auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
   if (!keys) return Fail(keys.error().message);
@@ -356,6 +382,9 @@ int RunBroker(const Config& config) {
   api::DeviceAuthorizations devices;
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
+  std::unique_ptr<telemetry::BrokerMetrics> metrics;
+  if (!config.metrics_listen.empty())
+    metrics = std::make_unique<telemetry::BrokerMetrics>(telemetry::MetricsOptions{config.metrics_per_app_labels});
   bool https = !config.tls_cert_file.empty();
   api::BrokerContext ctx{**store,
                          store_pool,
@@ -380,7 +409,8 @@ int RunBroker(const Config& config) {
                          owner_hash,
                          "",
                          activity,
-                         audit};
+                         audit,
+                         metrics.get()};
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
@@ -401,6 +431,23 @@ int RunBroker(const Config& config) {
   server_options.tls_key_file = config.tls_key_file;
   http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  std::unique_ptr<http::Server> metrics_server;
+  if (metrics) {
+    metrics->AddGauge("aipassport_connections_open", "HTTP connections open to the broker now.",
+                      [&server] { return static_cast<double>(server.OpenConnections()); });
+    metrics->AddGauge("aipassport_requests_in_flight", "Requests being handled now.",
+                      [&server] { return static_cast<double>(server.InFlight()); });
+    metrics->AddGauge("aipassport_store_queue_depth", "Store tasks waiting for or running on the store thread.",
+                      [&store_pool] { return static_cast<double>(store_pool.Waiting()); });
+    auto metrics_listen = ParseListen(config.metrics_listen);
+    if (!metrics_listen) return Fail(metrics_listen.error().message);
+    http::ServerOptions metrics_options;
+    metrics_options.host = metrics_listen->host;
+    metrics_options.port = metrics_listen->port;
+    metrics_options.server_name = "aipassport-metrics";
+    metrics_server = std::make_unique<http::Server>(io, metrics_options, MetricsHandler(*metrics));
+    if (auto ok = metrics_server->Listen(); !ok) return Fail("metrics listener: " + ok.error().message);
+  }
   // Made only once the broker can serve, so a failed start never swallows a token nobody saw.
   std::optional<std::string> new_owner_token;
   if (!env_token) {
@@ -410,6 +457,7 @@ int RunBroker(const Config& config) {
     if (new_owner_token) audit.Record(record::AuditEvent{"owner_token.reset", "broker", "", "", "{\"firstStart\":true}"});
   }
   server.Start();
+  if (metrics_server) metrics_server->Start();
   auto watch = WatchSigningKeys(config, tokens, work_pool);
   boost::asio::co_spawn(io.First(), std::move(watch), [](std::exception_ptr e) {
     if (e) spdlog::error("the signing key watch stopped");
@@ -418,7 +466,7 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
-  auto leases = KeepLeases(**store, store_pool, meter);
+  auto leases = KeepLeases(**store, store_pool, meter, metrics.get());
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
   });
@@ -433,30 +481,43 @@ int RunBroker(const Config& config) {
   });
 
   ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
-  std::printf("aipassport broker listening on %s\n", ctx.public_url.c_str());
-  std::printf("data directory: %s\n", std::filesystem::weakly_canonical(config.data_dir).c_str());
+  telemetry::Announce("aipassport broker listening on " + ctx.public_url);
+  std::string data_dir = std::filesystem::weakly_canonical(config.data_dir).string();
+  telemetry::Announce("data directory: " + data_dir);
   if (new_master_key)
-    std::printf(
-        "warning: created the vault's master key in %s; in production keep it elsewhere (vault.master_key_file or "
-        "AIPASSPORT_MASTER_KEY) and back it up: without it the stored provider keys cannot be read\n",
-        config.master_key_file.c_str());
+    telemetry::Announce(
+        "warning: created the vault's master key in " + config.master_key_file.string() +
+        "; in production keep it elsewhere (vault.master_key_file or AIPASSPORT_MASTER_KEY) and back it up: without "
+        "it the stored provider keys cannot be read");
   if (new_owner_token)
-    std::printf("owner token (shown once, keep it secret): %s\n", new_owner_token->c_str());
+    telemetry::Announce("owner token (shown once, keep it secret): " + *new_owner_token);
   else if (owner_hash.empty())
-    std::printf("owner token: set at first start; make a new one with: aipassport admin-token --reset --data-dir %s\n",
-                config.data_dir.c_str());
+    telemetry::Announce("owner token: set at first start; make a new one with: aipassport admin-token --reset --data-dir " +
+                        config.data_dir.string());
   else
-    std::printf("owner token: from AIPASSPORT_ADMIN_TOKEN\n");
+    telemetry::Announce("owner token: from AIPASSPORT_ADMIN_TOKEN");
   for (proxy::Provider p : proxy::kAllProviders)
     if (!vault.EnvironmentKey(vault.OperatorId(), proxy::ProviderName(p)))
-      std::printf("note: no environment key for %s (%s); owners can add their own keys\n",
-                  std::string(proxy::ProviderName(p)).c_str(), proxy::KeyEnvironmentVariables(p)[0]);
+      telemetry::Announce("note: no environment key for " + std::string(proxy::ProviderName(p)) + " (" +
+                          proxy::KeyEnvironmentVariables(p)[0] + "); owners can add their own keys");
   for (const auto& up : config.compatible_upstreams)
-    std::printf("serving OpenAI-compatible upstream '%s' at /%s/v1/ (%s)\n", up.name.c_str(), up.name.c_str(),
-                up.api_key.empty() ? "no key" : "with its key");
+    telemetry::Announce("serving OpenAI-compatible upstream '" + up.name + "' at /" + up.name + "/v1/ (" +
+                        (up.api_key.empty() ? "no key" : "with its key") + ")");
+  if (metrics_server)
+    telemetry::Announce("metrics at " + UrlOf(metrics_server->LocalEndpoint()) + "/metrics");
+  if (new_owner_token) {
+    std::string master = config.master_key_base64 ? std::string("AIPASSPORT_MASTER_KEY (from the environment)")
+                                                  : std::filesystem::weakly_canonical(config.master_key_file).string();
+    telemetry::Announce("next steps:");
+    telemetry::Announce("  1. create an owner account: aipassport user add NAME --data-dir " + data_dir);
+    telemetry::Announce("  2. open " + ctx.public_url + "/ and sign in as that owner (or use the owner token above)");
+    telemetry::Announce("  3. the vault's master key is " + master + ": back it up, the provider keys depend on it");
+  }
   std::fflush(stdout);
 
-  http::RunUntilSignalled(io, {&server}, std::chrono::seconds(10));
+  std::vector<http::Server*> servers{&server};
+  if (metrics_server) servers.push_back(metrics_server.get());
+  http::RunUntilSignalled(io, servers, std::chrono::seconds(10));
   // Calls have drained: write what they cost and hand back what no call holds. A call cut short by
   // the drain deadline keeps its reservation, which counts as lost.
   boost::asio::post(store_pool.Pool(), [&] {
@@ -497,6 +558,17 @@ Status PrepareDataDir(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir, ec);
   if (ec) return MakeError(Errc::kUnavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
   ::chmod(dir.c_str(), 0700);
+  return {};
+}
+
+Status CheckDataDir(const std::filesystem::path& dir, DataUse use) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    return MakeError(Errc::kNotFound, "no data directory at " + dir.string() +
+                                          " (commands other than serve do not create one; check --data-dir)");
+  if (use == DataUse::kNeedsDatabase && !std::filesystem::exists(dir / "aipassport.db", ec))
+    return MakeError(Errc::kNotFound, "no broker data in " + dir.string() +
+                                          " (no aipassport.db: start the broker there once, or check --data-dir)");
   return {};
 }
 

@@ -17,4 +17,14 @@ int RotateSigningKey(const Config& config);
 // Creates the data directory (mode 0700) if it is missing.
 Status PrepareDataDir(const std::filesystem::path& dir);
 
+// What a command other than `serve` needs of the data directory. None creates it: a mistyped
+// --data-dir must not turn into an empty database.
+enum class DataUse {
+  kMayCreateDatabase,  // setting up before the first start (user add, client add)
+  kNeedsDatabase,      // everything else: the broker's data must be there
+};
+// Fails with the message to print when the directory is missing or, for kNeedsDatabase, holds no
+// broker database.
+Status CheckDataDir(const std::filesystem::path& dir, DataUse use);
+
 }  // namespace ap::app

@@ -72,6 +72,22 @@ Apply LogLevel() {
   };
 }
 
+Apply LogFormat() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (v != "text" && v != "json") return Bad(std::string(source) + " must be \"text\" or \"json\"");
+    c.log_json = v == "json";
+    return {};
+  };
+}
+
+Apply MetricsListen() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (auto hp = ParseListen(v); !hp) return Bad(std::string(source) + ": " + hp.error().message);
+    c.metrics_listen = v;
+    return {};
+  };
+}
+
 Apply BaseUrl(size_t provider) {
   return [provider](Config& c, std::string_view v, std::string_view source) -> Status {
     if (auto url = http::ParseBaseUrl(v); !url) return Bad(std::string(source) + ": " + url.error().message);
@@ -167,6 +183,9 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_MASTER_KEY_FILE", "vault.master_key_file", Text(&Config::master_key_file)},
       {"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "vault.share_environment_keys_with", SharedWith()},
       {"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "activity.retention_days", Positive(&Config::activity_retention_days)},
+      {"AIPASSPORT_LOG_FORMAT", "log_format", LogFormat()},
+      {"AIPASSPORT_METRICS_LISTEN", "metrics.listen", MetricsListen()},
+      {"AIPASSPORT_METRICS_PER_APP_LABELS", "metrics.per_app_labels", Flag(&Config::metrics_per_app_labels)},
   };
 }
 
@@ -297,7 +316,9 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
     try {
       table = toml::parse_file(*file);
     } catch (const toml::parse_error& e) {
-      return Bad("cannot read config file " + *file + ": " + std::string(e.description()));
+      const auto& at = e.source().begin;
+      return Bad("cannot read config file " + *file + " (line " + std::to_string(at.line) + ", column " +
+                 std::to_string(at.column) + "): " + std::string(e.description()));
     }
     if (auto ok = CheckKnownKeys(table, "", settings); !ok) return ok.error();
     if (auto ok = ReadCompatibleUpstreams(table, *file, env, config); !ok) return ok.error();

@@ -53,6 +53,9 @@ struct Config {
   // Owners besides the operator who may spend the environment's provider keys; "*" is everyone.
   std::vector<std::string> share_environment_keys_with;
   int64_t activity_retention_days = 30;  // activity rows older than this are pruned
+  std::string metrics_listen;            // HOST:PORT serving GET /metrics; empty: no metrics
+  bool metrics_per_app_labels = false;   // label requests and cost by app name too
+  bool log_json = false;                 // log_format = "json": every log line a JSON object
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.

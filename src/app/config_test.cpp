@@ -166,5 +166,35 @@ TEST(Config, DynamicRegistrationIsOffUnlessTheOwnerTurnsItOn) {
   EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "yes please"}})));
 }
 
+TEST(Config, MetricsAndLogFormatAreOffOrTextByDefault) {
+  auto c = LoadConfig({}, FakeEnv({})).value();
+  EXPECT_TRUE(c.metrics_listen.empty());
+  EXPECT_FALSE(c.metrics_per_app_labels);
+  EXPECT_FALSE(c.log_json);
+  std::string file = WriteToml("log_format = \"json\"\n[metrics]\nlisten = \"127.0.0.1:0\"\nper_app_labels = true\n");
+  Flags flags;
+  flags.config_file = file;
+  c = LoadConfig(flags, FakeEnv({})).value();
+  EXPECT_EQ(c.metrics_listen, "127.0.0.1:0");
+  EXPECT_TRUE(c.metrics_per_app_labels);
+  EXPECT_TRUE(c.log_json);
+  std::remove(file.c_str());
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", "127.0.0.1:9464"}}))->metrics_listen, "127.0.0.1:9464");
+  auto bad = LoadConfig({}, FakeEnv({{"AIPASSPORT_LOG_FORMAT", "xml"}}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("AIPASSPORT_LOG_FORMAT"), std::string::npos);
+  EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", "nowhere"}})));
+}
+
+TEST(Config, ASyntaxErrorNamesItsLineAndColumn) {
+  std::string file = WriteToml("listen = \"127.0.0.1:8080\"\n\ntoken_ttl_seconds = = 5\n");
+  Flags flags;
+  flags.config_file = file;
+  auto bad = LoadConfig(flags, FakeEnv({}));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("line 3, column"), std::string::npos) << bad.error().message;
+  std::remove(file.c_str());
+}
+
 }  // namespace
 }  // namespace ap::app

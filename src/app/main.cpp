@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <optional>
 
 #include "app/broker.hpp"
 #include "app/clients.hpp"
@@ -18,18 +19,30 @@ void AddDataDirOptions(CLI::App* command, ap::app::Flags& flags) {
   command->add_option("--config", flags.config_file, "TOML config file")->check(CLI::ExistingFile);
 }
 
-// Loads the configuration and runs `run` with it; a bad configuration exits 2.
+// Exit codes: 0 done, 1 failed while running, 2 bad usage or configuration (a wrong data directory too).
+constexpr int kBadUsage = 2;
+
+// Loads the configuration and runs `run` with it. `use`, for commands other than serve, says what
+// they need of the data directory.
 template <class Run>
-int WithLoadedConfig(const ap::app::Flags& flags, Run run) {
+int WithLoadedConfig(const ap::app::Flags& flags, Run run, std::optional<ap::app::DataUse> use = std::nullopt) {
   auto config = ap::app::LoadConfig(flags, ap::app::ProcessEnvironment());
   if (!config) {
     std::fprintf(stderr, "aipassport: %s\n", config.error().message.c_str());
-    return 2;
+    return kBadUsage;
   }
+  if (use)
+    if (auto ok = ap::app::CheckDataDir(config->data_dir, *use); !ok) {
+      std::fprintf(stderr, "aipassport: %s\n", ok.error().message.c_str());
+      return kBadUsage;
+    }
   return run(*config);
 }
 
-int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&)) { return WithLoadedConfig(flags, run); }
+int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&),
+               std::optional<ap::app::DataUse> use = std::nullopt) {
+  return WithLoadedConfig(flags, run, use);
+}
 
 }  // namespace
 
@@ -163,22 +176,38 @@ int main(int argc, char** argv) {
     }
   }
 
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    cli.exit(e);
+    return kBadUsage;
+  }
+  using ap::app::DataUse;
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
-  if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken);
-  if (rotate->parsed()) return WithConfig(keys_flags, &ap::app::RotateSigningKey);
+  if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken, DataUse::kNeedsDatabase);
+  if (rotate->parsed()) return WithConfig(keys_flags, &ap::app::RotateSigningKey, DataUse::kNeedsDatabase);
   if (client->parsed())
-    return WithLoadedConfig(client_flags,
-                            [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); });
+    return WithLoadedConfig(
+        client_flags, [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); },
+        client_command.action == "add" ? DataUse::kMayCreateDatabase : DataUse::kNeedsDatabase);
   if (vault->parsed())
-    return WithLoadedConfig(vault_flags,
-                            [&](const ap::app::Config& c) { return ap::app::ManageVault(c, vault_command); });
+    return WithLoadedConfig(
+        vault_flags, [&](const ap::app::Config& c) { return ap::app::ManageVault(c, vault_command); },
+        DataUse::kNeedsDatabase);
   if (activity->parsed() || audit->parsed())
-    return WithLoadedConfig(record_flags,
-                            [&](const ap::app::Config& c) { return ap::app::RunRecordCommand(c, record_command); });
+    return WithLoadedConfig(
+        record_flags, [&](const ap::app::Config& c) { return ap::app::RunRecordCommand(c, record_command); },
+        DataUse::kNeedsDatabase);
   if (user->parsed())
-    return WithLoadedConfig(user_flags,
-                            [&](const ap::app::Config& c) { return ap::app::ManageUsers(c, user_command); });
+    return WithLoadedConfig(
+        user_flags, [&](const ap::app::Config& c) { return ap::app::ManageUsers(c, user_command); },
+        user_command.action == "add" ? DataUse::kMayCreateDatabase : DataUse::kNeedsDatabase);
   return 0;
 }

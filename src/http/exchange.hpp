@@ -4,6 +4,8 @@
 // Thread-safety: use it only from the handler's coroutine.
 
 #include <boost/asio/awaitable.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,6 +13,12 @@
 #include "http/message.hpp"
 
 namespace ap::http {
+
+// What a handler tells the access log about its request: nothing secret goes here.
+struct RequestNotes {
+  std::string grant_id;
+  std::optional<int64_t> upstream_ms;  // the provider's part of the call
+};
 
 class Exchange {
  public:
@@ -27,6 +35,8 @@ class Exchange {
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").
   virtual std::string PeerAddress() const = 0;
+
+  RequestNotes notes;
 };
 
 }  // namespace ap::http

@@ -27,7 +27,7 @@ std::string_view PathParams::Get(std::string_view name) const {
 }
 
 void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body body) {
-  Route r{method, {}, std::move(handler)};
+  Route r{method, {}, std::move(handler), pattern};
   for (auto s : Split(pattern)) r.segments.emplace_back(s);
   if (body == Body::kStreamed) streamed_.push_back(routes_.size());
   routes_.push_back(std::move(r));
@@ -75,6 +75,7 @@ Router::Match Router::Find(Verb method, std::string_view path) const {
     if (route.method == method) {
       match.handler = &route.handler;
       match.params = std::move(params);
+      match.pattern = route.pattern;
       return match;
     }
     if (std::find(match.allowed.begin(), match.allowed.end(), route.method) == match.allowed.end())

@@ -48,6 +48,7 @@ class Router {
     const RouteHandler* handler = nullptr;  // null: see allowed
     PathParams params;
     std::vector<Verb> allowed;  // when the path exists under other methods only
+    std::string_view pattern;   // the matched route's pattern ("/grants/:id"), for logs and metrics
   };
   // `path` must not contain the query string. Params view `path` and the router's patterns.
   Match Find(Verb method, std::string_view path) const;
@@ -60,6 +61,7 @@ class Router {
     Verb method;
     std::vector<std::string> segments;
     RouteHandler handler;
+    std::string pattern;
   };
   static bool Matches(const Route& route, const std::vector<std::string_view>& parts, PathParams* params);
 

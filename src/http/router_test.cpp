@@ -19,6 +19,7 @@ TEST(Router, MatchesLiteralsAndParameters) {
   EXPECT_EQ(m.params.Get("id"), "abc");
   EXPECT_NE(r.Find(Verb::get, "/grants").handler, nullptr);
   EXPECT_EQ(r.Find(Verb::get, "/grants/x").params.Get("id"), "x");
+  EXPECT_EQ(r.Find(Verb::get, "/grants/x").pattern, "/grants/:id");
 }
 
 TEST(Router, TellsNotFoundFromWrongMethod) {

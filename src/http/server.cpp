@@ -237,6 +237,11 @@ asio::awaitable<void> Server::AcceptLoop() {
 }
 
 asio::awaitable<void> Server::Serve(tcp::socket socket) {
+  struct Open {  // counts the connection until this coroutine ends, or is destroyed suspended
+    std::shared_ptr<std::atomic<size_t>> count;
+    explicit Open(std::shared_ptr<std::atomic<size_t>> c) : count(std::move(c)) { count->fetch_add(1); }
+    ~Open() { count->fetch_sub(1); }
+  } open(connections_);
   if (!tls_) {
     beast::tcp_stream stream(std::move(socket));
     co_await ServeStream(stream);

@@ -58,6 +58,8 @@ class Server {
   void Stop();
   // Requests being handled right now.
   size_t InFlight() const { return in_flight_->load(); }
+  // Connections open right now (kept-alive idle ones included).
+  size_t OpenConnections() const { return connections_->load(); }
 
  private:
   boost::asio::awaitable<void> AcceptLoop();
@@ -74,6 +76,7 @@ class Server {
   std::unique_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
+  std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
 // Runs `io` until SIGINT or SIGTERM, then stops `servers`, waits up to `drain` for their

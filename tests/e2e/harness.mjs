@@ -33,7 +33,7 @@ export function start(args, env = {}) {
     const timer = setTimeout(() => reject(new Error(`no URL within 10 s from ${args.join(' ')}:\n${output}`)), 10000);
     const onData = (chunk) => {
       output += chunk;
-      const m = output.match(/listening on (https?:\/\/\S+)/);
+      const m = output.match(/listening on (https?:\/\/[^\s"]+)/);
       if (m && !handle.url) {
         handle.url = m[1];
         clearTimeout(timer);
@@ -88,7 +88,7 @@ export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = 
     AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '*',
     ...env,
   });
-  const m = broker.output.match(/owner token \(shown once, keep it secret\): (\S+)/);
+  const m = broker.output.match(/owner token \(shown once, keep it secret\): ([^\s"]+)/);
   broker.ownerToken = env.AIPASSPORT_ADMIN_TOKEN ?? (m && m[1]);
   broker.dataDir = dataDir;
   return broker;

@@ -167,7 +167,7 @@ test('even the debug log never holds a key, a token or a secret', async () => {
   await broker.stop();
   const log = broker.output.slice(broker.output.indexOf('\n[') + 1);  // after the start-up banner
   assert.match(log, /POST \/proxy\/chat -> 200/, 'the access log is there');
-  assert.match(log, /GET \/tokens\/<token>\/inspect -> 200/);
+  assert.match(log, /GET \/tokens\/:token\/inspect -> 200/);
   for (const secret of [token, token.split('.')[2], requestSecret, broker.ownerToken, ...Object.values(KEYS)])
     assert.ok(!log.includes(secret), `log leaks ${secret.slice(0, 8)}...`);
 });

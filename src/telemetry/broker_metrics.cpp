@@ -1,0 +1,83 @@
+#include "telemetry/broker_metrics.hpp"
+
+namespace ap::telemetry {
+namespace {
+
+std::vector<std::string> RequestLabels(bool per_app, std::vector<std::string> labels) {
+  if (per_app) labels.push_back("app");
+  return labels;
+}
+
+uint64_t NonNegative(int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; }
+
+}  // namespace
+
+BrokerMetrics::BrokerMetrics(MetricsOptions options)
+    : options_(options),
+      models_(options.max_models),
+      apps_(options.max_apps),
+      requests_({"aipassport_requests_total", "Proxied calls, by the HTTP status the app got.",
+                 RequestLabels(options.per_app_labels, {"provider", "operation", "model", "status"}), 5000}),
+      tokens_({"aipassport_tokens_total", "Tokens charged, by type (input, output, cached_input).",
+               {"provider", "model", "type"}, 2000}),
+      cost_({"aipassport_cost_usd_total", "What the calls cost, in US dollars.",
+             RequestLabels(options.per_app_labels, {"provider", "model"}), 2000, 1e-6}),
+      refusals_({"aipassport_refusals_total", "Calls the broker refused (or streams it ended), by reason.",
+                 {"reason"}, 100}),
+      operation_duration_({"gen_ai_client_operation_duration_seconds",
+                           "Time the provider took on a call, from sending it to its answer's end.",
+                           {"provider", "operation", "model"}, 1000, 1e-6},
+                          MicrosBounds({0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                                        40.96, 81.92})),
+      time_to_first_token_({"gen_ai_server_time_to_first_token_seconds",
+                            "Time until the first piece of a streamed answer reached the app.",
+                            {"provider", "operation", "model"}, 1000, 1e-6},
+                           MicrosBounds({0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5,
+                                         5.0, 7.5, 10.0})),
+      overhead_({"aipassport_overhead_seconds", "The broker's own time on a call: all of it but the provider's.",
+                 {"provider", "operation"}, 200, 1e-6},
+                MicrosBounds({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1})),
+      leases_lost_({"aipassport_leases_lost_total", "Leases of stopped brokers counted as spent.", {}, 1}),
+      store_errors_({"aipassport_store_errors_total", "Background store tasks that failed, by task.", {"task"}, 50}) {
+  registry_.Add(&requests_);
+  registry_.Add(&tokens_);
+  registry_.Add(&cost_);
+  registry_.Add(&refusals_);
+  registry_.Add(&operation_duration_);
+  registry_.Add(&time_to_first_token_);
+  registry_.Add(&overhead_);
+  registry_.Add(&leases_lost_);
+  registry_.Add(&store_errors_);
+  AddGauge("aipassport_streams_open", "Streamed answers being relayed now.",
+           [this] { return static_cast<double>(streams_open_.load(std::memory_order_relaxed)); });
+}
+
+void BrokerMetrics::AddGauge(std::string name, std::string help, std::function<double()> read) {
+  gauges_.push_back(std::make_unique<GaugeFunction>(std::move(name), std::move(help), std::move(read)));
+  registry_.Add(gauges_.back().get());
+}
+
+void BrokerMetrics::RecordCall(const CallSample& call) {
+  std::string_view provider = call.provider.empty() ? "none" : call.provider;
+  std::string_view model = call.model.empty() ? "" : models_.Fold(call.model);
+  std::string status = std::to_string(call.status);
+  if (options_.per_app_labels) {
+    std::string_view app = apps_.Fold(call.app);
+    requests_.Add({provider, call.operation, model, status, app});
+    if (call.cost_micros > 0) cost_.Add({provider, model, app}, NonNegative(call.cost_micros));
+  } else {
+    requests_.Add({provider, call.operation, model, status});
+    if (call.cost_micros > 0) cost_.Add({provider, model}, NonNegative(call.cost_micros));
+  }
+  if (!call.refusal.empty()) refusals_.Add({call.refusal});
+  if (call.input_tokens > 0) tokens_.Add({provider, model, "input"}, NonNegative(call.input_tokens));
+  if (call.output_tokens > 0) tokens_.Add({provider, model, "output"}, NonNegative(call.output_tokens));
+  if (call.cached_input_tokens > 0)
+    tokens_.Add({provider, model, "cached_input"}, NonNegative(call.cached_input_tokens));
+  int64_t upstream = call.upstream_us.value_or(0);
+  if (call.upstream_us) operation_duration_.Observe({provider, call.operation, model}, NonNegative(upstream));
+  if (call.first_token_us) time_to_first_token_.Observe({provider, call.operation, model}, NonNegative(*call.first_token_us));
+  overhead_.Observe({provider, call.operation}, NonNegative(call.duration_us - upstream));
+}
+
+}  // namespace ap::telemetry

@@ -1,0 +1,135 @@
+#include "telemetry/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "telemetry/broker_metrics.hpp"
+
+namespace ap::telemetry {
+namespace {
+
+bool Has(const std::string& text, const std::string& line) { return text.find(line + "\n") != std::string::npos; }
+
+TEST(Metrics, CounterRendersLabelsEscapedAndScaled) {
+  CounterFamily cost({"x_cost_total", "Cost.", {"model"}, 10, 1e-6});
+  cost.Add({"gpt-4o"}, 1500000);
+  cost.Add({"gpt-4o"}, 250000);
+  cost.Add({"we\"ird\\\n"}, 1);
+  std::string out;
+  cost.Render(out);
+  EXPECT_TRUE(Has(out, "# TYPE x_cost_total counter")) << out;
+  EXPECT_TRUE(Has(out, "x_cost_total{model=\"gpt-4o\"} 1.75")) << out;
+  EXPECT_TRUE(Has(out, "x_cost_total{model=\"we\\\"ird\\\\\\n\"} 1e-06")) << out;
+}
+
+TEST(Metrics, HistogramBucketsAreCumulative) {
+  HistogramFamily h({"x_seconds", "Time.", {"op"}, 10, 1e-6}, MicrosBounds({0.1, 1}));
+  h.Observe({"chat"}, 50000);    // 0.05 s
+  h.Observe({"chat"}, 500000);   // 0.5 s
+  h.Observe({"chat"}, 5000000);  // 5 s
+  std::string out;
+  h.Render(out);
+  EXPECT_TRUE(Has(out, "x_seconds_bucket{op=\"chat\",le=\"0.1\"} 1")) << out;
+  EXPECT_TRUE(Has(out, "x_seconds_bucket{op=\"chat\",le=\"1\"} 2")) << out;
+  EXPECT_TRUE(Has(out, "x_seconds_bucket{op=\"chat\",le=\"+Inf\"} 3")) << out;
+  EXPECT_TRUE(Has(out, "x_seconds_sum{op=\"chat\"} 5.55")) << out;
+  EXPECT_TRUE(Has(out, "x_seconds_count{op=\"chat\"} 3")) << out;
+}
+
+TEST(Metrics, SeriesPastTheCapCountAsOther) {
+  CounterFamily c({"x_total", "X.", {"a", "b"}, 2});
+  c.Add({"1", "1"});
+  c.Add({"2", "2"});
+  c.Add({"3", "3"}, 5);
+  c.Add({"4", "4"}, 5);
+  EXPECT_EQ(c.Value({"1", "1"}), 1u);
+  EXPECT_EQ(c.Value({"3", "3"}), 0u);
+  EXPECT_EQ(c.Value({"other", "other"}), 10u);
+}
+
+TEST(Metrics, LabelCapFoldsNewValuesOnceFull) {
+  LabelCap cap(2);
+  EXPECT_EQ(cap.Fold("a"), "a");
+  EXPECT_EQ(cap.Fold("b"), "b");
+  EXPECT_EQ(cap.Fold("c"), "other");
+  EXPECT_EQ(cap.Fold("a"), "a");
+}
+
+TEST(Metrics, CountsFromManyThreadsAddUp) {
+  CounterFamily c({"x_total", "X.", {"k"}, 100});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&c, t] {
+      for (int i = 0; i < 10000; ++i) c.Add({std::to_string((t + i) % 20)});
+    });
+  for (auto& t : threads) t.join();
+  uint64_t total = 0;
+  for (int k = 0; k < 20; ++k) total += c.Value({std::to_string(k)});
+  EXPECT_EQ(total, 80000u);
+}
+
+TEST(BrokerMetrics, OneCallFeedsEverySeries) {
+  BrokerMetrics m;
+  CallSample call;
+  call.provider = "openai";
+  call.operation = "chat";
+  call.model = "gpt-4o-mini";
+  call.app = "Notes";
+  call.status = 200;
+  call.input_tokens = 12;
+  call.output_tokens = 30;
+  call.cost_micros = 42;
+  call.duration_us = 12000;
+  call.upstream_us = 10000;
+  call.first_token_us = 3000;
+  m.RecordCall(call);
+  CallSample refused;
+  refused.operation = "chat";
+  refused.status = 401;
+  refused.refusal = "unauthorized";
+  refused.duration_us = 100;
+  m.RecordCall(refused);
+  std::string out = m.Render();
+  EXPECT_TRUE(Has(out, "aipassport_requests_total{provider=\"openai\",operation=\"chat\",model=\"gpt-4o-mini\",status=\"200\"} 1"))
+      << out;
+  EXPECT_TRUE(Has(out, "aipassport_requests_total{provider=\"none\",operation=\"chat\",model=\"\",status=\"401\"} 1"));
+  EXPECT_TRUE(Has(out, "aipassport_tokens_total{provider=\"openai\",model=\"gpt-4o-mini\",type=\"input\"} 12"));
+  EXPECT_TRUE(Has(out, "aipassport_tokens_total{provider=\"openai\",model=\"gpt-4o-mini\",type=\"output\"} 30"));
+  EXPECT_TRUE(Has(out, "aipassport_cost_usd_total{provider=\"openai\",model=\"gpt-4o-mini\"} 4.2e-05"));
+  EXPECT_TRUE(Has(out, "aipassport_refusals_total{reason=\"unauthorized\"} 1"));
+  EXPECT_TRUE(Has(out, "gen_ai_client_operation_duration_seconds_count{provider=\"openai\",operation=\"chat\",model=\"gpt-4o-mini\"} 1"));
+  EXPECT_TRUE(Has(out, "aipassport_overhead_seconds_sum{provider=\"openai\",operation=\"chat\"} 0.002"));
+  EXPECT_TRUE(Has(out, "aipassport_streams_open 0"));
+  EXPECT_EQ(out.find("Notes"), std::string::npos) << "no app label unless per_app_labels";
+}
+
+TEST(BrokerMetrics, PerAppLabelsOnlyWhenAsked) {
+  BrokerMetrics m(MetricsOptions{true, 10, 10});
+  CallSample call;
+  call.provider = "openai";
+  call.operation = "chat";
+  call.model = "m";
+  call.app = "Notes";
+  call.status = 200;
+  m.RecordCall(call);
+  EXPECT_TRUE(Has(m.Render(),
+                  "aipassport_requests_total{provider=\"openai\",operation=\"chat\",model=\"m\",status=\"200\",app=\"Notes\"} 1"));
+}
+
+TEST(BrokerMetrics, ModelNamesPastTheCapAreOther) {
+  BrokerMetrics m(MetricsOptions{false, 2, 2});
+  for (const char* model : {"a", "b", "c", "d"}) {
+    CallSample call;
+    call.provider = "openai";
+    call.operation = "chat";
+    call.model = model;
+    call.status = 200;
+    m.RecordCall(call);
+  }
+  EXPECT_EQ(m.Requests().Value({"openai", "chat", "other", "200"}), 2u);
+  EXPECT_EQ(m.Requests().Value({"openai", "chat", "c", "200"}), 0u);
+}
+
+}  // namespace
+}  // namespace ap::telemetry

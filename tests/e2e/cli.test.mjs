@@ -1,0 +1,76 @@
+// The command line: exit codes (0 ok, 1 failure at run time, 2 bad usage or configuration), data
+// directories never made by commands other than serve, first-start guidance, config error places.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run, startBroker, tempDir } from './harness.mjs';
+
+test('bad usage exits 2; --help and --version exit 0', async () => {
+  assert.equal((await run(['--version'])).code, 0);
+  assert.equal((await run(['--help'])).code, 0);
+  assert.equal((await run([])).code, 2, 'no command');
+  assert.equal((await run(['frobnicate'])).code, 2, 'unknown command');
+  assert.equal((await run(['user', 'add'])).code, 2, 'a required argument missing');
+  assert.equal((await run(['serve', '--no-such-flag'])).code, 2);
+  assert.equal((await run(['serve', '--config', '/nonexistent.toml'])).code, 2);
+});
+
+test('a bad configuration exits 2 and names the line and column of a syntax error', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'aipassport.toml');
+  writeFileSync(file, 'listen = "127.0.0.1:0"\n\nlog_level = = "info"\n');
+  const r = await run(['serve', '--config', file, '--data-dir', dir]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /line 3, column \d+/);
+  writeFileSync(file, 'log_format = "xml"\n');
+  const bad = await run(['serve', '--config', file, '--data-dir', dir]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /log_format/);
+});
+
+test('commands other than serve never create a data directory', async () => {
+  const missing = join(tempDir(), 'typo');
+  for (const args of [['user', 'list'], ['user', 'add', 'ann', '--password-stdin'], ['client', 'list'],
+    ['vault', 'list'], ['audit', 'verify'], ['activity', 'export'], ['admin-token', '--reset'],
+    ['keys', 'rotate-signing']]) {
+    const r = await run([...args, '--data-dir', missing]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /no data directory at/);
+    assert.ok(!existsSync(missing), `${args.join(' ')} made the directory`);
+  }
+});
+
+test('in an empty directory, listing says no broker data is there; user add and client add set it up', async () => {
+  const dir = tempDir();
+  for (const args of [['user', 'list'], ['client', 'list'], ['vault', 'list'], ['audit', 'verify'],
+    ['activity', 'export'], ['user', 'remove', 'ann']]) {
+    const r = await run([...args, '--data-dir', dir]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /no broker data in/);
+    assert.ok(!existsSync(join(dir, 'aipassport.db')), `${args.join(' ')} made a database`);
+  }
+  const add = await run(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/cb', '--data-dir', dir]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.ok(existsSync(join(dir, 'aipassport.db')));
+  assert.equal((await run(['client', 'list', '--data-dir', dir])).code, 0);
+});
+
+test('a failure at run time exits 1', async () => {
+  const dir = tempDir();
+  await run(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/cb', '--data-dir', dir]);
+  const r = await run(['user', 'passwd', 'nobody', '--password-stdin', '--data-dir', dir]);
+  assert.equal(r.code, 1, r.stderr);
+});
+
+test('the first start says what to do next; a later start does not repeat it', async () => {
+  const dir = tempDir();
+  const first = await startBroker({ dataDir: dir });
+  assert.match(first.output, /next steps:/);
+  assert.match(first.output, new RegExp(`aipassport user add NAME --data-dir ${dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.match(first.output, new RegExp(`open ${first.url}/ and sign in`));
+  assert.match(first.output, /master key is .*master\.key/);
+  await first.stop();
+  const second = await startBroker({ dataDir: dir });
+  assert.doesNotMatch(second.output, /next steps:/);
+});

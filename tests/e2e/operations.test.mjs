@@ -1,0 +1,124 @@
+// Operating the broker: Prometheus metrics on their own listener, JSON logs with request ids.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { approvedGrant, call, chatBody, SCOPES, startBroker, startMock } from './harness.mjs';
+
+function metricsUrl(broker) {
+  const m = broker.output.match(/metrics at (http:\/\/[^\s"]+)/);
+  assert.ok(m, `no metrics URL in:\n${broker.output}`);
+  return m[1];
+}
+
+// The value of one sample line, exactly as named; undefined when absent.
+function sample(text, series) {
+  const line = text.split('\n').find((l) => l.startsWith(series + ' '));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('GET /metrics counts known calls exactly, on its own listener', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock, env: { AIPASSPORT_METRICS_LISTEN: '127.0.0.1:0' } });
+  const g = await approvedGrant(broker, SCOPES.openai);
+  let input = 0;
+  let output = 0;
+  for (let i = 0; i < 2; i++) {
+    const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    assert.equal(r.status, 200, r.text);
+    input += r.json.usage.prompt_tokens;
+    output += r.json.usage.completion_tokens;
+  }
+  const bad = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: 'nope', body: chatBody('gpt-4o-mini') });
+  assert.equal(bad.status, 401);
+  const outside = await call(broker.url, 'GET', '/metrics');
+  assert.equal(outside.status, 404, 'the API listener does not serve metrics');
+
+  const scrape = await fetch(metricsUrl(broker));
+  assert.equal(scrape.status, 200);
+  assert.match(scrape.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  const text = await scrape.text();
+  const labels = 'provider="openai",operation="chat",model="gpt-4o-mini"';
+  assert.equal(sample(text, `aipassport_requests_total{${labels},status="200"}`), 2, text);
+  assert.equal(sample(text, 'aipassport_requests_total{provider="none",operation="chat",model="",status="401"}'), 1, text);
+  assert.equal(sample(text, 'aipassport_refusals_total{reason="unauthorized"}'), 1);
+  assert.equal(sample(text, 'aipassport_tokens_total{provider="openai",model="gpt-4o-mini",type="input"}'), input);
+  assert.equal(sample(text, 'aipassport_tokens_total{provider="openai",model="gpt-4o-mini",type="output"}'), output);
+  assert.ok(sample(text, 'aipassport_cost_usd_total{provider="openai",model="gpt-4o-mini"}') > 0);
+  assert.equal(sample(text, `gen_ai_client_operation_duration_seconds_count{${labels}}`), 2);
+  assert.equal(sample(text, `gen_ai_client_operation_duration_seconds_bucket{${labels},le="+Inf"}`), 2);
+  assert.equal(sample(text, 'aipassport_overhead_seconds_count{provider="openai",operation="chat"}'), 2);
+  assert.equal(sample(text, 'aipassport_streams_open'), 0);
+  assert.ok(sample(text, 'aipassport_connections_open') >= 0);
+  assert.equal(sample(text, 'aipassport_leases_lost_total'), 0);
+  assert.ok(sample(text, 'aipassport_store_queue_depth') >= 0);
+  assert.ok(!text.includes(g.grantId), 'no per-grant labels');
+  assert.ok(!text.includes('E2E App'), 'no app label unless metrics.per_app_labels');
+  assert.ok(!text.includes(g.token));
+
+  const stream = await call(broker.url, 'POST', '/openai/v1/chat/completions',
+    { token: g.token, body: chatBody('gpt-4o-mini', { stream: true }) });
+  assert.equal(stream.status, 200);
+  const after = await (await fetch(metricsUrl(broker))).text();
+  assert.equal(sample(after, `gen_ai_server_time_to_first_token_seconds_count{${labels}}`), 1, after);
+  assert.equal(sample(after, `aipassport_requests_total{${labels},status="200"}`), 3);
+  assert.equal(sample(after, 'aipassport_streams_open'), 0);
+});
+
+test('metrics are off unless asked for', async () => {
+  const broker = await startBroker();
+  assert.ok(!/metrics at/.test(broker.output));
+});
+
+test('log_format = "json": every line is a JSON object; one line per request under its x-request-id', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock, env: { AIPASSPORT_LOG_FORMAT: 'json' } });
+  const g = await approvedGrant(broker, SCOPES.openai);
+  const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', {
+    token: g.token, body: chatBody('gpt-4o-mini'), headers: { 'x-request-id': 'forged-by-the-client' },
+  });
+  assert.equal(r.status, 200);
+  const id = r.headers.get('x-aipassport-request-id');
+  assert.match(id, /^[A-Za-z0-9_-]{16}$/, 'the broker makes its own id; a client one is not taken');
+  assert.match(r.headers.get('x-request-id'), /^req_/, "the provider's own request id is passed on");
+  const own = await call(broker.url, 'GET', '/grants', { token: broker.ownerToken, headers: { 'x-request-id': 'forged-by-the-client' } });
+  assert.equal(own.headers.get('x-request-id'), own.headers.get('x-aipassport-request-id'),
+    "x-request-id is the broker's own when the provider sent none");
+  const inspect = await call(broker.url, 'GET', `/tokens/${g.token}/inspect`);
+  assert.ok(inspect.status < 500);
+  await new Promise((res) => setTimeout(res, 200));
+  await broker.stop();
+  const lines = broker.output.split('\n').filter((l) => l.length > 0);
+  const parsed = lines.map((l) => {
+    try { return JSON.parse(l); } catch { assert.fail(`not JSON: ${l}`); }
+  });
+  assert.ok(parsed.some((p) => /listening on/.test(p.msg)), 'start-up lines are JSON too');
+  for (const p of parsed) {
+    assert.equal(typeof p.time, 'string');
+    assert.equal(typeof p.level, 'string');
+  }
+  const mine = parsed.filter((p) => p.request_id === id);
+  assert.equal(mine.length, 1, 'exactly one line for the request');
+  const line = mine[0];
+  assert.equal(line.route, '/openai/v1/chat/completions');
+  assert.equal(line.grant_id, g.grantId);
+  assert.equal(line.status, 200);
+  assert.equal(typeof line.duration_ms, 'number');
+  assert.equal(typeof line.upstream_ms, 'number');
+  assert.ok(line.upstream_ms <= line.duration_ms);
+  const inspectLine = parsed.find((p) => p.route === '/tokens/:token/inspect');
+  assert.ok(inspectLine, 'the inspect call is logged by its route');
+  assert.ok(!broker.output.includes(g.token), 'no app token in any log line');
+  assert.ok(!broker.output.includes('forged'), 'a client request id is not logged');
+  assert.ok(!broker.output.includes('test-openai-key'), 'no provider key');
+});
+
+test('text logs say one line per request at info, with the same fields', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock });
+  const g = await approvedGrant(broker, SCOPES.openai);
+  const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  const id = r.headers.get('x-aipassport-request-id');
+  await new Promise((res) => setTimeout(res, 200));
+  const lines = broker.output.split('\n').filter((l) => l.includes(`request_id=${id}`));
+  assert.equal(lines.length, 1, broker.output);
+  assert.match(lines[0], new RegExp(`POST /openai/v1/chat/completions -> 200 in \\d+ ms \\(upstream \\d+ ms\\) grant=${g.grantId}`));
+});
