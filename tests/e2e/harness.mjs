@@ -15,7 +15,11 @@ const running = new Set();
 const dirs = [];
 after(() => {
   for (const p of running) p.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  // A browser killed just now may still be writing its profile: retry, and never fail a test file
+  // over a temporary directory.
+  for (const d of dirs) {
+    try { rmSync(d, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }); } catch {}
+  }
 });
 
 export function tempDir() {
