@@ -10,7 +10,7 @@ packages=(
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libidn2-dev libpsl-dev publicsuffix
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3
+  sqlite3 jq dpkg-dev file
   nodejs npm
   chromium
 )
