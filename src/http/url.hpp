@@ -23,6 +23,10 @@ struct Origin {
 // to the owner, so "https://bank.example@evil.example" must not pass for a bank's page.
 bool IsWebUrl(std::string_view text);
 
+// `text` with every byte but the unreserved characters (RFC 3986: letters, digits, - . _ ~) and
+// those in `keep` written as %XX.
+std::string PercentEncode(std::string_view text, std::string_view keep = "");
+
 // The host, and the port when one is written, of an absolute URL ("notes.example:8443"), as a
 // browser would reach it; empty when `text` is not one.
 std::string UrlHost(std::string_view text);

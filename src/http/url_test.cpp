@@ -98,4 +98,11 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
 }
 
 }  // namespace
+TEST(PercentEncode, KeepsUnreservedAndWhatItIsToldAndEncodesEveryOtherByte) {
+  EXPECT_EQ(PercentEncode("aZ09-._~"), "aZ09-._~");
+  EXPECT_EQ(PercentEncode("a b/c&d=é"), "a%20b%2Fc%26d%3D%C3%A9");
+  EXPECT_EQ(PercentEncode("/grants/x y", "/"), "/grants/x%20y");
+  EXPECT_EQ(PercentEncode(std::string("\0\xff", 2)), "%00%FF");
+}
+
 }  // namespace ap::http

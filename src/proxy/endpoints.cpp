@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "http/cookies.hpp"
+#include "http/url.hpp"
 
 namespace ap::proxy {
 namespace {
@@ -51,21 +52,6 @@ namespace {
 constexpr std::string_view kForwardedParams[] = {"alt",   "pageSize", "pageToken", "beta",
                                                  "limit", "after_id", "before_id"};
 
-std::string PercentEncoded(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 Result<std::string> ForwardedQuery(std::string_view target) {
@@ -82,7 +68,7 @@ Result<std::string> ForwardedQuery(std::string_view target) {
     if (name == "alt" && it->second != "sse" && it->second != "json")
       return MakeError(Errc::kBadRequest, "Only alt=sse or alt=json is accepted");
     out += out.empty() ? "?" : "&";
-    out += PercentEncoded(name) + "=" + PercentEncoded(it->second);
+    out += http::PercentEncode(name) + "=" + http::PercentEncode(it->second);
   }
   return out;
 }

@@ -12,9 +12,9 @@
 #include "api/key_api.hpp"
 #include "api/owner_session.hpp"
 #include "core/ids.hpp"
-#include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
+#include "http/url.hpp"
 #include "record/record_json.hpp"
 #include "ui/format.hpp"
 #include "ui/html.hpp"
@@ -40,20 +40,8 @@ constexpr int64_t kLogPage = 100;
 constexpr int64_t kDay = 86400;
 constexpr int64_t kMaxDownload = 100'000;
 
-std::string Percent(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
+// A query value or path segment for a link; '/' is kept, as paths and `next` carry it.
+std::string Percent(std::string_view text) { return http::PercentEncode(text, "/"); }
 
 std::string ProviderName(std::string_view provider) {
   if (provider == "openai") return "OpenAI";
@@ -397,7 +385,7 @@ class ConsolePages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SignInAgain(req, "/grants/" + id);
     auto form = http::ParseForm(req.body());
-    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
     LimitsInput in{http::FormValue(*form, "budget"),         http::FormValue(*form, "max_requests"),
                    http::FormValue(*form, "rate_limit"),     http::FormValue(*form, "max_tokens_per_minute"),
                    http::FormValue(*form, "max_concurrent"), http::FormValue(*form, "ends")};
@@ -506,7 +494,7 @@ class ConsolePages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SignInAgain(req, "/console/grants/" + id + "/revoke");
     auto form = http::ParseForm(req.body());
-    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
     api::Caller caller{signed_in->owner};
     api::GrantChange revoke = api::Revoke();  // g++ 12: no temporaries inside co_await
     auto revoked = co_await api::ChangeGrant(ctx_, id, caller, revoke);
@@ -652,7 +640,7 @@ class ConsolePages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SignInAgain(req, "/keys");
     auto form = http::ParseForm(req.body());
-    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
     KeyForm typed{http::FormValue(*form, "provider"), http::FormValue(*form, "label"), {}};
     std::string secret = http::FormValue(*form, "key");
     if (typed.label.empty()) typed.label = std::string(api::kDefaultKeyLabel);
@@ -687,7 +675,7 @@ class ConsolePages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SignInAgain(req, "/keys");
     auto form = http::ParseForm(req.body());
-    if (!form || !CsrfOk(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in)) co_return Forged(*signed_in, "/keys");
     api::Caller caller{signed_in->owner};
     std::string owner = api::ActingOwner(ctx_, caller);
     auto remove = [owner, id](store::Store& st) -> Result<store::ProviderKeyRecord> {
@@ -934,10 +922,6 @@ class ConsolePages {
   Response SignInAgain(const Request& req, const std::string& next) {
     bool had_session = http::CookieValue(req, api::SessionCookieName(ctx_)).has_value();
     return SeeOther("/login?next=" + Percent(next) + (had_session ? "&ended=1" : ""));
-  }
-
-  static bool CsrfOk(const http::Form& form, const api::SignedIn& s) {
-    return crypto::ConstantTimeEqual(http::FormValue(form, "csrf"), s.session.csrf_token);
   }
 
   Response Forged(const api::SignedIn& s, const std::string& back) {
