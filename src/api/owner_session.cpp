@@ -70,4 +70,8 @@ std::string ClearSessionCookie(const BrokerContext& ctx) {
   return http::SetCookie(SessionCookieName(ctx), "", options);
 }
 
+bool FormCarriesCsrf(const http::Form& form, const SignedIn& signed_in) {
+  return crypto::ConstantTimeEqual(http::FormValue(form, "csrf"), signed_in.session.csrf_token);
+}
+
 }  // namespace ap::api

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "api/broker_context.hpp"
+#include "http/cookies.hpp"
 #include "http/message.hpp"
 
 namespace ap::api {
@@ -30,6 +31,9 @@ boost::asio::awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const 
 // Starts a session for `owner` (a fresh id every time: a session id is never carried across a
 // sign-in). Returns the Set-Cookie value.
 boost::asio::awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::OwnerRecord& owner);
+
+// Whether a posted page form carries the session's CSRF token (compared in constant time).
+bool FormCarriesCsrf(const http::Form& form, const SignedIn& signed_in);
 
 boost::asio::awaitable<Status> EndSession(BrokerContext& ctx, const store::SessionRecord& session);
 // A Set-Cookie value that removes the session cookie.

@@ -5,7 +5,6 @@
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/owner_session.hpp"
-#include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 #include "oauth/client_registration.hpp"
 #include "ui/html.hpp"
@@ -105,10 +104,8 @@ class AppPages {
     if (!signed_in) co_return SeeOther("/login?next=/apps");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
-    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
-      co_return Page(StatusCode::forbidden, "Not saved",
-                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
-                     "changed.</p><p><a href=\"/apps\">Back</a></p>");
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in))
+      co_return Forged("Not saved", "changed");
     auto read = [id](store::Store& s) { return s.GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
@@ -139,10 +136,8 @@ class AppPages {
     if (!signed_in) co_return SeeOther("/login?next=/apps");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
-    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
-      co_return Page(StatusCode::forbidden, "Not removed",
-                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
-                     "removed.</p><p><a href=\"/apps\">Back</a></p>");
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in))
+      co_return Forged("Not removed", "removed");
     auto remove = [id](store::Store& s) { return s.DeleteClient(id); };
     if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed)
       co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
@@ -164,10 +159,8 @@ class AppPages {
     if (!signed_in) co_return SeeOther("/login?next=/apps");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
-    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
-      co_return Page(StatusCode::forbidden, "Not registered",
-                     "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was "
-                     "registered.</p><p><a href=\"/apps\">Back</a></p>");
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in))
+      co_return Forged("Not registered", "registered");
     oauth::ClientRequest request{http::FormValue(*form, "name"),
                                  Lines(http::FormValue(*form, "redirect_uris")),
                                  http::FormValue(*form, "home_url"),
@@ -194,6 +187,13 @@ class AppPages {
   }
 
  private:
+  // The answer to a form that did not come from the owner's page: nothing was `done`.
+  static Response Forged(const std::string& title, const std::string& done) {
+    return Page(StatusCode::forbidden, title,
+                "<p class=\"error\" role=\"alert\">This form did not come from your page; nothing was " + done +
+                    ".</p><p><a href=\"/apps\">Back</a></p>");
+  }
+
   awaitable<Response> Listing(StatusCode status, const std::string& notice, const std::string& csrf) {
     auto list = [](store::Store& s) { return s.ListClients(); };
     auto clients = co_await api::OnStore(ctx_, std::move(list));

@@ -6,7 +6,6 @@
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
-#include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 #include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
@@ -294,7 +293,7 @@ class ConsentPages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto form = http::ParseForm(req.body());
-    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), signed_in->session.csrf_token))
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Problem(StatusCode::forbidden, "This form did not come from your page; nothing was changed.");
     api::Caller caller{signed_in->owner};
     std::string decision = http::FormValue(*form, "decision");

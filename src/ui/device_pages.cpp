@@ -6,7 +6,6 @@
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/owner_session.hpp"
-#include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
 #include "ui/html.hpp"
@@ -64,7 +63,7 @@ class DevicePages {
     if (!signed_in) co_return SeeOther("/login?next=/device");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
-    if (!form || !crypto::ConstantTimeEqual(http::FormValue(*form, "csrf"), csrf))
+    if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return EntryPage(StatusCode::forbidden, csrf, "", "This form did not come from your page.");
     std::string typed = http::FormValue(*form, "user_code");
     // Guesses are throttled like sign-ins: per owner and per address.
