@@ -284,16 +284,21 @@ class ReferenceApi {
     std::string id(params.Get("id"));
     auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
+    // The budget and the totals are read in one job on the store thread, where calls settle: a
+    // call settling between two reads would show a cost the budget has not yet counted.
     struct Page {
+      store::GrantRecord grant;
       store::UsageRecord total;
       std::vector<store::UsageRecord> rows;
     };
     auto read = [id, after = *cursor, want = *limit + 1](store::Store& s) -> Result<Page> {
+      auto now = s.GetGrant(id);
+      if (!now) return now.error();
       auto total = s.TotalUsage(id);
       if (!total) return total.error();
       auto rows = s.ListUsage(id, after, want);
       if (!rows) return rows.error();
-      return Page{std::move(*total), std::move(*rows)};
+      return Page{std::move(*now), std::move(*total), std::move(*rows)};
     };
     auto page = co_await OnStore(ctx_, std::move(read));
     if (!page) co_return http::ErrorResponse(page.error());
@@ -302,7 +307,7 @@ class ReferenceApi {
       page->rows.pop_back();
       next = UsageCursorText(page->rows.back());
     }
-    json::object body = UsageToJson(grant->record, ctx_.meter.InFlight(id), page->total, page->rows);
+    json::object body = UsageToJson(page->grant, ctx_.meter.InFlight(id), page->total, page->rows);
     body["next"] = std::move(next);
     co_return Json(StatusCode::ok, body);
   }
