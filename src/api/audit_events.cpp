@@ -32,7 +32,7 @@ void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std
 
 void RecordSignInFailed(BrokerContext& ctx, const std::string& username, const std::string& address) {
   boost::asio::post(ctx.store_pool.Pool(), [&ctx, username, address] {
-    auto owner = ctx.store.GetOwnerByName(username);
+    auto owner = ctx.store.Identity().GetOwnerByName(username);
     json::object detail{{"address", address}};
     if (owner) detail["username"] = owner->username;
     ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignInFailed), "address:" + address,

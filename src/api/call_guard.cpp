@@ -8,7 +8,7 @@ namespace ap::api {
 using boost::asio::awaitable;
 
 awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id) {
-  auto read = [id](store::Store& s) { return s.GetGrant(id); };
+  auto read = [id](store::Store& s) { return s.Grants().GetGrant(id); };
   auto record = co_await OnStore(ctx, std::move(read));
   if (!record) co_return record.error();
   co_return domain::GrantFromRecord(std::move(*record));

@@ -114,14 +114,14 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
   };
   auto clock = ctx.clock;
   auto apply = [id, caller, change, clock](store::Store& s) -> Result<Changed> {
-    auto g = s.GetGrant(id);
+    auto g = s.Grants().GetGrant(id);
     if (!g) return g.error();
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
     store::GrantRecord before = *g;
     if (auto ok = change(*g, clock()); !ok) return ok.error();
     if (g->status == before.status && g->scope_json == before.scope_json && g->expires_at == before.expires_at)
       return Changed{before, std::move(*g)};
-    auto updated = s.UpdateGrant(*g);
+    auto updated = s.Grants().UpdateGrant(*g);
     if (!updated) return updated.error();
     return Changed{std::move(before), std::move(*updated)};
   };
@@ -143,7 +143,7 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
     auto deny_one = [&](store::GrantRecord g) -> Status {
       if (!MayManage(caller, g) || domain::EffectiveStatus(g, now) != store::GrantStatus::kPending) return {};
       if (auto ok = Deny()(g, now); !ok) return {};
-      auto updated = s.UpdateGrant(g);
+      auto updated = s.Grants().UpdateGrant(g);
       if (!updated) {
         if (updated.error().code == Errc::kBadRequest) return {};  // decided concurrently: leave it be
         return updated.error();
@@ -153,7 +153,7 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
     };
     if (!selection.all_unverified) {
       for (const auto& id : selection.ids) {
-        auto g = s.GetGrant(id);
+        auto g = s.Grants().GetGrant(id);
         if (!g && g.error().code == Errc::kNotFound) continue;
         if (!g) return g.error();
         if (auto done = deny_one(std::move(*g)); !done) return done.error();
@@ -165,7 +165,7 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
     if (caller.owner) query.owner_id = caller.owner->id;
     query.waiting_unverified_after = now - domain::kPendingLifetimeSeconds;
     while (true) {
-      auto page = s.ListGrantPage(query);
+      auto page = s.Grants().ListGrantPage(query);
       if (!page) return page.error();
       if (page->empty()) break;
       query.after = store::GrantCursor{page->back().created_at, page->back().id};

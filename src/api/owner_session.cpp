@@ -33,16 +33,16 @@ awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request
   std::string id_hash = crypto::Sha256Hex(*cookie);
   UnixSeconds now = ctx.clock();
   auto load = [id_hash, now](store::Store& s) -> Result<SignedIn> {
-    auto session = s.GetSession(id_hash);
+    auto session = s.Identity().GetSession(id_hash);
     if (!session) return MakeError(Errc::kUnauthorized, "Not signed in");
     if (SessionEnded(*session, now)) {
-      s.DeleteSession(id_hash);
+      s.Identity().DeleteSession(id_hash);
       return MakeError(Errc::kUnauthorized, "Your session has ended; sign in again");
     }
-    auto owner = s.GetOwner(session->owner_id);
+    auto owner = s.Identity().GetOwner(session->owner_id);
     if (!owner) return MakeError(Errc::kUnauthorized, "Not signed in");
     if (now - session->last_seen_at >= kTouchEverySeconds) {
-      if (auto touched = s.TouchSession(id_hash, now); !touched) return touched.error();
+      if (auto touched = s.Identity().TouchSession(id_hash, now); !touched) return touched.error();
       session->last_seen_at = now;
     }
     return SignedIn{std::move(*owner), std::move(*session)};
@@ -54,13 +54,13 @@ awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::Own
   std::string id = RandomToken(32);
   UnixSeconds now = ctx.clock();
   store::SessionRecord session{crypto::Sha256Hex(id), owner.id, RandomToken(24), now, now};
-  auto create = [session](store::Store& s) { return s.CreateSession(session); };
+  auto create = [session](store::Store& s) { return s.Identity().CreateSession(session); };
   if (auto created = co_await OnStore(ctx, std::move(create)); !created) co_return created.error();
   co_return http::SetCookie(SessionCookieName(ctx), id, SessionCookie(ctx));
 }
 
 awaitable<Status> EndSession(BrokerContext& ctx, const store::SessionRecord& session) {
-  auto end = [id_hash = session.id_hash](store::Store& s) { return s.DeleteSession(id_hash); };
+  auto end = [id_hash = session.id_hash](store::Store& s) { return s.Identity().DeleteSession(id_hash); };
   co_return co_await OnStore(ctx, std::move(end));
 }
 

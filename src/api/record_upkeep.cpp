@@ -35,7 +35,7 @@ bool RecordUpkeep::AlreadyNoted(const std::string& grant_id, std::string_view ki
 }
 
 void RecordUpkeep::NoteGrantEnds(UnixSeconds now) {
-  auto grants = store_.ListApprovedGrants();
+  auto grants = store_.Grants().ListApprovedGrants();
   if (!grants) return spdlog::error("grant ends not noted: {}", grants.error().message);
   for (const auto& g : *grants) {
     store::GrantStatus status = domain::EffectiveStatus(g, now);

@@ -214,10 +214,10 @@ class ReferenceApi {
     int64_t max_waiting = ctx_.throttles.max_waiting_grant_requests;
     UnixSeconds lapsed_before = now - domain::kPendingLifetimeSeconds;
     auto insert = [request, grant, max_waiting, lapsed_before](store::Store& s) -> Result<bool> {
-      auto waiting = s.CountWaitingUnverified(lapsed_before);
+      auto waiting = s.Grants().CountWaitingUnverified(lapsed_before);
       if (!waiting) return waiting.error();
       if (*waiting >= max_waiting) return false;
-      if (auto created = s.CreateGrantRequest(request, grant); !created) return created.error();
+      if (auto created = s.Grants().CreateGrantRequest(request, grant); !created) return created.error();
       return true;
     };
     auto created = co_await OnStore(ctx_, std::move(insert));
@@ -243,7 +243,7 @@ class ReferenceApi {
     if (caller.owner) query.owner_id = caller.owner->id;
     query.after = std::move(*cursor);
     query.limit = *limit + 1;  // one more says whether a next page exists
-    auto list = [query](store::Store& s) { return s.ListGrantPage(query); };
+    auto list = [query](store::Store& s) { return s.Grants().ListGrantPage(query); };
     auto records = co_await OnStore(ctx_, std::move(list));
     if (!records) co_return http::ErrorResponse(records.error());
     bool more = static_cast<int64_t>(records->size()) > *limit;
@@ -292,11 +292,11 @@ class ReferenceApi {
       std::vector<store::UsageRecord> rows;
     };
     auto read = [id, after = *cursor, want = *limit + 1](store::Store& s) -> Result<Page> {
-      auto now = s.GetGrant(id);
+      auto now = s.Grants().GetGrant(id);
       if (!now) return now.error();
-      auto total = s.TotalUsage(id);
+      auto total = s.Metering().TotalUsage(id);
       if (!total) return total.error();
-      auto rows = s.ListUsage(id, after, want);
+      auto rows = s.Metering().ListUsage(id, after, want);
       if (!rows) return rows.error();
       return Page{std::move(*now), std::move(*total), std::move(*rows)};
     };
@@ -322,7 +322,7 @@ class ReferenceApi {
     std::string id(params.Get("id"));
     auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
-    auto list = [id, after = *cursor, want = *limit + 1](store::Store& s) { return s.ListEvents(id, after, want); };
+    auto list = [id, after = *cursor, want = *limit + 1](store::Store& s) { return s.Metering().ListEvents(id, after, want); };
     auto events = co_await OnStore(ctx_, std::move(list));
     if (!events) co_return http::ErrorResponse(events.error());
     json::value next = nullptr;
@@ -445,7 +445,7 @@ class ReferenceApi {
     if (!secret || !secret->is_string() || secret->get_string().empty())
       co_return http::ErrorResponse(Errc::kUnauthorized,
                                     "requestSecret is required: the one returned by POST /grant-requests");
-    auto read = [id = *grant_id](store::Store& s) { return s.GetGrant(id); };
+    auto read = [id = *grant_id](store::Store& s) { return s.Grants().GetGrant(id); };
     auto record = co_await OnStore(ctx_, std::move(read));
     if (!record) co_return http::ErrorResponse(record.error());
     if (!crypto::ConstantTimeEqual(crypto::Sha256Hex(secret->get_string()), record->request_secret_hash))

@@ -44,7 +44,7 @@ void UsageRecorder::Flush() {
     rows.swap(pending_);
   }
   if (rows.empty()) return;
-  auto changes = store_.Settle(options_.node_id, Merged(std::move(rows)));
+  auto changes = store_.Metering().Settle(options_.node_id, Merged(std::move(rows)));
   if (!changes) return spdlog::error("usage not recorded: {}", changes.error().message);
   RecordCrossings(*changes);
 }
@@ -59,7 +59,7 @@ void UsageRecorder::RecordCrossings(const std::vector<store::SpendChange>& chang
                                "{\"percent\":" + std::to_string(percent) +
                                    ",\"spentMicros\":" + std::to_string(change.after_micros) +
                                    ",\"budgetMicros\":" + std::to_string(*change.budget_micros) + "}"};
-      if (auto added = store_.AddEvent(event); !added)
+      if (auto added = store_.Metering().AddEvent(event); !added)
         spdlog::error("budget alert not recorded: {}", added.error().message);
       else if (options_.alert_sink)
         options_.alert_sink(event);

@@ -24,19 +24,19 @@ Result<std::optional<std::string>> EnsureOwnerToken(store::Store& store) {
 Result<store::OwnerRecord> EnsureOperatorAccount(store::Store& store, UnixSeconds now) {
   auto id = store.GetSetting(kOperatorSetting);
   if (!id) return id.error();
-  if (*id) return store.GetOwner(**id);
-  auto existing = store.GetOwnerByName(kOperatorName);
+  if (*id) return store.Identity().GetOwner(**id);
+  auto existing = store.Identity().GetOwnerByName(kOperatorName);
   store::OwnerRecord owner;
   if (existing) {
     owner = *existing;
   } else if (existing.error().code == Errc::kNotFound) {
     owner = store::OwnerRecord{RandomUuid(), std::string(kOperatorName), "", now};
-    if (auto made = store.CreateOwner(owner); !made) return made.error();
+    if (auto made = store.Identity().CreateOwner(owner); !made) return made.error();
   } else {
     return existing.error();
   }
   if (auto kept = store.PutSetting(kOperatorSetting, owner.id); !kept) return kept.error();
-  if (auto adopted = store.AdoptOwnerlessGrants(owner.id); !adopted) return adopted.error();
+  if (auto adopted = store.Grants().AdoptOwnerlessGrants(owner.id); !adopted) return adopted.error();
   return owner;
 }
 

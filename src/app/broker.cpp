@@ -106,7 +106,7 @@ vault::Sharing SharingFrom(const Config& config) {
 Status LoadVault(store::Store& store, vault::Vault& vault) {
   auto keys = store.Keys().ListKeys(std::nullopt);
   if (!keys) return keys.error();
-  auto owners = store.ListOwners();
+  auto owners = store.Identity().ListOwners();
   if (!owners) return owners.error();
   vault.Load(*keys, *owners);
   return {};
@@ -232,7 +232,7 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
     co_await timer.async_wait(boost::asio::use_awaitable);
     auto beat = [&store, &meter, metrics]() {
       UnixSeconds now = SystemClock()();
-      auto lost = store.Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
+      auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
       if (lost && *lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", *lost);
@@ -334,11 +334,11 @@ int RunBroker(const Config& config) {
   if (!prices) return Fail(prices.error().message);
   std::string node_id = RandomUuid();
   UnixSeconds started = SystemClock()();
-  if (auto beat = (*store)->Heartbeat(node_id, started, started - kNodeTimeout.count()); !beat)
+  if (auto beat = (*store)->Metering().Heartbeat(node_id, started, started - kNodeTimeout.count()); !beat)
     return Fail(beat.error().message);
 
   domain::GrantCache grants;
-  auto approved = (*store)->ListApprovedGrants();
+  auto approved = (*store)->Grants().ListApprovedGrants();
   if (!approved) return Fail(approved.error().message);
   for (auto& record : *approved)
     if (auto grant = domain::GrantFromRecord(std::move(record))) grants.Put(std::move(*grant));
@@ -525,7 +525,7 @@ int RunBroker(const Config& config) {
     activity.Flush();
     audit.Flush();
     meter.ReturnUnreservedLeases();
-    if (auto retired = (*store)->RetireNode(node_id, SystemClock()()); !retired)
+    if (auto retired = (*store)->Metering().RetireNode(node_id, SystemClock()()); !retired)
       spdlog::error("leases not returned: {}", retired.error().message);
   });
   store_pool.Join();

@@ -24,7 +24,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
   if (!store) return Fail(store.error().message);
   if (command.action == "list") {
-    auto clients = (*store)->ListClients();
+    auto clients = (*store)->OAuth().ListClients();
     if (!clients) return Fail(clients.error().message);
     for (const auto& c : *clients)
       std::printf("%s\t%s\t%s\t%zu redirect URI(s)\n", c.id.c_str(), c.name.c_str(),
@@ -44,7 +44,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     return 0;
   };
   if (command.action == "remove") {
-    if (auto ok = (*store)->DeleteClient(command.name); !ok) return Fail(ok.error().message);
+    if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error().message);
     if (int failed = audit("client.removed", command.name, "")) return failed;
     std::printf("removed client %s\n", command.name.c_str());
     return 0;
@@ -55,7 +55,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   if (!made) return Fail(made.error().message);
   const store::ClientRecord& client = made->record;
   const std::string& secret = made->secret;
-  if (auto ok = (*store)->CreateClient(client); !ok) return Fail(ok.error().message);
+  if (auto ok = (*store)->OAuth().CreateClient(client); !ok) return Fail(ok.error().message);
   if (int failed = audit("client.added", client.id, client.name)) return failed;
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());

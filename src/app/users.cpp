@@ -79,7 +79,7 @@ int ManageUsers(const Config& config, const UserCommand& command) {
   auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
   if (!store) return Fail(store.error().message);
   if (command.action == "list") {
-    auto owners = (*store)->ListOwners();
+    auto owners = (*store)->Identity().ListOwners();
     if (!owners) return Fail(owners.error().message);
     for (const auto& o : *owners)
       std::printf("%s\t(since %s)\n", o.username.c_str(), FormatIso8601(o.created_at).c_str());
@@ -90,7 +90,7 @@ int ManageUsers(const Config& config, const UserCommand& command) {
   if (command.action == "remove") {
     if (command.username == kOperatorName)
       return Fail("the operator's account cannot be removed: the owner token acts for it");
-    if (auto ok = (*store)->DeleteOwner(command.username); !ok) return Fail(ok.error().message);
+    if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error().message);
     std::printf("removed %s; their sessions have ended\n", command.username.c_str());
     return 0;
   }
@@ -98,7 +98,7 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     std::optional<store::OwnerRecord> existing;
     std::string audit_key;
     if (command.action == "passwd") {
-      auto owner = (*store)->GetOwnerByName(command.username);
+      auto owner = (*store)->Identity().GetOwnerByName(command.username);
       if (!owner) return Fail(owner.error().message);
       existing = *owner;
       // Before anything changes: a change the audit trail could not take is not made.
@@ -110,10 +110,10 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     if (!hash) return Fail(hash.error().message);
     if (command.action == "add") {
       store::OwnerRecord owner{RandomUuid(), command.username, *hash, SystemClock()()};
-      if (auto ok = (*store)->CreateOwner(owner); !ok) return Fail(ok.error().message);
+      if (auto ok = (*store)->Identity().CreateOwner(owner); !ok) return Fail(ok.error().message);
       std::printf("added %s\n", command.username.c_str());
     } else {
-      if (auto ok = (*store)->SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
+      if (auto ok = (*store)->Identity().SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
       record::AuditEvent event{"owner.password_changed", "cli", existing->id, "",
                                "{\"username\":\"" + command.username + "\"}"};
       if (auto ok = RecordAuditEvent(audit_key, **store, std::move(event)); !ok)

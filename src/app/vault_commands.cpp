@@ -49,7 +49,7 @@ Result<std::string> ReadKey() {
 int Add(const Config& config, store::Store& store, const VaultCommand& command) {
   if (!KnownProvider(config, command.provider))
     return Fail("unknown provider '" + command.provider + "' (openai, anthropic, google or a declared upstream)");
-  auto owner = store.GetOwnerByName(command.owner);
+  auto owner = store.Identity().GetOwnerByName(command.owner);
   if (!owner) return Fail("no owner named '" + command.owner + "'");
   std::string label = command.label.empty() ? std::string(api::kDefaultKeyLabel) : command.label;
   auto key = ReadKey();
@@ -83,7 +83,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
 }
 
 int List(store::Store& store, const VaultCommand& command) {
-  auto owners = store.ListOwners();
+  auto owners = store.Identity().ListOwners();
   if (!owners) return Fail(owners.error().message);
   std::map<std::string, std::string> names;
   std::optional<std::string> only;

@@ -203,7 +203,7 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
   }
   // The lease lands in the account on the store thread, so a call refused after it sees it.
   auto take = [this, account, id = grant.record.id, need, want]() -> Status {
-    auto lease = store_.TakeLease(id, options_.node_id, need, want);
+    auto lease = store_.Metering().TakeLease(id, options_.node_id, need, want);
     if (!lease) return lease.error();
     std::lock_guard lock(account->mutex);
     account->lease_micros += lease->micros;
@@ -268,7 +268,7 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       it = idle ? accounts_.erase(it) : std::next(it);
     }
   }
-  for (const auto& [grant_id, lease] : unused) (void)store_.ReturnLease(grant_id, options_.node_id, lease);
+  for (const auto& [grant_id, lease] : unused) (void)store_.Metering().ReturnLease(grant_id, options_.node_id, lease);
 }
 
 std::string FormatResetTime(int64_t ms) {

@@ -23,7 +23,7 @@ class MeterTest : public ::testing::Test {
     char tmpl[] = "/tmp/ap-meter-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
     store_ = store::OpenSqliteStore(dir_ / "db").value();
-    ASSERT_TRUE(store_->Heartbeat("node-1", 100, 0));
+    ASSERT_TRUE(store_->Metering().Heartbeat("node-1", 100, 0));
   }
   void TearDown() override {
     pool_.Join();
@@ -38,8 +38,8 @@ class MeterTest : public ::testing::Test {
     auto r = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
     r.grant.budget_micros = budget_micros;
     r.grant.status = store::GrantStatus::kApproved;
-    EXPECT_TRUE(store_->CreateGrantRequest(r.request, r.grant));
-    return domain::Grant{store_->GetGrant(r.grant.id).value(), scope};
+    EXPECT_TRUE(store_->Grants().CreateGrantRequest(r.request, r.grant));
+    return domain::Grant{store_->Grants().GetGrant(r.grant.id).value(), scope};
   }
 
   // Runs `count` admissions at once on two threads; returns the tickets of those admitted.
@@ -79,7 +79,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
     if (!r) {
       EXPECT_EQ(r.error().code, Errc::kBudgetExceeded);
     }
-  EXPECT_EQ(store_->GetGrant(grant.record.id)->leased_micros, 37 * 450);
+  EXPECT_EQ(store_->Grants().GetGrant(grant.record.id)->leased_micros, 37 * 450);
 }
 
 TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
@@ -164,11 +164,11 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   auto grant = Approved(100'000, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
   ASSERT_TRUE(results[0]);
-  EXPECT_GT(store_->GetGrant(grant.record.id)->leased_micros, 100);  // a slice for more calls
+  EXPECT_GT(store_->Grants().GetGrant(grant.record.id)->leased_micros, 100);  // a slice for more calls
   results[0]->Settle(100, 0);
-  ASSERT_TRUE(store_->Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
+  ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
   meter.ReturnIdleLeases(std::chrono::seconds(0));
-  auto g = store_->GetGrant(grant.record.id).value();
+  auto g = store_->Grants().GetGrant(grant.record.id).value();
   EXPECT_EQ(g.leased_micros, 0);
   EXPECT_EQ(g.spent_micros, 100);
 }

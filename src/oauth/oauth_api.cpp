@@ -150,7 +150,7 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*params, name); };
     std::string client_id = field("client_id"), redirect_uri = field("redirect_uri"), state = field("state");
     if (client_id.empty()) co_return ErrorPage("client_id is missing");
-    auto read = [client_id](store::Store& s) { return s.GetClient(client_id); };
+    auto read = [client_id](store::Store& s) { return s.OAuth().GetClient(client_id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (!client) co_return ErrorPage("unknown client_id");
     if (redirect_uri.empty() || !RedirectRegistered(*client, redirect_uri))
@@ -185,7 +185,7 @@ class OAuthApi {
             api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
                                       now + api::PendingAuthorizations::kLifetimeSeconds}))
       co_return ThrottledPage(TableFull("authorization requests"));
-    auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
+    auto insert = [fresh](store::Store& s) { return s.Grants().CreateGrantRequest(fresh.request, fresh.grant); };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
       ctx_.authorizations.Take(fresh.grant.id, now);
       co_return ErrorPage("the request could not be stored; try again");
@@ -233,7 +233,7 @@ class OAuthApi {
     if (code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "code is missing");
     UnixSeconds now = ctx_.clock();
     auto redeem = [hash = crypto::Sha256Hex(code), now](store::Store& s) {
-      return s.RedeemAuthorizationCode(hash, now);
+      return s.OAuth().RedeemAuthorizationCode(hash, now);
     };
     auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
@@ -356,10 +356,10 @@ class OAuthApi {
     if (!made) co_return refuse("invalid_client_metadata", made.error().message);
     // Counted and inserted in one step on the store thread, so concurrent registrations cannot overshoot.
     auto insert = [record = made->record](store::Store& s) -> Result<bool> {
-      auto registered = s.CountSelfRegisteredClients();
+      auto registered = s.OAuth().CountSelfRegisteredClients();
       if (!registered) return registered.error();
       if (*registered >= kMaxSelfRegisteredClients) return false;
-      if (auto stored = s.CreateClient(record); !stored) return stored.error();
+      if (auto stored = s.OAuth().CreateClient(record); !stored) return stored.error();
       return true;
     };
     auto created = co_await api::OnStore(ctx_, std::move(insert));
@@ -403,7 +403,7 @@ class OAuthApi {
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
     std::string token = http::FormValue(*form, "token");
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
-    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.GetRefreshToken(hash); };
+    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto refresh = co_await api::OnStore(ctx_, std::move(read));
     if (refresh && refresh->client_id == client->id) {
       co_await EndFamily(*refresh, "revoked by its client");
@@ -501,7 +501,7 @@ class OAuthApi {
     std::string refresh = RandomToken(32);
     store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
                                      client.confidential ? "" : jkt};
-    auto insert = [record](store::Store& s) { return s.CreateRefreshToken(record); };
+    auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
     if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt);
@@ -550,14 +550,14 @@ class OAuthApi {
   // before the token is used, so a thief without the key cannot burn it for its owner.
   awaitable<Response> Refresh(const store::ClientRecord& client, std::string token, const std::string& jkt) {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
-    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.GetRefreshToken(hash); };
+    auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto stored = co_await api::OnStore(ctx_, std::move(read));
     if (stored && !stored->jkt.empty() && stored->jkt != jkt)
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            jkt.empty() ? "this refresh token is bound to a DPoP key: send a proof signed with it"
                                        : "the DPoP proof is signed by another key than this refresh token's");
     UnixSeconds now = ctx_.clock();
-    auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.UseRefreshToken(hash, now); };
+    auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
     if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
     if (used->reused) {
@@ -578,7 +578,7 @@ class OAuthApi {
 
   awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
     auto revoke = [family = token.family_id, now = ctx_.clock()](store::Store& s) {
-      return s.RevokeRefreshFamily(family, now);
+      return s.OAuth().RevokeRefreshFamily(family, now);
     };
     co_await api::OnStore(ctx_, std::move(revoke));
     co_await RevokeGrant(token.grant_id, why);
@@ -604,7 +604,7 @@ class OAuthApi {
       secret = plain_secret ? http::FormValue(*plain_secret, "x") : "";
     }
     if (id.empty()) co_return MakeError(Errc::kUnauthorized, "client_id is missing");
-    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (!client) co_return MakeError(Errc::kUnauthorized, "unknown client");
     if (client->confidential &&
@@ -659,7 +659,7 @@ awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ct
   std::string code = RandomToken(32);
   store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending->client_id, pending->redirect_uri,
                                         pending->code_challenge, grant_id,           now + kCodeSeconds};
-  auto insert = [record](store::Store& s) { return s.CreateAuthorizationCode(record); };
+  auto insert = [record](store::Store& s) { return s.OAuth().CreateAuthorizationCode(record); };
   if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored) co_return back("error=server_error");
   co_return back("code=" + code);
 }

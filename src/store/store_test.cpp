@@ -64,14 +64,14 @@ class StoreTest : public ::testing::TestWithParam<StoreFactory> {
   std::unique_ptr<Store> Open() { return GetParam().open(dir_); }
 
   GrantRecord Create(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
-    EXPECT_TRUE(store_->CreateGrantRequest(Request("req-" + id, at), PendingGrant(id, at, max_requests)));
-    return store_->GetGrant(id).value();
+    EXPECT_TRUE(store_->Grants().CreateGrantRequest(Request("req-" + id, at), PendingGrant(id, at, max_requests)));
+    return store_->Grants().GetGrant(id).value();
   }
 
   GrantRecord Approve(GrantRecord g) {
     g.status = GrantStatus::kApproved;
     g.approved_at = g.created_at;
-    return store_->UpdateGrant(g).value();
+    return store_->Grants().UpdateGrant(g).value();
   }
 
   std::filesystem::path dir_;
@@ -85,14 +85,14 @@ TEST_P(StoreTest, CreatesAndReadsAGrant) {
   EXPECT_EQ(g.max_requests, 5);
   EXPECT_EQ(g.version, 1);
   EXPECT_FALSE(g.expires_at);
-  EXPECT_EQ(store_->GetGrant("nope").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Grants().GetGrant("nope").error().code, Errc::kNotFound);
 }
 
 TEST_P(StoreTest, ListsNewestFirst) {
   Create("old", 100);
   Create("new", 300);
   Create("mid", 200);
-  auto all = store_->ListGrantPage({}).value();
+  auto all = store_->Grants().ListGrantPage({}).value();
   ASSERT_EQ(all.size(), 3u);
   EXPECT_EQ(all[0].id, "new");
   EXPECT_EQ(all[1].id, "mid");
@@ -103,7 +103,7 @@ TEST_P(StoreTest, ListsNewestFirst) {
 std::vector<std::string> WalkGrantPages(Store& store, GrantQuery query, const std::function<void()>& between = {}) {
   std::vector<std::string> seen;
   while (true) {
-    auto page = store.ListGrantPage(query).value();
+    auto page = store.Grants().ListGrantPage(query).value();
     EXPECT_LE(static_cast<int64_t>(page.size()), query.limit);
     for (const auto& g : page) seen.push_back(g.id);
     if (static_cast<int64_t>(page.size()) < query.limit) return seen;
@@ -121,7 +121,7 @@ TEST_P(StoreTest, PagesOfGrantsCoverEveryGrantOnceNewestFirst) {
     expected.push_back(id);
   }
   std::sort(expected.begin(), expected.end(), [&](const std::string& a, const std::string& b) {
-    auto ga = store_->GetGrant(a).value(), gb = store_->GetGrant(b).value();
+    auto ga = store_->Grants().GetGrant(a).value(), gb = store_->Grants().GetGrant(b).value();
     return std::tie(ga.created_at, ga.id) > std::tie(gb.created_at, gb.id);
   });
   GrantQuery query;
@@ -144,8 +144,8 @@ TEST_P(StoreTest, PagesOfGrantsCoverEveryGrantOnceNewestFirst) {
 }
 
 TEST_P(StoreTest, AnOwnersPagesHoldTheirGrantsAndTheUndecidedRequestsOnly) {
-  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "h", 1}));
-  ASSERT_TRUE(store_->CreateOwner({"bob", "bob", "h", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "h", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"bob", "bob", "h", 1}));
   std::vector<std::string> alices;
   for (int i = 0; i < 30; ++i) {
     std::string id = "g" + std::to_string(100 + i);
@@ -156,7 +156,7 @@ TEST_P(StoreTest, AnOwnersPagesHoldTheirGrantsAndTheUndecidedRequestsOnly) {
     }
     g.status = GrantStatus::kApproved;
     g.owner_id = i % 3 == 0 ? "alice" : "bob";
-    ASSERT_TRUE(store_->UpdateGrant(g));
+    ASSERT_TRUE(store_->Grants().UpdateGrant(g));
     if (i % 3 == 0) alices.push_back(id);
   }
   std::reverse(alices.begin(), alices.end());
@@ -164,7 +164,7 @@ TEST_P(StoreTest, AnOwnersPagesHoldTheirGrantsAndTheUndecidedRequestsOnly) {
   query.owner_id = "alice";
   query.limit = 4;
   // Each page is full until the last: the filter is in the query, not applied to a page after.
-  auto first = store_->ListGrantPage(query).value();
+  auto first = store_->Grants().ListGrantPage(query).value();
   EXPECT_EQ(first.size(), 4u);
   EXPECT_EQ(WalkGrantPages(*store_, query), alices);
   query.limit = 1000;
@@ -181,7 +181,7 @@ TEST_P(StoreTest, WaitingUnverifiedRequestsPageApart) {
   Approve(Create("d", 503));
   GrantRecord v = PendingGrant("v", 504);
   v.verified = true;
-  ASSERT_TRUE(store_->CreateGrantRequest(Request("req-v", 504), v));
+  ASSERT_TRUE(store_->Grants().CreateGrantRequest(Request("req-v", 504), v));
   GrantQuery query;
   query.waiting_unverified_after = 400;
   query.limit = 1;
@@ -190,37 +190,37 @@ TEST_P(StoreTest, WaitingUnverifiedRequestsPageApart) {
 
 TEST_P(StoreTest, EventsAndUsageRowsPage) {
   Approve(Create("g1", 100));
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->AddEvent({"g1", 100 + i, "budget_threshold", "{}"}));
-  ASSERT_TRUE(store_->AddEvent({"g2", 100, "budget_threshold", "{}"}));
-  auto first = store_->ListEvents("g1", 0, 3).value();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->Metering().AddEvent({"g1", 100 + i, "budget_threshold", "{}"}));
+  ASSERT_TRUE(store_->Metering().AddEvent({"g2", 100, "budget_threshold", "{}"}));
+  auto first = store_->Metering().ListEvents("g1", 0, 3).value();
   ASSERT_EQ(first.size(), 3u);
-  auto rest = store_->ListEvents("g1", first.back().id, 3).value();
+  auto rest = store_->Metering().ListEvents("g1", first.back().id, 3).value();
   ASSERT_EQ(rest.size(), 2u);
   EXPECT_EQ(rest[0].at, 103);
   EXPECT_EQ(rest[1].at, 104);
-  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 1},
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 1},
                                     {"g1", "2026-11-27", "a", 1, 2, 0, 2, 1500, 2},
                                     {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 3}}));
-  auto rows = store_->ListUsage("g1", std::nullopt, 2).value();
+  auto rows = store_->Metering().ListUsage("g1", std::nullopt, 2).value();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1].model, "b");
-  auto more = store_->ListUsage("g1", rows.back(), 2).value();
+  auto more = store_->Metering().ListUsage("g1", rows.back(), 2).value();
   ASSERT_EQ(more.size(), 1u);
   EXPECT_EQ(more[0].day, "2026-11-28");
-  auto total = store_->TotalUsage("g1").value();
+  auto total = store_->Metering().TotalUsage("g1").value();
   EXPECT_EQ(total.requests, 4);
   EXPECT_EQ(total.input_tokens, 6);
   EXPECT_EQ(total.audio_milliseconds, 1500);
   EXPECT_EQ(total.cost_micros, 6);
-  EXPECT_EQ(store_->TotalUsage("nope").value().requests, 0);
+  EXPECT_EQ(store_->Metering().TotalUsage("nope").value().requests, 0);
 }
 
 TEST_P(StoreTest, CountsSelfRegisteredClients) {
-  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 0);
-  ASSERT_TRUE(store_->CreateClient({"c1", "Added", "", "", {"https://a.example/cb"}, false, "", false, 1, false}));
-  ASSERT_TRUE(store_->CreateClient({"c2", "Self", "", "", {"https://b.example/cb"}, false, "", false, 1, true}));
-  ASSERT_TRUE(store_->CreateClient({"c3", "Self", "", "", {"https://c.example/cb"}, false, "", false, 1, true}));
-  EXPECT_EQ(store_->CountSelfRegisteredClients().value(), 2);
+  EXPECT_EQ(store_->OAuth().CountSelfRegisteredClients().value(), 0);
+  ASSERT_TRUE(store_->OAuth().CreateClient({"c1", "Added", "", "", {"https://a.example/cb"}, false, "", false, 1, false}));
+  ASSERT_TRUE(store_->OAuth().CreateClient({"c2", "Self", "", "", {"https://b.example/cb"}, false, "", false, 1, true}));
+  ASSERT_TRUE(store_->OAuth().CreateClient({"c3", "Self", "", "", {"https://c.example/cb"}, false, "", false, 1, true}));
+  EXPECT_EQ(store_->OAuth().CountSelfRegisteredClients().value(), 2);
 }
 
 TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
@@ -229,93 +229,93 @@ TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   EXPECT_EQ(approved.status, GrantStatus::kApproved);
   EXPECT_EQ(approved.version, 2);
   g.status = GrantStatus::kDenied;  // still at version 1: a stale write
-  auto stale = store_->UpdateGrant(g);
+  auto stale = store_->Grants().UpdateGrant(g);
   ASSERT_FALSE(stale);
-  EXPECT_EQ(store_->GetGrant("g1")->status, GrantStatus::kApproved);
+  EXPECT_EQ(store_->Grants().GetGrant("g1")->status, GrantStatus::kApproved);
 }
 
 TEST_P(StoreTest, LeasesNeverGiveOutMoreThanTheCapOrBudget) {
   GrantRecord g = Create("g1", 100, 3);
   g.budget_micros = 1000;
   Approve(g);
-  EXPECT_EQ(store_->TakeLease("g1", "n1", {400, 1}, {400, 1}).value().micros, 400);
-  auto rest = store_->TakeLease("g1", "n2", {100, 1}, {5000, 5}).value();  // wants more than is left
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {400, 1}, {400, 1}).value().micros, 400);
+  auto rest = store_->Metering().TakeLease("g1", "n2", {100, 1}, {5000, 5}).value();  // wants more than is left
   EXPECT_EQ(rest.micros, 600);
   EXPECT_EQ(rest.requests, 2);
-  EXPECT_EQ(store_->TakeLease("g1", "n1", {1, 0}, {1, 0}).error().code, Errc::kBudgetExceeded);
-  EXPECT_EQ(store_->TakeLease("g1", "n1", {0, 1}, {0, 1}).error().code, Errc::kLimitReached);
-  GrantRecord read = store_->GetGrant("g1").value();
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {1, 0}, {1, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1}).error().code, Errc::kLimitReached);
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.leased_micros, 1000);
   EXPECT_EQ(read.leased_requests, 3);
 }
 
 TEST_P(StoreTest, LeasesRefuseGrantsThatAreNotApproved) {
   Create("pending", 100, 3);
-  EXPECT_EQ(store_->TakeLease("pending", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
-  EXPECT_EQ(store_->TakeLease("missing", "n1", {0, 1}, {0, 1}).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Metering().TakeLease("pending", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(store_->Metering().TakeLease("missing", "n1", {0, 1}, {0, 1}).error().code, Errc::kNotFound);
 }
 
 TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   GrantRecord g = Create("g1", 100, 10);
   g.budget_micros = 1000;
   Approve(g);
-  ASSERT_TRUE(store_->TakeLease("g1", "n1", {500, 2}, {500, 2}));
-  auto changes = store_->Settle(
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}));
+  auto changes = store_->Metering().Settle(
       "n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}, {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
   ASSERT_TRUE(changes);
   ASSERT_EQ(changes->size(), 1u);
   EXPECT_EQ((*changes)[0].before_micros, 0);
   EXPECT_EQ((*changes)[0].after_micros, 200);
   EXPECT_EQ((*changes)[0].budget_micros, 1000);
-  GrantRecord read = store_->GetGrant("g1").value();
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.spent_micros, 200);
   EXPECT_EQ(read.usage_count, 2);
   EXPECT_EQ(read.leased_micros, 300);
   EXPECT_EQ(read.leased_requests, 0);
-  ASSERT_TRUE(store_->ReturnLease("g1", "n1", {300, 0}));
-  EXPECT_EQ(store_->GetGrant("g1")->leased_micros, 0);
-  EXPECT_EQ(store_->TakeLease("g1", "n1", {800, 0}, {800, 0}).value().micros, 800);  // all that is left
+  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}));
+  EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_micros, 0);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {800, 0}, {800, 0}).value().micros, 800);  // all that is left
 }
 
 TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   GrantRecord g = Create("g1", 100, 10);
   g.budget_micros = 1000;
   Approve(g);
-  ASSERT_TRUE(store_->Heartbeat("dead", 100, 0));
-  ASSERT_TRUE(store_->TakeLease("g1", "dead", {300, 4}, {300, 4}));
-  EXPECT_EQ(store_->Heartbeat("alive", 120, 90).value(), 0);  // "dead" was seen recently enough
-  EXPECT_EQ(store_->Heartbeat("alive", 200, 150).value(), 1);
-  GrantRecord read = store_->GetGrant("g1").value();
+  ASSERT_TRUE(store_->Metering().Heartbeat("dead", 100, 0));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "dead", {300, 4}, {300, 4}));
+  EXPECT_EQ(store_->Metering().Heartbeat("alive", 120, 90).value(), 0);  // "dead" was seen recently enough
+  EXPECT_EQ(store_->Metering().Heartbeat("alive", 200, 150).value(), 1);
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.lost_micros, 300);
   EXPECT_EQ(read.lost_requests, 4);
   EXPECT_EQ(read.leased_micros, 0);
-  EXPECT_EQ(store_->TakeLease("g1", "alive", {701, 0}, {701, 0}).error().code, Errc::kBudgetExceeded);
-  auto events = store_->ListEvents("g1", 0, 100).value();
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "alive", {701, 0}, {701, 0}).error().code, Errc::kBudgetExceeded);
+  auto events = store_->Metering().ListEvents("g1", 0, 100).value();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "lease_lost");
-  ASSERT_TRUE(store_->TakeLease("g1", "alive", {150, 2}, {150, 2}));
-  ASSERT_TRUE(store_->ReturnLease("g1", "alive", {100, 1}));  // what no call holds goes back first
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "alive", {150, 2}, {150, 2}));
+  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "alive", {100, 1}));  // what no call holds goes back first
   // A clean stop: what calls it cut short still held is lost too.
-  ASSERT_TRUE(store_->RetireNode("alive", 210));
-  read = store_->GetGrant("g1").value();
+  ASSERT_TRUE(store_->Metering().RetireNode("alive", 210));
+  read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.leased_micros, 0);
   EXPECT_EQ(read.lost_micros, 350);
   EXPECT_EQ(read.lost_requests, 5);
-  EXPECT_EQ(store_->ListEvents("g1", 0, 100)->size(), 2u);
+  EXPECT_EQ(store_->Metering().ListEvents("g1", 0, 100)->size(), 2u);
 }
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {
   Approve(Create("g1", 100, 10));
-  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));
   ASSERT_TRUE(store_->PutSetting("owner_token_sha256", "abc"));
   store_ = Open();
-  auto g = store_->GetGrant("g1").value();
+  auto g = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(g.status, GrantStatus::kApproved);
   EXPECT_EQ(g.usage_count, 1);
   EXPECT_EQ(g.spent_micros, 120);
   EXPECT_EQ(store_->GetSetting("owner_token_sha256").value(), "abc");
   EXPECT_EQ(store_->GetSetting("unset").value(), std::nullopt);
-  EXPECT_EQ(store_->ListApprovedGrants()->size(), 1u);
+  EXPECT_EQ(store_->Grants().ListApprovedGrants()->size(), 1u);
 }
 
 TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
@@ -324,25 +324,25 @@ TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
   int granted = 0;
   std::thread t([&] {
     for (int i = 0; i < 40; ++i)
-      if (other->TakeLease("g1", "n2", {0, 1}, {0, 1})) ++granted;
+      if (other->Metering().TakeLease("g1", "n2", {0, 1}, {0, 1})) ++granted;
   });
   int mine = 0;
   for (int i = 0; i < 40; ++i)
-    if (store_->TakeLease("g1", "n1", {0, 1}, {0, 1})) ++mine;
+    if (store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1})) ++mine;
   t.join();
   EXPECT_EQ(granted + mine, 50);
-  EXPECT_EQ(store_->GetGrant("g1")->leased_requests, 50);
+  EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_requests, 50);
 }
 
 TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   Create("g1", 100);
   Create("g2", 100);
-  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0, 7}}));
-  ASSERT_TRUE(store_->Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0, 9},
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0, 7}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0, 9},
                                     {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500, 350},
                                     {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0, 1},
                                     {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0, 100}}));
-  auto rows = store_->ListUsage("g1", std::nullopt, 100).value();
+  auto rows = store_->Metering().ListUsage("g1", std::nullopt, 100).value();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].day, "2026-11-27");
   EXPECT_EQ(rows[1].model, "gpt-4o");
@@ -353,33 +353,33 @@ TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   EXPECT_EQ(rows[1].cost_micros, 16);
   EXPECT_EQ(rows[2].model, "whisper-1");
   EXPECT_EQ(rows[2].audio_milliseconds, 3500);
-  EXPECT_EQ(store_->GetGrant("g1")->spent_micros, 367);
-  EXPECT_TRUE(store_->ListUsage("nope", std::nullopt, 100).value().empty());
+  EXPECT_EQ(store_->Grants().GetGrant("g1")->spent_micros, 367);
+  EXPECT_TRUE(store_->Metering().ListUsage("nope", std::nullopt, 100).value().empty());
 }
 
 TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
-  ASSERT_TRUE(store_->CreateOwner({"o1", "alice", "$argon2id$one", 100}));
-  EXPECT_EQ(store_->CreateOwner({"o2", "alice", "$argon2id$two", 100}).error().code, Errc::kBadRequest);
-  ASSERT_TRUE(store_->CreateOwner({"o3", "bob", "$argon2id$three", 100}));
-  EXPECT_EQ(store_->GetOwnerByName("alice").value().id, "o1");
-  EXPECT_EQ(store_->GetOwner("o3").value().username, "bob");
-  EXPECT_EQ(store_->GetOwnerByName("carol").error().code, Errc::kNotFound);
-  EXPECT_EQ(store_->ListOwners().value().size(), 2u);
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "$argon2id$one", 100}));
+  EXPECT_EQ(store_->Identity().CreateOwner({"o2", "alice", "$argon2id$two", 100}).error().code, Errc::kBadRequest);
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o3", "bob", "$argon2id$three", 100}));
+  EXPECT_EQ(store_->Identity().GetOwnerByName("alice").value().id, "o1");
+  EXPECT_EQ(store_->Identity().GetOwner("o3").value().username, "bob");
+  EXPECT_EQ(store_->Identity().GetOwnerByName("carol").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Identity().ListOwners().value().size(), 2u);
 
-  ASSERT_TRUE(store_->CreateSession({"s1", "o1", "csrf1", 200, 200}));
-  ASSERT_TRUE(store_->CreateSession({"s2", "o3", "csrf2", 200, 200}));
-  ASSERT_TRUE(store_->TouchSession("s1", 260));
-  EXPECT_EQ(store_->GetSession("s1").value().last_seen_at, 260);
-  ASSERT_TRUE(store_->SetOwnerPassword("alice", "$argon2id$new"));
-  EXPECT_EQ(store_->GetOwnerByName("alice").value().password_hash, "$argon2id$new");
-  EXPECT_EQ(store_->GetSession("s1").error().code, Errc::kNotFound) << "a new password ends the sessions";
-  EXPECT_TRUE(store_->GetSession("s2")) << "other owners keep theirs";
-  ASSERT_TRUE(store_->DeleteOwner("bob"));
-  EXPECT_EQ(store_->GetSession("s2").error().code, Errc::kNotFound);
-  EXPECT_EQ(store_->DeleteOwner("bob").error().code, Errc::kNotFound);
-  ASSERT_TRUE(store_->CreateSession({"s3", "o1", "csrf3", 300, 300}));
-  ASSERT_TRUE(store_->DeleteSession("s3"));
-  EXPECT_EQ(store_->GetSession("s3").error().code, Errc::kNotFound);
+  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf1", 200, 200}));
+  ASSERT_TRUE(store_->Identity().CreateSession({"s2", "o3", "csrf2", 200, 200}));
+  ASSERT_TRUE(store_->Identity().TouchSession("s1", 260));
+  EXPECT_EQ(store_->Identity().GetSession("s1").value().last_seen_at, 260);
+  ASSERT_TRUE(store_->Identity().SetOwnerPassword("alice", "$argon2id$new"));
+  EXPECT_EQ(store_->Identity().GetOwnerByName("alice").value().password_hash, "$argon2id$new");
+  EXPECT_EQ(store_->Identity().GetSession("s1").error().code, Errc::kNotFound) << "a new password ends the sessions";
+  EXPECT_TRUE(store_->Identity().GetSession("s2")) << "other owners keep theirs";
+  ASSERT_TRUE(store_->Identity().DeleteOwner("bob"));
+  EXPECT_EQ(store_->Identity().GetSession("s2").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Identity().DeleteOwner("bob").error().code, Errc::kNotFound);
+  ASSERT_TRUE(store_->Identity().CreateSession({"s3", "o1", "csrf3", 300, 300}));
+  ASSERT_TRUE(store_->Identity().DeleteSession("s3"));
+  EXPECT_EQ(store_->Identity().GetSession("s3").error().code, Errc::kNotFound);
 }
 
 TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
@@ -392,50 +392,50 @@ TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
                  "abc",
                  false,
                  100};
-  ASSERT_TRUE(store_->CreateClient(c));
-  EXPECT_EQ(store_->CreateClient(c).error().code, Errc::kBadRequest);
-  auto read = store_->GetClient("notes-app").value();
+  ASSERT_TRUE(store_->OAuth().CreateClient(c));
+  EXPECT_EQ(store_->OAuth().CreateClient(c).error().code, Errc::kBadRequest);
+  auto read = store_->OAuth().GetClient("notes-app").value();
   EXPECT_EQ(read.redirect_uris, c.redirect_uris);
   EXPECT_TRUE(read.confidential);
-  EXPECT_EQ(store_->ListClients().value().size(), 1u);
+  EXPECT_EQ(store_->OAuth().ListClients().value().size(), 1u);
   ClientRecord edited = c;
   edited.name = "Notes 2";
   edited.home_url = "";
   edited.redirect_uris = {"https://notes.example/cb2"};
   edited.secret_hash = "ignored";
-  ASSERT_TRUE(store_->UpdateClient(edited));
-  auto after = store_->GetClient("notes-app").value();
+  ASSERT_TRUE(store_->OAuth().UpdateClient(edited));
+  auto after = store_->OAuth().GetClient("notes-app").value();
   EXPECT_EQ(after.name, "Notes 2");
   EXPECT_EQ(after.home_url, "");
   EXPECT_EQ(after.redirect_uris, edited.redirect_uris);
   EXPECT_EQ(after.secret_hash, "abc") << "an edit never changes the secret";
   edited.id = "nobody";
-  EXPECT_EQ(store_->UpdateClient(edited).error().code, Errc::kNotFound);
-  ASSERT_TRUE(store_->DeleteClient("notes-app"));
-  EXPECT_EQ(store_->GetClient("notes-app").error().code, Errc::kNotFound);
-  EXPECT_EQ(store_->DeleteClient("notes-app").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().UpdateClient(edited).error().code, Errc::kNotFound);
+  ASSERT_TRUE(store_->OAuth().DeleteClient("notes-app"));
+  EXPECT_EQ(store_->OAuth().GetClient("notes-app").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().DeleteClient("notes-app").error().code, Errc::kNotFound);
 }
 
 TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayNamesItsGrant) {
-  ASSERT_TRUE(store_->CreateAuthorizationCode({"h1", "app", "https://a/cb", "challenge", "g1", 500}));
-  auto first = store_->RedeemAuthorizationCode("h1", 200).value();
+  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode({"h1", "app", "https://a/cb", "challenge", "g1", 500}));
+  auto first = store_->OAuth().RedeemAuthorizationCode("h1", 200).value();
   ASSERT_TRUE(first.code);
   EXPECT_EQ(first.code->grant_id, "g1");
   EXPECT_EQ(first.code->code_challenge, "challenge");
-  auto second = store_->RedeemAuthorizationCode("h1", 201).value();
+  auto second = store_->OAuth().RedeemAuthorizationCode("h1", 201).value();
   EXPECT_FALSE(second.code);
   EXPECT_EQ(second.replayed_grant_id, "g1");
-  EXPECT_EQ(store_->RedeemAuthorizationCode("nope", 200).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().RedeemAuthorizationCode("nope", 200).error().code, Errc::kNotFound);
 }
 
 TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
-  ASSERT_TRUE(store_->CreateAuthorizationCode({"h2", "app", "https://a/cb", "c", "g2", 500}));
+  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode({"h2", "app", "https://a/cb", "c", "g2", 500}));
   std::atomic<int> winners{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&] {
       auto own = GetParam().open(dir_);
-      auto r = own->RedeemAuthorizationCode("h2", 300);
+      auto r = own->OAuth().RedeemAuthorizationCode("h2", 300);
       if (r && r->code) ++winners;
     });
   for (auto& t : threads) t.join();
@@ -443,21 +443,21 @@ TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
 }
 
 TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
-  ASSERT_TRUE(store_->CreateRefreshToken({"r1", "fam", "g1", "app", 100, "jkt-1"}));
-  ASSERT_TRUE(store_->CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
-  EXPECT_EQ(store_->GetRefreshToken("r1")->jkt, "jkt-1");
-  auto first = store_->UseRefreshToken("r1", 120).value();
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "jkt-1"}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
+  EXPECT_EQ(store_->OAuth().GetRefreshToken("r1")->jkt, "jkt-1");
+  auto first = store_->OAuth().UseRefreshToken("r1", 120).value();
   ASSERT_TRUE(first.fresh);
   EXPECT_EQ(first.fresh->family_id, "fam");
   EXPECT_EQ(first.fresh->jkt, "jkt-1");
-  auto again = store_->UseRefreshToken("r1", 130).value();
+  auto again = store_->OAuth().UseRefreshToken("r1", 130).value();
   EXPECT_FALSE(again.fresh);
   ASSERT_TRUE(again.reused);
   EXPECT_EQ(again.reused->grant_id, "g1");
-  ASSERT_TRUE(store_->RevokeRefreshFamily("fam", 140));
-  auto revoked = store_->UseRefreshToken("r2", 150).value();
+  ASSERT_TRUE(store_->OAuth().RevokeRefreshFamily("fam", 140));
+  auto revoked = store_->OAuth().UseRefreshToken("r2", 150).value();
   EXPECT_FALSE(revoked.fresh) << "a revoked family's tokens no longer work";
-  EXPECT_EQ(store_->UseRefreshToken("nope", 150).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().UseRefreshToken("nope", 150).error().code, Errc::kNotFound);
 }
 
 ActivityRecord Call(UnixMillis at, const std::string& grant, const std::string& owner, int status = 200) {
@@ -602,8 +602,8 @@ ProviderKeyRecord Key(const std::string& id, const std::string& owner, const std
 }
 
 TEST_P(StoreTest, KeysAreKeptPerOwnerProviderAndLabelAndReplacedUnderTheSameLabel) {
-  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "x", 1}));
-  ASSERT_TRUE(store_->CreateOwner({"bob", "bob", "x", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"bob", "bob", "x", 1}));
   KeyStore& keys = store_->Keys();
   EXPECT_EQ(keys.MasterKeyId().value(), std::nullopt);
   int64_t v0 = keys.Version().value();
@@ -633,7 +633,7 @@ TEST_P(StoreTest, KeysAreKeptPerOwnerProviderAndLabelAndReplacedUnderTheSameLabe
 }
 
 TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
-  ASSERT_TRUE(store_->CreateOwner({"alice", "alice", "x", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
   KeyStore& keys = store_->Keys();
   ASSERT_TRUE(keys.PutKey(Key("k1", "alice", "personal", "m1")));
   ASSERT_TRUE(keys.PutKey(Key("k2", "alice", "team", "m1")));
@@ -654,15 +654,15 @@ TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
 }
 
 TEST_P(StoreTest, GrantsKeepTheirKeyLabelAndOwnerlessDecidedGrantsCanBeAdopted) {
-  ASSERT_TRUE(store_->CreateOwner({"op", "operator", "", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"op", "operator", "", 1}));
   GrantRecord waiting = Create("g1", 100);
   GrantRecord decided = Create("g2", 100);
   decided.key_label = "team";
   decided = Approve(decided);
   EXPECT_EQ(decided.key_label, std::optional<std::string>("team"));
-  ASSERT_TRUE(store_->AdoptOwnerlessGrants("op"));
-  EXPECT_EQ(store_->GetGrant("g2").value().owner_id, std::optional<std::string>("op"));
-  EXPECT_EQ(store_->GetGrant("g1").value().owner_id, std::nullopt);  // still waiting for an owner
+  ASSERT_TRUE(store_->Grants().AdoptOwnerlessGrants("op"));
+  EXPECT_EQ(store_->Grants().GetGrant("g2").value().owner_id, std::optional<std::string>("op"));
+  EXPECT_EQ(store_->Grants().GetGrant("g1").value().owner_id, std::nullopt);  // still waiting for an owner
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {

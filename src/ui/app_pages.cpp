@@ -92,7 +92,7 @@ class AppPages {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/apps");
-    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
     co_return Page(StatusCode::ok, "Edit " + client->name, EditForm(*client, signed_in->session.csrf_token, ""));
@@ -106,7 +106,7 @@ class AppPages {
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not saved", "changed");
-    auto read = [id](store::Store& s) { return s.GetClient(id); };
+    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
     store::ClientRecord typed = *client;
@@ -120,7 +120,7 @@ class AppPages {
     auto checked = oauth::MakeClient(request, ctx_.clock());
     if (!checked)
       co_return Page(StatusCode::bad_request, "Edit " + client->name, EditForm(typed, csrf, checked.error().message));
-    auto update = [typed](store::Store& s) { return s.UpdateClient(typed); };
+    auto update = [typed](store::Store& s) { return s.OAuth().UpdateClient(typed); };
     if (auto saved = co_await api::OnStore(ctx_, std::move(update)); !saved)
       co_return Page(StatusCode::service_unavailable, "Not saved", "<p>The app could not be saved now.</p>");
     ctx_.audit.Record(record::AuditEvent{
@@ -138,7 +138,7 @@ class AppPages {
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not removed", "removed");
-    auto remove = [id](store::Store& s) { return s.DeleteClient(id); };
+    auto remove = [id](store::Store& s) { return s.OAuth().DeleteClient(id); };
     if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed)
       co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
     ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved),
@@ -172,7 +172,7 @@ class AppPages {
       co_return co_await Listing(
           StatusCode::bad_request,
           "<p class=\"error\" role=\"alert\">Not registered: " + Escape(made.error().message) + "</p>", csrf);
-    auto insert = [record = made->record](store::Store& s) { return s.CreateClient(record); };
+    auto insert = [record = made->record](store::Store& s) { return s.OAuth().CreateClient(record); };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
       co_return Page(StatusCode::service_unavailable, "Not registered", "<p>The app could not be saved now.</p>");
     ctx_.audit.Record(record::AuditEvent{
@@ -195,7 +195,7 @@ class AppPages {
   }
 
   awaitable<Response> Listing(StatusCode status, const std::string& notice, const std::string& csrf) {
-    auto list = [](store::Store& s) { return s.ListClients(); };
+    auto list = [](store::Store& s) { return s.OAuth().ListClients(); };
     auto clients = co_await api::OnStore(ctx_, std::move(list));
     if (!clients) co_return Page(StatusCode::service_unavailable, "Error", "<p>The apps cannot be read now.</p>");
     co_return Page(status, "Apps",

@@ -281,7 +281,7 @@ class ConsolePages {
     auto read = [caller, now](store::Store& s) -> Result<std::vector<Row>> {
       store::GrantQuery newest;  // the newest page: the home page does not page yet
       newest.owner_id = caller.owner->id;
-      auto grants = s.ListGrantPage(newest);
+      auto grants = s.Grants().ListGrantPage(newest);
       if (!grants) return grants.error();
       std::vector<Row> rows;
       for (auto& g : *grants) {
@@ -841,7 +841,7 @@ class ConsolePages {
       if (!keys) return keys.error();
       store::GrantQuery newest;  // the newest page of the owner's grants
       newest.owner_id = owner;
-      auto grants = st.ListGrantPage(newest);
+      auto grants = st.Grants().ListGrantPage(newest);
       if (!grants) return grants.error();
       std::vector<store::GrantRecord> live;
       for (auto& g : *grants)
@@ -973,9 +973,9 @@ class ConsolePages {
     auto read = [id](store::Store& st) -> Result<Record> {
       Record r;
       // Bounded reads (oldest first): a grant older than these bounds shows its first rows only.
-      auto usage = st.ListUsage(id, std::nullopt, kMaxUsageRows);
+      auto usage = st.Metering().ListUsage(id, std::nullopt, kMaxUsageRows);
       if (!usage) return usage.error();
-      auto events = st.ListEvents(id, 0, kMaxEvents);
+      auto events = st.Metering().ListEvents(id, 0, kMaxEvents);
       if (!events) return events.error();
       store::ActivityQuery q;
       q.grant_id = id;

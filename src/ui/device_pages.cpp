@@ -82,7 +82,7 @@ class DevicePages {
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     }
     auto read = [id = device->second.client_id](store::Store& s) {
-      return s.GetClient(id);
+      return s.OAuth().GetClient(id);
     };  // g++ 12: not inside co_await
     auto client = co_await api::OnStore(ctx_, std::move(read));
     auto scope = domain::ParseScopeText(device->second.scope_json);
@@ -90,7 +90,7 @@ class DevicePages {
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device->second.reason, *scope, "", now);
     fresh.grant.verified = !client->self_registered;
-    auto insert = [fresh](store::Store& s) { return s.CreateGrantRequest(fresh.request, fresh.grant); };
+    auto insert = [fresh](store::Store& s) { return s.Grants().CreateGrantRequest(fresh.request, fresh.grant); };
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
     ctx_.devices.AttachGrant(device->first, fresh.grant.id);

@@ -172,7 +172,7 @@ class OwnerPages {
   // The owner if the password is theirs; kUnauthorized for a wrong password, kNotFound for an unknown
   // name (the page says the same for both). Unknown names cost as much time as wrong passwords.
   awaitable<Result<store::OwnerRecord>> CheckPassword(std::string username, std::string password) {
-    auto read = [username](store::Store& s) { return s.GetOwnerByName(username); };
+    auto read = [username](store::Store& s) { return s.Identity().GetOwnerByName(username); };
     auto owner = co_await api::OnStore(ctx_, std::move(read));
     std::string hash = owner ? owner->password_hash : std::string();
     auto verify = [hash, password]() {

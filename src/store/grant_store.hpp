@@ -1,0 +1,104 @@
+#pragma once
+// Grants and the requests they answer. Methods block on I/O: call them on the store thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+// kExhausted is never stored: an approved grant whose budget or request cap is used up shows it.
+enum class GrantStatus { kPending, kApproved, kDenied, kRevoked, kExpired, kExhausted };
+std::string_view GrantStatusName(GrantStatus status);
+std::optional<GrantStatus> ParseGrantStatus(std::string_view name);
+
+struct GrantRequestRecord {
+  std::string id;
+  std::string app_name;
+  std::string app_url;
+  std::string scope_json;
+  std::string reason;
+  UnixSeconds created_at = 0;
+};
+
+struct GrantRecord {
+  std::string id;
+  std::string request_id;
+  std::string app_name;
+  std::string app_url;
+  std::string reason;
+  std::string scope_json;  // the validated scope, as JSON text
+  // The limits, copied out of the scope so the store can lease from them in one transaction.
+  std::optional<int64_t> max_requests;
+  std::optional<int64_t> budget_micros;
+  GrantStatus status = GrantStatus::kPending;
+  UnixSeconds created_at = 0;
+  std::optional<UnixSeconds> expires_at;
+  std::optional<UnixSeconds> approved_at;
+  std::optional<UnixSeconds> denied_at;
+  std::optional<UnixSeconds> revoked_at;
+  int64_t usage_count = 0;   // settled requests
+  int64_t spent_micros = 0;  // settled cost, micro-USD
+  // Leased by a node that stopped without returning it: counted as used, never given out again.
+  int64_t lost_micros = 0;
+  int64_t lost_requests = 0;
+  // Held by running nodes right now (read only: the sum of the grant's leases).
+  int64_t leased_micros = 0;
+  int64_t leased_requests = 0;
+  std::optional<std::string> notes;
+  int64_t version = 1;
+  std::string request_secret_hash;  // SHA-256 hex of the app's request secret
+  // The owner who decided it (the operator for the owner token); none while it waits.
+  std::optional<std::string> owner_id;
+  // Which of the owner's keys for its provider it spends (see vault/vault.hpp); set at approval.
+  std::optional<std::string> key_label;
+  // Asked by an app an owner added (CLI or /apps); false for POST /grant-requests and for clients
+  // that registered themselves, whose name and home page are only what the app says of itself.
+  bool verified = false;
+};
+
+// Where a page of grants ends: the next page starts after it (newest first).
+struct GrantCursor {
+  UnixSeconds created_at = 0;
+  std::string id;
+};
+
+struct GrantQuery {
+  // Only what this owner may manage: their own grants and the requests no owner has decided yet.
+  std::optional<std::string> owner_id;
+  // Only unverified requests still waiting (pending, made after this time).
+  std::optional<UnixSeconds> waiting_unverified_after;
+  std::optional<GrantCursor> after;  // rows older than this one
+  int64_t limit = 500;
+};
+
+class GrantStore {
+ public:
+  virtual ~GrantStore() = default;
+
+  // Inserts a request and its pending grant together, or neither.
+  virtual Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) = 0;
+  // kNotFound when there is no such grant.
+  virtual Result<GrantRecord> GetGrant(std::string_view id) = 0;
+  // Newest first (by created_at, then id), at most `query.limit` grants.
+  virtual Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) = 0;
+  // How many unverified requests still wait for a decision (pending, made after `made_after`).
+  virtual Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) = 0;
+  // Every grant that is approved, for warming the grant cache at start.
+  virtual Result<std::vector<GrantRecord>> ListApprovedGrants() = 0;
+  // Writes every mutable field of `grant` and bumps its version, provided the stored version is
+  // still `grant.version` (compare-and-set); kBadRequest "changed concurrently" otherwise.
+  // Returns the stored grant.
+  virtual Result<GrantRecord> UpdateGrant(const GrantRecord& grant) = 0;
+  // Gives every decided grant that has no owner (decided with the owner token before owners
+  // existed) to `owner_id`, the operator.
+  virtual Status AdoptOwnerlessGrants(std::string_view owner_id) = 0;
+};
+
+}  // namespace ap::store

@@ -1,0 +1,57 @@
+#pragma once
+// The owners who sign in, and their browser sessions. Methods block on I/O: call them on the store
+// thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+// A person who owns grants and signs in to approve them.
+struct OwnerRecord {
+  std::string id;
+  std::string username;
+  std::string password_hash;  // argon2id string
+  UnixSeconds created_at = 0;
+};
+
+// A signed-in browser. Only the SHA-256 of the session id (the cookie) is stored.
+struct SessionRecord {
+  std::string id_hash;
+  std::string owner_id;
+  std::string csrf_token;  // sent back with every form the session posts
+  UnixSeconds created_at = 0;
+  UnixSeconds last_seen_at = 0;
+};
+
+class IdentityStore {
+ public:
+  virtual ~IdentityStore() = default;
+
+  // kBadRequest "already exists" when the username is taken.
+  virtual Status CreateOwner(const OwnerRecord& owner) = 0;
+  // kNotFound when there is no such owner.
+  virtual Result<OwnerRecord> GetOwnerByName(std::string_view username) = 0;
+  virtual Result<OwnerRecord> GetOwner(std::string_view id) = 0;
+  // By username.
+  virtual Result<std::vector<OwnerRecord>> ListOwners() = 0;
+  // Sets a new password hash and ends every session of the owner; kNotFound if unknown.
+  virtual Status SetOwnerPassword(std::string_view username, std::string_view password_hash) = 0;
+  // Removes the owner and their sessions; kNotFound if unknown.
+  virtual Status DeleteOwner(std::string_view username) = 0;
+
+  virtual Status CreateSession(const SessionRecord& session) = 0;
+  // kNotFound when there is no such session.
+  virtual Result<SessionRecord> GetSession(std::string_view id_hash) = 0;
+  virtual Status TouchSession(std::string_view id_hash, UnixSeconds now) = 0;
+  virtual Status DeleteSession(std::string_view id_hash) = 0;
+};
+
+}  // namespace ap::store

@@ -1,0 +1,86 @@
+#pragma once
+// What grants spend: the leases running brokers hold, the settled usage per day and model, the
+// brokers' heartbeats, and the grants' events (thresholds crossed, leases lost). Methods block on
+// I/O: call them on the store thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+// What one grant used on one UTC day with one model.
+struct UsageRecord {
+  std::string grant_id;
+  std::string day;  // "2026-11-28"
+  std::string model;
+  int64_t requests = 0;
+  int64_t input_tokens = 0;
+  int64_t cached_input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t audio_milliseconds = 0;
+  int64_t cost_micros = 0;
+};
+
+// A slice of a grant's remaining budget and requests that one node may spend without asking the
+// store again. Until the node settles or returns it, it counts as used.
+struct Lease {
+  int64_t micros = 0;
+  int64_t requests = 0;
+};
+
+// A grant's settled spend before and after one settlement (for threshold alerts).
+struct SpendChange {
+  std::string grant_id;
+  int64_t before_micros = 0;
+  int64_t after_micros = 0;
+  std::optional<int64_t> budget_micros;
+};
+
+// Something that happened to a grant, for the owner's audit trail.
+struct EventRecord {
+  std::string grant_id;
+  UnixSeconds at = 0;
+  std::string kind;    // "budget_threshold", "lease_lost"
+  std::string detail;  // JSON text
+  int64_t id = 0;      // set by the store
+};
+
+class MeteringStore {
+ public:
+  virtual ~MeteringStore() = default;
+
+  // Gives `node_id` at least `need` and at most `want` more of an approved grant's remaining
+  // budget and requests (what neither settled, lost nor leased), in one transaction. A dimension
+  // the grant does not limit is not leased (0). kLimitReached / kBudgetExceeded when `need` does
+  // not fit; kUnauthorized when the grant is not approved.
+  virtual Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) = 0;
+  // Gives back the unused part of a lease.
+  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) = 0;
+  // Settles answered calls in one transaction: adds each row to its grant's row for that day and
+  // model, adds the rows' requests and cost to the grant, and takes them out of the node's lease.
+  // Returns each touched grant's spend before and after.
+  virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
+  // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their
+  // leases become lost (counted as used) and an event says so. Returns how many leases were lost.
+  virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
+  // Removes the node (a clean stop). What it still holds belonged to calls the stop cut short: it
+  // becomes lost, as for a node that vanished.
+  virtual Status RetireNode(std::string_view node_id, UnixSeconds now) = 0;
+  virtual Status AddEvent(const EventRecord& event) = 0;
+  // Oldest first, at most `limit`, those after the event with id `after_id` (each has `id` set).
+  virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) = 0;
+  // The grant's rows, by day then model, at most `limit`, those after (`day`, `model`) of `after`.
+  virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
+                                                     int64_t limit) = 0;
+  // The sum of all the grant's rows (grant_id set, day and model empty).
+  virtual Result<UsageRecord> TotalUsage(std::string_view grant_id) = 0;
+};
+
+}  // namespace ap::store

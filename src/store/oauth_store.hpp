@@ -1,0 +1,91 @@
+#pragma once
+// The OAuth side: registered clients, authorization codes and refresh token families. Methods
+// block on I/O: call them on the store thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+// An app registered to use the OAuth flows.
+struct ClientRecord {
+  std::string id;  // client_id
+  std::string name;
+  std::string home_url;
+  std::string logo_url;
+  std::vector<std::string> redirect_uris;  // compared exactly (a loopback one's port may vary)
+  bool confidential = false;
+  std::string secret_hash;  // SHA-256 hex of the secret, confidential clients only
+  bool dpop_required = false;
+  UnixSeconds created_at = 0;
+  bool self_registered = false;  // RFC 7591: the app described itself; nobody vouched for it
+};
+
+// A one-time authorization code, stored by its SHA-256.
+struct AuthorizationCodeRecord {
+  std::string code_hash;
+  std::string client_id;
+  std::string redirect_uri;
+  std::string code_challenge;  // S256
+  std::string grant_id;
+  UnixSeconds expires_at = 0;
+};
+
+// An opaque refresh token, stored by its SHA-256. Each use replaces it with a new one of the same
+// family; a used or revoked one presented again gives itself away.
+struct RefreshTokenRecord {
+  std::string token_hash;
+  std::string family_id;
+  std::string grant_id;
+  std::string client_id;
+  UnixSeconds created_at = 0;
+  std::string jkt;  // the DPoP key it is bound to (public clients); empty: not bound
+};
+
+class OAuthStore {
+ public:
+  virtual ~OAuthStore() = default;
+
+  // kBadRequest "already exists" when the id is taken.
+  virtual Status CreateClient(const ClientRecord& client) = 0;
+  // kNotFound when there is no such client.
+  virtual Result<ClientRecord> GetClient(std::string_view id) = 0;
+  virtual Result<std::vector<ClientRecord>> ListClients() = 0;
+  // How many clients registered themselves (RFC 7591); they are bounded so that lists stay small.
+  virtual Result<int64_t> CountSelfRegisteredClients() = 0;
+  virtual Status DeleteClient(std::string_view id) = 0;
+  // Replaces the client's name, home page, logo and redirect URIs (its id, secret and kind stay);
+  // kNotFound when there is no such client.
+  virtual Status UpdateClient(const ClientRecord& client) = 0;
+
+  virtual Status CreateAuthorizationCode(const AuthorizationCodeRecord& code) = 0;
+  // Marks the code used, in one atomic step: of two concurrent redemptions exactly one gets the
+  // code; the other learns it was a replay and of which grant. kNotFound for an unknown code.
+  struct Redeemed {
+    std::optional<AuthorizationCodeRecord> code;   // set when this call redeemed it
+    std::optional<std::string> replayed_grant_id;  // set when it had been redeemed before
+  };
+  virtual Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) = 0;
+
+  virtual Status CreateRefreshToken(const RefreshTokenRecord& token) = 0;
+  // Marks the token used, atomically. `fresh` is set when this call used it; `reused` when it had
+  // been used or revoked before (the caller then ends its family). kNotFound for an unknown token.
+  struct RefreshUse {
+    std::optional<RefreshTokenRecord> fresh;
+    std::optional<RefreshTokenRecord> reused;
+  };
+  virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) = 0;
+  // kNotFound for an unknown token.
+  virtual Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) = 0;
+  // Every token of the family stops working.
+  virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
+};
+
+}  // namespace ap::store

@@ -1,0 +1,167 @@
+#include "store/sqlite/grant_tables.hpp"
+
+namespace ap::store::sqlite {
+namespace {
+
+// The columns a grant is written with, and read with (plus what its leases hold).
+#define AP_GRANT_COLUMNS                                                                                  \
+  "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
+  "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
+  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified"
+#define AP_GRANT_READ_COLUMNS                                                   \
+  AP_GRANT_COLUMNS                                                              \
+  ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)" \
+  ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)"
+const std::string kGrantColumns = AP_GRANT_READ_COLUMNS;
+const std::string kInsertGrant = "INSERT INTO grants (" AP_GRANT_COLUMNS
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string kSelectGrant = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE id = ?";
+const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE status = 'approved'";
+#undef AP_GRANT_READ_COLUMNS
+#undef AP_GRANT_COLUMNS
+const std::string kInsertRequest =
+    "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+const std::string kCountWaiting =
+    "SELECT COUNT(*) FROM grants WHERE status = 'pending' AND verified = 0 AND created_at > ?";
+const std::string kUpdateGrant =
+    "UPDATE grants SET scope_json = ?, max_requests = ?, budget_micros = ?, status = ?, expires_at = ?, "
+    "approved_at = ?, denied_at = ?, revoked_at = ?, notes = ?, owner_id = ?, key_label = ?, version = version + 1 "
+    "WHERE id = ? AND version = ?";
+const std::string kAdoptOwnerless = "UPDATE grants SET owner_id = ? WHERE owner_id IS NULL AND status <> 'pending'";
+
+// A page of grants, newest first. Each variant is its own statement so that SQLite walks an index
+// from the cursor on: a page costs its own rows, not the rows before it. An owner's page merges
+// two index walks (their grants, and the requests no owner has decided), each at most a page long.
+// Parameters: ?1 owner id, ?2 waiting since, ?3 and ?4 the cursor, ?5 the limit.
+std::string GrantPageSql(const GrantQuery& query) {
+  std::string keyset = query.after ? " AND (created_at, id) < (?3, ?4)" : "";
+  std::string waiting =
+      query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
+  std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
+  if (!query.owner_id) return "SELECT " + kGrantColumns + " FROM grants WHERE 1" + waiting + keyset + order;
+  std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ")";
+  std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
+                          waiting + keyset + order + ")";
+  return "SELECT " + kGrantColumns + " FROM grants WHERE id IN (" + mine + " UNION ALL " + undecided + ")" + order;
+}
+
+GrantRecord ReadGrant(const Query& q) {
+  GrantRecord g;
+  g.id = q.Text(0);
+  g.request_id = q.Text(1);
+  g.app_name = q.Text(2);
+  g.app_url = q.Text(3);
+  g.reason = q.Text(4);
+  g.scope_json = q.Text(5);
+  g.max_requests = q.OptInt(6);
+  g.status = ParseGrantStatus(q.Text(7)).value_or(GrantStatus::kRevoked);  // unknown status: fail closed
+  g.created_at = q.Int(8);
+  g.expires_at = q.OptInt(9);
+  g.approved_at = q.OptInt(10);
+  g.denied_at = q.OptInt(11);
+  g.revoked_at = q.OptInt(12);
+  g.usage_count = q.Int(13);
+  g.spent_micros = q.Int(14);
+  g.notes = q.OptText(15);
+  g.version = q.Int(16);
+  g.request_secret_hash = q.Text(17);
+  g.owner_id = q.OptText(18);
+  g.budget_micros = q.OptInt(19);
+  g.lost_micros = q.Int(20);
+  g.lost_requests = q.Int(21);
+  g.key_label = q.OptText(22);
+  g.verified = q.Int(23) != 0;
+  g.leased_micros = q.Int(24);
+  g.leased_requests = q.Int(25);
+  return g;
+}
+
+}  // namespace
+
+Status GrantTables::CreateGrantRequest(const GrantRequestRecord& r, const GrantRecord& g) {
+  return db_.InTransaction([&]() -> Status {
+    if (auto s = InsertRequest(r); !s) return s;
+    return InsertGrant(g);
+  });
+}
+
+Result<GrantRecord> GrantTables::GetGrant(std::string_view id) {
+  Query q(db_.Prepare(kSelectGrant));
+  q.Bind(id);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "Grant not found");
+  if (rc != SQLITE_ROW) return db_.DbError("read grant");
+  return ReadGrant(q);
+}
+
+Result<std::vector<GrantRecord>> GrantTables::ListGrantPage(const GrantQuery& query) {
+  Query q(db_.Prepare(GrantPageSql(query)));
+  q.Bind(query.owner_id).Bind(query.waiting_unverified_after);
+  if (query.after)
+    q.Bind(query.after->created_at).Bind(query.after->id);
+  else
+    q.Bind(std::optional<int64_t>()).Bind(std::optional<int64_t>());
+  q.Bind(query.limit);
+  std::vector<GrantRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
+  if (rc != SQLITE_DONE) return db_.DbError("list grants");
+  return out;
+}
+
+Result<int64_t> GrantTables::CountWaitingUnverified(UnixSeconds made_after) {
+  Query q(db_.Prepare(kCountWaiting));
+  q.Bind(made_after);
+  if (q.Step() != SQLITE_ROW) return db_.DbError("count waiting requests");
+  return q.Int(0);
+}
+
+Result<std::vector<GrantRecord>> GrantTables::ListApprovedGrants() {
+  Query q(db_.Prepare(kSelectApproved));
+  std::vector<GrantRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
+  if (rc != SQLITE_DONE) return db_.DbError("list grants");
+  return out;
+}
+
+Result<GrantRecord> GrantTables::UpdateGrant(const GrantRecord& g) {
+  Query q(db_.Prepare(kUpdateGrant));
+  q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
+  q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
+  q.Bind(g.key_label).Bind(g.id).Bind(g.version);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("update grant");
+  if (db_.Changes() == 0) {
+    auto current = GetGrant(g.id);
+    if (!current) return current.error();
+    return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
+  }
+  return GetGrant(g.id);
+}
+
+Status GrantTables::AdoptOwnerlessGrants(std::string_view owner_id) {
+  Query q(db_.Prepare(kAdoptOwnerless));
+  q.Bind(owner_id);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("adopt grants");
+  return {};
+}
+
+Status GrantTables::InsertRequest(const GrantRequestRecord& r) {
+  Query q(db_.Prepare(kInsertRequest));
+  q.Bind(r.id).Bind(r.app_name).Bind(r.app_url).Bind(r.scope_json).Bind(r.reason).Bind(r.created_at);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("insert grant request");
+  return {};
+}
+
+Status GrantTables::InsertGrant(const GrantRecord& g) {
+  Query q(db_.Prepare(kInsertGrant));
+  q.Bind(g.id).Bind(g.request_id).Bind(g.app_name).Bind(g.app_url).Bind(g.reason).Bind(g.scope_json);
+  q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
+  q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
+  q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
+  q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified});
+  if (q.Step() != SQLITE_DONE) return db_.DbError("insert grant");
+  return {};
+}
+
+}  // namespace ap::store::sqlite

@@ -1,0 +1,29 @@
+#pragma once
+// The SQLite GrantStore: the grant_requests and grants tables.
+// Thread-safety: one thread at a time (the store worker).
+
+#include "store/grant_store.hpp"
+#include "store/sqlite/connection.hpp"
+
+namespace ap::store::sqlite {
+
+class GrantTables final : public GrantStore {
+ public:
+  explicit GrantTables(Connection& db) : db_(db) {}
+
+  Status CreateGrantRequest(const GrantRequestRecord& request, const GrantRecord& grant) override;
+  Result<GrantRecord> GetGrant(std::string_view id) override;
+  Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) override;
+  Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) override;
+  Result<std::vector<GrantRecord>> ListApprovedGrants() override;
+  Result<GrantRecord> UpdateGrant(const GrantRecord& grant) override;
+  Status AdoptOwnerlessGrants(std::string_view owner_id) override;
+
+ private:
+  Status InsertRequest(const GrantRequestRecord& request);
+  Status InsertGrant(const GrantRecord& grant);
+
+  Connection& db_;
+};
+
+}  // namespace ap::store::sqlite

@@ -1,0 +1,112 @@
+#include "store/sqlite/identity_tables.hpp"
+
+namespace ap::store::sqlite {
+namespace {
+
+const std::string kSelectOwners = "SELECT id, username, password_hash, created_at FROM owners";
+const std::string kSelectOwnerByName = kSelectOwners + " WHERE username = ?";
+const std::string kSelectOwnerById = kSelectOwners + " WHERE id = ?";
+const std::string kSelectAllOwners = kSelectOwners + " ORDER BY username";
+const std::string kInsertOwner = "INSERT INTO owners (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)";
+const std::string kSetPassword = "UPDATE owners SET password_hash = ? WHERE id = ?";
+const std::string kDeleteOwner = "DELETE FROM owners WHERE id = ?";
+const std::string kEndOwnerSessions = "DELETE FROM sessions WHERE owner_id = ?";
+const std::string kInsertSession =
+    "INSERT INTO sessions (id_hash, owner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)";
+const std::string kSelectSession =
+    "SELECT id_hash, owner_id, csrf_token, created_at, last_seen_at FROM sessions WHERE id_hash = ?";
+const std::string kTouchSession = "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?";
+const std::string kDeleteSession = "DELETE FROM sessions WHERE id_hash = ?";
+
+}  // namespace
+
+Result<OwnerRecord> IdentityTables::OneOwner(const std::string& sql, std::string_view key) {
+  Query q(db_.Prepare(sql));
+  q.Bind(key);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such owner");
+  if (rc != SQLITE_ROW) return db_.DbError("read owner");
+  return OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)};
+}
+
+Status IdentityTables::CreateOwner(const OwnerRecord& o) {
+  Query q(db_.Prepare(kInsertOwner));
+  q.Bind(o.id).Bind(o.username).Bind(o.password_hash).Bind(o.created_at);
+  int rc = q.Step();
+  if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Owner '" + o.username + "' already exists");
+  if (rc != SQLITE_DONE) return db_.DbError("create owner");
+  return {};
+}
+
+Result<OwnerRecord> IdentityTables::GetOwnerByName(std::string_view username) {
+  return OneOwner(kSelectOwnerByName, username);
+}
+
+Result<OwnerRecord> IdentityTables::GetOwner(std::string_view id) { return OneOwner(kSelectOwnerById, id); }
+
+Result<std::vector<OwnerRecord>> IdentityTables::ListOwners() {
+  Query q(db_.Prepare(kSelectAllOwners));
+  std::vector<OwnerRecord> owners;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) owners.push_back(OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+  if (rc != SQLITE_DONE) return db_.DbError("list owners");
+  return owners;
+}
+
+Status IdentityTables::SetOwnerPassword(std::string_view username, std::string_view password_hash) {
+  auto owner = GetOwnerByName(username);
+  if (!owner) return owner.error();
+  return db_.InTransaction([&]() -> Status {
+    Query set(db_.Prepare(kSetPassword));
+    set.Bind(password_hash).Bind(owner->id);
+    Query end(db_.Prepare(kEndOwnerSessions));
+    end.Bind(owner->id);
+    if (set.Step() != SQLITE_DONE || end.Step() != SQLITE_DONE) return db_.DbError("set password");
+    return {};
+  });
+}
+
+Status IdentityTables::DeleteOwner(std::string_view username) {
+  auto owner = GetOwnerByName(username);
+  if (!owner) return owner.error();
+  return db_.InTransaction([&]() -> Status {
+    Query end(db_.Prepare(kEndOwnerSessions));
+    end.Bind(owner->id);
+    Query del(db_.Prepare(kDeleteOwner));
+    del.Bind(owner->id);
+    if (end.Step() != SQLITE_DONE || del.Step() != SQLITE_DONE) return db_.DbError("remove owner");
+    return {};
+  });
+}
+
+Status IdentityTables::CreateSession(const SessionRecord& s) {
+  Query q(db_.Prepare(kInsertSession));
+  q.Bind(s.id_hash).Bind(s.owner_id).Bind(s.csrf_token).Bind(s.created_at).Bind(s.last_seen_at);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("create session");
+  return {};
+}
+
+Result<SessionRecord> IdentityTables::GetSession(std::string_view id_hash) {
+  Query q(db_.Prepare(kSelectSession));
+  q.Bind(id_hash);
+  int rc = q.Step();
+  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such session");
+  if (rc != SQLITE_ROW) return db_.DbError("read session");
+  return SessionRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4)};
+}
+
+Status IdentityTables::TouchSession(std::string_view id_hash, UnixSeconds now) {
+  Query q(db_.Prepare(kTouchSession));
+  q.Bind(now).Bind(id_hash);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("touch session");
+  return {};
+}
+
+Status IdentityTables::DeleteSession(std::string_view id_hash) {
+  Query q(db_.Prepare(kDeleteSession));
+  q.Bind(id_hash);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("end session");
+  return {};
+}
+
+}  // namespace ap::store::sqlite

@@ -1,0 +1,242 @@
+#include "store/sqlite/metering_tables.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace ap::store::sqlite {
+namespace {
+
+const std::string kAddLease =
+    "INSERT INTO leases (grant_id, node_id, micros, requests) VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, node_id) "
+    "DO UPDATE SET micros = micros + excluded.micros, requests = requests + excluded.requests";
+const std::string kShrinkLease =
+    "UPDATE leases SET micros = MAX(micros - ?, 0), requests = MAX(requests - ?, 0) WHERE grant_id = ? AND node_id = ?";
+const std::string kDropEmptyLease =
+    "DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0";
+const std::string kAddUsage =
+    "INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
+    "audio_milliseconds, cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (grant_id, day, model) DO UPDATE SET "
+    "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
+    "output_tokens = output_tokens + excluded.output_tokens, "
+    "audio_milliseconds = audio_milliseconds + excluded.audio_milliseconds, "
+    "cost_micros = cost_micros + excluded.cost_micros";
+const std::string kSettleGrant =
+    "UPDATE grants SET spent_micros = spent_micros + ?, usage_count = usage_count + ? WHERE id = ? "
+    "RETURNING spent_micros, budget_micros";
+const std::string kNodeLeases = "SELECT grant_id, micros, requests FROM leases WHERE node_id = ?";
+const std::string kLoseLease =
+    "UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?";
+const std::string kDropNodeLeases = "DELETE FROM leases WHERE node_id = ?";
+const std::string kDeleteNode = "DELETE FROM nodes WHERE id = ?";
+const std::string kSeeNode =
+    "INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
+const std::string kVanishedNodes =
+    "SELECT DISTINCT l.node_id FROM leases l WHERE l.node_id <> ? "
+    "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)";
+const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
+const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
+const std::string kSelectEvents =
+    "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?";
+const std::string kSelectUsage =
+    "SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, cost_micros "
+    "FROM usage WHERE grant_id = ?1 AND (?2 IS NULL OR (day, model) > (?2, ?3)) ORDER BY day, model LIMIT ?4";
+const std::string kTotalUsage =
+    "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(cached_input_tokens), 0), "
+    "COALESCE(SUM(output_tokens), 0), COALESCE(SUM(audio_milliseconds), 0), COALESCE(SUM(cost_micros), 0) "
+    "FROM usage WHERE grant_id = ?";
+
+}  // namespace
+
+Result<Lease> MeteringTables::TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) {
+  return db_.InTransaction([&] { return TakeLeaseInTransaction(grant_id, node_id, need, want); });
+}
+
+Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) {
+  return db_.InTransaction([&] { return ShrinkLease(grant_id, node_id, unused); });
+}
+
+Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id,
+                                                        const std::vector<UsageRecord>& rows) {
+  if (rows.empty()) return std::vector<SpendChange>{};
+  return db_.InTransaction([&] { return SettleInTransaction(node_id, rows); });
+}
+
+Result<int64_t> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
+  return db_.InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
+}
+
+Status MeteringTables::RetireNode(std::string_view node_id, UnixSeconds now) {
+  return db_.InTransaction([&]() -> Status {
+    if (auto lost = LoseLeasesOf(node_id, now); !lost) return lost.error();
+    Query node(db_.Prepare(kDeleteNode));
+    node.Bind(node_id);
+    if (node.Step() != SQLITE_DONE) return db_.DbError("retire node");
+    return {};
+  });
+}
+
+Status MeteringTables::AddEvent(const EventRecord& e) {
+  Query q(db_.Prepare(kInsertEvent));
+  q.Bind(e.grant_id).Bind(e.at).Bind(e.kind).Bind(e.detail);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("record event");
+  return {};
+}
+
+Result<std::vector<EventRecord>> MeteringTables::ListEvents(std::string_view grant_id, int64_t after_id,
+                                                            int64_t limit) {
+  Query q(db_.Prepare(kSelectEvents));
+  q.Bind(grant_id).Bind(after_id).Bind(limit);
+  std::vector<EventRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
+  if (rc != SQLITE_DONE) return db_.DbError("list events");
+  return out;
+}
+
+Result<std::vector<UsageRecord>> MeteringTables::ListUsage(std::string_view grant_id,
+                                                           const std::optional<UsageRecord>& after, int64_t limit) {
+  Query q(db_.Prepare(kSelectUsage));
+  q.Bind(grant_id);
+  if (after)
+    q.Bind(after->day).Bind(after->model);
+  else
+    q.Bind(std::optional<std::string>()).Bind(std::optional<std::string>());
+  q.Bind(limit);
+  std::vector<UsageRecord> rows;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW)
+    rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                               q.Int(6), q.Int(7)});
+  if (rc != SQLITE_DONE) return db_.DbError("list usage");
+  return rows;
+}
+
+Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
+  Query q(db_.Prepare(kTotalUsage));
+  q.Bind(grant_id);
+  if (q.Step() != SQLITE_ROW) return db_.DbError("total usage");
+  return UsageRecord{std::string(grant_id), "", "", q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5)};
+}
+
+Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
+                                                     Lease want) {
+  auto grant = grants_.GetGrant(grant_id);
+  if (!grant) return grant.error();
+  if (grant->status != GrantStatus::kApproved)
+    return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
+  Lease granted;
+  if (grant->max_requests) {
+    int64_t left = *grant->max_requests - grant->usage_count - grant->lost_requests - grant->leased_requests;
+    if (left < need.requests)
+      return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
+                                                std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
+                                                " of " + std::to_string(*grant->max_requests) + " requests used)");
+    granted.requests = std::min(std::max(want.requests, need.requests), left);
+  }
+  if (grant->budget_micros) {
+    int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
+    if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
+    granted.micros = std::min(std::max(want.micros, need.micros), left);
+  }
+  if (granted.micros == 0 && granted.requests == 0) return granted;
+  Query q(db_.Prepare(kAddLease));
+  q.Bind(grant_id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("take lease");
+  return granted;
+}
+
+// Takes `part` out of the node's lease (never below zero) and drops the lease when it is empty.
+Status MeteringTables::ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part) {
+  Query shrink(db_.Prepare(kShrinkLease));
+  shrink.Bind(part.micros).Bind(part.requests).Bind(grant_id).Bind(node_id);
+  if (shrink.Step() != SQLITE_DONE) return db_.DbError("shrink lease");
+  Query drop(db_.Prepare(kDropEmptyLease));
+  drop.Bind(grant_id).Bind(node_id);
+  if (drop.Step() != SQLITE_DONE) return db_.DbError("drop lease");
+  return {};
+}
+
+Status MeteringTables::AddUsageRow(const UsageRecord& u) {
+  Query q(db_.Prepare(kAddUsage));
+  q.Bind(u.grant_id).Bind(u.day).Bind(u.model).Bind(u.requests).Bind(u.input_tokens).Bind(u.cached_input_tokens);
+  q.Bind(u.output_tokens).Bind(u.audio_milliseconds).Bind(u.cost_micros);
+  if (q.Step() != SQLITE_DONE) return db_.DbError("record usage");
+  return {};
+}
+
+Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string_view node_id,
+                                                                     const std::vector<UsageRecord>& rows) {
+  std::unordered_map<std::string, Lease> by_grant;
+  for (const auto& row : rows) {
+    if (auto added = AddUsageRow(row); !added) return added.error();
+    Lease& sum = by_grant[row.grant_id];
+    sum.micros += row.cost_micros;
+    sum.requests += row.requests;
+  }
+  std::vector<SpendChange> changes;
+  for (const auto& [grant_id, settled] : by_grant) {
+    if (auto shrunk = ShrinkLease(grant_id, node_id, settled); !shrunk) return shrunk.error();
+    Query q(db_.Prepare(kSettleGrant));
+    q.Bind(settled.micros).Bind(settled.requests).Bind(grant_id);
+    int rc = q.Step();
+    if (rc == SQLITE_DONE) continue;  // the grant is gone
+    if (rc != SQLITE_ROW) return db_.DbError("settle");
+    changes.push_back(SpendChange{grant_id, q.Int(0) - settled.micros, q.Int(0), q.OptInt(1)});
+    if (q.Step() != SQLITE_DONE) return db_.DbError("settle");
+  }
+  return changes;
+}
+
+// Counts what `node_id` still leases as lost, with an event per grant, and drops its leases.
+Result<int64_t> MeteringTables::LoseLeasesOf(std::string_view node_id, UnixSeconds now) {
+  std::vector<std::pair<std::string, Lease>> held;
+  {
+    Query q(db_.Prepare(kNodeLeases));
+    q.Bind(node_id);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
+    if (rc != SQLITE_DONE) return db_.DbError("find lost leases");
+  }
+  for (const auto& [grant_id, lease] : held) {
+    Query lose(db_.Prepare(kLoseLease));
+    lose.Bind(lease.micros).Bind(lease.requests).Bind(grant_id);
+    if (lose.Step() != SQLITE_DONE) return db_.DbError("count lost lease");
+    std::string detail = "{\"node\":\"" + std::string(node_id) + "\",\"micros\":" + std::to_string(lease.micros) +
+                         ",\"requests\":" + std::to_string(lease.requests) + "}";
+    if (auto added = AddEvent(EventRecord{grant_id, now, "lease_lost", std::move(detail)}); !added)
+      return added.error();
+  }
+  Query drop(db_.Prepare(kDropNodeLeases));
+  drop.Bind(node_id);
+  if (drop.Step() != SQLITE_DONE) return db_.DbError("drop lost leases");
+  return static_cast<int64_t>(held.size());
+}
+
+Result<int64_t> MeteringTables::HeartbeatInTransaction(std::string_view node_id, UnixSeconds now,
+                                                       UnixSeconds stale_before) {
+  Query seen(db_.Prepare(kSeeNode));
+  seen.Bind(node_id).Bind(now);
+  if (seen.Step() != SQLITE_DONE) return db_.DbError("heartbeat");
+  std::vector<std::string> gone;
+  {
+    Query q(db_.Prepare(kVanishedNodes));
+    q.Bind(node_id).Bind(stale_before);
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW) gone.push_back(q.Text(0));
+    if (rc != SQLITE_DONE) return db_.DbError("find vanished nodes");
+  }
+  int64_t lost = 0;
+  for (const auto& node : gone) {
+    auto n = LoseLeasesOf(node, now);
+    if (!n) return n.error();
+    lost += *n;
+  }
+  Query forget(db_.Prepare(kForgetNodes));
+  forget.Bind(stale_before);
+  if (forget.Step() != SQLITE_DONE) return db_.DbError("forget nodes");
+  return lost;
+}
+
+}  // namespace ap::store::sqlite

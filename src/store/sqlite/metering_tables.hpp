@@ -1,0 +1,39 @@
+#pragma once
+// The SQLite MeteringStore: the leases, usage, nodes and events tables.
+// Thread-safety: one thread at a time (the store worker).
+
+#include "store/metering_store.hpp"
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/grant_tables.hpp"
+
+namespace ap::store::sqlite {
+
+class MeteringTables final : public MeteringStore {
+ public:
+  // Leases are cut from what `grants` say is left.
+  MeteringTables(Connection& db, GrantTables& grants) : db_(db), grants_(grants) {}
+
+  Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) override;
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) override;
+  Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) override;
+  Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
+  Status RetireNode(std::string_view node_id, UnixSeconds now) override;
+  Status AddEvent(const EventRecord& event) override;
+  Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) override;
+  Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
+                                             int64_t limit) override;
+  Result<UsageRecord> TotalUsage(std::string_view grant_id) override;
+
+ private:
+  Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
+  Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
+  Status AddUsageRow(const UsageRecord& row);
+  Result<std::vector<SpendChange>> SettleInTransaction(std::string_view node_id, const std::vector<UsageRecord>& rows);
+  Result<int64_t> LoseLeasesOf(std::string_view node_id, UnixSeconds now);
+  Result<int64_t> HeartbeatInTransaction(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before);
+
+  Connection& db_;
+  GrantTables& grants_;
+};
+
+}  // namespace ap::store::sqlite
