@@ -3,14 +3,68 @@
 #include <stdexcept>
 
 namespace ap::store::sqlite {
+namespace {
 
-sqlite3_stmt* Connection::Prepare(const std::string& sql) {
+// A cached statement's rows; it is reset for its next use when they are dropped.
+class StatementRows final : public sql::Rows {
+ public:
+  explicit StatementRows(sqlite3_stmt* stmt) : stmt_(stmt) {}
+  ~StatementRows() override {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  int Next() override {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return sql::kRow;
+    if (rc == SQLITE_DONE) return sql::kDone;
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return sql::kConstraint;
+    return sql::kError;
+  }
+  bool IsNull(int col) const override { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) const override {
+    auto* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  std::string Blob(int col) const override {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  int64_t Int(int col) const override { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3_stmt* stmt_;
+};
+
+void BindAll(sqlite3_stmt* stmt, const std::vector<sql::Param>& params) {
+  int index = 0;
+  for (const auto& p : params) {
+    ++index;
+    if (p.null) {
+      sqlite3_bind_null(stmt, index);
+    } else if (p.type == sql::Param::Type::kInt) {
+      sqlite3_bind_int64(stmt, index, p.number);
+    } else if (p.type == sql::Param::Type::kBlob) {
+      sqlite3_bind_blob64(stmt, index, p.text.data(), p.text.size(), SQLITE_TRANSIENT);
+    } else {
+      sqlite3_bind_text64(stmt, index, p.text.data(), p.text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+    }
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::vector<sql::Param>& params) {
   auto it = statements_.find(sql);
-  if (it != statements_.end()) return it->second.get();
-  sqlite3_stmt* raw = nullptr;
-  if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK)
-    throw std::logic_error(std::string("bad SQL: ") + sqlite3_errmsg(db_.get()));
-  return statements_.emplace(sql, Stmt(raw)).first->second.get();
+  if (it == statements_.end()) {
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v3(db_.get(), sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) != SQLITE_OK)
+      throw std::logic_error(std::string("bad SQL: ") + sqlite3_errmsg(db_.get()));
+    it = statements_.emplace(sql, Stmt(raw)).first;
+  }
+  BindAll(it->second.get(), params);
+  return std::make_unique<StatementRows>(it->second.get());
 }
 
 Status Connection::Exec(const char* sql) {

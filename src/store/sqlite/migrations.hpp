@@ -1,15 +1,13 @@
 #pragma once
-// Versioned schema migrations. Append new ones; never edit one that has shipped.
+// SQLite's schema migrations. Append new ones; never edit one that has shipped.
 
 #include <span>
 
+#include "store/sql/migrate.hpp"
+
 namespace ap::store::sqlite {
 
-struct Migration {
-  int version;
-  const char* description;
-  const char* sql;
-};
+using sql::Migration;
 
 std::span<const Migration> Migrations();
 

@@ -1,6 +1,13 @@
-#include "store/sqlite/record_tables.hpp"
+#include "store/tables/record_tables.hpp"
 
-namespace ap::store::sqlite {
+#include <limits>
+
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 constexpr const char* kActivityColumns =
@@ -15,7 +22,7 @@ const std::string kInsertActivity =
 // plans a statement once: "?2 IS NULL OR grant_id = ?2" would walk every row by time, a grant with
 // few calls among a million rows costing the whole table.
 std::string ActivitySql(const ActivityQuery& query) {
-  std::string sql = std::string("SELECT ") + kActivityColumns + " FROM activity WHERE 1";
+  std::string sql = std::string("SELECT ") + kActivityColumns + " FROM activity WHERE 1 = 1";
   if (query.grant_id)
     sql += " AND grant_id = ?2";
   else if (query.owner_id)
@@ -40,13 +47,14 @@ const std::string kInsertAudit = std::string("INSERT INTO audit (") + kAuditColu
                                  ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
 // As for activity: the filters that pick an index are written only when set.
 std::string AuditSql(const AuditQuery& query) {
-  std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit WHERE 1";
+  std::string sql = std::string("SELECT ") + kAuditColumns + " FROM audit WHERE 1 = 1";
   if (query.owner_id) sql += " AND owner_id = ?1";
   if (query.grant_id) sql += " AND grant_id = ?3";
   if (query.before_seq) sql += " AND seq < ?6";
   return sql + " AND (?2 IS NULL OR kind = ?2) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)" +
          (query.oldest_first ? " ORDER BY seq LIMIT ?7" : " ORDER BY seq DESC LIMIT ?7");
 }
+const char* const kLockAudit = "SELECT pg_advisory_xact_lock(7272002)";
 const std::string kGetHead = "SELECT value FROM settings WHERE key = 'audit.head'";
 const std::string kSetHead =
     "INSERT INTO settings (key, value) VALUES ('audit.head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -80,7 +88,7 @@ Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
       q.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
       q.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
       q.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
-      if (q.Step() != SQLITE_DONE) return db_.DbError("record activity");
+      if (q.Step() != kDone) return db_.DbError("record activity");
     }
     return {};
   });
@@ -95,7 +103,7 @@ Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQ
   q.Bind(query.limit);
   std::vector<ActivityRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
+  while ((rc = q.Step()) == kRow) {
     ActivityRecord r;
     r.id = q.Int(0);
     r.at = q.Int(1);
@@ -116,7 +124,7 @@ Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQ
     r.refusal = q.Text(16);
     out.push_back(std::move(r));
   }
-  if (rc != SQLITE_DONE) return db_.DbError("list activity");
+  if (rc != kDone) return db_.DbError("list activity");
   return out;
 }
 
@@ -128,7 +136,7 @@ Result<std::vector<ActivityTotal>> ActivityTables::SumActivity(const ActivityQue
   q.Bind(bucket_ms);
   std::vector<ActivityTotal> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
+  while ((rc = q.Step()) == kRow) {
     ActivityTotal t;
     t.bucket = *query.from + q.Int(0) * bucket_ms;
     t.app_name = q.Text(1);
@@ -139,19 +147,19 @@ Result<std::vector<ActivityTotal>> ActivityTables::SumActivity(const ActivityQue
     t.cost_micros = q.Int(6);
     out.push_back(std::move(t));
   }
-  if (rc != SQLITE_DONE) return db_.DbError("sum activity");
+  if (rc != kDone) return db_.DbError("sum activity");
   return out;
 }
 
 Result<int64_t> ActivityTables::PruneActivity(UnixMillis before) {
   Query q(db_.Prepare(kPruneActivity));
   q.Bind(before);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("prune activity");
+  if (q.Step() != kDone) return db_.DbError("prune activity");
   return int64_t{db_.Changes()};
 }
 
 Result<AuditStore::Trail> AuditTables::ReadTrail() {
-  if (auto begun = db_.Exec("BEGIN"); !begun) return begun.error();  // a read snapshot, writers go on
+  if (auto begun = db_.BeginSnapshot(); !begun) return begun.error();  // writers go on meanwhile
   Trail trail;
   AuditQuery all;
   all.limit = 0;
@@ -169,8 +177,8 @@ Result<AuditStore::Trail> AuditTables::ReadTrail() {
 Result<std::optional<AuditHead>> AuditTables::GetAuditHead() {
   Query q(db_.Prepare(kGetHead));
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return std::optional<AuditHead>();
-  if (rc != SQLITE_ROW) return db_.DbError("read the audit head");
+  if (rc == kDone) return std::optional<AuditHead>();
+  if (rc != kRow) return db_.DbError("read the audit head");
   auto head = ParseHead(q.Text(0));
   // A head that cannot be read is kept as one that matches nothing, so verification reports it.
   if (!head) return std::optional<AuditHead>(AuditHead{-1, "", ""});
@@ -179,6 +187,8 @@ Result<std::optional<AuditHead>> AuditTables::GetAuditHead() {
 
 Status AuditTables::AppendAudit(const AuditLinker& link) {
   return db_.InTransaction([&]() -> Status {
+    if (db_.dialect() == sql::Dialect::kPostgres)  // one appender at a time across brokers
+      if (auto locked = db_.Exec(kLockAudit); !locked) return locked;
     auto head = GetAuditHead();
     if (!head) return head.error();
     auto linked = link(*head);
@@ -187,11 +197,11 @@ Status AuditTables::AppendAudit(const AuditLinker& link) {
       Query q(db_.Prepare(kInsertAudit));
       q.Bind(r.seq).Bind(r.at).Bind(r.owner_id).Bind(r.actor).Bind(r.kind).Bind(r.grant_id).Bind(r.detail);
       q.Bind(r.prev_hash).Bind(r.hash);
-      if (q.Step() != SQLITE_DONE) return db_.DbError("append to the audit trail");
+      if (q.Step() != kDone) return db_.DbError("append to the audit trail");
     }
     Query set(db_.Prepare(kSetHead));
     set.Bind(HeadText(linked->second));
-    if (set.Step() != SQLITE_DONE) return db_.DbError("record the audit head");
+    if (set.Step() != kDone) return db_.DbError("record the audit head");
     return {};
   });
 }
@@ -199,14 +209,14 @@ Status AuditTables::AppendAudit(const AuditLinker& link) {
 Result<std::vector<AuditRecord>> AuditTables::ListAudit(const AuditQuery& query) {
   Query q(db_.Prepare(AuditSql(query)));
   q.Bind(query.owner_id).Bind(query.kind).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.before_seq);
-  q.Bind(query.limit > 0 ? query.limit : int64_t{-1});
+  q.Bind(query.limit > 0 ? query.limit : std::numeric_limits<int64_t>::max());
   std::vector<AuditRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW)
+  while ((rc = q.Step()) == kRow)
     out.push_back(AuditRecord{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6), q.Text(7),
                               q.Text(8)});
-  if (rc != SQLITE_DONE) return db_.DbError("list the audit trail");
+  if (rc != kDone) return db_.DbError("list the audit trail");
   return out;
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

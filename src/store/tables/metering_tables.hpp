@@ -1,12 +1,14 @@
 #pragma once
-// The SQLite MeteringStore: the leases, usage, nodes and events tables.
+// The MeteringStore on SQL (SQLite or PostgreSQL): the leases, usage, nodes and events tables.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/metering_store.hpp"
-#include "store/sqlite/connection.hpp"
-#include "store/sqlite/grant_tables.hpp"
+#include "store/sql/connection.hpp"
+#include "store/tables/grant_tables.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class MeteringTables final : public MeteringStore {
  public:
@@ -36,4 +38,4 @@ class MeteringTables final : public MeteringStore {
   GrantTables& grants_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

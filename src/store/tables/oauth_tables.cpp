@@ -1,6 +1,11 @@
-#include "store/sqlite/oauth_tables.hpp"
+#include "store/tables/oauth_tables.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 #define AP_CLIENT_COLUMNS \
@@ -66,8 +71,8 @@ Status OAuthTables::CreateClient(const ClientRecord& c) {
   q.Bind(int64_t{c.confidential}).Bind(c.secret_hash).Bind(int64_t{c.dpop_required}).Bind(c.created_at);
   q.Bind(int64_t{c.self_registered});
   int rc = q.Step();
-  if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
-  if (rc != SQLITE_DONE) return db_.DbError("create client");
+  if (rc == kConstraint) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
+  if (rc != kDone) return db_.DbError("create client");
   return {};
 }
 
@@ -75,8 +80,8 @@ Result<ClientRecord> OAuthTables::GetClient(std::string_view id) {
   Query q(db_.Prepare(kSelectClient));
   q.Bind(id);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
-  if (rc != SQLITE_ROW) return db_.DbError("read client");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such client");
+  if (rc != kRow) return db_.DbError("read client");
   return ReadClient(q);
 }
 
@@ -84,14 +89,14 @@ Result<std::vector<ClientRecord>> OAuthTables::ListClients() {
   Query q(db_.Prepare(kSelectClients));
   std::vector<ClientRecord> clients;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) clients.push_back(ReadClient(q));
-  if (rc != SQLITE_DONE) return db_.DbError("list clients");
+  while ((rc = q.Step()) == kRow) clients.push_back(ReadClient(q));
+  if (rc != kDone) return db_.DbError("list clients");
   return clients;
 }
 
 Result<int64_t> OAuthTables::CountSelfRegisteredClients() {
   Query q(db_.Prepare(kCountSelfRegistered));
-  if (q.Step() != SQLITE_ROW) return db_.DbError("count clients");
+  if (q.Step() != kRow) return db_.DbError("count clients");
   return q.Int(0);
 }
 
@@ -99,8 +104,8 @@ Status OAuthTables::DeleteClient(std::string_view id) {
   Query q(db_.Prepare(kDeleteClient));
   q.Bind(id);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
-  if (rc != SQLITE_ROW || q.Step() != SQLITE_DONE) return db_.DbError("remove client");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such client");
+  if (rc != kRow || q.Step() != kDone) return db_.DbError("remove client");
   return {};
 }
 
@@ -108,8 +113,8 @@ Status OAuthTables::UpdateClient(const ClientRecord& c) {
   Query q(db_.Prepare(kUpdateClient));
   q.Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris)).Bind(c.id);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such client");
-  if (rc != SQLITE_ROW || q.Step() != SQLITE_DONE) return db_.DbError("update client");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such client");
+  if (rc != kRow || q.Step() != kDone) return db_.DbError("update client");
   return {};
 }
 
@@ -117,7 +122,7 @@ Status OAuthTables::CreateAuthorizationCode(const AuthorizationCodeRecord& c) {
   Query q(db_.Prepare(kInsertCode));
   q.Bind(c.code_hash).Bind(c.client_id).Bind(c.redirect_uri).Bind(c.code_challenge).Bind(c.grant_id);
   q.Bind(c.expires_at);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("store authorization code");
+  if (q.Step() != kDone) return db_.DbError("store authorization code");
   return {};
 }
 
@@ -125,24 +130,24 @@ Result<OAuthStore::Redeemed> OAuthTables::RedeemAuthorizationCode(std::string_vi
   Query take(db_.Prepare(kRedeemCode));
   take.Bind(now).Bind(code_hash);
   int rc = take.Step();
-  if (rc == SQLITE_ROW) {
+  if (rc == kRow) {
     AuthorizationCodeRecord code{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Text(4), take.Int(5)};
-    if (take.Step() != SQLITE_DONE) return db_.DbError("redeem code");
+    if (take.Step() != kDone) return db_.DbError("redeem code");
     return Redeemed{std::move(code), std::nullopt};
   }
-  if (rc != SQLITE_DONE) return db_.DbError("redeem code");
+  if (rc != kDone) return db_.DbError("redeem code");
   Query used(db_.Prepare(kCodeGrant));
   used.Bind(code_hash);
   rc = used.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such code");
-  if (rc != SQLITE_ROW) return db_.DbError("redeem code");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such code");
+  if (rc != kRow) return db_.DbError("redeem code");
   return Redeemed{std::nullopt, used.Text(0)};
 }
 
 Status OAuthTables::CreateRefreshToken(const RefreshTokenRecord& t) {
   Query q(db_.Prepare(kInsertRefresh));
   q.Bind(t.token_hash).Bind(t.family_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.created_at).Bind(t.jkt);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("store refresh token");
+  if (q.Step() != kDone) return db_.DbError("store refresh token");
   return {};
 }
 
@@ -150,12 +155,12 @@ Result<OAuthStore::RefreshUse> OAuthTables::UseRefreshToken(std::string_view tok
   Query take(db_.Prepare(kUseRefresh));
   take.Bind(now).Bind(token_hash);
   int rc = take.Step();
-  if (rc == SQLITE_ROW) {
+  if (rc == kRow) {
     RefreshTokenRecord t = ReadRefresh(take);
-    if (take.Step() != SQLITE_DONE) return db_.DbError("use refresh token");
+    if (take.Step() != kDone) return db_.DbError("use refresh token");
     return RefreshUse{std::move(t), std::nullopt};
   }
-  if (rc != SQLITE_DONE) return db_.DbError("use refresh token");
+  if (rc != kDone) return db_.DbError("use refresh token");
   auto existing = GetRefreshToken(token_hash);
   if (!existing) return existing.error();
   return RefreshUse{std::nullopt, std::move(*existing)};
@@ -165,16 +170,16 @@ Result<RefreshTokenRecord> OAuthTables::GetRefreshToken(std::string_view token_h
   Query q(db_.Prepare(kSelectRefresh));
   q.Bind(token_hash);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such refresh token");
-  if (rc != SQLITE_ROW) return db_.DbError("read refresh token");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such refresh token");
+  if (rc != kRow) return db_.DbError("read refresh token");
   return ReadRefresh(q);
 }
 
 Status OAuthTables::RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) {
   Query q(db_.Prepare(kRevokeFamily));
   q.Bind(now).Bind(family_id);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("revoke refresh tokens");
+  if (q.Step() != kDone) return db_.DbError("revoke refresh tokens");
   return {};
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

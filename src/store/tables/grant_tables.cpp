@@ -1,6 +1,11 @@
-#include "store/sqlite/grant_tables.hpp"
+#include "store/tables/grant_tables.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 // The columns a grant is written with, and read with (plus what its leases hold).
@@ -38,7 +43,7 @@ std::string GrantPageSql(const GrantQuery& query) {
   std::string waiting =
       query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
   std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
-  if (!query.owner_id) return "SELECT " + kGrantColumns + " FROM grants WHERE 1" + waiting + keyset + order;
+  if (!query.owner_id) return "SELECT " + kGrantColumns + " FROM grants WHERE 1 = 1" + waiting + keyset + order;
   std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ")";
   std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
                           waiting + keyset + order + ")";
@@ -89,8 +94,8 @@ Result<GrantRecord> GrantTables::GetGrant(std::string_view id) {
   Query q(db_.Prepare(kSelectGrant));
   q.Bind(id);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "Grant not found");
-  if (rc != SQLITE_ROW) return db_.DbError("read grant");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
+  if (rc != kRow) return db_.DbError("read grant");
   return ReadGrant(q);
 }
 
@@ -104,15 +109,15 @@ Result<std::vector<GrantRecord>> GrantTables::ListGrantPage(const GrantQuery& qu
   q.Bind(query.limit);
   std::vector<GrantRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
-  if (rc != SQLITE_DONE) return db_.DbError("list grants");
+  while ((rc = q.Step()) == kRow) out.push_back(ReadGrant(q));
+  if (rc != kDone) return db_.DbError("list grants");
   return out;
 }
 
 Result<int64_t> GrantTables::CountWaitingUnverified(UnixSeconds made_after) {
   Query q(db_.Prepare(kCountWaiting));
   q.Bind(made_after);
-  if (q.Step() != SQLITE_ROW) return db_.DbError("count waiting requests");
+  if (q.Step() != kRow) return db_.DbError("count waiting requests");
   return q.Int(0);
 }
 
@@ -120,8 +125,8 @@ Result<std::vector<GrantRecord>> GrantTables::ListApprovedGrants() {
   Query q(db_.Prepare(kSelectApproved));
   std::vector<GrantRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
-  if (rc != SQLITE_DONE) return db_.DbError("list grants");
+  while ((rc = q.Step()) == kRow) out.push_back(ReadGrant(q));
+  if (rc != kDone) return db_.DbError("list grants");
   return out;
 }
 
@@ -130,7 +135,7 @@ Result<GrantRecord> GrantTables::UpdateGrant(const GrantRecord& g) {
   q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
   q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
   q.Bind(g.key_label).Bind(g.id).Bind(g.version);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("update grant");
+  if (q.Step() != kDone) return db_.DbError("update grant");
   if (db_.Changes() == 0) {
     auto current = GetGrant(g.id);
     if (!current) return current.error();
@@ -142,14 +147,14 @@ Result<GrantRecord> GrantTables::UpdateGrant(const GrantRecord& g) {
 Status GrantTables::AdoptOwnerlessGrants(std::string_view owner_id) {
   Query q(db_.Prepare(kAdoptOwnerless));
   q.Bind(owner_id);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("adopt grants");
+  if (q.Step() != kDone) return db_.DbError("adopt grants");
   return {};
 }
 
 Status GrantTables::InsertRequest(const GrantRequestRecord& r) {
   Query q(db_.Prepare(kInsertRequest));
   q.Bind(r.id).Bind(r.app_name).Bind(r.app_url).Bind(r.scope_json).Bind(r.reason).Bind(r.created_at);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("insert grant request");
+  if (q.Step() != kDone) return db_.DbError("insert grant request");
   return {};
 }
 
@@ -160,8 +165,8 @@ Status GrantTables::InsertGrant(const GrantRecord& g) {
   q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
   q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
   q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified});
-  if (q.Step() != SQLITE_DONE) return db_.DbError("insert grant");
+  if (q.Step() != kDone) return db_.DbError("insert grant");
   return {};
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

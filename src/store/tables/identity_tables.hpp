@@ -1,11 +1,13 @@
 #pragma once
-// The SQLite IdentityStore: the owners and sessions tables.
+// The IdentityStore on SQL (SQLite or PostgreSQL): the owners and sessions tables.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/identity_store.hpp"
-#include "store/sqlite/connection.hpp"
+#include "store/sql/connection.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class IdentityTables final : public IdentityStore {
  public:
@@ -28,4 +30,4 @@ class IdentityTables final : public IdentityStore {
   Connection& db_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -1,8 +1,13 @@
-#include "store/sqlite/key_tables.hpp"
+#include "store/tables/key_tables.hpp"
 
 #include "core/base64url.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 constexpr const char* kKeyColumns =
@@ -52,21 +57,21 @@ Status KeyTables::RequireMaster(std::string_view master_id) {
 Status KeyTables::SetMaster(std::string_view master_id) {
   Query q(db_.Prepare(kSetMaster));
   q.Bind(master_id);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("record the master key id");
+  if (q.Step() != kDone) return db_.DbError("record the master key id");
   return {};
 }
 
 Status KeyTables::BumpVersion() {
   Query q(db_.Prepare(kBumpVersion));
-  if (q.Step() != SQLITE_DONE) return db_.DbError("record a key change");
+  if (q.Step() != kDone) return db_.DbError("record a key change");
   return {};
 }
 
 Result<int64_t> KeyTables::Version() {
   Query q(db_.Prepare(kGetVersion));
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return int64_t{0};
-  if (rc != SQLITE_ROW) return db_.DbError("read the keys' version");
+  if (rc == kDone) return int64_t{0};
+  if (rc != kRow) return db_.DbError("read the keys' version");
   return q.Int(0);
 }
 
@@ -78,8 +83,8 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
       Query find(db_.Prepare(kFindLabel));
       find.Bind(key.owner_id).Bind(key.provider).Bind(key.label);
       int rc = find.Step();
-      if (rc == SQLITE_ROW) replaced = find.Text(0);
-      else if (rc != SQLITE_DONE) return db_.DbError("find key");
+      if (rc == kRow) replaced = find.Text(0);
+      else if (rc != kDone) return db_.DbError("find key");
     }
     if (replaced)
       if (auto gone = DeleteRow(*replaced); !gone) return gone.error();
@@ -87,7 +92,7 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
     q.Bind(key.id).Bind(key.owner_id).Bind(key.provider).Bind(key.label).Bind(key.hint);
     q.BindBlob(key.sealed).BindBlob(key.wrapped_data_key).Bind(key.master_id).Bind(key.created_at);
     q.Bind(key.last_used_at);
-    if (q.Step() != SQLITE_DONE) return db_.DbError("insert key");
+    if (q.Step() != kDone) return db_.DbError("insert key");
     if (auto bumped = BumpVersion(); !bumped) return bumped.error();
     return replaced;
   });
@@ -98,8 +103,8 @@ Result<std::vector<ProviderKeyRecord>> KeyTables::ListKeys(std::optional<std::st
   if (owner_id) q.Bind(*owner_id);
   std::vector<ProviderKeyRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadKey(q));
-  if (rc != SQLITE_DONE) return db_.DbError("list keys");
+  while ((rc = q.Step()) == kRow) out.push_back(ReadKey(q));
+  if (rc != kDone) return db_.DbError("list keys");
   return out;
 }
 
@@ -107,8 +112,8 @@ Result<ProviderKeyRecord> KeyTables::GetKey(std::string_view id) {
   Query q(db_.Prepare(kSelectKey));
   q.Bind(id);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "Key not found");
-  if (rc != SQLITE_ROW) return db_.DbError("read key");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "Key not found");
+  if (rc != kRow) return db_.DbError("read key");
   return ReadKey(q);
 }
 
@@ -120,7 +125,7 @@ Status KeyTables::DeleteRow(std::string_view id) {
   {
     Query q(db_.Prepare(kDeleteKey));
     q.Bind(id);
-    if (q.Step() != SQLITE_DONE) return db_.DbError("delete key");
+    if (q.Step() != kDone) return db_.DbError("delete key");
     if (db_.Changes() == 0) return MakeError(Errc::kNotFound, "Key not found");
   }
   return BumpVersion();
@@ -131,7 +136,7 @@ Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds 
     for (const auto& id : ids) {
       Query q(db_.Prepare(kMarkUsed));
       q.Bind(at).Bind(id).Bind(at);
-      if (q.Step() != SQLITE_DONE) return db_.DbError("mark key used");
+      if (q.Step() != kDone) return db_.DbError("mark key used");
     }
     return {};
   });
@@ -140,8 +145,8 @@ Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds 
 Result<std::optional<std::string>> KeyTables::MasterKeyId() {
   Query q(db_.Prepare(kGetMaster));
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return std::optional<std::string>();
-  if (rc != SQLITE_ROW) return db_.DbError("read the master key id");
+  if (rc == kDone) return std::optional<std::string>();
+  if (rc != kRow) return db_.DbError("read the master key id");
   return std::optional<std::string>(q.Text(0));
 }
 
@@ -151,10 +156,10 @@ Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none,
     {
       Query add(db_.Prepare(kAddAuditKey));
       add.Bind(Base64UrlEncode(wrapped_if_none));
-      if (add.Step() != SQLITE_DONE) return db_.DbError("store the audit key");
+      if (add.Step() != kDone) return db_.DbError("store the audit key");
     }
     Query q(db_.Prepare(kGetAuditKey));
-    if (q.Step() != SQLITE_ROW) return db_.DbError("read the audit key");
+    if (q.Step() != kRow) return db_.DbError("read the audit key");
     auto bytes = Base64UrlDecode(q.Text(0));
     if (!bytes) return MakeError(Errc::kInternal, "the stored audit key is damaged");
     return std::move(*bytes);
@@ -171,21 +176,21 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view
     for (const auto& key : keys) {
       Query q(db_.Prepare(kRewrapKey));
       q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
-      if (q.Step() != SQLITE_DONE) return db_.DbError("rewrap key");
+      if (q.Step() != kDone) return db_.DbError("rewrap key");
       if (db_.Changes() != 1) return changed();
     }
     Query count(db_.Prepare(kCountOtherMasters));
     count.Bind(new_master_id);
-    if (count.Step() != SQLITE_ROW) return db_.DbError("count keys");
+    if (count.Step() != kRow) return db_.DbError("count keys");
     if (count.Int(0) != 0) return changed();
     if (!audit_key.empty()) {
       Query set(db_.Prepare(kSetAuditKey));
       set.Bind(Base64UrlEncode(audit_key));
-      if (set.Step() != SQLITE_DONE) return db_.DbError("rewrap the audit key");
+      if (set.Step() != kDone) return db_.DbError("rewrap the audit key");
     }
     if (auto bumped = BumpVersion(); !bumped) return bumped;
     return SetMaster(new_master_id);
   });
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

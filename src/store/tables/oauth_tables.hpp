@@ -1,11 +1,13 @@
 #pragma once
-// The SQLite OAuthStore: the clients, authorization_codes and refresh_tokens tables.
+// The OAuthStore on SQL (SQLite or PostgreSQL): the clients, authorization_codes and refresh_tokens tables.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/oauth_store.hpp"
-#include "store/sqlite/connection.hpp"
+#include "store/sql/connection.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class OAuthTables final : public OAuthStore {
  public:
@@ -28,4 +30,4 @@ class OAuthTables final : public OAuthStore {
   Connection& db_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -4,9 +4,11 @@
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/record_store.hpp"
-#include "store/sqlite/connection.hpp"
+#include "store/sql/connection.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class ActivityTables final : public ActivityStore {
  public:
@@ -34,4 +36,4 @@ class AuditTables final : public AuditStore {
   Connection& db_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -1,11 +1,13 @@
 #pragma once
-// The SQLite KeyStore: the provider_keys table and the vault's master key id setting.
+// The KeyStore on SQL (SQLite or PostgreSQL): the provider_keys table and the vault's master key id setting.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/key_store.hpp"
-#include "store/sqlite/connection.hpp"
+#include "store/sql/connection.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class KeyTables final : public KeyStore {
  public:
@@ -31,4 +33,4 @@ class KeyTables final : public KeyStore {
   Connection& db_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -1,6 +1,11 @@
-#include "store/sqlite/identity_tables.hpp"
+#include "store/tables/identity_tables.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 const std::string kSelectOwners = "SELECT id, username, password_hash, created_at FROM owners";
@@ -24,8 +29,8 @@ Result<OwnerRecord> IdentityTables::OneOwner(const std::string& sql, std::string
   Query q(db_.Prepare(sql));
   q.Bind(key);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such owner");
-  if (rc != SQLITE_ROW) return db_.DbError("read owner");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such owner");
+  if (rc != kRow) return db_.DbError("read owner");
   return OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)};
 }
 
@@ -33,8 +38,8 @@ Status IdentityTables::CreateOwner(const OwnerRecord& o) {
   Query q(db_.Prepare(kInsertOwner));
   q.Bind(o.id).Bind(o.username).Bind(o.password_hash).Bind(o.created_at);
   int rc = q.Step();
-  if (rc == SQLITE_CONSTRAINT) return MakeError(Errc::kBadRequest, "Owner '" + o.username + "' already exists");
-  if (rc != SQLITE_DONE) return db_.DbError("create owner");
+  if (rc == kConstraint) return MakeError(Errc::kBadRequest, "Owner '" + o.username + "' already exists");
+  if (rc != kDone) return db_.DbError("create owner");
   return {};
 }
 
@@ -48,8 +53,8 @@ Result<std::vector<OwnerRecord>> IdentityTables::ListOwners() {
   Query q(db_.Prepare(kSelectAllOwners));
   std::vector<OwnerRecord> owners;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) owners.push_back(OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
-  if (rc != SQLITE_DONE) return db_.DbError("list owners");
+  while ((rc = q.Step()) == kRow) owners.push_back(OwnerRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3)});
+  if (rc != kDone) return db_.DbError("list owners");
   return owners;
 }
 
@@ -61,7 +66,7 @@ Status IdentityTables::SetOwnerPassword(std::string_view username, std::string_v
     set.Bind(password_hash).Bind(owner->id);
     Query end(db_.Prepare(kEndOwnerSessions));
     end.Bind(owner->id);
-    if (set.Step() != SQLITE_DONE || end.Step() != SQLITE_DONE) return db_.DbError("set password");
+    if (set.Step() != kDone || end.Step() != kDone) return db_.DbError("set password");
     return {};
   });
 }
@@ -74,7 +79,7 @@ Status IdentityTables::DeleteOwner(std::string_view username) {
     end.Bind(owner->id);
     Query del(db_.Prepare(kDeleteOwner));
     del.Bind(owner->id);
-    if (end.Step() != SQLITE_DONE || del.Step() != SQLITE_DONE) return db_.DbError("remove owner");
+    if (end.Step() != kDone || del.Step() != kDone) return db_.DbError("remove owner");
     return {};
   });
 }
@@ -82,7 +87,7 @@ Status IdentityTables::DeleteOwner(std::string_view username) {
 Status IdentityTables::CreateSession(const SessionRecord& s) {
   Query q(db_.Prepare(kInsertSession));
   q.Bind(s.id_hash).Bind(s.owner_id).Bind(s.csrf_token).Bind(s.created_at).Bind(s.last_seen_at);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("create session");
+  if (q.Step() != kDone) return db_.DbError("create session");
   return {};
 }
 
@@ -90,23 +95,23 @@ Result<SessionRecord> IdentityTables::GetSession(std::string_view id_hash) {
   Query q(db_.Prepare(kSelectSession));
   q.Bind(id_hash);
   int rc = q.Step();
-  if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such session");
-  if (rc != SQLITE_ROW) return db_.DbError("read session");
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such session");
+  if (rc != kRow) return db_.DbError("read session");
   return SessionRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4)};
 }
 
 Status IdentityTables::TouchSession(std::string_view id_hash, UnixSeconds now) {
   Query q(db_.Prepare(kTouchSession));
   q.Bind(now).Bind(id_hash);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("touch session");
+  if (q.Step() != kDone) return db_.DbError("touch session");
   return {};
 }
 
 Status IdentityTables::DeleteSession(std::string_view id_hash) {
   Query q(db_.Prepare(kDeleteSession));
   q.Bind(id_hash);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("end session");
+  if (q.Step() != kDone) return db_.DbError("end session");
   return {};
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

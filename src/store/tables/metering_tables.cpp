@@ -1,16 +1,23 @@
-#include "store/sqlite/metering_tables.hpp"
+#include "store/tables/metering_tables.hpp"
 
 #include <algorithm>
-#include <unordered_map>
+#include <map>
+#include <tuple>
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::kConstraint;
+using sql::kDone;
+using sql::kRow;
+using sql::Query;
 namespace {
 
 const std::string kAddLease =
     "INSERT INTO leases (grant_id, node_id, micros, requests) VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, node_id) "
     "DO UPDATE SET micros = micros + excluded.micros, requests = requests + excluded.requests";
 const std::string kShrinkLease =
-    "UPDATE leases SET micros = MAX(micros - ?, 0), requests = MAX(requests - ?, 0) WHERE grant_id = ? AND node_id = ?";
+    "UPDATE leases SET micros = CASE WHEN micros > ?1 THEN micros - ?1 ELSE 0 END, "
+    "requests = CASE WHEN requests > ?2 THEN requests - ?2 ELSE 0 END WHERE grant_id = ?3 AND node_id = ?4";
 const std::string kDropEmptyLease =
     "DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0";
 const std::string kAddUsage =
@@ -25,10 +32,14 @@ const std::string kAddUsage =
 const std::string kSettleGrant =
     "UPDATE grants SET spent_micros = spent_micros + ?, usage_count = usage_count + ? WHERE id = ? "
     "RETURNING spent_micros, budget_micros";
-const std::string kNodeLeases = "SELECT grant_id, micros, requests FROM leases WHERE node_id = ?";
+// Taking a node's leases is one statement, so of two brokers that find the same node gone only
+// one counts its leases as lost.
+const std::string kClaimNodeLeases = "DELETE FROM leases WHERE node_id = ? RETURNING grant_id, micros, requests";
+// PostgreSQL: whoever leases from a grant holds its row until commit, so two brokers never cut
+// leases from the same remainder (SQLite's BEGIN IMMEDIATE already serializes writers).
+const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
 const std::string kLoseLease =
     "UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?";
-const std::string kDropNodeLeases = "DELETE FROM leases WHERE node_id = ?";
 const std::string kDeleteNode = "DELETE FROM nodes WHERE id = ?";
 const std::string kSeeNode =
     "INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
@@ -72,7 +83,7 @@ Status MeteringTables::RetireNode(std::string_view node_id, UnixSeconds now) {
     if (auto lost = LoseLeasesOf(node_id, now); !lost) return lost.error();
     Query node(db_.Prepare(kDeleteNode));
     node.Bind(node_id);
-    if (node.Step() != SQLITE_DONE) return db_.DbError("retire node");
+    if (node.Step() != kDone) return db_.DbError("retire node");
     return {};
   });
 }
@@ -80,7 +91,7 @@ Status MeteringTables::RetireNode(std::string_view node_id, UnixSeconds now) {
 Status MeteringTables::AddEvent(const EventRecord& e) {
   Query q(db_.Prepare(kInsertEvent));
   q.Bind(e.grant_id).Bind(e.at).Bind(e.kind).Bind(e.detail);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("record event");
+  if (q.Step() != kDone) return db_.DbError("record event");
   return {};
 }
 
@@ -90,8 +101,8 @@ Result<std::vector<EventRecord>> MeteringTables::ListEvents(std::string_view gra
   q.Bind(grant_id).Bind(after_id).Bind(limit);
   std::vector<EventRecord> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
-  if (rc != SQLITE_DONE) return db_.DbError("list events");
+  while ((rc = q.Step()) == kRow) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
+  if (rc != kDone) return db_.DbError("list events");
   return out;
 }
 
@@ -106,22 +117,29 @@ Result<std::vector<UsageRecord>> MeteringTables::ListUsage(std::string_view gran
   q.Bind(limit);
   std::vector<UsageRecord> rows;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW)
+  while ((rc = q.Step()) == kRow)
     rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
                                q.Int(6), q.Int(7)});
-  if (rc != SQLITE_DONE) return db_.DbError("list usage");
+  if (rc != kDone) return db_.DbError("list usage");
   return rows;
 }
 
 Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
   Query q(db_.Prepare(kTotalUsage));
   q.Bind(grant_id);
-  if (q.Step() != SQLITE_ROW) return db_.DbError("total usage");
+  if (q.Step() != kRow) return db_.DbError("total usage");
   return UsageRecord{std::string(grant_id), "", "", q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5)};
 }
 
 Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
                                                      Lease want) {
+  if (db_.dialect() == sql::Dialect::kPostgres) {
+    Query lock(db_.Prepare(kLockGrant));
+    lock.Bind(grant_id);
+    int rc = lock.Step();
+    if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
+    if (rc != kRow) return db_.DbError("lock grant");
+  }
   auto grant = grants_.GetGrant(grant_id);
   if (!grant) return grant.error();
   if (grant->status != GrantStatus::kApproved)
@@ -143,7 +161,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
   if (granted.micros == 0 && granted.requests == 0) return granted;
   Query q(db_.Prepare(kAddLease));
   q.Bind(grant_id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("take lease");
+  if (q.Step() != kDone) return db_.DbError("take lease");
   return granted;
 }
 
@@ -151,10 +169,10 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
 Status MeteringTables::ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part) {
   Query shrink(db_.Prepare(kShrinkLease));
   shrink.Bind(part.micros).Bind(part.requests).Bind(grant_id).Bind(node_id);
-  if (shrink.Step() != SQLITE_DONE) return db_.DbError("shrink lease");
+  if (shrink.Step() != kDone) return db_.DbError("shrink lease");
   Query drop(db_.Prepare(kDropEmptyLease));
   drop.Bind(grant_id).Bind(node_id);
-  if (drop.Step() != SQLITE_DONE) return db_.DbError("drop lease");
+  if (drop.Step() != kDone) return db_.DbError("drop lease");
   return {};
 }
 
@@ -162,14 +180,22 @@ Status MeteringTables::AddUsageRow(const UsageRecord& u) {
   Query q(db_.Prepare(kAddUsage));
   q.Bind(u.grant_id).Bind(u.day).Bind(u.model).Bind(u.requests).Bind(u.input_tokens).Bind(u.cached_input_tokens);
   q.Bind(u.output_tokens).Bind(u.audio_milliseconds).Bind(u.cost_micros);
-  if (q.Step() != SQLITE_DONE) return db_.DbError("record usage");
+  if (q.Step() != kDone) return db_.DbError("record usage");
   return {};
 }
 
 Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string_view node_id,
                                                                      const std::vector<UsageRecord>& rows) {
-  std::unordered_map<std::string, Lease> by_grant;
-  for (const auto& row : rows) {
+  // Rows and grants are written in one order everywhere, so two brokers settling the same grants
+  // never deadlock.
+  std::vector<const UsageRecord*> ordered;
+  for (const auto& row : rows) ordered.push_back(&row);
+  std::sort(ordered.begin(), ordered.end(), [](const UsageRecord* a, const UsageRecord* b) {
+    return std::tie(a->grant_id, a->day, a->model) < std::tie(b->grant_id, b->day, b->model);
+  });
+  std::map<std::string, Lease> by_grant;
+  for (const UsageRecord* p : ordered) {
+    const UsageRecord& row = *p;
     if (auto added = AddUsageRow(row); !added) return added.error();
     Lease& sum = by_grant[row.grant_id];
     sum.micros += row.cost_micros;
@@ -181,10 +207,10 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
     Query q(db_.Prepare(kSettleGrant));
     q.Bind(settled.micros).Bind(settled.requests).Bind(grant_id);
     int rc = q.Step();
-    if (rc == SQLITE_DONE) continue;  // the grant is gone
-    if (rc != SQLITE_ROW) return db_.DbError("settle");
+    if (rc == kDone) continue;  // the grant is gone
+    if (rc != kRow) return db_.DbError("settle");
     changes.push_back(SpendChange{grant_id, q.Int(0) - settled.micros, q.Int(0), q.OptInt(1)});
-    if (q.Step() != SQLITE_DONE) return db_.DbError("settle");
+    if (q.Step() != kDone) return db_.DbError("settle");
   }
   return changes;
 }
@@ -193,24 +219,23 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
 Result<int64_t> MeteringTables::LoseLeasesOf(std::string_view node_id, UnixSeconds now) {
   std::vector<std::pair<std::string, Lease>> held;
   {
-    Query q(db_.Prepare(kNodeLeases));
+    Query q(db_.Prepare(kClaimNodeLeases));
     q.Bind(node_id);
     int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
-    if (rc != SQLITE_DONE) return db_.DbError("find lost leases");
+    while ((rc = q.Step()) == kRow) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
+    if (rc != kDone) return db_.DbError("find lost leases");
   }
+  // Grants in one order everywhere: no deadlock between brokers.
+  std::sort(held.begin(), held.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (const auto& [grant_id, lease] : held) {
     Query lose(db_.Prepare(kLoseLease));
     lose.Bind(lease.micros).Bind(lease.requests).Bind(grant_id);
-    if (lose.Step() != SQLITE_DONE) return db_.DbError("count lost lease");
+    if (lose.Step() != kDone) return db_.DbError("count lost lease");
     std::string detail = "{\"node\":\"" + std::string(node_id) + "\",\"micros\":" + std::to_string(lease.micros) +
                          ",\"requests\":" + std::to_string(lease.requests) + "}";
     if (auto added = AddEvent(EventRecord{grant_id, now, "lease_lost", std::move(detail)}); !added)
       return added.error();
   }
-  Query drop(db_.Prepare(kDropNodeLeases));
-  drop.Bind(node_id);
-  if (drop.Step() != SQLITE_DONE) return db_.DbError("drop lost leases");
   return static_cast<int64_t>(held.size());
 }
 
@@ -218,14 +243,14 @@ Result<int64_t> MeteringTables::HeartbeatInTransaction(std::string_view node_id,
                                                        UnixSeconds stale_before) {
   Query seen(db_.Prepare(kSeeNode));
   seen.Bind(node_id).Bind(now);
-  if (seen.Step() != SQLITE_DONE) return db_.DbError("heartbeat");
+  if (seen.Step() != kDone) return db_.DbError("heartbeat");
   std::vector<std::string> gone;
   {
     Query q(db_.Prepare(kVanishedNodes));
     q.Bind(node_id).Bind(stale_before);
     int rc;
-    while ((rc = q.Step()) == SQLITE_ROW) gone.push_back(q.Text(0));
-    if (rc != SQLITE_DONE) return db_.DbError("find vanished nodes");
+    while ((rc = q.Step()) == kRow) gone.push_back(q.Text(0));
+    if (rc != kDone) return db_.DbError("find vanished nodes");
   }
   int64_t lost = 0;
   for (const auto& node : gone) {
@@ -235,8 +260,8 @@ Result<int64_t> MeteringTables::HeartbeatInTransaction(std::string_view node_id,
   }
   Query forget(db_.Prepare(kForgetNodes));
   forget.Bind(stale_before);
-  if (forget.Step() != SQLITE_DONE) return db_.DbError("forget nodes");
+  if (forget.Step() != kDone) return db_.DbError("forget nodes");
   return lost;
 }
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -1,11 +1,13 @@
 #pragma once
-// The SQLite GrantStore: the grant_requests and grants tables.
+// The GrantStore on SQL (SQLite or PostgreSQL): the grant_requests and grants tables.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/grant_store.hpp"
-#include "store/sqlite/connection.hpp"
+#include "store/sql/connection.hpp"
 
-namespace ap::store::sqlite {
+namespace ap::store::tables {
+
+using sql::Connection;
 
 class GrantTables final : public GrantStore {
  public:
@@ -26,4 +28,4 @@ class GrantTables final : public GrantStore {
   Connection& db_;
 };
 
-}  // namespace ap::store::sqlite
+}  // namespace ap::store::tables

@@ -1,0 +1,140 @@
+#pragma once
+// One database connection, whichever engine is behind it, as the table groups see it: run a
+// statement with positional parameters and read its rows. The SQL is each group's, in named
+// constants; it is written with `?` / `?N` placeholders (SQLite's), which the PostgreSQL
+// connection rewrites to `$N`, so a statement both engines understand is written once and only
+// what differs is written per dialect.
+// Thread-safety: one thread at a time (a store worker).
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace ap::store::sql {
+
+enum class Dialect { kSqlite, kPostgres };
+
+class Connection;
+
+// A statement about to be run on a connection (see Query).
+struct Prepared {
+  Connection* connection;
+  std::string sql;
+};
+
+// What a step of a statement gave.
+inline constexpr int kRow = 100;         // a row is ready to read
+inline constexpr int kDone = 101;        // the statement finished
+inline constexpr int kConstraint = 19;   // a unique or foreign key constraint refused it
+inline constexpr int kError = 1;         // anything else (see Connection::DbError)
+
+// A bound value. Its type is the C++ type it was bound as, null or not (PostgreSQL needs it).
+struct Param {
+  enum class Type { kInt, kText, kBlob } type = Type::kText;
+  bool null = false;
+  int64_t number = 0;
+  std::string text;  // text or bytes
+};
+
+// The rows of one run statement.
+class Rows {
+ public:
+  virtual ~Rows() = default;
+  // kRow, kDone, kConstraint or kError.
+  virtual int Next() = 0;
+  virtual bool IsNull(int col) const = 0;
+  virtual std::string Text(int col) const = 0;
+  virtual std::string Blob(int col) const = 0;
+  virtual int64_t Int(int col) const = 0;
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Dialect dialect() const = 0;
+  Prepared Prepare(std::string sql) { return Prepared{this, std::move(sql)}; }
+  // Runs `sql` with `params`; the first Next() of the result says how it went.
+  virtual std::unique_ptr<Rows> Run(const std::string& sql, const std::vector<Param>& params) = 0;
+  // Runs statements without parameters (migrations, transaction control).
+  virtual Status Exec(const char* sql) = 0;
+  // Rows changed by the last INSERT, UPDATE or DELETE.
+  virtual int64_t Changes() = 0;
+  // kUnavailable naming what failed, with the engine's message (never a bound value).
+  virtual Error DbError(const char* what) = 0;
+  // Starts a transaction that writes: SQLite takes the write lock at once; PostgreSQL locks rows
+  // as statements touch them (a group locks what it reads to decide with LockForUpdate SQL).
+  virtual Status Begin() = 0;
+  // Starts a read-only transaction that sees one snapshot throughout.
+  virtual Status BeginSnapshot() = 0;
+
+  // Runs `body` inside Begin() ... COMMIT; rolls back when it fails.
+  template <class Fn>
+  auto InTransaction(Fn body) -> decltype(body()) {
+    if (auto begun = Begin(); !begun) return begun.error();
+    auto result = body();
+    if (!result) {
+      Exec("ROLLBACK");
+      return result;
+    }
+    if (auto committed = Exec("COMMIT"); !committed) {
+      Exec("ROLLBACK");
+      return committed.error();
+    }
+    return result;
+  }
+};
+
+// Binds positional parameters, then steps through the rows:
+//   Query q(db.Prepare(kSelectGrant)); q.Bind(id); if (q.Step() == kRow) ... q.Text(0)
+class Query {
+ public:
+  explicit Query(Prepared p) : connection_(*p.connection), sql_(std::move(p.sql)) {}
+  Query(const Query&) = delete;
+  Query& operator=(const Query&) = delete;
+
+  Query& Bind(std::string_view v) { return Add({Param::Type::kText, false, 0, std::string(v)}); }
+  Query& Bind(const std::string& v) { return Bind(std::string_view(v)); }
+  Query& Bind(const char* v) { return Bind(std::string_view(v)); }
+  Query& Bind(int64_t v) { return Add({Param::Type::kInt, false, v, {}}); }
+  Query& Bind(const std::optional<int64_t>& v) { return v ? Bind(*v) : Add({Param::Type::kInt, true, 0, {}}); }
+  Query& Bind(const std::optional<std::string>& v) {
+    return v ? Bind(std::string_view(*v)) : Add({Param::Type::kText, true, 0, {}});
+  }
+  Query& BindBlob(std::string_view bytes) { return Add({Param::Type::kBlob, false, 0, std::string(bytes)}); }
+
+  // kRow, kDone, kConstraint or kError. The first call runs the statement.
+  int Step() {
+    if (!rows_) rows_ = connection_.Run(sql_, params_);
+    return rows_->Next();
+  }
+
+  std::string Text(int col) const { return rows_->Text(col); }
+  std::string Blob(int col) const { return rows_->Blob(col); }
+  int64_t Int(int col) const { return rows_->Int(col); }
+  std::optional<int64_t> OptInt(int col) const {
+    if (rows_->IsNull(col)) return std::nullopt;
+    return Int(col);
+  }
+  std::optional<std::string> OptText(int col) const {
+    if (rows_->IsNull(col)) return std::nullopt;
+    return Text(col);
+  }
+
+ private:
+  Query& Add(Param p) {
+    params_.push_back(std::move(p));
+    return *this;
+  }
+
+  Connection& connection_;
+  std::string sql_;
+  std::vector<Param> params_;
+  std::unique_ptr<Rows> rows_;
+};
+
+}  // namespace ap::store::sql
