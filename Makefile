@@ -18,10 +18,12 @@ build: deps
 run: build
 	$(BUILD)/src/aipassport serve --listen 127.0.0.1:8080 --data-dir ./data
 
-test: build unit e2e clients
+# Everything runs beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh), deleted after.
+test: build
+	@scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients
 
 unit:
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+	scripts/with-postgres.sh ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error

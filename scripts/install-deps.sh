@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
   libidn2-dev libpsl-dev publicsuffix
+  libpq-dev postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
   sqlite3 jq dpkg-dev file
   nodejs npm

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "api/dispatcher.hpp"
+#include "cluster/change_follower.hpp"
 #include "api/key_api.hpp"
 #include "api/native_api.hpp"
 #include "api/record_api.hpp"
@@ -30,7 +31,7 @@
 #include "http/server.hpp"
 #include "oauth/oauth_api.hpp"
 #include "record/audit_chain.hpp"
-#include "store/sqlite/sqlite_store.hpp"
+#include "store/open_store.hpp"
 #include "telemetry/broker_metrics.hpp"
 #include "telemetry/logging.hpp"
 #include "ui/app_pages.hpp"
@@ -257,6 +258,22 @@ boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::Blockin
   }
 }
 
+// How often the change feed is read: a change made on another broker applies here within this.
+constexpr std::chrono::milliseconds kFollowInterval{200};
+
+// Applies what other brokers changed in the shared database, on the store thread.
+boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, http::BlockingPool& store_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(kFollowInterval);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto poll = [&follower]() {
+      if (auto applied = follower.Poll(); !applied) spdlog::error("changes not followed: {}", applied.error().message);
+    };
+    co_await http::RunBlocking(store_pool, std::move(poll));
+  }
+}
+
 // Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread.
 boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -309,7 +326,7 @@ int RunBroker(const Config& config) {
   auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
   if (!keys) return Fail(keys.error().message);
   auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(std::move(*keys));
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
@@ -338,6 +355,8 @@ int RunBroker(const Config& config) {
     return Fail(beat.error().message);
 
   domain::GrantCache grants;
+  cluster::ChangeFollower follower(**store, grants);
+  if (auto started_feed = follower.Start(); !started_feed) return Fail(started_feed.error().message);
   auto approved = (*store)->Grants().ListApprovedGrants();
   if (!approved) return Fail(approved.error().message);
   for (auto& record : *approved)
@@ -471,6 +490,10 @@ int RunBroker(const Config& config) {
     if (e) spdlog::error("the lease keeper stopped");
   });
 
+  auto follow = FollowChanges(follower, store_pool);
+  boost::asio::co_spawn(io.First(), std::move(follow), [](std::exception_ptr e) {
+    if (e) spdlog::error("the change follower stopped");
+  });
   auto flush_activity = FlushActivity(activity, store_pool);
   boost::asio::co_spawn(io.First(), std::move(flush_activity), [](std::exception_ptr e) {
     if (e) spdlog::error("the activity writer stopped");
@@ -561,20 +584,30 @@ Status PrepareDataDir(const std::filesystem::path& dir) {
   return {};
 }
 
-Status CheckDataDir(const std::filesystem::path& dir, DataUse use) {
+Status CheckDataDir(const Config& config, DataUse use) {
   std::error_code ec;
+  const auto& dir = config.data_dir;
   if (!std::filesystem::is_directory(dir, ec))
     return MakeError(Errc::kNotFound, "no data directory at " + dir.string() +
                                           " (commands other than serve do not create one; check --data-dir)");
-  if (use == DataUse::kNeedsDatabase && !std::filesystem::exists(dir / "aipassport.db", ec))
-    return MakeError(Errc::kNotFound, "no broker data in " + dir.string() +
-                                          " (no aipassport.db: start the broker there once, or check --data-dir)");
+  auto target = store::ParseDatabaseUrl(config.database_url, dir / "aipassport.db");
+  if (!target) return target.error();
+  if (use == DataUse::kNeedsDatabase && target->backend == store::Backend::kSqlite &&
+      !std::filesystem::exists(target->location, ec))
+    return MakeError(Errc::kNotFound, "no broker data at " + target->location +
+                                          " (start the broker there once, or check --data-dir and database_url)");
   return {};
+}
+
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config) {
+  auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
+  if (!target) return target.error();
+  return store::OpenStore(*target);
 }
 
 int ResetAdminToken(const Config& config) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   auto audit_key = AuditKey(config, **store);
   if (!audit_key) return Fail(audit_key.error().message);

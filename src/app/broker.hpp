@@ -5,6 +5,7 @@
 
 #include "app/config.hpp"
 #include "mock/mock_upstream.hpp"
+#include "store/store.hpp"
 
 namespace ap::app {
 
@@ -23,8 +24,10 @@ enum class DataUse {
   kMayCreateDatabase,  // setting up before the first start (user add, client add)
   kNeedsDatabase,      // everything else: the broker's data must be there
 };
-// Fails with the message to print when the directory is missing or, for kNeedsDatabase, holds no
-// broker database.
-Status CheckDataDir(const std::filesystem::path& dir, DataUse use);
+// Fails with the message to print when the data directory is missing or, for kNeedsDatabase, the
+// SQLite database is (a PostgreSQL database_url is checked when the store opens).
+Status CheckDataDir(const Config& config, DataUse use);
+// Opens and migrates the store `database_url` names (default: the SQLite file in data_dir).
+Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config);
 
 }  // namespace ap::app

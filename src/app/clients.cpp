@@ -7,7 +7,6 @@
 #include "app/record_commands.hpp"
 #include "core/time.hpp"
 #include "oauth/client_registration.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::app {
 namespace {
@@ -21,7 +20,7 @@ int Fail(const std::string& message) {
 
 int ManageClients(const Config& config, const ClientCommand& command) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   if (command.action == "list") {
     auto clients = (*store)->OAuth().ListClients();

@@ -10,6 +10,7 @@
 #include "http/url.hpp"
 #include "metering/prices.hpp"
 #include "proxy/providers.hpp"
+#include "store/open_store.hpp"
 
 namespace ap::app {
 namespace {
@@ -152,10 +153,21 @@ Apply SharedWith() {
   };
 }
 
+// A database URL the store can open (its message never shows the password).
+Apply DatabaseUrl() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (auto target = store::ParseDatabaseUrl(v, ""); !target)
+      return Bad(std::string(source) + ": " + target.error().message);
+    c.database_url = std::string(v);
+    return {};
+  };
+}
+
 std::vector<Setting> Settings() {
   return {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
       {"AIPASSPORT_DATA_DIR", "data_dir", Text(&Config::data_dir)},
+      {"AIPASSPORT_DATABASE_URL", "database_url", DatabaseUrl()},
       {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},
       {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
       {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},

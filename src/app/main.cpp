@@ -32,7 +32,7 @@ int WithLoadedConfig(const ap::app::Flags& flags, Run run, std::optional<ap::app
     return kBadUsage;
   }
   if (use)
-    if (auto ok = ap::app::CheckDataDir(config->data_dir, *use); !ok) {
+    if (auto ok = ap::app::CheckDataDir(*config, *use); !ok) {
       std::fprintf(stderr, "aipassport: %s\n", ok.error().message.c_str());
       return kBadUsage;
     }

@@ -8,7 +8,6 @@
 #include "vault/sealing.hpp"
 #include "record/audit_trail.hpp"
 #include "record/record_json.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::app {
 namespace {
@@ -99,7 +98,7 @@ int RunRecordCommand(const Config& config, const RecordCommand& command) {
   auto to = TimeOption(command.to, "to");
   if (!to) return Fail(to.error().message);
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   if (command.what == "activity" && command.action == "export") return ExportActivity(**store, command, *from, *to);
   if (command.what == "activity" && command.action == "prune") {

@@ -14,7 +14,6 @@
 #include "core/ids.hpp"
 #include "core/time.hpp"
 #include "crypto/password.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::app {
 namespace {
@@ -76,7 +75,7 @@ Result<std::string> NewPasswordHash(bool from_stdin) {
 
 int ManageUsers(const Config& config, const UserCommand& command) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   if (command.action == "list") {
     auto owners = (*store)->Identity().ListOwners();

@@ -14,7 +14,6 @@
 #include "app/users.hpp"
 #include "core/ids.hpp"
 #include "proxy/providers.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "vault/sealing.hpp"
 
 namespace ap::app {
@@ -171,7 +170,7 @@ Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store
 
 int ManageVault(const Config& config, const VaultCommand& command) {
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = store::OpenSqliteStore(config.data_dir / "aipassport.db");
+  auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   if (auto made = EnsureOperatorAccount(**store, SystemClock()()); !made) return Fail(made.error().message);
   if (command.action == "add") return Add(config, **store, command);

@@ -17,4 +17,14 @@ void GrantCache::Put(Grant grant) {
   if (!slot || slot->record.version <= entry->record.version) slot = std::move(entry);
 }
 
+void GrantCache::Forget(const std::string& id) {
+  std::unique_lock lock(mutex_);
+  grants_.erase(id);
+}
+
+void GrantCache::Clear() {
+  std::unique_lock lock(mutex_);
+  grants_.clear();
+}
+
 }  // namespace ap::domain

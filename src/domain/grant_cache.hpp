@@ -1,8 +1,8 @@
 #pragma once
 // Parsed grants kept in memory so the proxy does not read and parse the store on every call.
 // The store stays the truth: every change the API makes goes to the store first, then here, in
-// the same call; and each proxied call is still counted by the store, which refuses a grant that
-// is no longer approved.
+// the same call; changes other brokers make arrive through cluster::ChangeFollower; and each
+// proxied call is still counted by the store, which refuses a grant that is no longer approved.
 // Thread-safety: all methods may be called from any thread.
 
 #include <memory>
@@ -20,6 +20,9 @@ class GrantCache {
   // Keeps whichever of the cached and the given grant has the higher version, so a slow reader
   // cannot put back a grant that a revocation has already replaced.
   void Put(Grant grant);
+  // Drops one grant, or all: the next call reads them from the store again.
+  void Forget(const std::string& id);
+  void Clear();
 
  private:
   mutable std::shared_mutex mutex_;

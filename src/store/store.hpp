@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "store/change_store.hpp"
 #include "store/grant_store.hpp"
 #include "store/identity_store.hpp"
 #include "store/key_store.hpp"
@@ -30,6 +31,7 @@ class Store {
   virtual KeyStore& Keys() = 0;
   virtual ActivityStore& Activity() = 0;
   virtual AuditStore& Audit() = 0;
+  virtual ChangeStore& Changes() = 0;
 
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;

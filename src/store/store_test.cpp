@@ -3,16 +3,20 @@
 #include "store/store.hpp"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <algorithm>
+#include <cctype>
 #include <functional>
+#include <optional>
 #include <set>
 #include <tuple>
 #include <thread>
 
+#include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::store {
@@ -36,14 +40,49 @@ GrantRecord PendingGrant(const std::string& id, UnixSeconds at, std::optional<in
   return g;
 }
 
-// Opens, or reopens, the store kept under a directory.
+// Opens, or reopens, the store kept under a directory (SQLite: a file in it; PostgreSQL: a schema
+// named after it); `drop` removes what the tests left.
 struct StoreFactory {
   const char* name;
   std::function<std::unique_ptr<Store>(const std::filesystem::path& dir)> open;
+  std::function<void(const std::filesystem::path& dir)> drop = [](const std::filesystem::path&) {};
 };
+
+void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
+
+// The cluster scripts/with-postgres.sh started (make test always does).
+std::optional<std::string> PostgresUrl() {
+  const char* url = std::getenv("AIPASSPORT_TEST_DATABASE_URL");
+  if (!url || !*url) return std::nullopt;
+  return std::string(url);
+}
+
+std::string SchemaFor(const std::filesystem::path& dir) {
+  std::string name = "t_" + dir.filename().string().substr(std::string("ap-store-").size());
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  return name;
+}
+
+void OnPostgres(const std::string& statement) {
+  PGconn* conn = PQconnectdb(PostgresUrl()->c_str());
+  PGresult* result = PQexec(conn, statement.c_str());
+  ASSERT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  PQclear(result);
+  PQfinish(conn);
+}
+
+std::unique_ptr<Store> OpenPostgres(const std::filesystem::path& dir) {
+  std::string schema = SchemaFor(dir);
+  OnPostgres("CREATE SCHEMA IF NOT EXISTS " + schema);
+  std::string url = *PostgresUrl();
+  url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("options=-csearch_path%3D") + schema;
+  return OpenPostgresStore(url).value();
+}
 
 const StoreFactory kStoreFactories[] = {
     {"Sqlite", [](const std::filesystem::path& dir) { return OpenSqliteStore(dir / "aipassport.db").value(); }},
+    {"Postgres", OpenPostgres,
+     [](const std::filesystem::path& dir) { OnPostgres("DROP SCHEMA " + SchemaFor(dir) + " CASCADE"); }},
 };
 
 std::filesystem::path MakeTempDir() {
@@ -54,11 +93,17 @@ std::filesystem::path MakeTempDir() {
 class StoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
+    if (std::string_view(GetParam().name) == "Postgres" && !PostgresUrl()) {
+      if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+      GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+    }
     dir_ = MakeTempDir();
     store_ = Open();
   }
   void TearDown() override {
+    if (dir_.empty()) return;
     store_.reset();
+    GetParam().drop(dir_);
     std::filesystem::remove_all(dir_);
   }
   std::unique_ptr<Store> Open() { return GetParam().open(dir_); }

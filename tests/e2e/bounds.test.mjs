@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import * as jose from 'jose';
-import { BIN, nodeCall, startBroker, tempDir } from './harness.mjs';
+import { BIN, nodeCall, startBroker, tempDir, cliSync } from './harness.mjs';
 
 const PER_ADDRESS = 20;  // api::Throttles::kDeviceAuthorizationsPerAddress, per minute
 const PER_CLIENT = 200;  // api::Throttles::kDeviceAuthorizationsPerClient, per minute
@@ -21,7 +21,7 @@ before(async () => {
   const dataDir = tempDir();
   apps = {};
   for (const name of ['cli', 'other']) {
-    const out = execFileSync(BIN, ['client', 'add', name, '--redirect-uri', 'http://127.0.0.1/callback',
+    const out = cliSync(['client', 'add', name, '--redirect-uri', 'http://127.0.0.1/callback',
       '--data-dir', dataDir]).toString();
     apps[name] = out.match(/client_id: (\S+)/)[1];
   }

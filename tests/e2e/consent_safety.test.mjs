@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { BIN, startBroker, startMock, call, nodeCall, tempDir, SCOPES } from './harness.mjs';
+import { BIN, startBroker, startMock, call, nodeCall, tempDir, SCOPES, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let broker, browser, attacker, attackerUrl, verifiedClient;
@@ -41,9 +41,9 @@ async function grantRequest(b, body) {
 
 before(async () => {
   const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  execFileSync(BIN, ['user', 'add', 'olga', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
-  const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+  cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  cliSync(['user', 'add', 'olga', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  const out = cliSync(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
     '--home-url', 'https://notes.example', '--data-dir', dataDir]).toString();
   verifiedClient = out.match(/client_id: (\S+)/)[1];
   broker = await startBroker({ mock: await startMock(), dataDir, env: { AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION: 'true' } });

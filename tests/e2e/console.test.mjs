@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { BIN, startBroker, startMock, call, tempDir } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ERIN_KEY = 'sk-erin-own-openai-key-7Qx9';  // the only key the emulation accepts
@@ -55,7 +55,7 @@ const costlyChat = () => call(broker.url, 'POST', '/proxy/chat', {
 
 before(async () => {
   const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
   // Erin may not spend the environment's keys: her calls must go out with the key she adds on the Keys page.
   broker = await startBroker({ mock: await startMock(['--accept-key', ERIN_KEY]), dataDir,
     env: { AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '' } });

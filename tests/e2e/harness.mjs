@@ -28,10 +28,30 @@ export function tempDir() {
   return d;
 }
 
+// With AIPASSPORT_E2E_STORE=postgres, each data directory gets its own schema in the test cluster
+// (scripts/with-postgres.sh), and every broker and command run on that directory uses it.
+const schemas = new Map();
+export function databaseUrlFor(dataDir) {
+  if (!schemas.has(dataDir)) {
+    const base = process.env.AIPASSPORT_TEST_DATABASE_URL;
+    if (!base) throw new Error('AIPASSPORT_TEST_DATABASE_URL is not set: run under scripts/with-postgres.sh');
+    const schema = `e2e_${process.pid}_${schemas.size + 1}`;
+    execFileSync('psql', [base, '-qXc', `CREATE SCHEMA ${schema}`]);
+    schemas.set(dataDir, `${base}${base.includes('?') ? '&' : '?'}options=-csearch_path%3D${schema}`);
+  }
+  return schemas.get(dataDir);
+}
+
+function withStore(args, env) {
+  const at = args.indexOf('--data-dir');
+  if (process.env.AIPASSPORT_E2E_STORE !== 'postgres' || at < 0 || env.AIPASSPORT_DATABASE_URL !== undefined) return env;
+  return { ...env, AIPASSPORT_DATABASE_URL: databaseUrlFor(args[at + 1]) };
+}
+
 // Runs `aipassport <args>` until it prints its URL; resolves to { url, output, proc, stop() }.
 export function start(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...withStore(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(proc);
     let output = '';
     const timer = setTimeout(() => reject(new Error(`no URL within 10 s from ${args.join(' ')}:\n${output}`)), 10000);
@@ -66,9 +86,14 @@ export function start(args, env = {}) {
   });
 }
 
+// execFileSync of `aipassport <args>`, on the store its --data-dir uses.
+export function cliSync(args, options = {}) {
+  return execFileSync(BIN, args, { ...options, env: withStore(args, options.env ?? process.env) });
+}
+
 export function run(args, env = {}) {
   return new Promise((resolve) => {
-    execFile(BIN, args, { env: { PATH: process.env.PATH, ...env } }, (error, stdout, stderr) =>
+    execFile(BIN, args, { env: { PATH: process.env.PATH, ...withStore(args, env) } }, (error, stdout, stderr) =>
       resolve({ code: error ? error.code : 0, stdout, stderr }));
   });
 }

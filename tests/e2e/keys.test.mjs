@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as jose from 'jose';
-import { BIN, startMock, startBroker, approvedGrant, call, chatBody, SCOPES } from './harness.mjs';
+import { BIN, startMock, startBroker, approvedGrant, call, chatBody, SCOPES, cliSync } from './harness.mjs';
 
 async function eventually(probe, what, ms = 20000) {
   const deadline = Date.now() + ms;
@@ -24,7 +24,7 @@ test('keys rotate-signing: published at once, signing after the publish delay, o
   const first = await approvedGrant(broker, SCOPES.openai);
   const oldKid = kidOf(first.token);
 
-  const out = execFileSync(BIN, ['keys', 'rotate-signing', '--data-dir', broker.dataDir], { env: { PATH: process.env.PATH } }).toString();
+  const out = cliSync(['keys', 'rotate-signing', '--data-dir', broker.dataDir], { env: { PATH: process.env.PATH } }).toString();
   const newKid = out.match(/new signing key (\S+) is published now/)[1];
   assert.notEqual(newKid, oldKid);
 

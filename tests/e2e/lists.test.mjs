@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, startBroker, startMock, call, tempDir, SCOPES, chatBody } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, SCOPES, chatBody, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ROOMY = { AIPASSPORT_GRANT_REQUESTS_PER_ADDRESS_PER_MINUTE: '100000', AIPASSPORT_GRANT_REQUESTS_MAX_WAITING: '100000' };
@@ -102,7 +102,7 @@ test('GET /grants pages newest first with limit and Link rel="next"; a walk sees
 test('a signed-in owner\'s pages hold only their grants and the waiting requests; the owner token sees all', async () => {
   const dataDir = tempDir();
   for (const name of ['alice', 'bob'])
-    execFileSync(BIN, ['user', 'add', name, '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: { PATH: process.env.PATH } });
+    cliSync(['user', 'add', name, '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: { PATH: process.env.PATH } });
   const b = await startBroker({ mock, dataDir, env: ROOMY });
   const alice = await signIn(b, 'alice');
   const bob = await signIn(b, 'bob');

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { execFileSync } from 'node:child_process';
-import { BIN, nodeCall, startBroker, startMock, tempDir, testCa } from './harness.mjs';
+import { BIN, nodeCall, startBroker, startMock, tempDir, testCa, cliSync } from './harness.mjs';
 
 // fetch for a client library, trusting only `ca`.
 export function caFetchFor(ca) {
@@ -82,10 +82,10 @@ export async function oauthBroker(apps, env = {}) {
   const ca = testCa(tempDir());
   const cert = ca.makeCert('broker', 'IP:127.0.0.1');
   const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
   const registered = {};
   for (const [name, flags] of Object.entries(apps)) {
-    const out = execFileSync(BIN, ['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
+    const out = cliSync(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/callback',
       '--data-dir', dataDir, ...flags]).toString();
     registered[name] = { client_id: out.match(/client_id: (\S+)/)[1],
       secret: out.match(/client_secret \(shown once, keep it secret\): (\S+)/)?.[1] };

@@ -2,13 +2,13 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, startBroker, startMock, call, tempDir, testCa, nodeCall } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, testCa, nodeCall, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let dataDir, broker;
 
 function user(args, input) {
-  return execFileSync(BIN, ['user', ...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH } }).toString();
+  return cliSync(['user', ...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH } }).toString();
 }
 
 async function get(path, cookie) {
@@ -204,7 +204,7 @@ test('each owner sees and changes only their own grants; the admin token sees al
 test('the consent screen shows a request in plain words, escaped, and approves exactly what the owner narrowed it to', async () => {
   const mock = await startMock();
   const b = await startBroker({ mock, dataDir: tempDir() });
-  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', b.dataDir], { input: `${PASSWORD}\n` });
+  cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', b.dataDir], { input: `${PASSWORD}\n` });
   const saved = broker;
   broker = b;  // the helpers talk to `broker`
   try {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, startBroker, startMock, approvedGrant, call, run, tempDir, SCOPES, chatBody } from './harness.mjs';
+import { BIN, startBroker, startMock, approvedGrant, call, run, tempDir, SCOPES, chatBody, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 
@@ -251,7 +251,7 @@ test('retention: rows older than activity.retention_days are pruned at start and
 test('each signed-in owner sees only their own grants\' activity and audit records; the owner token sees all', async () => {
   const dataDir = tempDir();
   for (const name of ['alice', 'bob'])
-    execFileSync(BIN, ['user', 'add', name, '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: { PATH: process.env.PATH } });
+    cliSync(['user', 'add', name, '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: { PATH: process.env.PATH } });
   const b = await startBroker({ mock, dataDir });
   const signIn = async (username, password = PASSWORD) => {
     const page = await fetch(`${b.url}/login`);
@@ -342,7 +342,7 @@ test('the audit trail names grant and token events, ends the broker did not caus
   assert.equal(trail.find((r) => r.kind === 'grant.exhausted').actor, 'broker');
   await b.stop();
 
-  const cli = (args, input) => execFileSync(BIN, [...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH } }).toString();
+  const cli = (args, input) => cliSync([...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH } }).toString();
   cli(['user', 'add', 'carol', '--password-stdin'], `${PASSWORD}\n`);
   cli(['user', 'passwd', 'carol', '--password-stdin'], `${PASSWORD} 2\n`);
   const clientId = cli(['client', 'add', 'Tool', '--redirect-uri', 'http://127.0.0.1/cb']).match(/client_id: (\S+)/)[1];

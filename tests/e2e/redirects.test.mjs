@@ -5,7 +5,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { BIN, call, run, startBroker, nodeCall, tempDir } from './harness.mjs';
+import { BIN, call, run, startBroker, nodeCall, tempDir, cliSync } from './harness.mjs';
 import { hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REGISTERED = 'http://127.0.0.1/callback';
@@ -133,7 +133,7 @@ test('finding 2: such redirect URIs cannot be registered by the command, dynamic
     assert.equal(form.status, 400, uri);
     assert.match(form.text, /Not registered: /, uri);
   }
-  const list = execFileSync(BIN, ['client', 'list', '--data-dir', broker.dataDir]).toString();
+  const list = cliSync(['client', 'list', '--data-dir', broker.dataDir]).toString();
   assert.ok(!list.includes('Evil'), 'nothing was registered');
 });
 
@@ -173,7 +173,7 @@ function assertHome(res, what) {
 
 before(async () => {
   const dataDir = tempDir();
-  execFileSync(BIN, ['user', 'add', 'alice', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
+  cliSync(['user', 'add', 'alice', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
   plain = await startBroker({ dataDir });
 });
 

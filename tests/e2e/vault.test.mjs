@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, execFile } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, KEYS, startBroker, startMock, call, chatBody, mockStats, tempDir, run } from './harness.mjs';
+import { BIN, KEYS, startBroker, startMock, call, chatBody, mockStats, tempDir, run, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ALICE_KEY = 'sk-a1-7Hq2Lw9Zp4XcTu6Mn';
@@ -22,7 +22,7 @@ before(async () => {
 after(async () => { await mock.stop(); });
 
 function cli(dataDir, args, input, env = {}) {
-  return execFileSync(BIN, [...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH, ...env } }).toString();
+  return cliSync([...args, '--data-dir', dataDir], { input, env: { PATH: process.env.PATH, ...env } }).toString();
 }
 
 function addUsers(dataDir, ...names) {

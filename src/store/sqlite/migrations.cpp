@@ -205,6 +205,16 @@ CREATE INDEX grants_newest ON grants(created_at, id);
 CREATE INDEX grants_by_owner_newest ON grants(owner_id, created_at, id);
 CREATE INDEX grants_undecided_newest ON grants(created_at, id) WHERE owner_id IS NULL AND status = 'pending';
 )sql"},
+    // 12 was never used; 14 and 15 belong to other changes.
+    {16, "the change feed every broker on the database follows", R"sql(
+CREATE TABLE changes (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  subject TEXT NOT NULL
+);
+CREATE INDEX changes_by_at ON changes(at);
+)sql"},
 };
 
 }  // namespace

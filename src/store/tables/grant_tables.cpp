@@ -1,5 +1,7 @@
 #include "store/tables/grant_tables.hpp"
 
+#include "store/tables/change_tables.hpp"
+
 namespace ap::store::tables {
 
 using sql::kConstraint;
@@ -44,9 +46,9 @@ std::string GrantPageSql(const GrantQuery& query) {
       query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
   std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
   if (!query.owner_id) return "SELECT " + kGrantColumns + " FROM grants WHERE 1 = 1" + waiting + keyset + order;
-  std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ")";
+  std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ") AS mine";
   std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
-                          waiting + keyset + order + ")";
+                          waiting + keyset + order + ") AS undecided";
   return "SELECT " + kGrantColumns + " FROM grants WHERE id IN (" + mine + " UNION ALL " + undecided + ")" + order;
 }
 
@@ -131,17 +133,20 @@ Result<std::vector<GrantRecord>> GrantTables::ListApprovedGrants() {
 }
 
 Result<GrantRecord> GrantTables::UpdateGrant(const GrantRecord& g) {
-  Query q(db_.Prepare(kUpdateGrant));
-  q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
-  q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
-  q.Bind(g.key_label).Bind(g.id).Bind(g.version);
-  if (q.Step() != kDone) return db_.DbError("update grant");
-  if (db_.Changes() == 0) {
-    auto current = GetGrant(g.id);
-    if (!current) return current.error();
-    return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
-  }
-  return GetGrant(g.id);
+  return db_.InTransaction([&]() -> Result<GrantRecord> {
+    Query q(db_.Prepare(kUpdateGrant));
+    q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
+    q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
+    q.Bind(g.key_label).Bind(g.id).Bind(g.version);
+    if (q.Step() != kDone) return db_.DbError("update grant");
+    if (db_.Changes() == 0) {
+      auto current = GetGrant(g.id);
+      if (!current) return current.error();
+      return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
+    }
+    if (auto told = AppendChange(db_, "grant", g.id); !told) return told.error();
+    return GetGrant(g.id);
+  });
 }
 
 Status GrantTables::AdoptOwnerlessGrants(std::string_view owner_id) {

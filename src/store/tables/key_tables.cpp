@@ -31,7 +31,7 @@ const std::string kRewrapKey =
 const std::string kGetVersion = "SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'vault.version'";
 const std::string kBumpVersion =
     "INSERT INTO settings (key, value) VALUES ('vault.version', '1') "
-    "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)";
+    "ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(settings.value AS BIGINT) + 1 AS TEXT)";
 const std::string kAddAuditKey = "INSERT INTO settings (key, value) VALUES ('vault.audit_key', ?) ON CONFLICT DO NOTHING";
 const std::string kGetAuditKey = "SELECT value FROM settings WHERE key = 'vault.audit_key'";
 const std::string kSetAuditKey = "UPDATE settings SET value = ? WHERE key = 'vault.audit_key'";

@@ -14,7 +14,7 @@ namespace {
 
 const std::string kAddLease =
     "INSERT INTO leases (grant_id, node_id, micros, requests) VALUES (?, ?, ?, ?) ON CONFLICT (grant_id, node_id) "
-    "DO UPDATE SET micros = micros + excluded.micros, requests = requests + excluded.requests";
+    "DO UPDATE SET micros = leases.micros + excluded.micros, requests = leases.requests + excluded.requests";
 const std::string kShrinkLease =
     "UPDATE leases SET micros = CASE WHEN micros > ?1 THEN micros - ?1 ELSE 0 END, "
     "requests = CASE WHEN requests > ?2 THEN requests - ?2 ELSE 0 END WHERE grant_id = ?3 AND node_id = ?4";
@@ -24,11 +24,11 @@ const std::string kAddUsage =
     "INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
     "audio_milliseconds, cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (grant_id, day, model) DO UPDATE SET "
-    "requests = requests + excluded.requests, input_tokens = input_tokens + excluded.input_tokens, "
-    "cached_input_tokens = cached_input_tokens + excluded.cached_input_tokens, "
-    "output_tokens = output_tokens + excluded.output_tokens, "
-    "audio_milliseconds = audio_milliseconds + excluded.audio_milliseconds, "
-    "cost_micros = cost_micros + excluded.cost_micros";
+    "requests = usage.requests + excluded.requests, input_tokens = usage.input_tokens + excluded.input_tokens, "
+    "cached_input_tokens = usage.cached_input_tokens + excluded.cached_input_tokens, "
+    "output_tokens = usage.output_tokens + excluded.output_tokens, "
+    "audio_milliseconds = usage.audio_milliseconds + excluded.audio_milliseconds, "
+    "cost_micros = usage.cost_micros + excluded.cost_micros";
 const std::string kSettleGrant =
     "UPDATE grants SET spent_micros = spent_micros + ?, usage_count = usage_count + ? WHERE id = ? "
     "RETURNING spent_micros, budget_micros";

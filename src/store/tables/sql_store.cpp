@@ -1,5 +1,6 @@
 #include "store/tables/sql_store.hpp"
 
+#include "store/tables/change_tables.hpp"
 #include "store/tables/grant_tables.hpp"
 #include "store/tables/identity_tables.hpp"
 #include "store/tables/key_tables.hpp"
@@ -28,7 +29,8 @@ class SqlStore final : public Store {
         oauth_(*db_),
         keys_(*db_),
         activity_(*db_),
-        audit_(*db_) {}
+        audit_(*db_),
+        changes_(*db_) {}
 
   GrantStore& Grants() override { return grants_; }
   MeteringStore& Metering() override { return metering_; }
@@ -37,6 +39,7 @@ class SqlStore final : public Store {
   KeyStore& Keys() override { return keys_; }
   ActivityStore& Activity() override { return activity_; }
   AuditStore& Audit() override { return audit_; }
+  ChangeStore& Changes() override { return changes_; }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     Query q(db_->Prepare(kGetSetting));
@@ -63,6 +66,7 @@ class SqlStore final : public Store {
   tables::KeyTables keys_;
   tables::ActivityTables activity_;
   tables::AuditTables audit_;
+  tables::ChangeTables changes_;
 };
 
 }  // namespace

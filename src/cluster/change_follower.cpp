@@ -1,0 +1,55 @@
+#include "cluster/change_follower.hpp"
+
+#include "domain/grant.hpp"
+
+namespace ap::cluster {
+namespace {
+
+constexpr int64_t kBatch = 1000;
+constexpr int64_t kPruneEveryPolls = 300;
+
+}  // namespace
+
+Status ChangeFollower::Start() {
+  auto last = store_.Changes().LastChange();
+  if (!last) return last.error();
+  last_seq_ = *last;
+  return {};
+}
+
+Status ChangeFollower::Apply(const store::ChangeRecord& change) {
+  if (change.kind != "grant") return {};  // a kind this broker does not cache
+  auto record = store_.Grants().GetGrant(change.subject);
+  if (!record) return record.error().code == Errc::kNotFound ? Status{} : Status(record.error());
+  auto grant = domain::GrantFromRecord(std::move(*record));
+  if (!grant) {
+    grants_.Forget(change.subject);  // a grant that no longer parses is not served from memory
+    return {};
+  }
+  grants_.Put(std::move(*grant));
+  return {};
+}
+
+Result<int64_t> ChangeFollower::Poll() {
+  if (++polls_ % kPruneEveryPolls == 0)
+    if (auto pruned = store_.Changes().PruneChanges(SystemNow() - kKeepSeconds); !pruned) return pruned.error();
+  auto first = store_.Changes().FirstChange();
+  if (!first) return first.error();
+  if (*first > last_seq_ + 1) {
+    // Changes this broker never saw were pruned: whatever it holds may be stale.
+    grants_.Clear();
+  }
+  int64_t applied = 0;
+  for (;;) {
+    auto changes = store_.Changes().ChangesAfter(last_seq_, kBatch);
+    if (!changes) return changes.error();
+    for (const auto& change : *changes) {
+      if (auto done = Apply(change); !done) return done.error();
+      last_seq_ = change.seq;
+      ++applied;
+    }
+    if (static_cast<int64_t>(changes->size()) < kBatch) return applied;
+  }
+}
+
+}  // namespace ap::cluster

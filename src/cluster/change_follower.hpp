@@ -1,0 +1,36 @@
+#pragma once
+// Keeps this broker's grant cache in step with what other brokers (and the CLI) change in the
+// shared database: it reads the change feed (store/change_store.hpp) and reloads each grant that
+// changed, so a revocation made on any node refuses the next call on this one.
+// Thread-safety: Start and Poll run on the store thread, one at a time.
+
+#include <cstdint>
+
+#include "core/error.hpp"
+#include "domain/grant_cache.hpp"
+#include "store/store.hpp"
+
+namespace ap::cluster {
+
+class ChangeFollower {
+ public:
+  // How long changes are kept: a broker paused longer than this forgets its cache instead.
+  static constexpr int64_t kKeepSeconds = 3600;
+
+  ChangeFollower(store::Store& store, domain::GrantCache& grants) : store_(store), grants_(grants) {}
+
+  // Starts after the newest change. Call it before the cache is first filled.
+  Status Start();
+  // Applies the changes made since the last call; returns how many it applied.
+  Result<int64_t> Poll();
+
+ private:
+  Status Apply(const store::ChangeRecord& change);
+
+  store::Store& store_;
+  domain::GrantCache& grants_;
+  int64_t last_seq_ = 0;
+  int64_t polls_ = 0;
+};
+
+}  // namespace ap::cluster

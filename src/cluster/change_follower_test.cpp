@@ -1,0 +1,97 @@
+#include "cluster/change_follower.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "domain/grant.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::cluster {
+namespace {
+
+// Two brokers on one database: `here` follows what `there` changes.
+class ChangeFollowerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ap-follow-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    there_ = store::OpenSqliteStore(dir_ / "aipassport.db").value();
+    here_ = store::OpenSqliteStore(dir_ / "aipassport.db").value();
+  }
+  void TearDown() override {
+    here_.reset();
+    there_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  store::GrantRecord Approved(const std::string& id) {
+    store::GrantRecord g;
+    g.id = id;
+    g.request_id = "req-" + id;
+    g.app_name = "App";
+    g.app_url = "https://app.example";
+    g.reason = "because";
+    g.scope_json = R"({"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"]})";
+    g.created_at = 100;
+    g.request_secret_hash = "h";
+    EXPECT_TRUE(there_->Grants().CreateGrantRequest({g.request_id, "App", "https://app.example", g.scope_json, "because", 100}, g));
+    g = there_->Grants().GetGrant(id).value();
+    g.status = store::GrantStatus::kApproved;
+    g.approved_at = 100;
+    return there_->Grants().UpdateGrant(g).value();
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> there_, here_;
+};
+
+TEST_F(ChangeFollowerTest, ARevocationOnAnotherBrokerReachesTheCache) {
+  auto grant = Approved("g1");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g1").value()).value());
+  EXPECT_EQ(follower.Poll().value(), 0);
+
+  grant.status = store::GrantStatus::kRevoked;
+  grant.revoked_at = 200;
+  ASSERT_TRUE(there_->Grants().UpdateGrant(grant));
+  EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kApproved);  // not yet followed
+  EXPECT_EQ(follower.Poll().value(), 1);
+  EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kRevoked);
+  EXPECT_EQ(follower.Poll().value(), 0);  // each change is applied once
+}
+
+TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {
+  Approved("g1");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  EXPECT_EQ(follower.Poll().value(), 0);
+  EXPECT_EQ(cache.Find("g1"), nullptr);
+}
+
+TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesForgetsItsCache) {
+  auto grant = Approved("g1");
+  Approved("g2");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  for (const char* id : {"g1", "g2"}) cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant(id).value()).value());
+  for (int i = 0; i < 3; ++i) {
+    grant.notes = "edit " + std::to_string(i);
+    grant = there_->Grants().UpdateGrant(grant).value();
+  }
+  // Everything but the newest change is pruned before this broker looks.
+  ASSERT_TRUE(there_->Changes().PruneChanges(SystemNow() + 10));
+  EXPECT_EQ(there_->Changes().FirstChange().value(), there_->Changes().LastChange().value());
+  EXPECT_EQ(follower.Poll().value(), 1);
+  ASSERT_NE(cache.Find("g1"), nullptr);  // the newest change reloaded it...
+  EXPECT_EQ(cache.Find("g1")->record.notes, std::optional<std::string>("edit 2"));
+  EXPECT_EQ(cache.Find("g2"), nullptr);  // ...and the rest will be read from the store again
+}
+
+}  // namespace
+}  // namespace ap::cluster

@@ -1,0 +1,38 @@
+#pragma once
+// The change feed: a durable, ordered list of what changed (a grant revoked, approved, denied,
+// its limits edited), which every broker on the same database follows to refresh its caches.
+// Writers append to it in the transaction that makes the change; followers read what came after
+// the last change they saw. Methods block on I/O: call them on the store thread.
+// Thread-safety: an implementation is used by one thread at a time.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/time.hpp"
+
+namespace ap::store {
+
+struct ChangeRecord {
+  int64_t seq = 0;      // increasing in the order the changes were committed
+  UnixSeconds at = 0;
+  std::string kind;     // "grant"
+  std::string subject;  // what changed: the grant's id
+};
+
+class ChangeStore {
+ public:
+  virtual ~ChangeStore() = default;
+
+  // The newest change's seq (0 when there is none): a follower starting now reads after it.
+  virtual Result<int64_t> LastChange() = 0;
+  // The oldest change still kept (0 when there is none): a follower behind it missed some.
+  virtual Result<int64_t> FirstChange() = 0;
+  // Oldest first, at most `limit`, those after `after_seq`.
+  virtual Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) = 0;
+  // Forgets changes made before `before`, except the newest.
+  virtual Status PruneChanges(UnixSeconds before) = 0;
+};
+
+}  // namespace ap::store

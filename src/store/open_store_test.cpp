@@ -1,0 +1,105 @@
+#include "store/open_store.hpp"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <cstdlib>
+
+#include "store/postgres/connection.hpp"
+
+namespace ap::store {
+namespace {
+
+TEST(DatabaseUrl, EmptyMeansTheSqliteFileInTheDataDirectory) {
+  auto target = ParseDatabaseUrl("", "/var/lib/aipassport/aipassport.db").value();
+  EXPECT_EQ(target.backend, Backend::kSqlite);
+  EXPECT_EQ(target.location, "/var/lib/aipassport/aipassport.db");
+}
+
+TEST(DatabaseUrl, SqliteTakesThreeSlashesAndAnAbsolutePath) {
+  auto target = ParseDatabaseUrl("sqlite:///srv/ap/broker.db", "unused").value();
+  EXPECT_EQ(target.backend, Backend::kSqlite);
+  EXPECT_EQ(target.location, "/srv/ap/broker.db");
+  for (const char* bad : {"sqlite://relative.db", "sqlite://", "sqlite:///"})
+    EXPECT_FALSE(ParseDatabaseUrl(bad, "unused")) << bad;
+}
+
+TEST(DatabaseUrl, PostgresUrlsAreHandedToLibpq) {
+  for (const char* url : {"postgresql://ap:pw@db.internal:5432/ap", "postgres://db/ap", "postgresql:///ap?host=/run"}) {
+    auto target = ParseDatabaseUrl(url, "unused").value();
+    EXPECT_EQ(target.backend, Backend::kPostgres);
+    EXPECT_EQ(target.location, url);
+  }
+}
+
+TEST(DatabaseUrl, AnUnknownSchemeIsNamedWithoutItsPassword) {
+  auto bad = ParseDatabaseUrl("mysql://root:hunter2@db/ap", "unused");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("expected postgresql://"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("mysql://root:***@db/ap"), std::string::npos);
+  EXPECT_EQ(bad.error().message.find("hunter2"), std::string::npos);
+}
+
+TEST(DatabaseUrl, RedactionHidesEveryPassword) {
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:s3cret@h:5432/db"), "postgresql://ap:***@h:5432/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?user=ap&password=s3cret&sslmode=require"),
+            "postgresql://h/db?user=ap&password=***&sslmode=require");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://ap@h/db"), "postgresql://ap@h/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?x=a@b:c"), "postgresql://h/db?x=a@b:c");
+}
+
+TEST(Postgres, PlaceholdersAreNumbered) {
+  EXPECT_EQ(postgres::NumberPlaceholders("SELECT a FROM t WHERE b = ? AND c = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = $2");
+  EXPECT_EQ(postgres::NumberPlaceholders("WHERE (?2 IS NULL OR x > ?2) LIMIT ?10"),
+            "WHERE ($2 IS NULL OR x > $2) LIMIT $10");
+}
+
+TEST(Postgres, AnUnreachableDatabaseIsAClearErrorWithoutThePassword) {
+  // Port 1 on loopback: nothing listens there.
+  auto store = OpenStore({Backend::kPostgres, "postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2"});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, Errc::kUnavailable);
+  EXPECT_NE(store.error().message.find("postgresql://ap:***@127.0.0.1:1/ap"), std::string::npos) << store.error().message;
+  EXPECT_NE(store.error().message.find("cannot reach PostgreSQL"), std::string::npos) << store.error().message;
+  EXPECT_EQ(store.error().message.find("hunter2"), std::string::npos);
+}
+
+TEST(Postgres, AMalformedUrlIsRefusedWithoutThePassword) {
+  auto store = OpenStore({Backend::kPostgres, "postgresql://ap:hun%zzter2@127.0.0.1:1/ap"});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().message.find("hun%zzter2"), std::string::npos) << store.error().message;
+  EXPECT_EQ(store.error().message.find("hunter2"), std::string::npos) << store.error().message;
+}
+
+// The cluster scripts/with-postgres.sh started (make test always does).
+const char* TestDatabase() {
+  const char* url = std::getenv("AIPASSPORT_TEST_DATABASE_URL");
+  return url && *url ? url : nullptr;
+}
+
+TEST(Postgres, RefusesADatabaseFromANewerVersion) {
+  if (!TestDatabase()) {
+    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+  }
+  std::string schema = "t_newer_" + std::to_string(::getpid());
+  auto run = [](const std::string& statement) {
+    PGconn* conn = PQconnectdb(TestDatabase());
+    PGresult* result = PQexec(conn, statement.c_str());
+    EXPECT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+    PQclear(result);
+    PQfinish(conn);
+  };
+  run("CREATE SCHEMA " + schema);
+  std::string url = std::string(TestDatabase()) + "&options=-csearch_path%3D" + schema;
+  ASSERT_TRUE(OpenStore({Backend::kPostgres, url}));
+  run("INSERT INTO " + schema + ".schema_version VALUES (999, 'future', 0)");
+  auto reopened = OpenStore({Backend::kPostgres, url});
+  run("DROP SCHEMA " + schema + " CASCADE");
+  ASSERT_FALSE(reopened);
+  EXPECT_NE(reopened.error().message.find("newer than this aipassport knows"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ap::store

@@ -1,0 +1,210 @@
+#include "store/postgres/connection.hpp"
+
+#include <charconv>
+#include <cstring>
+
+namespace ap::store::postgres {
+namespace {
+
+constexpr Oid kInt8 = 20;
+constexpr Oid kText = 25;
+constexpr Oid kBytea = 17;
+
+Oid TypeOf(const sql::Param& p) {
+  switch (p.type) {
+    case sql::Param::Type::kInt:
+      return kInt8;
+    case sql::Param::Type::kBlob:
+      return kBytea;
+    case sql::Param::Type::kText:
+      return kText;
+  }
+  return kText;
+}
+
+struct ResultClear {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using PgResult = std::unique_ptr<PGresult, ResultClear>;
+
+// libpq's message without its trailing newline; it names what failed, not the values bound.
+std::string MessageOf(PGconn* conn, const PGresult* result) {
+  std::string text = result ? PQresultErrorMessage(result) : PQerrorMessage(conn);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  if (text.empty()) text = "unknown error";
+  return text;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The rows of one statement, all fetched (a store statement reads at most a page).
+class ResultRows final : public sql::Rows {
+ public:
+  ResultRows(PgResult result, int status) : result_(std::move(result)), status_(status) {}
+
+  int Next() override {
+    if (status_ != sql::kRow) return status_;
+    if (++row_ < PQntuples(result_.get())) return sql::kRow;
+    status_ = sql::kDone;
+    return status_;
+  }
+  bool IsNull(int col) const override { return PQgetisnull(result_.get(), row_, col) != 0; }
+  std::string Text(int col) const override {
+    return std::string(PQgetvalue(result_.get(), row_, col),
+                       static_cast<size_t>(PQgetlength(result_.get(), row_, col)));
+  }
+  // bytea arrives in text form as "\x" and hex digits.
+  std::string Blob(int col) const override {
+    std::string hex = Text(col);
+    std::string bytes;
+    if (hex.size() < 2 || hex[0] != '\\' || hex[1] != 'x') return bytes;
+    bytes.reserve((hex.size() - 2) / 2);
+    for (size_t i = 2; i + 1 < hex.size(); i += 2) {
+      int hi = HexDigit(hex[i]), lo = HexDigit(hex[i + 1]);
+      if (hi < 0 || lo < 0) return {};
+      bytes.push_back(static_cast<char>(hi * 16 + lo));
+    }
+    return bytes;
+  }
+  // Integers, and sums (numeric in PostgreSQL) of them, arrive as decimal text.
+  int64_t Int(int col) const override {
+    const char* p = PQgetvalue(result_.get(), row_, col);
+    int64_t v = 0;
+    std::from_chars(p, p + std::strlen(p), v);
+    return v;
+  }
+
+ private:
+  PgResult result_;
+  int status_;
+  int row_ = -1;
+};
+
+// What a failed statement's SQLSTATE means to a caller: class 23 is a constraint.
+int FailureOf(const PGresult* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  if (state && std::strncmp(state, "23", 2) == 0) return sql::kConstraint;
+  return sql::kError;
+}
+
+}  // namespace
+
+std::string NumberPlaceholders(const std::string& sql) {
+  std::string out;
+  out.reserve(sql.size() + 16);
+  int next = 0;
+  for (size_t i = 0; i < sql.size(); ++i) {
+    if (sql[i] != '?') {
+      out += sql[i];
+      continue;
+    }
+    out += '$';
+    if (i + 1 < sql.size() && sql[i + 1] >= '0' && sql[i + 1] <= '9') continue;  // ?N keeps its number
+    out += std::to_string(++next);
+  }
+  return out;
+}
+
+Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
+  Conn conn(PQconnectdb(url.c_str()));
+  if (!conn) return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: out of memory");
+  if (PQstatus(conn.get()) != CONNECTION_OK)
+    return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: " + MessageOf(conn.get(), nullptr));
+  auto c = std::unique_ptr<Connection>(new Connection(std::move(conn)));
+  // Notices (e.g. "relation already exists, skipping") are not errors; keep them out of stderr.
+  PQsetNoticeProcessor(c->conn_.get(), [](void*, const char*) {}, nullptr);
+  if (auto set = c->Exec("SET TIME ZONE 'UTC'"); !set) return set.error();
+  return c;
+}
+
+bool Connection::Usable() {
+  if (PQstatus(conn_.get()) == CONNECTION_OK) return true;
+  if (in_transaction_) return false;  // what the transaction wrote is gone: it must fail, not go on without
+  PQreset(conn_.get());
+  prepared_.clear();
+  return PQstatus(conn_.get()) == CONNECTION_OK;
+}
+
+void Connection::Finished(int64_t changes, std::string error) {
+  changes_ = changes;
+  last_error_ = std::move(error);
+}
+
+std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::vector<sql::Param>& params) {
+  std::vector<Oid> types;
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+  std::vector<std::string> numbers;
+  numbers.reserve(params.size());
+  std::string key = sql + '\x1f';
+  for (const auto& p : params) {
+    types.push_back(TypeOf(p));
+    key += static_cast<char>('0' + static_cast<int>(p.type));
+    const char* value = nullptr;
+    int length = 0;
+    if (!p.null && p.type == sql::Param::Type::kInt) {
+      numbers.push_back(std::to_string(p.number));
+      value = numbers.back().c_str();
+    } else if (!p.null) {
+      value = p.text.data();
+      length = static_cast<int>(p.text.size());
+    }
+    values.push_back(value);
+    lengths.push_back(length);
+    formats.push_back(p.type == sql::Param::Type::kBlob ? 1 : 0);
+  }
+  auto fail = [&](PGresult* raw) {
+    PgResult result(raw);
+    Finished(0, MessageOf(conn_.get(), result.get()));
+    return std::make_unique<ResultRows>(std::move(result), FailureOf(result.get()));
+  };
+  if (!Usable()) return fail(nullptr);
+  auto it = prepared_.find(key);
+  if (it == prepared_.end()) {
+    std::string name = "s" + std::to_string(prepared_.size() + 1);
+    PgResult made(PQprepare(conn_.get(), name.c_str(), NumberPlaceholders(sql).c_str(),
+                            static_cast<int>(types.size()), types.data()));
+    if (PQresultStatus(made.get()) != PGRES_COMMAND_OK) return fail(made.release());
+    it = prepared_.emplace(std::move(key), std::move(name)).first;
+  }
+  PgResult result(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(values.size()), values.data(),
+                                 lengths.data(), formats.data(), 0));
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) return fail(result.release());
+  int64_t changes = 0;
+  const char* tuples = PQcmdTuples(result.get());
+  std::from_chars(tuples, tuples + std::strlen(tuples), changes);
+  Finished(changes, {});
+  return std::make_unique<ResultRows>(std::move(result), sql::kRow);
+}
+
+Status Connection::Exec(const char* sql) {
+  std::string_view text(sql);
+  bool ends = text == "COMMIT" || text == "ROLLBACK";
+  if (text.starts_with("BEGIN")) in_transaction_ = true;
+  if (!Usable()) {
+    if (ends) in_transaction_ = false;
+    return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), nullptr));
+  }
+  PgResult result(PQexec(conn_.get(), sql));
+  if (ends) in_transaction_ = false;
+  ExecStatusType status = PQresultStatus(result.get());
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), result.get()));
+  // A COMMIT of a transaction a failed statement aborted answers "ROLLBACK" without an error.
+  if (text == "COMMIT" && std::string_view(PQcmdStatus(result.get())) != "COMMIT")
+    return MakeError(Errc::kUnavailable, "database error: the transaction was rolled back");
+  return {};
+}
+
+Error Connection::DbError(const char* what) {
+  std::string message = last_error_.empty() ? MessageOf(conn_.get(), nullptr) : last_error_;
+  return MakeError(Errc::kUnavailable, std::string("database error (") + what + "): " + message);
+}
+
+}  // namespace ap::store::postgres

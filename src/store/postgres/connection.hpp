@@ -1,0 +1,53 @@
+#pragma once
+// The PostgreSQL connection (libpq): statements are prepared once per connection, their `?`
+// placeholders rewritten to `$N`; a connection that broke is re-established on the next
+// statement outside a transaction.
+// Thread-safety: one thread at a time (a store worker).
+
+#include <libpq-fe.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "store/sql/connection.hpp"
+
+namespace ap::store::postgres {
+
+struct ConnClose {
+  void operator()(PGconn* c) const { PQfinish(c); }
+};
+using Conn = std::unique_ptr<PGconn, ConnClose>;
+
+// `?` becomes `$1`, `$2`... in order; `?N` becomes `$N`. (Our SQL has no `?` inside literals.)
+std::string NumberPlaceholders(const std::string& sql);
+
+class Connection final : public sql::Connection {
+ public:
+  // Connects to `url` (any libpq URI). The error names the problem, never the password.
+  static Result<std::unique_ptr<Connection>> Open(const std::string& url);
+
+  sql::Dialect dialect() const override { return sql::Dialect::kPostgres; }
+  std::unique_ptr<sql::Rows> Run(const std::string& sql, const std::vector<sql::Param>& params) override;
+  Status Exec(const char* sql) override;
+  int64_t Changes() override { return changes_; }
+  Error DbError(const char* what) override;
+  Status Begin() override { return Exec("BEGIN"); }
+  Status BeginSnapshot() override { return Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
+
+  // Called by a statement's rows when it finished: what it changed, or why it failed.
+  void Finished(int64_t changes, std::string error);
+
+ private:
+  explicit Connection(Conn conn) : conn_(std::move(conn)) {}
+  // Reconnects a broken connection (outside a transaction); its prepared statements are gone.
+  bool Usable();
+
+  Conn conn_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
+  bool in_transaction_ = false;
+  int64_t changes_ = 0;
+  std::string last_error_;
+};
+
+}  // namespace ap::store::postgres
