@@ -27,7 +27,7 @@ unit:
 
 e2e:
 	cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error
-	cd tests/e2e && AIPASSPORT_BIN=$(abspath $(BUILD))/src/aipassport node --test --test-concurrency=1
+	cd tests/e2e && AIPASSPORT_BIN=$(abspath $(BUILD))/src/aipassport ../../scripts/with-postgres.sh node --test --test-concurrency=1
 
 # The official OpenAI, Anthropic and Gemini SDKs against the broker and the emulation.
 clients:
