@@ -174,6 +174,31 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, json::object{{"status", "ok"}, {"service", "aipassport-broker"}});
   }
 
+  // Ready to serve behind a balancer: the database answers and its schema is the one this broker
+  // knows (provider keys are loaded before the broker listens). 503 with the reason otherwise.
+  awaitable<Response> Ready(Request&, const PathParams&) {
+    struct Schema {
+      int64_t at = 0;
+      int64_t known = 0;
+    };
+    auto check = [](store::Store& s) -> Result<Schema> {
+      auto at = s.SchemaVersion();
+      if (!at) return at.error();
+      return Schema{*at, s.KnownSchemaVersion()};
+    };
+    auto schema = co_await OnStore(ctx_, std::move(check));
+    if (!schema)
+      co_return Json(StatusCode::service_unavailable,
+                     json::object{{"status", "unavailable"}, {"reason", "database: " + schema.error().message}});
+    if (schema->at != schema->known)
+      co_return Json(StatusCode::service_unavailable,
+                     json::object{{"status", "unavailable"},
+                                  {"reason", "the database is at schema version " + std::to_string(schema->at) +
+                                                 " and this broker knows " + std::to_string(schema->known) +
+                                                 ": upgrade the brokers or run `aipassport db migrate`"}});
+    co_return Json(StatusCode::ok, json::object{{"status", "ready"}, {"schemaVersion", schema->at}});
+  }
+
   awaitable<Response> Jwks(Request&, const PathParams&) {
     Response res = Json(StatusCode::ok, ctx_.tokens.Keys()->Jwks());
     res.set(http::bhttp::field::cache_control, "public, max-age=300");
@@ -575,6 +600,7 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   auto api = std::make_shared<ReferenceApi>(ctx);
   using V = http::Verb;
   router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
+  router.Add(V::get, "/ready", Bind<&ReferenceApi::Ready>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
   router.Add(V::post, "/grant-requests", http::BindMethod<&ReferenceApi::CreateGrantRequest>(api));
   router.Add(V::post, "/grant-requests/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::DenyWaiting>>(api));

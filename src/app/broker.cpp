@@ -503,8 +503,10 @@ int RunBroker(const Config& config) {
     if (e) spdlog::error("the record keeper stopped");
   });
 
-  ctx.public_url = UrlOf(server.LocalEndpoint(), server.ServesTls());
-  telemetry::Announce("aipassport broker listening on " + ctx.public_url);
+  std::string listening = UrlOf(server.LocalEndpoint(), server.ServesTls());
+  ctx.public_url = config.public_url.empty() ? listening : config.public_url;
+  telemetry::Announce("aipassport broker listening on " + listening);
+  if (ctx.public_url != listening) telemetry::Announce("apps reach it at " + ctx.public_url);
   std::string data_dir = std::filesystem::weakly_canonical(config.data_dir).string();
   telemetry::Announce("data directory: " + data_dir);
   if (new_master_key)

@@ -153,6 +153,19 @@ Apply SharedWith() {
   };
 }
 
+// An http(s) origin, without a path: the broker serves at the root of it.
+Apply PublicUrl() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    while (v.ends_with('/')) v.remove_suffix(1);
+    auto url = http::ParseBaseUrl(v);
+    if (!url) return Bad(std::string(source) + ": " + url.error().message);
+    if (!url->path_prefix.empty())
+      return Bad(std::string(source) + " must be a scheme, host and port only (the broker serves at the root)");
+    c.public_url = std::string(v);
+    return {};
+  };
+}
+
 // A database URL the store can open (its message never shows the password).
 Apply DatabaseUrl() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
@@ -168,6 +181,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
       {"AIPASSPORT_DATA_DIR", "data_dir", Text(&Config::data_dir)},
       {"AIPASSPORT_DATABASE_URL", "database_url", DatabaseUrl()},
+      {"AIPASSPORT_PUBLIC_URL", "public_url", PublicUrl()},
       {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},
       {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
       {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},

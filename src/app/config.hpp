@@ -27,6 +27,9 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::filesystem::path data_dir = "./data";
   std::string database_url;  // empty: <data_dir>/aipassport.db (see store/open_store.hpp)
+  // The URL apps use (a balancer's, shared by every broker behind it): DPoP proofs' htu, OAuth
+  // metadata and redirects. Empty: the URL this broker listens on.
+  std::string public_url;
   size_t body_limit_bytes = 1 << 20;
   int64_t token_ttl_seconds = 3600;
   std::string issuer = "aipassport-broker";

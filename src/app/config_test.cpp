@@ -97,6 +97,31 @@ TEST(Config, RefusesBadValuesWithTheirSource) {
   std::remove(flags.config_file->c_str());
 }
 
+TEST(Config, TheDatabaseAndThePublicUrl) {
+  auto defaults = LoadConfig({}, FakeEnv({})).value();
+  EXPECT_EQ(defaults.database_url, "");
+  EXPECT_EQ(defaults.public_url, "");
+  auto env = LoadConfig({}, FakeEnv({{"AIPASSPORT_DATABASE_URL", "postgresql://ap:pw@db/ap"},
+                                     {"AIPASSPORT_PUBLIC_URL", "https://ai.example.com/"}}))
+                 .value();
+  EXPECT_EQ(env.database_url, "postgresql://ap:pw@db/ap");
+  EXPECT_EQ(env.public_url, "https://ai.example.com");
+  std::string file = WriteToml("database_url = \"sqlite:///srv/ap/broker.db\"\npublic_url = \"http://127.0.0.1:8080\"\n");
+  auto from_file = LoadConfig({std::nullopt, std::nullopt, file}, FakeEnv({})).value();
+  EXPECT_EQ(from_file.database_url, "sqlite:///srv/ap/broker.db");
+  EXPECT_EQ(from_file.public_url, "http://127.0.0.1:8080");
+
+  auto bad_db = LoadConfig({}, FakeEnv({{"AIPASSPORT_DATABASE_URL", "mysql://root:hunter2@db/ap"}}));
+  ASSERT_FALSE(bad_db);
+  EXPECT_NE(bad_db.error().message.find("AIPASSPORT_DATABASE_URL"), std::string::npos);
+  EXPECT_EQ(bad_db.error().message.find("hunter2"), std::string::npos);
+  for (const char* bad : {"https://ai.example.com/broker", "ftp://ai.example.com", "https://ai.example.com/?x=1"}) {
+    auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_PUBLIC_URL", bad}}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("AIPASSPORT_PUBLIC_URL"), std::string::npos);
+  }
+}
+
 TEST(Config, ParsesListenAddresses) {
   EXPECT_EQ(ParseListen("127.0.0.1:8080")->port, 8080);
   EXPECT_EQ(ParseListen("[::1]:0")->host, "::1");

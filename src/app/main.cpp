@@ -7,6 +7,7 @@
 #include "app/broker.hpp"
 #include "app/clients.hpp"
 #include "app/config.hpp"
+#include "app/db_commands.hpp"
 #include "app/record_commands.hpp"
 #include "app/users.hpp"
 #include "app/vault_commands.hpp"
@@ -153,6 +154,12 @@ int main(int argc, char** argv) {
       ->required();
   AddDataDirOptions(vault_rotate, vault_flags);
   vault_rotate->callback([&vault_command] { vault_command.action = "rotate-master"; });
+  ap::app::Flags db_flags;
+  auto* db = cli.add_subcommand("db", "The database (SQLite file or PostgreSQL)");
+  db->require_subcommand(1);
+  auto* db_migrate = db->add_subcommand("migrate", "Bring the database's schema up to this aipassport's");
+  AddDataDirOptions(db_migrate, db_flags);
+
   ap::app::Flags record_flags;
   ap::app::RecordCommand record_command;
   auto* activity = cli.add_subcommand("activity", "The record of proxied calls");
@@ -192,6 +199,7 @@ int main(int argc, char** argv) {
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken, DataUse::kNeedsDatabase);
+  if (db_migrate->parsed()) return WithConfig(db_flags, &ap::app::MigrateDatabase, DataUse::kMayCreateDatabase);
   if (rotate->parsed()) return WithConfig(keys_flags, &ap::app::RotateSigningKey, DataUse::kNeedsDatabase);
   if (client->parsed())
     return WithLoadedConfig(

@@ -33,6 +33,10 @@ class Store {
   virtual AuditStore& Audit() = 0;
   virtual ChangeStore& Changes() = 0;
 
+  // The schema version the database is at, and the newest this aipassport knows.
+  virtual Result<int64_t> SchemaVersion() = 0;
+  virtual int64_t KnownSchemaVersion() const = 0;
+
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;
 };

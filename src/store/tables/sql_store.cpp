@@ -21,8 +21,9 @@ const std::string kPutSetting =
 
 class SqlStore final : public Store {
  public:
-  explicit SqlStore(std::unique_ptr<sql::Connection> db)
+  SqlStore(std::unique_ptr<sql::Connection> db, int64_t known_version)
       : db_(std::move(db)),
+        known_version_(known_version),
         grants_(*db_),
         metering_(*db_, grants_),
         identity_(*db_),
@@ -40,6 +41,9 @@ class SqlStore final : public Store {
   ActivityStore& Activity() override { return activity_; }
   AuditStore& Audit() override { return audit_; }
   ChangeStore& Changes() override { return changes_; }
+
+  Result<int64_t> SchemaVersion() override { return sql::SchemaVersion(*db_); }
+  int64_t KnownSchemaVersion() const override { return known_version_; }
 
   Result<std::optional<std::string>> GetSetting(std::string_view key) override {
     Query q(db_->Prepare(kGetSetting));
@@ -59,6 +63,7 @@ class SqlStore final : public Store {
 
  private:
   std::unique_ptr<sql::Connection> db_;
+  int64_t known_version_;
   tables::GrantTables grants_;
   tables::MeteringTables metering_;
   tables::IdentityTables identity_;
@@ -74,7 +79,7 @@ class SqlStore final : public Store {
 Result<std::unique_ptr<Store>> OpenSqlStore(std::unique_ptr<sql::Connection> db,
                                             std::span<const sql::Migration> migrations) {
   if (auto migrated = sql::Migrate(*db, migrations); !migrated) return migrated.error();
-  return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(db)));
+  return std::unique_ptr<Store>(std::make_unique<SqlStore>(std::move(db), migrations.back().version));
 }
 
 }  // namespace ap::store
