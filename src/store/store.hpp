@@ -168,7 +168,20 @@ struct GrantQuery {
   // Only unverified requests still waiting (pending, made after this time).
   std::optional<UnixSeconds> waiting_unverified_after;
   std::optional<GrantCursor> after;  // rows older than this one
+  // Instead of `after`: the `limit` rows just newer than this one (still listed newest first), for
+  // a page's "Newer" link.
+  std::optional<GrantCursor> before;
   int64_t limit = 500;
+};
+
+// The refresh tokens an OAuth client was given for a grant, one rotation chain (family) summed up.
+struct RefreshFamilyRecord {
+  std::string family_id;
+  std::string client_id;
+  UnixSeconds started_at = 0;                    // its first token
+  std::optional<UnixSeconds> last_refreshed_at;  // its latest use
+  std::optional<UnixSeconds> revoked_at;         // set once the family stopped working
+  int64_t tokens = 0;
 };
 
 class Store {
@@ -214,9 +227,15 @@ class Store {
   virtual Status AddEvent(const EventRecord& event) = 0;
   // Oldest first, at most `limit`, those after the event with id `after_id` (each has `id` set).
   virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) = 0;
+  // Newest first, at most `limit`, those before the event with id `before_id` when given.
+  virtual Result<std::vector<EventRecord>> ListRecentEvents(std::string_view grant_id,
+                                                            std::optional<int64_t> before_id, int64_t limit) = 0;
   // The grant's rows, by day then model, at most `limit`, those after (`day`, `model`) of `after`.
   virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
                                                      int64_t limit) = 0;
+  // The grant's rows from UTC day `from_day` ("2026-11-28") on, by day then model, at most `limit`.
+  virtual Result<std::vector<UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                         int64_t limit) = 0;
   // The sum of all the grant's rows (grant_id set, day and model empty).
   virtual Result<UsageRecord> TotalUsage(std::string_view grant_id) = 0;
   // kBadRequest "already exists" when the username is taken.
@@ -271,6 +290,8 @@ class Store {
   virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) = 0;
   // kNotFound for an unknown token.
   virtual Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) = 0;
+  // The grant's refresh token families, the latest started first, at most `limit`.
+  virtual Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) = 0;
   // Every token of the family stops working.
   virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
 

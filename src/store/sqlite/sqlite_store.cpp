@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "store/sqlite/connection.hpp"
@@ -31,11 +32,14 @@ constexpr const char* kGrantInsert = "INSERT INTO grants (" AP_GRANT_COLUMNS
 // from the cursor on: a page costs its own rows, not the rows before it. An owner's page merges
 // two index walks (their grants, and the requests no owner has decided), each at most a page long.
 // Parameters: ?1 owner id, ?2 waiting since, ?3 and ?4 the cursor, ?5 the limit.
+// With `before` the rows just newer than it come oldest first; ListGrantPage turns them around.
 std::string GrantPageSql(const GrantQuery& query) {
-  std::string keyset = query.after ? " AND (created_at, id) < (?3, ?4)" : "";
+  std::string keyset = query.before  ? " AND (created_at, id) > (?3, ?4)"
+                       : query.after ? " AND (created_at, id) < (?3, ?4)"
+                                     : "";
   std::string waiting =
       query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
-  std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
+  std::string order = query.before ? " ORDER BY created_at, id LIMIT ?5" : " ORDER BY created_at DESC, id DESC LIMIT ?5";
   if (!query.owner_id) return std::string("SELECT ") + kGrantColumns + " FROM grants WHERE 1" + waiting + keyset + order;
   std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ")";
   std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
@@ -168,8 +172,9 @@ class SqliteStore final : public Store {
   Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) override {
     Query q(Prepare(GrantPageSql(query)));
     q.Bind(query.owner_id).Bind(query.waiting_unverified_after);
-    if (query.after)
-      q.Bind(query.after->created_at).Bind(query.after->id);
+    std::optional<GrantCursor> cursor = query.before ? query.before : query.after;
+    if (cursor)
+      q.Bind(cursor->created_at).Bind(cursor->id);
     else
       q.Bind(std::optional<int64_t>()).Bind(std::optional<int64_t>());
     q.Bind(query.limit);
@@ -177,6 +182,7 @@ class SqliteStore final : public Store {
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadGrant(q));
     if (rc != SQLITE_DONE) return DbError("list grants");
+    if (query.before) std::reverse(out.begin(), out.end());
     return out;
   }
 
@@ -255,6 +261,19 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  Result<std::vector<EventRecord>> ListRecentEvents(std::string_view grant_id, std::optional<int64_t> before_id,
+                                                    int64_t limit) override {
+    Query q(Prepare("SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ?1 AND (?2 IS NULL OR id < ?2) "
+                    "ORDER BY id DESC LIMIT ?3"));
+    q.Bind(grant_id).Bind(before_id).Bind(limit);
+    std::vector<EventRecord> out;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW)
+      out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
+    if (rc != SQLITE_DONE) return DbError("list events");
+    return out;
+  }
+
   Result<OwnerRecord> OneOwner(const std::string& sql, std::string_view key) {
     Query q(Prepare(sql));
     q.Bind(key);
@@ -292,6 +311,21 @@ class SqliteStore final : public Store {
     else
       q.Bind(std::optional<std::string>()).Bind(std::optional<std::string>());
     q.Bind(limit);
+    std::vector<UsageRecord> rows;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW)
+      rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                                 q.Int(6), q.Int(7)});
+    if (rc != SQLITE_DONE) return DbError("list usage");
+    return rows;
+  }
+
+  Result<std::vector<UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                 int64_t limit) override {
+    Query q(
+        Prepare("SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
+                "cost_micros FROM usage WHERE grant_id = ? AND day >= ? ORDER BY day, model LIMIT ?"));
+    q.Bind(grant_id).Bind(from_day).Bind(limit);
     std::vector<UsageRecord> rows;
     int rc;
     while ((rc = q.Step()) == SQLITE_ROW)
@@ -524,6 +558,19 @@ class SqliteStore final : public Store {
     if (rc == SQLITE_DONE) return MakeError(Errc::kNotFound, "No such refresh token");
     if (rc != SQLITE_ROW) return DbError("read refresh token");
     return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Text(5)};
+  }
+
+  Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) override {
+    Query q(Prepare("SELECT family_id, MIN(client_id), MIN(created_at), MAX(used_at), MAX(revoked_at), COUNT(*) "
+                    "FROM refresh_tokens WHERE grant_id = ? GROUP BY family_id ORDER BY MIN(created_at) DESC, "
+                    "family_id LIMIT ?"));
+    q.Bind(grant_id).Bind(limit);
+    std::vector<RefreshFamilyRecord> out;
+    int rc;
+    while ((rc = q.Step()) == SQLITE_ROW)
+      out.push_back(RefreshFamilyRecord{q.Text(0), q.Text(1), q.Int(2), q.OptInt(3), q.OptInt(4), q.Int(5)});
+    if (rc != SQLITE_DONE) return DbError("list refresh families");
+    return out;
   }
 
   Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override {
