@@ -11,6 +11,7 @@
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
+#include "domain/token_service.hpp"
 #include "http/exchange.hpp"
 
 namespace ap::api {
@@ -25,6 +26,8 @@ class CallActivity {
   CallActivity& operator=(const CallActivity&) = delete;
 
   void SetGrant(const domain::Grant& grant);
+  // The access token the call presented; its last use is recorded with the row.
+  void SetToken(const domain::TokenClaims& claims);
   void SetModel(std::string model) { row_.model = std::move(model); }
   // The broker refused the call (or ended its stream) with `error`.
   void Refused(const Error& error);

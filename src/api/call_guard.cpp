@@ -29,10 +29,11 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContex
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                         const http::Request& request,
-                                                                        std::shared_ptr<const domain::Grant>* known) {
+                                                                        std::shared_ptr<const domain::Grant>* known,
+                                                                        domain::TokenClaims* claims) {
   auto presented = http::AccessToken(request);
   if (!presented) co_return presented.error();
-  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop, known);
+  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop, known, claims);
 }
 
 namespace {
@@ -61,9 +62,11 @@ Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::st
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, const http::Request& request,
                                                                        std::string_view token, bool dpop,
-                                                                       std::shared_ptr<const domain::Grant>* known) {
+                                                                       std::shared_ptr<const domain::Grant>* known,
+                                                                       domain::TokenClaims* verified) {
   auto claims = ctx.tokens.Verify(token);
   if (!claims) co_return claims.error();
+  if (verified) *verified = *claims;
   if (auto possessed = CheckPossession(ctx, request, token, dpop, *claims); !possessed) co_return possessed.error();
   auto grant = co_await CachedGrant(ctx, claims->grant_id);
   if (!grant) {

@@ -10,6 +10,7 @@
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
+#include "domain/token_service.hpp"
 #include "http/message.hpp"
 #include "proxy/providers.hpp"
 
@@ -21,13 +22,15 @@ boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std:
 // The grant of a delegated token, if the token is valid and the grant usable now. A token bound to
 // a DPoP key (cnf.jkt) is accepted only as `Authorization: DPoP` (`dpop`) with a proof of `request`
 // signed by that key; an unbound one only as a bearer token. `known`, when given, is set to the
-// token's grant even when it is not usable now (revoked, expired, used up), for the activity record.
+// token's grant even when it is not usable now (revoked, expired, used up), for the activity record;
+// `claims`, when given, to the token's verified claims (its jti and lifetime, for its last use).
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(
     BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
-    std::shared_ptr<const domain::Grant>* known = nullptr);
+    std::shared_ptr<const domain::Grant>* known = nullptr, domain::TokenClaims* claims = nullptr);
 // The same for the request's `Authorization: Bearer` or `Authorization: DPoP` token.
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(
-    BrokerContext& ctx, const http::Request& request, std::shared_ptr<const domain::Grant>* known = nullptr);
+    BrokerContext& ctx, const http::Request& request, std::shared_ptr<const domain::Grant>* known = nullptr,
+    domain::TokenClaims* claims = nullptr);
 
 // The provider to call, if the grant allows `capability` with `model`.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,

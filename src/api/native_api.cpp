@@ -144,8 +144,10 @@ class NativeCall {
     auto credential = AppCredential(req_);
     if (!credential) co_return Refuse(credential.error());
     std::shared_ptr<const domain::Grant> known;
-    auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop, &known);
+    domain::TokenClaims claims;
+    auto grant = co_await AuthorizeToken(ctx_, req_, credential->token, credential->dpop, &known, &claims);
     if (known) activity_.SetGrant(*known);
+    if (!claims.jti.empty()) activity_.SetToken(claims);
     if (!grant) co_return Refuse(grant.error());
     grant_ = *grant;
     if (grant_->scope.provider != provider_.name)

@@ -42,11 +42,11 @@ Result<int64_t> PageLimit(std::string_view target, int64_t fallback, int64_t max
 }
 
 // The cursor is "<created_at>.<id>" in base64url: opaque to clients, so its form may change.
-Result<std::optional<store::GrantCursor>> GrantCursorParam(std::string_view target) {
-  auto text = QueryParam(target, "cursor");
+Result<std::optional<store::GrantCursor>> GrantCursorParam(std::string_view target, const std::string& name) {
+  auto text = QueryParam(target, name);
   if (!text) return text.error();
   if (!*text) return std::optional<store::GrantCursor>();
-  auto invalid = Invalid("cursor", "Expected the cursor of a previous page's Link: rel=\"next\"");
+  auto invalid = Invalid(name, "Expected the cursor of a previous page's Link: rel=\"next\"");
   auto decoded = Base64UrlDecode(**text);
   if (!decoded) return invalid;
   size_t dot = decoded->find('.');
@@ -57,7 +57,11 @@ Result<std::optional<store::GrantCursor>> GrantCursorParam(std::string_view targ
 }
 
 std::string GrantCursorText(const store::GrantRecord& last) {
-  return Base64UrlEncode(std::to_string(last.created_at) + "." + last.id);
+  return GrantCursorText(store::GrantCursor{last.created_at, last.id});
+}
+
+std::string GrantCursorText(const store::GrantCursor& at) {
+  return Base64UrlEncode(std::to_string(at.created_at) + "." + at.id);
 }
 
 std::string NextLink(std::string_view path, int64_t limit, std::string_view cursor) {

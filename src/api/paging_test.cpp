@@ -39,5 +39,45 @@ TEST(NextLink, IsAnRfc8288LinkToTheNextPage) {
   EXPECT_EQ(NextLink("/grants", 50, "abc"), "</grants?limit=50&cursor=abc>; rel=\"next\"");
 }
 
+TEST(ShapePage, FirstPageKeepsTheNewestAndSaysWhetherOlderRowsFollow) {
+  auto full = ShapePage<int>({9, 8, 7, 6}, 3, false, false);
+  EXPECT_EQ(full.rows, (std::vector<int>{9, 8, 7}));
+  EXPECT_TRUE(full.older);
+  EXPECT_FALSE(full.newer);
+  auto exact = ShapePage<int>({9, 8, 7}, 3, false, false);
+  EXPECT_EQ(exact.rows, (std::vector<int>{9, 8, 7}));
+  EXPECT_FALSE(exact.older) << "no dead Older link when the rows end with the page";
+}
+
+TEST(ShapePage, PastAnOlderCursorThereAreNewerRows) {
+  auto page = ShapePage<int>({6, 5}, 3, false, true);
+  EXPECT_EQ(page.rows, (std::vector<int>{6, 5}));
+  EXPECT_FALSE(page.older);
+  EXPECT_TRUE(page.newer);
+}
+
+TEST(ShapePage, PastANewerCursorTheExtraRowIsTheNewest) {
+  auto middle = ShapePage<int>({9, 8, 7, 6}, 3, true, true);
+  EXPECT_EQ(middle.rows, (std::vector<int>{8, 7, 6})) << "the rows just newer than the cursor";
+  EXPECT_TRUE(middle.newer);
+  EXPECT_TRUE(middle.older);
+  auto first = ShapePage<int>({9, 8, 7}, 3, true, true);
+  EXPECT_EQ(first.rows, (std::vector<int>{9, 8, 7}));
+  EXPECT_FALSE(first.newer) << "back at the newest rows";
+}
+
+TEST(GrantCursor, ReadsANamedParameter) {
+  store::GrantRecord last;
+  last.created_at = 1764500000;
+  last.id = "g1";
+  auto cursor = GrantCursorParam("/?newer=" + GrantCursorText(last), "newer").value();
+  ASSERT_TRUE(cursor);
+  EXPECT_EQ(cursor->id, "g1");
+  EXPECT_FALSE(GrantCursorParam("/?newer=" + GrantCursorText(last)).value()) << "cursor is another parameter";
+  auto bad = GrantCursorParam("/?newer=zzz", "newer");
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().field_errors.at(0).field, "newer");
+}
+
 }  // namespace
 }  // namespace ap::api

@@ -521,8 +521,10 @@ class ReferenceApi {
       return http::ErrorResponse(e);
     };
     std::shared_ptr<const domain::Grant> known;
-    auto grant = co_await AuthorizeBearer(ctx_, req, &known);
+    domain::TokenClaims claims;
+    auto grant = co_await AuthorizeBearer(ctx_, req, &known, &claims);
     if (known) activity.SetGrant(*known);
+    if (!claims.jti.empty()) activity.SetToken(claims);
     if (!grant) co_return refuse(grant.error());
     auto chat = proxy::ParseChatRequest(req.body());
     if (!chat) co_return refuse(chat.error());

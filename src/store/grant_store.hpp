@@ -75,6 +75,9 @@ struct GrantQuery {
   // Only unverified requests still waiting (pending, made after this time).
   std::optional<UnixSeconds> waiting_unverified_after;
   std::optional<GrantCursor> after;  // rows older than this one
+  // Instead of `after`: the `limit` rows just newer than this one (still listed newest first), for
+  // a page's "Newer" link.
+  std::optional<GrantCursor> before;
   int64_t limit = 500;
 };
 

@@ -76,9 +76,15 @@ class MeteringStore {
   virtual Status AddEvent(const EventRecord& event) = 0;
   // Oldest first, at most `limit`, those after the event with id `after_id` (each has `id` set).
   virtual Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) = 0;
+  // Newest first, at most `limit`, those before the event with id `before_id` when given.
+  virtual Result<std::vector<EventRecord>> ListRecentEvents(std::string_view grant_id,
+                                                            std::optional<int64_t> before_id, int64_t limit) = 0;
   // The grant's rows, by day then model, at most `limit`, those after (`day`, `model`) of `after`.
   virtual Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
                                                      int64_t limit) = 0;
+  // The grant's rows from UTC day `from_day` ("2026-11-28") on, by day then model, at most `limit`.
+  virtual Result<std::vector<UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                         int64_t limit) = 0;
   // The sum of all the grant's rows (grant_id set, day and model empty).
   virtual Result<UsageRecord> TotalUsage(std::string_view grant_id) = 0;
 };

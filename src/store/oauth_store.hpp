@@ -49,6 +49,16 @@ struct RefreshTokenRecord {
   std::string jkt;  // the DPoP key it is bound to (public clients); empty: not bound
 };
 
+// The refresh tokens an OAuth client was given for a grant, one rotation chain (family) summed up.
+struct RefreshFamilyRecord {
+  std::string family_id;
+  std::string client_id;
+  UnixSeconds started_at = 0;                    // its first token
+  std::optional<UnixSeconds> last_refreshed_at;  // its latest use
+  std::optional<UnixSeconds> revoked_at;         // set once the family stopped working
+  int64_t tokens = 0;
+};
+
 class OAuthStore {
  public:
   virtual ~OAuthStore() = default;
@@ -84,6 +94,8 @@ class OAuthStore {
   virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) = 0;
   // kNotFound for an unknown token.
   virtual Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) = 0;
+  // The grant's refresh token families, the latest started first, at most `limit`.
+  virtual Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) = 0;
   // Every token of the family stops working.
   virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
 };

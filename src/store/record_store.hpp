@@ -35,6 +35,24 @@ struct ActivityRecord {
   std::optional<int64_t> ttft_ms;  // streams: until the first event reached the app
   bool streamed = false;
   std::string refusal;  // the error type when the broker refused the call; empty otherwise
+  // The access token the call presented (its jti and lifetime; empty when the call had none). Not
+  // kept in the row: AddActivity folds it into the token's last use (TokenUseRecord).
+  std::string token_id;
+  std::string client_id;
+  UnixSeconds token_issued_at = 0;
+  UnixSeconds token_expires_at = 0;
+};
+
+// One access token's use, as the calls that presented it were recorded.
+struct TokenUseRecord {
+  std::string token_id;  // the jti
+  std::string grant_id;
+  std::string client_id;  // empty for tokens of the reference's flow
+  UnixSeconds issued_at = 0;
+  UnixSeconds expires_at = 0;
+  UnixMillis first_used_at = 0;
+  UnixMillis last_used_at = 0;
+  int64_t calls = 0;
 };
 
 // Where a page of records ends: the next page starts after it.
@@ -52,6 +70,8 @@ struct ActivityQuery {
   std::optional<std::string> model;
   std::optional<int> status;
   std::optional<RecordCursor> after;  // newest first: rows older than this one
+  // Instead of `after`: the `limit` rows just newer than this one, still listed newest first.
+  std::optional<RecordCursor> before;
   int64_t limit = 100;
 };
 
@@ -69,14 +89,16 @@ struct ActivityTotal {
 class ActivityStore {
  public:
   virtual ~ActivityStore() = default;
-  // Inserts the rows in one transaction.
+  // Inserts the rows in one transaction, and in it notes each row's token as used at the row's time.
   virtual Status AddActivity(const std::vector<ActivityRecord>& rows) = 0;
+  // The grant's tokens that made calls, the latest used first, at most `limit`.
+  virtual Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) = 0;
   // Newest first (by `at`, then by id), at most `query.limit` rows.
   virtual Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) = 0;
   // The rows `query` selects (its cursor and limit aside), summed per app, model and bucket of
   // `bucket_ms` counted from `query.from` (which must be set); for the console's charts.
   virtual Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) = 0;
-  // Deletes the rows older than `before`; returns how many.
+  // Deletes the rows older than `before`, and the tokens last used before it; returns how many rows.
   virtual Result<int64_t> PruneActivity(UnixMillis before) = 0;
 };
 

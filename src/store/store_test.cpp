@@ -601,6 +601,91 @@ TEST_P(StoreTest, ActivityPrunesOnlyOldRows) {
   EXPECT_EQ(left[0].at, 300);
 }
 
+TEST_P(StoreTest, PagesGoBackToNewerRowsStillNewestFirst) {
+  for (int i = 0; i < 6; ++i) Create("g" + std::to_string(i), 1000 + i);
+  GrantQuery newer;
+  newer.before = GrantCursor{1001, "g1"};
+  newer.limit = 3;
+  std::vector<std::string> ids;
+  for (const auto& g : store_->Grants().ListGrantPage(newer).value()) ids.push_back(g.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"g4", "g3", "g2"})) << "the rows just newer than the cursor";
+
+  std::vector<ActivityRecord> rows;
+  for (int i = 0; i < 6; ++i) rows.push_back(Call(1000 + i * 10, "g1", "alice"));
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  auto all = store_->Activity().ListActivity(ActivityQuery{}).value();
+  ActivityQuery back;
+  back.before = RecordCursor{all[4].at, all[4].id};  // the second oldest
+  back.limit = 2;
+  auto page = store_->Activity().ListActivity(back).value();
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].at, 1030);
+  EXPECT_EQ(page[1].at, 1020);
+}
+
+TEST_P(StoreTest, RecentEventsAndUsageFromADayComeFromTheEndOfALongRecord) {
+  Approve(Create("g1", 100));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(store_->Metering().AddEvent({"g1", 100 + i, "budget_threshold", "{}"}));
+  auto newest = store_->Metering().ListRecentEvents("g1", std::nullopt, 2).value();
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].at, 104);
+  EXPECT_EQ(newest[1].at, 103);
+  auto older = store_->Metering().ListRecentEvents("g1", newest.back().id, 10).value();
+  ASSERT_EQ(older.size(), 3u);
+  EXPECT_EQ(older[0].at, 102);
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2025-01-01", "a", 1, 1, 0, 1, 0, 1},
+                                    {"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 5},
+                                    {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 7}}));
+  auto recent = store_->Metering().ListUsageFrom("g1", "2026-11-27", 10).value();
+  ASSERT_EQ(recent.size(), 2u) << "the first day of a long-lived grant is not read";
+  EXPECT_EQ(recent[0].day, "2026-11-27");
+  EXPECT_EQ(recent[1].cost_micros, 7);
+}
+
+TEST_P(StoreTest, AnActivityRowNotesItsTokensLastUse) {
+  auto a = Call(5000, "g1", "alice"), b = Call(9000, "g1", "alice"), c = Call(7000, "g1", "alice");
+  for (auto* r : {&a, &b}) {
+    r->token_id = "jti-1";
+    r->token_issued_at = 4;
+    r->token_expires_at = 3604;
+  }
+  c.token_id = "jti-2";
+  c.client_id = "notes-app";
+  ASSERT_TRUE(store_->Activity().AddActivity({a, b, c}));
+  auto d = Call(6000, "g1", "alice");  // a late batch from another broker
+  d.token_id = "jti-1";
+  ASSERT_TRUE(store_->Activity().AddActivity({d}));
+  auto uses = store_->Activity().ListTokenUses("g1", 10).value();
+  ASSERT_EQ(uses.size(), 2u);
+  EXPECT_EQ(uses[0].token_id, "jti-1");
+  EXPECT_EQ(uses[0].last_used_at, 9000) << "a late batch does not move the last use back";
+  EXPECT_EQ(uses[0].first_used_at, 5000);
+  EXPECT_EQ(uses[0].calls, 3);
+  EXPECT_EQ(uses[0].issued_at, 4);
+  EXPECT_EQ(uses[1].client_id, "notes-app");
+  EXPECT_TRUE(store_->Activity().ListTokenUses("g2", 10).value().empty());
+  EXPECT_EQ(store_->Activity().PruneActivity(8000).value(), 3);
+  uses = store_->Activity().ListTokenUses("g1", 10).value();
+  ASSERT_EQ(uses.size(), 1u) << "a token last used before the record's horizon goes with its calls";
+}
+
+TEST_P(StoreTest, RefreshFamiliesAreSummedPerGrant) {
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r3", "other", "g1", "app", 200, ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r4", "elsewhere", "g2", "app", 300, ""}));
+  ASSERT_TRUE(store_->OAuth().UseRefreshToken("r1", 120));
+  ASSERT_TRUE(store_->OAuth().RevokeRefreshFamily("other", 210));
+  auto families = store_->OAuth().ListRefreshFamilies("g1", 10).value();
+  ASSERT_EQ(families.size(), 2u);
+  EXPECT_EQ(families[0].family_id, "other");
+  EXPECT_EQ(families[0].revoked_at, 210);
+  EXPECT_EQ(families[1].started_at, 100);
+  EXPECT_EQ(families[1].last_refreshed_at, 120);
+  EXPECT_FALSE(families[1].revoked_at);
+  EXPECT_EQ(families[1].tokens, 2);
+}
+
 TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
   EXPECT_FALSE(store_->Audit().GetAuditHead().value());
   auto link = [](int64_t count) {

@@ -11,6 +11,7 @@
 #include "api/grant_changes.hpp"
 #include "api/key_api.hpp"
 #include "api/owner_session.hpp"
+#include "api/paging.hpp"
 #include "core/ids.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
@@ -32,10 +33,14 @@ namespace bhttp = http::bhttp;
 
 namespace {
 
-constexpr int64_t kMaxUsageRows = 5000;  // a grant's page reads at most this many usage rows...
-constexpr int64_t kMaxEvents = 500;      // ...and events
-constexpr int64_t kChartDays = 14;
-constexpr int64_t kRecentCalls = 20;
+constexpr int64_t kHomePage = 100;       // grants on a page of the home page, unless ?limit= says
+constexpr int64_t kMaxHomePage = 500;
+constexpr int64_t kMaxUsageRows = 5000;  // day-and-model rows a grant's charts draw at most
+constexpr int64_t kChartDays = 30;       // unless ?days= picks another of kChartChoices
+constexpr int64_t kChartChoices[] = {14, 30, 90};
+constexpr int64_t kRecentCalls = 20;     // a page of a grant's calls
+constexpr int64_t kEventsPage = 20;      // a page of its events
+constexpr int64_t kTokensShown = 10;     // its most recently used tokens, and its latest refresh families
 constexpr int64_t kLogPage = 100;
 constexpr int64_t kDay = 86400;
 constexpr int64_t kMaxDownload = 100'000;
@@ -230,7 +235,7 @@ std::vector<std::string> ShortDays(const std::vector<std::string>& days) {
 
 std::string CallRows(const std::vector<store::ActivityRecord>& rows, UnixSeconds now, bool with_app) {
   if (rows.empty()) return "<p class=\"muted\">No calls yet.</p>";
-  std::string html = "<div class=\"table-wrap\"><table class=\"calls\"><thead><tr><th>When</th>" +
+  std::string html = "<div class=\"table-wrap\"><table class=\"calls stack\"><thead><tr><th>When</th>" +
                      std::string(with_app ? "<th>App</th>" : "") +
                      "<th>Model</th><th>What</th><th>Status</th><th class=\"num\">Tokens in/out</th>"
                      "<th class=\"num\">Cost</th><th class=\"num\">Time</th></tr></thead><tbody>";
@@ -238,15 +243,67 @@ std::string CallRows(const std::vector<store::ActivityRecord>& rows, UnixSeconds
     UnixSeconds at = r.at / 1000;
     std::string status = std::to_string(r.status);
     if (!r.refusal.empty()) status += " " + r.refusal;
-    html += "<tr><td title=\"" + Escape(FormatIso8601Millis(r.at)) + "\">" + Escape(Relative(at, now)) + "</td>";
+    html += "<tr><td data-label=\"When\" title=\"" + Escape(FormatIso8601Millis(r.at)) + "\">" +
+            Escape(Relative(at, now)) + "</td>";
     if (with_app)
-      html += "<td><a href=\"/grants/" + Escape(r.grant_id) + "\">" + Escape(VisibleText(r.app_name)) + "</a></td>";
-    html += "<td>" + Escape(r.model) + "</td><td>" + Escape(r.capability) + (r.streamed ? " (streamed)" : "") +
-            "</td><td>" + Escape(status) + "</td><td class=\"num\">" + Count(r.input_tokens) + " / " +
-            Count(r.output_tokens) + "</td><td class=\"num\">" + Escape(Usd(r.cost_micros)) + "</td><td class=\"num\">" +
-            Count(r.latency_ms) + " ms</td></tr>";
+      html += "<td data-label=\"App\"><a href=\"/grants/" + Escape(r.grant_id) + "\">" +
+              Escape(VisibleText(r.app_name)) + "</a></td>";
+    html += "<td data-label=\"Model\">" + Escape(r.model) + "</td><td data-label=\"What\">" + Escape(r.capability) +
+            (r.streamed ? " (streamed)" : "") + "</td><td data-label=\"Status\">" + Escape(status) +
+            "</td><td class=\"num\" data-label=\"Tokens in/out\">" + Count(r.input_tokens) + " / " +
+            Count(r.output_tokens) + "</td><td class=\"num\" data-label=\"Cost\">" + Escape(Usd(r.cost_micros)) +
+            "</td><td class=\"num\" data-label=\"Time\">" + Count(r.latency_ms) + " ms</td></tr>";
   }
   return html + "</tbody></table></div>";
+}
+
+// A grant's access tokens by last use, and the refresh token families its OAuth clients hold. A
+// token is named by the start of its jti (an id, not the token), which no one can call with.
+std::string TokenRows(const std::vector<store::TokenUseRecord>& tokens,
+                      const std::vector<store::RefreshFamilyRecord>& families, UnixSeconds now) {
+  auto ago = [now](UnixSeconds at) {
+    return "<span title=\"" + Escape(When(at)) + "\">" + Escape(Relative(at, now)) + "</span>";
+  };
+  std::string html;
+  if (tokens.empty()) {
+    html += "<p class=\"muted\" id=\"no-tokens\">None of its access tokens has made a call yet.</p>";
+  } else {
+    size_t shown = std::min(tokens.size(), static_cast<size_t>(kTokensShown));
+    html += "<div class=\"table-wrap\"><table class=\"stack\" id=\"tokens-table\"><thead><tr><th>Access token</th>"
+            "<th>Issued</th><th>Expires</th><th>Last used</th><th class=\"num\">Calls</th></tr></thead><tbody>";
+    for (size_t i = 0; i < shown; ++i) {
+      const auto& t = tokens[i];
+      html += "<tr><td data-label=\"Access token\"><code>" + Escape(t.token_id.substr(0, 8)) + "…</code>" +
+              (t.client_id.empty() ? "" : " <span class=\"muted\">" + Escape(VisibleText(t.client_id)) + "</span>") +
+              "</td><td data-label=\"Issued\">" + ago(t.issued_at) + "</td><td data-label=\"Expires\">" +
+              (t.expires_at <= now ? "expired " : "") + ago(t.expires_at) + "</td><td data-label=\"Last used\">" +
+              ago(t.last_used_at / 1000) + "</td><td class=\"num\" data-label=\"Calls\">" + Count(t.calls) +
+              "</td></tr>";
+    }
+    html += "</tbody></table></div>";
+    if (tokens.size() > shown)
+      html += "<p class=\"muted\" id=\"tokens-cut\">The " + std::to_string(shown) +
+              " most recently used are shown; older tokens are left out.</p>";
+  }
+  html += "<p class=\"muted\">A token's use is recorded with its calls, within a few seconds. Revoking the grant "
+          "stops every one of its tokens.</p>";
+  if (families.empty()) return html;
+  size_t shown = std::min(families.size(), static_cast<size_t>(kTokensShown));
+  html += "<div class=\"table-wrap\"><table class=\"stack\" id=\"refresh-table\"><thead><tr><th>Sign-in of app</th>"
+          "<th>Since</th><th>Last refreshed</th><th class=\"num\">Refresh tokens</th><th>State</th></tr></thead><tbody>";
+  for (size_t i = 0; i < shown; ++i) {
+    const auto& f = families[i];
+    html += "<tr><td data-label=\"Sign-in of app\">" + Escape(VisibleText(f.client_id)) + "</td><td data-label=\"Since\">" +
+            ago(f.started_at) + "</td><td data-label=\"Last refreshed\">" +
+            (f.last_refreshed_at ? ago(*f.last_refreshed_at) : std::string("never")) +
+            "</td><td class=\"num\" data-label=\"Refresh tokens\">" + Count(f.tokens) + "</td><td data-label=\"State\">" +
+            (f.revoked_at ? "ended " + ago(*f.revoked_at) : std::string("can refresh while the grant lasts")) +
+            "</td></tr>";
+  }
+  html += "</tbody></table></div>";
+  if (families.size() > shown)
+    html += "<p class=\"muted\">The " + std::to_string(shown) + " latest sign-ins are shown; older ones are left out.</p>";
+  return html;
 }
 
 std::string EventWords(const store::EventRecord& e) {
@@ -271,20 +328,46 @@ class ConsolePages {
 
   awaitable<Response> Home(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SignInAgain(req, "/");
+    if (!signed_in) co_return SignInAgain(req, std::string(http::PathOf(req.target())) + QueryOf(req));
     api::Caller caller{signed_in->owner};
     struct Row {
       store::GrantRecord record;
       std::optional<UnixMillis> last_call;
     };
-    UnixSeconds now = ctx_.clock();
-    auto read = [caller, now](store::Store& s) -> Result<std::vector<Row>> {
-      store::GrantQuery newest;  // the newest page: the home page does not page yet
-      newest.owner_id = caller.owner->id;
-      auto grants = s.Grants().ListGrantPage(newest);
-      if (!grants) return grants.error();
+    struct Read {
       std::vector<Row> rows;
-      for (auto& g : *grants) {
+      api::PageOfRows<store::GrantCursor> page;  // the cursors of its first and last grant
+    };
+    auto limit = api::PageLimit(req.target(), kHomePage, kMaxHomePage);
+    auto older = api::GrantCursorParam(req.target(), "older");
+    auto newer = api::GrantCursorParam(req.target(), "newer");
+    if (!limit || !older || !newer)
+      co_return ConsolePage(StatusCode::bad_request, "Home", Nav(signed_in->session.csrf_token, "/"),
+                            "<h1>Your grants</h1><p class=\"alert\" role=\"alert\">This page link is not valid "
+                            "(it was cut or changed). <a href=\"/\">Show the newest grants</a>.</p>");
+    store::GrantQuery query;
+    query.owner_id = caller.owner->id;
+    query.limit = *limit + 1;
+    bool toward_newer = newer->has_value();
+    if (toward_newer)
+      query.before = **newer;
+    else
+      query.after = *older;
+    int64_t page_size = *limit;
+    UnixSeconds now = ctx_.clock();
+    // One page of grants in memory: the cursors come from the page as read, before what the owner
+    // may not manage is left out.
+    auto read = [caller, now, query, page_size, toward_newer](store::Store& s) -> Result<Read> {
+      auto grants = s.Grants().ListGrantPage(query);
+      if (!grants) return grants.error();
+      auto page = api::ShapePage(std::move(*grants), page_size, toward_newer, query.after || query.before);
+      Read out;
+      out.page.older = page.older;
+      out.page.newer = page.newer;
+      if (!page.rows.empty())
+        out.page.rows = {store::GrantCursor{page.rows.front().created_at, page.rows.front().id},
+                         store::GrantCursor{page.rows.back().created_at, page.rows.back().id}};
+      for (auto& g : page.rows) {
         if (!api::MayManage(caller, g)) continue;
         Row row{std::move(g), std::nullopt};
         if (domain::EffectiveStatus(row.record, now) == GrantStatus::kApproved) {
@@ -294,12 +377,24 @@ class ConsolePages {
           auto calls = s.Activity().ListActivity(last);
           if (calls && !calls->empty()) row.last_call = calls->front().at;
         }
-        rows.push_back(std::move(row));
+        out.rows.push_back(std::move(row));
       }
-      return rows;
+      return out;
     };
-    auto rows = co_await api::OnStore(ctx_, std::move(read));
-    if (!rows) co_return Unavailable(*signed_in, "Your grants cannot be read now.");
+    auto got = co_await api::OnStore(ctx_, std::move(read));
+    if (!got) co_return Unavailable(*signed_in, "Your grants cannot be read now.");
+    const auto* rows = &got->rows;
+    const auto& page = got->page;
+    bool paged = page.older || page.newer;
+    std::string limit_param = page_size == kHomePage ? "" : "&amp;limit=" + std::to_string(page_size);
+    std::string pager;
+    if (page.newer && !page.rows.empty())
+      pager += "<a href=\"/?newer=" + api::GrantCursorText(page.rows.front()) +
+               limit_param + "\" rel=\"prev\">← Newer</a>";
+    if (page.older && !page.rows.empty())
+      pager += "<a href=\"/?older=" + api::GrantCursorText(page.rows.back()) +
+               limit_param + "\" rel=\"next\">Older →</a>";
+    if (!pager.empty()) pager = "<nav class=\"pager\" id=\"grant-pages\" aria-label=\"Pages of your grants\">" + pager + "</nav>";
     const std::string& csrf = signed_in->session.csrf_token;
     std::string waiting, active, finished;
     int finished_count = 0;
@@ -354,9 +449,13 @@ class ConsolePages {
     std::string body = "<h1>Your grants</h1><p class=\"muted\">Signed in as <strong>" +
                        Escape(signed_in->owner.username) + "</strong>.</p>";
     body += Notice(req);
+    if (paged)
+      body += "<p class=\"muted\" id=\"page-note\">Your grants " + Count(page_size) +
+              " to a page, newest first: this page shows the waiting, active and finished ones among them.</p>";
+    std::string on_page = paged ? " on this page" : "";
     body += "<h2>Waiting for you</h2>";
     if (waiting.empty())
-      body += "<p class=\"muted\">No requests.</p>";
+      body += "<p class=\"muted\">No requests" + on_page + ".</p>";
     else
       body += "<form method=\"post\" action=\"/waiting/deny\" id=\"waiting-form\">" + Hidden(csrf) +
               "<ul class=\"cards\" id=\"waiting\">" + waiting +
@@ -364,10 +463,12 @@ class ConsolePages {
               "</button> <button type=\"submit\" name=\"which\" value=\"unverified\" class=\"secondary\">Deny all "
               "unverified</button></form>";
     body += "<h2>Active</h2>";
-    body += active.empty() ? "<p class=\"muted\">No active grants.</p>" : "<ul class=\"cards\" id=\"grants\">" + active + "</ul>";
+    body += active.empty() ? "<p class=\"muted\">No active grants" + on_page + ".</p>"
+                           : "<ul class=\"cards\" id=\"grants\">" + active + "</ul>";
     if (finished_count > 0)
       body += "<h2>Finished</h2><details id=\"finished\"><summary>" + Counted(finished_count, "finished grant") +
-              "</summary><ul>" + finished + "</ul></details>";
+              on_page + "</summary><ul>" + finished + "</ul></details>";
+    body += pager;
     co_return ConsolePage(StatusCode::ok, "Home", Nav(csrf, "/"), body);
   }
 
@@ -377,7 +478,8 @@ class ConsolePages {
     if (!signed_in) co_return SignInAgain(req, "/grants/" + id);
     std::string notice = Notice(req);  // g++ 12: no temporaries inside co_await
     FormErrors none;
-    co_return co_await GrantPage(*signed_in, id, StatusCode::ok, notice, nullptr, none);
+    GrantView view = ViewOf(req);
+    co_return co_await GrantPage(*signed_in, id, StatusCode::ok, notice, nullptr, none, view);
   }
 
   awaitable<Response> SaveLimits(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -446,8 +548,9 @@ class ConsolePages {
       }
     }
     std::string no_notice;  // g++ 12: no temporaries inside co_await
+    GrantView view;
     if (!errors.empty())
-      co_return co_await GrantPage(*signed_in, id, StatusCode::bad_request, no_notice, &in, errors);
+      co_return co_await GrantPage(*signed_in, id, StatusCode::bad_request, no_notice, &in, errors, view);
     domain::Scope chosen = limits;
     api::GrantChange change = [chosen, ends_at](store::GrantRecord& g, UnixSeconds at) -> Status {
       if (auto set = api::SetLimits(chosen)(g, at); !set) return set;
@@ -458,7 +561,7 @@ class ConsolePages {
     auto changed = co_await api::ChangeGrant(ctx_, id, caller, change);
     if (!changed) {
       errors.general = "Nothing was changed: " + changed.error().message;
-      co_return co_await GrantPage(*signed_in, id, StatusCode::conflict, no_notice, &in, errors);
+      co_return co_await GrantPage(*signed_in, id, StatusCode::conflict, no_notice, &in, errors, view);
     }
     co_return SeeOther("/grants/" + Percent(id) + "?done=limits");
   }
@@ -514,20 +617,28 @@ class ConsolePages {
     query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
     query.from = window.from * 1000;
     query.to = window.to * 1000;
-    query.limit = kLogPage;
-    if (!filters.cursor.empty()) query.after = record::ParseActivityCursor(filters.cursor);
+    query.limit = kLogPage + 1;
+    if (!filters.newer.empty())
+      query.before = record::ParseActivityCursor(filters.newer);
+    else if (!filters.cursor.empty())
+      query.after = record::ParseActivityCursor(filters.cursor);
+    if ((!filters.newer.empty() && !query.before) || (!filters.cursor.empty() && filters.newer.empty() && !query.after))
+      filters.error = "This page link is not valid (it was cut or changed); the newest calls are shown";
     int64_t bucket = window.bucket * 1000;
     auto read = [query, bucket](store::Store& st) -> Result<std::pair<std::vector<store::ActivityTotal>,
-                                                                      std::vector<store::ActivityRecord>>> {
+                                                                      api::PageOfRows<store::ActivityRecord>>> {
       auto sums = st.Activity().SumActivity(query, bucket);
       if (!sums) return sums.error();
       auto calls = st.Activity().ListActivity(query);
       if (!calls) return calls.error();
-      return std::make_pair(std::move(*sums), std::move(*calls));
+      auto page = api::ShapePage(std::move(*calls), kLogPage, query.before.has_value(),
+                                 query.before.has_value() || query.after.has_value());
+      return std::make_pair(std::move(*sums), std::move(page));
     };
     auto got = co_await api::OnStore(ctx_, std::move(read));
     if (!got) co_return Unavailable(*signed_in, "The activity cannot be read now.");
-    const auto& [sums, calls] = *got;
+    const auto& [sums, page] = *got;
+    const auto& calls = page.rows;
     std::vector<std::string> columns, labels;
     for (UnixSeconds at = window.from; at < window.to; at += window.bucket) {
       columns.push_back(window.bucket == kDay ? Day(at) : When(at).substr(0, 16));
@@ -583,9 +694,14 @@ class ConsolePages {
     body += "<h2>Calls</h2><p>Download this period's calls: <a href=\"/console/activity.csv?" + filter_query +
             "\" download>CSV</a> · <a href=\"/console/activity.jsonl?" + filter_query + "\" download>JSON Lines</a></p>";
     body += CallRows(calls, now, true);
-    if (static_cast<int64_t>(calls.size()) == kLogPage)
-      body += "<p><a href=\"/activity?" + filter_query + "&amp;cursor=" + Percent(record::ActivityCursor(calls.back())) +
-              "\">Older calls →</a></p>";
+    std::string pager;
+    if (page.newer && !calls.empty())
+      pager += "<a href=\"/activity?" + filter_query + "&amp;newer=" + Percent(record::ActivityCursor(calls.front())) +
+               "\" rel=\"prev\">← Newer calls</a>";
+    if (page.older && !calls.empty())
+      pager += "<a href=\"/activity?" + filter_query + "&amp;cursor=" + Percent(record::ActivityCursor(calls.back())) +
+               "\" rel=\"next\">Older calls →</a>";
+    if (!pager.empty()) body += "<nav class=\"pager\" id=\"call-pages\" aria-label=\"Pages of calls\">" + pager + "</nav>";
     co_return ConsolePage(filters.error.empty() ? StatusCode::ok : StatusCode::bad_request, "Activity",
                           Nav(signed_in->session.csrf_token, self), body);
   }
@@ -759,7 +875,7 @@ class ConsolePages {
 
  private:
   struct Filters {
-    std::string range = "7d", by = "app", app, model, status, grant, cursor, error;
+    std::string range = "7d", by = "app", app, model, status, grant, cursor, newer, error;
     store::ActivityQuery query;
   };
 
@@ -779,6 +895,7 @@ class ConsolePages {
     f.status = value("status");
     f.grant = value("grant");
     f.cursor = value("cursor");
+    f.newer = value("newer");
     if (!f.app.empty()) f.query.app_name = f.app;
     if (!f.model.empty()) f.query.model = f.model;
     if (!f.grant.empty()) f.query.grant_id = f.grant;
@@ -961,38 +1078,111 @@ class ConsolePages {
     co_return std::move(*grant);
   }
 
+  // What a grant's page shows of its record: how many days its charts cover and which page of its
+  // calls and events (the newest unless a link asked for older ones).
+  struct GrantView {
+    int64_t days = kChartDays;
+    std::optional<store::RecordCursor> calls_after;
+    std::optional<int64_t> events_before;
+    bool bad_link = false;
+  };
+
+  static GrantView ViewOf(const Request& req) {
+    GrantView view;
+    std::string days = http::QueryValue(req.target(), "days");
+    for (int64_t choice : kChartChoices)
+      if (days == std::to_string(choice)) view.days = choice;
+    std::string calls = http::QueryValue(req.target(), "calls");
+    if (!calls.empty()) {
+      view.calls_after = record::ParseActivityCursor(calls);
+      if (!view.calls_after) view.bad_link = true;
+    }
+    std::string events = http::QueryValue(req.target(), "events");
+    if (!events.empty()) {
+      auto before = ParseWhole(events);
+      if (before && *before)
+        view.events_before = **before;
+      else
+        view.bad_link = true;
+    }
+    return view;
+  }
+
+  // A link to this grant's page with `view`'s choices, those left at their defaults left out.
+  static std::string GrantHref(const std::string& id, const GrantView& view, const std::string& anchor) {
+    std::string query;
+    auto add = [&query](const std::string& pair) { query += (query.empty() ? "?" : "&amp;") + pair; };
+    if (view.days != kChartDays) add("days=" + std::to_string(view.days));
+    if (view.calls_after) {
+      store::ActivityRecord last;
+      last.id = view.calls_after->id;
+      last.at = view.calls_after->at;
+      add("calls=" + Percent(record::ActivityCursor(last)));
+    }
+    if (view.events_before) add("events=" + std::to_string(*view.events_before));
+    return "/grants/" + Percent(id) + query + anchor;
+  }
+
   awaitable<Response> GrantPage(const api::SignedIn& s, const std::string& id, StatusCode status,
-                                const std::string& notice, const LimitsInput* typed, const FormErrors& errors) {
+                                const std::string& notice, const LimitsInput* typed, const FormErrors& errors,
+                                const GrantView& view) {
     auto grant = co_await Managed(id, s);
     if (!grant) co_return NotFoundPage(s);
     struct Record {
-      std::vector<store::UsageRecord> usage;
-      std::vector<store::EventRecord> events;
-      std::vector<store::ActivityRecord> calls;
+      std::vector<store::UsageRecord> usage;  // the charts' days, at most kMaxUsageRows + 1
+      api::PageOfRows<store::EventRecord> events;
+      api::PageOfRows<store::ActivityRecord> calls;
+      std::optional<UnixMillis> last_call;
+      std::vector<store::TokenUseRecord> tokens;  // at most kTokensShown + 1
+      std::vector<store::RefreshFamilyRecord> families;
     };
-    auto read = [id](store::Store& st) -> Result<Record> {
+    UnixSeconds now = ctx_.clock();
+    std::vector<std::string> days = LastDays(now, view.days);
+    // Every read is bounded by a page, and the page says when something was left out.
+    auto read = [id, view, from_day = days.front()](store::Store& st) -> Result<Record> {
       Record r;
-      // Bounded reads (oldest first): a grant older than these bounds shows its first rows only.
-      auto usage = st.Metering().ListUsage(id, std::nullopt, kMaxUsageRows);
+      auto usage = st.Metering().ListUsageFrom(id, from_day, kMaxUsageRows + 1);
       if (!usage) return usage.error();
-      auto events = st.Metering().ListEvents(id, 0, kMaxEvents);
+      r.usage = std::move(*usage);
+      auto events = st.Metering().ListRecentEvents(id, view.events_before, kEventsPage + 1);
       if (!events) return events.error();
+      r.events = api::ShapePage(std::move(*events), kEventsPage, false, view.events_before.has_value());
       store::ActivityQuery q;
       q.grant_id = id;
-      q.limit = kRecentCalls;
+      q.limit = kRecentCalls + 1;
+      q.after = view.calls_after;
       auto calls = st.Activity().ListActivity(q);
       if (!calls) return calls.error();
-      return Record{std::move(*usage), std::move(*events), std::move(*calls)};
+      r.calls = api::ShapePage(std::move(*calls), kRecentCalls, false, view.calls_after.has_value());
+      if (!view.calls_after) {
+        if (!r.calls.rows.empty()) r.last_call = r.calls.rows.front().at;
+      } else {
+        store::ActivityQuery last;
+        last.grant_id = id;
+        last.limit = 1;
+        auto newest = st.Activity().ListActivity(last);
+        if (!newest) return newest.error();
+        if (!newest->empty()) r.last_call = newest->front().at;
+      }
+      auto tokens = st.Activity().ListTokenUses(id, kTokensShown + 1);
+      if (!tokens) return tokens.error();
+      r.tokens = std::move(*tokens);
+      auto families = st.OAuth().ListRefreshFamilies(id, kTokensShown + 1);
+      if (!families) return families.error();
+      r.families = std::move(*families);
+      return r;
     };
     auto record = co_await api::OnStore(ctx_, std::move(read));
     if (!record) co_return Unavailable(s, "This grant's record cannot be read now.");
     const auto& r = grant->record;
     const auto& scope = grant->scope;
-    UnixSeconds now = ctx_.clock();
     auto st = domain::EffectiveStatus(r, now);
     const std::string& csrf = s.session.csrf_token;
     std::string name = Escape(VisibleText(r.app_name));
     std::string body = "<p><a href=\"/\">← Your grants</a></p><h1>" + name + " " + StatusBadge(st) + "</h1>" + notice;
+    if (view.bad_link)
+      body += "<p class=\"alert\" role=\"alert\">This page link is not valid (it was cut or changed): the newest "
+              "calls and events are shown.</p>";
     auto [ended, why] = Ending(r, st);
     std::string home = r.app_url.empty() ? "" : "<a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" +
                                                     Escape(VisibleText(r.app_url)) + "</a>";
@@ -1019,15 +1209,15 @@ class ConsolePages {
     body += "<h2>Use</h2>" + Facts({{"Spent", SpendOfBudget(r)},
                                      {"Requests", Escape(RequestsOfCap(r))},
                                      {"Rate", Escape(RateWords(scope))},
-                                     {"Last call", record->calls.empty()
-                                                       ? "never"
-                                                       : Escape(Relative(record->calls.front().at / 1000, now))}},
+                                     {"Last call", record->last_call ? Escape(Relative(*record->last_call / 1000, now))
+                                                                      : "never"}},
                                     "use");
     if (st == GrantStatus::kApproved || st == GrantStatus::kExhausted) {
       LimitsInput in = typed ? *typed : InputOf(scope);
       body += "<h2>Limits</h2>" + LimitsForm(*grant, in, errors, csrf, now);
     }
-    std::vector<std::string> days = LastDays(now, kChartDays);
+    bool cut = static_cast<int64_t>(record->usage.size()) > kMaxUsageRows;
+    if (cut) record->usage.resize(kMaxUsageRows);
     std::vector<ChartValue> spend, tokens;
     for (const auto& u : record->usage) {
       spend.push_back({u.day, u.model, u.cost_micros});
@@ -1037,19 +1227,57 @@ class ConsolePages {
                          days, ShortDays(days), [](int64_t v) { return Usd(v); }};
     ChartSpec token_spec{"token-chart", "Tokens per day (input + output), by model", "tokens", "Day (UTC)",
                          days, ShortDays(days), [](int64_t v) { return Count(v); }};
-    body += "<h2>Last " + std::to_string(kChartDays) + " days</h2>" + StackedBarChart(spend_spec, spend) +
-            StackedBarChart(token_spec, tokens);
-    body += "<h2>Recent calls</h2>" + CallRows(record->calls, now, false);
-    if (!record->calls.empty())
-      body += "<p><a href=\"/activity?grant=" + Percent(id) + "\">All of its calls</a></p>";
-    body += "<h2>Events</h2>";
-    if (record->events.empty()) {
-      body += "<p class=\"muted\">No events.</p>";
+    std::string choices;
+    for (int64_t choice : kChartChoices) {
+      GrantView other = view;
+      other.days = choice;
+      choices += choice == view.days ? " <strong aria-current=\"true\">" + std::to_string(choice) + " days</strong>"
+                                     : " <a href=\"" + GrantHref(id, other, "#days") + "\">" + std::to_string(choice) +
+                                           " days</a>";
+    }
+    body += "<h2 id=\"days\">Last " + std::to_string(view.days) + " days</h2><p class=\"muted\">Show" + choices +
+            ". Its spend in all is under Use above.</p>";
+    if (cut)
+      body += "<p class=\"warning\" id=\"chart-cut\">Only the first " + Count(kMaxUsageRows) +
+              " day-and-model figures of these days are drawn; choose fewer days to see them all.</p>";
+    body += StackedBarChart(spend_spec, spend) + StackedBarChart(token_spec, tokens);
+    body += "<h2 id=\"calls\">" + std::string(view.calls_after ? "Older calls" : "Recent calls") + "</h2>" +
+            CallRows(record->calls.rows, now, false);
+    {
+      std::string pager;
+      GrantView newest = view;
+      newest.calls_after.reset();
+      if (record->calls.newer) pager += "<a href=\"" + GrantHref(id, newest, "#calls") + "\">← Newest calls</a>";
+      if (record->calls.older) {
+        GrantView older = view;
+        older.calls_after = store::RecordCursor{record->calls.rows.back().at, record->calls.rows.back().id};
+        pager += "<a href=\"" + GrantHref(id, older, "#calls") + "\" rel=\"next\">Older calls →</a>";
+      }
+      if (!pager.empty()) body += "<nav class=\"pager\" id=\"call-pages\" aria-label=\"Pages of its calls\">" + pager + "</nav>";
+    }
+    body += "<h2 id=\"tokens\">Its tokens</h2>" + TokenRows(record->tokens, record->families, now);
+    body += "<h2 id=\"events-heading\">Events</h2>";
+    if (record->events.rows.empty()) {
+      body += "<p class=\"muted\">No events" + std::string(view.events_before ? " before these." : ".") + "</p>";
     } else {
       body += "<ul id=\"events\">";
-      for (const auto& e : record->events)
+      for (const auto& e : record->events.rows)
         body += "<li>" + Escape(When(e.at)) + ": " + Escape(EventWords(e)) + "</li>";
       body += "</ul>";
+    }
+    {
+      std::string pager;
+      GrantView newest = view;
+      newest.events_before.reset();
+      if (record->events.newer)
+        pager += "<a href=\"" + GrantHref(id, newest, "#events-heading") + "\">← Newest events</a>";
+      if (record->events.older) {
+        GrantView older = view;
+        older.events_before = record->events.rows.back().id;
+        pager += "<a href=\"" + GrantHref(id, older, "#events-heading") + "\" rel=\"next\">Older events →</a>";
+      }
+      if (!pager.empty())
+        body += "<nav class=\"pager\" id=\"event-pages\" aria-label=\"Pages of its events\">" + pager + "</nav>";
     }
     body += "<p><a href=\"/audit?grant=" + Percent(id) + "\">Its audit trail</a></p>";
     if (r.status != GrantStatus::kRevoked && st != GrantStatus::kDenied && st != GrantStatus::kPending)

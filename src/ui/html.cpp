@@ -91,8 +91,17 @@ constexpr std::string_view kStyle =
     ".filters{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:end}"
     ".filters label{margin:0}.filters input,.filters select{width:auto;min-width:8rem}"
     ".limits{display:grid;grid-template-columns:repeat(auto-fill,minmax(14rem,1fr));gap:0 1rem}"
+    "nav.pager{display:flex;flex-wrap:wrap;gap:.5rem 1.5rem;margin:1rem 0}nav.pager a[rel=next]{margin-left:auto}"
     "@media (max-width:30rem){main{margin:1rem auto}h1{font-size:1.35rem}dl.facts{grid-template-columns:1fr}"
-    "dl.facts dd{margin-bottom:.3rem}}";
+    "dl.facts dd{margin-bottom:.3rem}}"
+    // On a phone a wide table's rows become cards, each cell under its column's name, so nothing is
+    // cut off at the screen's edge.
+    "@media (max-width:40rem){table.stack thead{position:absolute;width:1px;height:1px;overflow:hidden;"
+    "clip:rect(0 0 0 0)}table.stack,table.stack tbody,table.stack tr,table.stack td{display:block;width:100%}"
+    "table.stack tr{border-bottom:2px solid var(--line);padding:.3rem 0}"
+    "table.stack td{display:flex;justify-content:space-between;gap:1rem;border:0;padding:.15rem .5rem;"
+    "text-align:right;overflow-wrap:anywhere}"
+    "table.stack td::before{content:attr(data-label);color:var(--muted);text-align:left;flex:none}}";
 
 void Secure(http::Response& res, std::string_view form_target) {
   std::string form_action = "'self'";

@@ -22,7 +22,7 @@ http::Response ConsolePage(http::StatusCode status, std::string_view title, std:
                            std::string_view body_html);
 
 // Where every page's stylesheet is: versioned, so it can be cached for a year.
-inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=1";
+inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=2";
 // GET /static/console.css: the stylesheet, cacheable for a year.
 http::Response Stylesheet();
 

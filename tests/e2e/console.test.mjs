@@ -3,8 +3,9 @@
 // (the same path still answers API clients with JSON), its chart's bars for known days, a rejected
 // limits edit that keeps what was typed and says what is wrong next to the field, revoking through
 // a confirmation of its own with a message that it worked, and a session that ended bringing the
-// owner back to where they were. Screenshots (desktop 1280x800, phone 390x844) go to
-// build/screenshots/.
+// owner back to where they were; long lists paged (home, activity, a grant's calls and events), a
+// long-lived grant's recent days charted, its token's last use, and a phone's call table that fits.
+// Screenshots (desktop 1280x800, phone 390x844) go to build/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -341,6 +342,144 @@ test('the Apps page: edit an app (a bad redirect URI is refused and the typed fi
   await Promise.all([page.waitForLoadState(), page.click('#remove-app button')]);
   assert.match(await page.textContent('#notice'), /Removed/);
   assert.ok(!(await page.textContent('main')).includes('Journal'));
+  await page.close();
+});
+
+test('a long-lived grant\'s page charts its recent days (not its first ones), pages its calls and events, and shows its token\'s last use', async () => {
+  // 6,000 day-and-model rows from a year ago, more than a page once read (oldest first) before any recent day.
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 5999)
+       INSERT INTO usage (grant_id, day, model, requests, input_tokens, output_tokens, cost_micros)
+       SELECT '${grantId}', date('now', '-' || (400 + i / 20) || ' days'), 'old-model-' || (i % 20), 1, 10, 10, 1000 FROM n`);
+  sql(`INSERT INTO usage (grant_id, day, model, requests, input_tokens, output_tokens, cost_micros)
+       VALUES ('${grantId}', '${day(1)}', 'gpt-4o-mini', 3, 900, 100, 370000),
+              ('${grantId}', '${day(60)}', 'gpt-4o-mini', 1, 10, 10, 250000)`);
+  // 30 calls and 25 events from a hundred days ago, older than the two real calls.
+  const old = Date.now() - 100 * 86400e3;
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29)
+       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+         output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
+       SELECT ${old} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'old-call-' || i, 'chat', 200, 1, 1, 0, 1, 5, 0, ''
+       FROM n, grants WHERE id = '${grantId}'`);
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 24)
+       INSERT INTO events (grant_id, at, kind, detail) SELECT '${grantId}', ${Math.floor(old / 1000)} + i, 'budget_threshold',
+       '{"percent":' || i || '}' FROM n`);
+
+  const page = await newPage();
+  await signIn(page, `/grants/${grantId}`);
+  const titles = await page.locator('#spend-chart rect.bar title').allTextContents();
+  assert.ok(titles.includes(`${day(1)} gpt-4o-mini $0.37`), titles.join(' | '));
+  assert.ok(!titles.some((t) => t.includes('old-model')), 'a year-old day is not in the last 30 days');
+  assert.equal(await page.locator('#chart-cut').count(), 0, 'nothing was cut from these days');
+  assert.match(await page.textContent('#days'), /Last 30 days/);
+  assert.ok(!titles.some((t) => t.startsWith(day(60))));
+  await Promise.all([page.waitForURL(/days=90/), page.click('a[href*="days=90"]')]);
+  const ninety = await page.locator('#spend-chart rect.bar title').allTextContents();
+  assert.ok(ninety.includes(`${day(60)} gpt-4o-mini $0.25`), ninety.join(' | '));
+
+  // The newest calls first (the two real ones), then older pages.
+  const calls = page.locator('table.calls tbody tr');
+  assert.equal(await calls.count(), 20);
+  assert.match(await calls.first().textContent(), /^just now/, 'its latest call first, not its first one');
+  await Promise.all([page.waitForURL(/calls=/), page.click('#call-pages a[rel=next]')]);
+  assert.match(await page.textContent('h2#calls'), /Older calls/);
+  const older = await page.locator('table.calls tbody td[data-label=Model]').allTextContents();
+  const total = (await call(broker.url, 'GET', `/grants/${grantId}/activity?limit=200`, admin())).json.items.length;
+  assert.equal(older.length, total - 20, `the rest of its ${total} calls`);
+  assert.equal(older.at(-1), 'old-call-0', 'down to its very first call');
+  assert.ok(new URL(page.url()).search.includes('days=90'), 'the chart\'s choice is kept');
+  await Promise.all([page.waitForURL((u) => !new URL(u).search.includes('calls=')), page.click('#call-pages a:not([rel])')]);
+  assert.equal(await calls.count(), 20);
+
+  // Its newest events, then the older ones.
+  const events = page.locator('#events li');
+  assert.equal(await events.count(), 20);
+  assert.match(await events.first().textContent(), /24% of the budget spent/);
+  await Promise.all([page.waitForURL(/events=/), page.click('#event-pages a[rel=next]')]);
+  assert.equal(await events.count(), 5);
+  assert.match(await events.last().textContent(), /0% of the budget spent/);
+
+  // The access token the app called with: its jti's start, when it was issued, its last use and its calls.
+  const jti = JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).jti;
+  const row = await page.textContent('#tokens-table tbody tr');
+  assert.ok(row.includes(jti.slice(0, 8)), row);
+  assert.ok(!(await page.content()).includes(token.split('.')[2].slice(0, 12)), 'never the token itself');
+  const realCalls = (await call(broker.url, 'GET', `/grants/${grantId}/activity?limit=200`, admin())).json.items
+    .filter((c) => !(c.model ?? '').startsWith('old-call-')).length;
+  const cell = (label) => page.textContent(`#tokens-table tbody tr:first-child td[data-label="${label}"]`);
+  assert.match(await cell('Last used'), /^(just now|\d+ minutes? ago)$/);
+  assert.match(await cell('Issued'), /^(just now|\d+ minutes? ago)$/);
+  assert.match(await cell('Expires'), /^in \d+ minutes$/);
+  assert.equal(await cell('Calls'), String(realCalls), 'each of its calls, the refused one after Revoke included');
+  await page.close();
+});
+
+test('on a phone the recent calls fit the screen: each call is a card, every cell readable', async () => {
+  const page = await newPage();
+  await signIn(page, `/grants/${grantId}`);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const fit = await page.locator('table.calls').evaluate((t) => ({
+    table: t.scrollWidth, box: t.parentElement.clientWidth, right: t.getBoundingClientRect().right, view: window.innerWidth,
+    cost: [...t.querySelectorAll('td[data-label=Cost]')].every((c) => c.getBoundingClientRect().right <= window.innerWidth),
+  }));
+  assert.ok(fit.table <= fit.box, `the table fits its container (${fit.table} > ${fit.box})`);
+  assert.ok(fit.right <= fit.view, `the table ends within the screen (${fit.right} > ${fit.view})`);
+  assert.ok(fit.cost, 'every call\'s cost is on the screen, not scrolled away');
+  const label = await page.locator('table.calls td[data-label=Cost]').first()
+    .evaluate((c) => getComputedStyle(c, '::before').content);
+  assert.equal(label, '"Cost"', 'each cell says what it is');
+  await shoot(page, 'grant-calls');
+  await page.close();
+});
+
+test('the home page pages its grants: a known grant is on the second page, reached by Older and left by Newer', async () => {
+  // 100 newer finished grants fill the first page (100 grants to a page).
+  sql(`WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+       INSERT INTO grants (id, request_id, app_name, app_url, reason, scope_json, status, created_at, denied_at,
+         request_secret_hash, owner_id, verified)
+       SELECT 'filler-' || i, g.request_id, 'Filler ' || i, '', '', g.scope_json, 'denied', strftime('%s', 'now') + 60 + i,
+         strftime('%s', 'now'), g.request_secret_hash, g.owner_id, 1 FROM n, grants g WHERE g.id = '${grantId}'`);
+  const page = await newPage();
+  await signIn(page, '/');
+  assert.match(await page.textContent('#finished summary'), /100 finished grants on this page/);
+  assert.ok(!(await page.textContent('main')).includes('Notes'), 'the known grant is not on the first page');
+  assert.equal(await page.locator('#grant-pages a').count(), 1, 'only Older on the newest page');
+  await Promise.all([page.waitForURL(/older=/), page.click('#grant-pages a[rel=next]')]);
+  assert.match(await page.textContent('#finished'), /Notes\s*revoked\s*revoked on \d{4}-\d\d-\d\d/);
+  assert.match(await page.textContent('#waiting'), /Drafts/, 'the waiting request on this page is listed first');
+  assert.match(await page.textContent('#page-note'), /100 to a page/);
+  await shoot(page, 'home-page-2');
+  await Promise.all([page.waitForURL(/newer=/), page.click('#grant-pages a[rel=prev]')]);
+  assert.match(await page.textContent('#finished'), /Filler 100.*Filler 1\b/s);
+  assert.ok(!(await page.textContent('main')).includes('Notes'));
+  const bad = await page.goto(`${broker.url}/?older=not-a-cursor`);
+  assert.equal(bad.status(), 400);
+  assert.match(await page.textContent('main'), /This page link is not valid/);
+  await page.close();
+});
+
+test('the Activity page pages its call log: Older, then Newer back to the same calls', async () => {
+  const at = Date.now() - 3600e3;
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 119)
+       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+         output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
+       SELECT ${at} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'paged-model', 'chat', 200, 1, 1, 0, 1, i, 0, ''
+       FROM n, grants WHERE id = '${grantId}'`);
+  const page = await newPage();
+  await signIn(page, '/activity');
+  await page.fill('#model', 'paged-model');
+  await Promise.all([page.waitForURL(/model=paged-model/), page.click('#filters button[type=submit]')]);
+  const times = () => page.locator('table.calls tbody td[data-label=Time]').allTextContents();
+  const first = await times();
+  assert.equal(first.length, 100);
+  assert.equal(first[0], '119 ms', 'the newest call first');
+  await Promise.all([page.waitForURL(/cursor=/), page.click('#call-pages a[rel=next]')]);
+  const second = await times();
+  assert.equal(second.length, 20);
+  assert.equal(second.at(-1), '0 ms', 'down to the oldest call');
+  assert.equal(await page.locator('#call-pages a[rel=next]').count(), 0, 'no Older link past the last call');
+  await Promise.all([page.waitForURL(/newer=/), page.click('#call-pages a[rel=prev]')]);
+  assert.deepEqual(await times(), first, 'Newer leads back to the same hundred calls');
+  assert.equal(await page.locator('#call-pages a[rel=prev]').count(), 0, 'no Newer link on the newest calls');
   await page.close();
 });
 

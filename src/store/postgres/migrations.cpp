@@ -186,6 +186,21 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_by_at ON changes(at);
 )sql"},
+    {3, "each access token's last use; a grant's refresh tokens by grant (SQLite 14)", R"sql(
+CREATE TABLE token_uses (
+  token_id TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  issued_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  first_used_at BIGINT NOT NULL,
+  last_used_at BIGINT NOT NULL,
+  calls BIGINT NOT NULL
+);
+CREATE INDEX token_uses_by_grant ON token_uses(grant_id, last_used_at);
+CREATE INDEX token_uses_by_last_use ON token_uses(last_used_at);
+CREATE INDEX refresh_tokens_by_grant ON refresh_tokens(grant_id);
+)sql"},
 };
 
 }  // namespace

@@ -205,7 +205,22 @@ CREATE INDEX grants_newest ON grants(created_at, id);
 CREATE INDEX grants_by_owner_newest ON grants(owner_id, created_at, id);
 CREATE INDEX grants_undecided_newest ON grants(created_at, id) WHERE owner_id IS NULL AND status = 'pending';
 )sql"},
-    // 12 was never used; 14 and 15 belong to other changes.
+    {14, "each access token's last use; a grant's refresh tokens by grant", R"sql(
+CREATE TABLE token_uses (
+  token_id TEXT PRIMARY KEY,
+  grant_id TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  issued_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  first_used_at INTEGER NOT NULL,
+  last_used_at INTEGER NOT NULL,
+  calls INTEGER NOT NULL
+);
+CREATE INDEX token_uses_by_grant ON token_uses(grant_id, last_used_at);
+CREATE INDEX token_uses_by_last_use ON token_uses(last_used_at);
+CREATE INDEX refresh_tokens_by_grant ON refresh_tokens(grant_id);
+)sql"},
+    // 12 was never used; 15 belongs to another change.
     {16, "the change feed every broker on the database follows", R"sql(
 CREATE TABLE changes (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,

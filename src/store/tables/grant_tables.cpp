@@ -1,5 +1,7 @@
 #include "store/tables/grant_tables.hpp"
 
+#include <algorithm>
+
 #include "store/tables/change_tables.hpp"
 
 namespace ap::store::tables {
@@ -40,11 +42,15 @@ const std::string kAdoptOwnerless = "UPDATE grants SET owner_id = ? WHERE owner_
 // from the cursor on: a page costs its own rows, not the rows before it. An owner's page merges
 // two index walks (their grants, and the requests no owner has decided), each at most a page long.
 // Parameters: ?1 owner id, ?2 waiting since, ?3 and ?4 the cursor, ?5 the limit.
+// With `before` the rows just newer than it come oldest first; ListGrantPage turns them around.
 std::string GrantPageSql(const GrantQuery& query) {
-  std::string keyset = query.after ? " AND (created_at, id) < (?3, ?4)" : "";
+  std::string keyset = query.before  ? " AND (created_at, id) > (?3, ?4)"
+                       : query.after ? " AND (created_at, id) < (?3, ?4)"
+                                     : "";
   std::string waiting =
       query.waiting_unverified_after ? " AND status = 'pending' AND verified = 0 AND created_at > ?2" : "";
-  std::string order = " ORDER BY created_at DESC, id DESC LIMIT ?5";
+  std::string order =
+      query.before ? " ORDER BY created_at, id LIMIT ?5" : " ORDER BY created_at DESC, id DESC LIMIT ?5";
   if (!query.owner_id) return "SELECT " + kGrantColumns + " FROM grants WHERE 1 = 1" + waiting + keyset + order;
   std::string mine = "SELECT id FROM (SELECT id FROM grants WHERE owner_id = ?1" + waiting + keyset + order + ") AS mine";
   std::string undecided = "SELECT id FROM (SELECT id FROM grants WHERE owner_id IS NULL AND status = 'pending'" +
@@ -104,8 +110,9 @@ Result<GrantRecord> GrantTables::GetGrant(std::string_view id) {
 Result<std::vector<GrantRecord>> GrantTables::ListGrantPage(const GrantQuery& query) {
   Query q(db_.Prepare(GrantPageSql(query)));
   q.Bind(query.owner_id).Bind(query.waiting_unverified_after);
-  if (query.after)
-    q.Bind(query.after->created_at).Bind(query.after->id);
+  std::optional<GrantCursor> cursor = query.before ? query.before : query.after;
+  if (cursor)
+    q.Bind(cursor->created_at).Bind(cursor->id);
   else
     q.Bind(std::optional<int64_t>()).Bind(std::optional<int64_t>());
   q.Bind(query.limit);
@@ -113,6 +120,7 @@ Result<std::vector<GrantRecord>> GrantTables::ListGrantPage(const GrantQuery& qu
   int rc;
   while ((rc = q.Step()) == kRow) out.push_back(ReadGrant(q));
   if (rc != kDone) return db_.DbError("list grants");
+  if (query.before) std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -50,6 +50,12 @@ const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
 const std::string kSelectEvents =
     "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?";
+const std::string kSelectRecentEvents =
+    "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ?1 AND (?2 IS NULL OR id < ?2) "
+    "ORDER BY id DESC LIMIT ?3";
+const std::string kSelectUsageFrom =
+    "SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, cost_micros "
+    "FROM usage WHERE grant_id = ? AND day >= ? ORDER BY day, model LIMIT ?";
 const std::string kSelectUsage =
     "SELECT day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, cost_micros "
     "FROM usage WHERE grant_id = ?1 AND (?2 IS NULL OR (day, model) > (?2, ?3)) ORDER BY day, model LIMIT ?4";
@@ -95,15 +101,43 @@ Status MeteringTables::AddEvent(const EventRecord& e) {
   return {};
 }
 
-Result<std::vector<EventRecord>> MeteringTables::ListEvents(std::string_view grant_id, int64_t after_id,
-                                                            int64_t limit) {
-  Query q(db_.Prepare(kSelectEvents));
-  q.Bind(grant_id).Bind(after_id).Bind(limit);
+Result<std::vector<EventRecord>> MeteringTables::ReadEvents(Query& q) {
   std::vector<EventRecord> out;
   int rc;
   while ((rc = q.Step()) == kRow) out.push_back(EventRecord{q.Text(0), q.Int(1), q.Text(2), q.Text(3), q.Int(4)});
   if (rc != kDone) return db_.DbError("list events");
   return out;
+}
+
+Result<std::vector<EventRecord>> MeteringTables::ListEvents(std::string_view grant_id, int64_t after_id,
+                                                            int64_t limit) {
+  Query q(db_.Prepare(kSelectEvents));
+  q.Bind(grant_id).Bind(after_id).Bind(limit);
+  return ReadEvents(q);
+}
+
+Result<std::vector<EventRecord>> MeteringTables::ListRecentEvents(std::string_view grant_id,
+                                                                  std::optional<int64_t> before_id, int64_t limit) {
+  Query q(db_.Prepare(kSelectRecentEvents));
+  q.Bind(grant_id).Bind(before_id).Bind(limit);
+  return ReadEvents(q);
+}
+
+Result<std::vector<UsageRecord>> MeteringTables::ReadUsage(Query& q, std::string_view grant_id) {
+  std::vector<UsageRecord> rows;
+  int rc;
+  while ((rc = q.Step()) == kRow)
+    rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
+                               q.Int(6), q.Int(7)});
+  if (rc != kDone) return db_.DbError("list usage");
+  return rows;
+}
+
+Result<std::vector<UsageRecord>> MeteringTables::ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                               int64_t limit) {
+  Query q(db_.Prepare(kSelectUsageFrom));
+  q.Bind(grant_id).Bind(from_day).Bind(limit);
+  return ReadUsage(q, grant_id);
 }
 
 Result<std::vector<UsageRecord>> MeteringTables::ListUsage(std::string_view grant_id,
@@ -115,13 +149,7 @@ Result<std::vector<UsageRecord>> MeteringTables::ListUsage(std::string_view gran
   else
     q.Bind(std::optional<std::string>()).Bind(std::optional<std::string>());
   q.Bind(limit);
-  std::vector<UsageRecord> rows;
-  int rc;
-  while ((rc = q.Step()) == kRow)
-    rows.push_back(UsageRecord{std::string(grant_id), q.Text(0), q.Text(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5),
-                               q.Int(6), q.Int(7)});
-  if (rc != kDone) return db_.DbError("list usage");
-  return rows;
+  return ReadUsage(q, grant_id);
 }
 
 Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {

@@ -9,6 +9,7 @@
 namespace ap::store::tables {
 
 using sql::Connection;
+using sql::Query;
 
 class MeteringTables final : public MeteringStore {
  public:
@@ -24,12 +25,18 @@ class MeteringTables final : public MeteringStore {
   Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) override;
   Result<std::vector<UsageRecord>> ListUsage(std::string_view grant_id, const std::optional<UsageRecord>& after,
                                              int64_t limit) override;
+  Result<std::vector<EventRecord>> ListRecentEvents(std::string_view grant_id, std::optional<int64_t> before_id,
+                                                    int64_t limit) override;
+  Result<std::vector<UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                 int64_t limit) override;
   Result<UsageRecord> TotalUsage(std::string_view grant_id) override;
 
  private:
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
   Status AddUsageRow(const UsageRecord& row);
+  Result<std::vector<EventRecord>> ReadEvents(Query& q);
+  Result<std::vector<UsageRecord>> ReadUsage(Query& q, std::string_view grant_id);
   Result<std::vector<SpendChange>> SettleInTransaction(std::string_view node_id, const std::vector<UsageRecord>& rows);
   Result<int64_t> LoseLeasesOf(std::string_view node_id, UnixSeconds now);
   Result<int64_t> HeartbeatInTransaction(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before);

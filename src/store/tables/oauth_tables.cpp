@@ -32,6 +32,9 @@ const std::string kUseRefresh =
     "RETURNING " AP_REFRESH_COLUMNS;
 const std::string kSelectRefresh = "SELECT " AP_REFRESH_COLUMNS " FROM refresh_tokens WHERE token_hash = ?";
 #undef AP_REFRESH_COLUMNS
+const std::string kRefreshFamilies =
+    "SELECT family_id, MIN(client_id), MIN(created_at), MAX(used_at), MAX(revoked_at), COUNT(*) FROM refresh_tokens "
+    "WHERE grant_id = ? GROUP BY family_id ORDER BY MIN(created_at) DESC, family_id LIMIT ?";
 const std::string kRevokeFamily =
     "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL";
 
@@ -173,6 +176,17 @@ Result<RefreshTokenRecord> OAuthTables::GetRefreshToken(std::string_view token_h
   if (rc == kDone) return MakeError(Errc::kNotFound, "No such refresh token");
   if (rc != kRow) return db_.DbError("read refresh token");
   return ReadRefresh(q);
+}
+
+Result<std::vector<RefreshFamilyRecord>> OAuthTables::ListRefreshFamilies(std::string_view grant_id, int64_t limit) {
+  Query q(db_.Prepare(kRefreshFamilies));
+  q.Bind(grant_id).Bind(limit);
+  std::vector<RefreshFamilyRecord> out;
+  int rc;
+  while ((rc = q.Step()) == kRow)
+    out.push_back(RefreshFamilyRecord{q.Text(0), q.Text(1), q.Int(2), q.OptInt(3), q.OptInt(4), q.Int(5)});
+  if (rc != kDone) return db_.DbError("list refresh families");
+  return out;
 }
 
 Status OAuthTables::RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) {

@@ -24,6 +24,7 @@ class OAuthTables final : public OAuthStore {
   Status CreateRefreshToken(const RefreshTokenRecord& token) override;
   Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) override;
   Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override;
+  Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) override;
   Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override;
 
  private:

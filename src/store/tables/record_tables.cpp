@@ -1,6 +1,8 @@
 #include "store/tables/record_tables.hpp"
 
+#include <algorithm>
 #include <limits>
+#include <map>
 
 namespace ap::store::tables {
 
@@ -28,12 +30,28 @@ std::string ActivitySql(const ActivityQuery& query) {
   else if (query.owner_id)
     sql += " AND owner_id = ?1";
   if (query.grant_id && query.owner_id) sql += " AND owner_id = ?1";
-  if (query.after) sql += " AND (at, id) < (?8, ?9)";
+  if (query.before)
+    sql += " AND (at, id) > (?8, ?9)";
+  else if (query.after)
+    sql += " AND (at, id) < (?8, ?9)";
   return sql +
          " AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4)"
-         " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)"
-         " ORDER BY at DESC, id DESC LIMIT ?10";
+         " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)" +
+         (query.before ? " ORDER BY at, id LIMIT ?10" : " ORDER BY at DESC, id DESC LIMIT ?10");
 }
+// A token's first call sets its row; later ones move its last use forward (batches may arrive out
+// of order from several brokers, hence MIN and MAX).
+const std::string kTouchToken =
+    "INSERT INTO token_uses (token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (token_id) DO UPDATE SET "
+    "first_used_at = CASE WHEN token_uses.first_used_at < excluded.first_used_at "
+    "THEN token_uses.first_used_at ELSE excluded.first_used_at END, "
+    "last_used_at = CASE WHEN token_uses.last_used_at > excluded.last_used_at "
+    "THEN token_uses.last_used_at ELSE excluded.last_used_at END, calls = token_uses.calls + excluded.calls";
+const std::string kListTokenUses =
+    "SELECT token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls FROM token_uses "
+    "WHERE grant_id = ? ORDER BY last_used_at DESC, token_id LIMIT ?";
+const std::string kPruneTokenUses = "DELETE FROM token_uses WHERE last_used_at < ?";
 const std::string kSumActivity =
     "SELECT (at - ?3) / ?8 AS bucket, app_name, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
     "SUM(cost_micros) FROM activity WHERE (?1 IS NULL OR owner_id = ?1) AND (?2 IS NULL OR grant_id = ?2)"
@@ -90,16 +108,46 @@ Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
       q.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
       if (q.Step() != kDone) return db_.DbError("record activity");
     }
+    // One write per token per batch, however many of its calls the batch holds.
+    std::map<std::string, TokenUseRecord> tokens;
+    for (const auto& r : rows) {
+      if (r.token_id.empty()) continue;
+      auto [it, fresh] = tokens.try_emplace(r.token_id);
+      TokenUseRecord& t = it->second;
+      if (fresh) t = TokenUseRecord{r.token_id, r.grant_id, r.client_id, r.token_issued_at, r.token_expires_at,
+                                    r.at, r.at, 0};
+      t.first_used_at = std::min(t.first_used_at, r.at);
+      t.last_used_at = std::max(t.last_used_at, r.at);
+      ++t.calls;
+    }
+    for (const auto& [id, t] : tokens) {
+      Query q(db_.Prepare(kTouchToken));
+      q.Bind(t.token_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.issued_at).Bind(t.expires_at);
+      q.Bind(t.first_used_at).Bind(t.last_used_at).Bind(t.calls);
+      if (q.Step() != kDone) return db_.DbError("record a token's use");
+    }
     return {};
   });
+}
+
+Result<std::vector<TokenUseRecord>> ActivityTables::ListTokenUses(std::string_view grant_id, int64_t limit) {
+  Query q(db_.Prepare(kListTokenUses));
+  q.Bind(grant_id).Bind(limit);
+  std::vector<TokenUseRecord> out;
+  int rc;
+  while ((rc = q.Step()) == kRow)
+    out.push_back(TokenUseRecord{q.Text(0), q.Text(1), q.Text(2), q.Int(3), q.Int(4), q.Int(5), q.Int(6), q.Int(7)});
+  if (rc != kDone) return db_.DbError("list token uses");
+  return out;
 }
 
 Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQuery& query) {
   Query q(db_.Prepare(ActivitySql(query)));
   q.Bind(query.owner_id).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.app_name).Bind(query.model);
   q.Bind(query.status ? std::optional<int64_t>(*query.status) : std::nullopt);
-  q.Bind(query.after ? std::optional<int64_t>(query.after->at) : std::nullopt);
-  q.Bind(query.after ? std::optional<int64_t>(query.after->id) : std::nullopt);
+  std::optional<RecordCursor> cursor = query.before ? query.before : query.after;
+  q.Bind(cursor ? std::optional<int64_t>(cursor->at) : std::nullopt);
+  q.Bind(cursor ? std::optional<int64_t>(cursor->id) : std::nullopt);
   q.Bind(query.limit);
   std::vector<ActivityRecord> out;
   int rc;
@@ -125,6 +173,7 @@ Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQ
     out.push_back(std::move(r));
   }
   if (rc != kDone) return db_.DbError("list activity");
+  if (query.before) std::reverse(out.begin(), out.end());
   return out;
 }
 
@@ -155,7 +204,11 @@ Result<int64_t> ActivityTables::PruneActivity(UnixMillis before) {
   Query q(db_.Prepare(kPruneActivity));
   q.Bind(before);
   if (q.Step() != kDone) return db_.DbError("prune activity");
-  return int64_t{db_.Changes()};
+  int64_t pruned = db_.Changes();
+  Query tokens(db_.Prepare(kPruneTokenUses));
+  tokens.Bind(before);
+  if (tokens.Step() != kDone) return db_.DbError("prune token uses");
+  return pruned;
 }
 
 Result<AuditStore::Trail> AuditTables::ReadTrail() {

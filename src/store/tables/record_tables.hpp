@@ -16,6 +16,7 @@ class ActivityTables final : public ActivityStore {
 
   Status AddActivity(const std::vector<ActivityRecord>& rows) override;
   Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) override;
+  Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) override;
   Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) override;
   Result<int64_t> PruneActivity(UnixMillis before) override;
 
