@@ -84,6 +84,13 @@ test('log_format = "json": every line is a JSON object; one line per request und
     "x-request-id is the broker's own when the provider sent none");
   const inspect = await call(broker.url, 'GET', `/tokens/${g.token}/inspect`);
   assert.ok(inspect.status < 500);
+  // The reference's routes called with the grant's token name the grant too.
+  const reference = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(reference.status, 200, reference.text);
+  const refused = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o') });
+  assert.equal(refused.status, 403, refused.text);
+  const passport = await call(broker.url, 'GET', '/v1/passport', { token: g.token });
+  assert.equal(passport.status, 200);
   await new Promise((res) => setTimeout(res, 200));
   await broker.stop();
   const lines = broker.output.split('\n').filter((l) => l.length > 0);
@@ -104,6 +111,15 @@ test('log_format = "json": every line is a JSON object; one line per request und
   assert.equal(typeof line.duration_ms, 'number');
   assert.equal(typeof line.upstream_ms, 'number');
   assert.ok(line.upstream_ms <= line.duration_ms);
+  for (const [r, what] of [[reference, 'a /proxy/chat call'], [refused, 'a refused /proxy/chat call'], [passport, 'GET /v1/passport']]) {
+    const logged = parsed.filter((p) => p.request_id === r.headers.get('x-aipassport-request-id'));
+    assert.equal(logged.length, 1, `one line for ${what}`);
+    assert.equal(logged[0].grant_id, g.grantId, `${what} is logged with its grant`);
+    assert.equal(logged[0].status, r.status);
+  }
+  const referenceLine = parsed.find((p) => p.request_id === reference.headers.get('x-aipassport-request-id'));
+  assert.equal(referenceLine.route, '/proxy/chat');
+  assert.equal(typeof referenceLine.upstream_ms, 'number');
   const inspectLine = parsed.find((p) => p.route === '/tokens/:token/inspect');
   assert.ok(inspectLine, 'the inspect call is logged by its route');
   assert.ok(!broker.output.includes(g.token), 'no app token in any log line');
