@@ -1,7 +1,8 @@
 // Operating the broker: Prometheus metrics on their own listener, JSON logs with request ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { approvedGrant, call, chatBody, SCOPES, startBroker, startMock } from './harness.mjs';
+import { execFile } from 'node:child_process';
+import { approvedGrant, BIN, call, chatBody, SCOPES, startBroker, startMock, tempDir } from './harness.mjs';
 
 function metricsUrl(broker) {
   const m = broker.output.match(/metrics at (http:\/\/[^\s"]+)/);
@@ -124,6 +125,22 @@ test('gen_ai_client_token_usage, the leases this broker holds and the store\'s h
     await new Promise((r) => setTimeout(r, 200));
   }
   assert.equal(sample(await scrape(), 'aipassport_store_errors_total{task="heartbeat"}'), undefined, 'no failed heartbeat');
+});
+
+test('metrics are refused on an address other than loopback unless metrics.allow_remote says so', async () => {
+  for (const address of ['0.0.0.0:0', '[::]:0']) {
+    // A broker that started anyway would run on: it is stopped after 10 s and the test fails.
+    const started = await new Promise((resolve) => {
+      execFile(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()],
+        { env: { PATH: process.env.PATH, AIPASSPORT_METRICS_LISTEN: address }, timeout: 10000 },
+        (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+    });
+    assert.equal(started.code, 2, `${address}: ${started.stdout}${started.stderr}`);
+    const said = started.stdout + started.stderr;
+    assert.match(said, /metrics\.listen/);
+    assert.match(said, /metrics\.allow_remote = true/);
+    assert.doesNotMatch(said, /listening on|metrics at/, 'nothing was served');
+  }
 });
 
 test('metrics are off unless asked for', async () => {
