@@ -389,9 +389,10 @@ class ReferenceApi {
   }
 
   // What an app may still do with its token: its grant's limits, what is left, and the prices.
-  awaitable<Response> Passport(Request& req, const PathParams&) {
+  awaitable<Response> Passport(Request& req, const PathParams&, http::Exchange& exchange) {
     auto grant = co_await AuthorizeBearer(ctx_, req);
     if (!grant) co_return http::ErrorResponse(grant.error());
+    exchange.notes.grant_id = (*grant)->record.id;
     auto fresh = co_await LoadGrant(ctx_, (*grant)->record.id);  // the cached copy's figures lag
     if (!fresh) co_return http::ErrorResponse(fresh.error());
     UnixSeconds now = ctx_.clock();
@@ -508,8 +509,8 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, json::object{{"valid", true}, {"grant", std::move(view)}});
   }
 
-  awaitable<Response> ProxyChat(Request& req, const PathParams&) {
-    CallActivity activity(ctx_, "chat");
+  awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
+    CallActivity activity(ctx_, "chat", &exchange);
     Response answer = co_await ProxyChatCall(req, activity);
     activity.Finish(static_cast<int>(answer.result_int()));
     co_return answer;
@@ -611,13 +612,13 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));
   router.Add(V::get, "/grants/:id/events", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetEvents>>(api));
   router.Add(V::patch, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::SetLimits>>(api));
-  router.Add(V::get, "/v1/passport", Bind<&ReferenceApi::Passport>(api));
+  router.Add(V::get, "/v1/passport", http::BindMethod<&ReferenceApi::Passport>(api));
   router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Approve>>(api));
   router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Deny>>(api));
   router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Revoke>>(api));
   router.Add(V::post, "/tokens", Bind<&ReferenceApi::IssueToken>(api));
   router.Add(V::get, "/tokens/:token/inspect", Bind<&ReferenceApi::InspectToken>(api));
-  router.Add(V::post, "/proxy/chat", Bind<&ReferenceApi::ProxyChat>(api));
+  router.Add(V::post, "/proxy/chat", http::BindMethod<&ReferenceApi::ProxyChat>(api));
 }
 
 }  // namespace ap::api

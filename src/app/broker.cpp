@@ -236,6 +236,7 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
       auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
+      if (lost && metrics) metrics->HeartbeatRecorded();
       if (lost && *lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", *lost);
       if (lost && *lost > 0 && metrics) metrics->LeasesLost(*lost);
       meter.ReturnIdleLeases(kLeaseIdle);
@@ -458,6 +459,12 @@ int RunBroker(const Config& config) {
                       [&server] { return static_cast<double>(server.InFlight()); });
     metrics->AddGauge("aipassport_store_queue_depth", "Store tasks waiting for or running on the store thread.",
                       [&store_pool] { return static_cast<double>(store_pool.Waiting()); });
+    metrics->AddGauge("aipassport_leases_held_usd",
+                      "Budget this broker holds as leases from the store (for calls in flight and to come), in US dollars.",
+                      [&meter] { return static_cast<double>(meter.Held().micros) * 1e-6; });
+    metrics->AddGauge("aipassport_leases_held_requests",
+                      "Requests of grants' caps this broker holds as leases from the store.",
+                      [&meter] { return static_cast<double>(meter.Held().requests); });
     auto metrics_listen = ParseListen(config.metrics_listen);
     if (!metrics_listen) return Fail(metrics_listen.error().message);
     http::ServerOptions metrics_options;

@@ -212,6 +212,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_LOG_FORMAT", "log_format", LogFormat()},
       {"AIPASSPORT_METRICS_LISTEN", "metrics.listen", MetricsListen()},
       {"AIPASSPORT_METRICS_PER_APP_LABELS", "metrics.per_app_labels", Flag(&Config::metrics_per_app_labels)},
+      {"AIPASSPORT_METRICS_ALLOW_REMOTE", "metrics.allow_remote", Flag(&Config::metrics_allow_remote)},
   };
 }
 
@@ -371,6 +372,13 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
     return Bad(
         "plain HTTP is only served on loopback: to listen on " + config.listen +
         ", give a certificate (tls.cert_file, tls.key_file), or keep the broker on 127.0.0.1 behind a TLS proxy");
+  // /metrics is plain HTTP without authentication, and says what every app spends: it leaves
+  // loopback only when the operator says so.
+  if (!config.metrics_listen.empty() && !config.metrics_allow_remote &&
+      !IsLoopback(ParseListen(config.metrics_listen)->host))
+    return Bad("metrics.listen (AIPASSPORT_METRICS_LISTEN) is " + config.metrics_listen +
+               ", not a loopback address: metrics are served as plain HTTP to anyone who can connect; keep it on "
+               "127.0.0.1, or set metrics.allow_remote = true (AIPASSPORT_METRICS_ALLOW_REMOTE) to serve them there");
   return config;
 }
 

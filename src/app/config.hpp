@@ -59,6 +59,7 @@ struct Config {
   int64_t activity_retention_days = 30;  // activity rows older than this are pruned
   std::string metrics_listen;            // HOST:PORT serving GET /metrics; empty: no metrics
   bool metrics_per_app_labels = false;   // label requests and cost by app name too
+  bool metrics_allow_remote = false;     // metrics_listen may be an address other than loopback
   bool log_json = false;                 // log_format = "json": every log line a JSON object
 };
 

@@ -211,6 +211,26 @@ TEST(Config, MetricsAndLogFormatAreOffOrTextByDefault) {
   EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", "nowhere"}})));
 }
 
+TEST(Config, MetricsOffLoopbackAreRefusedUnlessAllowed) {
+  for (const char* address : {"0.0.0.0:9464", "192.0.2.7:9464", "[::]:9464", "metrics.example:9464"}) {
+    auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", address}}));
+    ASSERT_FALSE(refused) << address;
+    EXPECT_NE(refused.error().message.find("metrics.listen"), std::string::npos) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("metrics.allow_remote = true"), std::string::npos);
+  }
+  for (const char* address : {"127.0.0.1:9464", "localhost:9464", "[::1]:9464", "127.0.0.2:0"})
+    EXPECT_TRUE(LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", address}}))) << address;
+  auto allowed =
+      LoadConfig({}, FakeEnv({{"AIPASSPORT_METRICS_LISTEN", "0.0.0.0:9464"}, {"AIPASSPORT_METRICS_ALLOW_REMOTE", "true"}}));
+  ASSERT_TRUE(allowed) << allowed.error().message;
+  EXPECT_EQ(allowed->metrics_listen, "0.0.0.0:9464");
+  std::string file = WriteToml("[metrics]\nlisten = \"0.0.0.0:9464\"\nallow_remote = true\n");
+  Flags flags;
+  flags.config_file = file;
+  EXPECT_TRUE(LoadConfig(flags, FakeEnv({})));
+  std::remove(file.c_str());
+}
+
 TEST(Config, ASyntaxErrorNamesItsLineAndColumn) {
   std::string file = WriteToml("listen = \"127.0.0.1:8080\"\n\ntoken_ttl_seconds = = 5\n");
   Flags flags;

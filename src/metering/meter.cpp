@@ -44,6 +44,8 @@ struct Account {
   std::string grant_id;
   int64_t lease_micros = 0;  // leased from the store and not reserved by a call
   int64_t lease_requests = 0;
+  int64_t reserved_micros = 0;  // taken from the lease by calls in flight
+  int64_t reserved_requests = 0;
   int64_t in_flight = 0;
   Bucket requests;
   Bucket tokens;
@@ -73,6 +75,8 @@ void Ticket::Release() {
   std::lock_guard lock(account_->mutex);
   account_->lease_micros += micros_;
   account_->lease_requests += requests_;
+  account_->reserved_micros -= micros_;
+  account_->reserved_requests -= requests_;
   account_->tokens.level += static_cast<double>(tokens_);
   --account_->in_flight;
   account_.reset();
@@ -83,6 +87,8 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
   if (cost_micros < 0 || cost_micros > kMaxMicros) cost_micros = micros_;
   std::lock_guard lock(account_->mutex);
   account_->lease_micros += micros_ - cost_micros;  // what the reservation did not use goes back
+  account_->reserved_micros -= micros_;
+  account_->reserved_requests -= requests_;
   if (tokens_ > 0) account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
   --account_->in_flight;
   account_->last_used = Clock::now();
@@ -226,13 +232,17 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  ticket.requests_ = grant.record.max_requests && ask.counted ? 1 : 0;
+  int64_t counted_request = grant.record.max_requests && ask.counted ? 1 : 0;
   ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
   auto take_local = [&]() -> bool {
     std::lock_guard lock(account->mutex);
     auto micros = TakeFromLease(*account, grant.record, ask);
-    if (micros) ticket.micros_ = *micros;
-    return micros.has_value();
+    if (!micros) return false;
+    ticket.micros_ = *micros;
+    ticket.requests_ = counted_request;
+    account->reserved_micros += ticket.micros_;
+    account->reserved_requests += ticket.requests_;
+    return true;
   };
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   for (int round = 0; round < 8; ++round) {
@@ -240,12 +250,21 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     auto topped = co_await TopUp(account, grant, ask);
     if (!topped) {
       if (take_local()) co_return ticket;  // topped up by another call meanwhile
-      ticket.requests_ = 0;
       co_return topped.error();
     }
   }
-  ticket.requests_ = 0;
   co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
+}
+
+HeldLeases Meter::Held() {
+  HeldLeases held;
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, account] : accounts_) {
+    std::lock_guard account_lock(account->mutex);
+    held.micros += std::max<int64_t>(account->lease_micros, 0) + account->reserved_micros;
+    held.requests += account->lease_requests + account->reserved_requests;
+  }
+  return held;
 }
 
 void Meter::ReturnIdleLeases(Clock::duration idle) { ReturnLeases(Clock::now() - idle, false); }

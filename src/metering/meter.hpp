@@ -48,6 +48,12 @@ struct RateHeaders {
 
 class Meter;
 
+// What this broker holds of the store's leases: not yet reserved plus reserved by calls in flight.
+struct HeldLeases {
+  int64_t micros = 0;
+  int64_t requests = 0;
+};
+
 // One admitted call. Settle it with what it cost; one dropped unsettled gives everything back.
 class Ticket {
  public:
@@ -63,6 +69,12 @@ class Ticket {
 
  private:
   friend class Meter;
+
+// What this broker holds of the store's leases: not yet reserved plus reserved by calls in flight.
+struct HeldLeases {
+  int64_t micros = 0;
+  int64_t requests = 0;
+};
   void Release();
   std::shared_ptr<Account> account_;
   int64_t micros_ = 0;
@@ -85,6 +97,8 @@ class Meter {
 
   // The grant's calls this broker has admitted and not yet settled or dropped.
   int64_t InFlight(const std::string& grant_id);
+  // The leases this broker holds now, over every grant (for the metrics).
+  HeldLeases Held();
   // Gives back the unreserved leases of grants without a call for `idle`; on the store thread.
   void ReturnIdleLeases(std::chrono::steady_clock::duration idle);
   // Gives back every unreserved lease (a clean stop); what calls still hold stays leased.

@@ -173,6 +173,31 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   EXPECT_EQ(g.spent_micros, 100);
 }
 
+TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  EXPECT_EQ(meter.Held().micros, 0);
+  auto grant = Approved(100'000, 50);
+  auto calls = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 1000}, 2);
+  ASSERT_TRUE(calls[0] && calls[1]);
+  auto leased = store_->Grants().GetGrant(grant.record.id).value();
+  EXPECT_GT(leased.leased_micros, 2000);  // a slice for more calls than these two
+  EXPECT_EQ(meter.Held().micros, leased.leased_micros);
+  EXPECT_EQ(meter.Held().requests, leased.leased_requests);
+  calls[1] = MakeError(Errc::kInternal, "dropped unsettled: its reservation goes back to the lease");
+  EXPECT_EQ(meter.Held().micros, leased.leased_micros);
+  EXPECT_EQ(meter.Held().requests, leased.leased_requests);
+  calls[0]->Settle(400, 0);  // spent: no longer held once settled in the store
+  EXPECT_EQ(meter.Held().micros, leased.leased_micros - 400);
+  EXPECT_EQ(meter.Held().requests, leased.leased_requests - 1);
+  ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 400}}));
+  auto settled = store_->Grants().GetGrant(grant.record.id).value();
+  EXPECT_EQ(meter.Held().micros, settled.leased_micros);
+  EXPECT_EQ(meter.Held().requests, settled.leased_requests);
+  meter.ReturnIdleLeases(std::chrono::seconds(0));
+  EXPECT_EQ(meter.Held().micros, 0);
+  EXPECT_EQ(meter.Held().requests, 0);
+}
+
 TEST(ResetTime, WrittenLikeOpenAI) {
   EXPECT_EQ(FormatResetTime(250), "250ms");
   EXPECT_EQ(FormatResetTime(1000), "1s");

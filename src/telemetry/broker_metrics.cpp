@@ -1,5 +1,7 @@
 #include "telemetry/broker_metrics.hpp"
 
+#include <chrono>
+
 namespace ap::telemetry {
 namespace {
 
@@ -9,6 +11,11 @@ std::vector<std::string> RequestLabels(bool per_app, std::vector<std::string> la
 }
 
 uint64_t NonNegative(int64_t v) { return v > 0 ? static_cast<uint64_t>(v) : 0; }
+
+int64_t SteadyMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 }  // namespace
 
@@ -37,8 +44,14 @@ BrokerMetrics::BrokerMetrics(MetricsOptions options)
       overhead_({"aipassport_overhead_seconds", "The broker's own time on a call: all of it but the provider's.",
                  {"provider", "operation"}, 200, 1e-6},
                 MicrosBounds({0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1})),
+      // OpenTelemetry's gen_ai.client.token.usage, with its attribute names and recommended buckets.
+      token_usage_({"gen_ai_client_token_usage", "Tokens a call used, by type (input, output).",
+                    {"gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"},
+                    2000},
+                   {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}),
       leases_lost_({"aipassport_leases_lost_total", "Leases of stopped brokers counted as spent.", {}, 1}),
-      store_errors_({"aipassport_store_errors_total", "Background store tasks that failed, by task.", {"task"}, 50}) {
+      store_errors_({"aipassport_store_errors_total", "Background store tasks that failed, by task.", {"task"}, 50}),
+      last_heartbeat_us_(SteadyMicros()) {
   registry_.Add(&requests_);
   registry_.Add(&tokens_);
   registry_.Add(&cost_);
@@ -46,11 +59,20 @@ BrokerMetrics::BrokerMetrics(MetricsOptions options)
   registry_.Add(&operation_duration_);
   registry_.Add(&time_to_first_token_);
   registry_.Add(&overhead_);
+  registry_.Add(&token_usage_);
   registry_.Add(&leases_lost_);
   registry_.Add(&store_errors_);
   AddGauge("aipassport_streams_open", "Streamed answers being relayed now.",
            [this] { return static_cast<double>(streams_open_.load(std::memory_order_relaxed)); });
+  AddGauge("aipassport_store_heartbeat_age_seconds",
+           "Seconds since the store last recorded this broker's heartbeat (since the start before the first).",
+           [this] {
+             int64_t age = SteadyMicros() - last_heartbeat_us_.load(std::memory_order_relaxed);
+             return static_cast<double>(age / 1000) / 1000.0;
+           });
 }
+
+void BrokerMetrics::HeartbeatRecorded() { last_heartbeat_us_.store(SteadyMicros(), std::memory_order_relaxed); }
 
 void BrokerMetrics::AddGauge(std::string name, std::string help, std::function<double()> read) {
   gauges_.push_back(std::make_unique<GaugeFunction>(std::move(name), std::move(help), std::move(read)));
@@ -72,6 +94,10 @@ void BrokerMetrics::RecordCall(const CallSample& call) {
   if (!call.refusal.empty()) refusals_.Add({call.refusal});
   if (call.input_tokens > 0) tokens_.Add({provider, model, "input"}, NonNegative(call.input_tokens));
   if (call.output_tokens > 0) tokens_.Add({provider, model, "output"}, NonNegative(call.output_tokens));
+  if (call.input_tokens > 0)
+    token_usage_.Observe({call.operation, provider, model, "input"}, NonNegative(call.input_tokens));
+  if (call.output_tokens > 0)
+    token_usage_.Observe({call.operation, provider, model, "output"}, NonNegative(call.output_tokens));
   if (call.cached_input_tokens > 0)
     tokens_.Add({provider, model, "cached_input"}, NonNegative(call.cached_input_tokens));
   int64_t upstream = call.upstream_us.value_or(0);

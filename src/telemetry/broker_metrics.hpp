@@ -4,6 +4,7 @@
 // health of the store and of the leases. Model names come from apps: past a cap they count as "other".
 // Thread-safety: every method may be called from any thread; nothing here takes a lock.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -50,6 +51,8 @@ class BrokerMetrics {
   void LeasesLost(int64_t n) { leases_lost_.Add({}, static_cast<uint64_t>(n)); }
   // A store task (heartbeat, activity write) that failed.
   void StoreError(std::string_view task) { store_errors_.Add({task}); }
+  // The store recorded this broker's heartbeat just now.
+  void HeartbeatRecorded();
   // A number read at each scrape; add them before serving.
   void AddGauge(std::string name, std::string help, std::function<double()> read);
 
@@ -68,9 +71,11 @@ class BrokerMetrics {
   HistogramFamily operation_duration_;
   HistogramFamily time_to_first_token_;
   HistogramFamily overhead_;
+  HistogramFamily token_usage_;
   CounterFamily leases_lost_;
   CounterFamily store_errors_;
   std::atomic<int64_t> streams_open_{0};
+  std::atomic<int64_t> last_heartbeat_us_;  // steady clock; the start until the first heartbeat
   std::vector<std::unique_ptr<GaugeFunction>> gauges_;
   Registry registry_;
 };

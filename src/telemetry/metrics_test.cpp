@@ -102,6 +102,32 @@ TEST(BrokerMetrics, OneCallFeedsEverySeries) {
   EXPECT_TRUE(Has(out, "aipassport_overhead_seconds_sum{provider=\"openai\",operation=\"chat\"} 0.002"));
   EXPECT_TRUE(Has(out, "aipassport_streams_open 0"));
   EXPECT_EQ(out.find("Notes"), std::string::npos) << "no app label unless per_app_labels";
+  const std::string usage = "gen_ai_client_token_usage_bucket{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\","
+                            "gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=";
+  EXPECT_TRUE(Has(out, usage + "\"input\",le=\"4\"} 0")) << out;
+  EXPECT_TRUE(Has(out, usage + "\"input\",le=\"16\"} 1")) << out;
+  EXPECT_TRUE(Has(out, usage + "\"output\",le=\"16\"} 0")) << out;
+  EXPECT_TRUE(Has(out, usage + "\"output\",le=\"64\"} 1")) << out;
+  EXPECT_TRUE(Has(out, usage + "\"output\",le=\"67108864\"} 1")) << out;
+  EXPECT_TRUE(Has(out, "gen_ai_client_token_usage_sum{gen_ai_operation_name=\"chat\",gen_ai_provider_name=\"openai\","
+                       "gen_ai_request_model=\"gpt-4o-mini\",gen_ai_token_type=\"output\"} 30"));
+  EXPECT_EQ(out.find("gen_ai_provider_name=\"none\""), std::string::npos) << "a call without tokens is not observed";
+}
+
+TEST(BrokerMetrics, HeartbeatAgeCountsFromTheLastHeartbeat) {
+  BrokerMetrics m;
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto age = [&m] {
+    std::string out = m.Render();
+    std::string name = "\naipassport_store_heartbeat_age_seconds ";
+    size_t at = out.find(name);
+    EXPECT_NE(at, std::string::npos) << out;
+    return std::stod(out.substr(at + name.size()));
+  };
+  double before = age();
+  EXPECT_GE(before, 0.03) << "before the first heartbeat, the age counts from the start";
+  m.HeartbeatRecorded();
+  EXPECT_LT(age(), before);
 }
 
 TEST(BrokerMetrics, PerAppLabelsOnlyWhenAsked) {

@@ -17,6 +17,7 @@
 #include "http/cookies.hpp"
 #include "http/url.hpp"
 #include "record/record_json.hpp"
+#include "ui/activity_download.hpp"
 #include "ui/format.hpp"
 #include "ui/html.hpp"
 #include "ui/svg_chart.hpp"
@@ -43,7 +44,6 @@ constexpr int64_t kEventsPage = 20;      // a page of its events
 constexpr int64_t kTokensShown = 10;     // its most recently used tokens, and its latest refresh families
 constexpr int64_t kLogPage = 100;
 constexpr int64_t kDay = 86400;
-constexpr int64_t kMaxDownload = 100'000;
 
 // A query value or path segment for a link; '/' is kept, as paths and `next` carry it.
 std::string Percent(std::string_view text) { return http::PercentEncode(text, "/"); }
@@ -706,8 +706,8 @@ class ConsolePages {
                           Nav(signed_in->session.csrf_token, self), body);
   }
 
-  // The period's calls, oldest pages last, as CSV or JSON Lines (at most kMaxDownload rows).
-  awaitable<Response> Download(Request& req, const http::PathParams&, http::Exchange&) {
+  // The period's calls, newest first, as CSV or JSON Lines, sent page by page as they are read.
+  awaitable<Response> Download(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SignInAgain(req, "/activity");
     bool csv = http::PathOf(req.target()).ends_with(".csv");
@@ -718,31 +718,11 @@ class ConsolePages {
     query.owner_id = api::ActingOwner(ctx_, api::Caller{signed_in->owner});
     query.from = window.from * 1000;
     query.to = window.to * 1000;
-    query.limit = 1000;
-    auto read = [query, csv](store::Store& st) mutable -> Result<std::string> {
-      std::string out = csv ? record::ActivityCsvHeader() : std::string();
-      for (int64_t total = 0; total < kMaxDownload;) {
-        auto rows = st.Activity().ListActivity(query);
-        if (!rows) return rows.error();
-        for (const auto& r : *rows)
-          out += csv ? record::ActivityCsvLine(r) : json::serialize(record::ActivityToJson(r)) + "\n";
-        total += static_cast<int64_t>(rows->size());
-        if (static_cast<int64_t>(rows->size()) < query.limit) break;
-        query.after = store::RecordCursor{rows->back().at, rows->back().id};
-      }
-      return out;
-    };
-    auto text = co_await api::OnStore(ctx_, std::move(read));
-    if (!text) co_return Unavailable(*signed_in, "The activity cannot be read now.");
-    Response res(StatusCode::ok, 11);
-    res.set(bhttp::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
-    res.set(bhttp::field::content_disposition,
-            std::string("attachment; filename=\"activity-") + Day(now) + (csv ? ".csv\"" : ".jsonl\""));
-    res.set(bhttp::field::cache_control, "no-store");
-    res.set("X-Content-Type-Options", "nosniff");
-    res.body() = std::move(*text);
-    res.prepare_payload();
-    co_return res;
+    std::string filename = "activity-" + Day(now) + (csv ? ".csv" : ".jsonl");
+    DownloadFormat format = csv ? DownloadFormat::kCsv : DownloadFormat::kJsonLines;
+    auto sent = co_await DownloadActivity(ctx_, exchange, req.version(), query, format, filename);
+    if (!sent && !exchange.AnswerStarted()) co_return Unavailable(*signed_in, "The activity cannot be read now.");
+    co_return Response();  // the answer went out piece by piece
   }
 
   awaitable<Response> Keys(Request& req, const http::PathParams&, http::Exchange&) {

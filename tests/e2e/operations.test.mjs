@@ -1,7 +1,8 @@
 // Operating the broker: Prometheus metrics on their own listener, JSON logs with request ids.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { approvedGrant, call, chatBody, SCOPES, startBroker, startMock } from './harness.mjs';
+import { execFile } from 'node:child_process';
+import { approvedGrant, BIN, call, chatBody, SCOPES, startBroker, startMock, tempDir } from './harness.mjs';
 
 function metricsUrl(broker) {
   const m = broker.output.match(/metrics at (http:\/\/[^\s"]+)/);
@@ -63,6 +64,85 @@ test('GET /metrics counts known calls exactly, on its own listener', async () =>
   assert.equal(sample(after, 'aipassport_streams_open'), 0);
 });
 
+const TOKEN_BOUNDS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+
+test('gen_ai_client_token_usage, the leases this broker holds and the store\'s heartbeat on /metrics', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock, env: { AIPASSPORT_METRICS_LISTEN: '127.0.0.1:0' } });
+  const scrape = async () => (await fetch(metricsUrl(broker))).text();
+  const startAge = sample(await scrape(), 'aipassport_store_heartbeat_age_seconds');
+  assert.ok(startAge >= 0, 'the heartbeat age is there from the start');
+  assert.equal(sample(await scrape(), 'aipassport_leases_held_usd'), 0, 'nothing held before any call');
+  const g = await approvedGrant(broker, { ...SCOPES.openai, maxBudgetCents: 500, maxRequests: 20 });
+  const used = { input: [], output: [] };
+  for (const content of ['Hi', 'A much longer question that takes many more tokens than the first one did, '.repeat(30)]) {
+    const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', {
+      token: g.token, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 200 },
+    });
+    assert.equal(r.status, 200, r.text);
+    used.input.push(r.json.usage.prompt_tokens);
+    used.output.push(r.json.usage.completion_tokens);
+  }
+  assert.ok(Math.max(...used.input) > 4 * Math.min(...used.input), `two sizes of call: ${used.input}`);
+  const text = await scrape();
+  const labels = 'gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini"';
+  assert.match(text, /# TYPE gen_ai_client_token_usage histogram/);
+  for (const type of ['input', 'output']) {
+    const series = `${labels},gen_ai_token_type="${type}"`;
+    for (const bound of TOKEN_BOUNDS)
+      assert.equal(sample(text, `gen_ai_client_token_usage_bucket{${series},le="${bound}"}`),
+        used[type].filter((n) => n <= bound).length, `${type} calls of at most ${bound} tokens`);
+    assert.equal(sample(text, `gen_ai_client_token_usage_bucket{${series},le="+Inf"}`), 2);
+    assert.equal(sample(text, `gen_ai_client_token_usage_count{${series}}`), 2);
+    assert.equal(sample(text, `gen_ai_client_token_usage_sum{${series}}`), used[type][0] + used[type][1]);
+    assert.equal(sample(text, `aipassport_tokens_total{provider="openai",model="gpt-4o-mini",type="${type}"}`),
+      used[type][0] + used[type][1], 'the counter and the histogram agree');
+  }
+  // What this broker holds is what the store counts as leased (one broker): compared once the
+  // calls' usage is written.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const { budget, requests } = (await call(broker.url, 'GET', `/grants/${g.grantId}`, { token: broker.ownerToken })).json;
+    const now = await scrape();
+    const heldUsd = sample(now, 'aipassport_leases_held_usd');
+    const heldRequests = sample(now, 'aipassport_leases_held_requests');
+    if (Math.abs(heldUsd - budget.leasedMicros / 1e6) < 1e-9 && heldRequests === requests.leased) {
+      assert.ok(heldUsd > 0 && heldRequests > 0, `a slice is held for the next calls: ${heldUsd} ${heldRequests}`);
+      assert.ok(heldRequests <= 20 - 2);
+      break;
+    }
+    assert.ok(Date.now() < deadline, `held ${heldUsd} / ${heldRequests}, leased ${budget.leasedMicros} / ${requests.leased}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The store records a heartbeat every 5 s: the age falls back when it does.
+  let before = sample(await scrape(), 'aipassport_store_heartbeat_age_seconds');
+  const beatBy = Date.now() + 8000;
+  for (;;) {
+    const age = sample(await scrape(), 'aipassport_store_heartbeat_age_seconds');
+    if (age < before) break;
+    before = age;
+    assert.ok(Date.now() < beatBy, `no heartbeat recorded: ${age} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(sample(await scrape(), 'aipassport_store_errors_total{task="heartbeat"}'), undefined, 'no failed heartbeat');
+});
+
+test('metrics are refused on an address other than loopback unless metrics.allow_remote says so', async () => {
+  for (const address of ['0.0.0.0:0', '[::]:0']) {
+    // A broker that started anyway would run on: it is stopped after 10 s and the test fails.
+    const started = await new Promise((resolve) => {
+      execFile(BIN, ['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()],
+        { env: { PATH: process.env.PATH, AIPASSPORT_METRICS_LISTEN: address }, timeout: 10000 },
+        (error, stdout, stderr) => resolve({ code: error ? error.code : 0, stdout, stderr }));
+    });
+    assert.equal(started.code, 2, `${address}: ${started.stdout}${started.stderr}`);
+    const said = started.stdout + started.stderr;
+    assert.match(said, /metrics\.listen/);
+    assert.match(said, /metrics\.allow_remote = true/);
+    assert.doesNotMatch(said, /listening on|metrics at/, 'nothing was served');
+  }
+});
+
 test('metrics are off unless asked for', async () => {
   const broker = await startBroker();
   assert.ok(!/metrics at/.test(broker.output));
@@ -84,6 +164,13 @@ test('log_format = "json": every line is a JSON object; one line per request und
     "x-request-id is the broker's own when the provider sent none");
   const inspect = await call(broker.url, 'GET', `/tokens/${g.token}/inspect`);
   assert.ok(inspect.status < 500);
+  // The reference's routes called with the grant's token name the grant too.
+  const reference = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(reference.status, 200, reference.text);
+  const refused = await call(broker.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o') });
+  assert.equal(refused.status, 403, refused.text);
+  const passport = await call(broker.url, 'GET', '/v1/passport', { token: g.token });
+  assert.equal(passport.status, 200);
   await new Promise((res) => setTimeout(res, 200));
   await broker.stop();
   const lines = broker.output.split('\n').filter((l) => l.length > 0);
@@ -104,6 +191,15 @@ test('log_format = "json": every line is a JSON object; one line per request und
   assert.equal(typeof line.duration_ms, 'number');
   assert.equal(typeof line.upstream_ms, 'number');
   assert.ok(line.upstream_ms <= line.duration_ms);
+  for (const [r, what] of [[reference, 'a /proxy/chat call'], [refused, 'a refused /proxy/chat call'], [passport, 'GET /v1/passport']]) {
+    const logged = parsed.filter((p) => p.request_id === r.headers.get('x-aipassport-request-id'));
+    assert.equal(logged.length, 1, `one line for ${what}`);
+    assert.equal(logged[0].grant_id, g.grantId, `${what} is logged with its grant`);
+    assert.equal(logged[0].status, r.status);
+  }
+  const referenceLine = parsed.find((p) => p.request_id === reference.headers.get('x-aipassport-request-id'));
+  assert.equal(referenceLine.route, '/proxy/chat');
+  assert.equal(typeof referenceLine.upstream_ms, 'number');
   const inspectLine = parsed.find((p) => p.route === '/tokens/:token/inspect');
   assert.ok(inspectLine, 'the inspect call is logged by its route');
   assert.ok(!broker.output.includes(g.token), 'no app token in any log line');

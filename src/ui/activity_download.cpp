@@ -1,0 +1,57 @@
+#include "ui/activity_download.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "record/record_json.hpp"
+
+namespace ap::ui {
+using boost::asio::awaitable;
+namespace bhttp = http::bhttp;
+
+namespace {
+
+using Page = Result<std::vector<store::ActivityRecord>>;
+
+awaitable<Page> ReadPage(api::BrokerContext& ctx, const store::ActivityQuery& query) {
+  auto read = [query](store::Store& st) { return st.Activity().ListActivity(query); };
+  co_return co_await api::OnStore(ctx, std::move(read));
+}
+
+}  // namespace
+
+awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exchange, unsigned version,
+                                   const store::ActivityQuery& selected, DownloadFormat format, const std::string& filename) {
+  bool csv = format == DownloadFormat::kCsv;
+  store::ActivityQuery query = selected;
+  query.limit = kDownloadPageRows;
+  query.after.reset();
+  // The first page is read before the answer starts, so a store failure can still be told plainly.
+  Page rows = co_await ReadPage(ctx, query);
+  if (!rows) co_return rows.error();
+  http::Response head(http::StatusCode::ok, version);
+  head.set(bhttp::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+  head.set(bhttp::field::content_disposition, "attachment; filename=\"" + filename + "\"");
+  head.set(bhttp::field::cache_control, "no-store");
+  head.set("X-Content-Type-Options", "nosniff");
+  if (!co_await exchange.StartAnswer(head)) co_return Status{};
+  std::string text = csv ? record::ActivityCsvHeader() : std::string();
+  for (;;) {
+    for (const auto& row : *rows)
+      text += csv ? record::ActivityCsvLine(row) : boost::json::serialize(record::ActivityToJson(row)) + "\n";
+    if (!co_await exchange.WritePiece(text)) co_return Status{};
+    if (static_cast<int64_t>(rows->size()) < query.limit) break;
+    query.after = store::RecordCursor{rows->back().at, rows->back().id};
+    text.clear();
+    rows = co_await ReadPage(ctx, query);
+    if (!rows) {
+      spdlog::warn("an activity download was cut short: {}", rows.error().message);
+      co_return Status{};
+    }
+  }
+  co_await exchange.EndAnswer();
+  co_return Status{};
+}
+
+}  // namespace ap::ui
