@@ -1,6 +1,8 @@
 #pragma once
 // `aipassport db ...`: the database itself.
 
+#include <string>
+
 #include "app/config.hpp"
 
 namespace ap::app {
@@ -8,5 +10,9 @@ namespace ap::app {
 // `aipassport db migrate`: brings the configured database's schema up to this aipassport's
 // (what a broker also does at start) and says which version it is at. Returns the exit code.
 int MigrateDatabase(const Config& config);
+
+// `aipassport db copy --from URL --to URL`: copies a deployment's database into an empty one
+// (SQLite to PostgreSQL), printing each table's verified row count. Returns the exit code.
+int CopyDatabase(const std::string& from_url, const std::string& to_url);
 
 }  // namespace ap::app

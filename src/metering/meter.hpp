@@ -69,12 +69,6 @@ class Ticket {
 
  private:
   friend class Meter;
-
-// What this broker holds of the store's leases: not yet reserved plus reserved by calls in flight.
-struct HeldLeases {
-  int64_t micros = 0;
-  int64_t requests = 0;
-};
   void Release();
   std::shared_ptr<Account> account_;
   int64_t micros_ = 0;

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -37,5 +38,8 @@ class Connection final : public sql::Connection {
   Db db_;
   std::unordered_map<std::string, Stmt> statements_;
 };
+
+// Opens (creating if needed) the database file, in WAL mode with foreign keys on; no migration.
+Result<std::unique_ptr<Connection>> OpenConnection(const std::filesystem::path& file);
 
 }  // namespace ap::store::sqlite

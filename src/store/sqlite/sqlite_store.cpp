@@ -10,7 +10,7 @@ namespace ap::store {
 
 using sqlite::Db;
 
-Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
+Result<std::unique_ptr<sqlite::Connection>> sqlite::OpenConnection(const std::filesystem::path& file) {
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -29,7 +29,13 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file
       return MakeError(Errc::kUnavailable, "cannot configure " + file.string() + ": " + text);
     }
   }
-  return OpenSqlStore(std::make_unique<sqlite::Connection>(std::move(db)), sqlite::Migrations());
+  return std::make_unique<sqlite::Connection>(std::move(db));
+}
+
+Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
+  auto db = sqlite::OpenConnection(file);
+  if (!db) return db.error();
+  return OpenSqlStore(std::move(*db), sqlite::Migrations());
 }
 
 }  // namespace ap::store

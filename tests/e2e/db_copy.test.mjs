@@ -1,0 +1,82 @@
+// Moving up: a used SQLite deployment copied into an empty PostgreSQL database (the cluster
+// scripts/with-postgres.sh starts) with `aipassport db copy`, then served from there.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { approvedGrant, call, chatBody, cliSync, databaseUrlFor, run, startBroker, startMock, tempDir } from './harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const PROVIDER_KEY = 'sk-erin-own-key-0123456789abcdef';
+
+test('a used SQLite deployment copies into PostgreSQL and goes on serving from there', async () => {
+  const mock = await startMock();
+  const dataDir = tempDir();
+  const sqliteEnv = { PATH: process.env.PATH, AIPASSPORT_DATABASE_URL: '' };
+  const sqlite = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: '' } });
+  cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: sqliteEnv });
+  cliSync(['vault', 'add', '--owner', 'erin', '--provider', 'openai', '--label', 'personal', '--data-dir', dataDir],
+    { input: `${PROVIDER_KEY}\n`, env: sqliteEnv });
+  const g = await approvedGrant(sqlite, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 50, maxRequests: 10 });
+  for (let i = 0; i < 3; i++) {
+    const r = await call(sqlite.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    assert.equal(r.status, 200, r.text);
+  }
+  const before = (await call(sqlite.url, 'GET', `/grants/${g.grantId}/usage`, { token: sqlite.ownerToken })).json;
+  assert.equal(before.totals.requests, 3);
+  assert.equal(await sqlite.stop(), 0);
+
+  const target = databaseUrlFor(tempDir());
+  const copy = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`, '--to', target]);
+  assert.equal(copy.code, 0, copy.stderr);
+  const counts = Object.fromEntries([...copy.stdout.matchAll(/^ {2}(\w+) +(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+  assert.equal(counts.grants, 1);
+  assert.equal(counts.owners, 2);  // erin and the operator account
+  assert.equal(counts.provider_keys, 1);
+  assert.equal(counts.activity, 3);
+  assert.equal(counts.token_uses, 1);
+  assert.ok(counts.usage >= 1 && counts.audit >= 3 && counts.settings >= 3, copy.stdout);
+  assert.match(copy.stdout, /copied and verified/);
+
+  // The same data directory (signing keys, master key), now on PostgreSQL.
+  const pg = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: target, AIPASSPORT_ADMIN_TOKEN: undefined } });
+  pg.ownerToken = sqlite.ownerToken;
+  const after = (await call(pg.url, 'GET', `/grants/${g.grantId}/usage`, { token: pg.ownerToken })).json;
+  assert.deepEqual(after.totals, before.totals);
+  assert.equal(after.budget.spentMicros, before.budget.spentMicros);
+  const fourth = await call(pg.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(fourth.status, 200, fourth.text);
+  const keys = cliSync(['vault', 'list', '--data-dir', dataDir], { env: { PATH: process.env.PATH, AIPASSPORT_DATABASE_URL: target } }).toString();
+  assert.match(keys, /erin\s+openai\s+personal/);
+  const verify = await run(['audit', 'verify', '--data-dir', dataDir], { AIPASSPORT_DATABASE_URL: target });
+  assert.equal(verify.code, 0, verify.stdout + verify.stderr);
+
+  const again = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`, '--to', target]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /nothing was copied: the target database is not empty/);
+});
+
+test('db copy refuses bad input with a clear message and never shows a password', async () => {
+  const missing = await run(['db', 'copy', '--from', 'sqlite:///nowhere/aipassport.db', '--to', 'postgresql://ap:hunter2@127.0.0.1:1/ap']);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /no database at \/nowhere\/aipassport\.db/);
+  const scheme = await run(['db', 'copy', '--from', 'sqlite:///tmp/x.db', '--to', 'mysql://root:hunter2@db/ap']);
+  assert.equal(scheme.code, 2);
+  assert.match(scheme.stderr, /mysql:\/\/root:\*\*\*@db\/ap/);
+  const dir = tempDir();
+  const sqlite = await startBroker({ dataDir: dir, env: { AIPASSPORT_DATABASE_URL: '' } });
+  await sqlite.stop();
+  const unreachable = await run(['db', 'copy', '--from', `sqlite://${dir}/aipassport.db`, '--to', 'postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2']);
+  assert.equal(unreachable.code, 1);
+  assert.match(unreachable.stderr, /cannot reach PostgreSQL/);
+  for (const r of [missing, scheme, unreachable]) assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
+});
+
+test('a broker whose database cannot be reached does not start, and says why without the password', async () => {
+  const r = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()],
+    { AIPASSPORT_DATABASE_URL: 'postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2' });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /postgresql:\/\/ap:\*\*\*@127\.0\.0\.1:1\/ap.*cannot reach PostgreSQL/);
+  assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
+  const bad = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()], { AIPASSPORT_DATABASE_URL: 'postgres:/oops' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /AIPASSPORT_DATABASE_URL/);
+});
