@@ -44,8 +44,16 @@ void UsageRecorder::Flush() {
     rows.swap(pending_);
   }
   if (rows.empty()) return;
-  auto changes = store_.Metering().Settle(options_.node_id, Merged(std::move(rows)));
-  if (!changes) return spdlog::error("usage not recorded: {}", changes.error().message);
+  auto merged = Merged(std::move(rows));
+  auto changes = store_.Metering().Settle(options_.node_id, merged);
+  if (!changes) {
+    // Kept for the next flush (the next call's, or the heartbeat's): until then the store counts
+    // the calls' cost as leased to this broker, so no budget is overspent meanwhile.
+    spdlog::error("usage not recorded yet, will retry: {}", changes.error().message);
+    std::lock_guard lock(mutex_);
+    pending_.insert(pending_.begin(), std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
+    return;
+  }
   RecordCrossings(*changes);
 }
 

@@ -32,7 +32,8 @@ class UsageRecorder {
  public:
   UsageRecorder(store::Store& store, http::BlockingPool& store_pool, RecorderOptions options)
       : store_(store), pool_(store_pool), options_(std::move(options)) {}
-  // Returns once a transaction holding `row` has committed (or failed, which is logged).
+  // Returns once a transaction holding `row` has committed, or failed: then the row waits for the
+  // next flush (the store unreachable for a while loses no usage).
   boost::asio::awaitable<void> Record(store::UsageRecord row);
   // Writes what is waiting; on the store thread.
   void Flush();

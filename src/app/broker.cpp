@@ -223,15 +223,17 @@ constexpr std::chrono::seconds kNodeTimeout{30};
 constexpr std::chrono::seconds kHeartbeat{5};
 constexpr std::chrono::seconds kLeaseIdle{10};
 
-// Keeps this broker's node alive in the store, hands back the leases of idle grants, and turns the
-// leases of brokers gone silent into lost spend. Runs its store work on the store thread.
+// Keeps this broker's node alive in the store, retries usage a store failure kept back, hands back
+// the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
+// store work on the store thread.
 boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
-                                        telemetry::BrokerMetrics* metrics) {
+                                        api::UsageRecorder& usage, telemetry::BrokerMetrics* metrics) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(kHeartbeat);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto beat = [&store, &meter, metrics]() {
+    auto beat = [&store, &meter, &usage, metrics]() {
+      usage.Flush();  // usage a store failure kept back
       UnixSeconds now = SystemClock()();
       auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
@@ -492,7 +494,7 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
-  auto leases = KeepLeases(**store, store_pool, meter, metrics.get());
+  auto leases = KeepLeases(**store, store_pool, meter, usage, metrics.get());
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
   });

@@ -185,8 +185,8 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::ve
 
 Status Connection::Exec(const char* sql) {
   std::string_view text(sql);
+  bool begins = text.starts_with("BEGIN");
   bool ends = text == "COMMIT" || text == "ROLLBACK";
-  if (text.starts_with("BEGIN")) in_transaction_ = true;
   if (!Usable()) {
     if (ends) in_transaction_ = false;
     return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), nullptr));
@@ -196,6 +196,7 @@ Status Connection::Exec(const char* sql) {
   ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
     return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), result.get()));
+  if (begins) in_transaction_ = true;
   // A COMMIT of a transaction a failed statement aborted answers "ROLLBACK" without an error.
   if (text == "COMMIT" && std::string_view(PQcmdStatus(result.get())) != "COMMIT")
     return MakeError(Errc::kUnavailable, "database error: the transaction was rolled back");

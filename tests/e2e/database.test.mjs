@@ -1,0 +1,70 @@
+// The database as brokers see it: unreachable at start, lost while serving and back again.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { after, test } from 'node:test';
+import { approvedGrant, call, chatBody, run, startBroker, startMock, tempDir } from './harness.mjs';
+
+const PG_CLUSTER = new URL('../../scripts/pg-cluster.sh', import.meta.url).pathname;
+const SCOPE = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
+
+// A PostgreSQL cluster of this test's own, which it may stop and start.
+function ownCluster() {
+  const dir = `/tmp/aipassport-pgtest-${process.pid}-${Date.now()}`;
+  const url = execFileSync(PG_CLUSTER, ['init', dir]).toString().trim();
+  after(() => execFileSync(PG_CLUSTER, ['remove', dir]));
+  return { url, stop: () => execFileSync(PG_CLUSTER, ['stop', dir]), start: () => execFileSync(PG_CLUSTER, ['start', dir]) };
+}
+
+async function eventually(fn, what, ms = 10000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+}
+
+const REQUEST = { appName: 'Lost DB', appUrl: 'https://app.example', reason: 'testing', scope: SCOPE };
+
+test('a database lost mid-run: what needs it gets 503, calls within a lease go on, and it recovers without a restart', async () => {
+  const pg = ownCluster();
+  const mock = await startMock();
+  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: pg.url } });
+  const g = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
+  const first = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(first.status, 200, first.text);
+  assert.equal((await call(broker.url, 'GET', '/ready')).status, 200);
+
+  pg.stop();
+  const refused = await call(broker.url, 'POST', '/grant-requests', { body: REQUEST });
+  assert.equal(refused.status, 503, refused.text);
+  assert.doesNotMatch(refused.text, /postgres\?host|password/);
+  const ready = await call(broker.url, 'GET', '/ready');
+  assert.equal(ready.status, 503);
+  assert.match(ready.json.reason, /^database: /);
+  // The lease this broker holds still pays for calls: the limits stay exact, the store is not asked.
+  const during = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(during.status, 200, during.text);
+
+  pg.start();
+  await eventually(async () => (await call(broker.url, 'GET', '/ready')).status === 200, 'ready again');
+  const made = await call(broker.url, 'POST', '/grant-requests', { body: REQUEST });
+  assert.equal(made.status, 201, made.text);
+  // Both calls are counted once the database is back (the usage waiting to be settled was kept).
+  await eventually(async () => {
+    const usage = (await call(broker.url, 'GET', `/grants/${g.grantId}/usage`, { token: broker.ownerToken })).json;
+    return usage?.totals?.requests === 2;
+  }, 'both calls settled');
+});
+
+test('a broker whose database cannot be reached does not start, and says why without the password', async () => {
+  const r = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()],
+    { AIPASSPORT_DATABASE_URL: 'postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2' });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /postgresql:\/\/ap:\*\*\*@127\.0\.0\.1:1\/ap.*cannot reach PostgreSQL/);
+  assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
+  const bad = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()], { AIPASSPORT_DATABASE_URL: 'postgres:/oops' });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /AIPASSPORT_DATABASE_URL/);
+});
