@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <thread>
@@ -223,6 +224,15 @@ constexpr std::chrono::seconds kNodeTimeout{30};
 constexpr std::chrono::seconds kHeartbeat{5};
 constexpr std::chrono::seconds kLeaseIdle{10};
 
+// Tells the meter how many brokers share the grants' per-minute limits and which of them this is.
+void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSeconds now) {
+  auto live = store.Metering().LiveNodes(now - kNodeTimeout.count());
+  if (!live) return spdlog::error("brokers sharing the limits not read: {}", live.error().message);
+  auto me = std::find(live->begin(), live->end(), meter.NodeId());
+  if (me == live->end()) return;  // not seen yet: keep the last figures
+  meter.SetPeers(static_cast<int64_t>(live->size()), me - live->begin());
+}
+
 // Keeps this broker's node alive in the store, retries usage a store failure kept back, hands back
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
@@ -236,6 +246,7 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
       usage.Flush();  // usage a store failure kept back
       UnixSeconds now = SystemClock()();
       auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
+      if (lost) SharePerMinuteLimits(store, meter, now);
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
       if (lost && metrics) metrics->HeartbeatRecorded();
@@ -392,6 +403,7 @@ int RunBroker(const Config& config) {
   api::UsageRecorder usage(**store, store_pool,
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
+  SharePerMinuteLimits(**store, meter, started);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);
   api::AuditLog audit(**store, store_pool, std::move(*audit_key));

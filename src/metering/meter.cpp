@@ -39,6 +39,13 @@ int RetryAfterSeconds(int64_t ms) { return static_cast<int>(std::max<int64_t>(1,
 
 }  // namespace
 
+// A grant's per-minute and concurrency limits as this broker applies them: its share of each.
+struct Limits {
+  std::optional<int64_t> rate;
+  std::optional<int64_t> tokens;
+  int64_t concurrent = 0;
+};
+
 struct Account {
   std::mutex mutex;
   std::string grant_id;
@@ -126,23 +133,23 @@ int64_t Meter::InFlight(const std::string& grant_id) {
 
 namespace {
 
-// The per-minute checks, and the slot in flight. Fills `headers`.
-Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, int64_t max_concurrent,
+// The per-minute checks, and the slot in flight. Fills `headers` (with the grant's own limits).
+Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& mine, const Ask& ask,
                        RateHeaders& headers) {
   Clock::time_point now = Clock::now();
-  int64_t concurrent = scope.max_concurrent.value_or(max_concurrent);
-  if (scope.rate_limit) a.requests.Refill(*scope.rate_limit, now);
-  if (scope.max_tokens_per_minute) a.tokens.Refill(*scope.max_tokens_per_minute, now);
+  int64_t concurrent = mine.concurrent;
+  if (mine.rate) a.requests.Refill(*mine.rate, now);
+  if (mine.tokens) a.tokens.Refill(*mine.tokens, now);
   auto fill_headers = [&] {
     if (scope.rate_limit) {
       headers.limit_requests = *scope.rate_limit;
-      headers.remaining_requests = static_cast<int64_t>(std::floor(a.requests.level));
-      headers.reset_requests_ms = a.requests.FullInMs(*scope.rate_limit);
+      headers.remaining_requests = std::max<int64_t>(0, static_cast<int64_t>(std::floor(a.requests.level)));
+      headers.reset_requests_ms = *mine.rate > 0 ? a.requests.FullInMs(*mine.rate) : 60000;
     }
     if (scope.max_tokens_per_minute) {
       headers.limit_tokens = *scope.max_tokens_per_minute;
       headers.remaining_tokens = std::max<int64_t>(0, static_cast<int64_t>(std::floor(a.tokens.level)));
-      headers.reset_tokens_ms = a.tokens.FullInMs(*scope.max_tokens_per_minute);
+      headers.reset_tokens_ms = *mine.tokens > 0 ? a.tokens.FullInMs(*mine.tokens) : 60000;
     }
   };
   fill_headers();
@@ -152,25 +159,24 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Ask& ask, i
     e.retry_after_seconds = 1;
     return e;
   }
-  if (scope.rate_limit && a.requests.level < 1) {
+  if (mine.rate && (*mine.rate == 0 || a.requests.level < 1)) {
     Error e = MakeError(Errc::kRateLimited,
                         "Rate limit reached: " + std::to_string(*scope.rate_limit) + " requests per minute");
-    e.retry_after_seconds = RetryAfterSeconds(a.requests.WaitMs(1, *scope.rate_limit));
+    e.retry_after_seconds = *mine.rate == 0 ? 60 : RetryAfterSeconds(a.requests.WaitMs(1, *mine.rate));
     return e;
   }
-  if (scope.max_tokens_per_minute) {
+  if (mine.tokens) {
     // A call larger than the whole minute's allowance waits for a full bucket, then may go.
-    double needed =
-        std::min<double>(static_cast<double>(ask.tokens), static_cast<double>(*scope.max_tokens_per_minute));
-    if (a.tokens.level < needed) {
+    double needed = std::min<double>(static_cast<double>(ask.tokens), static_cast<double>(*mine.tokens));
+    if (*mine.tokens == 0 || a.tokens.level < needed) {
       Error e = MakeError(Errc::kRateLimited,
                           "Rate limit reached: " + std::to_string(*scope.max_tokens_per_minute) + " tokens per minute");
-      e.retry_after_seconds = RetryAfterSeconds(a.tokens.WaitMs(needed, *scope.max_tokens_per_minute));
+      e.retry_after_seconds = *mine.tokens == 0 ? 60 : RetryAfterSeconds(a.tokens.WaitMs(needed, *mine.tokens));
       return e;
     }
   }
-  if (scope.rate_limit) a.requests.level -= 1;
-  if (scope.max_tokens_per_minute) a.tokens.level -= static_cast<double>(ask.tokens);
+  if (mine.rate) a.requests.level -= 1;
+  if (mine.tokens) a.tokens.level -= static_cast<double>(ask.tokens);
   ++a.in_flight;
   fill_headers();
   return {};
@@ -219,6 +225,25 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
 }
 
+void Meter::SetPeers(int64_t count, int64_t rank) {
+  peers_ = std::max<int64_t>(count, 1);
+  rank_ = std::clamp<int64_t>(rank, 0, peers_ - 1);
+}
+
+int64_t Meter::ShareOf(int64_t limit) const {
+  int64_t count = peers_, rank = rank_;
+  return limit / count + (rank < limit % count ? 1 : 0);
+}
+
+Limits Meter::LimitsFor(const domain::Scope& scope) const {
+  Limits mine;
+  if (scope.rate_limit) mine.rate = ShareOf(*scope.rate_limit);
+  if (scope.max_tokens_per_minute) mine.tokens = ShareOf(*scope.max_tokens_per_minute);
+  // The broker's own default is a per-broker safety valve; a grant's figure is shared.
+  mine.concurrent = scope.max_concurrent ? ShareOf(*scope.max_concurrent) : options_.max_concurrent;
+  return mine;
+}
+
 awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
   if (ask.need_micros < 0 || ask.up_to_micros < 0 || ask.need_micros > kMaxMicros || ask.up_to_micros > kMaxMicros ||
       ask.tokens < 0)
@@ -226,7 +251,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   std::shared_ptr<Account> account = AccountFor(grant.record.id);
   {
     std::lock_guard lock(account->mutex);
-    if (auto admitted = TakeRateAndSlot(*account, grant.scope, ask, options_.max_concurrent, headers); !admitted)
+    if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
       co_return admitted.error();
   }
   Ticket ticket;  // from here on, dropping it gives the slot and the tokens back

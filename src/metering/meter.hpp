@@ -1,7 +1,11 @@
 #pragma once
 // Admits calls against a grant's limits before they go upstream, and gives back what they did not
-// use after. In order: calls in flight at once, requests and tokens per minute (token buckets, per
-// broker), then the budget and request cap.
+// use after. In order: calls in flight at once, requests and tokens per minute (token buckets),
+// then the budget and request cap.
+//
+// Several brokers on one database split a grant's per-minute limits and its maxConcurrent between
+// them by rank among the live brokers (SetPeers): with 3 brokers and 60 requests a minute, each
+// admits 20; 61 gives one broker 21. A broker whose share is 0 refuses (stricter, never looser).
 //
 // Budgets and caps hold across crashes and several brokers with leases (DESIGN.md): this broker
 // takes a slice of a grant's remaining budget and requests from the store, spends it in memory,
@@ -11,6 +15,7 @@
 // Thread-safety: all methods may be called from any thread.
 
 #include <boost/asio/awaitable.hpp>
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -26,6 +31,7 @@
 namespace ap::metering {
 
 struct Account;
+struct Limits;
 
 // What a call may use at most, and the least it needs to start. Each call also takes one request
 // from the per-minute rate and, when counted, from the cap. Amounts are from 0 to kMaxMicros; an
@@ -98,15 +104,23 @@ class Meter {
   // Gives back every unreserved lease (a clean stop); what calls still hold stays leased.
   void ReturnUnreservedLeases();
   const std::string& NodeId() const { return options_.node_id; }
+  // How many brokers share the grants' per-minute and concurrency limits now, and this one's rank
+  // among them (0-based); from the heartbeat.
+  void SetPeers(int64_t count, int64_t rank);
+  // This broker's part of a limit shared by its peers.
+  int64_t ShareOf(int64_t limit) const;
 
  private:
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
+  Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;
   MeterOptions options_;
+  std::atomic<int64_t> peers_{1};
+  std::atomic<int64_t> rank_{0};
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;
 };

@@ -159,6 +159,36 @@ TEST_F(MeterTest, CallsInFlightAreCapped) {
   EXPECT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // a slot came free
 }
 
+TEST_F(MeterTest, PeersSplitTheSharedLimitsByRankAndNeverExceedThem) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  for (int64_t limit : {0, 1, 2, 3, 60, 61, 1000}) {
+    int64_t total = 0;
+    for (int64_t rank = 0; rank < 3; ++rank) {
+      meter.SetPeers(3, rank);
+      total += meter.ShareOf(limit);
+      EXPECT_GE(meter.ShareOf(limit), limit / 3);
+    }
+    EXPECT_EQ(total, limit) << limit;
+  }
+  meter.SetPeers(1, 0);
+  EXPECT_EQ(meter.ShareOf(61), 61);
+}
+
+TEST_F(MeterTest, ABrokerWithoutAShareOfTheRateRefusesAndOneWithAShareAdmitsIt) {
+  domain::Scope scope;
+  scope.rate_limit = 2;
+  scope.max_concurrent = 4;
+  auto grant = Approved(std::nullopt, std::nullopt, scope);
+  Meter third(*store_, pool_, {"node-3", 1000});
+  third.SetPeers(3, 2);  // 2 a minute over 3 brokers: the third has none
+  auto refused = AdmitAtOnce(third, grant, {}, 1);
+  ASSERT_FALSE(refused[0]);
+  EXPECT_EQ(refused[0].error().code, Errc::kRateLimited);
+  Meter first(*store_, pool_, {"node-1", 1000});
+  first.SetPeers(3, 0);  // one a minute, and one call in flight of the grant's 4
+  EXPECT_EQ(Admitted(AdmitAtOnce(first, grant, {}, 3)), 1);
+}
+
 TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   Meter meter(*store_, pool_, {"node-1", 1000});
   auto grant = Approved(100'000, std::nullopt);

@@ -70,6 +70,8 @@ class MeteringStore {
   // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their
   // leases become lost (counted as used) and an event says so. Returns how many leases were lost.
   virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
+  // The nodes seen since `seen_since`, by id: the brokers sharing the per-minute limits now.
+  virtual Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) = 0;
   // Removes the node (a clean stop). What it still holds belonged to calls the stop cut short: it
   // becomes lost, as for a node that vanished.
   virtual Status RetireNode(std::string_view node_id, UnixSeconds now) = 0;

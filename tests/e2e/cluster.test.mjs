@@ -51,6 +51,28 @@ test('200 concurrent calls over three brokers against a budget: it is never exce
   assert.equal(view.totals.requests, ok);
 });
 
+test('a rate of 60 a minute over three brokers admits 60 (and what refilled meanwhile), whichever takes the calls', async () => {
+  await new Promise((res) => setTimeout(res, 5500));  // every broker has heard of the others (one heartbeat)
+  const g = await approvedGrant(nodes[0], { ...SCOPE, rateLimit: 60, maxConcurrent: 500 });
+  const started = performance.now();
+  const results = await spread(120, (node) =>
+    call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') }));
+  const seconds = (performance.now() - started) / 1000;
+  const ok = results.filter((r) => r.status === 200).length;
+  // The bucket holds 60 and refills one a second (a third of that on each broker).
+  assert.ok(ok >= 60 && ok <= 60 + Math.ceil(seconds), `${ok} admitted in ${seconds.toFixed(1)} s`);
+  for (const r of results.filter((r) => r.status !== 200)) {
+    assert.equal(r.status, 429, r.text);
+    assert.equal(r.json.error.code, 'rate_limit_exceeded');
+  }
+  // All of one broker's calls: it admits its share only (stricter, never looser).
+  const h = await approvedGrant(nodes[0], { ...SCOPE, rateLimit: 60, maxConcurrent: 500 });
+  const one = await Promise.all(Array.from({ length: 40 }, () =>
+    call(nodes[1].url, 'POST', '/openai/v1/chat/completions', { token: h.token, body: chatBody('gpt-4o-mini') })));
+  const admitted = one.filter((r) => r.status === 200).length;
+  assert.ok(admitted >= 20 && admitted <= 22, `${admitted} admitted by one broker`);
+});
+
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }

@@ -46,6 +46,7 @@ const std::string kSeeNode =
 const std::string kVanishedNodes =
     "SELECT DISTINCT l.node_id FROM leases l WHERE l.node_id <> ? "
     "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)";
+const std::string kLiveNodes = "SELECT id FROM nodes WHERE seen_at >= ? ORDER BY id";
 const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
 const std::string kSelectEvents =
@@ -82,6 +83,16 @@ Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id
 
 Result<int64_t> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
   return db_.InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
+}
+
+Result<std::vector<std::string>> MeteringTables::LiveNodes(UnixSeconds seen_since) {
+  Query q(db_.Prepare(kLiveNodes));
+  q.Bind(seen_since);
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
+  if (rc != kDone) return db_.DbError("list live nodes");
+  return ids;
 }
 
 Status MeteringTables::RetireNode(std::string_view node_id, UnixSeconds now) {
