@@ -25,7 +25,8 @@ awaitable<Result<std::string>> CheckDpopProof(BrokerContext& ctx, domain::DpopRe
   co_return std::move(*jkt);
 }
 
-awaitable<LoginThrottle::Verdict> CheckSignIn(BrokerContext& ctx, const std::string& account, const std::string& address) {
+awaitable<LoginThrottle::Verdict> CheckSignIn(BrokerContext& ctx, const std::string& account,
+                                              const std::string& address) {
   auto read = [keys = LoginThrottle::KeysFor(account, address),
                now = ctx.clock()](store::Store& s) -> Result<LoginThrottle::Verdict> {
     LoginThrottle::Failures counts[3];
@@ -48,8 +49,8 @@ awaitable<LoginThrottle::Verdict> CheckSignIn(BrokerContext& ctx, const std::str
 awaitable<void> CountSignInFailure(BrokerContext& ctx, const std::string& account, const std::string& address) {
   auto count = [keys = LoginThrottle::KeysFor(account, address), now = ctx.clock()](store::Store& s) -> Status {
     for (const std::string* key : {&keys.account, &keys.address, &keys.pair})
-      if (auto counted = s.Flows().CountLoginFailure(*key, now, LoginThrottle::kWindowSeconds,
-                                                     LoginThrottle::kMaxTracked);
+      if (auto counted =
+              s.Flows().CountLoginFailure(*key, now, LoginThrottle::kWindowSeconds, LoginThrottle::kMaxTracked);
           !counted)
         return counted;
     return {};

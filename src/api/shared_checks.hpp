@@ -25,7 +25,9 @@ boost::asio::awaitable<Result<std::string>> CheckDpopProof(BrokerContext& ctx, d
 // sign-in itself needs the store and fails on its own.
 boost::asio::awaitable<domain::LoginThrottle::Verdict> CheckSignIn(BrokerContext& ctx, const std::string& account,
                                                                    const std::string& address);
-boost::asio::awaitable<void> CountSignInFailure(BrokerContext& ctx, const std::string& account, const std::string& address);
-boost::asio::awaitable<void> ForgetSignInFailures(BrokerContext& ctx, const std::string& account, const std::string& address);
+boost::asio::awaitable<void> CountSignInFailure(BrokerContext& ctx, const std::string& account,
+                                                const std::string& address);
+boost::asio::awaitable<void> ForgetSignInFailures(BrokerContext& ctx, const std::string& account,
+                                                  const std::string& address);
 
 }  // namespace ap::api

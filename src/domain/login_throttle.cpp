@@ -21,9 +21,9 @@ int64_t WaitFor(const LoginThrottle::Failures& f, int free_failures, UnixSeconds
 LoginThrottle::Keys LoginThrottle::KeysFor(std::string_view account, std::string_view address) {
   std::string address_key = AddressKey(address);
   // Lengths are prefixed so that no account name and address can pass for another pair.
-  return Keys{crypto::Sha256Hex("account:" + std::string(account)), crypto::Sha256Hex("address:" + address_key),
-              crypto::Sha256Hex("pair:" + std::to_string(address_key.size()) + ":" + address_key +
-                                std::string(account))};
+  return Keys{
+      crypto::Sha256Hex("account:" + std::string(account)), crypto::Sha256Hex("address:" + address_key),
+      crypto::Sha256Hex("pair:" + std::to_string(address_key.size()) + ":" + address_key + std::string(account))};
 }
 
 LoginThrottle::Verdict LoginThrottle::Judge(const Failures& account, const Failures& address, const Failures& pair,

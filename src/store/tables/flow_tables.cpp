@@ -22,7 +22,7 @@ const std::string kSelectPending =
 const std::string kTakePending = "DELETE FROM pending_authorizations WHERE grant_id = ? RETURNING " AP_PENDING_COLUMNS;
 #undef AP_PENDING_COLUMNS
 
-#define AP_DEVICE_COLUMNS                                                                                        \
+#define AP_DEVICE_COLUMNS                                                                                   \
   "device_code_hash, user_code_hash, client_id, scope_json, lifetime_seconds, reason, grant_id, decision, " \
   "poll_interval, last_poll, expires_at"
 const std::string kPruneDevices = "DELETE FROM device_authorizations WHERE expires_at < ?";
@@ -104,8 +104,8 @@ PendingAuthorizationRecord ReadPending(const Query& q) {
 }
 
 DeviceAuthorizationRecord ReadDevice(const Query& q) {
-  return DeviceAuthorizationRecord{q.Text(0), q.Text(1), q.Text(2),  q.Text(3),
-                                   q.Int(4),  q.Text(5), q.Text(6),  ParseDecision(q.Text(7)),
+  return DeviceAuthorizationRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                                   q.Int(4),  q.Text(5), q.Text(6), ParseDecision(q.Text(7)),
                                    q.Int(8),  q.Int(9),  q.Int(10)};
 }
 
@@ -226,8 +226,8 @@ Result<DevicePollResult> FlowTables::PollDevice(std::string_view device_code_has
                                                 UnixSeconds now) {
   return db_.InTransaction([&]() -> Result<DevicePollResult> {
     bool postgres = db_.dialect() == sql::Dialect::kPostgres;
-    auto found = OneDevice(postgres ? kLockDevice : kSelectDevice, device_code_hash, std::nullopt,
-                           "poll device authorization");
+    auto found =
+        OneDevice(postgres ? kLockDevice : kSelectDevice, device_code_hash, std::nullopt, "poll device authorization");
     if (!found) return found.error();
     DevicePollResult result;
     if (!*found || (*found)->client_id != client_id) return result;
