@@ -1,9 +1,7 @@
 #pragma once
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
-#include "api/device_authorizations.hpp"
 #include "api/key_leak_guard.hpp"
-#include "api/pending_authorizations.hpp"
 #include "api/record_writers.hpp"
 #include "api/throttles.hpp"
 #include "api/usage_recorder.hpp"
@@ -11,7 +9,6 @@
 #include "crypto/signing_keys.hpp"
 #include "domain/dpop.hpp"
 #include "domain/grant_cache.hpp"
-#include "domain/login_throttle.hpp"
 #include "domain/token_service.hpp"
 #include "http/executor.hpp"
 #include "metering/meter.hpp"
@@ -29,14 +26,11 @@ struct BrokerContext {
   http::BlockingPool& work_pool;   // CPU-heavy work kept off the I/O threads (password hashing)
   domain::GrantCache& grants;
   const domain::TokenService& tokens;
-  domain::DpopVerifier& dpop;
+  domain::DpopVerifier& dpop;  // this process's checks; api::CheckDpopProof adds the store's
   proxy::Upstream& upstream;
   UsageRecorder& usage;
   metering::Meter& meter;
   const metering::PriceTable& prices;
-  domain::LoginThrottle& login_throttle;
-  PendingAuthorizations& authorizations;
-  DeviceAuthorizations& devices;
   Throttles& throttles;
   vault::Vault& vault;  // the provider keys; the owner token acts for vault.OperatorId()
   KeyLeakGuard& leaks;  // grants whose answers quoted their key

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/shared_checks.hpp"
 #include "http/response.hpp"
 
 namespace ap::api {
@@ -39,23 +40,24 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerCo
 namespace {
 
 // RFC 9449 §7: the proof of a bound token's key, for this request and this token.
-Status CheckPossession(BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
-                       const domain::TokenClaims& claims) {
+awaitable<Status> CheckPossession(BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
+                                  const domain::TokenClaims& claims) {
   if (claims.jkt.empty()) {
-    if (dpop) return MakeError(Errc::kUnauthorized, "This token is not DPoP-bound: send it as 'Bearer <token>'");
-    return {};
+    if (dpop) co_return MakeError(Errc::kUnauthorized, "This token is not DPoP-bound: send it as 'Bearer <token>'");
+    co_return Status{};
   }
   if (!dpop)
-    return MakeError(Errc::kUnauthorized,
-                     "This token is DPoP-bound: send it as 'Authorization: DPoP <token>' with a DPoP proof");
+    co_return MakeError(Errc::kUnauthorized,
+                        "This token is DPoP-bound: send it as 'Authorization: DPoP <token>' with a DPoP proof");
   std::vector<std::string_view> proofs = http::DpopProofs(request);
   std::string_view target = request.target();
   std::string url = ctx.public_url + std::string(target.substr(0, target.find('?')));
-  auto jkt = ctx.dpop.Check({proofs, request.method_string(), url, token});
-  if (!jkt) return jkt.error();
+  domain::DpopRequest proof{proofs, request.method_string(), url, token};
+  auto jkt = co_await CheckDpopProof(ctx, proof);
+  if (!jkt) co_return jkt.error();
   if (*jkt != claims.jkt)
-    return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: signed by another key than the token's");
-  return {};
+    co_return MakeError(Errc::kUnauthorized, "Invalid DPoP proof: signed by another key than the token's");
+  co_return Status{};
 }
 
 }  // namespace
@@ -67,7 +69,8 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
   auto claims = ctx.tokens.Verify(token);
   if (!claims) co_return claims.error();
   if (verified) *verified = *claims;
-  if (auto possessed = CheckPossession(ctx, request, token, dpop, *claims); !possessed) co_return possessed.error();
+  auto possessed = co_await CheckPossession(ctx, request, token, dpop, *claims);
+  if (!possessed) co_return possessed.error();
   auto grant = co_await CachedGrant(ctx, claims->grant_id);
   if (!grant) {
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");

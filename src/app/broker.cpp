@@ -400,6 +400,10 @@ int RunBroker(const Config& config) {
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
   domain::DpopVerifier dpop(SystemClock());
+  // One nonce key for every broker on the database: a nonce from one is good on all of them.
+  auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
+  if (!nonce_key) return Fail(nonce_key.error().message);
+  dpop.ShareNonceKey(std::move(*nonce_key));
   api::UsageRecorder usage(**store, store_pool,
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
@@ -411,9 +415,6 @@ int RunBroker(const Config& config) {
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
   http::BlockingPool work_pool(1);
-  domain::LoginThrottle login_throttle;
-  api::PendingAuthorizations authorizations;
-  api::DeviceAuthorizations devices;
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
   std::unique_ptr<telemetry::BrokerMetrics> metrics;
@@ -430,9 +431,6 @@ int RunBroker(const Config& config) {
                          usage,
                          meter,
                          *prices,
-                         login_throttle,
-                         authorizations,
-                         devices,
                          throttles,
                          vault,
                          leaks,

@@ -72,7 +72,7 @@ DpopVerifier::Use DpopVerifier::FirstUse(std::string_view key_and_jti, UnixSecon
   return Use::kFirst;
 }
 
-Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
+Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKey* replay) {
   if (request.proofs.empty()) return Invalid("a DPoP header is required");
   if (request.proofs.size() > 1) return Invalid("exactly one DPoP header is allowed");
   auto jws = crypto::ParseCompactJws(request.proofs.front());
@@ -112,7 +112,9 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request) {
     if (!ath || *ath != Base64UrlEncode(crypto::Sha256(*request.access_token)))
       return Invalid("ath does not match the access token");
   }
-  switch (FirstUse(jwk->Thumbprint() + ":" + std::string(*jti), now)) {
+  std::string key_and_jti = jwk->Thumbprint() + ":" + std::string(*jti);
+  if (replay) *replay = DpopReplayKey{crypto::Sha256Hex(key_and_jti), now + max_age_ + max_skew_};
+  switch (FirstUse(key_and_jti, now)) {
     case Use::kFirst:
       break;
     case Use::kReplay:

@@ -3,12 +3,16 @@
 // are bound to. Every check of §4.3: exactly one proof; a JWT with typ dpop+jwt; an asymmetric
 // algorithm (EdDSA, Ed25519 or ES256) and a public jwk in its header; a valid signature; htm and htu that
 // match the request (htu without query or fragment); an iat inside the window; a jti never seen
-// before within that window (across all threads); with an access token, ath = its hash; and, where
-// the caller requires one, a nonce the broker issued (DPoP-Nonce), good for 5 to 10 minutes.
-// Nonces are MACs of the time window under a key made at start: nothing to store or share.
-// The jtis seen are bounded (kMaxRememberedProofs); a jti is never forgotten inside its window, so
-// when all are live a new proof is refused as kUnavailable (try again) rather than let a replay in.
-// Thread-safety: Check may be called from any thread.
+// before within that window; with an access token, ath = its hash; and, where the caller requires
+// one, a nonce the broker issued (DPoP-Nonce), good for 5 to 10 minutes.
+// Nonces are MACs of the time window under a key: made at start, or the one every broker on the
+// database shares (ShareNonceKey), so a nonce from one broker is good on every other.
+// The jti check here is this process's: the first filter, which refuses a proof replayed to this
+// process without a store trip. Several brokers share the check through the store: Check hands out
+// what to remember there (api::CheckDpopProof). The jtis seen here are bounded
+// (kMaxRememberedProofs); a jti is never forgotten inside its window, so when all are live a new
+// proof is refused as kUnavailable (try again) rather than let a replay in.
+// Thread-safety: Check and Nonce may be called from any thread; ShareNonceKey only before them.
 
 #include <mutex>
 #include <optional>
@@ -34,6 +38,12 @@ struct DpopRequest {
 // The refusal of a proof without a fresh nonce; the caller answers use_dpop_nonce with a new one.
 bool IsNonceRefusal(const Error& error);
 
+// What to remember of a proof that passed: the SHA-256 (hex) of its key and jti, until when.
+struct DpopReplayKey {
+  std::string proof_hash;
+  UnixSeconds forget_at = 0;
+};
+
 class DpopVerifier {
  public:
   // Proofs older than `max_age` or more than `max_skew` in the future are refused; at most
@@ -46,8 +56,11 @@ class DpopVerifier {
   static constexpr size_t kMaxRememberedProofs = 100000;
 
   // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed, or
-  // kUnavailable (with retry_after_seconds) while the replay cache is full.
-  Result<std::string> Check(const DpopRequest& request);
+  // kUnavailable (with retry_after_seconds) while the replay cache is full. `replay`, when given,
+  // is set to what other brokers must learn of an accepted proof.
+  Result<std::string> Check(const DpopRequest& request, DpopReplayKey* replay = nullptr);
+  // Makes and checks nonces with `key` from now on (call before serving).
+  void ShareNonceKey(std::string key) { nonce_key_ = std::move(key); }
   // The nonce to hand out now (in a DPoP-Nonce header).
   std::string Nonce() const { return NonceFor(clock_() / kNonceWindowSeconds); }
 

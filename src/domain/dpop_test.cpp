@@ -172,6 +172,26 @@ TEST(DpopNonce, LastsTwoWindowsAndIsTheBrokersOwn) {
   EXPECT_FALSE(check(3));
 }
 
+// Brokers behind one balancer share the nonce key (from the store): a nonce handed out by one is
+// good on another, and each accepted proof names what the others must remember of it.
+TEST(DpopNonce, BrokersSharingTheKeyAcceptEachOthersNonces) {
+  UnixSeconds now = kNow;
+  DpopVerifier one([&now] { return now; });
+  DpopVerifier two([&now] { return now; });
+  one.ShareNonceKey("shared");
+  two.ShareNonceKey("shared");
+  Proof p;
+  p.claims["nonce"] = one.Nonce();
+  std::string proof = p.Sign();
+  std::string_view proofs[] = {proof};
+  DpopReplayKey replay;
+  ASSERT_TRUE(two.Check({proofs, "POST", kUrl, std::nullopt, true}, &replay));
+  EXPECT_EQ(replay.proof_hash, crypto::Sha256Hex(crypto::JwkThumbprint(p.key) + ":id-1"));
+  EXPECT_EQ(replay.forget_at, now + 300 + 30);
+  EXPECT_TRUE(one.Check({proofs, "POST", kUrl, std::nullopt, true}))
+      << "each process's own cache does not know the other's proofs: the store's check does";
+}
+
 TEST(NormalizeHtu, DropsQueryFragmentAndDefaultPort) {
   EXPECT_EQ(NormalizeHtu("HTTPS://A.example:443/x/Y?q=1#f"), "https://a.example/x/Y");
   EXPECT_EQ(NormalizeHtu("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");

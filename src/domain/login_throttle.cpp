@@ -8,81 +8,34 @@
 namespace ap::domain {
 
 namespace {
-// Lengths are prefixed so that no account name and address can pass for another pair.
-std::string AccountKey(std::string_view account) { return crypto::Sha256("account:" + std::string(account)); }
-std::string AddressKeyOf(std::string_view address) { return crypto::Sha256("address:" + AddressKey(address)); }
-std::string PairKey(std::string_view account, std::string_view address) {
-  std::string key = AddressKey(address);
-  return crypto::Sha256("pair:" + std::to_string(key.size()) + ":" + key + std::string(account));
+
+int64_t WaitFor(const LoginThrottle::Failures& f, int free_failures, UnixSeconds now) {
+  if (f.count < free_failures) return 0;
+  int64_t doublings = std::min<int64_t>(f.count - free_failures, 10);
+  int64_t wait = std::min(LoginThrottle::kFirstWaitSeconds << doublings, LoginThrottle::kLongestWaitSeconds);
+  return std::max<int64_t>(0, f.last + wait - now);
 }
+
 }  // namespace
 
-const LoginThrottle::Failures* LoginThrottle::Live(const std::string& key, UnixSeconds now) {
-  auto it = failures_.find(key);
-  if (it == failures_.end()) return nullptr;
-  if (now - it->second.last > kWindowSeconds) {
-    failures_.erase(it);
-    return nullptr;
-  }
-  return &it->second;
+LoginThrottle::Keys LoginThrottle::KeysFor(std::string_view account, std::string_view address) {
+  std::string address_key = AddressKey(address);
+  // Lengths are prefixed so that no account name and address can pass for another pair.
+  return Keys{
+      crypto::Sha256Hex("account:" + std::string(account)), crypto::Sha256Hex("address:" + address_key),
+      crypto::Sha256Hex("pair:" + std::to_string(address_key.size()) + ":" + address_key + std::string(account))};
 }
 
-int64_t LoginThrottle::WaitFor(const std::string& key, int free_failures, UnixSeconds now) {
-  const Failures* f = Live(key, now);
-  if (!f || f->count < free_failures) return 0;
-  int doublings = std::min(f->count - free_failures, 10);
-  int64_t wait = std::min(kFirstWaitSeconds << doublings, kLongestWaitSeconds);
-  return std::max<int64_t>(0, f->last + wait - now);
-}
-
-void LoginThrottle::MakeRoom(size_t needed, UnixSeconds now) {
-  if (failures_.size() + needed <= kMaxTracked) return;
-  if (now != pruned_at_) {  // at most once a second, whatever the rate of attempts
-    std::erase_if(failures_, [now](const auto& entry) { return now - entry.second.last > kWindowSeconds; });
-    pruned_at_ = now;
-  }
-  while (failures_.size() + needed > kMaxTracked) {
-    auto oldest = std::min_element(failures_.begin(), failures_.end(),
-                                   [](const auto& a, const auto& b) { return a.second.last < b.second.last; });
-    failures_.erase(oldest);
-  }
-}
-
-LoginThrottle::Verdict LoginThrottle::Check(std::string_view account, std::string_view address, UnixSeconds now) {
-  std::lock_guard lock(mutex_);
-  std::string account_key = AccountKey(account), address_key = AddressKeyOf(address),
-              pair_key = PairKey(account, address);
+LoginThrottle::Verdict LoginThrottle::Judge(const Failures& account, const Failures& address, const Failures& pair,
+                                            UnixSeconds now) {
   Verdict verdict;
-  verdict.wait_seconds =
-      std::max(WaitFor(pair_key, kFreePairFailures, now), WaitFor(address_key, kFreeAddressFailures, now));
-  const Failures* on_account = Live(account_key, now);
-  bool address_failed = Live(pair_key, now) || Live(address_key, now);
-  if (on_account && address_failed && on_account->count >= kFreeAccountFailures) {
-    int doublings = std::min((on_account->count - kFreeAccountFailures) / kAccountFailuresPerDoubling, 10);
+  verdict.wait_seconds = std::max(WaitFor(pair, kFreePairFailures, now), WaitFor(address, kFreeAddressFailures, now));
+  bool address_failed = pair.count > 0 || address.count > 0;
+  if (address_failed && account.count >= kFreeAccountFailures) {
+    int64_t doublings = std::min<int64_t>((account.count - kFreeAccountFailures) / kAccountFailuresPerDoubling, 10);
     verdict.delay_millis = std::min(kFirstDelayMillis << doublings, kLongestDelayMillis);
   }
   return verdict;
-}
-
-void LoginThrottle::Count(const std::string& key, UnixSeconds now) {
-  Failures& f = failures_[key];
-  if (now - f.last > kWindowSeconds) f.count = 0;
-  ++f.count;
-  f.last = now;
-}
-
-void LoginThrottle::RecordFailure(std::string_view account, std::string_view address, UnixSeconds now) {
-  std::lock_guard lock(mutex_);
-  std::string keys[] = {AccountKey(account), AddressKeyOf(address), PairKey(account, address)};
-  MakeRoom(static_cast<size_t>(std::count_if(std::begin(keys), std::end(keys),
-                                             [&](const std::string& k) { return !failures_.contains(k); })),
-           now);
-  for (const std::string& key : keys) Count(key, now);
-}
-
-void LoginThrottle::RecordSuccess(std::string_view account, std::string_view address) {
-  std::lock_guard lock(mutex_);
-  failures_.erase(PairKey(account, address));
 }
 
 }  // namespace ap::domain

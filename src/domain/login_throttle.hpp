@@ -10,17 +10,16 @@
 // An address with no failures of its own is neither refused nor slowed, so the owner signing in
 // from their usual place gets in at once however many addresses guess at the account. A success
 // clears its account-and-address count.
-// Counts live in memory (a restart forgives, which costs an attacker a restart they cannot cause),
-// under SHA-256 of the name and address, at most kMaxTracked of them: when all are live, the counts
-// touched longest ago make room. Nobody is refused because the table is full (that would lock the
-// owner out for whoever fills it); an attacker who fills it only forgets counts tens of thousands of
-// failures old, which at argon2id's pace is about the window anyway.
-// Thread-safety: all methods may be called from any thread.
+// This is the rule only; the counts live in the store (store::FlowStore), under SHA-256 of the name
+// and address, so every broker on one database counts the same failures. At most kMaxTracked of
+// them: when all are live, the counts touched longest ago make room. Nobody is refused because the
+// table is full (that would lock the owner out for whoever fills it); an attacker who fills it only
+// forgets counts tens of thousands of failures old, which at argon2id's pace is about the window.
+// Thread-safety: stateless.
 
-#include <mutex>
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 
 #include "core/time.hpp"
 
@@ -37,37 +36,28 @@ class LoginThrottle {
   static constexpr int64_t kLongestWaitSeconds = 15 * 60;
   static constexpr int64_t kFirstDelayMillis = 1000;
   static constexpr int64_t kLongestDelayMillis = 8000;
-  static constexpr size_t kMaxTracked = 100000;  // ~15 MB
+  static constexpr int64_t kMaxTracked = 100000;
 
   struct Verdict {
     int64_t wait_seconds = 0;  // > 0: refuse now, try again after this long (429, Retry-After)
     int64_t delay_millis = 0;  // > 0: check the password only after this long
   };
 
-  // What an attempt on `account` from `address` at `now` must do first.
-  Verdict Check(std::string_view account, std::string_view address, UnixSeconds now);
-  // How long `account` from `address` must still wait before trying; 0 when it may try now.
-  int64_t WaitSeconds(std::string_view account, std::string_view address, UnixSeconds now) {
-    return Check(account, address, now).wait_seconds;
-  }
-  void RecordFailure(std::string_view account, std::string_view address, UnixSeconds now);
-  void RecordSuccess(std::string_view account, std::string_view address);
-
- private:
+  // Failures counted under one key within the window (count 0: none).
   struct Failures {
-    int count = 0;
+    int64_t count = 0;
     UnixSeconds last = 0;
   };
-  // The live count under `key` (0 when none or lapsed, which is then forgotten).
-  const Failures* Live(const std::string& key, UnixSeconds now);
-  int64_t WaitFor(const std::string& key, int free_failures, UnixSeconds now);
-  // Drops lapsed counts, then the ones touched longest ago, until `needed` more fit.
-  void MakeRoom(size_t needed, UnixSeconds now);
-  void Count(const std::string& key, UnixSeconds now);
+  // The keys an attempt on `account` from `address` is counted under (SHA-256 hex each).
+  struct Keys {
+    std::string account;
+    std::string address;
+    std::string pair;
+  };
+  static Keys KeysFor(std::string_view account, std::string_view address);
 
-  std::mutex mutex_;
-  std::unordered_map<std::string, Failures> failures_;
-  UnixSeconds pruned_at_ = 0;
+  // What an attempt must do first, given the live counts under its keys at `now`.
+  static Verdict Judge(const Failures& account, const Failures& address, const Failures& pair, UnixSeconds now);
 };
 
 }  // namespace ap::domain

@@ -2,11 +2,46 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 namespace ap::domain {
 namespace {
 
+// The counts as the store keeps them (store::FlowStore, tested in the store suite), here in a map:
+// these tests pin the rule.
+class Counts {
+ public:
+  LoginThrottle::Verdict Check(std::string_view account, std::string_view address, UnixSeconds now) {
+    auto keys = LoginThrottle::KeysFor(account, address);
+    return LoginThrottle::Judge(Live(keys.account, now), Live(keys.address, now), Live(keys.pair, now), now);
+  }
+  int64_t WaitSeconds(std::string_view account, std::string_view address, UnixSeconds now) {
+    return Check(account, address, now).wait_seconds;
+  }
+  void RecordFailure(std::string_view account, std::string_view address, UnixSeconds now) {
+    auto keys = LoginThrottle::KeysFor(account, address);
+    for (const std::string& key : {keys.account, keys.address, keys.pair}) {
+      LoginThrottle::Failures& f = counts_[key];
+      if (now - f.last > LoginThrottle::kWindowSeconds) f.count = 0;
+      ++f.count;
+      f.last = now;
+    }
+  }
+  void RecordSuccess(std::string_view account, std::string_view address) {
+    counts_.erase(LoginThrottle::KeysFor(account, address).pair);
+  }
+
+ private:
+  LoginThrottle::Failures Live(const std::string& key, UnixSeconds now) {
+    auto it = counts_.find(key);
+    if (it == counts_.end() || now - it->second.last > LoginThrottle::kWindowSeconds) return {};
+    return it->second;
+  }
+  std::map<std::string, LoginThrottle::Failures> counts_;
+};
+
 TEST(LoginThrottleTest, FreeFailuresThenDoublingWaitsPerAccountAndAddress) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < LoginThrottle::kFreePairFailures; ++i) {
     EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 1000), 0);
     t.RecordFailure("alice", "10.0.0.1", 1000);
@@ -23,7 +58,7 @@ TEST(LoginThrottleTest, FreeFailuresThenDoublingWaitsPerAccountAndAddress) {
 
 // The lockout an attacker could otherwise cause: their guesses never refuse the owner's address.
 TEST(LoginThrottleTest, AnAttackersFailuresNeitherRefuseNorSlowTheOwnersAddress) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < 200; ++i) t.RecordFailure("alice", "203.0.113.9", 1000 + i);
   EXPECT_GT(t.WaitSeconds("alice", "203.0.113.9", 1200), 0) << "the attacker's address is refused";
   LoginThrottle::Verdict owner = t.Check("alice", "192.0.2.1", 1200);
@@ -33,7 +68,7 @@ TEST(LoginThrottleTest, AnAttackersFailuresNeitherRefuseNorSlowTheOwnersAddress)
 
 // Many addresses, a few guesses each: none is refused for the account's sake, each is slowed.
 TEST(LoginThrottleTest, TheAccountWideLimitOnlySlowsAddressesThatFailed) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < LoginThrottle::kFreeAccountFailures; ++i)
     t.RecordFailure("alice", "198.51.100." + std::to_string(i), 1000);
   LoginThrottle::Verdict guesser = t.Check("alice", "198.51.100.3", 1000);
@@ -47,7 +82,7 @@ TEST(LoginThrottleTest, TheAccountWideLimitOnlySlowsAddressesThatFailed) {
 }
 
 TEST(LoginThrottleTest, OneAddressGuessingManyAccountsIsRefusedToo) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i)
     t.RecordFailure("user" + std::to_string(i), "10.0.0.66", 500);
   EXPECT_EQ(t.WaitSeconds("someone-new", "10.0.0.66", 500), 30);
@@ -55,7 +90,7 @@ TEST(LoginThrottleTest, OneAddressGuessingManyAccountsIsRefusedToo) {
 }
 
 TEST(LoginThrottleTest, SuccessAndTimeForgive) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < 7; ++i) t.RecordFailure("alice", "a", 100);
   EXPECT_GT(t.WaitSeconds("alice", "a", 100), 0);
   t.RecordSuccess("alice", "a");
@@ -66,27 +101,8 @@ TEST(LoginThrottleTest, SuccessAndTimeForgive) {
   EXPECT_EQ(t.WaitSeconds("x", "b", 100 + LoginThrottle::kWindowSeconds + 1), 0);
 }
 
-// Failures under ever new names from ever new addresses fill the table to its bound and no
-// further; a full table refuses nobody (the owner from a clean address gets in), and the newest
-// counts, the ones that matter, are kept while the oldest make room.
-TEST(LoginThrottleTest, BoundedAndAFullTableLocksNobodyOut) {
-  LoginThrottle t;
-  for (size_t i = 0; i < LoginThrottle::kMaxTracked / 3 + 10; ++i)
-    t.RecordFailure("guess" + std::to_string(i), "10." + std::to_string(i / 62500) + "." +
-                                                     std::to_string(i / 250 % 250) + "." + std::to_string(i % 250),
-                    1000 + static_cast<int64_t>(i / 1000));
-  EXPECT_EQ(t.WaitSeconds("alice", "192.0.2.1", 1100), 0) << "full: the owner from a clean address is not refused";
-  EXPECT_EQ(t.Check("alice", "192.0.2.1", 1100).delay_millis, 0);
-  const size_t last = LoginThrottle::kMaxTracked / 3 + 9;
-  std::string last_name = "guess" + std::to_string(last);
-  std::string last_address =
-      "10." + std::to_string(last / 62500) + "." + std::to_string(last / 250 % 250) + "." + std::to_string(last % 250);
-  for (int i = 0; i < LoginThrottle::kFreePairFailures - 1; ++i) t.RecordFailure(last_name, last_address, 1100);
-  EXPECT_EQ(t.WaitSeconds(last_name, last_address, 1100), 30) << "the newest counts were kept and still count";
-}
-
 TEST(LoginThrottleTest, AnIpv6AttackerCountsAsOneSlash64) {
-  LoginThrottle t;
+  Counts t;
   for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i)
     t.RecordFailure("user" + std::to_string(i), "2001:db8:0:1::" + std::to_string(i + 1), 500);
   EXPECT_EQ(t.WaitSeconds("someone-new", "2001:db8:0:1:ffff::9", 500), 30);

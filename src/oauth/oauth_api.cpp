@@ -12,6 +12,7 @@
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
+#include "api/shared_checks.hpp"
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
@@ -180,16 +181,21 @@ class OAuthApi {
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = !client->self_registered;
-    if (!ctx_.authorizations.Put(
-            fresh.grant.id,
-            api::PendingAuthorization{client->id, redirect_uri, state, challenge, access->lifetime_seconds,
-                                      now + api::PendingAuthorizations::kLifetimeSeconds}))
-      co_return ThrottledPage(TableFull("authorization requests"));
-    auto insert = [fresh](store::Store& s) { return s.Grants().CreateGrantRequest(fresh.request, fresh.grant); };
-    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
-      ctx_.authorizations.Take(fresh.grant.id, now);
-      co_return ErrorPage("the request could not be stored; try again");
-    }
+    store::PendingAuthorizationRecord pending{fresh.grant.id,   client->id, redirect_uri, state, challenge,
+                                              access->lifetime_seconds, now + kPendingAuthorizationSeconds};
+    // The request waits in the store, so the consent and token steps may reach any broker.
+    auto insert = [fresh, pending, now](store::Store& s) -> Result<bool> {
+      auto kept = s.Flows().PutPendingAuthorization(pending, now, kMaxPendingAuthorizations);
+      if (!kept || !*kept) return kept;
+      if (auto created = s.Grants().CreateGrantRequest(fresh.request, fresh.grant); !created) {
+        s.Flows().TakePendingAuthorization(pending.grant_id, now);
+        return created.error();
+      }
+      return true;
+    };
+    auto stored = co_await api::OnStore(ctx_, std::move(insert));
+    if (!stored) co_return ErrorPage("the request could not be stored; try again");
+    if (!*stored) co_return ThrottledPage(TableFull("authorization requests"));
     record::AuditEvent requested = api::GrantEvent(api::audit_kind::kGrantRequested, "app:" + client->id, fresh.grant,
                                                    json::object{{"clientId", client->id}, {"flow", "authorization_code"}});
     requested.owner_id = signed_in->owner.id;  // the person the app sent here
@@ -215,7 +221,7 @@ class OAuthApi {
                                "DPoP proofs", exchange, client->id, ctx_.clock()))
         co_return TokenRefusal(*refused);
     }
-    auto jkt = ProofKey(req);
+    auto jkt = co_await ProofKey(req);
     if (!jkt && jkt.error().code == Errc::kUnavailable) co_return TokenRefusal(jkt.error());
     if (!jkt)
       co_return TokenError(StatusCode::bad_request,
@@ -281,22 +287,27 @@ class OAuthApi {
     if (!access) co_return TokenError(StatusCode::bad_request, "invalid_authorization_details", access.error().message);
     std::string device_code = RandomToken(32);
     std::string user_code = RandomCode(kUserCodeAlphabet, 8);
-    api::DeviceAuthorization device;
+    store::DeviceAuthorizationRecord device;
+    device.device_code_hash = crypto::Sha256Hex(device_code);
+    device.user_code_hash = crypto::Sha256Hex(user_code);
     device.client_id = client->id;
-    device.user_code = user_code;
     device.scope_json = domain::ScopeToJsonText(access->scope);
     device.lifetime_seconds = access->lifetime_seconds;
     device.reason = access->reason;
-    device.expires_at = now + api::DeviceAuthorizations::kLifetimeSeconds;
-    if (!ctx_.devices.Put(crypto::Sha256Hex(device_code), device))
-      co_return TokenRefusal(TableFull("device authorization requests"));
+    device.expires_at = now + kDeviceAuthorizationSeconds;
+    auto insert = [device, now](store::Store& s) {
+      return s.Flows().PutDeviceAuthorization(device, now, kMaxDeviceAuthorizations);
+    };
+    auto kept = co_await api::OnStore(ctx_, std::move(insert));
+    if (!kept) co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!*kept) co_return TokenRefusal(TableFull("device authorization requests"));
     std::string shown = user_code.substr(0, 4) + "-" + user_code.substr(4);
     Response res = http::JsonResponse(
         StatusCode::ok, json::object{{"device_code", device_code},
                                      {"user_code", shown},
                                      {"verification_uri", ctx_.public_url + "/device"},
                                      {"verification_uri_complete", ctx_.public_url + "/device?user_code=" + shown},
-                                     {"expires_in", api::DeviceAuthorizations::kLifetimeSeconds},
+                                     {"expires_in", kDeviceAuthorizationSeconds},
                                      {"interval", device.interval}});
     res.set(bhttp::field::cache_control, "no-store");
     co_return res;
@@ -483,10 +494,12 @@ class OAuthApi {
 
   // The thumbprint of the key the request's DPoP proof is signed with; empty without a proof.
   // Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in advance is useless.
-  Result<std::string> ProofKey(const Request& req) {
+  awaitable<Result<std::string>> ProofKey(const Request& req) {
     std::vector<std::string_view> proofs = http::DpopProofs(req);
-    if (proofs.empty()) return std::string();
-    return ctx_.dpop.Check({proofs, "POST", ctx_.public_url + "/oauth/token", std::nullopt, true});
+    if (proofs.empty()) co_return std::string();
+    std::string url = ctx_.public_url + "/oauth/token";
+    domain::DpopRequest proof{proofs, "POST", url, std::nullopt, true};
+    co_return co_await api::CheckDpopProof(ctx_, proof);
   }
 
   // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a
@@ -523,22 +536,25 @@ class OAuthApi {
   awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code,
                                   const std::string& jkt) {
     if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
-    std::string grant_id;
-    int64_t interval = 0;
-    switch (ctx_.devices.Poll(crypto::Sha256Hex(device_code), client.id, ctx_.clock(), grant_id, interval)) {
-      case api::DevicePoll::kApproved:
-        co_return co_await IssueTokens(client, grant_id, RandomUuid(), jkt);
-      case api::DevicePoll::kPending:
+    auto poll = [hash = crypto::Sha256Hex(device_code), client_id = client.id, now = ctx_.clock()](store::Store& s) {
+      return s.Flows().PollDevice(hash, client_id, now);
+    };
+    auto polled = co_await api::OnStore(ctx_, std::move(poll));
+    if (!polled) co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    switch (polled->outcome) {
+      case store::DevicePoll::kApproved:
+        co_return co_await IssueTokens(client, polled->grant_id, RandomUuid(), jkt);
+      case store::DevicePoll::kPending:
         co_return TokenError(StatusCode::bad_request, "authorization_pending", "the person has not decided yet");
-      case api::DevicePoll::kSlowDown:
+      case store::DevicePoll::kSlowDown:
         co_return TokenError(StatusCode::bad_request, "slow_down",
-                             "polled too soon; wait " + std::to_string(interval) + " seconds between polls");
-      case api::DevicePoll::kDenied:
+                             "polled too soon; wait " + std::to_string(polled->interval) + " seconds between polls");
+      case store::DevicePoll::kDenied:
         co_return TokenError(StatusCode::bad_request, "access_denied", "the person denied the request");
-      case api::DevicePoll::kExpired:
+      case store::DevicePoll::kExpired:
         co_return TokenError(StatusCode::bad_request, "expired_token", "the device code has expired; ask again");
-      case api::DevicePoll::kUsed:
-      case api::DevicePoll::kUnknown:
+      case store::DevicePoll::kUsed:
+      case store::DevicePoll::kUnknown:
         break;
     }
     co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown or already used device_code");
@@ -637,28 +653,48 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::post, "/oauth/introspect", http::BindMethod<&OAuthApi::Introspect>(api));
 }
 
-std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id) {
-  if (auto pending = ctx.authorizations.Find(grant_id)) return pending->lifetime_seconds;
-  return ctx.devices.AskedLifetime(grant_id);
-}
-
-std::string ReturnOrigin(api::BrokerContext& ctx, const std::string& grant_id) {
-  auto pending = ctx.authorizations.Find(grant_id);
-  if (!pending) return {};
-  return RedirectOrigin(pending->redirect_uri);
+awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id) {
+  auto read = [grant_id, now = ctx.clock()](store::Store& s) -> Result<WaitingApp> {
+    auto pending = s.Flows().FindPendingAuthorization(grant_id, now);
+    if (!pending) return pending.error();
+    if (*pending) return WaitingApp{(*pending)->lifetime_seconds, RedirectOrigin((*pending)->redirect_uri)};
+    auto device = s.Flows().FindDeviceByGrant(grant_id);
+    if (!device) return device.error();
+    if (*device) return WaitingApp{(*device)->lifetime_seconds, ""};
+    return WaitingApp{};
+  };
+  auto found = co_await api::OnStore(ctx, std::move(read));
+  if (!found) co_return WaitingApp{};
+  co_return std::move(*found);
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,
                                                           bool approved) {
-  if (ctx.devices.Decide(grant_id, approved)) co_return "/device?done=" + std::string(approved ? "approved" : "denied");
   UnixSeconds now = ctx.clock();
-  auto pending = ctx.authorizations.Take(grant_id, now);
-  if (!pending) co_return std::nullopt;
-  auto back = [&](const std::string& query) { return BackToClient(ctx, pending->redirect_uri, pending->state, query); };
+  // One atomic step each: of two brokers finishing the same request, one decides the device's or
+  // takes the app's request; the other finds nothing left to finish.
+  struct Finished {
+    bool device = false;                                 // a device's request, now decided
+    std::optional<store::PendingAuthorizationRecord> app;  // an app's request, now taken
+  };
+  auto finish = [grant_id, approved, now](store::Store& s) -> Result<Finished> {
+    auto decided = s.Flows().DecideDevice(grant_id, approved);
+    if (!decided) return decided.error();
+    if (*decided) return Finished{true, std::nullopt};
+    auto taken = s.Flows().TakePendingAuthorization(grant_id, now);
+    if (!taken) return taken.error();
+    return Finished{false, std::move(*taken)};
+  };
+  auto finished = co_await api::OnStore(ctx, std::move(finish));
+  if (!finished) co_return std::nullopt;
+  if (finished->device) co_return "/device?done=" + std::string(approved ? "approved" : "denied");
+  if (!finished->app) co_return std::nullopt;
+  const store::PendingAuthorizationRecord& pending = *finished->app;
+  auto back = [&](const std::string& query) { return BackToClient(ctx, pending.redirect_uri, pending.state, query); };
   if (!approved) co_return back("error=access_denied");
   std::string code = RandomToken(32);
-  store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending->client_id, pending->redirect_uri,
-                                        pending->code_challenge, grant_id,           now + kCodeSeconds};
+  store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending.client_id, pending.redirect_uri,
+                                        pending.code_challenge,  grant_id,          now + kCodeSeconds};
   auto insert = [record](store::Store& s) { return s.OAuth().CreateAuthorizationCode(record); };
   if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored) co_return back("error=server_error");
   co_return back("code=" + code);

@@ -16,14 +16,24 @@ namespace ap::oauth {
 
 void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx);
 
-// The lifetime an OAuth or device request waiting on `grant_id` asked for (the reference's grant
-// requests ask for none).
-std::optional<int64_t> AskedLifetime(api::BrokerContext& ctx, const std::string& grant_id);
+// OAuth requests wait for consent, and device requests for their person, this long and at most this
+// many at once (live ones are never dropped to make room; a full table answers 503). They wait in
+// the store, so every step of a flow may reach another broker, and a restart loses none.
+inline constexpr int64_t kPendingAuthorizationSeconds = 600;
+inline constexpr int64_t kMaxPendingAuthorizations = 1000;
+inline constexpr int64_t kDeviceAuthorizationSeconds = 600;
+inline constexpr int64_t kMaxDeviceAuthorizations = 2000;  // each at most ~25 kB (scope and reason are bounded)
 
-// The origin ("http://127.0.0.1:53682") the consent form's answer sends the browser on to, when an
-// OAuth app waits for `grant_id`; empty otherwise. Browsers hold that redirect to the page's
-// form-action policy, so the consent page must name it.
-std::string ReturnOrigin(api::BrokerContext& ctx, const std::string& grant_id);
+// What the OAuth app or device waiting on a grant asked for.
+struct WaitingApp {
+  // The lifetime it asked for (the reference's grant requests ask for none).
+  std::optional<int64_t> lifetime_seconds;
+  // The origin ("http://127.0.0.1:53682") the consent form's answer sends the browser on to, when an
+  // OAuth app waits; empty otherwise. Browsers hold that redirect to the page's form-action policy,
+  // so the consent page must name it.
+  std::string return_origin;
+};
+boost::asio::awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
 
 // Called by the consent screen once the owner decided on `grant_id`: if the grant came from
 // /oauth/authorize, the URL that sends the browser back to the app (with a one-time code, or

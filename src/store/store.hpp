@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "store/change_store.hpp"
+#include "store/flow_store.hpp"
 #include "store/grant_store.hpp"
 #include "store/identity_store.hpp"
 #include "store/key_store.hpp"
@@ -32,6 +33,7 @@ class Store {
   virtual ActivityStore& Activity() = 0;
   virtual AuditStore& Audit() = 0;
   virtual ChangeStore& Changes() = 0;
+  virtual FlowStore& Flows() = 0;
 
   // The schema version the database is at, and the newest this aipassport knows.
   virtual Result<int64_t> SchemaVersion() = 0;

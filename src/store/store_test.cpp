@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <functional>
 #include <optional>
@@ -721,6 +722,221 @@ TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
   ASSERT_EQ(older.size(), 2u);
   EXPECT_EQ(older[0].seq, 2);
   EXPECT_EQ(older[1].seq, 1);
+}
+
+// What a flow needs between its steps lives in the database: any broker on it serves the next step.
+
+PendingAuthorizationRecord Pending(const std::string& grant_id, UnixSeconds expires_at) {
+  return {grant_id, "app", "http://127.0.0.1/cb", "st", "challenge", 3600, expires_at};
+}
+
+TEST_P(StoreTest, PendingAuthorizationsAreBoundedTakenOnceAndSurviveARestart) {
+  FlowStore& flows = store_->Flows();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(flows.PutPendingAuthorization(Pending("g" + std::to_string(i), 1600), 1000, 3).value());
+  EXPECT_FALSE(flows.PutPendingAuthorization(Pending("one-more", 1600), 1000, 3).value()) << "full: refused, not grown";
+  EXPECT_FALSE(flows.FindPendingAuthorization("one-more", 1000).value());
+  store_ = Open();  // a restart, or another broker
+  auto found = store_->Flows().FindPendingAuthorization("g0", 1000).value();
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->redirect_uri, "http://127.0.0.1/cb");
+  EXPECT_EQ(found->code_challenge, "challenge");
+  EXPECT_TRUE(store_->Flows().FindPendingAuthorization("g0", 1000).value()) << "finding leaves it in place";
+  auto taken = store_->Flows().TakePendingAuthorization("g0", 1000).value();
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(taken->state, "st");
+  EXPECT_FALSE(store_->Flows().TakePendingAuthorization("g0", 1000).value()) << "taken once";
+  EXPECT_FALSE(store_->Flows().TakePendingAuthorization("g1", 1601).value()) << "a lapsed request is not handed out";
+  EXPECT_TRUE(store_->Flows().PutPendingAuthorization(Pending("later", 2300), 1700, 3).value())
+      << "lapsed ones make room";
+  EXPECT_FALSE(store_->Flows().FindPendingAuthorization("g2", 1700).value());
+}
+
+TEST_P(StoreTest, TwoConnectionsRacingToTakeOnePendingAuthorizationGiveOneWinner) {
+  ASSERT_TRUE(store_->Flows().PutPendingAuthorization(Pending("g1", 1600), 1000, 10).value());
+  std::atomic<int> winners{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      auto own = Open();
+      auto taken = own->Flows().TakePendingAuthorization("g1", 1000);
+      if (taken && *taken) ++winners;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(winners, 1);
+}
+
+DeviceAuthorizationRecord Device(const std::string& hash, const std::string& user_code_hash, UnixSeconds expires_at) {
+  DeviceAuthorizationRecord d;
+  d.device_code_hash = hash;
+  d.user_code_hash = user_code_hash;
+  d.client_id = "cli";
+  d.scope_json = R"({"provider":"openai"})";
+  d.reason = "because";
+  d.expires_at = expires_at;
+  return d;
+}
+
+TEST_P(StoreTest, ADeviceCodeFollowsThePersonsDecisionAndTheIntervalOnEveryConnection) {
+  ASSERT_TRUE(store_->Flows().PutDeviceAuthorization(Device("h", "u", 1600), 1000, 10).value());
+  auto other = Open();  // the device polls one broker, the person uses another
+  FlowStore& device_side = store_->Flows();
+  FlowStore& person_side = other->Flows();
+  EXPECT_EQ(device_side.PollDevice("h", "other-client", 1000)->outcome, DevicePoll::kUnknown);
+  EXPECT_EQ(device_side.PollDevice("nope", "cli", 1000)->outcome, DevicePoll::kUnknown);
+  EXPECT_EQ(device_side.PollDevice("h", "cli", 1000)->outcome, DevicePoll::kPending);
+  auto early = person_side.PollDevice("h", "cli", 1002).value();
+  EXPECT_EQ(early.outcome, DevicePoll::kSlowDown) << "the interval holds across brokers";
+  EXPECT_EQ(early.interval, 10);
+  EXPECT_EQ(device_side.PollDevice("h", "cli", 1008)->outcome, DevicePoll::kSlowDown);
+  auto pending = device_side.PollDevice("h", "cli", 1030).value();
+  EXPECT_EQ(pending.outcome, DevicePoll::kPending);
+  EXPECT_EQ(pending.interval, 15);
+  auto waiting = person_side.FindWaitingDevice("u", 1031).value();
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(waiting->device_code_hash, "h");
+  EXPECT_EQ(waiting->scope_json, R"({"provider":"openai"})");
+  ASSERT_TRUE(person_side.AttachDeviceGrant("h", "g1", 1031).value());
+  EXPECT_FALSE(person_side.FindWaitingDevice("u", 1031).value()) << "a code is entered once";
+  EXPECT_FALSE(device_side.AttachDeviceGrant("h", "g2", 1031).value());
+  EXPECT_EQ(device_side.FindDeviceByGrant("g1").value()->lifetime_seconds, 3600);
+  EXPECT_TRUE(person_side.DecideDevice("g1", true).value());
+  EXPECT_FALSE(device_side.DecideDevice("g1", false).value()) << "decided once";
+  EXPECT_FALSE(device_side.FindDeviceByGrant("g1").value());
+  auto approved = device_side.PollDevice("h", "cli", 1050).value();
+  EXPECT_EQ(approved.outcome, DevicePoll::kApproved);
+  EXPECT_EQ(approved.grant_id, "g1");
+  EXPECT_EQ(person_side.PollDevice("h", "cli", 1070)->outcome, DevicePoll::kUsed) << "the device code is single-use";
+}
+
+TEST_P(StoreTest, DeviceCodesAreDeniedExpireDetachAndAreBounded) {
+  FlowStore& flows = store_->Flows();
+  ASSERT_TRUE(flows.PutDeviceAuthorization(Device("h1", "u1", 1600), 1000, 2).value());
+  ASSERT_TRUE(flows.PutDeviceAuthorization(Device("h2", "u2", 1600), 1000, 2).value());
+  EXPECT_FALSE(flows.PutDeviceAuthorization(Device("h3", "u3", 1600), 1000, 2).value()) << "full: refused";
+  ASSERT_TRUE(flows.AttachDeviceGrant("h1", "g1", 1000).value());
+  ASSERT_TRUE(flows.DetachDeviceGrant("h1", "g1"));
+  EXPECT_TRUE(flows.FindWaitingDevice("u1", 1000).value()) << "a grant that could not be stored frees the code";
+  ASSERT_TRUE(flows.AttachDeviceGrant("h1", "g1", 1000).value());
+  EXPECT_TRUE(flows.DecideDevice("g1", false).value());
+  EXPECT_EQ(flows.PollDevice("h1", "cli", 1000)->outcome, DevicePoll::kDenied);
+  EXPECT_EQ(flows.PollDevice("h2", "cli", 1601)->outcome, DevicePoll::kExpired);
+  EXPECT_FALSE(flows.FindWaitingDevice("u2", 1601).value());
+  EXPECT_FALSE(flows.AttachDeviceGrant("h2", "g2", 1601).value()) << "a lapsed code cannot be entered";
+  EXPECT_TRUE(flows.PutDeviceAuthorization(Device("h4", "u4", 2300), 1700, 2).value()) << "lapsed ones make room";
+}
+
+TEST_P(StoreTest, ConnectionsRacingForOneDeviceCodeGiveOneWinnerAtEachStep) {
+  ASSERT_TRUE(store_->Flows().PutDeviceAuthorization(Device("h", "u", 1600), 1000, 10).value());
+  auto race = [&](auto step) {
+    std::atomic<int> winners{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 4; ++i)
+      threads.emplace_back([&, i] {
+        auto own = Open();
+        if (step(own->Flows(), i)) ++winners;
+      });
+    for (auto& t : threads) t.join();
+    return winners.load();
+  };
+  EXPECT_EQ(race([](FlowStore& f, int i) {
+    auto attached = f.AttachDeviceGrant("h", "g" + std::to_string(i), 1000);
+    return attached && *attached;
+  }), 1);
+  EXPECT_FALSE(store_->Flows().FindWaitingDevice("u", 1000).value());
+  std::string grant_id;
+  for (int i = 0; i < 4; ++i)
+    if (store_->Flows().FindDeviceByGrant("g" + std::to_string(i)).value()) grant_id = "g" + std::to_string(i);
+  ASSERT_FALSE(grant_id.empty());
+  EXPECT_EQ(race([&](FlowStore& f, int i) {
+    auto decided = f.DecideDevice(grant_id, i % 2 == 0);
+    return decided && *decided;
+  }), 1);
+  EXPECT_FALSE(store_->Flows().DecideDevice(grant_id, true).value());
+  // Everyone polls after the interval: if the decision was an approval, one of them gets the grant.
+  int approvals = race([](FlowStore& f, int) {
+    auto polled = f.PollDevice("h", "cli", 1100);
+    return polled && polled->outcome == DevicePoll::kApproved;
+  });
+  EXPECT_LE(approvals, 1);
+  auto after = store_->Flows().PollDevice("h", "cli", 1200).value();
+  if (approvals == 1) EXPECT_EQ(after.outcome, DevicePoll::kUsed);
+  else EXPECT_EQ(after.outcome, DevicePoll::kDenied);
+}
+
+TEST_P(StoreTest, ConnectionsRacingToRedeemOneApprovedDeviceCodeGetItOnce) {
+  ASSERT_TRUE(store_->Flows().PutDeviceAuthorization(Device("h", "u", 1600), 1000, 10).value());
+  ASSERT_TRUE(store_->Flows().AttachDeviceGrant("h", "g1", 1000).value());
+  ASSERT_TRUE(store_->Flows().DecideDevice("g1", true).value());
+  std::atomic<int> approved{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      auto own = Open();
+      // Different times, each past the interval of the others, so that only the decision stops a second grant.
+      auto polled = own->Flows().PollDevice("h", "cli", 1100 + 100 * i);
+      if (polled && polled->outcome == DevicePoll::kApproved) ++approved;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(approved, 1);
+}
+
+TEST_P(StoreTest, ADpopProofIsAcceptedOnceAcrossConnectionsAndForgottenAfterItsWindow) {
+  auto other = Open();
+  EXPECT_TRUE(store_->Flows().RememberProof("p1", 1330, 1000, 100).value());
+  EXPECT_FALSE(other->Flows().RememberProof("p1", 1331, 1001, 100).value()) << "a replay to another broker";
+  EXPECT_FALSE(store_->Flows().RememberProof("p1", 1331, 1001, 100).value());
+  EXPECT_TRUE(other->Flows().RememberProof("p1", 1700, 1400, 100).value()) << "remembered only through its window";
+  std::atomic<int> firsts{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      auto own = Open();
+      auto first = own->Flows().RememberProof("p2", 1330, 1000, 100);
+      if (first && *first) ++firsts;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(firsts, 1) << "inserted at once by four brokers, accepted by one";
+}
+
+TEST_P(StoreTest, RememberedProofsAreBoundedAndALiveOneIsNeverForgotten) {
+  FlowStore& flows = store_->Flows();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(flows.RememberProof("p" + std::to_string(i), 1330, 1000, 3).value());
+  auto full = flows.RememberProof("new", 1330, 1000, 3);
+  ASSERT_FALSE(full);
+  EXPECT_EQ(full.error().code, Errc::kUnavailable);
+  EXPECT_GT(full.error().retry_after_seconds, 0);
+  EXPECT_FALSE(flows.RememberProof("p0", 1330, 1000, 3).value()) << "full, a replay is still refused as one";
+  EXPECT_TRUE(flows.RememberProof("new", 1700, 1400, 3).value()) << "lapsed proofs make room";
+}
+
+TEST_P(StoreTest, FailedSignInsCountOnEveryConnectionLapseAndAreForgotten) {
+  auto other = Open();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->Flows().CountLoginFailure("k", 1000 + i, 900, 100));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(other->Flows().CountLoginFailure("k", 1010, 900, 100));
+  auto count = store_->Flows().LoginFailures("k", 1010, 900).value();
+  EXPECT_EQ(count.count, 5) << "failures on two brokers add up";
+  EXPECT_EQ(count.last, 1010);
+  EXPECT_EQ(other->Flows().LoginFailures("k", 1911, 900)->count, 0) << "a lapsed count is none";
+  ASSERT_TRUE(other->Flows().CountLoginFailure("k", 1911, 900, 100));
+  EXPECT_EQ(store_->Flows().LoginFailures("k", 1911, 900)->count, 1) << "and starts again at one";
+  ASSERT_TRUE(store_->Flows().ForgetLoginFailures("k"));
+  EXPECT_EQ(other->Flows().LoginFailures("k", 1911, 900)->count, 0);
+}
+
+TEST_P(StoreTest, FailedSignInCountsAreBoundedAndTheNewestAreKept) {
+  FlowStore& flows = store_->Flows();
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(flows.CountLoginFailure("k" + std::to_string(i), 1000 + i, 900, 10));
+  EXPECT_EQ(flows.LoginFailures("k24", 1030, 900)->count, 1) << "the newest count is kept";
+  EXPECT_EQ(flows.LoginFailures("k0", 1030, 900)->count, 0) << "the oldest made room";
+  int kept = 0;
+  for (int i = 0; i < 25; ++i) kept += flows.LoginFailures("k" + std::to_string(i), 1030, 900)->count > 0;
+  EXPECT_LE(kept, 10);
+}
+
+TEST_P(StoreTest, EveryConnectionGetsTheFirstNonceKey) {
+  auto other = Open();
+  EXPECT_EQ(store_->Flows().SharedNonceKey("first").value(), "first");
+  EXPECT_EQ(other->Flows().SharedNonceKey("second").value(), "first");
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStores, StoreTest, ::testing::ValuesIn(kStoreFactories),

@@ -281,11 +281,11 @@ class ConsentPages {
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
-    std::string return_origin = oauth::ReturnOrigin(ctx_, id);
+    oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
     co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id), return_origin,
+                   ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app.return_origin,
                                KeysOf(*signed_in, grant->scope.provider)),
-                   return_origin);
+                   app.return_origin);
   }
 
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -311,16 +311,16 @@ class ConsentPages {
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
-    auto lifetime = ChosenLifetime(*form, oauth::AskedLifetime(ctx_, id));
+    oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
+    auto lifetime = ChosenLifetime(*form, app.lifetime_seconds);
     if (!scope || !lifetime) {
       // The form again as the owner left it, with what is wrong next to its field.
       Error e = !scope ? scope.error() : lifetime.error();
       Typed typed{&*form, e.field_errors.empty() ? "" : e.field_errors.front().field, e.message};
-      std::string return_origin = oauth::ReturnOrigin(ctx_, id);
       co_return Page(StatusCode::bad_request, "Review a request",
-                     ConsentForm(*grant, signed_in->session.csrf_token, oauth::AskedLifetime(ctx_, id), return_origin,
+                     ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app.return_origin,
                                  KeysOf(*signed_in, grant->scope.provider), typed),
-                     return_origin);
+                     app.return_origin);
     }
     std::string owner_id = api::ActingOwner(ctx_, caller);
     auto approve = api::Approve(ctx_, owner_id, http::FormValue(*form, "key_label"), *lifetime, *scope);

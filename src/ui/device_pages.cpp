@@ -6,6 +6,8 @@
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/owner_session.hpp"
+#include "api/shared_checks.hpp"
+#include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
 #include "ui/html.hpp"
@@ -70,30 +72,45 @@ class DevicePages {
     std::string account = "device-code:" + signed_in->owner.id;
     std::string address = exchange.PeerAddress();
     UnixSeconds now = ctx_.clock();
-    if (int64_t wait = ctx_.login_throttle.WaitSeconds(account, address, now); wait > 0) {
+    auto verdict = co_await api::CheckSignIn(ctx_, account, address);
+    if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res = EntryPage(StatusCode::too_many_requests, csrf, typed,
                                "Too many wrong codes. Try again in " + std::to_string(wait) + " seconds.");
       res.set(bhttp::field::retry_after, std::to_string(wait));
       co_return res;
     }
-    auto device = ctx_.devices.FindWaiting(NormalisedUserCode(typed), now);
-    if (!device) {
-      ctx_.login_throttle.RecordFailure(account, address, now);
+    auto find = [code_hash = crypto::Sha256Hex(NormalisedUserCode(typed)), now](store::Store& s) {
+      return s.Flows().FindWaitingDevice(code_hash, now);
+    };
+    auto found = co_await api::OnStore(ctx_, std::move(find));
+    if (!found) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
+    if (!*found) {
+      co_await api::CountSignInFailure(ctx_, account, address);
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     }
-    auto read = [id = device->second.client_id](store::Store& s) {
+    const store::DeviceAuthorizationRecord& device = **found;
+    auto read = [id = device.client_id](store::Store& s) {
       return s.OAuth().GetClient(id);
     };  // g++ 12: not inside co_await
     auto client = co_await api::OnStore(ctx_, std::move(read));
-    auto scope = domain::ParseScopeText(device->second.scope_json);
+    auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
-    auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device->second.reason, *scope, "", now);
+    auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device.reason, *scope, "", now);
     fresh.grant.verified = !client->self_registered;
-    auto insert = [fresh](store::Store& s) { return s.Grants().CreateGrantRequest(fresh.request, fresh.grant); };
+    // The code is claimed first, atomically: of two brokers given it at once, one makes the request.
+    auto insert = [fresh, code = device.device_code_hash, now](store::Store& s) -> Result<bool> {
+      auto attached = s.Flows().AttachDeviceGrant(code, fresh.grant.id, now);
+      if (!attached || !*attached) return attached;
+      if (auto created = s.Grants().CreateGrantRequest(fresh.request, fresh.grant); !created) {
+        s.Flows().DetachDeviceGrant(code, fresh.grant.id);
+        return created.error();
+      }
+      return true;
+    };
     auto created = co_await api::OnStore(ctx_, std::move(insert));
     if (!created) co_return EntryPage(StatusCode::service_unavailable, csrf, typed, "Please try again.");
-    ctx_.devices.AttachGrant(device->first, fresh.grant.id);
+    if (!*created) co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     record::AuditEvent requested =
         api::GrantEvent(api::audit_kind::kGrantRequested, "app:" + client->id, fresh.grant,
                         boost::json::object{{"clientId", client->id}, {"flow", "device"}});

@@ -12,6 +12,7 @@
 #include "api/auth.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
+#include "api/shared_checks.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "crypto/password.hpp"
@@ -96,7 +97,7 @@ class OwnerPages {
       co_return LoginPage(ctx_, StatusCode::forbidden, next,
                           "This form has expired or was not sent from this site. Please sign in again.", username);
     std::string address = exchange.PeerAddress();
-    auto verdict = ctx_.login_throttle.Check(username, address, ctx_.clock());
+    auto verdict = co_await api::CheckSignIn(ctx_, username, address);
     if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res =
           LoginPage(ctx_, StatusCode::too_many_requests, next,
@@ -111,7 +112,7 @@ class OwnerPages {
     }
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
     if (!owner) {
-      ctx_.login_throttle.RecordFailure(username, address, ctx_.clock());
+      co_await api::CountSignInFailure(ctx_, username, address);
       api::RecordSignInFailed(ctx_, username, address);
       // The name only when it is an owner's: an unknown "name" is often a password typed in the wrong field.
       if (owner.error().code == Errc::kUnauthorized)
@@ -120,7 +121,7 @@ class OwnerPages {
         spdlog::info("failed sign-in for an unknown name from {}", address);
       co_return LoginPage(ctx_, StatusCode::unauthorized, next, "Wrong username or password.", username);
     }
-    ctx_.login_throttle.RecordSuccess(username, address);
+    co_await api::ForgetSignInFailures(ctx_, username, address);
     auto cookie = co_await StartSession(ctx_, *owner);
     if (!cookie) co_return Page(StatusCode::service_unavailable, "Error", "<p>Signing in failed; try again.</p>");
     spdlog::info("{} signed in from {}", owner->username, address);

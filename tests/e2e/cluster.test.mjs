@@ -1,17 +1,24 @@
 // Three brokers on one PostgreSQL database (the cluster scripts/with-postgres.sh starts), with calls
-// spread over them: caps, budgets and revocations hold across nodes. The nodes share a data
-// directory for their signing keys and master key, as brokers behind one balancer share copies.
+// spread over them: caps, budgets and revocations hold across nodes, and every step of a flow may
+// reach another node. The nodes share a data directory for their signing keys and master key, as
+// brokers behind one balancer share copies, and one public URL (the balancer's).
 import assert from 'node:assert/strict';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { before, test } from 'node:test';
-import { approvedGrant, call, chatBody, databaseUrlFor, mockStats, startBroker, startMock, tempDir } from './harness.mjs';
+import * as jose from 'jose';
+import { approvedGrant, call, chatBody, cliSync, databaseUrlFor, mockStats, nodeCall, startBroker, startMock,
+  tempDir } from './harness.mjs';
 
 let mock;
 let nodes;
+let dataDir;
+// What apps see: the balancer in front of the nodes (DPoP htu and OAuth iss name it).
+const PUBLIC_URL = 'http://balancer.aipassport.test';
 
 before(async () => {
   mock = await startMock();
-  const dataDir = tempDir();
-  const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir) };
+  dataDir = tempDir();
+  const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir), AIPASSPORT_PUBLIC_URL: PUBLIC_URL };
   const first = await startBroker({ mock, dataDir, env });
   nodes = [first];
   for (let i = 1; i < 3; i++) {
@@ -107,4 +114,213 @@ test('a revocation on one broker refuses the next call on the others within a se
   const p99 = percentile(latencies, 99).toFixed(0);
   t.diagnostic(`revocation reached the other brokers: p50 ${p50} ms, p99 ${p99} ms (${latencies.length} samples)`);
   assert.ok(latencies.at(-1) < 1000, `slowest ${latencies.at(-1)} ms`);
+});
+
+// --- Every step of a flow may reach another node ---
+
+const PASSWORD = 'correct horse battery staple';
+const REDIRECT = 'http://127.0.0.1/callback';
+const CHAT = '/openai/v1/chat/completions';
+const form = { 'content-type': 'application/x-www-form-urlencoded' };
+const hidden = (html, name) => html.match(new RegExp(`name="${name}" value="([^"]*)"`))[1];
+const cli = (args, input) => cliSync([...args, '--data-dir', dataDir],
+  { input, env: { ...process.env, AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir) } }).toString();
+
+const get = (node, path, cookie) => nodeCall(node.url, 'GET', path, { headers: cookie ? { cookie } : {} });
+const post = (node, path, fields, cookie, headers = {}) => nodeCall(node.url, 'POST', path,
+  { raw: new URLSearchParams(fields).toString(), headers: { ...form, ...(cookie ? { cookie } : {}), ...headers } });
+
+const users = new Set();
+function addUser(name) {
+  if (!users.has(name)) cli(['user', 'add', name, '--password-stdin'], `${PASSWORD}\n`);
+  users.add(name);
+}
+
+// Signs in on `node`; the answer, and the session cookie when it worked.
+async function signIn(node, username, password = PASSWORD) {
+  const page = await get(node, '/login');
+  const csrfCookie = page.headers['set-cookie'][0].split(';')[0];
+  const res = await post(node, '/login', { csrf: hidden(page.text, 'csrf'), username, password }, csrfCookie);
+  const session = res.headers['set-cookie']?.find((c) => c.startsWith('aipassport_session='))?.split(';')[0];
+  return { res, session };
+}
+
+let notes;  // a public OAuth client
+async function notesApp() {
+  if (!notes) {
+    addUser('erin');
+    const out = cli(['client', 'add', 'Notes', '--redirect-uri', REDIRECT]);
+    notes = out.match(/client_id: (\S+)/)[1];
+  }
+  return notes;
+}
+
+// The consent screen for `consentPath` on `node`: reviewed and decided; where the browser goes next.
+async function decide(node, session, consentPath, decision = 'approve') {
+  const page = await get(node, consentPath, session);
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.text, /Notes asks for access/, 'the node that did not see the request shows it');
+  const done = await post(node, consentPath, { csrf: hidden(page.text, 'csrf'), decision, lifetime: '3600', budget: '',
+    max_requests: '', rate_limit: '', model: 'gpt-4o-mini', capability: 'chat' }, session);
+  assert.equal(done.status, 303, done.text);
+  return done.headers.location;
+}
+
+const s256 = (verifier) => createHash('sha256').update(verifier).digest('base64url');
+
+// /oauth/authorize on `node` for a signed-in person: the consent path it sends them to, and the
+// PKCE verifier.
+async function authorize(node, session, client) {
+  const verifier = randomBytes(32).toString('base64url');
+  const query = new URLSearchParams({ client_id: client, redirect_uri: REDIRECT, response_type: 'code', state: 'st',
+    code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'openai:chat' });
+  const start = await get(node, `/oauth/authorize?${query}`, session);
+  assert.equal(start.status, 303, start.text);
+  assert.match(start.headers.location, /^\/consent\//);
+  return { consentPath: start.headers.location, verifier };
+}
+
+const chatOn = (node, token, headers = {}) => nodeCall(node.url, 'POST', CHAT,
+  { headers: { authorization: `Bearer ${token}`, ...headers }, body: chatBody('gpt-4o-mini') });
+
+test('an OAuth code flow whose authorize, consent and token steps each reach another node', async () => {
+  const client = await notesApp();
+  const { session } = await signIn(nodes[0], 'erin');
+  const { consentPath, verifier } = await authorize(nodes[0], session, client);
+  const back = new URL(await decide(nodes[1], session, consentPath));
+  assert.equal(back.origin + back.pathname, REDIRECT);
+  assert.equal(back.searchParams.get('state'), 'st');
+  assert.equal(back.searchParams.get('iss'), PUBLIC_URL);
+  const code = back.searchParams.get('code');
+  assert.ok(code, back.href);
+  const again = await get(nodes[2], consentPath, session);
+  assert.notEqual(again.status, 200, 'a decided request is not offered again on another node');
+
+  const exchange = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: client, code_verifier: verifier };
+  const tokens = await post(nodes[2], '/oauth/token', exchange);
+  assert.equal(tokens.status, 200, tokens.text);
+  assert.equal((await chatOn(nodes[0], tokens.json.access_token)).status, 200);
+  const replayed = await post(nodes[1], '/oauth/token', exchange);
+  assert.equal(replayed.status, 400, 'the code works once, on whichever node');
+  assert.equal(replayed.json.error, 'invalid_grant');
+});
+
+test('an OAuth request waiting for consent survives a restart of the node that took it', async () => {
+  const client = await notesApp();
+  const { session } = await signIn(nodes[1], 'erin');
+  const { consentPath } = await authorize(nodes[1], session, client);
+  await nodes[1].stop();
+  nodes[1] = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir),
+    AIPASSPORT_PUBLIC_URL: PUBLIC_URL } });
+  nodes[1].ownerToken = nodes[0].ownerToken;
+  const back = new URL(await decide(nodes[1], session, consentPath, 'deny'));
+  assert.equal(back.searchParams.get('error'), 'access_denied', 'the app still learns the decision');
+});
+
+async function startDevice(node, client) {
+  const res = await post(node, '/oauth/device_authorization', { client_id: client, scope: 'openai:chat' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json.verification_uri, `${PUBLIC_URL}/device`);
+  return res.json;
+}
+
+const pollOn = (node, client, device) => post(node, '/oauth/token',
+  { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code, client_id: client });
+
+test('a device flow whose request, code entry, consent and polls reach different nodes', async () => {
+  const client = await notesApp();
+  const device = await startDevice(nodes[0], client);
+  const pending = await pollOn(nodes[1], client, device);
+  assert.equal(pending.json?.error, 'authorization_pending', pending.text);
+
+  const { session } = await signIn(nodes[2], 'erin');
+  const entry = await get(nodes[2], `/device?user_code=${device.user_code}`, session);
+  const entered = await post(nodes[2], '/device', { csrf: hidden(entry.text, 'csrf'), user_code: device.user_code }, session);
+  assert.equal(entered.status, 303, entered.text);
+  assert.match(entered.headers.location, /^\/consent\//);
+  const twice = await post(nodes[1], '/device', { csrf: hidden(entry.text, 'csrf'), user_code: device.user_code }, session);
+  assert.equal(twice.status, 404, 'a code entered on one node cannot be entered again on another');
+  assert.equal(await decide(nodes[0], session, entered.headers.location), '/device?done=approved');
+
+  await new Promise((res) => setTimeout(res, (device.interval + 0.5) * 1000));  // the interval since the first poll
+  const tokens = await pollOn(nodes[2], client, device);
+  assert.equal(tokens.status, 200, tokens.text);
+  assert.equal((await chatOn(nodes[1], tokens.json.access_token)).status, 200);
+  const used = await pollOn(nodes[0], client, device);
+  assert.equal(used.json?.error, 'invalid_grant', 'the device code is handed out once, on whichever node');
+});
+
+test('polling a device code too soon on another node is slow_down: the interval is shared', async () => {
+  const client = await notesApp();
+  const device = await startDevice(nodes[1], client);
+  assert.equal((await pollOn(nodes[0], client, device)).json?.error, 'authorization_pending');
+  const early = await pollOn(nodes[2], client, device);
+  assert.equal(early.json?.error, 'slow_down', early.text);
+  assert.match(early.json.error_description, /wait 10 seconds/);
+});
+
+// A DPoP proof made by hand for PUBLIC_URL + `path`.
+async function proof(keyPair, path, { token, nonce, jti = randomUUID() } = {}) {
+  const claims = { htm: 'POST', htu: PUBLIC_URL + path, iat: Math.floor(Date.now() / 1000), jti };
+  if (token) claims.ath = createHash('sha256').update(token).digest('base64url');
+  if (nonce) claims.nonce = nonce;
+  return new jose.SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await jose.exportJWK(keyPair.publicKey) })
+    .sign(keyPair.privateKey);
+}
+
+test('a DPoP proof accepted by one node is refused when replayed to the others; a nonce from one node is good on another', async (t) => {
+  const client = await notesApp();
+  const { session } = await signIn(nodes[0], 'erin');
+  const { consentPath, verifier } = await authorize(nodes[0], session, client);
+  const code = new URL(await decide(nodes[0], session, consentPath)).searchParams.get('code');
+  const keyPair = await jose.generateKeyPair('ES256');
+  const exchange = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, client_id: client, code_verifier: verifier };
+  const first = await post(nodes[1], '/oauth/token', exchange, undefined, { dpop: await proof(keyPair, '/oauth/token') });
+  assert.equal(first.json?.error, 'use_dpop_nonce', first.text);
+  const nonce = first.headers['dpop-nonce'];
+  const tokens = await post(nodes[2], '/oauth/token', exchange, undefined,
+    { dpop: await proof(keyPair, '/oauth/token', { nonce }) });
+  assert.equal(tokens.status, 200, tokens.text);
+  assert.equal(tokens.json.token_type, 'DPoP');
+  const token = tokens.json.access_token;
+
+  const dpopChat = (node, dpop) => nodeCall(node.url, 'POST', CHAT,
+    { headers: { authorization: `DPoP ${token}`, dpop }, body: chatBody('gpt-4o-mini') });
+  const once = await proof(keyPair, CHAT, { token });
+  assert.equal((await dpopChat(nodes[0], once)).status, 200);
+  for (const node of [nodes[1], nodes[2], nodes[0]]) {
+    const replay = await dpopChat(node, once);
+    assert.equal(replay.status, 401, replay.text);
+    assert.match(replay.text, /already used/);
+  }
+  assert.equal((await dpopChat(nodes[1], await proof(keyPair, CHAT, { token }))).status, 200,
+    'a fresh proof is good on the other node: the refusal was the replay');
+
+  // Under load: waves of 60 calls (20 a node, under the in-flight cap), each with its own proof,
+  // all served; then each proof replayed to the next node, all refused.
+  const proofs = await Promise.all(Array.from({ length: 180 }, () => proof(keyPair, CHAT, { token })));
+  const t0 = performance.now();
+  const served = [];
+  for (let wave = 0; wave < 3; wave++)
+    served.push(...await Promise.all(proofs.slice(wave * 60, wave * 60 + 60).map((p, i) => dpopChat(nodes[i % 3], p))));
+  const ms = performance.now() - t0;
+  assert.deepEqual(served.filter((r) => r.status !== 200).map((r) => r.text), []);
+  const replays = [];
+  for (let wave = 0; wave < 3; wave++)
+    replays.push(...await Promise.all(proofs.slice(wave * 60, wave * 60 + 60).map((p, i) => dpopChat(nodes[(i + 1) % 3], p))));
+  assert.deepEqual([...new Set(replays.map((r) => r.status))], [401]);
+  t.diagnostic(`180 DPoP-bound calls over three nodes (waves of 60): ${ms.toFixed(0)} ms, all served; 180 replays refused`);
+});
+
+test('failed sign-ins on different nodes add up: the next attempt is refused on any node', async () => {
+  addUser('frank');
+  for (let i = 0; i < 5; i++) {
+    const { res } = await signIn(nodes[i % 3], 'frank', 'wrong password');
+    assert.equal(res.status, 401, res.text);
+  }
+  for (const node of nodes) {
+    const { res } = await signIn(node, 'frank');
+    assert.equal(res.status, 429, 'refused even with the right password, on every node');
+    assert.ok(Number(res.headers['retry-after']) > 0);
+  }
 });

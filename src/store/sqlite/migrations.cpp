@@ -230,6 +230,45 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_by_at ON changes(at);
 )sql"},
+    {17, "what a flow needs between its steps, shared by every broker: OAuth requests waiting for consent, device authorizations, DPoP proofs seen, failed sign-ins", R"sql(
+CREATE TABLE pending_authorizations (
+  grant_id TEXT PRIMARY KEY,
+  client_id TEXT NOT NULL,
+  redirect_uri TEXT NOT NULL,
+  state TEXT NOT NULL,
+  code_challenge TEXT NOT NULL,
+  lifetime_seconds INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX pending_authorizations_by_expiry ON pending_authorizations(expires_at);
+CREATE TABLE device_authorizations (
+  device_code_hash TEXT PRIMARY KEY,
+  user_code_hash TEXT NOT NULL,
+  client_id TEXT NOT NULL,
+  scope_json TEXT NOT NULL,
+  lifetime_seconds INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  grant_id TEXT NOT NULL,
+  decision TEXT NOT NULL,
+  poll_interval INTEGER NOT NULL,
+  last_poll INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+);
+CREATE INDEX device_authorizations_by_user_code ON device_authorizations(user_code_hash);
+CREATE INDEX device_authorizations_by_grant ON device_authorizations(grant_id);
+CREATE INDEX device_authorizations_by_expiry ON device_authorizations(expires_at);
+CREATE TABLE dpop_proofs (
+  proof_hash TEXT PRIMARY KEY,
+  forget_at INTEGER NOT NULL
+);
+CREATE INDEX dpop_proofs_by_forget_at ON dpop_proofs(forget_at);
+CREATE TABLE login_failures (
+  throttle_key TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  last_at INTEGER NOT NULL
+);
+CREATE INDEX login_failures_by_last_at ON login_failures(last_at);
+)sql"},
 };
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/tables/sql_store.hpp"
 
 #include "store/tables/change_tables.hpp"
+#include "store/tables/flow_tables.hpp"
 #include "store/tables/grant_tables.hpp"
 #include "store/tables/identity_tables.hpp"
 #include "store/tables/key_tables.hpp"
@@ -31,7 +32,8 @@ class SqlStore final : public Store {
         keys_(*db_),
         activity_(*db_),
         audit_(*db_),
-        changes_(*db_) {}
+        changes_(*db_),
+        flows_(*db_) {}
 
   GrantStore& Grants() override { return grants_; }
   MeteringStore& Metering() override { return metering_; }
@@ -41,6 +43,7 @@ class SqlStore final : public Store {
   ActivityStore& Activity() override { return activity_; }
   AuditStore& Audit() override { return audit_; }
   ChangeStore& Changes() override { return changes_; }
+  FlowStore& Flows() override { return flows_; }
 
   Result<int64_t> SchemaVersion() override { return sql::SchemaVersion(*db_); }
   int64_t KnownSchemaVersion() const override { return known_version_; }
@@ -72,6 +75,7 @@ class SqlStore final : public Store {
   tables::ActivityTables activity_;
   tables::AuditTables audit_;
   tables::ChangeTables changes_;
+  tables::FlowTables flows_;
 };
 
 }  // namespace
