@@ -16,6 +16,7 @@
 #include "store/metering_store.hpp"
 #include "store/oauth_store.hpp"
 #include "store/record_store.hpp"
+#include "store/signing_key_store.hpp"
 
 namespace ap::store {
 
@@ -32,6 +33,7 @@ class Store {
   virtual ActivityStore& Activity() = 0;
   virtual AuditStore& Audit() = 0;
   virtual ChangeStore& Changes() = 0;
+  virtual SigningKeyStore& SigningKeys() = 0;
 
   // The schema version the database is at, and the newest this aipassport knows.
   virtual Result<int64_t> SchemaVersion() = 0;

@@ -201,6 +201,16 @@ CREATE INDEX token_uses_by_grant ON token_uses(grant_id, last_used_at);
 CREATE INDEX token_uses_by_last_use ON token_uses(last_used_at);
 CREATE INDEX refresh_tokens_by_grant ON refresh_tokens(grant_id);
 )sql"},
+    {5, "the signing key ring, shared by every broker: private keys sealed under the master key (SQLite 18)", R"sql(
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  public_jwk TEXT NOT NULL,
+  sealed BYTEA NOT NULL,
+  wrapped_data_key BYTEA NOT NULL,
+  master_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

@@ -230,6 +230,16 @@ CREATE TABLE changes (
 );
 CREATE INDEX changes_by_at ON changes(at);
 )sql"},
+    {18, "the signing key ring, shared by every broker: private keys sealed under the master key", R"sql(
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  public_jwk TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  wrapped_data_key BLOB NOT NULL,
+  master_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

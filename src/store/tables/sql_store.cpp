@@ -7,6 +7,7 @@
 #include "store/tables/metering_tables.hpp"
 #include "store/tables/oauth_tables.hpp"
 #include "store/tables/record_tables.hpp"
+#include "store/tables/signing_key_tables.hpp"
 
 namespace ap::store {
 namespace {
@@ -31,7 +32,8 @@ class SqlStore final : public Store {
         keys_(*db_),
         activity_(*db_),
         audit_(*db_),
-        changes_(*db_) {}
+        changes_(*db_),
+        signing_keys_(*db_) {}
 
   GrantStore& Grants() override { return grants_; }
   MeteringStore& Metering() override { return metering_; }
@@ -41,6 +43,7 @@ class SqlStore final : public Store {
   ActivityStore& Activity() override { return activity_; }
   AuditStore& Audit() override { return audit_; }
   ChangeStore& Changes() override { return changes_; }
+  SigningKeyStore& SigningKeys() override { return signing_keys_; }
 
   Result<int64_t> SchemaVersion() override { return sql::SchemaVersion(*db_); }
   int64_t KnownSchemaVersion() const override { return known_version_; }
@@ -72,6 +75,7 @@ class SqlStore final : public Store {
   tables::ActivityTables activity_;
   tables::AuditTables audit_;
   tables::ChangeTables changes_;
+  tables::SigningKeyTables signing_keys_;
 };
 
 }  // namespace
