@@ -13,12 +13,12 @@ Result<std::string> ResetOwnerToken(store::Store& store) {
 }
 
 Result<std::optional<std::string>> EnsureOwnerToken(store::Store& store) {
-  auto existing = store.GetSetting(api::kOwnerTokenSetting);
-  if (!existing) return existing.error();
-  if (*existing) return std::optional<std::string>();
-  auto token = ResetOwnerToken(store);
-  if (!token) return token.error();
-  return std::optional<std::string>(*token);
+  std::string token = "apo_" + RandomToken(32);
+  // Brokers starting at once on an empty database: one token is made, and only its maker shows it.
+  auto added = store.AddSettingIfAbsent(api::kOwnerTokenSetting, crypto::Sha256Hex(token));
+  if (!added) return added.error();
+  if (!*added) return std::optional<std::string>();
+  return std::optional<std::string>(token);
 }
 
 Result<store::OwnerRecord> EnsureOperatorAccount(store::Store& store, UnixSeconds now) {
@@ -31,11 +31,16 @@ Result<store::OwnerRecord> EnsureOperatorAccount(store::Store& store, UnixSecond
     owner = *existing;
   } else if (existing.error().code == Errc::kNotFound) {
     owner = store::OwnerRecord{RandomUuid(), std::string(kOperatorName), "", now};
-    if (auto made = store.Identity().CreateOwner(owner); !made) return made.error();
+    if (auto made = store.Identity().CreateOwner(owner); !made) {
+      // Another broker starting at once made it first: that one is the operator.
+      auto theirs = store.Identity().GetOwnerByName(kOperatorName);
+      if (!theirs) return made.error();
+      owner = *theirs;
+    }
   } else {
     return existing.error();
   }
-  if (auto kept = store.PutSetting(kOperatorSetting, owner.id); !kept) return kept.error();
+  if (auto kept = store.AddSettingIfAbsent(kOperatorSetting, owner.id); !kept) return kept.error();
   if (auto adopted = store.Grants().AdoptOwnerlessGrants(owner.id); !adopted) return adopted.error();
   return owner;
 }

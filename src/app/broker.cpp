@@ -41,6 +41,7 @@
 #include "ui/device_pages.hpp"
 #include "ui/owner_pages.hpp"
 #include "vault/sealing.hpp"
+#include "vault/signing_ring.hpp"
 
 namespace ap::app {
 namespace {
@@ -125,30 +126,70 @@ crypto::RotationTimes RotationTimesFor(const Config& config) {
   return crypto::RotationTimes{config.signing_publish_seconds, config.token_ttl_seconds + 60};
 }
 
-// Picks up keys added by `aipassport keys rotate-signing` and the moment a published key starts
-// signing, without a restart. Reads the key files on the worker thread, never on an I/O thread.
-boost::asio::awaitable<void> WatchSigningKeys(const Config& config, domain::TokenService& tokens,
-                                              http::BlockingPool& work_pool) {
+// Keeps the token service's ring in step with the store's: reloaded when the change feed says the
+// ring changed (a rotation on any node or by the CLI), and every 2 s, when a published key's time
+// to sign comes. Runs on the store thread only.
+class SigningRing {
+ public:
+  SigningRing(store::Store& store, const vault::MasterKey& master, domain::TokenService& tokens,
+              crypto::RotationTimes times)
+      : store_(store), master_(master), tokens_(tokens), times_(times) {}
+
+  void Reload() {
+    auto keys = vault::ReadSigningKeys(master_, store_.SigningKeys());
+    if (!keys || keys->empty()) {
+      std::string why = keys ? "the ring is empty" : keys.error().message;
+      if (why != last_error_) spdlog::error("signing keys not reloaded: {}", why);
+      last_error_ = std::move(why);
+      return;
+    }
+    last_error_.clear();
+    auto ring = std::make_shared<const crypto::SigningKeyRing>(
+        crypto::SigningKeyRing::FromKeys(crypto::SigningKeyRing::Choose(std::move(*keys), SystemClock()(), times_)));
+    auto current = tokens_.Keys();
+    if (ring->Jwks() == current->Jwks() && ring->Current().kid == current->Current().kid) return;
+    spdlog::info("signing keys changed: {} published, {} signs", ring->Jwks().at("keys").as_array().size(),
+                 ring->Current().kid);
+    tokens_.SetKeys(std::move(ring));
+  }
+
+ private:
+  store::Store& store_;
+  const vault::MasterKey& master_;
+  domain::TokenService& tokens_;
+  crypto::RotationTimes times_;
+  std::string last_error_;
+};
+
+boost::asio::awaitable<void> KeepSigningKeys(SigningRing& ring, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(2));
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto load = [&config]() -> Result<std::shared_ptr<const crypto::SigningKeyRing>> {
-      auto ring = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
-      if (!ring) return ring.error();
-      return std::make_shared<const crypto::SigningKeyRing>(std::move(*ring));
-    };
-    auto ring = co_await http::RunBlocking(work_pool, std::move(load));
-    if (!ring) {
-      spdlog::error("signing keys not reloaded: {}", ring.error().message);
-      continue;
-    }
-    auto current = tokens.Keys();
-    if ((*ring)->Jwks() == current->Jwks() && (*ring)->Current().kid == current->Current().kid) continue;
-    spdlog::info("signing keys changed: {} published, {} signs", (*ring)->Jwks().at("keys").as_array().size(),
-                 (*ring)->Current().kid);
-    tokens.SetKeys(std::move(*ring));
+    auto reload = [&ring]() { ring.Reload(); };
+    co_await http::RunBlocking(store_pool, std::move(reload));
   }
+}
+
+// Says what became of the key files an older version kept in the data directory.
+void AnnounceKeyFiles(const Config& config, const vault::OpenedRing& ring) {
+  std::string dir = config.data_dir.string();
+  if (ring.imported > 0) {
+    telemetry::Announce("imported " + std::to_string(ring.imported) + " signing key(s) from " + dir +
+                        " into the database, sealed under the master key; the key files are no longer read: delete "
+                        "them once every broker runs this version");
+    return;
+  }
+  if (!crypto::SigningKeyRing::HasKeyFiles(config.data_dir)) return;
+  auto files = crypto::SigningKeyRing::ReadKeyFiles(config.data_dir);
+  bool all_in_ring = files && std::all_of(files->begin(), files->end(), [&ring](const crypto::SigningKey& f) {
+    return std::any_of(ring.keys.begin(), ring.keys.end(), [&f](const auto& k) { return k.kid == f.kid; });
+  });
+  telemetry::Announce(
+      "note: the signing key files in " + dir + " are no longer read (the ring lives in the database)" +
+      (all_in_ring ? "; delete them"
+                   : "; they hold keys the database's ring does not (another broker's were imported first), so "
+                     "tokens they signed are refused"));
 }
 
 Result<metering::PriceTable> PricesFrom(const Config& config) {
@@ -189,31 +230,48 @@ std::function<void(const store::EventRecord&)> WebhookSink(const Config& config,
   };
 }
 
-// Writes when keys were last used, and picks up keys that another process (the CLI, another
-// broker) added, replaced or removed. Runs its store work on the store thread.
-boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& store_pool, vault::Vault& vault) {
+// Picks up provider keys that another process (the CLI, another broker) added, replaced or
+// removed: at once when the change feed brings a "keys" change, and by the keys' version every 2 s.
+// Runs on the store thread only.
+class VaultReloader {
+ public:
+  VaultReloader(store::Store& store, vault::Vault& vault) : store_(store), vault_(vault) {}
+
+  void ReloadIfChanged() {
+    auto version = store_.Keys().Version();
+    if (!version || *version == seen_version_) return;
+    auto master = store_.Keys().MasterKeyId();
+    if (master && *master && **master != vault_.Master().Id() && !warned_rotation_) {
+      spdlog::warn("the vault's master key was rotated: this broker serves with the keys it holds and applies "
+                   "removals, but cannot open keys added since; restart it with the new master key");
+      warned_rotation_ = true;
+    }
+    if (auto loaded = LoadVault(store_, vault_); !loaded) {
+      spdlog::error("provider keys not reloaded: {}", loaded.error().message);
+      return;
+    }
+    seen_version_ = *version;
+  }
+
+ private:
+  store::Store& store_;
+  vault::Vault& vault_;
+  int64_t seen_version_ = -1;
+  bool warned_rotation_ = false;
+};
+
+// Writes when keys were last used, and reloads the vault if a change was missed. Runs its store
+// work on the store thread.
+boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& store_pool, vault::Vault& vault,
+                                       VaultReloader& reloader) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  int64_t seen_version = -1;
-  bool warned_rotation = false;
   for (;;) {
     timer.expires_after(std::chrono::seconds(2));
     co_await timer.async_wait(boost::asio::use_awaitable);
     auto sync = [&]() {
       for (const auto& [id, at] : vault.TakeUsed())
         if (auto ok = store.Keys().MarkKeysUsed({id}, at); !ok) spdlog::warn("key use not recorded: {}", ok.error().message);
-      auto version = store.Keys().Version();
-      if (!version || *version == seen_version) return;
-      auto master = store.Keys().MasterKeyId();
-      if (master && *master && **master != vault.Master().Id() && !warned_rotation) {
-        spdlog::warn("the vault's master key was rotated: this broker serves with the keys it holds and applies "
-                     "removals, but cannot open keys added since; restart it with the new master key");
-        warned_rotation = true;
-      }
-      if (auto loaded = LoadVault(store, vault); !loaded) {
-        spdlog::error("provider keys not reloaded: {}", loaded.error().message);
-        return;
-      }
-      seen_version = *version;
+      reloader.ReloadIfChanged();
     };
     co_await http::RunBlocking(store_pool, std::move(sync));
   }
@@ -303,12 +361,18 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  if (auto first = crypto::SigningKeyRing::LoadOrCreate(config.data_dir); !first) return Fail(first.error().message);
-  auto key = crypto::SigningKeyRing::AddKey(config.data_dir, SystemClock()());
+  auto store = OpenConfiguredStore(config);
+  if (!store) return Fail(store.error().message);
+  auto master = OpenMasterKey(config, **store);
+  if (!master) return Fail(master.error().message);
+  // A ring not made yet (no broker has started on this database) is made first, from the data
+  // directory's key files if it has some, so the keys that signed live tokens stay in it.
+  auto ring = vault::OpenSigningKeys(*master, (**store).SigningKeys(), config.data_dir);
+  if (!ring) return Fail(ring.error().message);
+  auto key = vault::AddSigningKey(*master, (**store).SigningKeys(), SystemClock()());
   if (!key) return Fail(key.error().message);
   std::printf(
-      "new signing key %s is published now and signs in %lld s (a running broker picks it up);\n"
+      "new signing key %s is published now and signs in %lld s (every running broker on this database picks it up);\n"
       "the key it replaces verifies its tokens until they have expired\n",
       key->kid.c_str(), static_cast<long long>(config.signing_publish_seconds));
   return 0;
@@ -337,9 +401,6 @@ int RunBroker(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   telemetry::SetLogFormat(config.log_json ? telemetry::LogFormat::kJson : telemetry::LogFormat::kText);
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto keys = crypto::SigningKeyRing::LoadOrCreate(config.data_dir, SystemClock()(), RotationTimesFor(config));
-  if (!keys) return Fail(keys.error().message);
-  auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(std::move(*keys));
   auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
   bool new_master_key = false;
@@ -371,6 +432,11 @@ int RunBroker(const Config& config) {
   domain::GrantCache grants;
   cluster::ChangeFollower follower(**store, grants);
   if (auto started_feed = follower.Start(); !started_feed) return Fail(started_feed.error().message);
+  // After the feed's start, so a rotation made meanwhile is read again rather than missed.
+  auto opened_ring = vault::OpenSigningKeys(vault.Master(), (*store)->SigningKeys(), config.data_dir);
+  if (!opened_ring) return Fail("signing keys: " + opened_ring.error().message);
+  auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(crypto::SigningKeyRing::FromKeys(
+      crypto::SigningKeyRing::Choose(opened_ring->keys, SystemClock()(), RotationTimesFor(config))));
   auto approved = (*store)->Grants().ListApprovedGrants();
   if (!approved) return Fail(approved.error().message);
   for (auto& record : *approved)
@@ -399,6 +465,10 @@ int RunBroker(const Config& config) {
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
+  SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config));
+  follower.OnChange("signing_keys", [&signing_ring] { signing_ring.Reload(); });
+  VaultReloader vault_reloader(**store, vault);
+  follower.OnChange("keys", [&vault_reloader] { vault_reloader.ReloadIfChanged(); });
   domain::DpopVerifier dpop(SystemClock());
   // One nonce key for every broker on the database: a nonce from one is good on all of them.
   auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
@@ -496,11 +566,11 @@ int RunBroker(const Config& config) {
   }
   server.Start();
   if (metrics_server) metrics_server->Start();
-  auto watch = WatchSigningKeys(config, tokens, work_pool);
+  auto watch = KeepSigningKeys(signing_ring, store_pool);
   boost::asio::co_spawn(io.First(), std::move(watch), [](std::exception_ptr e) {
     if (e) spdlog::error("the signing key watch stopped");
   });
-  auto keys_sync = KeepVault(**store, store_pool, vault);
+  auto keys_sync = KeepVault(**store, store_pool, vault, vault_reloader);
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
@@ -528,6 +598,7 @@ int RunBroker(const Config& config) {
   if (ctx.public_url != listening) telemetry::Announce("apps reach it at " + ctx.public_url);
   std::string data_dir = std::filesystem::weakly_canonical(config.data_dir).string();
   telemetry::Announce("data directory: " + data_dir);
+  AnnounceKeyFiles(config, *opened_ring);
   if (new_master_key)
     telemetry::Announce(
         "warning: created the vault's master key in " + config.master_key_file.string() +

@@ -13,7 +13,8 @@ namespace ap::app {
 int RunBroker(const Config& config);
 int RunMockUpstream(const std::string& listen, const mock::MockOptions& options);
 int ResetAdminToken(const Config& config);
-// `aipassport keys rotate-signing`: adds a signing key (see crypto/signing_keys.hpp).
+// `aipassport keys rotate-signing`: adds a signing key to the ring in the store (see
+// vault/signing_ring.hpp); every broker on the database publishes it within a poll of the change feed.
 int RotateSigningKey(const Config& config);
 // Creates the data directory (mode 0700) if it is missing.
 Status PrepareDataDir(const std::filesystem::path& dir);

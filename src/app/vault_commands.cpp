@@ -15,6 +15,7 @@
 #include "core/ids.hpp"
 #include "proxy/providers.hpp"
 #include "vault/sealing.hpp"
+#include "vault/signing_ring.hpp"
 
 namespace ap::app {
 namespace {
@@ -114,8 +115,8 @@ int Remove(const Config& config, store::Store& store, const VaultCommand& comman
   return 0;
 }
 
-// Re-wraps every data key under the new master key in one transaction; retried when a key changes
-// meanwhile (a broker or another command added one).
+// Re-wraps every data key (provider keys, signing keys, the audit key) under the new master key in
+// one transaction; retried when a key changes meanwhile (a broker or another command added one).
 int RotateMaster(const Config& config, store::Store& store, const VaultCommand& command) {
   auto old_master = OpenMasterKey(config, store);
   if (!old_master) return Fail(old_master.error().message);
@@ -132,9 +133,11 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
       if (!wrapped) return Fail(wrapped.error().message);
       rows.push_back({key.id, std::move(*wrapped)});
     }
+    auto signing_keys = vault::RewrapSigningKeys(*old_master, *new_master, store.SigningKeys());
+    if (!signing_keys) return Fail(signing_keys.error().message);
     auto audit_key = vault::RewrapAuditKey(*old_master, *new_master, store.Keys());
     if (!audit_key) return Fail(audit_key.error().message);
-    auto done = store.Keys().Rewrap(rows, *audit_key, old_master->Id(), new_master->Id());
+    auto done = store.Keys().Rewrap(rows, *signing_keys, *audit_key, old_master->Id(), new_master->Id());
     if (done) {
       auto new_audit_key = vault::AuditChainKey(*new_master, store.Keys());
       record::AuditEvent event{std::string(api::audit_kind::kMasterKeyRotated), "cli", "", "",

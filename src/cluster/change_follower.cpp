@@ -1,5 +1,7 @@
 #include "cluster/change_follower.hpp"
 
+#include <set>
+
 #include "domain/grant.hpp"
 
 namespace ap::cluster {
@@ -35,9 +37,11 @@ Result<int64_t> ChangeFollower::Poll() {
     if (auto pruned = store_.Changes().PruneChanges(SystemNow() - kKeepSeconds); !pruned) return pruned.error();
   auto first = store_.Changes().FirstChange();
   if (!first) return first.error();
+  std::set<std::string, std::less<>> hooked;
   if (*first > last_seq_ + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
     grants_.Clear();
+    for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   int64_t applied = 0;
   for (;;) {
@@ -45,11 +49,14 @@ Result<int64_t> ChangeFollower::Poll() {
     if (!changes) return changes.error();
     for (const auto& change : *changes) {
       if (auto done = Apply(change); !done) return done.error();
+      if (hooks_.contains(change.kind)) hooked.insert(change.kind);
       last_seq_ = change.seq;
       ++applied;
     }
-    if (static_cast<int64_t>(changes->size()) < kBatch) return applied;
+    if (static_cast<int64_t>(changes->size()) < kBatch) break;
   }
+  for (const auto& kind : hooked) hooks_.find(kind)->second();
+  return applied;
 }
 
 }  // namespace ap::cluster

@@ -1,10 +1,14 @@
 #pragma once
 // Keeps this broker's grant cache in step with what other brokers (and the CLI) change in the
 // shared database: it reads the change feed (store/change_store.hpp) and reloads each grant that
-// changed, so a revocation made on any node refuses the next call on this one.
-// Thread-safety: Start and Poll run on the store thread, one at a time.
+// changed, so a revocation made on any node refuses the next call on this one. Kinds it does not
+// cache itself (the signing key ring, the vault's keys) go to the hooks registered for them.
+// Thread-safety: Start, Poll and the hooks run on the store thread, one at a time.
 
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
 
 #include "core/error.hpp"
 #include "domain/grant_cache.hpp"
@@ -19,6 +23,10 @@ class ChangeFollower {
 
   ChangeFollower(store::Store& store, domain::GrantCache& grants) : store_(store), grants_(grants) {}
 
+  // Runs `hook` once per Poll that read one or more changes of `kind`, after applying them; also
+  // after changes were missed (pruned), since any of them may have been of that kind. Register
+  // hooks before the first Poll.
+  void OnChange(std::string kind, std::function<void()> hook) { hooks_[std::move(kind)] = std::move(hook); }
   // Starts after the newest change. Call it before the cache is first filled.
   Status Start();
   // Applies the changes made since the last call; returns how many it applied.
@@ -31,6 +39,7 @@ class ChangeFollower {
   domain::GrantCache& grants_;
   int64_t last_seq_ = 0;
   int64_t polls_ = 0;
+  std::map<std::string, std::function<void()>, std::less<>> hooks_;
 };
 
 }  // namespace ap::cluster

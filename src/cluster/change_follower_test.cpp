@@ -93,5 +93,31 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesForgetsItsCache) {
   EXPECT_EQ(cache.Find("g2"), nullptr);  // ...and the rest will be read from the store again
 }
 
+TEST_F(ChangeFollowerTest, ARotationOrAKeyChangeOnAnotherBrokerRunsItsHookOncePerPoll) {
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  int ring_reloads = 0, vault_reloads = 0;
+  follower.OnChange("signing_keys", [&] { ++ring_reloads; });
+  follower.OnChange("keys", [&] { ++vault_reloads; });
+  ASSERT_TRUE(follower.Start());
+  Approved("g1");
+  EXPECT_GE(follower.Poll().value(), 1);  // a grant change: no hook is concerned
+  EXPECT_EQ(ring_reloads + vault_reloads, 0);
+
+  ASSERT_TRUE(there_->SigningKeys().AddSigningKey({"k1", "{}", "sealed", "wrapped", "m1", 100}));
+  ASSERT_TRUE(there_->SigningKeys().AddSigningKey({"k2", "{}", "sealed", "wrapped", "m1", 101}));
+  EXPECT_EQ(follower.Poll().value(), 2);
+  EXPECT_EQ(ring_reloads, 1) << "two rotations read in one poll reload the ring once";
+  EXPECT_EQ(vault_reloads, 0);
+
+  ASSERT_TRUE(there_->Identity().CreateOwner({"alice", "alice", "x", 1}));
+  ASSERT_TRUE(there_->Keys().PutKey({"p1", "alice", "openai", "default", "abcd", "s", "w", "m1", 100, std::nullopt}));
+  ASSERT_TRUE(follower.Poll());
+  EXPECT_EQ(vault_reloads, 1);
+  EXPECT_EQ(ring_reloads, 1);
+  EXPECT_EQ(follower.Poll().value(), 0);
+  EXPECT_EQ(vault_reloads, 1);
+}
+
 }  // namespace
 }  // namespace ap::cluster

@@ -1,6 +1,5 @@
 #include "crypto/signing_keys.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,28 +23,6 @@ Error FileError(const std::filesystem::path& path, std::string what) {
 
 SigningKey WithKid(Ed25519Key key) { return SigningKey{JwkThumbprint(key), std::move(key)}; }
 
-}  // namespace
-
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode) {
-  std::filesystem::path tmp = path;
-  tmp += ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return FileError(tmp, "cannot create");
-  ::fchmod(fd, mode);
-  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) return FileError(tmp, "cannot write");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return FileError(path, "cannot rename to");
-  int dir = ::open(path.parent_path().empty() ? "." : path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir >= 0) {
-    ::fsync(dir);
-    ::close(dir);
-  }
-  return {};
-}
-
-namespace {
-
 constexpr const char* kRotatedDir = "signing-keys";
 
 Result<SigningKey> ReadKey(const std::filesystem::path& path, int64_t created_at) {
@@ -68,7 +45,9 @@ Result<SigningKey> ReadKey(const std::filesystem::path& path, int64_t created_at
 }  // namespace
 
 std::vector<SigningKey> SigningKeyRing::Choose(std::vector<SigningKey> keys, int64_t now, RotationTimes times) {
-  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.created_at < b.created_at; });
+  std::sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) {
+    return a.created_at != b.created_at ? a.created_at < b.created_at : a.kid < b.kid;
+  });
   // The newest key that has been published long enough signs; the oldest one may always sign.
   size_t signing = 0;
   for (size_t i = 1; i < keys.size(); ++i)
@@ -84,15 +63,24 @@ std::vector<SigningKey> SigningKeyRing::Choose(std::vector<SigningKey> keys, int
   return out;
 }
 
-Result<SigningKeyRing> SigningKeyRing::LoadOrCreate(const std::filesystem::path& dir, int64_t now,
-                                                    RotationTimes times) {
+SigningKey SigningKeyRing::NewKey(int64_t now) {
+  SigningKey k = WithKid(Ed25519Key::Generate());
+  k.created_at = now;
+  return k;
+}
+
+bool SigningKeyRing::HasKeyFiles(const std::filesystem::path& dir) {
+  std::error_code ec;
+  return std::filesystem::exists(dir / kKeyFile, ec);
+}
+
+Result<std::vector<SigningKey>> SigningKeyRing::ReadKeyFiles(const std::filesystem::path& dir) {
+  std::vector<SigningKey> keys;
   std::filesystem::path first = dir / kKeyFile;
   if (::access(first.c_str(), F_OK) != 0) {
     if (errno != ENOENT) return FileError(first, "cannot read");
-    Ed25519Key key = Ed25519Key::Generate();
-    if (auto written = WriteFileAtomically(first, key.PrivatePem(), 0600); !written) return written.error();
+    return keys;
   }
-  std::vector<SigningKey> keys;
   auto key = ReadKey(first, 0);
   if (!key) return key.error();
   keys.push_back(std::move(*key));
@@ -108,23 +96,7 @@ Result<SigningKeyRing> SigningKeyRing::LoadOrCreate(const std::filesystem::path&
     if (!rotated) return rotated.error();
     keys.push_back(std::move(*rotated));
   }
-  return FromKeys(Choose(std::move(keys), now, times));
-}
-
-Result<SigningKey> SigningKeyRing::AddKey(const std::filesystem::path& dir, int64_t now) {
-  std::filesystem::path rotated = dir / kRotatedDir;
-  std::error_code ec;
-  std::filesystem::create_directories(rotated, ec);
-  if (ec) return MakeError(Errc::kInternal, "cannot create " + rotated.string() + ": " + ec.message());
-  ::chmod(rotated.c_str(), 0700);
-  std::filesystem::path path = rotated / (std::to_string(now) + ".pem");
-  if (::access(path.c_str(), F_OK) == 0)
-    return MakeError(Errc::kBadRequest, "a key was added this very second; wait one");
-  Ed25519Key key = Ed25519Key::Generate();
-  if (auto written = WriteFileAtomically(path, key.PrivatePem(), 0600); !written) return written.error();
-  SigningKey k = WithKid(std::move(key));
-  k.created_at = now;
-  return k;
+  return keys;
 }
 
 SigningKeyRing SigningKeyRing::FromKeys(std::vector<SigningKey> keys) { return SigningKeyRing(std::move(keys)); }
@@ -137,14 +109,16 @@ const SigningKey* SigningKeyRing::Find(std::string_view kid) const {
 
 boost::json::object SigningKeyRing::Jwks() const {
   boost::json::array keys;
-  for (const auto& k : keys_) {
-    boost::json::object jwk = PublicJwk(k.key);
-    jwk["kid"] = k.kid;
-    jwk["alg"] = "EdDSA";
-    jwk["use"] = "sig";
-    keys.push_back(std::move(jwk));
-  }
+  for (const auto& k : keys_) keys.push_back(PublishedJwk(k));
   return {{"keys", std::move(keys)}};
+}
+
+boost::json::object PublishedJwk(const SigningKey& key) {
+  boost::json::object jwk = PublicJwk(key.key);
+  jwk["kid"] = key.kid;
+  jwk["alg"] = "EdDSA";
+  jwk["use"] = "sig";
+  return jwk;
 }
 
 }  // namespace ap::crypto

@@ -1,10 +1,12 @@
 #pragma once
-// The broker's token signing keys, kept in the data directory as PKCS#8 PEM (mode 0600):
-// `signing-key.pem` (the first key) and `signing-keys/<unix time>.pem` (keys added by rotation).
-// Rotation: a new key is published in the JWKS at once but signs only `publish_seconds` later, so
-// verifiers that cache the JWKS know it before they meet it; the key it replaces keeps verifying
-// until the tokens it signed have expired (`verify_seconds` after it stopped signing).
-// Thread-safety: immutable after Load; share it freely.
+// The broker's token signing keys and how they rotate. The keys themselves live in the store, each
+// private key sealed under the vault's master key (vault/signing_ring.hpp); this is the ring made
+// from them. Rotation: a new key is published in the JWKS at once but signs only `publish_seconds`
+// later, so verifiers that cache the JWKS know it before they meet it; the key it replaces keeps
+// verifying until the tokens it signed have expired (`verify_seconds` after it stopped signing).
+// Older versions kept the keys in the data directory as PKCS#8 PEM files (`signing-key.pem` and
+// `signing-keys/<unix time>.pem`); ReadKeyFiles reads them once, to import them.
+// Thread-safety: immutable once made; share it freely.
 
 #include <boost/json/object.hpp>
 #include <filesystem>
@@ -19,7 +21,7 @@ namespace ap::crypto {
 struct SigningKey {
   std::string kid;  // the key's RFC 7638 thumbprint
   Ed25519Key key;
-  int64_t created_at = 0;  // 0 for the first key
+  int64_t created_at = 0;  // 0 for a ring's first key; the unix time a rotation made it otherwise
 };
 
 struct RotationTimes {
@@ -29,13 +31,15 @@ struct RotationTimes {
 
 class SigningKeyRing {
  public:
-  // Reads the keys, creating the first on first start, and picks the one that signs now. Refuses a
-  // key file that other users can read, as ssh does, rather than sign with a key that may have leaked.
-  static Result<SigningKeyRing> LoadOrCreate(const std::filesystem::path& dir, int64_t now = 0,
-                                             RotationTimes times = {});
-  // Adds a key created `now`; returns it. It signs once `times.publish_seconds` have passed.
-  static Result<SigningKey> AddKey(const std::filesystem::path& dir, int64_t now);
+  // A new random key created `now`.
+  static SigningKey NewKey(int64_t now);
+  // The key files an older version kept in `dir` (none: an empty list). Refuses a key file that
+  // other users can read, as ssh does, rather than take in a key that may have leaked.
+  static Result<std::vector<SigningKey>> ReadKeyFiles(const std::filesystem::path& dir);
+  // Whether `dir` still holds an older version's key file.
+  static bool HasKeyFiles(const std::filesystem::path& dir);
   // Of `keys` (any order): the one that signs at `now` first, then the others that still verify.
+  // Keys created the same second are ordered by kid, so every broker picks the same one.
   static std::vector<SigningKey> Choose(std::vector<SigningKey> keys, int64_t now, RotationTimes times);
   static SigningKeyRing FromKeys(std::vector<SigningKey> keys);
 
@@ -49,7 +53,7 @@ class SigningKeyRing {
   std::vector<SigningKey> keys_;
 };
 
-// Writes `content` to `path` atomically (temporary file, fsync, rename) with the given mode.
-Status WriteFileAtomically(const std::filesystem::path& path, std::string_view content, unsigned mode);
+// `key`'s public half as published: the JWK with its kid, alg and use.
+boost::json::object PublishedJwk(const SigningKey& key);
 
 }  // namespace ap::crypto

@@ -67,6 +67,8 @@ constexpr TableCopy kTables[] = {
      "iittttttiiiiiiiit"},
     {"audit", "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash",
      "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash", "iittttttt"},
+    {"signing_keys", "kid, public_jwk, sealed, wrapped_data_key, master_id, created_at",
+     "kid, public_jwk, sealed, wrapped_data_key, master_id, created_at", "ttbbti"},
     {"token_uses", "token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls",
      "token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls", "tttiiiii"},
 };

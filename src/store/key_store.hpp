@@ -49,7 +49,8 @@ class KeyStore {
   // Records that the keys were used at `at` (a later time only moves it forward).
   virtual Status MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) = 0;
   // A number that changes whenever a key is added, replaced, removed or re-wrapped, so that a
-  // broker notices changes made by another process (the CLI, another broker) cheaply.
+  // broker notices changes made by another process (the CLI, another broker) cheaply. Each such
+  // change is also a "keys" change in the change feed.
   virtual Result<int64_t> Version() = 0;
   // The id of the master key the data keys are wrapped under; none before the first key.
   virtual Result<std::optional<std::string>> MasterKeyId() = 0;
@@ -57,12 +58,14 @@ class KeyStore {
   // under `master_id`) when there is none yet, so concurrent first users agree on one key.
   // kUnavailable when the store's keys are wrapped under another master key.
   virtual Result<std::string> WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) = 0;
-  // In one transaction: replaces the listed keys' wrapped data keys and the wrapped audit key
-  // (when `audit_key` is not empty) and records `new_master_id`, provided every stored key is in
-  // `keys` and wrapped under `old_master_id`; kBadRequest "changed concurrently" when a key was
-  // added or changed meanwhile (read again and retry).
-  virtual Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key,
-                        std::string_view old_master_id, std::string_view new_master_id) = 0;
+  // In one transaction: replaces the listed provider keys' and signing keys' (id: the kid)
+  // wrapped data keys and the wrapped audit key (when `audit_key` is not empty) and records
+  // `new_master_id`, provided every stored key is listed and wrapped under `old_master_id`;
+  // kBadRequest "changed concurrently" when a key was added or changed meanwhile (read again and
+  // retry).
+  virtual Status Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
+                        std::string_view audit_key, std::string_view old_master_id,
+                        std::string_view new_master_id) = 0;
 };
 
 }  // namespace ap::store

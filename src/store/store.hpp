@@ -17,6 +17,7 @@
 #include "store/metering_store.hpp"
 #include "store/oauth_store.hpp"
 #include "store/record_store.hpp"
+#include "store/signing_key_store.hpp"
 
 namespace ap::store {
 
@@ -34,6 +35,7 @@ class Store {
   virtual AuditStore& Audit() = 0;
   virtual ChangeStore& Changes() = 0;
   virtual FlowStore& Flows() = 0;
+  virtual SigningKeyStore& SigningKeys() = 0;
 
   // The schema version the database is at, and the newest this aipassport knows.
   virtual Result<int64_t> SchemaVersion() = 0;
@@ -41,6 +43,9 @@ class Store {
 
   virtual Result<std::optional<std::string>> GetSetting(std::string_view key) = 0;
   virtual Status PutSetting(std::string_view key, std::string_view value) = 0;
+  // Sets the value only if the key has none: of brokers starting at once, one sets it. True when
+  // this call set it.
+  virtual Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) = 0;
 };
 
 }  // namespace ap::store

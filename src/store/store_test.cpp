@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <algorithm>
@@ -362,6 +363,23 @@ TEST_P(StoreTest, EverythingSurvivesReopening) {
   EXPECT_EQ(store_->GetSetting("owner_token_sha256").value(), "abc");
   EXPECT_EQ(store_->GetSetting("unset").value(), std::nullopt);
   EXPECT_EQ(store_->Grants().ListApprovedGrants()->size(), 1u);
+}
+
+TEST_P(StoreTest, ASettingAddedIfAbsentIsSetByOneOfSeveralConnections) {
+  std::atomic<int> set{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&, i] {
+      auto own = GetParam().open(dir_);
+      if (own->AddSettingIfAbsent("owner_token_sha256", "hash-" + std::to_string(i)).value()) ++set;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(set, 1);
+  auto kept = store_->GetSetting("owner_token_sha256").value();
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->rfind("hash-", 0), 0u);
+  EXPECT_FALSE(store_->AddSettingIfAbsent("owner_token_sha256", "later").value());
+  EXPECT_EQ(store_->GetSetting("owner_token_sha256").value(), kept);
 }
 
 TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
@@ -987,16 +1005,68 @@ TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
   EXPECT_EQ(keys.WrappedAuditKey("another", "m1").value(), "audit-wrapped-old");  // made once
   EXPECT_EQ(keys.WrappedAuditKey("x", "m9").error().code, Errc::kUnavailable);
   // A rewrap that misses a key (one added meanwhile) changes nothing.
-  EXPECT_EQ(keys.Rewrap({{"k1", "new-k1"}}, "", "m1", "m2").error().code, Errc::kBadRequest);
+  EXPECT_EQ(keys.Rewrap({{"k1", "new-k1"}}, {}, "", "m1", "m2").error().code, Errc::kBadRequest);
   EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "wrapped-k1");
-  ASSERT_TRUE(keys.Rewrap({{"k1", "new-k1"}, {"k2", "new-k2"}}, "audit-wrapped-new", "m1", "m2"));
+  ASSERT_TRUE(keys.Rewrap({{"k1", "new-k1"}, {"k2", "new-k2"}}, {}, "audit-wrapped-new", "m1", "m2"));
   EXPECT_EQ(keys.GetKey("k1").value().wrapped_data_key, "new-k1");
   EXPECT_EQ(keys.MasterKeyId().value(), std::optional<std::string>("m2"));
   EXPECT_EQ(keys.WrappedAuditKey("ignored", "m2").value(), "audit-wrapped-new");
   auto stale = keys.PutKey(Key("k3", "alice", "other", "m1"));  // a broker still on the old key
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Errc::kUnavailable);
-  EXPECT_EQ(keys.Rewrap({}, "", "m1", "m3").error().code, Errc::kBadRequest);  // not the current key
+  EXPECT_EQ(keys.Rewrap({}, {}, "", "m1", "m3").error().code, Errc::kBadRequest);  // not the current key
+}
+
+SigningKeyRecord SigningKey(const std::string& kid, UnixSeconds created_at, const std::string& master = "m1") {
+  return SigningKeyRecord{kid, R"({"kty":"OKP","kid":")" + kid + "\"}", std::string("sealed\0", 7) + kid,
+                          "wrapped-" + kid, master, created_at};
+}
+
+TEST_P(StoreTest, TheSigningKeyRingIsMadeOnceAndARotationIsAChange) {
+  SigningKeyStore& ring = store_->SigningKeys();
+  EXPECT_TRUE(ring.ListSigningKeys().value().empty());
+  ASSERT_TRUE(ring.InitSigningKeys({SigningKey("b", 500), SigningKey("a", 500)}).value());
+  EXPECT_FALSE(ring.InitSigningKeys({SigningKey("c", 600)}).value()) << "a ring is made once";
+  int64_t before = store_->Changes().LastChange().value();
+  ASSERT_TRUE(ring.AddSigningKey(SigningKey("d", 600)));
+  auto keys = ring.ListSigningKeys().value();
+  ASSERT_EQ(keys.size(), 3u);
+  EXPECT_EQ(keys[0].kid, "a");  // the same second: by kid
+  EXPECT_EQ(keys[1].kid, "b");
+  EXPECT_EQ(keys[2].kid, "d");
+  EXPECT_EQ(keys[2].sealed, std::string("sealed\0d", 8));  // bytes survive, NUL included
+  EXPECT_EQ(keys[2].wrapped_data_key, "wrapped-d");
+  EXPECT_EQ(keys[2].public_jwk, R"({"kty":"OKP","kid":"d"})");
+  auto changes = store_->Changes().ChangesAfter(before, 10).value();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, "signing_keys");
+  EXPECT_EQ(changes[0].subject, "d");
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("d", 700)).error().code, Errc::kBadRequest);
+  // A second rotation within the same second could sign before its publish delay: refused.
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("f", 600)).error().code, Errc::kBadRequest);
+  // Sealed under another master key than the vault's: refused, nothing stored, no change.
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("e", 800, "m2")).error().code, Errc::kUnavailable);
+  EXPECT_EQ(ring.ListSigningKeys().value().size(), 3u);
+  EXPECT_EQ(store_->Changes().LastChange().value(), changes[0].seq);
+  EXPECT_EQ(store_->Keys().MasterKeyId().value(), std::optional<std::string>("m1"));
+}
+
+TEST_P(StoreTest, BrokersStartingAtOnceOnAnEmptyRingMakeOneKey) {
+  constexpr int kBrokers = 6;
+  std::atomic<int> made{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kBrokers; ++i)
+    threads.emplace_back([&, i] {
+      auto own = GetParam().open(dir_);  // each its own connection, as separate broker processes
+      auto stored = own->SigningKeys().InitSigningKeys({SigningKey("k" + std::to_string(i), 100)});
+      if (!stored) ++failed;
+      else if (*stored) ++made;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(made, 1);
+  EXPECT_EQ(store_->SigningKeys().ListSigningKeys().value().size(), 1u);
 }
 
 TEST_P(StoreTest, GrantsKeepTheirKeyLabelAndOwnerlessDecidedGrantsCanBeAdopted) {

@@ -48,14 +48,58 @@ std::string KeyContext(const store::ProviderKeyRecord& r) {
 
 std::string DataKeyContext(const store::ProviderKeyRecord& r) { return "aipassport data key v1" + std::string(1, '\0') + r.id; }
 
-Result<KeyBytes> UnwrapDataKey(const MasterKey& master, const store::ProviderKeyRecord& record) {
-  auto plain = Decrypt(master.Bytes(), record.wrapped_data_key, DataKeyContext(record));
+std::string SecretContext(std::string_view kind, std::string_view id) {
+  return "aipassport secret v1" + std::string(1, '\0') + std::string(kind) + '\0' + std::string(id);
+}
+
+std::string SecretDataKeyContext(std::string_view kind, std::string_view id) {
+  return "aipassport secret data key v1" + std::string(1, '\0') + std::string(kind) + '\0' + std::string(id);
+}
+
+// The sealed secret and its wrapped data key, each bound to its context.
+std::pair<std::string, std::string> SealWith(const MasterKey& master, std::string_view secret,
+                                             std::string_view secret_context, std::string_view data_key_context) {
+  InitSodium();
+  KeyBytes data_key{};
+  crypto_aead_xchacha20poly1305_ietf_keygen(data_key.data());
+  std::string sealed = Encrypt(data_key, secret, secret_context);
+  std::string wrapped = Encrypt(master.Bytes(), std::string_view(reinterpret_cast<const char*>(data_key.data()), kKeyBytes),
+                                data_key_context);
+  sodium_memzero(data_key.data(), data_key.size());
+  return {std::move(sealed), std::move(wrapped)};
+}
+
+Result<KeyBytes> UnwrapDataKey(const MasterKey& master, std::string_view wrapped, std::string_view context,
+                               std::string_view name) {
+  auto plain = Decrypt(master.Bytes(), wrapped, context);
   if (!plain || plain->size() != kKeyBytes)
-    return MakeError(Errc::kValidation, "key " + record.id + " does not open with this master key");
+    return MakeError(Errc::kValidation, std::string(name) + " does not open with this master key");
   KeyBytes data_key{};
   std::copy(plain->begin(), plain->end(), data_key.begin());
   sodium_memzero(plain->data(), plain->size());
   return data_key;
+}
+
+Result<std::string> UnsealWith(const MasterKey& master, std::string_view sealed, std::string_view wrapped,
+                               std::string_view secret_context, std::string_view data_key_context, std::string_view name) {
+  InitSodium();
+  auto data_key = UnwrapDataKey(master, wrapped, data_key_context, name);
+  if (!data_key) return data_key.error();
+  auto secret = Decrypt(*data_key, sealed, secret_context);
+  sodium_memzero(data_key->data(), data_key->size());
+  if (!secret) return MakeError(Errc::kValidation, std::string(name) + " was altered: its seal does not open");
+  return std::move(*secret);
+}
+
+Result<std::string> RewrapWith(const MasterKey& from, const MasterKey& to, std::string_view wrapped,
+                               std::string_view data_key_context, std::string_view name) {
+  InitSodium();
+  auto data_key = UnwrapDataKey(from, wrapped, data_key_context, name);
+  if (!data_key) return data_key.error();
+  std::string rewrapped =
+      Encrypt(to.Bytes(), std::string_view(reinterpret_cast<const char*>(data_key->data()), kKeyBytes), data_key_context);
+  sodium_memzero(data_key->data(), data_key->size());
+  return rewrapped;
 }
 
 constexpr std::string_view kAuditKeyContext = "aipassport audit chain key v1";
@@ -87,36 +131,35 @@ Result<std::string> RewrapAuditKey(const MasterKey& from, const MasterKey& to, s
 }
 
 void Seal(const MasterKey& master, std::string_view secret, store::ProviderKeyRecord& record) {
-  InitSodium();
-  KeyBytes data_key{};
-  crypto_aead_xchacha20poly1305_ietf_keygen(data_key.data());
-  record.sealed = Encrypt(data_key, secret, KeyContext(record));
-  record.wrapped_data_key =
-      Encrypt(master.Bytes(), std::string_view(reinterpret_cast<const char*>(data_key.data()), kKeyBytes),
-              DataKeyContext(record));
+  auto [sealed, wrapped] = SealWith(master, secret, KeyContext(record), DataKeyContext(record));
+  record.sealed = std::move(sealed);
+  record.wrapped_data_key = std::move(wrapped);
   record.master_id = master.Id();
-  sodium_memzero(data_key.data(), data_key.size());
 }
 
 Result<std::string> Unseal(const MasterKey& master, const store::ProviderKeyRecord& record) {
-  InitSodium();
-  auto data_key = UnwrapDataKey(master, record);
-  if (!data_key) return data_key.error();
-  auto secret = Decrypt(*data_key, record.sealed, KeyContext(record));
-  sodium_memzero(data_key->data(), data_key->size());
-  if (!secret) return MakeError(Errc::kValidation, "key " + record.id + " was altered: its seal does not open");
-  return std::move(*secret);
+  return UnsealWith(master, record.sealed, record.wrapped_data_key, KeyContext(record), DataKeyContext(record),
+                    "key " + record.id);
 }
 
 Result<std::string> Rewrap(const MasterKey& from, const MasterKey& to, const store::ProviderKeyRecord& record) {
-  InitSodium();
-  auto data_key = UnwrapDataKey(from, record);
-  if (!data_key) return data_key.error();
-  std::string wrapped =
-      Encrypt(to.Bytes(), std::string_view(reinterpret_cast<const char*>(data_key->data()), kKeyBytes),
-              DataKeyContext(record));
-  sodium_memzero(data_key->data(), data_key->size());
-  return wrapped;
+  return RewrapWith(from, to, record.wrapped_data_key, DataKeyContext(record), "key " + record.id);
+}
+
+SealedSecret SealSecret(const MasterKey& master, std::string_view kind, std::string_view id, std::string_view secret) {
+  auto [sealed, wrapped] = SealWith(master, secret, SecretContext(kind, id), SecretDataKeyContext(kind, id));
+  return SealedSecret{std::move(sealed), std::move(wrapped), master.Id()};
+}
+
+Result<std::string> UnsealSecret(const MasterKey& master, std::string_view kind, std::string_view id,
+                                 const SealedSecret& sealed) {
+  return UnsealWith(master, sealed.sealed, sealed.wrapped_data_key, SecretContext(kind, id),
+                    SecretDataKeyContext(kind, id), std::string(kind) + " " + std::string(id));
+}
+
+Result<std::string> RewrapSecret(const MasterKey& from, const MasterKey& to, std::string_view kind, std::string_view id,
+                                 std::string_view wrapped_data_key) {
+  return RewrapWith(from, to, wrapped_data_key, SecretDataKeyContext(kind, id), std::string(kind) + " " + std::string(id));
 }
 
 }  // namespace ap::vault

@@ -24,6 +24,22 @@ Result<std::string> Unseal(const MasterKey& master, const store::ProviderKeyReco
 // `record`'s data key wrapped under `to` instead of `from`.
 Result<std::string> Rewrap(const MasterKey& from, const MasterKey& to, const store::ProviderKeyRecord& record);
 
+// Another secret the vault keeps (a token signing key), sealed as a provider key is: under its own
+// random data key, wrapped under the master key. `kind` and `id` are bound to the seal, so a row
+// renamed, or moved to another use, does not open.
+struct SealedSecret {
+  std::string sealed;            // bytes
+  std::string wrapped_data_key;  // bytes
+  std::string master_id;
+};
+SealedSecret SealSecret(const MasterKey& master, std::string_view kind, std::string_view id, std::string_view secret);
+// kValidation when it does not open under `master` (a wrong master key, or an edited row).
+Result<std::string> UnsealSecret(const MasterKey& master, std::string_view kind, std::string_view id,
+                                 const SealedSecret& sealed);
+// The secret's data key wrapped under `to` instead of `from`.
+Result<std::string> RewrapSecret(const MasterKey& from, const MasterKey& to, std::string_view kind, std::string_view id,
+                                 std::string_view wrapped_data_key);
+
 // The audit chain's key (vault.audit_key): random, made once, wrapped under the master key like a
 // data key, so rotating the master key re-wraps it and the chain stays verifiable. kValidation
 // when the stored one does not open under `master`.

@@ -33,6 +33,7 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   assert.equal(counts.provider_keys, 1);
   assert.equal(counts.activity, 3);
   assert.equal(counts.token_uses, 1);
+  assert.equal(counts.signing_keys, 1);  // so the tokens it issued still verify
   assert.ok(counts.usage >= 1 && counts.audit >= 3 && counts.settings >= 3, copy.stdout);
   assert.match(copy.stdout, /copied and verified/);
 

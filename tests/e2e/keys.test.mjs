@@ -1,10 +1,12 @@
 // Signing key rotation on a running broker: the new key is published before it signs, and tokens
-// signed by the old key keep working until they expire.
+// signed by the old key keep working until they expire. An older version's key files are imported.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as jose from 'jose';
-import { BIN, startMock, startBroker, approvedGrant, call, chatBody, SCOPES, cliSync } from './harness.mjs';
+import { startMock, startBroker, approvedGrant, call, chatBody, SCOPES, cliSync, tempDir } from './harness.mjs';
 
 async function eventually(probe, what, ms = 20000) {
   const deadline = Date.now() + ms;
@@ -43,4 +45,37 @@ test('keys rotate-signing: published at once, signing after the publish delay, o
   const oldStillWorks = await call(broker.url, 'POST', '/proxy/chat', { token: first.token, body: chatBody('gpt-4o-mini') });
   assert.equal(oldStillWorks.status, 200, 'tokens of the replaced key verify until they expire');
   assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token: fresh, body: chatBody('gpt-4o-mini') })).status, 200);
+});
+
+test('an older version\'s key files are imported into the database once, then no longer read', async () => {
+  const mock = await startMock();
+  const dataDir = tempDir();
+  const keyFile = (path) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+    writeFileSync(path, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    return jose.calculateJwkThumbprint(publicKey.export({ format: 'jwk' }), 'sha256');
+  };
+  const firstKid = await keyFile(join(dataDir, 'signing-key.pem'));
+  mkdirSync(join(dataDir, 'signing-keys'), { mode: 0o700 });
+  const now = Math.floor(Date.now() / 1000);
+  const rotatedKid = await keyFile(join(dataDir, 'signing-keys', `${now - 30}.pem`));  // published, not signing yet
+
+  const broker = await startBroker({ mock, dataDir });
+  assert.match(broker.output, /imported 2 signing key\(s\) from .* into the database, sealed under the master key; the key files are no longer read/);
+  const kids = async (b) => (await call(b.url, 'GET', '/.well-known/jwks.json')).json.keys.map((k) => k.kid).sort();
+  assert.deepEqual(await kids(broker), [firstKid, rotatedKid].sort());
+  const g = await approvedGrant(broker, SCOPES.openai);
+  assert.equal(kidOf(g.token), firstKid, 'the imported key that signed before signs still, the rotated one keeps its publish delay');
+  await broker.stop();
+
+  // Files changed after the import are not read: the ring lives in the database.
+  const strayKid = await keyFile(join(dataDir, 'signing-key.pem'));
+  const restarted = await startBroker({ mock, dataDir });
+  assert.doesNotMatch(restarted.output, /imported \d/);
+  assert.match(restarted.output, /the signing key files in .* are no longer read .*another broker's were imported first/);
+  assert.deepEqual(await kids(restarted), [firstKid, rotatedKid].sort());
+  assert.notEqual(strayKid, firstKid);
+  const r = await call(restarted.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(r.status, 200, 'a token signed before the upgrade verifies after it');
+  await restarted.stop();
 });

@@ -2,10 +2,11 @@
 // published JWKS; and forgeries made with it, refused by the broker.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as jose from 'jose';
-import { startMock, startBroker, call, approvedGrant, chatBody, SCOPES } from './harness.mjs';
+import { startMock, startBroker, call, approvedGrant, chatBody, databaseUrlFor, SCOPES } from './harness.mjs';
 
 let mock, broker, jwks;
 before(async () => {
@@ -38,10 +39,25 @@ test('jose verifies our tokens against our JWKS, with every claim the issue asks
   assert.equal(payload.exp - payload.iat, 3600);
 });
 
-test('the signing key file is private to its owner', () => {
-  const mode = statSync(join(broker.dataDir, 'signing-key.pem')).mode & 0o777;
-  assert.equal(mode, 0o600);
-  assert.equal(statSync(broker.dataDir).mode & 0o077, 0, 'the data directory is private too');
+// An Ed25519 PKCS#8 private key begins with these bytes, then the 32-byte seed.
+const PKCS8_ED25519_PREFIX = '302e020100300506032b657004220420';
+
+test('the signing key is kept only sealed in the database: no key file, no private key in clear', () => {
+  assert.equal(existsSync(join(broker.dataDir, 'signing-key.pem')), false);
+  assert.equal(statSync(broker.dataDir).mode & 0o077, 0, 'the data directory is private');
+  let stored;
+  if (process.env.AIPASSPORT_E2E_STORE === 'postgres') {
+    stored = execFileSync('psql', [databaseUrlFor(broker.dataDir), '-AtXc',
+      "SELECT kid, public_jwk, encode(sealed, 'hex'), encode(wrapped_data_key, 'hex') FROM signing_keys"]).toString();
+  } else {
+    const files = readdirSync(broker.dataDir).filter((f) => f.startsWith('aipassport.db'));
+    stored = files.map((f) => readFileSync(join(broker.dataDir, f)).toString('hex')).join('\n') +
+      files.map((f) => readFileSync(join(broker.dataDir, f)).toString('latin1')).join('\n');
+  }
+  assert.ok(stored.includes(jwks.keys[0].kid), 'the ring is there to search');
+  assert.ok(stored.includes(jwks.keys[0].x) || stored.includes(Buffer.from(jwks.keys[0].x).toString('hex')), 'its public key in clear');
+  assert.equal(stored.includes('PRIVATE KEY'), false, 'no PEM private key');
+  assert.equal(stored.includes(PKCS8_ED25519_PREFIX), false, 'no DER private key');
 });
 
 test('forgeries are refused: another key under our kid, HS256 with our public key, alg none, another broker', async () => {

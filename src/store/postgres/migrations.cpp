@@ -240,6 +240,16 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_by_last_at ON login_failures(last_at);
 )sql"},
+    {5, "the signing key ring, shared by every broker: private keys sealed under the master key (SQLite 18)", R"sql(
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  public_jwk TEXT NOT NULL,
+  sealed BYTEA NOT NULL,
+  wrapped_data_key BYTEA NOT NULL,
+  master_id TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

@@ -269,6 +269,16 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_by_last_at ON login_failures(last_at);
 )sql"},
+    {18, "the signing key ring, shared by every broker: private keys sealed under the master key", R"sql(
+CREATE TABLE signing_keys (
+  kid TEXT PRIMARY KEY,
+  public_jwk TEXT NOT NULL,
+  sealed BLOB NOT NULL,
+  wrapped_data_key BLOB NOT NULL,
+  master_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+)sql"},
 };
 
 }  // namespace

@@ -1,6 +1,8 @@
 #include "store/tables/key_tables.hpp"
 
 #include "core/base64url.hpp"
+#include "store/tables/change_tables.hpp"
+#include "store/tables/signing_key_tables.hpp"
 
 namespace ap::store::tables {
 
@@ -42,29 +44,38 @@ ProviderKeyRecord ReadKey(const Query& q) {
                            q.Text(4), q.Blob(5), q.Blob(6), q.Text(7), q.Int(8), q.OptInt(9)};
 }
 
+Result<std::optional<std::string>> StoredMaster(Connection& db) {
+  Query q(db.Prepare(kGetMaster));
+  int rc = q.Step();
+  if (rc == kDone) return std::optional<std::string>();
+  if (rc != kRow) return db.DbError("read the master key id");
+  return std::optional<std::string>(q.Text(0));
+}
+
+Status SetMaster(Connection& db, std::string_view master_id) {
+  Query q(db.Prepare(kSetMaster));
+  q.Bind(master_id);
+  if (q.Step() != kDone) return db.DbError("record the master key id");
+  return {};
+}
+
 }  // namespace
 
-Status KeyTables::RequireMaster(std::string_view master_id) {
-  auto current = MasterKeyId();
+Status RequireMasterKey(Connection& db, std::string_view master_id) {
+  auto current = StoredMaster(db);
   if (!current) return current.error();
-  if (!*current) return SetMaster(master_id);
+  if (!*current) return SetMaster(db, master_id);
   if (**current != master_id)
     return MakeError(Errc::kUnavailable,
                      "the vault's master key was rotated: restart this broker with the new master key");
   return {};
 }
 
-Status KeyTables::SetMaster(std::string_view master_id) {
-  Query q(db_.Prepare(kSetMaster));
-  q.Bind(master_id);
-  if (q.Step() != kDone) return db_.DbError("record the master key id");
-  return {};
-}
-
+// Other brokers notice the change at once through the change feed, and by the version otherwise.
 Status KeyTables::BumpVersion() {
   Query q(db_.Prepare(kBumpVersion));
   if (q.Step() != kDone) return db_.DbError("record a key change");
-  return {};
+  return AppendChange(db_, "keys", "");
 }
 
 Result<int64_t> KeyTables::Version() {
@@ -77,7 +88,7 @@ Result<int64_t> KeyTables::Version() {
 
 Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& key) {
   return db_.InTransaction([&]() -> Result<std::optional<std::string>> {
-    if (auto ok = RequireMaster(key.master_id); !ok) return ok.error();
+    if (auto ok = RequireMasterKey(db_, key.master_id); !ok) return ok.error();
     std::optional<std::string> replaced;
     {
       Query find(db_.Prepare(kFindLabel));
@@ -142,17 +153,11 @@ Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds 
   });
 }
 
-Result<std::optional<std::string>> KeyTables::MasterKeyId() {
-  Query q(db_.Prepare(kGetMaster));
-  int rc = q.Step();
-  if (rc == kDone) return std::optional<std::string>();
-  if (rc != kRow) return db_.DbError("read the master key id");
-  return std::optional<std::string>(q.Text(0));
-}
+Result<std::optional<std::string>> KeyTables::MasterKeyId() { return StoredMaster(db_); }
 
 Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) {
   return db_.InTransaction([&]() -> Result<std::string> {
-    if (auto ok = RequireMaster(master_id); !ok) return ok.error();
+    if (auto ok = RequireMasterKey(db_, master_id); !ok) return ok.error();
     {
       Query add(db_.Prepare(kAddAuditKey));
       add.Bind(Base64UrlEncode(wrapped_if_none));
@@ -166,8 +171,8 @@ Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none,
   });
 }
 
-Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key,
-                         std::string_view old_master_id, std::string_view new_master_id) {
+Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
+                         std::string_view audit_key, std::string_view old_master_id, std::string_view new_master_id) {
   return db_.InTransaction([&]() -> Status {
     auto changed = [] { return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again"); };
     auto current = MasterKeyId();
@@ -183,13 +188,14 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, std::string_view
     count.Bind(new_master_id);
     if (count.Step() != kRow) return db_.DbError("count keys");
     if (count.Int(0) != 0) return changed();
+    if (auto ok = RewrapSigningKeys(db_, signing_keys, old_master_id, new_master_id); !ok) return ok;
     if (!audit_key.empty()) {
       Query set(db_.Prepare(kSetAuditKey));
       set.Bind(Base64UrlEncode(audit_key));
       if (set.Step() != kDone) return db_.DbError("rewrap the audit key");
     }
     if (auto bumped = BumpVersion(); !bumped) return bumped;
-    return SetMaster(new_master_id);
+    return SetMaster(db_, new_master_id);
   });
 }
 

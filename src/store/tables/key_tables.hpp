@@ -1,5 +1,6 @@
 #pragma once
-// The KeyStore on SQL (SQLite or PostgreSQL): the provider_keys table and the vault's master key id setting.
+// The KeyStore on SQL (SQLite or PostgreSQL): the provider_keys table and the vault's master key id
+// setting. Every change to the keys is also a "keys" change in the change feed.
 // Thread-safety: one thread at a time (the store worker).
 
 #include "store/key_store.hpp"
@@ -8,6 +9,11 @@
 namespace ap::store::tables {
 
 using sql::Connection;
+
+// Inside a transaction: records `master_id` as the vault's master key when none is recorded yet;
+// kUnavailable when another one is (it was rotated), so nothing is sealed under a key the other
+// brokers cannot open.
+Status RequireMasterKey(Connection& db, std::string_view master_id);
 
 class KeyTables final : public KeyStore {
  public:
@@ -21,12 +27,10 @@ class KeyTables final : public KeyStore {
   Result<int64_t> Version() override;
   Result<std::optional<std::string>> MasterKeyId() override;
   Result<std::string> WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) override;
-  Status Rewrap(const std::vector<RewrappedKey>& keys, std::string_view audit_key, std::string_view old_master_id,
-                std::string_view new_master_id) override;
+  Status Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
+                std::string_view audit_key, std::string_view old_master_id, std::string_view new_master_id) override;
 
  private:
-  Status RequireMaster(std::string_view master_id);
-  Status SetMaster(std::string_view master_id);
   Status BumpVersion();
   Status DeleteRow(std::string_view id);
 

@@ -8,6 +8,7 @@
 #include "store/tables/metering_tables.hpp"
 #include "store/tables/oauth_tables.hpp"
 #include "store/tables/record_tables.hpp"
+#include "store/tables/signing_key_tables.hpp"
 
 namespace ap::store {
 namespace {
@@ -17,6 +18,7 @@ using sql::kRow;
 using sql::Query;
 
 const std::string kGetSetting = "SELECT value FROM settings WHERE key = ?";
+const std::string kAddSetting = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING";
 const std::string kPutSetting =
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
@@ -33,7 +35,8 @@ class SqlStore final : public Store {
         activity_(*db_),
         audit_(*db_),
         changes_(*db_),
-        flows_(*db_) {}
+        flows_(*db_),
+        signing_keys_(*db_) {}
 
   GrantStore& Grants() override { return grants_; }
   MeteringStore& Metering() override { return metering_; }
@@ -44,6 +47,7 @@ class SqlStore final : public Store {
   AuditStore& Audit() override { return audit_; }
   ChangeStore& Changes() override { return changes_; }
   FlowStore& Flows() override { return flows_; }
+  SigningKeyStore& SigningKeys() override { return signing_keys_; }
 
   Result<int64_t> SchemaVersion() override { return sql::SchemaVersion(*db_); }
   int64_t KnownSchemaVersion() const override { return known_version_; }
@@ -55,6 +59,13 @@ class SqlStore final : public Store {
     if (rc == kDone) return std::optional<std::string>();
     if (rc != kRow) return db_->DbError("read setting");
     return std::optional<std::string>(q.Text(0));
+  }
+
+  Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) override {
+    Query q(db_->Prepare(kAddSetting));
+    q.Bind(key).Bind(value);
+    if (q.Step() != kDone) return db_->DbError("write setting");
+    return db_->Changes() == 1;
   }
 
   Status PutSetting(std::string_view key, std::string_view value) override {
@@ -76,6 +87,7 @@ class SqlStore final : public Store {
   tables::AuditTables audit_;
   tables::ChangeTables changes_;
   tables::FlowTables flows_;
+  tables::SigningKeyTables signing_keys_;
 };
 
 }  // namespace
