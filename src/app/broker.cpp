@@ -277,14 +277,24 @@ boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& 
   }
 }
 
-// A broker that stops sending heartbeats for this long is gone: its leases count as lost.
-constexpr std::chrono::seconds kNodeTimeout{30};
-constexpr std::chrono::seconds kHeartbeat{5};
+constexpr std::chrono::seconds kUpkeepInterval{5};
 constexpr std::chrono::seconds kLeaseIdle{10};
 
+// A broker that stops sending heartbeats for `timeout` is gone: its leases count as lost, and the
+// others share the per-minute limits without it. Each sends one every sixth of it.
+struct Liveness {
+  std::chrono::seconds timeout;
+  std::chrono::milliseconds heartbeat;
+};
+
+Liveness LivenessFrom(const Config& config) {
+  std::chrono::seconds timeout{config.node_timeout_seconds};
+  return {timeout, std::chrono::duration_cast<std::chrono::milliseconds>(timeout) / 6};
+}
+
 // Tells the meter how many brokers share the grants' per-minute limits and which of them this is.
-void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSeconds now) {
-  auto live = store.Metering().LiveNodes(now - kNodeTimeout.count());
+void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSeconds now, Liveness liveness) {
+  auto live = store.Metering().LiveNodes(now - liveness.timeout.count());
   if (!live) return spdlog::error("brokers sharing the limits not read: {}", live.error().message);
   auto me = std::find(live->begin(), live->end(), meter.NodeId());
   if (me == live->end()) return;  // not seen yet: keep the last figures
@@ -295,16 +305,17 @@ void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSecon
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
 boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
-                                        api::UsageRecorder& usage, telemetry::BrokerMetrics* metrics) {
+                                        api::UsageRecorder& usage, telemetry::BrokerMetrics* metrics,
+                                        Liveness liveness) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(kHeartbeat);
+    timer.expires_after(liveness.heartbeat);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto beat = [&store, &meter, &usage, metrics]() {
+    auto beat = [&store, &meter, &usage, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
       UnixSeconds now = SystemClock()();
-      auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - kNodeTimeout.count());
-      if (lost) SharePerMinuteLimits(store, meter, now);
+      auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - liveness.timeout.count());
+      if (lost) SharePerMinuteLimits(store, meter, now, liveness);
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
       if (lost && metrics) metrics->HeartbeatRecorded();
@@ -320,7 +331,7 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
 boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(kHeartbeat);
+    timer.expires_after(kUpkeepInterval);
     co_await timer.async_wait(boost::asio::use_awaitable);
     auto keep = [&upkeep]() {
       upkeep.NoteGrantEnds(SystemNow());
@@ -426,7 +437,8 @@ int RunBroker(const Config& config) {
   if (!prices) return Fail(prices.error().message);
   std::string node_id = RandomUuid();
   UnixSeconds started = SystemClock()();
-  if (auto beat = (*store)->Metering().Heartbeat(node_id, started, started - kNodeTimeout.count()); !beat)
+  Liveness liveness = LivenessFrom(config);
+  if (auto beat = (*store)->Metering().Heartbeat(node_id, started, started - liveness.timeout.count()); !beat)
     return Fail(beat.error().message);
 
   domain::GrantCache grants;
@@ -477,7 +489,7 @@ int RunBroker(const Config& config) {
   api::UsageRecorder usage(**store, store_pool,
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
-  SharePerMinuteLimits(**store, meter, started);
+  SharePerMinuteLimits(**store, meter, started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);
   api::AuditLog audit(**store, store_pool, std::move(*audit_key));
@@ -574,7 +586,7 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
-  auto leases = KeepLeases(**store, store_pool, meter, usage, metrics.get());
+  auto leases = KeepLeases(**store, store_pool, meter, usage, metrics.get(), liveness);
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
   });

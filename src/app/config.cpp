@@ -153,6 +153,17 @@ Apply SharedWith() {
   };
 }
 
+// At least 3 seconds: heartbeats go every sixth of it, and one late heartbeat must not lose a broker.
+Apply NodeTimeout() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    auto n = ParsePositive(v, source);
+    if (!n) return n.error();
+    if (*n < 3 || *n > 3600) return Bad(std::string(source) + " must be from 3 to 3600 seconds");
+    c.node_timeout_seconds = *n;
+    return {};
+  };
+}
+
 // An http(s) origin, without a path: the broker serves at the root of it.
 Apply PublicUrl() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
@@ -182,6 +193,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_DATA_DIR", "data_dir", Text(&Config::data_dir)},
       {"AIPASSPORT_DATABASE_URL", "database_url", DatabaseUrl()},
       {"AIPASSPORT_PUBLIC_URL", "public_url", PublicUrl()},
+      {"AIPASSPORT_NODE_TIMEOUT_SECONDS", "cluster.node_timeout_seconds", NodeTimeout()},
       {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},
       {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
       {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},

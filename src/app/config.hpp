@@ -30,6 +30,8 @@ struct Config {
   // The URL apps use (a balancer's, shared by every broker behind it): DPoP proofs' htu, OAuth
   // metadata and redirects. Empty: the URL this broker listens on.
   std::string public_url;
+  // A broker silent this long is gone: its leases count as spent, the limits are split without it.
+  int64_t node_timeout_seconds = 30;
   size_t body_limit_bytes = 1 << 20;
   int64_t token_ttl_seconds = 3600;
   std::string issuer = "aipassport-broker";

@@ -115,6 +115,13 @@ TEST(Config, TheDatabaseAndThePublicUrl) {
   ASSERT_FALSE(bad_db);
   EXPECT_NE(bad_db.error().message.find("AIPASSPORT_DATABASE_URL"), std::string::npos);
   EXPECT_EQ(bad_db.error().message.find("hunter2"), std::string::npos);
+  EXPECT_EQ(defaults.node_timeout_seconds, 30);
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", "3"}})).value().node_timeout_seconds, 3);
+  for (const char* bad : {"2", "0", "3601", "soon"}) {
+    auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", bad}}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("AIPASSPORT_NODE_TIMEOUT_SECONDS"), std::string::npos);
+  }
   for (const char* bad : {"https://ai.example.com/broker", "ftp://ai.example.com", "https://ai.example.com/?x=1"}) {
     auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_PUBLIC_URL", bad}}));
     ASSERT_FALSE(refused) << bad;

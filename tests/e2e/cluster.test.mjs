@@ -112,6 +112,35 @@ test('a rate of 60 a minute over three brokers admits 60 (and what refilled mean
   assert.ok(admitted >= 20 && admitted <= 22, `${admitted} admitted by one broker`);
 });
 
+test('a broker killed under load: its leases count as spent after the heartbeat window, the other goes on', async () => {
+  // Two brokers of their own, which give up on a silent peer after 3 s (cluster.node_timeout_seconds).
+  const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(tempDir()), AIPASSPORT_MASTER_KEY: randomBytes(32).toString('base64'),
+    AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' };
+  const [doomed, survivor] = await Promise.all([0, 1].map(() => startBroker({ mock, dataDir: tempDir(), env })));
+  const ownerToken = doomed.ownerToken ?? survivor.ownerToken;
+  survivor.ownerToken = ownerToken;
+  const g = await approvedGrant(survivor, { ...SCOPE, maxBudgetCents: 100, maxConcurrent: 500 });
+  const body = chatBody('gpt-4o-mini', { max_tokens: 400 });
+  const load = Promise.all(Array.from({ length: 80 }, (_, i) =>
+    call((i % 2 ? survivor : doomed).url, 'POST', '/openai/v1/chat/completions', { token: g.token, body }).catch(() => null)));
+  await new Promise((res) => setTimeout(res, 30));
+  await doomed.stop('SIGKILL');
+  await load;
+  const budget = async () => (await call(survivor.url, 'GET', `/grants/${g.grantId}`, { token: ownerToken })).json.budget;
+  const after = await (async () => {
+    for (const until = Date.now() + 10000; Date.now() < until; await new Promise((res) => setTimeout(res, 200))) {
+      const b = await budget();
+      if (b.lostMicros > 0) return b;
+    }
+    throw new Error('the killed broker\'s leases were never counted as lost');
+  })();
+  assert.ok(after.spentMicros + after.leasedMicros + after.lostMicros <= after.limitMicros, JSON.stringify(after));
+  const next = await call(survivor.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+  assert.equal(next.status, 200, next.text);
+  const final = await budget();
+  assert.ok(final.spentMicros + final.leasedMicros + final.lostMicros <= final.limitMicros, JSON.stringify(final));
+});
+
 function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
