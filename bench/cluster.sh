@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The store under the hot path (a benchmark, not a test; issue 12): the same metered chat call
+# (native OpenAI route, a grant with a budget and a request cap, so every call takes from a lease)
+# against one broker on SQLite, one broker on PostgreSQL, and two brokers on PostgreSQL loaded at
+# once (half the connections each; their total is reported), in one run; req/s, p50 and p99.
+# PostgreSQL is a throwaway cluster (scripts/pg-cluster.sh). On this 2-core machine the load
+# generator, the brokers and the database share the cores: the two-broker total says what that
+# sharing allows, not what two machines would.
+# Usage: bench/cluster.sh [path/to/aipassport]   (BENCH_SECONDS, BENCH_CONNECTIONS)
+set -euo pipefail
+BIN=$(realpath "${1:-build/src/aipassport}")
+SECONDS_PER_LANE=${BENCH_SECONDS:-10}
+CONNECTIONS=${BENCH_CONNECTIONS:-16}
+STREAM=0
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d /tmp/aipassport-cluster-bench-XXXXXX)
+PG=/tmp/aipassport-pgbench-$$
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  "$HERE/../scripts/pg-cluster.sh" remove "$PG" >/dev/null 2>&1 || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+source "$HERE/lib.sh"
+for tool in wrk curl node; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
+
+"$BIN" mock-upstream --listen 127.0.0.1:0 > "$TMP/mock.out" 2>&1 & PIDS+=($!)
+MOCK=$(wait_for_url "$TMP/mock.out")
+PG_URL=$("$HERE/../scripts/pg-cluster.sh" init "$PG")
+MASTER=$(head -c 32 /dev/urandom | base64)
+
+start_broker() {  # name database_url -> URL
+  mkdir -p "$TMP/$1"
+  AIPASSPORT_DATABASE_URL=$2 AIPASSPORT_MASTER_KEY=$MASTER AIPASSPORT_ADMIN_TOKEN=bench-cluster-admin-token-0123456789 \
+    OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL=$MOCK AIPASSPORT_LOG_LEVEL=warn \
+    "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/$1" > "$TMP/$1.out" 2>&1 & PIDS+=($!)
+  wait_for_url "$TMP/$1.out"
+}
+json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)$1))"; }
+metered_token() {  # broker URL -> a token of a grant with a budget and a cap
+  local req grant secret
+  req=$(curl -sf -X POST "$1/grant-requests" -H 'content-type: application/json' \
+    -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":100000000,"maxRequests":100000000,"maxConcurrent":1000}}')
+  grant=$(echo "$req" | json .grant.id)
+  secret=$(echo "$req" | json .requestSecret)
+  curl -sf -X POST "$1/grants/$grant/approve" -H "authorization: Bearer bench-cluster-admin-token-0123456789" \
+    -d '{"expiresInSeconds":86400}' >/dev/null
+  curl -sf -X POST "$1/tokens" -d "{\"grantId\":\"$grant\",\"requestSecret\":\"$secret\"}" | json .token
+}
+
+PATH_=/openai/v1/chat/completions
+SQLITE=$(start_broker sqlite "")
+PG1=$(start_broker pg1 "$PG_URL")
+PG2=$(start_broker pg2 "$PG_URL")
+SQLITE_TOKEN=$(metered_token "$SQLITE")
+PG_TOKEN=$(metered_token "$PG1")  # one grant, both PostgreSQL brokers
+
+echo "aipassport cluster bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per lane, wrk -t2, $CONNECTIONS connections"
+printf '%-22s %10s %9s %9s\n' lane "req/s" "p50 ms" "p99 ms"
+read -r s_rps s_p50 s_p99 < <(run_lane sqlite "$SQLITE$PATH_" "$SQLITE_TOKEN" "$CONNECTIONS")
+printf '%-22s %10s %9s %9s\n' "one broker, SQLite" "$s_rps" "$s_p50" "$s_p99"
+read -r p_rps p_p50 p_p99 < <(run_lane pg1 "$PG1$PATH_" "$PG_TOKEN" "$CONNECTIONS")
+printf '%-22s %10s %9s %9s\n' "one broker, PostgreSQL" "$p_rps" "$p_p50" "$p_p99"
+half=$((CONNECTIONS / 2))
+run_lane pg1 "$PG1$PATH_" "$PG_TOKEN" "$half" > "$TMP/a.lane" & A=$!
+run_lane pg2 "$PG2$PATH_" "$PG_TOKEN" "$half" > "$TMP/b.lane" & B=$!
+wait $A $B
+read -r a_rps a_p50 a_p99 < "$TMP/a.lane"
+read -r b_rps b_p50 b_p99 < "$TMP/b.lane"
+printf '%-22s %10s %9s %9s\n' "two brokers, PG: 1" "$a_rps" "$a_p50" "$a_p99"
+printf '%-22s %10s %9s %9s\n' "two brokers, PG: 2" "$b_rps" "$b_p50" "$b_p99"
+awk -v s="$s_rps" -v p="$p_rps" -v a="$a_rps" -v b="$b_rps" \
+  'BEGIN {printf "PostgreSQL/SQLite, one broker: x%.2f; two PostgreSQL brokers together: %d req/s (x%.2f of one)\n", p/s, a+b, (a+b)/p}'
+USED=$(curl -sf "$PG1/grants" -H "authorization: Bearer bench-cluster-admin-token-0123456789" | json '.map(g=>g.usageCount).join(" ")')
+echo "calls counted by the PostgreSQL grant (and the SQLite one's is its own database): $USED"
