@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster in a directory of its own, listening only on a Unix socket there.
-#   scripts/pg-cluster.sh init DIR     create it (DIR must not exist) and start it; prints its URL
+#   scripts/pg-cluster.sh init DIR     create it (DIR missing or empty) and start it; prints its URL
 #   scripts/pg-cluster.sh start DIR    start it again
 #   scripts/pg-cluster.sh stop DIR     stop it (the data stays)
 #   scripts/pg-cluster.sh remove DIR   stop it and delete DIR
@@ -16,13 +16,17 @@ as_owner=()
 
 start() {
   "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -k $dir -c max_connections=200 -c fsync=off -c full_page_writes=off" start >/dev/null ||
+    -o "-c listen_addresses='' -k $dir -c unix_socket_permissions=0700 -c max_connections=200 -c fsync=off -c full_page_writes=off" \
+    start >/dev/null ||
     { cat "$dir/server.log" >&2; exit 1; }
 }
 
 case "$action" in
   init)
-    mkdir "$dir"
+    # Trust authentication is safe only because nobody else can reach the socket: mode 0700.
+    mkdir -p -m 700 "$dir"
+    chmod 700 "$dir"
+    [[ -z "$(ls -A "$dir")" ]] || { echo "pg-cluster: $dir is not empty" >&2; exit 1; }
     [[ $(id -u) -eq 0 ]] && chown postgres:postgres "$dir"
     "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; exit 1; }

@@ -11,7 +11,7 @@ set -euo pipefail
 [[ -n "${AIPASSPORT_TEST_DATABASE_URL:-}" ]] && exec "$@"
 
 here=$(cd "$(dirname "$0")" && pwd)
-dir=$(mktemp -u /tmp/aipassport-pg.XXXXXX)
+dir=$(mktemp -d /tmp/aipassport-pg.XXXXXX)
 trap '"$here/pg-cluster.sh" remove "$dir"' EXIT INT TERM
 AIPASSPORT_TEST_DATABASE_URL=$("$here/pg-cluster.sh" init "$dir")
 export AIPASSPORT_TEST_DATABASE_URL

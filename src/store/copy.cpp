@@ -84,7 +84,9 @@ Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& targ
     return std::unique_ptr<sql::Connection>(std::move(*db));
   }
   auto db = postgres::Connection::Open(target.location);
-  if (!db) return MakeError(db.error().code, RedactDatabaseUrl(target.location) + ": " + db.error().message);
+  if (!db)
+    return MakeError(db.error().code, RedactDatabaseUrl(target.location) + ": " +
+                                          ScrubDatabasePassword(db.error().message, target.location));
   if (auto migrated = sql::Migrate(**db, postgres::Migrations()); !migrated) return migrated.error();
   return std::unique_ptr<sql::Connection>(std::move(*db));
 }

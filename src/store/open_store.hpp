@@ -27,6 +27,9 @@ Result<DatabaseTarget> ParseDatabaseUrl(std::string_view url, const std::filesys
 // `url` with its password (user:pass@ or password=...) replaced by "***", for messages and logs.
 std::string RedactDatabaseUrl(std::string_view url);
 
+// `message` (libpq's, which may quote a part of `url`) with every password `url` holds as "***".
+std::string ScrubDatabasePassword(std::string message, std::string_view url);
+
 // Opens and migrates the store `target` names.
 Result<std::unique_ptr<Store>> OpenStore(const DatabaseTarget& target);
 

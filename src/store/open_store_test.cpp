@@ -45,7 +45,10 @@ TEST(DatabaseUrl, RedactionHidesEveryPassword) {
   EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?user=ap&password=s3cret&sslmode=require"),
             "postgresql://h/db?user=ap&password=***&sslmode=require");
   EXPECT_EQ(RedactDatabaseUrl("postgresql://ap@h/db"), "postgresql://ap@h/db");
-  EXPECT_EQ(RedactDatabaseUrl("postgresql://h/db?x=a@b:c"), "postgresql://h/db?x=a@b:c");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:ab/cd@h/db"), "postgresql://ap:***@h/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:p@ss@h/db"), "postgresql://ap:***@h/db");
+  EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:s?x=1@h/db?password=two"), "postgresql://ap:***@h/db?password=***");
+  EXPECT_EQ(ScrubDatabasePassword("invalid token: \"ab/cd\"", "postgresql://ap:ab/cd@h/db"), "invalid token: \"***\"");
 }
 
 TEST(Postgres, PlaceholdersAreNumbered) {

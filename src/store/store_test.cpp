@@ -365,6 +365,12 @@ TEST_P(StoreTest, EverythingSurvivesReopening) {
   EXPECT_EQ(store_->Grants().ListApprovedGrants()->size(), 1u);
 }
 
+TEST_P(StoreTest, ANameWithANulByteNeverMatchesTheNameBeforeIt) {
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "hash", 100}));
+  EXPECT_FALSE(store_->Identity().GetOwnerByName(std::string("alice\0x", 7)));  // not found, or refused
+  EXPECT_TRUE(store_->Identity().GetOwnerByName("alice"));
+}
+
 TEST_P(StoreTest, ASettingAddedIfAbsentIsSetByOneOfSeveralConnections) {
   std::atomic<int> set{0};
   std::vector<std::thread> threads;

@@ -1,6 +1,7 @@
 #include "store/postgres/connection.hpp"
 
 #include <charconv>
+#include <limits>
 #include <cstring>
 
 namespace ap::store::postgres {
@@ -74,8 +75,11 @@ class ResultRows final : public sql::Rows {
   // Integers, and sums (numeric in PostgreSQL) of them, arrive as decimal text.
   int64_t Int(int col) const override {
     const char* p = PQgetvalue(result_.get(), row_, col);
+    const char* end = p + std::strlen(p);
     int64_t v = 0;
-    std::from_chars(p, p + std::strlen(p), v);
+    auto [at, ec] = std::from_chars(p, end, v);
+    // A figure that does not fit (a sum past 2^63) fails closed: as large as can be, never as 0.
+    if (ec != std::errc() || at != end) return std::numeric_limits<int64_t>::max();
     return v;
   }
 
@@ -116,10 +120,23 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
   if (PQstatus(conn.get()) != CONNECTION_OK)
     return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: " + MessageOf(conn.get(), nullptr));
   auto c = std::unique_ptr<Connection>(new Connection(std::move(conn)));
-  // Notices (e.g. "relation already exists, skipping") are not errors; keep them out of stderr.
-  PQsetNoticeProcessor(c->conn_.get(), [](void*, const char*) {}, nullptr);
-  if (auto set = c->Exec("SET TIME ZONE 'UTC'"); !set) return set.error();
+  if (!c->SetUpSession()) return MakeError(Errc::kUnavailable, "cannot set up the PostgreSQL session: " + c->last_error_);
   return c;
+}
+
+// Every session, the first and each after a reconnect: UTC; bytea in hex (Blob reads it); and no
+// wait without end, so a broker that stalls holding a lock (paused, cut off) cannot stall the others'
+// store threads for longer than these.
+bool Connection::SetUpSession() {
+  // Notices (e.g. "relation already exists, skipping") are not errors; keep them out of stderr.
+  PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
+  PgResult set(PQexec(conn_.get(),
+                      "SET TIME ZONE 'UTC'; SET bytea_output = 'hex'; SET lock_timeout = '5s'; "
+                      "SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '60s'; "
+                      "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"));
+  if (PQresultStatus(set.get()) == PGRES_COMMAND_OK) return true;
+  last_error_ = MessageOf(conn_.get(), set.get());
+  return false;
 }
 
 bool Connection::Usable() {
@@ -127,7 +144,7 @@ bool Connection::Usable() {
   if (in_transaction_) return false;  // what the transaction wrote is gone: it must fail, not go on without
   PQreset(conn_.get());
   prepared_.clear();
-  return PQstatus(conn_.get()) == CONNECTION_OK;
+  return PQstatus(conn_.get()) == CONNECTION_OK && SetUpSession();
 }
 
 void Connection::Finished(int64_t changes, std::string error) {
@@ -163,6 +180,13 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::ve
     Finished(0, MessageOf(conn_.get(), result.get()));
     return std::make_unique<ResultRows>(std::move(result), FailureOf(result.get()));
   };
+  // Text goes in text format, which ends at a NUL: "alice\0x" would be read as "alice". Refused
+  // rather than cut (SQLite keeps the whole value, so the engines would disagree on what matched).
+  for (const auto& p : params)
+    if (!p.null && p.type == sql::Param::Type::kText && p.text.find('\0') != std::string::npos) {
+      Finished(0, "a text value holds a NUL byte");
+      return std::make_unique<ResultRows>(PgResult(), sql::kError);
+    }
   if (!Usable()) return fail(nullptr);
   auto it = prepared_.find(key);
   if (it == prepared_.end()) {

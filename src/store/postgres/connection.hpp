@@ -42,6 +42,7 @@ class Connection final : public sql::Connection {
   explicit Connection(Conn conn) : conn_(std::move(conn)) {}
   // Reconnects a broken connection (outside a transaction); its prepared statements are gone.
   bool Usable();
+  bool SetUpSession();
 
   Conn conn_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
