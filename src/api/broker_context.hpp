@@ -8,6 +8,7 @@
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
 #include "domain/dpop.hpp"
+#include "cluster/change_follower.hpp"
 #include "domain/grant_cache.hpp"
 #include "domain/token_service.hpp"
 #include "http/executor.hpp"
@@ -45,6 +46,10 @@ struct BrokerContext {
   ActivityRecorder& activity;  // one row per proxied call, written off the hot path
   AuditLog& audit;             // the audit trail: ctx.audit.Record(record::AuditEvent{...})
   telemetry::BrokerMetrics* metrics = nullptr;  // null when metrics are off
+  // What other brokers changed; a broker that has not read it for `follower_max_age` (the time after
+  // which the others count its leases as lost) refuses calls rather than serve a grant revoked elsewhere.
+  const cluster::ChangeFollower* follower = nullptr;
+  std::chrono::milliseconds follower_max_age{30000};
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor.

@@ -19,6 +19,9 @@ namespace {
 
 // The cache first; on a miss, the store, and the cache learns the grant.
 awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContext& ctx, const std::string& id) {
+  if (ctx.follower && !ctx.follower->CaughtUpWithin(ctx.follower_max_age))
+    co_return MakeError(Errc::kUnavailable,
+                        "This broker cannot reach its database to learn of revocations; the call was not sent");
   if (auto hit = ctx.grants.Find(id)) co_return hit;
   auto grant = co_await LoadGrant(ctx, id);
   if (!grant) co_return grant.error();

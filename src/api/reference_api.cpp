@@ -174,8 +174,9 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, json::object{{"status", "ok"}, {"service", "aipassport-broker"}});
   }
 
-  // Ready to serve behind a balancer: the database answers and its schema is the one this broker
-  // knows (provider keys are loaded before the broker listens). 503 with the reason otherwise.
+  // Ready to serve behind a balancer: the database answers, its schema is the one this broker
+  // knows, and the change feed was read lately (provider keys are loaded before the broker
+  // listens). 503 with the reason otherwise.
   awaitable<Response> Ready(Request&, const PathParams&) {
     struct Schema {
       int64_t at = 0;
@@ -187,15 +188,21 @@ class ReferenceApi {
       return Schema{*at, s.KnownSchemaVersion()};
     };
     auto schema = co_await OnStore(ctx_, std::move(check));
-    if (!schema)
+    if (!schema) {  // the engine's message (hosts, users) goes to the log, not to whoever asks
+      spdlog::warn("not ready: {}", schema.error().message);
       co_return Json(StatusCode::service_unavailable,
-                     json::object{{"status", "unavailable"}, {"reason", "database: " + schema.error().message}});
+                     json::object{{"status", "unavailable"}, {"reason", "database: unreachable (see the broker's log)"}});
+    }
     if (schema->at != schema->known)
       co_return Json(StatusCode::service_unavailable,
                      json::object{{"status", "unavailable"},
                                   {"reason", "the database is at schema version " + std::to_string(schema->at) +
                                                  " and this broker knows " + std::to_string(schema->known) +
                                                  ": upgrade the brokers or run `aipassport db migrate`"}});
+    if (ctx_.follower && !ctx_.follower->CaughtUpWithin(ctx_.follower_max_age))
+      co_return Json(StatusCode::service_unavailable,
+                     json::object{{"status", "unavailable"},
+                                  {"reason", "this broker has not read the change feed lately; it refuses calls"}});
     co_return Json(StatusCode::ok, json::object{{"status", "ready"}, {"schemaVersion", schema->at}});
   }
 

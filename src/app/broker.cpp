@@ -526,6 +526,9 @@ int RunBroker(const Config& config) {
                          audit,
                          metrics.get()};
 
+  ctx.follower = &follower;
+  ctx.follower_max_age = liveness.timeout;
+
   http::Router router;
   api::AddReferenceRoutes(router, ctx);
   api::AddNativeRoutes(router, ctx);

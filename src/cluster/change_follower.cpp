@@ -16,7 +16,13 @@ Status ChangeFollower::Start() {
   auto last = store_.Changes().LastChange();
   if (!last) return last.error();
   last_seq_ = *last;
+  caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
   return {};
+}
+
+bool ChangeFollower::CaughtUpWithin(std::chrono::milliseconds age) const {
+  std::chrono::steady_clock::time_point at{std::chrono::steady_clock::duration(caught_up_at_.load())};
+  return std::chrono::steady_clock::now() - at <= age;
 }
 
 Status ChangeFollower::Apply(const store::ChangeRecord& change) {
@@ -56,6 +62,7 @@ Result<int64_t> ChangeFollower::Poll() {
     if (static_cast<int64_t>(changes->size()) < kBatch) break;
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();
+  caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
   return applied;
 }
 

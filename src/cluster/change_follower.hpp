@@ -5,6 +5,8 @@
 // cache itself (the signing key ring, the vault's keys) go to the hooks registered for them.
 // Thread-safety: Start, Poll and the hooks run on the store thread, one at a time.
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,6 +33,9 @@ class ChangeFollower {
   Status Start();
   // Applies the changes made since the last call; returns how many it applied.
   Result<int64_t> Poll();
+  // Whether the last successful Start or Poll is at most `age` old. A broker that cannot read the
+  // feed cannot know of a revocation made elsewhere; any thread may ask.
+  bool CaughtUpWithin(std::chrono::milliseconds age) const;
 
  private:
   Status Apply(const store::ChangeRecord& change);
@@ -38,6 +43,7 @@ class ChangeFollower {
   store::Store& store_;
   domain::GrantCache& grants_;
   int64_t last_seq_ = 0;
+  std::atomic<std::chrono::steady_clock::rep> caught_up_at_{0};
   int64_t polls_ = 0;
   std::map<std::string, std::function<void()>, std::less<>> hooks_;
 };

@@ -309,7 +309,11 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
         a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
         a.lease_requests = 0;
       }
-      it = idle ? accounts_.erase(it) : std::next(it);
+      // Its buckets go only once they would be full again (a minute without calls and no debt):
+      // dropping them sooner would hand a grant that paused a fresh minute's allowance.
+      bool forgettable = idle && a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&
+                         a.tokens.level >= 0;
+      it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }
   for (const auto& [grant_id, lease] : unused) (void)store_.Metering().ReturnLease(grant_id, options_.node_id, lease);

@@ -5,7 +5,8 @@
 //
 // Several brokers on one database split a grant's per-minute limits and its maxConcurrent between
 // them by rank among the live brokers (SetPeers): with 3 brokers and 60 requests a minute, each
-// admits 20; 61 gives one broker 21. A broker whose share is 0 refuses (stricter, never looser).
+// admits 20; 61 gives one broker 21. A broker whose share is 0 refuses. The README says where this
+// is looser for a moment (the heartbeat after a broker joins; a token ask larger than a share).
 //
 // Budgets and caps hold across crashes and several brokers with leases (DESIGN.md): this broker
 // takes a slice of a grant's remaining budget and requests from the store, spends it in memory,

@@ -129,6 +129,21 @@ TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
     }
 }
 
+TEST_F(MeterTest, AGrantThatPausesKeepsItsEmptyBucketWhenItsLeasesGoBack) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  domain::Scope scope;
+  scope.rate_limit = 3;
+  auto grant = Approved(std::nullopt, std::nullopt, scope);
+  for (auto& r : AdmitAtOnce(meter, grant, {}, 3)) {
+    ASSERT_TRUE(r);
+    r->Settle(0, 0);
+  }
+  meter.ReturnIdleLeases(std::chrono::seconds(0));  // the grant is idle: its leases go back...
+  auto again = AdmitAtOnce(meter, grant, {}, 1);
+  ASSERT_FALSE(again[0]);  // ...but not its spent minute
+  EXPECT_EQ(again[0].error().code, Errc::kRateLimited);
+}
+
 TEST_F(MeterTest, TokensPerMinuteAreChargedWithTheWorstCaseAndCorrectedAfter) {
   Meter meter(*store_, pool_, {"node-1", 1000});
   domain::Scope scope;

@@ -27,10 +27,10 @@ async function eventually(fn, what, ms = 10000) {
 
 const REQUEST = { appName: 'Lost DB', appUrl: 'https://app.example', reason: 'testing', scope: SCOPE };
 
-test('a database lost mid-run: what needs it gets 503, calls within a lease go on, and it recovers without a restart', async () => {
+test('a database lost mid-run: what needs it gets 503, calls within a lease go on until the node timeout, and it recovers without a restart', async () => {
   const pg = ownCluster();
   const mock = await startMock();
-  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: pg.url } });
+  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: pg.url, AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' } });
   const g = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
   const first = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(first.status, 200, first.text);
@@ -46,16 +46,24 @@ test('a database lost mid-run: what needs it gets 503, calls within a lease go o
   // The lease this broker holds still pays for calls: the limits stay exact, the store is not asked.
   const during = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(during.status, 200, during.text);
+  // Past the node timeout the other brokers count its leases as lost, and it can no longer know of a
+  // revocation made on one of them: it refuses rather than serve from memory.
+  await new Promise((res) => setTimeout(res, 3500));
+  const blind = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(blind.status, 503, blind.text);
+  assert.match(blind.json.error.message, /cannot reach its database to learn of revocations/);
 
   pg.start();
   await eventually(async () => (await call(broker.url, 'GET', '/ready')).status === 200, 'ready again');
   const made = await call(broker.url, 'POST', '/grant-requests', { body: REQUEST });
   assert.equal(made.status, 201, made.text);
-  // Both calls are counted once the database is back (the usage waiting to be settled was kept).
+  const back = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(back.status, 200, back.text);
+  // Every call served is counted once the database is back (the usage waiting to be settled was kept).
   await eventually(async () => {
     const usage = (await call(broker.url, 'GET', `/grants/${g.grantId}/usage`, { token: broker.ownerToken })).json;
-    return usage?.totals?.requests === 2;
-  }, 'both calls settled');
+    return usage?.totals?.requests === 3;
+  }, 'the three calls served settled');
 });
 
 test('a broker whose database cannot be reached does not start, and says why without the password', async () => {
