@@ -41,14 +41,8 @@ Status ChangeFollower::Apply(const store::ChangeRecord& change) {
 Result<int64_t> ChangeFollower::Poll() {
   if (++polls_ % kPruneEveryPolls == 0)
     if (auto pruned = store_.Changes().PruneChanges(SystemNow() - kKeepSeconds); !pruned) return pruned.error();
-  auto first = store_.Changes().FirstChange();
-  if (!first) return first.error();
+  int64_t seen_before = last_seq_;
   std::set<std::string, std::less<>> hooked;
-  if (*first > last_seq_ + 1) {
-    // Changes this broker never saw were pruned: whatever it holds may be stale.
-    grants_.Clear();
-    for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
-  }
   int64_t applied = 0;
   for (;;) {
     auto changes = store_.Changes().ChangesAfter(last_seq_, kBatch);
@@ -60,6 +54,14 @@ Result<int64_t> ChangeFollower::Poll() {
       ++applied;
     }
     if (static_cast<int64_t>(changes->size()) < kBatch) break;
+  }
+  // Read after the changes, so a prune by another broker in between cannot hide a gap.
+  auto first = store_.Changes().FirstChange();
+  if (!first) return first.error();
+  if (*first > seen_before + 1) {
+    // Changes this broker never saw were pruned: whatever it holds may be stale.
+    grants_.Clear();
+    for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();
   caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();

@@ -226,12 +226,14 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
 }
 
 void Meter::SetPeers(int64_t count, int64_t rank) {
-  peers_ = std::max<int64_t>(count, 1);
-  rank_ = std::clamp<int64_t>(rank, 0, peers_ - 1);
+  count = std::clamp<int64_t>(count, 1, int64_t{1} << 30);
+  rank = std::clamp<int64_t>(rank, 0, count - 1);
+  peers_and_rank_ = count << 32 | rank;
 }
 
 int64_t Meter::ShareOf(int64_t limit) const {
-  int64_t count = peers_, rank = rank_;
+  int64_t packed = peers_and_rank_;
+  int64_t count = packed >> 32, rank = packed & 0xffffffff;
   return limit / count + (rank < limit % count ? 1 : 0);
 }
 

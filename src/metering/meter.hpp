@@ -120,8 +120,7 @@ class Meter {
   store::Store& store_;
   http::BlockingPool& store_pool_;
   MeterOptions options_;
-  std::atomic<int64_t> peers_{1};
-  std::atomic<int64_t> rank_{0};
+  std::atomic<int64_t> peers_and_rank_{int64_t{1} << 32};  // count << 32 | rank: read as one
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;
 };

@@ -147,9 +147,10 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
   if (!source) return source.error();
   auto target = OpenMigrated(to);
   if (!target) return target.error();
-  if (auto empty = RequireEmpty(**target); !empty) return empty.error();
   if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
   auto copied = (*target)->InTransaction([&]() -> Status {
+    // Checked inside the copy's transaction, so a broker started on the target meanwhile is seen.
+    if (auto empty = RequireEmpty(**target); !empty) return empty;
     for (const auto& table : kTables) {
       progress(table.name);
       if (auto done = CopyTable(**source, **target, table); !done) return done;

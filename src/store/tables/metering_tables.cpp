@@ -45,7 +45,7 @@ const std::string kSeeNode =
     "INSERT INTO nodes (id, seen_at) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at";
 const std::string kVanishedNodes =
     "SELECT DISTINCT l.node_id FROM leases l WHERE l.node_id <> ? "
-    "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?)";
+    "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?) ORDER BY l.node_id";
 const std::string kLiveNodes = "SELECT id FROM nodes WHERE seen_at >= ? ORDER BY id";
 const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
