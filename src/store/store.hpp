@@ -1,7 +1,8 @@
 #pragma once
-// The Store: every table group behind its own small interface, plus the broker's settings.
-// SQLite now, PostgreSQL next; callers only see these interfaces. Methods block on I/O: call them
-// from the store's worker thread (RunBlocking), never from an I/O thread.
+// The Store: every table group behind its own small interface, plus the broker's settings, on
+// SQLite or PostgreSQL (store/tables on a sql::Connection); callers only see these interfaces.
+// Methods block on I/O: call them from the store's worker thread (RunBlocking), never from an I/O
+// thread.
 // Thread-safety: an implementation is used by one thread at a time.
 
 #include <optional>
