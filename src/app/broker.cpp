@@ -1,7 +1,10 @@
 #include "app/broker.hpp"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -278,6 +281,34 @@ boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& 
 }
 
 constexpr std::chrono::seconds kUpkeepInterval{5};
+
+// This broker's name among the brokers on its database. A broker restarted on the same data
+// directory takes the name of the run before it, so that run (killed, say) is not counted as a
+// live peer for a node timeout; the file is locked while the broker runs, so a second broker on
+// the same directory takes a fresh name instead. The lock goes with the process, however it ends.
+struct NodeId {
+  std::string id;
+  bool reused = false;
+};
+
+NodeId ClaimNodeId(const std::filesystem::path& data_dir) {
+  std::string path = (data_dir / "node-id").string();
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0) ::close(fd);
+    return {RandomUuid(), false};
+  }
+  char buffer[64] = {};
+  ssize_t n = ::pread(fd, buffer, sizeof(buffer) - 1, 0);
+  std::string id(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+  bool reused = id.size() == 36;  // a UUID written by an earlier run
+  if (!reused) {
+    id = RandomUuid();
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, id.data(), id.size(), 0) != static_cast<ssize_t>(id.size()))
+      spdlog::warn("the node id could not be kept in {}", path);
+  }
+  return {id, reused};  // fd stays open (and locked) for the life of the process
+}
 constexpr std::chrono::seconds kLeaseIdle{10};
 
 // A broker that stops sending heartbeats for `timeout` is gone: its leases count as lost, and the
@@ -435,9 +466,14 @@ int RunBroker(const Config& config) {
   if (!listen) return Fail(listen.error().message);
   auto prices = PricesFrom(config);
   if (!prices) return Fail(prices.error().message);
-  std::string node_id = RandomUuid();
+  auto node = ClaimNodeId(config.data_dir);
+  std::string node_id = node.id;
   UnixSeconds started = SystemClock()();
   Liveness liveness = LivenessFrom(config);
+  // What an earlier run under this id (killed, so it never gave its leases back) still holds is
+  // counted as spent now, not a node timeout from now, and it is not counted as a peer.
+  if (node.reused)
+    if (auto retired = (*store)->Metering().RetireNode(node_id, started); !retired) return Fail(retired.error().message);
   if (auto beat = (*store)->Metering().Heartbeat(node_id, started, started - liveness.timeout.count()); !beat)
     return Fail(beat.error().message);
 
