@@ -31,12 +31,11 @@ MOCK=$(wait_for_url "$TMP/mock.out")
 PG_URL=$("$HERE/../scripts/pg-cluster.sh" init "$PG")
 MASTER=$(head -c 32 /dev/urandom | base64)
 
-start_broker() {  # name database_url -> URL
+start_broker() {  # name database_url; not in a subshell, so that cleanup knows its pid
   mkdir -p "$TMP/$1"
   AIPASSPORT_DATABASE_URL=$2 AIPASSPORT_MASTER_KEY=$MASTER AIPASSPORT_ADMIN_TOKEN=bench-cluster-admin-token-0123456789 \
     OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL=$MOCK AIPASSPORT_LOG_LEVEL=warn \
     "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/$1" > "$TMP/$1.out" 2>&1 & PIDS+=($!)
-  wait_for_url "$TMP/$1.out"
 }
 json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)$1))"; }
 metered_token() {  # broker URL -> a token of a grant with a budget and a cap
@@ -51,9 +50,12 @@ metered_token() {  # broker URL -> a token of a grant with a budget and a cap
 }
 
 PATH_=/openai/v1/chat/completions
-SQLITE=$(start_broker sqlite "")
-PG1=$(start_broker pg1 "$PG_URL")
-PG2=$(start_broker pg2 "$PG_URL")
+start_broker sqlite ""
+start_broker pg1 "$PG_URL"
+start_broker pg2 "$PG_URL"
+SQLITE=$(wait_for_url "$TMP/sqlite.out")
+PG1=$(wait_for_url "$TMP/pg1.out")
+PG2=$(wait_for_url "$TMP/pg2.out")
 SQLITE_TOKEN=$(metered_token "$SQLITE")
 PG_TOKEN=$(metered_token "$PG1")  # one grant, both PostgreSQL brokers
 
