@@ -94,7 +94,7 @@ class AppPages {
     if (!signed_in) co_return SeeOther("/login?next=/apps");
     auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+    if (!client) co_return NoSuchApp();
     co_return Page(StatusCode::ok, "Edit " + client->name, EditForm(*client, signed_in->session.csrf_token, ""));
   }
 
@@ -108,7 +108,7 @@ class AppPages {
       co_return Forged("Not saved", "changed");
     auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
     auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+    if (!client) co_return NoSuchApp();
     store::ClientRecord typed = *client;
     typed.name = http::FormValue(*form, "name");
     typed.home_url = http::FormValue(*form, "home_url");
@@ -140,7 +140,7 @@ class AppPages {
       co_return Forged("Not removed", "removed");
     auto remove = [id](store::Store& s) { return s.OAuth().DeleteClient(id); };
     if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed)
-      co_return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+      co_return NoSuchApp();
     ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved),
                                          "owner:" + signed_in->owner.username, signed_in->owner.id, "",
                                          boost::json::serialize(boost::json::object{{"clientId", id}})});
@@ -187,6 +187,10 @@ class AppPages {
   }
 
  private:
+  static Response NoSuchApp() {
+    return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
+  }
+
   // The answer to a form that did not come from the owner's page: nothing was `done`.
   static Response Forged(const std::string& title, const std::string& done) {
     return Page(StatusCode::forbidden, title,

@@ -171,23 +171,32 @@ Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none,
   });
 }
 
+Status RewrapRows(Connection& db, const std::string& rewrap_sql, const std::string& count_others_sql, const char* what,
+                  const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
+                  std::string_view new_master_id) {
+  auto changed = [what] { return MakeError(Errc::kBadRequest, std::string("the ") + what + " changed concurrently; try again"); };
+  for (const auto& key : keys) {
+    Query q(db.Prepare(rewrap_sql));
+    q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
+    if (q.Step() != kDone) return db.DbError("rewrap a key");
+    if (db.Changes() != 1) return changed();
+  }
+  Query count(db.Prepare(count_others_sql));
+  count.Bind(new_master_id);
+  if (count.Step() != kRow) return db.DbError("count keys");
+  if (count.Int(0) != 0) return changed();
+  return {};
+}
+
 Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
                          std::string_view audit_key, std::string_view old_master_id, std::string_view new_master_id) {
   return db_.InTransaction([&]() -> Status {
-    auto changed = [] { return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again"); };
     auto current = MasterKeyId();
     if (!current) return current.error();
-    if (*current && **current != old_master_id) return changed();
-    for (const auto& key : keys) {
-      Query q(db_.Prepare(kRewrapKey));
-      q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
-      if (q.Step() != kDone) return db_.DbError("rewrap key");
-      if (db_.Changes() != 1) return changed();
-    }
-    Query count(db_.Prepare(kCountOtherMasters));
-    count.Bind(new_master_id);
-    if (count.Step() != kRow) return db_.DbError("count keys");
-    if (count.Int(0) != 0) return changed();
+    if (*current && **current != old_master_id)
+      return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again");
+    if (auto ok = RewrapRows(db_, kRewrapKey, kCountOtherMasters, "keys", keys, old_master_id, new_master_id); !ok)
+      return ok;
     if (auto ok = RewrapSigningKeys(db_, signing_keys, old_master_id, new_master_id); !ok) return ok;
     if (!audit_key.empty()) {
       Query set(db_.Prepare(kSetAuditKey));

@@ -15,6 +15,14 @@ using sql::Connection;
 // brokers cannot open.
 Status RequireMasterKey(Connection& db, std::string_view master_id);
 
+// Inside a master key rotation's transaction: sets each listed row's wrapped data key, wrapped under
+// `old_master_id` until now (`rewrap_sql`: wrapped key, new master, id, old master), then checks with
+// `count_others_sql` (new master) that no row is left under another; kBadRequest "the <what> changed
+// concurrently" otherwise.
+Status RewrapRows(Connection& db, const std::string& rewrap_sql, const std::string& count_others_sql, const char* what,
+                  const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
+                  std::string_view new_master_id);
+
 class KeyTables final : public KeyStore {
  public:
   explicit KeyTables(Connection& db) : db_(db) {}

@@ -31,18 +31,7 @@ const std::string kCountOtherMasters = "SELECT COUNT(*) FROM signing_keys WHERE 
 
 Status RewrapSigningKeys(Connection& db, const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
                          std::string_view new_master_id) {
-  auto changed = [] { return MakeError(Errc::kBadRequest, "the signing keys changed concurrently; try again"); };
-  for (const auto& key : keys) {
-    Query q(db.Prepare(kRewrapKey));
-    q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
-    if (q.Step() != kDone) return db.DbError("rewrap signing key");
-    if (db.Changes() != 1) return changed();
-  }
-  Query count(db.Prepare(kCountOtherMasters));
-  count.Bind(new_master_id);
-  if (count.Step() != kRow) return db.DbError("count signing keys");
-  if (count.Int(0) != 0) return changed();
-  return {};
+  return RewrapRows(db, kRewrapKey, kCountOtherMasters, "signing keys", keys, old_master_id, new_master_id);
 }
 
 Status SigningKeyTables::Lock() {
