@@ -147,7 +147,8 @@ awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
                          std::llround(used.audio_seconds * 1000),
                          cost};
   charged_ = row;
-  co_await ctx_.usage.Record(std::move(row));
+  ctx_.usage.Record(std::move(row));
+  co_return;
 }
 
 void AddRateHeaders(http::Response& response, const metering::RateHeaders& h) {

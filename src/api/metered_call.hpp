@@ -52,8 +52,8 @@ class MeteredCall {
   const metering::RateHeaders& Headers() const { return headers_; }
 
   // Charges what the call used (the worst case when the provider said nothing of a call that
-  // succeeded, or gave a figure no call can have) and returns once that is on disk. `succeeded`:
-  // the provider answered 2xx.
+  // succeeded, or gave a figure no call can have) and queues the usage row (the answer does not wait
+  // for the disk; see UsageRecorder). `succeeded`: the provider answered 2xx.
   boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded);
   // What Settle charged (nothing before it, or for an uncounted call).
   const store::UsageRecord& Charged() const { return charged_; }

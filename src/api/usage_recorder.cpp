@@ -4,15 +4,18 @@
 
 #include <map>
 #include <tuple>
+#include <utility>
 
 namespace ap::api {
 
-boost::asio::awaitable<void> UsageRecorder::Record(store::UsageRecord row) {
+void UsageRecorder::Record(store::UsageRecord row) {
+  bool queue_flush = false;
   {
     std::lock_guard lock(mutex_);
     pending_.push_back(std::move(row));
+    queue_flush = !std::exchange(flush_queued_, true);
   }
-  co_await http::RunBlocking(pool_, [this] { Flush(); });
+  if (queue_flush) http::PostBlocking(pool_, [this] { Flush(); });
 }
 
 namespace {
@@ -38,10 +41,12 @@ std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord> rows) {
 }  // namespace
 
 void UsageRecorder::Flush() {
+  std::lock_guard writing(writing_);
   std::vector<store::UsageRecord> rows;
   {
     std::lock_guard lock(mutex_);
     rows.swap(pending_);
+    flush_queued_ = false;
   }
   if (rows.empty()) return;
   auto merged = Merged(std::move(rows));

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <type_traits>
@@ -39,6 +40,17 @@ boost::asio::awaitable<R> RunBlocking(BlockingPool& pool, Fn fn) {
     co_return fn();
   };
   co_return co_await boost::asio::co_spawn(pool.Pool(), std::move(job), boost::asio::use_awaitable);
+}
+
+// Queues `fn` on `pool` without waiting for it (counted in Waiting() until it has run).
+template <class Fn>
+void PostBlocking(BlockingPool& pool, Fn fn) {
+  auto& waiting = pool.WaitingCounter();
+  waiting.fetch_add(1, std::memory_order_relaxed);
+  boost::asio::post(pool.Pool(), [fn = std::move(fn), &waiting]() mutable {
+    fn();
+    waiting.fetch_sub(1, std::memory_order_relaxed);
+  });
 }
 
 }  // namespace ap::http
