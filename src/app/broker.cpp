@@ -9,6 +9,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,6 +37,7 @@
 #include "oauth/oauth_api.hpp"
 #include "record/audit_chain.hpp"
 #include "store/open_store.hpp"
+#include "store/postgres/change_listener.hpp"
 #include "telemetry/broker_metrics.hpp"
 #include "telemetry/logging.hpp"
 #include "ui/app_pages.hpp"
@@ -373,14 +375,42 @@ boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::Blockin
 }
 
 // How often the change feed is read: a change made on another broker applies here within this.
+// On PostgreSQL a notification (FollowBell) has it read at once; this is the fallback.
 constexpr std::chrono::milliseconds kFollowInterval{200};
 
+// Cuts the change follower's wait short when PostgreSQL says another connection committed a change
+// (store/postgres/change_listener.hpp). Ring from any thread; Wait on the follower's executor.
+class FollowBell {
+ public:
+  explicit FollowBell(boost::asio::any_io_executor executor) : timer_(std::move(executor)) {}
+
+  void Ring() {
+    boost::asio::post(timer_.get_executor(), [this] {
+      rung_ = true;
+      timer_.cancel();
+    });
+  }
+
+  // Returns after `interval`, or sooner once rung (also when it rang while nobody waited).
+  boost::asio::awaitable<void> Wait(std::chrono::milliseconds interval) {
+    if (!std::exchange(rung_, false)) {
+      timer_.expires_after(interval);
+      boost::system::error_code ignored;
+      co_await timer_.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+    }
+    rung_ = false;
+  }
+
+ private:
+  boost::asio::steady_timer timer_;
+  bool rung_ = false;  // only touched on the timer's executor
+};
+
 // Applies what other brokers changed in the shared database, on the store thread.
-boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, http::BlockingPool& store_pool) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, FollowBell& bell,
+                                           http::BlockingPool& store_pool) {
   for (;;) {
-    timer.expires_after(kFollowInterval);
-    co_await timer.async_wait(boost::asio::use_awaitable);
+    co_await bell.Wait(kFollowInterval);
     auto poll = [&follower]() {
       if (auto applied = follower.Poll(); !applied) spdlog::error("changes not followed: {}", applied.error().message);
     };
@@ -443,7 +473,9 @@ int RunBroker(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   telemetry::SetLogFormat(config.log_json ? telemetry::LogFormat::kJson : telemetry::LogFormat::kText);
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
-  auto store = OpenConfiguredStore(config);
+  auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
+  if (!target) return Fail(target.error().message);
+  auto store = store::OpenStore(*target);
   if (!store) return Fail(store.error().message);
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
@@ -630,7 +662,14 @@ int RunBroker(const Config& config) {
     if (e) spdlog::error("the lease keeper stopped");
   });
 
-  auto follow = FollowChanges(follower, store_pool);
+  FollowBell bell(io.First().get_executor());
+  std::unique_ptr<store::postgres::ChangeListener> listener;
+  if (target->backend == store::Backend::kPostgres) {
+    auto started_listener = store::postgres::ChangeListener::Start(target->location, [&bell] { bell.Ring(); });
+    if (!started_listener) return Fail(started_listener.error().message);
+    listener = std::move(*started_listener);
+  }
+  auto follow = FollowChanges(follower, bell, store_pool);
   boost::asio::co_spawn(io.First(), std::move(follow), [](std::exception_ptr e) {
     if (e) spdlog::error("the change follower stopped");
   });

@@ -12,12 +12,16 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <functional>
 #include <optional>
 #include <set>
 #include <tuple>
 #include <thread>
 
+#include "store/postgres/change_listener.hpp"
 #include "store/postgres/postgres_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -68,7 +72,8 @@ std::string SchemaFor(const std::filesystem::path& dir) {
 void OnPostgres(const std::string& statement) {
   PGconn* conn = PQconnectdb(PostgresUrl()->c_str());
   PGresult* result = PQexec(conn, statement.c_str());
-  ASSERT_EQ(PQresultStatus(result), PGRES_COMMAND_OK) << PQerrorMessage(conn);
+  auto status = PQresultStatus(result);
+  ASSERT_TRUE(status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) << PQerrorMessage(conn);
   PQclear(result);
   PQfinish(conn);
 }
@@ -1085,6 +1090,59 @@ TEST_P(StoreTest, GrantsKeepTheirKeyLabelAndOwnerlessDecidedGrantsCanBeAdopted) 
   ASSERT_TRUE(store_->Grants().AdoptOwnerlessGrants("op"));
   EXPECT_EQ(store_->Grants().GetGrant("g2").value().owner_id, std::optional<std::string>("op"));
   EXPECT_EQ(store_->Grants().GetGrant("g1").value().owner_id, std::nullopt);  // still waiting for an owner
+}
+
+// Counts a listener's rings; waits for the next.
+struct Rings {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int count = 0;
+  void Ring() {
+    std::lock_guard lock(mutex);
+    ++count;
+    changed.notify_all();
+  }
+  bool WaitPast(int seen, std::chrono::milliseconds within) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, within, [&] { return count > seen; });
+  }
+  int Count() {
+    std::lock_guard lock(mutex);
+    return count;
+  }
+};
+
+TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIsCut) {
+  if (!PostgresUrl()) {
+    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+  }
+  auto dir = MakeTempDir();
+  auto store = OpenPostgres(dir);
+  Rings rings;
+  auto listener = postgres::ChangeListener::Start(*PostgresUrl(), [&rings] { rings.Ring(); });
+  ASSERT_TRUE(listener) << listener.error().message;
+
+  // A write that is not a change rings nothing; a change rings once it commits.
+  ASSERT_TRUE(store->PutSetting("unrelated", "1"));
+  EXPECT_FALSE(rings.WaitPast(0, std::chrono::milliseconds(300)));
+  ASSERT_TRUE(store->SigningKeys().InitSigningKeys({SigningKey("a", 100)}).value());
+  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("b", 200)));
+  EXPECT_TRUE(rings.WaitPast(0, std::chrono::seconds(5))) << "no ring for a committed change";
+
+  // The database drops the listener's session: it connects again and rings (changes may have
+  // come meanwhile), then rings for the next change as before.
+  int before_cut = rings.Count();
+  OnPostgres("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'");
+  ASSERT_TRUE(rings.WaitPast(before_cut, std::chrono::seconds(10))) << "no ring after reconnecting";
+  int after_cut = rings.Count();
+  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("c", 300)));
+  EXPECT_TRUE(rings.WaitPast(after_cut, std::chrono::seconds(5))) << "no ring after the reconnection";
+
+  listener->reset();  // stops its thread at once
+  store.reset();
+  OnPostgres("DROP SCHEMA " + SchemaFor(dir) + " CASCADE");
+  std::filesystem::remove_all(dir);
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {

@@ -1,5 +1,7 @@
 #include "store/tables/change_tables.hpp"
 
+#include "store/postgres/change_listener.hpp"
+
 namespace ap::store::tables {
 
 using sql::kDone;
@@ -9,6 +11,8 @@ using sql::Query;
 namespace {
 
 const char* const kLockChanges = "LOCK TABLE changes IN EXCLUSIVE MODE";  // PostgreSQL only
+// PostgreSQL only: wakes the other brokers' followers when the change's transaction commits.
+const std::string kNotifyChange = std::string("NOTIFY ") + postgres::kChangeChannel;
 const std::string kInsertChange = "INSERT INTO changes (at, kind, subject) VALUES (?, ?, ?)";
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
 const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
@@ -26,6 +30,8 @@ Status AppendChange(Connection& db, std::string_view kind, std::string_view subj
   Query q(db.Prepare(kInsertChange));
   q.Bind(SystemNow()).Bind(kind).Bind(subject);
   if (q.Step() != kDone) return db.DbError("record a change");
+  if (db.dialect() == sql::Dialect::kPostgres)
+    if (auto rung = db.Exec(kNotifyChange.c_str()); !rung) return rung;
   return {};
 }
 
