@@ -16,6 +16,7 @@
 #include "metering/prices.hpp"
 #include "proxy/upstream.hpp"
 #include "store/store.hpp"
+#include "store/store_pool.hpp"
 #include "telemetry/broker_metrics.hpp"
 #include "vault/vault.hpp"
 
@@ -50,6 +51,10 @@ struct BrokerContext {
   // which the others count its leases as lost) refuses calls rather than serve a grant revoked elsewhere.
   const cluster::ChangeFollower* follower = nullptr;
   std::chrono::milliseconds follower_max_age{30000};
+  // Connections beside the store thread's for the owner's long reads (database.pool_size - 1 of
+  // them, on as many threads); null when the pool size is 1.
+  store::StorePool* readers = nullptr;
+  http::BlockingPool* read_pool = nullptr;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor.
@@ -57,6 +62,19 @@ template <class Fn>
 auto OnStore(BrokerContext& ctx, Fn fn) {
   auto job = [&store = ctx.store, fn = std::move(fn)]() mutable { return fn(store); };
   return http::RunBlocking(ctx.store_pool, std::move(job));
+}
+
+// Runs `fn(Store&)`, a read that may take long (the owner's record, a download), on a connection of
+// its own when the broker has more than one, so the store thread's work never waits behind it. It
+// first lets the store thread finish what it was given before (so the read sees what this broker
+// wrote or queued until now: a call's usage, an audit event). `fn` returns a Result.
+template <class Fn, class R = std::invoke_result_t<Fn&, store::Store&>>
+boost::asio::awaitable<R> OnStoreRead(BrokerContext& ctx, Fn fn) {
+  if (!ctx.readers) co_return co_await OnStore(ctx, std::move(fn));
+  auto earlier_work_done = [] {};
+  co_await http::RunBlocking(ctx.store_pool, earlier_work_done);
+  auto job = [readers = ctx.readers, fn = std::move(fn)]() mutable { return readers->Run(fn); };
+  co_return co_await http::RunBlocking(*ctx.read_pool, std::move(job));
 }
 
 }  // namespace ap::api

@@ -110,7 +110,7 @@ class RecordApi {
     query.before_seq = *cursor;
     query.limit = window->limit;
     auto list = [query](store::Store& s) { return s.Audit().ListAudit(query); };
-    auto records = co_await OnStore(ctx_, std::move(list));
+    auto records = co_await OnStoreRead(ctx_, std::move(list));
     if (!records) co_return http::ErrorResponse(records.error());
     json::array items;
     for (const auto& r : *records) items.push_back(record::AuditToJson(r));
@@ -138,7 +138,7 @@ class RecordApi {
 
   awaitable<Response> ActivityPage(store::ActivityQuery query) {
     auto list = [query](store::Store& s) { return s.Activity().ListActivity(query); };
-    auto rows = co_await OnStore(ctx_, std::move(list));
+    auto rows = co_await OnStoreRead(ctx_, std::move(list));
     if (!rows) co_return http::ErrorResponse(rows.error());
     json::array items;
     for (const auto& r : *rows) items.push_back(record::ActivityToJson(r));

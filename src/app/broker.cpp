@@ -596,6 +596,13 @@ int RunBroker(const Config& config) {
 
   ctx.follower = &follower;
   ctx.follower_max_age = liveness.timeout;
+  store::StorePool readers(*target);
+  std::unique_ptr<http::BlockingPool> read_pool;
+  if (config.database_pool_size > 1) {
+    read_pool = std::make_unique<http::BlockingPool>(static_cast<size_t>(config.database_pool_size) - 1);
+    ctx.readers = &readers;
+    ctx.read_pool = read_pool.get();
+  }
 
   http::Router router;
   api::AddReferenceRoutes(router, ctx);

@@ -164,6 +164,17 @@ Apply NodeTimeout() {
   };
 }
 
+// How many connections a broker's store uses: 1 to 64.
+Apply PoolSize() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    auto n = ParsePositive(v, source);
+    if (!n) return n.error();
+    if (*n > 64) return Bad(std::string(source) + " must be from 1 to 64 connections");
+    c.database_pool_size = *n;
+    return {};
+  };
+}
+
 // An http(s) origin, without a path: the broker serves at the root of it.
 Apply PublicUrl() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
@@ -192,6 +203,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
       {"AIPASSPORT_DATA_DIR", "data_dir", Text(&Config::data_dir)},
       {"AIPASSPORT_DATABASE_URL", "database_url", DatabaseUrl()},
+      {"AIPASSPORT_DATABASE_POOL_SIZE", "database.pool_size", PoolSize()},
       {"AIPASSPORT_PUBLIC_URL", "public_url", PublicUrl()},
       {"AIPASSPORT_NODE_TIMEOUT_SECONDS", "cluster.node_timeout_seconds", NodeTimeout()},
       {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},

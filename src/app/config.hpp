@@ -32,6 +32,9 @@ struct Config {
   std::string public_url;
   // A broker silent this long is gone: its leases count as spent, the limits are split without it.
   int64_t node_timeout_seconds = 30;
+  // Connections to the database: one for every write and the calls' limits, in order; the others
+  // for the owner's long reads (the record, downloads). 1 puts everything on one.
+  int64_t database_pool_size = 8;
   size_t body_limit_bytes = 1 << 20;
   int64_t token_ttl_seconds = 3600;
   std::string issuer = "aipassport-broker";

@@ -117,6 +117,13 @@ TEST(Config, TheDatabaseAndThePublicUrl) {
   EXPECT_EQ(bad_db.error().message.find("hunter2"), std::string::npos);
   EXPECT_EQ(defaults.node_timeout_seconds, 30);
   EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", "3"}})).value().node_timeout_seconds, 3);
+  EXPECT_EQ(defaults.database_pool_size, 8);
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_DATABASE_POOL_SIZE", "1"}})).value().database_pool_size, 1);
+  for (const char* bad : {"0", "65", "-1", "eight"}) {
+    auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_DATABASE_POOL_SIZE", bad}}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("AIPASSPORT_DATABASE_POOL_SIZE"), std::string::npos) << refused.error().message;
+  }
   for (const char* bad : {"2", "0", "3601", "soon"}) {
     auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", bad}}));
     ASSERT_FALSE(refused) << bad;

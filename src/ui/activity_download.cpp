@@ -16,7 +16,7 @@ using Page = Result<std::vector<store::ActivityRecord>>;
 
 awaitable<Page> ReadPage(api::BrokerContext& ctx, const store::ActivityQuery& query) {
   auto read = [query](store::Store& st) { return st.Activity().ListActivity(query); };
-  co_return co_await api::OnStore(ctx, std::move(read));
+  co_return co_await api::OnStoreRead(ctx, std::move(read));
 }
 
 }  // namespace

@@ -381,7 +381,7 @@ class ConsolePages {
       }
       return out;
     };
-    auto got = co_await api::OnStore(ctx_, std::move(read));
+    auto got = co_await api::OnStoreRead(ctx_, std::move(read));
     if (!got) co_return Unavailable(*signed_in, "Your grants cannot be read now.");
     const auto* rows = &got->rows;
     const auto& page = got->page;
@@ -635,7 +635,7 @@ class ConsolePages {
                                  query.before.has_value() || query.after.has_value());
       return std::make_pair(std::move(*sums), std::move(page));
     };
-    auto got = co_await api::OnStore(ctx_, std::move(read));
+    auto got = co_await api::OnStoreRead(ctx_, std::move(read));
     if (!got) co_return Unavailable(*signed_in, "The activity cannot be read now.");
     const auto& [sums, page] = *got;
     const auto& calls = page.rows;
@@ -820,7 +820,7 @@ class ConsolePages {
     }
     query.limit = kLogPage;
     auto list = [query](store::Store& st) { return st.Audit().ListAudit(query); };
-    auto records = co_await api::OnStore(ctx_, std::move(list));
+    auto records = co_await api::OnStoreRead(ctx_, std::move(list));
     if (!records) co_return Unavailable(*signed_in, "The audit trail cannot be read now.");
     std::string body = "<h1>Audit trail</h1><p class=\"muted\">Everything done with your grants and keys, in order; "
                        "<code>aipassport audit verify</code> checks that none of it was changed.</p>";
@@ -1152,7 +1152,7 @@ class ConsolePages {
       r.families = std::move(*families);
       return r;
     };
-    auto record = co_await api::OnStore(ctx_, std::move(read));
+    auto record = co_await api::OnStoreRead(ctx_, std::move(read));
     if (!record) co_return Unavailable(s, "This grant's record cannot be read now.");
     const auto& r = grant->record;
     const auto& scope = grant->scope;

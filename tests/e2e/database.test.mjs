@@ -1,8 +1,8 @@
 // The database as brokers see it: unreachable at start, lost while serving and back again.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
-import { approvedGrant, call, chatBody, run, startBroker, startMock, tempDir } from './harness.mjs';
+import { approvedGrant, call, chatBody, databaseUrlFor, run, startBroker, startMock, tempDir } from './harness.mjs';
 
 const PG_CLUSTER = new URL('../../scripts/pg-cluster.sh', import.meta.url).pathname;
 const SCOPE = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
@@ -75,4 +75,42 @@ test('a broker whose database cannot be reached does not start, and says why wit
   const bad = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', tempDir()], { AIPASSPORT_DATABASE_URL: 'postgres:/oops' });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /AIPASSPORT_DATABASE_URL/);
+});
+
+// A psql session that takes a lock and holds it until released.
+async function holdLock(url, statement) {
+  const psql = spawn('psql', [url, '-qX', '-v', 'ON_ERROR_STOP=1'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const taken = new Promise((res, rej) => {
+    psql.stdout.on('data', (d) => { if (String(d).includes('taken')) res(); });
+    psql.on('exit', (code) => rej(new Error(`psql ended (${code}) before the lock was taken`)));
+  });
+  psql.stdin.write(`BEGIN; ${statement}; SELECT 'taken';\n`);
+  await taken;
+  return { release: () => new Promise((res) => { psql.on('exit', res); psql.stdin.end('COMMIT;\n'); }) };
+}
+
+test('database.pool_size: an owner\'s read stuck on the database does not hold up calls (it has a connection of its own)', async () => {
+  const mock = await startMock();
+  const url = databaseUrlFor(tempDir());
+  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: url, AIPASSPORT_DATABASE_POOL_SIZE: '3' } });
+  const g = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
+  const before = await call(broker.url, 'GET', '/audit', { token: broker.ownerToken });
+  assert.equal(before.status, 200, before.text);
+  assert.ok(before.json.items.some((e) => e.kind === 'grant.approved'), 'the approval is on record at once');
+
+  const lock = await holdLock(url, 'LOCK TABLE audit IN ACCESS EXCLUSIVE MODE');
+  let auditDone = false;
+  const audit = call(broker.url, 'GET', '/audit', { token: broker.ownerToken }).then((r) => { auditDone = true; return r; });
+  try {
+    await new Promise((res) => setTimeout(res, 300));  // the read is waiting for the lock now
+    // The grant's first call takes its lease on the store thread, which the stuck read does not hold.
+    const served = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    assert.equal(served.status, 200, served.text);
+    assert.equal(auditDone, false, 'the call waited for the stuck read');
+  } finally {
+    await lock.release();
+  }
+  const after = await audit;
+  assert.equal(after.status, 200, after.text);
+  assert.equal(await broker.stop(), 0);
 });
