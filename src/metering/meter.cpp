@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/money.hpp"
 
@@ -57,6 +58,9 @@ struct Account {
   Bucket requests;
   Bucket tokens;
   Clock::time_point last_used;
+  // How fast calls use the lease: counted since the last top-up.
+  int64_t admitted_since_top_up = 0;
+  Clock::time_point last_top_up;
 };
 
 // ---- Ticket ----
@@ -182,6 +186,24 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& min
   return {};
 }
 
+// A lease lasts this long at the rate calls took the last one: a busy grant goes to the store a few
+// times a second, not every few calls, and holds little more than it is about to use.
+constexpr Clock::duration kLeaseHorizon = std::chrono::milliseconds(250);
+constexpr int64_t kFewestLeaseCalls = 4;
+constexpr int64_t kMostLeaseCalls = 4096;
+
+// How many calls the next lease should pay for, from how many the account admitted since its last
+// top-up; starts the count again.
+int64_t LeaseCalls(Account& a, Clock::time_point now) {
+  auto since = now - a.last_top_up;
+  int64_t admitted = std::exchange(a.admitted_since_top_up, 0);
+  a.last_top_up = now;
+  if (since <= Clock::duration::zero() || since > std::chrono::seconds(10)) return kFewestLeaseCalls;
+  double per_horizon = static_cast<double>(admitted) * static_cast<double>(kLeaseHorizon.count()) /
+                       static_cast<double>(since.count());
+  return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(per_horizon)), kFewestLeaseCalls, kMostLeaseCalls);
+}
+
 // What a call must find in the lease to start: on a budgeted grant at least one micro-USD, so a
 // spent budget admits nothing, not even a free call.
 int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 1); }
@@ -204,13 +226,14 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
   store::Lease need, want;
   {
     std::lock_guard lock(account->mutex);
+    int64_t calls = LeaseCalls(*account, Clock::now());
     if (grant.record.budget_micros) {
       need.micros = std::max<int64_t>(0, LeastMicros(ask) - account->lease_micros);
-      want.micros = std::max<int64_t>(need.micros, 4 * ask.up_to_micros - account->lease_micros);
+      want.micros = std::max<int64_t>(need.micros, MulMicros(calls, ask.up_to_micros) - account->lease_micros);
     }
     if (grant.record.max_requests) {
       need.requests = account->lease_requests < 1 ? 1 : 0;
-      want.requests = std::max<int64_t>(need.requests, 8 - account->lease_requests);
+      want.requests = std::max<int64_t>(need.requests, std::max<int64_t>(2 * kFewestLeaseCalls, calls) - account->lease_requests);
     }
   }
   // The lease lands in the account on the store thread, so a call refused after it sees it.
@@ -269,6 +292,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     ticket.requests_ = counted_request;
     account->reserved_micros += ticket.micros_;
     account->reserved_requests += ticket.requests_;
+    ++account->admitted_since_top_up;
     return true;
   };
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.

@@ -243,6 +243,35 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   EXPECT_EQ(meter.Held().requests, 0);
 }
 
+TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  auto grant = Approved(100'000'000, 100'000);
+  int64_t largest_lease = 0;
+  for (int call = 1; call <= 400; ++call) {  // one after another, each settled (as the recorder would)
+    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    ASSERT_TRUE(admitted[0]);
+    admitted[0]->Settle(100, 0);
+    if (call % 20 != 0) continue;
+    ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 20, 0, 0, 0, 0, 2000}}));
+    largest_lease = std::max(largest_lease, store_->Grants().GetGrant(grant.record.id)->leased_requests);
+  }
+  // A grant taking calls this fast goes to the store for many calls at a time, not a few.
+  EXPECT_GT(largest_lease, 40);
+
+  // However fast, a lease is never more than what is left.
+  auto small = Approved(30 * 100, 25);
+  for (int call = 0; call < 40; ++call) {
+    auto admitted = AdmitAtOnce(meter, small, {.need_micros = 100, .up_to_micros = 100}, 1);
+    auto g = store_->Grants().GetGrant(small.record.id).value();
+    EXPECT_LE(g.leased_requests + g.usage_count, 25);
+    EXPECT_LE(g.leased_micros + g.spent_micros, 30 * 100);
+    EXPECT_EQ(admitted[0].has_value(), call < 25) << call;
+    if (!admitted[0]) continue;
+    admitted[0]->Settle(100, 0);
+    ASSERT_TRUE(store_->Metering().Settle("node-1", {{small.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
+  }
+}
+
 TEST(ResetTime, WrittenLikeOpenAI) {
   EXPECT_EQ(FormatResetTime(250), "250ms");
   EXPECT_EQ(FormatResetTime(1000), "1s");
