@@ -581,6 +581,33 @@ TEST_P(StoreTest, ActivitySumsPerBucketAppAndModel) {
   EXPECT_FALSE(store_->Activity().SumActivity(q, 10));
 }
 
+TEST_P(StoreTest, AFlushOfManyActivityRowsKeepsEachRowAndItsOrder) {
+  std::vector<ActivityRecord> rows;
+  for (int i = 0; i < 87; ++i) {  // 64 + 16 + 4 + 1 + 1 + 1: every batch size the insert uses
+    rows.push_back(Call(5000 + i, i % 3 ? "g1" : "g2", "alice", i % 5 ? 200 : 429));
+    rows.back().input_tokens = i;
+    rows.back().latency_ms = 1000 + i;
+    if (i % 5 == 0) rows.back().refusal = "rate_limit_exceeded";
+  }
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  ActivityQuery all;
+  all.limit = 200;
+  auto stored = store_->Activity().ListActivity(all).value();
+  ASSERT_EQ(stored.size(), rows.size());
+  std::reverse(stored.begin(), stored.end());  // listed newest first
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(stored[i].at, rows[i].at) << i;
+    EXPECT_EQ(stored[i].grant_id, rows[i].grant_id) << i;
+    EXPECT_EQ(stored[i].input_tokens, rows[i].input_tokens) << i;
+    EXPECT_EQ(stored[i].latency_ms, rows[i].latency_ms) << i;
+    EXPECT_EQ(stored[i].status, rows[i].status) << i;
+    EXPECT_EQ(stored[i].refusal, rows[i].refusal) << i;
+    if (i > 0) {
+      EXPECT_GT(stored[i].id, stored[i - 1].id) << i;
+    }
+  }
+}
+
 TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {
   std::vector<ActivityRecord> rows;
   for (int i = 0; i < 7; ++i) rows.push_back(Call(1000 + i * 10, i % 2 ? "g1" : "g2", i % 2 ? "alice" : "bob"));
