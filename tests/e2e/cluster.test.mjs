@@ -128,6 +128,9 @@ test('a broker killed under load: its leases count as spent after the heartbeat 
   survivor.ownerToken = ownerToken;
   const g = await approvedGrant(survivor, { ...SCOPE, maxBudgetCents: 100, maxConcurrent: 500 });
   const body = chatBody('gpt-4o-mini', { max_tokens: 400 });
+  // The doomed broker holds a lease for sure when it dies (a lease outlives the call that took it).
+  const warm = await call(doomed.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body });
+  assert.equal(warm.status, 200, warm.text);
   const load = Promise.all(Array.from({ length: 80 }, (_, i) =>
     call((i % 2 ? survivor : doomed).url, 'POST', '/openai/v1/chat/completions', { token: g.token, body }).catch(() => null)));
   await new Promise((res) => setTimeout(res, 30));
