@@ -15,10 +15,11 @@ json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console
 # pin CPUS: the taskset prefix that keeps a command on CPUS ("" for no pinning).
 pin() { [[ -n "$1" ]] && echo "taskset -c $1" || true; }
 
-start_mock() {  # name cpus [mock-upstream flags...]; output in $TMP/name.out
+start_mock() {  # name cpus [mock-upstream flags...]; output in $TMP/name.out, pid in MOCK_PIDS[name]
   local name=$1 cpus=$2
   shift 2
   $(pin "$cpus") "$BIN" mock-upstream --listen 127.0.0.1:0 "$@" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
+  MOCK_PIDS[$name]=$!
 }
 
 start_broker() {  # name cpus mock_url io_threads(0: default); output in $TMP/name.out, pid in BROKER_PIDS[name]

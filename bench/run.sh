@@ -42,13 +42,14 @@ IDLE=${BENCH_IDLE_CONNECTIONS:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d /tmp/aipassport-bench-XXXXXX)
 PIDS=()
-declare -A BROKER_PIDS
+declare -A BROKER_PIDS MOCK_PIDS
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'echo stopped >&2; exit 130' INT TERM  # wrk outlives a Ctrl-C: stop rather than run the next lane
 
 source "$HERE/lib.sh"
 for tool in wrk nginx curl node taskset; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
@@ -75,9 +76,7 @@ has "$LANES" streams && start_mock mock_long "" --stream-chunks "$LONG_EVENTS"
 # Streams that last about a second, so that they all run at once.
 has "$LANES" memory && start_mock mock_slow "" --stream-chunks 20 --stream-delay-ms 50
 declare -A MOCK
-for m in mock_pinned mock_unpinned mock_long mock_slow; do
-  [[ -f "$TMP/$m.out" ]] && MOCK[$m]=$(wait_for_url "$TMP/$m.out")
-done
+for m in "${!MOCK_PIDS[@]}"; do MOCK[$m]=$(wait_for_url "$TMP/$m.out"); done
 if ((wrk_lanes)) && has "$SETUPS" pinned; then
   start_nginx pinned "$SERVER_CPU" 1 "${MOCK[mock_pinned]}"
   start_broker broker_pinned "$SERVER_CPU" "${MOCK[mock_pinned]}" 1
