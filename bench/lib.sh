@@ -34,7 +34,7 @@ start_broker() {  # name cpus mock_url io_threads(0: default); output in $TMP/na
 
 # nginx proxy_pass with upstream keep-alive, tuned as one would tune it for this (no request cap
 # per connection, a keep-alive pool as large as the load): the fair comparison.
-start_nginx() {  # name cpus workers mock_url; listens on http://127.0.0.1:$NGINX_PORT_<name>
+start_nginx() {  # name cpus workers mock_url; listens on http://127.0.0.1:$NGINX_PORT_<name>, pid in NGINX_PIDS[name]
   local name=$1 cpus=$2 workers=$3 mock=$4 port dir=$TMP/$1
   port=$(free_port)
   mkdir -p "$dir"
@@ -65,6 +65,7 @@ http {
 }
 CONF
   $(pin "$cpus") nginx -c "$dir/nginx.conf" -p "$dir" & PIDS+=($!)
+  NGINX_PIDS[$name]=$!
   printf -v "NGINX_PORT_$name" '%s' "$port"
 }
 wait_for_nginx() {  # URL: answers once nginx and its upstream are up
@@ -100,4 +101,11 @@ run_lane() {  # name url credential connections -> "rps p50 p99"
   echo "$rps $p50 $p99"
 }
 
+cpu_ns() {  # pid -> nanoseconds on a CPU so far, of every thread of the process and of its children
+  local total=0 p t ns rest
+  for p in "$1" $(pgrep -P "$1"); do
+    for t in /proc/"$p"/task/*/schedstat; do read -r ns rest < "$t" 2>/dev/null && total=$((total + ns)); done
+  done
+  echo "$total"
+}
 rss_kb() { awk -v k="$2:" '$1==k {print $2}' "/proc/$1/status"; }  # pid VmRSS|VmHWM -> kB
