@@ -54,9 +54,11 @@ echo "event: $event"
 [[ $event == cpu-clock* ]] && echo "(a timer, not cycles: this machine gives perf no hardware counters)"
 echo
 echo "By library:"
-perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null | grep -v '^#' | sed '/^$/d' | head -15
+perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none > "$TMP/dso.txt" 2>/dev/null
+grep -v '^#' "$TMP/dso.txt" | sed '/^$/d' | head -15
 echo
 echo "Hottest functions:"
-perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep -v '^#' | sed '/^$/d' | head -60
+perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -g none > "$TMP/sym.txt" 2>/dev/null
+grep -v '^#' "$TMP/sym.txt" | sed '/^$/d' | head -60
 [[ -n "${PROFILE_OUT:-}" ]] && cp "$TMP/perf.data" "$PROFILE_OUT" && echo "perf.data kept at $PROFILE_OUT"
 true
