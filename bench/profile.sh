@@ -55,10 +55,10 @@ echo "event: $event"
 echo
 echo "By library:"
 perf report -i "$TMP/perf.data" --no-children --sort dso --stdio -g none > "$TMP/dso.txt" 2>/dev/null
-grep -v '^#' "$TMP/dso.txt" | sed '/^$/d' | head -15
+awk '!/^#/ && NF {print; if (++n == 15) exit}' "$TMP/dso.txt"
 echo
 echo "Hottest functions:"
 perf report -i "$TMP/perf.data" --no-children --sort dso,sym --stdio -g none > "$TMP/sym.txt" 2>/dev/null
-grep -v '^#' "$TMP/sym.txt" | sed '/^$/d' | head -60
+awk '!/^#/ && NF {print; if (++n == 60) exit}' "$TMP/sym.txt"
 [[ -n "${PROFILE_OUT:-}" ]] && cp "$TMP/perf.data" "$PROFILE_OUT" && echo "perf.data kept at $PROFILE_OUT"
 true
