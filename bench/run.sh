@@ -1,104 +1,247 @@
 #!/usr/bin/env bash
-# Measures, in one run on this machine, the same chat call three ways:
-#   direct  wrk -> mock upstream
-#   nginx   wrk -> nginx proxy_pass (keep-alive upstream) -> mock upstream
-#   broker  wrk -> aipassport (token check, grant check, request count, key injection) -> mock upstream
-# for three workloads: the reference's /proxy/chat, the native /openai/v1/chat/completions, and the
-# same call streamed (SSE, relayed event by event, usage read on the way); and prints requests/s,
-# p50 and p99 for each, and the broker/nginx ratios.
-# Usage: bench/run.sh [path/to/aipassport]   (BENCH_SECONDS, BENCH_CONNECTIONS to change the load)
+# The broker against nginx and its own targets (issue 13), in one run on this machine, printed as
+# one table with the targets beside the measured values. A benchmark, not a test: nothing here
+# fails on a slow number; numbers from a busy machine (the load average is printed) are indicative.
+#
+# Lanes (BENCH_LANES picks; all by default):
+#   throughput  wrk against the mock upstream directly, through nginx proxy_pass (upstream
+#               keep-alive) and through the broker with a grant carrying every limit (budget,
+#               request cap, rate limit, in-flight limit), for /proxy/chat ("reference") and
+#               /openai/v1/chat/completions ("native"), at BENCH_CONNECTIONS, in two setups
+#               (BENCH_SETUPS): "pinned" puts the broker and nginx on one core (BENCH_SERVER_CPU;
+#               nginx worker_processes 1, the broker io_threads = 1) and the mock upstream and wrk
+#               on another (BENCH_LOAD_CPU, wrk -t1); "unpinned" gives all of them every core (nginx
+#               one worker per core, the broker's default threads, wrk -t2).
+#   latency     the same at one connection: p50 and p99 added to the direct call, nginx and broker.
+#   streams     streamed calls one at a time (bench/streams.mjs): the broker's added time to the
+#               first event (p50, p99), and, on a stream of BENCH_LONG_EVENTS events sent back to
+#               back, its added time per relayed event and its CPU time per relayed event.
+#   memory      a broker that served nothing else: its RSS once started, its peak RSS (VmHWM)
+#               while BENCH_CONCURRENT_STREAMS streams run at once (all must complete), its RSS
+#               while BENCH_IDLE_CONNECTIONS kept-alive connections sit idle.
+#   micro       the micro-benchmarks (build/bench/ap_micro_bench), if built.
+# Usage: bench/run.sh [path/to/aipassport]
+#   BENCH_SECONDS (5 per wrk lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference
+#   native"; "stream" adds wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000
+#   streams timed one at a time), BENCH_LONG_STREAMS (30), BENCH_LONG_EVENTS (1000),
+#   BENCH_CONCURRENT_STREAMS (1000), BENCH_IDLE_CONNECTIONS (10000).
 set -euo pipefail
-BIN=${1:-build/src/aipassport}
-SECONDS_PER_LANE=${BENCH_SECONDS:-10}
-CONNECTIONS=${BENCH_CONNECTIONS:-"16 64"}
-WORKLOADS=${BENCH_WORKLOADS:-"reference native stream"}
+BIN=$(realpath "${1:-build/src/aipassport}")
+SECONDS_PER_LANE=${BENCH_SECONDS:-5}
+CONNECTIONS=${BENCH_CONNECTIONS:-"32 256"}
+WORKLOADS=${BENCH_WORKLOADS:-"reference native"}
+SETUPS=${BENCH_SETUPS:-"pinned unpinned"}
+LANES=${BENCH_LANES:-"throughput latency streams memory micro"}
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+SEQUENTIAL=${BENCH_STREAMS:-2000}
+LONG_STREAMS=${BENCH_LONG_STREAMS:-30}
+LONG_EVENTS=${BENCH_LONG_EVENTS:-1000}
+CONCURRENT=${BENCH_CONCURRENT_STREAMS:-1000}
+IDLE=${BENCH_IDLE_CONNECTIONS:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)
 TMP=$(mktemp -d /tmp/aipassport-bench-XXXXXX)
 PIDS=()
+declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$TMP"
 }
 trap cleanup EXIT
+trap 'echo stopped >&2; exit 130' INT TERM  # wrk outlives a Ctrl-C: stop rather than run the next lane
 
 source "$HERE/lib.sh"
-for tool in wrk nginx curl node; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
+for tool in wrk nginx curl node taskset; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
+has() { [[ " $1 " == *" $2 "* ]]; }
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# Every process started here inherits this: 10,000 idle connections need as many descriptors.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if has "$LANES" memory && (($(ulimit -n) < IDLE + 512)); then
+  echo "ulimit -n is $(ulimit -n): too low for $IDLE connections; BENCH_IDLE_CONNECTIONS lowered" >&2
+  IDLE=$(($(ulimit -n) - 512))
+fi
+if has "$SETUPS" pinned && (($(nproc) < 2)); then
+  echo "one core: no pinned setup" >&2
+  SETUPS=${SETUPS//pinned/}
+fi
 
-"$BIN" mock-upstream --listen 127.0.0.1:0 > "$TMP/mock.out" 2>&1 & PIDS+=($!)
-MOCK=$(wait_for_url "$TMP/mock.out")
-
-NGINX_PORT=$(free_port)
-mkdir -p "$TMP/nginx"
-cat > "$TMP/nginx/nginx.conf" <<CONF
-$( [[ $(id -u) -eq 0 ]] && echo "user root;" )
-worker_processes 2;
-daemon off;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/body;
-  proxy_temp_path $TMP/nginx/proxy;
-  fastcgi_temp_path $TMP/nginx/fastcgi;
-  uwsgi_temp_path $TMP/nginx/uwsgi;
-  scgi_temp_path $TMP/nginx/scgi;
-  upstream mock { server ${MOCK#http://}; keepalive 128; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / {
-      proxy_pass http://mock;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-    }
-  }
-}
-CONF
-nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" & PIDS+=($!)
-NGINX="http://127.0.0.1:$NGINX_PORT"
-
-OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL=$MOCK AIPASSPORT_LOG_LEVEL=warn \
-  "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/data" > "$TMP/broker.out" 2>&1 & PIDS+=($!)
-BROKER=$(wait_for_url "$TMP/broker.out")
-OWNER=$(grep -o 'apo_[^ ]*' "$TMP/broker.out")
-for _ in $(seq 50); do curl -sf "$NGINX/__mock/stats" >/dev/null && break; sleep 0.1; done
-
-json() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s)$1))"; }
-REQ=$(curl -sf -X POST "$BROKER/grant-requests" -H 'content-type: application/json' \
-  -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":100000000,"maxConcurrent":1000}}')
-GRANT=$(echo "$REQ" | json .grant.id)
-SECRET=$(echo "$REQ" | json .requestSecret)
-curl -sf -X POST "$BROKER/grants/$GRANT/approve" -H "authorization: Bearer $OWNER" -d '{"expiresInSeconds":86400}' >/dev/null
-TOKEN=$(curl -sf -X POST "$BROKER/tokens" -d "{\"grantId\":\"$GRANT\",\"requestSecret\":\"$SECRET\"}" | json .token)
-
-
-echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per lane, wrk -t2"
-printf '%-9s %-6s %-7s %10s %9s %9s\n' workload conns lane "req/s" "p50 ms" "p99 ms"
-for w in $WORKLOADS; do
-  STREAM=0
-  BROKER_PATH=/openai/v1/chat/completions
-  case $w in
-    reference) BROKER_PATH=/proxy/chat ;;
-    stream) STREAM=1 ;;
-  esac
-  for c in $CONNECTIONS; do
-    read -r d_rps d_p50 d_p99 < <(run_lane direct "$MOCK/v1/chat/completions" test-openai-key "$c")
-    read -r n_rps n_p50 n_p99 < <(run_lane nginx "$NGINX/v1/chat/completions" test-openai-key "$c")
-    read -r b_rps b_p50 b_p99 < <(run_lane broker "$BROKER$BROKER_PATH" "$TOKEN" "$c")
-    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" direct "$d_rps" "$d_p50" "$d_p99"
-    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" nginx "$n_rps" "$n_p50" "$n_p99"
-    printf '%-9s %-6s %-7s %10s %9s %9s\n' "$w" "$c" broker "$b_rps" "$b_p50" "$b_p99"
-    awk -v br="$b_rps" -v nr="$n_rps" -v b50="$b_p50" -v n50="$n_p50" -v b99="$b_p99" -v n99="$n_p99" -v c="$c" -v w="$w" \
-      'BEGIN {printf "%-9s %-6s broker/nginx: throughput x%.2f, p50 x%.2f, p99 x%.2f\n", w, c, br/nr, b50/n50, b99/n99}'
-  done
+# Servers. Each is started in this shell (not in $(...)) so that cleanup knows its pid.
+wrk_lanes=0
+{ has "$LANES" throughput || has "$LANES" latency; } && wrk_lanes=1
+if ((wrk_lanes)) && has "$SETUPS" pinned; then start_mock mock_pinned "$LOAD_CPU"; fi
+if { ((wrk_lanes)) && has "$SETUPS" unpinned; } || has "$LANES" streams; then start_mock mock_unpinned ""; fi
+has "$LANES" streams && start_mock mock_long "" --stream-chunks "$LONG_EVENTS"
+# Streams that last about a second, so that they all run at once.
+has "$LANES" memory && start_mock mock_slow "" --stream-chunks 20 --stream-delay-ms 50
+declare -A MOCK
+for m in "${!MOCK_PIDS[@]}"; do MOCK[$m]=$(wait_for_url "$TMP/$m.out"); done
+if ((wrk_lanes)) && has "$SETUPS" pinned; then
+  start_nginx pinned "$SERVER_CPU" 1 "${MOCK[mock_pinned]}"
+  start_broker broker_pinned "$SERVER_CPU" "${MOCK[mock_pinned]}" 1
+fi
+if ((wrk_lanes)) && has "$SETUPS" unpinned; then start_nginx unpinned "" auto "${MOCK[mock_unpinned]}"; fi
+if { ((wrk_lanes)) && has "$SETUPS" unpinned; } || has "$LANES" streams; then
+  start_broker broker_unpinned "" "${MOCK[mock_unpinned]}" 0
+fi
+has "$LANES" streams && start_broker broker_long "" "${MOCK[mock_long]}" 0
+has "$LANES" memory && start_broker broker_memory "" "${MOCK[mock_slow]}" 0
+declare -A BROKER GRANT TOKEN
+for b in "${!BROKER_PIDS[@]}"; do
+  BROKER[$b]=$(wait_for_url "$TMP/$b.out")
+  read -r GRANT[$b] TOKEN[$b] <<< "$(limited_token "${BROKER[$b]}" "$(owner_token "$TMP/$b.out")")"
 done
-USED=$(curl -sf "$BROKER/grants/$GRANT" -H "authorization: Bearer $OWNER" | json .usageCount)
-echo "broker counted $USED proxied calls"
+declare -A NGINX
+for s in pinned unpinned; do
+  port_var=NGINX_PORT_$s
+  [[ -n "${!port_var:-}" ]] && { NGINX[$s]=http://127.0.0.1:${!port_var}; wait_for_nginx "${NGINX[$s]}"; }
+done
+
+is_stream() { [[ $1 == stream ]] && echo 1 || echo 0; }
+path_of() { case $1 in reference) echo /proxy/chat ;; *) echo /openai/v1/chat/completions ;; esac; }
+SUMMARY=()
+summary() {  # lane direct nginx broker ratio target met
+  SUMMARY+=("$(printf '%-66s %9s %9s %9s %8s %9s %4s' "$@")")
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}'; }
+at_least() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "yes" : "NO"}'; }
+at_most() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "yes" : "NO"}'; }
+us() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {printf "%.0f", (a - b) * 1000}'; }  # ms [minus ms] -> us
+
+echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per wrk lane, load average $(load)"
+echo "$BIN"
+# The CPU time per request of the server a lane measures (the mock upstream for direct) says
+# what the server costs even where the load generator's core, not the server's, is the limit.
+lane() {  # setup name url credential connections stream server_pid -> prints a raw line, sets RPS P50 P99 CPU_US
+  local out before after seconds=$SECONDS_PER_LANE
+  before=$(cpu_ns "$7")
+  STREAM=$6 out=$(run_lane "$2" "$3" "$4" "$5")
+  after=$(cpu_ns "$7")
+  read -r RPS P50 P99 <<< "$out"
+  CPU_US=$(awk -v n="$((after - before))" -v r="$RPS" -v s="$seconds" 'BEGIN {printf "%.1f", (r > 0 ? n / 1000 / (r * s) : 0)}')
+  printf '%-9s %-6s %-10s %-10s %10s %9s %9s %11s\n' "$1" "$5" "$2" "$([[ $6 == 1 ]] && echo stream || echo whole)" "$RPS" "$P50" "$P99" "$CPU_US"
+}
+setup_env() {  # setup: pins wrk in the pinned one
+  if [[ $1 == pinned ]]; then LOAD_CPUS=$LOAD_CPU WRK_THREADS=1; else LOAD_CPUS="" WRK_THREADS=2; fi
+  MOCK_URL=${MOCK[mock_$1]} NGINX_URL=${NGINX[$1]} BROKER_URL=${BROKER[broker_$1]} BROKER_TOKEN=${TOKEN[broker_$1]}
+  MOCK_PID=${MOCK_PIDS[mock_$1]} NGINX_PID=${NGINX_PIDS[$1]} BROKER_PID=${BROKER_PIDS[broker_$1]}
+}
+
+if ((wrk_lanes)); then
+  echo
+  printf '%-9s %-6s %-10s %-10s %10s %9s %9s %11s\n' setup conns lane answer "req/s" "p50 ms" "p99 ms" "cpu us/req"
+fi
+if has "$LANES" throughput; then
+  for s in $SETUPS; do
+    setup_env "$s"
+    for c in $CONNECTIONS; do
+      echo "# load average $(load)"
+      for stream in 0 1; do
+        want=0
+        for w in $WORKLOADS; do [[ $(is_stream "$w") == "$stream" ]] && want=1; done
+        ((want)) || continue
+        lane "$s" direct "$MOCK_URL/v1/chat/completions" test-openai-key "$c" $stream "$MOCK_PID"
+        d_rps=$RPS
+        lane "$s" nginx "$NGINX_URL/v1/chat/completions" test-openai-key "$c" $stream "$NGINX_PID"
+        n_rps=$RPS n_cpu=$CPU_US
+        for w in $WORKLOADS; do
+          [[ $(is_stream "$w") == "$stream" ]] || continue
+          lane "$s" "$w" "$BROKER_URL$(path_of "$w")" "$BROKER_TOKEN" "$c" $stream "$BROKER_PID"
+          name="$s, $c conns, $(path_of "$w")$([[ $w == stream ]] && echo ' stream' || true)"
+          summary "req/s, $name" "$d_rps" "$n_rps" "$RPS" "$(ratio "$RPS" "$n_rps")" ">=1.00x" \
+            "$(at_least "$(ratio "$RPS" "$n_rps" | tr -d x)" 1)"
+          summary "CPU us/req, $name" - "$n_cpu" "$CPU_US" "$(ratio "$CPU_US" "$n_cpu")" - -
+        done
+      done
+    done
+  done
+fi
+
+if has "$LANES" latency; then
+  for s in $SETUPS; do
+    setup_env "$s"
+    echo "# load average $(load)"
+    lane "$s" direct "$MOCK_URL/v1/chat/completions" test-openai-key 1 0 "$MOCK_PID"
+    d50=$P50 d99=$P99
+    lane "$s" nginx "$NGINX_URL/v1/chat/completions" test-openai-key 1 0 "$NGINX_PID"
+    n50=$(us "$P50" "$d50") n99=$(us "$P99" "$d99")
+    for w in $WORKLOADS; do
+      [[ $w == stream ]] && continue
+      lane "$s" "$w" "$BROKER_URL$(path_of "$w")" "$BROKER_TOKEN" 1 0 "$BROKER_PID"
+      b50=$(us "$P50" "$d50") b99=$(us "$P99" "$d99")
+      summary "added p50 us, $s, 1 conn, $(path_of "$w")" "$(us "$d50")" "$n50" "$b50" "$(ratio "$b50" "$n50")" "<=1.00x" "$(at_most "$b50" "$n50")"
+      summary "added p99 us, $s, 1 conn, $(path_of "$w")" "$(us "$d99")" "$n99" "$b99" "$(ratio "$b99" "$n99")" "<=1.00x" "$(at_most "$b99" "$n99")"
+    done
+  done
+fi
+
+if has "$LANES" streams; then
+  echo
+  echo "# streams one at a time, load average $(load)"
+  printf '%-24s %9s %9s %14s %7s %12s\n' lane "first p50" "first p99" "rest p50 us" events "cpu ms"
+  stream_lane() {  # name url credential count pid -> raw line; sets F50 F99 REST EVENTS CPU
+    local out
+    out=$(node "$HERE/streams.mjs" sequential "$2" "$3" "$4" "${5:-0}")
+    read -r F50 F99 REST EVENTS CPU <<< "$out"
+    printf '%-24s %9s %9s %14s %7s %12s\n' "$1" "$F50" "$F99" "$REST" "$EVENTS" "$(awk -v n="$CPU" 'BEGIN {printf "%.1f", n / 1e6}')"
+  }
+  stream_lane "direct, short" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key "$SEQUENTIAL"
+  d50=$F50 d99=$F99
+  stream_lane "broker, short" "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}" "$SEQUENTIAL"
+  added50=$(awk -v a="$F50" -v b="$d50" 'BEGIN {printf "%.0f", a - b}')
+  added99=$(awk -v a="$F99" -v b="$d99" 'BEGIN {printf "%.0f", a - b}')
+  summary "stream added us to first event, p50, one at a time" "$d50" - "$added50" - - -
+  summary "stream added us to first event, p99, one at a time" "$d99" - "$added99" - "<=150us" "$(at_most "$added99" 150)"
+  stream_lane "direct, $LONG_EVENTS pieces" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key "$LONG_STREAMS"
+  d_rest=$REST
+  stream_lane "broker, $LONG_EVENTS pieces" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}" \
+    "$LONG_STREAMS" "${BROKER_PIDS[broker_long]}"
+  per_event=$(awk -v a="$REST" -v b="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", (a - b) / (n - 1)}')
+  cpu_event=$(awk -v c="$CPU" -v s="$LONG_STREAMS" -v n="$EVENTS" 'BEGIN {printf "%.1f", c / 1000 / (s * n)}')
+  summary "stream added us per relayed event ($EVENTS events)" \
+    "$(awk -v a="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", a / (n - 1)}')" - "$per_event" - "<=20us" "$(at_most "$per_event" 20)"
+  summary "stream broker CPU us per relayed event" - - "$cpu_event" - - -
+fi
+
+if has "$LANES" memory; then
+  echo
+  echo "# memory, load average $(load)"
+  b=broker_memory pid=${BROKER_PIDS[broker_memory]}
+  sleep 1
+  idle_mb=$(awk -v k="$(rss_kb "$pid" VmRSS)" 'BEGIN {printf "%.1f", k / 1024}')
+  echo "idle after start: VmRSS $idle_mb MB"
+  read -r completed failed <<< "$(node "$HERE/streams.mjs" concurrent "${BROKER[$b]}/openai/v1/chat/completions" "${TOKEN[$b]}" "$CONCURRENT")"
+  completed=${completed:-0} failed=${failed:-?}
+  peak_mb=$(awk -v k="$(rss_kb "$pid" VmHWM)" 'BEGIN {printf "%.1f", k / 1024}')
+  echo "$CONCURRENT streams at once: $completed completed, $failed failed; VmHWM $peak_mb MB"
+  read -r held rss <<< "$(node "$HERE/streams.mjs" idle "${BROKER[$b]}" "$IDLE" "$pid")"
+  held=${held:-0}
+  idle_conn_mb=$(awk -v k="$rss" 'BEGIN {printf "%.1f", k / 1024}')
+  echo "$IDLE idle keep-alive connections: $held held; VmRSS $idle_conn_mb MB (VmHWM $(awk -v k="$(rss_kb "$pid" VmHWM)" 'BEGIN {printf "%.1f", k / 1024}') MB)"
+  summary "RSS MB, idle after start" - - "$idle_mb" - "<=20MB" "$(at_most "$idle_mb" 20)"
+  ok=$(at_most "$peak_mb" 64)
+  ((completed == CONCURRENT)) || ok=NO
+  summary "peak RSS MB, $CONCURRENT streams at once ($completed completed)" - - "$peak_mb" - "<=64MB" "$ok"
+  ok=$(at_most "$idle_conn_mb" 100)
+  ((held == IDLE)) || ok=NO
+  summary "RSS MB, $IDLE idle keep-alive connections ($held held)" - - "$idle_conn_mb" - "<=100MB" "$ok"
+fi
+
+for b in "${!BROKER_PIDS[@]}"; do
+  used=$(curl -sf "${BROKER[$b]}/grants/${GRANT[$b]}" -H "authorization: Bearer $(owner_token "$TMP/$b.out")" | json .usageCount)
+  echo "$b: its grant counted $used calls"
+done
+
+echo
+echo "Summary (issue 13 targets), load average $(load):"
+printf '%-66s %9s %9s %9s %8s %9s %4s\n' lane direct nginx broker ratio target met
+printf '%s\n' "${SUMMARY[@]}"
+echo "(direct: the call without a proxy, its req/s or its own latency in us; nginx and broker: their req/s,"
+echo " the CPU time they spent per request, or the latency they add to the direct call)"
 
 MICRO=$(dirname "$BIN")/../bench/ap_micro_bench
-if [[ -x "$MICRO" ]]; then
+if has "$LANES" micro && [[ -x "$MICRO" ]]; then
   echo
   "$MICRO" --benchmark_min_time=0.2 2>/dev/null | grep -E '^(BM_|Benchmark|-)'
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests or the benchmark need, if they are missing.
 #   scripts/install-deps.sh          build and test dependencies
-#   scripts/install-deps.sh bench    also wrk and nginx, for bench/run.sh
+#   scripts/install-deps.sh bench    also wrk and nginx, for bench/run.sh, and perf, for bench/profile.sh
 set -euo pipefail
 
 packages=(
@@ -16,7 +16,7 @@ packages=(
   chromium
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(wrk nginx-light)
+  packages+=(wrk nginx-light linux-perf)
 fi
 
 missing=()
