@@ -246,8 +246,8 @@ class NativeCall {
 
   // Reads the event's usage; false for the usage chunk the app did not ask for.
   bool KeepEvent(std::string_view event) {
-    std::string data = proxy::EventData(event);
-    if (data.find("\"delta\"") != std::string::npos) ++delta_events_;
+    std::string_view data = proxy::EventData(event, event_data_);
+    if (data.find("\"delta\"") != std::string_view::npos) ++delta_events_;
     bool usage_only = proxy::MergeUsageFromChunk(data, usage_);
     return !(strip_usage_chunk_ && usage_only);
   }
@@ -391,6 +391,7 @@ class NativeCall {
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;
   int64_t delta_events_ = 0;
+  std::string event_data_;  // an event's data lines joined
   size_t request_bytes_ = 0;
   // Upload relay
   std::optional<proxy::MultipartField> form_;
