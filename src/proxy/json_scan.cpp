@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
 namespace ap::proxy {
 namespace json = boost::json;
 namespace {
 
-// Builds only the kept parts of the value; a dropped container is counted through, not built.
+// Builds only the kept parts of the value; a dropped container is counted through, not built. A
+// kept container is put in its parent when it begins and built in place (nothing moves it while
+// it is built), so one buffer serves every key and nothing is copied up when it ends.
 class KeepHandler {
  public:
   static constexpr size_t max_array_size = static_cast<size_t>(-1);
@@ -17,19 +20,13 @@ class KeepHandler {
   static constexpr size_t max_key_size = static_cast<size_t>(-1);
 
   KeepHandler(const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
-      : root_(root), duplicates_(duplicates), storage_(std::move(storage)) {}
+      : root_(root), duplicates_(duplicates), storage_(std::move(storage)), key_(storage_), string_(storage_), result_(storage_) {}
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
 
-  bool on_object_begin(boost::system::error_code&) {
-    Begin(true);
-    return true;
-  }
-  bool on_array_begin(boost::system::error_code&) {
-    Begin(false);
-    return true;
-  }
+  bool on_object_begin(boost::system::error_code& ec) { return Begin(true, ec); }
+  bool on_array_begin(boost::system::error_code& ec) { return Begin(false, ec); }
   bool on_object_end(size_t n, boost::system::error_code& ec) { return End(true, n, ec); }
   bool on_array_end(size_t n, boost::system::error_code& ec) { return End(false, n, ec); }
 
@@ -40,52 +37,52 @@ class KeepHandler {
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     AddKeyPart(s);
     if (skip_ > 0) return true;
-    Frame& f = frames_.back();
-    f.key_open = false;
-    f.pending = nullptr;
-    if (f.rule->keep == ScanKeep::kAll) {
-      f.pending = f.rule;
+    key_open_ = false;
+    const ScanRule* rule = frames_.back().rule;
+    pending_ = nullptr;
+    if (rule->keep == ScanKeep::kAll) {
+      pending_ = rule;
       return true;
     }
-    for (const ScanMember& m : f.rule->members)
-      if (m.name == std::string_view(f.key)) {
-        f.pending = m.rule;
+    std::string_view key(key_.data(), key_.size());
+    for (const ScanMember& m : rule->members)
+      if (m.name == key) {
+        pending_ = m.rule;
         return true;
       }
-    f.pending = f.rule->other_members;
+    pending_ = rule->other_members;
     return true;
   }
 
   bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
-    if (Kept()) string_.append(s.data(), s.size());
+    if (Kept()) string_.append(s);
     return true;
   }
   bool on_string(json::string_view s, size_t, boost::system::error_code& ec) {
     if (!Kept()) return true;
-    string_.append(s.data(), s.size());
-    json::value v(json::string(string_, storage_));
+    string_.append(s);
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    *slot = string_;
     string_.clear();
-    return Attach(std::move(v), ec);
+    return true;
   }
   bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_int64(int64_t i, json::string_view, boost::system::error_code& ec) { return Scalar(json::value(i, storage_), ec); }
-  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code& ec) { return Scalar(json::value(u, storage_), ec); }
-  bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(json::value(d, storage_), ec); }
-  bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(json::value(b, storage_), ec); }
-  bool on_null(boost::system::error_code& ec) { return Scalar(json::value(nullptr, storage_), ec); }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code& ec) { return Scalar(i, ec); }
+  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code& ec) { return Scalar(u, ec); }
+  bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(d, ec); }
+  bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(b, ec); }
+  bool on_null(boost::system::error_code& ec) { return Scalar(nullptr, ec); }
   bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
   json::value& Result() { return result_; }
-  const std::string& Duplicate() const { return duplicate_; }
+  std::string Duplicate() const { return duplicate_; }
 
  private:
   struct Frame {
     const ScanRule* rule = nullptr;
-    json::value value;
-    std::string key;
-    bool key_open = false;
-    const ScanRule* pending = nullptr;  // the rule for the value after `key`
+    json::value* value = nullptr;  // in its parent (or the result), built in place
   };
 
   // The rule for the next value, or null when it is dropped.
@@ -93,84 +90,95 @@ class KeepHandler {
     if (skip_ > 0) return nullptr;
     if (frames_.empty()) return at_root_ ? &root_ : nullptr;
     const Frame& f = frames_.back();
-    if (f.value.is_object()) return f.pending;
+    if (f.value->is_object()) return pending_;
     return f.rule->keep == ScanKeep::kAll ? f.rule : f.rule->elements;
   }
   bool Kept() const { return Next() != nullptr; }
 
   void AddKeyPart(json::string_view s) {
     if (skip_ > 0) return;
-    Frame& f = frames_.back();
-    if (!f.key_open) {
-      f.key.clear();
-      f.key_open = true;
+    if (!key_open_) {
+      key_.clear();
+      key_open_ = true;
     }
-    f.key.append(s.data(), s.size());
+    key_.append(s);
   }
 
-  void Begin(bool object) {
+  // Where the next (kept) value goes; null when its key was given twice and that is refused.
+  json::value* Slot(boost::system::error_code& ec) {
+    if (frames_.empty()) {
+      at_root_ = false;
+      return &result_;
+    }
+    json::value& parent = *frames_.back().value;
+    if (parent.is_array()) return &parent.get_array().emplace_back(nullptr);
+    json::object& o = parent.get_object();
+    if (duplicates_ == Duplicates::kRefuse && o.contains(key_)) {
+      duplicate_ = std::string(key_.data(), key_.size());
+      ec = make_error_code(boost::system::errc::invalid_argument);
+      return nullptr;
+    }
+    return &o[key_];  // a repeated key: the last one wins
+  }
+
+  bool Begin(bool object, boost::system::error_code& ec) {
     if (skip_ > 0) {
       ++skip_;
-      return;
+      return true;
     }
     const ScanRule* rule = Next();
     if (!rule || rule->keep == ScanKeep::kShape) {
       skip_ = 1;
       shape_ = rule != nullptr;
-      return;
+      return true;
     }
-    Frame& f = frames_.emplace_back();
-    f.rule = rule;
-    f.value = object ? json::value(json::object(storage_)) : json::value(json::array(storage_));
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    if (object)
+      slot->emplace_object();
+    else
+      slot->emplace_array();
+    frames_.push_back(Frame{rule, slot});
+    return true;
   }
 
   bool End(bool object, size_t n, boost::system::error_code& ec) {
-    if (skip_ > 0) {
-      if (--skip_ > 0 || !shape_) return true;
-      shape_ = false;
-      if (object) return Attach(json::value(json::object(storage_)), ec);
-      json::array a(storage_);
+    if (skip_ == 0) {
+      frames_.pop_back();
+      return true;
+    }
+    if (--skip_ > 0 || !shape_) return true;
+    shape_ = false;
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    if (object) {
+      slot->emplace_object();
+    } else {
+      json::array& a = slot->emplace_array();
       if (n > 0) a.emplace_back(nullptr);
-      return Attach(json::value(std::move(a)), ec);
     }
-    json::value v = std::move(frames_.back().value);
-    frames_.pop_back();
-    return Attach(std::move(v), ec);
+    return true;
   }
 
-  bool Scalar(json::value v, boost::system::error_code& ec) {
+  template <class T>
+  bool Scalar(T v, boost::system::error_code& ec) {
     if (!Kept()) return true;
-    return Attach(std::move(v), ec);
-  }
-
-  bool Attach(json::value v, boost::system::error_code& ec) {
-    if (frames_.empty()) {
-      result_ = std::move(v);
-      at_root_ = false;
-      return true;
-    }
-    Frame& f = frames_.back();
-    if (f.value.is_array()) {
-      f.value.get_array().push_back(std::move(v));
-      return true;
-    }
-    json::object& o = f.value.get_object();
-    if (duplicates_ == Duplicates::kRefuse && o.contains(f.key)) {
-      duplicate_ = f.key;
-      ec = make_error_code(boost::system::errc::invalid_argument);
-      return false;
-    }
-    o.insert_or_assign(f.key, std::move(v));
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    *slot = v;
     return true;
   }
 
   const ScanRule& root_;
   Duplicates duplicates_;
   json::storage_ptr storage_;
-  std::vector<Frame> frames_;
-  std::string string_;
-  size_t skip_ = 0;    // depth inside a container that is not built
-  bool shape_ = false;  // ...which is kept as an empty one
+  boost::container::small_vector<Frame, 8> frames_;
+  json::string key_;     // the last key read
+  bool key_open_ = false;
+  const ScanRule* pending_ = nullptr;  // the rule for the value after key_
+  json::string string_;  // a kept string being read
+  size_t skip_ = 0;      // depth inside a container that is not built
+  bool shape_ = false;   // ...which is kept as an empty one
   bool at_root_ = true;
   json::value result_;
   std::string duplicate_;
@@ -223,8 +231,9 @@ size_t ObjectEnd(std::string_view text, size_t object_begin) { return SkipValue(
 }  // namespace
 
 ScanResult ScanJson(std::string_view text, const ScanRule& root, Duplicates duplicates, json::storage_ptr storage) {
-  ScanResult out;
-  json::basic_parser<KeepHandler> parser(json::parse_options{}, root, duplicates, storage);
+  // Built in `storage` from the start: assigning a value into one of another storage copies it.
+  ScanResult out{false, {}, json::value(storage)};
+  json::basic_parser<KeepHandler> parser(json::parse_options{}, root, duplicates, std::move(storage));
   boost::system::error_code ec;
   size_t used = parser.write_some(false, text.data(), text.size(), ec);
   out.duplicate = parser.handler().Duplicate();

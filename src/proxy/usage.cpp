@@ -168,8 +168,12 @@ void MergeUsage(const json::value& answer, Usage& usage) {
 }
 
 bool MayCarryUsage(std::string_view json_text) {
-  // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"
-  for (std::string_view mark : {"sage", "groundingMetadata", "search_call"})
+  // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"; OpenAI's
+  // `"usage":null` (in every chunk of a stream that asked for usage) holds none.
+  static constexpr std::string_view kNoUsage = "\"usage\":null";
+  for (size_t at = json_text.find("sage"); at != std::string_view::npos; at = json_text.find("sage", at + 1))
+    if (at < 2 || json_text.substr(at - 2, kNoUsage.size()) != kNoUsage) return true;
+  for (std::string_view mark : {"groundingMetadata", "search_call"})
     if (json_text.find(mark) != std::string_view::npos) return true;
   return false;
 }
