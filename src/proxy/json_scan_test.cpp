@@ -223,6 +223,17 @@ TEST(UsageScan, ReadsWhatTheFullParseReads) {
   EXPECT_EQ(last.input_tokens, 7);
 }
 
+TEST(UsageScan, OnlyANullUsageIsPassedOverUnparsed) {
+  EXPECT_FALSE(MayCarryUsage(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage" : null,"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":null,"usageMetadata":{"promptTokenCount":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"x":"\"usage\":null","usage":{}})"));
+  Usage usage;
+  MergeUsageFromJson(R"({"usage":null,"usage":{"prompt_tokens":3}})", usage);
+  EXPECT_EQ(usage.input_tokens, 3);
+}
+
 TEST(UsageScan, OnlyOpenAIsUsageOnlyChunkIsMarkedForStripping) {
   Usage usage;
   EXPECT_TRUE(MergeUsageFromChunk(R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})", usage));
