@@ -29,7 +29,8 @@ using ap::crypto::SigningKey;
 using ap::crypto::SigningKeyRing;
 
 std::shared_ptr<const SigningKeyRing> Ring() {
-  static auto ring = std::make_shared<const SigningKeyRing>(SigningKeyRing::FromKeys({SigningKey{"k", Ed25519Key::Generate()}}));
+  static auto ring =
+      std::make_shared<const SigningKeyRing>(SigningKeyRing::FromKeys({SigningKey{"k", Ed25519Key::Generate()}}));
   return ring;
 }
 
@@ -69,7 +70,8 @@ BENCHMARK(BM_ParseChatRequest);
 
 void BM_TranslateToAnthropic(benchmark::State& state) {
   auto request = ap::proxy::ParseChatRequest(kChat).value();
-  for (auto _ : state) benchmark::DoNotOptimize(ap::proxy::BuildChatCall(ap::proxy::Provider::kAnthropic, request, kChat));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ap::proxy::BuildChatCall(ap::proxy::Provider::kAnthropic, request, kChat));
 }
 BENCHMARK(BM_TranslateToAnthropic);
 
@@ -142,8 +144,10 @@ void BM_AdmitLeaseHeld(benchmark::State& state) {
         if (first) first->Settle(10, 10);
         for (auto _ : state) {
           auto ticket = co_await meter.Admit(grant, ask, headers);
-          if (ticket) ticket->Settle(10, 10);
-          else state.SkipWithError(ticket.error().message.c_str());
+          if (ticket)
+            ticket->Settle(10, 10);
+          else
+            state.SkipWithError(ticket.error().message.c_str());
         }
       };
       asio::co_spawn(io, run, asio::detached);
@@ -332,24 +336,63 @@ ap::http::Router Routes() {
   ap::http::Router r;
   auto noop = [](ap::http::Request&, const ap::http::PathParams&,
                  ap::http::Exchange&) -> boost::asio::awaitable<ap::http::Response> { co_return ap::http::Response{}; };
-  for (const char* p : {"/.well-known/oauth-authorization-server", "/oauth/authorize", "/static/console.css", "/",
-                        "/console/activity.csv", "/device", "/apps", "/apps/:id/edit", "/login", "/consent/:id",
-                        "/keys", "/health", "/ready", "/.well-known/jwks.json", "/grants", "/grants/:id",
-                        "/grants/:id/usage", "/grants/:id/events", "/v1/passport", "/tokens/:token/inspect",
-                        "/activity", "/grants/:id/activity", "/audit"})
+  for (const char* p : {"/.well-known/oauth-authorization-server",
+                        "/oauth/authorize",
+                        "/static/console.css",
+                        "/",
+                        "/console/activity.csv",
+                        "/device",
+                        "/apps",
+                        "/apps/:id/edit",
+                        "/login",
+                        "/consent/:id",
+                        "/keys",
+                        "/health",
+                        "/ready",
+                        "/.well-known/jwks.json",
+                        "/grants",
+                        "/grants/:id",
+                        "/grants/:id/usage",
+                        "/grants/:id/events",
+                        "/v1/passport",
+                        "/tokens/:token/inspect",
+                        "/activity",
+                        "/grants/:id/activity",
+                        "/audit"})
     r.Add(V::get, p, noop);
-  for (const char* p : {"/oauth/token", "/oauth/revoke", "/oauth/register", "/oauth/device_authorization",
-                        "/oauth/introspect", "/console/grants/:id/limits", "/console/grants/:id/revoke", "/console/keys",
-                        "/console/keys/:id/remove", "/device", "/apps", "/apps/:id/edit", "/apps/:id/remove", "/login",
-                        "/waiting/deny", "/logout", "/consent/:id", "/keys", "/grant-requests", "/grant-requests/deny",
-                        "/grants/:id/approve", "/grants/:id/deny", "/grants/:id/revoke", "/tokens", "/proxy/chat"})
+  for (const char* p : {"/oauth/token",
+                        "/oauth/revoke",
+                        "/oauth/register",
+                        "/oauth/device_authorization",
+                        "/oauth/introspect",
+                        "/console/grants/:id/limits",
+                        "/console/grants/:id/revoke",
+                        "/console/keys",
+                        "/console/keys/:id/remove",
+                        "/device",
+                        "/apps",
+                        "/apps/:id/edit",
+                        "/apps/:id/remove",
+                        "/login",
+                        "/waiting/deny",
+                        "/logout",
+                        "/consent/:id",
+                        "/keys",
+                        "/grant-requests",
+                        "/grant-requests/deny",
+                        "/grants/:id/approve",
+                        "/grants/:id/deny",
+                        "/grants/:id/revoke",
+                        "/tokens",
+                        "/proxy/chat"})
     r.Add(V::post, p, noop);
   for (const auto& ep : ap::proxy::NativeEndpoints()) {
     if (ep.wire == ap::proxy::Provider::kGoogle) continue;
     for (const char* prefix : {"/openai", "/anthropic", "/compatible"}) {
       if ((ep.wire == ap::proxy::Provider::kAnthropic) != (std::string_view(prefix) == "/anthropic")) continue;
       bool upload = ep.model_in == ap::proxy::ModelIn::kMultipart;
-      r.Add(ep.method, prefix + std::string(ep.path), noop, upload ? ap::http::Body::kStreamed : ap::http::Body::kWhole);
+      r.Add(ep.method, prefix + std::string(ep.path), noop,
+            upload ? ap::http::Body::kStreamed : ap::http::Body::kWhole);
     }
   }
   for (const char* version : {"v1beta", "v1"}) {
@@ -361,7 +404,8 @@ ap::http::Router Routes() {
 
 void BM_RouterFind(benchmark::State& state) {
   ap::http::Router router = Routes();
-  const char* path = state.range(0) == 0 ? "/openai/v1/chat/completions" : "/gemini/v1beta/models/gemini-2.5-flash:generateContent";
+  const char* path =
+      state.range(0) == 0 ? "/openai/v1/chat/completions" : "/gemini/v1beta/models/gemini-2.5-flash:generateContent";
   for (auto _ : state) {
     benchmark::DoNotOptimize(router.StreamsBody(ap::http::Verb::post, path));
     benchmark::DoNotOptimize(router.Find(ap::http::Verb::post, path));

@@ -81,7 +81,8 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
   ScanResult scan = ScanJson(body, speech ? kSpeechBody : kBody, Duplicates::kRefuse, &arena);
   if (!scan.duplicate.empty())
     return MakeError(Errc::kBadRequest, "'" + scan.duplicate.substr(0, kMaxNameShown) + "' is given twice");
-  if (!scan.valid || !scan.value.is_object()) return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
+  if (!scan.valid || !scan.value.is_object())
+    return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
   json::object& o = scan.value.get_object();
   JsonCall call;
   if (ep.model_in == ModelIn::kJsonBody) {

@@ -1,8 +1,8 @@
 #include "proxy/json_scan.hpp"
 
 #include <algorithm>
-#include <boost/json.hpp>
 #include <boost/container/small_vector.hpp>
+#include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 
 namespace ap::proxy {
@@ -20,7 +20,12 @@ class KeepHandler {
   static constexpr size_t max_key_size = static_cast<size_t>(-1);
 
   KeepHandler(const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
-      : root_(root), duplicates_(duplicates), storage_(std::move(storage)), key_(storage_), string_(storage_), result_(storage_) {}
+      : root_(root),
+        duplicates_(duplicates),
+        storage_(std::move(storage)),
+        key_(storage_),
+        string_(storage_),
+        result_(storage_) {}
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
@@ -173,12 +178,12 @@ class KeepHandler {
   Duplicates duplicates_;
   json::storage_ptr storage_;
   boost::container::small_vector<Frame, 8> frames_;
-  json::string key_;     // the last key read
+  json::string key_;  // the last key read
   bool key_open_ = false;
   const ScanRule* pending_ = nullptr;  // the rule for the value after key_
-  json::string string_;  // a kept string being read
-  size_t skip_ = 0;      // depth inside a container that is not built
-  bool shape_ = false;   // ...which is kept as an empty one
+  json::string string_;                // a kept string being read
+  size_t skip_ = 0;                    // depth inside a container that is not built
+  bool shape_ = false;                 // ...which is kept as an empty one
   bool at_root_ = true;
   json::value result_;
   std::string duplicate_;
@@ -292,11 +297,12 @@ void TextEdits::SetMember(std::string_view text, size_t object_begin, std::strin
   // The whole text's object ends at its last byte that is not space: no need to scan for it.
   size_t close = object_begin == FirstValue(text) ? text.find_last_not_of(" \t\r\n") : ObjectEnd(text, object_begin);
   size_t last = close;
-  while (last > object_begin && (text[last - 1] == ' ' || text[last - 1] == '\t' || text[last - 1] == '\n' ||
-                                 text[last - 1] == '\r'))
+  while (last > object_begin &&
+         (text[last - 1] == ' ' || text[last - 1] == '\t' || text[last - 1] == '\n' || text[last - 1] == '\r'))
     --last;
-  bool empty = last == object_begin + 1 &&
-               std::none_of(edits_.begin(), edits_.end(), [&](const Edit& e) { return e.begin == last && e.end == last; });
+  bool empty = last == object_begin + 1 && std::none_of(edits_.begin(), edits_.end(), [&](const Edit& e) {
+                 return e.begin == last && e.end == last;
+               });
   std::string member = empty ? "" : ",";
   member += json::serialize(json::string(name));
   member += ':';

@@ -30,7 +30,8 @@ struct ScanMember {
 enum class ScanKeep {
   kAll,     // the whole value
   kShape,   // scalars as they are; an object or array kept empty (an array that had elements keeps one null)
-  kSelect,  // scalars as they are; objects keep `members` (and others by `other_members`); arrays each element by `elements`
+  kSelect,  // scalars as they are; objects keep `members` (and others by `other_members`); arrays each element by
+            // `elements`
 };
 
 struct ScanRule {
@@ -50,8 +51,8 @@ enum class Duplicates {
 };
 
 struct ScanResult {
-  bool valid = false;      // the text is JSON (as boost::json::parse accepts it)
-  std::string duplicate;   // with Duplicates::kRefuse: the member named twice (the scan failed)
+  bool valid = false;     // the text is JSON (as boost::json::parse accepts it)
+  std::string duplicate;  // with Duplicates::kRefuse: the member named twice (the scan failed)
   boost::json::value value;
 };
 

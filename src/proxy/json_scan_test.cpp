@@ -89,8 +89,8 @@ TEST(JsonCall, NestedMembersAreNotReadAsTopLevel) {
 TEST(JsonCall, APolicyMemberGivenTwiceIsRefused) {
   // Providers read the last of two; the broker refuses rather than read a different one.
   for (std::string_view body :
-       {R"({"model":"gpt-4o-mini","max_tokens":10,"max_tokens":100000})",
-        R"({"model":"gpt-4o-mini","n":1,"n":128})", R"({"model":"gpt-4o-mini","stream":false,"stream":true})",
+       {R"({"model":"gpt-4o-mini","max_tokens":10,"max_tokens":100000})", R"({"model":"gpt-4o-mini","n":1,"n":128})",
+        R"({"model":"gpt-4o-mini","stream":false,"stream":true})",
         R"({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true,"include_usage":false}})",
         R"({"model":"gpt-4o-mini","tools":[{"type":"function","type":"web_search"}]})",
         R"({"model":"gpt-4o-mini","tools":[],"tools":[{"type":"web_search"}]})"}) {
@@ -103,7 +103,8 @@ TEST(JsonCall, APolicyMemberGivenTwiceIsRefused) {
                              R"({"generationConfig":{"maxOutputTokens":1,"maxOutputTokens":60000}})", true);
   EXPECT_FALSE(gemini);
   // A member policy does not read may repeat, as before.
-  EXPECT_TRUE(Read(ChatCompletions(), R"({"model":"gpt-4o-mini","user":"a","user":"b","temperature":1,"temperature":0})"));
+  EXPECT_TRUE(
+      Read(ChatCompletions(), R"({"model":"gpt-4o-mini","user":"a","user":"b","temperature":1,"temperature":0})"));
 }
 
 TEST(JsonCall, NumbersAreReadAsBeforeOrRefused) {
@@ -133,7 +134,8 @@ TEST(JsonCall, InvalidBodiesAreRefusedAsBefore) {
 }
 
 TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
-  std::string body = "{ \"model\" : \"gpt-4o-mini\",\n \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}], \"x\": 1.50 }";
+  std::string body =
+      "{ \"model\" : \"gpt-4o-mini\",\n \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}], \"x\": 1.50 }";
   EXPECT_EQ(Read(ChatCompletions(), body)->body, body);
   EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})")->body,
             R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
@@ -145,7 +147,8 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
     bool strip;
     std::string_view sent;
   } cases[] = {
-      {R"({"model":"m","stream":true})", true, R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream":true})", true,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
       {R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}})", true,
        R"({"model":"m","stream":true,"stream_options":{"include_usage":true,"x":1}})"},
       {R"({"model":"m","stream":true,"stream_options":{"x":1}})", true,
@@ -242,7 +245,9 @@ TEST(UsageScan, OnlyOpenAIsUsageOnlyChunkIsMarkedForStripping) {
   EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})", usage));
   EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":null})", usage));
   EXPECT_FALSE(MergeUsageFromChunk(R"({"x":{"choices":[],"usage":{"prompt_tokens":3}}})", usage));
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":{}})" "x", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":{}})"
+                                   "x",
+                                   usage));
 }
 
 }  // namespace

@@ -125,10 +125,9 @@ constexpr ScanRule kGrounding{K::kSelect, kGroundingMembers};
 constexpr ScanMember kCandidateMembers[] = {{"index", &kWhole}, {"groundingMetadata", &kGrounding}};
 constexpr ScanRule kCandidate{K::kSelect, kCandidateMembers};
 constexpr ScanRule kCandidates{K::kSelect, {}, nullptr, &kCandidate};
-constexpr ScanMember kAnswerMembers[] = {{"message", &kMessage},       {"response", &kResponse},
-                                         {"usage", &kWhole},           {"usageMetadata", &kWhole},
-                                         {"output", &kOutput},         {"candidates", &kCandidates},
-                                         {"choices", &kShapeOnly}};
+constexpr ScanMember kAnswerMembers[] = {
+    {"message", &kMessage}, {"response", &kResponse},     {"usage", &kWhole},      {"usageMetadata", &kWhole},
+    {"output", &kOutput},   {"candidates", &kCandidates}, {"choices", &kShapeOnly}};
 constexpr ScanRule kAnswer{K::kSelect, kAnswerMembers};
 
 const json::object* ObjectAt(const json::object& o, std::string_view key) {
