@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 
-.PHONY: all deps build run test unit e2e clients bench package clean
+.PHONY: all deps build run test unit e2e clients bench micro-bench package clean
 
 all: build
 
@@ -34,9 +34,15 @@ clients:
 	cd tests/clients && npm ci --no-audit --no-fund --loglevel=error
 	cd tests/clients && AIPASSPORT_BIN=$(abspath $(BUILD))/src/aipassport node --test --test-concurrency=1
 
-bench: build
+bench: build micro-bench
 	@scripts/install-deps.sh bench
 	bench/run.sh $(BUILD)/src/aipassport
+
+# The per-call work that touches no socket (token, scope, admission, body and usage scans, SSE,
+# routing), the old whole-JSON way beside the scans that replaced it. Pinned to one core.
+micro-bench: build
+	taskset -c 0 $(BUILD)/bench/ap_micro_bench --benchmark_min_time=0.2 --benchmark_repetitions=3 \
+	  --benchmark_report_aggregates_only=true
 
 # A Debian package (binary, systemd unit, example config) in $(BUILD)/.
 package: build

@@ -13,6 +13,7 @@
 #include "http/server.hpp"
 #include "proxy/endpoints.hpp"
 #include "proxy/errors.hpp"
+#include "proxy/json_call.hpp"
 #include "proxy/multipart.hpp"
 #include "proxy/sse.hpp"
 #include "proxy/usage.hpp"
@@ -52,65 +53,6 @@ Result<AppToken> AppCredential(const Request& req) {
   return MakeError(Errc::kUnauthorized,
                    "Missing credential: send the delegated token as 'Authorization: Bearer <token>', "
                    "'x-api-key' or 'x-goog-api-key'");
-}
-
-// What the relay needs from a JSON body: the model, whether the app asked for a stream, and the
-// body to send (changed only to ask OpenAI for usage in a stream).
-struct JsonCall {
-  std::string model;
-  bool stream = false;
-  bool strip_usage_chunk = false;  // we asked OpenAI for the usage chunk; the app did not
-  std::string body;
-  WorstCase worst;
-};
-
-// `bound_tools`: the grant has a budget, so paid server-side tools get a bound on their uses.
-Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {
-  boost::system::error_code ec;
-  json::value value = json::parse(body, ec);
-  if (ec || !value.is_object()) return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
-  json::object& o = value.get_object();
-  JsonCall call;
-  if (ep.model_in == proxy::ModelIn::kJsonBody) {
-    const json::value* model = o.if_contains("model");
-    if (model && model->is_string() && !model->get_string().empty())
-      call.model = model->get_string();
-    else if (model && !model->is_null())
-      return MakeError(Errc::kBadRequest, "'model' must be a non-empty string");
-    else if (!ep.default_model.empty())
-      call.model = ep.default_model;
-    else
-      return MakeError(Errc::kBadRequest, "'model' is required");
-  }
-  proxy::RequestedUse asked;
-  if (ep.counted) {
-    auto read = proxy::ReadRequestedUse(ep.wire, ep.capability, o, bound_tools);
-    if (!read) return read.error();
-    asked = std::move(*read);
-  }
-  const json::value* stream = o.if_contains("stream");
-  if (stream && !stream->is_bool() && !stream->is_null())
-    return MakeError(Errc::kBadRequest, "'stream' must be true or false");
-  call.stream = ep.streams == proxy::Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
-  bool chat_completions = ep.wire == proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions";
-  if (call.stream && chat_completions) {
-    json::value& options = o["stream_options"];
-    if (!options.is_object()) options = json::object();
-    json::value& include = options.get_object()["include_usage"];
-    call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
-    if (call.strip_usage_chunk) include = true;
-  }
-  call.body = asked.body_changed || call.strip_usage_chunk ? json::serialize(value) : std::move(body);
-  call.worst = WorstCaseOf(asked, call.body.size());
-  return call;
-}
-
-// OpenAI's closing chunk that carries only usage: `choices` empty, `usage` set.
-bool IsUsageOnlyChunk(const json::value& chunk) {
-  if (!chunk.is_object()) return false;
-  const auto* choices = chunk.get_object().if_contains("choices");
-  const auto* usage = chunk.get_object().if_contains("usage");
-  return choices && choices->is_array() && choices->get_array().empty() && usage && usage->is_object();
 }
 
 // One provider-native call, from the credential to the settled usage.
@@ -158,14 +100,15 @@ class NativeCall {
     key_ = std::move(*key);
     if (ep_.capability.empty()) co_return co_await ListModels();
     if (ep_.model_in == proxy::ModelIn::kMultipart) co_return co_await RelayUpload();
-    auto call = ReadJsonCall(ep_, std::move(req_.body()), grant_->record.budget_micros.has_value());
+    auto call = proxy::ReadJsonCall(ep_, std::move(req_.body()), grant_->record.budget_micros.has_value());
     if (!call) co_return Refuse(call.error());
     if (ep_.model_in == proxy::ModelIn::kJsonBody) model_ = call->model;
     if (ep_.streams == proxy::Streams::kAlways && ep_.wire == proxy::Provider::kGoogle &&
         http::QueryValue(req_.target(), "alt") != "sse")
       co_return Refuse(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
     bool streams = call->stream || ep_.streams == proxy::Streams::kAlways;
-    if (auto allowed = co_await Admit(call->worst, streams); !allowed) co_return Refuse(allowed.error());
+    WorstCase worst = WorstCaseOf(call->asked, call->body.size());
+    if (auto allowed = co_await Admit(worst, streams); !allowed) co_return Refuse(allowed.error());
     strip_usage_chunk_ = call->strip_usage_chunk;
     Request upstream = UpstreamRequest();
     request_bytes_ = call->body.size();
@@ -303,14 +246,10 @@ class NativeCall {
 
   // Reads the event's usage; false for the usage chunk the app did not ask for.
   bool KeepEvent(std::string_view event) {
-    std::string data = proxy::EventData(event);
-    if (data.find("\"delta\"") != std::string::npos) ++delta_events_;
-    if (!proxy::MayCarryUsage(data)) return true;
-    boost::system::error_code ec;
-    json::value v = json::parse(data, ec);
-    if (ec) return true;
-    proxy::MergeUsage(v, usage_);
-    return !(strip_usage_chunk_ && IsUsageOnlyChunk(v));
+    std::string_view data = proxy::EventData(event, event_data_);
+    if (data.find("\"delta\"") != std::string_view::npos) ++delta_events_;
+    bool usage_only = proxy::MergeUsageFromChunk(data, usage_);
+    return !(strip_usage_chunk_ && usage_only);
   }
 
   StreamEnd Abandoned() {
@@ -452,6 +391,7 @@ class NativeCall {
   bool strip_usage_chunk_ = false;
   proxy::Usage usage_;
   int64_t delta_events_ = 0;
+  std::string event_data_;  // an event's data lines joined
   size_t request_bytes_ = 0;
   // Upload relay
   std::optional<proxy::MultipartField> form_;

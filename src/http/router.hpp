@@ -1,14 +1,18 @@
 #pragma once
 // Maps a method and a path to a handler. Patterns are literal segments and `:name` parameters
 // ("/grants/:id/approve"). A path that matches no pattern is 404; one that matches a pattern under
-// another method is 405 with an Allow list.
+// another method is 405 with an Allow list. Where several patterns match, the one added first wins.
+// A lookup splits the path once, without allocating, and looks only at the routes filed under its
+// first segment (and those whose first segment is a parameter), not at every route.
 // Thread-safety: build it before serving, then it is read-only.
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -19,12 +23,17 @@ namespace ap::http {
 
 class PathParams {
  public:
-  void Add(std::string_view name, std::string_view value) { items_.emplace_back(name, value); }
+  static constexpr size_t kMax = 8;  // parameters in one pattern
+
+  void Add(std::string_view name, std::string_view value) {
+    if (size_ < kMax) items_[size_++] = {name, value};
+  }
   // The value of `:name`; empty if the pattern has no such parameter.
   std::string_view Get(std::string_view name) const;
 
  private:
-  std::vector<std::pair<std::string_view, std::string_view>> items_;
+  std::array<std::pair<std::string_view, std::string_view>, kMax> items_;
+  size_t size_ = 0;
 };
 
 // What the server calls for every request. The request holds its whole body, unless the handler's
@@ -38,6 +47,9 @@ enum class Body { kWhole, kStreamed };
 
 class Router {
  public:
+  static constexpr size_t kMaxSegments = 16;  // in one pattern; a longer path matches nothing
+
+  // Throws std::invalid_argument for a pattern over kMaxSegments segments or PathParams::kMax parameters.
   void Add(Verb method, std::string pattern, RouteHandler handler, Body body = Body::kWhole);
   // Replaces the handler of the route added with exactly this method and pattern by
   // `wrap(old handler)`, so that one path can answer two audiences (a page for browsers, JSON for
@@ -62,11 +74,28 @@ class Router {
     std::vector<std::string> segments;
     RouteHandler handler;
     std::string pattern;
+    bool streamed = false;
   };
-  static bool Matches(const Route& route, const std::vector<std::string_view>& parts, PathParams* params);
+  struct Parts {
+    std::array<std::string_view, kMaxSegments> items;
+    size_t size = 0;
+    bool too_many = false;
+  };
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  static Parts Split(std::string_view path);
+  static bool Matches(const Route& route, const Parts& parts, PathParams* params);
+  // Calls `fn(route)` for each route that may match `parts`, in the order they were added, until it returns true.
+  template <class Fn>
+  void ForEachCandidate(const Parts& parts, Fn fn) const;
 
   std::vector<Route> routes_;
-  std::vector<size_t> streamed_;  // indexes of the routes added with Body::kStreamed
+  // Indexes of routes, in order, by their literal first segment; and those whose first segment is a parameter.
+  std::unordered_map<std::string, std::vector<size_t>, Hash, std::equal_to<>> by_first_;
+  std::vector<size_t> parameter_first_;
+  bool any_streamed_ = false;
 };
 
 // A route handler that calls `Method` of `object` (shared, so it lives as long as the routes).

@@ -70,5 +70,55 @@ TEST(RouterTest, KnowsWhichRoutesStreamTheirBody) {
   EXPECT_FALSE(r.StreamsBody(Verb::post, "/files//content"));
 }
 
+TEST(Router, TheRouteAddedFirstWinsWhetherItsFirstSegmentIsLiteralOrAParameter) {
+  Router r;
+  r.Add(Verb::get, "/:kind/list", Noop());
+  r.Add(Verb::get, "/grants/list", Noop());
+  r.Add(Verb::get, "/grants/:id", Noop());
+  r.Add(Verb::get, "/:kind/:id", Noop());
+  EXPECT_EQ(r.Find(Verb::get, "/grants/list").pattern, "/:kind/list");
+  EXPECT_EQ(r.Find(Verb::get, "/keys/list").params.Get("kind"), "keys");
+  EXPECT_EQ(r.Find(Verb::get, "/grants/g1").pattern, "/grants/:id");
+  auto other = r.Find(Verb::get, "/keys/k1");
+  EXPECT_EQ(other.pattern, "/:kind/:id");
+  EXPECT_EQ(other.params.Get("kind"), "keys");
+  EXPECT_EQ(other.params.Get("id"), "k1");
+}
+
+TEST(Router, AllowListsMethodsFromEveryMatchingRoute) {
+  Router r;
+  r.Add(Verb::post, "/:kind", Noop());
+  r.Add(Verb::delete_, "/grants", Noop());
+  r.Add(Verb::post, "/grants", Noop());
+  auto wrong = r.Find(Verb::get, "/grants");
+  EXPECT_EQ(wrong.handler, nullptr);
+  EXPECT_EQ(wrong.allowed, (std::vector<Verb>{Verb::post, Verb::delete_}));
+  EXPECT_EQ(r.Find(Verb::post, "/grants").pattern, "/:kind");
+}
+
+TEST(Router, PathsLongerThanAnyPatternMatchNothing) {
+  Router r;
+  r.Add(Verb::get, "/:a", Noop());
+  std::string path;
+  for (size_t i = 0; i < Router::kMaxSegments + 1; ++i) path += "/x";
+  EXPECT_EQ(r.Find(Verb::get, path).handler, nullptr);
+  EXPECT_TRUE(r.Find(Verb::get, path).allowed.empty());
+  EXPECT_NE(r.Find(Verb::get, "/x").handler, nullptr);
+  EXPECT_THROW(r.Add(Verb::get, path, Noop()), std::invalid_argument);
+  EXPECT_EQ(r.Find(Verb::get, "").handler, nullptr);  // one empty segment: no parameter is empty
+  r.Add(Verb::get, "/", Noop());
+  EXPECT_EQ(r.Find(Verb::get, "/").pattern, "/");
+  EXPECT_EQ(r.Find(Verb::get, "").pattern, "/");
+}
+
+TEST(RouterTest, StreamedRoutesUnderAParameterAreFound) {
+  Router r;
+  r.Add(Verb::post, "/:bucket/upload", Noop(), Body::kStreamed);
+  r.Add(Verb::post, "/files/upload", Noop());
+  EXPECT_TRUE(r.StreamsBody(Verb::post, "/files/upload"));
+  EXPECT_TRUE(r.StreamsBody(Verb::post, "/b/upload"));
+  EXPECT_FALSE(r.StreamsBody(Verb::post, "/b/download"));
+}
+
 }  // namespace
 }  // namespace ap::http

@@ -84,12 +84,12 @@ std::string_view WithoutVersion(std::string_view type) {
 
 // Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
 // search takes a bound on its uses (max_uses), added where `bound` asks for one and the app set none.
-Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, bool& changed) {
+Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
   static constexpr std::string_view kClientTools[] = {"custom", "bash_", "text_editor_", "computer_", "memory_"};
-  for (json::value& item : list->get_array()) {
-    json::object* tool = item.if_object();
+  for (size_t index = 0; index < list->get_array().size(); ++index) {
+    json::object* tool = list->get_array()[index].if_object();
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;  // a custom tool: the app runs it
     std::string_view name = type->get_string();
@@ -100,7 +100,8 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, bool& ch
     if (!uses) return uses.error();
     if (!*uses && bound && name.starts_with("web_search_")) {
       (*tool)["max_uses"] = kDefaultToolUses;
-      changed = true;
+      use.body_changed = true;
+      use.bounded_tools.push_back(index);
     }
     tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
   }
@@ -109,7 +110,7 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, bool& ch
 
 // OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls, added where
 // `bound` asks for one and the app set none.
-Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, bool& changed) {
+Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
   if (body.contains("web_search_options")) tools.emplace_back("web_search_options", 1);  // search models
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
@@ -133,7 +134,7 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, bool& chang
   if (!uses) return uses.error();
   if (!*uses && bound) {
     body["max_tool_calls"] = kDefaultToolUses;
-    changed = true;
+    use.body_changed = use.bounded_tool_calls = true;
   }
   // Any one tool may take every call: each is reserved for all of them.
   for (auto& [name, n] : offered) tools.emplace_back(std::move(name), uses->value_or(kDefaultToolUses));
@@ -189,7 +190,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
   if (!n) return n.error();
   use.answers = n->value_or(1);
-  return ReadOpenAITools(body, bound_tools, use.tools, use.body_changed);
+  return ReadOpenAITools(body, bound_tools, use.tools, use);
 }
 
 Status ReadAnthropic(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
@@ -199,7 +200,7 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   auto limit = WholeNumber(Provider::kAnthropic, body.if_contains("max_tokens"), "max_tokens", kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;
-  return ReadAnthropicTools(body, bound_tools, use.tools, use.body_changed);
+  return ReadAnthropicTools(body, bound_tools, use.tools, use);
 }
 
 Status ReadGemini(std::string_view capability, const json::object& body, RequestedUse& use) {

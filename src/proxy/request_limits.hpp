@@ -36,6 +36,9 @@ struct RequestedUse {
   // Paid server-side tools, named as in the price table, with the uses reserved for each.
   std::vector<std::pair<std::string, int64_t>> tools;
   bool body_changed = false;  // a bound on tool uses was added to `body`
+  // Which bounds were added: max_uses to these elements of `tools` (Anthropic), max_tool_calls (OpenAI).
+  std::vector<size_t> bounded_tools;
+  bool bounded_tool_calls = false;
   // A field that makes the provider read input the body does not hold (OpenAI's
   // previous_response_id, conversation, stored prompt; Gemini's cachedContent): no worst case
   // bounds such a call.

@@ -84,6 +84,18 @@ std::string EventData(std::string_view event) {
   return data;
 }
 
+std::string_view EventData(std::string_view event, std::string& scratch) {
+  std::string_view first;
+  int lines = 0;
+  ForEachLine(event, [&](std::string_view field, std::string_view value) {
+    if (field != "data") return;
+    if (lines++ == 0) first = value;
+  });
+  if (lines <= 1) return first;
+  scratch = EventData(event);
+  return scratch;
+}
+
 std::string_view EventName(std::string_view event) {
   std::string_view name;
   ForEachLine(event, [&](std::string_view field, std::string_view value) {

@@ -40,6 +40,9 @@ class SseSplitter {
 
 // The concatenated `data:` lines of an event ("" when it has none).
 std::string EventData(std::string_view event);
+// The same without a copy where the event has one `data:` line (the usual case): a view of
+// `event`, or of `scratch` where lines had to be joined.
+std::string_view EventData(std::string_view event, std::string& scratch);
 // The `event:` name of an event ("" when it has none).
 std::string_view EventName(std::string_view event);
 

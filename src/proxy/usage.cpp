@@ -1,10 +1,12 @@
 #include "proxy/usage.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/json.hpp>
 #include <cmath>
 
 #include "core/money.hpp"
+#include "proxy/json_scan.hpp"
 #include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
@@ -107,6 +109,27 @@ void CountGroundingSearches(const json::object& answer, Usage& usage) {
   }
 }
 
+// What MergeUsage reads, and `choices` by shape for the usage-only chunk.
+using K = ScanKeep;
+constexpr ScanRule kWhole{K::kAll};
+constexpr ScanRule kShapeOnly{K::kShape};
+constexpr ScanMember kTypeMembers[] = {{"type", &kWhole}};
+constexpr ScanRule kTyped{K::kSelect, kTypeMembers};
+constexpr ScanRule kOutput{K::kSelect, {}, nullptr, &kTyped};
+constexpr ScanMember kMessageMembers[] = {{"usage", &kWhole}};
+constexpr ScanRule kMessage{K::kSelect, kMessageMembers};
+constexpr ScanMember kResponseMembers[] = {{"usage", &kWhole}, {"output", &kOutput}};
+constexpr ScanRule kResponse{K::kSelect, kResponseMembers};
+constexpr ScanMember kGroundingMembers[] = {{"webSearchQueries", &kWhole}};
+constexpr ScanRule kGrounding{K::kSelect, kGroundingMembers};
+constexpr ScanMember kCandidateMembers[] = {{"index", &kWhole}, {"groundingMetadata", &kGrounding}};
+constexpr ScanRule kCandidate{K::kSelect, kCandidateMembers};
+constexpr ScanRule kCandidates{K::kSelect, {}, nullptr, &kCandidate};
+constexpr ScanMember kAnswerMembers[] = {
+    {"message", &kMessage}, {"response", &kResponse},     {"usage", &kWhole},      {"usageMetadata", &kWhole},
+    {"output", &kOutput},   {"candidates", &kCandidates}, {"choices", &kShapeOnly}};
+constexpr ScanRule kAnswer{K::kSelect, kAnswerMembers};
+
 const json::object* ObjectAt(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_object() ? &v->get_object() : nullptr;
@@ -144,17 +167,30 @@ void MergeUsage(const json::value& answer, Usage& usage) {
 }
 
 bool MayCarryUsage(std::string_view json_text) {
-  // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"
-  for (std::string_view mark : {"sage", "groundingMetadata", "search_call"})
+  // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"; OpenAI's
+  // `"usage":null` (in every chunk of a stream that asked for usage) holds none.
+  static constexpr std::string_view kNoUsage = "\"usage\":null";
+  for (size_t at = json_text.find("sage"); at != std::string_view::npos; at = json_text.find("sage", at + 1))
+    if (at < 2 || json_text.substr(at - 2, kNoUsage.size()) != kNoUsage) return true;
+  for (std::string_view mark : {"groundingMetadata", "search_call"})
     if (json_text.find(mark) != std::string_view::npos) return true;
   return false;
 }
 
-void MergeUsageFromJson(std::string_view json_text, Usage& usage) {
-  if (!MayCarryUsage(json_text)) return;
-  boost::system::error_code ec;
-  json::value v = json::parse(json_text, ec);
-  if (!ec) MergeUsage(v, usage);
+void MergeUsageFromJson(std::string_view json_text, Usage& usage) { MergeUsageFromChunk(json_text, usage); }
+
+bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
+  if (!MayCarryUsage(json_text)) return false;
+  // What is kept of a usual answer fits here: reading it allocates nothing.
+  std::array<unsigned char, 2048> buffer;
+  json::monotonic_resource arena(buffer.data(), buffer.size());
+  ScanResult scan = ScanJson(json_text, kAnswer, Duplicates::kLastWins, &arena);
+  if (!scan.valid) return false;
+  MergeUsage(scan.value, usage);
+  if (!scan.value.is_object()) return false;
+  const auto* choices = scan.value.get_object().if_contains("choices");
+  const auto* u = scan.value.get_object().if_contains("usage");
+  return choices && choices->is_array() && choices->get_array().empty() && u && u->is_object();
 }
 
 }  // namespace ap::proxy

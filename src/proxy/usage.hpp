@@ -36,7 +36,12 @@ struct Usage {
 void MergeUsage(const boost::json::value& answer, Usage& usage);
 // Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it).
 bool MayCarryUsage(std::string_view json_text);
-// The same for JSON text; text that is not JSON, or has no usage, changes nothing.
+// The same for JSON text, reading only the members usage comes from (the rest of the text is
+// validated, not built); text that is not JSON, or has no usage, changes nothing. A member named
+// twice counts as the provider's parser reads it: the last one.
 void MergeUsageFromJson(std::string_view json_text, Usage& usage);
+// MergeUsageFromJson for one stream event's data; true when it is OpenAI's closing chunk that
+// carries only usage (`choices` empty, `usage` an object), the one stream_options.include_usage adds.
+bool MergeUsageFromChunk(std::string_view json_text, Usage& usage);
 
 }  // namespace ap::proxy

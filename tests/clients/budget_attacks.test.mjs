@@ -154,3 +154,26 @@ test('a Responses call that reads stored input the body does not hold is refused
   }
   assert.equal(await upstreamCalls('openai'), before);
 });
+
+test('a limit named twice, or under an escaped name, is refused; a nested one is not read as the limit', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 1,
+  });
+  const before = await upstreamCalls('openai');
+  const head = `{"model":"gpt-4o-mini","messages":${JSON.stringify(messages)}`;
+  // OpenAI reads the last of two: a broker that read the first would reserve 1 token for 100000.
+  for (const raw of [`${head},"max_tokens":1,"max_tokens":100000}`, `${head},"max_tokens":1,"m\\u0061x_tokens":100000}`,
+    `${head},"stream":false,"stream":true,"max_tokens":1}`]) {
+    const r = await call(broker.url, 'POST', '/openai/v1/chat/completions',
+      { token: g.token, raw, headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 400, `${raw}: ${r.text}`);
+    assert.match(r.json.error.message, /'(max_tokens|stream)' is given twice/);
+  }
+  // 100000 output tokens at $0.60 per million do not fit a cent, whatever a message or metadata says.
+  const nested = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","max_tokens":1}],` +
+    `"metadata":{"max_tokens":"1"},"max_tokens":100000}`;
+  const r = await call(broker.url, 'POST', '/openai/v1/chat/completions',
+    { token: g.token, raw: nested, headers: { 'content-type': 'application/json' } });
+  assert.equal(r.status, 402, r.text);
+  assert.equal(await upstreamCalls('openai') - before, 0, 'nothing reached upstream');
+});

@@ -1,0 +1,128 @@
+#include "proxy/json_call.hpp"
+
+#include <array>
+#include <boost/json.hpp>
+
+#include "proxy/json_scan.hpp"
+
+namespace ap::proxy {
+namespace json = boost::json;
+namespace {
+
+using K = ScanKeep;
+constexpr ScanRule kWhole{K::kAll};
+constexpr ScanRule kShapeOnly{K::kShape};
+
+// A tool: its type and bound (Anthropic, OpenAI), and the names of its other members (Gemini
+// names a tool by its key).
+constexpr ScanMember kToolMembers[] = {{"type", &kWhole}, {"max_uses", &kWhole}};
+constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
+constexpr ScanRule kTools{K::kSelect, {}, nullptr, &kTool};
+constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},
+                                         {"max_output_tokens", &kWhole},
+                                         {"candidateCount", &kWhole},
+                                         {"candidate_count", &kWhole}};
+constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
+
+// Every top-level member request_limits.cpp and ReadJsonCall read; presence-only ones by shape.
+// `input` comes last: only speech reads it (priced by its characters); elsewhere it may be a whole
+// conversation, not worth copying.
+constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
+                                       {"stream", &kWhole},
+                                       {"stream_options", &kWhole},
+                                       {"max_tokens", &kWhole},
+                                       {"max_completion_tokens", &kWhole},
+                                       {"max_output_tokens", &kWhole},
+                                       {"n", &kWhole},
+                                       {"max_tool_calls", &kWhole},
+                                       {"size", &kWhole},
+                                       {"quality", &kWhole},
+                                       {"tools", &kTools},
+                                       {"web_search_options", &kShapeOnly},
+                                       {"previous_response_id", &kShapeOnly},
+                                       {"conversation", &kShapeOnly},
+                                       {"prompt", &kShapeOnly},
+                                       {"cachedContent", &kShapeOnly},
+                                       {"cached_content", &kShapeOnly},
+                                       {"generationConfig", &kConfig},
+                                       {"generation_config", &kConfig},
+                                       {"input", &kWhole}};
+constexpr ScanRule kSpeechBody{K::kSelect, kBodyMembers};
+constexpr ScanRule kBody{K::kSelect, std::span(kBodyMembers).first(std::size(kBodyMembers) - 1)};
+
+constexpr size_t kMaxNameShown = 64;
+
+// Where the bounds and stream_options the broker added go into the app's bytes.
+// `had_options`: the app's body has a stream_options member.
+std::string WithAdditions(std::string body, const RequestedUse& asked, const json::value* stream_options,
+                          bool had_options) {
+  TextEdits edits;
+  size_t root = FirstValue(body);
+  if (asked.bounded_tool_calls) edits.SetMember(body, root, "max_tool_calls", std::to_string(kDefaultToolUses));
+  if (!asked.bounded_tools.empty())
+    for (const JsonMember& m : ObjectMembers(body, root)) {
+      if (MemberName(m) != "tools") continue;
+      auto elements = ArrayElements(body, m.value_begin);
+      for (size_t index : asked.bounded_tools)
+        if (index < elements.size())
+          edits.SetMember(body, elements[index].first, "max_uses", std::to_string(kDefaultToolUses));
+    }
+  if (stream_options) edits.SetMember(body, root, "stream_options", json::serialize(*stream_options), !had_options);
+  return edits.Empty() ? body : edits.Apply(body);
+}
+
+}  // namespace
+
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {
+  // The kept members of a usual body fit here: reading it allocates nothing.
+  std::array<unsigned char, 2048> buffer;
+  json::monotonic_resource arena(buffer.data(), buffer.size());
+  bool speech = ep.wire == Provider::kOpenAI && ep.capability == "audio";
+  ScanResult scan = ScanJson(body, speech ? kSpeechBody : kBody, Duplicates::kRefuse, &arena);
+  if (!scan.duplicate.empty())
+    return MakeError(Errc::kBadRequest, "'" + scan.duplicate.substr(0, kMaxNameShown) + "' is given twice");
+  if (!scan.valid || !scan.value.is_object())
+    return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
+  json::object& o = scan.value.get_object();
+  JsonCall call;
+  if (ep.model_in == ModelIn::kJsonBody) {
+    const json::value* model = o.if_contains("model");
+    if (model && model->is_string() && !model->get_string().empty())
+      call.model = model->get_string();
+    else if (model && !model->is_null())
+      return MakeError(Errc::kBadRequest, "'model' must be a non-empty string");
+    else if (!ep.default_model.empty())
+      call.model = ep.default_model;
+    else
+      return MakeError(Errc::kBadRequest, "'model' is required");
+  }
+  if (ep.counted) {
+    auto read = ReadRequestedUse(ep.wire, ep.capability, o, bound_tools);
+    if (!read) return read.error();
+    call.asked = std::move(*read);
+  }
+  const json::value* stream = o.if_contains("stream");
+  if (stream && !stream->is_bool() && !stream->is_null())
+    return MakeError(Errc::kBadRequest, "'stream' must be true or false");
+  call.stream = ep.streams == Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
+  bool chat_completions = ep.wire == Provider::kOpenAI && ep.path == "/v1/chat/completions";
+  const json::value* stream_options = nullptr;
+  bool had_options = o.contains("stream_options");
+  if (call.stream && chat_completions) {
+    json::value& options = o["stream_options"];
+    if (!options.is_object()) options = json::object(&arena);
+    json::value& include = options.get_object()["include_usage"];
+    call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
+    if (call.strip_usage_chunk) {
+      include = true;
+      stream_options = &options;
+    }
+  }
+  if (call.asked.body_changed || stream_options)
+    call.body = WithAdditions(std::move(body), call.asked, stream_options, had_options);
+  else
+    call.body = std::move(body);
+  return call;
+}
+
+}  // namespace ap::proxy

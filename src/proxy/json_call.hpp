@@ -1,0 +1,31 @@
+#pragma once
+// A provider-native JSON call as the relay needs it, read from the app's body without building
+// it: the model, whether the app asked for a stream, what the call may spend (request_limits.hpp),
+// and the body to send. The body goes upstream as the app sent it, except for bytes spliced in
+// where the broker adds something (a bound on paid tools; OpenAI's stream_options.include_usage);
+// it is never parsed and serialized again.
+// A member policy reads that appears twice in one object is refused: providers' parsers take the
+// last one, and a broker that read another would meter a different call than the one made.
+
+#include <string>
+
+#include "core/error.hpp"
+#include "proxy/endpoints.hpp"
+#include "proxy/request_limits.hpp"
+
+namespace ap::proxy {
+
+struct JsonCall {
+  std::string model;
+  bool stream = false;
+  bool strip_usage_chunk = false;  // the broker asked OpenAI for the usage chunk; the app did not
+  std::string body;                // what goes upstream
+  RequestedUse asked;              // empty unless the endpoint is counted
+};
+
+// Reads `body` for endpoint `ep`; `bound_tools`: the grant has a budget, so paid server-side tools
+// get a bound on their uses. kBadRequest for a body that is not a JSON object, a policy field
+// given twice, or a field policy cannot read.
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools);
+
+}  // namespace ap::proxy

@@ -1,0 +1,332 @@
+#include "proxy/json_scan.hpp"
+
+#include <algorithm>
+#include <boost/container/small_vector.hpp>
+#include <boost/json.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+
+namespace ap::proxy {
+namespace json = boost::json;
+namespace {
+
+// Builds only the kept parts of the value; a dropped container is counted through, not built. A
+// kept container is put in its parent when it begins and built in place (nothing moves it while
+// it is built), so one buffer serves every key and nothing is copied up when it ends.
+class KeepHandler {
+ public:
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_object_size = static_cast<size_t>(-1);
+  static constexpr size_t max_string_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = static_cast<size_t>(-1);
+
+  KeepHandler(const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
+      : root_(root),
+        duplicates_(duplicates),
+        storage_(std::move(storage)),
+        key_(storage_),
+        string_(storage_),
+        result_(storage_) {}
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+
+  bool on_object_begin(boost::system::error_code& ec) { return Begin(true, ec); }
+  bool on_array_begin(boost::system::error_code& ec) { return Begin(false, ec); }
+  bool on_object_end(size_t n, boost::system::error_code& ec) { return End(true, n, ec); }
+  bool on_array_end(size_t n, boost::system::error_code& ec) { return End(false, n, ec); }
+
+  bool on_key_part(json::string_view s, size_t, boost::system::error_code&) {
+    AddKeyPart(s);
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, boost::system::error_code&) {
+    AddKeyPart(s);
+    if (skip_ > 0) return true;
+    key_open_ = false;
+    const ScanRule* rule = frames_.back().rule;
+    pending_ = nullptr;
+    if (rule->keep == ScanKeep::kAll) {
+      pending_ = rule;
+      return true;
+    }
+    std::string_view key(key_.data(), key_.size());
+    for (const ScanMember& m : rule->members)
+      if (m.name == key) {
+        pending_ = m.rule;
+        return true;
+      }
+    pending_ = rule->other_members;
+    return true;
+  }
+
+  bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
+    if (Kept()) string_.append(s);
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, boost::system::error_code& ec) {
+    if (!Kept()) return true;
+    string_.append(s);
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    *slot = string_;
+    string_.clear();
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code& ec) { return Scalar(i, ec); }
+  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code& ec) { return Scalar(u, ec); }
+  bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(d, ec); }
+  bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(b, ec); }
+  bool on_null(boost::system::error_code& ec) { return Scalar(nullptr, ec); }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+  json::value& Result() { return result_; }
+  std::string Duplicate() const { return duplicate_; }
+
+ private:
+  struct Frame {
+    const ScanRule* rule = nullptr;
+    json::value* value = nullptr;  // in its parent (or the result), built in place
+  };
+
+  // The rule for the next value, or null when it is dropped.
+  const ScanRule* Next() const {
+    if (skip_ > 0) return nullptr;
+    if (frames_.empty()) return at_root_ ? &root_ : nullptr;
+    const Frame& f = frames_.back();
+    if (f.value->is_object()) return pending_;
+    return f.rule->keep == ScanKeep::kAll ? f.rule : f.rule->elements;
+  }
+  bool Kept() const { return Next() != nullptr; }
+
+  void AddKeyPart(json::string_view s) {
+    if (skip_ > 0) return;
+    if (!key_open_) {
+      key_.clear();
+      key_open_ = true;
+    }
+    key_.append(s);
+  }
+
+  // Where the next (kept) value goes; null when its key was given twice and that is refused.
+  json::value* Slot(boost::system::error_code& ec) {
+    if (frames_.empty()) {
+      at_root_ = false;
+      return &result_;
+    }
+    json::value& parent = *frames_.back().value;
+    if (parent.is_array()) return &parent.get_array().emplace_back(nullptr);
+    json::object& o = parent.get_object();
+    if (duplicates_ == Duplicates::kRefuse && o.contains(key_)) {
+      duplicate_ = std::string(key_.data(), key_.size());
+      ec = make_error_code(boost::system::errc::invalid_argument);
+      return nullptr;
+    }
+    return &o[key_];  // a repeated key: the last one wins
+  }
+
+  bool Begin(bool object, boost::system::error_code& ec) {
+    if (skip_ > 0) {
+      ++skip_;
+      return true;
+    }
+    const ScanRule* rule = Next();
+    if (!rule || rule->keep == ScanKeep::kShape) {
+      skip_ = 1;
+      shape_ = rule != nullptr;
+      return true;
+    }
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    if (object)
+      slot->emplace_object();
+    else
+      slot->emplace_array();
+    frames_.push_back(Frame{rule, slot});
+    return true;
+  }
+
+  bool End(bool object, size_t n, boost::system::error_code& ec) {
+    if (skip_ == 0) {
+      frames_.pop_back();
+      return true;
+    }
+    if (--skip_ > 0 || !shape_) return true;
+    shape_ = false;
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    if (object) {
+      slot->emplace_object();
+    } else {
+      json::array& a = slot->emplace_array();
+      if (n > 0) a.emplace_back(nullptr);
+    }
+    return true;
+  }
+
+  template <class T>
+  bool Scalar(T v, boost::system::error_code& ec) {
+    if (!Kept()) return true;
+    json::value* slot = Slot(ec);
+    if (!slot) return false;
+    *slot = v;
+    return true;
+  }
+
+  const ScanRule& root_;
+  Duplicates duplicates_;
+  json::storage_ptr storage_;
+  boost::container::small_vector<Frame, 8> frames_;
+  json::string key_;  // the last key read
+  bool key_open_ = false;
+  const ScanRule* pending_ = nullptr;  // the rule for the value after key_
+  json::string string_;                // a kept string being read
+  size_t skip_ = 0;                    // depth inside a container that is not built
+  bool shape_ = false;                 // ...which is kept as an empty one
+  bool at_root_ = true;
+  json::value result_;
+  std::string duplicate_;
+};
+
+size_t SkipSpace(std::string_view text, size_t i) {
+  while (i < text.size() && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r')) ++i;
+  return i;
+}
+
+// `i` at a string's opening quote; returns the index past its closing quote.
+size_t SkipString(std::string_view text, size_t i) {
+  for (++i; i < text.size(); ++i) {
+    if (text[i] == '\\')
+      ++i;
+    else if (text[i] == '"')
+      return i + 1;
+  }
+  return text.size();
+}
+
+// `i` at a value's first byte; returns the index past it.
+size_t SkipValue(std::string_view text, size_t i) {
+  if (i >= text.size()) return i;
+  char c = text[i];
+  if (c == '"') return SkipString(text, i);
+  if (c == '{' || c == '[') {
+    size_t depth = 0;
+    while (i < text.size()) {
+      c = text[i];
+      if (c == '"') {
+        i = SkipString(text, i);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if ((c == '}' || c == ']') && --depth == 0) return i + 1;
+      ++i;
+    }
+    return i;
+  }
+  while (i < text.size() && text[i] != ',' && text[i] != '}' && text[i] != ']' && text[i] != ' ' && text[i] != '\t' &&
+         text[i] != '\n' && text[i] != '\r')
+    ++i;
+  return i;
+}
+
+// Index of the closing brace of the object at `object_begin`.
+size_t ObjectEnd(std::string_view text, size_t object_begin) { return SkipValue(text, object_begin) - 1; }
+
+}  // namespace
+
+ScanResult ScanJson(std::string_view text, const ScanRule& root, Duplicates duplicates, json::storage_ptr storage) {
+  // Built in `storage` from the start: assigning a value into one of another storage copies it.
+  ScanResult out{false, {}, json::value(storage)};
+  json::basic_parser<KeepHandler> parser(json::parse_options{}, root, duplicates, std::move(storage));
+  boost::system::error_code ec;
+  size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  out.duplicate = parser.handler().Duplicate();
+  if (ec || used != text.size()) return out;
+  out.valid = true;
+  out.value = std::move(parser.handler().Result());
+  return out;
+}
+
+std::vector<JsonMember> ObjectMembers(std::string_view text, size_t object_begin) {
+  std::vector<JsonMember> out;
+  size_t i = SkipSpace(text, object_begin + 1);
+  while (i < text.size() && text[i] == '"') {
+    size_t name_end = SkipString(text, i);
+    JsonMember m;
+    m.raw_name = text.substr(i + 1, name_end - i - 2);
+    i = SkipSpace(text, SkipSpace(text, name_end) + 1);  // past the ':'
+    m.value_begin = i;
+    m.value_end = i = SkipValue(text, i);
+    out.push_back(m);
+    i = SkipSpace(text, i);
+    if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
+  }
+  return out;
+}
+
+std::vector<std::pair<size_t, size_t>> ArrayElements(std::string_view text, size_t array_begin) {
+  std::vector<std::pair<size_t, size_t>> out;
+  size_t i = SkipSpace(text, array_begin + 1);
+  while (i < text.size() && text[i] != ']') {
+    size_t end = SkipValue(text, i);
+    out.emplace_back(i, end);
+    i = SkipSpace(text, end);
+    if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
+  }
+  return out;
+}
+
+std::string MemberName(const JsonMember& member) {
+  if (member.raw_name.find('\\') == std::string_view::npos) return std::string(member.raw_name);
+  boost::system::error_code ec;
+  json::value v = json::parse("\"" + std::string(member.raw_name) + "\"", ec);
+  return ec || !v.is_string() ? std::string() : std::string(v.get_string());
+}
+
+size_t FirstValue(std::string_view text) { return SkipSpace(text, 0); }
+
+void TextEdits::SetMember(std::string_view text, size_t object_begin, std::string_view name, std::string_view value,
+                          bool absent) {
+  if (!absent)
+    for (const JsonMember& m : ObjectMembers(text, object_begin))
+      if (MemberName(m) == name) {
+        Replace(m.value_begin, m.value_end, std::string(value));
+        return;
+      }
+  // The whole text's object ends at its last byte that is not space: no need to scan for it.
+  size_t close = object_begin == FirstValue(text) ? text.find_last_not_of(" \t\r\n") : ObjectEnd(text, object_begin);
+  size_t last = close;
+  while (last > object_begin &&
+         (text[last - 1] == ' ' || text[last - 1] == '\t' || text[last - 1] == '\n' || text[last - 1] == '\r'))
+    --last;
+  bool empty = last == object_begin + 1 && std::none_of(edits_.begin(), edits_.end(), [&](const Edit& e) {
+                 return e.begin == last && e.end == last;
+               });
+  std::string member = empty ? "" : ",";
+  member += json::serialize(json::string(name));
+  member += ':';
+  member += value;
+  Insert(last, std::move(member));
+}
+
+std::string TextEdits::Apply(std::string_view text) const {
+  std::vector<const Edit*> order;
+  order.reserve(edits_.size());
+  for (const Edit& e : edits_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(), [](const Edit* a, const Edit* b) { return a->begin < b->begin; });
+  std::string out;
+  size_t extra = 0;
+  for (const Edit* e : order) extra += e->text.size();
+  out.reserve(text.size() + extra);
+  size_t at = 0;
+  for (const Edit* e : order) {
+    if (e->begin > at) out.append(text.substr(at, e->begin - at));
+    out += e->text;
+    at = std::max(at, e->end);
+  }
+  out.append(text.substr(at));
+  return out;
+}
+
+}  // namespace ap::proxy

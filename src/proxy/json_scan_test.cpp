@@ -1,0 +1,254 @@
+// The targeted readers of request bodies and answers: they must read exactly what the full parse
+// reads (as the providers read it), refuse what it refuses, and never mistake a nested member
+// for a top-level one.
+#include "proxy/json_scan.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "proxy/endpoints.hpp"
+#include "proxy/json_call.hpp"
+#include "proxy/usage.hpp"
+
+namespace ap::proxy {
+namespace {
+namespace json = boost::json;
+
+const NativeEndpoint& Endpoint(Provider wire, std::string_view path) {
+  for (const NativeEndpoint& ep : NativeEndpoints())
+    if (ep.wire == wire && ep.path == path) return ep;
+  throw std::runtime_error("no endpoint " + std::string(path));
+}
+const NativeEndpoint& ChatCompletions() { return Endpoint(Provider::kOpenAI, "/v1/chat/completions"); }
+const NativeEndpoint& Messages() { return Endpoint(Provider::kAnthropic, "/v1/messages"); }
+
+Result<JsonCall> Read(const NativeEndpoint& ep, std::string_view body, bool bound_tools = true) {
+  return ReadJsonCall(ep, std::string(body), bound_tools);
+}
+
+TEST(JsonScan, KeepsOnlyTheNamedMembersAndValidatesTheRest) {
+  static constexpr ScanRule kAll{ScanKeep::kAll};
+  static constexpr ScanMember kMembers[] = {{"a", &kAll}};
+  static constexpr ScanRule kRoot{ScanKeep::kSelect, kMembers};
+  auto scan = ScanJson(R"({"b":{"a":1},"a":{"x":[1,2]},"c":[{"a":2}]})", kRoot, Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(json::serialize(scan.value), R"({"a":{"x":[1,2]}})");
+  for (std::string_view broken : {R"({"a":1)", R"({"a":1}})", R"({"a":1,})", R"({"b":[1,}],"a":1})", "",
+                                  R"({"b":tru,"a":1})", "{\"b\":\"\xff\",\"a\":1}", R"({"a":1} x)"})
+    EXPECT_FALSE(ScanJson(broken, kRoot, Duplicates::kRefuse).valid) << broken;
+  EXPECT_TRUE(ScanJson(" {\"a\":1} \n", kRoot, Duplicates::kRefuse).valid);
+  // As deep as json::parse allows, and not deeper.
+  std::string deep = "{\"b\":" + std::string(31, '[') + std::string(31, ']') + "}";
+  EXPECT_TRUE(ScanJson(deep, kRoot, Duplicates::kRefuse).valid);
+  std::string deeper = "{\"b\":" + std::string(32, '[') + std::string(32, ']') + "}";
+  boost::system::error_code ec;
+  json::parse(deeper, ec);
+  EXPECT_EQ(ScanJson(deeper, kRoot, Duplicates::kRefuse).valid, !ec);
+}
+
+TEST(JsonScan, SplicedMembersLandInTheRightObject) {
+  std::string text = R"( { "x" : {"k":"}"} , "k\"" : [1, {"k":2}] , "k" : 3 } )";
+  auto members = ObjectMembers(text, FirstValue(text));
+  ASSERT_EQ(members.size(), 3u);
+  EXPECT_EQ(MemberName(members[1]), "k\"");
+  TextEdits edits;
+  edits.SetMember(text, FirstValue(text), "k", "4");
+  edits.SetMember(text, FirstValue(text), "new", "true");
+  edits.SetMember(text, members[0].value_begin, "z", "null");
+  auto out = json::parse(edits.Apply(text));
+  EXPECT_EQ(out, json::parse(R"({"x":{"k":"}","z":null},"k\"":[1,{"k":2}],"k":4,"new":true})"));
+  TextEdits into_empty;
+  into_empty.SetMember("{ }", 0, "a", "1");
+  into_empty.SetMember("{ }", 0, "b", "2");
+  EXPECT_EQ(json::parse(into_empty.Apply("{ }")), json::parse(R"({"a":1,"b":2})"));
+}
+
+TEST(JsonCall, EscapedKeysAreTheKeysTheyName) {
+  auto call = Read(ChatCompletions(), R"({"mod\u0065l":"gpt-4o","m\u0061x_tokens":7000})");
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->model, "gpt-4o");
+  EXPECT_EQ(call->asked.output_tokens, 7000);
+  // Escaped and plain spellings of one key are one key given twice.
+  auto twice = Read(ChatCompletions(), R"({"model":"gpt-4o-mini","mod\u0065l":"o1"})");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "'model' is given twice");
+}
+
+TEST(JsonCall, NestedMembersAreNotReadAsTopLevel) {
+  auto call = Read(ChatCompletions(), R"({"messages":[{"role":"user","content":"hi","model":"o1","max_tokens":1,
+      "stream":true}],"metadata":{"model":"o1","max_tokens":5,"n":100},"model":"gpt-4o-mini"})");
+  ASSERT_TRUE(call);
+  EXPECT_EQ(call->model, "gpt-4o-mini");
+  EXPECT_EQ(call->asked.output_tokens, std::nullopt);  // no limit named: the model's limit applies
+  EXPECT_EQ(call->asked.answers, 1);
+  EXPECT_FALSE(call->stream);
+  EXPECT_FALSE(Read(ChatCompletions(), R"({"messages":[{"model":"gpt-4o"}]})"));  // 'model' is required
+}
+
+TEST(JsonCall, APolicyMemberGivenTwiceIsRefused) {
+  // Providers read the last of two; the broker refuses rather than read a different one.
+  for (std::string_view body :
+       {R"({"model":"gpt-4o-mini","max_tokens":10,"max_tokens":100000})", R"({"model":"gpt-4o-mini","n":1,"n":128})",
+        R"({"model":"gpt-4o-mini","stream":false,"stream":true})",
+        R"({"model":"gpt-4o-mini","stream":true,"stream_options":{"include_usage":true,"include_usage":false}})",
+        R"({"model":"gpt-4o-mini","tools":[{"type":"function","type":"web_search"}]})",
+        R"({"model":"gpt-4o-mini","tools":[],"tools":[{"type":"web_search"}]})"}) {
+    auto call = Read(ChatCompletions(), body);
+    ASSERT_FALSE(call) << body;
+    EXPECT_EQ(call.error().code, Errc::kBadRequest);
+    EXPECT_NE(call.error().message.find("is given twice"), std::string::npos) << body;
+  }
+  auto gemini = ReadJsonCall(*GeminiAction(":generateContent"),
+                             R"({"generationConfig":{"maxOutputTokens":1,"maxOutputTokens":60000}})", true);
+  EXPECT_FALSE(gemini);
+  // A member policy does not read may repeat, as before.
+  EXPECT_TRUE(
+      Read(ChatCompletions(), R"({"model":"gpt-4o-mini","user":"a","user":"b","temperature":1,"temperature":0})"));
+}
+
+TEST(JsonCall, NumbersAreReadAsBeforeOrRefused) {
+  for (std::string_view limit : {"-5", "0", "1e300", "2.5", "\"100\"", "18446744073709551615", "-9223372036854775809",
+                                 "1000000001", "true", "{}", "[1]"}) {
+    std::string body = R"({"model":"gpt-4o-mini","max_tokens":)" + std::string(limit) + "}";
+    auto call = Read(ChatCompletions(), body);
+    ASSERT_FALSE(call) << body;
+    EXPECT_EQ(call.error().message, "'max_tokens' must be a whole number from 1 to 1000000000") << body;
+  }
+  EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","max_tokens":2.0e3})")->asked.output_tokens, 2000);
+  EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","max_tokens":null})")->asked.output_tokens, std::nullopt);
+  EXPECT_EQ(Read(Messages(), R"({"model":"claude","max_tokens":1000000000})")->asked.output_tokens, 1000000000);
+}
+
+TEST(JsonCall, InvalidBodiesAreRefusedAsBefore) {
+  for (std::string_view body : {"", "[]", "\"model\"", R"({"model":"gpt-4o-mini",})", R"({"model":"gpt-4o-mini"} {})",
+                                R"({"model":"gpt-4o-mini","x":NaN})", "{\"model\":\"gpt-4o-mini\",\"x\":\"\xc3\"}",
+                                R"({"model":"gpt-4o-mini" /* c */})"}) {
+    auto call = Read(ChatCompletions(), body);
+    ASSERT_FALSE(call) << body;
+    EXPECT_EQ(call.error().message, "The request body must be a JSON object") << body;
+  }
+  EXPECT_EQ(Read(ChatCompletions(), R"({"model":""})").error().message, "'model' must be a non-empty string");
+  EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","stream":"yes"})").error().message,
+            "'stream' must be true or false");
+}
+
+TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
+  std::string body =
+      "{ \"model\" : \"gpt-4o-mini\",\n \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}], \"x\": 1.50 }";
+  EXPECT_EQ(Read(ChatCompletions(), body)->body, body);
+  EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})")->body,
+            R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
+}
+
+TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
+  struct Case {
+    std::string_view body;
+    bool strip;
+    std::string_view sent;
+  } cases[] = {
+      {R"({"model":"m","stream":true})", true,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":1}})", true,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true,"x":1}})"},
+      {R"({"model":"m","stream":true,"stream_options":{"x":1}})", true,
+       R"({"model":"m","stream":true,"stream_options":{"x":1,"include_usage":true}})"},
+      {R"({"model":"m","stream_options":null,"stream":true})", true,
+       R"({"model":"m","stream_options":{"include_usage":true},"stream":true})"},
+      {R"({"model":"m","stream_options":{"include_usage":null},"stream":true})", true,
+       R"({"model":"m","stream_options":{"include_usage":true},"stream":true})"},
+      {R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", false,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream":false,"stream_options":{"include_usage":false}})", false,
+       R"({"model":"m","stream":false,"stream_options":{"include_usage":false}})"},
+      // A nested stream_options is not the top-level one.
+      {R"({"model":"m","metadata":{"stream_options":{"include_usage":false}},"stream":true})", true,
+       R"({"model":"m","metadata":{"stream_options":{"include_usage":false}},"stream":true,"stream_options":{"include_usage":true}})"},
+      // An escaped name is the member it names: replaced, not added a second time.
+      {R"({"model":"m","stream\u005foptions":{"include_usage":false},"stream":true})", true,
+       R"({"model":"m","stream\u005foptions":{"include_usage":true},"stream":true})"},
+  };
+  for (const Case& c : cases) {
+    auto call = Read(ChatCompletions(), c.body);
+    ASSERT_TRUE(call) << c.body;
+    EXPECT_EQ(call->strip_usage_chunk, c.strip) << c.body;
+    EXPECT_EQ(json::parse(call->body), json::parse(c.sent)) << c.body << " sent " << call->body;
+  }
+  // Only chat completions take stream_options.
+  auto messages = Read(Messages(), R"({"model":"claude","max_tokens":5,"stream":true})");
+  EXPECT_EQ(messages->body, R"({"model":"claude","max_tokens":5,"stream":true})");
+}
+
+TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {
+  auto anthropic = Read(Messages(), R"({"model":"c","max_tokens":10,"tools":[{"type":"web_search_20250305","name":"w"},
+      {"name":"lookup","input_schema":{"max_uses":1}},{"type":"web_search_20250305","max_uses":null}]})");
+  ASSERT_TRUE(anthropic);
+  EXPECT_EQ(json::parse(anthropic->body), json::parse(R"({"model":"c","max_tokens":10,"tools":[
+      {"type":"web_search_20250305","name":"w","max_uses":5},{"name":"lookup","input_schema":{"max_uses":1}},
+      {"type":"web_search_20250305","max_uses":5}]})"));
+  auto openai = Read(Endpoint(Provider::kOpenAI, "/v1/responses"),
+                     R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":null,"stream":true})");
+  ASSERT_TRUE(openai);
+  EXPECT_EQ(json::parse(openai->body),
+            json::parse(R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":5,"stream":true})"));
+  auto unbudgeted = Read(Messages(), R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})", false);
+  EXPECT_EQ(unbudgeted->body, R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})");
+}
+
+TEST(UsageScan, ReadsWhatTheFullParseReads) {
+  std::string_view answers[] = {
+      R"({"id":"x","choices":[{"message":{"content":"usage: {\"usage\":1}","usage":{"prompt_tokens":999}}}],
+          "usage":{"prompt_tokens":9,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}})",
+      R"({"type":"message_start","message":{"usage":{"input_tokens":30,"cache_read_input_tokens":4,"output_tokens":1}}})",
+      R"({"type":"response.completed","response":{"output":[{"type":"web_search_call"},{"type":"message",
+          "content":[{"type":"web_search_call"}]}],"usage":{"input_tokens":1,"output_tokens":2}}})",
+      R"({"candidates":[{"content":{"parts":[{"text":"usageMetadata"}]},"groundingMetadata":{"webSearchQueries":["a"]}},
+          {"index":1,"groundingMetadata":{"webSearchQueries":["b","c"]}}],"usageMetadata":{"promptTokenCount":3,
+          "candidatesTokenCount":4,"thoughtsTokenCount":1}})",
+      R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":7,"completion_tokens":8}})",  // the last one counts
+      R"({"usage":{"output_tokens":-1}})",
+      R"({"usage":{"prompt_tokens":1},"broken":)",
+  };
+  for (std::string_view answer : answers) {
+    Usage scanned, parsed;
+    MergeUsageFromJson(answer, scanned);
+    boost::system::error_code ec;
+    json::value v = json::parse(answer, ec);
+    if (!ec) MergeUsage(v, parsed);
+    EXPECT_EQ(scanned.input_tokens, parsed.input_tokens) << answer;
+    EXPECT_EQ(scanned.output_tokens, parsed.output_tokens) << answer;
+    EXPECT_EQ(scanned.cached_input_tokens, parsed.cached_input_tokens) << answer;
+    EXPECT_EQ(scanned.tool_uses, parsed.tool_uses) << answer;
+    EXPECT_EQ(scanned.implausible, parsed.implausible) << answer;
+  }
+  Usage last;
+  MergeUsageFromJson(answers[4], last);
+  EXPECT_EQ(last.input_tokens, 7);
+}
+
+TEST(UsageScan, OnlyANullUsageIsPassedOverUnparsed) {
+  EXPECT_FALSE(MayCarryUsage(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage" : null,"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":null,"usageMetadata":{"promptTokenCount":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"x":"\"usage\":null","usage":{}})"));
+  Usage usage;
+  MergeUsageFromJson(R"({"usage":null,"usage":{"prompt_tokens":3}})", usage);
+  EXPECT_EQ(usage.input_tokens, 3);
+}
+
+TEST(UsageScan, OnlyOpenAIsUsageOnlyChunkIsMarkedForStripping) {
+  Usage usage;
+  EXPECT_TRUE(MergeUsageFromChunk(R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})", usage));
+  EXPECT_EQ(usage.output_tokens, 4);
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{}}],"usage":{"prompt_tokens":3}})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":null})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"x":{"choices":[],"usage":{"prompt_tokens":3}}})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":{}})"
+                                   "x",
+                                   usage));
+}
+
+}  // namespace
+}  // namespace ap::proxy
