@@ -9,7 +9,6 @@ namespace {
 
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr size_t kRefusalLimit = 1 << 20;  // a provider's refusal is small
-constexpr size_t kAnswerLimit = 64 << 20;
 
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
 bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
@@ -57,22 +56,6 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
 }
 
 }  // namespace
-
-boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint,
-                                                              std::string_view api_key, UpstreamCall call,
-                                                              ScrubHits* hits) {
-  http::Request req(bhttp::verb::post, call.path, 11);
-  req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::accept, "application/json");
-  req.body() = std::move(call.body);
-  req.prepare_payload();
-  auto answer = co_await Open(endpoint, api_key, hits, std::move(req));
-  if (!answer) co_return answer.error();
-  if (!answer->open) co_return std::move(answer->refusal);
-  auto body = co_await answer->open->ReadRest(kAnswerLimit);
-  if (!body) co_return Unreachable(endpoint, body.error());
-  co_return Filter(endpoint, api_key, hits).Whole(answer->open->Head(), std::move(*body));
-}
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
                                                           ScrubHits* hits, http::Request request,
