@@ -14,7 +14,7 @@ RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const Cal
     : ctx_(ctx), kind_(kind), activity_(ctx, std::string(kind.capability), &exchange) {}
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(const http::Request& request,
-                                                                              std::string_view token, bool dpop) {
+                                                                               std::string_view token, bool dpop) {
   std::shared_ptr<const domain::Grant> known;
   domain::TokenClaims claims;
   auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &known, &claims);

@@ -20,9 +20,9 @@
 namespace ap::api {
 
 struct CallKind {
-  std::string_view capability;  // what the endpoint does, for the record ("chat", "models"...)
-  std::string_view scope_capability;  // Admit checks the grant allows it with the model; "" when the handler did
-  bool counted = true;                // takes a request from the grant's cap
+  std::string_view capability;            // what the endpoint does, for the record ("chat", "models"...)
+  std::string_view scope_capability;      // Admit checks the grant allows it with the model; "" when the handler did
+  bool counted = true;                    // takes a request from the grant's cap
   std::optional<proxy::Provider> native;  // refusals in this provider's shape; the reference's when unset
   unsigned version = 11;                  // the app's HTTP version
 };
@@ -33,7 +33,7 @@ class RelayedCall final : public proxy::RelayHooks {
 
   // The grant of `token` (see AuthorizeToken), recorded with the token even when it is not usable.
   boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> Authorize(const http::Request& request,
-                                                                                std::string_view token, bool dpop);
+                                                                                 std::string_view token, bool dpop);
   // Takes the key the authorized grant spends on `endpoint` (SpendingKey), held until the call ends.
   Status TakeKey(const proxy::ProviderEndpoint& endpoint);
   // The key taken; empty for a keyless server.

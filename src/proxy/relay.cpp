@@ -54,8 +54,8 @@ struct Relay::Upload {
   }
 };
 
-Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key,
-             const domain::Grant& grant, http::Exchange& exchange, RelayHooks& hooks)
+Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key, const domain::Grant& grant,
+             http::Exchange& exchange, RelayHooks& hooks)
     : upstream_(upstream),
       provider_(provider),
       api_key_(api_key),
@@ -310,7 +310,8 @@ awaitable<Response> Relay::ListModels(const Request& req, std::string_view targe
   if (!body) co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
   boost::system::error_code ec;
   json::value list = json::parse(*body, ec);
-  if (ec || !list.is_object()) co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " sent a broken list"));
+  if (ec || !list.is_object())
+    co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " sent a broken list"));
   const char* key = wire_ == Provider::kGoogle ? "models" : "data";
   if (auto* items = list.get_object().if_contains(key); items && items->is_array()) {
     json::array kept;

@@ -57,8 +57,8 @@ class RelayHooks {
 class Relay {
  public:
   // `api_key` (empty for a keyless server), `grant`, `exchange` and `hooks` outlive the relay.
-  Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key,
-        const domain::Grant& grant, http::Exchange& exchange, RelayHooks& hooks);
+  Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key, const domain::Grant& grant,
+        http::Exchange& exchange, RelayHooks& hooks);
   ~Relay();
   Relay(const Relay&) = delete;
   Relay& operator=(const Relay&) = delete;
