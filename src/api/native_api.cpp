@@ -58,11 +58,14 @@ awaitable<Response> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, 
     co_return call.Refusal(MakeError(Errc::kForbidden, "This token is for " + g.scope.provider +
                                                            "; it cannot be used on " + provider.name + "'s paths"));
   if (auto key = call.TakeKey(provider); !key) co_return call.Refusal(key.error());
-  std::string target;
-  target.reserve(upstream_path.size() + query->size());
-  target.append(upstream_path).append(*query);
+  std::string with_query;
+  std::string_view target = upstream_path;
+  if (!query->empty()) {
+    with_query.reserve(upstream_path.size() + query->size());
+    target = with_query.append(upstream_path).append(*query);
+  }
   proxy::Relay relay(ctx.upstream, provider, call.ApiKey(), g, exchange, call);
-  Response answer = co_await relay.Native(ep, req, std::move(target));
+  Response answer = co_await relay.Native(ep, req, target);
   call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
   co_return answer;
 }
@@ -70,7 +73,8 @@ awaitable<Response> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, 
 // One provider-native call. `upstream_path` is the path under the provider's base; `model` is set
 // for Gemini's paths (the path names it).
 awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
-                              Request& req, http::Exchange& exchange, std::string upstream_path, std::string model) {
+                              Request& req, http::Exchange& exchange, std::string_view upstream_path,
+                              std::string_view model) {
   CallKind kind{ep.capability.empty() ? std::string_view("models") : ep.capability, ep.capability, ep.counted,
                 ep.wire, req.version()};
   RelayedCall call(ctx, exchange, kind);
@@ -103,8 +107,8 @@ awaitable<Response> GeminiModelCall(BrokerContext& ctx, const ProviderEndpoint& 
     Error e = MakeError(Errc::kBadRequest, "Invalid model name '" + model + "'");
     co_return proxy::ProviderErrorResponse(proxy::Provider::kGoogle, e, req.version());
   }
-  co_return co_await RunNative(ctx, *ep, provider, req, exchange, "/" + version + "/models/" + std::string(call),
-                               std::move(model));
+  std::string path = "/" + version + "/models/" + std::string(call);
+  co_return co_await RunNative(ctx, *ep, provider, req, exchange, path, model);
 }
 
 void AddOpenAIStyle(http::Router& router, BrokerContext& ctx, const ProviderEndpoint& provider, proxy::Provider wire,
@@ -112,7 +116,7 @@ void AddOpenAIStyle(http::Router& router, BrokerContext& ctx, const ProviderEndp
   for (const NativeEndpoint& ep : proxy::NativeEndpoints()) {
     if (ep.wire != wire) continue;
     auto handler = [&ctx, &ep, &provider](Request& req, const http::PathParams&, http::Exchange& exchange) {
-      return RunNative(ctx, ep, provider, req, exchange, std::string(ep.path), "");
+      return RunNative(ctx, ep, provider, req, exchange, ep.path, "");
     };
     http::Body body = ep.model_in == proxy::ModelIn::kMultipart ? http::Body::kStreamed : http::Body::kWhole;
     router.Add(ep.method, prefix + std::string(ep.path), std::move(handler), body);
@@ -136,8 +140,9 @@ void AddNativeRoutes(http::Router& router, BrokerContext& ctx) {
     const NativeEndpoint* list = nullptr;
     for (const auto& ep : proxy::NativeEndpoints())
       if (ep.wire == proxy::Provider::kGoogle && ep.method == http::Verb::get) list = &ep;
-    auto list_models = [&ctx, &google, list, version](Request& req, const http::PathParams&, http::Exchange& ex) {
-      return RunNative(ctx, *list, google, req, ex, "/" + version + "/models", "");
+    auto list_models = [&ctx, &google, list, path = "/" + version + "/models"](
+                           Request& req, const http::PathParams&, http::Exchange& ex) {
+      return RunNative(ctx, *list, google, req, ex, path, "");
     };
     router.Add(http::Verb::get, "/gemini/" + version + "/models", list_models);
   }

@@ -66,7 +66,7 @@ Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_v
 
 Relay::~Relay() = default;
 
-awaitable<Response> Relay::Native(const NativeEndpoint& ep, Request& req, std::string target) {
+awaitable<Response> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
   wire_ = ep.wire;
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) co_return co_await RelayUpload(req, target);

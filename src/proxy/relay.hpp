@@ -66,7 +66,8 @@ class Relay {
   // A provider-native call on `ep`: a JSON body (taken from `req`), an upload (read from the
   // exchange as it arrives) or a model list, sent to `target` (path and query under the
   // provider's base). The answer to return; an empty one when it was streamed.
-  boost::asio::awaitable<http::Response> Native(const NativeEndpoint& ep, http::Request& req, std::string target);
+  boost::asio::awaitable<http::Response> Native(const NativeEndpoint& ep, http::Request& req,
+                                                std::string_view target);
   // The reference's chat call, translated for the provider, whose worst case is `worst`: answered
   // whole.
   boost::asio::awaitable<http::Response> Chat(UpstreamCall call, const WorstCase& worst);
