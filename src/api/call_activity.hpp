@@ -27,7 +27,7 @@ class CallActivity {
 
   void SetGrant(const domain::Grant& grant);
   // The access token the call presented; its last use is recorded with the row.
-  void SetToken(const domain::TokenClaims& claims);
+  void SetToken(domain::TokenClaims claims);
   void SetModel(std::string model) { row_.model = std::move(model); }
   // The broker refused the call (or ended its stream) with `error`.
   void Refused(const Error& error);

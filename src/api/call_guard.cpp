@@ -69,12 +69,14 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
                                                                        std::string_view token, bool dpop,
                                                                        std::shared_ptr<const domain::Grant>* known,
                                                                        domain::TokenClaims* verified) {
-  auto claims = ctx.tokens.Verify(token);
-  if (!claims) co_return claims.error();
-  if (verified) *verified = *claims;
-  auto possessed = co_await CheckPossession(ctx, request, token, dpop, *claims);
+  auto checked = ctx.tokens.Verify(token);
+  if (!checked) co_return checked.error();
+  domain::TokenClaims unkept;
+  domain::TokenClaims& claims = verified ? *verified : unkept;
+  claims = std::move(*checked);
+  auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims);
   if (!possessed) co_return possessed.error();
-  auto grant = co_await CachedGrant(ctx, claims->grant_id);
+  auto grant = co_await CachedGrant(ctx, claims.grant_id);
   if (!grant) {
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
     co_return grant.error();

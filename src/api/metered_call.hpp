@@ -7,8 +7,7 @@
 // without max_tokens may start with less than that (what the grant has left, if that pays for its
 // input and a few tokens); it is then ended cleanly where that runs out (OutputCap). A call that
 // names its limit, and any answer that is not a stream (it cannot be cut), must fit entirely. Images, speech and
-// transcription are priced per image, per character and per second of audio (the upload's size at 6 kbit/s, the lowest
-// usual bitrate).
+// transcription are priced per image, per character and per second of audio (proxy/worst_case.hpp).
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
@@ -19,24 +18,12 @@
 #include "domain/grant.hpp"
 #include "metering/cost.hpp"
 #include "metering/meter.hpp"
-#include "proxy/request_limits.hpp"
 #include "proxy/usage.hpp"
+#include "proxy/worst_case.hpp"
 
 namespace ap::api {
 
-// What a call may use at most.
-struct WorstCase {
-  metering::Consumption use;
-  bool writes_text = false;                    // a chat call: its output is in tokens
-  bool output_set_by_app = false;              // the request names its output limit (max_tokens or the like)
-  int64_t answers = 1;                         // each of n answers may write up to the output limit
-  std::optional<std::string> unbounded_input;  // see proxy::RequestedUse
-};
-
-// From what a JSON request asks of the provider and the size of the body that goes upstream.
-WorstCase WorstCaseOf(const proxy::RequestedUse& asked, size_t body_bytes);
-// From an upload of `bytes` (transcription).
-WorstCase WorstCaseOfUpload(size_t bytes);
+using proxy::WorstCase;
 
 class MeteredCall {
  public:

@@ -7,10 +7,9 @@
 
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
-#include "api/call_activity.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
-#include "api/metered_call.hpp"
+#include "api/relayed_call.hpp"
 #include "api/paging.hpp"
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
@@ -22,6 +21,7 @@
 #include "http/server.hpp"
 #include "http/url.hpp"
 #include "metering/cost.hpp"
+#include "proxy/relay.hpp"
 #include "proxy/translate.hpp"
 
 namespace ap::api {
@@ -135,14 +135,6 @@ Result<int64_t> EventCursorParam(std::string_view target) {
 // The limits an owner may change on a granted grant.
 constexpr std::string_view kLimitFields[] = {"maxBudgetCents", "maxRequests", "rateLimit", "maxTokensPerMinute",
                                              "maxConcurrent"};
-
-// The reference answers 429 for every limit, the budget included (its type says which).
-Response ReferenceRefusal(const Error& e, const metering::RateHeaders& headers) {
-  Response res = http::ErrorResponse(e);
-  if (e.code == Errc::kBudgetExceeded) res.result(StatusCode::too_many_requests);
-  AddRateHeaders(res, headers);
-  return res;
-}
 
 // The owner has not decided the requests already waiting; more would only bury them.
 Response TooManyWaiting(int64_t max_waiting) {
@@ -516,62 +508,43 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, json::object{{"valid", true}, {"grant", std::move(view)}});
   }
 
+  // The reference's chat call: `{model, messages}` in OpenAI's shape, translated for the grant's
+  // provider and relayed as the native paths are, answered whole.
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
-    CallActivity activity(ctx_, "chat", &exchange);
-    Response answer = co_await ProxyChatCall(req, activity);
-    activity.Finish(static_cast<int>(answer.result_int()));
+    CallKind kind{"chat", "", true, std::nullopt, 11};
+    RelayedCall call(ctx_, exchange, kind);
+    Response answer = co_await ProxyChatCall(req, exchange, call);
+    co_await call.Finish(answer);
     co_return answer;
   }
 
-  awaitable<Response> ProxyChatCall(Request& req, CallActivity& activity) {
-    auto refuse = [&activity](const Error& e) {
-      activity.Refused(e);
-      return http::ErrorResponse(e);
-    };
-    std::shared_ptr<const domain::Grant> known;
-    domain::TokenClaims claims;
-    auto grant = co_await AuthorizeBearer(ctx_, req, &known, &claims);
-    if (known) activity.SetGrant(*known);
-    if (!claims.jti.empty()) activity.SetToken(claims);
-    if (!grant) co_return refuse(grant.error());
+  awaitable<Response> ProxyChatCall(Request& req, http::Exchange& exchange, RelayedCall& call) {
+    auto presented = http::AccessToken(req);
+    if (!presented) co_return call.Refusal(presented.error());
+    auto grant = co_await call.Authorize(req, presented->token, presented->dpop);
+    if (!grant) co_return call.Refusal(grant.error());
+    const domain::Grant& g = **grant;
     auto chat = proxy::ParseChatRequest(req.body());
-    if (!chat) co_return refuse(chat.error());
-    activity.SetModel(chat->model);
+    if (!chat) co_return call.Refusal(chat.error());
+    call.SetModel(chat->model);
     if (chat->stream)
-      co_return refuse(MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
-    auto provider = CheckScope(ctx_, **grant, "chat", chat->model);
-    if (!provider) co_return refuse(provider.error());
+      co_return call.Refusal(
+          MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
+    auto provider = CheckScope(ctx_, g, "chat", chat->model);
+    if (!provider) co_return call.Refusal(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
-    auto key = SpendingKey(ctx_, **grant, endpoint);
-    if (!key) co_return refuse(key.error());
-    MeteredCall metered(ctx_, *grant, chat->model);
-    auto call = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
-    if (!call) co_return refuse(call.error());
+    if (auto key = call.TakeKey(endpoint); !key) co_return call.Refusal(key.error());
+    auto built = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
+    if (!built) co_return call.Refusal(built.error());
     // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
-    auto asked = proxy::ReadRequestedUse(endpoint.wire, "chat", call->body, (*grant)->record.budget_micros.has_value());
-    if (!asked) co_return refuse(asked.error());
-    proxy::UpstreamCall upstream = std::move(*call).ToSend(asked->body_changed);
-    WorstCase worst = WorstCaseOf(*asked, upstream.body.size());
-    if (auto admitted = co_await metered.Admit(worst, false); !admitted) {
-      activity.Refused(admitted.error());
-      co_return ReferenceRefusal(admitted.error(), metered.Headers());
-    }
-    std::string_view api_key = *key ? std::string_view((*key)->secret) : std::string_view();
-    activity.UpstreamStarted();
-    proxy::ScrubHits hits;
-    auto answer = co_await ctx_.upstream.Send(endpoint, api_key, std::move(upstream), &hits);
-    if (hits.answers > 0) {
-      std::string grant_id = (*grant)->record.id;  // named: g++ 12 frees temporaries in co_await twice
-      co_await RevokeIfQuoting(ctx_, grant_id, hits.answers);
-    }
-    if (!answer) co_return refuse(answer.error());
-    proxy::Usage usage;
-    bool succeeded = answer->result_int() / 100 == 2;
-    if (succeeded) proxy::MergeUsageFromJson(answer->body(), usage);
-    co_await metered.Settle(usage, succeeded);
-    activity.Charged(metered.Charged());
-    AddRateHeaders(*answer, metered.Headers());
-    co_return std::move(*answer);
+    auto asked = proxy::ReadRequestedUse(endpoint.wire, "chat", built->body, g.record.budget_micros.has_value());
+    if (!asked) co_return call.Refusal(asked.error());
+    proxy::UpstreamCall upstream = std::move(*built).ToSend(asked->body_changed);
+    proxy::WorstCase worst = proxy::WorstCaseOf(*asked, upstream.body.size());
+    proxy::Relay relay(ctx_.upstream, endpoint, call.ApiKey(), g, exchange, call);
+    Response answer = co_await relay.Chat(std::move(upstream), worst);
+    call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
+    co_return answer;
   }
 
  private:

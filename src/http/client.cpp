@@ -13,6 +13,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <charconv>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -33,6 +34,8 @@ struct Connection {
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
   beast::flat_buffer buffer;
+  // Where answers' bodies are read piece by piece: one per connection, reused by every call on it.
+  char piece[16 << 10];
 
   beast::tcp_stream& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
@@ -116,14 +119,21 @@ struct HttpClient::Impl {
   }
 
   // Connections are pooled per origin and per I/O thread: one is only reused on the thread that made it.
+  // Built in one allocation: it is looked up on every call.
   static std::string PoolKey(const Origin& origin, const asio::any_io_executor& executor) {
     const void* context = &asio::query(executor, asio::execution::context);
-    return origin.Key() + "@" + std::to_string(reinterpret_cast<uintptr_t>(context));
+    char thread[2 * sizeof(uintptr_t)];
+    auto [end, ec] = std::to_chars(thread, thread + sizeof(thread), reinterpret_cast<uintptr_t>(context), 16);
+    std::string_view scheme = origin.tls ? "https://" : "http://";
+    std::string key;
+    key.reserve(scheme.size() + origin.host.size() + origin.port.size() + 2 + static_cast<size_t>(end - thread));
+    key.append(scheme).append(origin.host).append(":").append(origin.port).append("@").append(thread, end);
+    return key;
   }
 
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
                                                                std::string key) {
-    auto conn = std::make_unique<Connection>();
+    std::unique_ptr<Connection> conn(new Connection);  // the piece buffer stays uninitialised
     conn->key = std::move(key);
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
@@ -159,7 +169,6 @@ struct UpstreamAnswer::State {
   std::unique_ptr<Connection> conn;
   Origin origin;
   AnswerParser parser;
-  char piece[16 << 10];
 };
 
 UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -175,13 +184,13 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
   State& s = *state_;
   while (!s.parser.is_done()) {
     auto& body = s.parser.get().body();
-    body.data = s.piece;
-    body.size = sizeof(s.piece);
+    body.data = s.conn->piece;
+    body.size = sizeof(s.conn->piece);
     auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
     beast::error_code ec = co_await s.conn->With(read);
     if (ec) co_return Describe(ec, s.origin, "reading the answer");
-    size_t got = sizeof(s.piece) - body.size;
-    if (got > 0) co_return std::string_view(s.piece, got);
+    size_t got = sizeof(s.conn->piece) - body.size;
+    if (got > 0) co_return std::string_view(s.conn->piece, got);
   }
   co_return std::string_view();
 }
@@ -226,8 +235,8 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       conn = std::move(*fresh);
       reused = false;
     }
-    std::unique_ptr<UpstreamAnswer::State> state(new UpstreamAnswer::State);  // the piece buffer stays uninitialised
-    state->parser.body_limit(boost::none);                                    // the reader decides how much it keeps
+    auto state = std::make_unique<UpstreamAnswer::State>();
+    state->parser.body_limit(boost::none);  // the reader decides how much it keeps
     conn->Tcp().expires_after(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteRequest(stream, request, body); };
     beast::error_code ec = co_await conn->With(write);

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <array>
+
 namespace ap::proxy {
 namespace bhttp = http::bhttp;
 
@@ -9,7 +12,6 @@ namespace {
 
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr size_t kRefusalLimit = 1 << 20;  // a provider's refusal is small
-constexpr size_t kAnswerLimit = 64 << 20;
 
 // Whether the provider refused the broker's own key (Gemini says so with a 400).
 bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
@@ -43,9 +45,18 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
 void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Request& req) {
   if (api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
-    case Provider::kOpenAI:
-      req.set(bhttp::field::authorization, "Bearer " + std::string(api_key));
+    case Provider::kOpenAI: {
+      // Put together on the stack: Beast copies the value into the request anyway.
+      constexpr std::string_view kScheme = "Bearer ";
+      std::array<char, 512> value;
+      if (kScheme.size() + api_key.size() > value.size()) {
+        req.set(bhttp::field::authorization, std::string(kScheme) + std::string(api_key));
+        break;
+      }
+      std::copy(api_key.begin(), api_key.end(), std::copy(kScheme.begin(), kScheme.end(), value.begin()));
+      req.set(bhttp::field::authorization, std::string_view(value.data(), kScheme.size() + api_key.size()));
       break;
+    }
     case Provider::kAnthropic:
       req.set("x-api-key", api_key);
       if (req.find("anthropic-version") == req.end()) req.set("anthropic-version", kAnthropicVersion);
@@ -58,26 +69,15 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
 
 }  // namespace
 
-boost::asio::awaitable<Result<http::Response>> Upstream::Send(const ProviderEndpoint& endpoint,
-                                                              std::string_view api_key, UpstreamCall call,
-                                                              ScrubHits* hits) {
-  http::Request req(bhttp::verb::post, call.path, 11);
-  req.set(bhttp::field::content_type, "application/json");
-  req.set(bhttp::field::accept, "application/json");
-  req.body() = std::move(call.body);
-  req.prepare_payload();
-  auto answer = co_await Open(endpoint, api_key, hits, std::move(req));
-  if (!answer) co_return answer.error();
-  if (!answer->open) co_return std::move(answer->refusal);
-  auto body = co_await answer->open->ReadRest(kAnswerLimit);
-  if (!body) co_return Unreachable(endpoint, body.error());
-  co_return Filter(endpoint, api_key, hits).Whole(answer->open->Head(), std::move(*body));
-}
-
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
                                                           ScrubHits* hits, http::Request request,
                                                           http::BodySource body) {
-  request.target(endpoint.base.path_prefix + std::string(request.target()));
+  if (!endpoint.base.path_prefix.empty()) {
+    std::string target;
+    target.reserve(endpoint.base.path_prefix.size() + request.target().size());
+    target.append(endpoint.base.path_prefix).append(request.target());
+    request.target(target);
+  }
   request.set(bhttp::field::user_agent, "aipassport/0.1");
   AddKey(endpoint, api_key, request);
   auto answer = co_await client_.Open(endpoint.base, std::move(request), std::move(body));

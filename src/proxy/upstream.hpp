@@ -4,7 +4,7 @@
 // provider sent them, except for any key material (answer_filter.hpp); a rejected broker key or a
 // provider failure becomes the broker's 502/504, without the provider's text. Every such failure
 // is logged for the operator with its cause, never with the key.
-// Thread-safety: Send, Open and Filter may be called from any coroutine; Scrubber().Update from
+// Thread-safety: Open and Filter may be called from any coroutine; Scrubber().Update from
 // any thread.
 
 #include <boost/asio/awaitable.hpp>
@@ -14,7 +14,6 @@
 #include "proxy/answer_filter.hpp"
 #include "proxy/key_scrubber.hpp"
 #include "proxy/providers.hpp"
-#include "proxy/translate.hpp"
 
 namespace ap::proxy {
 
@@ -37,12 +36,8 @@ class Upstream {
   AnswerFilter Filter(const ProviderEndpoint& endpoint, std::string_view api_key, ScrubHits* hits = nullptr) const {
     return AnswerFilter(scrubber_.For(api_key), endpoint.name, hits);
   }
-  // The reference's chat call, answered whole. `api_key` is the owner's key for the provider
-  // (empty for a keyless server); the caller keeps it alive until the call returns.
-  boost::asio::awaitable<Result<http::Response>> Send(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                      UpstreamCall call, ScrubHits* hits = nullptr);
-  // A provider-native call: `request` targets a path under the provider's base and carries no
-  // credential of the app's; `api_key` is added here. With `body`, the body streams.
+  // A call for the relay: `request` targets a path under the provider's base and carries no
+  // credential of the app's; `api_key` (empty for a keyless server) is added here. With `body`, the body streams.
   // `hits` (may be null) counts a refusal that had key material removed.
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
                                                   ScrubHits* hits, http::Request request, http::BodySource body = {});

@@ -1,0 +1,81 @@
+#include "api/relayed_call.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "api/call_guard.hpp"
+#include "api/grant_changes.hpp"
+#include "http/response.hpp"
+#include "proxy/errors.hpp"
+
+namespace ap::api {
+using boost::asio::awaitable;
+
+RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind)
+    : ctx_(ctx), kind_(kind), activity_(ctx, std::string(kind.capability), &exchange) {}
+
+awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(const http::Request& request,
+                                                                               std::string_view token, bool dpop) {
+  std::shared_ptr<const domain::Grant> known;
+  domain::TokenClaims claims;
+  auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &known, &claims);
+  if (known) activity_.SetGrant(*known);
+  if (!claims.jti.empty()) activity_.SetToken(std::move(claims));
+  if (grant) grant_ = *grant;
+  co_return grant;
+}
+
+Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {
+  auto key = SpendingKey(ctx_, *grant_, endpoint);
+  if (!key) return key.error();
+  key_ = std::move(*key);
+  return {};
+}
+
+void RelayedCall::SetModel(std::string_view model) { model_ = model; }
+
+awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {
+  if (!kind_.scope_capability.empty())
+    if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) co_return target.error();
+  metered_.emplace(ctx_, grant_, model_, kind_.counted);
+  auto admitted = co_await metered_->Admit(worst, stream);
+  refused_at_admission_ = !admitted;
+  co_return admitted;
+}
+
+void RelayedCall::AddRateHeaders(http::Response& answer) const {
+  if (metered_) api::AddRateHeaders(answer, metered_->Headers());
+}
+
+awaitable<void> RelayedCall::Settle(const proxy::Usage& usage, bool succeeded) {
+  if (!metered_) co_return;
+  spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage.input_tokens,
+                usage.output_tokens, model_);
+  co_await metered_->Settle(usage, succeeded);
+  activity_.Charged(metered_->Charged());
+}
+
+http::Response RelayedCall::Refusal(const Error& error) {
+  activity_.Refused(error);
+  if (kind_.native) {
+    http::Response res = proxy::ProviderErrorResponse(*kind_.native, error, kind_.version);
+    AddRateHeaders(res);
+    return res;
+  }
+  http::Response res = http::ErrorResponse(error, kind_.version);
+  if (refused_at_admission_) {  // the reference answers 429 for every limit, the budget included
+    if (error.code == Errc::kBudgetExceeded) res.result(http::StatusCode::too_many_requests);
+    AddRateHeaders(res);
+  }
+  return res;
+}
+
+awaitable<void> RelayedCall::Finish(const http::Response& answer) {
+  activity_.SetModel(std::move(model_));  // the call is over
+  activity_.Finish(static_cast<int>(answer.result_int()));
+  if (quoted_ > 0 && grant_) {
+    std::string grant_id = grant_->record.id;  // named: see RevokeIfQuoting's note on g++ 12
+    co_await RevokeIfQuoting(ctx_, grant_id, quoted_);
+  }
+}
+
+}  // namespace ap::api

@@ -1,0 +1,70 @@
+#pragma once
+// One proxied call as the broker sees it around the relay (proxy/relay.hpp): the token and grant
+// it presented, the key it spends, its limits (MeteredCall), its activity row, and the shape its
+// refusals take on the path it came on (the provider's own on native paths, the reference's on
+// /proxy/chat).
+// Thread-safety: one per call, used by its handler's coroutine.
+
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "api/broker_context.hpp"
+#include "api/call_activity.hpp"
+#include "api/metered_call.hpp"
+#include "http/exchange.hpp"
+#include "proxy/relay.hpp"
+
+namespace ap::api {
+
+struct CallKind {
+  std::string_view capability;            // what the endpoint does, for the record ("chat", "models"...)
+  std::string_view scope_capability;      // Admit checks the grant allows it with the model; "" when the handler did
+  bool counted = true;                    // takes a request from the grant's cap
+  std::optional<proxy::Provider> native;  // refusals in this provider's shape; the reference's when unset
+  unsigned version = 11;                  // the app's HTTP version
+};
+
+class RelayedCall final : public proxy::RelayHooks {
+ public:
+  RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind);
+
+  // The grant of `token` (see AuthorizeToken), recorded with the token even when it is not usable.
+  boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> Authorize(const http::Request& request,
+                                                                                 std::string_view token, bool dpop);
+  // Takes the key the authorized grant spends on `endpoint` (SpendingKey), held until the call ends.
+  Status TakeKey(const proxy::ProviderEndpoint& endpoint);
+  // The key taken; empty for a keyless server.
+  std::string_view ApiKey() const { return key_ ? std::string_view(key_->secret) : std::string_view(); }
+  // `answers` more answers of this call quoted its key.
+  void AddQuotedKeyAnswers(int answers) { quoted_ += answers; }
+  // Records the call with the status of `answer` (a stream's own wins), then revokes its grant if
+  // its answers quoted the key too often.
+  boost::asio::awaitable<void> Finish(const http::Response& answer);
+
+  void SetModel(std::string_view model) override;
+  boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;
+  int64_t OutputCap() const override { return metered_ ? metered_->OutputCap() : INT64_MAX; }
+  void AddRateHeaders(http::Response& answer) const override;
+  boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded) override;
+  http::Response Refusal(const Error& error) override;
+  void Refused(const Error& error) override { activity_.Refused(error); }
+  void UpstreamStarted() override { activity_.UpstreamStarted(); }
+  void Streamed(int status) override { activity_.Streamed(status); }
+  void FirstEvent() override { activity_.FirstEvent(); }
+
+ private:
+  BrokerContext& ctx_;
+  CallKind kind_;
+  std::string model_;
+  std::shared_ptr<const domain::Grant> grant_;
+  vault::KeyRef key_;
+  std::optional<MeteredCall> metered_;
+  bool refused_at_admission_ = false;
+  int quoted_ = 0;
+  CallActivity activity_;
+};
+
+}  // namespace ap::api

@@ -1,0 +1,324 @@
+#include "proxy/relay.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <cstdlib>
+
+#include "http/cookies.hpp"
+#include "http/server.hpp"
+#include "proxy/answer_filter.hpp"
+#include "proxy/errors.hpp"
+#include "proxy/json_call.hpp"
+#include "proxy/multipart.hpp"
+#include "proxy/sse.hpp"
+
+namespace ap::proxy {
+namespace json = boost::json;
+namespace bhttp = http::bhttp;
+using boost::asio::awaitable;
+using http::Request;
+using http::Response;
+
+namespace {
+
+constexpr size_t kAnswerLimit = 64 << 20;
+// What of the app's request goes upstream besides the body: never its credentials or cookies.
+constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
+                                                  "anthropic-beta", "openai-beta", "idempotency-key"};
+
+}  // namespace
+
+// An upload relayed as it arrives: the form is read for its model on the way, and the piece read
+// last is held back until the grant allowed that model.
+struct Relay::Upload {
+  Upload(const Request& request, std::string boundary) : req(request), form(std::move(boundary), "model") {}
+  const Request& req;
+  MultipartField form;
+  bool admitted = false;
+  std::optional<Error> refusal;
+  std::string held;
+  std::string sending;
+
+  Error Stop(Error e) {
+    refusal = e;
+    return e;
+  }
+};
+
+Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key, const domain::Grant& grant,
+             http::Exchange& exchange, RelayHooks& hooks)
+    : upstream_(upstream),
+      provider_(provider),
+      api_key_(api_key),
+      grant_(grant),
+      exchange_(exchange),
+      hooks_(hooks),
+      wire_(provider.wire) {}
+
+Relay::~Relay() = default;
+
+awaitable<Response> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
+  wire_ = ep.wire;
+  if (ep.capability.empty()) co_return co_await ListModels(req, target);
+  if (ep.model_in == ModelIn::kMultipart) co_return co_await RelayUpload(req, target);
+  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.budget_micros.has_value());
+  if (!call) co_return hooks_.Refusal(call.error());
+  if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
+  if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")
+    co_return hooks_.Refusal(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
+  bool streams = call->stream || ep.streams == Streams::kAlways;
+  WorstCase worst = WorstCaseOf(call->asked, call->body.size());
+  if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
+  strip_usage_chunk_ = call->strip_usage_chunk;
+  Request upstream = UpstreamRequest(req, target);
+  request_bytes_ = call->body.size();
+  upstream.body() = std::move(call->body);
+  upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
+  upstream.prepare_payload();
+  co_return co_await Send(std::move(upstream), false);
+}
+
+awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
+  if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
+  Request upstream(bhttp::verb::post, call.path, 11);
+  upstream.set(bhttp::field::content_type, "application/json");
+  upstream.set(bhttp::field::accept, "application/json");
+  request_bytes_ = call.body.size();
+  upstream.body() = std::move(call.body);
+  upstream.prepare_payload();
+  co_return co_await Send(std::move(upstream), true);
+}
+
+Request Relay::UpstreamRequest(const Request& req, std::string_view target) const {
+  Request out(req.method(), target, 11);
+  for (std::string_view name : kForwardedHeaders)
+    if (auto it = req.find(name); it != req.end()) out.set(name, it->value());
+  return out;
+}
+
+awaitable<Response> Relay::Send(Request request, bool whole) {
+  hooks_.UpstreamStarted();
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(request));
+  co_return co_await Answer(std::move(answer), whole);
+}
+
+// Relays the answer, then settles what it cost before the app sees its end: an app holding a
+// complete answer can count on its cost being recorded. `whole`: read it whole whatever it is.
+awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
+  if (!answer) co_return hooks_.Refusal(answer.error());
+  if (!answer->open) {  // the provider refused the call: no cost, but it was a request
+    co_await hooks_.Settle(usage_, false);
+    hooks_.AddRateHeaders(answer->refusal);
+    co_return std::move(answer->refusal);
+  }
+  http::UpstreamAnswer& open = *answer->open;
+  bool events = !whole && IsEventStream(open.Head());
+  if (whole || (!events && IsTextual(open.Head()))) {
+    Response out = co_await RelayWhole(open);
+    co_await hooks_.Settle(usage_, true);
+    co_return out;
+  }
+  StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
+  if (end != StreamEnd::kComplete) EstimateCutOffUsage();
+  co_await hooks_.Settle(usage_, true);
+  if (end == StreamEnd::kComplete || end == StreamEnd::kBudget || end == StreamEnd::kEventTooLong)
+    co_await exchange_.EndAnswer();
+  co_return Response{};
+}
+
+awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
+  auto body = co_await open.ReadRest(kAnswerLimit);
+  if (!body) {
+    Error e = body.error();
+    spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
+    bool late = e.code == Errc::kUpstreamTimeout;
+    co_return hooks_.Refusal(MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
+                                       provider_.name + (late ? " did not answer in time" : " could not be reached")));
+  }
+  MergeUsageFromJson(*body, usage_);
+  Response out = upstream_.Filter(provider_, api_key_, &hits_).Whole(open.Head(), std::move(*body));
+  hooks_.AddRateHeaders(out);
+  co_return out;
+}
+
+// Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
+// the relay stops, which closes the upstream connection and so cancels the call there. A stream
+// whose output reaches what the grant could pay for is ended with an event saying so.
+// The caller ends the answer.
+awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
+  AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
+  Response head = filter.StreamHead(open.Head());
+  hooks_.AddRateHeaders(head);
+  hooks_.Streamed(static_cast<int>(head.result_int()));
+  if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
+  SseSplitter splitter;
+  std::string out;
+  int64_t cap = hooks_.OutputCap();
+  for (;;) {
+    auto piece = co_await open.ReadPiece();
+    if (!piece) {
+      spdlog::warn("{} stream broke off: {}", provider_.name, piece.error().message);
+      co_return StreamEnd::kUpstreamBroke;  // the app sees the stream cut short
+    }
+    if (piece->empty()) break;
+    splitter.Feed(*piece);
+    out.clear();
+    bool spent = false;
+    while (auto event = splitter.Next()) {
+      if (KeepEvent(*event)) filter.AppendEvent(*event, out);
+      if ((spent = OutputSoFar() >= cap)) break;
+    }
+    if (spent) out += ProviderErrorEvent(wire_, BudgetSpent());
+    if (splitter.TooLong()) out += ProviderErrorEvent(wire_, EventTooLong());
+    if (spent) hooks_.Refused(BudgetSpent());
+    if (!out.empty()) hooks_.FirstEvent();
+    if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+    if (spent) co_return StreamEnd::kBudget;
+    if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
+  }
+  out.clear();
+  filter.AppendEvent(splitter.Rest(), out);
+  if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+  co_return StreamEnd::kComplete;
+}
+
+Error Relay::EventTooLong() const {
+  spdlog::warn("{} sent a stream event over {} bytes; stream ended", provider_.name, SseSplitter::kMaxEvent);
+  return MakeError(Errc::kUpstream, "Stream ended: " + provider_.name + " sent an event over 8 MB");
+}
+
+Error Relay::BudgetSpent() const {
+  return MakeError(Errc::kBudgetExceeded,
+                   "Stream ended: the grant's budget is spent (" + std::to_string(OutputSoFar()) + " output tokens)");
+}
+
+// A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
+// Anthropic's output only at the end) is counted from what went through: one output token per
+// delta event (OpenAI streams about one token a chunk) and the request's size for its input.
+void Relay::EstimateCutOffUsage() {
+  usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
+  if (usage_.input_tokens == 0) usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
+}
+
+// Reads the event's usage; false for the usage chunk the app did not ask for.
+bool Relay::KeepEvent(std::string_view event) {
+  std::string_view data = EventData(event, event_data_);
+  if (data.find("\"delta\"") != std::string_view::npos) ++delta_events_;
+  bool usage_only = MergeUsageFromChunk(data, usage_);
+  return !(strip_usage_chunk_ && usage_only);
+}
+
+Relay::StreamEnd Relay::Abandoned() const {
+  spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name);
+  return StreamEnd::kAppLeft;
+}
+
+// Binary bodies only (audio): relayed as they are (answer_filter.hpp says why).
+awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
+  Response head = upstream_.Filter(provider_, api_key_, &hits_).StreamHead(open.Head());
+  hooks_.AddRateHeaders(head);
+  hooks_.Streamed(static_cast<int>(head.result_int()));
+  if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
+  for (;;) {
+    auto piece = co_await open.ReadPiece();
+    if (!piece) {
+      spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
+      co_return StreamEnd::kUpstreamBroke;
+    }
+    if (piece->empty()) co_return StreamEnd::kComplete;
+    hooks_.FirstEvent();
+    if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
+  }
+}
+
+// The last piece goes upstream only after the grant allowed the form's model, so a refused upload
+// never reaches the provider whole.
+awaitable<Response> Relay::RelayUpload(Request& req, std::string_view target) {
+  auto content_type = req.find(bhttp::field::content_type);
+  auto boundary = MultipartBoundary(content_type == req.end() ? "" : content_type->value());
+  if (!boundary) co_return hooks_.Refusal(boundary.error());
+  upload_ = std::make_unique<Upload>(req, std::move(*boundary));
+  Request upstream = UpstreamRequest(req, target);
+  if (req.chunked())
+    upstream.chunked(true);
+  else
+    upstream.set(bhttp::field::content_length, req[bhttp::field::content_length]);
+  http::BodySource source = [this]() { return NextUploadPiece(); };
+  hooks_.UpstreamStarted();
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(upstream), std::move(source));
+  if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
+  co_return co_await Answer(std::move(answer), false);
+}
+
+awaitable<Result<std::string_view>> Relay::NextUploadPiece() {
+  Upload& u = *upload_;
+  for (;;) {
+    auto piece = co_await exchange_.ReadBodyPiece();
+    if (!piece) co_return u.Stop(piece.error());
+    if (piece->empty()) {
+      if (auto whole = u.form.Finish(); !whole) co_return u.Stop(whole.error());
+      if (!u.admitted) {
+        if (!u.form.Value()) co_return u.Stop(MakeError(Errc::kBadRequest, "'model' is required"));
+        if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
+      }
+      u.sending = std::move(u.held);
+      u.held.clear();
+      co_return std::string_view(u.sending);
+    }
+    if (auto fed = u.form.Feed(*piece); !fed) co_return u.Stop(fed.error());
+    if (u.form.Value() && !u.admitted)
+      if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
+    u.sending = std::move(u.held);
+    u.held.assign(*piece);
+    if (!u.sending.empty()) co_return std::string_view(u.sending);
+  }
+}
+
+awaitable<Status> Relay::AdmitUpload() {
+  Upload& u = *upload_;
+  hooks_.SetModel(*u.form.Value());
+  u.admitted = true;
+  size_t bytes = http::kStreamedBodyLimit;  // an upload without a length may be as long as that
+  if (auto length = u.req.find(bhttp::field::content_length); length != u.req.end())
+    bytes = std::strtoull(std::string(length->value()).c_str(), nullptr, 10);
+  WorstCase worst = WorstCaseOfUpload(bytes);
+  co_return co_await hooks_.Admit(worst, false);
+}
+
+// Lists the provider's models the grant allows, in the provider's own list format.
+awaitable<Response> Relay::ListModels(const Request& req, std::string_view target) {
+  WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
+  if (auto admitted = co_await hooks_.Admit(free_call, false); !admitted) co_return hooks_.Refusal(admitted.error());
+  hooks_.UpstreamStarted();
+  Request upstream = UpstreamRequest(req, target);
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(upstream));
+  if (!answer) co_return hooks_.Refusal(answer.error());
+  if (!answer->open) co_return std::move(answer->refusal);
+  auto body = co_await answer->open->ReadRest(kAnswerLimit);
+  if (!body) co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " could not be reached"));
+  boost::system::error_code ec;
+  json::value list = json::parse(*body, ec);
+  if (ec || !list.is_object())
+    co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " sent a broken list"));
+  const char* key = wire_ == Provider::kGoogle ? "models" : "data";
+  if (auto* items = list.get_object().if_contains(key); items && items->is_array()) {
+    json::array kept;
+    for (auto& item : items->get_array())
+      if (AllowsListedModel(item)) kept.push_back(std::move(item));
+    *items = std::move(kept);
+  }
+  co_return upstream_.Filter(provider_, api_key_, &hits_).Whole(answer->open->Head(), json::serialize(list));
+}
+
+bool Relay::AllowsListedModel(const json::value& item) const {
+  if (!item.is_object()) return false;
+  const char* field = wire_ == Provider::kGoogle ? "name" : "id";
+  const auto* id = item.get_object().if_contains(field);
+  if (!id || !id->is_string()) return false;
+  std::string_view name = id->get_string();
+  if (name.starts_with("models/")) name.remove_prefix(7);
+  return grant_.scope.AllowsModel(name);
+}
+
+}  // namespace ap::proxy

@@ -1,0 +1,116 @@
+#pragma once
+// The relay: sends one admitted call to its provider with the broker's key and passes the answer
+// back to the app as the provider sends it: whole answers read whole (so a key split across pieces
+// is found), server-sent events one event at a time (usage read on the way, the stream ended
+// cleanly where the reservation runs out), binary bodies byte for byte, uploads as they arrive.
+// What the broker decides around the call (the grant's scope and limits, its charge, the shape of
+// a refusal on the path it came on, its activity row) it asks of RelayHooks, which api/ implements.
+// Thread-safety: none; one Relay and one RelayHooks per call, used by its handler's coroutine.
+
+#include <algorithm>
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/fwd.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/error.hpp"
+#include "domain/grant.hpp"
+#include "http/exchange.hpp"
+#include "http/message.hpp"
+#include "proxy/endpoints.hpp"
+#include "proxy/translate.hpp"
+#include "proxy/upstream.hpp"
+#include "proxy/usage.hpp"
+#include "proxy/worst_case.hpp"
+
+namespace ap::proxy {
+
+class RelayHooks {
+ public:
+  virtual ~RelayHooks() = default;
+  // The model the call names, for its record; Admit checks and prices this one.
+  virtual void SetModel(std::string_view model) = 0;
+  // Checks the call against the grant's scope and limits and reserves `worst`, or says why not.
+  // `stream`: the answer may be cut, so a call without an output limit may start with less.
+  virtual boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream) = 0;
+  // The output tokens the reservation pays for (no limit before Admit); a stream is ended there.
+  virtual int64_t OutputCap() const = 0;
+  // Adds the grant's x-ratelimit-* headers to `answer` (none before Admit).
+  virtual void AddRateHeaders(http::Response& answer) const = 0;
+  // Charges what the call used once Admit reserved, and returns once that is recorded.
+  // `succeeded`: the provider answered 2xx.
+  virtual boost::asio::awaitable<void> Settle(const Usage& usage, bool succeeded) = 0;
+  // The answer refusing the call with `error`, in its path's shape; the refusal is recorded.
+  virtual http::Response Refusal(const Error& error) = 0;
+  // Records that the broker ended an answer already started (a stream) with `error`.
+  virtual void Refused(const Error& error) = 0;
+  // Records that the call is sent to the provider now.
+  virtual void UpstreamStarted() = 0;
+  // Records that the answer is a stream that started with `status`.
+  virtual void Streamed(int status) = 0;
+  // Records that something of the streamed answer reached the app (the first time counts).
+  virtual void FirstEvent() = 0;
+};
+
+class Relay {
+ public:
+  // `api_key` (empty for a keyless server), `grant`, `exchange` and `hooks` outlive the relay.
+  Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key, const domain::Grant& grant,
+        http::Exchange& exchange, RelayHooks& hooks);
+  ~Relay();
+  Relay(const Relay&) = delete;
+  Relay& operator=(const Relay&) = delete;
+
+  // A provider-native call on `ep`: a JSON body (taken from `req`), an upload (read from the
+  // exchange as it arrives) or a model list, sent to `target` (path and query under the
+  // provider's base). The answer to return; an empty one when it was streamed.
+  boost::asio::awaitable<http::Response> Native(const NativeEndpoint& ep, http::Request& req,
+                                                std::string_view target);
+  // The reference's chat call, translated for the provider, whose worst case is `worst`: answered
+  // whole.
+  boost::asio::awaitable<http::Response> Chat(UpstreamCall call, const WorstCase& worst);
+
+  // How many of the call's answers quoted its key (KeyLeakGuard's count).
+  int QuotedKeyAnswers() const { return hits_.answers; }
+
+ private:
+  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
+  struct Upload;
+
+  http::Request UpstreamRequest(const http::Request& req, std::string_view target) const;
+  boost::asio::awaitable<http::Response> Send(http::Request request, bool whole);
+  boost::asio::awaitable<http::Response> Answer(Result<OpenAnswer> answer, bool whole);
+  boost::asio::awaitable<http::Response> RelayWhole(http::UpstreamAnswer& open);
+  boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
+  boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);
+  boost::asio::awaitable<http::Response> ListModels(const http::Request& req, std::string_view target);
+  boost::asio::awaitable<http::Response> RelayUpload(http::Request& req, std::string_view target);
+  boost::asio::awaitable<Result<std::string_view>> NextUploadPiece();
+  boost::asio::awaitable<Status> AdmitUpload();
+  bool KeepEvent(std::string_view event);
+  bool AllowsListedModel(const boost::json::value& item) const;
+  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
+  Error BudgetSpent() const;
+  Error EventTooLong() const;
+  StreamEnd Abandoned() const;
+  void EstimateCutOffUsage();
+
+  Upstream& upstream_;
+  const ProviderEndpoint& provider_;
+  std::string_view api_key_;
+  const domain::Grant& grant_;
+  http::Exchange& exchange_;
+  RelayHooks& hooks_;
+  Provider wire_;  // the shape of the app's path, for errors ended streams carry
+  bool strip_usage_chunk_ = false;
+  ScrubHits hits_;  // answers of this call that quoted its key
+  Usage usage_;
+  int64_t delta_events_ = 0;
+  std::string event_data_;  // an event's data lines joined
+  size_t request_bytes_ = 0;
+  std::unique_ptr<Upload> upload_;  // only for uploads
+};
+
+}  // namespace ap::proxy

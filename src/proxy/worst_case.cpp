@@ -1,0 +1,32 @@
+#include "proxy/worst_case.hpp"
+
+namespace ap::proxy {
+namespace {
+
+// 6 kbit/s: the lowest bitrate speech is usually sent at, so the longest an upload can last.
+constexpr size_t kLeastAudioBytesPerSecond = 750;
+
+}  // namespace
+
+WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
+  WorstCase worst;
+  worst.use.images = asked.images;
+  worst.use.image_kind = asked.image_kind;
+  worst.use.characters = asked.characters;
+  worst.use.tool_uses = asked.tools;
+  if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
+  worst.writes_text = asked.writes_text;
+  worst.answers = asked.answers;
+  worst.unbounded_input = asked.unbounded_input;
+  worst.output_set_by_app = asked.output_tokens.has_value();
+  worst.use.output_tokens = asked.output_tokens.value_or(0) * asked.answers;
+  return worst;
+}
+
+WorstCase WorstCaseOfUpload(size_t bytes) {
+  WorstCase worst;
+  worst.use.audio_seconds = static_cast<double>(bytes) / kLeastAudioBytesPerSecond;
+  return worst;
+}
+
+}  // namespace ap::proxy
