@@ -57,22 +57,26 @@ struct BrokerContext {
   http::BlockingPool* read_pool = nullptr;
 };
 
-// Runs `fn(Store&)` on the store thread and resumes on the caller's executor.
+// Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage
+// waiting to be written is written first, so `fn` sees every call this broker answered.
 template <class Fn>
 auto OnStore(BrokerContext& ctx, Fn fn) {
-  auto job = [&store = ctx.store, fn = std::move(fn)]() mutable { return fn(store); };
+  auto job = [&store = ctx.store, &usage = ctx.usage, fn = std::move(fn)]() mutable {
+    usage.FlushIfWaiting();
+    return fn(store);
+  };
   return http::RunBlocking(ctx.store_pool, std::move(job));
 }
 
 // Runs `fn(Store&)`, a read that may take long (the owner's record, a download), on a connection of
 // its own when the broker has more than one, so the store thread's work never waits behind it. It
-// first lets the store thread finish what it was given before (so the read sees what this broker
-// wrote or queued until now: a call's usage, an audit event). `fn` returns a Result.
+// first lets the store thread finish what it was given before and write the calls' waiting usage
+// (so the read sees what this broker wrote or queued until now). `fn` returns a Result.
 template <class Fn, class R = std::invoke_result_t<Fn&, store::Store&>>
 boost::asio::awaitable<R> OnStoreRead(BrokerContext& ctx, Fn fn) {
   if (!ctx.readers) co_return co_await OnStore(ctx, std::move(fn));
-  auto earlier_work_done = [] {};
-  co_await http::RunBlocking(ctx.store_pool, earlier_work_done);
+  auto earlier_work_done = [](store::Store&) { return 0; };
+  co_await OnStore(ctx, earlier_work_done);
   auto job = [readers = ctx.readers, fn = std::move(fn)]() mutable { return readers->Run(fn); };
   co_return co_await http::RunBlocking(*ctx.read_pool, std::move(job));
 }

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <map>
 #include <tuple>
 #include <utility>
@@ -9,13 +11,23 @@
 namespace ap::api {
 
 void UsageRecorder::Record(store::UsageRecord row) {
-  bool queue_flush = false;
+  bool start_timer = false;
+  bool flush_now = false;
   {
     std::lock_guard lock(mutex_);
     pending_.push_back(std::move(row));
-    queue_flush = !std::exchange(flush_queued_, true);
+    waiting_.store(true, std::memory_order_release);
+    start_timer = !std::exchange(flush_queued_, true);
+    flush_now = pending_.size() == kFlushRows;
   }
-  if (queue_flush) http::PostBlocking(pool_, [this] { Flush(); });
+  if (flush_now) QueueFlush();
+  if (!start_timer) return;
+  auto timer = std::make_shared<boost::asio::steady_timer>(timers_, kFlushDelay);
+  timer->async_wait([this, timer](const boost::system::error_code&) { QueueFlush(); });
+}
+
+void UsageRecorder::QueueFlush() {
+  http::PostBlocking(pool_, [this] { Flush(); });
 }
 
 namespace {
@@ -47,6 +59,7 @@ void UsageRecorder::Flush() {
     std::lock_guard lock(mutex_);
     rows.swap(pending_);
     flush_queued_ = false;
+    waiting_.store(false, std::memory_order_release);
   }
   if (rows.empty()) return;
   auto merged = Merged(std::move(rows));

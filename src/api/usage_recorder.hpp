@@ -1,14 +1,19 @@
 #pragma once
 // Settles answered calls in the store: their usage per day and model, their cost and requests on
 // the grant, out of this broker's lease. Writes are behind and grouped: a call adds its row and goes
-// on (its answer never waits for the disk); one flush at a time is queued on the store thread and
-// writes every row added until it runs in one transaction. Store work queued after a Record sees
-// its row (Flush below). The meter has already settled the call in memory, and the store counts
-// the lease it came from as used until the row is written, so a crash that loses the last rows
-// makes the grant stricter (their reservations count as lost spend), never looser.
+// on (its answer never waits for the disk); the rows are written in one transaction on the store
+// thread kFlushDelay after the first of them (sooner once kFlushRows wait), so a busy broker writes
+// usage some hundred times a second, not once per call or two. Every store job an API handler
+// runs writes the waiting rows first (OnStore), so what this broker reads after a call includes it.
+// The meter has already settled the call in memory, and the store counts the lease it came from as
+// used until the row is written, so a crash that loses the last rows makes the grant stricter
+// (their reservations count as lost spend), never looser.
 // Crossing one of the owner's budget thresholds records an event and hands it to the alert sink.
 // Thread-safety: Record may be called from any thread.
 
+#include <atomic>
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -30,25 +35,38 @@ struct RecorderOptions {
 
 class UsageRecorder {
  public:
-  UsageRecorder(store::Store& store, http::BlockingPool& store_pool, RecorderOptions options)
-      : store_(store), pool_(store_pool), options_(std::move(options)) {}
-  // Queues `row`; a flush is on the store thread's queue when this returns. A failed write keeps
-  // the rows for the next flush (the store unreachable for a while loses no usage).
+  static constexpr std::chrono::milliseconds kFlushDelay{10};
+  static constexpr size_t kFlushRows = 1024;
+
+  // `timers`: where the flush delay is timed (an I/O executor).
+  UsageRecorder(store::Store& store, http::BlockingPool& store_pool, boost::asio::any_io_executor timers,
+                RecorderOptions options)
+      : store_(store), pool_(store_pool), timers_(std::move(timers)), options_(std::move(options)) {}
+  // Queues `row` and makes sure a flush comes. A failed write keeps the rows for the next flush
+  // (the store unreachable for a while loses no usage).
   void Record(store::UsageRecord row);
   // Writes what is waiting; on a store thread. When it returns, every row recorded before the call
   // is written (or kept back by a failure), also when another thread was writing them.
   void Flush();
+  // Flush, when rows are waiting: one atomic load otherwise.
+  void FlushIfWaiting() {
+    if (waiting_.load(std::memory_order_acquire)) Flush();
+  }
 
  private:
   void RecordCrossings(const std::vector<store::SpendChange>& changes);
 
+  void QueueFlush();
+
   store::Store& store_;
   http::BlockingPool& pool_;
+  boost::asio::any_io_executor timers_;
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
   std::mutex mutex_;
   std::vector<store::UsageRecord> pending_;
   bool flush_queued_ = false;
+  std::atomic<bool> waiting_{false};
 };
 
 }  // namespace ap::api

@@ -554,7 +554,7 @@ int RunBroker(const Config& config) {
   auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
   if (!nonce_key) return Fail(nonce_key.error().message);
   dpop.ShareNonceKey(std::move(*nonce_key));
-  api::UsageRecorder usage(**store, store_pool,
+  api::UsageRecorder usage(**store, store_pool, io.First().get_executor(),
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
   SharePerMinuteLimits(**store, meter, started, liveness);
