@@ -50,8 +50,8 @@ metered_token() {  # broker URL -> a token of a grant with a budget and a cap
 }
 
 PATH_=/openai/v1/chat/completions
-start_broker sqlite ""
-start_broker pg1 "$PG_URL"
+start_broker sqlite ""; SQLITE_PID=${PIDS[-1]}
+start_broker pg1 "$PG_URL"; PG1_PID=${PIDS[-1]}
 start_broker pg2 "$PG_URL"
 SQLITE=$(wait_for_url "$TMP/sqlite.out")
 PG1=$(wait_for_url "$TMP/pg1.out")
@@ -61,10 +61,19 @@ PG_TOKEN=$(metered_token "$PG1")  # one grant, both PostgreSQL brokers
 
 echo "aipassport cluster bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per lane, wrk -t2, $CONNECTIONS connections"
 printf '%-22s %10s %9s %9s\n' lane "req/s" "p50 ms" "p99 ms"
+# What each single-broker lane cost on the CPU per call: the broker's (its store thread and
+# SQLite included), and PostgreSQL's server processes, which share the cores here.
+PG_PID=$(head -1 "$PG/data/postmaster.pid")
+us_per_call() { awk -v ns="$1" -v rps="$2" -v s="$SECONDS_PER_LANE" 'BEGIN {printf "%.1f", ns / 1000 / (rps * s)}'; }
+b0=$(cpu_ns "$SQLITE_PID")
 read -r s_rps s_p50 s_p99 < <(run_lane sqlite "$SQLITE$PATH_" "$SQLITE_TOKEN" "$CONNECTIONS")
-printf '%-22s %10s %9s %9s\n' "one broker, SQLite" "$s_rps" "$s_p50" "$s_p99"
+s_cpu=$(us_per_call $(( $(cpu_ns "$SQLITE_PID") - b0 )) "$s_rps")
+printf '%-22s %10s %9s %9s   CPU per call: broker %s us\n' "one broker, SQLite" "$s_rps" "$s_p50" "$s_p99" "$s_cpu"
+b0=$(cpu_ns "$PG1_PID"); d0=$(cpu_ns "$PG_PID")
 read -r p_rps p_p50 p_p99 < <(run_lane pg1 "$PG1$PATH_" "$PG_TOKEN" "$CONNECTIONS")
-printf '%-22s %10s %9s %9s\n' "one broker, PostgreSQL" "$p_rps" "$p_p50" "$p_p99"
+p_cpu=$(us_per_call $(( $(cpu_ns "$PG1_PID") - b0 )) "$p_rps")
+d_cpu=$(us_per_call $(( $(cpu_ns "$PG_PID") - d0 )) "$p_rps")
+printf '%-22s %10s %9s %9s   CPU per call: broker %s us, PostgreSQL %s us\n' "one broker, PostgreSQL" "$p_rps" "$p_p50" "$p_p99" "$p_cpu" "$d_cpu"
 half=$((CONNECTIONS / 2))
 run_lane pg1 "$PG1$PATH_" "$PG_TOKEN" "$half" > "$TMP/a.lane" & A=$!
 run_lane pg2 "$PG2$PATH_" "$PG_TOKEN" "$half" > "$TMP/b.lane" & B=$!
