@@ -90,7 +90,8 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     if (command.username == kOperatorName)
       return Fail("the operator's account cannot be removed: the owner token acts for it");
     if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error().message);
-    std::printf("removed %s; their sessions have ended\n", command.username.c_str());
+    std::printf("removed %s: their grants are revoked, their provider keys deleted and their sessions ended\n",
+                command.username.c_str());
     return 0;
   }
   if (command.action == "add" || command.action == "passwd") {

@@ -1003,6 +1003,50 @@ ProviderKeyRecord Key(const std::string& id, const std::string& owner, const std
                            "wrapped-" + id, master, 100, std::nullopt};
 }
 
+TEST_P(StoreTest, RemovingAnOwnerRevokesTheirGrantsDeletesTheirKeysAndKeepsTheirRecord) {
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "x", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o2", "bob", "x", 1}));
+  ASSERT_TRUE(store_->Keys().PutKey(Key("k1", "o1", "personal", "m1")));
+  ASSERT_TRUE(store_->Keys().PutKey(Key("k2", "o2", "personal", "m1")));
+  GrantRecord live = Create("g1", 100);
+  live.owner_id = "o1";
+  live = Approve(live);
+  GrantRecord other = Create("g2", 100);
+  other.owner_id = "o2";
+  other = Approve(other);
+  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf", 200, 200}));
+  int64_t keys_before = store_->Keys().Version().value();
+  int64_t changes_before = store_->Changes().LastChange().value();
+
+  ASSERT_TRUE(store_->Identity().DeleteOwner("alice"));
+  GrantRecord ended = store_->Grants().GetGrant("g1").value();
+  EXPECT_EQ(ended.status, GrantStatus::kRevoked);
+  EXPECT_TRUE(ended.revoked_at.has_value());
+  EXPECT_GT(ended.version, live.version) << "brokers' caches keep the newer version";
+  EXPECT_EQ(ended.owner_id, std::optional<std::string>("o1")) << "the grant still names who owned it";
+  EXPECT_EQ(store_->Grants().GetGrant("g2").value().status, GrantStatus::kApproved);
+  auto keys = store_->Keys().ListKeys(std::nullopt).value();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].owner_id, "o2");
+  EXPECT_GT(store_->Keys().Version().value(), keys_before);
+  std::set<std::string> kinds;
+  for (const auto& change : store_->Changes().ChangesAfter(changes_before, 10).value())
+    kinds.insert(change.kind + ":" + change.subject);
+  EXPECT_TRUE(kinds.count("grant:g1")) << "every broker refuses the grant at once";
+  EXPECT_TRUE(kinds.count("keys:")) << "every broker drops the keys at once";
+  EXPECT_EQ(store_->Identity().GetSession("s1").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Identity().GetOwnerByName("alice").error().code, Errc::kNotFound);
+  auto owners = store_->Identity().ListOwners().value();
+  ASSERT_EQ(owners.size(), 1u);
+  EXPECT_EQ(owners[0].username, "bob");
+  auto kept = store_->Identity().GetOwner("o1").value();
+  EXPECT_EQ(kept.password_hash, "") << "no one signs in as a removed owner";
+  // The name is free again; the removed owner stays a different account.
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o3", "alice", "y", 2}));
+  EXPECT_EQ(store_->Identity().GetOwnerByName("alice").value().id, "o3");
+  EXPECT_EQ(store_->Identity().DeleteOwner("carol").error().code, Errc::kNotFound);
+}
+
 TEST_P(StoreTest, KeysAreKeptPerOwnerProviderAndLabelAndReplacedUnderTheSameLabel) {
   ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
   ASSERT_TRUE(store_->Identity().CreateOwner({"bob", "bob", "x", 1}));

@@ -1,5 +1,8 @@
 #include "store/tables/identity_tables.hpp"
 
+#include "store/tables/change_tables.hpp"
+#include "store/tables/key_tables.hpp"
+
 namespace ap::store::tables {
 
 using sql::kConstraint;
@@ -11,10 +14,17 @@ namespace {
 const std::string kSelectOwners = "SELECT id, username, password_hash, created_at FROM owners";
 const std::string kSelectOwnerByName = kSelectOwners + " WHERE username = ?";
 const std::string kSelectOwnerById = kSelectOwners + " WHERE id = ?";
-const std::string kSelectAllOwners = kSelectOwners + " ORDER BY username";
+// A removed owner's row stays (their grants and record still name them) under a name no one can
+// take or sign in with (usernames hold no ':'), without a password.
+const std::string kRemovedPrefix = "removed:";
+const std::string kSelectAllOwners = kSelectOwners + " WHERE username NOT LIKE 'removed:%' ORDER BY username";
 const std::string kInsertOwner = "INSERT INTO owners (id, username, password_hash, created_at) VALUES (?, ?, ?, ?)";
 const std::string kSetPassword = "UPDATE owners SET password_hash = ? WHERE id = ?";
-const std::string kDeleteOwner = "DELETE FROM owners WHERE id = ?";
+const std::string kRetireOwner = "UPDATE owners SET username = ?, password_hash = '' WHERE id = ?";
+const std::string kLiveGrantsOf = "SELECT id FROM grants WHERE owner_id = ? AND status = 'approved'";
+const std::string kRevokeGrantsOf =
+    "UPDATE grants SET status = 'revoked', revoked_at = ?, version = version + 1 WHERE owner_id = ? AND status = 'approved'";
+const std::string kDeleteKeysOf = "DELETE FROM provider_keys WHERE owner_id = ?";
 const std::string kEndOwnerSessions = "DELETE FROM sessions WHERE owner_id = ?";
 const std::string kInsertSession =
     "INSERT INTO sessions (id_hash, owner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)";
@@ -75,11 +85,27 @@ Status IdentityTables::DeleteOwner(std::string_view username) {
   auto owner = GetOwnerByName(username);
   if (!owner) return owner.error();
   return db_.InTransaction([&]() -> Status {
+    std::vector<std::string> revoked;
+    Query live(db_.Prepare(kLiveGrantsOf));
+    live.Bind(owner->id);
+    int rc;
+    while ((rc = live.Step()) == kRow) revoked.push_back(live.Text(0));
+    if (rc != kDone) return db_.DbError("remove owner");
+    Query revoke(db_.Prepare(kRevokeGrantsOf));
+    revoke.Bind(SystemNow()).Bind(owner->id);
+    if (revoke.Step() != kDone) return db_.DbError("remove owner");
+    for (const auto& id : revoked)
+      if (auto told = AppendChange(db_, "grant", id); !told) return told;
+    Query keys(db_.Prepare(kDeleteKeysOf));
+    keys.Bind(owner->id);
+    if (keys.Step() != kDone) return db_.DbError("remove owner");
+    if (db_.Changes() > 0)
+      if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped;
     Query end(db_.Prepare(kEndOwnerSessions));
     end.Bind(owner->id);
-    Query del(db_.Prepare(kDeleteOwner));
-    del.Bind(owner->id);
-    if (end.Step() != kDone || del.Step() != kDone) return db_.DbError("remove owner");
+    Query retire(db_.Prepare(kRetireOwner));
+    retire.Bind(kRemovedPrefix + owner->id).Bind(owner->id);
+    if (end.Step() != kDone || retire.Step() != kDone) return db_.DbError("remove owner");
     return {};
   });
 }

@@ -71,11 +71,10 @@ Status RequireMasterKey(Connection& db, std::string_view master_id) {
   return {};
 }
 
-// Other brokers notice the change at once through the change feed, and by the version otherwise.
-Status KeyTables::BumpVersion() {
-  Query q(db_.Prepare(kBumpVersion));
-  if (q.Step() != kDone) return db_.DbError("record a key change");
-  return AppendChange(db_, "keys", "");
+Status BumpKeysVersion(Connection& db) {
+  Query q(db.Prepare(kBumpVersion));
+  if (q.Step() != kDone) return db.DbError("record a key change");
+  return AppendChange(db, "keys", "");
 }
 
 Result<int64_t> KeyTables::Version() {
@@ -104,7 +103,7 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
     q.BindBlob(key.sealed).BindBlob(key.wrapped_data_key).Bind(key.master_id).Bind(key.created_at);
     q.Bind(key.last_used_at);
     if (q.Step() != kDone) return db_.DbError("insert key");
-    if (auto bumped = BumpVersion(); !bumped) return bumped.error();
+    if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped.error();
     return replaced;
   });
 }
@@ -139,7 +138,7 @@ Status KeyTables::DeleteRow(std::string_view id) {
     if (q.Step() != kDone) return db_.DbError("delete key");
     if (db_.Changes() == 0) return MakeError(Errc::kNotFound, "Key not found");
   }
-  return BumpVersion();
+  return BumpKeysVersion(db_);
 }
 
 Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds at) {
@@ -203,7 +202,7 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, const std::vecto
       set.Bind(Base64UrlEncode(audit_key));
       if (set.Step() != kDone) return db_.DbError("rewrap the audit key");
     }
-    if (auto bumped = BumpVersion(); !bumped) return bumped;
+    if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped;
     return SetMaster(db_, new_master_id);
   });
 }

@@ -8,6 +8,10 @@
 
 namespace ap::store::tables {
 
+// Records that the owners' keys changed, in the caller's transaction: every broker reloads its vault
+// (at once through the change feed, or by the version).
+Status BumpKeysVersion(sql::Connection& db);
+
 using sql::Connection;
 
 // Inside a transaction: records `master_id` as the vault's master key when none is recorded yet;
@@ -39,7 +43,6 @@ class KeyTables final : public KeyStore {
                 std::string_view audit_key, std::string_view old_master_id, std::string_view new_master_id) override;
 
  private:
-  Status BumpVersion();
   Status DeleteRow(std::string_view id);
 
   Connection& db_;
