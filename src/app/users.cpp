@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "api/audit_events.hpp"
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
 #include "app/record_commands.hpp"
@@ -29,6 +30,11 @@ Status CheckUsername(const std::string& name) {
   });
   if (!ok) return MakeError(Errc::kValidation, "a username is 1-64 letters, digits, '.', '-', '_' or '@'");
   return {};
+}
+
+// An owner account changed by the CLI (usernames are checked to plain characters, safe in JSON).
+record::AuditEvent OwnerEvent(std::string_view kind, const store::OwnerRecord& owner) {
+  return record::AuditEvent{std::string(kind), "cli", owner.id, "", "{\"username\":\"" + owner.username + "\"}"};
 }
 
 }  // namespace
@@ -89,34 +95,38 @@ int ManageUsers(const Config& config, const UserCommand& command) {
   if (command.action == "remove") {
     if (command.username == kOperatorName)
       return Fail("the operator's account cannot be removed: the owner token acts for it");
+    auto owner = (*store)->Identity().GetOwnerByName(command.username);
+    if (!owner) return Fail(owner.error().message);
+    auto audit_key = AuditKey(config, **store);  // before anything changes, as for passwd
+    if (!audit_key) return Fail(audit_key.error().message);
     if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error().message);
+    if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerRemoved, *owner)); !ok)
+      return Fail("the owner was removed, but the audit trail did not take it: " + ok.error().message);
     std::printf("removed %s: their grants are revoked, their provider keys deleted and their sessions ended\n",
                 command.username.c_str());
     return 0;
   }
   if (command.action == "add" || command.action == "passwd") {
     std::optional<store::OwnerRecord> existing;
-    std::string audit_key;
     if (command.action == "passwd") {
       auto owner = (*store)->Identity().GetOwnerByName(command.username);
       if (!owner) return Fail(owner.error().message);
       existing = *owner;
-      // Before anything changes: a change the audit trail could not take is not made.
-      auto key = AuditKey(config, **store);
-      if (!key) return Fail(key.error().message);
-      audit_key = *key;
     }
+    // Before anything changes: a change the audit trail could not take is not made.
+    auto audit_key = AuditKey(config, **store);
+    if (!audit_key) return Fail(audit_key.error().message);
     auto hash = NewPasswordHash(command.password_stdin);
     if (!hash) return Fail(hash.error().message);
     if (command.action == "add") {
       store::OwnerRecord owner{RandomUuid(), command.username, *hash, SystemClock()()};
       if (auto ok = (*store)->Identity().CreateOwner(owner); !ok) return Fail(ok.error().message);
+      if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerAdded, owner)); !ok)
+        return Fail("the owner was added, but the audit trail did not take it: " + ok.error().message);
       std::printf("added %s\n", command.username.c_str());
     } else {
       if (auto ok = (*store)->Identity().SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
-      record::AuditEvent event{"owner.password_changed", "cli", existing->id, "",
-                               "{\"username\":\"" + command.username + "\"}"};
-      if (auto ok = RecordAuditEvent(audit_key, **store, std::move(event)); !ok)
+      if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerPasswordChanged, *existing)); !ok)
         return Fail("the password was changed, but the audit trail did not take it: " + ok.error().message);
       std::printf("changed the password of %s; their sessions have ended\n", command.username.c_str());
     }

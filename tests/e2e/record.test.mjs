@@ -348,11 +348,15 @@ test('the audit trail names grant and token events, ends the broker did not caus
   const clientId = cli(['client', 'add', 'Tool', '--redirect-uri', 'http://127.0.0.1/cb']).match(/client_id: (\S+)/)[1];
   cli(['client', 'remove', clientId]);
   cli(['admin-token', '--reset']);
+  cli(['user', 'remove', 'carol']);
   const exported = (await run(['audit', 'export', '--data-dir', dataDir])).stdout.trim().split('\n').map((l) => JSON.parse(l));
-  const tail = exported.slice(-4);
-  assert.deepEqual(tail.map((r) => r.kind), ['owner.password_changed', 'client.added', 'client.removed', 'owner_token.reset']);
+  const tail = exported.slice(-6);
+  assert.deepEqual(tail.map((r) => r.kind),
+    ['owner.added', 'owner.password_changed', 'client.added', 'client.removed', 'owner_token.reset', 'owner.removed']);
   assert.ok(tail.every((r) => r.actor === 'cli'));
-  assert.equal(tail[1].detail.clientId, clientId);
+  assert.equal(tail[2].detail.clientId, clientId);
+  assert.equal(tail[0].detail.username, 'carol');
+  assert.equal(tail[5].owner, tail[0].owner, 'the removal names the same owner');
   for (const [i, r] of exported.entries()) assert.equal(r.seq, i + 1, 'seq counts from 1 without gaps');
   const verified = await run(['audit', 'verify', '--data-dir', dataDir]);
   assert.equal(verified.code, 0, verified.stdout + verified.stderr);
