@@ -13,17 +13,10 @@ SECONDS_PER_LANE=${BENCH_SECONDS:-10}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 STREAM=0
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d /tmp/aipassport-cluster-bench-XXXXXX)
 PG=/tmp/aipassport-pgbench-$$
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  "$HERE/../scripts/pg-cluster.sh" remove "$PG" >/dev/null 2>&1 || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
 source "$HERE/lib.sh"
+bench_scratch cluster-bench
+BENCH_ON_EXIT="$HERE/../scripts/pg-cluster.sh remove $PG"
 for tool in wrk curl node; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
 
 "$BIN" mock-upstream --listen 127.0.0.1:0 > "$TMP/mock.out" 2>&1 & PIDS+=($!)

@@ -2,6 +2,22 @@
 # The start_* functions run in the caller's shell (never call them in $(...)): the server's pid
 # must land in the caller's PIDS for its cleanup; read the URL afterwards with wait_for_url.
 
+# A scratch directory ($TMP) and the processes to stop ($PIDS), both cleaned up when the script
+# ends; an interrupt stops the run (wrk outlives a Ctrl-C) rather than going on to the next lane.
+# BENCH_ON_EXIT, when set, names one more command to run at the end.
+bench_scratch() {  # name
+  TMP=$(mktemp -d "/tmp/aipassport-$1-XXXXXX")
+  PIDS=()
+  trap bench_cleanup EXIT
+  trap 'echo stopped >&2; exit 130' INT TERM
+}
+bench_cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ -n "${BENCH_ON_EXIT:-}" ]] && $BENCH_ON_EXIT >/dev/null 2>&1
+  rm -rf "$TMP"
+}
+
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
 wait_for_url() {  # file -> URL printed as "listening on URL"
   for _ in $(seq 100); do

@@ -15,17 +15,9 @@ CONNECTIONS=${PROFILE_CONNECTIONS:-32}
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d /tmp/aipassport-profile-XXXXXX)
-PIDS=()
-declare -A BROKER_PIDS MOCK_PIDS
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo stopped >&2; exit 130' INT TERM  # wrk outlives a Ctrl-C: stop rather than run the next lane
 source "$HERE/lib.sh"
+bench_scratch profile
+declare -A BROKER_PIDS MOCK_PIDS
 for tool in wrk curl node taskset perf; do command -v $tool >/dev/null || { echo "profile needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
 
 start_mock mock "$LOAD_CPU"

@@ -40,18 +40,9 @@ LONG_EVENTS=${BENCH_LONG_EVENTS:-1000}
 CONCURRENT=${BENCH_CONCURRENT_STREAMS:-1000}
 IDLE=${BENCH_IDLE_CONNECTIONS:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)
-TMP=$(mktemp -d /tmp/aipassport-bench-XXXXXX)
-PIDS=()
-declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'echo stopped >&2; exit 130' INT TERM  # wrk outlives a Ctrl-C: stop rather than run the next lane
-
 source "$HERE/lib.sh"
+bench_scratch bench
+declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS
 for tool in wrk nginx curl node taskset; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
 has() { [[ " $1 " == *" $2 "* ]]; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
