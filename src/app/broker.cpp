@@ -697,10 +697,7 @@ int RunBroker(const Config& config) {
   telemetry::Announce("data directory: " + data_dir);
   AnnounceKeyFiles(config, *opened_ring);
   if (new_master_key)
-    telemetry::Announce(
-        "warning: created the vault's master key in " + config.master_key_file.string() +
-        "; in production keep it elsewhere (vault.master_key_file or AIPASSPORT_MASTER_KEY) and back it up: without "
-        "it the stored provider keys cannot be read");
+    telemetry::Announce(NewMasterKeyWarning(config));
   if (new_owner_token)
     telemetry::Announce("owner token (shown once, keep it secret): " + *new_owner_token);
   else if (owner_hash.empty())

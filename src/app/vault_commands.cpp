@@ -159,11 +159,20 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
 
 }  // namespace
 
+std::string NewMasterKeyWarning(const Config& config) {
+  return "warning: created the vault's master key in " + config.master_key_file.string() +
+         "; in production keep it elsewhere (vault.master_key_file or AIPASSPORT_MASTER_KEY) and back it up: without "
+         "it the stored provider keys cannot be read";
+}
+
 Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store, bool* created) {
   auto stored_id = store.Keys().MasterKeyId();
   if (!stored_id) return stored_id.error();
-  auto key = vault::LoadMasterKey({config.master_key_base64, config.master_key_file}, !*stored_id, created);
+  bool made = false;
+  auto key = vault::LoadMasterKey({config.master_key_base64, config.master_key_file}, !*stored_id, &made);
   if (!key) return key.error();
+  if (created) *created = made;
+  if (made && !created) std::fprintf(stderr, "%s\n", NewMasterKeyWarning(config).c_str());
   if (*stored_id && **stored_id != key->Id())
     return MakeError(Errc::kValidation, "the master key from " + MasterSource(config) + " (id " + key->Id() +
                                             ") is not the one the stored provider keys are sealed with (id " +

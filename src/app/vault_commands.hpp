@@ -11,9 +11,11 @@
 namespace ap::app {
 
 // The configured master key, checked against the one the stored keys are sealed with. Creates the
-// key file (and sets `*created`) only when the store holds no sealed key yet, so a missing or
-// wrong key is a clear error, never a silently empty vault.
+// key file only when the store holds no sealed key yet, so a missing or wrong key is a clear error,
+// never a silently empty vault. A created key is said: in `*created` for a caller that says it
+// itself (the broker), else as NewMasterKeyWarning on stderr (the commands).
 Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store, bool* created = nullptr);
+std::string NewMasterKeyWarning(const Config& config);
 
 struct VaultCommand {
   std::string action;  // add, list, remove, rotate-master

@@ -265,15 +265,12 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
   // Suspended sessions are destroyed with the I/O pool, after the Server: keep what they touch alive.
   auto stopping = stopping_;
   auto in_flight = in_flight_;
-  bool first = true;
-  for (;;) {
-    bhttp::request_parser<bhttp::empty_body> head_parser;
-    head_parser.body_limit(boost::none);  // checked below, once the route's limit is known
-    head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    tcp_stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
-    first = false;
-    // Wait for the headers under the idle timeout, then give the whole request the read timeout.
-    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
+  // One request, once its headers are in: its state lives in this coroutine's frame, made per
+  // request, so an idle keep-alive connection holds only the small frame of the loop below.
+  // Returns whether the connection goes on to another request.
+  auto serve_one = [&](bhttp::request_parser<bhttp::empty_body>& head_parser,
+                       beast::error_code ec) -> asio::awaitable<bool> {
+    size_t n = 0;
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
     if (!ec) {
@@ -305,7 +302,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
         tcp_stream.expires_after(options_.read_timeout);
         co_await bhttp::async_write(stream, res, kUseTuple);
       }
-      break;
+      co_return false;
     }
     SessionExchange<Stream> exchange(stream, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
@@ -317,16 +314,26 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
       response = co_await handler_(request, exchange);
     }
     if (exchange.BodyLeftUnread() && !exchange.AnswerStarted()) co_await exchange.DrainBody();
-    if (exchange.AnswerStarted()) {
-      if (!exchange.AnswerEnded() || exchange.BodyLeftUnread() || !request.keep_alive() || stopping->load()) break;
-      continue;
-    }
+    if (exchange.AnswerStarted())
+      co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && request.keep_alive() && !stopping->load();
     response.version(request.version());
     response.set(bhttp::field::server, options_.server_name);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
     tcp_stream.expires_after(options_.read_timeout);
     auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
-    if (write_ec || !response.keep_alive()) break;
+    co_return !write_ec && response.keep_alive();
+  };
+  bool first = true;
+  for (;;) {
+    bhttp::request_parser<bhttp::empty_body> head_parser;
+    head_parser.body_limit(boost::none);  // checked in serve_one, once the route's limit is known
+    head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
+    tcp_stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
+    first = false;
+    // Wait for the headers under the idle timeout, then give the whole request the read timeout.
+    auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
+    auto one = serve_one(head_parser, ec);
+    if (!co_await std::move(one)) break;
   }
 }
 
