@@ -2,8 +2,7 @@
 // Writes the owner's record off the hot path. A call or an owner action queues its row or event and
 // goes on at once. Activity rows are written by the store thread in one transaction every
 // kFlushInterval (the broker's timer calls Flush), or as soon as kBatchRows are waiting, so that
-// under load they cost the store thread a few transactions a second, never one per call (the
-// store thread also settles calls, which do wait for it). Audit events are rare: each is appended
+// under load they cost the store thread a few transactions a second, never one per call. Audit events are rare: each is appended
 // as soon as the store thread is free, with those queued meanwhile. They all go through the one store
 // thread, which keeps the chain one line within a broker; the store's write lock keeps it one line
 // across processes.
