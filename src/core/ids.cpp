@@ -17,11 +17,13 @@ void FillRandom(unsigned char* out, size_t n) {
 
 }  // namespace
 
-std::string RandomToken(size_t bytes) {
+std::string RandomBytes(size_t bytes) {
   std::string raw(bytes, '\0');
   FillRandom(reinterpret_cast<unsigned char*>(raw.data()), raw.size());
-  return Base64UrlEncode(raw);
+  return raw;
 }
+
+std::string RandomToken(size_t bytes) { return Base64UrlEncode(RandomBytes(bytes)); }
 
 std::string RandomCode(std::string_view alphabet, size_t length) {
   std::string out;

@@ -6,6 +6,8 @@
 
 namespace ap {
 
+// `bytes` random bytes, as they are.
+std::string RandomBytes(size_t bytes);
 // `bytes` random bytes, base64url encoded: for secrets (request secrets, owner tokens).
 std::string RandomToken(size_t bytes = 32);
 // An RFC 4122 version 4 UUID, lower-case: for grant, request and token ids (the reference uses UUIDs).

@@ -162,6 +162,9 @@ test('log_format = "json": every line is a JSON object; one line per request und
   const own = await call(broker.url, 'GET', '/grants', { token: broker.ownerToken, headers: { 'x-request-id': 'forged-by-the-client' } });
   assert.equal(own.headers.get('x-request-id'), own.headers.get('x-aipassport-request-id'),
     "x-request-id is the broker's own when the provider sent none");
+  const ids = new Set([id, own.headers.get('x-aipassport-request-id')]);
+  for (let i = 0; i < 50; i++) ids.add((await call(broker.url, 'GET', '/health')).headers.get('x-aipassport-request-id'));
+  assert.equal(ids.size, 52, 'every request has an id of its own');
   const inspect = await call(broker.url, 'GET', `/tokens/${g.token}/inspect`);
   assert.ok(inspect.status < 500);
   // The reference's routes called with the grant's token name the grant too.
