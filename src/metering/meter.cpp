@@ -227,13 +227,22 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
   {
     std::lock_guard lock(account->mutex);
     int64_t calls = LeaseCalls(*account, Clock::now());
-    if (grant.record.budget_micros) {
+    // However busy, a broker takes no more than its part of what is left (by this broker's view of
+    // the grant, which may be behind; the store never leases past what it has), so its peers are
+    // not refused while the budget lasts.
+    const store::GrantRecord& g = grant.record;
+    if (g.budget_micros) {
+      int64_t left = std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros));
+      int64_t fewest = MulMicros(kFewestLeaseCalls, ask.up_to_micros);
+      int64_t busy = std::min(MulMicros(calls, ask.up_to_micros), std::max(fewest, ShareOf(left)));
       need.micros = std::max<int64_t>(0, LeastMicros(ask) - account->lease_micros);
-      want.micros = std::max<int64_t>(need.micros, MulMicros(calls, ask.up_to_micros) - account->lease_micros);
+      want.micros = std::max<int64_t>(need.micros, busy - account->lease_micros);
     }
-    if (grant.record.max_requests) {
+    if (g.max_requests) {
+      int64_t left = std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests);
+      int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, ShareOf(left)));
       need.requests = account->lease_requests < 1 ? 1 : 0;
-      want.requests = std::max<int64_t>(need.requests, std::max<int64_t>(2 * kFewestLeaseCalls, calls) - account->lease_requests);
+      want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account->lease_requests);
     }
   }
   // The lease lands in the account on the store thread, so a call refused after it sees it.

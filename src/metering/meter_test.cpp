@@ -272,6 +272,23 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
   }
 }
 
+TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  meter.SetPeers(4, 0);  // three other brokers share the grant
+  auto grant = Approved(400 * 100, std::nullopt);
+  int64_t largest_lease = 0;
+  for (int call = 1; call <= 200; ++call) {
+    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    ASSERT_TRUE(admitted[0]);
+    admitted[0]->Settle(100, 0);
+    ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
+    largest_lease = std::max(largest_lease, store_->Grants().GetGrant(grant.record.id)->leased_micros);
+  }
+  // A quarter of the 40,000 left, not the whole budget a busy grant's rate would ask for.
+  EXPECT_LE(largest_lease, 400 * 100 / 4);
+  EXPECT_GT(largest_lease, 4 * 100) << "it still grows past the fewest calls";
+}
+
 TEST(ResetTime, WrittenLikeOpenAI) {
   EXPECT_EQ(FormatResetTime(250), "250ms");
   EXPECT_EQ(FormatResetTime(1000), "1s");
