@@ -49,6 +49,7 @@ void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body bo
 
 bool Router::Wrap(Verb method, std::string_view pattern, const std::function<RouteHandler(RouteHandler)>& wrap) {
   Parts parts = Split(pattern);
+  if (parts.too_many) return false;  // no route is that long
   for (auto& route : routes_) {
     if (route.method != method || route.segments.size() != parts.size) continue;
     if (!std::equal(route.segments.begin(), route.segments.end(), parts.items.begin())) continue;

@@ -82,7 +82,9 @@ class TextEdits {
   void Insert(size_t at, std::string text) { Replace(at, at, std::move(text)); }
   // Sets member `name` of the object at `object_begin` to the JSON `value`: replaces its value if
   // the object has that member, else adds it as its last member. `absent`: the caller knows the
-  // object has no such member (the object's members are then not looked through).
+  // object has no such member (the object's members are then not looked through). Only for an
+  // object scanned with duplicates refused: it replaces the first member of that name, and a
+  // provider reads the last.
   void SetMember(std::string_view text, size_t object_begin, std::string_view name, std::string_view value,
                  bool absent = false);
   bool Empty() const { return edits_.empty(); }

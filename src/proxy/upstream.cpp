@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <array>
 
 namespace ap::proxy {
 namespace bhttp = http::bhttp;
@@ -45,18 +44,9 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
 void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Request& req) {
   if (api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
-    case Provider::kOpenAI: {
-      // Put together on the stack: Beast copies the value into the request anyway.
-      constexpr std::string_view kScheme = "Bearer ";
-      std::array<char, 512> value;
-      if (kScheme.size() + api_key.size() > value.size()) {
-        req.set(bhttp::field::authorization, std::string(kScheme) + std::string(api_key));
-        break;
-      }
-      std::copy(api_key.begin(), api_key.end(), std::copy(kScheme.begin(), kScheme.end(), value.begin()));
-      req.set(bhttp::field::authorization, std::string_view(value.data(), kScheme.size() + api_key.size()));
+    case Provider::kOpenAI:
+      req.set(bhttp::field::authorization, "Bearer " + std::string(api_key));
       break;
-    }
     case Provider::kAnthropic:
       req.set("x-api-key", api_key);
       if (req.find("anthropic-version") == req.end()) req.set("anthropic-version", kAnthropicVersion);
