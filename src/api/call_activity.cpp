@@ -1,5 +1,7 @@
 #include "api/call_activity.hpp"
 
+#include "domain/scope.hpp"
+
 namespace ap::api {
 namespace {
 
@@ -64,6 +66,15 @@ void CallActivity::Charged(const store::UsageRecord& usage) {
   row_.output_tokens = usage.output_tokens;
   row_.cached_input_tokens = usage.cached_input_tokens;
   row_.cost_micros = usage.cost_micros;
+}
+
+void CallActivity::SetModel(std::string_view model) {
+  if (domain::IsModelId(model)) {
+    row_.model = model;
+    return;
+  }
+  row_.model.clear();
+  for (unsigned char c : model.substr(0, domain::kMaxModelId)) row_.model += c >= 0x20 && c < 0x7f ? char(c) : '?';
 }
 
 void CallActivity::Finish(int status) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
@@ -28,7 +29,11 @@ class CallActivity {
   void SetGrant(const domain::Grant& grant);
   // The access token the call presented; its last use is recorded with the row.
   void SetToken(domain::TokenClaims claims);
-  void SetModel(std::string model) { row_.model = std::move(model); }
+  // The model the app asked for, as the app sent it when it is a model id; otherwise (the call was
+  // refused for it) a printable ASCII copy, at most kMaxModelId bytes, so the store can hold any
+  // row: one model name PostgreSQL cannot store (a NUL, bytes that are not UTF-8) would lose the
+  // whole batch of rows written with it, other apps' calls included.
+  void SetModel(std::string_view model);
   // The broker refused the call (or ended its stream) with `error`.
   void Refused(const Error& error);
   // The call is being sent to the provider now; its time there runs until Charged or Finish.

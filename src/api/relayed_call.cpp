@@ -70,7 +70,7 @@ http::Response RelayedCall::Refusal(const Error& error) {
 }
 
 awaitable<void> RelayedCall::Finish(const http::Response& answer) {
-  activity_.SetModel(std::move(model_));  // the call is over
+  activity_.SetModel(model_);
   activity_.Finish(static_cast<int>(answer.result_int()));
   if (quoted_ > 0 && grant_) {
     std::string grant_id = grant_->record.id;  // named: see RevokeIfQuoting's note on g++ 12

@@ -114,3 +114,27 @@ test('database.pool_size: an owner\'s read stuck on the database does not hold u
   assert.equal(after.status, 200, after.text);
   assert.equal(await broker.stop(), 0);
 });
+
+test('an app cannot erase the activity record on PostgreSQL with a model name the database cannot store', async () => {
+  const mock = await startMock();
+  const dataDir = tempDir();
+  const broker = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir) } });
+  const g = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
+  const chat = (raw) => call(broker.url, 'POST', '/openai/v1/chat/completions',
+    { token: g.token, raw, headers: { 'content-type': 'application/json' } });
+  const messages = '"messages":[{"role":"user","content":"hi"}]';
+  // All four land in one batch of activity rows: a NUL or bytes that are not UTF-8 in one row
+  // made PostgreSQL refuse the whole batch, the two good calls' rows with it.
+  assert.equal((await chat(`{"model":"gpt-4o-mini",${messages}}`)).status, 200);
+  assert.equal((await chat(`{"model":"a\\u0000b",${messages}}`)).status, 400);
+  assert.equal((await chat(Buffer.concat([Buffer.from('{"model":"c'), Buffer.from([0xff, 0xfe]), Buffer.from(`",${messages}}`)]))).status, 400);
+  assert.equal((await chat(`{"model":"gpt-4o-mini",${messages}}`)).status, 200);
+  const rows = await eventually(async () => {
+    const page = (await call(broker.url, 'GET', `/grants/${g.grantId}/activity?limit=10`, { token: broker.ownerToken })).json;
+    return page.items.length === 4 && page.items;
+  }, 'four activity rows');
+  const models = rows.map((r) => r.model).sort();
+  assert.deepEqual(models.filter((m) => m === 'gpt-4o-mini').length, 2);
+  assert.ok(models.includes('a?b'), JSON.stringify(models));
+  assert.doesNotMatch(broker.output, /activity rows not recorded/);
+});
