@@ -37,6 +37,7 @@ inline constexpr std::string_view kKeyAdded = "key.added";
 inline constexpr std::string_view kKeyRotated = "key.rotated";  // a key replaced another under its label
 inline constexpr std::string_view kKeyRemoved = "key.removed";
 inline constexpr std::string_view kMasterKeyRotated = "vault.master_key_rotated";
+inline constexpr std::string_view kSigningKeyAdded = "vault.signing_key_added";  // keys rotate-signing
 }  // namespace audit_kind
 
 // "owner:<name>" or "admin-token".

@@ -1,6 +1,5 @@
 #include "api/key_leak_guard.hpp"
 
-
 namespace ap::api {
 
 bool KeyLeakGuard::Quoted(const std::string& grant_id, int answers) {
@@ -11,7 +10,9 @@ bool KeyLeakGuard::Quoted(const std::string& grant_id, int answers) {
     it = counts_.emplace(grant_id, 0).first;
   }
   it->second += answers;
-  return it->second >= kMaxQuotedAnswers;
+  if (it->second < kMaxQuotedAnswers) return false;
+  counts_.erase(it);  // the grant is revoked now: its count has done its job
+  return true;
 }
 
 }  // namespace ap::api

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -19,6 +20,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "api/audit_events.hpp"
 #include "api/dispatcher.hpp"
 #include "cluster/change_follower.hpp"
 #include "api/key_api.hpp"
@@ -82,6 +84,20 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
     table.endpoints.push_back(proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key.empty()});
   }
   return table;
+}
+
+// A plain-http upstream off this host sends the provider key and every prompt over the network
+// unencrypted. Allowed (a provider on a private network, a local model server), but said at start.
+void WarnOfPlainUpstreams(const proxy::ProviderTable& table) {
+  for (const auto& endpoint : table.endpoints) {
+    if (endpoint.base.tls) continue;
+    boost::system::error_code ec;
+    auto address = boost::asio::ip::make_address(endpoint.base.host, ec);
+    if ((!ec && address.is_loopback()) || endpoint.base.host == "localhost") continue;
+    spdlog::warn("provider {} is reached over plain http at {}: its key and every prompt cross the network "
+                 "unencrypted (use https, or a loopback address)",
+                 endpoint.name, endpoint.base.Key());
+  }
 }
 
 // The environment's provider keys (the operator's), by provider name.
@@ -443,6 +459,11 @@ int RotateSigningKey(const Config& config) {
   if (!ring) return Fail(ring.error().message);
   auto key = vault::AddSigningKey(*master, (**store).SigningKeys(), SystemClock()());
   if (!key) return Fail(key.error().message);
+  auto audit_key = vault::AuditChainKey(*master, (**store).Keys());
+  record::AuditEvent event{std::string(api::audit_kind::kSigningKeyAdded), "cli", "", "",
+                           "{\"kid\":\"" + key->kid + "\"}"};
+  if (!audit_key || !RecordAuditEvent(*audit_key, **store, event))
+    std::fprintf(stderr, "aipassport: warning: the key is added, but the audit trail did not take it\n");
   std::printf(
       "new signing key %s is published now and signs in %lld s (every running broker on this database picks it up);\n"
       "the key it replaces verifies its tokens until they have expired\n",
@@ -494,6 +515,7 @@ int RunBroker(const Config& config) {
   }
   auto table = ProviderTableFrom(config);
   if (!table) return Fail(table.error().message);
+  WarnOfPlainUpstreams(*table);
   auto listen = ParseListen(config.listen);
   if (!listen) return Fail(listen.error().message);
   auto prices = PricesFrom(config);

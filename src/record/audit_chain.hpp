@@ -1,9 +1,10 @@
 #pragma once
-// The audit trail's hash chain. Each record's hash is HMAC-SHA-256, under a key derived from the
-// vault's master key, over the previous record's hash and the record itself; the head (the last
-// seq and hash) is kept apart with its own MAC. Someone who can edit the database but cannot read
-// the master key can therefore neither rebuild the chain after a change nor move the head back to
-// hide a cut. Pure functions: no I/O.
+// The audit trail's hash chain. Each record's hash is HMAC-SHA-256, under the audit key (random,
+// sealed under the vault's master key), over the previous record's hash and the record itself; the
+// head (the last seq and hash) is kept apart with its own MAC. Someone who can edit the database but
+// cannot read the master key can therefore neither rebuild the chain after a change nor move the
+// head back to hide a cut. A whole older copy (trail and head) put back is not detectable here: it
+// takes a copy of the head kept elsewhere. Pure functions: no I/O.
 // Thread-safety: stateless.
 
 #include <optional>

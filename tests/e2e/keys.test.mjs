@@ -29,6 +29,10 @@ test('keys rotate-signing: published at once, signing after the publish delay, o
   const out = cliSync(['keys', 'rotate-signing', '--data-dir', broker.dataDir], { env: { PATH: process.env.PATH } }).toString();
   const newKid = out.match(/new signing key (\S+) is published now/)[1];
   assert.notEqual(newKid, oldKid);
+  const audit = await call(broker.url, 'GET', '/audit?kind=vault.signing_key_added', { token: broker.ownerToken });
+  assert.equal(audit.json.items.length, 1, audit.text);
+  assert.equal(audit.json.items[0].actor, 'cli');
+  assert.deepEqual(JSON.parse(JSON.stringify(audit.json.items[0].detail)), { kid: newKid });
 
   await eventually(async () => (await call(broker.url, 'GET', '/.well-known/jwks.json')).json.keys.length === 2, 'the new key in the JWKS');
   const jwks = (await call(broker.url, 'GET', '/.well-known/jwks.json')).json;

@@ -61,3 +61,12 @@ test('HTTPS upstream: refused without trust, accepted with the CA file, refused 
   assert.equal(wrong.seen.length, 0);
   await mismatched.stop();
 });
+
+test('a provider reached over plain http off this host is warned of at start; one on loopback is not', async () => {
+  // 192.0.2.1 (TEST-NET-1) is never contacted: the warning is about the configuration.
+  const far = await startBroker({ env: { AIPASSPORT_ANTHROPIC_BASE_URL: 'http://192.0.2.1:8080' } });
+  assert.match(far.output, /provider anthropic is reached over plain http at http:\/\/192\.0\.2\.1:8080: its key and every prompt cross the network unencrypted/);
+  assert.doesNotMatch(far.output, /provider openai is reached over plain http/, 'the harness points openai at 127.0.0.1:9');
+  const near = await startBroker();
+  assert.doesNotMatch(near.output, /reached over plain http/);
+});
