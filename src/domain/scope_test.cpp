@@ -56,8 +56,8 @@ TEST(Scope, NamesEveryBadField) {
 // (undefined behaviour, reported by UBSan). It is refused as not an integer.
 TEST(Scope, ALimitBeyondAnyIntegerIsRefused) {
   for (std::string_view limit : {"9.0072e+70", "1e300", "-1e19", "9.3e18"}) {
-    auto s = Parse(R"({"provider":"openai","models":[],"capabilities":["chat"],"maxBudgetCents":)" + std::string(limit) +
-                   "}");
+    auto s = Parse(R"({"provider":"openai","models":[],"capabilities":["chat"],"maxBudgetCents":)" +
+                   std::string(limit) + "}");
     EXPECT_TRUE(HasFieldError(s, "scope.maxBudgetCents")) << limit;
   }
 }
