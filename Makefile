@@ -3,7 +3,7 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 
-.PHONY: all deps build run test unit e2e clients bench micro-bench package clean
+.PHONY: all deps build run test unit e2e clients bench micro-bench package clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -21,6 +21,7 @@ run: build
 # Everything runs beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh), deleted after.
 test: build
 	@scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit:
 	scripts/with-postgres.sh ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -48,5 +49,25 @@ micro-bench: build
 package: build
 	cd $(BUILD) && cpack -G DEB
 
+# libFuzzer targets (fuzz/), built with clang-16 and ASan+UBSan in their own build directory. The
+# build holds the shared build lock (FUZZ_LOCK= when the caller already holds it).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_LOCK ?= flock /tmp/ap-build.lock
+fuzz-build:
+	@scripts/install-deps.sh fuzz
+	@$(FUZZ_LOCK) sh -c 'CXX=clang++-16 cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DAIPASSPORT_FUZZ=ON -DAIPASSPORT_BUILD_TESTS=OFF -DAIPASSPORT_BUILD_BENCH=OFF > /dev/null && \
+	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers'
+
+# Each target for FUZZ_SECONDS (FUZZ_TARGETS="jws sse" for some of them).
+fuzz: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# What `make test` runs: each target for a few seconds.
+fuzz-smoke: fuzz-build
+	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)

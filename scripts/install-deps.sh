@@ -2,6 +2,7 @@
 # Installs the Debian packages the build, the tests or the benchmark need, if they are missing.
 #   scripts/install-deps.sh          build and test dependencies
 #   scripts/install-deps.sh bench    also wrk and nginx, for bench/run.sh, and perf, for bench/profile.sh
+#   scripts/install-deps.sh fuzz     also clang-16 and its libFuzzer runtime, for the fuzz targets
 set -euo pipefail
 
 packages=(
@@ -17,6 +18,9 @@ packages=(
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light linux-perf)
+fi
+if [[ "${1:-}" == "fuzz" ]]; then
+  packages+=(clang-16 libclang-rt-16-dev)
 fi
 
 missing=()

@@ -31,8 +31,8 @@ std::optional<int64_t> ReadLimit(const boost::json::object& o, std::string_view 
     n = v.get_int64();
   else if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(INT64_MAX))
     n = static_cast<int64_t>(v.get_uint64());
-  else if (v.is_double() && v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())) &&
-           std::abs(v.get_double()) < 9e15)
+  else if (v.is_double() && std::abs(v.get_double()) < 9e15 &&  // in range before the cast: beyond it, UB
+           v.get_double() == static_cast<double>(static_cast<int64_t>(v.get_double())))
     n = static_cast<int64_t>(v.get_double());
   if (!n) {
     Add(errors, prefix, field, "Expected an integer");

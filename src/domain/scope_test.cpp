@@ -52,6 +52,16 @@ TEST(Scope, NamesEveryBadField) {
   EXPECT_TRUE(HasFieldError(Parse(R"("openai")"), "scope"));
 }
 
+// Found by fuzz/grant_fuzz.cpp: a limit too large for int64 was cast before its range was checked
+// (undefined behaviour, reported by UBSan). It is refused as not an integer.
+TEST(Scope, ALimitBeyondAnyIntegerIsRefused) {
+  for (std::string_view limit : {"9.0072e+70", "1e300", "-1e19", "9.3e18"}) {
+    auto s = Parse(R"({"provider":"openai","models":[],"capabilities":["chat"],"maxBudgetCents":)" +
+                   std::string(limit) + "}");
+    EXPECT_TRUE(HasFieldError(s, "scope.maxBudgetCents")) << limit;
+  }
+}
+
 TEST(Scope, AnEmptyModelListAllowsAnyModelAsInTheReference) {
   auto s = Parse(R"({"provider":"openai","models":[],"capabilities":[],"maxRequests":0})");
   ASSERT_TRUE(s);

@@ -1,6 +1,7 @@
 #include "domain/token_service.hpp"
 
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
@@ -11,13 +12,17 @@ namespace {
 
 Error Refuse(std::string message) { return MakeError(Errc::kUnauthorized, std::move(message)); }
 
+// A NumericDate (RFC 7519 §2) within 2^53 seconds of 1970: beyond it a double cannot be cast to
+// int64 safely and adding the leeway could overflow; such a date is no date.
 std::optional<int64_t> NumericDate(const boost::json::object& claims, std::string_view name) {
+  constexpr int64_t kMost = int64_t{1} << 53;
   auto it = claims.find(name);
   if (it == claims.end()) return std::nullopt;
-  if (it->value().is_int64()) return it->value().get_int64();
-  if (it->value().is_uint64() && it->value().get_uint64() <= static_cast<uint64_t>(INT64_MAX))
-    return static_cast<int64_t>(it->value().get_uint64());
-  if (it->value().is_double()) return static_cast<int64_t>(it->value().get_double());
+  const auto& v = it->value();
+  if (v.is_int64() && v.get_int64() >= -kMost && v.get_int64() <= kMost) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<uint64_t>(kMost)) return static_cast<int64_t>(v.get_uint64());
+  if (v.is_double() && std::abs(v.get_double()) <= static_cast<double>(kMost))
+    return static_cast<int64_t>(v.get_double());
   return std::nullopt;
 }
 

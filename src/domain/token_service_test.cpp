@@ -135,6 +135,19 @@ TEST_F(TokenServiceTest, ChecksIssuerAudienceAndTimes) {
   EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: gid and jti are required");
 }
 
+// Found by fuzz/jws_fuzz.cpp: a date too large for int64 was cast anyway (undefined behaviour,
+// reported by UBSan), and exp near INT64_MAX would overflow when the leeway is added.
+TEST_F(TokenServiceTest, RefusesDatesBeyondAnyClock) {
+  for (boost::json::value date : {boost::json::value(1.8e58), boost::json::value(-1e300), boost::json::value(INT64_MAX),
+                                  boost::json::value(UINT64_MAX)}) {
+    for (const char* name : {"exp", "iat"}) {
+      auto c = Claims();
+      c[name] = date;
+      EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: exp and iat are required") << name << date;
+    }
+  }
+}
+
 // None of Wycheproof's JWS cases uses our key or algorithm: each one, valid or not for its own
 // key (HS256, ES256, RS256, PS256, alg none, embedded keys, bad base64...), must be refused.
 TEST_F(TokenServiceTest, RefusesEveryWycheproofJws) {
