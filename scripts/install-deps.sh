@@ -15,6 +15,7 @@ packages=(
   sqlite3 jq dpkg-dev file
   nodejs npm
   chromium
+  faketime util-linux
 )
 if [[ "${1:-}" == "bench" ]]; then
   packages+=(wrk nginx-light linux-perf)

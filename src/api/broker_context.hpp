@@ -55,6 +55,8 @@ struct BrokerContext {
   // them, on as many threads); null when the pool size is 1.
   store::StorePool* readers = nullptr;
   http::BlockingPool* read_pool = nullptr;
+  // Whether the store takes writes; proxied calls are refused while it does not. Null: not checked.
+  const StoreWrites* store_writes = nullptr;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage

@@ -35,8 +35,22 @@ void ActivityRecorder::Flush() {
     flush_queued_ = false;
   }
   if (rows.empty()) return;
-  if (auto added = store_.Activity().AddActivity(rows); !added)
+  auto added = store_.Activity().AddActivity(rows);
+  if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
+  if (added) return;
+  Errc code = added.error().code;
+  if (code != Errc::kUnavailable && code != Errc::kStorageUnavailable) {
     spdlog::error("{} activity rows not recorded: {}", rows.size(), added.error().message);
+    return;
+  }
+  spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
+  std::lock_guard lock(mutex_);
+  size_t room = kMaxWaiting > waiting_.size() ? kMaxWaiting - waiting_.size() : 0;
+  if (rows.size() > room) {
+    dropped_ += static_cast<int64_t>(rows.size() - room);
+    rows.resize(room);  // the oldest are kept: they are the calls the owner has waited longest to see
+  }
+  waiting_.insert(waiting_.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
 }
 
 void AuditLog::Record(record::AuditEvent event) {

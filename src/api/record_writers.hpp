@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "api/store_writes.hpp"
 #include "http/executor.hpp"
 #include "record/audit_chain.hpp"
 #include "store/store.hpp"
@@ -28,17 +29,21 @@ class ActivityRecorder {
   static constexpr size_t kBatchRows = 2000;
   static constexpr std::chrono::milliseconds kFlushInterval{250};
 
-  ActivityRecorder(store::Store& store, http::BlockingPool& store_pool) : store_(store), pool_(store_pool) {}
+  // `writes`, when given, is told how each flush went.
+  ActivityRecorder(store::Store& store, http::BlockingPool& store_pool, StoreWrites* writes = nullptr)
+      : store_(store), pool_(store_pool), writes_(writes) {}
   // Queues `row`; never waits.
   void Record(store::ActivityRecord row);
   // Whether rows are waiting (the timer skips the store thread when none are).
   bool HasWaiting();
-  // Writes what is waiting; on the store thread.
+  // Writes what is waiting; on the store thread. Rows the store could not take for now (it is
+  // unreachable, or refuses writes) wait for the next flush, up to kMaxWaiting.
   void Flush();
 
  private:
   store::Store& store_;
   http::BlockingPool& pool_;
+  StoreWrites* writes_;
   std::mutex mutex_;
   std::vector<store::ActivityRecord> waiting_;
   bool flush_queued_ = false;

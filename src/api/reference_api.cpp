@@ -205,8 +205,7 @@ class ReferenceApi {
   }
 
   awaitable<Response> CreateGrantRequest(Request& req, const PathParams&, http::Exchange& exchange) {
-    if (auto refused = ThrottleAddress(ctx_.throttles.grant_requests_by_address, exchange.PeerAddress(),
-                                       "grant requests", ctx_.clock()))
+    if (auto refused = ThrottleAddress(ctx_.throttles.grant_requests_by_address, exchange.PeerAddress(), "grant requests"))
       co_return http::ErrorResponse(*refused);
     auto body = BodyObject(req, false);
     if (!body) co_return http::ErrorResponse(body.error());

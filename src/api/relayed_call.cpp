@@ -36,6 +36,9 @@ void RelayedCall::SetModel(std::string_view model) { model_ = model; }
 awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {
   if (!kind_.scope_capability.empty())
     if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) co_return target.error();
+  // A call that could not be recorded is not made.
+  if (ctx_.store_writes)
+    if (auto writable = ctx_.store_writes->Check(); !writable) co_return writable.error();
   metered_.emplace(ctx_, grant_, model_, kind_.counted);
   auto admitted = co_await metered_->Admit(worst, stream);
   refused_at_admission_ = !admitted;

@@ -3,9 +3,8 @@
 namespace ap::api {
 namespace {
 
-std::optional<Error> Throttle(domain::KeyedThrottle& throttle, std::string_view key, std::string_view what,
-                              UnixSeconds now) {
-  domain::Admission admission = throttle.Take(key, now);
+std::optional<Error> Throttle(domain::KeyedThrottle& throttle, std::string_view key, std::string_view what) {
+  domain::Admission admission = throttle.Take(key, MonotonicSeconds());
   if (admission.Allowed()) return std::nullopt;
   Error e = admission.verdict == domain::Admission::Verdict::kFull
                 ? MakeError(Errc::kUnavailable, "The broker is busy with too many callers; try again later")
@@ -17,14 +16,12 @@ std::optional<Error> Throttle(domain::KeyedThrottle& throttle, std::string_view 
 
 }  // namespace
 
-std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what,
-                                     UnixSeconds now) {
-  return Throttle(throttle, domain::AddressKey(peer), std::string(what) + " from this address", now);
+std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what) {
+  return Throttle(throttle, domain::AddressKey(peer), std::string(what) + " from this address");
 }
 
-std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what,
-                                    UnixSeconds now) {
-  return Throttle(throttle, client_id, std::string(what) + " for this app", now);
+std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what) {
+  return Throttle(throttle, client_id, std::string(what) + " for this app");
 }
 
 }  // namespace ap::api

@@ -53,10 +53,9 @@ struct Throttles {
 // Counts one of `what` ("device authorization requests") from the client address `peer` (as
 // domain::AddressKey keys it), or for the client `client_id`: the refusal when `throttle` does not
 // admit it, kRateLimited (429) for a throttled key, kUnavailable (503) when the throttle tracks too
-// many keys; Retry-After in both.
-std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what,
-                                     UnixSeconds now);
-std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what,
-                                    UnixSeconds now);
+// many keys; Retry-After in both. The windows are timed on the monotonic clock (MonotonicSeconds):
+// a wall clock set forward must not end them early, nor one set back make them last longer.
+std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what);
+std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what);
 
 }  // namespace ap::api

@@ -64,6 +64,7 @@ void UsageRecorder::Flush() {
   if (rows.empty()) return;
   auto merged = Merged(std::move(rows));
   auto changes = store_.Metering().Settle(options_.node_id, merged);
+  if (options_.writes) options_.writes->Note(StoreWrites::Writer::kUsage, changes);
   if (!changes) {
     // Kept for the next flush (the next call's, or the heartbeat's): until then the store counts
     // the calls' cost as leased to this broker, so no budget is overspent meanwhile.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/time.hpp"
+#include "api/store_writes.hpp"
 #include "http/executor.hpp"
 #include "store/store.hpp"
 
@@ -31,6 +32,7 @@ struct RecorderOptions {
   // Called on the store thread with each threshold event, after it is recorded.
   std::function<void(const store::EventRecord&)> alert_sink;
   Clock clock;
+  StoreWrites* writes = nullptr;  // told how each flush went
 };
 
 class UsageRecorder {

@@ -354,16 +354,17 @@ void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSecon
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
 boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
-                                        api::UsageRecorder& usage, telemetry::BrokerMetrics* metrics,
-                                        Liveness liveness) {
+                                        api::UsageRecorder& usage, api::StoreWrites& writes,
+                                        telemetry::BrokerMetrics* metrics, Liveness liveness) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(liveness.heartbeat);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto beat = [&store, &meter, &usage, metrics, liveness]() {
+    auto beat = [&store, &meter, &usage, &writes, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
       UnixSeconds now = SystemClock()();
       auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - liveness.timeout.count());
+      writes.Note(api::StoreWrites::Writer::kHeartbeat, lost);  // a store that takes writes again takes calls again
       if (lost) SharePerMinuteLimits(store, meter, now, liveness);
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
@@ -576,14 +577,16 @@ int RunBroker(const Config& config) {
   auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
   if (!nonce_key) return Fail(nonce_key.error().message);
   dpop.ShareNonceKey(std::move(*nonce_key));
+  api::StoreWrites store_writes;
   api::UsageRecorder usage(**store, store_pool, io.First().get_executor(),
-                           {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock()});
+                           {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock(),
+                            &store_writes});
   metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
   SharePerMinuteLimits(**store, meter, started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);
   api::AuditLog audit(**store, store_pool, std::move(*audit_key));
-  api::ActivityRecorder activity(**store, store_pool);
+  api::ActivityRecorder activity(**store, store_pool, &store_writes);
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
   http::BlockingPool work_pool(1);
@@ -618,6 +621,7 @@ int RunBroker(const Config& config) {
 
   ctx.follower = &follower;
   ctx.follower_max_age = liveness.timeout;
+  ctx.store_writes = &store_writes;
   store::StorePool readers(*target);
   std::unique_ptr<http::BlockingPool> read_pool;
   if (config.database_pool_size > 1) {
@@ -641,6 +645,7 @@ int RunBroker(const Config& config) {
   server_options.host = listen->host;
   server_options.port = listen->port;
   server_options.body_limit = config.body_limit_bytes;
+  server_options.read_timeout = std::chrono::seconds(config.client_timeout_seconds);
   server_options.tls_cert_file = config.tls_cert_file;
   server_options.tls_key_file = config.tls_key_file;
   http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
@@ -686,7 +691,7 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
-  auto leases = KeepLeases(**store, store_pool, meter, usage, metrics.get(), liveness);
+  auto leases = KeepLeases(**store, store_pool, meter, usage, store_writes, metrics.get(), liveness);
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
   });

@@ -213,6 +213,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_IO_THREADS", "io_threads", Positive(&Config::io_threads)},
       {"AIPASSPORT_LOG_LEVEL", "log_level", LogLevel()},
       {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", Positive(&Config::upstream_timeout_seconds)},
+      {"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "client_timeout_seconds", Positive(&Config::client_timeout_seconds)},
       {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
       {"AIPASSPORT_TLS_CERT_FILE", "tls.cert_file", Text(&Config::tls_cert_file)},
       {"AIPASSPORT_TLS_KEY_FILE", "tls.key_file", Text(&Config::tls_key_file)},

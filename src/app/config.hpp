@@ -42,6 +42,8 @@ struct Config {
   size_t io_threads = 0;  // 0: one per core
   std::string log_level = "info";
   int64_t upstream_timeout_seconds = 600;
+  // An app that sends or reads no byte of a request or answer for this long is disconnected.
+  int64_t client_timeout_seconds = 30;
   std::string upstream_ca_file;
   std::string tls_cert_file;                             // serve HTTPS with this PEM certificate chain...
   std::string tls_key_file;                              // ...and this private key

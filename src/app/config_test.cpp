@@ -117,6 +117,9 @@ TEST(Config, TheDatabaseAndThePublicUrl) {
   EXPECT_EQ(bad_db.error().message.find("hunter2"), std::string::npos);
   EXPECT_EQ(defaults.node_timeout_seconds, 30);
   EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", "3"}})).value().node_timeout_seconds, 3);
+  EXPECT_EQ(defaults.client_timeout_seconds, 30);
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "2"}})).value().client_timeout_seconds, 2);
+  EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "0"}})));
   EXPECT_EQ(defaults.database_pool_size, 8);
   EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_DATABASE_POOL_SIZE", "1"}})).value().database_pool_size, 1);
   for (const char* bad : {"0", "65", "-1", "eight"}) {

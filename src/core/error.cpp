@@ -34,6 +34,8 @@ std::string_view ErrcName(Errc code) {
       return "upstream_timeout";
     case Errc::kUnavailable:
       return "unavailable";
+    case Errc::kStorageUnavailable:
+      return "storage_unavailable";
     case Errc::kKeyMissing:
       return "key_missing";
     case Errc::kInternal:

@@ -24,6 +24,7 @@ enum class Errc {
   kUpstream,        // the provider failed or answered something unusable
   kUpstreamTimeout,
   kUnavailable,  // the broker cannot serve now (shutting down, store failure)
+  kStorageUnavailable,  // the database refuses writes (disk full, read-only): nothing can be recorded
   kKeyMissing,   // the grant's owner has no provider key under the grant's label
   kInternal,
 };

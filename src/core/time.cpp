@@ -10,6 +10,10 @@ UnixSeconds SystemNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+int64_t MonotonicSeconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 Clock SystemClock() { return &SystemNow; }
 
 std::string FormatIso8601(UnixSeconds t) {

@@ -16,6 +16,9 @@ using UnixSeconds = int64_t;
 using Clock = std::function<UnixSeconds()>;
 UnixSeconds SystemNow();
 Clock SystemClock();
+// Whole seconds on the monotonic clock (from an arbitrary start), for durations: unlike the wall
+// clock it never jumps when the system time is set.
+int64_t MonotonicSeconds();
 
 std::string FormatIso8601(UnixSeconds t);
 

@@ -13,7 +13,8 @@ int64_t WaitFor(const LoginThrottle::Failures& f, int free_failures, UnixSeconds
   if (f.count < free_failures) return 0;
   int64_t doublings = std::min<int64_t>(f.count - free_failures, 10);
   int64_t wait = std::min(LoginThrottle::kFirstWaitSeconds << doublings, LoginThrottle::kLongestWaitSeconds);
-  return std::max<int64_t>(0, f.last + wait - now);
+  // Never longer than the wait itself: a clock set back (f.last now in the future) must not lock out.
+  return std::clamp<int64_t>(f.last + wait - now, 0, wait);
 }
 
 }  // namespace

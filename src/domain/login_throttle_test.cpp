@@ -101,6 +101,15 @@ TEST(LoginThrottleTest, SuccessAndTimeForgive) {
   EXPECT_EQ(t.WaitSeconds("x", "b", 100 + LoginThrottle::kWindowSeconds + 1), 0);
 }
 
+// The failures' times are the wall clock's (the store shares them between brokers): a clock set
+// back an hour must not make the owner wait an hour.
+TEST(LoginThrottleTest, AClockSetBackNeverMakesAWaitLonger) {
+  Counts t;
+  for (int i = 0; i < LoginThrottle::kFreePairFailures; ++i) t.RecordFailure("alice", "10.0.0.1", 10000);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 10000 - 3600), 30);
+  EXPECT_EQ(t.WaitSeconds("alice", "10.0.0.1", 10000 + 3600), 0) << "nor does one set forward add to it";
+}
+
 TEST(LoginThrottleTest, AnIpv6AttackerCountsAsOneSlash64) {
   Counts t;
   for (int i = 0; i < LoginThrottle::kFreeAddressFailures; ++i)

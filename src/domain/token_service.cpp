@@ -121,11 +121,14 @@ std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, U
   std::lock_guard lock(shard.mutex);
   auto it = shard.verified.find(digest);
   if (it == shard.verified.end()) return std::nullopt;
-  if (it->second.expires_at + settings_.leeway_seconds <= now) {
+  // Judged against the clock as it is now, as an uncached token is: one issued "in the future"
+  // (the clock was set back since) is checked again and refused.
+  const TokenClaims& claims = it->second;
+  if (claims.expires_at + settings_.leeway_seconds <= now || claims.issued_at > now + settings_.leeway_seconds) {
     shard.verified.erase(it);
     return std::nullopt;
   }
-  return it->second;
+  return claims;
 }
 
 void TokenService::Remember(std::string digest, const TokenClaims& claims, UnixSeconds now) const {

@@ -75,6 +75,18 @@ TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {
   EXPECT_EQ(Refusal(t.token), "Token expired");
 }
 
+// A clock set back an hour: a token issued "in the future" is refused (nbf), cached or not, so the
+// cache never decides otherwise than a fresh check would.
+TEST_F(TokenServiceTest, AClockSetBackRefusesTokensIssuedInTheFutureEvenWhenCached) {
+  auto used = tokens_.Issue("g", std::nullopt);
+  auto unused = tokens_.Issue("g", std::nullopt);
+  ASSERT_TRUE(tokens_.Verify(used.token));
+  now_ -= 3600;
+  EXPECT_EQ(Refusal(unused.token), "Token is not valid yet");
+  EXPECT_EQ(Refusal(used.token), "Token is not valid yet");
+  EXPECT_TRUE(tokens_.Verify(tokens_.Issue("g", std::nullopt).token)) << "one issued after the change is good";
+}
+
 TEST_F(TokenServiceTest, RefusesEveryForgery) {
   EXPECT_NE(Refusal(Sign(Header(), Claims(), Ed25519Key::Generate())).find("bad signature"), std::string::npos);
   auto h = Header();

@@ -29,11 +29,15 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
+// The most of an answer held unparsed: a head (8 KB at most) or a chunk's header line. Without a
+// bound an upstream sending a chunk extension that never ends would fill memory until the timeout.
+constexpr size_t kMaxBuffered = 1 << 20;
+
 struct Connection {
   std::string key;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
-  beast::flat_buffer buffer;
+  beast::flat_buffer buffer{kMaxBuffered};
   // Where answers' bodies are read piece by piece: one per connection, reused by every call on it.
   char piece[16 << 10];
 
@@ -87,6 +91,8 @@ Error Describe(const beast::error_code& ec, const Origin& origin, const char* st
   if (ec == beast::error::timeout)
     return MakeError(Errc::kUpstreamTimeout, std::string("upstream ") + origin.host + " timed out (" + stage + ")");
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kUpstream, "upstream answer is too large");
+  if (ec == bhttp::error::buffer_overflow)
+    return MakeError(Errc::kUpstream, std::string("upstream ") + origin.host + " sent a line over 1 MB (" + stage + ")");
   return MakeError(Errc::kUpstream,
                    std::string("upstream ") + origin.host + " failed (" + stage + "): " + ec.message());
 }
@@ -196,12 +202,15 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
 }
 
 asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
+  auto too_large = [] { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); };
+  // One that says at once it is too long is refused unread.
+  if (auto length = state_->parser.content_length(); length && *length > limit) co_return too_large();
   std::string out;
   for (;;) {
     auto piece = co_await ReadPiece();
     if (!piece) co_return piece.error();
     if (piece->empty()) co_return out;
-    if (out.size() + piece->size() > limit) co_return MakeError(Errc::kUpstream, "upstream answer is too large");
+    if (out.size() + piece->size() > limit) co_return too_large();
     out.append(*piece);
   }
 }

@@ -40,7 +40,7 @@ class UpstreamAnswer {
   const ResponseHead& Head() const;
   // The next piece of the body, empty at its end; valid until the next call.
   boost::asio::awaitable<Result<std::string_view>> ReadPiece();
-  // The rest of the body; kUpstream if it is longer than `limit`.
+  // The rest of the body; kPayloadTooLarge if it is (or says it is) longer than `limit`.
   boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit);
 
  private:

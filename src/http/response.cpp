@@ -34,6 +34,7 @@ StatusCode StatusFor(Errc code) {
     case Errc::kUpstreamTimeout:
       return StatusCode::gateway_timeout;
     case Errc::kUnavailable:
+    case Errc::kStorageUnavailable:
     case Errc::kKeyMissing:
       return StatusCode::service_unavailable;
     case Errc::kInternal:

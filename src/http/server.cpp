@@ -27,6 +27,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::ip::tcp;
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+// The most of a request held unparsed at once.
+constexpr size_t kMaxBuffered = 1 << 20;
 
 namespace {
 
@@ -261,7 +263,9 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
 template <class Stream>
 asio::awaitable<void> Server::ServeStream(Stream& stream) {
   auto& tcp_stream = beast::get_lowest_layer(stream);
-  beast::flat_buffer buffer;
+  // Bounded like the headers: a chunk extension that never ends is refused, not held (a body is
+  // moved out of it piece by piece).
+  beast::flat_buffer buffer(kMaxBuffered);
   // Suspended sessions are destroyed with the I/O pool, after the Server: keep what they touch alive.
   auto stopping = stopping_;
   auto in_flight = in_flight_;

@@ -177,7 +177,7 @@ class OAuthApi {
     if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
     UnixSeconds now = ctx_.clock();
     if (auto refused = Admit(ctx_.throttles.authorizations_by_address, ctx_.throttles.authorizations_by_client,
-                             "authorization requests", exchange, client->id, now))
+                             "authorization requests", exchange, client->id))
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = !client->self_registered;
@@ -218,7 +218,7 @@ class OAuthApi {
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
     if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
       if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
-                               "DPoP proofs", exchange, client->id, ctx_.clock()))
+                               "DPoP proofs", exchange, client->id))
         co_return TokenRefusal(*refused);
     }
     auto jkt = co_await ProofKey(req);
@@ -271,13 +271,13 @@ class OAuthApi {
     UnixSeconds now = ctx_.clock();
     constexpr std::string_view kWhat = "device authorization requests";
     if (auto refused =
-            api::ThrottleAddress(ctx_.throttles.device_authorizations_by_address, exchange.PeerAddress(), kWhat, now))
+            api::ThrottleAddress(ctx_.throttles.device_authorizations_by_address, exchange.PeerAddress(), kWhat))
       co_return TokenRefusal(*refused);
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
     if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
-    if (auto refused = api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, client->id, kWhat, now))
+    if (auto refused = api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, client->id, kWhat))
       co_return TokenRefusal(*refused);
     auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
                                     ctx_.upstream.Table().Names());
@@ -321,8 +321,8 @@ class OAuthApi {
     };
     if (!ctx_.dynamic_registration)
       co_return TokenError(StatusCode::forbidden, "access_denied", "the owner has not enabled dynamic registration");
-    if (auto refused = api::ThrottleAddress(ctx_.throttles.registrations_by_address, exchange.PeerAddress(),
-                                            "registrations", ctx_.clock()))
+    if (auto refused =
+            api::ThrottleAddress(ctx_.throttles.registrations_by_address, exchange.PeerAddress(), "registrations"))
       co_return TokenRefusal(*refused);
     boost::system::error_code ec;
     json::value body = json::parse(req.body(), ec);
@@ -462,10 +462,9 @@ class OAuthApi {
   // Counts one request against the caller's address and then its client; the refusal if either
   // throttle does not admit it.
   static std::optional<Error> Admit(domain::KeyedThrottle& by_address, domain::KeyedThrottle& by_client,
-                                    std::string_view what, const http::Exchange& exchange, const std::string& client_id,
-                                    UnixSeconds now) {
-    if (auto refused = api::ThrottleAddress(by_address, exchange.PeerAddress(), what, now)) return refused;
-    return api::ThrottleClient(by_client, client_id, what, now);
+                                    std::string_view what, const http::Exchange& exchange, const std::string& client_id) {
+    if (auto refused = api::ThrottleAddress(by_address, exchange.PeerAddress(), what)) return refused;
+    return api::ThrottleClient(by_client, client_id, what);
   }
 
   static Response ThrottledPage(const Error& error) {

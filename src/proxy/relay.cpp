@@ -122,8 +122,7 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
   co_await hooks_.Settle(usage_, true);
-  if (end == StreamEnd::kComplete || end == StreamEnd::kBudget || end == StreamEnd::kEventTooLong)
-    co_await exchange_.EndAnswer();
+  if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer();
   co_return Response{};
 }
 
@@ -132,6 +131,9 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
   if (!body) {
     Error e = body.error();
     spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
+    if (e.code == Errc::kPayloadTooLarge)
+      co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " sent an answer over " +
+                                                              std::to_string(kAnswerLimit >> 20) + " MB"));
     bool late = e.code == Errc::kUpstreamTimeout;
     co_return hooks_.Refusal(MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
                                        provider_.name + (late ? " did not answer in time" : " could not be reached")));
@@ -158,8 +160,13 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   for (;;) {
     auto piece = co_await open.ReadPiece();
     if (!piece) {
-      spdlog::warn("{} stream broke off: {}", provider_.name, piece.error().message);
-      co_return StreamEnd::kUpstreamBroke;  // the app sees the stream cut short
+      // The app is told in the provider's shape, so its SDK raises an error rather than take the
+      // stream for a whole answer (or see a bare connection reset).
+      Error broke = BrokeOff(piece.error());
+      hooks_.Refused(broke);
+      std::string event = ProviderErrorEvent(wire_, broke);
+      if (!co_await exchange_.WritePiece(event)) co_return Abandoned();
+      co_return StreamEnd::kUpstreamBroke;
     }
     if (piece->empty()) break;
     splitter.Feed(*piece);
@@ -181,6 +188,13 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   filter.AppendEvent(splitter.Rest(), out);
   if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
   co_return StreamEnd::kComplete;
+}
+
+Error Relay::BrokeOff(const Error& cause) const {
+  spdlog::warn("{} stream broke off: {}", provider_.name, cause.message);
+  bool late = cause.code == Errc::kUpstreamTimeout;
+  return MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
+                   "Stream ended: " + provider_.name + (late ? " did not finish the answer in time" : " broke off the answer"));
 }
 
 Error Relay::EventTooLong() const {

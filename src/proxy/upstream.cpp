@@ -21,6 +21,7 @@ bool RejectsBrokerKey(Provider wire, unsigned status, std::string_view body) {
 // What the app gets for a failed exchange, and what the operator reads in the log.
 Error Unreachable(const ProviderEndpoint& endpoint, Error e) {
   spdlog::warn("{} call failed: {}", endpoint.name, e.message);  // host, stage and cause; the app gets less
+  if (e.code != Errc::kUpstreamTimeout) e.code = Errc::kUpstream;  // a refusal too large is the provider's fault
   e.message = endpoint.name + (e.code == Errc::kUpstreamTimeout ? " did not answer in time" : " could not be reached");
   return e;
 }
@@ -72,7 +73,14 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint
   AddKey(endpoint, api_key, request);
   auto answer = co_await client_.Open(endpoint.base, std::move(request), std::move(body));
   if (!answer) co_return Unreachable(endpoint, answer.error());
-  if ((*answer)->Head().result_int() / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
+  unsigned status = (*answer)->Head().result_int();
+  if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
+  // Never followed, nor passed on: the app would take its credentials wherever it points.
+  if (status / 100 == 3) {
+    spdlog::warn("{} answered with a redirect (HTTP {}); not followed", endpoint.name, status);
+    co_return MakeError(Errc::kUpstream, endpoint.name + " answered with a redirect (HTTP " + std::to_string(status) +
+                                             "), which the broker does not follow");
+  }
   auto text = co_await (*answer)->ReadRest(kRefusalLimit);
   if (!text) co_return Unreachable(endpoint, text.error());
   auto judged = Judge(endpoint, Filter(endpoint, api_key, hits), (*answer)->Head(), std::move(*text));

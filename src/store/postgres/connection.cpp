@@ -96,6 +96,13 @@ int FailureOf(const PGresult* result) {
   return sql::kError;
 }
 
+// Insufficient resources (53100 is a full disk) or a read-only transaction (25006, as under
+// default_transaction_read_only or on a standby): the database refuses writes.
+bool RefusesWrites(const PGresult* result) {
+  const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  return state && (std::strncmp(state, "53", 2) == 0 || std::strcmp(state, "25006") == 0);
+}
+
 }  // namespace
 
 std::string NumberPlaceholders(const std::string& sql) {
@@ -149,6 +156,7 @@ bool Connection::Usable() {
 
 void Connection::Finished(int64_t changes, std::string error) {
   changes_ = changes;
+  refused_write_ = false;
   last_error_ = std::move(error);
 }
 
@@ -178,6 +186,7 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::ve
   auto fail = [&](PGresult* raw) {
     PgResult result(raw);
     Finished(0, MessageOf(conn_.get(), result.get()));
+    refused_write_ = RefusesWrites(result.get());
     return std::make_unique<ResultRows>(std::move(result), FailureOf(result.get()));
   };
   // Text goes in text format, which ends at a NUL: "alice\0x" would be read as "alice". Refused
@@ -219,7 +228,8 @@ Status Connection::Exec(const char* sql) {
   if (ends) in_transaction_ = false;
   ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), result.get()));
+    return MakeError(RefusesWrites(result.get()) ? Errc::kStorageUnavailable : Errc::kUnavailable,
+                     "database error: " + MessageOf(conn_.get(), result.get()));
   if (begins) in_transaction_ = true;
   // A COMMIT of a transaction a failed statement aborted answers "ROLLBACK" without an error.
   if (text == "COMMIT" && std::string_view(PQcmdStatus(result.get())) != "COMMIT")
@@ -229,7 +239,8 @@ Status Connection::Exec(const char* sql) {
 
 Error Connection::DbError(const char* what) {
   std::string message = last_error_.empty() ? MessageOf(conn_.get(), nullptr) : last_error_;
-  return MakeError(Errc::kUnavailable, std::string("database error (") + what + "): " + message);
+  return MakeError(refused_write_ ? Errc::kStorageUnavailable : Errc::kUnavailable,
+                   std::string("database error (") + what + "): " + message);
 }
 
 }  // namespace ap::store::postgres

@@ -49,6 +49,7 @@ class Connection final : public sql::Connection {
   bool in_transaction_ = false;
   int64_t changes_ = 0;
   std::string last_error_;
+  bool refused_write_ = false;  // the last statement failed because the database refuses writes
 };
 
 }  // namespace ap::store::postgres

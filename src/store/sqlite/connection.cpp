@@ -53,6 +53,20 @@ void BindAll(sqlite3_stmt* stmt, const std::vector<sql::Param>& params) {
   }
 }
 
+// The database refuses writes (a full disk, a read-only file or file system, an I/O error): the
+// broker stops taking calls it could not record (api/store_writes.hpp), not just this one.
+Errc CodeOf(sqlite3* db) {
+  switch (sqlite3_errcode(db) & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+      return Errc::kStorageUnavailable;
+    default:
+      return Errc::kUnavailable;
+  }
+}
+
 }  // namespace
 
 std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::vector<sql::Param>& params) {
@@ -72,13 +86,13 @@ Status Connection::Exec(const char* sql) {
   if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message ? message : "unknown error";
     sqlite3_free(message);
-    return MakeError(Errc::kUnavailable, std::string("database error: ") + text);
+    return MakeError(CodeOf(db_.get()), std::string("database error: ") + text);
   }
   return {};
 }
 
 Error Connection::DbError(const char* what) {
-  return MakeError(Errc::kUnavailable, std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
+  return MakeError(CodeOf(db_.get()), std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
 }
 
 }  // namespace ap::store::sqlite

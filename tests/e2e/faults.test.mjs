@@ -1,0 +1,565 @@
+// Faults the broker survives, each done for real to the real binary: an upstream that misbehaves
+// (resets mid-stream, sends a malformed event, an endless header or chunk, a redirect, an answer far
+// past the limit), an app that stops reading a large stream, 10,000 slowloris connections, a disk
+// that fills or a database made read-only mid-run, and the wall clock jumping. Each checks what the
+// app sees, that the call is settled (its usage and activity row), and that the broker's memory
+// stays bounded (VmHWM from /proc).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { BIN, approvedGrant, call, chatBody, mockStats, startBroker, startMock, tempDir } from './harness.mjs';
+
+const MB = 1024 * 1024;
+const memoryKb = (proc, field) => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`))[1]);
+const peakMb = (broker) => memoryKb(broker.proc, 'VmHWM') / 1024;
+const rssMb = (broker) => memoryKb(broker.proc, 'VmRSS') / 1024;
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+async function eventually(probe, what, ms = 10000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(50);
+  }
+}
+
+const servers = [];
+after(() => { for (const s of servers) s.close(); });
+
+// A raw TCP upstream: each request (head and Content-Length body read) is handed to `behave(socket,
+// head)`, which answers it however badly it likes. `requests` counts what reached it.
+function rawUpstream(behave) {
+  const server = net.createServer((socket) => {
+    let data = Buffer.alloc(0);
+    socket.on('error', () => {});
+    const onData = (chunk) => {
+      data = Buffer.concat([data, chunk]);
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = data.subarray(0, end).toString('latin1');
+      const length = Number(head.match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
+      if (data.length < end + 4 + length) return;
+      socket.off('data', onData);
+      server.requests.push(head);
+      behave(socket, head);
+    };
+    socket.on('data', onData);
+  });
+  server.requests = [];
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => {
+    server.url = `http://127.0.0.1:${server.address().port}`;
+    servers.push(server);
+    res(server);
+  }));
+}
+
+// Writes `piece` again and again (waiting for the socket to drain) until it closes or `limit` bytes went.
+function pour(socket, piece, limit = 1024 * MB) {
+  let sent = 0;
+  const more = () => {
+    while (!socket.destroyed && sent < limit) {
+      sent += piece.length;
+      if (!socket.write(piece)) return socket.once('drain', more);
+    }
+  };
+  more();
+}
+
+const chunk = (text) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n`;
+// Each connection serves one request: `connection: close` keeps the broker from pooling it.
+const SSE_HEAD = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n';
+const JSON_HEAD = 'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n';
+const delta = (text) => `data: ${JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text } }] })}\n\n`;
+const STREAM = chatBody('gpt-4o-mini', { stream: true, stream_options: { include_usage: true }, max_tokens: 100 });
+const WHOLE = chatBody('gpt-4o-mini', { max_tokens: 100 });
+const SCOPE = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 500 };
+
+// What each misbehaviour does, by the test name the app's message carries in the user content.
+const FAULTS = {
+  reset(socket) {
+    socket.write(SSE_HEAD + chunk(delta('Hel')) + chunk(delta('lo')));
+    setTimeout(() => socket.resetAndDestroy(), 50);
+  },
+  malformed(socket) {
+    const events = [delta('one'), 'data: {"choices": [ {"delta": \n\n', 'data: \u0000\u00ff\u00fe not json\n\n',
+      ': a comment\n\n', 'event: weird\ndata: {"usage": {"prompt_tokens": 1e400, "completion_tokens": -5}}\n\n',
+      delta('two'), 'data: [DONE]\n\n'];
+    socket.end(SSE_HEAD + events.map(chunk).join('') + '0\r\n\r\n');
+  },
+  endlessHeader(socket) {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-endless: ');
+    pour(socket, Buffer.alloc(64 * 1024, 'a'));
+  },
+  endlessChunkLine(socket) {
+    socket.write(SSE_HEAD + '1;ext=');
+    pour(socket, Buffer.alloc(64 * 1024, 'b'));
+  },
+  endlessEvent(socket) {
+    socket.write(SSE_HEAD + chunk(delta('start')));
+    socket.write('f00000\r\ndata: ');  // a 15 MB chunk, then more: one event that never ends
+    pour(socket, Buffer.alloc(64 * 1024, 'c'));
+  },
+  endlessJson(socket) {
+    socket.write(JSON_HEAD + chunk('{"id":"x","pad":"'));
+    pour(socket, Buffer.from(chunk('d'.repeat(64 * 1024))));
+  },
+  hugeLength(socket) {
+    socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\nconnection: close\r\n\r\n{"pad":"');
+    pour(socket, Buffer.alloc(64 * 1024, 'e'));
+  },
+  // As fast as the broker takes it: 1 KB events, counted, until the broker hangs up.
+  flood(socket) {
+    socket.write(SSE_HEAD);
+    const event = Buffer.from(chunk(delta('x'.repeat(1000))));
+    flooding.closed = new Promise((res) => socket.once('close', res));
+    flooding.sent = 0;
+    const more = () => {
+      while (!socket.destroyed) {
+        flooding.sent += event.length;
+        if (!socket.write(event)) return socket.once('drain', more);
+      }
+    };
+    more();
+  },
+  redirect(socket, head, trap) {
+    socket.end(`HTTP/1.1 307 Temporary Redirect\r\nlocation: ${trap.url}/v1/chat/completions\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  },
+};
+
+const flooding = {};
+const CLIENT_TIMEOUT = 2;  // AIPASSPORT_CLIENT_TIMEOUT_SECONDS of this file's broker
+let upstream, trap, broker, grant, baseline;
+before(async () => {
+  trap = await rawUpstream((socket) => socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}'));
+  upstream = await rawUpstream((socket, head) => {
+    const name = Object.keys(FAULTS).find((n) => head.includes(`fault-${n}`));
+    FAULTS[name](socket, head, trap);
+  });
+  broker = await startBroker({ mock: upstream, env: { AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS: '5',
+    AIPASSPORT_CLIENT_TIMEOUT_SECONDS: String(CLIENT_TIMEOUT) } });
+  grant = await approvedGrant(broker, SCOPE);
+  baseline = rssMb(broker);
+});
+
+// Sends the call with the fault named in a header the upstream reads (idempotency-key is passed on).
+const faulty = (name, body) => call(broker.url, 'POST', '/openai/v1/chat/completions',
+  { token: grant.token, body, headers: { 'idempotency-key': `fault-${name}` } });
+const usage = async () => (await call(broker.url, 'GET', `/grants/${grant.grantId}/usage`, { token: broker.ownerToken })).json.totals;
+const activity = async () => (await call(broker.url, 'GET', `/grants/${grant.grantId}/activity?limit=100`, { token: broker.ownerToken })).json.items;
+
+// Runs one faulty call and waits until its activity row is in; returns the app's answer, the row
+// and the change in the grant's usage.
+async function settled(name, body) {
+  const before = { usage: await usage(), rows: (await activity()).length };
+  const res = await faulty(name, body);
+  const rows = await eventually(async () => { const r = await activity(); return r.length > before.rows && r; }, `${name} row`);
+  const after = await usage();
+  return { res, row: rows[0], requests: after.requests - before.usage.requests, cost: after.costMicros - before.usage.costMicros };
+}
+
+const streamError = (text) => text.split('\n').filter((l) => l.startsWith('data: {"error"')).map((l) => JSON.parse(l.slice(6)).error);
+
+test('an upstream that resets mid-stream: the app gets what came and an error event; the call is charged', async () => {
+  const { res, row, requests, cost } = await settled('reset', STREAM);
+  assert.equal(res.status, 200);
+  assert.match(res.text, /Hel/);
+  const [error] = streamError(res.text);
+  assert.ok(error, `an error event ends the stream: ${res.text}`);
+  assert.equal(error.code, 'upstream_error');
+  assert.match(error.message, /openai broke off the answer/);
+  assert.equal(row.status, 200);
+  assert.equal(row.streamed, true);
+  assert.equal(requests, 1);
+  assert.ok(cost > 0, 'a broken stream is charged (the provider likely billed it)');
+});
+
+test('an upstream that sends malformed events: they pass as sent, the broker does not trip, the call is charged', async () => {
+  const { res, row, requests, cost } = await settled('malformed', STREAM);
+  assert.equal(res.status, 200);
+  assert.match(res.text, /"one"/);
+  assert.match(res.text, /"two"/);
+  assert.match(res.text, /data: \[DONE\]/);
+  assert.equal(row.status, 200);
+  assert.equal(requests, 1);
+  assert.ok(cost > 0 && cost < 1e6, `an impossible usage figure is charged the worst case: ${cost}`);
+  assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
+
+test('an upstream whose header never ends: 502 upstream_error at once, memory bounded, the call given back', async () => {
+  const started = Date.now();
+  const { res, row, requests } = await settled('endlessHeader', WHOLE);
+  assert.equal(res.status, 502, res.text);
+  assert.equal(res.json.error.code, 'upstream_error');
+  assert.match(res.json.error.message, /openai could not be reached/);
+  assert.ok(Date.now() - started < 4000, 'refused at the header limit, not at the timeout');
+  assert.equal(row.status, 502);
+  assert.equal(requests, 0, 'a call the provider never answered is given back');
+  assert.ok(rssMb(broker) - baseline < 50, `RSS grew ${rssMb(broker) - baseline} MB`);
+});
+
+test('an upstream whose chunk header never ends: the stream ends with an error at 1 MB, not at the timeout, memory bounded', async () => {
+  const started = Date.now();
+  const { res, row, requests } = await settled('endlessChunkLine', STREAM);
+  assert.equal(res.status, 200);
+  const [error] = streamError(res.text);
+  assert.equal(error?.code, 'upstream_error', res.text.slice(0, 300));
+  assert.match(error.message, /openai broke off the answer/);
+  assert.ok(Date.now() - started < 4000, `ended after ${Date.now() - started} ms (the upstream timeout is 5 s)`);
+  assert.equal(row.status, 200);
+  assert.equal(requests, 1, 'a stream cut short is charged');
+  assert.ok(rssMb(broker) - baseline < 50, `RSS grew ${rssMb(broker) - baseline} MB`);
+});
+
+test('an upstream event that never ends: cut at 8 MB with an error event, the call charged', async () => {
+  const { res, requests, cost } = await settled('endlessEvent', STREAM);
+  assert.equal(res.status, 200);
+  assert.match(res.text, /start/);
+  const [error] = streamError(res.text);
+  assert.match(error?.message ?? '', /sent an event over 8 MB/);
+  assert.equal(requests, 1);
+  assert.ok(cost > 0);
+  assert.ok(res.text.length < 1 * MB, 'the endless event itself never reached the app');
+});
+
+test('an answer far beyond the 64 MB answer limit: 502 naming the limit; one declared too long is refused unread', async () => {
+  const peakBefore = peakMb(broker);
+  const endless = await settled('endlessJson', WHOLE);
+  assert.equal(endless.res.status, 502, endless.res.text);
+  assert.equal(endless.res.json.error.code, 'upstream_error');
+  assert.match(endless.res.json.error.message, /openai sent an answer over 64 MB/);
+  assert.equal(endless.requests, 1, 'a whole answer cut short is charged its worst case');
+  assert.ok(peakMb(broker) - peakBefore < 160, `peak memory grew ${peakMb(broker) - peakBefore} MB for a 64 MB limit`);
+
+  const started = Date.now();
+  const declared = await settled('hugeLength', WHOLE);
+  assert.equal(declared.res.status, 502);
+  assert.match(declared.res.json.error.message, /openai sent an answer over 64 MB/);
+  assert.ok(Date.now() - started < 2000, 'a 10 GB Content-Length is refused without reading it');
+  assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
+
+test('an upstream that answers with a redirect: never followed, 502 to the app, the call given back', async () => {
+  const trapped = trap.requests.length;
+  const { res, row, requests } = await settled('redirect', WHOLE);
+  assert.equal(res.status, 502, res.text);
+  assert.equal(res.json.error.code, 'upstream_error');
+  assert.match(res.json.error.message, /openai answered with a redirect \(HTTP 307\), which the broker does not follow/);
+  assert.equal(res.headers.get('location'), null, 'the app is not sent on either');
+  assert.equal(trap.requests.length, trapped, 'nothing reached the redirect target');
+  assert.equal(row.status, 502);
+  assert.equal(requests, 0);
+});
+
+test('an app that stops reading a large stream: the upstream is held back, memory stays put, the call ends at the client timeout and is charged', async () => {
+  const open = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+  const before = { rows: (await call(broker.url, 'GET', `/grants/${open.grantId}/activity`, { token: broker.ownerToken })).json.items.length };
+  const rssBefore = rssMb(broker);
+  const body = JSON.stringify(STREAM);
+  const app = http.request(`${broker.url}/openai/v1/chat/completions`, { method: 'POST', headers: {
+    authorization: `Bearer ${open.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body),
+    'idempotency-key': 'fault-flood' } });
+  const response = await new Promise((res, rej) => { app.on('response', res); app.on('error', rej); app.end(body); });
+  assert.equal(response.statusCode, 200);
+  response.pause();  // the app reads the head and nothing more
+  const stalled = Date.now();
+  await sleep(1000);
+  const held = flooding.sent;
+  await sleep(500);
+  assert.ok(flooding.sent - held < 1 * MB, `the upstream is held back, not read into memory (${flooding.sent - held} bytes more in 0.5 s)`);
+  assert.ok(flooding.sent < 64 * MB, `${(flooding.sent / MB).toFixed(1)} MB left the upstream before it was held back`);
+  assert.ok(rssMb(broker) - rssBefore < 30, `RSS grew ${rssMb(broker) - rssBefore} MB`);
+  await flooding.closed;  // the broker gave up on the app and so cancelled the call upstream
+  const waited = (Date.now() - stalled) / 1000;
+  assert.ok(waited >= CLIENT_TIMEOUT - 0.5 && waited < CLIENT_TIMEOUT + 3, `cancelled after ${waited} s`);
+  const rows = await eventually(async () => {
+    const r = (await call(broker.url, 'GET', `/grants/${open.grantId}/activity`, { token: broker.ownerToken })).json.items;
+    return r.length > before.rows && r;
+  }, 'the row of the abandoned stream');
+  assert.equal(rows[0].status, 200);
+  assert.equal(rows[0].streamed, true);
+  const totals = (await call(broker.url, 'GET', `/grants/${open.grantId}/usage`, { token: broker.ownerToken })).json.totals;
+  assert.equal(totals.requests, 1);
+  assert.ok(totals.outputTokens > 0, 'what went through is counted');
+  response.destroy();
+});
+
+// Raises this process's and the broker's open-file limit (root may) when it is too low for `n`.
+function allowFiles(pid, n) {
+  const soft = Number(readFileSync(`/proc/${pid}/limits`, 'utf8').match(/Max open files\s+(\d+)/)[1]);
+  if (soft < n) execFileSync('prlimit', ['--pid', String(pid), `--nofile=${n}:${n}`]);
+}
+
+test('10,000 slowloris connections: the broker keeps answering others, then drops them at the client timeout', async () => {
+  const SLOW = 10000;
+  const mock = await startMock();
+  const target = await startBroker({ mock, env: { AIPASSPORT_CLIENT_TIMEOUT_SECONDS: '8' } });
+  allowFiles(process.pid, SLOW + 2000);
+  allowFiles(target.proc.pid, SLOW + 2000);
+  const g = await approvedGrant(target, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+  const rssBefore = rssMb(target);
+  const { port } = new URL(target.url);
+  const sockets = [];
+  let closed = 0;
+  const opened = Date.now();
+  for (let i = 0; i < SLOW; i++) {
+    const s = net.connect(Number(port), '127.0.0.1');
+    s.on('error', () => {});
+    s.on('close', () => { closed++; });
+    s.write('POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    sockets.push(s);
+    if (i % 500 === 499) await sleep(10);
+  }
+  await Promise.all(sockets.map((s) => new Promise((res) => (s.connecting ? s.once('connect', res) : res()))));
+  // A byte a second each, as slowloris does, to keep a per-read timer from ever firing.
+  const drip = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write('a'); }, 1000);
+  try {
+    await sleep(500);
+    const timings = [];
+    for (let i = 0; i < 20; i++) {
+      const t = Date.now();
+      const res = await call(target.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+      timings.push(Date.now() - t);
+      assert.equal(res.status, 200, res.text);
+    }
+    const health = await call(target.url, 'GET', '/health');
+    assert.equal(health.status, 200);
+    timings.sort((a, b) => a - b);
+    assert.ok(timings[timings.length - 1] < 1000, `calls took up to ${timings.at(-1)} ms beside the slow connections`);
+    assert.equal(closed, 0, 'all slow connections were held meanwhile');
+    const grew = rssMb(target) - rssBefore;
+    assert.ok(grew < 150, `RSS grew ${grew.toFixed(1)} MB for ${SLOW} connections`);
+    console.log(`# ${SLOW} slow connections: RSS +${grew.toFixed(1)} MB, calls p50 ${timings[10]} ms, max ${timings.at(-1)} ms`);
+    await eventually(() => closed === SLOW, 'the slow connections dropped', 15000);
+    const dropped = (Date.now() - opened) / 1000;
+    assert.ok(dropped < 8 + 6, `dropped ${dropped} s after they opened, dripping or not`);
+  } finally {
+    clearInterval(drip);
+    for (const s of sockets) s.destroy();
+  }
+  assert.equal((await call(target.url, 'GET', '/health')).status, 200);
+  await target.stop();
+  await mock.stop();
+});
+
+test('an app whose request chunk header never ends: 400 at 1 MB, memory bounded', async () => {
+  const rss = rssMb(broker);
+  const { port } = new URL(broker.url);
+  const socket = net.connect(Number(port), '127.0.0.1');
+  socket.on('error', () => {});
+  let answer = '';
+  socket.on('data', (d) => { answer += d; });
+  const closed = new Promise((res) => socket.once('close', res));
+  socket.write(`POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${grant.token}\r\n` +
+    'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=');
+  pour(socket, Buffer.alloc(64 * 1024, 'f'), 256 * MB);
+  await closed;
+  assert.match(answer, /^HTTP\/1.1 400 /, answer.slice(0, 200));
+  assert.ok(rssMb(broker) - rss < 30, `RSS grew ${rssMb(broker) - rss} MB`);
+});
+
+// A file system of the test's own (root may mount one), so that it can fill and be made read-only.
+function smallDisk(megabytes) {
+  const dir = join(tempDir(), 'disk');
+  mkdirSync(dir);
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${megabytes}m`, 'tmpfs', dir]);
+  return dir;
+}
+let canMount = true;
+try { execFileSync('umount', [smallDisk(1)]); } catch (e) { canMount = false; }
+
+// Writes a file until the disk has no room left.
+function fill(dir) {
+  const block = Buffer.alloc(64 * 1024, 1);
+  const fd = openSync(join(dir, 'filler'), 'w');
+  try { for (;;) writeSync(fd, block); } catch (e) { assert.equal(e.code, 'ENOSPC'); } finally { closeSync(fd); }
+}
+
+test('the disk fills mid-run: calls get 503 storage_unavailable, nothing is half-written, and the broker recovers by itself',
+  { skip: !canMount && 'needs root to mount a small tmpfs (CI runs as root): NOT RUN' }, async () => {
+  const disk = smallDisk(24);
+  const mock = await startMock();
+  // A heartbeat every half second: the write that shows the disk has room again.
+  const b = await startBroker({ mock, dataDir: disk, env: { AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' } });
+  try {
+    const open = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+    const capped = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxRequests: 1000, maxBudgetCents: 1000 });
+    const chat = (g) => call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    const served = { [open.grantId]: 0, [capped.grantId]: 0 };
+    const refused = { [open.grantId]: 0, [capped.grantId]: 0 };
+    const tally = (g, res) => {
+      if (res.status === 200) served[g.grantId]++;
+      else {
+        assert.equal(res.status, 503, res.text);
+        assert.equal(res.json.error.code, 'storage_unavailable');
+        assert.match(res.json.error.message, /cannot record calls right now .*disk full or read-only.*the call was not sent/);
+        assert.equal(res.headers.get('retry-after'), '5');
+        refused[g.grantId]++;
+      }
+      return res.status;
+    };
+    for (const g of [open, capped]) assert.equal(tally(g, await chat(g)), 200);
+
+    // (A file system cannot be made read-only under a file open for writing; the PostgreSQL test
+    // below makes its database read-only instead.) Twice: the second time from a broker that recovered.
+    for (const [fault, make, undo] of [
+      ['disk full', () => fill(disk), () => rmSync(join(disk, 'filler'))],
+      ['disk full again', () => fill(disk), () => rmSync(join(disk, 'filler'))],
+    ]) {
+      make();
+      const stopped = Date.now();
+      // Calls in flight as it happens may still be served (their rows wait); within a heartbeat or
+      // a flush every call is refused, before it reaches the provider.
+      await eventually(async () => (await Promise.all([open, capped].map(async (g) => tally(g, await chat(g))))).every((s) => s === 503),
+        `${fault}: calls refused`, 5000);
+      assert.ok(Date.now() - stopped < 3000, `${fault}: refused ${Date.now() - stopped} ms after`);
+      const upstreamCalls = (await mockStats(mock)).requests.openai;
+      const rss = rssMb(b);
+      for (let i = 0; i < 200; i++) for (const g of [open, capped]) assert.equal(tally(g, await chat(g)), 503, `${fault}: call ${i}`);
+      assert.equal((await mockStats(mock)).requests.openai, upstreamCalls, 'no refused call reached the provider');
+      assert.ok(rssMb(b) - rss < 20, `${fault}: RSS grew ${rssMb(b) - rss} MB over 400 refused calls`);
+      assert.equal((await call(b.url, 'GET', '/health')).status, 200);
+
+      undo();
+      const back = Date.now();
+      await eventually(async () => tally(open, await chat(open)) === 200, `${fault}: calls served again`, 5000);
+      assert.equal(tally(capped, await chat(capped)), 200);
+      console.log(`# ${fault}: calls refused within ${back - stopped} ms... served again ${Date.now() - back} ms after the fault was undone`);
+    }
+
+    // Every call the broker served is counted once, and every call is a row (the refused ones too):
+    // the rows a full disk kept back were written when it had room.
+    for (const g of [open, capped]) {
+      await eventually(async () => {
+        const totals = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
+        return totals.requests === served[g.grantId];
+      }, 'the served calls counted', 5000);
+      const rows = await eventually(async () => {
+        const r = (await call(b.url, 'GET', `/grants/${g.grantId}/activity?limit=1000`, { token: b.ownerToken })).json.items;
+        return r.length === served[g.grantId] + refused[g.grantId] && r;
+      }, 'a row for every call', 5000);
+      assert.equal(rows.filter((r) => r.status === 200).length, served[g.grantId]);
+      assert.ok(rows.filter((r) => r.status === 503).every((r) => r.refusal === 'storage_unavailable'));
+    }
+  } finally {
+    await b.stop();
+    await mock.stop();
+  }
+  const check = execFileSync('sqlite3', [join(disk, 'aipassport.db'), 'PRAGMA integrity_check']).toString().trim();
+  assert.equal(check, 'ok', 'nothing half-written');
+  const verified = execFileSync(BIN, ['audit', 'verify', '--data-dir', disk]).toString();
+  assert.match(verified, /ok|verified/i);
+  execFileSync('umount', [disk]);
+});
+
+// libfaketime (scripts/install-deps.sh installs it) moves the running broker's wall clock as an
+// operator's `date -s` or an NTP step would, reading the offset from a file at every call; the
+// monotonic clock it leaves alone, as the kernel does.
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+let haveFaketime = true;
+try { readFileSync(FAKETIME); } catch { haveFaketime = false; }
+
+test('the wall clock jumping forward and back: rate limits, throttles, leases and tokens stay correct',
+  { skip: !haveFaketime && 'libfaketime is missing (scripts/install-deps.sh installs it): NOT RUN' }, async () => {
+  const offsetFile = join(tempDir(), 'offset');
+  const jump = (offset) => writeFileSync(offsetFile, `${offset}\n`);
+  jump('+0');
+  const mock = await startMock();
+  const b = await startBroker({ mock, env: { LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_NO_CACHE: '1',
+    FAKETIME_DONT_FAKE_MONOTONIC: '1', AIPASSPORT_GRANT_REQUESTS_PER_ADDRESS_PER_MINUTE: '6' } });
+  try {
+    const chat = (g) => call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    const ask = () => call(b.url, 'POST', '/grant-requests', { body: { appName: 'Clock', appUrl: 'https://app.example', reason: 'testing',
+      scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } } });
+    const brokerNow = async () => Date.parse((await call(b.url, 'GET', `/grants/${limited.grantId}`, { token: b.ownerToken })).json.createdAt);
+    const limited = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], rateLimit: 2 });
+    const budgeted = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 100, maxRequests: 50 });
+    const createdAt = await brokerNow();
+    assert.ok(Math.abs(createdAt - Date.now()) < 5000, 'the broker starts on the real time');
+    // Two grant requests so far; four more fill the address's minute.
+    for (let i = 0; i < 4; i++) assert.equal((await ask()).status, 201);
+    assert.equal((await ask()).status, 429);
+    for (let i = 0; i < 2; i++) assert.equal((await chat(limited)).status, 200);
+    assert.equal((await chat(limited)).status, 429);
+    assert.equal((await chat(budgeted)).status, 200);
+
+    jump('+300');  // five minutes forward
+    await sleep(100);
+    const throttled = await ask();
+    assert.equal(throttled.status, 429, 'a wall clock set forward does not end the throttle\'s window');
+    assert.ok(Number(throttled.headers.get('retry-after')) <= 60);
+    const limitedAhead = await chat(limited);
+    assert.equal(limitedAhead.status, 429, 'nor refill the grant\'s rate bucket');
+    assert.ok(Number(limitedAhead.headers.get('retry-after')) <= 60, `Retry-After ${limitedAhead.headers.get('retry-after')}`);
+    for (let i = 0; i < 3; i++) assert.equal((await chat(budgeted)).status, 200, 'the token and the lease still serve');
+
+    jump('-3600');  // an hour back: before the tokens were issued
+    await sleep(100);
+    const back = await ask();
+    assert.equal(back.status, 429, 'the throttle holds');
+    assert.ok(Number(back.headers.get('retry-after')) <= 60, `a clock set back does not stretch the window: Retry-After ${back.headers.get('retry-after')}`);
+    const limitedBack = await chat(limited);
+    assert.equal(limitedBack.status, 401, 'a token issued "in the future" is refused, cached or not');
+    assert.match(limitedBack.text, /Token is not valid yet/);
+    // A new token from the grant's request secret works on the clock as it now is, and the grant's
+    // lease and spend carry on: the store never counted this broker's lease as lost.
+    const fresh = await call(b.url, 'POST', '/tokens', { body: { grantId: budgeted.grantId, requestSecret: budgeted.requestSecret } });
+    assert.equal(fresh.status, 201, fresh.text);
+    for (let i = 0; i < 3; i++) assert.equal((await chat({ token: fresh.json.token })).status, 200);
+    jump('+0');
+    await sleep(100);
+    await eventually(async () => (await call(b.url, 'GET', `/grants/${budgeted.grantId}/usage`, { token: b.ownerToken })).json.totals.requests === 7,
+      'seven calls counted on the budgeted grant', 5000);
+    const events = (await call(b.url, 'GET', `/grants/${budgeted.grantId}/events`, { token: b.ownerToken })).json.events;
+    assert.ok(!events.some((e) => e.type === 'lease_lost'), `no lease lost: ${JSON.stringify(events)}`);
+    const grant = (await call(b.url, 'GET', `/grants/${budgeted.grantId}`, { token: b.ownerToken })).json;
+    assert.equal(grant.status, 'approved');
+  } finally {
+    await b.stop();
+    await mock.stop();
+  }
+});
+
+test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 storage_unavailable, then served again by itself',
+  { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
+  const base = process.env.AIPASSPORT_TEST_DATABASE_URL;
+  const db = `faults_${process.pid}`;
+  const psql = (sql) => execFileSync('psql', [base, '-qXAtc', sql]).toString();
+  psql(`CREATE DATABASE ${db}`);
+  const url = base.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${db}`);
+  // New sessions are read-only; the broker's own are ended, so that it reconnects into one.
+  const readOnly = (on) => {
+    psql(`ALTER DATABASE ${db} ${on ? 'SET default_transaction_read_only = on' : 'RESET default_transaction_read_only'}`);
+    psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`);
+  };
+  const mock = await startMock();
+  const b = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: url, AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' } });
+  try {
+    const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+    const chat = () => call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+    let served = 0;
+    assert.equal((await chat()).status, 200);
+    served++;
+    readOnly(true);
+    const refused = await eventually(async () => {
+      const res = await chat();
+      if (res.status === 200) served++;
+      return res.status === 503 && res;
+    }, 'calls refused', 5000);
+    assert.equal(refused.json.error.code, 'storage_unavailable', refused.text);
+    assert.doesNotMatch(refused.text, /postgres|host=/, 'the database is not named to the app');
+    readOnly(false);
+    await eventually(async () => (await chat()).status === 200 && ++served, 'served again', 5000);
+    await eventually(async () => (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals.requests === served,
+      `the ${served} served calls counted`, 5000);
+  } finally {
+    await b.stop();
+    await mock.stop();
+    psql(`DROP DATABASE ${db} WITH (FORCE)`);
+  }
+});
