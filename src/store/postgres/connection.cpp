@@ -96,11 +96,17 @@ int FailureOf(const PGresult* result) {
   return sql::kError;
 }
 
-// Insufficient resources (53100 is a full disk) or a read-only transaction (25006, as under
-// default_transaction_read_only or on a standby): the database refuses writes.
-bool RefusesWrites(const PGresult* result) {
+// Why a statement failed, as its SQLSTATE says: insufficient resources (53100 is a full disk) or a
+// read-only transaction (25006, as under default_transaction_read_only or on a standby) mean the
+// database refuses writes; a data exception (class 22: a byte sequence that is not UTF-8...) means
+// these values can never be stored, so a writer must not keep retrying them; anything else (the
+// connection lost, a timeout) may pass.
+Errc CodeOf(const PGresult* result) {
   const char* state = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
-  return state && (std::strncmp(state, "53", 2) == 0 || std::strcmp(state, "25006") == 0);
+  if (!state) return Errc::kUnavailable;
+  if (std::strncmp(state, "53", 2) == 0 || std::strcmp(state, "25006") == 0) return Errc::kStorageUnavailable;
+  if (std::strncmp(state, "22", 2) == 0) return Errc::kInternal;
+  return Errc::kUnavailable;
 }
 
 }  // namespace
@@ -156,7 +162,7 @@ bool Connection::Usable() {
 
 void Connection::Finished(int64_t changes, std::string error) {
   changes_ = changes;
-  refused_write_ = false;
+  failure_ = Errc::kUnavailable;
   last_error_ = std::move(error);
 }
 
@@ -186,7 +192,7 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::ve
   auto fail = [&](PGresult* raw) {
     PgResult result(raw);
     Finished(0, MessageOf(conn_.get(), result.get()));
-    refused_write_ = RefusesWrites(result.get());
+    failure_ = CodeOf(result.get());
     return std::make_unique<ResultRows>(std::move(result), FailureOf(result.get()));
   };
   // Text goes in text format, which ends at a NUL: "alice\0x" would be read as "alice". Refused
@@ -194,6 +200,7 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::ve
   for (const auto& p : params)
     if (!p.null && p.type == sql::Param::Type::kText && p.text.find('\0') != std::string::npos) {
       Finished(0, "a text value holds a NUL byte");
+      failure_ = Errc::kInternal;  // it never can be stored: not worth a retry
       return std::make_unique<ResultRows>(PgResult(), sql::kError);
     }
   if (!Usable()) return fail(nullptr);
@@ -228,7 +235,7 @@ Status Connection::Exec(const char* sql) {
   if (ends) in_transaction_ = false;
   ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    return MakeError(RefusesWrites(result.get()) ? Errc::kStorageUnavailable : Errc::kUnavailable,
+    return MakeError(CodeOf(result.get()),
                      "database error: " + MessageOf(conn_.get(), result.get()));
   if (begins) in_transaction_ = true;
   // A COMMIT of a transaction a failed statement aborted answers "ROLLBACK" without an error.
@@ -239,7 +246,7 @@ Status Connection::Exec(const char* sql) {
 
 Error Connection::DbError(const char* what) {
   std::string message = last_error_.empty() ? MessageOf(conn_.get(), nullptr) : last_error_;
-  return MakeError(refused_write_ ? Errc::kStorageUnavailable : Errc::kUnavailable,
+  return MakeError(failure_,
                    std::string("database error (") + what + "): " + message);
 }
 

@@ -49,7 +49,7 @@ class Connection final : public sql::Connection {
   bool in_transaction_ = false;
   int64_t changes_ = 0;
   std::string last_error_;
-  bool refused_write_ = false;  // the last statement failed because the database refuses writes
+  Errc failure_ = Errc::kUnavailable;  // why the last statement failed (CodeOf)
 };
 
 }  // namespace ap::store::postgres
