@@ -20,6 +20,10 @@
 #include "telemetry/broker_metrics.hpp"
 #include "vault/vault.hpp"
 
+namespace ap::oauth {
+class ClientMetadataResolver;
+}
+
 namespace ap::api {
 
 struct BrokerContext {
@@ -55,6 +59,8 @@ struct BrokerContext {
   // them, on as many threads); null when the pool size is 1.
   store::StorePool* readers = nullptr;
   http::BlockingPool* read_pool = nullptr;
+  // Apps whose client_id is the URL of their metadata document; null: none are accepted.
+  oauth::ClientMetadataResolver* client_metadata = nullptr;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage
