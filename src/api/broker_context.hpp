@@ -20,6 +20,10 @@
 #include "telemetry/broker_metrics.hpp"
 #include "vault/vault.hpp"
 
+namespace ap::oauth {
+class ClientMetadataResolver;
+}
+
 namespace ap::api {
 
 struct BrokerContext {
@@ -57,6 +61,8 @@ struct BrokerContext {
   http::BlockingPool* read_pool = nullptr;
   // Whether the store takes writes; proxied calls are refused while it does not. Null: not checked.
   const StoreWrites* store_writes = nullptr;
+  // Apps whose client_id is the URL of their metadata document; null: none are accepted.
+  oauth::ClientMetadataResolver* client_metadata = nullptr;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage

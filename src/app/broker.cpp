@@ -36,6 +36,7 @@
 #include "http/client.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
+#include "oauth/client_metadata.hpp"
 #include "oauth/oauth_api.hpp"
 #include "record/audit_chain.hpp"
 #include "store/open_store.hpp"
@@ -619,6 +620,20 @@ int RunBroker(const Config& config) {
                          audit,
                          metrics.get()};
 
+  oauth::ClientMetadataOptions metadata_options;
+  metadata_options.mode = config.client_metadata_mode == "off"          ? oauth::ClientMetadataMode::kOff
+                          : config.client_metadata_mode == "allow_list" ? oauth::ClientMetadataMode::kAllowList
+                                                                        : oauth::ClientMetadataMode::kAny;
+  metadata_options.allowed_hosts = config.client_metadata_hosts;
+  metadata_options.allow_private_addresses = config.client_metadata_allow_private;
+  metadata_options.ca_file = config.upstream_ca_file;
+  std::unique_ptr<oauth::ClientMetadataResolver> client_metadata;
+  try {
+    client_metadata = std::make_unique<oauth::ClientMetadataResolver>(metadata_options, SystemClock());
+  } catch (const std::exception& e) {
+    return Fail(std::string("cannot set up TLS for client metadata documents: ") + e.what());
+  }
+  ctx.client_metadata = client_metadata.get();
   ctx.follower = &follower;
   ctx.follower_max_age = liveness.timeout;
   ctx.store_writes = &store_writes;

@@ -198,6 +198,33 @@ Apply DatabaseUrl() {
   };
 }
 
+Apply ClientMetadataMode() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    if (v != "any" && v != "allow_list" && v != "off")
+      return Bad(std::string(source) + " must be \"any\", \"allow_list\" or \"off\"");
+    c.client_metadata_mode = v;
+    return {};
+  };
+}
+
+// Host names as they appear in client_id URLs: lowercase letters, digits, '-' and dots, or an IPv4 address.
+Apply ClientMetadataHosts() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    c.client_metadata_hosts.clear();
+    for (std::string_view item : CommaList(v)) {
+      bool host = !item.empty() && item.size() <= 253 && item.front() != '.' && item.back() != '.' &&
+                  std::all_of(item.begin(), item.end(), [](unsigned char ch) {
+                    return std::islower(ch) || std::isdigit(ch) || ch == '-' || ch == '.';
+                  });
+      if (!host)
+        return Bad(std::string(source) + " must be host names in lowercase separated by commas (such as "
+                   "\"apps.example.com,notes.example\"), not '" + std::string(item) + "'");
+      c.client_metadata_hosts.emplace_back(item);
+    }
+    return {};
+  };
+}
+
 std::vector<Setting> Settings() {
   return {
       {"AIPASSPORT_LISTEN", "listen", Text(&Config::listen)},
@@ -238,6 +265,10 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_METRICS_LISTEN", "metrics.listen", MetricsListen()},
       {"AIPASSPORT_METRICS_PER_APP_LABELS", "metrics.per_app_labels", Flag(&Config::metrics_per_app_labels)},
       {"AIPASSPORT_METRICS_ALLOW_REMOTE", "metrics.allow_remote", Flag(&Config::metrics_allow_remote)},
+      {"AIPASSPORT_CLIENT_METADATA_MODE", "oauth.client_metadata.mode", ClientMetadataMode()},
+      {"AIPASSPORT_CLIENT_METADATA_HOSTS", "oauth.client_metadata.hosts", ClientMetadataHosts()},
+      {"AIPASSPORT_CLIENT_METADATA_ALLOW_PRIVATE", "oauth.client_metadata.allow_private_addresses",
+       Flag(&Config::client_metadata_allow_private)},
   };
 }
 
@@ -404,6 +435,13 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
     return Bad("metrics.listen (AIPASSPORT_METRICS_LISTEN) is " + config.metrics_listen +
                ", not a loopback address: metrics are served as plain HTTP to anyone who can connect; keep it on "
                "127.0.0.1, or set metrics.allow_remote = true (AIPASSPORT_METRICS_ALLOW_REMOTE) to serve them there");
+  if (config.client_metadata_mode == "allow_list" && config.client_metadata_hosts.empty())
+    return Bad("oauth.client_metadata.mode (AIPASSPORT_CLIENT_METADATA_MODE) is \"allow_list\" but no host is listed: "
+               "name them in oauth.client_metadata.hosts (AIPASSPORT_CLIENT_METADATA_HOSTS), or choose \"off\"");
+  if (config.client_metadata_mode != "allow_list" && !config.client_metadata_hosts.empty())
+    return Bad("oauth.client_metadata.hosts (AIPASSPORT_CLIENT_METADATA_HOSTS) is only used with "
+               "oauth.client_metadata.mode = \"allow_list\", but the mode is \"" + config.client_metadata_mode +
+               "\": set the mode too, or remove the hosts");
   return config;
 }
 

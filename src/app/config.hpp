@@ -68,6 +68,11 @@ struct Config {
   bool metrics_per_app_labels = false;   // label requests and cost by app name too
   bool metrics_allow_remote = false;     // metrics_listen may be an address other than loopback
   bool log_json = false;                 // log_format = "json": every log line a JSON object
+  // Apps whose client_id is the https URL of their metadata document: "any", "allow_list" (only
+  // from client_metadata_hosts) or "off".
+  std::string client_metadata_mode = "any";
+  std::vector<std::string> client_metadata_hosts;
+  bool client_metadata_allow_private = false;  // fetch documents from private and loopback addresses too
 };
 
 // Values given on the command line; unset ones fall through to the file, the environment, the defaults.

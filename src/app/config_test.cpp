@@ -208,6 +208,53 @@ TEST(Config, DynamicRegistrationIsOffUnlessTheOwnerTurnsItOn) {
   EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "yes please"}})));
 }
 
+TEST(Config, ClientMetadataDocumentsAreAcceptedFromPublicAddressesByDefault) {
+  auto defaults = LoadConfig({}, FakeEnv({})).value();
+  EXPECT_EQ(defaults.client_metadata_mode, "any");
+  EXPECT_TRUE(defaults.client_metadata_hosts.empty());
+  EXPECT_FALSE(defaults.client_metadata_allow_private);
+  auto env = LoadConfig({}, FakeEnv({{"AIPASSPORT_CLIENT_METADATA_MODE", "allow_list"},
+                                     {"AIPASSPORT_CLIENT_METADATA_HOSTS", "apps.example, notes.example"},
+                                     {"AIPASSPORT_CLIENT_METADATA_ALLOW_PRIVATE", "true"}}))
+                 .value();
+  EXPECT_EQ(env.client_metadata_mode, "allow_list");
+  EXPECT_EQ(env.client_metadata_hosts, (std::vector<std::string>{"apps.example", "notes.example"}));
+  EXPECT_TRUE(env.client_metadata_allow_private);
+  Flags flags;
+  flags.config_file = WriteToml(
+      "[oauth.client_metadata]\nmode = \"allow_list\"\nhosts = [\"10.0.0.7\", \"apps.example\"]\n"
+      "allow_private_addresses = true\n");
+  auto file = LoadConfig(flags, FakeEnv({})).value();
+  EXPECT_EQ(file.client_metadata_hosts, (std::vector<std::string>{"10.0.0.7", "apps.example"}));
+  EXPECT_TRUE(file.client_metadata_allow_private);
+  flags.config_file = WriteToml("[oauth.client_metadata]\nmode = \"off\"\n");
+  EXPECT_EQ(LoadConfig(flags, FakeEnv({})).value().client_metadata_mode, "off");
+}
+
+TEST(Config, RefusesClientMetadataSettingsThatCannotMeanWhatWasMeant) {
+  auto refused = [](std::map<std::string, std::string> vars, std::string_view says) {
+    auto c = LoadConfig({}, FakeEnv(std::move(vars)));
+    ASSERT_FALSE(c) << says;
+    EXPECT_NE(c.error().message.find(says), std::string::npos) << c.error().message;
+  };
+  refused({{"AIPASSPORT_CLIENT_METADATA_MODE", "all"}}, "must be \"any\", \"allow_list\" or \"off\"");
+  refused({{"AIPASSPORT_CLIENT_METADATA_MODE", "allow_list"}}, "no host is listed");
+  refused({{"AIPASSPORT_CLIENT_METADATA_HOSTS", "apps.example"}}, "only used with oauth.client_metadata.mode");
+  refused({{"AIPASSPORT_CLIENT_METADATA_MODE", "allow_list"}, {"AIPASSPORT_CLIENT_METADATA_HOSTS", "Apps.example"}},
+          "host names in lowercase");
+  refused({{"AIPASSPORT_CLIENT_METADATA_MODE", "allow_list"}, {"AIPASSPORT_CLIENT_METADATA_HOSTS", "a.example,,b"}},
+          "host names in lowercase");
+  refused({{"AIPASSPORT_CLIENT_METADATA_MODE", "allow_list"},
+           {"AIPASSPORT_CLIENT_METADATA_HOSTS", "https://apps.example/"}},
+          "host names in lowercase");
+  refused({{"AIPASSPORT_CLIENT_METADATA_ALLOW_PRIVATE", "yes"}}, "must be true or false");
+  Flags flags;
+  flags.config_file = WriteToml("[oauth.client_metadata]\nallowed_hosts = [\"apps.example\"]\n");
+  auto typo = LoadConfig(flags, FakeEnv({}));
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("unknown setting 'oauth.client_metadata.allowed_hosts'"), std::string::npos);
+}
+
 TEST(Config, MetricsAndLogFormatAreOffOrTextByDefault) {
   auto c = LoadConfig({}, FakeEnv({})).value();
   EXPECT_TRUE(c.metrics_listen.empty());

@@ -144,13 +144,20 @@ struct HttpClient::Impl {
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
+    std::vector<tcp::endpoint> allowed;
+    for (const auto& entry : endpoints)
+      if (!options.allow_address || options.allow_address(entry.endpoint().address()))
+        allowed.push_back(entry.endpoint());
+    if (allowed.empty())
+      co_return MakeError(Errc::kForbidden, origin.host + " resolves only to addresses that may not be reached "
+                                                          "(private, loopback, link-local or reserved)");
     if (origin.tls)
       conn->secure.emplace(executor, tls);
     else
       conn->plain.emplace(executor);
     beast::tcp_stream& tcp_stream = conn->Tcp();
     tcp_stream.expires_after(options.connect_timeout);
-    auto [connect_ec, ep] = co_await tcp_stream.async_connect(endpoints, kUseTuple);
+    auto [connect_ec, ep] = co_await tcp_stream.async_connect(allowed, kUseTuple);
     if (connect_ec) co_return Describe(connect_ec, origin, "connect");
     tcp_stream.socket().set_option(tcp::no_delay(true));
     if (origin.tls) {

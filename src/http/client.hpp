@@ -6,6 +6,7 @@
 // Thread-safety: Send may be called from any coroutine on any thread; it runs on the caller's executor.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,6 +24,10 @@ struct ClientOptions {
   size_t max_idle_per_origin = 64;
   size_t response_limit = 64 << 20;
   std::string ca_file;  // extra trust anchors (PEM), on top of the system's
+  // When set, only resolved addresses it accepts are connected to (checked on the address itself,
+  // so a name cannot resolve to an allowed address once and another the next time); a name with
+  // none left fails with kForbidden. Empty: any address.
+  std::function<bool(const boost::asio::ip::address&)> allow_address;
 };
 
 using ResponseHead = bhttp::response_header<>;

@@ -18,7 +18,9 @@
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
+#include "http/url.hpp"
 #include "oauth/authorization_details.hpp"
+#include "oauth/client_metadata.hpp"
 #include "oauth/client_registration.hpp"
 #include "oauth/redirect_uri.hpp"
 
@@ -110,6 +112,11 @@ bool RedirectRegistered(const store::ClientRecord& client, std::string_view uri)
                      [uri](const std::string& registered) { return RedirectMatches(registered, uri); });
 }
 
+// The host a client_id URL's metadata document came from; empty for a registered client.
+std::string MetadataHost(const std::string& client_id) {
+  return IsClientIdUrl(client_id) ? http::UrlHost(client_id) : "";
+}
+
 bool IsValidVerifier(std::string_view v) {
   return v.size() >= 43 && v.size() <= 128 && std::all_of(v.begin(), v.end(), [](unsigned char c) {
            return std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
@@ -140,6 +147,7 @@ class OAuthApi {
         {"dpop_signing_alg_values_supported", json::array{"EdDSA", "Ed25519", "ES256"}},
         {"scopes_supported", json::array{"openai:chat", "anthropic:chat", "google:chat"}}};
     if (ctx_.dynamic_registration) m["registration_endpoint"] = base + "/oauth/register";
+    if (ctx_.client_metadata && ctx_.client_metadata->Enabled()) m["client_id_metadata_document_supported"] = true;
     Response res = http::JsonResponse(StatusCode::ok, m);
     res.set(bhttp::field::cache_control, "public, max-age=300");
     co_return res;
@@ -151,11 +159,15 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*params, name); };
     std::string client_id = field("client_id"), redirect_uri = field("redirect_uri"), state = field("state");
     if (client_id.empty()) co_return ErrorPage("client_id is missing");
-    auto read = [client_id](store::Store& s) { return s.OAuth().GetClient(client_id); };
-    auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return ErrorPage("unknown client_id");
+    auto client = co_await FindClient(ctx_, client_id);
+    if (!client)
+      co_return ErrorPage(client.error().message, client.error().code == Errc::kUnavailable
+                                                      ? StatusCode::service_unavailable
+                                                      : StatusCode::bad_request);
     if (redirect_uri.empty() || !RedirectRegistered(*client, redirect_uri))
-      co_return ErrorPage("redirect_uri is not one registered for this app");
+      co_return ErrorPage(IsClientIdUrl(client_id)
+                              ? "redirect_uri is not one of the redirect_uris of the app's metadata document"
+                              : "redirect_uri is not one registered for this app");
     // From here on the redirect URI is verified: errors go back to the app.
     if (field("response_type") != "code")
       co_return RedirectError(ctx_, redirect_uri, state, "unsupported_response_type", "only response_type=code");
@@ -619,9 +631,13 @@ class OAuthApi {
       secret = plain_secret ? http::FormValue(*plain_secret, "x") : "";
     }
     if (id.empty()) co_return MakeError(Errc::kUnauthorized, "client_id is missing");
-    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
-    auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return MakeError(Errc::kUnauthorized, "unknown client");
+    if (IsClientIdUrl(id) && !secret.empty())
+      co_return MakeError(Errc::kUnauthorized, "an app described by a metadata document is a public client: it has "
+                                               "no client_secret");
+    auto client = co_await FindClient(ctx_, id);
+    if (!client)
+      co_return MakeError(Errc::kUnauthorized,
+                          client.error().code == Errc::kNotFound ? "unknown client" : client.error().message);
     if (client->confidential &&
         (secret.empty() || !crypto::ConstantTimeEqual(crypto::Sha256Hex(secret), client->secret_hash)))
       co_return MakeError(Errc::kUnauthorized, "client authentication failed");
@@ -656,10 +672,12 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
   auto read = [grant_id, now = ctx.clock()](store::Store& s) -> Result<WaitingApp> {
     auto pending = s.Flows().FindPendingAuthorization(grant_id, now);
     if (!pending) return pending.error();
-    if (*pending) return WaitingApp{(*pending)->lifetime_seconds, RedirectOrigin((*pending)->redirect_uri)};
+    if (*pending)
+      return WaitingApp{(*pending)->lifetime_seconds, RedirectOrigin((*pending)->redirect_uri),
+                        MetadataHost((*pending)->client_id)};
     auto device = s.Flows().FindDeviceByGrant(grant_id);
     if (!device) return device.error();
-    if (*device) return WaitingApp{(*device)->lifetime_seconds, ""};
+    if (*device) return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id)};
     return WaitingApp{};
   };
   auto found = co_await api::OnStore(ctx, std::move(read));

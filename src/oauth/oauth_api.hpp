@@ -32,6 +32,9 @@ struct WaitingApp {
   // OAuth app waits; empty otherwise. Browsers hold that redirect to the page's form-action policy,
   // so the consent page must name it.
   std::string return_origin;
+  // The host ("notes.example:8443") of the metadata document that describes the app, when its
+  // client_id is that document's URL; empty for a registered app.
+  std::string metadata_host;
 };
 boost::asio::awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
 

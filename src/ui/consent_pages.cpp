@@ -108,7 +108,7 @@ std::string ProviderName(const std::string& provider) {
 
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
 // "calls itself" its name, and the domain its home page is really on is shown large.
-std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin) {
+std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin, const std::string& metadata_host) {
   std::string name = Escape(VisibleText(r.app_name));
   std::string html =
       r.verified ? "<h1>" + name + " asks for access</h1>"
@@ -121,6 +121,12 @@ std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origi
             "</p>";
   html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
           "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
+  if (!metadata_host.empty()) {
+    ShownHost from = HostOfUrl("https://" + metadata_host);
+    html += "<p id=\"metadata\">It describes itself in a document on <strong id=\"metadata-host\">" +
+            Escape(HostWords(from)) + (from.port.empty() ? "" : ", port " + Escape(from.port)) +
+            "</strong>: whoever runs that host chose its name and where your answer goes.</p>";
+  }
   if (!r.verified)
     html += "<p class=\"warning\">Nobody has checked this app: its name and home page are only what it says of "
             "itself.</p>";
@@ -160,11 +166,12 @@ std::string KeyChoice(const KeyOptions& keys, const std::string& provider, const
 constexpr int64_t kSuggestedMaxRequests = 1000;
 
 std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
-                        const std::string& return_origin, const KeyOptions& keys, const Typed& typed = {}) {
+                        const oauth::WaitingApp& app, const KeyOptions& keys, const Typed& typed = {}) {
+  const std::string& return_origin = app.return_origin;
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   bool unlimited = !scope.max_budget_cents && !scope.max_requests;
-  std::string html = WhoAsks(r, return_origin);
+  std::string html = WhoAsks(r, return_origin, app.metadata_host);
   html += "<p id=\"provider\">It wants to use your <strong>" + Escape(VisibleText(ProviderName(scope.provider))) +
           "</strong> key.</p>";
   html += "<p id=\"request\">It " + Escape(VisibleText(InPlainWords(scope, asked))) + ".</p>";
@@ -283,7 +290,7 @@ class ConsentPages {
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
     co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app.return_origin,
+                   ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
                                KeysOf(*signed_in, grant->scope.provider)),
                    app.return_origin);
   }
@@ -318,7 +325,7 @@ class ConsentPages {
       Error e = !scope ? scope.error() : lifetime.error();
       Typed typed{&*form, e.field_errors.empty() ? "" : e.field_errors.front().field, e.message};
       co_return Page(StatusCode::bad_request, "Review a request",
-                     ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app.return_origin,
+                     ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
                                  KeysOf(*signed_in, grant->scope.provider), typed),
                      app.return_origin);
     }

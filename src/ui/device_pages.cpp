@@ -10,6 +10,7 @@
 #include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
+#include "oauth/client_metadata.hpp"
 #include "ui/html.hpp"
 
 namespace ap::ui {
@@ -89,10 +90,9 @@ class DevicePages {
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     }
     const store::DeviceAuthorizationRecord& device = **found;
-    auto read = [id = device.client_id](store::Store& s) {
-      return s.OAuth().GetClient(id);
-    };  // g++ 12: not inside co_await
-    auto client = co_await api::OnStore(ctx_, std::move(read));
+    auto client = co_await oauth::FindClient(ctx_, device.client_id);  // a described app's document may be refused now
+    if (!client && client.error().code != Errc::kNotFound)
+      co_return EntryPage(StatusCode::bad_request, csrf, typed, client.error().message);
     auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");

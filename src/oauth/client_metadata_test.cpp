@@ -1,0 +1,173 @@
+#include "oauth/client_metadata.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+namespace ap::oauth {
+namespace {
+
+namespace json = boost::json;
+constexpr std::string_view kUrl = "https://notes.example/oauth/client.json";
+
+std::string Document(json::object changes = {}, std::string_view url = kUrl) {
+  json::object doc{{"client_id", url},
+                   {"client_name", "Notes"},
+                   {"client_uri", "https://notes.example"},
+                   {"redirect_uris", json::array{"https://notes.example/callback", "http://127.0.0.1/cb"}},
+                   {"token_endpoint_auth_method", "none"}};
+  for (auto& [key, value] : changes) {
+    if (value.is_null())
+      doc.erase(key);
+    else
+      doc[key] = value;
+  }
+  return json::serialize(doc);
+}
+
+std::string Why(const Result<store::ClientRecord>& r) { return r ? "" : r.error().message; }
+
+TEST(ClientMetadataTest, ClientIdUrlsAreHttpsInCanonicalFormWithAPath) {
+  for (std::string_view ok : {"https://notes.example/client.json", "https://notes.example:8443/oauth/client",
+                              "https://127.0.0.1:9443/c.json", "https://notes.example/c?v=2"})
+    EXPECT_TRUE(CheckClientIdUrl(ok)) << ok;
+  for (std::string_view bad :
+       {"http://notes.example/client.json", "https://notes.example", "https://notes.example/",
+        "https://notes.example/?x=1", "https://notes.example/client.json#frag", "https://u:p@notes.example/c",
+        "https://notes.example/a/../c", "https://Notes.example/c", "https://notes.example:443/c",
+        "HTTPS://notes.example/c", "https://notes.example/c d", "https://[2001:db8::1]/c"}) {
+    auto checked = CheckClientIdUrl(bad);
+    EXPECT_FALSE(checked) << bad;
+    if (!checked) {
+      EXPECT_EQ(checked.error().message.find("redirect URI"), std::string::npos) << checked.error().message;
+    }
+  }
+  EXPECT_TRUE(IsClientIdUrl("https://notes.example/c"));
+  EXPECT_TRUE(IsClientIdUrl("HTTP://notes.example/c"));
+  EXPECT_FALSE(IsClientIdUrl("app_123"));
+}
+
+TEST(ClientMetadataTest, AValidDocumentIsAPublicUnverifiedClientNamedByItsUrl) {
+  auto client = ClientFromMetadata(kUrl, Document({{"dpop_bound_access_tokens", true}}), 1000);
+  ASSERT_TRUE(client) << Why(client);
+  EXPECT_EQ(client->id, kUrl);
+  EXPECT_EQ(client->name, "Notes");
+  EXPECT_EQ(client->home_url, "https://notes.example");
+  EXPECT_EQ(client->redirect_uris, (std::vector<std::string>{"https://notes.example/callback", "http://127.0.0.1/cb"}));
+  EXPECT_FALSE(client->confidential);
+  EXPECT_TRUE(client->secret_hash.empty());
+  EXPECT_TRUE(client->self_registered) << "shown as unverified";
+  EXPECT_TRUE(client->dpop_required);
+
+  auto unnamed = ClientFromMetadata(kUrl, Document({{"client_name", nullptr}, {"token_endpoint_auth_method", nullptr}}), 0);
+  ASSERT_TRUE(unnamed) << Why(unnamed);
+  EXPECT_EQ(unnamed->name, "notes.example") << "an app without a name goes by its document's host";
+}
+
+TEST(ClientMetadataTest, TheClientIdMustBeTheUrlExactly) {
+  for (std::string_view other : {"https://notes.example/oauth/client.json/", "https://NOTES.example/oauth/client.json",
+                                 "https://evil.example/oauth/client.json", "https://notes.example/oauth/client.json?",
+                                 ""}) {
+    auto client = ClientFromMetadata(kUrl, Document({}, other), 0);
+    ASSERT_FALSE(client) << other;
+    EXPECT_NE(Why(client).find("client_id"), std::string::npos) << Why(client);
+  }
+  EXPECT_FALSE(ClientFromMetadata(kUrl, Document({{"client_id", 42}}), 0));
+}
+
+TEST(ClientMetadataTest, RefusesSecretsRedirectUrisAndTextThatARegisteredClientCouldNotHave) {
+  struct Case {
+    json::object changes;
+    std::string_view says;
+  };
+  const Case cases[] = {
+      {{{"client_secret", "s3cret"}}, "client_secret"},
+      {{{"client_secret_expires_at", 0}}, "client_secret"},
+      {{{"token_endpoint_auth_method", "client_secret_basic"}}, "public client"},
+      {{{"token_endpoint_auth_method", "private_key_jwt"}}, "public client"},
+      {{{"redirect_uris", nullptr}}, "redirect_uris"},
+      {{{"redirect_uris", "https://notes.example/callback"}}, "redirect_uris"},
+      {{{"redirect_uris", json::array{}}}, "redirect URI"},
+      {{{"redirect_uris", json::array{1}}}, "redirect_uris"},
+      {{{"redirect_uris", json::array{"http://notes.example/callback"}}}, "must be https"},
+      {{{"redirect_uris", json::array{"https://notes.example/cb#x"}}}, "fragment"},
+      {{{"client_name", std::string(201, 'a')}}, "name"},
+      {{{"client_name", json::array{"Notes"}}}, "client_name"},
+      {{{"client_uri", "javascript:alert(1)"}}, "not an http(s) URL"},
+      {{{"logo_uri", "https://bank.example@evil.example/logo.png"}}, "not an http(s) URL"},
+      {{{"dpop_bound_access_tokens", "yes"}}, "dpop_bound_access_tokens"},
+  };
+  for (const Case& c : cases) {
+    auto client = ClientFromMetadata(kUrl, Document(c.changes), 0);
+    ASSERT_FALSE(client) << json::serialize(c.changes);
+    EXPECT_NE(Why(client).find(c.says), std::string::npos) << Why(client);
+  }
+  for (std::string_view body : {"", "[]", "\"https://notes.example/oauth/client.json\"", "{\"client_id\":", "null"})
+    EXPECT_NE(Why(ClientFromMetadata(kUrl, body, 0)).find("not a JSON object"), std::string::npos) << body;
+}
+
+TEST(ClientMetadataTest, OnlyPublicAddressesAreFetchedFrom) {
+  for (std::string_view pub : {"93.184.216.34", "8.8.8.8", "2606:4700::6810:85e5", "::ffff:93.184.216.34",
+                               "64:ff9b::808:808", "2002:5db8:d822::1", "172.32.0.1", "100.128.0.1"})
+    EXPECT_TRUE(IsPublicAddress(boost::asio::ip::make_address(pub))) << pub;
+  for (std::string_view priv :
+       {"127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+        "100.64.0.1", "0.0.0.0", "0.1.2.3", "224.0.0.1", "255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.2.1",
+        "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
+        "::127.0.0.1", "64:ff9b::a00:1", "64:ff9b:1::1", "2002:7f00:1::1", "2002:c0a8:101::1", "2001:db8::1",
+        "2001::1", "fec0::1", "100::1"})
+    EXPECT_FALSE(IsPublicAddress(boost::asio::ip::make_address(priv))) << priv;
+}
+
+TEST(ClientMetadataTest, CachedAsTheAnswerSaysWithinBounds) {
+  EXPECT_EQ(CacheSeconds(""), kDefaultClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("public, max-age=3600"), 3600);
+  EXPECT_EQ(CacheSeconds("Max-Age=\"7200\""), 7200);
+  EXPECT_EQ(CacheSeconds("max-age=5"), kMinClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("max-age=0"), kMinClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("no-store"), kMinClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("max-age=600, no-cache"), kMinClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("max-age=31536000"), kMaxClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("max-age=99999999999999999999999"), kMaxClientMetadataSeconds);
+  EXPECT_EQ(CacheSeconds("max-age=abc"), kDefaultClientMetadataSeconds);
+}
+
+// Resolves `url` with `options` on a private io_context.
+Result<store::ClientRecord> ResolveWith(ClientMetadataOptions options, const std::string& url) {
+  boost::asio::io_context io;
+  ClientMetadataResolver resolver(std::move(options), [] { return UnixSeconds{1000}; });
+  std::optional<Result<store::ClientRecord>> got;
+  boost::asio::co_spawn(io, resolver.Resolve(url), [&](std::exception_ptr e, Result<store::ClientRecord> r) {
+    if (e) std::rethrow_exception(e);
+    got = std::move(r);
+  });
+  io.run();
+  return std::move(got.value());
+}
+
+TEST(ClientMetadataTest, TheOperatorsChoicesAndPrivateAddressesAreRefusedBeforeAnyByteIsSent) {
+  ClientMetadataOptions off;
+  off.mode = ClientMetadataMode::kOff;
+  EXPECT_NE(Why(ResolveWith(off, std::string(kUrl))).find("turned off"), std::string::npos);
+
+  ClientMetadataOptions listed;
+  listed.mode = ClientMetadataMode::kAllowList;
+  listed.allowed_hosts = {"apps.example"};
+  EXPECT_NE(Why(ResolveWith(listed, std::string(kUrl))).find("not accepted here"), std::string::npos);
+
+  ClientMetadataOptions any;
+  EXPECT_NE(Why(ResolveWith(any, "http://notes.example/c")).find("https"), std::string::npos);
+  // Port 9 on loopback: had it been connected to, the error would be a refused connection.
+  for (std::string url : {"https://127.0.0.1:9/client.json", "https://10.0.0.1:9/client.json"}) {
+    std::string why = Why(ResolveWith(any, url));
+    EXPECT_NE(why.find("private, loopback or link-local"), std::string::npos) << why;
+  }
+  any.allow_private_addresses = true;
+  std::string why = Why(ResolveWith(any, "https://127.0.0.1:9/client.json"));
+  EXPECT_NE(why.find("could not be fetched"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace ap::oauth
