@@ -26,7 +26,31 @@ boost::asio::awaitable<Status> RequireAdminToken(BrokerContext& ctx, const http:
   co_return Status{};
 }
 
+// An RFC 9110 quoted-string; anything but printable ASCII becomes '?'.
+std::string Quoted(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') out += '\\';
+    out += u < 0x20 || u >= 0x7f ? '?' : c;
+  }
+  return out + '"';
+}
+
 }  // namespace
+
+void SetChallenge(http::Response& res, const BrokerContext& ctx, std::string_view target, TokenFault fault, bool dpop,
+                  std::string_view description) {
+  std::string metadata = ctx.public_url + std::string(kResourceMetadataPath);
+  if (!ctx.resources.empty()) metadata = ResourceMetadataUrl(ctx.public_url, ResourceOf(ctx.resources, target));
+  std::string challenge = (dpop ? "DPoP resource_metadata=" : "Bearer resource_metadata=") + Quoted(metadata);
+  if (fault != TokenFault::kNone) {
+    challenge += fault == TokenFault::kInvalidProof ? ", error=\"invalid_dpop_proof\"" : ", error=\"invalid_token\"";
+    if (!description.empty()) challenge += ", error_description=" + Quoted(description);
+  }
+  if (dpop) challenge += ", algs=\"EdDSA Ed25519 ES256\"";
+  res.set(http::bhttp::field::www_authenticate, challenge);
+}
 
 Status RequireSameOrigin(const BrokerContext& ctx, const http::Request& request) {
   if (auto reason = http::CrossOriginReason(request, ctx.https))

@@ -38,4 +38,20 @@ std::string ActingOwner(BrokerContext& ctx, const Caller& caller);
 // Whether `caller` may see and change `grant`.
 bool MayManage(const Caller& caller, const store::GrantRecord& grant);
 
+// Why an app's credential was refused, for the challenge of the 401.
+enum class TokenFault {
+  kNone,          // none was presented
+  kInvalidToken,  // one was, and is not good here: malformed, expired, revoked, another resource's
+  kInvalidProof,  // a DPoP-bound token came without a good proof: missing, bad or replayed
+};
+
+// The one place a 401 from a protected path (an app's call) gets its WWW-Authenticate:
+// `Bearer resource_metadata="<the metadata URL of the resource `target` lies under>"` (RFC 9728
+// §5.1), plus error="invalid_token" when a credential was presented (RFC 6750 §3). `dpop` (a
+// DPoP-bound token, or one presented as DPoP) answers in the DPoP scheme with `algs` and, for a
+// missing, bad or replayed proof, error="invalid_dpop_proof" (RFC 9449 §7.1). `description`
+// (the body's message, never a secret) becomes error_description. The body is left as it is.
+void SetChallenge(http::Response& res, const BrokerContext& ctx, std::string_view target, TokenFault fault, bool dpop,
+                  std::string_view description = {});
+
 }  // namespace ap::api

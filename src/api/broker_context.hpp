@@ -2,6 +2,7 @@
 // What the API handlers work with. app/ builds it; handlers never see concrete store types.
 
 #include "api/key_leak_guard.hpp"
+#include "api/protected_resources.hpp"
 #include "api/record_writers.hpp"
 #include "api/throttles.hpp"
 #include "api/usage_recorder.hpp"
@@ -63,6 +64,11 @@ struct BrokerContext {
   const StoreWrites* store_writes = nullptr;
   // Apps whose client_id is the URL of their metadata document; null: none are accepted.
   oauth::ClientMetadataResolver* client_metadata = nullptr;
+  // The OAuth issuer: the metadata's, the tokens' iss, RFC 9207's iss; public_url unless configured.
+  // Set once it listens, with public_url.
+  std::string issuer{};
+  // What apps may ask tokens for (RFC 8707) and find described (RFC 9728); see protected_resources.hpp.
+  std::vector<ProtectedResource> resources{};
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage

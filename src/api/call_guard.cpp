@@ -33,11 +33,14 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContex
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                         const http::Request& request,
-                                                                        std::shared_ptr<const domain::Grant>* known,
-                                                                        domain::TokenClaims* claims) {
+                                                                        TokenFacts* facts) {
   auto presented = http::AccessToken(request);
-  if (!presented) co_return presented.error();
-  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop, known, claims);
+  if (!presented) {
+    if (facts && request.find(http::bhttp::field::authorization) != request.end())
+      facts->fault = TokenFault::kInvalidToken;
+    co_return presented.error();
+  }
+  co_return co_await AuthorizeToken(ctx, request, presented->token, presented->dpop, facts);
 }
 
 namespace {
@@ -63,26 +66,47 @@ awaitable<Status> CheckPossession(BrokerContext& ctx, const http::Request& reque
   co_return Status{};
 }
 
+// A token bound to resources (RFC 8707) works only under them; one with the default audience, or
+// bound to the broker itself, works everywhere.
+Status CheckAudience(const BrokerContext& ctx, const http::Request& request, const domain::TokenClaims& claims) {
+  const std::string& everywhere = ctx.tokens.DefaultAudience();
+  for (const std::string& aud : claims.audiences)
+    if (aud == everywhere || aud == ctx.public_url) return {};
+  if (ctx.resources.empty()) return {};
+  std::string here = ResourceUrl(ctx.public_url, ResourceOf(ctx.resources, request.target()));
+  for (const std::string& aud : claims.audiences)
+    if (aud == here) return {};
+  return MakeError(Errc::kUnauthorized, "This token is for " + domain::JoinForHumans(claims.audiences) +
+                                            "; it cannot be used on " + here);
+}
+
 }  // namespace
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, const http::Request& request,
                                                                        std::string_view token, bool dpop,
-                                                                       std::shared_ptr<const domain::Grant>* known,
-                                                                       domain::TokenClaims* verified) {
+                                                                       TokenFacts* given) {
+  TokenFacts unkept;
+  TokenFacts& facts = given ? *given : unkept;
+  facts.fault = TokenFault::kInvalidToken;  // until it passes
+  facts.dpop = dpop;
   auto checked = ctx.tokens.Verify(token);
   if (!checked) co_return checked.error();
-  domain::TokenClaims unkept;
-  domain::TokenClaims& claims = verified ? *verified : unkept;
-  claims = std::move(*checked);
-  auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims);
-  if (!possessed) co_return possessed.error();
+  facts.claims = std::move(*checked);
+  const domain::TokenClaims& claims = facts.claims;
+  facts.dpop = !claims.jkt.empty();
+  if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
+    if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
+    co_return possessed.error();
+  }
+  if (auto aimed = CheckAudience(ctx, request, claims); !aimed) co_return aimed.error();
   auto grant = co_await CachedGrant(ctx, claims.grant_id);
   if (!grant) {
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
     co_return grant.error();
   }
-  if (known) *known = *grant;
+  facts.grant = *grant;
   if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) co_return *unusable;
+  facts.fault = TokenFault::kNone;
   co_return *grant;
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "api/auth.hpp"
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
 #include "domain/token_service.hpp"
@@ -19,18 +20,27 @@ namespace ap::api {
 // Reads a grant from the store (on the store thread) and parses its scope.
 boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id);
 
+// What the checks of a presented token learned, kept also when they refused it.
+struct TokenFacts {
+  std::shared_ptr<const domain::Grant> grant;  // the token's grant, even when not usable now (for the record)
+  domain::TokenClaims claims;                  // its verified claims (jti set once it verified)
+  TokenFault fault = TokenFault::kNone;        // why it was refused, for the 401's challenge
+  bool dpop = false;                           // bound to a DPoP key, or presented as DPoP and unreadable
+};
+
 // The grant of a delegated token, if the token is valid and the grant usable now. A token bound to
 // a DPoP key (cnf.jkt) is accepted only as `Authorization: DPoP` (`dpop`) with a proof of `request`
-// signed by that key; an unbound one only as a bearer token. `known`, when given, is set to the
-// token's grant even when it is not usable now (revoked, expired, used up), for the activity record;
-// `claims`, when given, to the token's verified claims (its jti and lifetime, for its last use).
-boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(
-    BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
-    std::shared_ptr<const domain::Grant>* known = nullptr, domain::TokenClaims* claims = nullptr);
+// signed by that key; an unbound one only as a bearer token. A token bound to resources (RFC 8707
+// `aud`) is accepted only under one of them (protected_resources.hpp). `facts`, when given, learns
+// what the checks found, also when they refused the token.
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx,
+                                                                                   const http::Request& request,
+                                                                                   std::string_view token, bool dpop,
+                                                                                   TokenFacts* facts = nullptr);
 // The same for the request's `Authorization: Bearer` or `Authorization: DPoP` token.
-boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(
-    BrokerContext& ctx, const http::Request& request, std::shared_ptr<const domain::Grant>* known = nullptr,
-    domain::TokenClaims* claims = nullptr);
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
+                                                                                    const http::Request& request,
+                                                                                    TokenFacts* facts = nullptr);
 
 // The provider to call, if the grant allows `capability` with `model`.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,

@@ -76,7 +76,7 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
                               Request& req, http::Exchange& exchange, std::string_view upstream_path,
                               std::string_view model) {
   CallKind kind{ep.capability.empty() ? std::string_view("models") : ep.capability, ep.capability, ep.counted,
-                ep.wire, req.version()};
+                ep.wire, req.version(), req.target()};
   RelayedCall call(ctx, exchange, kind);
   if (!model.empty()) call.SetModel(model);
   Response answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, call);

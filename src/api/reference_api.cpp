@@ -388,8 +388,14 @@ class ReferenceApi {
 
   // What an app may still do with its token: its grant's limits, what is left, and the prices.
   awaitable<Response> Passport(Request& req, const PathParams&, http::Exchange& exchange) {
-    auto grant = co_await AuthorizeBearer(ctx_, req);
-    if (!grant) co_return http::ErrorResponse(grant.error());
+    TokenFacts token;
+    auto grant = co_await AuthorizeBearer(ctx_, req, &token);
+    if (!grant) {
+      Response refused = http::ErrorResponse(grant.error());
+      if (refused.result() == StatusCode::unauthorized)
+        SetChallenge(refused, ctx_, req.target(), token.fault, token.dpop, grant.error().message);
+      co_return refused;
+    }
     exchange.notes.grant_id = (*grant)->record.id;
     auto fresh = co_await LoadGrant(ctx_, (*grant)->record.id);  // the cached copy's figures lag
     if (!fresh) co_return http::ErrorResponse(fresh.error());
@@ -510,7 +516,7 @@ class ReferenceApi {
   // The reference's chat call: `{model, messages}` in OpenAI's shape, translated for the grant's
   // provider and relayed as the native paths are, answered whole.
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
-    CallKind kind{"chat", "", true, std::nullopt, 11};
+    CallKind kind{"chat", "", true, std::nullopt, 11, req.target()};
     RelayedCall call(ctx_, exchange, kind);
     Response answer = co_await ProxyChatCall(req, exchange, call);
     co_await call.Finish(answer);

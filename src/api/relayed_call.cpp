@@ -15,11 +15,9 @@ RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const Cal
 
 awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(const http::Request& request,
                                                                                std::string_view token, bool dpop) {
-  std::shared_ptr<const domain::Grant> known;
-  domain::TokenClaims claims;
-  auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &known, &claims);
-  if (known) activity_.SetGrant(*known);
-  if (!claims.jti.empty()) activity_.SetToken(std::move(claims));
+  auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &token_);
+  if (token_.grant) activity_.SetGrant(*token_.grant);
+  if (!token_.claims.jti.empty()) activity_.SetToken(token_.claims);
   if (grant) grant_ = *grant;
   co_return grant;
 }
@@ -62,14 +60,21 @@ http::Response RelayedCall::Refusal(const Error& error) {
   if (kind_.native) {
     http::Response res = proxy::ProviderErrorResponse(*kind_.native, error, kind_.version);
     AddRateHeaders(res);
+    Challenge(res, error);
     return res;
   }
   http::Response res = http::ErrorResponse(error, kind_.version);
+  Challenge(res, error);
   if (refused_at_admission_) {  // the reference answers 429 for every limit, the budget included
     if (error.code == Errc::kBudgetExceeded) res.result(http::StatusCode::too_many_requests);
     AddRateHeaders(res);
   }
   return res;
+}
+
+void RelayedCall::Challenge(http::Response& res, const Error& error) const {
+  if (res.result() == http::StatusCode::unauthorized)
+    SetChallenge(res, ctx_, kind_.target, token_.fault, token_.dpop, error.message);
 }
 
 awaitable<void> RelayedCall::Finish(const http::Response& answer) {

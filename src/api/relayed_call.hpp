@@ -13,6 +13,7 @@
 
 #include "api/broker_context.hpp"
 #include "api/call_activity.hpp"
+#include "api/call_guard.hpp"
 #include "api/metered_call.hpp"
 #include "http/exchange.hpp"
 #include "proxy/relay.hpp"
@@ -25,6 +26,7 @@ struct CallKind {
   bool counted = true;                    // takes a request from the grant's cap
   std::optional<proxy::Provider> native;  // refusals in this provider's shape; the reference's when unset
   unsigned version = 11;                  // the app's HTTP version
+  std::string_view target;                // the request's: its protected resource answers a 401's challenge
 };
 
 class RelayedCall final : public proxy::RelayHooks {
@@ -56,10 +58,13 @@ class RelayedCall final : public proxy::RelayHooks {
   void FirstEvent() override { activity_.FirstEvent(); }
 
  private:
+  void Challenge(http::Response& res, const Error& error) const;
+
   BrokerContext& ctx_;
   CallKind kind_;
   std::string model_;
   std::shared_ptr<const domain::Grant> grant_;
+  TokenFacts token_;
   vault::KeyRef key_;
   std::optional<MeteredCall> metered_;
   bool refused_at_admission_ = false;

@@ -565,7 +565,6 @@ int RunBroker(const Config& config) {
                    proxy::KeySet::kMinRun);
   });
   domain::TokenSettings token_settings;
-  token_settings.issuer = config.issuer;
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
@@ -637,6 +636,7 @@ int RunBroker(const Config& config) {
   ctx.follower = &follower;
   ctx.follower_max_age = liveness.timeout;
   ctx.store_writes = &store_writes;
+  ctx.resources = api::ProtectedResources(upstream.Table());
   store::StorePool readers(*target);
   std::unique_ptr<http::BlockingPool> read_pool;
   if (config.database_pool_size > 1) {
@@ -665,6 +665,13 @@ int RunBroker(const Config& config) {
   server_options.tls_key_file = config.tls_key_file;
   http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  // Known once it listens, and set before it serves: the tokens' issuer and audiences come from them.
+  std::string listening = UrlOf(server.LocalEndpoint(), server.ServesTls());
+  ctx.public_url = config.public_url.empty() ? listening : config.public_url;
+  ctx.issuer = config.issuer.empty() ? ctx.public_url : config.issuer;
+  std::vector<std::string> resource_urls;
+  for (const auto& resource : ctx.resources) resource_urls.push_back(api::ResourceUrl(ctx.public_url, resource));
+  tokens.SetIdentity(ctx.issuer, std::move(resource_urls));
   std::unique_ptr<http::Server> metrics_server;
   if (metrics) {
     metrics->AddGauge("aipassport_connections_open", "HTTP connections open to the broker now.",
@@ -731,8 +738,6 @@ int RunBroker(const Config& config) {
     if (e) spdlog::error("the record keeper stopped");
   });
 
-  std::string listening = UrlOf(server.LocalEndpoint(), server.ServesTls());
-  ctx.public_url = config.public_url.empty() ? listening : config.public_url;
   telemetry::Announce("aipassport broker listening on " + listening);
   if (ctx.public_url != listening) telemetry::Announce("apps reach it at " + ctx.public_url);
   std::string data_dir = std::filesystem::weakly_canonical(config.data_dir).string();

@@ -37,7 +37,7 @@ struct Config {
   int64_t database_pool_size = 8;
   size_t body_limit_bytes = 1 << 20;
   int64_t token_ttl_seconds = 3600;
-  std::string issuer = "aipassport-broker";
+  std::string issuer;  // the OAuth issuer and the tokens' iss; empty: public_url
   std::string audience = "aipassport";
   size_t io_threads = 0;  // 0: one per core
   std::string log_level = "info";

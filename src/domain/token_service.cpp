@@ -1,5 +1,6 @@
 #include "domain/token_service.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
 
@@ -31,14 +32,18 @@ const boost::json::string* StringMember(const boost::json::object& o, std::strin
   return it != o.end() && it->value().is_string() ? &it->value().get_string() : nullptr;
 }
 
-bool AudienceMatches(const boost::json::object& claims, std::string_view audience) {
+// The token's audiences, when `aud` is a string or an array of strings.
+std::optional<std::vector<std::string>> Audiences(const boost::json::object& claims) {
   auto it = claims.find("aud");
-  if (it == claims.end()) return false;
-  if (it->value().is_string()) return it->value().get_string() == audience;
-  if (!it->value().is_array()) return false;
-  for (const auto& a : it->value().get_array())
-    if (a.is_string() && a.get_string() == audience) return true;
-  return false;
+  if (it == claims.end()) return std::nullopt;
+  if (it->value().is_string()) return std::vector<std::string>{std::string(it->value().get_string())};
+  if (!it->value().is_array() || it->value().get_array().empty()) return std::nullopt;
+  std::vector<std::string> audiences;
+  for (const auto& a : it->value().get_array()) {
+    if (!a.is_string()) return std::nullopt;
+    audiences.emplace_back(a.get_string());
+  }
+  return audiences;
 }
 
 }  // namespace
@@ -46,8 +51,14 @@ bool AudienceMatches(const boost::json::object& claims, std::string_view audienc
 TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock)
     : keys_(std::move(keys)), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
+void TokenService::SetIdentity(std::string issuer, std::vector<std::string> resources) {
+  settings_.issuer = std::move(issuer);
+  settings_.resources = std::move(resources);
+}
+
 AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
-                                std::string_view client_id, std::string_view jkt) const {
+                                std::string_view client_id, std::string_view jkt,
+                                const std::vector<std::string>& resources) const {
   auto keys = keys_.load();
   const auto& key = keys->Current();
   AccessToken t;
@@ -56,7 +67,10 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
   t.expires_at = t.issued_at + settings_.ttl_seconds;
   if (not_after && *not_after < t.expires_at) t.expires_at = *not_after;
   boost::json::object header{{"alg", "EdDSA"}, {"typ", "at+jwt"}, {"kid", key.kid}};
-  boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},    {"aud", settings_.audience},
+  boost::json::value aud = boost::json::string(settings_.audience);
+  if (resources.size() == 1) aud = boost::json::string(resources.front());
+  if (resources.size() > 1) aud = boost::json::array(resources.begin(), resources.end());
+  boost::json::object claims{{"iss", settings_.issuer}, {"sub", grant_id},    {"aud", std::move(aud)},
                              {"gid", grant_id},         {"jti", t.jti},       {"iat", t.issued_at},
                              {"nbf", t.issued_at},      {"exp", t.expires_at}};
   if (!client_id.empty()) claims["client_id"] = client_id;
@@ -95,7 +109,14 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
   const auto& claims = payload.get_object();
   const auto* iss = StringMember(claims, "iss");
   if (!iss || *iss != settings_.issuer) return Refuse("Invalid token: wrong issuer");
-  if (!AudienceMatches(claims, settings_.audience)) return Refuse("Invalid token: wrong audience");
+  // Only the audiences that name this broker count; a token naming none of them is not for it.
+  auto audiences = Audiences(claims);
+  if (audiences)
+    std::erase_if(*audiences, [this](const std::string& a) {
+      return a != settings_.audience &&
+             std::find(settings_.resources.begin(), settings_.resources.end(), a) == settings_.resources.end();
+    });
+  if (!audiences || audiences->empty()) return Refuse("Invalid token: wrong audience");
   auto exp = NumericDate(claims, "exp");
   auto iat = NumericDate(claims, "iat");
   auto nbf = NumericDate(claims, "nbf");
@@ -113,7 +134,8 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
     if (!bound || bound->empty()) return Refuse("Invalid token: cnf must name a jkt");
     jkt = *bound;
   }
-  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp, client_id ? std::string(*client_id) : "", jkt};
+  return TokenClaims{std::string(*gid), std::string(*jti), *iat, *exp, client_id ? std::string(*client_id) : "", jkt,
+                     std::move(*audiences)};
 }
 
 std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, UnixSeconds now) const {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/time.hpp"
@@ -19,8 +20,11 @@
 namespace ap::domain {
 
 struct TokenSettings {
-  std::string issuer = "aipassport-broker";
+  std::string issuer = "aipassport-broker";  // the broker sets its issuer (SetIdentity) before it serves
+  // A token asked for no resource (RFC 8707) carries this audience and is good on every path.
   std::string audience = "aipassport";
+  // The resources a token may be bound to instead (their URLs); any other audience is refused.
+  std::vector<std::string> resources;
   int64_t ttl_seconds = 3600;
   int64_t leeway_seconds = 10;  // tolerated clock skew for exp, nbf and iat
 };
@@ -39,6 +43,7 @@ struct TokenClaims {
   UnixSeconds expires_at = 0;
   std::string client_id;  // empty for tokens of the reference's flow
   std::string jkt;        // cnf.jkt: the DPoP key the token is bound to; empty when not bound
+  std::vector<std::string> audiences;  // aud: the default audience, or the resources it is bound to
 };
 
 class TokenService {
@@ -48,14 +53,22 @@ class TokenService {
   // The keys in use; replaced as a whole when the ring on disk changes (rotation).
   std::shared_ptr<const crypto::SigningKeyRing> Keys() const { return keys_.load(); }
   void SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys) { keys_.store(std::move(keys)); }
+  // The issuer its tokens name and the resources they may be bound to, known once the broker
+  // listens. Call before any Issue or Verify: it is not synchronised with them.
+  void SetIdentity(std::string issuer, std::vector<std::string> resources);
+  const std::string& Issuer() const { return settings_.issuer; }
+  const std::string& DefaultAudience() const { return settings_.audience; }
 
   // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner;
   // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client, and
-  // `cnf.jkt` when it is bound to a DPoP key (RFC 9449).
+  // `cnf.jkt` when it is bound to a DPoP key (RFC 9449). Its `aud` is `resources` (RFC 8707), or
+  // the default audience when there are none.
   AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
-                    std::string_view client_id = {}, std::string_view jkt = {}) const;
-  // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud, exp, nbf
-  // and iat. Every refusal is kUnauthorized with a message fit for the caller.
+                    std::string_view client_id = {}, std::string_view jkt = {},
+                    const std::vector<std::string>& resources = {}) const;
+  // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud (the default
+  // audience or known resources), exp, nbf and iat. Every refusal is kUnauthorized with a message
+  // fit for the caller.
   Result<TokenClaims> Verify(std::string_view token) const;
 
  private:

@@ -177,5 +177,33 @@ TEST_F(TokenServiceTest, RefusesEveryWycheproofJws) {
   EXPECT_GT(checked, 300);
 }
 
+TEST_F(TokenServiceTest, NamesTheIssuerItIsGivenAndTheResourcesItIsBoundTo) {
+  tokens_.SetIdentity("https://broker.example", {"https://broker.example", "https://broker.example/openai/v1"});
+  auto t = tokens_.Issue("g1", std::nullopt, "app", "", {"https://broker.example/openai/v1"});
+  auto jws = crypto::ParseCompactJws(t.token);
+  ASSERT_TRUE(jws);
+  auto claims = boost::json::parse(jws->payload).as_object();
+  EXPECT_EQ(claims["iss"], "https://broker.example");
+  EXPECT_EQ(claims["aud"], "https://broker.example/openai/v1");
+  auto verified = tokens_.Verify(t.token);
+  ASSERT_TRUE(verified) << verified.error().message;
+  EXPECT_EQ(verified->audiences, std::vector<std::string>{"https://broker.example/openai/v1"});
+
+  auto two = tokens_.Issue("g1", std::nullopt, "app", "", {"https://broker.example", "https://broker.example/openai/v1"});
+  claims = boost::json::parse(crypto::ParseCompactJws(two.token)->payload).as_object();
+  EXPECT_EQ(claims["aud"], (boost::json::array{"https://broker.example", "https://broker.example/openai/v1"}));
+  auto plain = tokens_.Verify(tokens_.Issue("g1", std::nullopt).token);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->audiences, std::vector<std::string>{"aipassport"});
+
+  auto c = Claims();
+  c["iss"] = "https://broker.example";
+  c["aud"] = "https://broker.example/anthropic";  // not one of its resources
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: wrong audience");
+  c["iss"] = "aipassport-broker";
+  c["aud"] = "aipassport";
+  EXPECT_EQ(Refusal(Sign(Header(), c, key_)), "Invalid token: wrong issuer");
+}
+
 }  // namespace
 }  // namespace ap::domain

@@ -1,5 +1,6 @@
 #include "oauth/authorization_details.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 namespace ap::oauth {
@@ -48,6 +49,7 @@ Result<AccessRequest> ParseAuthorizationDetails(std::string_view json_text, cons
         return Invalid("authorization_details: lifetime_seconds must be a whole number from 60 to " +
                        std::to_string(kMaxLifetimeSeconds));
       request.lifetime_seconds = v.get_int64();
+      request.lifetime_named = true;
       continue;
     }
     if (key == "reason") {
@@ -94,13 +96,60 @@ Result<AccessRequest> ParseScopeShorthand(std::string_view scope, const std::vec
   scope_json["capabilities"] = std::move(capabilities);
   auto parsed = domain::ParseScope(scope_json, "scope", providers);
   if (!parsed) return Invalid(FirstProblem(parsed.error()));
-  return AccessRequest{std::move(*parsed), kDefaultLifetimeSeconds, ""};
+  return AccessRequest{std::move(*parsed), kDefaultLifetimeSeconds, false, ""};
 }
 
 std::optional<Result<AccessRequest>> ParseAccessRequest(std::string_view details, std::string_view scope,
                                                         const std::vector<std::string>& providers) {
   if (!details.empty()) return ParseAuthorizationDetails(details, providers);
   if (!scope.empty()) return ParseScopeShorthand(scope, providers);
+  return std::nullopt;
+}
+
+namespace {
+
+// Whether every model `pattern` matches is one `granted` matches. A '*' of `pattern` taken as a
+// letter must fall inside a run a '*' of `granted` stands for (model ids hold no '*'), so whatever
+// it stands for, `granted` still matches.
+bool PatternWithin(std::string_view pattern, std::string_view granted) {
+  return domain::ModelMatches(granted, pattern);
+}
+
+// A limit asked for (`asked`, none: unlimited) that is looser than the one granted.
+std::optional<std::string> Looser(std::string_view name, const std::optional<int64_t>& asked,
+                                  const std::optional<int64_t>& granted) {
+  if (!granted) return std::nullopt;
+  if (!asked) return std::string(name) + " is " + std::to_string(*granted) + " in the grant; the request asks none";
+  if (*asked > *granted)
+    return std::string(name) + " " + std::to_string(*asked) + " is more than the grant's " + std::to_string(*granted);
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain::Scope& granted,
+                                       int64_t granted_lifetime) {
+  const domain::Scope& a = asked.scope;
+  if (a.provider != granted.provider)
+    return "the grant is for " + granted.provider + ", not " + a.provider;
+  for (const std::string& c : a.capabilities)
+    if (!granted.AllowsCapability(c)) return "the grant does not hold the capability " + c;
+  if (!granted.models.empty()) {
+    if (a.models.empty()) return "the grant holds only the models " + domain::JoinForHumans(granted.models);
+    for (const std::string& m : a.models)
+      if (std::none_of(granted.models.begin(), granted.models.end(),
+                       [&](const std::string& g) { return PatternWithin(m, g); }))
+        return "the grant does not hold the model " + m;
+  }
+  for (auto limit : {Looser("max_budget_cents", a.max_budget_cents, granted.max_budget_cents),
+                     Looser("max_requests", a.max_requests, granted.max_requests),
+                     Looser("rate_limit", a.rate_limit, granted.rate_limit),
+                     Looser("max_tokens_per_minute", a.max_tokens_per_minute, granted.max_tokens_per_minute),
+                     Looser("max_concurrent", a.max_concurrent, granted.max_concurrent)})
+    if (limit) return limit;
+  if (asked.lifetime_named && asked.lifetime_seconds > granted_lifetime)
+    return "lifetime_seconds " + std::to_string(asked.lifetime_seconds) + " is more than the grant's " +
+           std::to_string(granted_lifetime);
   return std::nullopt;
 }
 

@@ -24,6 +24,7 @@ inline constexpr int64_t kMaxLifetimeSeconds = 366LL * 24 * 3600;
 struct AccessRequest {
   domain::Scope scope;
   int64_t lifetime_seconds = kDefaultLifetimeSeconds;
+  bool lifetime_named = false;  // lifetime_seconds was asked for, not the default
   std::string reason;
 };
 
@@ -32,6 +33,11 @@ Result<AccessRequest> ParseScopeShorthand(std::string_view scope, const std::vec
 // `authorization_details` if the request has it, else its `scope`; nullopt when it has neither.
 std::optional<Result<AccessRequest>> ParseAccessRequest(std::string_view details, std::string_view scope,
                                                         const std::vector<std::string>& providers);
+// What of `asked` reaches beyond what was granted (`granted`, for `granted_lifetime` seconds), as a
+// sentence; nullopt when it stays inside. A token request may not ask for more than its grant holds
+// (RFC 9396 §6.2, RFC 6749 §6): it is refused, never silently narrowed.
+std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain::Scope& granted,
+                                       int64_t granted_lifetime);
 // What was granted, as authorization_details for the token response.
 boost::json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds);
 

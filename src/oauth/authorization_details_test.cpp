@@ -61,4 +61,48 @@ TEST(AuthorizationDetailsTest, ScopeShorthand) {
 }
 
 }  // namespace
+AccessRequest Asked(std::string_view details) {
+  auto r = ParseAuthorizationDetails(details, kProviders);
+  EXPECT_TRUE(r) << r.error().message;
+  return r ? *r : AccessRequest{};
+}
+
+TEST(AuthorizationDetailsTest, NamesWhatATokenRequestAsksBeyondItsGrant) {
+  AccessRequest granted = Asked(
+      R"([{"type":"ai_access","provider":"openai","models":["gpt-4o*"],"capabilities":["chat"],
+           "max_budget_cents":500,"max_requests":100,"lifetime_seconds":3600}])");
+  const domain::Scope& g = granted.scope;
+  auto beyond = [&](std::string_view details) { return BeyondGrant(Asked(details), g, 3600).value_or("inside"); };
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],
+                        "max_budget_cents":500,"max_requests":10}])"),
+            "inside");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o-mini*"],"capabilities":["chat"],
+                        "max_budget_cents":100,"max_requests":100,"lifetime_seconds":600}])"),
+            "inside");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"anthropic","capabilities":["chat"],"max_budget_cents":1,
+                        "max_requests":1}])"),
+            "the grant is for openai, not anthropic");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o"],"capabilities":["chat","images"],
+                        "max_budget_cents":1,"max_requests":1}])"),
+            "the grant does not hold the capability images");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"max_budget_cents":1,
+                        "max_requests":1}])"),
+            "the grant holds only the models gpt-4o*");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-*"],"capabilities":["chat"],
+                        "max_budget_cents":1,"max_requests":1}])"),
+            "the grant does not hold the model gpt-*");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o"],"capabilities":["chat"],
+                        "max_budget_cents":501,"max_requests":1}])"),
+            "max_budget_cents 501 is more than the grant's 500");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o"],"capabilities":["chat"],
+                        "max_budget_cents":5}])"),
+            "max_requests is 100 in the grant; the request asks none");
+  EXPECT_EQ(beyond(R"([{"type":"ai_access","provider":"openai","models":["gpt-4o"],"capabilities":["chat"],
+                        "max_budget_cents":5,"max_requests":5,"lifetime_seconds":7200}])"),
+            "lifetime_seconds 7200 is more than the grant's 3600");
+  auto shorthand = ParseScopeShorthand("openai:chat", kProviders);
+  ASSERT_TRUE(shorthand);
+  EXPECT_EQ(BeyondGrant(*shorthand, g, 3600).value_or("inside"), "the grant holds only the models gpt-4o*");
+}
+
 }  // namespace ap::oauth

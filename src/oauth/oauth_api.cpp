@@ -23,6 +23,7 @@
 #include "oauth/client_metadata.hpp"
 #include "oauth/client_registration.hpp"
 #include "oauth/redirect_uri.hpp"
+#include "oauth/resource_indicators.hpp"
 
 namespace ap::oauth {
 namespace json = boost::json;
@@ -48,7 +49,7 @@ std::string BackToClient(const api::BrokerContext& ctx, const std::string& redir
                          const std::string& query) {
   std::string location = redirect_uri + (redirect_uri.find('?') == std::string::npos ? "?" : "&") + query;
   if (!state.empty()) location += "&state=" + Encode(state);
-  return location + "&iss=" + Encode(ctx.public_url);
+  return location + "&iss=" + Encode(ctx.issuer);
 }
 
 Response SeeOther(std::string_view location) {
@@ -123,6 +124,14 @@ bool IsValidVerifier(std::string_view v) {
          });
 }
 
+// What a token request may ask beyond its grant type's own fields.
+struct TokenAsk {
+  std::vector<std::string> resources;  // RFC 8707 `resource`, each one of the broker's (CheckResources)
+  std::string details;                 // authorization_details (RFC 9396 §6.2)
+  std::string scope;
+  bool AsksAnything() const { return !resources.empty() || !details.empty() || !scope.empty(); }
+};
+
 class OAuthApi {
  public:
   explicit OAuthApi(api::BrokerContext& ctx) : ctx_(ctx) {}
@@ -130,7 +139,7 @@ class OAuthApi {
   awaitable<Response> Metadata(Request&, const http::PathParams&, http::Exchange&) {
     const std::string& base = ctx_.public_url;
     json::object m{
-        {"issuer", base},
+        {"issuer", ctx_.issuer},
         {"authorization_endpoint", base + "/oauth/authorize"},
         {"token_endpoint", base + "/oauth/token"},
         {"jwks_uri", base + "/.well-known/jwks.json"},
@@ -151,6 +160,23 @@ class OAuthApi {
     Response res = http::JsonResponse(StatusCode::ok, m);
     res.set(bhttp::field::cache_control, "public, max-age=300");
     co_return res;
+  }
+
+  // RFC 9728 §3: what a protected resource tells a client about itself and its authorization server.
+  Response ResourceMetadata(const api::ProtectedResource& resource) const {
+    const std::string& base = ctx_.public_url;
+    json::object m{{"resource", api::ResourceUrl(base, resource)},
+                   {"authorization_servers", json::array{json::string(ctx_.issuer)}},
+                   {"bearer_methods_supported", json::array{"header"}},
+                   {"dpop_signing_alg_values_supported", json::array{"EdDSA", "Ed25519", "ES256"}},
+                   {"resource_name", resource.name},
+                   {"resource_documentation", resource.documentation.empty() ? base + "/" : resource.documentation}};
+    // What an MCP client asks for when it is told nothing else: the chat of the one provider served here.
+    if (!resource.provider.empty())
+      m["scopes_supported"] = json::array{json::string(resource.provider + ":chat")};
+    Response res = http::JsonResponse(StatusCode::ok, m);
+    res.set(bhttp::field::cache_control, "public, max-age=300");
+    return res;
   }
 
   awaitable<Response> Authorize(Request& req, const http::PathParams&, http::Exchange& exchange) {
@@ -184,6 +210,9 @@ class OAuthApi {
     Result<AccessRequest>& access = *asked;
     if (!access)
       co_return RedirectError(ctx_, redirect_uri, state, "invalid_authorization_details", access.error().message);
+    auto resources =
+        CheckResources(http::FormValues(*params, "resource"), ctx_.resources, ctx_.public_url, access->scope.provider);
+    if (!resources) co_return RedirectError(ctx_, redirect_uri, state, "invalid_target", resources.error().message);
 
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
@@ -193,8 +222,14 @@ class OAuthApi {
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = !client->self_registered;
-    store::PendingAuthorizationRecord pending{fresh.grant.id,   client->id, redirect_uri, state, challenge,
-                                              access->lifetime_seconds, now + kPendingAuthorizationSeconds};
+    store::PendingAuthorizationRecord pending{fresh.grant.id,
+                                              client->id,
+                                              redirect_uri,
+                                              state,
+                                              challenge,
+                                              access->lifetime_seconds,
+                                              now + kPendingAuthorizationSeconds,
+                                              JoinResources(*resources)};
     // The request waits in the store, so the consent and token steps may reach any broker.
     auto insert = [fresh, pending, now](store::Store& s) -> Result<bool> {
       auto kept = s.Flows().PutPendingAuthorization(pending, now, kMaxPendingAuthorizations);
@@ -242,9 +277,12 @@ class OAuthApi {
     if (jkt->empty() && client->dpop_required)
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            "this app must bind its tokens with DPoP: send a DPoP proof");
+    auto named = CheckResources(http::FormValues(*form, "resource"), ctx_.resources, ctx_.public_url);
+    if (!named) co_return TokenError(StatusCode::bad_request, "invalid_target", named.error().message);
+    TokenAsk ask{std::move(*named), field("authorization_details"), field("scope")};
     std::string grant_type = field("grant_type");
-    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), *jkt);
-    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), *jkt);
+    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), *jkt, ask);
+    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), *jkt, ask);
     if (grant_type != "authorization_code")
       co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "authorization_code or refresh_token");
     std::string code = field("code");
@@ -274,7 +312,7 @@ class OAuthApi {
         !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), granted.code_challenge))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
-    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt);
+    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt, ask, granted.resources);
   }
 
   // RFC 8628 §3.1-3.2: a device code for the device to poll with, and a short user code for the
@@ -297,6 +335,9 @@ class OAuthApi {
       co_return TokenError(StatusCode::bad_request, "invalid_request", "ask with authorization_details or scope");
     Result<AccessRequest>& access = *asked;
     if (!access) co_return TokenError(StatusCode::bad_request, "invalid_authorization_details", access.error().message);
+    auto resources = CheckResources(http::FormValues(*form, "resource"), ctx_.resources, ctx_.public_url,
+                                    access->scope.provider);
+    if (!resources) co_return TokenError(StatusCode::bad_request, "invalid_target", resources.error().message);
     std::string device_code = RandomToken(32);
     std::string user_code = RandomCode(kUserCodeAlphabet, 8);
     store::DeviceAuthorizationRecord device;
@@ -307,6 +348,7 @@ class OAuthApi {
     device.lifetime_seconds = access->lifetime_seconds;
     device.reason = access->reason;
     device.expires_at = now + kDeviceAuthorizationSeconds;
+    device.resources = JoinResources(*resources);
     auto insert = [device, now](store::Store& s) {
       return s.Flows().PutDeviceAuthorization(device, now, kMaxDeviceAuthorizations);
     };
@@ -459,6 +501,7 @@ class OAuthApi {
     if (!grant || domain::UnusableReason(grant->record, ctx_.clock())) co_return Introspection(inactive);
     json::object active{{"active", true},
                         {"token_type", claims->jkt.empty() ? "Bearer" : "DPoP"},
+                        {"iss", ctx_.issuer},
                         {"sub", claims->grant_id},
                         {"gid", claims->grant_id},
                         {"exp", claims->expires_at},
@@ -466,6 +509,8 @@ class OAuthApi {
                         {"jti", claims->jti}};
     if (!claims->client_id.empty()) active["client_id"] = claims->client_id;
     if (!claims->jkt.empty()) active["cnf"] = json::object{{"jkt", claims->jkt}};
+    if (claims->audiences.size() == 1) active["aud"] = claims->audiences.front();
+    if (claims->audiences.size() > 1) active["aud"] = json::array(claims->audiences.begin(), claims->audiences.end());
     active["authorization_details"] = GrantedDetails(grant->scope, Lifetime(grant->record));
     co_return Introspection(active);
   }
@@ -516,19 +561,24 @@ class OAuthApi {
   // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a
   // refresh can never widen it. With a DPoP key (`jkt`) the access token is bound to it, and so is
   // a public client's refresh token (a confidential client's is bound by its secret).
+  // The token is bound to the resources `ask` names, within `granted` (those the authorization
+  // named, space-separated; the family keeps them), else to `granted` (see CheckAsk).
   awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family,
-                                  const std::string& jkt, bool refreshed = false) {
+                                  const std::string& jkt, const TokenAsk& ask, const std::string& granted,
+                                  bool refreshed = false) {
     UnixSeconds now = ctx_.clock();
     auto grant = co_await api::LoadGrant(ctx_, grant_id);
     if (!grant || domain::UnusableReason(grant->record, now))
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
+    std::vector<std::string> audiences;
+    if (auto refused = CheckAsk(ask, *grant, granted, audiences)) co_return std::move(*refused);
     std::string refresh = RandomToken(32);
     store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
-                                     client.confidential ? "" : jkt};
+                                     client.confidential ? "" : jkt, granted};
     auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
     if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
-    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt);
+    auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt, audiences);
     ctx_.audit.Record(api::GrantEvent(refreshed ? api::audit_kind::kTokenRefreshed : api::audit_kind::kTokenIssued,
                                       "app:" + client.id, grant->record,
                                       json::object{{"clientId", client.id}, {"dpopBound", !jkt.empty()}}));
@@ -543,9 +593,31 @@ class OAuthApi {
     co_return res;
   }
 
+  // Sets `audiences` to the resources the token answering `ask` is bound to: those it names, within
+  // `granted` (what the authorization named, space-separated) when that names any, else `granted`;
+  // each must serve the grant's provider. A request asking for more than the grant holds (scope or
+  // authorization_details) or for other resources is refused, never narrowed in silence.
+  std::optional<Response> CheckAsk(const TokenAsk& ask, const domain::Grant& grant, const std::string& granted,
+                                   std::vector<std::string>& audiences) const {
+    if (!ask.details.empty() || !ask.scope.empty()) {
+      std::string_view error = ask.details.empty() ? "invalid_scope" : "invalid_authorization_details";
+      auto asked = ParseAccessRequest(ask.details, ask.scope, ctx_.upstream.Table().Names());
+      Result<AccessRequest>& access = *asked;
+      if (!access) return TokenError(StatusCode::bad_request, error, access.error().message);
+      if (auto beyond = BeyondGrant(*access, grant.scope, Lifetime(grant.record)))
+        return TokenError(StatusCode::bad_request, error, "this asks for more than the grant holds: " + *beyond);
+    }
+    auto narrowed = NarrowResources(ask.resources, SplitResources(granted));
+    if (!narrowed) return TokenError(StatusCode::bad_request, "invalid_target", narrowed.error().message);
+    auto serving = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, grant.scope.provider);
+    if (!serving) return TokenError(StatusCode::bad_request, "invalid_target", serving.error().message);
+    audiences = std::move(*serving);
+    return std::nullopt;
+  }
+
   // RFC 8628 §3.4-3.5.
   awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code,
-                                  const std::string& jkt) {
+                                  const std::string& jkt, const TokenAsk& ask) {
     if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
     auto poll = [hash = crypto::Sha256Hex(device_code), client_id = client.id, now = ctx_.clock()](store::Store& s) {
       return s.Flows().PollDevice(hash, client_id, now);
@@ -554,7 +626,7 @@ class OAuthApi {
     if (!polled) co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     switch (polled->outcome) {
       case store::DevicePoll::kApproved:
-        co_return co_await IssueTokens(client, polled->grant_id, RandomUuid(), jkt);
+        co_return co_await IssueTokens(client, polled->grant_id, RandomUuid(), jkt, ask, polled->resources);
       case store::DevicePoll::kPending:
         co_return TokenError(StatusCode::bad_request, "authorization_pending", "the person has not decided yet");
       case store::DevicePoll::kSlowDown:
@@ -575,7 +647,9 @@ class OAuthApi {
   // family and the grant's access end.
   // A refresh token bound to a DPoP key works only with a proof signed by that key. That is checked
   // before the token is used, so a thief without the key cannot burn it for its owner.
-  awaitable<Response> Refresh(const store::ClientRecord& client, std::string token, const std::string& jkt) {
+  // A refresh asking beyond its grant is refused before the token is used, so it keeps working.
+  awaitable<Response> Refresh(const store::ClientRecord& client, std::string token, const std::string& jkt,
+                              const TokenAsk& ask) {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto stored = co_await api::OnStore(ctx_, std::move(read));
@@ -583,6 +657,12 @@ class OAuthApi {
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            jkt.empty() ? "this refresh token is bound to a DPoP key: send a proof signed with it"
                                        : "the DPoP proof is signed by another key than this refresh token's");
+    if (stored && ask.AsksAnything()) {
+      auto grant = co_await api::LoadGrant(ctx_, stored->grant_id);
+      std::vector<std::string> audiences;
+      if (grant)
+        if (auto refused = CheckAsk(ask, *grant, stored->resources, audiences)) co_return std::move(*refused);
+    }
     UnixSeconds now = ctx_.clock();
     auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
@@ -600,7 +680,8 @@ class OAuthApi {
       co_await EndFamily(*used->fresh, "refresh token presented by another client");
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     }
-    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, true);
+    co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, ask,
+                                   used->fresh->resources, true);
   }
 
   awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
@@ -655,6 +736,9 @@ class OAuthApi {
   api::BrokerContext& ctx_;
 };
 
+// A coroutine for an answer made without waiting (its argument lives in its frame).
+awaitable<Response> Answer(Response res) { co_return res; }
+
 }  // namespace
 
 void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
@@ -666,6 +750,12 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   router.Add(http::Verb::post, "/oauth/register", http::BindMethod<&OAuthApi::Register>(api));
   router.Add(http::Verb::post, "/oauth/device_authorization", http::BindMethod<&OAuthApi::DeviceAuthorization>(api));
   router.Add(http::Verb::post, "/oauth/introspect", http::BindMethod<&OAuthApi::Introspect>(api));
+  for (const api::ProtectedResource& resource : ctx.resources) {
+    auto metadata = [api, resource](Request&, const http::PathParams&, http::Exchange&) {
+      return Answer(api->ResourceMetadata(resource));
+    };
+    router.Add(http::Verb::get, std::string(api::kResourceMetadataPath) + resource.path, std::move(metadata));
+  }
 }
 
 awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id) {
@@ -711,7 +801,8 @@ awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ct
   if (!approved) co_return back("error=access_denied");
   std::string code = RandomToken(32);
   store::AuthorizationCodeRecord record{crypto::Sha256Hex(code), pending.client_id, pending.redirect_uri,
-                                        pending.code_challenge,  grant_id,          now + kCodeSeconds};
+                                        pending.code_challenge,  grant_id,          now + kCodeSeconds,
+                                        pending.resources};
   auto insert = [record](store::Store& s) { return s.OAuth().CreateAuthorizationCode(record); };
   if (auto stored = co_await api::OnStore(ctx, std::move(insert)); !stored) co_return back("error=server_error");
   co_return back("code=" + code);

@@ -27,6 +27,8 @@ struct PendingAuthorizationRecord {
   std::string code_challenge;
   int64_t lifetime_seconds = 3600;
   UnixSeconds expires_at = 0;
+  // The resources (RFC 8707) asked for, space-separated (a URL has no space); empty: none named.
+  std::string resources;
 };
 
 enum class DeviceDecision { kWaiting, kApproved, kDenied, kUsed };
@@ -45,15 +47,18 @@ struct DeviceAuthorizationRecord {
   int64_t interval = 5;  // seconds the device must wait between polls
   UnixSeconds last_poll = 0;
   UnixSeconds expires_at = 0;
+  // The resources (RFC 8707) asked for, space-separated (a URL has no space); empty: none named.
+  std::string resources;
 };
 
 enum class DevicePoll { kUnknown, kExpired, kSlowDown, kPending, kDenied, kApproved, kUsed };
 
-// What one poll of a device code gave; `grant_id` is set for kApproved.
+// What one poll of a device code gave; `grant_id` and `resources` are set for kApproved.
 struct DevicePollResult {
   DevicePoll outcome = DevicePoll::kUnknown;
   int64_t interval = 0;
   std::string grant_id;
+  std::string resources;
 };
 
 // Failed sign-ins counted under one key (a hash of an account, an address, or both).

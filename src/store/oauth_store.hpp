@@ -36,6 +36,8 @@ struct AuthorizationCodeRecord {
   std::string code_challenge;  // S256
   std::string grant_id;
   UnixSeconds expires_at = 0;
+  // The resources (RFC 8707) asked for, space-separated (a URL has no space); empty: none named.
+  std::string resources;
 };
 
 // An opaque refresh token, stored by its SHA-256. Each use replaces it with a new one of the same
@@ -47,6 +49,8 @@ struct RefreshTokenRecord {
   std::string client_id;
   UnixSeconds created_at = 0;
   std::string jkt;  // the DPoP key it is bound to (public clients); empty: not bound
+  // The resources (RFC 8707) its family was granted, space-separated; empty: none named.
+  std::string resources;
 };
 
 // The refresh tokens an OAuth client was given for a grant, one rotation chain (family) summed up.

@@ -492,11 +492,13 @@ TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
 }
 
 TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayNamesItsGrant) {
-  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode({"h1", "app", "https://a/cb", "challenge", "g1", 500}));
+  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode(
+      {"h1", "app", "https://a/cb", "challenge", "g1", 500, "https://b/openai/v1 https://b/proxy"}));
   auto first = store_->OAuth().RedeemAuthorizationCode("h1", 200).value();
   ASSERT_TRUE(first.code);
   EXPECT_EQ(first.code->grant_id, "g1");
   EXPECT_EQ(first.code->code_challenge, "challenge");
+  EXPECT_EQ(first.code->resources, "https://b/openai/v1 https://b/proxy");
   auto second = store_->OAuth().RedeemAuthorizationCode("h1", 201).value();
   EXPECT_FALSE(second.code);
   EXPECT_EQ(second.replayed_grant_id, "g1");
@@ -504,7 +506,7 @@ TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayNamesItsGrant) {
 }
 
 TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
-  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode({"h2", "app", "https://a/cb", "c", "g2", 500}));
+  ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode({"h2", "app", "https://a/cb", "c", "g2", 500, ""}));
   std::atomic<int> winners{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
@@ -518,13 +520,15 @@ TEST_P(StoreTest, ConcurrentRedemptionsOfOneCodeGiveOneCode) {
 }
 
 TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "jkt-1"}));
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "jkt-1", "https://b/anthropic"}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, "", ""}));
   EXPECT_EQ(store_->OAuth().GetRefreshToken("r1")->jkt, "jkt-1");
+  EXPECT_EQ(store_->OAuth().GetRefreshToken("r1")->resources, "https://b/anthropic");
   auto first = store_->OAuth().UseRefreshToken("r1", 120).value();
   ASSERT_TRUE(first.fresh);
   EXPECT_EQ(first.fresh->family_id, "fam");
   EXPECT_EQ(first.fresh->jkt, "jkt-1");
+  EXPECT_EQ(first.fresh->resources, "https://b/anthropic");
   auto again = store_->OAuth().UseRefreshToken("r1", 130).value();
   EXPECT_FALSE(again.fresh);
   ASSERT_TRUE(again.reused);
@@ -769,10 +773,10 @@ TEST_P(StoreTest, AnActivityRowNotesItsTokensLastUse) {
 }
 
 TEST_P(StoreTest, RefreshFamiliesAreSummedPerGrant) {
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, ""}));
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, ""}));
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r3", "other", "g1", "app", 200, ""}));
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r4", "elsewhere", "g2", "app", 300, ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "", ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, "", ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r3", "other", "g1", "app", 200, "", ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r4", "elsewhere", "g2", "app", 300, "", ""}));
   ASSERT_TRUE(store_->OAuth().UseRefreshToken("r1", 120));
   ASSERT_TRUE(store_->OAuth().RevokeRefreshFamily("other", 210));
   auto families = store_->OAuth().ListRefreshFamilies("g1", 10).value();
@@ -825,7 +829,7 @@ TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
 // What a flow needs between its steps lives in the database: any broker on it serves the next step.
 
 PendingAuthorizationRecord Pending(const std::string& grant_id, UnixSeconds expires_at) {
-  return {grant_id, "app", "http://127.0.0.1/cb", "st", "challenge", 3600, expires_at};
+  return {grant_id, "app", "http://127.0.0.1/cb", "st", "challenge", 3600, expires_at, "https://b/proxy"};
 }
 
 TEST_P(StoreTest, PendingAuthorizationsAreBoundedTakenOnceAndSurviveARestart) {
@@ -842,6 +846,7 @@ TEST_P(StoreTest, PendingAuthorizationsAreBoundedTakenOnceAndSurviveARestart) {
   auto taken = store_->Flows().TakePendingAuthorization("g0", 1000).value();
   ASSERT_TRUE(taken);
   EXPECT_EQ(taken->state, "st");
+  EXPECT_EQ(taken->resources, "https://b/proxy");
   EXPECT_FALSE(store_->Flows().TakePendingAuthorization("g0", 1000).value()) << "taken once";
   EXPECT_FALSE(store_->Flows().TakePendingAuthorization("g1", 1601).value()) << "a lapsed request is not handed out";
   EXPECT_TRUE(store_->Flows().PutPendingAuthorization(Pending("later", 2300), 1700, 3).value())
@@ -871,6 +876,7 @@ DeviceAuthorizationRecord Device(const std::string& hash, const std::string& use
   d.scope_json = R"({"provider":"openai"})";
   d.reason = "because";
   d.expires_at = expires_at;
+  d.resources = "https://b/gemini";
   return d;
 }
 
@@ -903,6 +909,7 @@ TEST_P(StoreTest, ADeviceCodeFollowsThePersonsDecisionAndTheIntervalOnEveryConne
   auto approved = device_side.PollDevice("h", "cli", 1050).value();
   EXPECT_EQ(approved.outcome, DevicePoll::kApproved);
   EXPECT_EQ(approved.grant_id, "g1");
+  EXPECT_EQ(approved.resources, "https://b/gemini");
   EXPECT_EQ(person_side.PollDevice("h", "cli", 1070)->outcome, DevicePoll::kUsed) << "the device code is single-use";
 }
 

@@ -85,7 +85,7 @@ test('in a browser: sign in, narrow the request on the consent screen, approve; 
   assert.equal(granted.lifetime_seconds, 604800);
 
   const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
-  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: broker.url, audience: 'aipassport' });
   assert.equal(payload.client_id, client.client_id);
   const passport = await nodeCall(broker.url, 'GET', '/v1/passport', { ca: ca.ca, token: tokens.access_token });
   assert.deepEqual(passport.json.scope.models, ['gpt-4o-mini']);

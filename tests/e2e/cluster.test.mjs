@@ -122,7 +122,7 @@ test('a rate of 60 a minute over three brokers admits 60 (and what refilled mean
 test('a broker killed under load: its leases count as spent after the heartbeat window, the other goes on', async () => {
   // Two brokers of their own, which give up on a silent peer after 3 s (cluster.node_timeout_seconds).
   const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(tempDir()), AIPASSPORT_MASTER_KEY: randomBytes(32).toString('base64'),
-    AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' };
+    AIPASSPORT_NODE_TIMEOUT_SECONDS: '3', AIPASSPORT_PUBLIC_URL: PUBLIC_URL };  // one issuer for both
   const [doomed, survivor] = await Promise.all([0, 1].map(() => startBroker({ mock, dataDir: tempDir(), env })));
   const ownerToken = doomed.ownerToken ?? survivor.ownerToken;
   survivor.ownerToken = ownerToken;
@@ -430,7 +430,7 @@ test('keys rotate-signing run against the database: every broker publishes the n
     // Published, not signing yet (signing.publish_seconds, 600 s by default); the old key still signs.
     const fresh = await approvedGrant(node, SCOPE);
     assert.equal(kidOf(fresh.token), oldKid);
-    await jose.jwtVerify(fresh.token, jose.createLocalJWKSet(jwks), { issuer: 'aipassport-broker', audience: 'aipassport' });
+    await jose.jwtVerify(fresh.token, jose.createLocalJWKSet(jwks), { issuer: PUBLIC_URL, audience: 'aipassport' });
     const r = await call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
     assert.equal(r.status, 200, r.text);
   }

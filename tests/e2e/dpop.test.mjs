@@ -75,7 +75,7 @@ test('a bound token carries cnf.jkt of the app\'s key and works on the proxy wit
   const tokens = await codeFlow(app, keyPair);
   assert.equal(tokens.token_type, 'dpop');
   const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
-  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker' });
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: broker.url });
   assert.equal(payload.cnf.jkt, await jose.calculateJwkThumbprint(await jose.exportJWK(keyPair.publicKey)));
   const DPoP = oauth.DPoP(app, keyPair);
   for (let i = 0; i < 2; i++) {

@@ -45,7 +45,7 @@ test('keys rotate-signing: published at once, signing after the publish delay, o
     return kidOf(t.json.token) === newKid && t.json.token;
   }, 'the new key to sign');
   const localJwks = jose.createLocalJWKSet((await call(broker.url, 'GET', '/.well-known/jwks.json')).json);
-  await jose.jwtVerify(fresh, localJwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
+  await jose.jwtVerify(fresh, localJwks, { issuer: broker.url, audience: 'aipassport' });
   const oldStillWorks = await call(broker.url, 'POST', '/proxy/chat', { token: first.token, body: chatBody('gpt-4o-mini') });
   assert.equal(oldStillWorks.status, 200, 'tokens of the replaced key verify until they expire');
   assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token: fresh, body: chatBody('gpt-4o-mini') })).status, 200);

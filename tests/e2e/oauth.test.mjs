@@ -56,7 +56,7 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
   assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini'], 'what was granted, not what was asked');
 
   const jwks = jose.createLocalJWKSet((await nodeCall(broker.url, 'GET', '/.well-known/jwks.json', { ca: ca.ca })).json);
-  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: 'aipassport-broker', audience: 'aipassport' });
+  const { payload } = await jose.jwtVerify(tokens.access_token, jwks, { issuer: as.issuer, audience: 'aipassport' });
   assert.equal(payload.client_id, client.client_id, 'RFC 9068 client_id claim');
 
   const chat = (model) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: tokens.access_token,

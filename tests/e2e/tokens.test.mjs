@@ -29,7 +29,7 @@ test('the JWKS publishes one Ed25519 public key with its thumbprint as kid', asy
 test('jose verifies our tokens against our JWKS, with every claim the issue asks for', async () => {
   const { token, grantId } = await approvedGrant(broker, SCOPES.openai, { expiresInSeconds: 86400 });
   const { payload, protectedHeader } = await jose.jwtVerify(token, jose.createLocalJWKSet(jwks), {
-    issuer: 'aipassport-broker', audience: 'aipassport', typ: 'at+jwt', algorithms: ['EdDSA'],
+    issuer: broker.url, audience: 'aipassport', typ: 'at+jwt', algorithms: ['EdDSA'],
   });
   assert.equal(protectedHeader.alg, 'EdDSA');
   assert.equal(protectedHeader.kid, jwks.keys[0].kid);

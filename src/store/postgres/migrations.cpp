@@ -250,6 +250,12 @@ CREATE TABLE signing_keys (
   created_at BIGINT NOT NULL
 );
 )sql"},
+    {6, "the resources (RFC 8707) an OAuth flow asked for, carried to its codes and refresh tokens (SQLite 19)", R"sql(
+ALTER TABLE pending_authorizations ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+ALTER TABLE authorization_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+ALTER TABLE refresh_tokens ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+ALTER TABLE device_authorizations ADD COLUMN resources TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

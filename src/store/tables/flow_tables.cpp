@@ -12,11 +12,11 @@ namespace {
 const char* const kLockPending = "SELECT pg_advisory_xact_lock(7272101)";
 const char* const kLockDevices = "SELECT pg_advisory_xact_lock(7272102)";
 
-#define AP_PENDING_COLUMNS "grant_id, client_id, redirect_uri, state, code_challenge, lifetime_seconds, expires_at"
+#define AP_PENDING_COLUMNS "grant_id, client_id, redirect_uri, state, code_challenge, lifetime_seconds, expires_at, resources"
 const std::string kPrunePending = "DELETE FROM pending_authorizations WHERE expires_at < ?";
 const std::string kCountPending = "SELECT COUNT(*) FROM pending_authorizations";
 const std::string kInsertPending =
-    "INSERT INTO pending_authorizations (" AP_PENDING_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO pending_authorizations (" AP_PENDING_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectPending =
     "SELECT " AP_PENDING_COLUMNS " FROM pending_authorizations WHERE grant_id = ? AND expires_at >= ?";
 const std::string kTakePending = "DELETE FROM pending_authorizations WHERE grant_id = ? RETURNING " AP_PENDING_COLUMNS;
@@ -24,11 +24,11 @@ const std::string kTakePending = "DELETE FROM pending_authorizations WHERE grant
 
 #define AP_DEVICE_COLUMNS                                                                                   \
   "device_code_hash, user_code_hash, client_id, scope_json, lifetime_seconds, reason, grant_id, decision, " \
-  "poll_interval, last_poll, expires_at"
+  "poll_interval, last_poll, expires_at, resources"
 const std::string kPruneDevices = "DELETE FROM device_authorizations WHERE expires_at < ?";
 const std::string kCountDevices = "SELECT COUNT(*) FROM device_authorizations";
 const std::string kInsertDevice =
-    "INSERT INTO device_authorizations (" AP_DEVICE_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO device_authorizations (" AP_DEVICE_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectWaitingDevice = "SELECT " AP_DEVICE_COLUMNS
                                          " FROM device_authorizations WHERE user_code_hash = ? AND "
                                          "decision = 'waiting' AND grant_id = '' AND expires_at >= ? LIMIT 1";
@@ -100,13 +100,14 @@ DeviceDecision ParseDecision(const std::string& name) {
 }
 
 PendingAuthorizationRecord ReadPending(const Query& q) {
-  return PendingAuthorizationRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Int(5), q.Int(6)};
+  return PendingAuthorizationRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
+                                    q.Text(4), q.Int(5),  q.Int(6),  q.Text(7)};
 }
 
 DeviceAuthorizationRecord ReadDevice(const Query& q) {
   return DeviceAuthorizationRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3),
                                    q.Int(4),  q.Text(5), q.Text(6), ParseDecision(q.Text(7)),
-                                   q.Int(8),  q.Int(9),  q.Int(10)};
+                                   q.Int(8),  q.Int(9),  q.Int(10), q.Text(11)};
 }
 
 }  // namespace
@@ -130,7 +131,7 @@ Result<bool> FlowTables::PutPendingAuthorization(const PendingAuthorizationRecor
     if (*live >= max) return false;
     Query q(db_.Prepare(kInsertPending));
     q.Bind(p.grant_id).Bind(p.client_id).Bind(p.redirect_uri).Bind(p.state).Bind(p.code_challenge);
-    q.Bind(p.lifetime_seconds).Bind(p.expires_at);
+    q.Bind(p.lifetime_seconds).Bind(p.expires_at).Bind(p.resources);
     if (q.Step() != kDone) return db_.DbError("store authorization request");
     return true;
   });
@@ -169,7 +170,7 @@ Result<bool> FlowTables::PutDeviceAuthorization(const DeviceAuthorizationRecord&
     Query q(db_.Prepare(kInsertDevice));
     q.Bind(d.device_code_hash).Bind(d.user_code_hash).Bind(d.client_id).Bind(d.scope_json).Bind(d.lifetime_seconds);
     q.Bind(d.reason).Bind(d.grant_id).Bind(DecisionName(d.decision)).Bind(d.interval).Bind(d.last_poll);
-    q.Bind(d.expires_at);
+    q.Bind(d.expires_at).Bind(d.resources);
     if (q.Step() != kDone) return db_.DbError("store device authorization");
     return true;
   });
@@ -251,6 +252,7 @@ Result<DevicePollResult> FlowTables::PollDevice(std::string_view device_code_has
       d.decision = DeviceDecision::kUsed;
       result.outcome = DevicePoll::kApproved;
       result.grant_id = d.grant_id;
+      result.resources = d.resources;
     } else {
       result.outcome = d.decision == DeviceDecision::kDenied ? DevicePoll::kDenied : DevicePoll::kPending;
     }

@@ -19,14 +19,14 @@ const std::string kDeleteClient = "DELETE FROM clients WHERE id = ? RETURNING id
 const std::string kUpdateClient =
     "UPDATE clients SET name = ?, home_url = ?, logo_url = ?, redirect_uris = ? WHERE id = ? RETURNING id";
 const std::string kInsertCode =
-    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, "
+    "resources) VALUES (?, ?, ?, ?, ?, ?, ?)";
 const std::string kRedeemCode =
     "UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL "
-    "RETURNING code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at";
+    "RETURNING code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, resources";
 const std::string kCodeGrant = "SELECT grant_id FROM authorization_codes WHERE code_hash = ?";
-#define AP_REFRESH_COLUMNS "token_hash, family_id, grant_id, client_id, created_at, jkt"
-const std::string kInsertRefresh = "INSERT INTO refresh_tokens (" AP_REFRESH_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?)";
+#define AP_REFRESH_COLUMNS "token_hash, family_id, grant_id, client_id, created_at, jkt, resources"
+const std::string kInsertRefresh = "INSERT INTO refresh_tokens (" AP_REFRESH_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?)";
 const std::string kUseRefresh =
     "UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND revoked_at IS NULL "
     "RETURNING " AP_REFRESH_COLUMNS;
@@ -63,7 +63,7 @@ ClientRecord ReadClient(const Query& q) {
 }
 
 RefreshTokenRecord ReadRefresh(const Query& q) {
-  return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Text(5)};
+  return RefreshTokenRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4), q.Text(5), q.Text(6)};
 }
 
 }  // namespace
@@ -124,7 +124,7 @@ Status OAuthTables::UpdateClient(const ClientRecord& c) {
 Status OAuthTables::CreateAuthorizationCode(const AuthorizationCodeRecord& c) {
   Query q(db_.Prepare(kInsertCode));
   q.Bind(c.code_hash).Bind(c.client_id).Bind(c.redirect_uri).Bind(c.code_challenge).Bind(c.grant_id);
-  q.Bind(c.expires_at);
+  q.Bind(c.expires_at).Bind(c.resources);
   if (q.Step() != kDone) return db_.DbError("store authorization code");
   return {};
 }
@@ -134,7 +134,8 @@ Result<OAuthStore::Redeemed> OAuthTables::RedeemAuthorizationCode(std::string_vi
   take.Bind(now).Bind(code_hash);
   int rc = take.Step();
   if (rc == kRow) {
-    AuthorizationCodeRecord code{take.Text(0), take.Text(1), take.Text(2), take.Text(3), take.Text(4), take.Int(5)};
+    AuthorizationCodeRecord code{take.Text(0), take.Text(1), take.Text(2), take.Text(3),
+                                 take.Text(4), take.Int(5),  take.Text(6)};
     if (take.Step() != kDone) return db_.DbError("redeem code");
     return Redeemed{std::move(code), std::nullopt};
   }
@@ -150,6 +151,7 @@ Result<OAuthStore::Redeemed> OAuthTables::RedeemAuthorizationCode(std::string_vi
 Status OAuthTables::CreateRefreshToken(const RefreshTokenRecord& t) {
   Query q(db_.Prepare(kInsertRefresh));
   q.Bind(t.token_hash).Bind(t.family_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.created_at).Bind(t.jkt);
+  q.Bind(t.resources);
   if (q.Step() != kDone) return db_.DbError("store refresh token");
   return {};
 }
