@@ -9,7 +9,8 @@ import { startMock, startBroker, approvedGrant, call, tempDir } from './harness.
 test('SIGKILL under load: spend plus lost leases stays within the budget and no answered call goes uncounted', async () => {
   const mock = await startMock(['--latency-ms', '20']);
   const dataDir = tempDir();
-  const env = { AIPASSPORT_ADMIN_TOKEN: randomBytes(32).toString('hex') };
+  // One public URL across restarts (each listens on a new port): the tokens' issuer stays the same.
+  const env = { AIPASSPORT_ADMIN_TOKEN: randomBytes(32).toString('hex'), AIPASSPORT_PUBLIC_URL: 'https://broker.example' };
   const first = await startBroker({ mock, dataDir, env });
   // Room for about 60 calls' worst case: the load runs into the budget while the broker dies. The 80
   // calls after the restart all fit in flight at once, so each is answered 200 or 402, never 429.

@@ -11,7 +11,8 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   const mock = await startMock();
   const dataDir = tempDir();
   const sqliteEnv = { PATH: process.env.PATH, AIPASSPORT_DATABASE_URL: '' };
-  const sqlite = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: '' } });
+  // One public URL on both (each listens on a port of its own): the tokens' issuer stays the same.
+  const sqlite = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: '', AIPASSPORT_PUBLIC_URL: 'https://broker.example' } });
   cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n`, env: sqliteEnv });
   cliSync(['vault', 'add', '--owner', 'erin', '--provider', 'openai', '--label', 'personal', '--data-dir', dataDir],
     { input: `${PROVIDER_KEY}\n`, env: sqliteEnv });
@@ -38,7 +39,7 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   assert.match(copy.stdout, /copied and verified/);
 
   // The same data directory (signing keys, master key), now on PostgreSQL.
-  const pg = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: target, AIPASSPORT_ADMIN_TOKEN: undefined } });
+  const pg = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: target, AIPASSPORT_ADMIN_TOKEN: undefined, AIPASSPORT_PUBLIC_URL: 'https://broker.example' } });
   pg.ownerToken = sqlite.ownerToken;
   const after = (await call(pg.url, 'GET', `/grants/${g.grantId}/usage`, { token: pg.ownerToken })).json;
   assert.deepEqual(after.totals, before.totals);

@@ -64,7 +64,9 @@ test('an older version\'s key files are imported into the database once, then no
   const now = Math.floor(Date.now() / 1000);
   const rotatedKid = await keyFile(join(dataDir, 'signing-keys', `${now - 30}.pem`));  // published, not signing yet
 
-  const broker = await startBroker({ mock, dataDir });
+  // One public URL across the restart (a new port): the tokens' issuer stays the same.
+  const env = { AIPASSPORT_PUBLIC_URL: 'https://broker.example' };
+  const broker = await startBroker({ mock, dataDir, env });
   assert.match(broker.output, /imported 2 signing key\(s\) from .* into the database, sealed under the master key; the key files are no longer read/);
   const kids = async (b) => (await call(b.url, 'GET', '/.well-known/jwks.json')).json.keys.map((k) => k.kid).sort();
   assert.deepEqual(await kids(broker), [firstKid, rotatedKid].sort());
@@ -74,7 +76,7 @@ test('an older version\'s key files are imported into the database once, then no
 
   // Files changed after the import are not read: the ring lives in the database.
   const strayKid = await keyFile(join(dataDir, 'signing-key.pem'));
-  const restarted = await startBroker({ mock, dataDir });
+  const restarted = await startBroker({ mock, dataDir, env });
   assert.doesNotMatch(restarted.output, /imported \d/);
   assert.match(restarted.output, /the signing key files in .* are no longer read .*another broker's were imported first/);
   assert.deepEqual(await kids(restarted), [firstKid, rotatedKid].sort());

@@ -25,7 +25,9 @@ test('N concurrent calls against a cap of K let exactly K through', async () => 
 
 test('a restart loses nothing: grants, counters, signing key and owner token survive', async () => {
   const dataDir = tempDir();
-  let broker = await startBroker({ mock, dataDir });
+  // One public URL across the restart (a new port): the tokens' issuer stays the same.
+  const env = { AIPASSPORT_PUBLIC_URL: 'https://broker.example' };
+  let broker = await startBroker({ mock, dataDir, env });
   const owner = broker.ownerToken;
   assert.ok(owner.startsWith('apo_'));
   const { token, grantId } = await approvedGrant(broker, { ...SCOPES.google, maxRequests: 3 });
@@ -33,7 +35,7 @@ test('a restart loses nothing: grants, counters, signing key and owner token sur
   const pending = await call(broker.url, 'POST', '/grant-requests', { body: { appName: 'Later', appUrl: 'https://l.example', scope: SCOPES.openai } });
   assert.equal(await broker.stop('SIGTERM'), 0, 'graceful stop exits 0');
 
-  broker = await startBroker({ mock, dataDir });
+  broker = await startBroker({ mock, dataDir, env });
   assert.equal(broker.ownerToken, null, 'the owner token is printed only once');
   assert.match(broker.output, /admin-token --reset/);
   broker.ownerToken = owner;
@@ -51,7 +53,9 @@ test('a restart loses nothing: grants, counters, signing key and owner token sur
 
 test('a revocation survives a crash (SIGKILL) and a restart', async () => {
   const dataDir = tempDir();
-  let broker = await startBroker({ mock, dataDir });
+  // One public URL across the restart (a new port): the tokens' issuer stays the same.
+  const env = { AIPASSPORT_PUBLIC_URL: 'https://broker.example' };
+  let broker = await startBroker({ mock, dataDir, env });
   const owner = broker.ownerToken;
   const { token, grantId } = await approvedGrant(broker, SCOPES.openai);
   assert.equal((await call(broker.url, 'POST', `/grants/${grantId}/revoke`, { token: owner })).status, 200);

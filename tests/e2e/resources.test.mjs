@@ -35,14 +35,14 @@ const metadataUrl = (path) => `${broker.url}/.well-known/oauth-protected-resourc
 
 // The code flow for `app` with `extra` authorization parameters; the person approves `models` (all
 // when not given). Returns the redirect back, the token response (or the refusal) and the verifier.
-async function codeFlow({ extra = {}, models, tokenFields = {}, at = broker, atAs = as, atSession = session, who = you,
+async function codeFlow({ extra = {}, models, maxRequests, tokenFields = {}, at = broker, atAs = as, atSession = session, who = you,
   keyPair } = {}) {
   const verifier = oauth.generateRandomCodeVerifier();
   const url = new URL(atAs.authorization_endpoint);
   const params = { client_id: app.client_id, redirect_uri: REDIRECT, response_type: 'code', state: 'st',
     code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', scope: 'openai:chat', ...extra };
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.append(k, v);
-  const back = await who.consent(atSession, url, { models, lifetime: '3600' });
+  const back = await who.consent(atSession, url, { models, maxRequests, lifetime: '3600' });
   if (!(back instanceof URL)) return { back };
   if (keyPair) {
     const DPoP = oauth.DPoP(app, keyPair);
@@ -284,13 +284,14 @@ test('resource indicators in the device flow: asked in the device request, narro
 test('a token or refresh request asking for more than the grant holds is refused, never narrowed in silence', async () => {
   const details = (item) => JSON.stringify([{ type: 'ai_access', provider: 'openai', capabilities: ['chat'], ...item }]);
   const asked = details({ models: ['gpt-4o-mini', 'gpt-4o'], max_requests: 10, lifetime_seconds: 3600 });
-  const wider = await codeFlow({ extra: { scope: undefined, authorization_details: asked }, models: ['gpt-4o-mini'],
+  const wider = await codeFlow({ extra: { scope: undefined, authorization_details: asked }, models: ['gpt-4o-mini'], maxRequests: '10',
     tokenFields: { authorization_details: details({ models: ['gpt-4o'], max_requests: 10 }) } });
+  assert.ok(wider.answer, `the consent did not send the person back: ${(wider.back?.text ?? "").replace(/<[^>]+>/g, " ").replace(/\s+/g, " ").slice(0, 900)}`);
   assert.equal(wider.answer.status, 400);
   assert.equal(wider.answer.json.error, 'invalid_authorization_details');
   assert.match(wider.answer.json.error_description, /gpt-4o/);
 
-  const { tokens } = await codeFlow({ extra: { scope: undefined, authorization_details: asked }, models: ['gpt-4o-mini'] });
+  const { tokens } = await codeFlow({ extra: { scope: undefined, authorization_details: asked }, models: ['gpt-4o-mini'], maxRequests: '10' });
   assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini']);
   const cases = [
     [{ authorization_details: details({ models: ['gpt-4o-mini'], capabilities: ['chat', 'images'], max_requests: 10 }) }, 'invalid_authorization_details', /images/],

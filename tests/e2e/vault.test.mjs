@@ -277,7 +277,8 @@ test('no stored key is in the database, its WAL or the logs in plain text; the m
 test('the master key rotates while a broker serves calls; a wrong or missing master key stops the start', async () => {
   const dataDir = tempDir();
   addUsers(dataDir, 'alice');
-  const broker = await startBroker({ mock, dataDir, env: NOT_SHARED });
+  // One public URL across the restart (a new port): the tokens' issuer stays the same.
+  const broker = await startBroker({ mock, dataDir, env: { ...NOT_SHARED, AIPASSPORT_PUBLIC_URL: 'https://broker.example' } });
   const alice = await signedIn(broker, 'alice');
   assert.equal((await alice('POST', '/keys', { provider: 'openai', key: ALICE_KEY })).status, 201);
   const g = await grantApprovedBy(broker, alice);
@@ -316,7 +317,7 @@ test('the master key rotates while a broker serves calls; a wrong or missing mas
   assert.match(exported.stdout, /"kind":"vault.master_key_rotated"/);
   assert.match(exported.stdout, /"kind":"key.added"/);
 
-  const renewed = await startBroker({ mock, dataDir, env: { ...NOT_SHARED, AIPASSPORT_MASTER_KEY_FILE: newKeyFile } });
+  const renewed = await startBroker({ mock, dataDir, env: { ...NOT_SHARED, AIPASSPORT_MASTER_KEY_FILE: newKeyFile, AIPASSPORT_PUBLIC_URL: 'https://broker.example' } });
   assert.equal((await chat(renewed, g.token)).status, 200);
   assert.equal(await keyUpstreamSaw(), `Bearer ${ALICE_KEY}`);
   await renewed.stop();
