@@ -52,9 +52,9 @@ asan-build: deps
 	  -DAIPASSPORT_BUILD_BENCH=OFF > /dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The unit and end-to-end suites against the ASan+UBSan build.
+# The unit, end-to-end and SDK suites against the ASan+UBSan build.
 asan: asan-build
-	@$(MAKE) --no-print-directory unit e2e BUILD=$(ASAN_BUILD)
+	@scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients BUILD=$(ASAN_BUILD)
 
 tsan-build: deps
 	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIPASSPORT_SANITIZE=thread \
