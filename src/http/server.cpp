@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,6 +20,9 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include <mutex>
+#include <type_traits>
+
 #include "http/response.hpp"
 
 namespace ap::http {
@@ -30,7 +34,115 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 // The most of a request held unparsed at once.
 constexpr size_t kMaxBuffered = 1 << 20;
 
+// A year: browsers that once reached the broker over HTTPS refuse plain HTTP to it from then on.
+// No includeSubDomains: the broker cannot speak for other hosts under its name.
+constexpr std::string_view kStrictTransportSecurity = "max-age=31536000";
+
+// The certificate and key in use, replaced whole when their files change. A connection holds the
+// context it started with, so a reload never touches a handshake under way.
+class TlsCredentials {
+ public:
+  TlsCredentials(std::string cert_file, std::string key_file)
+      : cert_file_(std::move(cert_file)), key_file_(std::move(key_file)) {}
+
+  // Loads the pair; on failure what was in use stays and the error says why.
+  Status Load() {
+    std::string stamp = Stamp();
+    auto context = LoadContext();
+    std::lock_guard lock(mutex_);
+    stamp_ = std::move(stamp);
+    if (!context) return context.error();
+    context_ = std::move(*context);
+    return {};
+  }
+
+  // Loads again if either file changed since the last attempt (one log line per change, not per check).
+  void ReloadIfChanged() {
+    bool changed;
+    {
+      std::lock_guard lock(mutex_);
+      changed = Stamp() != stamp_;
+    }
+    if (changed) Reload("the files changed");
+  }
+
+  void Reload(std::string_view why) {
+    if (auto loaded = Load(); !loaded)
+      spdlog::warn("TLS: kept the certificate in use ({}): {}", why, loaded.error().message);
+    else
+      spdlog::info("TLS: loaded the certificate and key again from {} and {} ({})", cert_file_, key_file_, why);
+  }
+
+  std::shared_ptr<asio::ssl::context> Current() const {
+    std::lock_guard lock(mutex_);
+    return context_;
+  }
+
+ private:
+  // Which versions of the two files are there: a renewal replaces a file or rewrites it.
+  std::string Stamp() const {
+    std::string stamp;
+    for (const std::string* file : {&cert_file_, &key_file_}) {
+      struct stat st {};
+      if (::stat(file->c_str(), &st) != 0) {
+        stamp += "missing;";
+        continue;
+      }
+      stamp += fmt::format("{}:{}:{}:{}.{};", st.st_dev, st.st_ino, st.st_size, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    }
+    return stamp;
+  }
+
+  Result<std::shared_ptr<asio::ssl::context>> LoadContext() const {
+    auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                     asio::ssl::context::single_dh_use);
+    beast::error_code ec;
+    tls->use_certificate_chain_file(cert_file_, ec);
+    if (ec) return MakeError(Errc::kBadRequest, "cannot use the certificate in " + cert_file_ + ": " + ec.message());
+    tls->use_private_key_file(key_file_, asio::ssl::context::pem, ec);
+    if ((ec && ec.message().find("mismatch") != std::string::npos) ||
+        (!ec && SSL_CTX_check_private_key(tls->native_handle()) != 1))
+      return MakeError(Errc::kBadRequest, "the private key in " + key_file_ + " does not match the certificate");
+    if (ec) return MakeError(Errc::kBadRequest, "cannot use the private key in " + key_file_ + ": " + ec.message());
+    return tls;
+  }
+
+  const std::string cert_file_;
+  const std::string key_file_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<asio::ssl::context> context_;
+  std::string stamp_;
+};
+
 namespace {
+
+// What every answer carries: the server's name and, over HTTPS, Strict-Transport-Security.
+template <class Stream>
+void StampAnswer(Response& head, const ServerOptions& options) {
+  head.set(bhttp::field::server, options.server_name);
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>)
+    head.set(bhttp::field::strict_transport_security, kStrictTransportSecurity);
+}
+
+asio::awaitable<void> ReloadOnChange(std::shared_ptr<TlsCredentials> tls, std::chrono::milliseconds interval,
+                                     std::shared_ptr<std::atomic<bool>> stopping) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (!stopping->load()) {
+    timer.expires_after(interval);
+    co_await timer.async_wait(kUseTuple);
+    if (!stopping->load()) tls->ReloadIfChanged();
+  }
+}
+
+asio::awaitable<void> ReloadOnHangup(std::shared_ptr<TlsCredentials> tls, std::shared_ptr<asio::signal_set> hangup) {
+  for (;;) {
+    auto [ec, signal] = co_await hangup->async_wait(kUseTuple);
+    if (ec) co_return;
+    tls->Reload("SIGHUP");
+  }
+}
 
 // What a request that could not be read gets: a JSON answer where the protocol allows one.
 std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
@@ -101,7 +213,7 @@ class SessionExchange final : public Exchange {
 
   asio::awaitable<Status> StartAnswer(Response& head) override {
     head.version(version_);
-    head.set(bhttp::field::server, options_.server_name);
+    StampAnswer<Stream>(head, options_);
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
@@ -171,7 +283,13 @@ Server::Server(IoPool& io, ServerOptions options, Handler handler, StreamsBody s
 Server::~Server() = default;
 
 Status Server::Listen() {
-  if (auto tls = LoadTls(); !tls) return tls;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
+      return MakeError(Errc::kBadRequest, "serving HTTPS needs both a certificate file and a key file");
+    auto tls = std::make_shared<TlsCredentials>(options_.tls_cert_file, options_.tls_key_file);
+    if (auto loaded = tls->Load(); !loaded) return loaded;
+    tls_ = std::move(tls);
+  }
   beast::error_code ec;
   auto address = asio::ip::make_address(options_.host, ec);
   if (ec) return MakeError(Errc::kBadRequest, "invalid listen address '" + options_.host + "'");
@@ -186,41 +304,26 @@ Status Server::Listen() {
   return {};
 }
 
-Status Server::LoadTls() {
-  if (options_.tls_cert_file.empty() && options_.tls_key_file.empty()) return {};
-  if (options_.tls_cert_file.empty() || options_.tls_key_file.empty())
-    return MakeError(Errc::kBadRequest, "serving HTTPS needs both a certificate file and a key file");
-  auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                   asio::ssl::context::single_dh_use);
-  beast::error_code ec;
-  tls->use_certificate_chain_file(options_.tls_cert_file, ec);
-  if (ec)
-    return MakeError(Errc::kBadRequest,
-                     "cannot use the certificate in " + options_.tls_cert_file + ": " + ec.message());
-  tls->use_private_key_file(options_.tls_key_file, asio::ssl::context::pem, ec);
-  if ((ec && ec.message().find("mismatch") != std::string::npos) ||
-      (!ec && SSL_CTX_check_private_key(tls->native_handle()) != 1))
-    return MakeError(Errc::kBadRequest,
-                     "the private key in " + options_.tls_key_file + " does not match the certificate");
-  if (ec)
-    return MakeError(Errc::kBadRequest, "cannot use the private key in " + options_.tls_key_file + ": " + ec.message());
-  tls_ = std::move(tls);
-  return {};
-}
-
 bool Server::ServesTls() const { return tls_ != nullptr; }
 
 tcp::endpoint Server::LocalEndpoint() const { return acceptor_.local_endpoint(); }
 
-void Server::Start() { asio::co_spawn(acceptor_.get_executor(), AcceptLoop(), LogHandlerException); }
+void Server::Start() {
+  auto executor = acceptor_.get_executor();
+  asio::co_spawn(executor, AcceptLoop(), LogHandlerException);
+  if (!tls_) return;
+  // Registered here, before the broker says it is listening: SIGHUP's default would end it.
+  hangup_ = std::make_shared<asio::signal_set>(executor, SIGHUP);
+  asio::co_spawn(executor, ReloadOnHangup(tls_, hangup_), LogHandlerException);
+  asio::co_spawn(executor, ReloadOnChange(tls_, options_.tls_check_interval, stopping_), LogHandlerException);
+}
 
 void Server::Stop() {
   stopping_->store(true);
-  asio::post(acceptor_.get_executor(), [this] {
+  asio::post(acceptor_.get_executor(), [this, hangup = hangup_] {
     beast::error_code ignored;
     acceptor_.close(ignored);
+    if (hangup) hangup->cancel(ignored);
   });
 }
 
@@ -244,14 +347,15 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
     explicit Open(std::shared_ptr<std::atomic<size_t>> c) : count(std::move(c)) { count->fetch_add(1); }
     ~Open() { count->fetch_sub(1); }
   } open(connections_);
-  if (!tls_) {
+  auto tls = tls_ ? tls_->Current() : nullptr;
+  if (!tls) {
     beast::tcp_stream stream(std::move(socket));
     co_await ServeStream(stream);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls_);
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
   beast::get_lowest_layer(stream).expires_after(options_.read_timeout);
   auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (handshake_ec) co_return;  // not TLS, or a client that does not trust us: nothing to answer
@@ -301,7 +405,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     if (ec) {
       if (auto answer = ReadFailureAnswer(ec)) {
         Response res = ErrorResponse(*answer);
-        res.set(bhttp::field::server, options_.server_name);
+        StampAnswer<Stream>(res, options_);
         res.keep_alive(false);
         tcp_stream.expires_after(options_.read_timeout);
         co_await bhttp::async_write(stream, res, kUseTuple);
@@ -321,7 +425,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     if (exchange.AnswerStarted())
       co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && request.keep_alive() && !stopping->load();
     response.version(request.version());
-    response.set(bhttp::field::server, options_.server_name);
+    StampAnswer<Stream>(response, options_);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
     tcp_stream.expires_after(options_.read_timeout);
     auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);

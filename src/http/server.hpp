@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -16,11 +17,9 @@
 #include "http/message.hpp"
 #include "http/router.hpp"
 
-namespace boost::asio::ssl {
-class context;
-}
-
 namespace ap::http {
+
+class TlsCredentials;
 
 // The largest body a route relays as it arrives (uploads), unless the options say otherwise.
 inline constexpr size_t kStreamedBodyLimit = 64 << 20;
@@ -34,9 +33,12 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};  // for one whole request
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
   std::string server_name = "aipassport";
-  // HTTPS when both are set: a PEM certificate chain and its private key.
+  // HTTPS when both are set: a PEM certificate chain and its private key. Answers then carry
+  // Strict-Transport-Security.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // How often the two files are checked for a change (a renewal) while serving.
+  std::chrono::milliseconds tls_check_interval{1000};
 };
 
 class Server {
@@ -52,7 +54,9 @@ class Server {
   Status Listen();
   bool ServesTls() const;
   boost::asio::ip::tcp::endpoint LocalEndpoint() const;
-  // Starts accepting; each connection goes to the pool's next thread.
+  // Starts accepting; each connection goes to the pool's next thread. With TLS, also reloads the
+  // certificate and key when their files change or on SIGHUP: new connections get the new pair, a
+  // pair that does not load leaves the old one in use, and both are logged.
   void Start();
   // Stops accepting; connections close after the request they are serving.
   void Stop();
@@ -66,14 +70,14 @@ class Server {
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
   template <class Stream>
   boost::asio::awaitable<void> ServeStream(Stream& stream);
-  Status LoadTls();
 
   IoPool& io_;
   ServerOptions options_;
   Handler handler_;
   StreamsBody streams_body_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  std::unique_ptr<boost::asio::ssl::context> tls_;
+  std::shared_ptr<TlsCredentials> tls_;
+  std::shared_ptr<boost::asio::signal_set> hangup_;
   std::shared_ptr<std::atomic<bool>> stopping_ = std::make_shared<std::atomic<bool>>(false);
   std::shared_ptr<std::atomic<size_t>> in_flight_ = std::make_shared<std::atomic<size_t>>(0);
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);

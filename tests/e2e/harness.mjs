@@ -13,13 +13,22 @@ export const KEYS = { openai: 'test-openai-key', anthropic: 'test-anthropic-key'
 
 const running = new Set();
 const dirs = [];
+// What every process run here printed: a sanitizer build (make asan) reports there, and a report
+// fails the test file even when the tests' own checks passed or the process was killed at the end.
+const outputs = [];
+const SANITIZER_REPORT = /ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|SUMMARY: UndefinedBehaviorSanitizer|: runtime error: /;
+const SANITIZER_ENV = Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'TSAN_OPTIONS']
+  .filter((name) => process.env[name] !== undefined).map((name) => [name, process.env[name]]));
 after(() => {
   for (const p of running) p.kill('SIGKILL');
+  const reports = outputs.filter(({ text }) => SANITIZER_REPORT.test(text()));
   // A browser killed just now may still be writing its profile: retry, and never fail a test file
   // over a temporary directory.
   for (const d of dirs) {
     try { rmSync(d, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }); } catch {}
   }
+  if (reports.length > 0)
+    throw new Error(`sanitizer report from ${reports.map((r) => r.what).join(', ')}:\n${reports.map((r) => r.text()).join('\n')}`);
 });
 
 export function tempDir() {
@@ -51,9 +60,10 @@ function withStore(args, env) {
 // Runs `aipassport <args>` until it prints its URL; resolves to { url, output, proc, stop() }.
 export function start(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...withStore(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(proc);
     let output = '';
+    outputs.push({ what: args.join(' '), text: () => output });
     const timer = setTimeout(() => reject(new Error(`no URL within 10 s from ${args.join(' ')}:\n${output}`)), 10000);
     const onData = (chunk) => {
       output += chunk;
@@ -93,8 +103,10 @@ export function cliSync(args, options = {}) {
 
 export function run(args, env = {}) {
   return new Promise((resolve) => {
-    execFile(BIN, args, { env: { PATH: process.env.PATH, ...withStore(args, env) } }, (error, stdout, stderr) =>
-      resolve({ code: error ? error.code : 0, stdout, stderr }));
+    execFile(BIN, args, { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) } }, (error, stdout, stderr) => {
+      outputs.push({ what: args.join(' '), text: () => stderr });
+      resolve({ code: error ? error.code : 0, stdout, stderr });
+    });
   });
 }
 

@@ -2,7 +2,10 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startMock, startBroker, run, nodeCall, tempDir, testCa, KEYS } from './harness.mjs';
+import tls from 'node:tls';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startMock, startBroker, run, call, nodeCall, tempDir, testCa, KEYS } from './harness.mjs';
 
 let ca, good;
 before(() => {
@@ -39,6 +42,108 @@ test('with a certificate the broker serves HTTPS, proxying included', async () =
     .map((l) => JSON.parse(l.slice(6)).choices[0]?.delta?.content ?? '').join('');
   assert.match(text, /mock reply to: over tls/);
   assert.match(res.text, /data: \[DONE\]/);
+});
+
+test('HTTPS answers carry Strict-Transport-Security (streamed and refused ones too); plain HTTP answers do not', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock, env: tlsEnv(good) });
+  const year = /^max-age=31536000$/;
+  assert.match((await nodeCall(broker.url, 'GET', '/health', { ca: ca.ca })).headers['strict-transport-security'], year);
+  const refused = await nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token: 'not-a-token', body: {} });
+  assert.equal(refused.status, 401);
+  assert.match(refused.headers['strict-transport-security'], year);
+  const token = await approvedOverHttps(broker, { provider: 'openai', models: [], capabilities: ['chat'] });
+  const streamed = await nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', {
+    ca: ca.ca, token, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true },
+  });
+  assert.equal(streamed.status, 200);
+  assert.equal(streamed.headers['transfer-encoding'], 'chunked');
+  assert.match(streamed.headers['strict-transport-security'], year);
+
+  const plain = await startBroker({ mock });
+  const res = await call(plain.url, 'GET', '/health');
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('strict-transport-security'), null, 'HSTS over plain HTTP means nothing and is not sent');
+});
+
+// The certificate a fresh TLS connection (no session resumed) is shown: its subject's CN.
+function servedName(url) {
+  const { port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(port), ca: ca.ca }, () => {
+      const name = socket.getPeerCertificate().subject.CN;
+      socket.end();
+      resolve(name);
+    });
+    socket.on('error', reject);
+  });
+}
+
+async function eventually(probe, what, ms = 10000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// A certificate renewal as certbot and others do it: new files where the old ones were.
+function install(cert, dir) {
+  copyFileSync(cert.keyFile, join(dir, 'live.key'));
+  copyFileSync(cert.certFile, join(dir, 'live.pem'));
+}
+
+test('replaced certificate files are served to new connections after SIGHUP, without a restart', async () => {
+  const dir = tempDir();
+  install(good, dir);
+  const broker = await startBroker({ env: { AIPASSPORT_TLS_CERT_FILE: join(dir, 'live.pem'), AIPASSPORT_TLS_KEY_FILE: join(dir, 'live.key') } });
+  assert.equal(await servedName(broker.url), 'broker');
+  const kept = await new Promise((resolve, reject) => {  // a connection open across the renewal
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(broker.url).port), ca: ca.ca }, () => resolve(socket));
+    socket.on('error', reject);
+  });
+
+  install(ca.makeCert('renewed', 'IP:127.0.0.1'), dir);
+  broker.proc.kill('SIGHUP');
+  await eventually(() => /loaded the certificate and key again .*\(SIGHUP\)/.test(broker.output), 'the SIGHUP reload');
+  assert.equal(await servedName(broker.url), 'renewed');
+  assert.equal(broker.proc.exitCode, null, 'SIGHUP does not stop the broker');
+  assert.equal((await nodeCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200);
+  kept.write('GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  const answer = await new Promise((resolve) => {
+    let got = '';
+    kept.on('data', (d) => { got += d; });
+    kept.on('close', () => resolve(got));
+  });
+  assert.match(answer, /^HTTP\/1\.1 200/, 'a connection made before the renewal goes on working');
+});
+
+test('changed certificate files are picked up by themselves; a bad one keeps the old certificate and says why', async () => {
+  const dir = tempDir();
+  install(good, dir);
+  const broker = await startBroker({ env: { AIPASSPORT_TLS_CERT_FILE: join(dir, 'live.pem'), AIPASSPORT_TLS_KEY_FILE: join(dir, 'live.key') } });
+  assert.equal(await servedName(broker.url), 'broker');
+
+  install(ca.makeCert('watched', 'IP:127.0.0.1'), dir);
+  await eventually(async () => (await servedName(broker.url)) === 'watched', 'the new certificate without a signal');
+
+  const before = broker.output.length;
+  writeFileSync(join(dir, 'live.pem'), '-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n');
+  await eventually(() => /kept the certificate in use \(the files changed\): cannot use the certificate in \S*live\.pem/
+    .test(broker.output.slice(before)), 'a log line saying why the bad file was not used');
+  assert.equal(await servedName(broker.url), 'watched', 'the old certificate is still served');
+  assert.equal((await nodeCall(broker.url, 'GET', '/health', { ca: ca.ca })).status, 200);
+
+  const mismatch = ca.makeCert('mismatch', 'IP:127.0.0.1');
+  const atMismatch = broker.output.length;
+  copyFileSync(mismatch.certFile, join(dir, 'live.pem'));  // the key stays the old one
+  broker.proc.kill('SIGHUP');
+  await eventually(() => /kept the certificate in use \(SIGHUP\): the private key in \S*live\.key does not match/
+    .test(broker.output.slice(atMismatch)), 'a log line saying the key does not match');
+  assert.equal(await servedName(broker.url), 'watched');
+  assert.ok(!broker.output.includes('PRIVATE KEY'), 'no key material in the log');
 });
 
 test('a client that does not trust the certificate is refused, and plain HTTP on the TLS port gets nothing', async () => {
