@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { after, test } from 'node:test';
-import { approvedGrant, call, chatBody, databaseUrlFor, run, startBroker, startMock, tempDir } from './harness.mjs';
+import { approvedGrant, call, chatBody, databaseUrlFor, run, startBroker, startMock, tempDir, eventually } from './harness.mjs';
 
 const PG_CLUSTER = new URL('../../scripts/pg-cluster.sh', import.meta.url).pathname;
 const SCOPE = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
@@ -13,16 +13,6 @@ function ownCluster() {
   const url = execFileSync(PG_CLUSTER, ['init', dir]).toString().trim();
   after(() => execFileSync(PG_CLUSTER, ['remove', dir]));
   return { url, stop: () => execFileSync(PG_CLUSTER, ['stop', dir]), start: () => execFileSync(PG_CLUSTER, ['start', dir]) };
-}
-
-async function eventually(fn, what, ms = 10000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`not within ${ms} ms: ${what}`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
 }
 
 const REQUEST = { appName: 'Lost DB', appUrl: 'https://app.example', reason: 'testing', scope: SCOPE };

@@ -11,23 +11,13 @@ import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, approvedGrant, call, chatBody, mockStats, startBroker, startMock, tempDir } from './harness.mjs';
+import { BIN, approvedGrant, call, chatBody, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
 
 const MB = 1024 * 1024;
 const memoryKb = (proc, field) => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`))[1]);
 const peakMb = (broker) => memoryKb(broker.proc, 'VmHWM') / 1024;
 const rssMb = (broker) => memoryKb(broker.proc, 'VmRSS') / 1024;
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
-
-async function eventually(probe, what, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await sleep(50);
-  }
-}
 
 const servers = [];
 after(() => { for (const s of servers) s.close(); });

@@ -135,6 +135,17 @@ export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = 
   return broker;
 }
 
+// Polls `probe` until it returns something truthy (which it returns), for at most `ms`.
+export async function eventually(probe, what, ms = 20000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export async function call(base, method, path, { body, token, headers = {}, raw } = {}) {
   const init = { method, headers: { ...headers } };
   if (token) init.headers.authorization = `Bearer ${token}`;

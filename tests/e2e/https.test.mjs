@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMock, startBroker, run, call, nodeCall, tempDir, testCa, KEYS } from './harness.mjs';
+import { startMock, startBroker, run, call, nodeCall, tempDir, testCa, KEYS, eventually } from './harness.mjs';
 
 let ca, good;
 before(() => {
@@ -77,16 +77,6 @@ function servedName(url) {
     });
     socket.on('error', reject);
   });
-}
-
-async function eventually(probe, what, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 // A certificate renewal as certbot and others do it: new files where the old ones were.

@@ -6,17 +6,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as jose from 'jose';
-import { startMock, startBroker, approvedGrant, call, chatBody, SCOPES, cliSync, tempDir } from './harness.mjs';
-
-async function eventually(probe, what, ms = 20000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+import { startMock, startBroker, approvedGrant, call, chatBody, SCOPES, cliSync, tempDir, eventually } from './harness.mjs';
 
 const kidOf = (token) => jose.decodeProtectedHeader(token).kid;
 

@@ -8,23 +8,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, startBroker, startMock, approvedGrant, call, run, tempDir, SCOPES, chatBody, cliSync } from './harness.mjs';
+import { BIN, startBroker, startMock, approvedGrant, call, run, tempDir, SCOPES, chatBody, cliSync, eventually } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 
 // The sqlite3 command (scripts/install-deps.sh installs it): the test edits the file as an attacker would.
 const sql = (dataDir, statement) =>
   execFileSync('sqlite3', [join(dataDir, 'aipassport.db'), statement], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-
-async function eventually(probe, what, ms = 10000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 // Every page of a listing, following `next`.
 async function allPages(broker, path, auth) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, execFile, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, KEYS, startBroker, startMock, call, chatBody, mockStats, tempDir, run, cliSync } from './harness.mjs';
+import { BIN, KEYS, startBroker, startMock, call, chatBody, mockStats, tempDir, run, cliSync, eventually } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ALICE_KEY = 'sk-a1-7Hq2Lw9Zp4XcTu6Mn';
@@ -67,16 +67,6 @@ async function chat(broker, token) {
 
 async function keyUpstreamSaw() {
   return `Bearer ${(await mockStats(mock)).lastKeys.openai}`;
-}
-
-async function eventually(probe, what, ms = 8000) {
-  const until = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) assert.fail(`not within ${ms} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 // Every run of 8 characters of `secret` that occurs in `haystack`.
