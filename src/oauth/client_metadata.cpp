@@ -300,6 +300,17 @@ struct ClientMetadataResolver::Impl {
     co_return fetched;
   }
 
+  // One of the kMaxFetchesInFlight, given back when the fetch itself ends (not when the caller
+  // stops waiting for it: one that outlives its 5 s still holds a connection).
+  struct FetchSlot {
+    explicit FetchSlot(std::shared_ptr<std::atomic<int>> count) : count(std::move(count)) {}
+    FetchSlot(FetchSlot&&) = default;
+    ~FetchSlot() {
+      if (count) count->fetch_sub(1);
+    }
+    std::shared_ptr<std::atomic<int>> count;
+  };
+
   struct Race {
     explicit Race(const asio::any_io_executor& executor) : timer(executor) {}
     asio::steady_timer timer;
@@ -307,7 +318,7 @@ struct ClientMetadataResolver::Impl {
   };
 
   static asio::awaitable<void> FetchInto(std::shared_ptr<http::HttpClient> client, Location at,
-                                         std::shared_ptr<Race> race) {
+                                         std::shared_ptr<Race> race, [[maybe_unused]] FetchSlot slot) {
     auto fetched = co_await Fetch(std::move(client), std::move(at));
     race->result = std::move(fetched);
     race->timer.cancel();
@@ -315,11 +326,11 @@ struct ClientMetadataResolver::Impl {
 
   // The fetch, given kClientMetadataTimeout in all (resolving, connecting, TLS, the answer). One
   // that takes longer goes on in the background until the client's own timeouts end it.
-  asio::awaitable<Result<Fetched>> FetchInTime(const Location& at) {
+  asio::awaitable<Result<Fetched>> FetchInTime(const Location& at, FetchSlot slot) {
     auto executor = co_await asio::this_coro::executor;
     auto race = std::make_shared<Race>(executor);
     race->timer.expires_after(kClientMetadataTimeout);
-    asio::co_spawn(executor, FetchInto(client, at, race), [](std::exception_ptr e) {
+    asio::co_spawn(executor, FetchInto(client, at, race, std::move(slot)), [](std::exception_ptr e) {
       if (!e) return;
       try {
         std::rethrow_exception(e);
@@ -337,7 +348,7 @@ struct ClientMetadataResolver::Impl {
   std::shared_ptr<http::HttpClient> client;
   std::mutex mutex;
   std::unordered_map<std::string, Cached> cache;
-  std::atomic<int> in_flight{0};
+  std::shared_ptr<std::atomic<int>> in_flight = std::make_shared<std::atomic<int>>(0);
 };
 
 ClientMetadataResolver::ClientMetadataResolver(ClientMetadataOptions options, Clock clock)
@@ -361,14 +372,14 @@ asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(con
                       "operator listed");
   UnixSeconds now = impl.clock();
   if (auto cached = impl.Find(url, now)) co_return std::move(*cached);
-  if (impl.in_flight.fetch_add(1) >= kMaxFetchesInFlight) {
-    impl.in_flight.fetch_sub(1);
+  if (impl.in_flight->fetch_add(1) >= kMaxFetchesInFlight) {
+    impl.in_flight->fetch_sub(1);
     Error busy = MakeError(Errc::kUnavailable, "too many app metadata documents are being fetched; try again shortly");
     busy.retry_after_seconds = 5;
     co_return busy;
   }
-  auto fetched = co_await impl.FetchInTime(at);
-  impl.in_flight.fetch_sub(1);
+  Impl::FetchSlot slot(impl.in_flight);
+  auto fetched = co_await impl.FetchInTime(at, std::move(slot));
   auto described = [&]() -> Result<store::ClientRecord> {
     if (!fetched) return fetched.error();
     return ClientFromMetadata(url, fetched->body, now);
