@@ -97,6 +97,17 @@ Response TokenRefusal(const Error& error) {
   return res;
 }
 
+// A client that could not be authenticated: 401 invalid_client, unless the broker could not find out
+// (its store unreachable, the metadata fetches all busy): then 503 temporarily_unavailable with
+// Retry-After, so an app with good credentials is not told they are bad.
+Response ClientRefusal(const Error& error) {
+  if (error.code != Errc::kUnavailable) return TokenError(StatusCode::unauthorized, "invalid_client", error.message);
+  Error busy = error;
+  busy.message = "the broker cannot check this client right now; try again shortly";
+  if (busy.retry_after_seconds <= 0) busy.retry_after_seconds = 5;
+  return TokenRefusal(busy);
+}
+
 // Apps that registered themselves (RFC 7591): every page that lists apps stays small, and a flood of
 // registrations from many addresses fills no disk.
 constexpr int64_t kMaxSelfRegisteredClients = 1000;
@@ -262,7 +273,7 @@ class OAuthApi {
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form);
-    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (!client) co_return ClientRefusal(client.error());
     if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
       if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
                                "DPoP proofs", exchange, client->id))
@@ -326,7 +337,7 @@ class OAuthApi {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
-    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (!client) co_return ClientRefusal(client.error());
     if (auto refused = api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, client->id, kWhat))
       co_return TokenRefusal(*refused);
     auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
@@ -465,7 +476,7 @@ class OAuthApi {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form);
-    if (!client) co_return TokenError(StatusCode::unauthorized, "invalid_client", client.error().message);
+    if (!client) co_return ClientRefusal(client.error());
     std::string token = http::FormValue(*form, "token");
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
@@ -716,6 +727,7 @@ class OAuthApi {
       co_return MakeError(Errc::kUnauthorized, "an app described by a metadata document is a public client: it has "
                                                "no client_secret");
     auto client = co_await FindClient(ctx_, id);
+    if (!client && client.error().code == Errc::kUnavailable) co_return client.error();
     if (!client)
       co_return MakeError(Errc::kUnauthorized,
                           client.error().code == Errc::kNotFound ? "unknown client" : client.error().message);
