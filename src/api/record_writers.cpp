@@ -16,7 +16,7 @@ void ActivityRecorder::Record(store::ActivityRecord row) {
       return;
     }
     waiting_.push_back(std::move(row));
-    if (flush_queued_ || waiting_.size() < kBatchRows) return;
+    if (flush_queued_ || backing_off_ || waiting_.size() < kBatchRows) return;
     flush_queued_ = true;
   }
   boost::asio::post(pool_.Pool(), [this] { Flush(); });
@@ -33,6 +33,7 @@ void ActivityRecorder::Flush() {
     std::lock_guard lock(mutex_);
     rows.swap(waiting_);
     flush_queued_ = false;
+    backing_off_ = false;
   }
   if (rows.empty()) return;
   auto added = store_.Activity().AddActivity(rows);
@@ -45,6 +46,7 @@ void ActivityRecorder::Flush() {
   }
   spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
   std::lock_guard lock(mutex_);
+  backing_off_ = true;  // the next try is the periodic flush's, not every call's once the backlog is big
   size_t room = kMaxWaiting > waiting_.size() ? kMaxWaiting - waiting_.size() : 0;
   if (rows.size() > room) {
     dropped_ += static_cast<int64_t>(rows.size() - room);

@@ -47,6 +47,7 @@ class ActivityRecorder {
   std::mutex mutex_;
   std::vector<store::ActivityRecord> waiting_;
   bool flush_queued_ = false;
+  bool backing_off_ = false;  // the last flush failed: only the periodic flush tries again
   int64_t dropped_ = 0;
 };
 
