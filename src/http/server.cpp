@@ -58,10 +58,11 @@ class TlsCredentials {
 
   // Loads again if either file changed since the last attempt (one log line per change, not per check).
   void ReloadIfChanged() {
+    std::string stamp = Stamp();  // the file system is asked outside the lock accepts take
     bool changed;
     {
       std::lock_guard lock(mutex_);
-      changed = Stamp() != stamp_;
+      changed = stamp != stamp_;
     }
     if (changed) Reload("the files changed");
   }

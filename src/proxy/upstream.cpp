@@ -46,7 +46,12 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
   if (api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
     case Provider::kOpenAI:
-      req.set(bhttp::field::authorization, "Bearer " + std::string(api_key));
+    {
+      std::string bearer;  // one allocation, no temporaries holding the key
+      bearer.reserve(7 + api_key.size());
+      bearer.append("Bearer ").append(api_key);
+      req.set(bhttp::field::authorization, bearer);
+    }
       break;
     case Provider::kAnthropic:
       req.set("x-api-key", api_key);
