@@ -19,6 +19,7 @@ inline constexpr std::string_view kGrantApproved = "grant.approved";
 inline constexpr std::string_view kGrantDenied = "grant.denied";
 inline constexpr std::string_view kGrantLimitsChanged = "grant.limits_changed";
 inline constexpr std::string_view kGrantRevoked = "grant.revoked";
+inline constexpr std::string_view kGrantDelegated = "grant.delegated";  // an app made a child of its grant
 inline constexpr std::string_view kGrantExpired = "grant.expired";
 inline constexpr std::string_view kGrantExhausted = "grant.exhausted";
 inline constexpr std::string_view kTokenIssued = "token.issued";

@@ -3,9 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/json/object.hpp>
+
 #include "api/audit_events.hpp"
 
 namespace ap::api {
+namespace json = boost::json;
 
 namespace {
 
@@ -106,11 +109,42 @@ GrantChange EndSooner(UnixSeconds ends_at) {
   };
 }
 
+namespace {
+
+// What a change of a grant does to the grants handed on below it: revoking it revokes them all, and
+// ending it sooner ends them by then too. (Limits are not copied down: the leases hold a child to
+// what its ancestors have left whatever its own limits say.)
+Result<std::vector<store::GrantRecord>> CarryToDescendants(store::Store& s, const store::GrantRecord& before,
+                                                           const store::GrantRecord& after, UnixSeconds now) {
+  if (after.status == store::GrantStatus::kRevoked && before.status != store::GrantStatus::kRevoked)
+    return s.Grants().RevokeDescendants(after.id, now);
+  if (after.expires_at && (!before.expires_at || *after.expires_at < *before.expires_at))
+    return s.Grants().EndDescendantsBy(after.id, *after.expires_at);
+  return std::vector<store::GrantRecord>{};
+}
+
+void RecordCarried(BrokerContext& ctx, const std::string& actor, const store::GrantRecord& from,
+                   std::vector<store::GrantRecord> descendants) {
+  for (auto& d : descendants) {
+    json::object detail{{"because", "ancestor " + from.id}};
+    if (d.status == store::GrantStatus::kRevoked) {
+      ctx.audit.Record(GrantEvent(audit_kind::kGrantRevoked, actor, d, std::move(detail)));
+    } else {
+      if (d.expires_at) detail["expiresAt"] = FormatIso8601(*d.expires_at);
+      ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, d, std::move(detail)));
+    }
+    if (auto grant = domain::GrantFromRecord(std::move(d))) ctx.grants.Put(*grant);
+  }
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change, std::string actor) {
   struct Changed {
     store::GrantRecord before;
     store::GrantRecord after;
+    std::vector<store::GrantRecord> descendants;  // changed with it
   };
   auto clock = ctx.clock;
   auto apply = [id, caller, change, clock](store::Store& s) -> Result<Changed> {
@@ -118,16 +152,21 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
     if (!g) return g.error();
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
     store::GrantRecord before = *g;
-    if (auto ok = change(*g, clock()); !ok) return ok.error();
+    UnixSeconds now = clock();
+    if (auto ok = change(*g, now); !ok) return ok.error();
     if (g->status == before.status && g->scope_json == before.scope_json && g->expires_at == before.expires_at)
-      return Changed{before, std::move(*g)};
+      return Changed{before, std::move(*g), {}};
     auto updated = s.Grants().UpdateGrant(*g);
     if (!updated) return updated.error();
-    return Changed{std::move(before), std::move(*updated)};
+    auto carried = CarryToDescendants(s, before, *updated, now);
+    if (!carried) return carried.error();
+    return Changed{std::move(before), std::move(*updated), std::move(*carried)};
   };
   auto changed = co_await OnStore(ctx, std::move(apply));
   if (!changed) co_return changed.error();
-  RecordGrantChange(ctx, caller, changed->before, changed->after, std::move(actor));
+  if (actor.empty()) actor = ActorOf(caller);
+  RecordGrantChange(ctx, caller, changed->before, changed->after, actor);
+  RecordCarried(ctx, actor, changed->after, std::move(changed->descendants));
   auto grant = domain::GrantFromRecord(std::move(changed->after));
   if (!grant) co_return grant.error();
   ctx.grants.Put(*grant);

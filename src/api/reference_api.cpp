@@ -226,6 +226,9 @@ class ReferenceApi {
     if (!scope) {
       Error scope_error = scope.error();  // error() returns a copy: take it once
       errors.insert(errors.end(), scope_error.field_errors.begin(), scope_error.field_errors.end());
+    } else if (scope->max_delegation_depth) {
+      errors.push_back({"scope.maxDelegationDepth",
+                        "Delegation needs an OAuth client: ask for may_delegate in authorization_details"});
     }
     if (!errors.empty()) co_return http::ErrorResponse(Validation(std::move(errors)));
 
@@ -292,7 +295,11 @@ class ReferenceApi {
   awaitable<Response> GetGrant(Request&, const PathParams& params, const Caller& caller) {
     auto grant = co_await ManagedGrant(std::string(params.Get("id")), caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
+    auto list = [id = grant->record.id](store::Store& s) { return s.Grants().ListChildIds(id, domain::kMaxDescendants); };
+    auto children = co_await OnStore(ctx_, std::move(list));
+    if (!children) co_return http::ErrorResponse(children.error());
     json::object view = domain::GrantToJson(*grant, ctx_.clock(), ctx_.meter.InFlight(grant->record.id));
+    view["children"] = json::array(children->begin(), children->end());
     view["metering"] = MeteringToJson();
     co_return Json(StatusCode::ok, view);
   }

@@ -58,6 +58,7 @@ boost::json::object GrantToJson(const Grant& grant, UnixSeconds now, int64_t in_
   if (r.notes) o["notes"] = *r.notes;
   if (r.owner_id) o["ownerId"] = *r.owner_id;
   if (r.key_label) o["keyLabel"] = *r.key_label;  // which of the owner's keys it spends
+  if (!r.ancestors.empty()) o["parentGrantId"] = r.ancestors.front();  // handed on by that grant's app
   o["version"] = std::to_string(r.version);  // the reference's version is a string
   return o;
 }

@@ -156,7 +156,8 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   const auto& o = value.get_object();
   for (const auto& member : o) {
     static constexpr std::string_view kKnown[] = {"provider",    "models",    "capabilities",       "maxBudgetCents",
-                                                  "maxRequests", "rateLimit", "maxTokensPerMinute", "maxConcurrent"};
+                                                  "maxRequests", "rateLimit", "maxTokensPerMinute", "maxConcurrent",
+                                                  "maxDelegationDepth"};
     if (!OneOf(member.key(), kKnown)) Add(errors, prefix, member.key(), "Unknown field");
   }
   Scope scope;
@@ -187,6 +188,7 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
   scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, kMaxCount, errors);
   scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", 0, kMaxCount, errors);
   scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", 0, kMaxCount, errors);
+  scope.max_delegation_depth = ReadLimit(o, prefix, "maxDelegationDepth", 1, kMaxDelegationDepth, errors);
   if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
   return scope;
 }
@@ -201,6 +203,7 @@ boost::json::object ScopeToJson(const Scope& scope) {
   if (scope.rate_limit) o["rateLimit"] = *scope.rate_limit;
   if (scope.max_tokens_per_minute) o["maxTokensPerMinute"] = *scope.max_tokens_per_minute;
   if (scope.max_concurrent) o["maxConcurrent"] = *scope.max_concurrent;
+  if (scope.max_delegation_depth) o["maxDelegationDepth"] = *scope.max_delegation_depth;
   return o;
 }
 

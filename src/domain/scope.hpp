@@ -24,10 +24,16 @@ struct Scope {
   std::optional<int64_t> rate_limit;             // requests per minute
   std::optional<int64_t> max_tokens_per_minute;  // input + output tokens per minute
   std::optional<int64_t> max_concurrent;         // calls in flight at once
+  // The grant may hand narrower child grants to its own agents (RFC 8693 token exchange), this many
+  // levels below it; none: it may not delegate.
+  std::optional<int64_t> max_delegation_depth;
 
   bool AllowsModel(std::string_view model) const;
   bool AllowsCapability(std::string_view capability) const;
 };
+
+// The most levels of delegation a grant may allow below it.
+inline constexpr int64_t kMaxDelegationDepth = 4;
 
 // Validates `value` as a scope whose provider is one of `providers` (empty: the built-in ones).
 // Field errors name the offending member under `prefix` ("scope.provider"). Unknown members are

@@ -58,7 +58,8 @@ void TokenService::SetIdentity(std::string issuer, std::vector<std::string> reso
 
 AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
                                 std::string_view client_id, std::string_view jkt,
-                                const std::vector<std::string>& resources) const {
+                                const std::vector<std::string>& resources,
+                                const std::vector<std::string>& actors) const {
   auto keys = keys_.load();
   const auto& key = keys->Current();
   AccessToken t;
@@ -75,6 +76,14 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
                              {"nbf", t.issued_at},      {"exp", t.expires_at}};
   if (!client_id.empty()) claims["client_id"] = client_id;
   if (!jkt.empty()) claims["cnf"] = boost::json::object{{"jkt", jkt}};
+  boost::json::object act;  // built from the oldest actor in: each earlier one nests inside
+  for (auto it = actors.rbegin(); it != actors.rend(); ++it) {
+    boost::json::object outer{{"sub", *it}};
+    if (!client_id.empty()) outer["client_id"] = client_id;
+    if (!act.empty()) outer["act"] = std::move(act);
+    act = std::move(outer);
+  }
+  if (!act.empty()) claims["act"] = std::move(act);
   t.token = crypto::SignCompactJws(boost::json::serialize(header), boost::json::serialize(claims), key.key);
   return t;
 }

@@ -62,10 +62,12 @@ class TokenService {
   // A token for `grant_id` that expires after the configured TTL, or at `not_after` if sooner;
   // with the RFC 9068 `client_id` claim when the token is for a registered OAuth client, and
   // `cnf.jkt` when it is bound to a DPoP key (RFC 9449). Its `aud` is `resources` (RFC 8707), or
-  // the default audience when there are none.
+  // the default audience when there are none. A child grant's token (delegation) names the chain
+  // that handed it on, `actors` (its parent grant first), as RFC 8693 §4.1 `act` claims:
+  // {"sub": parent, "client_id": ..., "act": {"sub": grandparent, ...}}.
   AccessToken Issue(const std::string& grant_id, std::optional<UnixSeconds> not_after,
                     std::string_view client_id = {}, std::string_view jkt = {},
-                    const std::vector<std::string>& resources = {}) const;
+                    const std::vector<std::string>& resources = {}, const std::vector<std::string>& actors = {}) const;
   // Checks the framing, our algorithm only, typ, a known kid, the signature, iss, aud (the default
   // audience or known resources), exp, nbf and iat. Every refusal is kUnauthorized with a message
   // fit for the caller.

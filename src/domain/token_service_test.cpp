@@ -66,6 +66,16 @@ TEST_F(TokenServiceTest, IssuesTokensThatVerify) {
     EXPECT_TRUE(payload.contains(claim)) << claim;
 }
 
+TEST_F(TokenServiceTest, AChildGrantsTokenNamesTheChainThatHandedItOn) {
+  auto t = tokens_.Issue("grandchild", std::nullopt, "app-1", "", {}, {"child", "root"});
+  auto payload = boost::json::parse(crypto::ParseCompactJws(t.token).value().payload).as_object();
+  EXPECT_EQ(boost::json::serialize(payload.at("act")),
+            R"({"sub":"child","client_id":"app-1","act":{"sub":"root","client_id":"app-1"}})");
+  EXPECT_TRUE(tokens_.Verify(t.token));
+  auto plain = tokens_.Issue("root", std::nullopt, "app-1");
+  EXPECT_FALSE(boost::json::parse(crypto::ParseCompactJws(plain.token).value().payload).as_object().contains("act"));
+}
+
 TEST_F(TokenServiceTest, NeverOutlivesTheGrant) { EXPECT_EQ(tokens_.Issue("g", now_ + 100).expires_at, now_ + 100); }
 
 TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {

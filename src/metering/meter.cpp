@@ -191,6 +191,9 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& min
 constexpr Clock::duration kLeaseHorizon = std::chrono::milliseconds(250);
 constexpr int64_t kFewestLeaseCalls = 4;
 constexpr int64_t kMostLeaseCalls = 4096;
+// What a child grant with no request cap of its own counts as left of it (its ancestors' caps, if
+// any, bound the lease in the store).
+constexpr int64_t kMaxLeaseRequests = kMostLeaseCalls * 4;
 
 // How many calls the next lease should pay for, from how many the account admitted since its last
 // top-up; starts the count again.
@@ -209,9 +212,15 @@ int64_t LeaseCalls(Account& a, Clock::time_point now) {
 int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 1); }
 
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
+// A child grant (delegation) always leases, in both dimensions: even where it sets no limit of its
+// own, its ancestors may (now or after the owner changes them), and the store cuts its leases from
+// theirs.
+bool LeasesBudget(const store::GrantRecord& g) { return g.budget_micros.has_value() || !g.ancestors.empty(); }
+bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
+
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
-  bool budgeted = g.budget_micros.has_value();
-  bool capped = g.max_requests.has_value();
+  bool budgeted = LeasesBudget(g);
+  bool capped = LeasesRequests(g);
   if (budgeted && a.lease_micros < LeastMicros(ask)) return std::nullopt;
   if (capped && a.lease_requests < 1) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
@@ -231,15 +240,17 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
     // the grant, which may be behind; the store never leases past what it has), so its peers are
     // not refused while the budget lasts.
     const store::GrantRecord& g = grant.record;
-    if (g.budget_micros) {
-      int64_t left = std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros));
+    if (LeasesBudget(g)) {
+      int64_t left =
+          g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros)) : kMaxMicros;
       int64_t fewest = MulMicros(kFewestLeaseCalls, ask.up_to_micros);
       int64_t busy = std::min(MulMicros(calls, ask.up_to_micros), std::max(fewest, ShareOf(left)));
       need.micros = std::max<int64_t>(0, LeastMicros(ask) - account->lease_micros);
       want.micros = std::max<int64_t>(need.micros, busy - account->lease_micros);
     }
-    if (g.max_requests) {
-      int64_t left = std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests);
+    if (LeasesRequests(g)) {
+      int64_t left = g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests)
+                                    : kMaxLeaseRequests;
       int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, ShareOf(left)));
       need.requests = account->lease_requests < 1 ? 1 : 0;
       want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account->lease_requests);
@@ -291,7 +302,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  int64_t counted_request = grant.record.max_requests && ask.counted ? 1 : 0;
+  int64_t counted_request = LeasesRequests(grant.record) && ask.counted ? 1 : 0;
   ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
   auto take_local = [&]() -> bool {
     std::lock_guard lock(account->mutex);

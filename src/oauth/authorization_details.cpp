@@ -42,8 +42,21 @@ Result<AccessRequest> ParseAuthorizationDetails(std::string_view json_text, cons
     return Invalid("authorization_details: unknown type '" + std::string(type->get_string()) + "'; expected ai_access");
   AccessRequest request;
   json::object scope_json;
+  std::optional<bool> may_delegate;
   for (const auto& [key, v] : o) {
     if (key == "type") continue;
+    if (key == "may_delegate") {
+      if (!v.is_bool()) return Invalid("authorization_details: may_delegate must be true or false");
+      may_delegate = v.get_bool();
+      continue;
+    }
+    if (key == "max_delegation_depth") {
+      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > domain::kMaxDelegationDepth)
+        return Invalid("authorization_details: max_delegation_depth must be a whole number from 1 to " +
+                       std::to_string(domain::kMaxDelegationDepth));
+      scope_json["maxDelegationDepth"] = v;
+      continue;
+    }
     if (key == "lifetime_seconds") {
       if (!v.is_int64() || v.get_int64() < 60 || v.get_int64() > kMaxLifetimeSeconds)
         return Invalid("authorization_details: lifetime_seconds must be a whole number from 60 to " +
@@ -66,6 +79,9 @@ Result<AccessRequest> ParseAuthorizationDetails(std::string_view json_text, cons
       }
     if (!known) return Invalid("authorization_details: unknown field '" + std::string(key) + "'");
   }
+  if (may_delegate.value_or(false) && !scope_json.contains("maxDelegationDepth")) scope_json["maxDelegationDepth"] = 1;
+  if (!may_delegate.value_or(false) && scope_json.contains("maxDelegationDepth"))
+    return Invalid("authorization_details: max_delegation_depth needs may_delegate: true");
   if (!scope_json.contains("models")) scope_json["models"] = json::array();  // none named: any model
   auto scope = domain::ParseScope(scope_json, "authorization_details", providers);
   if (!scope) return Invalid(FirstProblem(scope.error()));
@@ -147,6 +163,10 @@ std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain:
                      Looser("max_tokens_per_minute", a.max_tokens_per_minute, granted.max_tokens_per_minute),
                      Looser("max_concurrent", a.max_concurrent, granted.max_concurrent)})
     if (limit) return limit;
+  if (a.max_delegation_depth && !granted.max_delegation_depth) return std::string("the grant may not delegate");
+  if (auto deeper = Looser("max_delegation_depth", a.max_delegation_depth, granted.max_delegation_depth);
+      deeper && a.max_delegation_depth)
+    return deeper;
   if (asked.lifetime_named && asked.lifetime_seconds > granted_lifetime)
     return "lifetime_seconds " + std::to_string(asked.lifetime_seconds) + " is more than the grant's " +
            std::to_string(granted_lifetime);
@@ -164,6 +184,10 @@ json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds)
   if (scope.rate_limit) item["rate_limit"] = *scope.rate_limit;
   if (scope.max_tokens_per_minute) item["max_tokens_per_minute"] = *scope.max_tokens_per_minute;
   if (scope.max_concurrent) item["max_concurrent"] = *scope.max_concurrent;
+  if (scope.max_delegation_depth) {
+    item["may_delegate"] = true;
+    item["max_delegation_depth"] = *scope.max_delegation_depth;
+  }
   return json::array{std::move(item)};
 }
 

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
+
 namespace ap::oauth {
 namespace {
 
@@ -105,4 +107,36 @@ TEST(AuthorizationDetailsTest, NamesWhatATokenRequestAsksBeyondItsGrant) {
   EXPECT_EQ(BeyondGrant(*shorthand, g, 3600).value_or("inside"), "the grant holds only the models gpt-4o*");
 }
 
+}  // namespace ap::oauth
+
+namespace ap::oauth {
+namespace {
+
+TEST(AuthorizationDetailsTest, ReadsWhetherAndHowDeepTheAppMayDelegate) {
+  const std::string base = R"([{"type":"ai_access","provider":"openai","capabilities":["chat"])";
+  auto two = ParseAuthorizationDetails(base + R"(,"may_delegate":true,"max_delegation_depth":2}])", kProviders);
+  ASSERT_TRUE(two) << two.error().message;
+  EXPECT_EQ(two->scope.max_delegation_depth, 2);
+  EXPECT_EQ(ParseAuthorizationDetails(base + R"(,"may_delegate":true}])", kProviders)->scope.max_delegation_depth, 1);
+  EXPECT_FALSE(ParseAuthorizationDetails(base + R"(,"may_delegate":false}])", kProviders)->scope.max_delegation_depth);
+  EXPECT_NE(Refusal(base + R"(,"max_delegation_depth":2}])").find("needs may_delegate"), std::string::npos);
+  EXPECT_NE(Refusal(base + R"(,"may_delegate":"yes"}])").find("true or false"), std::string::npos);
+  EXPECT_NE(Refusal(base + R"(,"may_delegate":true,"max_delegation_depth":5}])").find("from 1 to 4"),
+            std::string::npos);
+  EXPECT_NE(Refusal(base + R"(,"may_delegate":true,"max_delegation_depth":0}])").find("from 1 to 4"),
+            std::string::npos);
+  // The token response says what was granted in the same words.
+  auto details = GrantedDetails(two->scope, 3600);
+  EXPECT_EQ(details[0].at("may_delegate"), true);
+  EXPECT_EQ(details[0].at("max_delegation_depth"), 2);
+  // A refresh may not ask for delegation its grant lacks, nor deeper.
+  domain::Scope granted = two->scope;
+  EXPECT_FALSE(BeyondGrant(*two, granted, 3600));
+  granted.max_delegation_depth = 1;
+  EXPECT_NE(BeyondGrant(*two, granted, 3600).value_or("").find("max_delegation_depth 2"), std::string::npos);
+  granted.max_delegation_depth.reset();
+  EXPECT_NE(BeyondGrant(*two, granted, 3600).value_or("").find("may not delegate"), std::string::npos);
+}
+
+}  // namespace
 }  // namespace ap::oauth

@@ -22,6 +22,7 @@
 #include "oauth/authorization_details.hpp"
 #include "oauth/client_metadata.hpp"
 #include "oauth/client_registration.hpp"
+#include "oauth/delegation.hpp"
 #include "oauth/redirect_uri.hpp"
 #include "oauth/resource_indicators.hpp"
 
@@ -37,6 +38,8 @@ namespace {
 
 constexpr int64_t kCodeSeconds = 60;
 constexpr std::string_view kDeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code";
+constexpr std::string_view kExchangeGrantType = "urn:ietf:params:oauth:grant-type:token-exchange";
+constexpr std::string_view kAccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
 // RFC 8628 §6.1: consonants only, no vowels (no words) and nothing easily confused.
 constexpr std::string_view kUserCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ";
 
@@ -156,7 +159,8 @@ class OAuthApi {
         {"jwks_uri", base + "/.well-known/jwks.json"},
         {"response_types_supported", json::array{"code"}},
         {"response_modes_supported", json::array{"query"}},
-        {"grant_types_supported", json::array{"authorization_code", "refresh_token", kDeviceGrantType}},
+        {"grant_types_supported",
+         json::array{"authorization_code", "refresh_token", kDeviceGrantType, kExchangeGrantType}},
         {"device_authorization_endpoint", base + "/oauth/device_authorization"},
         {"revocation_endpoint", base + "/oauth/revoke"},
         {"introspection_endpoint", base + "/oauth/introspect"},
@@ -294,8 +298,10 @@ class OAuthApi {
     std::string grant_type = field("grant_type");
     if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), *jkt, ask);
     if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), *jkt, ask);
+    if (grant_type == kExchangeGrantType) co_return co_await Exchange(*client, *form, *jkt, ask);
     if (grant_type != "authorization_code")
-      co_return TokenError(StatusCode::bad_request, "unsupported_grant_type", "authorization_code or refresh_token");
+      co_return TokenError(StatusCode::bad_request, "unsupported_grant_type",
+                           "authorization_code, refresh_token, device_code or token-exchange");
     std::string code = field("code");
     if (code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "code is missing");
     UnixSeconds now = ctx_.clock();
@@ -626,6 +632,74 @@ class OAuthApi {
     return std::nullopt;
   }
 
+  // RFC 8693: the app hands one of its own agents a child of its grant, strictly inside it
+  // (oauth/delegation.hpp), and gets the child's access token, whose `act` names the chain. No
+  // refresh token: the app exchanges again. A DPoP-bound subject token needs a proof signed with
+  // its key, and the child's token is bound to that key too.
+  awaitable<Response> Exchange(const store::ClientRecord& client, const http::Form& form, const std::string& jkt,
+                               const TokenAsk& ask) {
+    auto field = [&](const char* name) { return http::FormValue(form, name); };
+    auto invalid = [](std::string_view error, std::string_view why) {
+      return TokenError(StatusCode::bad_request, error, why);
+    };
+    if (field("subject_token_type") != kAccessTokenType)
+      co_return invalid("invalid_request", "subject_token_type must be " + std::string(kAccessTokenType));
+    if (std::string requested = field("requested_token_type"); !requested.empty() && requested != kAccessTokenType)
+      co_return invalid("invalid_request", "only access tokens are issued: requested_token_type must be " +
+                                               std::string(kAccessTokenType));
+    if (!field("actor_token").empty())
+      co_return invalid("invalid_request", "actor_token is not supported: the subject token names the actor");
+    std::string subject = field("subject_token");
+    if (subject.empty()) co_return invalid("invalid_request", "subject_token is missing");
+    auto claims = ctx_.tokens.Verify(subject);
+    if (!claims) co_return invalid("invalid_grant", "the subject_token is not valid: " + claims.error().message);
+    if (claims->client_id != client.id)
+      co_return invalid("invalid_grant", "the subject_token was not issued to this app");
+    if (!claims->jkt.empty() && claims->jkt != jkt)
+      co_return invalid("invalid_dpop_proof", "the subject_token is bound to a DPoP key: send a proof signed with it");
+    std::string_view error = ask.details.empty() ? "invalid_scope" : "invalid_authorization_details";
+    auto asked = ParseAccessRequest(ask.details, ask.scope, ctx_.upstream.Table().Names());
+    if (!asked) co_return invalid("invalid_request", "ask for the child's access with authorization_details or scope");
+    Result<AccessRequest>& access = *asked;
+    if (!access) co_return invalid(error, access.error().message);
+    UnixSeconds now = ctx_.clock();
+    auto parent = co_await api::LoadGrant(ctx_, claims->grant_id);
+    if (!parent || domain::UnusableReason(parent->record, now))
+      co_return invalid("invalid_grant", "the subject_token's grant is no longer usable");
+    if (auto beyond = BeyondParent(*access, *parent, now)) co_return invalid(error, *beyond);
+    bool bound = claims->audiences.size() != 1 || claims->audiences.front() != ctx_.tokens.DefaultAudience();
+    auto narrowed = NarrowResources(ask.resources, bound ? claims->audiences : std::vector<std::string>{});
+    if (!narrowed) co_return invalid("invalid_target", narrowed.error().message);
+    auto audiences = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, access->scope.provider);
+    if (!audiences) co_return invalid("invalid_target", audiences.error().message);
+    domain::NewRequest child = MakeChildGrant(*access, *parent, now);
+    auto insert = [child, now](store::Store& s) {
+      return s.Grants().CreateChildGrant(child.request, child.grant,
+                                         {domain::kMaxLiveChildren, domain::kMaxDescendants}, now);
+    };
+    if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
+      Errc code = created.error().code;
+      if (code == Errc::kUnauthorized) co_return invalid("invalid_grant", "the subject_token's grant is no longer usable");
+      if (code == Errc::kLimitReached) co_return invalid("invalid_request", created.error().message);
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    }
+    ctx_.grants.Put(domain::Grant{child.grant, access->scope});
+    ctx_.audit.Record(api::GrantEvent(api::audit_kind::kGrantDelegated, "app:" + client.id, child.grant,
+                                      json::object{{"clientId", client.id}, {"parentGrantId", parent->record.id}}));
+    auto token = ctx_.tokens.Issue(child.grant.id, child.grant.expires_at, client.id, jkt, *audiences,
+                                   child.grant.ancestors);
+    Response res = http::JsonResponse(
+        StatusCode::ok,
+        json::object{{"access_token", token.token},
+                     {"issued_token_type", kAccessTokenType},
+                     {"token_type", jkt.empty() ? "Bearer" : "DPoP"},
+                     {"expires_in", token.expires_at - token.issued_at},
+                     {"authorization_details", GrantedDetails(access->scope, Lifetime(child.grant))}});
+    res.set(bhttp::field::cache_control, "no-store");
+    res.set(bhttp::field::pragma, "no-cache");
+    co_return res;
+  }
+
   // RFC 8628 §3.4-3.5.
   awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code,
                                   const std::string& jkt, const TokenAsk& ask) {
@@ -776,10 +850,12 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
     if (!pending) return pending.error();
     if (*pending)
       return WaitingApp{(*pending)->lifetime_seconds, RedirectOrigin((*pending)->redirect_uri),
-                        MetadataHost((*pending)->client_id)};
+                        MetadataHost((*pending)->client_id), SplitResources((*pending)->resources)};
     auto device = s.Flows().FindDeviceByGrant(grant_id);
     if (!device) return device.error();
-    if (*device) return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id)};
+    if (*device)
+      return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id),
+                        SplitResources((*device)->resources)};
     return WaitingApp{};
   };
   auto found = co_await api::OnStore(ctx, std::move(read));

@@ -8,6 +8,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/broker_context.hpp"
 #include "http/router.hpp"
@@ -35,6 +36,8 @@ struct WaitingApp {
   // The host ("notes.example:8443") of the metadata document that describes the app, when its
   // client_id is that document's URL; empty for a registered app.
   std::string metadata_host;
+  // The resources (RFC 8707) its tokens will be bound to, as their URLs; none: every path.
+  std::vector<std::string> resources;
 };
 boost::asio::awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
 

@@ -61,6 +61,9 @@ struct GrantRecord {
   // Asked by an app an owner added (CLI or /apps); false for POST /grant-requests and for clients
   // that registered themselves, whose name and home page are only what the app says of itself.
   bool verified = false;
+  // A child grant (delegation, RFC 8693): its parent first, then the parent's parent, and so on;
+  // empty for a grant an owner approved. Set when the child is made and never changed.
+  std::vector<std::string> ancestors;
 };
 
 // Where a page of grants ends: the next page starts after it (newest first).
@@ -99,6 +102,26 @@ class GrantStore {
   // still `grant.version` (compare-and-set); kBadRequest "changed concurrently" otherwise.
   // Returns the stored grant.
   virtual Result<GrantRecord> UpdateGrant(const GrantRecord& grant) = 0;
+  // How many children a grant may have: approved and unexpired at once, and ever below the grant
+  // at the top of its tree.
+  struct ChildBounds {
+    int64_t live_children = 0;
+    int64_t descendants = 0;
+  };
+  // Inserts a child grant (approved, `child.ancestors` naming its chain) and its request, provided
+  // every grant of its chain is still approved and unexpired at `now` (kUnauthorized naming the one
+  // that is not) and `bounds` hold (kLimitReached saying which otherwise). The parent's row is locked
+  // meanwhile, so a revocation of the parent either sees the child or makes this refuse.
+  virtual Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
+                                  UnixSeconds now) = 0;
+  // The ids of the grant's direct children, oldest first, at most `limit`.
+  virtual Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) = 0;
+  // Revokes at `now` every descendant of the grant that is not revoked yet, and tells the change
+  // feed of each; returns them as stored now.
+  virtual Result<std::vector<GrantRecord>> RevokeDescendants(std::string_view id, UnixSeconds now) = 0;
+  // Moves the end of every descendant that would outlive `ends_at` to it (a child never outlives its
+  // parent), and tells the change feed of each; returns them as stored now.
+  virtual Result<std::vector<GrantRecord>> EndDescendantsBy(std::string_view id, UnixSeconds ends_at) = 0;
   // Gives every decided grant that has no owner (decided with the owner token before owners
   // existed) to `owner_id`, the operator.
   virtual Status AdoptOwnerlessGrants(std::string_view owner_id) = 0;

@@ -60,11 +60,15 @@ class MeteringStore {
   // budget and requests (what neither settled, lost nor leased), in one transaction. A dimension
   // the grant does not limit is not leased (0). kLimitReached / kBudgetExceeded when `need` does
   // not fit; kUnauthorized when the grant is not approved.
+  // A child grant (delegation) leases from its whole chain at once: every ancestor must be approved,
+  // the lease fits what each of them has left, and each of them counts it as leased (and, once
+  // settled, as spent). A child leases every dimension, limited anywhere in its chain or not.
   virtual Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) = 0;
-  // Gives back the unused part of a lease.
+  // Gives back the unused part of a lease (of the grant's ancestors' too).
   virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) = 0;
   // Settles answered calls in one transaction: adds each row to its grant's row for that day and
-  // model, adds the rows' requests and cost to the grant, and takes them out of the node's lease.
+  // model, adds the rows' requests and cost to the grant and its ancestors, and takes them out of
+  // the node's leases of each.
   // Returns each touched grant's spend before and after.
   virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
   // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their

@@ -356,6 +356,134 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   EXPECT_EQ(store_->Metering().ListEvents("g1", 0, 100)->size(), 2u);
 }
 
+// A child of `parent` (approved, ending at `ends`), as token exchange makes one.
+GrantRecord ChildOf(const GrantRecord& parent, const std::string& id, std::optional<int64_t> budget_micros,
+                    std::optional<int64_t> max_requests, UnixSeconds ends = 10'000) {
+  GrantRecord c = PendingGrant(id, 150, max_requests);
+  c.budget_micros = budget_micros;
+  c.status = GrantStatus::kApproved;
+  c.approved_at = 150;
+  c.expires_at = ends;
+  c.ancestors.push_back(parent.id);
+  c.ancestors.insert(c.ancestors.end(), parent.ancestors.begin(), parent.ancestors.end());
+  return c;
+}
+
+constexpr GrantStore::ChildBounds kRoomy{50, 1000};
+
+TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
+  GrantRecord root = Create("root", 100, 100);
+  root.budget_micros = 1000;
+  root.expires_at = 10'000;
+  root = Approve(root);
+  GrantRecord child = ChildOf(root, "child", 800, 50);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  GrantRecord grandchild = ChildOf(child, "grandchild", 600, std::nullopt);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-grandchild", 150), grandchild, kRoomy, 200));
+  EXPECT_EQ(store_->Grants().GetGrant("grandchild")->ancestors, (std::vector<std::string>{"child", "root"}));
+
+  // The root's own calls hold 300 of its 1000: the grandchild, allowed 600, gets only what is left
+  // of the chain's least remainder (700 of the root's), and every grant of the chain counts it.
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}));
+  auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}).value();
+  EXPECT_EQ(lease.micros, 600);
+  EXPECT_EQ(lease.requests, 5);  // no cap of its own: the chain's caps bound it (the child's 50)
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 900);
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 600);
+  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {101, 0}, {101, 0}).error().code, Errc::kBudgetExceeded);
+
+  auto changes =
+      store_->Metering().Settle("n1", {{"grandchild", "2026-11-28", "gpt-4o", 2, 10, 0, 5, 0, 250}}).value();
+  EXPECT_EQ(changes.size(), 3u);  // the grandchild, the child and the root each spent it
+  for (const auto& id : {"root", "child", "grandchild"}) {
+    GrantRecord read = store_->Grants().GetGrant(id).value();
+    EXPECT_EQ(read.spent_micros, 250) << id;
+    EXPECT_EQ(read.usage_count, 2) << id;
+  }
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300 + 350);
+  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {350, 3}));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_requests, 0);
+  // Usage rows stay the grant's own: the root's list shows only its own calls.
+  EXPECT_TRUE(store_->Metering().ListUsage("root", std::nullopt, 10)->empty());
+
+  // A vanished node: what it held of the chain is lost for each grant that counted it.
+  ASSERT_TRUE(store_->Metering().TakeLease("grandchild", "dead", {100, 1}, {100, 1}));
+  ASSERT_TRUE(store_->Metering().RetireNode("dead", 300));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->lost_micros, 100);
+  EXPECT_EQ(store_->Grants().GetGrant("grandchild")->lost_micros, 100);
+}
+
+TEST_P(StoreTest, AChildIsRefusedOnceAnyOfItsAncestorsIsNotApproved) {
+  GrantRecord root = Create("root", 100, 100);
+  root.expires_at = 10'000;
+  root = Approve(root);
+  GrantRecord child = ChildOf(root, "child", std::nullopt, 10);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}));
+  root.status = GrantStatus::kRevoked;
+  root.revoked_at = 250;
+  ASSERT_TRUE(store_->Grants().UpdateGrant(root));
+  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
+  GrantRecord late = ChildOf(store_->Grants().GetGrant("child").value(), "late", std::nullopt, 1);
+  EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-late", 150), late, kRoomy, 260).error().code,
+            Errc::kUnauthorized);
+  EXPECT_EQ(store_->Grants().GetGrant("late").error().code, Errc::kNotFound);
+  GrantRecord expired = ChildOf(store_->Grants().GetGrant("child").value(), "expired", std::nullopt, 1);
+  EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-expired", 150), expired, kRoomy, 20'000).error().code,
+            Errc::kUnauthorized);
+}
+
+TEST_P(StoreTest, RevokingOrEndingAGrantCarriesToItsWholeSubtree) {
+  GrantRecord root = Approve(Create("root", 100, 100));
+  GrantRecord a = ChildOf(root, "a", std::nullopt, 10, 9'000);
+  GrantRecord b = ChildOf(root, "b", std::nullopt, 10, 5'000);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-a", 150), a, kRoomy, 200));
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-b", 150), b, kRoomy, 200));
+  GrantRecord a1 = ChildOf(a, "a1", std::nullopt, 5, 9'000);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-a1", 150), a1, kRoomy, 200));
+  EXPECT_EQ(store_->Grants().ListChildIds("root", 10).value(), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(store_->Grants().ListChildIds("a", 10).value(), std::vector<std::string>{"a1"});
+
+  auto ended = store_->Grants().EndDescendantsBy("root", 6'000).value();
+  ASSERT_EQ(ended.size(), 2u);  // a and a1; b already ends sooner
+  EXPECT_EQ(store_->Grants().GetGrant("a1")->expires_at, 6'000);
+  EXPECT_EQ(store_->Grants().GetGrant("b")->expires_at, 5'000);
+
+  auto revoked = store_->Grants().RevokeDescendants("a", 300).value();
+  ASSERT_EQ(revoked.size(), 1u);
+  EXPECT_EQ(revoked[0].id, "a1");
+  EXPECT_EQ(revoked[0].revoked_at, 300);
+  EXPECT_EQ(store_->Grants().GetGrant("b")->status, GrantStatus::kApproved);  // a sibling is left alone
+  EXPECT_EQ(store_->Grants().RevokeDescendants("root", 400)->size(), 2u);     // a and b; a1 already was
+  EXPECT_EQ(store_->Grants().GetGrant("a1")->revoked_at, 300);
+  // Each change reaches the other brokers through the change feed.
+  auto feed = store_->Changes().ChangesAfter(0, 100).value();
+  EXPECT_GE(std::count_if(feed.begin(), feed.end(), [](const auto& c) { return c.subject == "a1"; }), 2);
+}
+
+TEST_P(StoreTest, AGrantHasBoundedChildren) {
+  GrantRecord root = Create("root", 100, 100);
+  root.expires_at = 10'000;
+  root = Approve(root);
+  for (int i = 0; i < 3; ++i) {
+    std::string id = "c" + std::to_string(i);
+    ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-" + id, 150), ChildOf(root, id, std::nullopt, 1),
+                                                  {3, 1000}, 200));
+  }
+  auto full = store_->Grants().CreateChildGrant(Request("req-c3", 150), ChildOf(root, "c3", std::nullopt, 1),
+                                                {3, 1000}, 200);
+  EXPECT_EQ(full.error().code, Errc::kLimitReached);
+  // Children that ended no longer count against the live bound, but still count in the tree's.
+  ASSERT_TRUE(store_->Grants().RevokeDescendants("root", 300));
+  EXPECT_TRUE(store_->Grants().CreateChildGrant(Request("req-c3", 150), ChildOf(root, "c3", std::nullopt, 1),
+                                                {3, 1000}, 400));
+  auto tree_full = store_->Grants().CreateChildGrant(Request("req-c4", 150), ChildOf(root, "c4", std::nullopt, 1),
+                                                     {3, 4}, 400);
+  EXPECT_EQ(tree_full.error().code, Errc::kLimitReached);
+}
+
 TEST_P(StoreTest, EverythingSurvivesReopening) {
   Approve(Create("g1", 100, 10));
   ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));

@@ -57,6 +57,7 @@ std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> life
   if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
   if (scope.max_tokens_per_minute) words += ", " + std::to_string(*scope.max_tokens_per_minute) + " tokens a minute";
   if (scope.max_concurrent) words += ", " + std::to_string(*scope.max_concurrent) + " calls at once";
+  if (scope.max_delegation_depth) words += ", and hand narrower access on to its own agents";
   if (lifetime) words += ", for " + LifetimeWords(*lifetime);
   return words;
 }
@@ -108,7 +109,8 @@ std::string ProviderName(const std::string& provider) {
 
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
 // "calls itself" its name, and the domain its home page is really on is shown large.
-std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin, const std::string& metadata_host) {
+std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin, const std::string& metadata_host,
+                    const std::vector<std::string>& resources) {
   std::string name = Escape(VisibleText(r.app_name));
   std::string html =
       r.verified ? "<h1>" + name + " asks for access</h1>"
@@ -130,11 +132,29 @@ std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origi
   if (!r.verified)
     html += "<p class=\"warning\">Nobody has checked this app: its name and home page are only what it says of "
             "itself.</p>";
+  if (!resources.empty()) {
+    html += "<p id=\"resources\">Its tokens will work only at:</p><ul>";
+    for (const auto& url : resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";
+    html += "</ul>";
+  }
   if (!return_origin.empty())
     html += "<p>Your answer goes back to <span id=\"return-host\">" + Escape(HostWords(HostOfUrl(return_origin))) +
             "</span>.</p>";
   if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(VisibleText(r.reason)) + "</em></p>";
   return html;
+}
+
+// Whether the app may hand narrower access to its own agents: offered only when it asked (the owner
+// narrows, never widens), ticked as asked.
+std::string DelegationChoice(const domain::Scope& scope, const Typed& typed) {
+  if (!scope.max_delegation_depth) return "";
+  bool ticked = typed.form ? !http::FormValue(*typed.form, "may_delegate").empty() : true;
+  int64_t depth = *scope.max_delegation_depth;
+  return "<label><input type=\"checkbox\" id=\"may_delegate\" name=\"may_delegate\" value=\"yes\"" +
+         std::string(ticked ? " checked" : "") +
+         " style=\"width:auto\"> May hand narrower access to its own agents (" +
+         (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it") +
+         "): never more than it has, and what they spend counts against this grant</label>";
 }
 
 // Which of the owner's keys the grant will spend: a choice when they hold several, a warning when
@@ -171,7 +191,7 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   bool unlimited = !scope.max_budget_cents && !scope.max_requests;
-  std::string html = WhoAsks(r, return_origin, app.metadata_host);
+  std::string html = WhoAsks(r, return_origin, app.metadata_host, app.resources);
   html += "<p id=\"provider\">It wants to use your <strong>" + Escape(VisibleText(ProviderName(scope.provider))) +
           "</strong> key.</p>";
   html += "<p id=\"request\">It " + Escape(VisibleText(InPlainWords(scope, asked))) + ".</p>";
@@ -193,6 +213,7 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true, typed);
   html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false, typed);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false, typed);
+  html += DelegationChoice(scope, typed);
   html += KeyChoice(keys, scope.provider, typed);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
   std::string typed_lifetime = typed.form ? http::FormValue(*typed.form, "lifetime") : "";
@@ -262,6 +283,7 @@ Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form
   scope.max_budget_cents = *budget;
   scope.max_requests = *requests;
   scope.rate_limit = *rate;
+  if (http::FormValue(form, "may_delegate").empty()) scope.max_delegation_depth = std::nullopt;
   return scope;
 }
 

@@ -43,6 +43,7 @@ constexpr int64_t kRecentCalls = 20;     // a page of a grant's calls
 constexpr int64_t kEventsPage = 20;      // a page of its events
 constexpr int64_t kTokensShown = 10;     // its most recently used tokens, and its latest refresh families
 constexpr int64_t kLogPage = 100;
+constexpr int64_t kChildrenShown = 50;   // the grants it handed on, oldest first
 constexpr int64_t kDay = 86400;
 
 // A query value or path segment for a link; '/' is kept, as paths and `next` carry it.
@@ -108,6 +109,31 @@ std::string RateWords(const domain::Scope& s) {
 std::string HostOf(const std::string& url) {
   ShownHost host = HostOfUrl(url);
   return host.valid ? HostWords(host) : "";
+}
+
+std::string GrantLink(const std::string& id, std::string_view html_id = {}) {
+  std::string attr = html_id.empty() ? "" : " id=\"" + std::string(html_id) + "\"";
+  return "<a href=\"/grants/" + Percent(id) + "\"" + attr + "><code>" + Escape(id) + "</code></a>";
+}
+
+std::string DelegationWords(const domain::Scope& s) {
+  if (!s.max_delegation_depth) return "";
+  int64_t depth = *s.max_delegation_depth;
+  return "may hand narrower access to its own agents, " +
+         (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it");
+}
+
+// The grants this one handed on (delegation), each a link; what they spend counts against it too.
+std::string ChildrenList(const std::vector<std::string>& children) {
+  if (children.empty()) return "";
+  std::string html = "<h2>Handed on to its agents</h2><p>What these spend counts against this grant too; revoking "
+                     "this grant revokes them all.</p><ul id=\"children\">";
+  for (size_t i = 0; i < children.size() && i < static_cast<size_t>(kChildrenShown); ++i)
+    html += "<li>" + GrantLink(children[i]) + "</li>";
+  html += "</ul>";
+  if (children.size() > static_cast<size_t>(kChildrenShown))
+    html += "<p>Only the first " + std::to_string(kChildrenShown) + " are shown; GET /grants/:id lists them all.</p>";
+  return html;
 }
 
 // When and why a grant stopped.
@@ -1115,6 +1141,7 @@ class ConsolePages {
       std::optional<UnixMillis> last_call;
       std::vector<store::TokenUseRecord> tokens;  // at most kTokensShown + 1
       std::vector<store::RefreshFamilyRecord> families;
+      std::vector<std::string> children;  // at most kChildrenShown + 1
     };
     UnixSeconds now = ctx_.clock();
     std::vector<std::string> days = LastDays(now, view.days);
@@ -1150,6 +1177,9 @@ class ConsolePages {
       auto families = st.OAuth().ListRefreshFamilies(id, kTokensShown + 1);
       if (!families) return families.error();
       r.families = std::move(*families);
+      auto children = st.Grants().ListChildIds(id, kChildrenShown + 1);
+      if (!children) return children.error();
+      r.children = std::move(*children);
       return r;
     };
     auto record = co_await api::OnStoreRead(ctx_, std::move(read));
@@ -1184,8 +1214,11 @@ class ConsolePages {
                    {"Ends", r.expires_at && st == GrantStatus::kApproved
                                 ? Escape(Relative(*r.expires_at, now)) + " (" + Escape(When(*r.expires_at)) + ")"
                                 : ""},
-                   {"Ended", why.empty() ? "" : Escape(why) + (ended ? " on " + Escape(When(*ended)) : "")}},
+                   {"Ended", why.empty() ? "" : Escape(why) + (ended ? " on " + Escape(When(*ended)) : "")},
+                   {"Handed on by", r.ancestors.empty() ? "" : GrantLink(r.ancestors.front(), "parent-grant")},
+                   {"Delegation", DelegationWords(scope)}},
                   "grant-facts");
+    body += ChildrenList(record->children);
     body += "<h2>Use</h2>" + Facts({{"Spent", SpendOfBudget(r)},
                                      {"Requests", Escape(RequestsOfCap(r))},
                                      {"Rate", Escape(RateWords(scope))},

@@ -256,6 +256,11 @@ ALTER TABLE authorization_codes ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE refresh_tokens ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 ALTER TABLE device_authorizations ADD COLUMN resources TEXT NOT NULL DEFAULT '';
 )sql"},
+    {7, "delegation (RFC 8693): a child grant names its parent and its whole chain of ancestors (SQLite 20)", R"sql(
+ALTER TABLE grants ADD COLUMN parent_grant_id TEXT;
+ALTER TABLE grants ADD COLUMN ancestors TEXT NOT NULL DEFAULT '';
+CREATE INDEX grants_by_parent ON grants(parent_grant_id) WHERE parent_grant_id IS NOT NULL;
+)sql"},
 };
 
 }  // namespace

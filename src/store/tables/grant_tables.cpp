@@ -16,18 +16,39 @@ namespace {
 #define AP_GRANT_COLUMNS                                                                                  \
   "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
   "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
-  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified"
+  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified, ancestors"
 #define AP_GRANT_READ_COLUMNS                                                   \
   AP_GRANT_COLUMNS                                                              \
   ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)" \
   ", (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id)"
 const std::string kGrantColumns = AP_GRANT_READ_COLUMNS;
-const std::string kInsertGrant = "INSERT INTO grants (" AP_GRANT_COLUMNS
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+const std::string kInsertGrant =
+    "INSERT INTO grants (" AP_GRANT_COLUMNS
+    ", parent_grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectGrant = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE id = ?";
 const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE status = 'approved'";
 #undef AP_GRANT_READ_COLUMNS
 #undef AP_GRANT_COLUMNS
+// PostgreSQL: a child is made and its parent revoked one after the other, never interleaved.
+const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
+const std::string kCountLiveChildren =
+    "SELECT COUNT(*) FROM grants WHERE parent_grant_id = ? AND status = 'approved' AND "
+    "(expires_at IS NULL OR expires_at > ?)";
+const std::string kSelectChildIds =
+    "SELECT id FROM grants WHERE parent_grant_id = ? ORDER BY created_at, id LIMIT ?";
+// The descendants of the grant (parameter `param`), through the parent links, as the table
+// `subtree`. Depth is bounded where children are made.
+#define AP_SUBTREE(param)                                                                              \
+  "WITH RECURSIVE subtree(id) AS (SELECT id FROM grants WHERE parent_grant_id = " param " UNION ALL " \
+  "SELECT g.id FROM grants g JOIN subtree s ON g.parent_grant_id = s.id)"
+const std::string kCountDescendants = AP_SUBTREE("?1") " SELECT COUNT(*) FROM subtree";
+const std::string kRevokeDescendants =
+    "UPDATE grants SET status = 'revoked', revoked_at = ?1, version = version + 1 WHERE id IN (" AP_SUBTREE("?2")
+    " SELECT id FROM subtree) AND status <> 'revoked' RETURNING id";
+const std::string kEndDescendantsBy =
+    "UPDATE grants SET expires_at = ?1, version = version + 1 WHERE id IN (" AP_SUBTREE("?2")
+    " SELECT id FROM subtree) AND (expires_at IS NULL OR expires_at > ?1) RETURNING id";
+#undef AP_SUBTREE
 const std::string kInsertRequest =
     "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)";
 const std::string kCountWaiting =
@@ -58,6 +79,12 @@ std::string GrantPageSql(const GrantQuery& query) {
   return "SELECT " + kGrantColumns + " FROM grants WHERE id IN (" + mine + " UNION ALL " + undecided + ")" + order;
 }
 
+std::string JoinIds(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : " ") + id;
+  return out;
+}
+
 GrantRecord ReadGrant(const Query& q) {
   GrantRecord g;
   g.id = q.Text(0);
@@ -84,8 +111,9 @@ GrantRecord ReadGrant(const Query& q) {
   g.lost_requests = q.Int(21);
   g.key_label = q.OptText(22);
   g.verified = q.Int(23) != 0;
-  g.leased_micros = q.Int(24);
-  g.leased_requests = q.Int(25);
+  g.ancestors = GrantTables::SplitIds(q.Text(24));
+  g.leased_micros = q.Int(25);
+  g.leased_requests = q.Int(26);
   return g;
 }
 
@@ -177,9 +205,101 @@ Status GrantTables::InsertGrant(const GrantRecord& g) {
   q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
   q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
   q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
-  q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified});
+  q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified}).Bind(JoinIds(g.ancestors));
+  q.Bind(g.ancestors.empty() ? std::optional<std::string>() : std::optional<std::string>(g.ancestors.front()));
   if (q.Step() != kDone) return db_.DbError("insert grant");
   return {};
+}
+
+std::vector<std::string> GrantTables::SplitIds(std::string_view text) {
+  std::vector<std::string> ids;
+  while (!text.empty()) {
+    size_t space = text.find(' ');
+    if (space != 0) ids.emplace_back(text.substr(0, space));
+    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
+  }
+  return ids;
+}
+
+Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
+                                     UnixSeconds now) {
+  if (child.ancestors.empty()) return MakeError(Errc::kInternal, "a child grant needs a parent");
+  const std::string& parent_id = child.ancestors.front();
+  return db_.InTransaction([&]() -> Status {
+    if (db_.dialect() == sql::Dialect::kPostgres) {
+      Query lock(db_.Prepare(kLockGrant));
+      lock.Bind(parent_id);
+      int rc = lock.Step();
+      if (rc == kDone) return MakeError(Errc::kUnauthorized, "The grant is gone");
+      if (rc != kRow) return db_.DbError("lock grant");
+    }
+    for (const std::string& id : child.ancestors) {
+      auto ancestor = GetGrant(id);
+      if (!ancestor && ancestor.error().code == Errc::kNotFound) return MakeError(Errc::kUnauthorized, "The grant is gone");
+      if (!ancestor) return ancestor.error();
+      bool expired = ancestor->expires_at && *ancestor->expires_at <= now;
+      if (ancestor->status != GrantStatus::kApproved || expired)
+        return MakeError(Errc::kUnauthorized, "Grant " + id + " is '" +
+                                                  std::string(GrantStatusName(expired ? GrantStatus::kExpired
+                                                                                      : ancestor->status)) +
+                                                  "'");
+    }
+    Query live(db_.Prepare(kCountLiveChildren));
+    live.Bind(parent_id).Bind(now);
+    if (live.Step() != kRow) return db_.DbError("count children");
+    if (live.Int(0) >= bounds.live_children)
+      return MakeError(Errc::kLimitReached, "The grant already has " + std::to_string(bounds.live_children) +
+                                                " children in use; revoke some or let them expire first");
+    Query all(db_.Prepare(kCountDescendants));
+    all.Bind(child.ancestors.back());
+    if (all.Step() != kRow) return db_.DbError("count descendants");
+    if (all.Int(0) >= bounds.descendants)
+      return MakeError(Errc::kLimitReached, std::to_string(bounds.descendants) +
+                                                " grants were already handed on below the one the owner approved; "
+                                                "ask the owner for a new grant");
+    if (auto s = InsertRequest(request); !s) return s;
+    return InsertGrant(child);
+  });
+}
+
+Result<std::vector<std::string>> GrantTables::ListChildIds(std::string_view parent_id, int64_t limit) {
+  Query q(db_.Prepare(kSelectChildIds));
+  q.Bind(parent_id).Bind(limit);
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
+  if (rc != kDone) return db_.DbError("list children");
+  return ids;
+}
+
+Result<std::vector<GrantRecord>> GrantTables::RevokeDescendants(std::string_view id, UnixSeconds now) {
+  return UpdateDescendants(kRevokeDescendants, id, now);
+}
+
+Result<std::vector<GrantRecord>> GrantTables::EndDescendantsBy(std::string_view id, UnixSeconds ends_at) {
+  return UpdateDescendants(kEndDescendantsBy, id, ends_at);
+}
+
+Result<std::vector<GrantRecord>> GrantTables::UpdateDescendants(const std::string& sql, std::string_view id,
+                                                               int64_t value) {
+  return db_.InTransaction([&]() -> Result<std::vector<GrantRecord>> {
+    std::vector<std::string> ids;
+    {
+      Query q(db_.Prepare(sql));
+      q.Bind(value).Bind(id);
+      int rc;
+      while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
+      if (rc != kDone) return db_.DbError("update descendants");
+    }
+    std::vector<GrantRecord> changed;
+    for (const auto& child : ids) {
+      if (auto told = AppendChange(db_, "grant", child); !told) return told.error();
+      auto stored = GetGrant(child);
+      if (!stored) return stored.error();
+      changed.push_back(std::move(*stored));
+    }
+    return changed;
+  });
 }
 
 }  // namespace ap::store::tables

@@ -20,10 +20,20 @@ class GrantTables final : public GrantStore {
   Result<std::vector<GrantRecord>> ListApprovedGrants() override;
   Result<GrantRecord> UpdateGrant(const GrantRecord& grant) override;
   Status AdoptOwnerlessGrants(std::string_view owner_id) override;
+  Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
+                          UnixSeconds now) override;
+  Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) override;
+  Result<std::vector<GrantRecord>> RevokeDescendants(std::string_view id, UnixSeconds now) override;
+  Result<std::vector<GrantRecord>> EndDescendantsBy(std::string_view id, UnixSeconds ends_at) override;
+
+  // The ids of a stored `ancestors` column (space-separated).
+  static std::vector<std::string> SplitIds(std::string_view text);
 
  private:
   Status InsertRequest(const GrantRequestRecord& request);
   Status InsertGrant(const GrantRecord& grant);
+  // Runs `sql` (an UPDATE of the grant's descendants RETURNING id) and tells the change feed of each.
+  Result<std::vector<GrantRecord>> UpdateDescendants(const std::string& sql, std::string_view id, int64_t value);
 
   Connection& db_;
 };

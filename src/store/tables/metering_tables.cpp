@@ -38,6 +38,7 @@ const std::string kClaimNodeLeases = "DELETE FROM leases WHERE node_id = ? RETUR
 // PostgreSQL: whoever leases from a grant holds its row until commit, so two brokers never cut
 // leases from the same remainder (SQLite's BEGIN IMMEDIATE already serializes writers).
 const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
+const std::string kSelectAncestors = "SELECT ancestors FROM grants WHERE id = ?";
 const std::string kLoseLease =
     "UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?";
 const std::string kDeleteNode = "DELETE FROM nodes WHERE id = ?";
@@ -72,7 +73,25 @@ Result<Lease> MeteringTables::TakeLease(std::string_view grant_id, std::string_v
 }
 
 Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) {
-  return db_.InTransaction([&] { return ShrinkLease(grant_id, node_id, unused); });
+  return db_.InTransaction([&]() -> Status {
+    auto chain = ChainOf(grant_id);
+    if (!chain) return chain.error();
+    for (const auto& id : *chain)
+      if (auto shrunk = ShrinkLease(id, node_id, unused); !shrunk) return shrunk;
+    return {};
+  });
+}
+
+// A grant and its ancestors (delegation): what one of them spends or leases, each of the others does too.
+Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_id) {
+  Query q(db_.Prepare(kSelectAncestors));
+  q.Bind(grant_id);
+  int rc = q.Step();
+  std::vector<std::string> chain{std::string(grant_id)};
+  if (rc == kDone) return chain;  // the grant is gone: its own rows only
+  if (rc != kRow) return db_.DbError("read ancestors");
+  for (auto& id : GrantTables::SplitIds(q.Text(0))) chain.push_back(std::move(id));
+  return chain;
 }
 
 Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id,
@@ -170,37 +189,61 @@ Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
   return UsageRecord{std::string(grant_id), "", "", q.Int(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4), q.Int(5)};
 }
 
+// A child grant's lease is cut from it and from each of its ancestors at once: the least any of
+// them has left bounds it, and each of them counts it as leased, so what a whole tree spends never
+// passes any of its budgets.
 Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
                                                      Lease want) {
+  auto first = grants_.GetGrant(grant_id);
+  if (!first) return first.error();
+  std::vector<std::string> chain{first->id};
+  chain.insert(chain.end(), first->ancestors.begin(), first->ancestors.end());
   if (db_.dialect() == sql::Dialect::kPostgres) {
-    Query lock(db_.Prepare(kLockGrant));
-    lock.Bind(grant_id);
-    int rc = lock.Step();
-    if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
-    if (rc != kRow) return db_.DbError("lock grant");
+    // Locked in one order everywhere, so two brokers leasing from one tree never deadlock.
+    std::vector<std::string> ordered = chain;
+    std::sort(ordered.begin(), ordered.end());
+    for (const auto& id : ordered) {
+      Query lock(db_.Prepare(kLockGrant));
+      lock.Bind(id);
+      int rc = lock.Step();
+      if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
+      if (rc != kRow) return db_.DbError("lock grant");
+    }
   }
-  auto grant = grants_.GetGrant(grant_id);
-  if (!grant) return grant.error();
-  if (grant->status != GrantStatus::kApproved)
-    return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
-  Lease granted;
-  if (grant->max_requests) {
-    int64_t left = *grant->max_requests - grant->usage_count - grant->lost_requests - grant->leased_requests;
-    if (left < need.requests)
-      return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
-                                                std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
-                                                " of " + std::to_string(*grant->max_requests) + " requests used)");
-    granted.requests = std::min(std::max(want.requests, need.requests), left);
+  Lease granted{std::max(want.micros, need.micros), std::max(want.requests, need.requests)};
+  bool limits_requests = false, limits_micros = false;
+  for (const auto& id : chain) {
+    auto grant = grants_.GetGrant(id);  // read again: the lock above may have waited for a change
+    if (!grant) return grant.error();
+    if (grant->status != GrantStatus::kApproved)
+      return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
+    if (grant->max_requests) {
+      int64_t left = *grant->max_requests - grant->usage_count - grant->lost_requests - grant->leased_requests;
+      if (left < need.requests)
+        return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
+                                                  std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
+                                                  " of " + std::to_string(*grant->max_requests) + " requests used)");
+      granted.requests = std::min(granted.requests, left);
+      limits_requests = true;
+    }
+    if (grant->budget_micros) {
+      int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
+      if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
+      granted.micros = std::min(granted.micros, left);
+      limits_micros = true;
+    }
   }
-  if (grant->budget_micros) {
-    int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
-    if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
-    granted.micros = std::min(std::max(want.micros, need.micros), left);
-  }
+  // A child leases what it asks for even where no grant of its chain sets a limit yet: its ancestors
+  // count it, so a limit set on one of them later counts it too.
+  bool chained = chain.size() > 1;
+  if (!limits_requests && !chained) granted.requests = 0;
+  if (!limits_micros && !chained) granted.micros = 0;
   if (granted.micros == 0 && granted.requests == 0) return granted;
-  Query q(db_.Prepare(kAddLease));
-  q.Bind(grant_id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
-  if (q.Step() != kDone) return db_.DbError("take lease");
+  for (const auto& id : chain) {
+    Query q(db_.Prepare(kAddLease));
+    q.Bind(id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
+    if (q.Step() != kDone) return db_.DbError("take lease");
+  }
   return granted;
 }
 
@@ -232,13 +275,23 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
   std::sort(ordered.begin(), ordered.end(), [](const UsageRecord* a, const UsageRecord* b) {
     return std::tie(a->grant_id, a->day, a->model) < std::tie(b->grant_id, b->day, b->model);
   });
-  std::map<std::string, Lease> by_grant;
+  std::map<std::string, Lease> by_grant;  // a child's spend is its ancestors' too
   for (const UsageRecord* p : ordered) {
     const UsageRecord& row = *p;
     if (auto added = AddUsageRow(row); !added) return added.error();
     Lease& sum = by_grant[row.grant_id];
     sum.micros += row.cost_micros;
     sum.requests += row.requests;
+  }
+  std::map<std::string, Lease> own = by_grant;
+  for (const auto& [grant_id, settled] : own) {
+    auto chain = ChainOf(grant_id);
+    if (!chain) return chain.error();
+    for (size_t i = 1; i < chain->size(); ++i) {
+      Lease& sum = by_grant[(*chain)[i]];
+      sum.micros += settled.micros;
+      sum.requests += settled.requests;
+    }
   }
   std::vector<SpendChange> changes;
   for (const auto& [grant_id, settled] : by_grant) {

@@ -35,6 +35,7 @@ class MeteringTables final : public MeteringStore {
  private:
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
+  Result<std::vector<std::string>> ChainOf(std::string_view grant_id);
   Status AddUsageRow(const UsageRecord& row);
   Result<std::vector<EventRecord>> ReadEvents(Query& q);
   Result<std::vector<UsageRecord>> ReadUsage(Query& q, std::string_view grant_id);
