@@ -25,6 +25,14 @@ int64_t SecondsLeft(const store::GrantRecord& parent, UnixSeconds now) {
 
 }  // namespace
 
+AccessRequest WithParentPace(AccessRequest asked, const domain::Grant& parent) {
+  domain::Scope& a = asked.scope;
+  if (!a.rate_limit) a.rate_limit = parent.scope.rate_limit;
+  if (!a.max_tokens_per_minute) a.max_tokens_per_minute = parent.scope.max_tokens_per_minute;
+  if (!a.max_concurrent) a.max_concurrent = parent.scope.max_concurrent;
+  return asked;
+}
+
 std::optional<std::string> BeyondParent(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now) {
   if (!parent.scope.max_delegation_depth) return "the grant may not delegate: its owner did not allow it";
   if (asked.scope.max_delegation_depth && *parent.scope.max_delegation_depth <= 1)

@@ -15,6 +15,11 @@
 
 namespace ap::oauth {
 
+// `asked` with the per-minute limits and the calls at once it does not name taken from `parent`: a
+// child runs at most as fast as its parent unless it asks for less. (Budget and request cap are
+// never filled in: a child names what it may spend.)
+AccessRequest WithParentPace(AccessRequest asked, const domain::Grant& parent);
+
 // Where `asked` reaches beyond what `parent` may hand on at `now`, as a sentence; nullopt when it
 // fits.
 std::optional<std::string> BeyondParent(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now);

@@ -76,6 +76,20 @@ TEST(DelegationTest, OnlyAGrantAllowedToDelegateMayAndOnlyAsDeepAsAllowed) {
   EXPECT_NE(Beyond(R"(,"may_delegate":true)", last).find("children may not delegate"), std::string::npos);
 }
 
+TEST(DelegationTest, AChildRunsAtItsParentsPaceUnlessItAsksForLess) {
+  domain::Grant parent = Parent();
+  parent.scope.max_concurrent = 8;
+  auto asked = ParseAuthorizationDetails(
+      R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"max_budget_cents":1,"max_requests":1}])",
+      kProviders);
+  AccessRequest paced = WithParentPace(asked.value(), parent);
+  EXPECT_EQ(paced.scope.rate_limit, 60);
+  EXPECT_EQ(paced.scope.max_concurrent, 8);
+  EXPECT_FALSE(paced.scope.max_tokens_per_minute);
+  EXPECT_EQ(WithParentPace(Child(""), parent).scope.rate_limit, 10);
+  EXPECT_FALSE(WithParentPace(asked.value(), parent).scope.max_delegation_depth);
+}
+
 TEST(DelegationTest, AChildIsOwnedKeyedAndEndedAsItsParent) {
   domain::NewRequest made = MakeChildGrant(Child(R"(,"lifetime_seconds":86400)"), Parent(), kNow);
   const store::GrantRecord& c = made.grant;

@@ -666,13 +666,14 @@ class OAuthApi {
     auto parent = co_await api::LoadGrant(ctx_, claims->grant_id);
     if (!parent || domain::UnusableReason(parent->record, now))
       co_return invalid("invalid_grant", "the subject_token's grant is no longer usable");
-    if (auto beyond = BeyondParent(*access, *parent, now)) co_return invalid(error, *beyond);
+    AccessRequest paced = WithParentPace(std::move(*access), *parent);
+    if (auto beyond = BeyondParent(paced, *parent, now)) co_return invalid(error, *beyond);
     bool bound = claims->audiences.size() != 1 || claims->audiences.front() != ctx_.tokens.DefaultAudience();
     auto narrowed = NarrowResources(ask.resources, bound ? claims->audiences : std::vector<std::string>{});
     if (!narrowed) co_return invalid("invalid_target", narrowed.error().message);
-    auto audiences = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, access->scope.provider);
+    auto audiences = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, paced.scope.provider);
     if (!audiences) co_return invalid("invalid_target", audiences.error().message);
-    domain::NewRequest child = MakeChildGrant(*access, *parent, now);
+    domain::NewRequest child = MakeChildGrant(paced, *parent, now);
     auto insert = [child, now](store::Store& s) {
       return s.Grants().CreateChildGrant(child.request, child.grant,
                                          {domain::kMaxLiveChildren, domain::kMaxDescendants}, now);
@@ -683,7 +684,7 @@ class OAuthApi {
       if (code == Errc::kLimitReached) co_return invalid("invalid_request", created.error().message);
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     }
-    ctx_.grants.Put(domain::Grant{child.grant, access->scope});
+    ctx_.grants.Put(domain::Grant{child.grant, paced.scope});
     ctx_.audit.Record(api::GrantEvent(api::audit_kind::kGrantDelegated, "app:" + client.id, child.grant,
                                       json::object{{"clientId", client.id}, {"parentGrantId", parent->record.id}}));
     auto token = ctx_.tokens.Issue(child.grant.id, child.grant.expires_at, client.id, jkt, *audiences,
@@ -694,7 +695,7 @@ class OAuthApi {
                      {"issued_token_type", kAccessTokenType},
                      {"token_type", jkt.empty() ? "Bearer" : "DPoP"},
                      {"expires_in", token.expires_at - token.issued_at},
-                     {"authorization_details", GrantedDetails(access->scope, Lifetime(child.grant))}});
+                     {"authorization_details", GrantedDetails(paced.scope, Lifetime(child.grant))}});
     res.set(bhttp::field::cache_control, "no-store");
     res.set(bhttp::field::pragma, "no-cache");
     co_return res;

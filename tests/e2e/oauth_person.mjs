@@ -42,16 +42,19 @@ export function person(base, ca) {
     },
     // Opens the authorization URL, reviews, narrows to `models`, decides. Returns the URL the
     // broker sends the browser back to, or the answer when it does not.
-    async consent(session, authorizationUrl, { models, decision = 'approve', lifetime = '86400', maxRequests = '' } = {}) {
+    // `extra` adds or overrides form fields (budget, rate_limit, may_delegate).
+    async consent(session, authorizationUrl, { models, decision = 'approve', lifetime = '86400', maxRequests = '',
+      capabilities = ['chat'], extra = {} } = {}) {
       const start = await get(authorizationUrl.pathname + authorizationUrl.search, session);
       assert.equal(start.status, 303, start.text);
       const consentPath = start.headers.location;
       assert.match(consentPath, /^\/consent\//);
       const page = await get(consentPath, session);
       assert.match(page.text, /Notes asks for access/);
-      const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime, budget: '', max_requests: maxRequests, rate_limit: '' });
+      const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime, budget: '', max_requests: maxRequests,
+        rate_limit: '', ...extra });
       for (const m of models ?? []) fields.append('model', m);
-      fields.append('capability', 'chat');
+      for (const c of capabilities) fields.append('capability', c);
       const done = await post(consentPath, fields, session);
       if (done.status !== 303) return done;
       return new URL(done.headers.location);
