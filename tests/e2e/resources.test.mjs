@@ -63,6 +63,19 @@ const chat = (token, path = CHAT, headers = {}) => nodeCall(broker.url, 'POST', 
 const anthropic = (headers) => nodeCall(broker.url, 'POST', '/anthropic/v1/messages', { ca: ca.ca, headers,
   body: { model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] } });
 
+test('the consent screen names the resources the app\'s tokens will be bound to', async () => {
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({ client_id: app.client_id, redirect_uri: REDIRECT, response_type: 'code', state: 'st',
+    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+    scope: 'openai:chat', resource: `${broker.url}/openai/v1` }))
+    url.searchParams.append(k, v);
+  const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(start.status, 303, start.text);
+  const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(page.text, /<p id="resources">Its tokens will work only at:<\/p><ul><li>([^<]*)<\/li><\/ul>/);
+  assert.equal(page.text.match(/<p id="resources">Its tokens will work only at:<\/p><ul><li>([^<]*)<\/li>/)[1], `${broker.url}/openai/v1`);
+});
+
 test('each proxy prefix and the broker itself publish RFC 9728 metadata naming the broker as authorization server', async () => {
   assert.equal(as.issuer, broker.url);
   for (const path of ['', '/openai/v1', '/anthropic', '/gemini', '/proxy']) {
