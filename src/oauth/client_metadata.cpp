@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "api/broker_context.hpp"
+#include "api/throttles.hpp"
 #include "http/client.hpp"
 #include "http/url.hpp"
 #include "oauth/client_registration.hpp"
@@ -349,6 +350,7 @@ struct ClientMetadataResolver::Impl {
   std::mutex mutex;
   std::unordered_map<std::string, Cached> cache;
   std::shared_ptr<std::atomic<int>> in_flight = std::make_shared<std::atomic<int>>(0);
+  domain::KeyedThrottle fetches_by_address{kFetchesPerAddress, api::Throttles::kWindowSeconds, api::Throttles::kMaxKeys};
 };
 
 ClientMetadataResolver::ClientMetadataResolver(ClientMetadataOptions options, Clock clock)
@@ -357,7 +359,8 @@ ClientMetadataResolver::~ClientMetadataResolver() = default;
 
 bool ClientMetadataResolver::Enabled() const { return impl_->options.mode != ClientMetadataMode::kOff; }
 
-asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(const std::string& url) {
+asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(const std::string& url,
+                                                                             std::string_view peer) {
   Impl& impl = *impl_;
   if (!Enabled())
     co_return Refused("this broker does not accept client_id URLs (client metadata documents are turned off): the "
@@ -372,6 +375,7 @@ asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(con
                       "operator listed");
   UnixSeconds now = impl.clock();
   if (auto cached = impl.Find(url, now)) co_return std::move(*cached);
+  if (auto refused = api::ThrottleAddress(impl.fetches_by_address, peer, "app metadata fetches")) co_return *refused;
   if (impl.in_flight->fetch_add(1) >= kMaxFetchesInFlight) {
     impl.in_flight->fetch_sub(1);
     Error busy = MakeError(Errc::kUnavailable, "too many app metadata documents are being fetched; try again shortly");
@@ -392,16 +396,20 @@ asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(con
   co_return std::move(*described);
 }
 
-asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx,
-                                                        const std::string& client_id) {
+asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx, const std::string& client_id,
+                                                        std::string_view peer) {
   if (IsClientIdUrl(client_id)) {
     if (!ctx.client_metadata) co_return Refused("this broker does not accept client_id URLs");
-    co_return co_await ctx.client_metadata->Resolve(client_id);
+    co_return co_await ctx.client_metadata->Resolve(client_id, peer);
   }
   auto read = [client_id](store::Store& s) { return s.OAuth().GetClient(client_id); };
   auto client = co_await api::OnStore(ctx, std::move(read));
   if (!client && client.error().code == Errc::kNotFound) co_return MakeError(Errc::kNotFound, "unknown client_id");
   co_return client;
+}
+
+std::string ClientThrottleKey(const std::string& client_id) {
+  return IsClientIdUrl(client_id) ? "host " + http::UrlHost(client_id) : client_id;
 }
 
 }  // namespace ap::oauth

@@ -83,8 +83,10 @@ class ClientMetadataResolver {
   bool Enabled() const;
   // The public client the document at `url` describes, from the cache or fetched now. kBadRequest
   // with a sentence for the person when the URL, the fetch or the document is refused;
-  // kUnavailable when too many documents are being fetched at once.
-  boost::asio::awaitable<Result<store::ClientRecord>> Resolve(const std::string& url);
+  // kUnavailable when too many documents are being fetched at once. A fetch is counted against the
+  // address that caused it (`peer`): kRateLimited once it caused kFetchesPerAddress in a minute.
+  boost::asio::awaitable<Result<store::ClientRecord>> Resolve(const std::string& url, std::string_view peer);
+  static constexpr int64_t kFetchesPerAddress = 30;
 
  private:
   struct Impl;
@@ -92,10 +94,15 @@ class ClientMetadataResolver {
 };
 
 // The client `client_id` names: one described by its metadata document when it is a URL (through
-// ctx.client_metadata; refused when there is none), a registered one from the store otherwise.
-// Errors are sentences for the person or the app: kNotFound "unknown client_id" for an unregistered
-// id, kBadRequest for a refused document, kUnavailable when the broker cannot look now.
-boost::asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx,
-                                                               const std::string& client_id);
+// ctx.client_metadata, the fetch counted against `peer`; refused when there is none), a registered
+// one from the store otherwise. Errors are sentences for the person or the app: kNotFound "unknown
+// client_id" for an unregistered id, kBadRequest for a refused document, kRateLimited when `peer`
+// caused too many fetches, kUnavailable when the broker cannot look now.
+boost::asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx, const std::string& client_id,
+                                                               std::string_view peer);
+
+// What the per-client throttles count a client under: its id, or for a client_id URL (which anyone
+// can invent by the thousand) its host.
+std::string ClientThrottleKey(const std::string& client_id);
 
 }  // namespace ap::oauth

@@ -134,17 +134,22 @@ TEST(ClientMetadataTest, CachedAsTheAnswerSaysWithinBounds) {
   EXPECT_EQ(CacheSeconds("max-age=abc"), kDefaultClientMetadataSeconds);
 }
 
-// Resolves `url` with `options` on a private io_context.
-Result<store::ClientRecord> ResolveWith(ClientMetadataOptions options, const std::string& url) {
+// Resolves `url` with `resolver` for a caller at `peer`, on a private io_context.
+Result<store::ClientRecord> ResolveOn(ClientMetadataResolver& resolver, const std::string& url,
+                                      std::string_view peer = "192.0.2.1") {
   boost::asio::io_context io;
-  ClientMetadataResolver resolver(std::move(options), [] { return UnixSeconds{1000}; });
   std::optional<Result<store::ClientRecord>> got;
-  boost::asio::co_spawn(io, resolver.Resolve(url), [&](std::exception_ptr e, Result<store::ClientRecord> r) {
+  boost::asio::co_spawn(io, resolver.Resolve(url, peer), [&](std::exception_ptr e, Result<store::ClientRecord> r) {
     if (e) std::rethrow_exception(e);
     got = std::move(r);
   });
   io.run();
   return std::move(got.value());
+}
+
+Result<store::ClientRecord> ResolveWith(ClientMetadataOptions options, const std::string& url) {
+  ClientMetadataResolver resolver(std::move(options), [] { return UnixSeconds{1000}; });
+  return ResolveOn(resolver, url);
 }
 
 TEST(ClientMetadataTest, TheOperatorsChoicesAndPrivateAddressesAreRefusedBeforeAnyByteIsSent) {
@@ -167,6 +172,30 @@ TEST(ClientMetadataTest, TheOperatorsChoicesAndPrivateAddressesAreRefusedBeforeA
   any.allow_private_addresses = true;
   std::string why = Why(ResolveWith(any, "https://127.0.0.1:9/client.json"));
   EXPECT_NE(why.find("could not be fetched"), std::string::npos) << why;
+}
+
+TEST(ClientMetadataTest, OneAddressCannotMakeTheBrokerFetchWithoutEnd) {
+  ClientMetadataOptions any;
+  any.allow_private_addresses = true;
+  ClientMetadataResolver resolver(any, [] { return UnixSeconds{1000}; });
+  // Each URL a new one (nothing cached), each fetch failing at once on a closed loopback port.
+  for (int64_t i = 0; i < ClientMetadataResolver::kFetchesPerAddress; ++i) {
+    std::string url = "https://127.0.0.1:9/client-" + std::to_string(i) + ".json";
+    EXPECT_NE(Why(ResolveOn(resolver, url, "198.51.100.7")).find("could not be fetched"), std::string::npos) << i;
+  }
+  auto throttled = ResolveOn(resolver, "https://127.0.0.1:9/one-more.json", "198.51.100.7");
+  ASSERT_FALSE(throttled);
+  EXPECT_EQ(throttled.error().code, Errc::kRateLimited);
+  EXPECT_GT(throttled.error().retry_after_seconds, 0);
+  // Another address is not held up by it.
+  EXPECT_NE(Why(ResolveOn(resolver, "https://127.0.0.1:9/one-more.json", "198.51.100.8")).find("could not be fetched"),
+            std::string::npos);
+}
+
+TEST(ClientMetadataTest, ClientsDescribedByURLsAreThrottledByTheirHost) {
+  EXPECT_EQ(ClientThrottleKey("https://apps.example/a.json"), ClientThrottleKey("https://apps.example/b.json"));
+  EXPECT_NE(ClientThrottleKey("https://apps.example/a.json"), ClientThrottleKey("https://other.example/a.json"));
+  EXPECT_EQ(ClientThrottleKey("registered-client-id"), "registered-client-id");
 }
 
 }  // namespace

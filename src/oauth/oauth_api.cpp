@@ -102,8 +102,10 @@ Response TokenRefusal(const Error& error) {
 
 // A client that could not be authenticated: 401 invalid_client, unless the broker could not find out
 // (its store unreachable, the metadata fetches all busy): then 503 temporarily_unavailable with
-// Retry-After, so an app with good credentials is not told they are bad.
+// Retry-After, so an app with good credentials is not told they are bad; 429 slow_down when its
+// address caused too many metadata fetches.
 Response ClientRefusal(const Error& error) {
+  if (error.code == Errc::kRateLimited) return TokenRefusal(error);
   if (error.code != Errc::kUnavailable) return TokenError(StatusCode::unauthorized, "invalid_client", error.message);
   Error busy = error;
   busy.message = "the broker cannot check this client right now; try again shortly";
@@ -200,7 +202,8 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*params, name); };
     std::string client_id = field("client_id"), redirect_uri = field("redirect_uri"), state = field("state");
     if (client_id.empty()) co_return ErrorPage("client_id is missing");
-    auto client = co_await FindClient(ctx_, client_id);
+    auto client = co_await FindClient(ctx_, client_id, exchange.PeerAddress());
+    if (!client && client.error().code == Errc::kRateLimited) co_return ThrottledPage(client.error());
     if (!client)
       co_return ErrorPage(client.error().message, client.error().code == Errc::kUnavailable
                                                       ? StatusCode::service_unavailable
@@ -233,7 +236,7 @@ class OAuthApi {
     if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
     UnixSeconds now = ctx_.clock();
     if (auto refused = Admit(ctx_.throttles.authorizations_by_address, ctx_.throttles.authorizations_by_client,
-                             "authorization requests", exchange, client->id))
+                             "authorization requests", exchange, ClientThrottleKey(client->id)))
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = !client->self_registered;
@@ -276,11 +279,11 @@ class OAuthApi {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
-    auto client = co_await AuthenticateClient(req, *form);
+    auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
     if (!client) co_return ClientRefusal(client.error());
     if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
       if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
-                               "DPoP proofs", exchange, client->id))
+                               "DPoP proofs", exchange, ClientThrottleKey(client->id)))
         co_return TokenRefusal(*refused);
     }
     auto jkt = co_await ProofKey(req);
@@ -342,9 +345,10 @@ class OAuthApi {
       co_return TokenRefusal(*refused);
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
-    auto client = co_await AuthenticateClient(req, *form);
+    auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
     if (!client) co_return ClientRefusal(client.error());
-    if (auto refused = api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, client->id, kWhat))
+    if (auto refused =
+            api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, ClientThrottleKey(client->id), kWhat))
       co_return TokenRefusal(*refused);
     auto asked = ParseAccessRequest(http::FormValue(*form, "authorization_details"), http::FormValue(*form, "scope"),
                                     ctx_.upstream.Table().Names());
@@ -478,10 +482,10 @@ class OAuthApi {
 
   // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
   // Revoking a refresh token, or an access token, ends the grant's access (tokens are not listed).
-  awaitable<Response> Revoke(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> Revoke(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
-    auto client = co_await AuthenticateClient(req, *form);
+    auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
     if (!client) co_return ClientRefusal(client.error());
     std::string token = http::FormValue(*form, "token");
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
@@ -500,13 +504,13 @@ class OAuthApi {
 
   // RFC 7662, for resource servers: the admin token, or a confidential client for its own tokens.
   // Anything inactive or not the caller's is exactly {"active": false}.
-  awaitable<Response> Introspect(Request& req, const http::PathParams&, http::Exchange&) {
+  awaitable<Response> Introspect(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     std::optional<std::string> caller_client;
     bool admin = co_await AdminCaller(req);
     if (!admin) {
-      auto client = co_await AuthenticateClient(req, *form);
+      auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
       if (!client || !client->confidential)
         co_return TokenError(StatusCode::unauthorized, "invalid_client", "introspection needs a confidential client");
       caller_client = client->id;
@@ -778,8 +782,10 @@ class OAuthApi {
     co_await RevokeGrant(token.grant_id, why);
   }
 
-  // client_secret_basic, client_secret_post, or a public client naming itself.
-  awaitable<Result<store::ClientRecord>> AuthenticateClient(const Request& req, const http::Form& form) {
+  // client_secret_basic, client_secret_post, or a public client naming itself. `peer` is the
+  // caller's address, which a client_id URL's metadata fetch counts against.
+  awaitable<Result<store::ClientRecord>> AuthenticateClient(const Request& req, const http::Form& form,
+                                                            std::string_view peer) {
     std::string id = http::FormValue(form, "client_id"), secret = http::FormValue(form, "client_secret");
     auto auth = req.find(bhttp::field::authorization);
     if (auth != req.end()) {
@@ -801,8 +807,9 @@ class OAuthApi {
     if (IsClientIdUrl(id) && !secret.empty())
       co_return MakeError(Errc::kUnauthorized, "an app described by a metadata document is a public client: it has "
                                                "no client_secret");
-    auto client = co_await FindClient(ctx_, id);
-    if (!client && client.error().code == Errc::kUnavailable) co_return client.error();
+    auto client = co_await FindClient(ctx_, id, peer);
+    if (!client && (client.error().code == Errc::kUnavailable || client.error().code == Errc::kRateLimited))
+      co_return client.error();
     if (!client)
       co_return MakeError(Errc::kUnauthorized,
                           client.error().code == Errc::kNotFound ? "unknown client" : client.error().message);

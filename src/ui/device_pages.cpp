@@ -90,7 +90,8 @@ class DevicePages {
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     }
     const store::DeviceAuthorizationRecord& device = **found;
-    auto client = co_await oauth::FindClient(ctx_, device.client_id);  // a described app's document may be refused now
+    // A described app's document may be refused now.
+    auto client = co_await oauth::FindClient(ctx_, device.client_id, exchange.PeerAddress());
     if (!client && client.error().code != Errc::kNotFound)
       co_return EntryPage(StatusCode::bad_request, csrf, typed, client.error().message);
     auto scope = domain::ParseScopeText(device.scope_json);
