@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "core/words.hpp"
+
 namespace ap::oauth {
 namespace json = boost::json;
 
@@ -94,14 +96,9 @@ Result<AccessRequest> ParseScopeShorthand(std::string_view scope, const std::vec
   json::object scope_json{{"models", json::array()}};
   json::array capabilities;
   std::string provider;
-  while (!scope.empty()) {
-    size_t space = scope.find(' ');
-    std::string_view item = scope.substr(0, space);
-    scope = space == std::string_view::npos ? std::string_view() : scope.substr(space + 1);
-    if (item.empty()) continue;
+  for (const std::string& item : SplitOnSpaces(scope)) {
     size_t colon = item.find(':');
-    if (colon == std::string_view::npos)
-      return Invalid("scope items look like openai:chat, not '" + std::string(item) + "'");
+    if (colon == std::string::npos) return Invalid("scope items look like openai:chat, not '" + item + "'");
     std::string p(item.substr(0, colon));
     if (!provider.empty() && p != provider) return Invalid("one provider per request");
     provider = p;

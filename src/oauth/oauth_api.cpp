@@ -247,7 +247,7 @@ class OAuthApi {
                                               challenge,
                                               access->lifetime_seconds,
                                               now + kPendingAuthorizationSeconds,
-                                              JoinResources(*resources)};
+                                              JoinWithSpaces(*resources)};
     // The request waits in the store, so the consent and token steps may reach any broker.
     auto insert = [fresh, pending, now](store::Store& s) -> Result<bool> {
       auto kept = s.Flows().PutPendingAuthorization(pending, now, kMaxPendingAuthorizations);
@@ -369,7 +369,7 @@ class OAuthApi {
     device.lifetime_seconds = access->lifetime_seconds;
     device.reason = access->reason;
     device.expires_at = now + kDeviceAuthorizationSeconds;
-    device.resources = JoinResources(*resources);
+    device.resources = JoinWithSpaces(*resources);
     auto insert = [device, now](store::Store& s) {
       return s.Flows().PutDeviceAuthorization(device, now, kMaxDeviceAuthorizations);
     };
@@ -628,7 +628,7 @@ class OAuthApi {
       if (auto beyond = BeyondGrant(*access, grant.scope, Lifetime(grant.record)))
         return TokenError(StatusCode::bad_request, error, "this asks for more than the grant holds: " + *beyond);
     }
-    auto narrowed = NarrowResources(ask.resources, SplitResources(granted));
+    auto narrowed = NarrowResources(ask.resources, SplitOnSpaces(granted));
     if (!narrowed) return TokenError(StatusCode::bad_request, "invalid_target", narrowed.error().message);
     auto serving = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, grant.scope.provider);
     if (!serving) return TokenError(StatusCode::bad_request, "invalid_target", serving.error().message);
@@ -858,12 +858,12 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
     if (!pending) return pending.error();
     if (*pending)
       return WaitingApp{(*pending)->lifetime_seconds, RedirectOrigin((*pending)->redirect_uri),
-                        MetadataHost((*pending)->client_id), SplitResources((*pending)->resources)};
+                        MetadataHost((*pending)->client_id), SplitOnSpaces((*pending)->resources)};
     auto device = s.Flows().FindDeviceByGrant(grant_id);
     if (!device) return device.error();
     if (*device)
       return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id),
-                        SplitResources((*device)->resources)};
+                        SplitOnSpaces((*device)->resources)};
     return WaitingApp{};
   };
   auto found = co_await api::OnStore(ctx, std::move(read));

@@ -41,20 +41,4 @@ Result<std::vector<std::string>> NarrowResources(const std::vector<std::string>&
   return asked;
 }
 
-std::string JoinResources(const std::vector<std::string>& resources) {
-  std::string text;
-  for (const std::string& r : resources) text += (text.empty() ? "" : " ") + r;
-  return text;
-}
-
-std::vector<std::string> SplitResources(std::string_view text) {
-  std::vector<std::string> items;
-  while (!text.empty()) {
-    size_t space = text.find(' ');
-    if (space != 0) items.emplace_back(text.substr(0, space));
-    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-  }
-  return items;
-}
-
 }  // namespace ap::oauth

@@ -9,6 +9,7 @@
 
 #include "api/protected_resources.hpp"
 #include "core/error.hpp"
+#include "core/words.hpp"
 
 namespace ap::oauth {
 
@@ -24,8 +25,6 @@ Result<std::vector<std::string>> CheckResources(const std::vector<std::string>& 
 Result<std::vector<std::string>> NarrowResources(const std::vector<std::string>& asked,
                                                  const std::vector<std::string>& granted);
 
-// Stored space-separated: a URL holds no space.
-std::string JoinResources(const std::vector<std::string>& resources);
-std::vector<std::string> SplitResources(std::string_view text);
+// Resources are stored space-separated (a URL holds no space): core/words.hpp.
 
 }  // namespace ap::oauth

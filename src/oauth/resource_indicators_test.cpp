@@ -59,9 +59,9 @@ TEST_F(ResourceIndicatorsTest, ATokenRequestNarrowsWithinWhatTheAuthorizationNam
 
 TEST_F(ResourceIndicatorsTest, StoresThemSpaceSeparated) {
   std::vector<std::string> two{"https://broker.example/openai/v1", "https://broker.example/proxy"};
-  EXPECT_EQ(SplitResources(JoinResources(two)), two);
-  EXPECT_TRUE(SplitResources("").empty());
-  EXPECT_EQ(JoinResources({}), "");
+  EXPECT_EQ(SplitOnSpaces(JoinWithSpaces(two)), two);
+  EXPECT_TRUE(SplitOnSpaces("").empty());
+  EXPECT_EQ(JoinWithSpaces({}), "");
 }
 
 }  // namespace

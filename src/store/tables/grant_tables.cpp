@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/words.hpp"
 #include "store/tables/change_tables.hpp"
 
 namespace ap::store::tables {
@@ -79,12 +80,6 @@ std::string GrantPageSql(const GrantQuery& query) {
   return "SELECT " + kGrantColumns + " FROM grants WHERE id IN (" + mine + " UNION ALL " + undecided + ")" + order;
 }
 
-std::string JoinIds(const std::vector<std::string>& ids) {
-  std::string out;
-  for (const auto& id : ids) out += (out.empty() ? "" : " ") + id;
-  return out;
-}
-
 GrantRecord ReadGrant(const Query& q) {
   GrantRecord g;
   g.id = q.Text(0);
@@ -111,7 +106,7 @@ GrantRecord ReadGrant(const Query& q) {
   g.lost_requests = q.Int(21);
   g.key_label = q.OptText(22);
   g.verified = q.Int(23) != 0;
-  g.ancestors = GrantTables::SplitIds(q.Text(24));
+  g.ancestors = SplitOnSpaces(q.Text(24));
   g.leased_micros = q.Int(25);
   g.leased_requests = q.Int(26);
   return g;
@@ -205,20 +200,10 @@ Status GrantTables::InsertGrant(const GrantRecord& g) {
   q.Bind(g.max_requests).Bind(GrantStatusName(g.status)).Bind(g.created_at).Bind(g.expires_at).Bind(g.approved_at);
   q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
   q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
-  q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified}).Bind(JoinIds(g.ancestors));
+  q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified}).Bind(JoinWithSpaces(g.ancestors));
   q.Bind(g.ancestors.empty() ? std::optional<std::string>() : std::optional<std::string>(g.ancestors.front()));
   if (q.Step() != kDone) return db_.DbError("insert grant");
   return {};
-}
-
-std::vector<std::string> GrantTables::SplitIds(std::string_view text) {
-  std::vector<std::string> ids;
-  while (!text.empty()) {
-    size_t space = text.find(' ');
-    if (space != 0) ids.emplace_back(text.substr(0, space));
-    text = space == std::string_view::npos ? std::string_view() : text.substr(space + 1);
-  }
-  return ids;
 }
 
 Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,

@@ -26,9 +26,6 @@ class GrantTables final : public GrantStore {
   Result<std::vector<GrantRecord>> RevokeDescendants(std::string_view id, UnixSeconds now) override;
   Result<std::vector<GrantRecord>> EndDescendantsBy(std::string_view id, UnixSeconds ends_at) override;
 
-  // The ids of a stored `ancestors` column (space-separated).
-  static std::vector<std::string> SplitIds(std::string_view text);
-
  private:
   Status InsertRequest(const GrantRequestRecord& request);
   Status InsertGrant(const GrantRecord& grant);

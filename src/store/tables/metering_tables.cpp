@@ -4,6 +4,8 @@
 #include <map>
 #include <tuple>
 
+#include "core/words.hpp"
+
 namespace ap::store::tables {
 
 using sql::kConstraint;
@@ -90,7 +92,7 @@ Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_
   std::vector<std::string> chain{std::string(grant_id)};
   if (rc == kDone) return chain;  // the grant is gone: its own rows only
   if (rc != kRow) return db_.DbError("read ancestors");
-  for (auto& id : GrantTables::SplitIds(q.Text(0))) chain.push_back(std::move(id));
+  for (auto& id : SplitOnSpaces(q.Text(0))) chain.push_back(std::move(id));
   return chain;
 }
 
