@@ -140,13 +140,19 @@ std::optional<std::string> Looser(std::string_view name, const std::optional<int
 
 }  // namespace
 
-std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain::Scope& granted,
-                                       int64_t granted_lifetime) {
+std::optional<std::string> ScopeBeyondGrant(const AccessRequest& asked, const domain::Scope& granted) {
   const domain::Scope& a = asked.scope;
   if (a.provider != granted.provider)
     return "the grant is for " + granted.provider + ", not " + a.provider;
   for (const std::string& c : a.capabilities)
     if (!granted.AllowsCapability(c)) return "the grant does not hold the capability " + c;
+  return std::nullopt;
+}
+
+std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain::Scope& granted,
+                                       int64_t granted_lifetime) {
+  const domain::Scope& a = asked.scope;
+  if (auto wider = ScopeBeyondGrant(asked, granted)) return wider;
   if (!granted.models.empty()) {
     if (a.models.empty()) return "the grant holds only the models " + domain::JoinForHumans(granted.models);
     for (const std::string& m : a.models)

@@ -38,6 +38,10 @@ std::optional<Result<AccessRequest>> ParseAccessRequest(std::string_view details
 // (RFC 9396 §6.2, RFC 6749 §6): it is refused, never silently narrowed.
 std::optional<std::string> BeyondGrant(const AccessRequest& asked, const domain::Scope& granted,
                                        int64_t granted_lifetime);
+// The same for the shorthand `scope` of a token request, which names only a provider and its
+// capabilities: a client repeating the scope it was granted (RFC 6749 §6 allows it) is not refused
+// for the models and limits the owner set, which the shorthand cannot say.
+std::optional<std::string> ScopeBeyondGrant(const AccessRequest& asked, const domain::Scope& granted);
 // What was granted, as authorization_details for the token response.
 boost::json::array GrantedDetails(const domain::Scope& scope, int64_t lifetime_seconds);
 

@@ -625,7 +625,9 @@ class OAuthApi {
       auto asked = ParseAccessRequest(ask.details, ask.scope, ctx_.upstream.Table().Names());
       Result<AccessRequest>& access = *asked;
       if (!access) return TokenError(StatusCode::bad_request, error, access.error().message);
-      if (auto beyond = BeyondGrant(*access, grant.scope, Lifetime(grant.record)))
+      auto beyond = ask.details.empty() ? ScopeBeyondGrant(*access, grant.scope)
+                                        : BeyondGrant(*access, grant.scope, Lifetime(grant.record));
+      if (beyond)
         return TokenError(StatusCode::bad_request, error, "this asks for more than the grant holds: " + *beyond);
     }
     auto narrowed = NarrowResources(ask.resources, SplitOnSpaces(granted));

@@ -311,7 +311,7 @@ test('a token or refresh request asking for more than the grant holds is refused
     [{ authorization_details: details({ models: ['gpt-4o-mini'], max_requests: 11 }) }, 'invalid_authorization_details', /max_requests/],
     [{ authorization_details: details({ models: ['gpt-4o-mini'] }) }, 'invalid_authorization_details', /max_requests/],
     [{ authorization_details: details({ models: ['gpt-4o-mini'], max_requests: 10, lifetime_seconds: 7200 }) }, 'invalid_authorization_details', /lifetime/],
-    [{ scope: 'openai:chat' }, 'invalid_scope', /models/],
+    [{ scope: 'openai:chat openai:images' }, 'invalid_scope', /images/],
     [{ scope: 'anthropic:chat' }, 'invalid_scope', /openai/],
   ];
   for (const [fields, error, why] of cases) {
@@ -323,6 +323,11 @@ test('a token or refresh request asking for more than the grant holds is refused
   const same = await refresh(tokens.refresh_token, { authorization_details: details({ models: ['gpt-4o-mini'], max_requests: 5 }) });
   assert.equal(same.status, 200, 'each refused refresh left the token working; one inside the grant is answered');
   assert.deepEqual(same.json.authorization_details, tokens.authorization_details, 'the answer says what the token carries');
+  // A client repeating the shorthand it could have been granted (RFC 6749 §6) is not refused for the
+  // models and cap the owner chose, which the shorthand cannot name.
+  const repeated = await refresh(same.json.refresh_token, { scope: 'openai:chat' });
+  assert.equal(repeated.status, 200, repeated.text);
+  assert.deepEqual(repeated.json.authorization_details, tokens.authorization_details);
 });
 
 test('the official MCP SDK discovers the broker from a 401, finds its authorization server, and completes auth() with resource', async () => {
