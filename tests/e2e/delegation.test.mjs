@@ -225,9 +225,11 @@ test('200 concurrent calls over a parent and three children never spend more tha
     await new Promise((res) => setTimeout(res, 20));
   }
   assert.equal(view.usageCount, ok, 'every answered call, the children\'s too, counted against the parent');
+  // The parent's spend is its own calls' (its usage rows) and its children's.
   let childrenSpent = 0;
   for (const t of children) childrenSpent += (await grant(claimsOf(t).gid)).budget.spentMicros;
-  assert.ok(childrenSpent > 0 && childrenSpent <= view.budget.spentMicros);
+  const own = (await nodeCall(broker.url, 'GET', `/grants/${parentId}/usage`, { ca: ca.ca, token: broker.ownerToken })).json;
+  assert.equal(view.budget.spentMicros, own.totals.costMicros + childrenSpent);
   assert.ok(view.budget.spentMicros > 2000, `the budget was really spent (${view.budget.spentMicros})`);
 });
 
@@ -235,7 +237,8 @@ test('revoking a grant ends its whole subtree at once; revoking a child alone le
   const parent = await parentTokens();
   const child = await exchange(parent.access_token, { may_delegate: true });
   const grandchild = await exchange(child.access_token, { max_budget_cents: 1, max_requests: 5, rate_limit: 5 });
-  const sibling = await exchange(parent.access_token);
+  const sibling = await exchange(parent.access_token, { may_delegate: true });
+  const nephew = await exchange(sibling.access_token, { max_budget_cents: 1, max_requests: 5, rate_limit: 5 });
   assert.equal((await chat(grandchild.access_token)).status, 200);
   // The child alone: its grandchild goes with it, the parent and the sibling stay.
   const childId = claimsOf(child.access_token).gid;
@@ -244,12 +247,15 @@ test('revoking a grant ends its whole subtree at once; revoking a child alone le
   assert.equal((await chat(grandchild.access_token)).status, 401);
   assert.ok((await grant(claimsOf(grandchild.access_token).gid)).revokedAt);
   assert.equal((await chat(sibling.access_token)).status, 200);
+  assert.equal((await chat(nephew.access_token)).status, 200);
   assert.equal((await chat(parent.access_token)).status, 200);
   // The parent: everything below it.
   const parentId = claimsOf(parent.access_token).gid;
   assert.equal((await nodeCall(broker.url, 'POST', `/grants/${parentId}/revoke`, { ca: ca.ca, token: broker.ownerToken })).status, 200);
+  assert.equal((await chat(nephew.access_token)).status, 401, 'a grandchild\'s next call is refused at once');
   assert.equal((await chat(sibling.access_token)).status, 401);
   assert.ok((await grant(claimsOf(sibling.access_token).gid)).revokedAt);
+  assert.ok((await grant(claimsOf(nephew.access_token).gid)).revokedAt);
   assert.match(await refusal(exchange(parent.access_token)), /invalid_grant/);
   const trail = (await nodeCall(broker.url, 'GET', `/audit?kind=grant.delegated`, { ca: ca.ca, token: broker.ownerToken })).json;
   assert.ok(JSON.stringify(trail).includes(childId), 'the audit trail names each child made');
