@@ -90,6 +90,10 @@ Response TokenError(StatusCode status, std::string_view error, std::string_view 
   return res;
 }
 
+Response BadRequest(std::string_view error, std::string_view description) {
+  return TokenError(StatusCode::bad_request, error, description);
+}
+
 // A refusal of the throttles or of a full table in RFC 6749 §5.2's shape: 429 slow_down (RFC 8628's
 // word for "ask less often") or 503 temporarily_unavailable, with Retry-After.
 Response TokenRefusal(const Error& error) {
@@ -640,45 +644,28 @@ class OAuthApi {
 
   // RFC 8693: the app hands one of its own agents a child of its grant, strictly inside it
   // (oauth/delegation.hpp), and gets the child's access token, whose `act` names the chain. No
-  // refresh token: the app exchanges again. A DPoP-bound subject token needs a proof signed with
-  // its key, and the child's token is bound to that key too.
+  // refresh token: the app exchanges again.
   awaitable<Response> Exchange(const store::ClientRecord& client, const http::Form& form, const std::string& jkt,
                                const TokenAsk& ask) {
-    auto field = [&](const char* name) { return http::FormValue(form, name); };
-    auto invalid = [](std::string_view error, std::string_view why) {
-      return TokenError(StatusCode::bad_request, error, why);
-    };
-    if (field("subject_token_type") != kAccessTokenType)
-      co_return invalid("invalid_request", "subject_token_type must be " + std::string(kAccessTokenType));
-    if (std::string requested = field("requested_token_type"); !requested.empty() && requested != kAccessTokenType)
-      co_return invalid("invalid_request", "only access tokens are issued: requested_token_type must be " +
-                                               std::string(kAccessTokenType));
-    if (!field("actor_token").empty())
-      co_return invalid("invalid_request", "actor_token is not supported: the subject token names the actor");
-    std::string subject = field("subject_token");
-    if (subject.empty()) co_return invalid("invalid_request", "subject_token is missing");
-    auto claims = ctx_.tokens.Verify(subject);
-    if (!claims) co_return invalid("invalid_grant", "the subject_token is not valid: " + claims.error().message);
-    if (claims->client_id != client.id)
-      co_return invalid("invalid_grant", "the subject_token was not issued to this app");
-    if (!claims->jkt.empty() && claims->jkt != jkt)
-      co_return invalid("invalid_dpop_proof", "the subject_token is bound to a DPoP key: send a proof signed with it");
+    domain::TokenClaims subject;
+    if (auto refused = CheckSubject(client, form, jkt, subject)) co_return std::move(*refused);
     std::string_view error = ask.details.empty() ? "invalid_scope" : "invalid_authorization_details";
     auto asked = ParseAccessRequest(ask.details, ask.scope, ctx_.upstream.Table().Names());
-    if (!asked) co_return invalid("invalid_request", "ask for the child's access with authorization_details or scope");
+    if (!asked) co_return BadRequest("invalid_request", "ask for the child's access with authorization_details or scope");
     Result<AccessRequest>& access = *asked;
-    if (!access) co_return invalid(error, access.error().message);
+    if (!access) co_return BadRequest(error, access.error().message);
     UnixSeconds now = ctx_.clock();
-    auto parent = co_await api::LoadGrant(ctx_, claims->grant_id);
+    auto parent = co_await api::LoadGrant(ctx_, subject.grant_id);
     if (!parent || domain::UnusableReason(parent->record, now))
-      co_return invalid("invalid_grant", "the subject_token's grant is no longer usable");
+      co_return BadRequest("invalid_grant", "the subject_token's grant is no longer usable");
     AccessRequest paced = WithParentPace(std::move(*access), *parent);
-    if (auto beyond = BeyondParent(paced, *parent, now)) co_return invalid(error, *beyond);
-    bool bound = claims->audiences.size() != 1 || claims->audiences.front() != ctx_.tokens.DefaultAudience();
-    auto narrowed = NarrowResources(ask.resources, bound ? claims->audiences : std::vector<std::string>{});
-    if (!narrowed) co_return invalid("invalid_target", narrowed.error().message);
+    if (auto beyond = BeyondParent(paced, *parent, now)) co_return BadRequest(error, *beyond);
+    // The child's token is bound to resources within those its parent's token is bound to.
+    bool bound = subject.audiences.size() != 1 || subject.audiences.front() != ctx_.tokens.DefaultAudience();
+    auto narrowed = NarrowResources(ask.resources, bound ? subject.audiences : std::vector<std::string>{});
+    if (!narrowed) co_return BadRequest("invalid_target", narrowed.error().message);
     auto audiences = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, paced.scope.provider);
-    if (!audiences) co_return invalid("invalid_target", audiences.error().message);
+    if (!audiences) co_return BadRequest("invalid_target", audiences.error().message);
     domain::NewRequest child = MakeChildGrant(paced, *parent, now);
     auto insert = [child, now](store::Store& s) {
       return s.Grants().CreateChildGrant(child.request, child.grant,
@@ -686,8 +673,9 @@ class OAuthApi {
     };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
       Errc code = created.error().code;
-      if (code == Errc::kUnauthorized) co_return invalid("invalid_grant", "the subject_token's grant is no longer usable");
-      if (code == Errc::kLimitReached) co_return invalid("invalid_request", created.error().message);
+      if (code == Errc::kUnauthorized)
+        co_return BadRequest("invalid_grant", "the subject_token's grant is no longer usable");
+      if (code == Errc::kLimitReached) co_return BadRequest("invalid_request", created.error().message);
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     }
     ctx_.grants.Put(domain::Grant{child.grant, paced.scope});
@@ -705,6 +693,30 @@ class OAuthApi {
     res.set(bhttp::field::cache_control, "no-store");
     res.set(bhttp::field::pragma, "no-cache");
     co_return res;
+  }
+
+  // Sets `subject` to the claims of a token exchange's subject token: an access token of this
+  // broker, issued to `client`, and when it is DPoP-bound, presented with a proof of its key (`jkt`,
+  // which the child's token is then bound to too). The refusal otherwise.
+  std::optional<Response> CheckSubject(const store::ClientRecord& client, const http::Form& form,
+                                       const std::string& jkt, domain::TokenClaims& subject) const {
+    auto field = [&](const char* name) { return http::FormValue(form, name); };
+    if (field("subject_token_type") != kAccessTokenType)
+      return BadRequest("invalid_request", "subject_token_type must be " + std::string(kAccessTokenType));
+    if (std::string requested = field("requested_token_type"); !requested.empty() && requested != kAccessTokenType)
+      return BadRequest("invalid_request",
+                        "only access tokens are issued: requested_token_type must be " + std::string(kAccessTokenType));
+    if (!field("actor_token").empty())
+      return BadRequest("invalid_request", "actor_token is not supported: the subject token names the actor");
+    std::string token = field("subject_token");
+    if (token.empty()) return BadRequest("invalid_request", "subject_token is missing");
+    auto claims = ctx_.tokens.Verify(token);
+    if (!claims) return BadRequest("invalid_grant", "the subject_token is not valid: " + claims.error().message);
+    if (claims->client_id != client.id) return BadRequest("invalid_grant", "the subject_token was not issued to this app");
+    if (!claims->jkt.empty() && claims->jkt != jkt)
+      return BadRequest("invalid_dpop_proof", "the subject_token is bound to a DPoP key: send a proof signed with it");
+    subject = std::move(*claims);
+    return std::nullopt;
   }
 
   // RFC 8628 §3.4-3.5.
