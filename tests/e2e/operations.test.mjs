@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { approvedGrant, BIN, call, chatBody, SCOPES, startBroker, startMock, tempDir } from './harness.mjs';
+import { approvedGrant, BIN, call, chatBody, eventually, SCOPES, startBroker, startMock, tempDir } from './harness.mjs';
 
 function metricsUrl(broker) {
   const m = broker.output.match(/metrics at (http:\/\/[^\s"]+)/);
@@ -58,8 +58,11 @@ test('GET /metrics counts known calls exactly, on its own listener', async () =>
   const stream = await call(broker.url, 'POST', '/openai/v1/chat/completions',
     { token: g.token, body: chatBody('gpt-4o-mini', { stream: true }) });
   assert.equal(stream.status, 200);
-  const after = await (await fetch(metricsUrl(broker))).text();
-  assert.equal(sample(after, `gen_ai_server_time_to_first_token_seconds_count{${labels}}`), 1, after);
+  // A stream's figures are counted as it is settled, just after its last byte went out.
+  const after = await eventually(async () => {
+    const text = await (await fetch(metricsUrl(broker))).text();
+    return sample(text, `gen_ai_server_time_to_first_token_seconds_count{${labels}}`) === 1 && text;
+  }, 'the stream counted on /metrics', 5000);
   assert.equal(sample(after, `aipassport_requests_total{${labels},status="200"}`), 3);
   assert.equal(sample(after, 'aipassport_streams_open'), 0);
 });
