@@ -3,8 +3,8 @@ BUILD ?= build
 BUILD_TYPE ?= Release
 JOBS ?= 2
 
-.PHONY: all deps build run test unit e2e clients asan asan-build tsan tsan-build bench micro-bench package clean \
-  fuzz-build fuzz fuzz-smoke
+.PHONY: all deps build run test unit e2e clients sanitize asan asan-build asan-run tsan tsan-build tsan-run bench \
+  micro-bench package clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -19,9 +19,12 @@ build: deps
 run: build
 	$(BUILD)/src/aipassport serve --listen 127.0.0.1:8080 --data-dir ./data
 
-# Everything runs beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh), deleted after.
+# Everything runs beside a throwaway PostgreSQL cluster (scripts/with-postgres.sh), deleted after:
+# the release build's suites, the same unit and end-to-end suites under ASan+UBSan, the threads'
+# tests under TSan, then each fuzz target for a few seconds.
 test: build
 	@scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients
+	@$(MAKE) --no-print-directory sanitize
 	@$(MAKE) --no-print-directory fuzz-smoke
 
 unit:
@@ -41,7 +44,8 @@ clients:
 # a test file whose broker printed one, even if it was killed at the end.
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
-export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1
+# verify_asan_link_order=0: one e2e test runs the broker under libfaketime (LD_PRELOAD).
+export ASAN_OPTIONS ?= halt_on_error=1:detect_leaks=1:verify_asan_link_order=0
 export UBSAN_OPTIONS ?= halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS ?= halt_on_error=1:second_deadlock_stack=1
 # The threads, caches and races (store, meter and leases, grant and replay caches, change
@@ -53,9 +57,17 @@ asan-build: deps
 	  -DAIPASSPORT_BUILD_BENCH=OFF > /dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 
-# The unit, end-to-end and SDK suites against the ASan+UBSan build.
+# What `make test` runs under the sanitizers.
+sanitize: asan-build tsan-build
+	@$(MAKE) --no-print-directory asan-run tsan-run
+
+# The unit and end-to-end suites against the ASan+UBSan build (`make asan` adds the SDK suites).
+# AIPASSPORT_SANITIZED tells the e2e memory bounds to allow for ASan's quarantine and shadow memory.
+asan-run:
+	@AIPASSPORT_SANITIZED=1 scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e BUILD=$(ASAN_BUILD)
+
 asan: asan-build
-	@scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients BUILD=$(ASAN_BUILD)
+	@AIPASSPORT_SANITIZED=1 scripts/with-postgres.sh $(MAKE) --no-print-directory unit e2e clients BUILD=$(ASAN_BUILD)
 
 tsan-build: deps
 	@cmake -S . -B $(TSAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIPASSPORT_SANITIZE=thread \
@@ -63,6 +75,9 @@ tsan-build: deps
 	@cmake --build $(TSAN_BUILD) -j $(JOBS) --target $(TSAN_TARGETS)
 
 tsan: tsan-build
+	@$(MAKE) --no-print-directory tsan-run
+
+tsan-run:
 	scripts/with-postgres.sh ctest --test-dir $(TSAN_BUILD) --output-on-failure -j $(JOBS) --exclude-regex "NOT_BUILT|Package"
 
 bench: build micro-bench
@@ -100,4 +115,4 @@ fuzz-smoke: fuzz-build
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
