@@ -18,6 +18,34 @@ Status MustBePending(const store::GrantRecord& g, UnixSeconds now) {
   return WrongStatus(status, "pending");
 }
 
+// What a change of a grant does to the grants handed on below it: revoking it revokes them all, and
+// ending it sooner ends them by then too. Budgets and caps are not copied down (a child's leases are
+// cut from what each ancestor has left, whatever its own limits say), nor per-minute limits (a
+// child keeps the pace it was given; README, Delegation).
+store::GrantStore::SubtreeChange CarriedDown(const store::GrantRecord& before, const store::GrantRecord& after,
+                                             UnixSeconds now) {
+  store::GrantStore::SubtreeChange carry;
+  if (after.status == store::GrantStatus::kRevoked && before.status != store::GrantStatus::kRevoked)
+    carry.revoked_at = now;
+  else if (after.expires_at && (!before.expires_at || *after.expires_at < *before.expires_at))
+    carry.ends_by = after.expires_at;
+  return carry;
+}
+
+void RecordCarried(BrokerContext& ctx, const std::string& actor, const store::GrantRecord& from,
+                   std::vector<store::GrantRecord> descendants) {
+  for (auto& d : descendants) {
+    json::object detail{{"because", "ancestor " + from.id}};
+    if (d.status == store::GrantStatus::kRevoked) {
+      ctx.audit.Record(GrantEvent(audit_kind::kGrantRevoked, actor, d, std::move(detail)));
+    } else {
+      if (d.expires_at) detail["expiresAt"] = FormatIso8601(*d.expires_at);
+      ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, d, std::move(detail)));
+    }
+    if (auto grant = domain::GrantFromRecord(std::move(d))) ctx.grants.Put(*grant);
+  }
+}
+
 }  // namespace
 
 Error WrongStatus(store::GrantStatus status, std::string_view wanted) {
@@ -109,36 +137,6 @@ GrantChange EndSooner(UnixSeconds ends_at) {
   };
 }
 
-namespace {
-
-// What a change of a grant does to the grants handed on below it: revoking it revokes them all, and
-// ending it sooner ends them by then too. (Limits are not copied down: the leases hold a child to
-// what its ancestors have left whatever its own limits say.)
-Result<std::vector<store::GrantRecord>> CarryToDescendants(store::Store& s, const store::GrantRecord& before,
-                                                           const store::GrantRecord& after, UnixSeconds now) {
-  if (after.status == store::GrantStatus::kRevoked && before.status != store::GrantStatus::kRevoked)
-    return s.Grants().RevokeDescendants(after.id, now);
-  if (after.expires_at && (!before.expires_at || *after.expires_at < *before.expires_at))
-    return s.Grants().EndDescendantsBy(after.id, *after.expires_at);
-  return std::vector<store::GrantRecord>{};
-}
-
-void RecordCarried(BrokerContext& ctx, const std::string& actor, const store::GrantRecord& from,
-                   std::vector<store::GrantRecord> descendants) {
-  for (auto& d : descendants) {
-    json::object detail{{"because", "ancestor " + from.id}};
-    if (d.status == store::GrantStatus::kRevoked) {
-      ctx.audit.Record(GrantEvent(audit_kind::kGrantRevoked, actor, d, std::move(detail)));
-    } else {
-      if (d.expires_at) detail["expiresAt"] = FormatIso8601(*d.expires_at);
-      ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, d, std::move(detail)));
-    }
-    if (auto grant = domain::GrantFromRecord(std::move(d))) ctx.grants.Put(*grant);
-  }
-}
-
-}  // namespace
-
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
                                                           GrantChange change, std::string actor) {
   struct Changed {
@@ -156,11 +154,9 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
     if (auto ok = change(*g, now); !ok) return ok.error();
     if (g->status == before.status && g->scope_json == before.scope_json && g->expires_at == before.expires_at)
       return Changed{before, std::move(*g), {}};
-    auto updated = s.Grants().UpdateGrant(*g);
-    if (!updated) return updated.error();
-    auto carried = CarryToDescendants(s, before, *updated, now);
-    if (!carried) return carried.error();
-    return Changed{std::move(before), std::move(*updated), std::move(*carried)};
+    auto tree = s.Grants().UpdateGrantTree(*g, CarriedDown(before, *g, now));
+    if (!tree) return tree.error();
+    return Changed{std::move(before), std::move(tree->grant), std::move(tree->descendants)};
   };
   auto changed = co_await OnStore(ctx, std::move(apply));
   if (!changed) co_return changed.error();

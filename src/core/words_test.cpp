@@ -10,7 +10,9 @@ TEST(WordsTest, SplitsOnSpacesLeavingOutEmptyItems) {
   EXPECT_EQ(SplitOnSpaces(" "), std::vector<std::string>{});
   EXPECT_EQ(SplitOnSpaces(""), std::vector<std::string>{});
   EXPECT_EQ(JoinWithSpaces({"a", "b"}), "a b");
-  EXPECT_EQ(SplitOnSpaces(JoinWithSpaces({"x", "y", "z"})), (std::vector<std::string>{"x", "y", "z"}));
+  std::vector<std::string> urls{"https://broker.example/openai/v1", "https://broker.example/proxy"};
+  EXPECT_EQ(SplitOnSpaces(JoinWithSpaces(urls)), urls);
+  EXPECT_EQ(JoinWithSpaces({}), "");
 }
 
 }  // namespace

@@ -211,13 +211,13 @@ int64_t LeaseCalls(Account& a, Clock::time_point now) {
 // spent budget admits nothing, not even a free call.
 int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 1); }
 
-// Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 // A child grant (delegation) always leases, in both dimensions: even where it sets no limit of its
 // own, its ancestors may (now or after the owner changes them), and the store cuts its leases from
 // theirs.
 bool LeasesBudget(const store::GrantRecord& g) { return g.budget_micros.has_value() || !g.ancestors.empty(); }
 bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
 
+// Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
   bool budgeted = LeasesBudget(g);
   bool capped = LeasesRequests(g);

@@ -15,6 +15,7 @@
 #include "api/shared_checks.hpp"
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
+#include "core/words.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
 #include "http/response.hpp"
@@ -658,6 +659,9 @@ class OAuthApi {
     auto parent = co_await api::LoadGrant(ctx_, subject.grant_id);
     if (!parent || domain::UnusableReason(parent->record, now))
       co_return BadRequest("invalid_grant", "the subject_token's grant is no longer usable");
+    if (domain::EffectiveStatus(parent->record, now) == store::GrantStatus::kExhausted)
+      co_return BadRequest("invalid_grant", "the subject_token's grant has spent its budget or used its requests: "
+                                            "it has nothing left to hand on");
     AccessRequest paced = WithParentPace(std::move(*access), *parent);
     if (auto beyond = BeyondParent(paced, *parent, now)) co_return BadRequest(error, *beyond);
     // The child's token is bound to resources within those its parent's token is bound to.
@@ -673,8 +677,7 @@ class OAuthApi {
     };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
       Errc code = created.error().code;
-      if (code == Errc::kUnauthorized)
-        co_return BadRequest("invalid_grant", "the subject_token's grant is no longer usable");
+      if (code == Errc::kUnauthorized) co_return BadRequest("invalid_grant", created.error().message);
       if (code == Errc::kLimitReached) co_return BadRequest("invalid_request", created.error().message);
       co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     }
@@ -708,6 +711,8 @@ class OAuthApi {
                         "only access tokens are issued: requested_token_type must be " + std::string(kAccessTokenType));
     if (!field("actor_token").empty())
       return BadRequest("invalid_request", "actor_token is not supported: the subject token names the actor");
+    if (!field("audience").empty())
+      return BadRequest("invalid_target", "audience is not supported: name the resource (RFC 8707) instead");
     std::string token = field("subject_token");
     if (token.empty()) return BadRequest("invalid_request", "subject_token is missing");
     auto claims = ctx_.tokens.Verify(token);

@@ -9,7 +9,6 @@
 
 #include "api/protected_resources.hpp"
 #include "core/error.hpp"
-#include "core/words.hpp"
 
 namespace ap::oauth {
 
@@ -25,6 +24,5 @@ Result<std::vector<std::string>> CheckResources(const std::vector<std::string>& 
 Result<std::vector<std::string>> NarrowResources(const std::vector<std::string>& asked,
                                                  const std::vector<std::string>& granted);
 
-// Resources are stored space-separated (a URL holds no space): core/words.hpp.
 
 }  // namespace ap::oauth

@@ -57,12 +57,5 @@ TEST_F(ResourceIndicatorsTest, ATokenRequestNarrowsWithinWhatTheAuthorizationNam
   EXPECT_TRUE(NarrowResources({}, {})->empty());
 }
 
-TEST_F(ResourceIndicatorsTest, StoresThemSpaceSeparated) {
-  std::vector<std::string> two{"https://broker.example/openai/v1", "https://broker.example/proxy"};
-  EXPECT_EQ(SplitOnSpaces(JoinWithSpaces(two)), two);
-  EXPECT_TRUE(SplitOnSpaces("").empty());
-  EXPECT_EQ(JoinWithSpaces({}), "");
-}
-
 }  // namespace
 }  // namespace ap::oauth

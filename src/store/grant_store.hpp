@@ -109,19 +109,27 @@ class GrantStore {
     int64_t descendants = 0;
   };
   // Inserts a child grant (approved, `child.ancestors` naming its chain) and its request, provided
-  // every grant of its chain is still approved and unexpired at `now` (kUnauthorized naming the one
-  // that is not) and `bounds` hold (kLimitReached saying which otherwise). The parent's row is locked
-  // meanwhile, so a revocation of the parent either sees the child or makes this refuse.
+  // every grant of its chain is still approved and ends no sooner than the child (kUnauthorized
+  // saying which does not) and `bounds` hold (kLimitReached saying which otherwise). The chain is
+  // locked in id order meanwhile, so a revocation or an earlier end of any of it either sees the
+  // child or makes this refuse, and children made at once below one grant count each other.
   virtual Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
                                   UnixSeconds now) = 0;
   // The ids of the grant's direct children, oldest first, at most `limit`.
   virtual Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) = 0;
-  // Revokes at `now` every descendant of the grant that is not revoked yet, and tells the change
-  // feed of each; returns them as stored now.
-  virtual Result<std::vector<GrantRecord>> RevokeDescendants(std::string_view id, UnixSeconds now) = 0;
-  // Moves the end of every descendant that would outlive `ends_at` to it (a child never outlives its
-  // parent), and tells the change feed of each; returns them as stored now.
-  virtual Result<std::vector<GrantRecord>> EndDescendantsBy(std::string_view id, UnixSeconds ends_at) = 0;
+  // What a change of a grant does to the grants handed on below it.
+  struct SubtreeChange {
+    std::optional<UnixSeconds> revoked_at;  // revoke each descendant not revoked yet, at this time
+    std::optional<UnixSeconds> ends_by;     // end each descendant that would outlive this time by then
+  };
+  struct TreeChange {
+    GrantRecord grant;                     // as stored now
+    std::vector<GrantRecord> descendants;  // those `carry` changed, as stored now
+  };
+  // UpdateGrant, and `carry` applied to the grant's descendants, in one transaction: the grant and
+  // its subtree are locked in id order first (the order leases and settlements lock grants in), and
+  // the change feed hears of each grant changed.
+  virtual Result<TreeChange> UpdateGrantTree(const GrantRecord& grant, SubtreeChange carry) = 0;
   // Gives every decided grant that has no owner (decided with the owner token before owners
   // existed) to `owner_id`, the operator.
   virtual Status AdoptOwnerlessGrants(std::string_view owner_id) = 0;

@@ -435,8 +435,20 @@ TEST_P(StoreTest, AChildIsRefusedOnceAnyOfItsAncestorsIsNotApproved) {
             Errc::kUnauthorized);
 }
 
-TEST_P(StoreTest, RevokingOrEndingAGrantCarriesToItsWholeSubtree) {
-  GrantRecord root = Approve(Create("root", 100, 100));
+// Changes `g` with `edit` and carries `carry` to its subtree, as ChangeGrant does.
+template <class Edit>
+GrantStore::TreeChange ChangeTree(Store& store, const std::string& id, Edit edit, GrantStore::SubtreeChange carry) {
+  GrantRecord g = store.Grants().GetGrant(id).value();
+  edit(g);
+  return store.Grants().UpdateGrantTree(g, carry).value();
+}
+
+void Revoke(GrantRecord& g) { g.status = GrantStatus::kRevoked; }
+
+TEST_P(StoreTest, RevokingOrEndingAGrantCarriesToItsWholeSubtreeInOneTransaction) {
+  GrantRecord root = Create("root", 100, 100);
+  root.expires_at = 9'500;
+  root = Approve(root);
   GrantRecord a = ChildOf(root, "a", std::nullopt, 10, 9'000);
   GrantRecord b = ChildOf(root, "b", std::nullopt, 10, 5'000);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-a", 150), a, kRoomy, 200));
@@ -446,21 +458,54 @@ TEST_P(StoreTest, RevokingOrEndingAGrantCarriesToItsWholeSubtree) {
   EXPECT_EQ(store_->Grants().ListChildIds("root", 10).value(), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(store_->Grants().ListChildIds("a", 10).value(), std::vector<std::string>{"a1"});
 
-  auto ended = store_->Grants().EndDescendantsBy("root", 6'000).value();
-  ASSERT_EQ(ended.size(), 2u);  // a and a1; b already ends sooner
+  auto ended = ChangeTree(*store_, "root", [](GrantRecord& g) { g.expires_at = 6'000; }, {std::nullopt, 6'000});
+  EXPECT_EQ(ended.grant.expires_at, 6'000);
+  ASSERT_EQ(ended.descendants.size(), 2u);  // a and a1; b already ends sooner
   EXPECT_EQ(store_->Grants().GetGrant("a1")->expires_at, 6'000);
   EXPECT_EQ(store_->Grants().GetGrant("b")->expires_at, 5'000);
 
-  auto revoked = store_->Grants().RevokeDescendants("a", 300).value();
-  ASSERT_EQ(revoked.size(), 1u);
-  EXPECT_EQ(revoked[0].id, "a1");
-  EXPECT_EQ(revoked[0].revoked_at, 300);
+  auto revoked = ChangeTree(*store_, "a", Revoke, {300, std::nullopt});
+  ASSERT_EQ(revoked.descendants.size(), 1u);
+  EXPECT_EQ(revoked.descendants[0].id, "a1");
+  EXPECT_EQ(revoked.descendants[0].revoked_at, 300);
   EXPECT_EQ(store_->Grants().GetGrant("b")->status, GrantStatus::kApproved);  // a sibling is left alone
-  EXPECT_EQ(store_->Grants().RevokeDescendants("root", 400)->size(), 2u);     // a and b; a1 already was
+  auto all = ChangeTree(*store_, "root", Revoke, {400, std::nullopt});
+  ASSERT_EQ(all.descendants.size(), 1u);  // b; a and a1 already were
   EXPECT_EQ(store_->Grants().GetGrant("a1")->revoked_at, 300);
   // Each change reaches the other brokers through the change feed.
   auto feed = store_->Changes().ChangesAfter(0, 100).value();
   EXPECT_GE(std::count_if(feed.begin(), feed.end(), [](const auto& c) { return c.subject == "a1"; }), 2);
+
+  // A stale write changes neither the grant nor its subtree.
+  GrantRecord stale = a;  // version 1
+  stale.status = GrantStatus::kRevoked;
+  EXPECT_FALSE(store_->Grants().UpdateGrantTree(stale, {500, std::nullopt}));
+}
+
+TEST_P(StoreTest, AChildNeverOutlivesItsAncestors) {
+  GrantRecord root = Create("root", 100, 100);
+  root.expires_at = 5'000;
+  root = Approve(root);
+  GrantRecord late = ChildOf(root, "late", std::nullopt, 1, 5'001);
+  auto refused = store_->Grants().CreateChildGrant(Request("req-late", 150), late, kRoomy, 200);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kUnauthorized);
+  EXPECT_NE(refused.error().message.find("ends before the child would"), std::string::npos);
+  EXPECT_TRUE(store_->Grants().CreateChildGrant(Request("req-late", 150), ChildOf(root, "late", std::nullopt, 1, 5'000),
+                                                kRoomy, 200));
+}
+
+TEST_P(StoreTest, AGrantsOwnCallsDoNotEraseWhatItsChildrenLeasedWhereItLeasesNothing) {
+  GrantRecord root = Create("root", 100);  // no budget, no cap: the meter leases nothing for its calls
+  root.expires_at = 10'000;
+  root = Approve(root);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5), kRoomy, 200));
+  ASSERT_TRUE(store_->Metering().TakeLease("c", "n1", {500, 5}, {500, 5}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", {{"root", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 300}}));
+  GrantRecord read = store_->Grants().GetGrant("root").value();
+  EXPECT_EQ(read.spent_micros, 300);
+  EXPECT_EQ(read.leased_micros, 500);  // still what the child holds
+  EXPECT_EQ(read.leased_requests, 5);
 }
 
 TEST_P(StoreTest, AGrantHasBoundedChildren) {
@@ -476,7 +521,7 @@ TEST_P(StoreTest, AGrantHasBoundedChildren) {
                                                 {3, 1000}, 200);
   EXPECT_EQ(full.error().code, Errc::kLimitReached);
   // Children that ended no longer count against the live bound, but still count in the tree's.
-  ASSERT_TRUE(store_->Grants().RevokeDescendants("root", 300));
+  for (const char* id : {"c0", "c1", "c2"}) ChangeTree(*store_, id, Revoke, {300, std::nullopt});
   EXPECT_TRUE(store_->Grants().CreateChildGrant(Request("req-c3", 150), ChildOf(root, "c3", std::nullopt, 1),
                                                 {3, 1000}, 400));
   auto tree_full = store_->Grants().CreateChildGrant(Request("req-c4", 150), ChildOf(root, "c4", std::nullopt, 1),

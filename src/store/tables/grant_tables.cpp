@@ -30,7 +30,6 @@ const std::string kSelectGrant = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants W
 const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE status = 'approved'";
 #undef AP_GRANT_READ_COLUMNS
 #undef AP_GRANT_COLUMNS
-// PostgreSQL: a child is made and its parent revoked one after the other, never interleaved.
 const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
 const std::string kCountLiveChildren =
     "SELECT COUNT(*) FROM grants WHERE parent_grant_id = ? AND status = 'approved' AND "
@@ -43,6 +42,8 @@ const std::string kSelectChildIds =
   "WITH RECURSIVE subtree(id) AS (SELECT id FROM grants WHERE parent_grant_id = " param " UNION ALL " \
   "SELECT g.id FROM grants g JOIN subtree s ON g.parent_grant_id = s.id)"
 const std::string kCountDescendants = AP_SUBTREE("?1") " SELECT COUNT(*) FROM subtree";
+const std::string kLockTree = "SELECT id FROM grants WHERE id = ?1 OR id IN (" AP_SUBTREE("?1")
+                              " SELECT id FROM subtree) ORDER BY id FOR UPDATE";
 const std::string kRevokeDescendants =
     "UPDATE grants SET status = 'revoked', revoked_at = ?1, version = version + 1 WHERE id IN (" AP_SUBTREE("?2")
     " SELECT id FROM subtree) AND status <> 'revoked' RETURNING id";
@@ -164,20 +165,22 @@ Result<std::vector<GrantRecord>> GrantTables::ListApprovedGrants() {
 }
 
 Result<GrantRecord> GrantTables::UpdateGrant(const GrantRecord& g) {
-  return db_.InTransaction([&]() -> Result<GrantRecord> {
-    Query q(db_.Prepare(kUpdateGrant));
-    q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
-    q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
-    q.Bind(g.key_label).Bind(g.id).Bind(g.version);
-    if (q.Step() != kDone) return db_.DbError("update grant");
-    if (db_.Changes() == 0) {
-      auto current = GetGrant(g.id);
-      if (!current) return current.error();
-      return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
-    }
-    if (auto told = AppendChange(db_, "grant", g.id); !told) return told.error();
-    return GetGrant(g.id);
-  });
+  return db_.InTransaction([&] { return UpdateGrantInTransaction(g); });
+}
+
+Result<GrantRecord> GrantTables::UpdateGrantInTransaction(const GrantRecord& g) {
+  Query q(db_.Prepare(kUpdateGrant));
+  q.Bind(g.scope_json).Bind(g.max_requests).Bind(g.budget_micros).Bind(GrantStatusName(g.status));
+  q.Bind(g.expires_at).Bind(g.approved_at).Bind(g.denied_at).Bind(g.revoked_at).Bind(g.notes).Bind(g.owner_id);
+  q.Bind(g.key_label).Bind(g.id).Bind(g.version);
+  if (q.Step() != kDone) return db_.DbError("update grant");
+  if (db_.Changes() == 0) {
+    auto current = GetGrant(g.id);
+    if (!current) return current.error();
+    return MakeError(Errc::kBadRequest, "Grant was changed concurrently; retry");
+  }
+  if (auto told = AppendChange(db_, "grant", g.id); !told) return told.error();
+  return GetGrant(g.id);
 }
 
 Status GrantTables::AdoptOwnerlessGrants(std::string_view owner_id) {
@@ -211,12 +214,9 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
   if (child.ancestors.empty()) return MakeError(Errc::kInternal, "a child grant needs a parent");
   const std::string& parent_id = child.ancestors.front();
   return db_.InTransaction([&]() -> Status {
-    if (db_.dialect() == sql::Dialect::kPostgres) {
-      Query lock(db_.Prepare(kLockGrant));
-      lock.Bind(parent_id);
-      int rc = lock.Step();
-      if (rc == kDone) return MakeError(Errc::kUnauthorized, "The grant is gone");
-      if (rc != kRow) return db_.DbError("lock grant");
+    if (auto locked = LockInIdOrder(child.ancestors); !locked) {
+      if (locked.error().code == Errc::kNotFound) return MakeError(Errc::kUnauthorized, "The grant is gone");
+      return locked;
     }
     for (const std::string& id : child.ancestors) {
       auto ancestor = GetGrant(id);
@@ -228,6 +228,8 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
                                                   std::string(GrantStatusName(expired ? GrantStatus::kExpired
                                                                                       : ancestor->status)) +
                                                   "'");
+      if (ancestor->expires_at && (!child.expires_at || *child.expires_at > *ancestor->expires_at))
+        return MakeError(Errc::kUnauthorized, "Grant " + id + " ends before the child would: ask for a shorter lifetime");
     }
     Query live(db_.Prepare(kCountLiveChildren));
     live.Bind(parent_id).Bind(now);
@@ -257,34 +259,59 @@ Result<std::vector<std::string>> GrantTables::ListChildIds(std::string_view pare
   return ids;
 }
 
-Result<std::vector<GrantRecord>> GrantTables::RevokeDescendants(std::string_view id, UnixSeconds now) {
-  return UpdateDescendants(kRevokeDescendants, id, now);
-}
-
-Result<std::vector<GrantRecord>> GrantTables::EndDescendantsBy(std::string_view id, UnixSeconds ends_at) {
-  return UpdateDescendants(kEndDescendantsBy, id, ends_at);
-}
-
-Result<std::vector<GrantRecord>> GrantTables::UpdateDescendants(const std::string& sql, std::string_view id,
-                                                               int64_t value) {
-  return db_.InTransaction([&]() -> Result<std::vector<GrantRecord>> {
-    std::vector<std::string> ids;
-    {
-      Query q(db_.Prepare(sql));
-      q.Bind(value).Bind(id);
+Result<GrantStore::TreeChange> GrantTables::UpdateGrantTree(const GrantRecord& grant, SubtreeChange carry) {
+  return db_.InTransaction([&]() -> Result<TreeChange> {
+    if (db_.dialect() == sql::Dialect::kPostgres) {
+      Query lock(db_.Prepare(kLockTree));
+      lock.Bind(grant.id);
       int rc;
-      while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
-      if (rc != kDone) return db_.DbError("update descendants");
+      while ((rc = lock.Step()) == kRow) continue;
+      if (rc != kDone) return db_.DbError("lock grants");
     }
-    std::vector<GrantRecord> changed;
-    for (const auto& child : ids) {
-      if (auto told = AppendChange(db_, "grant", child); !told) return told.error();
-      auto stored = GetGrant(child);
-      if (!stored) return stored.error();
-      changed.push_back(std::move(*stored));
-    }
-    return changed;
+    auto updated = UpdateGrantInTransaction(grant);
+    if (!updated) return updated.error();
+    TreeChange change{std::move(*updated), {}};
+    if (carry.revoked_at)
+      if (auto s = UpdateDescendants(kRevokeDescendants, grant.id, *carry.revoked_at, change.descendants); !s)
+        return s.error();
+    if (carry.ends_by)
+      if (auto s = UpdateDescendants(kEndDescendantsBy, grant.id, *carry.ends_by, change.descendants); !s)
+        return s.error();
+    return change;
   });
+}
+
+Status GrantTables::LockInIdOrder(std::vector<std::string> ids) {
+  if (db_.dialect() != sql::Dialect::kPostgres) return {};
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (const auto& id : ids) {
+    Query lock(db_.Prepare(kLockGrant));
+    lock.Bind(id);
+    int rc = lock.Step();
+    if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
+    if (rc != kRow) return db_.DbError("lock grant");
+  }
+  return {};
+}
+
+Status GrantTables::UpdateDescendants(const std::string& sql, std::string_view id, int64_t value,
+                                      std::vector<GrantRecord>& changed) {
+  std::vector<std::string> ids;
+  {
+    Query q(db_.Prepare(sql));
+    q.Bind(value).Bind(id);
+    int rc;
+    while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
+    if (rc != kDone) return db_.DbError("update descendants");
+  }
+  for (const auto& child : ids) {
+    if (auto told = AppendChange(db_, "grant", child); !told) return told.error();
+    auto stored = GetGrant(child);
+    if (!stored) return stored.error();
+    changed.push_back(std::move(*stored));
+  }
+  return {};
 }
 
 }  // namespace ap::store::tables

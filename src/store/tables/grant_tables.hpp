@@ -23,14 +23,19 @@ class GrantTables final : public GrantStore {
   Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
                           UnixSeconds now) override;
   Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) override;
-  Result<std::vector<GrantRecord>> RevokeDescendants(std::string_view id, UnixSeconds now) override;
-  Result<std::vector<GrantRecord>> EndDescendantsBy(std::string_view id, UnixSeconds ends_at) override;
+  Result<TreeChange> UpdateGrantTree(const GrantRecord& grant, SubtreeChange carry) override;
+  // PostgreSQL: locks the grants' rows until the transaction ends, in id order (every writer that
+  // locks several grants does so in this order, so none waits for another in a cycle). SQLite's
+  // write transaction already excludes every other writer.
+  Status LockInIdOrder(std::vector<std::string> ids);
 
  private:
   Status InsertRequest(const GrantRequestRecord& request);
   Status InsertGrant(const GrantRecord& grant);
+  Result<GrantRecord> UpdateGrantInTransaction(const GrantRecord& grant);
   // Runs `sql` (an UPDATE of the grant's descendants RETURNING id) and tells the change feed of each.
-  Result<std::vector<GrantRecord>> UpdateDescendants(const std::string& sql, std::string_view id, int64_t value);
+  Status UpdateDescendants(const std::string& sql, std::string_view id, int64_t value,
+                           std::vector<GrantRecord>& changed);
 
   Connection& db_;
 };

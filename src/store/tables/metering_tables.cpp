@@ -37,10 +37,7 @@ const std::string kSettleGrant =
 // Taking a node's leases is one statement, so of two brokers that find the same node gone only
 // one counts its leases as lost.
 const std::string kClaimNodeLeases = "DELETE FROM leases WHERE node_id = ? RETURNING grant_id, micros, requests";
-// PostgreSQL: whoever leases from a grant holds its row until commit, so two brokers never cut
-// leases from the same remainder (SQLite's BEGIN IMMEDIATE already serializes writers).
-const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
-const std::string kSelectAncestors = "SELECT ancestors FROM grants WHERE id = ?";
+const std::string kSelectAncestors = "SELECT ancestors, budget_micros, max_requests FROM grants WHERE id = ?";
 const std::string kLoseLease =
     "UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?";
 const std::string kDeleteNode = "DELETE FROM nodes WHERE id = ?";
@@ -78,21 +75,22 @@ Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view n
   return db_.InTransaction([&]() -> Status {
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
-    for (const auto& id : *chain)
+    for (const auto& id : chain->ids)
       if (auto shrunk = ShrinkLease(id, node_id, unused); !shrunk) return shrunk;
     return {};
   });
 }
 
-// A grant and its ancestors (delegation): what one of them spends or leases, each of the others does too.
-Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_id) {
+Result<MeteringTables::Chain> MeteringTables::ChainOf(std::string_view grant_id) {
   Query q(db_.Prepare(kSelectAncestors));
   q.Bind(grant_id);
   int rc = q.Step();
-  std::vector<std::string> chain{std::string(grant_id)};
+  Chain chain{{std::string(grant_id)}};
   if (rc == kDone) return chain;  // the grant is gone: its own rows only
   if (rc != kRow) return db_.DbError("read ancestors");
-  for (auto& id : SplitOnSpaces(q.Text(0))) chain.push_back(std::move(id));
+  for (auto& id : SplitOnSpaces(q.Text(0))) chain.ids.push_back(std::move(id));
+  chain.leases_micros = q.OptInt(1) || chain.ids.size() > 1;
+  chain.leases_requests = q.OptInt(2) || chain.ids.size() > 1;
   return chain;
 }
 
@@ -200,18 +198,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
   if (!first) return first.error();
   std::vector<std::string> chain{first->id};
   chain.insert(chain.end(), first->ancestors.begin(), first->ancestors.end());
-  if (db_.dialect() == sql::Dialect::kPostgres) {
-    // Locked in one order everywhere, so two brokers leasing from one tree never deadlock.
-    std::vector<std::string> ordered = chain;
-    std::sort(ordered.begin(), ordered.end());
-    for (const auto& id : ordered) {
-      Query lock(db_.Prepare(kLockGrant));
-      lock.Bind(id);
-      int rc = lock.Step();
-      if (rc == kDone) return MakeError(Errc::kNotFound, "Grant not found");
-      if (rc != kRow) return db_.DbError("lock grant");
-    }
-  }
+  if (auto locked = grants_.LockInIdOrder(chain); !locked) return locked.error();
   Lease granted{std::max(want.micros, need.micros), std::max(want.requests, need.requests)};
   bool limits_requests = false, limits_micros = false;
   for (const auto& id : chain) {
@@ -277,27 +264,32 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
   std::sort(ordered.begin(), ordered.end(), [](const UsageRecord* a, const UsageRecord* b) {
     return std::tie(a->grant_id, a->day, a->model) < std::tie(b->grant_id, b->day, b->model);
   });
-  std::map<std::string, Lease> by_grant;  // a child's spend is its ancestors' too
+  std::map<std::string, Lease> own;
   for (const UsageRecord* p : ordered) {
     const UsageRecord& row = *p;
     if (auto added = AddUsageRow(row); !added) return added.error();
-    Lease& sum = by_grant[row.grant_id];
+    Lease& sum = own[row.grant_id];
     sum.micros += row.cost_micros;
     sum.requests += row.requests;
   }
-  std::map<std::string, Lease> own = by_grant;
+  // A child's spend is its ancestors' too, and comes out of the leases it made each of them count.
+  // A grant's own calls come out of its own lease only in the dimensions it leases in: where it
+  // sets no limit its row holds only what its children leased.
+  std::map<std::string, Lease> by_grant, leased;
   for (const auto& [grant_id, settled] : own) {
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
-    for (size_t i = 1; i < chain->size(); ++i) {
-      Lease& sum = by_grant[(*chain)[i]];
-      sum.micros += settled.micros;
-      sum.requests += settled.requests;
+    for (const auto& id : chain->ids) {
+      by_grant[id].micros += settled.micros;
+      by_grant[id].requests += settled.requests;
+      bool self = id == grant_id;
+      leased[id].micros += self && !chain->leases_micros ? 0 : settled.micros;
+      leased[id].requests += self && !chain->leases_requests ? 0 : settled.requests;
     }
   }
   std::vector<SpendChange> changes;
   for (const auto& [grant_id, settled] : by_grant) {
-    if (auto shrunk = ShrinkLease(grant_id, node_id, settled); !shrunk) return shrunk.error();
+    if (auto shrunk = ShrinkLease(grant_id, node_id, leased[grant_id]); !shrunk) return shrunk.error();
     Query q(db_.Prepare(kSettleGrant));
     q.Bind(settled.micros).Bind(settled.requests).Bind(grant_id);
     int rc = q.Step();
