@@ -5,10 +5,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { tempDir, nodeCall } from './harness.mjs';
+import { nodeCall } from './harness.mjs';
 import { caFetchFor, oauthBroker, PASSWORD } from './oauth_person.mjs';
 
 let ca, broker, as, client, browser, callback, callbackUrl;
@@ -33,12 +33,7 @@ before(async () => {
   });
   await new Promise((r) => callback.listen(0, '127.0.0.1', r));
   callbackUrl = `http://127.0.0.1:${callback.address().port}/callback`;
-  browser = await chromium.launchPersistentContext(tempDir(), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${spki}`],
-  });
+  browser = await launchChromium({ args: [`--ignore-certificate-errors-spki-list=${spki}`] });
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { BIN, startBroker, startMock, call, nodeCall, tempDir, SCOPES, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
@@ -54,11 +54,7 @@ before(async () => {
   });
   await new Promise((r) => attacker.listen(0, '127.0.0.1', r));
   attackerUrl = `http://127.0.0.1:${attacker.address().port}`;
-  browser = await chromium.launchPersistentContext(tempDir(), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import { BIN, startBroker, startMock, call, tempDir, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
@@ -60,13 +60,7 @@ before(async () => {
   // Erin may not spend the environment's keys: her calls must go out with the key she adds on the Keys page.
   broker = await startBroker({ mock: await startMock(['--accept-key', ERIN_KEY]), dataDir,
     env: { AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '' } });
-  browser = await chromium.launchPersistentContext(tempDir(), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    javaScriptEnabled: false,
-    viewport: { width: 1280, height: 800 },
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium({ javaScriptEnabled: false, viewport: { width: 1280, height: 800 } });
   const req = await call(broker.url, 'POST', '/grant-requests', { body: {
     appName: 'Notes', appUrl: 'https://notes.example', reason: 'summaries',
     scope: { provider: 'openai', models: ['gpt-4o', 'gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 500, maxRequests: 10 },

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './chromium.mjs';
 import * as jose from 'jose';
 import OpenAI from 'openai';
 import { auth as mcpAuth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -43,11 +43,7 @@ before(async () => {
   cliSync(['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { input: `${PASSWORD}\n` });
   broker = await startBroker({ mock: await startMock(), dataDir,
     env: { AIPASSPORT_UPSTREAM_CA_FILE: ca.caFile, AIPASSPORT_CLIENT_METADATA_ALLOW_PRIVATE: 'true' } });
-  browser = await chromium.launchPersistentContext(tempDir(), {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
