@@ -194,15 +194,14 @@ Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
 // passes any of its budgets.
 Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
                                                      Lease want) {
-  auto first = grants_.GetGrant(grant_id);
-  if (!first) return first.error();
-  std::vector<std::string> chain{first->id};
-  chain.insert(chain.end(), first->ancestors.begin(), first->ancestors.end());
+  auto found = ChainOf(grant_id);
+  if (!found) return found.error();
+  const std::vector<std::string>& chain = found->ids;
   if (auto locked = grants_.LockInIdOrder(chain); !locked) return locked.error();
   Lease granted{std::max(want.micros, need.micros), std::max(want.requests, need.requests)};
   bool limits_requests = false, limits_micros = false;
   for (const auto& id : chain) {
-    auto grant = grants_.GetGrant(id);  // read again: the lock above may have waited for a change
+    auto grant = grants_.GetGrant(id);  // read under the locks: what each has left now
     if (!grant) return grant.error();
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
