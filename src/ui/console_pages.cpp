@@ -111,9 +111,12 @@ std::string HostOf(const std::string& url) {
   return host.valid ? HostWords(host) : "";
 }
 
-std::string GrantLink(const std::string& id, std::string_view html_id = {}) {
+// A link to another grant of the same tree, saying what it may do: "gpt-4o-mini for chat".
+std::string GrantLink(const store::GrantRecord& g, std::string_view html_id = {}) {
+  auto scope = domain::ParseScopeText(g.scope_json);
+  std::string what = scope ? ModelsWords(*scope) + " for " + domain::JoinForHumans(scope->capabilities) : g.id;
   std::string attr = html_id.empty() ? "" : " id=\"" + std::string(html_id) + "\"";
-  return "<a href=\"/grants/" + Percent(id) + "\"" + attr + "><code>" + Escape(id) + "</code></a>";
+  return "<a href=\"/grants/" + Percent(g.id) + "\"" + attr + ">" + Escape(VisibleText(what)) + "</a>";
 }
 
 std::string DelegationWords(const domain::Scope& s) {
@@ -123,16 +126,16 @@ std::string DelegationWords(const domain::Scope& s) {
          (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it");
 }
 
-// The grants this one handed on (delegation), each a link; what they spend counts against it too.
-std::string ChildrenList(const std::vector<std::string>& children) {
+// The grants this one handed on (delegation): what each may do, its status and its spend.
+std::string ChildrenList(const std::vector<store::GrantRecord>& children, bool cut, UnixSeconds now) {
   if (children.empty()) return "";
   std::string html = "<h2>Handed on to its agents</h2><p>What these spend counts against this grant too; revoking "
                      "this grant revokes them all.</p><ul id=\"children\">";
-  for (size_t i = 0; i < children.size() && i < static_cast<size_t>(kChildrenShown); ++i)
-    html += "<li>" + GrantLink(children[i]) + "</li>";
+  for (const auto& child : children)
+    html += "<li>" + GrantLink(child) + " " + StatusBadge(domain::EffectiveStatus(child, now)) + " " +
+            SpendOfBudget(child) + "</li>";
   html += "</ul>";
-  if (children.size() > static_cast<size_t>(kChildrenShown))
-    html += "<p>Only the first " + std::to_string(kChildrenShown) + " are shown; GET /grants/:id lists them all.</p>";
+  if (cut) html += "<p>Only the first " + std::to_string(kChildrenShown) + " are shown; GET /grants/:id lists them all.</p>";
   return html;
 }
 
@@ -1141,12 +1144,15 @@ class ConsolePages {
       std::optional<UnixMillis> last_call;
       std::vector<store::TokenUseRecord> tokens;  // at most kTokensShown + 1
       std::vector<store::RefreshFamilyRecord> families;
-      std::vector<std::string> children;  // at most kChildrenShown + 1
+      std::optional<store::GrantRecord> parent;  // the grant that handed it on, if one did
+      std::vector<store::GrantRecord> children;  // at most kChildrenShown
+      bool children_cut = false;                 // more were handed on than are shown
     };
     UnixSeconds now = ctx_.clock();
     std::vector<std::string> days = LastDays(now, view.days);
     // Every read is bounded by a page, and the page says when something was left out.
-    auto read = [id, view, from_day = days.front()](store::Store& st) -> Result<Record> {
+    std::string parent_id = grant->record.ancestors.empty() ? "" : grant->record.ancestors.front();
+    auto read = [id, view, parent_id, from_day = days.front()](store::Store& st) -> Result<Record> {
       Record r;
       auto usage = st.Metering().ListUsageFrom(id, from_day, kMaxUsageRows + 1);
       if (!usage) return usage.error();
@@ -1179,7 +1185,18 @@ class ConsolePages {
       r.families = std::move(*families);
       auto children = st.Grants().ListChildIds(id, kChildrenShown + 1);
       if (!children) return children.error();
-      r.children = std::move(*children);
+      r.children_cut = static_cast<int64_t>(children->size()) > kChildrenShown;
+      if (r.children_cut) children->pop_back();
+      for (const auto& child_id : *children) {
+        auto child = st.Grants().GetGrant(child_id);
+        if (!child) return child.error();
+        r.children.push_back(std::move(*child));
+      }
+      if (!parent_id.empty()) {
+        auto parent = st.Grants().GetGrant(parent_id);
+        if (!parent) return parent.error();
+        r.parent = std::move(*parent);
+      }
       return r;
     };
     auto record = co_await api::OnStoreRead(ctx_, std::move(read));
@@ -1215,10 +1232,10 @@ class ConsolePages {
                                 ? Escape(Relative(*r.expires_at, now)) + " (" + Escape(When(*r.expires_at)) + ")"
                                 : ""},
                    {"Ended", why.empty() ? "" : Escape(why) + (ended ? " on " + Escape(When(*ended)) : "")},
-                   {"Handed on by", r.ancestors.empty() ? "" : GrantLink(r.ancestors.front(), "parent-grant")},
+                   {"Parent grant", record->parent ? GrantLink(*record->parent, "parent-grant") : ""},
                    {"Delegation", DelegationWords(scope)}},
                   "grant-facts");
-    body += ChildrenList(record->children);
+    body += ChildrenList(record->children, record->children_cut, now);
     body += "<h2>Use</h2>" + Facts({{"Spent", SpendOfBudget(r)},
                                      {"Requests", Escape(RequestsOfCap(r))},
                                      {"Rate", Escape(RateWords(scope))},

@@ -134,7 +134,8 @@ test('a child narrower in every dimension works, names its parent, and its token
   const page = (id) => nodeCall(broker.url, 'GET', `/grants/${id}`, { ca: ca.ca, headers: { cookie: session, accept: 'text/html' } });
   const parentPage = await page(parentId);
   assert.match(parentPage.text, /Handed on to its agents/);
-  assert.ok(parentPage.text.includes(`<li><a href="/grants/${childId}">`), 'the parent lists its child');
+  assert.ok(parentPage.text.includes(`<li><a href="/grants/${childId}">gpt-4o-mini for chat</a> <span class="status status-approved">`),
+    'the parent lists its child: what it may do, its status');
   const childPage = await page(childId);
   assert.ok(childPage.text.includes(`<a href="/grants/${parentId}" id="parent-grant">`), 'the child links its parent');
   assert.match(childPage.text, /may hand narrower access to its own agents, one level below it/);
