@@ -266,6 +266,23 @@ class SessionExchange final : public Exchange {
   char piece_[16 << 10];
 };
 
+// Ends a plain connection as nginx's lingering close does: our side first, then what the client
+// still sends is read and dropped for a moment. Closing a socket with unread bytes makes the kernel
+// reset the connection, and a client still writing a refused body (a 400 or 413 sent mid-upload)
+// would then see the reset instead of the answer already sent to it.
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+  constexpr auto kLinger = std::chrono::seconds(2);
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  stream.expires_after(kLinger);
+  char sink[4096];
+  for (;;) {
+    auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+    if (read_ec) co_return;  // the client closed, or the linger ran out
+  }
+}
+
 struct InFlightGuard {
   explicit InFlightGuard(std::atomic<size_t>& n) : n_(n) { ++n_; }
   ~InFlightGuard() { --n_; }
@@ -352,8 +369,7 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
   if (!tls) {
     beast::tcp_stream stream(std::move(socket));
     co_await ServeStream(stream);
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    co_await LingeringClose(stream);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);

@@ -337,19 +337,23 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
   await mock.stop();
 });
 
-test('an app whose request chunk header never ends: 400 at 1 MB, memory bounded', async () => {
+// Twenty times: the answer reaches the app although it is still writing when the broker closes
+// (closed at once with unread bytes, the connection was reset and about one try in ten lost it).
+test('an app whose request chunk header never ends: 400 at 1 MB, always read by the app, memory bounded', async () => {
   const rss = rssMb(broker);
   const { port } = new URL(broker.url);
-  const socket = net.connect(Number(port), '127.0.0.1');
-  socket.on('error', () => {});
-  let answer = '';
-  socket.on('data', (d) => { answer += d; });
-  const closed = new Promise((res) => socket.once('close', res));
-  socket.write(`POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${grant.token}\r\n` +
-    'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=');
-  pour(socket, Buffer.alloc(64 * 1024, 'f'), 256 * MB);
-  await closed;
-  assert.match(answer, /^HTTP\/1.1 400 /, answer.slice(0, 200));
+  for (let i = 0; i < 20; i++) {
+    const socket = net.connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    let answer = '';
+    socket.on('data', (d) => { answer += d; });
+    const closed = new Promise((res) => socket.once('close', res));
+    socket.write(`POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${grant.token}\r\n` +
+      'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=');
+    pour(socket, Buffer.alloc(64 * 1024, 'f'), 256 * MB);
+    await closed;
+    assert.match(answer, /^HTTP\/1.1 400 /, `try ${i + 1}: ${answer.slice(0, 200)}`);
+  }
   assert.ok(rssMb(broker) - rss < memoryBoundMb(30), `RSS grew ${rssMb(broker) - rss} MB`);
 });
 
