@@ -24,9 +24,12 @@ MOCK=$(wait_for_url "$TMP/mock.out")
 PG_URL=$("$HERE/../scripts/pg-cluster.sh" init "$PG")
 MASTER=$(head -c 32 /dev/urandom | base64)
 
-start_broker() {  # name database_url; not in a subshell, so that cleanup knows its pid
+# The PostgreSQL brokers stand behind one (imagined) balancer: one public URL, so that a token one
+# of them issues carries the issuer the other accepts.
+PUBLIC_URL=http://127.0.0.1:9
+start_broker() {  # name database_url [public_url]; not in a subshell, so that cleanup knows its pid
   mkdir -p "$TMP/$1"
-  AIPASSPORT_DATABASE_URL=$2 AIPASSPORT_MASTER_KEY=$MASTER AIPASSPORT_ADMIN_TOKEN=bench-cluster-admin-token-0123456789 \
+  AIPASSPORT_PUBLIC_URL=${3:-} AIPASSPORT_DATABASE_URL=$2 AIPASSPORT_MASTER_KEY=$MASTER AIPASSPORT_ADMIN_TOKEN=bench-cluster-admin-token-0123456789 \
     OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL=$MOCK AIPASSPORT_LOG_LEVEL=warn \
     "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/$1" > "$TMP/$1.out" 2>&1 & PIDS+=($!)
 }
@@ -44,8 +47,8 @@ metered_token() {  # broker URL -> a token of a grant with a budget and a cap
 
 PATH_=/openai/v1/chat/completions
 start_broker sqlite ""; SQLITE_PID=${PIDS[-1]}
-start_broker pg1 "$PG_URL"; PG1_PID=${PIDS[-1]}
-start_broker pg2 "$PG_URL"
+start_broker pg1 "$PG_URL" "$PUBLIC_URL"; PG1_PID=${PIDS[-1]}
+start_broker pg2 "$PG_URL" "$PUBLIC_URL"
 SQLITE=$(wait_for_url "$TMP/sqlite.out")
 PG1=$(wait_for_url "$TMP/pg1.out")
 PG2=$(wait_for_url "$TMP/pg2.out")

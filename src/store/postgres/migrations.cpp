@@ -261,6 +261,11 @@ ALTER TABLE grants ADD COLUMN parent_grant_id TEXT;
 ALTER TABLE grants ADD COLUMN ancestors TEXT NOT NULL DEFAULT '';
 CREATE INDEX grants_by_parent ON grants(parent_grant_id) WHERE parent_grant_id IS NOT NULL;
 )sql"},
+    {8, "activity keyed by (at, id): the key is the index by time, one index less to write per call", R"sql(
+ALTER TABLE activity DROP CONSTRAINT activity_pkey;
+ALTER TABLE activity ADD PRIMARY KEY (at, id);
+DROP INDEX activity_by_at;
+)sql"},
 };
 
 }  // namespace
