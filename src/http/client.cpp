@@ -19,6 +19,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/wire.hpp"
+
 namespace ap::http {
 
 namespace asio = boost::asio;
@@ -55,7 +57,7 @@ using AnswerParser = bhttp::response_parser<bhttp::buffer_body>;
 template <class Stream>
 asio::awaitable<beast::error_code> WriteRequest(Stream& stream, Request& request, const BodySource& body) {
   if (!body) {
-    auto [ec, n] = co_await bhttp::async_write(stream, request, kUseTuple);
+    auto [ec, n] = co_await WriteWhole(stream, request);
     co_return ec;
   }
   bhttp::request_serializer<bhttp::string_body> serializer(request);

@@ -24,6 +24,7 @@
 #include <type_traits>
 
 #include "http/response.hpp"
+#include "http/wire.hpp"
 
 namespace ap::http {
 
@@ -218,9 +219,10 @@ class SessionExchange final : public Exchange {
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
-    bhttp::response_serializer<bhttp::string_body> serializer(head);
+    std::string bytes;
+    AppendHead(head, bytes);
     Deadline();
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kUseTuple);
+    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kUseTuple);
     started_ = true;
     co_return Checked(ec);
   }
@@ -425,7 +427,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
         StampAnswer<Stream>(res, options_);
         res.keep_alive(false);
         tcp_stream.expires_after(options_.read_timeout);
-        co_await bhttp::async_write(stream, res, kUseTuple);
+        co_await WriteWhole(stream, res);
       }
       co_return false;
     }
@@ -445,7 +447,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     StampAnswer<Stream>(response, options_);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
     tcp_stream.expires_after(options_.read_timeout);
-    auto [write_ec, written] = co_await bhttp::async_write(stream, response, kUseTuple);
+    auto [write_ec, written] = co_await WriteWhole(stream, response);
     co_return !write_ec && response.keep_alive();
   };
   bool first = true;

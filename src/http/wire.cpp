@@ -1,0 +1,50 @@
+#include "http/wire.hpp"
+
+namespace ap::http {
+
+namespace {
+
+void AppendVersion(unsigned version, std::string& out) {
+  out += "HTTP/";
+  out += static_cast<char>('0' + version / 10);
+  out += '.';
+  out += static_cast<char>('0' + version % 10);
+}
+
+template <class Fields>
+void AppendFields(const Fields& fields, std::string& out) {
+  for (const auto& field : fields) {
+    out += field.name_string();
+    out += ": ";
+    out += field.value();
+    out += "\r\n";
+  }
+  out += "\r\n";
+}
+
+}  // namespace
+
+void AppendHead(const Response& message, std::string& out) {
+  AppendVersion(message.version(), out);
+  unsigned code = message.result_int();
+  out += ' ';
+  out += static_cast<char>('0' + code / 100 % 10);
+  out += static_cast<char>('0' + code / 10 % 10);
+  out += static_cast<char>('0' + code % 10);
+  out += ' ';
+  out += message.reason();  // the set reason, or the status's usual one
+  out += "\r\n";
+  AppendFields(message.base(), out);
+}
+
+void AppendHead(const Request& message, std::string& out) {
+  out += message.method_string();
+  out += ' ';
+  out += message.target();
+  out += ' ';
+  AppendVersion(message.version(), out);
+  out += "\r\n";
+  AppendFields(message.base(), out);
+}
+
+}  // namespace ap::http
