@@ -104,7 +104,8 @@ awaitable<Response> Relay::Send(Request request, bool whole) {
 }
 
 // Relays the answer, then settles what it cost before the app sees its end: an app holding a
-// complete answer can count on its cost being recorded. `whole`: read it whole whatever it is.
+// complete answer, or the event that cut its stream short, can count on its cost being recorded.
+// `whole`: read it whole whatever it is.
 awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   if (!answer) co_return hooks_.Refusal(answer.error());
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
@@ -122,6 +123,8 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
   co_await hooks_.Settle(usage_, true);
+  if (end != StreamEnd::kAppLeft && !closing_event_.empty() && !co_await exchange_.WritePiece(closing_event_))
+    end = StreamEnd::kAppLeft;
   if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer();
   co_return Response{};
 }
@@ -146,8 +149,9 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
 
 // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
 // the relay stops, which closes the upstream connection and so cancels the call there. A stream
-// whose output reaches what the grant could pay for is ended with an event saying so.
-// The caller ends the answer.
+// whose output reaches what the grant could pay for is ended with an event saying so, as is one
+// the provider broke off: that event is left in closing_event_ for the caller, who writes it once
+// the call is settled, then ends the answer.
 awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
   Response head = filter.StreamHead(open.Head());
@@ -164,8 +168,7 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       // stream for a whole answer (or see a bare connection reset).
       Error broke = BrokeOff(piece.error());
       hooks_.Refused(broke);
-      std::string event = ProviderErrorEvent(wire_, broke);
-      if (!co_await exchange_.WritePiece(event)) co_return Abandoned();
+      closing_event_ = ProviderErrorEvent(wire_, broke);
       co_return StreamEnd::kUpstreamBroke;
     }
     if (piece->empty()) break;
@@ -176,10 +179,10 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       if (KeepEvent(*event)) filter.AppendEvent(*event, out);
       if ((spent = OutputSoFar() >= cap)) break;
     }
-    if (spent) out += ProviderErrorEvent(wire_, BudgetSpent());
-    if (splitter.TooLong()) out += ProviderErrorEvent(wire_, EventTooLong());
+    if (spent) closing_event_ += ProviderErrorEvent(wire_, BudgetSpent());
+    if (splitter.TooLong()) closing_event_ += ProviderErrorEvent(wire_, EventTooLong());
     if (spent) hooks_.Refused(BudgetSpent());
-    if (!out.empty()) hooks_.FirstEvent();
+    if (!out.empty() || !closing_event_.empty()) hooks_.FirstEvent();
     if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
     if (spent) co_return StreamEnd::kBudget;
     if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
