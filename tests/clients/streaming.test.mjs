@@ -34,7 +34,8 @@ test('OpenAI: the first event reaches the app while the provider is still stream
     text += chunk.choices[0]?.delta?.content ?? '';
   }
   assert.match(text, /lighthouse keeper/);
-  assert.equal((await mockStats(mock)).streams.active, 0);
+  // The emulation counts its stream done once its last write returned, a moment after the app read it.
+  await eventually(async () => (await mockStats(mock)).streams.active === 0, 'the provider finished its stream');
 });
 
 test('Anthropic: the first text arrives while the provider is still streaming', async () => {

@@ -74,7 +74,15 @@ test('200 concurrent calls over three brokers against a cap of 37: exactly 37 re
   assert.equal(results.filter((r) => r.status === 200).length, 37);
   assert.equal((await mockStats(mock)).requests.openai - before, 37);
   for (const r of results.filter((r) => r.status !== 200)) assert.equal(r.status, 429, r.text);
-  const view = (await call(nodes[1].url, 'GET', `/grants/${g.grantId}`, { token: nodes[1].ownerToken })).json;
+  // The other brokers write their calls' usage just behind the answers: this one's view may lag a
+  // few milliseconds, never overshoot.
+  let view;
+  for (const deadline = Date.now() + 2000; ;) {
+    view = (await call(nodes[1].url, 'GET', `/grants/${g.grantId}`, { token: nodes[1].ownerToken })).json;
+    assert.ok(view.usageCount <= 37, `usageCount ${view.usageCount}`);
+    if (view.usageCount === 37 || Date.now() > deadline) break;
+    await new Promise((res) => setTimeout(res, 20));
+  }
   assert.equal(view.usageCount, 37);
 });
 
@@ -169,13 +177,14 @@ test('a revocation on one broker refuses the next call on the others within a se
     const t0 = performance.now();
     await Promise.all(others.map(async (node) => {
       for (;;) {
+        const sent = performance.now();
         const r = await call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
         if (r.status !== 200) {
           assert.equal(r.status, 401, r.text);
           latencies.push(performance.now() - t0);
           return;
         }
-        assert.ok(performance.now() - t0 < 1000, 'a call starting 1 s after the revocation was still served');
+        assert.ok(sent - t0 < 1000, 'a call starting 1 s after the revocation was still served');
         await new Promise((res) => setTimeout(res, 20));
       }
     }));

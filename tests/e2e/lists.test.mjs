@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { BIN, startBroker, startMock, call, tempDir, SCOPES, chatBody, cliSync } from './harness.mjs';
+import { BIN, startBroker, startMock, call, tempDir, SCOPES, chatBody, cliSync, eventually } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const ROOMY = { AIPASSPORT_GRANT_REQUESTS_PER_ADDRESS_PER_MINUTE: '100000', AIPASSPORT_GRANT_REQUESTS_MAX_WAITING: '100000' };
@@ -182,9 +182,9 @@ test('requests.inFlight counts calls being answered; leased is what the broker t
   const token = (await call(b.url, 'POST', '/tokens', { body: { grantId: grant.id, requestSecret } })).json.token;
 
   const running = call(b.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
-  await new Promise((r) => setTimeout(r, 500));
-  const during = (await call(b.url, 'GET', `/grants/${grant.id}`, admin)).json;
-  assert.equal(during.requests.inFlight, 1, JSON.stringify(during.requests));
+  // The call reaches the emulation, which holds it 1.5 s: meanwhile it is in flight.
+  await eventually(async () => (await call(b.url, 'GET', `/grants/${grant.id}`, admin)).json.requests.inFlight === 1,
+    'the call in flight', 1400);
   assert.equal((await running).status, 200);
 
   const done = await call(b.url, 'GET', `/grants/${grant.id}`, admin);

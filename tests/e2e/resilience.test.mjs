@@ -2,7 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS } from './harness.mjs';
+import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS, eventually } from './harness.mjs';
 
 let mock;
 before(async () => { mock = await startMock(['--latency-ms', '20']); });
@@ -179,9 +179,11 @@ test('even the debug log never holds a key, a token or a secret', async () => {
 test('SIGTERM lets calls in flight finish, then the broker exits 0', async () => {
   const slowMock = await startMock(['--latency-ms', '800']);
   const broker = await startBroker({ mock: slowMock });
-  const { token } = await approvedGrant(broker, SCOPES.openai);
+  const { token, grantId } = await approvedGrant(broker, SCOPES.openai);
   const inFlight = call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
-  await new Promise((r) => setTimeout(r, 200));
+  // Stopped once the call is in flight (the provider holds it 0.8 s).
+  await eventually(async () => (await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken })).json
+    .requests?.inFlight === 1, 'the call in flight', 700);
   const exited = broker.stop('SIGTERM');
   const res = await inFlight;
   assert.equal(res.status, 200);
