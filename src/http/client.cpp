@@ -11,7 +11,6 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
 #include <mutex>
@@ -60,8 +59,7 @@ asio::awaitable<beast::error_code> WriteRequest(Stream& stream, Request& request
     auto [ec, n] = co_await WriteWhole(stream, request);
     co_return ec;
   }
-  bhttp::request_serializer<bhttp::string_body> serializer(request);
-  auto [ec, n] = co_await bhttp::async_write_header(stream, serializer, kUseTuple);
+  auto [ec, n] = co_await WriteHead(stream, request);
   bool chunked = request.chunked();
   while (!ec) {
     auto piece = co_await body();

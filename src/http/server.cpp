@@ -219,10 +219,8 @@ class SessionExchange final : public Exchange {
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
-    std::string bytes;
-    AppendHead(head, bytes);
     Deadline();
-    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(bytes), kUseTuple);
+    auto [ec, n] = co_await WriteHead(stream_, head);
     started_ = true;
     co_return Checked(ec);
   }
@@ -278,7 +276,8 @@ asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   stream.expires_after(kLinger);
-  char sink[4096];
+  // What is read is dropped, so connections lingering on one thread share this buffer.
+  thread_local char sink[4096];
   for (;;) {
     auto [read_ec, n] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
     if (read_ec) co_return;  // the client closed, or the linger ran out

@@ -1,6 +1,7 @@
 #pragma once
-// Writing a whole message: its head built into one string as Beast's serializer would write it
-// (the start line, each field, a blank line), then head and body in one gathered write. Beast's
+// Writing a message: its head built into one string as Beast's serializer would write it (the
+// start line, each field, a blank line), then, for a whole message, head and body in one gathered
+// write. Beast's
 // serializer walks a view of many small buffers field by field, which cost about 5% of the
 // broker's CPU per call; the bytes on the wire are the same (wire_test.cpp compares them).
 
@@ -22,6 +23,16 @@ namespace ap::http {
 // field as "Name: value\r\n", then "\r\n".
 void AppendHead(const Response& message, std::string& out);
 void AppendHead(const Request& message, std::string& out);
+
+// Writes `message`'s head only: its body follows in pieces, chunked or not as its fields say.
+template <class Stream, class Message>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(Stream& stream,
+                                                                                const Message& message) {
+  std::string head;
+  AppendHead(message, head);
+  co_return co_await boost::asio::async_write(stream, boost::asio::buffer(head),
+                                              boost::asio::as_tuple(boost::asio::use_awaitable));
+}
 
 // Writes `message` whole. A message marked chunked is left to Beast, which chunks its body.
 template <class Stream, class Message>
