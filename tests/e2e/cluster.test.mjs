@@ -62,6 +62,18 @@ const kidOf = (token) => jose.decodeProtectedHeader(token).kid;
 
 const SCOPE = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
 
+// Each broker writes its calls' usage just behind their answers, so another broker's view may lag
+// by a few milliseconds, never overshoot: reads until `done` (for up to 2 s), checking `always` on
+// every read, and returns the last view.
+async function lagging(read, always, done) {
+  for (const deadline = Date.now() + 2000; ;) {
+    const view = await read();
+    always(view);
+    if (done(view) || Date.now() > deadline) return view;
+    await new Promise((res) => setTimeout(res, 20));
+  }
+}
+
 function spread(count, fn) {
   return Promise.all(Array.from({ length: count }, (_, i) => fn(nodes[i % nodes.length], i)));
 }
@@ -74,15 +86,8 @@ test('200 concurrent calls over three brokers against a cap of 37: exactly 37 re
   assert.equal(results.filter((r) => r.status === 200).length, 37);
   assert.equal((await mockStats(mock)).requests.openai - before, 37);
   for (const r of results.filter((r) => r.status !== 200)) assert.equal(r.status, 429, r.text);
-  // The other brokers write their calls' usage just behind the answers: this one's view may lag a
-  // few milliseconds, never overshoot.
-  let view;
-  for (const deadline = Date.now() + 2000; ;) {
-    view = (await call(nodes[1].url, 'GET', `/grants/${g.grantId}`, { token: nodes[1].ownerToken })).json;
-    assert.ok(view.usageCount <= 37, `usageCount ${view.usageCount}`);
-    if (view.usageCount === 37 || Date.now() > deadline) break;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  const view = await lagging(async () => (await call(nodes[1].url, 'GET', `/grants/${g.grantId}`, { token: nodes[1].ownerToken })).json,
+    (v) => assert.ok(v.usageCount <= 37, `usageCount ${v.usageCount}`), (v) => v.usageCount === 37);
   assert.equal(view.usageCount, 37);
 });
 
@@ -93,15 +98,8 @@ test('200 concurrent calls over three brokers against a budget: it is never exce
   const ok = results.filter((r) => r.status === 200).length;
   assert.ok(ok > 0, 'some calls fit');
   for (const r of results.filter((r) => r.status !== 200)) assert.equal(r.status, 402, r.text);
-  // Each broker writes its calls' usage just behind their answers: a third broker's view may lag by
-  // a few milliseconds, never overshoot.
-  let view;
-  for (const deadline = Date.now() + 2000; ;) {
-    view = (await call(nodes[2].url, 'GET', `/grants/${g.grantId}/usage`, { token: nodes[2].ownerToken })).json;
-    assert.ok(view.budget.spentMicros <= 10000, `spent ${view.budget.spentMicros} of 10000`);
-    if (view.totals.requests === ok || Date.now() > deadline) break;
-    await new Promise((res) => setTimeout(res, 20));
-  }
+  const view = await lagging(async () => (await call(nodes[2].url, 'GET', `/grants/${g.grantId}/usage`, { token: nodes[2].ownerToken })).json,
+    (v) => assert.ok(v.budget.spentMicros <= 10000, `spent ${v.budget.spentMicros} of 10000`), (v) => v.totals.requests === ok);
   assert.equal(view.totals.requests, ok);
 });
 

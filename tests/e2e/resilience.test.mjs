@@ -183,7 +183,7 @@ test('SIGTERM lets calls in flight finish, then the broker exits 0', async () =>
   const inFlight = call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
   // Stopped once the call is in flight (the provider holds it 0.8 s).
   await eventually(async () => (await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken })).json
-    .requests?.inFlight === 1, 'the call in flight', 700);
+    .requests.inFlight === 1, 'the call in flight', 700);
   const exited = broker.stop('SIGTERM');
   const res = await inFlight;
   assert.equal(res.status, 200);
