@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,29 @@ struct Param {
   std::string text;  // text or bytes
 };
 
+// Values bound in order: a statement's parameters (Query), or rows to append (AppendRows).
+class Values {
+ public:
+  Values& Bind(std::string_view v) { return Add({Param::Type::kText, false, 0, std::string(v)}); }
+  Values& Bind(const std::string& v) { return Bind(std::string_view(v)); }
+  Values& Bind(const char* v) { return Bind(std::string_view(v)); }
+  Values& Bind(int64_t v) { return Add({Param::Type::kInt, false, v, {}}); }
+  Values& Bind(const std::optional<int64_t>& v) { return v ? Bind(*v) : Add({Param::Type::kInt, true, 0, {}}); }
+  Values& Bind(const std::optional<std::string>& v) {
+    return v ? Bind(std::string_view(*v)) : Add({Param::Type::kText, true, 0, {}});
+  }
+  Values& BindBlob(std::string_view bytes) { return Add({Param::Type::kBlob, false, 0, std::string(bytes)}); }
+
+  const std::vector<Param>& params() const { return params_; }
+
+ private:
+  Values& Add(Param p) {
+    params_.push_back(std::move(p));
+    return *this;
+  }
+  std::vector<Param> params_;
+};
+
 // The rows of one run statement.
 class Rows {
  public:
@@ -59,9 +83,14 @@ class Connection {
   virtual Dialect dialect() const = 0;
   Prepared Prepare(std::string sql) { return Prepared{this, std::move(sql)}; }
   // Runs `sql` with `params`; the first Next() of the result says how it went.
-  virtual std::unique_ptr<Rows> Run(const std::string& sql, const std::vector<Param>& params) = 0;
+  virtual std::unique_ptr<Rows> Run(const std::string& sql, std::span<const Param> params) = 0;
   // Runs statements without parameters (migrations, transaction control).
   virtual Status Exec(const char* sql) = 0;
+  // Appends rows to `table`: `columns` names them, comma-separated; `rows` holds a value for each,
+  // row after row, text and integers (no blobs). Returns kDone, or kError (then DbError says why);
+  // inside a transaction, all rows or none. SQLite runs multi-row INSERTs; PostgreSQL overrides
+  // this with COPY.
+  virtual int AppendRows(std::string_view table, std::string_view columns, const Values& rows);
   // Rows changed by the last INSERT, UPDATE or DELETE.
   virtual int64_t Changes() = 0;
   // kUnavailable naming what failed, with the engine's message (never a bound value).
@@ -97,19 +126,19 @@ class Query {
   Query(const Query&) = delete;
   Query& operator=(const Query&) = delete;
 
-  Query& Bind(std::string_view v) { return Add({Param::Type::kText, false, 0, std::string(v)}); }
-  Query& Bind(const std::string& v) { return Bind(std::string_view(v)); }
-  Query& Bind(const char* v) { return Bind(std::string_view(v)); }
-  Query& Bind(int64_t v) { return Add({Param::Type::kInt, false, v, {}}); }
-  Query& Bind(const std::optional<int64_t>& v) { return v ? Bind(*v) : Add({Param::Type::kInt, true, 0, {}}); }
-  Query& Bind(const std::optional<std::string>& v) {
-    return v ? Bind(std::string_view(*v)) : Add({Param::Type::kText, true, 0, {}});
+  template <class T>
+  Query& Bind(const T& v) {
+    params_.Bind(v);
+    return *this;
   }
-  Query& BindBlob(std::string_view bytes) { return Add({Param::Type::kBlob, false, 0, std::string(bytes)}); }
+  Query& BindBlob(std::string_view bytes) {
+    params_.BindBlob(bytes);
+    return *this;
+  }
 
   // kRow, kDone, kConstraint or kError. The first call runs the statement.
   int Step() {
-    if (!rows_) rows_ = connection_.Run(sql_, params_);
+    if (!rows_) rows_ = connection_.Run(sql_, params_.params());
     return rows_->Next();
   }
 
@@ -126,14 +155,9 @@ class Query {
   }
 
  private:
-  Query& Add(Param p) {
-    params_.push_back(std::move(p));
-    return *this;
-  }
-
   Connection& connection_;
   std::string sql_;
-  std::vector<Param> params_;
+  Values params_;
   std::unique_ptr<Rows> rows_;
 };
 

@@ -37,7 +37,7 @@ class StatementRows final : public sql::Rows {
   sqlite3_stmt* stmt_;
 };
 
-void BindAll(sqlite3_stmt* stmt, const std::vector<sql::Param>& params) {
+void BindAll(sqlite3_stmt* stmt, std::span<const sql::Param> params) {
   int index = 0;
   for (const auto& p : params) {
     ++index;
@@ -69,7 +69,7 @@ Errc CodeOf(sqlite3* db) {
 
 }  // namespace
 
-std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, const std::vector<sql::Param>& params) {
+std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, std::span<const sql::Param> params) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* raw = nullptr;

@@ -27,7 +27,7 @@ class Connection final : public sql::Connection {
   explicit Connection(Db db) : db_(std::move(db)) {}
 
   sql::Dialect dialect() const override { return sql::Dialect::kSqlite; }
-  std::unique_ptr<sql::Rows> Run(const std::string& sql, const std::vector<sql::Param>& params) override;
+  std::unique_ptr<sql::Rows> Run(const std::string& sql, std::span<const sql::Param> params) override;
   Status Exec(const char* sql) override;
   int64_t Changes() override { return sqlite3_changes64(db_.get()); }
   Error DbError(const char* what) override;

@@ -12,21 +12,11 @@ using sql::kRow;
 using sql::Query;
 namespace {
 
-constexpr const char* kActivityColumns =
-    "id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
+// What a call's row is written with; the table adds its id.
+constexpr const char* kActivityRowColumns =
+    "at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
     "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal";
-// Rows go in several per statement (a statement per row was most of a flush's cost on PostgreSQL,
-// a round trip each): batches of these sizes, largest first, so few statement texts are prepared.
-constexpr size_t kActivityBatchSizes[] = {64, 16, 4, 1};
-std::string InsertActivitySql(size_t rows) {
-  std::string sql =
-      "INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, "
-      "output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal) VALUES ";
-  for (size_t i = 0; i < rows; ++i) sql += i == 0 ? "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" : ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-  return sql;
-}
-const std::string kInsertActivity[] = {InsertActivitySql(64), InsertActivitySql(16), InsertActivitySql(4),
-                                       InsertActivitySql(1)};
+const std::string kActivityColumns = std::string("id, ") + kActivityRowColumns;
 // Every filter is optional: a NULL parameter lets every row through. The filters that pick an index
 // (grant, owner, cursor) are written only when set, each variant its own statement, because SQLite
 // plans a statement once: "?2 IS NULL OR grant_id = ?2" would walk every row by time, a grant with
@@ -108,28 +98,22 @@ std::optional<AuditHead> ParseHead(const std::string& text) {
 Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
   if (rows.empty()) return {};
   return db_.InTransaction([&]() -> Status {
-    size_t next = 0;
-    for (size_t size_index = 0; size_index < std::size(kActivityBatchSizes); ++size_index) {
-      for (size_t batch = kActivityBatchSizes[size_index]; rows.size() - next >= batch; next += batch) {
-        Query q(db_.Prepare(kInsertActivity[size_index]));
-        for (size_t i = next; i < next + batch; ++i) {
-          const auto& r = rows[i];
-          q.Bind(r.at).Bind(r.grant_id).Bind(r.app_name).Bind(r.owner_id).Bind(r.provider).Bind(r.model);
-          q.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
-          q.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
-          q.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
-        }
-        if (q.Step() != kDone) return db_.DbError("record activity");
-      }
+    sql::Values values;
+    for (const auto& r : rows) {
+      values.Bind(r.at).Bind(r.grant_id).Bind(r.app_name).Bind(r.owner_id).Bind(r.provider).Bind(r.model);
+      values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
+      values.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
+      values.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
     }
+    if (db_.AppendRows("activity", kActivityRowColumns, values) != kDone) return db_.DbError("record activity");
     // One write per token per batch, however many of its calls the batch holds.
     std::map<std::string, TokenUseRecord> tokens;
     for (const auto& r : rows) {
       if (r.token_id.empty()) continue;
       auto [it, fresh] = tokens.try_emplace(r.token_id);
       TokenUseRecord& t = it->second;
-      if (fresh) t = TokenUseRecord{r.token_id, r.grant_id, r.client_id, r.token_issued_at, r.token_expires_at,
-                                    r.at, r.at, 0};
+      if (fresh)
+        t = TokenUseRecord{r.token_id, r.grant_id, r.client_id, r.token_issued_at, r.token_expires_at, r.at, r.at, 0};
       t.first_used_at = std::min(t.first_used_at, r.at);
       t.last_used_at = std::max(t.last_used_at, r.at);
       ++t.calls;
