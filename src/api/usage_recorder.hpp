@@ -3,7 +3,8 @@
 // the grant, out of this broker's lease. Writes are behind and grouped: a call adds its row and goes
 // on (its answer never waits for the disk); the rows are written in one transaction on the store
 // thread kFlushDelay after the first of them (sooner once kFlushRows wait), so a busy broker writes
-// usage some hundred times a second, not once per call or two. Every store job an API handler
+// usage some twenty times a second, not once per call or two (each write is a transaction of
+// several statements: on PostgreSQL a round trip each). Every store job an API handler
 // runs writes the waiting rows first (OnStore), so what this broker reads after a call includes it.
 // The meter has already settled the call in memory, and the store counts the lease it came from as
 // used until the row is written, so a crash that loses the last rows makes the grant stricter
@@ -37,7 +38,7 @@ struct RecorderOptions {
 
 class UsageRecorder {
  public:
-  static constexpr std::chrono::milliseconds kFlushDelay{10};
+  static constexpr std::chrono::milliseconds kFlushDelay{50};
   static constexpr size_t kFlushRows = 1024;
 
   // `timers`: where the flush delay is timed (an I/O executor).

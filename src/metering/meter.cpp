@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <utility>
 
 #include "core/money.hpp"
@@ -61,6 +62,11 @@ struct Account {
   // How fast calls use the lease: counted since the last top-up.
   int64_t admitted_since_top_up = 0;
   Clock::time_point last_top_up;
+  // The lease as the last top-up left it (0 when it got nothing): once calls have used three
+  // quarters of it, one early top-up goes to the store while they go on with the rest.
+  int64_t topped_micros = 0;
+  int64_t topped_requests = 0;
+  bool topping_up = false;
 };
 
 // ---- Ticket ----
@@ -229,43 +235,82 @@ std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, co
   return micros;
 }
 
+// Whether calls have used three quarters of what the last top-up left in the lease, in either
+// dimension it holds, and no top-up is on its way: then it is time for the next one.
+bool WantsEarlyTopUp(const Account& a) {
+  if (a.topping_up) return false;
+  bool micros_low = a.topped_micros > 0 && a.lease_micros < a.topped_micros / 4;
+  bool requests_low = a.topped_requests > 0 && a.lease_requests < a.topped_requests / 4;
+  return micros_low || requests_low;
+}
+
 }  // namespace
+
+// What to ask the store for: enough for this call (`need`, nothing when it is an early top-up) and
+// the calls of the next kLeaseHorizon at the recent rate (`want`). Under the account's lock.
+std::pair<store::Lease, store::Lease> Meter::PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
+                                                       bool early) const {
+  store::Lease need, want;
+  int64_t calls = LeaseCalls(account, Clock::now());
+  // However busy, a broker takes no more than its part of what is left (by this broker's view of
+  // the grant, which may be behind; the store never leases past what it has), so its peers are
+  // not refused while the budget lasts.
+  const store::GrantRecord& g = grant.record;
+  if (LeasesBudget(g)) {
+    int64_t left = g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros))
+                                   : kMaxMicros;
+    int64_t fewest = MulMicros(kFewestLeaseCalls, ask.up_to_micros);
+    int64_t busy = std::min(MulMicros(calls, ask.up_to_micros), std::max(fewest, ShareOf(left)));
+    need.micros = early ? 0 : std::max<int64_t>(0, LeastMicros(ask) - account.lease_micros);
+    want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
+  }
+  if (LeasesRequests(g)) {
+    int64_t left =
+        g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests;
+    int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, ShareOf(left)));
+    need.requests = !early && account.lease_requests < 1 ? 1 : 0;
+    want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
+  }
+  return {need, want};
+}
+
+// On the store thread: takes the lease and puts it in the account, so a call refused after it sees it.
+Status Meter::TakeLease(Account& account, const std::string& grant_id, store::Lease need, store::Lease want) {
+  auto lease = store_.Metering().TakeLease(grant_id, options_.node_id, need, want);
+  std::lock_guard lock(account.mutex);
+  account.topping_up = false;
+  if (!lease) return lease.error();
+  account.lease_micros += lease->micros;
+  account.lease_requests += lease->requests;
+  account.topped_micros = lease->micros > 0 ? account.lease_micros : 0;
+  account.topped_requests = lease->requests > 0 ? account.lease_requests : 0;
+  return {};
+}
 
 awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
   store::Lease need, want;
   {
     std::lock_guard lock(account->mutex);
-    int64_t calls = LeaseCalls(*account, Clock::now());
-    // However busy, a broker takes no more than its part of what is left (by this broker's view of
-    // the grant, which may be behind; the store never leases past what it has), so its peers are
-    // not refused while the budget lasts.
-    const store::GrantRecord& g = grant.record;
-    if (LeasesBudget(g)) {
-      int64_t left =
-          g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros)) : kMaxMicros;
-      int64_t fewest = MulMicros(kFewestLeaseCalls, ask.up_to_micros);
-      int64_t busy = std::min(MulMicros(calls, ask.up_to_micros), std::max(fewest, ShareOf(left)));
-      need.micros = std::max<int64_t>(0, LeastMicros(ask) - account->lease_micros);
-      want.micros = std::max<int64_t>(need.micros, busy - account->lease_micros);
-    }
-    if (LeasesRequests(g)) {
-      int64_t left = g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests)
-                                    : kMaxLeaseRequests;
-      int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, ShareOf(left)));
-      need.requests = account->lease_requests < 1 ? 1 : 0;
-      want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account->lease_requests);
-    }
+    std::tie(need, want) = PlanTopUp(*account, grant, ask, false);
+    account->topping_up = true;
   }
-  // The lease lands in the account on the store thread, so a call refused after it sees it.
-  auto take = [this, account, id = grant.record.id, need, want]() -> Status {
-    auto lease = store_.Metering().TakeLease(id, options_.node_id, need, want);
-    if (!lease) return lease.error();
-    std::lock_guard lock(account->mutex);
-    account->lease_micros += lease->micros;
-    account->lease_requests += lease->requests;
-    return {};
-  };
+  auto take = [this, account, id = grant.record.id, need, want]() { return TakeLease(*account, id, need, want); };
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
+}
+
+// Starts the next top-up while the lease still holds a quarter of the last one, so that a busy
+// grant's calls do not wait for the store when it runs dry. Its failure is only a missed top-up:
+// the call that finds the lease empty asks again, and learns why.
+void Meter::TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
+  store::Lease need, want;
+  {
+    std::lock_guard lock(account->mutex);
+    if (!WantsEarlyTopUp(*account)) return;
+    std::tie(need, want) = PlanTopUp(*account, grant, ask, true);
+    account->topping_up = true;
+  }
+  http::PostBlocking(
+      store_pool_, [this, account, id = grant.record.id, need, want]() { (void)TakeLease(*account, id, need, want); });
 }
 
 void Meter::SetPeers(int64_t count, int64_t rank) {
@@ -317,7 +362,10 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   };
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   for (int round = 0; round < 8; ++round) {
-    if (take_local()) co_return ticket;
+    if (take_local()) {
+      TopUpEarly(account, grant, ask);
+      co_return ticket;
+    }
     auto topped = co_await TopUp(account, grant, ask);
     if (!topped) {
       if (take_local()) co_return ticket;  // topped up by another call meanwhile

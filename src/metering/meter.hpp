@@ -15,14 +15,15 @@
 // lost for good, so a crash can make a grant stricter, never looser.
 // Thread-safety: all methods may be called from any thread.
 
-#include <boost/asio/awaitable.hpp>
 #include <atomic>
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "core/error.hpp"
 #include "domain/grant.hpp"
@@ -115,7 +116,11 @@ class Meter {
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
+  std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
+                                                  bool early) const;
+  Status TakeLease(Account& account, const std::string& grant_id, store::Lease need, store::Lease want);
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
+  void TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;

@@ -5,7 +5,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <filesystem>
+#include <future>
+#include <limits>
 #include <thread>
 
 #include "core/money.hpp"
@@ -19,6 +22,15 @@ namespace asio = boost::asio;
 
 class MeterTest : public ::testing::Test {
  protected:
+  // Runs `fn` on the store thread, where the broker makes every store call: the meter's early
+  // top-ups run there too, and a store serves one thread at a time.
+  template <class Fn>
+  auto OnStore(Fn fn) {
+    std::promise<decltype(fn())> done;
+    asio::post(pool_.Pool(), [&] { done.set_value(fn()); });
+    return done.get_future().get();
+  }
+
   void SetUp() override {
     char tmpl[] = "/tmp/ap-meter-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
@@ -38,8 +50,8 @@ class MeterTest : public ::testing::Test {
     auto r = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
     r.grant.budget_micros = budget_micros;
     r.grant.status = store::GrantStatus::kApproved;
-    EXPECT_TRUE(store_->Grants().CreateGrantRequest(r.request, r.grant));
-    return domain::Grant{store_->Grants().GetGrant(r.grant.id).value(), scope};
+    EXPECT_TRUE(OnStore([&] { return store_->Grants().CreateGrantRequest(r.request, r.grant); }));
+    return domain::Grant{OnStore([&] { return store_->Grants().GetGrant(r.grant.id); }).value(), scope};
   }
 
   // Runs `count` admissions at once on two threads; returns the tickets of those admitted.
@@ -79,7 +91,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
     if (!r) {
       EXPECT_EQ(r.error().code, Errc::kBudgetExceeded);
     }
-  EXPECT_EQ(store_->Grants().GetGrant(grant.record.id)->leased_micros, 37 * 450);
+  EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros, 37 * 450);
 }
 
 TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
@@ -138,7 +150,8 @@ TEST_F(MeterTest, AGrantThatPausesKeepsItsEmptyBucketWhenItsLeasesGoBack) {
     ASSERT_TRUE(r);
     r->Settle(0, 0);
   }
-  meter.ReturnIdleLeases(std::chrono::seconds(0));  // the grant is idle: its leases go back...
+  OnStore(
+      [&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });  // the grant is idle: its leases go back...
   auto again = AdmitAtOnce(meter, grant, {}, 1);
   ASSERT_FALSE(again[0]);  // ...but not its spent minute
   EXPECT_EQ(again[0].error().code, Errc::kRateLimited);
@@ -209,11 +222,14 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   auto grant = Approved(100'000, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
   ASSERT_TRUE(results[0]);
-  EXPECT_GT(store_->Grants().GetGrant(grant.record.id)->leased_micros, 100);  // a slice for more calls
+  EXPECT_GT(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros,
+            100);  // a slice for more calls
   results[0]->Settle(100, 0);
-  ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
-  meter.ReturnIdleLeases(std::chrono::seconds(0));
-  auto g = store_->Grants().GetGrant(grant.record.id).value();
+  ASSERT_TRUE(OnStore([&] {
+    return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+  }));
+  OnStore([&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });
+  auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_EQ(g.leased_micros, 0);
   EXPECT_EQ(g.spent_micros, 100);
 }
@@ -224,7 +240,7 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   auto grant = Approved(100'000, 50);
   auto calls = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 1000}, 2);
   ASSERT_TRUE(calls[0] && calls[1]);
-  auto leased = store_->Grants().GetGrant(grant.record.id).value();
+  auto leased = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_GT(leased.leased_micros, 2000);  // a slice for more calls than these two
   EXPECT_EQ(meter.Held().micros, leased.leased_micros);
   EXPECT_EQ(meter.Held().requests, leased.leased_requests);
@@ -234,11 +250,13 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   calls[0]->Settle(400, 0);  // spent: no longer held once settled in the store
   EXPECT_EQ(meter.Held().micros, leased.leased_micros - 400);
   EXPECT_EQ(meter.Held().requests, leased.leased_requests - 1);
-  ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 400}}));
-  auto settled = store_->Grants().GetGrant(grant.record.id).value();
+  ASSERT_TRUE(OnStore([&] {
+    return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 400}});
+  }));
+  auto settled = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_EQ(meter.Held().micros, settled.leased_micros);
   EXPECT_EQ(meter.Held().requests, settled.leased_requests);
-  meter.ReturnIdleLeases(std::chrono::seconds(0));
+  OnStore([&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });
   EXPECT_EQ(meter.Held().micros, 0);
   EXPECT_EQ(meter.Held().requests, 0);
 }
@@ -252,8 +270,12 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     if (call % 20 != 0) continue;
-    ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 20, 0, 0, 0, 0, 2000}}));
-    largest_lease = std::max(largest_lease, store_->Grants().GetGrant(grant.record.id)->leased_requests);
+    ASSERT_TRUE(OnStore([&] {
+      return store_->Metering().Settle("node-1",
+                                       {{grant.record.id, "2026-11-30", "gpt-4o-mini", 20, 0, 0, 0, 0, 2000}});
+    }));
+    largest_lease =
+        std::max(largest_lease, OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests);
   }
   // A grant taking calls this fast goes to the store for many calls at a time, not a few.
   EXPECT_GT(largest_lease, 40);
@@ -262,14 +284,38 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
   auto small = Approved(30 * 100, 25);
   for (int call = 0; call < 40; ++call) {
     auto admitted = AdmitAtOnce(meter, small, {.need_micros = 100, .up_to_micros = 100}, 1);
-    auto g = store_->Grants().GetGrant(small.record.id).value();
+    auto g = OnStore([&] { return store_->Grants().GetGrant(small.record.id); }).value();
     EXPECT_LE(g.leased_requests + g.usage_count, 25);
     EXPECT_LE(g.leased_micros + g.spent_micros, 30 * 100);
     EXPECT_EQ(admitted[0].has_value(), call < 25) << call;
     if (!admitted[0]) continue;
     admitted[0]->Settle(100, 0);
-    ASSERT_TRUE(store_->Metering().Settle("node-1", {{small.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
+    ASSERT_TRUE(OnStore([&] {
+      return store_->Metering().Settle("node-1", {{small.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+    }));
   }
+}
+
+TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitForTheStore) {
+  Meter meter(*store_, pool_, {"node-1", 1000});
+  auto grant = Approved(100'000'000, 1'000'000);
+  int64_t lowest_requests = std::numeric_limits<int64_t>::max(), lowest_micros = lowest_requests;
+  for (int call = 1; call <= 300; ++call) {  // one after another, each settled (as the recorder would)
+    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    ASSERT_TRUE(admitted[0]);
+    admitted[0]->Settle(100, 0);
+    store::UsageRecord row{grant.record.id, "2026-12-01", "gpt-4o-mini", 1, 0, 0, 0, 0, 100};
+    ASSERT_TRUE(OnStore([&] { return store_->Metering().Settle("node-1", {row}); }));
+    if (call <= 3) continue;  // the first lease is for the fewest calls
+    // After the call and what the store thread had to do: what is left for the next calls.
+    lowest_requests = std::min(lowest_requests, meter.Held().requests);
+    lowest_micros = std::min(lowest_micros, meter.Held().micros);
+  }
+  EXPECT_GT(lowest_requests, 0) << "the next call would have waited for the store";
+  EXPECT_GT(lowest_micros, 0) << "the next call would have waited for the store";
+  auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
+  EXPECT_EQ(g.usage_count, 300);
+  EXPECT_EQ(g.leased_requests, meter.Held().requests) << "every top-up reached both the store and the meter";
 }
 
 TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
@@ -281,8 +327,11 @@ TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
     auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
-    ASSERT_TRUE(store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}}));
-    largest_lease = std::max(largest_lease, store_->Grants().GetGrant(grant.record.id)->leased_micros);
+    ASSERT_TRUE(OnStore([&] {
+      return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+    }));
+    largest_lease =
+        std::max(largest_lease, OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros);
   }
   // A quarter of the 40,000 left, not the whole budget a busy grant's rate would ask for.
   EXPECT_LE(largest_lease, 400 * 100 / 4);
