@@ -36,6 +36,7 @@
 #include "http/client.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
+#include "http/thread_priority.hpp"
 #include "oauth/client_metadata.hpp"
 #include "oauth/oauth_api.hpp"
 #include "record/audit_chain.hpp"
@@ -549,6 +550,7 @@ int RunBroker(const Config& config) {
   size_t threads = IoThreads(config);
   http::IoPool io(threads);
   http::BlockingPool store_pool(1);
+  http::RunBelowIoThreads(store_pool, 1);
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;
@@ -590,6 +592,7 @@ int RunBroker(const Config& config) {
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
   http::BlockingPool work_pool(1);
+  http::RunBelowIoThreads(work_pool, 1);
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
   std::unique_ptr<telemetry::BrokerMetrics> metrics;
@@ -640,7 +643,9 @@ int RunBroker(const Config& config) {
   store::StorePool readers(*target);
   std::unique_ptr<http::BlockingPool> read_pool;
   if (config.database_pool_size > 1) {
-    read_pool = std::make_unique<http::BlockingPool>(static_cast<size_t>(config.database_pool_size) - 1);
+    auto readers_count = static_cast<size_t>(config.database_pool_size) - 1;
+    read_pool = std::make_unique<http::BlockingPool>(readers_count);
+    http::RunBelowIoThreads(*read_pool, readers_count);
     ctx.readers = &readers;
     ctx.read_pool = read_pool.get();
   }
