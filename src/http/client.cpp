@@ -38,6 +38,9 @@ struct Connection {
   std::string key;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  // Reserved at the size of a piece when the connection opens: Beast reads into what the buffer
+  // holds (512 bytes while it is empty), and a consumed buffer never grows, so an answer of 800
+  // bytes would take two reads on every call.
   beast::flat_buffer buffer{kMaxBuffered};
   // Where answers' bodies are read piece by piece: one per connection, reused by every call on it.
   char piece[16 << 10];
@@ -142,6 +145,7 @@ struct HttpClient::Impl {
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
                                                                std::string key) {
     std::unique_ptr<Connection> conn(new Connection);  // the piece buffer stays uninitialised
+    conn->buffer.reserve(sizeof conn->piece);
     conn->key = std::move(key);
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
