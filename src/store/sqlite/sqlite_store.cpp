@@ -20,8 +20,12 @@ Result<std::unique_ptr<sqlite::Connection>> sqlite::OpenConnection(const std::fi
                      "cannot open " + file.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
   sqlite3_busy_timeout(db.get(), 5000);
   // WAL lets readers in other processes (the CLI) work while the broker writes; NORMAL
-  // synchronous is durable against process crashes, which is what WAL mode promises.
-  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"}) {
+  // synchronous is durable against process crashes, which is what WAL mode promises. Temporary
+  // files in memory: the statement journal SQLite keeps to undo one multi-row statement inside a
+  // transaction was otherwise a file, and most of the store thread's writes (4,190 of 6,700 in 2 s
+  // under load); a crash loses nothing by it, the WAL holds what was committed.
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON",
+                             "PRAGMA temp_store = MEMORY"}) {
     char* message = nullptr;
     if (sqlite3_exec(raw, pragma, nullptr, nullptr, &message) != SQLITE_OK) {
       std::string text = message ? message : "";
