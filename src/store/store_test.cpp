@@ -785,6 +785,26 @@ TEST_P(StoreTest, AFlushOfManyActivityRowsKeepsEachRowAndItsOrder) {
   }
 }
 
+// A flush as large as the recorder makes (2,000 rows), with long text: more than a megabyte, which
+// goes to PostgreSQL in several pieces.
+TEST_P(StoreTest, ALargeFlushOfActivityKeepsEveryRow) {
+  std::vector<ActivityRecord> rows;
+  for (int i = 0; i < 2000; ++i) {
+    rows.push_back(Call(10'000 + i, "g1", "alice"));
+    rows.back().app_name = std::string(600, static_cast<char>('a' + i % 26));
+  }
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  ActivityQuery all;
+  all.limit = 3000;
+  auto stored = store_->Activity().ListActivity(all).value();
+  ASSERT_EQ(stored.size(), rows.size());
+  for (size_t i = 0; i < stored.size(); ++i) {
+    const auto& r = stored[stored.size() - 1 - i];  // listed newest first
+    ASSERT_EQ(r.at, rows[i].at);
+    ASSERT_EQ(r.app_name, rows[i].app_name);
+  }
+}
+
 // A batch larger than one statement holds, with text that means something to some layer on the way
 // (tabs, newlines, backslashes, \N, UTF-8): every value comes back as it went in, on both engines.
 TEST_P(StoreTest, ActivityKeepsTextExactlyAndTakesABatchWholeOrNotAtAll) {

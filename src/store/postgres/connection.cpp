@@ -145,6 +145,9 @@ void AppendCopyValue(std::string& out, const sql::Param& p) {
   }
 }
 
+// COPY data goes to libpq in pieces of this size (its length is an int).
+constexpr size_t kCopyPiece = 1 << 20;
+
 std::string CopyText(std::span<const sql::Param> values, size_t width) {
   std::string out;
   out.reserve(values.size() * 12);
@@ -290,7 +293,9 @@ int Connection::AppendRows(std::string_view table, std::string_view columns, con
     return sql::kError;
   }
   std::string data = CopyText(values, std::count(columns.begin(), columns.end(), ',') + 1);
-  bool sent = PQputCopyData(conn_.get(), data.data(), static_cast<int>(data.size())) == 1;
+  bool sent = true;
+  for (size_t at = 0; sent && at < data.size(); at += kCopyPiece)
+    sent = PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(std::min(kCopyPiece, data.size() - at))) == 1;
   PQputCopyEnd(conn_.get(), sent ? nullptr : "the rows could not be sent");
   // The COPY's result, then nothing: a failure is the first result that is not a success.
   PgResult failed;
