@@ -64,6 +64,7 @@ us_per_call() { awk -v ns="$1" -v rps="$2" -v s="$SECONDS_PER_LANE" 'BEGIN {prin
 # The two single-broker lanes alternate, BENCH_ROUNDS times: on shared cores one lane alone moves by
 # a fifth from run to run, so the ratio reported is the median of the rounds' ratios.
 ROUNDS=${BENCH_ROUNDS:-3}
+[[ "$ROUNDS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS must be a whole number of at least 1" >&2; exit 1; }
 ratios=()
 for ((round = 1; round <= ROUNDS; round++)); do
   b0=$(cpu_ns "$SQLITE_PID")

@@ -62,11 +62,11 @@ struct Account {
   // How fast calls use the lease: counted since the last top-up.
   int64_t admitted_since_top_up = 0;
   Clock::time_point last_top_up;
-  // The lease as the last top-up left it (0 when it got nothing): once calls have used three
-  // quarters of it, one early top-up goes to the store while they go on with the rest.
+  // The lease as the last top-up left it (0 when it got nothing or failed): once calls have used
+  // three quarters of it, one early top-up goes to the store while they go on with the rest.
   int64_t topped_micros = 0;
   int64_t topped_requests = 0;
-  bool topping_up = false;
+  int top_ups_in_flight = 0;  // early or not: an early one starts only when none is on its way
 };
 
 // ---- Ticket ----
@@ -238,10 +238,29 @@ std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, co
 // Whether calls have used three quarters of what the last top-up left in the lease, in either
 // dimension it holds, and no top-up is on its way: then it is time for the next one.
 bool WantsEarlyTopUp(const Account& a) {
-  if (a.topping_up) return false;
+  if (a.top_ups_in_flight > 0) return false;
   bool micros_low = a.topped_micros > 0 && a.lease_micros < a.topped_micros / 4;
   bool requests_low = a.topped_requests > 0 && a.lease_requests < a.topped_requests / 4;
   return micros_low || requests_low;
+}
+
+// On the store thread: takes the lease and puts it in the account, so a call refused after it sees
+// it. It needs no meter: an early top-up may still be queued on the store thread when its meter is
+// gone (a test's).
+Status TakeLease(store::Store& store, const std::string& node_id, Account& account, const std::string& grant_id,
+                 store::Lease need, store::Lease want) {
+  auto lease = store.Metering().TakeLease(grant_id, node_id, need, want);
+  std::lock_guard lock(account.mutex);
+  --account.top_ups_in_flight;
+  if (!lease) {
+    account.topped_micros = account.topped_requests = 0;  // no early top-up until one succeeds
+    return lease.error();
+  }
+  account.lease_micros += lease->micros;
+  account.lease_requests += lease->requests;
+  account.topped_micros = lease->micros > 0 ? account.lease_micros : 0;
+  account.topped_requests = lease->requests > 0 ? account.lease_requests : 0;
+  return {};
 }
 
 }  // namespace
@@ -274,27 +293,16 @@ std::pair<store::Lease, store::Lease> Meter::PlanTopUp(Account& account, const d
   return {need, want};
 }
 
-// On the store thread: takes the lease and puts it in the account, so a call refused after it sees it.
-Status Meter::TakeLease(Account& account, const std::string& grant_id, store::Lease need, store::Lease want) {
-  auto lease = store_.Metering().TakeLease(grant_id, options_.node_id, need, want);
-  std::lock_guard lock(account.mutex);
-  account.topping_up = false;
-  if (!lease) return lease.error();
-  account.lease_micros += lease->micros;
-  account.lease_requests += lease->requests;
-  account.topped_micros = lease->micros > 0 ? account.lease_micros : 0;
-  account.topped_requests = lease->requests > 0 ? account.lease_requests : 0;
-  return {};
-}
-
 awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
   store::Lease need, want;
   {
     std::lock_guard lock(account->mutex);
     std::tie(need, want) = PlanTopUp(*account, grant, ask, false);
-    account->topping_up = true;
+    ++account->top_ups_in_flight;
   }
-  auto take = [this, account, id = grant.record.id, need, want]() { return TakeLease(*account, id, need, want); };
+  auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id, need, want]() {
+    return TakeLease(store, node, *account, id, need, want);
+  };
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
 }
 
@@ -307,10 +315,10 @@ void Meter::TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& gr
     std::lock_guard lock(account->mutex);
     if (!WantsEarlyTopUp(*account)) return;
     std::tie(need, want) = PlanTopUp(*account, grant, ask, true);
-    account->topping_up = true;
+    ++account->top_ups_in_flight;
   }
-  http::PostBlocking(
-      store_pool_, [this, account, id = grant.record.id, need, want]() { (void)TakeLease(*account, id, need, want); });
+  http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id, need,
+                                   want]() { (void)TakeLease(store, node, *account, id, need, want); });
 }
 
 void Meter::SetPeers(int64_t count, int64_t rank) {

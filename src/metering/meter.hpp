@@ -118,7 +118,6 @@ class Meter {
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
   std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
                                                   bool early) const;
-  Status TakeLease(Account& account, const std::string& grant_id, store::Lease need, store::Lease want);
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
   void TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
 

@@ -204,6 +204,10 @@ bool Connection::SetUpSession() {
 bool Connection::Usable() {
   if (PQstatus(conn_.get()) == CONNECTION_OK) return true;
   if (in_transaction_) return false;  // what the transaction wrote is gone: it must fail, not go on without
+  return Reconnect();
+}
+
+bool Connection::Reconnect() {
   PQreset(conn_.get());
   prepared_.clear();
   return PQstatus(conn_.get()) == CONNECTION_OK && SetUpSession();
@@ -278,6 +282,7 @@ bool Connection::HasNoNul(std::span<const sql::Param> params) {
 }
 
 int Connection::AppendRows(std::string_view table, std::string_view columns, const sql::Values& rows) {
+  sql::CheckWholeRows(columns, rows);
   const auto& values = rows.params();
   if (values.empty()) return sql::kDone;
   if (!HasNoNul(values)) return sql::kError;
@@ -292,23 +297,31 @@ int Connection::AppendRows(std::string_view table, std::string_view columns, con
     failure_ = CodeOf(started.get());
     return sql::kError;
   }
-  std::string data = CopyText(values, std::count(columns.begin(), columns.end(), ',') + 1);
+  std::string data = CopyText(values, sql::ColumnCount(columns));
   bool sent = true;
   for (size_t at = 0; sent && at < data.size(); at += kCopyPiece)
     sent = PQputCopyData(conn_.get(), data.data() + at, static_cast<int>(std::min(kCopyPiece, data.size() - at))) == 1;
-  PQputCopyEnd(conn_.get(), sent ? nullptr : "the rows could not be sent");
-  // The COPY's result, then nothing: a failure is the first result that is not a success.
+  bool ended = PQputCopyEnd(conn_.get(), sent ? nullptr : "the rows could not be sent") == 1;
+  // The COPY's result, then nothing: a failure is the first result that is not a success. A COPY
+  // still open here (its end could not be sent) would answer "copy in" for ever: the connection is
+  // given up instead.
   PgResult failed;
   int64_t copied = 0;
   while (PgResult result{PQgetResult(conn_.get())}) {
-    if (PQresultStatus(result.get()) == PGRES_COMMAND_OK) {
+    ExecStatusType status = PQresultStatus(result.get());
+    if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+      Reconnect();  // the transaction is gone with the old connection; the caller rolls back
+      Finished(0, "the COPY could not be ended; the connection was started again");
+      return sql::kError;
+    }
+    if (status == PGRES_COMMAND_OK) {
       const char* tuples = PQcmdTuples(result.get());
       std::from_chars(tuples, tuples + std::strlen(tuples), copied);
     } else if (!failed) {
       failed = std::move(result);
     }
   }
-  if (failed || !sent) {
+  if (failed || !sent || !ended) {
     Finished(0, MessageOf(conn_.get(), failed.get()));
     failure_ = CodeOf(failed.get());
     return sql::kError;

@@ -45,6 +45,7 @@ class Connection final : public sql::Connection {
   explicit Connection(Conn conn) : conn_(std::move(conn)) {}
   // Reconnects a broken connection (outside a transaction); its prepared statements are gone.
   bool Usable();
+  bool Reconnect();
   bool SetUpSession();
   // Refuses text holding a NUL byte, which text format cannot carry (see Run).
   bool HasNoNul(std::span<const sql::Param> params);

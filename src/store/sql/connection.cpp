@@ -1,6 +1,7 @@
 #include "store/sql/connection.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 namespace ap::store::sql {
 namespace {
@@ -20,9 +21,17 @@ std::string InsertSql(std::string_view table, std::string_view columns, size_t w
 
 }  // namespace
 
+size_t ColumnCount(std::string_view columns) { return std::count(columns.begin(), columns.end(), ',') + 1; }
+
+void CheckWholeRows(std::string_view columns, const Values& rows) {
+  if (rows.params().size() % ColumnCount(columns) != 0)
+    throw std::logic_error("AppendRows: the values do not fill whole rows of " + std::string(columns));
+}
+
 int Connection::AppendRows(std::string_view table, std::string_view columns, const Values& rows) {
+  CheckWholeRows(columns, rows);
   const auto& values = rows.params();
-  size_t width = std::count(columns.begin(), columns.end(), ',') + 1;
+  size_t width = ColumnCount(columns);
   size_t total = values.size() / width, next = 0;
   for (size_t batch : kBatchRows) {
     if (total - next < batch) continue;

@@ -118,6 +118,11 @@ class Connection {
   }
 };
 
+// How many columns a comma-separated list names.
+size_t ColumnCount(std::string_view columns);
+// Throws std::logic_error when `rows` does not hold a value for each column of each row (a bug).
+void CheckWholeRows(std::string_view columns, const Values& rows);
+
 // Binds positional parameters, then steps through the rows:
 //   Query q(db.Prepare(kSelectGrant)); q.Bind(id); if (q.Step() == kRow) ... q.Text(0)
 class Query {
