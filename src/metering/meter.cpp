@@ -308,15 +308,12 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
 
 // Starts the next top-up while the lease still holds a quarter of the last one, so that a busy
 // grant's calls do not wait for the store when it runs dry. Its failure is only a missed top-up:
-// the call that finds the lease empty asks again, and learns why.
-void Meter::TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
-  store::Lease need, want;
-  {
-    std::lock_guard lock(account->mutex);
-    if (!WantsEarlyTopUp(*account)) return;
-    std::tie(need, want) = PlanTopUp(*account, grant, ask, true);
-    ++account->top_ups_in_flight;
-  }
+// the call that finds the lease empty asks again, and learns why. With the account's lock held
+// (the admission's own), so a call takes the lock once.
+void Meter::TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask) {
+  if (!WantsEarlyTopUp(*account)) return;
+  auto [need, want] = PlanTopUp(*account, grant, ask, true);
+  ++account->top_ups_in_flight;
   http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id, need,
                                    want]() { (void)TakeLease(store, node, *account, id, need, want); });
 }
@@ -366,14 +363,12 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     account->reserved_micros += ticket.micros_;
     account->reserved_requests += ticket.requests_;
     ++account->admitted_since_top_up;
+    TopUpEarly(account, grant, ask);
     return true;
   };
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   for (int round = 0; round < 8; ++round) {
-    if (take_local()) {
-      TopUpEarly(account, grant, ask);
-      co_return ticket;
-    }
+    if (take_local()) co_return ticket;
     auto topped = co_await TopUp(account, grant, ask);
     if (!topped) {
       if (take_local()) co_return ticket;  // topped up by another call meanwhile

@@ -119,7 +119,7 @@ class Meter {
   std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
                                                   bool early) const;
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
-  void TopUpEarly(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
+  void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;
