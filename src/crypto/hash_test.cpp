@@ -2,12 +2,35 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <thread>
+#include <vector>
+
 namespace ap::crypto {
 namespace {
 
 TEST(Sha256, MatchesFips180Vector) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(Sha256("abc").size(), 32u);
+}
+
+// Each thread reuses one context: a hash must not carry anything over from the one before it,
+// whatever its length, on any thread.
+TEST(Sha256, EachHashStartsAfreshOnEveryThread) {
+  constexpr const char* kTwoBlocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  constexpr const char* kTwoBlocksHex = "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+  constexpr const char* kEmptyHex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+  auto hash_in_turn = [&] {
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(Sha256Hex(kTwoBlocks), kTwoBlocksHex);
+      EXPECT_EQ(Sha256Hex(""), kEmptyHex);
+      EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(hash_in_turn);
+  hash_in_turn();
+  for (auto& thread : threads) thread.join();
 }
 
 TEST(HmacSha256, MatchesRfc4231Case2) {

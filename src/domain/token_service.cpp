@@ -91,7 +91,7 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
 Result<TokenClaims> TokenService::Verify(std::string_view token) const {
   UnixSeconds now = clock_();
   std::string digest = crypto::Sha256(token);
-  if (auto cached = FindCached(digest, now)) return *cached;
+  if (auto cached = FindCached(digest, now)) return std::move(*cached);
   auto claims = VerifyUncached(token, now);
   if (claims) Remember(std::move(digest), *claims, now);
   return claims;
