@@ -13,6 +13,27 @@ uint64_t WindowAt(const char* p) {
   return w;
 }
 
+uint32_t PieceAt(const char* p) {
+  uint32_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+template <unsigned kBits>
+size_t SlotOf(uint64_t word) {
+  return static_cast<size_t>((word * 0x9E3779B97F4A7C15ull) >> (64 - kBits));
+}
+
+template <class Filter>
+void Mark(Filter& filter, size_t slot) {
+  filter[slot >> 6] |= uint64_t{1} << (slot & 63);
+}
+
+template <class Filter>
+bool Marked(const Filter& filter, size_t slot) {
+  return (filter[slot >> 6] >> (slot & 63)) & 1;
+}
+
 }  // namespace
 
 KeySet::KeySet(const std::vector<std::string>& keys) {
@@ -22,37 +43,44 @@ KeySet::KeySet(const std::vector<std::string>& keys) {
       continue;
     }
     for (size_t i = 0; i + kMinRun <= key.size(); ++i) windows_.push_back(WindowAt(key.data() + i));
+    for (size_t i = 0; i + kPiece <= key.size(); ++i) Mark(pieces_, SlotOf<kFilterBits>(PieceAt(key.data() + i)));
   }
   std::sort(windows_.begin(), windows_.end());
   windows_.erase(std::unique(windows_.begin(), windows_.end()), windows_.end());
-  for (uint64_t w : windows_) {
-    uint64_t slot = (w * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits);
-    filter_[slot >> 6] |= uint64_t{1} << (slot & 63);
-  }
+  for (uint64_t w : windows_) Mark(filter_, SlotOf<kFilterBits>(w));
+}
+
+bool KeySet::IsWindow(const char* at) const {
+  uint64_t w = WindowAt(at);
+  return Marked(filter_, SlotOf<kFilterBits>(w)) && std::binary_search(windows_.begin(), windows_.end(), w);
 }
 
 // Calls on_run(begin, end) for each maximal stretch of `text` covered by key windows, in order.
 template <class OnRun>
 bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
-  static_assert(kMinRun == sizeof(uint64_t));
+  static_assert(kMinRun == sizeof(uint64_t) && kPiece == sizeof(uint32_t) && kMinRun >= 2 * kPiece);
   if (windows_.empty() || text.size() < kMinRun) return false;
   const char* p = text.data();
-  size_t last = text.size() - kMinRun;
+  const size_t last = text.size() - kMinRun;  // where the last window starts
   bool found = false;
   size_t run_begin = 0, run_end = 0;
-  for (size_t i = 0; i <= last; ++i) {
-    uint64_t w = WindowAt(p + i);
-    uint64_t slot = (w * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits);
-    if (!((filter_[slot >> 6] >> (slot & 63)) & 1)) continue;
-    if (!std::binary_search(windows_.begin(), windows_.end(), w)) continue;
-    if (found && i <= run_end) {  // overlaps or touches the run so far
+  size_t unchecked = 0;  // the windows before it were compared
+  for (size_t piece = 0; piece + kPiece <= text.size(); piece += kPiece) {
+    if (!Marked(pieces_, SlotOf<kFilterBits>(PieceAt(p + piece)))) continue;
+    // The windows that may hold a run through this piece: those starting up to kPiece - 1 before it.
+    size_t from = std::max(unchecked, piece >= kPiece - 1 ? piece - (kPiece - 1) : 0), to = std::min(piece, last);
+    for (size_t i = from; i <= to; ++i) {
+      if (!IsWindow(p + i)) continue;
+      if (found && i <= run_end) {  // overlaps or touches the run so far
+        run_end = i + kMinRun;
+        continue;
+      }
+      if (found) on_run(run_begin, run_end);
+      found = true;
+      run_begin = i;
       run_end = i + kMinRun;
-      continue;
     }
-    if (found) on_run(run_begin, run_end);
-    found = true;
-    run_begin = i;
-    run_end = i + kMinRun;
+    unchecked = std::max(unchecked, to + 1);
   }
   if (found) on_run(run_begin, run_end);
   return found;

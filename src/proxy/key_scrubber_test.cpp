@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
 #include <thread>
 
 namespace ap::proxy {
@@ -87,6 +89,64 @@ TEST(KeyScrubber, ARunAcrossTheBoundaryOfTwoKeys) {
   // Seven of one and nine of the other: only the nine go.
   text = "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + Part(kGoogle, 0, 9) + ">";
   EXPECT_EQ(Scrubbed(keys, text), "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + "[redacted]>");
+}
+
+// What the scan must find, the slow way: every position where 8 bytes in a row are 8 bytes in a
+// row of a key, merged into runs where they overlap or touch.
+std::string ScrubbedTheSlowWay(const std::vector<std::string>& keys, const std::string& text) {
+  std::set<std::string> windows;
+  for (const auto& key : keys)
+    for (size_t i = 0; i + 8 <= key.size(); ++i) windows.insert(key.substr(i, 8));
+  std::string out;
+  size_t copied = 0, run_begin = 0, run_end = 0;
+  bool in_run = false;
+  for (size_t i = 0; i + 8 <= text.size(); ++i) {
+    if (!windows.count(text.substr(i, 8))) continue;
+    if (in_run && i <= run_end) {
+      run_end = i + 8;
+      continue;
+    }
+    if (in_run) out += text.substr(copied, run_begin - copied) + "[redacted]", copied = run_end;
+    in_run = true, run_begin = i, run_end = i + 8;
+  }
+  if (in_run) out += text.substr(copied, run_begin - copied) + "[redacted]", copied = run_end;
+  return out + text.substr(copied);
+}
+
+// The scan looks at every fourth position first: a run must be found wherever it starts, whatever
+// its length, at the edges of the text too.
+TEST(KeyScrubber, ARunIsFoundAtEveryOffsetAndLength) {
+  KeySet keys = Held();
+  for (size_t lead = 0; lead < 9; ++lead)
+    for (size_t length = 7; length <= 13; ++length)
+      for (size_t at : {size_t{0}, size_t{5}, kOpenAI.size() - length}) {
+        std::string text = std::string(lead, '.') + Part(kOpenAI, at, length) + std::string(lead % 3, ',');
+        std::string want = length < 8 ? text : std::string(lead, '.') + "[redacted]" + std::string(lead % 3, ',');
+        EXPECT_EQ(Scrubbed(keys, text), want) << "lead " << lead << ", length " << length << ", at " << at;
+      }
+}
+
+TEST(KeyScrubber, FindsWhatAScanOfEveryPositionFinds) {
+  std::vector<std::string> held = {std::string(kOpenAI), std::string(kAnthropic), std::string(kGoogle)};
+  KeySet keys(held);
+  std::mt19937 random(20261201);
+  const std::string noise = "sk-proj-ant api03 AIza xyz0123456789 \"{}:,";
+  for (int round = 0; round < 3000; ++round) {
+    std::string text;
+    while (text.size() < 120) {
+      if (random() % 3 == 0) {  // a piece of a key, often shorter than a run
+        const std::string& key = held[random() % held.size()];
+        size_t length = 1 + random() % 14, at = random() % (key.size() - length + 1);
+        text += key.substr(at, length);
+      } else {
+        text += noise[random() % noise.size()];
+      }
+    }
+    EXPECT_EQ(Scrubbed(keys, text), ScrubbedTheSlowWay(held, text)) << text;
+    std::string appended;
+    keys.AppendScrubbed(text, appended);
+    EXPECT_EQ(appended, ScrubbedTheSlowWay(held, text)) << text;
+  }
 }
 
 TEST(KeyScrubber, AnEmptySetChangesNothing) {
