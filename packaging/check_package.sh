@@ -1,8 +1,9 @@
 #!/bin/sh
 # Builds the Debian package from a build tree and checks what it holds (no root needed).
-# Usage: check_package.sh BUILD_DIR
+# Usage: check_package.sh BUILD_DIR [ALLOCATOR]   (mimalloc: the binary must be linked with it)
 set -eu
 build=$1
+allocator=${2:-glibc}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cpack -G DEB --config "$build/CPackConfig.cmake" -B "$out" >/dev/null
@@ -17,6 +18,9 @@ done
 echo "$contents" | grep -q "rwxr-xr-x .* ./usr/bin/aipassport\$" || fail "the binary is not executable"
 echo "$info" | grep -q "Package: aipassport" || fail "package name"
 echo "$info" | grep -q "Depends:.*libsodium" || fail "no Depends on libsodium"
+if [ "$allocator" = mimalloc ]; then
+  echo "$info" | grep -q "Depends:.*libmimalloc" || fail "the broker is not linked with mimalloc"
+fi
 for script in postinst prerm postrm conffiles; do
   echo "$info" | grep -qE "lines +\*? +$script( |$)" || fail "no $script"
 done

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests or the benchmark need, if they are missing.
 #   scripts/install-deps.sh          build and test dependencies
-#   scripts/install-deps.sh bench    also wrk and nginx, for bench/run.sh, and perf, for bench/profile.sh
+#   scripts/install-deps.sh bench    also wrk and nginx, for bench/run.sh, perf, for bench/profile.sh, and
+#                                    valgrind, for bench/instructions.sh
 #   scripts/install-deps.sh fuzz     also clang-16 and its libFuzzer runtime, for the fuzz targets
 set -euo pipefail
 
 packages=(
   g++ cmake ninja-build ccache pkg-config ca-certificates openssl
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev
+  libssl-dev libsqlite3-dev libsodium-dev libspdlog-dev libcli11-dev libtomlplusplus-dev libmimalloc-dev
   libidn2-dev libpsl-dev publicsuffix
   libpq-dev postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
@@ -18,7 +19,7 @@ packages=(
   faketime util-linux
 )
 if [[ "${1:-}" == "bench" ]]; then
-  packages+=(wrk nginx-light linux-perf)
+  packages+=(wrk nginx-light linux-perf valgrind)
 fi
 if [[ "${1:-}" == "fuzz" ]]; then
   packages+=(clang-16 libclang-rt-16-dev)

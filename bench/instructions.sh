@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Instructions per metered call, counted by callgrind, for one or more broker binaries: a measure
+# of the broker's own work (user space, every thread) that does not move with the machine's load,
+# for comparing two builds where wall-clock lanes move by a fifth from run to run. It counts
+# instructions, not time: system calls, cache misses and lock waits are not in it, and OpenSSL's
+# SHA-256 runs its plain code under valgrind (no SHA extensions), so hashing counts more than it costs.
+# Each binary serves CALLS metered calls (/openai/v1/chat/completions, a grant with every limit,
+# 16 in flight, io_threads = 1) after a warm-up of 500, counted from the first to the last.
+# Usage: bench/instructions.sh BINARY...
+#   INSTRUCTIONS_CALLS (2000), INSTRUCTIONS_OUT (a directory to keep each callgrind file in, for
+#   callgrind_annotate). Needs valgrind (scripts/install-deps.sh bench).
+set -euo pipefail
+CALLS=${INSTRUCTIONS_CALLS:-2000}
+[[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "INSTRUCTIONS_CALLS must be a positive whole number" >&2; exit 2; }
+(($# > 0)) || { echo "usage: bench/instructions.sh BINARY..." >&2; exit 2; }
+for tool in valgrind callgrind_control node curl; do
+  command -v $tool >/dev/null || { echo "instructions needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+bench_scratch instructions
+declare -A MOCK_PIDS
+BIN=$(realpath "$1")
+start_mock mock ""
+MOCK=$(wait_for_url "$TMP/mock.out")
+
+# The URL a broker under valgrind prints; it takes several seconds to start.
+url_of() {  # output file
+  for _ in $(seq 300); do
+    grep -o 'listening on http://[^ ]*' "$1" 2>/dev/null | head -1 | sed 's/listening on //' && return
+    sleep 0.2
+  done
+  echo "the broker did not start:" >&2; cat "$1" >&2; exit 1
+}
+
+n=0
+for binary in "$@"; do
+  n=$((n + 1))
+  name=$n-$(basename "$binary")
+  mkdir -p "$TMP/$name"
+  AIPASSPORT_IO_THREADS=1 OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL="$MOCK" AIPASSPORT_LOG_LEVEL=warn \
+    valgrind --tool=callgrind --callgrind-out-file="$TMP/$name.out.cg" "$(realpath "$binary")" serve \
+    --listen 127.0.0.1:0 --data-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
+  pid=$!
+  url=$(url_of "$TMP/$name.out")
+  read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
+  node "$HERE/calls.mjs" "$url/openai/v1/chat/completions" "$token" 500 16
+  callgrind_control --zero "$pid" > /dev/null
+  node "$HERE/calls.mjs" "$url/openai/v1/chat/completions" "$token" "$CALLS" 16
+  callgrind_control --dump "$pid" > /dev/null
+  for _ in $(seq 50); do [[ -s "$TMP/$name.out.cg.1" ]] && grep -q '^totals:' "$TMP/$name.out.cg.1" && break; sleep 0.1; done
+  total=$(awk '/^totals:/ {print $2}' "$TMP/$name.out.cg.1")
+  echo "$name: $((total / CALLS)) instructions per call ($binary)"
+  [[ -n "${INSTRUCTIONS_OUT:-}" ]] && mkdir -p "$INSTRUCTIONS_OUT" && cp "$TMP/$name.out.cg.1" "$INSTRUCTIONS_OUT/$name.callgrind"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+done
