@@ -88,9 +88,8 @@ class Connection {
   virtual Status Exec(const char* sql) = 0;
   // Appends rows to `table`: `columns` names them, comma-separated; `rows` holds a value for each,
   // row after row, text and integers (no blobs). Returns kDone, or kError (then DbError says why);
-  // inside a transaction, all rows or none. SQLite runs multi-row INSERTs; PostgreSQL overrides
-  // this with COPY.
-  virtual int AppendRows(std::string_view table, std::string_view columns, const Values& rows);
+  // inside a transaction, all rows or none. SQLite runs multi-row INSERTs, PostgreSQL a COPY.
+  virtual int AppendRows(std::string_view table, std::string_view columns, const Values& rows) = 0;
   // Rows changed by the last INSERT, UPDATE or DELETE.
   virtual int64_t Changes() = 0;
   // kUnavailable naming what failed, with the engine's message (never a bound value).

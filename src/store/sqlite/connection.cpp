@@ -37,7 +37,9 @@ class StatementRows final : public sql::Rows {
   sqlite3_stmt* stmt_;
 };
 
-void BindAll(sqlite3_stmt* stmt, std::span<const sql::Param> params) {
+// SQLITE_TRANSIENT: SQLite copies each text and blob, for values that may be gone before the
+// statement runs; SQLITE_STATIC: they outlive it, and are not copied.
+void BindAll(sqlite3_stmt* stmt, std::span<const sql::Param> params, sqlite3_destructor_type lifetime) {
   int index = 0;
   for (const auto& p : params) {
     ++index;
@@ -46,9 +48,9 @@ void BindAll(sqlite3_stmt* stmt, std::span<const sql::Param> params) {
     } else if (p.type == sql::Param::Type::kInt) {
       sqlite3_bind_int64(stmt, index, p.number);
     } else if (p.type == sql::Param::Type::kBlob) {
-      sqlite3_bind_blob64(stmt, index, p.text.data(), p.text.size(), SQLITE_TRANSIENT);
+      sqlite3_bind_blob64(stmt, index, p.text.data(), p.text.size(), lifetime);
     } else {
-      sqlite3_bind_text64(stmt, index, p.text.data(), p.text.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+      sqlite3_bind_text64(stmt, index, p.text.data(), p.text.size(), lifetime, SQLITE_UTF8);
     }
   }
 }
@@ -69,7 +71,7 @@ Errc CodeOf(sqlite3* db) {
 
 }  // namespace
 
-std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, std::span<const sql::Param> params) {
+sqlite3_stmt* Connection::Statement(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     sqlite3_stmt* raw = nullptr;
@@ -77,8 +79,39 @@ std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, std::span<con
       throw std::logic_error(std::string("bad SQL: ") + sqlite3_errmsg(db_.get()));
     it = statements_.emplace(sql, Stmt(raw)).first;
   }
-  BindAll(it->second.get(), params);
-  return std::make_unique<StatementRows>(it->second.get());
+  return it->second.get();
+}
+
+std::unique_ptr<sql::Rows> Connection::Run(const std::string& sql, std::span<const sql::Param> params) {
+  sqlite3_stmt* stmt = Statement(sql);
+  BindAll(stmt, params, SQLITE_TRANSIENT);
+  return std::make_unique<StatementRows>(stmt);
+}
+
+// Several rows per INSERT, in batches of kBatchRows' sizes, largest first, so few statement texts
+// are compiled. Each runs at once, while `rows` holds its values: they are bound without a copy.
+int Connection::AppendRows(std::string_view table, std::string_view columns, const sql::Values& rows) {
+  static constexpr size_t kBatchRows[] = {64, 16, 4, 1};
+  sql::CheckWholeRows(columns, rows);
+  const auto& values = rows.params();
+  size_t width = sql::ColumnCount(columns), total = values.size() / width, next = 0;
+  std::string row = "(?";
+  for (size_t c = 1; c < width; ++c) row += ", ?";
+  row += ")";
+  for (size_t batch : kBatchRows) {
+    if (total - next < batch) continue;
+    std::string insert = "INSERT INTO " + std::string(table) + " (" + std::string(columns) + ") VALUES " + row;
+    for (size_t r = 1; r < batch; ++r) insert += ", " + row;
+    sqlite3_stmt* stmt = Statement(insert);
+    for (; total - next >= batch; next += batch) {
+      BindAll(stmt, std::span(values).subspan(next * width, batch * width), SQLITE_STATIC);
+      int rc = sqlite3_step(stmt);
+      sqlite3_reset(stmt);
+      sqlite3_clear_bindings(stmt);  // no pointer into `rows` stays bound
+      if (rc != SQLITE_DONE) return sql::kError;
+    }
+  }
+  return sql::kDone;
 }
 
 Status Connection::Exec(const char* sql) {

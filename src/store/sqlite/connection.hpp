@@ -29,12 +29,16 @@ class Connection final : public sql::Connection {
   sql::Dialect dialect() const override { return sql::Dialect::kSqlite; }
   std::unique_ptr<sql::Rows> Run(const std::string& sql, std::span<const sql::Param> params) override;
   Status Exec(const char* sql) override;
+  int AppendRows(std::string_view table, std::string_view columns, const sql::Values& rows) override;
   int64_t Changes() override { return sqlite3_changes64(db_.get()); }
   Error DbError(const char* what) override;
   Status Begin() override { return Exec("BEGIN IMMEDIATE"); }
   Status BeginSnapshot() override { return Exec("BEGIN"); }
 
  private:
+  // The cached statement for `sql`, compiled on its first use.
+  sqlite3_stmt* Statement(const std::string& sql);
+
   Db db_;
   std::unordered_map<std::string, Stmt> statements_;
 };
