@@ -7,6 +7,7 @@
 
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
+#include "http/fields.hpp"
 #include "http/response.hpp"
 #include "telemetry/logging.hpp"
 
@@ -42,8 +43,9 @@ constexpr std::string_view kBrokerRequestId = "x-aipassport-request-id";
 // The broker's id goes in x-aipassport-request-id always, and in x-request-id unless the provider's
 // own id is there already (apps quote that one to their provider's support).
 void SetRequestId(Response& res, std::string_view id) {
+  static const http::FieldName kProvidersId(kRequestId);
   res.set(kBrokerRequestId, id);
-  if (res.find(kRequestId) == res.end()) res.set(kRequestId, id);
+  if (!http::Has(res, kProvidersId)) res.set(kRequestId, id);
 }
 
 // Gives a streamed answer the same common headers as a whole one, and remembers its status.

@@ -5,6 +5,7 @@
 
 #include "api/relayed_call.hpp"
 #include "http/cookies.hpp"
+#include "http/fields.hpp"
 #include "http/response.hpp"
 #include "http/server.hpp"
 #include "proxy/endpoints.hpp"
@@ -29,7 +30,7 @@ struct AppToken {
 };
 
 Result<AppToken> AppCredential(const Request& req, std::string& query_key) {
-  if (req.find(bhttp::field::authorization) != req.end()) {
+  if (http::FirstValue(req, bhttp::field::authorization)) {
     auto presented = http::AccessToken(req);
     if (!presented) return presented.error();
     return AppToken{presented->token, presented->dpop};

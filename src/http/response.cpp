@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "http/fields.hpp"
 #include "http/json_text.hpp"
 
 namespace ap::http {
@@ -99,24 +100,26 @@ std::optional<std::string_view> AfterScheme(std::string_view value, std::string_
 }  // namespace
 
 Result<std::string_view> BearerToken(const Request& request) {
-  auto it = request.find(bhttp::field::authorization);
-  if (it == request.end()) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
-  auto token = AfterScheme(it->value(), "Bearer ");
+  auto authorization = FirstValue(request, bhttp::field::authorization);
+  if (!authorization) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
+  auto token = AfterScheme(*authorization, "Bearer ");
   if (!token) return MakeError(Errc::kUnauthorized, "Malformed Authorization header: expected 'Bearer <token>'");
   return *token;
 }
 
 std::vector<std::string_view> DpopProofs(const Request& request) {
+  static const FieldName kDpop("dpop");
   std::vector<std::string_view> proofs;
-  for (auto [it, end] = request.equal_range("dpop"); it != end; ++it) proofs.push_back(it->value());
+  for (const auto& field : request)
+    if (kDpop.Names(field)) proofs.push_back(field.value());
   return proofs;
 }
 
 Result<PresentedToken> AccessToken(const Request& request) {
-  auto it = request.find(bhttp::field::authorization);
-  if (it == request.end()) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
-  if (auto dpop = AfterScheme(it->value(), "DPoP ")) return PresentedToken{*dpop, true};
-  auto bearer = AfterScheme(it->value(), "Bearer ");
+  auto authorization = FirstValue(request, bhttp::field::authorization);
+  if (!authorization) return MakeError(Errc::kUnauthorized, "Missing Authorization header");
+  if (auto dpop = AfterScheme(*authorization, "DPoP ")) return PresentedToken{*dpop, true};
+  auto bearer = AfterScheme(*authorization, "Bearer ");
   if (!bearer)
     return MakeError(Errc::kUnauthorized,
                      "Malformed Authorization header: expected 'Bearer <token>' or 'DPoP <token>'");

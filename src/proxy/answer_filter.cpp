@@ -3,17 +3,17 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <iterator>
+
+#include "http/fields.hpp"
 
 namespace ap::proxy {
 namespace bhttp = http::bhttp;
 
 namespace {
 
-constexpr std::string_view kPassedHeaders[] = {"content-type", "retry-after", "request-id", "x-request-id"};
-
 std::string_view ContentType(const http::ResponseHead& head) {
-  auto it = head.find(bhttp::field::content_type);
-  return it == head.end() ? std::string_view() : std::string_view(it->value());
+  return http::FirstValue(head, bhttp::field::content_type).value_or(std::string_view());
 }
 
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
@@ -40,14 +40,20 @@ bool IsTextual(const http::ResponseHead& head) {
          StartsWithNoCase(media, "application/x-ndjson");
 }
 
+// The first of each passed header, walking the answer's fields once.
 bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+  static const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
+                                            http::FieldName("request-id"), http::FieldName("x-request-id")};
+  bool copied[std::size(kPassed)] = {};
   bool scrubbed = false;
-  for (std::string_view name : kPassedHeaders) {
-    auto it = head.find(name);
-    if (it == head.end()) continue;
-    std::string value(it->value());
-    scrubbed |= keys_->Scrub(value);
-    out.set(name, value);
+  for (const auto& field : head) {
+    for (size_t i = 0; i < std::size(kPassed); ++i) {
+      if (copied[i] || !kPassed[i].Names(field)) continue;
+      std::string value(field.value());
+      scrubbed |= keys_->Scrub(value);
+      out.set(kPassed[i].Text(), value);
+      copied[i] = true;
+    }
   }
   return scrubbed;
 }

@@ -4,8 +4,10 @@
 
 #include <boost/json.hpp>
 #include <cstdlib>
+#include <iterator>
 
 #include "http/cookies.hpp"
+#include "http/fields.hpp"
 #include "http/server.hpp"
 #include "proxy/answer_filter.hpp"
 #include "proxy/errors.hpp"
@@ -23,9 +25,6 @@ using http::Response;
 namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
-// What of the app's request goes upstream besides the body: never its credentials or cookies.
-constexpr std::string_view kForwardedHeaders[] = {"content-type",   "accept",      "anthropic-version",
-                                                  "anthropic-beta", "openai-beta", "idempotency-key"};
 
 }  // namespace
 
@@ -90,10 +89,21 @@ awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   co_return co_await Send(std::move(upstream), true);
 }
 
+// What of the app's request goes upstream besides the body, the first of each: never its
+// credentials or cookies.
 Request Relay::UpstreamRequest(const Request& req, std::string_view target) const {
+  static const http::FieldName kForwarded[] = {
+      http::FieldName("content-type"),   http::FieldName("accept"),      http::FieldName("anthropic-version"),
+      http::FieldName("anthropic-beta"), http::FieldName("openai-beta"), http::FieldName("idempotency-key")};
+  bool forwarded[std::size(kForwarded)] = {};
   Request out(req.method(), target, 11);
-  for (std::string_view name : kForwardedHeaders)
-    if (auto it = req.find(name); it != req.end()) out.set(name, it->value());
+  for (const auto& field : req) {
+    for (size_t i = 0; i < std::size(kForwarded); ++i) {
+      if (forwarded[i] || !kForwarded[i].Names(field)) continue;
+      out.set(kForwarded[i].Text(), field.value());
+      forwarded[i] = true;
+    }
+  }
   return out;
 }
 

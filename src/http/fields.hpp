@@ -1,0 +1,48 @@
+#pragma once
+// Finding a message's fields by walking its list. Beast's find() looks a name up in a tree,
+// comparing letter by letter without regard to case, even for a field it knows by number: about
+// 450 instructions, where walking the few fields of an API message comparing numbers takes a
+// tenth of that (callgrind). Walk once for several names.
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <optional>
+#include <string_view>
+
+namespace ap::http {
+
+// A field name as written, and as Beast numbers it (field::unknown for a name it has no number for).
+class FieldName {
+ public:
+  explicit FieldName(std::string_view name) : text_(name), known_(boost::beast::http::string_to_field(name)) {}
+
+  std::string_view Text() const { return text_; }
+  // Whether `field` (an element of a message's fields) has this name, in any case.
+  template <class Field>
+  bool Names(const Field& field) const {
+    if (known_ != boost::beast::http::field::unknown) return field.name() == known_;
+    return field.name() == boost::beast::http::field::unknown && boost::beast::iequals(field.name_string(), text_);
+  }
+
+ private:
+  std::string_view text_;
+  boost::beast::http::field known_;
+};
+
+// The value of the first field of `fields` named `name` (as Beast's find gives it), if there is one.
+template <class Fields>
+std::optional<std::string_view> FirstValue(const Fields& fields, boost::beast::http::field name) {
+  for (const auto& field : fields)
+    if (field.name() == name) return std::string_view(field.value());
+  return std::nullopt;
+}
+
+// Whether `fields` has a field named `name`.
+template <class Fields>
+bool Has(const Fields& fields, const FieldName& name) {
+  for (const auto& field : fields)
+    if (name.Names(field)) return true;
+  return false;
+}
+
+}  // namespace ap::http
