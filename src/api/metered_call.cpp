@@ -115,7 +115,7 @@ awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   int64_t cost = price_ ? metering::CostMicros(*price_, used) : 0;
   ticket_.Settle(cost, std::min(kMaxTokens, used.input_tokens + used.output_tokens));
   store::UsageRecord row{grant_->record.id,
-                         FormatIso8601(ctx_.clock()).substr(0, 10),
+                         FormatDay(ctx_.clock()),
                          model_,
                          1,
                          used.input_tokens,

@@ -25,6 +25,29 @@ std::string FormatIso8601(UnixSeconds t) {
   return buf;
 }
 
+std::string FormatDay(UnixSeconds t) {
+  // Howard Hinnant's civil_from_days.
+  int64_t z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
+  if (year < 0 || year > 9999) return FormatIso8601(t).substr(0, 10);  // as strftime writes them
+  std::string text = "0000-00-00";
+  auto put = [&text](size_t end, unsigned value, int digits) {
+    for (int i = 1; i <= digits; ++i, value /= 10)
+      text[end - static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
+  };
+  put(4, static_cast<unsigned>(year), 4);
+  put(7, month, 2);
+  put(10, day, 2);
+  return text;
+}
+
 UnixMillis SystemNowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();

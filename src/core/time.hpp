@@ -21,6 +21,9 @@ Clock SystemClock();
 int64_t MonotonicSeconds();
 
 std::string FormatIso8601(UnixSeconds t);
+// The UTC date of `t`, "2026-11-28": FormatIso8601's first ten characters, without strftime (every
+// settled call names its day).
+std::string FormatDay(UnixSeconds t);
 
 // Milliseconds since the Unix epoch, for records that need finer times than seconds.
 using UnixMillis = int64_t;

@@ -10,6 +10,18 @@ TEST(Iso8601, FormatsLikeJavaScriptToIsoString) {
   EXPECT_EQ(FormatIso8601(1795860000), "2026-11-28T10:00:00.000Z");
 }
 
+TEST(FormatDay, IsTheDateFormatIso8601Writes) {
+  // Every day from 1965 to 2110 at several times of day, the edges of days, leap days and the
+  // centuries among them, and years beyond four digits.
+  for (UnixSeconds day = -5 * 365 * 86400LL; day < 140LL * 365 * 86400; day += 86400)
+    for (UnixSeconds at : {day, day + 1, day + 43200, day + 86399})
+      ASSERT_EQ(FormatDay(at), FormatIso8601(at).substr(0, 10)) << at;
+  EXPECT_EQ(FormatDay(951782400), "2000-02-29");
+  EXPECT_EQ(FormatDay(-1), "1969-12-31");
+  for (UnixSeconds far : {-62167219200LL - 86400, 253402300800LL, 253402300799LL})
+    EXPECT_EQ(FormatDay(far), FormatIso8601(far).substr(0, 10)) << far;
+}
+
 TEST(Iso8601, MillisRoundTrip) {
   EXPECT_EQ(FormatIso8601Millis(1795860000123), "2026-11-28T10:00:00.123Z");
   EXPECT_EQ(ParseIso8601Millis("2026-11-28T10:00:00.123Z"), 1795860000123);
