@@ -54,6 +54,11 @@ class Values {
     return v ? Bind(std::string_view(*v)) : Add({Param::Type::kText, true, 0, {}});
   }
   Values& BindBlob(std::string_view bytes) { return Add({Param::Type::kBlob, false, 0, std::string(bytes)}); }
+  // Makes room for `count` values in all, so that binding them moves none.
+  Values& Reserve(size_t count) {
+    params_.reserve(count);
+    return *this;
+  }
 
   const std::vector<Param>& params() const { return params_; }
 

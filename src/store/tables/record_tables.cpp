@@ -99,6 +99,7 @@ Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
   if (rows.empty()) return {};
   return db_.InTransaction([&]() -> Status {
     sql::Values values;
+    values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
     for (const auto& r : rows) {
       values.Bind(r.at).Bind(r.grant_id).Bind(r.app_name).Bind(r.owner_id).Bind(r.provider).Bind(r.model);
       values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
