@@ -36,7 +36,7 @@ std::string FormatDay(UnixSeconds t) {
   const unsigned day = doy - (153 * mp + 2) / 5 + 1;
   const unsigned month = mp < 10 ? mp + 3 : mp - 9;
   const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
-  if (year < 0 || year > 9999) return FormatIso8601(t).substr(0, 10);  // as strftime writes them
+  if (year < 1000 || year > 9999) return FormatIso8601(t).substr(0, 10);  // strftime does not pad to 4 digits
   std::string text = "0000-00-00";
   auto put = [&text](size_t end, unsigned value, int digits) {
     for (int i = 1; i <= digits; ++i, value /= 10)

@@ -18,7 +18,8 @@ TEST(FormatDay, IsTheDateFormatIso8601Writes) {
       ASSERT_EQ(FormatDay(at), FormatIso8601(at).substr(0, 10)) << at;
   EXPECT_EQ(FormatDay(951782400), "2000-02-29");
   EXPECT_EQ(FormatDay(-1), "1969-12-31");
-  for (UnixSeconds far : {-62167219200LL - 86400, 253402300800LL, 253402300799LL})
+  // Years of other than four digits (strftime writes "999", "10000"), and the edges of four.
+  for (UnixSeconds far : {-62167219200LL - 86400, -30610224000LL - 1, -30610224000LL, 253402300800LL, 253402300799LL})
     EXPECT_EQ(FormatDay(far), FormatIso8601(far).substr(0, 10)) << far;
 }
 

@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <new>
+#include <stdexcept>
 
 namespace ap::crypto {
 namespace {
@@ -14,8 +15,13 @@ namespace {
 // OpenSSL 3's one-shot SHA256() looks the algorithm up and allocates a context on every call
 // (about 450 ns against 200 ns here); every call a token makes is hashed, so the algorithm is
 // fetched once and each thread keeps a context.
+// Never freed: OpenSSL frees its providers at exit, after which nothing hashes.
 const EVP_MD* Sha256Algorithm() {
-  static EVP_MD* const algorithm = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static EVP_MD* const algorithm = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (!fetched) throw std::runtime_error("OpenSSL offers no SHA-256");  // not kept: the next call tries again
+    return fetched;
+  }();
   return algorithm;
 }
 
@@ -30,7 +36,7 @@ std::string Sha256(std::string_view data) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
   unsigned int size = 0;
   const EVP_MD* algorithm = Sha256Algorithm();
-  if (!context || !algorithm || !EVP_DigestInit_ex2(context.get(), algorithm, nullptr) ||
+  if (!context || !EVP_DigestInit_ex2(context.get(), algorithm, nullptr) ||
       !EVP_DigestUpdate(context.get(), data.data(), data.size()) ||
       !EVP_DigestFinal_ex(context.get(), reinterpret_cast<unsigned char*>(out.data()), &size))
     throw std::bad_alloc();  // OpenSSL fails here only when it cannot allocate

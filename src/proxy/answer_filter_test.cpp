@@ -27,6 +27,32 @@ TEST(AnswerFilter, TextIsReadWholeAndBinaryIsNot) {
   EXPECT_TRUE(IsEventStream(Head(200, "text/event-stream; charset=utf-8")));
 }
 
+// Only the passed headers reach the app, whatever their case, the first of each when the provider
+// sent one twice, an empty one too.
+TEST(AnswerFilter, PassesTheFirstOfEachPassedHeaderAndNothingElse) {
+  http::ResponseHead head;
+  head.result(429);
+  head.insert("Content-Type", "application/json");
+  head.insert("RETRY-AFTER", "7");
+  head.insert("retry-after", "99");
+  head.insert("Request-Id", "");
+  head.insert("X-Request-ID", "req_1");
+  head.insert("x-request-id", "req_2");
+  head.insert("Set-Cookie", "a=b");
+  head.insert("x-ratelimit-remaining-requests", "0");
+  head.insert("openai-organization", "org-provider");
+  http::Response out = Filter().Whole(head, "{}");
+  EXPECT_EQ(out[http::bhttp::field::content_type], "application/json");
+  EXPECT_EQ(out.count(http::bhttp::field::retry_after), 1u);
+  EXPECT_EQ(out[http::bhttp::field::retry_after], "7");
+  EXPECT_EQ(out.count("request-id"), 1u);
+  EXPECT_EQ(out["request-id"], "");
+  EXPECT_EQ(out.count("x-request-id"), 1u);
+  EXPECT_EQ(out["x-request-id"], "req_1");
+  for (std::string_view dropped : {"set-cookie", "x-ratelimit-remaining-requests", "openai-organization"})
+    EXPECT_EQ(out.count(dropped), 0u) << dropped;
+}
+
 TEST(AnswerFilter, AWholeAnswerLosesTheKeyInItsBodyAndHeaders) {
   http::ResponseHead head = Head(400, "application/json");
   head.set("x-request-id", "req_" + std::string(kKey.substr(0, 12)));

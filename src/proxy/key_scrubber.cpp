@@ -64,11 +64,11 @@ bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
   const size_t last = text.size() - kMinRun;  // where the last window starts
   bool found = false;
   size_t run_begin = 0, run_end = 0;
-  size_t unchecked = 0;  // the windows before it were compared
   for (size_t piece = 0; piece + kPiece <= text.size(); piece += kPiece) {
     if (!Marked(pieces_, SlotOf<kFilterBits>(PieceAt(p + piece)))) continue;
-    // The windows that may hold a run through this piece: those starting up to kPiece - 1 before it.
-    size_t from = std::max(unchecked, piece >= kPiece - 1 ? piece - (kPiece - 1) : 0), to = std::min(piece, last);
+    // The windows that start up to kPiece - 1 before this piece: each window holds one piece that
+    // starts at a multiple of kPiece, so every window is compared at most once, and in order.
+    size_t from = piece >= kPiece - 1 ? piece - (kPiece - 1) : 0, to = std::min(piece, last);
     for (size_t i = from; i <= to; ++i) {
       if (!IsWindow(p + i)) continue;
       if (found && i <= run_end) {  // overlaps or touches the run so far
@@ -80,7 +80,6 @@ bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
       run_begin = i;
       run_end = i + kMinRun;
     }
-    unchecked = std::max(unchecked, to + 1);
   }
   if (found) on_run(run_begin, run_end);
   return found;

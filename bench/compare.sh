@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Wall-clock A/B of broker builds against nginx: the pinned native lane of bench/run.sh (each broker
+# with io_threads = 1 and nginx with one worker on BENCH_SERVER_CPU, the emulation and wrk -t1 on
+# BENCH_LOAD_CPU, 32 connections), the lanes of all of them taking turns, round after round, and for
+# each the median over the rounds of req/s and of the user, system and total CPU time per request.
+# On this machine one lane moves by a fifth from run to run; short lanes taking turns see the same
+# noise, and the median sets most of it aside. bench/instructions.sh counts instructions instead.
+# Usage: bench/compare.sh BINARY...   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane)
+set -euo pipefail
+ROUNDS=${BENCH_ROUNDS:-12}
+SECONDS_PER_LANE=${BENCH_SECONDS:-2}
+for n in "$ROUNDS" "$SECONDS_PER_LANE"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS and BENCH_SECONDS must be positive whole numbers" >&2; exit 2; }
+done
+(($# > 0)) || { echo "usage: bench/compare.sh BINARY..." >&2; exit 2; }
+for tool in wrk nginx curl node taskset; do
+  command -v $tool >/dev/null || { echo "compare needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }
+done
+SERVER_CPU=${BENCH_SERVER_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/lib.sh"
+bench_scratch compare
+declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS URL CREDENTIAL PID
+BIN=$(realpath "$1")
+start_mock mock "$LOAD_CPU"
+MOCK=$(wait_for_url "$TMP/mock.out")
+start_nginx pinned "$SERVER_CPU" 1 "$MOCK"
+URL[nginx]=http://127.0.0.1:$NGINX_PORT_pinned/v1/chat/completions
+CREDENTIAL[nginx]=test-openai-key
+PID[nginx]=${NGINX_PIDS[pinned]}
+wait_for_nginx "http://127.0.0.1:$NGINX_PORT_pinned"
+names=(nginx)
+n=0
+for binary in "$@"; do
+  n=$((n + 1))
+  name=$n-$(basename "$binary")
+  BIN=$(realpath "$binary")
+  start_broker "$name" "$SERVER_CPU" "$MOCK" 1
+  url=$(wait_for_url "$TMP/$name.out")
+  read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
+  names+=("$name")
+  URL[$name]=$url/openai/v1/chat/completions
+  CREDENTIAL[$name]=$token
+  PID[$name]=${BROKER_PIDS[$name]}
+done
+STREAM=0 LOAD_CPUS=$LOAD_CPU WRK_THREADS=1
+
+# Clock ticks of user and system time, of the process and its children (nginx's worker).
+ticks() {
+  local user=0 system=0 p u s
+  for p in "$1" $(pgrep -P "$1"); do
+    read -r u s < <(awk '{print $14, $15}' "/proc/$p/stat")
+    user=$((user + u)) system=$((system + s))
+  done
+  echo "$user $system"
+}
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" 32 >/dev/null); done
+hz=$(getconf CLK_TCK)
+for _ in $(seq "$ROUNDS"); do
+  for name in "${names[@]}"; do
+    read -r u0 s0 <<< "$(ticks "${PID[$name]}")"
+    read -r rps _ _ <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" 32)"
+    read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
+    awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$SECONDS_PER_LANE" -v hz="$hz" \
+      'BEGIN {k = 1e6 / hz / (r * t); printf "%s %d %.1f %.1f %.1f\n", n, r, u * k, s * k, (u + s) * k}'
+  done
+done > "$TMP/rounds"
+printf '%-28s %8s %8s %8s %8s %10s\n' "" "req/s" "user us" "sys us" "CPU us" "vs nginx"
+nginx_rps=$(awk '$1 == "nginx" {print $2}' "$TMP/rounds" | median)
+for name in "${names[@]}"; do
+  col() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$TMP/rounds" | median; }
+  rps=$(col 2)
+  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2fx\n' "$name" "$rps" "$(col 3)" "$(col 4)" "$(col 5)" \
+    "$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {print a / b}')"
+done
+echo "(medians over the rounds; CPU per request is the process's user and system time over its requests)"

@@ -1,0 +1,77 @@
+#include "store/sqlite/connection.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace ap::store::sqlite {
+namespace {
+
+class SqliteConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ap-sqlite-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    db_ = std::move(OpenConnection(dir_ / "test.db").value());
+    ASSERT_TRUE(db_->Exec("CREATE TABLE t (n INTEGER NOT NULL, s TEXT NOT NULL)"));
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  int64_t Count() {
+    auto rows = db_->Run("SELECT COUNT(*) FROM t", {});
+    EXPECT_EQ(rows->Next(), sql::kRow);
+    return rows->Int(0);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Connection> db_;
+};
+
+// 87 rows take every batch size (64, 16, 4, 1 and 1 more): each row is read back as it was bound,
+// though the values are bound without a copy.
+TEST_F(SqliteConnectionTest, AppendedRowsAreStoredAsBound) {
+  sql::Values values;
+  for (int i = 0; i < 87; ++i) values.Bind(int64_t{i}).Bind("row " + std::to_string(i) + " 'quoted' \t");
+  ASSERT_EQ(db_->AppendRows("t", "n, s", values), sql::kDone);
+  auto rows = db_->Run("SELECT n, s FROM t ORDER BY n", {});
+  for (int i = 0; i < 87; ++i) {
+    ASSERT_EQ(rows->Next(), sql::kRow) << i;
+    EXPECT_EQ(rows->Int(0), i);
+    EXPECT_EQ(rows->Text(1), "row " + std::to_string(i) + " 'quoted' \t");
+  }
+  EXPECT_EQ(rows->Next(), sql::kDone);
+}
+
+// A row the table refuses, in the last batches: the append fails, DbError says why, and the
+// transaction's rollback leaves none of the rows before it.
+TEST_F(SqliteConnectionTest, ARefusedRowFailsTheAppendAndItsTransactionKeepsNothing) {
+  sql::Values values;
+  for (int i = 0; i < 87; ++i) {
+    values.Bind(int64_t{i});
+    if (i == 85)
+      values.Bind(std::optional<std::string>());
+    else
+      values.Bind("fine");
+  }
+  ASSERT_TRUE(db_->Begin());
+  ASSERT_EQ(db_->AppendRows("t", "n, s", values), sql::kError);
+  EXPECT_NE(db_->DbError("append").message.find("NOT NULL constraint failed: t.s"), std::string::npos)
+      << db_->DbError("append").message;
+  ASSERT_TRUE(db_->Exec("ROLLBACK"));
+  EXPECT_EQ(Count(), 0);
+  // The statements are usable again, with nothing of the failed batch still bound.
+  sql::Values one;
+  one.Bind(int64_t{1}).Bind("again");
+  EXPECT_EQ(db_->AppendRows("t", "n, s", one), sql::kDone);
+  EXPECT_EQ(Count(), 1);
+}
+
+}  // namespace
+}  // namespace ap::store::sqlite
