@@ -7,6 +7,7 @@
 #include <boost/assert.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -38,6 +39,19 @@ std::optional<std::string_view> FirstValue(const Fields& fields, boost::beast::h
   for (const auto& field : fields)
     if (field.name() == name) return std::string_view(field.value());
   return std::nullopt;
+}
+
+// Calls on_first(name, value) for the first field of `fields` with each of `names`, in the order
+// the fields came: one walk for several names.
+template <class Fields, size_t N, class OnFirst>
+void ForFirstOfEach(const Fields& fields, const FieldName (&names)[N], OnFirst on_first) {
+  bool seen[N] = {};
+  for (const auto& field : fields)
+    for (size_t i = 0; i < N; ++i)
+      if (!seen[i] && names[i].Names(field)) {
+        seen[i] = true;
+        on_first(names[i], std::string_view(field.value()));
+      }
 }
 
 // Whether `fields` has a field named `name`.

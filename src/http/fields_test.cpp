@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "http/message.hpp"
 
 namespace ap::http {
@@ -47,6 +51,16 @@ TEST(FirstValue, IsTheFirstOfItsNameAsBeastsFindGivesIt) {
   EXPECT_EQ(FirstValue(req, bhttp::field::accept), std::nullopt);
   req.insert(bhttp::field::accept, "");
   EXPECT_EQ(FirstValue(req, bhttp::field::accept), "") << "present but empty is not absent";
+}
+
+TEST(ForFirstOfEach, GivesTheFirstOfEachNameOnceInTheOrderTheFieldsCame) {
+  static const FieldName kNames[] = {FieldName("x-request-id"), FieldName("content-type"), FieldName("accept")};
+  std::vector<std::pair<std::string, std::string>> got;
+  ForFirstOfEach(WithFields(), kNames,
+                 [&](const FieldName& name, std::string_view value) { got.emplace_back(name.Text(), value); });
+  std::vector<std::pair<std::string, std::string>> want = {{"content-type", "application/json"},
+                                                           {"x-request-id", "first"}};
+  EXPECT_EQ(got, want);
 }
 
 TEST(Has, TellsWhetherAFieldIsThereInAnyCase) {

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <cctype>
-#include <iterator>
 
 #include "http/fields.hpp"
 
@@ -40,21 +39,16 @@ bool IsTextual(const http::ResponseHead& head) {
          StartsWithNoCase(media, "application/x-ndjson");
 }
 
-// The first of each passed header, walking the answer's fields once.
+// The first of each passed header.
 bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
   static const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
                                             http::FieldName("request-id"), http::FieldName("x-request-id")};
-  bool copied[std::size(kPassed)] = {};
   bool scrubbed = false;
-  for (const auto& field : head) {
-    for (size_t i = 0; i < std::size(kPassed); ++i) {
-      if (copied[i] || !kPassed[i].Names(field)) continue;
-      std::string value(field.value());
-      scrubbed |= keys_->Scrub(value);
-      out.set(kPassed[i].Text(), value);
-      copied[i] = true;
-    }
-  }
+  http::ForFirstOfEach(head, kPassed, [&](const http::FieldName& name, std::string_view passed) {
+    std::string value(passed);
+    scrubbed |= keys_->Scrub(value);
+    out.set(name.Text(), value);
+  });
   return scrubbed;
 }
 

@@ -4,7 +4,6 @@
 
 #include <boost/json.hpp>
 #include <cstdlib>
-#include <iterator>
 
 #include "http/cookies.hpp"
 #include "http/fields.hpp"
@@ -95,15 +94,9 @@ Request Relay::UpstreamRequest(const Request& req, std::string_view target) cons
   static const http::FieldName kForwarded[] = {
       http::FieldName("content-type"),   http::FieldName("accept"),      http::FieldName("anthropic-version"),
       http::FieldName("anthropic-beta"), http::FieldName("openai-beta"), http::FieldName("idempotency-key")};
-  bool forwarded[std::size(kForwarded)] = {};
   Request out(req.method(), target, 11);
-  for (const auto& field : req) {
-    for (size_t i = 0; i < std::size(kForwarded); ++i) {
-      if (forwarded[i] || !kForwarded[i].Names(field)) continue;
-      out.set(kForwarded[i].Text(), field.value());
-      forwarded[i] = true;
-    }
-  }
+  http::ForFirstOfEach(req, kForwarded,
+                       [&](const http::FieldName& name, std::string_view value) { out.set(name.Text(), value); });
   return out;
 }
 
