@@ -64,7 +64,7 @@ std::string When(UnixSeconds at) {
   return iso.substr(0, 10) + " " + iso.substr(11, 5) + " UTC";
 }
 
-std::string Day(UnixSeconds at) { return FormatIso8601(at).substr(0, 10); }
+std::string Day(UnixSeconds at) { return FormatDay(at); }
 
 std::string Facts(const std::vector<Fact>& facts, std::string_view id) {
   std::string html;
