@@ -35,6 +35,9 @@ namespace {
 constexpr size_t kMaxBuffered = 1 << 20;
 
 struct Connection {
+  // Provided, so that making one leaves the piece uninitialised (value-initialising would zero it).
+  Connection() { buffer.reserve(sizeof piece); }
+
   std::string key;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
@@ -144,8 +147,7 @@ struct HttpClient::Impl {
 
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
                                                                std::string key) {
-    std::unique_ptr<Connection> conn(new Connection);  // the piece buffer stays uninitialised
-    conn->buffer.reserve(sizeof conn->piece);
+    auto conn = std::make_unique<Connection>();
     conn->key = std::move(key);
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
