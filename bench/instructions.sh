@@ -24,15 +24,6 @@ BIN=$(realpath "$1")
 start_mock mock ""
 MOCK=$(wait_for_url "$TMP/mock.out")
 
-# The URL a broker under valgrind prints; it takes several seconds to start.
-url_of() {  # output file
-  for _ in $(seq 300); do
-    grep -o 'listening on http://[^ ]*' "$1" 2>/dev/null | head -1 | sed 's/listening on //' && return
-    sleep 0.2
-  done
-  echo "the broker did not start:" >&2; cat "$1" >&2; exit 1
-}
-
 n=0
 for binary in "$@"; do
   n=$((n + 1))
@@ -42,7 +33,7 @@ for binary in "$@"; do
     valgrind --tool=callgrind --callgrind-out-file="$TMP/$name.out.cg" "$(realpath "$binary")" serve \
     --listen 127.0.0.1:0 --data-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
   pid=$!
-  url=$(url_of "$TMP/$name.out")
+  url=$(wait_for_url "$TMP/$name.out" 600)  # valgrind takes several seconds to start it
   read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
   node "$HERE/calls.mjs" "$url/openai/v1/chat/completions" "$token" 500 16
   callgrind_control --zero "$pid" > /dev/null

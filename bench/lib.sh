@@ -19,8 +19,8 @@ bench_cleanup() {
 }
 
 free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
-wait_for_url() {  # file -> URL printed as "listening on URL"
-  for _ in $(seq 100); do
+wait_for_url() {  # file [tenths of a second to wait, 100] -> URL printed as "listening on URL"
+  for _ in $(seq "${2:-100}"); do
     url=$(grep -o 'listening on http://[^ ]*' "$1" 2>/dev/null | head -1 | cut -d' ' -f3) && [[ -n "$url" ]] && { echo "$url"; return; }
     sleep 0.1
   done
