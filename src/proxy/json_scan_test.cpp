@@ -1,6 +1,6 @@
-// The targeted readers of request bodies and answers: they must read exactly what the full parse
-// reads (as the providers read it), refuse what it refuses, and never mistake a nested member
-// for a top-level one.
+// The targeted reader of request bodies: it must read exactly what the full parse reads (as the
+// providers read it), refuse what it refuses, and never mistake a nested member for a top-level
+// one.
 #include "proxy/json_scan.hpp"
 
 #include <gtest/gtest.h>
@@ -9,7 +9,6 @@
 
 #include "proxy/endpoints.hpp"
 #include "proxy/json_call.hpp"
-#include "proxy/usage.hpp"
 
 namespace ap::proxy {
 namespace {
@@ -193,61 +192,6 @@ TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {
             json::parse(R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":5,"stream":true})"));
   auto unbudgeted = Read(Messages(), R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})", false);
   EXPECT_EQ(unbudgeted->body, R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})");
-}
-
-TEST(UsageScan, ReadsWhatTheFullParseReads) {
-  std::string_view answers[] = {
-      R"({"id":"x","choices":[{"message":{"content":"usage: {\"usage\":1}","usage":{"prompt_tokens":999}}}],
-          "usage":{"prompt_tokens":9,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}})",
-      R"({"type":"message_start","message":{"usage":{"input_tokens":30,"cache_read_input_tokens":4,"output_tokens":1}}})",
-      R"({"type":"response.completed","response":{"output":[{"type":"web_search_call"},{"type":"message",
-          "content":[{"type":"web_search_call"}]}],"usage":{"input_tokens":1,"output_tokens":2}}})",
-      R"({"candidates":[{"content":{"parts":[{"text":"usageMetadata"}]},"groundingMetadata":{"webSearchQueries":["a"]}},
-          {"index":1,"groundingMetadata":{"webSearchQueries":["b","c"]}}],"usageMetadata":{"promptTokenCount":3,
-          "candidatesTokenCount":4,"thoughtsTokenCount":1}})",
-      R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":7,"completion_tokens":8}})",  // the last one counts
-      R"({"usage":{"output_tokens":-1}})",
-      R"({"usage":{"prompt_tokens":1},"broken":)",
-  };
-  for (std::string_view answer : answers) {
-    Usage scanned, parsed;
-    MergeUsageFromJson(answer, scanned);
-    boost::system::error_code ec;
-    json::value v = json::parse(answer, ec);
-    if (!ec) MergeUsage(v, parsed);
-    EXPECT_EQ(scanned.input_tokens, parsed.input_tokens) << answer;
-    EXPECT_EQ(scanned.output_tokens, parsed.output_tokens) << answer;
-    EXPECT_EQ(scanned.cached_input_tokens, parsed.cached_input_tokens) << answer;
-    EXPECT_EQ(scanned.tool_uses, parsed.tool_uses) << answer;
-    EXPECT_EQ(scanned.implausible, parsed.implausible) << answer;
-  }
-  Usage last;
-  MergeUsageFromJson(answers[4], last);
-  EXPECT_EQ(last.input_tokens, 7);
-}
-
-TEST(UsageScan, OnlyANullUsageIsPassedOverUnparsed) {
-  EXPECT_FALSE(MayCarryUsage(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})"));
-  EXPECT_TRUE(MayCarryUsage(R"({"usage" : null,"usage":{"prompt_tokens":3}})"));
-  EXPECT_TRUE(MayCarryUsage(R"({"usage":null,"usageMetadata":{"promptTokenCount":3}})"));
-  EXPECT_TRUE(MayCarryUsage(R"({"usage":{"prompt_tokens":3}})"));
-  EXPECT_TRUE(MayCarryUsage(R"({"x":"\"usage\":null","usage":{}})"));
-  Usage usage;
-  MergeUsageFromJson(R"({"usage":null,"usage":{"prompt_tokens":3}})", usage);
-  EXPECT_EQ(usage.input_tokens, 3);
-}
-
-TEST(UsageScan, OnlyOpenAIsUsageOnlyChunkIsMarkedForStripping) {
-  Usage usage;
-  EXPECT_TRUE(MergeUsageFromChunk(R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})", usage));
-  EXPECT_EQ(usage.output_tokens, 4);
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{}}],"usage":{"prompt_tokens":3}})", usage));
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})", usage));
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":null})", usage));
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"x":{"choices":[],"usage":{"prompt_tokens":3}}})", usage));
-  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":{}})"
-                                   "x",
-                                   usage));
 }
 
 }  // namespace

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/json.hpp>
+#include <boost/container/small_vector.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <cassert>
 #include <cmath>
+#include <optional>
 
 #include "core/money.hpp"
-#include "proxy/json_scan.hpp"
 #include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
@@ -14,126 +16,480 @@ namespace json = boost::json;
 
 namespace {
 
-// The count at `key`, or 0; a figure that is not a whole number from 0 to kMaxTokens marks the
-// usage implausible (then never taken as a refund or as free).
-int64_t Count(const json::object& o, std::string_view key, Usage& usage) {
-  const json::value* v = o.if_contains(key);
-  if (!v || v->is_null()) return 0;
-  double n = -1;
-  if (v->is_int64()) n = static_cast<double>(v->get_int64());
-  if (v->is_uint64()) n = static_cast<double>(v->get_uint64());
-  if (v->is_double() && std::floor(v->get_double()) == v->get_double()) n = v->get_double();
-  if (!(n >= 0 && n <= static_cast<double>(kMaxTokens))) {
-    usage.implausible = true;
-    return 0;
+// A count as the last member of its name held it. Absent or null: not `seen`. A value that is not
+// a whole number is seen as -1, so that it marks the usage implausible.
+struct Figure {
+  bool seen = false;
+  double n = 0;
+};
+
+enum Count : uint8_t {
+  kPromptTokens,
+  kInputTokens,
+  kPromptTokenCount,
+  kCacheReads,
+  kCacheWrites,
+  kCompletionTokens,
+  kOutputTokens,
+  kCandidatesTokenCount,
+  kThoughtsTokenCount,
+  kCachedContentTokenCount,
+  kCounts
+};
+constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
+                                                               "input_tokens",
+                                                               "promptTokenCount",
+                                                               "cache_read_input_tokens",
+                                                               "cache_creation_input_tokens",
+                                                               "completion_tokens",
+                                                               "output_tokens",
+                                                               "candidatesTokenCount",
+                                                               "thoughtsTokenCount",
+                                                               "cachedContentTokenCount"};
+
+// Counts one object further in: {object name, count name}.
+enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kDetails };
+constexpr std::array<std::pair<std::string_view, std::string_view>, kDetails> kDetailNames = {{
+    {"prompt_tokens_details", "cached_tokens"},
+    {"input_tokens_details", "cached_tokens"},
+    {"server_tool_use", "web_search_requests"},
+}};
+
+// One `usage` (or `usageMetadata`) object, as its last occurrence held it.
+struct UsageFigures {
+  bool object = false;
+  std::array<Figure, kCounts> counts;
+  std::array<Figure, kDetails> details;
+  bool duration = false;          // "type":"duration"
+  std::optional<double> seconds;  // a number
+};
+
+// Whose usage: Anthropic's message_start, OpenAI's response.* events, the answer's own.
+enum Holder : uint8_t { kMessageUsage, kResponseUsage, kAnswerUsage, kAnswerUsageMetadata, kHolders };
+// Whose output items: OpenAI's response.* events, the Responses answer's own.
+enum Outputs : uint8_t { kResponseOutput, kAnswerOutput, kOutputHolders };
+
+struct ToolCalls {
+  int64_t web_searches = 0;
+  int64_t file_searches = 0;
+};
+
+// What the value after a member name (or an array's next element) feeds.
+enum class Role : uint8_t {
+  kDrop,
+  kAnswer,       // the document's object
+  kMessage,      // Anthropic's message_start holder
+  kResponse,     // OpenAI's response.* holder
+  kUsage,        // an object of figures (`holder`)
+  kCount,        // a figure (`holder`, `index`: Count)
+  kDetails,      // an object one further in (`holder`, `index`: Detail)
+  kDetailCount,  // the figure inside it
+  kType,         // a usage's "type"
+  kSeconds,      // a usage's "seconds"
+  kOutput,       // output items (`holder`: Outputs)
+  kOutputItem,   // one of them
+  kItemType,     // its "type"
+  kCandidates,   // Gemini's candidates
+  kCandidate,    // one of them
+  kIndex,        // its "index"
+  kGrounding,    // its groundingMetadata
+  kQueries,      // webSearchQueries
+  kQuery,        // one of them
+  kChoices,      // OpenAI's choices (only whether they are empty)
+};
+
+struct Target {
+  Role role = Role::kDrop;
+  uint8_t holder = 0;
+  uint8_t index = 0;
+};
+
+// A short text read in parts (a member name, a string value); longer than anyone compared with
+// here, it only keeps its length.
+class ShortText {
+ public:
+  void Clear() { size_ = 0; }
+  void Append(std::string_view part) {
+    if (size_ < buffer_.size()) part.copy(buffer_.data() + size_, std::min(part.size(), buffer_.size() - size_));
+    size_ += part.size();
   }
-  return static_cast<int64_t>(n);
-}
+  bool Empty() const { return size_ == 0; }
+  bool operator==(std::string_view s) const { return size_ == s.size() && s.size() <= buffer_.size() && s == View(); }
 
-int64_t Nested(const json::object& o, std::string_view outer, std::string_view key, Usage& usage) {
-  const json::value* v = o.if_contains(outer);
-  return v && v->is_object() ? Count(v->get_object(), key, usage) : 0;
-}
+ private:
+  std::string_view View() const { return {buffer_.data(), std::min(size_, buffer_.size())}; }
+  std::array<char, 32> buffer_;
+  size_t size_ = 0;
+};
 
-void Keep(int64_t figure, int64_t& into) {
-  if (figure > 0) into = figure;
-}
+// Reads the usage figures while Boost.JSON's parser validates the text: each member that feeds
+// usage is kept as its last occurrence holds it (a member named again replaces what it held, as
+// a full parse would), nothing else is kept, and nothing is allocated for a usual answer.
+class UsageReader {
+ public:
+  static constexpr size_t max_array_size = static_cast<size_t>(-1);
+  static constexpr size_t max_object_size = static_cast<size_t>(-1);
+  static constexpr size_t max_string_size = static_cast<size_t>(-1);
+  static constexpr size_t max_key_size = static_cast<size_t>(-1);
 
-void MergeUsageObject(const json::object& u, Usage& usage) {
-  auto count = [&](std::string_view key) { return Count(u, key, usage); };
-  int64_t cache_reads = count("cache_read_input_tokens");
-  int64_t cache_writes = count("cache_creation_input_tokens");
-  Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + cache_reads + cache_writes,
-       usage.input_tokens);
-  Keep(cache_writes, usage.cache_write_tokens);
-  Keep(
-      count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
-      usage.output_tokens);
-  Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
-           Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
-       usage.cached_input_tokens);
-  if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
-    usage.SetToolUses("web_search", searches);  // Anthropic's running total
-  if (const auto* type = u.if_contains("type"); type && type->is_string() && type->get_string() == "duration") {
-    if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number()) {
-      double s = seconds->to_number<double>();
-      if (std::isfinite(s) && s >= 0 && s <= 1e7)
-        usage.audio_seconds = s;
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) {
+    Begin(Take(), true);
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    Begin(Take(), false);
+    return true;
+  }
+  bool on_object_end(size_t n, boost::system::error_code&) {
+    End(n);
+    return true;
+  }
+  bool on_array_end(size_t n, boost::system::error_code&) {
+    End(n);
+    return true;
+  }
+  bool on_key_part(json::string_view s, size_t, boost::system::error_code&) {
+    AddKeyPart(s);
+    return true;
+  }
+  bool on_key(json::string_view s, size_t, boost::system::error_code&) {
+    AddKeyPart(s);
+    key_open_ = false;
+    if (skip_ > 0) return true;
+    next_ = MemberTarget();
+    Reset(next_);
+    return true;
+  }
+  bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
+    AddStringPart(s);
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, boost::system::error_code&) {
+    AddStringPart(s);
+    string_open_ = false;
+    String(string_target_);
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
+    Target t = Take();
+    if (t.role == Role::kIndex) candidate_.index = i;
+    Number(t, static_cast<double>(i), true);
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code&) {
+    Number(Take(), static_cast<double>(u), true);
+    return true;
+  }
+  bool on_double(double d, json::string_view, boost::system::error_code&) {
+    Number(Take(), d, std::floor(d) == d);
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) {
+    NotANumber(Take());
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    Take();  // a null figure counts as absent, which it was reset to
+    return true;
+  }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+  // Folds what was read into `usage`, in the order a reader of the whole answer would.
+  void MergeInto(Usage& usage) const {
+    MergeFigures(holders_[kMessageUsage], usage);
+    MergeFigures(holders_[kResponseUsage], usage);
+    MergeToolCalls(outputs_[kResponseOutput], usage);
+    MergeFigures(holders_[kAnswerUsage], usage);
+    MergeFigures(holders_[kAnswerUsageMetadata], usage);
+    MergeToolCalls(outputs_[kAnswerOutput], usage);
+    MergeGrounding(usage);
+  }
+  // OpenAI's closing chunk of a stream: `choices` empty and `usage` an object.
+  bool UsageOnly() const { return choices_empty_ && holders_[kAnswerUsage].object; }
+
+ private:
+  struct Frame {
+    Role role;
+    uint8_t holder;
+    uint8_t index;
+  };
+  // A Gemini candidate being read.
+  struct Candidate {
+    int64_t position = 0;
+    std::optional<int64_t> index;
+    bool grounded = false;
+    int64_t queries = 0;
+  };
+
+  // The target of the value that starts now; consumed.
+  Target Take() {
+    if (skip_ > 0) return {};
+    if (depth_ == 0) return answer_read_ ? Target{} : Target{Role::kAnswer};
+    const Frame& f = frames_[depth_ - 1];
+    switch (f.role) {
+      case Role::kOutput:
+        return {Role::kOutputItem, f.holder};
+      case Role::kCandidates:
+        candidate_ = Candidate{};
+        candidate_.position = position_++;
+        return {Role::kCandidate};
+      case Role::kQueries:
+        return {Role::kQuery};
+      case Role::kChoices:
+        return {};
+      default:
+        return std::exchange(next_, Target{});
+    }
+  }
+
+  // What the member just named feeds, by the object it is in.
+  Target MemberTarget() const {
+    if (depth_ == 0) return {};
+    const Frame& f = frames_[depth_ - 1];
+    switch (f.role) {
+      case Role::kAnswer:
+        if (key_ == "usage") return {Role::kUsage, kAnswerUsage};
+        if (key_ == "choices") return {Role::kChoices};
+        if (key_ == "usageMetadata") return {Role::kUsage, kAnswerUsageMetadata};
+        if (key_ == "candidates") return {Role::kCandidates};
+        if (key_ == "message") return {Role::kMessage};
+        if (key_ == "response") return {Role::kResponse};
+        if (key_ == "output") return {Role::kOutput, kAnswerOutput};
+        return {};
+      case Role::kMessage:
+        return key_ == "usage" ? Target{Role::kUsage, kMessageUsage} : Target{};
+      case Role::kResponse:
+        if (key_ == "usage") return {Role::kUsage, kResponseUsage};
+        if (key_ == "output") return {Role::kOutput, kResponseOutput};
+        return {};
+      case Role::kUsage:
+        for (uint8_t k = 0; k < kCounts; ++k)
+          if (key_ == kCountNames[k]) return {Role::kCount, f.holder, k};
+        for (uint8_t d = 0; d < kDetails; ++d)
+          if (key_ == kDetailNames[d].first) return {Role::kDetails, f.holder, d};
+        if (key_ == "type") return {Role::kType, f.holder};
+        if (key_ == "seconds") return {Role::kSeconds, f.holder};
+        return {};
+      case Role::kDetails:
+        return key_ == kDetailNames[f.index].second ? Target{Role::kDetailCount, f.holder, f.index} : Target{};
+      case Role::kOutputItem:
+        return key_ == "type" ? Target{Role::kItemType} : Target{};
+      case Role::kCandidate:
+        if (key_ == "index") return {Role::kIndex};
+        if (key_ == "groundingMetadata") return {Role::kGrounding};
+        return {};
+      case Role::kGrounding:
+        return key_ == "webSearchQueries" ? Target{Role::kQueries} : Target{};
+      default:
+        return {};
+    }
+  }
+
+  // A member named again replaces what it held: everything its value fed starts over.
+  void Reset(const Target& t) {
+    switch (t.role) {
+      case Role::kMessage:
+        holders_[kMessageUsage] = {};
+        break;
+      case Role::kResponse:
+        holders_[kResponseUsage] = {};
+        outputs_[kResponseOutput] = {};
+        break;
+      case Role::kUsage:
+        holders_[t.holder] = {};
+        break;
+      case Role::kCount:
+        holders_[t.holder].counts[t.index] = {};
+        break;
+      case Role::kDetails:
+      case Role::kDetailCount:
+        holders_[t.holder].details[t.index] = {};
+        break;
+      case Role::kType:
+        holders_[t.holder].duration = false;
+        break;
+      case Role::kSeconds:
+        holders_[t.holder].seconds.reset();
+        break;
+      case Role::kOutput:
+        outputs_[t.holder] = {};
+        break;
+      case Role::kItemType:
+        item_type_ = {};
+        break;
+      case Role::kCandidates:
+        grounded_.clear();
+        position_ = 0;
+        break;
+      case Role::kIndex:
+        candidate_.index.reset();
+        break;
+      case Role::kGrounding:
+        candidate_.grounded = false;
+        candidate_.queries = 0;
+        break;
+      case Role::kQueries:
+        candidate_.queries = 0;
+        break;
+      case Role::kChoices:
+        choices_empty_ = false;
+        break;
+      default:
+        break;
+    }
+  }
+
+  void Begin(const Target& t, bool object) {
+    if (t.role == Role::kAnswer) answer_read_ = true;
+    bool followed = object ? t.role == Role::kAnswer || t.role == Role::kMessage || t.role == Role::kResponse ||
+                                 t.role == Role::kUsage || t.role == Role::kDetails || t.role == Role::kOutputItem ||
+                                 t.role == Role::kCandidate || t.role == Role::kGrounding
+                           : t.role == Role::kOutput || t.role == Role::kCandidates || t.role == Role::kQueries ||
+                                 t.role == Role::kChoices;
+    if (!followed) {
+      NotANumber(t);
+      ++skip_;
+      return;
+    }
+    if (t.role == Role::kUsage) holders_[t.holder].object = true;
+    if (t.role == Role::kOutputItem) item_type_ = {};
+    if (t.role == Role::kGrounding) candidate_.grounded = true;
+    assert(depth_ < frames_.size());
+    frames_[depth_++] = Frame{t.role, t.holder, t.index};
+  }
+
+  void End(size_t n) {
+    if (skip_ > 0) {
+      --skip_;
+      return;
+    }
+    const Frame f = frames_[--depth_];
+    if (f.role == Role::kOutputItem) {
+      if (item_type_ == "web_search_call") ++outputs_[f.holder].web_searches;
+      if (item_type_ == "file_search_call") ++outputs_[f.holder].file_searches;
+    }
+    if (f.role == Role::kCandidate && candidate_.grounded)
+      grounded_.emplace_back(candidate_.index.value_or(candidate_.position), candidate_.queries);
+    if (f.role == Role::kChoices) choices_empty_ = n == 0;
+  }
+
+  void Number(const Target& t, double n, bool whole) {
+    if (t.role == Role::kCount) holders_[t.holder].counts[t.index] = {true, whole ? n : -1};
+    if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, whole ? n : -1};
+    if (t.role == Role::kSeconds) holders_[t.holder].seconds = n;
+  }
+  // A string, a boolean or a container where a count was expected.
+  void NotANumber(const Target& t) {
+    if (t.role == Role::kCount) holders_[t.holder].counts[t.index] = {true, -1};
+    if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, -1};
+  }
+
+  void AddKeyPart(json::string_view s) {
+    if (skip_ > 0) return;
+    if (!key_open_) key_.Clear();
+    key_open_ = true;
+    key_.Append(std::string_view(s.data(), s.size()));
+  }
+  void AddStringPart(json::string_view s) {
+    if (!string_open_) {
+      string_target_ = Take();
+      string_.Clear();
+      string_open_ = true;
+    }
+    if (string_target_.role != Role::kDrop) string_.Append(std::string_view(s.data(), s.size()));
+  }
+  void String(const Target& t) {
+    NotANumber(t);
+    if (t.role == Role::kType) holders_[t.holder].duration = string_ == "duration";
+    if (t.role == Role::kItemType) item_type_ = string_;
+    if (t.role == Role::kQuery && !string_.Empty()) ++candidate_.queries;
+  }
+
+  static int64_t Plausible(const Figure& f, Usage& usage) {
+    if (!f.seen) return 0;
+    if (!(f.n >= 0 && f.n <= static_cast<double>(kMaxTokens))) {
+      usage.implausible = true;
+      return 0;
+    }
+    return static_cast<int64_t>(f.n);
+  }
+  static void Keep(int64_t figure, int64_t& into) {
+    if (figure > 0) into = figure;
+  }
+
+  static void MergeFigures(const UsageFigures& u, Usage& usage) {
+    if (!u.object) return;
+    auto count = [&](Count k) { return Plausible(u.counts[k], usage); };
+    auto detail = [&](Detail d) { return Plausible(u.details[d], usage); };
+    int64_t cache_reads = count(kCacheReads);
+    int64_t cache_writes = count(kCacheWrites);
+    Keep(count(kPromptTokens) + count(kInputTokens) + count(kPromptTokenCount) + cache_reads + cache_writes,
+         usage.input_tokens);
+    Keep(cache_writes, usage.cache_write_tokens);
+    Keep(count(kCompletionTokens) + count(kOutputTokens) + count(kCandidatesTokenCount) + count(kThoughtsTokenCount),
+         usage.output_tokens);
+    Keep(detail(kPromptCached) + detail(kInputCached) + cache_reads + count(kCachedContentTokenCount),
+         usage.cached_input_tokens);
+    if (int64_t searches = detail(kWebSearches); searches > 0)
+      usage.SetToolUses("web_search", searches);  // Anthropic's running total
+    if (u.duration && u.seconds) {
+      if (std::isfinite(*u.seconds) && *u.seconds >= 0 && *u.seconds <= 1e7)
+        usage.audio_seconds = *u.seconds;
       else
         usage.implausible = true;
     }
   }
-}
 
-// OpenAI's Responses output items: each web_search_call or file_search_call is a billed use.
-void CountToolCalls(const json::object& response, Usage& usage) {
-  const json::value* output = response.if_contains("output");
-  if (!output || !output->is_array()) return;
-  int64_t searches = 0, file_searches = 0;
-  for (const auto& item : output->get_array()) {
-    const json::value* type = item.is_object() ? item.get_object().if_contains("type") : nullptr;
-    if (!type || !type->is_string()) continue;
-    if (type->get_string() == "web_search_call") ++searches;
-    if (type->get_string() == "file_search_call") ++file_searches;
+  // OpenAI's Responses output items: each web_search_call or file_search_call is a billed use.
+  static void MergeToolCalls(const ToolCalls& calls, Usage& usage) {
+    if (calls.web_searches > 0) usage.SetToolUses("web_search", calls.web_searches);
+    if (calls.file_searches > 0) usage.SetToolUses("file_search", calls.file_searches);
   }
-  if (searches > 0) usage.SetToolUses("web_search", searches);
-  if (file_searches > 0) usage.SetToolUses("file_search", file_searches);
-}
 
-// Gemini's grounded candidates: each non-empty search query is charged, at least one per grounded
-// candidate. Streams repeat a candidate's metadata as it grows: the latest per candidate counts.
-void CountGroundingSearches(const json::object& answer, Usage& usage) {
-  const json::value* candidates = answer.if_contains("candidates");
-  if (!candidates || !candidates->is_array()) return;
-  bool grounded = false;
-  for (size_t i = 0; i < candidates->get_array().size(); ++i) {
-    const json::object* c = candidates->get_array()[i].if_object();
-    const json::value* meta = c ? c->if_contains("groundingMetadata") : nullptr;
-    if (!meta || !meta->is_object()) continue;
-    int64_t index = static_cast<int64_t>(i);
-    if (const auto* at = c->if_contains("index"); at && at->is_int64()) index = at->get_int64();
-    if (index < 0 || index >= kMaxAnswers) continue;
-    int64_t queries = 0;
-    if (const auto* q = meta->get_object().if_contains("webSearchQueries"); q && q->is_array())
-      for (const auto& query : q->get_array())
-        if (query.is_string() && !query.get_string().empty()) ++queries;
-    if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
-      usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
-    usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
-    grounded = true;
+  // Gemini's grounded candidates: each non-empty search query is charged, at least one per
+  // grounded candidate. Streams repeat a candidate's metadata as it grows: the latest per
+  // candidate counts.
+  void MergeGrounding(Usage& usage) const {
+    bool grounded = false;
+    for (auto [index, queries] : grounded_) {
+      if (index < 0 || index >= kMaxAnswers) continue;
+      if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
+        usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
+      usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
+      grounded = true;
+    }
+    if (grounded) {
+      int64_t total = 0;
+      for (int64_t n : usage.searches_by_candidate) total += n;
+      usage.SetToolUses("google_search", total);
+    }
   }
-  if (grounded) {
-    int64_t total = 0;
-    for (int64_t n : usage.searches_by_candidate) total += n;
-    usage.SetToolUses("google_search", total);
-  }
-}
 
-// What MergeUsage reads, and `choices` by shape for the usage-only chunk.
-using K = ScanKeep;
-constexpr ScanRule kWhole{K::kAll};
-constexpr ScanRule kShapeOnly{K::kShape};
-constexpr ScanMember kTypeMembers[] = {{"type", &kWhole}};
-constexpr ScanRule kTyped{K::kSelect, kTypeMembers};
-constexpr ScanRule kOutput{K::kSelect, {}, nullptr, &kTyped};
-constexpr ScanMember kMessageMembers[] = {{"usage", &kWhole}};
-constexpr ScanRule kMessage{K::kSelect, kMessageMembers};
-constexpr ScanMember kResponseMembers[] = {{"usage", &kWhole}, {"output", &kOutput}};
-constexpr ScanRule kResponse{K::kSelect, kResponseMembers};
-constexpr ScanMember kGroundingMembers[] = {{"webSearchQueries", &kWhole}};
-constexpr ScanRule kGrounding{K::kSelect, kGroundingMembers};
-constexpr ScanMember kCandidateMembers[] = {{"index", &kWhole}, {"groundingMetadata", &kGrounding}};
-constexpr ScanRule kCandidate{K::kSelect, kCandidateMembers};
-constexpr ScanRule kCandidates{K::kSelect, {}, nullptr, &kCandidate};
-constexpr ScanMember kAnswerMembers[] = {
-    {"message", &kMessage}, {"response", &kResponse},     {"usage", &kWhole},      {"usageMetadata", &kWhole},
-    {"output", &kOutput},   {"candidates", &kCandidates}, {"choices", &kShapeOnly}};
-constexpr ScanRule kAnswer{K::kSelect, kAnswerMembers};
+  // Read so far.
+  std::array<UsageFigures, kHolders> holders_;
+  std::array<ToolCalls, kOutputHolders> outputs_;
+  boost::container::small_vector<std::pair<int64_t, int64_t>, 4> grounded_;  // {candidate, queries}
+  bool choices_empty_ = false;
 
-const json::object* ObjectAt(const json::object& o, std::string_view key) {
-  const json::value* v = o.if_contains(key);
-  return v && v->is_object() ? &v->get_object() : nullptr;
-}
+  // Where the parser is. Only followed objects and arrays take a frame, five at most.
+  std::array<Frame, 6> frames_;
+  size_t depth_ = 0;
+  size_t skip_ = 0;  // depth inside a container nothing is read from
+  bool answer_read_ = false;
+  Target next_;  // for the value after the last member name
+  ShortText key_;
+  bool key_open_ = false;
+  ShortText string_;
+  Target string_target_;
+  bool string_open_ = false;
+  ShortText item_type_;
+  Candidate candidate_;
+  int64_t position_ = 0;  // of the next candidate
+};
 
 }  // namespace
 
@@ -152,20 +508,6 @@ void Usage::SetToolUses(std::string_view kind, int64_t uses) {
   tool_uses.emplace_back(std::string(kind), uses);
 }
 
-void MergeUsage(const json::value& answer, Usage& usage) {
-  if (!answer.is_object()) return;
-  const json::object& o = answer.get_object();
-  for (std::string_view holder : {"message", "response"})  // Anthropic's message_start, OpenAI's response.*
-    if (const auto* inner = ObjectAt(o, holder)) {
-      if (const auto* u = ObjectAt(*inner, "usage")) MergeUsageObject(*u, usage);
-      if (holder == "response") CountToolCalls(*inner, usage);
-    }
-  if (const auto* u = ObjectAt(o, "usage")) MergeUsageObject(*u, usage);
-  if (const auto* u = ObjectAt(o, "usageMetadata")) MergeUsageObject(*u, usage);
-  CountToolCalls(o, usage);
-  CountGroundingSearches(o, usage);
-}
-
 bool MayCarryUsage(std::string_view json_text) {
   // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"; OpenAI's
   // `"usage":null` (in every chunk of a stream that asked for usage) holds none.
@@ -181,16 +523,13 @@ void MergeUsageFromJson(std::string_view json_text, Usage& usage) { MergeUsageFr
 
 bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
   if (!MayCarryUsage(json_text)) return false;
-  // What is kept of a usual answer fits here: reading it allocates nothing.
-  std::array<unsigned char, 2048> buffer;
-  json::monotonic_resource arena(buffer.data(), buffer.size());
-  ScanResult scan = ScanJson(json_text, kAnswer, Duplicates::kLastWins, &arena);
-  if (!scan.valid) return false;
-  MergeUsage(scan.value, usage);
-  if (!scan.value.is_object()) return false;
-  const auto* choices = scan.value.get_object().if_contains("choices");
-  const auto* u = scan.value.get_object().if_contains("usage");
-  return choices && choices->is_array() && choices->get_array().empty() && u && u->is_object();
+  // The same parser and options as boost::json::parse: what it refuses changes nothing here.
+  json::basic_parser<UsageReader> parser(json::parse_options{});
+  boost::system::error_code ec;
+  size_t used = parser.write_some(false, json_text.data(), json_text.size(), ec);
+  if (ec || used != json_text.size()) return false;
+  parser.handler().MergeInto(usage);
+  return parser.handler().UsageOnly();
 }
 
 }  // namespace ap::proxy

@@ -5,7 +5,6 @@
 // `usageMetadata`. Streams report usage in several events; each figure keeps its latest value,
 // which is right for all three (OpenAI reports once, Anthropic and Gemini report running totals).
 
-#include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -32,13 +31,12 @@ struct Usage {
   void SetToolUses(std::string_view kind, int64_t uses);
 };
 
-// Folds the usage figures found in one answer or stream event into `usage`.
-void MergeUsage(const boost::json::value& answer, Usage& usage);
 // Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it).
 bool MayCarryUsage(std::string_view json_text);
-// The same for JSON text, reading only the members usage comes from (the rest of the text is
-// validated, not built); text that is not JSON, or has no usage, changes nothing. A member named
-// twice counts as the provider's parser reads it: the last one.
+// Folds the usage figures found in one answer or stream event into `usage`. The whole text is
+// validated as boost::json::parse validates it, and only the members usage comes from are read,
+// nothing built; text that is not JSON, or has no usage, changes nothing. A member named twice
+// counts as the provider's parser reads it: the last one.
 void MergeUsageFromJson(std::string_view json_text, Usage& usage);
 // MergeUsageFromJson for one stream event's data; true when it is OpenAI's closing chunk that
 // carries only usage (`choices` empty, `usage` an object), the one stream_options.include_usage adds.

@@ -1,0 +1,390 @@
+// Usage read from answers and stream events. The reader never builds the answer; these tests hold
+// it to what a reader of the fully parsed answer (below, written plainly) finds, on the providers'
+// answers and on thousands of made-up ones full of repeated, misplaced and mistyped members.
+#include "proxy/usage.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <cmath>
+#include <random>
+
+#include "core/money.hpp"
+#include "proxy/request_limits.hpp"
+
+namespace ap::proxy {
+namespace {
+namespace json = boost::json;
+
+// ---- What usage means, read from the whole parsed answer ----
+
+int64_t Count(const json::object& o, std::string_view key, Usage& usage) {
+  const json::value* v = o.if_contains(key);
+  if (!v || v->is_null()) return 0;
+  double n = -1;
+  if (v->is_int64()) n = static_cast<double>(v->get_int64());
+  if (v->is_uint64()) n = static_cast<double>(v->get_uint64());
+  if (v->is_double() && std::floor(v->get_double()) == v->get_double()) n = v->get_double();
+  if (!(n >= 0 && n <= static_cast<double>(kMaxTokens))) {
+    usage.implausible = true;
+    return 0;
+  }
+  return static_cast<int64_t>(n);
+}
+
+int64_t Nested(const json::object& o, std::string_view outer, std::string_view key, Usage& usage) {
+  const json::value* v = o.if_contains(outer);
+  return v && v->is_object() ? Count(v->get_object(), key, usage) : 0;
+}
+
+void Keep(int64_t figure, int64_t& into) {
+  if (figure > 0) into = figure;
+}
+
+void MergeUsageObject(const json::object& u, Usage& usage) {
+  auto count = [&](std::string_view key) { return Count(u, key, usage); };
+  int64_t cache_reads = count("cache_read_input_tokens");
+  int64_t cache_writes = count("cache_creation_input_tokens");
+  Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + cache_reads + cache_writes,
+       usage.input_tokens);
+  Keep(cache_writes, usage.cache_write_tokens);
+  Keep(
+      count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
+      usage.output_tokens);
+  Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
+           Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
+       usage.cached_input_tokens);
+  if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
+    usage.SetToolUses("web_search", searches);
+  if (const auto* type = u.if_contains("type"); type && type->is_string() && type->get_string() == "duration") {
+    if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number()) {
+      double s = seconds->to_number<double>();
+      if (std::isfinite(s) && s >= 0 && s <= 1e7)
+        usage.audio_seconds = s;
+      else
+        usage.implausible = true;
+    }
+  }
+}
+
+void CountToolCalls(const json::object& response, Usage& usage) {
+  const json::value* output = response.if_contains("output");
+  if (!output || !output->is_array()) return;
+  int64_t searches = 0, file_searches = 0;
+  for (const auto& item : output->get_array()) {
+    const json::value* type = item.is_object() ? item.get_object().if_contains("type") : nullptr;
+    if (!type || !type->is_string()) continue;
+    if (type->get_string() == "web_search_call") ++searches;
+    if (type->get_string() == "file_search_call") ++file_searches;
+  }
+  if (searches > 0) usage.SetToolUses("web_search", searches);
+  if (file_searches > 0) usage.SetToolUses("file_search", file_searches);
+}
+
+void CountGroundingSearches(const json::object& answer, Usage& usage) {
+  const json::value* candidates = answer.if_contains("candidates");
+  if (!candidates || !candidates->is_array()) return;
+  bool grounded = false;
+  for (size_t i = 0; i < candidates->get_array().size(); ++i) {
+    const json::object* c = candidates->get_array()[i].if_object();
+    const json::value* meta = c ? c->if_contains("groundingMetadata") : nullptr;
+    if (!meta || !meta->is_object()) continue;
+    int64_t index = static_cast<int64_t>(i);
+    if (const auto* at = c->if_contains("index"); at && at->is_int64()) index = at->get_int64();
+    if (index < 0 || index >= kMaxAnswers) continue;
+    int64_t queries = 0;
+    if (const auto* q = meta->get_object().if_contains("webSearchQueries"); q && q->is_array())
+      for (const auto& query : q->get_array())
+        if (query.is_string() && !query.get_string().empty()) ++queries;
+    if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
+      usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
+    usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
+    grounded = true;
+  }
+  if (grounded) {
+    int64_t total = 0;
+    for (int64_t n : usage.searches_by_candidate) total += n;
+    usage.SetToolUses("google_search", total);
+  }
+}
+
+const json::object* ObjectAt(const json::object& o, std::string_view key) {
+  const json::value* v = o.if_contains(key);
+  return v && v->is_object() ? &v->get_object() : nullptr;
+}
+
+// Returns what MergeUsageFromChunk returns.
+bool MergeUsageFromParse(std::string_view text, Usage& usage) {
+  if (!MayCarryUsage(text)) return false;
+  boost::system::error_code ec;
+  json::value answer = json::parse(text, ec);
+  if (ec || !answer.is_object()) return false;
+  const json::object& o = answer.get_object();
+  for (std::string_view holder : {"message", "response"})
+    if (const auto* inner = ObjectAt(o, holder)) {
+      if (const auto* u = ObjectAt(*inner, "usage")) MergeUsageObject(*u, usage);
+      if (holder == "response") CountToolCalls(*inner, usage);
+    }
+  if (const auto* u = ObjectAt(o, "usage")) MergeUsageObject(*u, usage);
+  if (const auto* u = ObjectAt(o, "usageMetadata")) MergeUsageObject(*u, usage);
+  CountToolCalls(o, usage);
+  CountGroundingSearches(o, usage);
+  const auto* choices = o.if_contains("choices");
+  return choices && choices->is_array() && choices->get_array().empty() && ObjectAt(o, "usage");
+}
+
+void ExpectSame(const Usage& read, const Usage& parsed, std::string_view text) {
+  EXPECT_EQ(read.input_tokens, parsed.input_tokens) << text;
+  EXPECT_EQ(read.cached_input_tokens, parsed.cached_input_tokens) << text;
+  EXPECT_EQ(read.cache_write_tokens, parsed.cache_write_tokens) << text;
+  EXPECT_EQ(read.output_tokens, parsed.output_tokens) << text;
+  EXPECT_EQ(read.audio_seconds, parsed.audio_seconds) << text;
+  EXPECT_EQ(read.tool_uses, parsed.tool_uses) << text;
+  EXPECT_EQ(read.searches_by_candidate, parsed.searches_by_candidate) << text;
+  EXPECT_EQ(read.implausible, parsed.implausible) << text;
+}
+
+// ---- Made-up answers: the members usage is read from, in every shape, repeated, and junk ----
+
+class AnswerMaker {
+ public:
+  explicit AnswerMaker(uint32_t seed) : random_(seed) {}
+
+  std::string Answer() {
+    if (Chance(2)) return Any(3);
+    return Object({"message", "response", "usage", "usageMetadata", "output", "candidates", "choices", "id"},
+                  [&](std::string_view name) { return AnswerMember(name); });
+  }
+
+ private:
+  bool Chance(size_t percent) { return Pick(100) < percent; }
+  size_t Pick(size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(random_); }
+  template <class T>
+  const T& OneOf(std::initializer_list<T> items) {
+    return items.begin()[Pick(items.size())];
+  }
+
+  // A member name as written: now and then with an escape, which names the same member.
+  std::string Name(std::string_view name) {
+    std::string out = "\"";
+    for (char c : name)
+      if (Chance(3)) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
+        out += escaped;
+      } else {
+        out += c;
+      }
+    return out + "\"";
+  }
+
+  // An object of 0 to 5 members whose names are drawn from `names` (so repeated at times).
+  template <class Value>
+  std::string Object(std::initializer_list<std::string_view> names, Value value) {
+    std::string out = "{";
+    size_t members = Pick(6);
+    for (size_t i = 0; i < members; ++i) {
+      std::string_view name = names.begin()[Pick(names.size())];
+      if (i > 0) out += Chance(10) ? " , " : ",";
+      out += Name(name) + (Chance(10) ? " : " : ":") + value(name);
+    }
+    return out + "}";
+  }
+  template <class Element>
+  std::string Array(Element element) {
+    std::string out = "[";
+    size_t elements = Pick(5);
+    for (size_t i = 0; i < elements; ++i) out += (i > 0 ? "," : "") + element();
+    return out + "]";
+  }
+
+  std::string Any(int depth) {
+    switch (Pick(depth > 0 ? 9 : 7)) {
+      case 0:
+        return "null";
+      case 1:
+        return OneOf({"true", "false"});
+      case 2:
+        return std::to_string(static_cast<int>(Pick(2000)) - 1000);
+      case 3:
+        return OneOf<std::string>({"1.5", "3.0", "-0.0", "1e3", "2e9", "1e400", "18446744073709551615",
+                                   "9223372036854775808", "1000000001", "1000000000"});
+      case 4:
+        return OneOf<std::string>({R"("")", R"("usage")", R"("duration")", R"("web_search_call")", R"("x\"y")"});
+      case 5:
+      case 6:
+        return Count();
+      case 7:
+        return Object({"usage", "type", "prompt_tokens", "output", "x"}, [&](std::string_view) { return Any(depth - 1); });
+      default:
+        return Array([&] { return Any(depth - 1); });
+    }
+  }
+
+  std::string Count() {
+    if (Chance(70)) return std::to_string(Pick(5000));
+    return OneOf<std::string>({"null", "-1", "2.5", "7.0", "\"5\"", "true", "{}", "[]", "1e300", "1000000001",
+                               "18446744073709551615"});
+  }
+
+  std::string Usage(int depth) {
+    if (Chance(10)) return Any(depth);
+    return Object({"prompt_tokens", "input_tokens", "promptTokenCount", "cache_read_input_tokens",
+                   "cache_creation_input_tokens", "completion_tokens", "output_tokens", "candidatesTokenCount",
+                   "thoughtsTokenCount", "cachedContentTokenCount", "prompt_tokens_details", "input_tokens_details",
+                   "server_tool_use", "type", "seconds", "total_tokens"},
+                  [&](std::string_view name) -> std::string {
+                    if (name.ends_with("_details") || name == "server_tool_use")
+                      return Chance(15) ? Any(1)
+                                        : Object({"cached_tokens", "web_search_requests", "audio_tokens"},
+                                                 [&](std::string_view) { return Count(); });
+                    if (name == "type") return Chance(70) ? R"("duration")" : Any(0);
+                    if (name == "seconds") return OneOf<std::string>({"3.5", "0", "-1", "1e8", "\"2\"", "null", "12"});
+                    return Count();
+                  });
+  }
+
+  std::string OutputItems() {
+    if (Chance(10)) return Any(1);
+    return Array([&] {
+      if (Chance(10)) return Any(1);
+      return Object({"type", "id"}, [&](std::string_view name) -> std::string {
+        if (name == "id") return Any(1);
+        return OneOf<std::string>({R"("web_search_call")", R"("file_search_call")", R"("message")", "5",
+                                   R"("web_search_cal\u006c")"});
+      });
+    });
+  }
+
+  std::string Candidates() {
+    if (Chance(10)) return Any(1);
+    return Array([&] {
+      if (Chance(10)) return Any(1);
+      return Object({"index", "groundingMetadata", "content"}, [&](std::string_view name) -> std::string {
+        if (name == "index")
+          return OneOf<std::string>({"0", "1", "3", "-1", "127", "128", "1.0", "\"1\"", "9223372036854775808"});
+        if (name == "content") return Any(2);
+        if (Chance(10)) return Any(1);
+        return Object({"webSearchQueries", "searchEntryPoint"}, [&](std::string_view) -> std::string {
+          if (Chance(10)) return Any(1);
+          return Array([&] { return OneOf<std::string>({R"("a")", R"("")", R"("b c")", "5", "null"}); });
+        });
+      });
+    });
+  }
+
+  std::string AnswerMember(std::string_view name) {
+    if (name == "message" || name == "response") {
+      if (Chance(10)) return Any(1);
+      return Object({"usage", "output", "id"}, [&](std::string_view inner) -> std::string {
+        if (inner == "usage") return Usage(1);
+        if (inner == "output") return OutputItems();
+        return Any(1);
+      });
+    }
+    if (name == "usage" || name == "usageMetadata") return Usage(1);
+    if (name == "output") return OutputItems();
+    if (name == "candidates") return Candidates();
+    if (name == "choices") return OneOf<std::string>({"[]", "[{}]", "null", "{}", "[[]]"});
+    return Any(2);
+  }
+
+  std::mt19937 random_;
+};
+
+TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
+  std::string_view answers[] = {
+      R"({"id":"x","choices":[{"message":{"content":"usage: {\"usage\":1}","usage":{"prompt_tokens":999}}}],
+          "usage":{"prompt_tokens":9,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":2}}})",
+      R"({"type":"message_start","message":{"usage":{"input_tokens":30,"cache_read_input_tokens":4,"output_tokens":1}}})",
+      R"({"type":"response.completed","response":{"output":[{"type":"web_search_call"},{"type":"message",
+          "content":[{"type":"web_search_call"}]}],"usage":{"input_tokens":1,"output_tokens":2}}})",
+      R"({"candidates":[{"content":{"parts":[{"text":"usageMetadata"}]},"groundingMetadata":{"webSearchQueries":["a"]}},
+          {"index":1,"groundingMetadata":{"webSearchQueries":["b","c"]}}],"usageMetadata":{"promptTokenCount":3,
+          "candidatesTokenCount":4,"thoughtsTokenCount":1}})",
+      R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":7,"completion_tokens":8}})",  // the last one counts
+      R"({"usage":{"output_tokens":-1}})",
+      R"({"usage":{"prompt_tokens":1},"broken":)",
+  };
+  for (std::string_view answer : answers) {
+    Usage read, parsed;
+    MergeUsageFromJson(answer, read);
+    MergeUsageFromParse(answer, parsed);
+    ExpectSame(read, parsed, answer);
+  }
+  Usage last;
+  MergeUsageFromJson(answers[4], last);
+  EXPECT_EQ(last.input_tokens, 7);
+}
+
+TEST(UsageReader, AgreesWithTheParsedAnswerOnTwentyThousandMadeUpOnes) {
+  AnswerMaker maker(20261201);
+  int with_usage = 0, implausible = 0, tools = 0, invalid = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string answer = maker.Answer();
+    if (i % 50 == 0) answer.pop_back();  // now and then not JSON
+    // Every other one folds into usage already read, as a stream's later events do.
+    Usage read, parsed;
+    if (i % 2 == 1) {
+      for (Usage* u : {&read, &parsed}) {
+        u->input_tokens = 5;
+        u->output_tokens = 6;
+        u->searches_by_candidate = {2};
+        u->SetToolUses("google_search", 2);
+      }
+    }
+    bool read_only_usage = MergeUsageFromChunk(answer, read);
+    bool parsed_only_usage = MergeUsageFromParse(answer, parsed);
+    ExpectSame(read, parsed, answer);
+    EXPECT_EQ(read_only_usage, parsed_only_usage) << answer;
+    if (HasFailure()) return;
+    boost::system::error_code ec;
+    json::parse(answer, ec);
+    invalid += ec ? 1 : 0;
+    with_usage += parsed.input_tokens > 5 || parsed.output_tokens > 6 ? 1 : 0;
+    implausible += parsed.implausible ? 1 : 0;
+    tools += parsed.tool_uses.size() > static_cast<size_t>(i % 2) ? 1 : 0;
+  }
+  // The made-up answers reach every kind of outcome, often.
+  EXPECT_GT(with_usage, 2000);
+  EXPECT_GT(implausible, 1000);
+  EXPECT_GT(tools, 1000);
+  EXPECT_GT(invalid, 300);
+}
+
+TEST(UsageReader, OnlyANullUsageIsPassedOverUnparsed) {
+  EXPECT_FALSE(MayCarryUsage(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage" : null,"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":null,"usageMetadata":{"promptTokenCount":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"usage":{"prompt_tokens":3}})"));
+  EXPECT_TRUE(MayCarryUsage(R"({"x":"\"usage\":null","usage":{}})"));
+  Usage usage;
+  MergeUsageFromJson(R"({"usage":null,"usage":{"prompt_tokens":3}})", usage);
+  EXPECT_EQ(usage.input_tokens, 3);
+}
+
+TEST(UsageReader, OnlyOpenAIsUsageOnlyChunkIsMarkedForStripping) {
+  Usage usage;
+  EXPECT_TRUE(MergeUsageFromChunk(R"({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}})", usage));
+  EXPECT_EQ(usage.output_tokens, 4);
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{}}],"usage":{"prompt_tokens":3}})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[{"delta":{"content":"x"}}],"usage":null})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":null})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"x":{"choices":[],"usage":{"prompt_tokens":3}}})", usage));
+  EXPECT_FALSE(MergeUsageFromChunk(R"({"choices":[],"usage":{}})"
+                                   "x",
+                                   usage));
+}
+
+TEST(UsageReader, ReadsMembersNamedWithEscapesAndPastLongStrings) {
+  Usage usage;
+  std::string long_text(100000, 'a');
+  MergeUsageFromJson(R"({"content":")" + long_text + R"(","usage":{"prompt_tok\u0065ns":4,)" +
+                         R"("a_member_name_longer_than_any_read_here_at_all":1,"completion_tokens":2}})",
+                     usage);
+  EXPECT_EQ(usage.input_tokens, 4);
+  EXPECT_EQ(usage.output_tokens, 2);
+}
+
+}  // namespace
+}  // namespace ap::proxy
