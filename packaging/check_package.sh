@@ -18,6 +18,7 @@ done
 echo "$contents" | grep -q "rwxr-xr-x .* ./usr/bin/aipassport\$" || fail "the binary is not executable"
 echo "$info" | grep -q "Package: aipassport" || fail "package name"
 echo "$info" | grep -q "Depends:.*libsodium" || fail "no Depends on libsodium"
+echo "$info" | grep -q "Depends:.*libpq5" || fail "no Depends on libpq5 (loaded when the store is PostgreSQL)"
 if [ "$allocator" = mimalloc ]; then
   echo "$info" | grep -q "Depends:.*libmimalloc" || fail "the broker is not linked with mimalloc"
 fi

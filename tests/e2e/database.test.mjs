@@ -1,6 +1,7 @@
 // The database as brokers see it: unreachable at start, lost while serving and back again.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { approvedGrant, call, chatBody, databaseUrlFor, run, startBroker, startMock, tempDir, eventually } from './harness.mjs';
 
@@ -127,4 +128,18 @@ test('an app cannot erase the activity record on PostgreSQL with a model name th
   assert.deepEqual(models.filter((m) => m === 'gpt-4o-mini').length, 2);
   assert.ok(models.includes('a?b'), JSON.stringify(models));
   assert.doesNotMatch(broker.output, /activity rows not recorded/);
+});
+
+// libpq and the twenty libraries it brings (GnuTLS, Kerberos, LDAP...) cost about 3 MB of resident
+// memory: a broker maps them only when its store is PostgreSQL (src/store/postgres/libpq.hpp).
+test('libpq is loaded by a broker on PostgreSQL, never by one on SQLite', async () => {
+  const mapsLibpq = (broker) => /\/libpq\.so\.5/.test(readFileSync(`/proc/${broker.proc.pid}/maps`, 'utf8'));
+  const dir = tempDir();
+  const sqlite = await startBroker({ dataDir: dir, env: { AIPASSPORT_DATABASE_URL: `sqlite://${dir}/own.db` } });
+  assert.equal(mapsLibpq(sqlite), false);
+  await sqlite.stop();
+  const postgres = await startBroker({ env: { AIPASSPORT_DATABASE_URL: databaseUrlFor(tempDir()) } });
+  assert.equal(mapsLibpq(postgres), true);
+  assert.equal((await call(postgres.url, 'GET', '/ready')).status, 200);
+  await postgres.stop();
 });

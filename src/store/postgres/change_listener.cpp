@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "store/open_store.hpp"
+#include "store/postgres/libpq.hpp"
 
 namespace ap::store::postgres {
 
@@ -35,6 +36,10 @@ std::string Trimmed(std::string text) {
 
 std::unique_ptr<ChangeListener::Session> ChangeListener::Listen(const std::string& url) {
   auto session = std::make_unique<ChangeListener::Session>();
+  if (auto loaded = LoadLibPq(); !loaded) {
+    session->error = loaded.error().message;
+    return session;
+  }
   session->conn.reset(PQconnectdb(url.c_str()));
   PGconn* conn = session->conn.get();
   if (!conn) {

@@ -6,6 +6,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "store/postgres/libpq.hpp"
+
 namespace ap::store::postgres {
 namespace {
 
@@ -177,6 +179,7 @@ std::string NumberPlaceholders(const std::string& sql) {
 }
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
+  if (auto loaded = LoadLibPq(); !loaded) return loaded.error();
   Conn conn(PQconnectdb(url.c_str()));
   if (!conn) return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK)
