@@ -59,12 +59,9 @@ struct Connection {
 
 using AnswerParser = bhttp::response_parser<bhttp::buffer_body>;
 
+// Writes the request's head, then its body piece by piece as `body` gives it.
 template <class Stream>
-asio::awaitable<beast::error_code> WriteRequest(Stream& stream, Request& request, const BodySource& body) {
-  if (!body) {
-    auto [ec, n] = co_await WriteWhole(stream, request);
-    co_return ec;
-  }
+asio::awaitable<beast::error_code> WriteStreamed(Stream& stream, Request& request, const BodySource& body) {
   auto [ec, n] = co_await WriteHead(stream, request);
   bool chunked = request.chunked();
   while (!ec) {
@@ -80,17 +77,16 @@ asio::awaitable<beast::error_code> WriteRequest(Stream& stream, Request& request
   co_return ec;
 }
 
+// A read of the answer's head or of its next piece, on either kind of stream: the operation itself,
+// not a coroutine around it (one frame fewer each).
 template <class Stream>
-asio::awaitable<beast::error_code> ReadHead(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
-  auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, kUseTuple);
-  co_return ec;
+auto ReadHead(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
+  return bhttp::async_read_header(stream, buffer, parser, kUseTuple);
 }
 
 template <class Stream>
-asio::awaitable<beast::error_code> ReadSome(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
-  auto [ec, n] = co_await bhttp::async_read_some(stream, buffer, parser, kUseTuple);
-  if (ec == bhttp::error::need_buffer) ec = {};
-  co_return ec;
+auto ReadSome(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
+  return bhttp::async_read_some(stream, buffer, parser, kUseTuple);
 }
 
 Error Describe(const beast::error_code& ec, const Origin& origin, const char* stage) {
@@ -208,7 +204,8 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
     body.data = s.conn->piece;
     body.size = sizeof(s.conn->piece);
     auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
-    beast::error_code ec = co_await s.conn->With(read);
+    auto [ec, n] = co_await s.conn->With(read);
+    if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then read on
     if (ec) co_return Describe(ec, s.origin, "reading the answer");
     size_t got = sizeof(s.conn->piece) - body.size;
     if (got > 0) co_return std::string_view(s.conn->piece, got);
@@ -262,11 +259,17 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     auto state = std::make_unique<UpstreamAnswer::State>();
     state->parser.body_limit(boost::none);  // the reader decides how much it keeps
     conn->Tcp().expires_after(impl_->options.request_timeout);
-    auto write = [&](auto& stream) { return WriteRequest(stream, request, body); };
-    beast::error_code ec = co_await conn->With(write);
+    beast::error_code ec;
+    if (body) {
+      auto write = [&](auto& stream) { return WriteStreamed(stream, request, body); };
+      ec = co_await conn->With(write);
+    } else {
+      auto write = [&](auto& stream) { return WriteWhole(stream, request); };
+      std::tie(ec, std::ignore) = co_await conn->With(write);
+    }
     if (!ec) {
       auto read = [&](auto& stream) { return ReadHead(stream, conn->buffer, state->parser); };
-      ec = co_await conn->With(read);
+      std::tie(ec, std::ignore) = co_await conn->With(read);
     }
     if (!ec) {
       state->client = impl_;
