@@ -203,8 +203,11 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
     auto& body = s.parser.get().body();
     body.data = s.conn->piece;
     body.size = sizeof(s.conn->piece);
-    auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
-    auto [ec, n] = co_await s.conn->With(read);
+    beast::error_code ec = ParseBuffered(s.parser, s.conn->buffer);
+    if (!ec && !s.parser.is_done() && body.size == sizeof(s.conn->piece)) {
+      auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
+      std::tie(ec, std::ignore) = co_await s.conn->With(read);
+    }
     if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then read on
     if (ec) co_return Describe(ec, s.origin, "reading the answer");
     size_t got = sizeof(s.conn->piece) - body.size;
@@ -218,13 +221,15 @@ asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
   // One that says at once it is too long is refused unread.
   if (auto length = state_->parser.content_length(); length && *length > limit) co_return too_large();
   std::string out;
-  for (;;) {
+  // Asked only while the body goes on: a ReadPiece that would find it ended is a frame for nothing.
+  while (!state_->parser.is_done()) {
     auto piece = co_await ReadPiece();
     if (!piece) co_return piece.error();
     if (piece->empty()) co_return out;
     if (out.size() + piece->size() > limit) co_return too_large();
     out.append(*piece);
   }
+  co_return out;
 }
 
 HttpClient::HttpClient(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}

@@ -416,7 +416,8 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
       } else if (!ec) {
         bhttp::request_parser<bhttp::string_body> parser(std::move(head_parser));
         parser.body_limit(limit);
-        if (!parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
+        ec = ParseBuffered(parser, buffer);
+        if (!ec && !parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
         if (!ec) request = parser.release();
       }
     }

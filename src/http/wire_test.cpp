@@ -1,8 +1,16 @@
-// The head built by AppendHead is byte for byte what Beast's serializer writes.
+// The head built by AppendHead is byte for byte what Beast's serializer writes; ParseBuffered
+// parses what a buffer holds as Beast's read would, and leaves the rest for a read.
 #include "http/wire.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <cstring>
 #include <sstream>
 
 namespace ap::http {
@@ -65,6 +73,86 @@ TEST(WireTest, RequestsAsBeastWritesThem) {
   custom.version(10);
   EXPECT_EQ(WeWrite(custom), BeastWrites(custom));
   EXPECT_EQ(WeWrite(custom), "PURGE / HTTP/1.0\r\n\r\n");
+}
+
+// A buffer holding `text`, and a request parser that has read its head from it (as the server's
+// head read leaves them).
+struct HeadRead {
+  explicit HeadRead(std::string_view text) {
+    auto into = buffer.prepare(text.size());
+    std::memcpy(into.data(), text.data(), text.size());
+    buffer.commit(text.size());
+    boost::system::error_code ec;
+    head.eager(false);
+    buffer.consume(head.put(buffer.data(), ec));
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(head.is_header_done());
+  }
+  boost::beast::flat_buffer buffer;
+  bhttp::request_parser<bhttp::empty_body> head;
+};
+
+TEST(ParseBuffered, ABodyThatCameWithItsHeadIsParsedWithoutARead) {
+  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n{\"model\":1}GET /next");
+  bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
+  EXPECT_FALSE(ParseBuffered(parser, read.buffer));
+  ASSERT_TRUE(parser.is_done());
+  EXPECT_EQ(parser.get().body(), R"({"model":1})");
+  // The next request's bytes stay in the buffer for the next head read.
+  EXPECT_EQ(boost::beast::buffers_to_string(read.buffer.data()), "GET /next");
+}
+
+TEST(ParseBuffered, APartBodyWaitsForARead) {
+  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n{\"mod");
+  bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
+  EXPECT_FALSE(ParseBuffered(parser, read.buffer));
+  EXPECT_FALSE(parser.is_done());
+  EXPECT_EQ(read.buffer.size(), 0u);
+  HeadRead chunked("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+  bhttp::request_parser<bhttp::string_body> chunks(std::move(chunked.head));
+  EXPECT_FALSE(ParseBuffered(chunks, chunked.buffer));
+  EXPECT_FALSE(chunks.is_done());
+  HeadRead whole_chunks(
+      "POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nabcde\r\n0\r\n\r\n");
+  bhttp::request_parser<bhttp::string_body> done(std::move(whole_chunks.head));
+  EXPECT_FALSE(ParseBuffered(done, whole_chunks.buffer));
+  ASSERT_TRUE(done.is_done());
+  EXPECT_EQ(done.get().body(), "abcde");
+}
+
+TEST(ParseBuffered, ABodyOverItsLimitOrMalformedIsRefusedAsBeastsReadRefusesIt) {
+  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + std::string(32, 'x') +
+                "\r\n0\r\n\r\n");
+  bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
+  parser.body_limit(16);
+  EXPECT_EQ(ParseBuffered(parser, read.buffer), bhttp::error::body_limit);
+  HeadRead bad("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  bhttp::request_parser<bhttp::string_body> malformed(std::move(bad.head));
+  EXPECT_EQ(ParseBuffered(malformed, bad.buffer), bhttp::error::bad_chunk);
+}
+
+TEST(ParseBuffered, ABufferBodyIsFilledPieceByPiece) {
+  std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
+  boost::beast::flat_buffer buffer;
+  auto into = buffer.prepare(text.size());
+  std::memcpy(into.data(), text.data(), text.size());
+  buffer.commit(text.size());
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  boost::system::error_code ec;
+  buffer.consume(parser.put(buffer.data(), ec));
+  ASSERT_TRUE(parser.is_header_done());
+  char piece[4];
+  std::string got;
+  while (!parser.is_done()) {
+    parser.get().body().data = piece;
+    parser.get().body().size = sizeof piece;
+    ec = ParseBuffered(parser, buffer);
+    ASSERT_TRUE(!ec || ec == bhttp::error::need_buffer) << ec.message();
+    got.append(piece, sizeof piece - parser.get().body().size);
+  }
+  EXPECT_EQ(got, "0123456789");
+  EXPECT_EQ(buffer.size(), 0u);
 }
 
 }  // namespace
