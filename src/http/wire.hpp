@@ -11,11 +11,14 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 #include "http/message.hpp"
 
@@ -36,7 +39,26 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(
                                               boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
-// Writes `message` whole. A message marked chunked is left to Beast, which chunks its body.
+// Sends what a plain TCP socket takes at once, without waiting, and returns how much that was: an
+// asynchronous write that could complete at once still goes through the scheduler (a post, a queue
+// lock, a resumption). Nothing on a TLS stream, which must write through its own layer; nothing
+// on an error, which the asynchronous write that follows then meets and reports. The socket is
+// put in non-blocking mode, which Asio's own operations expect of it anyway.
+template <class Stream, class Buffers>
+size_t SendWithoutWaiting(Stream& stream, const Buffers& buffers) {
+  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
+    boost::system::error_code ec;
+    auto& socket = stream.socket();
+    if (!socket.non_blocking()) socket.non_blocking(true, ec);
+    size_t sent = ec ? 0 : socket.write_some(buffers, ec);
+    return ec ? 0 : sent;
+  } else {
+    return 0;
+  }
+}
+
+// Writes `message` whole: what the socket takes at once is sent at once, the rest asynchronously.
+// A message marked chunked is left to Beast, which chunks its body.
 template <class Stream, class Message>
 boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole(Stream& stream, Message& message) {
   constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -45,7 +67,13 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole
   head.reserve(512);
   AppendHead(message, head);
   std::array<boost::asio::const_buffer, 2> pieces{boost::asio::buffer(head), boost::asio::buffer(message.body())};
-  co_return co_await boost::asio::async_write(stream, pieces, use_tuple);
+  size_t total = head.size() + message.body().size();
+  size_t sent = SendWithoutWaiting(stream, pieces);
+  if (sent == total) co_return std::tuple<boost::system::error_code, size_t>(boost::system::error_code(), sent);
+  boost::beast::buffers_suffix rest(pieces);
+  rest.consume(sent);
+  auto [ec, n] = co_await boost::asio::async_write(stream, rest, use_tuple);
+  co_return std::tuple<boost::system::error_code, size_t>{ec, sent + n};
 }
 
 // Parses into `parser` what `buffer` already holds (a body that came in the same packets as its

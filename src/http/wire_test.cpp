@@ -4,6 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -73,6 +78,36 @@ TEST(WireTest, RequestsAsBeastWritesThem) {
   custom.version(10);
   EXPECT_EQ(WeWrite(custom), BeastWrites(custom));
   EXPECT_EQ(WeWrite(custom), "PURGE / HTTP/1.0\r\n\r\n");
+}
+
+// WriteWhole on a real connection: what the socket takes at once goes at once, the rest
+// asynchronously; the peer reads the message byte for byte, whether it fits the socket's buffers
+// (one send) or is far larger than they are (a partial send, then the rest).
+TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  boost::beast::tcp_stream writer(io);
+  writer.connect(acceptor.local_endpoint());
+  asio::ip::tcp::socket reader = acceptor.accept();
+  for (size_t size : {size_t{11}, size_t{8} << 20}) {
+    Response message(StatusCode::ok, 11);
+    message.body() = std::string(size, 'x');
+    message.body().front() = '<';
+    message.body().back() = '>';
+    message.prepare_payload();
+    std::string expected = WeWrite(message);
+    auto write = asio::co_spawn(io, WriteWhole(writer, message), asio::use_future);
+    std::string got(expected.size(), '\0');
+    auto read = asio::async_read(reader, asio::buffer(got), asio::use_future);
+    io.run();
+    io.restart();
+    auto [ec, written] = write.get();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(written, expected.size());
+    EXPECT_EQ(read.get(), expected.size());
+    EXPECT_TRUE(got == expected) << "message of " << size << " bytes";
+  }
 }
 
 // A buffer holding `text`, and a request parser that has read its head from it (as the server's
