@@ -24,7 +24,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   metering::Ask ask;
   ask.counted = counted_;
   if (!counted_) {
-    auto admitted = co_await AdmitTicket(ask);
+    auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_));
     if (!admitted && admitted.error().code == Errc::kBudgetExceeded)
       co_return MakeError(Errc::kBudgetExceeded, "Budget exceeded: nothing is left of the grant's budget of " +
                                                      metering::FormatUsd(grant_->record.budget_micros.value_or(0)));
@@ -59,7 +59,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     }
   }
   ask.tokens = std::min(kMaxTokens, worst_.use.input_tokens + worst_.use.output_tokens);
-  if (auto admitted = co_await AdmitTicket(ask); !admitted) {
+  if (auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_)); !admitted) {
     Error e = admitted.error();
     if (e.code == Errc::kBudgetExceeded)
       e.message =
@@ -75,12 +75,11 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   co_return Status{};
 }
 
-awaitable<Status> MeteredCall::AdmitTicket(const metering::Ask& ask) {
-  auto ticket = co_await ctx_.meter.Admit(*grant_, ask, headers_);
-  if (!ticket) co_return ticket.error();
+Status MeteredCall::Keep(Result<metering::Ticket> ticket) {
+  if (!ticket) return ticket.error();
   ticket_ = std::move(*ticket);
   admitted_ = true;
-  co_return Status{};
+  return {};
 }
 
 // What to charge: the provider's figures, or the worst case when it said nothing of a call that
@@ -104,12 +103,12 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   return used;
 }
 
-awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
-  if (!admitted_) co_return;
+void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
+  if (!admitted_) return;
   admitted_ = false;
   if (!counted_) {
     ticket_.Settle(0, 0);
-    co_return;
+    return;
   }
   metering::Consumption used = succeeded ? Used(usage) : metering::Consumption{};
   int64_t cost = price_ ? metering::CostMicros(*price_, used) : 0;
@@ -125,7 +124,6 @@ awaitable<void> MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
                          cost};
   charged_ = row;
   ctx_.usage.Record(std::move(row));
-  co_return;
 }
 
 void AddRateHeaders(http::Response& response, const metering::RateHeaders& h) {

@@ -41,7 +41,7 @@ class MeteredCall {
   // Charges what the call used (the worst case when the provider said nothing of a call that
   // succeeded, or gave a figure no call can have) and queues the usage row (the answer does not wait
   // for the disk; see UsageRecorder). `succeeded`: the provider answered 2xx.
-  boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded);
+  void Settle(const proxy::Usage& usage, bool succeeded);
   // What Settle charged (nothing before it, or for an uncounted call).
   const store::UsageRecord& Charged() const { return charged_; }
 
@@ -58,7 +58,8 @@ class MeteredCall {
   bool admitted_ = false;
   store::UsageRecord charged_;
 
-  boost::asio::awaitable<Status> AdmitTicket(const metering::Ask& ask);
+  // Holds the meter's ticket for the call, or gives its refusal.
+  Status Keep(Result<metering::Ticket> ticket);
   metering::Consumption Used(const proxy::Usage& usage) const;
 };
 

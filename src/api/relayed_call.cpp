@@ -47,11 +47,11 @@ void RelayedCall::AddRateHeaders(http::Response& answer) const {
   if (metered_) api::AddRateHeaders(answer, metered_->Headers());
 }
 
-awaitable<void> RelayedCall::Settle(const proxy::Usage& usage, bool succeeded) {
-  if (!metered_) co_return;
+void RelayedCall::Settle(const proxy::Usage& usage, bool succeeded) {
+  if (!metered_) return;
   spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage.input_tokens,
                 usage.output_tokens, model_);
-  co_await metered_->Settle(usage, succeeded);
+  metered_->Settle(usage, succeeded);
   activity_.Charged(metered_->Charged());
 }
 

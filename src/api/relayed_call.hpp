@@ -50,7 +50,7 @@ class RelayedCall final : public proxy::RelayHooks {
   boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;
   int64_t OutputCap() const override { return metered_ ? metered_->OutputCap() : INT64_MAX; }
   void AddRateHeaders(http::Response& answer) const override;
-  boost::asio::awaitable<void> Settle(const proxy::Usage& usage, bool succeeded) override;
+  void Settle(const proxy::Usage& usage, bool succeeded) override;
   http::Response Refusal(const Error& error) override;
   void Refused(const Error& error) override { activity_.Refused(error); }
   void UpstreamStarted() override { activity_.UpstreamStarted(); }

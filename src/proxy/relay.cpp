@@ -112,7 +112,7 @@ awaitable<Response> Relay::Send(Request request, bool whole) {
 awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   if (!answer) co_return hooks_.Refusal(answer.error());
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
-    co_await hooks_.Settle(usage_, false);
+    hooks_.Settle(usage_, false);
     hooks_.AddRateHeaders(answer->refusal);
     co_return std::move(answer->refusal);
   }
@@ -120,12 +120,12 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   bool events = !whole && IsEventStream(open.Head());
   if (whole || (!events && IsTextual(open.Head()))) {
     Response out = co_await RelayWhole(open);
-    co_await hooks_.Settle(usage_, true);
+    hooks_.Settle(usage_, true);
     co_return out;
   }
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
-  co_await hooks_.Settle(usage_, true);
+  hooks_.Settle(usage_, true);
   if (end != StreamEnd::kAppLeft && !closing_event_.empty() && !co_await exchange_.WritePiece(closing_event_))
     end = StreamEnd::kAppLeft;
   if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer();

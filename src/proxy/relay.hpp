@@ -39,9 +39,9 @@ class RelayHooks {
   virtual int64_t OutputCap() const = 0;
   // Adds the grant's x-ratelimit-* headers to `answer` (none before Admit).
   virtual void AddRateHeaders(http::Response& answer) const = 0;
-  // Charges what the call used once Admit reserved, and returns once that is recorded.
-  // `succeeded`: the provider answered 2xx.
-  virtual boost::asio::awaitable<void> Settle(const Usage& usage, bool succeeded) = 0;
+  // Charges what the call used once Admit reserved: the meter at once, the store's row written
+  // behind (api/usage_recorder.hpp). `succeeded`: the provider answered 2xx.
+  virtual void Settle(const Usage& usage, bool succeeded) = 0;
   // The answer refusing the call with `error`, in its path's shape; the refusal is recorded.
   virtual http::Response Refusal(const Error& error) = 0;
   // Records that the broker ended an answer already started (a stream) with `error`.
