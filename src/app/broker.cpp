@@ -159,7 +159,7 @@ class SigningRing {
       : store_(store), master_(master), tokens_(tokens), times_(times) {}
 
   void Reload() {
-    auto keys = vault::ReadSigningKeys(master_, store_.SigningKeys());
+    auto keys = HeldKeys();
     if (!keys || keys->empty()) {
       std::string why = keys ? "the ring is empty" : keys.error().message;
       if (why != last_error_) spdlog::error("signing keys not reloaded: {}", why);
@@ -177,11 +177,27 @@ class SigningRing {
   }
 
  private:
+  // The stored keys, unsealed only when their rows changed since the last reload: unsealing and
+  // decoding every key each time cost about five million instructions.
+  Result<std::vector<crypto::SigningKey>> HeldKeys() {
+    auto records = store_.SigningKeys().ListSigningKeys();
+    if (!records) return records.error();
+    if (*records != held_records_) {
+      auto keys = vault::UnsealSigningKeys(master_, *records);
+      if (!keys) return keys.error();
+      held_keys_ = std::move(*keys);
+      held_records_ = std::move(*records);
+    }
+    return held_keys_;
+  }
+
   store::Store& store_;
   const vault::MasterKey& master_;
   domain::TokenService& tokens_;
   crypto::RotationTimes times_;
   std::string last_error_;
+  std::vector<store::SigningKeyRecord> held_records_;
+  std::vector<crypto::SigningKey> held_keys_;  // unsealed from held_records_
 };
 
 boost::asio::awaitable<void> KeepSigningKeys(SigningRing& ring, http::BlockingPool& store_pool) {

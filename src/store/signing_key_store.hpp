@@ -20,6 +20,8 @@ struct SigningKeyRecord {
   std::string wrapped_data_key;  // the data key under the master key, bytes
   std::string master_id;         // which master key wraps it (MasterKey::Id)
   UnixSeconds created_at = 0;
+
+  bool operator==(const SigningKeyRecord&) const = default;
 };
 
 class SigningKeyStore {

@@ -29,8 +29,13 @@ store::SigningKeyRecord SealSigningKey(const MasterKey& master, const crypto::Si
 Result<std::vector<crypto::SigningKey>> ReadSigningKeys(const MasterKey& master, store::SigningKeyStore& store) {
   auto records = store.ListSigningKeys();
   if (!records) return records.error();
+  return UnsealSigningKeys(master, *records);
+}
+
+Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& master,
+                                                          const std::vector<store::SigningKeyRecord>& records) {
   std::vector<crypto::SigningKey> keys;
-  for (const auto& r : *records) {
+  for (const auto& r : records) {
     auto pem = UnsealSecret(master, kKind, r.kid, SealedSecret{r.sealed, r.wrapped_data_key, r.master_id});
     if (!pem) return pem.error();
     auto key = crypto::Ed25519Key::FromPrivatePem(*pem);

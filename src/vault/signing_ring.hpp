@@ -23,6 +23,9 @@ store::SigningKeyRecord SealSigningKey(const MasterKey& master, const crypto::Si
 // Every stored key, unsealed; kValidation when one does not open under `master` (another master
 // key, or an edited row).
 Result<std::vector<crypto::SigningKey>> ReadSigningKeys(const MasterKey& master, store::SigningKeyStore& store);
+// The same for records already listed.
+Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& master,
+                                                          const std::vector<store::SigningKeyRecord>& records);
 
 struct OpenedRing {
   std::vector<crypto::SigningKey> keys;  // every stored key
