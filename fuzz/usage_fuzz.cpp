@@ -1,24 +1,39 @@
-// Usage figures in a provider's answer or stream event, read from text (scanning only the usage
-// members) and from a parsed value.
-
-#include <boost/json.hpp>
+// Usage figures in a provider's answer or stream event: the reader that builds nothing
+// (MergeUsageFromChunk) must find what a reader of the whole parsed answer finds
+// (proxy/usage_reference.hpp), figure for figure, from nothing and from usage already read.
 
 #include "fuzz_input.hpp"
 #include "proxy/usage.hpp"
+#include "proxy/usage_reference.hpp"
+
+namespace {
+
+bool Same(const ap::proxy::Usage& a, const ap::proxy::Usage& b) {
+  return a.input_tokens == b.input_tokens && a.cached_input_tokens == b.cached_input_tokens &&
+         a.cache_write_tokens == b.cache_write_tokens && a.output_tokens == b.output_tokens &&
+         a.audio_seconds == b.audio_seconds && a.tool_uses == b.tool_uses &&
+         a.searches_by_candidate == b.searches_by_candidate && a.implausible == b.implausible;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ap;
   std::string_view text = fuzz::Text(data, size);
-  proxy::Usage from_text;
-  proxy::MergeUsageFromJson(text, from_text);
-  proxy::Usage from_chunk;
-  (void)proxy::MergeUsageFromChunk(text, from_chunk);
-  if (!proxy::MayCarryUsage(text) && !from_text.Empty()) fuzz::Broken("MayCarryUsage sees every usage");
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(text, ec);
-  if (ec) return 0;
-  proxy::Usage from_value;
-  proxy::MergeUsage(value, from_value);
-  (void)from_value.ToolUses("web_search");
+  for (bool earlier : {false, true}) {
+    proxy::Usage read, parsed;
+    if (earlier)  // a stream's later event folds into what its earlier ones said
+      for (proxy::Usage* u : {&read, &parsed}) {
+        u->input_tokens = 5;
+        u->output_tokens = 6;
+        u->searches_by_candidate = {2};
+        u->SetToolUses("google_search", 2);
+      }
+    bool read_only_usage = proxy::MergeUsageFromChunk(text, read);
+    bool parsed_only_usage = proxy::reference::MergeUsageFromParse(text, parsed);
+    if (!Same(read, parsed)) fuzz::Broken("the usage read equals the usage of the parsed answer");
+    if (read_only_usage != parsed_only_usage)
+      fuzz::Broken("the usage-only chunk is told as the parsed answer tells it");
+  }
   return 0;
 }

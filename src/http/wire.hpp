@@ -39,22 +39,22 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(
                                               boost::asio::as_tuple(boost::asio::use_awaitable));
 }
 
-// Sends what a plain TCP socket takes at once, without waiting, and returns how much that was: an
-// asynchronous write that could complete at once still goes through the scheduler (a post, a queue
-// lock, a resumption). Nothing on a TLS stream, which must write through its own layer; nothing
-// on an error, which the asynchronous write that follows then meets and reports. The socket is
-// put in non-blocking mode, which Asio's own operations expect of it anyway.
+// Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could
+// complete at once still goes through the scheduler (a post, a queue lock, a resumption). Returns
+// the error and how much was sent; would_block (the socket takes nothing now) is no error. Sends
+// nothing on a TLS stream, which must write through its own layer. The socket is put in
+// non-blocking mode, which Asio's own operations expect of it anyway.
 template <class Stream, class Buffers>
-size_t SendWithoutWaiting(Stream& stream, const Buffers& buffers) {
+std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream, const Buffers& buffers) {
+  boost::system::error_code ec;
+  size_t sent = 0;
   if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
-    boost::system::error_code ec;
     auto& socket = stream.socket();
     if (!socket.non_blocking()) socket.non_blocking(true, ec);
-    size_t sent = ec ? 0 : socket.write_some(buffers, ec);
-    return ec ? 0 : sent;
-  } else {
-    return 0;
+    if (!ec) sent = socket.write_some(buffers, ec);
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) ec = {};
   }
+  return {ec, sent};
 }
 
 // Writes `message` whole: what the socket takes at once is sent at once, the rest asynchronously.
@@ -67,9 +67,9 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole
   head.reserve(512);
   AppendHead(message, head);
   std::array<boost::asio::const_buffer, 2> pieces{boost::asio::buffer(head), boost::asio::buffer(message.body())};
-  size_t total = head.size() + message.body().size();
-  size_t sent = SendWithoutWaiting(stream, pieces);
-  if (sent == total) co_return std::tuple<boost::system::error_code, size_t>(boost::system::error_code(), sent);
+  auto [error, sent] = SendWithoutWaiting(stream, pieces);
+  if (error || sent == head.size() + message.body().size())
+    co_return std::tuple<boost::system::error_code, size_t>{error, sent};
   boost::beast::buffers_suffix rest(pieces);
   rest.consume(sent);
   auto [ec, n] = co_await boost::asio::async_write(stream, rest, use_tuple);

@@ -97,6 +97,14 @@ TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
     message.body().back() = '>';
     message.prepare_payload();
     std::string expected = WeWrite(message);
+    if (size < 100) {  // the socket takes a small message at once: no asynchronous write at all
+      auto [ec, sent] = SendWithoutWaiting(writer, asio::buffer(expected));
+      EXPECT_FALSE(ec) << ec.message();
+      EXPECT_EQ(sent, expected.size());
+      std::string got(expected.size(), '\0');
+      EXPECT_EQ(asio::read(reader, asio::buffer(got)), expected.size());
+      EXPECT_EQ(got, expected);
+    }
     auto write = asio::co_spawn(io, WriteWhole(writer, message), asio::use_future);
     std::string got(expected.size(), '\0');
     auto read = asio::async_read(reader, asio::buffer(got), asio::use_future);
@@ -108,6 +116,30 @@ TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
     EXPECT_EQ(read.get(), expected.size());
     EXPECT_TRUE(got == expected) << "message of " << size << " bytes";
   }
+}
+
+// A write to a connection its peer reset fails, and says so (the send that failed is not hidden
+// behind the asynchronous write that follows it).
+TEST(WireTest, AWholeMessageToAResetConnectionFails) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  boost::beast::tcp_stream writer(io);
+  writer.connect(acceptor.local_endpoint());
+  asio::ip::tcp::socket reader = acceptor.accept();
+  reader.set_option(asio::socket_base::linger(true, 0));
+  reader.close();  // a reset, not an orderly close
+  Response message(StatusCode::ok, 11);
+  message.body() = "{}";
+  message.prepare_payload();
+  boost::system::error_code ec;
+  for (int attempt = 0; attempt < 3 && !ec; ++attempt) {  // the reset may land after the first send
+    auto write = asio::co_spawn(io, WriteWhole(writer, message), asio::use_future);
+    io.run();
+    io.restart();
+    ec = std::get<0>(write.get());
+  }
+  EXPECT_TRUE(ec == asio::error::connection_reset || ec == asio::error::broken_pipe) << ec.message();
 }
 
 // A buffer holding `text`, and a request parser that has read its head from it (as the server's

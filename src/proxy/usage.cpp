@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <boost/container/small_vector.hpp>
+#include <boost/json/array.hpp>
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
 #include <cassert>
 #include <cmath>
 #include <optional>
@@ -127,10 +130,11 @@ class ShortText {
 // a full parse would), nothing else is kept, and nothing is allocated for a usual answer.
 class UsageReader {
  public:
-  static constexpr size_t max_array_size = static_cast<size_t>(-1);
-  static constexpr size_t max_object_size = static_cast<size_t>(-1);
-  static constexpr size_t max_string_size = static_cast<size_t>(-1);
-  static constexpr size_t max_key_size = static_cast<size_t>(-1);
+  // As json::parse's own handler bounds them, so that the same texts are refused.
+  static constexpr size_t max_array_size = json::array::max_size();
+  static constexpr size_t max_object_size = json::object::max_size();
+  static constexpr size_t max_string_size = json::string::max_size();
+  static constexpr size_t max_key_size = json::string::max_size();
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }

@@ -130,7 +130,7 @@ test('an app cannot erase the activity record on PostgreSQL with a model name th
   assert.doesNotMatch(broker.output, /activity rows not recorded/);
 });
 
-// libpq and the twenty libraries it brings (GnuTLS, Kerberos, LDAP...) cost about 3 MB of resident
+// libpq and the twenty libraries it brings (GnuTLS, Kerberos, LDAP...) cost about 3.5 MB of resident
 // memory: a broker maps them only when its store is PostgreSQL (src/store/postgres/libpq.hpp).
 test('libpq is loaded by a broker on PostgreSQL, never by one on SQLite', async () => {
   const mapsLibpq = (broker) => /\/libpq\.so\.5/.test(readFileSync(`/proc/${broker.proc.pid}/maps`, 'utf8'));

@@ -1,16 +1,18 @@
 // The PQ functions the store calls, forwarding to libpq loaded on first use (see libpq.hpp). Their
-// definitions here are hidden, so they never stand in for libpq's own inside libpq.
+// definitions here are hidden, so they never stand in for libpq's own inside libpq. <stdio.h>,
+// which libpq-fe.h includes, comes first, so that only libpq's declarations are hidden.
+#include <cstdio>
+
 #pragma GCC visibility push(hidden)
 #include <libpq-fe.h>
 #pragma GCC visibility pop
 
-#include "store/postgres/libpq.hpp"
-
 #include <dlfcn.h>
 
-#include <mutex>
 #include <stdexcept>
 #include <string>
+
+#include "store/postgres/libpq.hpp"
 
 namespace ap::store::postgres {
 namespace {

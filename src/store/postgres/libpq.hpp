@@ -1,7 +1,7 @@
 #pragma once
 // libpq is loaded when the first PostgreSQL connection opens, not when the broker starts: a broker
 // on SQLite never maps it, nor the twenty libraries it brings (GnuTLS, Kerberos, LDAP, SASL...),
-// about 3 MB of resident memory (issue 13's idle RSS). The PQ functions this store calls are
+// about 3.5 MB of resident memory (issue 13's idle RSS). The PQ functions this store calls are
 // defined in libpq.cpp, hidden inside the binary, and forward to the library once it is loaded;
 // the code that calls them includes <libpq-fe.h> and calls them as usual.
 
