@@ -228,13 +228,15 @@ class SessionExchange final : public Exchange {
   asio::awaitable<Status> WritePiece(std::string_view data) override {
     if (data.empty()) co_return Status{};
     Deadline();
-    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk(asio::buffer(data)), kUseTuple);
+    auto chunk = bhttp::make_chunk(asio::buffer(data));  // named: g++ 12 and temporaries in co_await
+    auto [ec, n] = co_await WriteAll(stream_, chunk);
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> EndAnswer() override {
     Deadline();
-    auto [ec, n] = co_await asio::async_write(stream_, bhttp::make_chunk_last(), kUseTuple);
+    auto last = bhttp::make_chunk_last();
+    auto [ec, n] = co_await WriteAll(stream_, last);
     ended_ = !ec;
     co_return Checked(ec);
   }

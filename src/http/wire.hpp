@@ -11,6 +11,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
@@ -28,16 +29,6 @@ namespace ap::http {
 // field as "Name: value\r\n", then "\r\n".
 void AppendHead(const Response& message, std::string& out);
 void AppendHead(const Request& message, std::string& out);
-
-// Writes `message`'s head only: its body follows in pieces, chunked or not as its fields say.
-template <class Stream, class Message>
-boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(Stream& stream,
-                                                                                const Message& message) {
-  std::string head;
-  AppendHead(message, head);
-  co_return co_await boost::asio::async_write(stream, boost::asio::buffer(head),
-                                              boost::asio::as_tuple(boost::asio::use_awaitable));
-}
 
 // Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could
 // complete at once still goes through the scheduler (a post, a queue lock, a resumption). Returns
@@ -57,23 +48,39 @@ std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream,
   return {ec, sent};
 }
 
-// Writes `message` whole: what the socket takes at once is sent at once, the rest asynchronously.
-// A message marked chunked is left to Beast, which chunks its body.
+// Writes all of `buffers`: what the socket takes at once is sent at once, the rest asynchronously.
+template <class Stream, class Buffers>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteAll(Stream& stream, const Buffers& buffers) {
+  auto [error, sent] = SendWithoutWaiting(stream, buffers);
+  if (error || sent == boost::beast::buffer_bytes(buffers))
+    co_return std::tuple<boost::system::error_code, size_t>{error, sent};
+  boost::beast::buffers_suffix rest(buffers);
+  rest.consume(sent);
+  auto [ec, n] = co_await boost::asio::async_write(stream, rest, boost::asio::as_tuple(boost::asio::use_awaitable));
+  co_return std::tuple<boost::system::error_code, size_t>{ec, sent + n};
+}
+
+// Writes `message` whole, head and body together. A message marked chunked is left to Beast,
+// which chunks its body.
 template <class Stream, class Message>
 boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole(Stream& stream, Message& message) {
-  constexpr auto use_tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
-  if (message.chunked()) co_return co_await bhttp::async_write(stream, message, use_tuple);
+  if (message.chunked())
+    co_return co_await bhttp::async_write(stream, message, boost::asio::as_tuple(boost::asio::use_awaitable));
   std::string head;
   head.reserve(512);
   AppendHead(message, head);
   std::array<boost::asio::const_buffer, 2> pieces{boost::asio::buffer(head), boost::asio::buffer(message.body())};
-  auto [error, sent] = SendWithoutWaiting(stream, pieces);
-  if (error || sent == head.size() + message.body().size())
-    co_return std::tuple<boost::system::error_code, size_t>{error, sent};
-  boost::beast::buffers_suffix rest(pieces);
-  rest.consume(sent);
-  auto [ec, n] = co_await boost::asio::async_write(stream, rest, use_tuple);
-  co_return std::tuple<boost::system::error_code, size_t>{ec, sent + n};
+  co_return co_await WriteAll(stream, pieces);
+}
+
+// Writes `message`'s head only: its body follows in pieces, chunked or not as its fields say.
+template <class Stream, class Message>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(Stream& stream,
+                                                                                const Message& message) {
+  std::string head;
+  AppendHead(message, head);
+  boost::asio::const_buffer bytes = boost::asio::buffer(head);
+  co_return co_await WriteAll(stream, bytes);
 }
 
 // Parses into `parser` what `buffer` already holds (a body that came in the same packets as its
