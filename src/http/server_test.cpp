@@ -67,7 +67,8 @@ class ServerTest : public ::testing::Test {
       for (int i = 0; i < 3; ++i) {
         timer.expires_after(pause);
         co_await timer.async_wait(asio::use_awaitable);
-        co_await exchange.WritePiece("data: " + std::to_string(i) + "\n\n");
+        std::string event = "data: " + std::to_string(i) + "\n\n";  // named: g++ 12 and temporaries in co_await
+        co_await exchange.WritePiece(event);
       }
     co_await exchange.EndAnswer();
     co_return Response();

@@ -32,9 +32,11 @@ void AppendHead(const Request& message, std::string& out);
 
 // Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could
 // complete at once still goes through the scheduler (a post, a queue lock, a resumption). Returns
-// the error and how much was sent; would_block (the socket takes nothing now) is no error. Sends
-// nothing on a TLS stream, which must write through its own layer. The socket is put in
-// non-blocking mode, which Asio's own operations expect of it anyway.
+// the error and how much was sent; would_block (the socket takes nothing now) and interrupted
+// (the asynchronous write that follows tries again) are no error. Sends nothing on a TLS stream,
+// which must write through its own layer. The socket is put in non-blocking mode, so that a
+// synchronous write returns rather than waits; nothing else writes or reads it synchronously, and
+// Asio's asynchronous operations do not depend on the mode.
 template <class Stream, class Buffers>
 std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream, const Buffers& buffers) {
   boost::system::error_code ec;
@@ -43,7 +45,9 @@ std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream,
     auto& socket = stream.socket();
     if (!socket.non_blocking()) socket.non_blocking(true, ec);
     if (!ec) sent = socket.write_some(buffers, ec);
-    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again) ec = {};
+    if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ||
+        ec == boost::asio::error::interrupted)
+      ec = {};
   }
   return {ec, sent};
 }
@@ -85,13 +89,15 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(
 
 // Parses into `parser` what `buffer` already holds (a body that came in the same packets as its
 // head, usually all of it), as Beast's read would before reading the socket, but without going
-// through the scheduler when nothing is left to wait for. The parser is made eager (it parses as
-// far as the bytes go). Returns the parser's error, or none when it only needs more bytes; with a
-// buffer body, need_buffer says the body's buffer is full.
+// through the scheduler when nothing is left to wait for. It parses as far as the bytes go, element
+// after element, and leaves the parser's eager setting alone: an eager parser given to Beast's
+// async_read_some waits for the socket when the bytes end inside a chunk's header, even with body
+// bytes already parsed, which would hold a streamed answer's events back. Returns the parser's
+// error, or none when it only needs more bytes; with a buffer body, need_buffer says the body's
+// buffer is full.
 template <bool isRequest, class Buffer>
 boost::system::error_code ParseBuffered(bhttp::basic_parser<isRequest>& parser, Buffer& buffer) {
   boost::system::error_code ec;
-  parser.eager(true);
   while (buffer.size() > 0 && !parser.is_done()) {
     size_t used = parser.put(buffer.data(), ec);
     buffer.consume(used);

@@ -118,6 +118,33 @@ TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
   }
 }
 
+// A streamed answer's chunks (Beast's buffer sequences of five parts), larger than the socket
+// takes, arrive whole, and so does the last chunk.
+TEST(WireTest, ChunksArriveIntactWhateverTheSocketTakes) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  boost::beast::tcp_stream writer(io);
+  writer.connect(acceptor.local_endpoint());
+  asio::ip::tcp::socket reader = acceptor.accept();
+  std::string big(size_t{8} << 20, 'y');
+  auto chunk = bhttp::make_chunk(asio::buffer(big));
+  auto last = bhttp::make_chunk_last();
+  auto write = [&]() -> asio::awaitable<boost::system::error_code> {
+    auto [ec, n] = co_await WriteAll(writer, chunk);
+    if (!ec) std::tie(ec, n) = co_await WriteAll(writer, last);
+    co_return ec;
+  };
+  std::string expected = "800000\r\n" + big + "\r\n0\r\n\r\n";
+  std::string got(expected.size(), '\0');
+  auto written = asio::co_spawn(io, write(), asio::use_future);
+  auto read = asio::async_read(reader, asio::buffer(got), asio::use_future);
+  io.run();
+  EXPECT_FALSE(written.get());
+  EXPECT_EQ(read.get(), expected.size());
+  EXPECT_TRUE(got == expected);
+}
+
 // A write to a connection its peer reset fails, and says so (the send that failed is not hidden
 // behind the asynchronous write that follows it).
 TEST(WireTest, AWholeMessageToAResetConnectionFails) {
@@ -197,6 +224,28 @@ TEST(ParseBuffered, ABodyOverItsLimitOrMalformedIsRefusedAsBeastsReadRefusesIt) 
   HeadRead bad("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
   bhttp::request_parser<bhttp::string_body> malformed(std::move(bad.head));
   EXPECT_EQ(ParseBuffered(malformed, bad.buffer), bhttp::error::bad_chunk);
+}
+
+// A streamed answer whose bytes end inside the next chunk's header: the chunk before it is handed
+// on at once, and the parser is left as it was (not eager: an eager parser given to Beast's
+// async_read_some would wait for the socket with those bytes parsed, holding the event back).
+TEST(ParseBuffered, AChunkIsHandedOnThoughTheNextOneHasNotArrived) {
+  std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r";
+  boost::beast::flat_buffer buffer;
+  auto into = buffer.prepare(text.size());
+  std::memcpy(into.data(), text.data(), text.size());
+  buffer.commit(text.size());
+  bhttp::response_parser<bhttp::buffer_body> parser;
+  boost::system::error_code ec;
+  buffer.consume(parser.put(buffer.data(), ec));
+  ASSERT_TRUE(parser.is_header_done());
+  char piece[64];
+  parser.get().body().data = piece;
+  parser.get().body().size = sizeof piece;
+  EXPECT_FALSE(ParseBuffered(parser, buffer));
+  EXPECT_EQ(std::string(piece, sizeof piece - parser.get().body().size), "hello");
+  EXPECT_FALSE(parser.is_done());
+  EXPECT_FALSE(parser.eager());
 }
 
 TEST(ParseBuffered, ABufferBodyIsFilledPieceByPiece) {

@@ -27,11 +27,14 @@ struct Usage {
   bool implausible = false;
 
   bool Empty() const { return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty(); }
+  bool operator==(const Usage&) const = default;
   int64_t ToolUses(std::string_view kind) const;
   void SetToolUses(std::string_view kind, int64_t uses);
 };
 
-// Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it).
+// Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it). A member
+// name written with escapes ("us\u0061ge", which no provider writes) is not seen: such an answer
+// counts as saying nothing of its usage, and is charged its worst case, never less.
 bool MayCarryUsage(std::string_view json_text);
 // Folds the usage figures found in one answer or stream event into `usage`. The whole text is
 // validated as boost::json::parse validates it, and only the members usage comes from are read,

@@ -23,6 +23,7 @@ void ExpectSame(const Usage& read, const Usage& parsed, std::string_view text) {
   EXPECT_EQ(read.tool_uses, parsed.tool_uses) << text;
   EXPECT_EQ(read.searches_by_candidate, parsed.searches_by_candidate) << text;
   EXPECT_EQ(read.implausible, parsed.implausible) << text;
+  EXPECT_TRUE(read == parsed) << text;  // and any figure added to Usage later
 }
 
 // ---- Made-up answers: the members usage is read from, in every shape, repeated, and junk ----
