@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <array>
-#include <boost/container/small_vector.hpp>
+#include <bitset>
 #include <boost/json/array.hpp>
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/object.hpp>
@@ -326,7 +326,7 @@ class UsageReader {
         item_type_ = {};
         break;
       case Role::kCandidates:
-        grounded_.clear();
+        grounded_.reset();
         position_ = 0;
         break;
       case Role::kIndex:
@@ -376,8 +376,13 @@ class UsageReader {
       if (item_type_ == "web_search_call") ++outputs_[f.holder].web_searches;
       if (item_type_ == "file_search_call") ++outputs_[f.holder].file_searches;
     }
-    if (f.role == Role::kCandidate && candidate_.grounded)
-      grounded_.emplace_back(candidate_.index.value_or(candidate_.position), candidate_.queries);
+    if (f.role == Role::kCandidate && candidate_.grounded) {
+      int64_t index = candidate_.index.value_or(candidate_.position);
+      if (index >= 0 && index < kMaxAnswers) {  // a later candidate of the same index replaces it
+        grounded_.set(static_cast<size_t>(index));
+        queries_[static_cast<size_t>(index)] = candidate_.queries;
+      }
+    }
     if (f.role == Role::kChoices) choices_empty_ = n == 0;
   }
 
@@ -458,25 +463,24 @@ class UsageReader {
   // grounded candidate. Streams repeat a candidate's metadata as it grows: the latest per
   // candidate counts.
   void MergeGrounding(Usage& usage) const {
-    bool grounded = false;
-    for (auto [index, queries] : grounded_) {
-      if (index < 0 || index >= kMaxAnswers) continue;
-      if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
-        usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
-      usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
-      grounded = true;
+    if (grounded_.none()) return;
+    for (size_t index = 0; index < grounded_.size(); ++index) {
+      if (!grounded_.test(index)) continue;
+      if (usage.searches_by_candidate.size() <= index) usage.searches_by_candidate.resize(index + 1, 0);
+      usage.searches_by_candidate[index] = std::max<int64_t>(1, queries_[index]);
     }
-    if (grounded) {
-      int64_t total = 0;
-      for (int64_t n : usage.searches_by_candidate) total += n;
-      usage.SetToolUses("google_search", total);
-    }
+    int64_t total = 0;
+    for (int64_t n : usage.searches_by_candidate) total += n;
+    usage.SetToolUses("google_search", total);
   }
 
   // Read so far.
   std::array<UsageFigures, kHolders> holders_;
   std::array<ToolCalls, kOutputHolders> outputs_;
-  boost::container::small_vector<std::pair<int64_t, int64_t>, 4> grounded_;  // {candidate, queries}
+  // Gemini's grounded candidates by index, as the last of each index said: as many as a call can
+  // have answers, however many candidates the text repeats.
+  std::bitset<kMaxAnswers> grounded_;
+  std::array<int64_t, kMaxAnswers> queries_;  // the search queries of each grounded one
   bool choices_empty_ = false;
 
   // Where the parser is. Only followed objects and arrays take a frame, five at most.
