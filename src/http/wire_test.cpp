@@ -80,16 +80,24 @@ TEST(WireTest, RequestsAsBeastWritesThem) {
   EXPECT_EQ(WeWrite(custom), "PURGE / HTTP/1.0\r\n\r\n");
 }
 
+// A connection over loopback: the broker's side writes, the peer's reads.
+struct Connection {
+  Connection() : acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0}), writer(io), reader(io) {
+    writer.connect(acceptor.local_endpoint());
+    acceptor.accept(reader);
+  }
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor acceptor;
+  boost::beast::tcp_stream writer;
+  boost::asio::ip::tcp::socket reader;
+};
+
 // WriteWhole on a real connection: what the socket takes at once goes at once, the rest
 // asynchronously; the peer reads the message byte for byte, whether it fits the socket's buffers
 // (one send) or is far larger than they are (a partial send, then the rest).
 TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
   namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  boost::beast::tcp_stream writer(io);
-  writer.connect(acceptor.local_endpoint());
-  asio::ip::tcp::socket reader = acceptor.accept();
+  Connection c;
   for (size_t size : {size_t{11}, size_t{8} << 20}) {
     Response message(StatusCode::ok, 11);
     message.body() = std::string(size, 'x');
@@ -98,18 +106,18 @@ TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
     message.prepare_payload();
     std::string expected = WeWrite(message);
     if (size < 100) {  // the socket takes a small message at once: no asynchronous write at all
-      auto [ec, sent] = SendWithoutWaiting(writer, asio::buffer(expected));
+      auto [ec, sent] = SendWithoutWaiting(c.writer, asio::buffer(expected));
       EXPECT_FALSE(ec) << ec.message();
       EXPECT_EQ(sent, expected.size());
       std::string got(expected.size(), '\0');
-      EXPECT_EQ(asio::read(reader, asio::buffer(got)), expected.size());
+      EXPECT_EQ(asio::read(c.reader, asio::buffer(got)), expected.size());
       EXPECT_EQ(got, expected);
     }
-    auto write = asio::co_spawn(io, WriteWhole(writer, message), asio::use_future);
+    auto write = asio::co_spawn(c.io, WriteWhole(c.writer, message), asio::use_future);
     std::string got(expected.size(), '\0');
-    auto read = asio::async_read(reader, asio::buffer(got), asio::use_future);
-    io.run();
-    io.restart();
+    auto read = asio::async_read(c.reader, asio::buffer(got), asio::use_future);
+    c.io.run();
+    c.io.restart();
     auto [ec, written] = write.get();
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(written, expected.size());
@@ -122,24 +130,20 @@ TEST(WireTest, WholeMessagesArriveIntactSmallOrLargerThanTheSocketTakes) {
 // takes, arrive whole, and so does the last chunk.
 TEST(WireTest, ChunksArriveIntactWhateverTheSocketTakes) {
   namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  boost::beast::tcp_stream writer(io);
-  writer.connect(acceptor.local_endpoint());
-  asio::ip::tcp::socket reader = acceptor.accept();
+  Connection c;
   std::string big(size_t{8} << 20, 'y');
   auto chunk = bhttp::make_chunk(asio::buffer(big));
   auto last = bhttp::make_chunk_last();
   auto write = [&]() -> asio::awaitable<boost::system::error_code> {
-    auto [ec, n] = co_await WriteAll(writer, chunk);
-    if (!ec) std::tie(ec, n) = co_await WriteAll(writer, last);
+    auto [ec, n] = co_await WriteAll(c.writer, chunk);
+    if (!ec) std::tie(ec, n) = co_await WriteAll(c.writer, last);
     co_return ec;
   };
   std::string expected = "800000\r\n" + big + "\r\n0\r\n\r\n";
   std::string got(expected.size(), '\0');
-  auto written = asio::co_spawn(io, write(), asio::use_future);
-  auto read = asio::async_read(reader, asio::buffer(got), asio::use_future);
-  io.run();
+  auto written = asio::co_spawn(c.io, write(), asio::use_future);
+  auto read = asio::async_read(c.reader, asio::buffer(got), asio::use_future);
+  c.io.run();
   EXPECT_FALSE(written.get());
   EXPECT_EQ(read.get(), expected.size());
   EXPECT_TRUE(got == expected);
@@ -149,28 +153,25 @@ TEST(WireTest, ChunksArriveIntactWhateverTheSocketTakes) {
 // behind the asynchronous write that follows it).
 TEST(WireTest, AWholeMessageToAResetConnectionFails) {
   namespace asio = boost::asio;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  boost::beast::tcp_stream writer(io);
-  writer.connect(acceptor.local_endpoint());
-  asio::ip::tcp::socket reader = acceptor.accept();
-  reader.set_option(asio::socket_base::linger(true, 0));
-  reader.close();  // a reset, not an orderly close
+  Connection c;
+  c.reader.set_option(asio::socket_base::linger(true, 0));
+  c.reader.close();  // a reset, not an orderly close
   Response message(StatusCode::ok, 11);
   message.body() = "{}";
   message.prepare_payload();
   boost::system::error_code ec;
   for (int attempt = 0; attempt < 3 && !ec; ++attempt) {  // the reset may land after the first send
-    auto write = asio::co_spawn(io, WriteWhole(writer, message), asio::use_future);
-    io.run();
-    io.restart();
+    auto write = asio::co_spawn(c.io, WriteWhole(c.writer, message), asio::use_future);
+    c.io.run();
+    c.io.restart();
     ec = std::get<0>(write.get());
   }
   EXPECT_TRUE(ec == asio::error::connection_reset || ec == asio::error::broken_pipe) << ec.message();
 }
 
-// A buffer holding `text`, and a request parser that has read its head from it (as the server's
-// head read leaves them).
+// A buffer holding `text`, and a parser that has read its head from it (as the server's head read,
+// or the client's, leaves them).
+template <class Parser = bhttp::request_parser<bhttp::empty_body>>
 struct HeadRead {
   explicit HeadRead(std::string_view text) {
     auto into = buffer.prepare(text.size());
@@ -183,11 +184,12 @@ struct HeadRead {
     EXPECT_TRUE(head.is_header_done());
   }
   boost::beast::flat_buffer buffer;
-  bhttp::request_parser<bhttp::empty_body> head;
+  Parser head;
 };
+using AnswerHeadRead = HeadRead<bhttp::response_parser<bhttp::buffer_body>>;
 
 TEST(ParseBuffered, ABodyThatCameWithItsHeadIsParsedWithoutARead) {
-  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n{\"model\":1}GET /next");
+  HeadRead<> read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n{\"model\":1}GET /next");
   bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
   EXPECT_FALSE(ParseBuffered(parser, read.buffer));
   ASSERT_TRUE(parser.is_done());
@@ -197,16 +199,16 @@ TEST(ParseBuffered, ABodyThatCameWithItsHeadIsParsedWithoutARead) {
 }
 
 TEST(ParseBuffered, APartBodyWaitsForARead) {
-  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n{\"mod");
+  HeadRead<> read("POST /v1/x HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n{\"mod");
   bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
   EXPECT_FALSE(ParseBuffered(parser, read.buffer));
   EXPECT_FALSE(parser.is_done());
   EXPECT_EQ(read.buffer.size(), 0u);
-  HeadRead chunked("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
+  HeadRead<> chunked("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab");
   bhttp::request_parser<bhttp::string_body> chunks(std::move(chunked.head));
   EXPECT_FALSE(ParseBuffered(chunks, chunked.buffer));
   EXPECT_FALSE(chunks.is_done());
-  HeadRead whole_chunks(
+  HeadRead<> whole_chunks(
       "POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
       "5\r\nabcde\r\n0\r\n\r\n");
   bhttp::request_parser<bhttp::string_body> done(std::move(whole_chunks.head));
@@ -216,12 +218,12 @@ TEST(ParseBuffered, APartBodyWaitsForARead) {
 }
 
 TEST(ParseBuffered, ABodyOverItsLimitOrMalformedIsRefusedAsBeastsReadRefusesIt) {
-  HeadRead read("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + std::string(32, 'x') +
-                "\r\n0\r\n\r\n");
+  HeadRead<> read("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n20\r\n" + std::string(32, 'x') +
+                  "\r\n0\r\n\r\n");
   bhttp::request_parser<bhttp::string_body> parser(std::move(read.head));
   parser.body_limit(16);
   EXPECT_EQ(ParseBuffered(parser, read.buffer), bhttp::error::body_limit);
-  HeadRead bad("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  HeadRead<> bad("POST /v1/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
   bhttp::request_parser<bhttp::string_body> malformed(std::move(bad.head));
   EXPECT_EQ(ParseBuffered(malformed, bad.buffer), bhttp::error::bad_chunk);
 }
@@ -230,15 +232,8 @@ TEST(ParseBuffered, ABodyOverItsLimitOrMalformedIsRefusedAsBeastsReadRefusesIt) 
 // on at once, and the parser is left as it was (not eager: an eager parser given to Beast's
 // async_read_some would wait for the socket with those bytes parsed, holding the event back).
 TEST(ParseBuffered, AChunkIsHandedOnThoughTheNextOneHasNotArrived) {
-  std::string text = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r";
-  boost::beast::flat_buffer buffer;
-  auto into = buffer.prepare(text.size());
-  std::memcpy(into.data(), text.data(), text.size());
-  buffer.commit(text.size());
-  bhttp::response_parser<bhttp::buffer_body> parser;
-  boost::system::error_code ec;
-  buffer.consume(parser.put(buffer.data(), ec));
-  ASSERT_TRUE(parser.is_header_done());
+  AnswerHeadRead read("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5\r");
+  auto& [buffer, parser] = read;
   char piece[64];
   parser.get().body().data = piece;
   parser.get().body().size = sizeof piece;
@@ -249,15 +244,9 @@ TEST(ParseBuffered, AChunkIsHandedOnThoughTheNextOneHasNotArrived) {
 }
 
 TEST(ParseBuffered, ABufferBodyIsFilledPieceByPiece) {
-  std::string text = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789";
-  boost::beast::flat_buffer buffer;
-  auto into = buffer.prepare(text.size());
-  std::memcpy(into.data(), text.data(), text.size());
-  buffer.commit(text.size());
-  bhttp::response_parser<bhttp::buffer_body> parser;
+  AnswerHeadRead read("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
+  auto& [buffer, parser] = read;
   boost::system::error_code ec;
-  buffer.consume(parser.put(buffer.data(), ec));
-  ASSERT_TRUE(parser.is_header_done());
   char piece[4];
   std::string got;
   while (!parser.is_done()) {
