@@ -68,12 +68,18 @@ asio::awaitable<beast::error_code> WriteStreamed(Stream& stream, Request& reques
     auto piece = co_await body();
     if (!piece) co_return asio::error::operation_aborted;
     if (piece->empty()) break;
-    if (chunked)
-      std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(*piece)), kUseTuple);
-    else
-      std::tie(ec, n) = co_await asio::async_write(stream, asio::buffer(*piece), kUseTuple);
+    asio::const_buffer bytes = asio::buffer(*piece);  // named: g++ 12 and temporaries in co_await
+    if (chunked) {
+      auto chunk = bhttp::make_chunk(bytes);
+      std::tie(ec, n) = co_await WriteAll(stream, chunk);
+    } else {
+      std::tie(ec, n) = co_await WriteAll(stream, bytes);
+    }
   }
-  if (!ec && chunked) std::tie(ec, n) = co_await asio::async_write(stream, bhttp::make_chunk_last(), kUseTuple);
+  if (!ec && chunked) {
+    auto last = bhttp::make_chunk_last();
+    std::tie(ec, n) = co_await WriteAll(stream, last);
+  }
   co_return ec;
 }
 

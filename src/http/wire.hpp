@@ -1,10 +1,11 @@
 #pragma once
-// Writing a message: its head built into one string as Beast's serializer would write it (the
-// start line, each field, a blank line), then, for a whole message, head and body in one gathered
-// write. Beast's
+// A message on the wire, as both the server and the upstream client write and read it.
+// Writing: a head built into one string as Beast's serializer would write it (the start line, each
+// field, a blank line), then, for a whole message, head and body in one gathered write. Beast's
 // serializer walks a view of many small buffers field by field, which cost about 5% of the
-// broker's CPU per call; the bytes on the wire are the same (wire_test.cpp compares them).
-// Reading: a message's rest parsed from what the read buffer already holds, before any read.
+// broker's CPU per call; the bytes on the wire are the same (wire_test.cpp compares them). Every
+// write sends at once what the socket takes (WriteAll), and waits only for the rest.
+// Reading: the rest of a message parsed from what the read buffer already holds, before any read.
 
 #include <array>
 #include <boost/asio/as_tuple.hpp>
