@@ -136,8 +136,10 @@ test('owner lists grants newest first and reads one', async () => {
 });
 
 test('an expired grant stops working and shows as expired', async () => {
-  const { grantId, token } = await approvedGrant(broker, SCOPES.anthropic, { expiresInSeconds: 1 });
-  await new Promise((r) => setTimeout(r, 2100));
+  // Two seconds, not one: expiry is kept in whole seconds, so a grant of one second approved late in
+  // a second could lapse before its token is asked for (seen under ASan).
+  const { grantId, token } = await approvedGrant(broker, SCOPES.anthropic, { expiresInSeconds: 2 });
+  await new Promise((r) => setTimeout(r, 3100));
   const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('claude-sonnet-4-5') });
   assert.equal(res.status, 401);
   const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken });

@@ -312,7 +312,7 @@ test('the audit trail names grant and token events, ends the broker did not caus
   const dataDir = tempDir();
   const b = await startBroker({ mock, dataDir });
   const capped = await approvedGrant(b, { ...SCOPES.openai, maxRequests: 1 });
-  const short = await approvedGrant(b, SCOPES.openai, { expiresInSeconds: 1 });
+  const short = await approvedGrant(b, SCOPES.openai, { expiresInSeconds: 2 });  // not 1: see lifecycle.test.mjs
   const patchable = await approvedGrant(b, SCOPES.openai);
   assert.equal((await call(b.url, 'POST', CALLS.openai(false)[0], { token: capped.token, body: CALLS.openai(false)[1] })).status, 200);
   const patched = await call(b.url, 'PATCH', `/grants/${patchable.grantId}`, { token: b.ownerToken, body: { maxRequests: 5 } });
