@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Wall-clock A/B of broker builds against nginx: the pinned native lane of bench/run.sh (each broker
 # with io_threads = 1 and nginx with one worker on BENCH_SERVER_CPU, the emulation and wrk -t1 on
-# BENCH_LOAD_CPU, 32 connections), the lanes of all of them taking turns, round after round, and for
+# BENCH_LOAD_CPU, BENCH_CONNECTIONS connections, 32 by default), the lanes of all of them taking turns, round after round, and for
 # each the median over the rounds of req/s and of the user, system and total CPU time per request.
 # On this machine one lane moves by a fifth from run to run; short lanes taking turns see the same
 # noise, and the median sets most of it aside. bench/instructions.sh counts instructions instead.
-# Usage: bench/compare.sh BINARY...   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane)
+# Usage: bench/compare.sh BINARY...   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32)
 set -euo pipefail
 ROUNDS=${BENCH_ROUNDS:-12}
 SECONDS_PER_LANE=${BENCH_SECONDS:-2}
-for n in "$ROUNDS" "$SECONDS_PER_LANE"; do
-  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS and BENCH_SECONDS must be positive whole numbers" >&2; exit 2; }
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+for n in "$ROUNDS" "$SECONDS_PER_LANE" "$CONNECTIONS"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_ROUNDS, BENCH_SECONDS and BENCH_CONNECTIONS must be positive whole numbers" >&2; exit 2; }
 done
 (($# > 0)) || { echo "usage: bench/compare.sh BINARY..." >&2; exit 2; }
 for tool in wrk nginx curl node taskset; do
@@ -57,13 +58,13 @@ ticks() {
 }
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" 32 >/dev/null); done
+echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS" >/dev/null); done
 hz=$(getconf CLK_TCK)
 for _ in $(seq "$ROUNDS"); do
   for name in "${names[@]}"; do
     read -r u0 s0 <<< "$(ticks "${PID[$name]}")"
-    read -r rps _ _ <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" 32)"
+    read -r rps _ _ <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS")"
     read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
     awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$SECONDS_PER_LANE" -v hz="$hz" \
       'BEGIN {k = 1e6 / hz / (r * t); printf "%s %d %.1f %.1f %.1f\n", n, r, u * k, s * k, (u + s) * k}'
