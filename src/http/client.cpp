@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "http/deadline.hpp"
 #include "http/wire.hpp"
 
 namespace ap::http {
@@ -38,6 +39,9 @@ struct Connection {
   std::string key;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  // Armed for the connect, then for each call's whole exchange; disarmed in the pool. After the
+  // streams, as it refers to their socket.
+  std::optional<Deadline> deadline;
   // Reserved at the size of a piece while a call uses the connection: Beast reads into what the
   // buffer holds (512 bytes while it is empty), and a consumed buffer never grows, so an answer of
   // 800 bytes would take two reads on every call.
@@ -61,6 +65,11 @@ struct Connection {
   }
 
   beast::tcp_stream& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+
+  // An error as the caller sees it: a wait that the deadline cut short is a timeout.
+  beast::error_code Checked(beast::error_code ec) const {
+    return ec && deadline->Passed() ? beast::error_code(beast::error::timeout) : ec;
+  }
 
   // Runs `op(stream)` on whichever stream this connection has.
   template <class Op>
@@ -143,7 +152,7 @@ struct HttpClient::Impl {
   void ReturnIdle(std::unique_ptr<Connection> conn) {
     // No pool (max 0): no entry either, or every origin ever reached would leave one behind.
     if (options.max_idle_per_origin == 0) return;
-    conn->Tcp().expires_never();
+    conn->deadline->Disarm();
     std::lock_guard lock(mutex);
     auto& list = idle[conn->key];
     if (list.size() >= options.max_idle_per_origin) return;
@@ -185,9 +194,10 @@ struct HttpClient::Impl {
     else
       conn->plain.emplace(executor);
     beast::tcp_stream& tcp_stream = conn->Tcp();
-    tcp_stream.expires_after(options.connect_timeout);
+    conn->deadline.emplace(tcp_stream.socket());
+    conn->deadline->Arm(options.connect_timeout);
     auto [connect_ec, ep] = co_await tcp_stream.async_connect(allowed, kUseTuple);
-    if (connect_ec) co_return Describe(connect_ec, origin, "connect");
+    if (connect_ec) co_return Describe(conn->Checked(connect_ec), origin, "connect");
     tcp_stream.socket().set_option(tcp::no_delay(true));
     if (origin.tls) {
       SSL* handle = conn->secure->native_handle();
@@ -195,7 +205,7 @@ struct HttpClient::Impl {
         co_return MakeError(Errc::kUpstream, "cannot set TLS server name for " + origin.host);
       conn->secure->set_verify_callback(ssl::host_name_verification(origin.host));
       auto [hs_ec] = co_await conn->secure->async_handshake(ssl::stream_base::client, kUseTuple);
-      if (hs_ec) co_return Describe(hs_ec, origin, "TLS handshake");
+      if (hs_ec) co_return Describe(conn->Checked(hs_ec), origin, "TLS handshake");
     }
     co_return std::move(conn);
   }
@@ -234,7 +244,7 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
       std::tie(ec, std::ignore) = co_await s.conn->With(read);
     }
     if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then read on
-    if (ec) co_return Describe(ec, s.origin, "reading the answer");
+    if (ec) co_return Describe(s.conn->Checked(ec), s.origin, "reading the answer");
     size_t got = Connection::kPieceSize - body.size;
     if (got > 0) co_return std::string_view(s.conn->piece.get(), got);
   }
@@ -289,7 +299,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     conn->Ready();
     auto state = std::make_unique<UpstreamAnswer::State>();
     state->parser.body_limit(boost::none);  // the reader decides how much it keeps
-    conn->Tcp().expires_after(impl_->options.request_timeout);
+    conn->deadline->Arm(impl_->options.request_timeout);
     beast::error_code ec;
     if (body) {
       auto write = [&](auto& stream) { return WriteStreamed(stream, request, body); };
@@ -308,6 +318,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       state->origin = origin;
       co_return std::make_unique<UpstreamAnswer>(std::move(state));
     }
+    ec = conn->Checked(ec);
     if (!reused || body || state->parser.got_some() || ec == beast::error::timeout)
       co_return Describe(ec, origin, "exchange");
     conn.reset();  // a stale pooled connection: try once more on a new one

@@ -19,10 +19,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-
 #include <mutex>
 #include <type_traits>
 
+#include "http/deadline.hpp"
 #include "http/response.hpp"
 #include "http/wire.hpp"
 
@@ -171,14 +171,14 @@ bool WantsContinue(const RequestHead& request) {
 }
 
 // The exchange of one request on a connection. It reads a streamed request body from the
-// connection's parser and writes a chunked answer straight to the socket. Each read and write is
-// given the read timeout when it starts, so a client that stalls is dropped while a stream may
-// pause as long as the model thinks.
+// connection's parser and writes a chunked answer straight to the socket. The connection's deadline
+// is armed with the read timeout around each read and write only, so a client that stalls is
+// dropped while a stream may pause as long as the model thinks.
 template <class Stream>
 class SessionExchange final : public Exchange {
  public:
-  SessionExchange(Stream& stream, beast::flat_buffer& buffer, const ServerOptions& options)
-      : stream_(stream), buffer_(buffer), options_(options) {}
+  SessionExchange(Stream& stream, Deadline& deadline, beast::flat_buffer& buffer, const ServerOptions& options)
+      : stream_(stream), deadline_(deadline), buffer_(buffer), options_(options) {}
 
   void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
   bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
@@ -202,8 +202,9 @@ class SessionExchange final : public Exchange {
       auto& body = body_parser_->get().body();
       body.data = piece_;
       body.size = sizeof(piece_);
-      Deadline();
+      deadline_.Arm(options_.read_timeout);
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
+      deadline_.Disarm();
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
       if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
@@ -219,24 +220,27 @@ class SessionExchange final : public Exchange {
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
-    Deadline();
+    deadline_.Arm(options_.read_timeout);
     auto [ec, n] = co_await WriteHead(stream_, head);
+    deadline_.Disarm();
     started_ = true;
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> WritePiece(std::string_view data) override {
     if (data.empty()) co_return Status{};
-    Deadline();
+    deadline_.Arm(options_.read_timeout);
     auto chunk = bhttp::make_chunk(asio::buffer(data));  // named: g++ 12 and temporaries in co_await
     auto [ec, n] = co_await WriteAll(stream_, chunk);
+    deadline_.Disarm();
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> EndAnswer() override {
-    Deadline();
+    deadline_.Arm(options_.read_timeout);
     auto last = bhttp::make_chunk_last();
     auto [ec, n] = co_await WriteAll(stream_, last);
+    deadline_.Disarm();
     ended_ = !ec;
     co_return Checked(ec);
   }
@@ -255,9 +259,9 @@ class SessionExchange final : public Exchange {
     return {};
   }
 
-  void Deadline() { beast::get_lowest_layer(stream_).expires_after(options_.read_timeout); }
-
   Stream& stream_;
+  // Armed around each read and write only: a stream may pause as long as the model thinks.
+  Deadline& deadline_;
   beast::flat_buffer& buffer_;
   const ServerOptions& options_;
   unsigned version_ = 11;
@@ -272,12 +276,12 @@ class SessionExchange final : public Exchange {
 // still sends is read and dropped for a moment. Closing a socket with unread bytes makes the kernel
 // reset the connection, and a client still writing a refused body (a 400 or 413 sent mid-upload)
 // would then see the reset instead of the answer already sent to it.
-asio::awaitable<void> LingeringClose(beast::tcp_stream& stream) {
+asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, Deadline& deadline) {
   constexpr auto kLinger = std::chrono::seconds(2);
   beast::error_code ec;
   stream.socket().shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
-  stream.expires_after(kLinger);
+  deadline.Arm(kLinger);
   // What is read is dropped, so connections lingering on one thread share this buffer.
   thread_local char sink[4096];
   for (;;) {
@@ -371,22 +375,23 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
   auto tls = tls_ ? tls_->Current() : nullptr;
   if (!tls) {
     beast::tcp_stream stream(std::move(socket));
-    co_await ServeStream(stream);
-    co_await LingeringClose(stream);
+    Deadline deadline(stream.socket());
+    co_await ServeStream(stream, deadline);
+    co_await LingeringClose(stream, deadline);
     co_return;
   }
   beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
-  beast::get_lowest_layer(stream).expires_after(options_.read_timeout);
+  Deadline deadline(beast::get_lowest_layer(stream).socket());
+  deadline.Arm(options_.read_timeout);
   auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (handshake_ec) co_return;  // not TLS, or a client that does not trust us: nothing to answer
-  co_await ServeStream(stream);
-  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+  co_await ServeStream(stream, deadline);
+  deadline.Arm(std::chrono::seconds(2));
   co_await stream.async_shutdown(kUseTuple);
 }
 
 template <class Stream>
-asio::awaitable<void> Server::ServeStream(Stream& stream) {
-  auto& tcp_stream = beast::get_lowest_layer(stream);
+asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
   // Bounded like the headers: a chunk extension that never ends is refused, not held (a body is
   // moved out of it piece by piece).
   beast::flat_buffer buffer(kMaxBuffered);
@@ -402,7 +407,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
     if (!ec) {
-      tcp_stream.expires_after(options_.read_timeout);
+      deadline.Arm(options_.read_timeout);
       bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());
       size_t limit = streamed ? options_.streamed_body_limit : options_.body_limit;
       if (head_parser.content_length() && *head_parser.content_length() > limit) ec = bhttp::error::body_limit;
@@ -428,18 +433,18 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
         Response res = ErrorResponse(*answer);
         StampAnswer<Stream>(res, options_);
         res.keep_alive(false);
-        tcp_stream.expires_after(options_.read_timeout);
+        deadline.Arm(options_.read_timeout);
         co_await WriteWhole(stream, res);
       }
       co_return false;
     }
-    SessionExchange<Stream> exchange(stream, buffer, options_);
+    SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
     exchange.SetAnswerShape(request.version(), request.keep_alive() && !stopping->load());
     Response response;
     {
       InFlightGuard guard(*in_flight);
-      tcp_stream.expires_never();  // the handler bounds its own work (upstream timeouts)
+      deadline.Disarm();  // the handler bounds its own work (upstream timeouts)
       response = co_await handler_(request, exchange);
     }
     if (exchange.BodyLeftUnread() && !exchange.AnswerStarted()) co_await exchange.DrainBody();
@@ -448,7 +453,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     response.version(request.version());
     StampAnswer<Stream>(response, options_);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
-    tcp_stream.expires_after(options_.read_timeout);
+    deadline.Arm(options_.read_timeout);
     auto [write_ec, written] = co_await WriteWhole(stream, response);
     co_return !write_ec && response.keep_alive();
   };
@@ -457,7 +462,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream) {
     bhttp::request_parser<bhttp::empty_body> head_parser;
     head_parser.body_limit(boost::none);  // checked in serve_one, once the route's limit is known
     head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    tcp_stream.expires_after(first ? options_.read_timeout : options_.idle_timeout);
+    deadline.Arm(first ? options_.read_timeout : options_.idle_timeout);
     first = false;
     // Wait for the headers under the idle timeout, then give the whole request the read timeout.
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);

@@ -20,6 +20,7 @@
 namespace ap::http {
 
 class TlsCredentials;
+class Deadline;
 
 // The largest body a route relays as it arrives (uploads), unless the options say otherwise.
 inline constexpr size_t kStreamedBodyLimit = 64 << 20;
@@ -69,7 +70,7 @@ class Server {
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
   template <class Stream>
-  boost::asio::awaitable<void> ServeStream(Stream& stream);
+  boost::asio::awaitable<void> ServeStream(Stream& stream, Deadline& deadline);
 
   IoPool& io_;
   ServerOptions options_;

@@ -1,0 +1,87 @@
+#include "http/deadline.hpp"
+
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <optional>
+
+namespace ap::http {
+
+namespace asio = boost::asio;
+
+// One per io_context: the thread's connections, and the timer that sweeps them while there are any.
+class Watchdog : public asio::execution_context::service {
+ public:
+  static inline asio::execution_context::id id;
+
+  explicit Watchdog(asio::execution_context& context) : service(context) {}
+
+  void Add(Deadline& d, const asio::any_io_executor& executor) {
+    d.next_ = head_;
+    if (head_) head_->prev_ = &d;
+    head_ = &d;
+    if (!timer_) timer_.emplace(executor);
+  }
+
+  void Remove(Deadline& d) {
+    if (d.Armed()) --armed_;
+    (d.prev_ ? d.prev_->next_ : head_) = d.next_;
+    if (d.next_) d.next_->prev_ = d.prev_;
+  }
+
+  void Armed() {
+    ++armed_;
+    if (!sweeping_ && timer_) Schedule();
+  }
+  void Disarmed() { --armed_; }
+
+ private:
+  void shutdown() override { timer_.reset(); }
+
+  void Schedule() {
+    sweeping_ = true;
+    timer_->expires_after(Deadline::kSweep);
+    timer_->async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Sweep();
+    });
+  }
+
+  void Sweep() {
+    auto now = Deadline::Clock::now();
+    for (Deadline* d = head_; d; d = d->next_) {
+      if (d->at_ > now) continue;
+      d->Disarm();
+      d->passed_ = true;
+      boost::system::error_code ignored;
+      d->socket_.close(ignored);
+    }
+    sweeping_ = false;
+    if (armed_ > 0) Schedule();
+  }
+
+  Deadline* head_ = nullptr;
+  size_t armed_ = 0;
+  std::optional<asio::steady_timer> timer_;
+  bool sweeping_ = false;
+};
+
+Deadline::Deadline(asio::ip::tcp::socket& socket)
+    : watchdog_(asio::use_service<Watchdog>(asio::query(socket.get_executor(), asio::execution::context))),
+      socket_(socket) {
+  watchdog_.Add(*this, socket.get_executor());
+}
+
+Deadline::~Deadline() { watchdog_.Remove(*this); }
+
+void Deadline::Arm(Clock::duration timeout) {
+  if (!Armed()) watchdog_.Armed();
+  at_ = Clock::now() + timeout;
+  passed_ = false;
+}
+
+void Deadline::Disarm() {
+  if (!Armed()) return;
+  at_ = Clock::time_point::max();
+  watchdog_.Disarmed();
+}
+
+}  // namespace ap::http

@@ -1,0 +1,89 @@
+// Deadlines on real loopback connections: a wait past its deadline ends, a disarmed one does not.
+#include "http/deadline.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ap::http {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+struct Pair {
+  asio::io_context io;
+  tcp::socket ours{io}, theirs{io};
+  Pair() {
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    ours.connect(acceptor.local_endpoint());
+    theirs = acceptor.accept();
+  }
+};
+
+TEST(Deadline, EndsAWaitThatOutlivesIt) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.Arm(std::chrono::milliseconds(100));
+  char byte;
+  boost::system::error_code read_ec;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  auto started = Deadline::Clock::now();
+  pair.io.run();
+  EXPECT_EQ(read_ec, asio::error::operation_aborted);
+  EXPECT_TRUE(deadline.Passed());
+  EXPECT_FALSE(pair.ours.is_open());
+  EXPECT_GE(Deadline::Clock::now() - started, std::chrono::milliseconds(100));
+}
+
+TEST(Deadline, LeavesAWaitAloneOnceDisarmed) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.Arm(std::chrono::milliseconds(50));
+  deadline.Disarm();
+  char byte = 0;
+  boost::system::error_code read_ec = asio::error::would_block;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  // The peer writes well after the disarmed deadline, and after several sweeps.
+  asio::steady_timer later(pair.io, 3 * Deadline::kSweep);
+  later.async_wait([&](auto) { asio::write(pair.theirs, asio::buffer("x", 1)); });
+  pair.io.run();
+  EXPECT_FALSE(read_ec);
+  EXPECT_EQ(byte, 'x');
+  EXPECT_FALSE(deadline.Passed());
+  EXPECT_TRUE(pair.ours.is_open());
+}
+
+TEST(Deadline, EachConnectionIsCutByItsOwnDeadlineOnly) {
+  Pair first;
+  asio::io_context& io = first.io;
+  tcp::socket other(io);
+  {
+    tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    other.connect(acceptor.local_endpoint());
+    auto peer = acceptor.accept();
+    Deadline soon(first.ours), late(other);
+    soon.Arm(std::chrono::milliseconds(50));
+    late.Arm(std::chrono::seconds(30));
+    char a, b;
+    boost::system::error_code a_ec, b_ec = asio::error::would_block;
+    first.ours.async_read_some(asio::buffer(&a, 1), [&](auto ec, size_t) {
+      a_ec = ec;
+      EXPECT_TRUE(other.is_open()) << "closed in the same sweep";
+      late.Disarm();  // ends the run: no sweep is due any more
+      other.cancel();
+    });
+    other.async_read_some(asio::buffer(&b, 1), [&](auto ec, size_t) { b_ec = ec; });
+    io.run();
+    EXPECT_TRUE(soon.Passed());
+    EXPECT_EQ(a_ec, asio::error::operation_aborted);
+    EXPECT_FALSE(late.Passed());
+    EXPECT_EQ(b_ec, asio::error::operation_aborted);  // by the cancel, not by its deadline
+  }
+}
+
+}  // namespace
+}  // namespace ap::http
