@@ -382,15 +382,17 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-grandchild", 150), grandchild, kRoomy, 200));
   EXPECT_EQ(store_->Grants().GetGrant("grandchild")->ancestors, (std::vector<std::string>{"child", "root"}));
 
-  // The root's own calls hold 300 of its 1000: the grandchild, allowed 600, gets only what is left
-  // of the chain's least remainder (700 of the root's), and every grant of the chain counts it.
+  // The root's own calls hold 300 of its 1000. The grandchild, allowed 600, gets what the chain can
+  // lend: an ancestor lends at most half of what it has left (the child 400 of its 800, the root 350
+  // of its 700), and every grant of the chain counts it.
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}));
   auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}).value();
-  EXPECT_EQ(lease.micros, 600);
+  EXPECT_EQ(lease.micros, 350);
   EXPECT_EQ(lease.requests, 5);  // no cap of its own: the chain's caps bound it (the child's 50)
-  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 900);
-  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 600);
-  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {101, 0}, {101, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 650);
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 350);
+  // What a call needs is lent whole while the ancestor has it, and refused past it.
+  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {351, 0}, {351, 0}).error().code, Errc::kBudgetExceeded);
 
   auto changes =
       store_->Metering().Settle("n1", {{"grandchild", "2026-11-28", "gpt-4o", 2, 10, 0, 5, 0, 250}}).value();
@@ -400,8 +402,8 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
     EXPECT_EQ(read.spent_micros, 250) << id;
     EXPECT_EQ(read.usage_count, 2) << id;
   }
-  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300 + 350);
-  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {350, 3}));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300 + 100);
+  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {100, 3}));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_requests, 0);
@@ -413,6 +415,29 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   ASSERT_TRUE(store_->Metering().RetireNode("dead", 300));
   EXPECT_EQ(store_->Grants().GetGrant("root")->lost_micros, 100);
   EXPECT_EQ(store_->Grants().GetGrant("grandchild")->lost_micros, 100);
+}
+
+// Busy children each asking for as much as their own caps allow never lease their parent empty:
+// each lease leaves half of the parent's remainder to the others, so a call of a sibling still gets
+// its lease while the parent has calls left (its usage is far below its cap).
+TEST_P(StoreTest, ChildrenNeverLeaseTheirParentEmptyBetweenThem) {
+  GrantRecord parent = Create("parent", 100, 500);
+  parent.budget_micros = 10'000;
+  parent.expires_at = 10'000;
+  parent = Approve(parent);
+  for (const auto& id : {"c1", "c2", "c3"}) {
+    GrantRecord child = ChildOf(parent, id, 10'000, 500);
+    ASSERT_TRUE(store_->Grants().CreateChildGrant(Request(std::string("req-") + id, 150), child, kRoomy, 200));
+    auto lease = store_->Metering().TakeLease(id, "n1", {100, 1}, {10'000, 500});
+    ASSERT_TRUE(lease) << id << ": " << lease.error().message;
+  }
+  GrantRecord read = store_->Grants().GetGrant("parent").value();
+  EXPECT_EQ(read.leased_requests, 250 + 125 + 62);
+  EXPECT_EQ(read.leased_micros, 5'000 + 2'500 + 1'250);
+  auto own = store_->Metering().TakeLease("parent", "n1", {100, 1}, {100, 1});
+  ASSERT_TRUE(own) << own.error().message;
+  auto fourth = store_->Metering().TakeLease("c1", "n2", {100, 1}, {10'000, 500});
+  ASSERT_TRUE(fourth) << fourth.error().message;
 }
 
 TEST_P(StoreTest, AChildIsRefusedOnceAnyOfItsAncestorsIsNotApproved) {
