@@ -152,6 +152,8 @@ struct HttpClient::Impl {
   void ReturnIdle(std::unique_ptr<Connection> conn) {
     // No pool (max 0): no entry either, or every origin ever reached would leave one behind.
     if (options.max_idle_per_origin == 0) return;
+    // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
+    if (conn->deadline->Passed()) return;
     conn->deadline->Disarm();
     std::lock_guard lock(mutex);
     auto& list = idle[conn->key];

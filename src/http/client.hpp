@@ -3,7 +3,9 @@
 // connections per origin. A request that fails on a reused connection before any answer arrived
 // is retried once on a fresh one (the upstream closed an idle connection), unless its body was
 // streamed. Answers can be read whole or piece by piece.
-// Thread-safety: Send may be called from any coroutine on any thread; it runs on the caller's executor.
+// Thread-safety: Send may be called from any coroutine on any thread; it runs on the caller's
+// executor, whose io_context one thread runs (an IoPool's), as connections keep their deadlines
+// per thread (http/deadline.hpp).
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -22,8 +24,8 @@ struct ClientOptions {
   std::chrono::seconds connect_timeout{10};
   std::chrono::seconds request_timeout{600};  // whole exchange; model calls can be slow
   // Idle connections kept per origin and I/O thread. As many as calls are usually in flight: each
-  // one not kept is a new connection (and a name lookup) for a later call. At 64, a quarter of the
-  // calls at 256 in flight connected anew.
+  // one not kept is a new connection (and a name lookup) for a later call. At 64, a fifth of the
+  // calls connected anew with 256 in flight (bench/run.sh's pinned lane, measured).
   size_t max_idle_per_origin = 512;
   size_t response_limit = 64 << 20;
   std::string ca_file;  // extra trust anchors (PEM), on top of the system's

@@ -19,7 +19,7 @@ class Watchdog : public asio::execution_context::service {
     d.next_ = head_;
     if (head_) head_->prev_ = &d;
     head_ = &d;
-    if (!timer_) timer_.emplace(executor);
+    if (!timer_ && !shut_down_) timer_.emplace(executor);
   }
 
   void Remove(Deadline& d) {
@@ -35,13 +35,20 @@ class Watchdog : public asio::execution_context::service {
   void Disarmed() { --armed_; }
 
  private:
-  void shutdown() override { timer_.reset(); }
+  void shutdown() override {
+    shut_down_ = true;
+    timer_.reset();
+  }
 
   void Schedule() {
     sweeping_ = true;
     timer_->expires_after(Deadline::kSweep);
     timer_->async_wait([this](const boost::system::error_code& ec) {
-      if (!ec) Sweep();
+      if (ec) {
+        sweeping_ = false;  // cancelled: the next deadline armed starts it again
+        return;
+      }
+      Sweep();
     });
   }
 
@@ -62,6 +69,7 @@ class Watchdog : public asio::execution_context::service {
   size_t armed_ = 0;
   std::optional<asio::steady_timer> timer_;
   bool sweeping_ = false;
+  bool shut_down_ = false;
 };
 
 Deadline::Deadline(asio::ip::tcp::socket& socket)

@@ -32,7 +32,7 @@ TEST(Deadline, EndsAWaitThatOutlivesIt) {
   boost::system::error_code read_ec;
   pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
   auto started = Deadline::Clock::now();
-  pair.io.run();
+  pair.io.run_for(std::chrono::seconds(5));  // bounded: a sweep that never comes fails, not hangs
   EXPECT_EQ(read_ec, asio::error::operation_aborted);
   EXPECT_TRUE(deadline.Passed());
   EXPECT_FALSE(pair.ours.is_open());
@@ -50,7 +50,7 @@ TEST(Deadline, LeavesAWaitAloneOnceDisarmed) {
   // The peer writes well after the disarmed deadline, and after several sweeps.
   asio::steady_timer later(pair.io, 3 * Deadline::kSweep);
   later.async_wait([&](auto) { asio::write(pair.theirs, asio::buffer("x", 1)); });
-  pair.io.run();
+  pair.io.run_for(std::chrono::seconds(5));
   EXPECT_FALSE(read_ec);
   EXPECT_EQ(byte, 'x');
   EXPECT_FALSE(deadline.Passed());
@@ -77,7 +77,7 @@ TEST(Deadline, EachConnectionIsCutByItsOwnDeadlineOnly) {
       other.cancel();
     });
     other.async_read_some(asio::buffer(&b, 1), [&](auto ec, size_t) { b_ec = ec; });
-    io.run();
+    io.run_for(std::chrono::seconds(5));
     EXPECT_TRUE(soon.Passed());
     EXPECT_EQ(a_ec, asio::error::operation_aborted);
     EXPECT_FALSE(late.Passed());

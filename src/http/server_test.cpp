@@ -290,6 +290,8 @@ TEST_F(ServerTest, ClientKeepsAConnectionForEachCallThatWasInFlight) {
       answers.push_back(
           asio::co_spawn(io_.First(), client_.Send(origin, Request(Verb::get, "/", 11)), asio::use_future));
     for (auto& answer : answers) {
+      // Bounded: calls that never all reach the upstream fail the test instead of hanging it.
+      ASSERT_EQ(answer.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "round " << round;
       auto res = answer.get();
       ASSERT_TRUE(res) << res.error().message;
       EXPECT_EQ(res->body(), "ok");

@@ -434,6 +434,10 @@ TEST_P(StoreTest, ChildrenNeverLeaseTheirParentEmptyBetweenThem) {
   GrantRecord read = store_->Grants().GetGrant("parent").value();
   EXPECT_EQ(read.leased_requests, 250 + 125 + 62);
   EXPECT_EQ(read.leased_micros, 5'000 + 2'500 + 1'250);
+  // A call that needs more than half of what the parent has left still gets it whole.
+  auto big = store_->Metering().TakeLease("c2", "n3", {1'000, 0}, {1'000, 0});
+  ASSERT_TRUE(big) << big.error().message;
+  EXPECT_EQ(big->micros, 1'000);
   auto own = store_->Metering().TakeLease("parent", "n1", {100, 1}, {100, 1});
   ASSERT_TRUE(own) << own.error().message;
   auto fourth = store_->Metering().TakeLease("c1", "n2", {100, 1}, {10'000, 500});
