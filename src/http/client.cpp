@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -48,6 +49,8 @@ struct Connection {
   beast::flat_buffer buffer{kMaxBuffered};
   // Where answers' bodies are read piece by piece, reused by every call on the connection.
   std::unique_ptr<char[]> piece;
+  // When it last went back to the pool.
+  std::chrono::steady_clock::time_point idle_since;
 
   static constexpr size_t kPieceSize = 16 << 10;
 
@@ -144,8 +147,14 @@ struct HttpClient::Impl {
     std::lock_guard lock(mutex);
     auto it = idle.find(key);
     if (it == idle.end() || it->second.empty()) return nullptr;
-    auto conn = std::move(it->second.back());
-    it->second.pop_back();
+    auto& list = it->second;
+    // The pool is last in, first out: if the newest has been idle too long, so have all the others.
+    if (Stale(*list.back(), std::chrono::steady_clock::now())) {
+      list.clear();
+      return nullptr;
+    }
+    auto conn = std::move(list.back());
+    list.pop_back();
     return conn;
   }
 
@@ -155,13 +164,22 @@ struct HttpClient::Impl {
     // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
     if (conn->deadline->Passed()) return;
     conn->deadline->Disarm();
+    auto now = std::chrono::steady_clock::now();
+    conn->idle_since = now;
     std::lock_guard lock(mutex);
     auto& list = idle[conn->key];
+    // Oldest first: those idle too long go (they are of this thread, like their deadlines).
+    auto fresh = std::partition_point(list.begin(), list.end(), [&](const auto& c) { return Stale(*c, now); });
+    list.erase(list.begin(), fresh);
     if (list.size() >= options.max_idle_per_origin) return;
     list.push_back(std::move(conn));
     // The connections used last are taken first, and keep their buffers for it; one that has gone
     // deeper into the pool gives them back.
     if (list.size() > kWarmIdle) list[list.size() - 1 - kWarmIdle]->Rest();
+  }
+
+  bool Stale(const Connection& conn, std::chrono::steady_clock::time_point now) const {
+    return now - conn.idle_since > options.idle_timeout;
   }
 
   // Connections are pooled per origin and per I/O thread: one is only reused on the thread that made it.

@@ -27,6 +27,10 @@ struct ClientOptions {
   // one not kept is a new connection (and a name lookup) for a later call. At 64, a fifth of the
   // calls connected anew with 256 in flight (bench/run.sh's pinned lane, measured).
   size_t max_idle_per_origin = 512;
+  // How long an idle connection is kept. Providers close theirs after a while; a call that finds
+  // one closed is retried once on a fresh connection, but an upload streamed as it arrives cannot
+  // be. nginx keeps its upstream connections 60 s too (keepalive_timeout).
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   size_t response_limit = 64 << 20;
   std::string ca_file;  // extra trust anchors (PEM), on top of the system's
   // When set, only resolved addresses it accepts are connected to (checked on the address itself,

@@ -300,6 +300,29 @@ TEST_F(ServerTest, ClientKeepsAConnectionForEachCallThatWasInFlight) {
   }
 }
 
+// A connection idle longer than the client's idle timeout is not reused: the provider may have
+// closed it, and an upload streamed as it arrives could not be retried on a fresh one.
+TEST_F(ServerTest, ClientDropsConnectionsIdleLongerThanItsIdleTimeout) {
+  HoldingUpstream upstream(1);
+  auto origin = upstream.Url();
+  // The client lives and dies on the I/O thread, as its connections' deadlines must.
+  auto run = [&]() -> asio::awaitable<std::string> {
+    ClientOptions options;
+    options.idle_timeout = std::chrono::milliseconds(200);
+    HttpClient client(options);
+    std::string accepted;
+    for (auto pause : {0, 0, 500, 0}) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(pause));
+      co_await timer.async_wait(asio::use_awaitable);
+      auto res = co_await client.Send(origin, Request(Verb::get, "/", 11));
+      if (!res) co_return res.error().message;
+      accepted += std::to_string(upstream.Accepted());
+    }
+    co_return accepted;
+  };
+  EXPECT_EQ(asio::co_spawn(io_.First(), run(), asio::use_future).get(), "1122");
+}
+
 TEST(BearerToken, ParsesOnlyWellFormedHeaders) {
   Request req;
   EXPECT_EQ(BearerToken(req).error().message, "Missing Authorization header");
