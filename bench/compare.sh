@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Wall-clock A/B of broker builds against nginx: the pinned native lane of bench/run.sh (each broker
 # with io_threads = 1 and nginx with one worker on BENCH_SERVER_CPU, the emulation and wrk -t1 on
-# BENCH_LOAD_CPU, BENCH_CONNECTIONS connections, 32 by default), the lanes of all of them taking turns, round after round, and for
-# each the median over the rounds of req/s and of the user, system and total CPU time per request.
+# BENCH_LOAD_CPU, BENCH_CONNECTIONS connections, 32 by default), the lanes of all of them taking
+# turns, round after round, and for each the median over the rounds of req/s and of the user,
+# system and total CPU time per request.
 # On this machine one lane moves by a fifth from run to run; short lanes taking turns see the same
 # noise, and the median sets most of it aside. bench/instructions.sh counts instructions instead.
-# Usage: bench/compare.sh BINARY...   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32)
+# Usage: bench/compare.sh BINARY...
+#   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32)
 set -euo pipefail
 ROUNDS=${BENCH_ROUNDS:-12}
 SECONDS_PER_LANE=${BENCH_SECONDS:-2}

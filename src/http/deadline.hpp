@@ -29,6 +29,17 @@ class Deadline {
 
   void Arm(Clock::duration timeout);
   void Disarm();
+  // Armed for one wait: disarmed when the guard goes out of scope.
+  class [[nodiscard]] Wait {
+   public:
+    Wait(Deadline& deadline, Clock::duration timeout) : deadline_(deadline) { deadline_.Arm(timeout); }
+    ~Wait() { deadline_.Disarm(); }
+    Wait(const Wait&) = delete;
+    Wait& operator=(const Wait&) = delete;
+
+   private:
+    Deadline& deadline_;
+  };
   bool Armed() const { return at_ != Clock::time_point::max(); }
   // Whether the socket was closed because the deadline passed.
   bool Passed() const { return passed_; }

@@ -57,6 +57,19 @@ TEST(Deadline, LeavesAWaitAloneOnceDisarmed) {
   EXPECT_TRUE(pair.ours.is_open());
 }
 
+TEST(Deadline, AWaitDisarmsItWhenItEnds) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  {
+    Deadline::Wait wait(deadline, std::chrono::milliseconds(50));
+    EXPECT_TRUE(deadline.Armed());
+  }
+  EXPECT_FALSE(deadline.Armed());
+  pair.io.run_for(3 * Deadline::kSweep);
+  EXPECT_FALSE(deadline.Passed());
+  EXPECT_TRUE(pair.ours.is_open());
+}
+
 TEST(Deadline, EachConnectionIsCutByItsOwnDeadlineOnly) {
   Pair first;
   asio::io_context& io = first.io;

@@ -202,9 +202,8 @@ class SessionExchange final : public Exchange {
       auto& body = body_parser_->get().body();
       body.data = piece_;
       body.size = sizeof(piece_);
-      deadline_.Arm(options_.read_timeout);
+      Deadline::Wait wait(deadline_, options_.read_timeout);
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
-      deadline_.Disarm();
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
       if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
@@ -220,27 +219,24 @@ class SessionExchange final : public Exchange {
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
-    deadline_.Arm(options_.read_timeout);
+    Deadline::Wait wait(deadline_, options_.read_timeout);
     auto [ec, n] = co_await WriteHead(stream_, head);
-    deadline_.Disarm();
     started_ = true;
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> WritePiece(std::string_view data) override {
     if (data.empty()) co_return Status{};
-    deadline_.Arm(options_.read_timeout);
+    Deadline::Wait wait(deadline_, options_.read_timeout);
     auto chunk = bhttp::make_chunk(asio::buffer(data));  // named: g++ 12 and temporaries in co_await
     auto [ec, n] = co_await WriteAll(stream_, chunk);
-    deadline_.Disarm();
     co_return Checked(ec);
   }
 
   asio::awaitable<Status> EndAnswer() override {
-    deadline_.Arm(options_.read_timeout);
+    Deadline::Wait wait(deadline_, options_.read_timeout);
     auto last = bhttp::make_chunk_last();
     auto [ec, n] = co_await WriteAll(stream_, last);
-    deadline_.Disarm();
     ended_ = !ec;
     co_return Checked(ec);
   }

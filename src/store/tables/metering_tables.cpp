@@ -205,9 +205,9 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
   bool limits_requests = false, limits_micros = false;
   for (const auto& id : chain) {
     auto grant = grants_.GetGrant(id);  // read under the locks: what each has left now
+    if (!grant) return grant.error();
     bool ancestor = id != chain.front();
     auto lendable = [ancestor](int64_t left, int64_t needed) { return ancestor ? std::max(needed, left / 2) : left; };
-    if (!grant) return grant.error();
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
     if (grant->max_requests) {
