@@ -59,8 +59,9 @@ class DecoratedExchange final : public http::Exchange {
     status_ = head.result_int();
     return inner_.StartAnswer(head);
   }
+  awaitable<Status> Flush() override { return inner_.Flush(); }
   awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }
-  awaitable<Status> EndAnswer() override { return inner_.EndAnswer(); }
+  awaitable<Status> EndAnswer(std::string_view last) override { return inner_.EndAnswer(last); }
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
   std::string PeerAddress() const override { return inner_.PeerAddress(); }
   unsigned HeadStatus() const { return status_; }

@@ -241,6 +241,7 @@ struct UpstreamAnswer::State {
   std::unique_ptr<Connection> conn;
   Origin origin;
   AnswerParser parser;
+  std::optional<Result<std::string_view>> parsed;  // by MustWait, for the next ReadPiece
 };
 
 UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -252,24 +253,46 @@ UpstreamAnswer::~UpstreamAnswer() {
 
 const ResponseHead& UpstreamAnswer::Head() const { return state_->parser.get().base(); }
 
+// The next piece from what the connection has read, without a read: the piece, empty at the end
+// of the body, or nullopt when the body goes on past what was read.
+std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
+  State& s = *state_;
+  if (s.parser.is_done()) return std::string_view();
+  auto& body = s.parser.get().body();
+  body.data = s.conn->piece.get();
+  body.size = Connection::kPieceSize;
+  beast::error_code ec = ParseBuffered(s.parser, s.conn->buffer);
+  if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then parsed on
+  if (ec) return Describe(s.conn->Checked(ec), s.origin, "reading the answer");
+  size_t got = Connection::kPieceSize - body.size;
+  if (got > 0) return std::string_view(s.conn->piece.get(), got);
+  if (s.parser.is_done()) return std::string_view();
+  return std::nullopt;
+}
+
 asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
   State& s = *state_;
-  while (!s.parser.is_done()) {
-    auto& body = s.parser.get().body();
-    body.data = s.conn->piece.get();
-    body.size = Connection::kPieceSize;
-    beast::error_code ec = ParseBuffered(s.parser, s.conn->buffer);
-    if (!ec && !s.parser.is_done() && body.size == Connection::kPieceSize) {
-      auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
-      std::tie(ec, std::ignore) = co_await s.conn->With(read);
-    }
-    if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then read on
+  for (;;) {
+    auto parsed = std::exchange(s.parsed, std::nullopt);
+    if (!parsed) parsed = ParseBufferedPiece();
+    if (parsed) co_return std::move(*parsed);
+    // ParseBufferedPiece left the piece as the body's buffer: the read parses into it.
+    auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
+    auto [ec, n] = co_await s.conn->With(read);
+    if (ec == bhttp::error::need_buffer) ec = {};
     if (ec) co_return Describe(s.conn->Checked(ec), s.origin, "reading the answer");
-    size_t got = Connection::kPieceSize - body.size;
+    size_t got = Connection::kPieceSize - s.parser.get().body().size;
     if (got > 0) co_return std::string_view(s.conn->piece.get(), got);
   }
-  co_return std::string_view();
 }
+
+bool UpstreamAnswer::MustWait() {
+  State& s = *state_;
+  if (!s.parsed) s.parsed = ParseBufferedPiece();
+  return !s.parsed;
+}
+
+bool UpstreamAnswer::AtEnd() { return !MustWait() && *state_->parsed && (*state_->parsed)->empty(); }
 
 asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
   auto too_large = [] { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); };

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
@@ -52,12 +53,20 @@ class UpstreamAnswer {
   UpstreamAnswer& operator=(const UpstreamAnswer&) = delete;
 
   const ResponseHead& Head() const;
-  // The next piece of the body, empty at its end; valid until the next call.
+  // The next piece of the body, empty at its end; valid until the next call of ReadPiece,
+  // MustWait or AtEnd.
   boost::asio::awaitable<Result<std::string_view>> ReadPiece();
+  // Whether the next ReadPiece has to wait for the provider: what the connection has read holds no
+  // more of the body. It parses what it holds, for the next ReadPiece to return at once.
+  bool MustWait();
+  // Whether the next ReadPiece returns the end of the body without waiting.
+  bool AtEnd();
   // The rest of the body; kPayloadTooLarge if it is (or says it is) longer than `limit`.
   boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit);
 
  private:
+  std::optional<Result<std::string_view>> ParseBufferedPiece();
+
   std::unique_ptr<State> state_;
 };
 

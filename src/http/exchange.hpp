@@ -26,12 +26,18 @@ class Exchange {
   // The next piece of a request body the router left on the wire; empty at its end. The view is
   // valid until the next call.
   virtual boost::asio::awaitable<Result<std::string_view>> ReadBodyPiece() = 0;
-  // Sends `head` (its body is ignored) as the start of a chunked answer. Once started, the
+  // Starts a chunked answer with `head` (its body is ignored). The head is held, to go out in one
+  // write with the first piece, or the end, or at Flush: a handler that waits before its first
+  // piece flushes first, so that the client is not kept waiting for the head. Once started, the
   // Response the handler returns is not sent; an answer started and not ended closes the
   // connection, so the client sees it cut short.
   virtual boost::asio::awaitable<Status> StartAnswer(Response& head) = 0;
+  // Sends what is held (the head), if anything.
+  virtual boost::asio::awaitable<Status> Flush() = 0;
+  // Sends `data` (with the head, if held) at once.
   virtual boost::asio::awaitable<Status> WritePiece(std::string_view data) = 0;
-  virtual boost::asio::awaitable<Status> EndAnswer() = 0;
+  // Ends the answer, with `last` as its last piece: one write.
+  virtual boost::asio::awaitable<Status> EndAnswer(std::string_view last = {}) = 0;
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").
   virtual std::string PeerAddress() const = 0;

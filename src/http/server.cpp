@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -14,12 +16,14 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <charconv>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <type_traits>
 
 #include "http/deadline.hpp"
@@ -219,26 +223,23 @@ class SessionExchange final : public Exchange {
     head.chunked(true);
     head.keep_alive(keep_alive_);
     head.body().clear();
-    Deadline::Wait wait(deadline_, options_.read_timeout);
-    auto [ec, n] = co_await WriteHead(stream_, head);
+    held_head_.clear();
+    AppendHead(head, held_head_);
     started_ = true;
-    co_return Checked(ec);
+    co_return Status{};
   }
 
-  asio::awaitable<Status> WritePiece(std::string_view data) override {
-    if (data.empty()) co_return Status{};
-    Deadline::Wait wait(deadline_, options_.read_timeout);
-    auto chunk = bhttp::make_chunk(asio::buffer(data));  // named: g++ 12 and temporaries in co_await
-    auto [ec, n] = co_await WriteAll(stream_, chunk);
-    co_return Checked(ec);
+  asio::awaitable<Status> Flush() override {
+    if (held_head_.empty()) co_return Status{};
+    co_return co_await Write({}, false);
   }
 
-  asio::awaitable<Status> EndAnswer() override {
-    Deadline::Wait wait(deadline_, options_.read_timeout);
-    auto last = bhttp::make_chunk_last();
-    auto [ec, n] = co_await WriteAll(stream_, last);
-    ended_ = !ec;
-    co_return Checked(ec);
+  asio::awaitable<Status> WritePiece(std::string_view data) override { co_return co_await Write(data, false); }
+
+  asio::awaitable<Status> EndAnswer(std::string_view last) override {
+    Status written = co_await Write(last, true);
+    ended_ = static_cast<bool>(written);
+    co_return written;
   }
 
   bool AnswerStarted() const override { return started_; }
@@ -255,6 +256,32 @@ class SessionExchange final : public Exchange {
     return {};
   }
 
+  // One write: the head if it is held, `data` as a chunk unless empty, then the last chunk if `last`.
+  asio::awaitable<Status> Write(std::string_view data, bool last) {
+    static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
+    if (held_head_.empty() && data.empty() && !last) co_return Status{};
+    std::array<asio::const_buffer, 5> buffers;
+    size_t count = 0;
+    auto add = [&](const void* bytes, size_t size) {
+      if (size > 0) buffers[count++] = asio::const_buffer(bytes, size);
+    };
+    add(held_head_.data(), held_head_.size());
+    char size_line[20];  // the chunk's size in hex, then CRLF
+    if (!data.empty()) {
+      char* size_end = std::to_chars(size_line, size_line + 16, data.size(), 16).ptr;
+      size_end = std::copy(kCrlf.begin(), kCrlf.end(), size_end);
+      add(size_line, size_end - size_line);
+      add(data.data(), data.size());
+      add(kCrlf.data(), kCrlf.size());
+    }
+    if (last) add(kLastChunk.data(), kLastChunk.size());
+    std::span<const asio::const_buffer> used(buffers.data(), count);
+    Deadline::Wait wait(deadline_, options_.read_timeout);
+    auto [ec, n] = co_await WriteAll(stream_, used);
+    held_head_.clear();
+    co_return Checked(ec);
+  }
+
   Stream& stream_;
   // Armed around each read and write only: a stream may pause as long as the model thinks.
   Deadline& deadline_;
@@ -265,6 +292,7 @@ class SessionExchange final : public Exchange {
   bool keep_alive_ = true;
   bool started_ = false;
   bool ended_ = false;
+  std::string held_head_;  // of an answer started, until its first write
   char piece_[16 << 10];
 };
 

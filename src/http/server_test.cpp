@@ -8,6 +8,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_future.hpp>
@@ -17,6 +18,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/json.hpp>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "http/client.hpp"
@@ -45,6 +47,8 @@ class ServerTest : public ::testing::Test {
           if (req.target() == "/stream") co_return co_await AnswerInPieces(exchange);
           if (req.target() == "/slow-stream")
             co_return co_await AnswerInPieces(exchange, std::chrono::milliseconds(1500));
+          if (req.target() == "/flush-then-wait") co_return co_await FlushThenWait(exchange);
+          if (req.target() == "/end-only") co_return co_await EndOnly(exchange);
           if (req.target() == "/upload") co_return co_await CountUpload(exchange);
           if (req.target() == "/upload-refused") co_return ErrorResponse(Errc::kForbidden, "not this one");
           co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
@@ -81,6 +85,30 @@ class ServerTest : public ::testing::Test {
     co_return Response();
   }
 
+  // Starts an answer, flushes its head, and writes its one event only once the test says so.
+  asio::awaitable<Response> FlushThenWait(Exchange& exchange) {
+    Response head(StatusCode::ok, 11);
+    head.set(bhttp::field::content_type, "text/event-stream");
+    co_await exchange.StartAnswer(head);
+    co_await exchange.Flush();
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (int i = 0; i < 2000 && !released_; ++i) {  // 20 s at most: longer than the test waits for the head
+      timer.expires_after(std::chrono::milliseconds(10));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+    std::string event = "data: late\n\n";
+    co_await exchange.WritePiece(event);
+    co_await exchange.EndAnswer();
+    co_return Response();
+  }
+
+  static asio::awaitable<Response> EndOnly(Exchange& exchange) {
+    Response head(StatusCode::ok, 11);
+    co_await exchange.StartAnswer(head);
+    co_await exchange.EndAnswer("data: all\n\n");
+    co_return Response();
+  }
+
   static asio::awaitable<Response> CountUpload(Exchange& exchange) {
     size_t bytes = 0;
     for (;;) {
@@ -110,6 +138,7 @@ class ServerTest : public ::testing::Test {
   HttpClient client_{ClientOptions{}};
   Origin origin_;
   std::atomic<int> handled_{0};
+  std::atomic<bool> released_{false};
 };
 
 TEST_F(ServerTest, ServesAndReusesConnections) {
@@ -180,6 +209,36 @@ TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
     };
     EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   }
+}
+
+// A started answer's head waits for its first piece, so that both go out in one write; a handler
+// that has nothing yet flushes it, and the client has the head while the handler waits.
+TEST_F(ServerTest, AFlushedHeadReachesTheClientBeforeTheFirstPiece) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect(server_->LocalEndpoint());
+  timeval guard{10, 0};  // fail rather than hang if the head never comes
+  ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &guard, sizeof guard);
+  asio::write(s, asio::buffer(std::string("GET /flush-then-wait HTTP/1.1\r\nHost: x\r\n\r\n")));
+  std::string answer;
+  boost::system::error_code ec;
+  asio::read_until(s, asio::dynamic_buffer(answer), "\r\n\r\n", ec);
+  ASSERT_FALSE(ec) << "no head while the handler waits: " << ec.message();
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 200 OK\r\n")) << answer;
+  EXPECT_EQ(answer.find("data:"), std::string::npos);
+  released_ = true;
+  asio::read_until(s, asio::dynamic_buffer(answer), "0\r\n\r\n", ec);
+  EXPECT_NE(answer.find("data: late\n\n"), std::string::npos) << answer;
+}
+
+TEST_F(ServerTest, AnAnswerEndsWithItsLastPiece) {
+  auto open = [&]() -> asio::awaitable<std::string> {
+    auto answer = co_await client_.Open(origin_, Request(Verb::get, "/end-only", 11));
+    if (!answer) co_return "error: " + answer.error().message;
+    auto body = co_await (*answer)->ReadRest(1 << 20);
+    co_return body ? *body : "error: " + body.error().message;
+  };
+  EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: all\n\n");
 }
 
 TEST_F(ServerTest, AStreamMayPauseLongerThanTheReadTimeout) {
@@ -321,6 +380,71 @@ TEST_F(ServerTest, ClientDropsConnectionsIdleLongerThanItsIdleTimeout) {
     co_return accepted;
   };
   EXPECT_EQ(asio::co_spawn(io_.First(), run(), asio::use_future).get(), "1122");
+}
+
+// An upstream that answers one request in two writes: `first`, then `rest` once released.
+class ScriptedUpstream {
+ public:
+  ScriptedUpstream(std::string first, std::string rest)
+      : thread_([this, first = std::move(first), rest = std::move(rest)] {
+          boost::system::error_code ec;
+          auto socket = acceptor_.accept(ec);
+          if (ec) return;
+          std::string request;
+          asio::read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n", ec);
+          asio::write(socket, asio::buffer(first), ec);
+          released_.get_future().wait_for(std::chrono::seconds(10));
+          asio::write(socket, asio::buffer(rest), ec);
+        }) {}
+  ~ScriptedUpstream() {
+    Release();
+    thread_.join();
+  }
+  Origin Url() const {
+    return ParseBaseUrl("http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port())).value();
+  }
+  void Release() {
+    std::call_once(once_, [this] { released_.set_value(); });
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
+  std::promise<void> released_;
+  std::once_flag once_;
+  std::thread thread_;
+};
+
+// What the relay decides on: whether the next piece of an answer is already at hand (then what
+// came with the head goes out with it) or must be waited for (then the head goes out first).
+TEST_F(ServerTest, AnUpstreamAnswerTellsWhetherItsNextPieceMustBeWaitedFor) {
+  constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  auto run = [&](ScriptedUpstream& upstream) -> asio::awaitable<std::string> {
+    auto answer = co_await client_.Open(upstream.Url(), Request(Verb::get, "/", 11));
+    if (!answer) co_return answer.error().message;
+    auto& open = **answer;
+    std::string seen;
+    for (;;) {
+      seen += open.AtEnd() ? "end " : open.MustWait() ? "wait " : "ready ";
+      if (open.MustWait()) upstream.Release();
+      auto piece = co_await open.ReadPiece();
+      if (!piece) co_return seen + piece.error().message;
+      if (piece->empty()) co_return seen + "done";
+      seen += std::string(*piece) + " ";
+    }
+  };
+  {
+    ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n", "0\r\n\r\n");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(), "ready hello wait done");
+  }
+  {
+    ScriptedUpstream upstream(std::string(kHead), "5\r\nhello\r\n0\r\n\r\n");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(), "wait hello end done");
+  }
+  {
+    ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n0\r\n\r\n", "");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(), "ready hello end done");
+  }
 }
 
 TEST(BearerToken, ParsesOnlyWellFormedHeaders) {

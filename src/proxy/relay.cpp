@@ -126,9 +126,8 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
   hooks_.Settle(usage_, true);
-  if (end != StreamEnd::kAppLeft && !closing_event_.empty() && !co_await exchange_.WritePiece(closing_event_))
-    end = StreamEnd::kAppLeft;
-  if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer();
+  // An event stream always ends (a cut one with the event saying why), bytes only when complete.
+  if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer(ending_);
   co_return Response{};
 }
 
@@ -151,10 +150,12 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
 }
 
 // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
-// the relay stops, which closes the upstream connection and so cancels the call there. A stream
-// whose output reaches what the grant could pay for is ended with an event saying so, as is one
-// the provider broke off: that event is left in closing_event_ for the caller, who writes it once
-// the call is settled, then ends the answer.
+// the relay stops, which closes the upstream connection and so cancels the call there. What came in
+// one read goes out in one write: the head with the events that came with it, the last events
+// with the end; nothing is held while the relay waits on the provider. A stream whose output
+// reaches what the grant could pay for is ended with an event saying so, as is one the provider
+// broke off. What goes out with the end is left in ending_ for the caller, who writes it once the
+// call is settled.
 awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
   Response head = filter.StreamHead(open.Head());
@@ -165,34 +166,37 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   std::string out;
   int64_t cap = hooks_.OutputCap();
   for (;;) {
+    if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
     auto piece = co_await open.ReadPiece();
     if (!piece) {
       // The app is told in the provider's shape, so its SDK raises an error rather than take the
       // stream for a whole answer (or see a bare connection reset).
       Error broke = BrokeOff(piece.error());
       hooks_.Refused(broke);
-      closing_event_ = ProviderErrorEvent(wire_, broke);
+      ending_ = ProviderErrorEvent(wire_, broke);
       co_return StreamEnd::kUpstreamBroke;
     }
+    out.clear();
     if (piece->empty()) break;
     splitter.Feed(*piece);
-    out.clear();
     bool spent = false;
     while (auto event = splitter.Next()) {
       if (KeepEvent(*event)) filter.AppendEvent(*event, out);
       if ((spent = OutputSoFar() >= cap)) break;
     }
-    if (spent) closing_event_ += ProviderErrorEvent(wire_, BudgetSpent());
-    if (splitter.TooLong()) closing_event_ += ProviderErrorEvent(wire_, EventTooLong());
-    if (spent) hooks_.Refused(BudgetSpent());
-    if (!out.empty() || !closing_event_.empty()) hooks_.FirstEvent();
+    if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
+    if (spent || splitter.TooLong()) {
+      ending_ = std::move(out);
+      if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
+      if (splitter.TooLong()) ending_ += ProviderErrorEvent(wire_, EventTooLong());
+      if (spent) hooks_.Refused(BudgetSpent());
+      co_return spent ? StreamEnd::kBudget : StreamEnd::kEventTooLong;
+    }
+    if (open.AtEnd()) break;
     if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
-    if (spent) co_return StreamEnd::kBudget;
-    if (splitter.TooLong()) co_return StreamEnd::kEventTooLong;
   }
-  out.clear();
   filter.AppendEvent(splitter.Rest(), out);
-  if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+  ending_ = std::move(out);
   co_return StreamEnd::kComplete;
 }
 
@@ -241,6 +245,7 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
   hooks_.Streamed(static_cast<int>(head.result_int()));
   if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
   for (;;) {
+    if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
     auto piece = co_await open.ReadPiece();
     if (!piece) {
       spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);

@@ -107,7 +107,7 @@ class Relay {
   RelayHooks& hooks_;
   Provider wire_;  // the shape of the app's path, for errors ended streams carry
   bool strip_usage_chunk_ = false;
-  std::string closing_event_;  // the event that ends a stream cut short, written once the call is settled
+  std::string ending_;  // what goes out with the end of a stream, once the call is settled
   ScrubHits hits_;  // answers of this call that quoted its key
   Usage usage_;
   int64_t delta_events_ = 0;
