@@ -50,8 +50,9 @@ start_broker() {  # name cpus mock_url io_threads(0: default); output in $TMP/na
 
 # nginx proxy_pass with upstream keep-alive, tuned as one would tune it for this (no request cap
 # per connection, a keep-alive pool as large as the load): the fair comparison.
-start_nginx() {  # name cpus workers mock_url; listens on http://127.0.0.1:$NGINX_PORT_<name>, pid in NGINX_PIDS[name]
-  local name=$1 cpus=$2 workers=$3 mock=$4 port dir=$TMP/$1
+# A fifth argument adds directives to the proxied location ("proxy_buffering off;" for streams).
+start_nginx() {  # name cpus workers mock_url [directives]; listens on http://127.0.0.1:$NGINX_PORT_<name>, pid in NGINX_PIDS[name]
+  local name=$1 cpus=$2 workers=$3 mock=$4 extra=${5:-} port dir=$TMP/$1
   port=$(free_port)
   mkdir -p "$dir"
   cat > "$dir/nginx.conf" <<CONF
@@ -76,6 +77,7 @@ http {
       proxy_pass http://mock;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      $extra
     }
   }
 }

@@ -13,8 +13,9 @@
 #               on another (BENCH_LOAD_CPU, wrk -t1); "unpinned" gives all of them every core (nginx
 #               one worker per core, the broker's default threads, wrk -t2).
 #   latency     the same at one connection: p50 and p99 added to the direct call, nginx and broker.
-#   streams     streamed calls one at a time (bench/streams.mjs): the broker's added time to the
-#               first event (p50, p99), and, on a stream of BENCH_LONG_EVENTS events sent back to
+#   streams     streamed calls one at a time (bench/streams.mjs): the added time to the first
+#               event (p50, p99) of nginx (proxy_buffering off, as one proxies server-sent events)
+#               and of the broker, and, on a stream of BENCH_LONG_EVENTS events sent back to
 #               back, its added time per relayed event and its CPU time per relayed event.
 #   memory      a broker that served nothing else: its RSS once started, its peak RSS (VmHWM)
 #               while BENCH_CONCURRENT_STREAMS streams run at once (all must complete), its RSS
@@ -73,6 +74,7 @@ if ((wrk_lanes)) && has "$SETUPS" pinned; then
   start_broker broker_pinned "$SERVER_CPU" "${MOCK[mock_pinned]}" 1
 fi
 if ((wrk_lanes)) && has "$SETUPS" unpinned; then start_nginx unpinned "" auto "${MOCK[mock_unpinned]}"; fi
+has "$LANES" streams && start_nginx streams "" auto "${MOCK[mock_unpinned]}" "proxy_buffering off;"
 if { ((wrk_lanes)) && has "$SETUPS" unpinned; } || has "$LANES" streams; then
   start_broker broker_unpinned "" "${MOCK[mock_unpinned]}" 0
 fi
@@ -84,7 +86,7 @@ for b in "${!BROKER_PIDS[@]}"; do
   read -r GRANT[$b] TOKEN[$b] <<< "$(limited_token "${BROKER[$b]}" "$(owner_token "$TMP/$b.out")")"
 done
 declare -A NGINX
-for s in pinned unpinned; do
+for s in pinned unpinned streams; do
   port_var=NGINX_PORT_$s
   [[ -n "${!port_var:-}" ]] && { NGINX[$s]=http://127.0.0.1:${!port_var}; wait_for_nginx "${NGINX[$s]}"; }
 done
@@ -179,11 +181,13 @@ if has "$LANES" streams; then
   }
   stream_lane "direct, short" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key "$SEQUENTIAL"
   d50=$F50 d99=$F99
+  added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }
+  stream_lane "nginx, short" "${NGINX[streams]}/v1/chat/completions" test-openai-key "$SEQUENTIAL"
+  nginx50=$(added "$F50" "$d50") nginx99=$(added "$F99" "$d99")
   stream_lane "broker, short" "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}" "$SEQUENTIAL"
-  added50=$(awk -v a="$F50" -v b="$d50" 'BEGIN {printf "%.0f", a - b}')
-  added99=$(awk -v a="$F99" -v b="$d99" 'BEGIN {printf "%.0f", a - b}')
-  summary "stream added us to first event, p50, one at a time" "$d50" - "$added50" - - -
-  summary "stream added us to first event, p99, one at a time" "$d99" - "$added99" - "<=150us" "$(at_most "$added99" 150)"
+  added50=$(added "$F50" "$d50") added99=$(added "$F99" "$d99")
+  summary "stream added us to first event, p50, one at a time" "$d50" "$nginx50" "$added50" - - -
+  summary "stream added us to first event, p99, one at a time" "$d99" "$nginx99" "$added99" - "<=150us" "$(at_most "$added99" 150)"
   stream_lane "direct, $LONG_EVENTS pieces" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key "$LONG_STREAMS"
   d_rest=$REST
   stream_lane "broker, $LONG_EVENTS pieces" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}" \
