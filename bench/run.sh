@@ -16,7 +16,7 @@
 #   streams     streamed calls one at a time (bench/streams.mjs): the added time to the first
 #               event (p50, p99) of nginx (proxy_buffering off, as one proxies server-sent events)
 #               and of the broker, and, on a stream of BENCH_LONG_EVENTS events sent back to
-#               back, its added time per relayed event and its CPU time per relayed event.
+#               back, the broker's added time and CPU time per relayed event.
 #   memory      a broker that served nothing else: its RSS once started, its peak RSS (VmHWM)
 #               while BENCH_CONCURRENT_STREAMS streams run at once (all must complete), its RSS
 #               while BENCH_IDLE_CONNECTIONS kept-alive connections sit idle.
@@ -100,6 +100,7 @@ summary() {  # lane direct nginx broker ratio target met
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "n/a"}'; }
 at_least() { awk -v v="$1" -v t="$2" 'BEGIN {print (v >= t) ? "yes" : "NO"}'; }
 at_most() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "yes" : "NO"}'; }
+added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }  # latency, direct latency -> us added
 us() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {printf "%.0f", (a - b) * 1000}'; }  # ms [minus ms] -> us
 
 echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per wrk lane, load average $(load)"
@@ -181,7 +182,6 @@ if has "$LANES" streams; then
   }
   stream_lane "direct, short" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key "$SEQUENTIAL"
   d50=$F50 d99=$F99
-  added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }
   stream_lane "nginx, short" "${NGINX[streams]}/v1/chat/completions" test-openai-key "$SEQUENTIAL"
   nginx50=$(added "$F50" "$d50") nginx99=$(added "$F99" "$d99")
   stream_lane "broker, short" "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}" "$SEQUENTIAL"

@@ -299,8 +299,9 @@ asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
   // One that says at once it is too long is refused unread.
   if (auto length = state_->parser.content_length(); length && *length > limit) co_return too_large();
   std::string out;
-  // Asked only while the body goes on: a ReadPiece that would find it ended is a frame for nothing.
-  while (!state_->parser.is_done()) {
+  // Asked only while the body goes on (or a piece parsed ahead waits): a ReadPiece that would find
+  // it ended is a frame for nothing.
+  while (state_->parsed || !state_->parser.is_done()) {
     auto piece = co_await ReadPiece();
     if (!piece) co_return piece.error();
     if (piece->empty()) co_return out;

@@ -36,8 +36,8 @@ class Exchange {
   virtual boost::asio::awaitable<Status> Flush() = 0;
   // Sends `data` (with the head, if held) at once.
   virtual boost::asio::awaitable<Status> WritePiece(std::string_view data) = 0;
-  // Ends the answer, with `last` as its last piece: one write.
-  virtual boost::asio::awaitable<Status> EndAnswer(std::string_view last = {}) = 0;
+  // Ends the answer, with `last` (if not empty) as its last piece: one write.
+  virtual boost::asio::awaitable<Status> EndAnswer(std::string_view last) = 0;
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").
   virtual std::string PeerAddress() const = 0;

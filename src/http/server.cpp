@@ -229,12 +229,9 @@ class SessionExchange final : public Exchange {
     co_return Status{};
   }
 
-  asio::awaitable<Status> Flush() override {
-    if (held_head_.empty()) co_return Status{};
-    co_return co_await Write({}, false);
-  }
+  asio::awaitable<Status> Flush() override { return Write({}, false); }
 
-  asio::awaitable<Status> WritePiece(std::string_view data) override { co_return co_await Write(data, false); }
+  asio::awaitable<Status> WritePiece(std::string_view data) override { return Write(data, false); }
 
   asio::awaitable<Status> EndAnswer(std::string_view last) override {
     Status written = co_await Write(last, true);
@@ -472,8 +469,11 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
       response = co_await handler_(request, exchange);
     }
     if (exchange.BodyLeftUnread() && !exchange.AnswerStarted()) co_await exchange.DrainBody();
-    if (exchange.AnswerStarted())
+    if (exchange.AnswerStarted()) {
+      // One cut short is closed once its head is out: the client sees a started answer end early.
+      if (!exchange.AnswerEnded()) co_await exchange.Flush();
       co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && request.keep_alive() && !stopping->load();
+    }
     response.version(request.version());
     StampAnswer<Stream>(response, options_);
     response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());

@@ -144,7 +144,7 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
     }
     if (!co_await exchange.WritePiece(answer.pieces[i])) co_return false;
   }
-  co_return static_cast<bool>(co_await exchange.EndAnswer());
+  co_return static_cast<bool>(co_await exchange.EndAnswer({}));
 }
 
 }  // namespace

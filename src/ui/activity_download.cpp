@@ -50,7 +50,7 @@ awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exch
       co_return Status{};
     }
   }
-  co_await exchange.EndAnswer();
+  co_await exchange.EndAnswer({});
   co_return Status{};
 }
 
