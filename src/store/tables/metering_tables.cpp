@@ -191,10 +191,12 @@ Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
 
 // A child grant's lease is cut from it and from each of its ancestors at once: the least any of
 // them has left bounds it, and each of them counts it as leased, so what a whole tree spends never
-// passes any of its budgets. An ancestor lends at most half of what it has left (never less than
-// the call needs): its other descendants and its own calls share the rest. Without that, three
-// busy children of a grant capped at 500 requests leased all 500 between them, and the next call
-// needing a lease was refused ("500 of 500 requests used") after 200 calls.
+// passes any of its budgets. An ancestor lends one lease at most half of what it has left (never
+// less than the call needs), and so does the grant itself for requests: its other descendants and
+// its own calls share the rest. Without that, three busy children of a grant capped at 500
+// requests leased all 500 between them, or the grant's own busy calls did, and the next call
+// needing a lease was refused ("500 of 500 requests used") after 200 calls. A grant's own calls
+// may still lease all of its budget: a stream starts with what is left.
 Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
                                                      Lease want) {
   auto found = ChainOf(grant_id);
@@ -207,7 +209,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
     auto grant = grants_.GetGrant(id);  // read under the locks: what each has left now
     if (!grant) return grant.error();
     bool ancestor = id != chain.front();
-    auto lendable = [ancestor](int64_t left, int64_t needed) { return ancestor ? std::max(needed, left / 2) : left; };
+    auto half = [](int64_t left, int64_t needed) { return std::max(needed, left / 2); };
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
     if (grant->max_requests) {
@@ -216,13 +218,13 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
         return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
                                                   std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
                                                   " of " + std::to_string(*grant->max_requests) + " requests used)");
-      granted.requests = std::min(granted.requests, lendable(left, need.requests));
+      granted.requests = std::min(granted.requests, half(left, need.requests));
       limits_requests = true;
     }
     if (grant->budget_micros) {
       int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
       if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
-      granted.micros = std::min(granted.micros, lendable(left, need.micros));
+      granted.micros = std::min(granted.micros, ancestor ? half(left, need.micros) : left);
       limits_micros = true;
     }
   }
