@@ -38,7 +38,7 @@ asio::awaitable<http::Response> Handle(http::Request& request, http::Exchange& e
     http::Response head{http::StatusCode::ok, request.version()};
     if (!co_await exchange.StartAnswer(head)) co_return head;
     if (!co_await exchange.WritePiece(shape)) co_return head;
-    (void)co_await exchange.EndAnswer();
+    (void)co_await exchange.EndAnswer({});
     co_return head;
   }
   http::Response res{http::StatusCode::ok, request.version()};
