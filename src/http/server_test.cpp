@@ -120,6 +120,18 @@ class ServerTest : public ::testing::Test {
     co_return JsonResponse(StatusCode::ok, boost::json::object{{"bytes", bytes}});
   }
 
+  // The body of a GET of `target`, which must come chunked, read with the client; or what went wrong.
+  std::string ReadChunked(std::string target) {
+    auto read = [&]() -> asio::awaitable<std::string> {
+      auto answer = co_await client_.Open(origin_, Request(Verb::get, target, 11));
+      if (!answer) co_return "error: " + answer.error().message;
+      if ((*answer)->Head()[bhttp::field::transfer_encoding] != "chunked") co_return "error: not chunked";
+      auto body = co_await (*answer)->ReadRest(1 << 20);
+      co_return body ? *body : "error: " + body.error().message;
+    };
+    return asio::co_spawn(io_.First(), read(), asio::use_future).get();
+  }
+
   // Reads from `s` until `out` holds `marker`; false if it has not come within 10 s. A plain recv,
   // which honours SO_RCVTIMEO (Asio's synchronous reads wait on past it), so that a test fails
   // rather than hangs.
@@ -213,14 +225,7 @@ TEST_F(ServerTest, AnswersGarbageWith400Json) {
 
 TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
   for (int round = 0; round < 2; ++round) {
-    auto open = [&]() -> asio::awaitable<std::string> {
-      auto answer = co_await client_.Open(origin_, Request(Verb::get, "/stream", 11));
-      if (!answer) co_return "error: " + answer.error().message;
-      EXPECT_EQ((*answer)->Head()[bhttp::field::transfer_encoding], "chunked");
-      auto body = co_await (*answer)->ReadRest(1 << 20);
-      co_return body ? *body : "error: " + body.error().message;
-    };
-    EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+    EXPECT_EQ(ReadChunked("/stream"), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   }
 }
 
@@ -240,24 +245,10 @@ TEST_F(ServerTest, AFlushedHeadReachesTheClientBeforeTheFirstPiece) {
   EXPECT_NE(answer.find("data: late\n\n"), std::string::npos) << answer;
 }
 
-TEST_F(ServerTest, AnAnswerEndsWithItsLastPiece) {
-  auto open = [&]() -> asio::awaitable<std::string> {
-    auto answer = co_await client_.Open(origin_, Request(Verb::get, "/end-only", 11));
-    if (!answer) co_return "error: " + answer.error().message;
-    auto body = co_await (*answer)->ReadRest(1 << 20);
-    co_return body ? *body : "error: " + body.error().message;
-  };
-  EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: all\n\n");
-}
+TEST_F(ServerTest, AnAnswerEndsWithItsLastPiece) { EXPECT_EQ(ReadChunked("/end-only"), "data: all\n\n"); }
 
 TEST_F(ServerTest, AStreamMayPauseLongerThanTheReadTimeout) {
-  auto open = [&]() -> asio::awaitable<std::string> {
-    auto answer = co_await client_.Open(origin_, Request(Verb::get, "/slow-stream", 11));
-    if (!answer) co_return "error: " + answer.error().message;
-    auto body = co_await (*answer)->ReadRest(1 << 20);
-    co_return body ? *body : "error: " + body.error().message;
-  };
-  EXPECT_EQ(asio::co_spawn(io_.First(), open(), asio::use_future).get(), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
+  EXPECT_EQ(ReadChunked("/slow-stream"), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
 }
 
 TEST_F(ServerTest, AClientThatStallsMidUploadIsDropped) {
