@@ -30,9 +30,9 @@ void CallActivity::SetGrant(const domain::Grant& grant) {
   if (exchange_) exchange_->notes.grant_id = grant.record.id;
 }
 
-void CallActivity::SetToken(domain::TokenClaims claims) {
-  row_.token_id = std::move(claims.jti);
-  row_.client_id = std::move(claims.client_id);
+void CallActivity::SetToken(const domain::TokenClaims& claims) {
+  row_.token_id = claims.jti;
+  row_.client_id = claims.client_id;
   row_.token_issued_at = claims.issued_at;
   row_.token_expires_at = claims.expires_at;
 }

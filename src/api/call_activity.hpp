@@ -28,7 +28,7 @@ class CallActivity {
 
   void SetGrant(const domain::Grant& grant);
   // The access token the call presented; its last use is recorded with the row.
-  void SetToken(domain::TokenClaims claims);
+  void SetToken(const domain::TokenClaims& claims);
   // The model the app asked for, as the app sent it when it is a model id; otherwise (the call was
   // refused for it) a printable ASCII copy, at most kMaxModelId bytes, so the store can hold any
   // row: one model name PostgreSQL cannot store (a NUL, bytes that are not UTF-8) would lose the

@@ -92,7 +92,7 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
   auto checked = ctx.tokens.Verify(token);
   if (!checked) co_return checked.error();
   facts.claims = std::move(*checked);
-  const domain::TokenClaims& claims = facts.claims;
+  const domain::TokenClaims& claims = *facts.claims;
   facts.dpop = !claims.jkt.empty();
   if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
     if (facts.dpop) facts.fault = TokenFault::kInvalidProof;

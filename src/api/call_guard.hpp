@@ -23,7 +23,7 @@ boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std:
 // What the checks of a presented token learned, kept also when they refused it.
 struct TokenFacts {
   std::shared_ptr<const domain::Grant> grant;  // the token's grant, even when not usable now (for the record)
-  domain::TokenClaims claims;                  // its verified claims (jti set once it verified)
+  std::shared_ptr<const domain::TokenClaims> claims;  // its verified claims, once it verified
   TokenFault fault = TokenFault::kNone;        // why it was refused, for the 401's challenge
   bool dpop = false;                           // bound to a DPoP key, or presented as DPoP and unreadable
 };

@@ -508,7 +508,7 @@ class ReferenceApi {
     };
     auto claims = ctx_.tokens.Verify(params.Get("token"));
     if (!claims) co_return invalid(claims.error().message);
-    auto grant = co_await LoadGrant(ctx_, claims->grant_id);
+    auto grant = co_await LoadGrant(ctx_, (*claims)->grant_id);
     if (!grant && grant.error().code == Errc::kNotFound) co_return invalid("Associated grant not found");
     if (!grant) co_return http::ErrorResponse(grant.error());
     UnixSeconds now = ctx_.clock();

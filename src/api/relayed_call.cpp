@@ -17,7 +17,7 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(c
                                                                                std::string_view token, bool dpop) {
   auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &token_);
   if (token_.grant) activity_.SetGrant(*token_.grant);
-  if (!token_.claims.jti.empty()) activity_.SetToken(std::move(token_.claims));
+  if (token_.claims) activity_.SetToken(*token_.claims);
   if (grant) grant_ = *grant;
   co_return grant;
 }

@@ -5,7 +5,6 @@
 #include <cmath>
 
 #include "core/ids.hpp"
-#include "crypto/hash.hpp"
 #include "crypto/jws.hpp"
 
 namespace ap::domain {
@@ -88,13 +87,15 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
   return t;
 }
 
-Result<TokenClaims> TokenService::Verify(std::string_view token) const {
+Result<std::shared_ptr<const TokenClaims>> TokenService::Verify(std::string_view token) const {
   UnixSeconds now = clock_();
-  std::string digest = crypto::Sha256(token);
-  if (auto cached = FindCached(digest, now)) return std::move(*cached);
+  size_t hash = TokenHash{}(token);
+  if (auto cached = FindCached(token, hash, now)) return cached;
   auto claims = VerifyUncached(token, now);
-  if (claims) Remember(std::move(digest), *claims, now);
-  return claims;
+  if (!claims) return claims.error();
+  auto shared = std::make_shared<const TokenClaims>(std::move(*claims));
+  Remember(token, hash, shared, now);
+  return shared;
 }
 
 Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSeconds now) const {
@@ -147,29 +148,30 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
                      std::move(*audiences)};
 }
 
-std::optional<TokenClaims> TokenService::FindCached(const std::string& digest, UnixSeconds now) const {
-  Shard& shard = shards_[static_cast<unsigned char>(digest[0]) % kShards];
+TokenService::Claims TokenService::FindCached(std::string_view token, size_t hash, UnixSeconds now) const {
+  Shard& shard = ShardOf(hash);
   std::lock_guard lock(shard.mutex);
-  auto it = shard.verified.find(digest);
-  if (it == shard.verified.end()) return std::nullopt;
+  auto it = shard.verified.find(token);
+  if (it == shard.verified.end()) return nullptr;
   // Judged against the clock as it is now, as an uncached token is: one issued "in the future"
   // (the clock was set back since) is checked again and refused.
-  const TokenClaims& claims = it->second;
+  const TokenClaims& claims = *it->second;
   if (claims.expires_at + settings_.leeway_seconds <= now || claims.issued_at > now + settings_.leeway_seconds) {
     shard.verified.erase(it);
-    return std::nullopt;
+    return nullptr;
   }
-  return claims;
+  return it->second;
 }
 
-void TokenService::Remember(std::string digest, const TokenClaims& claims, UnixSeconds now) const {
-  Shard& shard = shards_[static_cast<unsigned char>(digest[0]) % kShards];
+void TokenService::Remember(std::string_view token, size_t hash, const Claims& claims, UnixSeconds now) const {
+  Shard& shard = ShardOf(hash);
   std::lock_guard lock(shard.mutex);
   if (shard.verified.size() >= kMaxPerShard) {
-    std::erase_if(shard.verified, [&](const auto& e) { return e.second.expires_at + settings_.leeway_seconds <= now; });
+    std::erase_if(shard.verified,
+                  [&](const auto& e) { return e.second->expires_at + settings_.leeway_seconds <= now; });
     if (shard.verified.size() >= kMaxPerShard) shard.verified.clear();
   }
-  shard.verified.emplace(std::move(digest), claims);
+  shard.verified.emplace(token, claims);
 }
 
 }  // namespace ap::domain

@@ -56,8 +56,8 @@ TEST_F(TokenServiceTest, IssuesTokensThatVerify) {
   EXPECT_EQ(t.expires_at, now_ + 3600);
   auto claims = tokens_.Verify(t.token);
   ASSERT_TRUE(claims) << claims.error().message;
-  EXPECT_EQ(claims->grant_id, "grant-1");
-  EXPECT_EQ(claims->jti, t.jti);
+  EXPECT_EQ((*claims)->grant_id, "grant-1");
+  EXPECT_EQ((*claims)->jti, t.jti);
   auto jws = crypto::ParseCompactJws(t.token).value();
   EXPECT_EQ(jws.header.at("typ").as_string(), "at+jwt");
   EXPECT_EQ(jws.header.at("kid").as_string(), "k1");
@@ -83,6 +83,23 @@ TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {
   ASSERT_TRUE(tokens_.Verify(t.token));
   now_ += 100 + TokenSettings{}.leeway_seconds;
   EXPECT_EQ(Refusal(t.token), "Token expired");
+}
+
+// The cache is keyed by the token's own bytes: a call with the same token shares the claims verified
+// once, and a token one byte off a cached one is checked afresh (and refused).
+TEST_F(TokenServiceTest, TheCacheKnowsOnlyTheExactTokenItVerified) {
+  auto t = tokens_.Issue("g", std::nullopt);
+  auto first = tokens_.Verify(t.token);
+  ASSERT_TRUE(first) << first.error().message;
+  auto again = tokens_.Verify(t.token);
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(first->get(), again->get()) << "the second call should have found the first's claims";
+  std::string tampered = t.token;
+  char& in_signature = tampered[tampered.size() - 10];
+  in_signature = in_signature == 'A' ? 'B' : 'A';
+  EXPECT_EQ(Refusal(tampered), "Invalid token: bad signature");
+  EXPECT_FALSE(tokens_.Verify(t.token + "A"));
+  EXPECT_FALSE(tokens_.Verify(std::string_view(t.token).substr(0, t.token.size() - 1)));
 }
 
 // A clock set back an hour: a token issued "in the future" is refused (nbf), cached or not, so the
@@ -197,14 +214,14 @@ TEST_F(TokenServiceTest, NamesTheIssuerItIsGivenAndTheResourcesItIsBoundTo) {
   EXPECT_EQ(claims["aud"], "https://broker.example/openai/v1");
   auto verified = tokens_.Verify(t.token);
   ASSERT_TRUE(verified) << verified.error().message;
-  EXPECT_EQ(verified->audiences, std::vector<std::string>{"https://broker.example/openai/v1"});
+  EXPECT_EQ((*verified)->audiences, std::vector<std::string>{"https://broker.example/openai/v1"});
 
   auto two = tokens_.Issue("g1", std::nullopt, "app", "", {"https://broker.example", "https://broker.example/openai/v1"});
   claims = boost::json::parse(crypto::ParseCompactJws(two.token)->payload).as_object();
   EXPECT_EQ(claims["aud"], (boost::json::array{"https://broker.example", "https://broker.example/openai/v1"}));
   auto plain = tokens_.Verify(tokens_.Issue("g1", std::nullopt).token);
   ASSERT_TRUE(plain);
-  EXPECT_EQ(plain->audiences, std::vector<std::string>{"aipassport"});
+  EXPECT_EQ((*plain)->audiences, std::vector<std::string>{"aipassport"});
 
   auto c = Claims();
   c["iss"] = "https://broker.example";

@@ -498,8 +498,8 @@ class OAuthApi {
     auto refresh = co_await api::OnStore(ctx_, std::move(read));
     if (refresh && refresh->client_id == client->id) {
       co_await EndFamily(*refresh, "revoked by its client");
-    } else if (auto claims = ctx_.tokens.Verify(token); claims && claims->client_id == client->id) {
-      co_await RevokeGrant(claims->grant_id, "access token revoked by its client");
+    } else if (auto claims = ctx_.tokens.Verify(token); claims && (*claims)->client_id == client->id) {
+      co_await RevokeGrant((*claims)->grant_id, "access token revoked by its client");
     }
     Response res(StatusCode::ok, 11);
     res.set(bhttp::field::cache_control, "no-store");
@@ -521,22 +521,19 @@ class OAuthApi {
       caller_client = client->id;
     }
     json::object inactive{{"active", false}};
-    auto claims = ctx_.tokens.Verify(http::FormValue(*form, "token"));
-    if (!claims || (caller_client && claims->client_id != *caller_client)) co_return Introspection(inactive);
-    auto grant = co_await api::LoadGrant(ctx_, claims->grant_id);
+    auto verified = ctx_.tokens.Verify(http::FormValue(*form, "token"));
+    if (!verified || (caller_client && (*verified)->client_id != *caller_client)) co_return Introspection(inactive);
+    const domain::TokenClaims& claims = **verified;
+    auto grant = co_await api::LoadGrant(ctx_, claims.grant_id);
     if (!grant || domain::UnusableReason(grant->record, ctx_.clock())) co_return Introspection(inactive);
-    json::object active{{"active", true},
-                        {"token_type", claims->jkt.empty() ? "Bearer" : "DPoP"},
-                        {"iss", ctx_.issuer},
-                        {"sub", claims->grant_id},
-                        {"gid", claims->grant_id},
-                        {"exp", claims->expires_at},
-                        {"iat", claims->issued_at},
-                        {"jti", claims->jti}};
-    if (!claims->client_id.empty()) active["client_id"] = claims->client_id;
-    if (!claims->jkt.empty()) active["cnf"] = json::object{{"jkt", claims->jkt}};
-    if (claims->audiences.size() == 1) active["aud"] = claims->audiences.front();
-    if (claims->audiences.size() > 1) active["aud"] = json::array(claims->audiences.begin(), claims->audiences.end());
+    json::object active{{"active", true},          {"token_type", claims.jkt.empty() ? "Bearer" : "DPoP"},
+                        {"iss", ctx_.issuer},      {"sub", claims.grant_id},
+                        {"gid", claims.grant_id},  {"exp", claims.expires_at},
+                        {"iat", claims.issued_at}, {"jti", claims.jti}};
+    if (!claims.client_id.empty()) active["client_id"] = claims.client_id;
+    if (!claims.jkt.empty()) active["cnf"] = json::object{{"jkt", claims.jkt}};
+    if (claims.audiences.size() == 1) active["aud"] = claims.audiences.front();
+    if (claims.audiences.size() > 1) active["aud"] = json::array(claims.audiences.begin(), claims.audiences.end());
     active["authorization_details"] = GrantedDetails(grant->scope, Lifetime(grant->record));
     co_return Introspection(active);
   }
@@ -717,10 +714,11 @@ class OAuthApi {
     if (token.empty()) return BadRequest("invalid_request", "subject_token is missing");
     auto claims = ctx_.tokens.Verify(token);
     if (!claims) return BadRequest("invalid_grant", "the subject_token is not valid: " + claims.error().message);
-    if (claims->client_id != client.id) return BadRequest("invalid_grant", "the subject_token was not issued to this app");
-    if (!claims->jkt.empty() && claims->jkt != jkt)
+    if ((*claims)->client_id != client.id)
+      return BadRequest("invalid_grant", "the subject_token was not issued to this app");
+    if (!(*claims)->jkt.empty() && (*claims)->jkt != jkt)
       return BadRequest("invalid_dpop_proof", "the subject_token is bound to a DPoP key: send a proof signed with it");
-    subject = std::move(*claims);
+    subject = **claims;
     return std::nullopt;
   }
 
