@@ -17,12 +17,17 @@ awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id) {
 
 namespace {
 
-// The cache first; on a miss, the store, and the cache learns the grant.
-awaitable<Result<std::shared_ptr<const domain::Grant>>> CachedGrant(BrokerContext& ctx, const std::string& id) {
+// The cached grant; null when the store must be asked (GrantFromStore). Refused when this broker
+// cannot vouch that it knows of every revocation.
+Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, const std::string& id) {
   if (ctx.follower && !ctx.follower->CaughtUpWithin(ctx.follower_max_age))
-    co_return MakeError(Errc::kUnavailable,
-                        "This broker cannot reach its database to learn of revocations; the call was not sent");
-  if (auto hit = ctx.grants.Find(id)) co_return hit;
+    return MakeError(Errc::kUnavailable,
+                     "This broker cannot reach its database to learn of revocations; the call was not sent");
+  return ctx.grants.Find(id);
+}
+
+// The grant from the store, which the cache learns.
+awaitable<Result<std::shared_ptr<const domain::Grant>>> GrantFromStore(BrokerContext& ctx, const std::string& id) {
   auto grant = co_await LoadGrant(ctx, id);
   if (!grant) co_return grant.error();
   ctx.grants.Put(std::move(*grant));
@@ -94,12 +99,16 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
   facts.claims = std::move(*checked);
   const domain::TokenClaims& claims = *facts.claims;
   facts.dpop = !claims.jkt.empty();
-  if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
-    if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
-    co_return possessed.error();
-  }
+  // A bearer token that is not bound has no proof to check: no coroutine for it (nor for a grant
+  // the cache holds), as these are most calls.
+  if (facts.dpop || dpop)
+    if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
+      if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
+      co_return possessed.error();
+    }
   if (auto aimed = CheckAudience(ctx, request, claims); !aimed) co_return aimed.error();
-  auto grant = co_await CachedGrant(ctx, claims.grant_id);
+  auto grant = GrantInCache(ctx, claims.grant_id);
+  if (grant && !*grant) grant = co_await GrantFromStore(ctx, claims.grant_id);
   if (!grant) {
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
     co_return grant.error();
