@@ -39,6 +39,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (input.find('\n') != std::string_view::npos && !valid) fuzz::Broken("a token signed here verifies");
   }
   auto claims = broker.tokens.Verify(token);
-  if (claims && claims->expires_at < kNow - 10) fuzz::Broken("an accepted token has not expired");
+  if (claims && (*claims)->expires_at < kNow - 10) fuzz::Broken("an accepted token has not expired");
   return 0;
 }

@@ -24,8 +24,8 @@ boost::asio::awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std:
 struct TokenFacts {
   std::shared_ptr<const domain::Grant> grant;  // the token's grant, even when not usable now (for the record)
   std::shared_ptr<const domain::TokenClaims> claims;  // its verified claims, once it verified
-  TokenFault fault = TokenFault::kNone;        // why it was refused, for the 401's challenge
-  bool dpop = false;                           // bound to a DPoP key, or presented as DPoP and unreadable
+  TokenFault fault = TokenFault::kNone;               // why it was refused, for the 401's challenge
+  bool dpop = false;                                  // bound to a DPoP key, or presented as DPoP and unreadable
 };
 
 // The grant of a delegated token, if the token is valid and the grant usable now. A token bound to
