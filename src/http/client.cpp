@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
@@ -38,8 +38,8 @@ constexpr size_t kMaxBuffered = 1 << 20;
 
 struct Connection {
   std::string key;
-  std::optional<beast::tcp_stream> plain;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  std::optional<tcp::socket> plain;
+  std::optional<beast::ssl_stream<tcp::socket>> secure;
   // Armed for the connect, then for each call's whole exchange; disarmed in the pool. After the
   // streams, as it refers to their socket.
   std::optional<Deadline> deadline;
@@ -67,7 +67,7 @@ struct Connection {
     buffer.shrink_to_fit();  // keeps only what is unread, nothing after a whole answer
   }
 
-  beast::tcp_stream& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+  tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
   // An error as the caller sees it: a wait that the deadline cut short is a timeout.
   beast::error_code Checked(beast::error_code ec) const {
@@ -213,12 +213,12 @@ struct HttpClient::Impl {
       conn->secure.emplace(executor, tls);
     else
       conn->plain.emplace(executor);
-    beast::tcp_stream& tcp_stream = conn->Tcp();
-    conn->deadline.emplace(tcp_stream.socket());
+    tcp::socket& socket = conn->Tcp();
+    conn->deadline.emplace(socket);
     conn->deadline->Arm(options.connect_timeout);
-    auto [connect_ec, ep] = co_await tcp_stream.async_connect(allowed, kUseTuple);
+    auto [connect_ec, ep] = co_await asio::async_connect(socket, allowed, kUseTuple);
     if (connect_ec) co_return Describe(conn->Checked(connect_ec), origin, "connect");
-    tcp_stream.socket().set_option(tcp::no_delay(true));
+    socket.set_option(tcp::no_delay(true));
     if (origin.tls) {
       SSL* handle = conn->secure->native_handle();
       if (!SSL_set_tlsext_host_name(handle, origin.host.c_str()))

@@ -14,7 +14,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/string.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
@@ -128,7 +127,7 @@ namespace {
 template <class Stream>
 void StampAnswer(Response& head, const ServerOptions& options) {
   head.set(bhttp::field::server, options.server_name);
-  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>)
+  if constexpr (!std::is_same_v<Stream, tcp::socket>)
     head.set(bhttp::field::strict_transport_security, kStrictTransportSecurity);
 }
 
@@ -243,7 +242,7 @@ class SessionExchange final : public Exchange {
 
   std::string PeerAddress() const override {
     beast::error_code ec;
-    auto peer = beast::get_lowest_layer(stream_).socket().remote_endpoint(ec);
+    auto peer = beast::get_lowest_layer(stream_).remote_endpoint(ec);
     return ec ? std::string() : peer.address().to_string();
   }
 
@@ -297,10 +296,10 @@ class SessionExchange final : public Exchange {
 // still sends is read and dropped for a moment. Closing a socket with unread bytes makes the kernel
 // reset the connection, and a client still writing a refused body (a 400 or 413 sent mid-upload)
 // would then see the reset instead of the answer already sent to it.
-asio::awaitable<void> LingeringClose(beast::tcp_stream& stream, Deadline& deadline) {
+asio::awaitable<void> LingeringClose(tcp::socket& stream, Deadline& deadline) {
   constexpr auto kLinger = std::chrono::seconds(2);
   beast::error_code ec;
-  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream.shutdown(tcp::socket::shutdown_send, ec);
   if (ec) co_return;
   deadline.Arm(kLinger);
   // What is read is dropped, so connections lingering on one thread share this buffer.
@@ -395,14 +394,13 @@ asio::awaitable<void> Server::Serve(tcp::socket socket) {
   } open(connections_);
   auto tls = tls_ ? tls_->Current() : nullptr;
   if (!tls) {
-    beast::tcp_stream stream(std::move(socket));
-    Deadline deadline(stream.socket());
-    co_await ServeStream(stream, deadline);
-    co_await LingeringClose(stream, deadline);
+    Deadline deadline(socket);
+    co_await ServeStream(socket, deadline);
+    co_await LingeringClose(socket, deadline);
     co_return;
   }
-  beast::ssl_stream<beast::tcp_stream> stream(std::move(socket), *tls);
-  Deadline deadline(beast::get_lowest_layer(stream).socket());
+  beast::ssl_stream<tcp::socket> stream(std::move(socket), *tls);
+  Deadline deadline(beast::get_lowest_layer(stream));
   deadline.Arm(options_.read_timeout);
   auto [handshake_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kUseTuple);
   if (handshake_ec) co_return;  // not TLS, or a client that does not trust us: nothing to answer

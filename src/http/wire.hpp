@@ -10,11 +10,11 @@
 #include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
@@ -42,8 +42,8 @@ template <class Stream, class Buffers>
 std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream, const Buffers& buffers) {
   boost::system::error_code ec;
   size_t sent = 0;
-  if constexpr (std::is_same_v<Stream, boost::beast::tcp_stream>) {
-    auto& socket = stream.socket();
+  if constexpr (std::is_same_v<Stream, boost::asio::ip::tcp::socket>) {
+    auto& socket = stream;
     if (!socket.non_blocking()) socket.non_blocking(true, ec);
     if (!ec) sent = socket.write_some(buffers, ec);
     if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ||

@@ -88,7 +88,7 @@ struct Connection {
   }
   boost::asio::io_context io;
   boost::asio::ip::tcp::acceptor acceptor;
-  boost::beast::tcp_stream writer;
+  boost::asio::ip::tcp::socket writer;
   boost::asio::ip::tcp::socket reader;
 };
 
