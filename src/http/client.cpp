@@ -218,7 +218,8 @@ struct HttpClient::Impl {
     conn->deadline->Arm(options.connect_timeout);
     auto [connect_ec, ep] = co_await asio::async_connect(socket, allowed, kUseTuple);
     if (connect_ec) co_return Describe(conn->Checked(connect_ec), origin, "connect");
-    socket.set_option(tcp::no_delay(true));
+    beast::error_code no_delay_ec;  // only slower without it: not worth failing the call for
+    socket.set_option(tcp::no_delay(true), no_delay_ec);
     if (origin.tls) {
       SSL* handle = conn->secure->native_handle();
       if (!SSL_set_tlsext_host_name(handle, origin.host.c_str()))

@@ -43,9 +43,8 @@ std::tuple<boost::system::error_code, size_t> SendWithoutWaiting(Stream& stream,
   boost::system::error_code ec;
   size_t sent = 0;
   if constexpr (std::is_same_v<Stream, boost::asio::ip::tcp::socket>) {
-    auto& socket = stream;
-    if (!socket.non_blocking()) socket.non_blocking(true, ec);
-    if (!ec) sent = socket.write_some(buffers, ec);
+    if (!stream.non_blocking()) stream.non_blocking(true, ec);
+    if (!ec) sent = stream.write_some(buffers, ec);
     if (ec == boost::asio::error::would_block || ec == boost::asio::error::try_again ||
         ec == boost::asio::error::interrupted)
       ec = {};
