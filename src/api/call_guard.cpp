@@ -26,16 +26,12 @@ Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, co
   return ctx.grants.Find(id);
 }
 
-// The grant from the store, which the cache learns (after GrantInCache's check of the follower).
-// One forgotten between Put and Find (a change another broker made) is read again.
+// The grant from the store, which the cache learns (after GrantInCache's check of the follower);
+// a newer one the cache already holds wins.
 awaitable<Result<std::shared_ptr<const domain::Grant>>> GrantFromStore(BrokerContext& ctx, const std::string& id) {
-  for (int attempt = 0; attempt < 3; ++attempt) {
-    auto grant = co_await LoadGrant(ctx, id);
-    if (!grant) co_return grant.error();
-    ctx.grants.Put(std::move(*grant));
-    if (auto cached = ctx.grants.Find(id)) co_return cached;
-  }
-  co_return MakeError(Errc::kUnavailable, "The grant kept changing while it was read; retry");
+  auto grant = co_await LoadGrant(ctx, id);
+  if (!grant) co_return grant.error();
+  co_return ctx.grants.Put(std::move(*grant));
 }
 
 }  // namespace

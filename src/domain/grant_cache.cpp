@@ -10,11 +10,12 @@ std::shared_ptr<const Grant> GrantCache::Find(const std::string& id) const {
   return it == grants_.end() ? nullptr : it->second;
 }
 
-void GrantCache::Put(Grant grant) {
+std::shared_ptr<const Grant> GrantCache::Put(Grant grant) {
   auto entry = std::make_shared<const Grant>(std::move(grant));
   std::unique_lock lock(mutex_);
   auto& slot = grants_[entry->record.id];
   if (!slot || slot->record.version <= entry->record.version) slot = std::move(entry);
+  return slot;
 }
 
 void GrantCache::Forget(const std::string& id) {

@@ -18,8 +18,9 @@ class GrantCache {
  public:
   std::shared_ptr<const Grant> Find(const std::string& id) const;
   // Keeps whichever of the cached and the given grant has the higher version, so a slow reader
-  // cannot put back a grant that a revocation has already replaced.
-  void Put(Grant grant);
+  // cannot put back a grant that a revocation has already replaced; returns the one kept (a
+  // Find after Put could see it forgotten in between).
+  std::shared_ptr<const Grant> Put(Grant grant);
   // Drops one grant, or all: the next call reads them from the store again.
   void Forget(const std::string& id);
   void Clear();
