@@ -22,9 +22,15 @@ TEST(GrantCache, KeepsTheNewestVersion) {
   ASSERT_NE(held, nullptr);
   cache.Put(Make("g", GrantStatus::kRevoked, 2));
   EXPECT_EQ(cache.Find("g")->record.status, GrantStatus::kRevoked);
-  cache.Put(Make("g", GrantStatus::kApproved, 1));  // a stale read arriving late
+  auto kept = cache.Put(Make("g", GrantStatus::kApproved, 1));  // a stale read arriving late
+  EXPECT_EQ(kept->record.status, GrantStatus::kRevoked) << "Put returns the newer grant it kept";
   EXPECT_EQ(cache.Find("g")->record.status, GrantStatus::kRevoked);
   EXPECT_EQ(held->record.status, GrantStatus::kApproved);  // readers keep a consistent snapshot
+  auto put = cache.Put(Make("g", GrantStatus::kApproved, 3));
+  cache.Forget("g");  // as the change follower may, between a Put and the caller's use of it
+  ASSERT_NE(put, nullptr);
+  EXPECT_EQ(put->record.status, GrantStatus::kApproved);
+  EXPECT_EQ(cache.Find("g"), nullptr);
 }
 
 TEST(Grant, ApprovedGrantPastItsExpiryIsExpired) {

@@ -83,8 +83,10 @@ class TokenService {
 
   // The token's own bytes are the key: equal keys are equal tokens, with no digest to compute per
   // call (SHA-256 through OpenSSL's EVP cost more than the rest of the lookup). Only tokens whose
-  // signature verified get in (tokens this broker signed, about 500 bytes each), at most
-  // kShards * kMaxPerShard of them: with their claims, about 25 MB when full.
+  // signature verified get in (tokens this broker signed: 514 bytes for the reference's flow, more
+  // with a client_id and cnf), at most kShards * kMaxPerShard of them: about 900 bytes an entry
+  // with its claims, some 30 MB when full (reckoned, as the SHA-256-keyed cache of twice as many
+  // entries was, at about 26 MB).
   // Not noexcept: libstdc++ then keeps each node's hash, so a lookup compares hashes before bytes
   // and a rehash does not hash every token again.
   struct TokenHash {
