@@ -465,7 +465,8 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     }
     SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
-    exchange.SetAnswerShape(request.version(), request.keep_alive() && !stopping->load());
+    const bool client_keeps = request.keep_alive();  // its Connection field read once
+    exchange.SetAnswerShape(request.version(), client_keeps && !stopping->load());
     Response response;
     {
       InFlightGuard guard(*in_flight);
@@ -476,14 +477,15 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     if (exchange.AnswerStarted()) {
       // One cut short is closed once its head is out: the client sees a started answer end early.
       if (!exchange.AnswerEnded()) co_await exchange.Flush();
-      co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && request.keep_alive() && !stopping->load();
+      co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && client_keeps && !stopping->load();
     }
     response.version(request.version());
     StampAnswer<Stream>(response, options_);
-    response.keep_alive(request.keep_alive() && !stopping->load() && !exchange.BodyLeftUnread());
+    const bool keep = client_keeps && !stopping->load() && !exchange.BodyLeftUnread();
+    response.keep_alive(keep);
     deadline.Arm(options_.read_timeout);
     auto [write_ec, written] = co_await WriteWhole(stream, response);
-    co_return !write_ec && response.keep_alive();
+    co_return !write_ec && keep;
   };
   bool first = true;
   for (;;) {
