@@ -817,6 +817,28 @@ TEST_P(StoreTest, AFlushOfManyActivityRowsKeepsEachRowAndItsOrder) {
   }
 }
 
+// Each batch's rows get ids no row had, after the last batch's, whatever their times: a row that
+// happened earlier but was written later still comes after its peers of the same time.
+TEST_P(StoreTest, ActivityIdsGoOnAcrossBatchesAndListByTimeThenId) {
+  ASSERT_TRUE(store_->Activity().AddActivity({Call(2000, "g1", "alice"), Call(3000, "g1", "alice")}));
+  ASSERT_TRUE(store_->Activity().AddActivity({Call(2000, "g1", "alice"), Call(1000, "g1", "alice")}));
+  ASSERT_TRUE(store_->Activity().AddActivity({Call(2500, "g1", "alice")}));
+  ActivityQuery all;
+  all.limit = 10;
+  auto stored = store_->Activity().ListActivity(all).value();  // newest first
+  ASSERT_EQ(stored.size(), 5u);
+  std::vector<UnixMillis> times;
+  for (const auto& r : stored) times.push_back(r.at);
+  EXPECT_EQ(times, (std::vector<UnixMillis>{3000, 2500, 2000, 2000, 1000}));
+  EXPECT_GT(stored[2].id, stored[3].id) << "of two rows at 2000, the one written later lists first";
+  EXPECT_GT(stored[1].id, stored[0].id) << "the last batch's id is the highest";
+  EXPECT_GT(stored[4].id, stored[0].id) << "a row written later takes a later id, however early it happened";
+  std::vector<int64_t> ids;
+  for (const auto& r : stored) ids.push_back(r.id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::adjacent_find(ids.begin(), ids.end()), ids.end()) << "ids are unique";
+}
+
 // A flush as large as the recorder makes (2,000 rows), with long text: more than a megabyte, which
 // goes to PostgreSQL in several pieces.
 TEST_P(StoreTest, ALargeFlushOfActivityKeepsEveryRow) {
