@@ -209,6 +209,7 @@ def server_seeds():
     yield "POST /upload HTTP/1.0\r\nContent-Length: 99999\r\n\r\nabc"
     yield "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
     yield "GET /stream HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    yield "GET /whole HTTP/1.1\r\nHost: a\r\n\r\nGET /whole HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
     yield "BREW /pot HTTP/9.9\r\n\r\n"
 
 

@@ -1,7 +1,8 @@
 // The server's request reading: the bytes a client sends on one connection in, what the server
 // answers out. A real http::Server on loopback, one thread, with a handler that reads a streamed
-// body (POST /upload) piece by piece and answers /stream in chunks, so keep-alive, pipelining,
-// chunked bodies, Expect: 100-continue, the limits and malformed requests are all reached.
+// body (POST /upload) piece by piece, answers /stream in chunks and /whole as bytes (as the relay
+// sends a whole answer), so keep-alive, pipelining, chunked bodies, Expect: 100-continue, the
+// limits and malformed requests are all reached.
 // Promise checked: whatever comes back is HTTP.
 
 #include <boost/asio/as_tuple.hpp>
@@ -40,6 +41,12 @@ asio::awaitable<http::Response> Handle(http::Request& request, http::Exchange& e
     if (!co_await exchange.WritePiece(shape)) co_return head;
     (void)co_await exchange.EndAnswer({});
     co_return head;
+  }
+  if (request.target() == "/whole") {  // a whole answer sent as bytes, as the relay sends one
+    http::AnswerHead head{200, {}};
+    head.Add("content-type", "text/plain");
+    (void)co_await exchange.SendAnswer(head, shape);
+    co_return http::Response{};
   }
   http::Response res{http::StatusCode::ok, request.version()};
   res.body() = shape;

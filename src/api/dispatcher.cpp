@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <utility>
 
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
@@ -32,9 +33,15 @@ Response Preflight(const Request& req) {
   return res;
 }
 
+// What every answer carries.
+constexpr std::pair<std::string_view, std::string_view> kCommonHeaders[] = {{"Access-Control-Allow-Origin", "*"},
+                                                                            {"X-Content-Type-Options", "nosniff"}};
+
 void AddCommonHeaders(Response& res) {
-  res.set(http::bhttp::field::access_control_allow_origin, "*");
-  res.set("X-Content-Type-Options", "nosniff");
+  for (auto [name, value] : kCommonHeaders) res.set(name, value);
+}
+void AddCommonHeaders(http::AnswerHead& head) {
+  for (auto [name, value] : kCommonHeaders) head.Add(name, value);
 }
 
 constexpr std::string_view kRequestId = "x-request-id";
@@ -47,8 +54,13 @@ void SetRequestId(Response& res, std::string_view id) {
   res.set(kBrokerRequestId, id);
   if (!http::Has(res, kProvidersId)) res.set(kRequestId, id);
 }
+void SetRequestId(http::AnswerHead& head, std::string_view id) {
+  head.Add(kBrokerRequestId, id);
+  if (!head.Has(kRequestId)) head.Add(kRequestId, id);
+}
 
-// Gives a streamed answer the same common headers as a whole one, and remembers its status.
+// Gives an answer the handler sends itself (streamed, or whole as bytes) the same common headers as
+// one it returns, and remembers its status.
 class DecoratedExchange final : public http::Exchange {
  public:
   DecoratedExchange(http::Exchange& inner, std::string_view request_id) : inner_(inner), request_id_(request_id) {}
@@ -62,6 +74,12 @@ class DecoratedExchange final : public http::Exchange {
   awaitable<Status> Flush() override { return inner_.Flush(); }
   awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }
   awaitable<Status> EndAnswer(std::string_view last) override { return inner_.EndAnswer(last); }
+  awaitable<Status> SendAnswer(http::AnswerHead& head, std::string_view body) override {
+    AddCommonHeaders(head);
+    SetRequestId(head, request_id_);
+    status_ = head.status;
+    return inner_.SendAnswer(head, body);
+  }
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
   std::string PeerAddress() const override { return inner_.PeerAddress(); }
   unsigned HeadStatus() const { return status_; }
@@ -122,8 +140,10 @@ http::Handler MakeDispatcher(const http::Router& router) {
     DecoratedExchange decorated(exchange, request_id);
     std::string_view route;
     Response res = co_await Route(router, req, decorated, route);
-    AddCommonHeaders(res);
-    SetRequestId(res, request_id);
+    if (!decorated.AnswerStarted()) {  // else what went out had them, and this one is not sent
+      AddCommonHeaders(res);
+      SetRequestId(res, request_id);
+    }
     telemetry::RequestLine line;
     line.request_id = request_id;
     std::string method(req.method_string());

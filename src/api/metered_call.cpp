@@ -126,17 +126,30 @@ void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   ctx_.usage.Record(std::move(row));
 }
 
-void AddRateHeaders(http::Response& response, const metering::RateHeaders& h) {
+namespace {
+
+template <class Add>
+void ForEachRateHeader(const metering::RateHeaders& h, Add add) {
   if (h.limit_requests) {
-    response.set("x-ratelimit-limit-requests", std::to_string(*h.limit_requests));
-    response.set("x-ratelimit-remaining-requests", std::to_string(*h.remaining_requests));
-    response.set("x-ratelimit-reset-requests", metering::FormatResetTime(h.reset_requests_ms));
+    add("x-ratelimit-limit-requests", std::to_string(*h.limit_requests));
+    add("x-ratelimit-remaining-requests", std::to_string(*h.remaining_requests));
+    add("x-ratelimit-reset-requests", metering::FormatResetTime(h.reset_requests_ms));
   }
   if (h.limit_tokens) {
-    response.set("x-ratelimit-limit-tokens", std::to_string(*h.limit_tokens));
-    response.set("x-ratelimit-remaining-tokens", std::to_string(*h.remaining_tokens));
-    response.set("x-ratelimit-reset-tokens", metering::FormatResetTime(h.reset_tokens_ms));
+    add("x-ratelimit-limit-tokens", std::to_string(*h.limit_tokens));
+    add("x-ratelimit-remaining-tokens", std::to_string(*h.remaining_tokens));
+    add("x-ratelimit-reset-tokens", metering::FormatResetTime(h.reset_tokens_ms));
   }
+}
+
+}  // namespace
+
+void AddRateHeaders(http::Response& response, const metering::RateHeaders& h) {
+  ForEachRateHeader(h, [&](std::string_view name, const std::string& value) { response.set(name, value); });
+}
+
+void AddRateHeaders(http::AnswerHead& head, const metering::RateHeaders& h) {
+  ForEachRateHeader(h, [&](std::string_view name, const std::string& value) { head.Add(name, value); });
 }
 
 }  // namespace ap::api

@@ -16,6 +16,7 @@
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
+#include "http/answer_head.hpp"
 #include "metering/cost.hpp"
 #include "metering/meter.hpp"
 #include "proxy/usage.hpp"
@@ -65,5 +66,6 @@ class MeteredCall {
 
 // Adds the x-ratelimit-* headers for the grant's per-minute limits.
 void AddRateHeaders(http::Response& response, const metering::RateHeaders& headers);
+void AddRateHeaders(http::AnswerHead& head, const metering::RateHeaders& headers);
 
 }  // namespace ap::api

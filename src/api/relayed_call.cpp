@@ -47,6 +47,10 @@ void RelayedCall::AddRateHeaders(http::Response& answer) const {
   if (metered_) api::AddRateHeaders(answer, metered_->Headers());
 }
 
+void RelayedCall::AddRateHeaders(http::AnswerHead& answer) const {
+  if (metered_) api::AddRateHeaders(answer, metered_->Headers());
+}
+
 void RelayedCall::Settle(const proxy::Usage& usage, bool succeeded) {
   if (!metered_) return;
   spdlog::debug("grant {} used {} input, {} output tokens on {}", grant_->record.id, usage.input_tokens,

@@ -42,7 +42,7 @@ class RelayedCall final : public proxy::RelayHooks {
   std::string_view ApiKey() const { return key_ ? std::string_view(key_->secret) : std::string_view(); }
   // `answers` more answers of this call quoted its key.
   void AddQuotedKeyAnswers(int answers) { quoted_ += answers; }
-  // Records the call with the status of `answer` (a stream's own wins), then revokes its grant if
+  // Records the call with the status of `answer` (one the relay sent itself wins), then revokes its grant if
   // its answers quoted the key too often.
   boost::asio::awaitable<void> Finish(const http::Response& answer);
 
@@ -50,11 +50,13 @@ class RelayedCall final : public proxy::RelayHooks {
   boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;
   int64_t OutputCap() const override { return metered_ ? metered_->OutputCap() : INT64_MAX; }
   void AddRateHeaders(http::Response& answer) const override;
+  void AddRateHeaders(http::AnswerHead& answer) const override;
   void Settle(const proxy::Usage& usage, bool succeeded) override;
   http::Response Refusal(const Error& error) override;
   void Refused(const Error& error) override { activity_.Refused(error); }
   void UpstreamStarted() override { activity_.UpstreamStarted(); }
   void Streamed(int status) override { activity_.Streamed(status); }
+  void SentWhole(int status) override { activity_.SentWhole(status); }
   void FirstEvent() override { activity_.FirstEvent(); }
 
  private:

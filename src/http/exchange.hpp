@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "http/answer_head.hpp"
 #include "http/message.hpp"
 
 namespace ap::http {
@@ -38,6 +39,10 @@ class Exchange {
   virtual boost::asio::awaitable<Status> WritePiece(std::string_view data) = 0;
   // Ends the answer, with `last` (if not empty) as its last piece: one write.
   virtual boost::asio::awaitable<Status> EndAnswer(std::string_view last) = 0;
+  // Sends a whole answer, `head` and `body` (framed by its length), in one write: what StartAnswer
+  // and EndAnswer do for an answer known whole, without a field map. Fields may be added to `head`
+  // on the way. As with StartAnswer, the Response the handler returns is then not sent.
+  virtual boost::asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) = 0;
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").
   virtual std::string PeerAddress() const = 0;

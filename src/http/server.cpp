@@ -132,6 +132,14 @@ void StampAnswer(Response& head, const ServerOptions& options) {
     head.set(bhttp::field::strict_transport_security, kStrictTransportSecurity);
 }
 
+// The same, as the lines of a head written as bytes.
+template <class Stream>
+void AppendStamp(const ServerOptions& options, std::string& out) {
+  out.append("Server: ").append(options.server_name).append("\r\n");
+  if constexpr (!std::is_same_v<Stream, tcp::socket>)
+    out.append("Strict-Transport-Security: ").append(kStrictTransportSecurity).append("\r\n");
+}
+
 asio::awaitable<void> ReloadOnChange(std::shared_ptr<TlsCredentials> tls, std::chrono::milliseconds interval,
                                      std::shared_ptr<std::atomic<bool>> stopping) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -238,6 +246,28 @@ class SessionExchange final : public Exchange {
     Status written = co_await Write(last, true);
     ended_ = static_cast<bool>(written);
     co_return written;
+  }
+
+  asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
+    const bool keep = keep_alive_ && !BodyLeftUnread();
+    std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
+    out.clear();
+    AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
+    out += head.fields;
+    AppendStamp<Stream>(options_, out);
+    char length[20];
+    out.append("Content-Length: ").append(length, std::to_chars(length, length + sizeof length, body.size()).ptr);
+    out += "\r\n";
+    if (version_ >= 11 && !keep) out += "Connection: close\r\n";
+    if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+    started_ = true;
+    std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
+    Deadline::Wait wait(deadline_, options_.read_timeout);
+    auto [ec, n] = co_await WriteAll(stream_, pieces);
+    out.clear();
+    ended_ = !ec;
+    co_return Checked(ec);
   }
 
   bool AnswerStarted() const override { return started_; }

@@ -49,6 +49,7 @@ class ServerTest : public ::testing::Test {
             co_return co_await AnswerInPieces(exchange, std::chrono::milliseconds(1500));
           if (req.target() == "/flush-then-wait") co_return co_await FlushThenWait(exchange);
           if (req.target() == "/end-only") co_return co_await EndOnly(exchange);
+          if (req.target() == "/whole") co_return co_await SendWhole(exchange);
           if (req.target() == "/upload") co_return co_await CountUpload(exchange);
           if (req.target() == "/upload-refused") co_return ErrorResponse(Errc::kForbidden, "not this one");
           co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
@@ -107,6 +108,14 @@ class ServerTest : public ::testing::Test {
     co_await exchange.StartAnswer(head);
     co_await exchange.EndAnswer("data: all\n\n");
     co_return Response();
+  }
+
+  static asio::awaitable<Response> SendWhole(Exchange& exchange) {
+    AnswerHead head{201, {}};
+    head.Add("content-type", "application/json");
+    head.Add("x-note", "one");
+    co_await exchange.SendAnswer(head, "{\"sent\":\"whole\"}");
+    co_return ErrorResponse(Errc::kInternal, "a handler's answer after SendAnswer is not sent");
   }
 
   static asio::awaitable<Response> CountUpload(Exchange& exchange) {
@@ -227,6 +236,24 @@ TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
   for (int round = 0; round < 2; ++round) {
     EXPECT_EQ(ReadChunked("/stream"), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
   }
+}
+
+// An answer sent whole as bytes: its status, fields and body framed by their length, the server's
+// own fields, and the connection goes on (HTTP/1.1), as the client asks (HTTP/1.0).
+TEST_F(ServerTest, AWholeAnswerSentAsBytesIsFramedByItsLengthAndKeepsTheConnection) {
+  std::string two =
+      Raw("GET /whole HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /whole HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const std::string body = "{\"sent\":\"whole\"}";
+  const std::string head =
+      "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\nx-note: one\r\nServer: aipassport\r\n"
+      "Content-Length: 16\r\n";
+  EXPECT_EQ(two, head + "\r\n" + body + head + "Connection: close\r\n\r\n" + body);
+  EXPECT_EQ(handled_, 2);
+  EXPECT_EQ(Raw("GET /whole HTTP/1.0\r\n\r\n"), "HTTP/1.0" + head.substr(8) + "\r\n" + body);
+  std::string kept = Raw("GET /whole HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /whole HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(kept, "HTTP/1.0" + head.substr(8) + "Connection: keep-alive\r\n\r\n" + body + "HTTP/1.0" + head.substr(8) +
+                      "\r\n" + body);
 }
 
 // A started answer's head waits for its first piece, so that both go out in one write; a handler

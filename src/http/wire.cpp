@@ -24,16 +24,20 @@ void AppendFields(const Fields& fields, std::string& out) {
 
 }  // namespace
 
-void AppendHead(const Response& message, std::string& out) {
-  AppendVersion(message.version(), out);
-  unsigned code = message.result_int();
+void AppendStatusLine(unsigned version, unsigned code, std::string_view reason, std::string& out) {
+  AppendVersion(version, out);
   out += ' ';
   out += static_cast<char>('0' + code / 100 % 10);
   out += static_cast<char>('0' + code / 10 % 10);
   out += static_cast<char>('0' + code % 10);
   out += ' ';
-  out += message.reason();  // the set reason, or the status's usual one
+  out += reason;
   out += "\r\n";
+}
+
+void AppendHead(const Response& message, std::string& out) {
+  // The set reason, or the status's usual one.
+  AppendStatusLine(message.version(), message.result_int(), message.reason(), out);
   AppendFields(message.base(), out);
 }
 

@@ -29,6 +29,8 @@ namespace ap::http {
 // Appends the head of `message` to `out`: "HTTP/1.1 200 OK\r\n" or "GET /x HTTP/1.1\r\n", each
 // field as "Name: value\r\n", then "\r\n".
 void AppendHead(const Response& message, std::string& out);
+// Appends "HTTP/1.1 200 OK\r\n" (`version` 11, `code` 200, `reason` "OK").
+void AppendStatusLine(unsigned version, unsigned code, std::string_view reason, std::string& out);
 void AppendHead(const Request& message, std::string& out);
 
 // Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could

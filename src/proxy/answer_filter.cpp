@@ -40,27 +40,43 @@ bool IsTextual(const http::ResponseHead& head) {
 }
 
 // The first of each passed header.
-bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+template <class AddField>
+bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, AddField add) {
   static const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
                                             http::FieldName("request-id"), http::FieldName("x-request-id")};
   bool scrubbed = false;
   http::ForFirstOfEach(head, kPassed, [&](const http::FieldName& name, std::string_view passed) {
     std::string value(passed);
     scrubbed |= keys_->Scrub(value);
-    out.set(name.Text(), value);
+    add(name.Text(), value);
   });
   return scrubbed;
 }
 
-http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
-  http::Response out(head.result(), 11);
-  bool in_headers = CopyHeaders(head, out);
+bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, http::Response& out) {
+  return CopyHeaders(head, [&](std::string_view name, std::string_view value) { out.set(name, value); });
+}
+
+void AnswerFilter::ScrubWhole(const http::ResponseHead& head, bool in_headers, std::string& body) {
   // A refusal is scrubbed whatever it calls itself: only a successful binary answer passes as is.
   bool scrub_body = IsTextual(head) || IsEventStream(head) || head.result_int() / 100 != 2;
   bool in_body = scrub_body && keys_->Scrub(body);
   if (in_headers || in_body) Scrubbed(in_headers && in_body ? "headers and body" : in_body ? "body" : "headers");
+}
+
+http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
+  http::Response out(head.result(), 11);
+  ScrubWhole(head, CopyHeaders(head, out), body);
   out.body() = std::move(body);
   out.prepare_payload();
+  return out;
+}
+
+http::AnswerHead AnswerFilter::WholeHead(const http::ResponseHead& head, std::string& body) {
+  http::AnswerHead out{head.result_int(), {}};
+  out.fields.reserve(512);
+  bool in_headers = CopyHeaders(head, [&](std::string_view name, std::string_view value) { out.Add(name, value); });
+  ScrubWhole(head, in_headers, body);
   return out;
 }
 

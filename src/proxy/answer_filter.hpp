@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/answer_head.hpp"
 #include "http/client.hpp"
 #include "proxy/key_scrubber.hpp"
 
@@ -37,6 +38,8 @@ class AnswerFilter {
   // A whole answer for the app: the provider's status and passed headers, and the body, scrubbed
   // unless it is binary.
   http::Response Whole(const http::ResponseHead& head, std::string body);
+  // The same, as bytes: the head to send, with `body` scrubbed in place.
+  http::AnswerHead WholeHead(const http::ResponseHead& head, std::string& body);
   // The head of an answer relayed piece by piece: status, passed headers, and for events
   // `Cache-Control: no-cache`.
   http::Response StreamHead(const http::ResponseHead& head);
@@ -44,8 +47,13 @@ class AnswerFilter {
   void AppendEvent(std::string_view event, std::string& out);
 
  private:
-  // Whether it removed anything.
+  // Passes each passed header to add(name, value); whether it removed anything.
+  template <class AddField>
+  bool CopyHeaders(const http::ResponseHead& head, AddField add);
   bool CopyHeaders(const http::ResponseHead& head, http::Response& out);
+  // Scrubs a whole answer's body unless it is binary, and logs what was removed (`in_headers`:
+  // from its headers).
+  void ScrubWhole(const http::ResponseHead& head, bool in_headers, std::string& body);
   void Scrubbed(std::string_view where);
 
   std::shared_ptr<const KeySet> keys_;

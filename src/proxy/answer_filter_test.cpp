@@ -66,6 +66,24 @@ TEST(AnswerFilter, AWholeAnswerLosesTheKeyInItsBodyAndHeaders) {
   EXPECT_EQ(out[http::bhttp::field::content_length], std::to_string(out.body().size()));
 }
 
+// The same answer as bytes (what the relay sends for the native paths): the same fields, in the
+// order the provider sent them, the key out of the body and the headers.
+TEST(AnswerFilter, AWholeAnswersHeadAsBytesPassesTheSameFieldsScrubbed) {
+  http::ResponseHead head = Head(201, "application/json");
+  head.insert("Set-Cookie", "not=passed");
+  head.insert("X-Request-ID", "req_" + std::string(kKey.substr(0, 12)));
+  head.insert("x-request-id", "req_second");
+  head.insert("Retry-After", "7");
+  std::string body = R"({"echo":")" + std::string(kKey) + R"("})";
+  http::AnswerHead out = Filter().WholeHead(head, body);
+  EXPECT_EQ(out.status, 201u);
+  EXPECT_EQ(out.fields, "content-type: application/json\r\nx-request-id: req_[redacted]\r\nretry-after: 7\r\n");
+  EXPECT_EQ(body, R"({"echo":"[redacted]"})");
+  std::string audio = "ID3" + std::string(kKey);
+  Filter().WholeHead(Head(200, "audio/mpeg"), audio);
+  EXPECT_EQ(audio, "ID3" + std::string(kKey)) << "a binary body passes as it is";
+}
+
 TEST(AnswerFilter, ABinaryBodyPassesAsItIs) {
   std::string audio = "ID3" + std::string(kKey);
   http::Response out = Filter().Whole(Head(200, "audio/mpeg"), audio);

@@ -117,12 +117,13 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
     co_return std::move(answer->refusal);
   }
   http::UpstreamAnswer& open = *answer->open;
-  bool events = !whole && IsEventStream(open.Head());
-  if (whole || (!events && IsTextual(open.Head()))) {
+  if (whole) {  // the reference's chat, whose caller translates the answer
     Response out = co_await RelayWhole(open);
     hooks_.Settle(usage_, true);
     co_return out;
   }
+  bool events = IsEventStream(open.Head());
+  if (!events && IsTextual(open.Head())) co_return co_await SendWhole(open);
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
   hooks_.Settle(usage_, true);
@@ -131,22 +132,45 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   co_return Response{};
 }
 
-awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
+// The whole body, or the error the app is refused with.
+awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
   auto body = co_await open.ReadRest(kAnswerLimit);
-  if (!body) {
-    Error e = body.error();
-    spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
-    if (e.code == Errc::kPayloadTooLarge)
-      co_return hooks_.Refusal(MakeError(Errc::kUpstream, provider_.name + " sent an answer over " +
-                                                              std::to_string(kAnswerLimit >> 20) + " MB"));
-    bool late = e.code == Errc::kUpstreamTimeout;
-    co_return hooks_.Refusal(MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
-                                       provider_.name + (late ? " did not answer in time" : " could not be reached")));
-  }
+  if (body) co_return std::move(body);
+  Error e = body.error();
+  spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
+  if (e.code == Errc::kPayloadTooLarge)
+    co_return MakeError(Errc::kUpstream,
+                        provider_.name + " sent an answer over " + std::to_string(kAnswerLimit >> 20) + " MB");
+  bool late = e.code == Errc::kUpstreamTimeout;
+  co_return MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
+                      provider_.name + (late ? " did not answer in time" : " could not be reached"));
+}
+
+awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
+  auto body = co_await ReadWhole(open);
+  if (!body) co_return hooks_.Refusal(body.error());
   MergeUsageFromJson(*body, usage_);
   Response out = upstream_.Filter(provider_, api_key_, &hits_).Whole(open.Head(), std::move(*body));
   hooks_.AddRateHeaders(out);
   co_return out;
+}
+
+// A provider-native answer read whole, settled, then sent by the relay itself, its head written as
+// bytes (http/answer_head.hpp says why). An app that went away meanwhile finds it settled all the same.
+awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
+  auto body = co_await ReadWhole(open);
+  if (!body) {
+    Response refusal = hooks_.Refusal(body.error());
+    hooks_.Settle(usage_, true);
+    co_return refusal;
+  }
+  MergeUsageFromJson(*body, usage_);
+  http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).WholeHead(open.Head(), *body);
+  hooks_.AddRateHeaders(head);
+  hooks_.Settle(usage_, true);
+  hooks_.SentWhole(static_cast<int>(head.status));
+  co_await exchange_.SendAnswer(head, *body);
+  co_return Response{};
 }
 
 // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away

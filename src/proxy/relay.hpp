@@ -39,6 +39,7 @@ class RelayHooks {
   virtual int64_t OutputCap() const = 0;
   // Adds the grant's x-ratelimit-* headers to `answer` (none before Admit).
   virtual void AddRateHeaders(http::Response& answer) const = 0;
+  virtual void AddRateHeaders(http::AnswerHead& answer) const = 0;
   // Charges what the call used once Admit reserved: the meter at once, the store's row written
   // behind (api/usage_recorder.hpp). `succeeded`: the provider answered 2xx.
   virtual void Settle(const Usage& usage, bool succeeded) = 0;
@@ -50,6 +51,8 @@ class RelayHooks {
   virtual void UpstreamStarted() = 0;
   // Records that the answer is a stream that started with `status`.
   virtual void Streamed(int status) = 0;
+  // Records that the relay sent the whole answer itself, with `status`.
+  virtual void SentWhole(int status) = 0;
   // Records that something of the streamed answer reached the app (the first time counts).
   virtual void FirstEvent() = 0;
 };
@@ -65,7 +68,8 @@ class Relay {
 
   // A provider-native call on `ep`: a JSON body (taken from `req`), an upload (read from the
   // exchange as it arrives) or a model list, sent to `target` (path and query under the
-  // provider's base). The answer to return; an empty one when it was streamed.
+  // provider's base). The answer to return; an empty one when the relay sent it itself (a stream,
+  // or a whole answer through Exchange::SendAnswer).
   boost::asio::awaitable<http::Response> Native(const NativeEndpoint& ep, http::Request& req,
                                                 std::string_view target);
   // The reference's chat call, translated for the provider, whose worst case is `worst`: answered
@@ -82,7 +86,9 @@ class Relay {
   http::Request UpstreamRequest(const http::Request& req, std::string_view target) const;
   boost::asio::awaitable<http::Response> Send(http::Request request, bool whole);
   boost::asio::awaitable<http::Response> Answer(Result<OpenAnswer> answer, bool whole);
+  boost::asio::awaitable<Result<std::string>> ReadWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<http::Response> RelayWhole(http::UpstreamAnswer& open);
+  boost::asio::awaitable<http::Response> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);
   boost::asio::awaitable<http::Response> ListModels(const http::Request& req, std::string_view target);
