@@ -65,10 +65,10 @@ class DecoratedExchange final : public http::Exchange {
  public:
   DecoratedExchange(http::Exchange& inner, std::string_view request_id) : inner_(inner), request_id_(request_id) {}
   awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
-  awaitable<Status> StartAnswer(Response& head) override {
+  awaitable<Status> StartAnswer(http::AnswerHead& head) override {
     AddCommonHeaders(head);
     SetRequestId(head, request_id_);
-    status_ = head.result_int();
+    status_ = head.status;
     return inner_.StartAnswer(head);
   }
   awaitable<Status> Flush() override { return inner_.Flush(); }

@@ -27,12 +27,12 @@ class Exchange {
   // The next piece of a request body the router left on the wire; empty at its end. The view is
   // valid until the next call.
   virtual boost::asio::awaitable<Result<std::string_view>> ReadBodyPiece() = 0;
-  // Starts a chunked answer with `head` (its body is ignored). The head is held, to go out in one
-  // write with the first piece, or the end, or at Flush: a handler that waits before its first
-  // piece flushes first, so that the client is not kept waiting for the head. Once started, the
-  // Response the handler returns is not sent; an answer started and not ended closes the
-  // connection, so the client sees it cut short.
-  virtual boost::asio::awaitable<Status> StartAnswer(Response& head) = 0;
+  // Starts a chunked answer with `head` (fields may be added to it on the way). The head is held,
+  // to go out in one write with the first piece, or the end, or at Flush: a handler that waits
+  // before its first piece flushes first, so that the client is not kept waiting for the head.
+  // Once started, the Response the handler returns is not sent; an answer started and not ended
+  // closes the connection, so the client sees it cut short.
+  virtual boost::asio::awaitable<Status> StartAnswer(AnswerHead& head) = 0;
   // Sends what is held (the head), if anything.
   virtual boost::asio::awaitable<Status> Flush() = 0;
   // Sends `data` (with the head, if held) at once.
@@ -40,8 +40,8 @@ class Exchange {
   // Ends the answer, with `last` (if not empty) as its last piece: one write.
   virtual boost::asio::awaitable<Status> EndAnswer(std::string_view last) = 0;
   // Sends a whole answer, `head` and `body` (framed by its length), in one write: what StartAnswer
-  // and EndAnswer do for an answer known whole, without a field map. Fields may be added to `head`
-  // on the way. As with StartAnswer, the Response the handler returns is then not sent.
+  // and EndAnswer do for an answer known whole. Fields may be added to `head` on the way. As with
+  // StartAnswer, the Response the handler returns is then not sent.
   virtual boost::asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) = 0;
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").

@@ -226,14 +226,9 @@ class SessionExchange final : public Exchange {
     co_return std::string_view();
   }
 
-  asio::awaitable<Status> StartAnswer(Response& head) override {
-    head.version(version_);
-    StampAnswer<Stream>(head, options_);
-    head.chunked(true);
-    head.keep_alive(keep_alive_);
-    head.body().clear();
+  asio::awaitable<Status> StartAnswer(AnswerHead& head) override {
     held_head_.clear();
-    AppendHead(head, held_head_);
+    AppendAnswerHead(head, "Transfer-Encoding: chunked\r\n", keep_alive_, held_head_);
     started_ = true;
     co_return Status{};
   }
@@ -249,18 +244,13 @@ class SessionExchange final : public Exchange {
   }
 
   asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
-    const bool keep = keep_alive_ && !BodyLeftUnread();
     std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
     out.clear();
-    AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
-    out += head.fields;
-    AppendStamp<Stream>(options_, out);
-    char length[20];
-    out.append("Content-Length: ").append(length, std::to_chars(length, length + sizeof length, body.size()).ptr);
-    out += "\r\n";
-    if (version_ >= 11 && !keep) out += "Connection: close\r\n";
-    if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
-    out += "\r\n";
+    char length[40] = "Content-Length: ";
+    char* end = std::to_chars(length + 16, length + sizeof length - 2, body.size()).ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    AppendAnswerHead(head, std::string_view(length, end - length), keep_alive_ && !BodyLeftUnread(), out);
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
@@ -279,6 +269,18 @@ class SessionExchange final : public Exchange {
   }
 
  private:
+  // Appends the whole head: the status line, `head`'s fields, the server's own, `framing`, and
+  // Connection as the version needs it to say `keep`.
+  void AppendAnswerHead(const AnswerHead& head, std::string_view framing, bool keep, std::string& out) const {
+    AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
+    out += head.fields;
+    AppendStamp<Stream>(options_, out);
+    out += framing;
+    if (version_ >= 11 && !keep) out += "Connection: close\r\n";
+    if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
+    out += "\r\n";
+  }
+
   static Status Checked(const beast::error_code& ec) {
     if (ec) return MakeError(Errc::kUnavailable, "the client went away: " + ec.message());
     return {};

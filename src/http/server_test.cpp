@@ -72,8 +72,8 @@ class ServerTest : public ::testing::Test {
 
   static asio::awaitable<Response> AnswerInPieces(Exchange& exchange,
                                                   std::chrono::milliseconds pause = std::chrono::milliseconds(0)) {
-    Response head(StatusCode::ok, 11);
-    head.set(bhttp::field::content_type, "text/event-stream");
+    AnswerHead head;
+    head.Add("Content-Type", "text/event-stream");
     asio::steady_timer timer(co_await asio::this_coro::executor);
     if (co_await exchange.StartAnswer(head) && co_await exchange.Flush())
       for (int i = 0; i < 3; ++i) {
@@ -88,8 +88,8 @@ class ServerTest : public ::testing::Test {
 
   // Starts an answer, flushes its head, and writes its one event only once the test says so.
   asio::awaitable<Response> FlushThenWait(Exchange& exchange) {
-    Response head(StatusCode::ok, 11);
-    head.set(bhttp::field::content_type, "text/event-stream");
+    AnswerHead head;
+    head.Add("Content-Type", "text/event-stream");
     co_await exchange.StartAnswer(head);
     co_await exchange.Flush();
     asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -104,7 +104,7 @@ class ServerTest : public ::testing::Test {
   }
 
   static asio::awaitable<Response> EndOnly(Exchange& exchange) {
-    Response head(StatusCode::ok, 11);
+    AnswerHead head;
     co_await exchange.StartAnswer(head);
     co_await exchange.EndAnswer("data: all\n\n");
     co_return Response();

@@ -132,9 +132,9 @@ namespace {
 // Sends a streamed answer piece by piece with the configured pause between pieces. A failed write
 // means the caller went away: the stream counts as cancelled.
 awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options, http::Exchange& exchange) {
-  Response head(http::StatusCode::ok, 11);
-  head.set(bhttp::field::content_type, answer.content_type);
-  if (!answer.request_id_header.empty()) head.set(answer.request_id_header, answer.request_id);
+  http::AnswerHead head;
+  head.Add("Content-Type", answer.content_type);
+  if (!answer.request_id_header.empty()) head.Add(answer.request_id_header, answer.request_id);
   if (!co_await exchange.StartAnswer(head)) co_return false;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (size_t i = 0; i < answer.pieces.size(); ++i) {

@@ -80,11 +80,14 @@ http::AnswerHead AnswerFilter::WholeHead(const http::ResponseHead& head, std::st
   return out;
 }
 
-http::Response AnswerFilter::StreamHead(const http::ResponseHead& head) {
-  http::Response out(head.result(), 11);
-  if (CopyHeaders(head, out)) Scrubbed("headers");
-  out.erase(bhttp::field::retry_after);
-  if (IsEventStream(head)) out.set(bhttp::field::cache_control, "no-cache");
+http::AnswerHead AnswerFilter::StreamHead(const http::ResponseHead& head) {
+  http::AnswerHead out{head.result_int(), {}};
+  out.fields.reserve(512);
+  auto add = [&](std::string_view name, std::string_view value) {
+    if (name != "retry-after") out.Add(name, value);
+  };
+  if (CopyHeaders(head, add)) Scrubbed("headers");
+  if (IsEventStream(head)) out.Add("Cache-Control", "no-cache");
   return out;
 }
 

@@ -40,9 +40,9 @@ class AnswerFilter {
   http::Response Whole(const http::ResponseHead& head, std::string body);
   // The same, as bytes: the head to send, with `body` scrubbed in place.
   http::AnswerHead WholeHead(const http::ResponseHead& head, std::string& body);
-  // The head of an answer relayed piece by piece: status, passed headers, and for events
-  // `Cache-Control: no-cache`.
-  http::Response StreamHead(const http::ResponseHead& head);
+  // The head of an answer relayed piece by piece: status, passed headers but Retry-After, and for
+  // events `Cache-Control: no-cache`.
+  http::AnswerHead StreamHead(const http::ResponseHead& head);
   // Appends one whole server-sent event (or the unfinished tail of a stream) to `out`, scrubbed.
   void AppendEvent(std::string_view event, std::string& out);
 

@@ -182,9 +182,9 @@ awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
 // call is settled.
 awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
-  Response head = filter.StreamHead(open.Head());
+  http::AnswerHead head = filter.StreamHead(open.Head());
   hooks_.AddRateHeaders(head);
-  hooks_.Streamed(static_cast<int>(head.result_int()));
+  hooks_.Streamed(static_cast<int>(head.status));
   if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
   SseSplitter splitter;
   std::string out;
@@ -264,9 +264,9 @@ Relay::StreamEnd Relay::Abandoned() const {
 
 // Binary bodies only (audio): relayed as they are (answer_filter.hpp says why).
 awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
-  Response head = upstream_.Filter(provider_, api_key_, &hits_).StreamHead(open.Head());
+  http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).StreamHead(open.Head());
   hooks_.AddRateHeaders(head);
-  hooks_.Streamed(static_cast<int>(head.result_int()));
+  hooks_.Streamed(static_cast<int>(head.status));
   if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
   for (;;) {
     if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();

@@ -21,8 +21,9 @@ awaitable<Page> ReadPage(api::BrokerContext& ctx, const store::ActivityQuery& qu
 
 }  // namespace
 
-awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exchange, unsigned version,
-                                   const store::ActivityQuery& selected, DownloadFormat format, const std::string& filename) {
+awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exchange,
+                                   const store::ActivityQuery& selected, DownloadFormat format,
+                                   const std::string& filename) {
   bool csv = format == DownloadFormat::kCsv;
   store::ActivityQuery query = selected;
   query.limit = kDownloadPageRows;
@@ -30,11 +31,10 @@ awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exch
   // The first page is read before the answer starts, so a store failure can still be told plainly.
   Page rows = co_await ReadPage(ctx, query);
   if (!rows) co_return rows.error();
-  http::Response head(http::StatusCode::ok, version);
-  head.set(bhttp::field::content_type, csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
-  head.set(bhttp::field::content_disposition, "attachment; filename=\"" + filename + "\"");
-  head.set(bhttp::field::cache_control, "no-store");
-  head.set("X-Content-Type-Options", "nosniff");
+  http::AnswerHead head;
+  head.Add("Content-Type", csv ? "text/csv; charset=utf-8" : "application/x-ndjson");
+  head.Add("Content-Disposition", "attachment; filename=\"" + filename + "\"");
+  head.Add("Cache-Control", "no-store");  // X-Content-Type-Options: every answer has it (api/dispatcher.cpp)
   if (!co_await exchange.StartAnswer(head)) co_return Status{};
   std::string text = csv ? record::ActivityCsvHeader() : std::string();
   for (;;) {

@@ -22,7 +22,7 @@ inline constexpr int64_t kDownloadPageRows = 1000;
 // a chunked attachment named `filename`. An error means the store failed before anything was sent:
 // the caller answers it. A later store failure, or a client gone, cuts the answer short (the
 // connection closes, so the client sees a truncated download, never a complete-looking one).
-boost::asio::awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exchange, unsigned version,
+boost::asio::awaitable<Status> DownloadActivity(api::BrokerContext& ctx, http::Exchange& exchange,
                                                 const store::ActivityQuery& selected, DownloadFormat format,
                                                 const std::string& filename);
 

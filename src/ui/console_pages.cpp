@@ -749,7 +749,7 @@ class ConsolePages {
     query.to = window.to * 1000;
     std::string filename = "activity-" + Day(now) + (csv ? ".csv" : ".jsonl");
     DownloadFormat format = csv ? DownloadFormat::kCsv : DownloadFormat::kJsonLines;
-    auto sent = co_await DownloadActivity(ctx_, exchange, req.version(), query, format, filename);
+    auto sent = co_await DownloadActivity(ctx_, exchange, query, format, filename);
     if (!sent && !exchange.AnswerStarted()) co_return Unavailable(*signed_in, "The activity cannot be read now.");
     co_return Response();  // the answer went out piece by piece
   }
