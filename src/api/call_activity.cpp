@@ -47,7 +47,7 @@ void CallActivity::UpstreamStarted() {
 
 void CallActivity::Streamed(int status) {
   row_.streamed = true;
-  sent_status_ = status;
+  stream_status_ = status;
   if (ctx_.metrics && !stream_counted_) {
     stream_counted_ = true;
     ctx_.metrics->StreamOpened();
@@ -82,7 +82,7 @@ void CallActivity::Finish(int status) {
   finished_ = true;
   auto now = Clock::now();
   if (upstream_started_ && !upstream_ended_) upstream_ended_ = now;
-  row_.status = sent_status_.value_or(status);
+  row_.status = stream_status_.value_or(status);
   row_.latency_ms = MillisSinceStart();
   if (exchange_ && upstream_started_)
     exchange_->notes.upstream_ms = MicrosBetween(*upstream_started_, *upstream_ended_) / 1000;

@@ -40,14 +40,11 @@ class CallActivity {
   void UpstreamStarted();
   // The answer is a stream that started with `status`.
   void Streamed(int status);
-  // The relay sent the whole answer itself, with `status`.
-  void SentWhole(int status) { sent_status_ = status; }
   // Something of the stream reached the app (the first time counts).
   void FirstEvent();
   // What the call was charged.
   void Charged(const store::UsageRecord& usage);
-  // Records the call, if its grant is known; `status` is what the app got (the status of an answer
-  // the relay sent itself, streamed or whole, wins).
+  // Records the call, if its grant is known; `status` is what the app got (a stream's status wins).
   void Finish(int status);
 
  private:
@@ -62,7 +59,7 @@ class CallActivity {
   std::optional<Clock::time_point> upstream_ended_;
   std::optional<int64_t> first_event_us_;
   store::ActivityRecord row_;
-  std::optional<int> sent_status_;  // of an answer the relay sent itself
+  std::optional<int> stream_status_;
   bool known_ = false;
   bool finished_ = false;
   bool stream_counted_ = false;

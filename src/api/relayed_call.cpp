@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "http/response.hpp"
@@ -81,9 +83,19 @@ void RelayedCall::Challenge(http::Response& res, const Error& error) const {
     SetChallenge(res, ctx_, kind_.target, token_.fault, token_.dpop, error.message);
 }
 
+awaitable<void> RelayedCall::AnsweredWhole(int status, int quoted_key_answers) {
+  quoted_ += quoted_key_answers;
+  return FinishWith(status);
+}
+
 awaitable<void> RelayedCall::Finish(const http::Response& answer) {
+  return FinishWith(static_cast<int>(answer.result_int()));
+}
+
+awaitable<void> RelayedCall::FinishWith(int status) {
+  if (std::exchange(finished_, true)) co_return;
   activity_.SetModel(model_);
-  activity_.Finish(static_cast<int>(answer.result_int()));
+  activity_.Finish(status);
   if (quoted_ > 0 && grant_) {
     std::string grant_id = grant_->record.id;  // named: see RevokeIfQuoting's note on g++ 12
     co_await RevokeIfQuoting(ctx_, grant_id, quoted_);

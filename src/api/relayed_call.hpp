@@ -42,8 +42,9 @@ class RelayedCall final : public proxy::RelayHooks {
   std::string_view ApiKey() const { return key_ ? std::string_view(key_->secret) : std::string_view(); }
   // `answers` more answers of this call quoted its key.
   void AddQuotedKeyAnswers(int answers) { quoted_ += answers; }
-  // Records the call with the status of `answer` (one the relay sent itself wins), then revokes its grant if
-  // its answers quoted the key too often.
+  // Records the call with the status of `answer` (a stream's own wins), then revokes its grant if
+  // its answers quoted the key too often. Once: a whole answer the relay sent itself finished the
+  // call before (AnsweredWhole).
   boost::asio::awaitable<void> Finish(const http::Response& answer);
 
   void SetModel(std::string_view model) override;
@@ -56,11 +57,12 @@ class RelayedCall final : public proxy::RelayHooks {
   void Refused(const Error& error) override { activity_.Refused(error); }
   void UpstreamStarted() override { activity_.UpstreamStarted(); }
   void Streamed(int status) override { activity_.Streamed(status); }
-  void SentWhole(int status) override { activity_.SentWhole(status); }
+  boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) override;
   void FirstEvent() override { activity_.FirstEvent(); }
 
  private:
   void Challenge(http::Response& res, const Error& error) const;
+  boost::asio::awaitable<void> FinishWith(int status);
 
   BrokerContext& ctx_;
   CallKind kind_;
@@ -71,6 +73,7 @@ class RelayedCall final : public proxy::RelayHooks {
   std::optional<MeteredCall> metered_;
   bool refused_at_admission_ = false;
   int quoted_ = 0;
+  bool finished_ = false;
   CallActivity activity_;
 };
 

@@ -26,8 +26,8 @@ bool AnswerHead::Has(std::string_view name) const {
   while (!rest.empty()) {
     size_t end = rest.find("\r\n");
     std::string_view line = rest.substr(0, end);
-    size_t colon = line.find(':');
-    if (boost::beast::iequals(line.substr(0, colon), name)) return true;
+    if (boost::beast::iequals(line.substr(0, line.find(':')), name)) return true;
+    if (end == std::string_view::npos) break;
     rest.remove_prefix(end + 2);
   }
   return false;

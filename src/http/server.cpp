@@ -203,7 +203,10 @@ class SessionExchange final : public Exchange {
     }
   }
   bool AnswerEnded() const { return ended_; }
-  void SetAnswerShape(unsigned version, bool keep_alive) {
+  // `keep_alive`: the client's wish; `stopping`: read as the head is written, so that an answer
+  // written once the server began to stop says it closes the connection.
+  void SetAnswerShape(unsigned version, bool keep_alive, const std::atomic<bool>* stopping) {
+    stopping_ = stopping;
     version_ = version;
     keep_alive_ = keep_alive;
   }
@@ -228,7 +231,7 @@ class SessionExchange final : public Exchange {
 
   asio::awaitable<Status> StartAnswer(AnswerHead& head) override {
     held_head_.clear();
-    AppendAnswerHead(head, "Transfer-Encoding: chunked\r\n", keep_alive_, held_head_);
+    AppendAnswerHead(head, "Transfer-Encoding: chunked\r\n", KeepsConnection(), held_head_);
     started_ = true;
     co_return Status{};
   }
@@ -250,7 +253,7 @@ class SessionExchange final : public Exchange {
     char* end = std::to_chars(length + 16, length + sizeof length - 2, body.size()).ptr;
     *end++ = '\r';
     *end++ = '\n';
-    AppendAnswerHead(head, std::string_view(length, end - length), keep_alive_ && !BodyLeftUnread(), out);
+    AppendAnswerHead(head, std::string_view(length, end - length), KeepsConnection() && !BodyLeftUnread(), out);
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
@@ -280,6 +283,8 @@ class SessionExchange final : public Exchange {
     if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
     out += "\r\n";
   }
+
+  bool KeepsConnection() const { return keep_alive_ && !stopping_->load(); }
 
   static Status Checked(const beast::error_code& ec) {
     if (ec) return MakeError(Errc::kUnavailable, "the client went away: " + ec.message());
@@ -320,6 +325,7 @@ class SessionExchange final : public Exchange {
   unsigned version_ = 11;
   bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
   bool keep_alive_ = true;
+  const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;
   bool ended_ = false;
   std::string held_head_;  // of an answer started, until its first write
@@ -498,7 +504,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
     const bool client_keeps = request.keep_alive();  // its Connection field read once
-    exchange.SetAnswerShape(request.version(), client_keeps && !stopping->load());
+    exchange.SetAnswerShape(request.version(), client_keeps, stopping.get());
     Response response;
     {
       InFlightGuard guard(*in_flight);

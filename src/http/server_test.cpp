@@ -50,6 +50,10 @@ class ServerTest : public ::testing::Test {
           if (req.target() == "/flush-then-wait") co_return co_await FlushThenWait(exchange);
           if (req.target() == "/end-only") co_return co_await EndOnly(exchange);
           if (req.target() == "/whole") co_return co_await SendWhole(exchange);
+          if (req.target() == "/whole-after-stop") {
+            server_->Stop();
+            co_return co_await SendWhole(exchange);
+          }
           if (req.target() == "/upload") co_return co_await CountUpload(exchange);
           if (req.target() == "/upload-refused") co_return ErrorResponse(Errc::kForbidden, "not this one");
           co_return JsonResponse(StatusCode::ok, boost::json::object{{"echo", req.body()}, {"target", req.target()}});
@@ -254,6 +258,9 @@ TEST_F(ServerTest, AWholeAnswerSentAsBytesIsFramedByItsLengthAndKeepsTheConnecti
   std::string kept = Raw("GET /whole HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /whole HTTP/1.0\r\n\r\n");
   EXPECT_EQ(kept, "HTTP/1.0" + head.substr(8) + "Connection: keep-alive\r\n\r\n" + body + "HTTP/1.0" + head.substr(8) +
                       "\r\n" + body);
+  // The server began to stop while the handler worked: the answer says the connection ends.
+  EXPECT_EQ(Raw("GET /whole-after-stop HTTP/1.1\r\nHost: x\r\n\r\nGET /whole HTTP/1.1\r\nHost: x\r\n\r\n"),
+            head + "Connection: close\r\n\r\n" + body);
 }
 
 // A started answer's head waits for its first piece, so that both go out in one write; a handler

@@ -155,8 +155,9 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
   co_return out;
 }
 
-// A provider-native answer read whole, settled, then sent by the relay itself, its head written as
-// bytes (http/answer_head.hpp says why). An app that went away meanwhile finds it settled all the same.
+// A provider-native answer read whole, settled and recorded, then sent by the relay itself, its head
+// written as bytes (http/answer_head.hpp says why), as the server would have sent it after the
+// handler: an app that went away meanwhile finds its call settled and recorded all the same.
 awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
   auto body = co_await ReadWhole(open);
   if (!body) {
@@ -168,7 +169,7 @@ awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
   http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).WholeHead(open.Head(), *body);
   hooks_.AddRateHeaders(head);
   hooks_.Settle(usage_, true);
-  hooks_.SentWhole(static_cast<int>(head.status));
+  co_await hooks_.AnsweredWhole(static_cast<int>(head.status), hits_.answers);
   co_await exchange_.SendAnswer(head, *body);
   co_return Response{};
 }

@@ -51,8 +51,11 @@ class RelayHooks {
   virtual void UpstreamStarted() = 0;
   // Records that the answer is a stream that started with `status`.
   virtual void Streamed(int status) = 0;
-  // Records that the relay sent the whole answer itself, with `status`.
-  virtual void SentWhole(int status) = 0;
+  // Records the call as answered whole with `status`, its answers having quoted its key
+  // `quoted_key_answers` times, and acts on that (a grant whose answers quote its key too often is
+  // revoked): before the relay sends that answer itself, so that the app never holds an answer
+  // whose call is not on record yet.
+  virtual boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) = 0;
   // Records that something of the streamed answer reached the app (the first time counts).
   virtual void FirstEvent() = 0;
 };

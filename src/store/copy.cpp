@@ -79,7 +79,7 @@ constexpr const char* kIdentityTables[] = {"events", "activity"};
 // SQLite's activity takes its ids from next_ids (store/tables/record_tables.cpp), which goes on after
 // the copied ones.
 constexpr const char* kSqliteActivityIdsAfterCopy =
-    "UPDATE next_ids SET next = COALESCE((SELECT MAX(id) FROM activity), 0) + 1 WHERE name = 'activity'";
+    "UPDATE next_ids SET next = MAX(next, COALESCE((SELECT MAX(id) FROM activity), 0) + 1) WHERE name = 'activity'";
 
 Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& target) {
   if (target.backend == Backend::kSqlite) {

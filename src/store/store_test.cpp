@@ -821,7 +821,9 @@ TEST_P(StoreTest, AFlushOfManyActivityRowsKeepsEachRowAndItsOrder) {
 // happened earlier but was written later still comes after its peers of the same time.
 TEST_P(StoreTest, ActivityIdsGoOnAcrossBatchesAndListByTimeThenId) {
   ASSERT_TRUE(store_->Activity().AddActivity({Call(2000, "g1", "alice"), Call(3000, "g1", "alice")}));
-  ASSERT_TRUE(store_->Activity().AddActivity({Call(2000, "g1", "alice"), Call(1000, "g1", "alice")}));
+  std::vector<ActivityRecord> later{Call(2000, "g1", "alice"), Call(1000, "g1", "alice")};
+  later[0].model = "written-later";
+  ASSERT_TRUE(store_->Activity().AddActivity(later));
   ASSERT_TRUE(store_->Activity().AddActivity({Call(2500, "g1", "alice")}));
   ActivityQuery all;
   all.limit = 10;
@@ -830,7 +832,8 @@ TEST_P(StoreTest, ActivityIdsGoOnAcrossBatchesAndListByTimeThenId) {
   std::vector<UnixMillis> times;
   for (const auto& r : stored) times.push_back(r.at);
   EXPECT_EQ(times, (std::vector<UnixMillis>{3000, 2500, 2000, 2000, 1000}));
-  EXPECT_GT(stored[2].id, stored[3].id) << "of two rows at 2000, the one written later lists first";
+  EXPECT_EQ(stored[2].model, "written-later") << "of two rows at 2000, the one written later lists first";
+  EXPECT_GT(stored[2].id, stored[3].id);
   EXPECT_GT(stored[1].id, stored[0].id) << "the last batch's id is the highest";
   EXPECT_GT(stored[4].id, stored[0].id) << "a row written later takes a later id, however early it happened";
   std::vector<int64_t> ids;
