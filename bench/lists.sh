@@ -84,13 +84,11 @@ SELECT printf('g-%07d', i), printf('req-%07d', i), 'Bench app ' || (i % 500), 'h
        5000000, 0, 0, CASE WHEN i % 100 < 70 THEN 'environment' END, 0
 FROM n;
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ACTIVITY)
-INSERT INTO activity (id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
-                      output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal)
-SELECT i, ($NOW - 20 * 86400) * 1000 + i * 1700, printf('g-%07d', (i % 1000) * 10), 'Bench app ' || (i % 500),
+INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens,
+                      cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal)
+SELECT ($NOW - 20 * 86400) * 1000 + i * 1700, printf('g-%07d', (i % 1000) * 10), 'Bench app ' || (i % 500),
        CASE WHEN i % 2 = 0 THEN '$OPERATOR' ELSE '$ALICE' END, 'openai', 'gpt-4o-mini', 'chat', 200, 120, 40, 0, 90, 350,
        NULL, 0, '' FROM n;
--- The broker numbers the rows it writes from here (SQLite's activity gives no ids itself).
-UPDATE next_ids SET next = $ACTIVITY + 1 WHERE name = 'activity';
 -- Out of the chain's way: far above the seq the broker's next record takes (verify would flag them).
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $AUDIT)
 INSERT INTO audit (seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash)

@@ -76,10 +76,6 @@ constexpr TableCopy kTables[] = {
 
 // Tables whose ids a PostgreSQL identity column hands out: after explicit ids, it must go on after them.
 constexpr const char* kIdentityTables[] = {"events", "activity"};
-// SQLite's activity takes its ids from next_ids (store/tables/record_tables.cpp), which goes on after
-// the copied ones.
-constexpr const char* kSqliteActivityIdsAfterCopy =
-    "UPDATE next_ids SET next = MAX(next, COALESCE((SELECT MAX(id) FROM activity), 0) + 1) WHERE name = 'activity'";
 
 Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& target) {
   if (target.backend == Backend::kSqlite) {
@@ -166,8 +162,6 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
                               "COALESCE((SELECT MAX(id) FROM " + table + "), 0) + 1, false)";
         if (auto set = (*target)->Exec(restart.c_str()); !set) return set;
       }
-    if ((*target)->dialect() == sql::Dialect::kSqlite)
-      if (auto set = (*target)->Exec(kSqliteActivityIdsAfterCopy); !set) return set;
     return {};
   });
   std::vector<int64_t> in_source;  // counted in the snapshot the copy read

@@ -349,14 +349,11 @@ test('a long-lived grant\'s page charts its recent days (not its first ones), pa
               ('${grantId}', '${day(60)}', 'gpt-4o-mini', 1, 10, 10, 250000)`);
   // 30 calls and 25 events from a hundred days ago, older than the two real calls.
   const old = Date.now() - 100 * 86400e3;
-  // Numbered from next_ids as the broker numbers its own rows, in one transaction with it.
-  sql(`BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29)
-       INSERT INTO activity (id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29)
+       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
          output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-       SELECT (SELECT next FROM next_ids WHERE name = 'activity') + i, ${old} + i * 1000, '${grantId}', 'Notes',
-         owner_id, 'openai', 'old-call-' || i, 'chat', 200, 1, 1, 0, 1, 5, 0, ''
-       FROM n, grants WHERE grants.id = '${grantId}';
-       UPDATE next_ids SET next = (SELECT MAX(id) FROM activity) + 1 WHERE name = 'activity'; COMMIT`);
+       SELECT ${old} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'old-call-' || i, 'chat', 200, 1, 1, 0, 1, 5, 0, ''
+       FROM n, grants WHERE id = '${grantId}'`);
   sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 24)
        INSERT INTO events (grant_id, at, kind, detail) SELECT '${grantId}', ${Math.floor(old / 1000)} + i, 'budget_threshold',
        '{"percent":' || i || '}' FROM n`);
@@ -456,14 +453,11 @@ test('the home page pages its grants: a known grant is on the second page, reach
 
 test('the Activity page pages its call log: Older, then Newer back to the same calls', async () => {
   const at = Date.now() - 3600e3;
-  // Numbered from next_ids as the broker numbers its own rows, in one transaction with it.
-  sql(`BEGIN IMMEDIATE; WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 119)
-       INSERT INTO activity (id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 119)
+       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
          output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-       SELECT (SELECT next FROM next_ids WHERE name = 'activity') + i, ${at} + i * 1000, '${grantId}', 'Notes',
-         owner_id, 'openai', 'paged-model', 'chat', 200, 1, 1, 0, 1, i, 0, ''
-       FROM n, grants WHERE grants.id = '${grantId}';
-       UPDATE next_ids SET next = (SELECT MAX(id) FROM activity) + 1 WHERE name = 'activity'; COMMIT`);
+       SELECT ${at} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'paged-model', 'chat', 200, 1, 1, 0, 1, i, 0, ''
+       FROM n, grants WHERE id = '${grantId}'`);
   const page = await newPage();
   await signIn(page, '/activity');
   await page.fill('#model', 'paged-model');

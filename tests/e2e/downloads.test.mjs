@@ -25,17 +25,15 @@ before(async () => {
   const alice = sql(dataDir, "SELECT id FROM owners WHERE username = 'alice'").trim();
   // Row i (1..ROWS) is i minutes old, rounded so that three rows share each time: the pages' cursor
   // must break ties by id. inputTokens = i names the row. Another owner's rows must not show.
-  // SQLite's activity takes its ids from next_ids (the broker's writes number their rows there).
-  const columns = `(id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
-    output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)`;
+  const columns = `(at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens,
+    cached_input_tokens, cost_micros, latency_ms, streamed, refusal)`;
   sql(dataDir, `INSERT INTO activity ${columns}
     WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
-    SELECT i, ${now} - (i / 3) * 60000 - 1000, 'grant-a', 'App ' || i, '${alice}', 'openai', 'gpt-4o-mini', 'chat', 200,
-           i, 2 * i, 0, i, 5, 0, '' FROM n;
+    SELECT ${now} - (i / 3) * 60000 - 1000, 'grant-a', 'App ' || i, '${alice}', 'openai', 'gpt-4o-mini', 'chat', 200, i,
+           2 * i, 0, i, 5, 0, '' FROM n;
     INSERT INTO activity ${columns}
-    SELECT id + ${ROWS}, at, 'grant-b', 'Not hers', 'someone-else', provider, model, capability, status, input_tokens,
-           output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal FROM activity LIMIT 50;
-    UPDATE next_ids SET next = (SELECT MAX(id) FROM activity) + 1 WHERE name = 'activity';`);
+    SELECT at, 'grant-b', 'Not hers', 'someone-else', provider, model, capability, status, input_tokens, output_tokens,
+           cached_input_tokens, cost_micros, latency_ms, streamed, refusal FROM activity LIMIT 50;`);
   broker = await startBroker({ dataDir, env: { AIPASSPORT_METRICS_LISTEN: '127.0.0.1:0' } });
   metricsUrl = broker.output.match(/metrics at (http:\/\/[^\s"]+)/)[1];
   const page = await fetch(`${broker.url}/login`);

@@ -223,11 +223,9 @@ test('retention: rows older than activity.retention_days are pruned at start and
   await eventually(async () => (await call(b.url, 'GET', '/activity', { token: b.ownerToken })).json.items.length === 1, 'row', 5000);
   await b.stop();
   const day = 86400000, now = Date.now();
-  // SQLite's activity takes its ids from next_ids, as the broker's own writes do.
-  const insert = (at) => `INSERT INTO activity (id, at, grant_id, app_name, owner_id, provider, model, capability, status,
+  const insert = (at) => `INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status,
     input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-    VALUES ((SELECT next FROM next_ids WHERE name = 'activity'), ${at}, '${g.grantId}', 'Old', '', 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, 0, '');
-    UPDATE next_ids SET next = next + 1 WHERE name = 'activity'`;
+    VALUES (${at}, '${g.grantId}', 'Old', '', 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, 0, '')`;
   sql(dataDir, [insert(now - 40 * day), insert(now - 10 * day), insert(now - 3 * day)].join(';'));
   const restarted = await startBroker({ mock, dataDir, env: { AIPASSPORT_ADMIN_TOKEN: 'an-admin-token-long-enough-to-pass' } });
   const after = (await call(restarted.url, 'GET', '/activity', { token: 'an-admin-token-long-enough-to-pass' })).json.items;

@@ -290,42 +290,6 @@ ALTER TABLE grants ADD COLUMN parent_grant_id TEXT;
 ALTER TABLE grants ADD COLUMN ancestors TEXT NOT NULL DEFAULT '';
 CREATE INDEX grants_by_parent ON grants(parent_grant_id) WHERE parent_grant_id IS NOT NULL;
 )sql"},
-    {21, "activity keyed by (at, id): the table is the index by time, one B-tree less to write per call", R"sql(
-CREATE TABLE activity_by_time (
-  id INTEGER NOT NULL,
-  at INTEGER NOT NULL,
-  grant_id TEXT NOT NULL,
-  app_name TEXT NOT NULL,
-  owner_id TEXT NOT NULL,
-  provider TEXT NOT NULL,
-  model TEXT NOT NULL,
-  capability TEXT NOT NULL,
-  status INTEGER NOT NULL,
-  input_tokens INTEGER NOT NULL,
-  output_tokens INTEGER NOT NULL,
-  cached_input_tokens INTEGER NOT NULL,
-  cost_micros INTEGER NOT NULL,
-  latency_ms INTEGER NOT NULL,
-  ttft_ms INTEGER,
-  streamed INTEGER NOT NULL,
-  refusal TEXT NOT NULL,
-  PRIMARY KEY (at, id)
-) WITHOUT ROWID;
-INSERT INTO activity_by_time SELECT id, at, grant_id, app_name, owner_id, provider, model, capability, status,
-  input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal FROM activity;
-CREATE TABLE next_ids (
-  name TEXT PRIMARY KEY,
-  next INTEGER NOT NULL
-);
-INSERT INTO next_ids (name, next) SELECT 'activity', MAX(
-  COALESCE((SELECT MAX(id) FROM activity), 0),
-  COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'activity'), 0)) + 1;
-DROP TABLE activity;
-DELETE FROM sqlite_sequence WHERE name = 'activity';
-ALTER TABLE activity_by_time RENAME TO activity;
-CREATE INDEX activity_by_grant ON activity(grant_id, at, id);
-CREATE INDEX activity_by_owner ON activity(owner_id, at, id);
-)sql"},
 };
 
 }  // namespace

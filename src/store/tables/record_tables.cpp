@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <limits>
 #include <map>
-#include <optional>
-#include <string_view>
 
 namespace ap::store::tables {
 
@@ -19,10 +17,6 @@ constexpr const char* kActivityRowColumns =
     "at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
     "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal";
 const std::string kActivityColumns = std::string("id, ") + kActivityRowColumns;
-// SQLite keys its activity by (at, id) without a rowid (one B-tree less to write per call), so it
-// hands out no ids: each batch takes a run of them from next_ids, in its transaction.
-// PostgreSQL's identity column numbers the rows itself.
-const std::string kTakeActivityIds = "UPDATE next_ids SET next = next + ?1 WHERE name = 'activity' RETURNING next - ?1";
 // Every filter is optional: a NULL parameter lets every row through. The filters that pick an index
 // (grant, owner, cursor) are written only when set, each variant its own statement, because SQLite
 // plans a statement once: "?2 IS NULL OR grant_id = ?2" would walk every row by time, a grant with
@@ -104,24 +98,15 @@ std::optional<AuditHead> ParseHead(const std::string& text) {
 Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
   if (rows.empty()) return {};
   return db_.InTransaction([&]() -> Status {
-    std::optional<int64_t> next_id;  // SQLite's
-    if (db_.dialect() == sql::Dialect::kSqlite) {
-      Query take(db_.Prepare(kTakeActivityIds));
-      take.Bind(static_cast<int64_t>(rows.size()));
-      if (take.Step() != kRow) return db_.DbError("number activity");
-      next_id = take.Int(0);
-    }
-    std::string_view columns = next_id ? std::string_view(kActivityColumns) : kActivityRowColumns;
     sql::Values values;
-    values.Reserve(rows.size() * sql::ColumnCount(columns));
+    values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
     for (const auto& r : rows) {
-      if (next_id) values.Bind((*next_id)++);
       values.Bind(r.at).Bind(r.grant_id).Bind(r.app_name).Bind(r.owner_id).Bind(r.provider).Bind(r.model);
       values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
       values.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
       values.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
     }
-    if (db_.AppendRows("activity", columns, values) != kDone) return db_.DbError("record activity");
+    if (db_.AppendRows("activity", kActivityRowColumns, values) != kDone) return db_.DbError("record activity");
     // One write per token per batch, however many of its calls the batch holds.
     std::map<std::string, TokenUseRecord> tokens;
     for (const auto& r : rows) {
