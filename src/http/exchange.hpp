@@ -1,6 +1,7 @@
 #pragma once
-// The server side of one request, for handlers that read a body left on the wire or answer piece
-// by piece (server-sent events, binary downloads). Handlers that do neither ignore it.
+// The server side of one request, for handlers that read a body left on the wire, answer piece by
+// piece (server-sent events, binary downloads) or send an answer whose head they wrote as bytes (the
+// relay's whole answers). Handlers that do none of these ignore it.
 // Thread-safety: use it only from the handler's coroutine.
 
 #include <boost/asio/awaitable.hpp>

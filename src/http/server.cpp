@@ -183,9 +183,9 @@ bool WantsContinue(const RequestHead& request) {
 }
 
 // The exchange of one request on a connection. It reads a streamed request body from the
-// connection's parser and writes a chunked answer straight to the socket. The connection's deadline
-// is armed with the read timeout around each read and write only, so a client that stalls is
-// dropped while a stream may pause as long as the model thinks.
+// connection's parser and writes a chunked or whole answer straight to the socket. The
+// connection's deadline is armed with the read timeout around each read and write only, so a
+// client that stalls is dropped while a stream may pause as long as the model thinks.
 template <class Stream>
 class SessionExchange final : public Exchange {
  public:
