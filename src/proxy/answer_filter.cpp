@@ -65,7 +65,9 @@ void AnswerFilter::ScrubWhole(const http::ResponseHead& head, bool in_headers, s
 }
 
 http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string body) {
-  http::Response out(head.result(), 11);
+  http::Response out;
+  out.result(head.result_int());  // head.result() makes a code Beast has no name for 0
+
   ScrubWhole(head, CopyHeaders(head, out), body);
   out.body() = std::move(body);
   out.prepare_payload();

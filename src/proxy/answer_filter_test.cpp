@@ -84,6 +84,13 @@ TEST(AnswerFilter, AWholeAnswersHeadAsBytesPassesTheSameFieldsScrubbed) {
   EXPECT_EQ(audio, "ID3" + std::string(kKey)) << "a binary body passes as it is";
 }
 
+// A refusal with a code Beast has no name for (499, 420) keeps it, whole or as bytes.
+TEST(AnswerFilter, AnUnnamedStatusKeepsItsCode) {
+  EXPECT_EQ(Filter().Whole(Head(499, "application/json"), "{}").result_int(), 499u);
+  std::string body = "{}";
+  EXPECT_EQ(Filter().WholeHead(Head(420, "application/json"), body).status, 420u);
+}
+
 TEST(AnswerFilter, ABinaryBodyPassesAsItIs) {
   std::string audio = "ID3" + std::string(kKey);
   http::Response out = Filter().Whole(Head(200, "audio/mpeg"), audio);
