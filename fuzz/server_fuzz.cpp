@@ -43,7 +43,7 @@ asio::awaitable<http::Response> Handle(http::Request& request, http::Exchange& e
     co_return http::Response{};
   }
   if (request.target() == "/whole") {  // a whole answer sent as bytes, as the relay sends one
-    http::AnswerHead head{200, {}};
+    http::AnswerHead head;
     head.Add("content-type", "text/plain");
     (void)co_await exchange.SendAnswer(head, shape);
     co_return http::Response{};

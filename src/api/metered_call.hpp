@@ -16,7 +16,7 @@
 
 #include "api/broker_context.hpp"
 #include "domain/grant.hpp"
-#include "http/answer_head.hpp"
+#include "http/head_bytes.hpp"
 #include "metering/cost.hpp"
 #include "metering/meter.hpp"
 #include "proxy/usage.hpp"

@@ -249,11 +249,9 @@ boost::asio::awaitable<void> PostAlert(http::HttpClient& client, http::Origin or
                            {"grantId", event.grant_id},
                            {"at", FormatIso8601(event.at)},
                            {"detail", std::move(detail)}};
-  http::Request req(http::bhttp::verb::post, origin.path_prefix.empty() ? "/" : origin.path_prefix, 11);
-  req.set(http::bhttp::field::content_type, "application/json");
-  req.body() = boost::json::serialize(body);
-  req.prepare_payload();
-  auto answer = co_await client.Send(origin, std::move(req));
+  http::CallHead call(http::bhttp::verb::post, origin.path_prefix.empty() ? "/" : origin.path_prefix);
+  call.Add("Content-Type", "application/json");
+  auto answer = co_await client.Send(origin, std::move(call), boost::json::serialize(body));
   if (!answer)
     spdlog::warn("alert webhook failed: {}", answer.error().message);
   else if (answer->result_int() / 100 != 2)

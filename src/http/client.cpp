@@ -1,6 +1,7 @@
 #include "http/client.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -81,18 +82,66 @@ struct Connection {
   }
 };
 
-using AnswerParser = bhttp::response_parser<bhttp::buffer_body>;
+// Beast's parser of an answer, keeping only the fields the caller reads (all when none are named).
+// Beast reads the framing (Content-Length, Transfer-Encoding, Connection) itself whether they are
+// kept or not.
+class AnswerParser : public bhttp::response_parser<bhttp::buffer_body> {
+ public:
+  explicit AnswerParser(std::span<const FieldName> read_fields) : read_fields_(read_fields) {}
 
-// Writes the request's head, then its body piece by piece as `body` gives it.
+ private:
+  void on_field_impl(bhttp::field name, beast::string_view text, beast::string_view value,
+                     beast::error_code&) override {
+    if (read_fields_.empty() || Read(name, text)) get().insert(name, text, value);
+  }
+  bool Read(bhttp::field name, std::string_view text) const {
+    return std::ranges::any_of(read_fields_, [&](const FieldName& read) { return read.Names(name, text); });
+  }
+
+  std::span<const FieldName> read_fields_;
+};
+
+// The call's head as it goes out: the request line, Host, the call's fields and the body's framing.
+std::string CallBytes(const Origin& origin, const CallHead& call, const CallBody& body) {
+  std::string out;
+  out.reserve(call.target.size() + call.fields.size() + origin.host.size() + 80);
+  out.append(bhttp::to_string(call.method)).append(" ").append(call.target).append(" HTTP/1.1\r\nHost: ");
+  origin.AppendHostHeader(out);
+  out.append("\r\n").append(call.fields);
+  auto length = body.source ? body.length : std::optional<uint64_t>(body.whole.size());
+  // As Beast frames a request: a whole body's length is said unless it is empty and the method
+  // has no body (GET, HEAD, DELETE).
+  bool says_length = body.source || !body.whole.empty() || call.method == bhttp::verb::post ||
+                     call.method == bhttp::verb::put || call.method == bhttp::verb::options ||
+                     call.method == bhttp::verb::patch;
+  if (!length) {
+    out.append("Transfer-Encoding: chunked\r\n");
+  } else if (says_length) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), *length);
+    out.append("Content-Length: ").append(digits, end).append("\r\n");
+  }
+  out.append("\r\n");
+  return out;
+}
+
+// Writes the call's head, then its body: whole with the head, or piece by piece as its source
+// gives it.
 template <class Stream>
-asio::awaitable<beast::error_code> WriteStreamed(Stream& stream, Request& request, const BodySource& body) {
-  auto [ec, n] = co_await WriteHead(stream, request);
-  bool chunked = request.chunked();
+asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view head, const CallBody& body) {
+  if (!body.source) {
+    std::array<asio::const_buffer, 2> pieces{asio::buffer(head), asio::buffer(body.whole)};
+    auto [ec, n] = co_await WriteAll(stream, pieces);
+    co_return ec;
+  }
+  asio::const_buffer head_bytes = asio::buffer(head);  // named: g++ 12 and temporaries in co_await
+  auto [ec, n] = co_await WriteAll(stream, head_bytes);
+  bool chunked = !body.length;
   while (!ec) {
-    auto piece = co_await body();
+    auto piece = co_await body.source();
     if (!piece) co_return asio::error::operation_aborted;
     if (piece->empty()) break;
-    asio::const_buffer bytes = asio::buffer(*piece);  // named: g++ 12 and temporaries in co_await
+    asio::const_buffer bytes = asio::buffer(*piece);
     if (chunked) {
       auto chunk = bhttp::make_chunk(bytes);
       std::tie(ec, n) = co_await WriteAll(stream, chunk);
@@ -238,6 +287,7 @@ struct HttpClient::Impl {
 };
 
 struct UpstreamAnswer::State {
+  explicit State(std::span<const FieldName> read_fields) : parser(read_fields) {}
   std::shared_ptr<HttpClient::Impl> client;
   std::unique_ptr<Connection> conn;
   Origin origin;
@@ -248,8 +298,8 @@ struct UpstreamAnswer::State {
 UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 UpstreamAnswer::~UpstreamAnswer() {
-  if (state_->parser.is_done() && state_->parser.get().keep_alive())
-    state_->client->ReturnIdle(std::move(state_->conn));
+  // The parser's keep_alive, which reads the Connection field whether it was kept or not.
+  if (state_->parser.is_done() && state_->parser.keep_alive()) state_->client->ReturnIdle(std::move(state_->conn));
 }
 
 const ResponseHead& UpstreamAnswer::Head() const { return state_->parser.get().base(); }
@@ -315,21 +365,21 @@ asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
 HttpClient::HttpClient(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 HttpClient::~HttpClient() = default;
 
-asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, Request request) {
-  request.prepare_payload();
-  auto answer = co_await Open(origin, std::move(request));
+asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, CallHead call, std::string body) {
+  CallBody whole{body, {}, {}};
+  auto answer = co_await Open(origin, call, whole);
   if (!answer) co_return answer.error();
-  auto body = co_await (*answer)->ReadRest(impl_->options.response_limit);
-  if (!body) co_return body.error();
+  auto read = co_await (*answer)->ReadRest(impl_->options.response_limit);
+  if (!read) co_return read.error();
   Response response((*answer)->Head());
-  response.body() = std::move(*body);
+  response.body() = std::move(*read);
   co_return response;
 }
 
-asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const Origin& origin, Request request,
-                                                                          BodySource body) {
-  request.set(bhttp::field::host, origin.HostHeader());
-  request.keep_alive(true);
+asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const Origin& origin, const CallHead& call,
+                                                                          const CallBody& body,
+                                                                          std::span<const FieldName> read_fields) {
+  std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
   std::string key = Impl::PoolKey(origin, executor);
   auto conn = impl_->TakeIdle(key);
@@ -342,17 +392,11 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       reused = false;
     }
     conn->Ready();
-    auto state = std::make_unique<UpstreamAnswer::State>();
+    auto state = std::make_unique<UpstreamAnswer::State>(read_fields);
     state->parser.body_limit(boost::none);  // the reader decides how much it keeps
     conn->deadline->Arm(impl_->options.request_timeout);
-    beast::error_code ec;
-    if (body) {
-      auto write = [&](auto& stream) { return WriteStreamed(stream, request, body); };
-      ec = co_await conn->With(write);
-    } else {
-      auto write = [&](auto& stream) { return WriteWhole(stream, request); };
-      std::tie(ec, std::ignore) = co_await conn->With(write);
-    }
+    auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
+    beast::error_code ec = co_await conn->With(write);
     if (!ec) {
       auto read = [&](auto& stream) { return ReadHead(stream, conn->buffer, state->parser); };
       std::tie(ec, std::ignore) = co_await conn->With(read);
@@ -364,7 +408,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       co_return std::make_unique<UpstreamAnswer>(std::move(state));
     }
     ec = conn->Checked(ec);
-    if (!reused || body || state->parser.got_some() || ec == beast::error::timeout)
+    if (!reused || body.source || state->parser.got_some() || ec == beast::error::timeout)
       co_return Describe(ec, origin, "exchange");
     conn.reset();  // a stale pooled connection: try once more on a new one
   }

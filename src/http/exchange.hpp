@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
-#include "http/answer_head.hpp"
+#include "http/head_bytes.hpp"
 #include "http/message.hpp"
 
 namespace ap::http {

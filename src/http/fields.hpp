@@ -23,8 +23,12 @@ class FieldName {
   // Whether `field` (an element of a message's fields) has this name, in any case.
   template <class Field>
   bool Names(const Field& field) const {
-    if (known_ != boost::beast::http::field::unknown) return field.name() == known_;
-    return field.name() == boost::beast::http::field::unknown && boost::beast::iequals(field.name_string(), text_);
+    return Names(field.name(), field.name_string());
+  }
+  // Whether a field Beast numbers `known` and that is written `text` has this name.
+  bool Names(boost::beast::http::field known, std::string_view text) const {
+    if (known_ != boost::beast::http::field::unknown) return known == known_;
+    return known == boost::beast::http::field::unknown && boost::beast::iequals(text, text_);
   }
 
  private:

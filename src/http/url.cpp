@@ -5,10 +5,13 @@
 
 namespace ap::http {
 
-std::string Origin::HostHeader() const {
+void Origin::AppendHostHeader(std::string& out) const {
+  bool bracketed = host.find(':') != std::string::npos;  // an IPv6 address
+  if (bracketed) out += '[';
+  out += host;
+  if (bracketed) out += ']';
   bool default_port = (tls && port == "443") || (!tls && port == "80");
-  std::string host_part = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  return default_port ? host_part : host_part + ":" + port;
+  if (!default_port) out.append(":").append(port);
 }
 
 namespace {

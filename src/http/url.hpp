@@ -14,8 +14,8 @@ struct Origin {
   std::string port;
   std::string path_prefix;  // without a trailing slash; may be empty
 
-  // "host:port" as the Host header wants it (port omitted when it is the scheme's default).
-  std::string HostHeader() const;
+  // Appends "host:port" as the Host header wants it (port omitted when it is the scheme's default).
+  void AppendHostHeader(std::string& out) const;
   std::string Key() const { return (tls ? "https://" : "http://") + host + ":" + port; }
 };
 

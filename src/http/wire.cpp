@@ -41,14 +41,4 @@ void AppendHead(const Response& message, std::string& out) {
   AppendFields(message.base(), out);
 }
 
-void AppendHead(const Request& message, std::string& out) {
-  out += message.method_string();
-  out += ' ';
-  out += message.target();
-  out += ' ';
-  AppendVersion(message.version(), out);
-  out += "\r\n";
-  AppendFields(message.base(), out);
-}
-
 }  // namespace ap::http

@@ -26,12 +26,11 @@
 
 namespace ap::http {
 
-// Appends the head of `message` to `out`: "HTTP/1.1 200 OK\r\n" or "GET /x HTTP/1.1\r\n", each
-// field as "Name: value\r\n", then "\r\n".
+// Appends the head of `message` to `out`: "HTTP/1.1 200 OK\r\n", each field as "Name: value\r\n",
+// then "\r\n".
 void AppendHead(const Response& message, std::string& out);
 // Appends "HTTP/1.1 200 OK\r\n" (`version` 11, `code` 200, `reason` "OK").
 void AppendStatusLine(unsigned version, unsigned code, std::string_view reason, std::string& out);
-void AppendHead(const Request& message, std::string& out);
 
 // Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could
 // complete at once still goes through the scheduler (a post, a queue lock, a resumption). Returns
@@ -77,16 +76,6 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole
   AppendHead(message, head);
   std::array<boost::asio::const_buffer, 2> pieces{boost::asio::buffer(head), boost::asio::buffer(message.body())};
   co_return co_await WriteAll(stream, pieces);
-}
-
-// Writes `message`'s head only: its body follows in pieces, chunked or not as its fields say.
-template <class Stream, class Message>
-boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHead(Stream& stream,
-                                                                                const Message& message) {
-  std::string head;
-  AppendHead(message, head);
-  boost::asio::const_buffer bytes = boost::asio::buffer(head);
-  co_return co_await WriteAll(stream, bytes);
 }
 
 // Parses into `parser` what `buffer` already holds (a body that came in the same packets as its

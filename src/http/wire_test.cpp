@@ -63,23 +63,6 @@ TEST(WireTest, ResponsesAsBeastWritesThem) {
   EXPECT_EQ(WeWrite(bare), BeastWrites(bare));
 }
 
-TEST(WireTest, RequestsAsBeastWritesThem) {
-  Request post(Verb::post, "/v1/chat/completions?x=1", 11);
-  post.set(bhttp::field::host, "api.openai.com");
-  post.set(bhttp::field::authorization, "Bearer sk-test");
-  post.body() = "{\"model\":\"gpt-4o-mini\"}";
-  post.prepare_payload();
-  EXPECT_EQ(WeWrite(post), BeastWrites(post));
-  EXPECT_TRUE(WeWrite(post).starts_with("POST /v1/chat/completions?x=1 HTTP/1.1\r\nHost: api.openai.com\r\n"));
-
-  Request custom;
-  custom.method_string("PURGE");  // a method Beast has no verb for
-  custom.target("/");
-  custom.version(10);
-  EXPECT_EQ(WeWrite(custom), BeastWrites(custom));
-  EXPECT_EQ(WeWrite(custom), "PURGE / HTTP/1.0\r\n\r\n");
-}
-
 // A connection over loopback: the broker's side writes, the peer's reads.
 struct Connection {
   Connection() : acceptor(io, {boost::asio::ip::make_address("127.0.0.1"), 0}), writer(io), reader(io) {

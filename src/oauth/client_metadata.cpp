@@ -263,10 +263,10 @@ struct ClientMetadataResolver::Impl {
 
   // The document's body and Cache-Control, or a sentence saying why there is none.
   static asio::awaitable<Result<Fetched>> Fetch(std::shared_ptr<http::HttpClient> client, Location at) {
-    http::Request request(bhttp::verb::get, at.target, 11);
-    request.set(bhttp::field::accept, "application/json");
-    request.set(bhttp::field::user_agent, "aipassport");
-    auto opened = co_await client->Open(at.origin, std::move(request));
+    http::CallHead call(bhttp::verb::get, at.target);
+    call.Add("Accept", "application/json");
+    call.Add("User-Agent", "aipassport");
+    auto opened = co_await client->Open(at.origin, call);
     if (!opened) {
       if (opened.error().code == Errc::kForbidden)
         co_return Refused(at.host +

@@ -22,7 +22,13 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
+// The provider's fields that may reach the app; the first of each does.
+const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
+                                   http::FieldName("request-id"), http::FieldName("x-request-id")};
+
 }  // namespace
+
+std::span<const http::FieldName> AnswerFilter::ReadFields() { return kPassed; }
 
 bool IsEventStream(const http::ResponseHead& head) { return StartsWithNoCase(ContentType(head), "text/event-stream"); }
 
@@ -39,11 +45,8 @@ bool IsTextual(const http::ResponseHead& head) {
          StartsWithNoCase(media, "application/x-ndjson");
 }
 
-// The first of each passed header.
 template <class AddField>
 bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, AddField add) {
-  static const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
-                                            http::FieldName("request-id"), http::FieldName("x-request-id")};
   bool scrubbed = false;
   http::ForFirstOfEach(head, kPassed, [&](const http::FieldName& name, std::string_view passed) {
     std::string value(passed);
@@ -75,7 +78,7 @@ http::Response AnswerFilter::Whole(const http::ResponseHead& head, std::string b
 }
 
 http::AnswerHead AnswerFilter::WholeHead(const http::ResponseHead& head, std::string& body) {
-  http::AnswerHead out{head.result_int(), {}};
+  http::AnswerHead out(head.result_int());
   out.fields.reserve(512);
   bool in_headers = CopyHeaders(head, [&](std::string_view name, std::string_view value) { out.Add(name, value); });
   ScrubWhole(head, in_headers, body);
@@ -83,7 +86,7 @@ http::AnswerHead AnswerFilter::WholeHead(const http::ResponseHead& head, std::st
 }
 
 http::AnswerHead AnswerFilter::StreamHead(const http::ResponseHead& head) {
-  http::AnswerHead out{head.result_int(), {}};
+  http::AnswerHead out(head.result_int());
   out.fields.reserve(512);
   auto add = [&](std::string_view name, std::string_view value) {
     if (name != "retry-after") out.Add(name, value);

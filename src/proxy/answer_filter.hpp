@@ -9,11 +9,12 @@
 // Thread-safety: none; one per answer.
 
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
-#include "http/answer_head.hpp"
 #include "http/client.hpp"
+#include "http/head_bytes.hpp"
 #include "proxy/key_scrubber.hpp"
 
 namespace ap::proxy {
@@ -35,6 +36,9 @@ class AnswerFilter {
   AnswerFilter(std::shared_ptr<const KeySet> keys, std::string provider, ScrubHits* hits = nullptr)
       : keys_(std::move(keys)), provider_(std::move(provider)), hits_(hits) {}
 
+  // The provider's fields a filter reads: the others never reach the app, and the client need
+  // not keep them (HttpClient::Open).
+  static std::span<const http::FieldName> ReadFields();
   // A whole answer for the app: the provider's status and passed headers, and the body, scrubbed
   // unless it is binary.
   http::Response Whole(const http::ResponseHead& head, std::string body);

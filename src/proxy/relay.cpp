@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <cstdlib>
+#include <charconv>
 
 #include "http/cookies.hpp"
 #include "http/fields.hpp"
@@ -24,6 +24,16 @@ using http::Response;
 namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
+
+// The length the app's request says its body has (none without a Content-Length: no body); none
+// when it is chunked. The server's parser refused any Content-Length that is not one number.
+std::optional<uint64_t> DeclaredLength(const Request& req) {
+  if (req.chunked()) return std::nullopt;
+  std::string_view text = http::FirstValue(req, bhttp::field::content_length).value_or("0");
+  uint64_t length = 0;
+  std::from_chars(text.data(), text.data() + text.size(), length);
+  return length;
+}
 
 }  // namespace
 
@@ -69,40 +79,40 @@ awaitable<Response> Relay::Native(const NativeEndpoint& ep, Request& req, std::s
   WorstCase worst = WorstCaseOf(call->asked, call->body.size());
   if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
   strip_usage_chunk_ = call->strip_usage_chunk;
-  Request upstream = UpstreamRequest(req, target);
+  http::CallHead upstream = ForwardedCall(req, target, true);
   request_bytes_ = call->body.size();
-  upstream.body() = std::move(call->body);
-  upstream.set(bhttp::field::content_type, "application/json");  // as the broker read it, whatever the app said
-  upstream.prepare_payload();
-  co_return co_await Send(std::move(upstream), false);
+  co_return co_await Send(upstream, call->body, false);
 }
 
 awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
-  Request upstream(bhttp::verb::post, call.path, 11);
-  upstream.set(bhttp::field::content_type, "application/json");
-  upstream.set(bhttp::field::accept, "application/json");
+  http::CallHead upstream(bhttp::verb::post, call.path);
+  upstream.Add("Content-Type", "application/json");
+  upstream.Add("Accept", "application/json");
   request_bytes_ = call.body.size();
-  upstream.body() = std::move(call.body);
-  upstream.prepare_payload();
-  co_return co_await Send(std::move(upstream), true);
+  co_return co_await Send(upstream, call.body, true);
 }
 
 // What of the app's request goes upstream besides the body, the first of each: never its
-// credentials or cookies.
-Request Relay::UpstreamRequest(const Request& req, std::string_view target) const {
+// credentials or cookies. `json_body`: the body is JSON as the broker read it, whatever the app
+// said it was.
+http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target, bool json_body) const {
   static const http::FieldName kForwarded[] = {
       http::FieldName("content-type"),   http::FieldName("accept"),      http::FieldName("anthropic-version"),
       http::FieldName("anthropic-beta"), http::FieldName("openai-beta"), http::FieldName("idempotency-key")};
-  Request out(req.method(), target, 11);
-  http::ForFirstOfEach(req, kForwarded,
-                       [&](const http::FieldName& name, std::string_view value) { out.set(name.Text(), value); });
+  http::CallHead out(req.method(), target);
+  out.fields.reserve(256);
+  if (json_body) out.Add("Content-Type", "application/json");
+  http::ForFirstOfEach(req, kForwarded, [&](const http::FieldName& name, std::string_view value) {
+    if (!(json_body && name.Text() == "content-type")) out.Add(name.Text(), value);
+  });
   return out;
 }
 
-awaitable<Response> Relay::Send(Request request, bool whole) {
+awaitable<Response> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
   hooks_.UpstreamStarted();
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(request));
+  http::CallBody sent{body, {}, {}};
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, sent);
   co_return co_await Answer(std::move(answer), whole);
 }
 
@@ -156,7 +166,7 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
 }
 
 // A provider-native answer read whole, settled and recorded, then sent by the relay itself, its head
-// written as bytes (http/answer_head.hpp says why), as the server would have sent it after the
+// written as bytes (http/head_bytes.hpp says why), as the server would have sent it after the
 // handler: an app that went away meanwhile finds its call settled and recorded all the same.
 awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
   auto body = co_await ReadWhole(open);
@@ -289,14 +299,10 @@ awaitable<Response> Relay::RelayUpload(Request& req, std::string_view target) {
   auto boundary = MultipartBoundary(content_type == req.end() ? "" : content_type->value());
   if (!boundary) co_return hooks_.Refusal(boundary.error());
   upload_ = std::make_unique<Upload>(req, std::move(*boundary));
-  Request upstream = UpstreamRequest(req, target);
-  if (req.chunked())
-    upstream.chunked(true);
-  else
-    upstream.set(bhttp::field::content_length, req[bhttp::field::content_length]);
-  http::BodySource source = [this]() { return NextUploadPiece(); };
+  http::CallHead upstream = ForwardedCall(req, target, false);
+  http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(upstream), std::move(source));
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, body);
   if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   co_return co_await Answer(std::move(answer), false);
 }
@@ -329,10 +335,8 @@ awaitable<Status> Relay::AdmitUpload() {
   Upload& u = *upload_;
   hooks_.SetModel(*u.form.Value());
   u.admitted = true;
-  size_t bytes = http::kStreamedBodyLimit;  // an upload without a length may be as long as that
-  if (auto length = u.req.find(bhttp::field::content_length); length != u.req.end())
-    bytes = std::strtoull(std::string(length->value()).c_str(), nullptr, 10);
-  WorstCase worst = WorstCaseOfUpload(bytes);
+  // An upload without a length may be as long as the server lets it be.
+  WorstCase worst = WorstCaseOfUpload(DeclaredLength(u.req).value_or(http::kStreamedBodyLimit));
   co_return co_await hooks_.Admit(worst, false);
 }
 
@@ -341,8 +345,9 @@ awaitable<Response> Relay::ListModels(const Request& req, std::string_view targe
   WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
   if (auto admitted = co_await hooks_.Admit(free_call, false); !admitted) co_return hooks_.Refusal(admitted.error());
   hooks_.UpstreamStarted();
-  Request upstream = UpstreamRequest(req, target);
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, std::move(upstream));
+  http::CallHead upstream = ForwardedCall(req, target, false);
+  http::CallBody none;
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, none);
   if (!answer) co_return hooks_.Refusal(answer.error());
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kAnswerLimit);

@@ -86,8 +86,8 @@ class Relay {
   enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
   struct Upload;
 
-  http::Request UpstreamRequest(const http::Request& req, std::string_view target) const;
-  boost::asio::awaitable<http::Response> Send(http::Request request, bool whole);
+  http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
+  boost::asio::awaitable<http::Response> Send(http::CallHead& call, std::string_view body, bool whole);
   boost::asio::awaitable<http::Response> Answer(Result<OpenAnswer> answer, bool whole);
   boost::asio::awaitable<Result<std::string>> ReadWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<http::Response> RelayWhole(http::UpstreamAnswer& open);

@@ -5,7 +5,6 @@
 #include <algorithm>
 
 namespace ap::proxy {
-namespace bhttp = http::bhttp;
 
 namespace {
 
@@ -42,7 +41,7 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
   return filter.Whole(head, std::move(body));
 }
 
-void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Request& req) {
+void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
   if (api_key.empty()) return;  // a keyless local server
   switch (endpoint.wire) {
     case Provider::kOpenAI:
@@ -50,15 +49,15 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
       std::string bearer;  // one allocation, no temporaries holding the key
       bearer.reserve(7 + api_key.size());
       bearer.append("Bearer ").append(api_key);
-      req.set(bhttp::field::authorization, bearer);
+      call.Add("Authorization", bearer);
     }
       break;
     case Provider::kAnthropic:
-      req.set("x-api-key", api_key);
-      if (req.find("anthropic-version") == req.end()) req.set("anthropic-version", kAnthropicVersion);
+      call.Add("x-api-key", api_key);
+      if (!call.Has("anthropic-version")) call.Add("anthropic-version", kAnthropicVersion);
       break;
     case Provider::kGoogle:
-      req.set("x-goog-api-key", api_key);
+      call.Add("x-goog-api-key", api_key);
       break;
   }
 }
@@ -66,17 +65,12 @@ void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::Re
 }  // namespace
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                          ScrubHits* hits, http::Request request,
-                                                          http::BodySource body) {
-  if (!endpoint.base.path_prefix.empty()) {
-    std::string target;
-    target.reserve(endpoint.base.path_prefix.size() + request.target().size());
-    target.append(endpoint.base.path_prefix).append(request.target());
-    request.target(target);
-  }
-  request.set(bhttp::field::user_agent, "aipassport/0.1");
-  AddKey(endpoint, api_key, request);
-  auto answer = co_await client_.Open(endpoint.base, std::move(request), std::move(body));
+                                                          ScrubHits* hits, http::CallHead& call,
+                                                          const http::CallBody& body) {
+  call.target.insert(0, endpoint.base.path_prefix);
+  call.Add("User-Agent", "aipassport/0.1");
+  AddKey(endpoint, api_key, call);
+  auto answer = co_await client_.Open(endpoint.base, call, body, AnswerFilter::ReadFields());
   if (!answer) co_return Unreachable(endpoint, answer.error());
   unsigned status = (*answer)->Head().result_int();
   if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};

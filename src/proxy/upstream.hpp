@@ -36,11 +36,12 @@ class Upstream {
   AnswerFilter Filter(const ProviderEndpoint& endpoint, std::string_view api_key, ScrubHits* hits = nullptr) const {
     return AnswerFilter(scrubber_.For(api_key), endpoint.name, hits);
   }
-  // A call for the relay: `request` targets a path under the provider's base and carries no
-  // credential of the app's; `api_key` (empty for a keyless server) is added here. With `body`, the body streams.
-  // `hits` (may be null) counts a refusal that had key material removed.
+  // A call for the relay: `call` targets a path under the provider's base and carries no
+  // credential of the app's; the base's path, the broker's User-Agent and `api_key` (none for a
+  // keyless server) are added here. `hits` (may be null) counts a refusal that had key material
+  // removed.
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                  ScrubHits* hits, http::Request request, http::BodySource body = {});
+                                                  ScrubHits* hits, http::CallHead& call, const http::CallBody& body);
 
  private:
   http::HttpClient& client_;

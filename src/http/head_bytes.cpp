@@ -1,4 +1,4 @@
-#include "http/answer_head.hpp"
+#include "http/head_bytes.hpp"
 
 #include <boost/beast/core/string.hpp>
 #include <cassert>
@@ -14,14 +14,14 @@ bool EndsALine(std::string_view text) {
 
 }  // namespace
 
-bool AnswerHead::Add(std::string_view name, std::string_view value) {
+bool FieldLines::Add(std::string_view name, std::string_view value) {
   assert(!name.empty() && !EndsALine(name) && name.find(':') == std::string_view::npos);
   if (EndsALine(value)) return false;
   fields.append(name).append(": ").append(value).append("\r\n");
   return true;
 }
 
-bool AnswerHead::Has(std::string_view name) const {
+bool FieldLines::Has(std::string_view name) const {
   std::string_view rest = fields;
   while (!rest.empty()) {
     size_t end = rest.find("\r\n");
