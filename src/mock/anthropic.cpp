@@ -156,10 +156,22 @@ MockAnswer Models() {
                                       {"last_id", kModels[std::size(kModels) - 1]}});
 }
 
+// The fields Anthropic documents on its answers besides request-id: the organization and the
+// key's rate limits.
+constexpr std::pair<std::string_view, std::string_view> kAccountFields[] = {
+    {"anthropic-organization-id", "00000000-0000-4000-8000-000000000000"},
+    {"anthropic-ratelimit-requests-limit", "4000"},
+    {"anthropic-ratelimit-requests-remaining", "3999"},
+    {"anthropic-ratelimit-requests-reset", "2026-01-01T00:00:01Z"},
+    {"anthropic-ratelimit-tokens-limit", "400000"},
+    {"anthropic-ratelimit-tokens-remaining", "399980"},
+    {"anthropic-ratelimit-tokens-reset", "2026-01-01T00:00:01Z"}};
+
 MockAnswer WithRequestId(MockAnswer answer) {
   answer.request_id_header = "request-id";
   answer.request_id = "req_" + RandomToken(18);
   answer.whole.set("request-id", answer.request_id);
+  answer.AddAccountFields(kAccountFields);
   return answer;
 }
 

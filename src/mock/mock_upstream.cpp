@@ -135,6 +135,7 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
   http::AnswerHead head;
   head.Add("Content-Type", answer.content_type);
   if (!answer.request_id_header.empty()) head.Add(answer.request_id_header, answer.request_id);
+  for (const auto& [name, value] : answer.account_fields) head.Add(name, value);
   if (!co_await exchange.StartAnswer(head)) co_return false;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (size_t i = 0; i < answer.pieces.size(); ++i) {

@@ -60,10 +60,24 @@ Response Missing(std::string_view param) {
                                      "invalid_request_error", json::string(param), "missing_required_parameter"));
 }
 
+// The fields OpenAI documents on every answer besides x-request-id: the organization, the time it
+// took, the API version and the key's rate limits.
+constexpr std::pair<std::string_view, std::string_view> kAccountFields[] = {
+    {"openai-organization", "user-mock"},
+    {"openai-processing-ms", "212"},
+    {"openai-version", "2020-10-01"},
+    {"x-ratelimit-limit-requests", "10000"},
+    {"x-ratelimit-limit-tokens", "30000000"},
+    {"x-ratelimit-remaining-requests", "9999"},
+    {"x-ratelimit-remaining-tokens", "29999980"},
+    {"x-ratelimit-reset-requests", "6ms"},
+    {"x-ratelimit-reset-tokens", "0s"}};
+
 MockAnswer WithRequestId(MockAnswer answer) {
   answer.request_id_header = "x-request-id";
   answer.request_id = "req_" + RandomToken(12);
   answer.whole.set("x-request-id", answer.request_id);
+  answer.AddAccountFields(kAccountFields);
   return answer;
 }
 

@@ -6,6 +6,7 @@
 #include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "http/message.hpp"
@@ -20,8 +21,21 @@ struct MockAnswer {
   std::string content_type;  // of a streamed answer
   std::string request_id_header;
   std::string request_id;
+  // The provider's fields about the account and the call (OpenAI's openai-* and x-ratelimit-*,
+  // Anthropic's anthropic-ratelimit-*), on whole and streamed answers alike: what a relay that
+  // passed every field on would show the app.
+  std::vector<std::pair<std::string_view, std::string_view>> account_fields;
   MockAnswer() = default;
   MockAnswer(http::Response r) : whole(std::move(r)) {}  // NOLINT: an answer can be a plain response
+
+  // Adds the provider's `fields` (constants) to the answer, whole or streamed.
+  template <size_t N>
+  void AddAccountFields(const std::pair<std::string_view, std::string_view> (&fields)[N]) {
+    for (const auto& [name, value] : fields) {
+      whole.set(name, value);
+      account_fields.emplace_back(name, value);
+    }
+  }
 };
 
 http::Response JsonAnswer(unsigned status, const boost::json::value& body);

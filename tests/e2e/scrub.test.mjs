@@ -68,6 +68,17 @@ const NATIVE = {
     body: (model, stream) => chatBody(model, { stream }) },
 };
 
+// The provider's fields about the broker's account (its organization, its key's limits) stay with
+// the broker: the emulation sends them on every answer, as OpenAI and Anthropic do. The grant has no
+// rate limit, so no x-ratelimit-* field is the broker's own either.
+function assertNoAccountFields(res, where) {
+  for (const field of ['openai-organization', 'openai-processing-ms', 'openai-version', 'x-ratelimit-limit-requests',
+    'x-ratelimit-remaining-tokens', 'anthropic-organization-id', 'anthropic-ratelimit-requests-limit',
+    'anthropic-ratelimit-tokens-remaining']) {
+    assert.equal(res.headers.get(field), null, `${where}: the provider's ${field} reached the app`);
+  }
+}
+
 for (const [name, ep] of Object.entries(NATIVE)) {
   test(`${name}: a provider quoting its key in answers, errors and streams never shows the app the key`, async () => {
     const key = KEYS[ep.provider];
@@ -83,6 +94,7 @@ for (const [name, ep] of Object.entries(NATIVE)) {
         assertScrubbed(res, key, where);
         const requestId = res.headers.get(ep.provider === 'anthropic' ? 'request-id' : 'x-request-id');
         assert.equal(requestId, 'req_[redacted]', `${where}: the request id quoted the key`);
+        assertNoAccountFields(res, where);
       }
     }
     const seen = await mockStats(mock);
