@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (http::IsSameOriginPath(input) && (input.size() < 1 || input[0] != '/' || input.substr(0, 2) == "//"))
     fuzz::Broken("a same-origin path starts with one '/'");
   if (auto origin = http::ParseBaseUrl(input)) {
-    (void)origin->HostHeader();
+    std::string host_header;
+    origin->AppendHostHeader(host_header);
     (void)origin->Key();
   }
   std::string encoded = http::PercentEncode(input, "/");

@@ -251,7 +251,8 @@ boost::asio::awaitable<void> PostAlert(http::HttpClient& client, http::Origin or
                            {"detail", std::move(detail)}};
   http::CallHead call(http::bhttp::verb::post, origin.path_prefix.empty() ? "/" : origin.path_prefix);
   call.Add("Content-Type", "application/json");
-  auto answer = co_await client.Send(origin, std::move(call), boost::json::serialize(body));
+  std::string text = boost::json::serialize(body);  // named: g++ 12 and temporaries in co_await
+  auto answer = co_await client.Send(origin, std::move(call), std::move(text));
   if (!answer)
     spdlog::warn("alert webhook failed: {}", answer.error().message);
   else if (answer->result_int() / 100 != 2)

@@ -14,6 +14,7 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
+#include <cassert>
 #include <charconv>
 #include <mutex>
 #include <optional>
@@ -103,14 +104,16 @@ class AnswerParser : public bhttp::response_parser<bhttp::buffer_body> {
 
 // The call's head as it goes out: the request line, Host, the call's fields and the body's framing.
 std::string CallBytes(const Origin& origin, const CallHead& call, const CallBody& body) {
+  // The broker's own paths, or an app's already parsed and re-encoded: nothing that ends the line.
+  assert(call.target.find_first_of(" \r\n") == std::string::npos);
   std::string out;
   out.reserve(call.target.size() + call.fields.size() + origin.host.size() + 80);
   out.append(bhttp::to_string(call.method)).append(" ").append(call.target).append(" HTTP/1.1\r\nHost: ");
   origin.AppendHostHeader(out);
   out.append("\r\n").append(call.fields);
   auto length = body.source ? body.length : std::optional<uint64_t>(body.whole.size());
-  // As Beast frames a request: a whole body's length is said unless it is empty and the method
-  // has no body (GET, HEAD, DELETE).
+  // A whole body's length is said unless it is empty and the method takes none (GET, HEAD,
+  // DELETE): as Beast frames a request, and for an empty PATCH too.
   bool says_length = body.source || !body.whole.empty() || call.method == bhttp::verb::post ||
                      call.method == bhttp::verb::put || call.method == bhttp::verb::options ||
                      call.method == bhttp::verb::patch;
@@ -377,7 +380,7 @@ asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, CallHea
 }
 
 asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const Origin& origin, const CallHead& call,
-                                                                          const CallBody& body,
+                                                                          CallBody body,
                                                                           std::span<const FieldName> read_fields) {
   std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
@@ -394,6 +397,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     conn->Ready();
     auto state = std::make_unique<UpstreamAnswer::State>(read_fields);
     state->parser.body_limit(boost::none);  // the reader decides how much it keeps
+    if (call.method == bhttp::verb::head) state->parser.skip(true);  // an answer to HEAD has no body
     conn->deadline->Arm(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
     beast::error_code ec = co_await conn->With(write);

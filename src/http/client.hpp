@@ -94,11 +94,13 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends `call` and reads the head of the answer. The call's target is the whole path (with the
-  // origin's prefix); Host and the body's framing are added here. Of the answer's fields, Head()
-  // holds those named in `read_fields`, all when it is empty: a field kept costs about 350
-  // instructions (a Beast field map's insert), and a provider sends twenty.
+  // origin's prefix); Host and the body's framing are added here. `call` and what `body` views must
+  // last until the operation completes. Of the answer's fields, Head() holds those named in
+  // `read_fields` (which must outlive the answer: trailers are read with the body), all when it is
+  // empty: a field kept costs about 350 instructions (a Beast field map's insert), and a provider
+  // sends a dozen or more.
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> Open(const Origin& origin, const CallHead& call,
-                                                                       const CallBody& body = {},
+                                                                       CallBody body = {},
                                                                        std::span<const FieldName> read_fields = {});
   // Sends `call` with `body` and reads the whole answer.
   boost::asio::awaitable<Result<Response>> Send(const Origin& origin, CallHead call, std::string body = {});

@@ -10,7 +10,7 @@
 // Thread-safety: none; one per message.
 
 #include <boost/beast/http/verb.hpp>
-#include <ostream>  // before Beast's verb.hpp, whose string_view needs it whole
+#include <ostream>  // Beast 1.81's verb.hpp uses std::ostream without including it
 #include <string>
 #include <string_view>
 

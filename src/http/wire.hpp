@@ -1,9 +1,10 @@
 #pragma once
-// A message on the wire, as both the server and the upstream client write and read it.
-// Writing: a head built into one string as Beast's serializer would write it (the start line, each
-// field, a blank line), then, for a whole message, head and body in one gathered write. Beast's
-// serializer walks a view of many small buffers field by field, which cost about 5% of the
-// broker's CPU per call; the bytes on the wire are the same (wire_test.cpp compares them). Every
+// A message on the wire, as the server and the upstream client write and read it.
+// Writing: the server's answers that handlers return as a Response, their head built into one
+// string as Beast's serializer would write it (the status line, each field, a blank line), then
+// head and body in one gathered write. Beast's serializer walks a view of many small buffers field
+// by field, which cost about 5% of the broker's CPU per call; the bytes on the wire are the same
+// (wire_test.cpp compares them). Heads kept as bytes (http/head_bytes.hpp) need no building. Every
 // write sends at once what the socket takes (WriteAll), and waits only for the rest.
 // Reading: the rest of a message parsed from what the read buffer already holds, before any read.
 

@@ -25,8 +25,9 @@ namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
 
-// The length the app's request says its body has (none without a Content-Length: no body); none
-// when it is chunked. The server's parser refused any Content-Length that is not one number.
+// The length the app's request says its body has (0 without a Content-Length: no body); none when
+// it is chunked. The server's parser refused any Content-Length that is not a number (or a list of
+// the same number, whose first is read).
 std::optional<uint64_t> DeclaredLength(const Request& req) {
   if (req.chunked()) return std::nullopt;
   std::string_view text = http::FirstValue(req, bhttp::field::content_length).value_or("0");
@@ -112,7 +113,7 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
 awaitable<Response> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
   hooks_.UpstreamStarted();
   http::CallBody sent{body, {}, {}};
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, sent);
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent));
   co_return co_await Answer(std::move(answer), whole);
 }
 
@@ -302,7 +303,7 @@ awaitable<Response> Relay::RelayUpload(Request& req, std::string_view target) {
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, body);
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body));
   if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   co_return co_await Answer(std::move(answer), false);
 }
@@ -347,7 +348,7 @@ awaitable<Response> Relay::ListModels(const Request& req, std::string_view targe
   hooks_.UpstreamStarted();
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody none;
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, none);
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(none));
   if (!answer) co_return hooks_.Refusal(answer.error());
   if (!answer->open) co_return std::move(answer->refusal);
   auto body = co_await answer->open->ReadRest(kAnswerLimit);

@@ -41,36 +41,42 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
   return filter.Whole(head, std::move(body));
 }
 
-void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
-  if (api_key.empty()) return;  // a keyless local server
+// Adds the key's field; false when the key cannot be sent (a line break in it would end its line).
+bool AddKeyField(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
   switch (endpoint.wire) {
     case Provider::kOpenAI:
     {
       std::string bearer;  // one allocation, no temporaries holding the key
       bearer.reserve(7 + api_key.size());
       bearer.append("Bearer ").append(api_key);
-      call.Add("Authorization", bearer);
+      return call.Add("Authorization", bearer);
     }
-      break;
     case Provider::kAnthropic:
-      call.Add("x-api-key", api_key);
       if (!call.Has("anthropic-version")) call.Add("anthropic-version", kAnthropicVersion);
-      break;
+      return call.Add("x-api-key", api_key);
     case Provider::kGoogle:
-      call.Add("x-goog-api-key", api_key);
-      break;
+      return call.Add("x-goog-api-key", api_key);
   }
+  return false;
+}
+
+void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
+  if (api_key.empty()) return;  // a keyless local server
+  if (!AddKeyField(endpoint, api_key, call))
+    spdlog::error(
+        "the {} key spent by this call holds a line break, so it cannot be sent; the call goes "
+        "without it and the provider will refuse it",
+        endpoint.name);
 }
 
 }  // namespace
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                          ScrubHits* hits, http::CallHead& call,
-                                                          const http::CallBody& body) {
+                                                          ScrubHits* hits, http::CallHead& call, http::CallBody body) {
   call.target.insert(0, endpoint.base.path_prefix);
   call.Add("User-Agent", "aipassport/0.1");
   AddKey(endpoint, api_key, call);
-  auto answer = co_await client_.Open(endpoint.base, call, body, AnswerFilter::ReadFields());
+  auto answer = co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields());
   if (!answer) co_return Unreachable(endpoint, answer.error());
   unsigned status = (*answer)->Head().result_int();
   if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};

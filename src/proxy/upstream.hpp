@@ -41,7 +41,7 @@ class Upstream {
   // keyless server) are added here. `hits` (may be null) counts a refusal that had key material
   // removed.
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                  ScrubHits* hits, http::CallHead& call, const http::CallBody& body);
+                                                  ScrubHits* hits, http::CallHead& call, http::CallBody body);
 
  private:
   http::HttpClient& client_;

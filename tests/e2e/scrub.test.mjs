@@ -79,6 +79,22 @@ function assertNoAccountFields(res, where) {
   }
 }
 
+test('the emulation sends the account fields the checks above keep from the app', async () => {
+  for (const stream of [false, true]) {
+    const openai = await call(mock.url, 'POST', '/v1/chat/completions', { token: KEYS.openai, body: chatBody('gpt-4o-mini', { stream }) });
+    assert.equal(openai.status, 200, openai.text);
+    assert.equal(openai.headers.get('openai-organization'), 'user-mock');
+    assert.equal(openai.headers.get('x-ratelimit-limit-requests'), '10000');
+    const anthropic = await call(mock.url, 'POST', '/v1/messages', {
+      body: { model: 'claude-sonnet-4-5', max_tokens: 16, stream, messages: [{ role: 'user', content: 'Hello' }] },
+      headers: { 'x-api-key': KEYS.anthropic, 'anthropic-version': '2023-06-01' },
+    });
+    assert.equal(anthropic.status, 200, anthropic.text);
+    assert.equal(anthropic.headers.get('anthropic-ratelimit-requests-limit'), '4000');
+    assert.ok(anthropic.headers.get('anthropic-organization-id'));
+  }
+});
+
 for (const [name, ep] of Object.entries(NATIVE)) {
   test(`${name}: a provider quoting its key in answers, errors and streams never shows the app the key`, async () => {
     const key = KEYS[ep.provider];
