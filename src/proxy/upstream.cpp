@@ -60,13 +60,13 @@ bool AddKeyField(const ProviderEndpoint& endpoint, std::string_view api_key, htt
   return false;
 }
 
-void AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
-  if (api_key.empty()) return;  // a keyless local server
-  if (!AddKeyField(endpoint, api_key, call))
-    spdlog::error(
-        "the {} key spent by this call holds a line break, so it cannot be sent; the call goes "
-        "without it and the provider will refuse it",
-        endpoint.name);
+// Adds the key (none for a keyless local server), or says why it cannot go: nothing is sent then.
+// The vault takes printable keys only; one from the environment may hold a line break.
+Status AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
+  if (api_key.empty() || AddKeyField(endpoint, api_key, call)) return {};
+  spdlog::error("the {} key spent by a call holds a line break, so it cannot be sent; replace it", endpoint.name);
+  return MakeError(Errc::kUpstream, "the owner's " + endpoint.name +
+                                        " key cannot be sent (it holds a line break); the owner must replace it");
 }
 
 }  // namespace
@@ -75,7 +75,7 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint
                                                           ScrubHits* hits, http::CallHead& call, http::CallBody body) {
   call.target.insert(0, endpoint.base.path_prefix);
   call.Add("User-Agent", "aipassport/0.1");
-  AddKey(endpoint, api_key, call);
+  if (auto added = AddKey(endpoint, api_key, call); !added) co_return added.error();
   auto answer = co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields());
   if (!answer) co_return Unreachable(endpoint, answer.error());
   unsigned status = (*answer)->Head().result_int();

@@ -245,6 +245,24 @@ test('an upstream that answers with a redirect: never followed, 502 to the app, 
   assert.equal(requests, 0);
 });
 
+test('a provider key from the environment with a line break in it: 502 naming the cause, nothing sent, the key never shown', async () => {
+  const key = 'sk-proj-linebreak0000000000\r\nx-injected: 1';
+  const own = await startBroker({ mock: trap, env: { OPENAI_API_KEY: key } });
+  try {
+    const g = await approvedGrant(own, SCOPE);
+    const reached = trap.requests.length;
+    const res = await call(own.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: WHOLE });
+    assert.equal(res.status, 502, res.text);
+    assert.equal(res.json.error.code, 'upstream_error');
+    assert.match(res.json.error.message, /openai key cannot be sent \(it holds a line break\)/);
+    assert.equal(trap.requests.length, reached, 'nothing went upstream, with the key or without it');
+    assert.ok(!res.text.includes('linebreak0000') && !own.output.includes('linebreak0000'), 'the key is not echoed or logged');
+    assert.match(own.output, /openai key spent by a call holds a line break/);
+  } finally {
+    await own.stop();
+  }
+});
+
 test('an app that stops reading a large stream: the upstream is held back, memory stays put, the call ends at the client timeout and is charged', async () => {
   const open = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
   const before = { rows: (await call(broker.url, 'GET', `/grants/${open.grantId}/activity`, { token: broker.ownerToken })).json.items.length };
