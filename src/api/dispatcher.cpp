@@ -66,18 +66,14 @@ class DecoratedExchange final : public http::Exchange {
   DecoratedExchange(http::Exchange& inner, std::string_view request_id) : inner_(inner), request_id_(request_id) {}
   awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
   awaitable<Status> StartAnswer(http::AnswerHead& head) override {
-    AddCommonHeaders(head);
-    SetRequestId(head, request_id_);
-    status_ = head.status;
+    Decorate(head);
     return inner_.StartAnswer(head);
   }
   awaitable<Status> Flush() override { return inner_.Flush(); }
   awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }
   awaitable<Status> EndAnswer(std::string_view last) override { return inner_.EndAnswer(last); }
   awaitable<Status> SendAnswer(http::AnswerHead& head, std::string_view body) override {
-    AddCommonHeaders(head);
-    SetRequestId(head, request_id_);
-    status_ = head.status;
+    Decorate(head);
     return inner_.SendAnswer(head, body);
   }
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
@@ -85,6 +81,12 @@ class DecoratedExchange final : public http::Exchange {
   unsigned HeadStatus() const { return status_; }
 
  private:
+  void Decorate(http::AnswerHead& head) {
+    AddCommonHeaders(head);
+    SetRequestId(head, request_id_);
+    status_ = head.status;
+  }
+
   http::Exchange& inner_;
   std::string_view request_id_;
   unsigned status_ = 0;

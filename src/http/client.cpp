@@ -111,19 +111,14 @@ std::string CallBytes(const Origin& origin, const CallHead& call, const CallBody
   out.append(bhttp::to_string(call.method)).append(" ").append(call.target).append(" HTTP/1.1\r\nHost: ");
   origin.AppendHostHeader(out);
   out.append("\r\n").append(call.fields);
-  auto length = body.source ? body.length : std::optional<uint64_t>(body.whole.size());
-  // A whole body's length is said unless it is empty and the method takes none (GET, HEAD,
-  // DELETE): as Beast frames a request, and for an empty PATCH too.
-  bool says_length = body.source || !body.whole.empty() || call.method == bhttp::verb::post ||
-                     call.method == bhttp::verb::put || call.method == bhttp::verb::options ||
-                     call.method == bhttp::verb::patch;
-  if (!length) {
-    out.append("Transfer-Encoding: chunked\r\n");
-  } else if (says_length) {
-    char digits[24];
-    auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), *length);
-    out.append("Content-Length: ").append(digits, end).append("\r\n");
-  }
+  // A streamed body is framed by its length or in chunks; a whole one by its length, unless it is
+  // empty and the method takes none (GET, HEAD, DELETE): as Beast frames a request, and for an
+  // empty PATCH too.
+  if (body.source)
+    AppendFraming(body.length, out);
+  else if (!body.whole.empty() || call.method == bhttp::verb::post || call.method == bhttp::verb::put ||
+           call.method == bhttp::verb::options || call.method == bhttp::verb::patch)
+    AppendFraming(body.whole.size(), out);
   out.append("\r\n");
   return out;
 }

@@ -231,7 +231,7 @@ class SessionExchange final : public Exchange {
 
   asio::awaitable<Status> StartAnswer(AnswerHead& head) override {
     held_head_.clear();
-    AppendAnswerHead(head, "Transfer-Encoding: chunked\r\n", KeepsConnection(), held_head_);
+    AppendAnswerHead(head, std::nullopt, KeepsConnection(), held_head_);
     started_ = true;
     co_return Status{};
   }
@@ -249,11 +249,7 @@ class SessionExchange final : public Exchange {
   asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
     std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
     out.clear();
-    char length[40] = "Content-Length: ";
-    char* end = std::to_chars(length + 16, length + sizeof length - 2, body.size()).ptr;
-    *end++ = '\r';
-    *end++ = '\n';
-    AppendAnswerHead(head, std::string_view(length, end - length), KeepsConnection() && !BodyLeftUnread(), out);
+    AppendAnswerHead(head, body.size(), KeepsConnection() && !BodyLeftUnread(), out);
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
@@ -272,13 +268,13 @@ class SessionExchange final : public Exchange {
   }
 
  private:
-  // Appends the whole head: the status line, `head`'s fields, the server's own, `framing`, and
-  // Connection as the version needs it to say `keep`.
-  void AppendAnswerHead(const AnswerHead& head, std::string_view framing, bool keep, std::string& out) const {
+  // Appends the whole head: the status line, `head`'s fields, the server's own, the framing of a
+  // body of `length` (chunked without one), and Connection as the version needs it to say `keep`.
+  void AppendAnswerHead(const AnswerHead& head, std::optional<uint64_t> length, bool keep, std::string& out) const {
     AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
     out += head.fields;
     AppendStamp<Stream>(options_, out);
-    out += framing;
+    AppendFraming(length, out);
     if (version_ >= 11 && !keep) out += "Connection: close\r\n";
     if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
     out += "\r\n";

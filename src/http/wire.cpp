@@ -1,5 +1,7 @@
 #include "http/wire.hpp"
 
+#include <charconv>
+
 namespace ap::http {
 
 namespace {
@@ -33,6 +35,16 @@ void AppendStatusLine(unsigned version, unsigned code, std::string_view reason, 
   out += ' ';
   out += reason;
   out += "\r\n";
+}
+
+void AppendFraming(std::optional<uint64_t> length, std::string& out) {
+  if (!length) {
+    out += "Transfer-Encoding: chunked\r\n";
+    return;
+  }
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), *length);
+  out.append("Content-Length: ").append(digits, end).append("\r\n");
 }
 
 void AppendHead(const Response& message, std::string& out) {

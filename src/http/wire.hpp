@@ -19,6 +19,8 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/write.hpp>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -32,6 +34,9 @@ namespace ap::http {
 void AppendHead(const Response& message, std::string& out);
 // Appends "HTTP/1.1 200 OK\r\n" (`version` 11, `code` 200, `reason` "OK").
 void AppendStatusLine(unsigned version, unsigned code, std::string_view reason, std::string& out);
+// Appends the field that frames a body: "Content-Length: n\r\n", or "Transfer-Encoding: chunked\r\n"
+// for a body whose length is not known.
+void AppendFraming(std::optional<uint64_t> length, std::string& out);
 
 // Sends what a plain TCP socket takes at once, without waiting: an asynchronous write that could
 // complete at once still goes through the scheduler (a post, a queue lock, a resumption). Returns
