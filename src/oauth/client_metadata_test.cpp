@@ -35,7 +35,7 @@ TEST(ClientMetadataTest, ClientIdUrlsAreHttpsInCanonicalFormWithAPath) {
     EXPECT_TRUE(CheckClientIdUrl(ok)) << ok;
   for (std::string_view bad :
        {"http://notes.example/client.json", "https://notes.example", "https://notes.example/",
-        "https://notes.example/?x=1", "https://notes.example/client.json#frag", "https://u:p@notes.example/c",
+        "https://notes.example/?x=1", "https://notes.example?x=1", "https://notes.example/client.json#frag", "https://u:p@notes.example/c",
         "https://notes.example/a/../c", "https://Notes.example/c", "https://notes.example:443/c",
         "HTTPS://notes.example/c", "https://notes.example/c d", "https://[2001:db8::1]/c"}) {
     auto checked = CheckClientIdUrl(bad);
