@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Wall-clock A/B of broker builds against nginx: the pinned native lane of bench/run.sh (each broker
-# with io_threads = 1 and nginx with one worker on BENCH_SERVER_CPU, the emulation and wrk -t1 on
-# BENCH_LOAD_CPU, BENCH_CONNECTIONS connections, 32 by default), the lanes of all of them taking
-# turns, round after round, and for each the median over the rounds of req/s and of the user,
-# system and total CPU time per request.
+# Wall-clock A/B of broker builds against nginx: the native lane of bench/run.sh, the lanes of all
+# of them taking turns, round after round, and for each the median over the rounds of req/s and of
+# the user, system and total CPU time per request. BENCH_SETUP "pinned" (the default) puts each
+# broker (io_threads = 1) and nginx (one worker) on BENCH_SERVER_CPU and the emulation and wrk -t1 on
+# BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one worker per core, each broker
+# BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list such as "1 2" gives
+# the brokers, in order, their own counts, the last one to the rest, so that one binary given twice
+# compares thread counts). BENCH_CONNECTIONS connections, 32 by
+# default.
 # On this machine one lane moves by a fifth from run to run; short lanes taking turns see the same
 # noise, and the median sets most of it aside. bench/instructions.sh counts instructions instead.
 # Usage: bench/compare.sh BINARY...
-#   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32)
+#   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32), BENCH_SETUP (pinned),
+#   BENCH_IO_THREADS (0, unpinned only)
 set -euo pipefail
 ROUNDS=${BENCH_ROUNDS:-12}
 SECONDS_PER_LANE=${BENCH_SECONDS:-2}
@@ -19,8 +24,16 @@ done
 for tool in wrk nginx curl node taskset; do
   command -v $tool >/dev/null || { echo "compare needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }
 done
-SERVER_CPU=${BENCH_SERVER_CPU:-0}
-LOAD_CPU=${BENCH_LOAD_CPU:-1}
+SETUP=${BENCH_SETUP:-pinned}
+case "$SETUP" in
+  pinned) SERVER_CPU=${BENCH_SERVER_CPU:-0} LOAD_CPU=${BENCH_LOAD_CPU:-1} WORKERS=1 IO_THREADS=1 WRK_THREADS=1 ;;
+  unpinned) SERVER_CPU="" LOAD_CPU="" WORKERS=auto IO_THREADS=${BENCH_IO_THREADS:-0} WRK_THREADS=2 ;;
+  *) echo "BENCH_SETUP is pinned or unpinned" >&2; exit 2 ;;
+esac
+read -ra IO_THREADS <<< "$IO_THREADS"
+for n in "${IO_THREADS[@]}"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || { echo "BENCH_IO_THREADS holds whole numbers" >&2; exit 2; }
+done
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 bench_scratch compare
@@ -28,18 +41,20 @@ declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS URL CREDENTIAL PID
 BIN=$(realpath "$1")
 start_mock mock "$LOAD_CPU"
 MOCK=$(wait_for_url "$TMP/mock.out")
-start_nginx pinned "$SERVER_CPU" 1 "$MOCK"
-URL[nginx]=http://127.0.0.1:$NGINX_PORT_pinned/v1/chat/completions
+start_nginx lane "$SERVER_CPU" "$WORKERS" "$MOCK"
+URL[nginx]=http://127.0.0.1:$NGINX_PORT_lane/v1/chat/completions
 CREDENTIAL[nginx]=test-openai-key
-PID[nginx]=${NGINX_PIDS[pinned]}
-wait_for_nginx "http://127.0.0.1:$NGINX_PORT_pinned"
+PID[nginx]=${NGINX_PIDS[lane]}
+wait_for_nginx "http://127.0.0.1:$NGINX_PORT_lane"
 names=(nginx)
 n=0
 for binary in "$@"; do
   n=$((n + 1))
+  threads=${IO_THREADS[n - 1]:-${IO_THREADS[-1]}}
   name=$n-$(basename "$binary")
+  [[ "$SETUP" == unpinned ]] && name+=-io$threads
   BIN=$(realpath "$binary")
-  start_broker "$name" "$SERVER_CPU" "$MOCK" 1
+  start_broker "$name" "$SERVER_CPU" "$MOCK" "$threads"
   url=$(wait_for_url "$TMP/$name.out")
   read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
   names+=("$name")
@@ -47,7 +62,7 @@ for binary in "$@"; do
   CREDENTIAL[$name]=$token
   PID[$name]=${BROKER_PIDS[$name]}
 done
-STREAM=0 LOAD_CPUS=$LOAD_CPU WRK_THREADS=1
+STREAM=0 LOAD_CPUS=$LOAD_CPU
 
 # Clock ticks of user and system time, of the process and its children (nginx's worker).
 ticks() {
@@ -58,26 +73,39 @@ ticks() {
   done
   echo "$user $system"
 }
+# Context switches so far, voluntary and not, of every thread of the process and its children.
+switches() {
+  local total=0 p t
+  for p in "$1" $(pgrep -P "$1"); do
+    for t in /proc/"$p"/task/*/status; do
+      total=$((total + $(awk '/^(non)?voluntary_ctxt_switches/ {n += $2} END {print n + 0}' "$t" 2>/dev/null || echo 0)))
+    done
+  done
+  echo "$total"
+}
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $SETUP, $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS" >/dev/null); done
 hz=$(getconf CLK_TCK)
 for _ in $(seq "$ROUNDS"); do
   for name in "${names[@]}"; do
     read -r u0 s0 <<< "$(ticks "${PID[$name]}")"
+    w0=$(switches "${PID[$name]}")
     read -r rps _ _ <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS")"
     read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
-    awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v t="$SECONDS_PER_LANE" -v hz="$hz" \
-      'BEGIN {k = 1e6 / hz / (r * t); printf "%s %d %.1f %.1f %.1f\n", n, r, u * k, s * k, (u + s) * k}'
+    w1=$(switches "${PID[$name]}")
+    awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v t="$SECONDS_PER_LANE" \
+      -v hz="$hz" 'BEGIN {k = 1e6 / hz / (r * t); printf "%s %d %.1f %.1f %.1f %.2f\n", n, r, u * k, s * k, (u + s) * k, w / (r * t)}'
   done
 done > "$TMP/rounds"
-printf '%-28s %8s %8s %8s %8s %10s\n' "" "req/s" "user us" "sys us" "CPU us" "vs nginx"
+printf '%-28s %8s %8s %8s %8s %9s %10s\n' "" "req/s" "user us" "sys us" "CPU us" "switches" "vs nginx"
 nginx_rps=$(awk '$1 == "nginx" {print $2}' "$TMP/rounds" | median)
 for name in "${names[@]}"; do
   col() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$TMP/rounds" | median; }
   rps=$(col 2)
-  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2fx\n' "$name" "$rps" "$(col 3)" "$(col 4)" "$(col 5)" \
+  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2f %9.2fx\n' "$name" "$rps" "$(col 3)" "$(col 4)" "$(col 5)" "$(col 6)" \
     "$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {print a / b}')"
 done
-echo "(medians over the rounds; CPU per request is the process's user and system time over its requests)"
+echo "(medians over the rounds; CPU per request is the process's user and system time over its requests;"
+echo " switches are its threads' context switches per request)"
