@@ -11,12 +11,13 @@ namespace ap::api {
 void ActivityRecorder::Record(store::ActivityRecord row) {
   {
     std::lock_guard lock(mutex_);
-    if (waiting_.size() >= kMaxWaiting) {
+    std::vector<store::ActivityRecord>& waiting = rows_.Waiting();
+    if (waiting.size() >= kMaxWaiting) {
       if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
       return;
     }
-    waiting_.push_back(std::move(row));
-    if (flush_queued_ || backing_off_ || waiting_.size() < kBatchRows) return;
+    waiting.push_back(std::move(row));
+    if (flush_queued_ || backing_off_ || waiting.size() < kBatchRows) return;
     flush_queued_ = true;
   }
   boost::asio::post(pool_.Pool(), [this] { Flush(); });
@@ -24,21 +25,26 @@ void ActivityRecorder::Record(store::ActivityRecord row) {
 
 bool ActivityRecorder::HasWaiting() {
   std::lock_guard lock(mutex_);
-  return !waiting_.empty();
+  return !rows_.Waiting().empty();
 }
 
 void ActivityRecorder::Flush() {
   std::vector<store::ActivityRecord> rows;
   {
     std::lock_guard lock(mutex_);
-    rows.swap(waiting_);
+    rows = rows_.Take();
     flush_queued_ = false;
     backing_off_ = false;
   }
   if (rows.empty()) return;
   auto added = store_.Activity().AddActivity(rows);
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
-  if (added) return;
+  if (added) {
+    rows.clear();
+    std::lock_guard lock(mutex_);
+    rows_.GiveBack(std::move(rows));
+    return;
+  }
   Errc code = added.error().code;
   if (code != Errc::kUnavailable && code != Errc::kStorageUnavailable) {
     spdlog::error("{} activity rows not recorded: {}", rows.size(), added.error().message);
@@ -47,12 +53,13 @@ void ActivityRecorder::Flush() {
   spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
   std::lock_guard lock(mutex_);
   backing_off_ = true;  // the next try is the periodic flush's, not every call's once the backlog is big
-  size_t room = kMaxWaiting > waiting_.size() ? kMaxWaiting - waiting_.size() : 0;
+  std::vector<store::ActivityRecord>& waiting = rows_.Waiting();
+  size_t room = kMaxWaiting > waiting.size() ? kMaxWaiting - waiting.size() : 0;
   if (rows.size() > room) {
     dropped_ += static_cast<int64_t>(rows.size() - room);
     rows.resize(room);  // the oldest are kept: they are the calls the owner has waited longest to see
   }
-  waiting_.insert(waiting_.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+  waiting.insert(waiting.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
 }
 
 void AuditLog::Record(record::AuditEvent event) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "api/row_batches.hpp"
 #include "api/store_writes.hpp"
 #include "http/executor.hpp"
 #include "record/audit_chain.hpp"
@@ -45,7 +46,7 @@ class ActivityRecorder {
   http::BlockingPool& pool_;
   StoreWrites* writes_;
   std::mutex mutex_;
-  std::vector<store::ActivityRecord> waiting_;
+  RowBatches<store::ActivityRecord> rows_;
   bool flush_queued_ = false;
   bool backing_off_ = false;  // the last flush failed: only the periodic flush tries again
   int64_t dropped_ = 0;

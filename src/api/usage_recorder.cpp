@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/steady_timer.hpp>
-
 #include <map>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -15,10 +15,11 @@ void UsageRecorder::Record(store::UsageRecord row) {
   bool flush_now = false;
   {
     std::lock_guard lock(mutex_);
-    pending_.push_back(std::move(row));
+    std::vector<store::UsageRecord>& waiting = rows_.Waiting();
+    waiting.push_back(std::move(row));
     waiting_.store(true, std::memory_order_release);
     start_timer = !std::exchange(flush_queued_, true);
-    flush_now = pending_.size() == kFlushRows;
+    flush_now = waiting.size() == kFlushRows;
   }
   if (flush_now) QueueFlush();
   if (!start_timer) return;
@@ -32,21 +33,30 @@ void UsageRecorder::QueueFlush() {
 
 namespace {
 
-// One row per grant, day and model.
-std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord> rows) {
-  std::map<std::tuple<std::string, std::string, std::string>, store::UsageRecord> by_key;
+// One row per grant, day and model, in the order of that key (several brokers settling the same
+// grants then lock their rows in one order). `rows` are moved from.
+std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord>& rows) {
+  std::vector<store::UsageRecord> distinct;
+  distinct.reserve(rows.size());  // never reallocated: the keys view the rows in it
+  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> at;
   for (auto& r : rows) {
-    auto [it, fresh] = by_key.try_emplace({r.grant_id, r.day, r.model}, r);
-    if (fresh) continue;
-    it->second.requests += r.requests;
-    it->second.input_tokens += r.input_tokens;
-    it->second.cached_input_tokens += r.cached_input_tokens;
-    it->second.output_tokens += r.output_tokens;
-    it->second.audio_milliseconds += r.audio_milliseconds;
-    it->second.cost_micros += r.cost_micros;
+    if (auto it = at.find({r.grant_id, r.day, r.model}); it != at.end()) {
+      store::UsageRecord& m = distinct[it->second];
+      m.requests += r.requests;
+      m.input_tokens += r.input_tokens;
+      m.cached_input_tokens += r.cached_input_tokens;
+      m.output_tokens += r.output_tokens;
+      m.audio_milliseconds += r.audio_milliseconds;
+      m.cost_micros += r.cost_micros;
+      continue;
+    }
+    const store::UsageRecord& kept = distinct.emplace_back(std::move(r));
+    at.emplace(std::tuple<std::string_view, std::string_view, std::string_view>{kept.grant_id, kept.day, kept.model},
+               distinct.size() - 1);
   }
   std::vector<store::UsageRecord> out;
-  for (auto& [key, row] : by_key) out.push_back(std::move(row));
+  out.reserve(distinct.size());
+  for (const auto& [key, i] : at) out.push_back(std::move(distinct[i]));
   return out;
 }
 
@@ -57,12 +67,17 @@ void UsageRecorder::Flush() {
   std::vector<store::UsageRecord> rows;
   {
     std::lock_guard lock(mutex_);
-    rows.swap(pending_);
+    rows = rows_.Take();
     flush_queued_ = false;
     waiting_.store(false, std::memory_order_release);
   }
   if (rows.empty()) return;
-  auto merged = Merged(std::move(rows));
+  auto merged = Merged(rows);
+  rows.clear();
+  {
+    std::lock_guard lock(mutex_);
+    rows_.GiveBack(std::move(rows));
+  }
   auto changes = store_.Metering().Settle(options_.node_id, merged);
   if (options_.writes) options_.writes->Note(StoreWrites::Writer::kUsage, changes);
   if (!changes) {
@@ -70,7 +85,8 @@ void UsageRecorder::Flush() {
     // the calls' cost as leased to this broker, so no budget is overspent meanwhile.
     spdlog::error("usage not recorded yet, will retry: {}", changes.error().message);
     std::lock_guard lock(mutex_);
-    pending_.insert(pending_.begin(), std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
+    std::vector<store::UsageRecord>& waiting = rows_.Waiting();
+    waiting.insert(waiting.begin(), std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
     return;
   }
   RecordCrossings(*changes);

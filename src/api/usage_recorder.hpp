@@ -20,8 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "core/time.hpp"
+#include "api/row_batches.hpp"
 #include "api/store_writes.hpp"
+#include "core/time.hpp"
 #include "http/executor.hpp"
 #include "store/store.hpp"
 
@@ -67,7 +68,7 @@ class UsageRecorder {
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
   std::mutex mutex_;
-  std::vector<store::UsageRecord> pending_;
+  RowBatches<store::UsageRecord> rows_;
   bool flush_queued_ = false;
   std::atomic<bool> waiting_{false};
 };

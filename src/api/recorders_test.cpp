@@ -1,0 +1,122 @@
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include "api/row_batches.hpp"
+#include "api/usage_recorder.hpp"
+#include "domain/grant.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace ap::api {
+namespace {
+
+TEST(RowBatches, TheBufferOfAWrittenBatchTakesTheNextRows) {
+  RowBatches<std::string> rows;
+  for (int i = 0; i < 1000; ++i) rows.Waiting().push_back("row " + std::to_string(i));
+  std::vector<std::string> batch = rows.Take();
+  EXPECT_EQ(batch.size(), 1000u);
+  EXPECT_TRUE(rows.Waiting().empty());
+  size_t capacity = batch.capacity();
+  const std::string* buffer = batch.data();
+  batch.clear();
+  rows.GiveBack(std::move(batch));
+
+  rows.Waiting().push_back("next");
+  std::vector<std::string> next = rows.Take();  // the rows queued meanwhile, in a buffer of their own
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0], "next");
+  EXPECT_EQ(rows.Waiting().capacity(), capacity);  // the given-back buffer now takes the rows
+  EXPECT_EQ(rows.Waiting().data(), buffer);
+}
+
+TEST(RowBatches, ABacklogsBufferOrOneStillHoldingRowsIsNotKept) {
+  RowBatches<int> rows;
+  std::vector<int> backlog(RowBatches<int>::kKeptCapacity + 1);
+  backlog.clear();
+  rows.GiveBack(std::move(backlog));
+  std::vector<int> holding{1, 2, 3};
+  rows.GiveBack(std::move(holding));
+  rows.Take();
+  EXPECT_EQ(rows.Waiting().capacity(), 0u);
+}
+
+class UsageRecorderTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ap-usage-recorder-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    store_ = store::OpenSqliteStore(dir_ / "db").value();
+    first_ = Approved();
+    second_ = Approved();
+  }
+  void TearDown() override {
+    pool_.Join();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::string Approved() {
+    domain::Scope scope;
+    scope.provider = "openai";
+    scope.capabilities = {"chat"};
+    auto r = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
+    r.grant.status = store::GrantStatus::kApproved;
+    EXPECT_TRUE(store_->Grants().CreateGrantRequest(r.request, r.grant));
+    return r.grant.id;
+  }
+  // Flushes on the store thread, as the broker does.
+  void Flush(UsageRecorder& recorder) {
+    std::promise<void> done;
+    boost::asio::post(pool_.Pool(), [&] {
+      recorder.Flush();
+      done.set_value();
+    });
+    done.get_future().get();
+  }
+  static store::UsageRecord Row(const std::string& grant, const std::string& model, int64_t input, int64_t cost) {
+    return store::UsageRecord{grant, "2026-12-02", model, 1, input, 0, 2 * input, 0, cost};
+  }
+  // "model requests input output cost" per row of `grant`.
+  std::vector<std::string> Rows(const std::string& grant) {
+    std::vector<std::string> out;
+    for (const auto& r : store_->Metering().ListUsage(grant, std::nullopt, 10).value())
+      out.push_back(r.model + " " + std::to_string(r.requests) + " " + std::to_string(r.input_tokens) + " " +
+                    std::to_string(r.output_tokens) + " " + std::to_string(r.cost_micros));
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<store::Store> store_;
+  http::BlockingPool pool_{1};
+  boost::asio::io_context timers_;
+  std::string first_, second_;
+};
+
+// Model names short enough to live inside their strings, which moving a row empties: the rows of one
+// grant, day and model must still meet.
+TEST_F(UsageRecorderTest, RowsOfOneGrantDayAndModelAreSummedBatchAfterBatch) {
+  RecorderOptions options;
+  options.node_id = "node-1";
+  UsageRecorder recorder(*store_, pool_, timers_.get_executor(), options);
+  recorder.Record(Row(first_, "m1", 10, 100));
+  recorder.Record(Row(second_, "m1", 1, 7));
+  recorder.Record(Row(first_, "m2", 3, 30));
+  recorder.Record(Row(first_, "m1", 5, 50));
+  Flush(recorder);
+  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150", "m2 1 3 6 30"}));
+  EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 1 1 2 7"}));
+
+  // The next batch goes through the buffer the first was written from.
+  for (int i = 0; i < 3; ++i) recorder.Record(Row(second_, "m1", 2, 10));
+  recorder.Record(Row(first_, "m2", 1, 1));
+  Flush(recorder);
+  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150", "m2 2 4 8 31"}));
+  EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 4 7 14 37"}));
+  EXPECT_EQ(store_->Metering().TotalUsage(first_).value().cost_micros, 181);
+}
+
+}  // namespace
+}  // namespace ap::api

@@ -1,0 +1,42 @@
+#pragma once
+// Rows that calls queue and a writer takes in batches, in two buffers that take turns: the buffer a
+// batch was written from comes back for the rows that follow. Without that, the queue started
+// empty after every batch and regrew to the batch's size, moving each row again at every doubling
+// and touching fresh pages (a batch of activity rows is some 700 KB, which the allocator maps anew),
+// on the I/O thread and under its owner's lock.
+// Thread-safety: none; its owner's mutex guards every call.
+
+#include <cstddef>
+#include <utility>
+#include <vector>
+
+namespace ap::api {
+
+template <class Row>
+class RowBatches {
+ public:
+  // A buffer that grew beyond this many rows (a backlog) is not kept once written.
+  static constexpr size_t kKeptCapacity = 4096;
+
+  std::vector<Row>& Waiting() { return waiting_; }
+  const std::vector<Row>& Waiting() const { return waiting_; }
+
+  // The waiting rows, which then start again in the spare buffer.
+  std::vector<Row> Take() {
+    std::vector<Row> batch = std::exchange(spare_, {});
+    batch.swap(waiting_);
+    return batch;
+  }
+  // Gives back the buffer of a batch taken and written; empty it first (outside the lock: its rows'
+  // strings are freed there).
+  void GiveBack(std::vector<Row> written) {
+    if (written.empty() && written.capacity() <= kKeptCapacity && written.capacity() > spare_.capacity())
+      spare_ = std::move(written);
+  }
+
+ private:
+  std::vector<Row> waiting_;
+  std::vector<Row> spare_;
+};
+
+}  // namespace ap::api
