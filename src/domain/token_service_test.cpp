@@ -100,6 +100,13 @@ TEST_F(TokenServiceTest, TheCacheKnowsOnlyTheExactTokenItVerified) {
   EXPECT_EQ(Refusal(tampered), "Invalid token: bad signature");
   EXPECT_FALSE(tokens_.Verify(t.token + "A"));
   EXPECT_FALSE(tokens_.Verify(std::string_view(t.token).substr(0, t.token.size() - 1)));
+  // The cache hashes a token's tail, its signature's: another grant's claims before a cached
+  // token's signature share its hash and are still refused.
+  auto other = tokens_.Issue("other", std::nullopt);
+  std::string_view signature = std::string_view(t.token).substr(t.token.rfind('.'));
+  std::string swapped = other.token.substr(0, other.token.rfind('.')) + std::string(signature);
+  EXPECT_EQ(Refusal(swapped), "Invalid token: bad signature");
+  EXPECT_EQ(tokens_.Verify(t.token).value()->grant_id, "g");
 }
 
 // A clock set back an hour: a token issued "in the future" is refused (nbf), cached or not, so the

@@ -36,6 +36,7 @@ bool IsTextual(const http::ResponseHead& head) {
   std::string_view type = ContentType(head);
   if (type.empty()) return true;  // the providers' JSON, unlabelled
   std::string_view media = type.substr(0, type.find(';'));
+  if (media == "application/json") return true;  // nearly every answer: no need to fold case
   auto ends_with = [&](std::string_view suffix) {
     return media.size() >= suffix.size() && StartsWithNoCase(media.substr(media.size() - suffix.size()), suffix);
   };

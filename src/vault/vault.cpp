@@ -8,12 +8,14 @@
 namespace ap::vault {
 namespace {
 
+// Where a key is held: "owner\0provider\0label", appended to `out`.
+void AppendSlot(std::string& out, std::string_view owner_id, std::string_view provider, std::string_view label) {
+  out.append(owner_id).append(1, '\0').append(provider).append(1, '\0').append(label);
+}
+
 std::string SlotOf(std::string_view owner_id, std::string_view provider, std::string_view label) {
-  std::string slot(owner_id);
-  slot += '\0';
-  slot += provider;
-  slot += '\0';
-  slot += label;
+  std::string slot;
+  AppendSlot(slot, owner_id, provider, label);
   return slot;
 }
 
@@ -120,7 +122,10 @@ bool Vault::MaySpendEnvironment(const Snapshot& s, std::string_view owner_id) co
 
 KeyRef Vault::Find(std::string_view owner_id, std::string_view provider, std::string_view label) const {
   auto s = Current();
-  if (auto it = s->vault.find(SlotOf(owner_id, provider, label)); it != s->vault.end()) return it->second;
+  thread_local std::string slot;  // every call looks its key up: its slot is written where the last one was
+  slot.clear();
+  AppendSlot(slot, owner_id, provider, label);
+  if (auto it = s->vault.find(slot); it != s->vault.end()) return it->second;
   if (label != kEnvironmentLabel || !MaySpendEnvironment(*s, owner_id)) return nullptr;
   auto it = s->environment.find(provider);
   return it == s->environment.end() ? nullptr : it->second;
