@@ -52,7 +52,7 @@ for binary in "$@"; do
   n=$((n + 1))
   threads=${IO_THREADS[n - 1]:-${IO_THREADS[-1]}}
   name=$n-$(basename "$binary")
-  [[ "$SETUP" == unpinned ]] && name+=-io$threads
+  [[ "$SETUP" == unpinned ]] && name+=-io$( ((threads)) && echo "$threads" || echo default)
   BIN=$(realpath "$binary")
   start_broker "$name" "$SERVER_CPU" "$MOCK" "$threads"
   url=$(wait_for_url "$TMP/$name.out")
