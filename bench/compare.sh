@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Wall-clock A/B of broker builds against nginx: the native lane of bench/run.sh, the lanes of all
-# of them taking turns, round after round, and for each the median over the rounds of req/s and of
-# the user, system and total CPU time per request. BENCH_SETUP "pinned" (the default) puts each
+# of them taking turns, round after round, and for each the median over the rounds of req/s, of
+# the user, system and total CPU time per request and of the context switches per request. BENCH_SETUP "pinned" (the default) puts each
 # broker (io_threads = 1) and nginx (one worker) on BENCH_SERVER_CPU and the emulation and wrk -t1 on
 # BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one worker per core, each broker
 # BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list such as "1 2" gives
@@ -78,7 +78,7 @@ switches() {
   local total=0 p t
   for p in "$1" $(pgrep -P "$1"); do
     for t in /proc/"$p"/task/*/status; do
-      total=$((total + $(awk '/^(non)?voluntary_ctxt_switches/ {n += $2} END {print n + 0}' "$t" 2>/dev/null || echo 0)))
+      total=$((total + $(awk '/^(non)?voluntary_ctxt_switches/ {n += $2} END {print n + 0}' "$t" 2>/dev/null || true)))
     done
   done
   echo "$total"

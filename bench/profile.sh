@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Where the broker's time goes (issue 13): by default the pinned native lane of bench/run.sh (the broker with
-# io_threads = 1 on one core, the mock upstream and wrk -t1 on another, 32 connections, a grant
+# Where the broker's time goes (issue 13): by default the pinned native lane of bench/run.sh (the
+# broker with io_threads = 1 on one core, the mock upstream and wrk -t1 on another, 32 connections, a grant
 # with every limit) while `perf record -g` samples the broker; then prints the share of each
 # library and the hottest functions. Needs perf (scripts/install-deps.sh bench: linux-perf).
 # Release builds keep no frame pointers, so the call graphs are shallow; the flat profile is exact.
@@ -19,6 +19,7 @@ case "${BENCH_SETUP:-pinned}" in
   unpinned) SERVER_CPU="" LOAD_CPU="" IO_THREADS=${BENCH_IO_THREADS:-0} WRK_THREADS=2 ;;
   *) echo "BENCH_SETUP is pinned or unpinned" >&2; exit 2 ;;
 esac
+[[ "$IO_THREADS" =~ ^[0-9]+$ ]] || { echo "BENCH_IO_THREADS must be a whole number" >&2; exit 2; }
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib.sh"
 bench_scratch profile

@@ -129,10 +129,12 @@ void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
 
 namespace {
 
-// Numbers written into a buffer of the caller's, not a string each: six fields on every call.
+// Numbers written into one buffer, not a string each: six fields on every call. A view it gives
+// lasts until the next.
 class Digits {
  public:
   std::string_view Of(int64_t n) {
+    static_assert(sizeof buffer_ >= 20, "INT64_MIN takes 20 characters");
     auto end = std::to_chars(buffer_, buffer_ + sizeof buffer_, n).ptr;
     return {buffer_, static_cast<size_t>(end - buffer_)};
   }

@@ -46,7 +46,7 @@ class ActivityRecorder {
   http::BlockingPool& pool_;
   StoreWrites* writes_;
   std::mutex mutex_;
-  RowBatches<store::ActivityRecord> rows_;
+  RowBatches<store::ActivityRecord, kBatchRows> rows_;
   bool flush_queued_ = false;
   bool backing_off_ = false;  // the last flush failed: only the periodic flush tries again
   int64_t dropped_ = 0;

@@ -2,9 +2,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "api/row_batches.hpp"
 #include "api/usage_recorder.hpp"
@@ -15,7 +18,7 @@ namespace ap::api {
 namespace {
 
 TEST(RowBatches, TheBufferOfAWrittenBatchTakesTheNextRows) {
-  RowBatches<std::string> rows;
+  RowBatches<std::string, 1000> rows;
   for (int i = 0; i < 1000; ++i) rows.Waiting().push_back("row " + std::to_string(i));
   std::vector<std::string> batch = rows.Take();
   EXPECT_EQ(batch.size(), 1000u);
@@ -33,9 +36,11 @@ TEST(RowBatches, TheBufferOfAWrittenBatchTakesTheNextRows) {
   EXPECT_EQ(rows.Waiting().data(), buffer);
 }
 
-TEST(RowBatches, ABacklogsBufferOrOneStillHoldingRowsIsNotKept) {
-  RowBatches<int> rows;
-  std::vector<int> backlog(RowBatches<int>::kKeptCapacity + 1);
+TEST(RowBatches, ABacklogBufferOrOneStillHoldingRowsIsNotKept) {
+  using Batches = RowBatches<int, 1000>;
+  EXPECT_EQ(Batches::kKeptCapacity, 2048u);
+  Batches rows;
+  std::vector<int> backlog(Batches::kKeptCapacity + 1);
   backlog.clear();
   rows.GiveBack(std::move(backlog));
   std::vector<int> holding{1, 2, 3};
@@ -95,8 +100,8 @@ class UsageRecorderTest : public ::testing::Test {
   std::string first_, second_;
 };
 
-// Model names short enough to live inside their strings, which moving a row empties: the rows of one
-// grant, day and model must still meet.
+// What the store holds after a flush is every row recorded before it, summed by grant, day and
+// model; the second batch goes through the buffer the first was written from.
 TEST_F(UsageRecorderTest, RowsOfOneGrantDayAndModelAreSummedBatchAfterBatch) {
   RecorderOptions options;
   options.node_id = "node-1";
@@ -116,6 +121,27 @@ TEST_F(UsageRecorderTest, RowsOfOneGrantDayAndModelAreSummedBatchAfterBatch) {
   EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150", "m2 2 4 8 31"}));
   EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 4 7 14 37"}));
   EXPECT_EQ(store_->Metering().TotalUsage(first_).value().cost_micros, 181);
+}
+
+// Each grant, day and model once, in key order, whatever the order and length of the rows: names
+// short enough to live inside their strings, which moving a row empties, still meet.
+TEST(MergedUsage, SumsTheRowsOfEachGrantDayAndModel) {
+  auto row = [](std::string grant, std::string day, std::string model, int64_t input) {
+    return store::UsageRecord{std::move(grant), std::move(day), std::move(model), 1, input, 1, 2, 3, 10 * input};
+  };
+  std::string long_grant(40, 'g');
+  std::vector<store::UsageRecord> rows = {row("b", "d1", "m", 1),         row(long_grant, "d1", "m", 2),
+                                          row("b", "d1", "m", 4),         row("b", "d2", "m", 8),
+                                          row(long_grant, "d1", "m", 16), row("b", "d1", "n", 32)};
+  std::vector<store::UsageRecord> merged = MergedUsage(rows);
+  std::vector<std::string> seen;
+  for (const auto& r : merged)
+    seen.push_back(r.grant_id.substr(0, 2) + " " + r.day + " " + r.model + " " + std::to_string(r.requests) + " " +
+                   std::to_string(r.input_tokens) + " " + std::to_string(r.cached_input_tokens) + " " +
+                   std::to_string(r.output_tokens) + " " + std::to_string(r.audio_milliseconds) + " " +
+                   std::to_string(r.cost_micros));
+  EXPECT_EQ(seen, (std::vector<std::string>{"b d1 m 2 5 2 4 6 50", "b d1 n 1 32 1 2 3 320", "b d2 m 1 8 1 2 3 80",
+                                            "gg d1 m 2 18 2 4 6 180"}));
 }
 
 }  // namespace

@@ -4,19 +4,22 @@
 // empty after every batch and regrew to the batch's size, moving each row again at every doubling
 // and touching fresh pages (a batch of activity rows is some 700 KB, which the allocator maps anew),
 // on the I/O thread and under its owner's lock.
+// Batches are written once kBatch rows wait; rows keep coming until the writer takes them, so a
+// buffer is kept up to twice that (rounded up to a power of two, as a vector grows). A buffer that
+// grew beyond it (a backlog) goes back to the allocator once written.
 // Thread-safety: none; its owner's mutex guards every call.
 
+#include <bit>
 #include <cstddef>
 #include <utility>
 #include <vector>
 
 namespace ap::api {
 
-template <class Row>
+template <class Row, size_t kBatch>
 class RowBatches {
  public:
-  // A buffer that grew beyond this many rows (a backlog) is not kept once written.
-  static constexpr size_t kKeptCapacity = 4096;
+  static constexpr size_t kKeptCapacity = std::bit_ceil(2 * kBatch);
 
   std::vector<Row>& Waiting() { return waiting_; }
   const std::vector<Row>& Waiting() const { return waiting_; }

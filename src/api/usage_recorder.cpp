@@ -31,11 +31,7 @@ void UsageRecorder::QueueFlush() {
   http::PostBlocking(pool_, [this] { Flush(); });
 }
 
-namespace {
-
-// One row per grant, day and model, in the order of that key (several brokers settling the same
-// grants then lock their rows in one order). `rows` are moved from.
-std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord>& rows) {
+std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows) {
   std::vector<store::UsageRecord> distinct;
   distinct.reserve(rows.size());  // never reallocated: the keys view the rows in it
   std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> at;
@@ -60,8 +56,6 @@ std::vector<store::UsageRecord> Merged(std::vector<store::UsageRecord>& rows) {
   return out;
 }
 
-}  // namespace
-
 void UsageRecorder::Flush() {
   std::lock_guard writing(writing_);
   std::vector<store::UsageRecord> rows;
@@ -72,7 +66,7 @@ void UsageRecorder::Flush() {
     waiting_.store(false, std::memory_order_release);
   }
   if (rows.empty()) return;
-  auto merged = Merged(rows);
+  auto merged = MergedUsage(rows);
   rows.clear();
   {
     std::lock_guard lock(mutex_);

@@ -37,6 +37,10 @@ struct RecorderOptions {
   StoreWrites* writes = nullptr;  // told how each flush went
 };
 
+// One row per grant, day and model, their figures summed, in the order of that key (several
+// brokers settling the same grants then lock their rows in one order). `rows` are moved from.
+std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows);
+
 class UsageRecorder {
  public:
   static constexpr std::chrono::milliseconds kFlushDelay{50};
@@ -68,7 +72,7 @@ class UsageRecorder {
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
   std::mutex mutex_;
-  RowBatches<store::UsageRecord> rows_;
+  RowBatches<store::UsageRecord, kFlushRows> rows_;
   bool flush_queued_ = false;
   std::atomic<bool> waiting_{false};
 };
