@@ -22,7 +22,6 @@ class RowBatches {
   static constexpr size_t kKeptCapacity = std::bit_ceil(2 * kBatch);
 
   std::vector<Row>& Waiting() { return waiting_; }
-  const std::vector<Row>& Waiting() const { return waiting_; }
 
   // The waiting rows, which then start again in the spare buffer.
   std::vector<Row> Take() {

@@ -2,9 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
-#include <map>
-#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -32,27 +31,22 @@ void UsageRecorder::QueueFlush() {
 }
 
 std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows) {
-  std::vector<store::UsageRecord> distinct;
-  distinct.reserve(rows.size());  // never reallocated: the keys view the rows in it
-  std::map<std::tuple<std::string_view, std::string_view, std::string_view>, size_t> at;
+  auto key = [](const store::UsageRecord& r) { return std::tie(r.grant_id, r.day, r.model); };
+  std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  std::vector<store::UsageRecord> out;
   for (auto& r : rows) {
-    if (auto it = at.find({r.grant_id, r.day, r.model}); it != at.end()) {
-      store::UsageRecord& m = distinct[it->second];
-      m.requests += r.requests;
-      m.input_tokens += r.input_tokens;
-      m.cached_input_tokens += r.cached_input_tokens;
-      m.output_tokens += r.output_tokens;
-      m.audio_milliseconds += r.audio_milliseconds;
-      m.cost_micros += r.cost_micros;
+    if (out.empty() || key(out.back()) != key(r)) {
+      out.push_back(std::move(r));
       continue;
     }
-    const store::UsageRecord& kept = distinct.emplace_back(std::move(r));
-    at.emplace(std::tuple<std::string_view, std::string_view, std::string_view>{kept.grant_id, kept.day, kept.model},
-               distinct.size() - 1);
+    store::UsageRecord& m = out.back();
+    m.requests += r.requests;
+    m.input_tokens += r.input_tokens;
+    m.cached_input_tokens += r.cached_input_tokens;
+    m.output_tokens += r.output_tokens;
+    m.audio_milliseconds += r.audio_milliseconds;
+    m.cost_micros += r.cost_micros;
   }
-  std::vector<store::UsageRecord> out;
-  out.reserve(distinct.size());
-  for (const auto& [key, i] : at) out.push_back(std::move(distinct[i]));
   return out;
 }
 

@@ -38,7 +38,8 @@ struct RecorderOptions {
 };
 
 // One row per grant, day and model, their figures summed, in the order of that key (several
-// brokers settling the same grants then lock their rows in one order). `rows` are moved from.
+// brokers settling the same grants then lock their rows in one order). `rows` are sorted and moved
+// from.
 std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows);
 
 class UsageRecorder {
