@@ -78,7 +78,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   printf '%-22s %10s %9s %9s   CPU per call: broker %s us, PostgreSQL %s us\n' "$round: one broker, PG" "$p_rps" "$p_p50" "$p_p99" "$p_cpu" "$d_cpu"
   ratios+=("$(awk -v s="$s_rps" -v p="$p_rps" 'BEGIN {printf "%.2f", p/s}')")
 done
-median_ratio=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}')
+median_ratio=$(printf '%s\n' "${ratios[@]}" | median)
 half=$((CONNECTIONS / 2))
 run_lane pg1 "$PG1$PATH_" "$PG_TOKEN" "$half" > "$TMP/a.lane" & A=$!
 run_lane pg2 "$PG2$PATH_" "$PG_TOKEN" "$half" > "$TMP/b.lane" & B=$!

@@ -86,7 +86,6 @@ switches() {
   done
   echo "$total"
 }
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $SETUP, $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS" >/dev/null); done

@@ -106,6 +106,7 @@ owner_token() { grep -o 'apo_[^ ]*' "$1" | head -1; }  # broker output file -> o
 
 # wrk prints latency with units; report milliseconds.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }
+median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }  # numbers, one a line -> their median
 # LOAD_CPUS (optional) pins wrk; WRK_THREADS (default 2) caps its threads.
 run_lane() {  # name url credential connections -> "rps p50 p99"
   local out threads=${WRK_THREADS:-2}
