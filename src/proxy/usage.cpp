@@ -9,6 +9,7 @@
 #include <boost/json/string.hpp>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <optional>
 
 #include "core/money.hpp"
@@ -117,10 +118,14 @@ class ShortText {
     size_ += part.size();
   }
   bool Empty() const { return size_ == 0; }
-  bool operator==(std::string_view s) const { return size_ == s.size() && s.size() <= buffer_.size() && s == View(); }
+  // Whether the text is held whole, not only its first 32 bytes.
+  bool Whole() const { return size_ <= buffer_.size(); }
+  std::string_view View() const { return {buffer_.data(), std::min(size_, buffer_.size())}; }
+  bool operator==(std::string_view s) const {
+    return size_ == s.size() && s.size() <= buffer_.size() && std::memcmp(buffer_.data(), s.data(), s.size()) == 0;
+  }
 
  private:
-  std::string_view View() const { return {buffer_.data(), std::min(size_, buffer_.size())}; }
   std::array<char, 32> buffer_;
   size_t size_ = 0;
 };
@@ -159,10 +164,15 @@ class UsageReader {
     return true;
   }
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
-    AddKeyPart(s);
-    key_open_ = false;
     if (skip_ > 0) return true;
-    next_ = MemberTarget();
+    std::string_view key(s.data(), s.size());
+    if (key_open_) {  // the name came in parts: the rest joins them, and one too long names nothing here
+      key_.Append(key);
+      key_open_ = false;
+      next_ = key_.Whole() ? MemberTarget(key_.View()) : Target{};
+    } else {
+      next_ = MemberTarget(key);
+    }
     Reset(next_);
     return true;
   }
@@ -250,44 +260,44 @@ class UsageReader {
     }
   }
 
-  // What the member just named feeds, by the object it is in.
-  Target MemberTarget() const {
+  // What the member named `key` feeds, by the object it is in.
+  Target MemberTarget(std::string_view key) const {
     if (depth_ == 0) return {};
     const Frame& f = frames_[depth_ - 1];
     switch (f.role) {
       case Role::kAnswer:
-        if (key_ == "usage") return {Role::kUsage, kAnswerUsage};
-        if (key_ == "choices") return {Role::kChoices};
-        if (key_ == "usageMetadata") return {Role::kUsage, kAnswerUsageMetadata};
-        if (key_ == "candidates") return {Role::kCandidates};
-        if (key_ == "message") return {Role::kMessage};
-        if (key_ == "response") return {Role::kResponse};
-        if (key_ == "output") return {Role::kOutput, kAnswerOutput};
+        if (key == "usage") return {Role::kUsage, kAnswerUsage};
+        if (key == "choices") return {Role::kChoices};
+        if (key == "usageMetadata") return {Role::kUsage, kAnswerUsageMetadata};
+        if (key == "candidates") return {Role::kCandidates};
+        if (key == "message") return {Role::kMessage};
+        if (key == "response") return {Role::kResponse};
+        if (key == "output") return {Role::kOutput, kAnswerOutput};
         return {};
       case Role::kMessage:
-        return key_ == "usage" ? Target{Role::kUsage, kMessageUsage} : Target{};
+        return key == "usage" ? Target{Role::kUsage, kMessageUsage} : Target{};
       case Role::kResponse:
-        if (key_ == "usage") return {Role::kUsage, kResponseUsage};
-        if (key_ == "output") return {Role::kOutput, kResponseOutput};
+        if (key == "usage") return {Role::kUsage, kResponseUsage};
+        if (key == "output") return {Role::kOutput, kResponseOutput};
         return {};
       case Role::kUsage:
         for (uint8_t k = 0; k < kCounts; ++k)
-          if (key_ == kCountNames[k]) return {Role::kCount, f.holder, k};
+          if (key == kCountNames[k]) return {Role::kCount, f.holder, k};
         for (uint8_t d = 0; d < kDetails; ++d)
-          if (key_ == kDetailNames[d].first) return {Role::kDetails, f.holder, d};
-        if (key_ == "type") return {Role::kType, f.holder};
-        if (key_ == "seconds") return {Role::kSeconds, f.holder};
+          if (key == kDetailNames[d].first) return {Role::kDetails, f.holder, d};
+        if (key == "type") return {Role::kType, f.holder};
+        if (key == "seconds") return {Role::kSeconds, f.holder};
         return {};
       case Role::kDetails:
-        return key_ == kDetailNames[f.index].second ? Target{Role::kDetailCount, f.holder, f.index} : Target{};
+        return key == kDetailNames[f.index].second ? Target{Role::kDetailCount, f.holder, f.index} : Target{};
       case Role::kOutputItem:
-        return key_ == "type" ? Target{Role::kItemType} : Target{};
+        return key == "type" ? Target{Role::kItemType} : Target{};
       case Role::kCandidate:
-        if (key_ == "index") return {Role::kIndex};
-        if (key_ == "groundingMetadata") return {Role::kGrounding};
+        if (key == "index") return {Role::kIndex};
+        if (key == "groundingMetadata") return {Role::kGrounding};
         return {};
       case Role::kGrounding:
-        return key_ == "webSearchQueries" ? Target{Role::kQueries} : Target{};
+        return key == "webSearchQueries" ? Target{Role::kQueries} : Target{};
       default:
         return {};
     }

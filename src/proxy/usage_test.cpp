@@ -266,6 +266,14 @@ TEST(UsageReader, ReadsMembersNamedWithEscapesAndPastLongStrings) {
                      usage);
   EXPECT_EQ(usage.input_tokens, 4);
   EXPECT_EQ(usage.output_tokens, 2);
+
+  // A name read in parts (an escape splits it) and longer than any read here names nothing, even
+  // where it begins with one that does.
+  Usage parts;
+  MergeUsageFromJson(R"({"usage":{"completion_tok\u0065ns_and_a_tail_that_makes_the_name_long":9,)"
+                     R"("completion_tokens":2}})",
+                     parts);
+  EXPECT_EQ(parts.output_tokens, 2);
 }
 
 }  // namespace
