@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # Wall-clock A/B of broker builds against nginx: the native lane of bench/run.sh, the lanes of all
 # of them taking turns, round after round, and for each the median over the rounds of req/s, of
-# the user, system and total CPU time per request, of the context switches per request and of the
-# p50 and p99 latency (with BENCH_CONNECTIONS=1, the latency lane's A/B: a p99 moves by a fifth
-# or more over minutes here, so only builds taking turns can be compared). BENCH_SETUP "pinned"
+# the user, system and total CPU time per request, of the context switches per request and of
+# wrk's p50 and p99 (BENCH_CONNECTIONS=1 makes it the latency lane's A/B). BENCH_SETUP "pinned"
 # (the default) puts each broker (io_threads = 1) and nginx (one worker) on BENCH_SERVER_CPU and
-# the emulation and wrk -t1 on
-# BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one worker per core, each broker
-# BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list such as "1 2" gives
-# the brokers, in order, their own counts, the last one to the rest, so that one binary given twice
-# compares thread counts). BENCH_CONNECTIONS connections, 32 by
-# default.
-# On this machine one lane moves by a fifth from run to run; short lanes taking turns see the same
-# noise, and the median sets most of it aside. bench/instructions.sh counts instructions instead.
+# the emulation and wrk -t1 on BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one
+# worker per core, each broker BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list
+# such as "1 2" gives the brokers, in order, their own counts, the last one to the rest, so that
+# one binary given twice compares thread counts). BENCH_CONNECTIONS connections, 32 by default.
+# On this machine one lane moves by a fifth from run to run, and a p99 by a fifth or more within
+# minutes; short lanes taking turns see the same noise, and the median sets most of it aside.
+# bench/instructions.sh counts instructions instead.
 # Usage: bench/compare.sh BINARY...
 #   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32), BENCH_SETUP (pinned),
 #   BENCH_IO_THREADS (0, unpinned only)

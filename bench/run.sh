@@ -13,8 +13,8 @@
 #               on another (BENCH_LOAD_CPU, wrk -t1); "unpinned" gives all of them every core (nginx
 #               one worker per core, the broker's default threads, wrk -t2).
 #   latency     the same at one connection: p50 and p99 added to the direct call, nginx and broker,
-#               each the median of BENCH_LATENCY_ROUNDS (5) rounds of BENCH_LATENCY_SECONDS (2)
-#               lanes taking turns.
+#               in BENCH_LATENCY_ROUNDS rounds of lanes taking turns, each added time taken against
+#               its round's direct call and reported as the median over the rounds.
 #   streams     streamed calls one at a time (bench/streams.mjs): the added time to the first
 #               event (p50, p99) of nginx (proxy_buffering off, as one proxies server-sent events)
 #               and of the broker, and, on a stream of BENCH_LONG_EVENTS events sent back to
@@ -24,7 +24,8 @@
 #               while BENCH_IDLE_CONNECTIONS kept-alive connections sit idle.
 #   micro       the micro-benchmarks (build/bench/ap_micro_bench), if built.
 # Usage: bench/run.sh [path/to/aipassport]
-#   BENCH_SECONDS (5 per wrk lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference
+#   BENCH_SECONDS (5 per throughput lane), BENCH_LATENCY_ROUNDS (5), BENCH_LATENCY_SECONDS (2 per
+#   latency lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference
 #   native"; "stream" adds wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000
 #   streams timed one at a time), BENCH_LONG_STREAMS (30), BENCH_LONG_EVENTS (1000),
 #   BENCH_CONCURRENT_STREAMS (1000), BENCH_IDLE_CONNECTIONS (10000).
@@ -111,7 +112,7 @@ at_most() { awk -v v="$1" -v t="$2" 'BEGIN {print (v <= t) ? "yes" : "NO"}'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f", a - b}'; }  # latency, direct latency -> us added
 us() { awk -v a="$1" -v b="${2:-0}" 'BEGIN {printf "%.0f", (a - b) * 1000}'; }  # ms [minus ms] -> us
 
-echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per wrk lane, load average $(load)"
+echo "aipassport bench: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, ${SECONDS_PER_LANE}s per throughput lane, load average $(load)"
 echo "$BIN"
 # The CPU time per request of the server a lane measures (the mock upstream for direct) says
 # what the server costs even where the load generator's core, not the server's, is the limit.
@@ -161,32 +162,38 @@ if has "$LANES" throughput; then
 fi
 
 # A p99 at one connection drifts by a fifth or more within minutes here, more than what separates
-# nginx from the broker: the lanes take turns, round after round, and each figure is the median
-# of its rounds.
+# nginx from the broker: the lanes take turns, round after round, each lane's added time is taken
+# against the direct call of its own round, and each figure is the median over the rounds.
+latency_lane() {  # setup name url credential pid: one lane of a round; sets P50 P99
+  SECONDS_PER_LANE=$LATENCY_SECONDS lane "$1" "$2" "$3" "$4" 1 0 "$5"
+}
+median_of() { printf '%s' "$1" | median; }  # figures, one a line -> their median
 if has "$LANES" latency; then
   for s in $SETUPS; do
     setup_env "$s"
     echo "# load average $(load), $LATENCY_ROUNDS rounds of ${LATENCY_SECONDS}s lanes"
-    declare -A P50S=() P99S=()
-    latency_lane() {  # name url credential pid: one round's lane, its p50 and p99 kept
-      SECONDS_PER_LANE=$LATENCY_SECONDS lane "$s" "$1" "$2" "$3" 1 0 "$4"
-      P50S[$1]+="$P50 " P99S[$1]+="$P99 "
-    }
+    declare -A ADDED50=() ADDED99=()  # by lane: the added us of each round, one a line
+    direct50="" direct99=""
     for _ in $(seq "$LATENCY_ROUNDS"); do
-      latency_lane direct "$MOCK_URL/v1/chat/completions" test-openai-key "$MOCK_PID"
-      latency_lane nginx "$NGINX_URL/v1/chat/completions" test-openai-key "$NGINX_PID"
-      for w in $WORKLOADS; do
-        [[ $w == stream ]] || latency_lane "$w" "$BROKER_URL$(path_of "$w")" "$BROKER_TOKEN" "$BROKER_PID"
+      latency_lane "$s" direct "$MOCK_URL/v1/chat/completions" test-openai-key "$MOCK_PID"
+      d50=$P50 d99=$P99
+      direct50+="$(us "$d50")"$'\n' direct99+="$(us "$d99")"$'\n'
+      for name in nginx $WORKLOADS; do
+        case $name in
+          stream) continue ;;
+          nginx) latency_lane "$s" nginx "$NGINX_URL/v1/chat/completions" test-openai-key "$NGINX_PID" ;;
+          *) latency_lane "$s" "$name" "$BROKER_URL$(path_of "$name")" "$BROKER_TOKEN" "$BROKER_PID" ;;
+        esac
+        ADDED50[$name]+="$(us "$P50" "$d50")"$'\n' ADDED99[$name]+="$(us "$P99" "$d99")"$'\n'
       done
     done
-    of() { tr ' ' '\n' <<< "$1" | grep . | median; }  # the rounds' figures -> their median
-    d50=$(of "${P50S[direct]}") d99=$(of "${P99S[direct]}")
-    n50=$(us "$(of "${P50S[nginx]}")" "$d50") n99=$(us "$(of "${P99S[nginx]}")" "$d99")
+    d50=$(median_of "$direct50") d99=$(median_of "$direct99")
+    n50=$(median_of "${ADDED50[nginx]}") n99=$(median_of "${ADDED99[nginx]}")
     for w in $WORKLOADS; do
       [[ $w == stream ]] && continue
-      b50=$(us "$(of "${P50S[$w]}")" "$d50") b99=$(us "$(of "${P99S[$w]}")" "$d99")
-      summary "added p50 us, $s, 1 conn, $(path_of "$w")" "$(us "$d50")" "$n50" "$b50" "$(ratio "$b50" "$n50")" "<=1.00x" "$(at_most "$b50" "$n50")"
-      summary "added p99 us, $s, 1 conn, $(path_of "$w")" "$(us "$d99")" "$n99" "$b99" "$(ratio "$b99" "$n99")" "<=1.00x" "$(at_most "$b99" "$n99")"
+      b50=$(median_of "${ADDED50[$w]}") b99=$(median_of "${ADDED99[$w]}")
+      summary "added p50 us, $s, 1 conn, $(path_of "$w")" "$d50" "$n50" "$b50" "$(ratio "$b50" "$n50")" "<=1.00x" "$(at_most "$b50" "$n50")"
+      summary "added p99 us, $s, 1 conn, $(path_of "$w")" "$d99" "$n99" "$b99" "$(ratio "$b99" "$n99")" "<=1.00x" "$(at_most "$b99" "$n99")"
     done
   done
 fi

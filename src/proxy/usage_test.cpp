@@ -268,10 +268,10 @@ TEST(UsageReader, ReadsMembersNamedWithEscapesAndPastLongStrings) {
   EXPECT_EQ(usage.output_tokens, 2);
 
   // A name read in parts (an escape splits it) and longer than any read here names nothing, even
-  // where it begins with one that does.
+  // where it begins with one that does: it comes last, so naming the count would replace it.
   Usage parts;
-  MergeUsageFromJson(R"({"usage":{"completion_tok\u0065ns_and_a_tail_that_makes_the_name_long":9,)"
-                     R"("completion_tokens":2}})",
+  MergeUsageFromJson(R"({"usage":{"completion_tokens":2,)"
+                     R"("completion_tok\u0065ns_and_a_tail_that_makes_the_name_long":9}})",
                      parts);
   EXPECT_EQ(parts.output_tokens, 2);
 }
