@@ -11,6 +11,7 @@
 
 #include "api/row_batches.hpp"
 #include "api/usage_recorder.hpp"
+#include "core/money.hpp"
 #include "domain/grant.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -142,6 +143,16 @@ TEST(MergedUsage, SumsTheRowsOfEachGrantDayAndModel) {
                    std::to_string(r.cost_micros));
   EXPECT_EQ(seen, (std::vector<std::string>{"b d1 m 2 5 2 4 6 50", "b d1 n 1 32 1 2 3 320", "b d2 m 1 8 1 2 3 80",
                                             "gg d1 m 2 18 2 4 6 180"}));
+}
+
+// Money is summed checked: however many calls a backlog holds, a row's cost stops at kMaxMicros
+// rather than wrapping negative, which the store would read as a refund.
+TEST(MergedUsage, ACostStopsAtTheBoundInsteadOfWrapping) {
+  std::vector<store::UsageRecord> rows(10000, store::UsageRecord{"g", "d", "m", 1, 1, 0, 1, 0, kMaxMicros});
+  std::vector<store::UsageRecord> merged = MergedUsage(rows);
+  ASSERT_EQ(merged.size(), 1u);
+  EXPECT_EQ(merged[0].requests, 10000);
+  EXPECT_EQ(merged[0].cost_micros, kMaxMicros);
 }
 
 }  // namespace

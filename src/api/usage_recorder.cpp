@@ -7,6 +7,8 @@
 #include <tuple>
 #include <utility>
 
+#include "core/money.hpp"
+
 namespace ap::api {
 
 void UsageRecorder::Record(store::UsageRecord row) {
@@ -45,7 +47,7 @@ std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& row
     m.cached_input_tokens += r.cached_input_tokens;
     m.output_tokens += r.output_tokens;
     m.audio_milliseconds += r.audio_milliseconds;
-    m.cost_micros += r.cost_micros;
+    m.cost_micros = AddMicros(m.cost_micros, r.cost_micros);  // a backlog may hold any number of calls
   }
   return out;
 }

@@ -37,9 +37,9 @@ struct RecorderOptions {
   StoreWrites* writes = nullptr;  // told how each flush went
 };
 
-// One row per grant, day and model, their figures summed, in the order of that key (several
-// brokers settling the same grants then lock their rows in one order). `rows` are sorted and moved
-// from.
+// One row per grant, day and model, their figures summed (the cost at most kMaxMicros), in the
+// order of that key (several brokers settling the same grants then lock their rows in one order).
+// `rows` are sorted and moved from.
 std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows);
 
 class UsageRecorder {
