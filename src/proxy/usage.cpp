@@ -9,7 +9,6 @@
 #include <boost/json/string.hpp>
 #include <cassert>
 #include <cmath>
-#include <cstring>
 #include <optional>
 
 #include "core/money.hpp"
@@ -121,9 +120,7 @@ class ShortText {
   // Whether the text is held whole, not only its first 32 bytes.
   bool Whole() const { return size_ <= buffer_.size(); }
   std::string_view View() const { return {buffer_.data(), std::min(size_, buffer_.size())}; }
-  bool operator==(std::string_view s) const {
-    return size_ == s.size() && s.size() <= buffer_.size() && std::memcmp(buffer_.data(), s.data(), s.size()) == 0;
-  }
+  bool operator==(std::string_view s) const { return Whole() && View() == s; }
 
  private:
   std::array<char, 32> buffer_;
