@@ -135,7 +135,7 @@ void BM_AdmitLeaseHeld(benchmark::State& state) {
     ap::domain::Grant grant{store->Grants().GetGrant(r.grant.id).value(), scope};
     ap::http::BlockingPool pool(1);
     {
-      ap::metering::Meter meter(*store, pool, {"node-1", 1000});
+      ap::metering::Meter meter(*store, pool, {"node-1", 1000, {}});
       asio::io_context io;
       auto run = [&]() -> asio::awaitable<void> {
         ap::metering::Ask ask{1000, 1000, 100, true};

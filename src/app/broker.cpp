@@ -598,7 +598,14 @@ int RunBroker(const Config& config) {
   api::UsageRecorder usage(**store, store_pool, io.First().get_executor(),
                            {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock(),
                             &store_writes});
-  metering::Meter meter(**store, store_pool, {node_id, config.max_concurrent_per_grant});
+  std::unique_ptr<telemetry::BrokerMetrics> metrics;
+  if (!config.metrics_listen.empty())
+    metrics = std::make_unique<telemetry::BrokerMetrics>(telemetry::MetricsOptions{config.metrics_per_app_labels});
+  metering::MeterOptions meter_options;
+  meter_options.node_id = node_id;
+  meter_options.max_concurrent = config.max_concurrent_per_grant;
+  if (metrics) meter_options.on_lease_wait = [m = metrics.get()](int64_t micros) { m->LeaseWaited(micros); };
+  metering::Meter meter(**store, store_pool, std::move(meter_options));
   SharePerMinuteLimits(**store, meter, started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);
@@ -610,9 +617,6 @@ int RunBroker(const Config& config) {
   http::RunBelowIoThreads(work_pool, 1);
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
-  std::unique_ptr<telemetry::BrokerMetrics> metrics;
-  if (!config.metrics_listen.empty())
-    metrics = std::make_unique<telemetry::BrokerMetrics>(telemetry::MetricsOptions{config.metrics_per_app_labels});
   bool https = !config.tls_cert_file.empty();
   api::BrokerContext ctx{**store,
                          store_pool,

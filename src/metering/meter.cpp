@@ -366,14 +366,22 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     TopUpEarly(account, grant, ask);
     return true;
   };
-  // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
+  if (take_local()) co_return ticket;
+  Clock::time_point waited_from = Clock::now();
+  auto admitted = co_await AdmitAfterTopUps(account, grant, ask, take_local);
+  if (options_.on_lease_wait)
+    options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());
+  if (!admitted) co_return admitted.error();
+  co_return ticket;
+}
+
+// Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
+awaitable<Status> Meter::AdmitAfterTopUps(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
+                                          const std::function<bool()>& take_local) {
   for (int round = 0; round < 8; ++round) {
-    if (take_local()) co_return ticket;
     auto topped = co_await TopUp(account, grant, ask);
-    if (!topped) {
-      if (take_local()) co_return ticket;  // topped up by another call meanwhile
-      co_return topped.error();
-    }
+    if (take_local()) co_return Status{};  // topped up by this call or another meanwhile
+    if (!topped) co_return topped.error();
   }
   co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
 }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -87,6 +88,9 @@ class Ticket {
 struct MeterOptions {
   std::string node_id;          // this broker, as its leases are named in the store
   int64_t max_concurrent = 32;  // calls in flight per grant when the grant sets no lower figure
+  // Told how long a call waited for the store to top up its grant's lease, in microseconds, each
+  // time one did (the metrics); called on the call's thread.
+  std::function<void(int64_t)> on_lease_wait;
 };
 
 class Meter {
@@ -120,6 +124,8 @@ class Meter {
                                                   bool early) const;
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
+  boost::asio::awaitable<Status> AdmitAfterTopUps(std::shared_ptr<Account> account, const domain::Grant& grant,
+                                                  const Ask& ask, const std::function<bool()>& take_local);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;

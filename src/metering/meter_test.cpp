@@ -83,7 +83,7 @@ int Admitted(const std::vector<Result<Ticket>>& results) {
 }
 
 TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(37 * 450, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 450, .up_to_micros = 450}, 200);
   EXPECT_EQ(Admitted(results), 37);
@@ -95,7 +95,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
 }
 
 TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(std::nullopt, 37);
   auto results = AdmitAtOnce(meter, grant, {}, 200);
   EXPECT_EQ(Admitted(results), 37);
@@ -105,8 +105,23 @@ TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
     }
 }
 
+TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
+  std::atomic<int> waits = 0;
+  std::atomic<int64_t> waited_micros = -1;
+  Meter meter(*store_, pool_, {"node-1", 1000, [&](int64_t micros) {
+                                 ++waits;
+                                 waited_micros = micros;
+                               }});
+  auto grant = Approved(std::nullopt, 100);
+  ASSERT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // the lease is empty: it waits for the store
+  EXPECT_EQ(waits, 1);
+  EXPECT_GE(waited_micros, 0);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // from the lease it took
+  EXPECT_EQ(waits, 1);
+}
+
 TEST_F(MeterTest, WhatACallDidNotUseGoesBack) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(1000, std::nullopt);
   auto first = AdmitAtOnce(meter, grant, {.need_micros = 1000, .up_to_micros = 1000}, 1);
   ASSERT_TRUE(first[0]);
@@ -118,7 +133,7 @@ TEST_F(MeterTest, WhatACallDidNotUseGoesBack) {
 }
 
 TEST_F(MeterTest, AStreamStartsWithWhatIsLeft) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(500, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 5000}, 1);
   ASSERT_TRUE(results[0]);
@@ -126,7 +141,7 @@ TEST_F(MeterTest, AStreamStartsWithWhatIsLeft) {
 }
 
 TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   domain::Scope scope;
   scope.rate_limit = 3;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
@@ -142,7 +157,7 @@ TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
 }
 
 TEST_F(MeterTest, AGrantThatPausesKeepsItsEmptyBucketWhenItsLeasesGoBack) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   domain::Scope scope;
   scope.rate_limit = 3;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
@@ -158,7 +173,7 @@ TEST_F(MeterTest, AGrantThatPausesKeepsItsEmptyBucketWhenItsLeasesGoBack) {
 }
 
 TEST_F(MeterTest, TokensPerMinuteAreChargedWithTheWorstCaseAndCorrectedAfter) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   domain::Scope scope;
   scope.max_tokens_per_minute = 1000;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
@@ -173,7 +188,7 @@ TEST_F(MeterTest, TokensPerMinuteAreChargedWithTheWorstCaseAndCorrectedAfter) {
 }
 
 TEST_F(MeterTest, CallsInFlightAreCapped) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   domain::Scope scope;
   scope.max_concurrent = 2;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
@@ -188,7 +203,7 @@ TEST_F(MeterTest, CallsInFlightAreCapped) {
 }
 
 TEST_F(MeterTest, PeersSplitTheSharedLimitsByRankAndNeverExceedThem) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   for (int64_t limit : {0, 1, 2, 3, 60, 61, 1000}) {
     int64_t total = 0;
     for (int64_t rank = 0; rank < 3; ++rank) {
@@ -207,18 +222,18 @@ TEST_F(MeterTest, ABrokerWithoutAShareOfTheRateRefusesAndOneWithAShareAdmitsIt) 
   scope.rate_limit = 2;
   scope.max_concurrent = 4;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
-  Meter third(*store_, pool_, {"node-3", 1000});
+  Meter third(*store_, pool_, {"node-3", 1000, {}});
   third.SetPeers(3, 2);  // 2 a minute over 3 brokers: the third has none
   auto refused = AdmitAtOnce(third, grant, {}, 1);
   ASSERT_FALSE(refused[0]);
   EXPECT_EQ(refused[0].error().code, Errc::kRateLimited);
-  Meter first(*store_, pool_, {"node-1", 1000});
+  Meter first(*store_, pool_, {"node-1", 1000, {}});
   first.SetPeers(3, 0);  // one a minute, and one call in flight of the grant's 4
   EXPECT_EQ(Admitted(AdmitAtOnce(first, grant, {}, 3)), 1);
 }
 
 TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(100'000, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
   ASSERT_TRUE(results[0]);
@@ -235,7 +250,7 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
 }
 
 TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   EXPECT_EQ(meter.Held().micros, 0);
   auto grant = Approved(100'000, 50);
   auto calls = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 1000}, 2);
@@ -262,7 +277,7 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
 }
 
 TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(100'000'000, 100'000);
   int64_t largest_lease = 0;
   for (int call = 1; call <= 400; ++call) {  // one after another, each settled (as the recorder would)
@@ -297,7 +312,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
 }
 
 TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitForTheStore) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(100'000'000, 1'000'000);
   int64_t lowest_requests = std::numeric_limits<int64_t>::max(), lowest_micros = lowest_requests;
   for (int call = 1; call <= 300; ++call) {  // one after another, each settled (as the recorder would)
@@ -319,7 +334,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitFo
 }
 
 TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   meter.SetPeers(4, 0);  // three other brokers share the grant
   auto grant = Approved(400 * 100, std::nullopt);
   int64_t largest_lease = 0;
@@ -345,7 +360,7 @@ TEST(ResetTime, WrittenLikeOpenAI) {
 }
 
 TEST_F(MeterTest, AnAskThatIsNegativeOrBeyondAnyBudgetIsRefusedAndTakesNothing) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(10'000, std::nullopt);
   for (Ask ask : {Ask{.need_micros = -1'000'000'000'000'000'000, .up_to_micros = 0},
                   Ask{.need_micros = 0, .up_to_micros = -5}, Ask{.need_micros = kMaxMicros + 1}}) {
@@ -358,7 +373,7 @@ TEST_F(MeterTest, AnAskThatIsNegativeOrBeyondAnyBudgetIsRefusedAndTakesNothing) 
 }
 
 TEST_F(MeterTest, ANegativeCostIsChargedAsTheWholeReservationNeverRefunded) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(1000, std::nullopt);
   auto first = AdmitAtOnce(meter, grant, {.need_micros = 600, .up_to_micros = 600}, 1);
   ASSERT_TRUE(first[0]);
@@ -369,7 +384,7 @@ TEST_F(MeterTest, ANegativeCostIsChargedAsTheWholeReservationNeverRefunded) {
 }
 
 TEST_F(MeterTest, UncountedCallsObeyTheCapTheBudgetTheRateAndTheSlotsButTakeNoRequest) {
-  Meter meter(*store_, pool_, {"node-1", 1000});
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
   Ask uncounted{.need_micros = 0, .up_to_micros = 0, .tokens = 0, .counted = false};
   // A cap with one request left: uncounted calls go on, and leave the request to the counted one.
   auto capped = Approved(std::nullopt, 1);

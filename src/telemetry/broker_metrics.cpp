@@ -50,6 +50,11 @@ BrokerMetrics::BrokerMetrics(MetricsOptions options)
                     2000},
                    {1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}),
       leases_lost_({"aipassport_leases_lost_total", "Leases of stopped brokers counted as spent.", {}, 1}),
+      lease_waits_({"aipassport_lease_wait_seconds",
+                    "Time calls waited for the store to top up their grant's lease (a busy grant's calls should "
+                    "find it topped up ahead of them).",
+                    {}, 1, 1e-6},
+                   MicrosBounds({0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5})),
       store_errors_({"aipassport_store_errors_total", "Background store tasks that failed, by task.", {"task"}, 50}),
       last_heartbeat_us_(SteadyMicros()) {
   registry_.Add(&requests_);
@@ -61,6 +66,7 @@ BrokerMetrics::BrokerMetrics(MetricsOptions options)
   registry_.Add(&overhead_);
   registry_.Add(&token_usage_);
   registry_.Add(&leases_lost_);
+  registry_.Add(&lease_waits_);
   registry_.Add(&store_errors_);
   AddGauge("aipassport_streams_open", "Streamed answers being relayed now.",
            [this] { return static_cast<double>(streams_open_.load(std::memory_order_relaxed)); });
@@ -73,6 +79,8 @@ BrokerMetrics::BrokerMetrics(MetricsOptions options)
 }
 
 void BrokerMetrics::HeartbeatRecorded() { last_heartbeat_us_.store(SteadyMicros(), std::memory_order_relaxed); }
+
+void BrokerMetrics::LeaseWaited(int64_t micros) { lease_waits_.Observe({}, NonNegative(micros)); }
 
 void BrokerMetrics::AddGauge(std::string name, std::string help, std::function<double()> read) {
   gauges_.push_back(std::make_unique<GaugeFunction>(std::move(name), std::move(help), std::move(read)));

@@ -49,6 +49,8 @@ class BrokerMetrics {
   void StreamClosed() { streams_open_.fetch_sub(1, std::memory_order_relaxed); }
   // Leases of stopped brokers that the store turned into spend.
   void LeasesLost(int64_t n) { leases_lost_.Add({}, static_cast<uint64_t>(n)); }
+  // A call waited this long for the store to top up its grant's lease.
+  void LeaseWaited(int64_t micros);
   // A store task (heartbeat, activity write) that failed.
   void StoreError(std::string_view task) { store_errors_.Add({task}); }
   // The store recorded this broker's heartbeat just now.
@@ -73,6 +75,7 @@ class BrokerMetrics {
   HistogramFamily overhead_;
   HistogramFamily token_usage_;
   CounterFamily leases_lost_;
+  HistogramFamily lease_waits_;
   CounterFamily store_errors_;
   std::atomic<int64_t> streams_open_{0};
   std::atomic<int64_t> last_heartbeat_us_;  // steady clock; the start until the first heartbeat

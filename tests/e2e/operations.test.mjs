@@ -88,6 +88,10 @@ test('gen_ai_client_token_usage, the leases this broker holds and the store\'s h
   }
   assert.ok(Math.max(...used.input) > 4 * Math.min(...used.input), `two sizes of call: ${used.input}`);
   const text = await scrape();
+  // The first call found no lease and waited for the store; it took enough for the second.
+  assert.match(text, /# TYPE aipassport_lease_wait_seconds histogram/);
+  assert.equal(sample(text, 'aipassport_lease_wait_seconds_count'), 1);
+  assert.equal(sample(text, 'aipassport_lease_wait_seconds_bucket{le="+Inf"}'), 1);
   const labels = 'gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o-mini"';
   assert.match(text, /# TYPE gen_ai_client_token_usage histogram/);
   for (const type of ['input', 'output']) {
