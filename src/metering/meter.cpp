@@ -48,6 +48,32 @@ struct Limits {
   int64_t concurrent = 0;
 };
 
+// The longest of the durations noted in the last 5 to 10 seconds: how long top-ups can take now
+// (the store thread's queue and the store's answer), remembered for a while, since a store thread
+// behind on a busy core is slow again and again, not only at the moment it was measured.
+class SlowestRecently {
+ public:
+  void Note(Clock::duration d, Clock::time_point now) {
+    if (now - window_start_ >= kWindow) {
+      previous_ = now - window_start_ < 2 * kWindow ? current_ : Clock::duration::zero();
+      current_ = Clock::duration::zero();
+      window_start_ = now;
+    }
+    current_ = std::max(current_, d);
+  }
+  // Zero when nothing was noted in the last 5 seconds, or 10 (one window, or two).
+  Clock::duration Get(Clock::time_point now) const {
+    if (now - window_start_ >= 2 * kWindow) return Clock::duration::zero();
+    if (now - window_start_ >= kWindow) return current_;
+    return std::max(current_, previous_);
+  }
+
+ private:
+  static constexpr Clock::duration kWindow = std::chrono::seconds(5);
+  Clock::duration current_{}, previous_{};
+  Clock::time_point window_start_;
+};
+
 struct Account {
   std::mutex mutex;
   std::string grant_id;
@@ -67,6 +93,7 @@ struct Account {
   int64_t topped_micros = 0;
   int64_t topped_requests = 0;
   int top_ups_in_flight = 0;  // early or not: an early one starts only when none is on its way
+  SlowestRecently top_up_time;  // from being asked for to being in the lease
 };
 
 // ---- Ticket ----
@@ -192,11 +219,16 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& min
   return {};
 }
 
-// A lease lasts this long at the rate calls took the last one: a busy grant goes to the store a few
-// times a second, not every few calls, and holds little more than it is about to use.
+// A lease lasts kLeaseHorizon at the rate calls took the last one: a busy grant goes to the store a
+// few times a second, not every few calls, and holds little more than it is about to use. When the
+// store is slow to answer, a lease lasts kTopUpsPerLease top-ups instead (up to kLongestLeaseHorizon):
+// its last quarter, when the next top-up starts, then outlasts two of them, so a busy grant's calls
+// find the next lease taken ahead of them however long the store thread's queue is.
 constexpr Clock::duration kLeaseHorizon = std::chrono::milliseconds(250);
+constexpr Clock::duration kLongestLeaseHorizon = std::chrono::seconds(2);
+constexpr int kTopUpsPerLease = 8;
 constexpr int64_t kFewestLeaseCalls = 4;
-constexpr int64_t kMostLeaseCalls = 4096;
+constexpr int64_t kMostLeaseCalls = 65536;
 // What a child grant with no request cap of its own counts as left of it (its ancestors' caps, if
 // any, bound the lease in the store).
 constexpr int64_t kMaxLeaseRequests = kMostLeaseCalls * 4;
@@ -208,8 +240,9 @@ int64_t LeaseCalls(Account& a, Clock::time_point now) {
   int64_t admitted = std::exchange(a.admitted_since_top_up, 0);
   a.last_top_up = now;
   if (since <= Clock::duration::zero() || since > std::chrono::seconds(10)) return kFewestLeaseCalls;
-  double per_horizon = static_cast<double>(admitted) * static_cast<double>(kLeaseHorizon.count()) /
-                       static_cast<double>(since.count());
+  Clock::duration horizon = std::clamp(kTopUpsPerLease * a.top_up_time.Get(now), kLeaseHorizon, kLongestLeaseHorizon);
+  double per_horizon =
+      static_cast<double>(admitted) * static_cast<double>(horizon.count()) / static_cast<double>(since.count());
   return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(per_horizon)), kFewestLeaseCalls, kMostLeaseCalls);
 }
 
@@ -223,12 +256,16 @@ int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 
 bool LeasesBudget(const store::GrantRecord& g) { return g.budget_micros.has_value() || !g.ancestors.empty(); }
 bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
 
+// Whether the lease holds enough for a call to start, in each dimension the grant leases.
+bool HoldsEnough(const Account& a, bool budgeted, bool capped, int64_t least_micros) {
+  return (!budgeted || a.lease_micros >= least_micros) && (!capped || a.lease_requests >= 1);
+}
+
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
   bool budgeted = LeasesBudget(g);
   bool capped = LeasesRequests(g);
-  if (budgeted && a.lease_micros < LeastMicros(ask)) return std::nullopt;
-  if (capped && a.lease_requests < 1) return std::nullopt;
+  if (!HoldsEnough(a, budgeted, capped, LeastMicros(ask))) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
   if (budgeted) a.lease_micros -= micros;
   if (capped && ask.counted) a.lease_requests -= 1;
@@ -244,14 +281,65 @@ bool WantsEarlyTopUp(const Account& a) {
   return micros_low || requests_low;
 }
 
-// On the store thread: takes the lease and puts it in the account, so a call refused after it sees
-// it. It needs no meter: an early top-up may still be queued on the store thread when its meter is
-// gone (a test's).
-Status TakeLease(store::Store& store, const std::string& node_id, Account& account, const std::string& grant_id,
-                 store::Lease need, store::Lease want) {
+}  // namespace
+
+// What a top-up is planned from, taken from the grant and the call where it is asked for, so that
+// the store thread plans it when it runs, from what the lease holds then.
+struct TopUpBasis {
+  bool budgeted = false;
+  bool capped = false;
+  int64_t share_micros = 0;  // this broker's part of the budget left
+  int64_t share_requests = 0;
+  int64_t up_to_micros = 0;  // the call's
+  int64_t least_micros = 0;
+  bool early = false;  // asked for ahead of need, by no call in particular
+};
+
+namespace {
+
+// What to ask the store for: enough for the call (`need`, nothing when the top-up is early) and the
+// calls of the next lease horizon at the recent rate (`want`). Under the account's lock.
+std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBasis& basis) {
+  store::Lease need, want;
+  int64_t calls = LeaseCalls(account, Clock::now());
+  // However busy, a broker takes no more than its part of what is left (by this broker's view of
+  // the grant, which may be behind; the store never leases past what it has), so its peers are
+  // not refused while the budget lasts.
+  if (basis.budgeted) {
+    int64_t fewest = MulMicros(kFewestLeaseCalls, basis.up_to_micros);
+    int64_t busy = std::min(MulMicros(calls, basis.up_to_micros), std::max(fewest, basis.share_micros));
+    need.micros = basis.early ? 0 : std::max<int64_t>(0, basis.least_micros - account.lease_micros);
+    want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
+  }
+  if (basis.capped) {
+    int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, basis.share_requests));
+    need.requests = !basis.early && account.lease_requests < 1 ? 1 : 0;
+    want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
+  }
+  return {need, want};
+}
+
+// On the store thread: tops the lease up and puts what the store lent in the account, so a call
+// refused after it sees it. A call's top-up asks the store for nothing when the lease already holds
+// enough for it (another landed while it waited in the store thread's queue). It needs no meter: an
+// early top-up may still be queued on the store thread when its meter is gone (a test's).
+Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Account& account,
+                          const std::string& grant_id, const TopUpBasis& basis, Clock::time_point asked_at) {
+  store::Lease need, want;
+  {
+    std::lock_guard lock(account.mutex);
+    bool enough = !basis.early && HoldsEnough(account, basis.budgeted, basis.capped, basis.least_micros);
+    if (!enough) std::tie(need, want) = PlanTopUp(account, basis);
+    if (enough || (want.micros == 0 && want.requests == 0)) {
+      --account.top_ups_in_flight;
+      return {};
+    }
+  }
   auto lease = store.Metering().TakeLease(grant_id, node_id, need, want);
   std::lock_guard lock(account.mutex);
   --account.top_ups_in_flight;
+  Clock::time_point now = Clock::now();
+  account.top_up_time.Note(now - asked_at, now);
   if (!lease) {
     account.topped_micros = account.topped_requests = 0;  // no early top-up until one succeeds
     return lease.error();
@@ -265,44 +353,32 @@ Status TakeLease(store::Store& store, const std::string& node_id, Account& accou
 
 }  // namespace
 
-// What to ask the store for: enough for this call (`need`, nothing when it is an early top-up) and
-// the calls of the next kLeaseHorizon at the recent rate (`want`). Under the account's lock.
-std::pair<store::Lease, store::Lease> Meter::PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
-                                                       bool early) const {
-  store::Lease need, want;
-  int64_t calls = LeaseCalls(account, Clock::now());
-  // However busy, a broker takes no more than its part of what is left (by this broker's view of
-  // the grant, which may be behind; the store never leases past what it has), so its peers are
-  // not refused while the budget lasts.
+TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, bool early) const {
   const store::GrantRecord& g = grant.record;
-  if (LeasesBudget(g)) {
-    int64_t left = g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros))
-                                   : kMaxMicros;
-    int64_t fewest = MulMicros(kFewestLeaseCalls, ask.up_to_micros);
-    int64_t busy = std::min(MulMicros(calls, ask.up_to_micros), std::max(fewest, ShareOf(left)));
-    need.micros = early ? 0 : std::max<int64_t>(0, LeastMicros(ask) - account.lease_micros);
-    want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
-  }
-  if (LeasesRequests(g)) {
-    int64_t left =
-        g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests;
-    int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, ShareOf(left)));
-    need.requests = !early && account.lease_requests < 1 ? 1 : 0;
-    want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
-  }
-  return {need, want};
+  TopUpBasis basis;
+  basis.budgeted = LeasesBudget(g);
+  basis.capped = LeasesRequests(g);
+  if (basis.budgeted)
+    basis.share_micros =
+        ShareOf(g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros))
+                                : kMaxMicros);
+  if (basis.capped)
+    basis.share_requests = ShareOf(
+        g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests);
+  basis.up_to_micros = ask.up_to_micros;
+  basis.least_micros = LeastMicros(ask);
+  basis.early = early;
+  return basis;
 }
 
 awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
-  store::Lease need, want;
   {
     std::lock_guard lock(account->mutex);
-    std::tie(need, want) = PlanTopUp(*account, grant, ask, false);
     ++account->top_ups_in_flight;
   }
-  auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id, need, want]() {
-    return TakeLease(store, node, *account, id, need, want);
-  };
+  auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id,
+               basis = BasisFor(grant, ask, false),
+               asked_at = Clock::now()]() { return TopUpOnStoreThread(store, node, *account, id, basis, asked_at); };
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
 }
 
@@ -312,10 +388,11 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
 // (the admission's own), so a call takes the lock once.
 void Meter::TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask) {
   if (!WantsEarlyTopUp(*account)) return;
-  auto [need, want] = PlanTopUp(*account, grant, ask, true);
   ++account->top_ups_in_flight;
-  http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id, need,
-                                   want]() { (void)TakeLease(store, node, *account, id, need, want); });
+  http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id,
+                                   basis = BasisFor(grant, ask, true), asked_at = Clock::now()]() {
+    (void)TopUpOnStoreThread(store, node, *account, id, basis, asked_at);
+  });
 }
 
 void Meter::SetPeers(int64_t count, int64_t rank) {

@@ -35,6 +35,7 @@ namespace ap::metering {
 
 struct Account;
 struct Limits;
+struct TopUpBasis;
 
 // What a call may use at most, and the least it needs to start. Each call also takes one request
 // from the per-minute rate and, when counted, from the cap. Amounts are from 0 to kMaxMicros; an
@@ -120,8 +121,7 @@ class Meter {
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
-  std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const domain::Grant& grant, const Ask& ask,
-                                                  bool early) const;
+  TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, bool early) const;
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
   boost::asio::awaitable<Status> AdmitAfterTopUps(std::shared_ptr<Account> account, const domain::Grant& grant,

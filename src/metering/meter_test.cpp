@@ -6,9 +6,12 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <filesystem>
 #include <future>
 #include <limits>
+#include <mutex>
 #include <thread>
 
 #include "core/money.hpp"
@@ -331,6 +334,53 @@ TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitFo
   auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_EQ(g.usage_count, 300);
   EXPECT_EQ(g.leased_requests, meter.Held().requests) << "every top-up reached both the store and the meter";
+}
+
+// The store thread behind on a busy core: every top-up waits up to 150 ms in its queue, longer
+// than a quarter of a lease sized for a quarter second lasts.
+TEST_F(MeterTest, WhenTheStoreIsSlowABusyGrantsLeaseLastsLongerSoItsCallsStillDoNotWait) {
+  std::atomic<bool> busy = true;
+  std::thread queue_filler([&] {
+    while (busy) {
+      std::promise<void> ran;
+      asio::post(pool_.Pool(), [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
+        ran.set_value();
+      });
+      ran.get_future().wait();
+    }
+  });
+  using Clock = std::chrono::steady_clock;
+  std::mutex mutex;
+  std::vector<Clock::time_point> waits;
+  Meter meter(*store_, pool_, {"node-1", 1000, [&](int64_t) {
+                                 std::lock_guard lock(mutex);
+                                 waits.push_back(Clock::now());
+                               }});
+  auto grant = Approved(100'000'000, 100'000'000);
+  Clock::time_point start = Clock::now(), settled_in = start + std::chrono::seconds(1);
+  asio::io_context io;
+  auto calls = [&]() -> asio::awaitable<void> {  // about 2,000 calls a second, one after another
+    asio::steady_timer pace(io);
+    while (Clock::now() < start + std::chrono::seconds(3)) {
+      RateHeaders headers;
+      auto ticket = co_await meter.Admit(grant, {.need_micros = 100, .up_to_micros = 100}, headers);
+      EXPECT_TRUE(ticket);
+      if (ticket) ticket->Settle(100, 0);
+      pace.expires_after(std::chrono::microseconds(500));
+      co_await pace.async_wait(asio::use_awaitable);
+    }
+  };
+  asio::co_spawn(io, calls, asio::detached);
+  io.run();
+  busy = false;
+  queue_filler.join();
+  // The first calls wait, until the meter has seen how slow the store is; then hardly any does (one
+  // more may, where the top-ups it saw first were quicker than the store's slowest). With leases
+  // sized for a quarter second whatever the store's pace, 7 calls waited after the first second.
+  ASSERT_FALSE(waits.empty()) << "the store was not slow enough to make a call wait";
+  auto late = std::count_if(waits.begin(), waits.end(), [&](Clock::time_point at) { return at > settled_in; });
+  EXPECT_LE(late, 2) << waits.size() << " calls waited for the store, " << late << " after the first second";
 }
 
 TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
