@@ -243,7 +243,7 @@ int64_t LeaseCalls(Account& a, Clock::time_point now) {
   Clock::duration horizon = std::clamp(kTopUpsPerLease * a.top_up_time.Get(now), kLeaseHorizon, kLongestLeaseHorizon);
   double per_horizon =
       static_cast<double>(admitted) * static_cast<double>(horizon.count()) / static_cast<double>(since.count());
-  return std::clamp<int64_t>(static_cast<int64_t>(std::ceil(per_horizon)), kFewestLeaseCalls, kMostLeaseCalls);
+  return static_cast<int64_t>(std::clamp(std::ceil(per_horizon), double{kFewestLeaseCalls}, double{kMostLeaseCalls}));
 }
 
 // What a call must find in the lease to start: on a budgeted grant at least one micro-USD, so a
@@ -292,7 +292,7 @@ struct TopUpBasis {
   int64_t share_requests = 0;
   int64_t up_to_micros = 0;  // the call's
   int64_t least_micros = 0;
-  bool early = false;  // asked for ahead of need, by no call in particular
+  TopUpKind kind = TopUpKind::kOwn;
 };
 
 namespace {
@@ -308,15 +308,22 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
   if (basis.budgeted) {
     int64_t fewest = MulMicros(kFewestLeaseCalls, basis.up_to_micros);
     int64_t busy = std::min(MulMicros(calls, basis.up_to_micros), std::max(fewest, basis.share_micros));
-    need.micros = basis.early ? 0 : std::max<int64_t>(0, basis.least_micros - account.lease_micros);
+    need.micros = basis.kind == TopUpKind::kEarly ? 0 : std::max<int64_t>(0, basis.least_micros - account.lease_micros);
     want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
   }
   if (basis.capped) {
     int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, basis.share_requests));
-    need.requests = !basis.early && account.lease_requests < 1 ? 1 : 0;
+    need.requests = basis.kind != TopUpKind::kEarly && account.lease_requests < 1 ? 1 : 0;
     want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
   }
   return {need, want};
+}
+
+// What the lease holds after a top-up that added `micros` and `requests`, in each dimension it added
+// to: the early top-up's mark.
+void NoteTopped(Account& account, int64_t micros, int64_t requests) {
+  account.topped_micros = micros > 0 ? account.lease_micros : 0;
+  account.topped_requests = requests > 0 ? account.lease_requests : 0;
 }
 
 // On the store thread: tops the lease up and puts what the store lent in the account, so a call
@@ -328,10 +335,14 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   store::Lease need, want;
   {
     std::lock_guard lock(account.mutex);
-    bool enough = !basis.early && HoldsEnough(account, basis.budgeted, basis.capped, basis.least_micros);
+    bool enough =
+        basis.kind == TopUpKind::kShared && HoldsEnough(account, basis.budgeted, basis.capped, basis.least_micros);
     if (!enough) std::tie(need, want) = PlanTopUp(account, basis);
     if (enough || (want.micros == 0 && want.requests == 0)) {
       --account.top_ups_in_flight;
+      // The lease holds what the next calls need: the next early top-up is due when they have
+      // used three quarters of it, not at the next call.
+      if (!enough) NoteTopped(account, account.lease_micros, account.lease_requests);
       return {};
     }
   }
@@ -346,14 +357,13 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   }
   account.lease_micros += lease->micros;
   account.lease_requests += lease->requests;
-  account.topped_micros = lease->micros > 0 ? account.lease_micros : 0;
-  account.topped_requests = lease->requests > 0 ? account.lease_requests : 0;
+  NoteTopped(account, lease->micros, lease->requests);
   return {};
 }
 
 }  // namespace
 
-TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, bool early) const {
+TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, TopUpKind kind) const {
   const store::GrantRecord& g = grant.record;
   TopUpBasis basis;
   basis.budgeted = LeasesBudget(g);
@@ -367,17 +377,21 @@ TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, bool earl
         g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests);
   basis.up_to_micros = ask.up_to_micros;
   basis.least_micros = LeastMicros(ask);
-  basis.early = early;
+  basis.kind = kind;
   return basis;
 }
 
-awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
+// `share`: the store is asked for nothing if, when the top-up runs, another has left the lease
+// enough for this call. Only a call's first round shares: near the end of a cap the store lends
+// each lease at most half of what is left, so calls that only shared might run out of rounds.
+awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
+                               bool share) {
   {
     std::lock_guard lock(account->mutex);
     ++account->top_ups_in_flight;
   }
   auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id,
-               basis = BasisFor(grant, ask, false),
+               basis = BasisFor(grant, ask, share ? TopUpKind::kShared : TopUpKind::kOwn),
                asked_at = Clock::now()]() { return TopUpOnStoreThread(store, node, *account, id, basis, asked_at); };
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
 }
@@ -390,7 +404,7 @@ void Meter::TopUpEarly(const std::shared_ptr<Account>& account, const domain::Gr
   if (!WantsEarlyTopUp(*account)) return;
   ++account->top_ups_in_flight;
   http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id,
-                                   basis = BasisFor(grant, ask, true), asked_at = Clock::now()]() {
+                                   basis = BasisFor(grant, ask, TopUpKind::kEarly), asked_at = Clock::now()]() {
     (void)TopUpOnStoreThread(store, node, *account, id, basis, asked_at);
   });
 }
@@ -444,23 +458,24 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     return true;
   };
   if (take_local()) co_return ticket;
+  // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   Clock::time_point waited_from = Clock::now();
-  auto admitted = co_await AdmitAfterTopUps(account, grant, ask, take_local);
+  Status waited = MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
+  for (int round = 0; round < 8; ++round) {
+    auto topped = co_await TopUp(account, grant, ask, round == 0);
+    if (take_local()) {  // topped up by this call or another meanwhile
+      waited = {};
+      break;
+    }
+    if (!topped) {
+      waited = topped.error();
+      break;
+    }
+  }
   if (options_.on_lease_wait)
     options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());
-  if (!admitted) co_return admitted.error();
+  if (!waited) co_return waited.error();
   co_return ticket;
-}
-
-// Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
-awaitable<Status> Meter::AdmitAfterTopUps(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
-                                          const std::function<bool()>& take_local) {
-  for (int round = 0; round < 8; ++round) {
-    auto topped = co_await TopUp(account, grant, ask);
-    if (take_local()) co_return Status{};  // topped up by this call or another meanwhile
-    if (!topped) co_return topped.error();
-  }
-  co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
 }
 
 HeldLeases Meter::Held() {

@@ -37,6 +37,10 @@ struct Account;
 struct Limits;
 struct TopUpBasis;
 
+// A top-up asked for ahead of need (early), or by a call that found the lease empty: for its own
+// need, or shared with one that lands first.
+enum class TopUpKind { kEarly, kOwn, kShared };
+
 // What a call may use at most, and the least it needs to start. Each call also takes one request
 // from the per-minute rate and, when counted, from the cap. Amounts are from 0 to kMaxMicros; an
 // ask outside that is refused. A grant with a budget admits no call, counted or not, once nothing
@@ -121,11 +125,10 @@ class Meter {
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
-  TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, bool early) const;
-  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
+  TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, TopUpKind kind) const;
+  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
+                                       bool share);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
-  boost::asio::awaitable<Status> AdmitAfterTopUps(std::shared_ptr<Account> account, const domain::Grant& grant,
-                                                  const Ask& ask, const std::function<bool()>& take_local);
 
   store::Store& store_;
   http::BlockingPool& store_pool_;

@@ -78,7 +78,9 @@ test('gen_ai_client_token_usage, the leases this broker holds and the store\'s h
   assert.equal(sample(await scrape(), 'aipassport_leases_held_usd'), 0, 'nothing held before any call');
   const g = await approvedGrant(broker, { ...SCOPES.openai, maxBudgetCents: 500, maxRequests: 20 });
   const used = { input: [], output: [] };
-  for (const content of ['Hi', 'A much longer question that takes many more tokens than the first one did, '.repeat(30)]) {
+  // The long call first: the lease it waits for holds four times its worst case, so the short one
+  // finds enough there.
+  for (const content of ['A much longer question that takes many more tokens than the second one does, '.repeat(30), 'Hi']) {
     const r = await call(broker.url, 'POST', '/openai/v1/chat/completions', {
       token: g.token, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 200 },
     });
@@ -88,7 +90,7 @@ test('gen_ai_client_token_usage, the leases this broker holds and the store\'s h
   }
   assert.ok(Math.max(...used.input) > 4 * Math.min(...used.input), `two sizes of call: ${used.input}`);
   const text = await scrape();
-  // The first call found no lease and waited for the store; it took enough for the second.
+  // The first call found no lease and waited for the store; the second took from that lease.
   assert.match(text, /# TYPE aipassport_lease_wait_seconds histogram/);
   assert.equal(sample(text, 'aipassport_lease_wait_seconds_count'), 1);
   assert.equal(sample(text, 'aipassport_lease_wait_seconds_bucket{le="+Inf"}'), 1);
