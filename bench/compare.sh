@@ -2,7 +2,8 @@
 # Wall-clock A/B of broker builds against nginx: the native lane of bench/run.sh, the lanes of all
 # of them taking turns, round after round, and for each the median over the rounds of req/s, of
 # the user, system and total CPU time per request, of the context switches per request and of
-# wrk's p50 and p99 (BENCH_CONNECTIONS=1 makes it the latency lane's A/B). BENCH_SETUP "pinned"
+# wrk's p50 and p99 (BENCH_CONNECTIONS=1 makes it the latency lane's A/B), and the calls that waited
+# for a lease top-up, summed over the rounds. BENCH_SETUP "pinned"
 # (the default) puts each broker (io_threads = 1) and nginx (one worker) on BENCH_SERVER_CPU and
 # the emulation and wrk -t1 on BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one
 # worker per core, each broker BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list
@@ -66,6 +67,7 @@ done
 STREAM=0 LOAD_CPUS=$LOAD_CPU
 
 # Clock ticks of user and system time, of the process and its children (nginx's worker).
+waits_of() { [[ $1 == nginx ]] && echo 0 || lease_waits "$1"; }  # lane name -> lease waits so far
 ticks() {
   local user=0 system=0 p u s
   for p in "$1" $(pgrep -P "$1"); do
@@ -92,22 +94,25 @@ for _ in $(seq "$ROUNDS"); do
   for name in "${names[@]}"; do
     read -r u0 s0 <<< "$(ticks "${PID[$name]}")"
     w0=$(switches "${PID[$name]}")
+    waits0=$(waits_of "$name")
     read -r rps p50 p99 <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS")"
     read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
     w1=$(switches "${PID[$name]}")
     awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v t="$SECONDS_PER_LANE" \
-      -v hz="$hz" -v p50="$p50" -v p99="$p99" 'BEGIN {k = 1e6 / hz / (r * t)
-        printf "%s %d %.1f %.1f %.1f %.2f %.3f %.3f\n", n, r, u * k, s * k, (u + s) * k, w / (r * t), p50, p99}'
+      -v hz="$hz" -v p50="$p50" -v p99="$p99" -v waits=$(($(waits_of "$name") - waits0)) 'BEGIN {k = 1e6 / hz / (r * t)
+        printf "%s %d %.1f %.1f %.1f %.2f %.3f %.3f %d\n", n, r, u * k, s * k, (u + s) * k, w / (r * t), p50, p99, waits}'
   done
 done > "$TMP/rounds"
-printf '%-28s %8s %8s %8s %8s %9s %10s %8s %8s\n' "" "req/s" "user us" "sys us" "CPU us" "switches" "vs nginx" \
-  "p50 ms" "p99 ms"
+printf '%-28s %8s %8s %8s %8s %9s %10s %8s %8s %11s\n' "" "req/s" "user us" "sys us" "CPU us" "switches" "vs nginx" \
+  "p50 ms" "p99 ms" "lease waits"
 nginx_rps=$(awk '$1 == "nginx" {print $2}' "$TMP/rounds" | median)
 for name in "${names[@]}"; do
   col() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$TMP/rounds" | median; }
   rps=$(col 2)
-  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2f %9.2fx %8.3f %8.3f\n' "$name" "$rps" "$(col 3)" "$(col 4)" "$(col 5)" \
-    "$(col 6)" "$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {print a / b}')" "$(col 7)" "$(col 8)"
+  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2f %9.2fx %8.3f %8.3f %11s\n' "$name" "$rps" "$(col 3)" "$(col 4)" \
+    "$(col 5)" "$(col 6)" "$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {print a / b}')" "$(col 7)" "$(col 8)" \
+    "$([[ $name == nginx ]] && echo - || awk -v n="$name" '$1 == n {s += $9} END {print s}' "$TMP/rounds")"
 done
 echo "(medians over the rounds; CPU per request is the process's user and system time over its requests;"
-echo " switches are its threads' context switches per request; p50 and p99 are wrk's, of the whole call)"
+echo " switches are its threads' context switches per request; p50 and p99 are wrk's, of the whole call;"
+echo " lease waits are the calls that waited for the store to top up their grant's lease, over all rounds)"

@@ -38,14 +38,26 @@ start_mock() {  # name cpus [mock-upstream flags...]; output in $TMP/name.out, p
   MOCK_PIDS[$name]=$!
 }
 
+# A broker's metrics port, by name (for lease_waits).
+declare -A BROKER_METRICS_PORTS
 start_broker() {  # name cpus mock_url io_threads(0: default); output in $TMP/name.out, pid in BROKER_PIDS[name]
-  local name=$1 cpus=$2 mock=$3 threads=$4
+  local name=$1 cpus=$2 mock=$3 threads=$4 port
   mkdir -p "$TMP/$name"
   local io=()
   [[ "$threads" != 0 ]] && io=(AIPASSPORT_IO_THREADS="$threads")
+  port=$(free_port)
   env "${io[@]}" OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL="$mock" AIPASSPORT_LOG_LEVEL=warn \
+    AIPASSPORT_METRICS_LISTEN="127.0.0.1:$port" \
     $(pin "$cpus") "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
   BROKER_PIDS[$name]=$!
+  BROKER_METRICS_PORTS[$name]=$port
+}
+# How many calls a broker has kept waiting for a lease top-up so far (aipassport_lease_wait_seconds);
+# a busy grant's calls should find the next lease taken ahead of them, so a lane that adds many
+# has stalled on the store thread. 0 for a broker too old to have the series.
+lease_waits() {  # broker name
+  curl -sf "http://127.0.0.1:${BROKER_METRICS_PORTS[$1]}/metrics" |
+    awk '$1 == "aipassport_lease_wait_seconds_count" {n = $2} END {print n + 0}'
 }
 
 # nginx proxy_pass with upstream keep-alive, tuned as one would tune it for this (no request cap

@@ -150,7 +150,9 @@ if has "$LANES" throughput; then
         n_rps=$RPS n_cpu=$CPU_US
         for w in $WORKLOADS; do
           [[ $(is_stream "$w") == "$stream" ]] || continue
+          waits=$(lease_waits "broker_$s")
           lane "$s" "$w" "$BROKER_URL$(path_of "$w")" "$BROKER_TOKEN" "$c" $stream "$BROKER_PID"
+          echo "#   $(($(lease_waits "broker_$s") - waits)) calls waited for a lease top-up (a grant's first calls do)"
           name="$s, $c conns, $(path_of "$w")$([[ $w == stream ]] && echo ' stream' || true)"
           summary "req/s, $name" "$d_rps" "$n_rps" "$RPS" "$(ratio "$RPS" "$n_rps")" ">=1.00x" \
             "$(at_least "$(ratio "$RPS" "$n_rps" | tr -d x)" 1)"
