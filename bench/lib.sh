@@ -38,24 +38,25 @@ start_mock() {  # name cpus [mock-upstream flags...]; output in $TMP/name.out, p
   MOCK_PIDS[$name]=$!
 }
 
-# A broker's metrics port, by name (for lease_waits).
+# A broker's metrics port, by name (for lease_waits). BROKER_METRICS=0 starts one without metrics
+# (as a broker runs by default: the memory lane measures that).
 declare -A BROKER_METRICS_PORTS
 start_broker() {  # name cpus mock_url io_threads(0: default); output in $TMP/name.out, pid in BROKER_PIDS[name]
-  local name=$1 cpus=$2 mock=$3 threads=$4 port
+  local name=$1 cpus=$2 mock=$3 threads=$4 port=""
   mkdir -p "$TMP/$name"
-  local io=()
-  [[ "$threads" != 0 ]] && io=(AIPASSPORT_IO_THREADS="$threads")
-  port=$(free_port)
-  env "${io[@]}" OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL="$mock" AIPASSPORT_LOG_LEVEL=warn \
-    AIPASSPORT_METRICS_LISTEN="127.0.0.1:$port" \
+  local extra=()
+  [[ "$threads" != 0 ]] && extra+=(AIPASSPORT_IO_THREADS="$threads")
+  [[ "${BROKER_METRICS:-1}" == 1 ]] && { port=$(free_port); extra+=(AIPASSPORT_METRICS_LISTEN="127.0.0.1:$port"); }
+  env "${extra[@]}" OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL="$mock" AIPASSPORT_LOG_LEVEL=warn \
     $(pin "$cpus") "$BIN" serve --listen 127.0.0.1:0 --data-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
   BROKER_PIDS[$name]=$!
   BROKER_METRICS_PORTS[$name]=$port
 }
 # How many calls a broker has kept waiting for a lease top-up so far (aipassport_lease_wait_seconds);
 # a busy grant's calls should find the next lease taken ahead of them, so a lane that adds many
-# has stalled on the store thread. 0 for a broker too old to have the series.
+# has stalled on the store thread. 0 for a broker without metrics or too old to have the series.
 lease_waits() {  # broker name
+  [[ -n "${BROKER_METRICS_PORTS[$1]}" ]] || { echo 0; return; }
   curl -sf "http://127.0.0.1:${BROKER_METRICS_PORTS[$1]}/metrics" |
     awk '$1 == "aipassport_lease_wait_seconds_count" {n = $2} END {print n + 0}'
 }

@@ -88,7 +88,7 @@ if { ((wrk_lanes)) && has "$SETUPS" unpinned; } || has "$LANES" streams; then
   start_broker broker_unpinned "" "${MOCK[mock_unpinned]}" 0
 fi
 has "$LANES" streams && start_broker broker_long "" "${MOCK[mock_long]}" 0
-has "$LANES" memory && start_broker broker_memory "" "${MOCK[mock_slow]}" 0
+has "$LANES" memory && BROKER_METRICS=0 start_broker broker_memory "" "${MOCK[mock_slow]}" 0
 declare -A BROKER GRANT TOKEN
 for b in "${!BROKER_PIDS[@]}"; do
   BROKER[$b]=$(wait_for_url "$TMP/$b.out")
