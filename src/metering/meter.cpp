@@ -256,16 +256,12 @@ int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 
 bool LeasesBudget(const store::GrantRecord& g) { return g.budget_micros.has_value() || !g.ancestors.empty(); }
 bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
 
-// Whether the lease holds enough for a call to start, in each dimension the grant leases.
-bool HoldsEnough(const Account& a, bool budgeted, bool capped, int64_t least_micros) {
-  return (!budgeted || a.lease_micros >= least_micros) && (!capped || a.lease_requests >= 1);
-}
-
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
 std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
   bool budgeted = LeasesBudget(g);
   bool capped = LeasesRequests(g);
-  if (!HoldsEnough(a, budgeted, capped, LeastMicros(ask))) return std::nullopt;
+  if (budgeted && a.lease_micros < LeastMicros(ask)) return std::nullopt;
+  if (capped && a.lease_requests < 1) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
   if (budgeted) a.lease_micros -= micros;
   if (capped && ask.counted) a.lease_requests -= 1;
@@ -291,8 +287,11 @@ struct TopUpBasis {
   int64_t share_micros = 0;  // this broker's part of the budget left
   int64_t share_requests = 0;
   int64_t up_to_micros = 0;  // the call's
-  int64_t least_micros = 0;
-  TopUpKind kind = TopUpKind::kOwn;
+  bool early = false;        // asked for ahead of need, by no call in particular
+  // What the call that found the lease short needs from the store, as the lease stood then (none
+  // for an early top-up): the store is asked for it even if another top-up lands first, so that
+  // each waiting call adds to the lease (calls racing for it could otherwise use up their rounds).
+  store::Lease need;
 };
 
 namespace {
@@ -308,12 +307,12 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
   if (basis.budgeted) {
     int64_t fewest = MulMicros(kFewestLeaseCalls, basis.up_to_micros);
     int64_t busy = std::min(MulMicros(calls, basis.up_to_micros), std::max(fewest, basis.share_micros));
-    need.micros = basis.kind == TopUpKind::kEarly ? 0 : std::max<int64_t>(0, basis.least_micros - account.lease_micros);
+    need.micros = basis.need.micros;
     want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
   }
   if (basis.capped) {
     int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, basis.share_requests));
-    need.requests = basis.kind != TopUpKind::kEarly && account.lease_requests < 1 ? 1 : 0;
+    need.requests = basis.need.requests;
     want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
   }
   return {need, want};
@@ -327,22 +326,19 @@ void NoteTopped(Account& account, int64_t micros, int64_t requests) {
 }
 
 // On the store thread: tops the lease up and puts what the store lent in the account, so a call
-// refused after it sees it. A call's top-up asks the store for nothing when the lease already holds
-// enough for it (another landed while it waited in the store thread's queue). It needs no meter: an
-// early top-up may still be queued on the store thread when its meter is gone (a test's).
+// refused after it sees it. It needs no meter: an early top-up may still be queued on the store
+// thread when its meter is gone (a test's).
 Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Account& account,
                           const std::string& grant_id, const TopUpBasis& basis, Clock::time_point asked_at) {
   store::Lease need, want;
   {
     std::lock_guard lock(account.mutex);
-    bool enough =
-        basis.kind == TopUpKind::kShared && HoldsEnough(account, basis.budgeted, basis.capped, basis.least_micros);
-    if (!enough) std::tie(need, want) = PlanTopUp(account, basis);
-    if (enough || (want.micros == 0 && want.requests == 0)) {
+    std::tie(need, want) = PlanTopUp(account, basis);
+    if (want.micros == 0 && want.requests == 0) {  // an early top-up, and the lease holds enough
       --account.top_ups_in_flight;
-      // The lease holds what the next calls need: the next early top-up is due when they have
-      // used three quarters of it, not at the next call.
-      if (!enough) NoteTopped(account, account.lease_micros, account.lease_requests);
+      // The next early top-up is due when calls have used three quarters of the lease as it stands,
+      // not at the next call.
+      NoteTopped(account, account.lease_micros, account.lease_requests);
       return {};
     }
   }
@@ -363,7 +359,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
 
 }  // namespace
 
-TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, TopUpKind kind) const {
+TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, const Account* short_of) const {
   const store::GrantRecord& g = grant.record;
   TopUpBasis basis;
   basis.budgeted = LeasesBudget(g);
@@ -376,22 +372,20 @@ TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, TopUpKind
     basis.share_requests = ShareOf(
         g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests);
   basis.up_to_micros = ask.up_to_micros;
-  basis.least_micros = LeastMicros(ask);
-  basis.kind = kind;
+  basis.early = short_of == nullptr;
+  if (short_of && basis.budgeted) basis.need.micros = std::max<int64_t>(0, LeastMicros(ask) - short_of->lease_micros);
+  if (short_of && basis.capped) basis.need.requests = short_of->lease_requests < 1 ? 1 : 0;
   return basis;
 }
 
-// `share`: the store is asked for nothing if, when the top-up runs, another has left the lease
-// enough for this call. Only a call's first round shares: near the end of a cap the store lends
-// each lease at most half of what is left, so calls that only shared might run out of rounds.
-awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
-                               bool share) {
+awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask) {
+  TopUpBasis basis;
   {
     std::lock_guard lock(account->mutex);
     ++account->top_ups_in_flight;
+    basis = BasisFor(grant, ask, account.get());
   }
-  auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id,
-               basis = BasisFor(grant, ask, share ? TopUpKind::kShared : TopUpKind::kOwn),
+  auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id, basis,
                asked_at = Clock::now()]() { return TopUpOnStoreThread(store, node, *account, id, basis, asked_at); };
   co_return co_await http::RunBlocking(store_pool_, std::move(take));
 }
@@ -404,7 +398,7 @@ void Meter::TopUpEarly(const std::shared_ptr<Account>& account, const domain::Gr
   if (!WantsEarlyTopUp(*account)) return;
   ++account->top_ups_in_flight;
   http::PostBlocking(store_pool_, [&store = store_, node = options_.node_id, account, id = grant.record.id,
-                                   basis = BasisFor(grant, ask, TopUpKind::kEarly), asked_at = Clock::now()]() {
+                                   basis = BasisFor(grant, ask, nullptr), asked_at = Clock::now()]() {
     (void)TopUpOnStoreThread(store, node, *account, id, basis, asked_at);
   });
 }
@@ -462,7 +456,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Clock::time_point waited_from = Clock::now();
   Status waited = MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
   for (int round = 0; round < 8; ++round) {
-    auto topped = co_await TopUp(account, grant, ask, round == 0);
+    auto topped = co_await TopUp(account, grant, ask);
     if (take_local()) {  // topped up by this call or another meanwhile
       waited = {};
       break;

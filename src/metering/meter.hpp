@@ -37,10 +37,6 @@ struct Account;
 struct Limits;
 struct TopUpBasis;
 
-// A top-up asked for ahead of need (early), or by a call that found the lease empty: for its own
-// need, or shared with one that lands first.
-enum class TopUpKind { kEarly, kOwn, kShared };
-
 // What a call may use at most, and the least it needs to start. Each call also takes one request
 // from the per-minute rate and, when counted, from the cap. Amounts are from 0 to kMaxMicros; an
 // ask outside that is refused. A grant with a budget admits no call, counted or not, once nothing
@@ -125,9 +121,10 @@ class Meter {
   std::shared_ptr<Account> AccountFor(const std::string& grant_id);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
-  TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, TopUpKind kind) const;
-  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask,
-                                       bool share);
+  // `short_of`: the account of the call that found the lease short, under its lock; null for an
+  // early top-up.
+  TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, const Account* short_of) const;
+  boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;
