@@ -287,7 +287,6 @@ struct TopUpBasis {
   int64_t share_micros = 0;  // this broker's part of the budget left
   int64_t share_requests = 0;
   int64_t up_to_micros = 0;  // the call's
-  bool early = false;        // asked for ahead of need, by no call in particular
   // What the call that found the lease short needs from the store, as the lease stood then (none
   // for an early top-up): the store is asked for it even if another top-up lands first, so that
   // each waiting call adds to the lease (calls racing for it could otherwise use up their rounds).
@@ -334,7 +333,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   {
     std::lock_guard lock(account.mutex);
     std::tie(need, want) = PlanTopUp(account, basis);
-    if (want.micros == 0 && want.requests == 0) {  // an early top-up, and the lease holds enough
+    if (want.micros == 0 && want.requests == 0) {  // nothing to ask for: the lease holds enough
       --account.top_ups_in_flight;
       // The next early top-up is due when calls have used three quarters of the lease as it stands,
       // not at the next call.
@@ -372,7 +371,6 @@ TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, const Acc
     basis.share_requests = ShareOf(
         g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests);
   basis.up_to_micros = ask.up_to_micros;
-  basis.early = short_of == nullptr;
   if (short_of && basis.budgeted) basis.need.micros = std::max<int64_t>(0, LeastMicros(ask) - short_of->lease_micros);
   if (short_of && basis.capped) basis.need.requests = short_of->lease_requests < 1 ? 1 : 0;
   return basis;
