@@ -61,7 +61,8 @@ class SlowestRecently {
     }
     current_ = std::max(current_, d);
   }
-  // Zero when nothing was noted in the last 5 seconds, or 10 (one window, or two).
+  // The longest noted in this window and the one before, as far as either is less than 10 s old;
+  // zero once nothing was noted for that long. Under the account's lock, as Note is.
   Clock::duration Get(Clock::time_point now) const {
     if (now - window_start_ >= 2 * kWindow) return Clock::duration::zero();
     if (now - window_start_ >= kWindow) return current_;
@@ -222,8 +223,8 @@ Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& min
 // A lease lasts kLeaseHorizon at the rate calls took the last one: a busy grant goes to the store a
 // few times a second, not every few calls, and holds little more than it is about to use. When the
 // store is slow to answer, a lease lasts kTopUpsPerLease top-ups instead (up to kLongestLeaseHorizon):
-// its last quarter, when the next top-up starts, then outlasts two of them, so a busy grant's calls
-// find the next lease taken ahead of them however long the store thread's queue is.
+// its last quarter, when the next top-up starts, then outlasts two of them (while they take up to
+// a quarter of a second), so a busy grant's calls find the next lease taken ahead of them.
 constexpr Clock::duration kLeaseHorizon = std::chrono::milliseconds(250);
 constexpr Clock::duration kLongestLeaseHorizon = std::chrono::seconds(2);
 constexpr int kTopUpsPerLease = 8;
@@ -452,22 +453,17 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   if (take_local()) co_return ticket;
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   Clock::time_point waited_from = Clock::now();
-  Status waited = MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
-  for (int round = 0; round < 8; ++round) {
-    auto topped = co_await TopUp(account, grant, ask);
-    if (take_local()) {  // topped up by this call or another meanwhile
-      waited = {};
-      break;
-    }
-    if (!topped) {
-      waited = topped.error();
-      break;
-    }
+  bool admitted = false;
+  Status topped;
+  for (int round = 0; round < 8 && !admitted && topped; ++round) {
+    topped = co_await TopUp(account, grant, ask);
+    admitted = take_local();  // topped up by this call or another meanwhile
   }
   if (options_.on_lease_wait)
     options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());
-  if (!waited) co_return waited.error();
-  co_return ticket;
+  if (admitted) co_return ticket;
+  if (!topped) co_return topped.error();
+  co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
 }
 
 HeldLeases Meter::Held() {
