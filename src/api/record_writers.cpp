@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
+#include <span>
+#include <utility>
 
 #include "record/audit_trail.hpp"
 
@@ -20,7 +22,7 @@ void ActivityRecorder::Record(store::ActivityRecord row) {
     if (flush_queued_ || backing_off_ || waiting.size() < kBatchRows) return;
     flush_queued_ = true;
   }
-  boost::asio::post(pool_.Pool(), [this] { Flush(); });
+  http::PostBlocking(pool_, [this] { Flush(); });
 }
 
 bool ActivityRecorder::HasWaiting() {
@@ -29,26 +31,43 @@ bool ActivityRecorder::HasWaiting() {
 }
 
 void ActivityRecorder::Flush() {
-  std::vector<store::ActivityRecord> rows;
-  {
+  if (WriteChunk()) http::PostBlocking(pool_, [this] { Flush(); });  // behind what was queued meanwhile
+}
+
+void ActivityRecorder::FlushAll() {
+  for (int pass = 0; pass < 2; ++pass)  // the rest of the batch being written, then the rows waiting
+    while (WriteChunk()) {
+    }
+}
+
+bool ActivityRecorder::WriteChunk() {
+  if (batch_.empty()) {
     std::lock_guard lock(mutex_);
-    rows = rows_.Take();
+    batch_ = rows_.Take();
     flush_queued_ = false;
     backing_off_ = false;
   }
-  if (rows.empty()) return;
-  auto added = store_.Activity().AddActivity(rows);
+  if (batch_.empty()) return false;
+  size_t count = std::min(kChunkRows, batch_.size() - written_);
+  auto added = store_.Activity().AddActivity(std::span(batch_).subspan(written_, count));
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
+  if (added && (written_ += count) < batch_.size()) return true;
+  // The batch is done with: written, or (the rest of it) put back or given up below.
+  std::vector<store::ActivityRecord> rows;
+  if (!added)
+    rows.assign(std::make_move_iterator(batch_.begin() + static_cast<ptrdiff_t>(written_)),
+                std::make_move_iterator(batch_.end()));
+  batch_.clear();
+  written_ = 0;
   if (added) {
-    rows.clear();
     std::lock_guard lock(mutex_);
-    rows_.GiveBack(std::move(rows));
-    return;
+    rows_.GiveBack(std::exchange(batch_, {}));
+    return false;
   }
   Errc code = added.error().code;
   if (code != Errc::kUnavailable && code != Errc::kStorageUnavailable) {
     spdlog::error("{} activity rows not recorded: {}", rows.size(), added.error().message);
-    return;
+    return false;
   }
   spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
   std::lock_guard lock(mutex_);
@@ -60,6 +79,7 @@ void ActivityRecorder::Flush() {
     rows.resize(room);  // the oldest are kept: they are the calls the owner has waited longest to see
   }
   waiting.insert(waiting.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
+  return false;
 }
 
 void AuditLog::Record(record::AuditEvent event) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/record_writers.hpp"
 #include "api/row_batches.hpp"
 #include "api/usage_recorder.hpp"
 #include "core/money.hpp"
@@ -122,6 +123,72 @@ TEST_F(UsageRecorderTest, RowsOfOneGrantDayAndModelAreSummedBatchAfterBatch) {
   EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150", "m2 2 4 8 31"}));
   EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 4 7 14 37"}));
   EXPECT_EQ(store_->Metering().TotalUsage(first_).value().cost_micros, 181);
+}
+
+class ActivityRecorderTest : public UsageRecorderTest {
+ protected:
+  static store::ActivityRecord Call(int64_t at) {
+    store::ActivityRecord r;
+    r.at = at;
+    r.grant_id = "g1";
+    r.owner_id = "alice";
+    r.provider = "openai";
+    r.model = "gpt-4o-mini";
+    r.capability = "chat";
+    r.status = 200;
+    return r;
+  }
+  // The `at` of every call the store holds, oldest first.
+  std::vector<int64_t> Written() {
+    store::ActivityQuery q;
+    q.owner_id = "alice";
+    q.limit = 100000;
+    std::vector<int64_t> at;
+    for (const auto& r : store_->Activity().ListActivity(q).value()) at.insert(at.begin(), r.at);
+    return at;
+  }
+};
+
+// A lease top-up queued behind a batch of activity waits for one chunk of it, not for the whole
+// batch, and every row is still written, in order.
+TEST_F(ActivityRecorderTest, ABatchIsWrittenAChunkAtATimeSoWorkQueuedBehindItWaitsForOneChunk) {
+  ActivityRecorder recorder(*store_, pool_);
+  std::promise<void> release;
+  boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });  // holds the store thread
+  std::vector<int64_t> recorded;
+  for (int64_t i = 0; i < static_cast<int64_t>(ActivityRecorder::kBatchRows); ++i) {
+    recorded.push_back(1000 + i);
+    recorder.Record(Call(1000 + i));  // the last one queues the batch's flush
+  }
+  std::promise<size_t> seen;
+  boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });  // queued behind the batch
+  release.set_value();
+  EXPECT_EQ(seen.get_future().get(), ActivityRecorder::kChunkRows);
+  pool_.Join();  // the rest of the batch, a chunk at a time
+  EXPECT_EQ(Written(), recorded);
+}
+
+// When the broker stops, every row is written: the rest of a batch being written, then the rows
+// that came in meanwhile.
+TEST_F(ActivityRecorderTest, FlushAllWritesTheRestOfTheBatchAndTheRowsWaiting) {
+  ActivityRecorder recorder(*store_, pool_);
+  std::vector<int64_t> recorded;
+  for (int64_t i = 0; i < static_cast<int64_t>(ActivityRecorder::kChunkRows) * 2 + 7; ++i) {
+    recorded.push_back(1000 + i);
+    recorder.Record(Call(1000 + i));
+  }
+  std::promise<void> done;
+  boost::asio::post(pool_.Pool(), [&] {
+    recorder.Flush();  // one chunk, and the next queued behind this job
+    for (int64_t i = 0; i < 3; ++i) {
+      recorded.push_back(5000 + i);
+      recorder.Record(Call(5000 + i));
+    }
+    recorder.FlushAll();
+    done.set_value();
+  });
+  done.get_future().get();
+  EXPECT_EQ(Written(), recorded);
 }
 
 // Each grant, day and model once, in key order, whatever the order and length of the rows: names

@@ -802,7 +802,7 @@ int RunBroker(const Config& config) {
   // the drain deadline keeps its reservation, which counts as lost.
   boost::asio::post(store_pool.Pool(), [&] {
     usage.Flush();
-    activity.Flush();
+    activity.FlushAll();
     audit.Flush();
     meter.ReturnUnreservedLeases();
     if (auto retired = (*store)->Metering().RetireNode(node_id, SystemClock()()); !retired)

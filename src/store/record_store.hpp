@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -90,7 +91,8 @@ class ActivityStore {
  public:
   virtual ~ActivityStore() = default;
   // Inserts the rows in one transaction, and in it notes each row's token as used at the row's time.
-  virtual Status AddActivity(const std::vector<ActivityRecord>& rows) = 0;
+  virtual Status AddActivity(std::span<const ActivityRecord> rows) = 0;
+  Status AddActivity(const std::vector<ActivityRecord>& rows) { return AddActivity(std::span(rows)); }
   // The grant's tokens that made calls, the latest used first, at most `limit`.
   virtual Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) = 0;
   // Newest first (by `at`, then by id), at most `query.limit` rows.

@@ -95,7 +95,7 @@ std::optional<AuditHead> ParseHead(const std::string& text) {
 
 }  // namespace
 
-Status ActivityTables::AddActivity(const std::vector<ActivityRecord>& rows) {
+Status ActivityTables::AddActivity(std::span<const ActivityRecord> rows) {
   if (rows.empty()) return {};
   return db_.InTransaction([&]() -> Status {
     sql::Values values;

@@ -14,7 +14,8 @@ class ActivityTables final : public ActivityStore {
  public:
   explicit ActivityTables(Connection& db) : db_(db) {}
 
-  Status AddActivity(const std::vector<ActivityRecord>& rows) override;
+  using ActivityStore::AddActivity;
+  Status AddActivity(std::span<const ActivityRecord> rows) override;
   Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) override;
   Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) override;
   Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) override;
