@@ -31,7 +31,14 @@ bool ActivityRecorder::HasWaiting() {
 }
 
 void ActivityRecorder::Flush() {
-  if (WriteChunk()) http::PostBlocking(pool_, [this] { Flush(); });  // behind what was queued meanwhile
+  if (writing_) return;  // the chain writing goes on to these rows (WriteChunk)
+  writing_ = true;
+  Continue();
+}
+
+void ActivityRecorder::Continue() {
+  writing_ = WriteChunk();
+  if (writing_) http::PostBlocking(pool_, [this] { Continue(); });  // behind what was queued meanwhile
 }
 
 void ActivityRecorder::FlushAll() {
@@ -51,23 +58,25 @@ bool ActivityRecorder::WriteChunk() {
   size_t count = std::min(kChunkRows, batch_.size() - written_);
   auto added = store_.Activity().AddActivity(std::span(batch_).subspan(written_, count));
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
-  if (added && (written_ += count) < batch_.size()) return true;
-  // The batch is done with: written, or (the rest of it) put back or given up below.
+  bool retry = false;
+  if (!added) {
+    Errc code = added.error().code;
+    retry = code == Errc::kUnavailable || code == Errc::kStorageUnavailable;
+    if (!retry)  // this chunk only: the rest of the batch was not in its transaction
+      spdlog::error("{} activity rows not recorded: {}", count, added.error().message);
+  }
+  if (!retry && (written_ += count) < batch_.size()) return true;
+  // The batch is done with: written, or the rest of it put back below.
   std::vector<store::ActivityRecord> rows;
-  if (!added)
+  if (retry)
     rows.assign(std::make_move_iterator(batch_.begin() + static_cast<ptrdiff_t>(written_)),
                 std::make_move_iterator(batch_.end()));
   batch_.clear();
   written_ = 0;
-  if (added) {
+  if (!retry) {
     std::lock_guard lock(mutex_);
     rows_.GiveBack(std::exchange(batch_, {}));
-    return false;
-  }
-  Errc code = added.error().code;
-  if (code != Errc::kUnavailable && code != Errc::kStorageUnavailable) {
-    spdlog::error("{} activity rows not recorded: {}", rows.size(), added.error().message);
-    return false;
+    return flush_queued_;  // kBatchRows came in meanwhile: their Flush found the chain writing
   }
   spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
   std::lock_guard lock(mutex_);

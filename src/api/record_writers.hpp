@@ -2,14 +2,15 @@
 // Writes the owner's record off the hot path. A call or an owner action queues its row or event and
 // goes on at once. Activity rows are written by the store thread every kFlushInterval (the broker's
 // timer calls Flush), or as soon as kBatchRows are waiting, so that under load they cost the store
-// thread a few transactions a second, never one per call. A batch is written kChunkRows at a time,
-// each chunk its own transaction and its own job on the store thread: a lease top-up queued behind
-// a batch waits for one chunk, not for the whole batch (a store thread that gets a small share of a
-// busy core takes some 100 ms over 2,000 rows). Audit events are rare: each is appended
+// thread some ten transactions a second, never one per call. A batch is written kChunkRows at a
+// time, each chunk its own transaction and its own job on the store thread, one batch at a time: a
+// lease top-up queued behind a batch waits for one chunk, not for the whole batch (a store thread
+// that gets a small share of a busy core takes some 100 ms over 2,000 rows). Audit events are rare: each is appended
 // as soon as the store thread is free, with those queued meanwhile. They all go through the one store
 // thread, which keeps the chain one line within a broker; the store's write lock keeps it one line
 // across processes.
-// Thread-safety: Record may be called from any thread; Flush runs on the store thread.
+// Thread-safety: Record may be called from any thread; Flush and FlushAll run on the store thread,
+// which must be the pool's only thread (the batch being written is kept for its next chunk).
 
 #include <chrono>
 #include <cstdint>
@@ -41,9 +42,10 @@ class ActivityRecorder {
   void Record(store::ActivityRecord row);
   // Whether rows are waiting (the timer skips the store thread when none are).
   bool HasWaiting();
-  // On the store thread: writes a chunk of the waiting rows, and queues itself again for the rest
-  // of them. Rows the store could not take for now (it is unreachable, or refuses writes) wait for
-  // the next flush, up to kMaxWaiting.
+  // On the store thread: takes the waiting rows as a batch, writes a chunk of it and queues the
+  // rest, a chunk a job; nothing while a batch is being written (which goes on to the next batch
+  // if kBatchRows came in meanwhile). Rows the store could not take for now (it is
+  // unreachable, or refuses writes) wait for the next flush, up to kMaxWaiting.
   void Flush();
   // On the store thread: writes every row waiting, a chunk at a time (when the broker stops).
   void FlushAll();
@@ -52,15 +54,20 @@ class ActivityRecorder {
   store::Store& store_;
   http::BlockingPool& pool_;
   StoreWrites* writes_;
+  // Writes the next chunk, and queues the one after if there is more.
+  void Continue();
   // Writes the next chunk of the batch being written, or else takes the waiting rows as the next
-  // batch. Returns whether the batch has rows left to write.
+  // batch. Returns whether there is more to write now: the rest of the batch, or the next batch
+  // when kBatchRows came in meanwhile.
   bool WriteChunk();
 
   std::mutex mutex_;
   RowBatches<store::ActivityRecord, kBatchRows> rows_;
-  // The batch being written and how much of it is, on the store thread only.
+  // On the store thread only: the batch being written, how much of it is, and whether a chunk of
+  // it (or of the next batch) is queued.
   std::vector<store::ActivityRecord> batch_;
   size_t written_ = 0;
+  bool writing_ = false;
   bool flush_queued_ = false;
   bool backing_off_ = false;  // the last flush failed: only the periodic flush tries again
   int64_t dropped_ = 0;

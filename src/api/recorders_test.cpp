@@ -188,6 +188,34 @@ TEST_F(ActivityRecorderTest, FlushAllWritesTheRestOfTheBatchAndTheRowsWaiting) {
     done.set_value();
   });
   done.get_future().get();
+  pool_.Join();  // the chunk Flush queued finds nothing left
+  EXPECT_EQ(Written(), recorded);
+}
+
+// A batch is written by one chain of jobs, one chunk at a time, whoever else asks for a flush
+// meanwhile; rows that fill a batch while it is written follow it without waiting for the timer.
+TEST_F(ActivityRecorderTest, OneBatchAtATimeAndTheNextFollowsItWithoutTheTimer) {
+  ActivityRecorder recorder(*store_, pool_);
+  const auto batch = static_cast<int64_t>(ActivityRecorder::kBatchRows);
+  std::promise<void> release;
+  boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });  // holds the store thread
+  std::vector<int64_t> recorded;
+  for (int64_t i = 0; i < batch; ++i) {
+    recorded.push_back(1000 + i);
+    recorder.Record(Call(1000 + i));  // the last one queues the first batch's flush
+  }
+  std::promise<size_t> seen;
+  boost::asio::post(pool_.Pool(), [&] {  // runs once the first chunk is written
+    for (int64_t i = 0; i < batch; ++i) {
+      recorded.push_back(10000 + i);
+      recorder.Record(Call(10000 + i));  // the last one queues a flush while the first batch is written
+    }
+    boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });
+  });
+  release.set_value();
+  // By then the first batch's second chunk was written, and the second flush wrote nothing.
+  EXPECT_EQ(seen.get_future().get(), 2 * ActivityRecorder::kChunkRows);
+  pool_.Join();
   EXPECT_EQ(Written(), recorded);
 }
 
