@@ -5,10 +5,10 @@
 // thread some ten transactions a second, never one per call. A batch is written kChunkRows at a
 // time, each chunk its own transaction and its own job on the store thread, one batch at a time: a
 // lease top-up queued behind a batch waits for one chunk, not for the whole batch (a store thread
-// that gets a small share of a busy core takes some 100 ms over 2,000 rows). Audit events are rare: each is appended
-// as soon as the store thread is free, with those queued meanwhile. They all go through the one store
-// thread, which keeps the chain one line within a broker; the store's write lock keeps it one line
-// across processes.
+// that gets a small share of a busy core takes some 100 ms over 2,000 rows). Audit events are rare:
+// each is appended as soon as the store thread is free, with those queued meanwhile. They all go
+// through the one store thread, which keeps the chain one line within a broker; the store's write
+// lock keeps it one line across processes.
 // Thread-safety: Record may be called from any thread; Flush and FlushAll run on the store thread,
 // which must be the pool's only thread (the batch being written is kept for its next chunk).
 
