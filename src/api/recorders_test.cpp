@@ -219,6 +219,30 @@ TEST_F(ActivityRecorderTest, OneBatchAtATimeAndTheNextFollowsItWithoutTheTimer) 
   EXPECT_EQ(Written(), recorded);
 }
 
+// Rows a failed write kept back are written by the next store job's FlushIfWaiting, so that what
+// the owner reads after the store comes back includes them.
+TEST_F(UsageRecorderTest, RowsAFailedWriteKeptBackAreWrittenByTheNextFlushIfWaiting) {
+  RecorderOptions options;
+  options.node_id = "node-1";
+  UsageRecorder recorder(*store_, pool_, timers_.get_executor(), options);
+  domain::Scope scope;
+  scope.provider = "openai";
+  scope.capabilities = {"chat"};
+  auto later = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
+  later.grant.status = store::GrantStatus::kApproved;
+  recorder.Record(Row(later.grant.id, "m1", 10, 100));
+  Flush(recorder);  // refused: the grant is not in the store yet
+  ASSERT_TRUE(store_->Grants().CreateGrantRequest(later.request, later.grant));
+  EXPECT_TRUE(Rows(later.grant.id).empty());
+  std::promise<void> done;
+  boost::asio::post(pool_.Pool(), [&] {
+    recorder.FlushIfWaiting();
+    done.set_value();
+  });
+  done.get_future().get();
+  EXPECT_EQ(Rows(later.grant.id), (std::vector<std::string>{"m1 1 10 20 100"}));
+}
+
 // Each grant, day and model once, in key order, whatever the order and length of the rows: names
 // short enough to live inside their strings, which moving a row empties, still meet.
 TEST(MergedUsage, SumsTheRowsOfEachGrantDayAndModel) {

@@ -77,6 +77,7 @@ void UsageRecorder::Flush() {
     std::lock_guard lock(mutex_);
     std::vector<store::UsageRecord>& waiting = rows_.Waiting();
     waiting.insert(waiting.begin(), std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
+    waiting_.store(true, std::memory_order_release);  // a store job's FlushIfWaiting tries them again
     return;
   }
   RecordCrossings(*changes);
