@@ -58,27 +58,34 @@ bool ActivityRecorder::WriteChunk() {
   size_t count = std::min(kChunkRows, batch_.size() - written_);
   auto added = store_.Activity().AddActivity(std::span(batch_).subspan(written_, count));
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
-  bool retry = false;
   if (!added) {
     Errc code = added.error().code;
-    retry = code == Errc::kUnavailable || code == Errc::kStorageUnavailable;
-    if (!retry)  // this chunk only: the rest of the batch was not in its transaction
-      spdlog::error("{} activity rows not recorded: {}", count, added.error().message);
+    if (code == Errc::kUnavailable || code == Errc::kStorageUnavailable) {
+      spdlog::error("{} activity rows not recorded yet, will retry: {}", batch_.size() - written_,
+                    added.error().message);
+      KeepRestForRetry();
+      return false;
+    }
+    // This chunk only: the rest of the batch was not in its transaction.
+    spdlog::error("{} activity rows not recorded: {}", count, added.error().message);
   }
-  if (!retry && (written_ += count) < batch_.size()) return true;
-  // The batch is done with: written, or the rest of it put back below.
-  std::vector<store::ActivityRecord> rows;
-  if (retry)
-    rows.assign(std::make_move_iterator(batch_.begin() + static_cast<ptrdiff_t>(written_)),
-                std::make_move_iterator(batch_.end()));
+  written_ += count;
+  return written_ < batch_.size() || EndBatch();
+}
+
+bool ActivityRecorder::EndBatch() {
+  batch_.clear();  // outside the lock: the rows' strings are freed here
+  written_ = 0;
+  std::lock_guard lock(mutex_);
+  rows_.GiveBack(std::exchange(batch_, {}));
+  return flush_queued_;  // their Flush found the chain writing
+}
+
+void ActivityRecorder::KeepRestForRetry() {
+  std::vector<store::ActivityRecord> rows(std::make_move_iterator(batch_.begin() + static_cast<ptrdiff_t>(written_)),
+                                          std::make_move_iterator(batch_.end()));
   batch_.clear();
   written_ = 0;
-  if (!retry) {
-    std::lock_guard lock(mutex_);
-    rows_.GiveBack(std::exchange(batch_, {}));
-    return flush_queued_;  // kBatchRows came in meanwhile: their Flush found the chain writing
-  }
-  spdlog::error("{} activity rows not recorded yet, will retry: {}", rows.size(), added.error().message);
   std::lock_guard lock(mutex_);
   backing_off_ = true;  // the next try is the periodic flush's, not every call's once the backlog is big
   std::vector<store::ActivityRecord>& waiting = rows_.Waiting();
@@ -88,7 +95,6 @@ bool ActivityRecorder::WriteChunk() {
     rows.resize(room);  // the oldest are kept: they are the calls the owner has waited longest to see
   }
   waiting.insert(waiting.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
-  return false;
 }
 
 void AuditLog::Record(record::AuditEvent event) {

@@ -51,16 +51,21 @@ class ActivityRecorder {
   void FlushAll();
 
  private:
-  store::Store& store_;
-  http::BlockingPool& pool_;
-  StoreWrites* writes_;
   // Writes the next chunk, and queues the one after if there is more.
   void Continue();
   // Writes the next chunk of the batch being written, or else takes the waiting rows as the next
   // batch. Returns whether there is more to write now: the rest of the batch, or the next batch
   // when kBatchRows came in meanwhile.
   bool WriteChunk();
+  // Ends the batch: gives its buffer back, and returns whether kBatchRows came in meanwhile.
+  bool EndBatch();
+  // Ends the batch, putting its unwritten rows back in front of those waiting, for the periodic
+  // flush to try again.
+  void KeepRestForRetry();
 
+  store::Store& store_;
+  http::BlockingPool& pool_;
+  StoreWrites* writes_;
   std::mutex mutex_;
   RowBatches<store::ActivityRecord, kBatchRows> rows_;
   // On the store thread only: the batch being written, how much of it is, and whether a chunk of
