@@ -138,6 +138,19 @@ class ActivityRecorderTest : public UsageRecorderTest {
     r.status = 200;
     return r;
   }
+  // Records `count` calls from `first` on, in `recorded_` too.
+  void Record(ActivityRecorder& recorder, int64_t first, size_t count) {
+    for (int64_t at = first; at < first + static_cast<int64_t>(count); ++at) {
+      recorded_.push_back(at);
+      recorder.Record(Call(at));
+    }
+  }
+  // Keeps the store thread busy until the promise is set, so that what is queued meanwhile waits.
+  std::promise<void> HoldStoreThread() {
+    std::promise<void> release;
+    boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });
+    return release;
+  }
   // The `at` of every call the store holds, oldest first.
   std::vector<int64_t> Written() {
     store::ActivityQuery q;
@@ -147,76 +160,57 @@ class ActivityRecorderTest : public UsageRecorderTest {
     for (const auto& r : store_->Activity().ListActivity(q).value()) at.insert(at.begin(), r.at);
     return at;
   }
+
+  std::vector<int64_t> recorded_;
 };
 
 // A lease top-up queued behind a batch of activity waits for one chunk of it, not for the whole
 // batch, and every row is still written, in order.
 TEST_F(ActivityRecorderTest, ABatchIsWrittenAChunkAtATimeSoWorkQueuedBehindItWaitsForOneChunk) {
   ActivityRecorder recorder(*store_, pool_);
-  std::promise<void> release;
-  boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });  // holds the store thread
-  std::vector<int64_t> recorded;
-  for (int64_t i = 0; i < static_cast<int64_t>(ActivityRecorder::kBatchRows); ++i) {
-    recorded.push_back(1000 + i);
-    recorder.Record(Call(1000 + i));  // the last one queues the batch's flush
-  }
+  std::promise<void> release = HoldStoreThread();
+  Record(recorder, 1000, ActivityRecorder::kBatchRows);  // the last one queues the batch's flush
   std::promise<size_t> seen;
   boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });  // queued behind the batch
   release.set_value();
   EXPECT_EQ(seen.get_future().get(), ActivityRecorder::kChunkRows);
   pool_.Join();  // the rest of the batch, a chunk at a time
-  EXPECT_EQ(Written(), recorded);
+  EXPECT_EQ(Written(), recorded_);
 }
 
 // When the broker stops, every row is written: the rest of a batch being written, then the rows
 // that came in meanwhile.
 TEST_F(ActivityRecorderTest, FlushAllWritesTheRestOfTheBatchAndTheRowsWaiting) {
   ActivityRecorder recorder(*store_, pool_);
-  std::vector<int64_t> recorded;
-  for (int64_t i = 0; i < static_cast<int64_t>(ActivityRecorder::kChunkRows) * 2 + 7; ++i) {
-    recorded.push_back(1000 + i);
-    recorder.Record(Call(1000 + i));
-  }
+  Record(recorder, 1000, ActivityRecorder::kChunkRows * 2 + 7);
   std::promise<void> done;
   boost::asio::post(pool_.Pool(), [&] {
     recorder.Flush();  // one chunk, and the next queued behind this job
-    for (int64_t i = 0; i < 3; ++i) {
-      recorded.push_back(5000 + i);
-      recorder.Record(Call(5000 + i));
-    }
+    Record(recorder, 5000, 3);
     recorder.FlushAll();
     done.set_value();
   });
   done.get_future().get();
   pool_.Join();  // the chunk Flush queued finds nothing left
-  EXPECT_EQ(Written(), recorded);
+  EXPECT_EQ(Written(), recorded_);
 }
 
 // A batch is written by one chain of jobs, one chunk at a time, whoever else asks for a flush
 // meanwhile; rows that fill a batch while it is written follow it without waiting for the timer.
 TEST_F(ActivityRecorderTest, OneBatchAtATimeAndTheNextFollowsItWithoutTheTimer) {
   ActivityRecorder recorder(*store_, pool_);
-  const auto batch = static_cast<int64_t>(ActivityRecorder::kBatchRows);
-  std::promise<void> release;
-  boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });  // holds the store thread
-  std::vector<int64_t> recorded;
-  for (int64_t i = 0; i < batch; ++i) {
-    recorded.push_back(1000 + i);
-    recorder.Record(Call(1000 + i));  // the last one queues the first batch's flush
-  }
+  std::promise<void> release = HoldStoreThread();
+  Record(recorder, 1000, ActivityRecorder::kBatchRows);  // the last one queues the first batch's flush
   std::promise<size_t> seen;
-  boost::asio::post(pool_.Pool(), [&] {  // runs once the first chunk is written
-    for (int64_t i = 0; i < batch; ++i) {
-      recorded.push_back(10000 + i);
-      recorder.Record(Call(10000 + i));  // the last one queues a flush while the first batch is written
-    }
+  boost::asio::post(pool_.Pool(), [&] {                     // runs once the first chunk is written
+    Record(recorder, 10000, ActivityRecorder::kBatchRows);  // the last one queues a flush meanwhile
     boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });
   });
   release.set_value();
   // By then the first batch's second chunk was written, and the second flush wrote nothing.
   EXPECT_EQ(seen.get_future().get(), 2 * ActivityRecorder::kChunkRows);
   pool_.Join();
-  EXPECT_EQ(Written(), recorded);
+  EXPECT_EQ(Written(), recorded_);
 }
 
 // Rows a failed write kept back are written by the next store job's FlushIfWaiting, so that what
