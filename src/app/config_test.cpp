@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 
@@ -16,10 +17,16 @@ Environment FakeEnv(std::map<std::string, std::string> vars) {
   };
 }
 
-std::string WriteToml(const std::string& text) {
+// One file per test process, rewritten by each WriteToml and removed when the process exits.
+struct TomlFile {
   std::string path = "/tmp/ap-config-test-" + std::to_string(::getpid()) + ".toml";
-  std::ofstream(path) << text;
-  return path;
+  ~TomlFile() { std::remove(path.c_str()); }
+};
+
+std::string WriteToml(const std::string& text) {
+  static TomlFile file;
+  std::ofstream(file.path) << text;
+  return file.path;
 }
 
 TEST(Config, DefaultsPointAtTheRealProviders) {

@@ -27,13 +27,17 @@ const SANITIZER_ENV = Object.fromEntries(['ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN
 after(() => {
   for (const p of running) p.kill('SIGKILL');
   const reports = outputs.filter(({ text }) => SANITIZER_REPORT.test(text()));
-  // A browser killed just now may still be writing its profile: retry, and never fail a test file
-  // over a temporary directory.
+  if (reports.length > 0)
+    throw new Error(`sanitizer report from ${reports.map((r) => r.what).join(', ')}:\n${reports.map((r) => r.text()).join('\n')}`);
+});
+
+// Removed when the test file's process exits: a browser a test file's own `after` closes writes
+// its profile on the way out, after this file's `after` has run. Never fail a test file over a
+// temporary directory.
+process.once('exit', () => {
   for (const d of dirs) {
     try { rmSync(d, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 }); } catch {}
   }
-  if (reports.length > 0)
-    throw new Error(`sanitizer report from ${reports.map((r) => r.what).join(', ')}:\n${reports.map((r) => r.text()).join('\n')}`);
 });
 
 export function tempDir() {
