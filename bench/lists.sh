@@ -83,12 +83,16 @@ SELECT printf('g-%07d', i), printf('req-%07d', i), 'Bench app ' || (i % 500), 'h
        CASE WHEN i % 100 >= 70 THEN NULL WHEN i % 2 = 0 THEN '$OPERATOR' ELSE '$ALICE' END,
        5000000, 0, 0, CASE WHEN i % 100 < 70 THEN 'environment' END, 0
 FROM n;
+-- Activity names grants and owners by their numbers in activity_ids.
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999)
+INSERT INTO activity_ids (id) SELECT printf('g-%07d', i * 10) FROM n;
+INSERT INTO activity_ids (id) VALUES ('$OPERATOR'), ('$ALICE');
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $ACTIVITY)
-INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens,
+INSERT INTO activity (at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens, output_tokens,
                       cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal)
-SELECT ($NOW - 20 * 86400) * 1000 + i * 1700, printf('g-%07d', (i % 1000) * 10), 'Bench app ' || (i % 500),
-       CASE WHEN i % 2 = 0 THEN '$OPERATOR' ELSE '$ALICE' END, 'openai', 'gpt-4o-mini', 'chat', 200, 120, 40, 0, 90, 350,
-       NULL, 0, '' FROM n;
+SELECT ($NOW - 20 * 86400) * 1000 + i * 1700, (SELECT n FROM activity_ids WHERE id = printf('g-%07d', (i % 1000) * 10)),
+       'Bench app ' || (i % 500), (SELECT n FROM activity_ids WHERE id = CASE WHEN i % 2 = 0 THEN '$OPERATOR' ELSE '$ALICE' END),
+       'openai', 'gpt-4o-mini', 'chat', 200, 120, 40, 0, 90, 350, NULL, 0, '' FROM n;
 -- Out of the chain's way: far above the seq the broker's next record takes (verify would flag them).
 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $AUDIT)
 INSERT INTO audit (seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash)

@@ -43,12 +43,16 @@ constexpr TableCopy kTables[] = {
      "key_label, verified, ancestors, parent_grant_id",
      "ttttttitiiiiiiitittiiititt"},
     {"usage",
-     "grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, cost_micros",
-     "grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, cost_micros",
+     "grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
+     "cost_micros",
+     "grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
+     "cost_micros",
      "tttiiiiii"},
     {"clients",
-     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered",
-     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered",
+     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, "
+     "self_registered",
+     "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, "
+     "self_registered",
      "tttttitiii"},
     {"authorization_codes",
      "code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, used_at, resources",
@@ -60,12 +64,13 @@ constexpr TableCopy kTables[] = {
      "id, owner_id, provider, label, hint, sealed, wrapped_data_key, master_id, created_at, last_used_at",
      "id, owner_id, provider, label, hint, sealed, wrapped_data_key, master_id, created_at, last_used_at",
      "tttttbbtii"},
+    {"activity_ids", "n, id", "n, id", "it"},
     {"activity",
-     "id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
+     "id, at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens, output_tokens, "
      "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal",
-     "id, at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens, "
+     "id, at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens, output_tokens, "
      "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal",
-     "iittttttiiiiiiiit"},
+     "iiititttiiiiiiiit"},
     {"audit", "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash",
      "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash", "iittttttt"},
     {"signing_keys", "kid, public_jwk, sealed, wrapped_data_key, master_id, created_at",
@@ -74,8 +79,13 @@ constexpr TableCopy kTables[] = {
      "token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls", "tttiiiii"},
 };
 
-// Tables whose ids a PostgreSQL identity column hands out: after explicit ids, it must go on after them.
-constexpr const char* kIdentityTables[] = {"events", "activity"};
+// The identity columns PostgreSQL hands out numbers from: after explicit ones, each must go on
+// after them.
+struct IdentityColumn {
+  const char* table;
+  const char* column;
+};
+constexpr IdentityColumn kIdentityColumns[] = {{"events", "id"}, {"activity_ids", "n"}, {"activity", "id"}};
 
 Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& target) {
   if (target.backend == Backend::kSqlite) {
@@ -157,9 +167,9 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
       if (auto done = CopyTable(**source, **target, table); !done) return done;
     }
     if ((*target)->dialect() == sql::Dialect::kPostgres)
-      for (const char* table : kIdentityTables) {
-        std::string restart = std::string("SELECT setval(pg_get_serial_sequence('") + table + "', 'id'), " +
-                              "COALESCE((SELECT MAX(id) FROM " + table + "), 0) + 1, false)";
+      for (const auto& [table, column] : kIdentityColumns) {
+        std::string restart = std::string("SELECT setval(pg_get_serial_sequence('") + table + "', '" + column +
+                              "'), COALESCE((SELECT MAX(" + column + ") FROM " + table + "), 0) + 1, false)";
         if (auto set = (*target)->Exec(restart.c_str()); !set) return set;
       }
     return {};

@@ -6,23 +6,27 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <filesystem>
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
+#include <cstdlib>
+#include <filesystem>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <set>
-#include <tuple>
 #include <thread>
+#include <tuple>
 
 #include "store/postgres/change_listener.hpp"
+#include "store/postgres/connection.hpp"
+#include "store/postgres/migrations.hpp"
 #include "store/postgres/postgres_store.hpp"
+#include "store/sql/migrate.hpp"
+#include "store/sqlite/connection.hpp"
+#include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::store {
@@ -901,7 +905,75 @@ TEST_P(StoreTest, ActivityKeepsTextExactlyAndTakesABatchWholeOrNotAtAll) {
     ActivityQuery g2;
     g2.grant_id = "g2";
     EXPECT_TRUE(store_->Activity().ListActivity(g2).value().empty());
+    // The numbers the refused batch gave g2 and bob went with it: a later row of theirs still
+    // reads back under their ids.
+    ASSERT_TRUE(store_->Activity().AddActivity({Call(5002, "g2", "bob")}));
+    auto kept = store_->Activity().ListActivity(g2).value();
+    ASSERT_EQ(kept.size(), 1u);
+    EXPECT_EQ(kept[0].grant_id, "g2");
+    EXPECT_EQ(kept[0].owner_id, "bob");
   }
+}
+
+// Rows written before activity named its grant and owner by number: the migration numbers them,
+// they read back the same by grant and by owner, and new rows' ids go on after the last one handed
+// out (here the newest row, deleted before the upgrade).
+TEST_P(StoreTest, ActivityWrittenBeforeNumberingReadsBackTheSameAfterTheUpgrade) {
+  bool postgres = std::string_view(GetParam().name) == "Postgres";
+  store_.reset();
+  GetParam().drop(dir_);
+  std::filesystem::remove(dir_ / "aipassport.db");
+  auto all = postgres ? postgres::Migrations() : sqlite::Migrations();
+  int last_before = postgres ? 8 : 20;
+  auto before =
+      all.first(std::find_if(all.begin(), all.end(), [&](auto& m) { return m.version > last_before; }) - all.begin());
+  {
+    std::unique_ptr<sql::Connection> db;
+    if (postgres) {
+      OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
+      db = postgres::Connection::Open(*PostgresUrl() + (PostgresUrl()->find('?') == std::string::npos ? "?" : "&") +
+                                      "options=-csearch_path%3D" + SchemaFor(dir_))
+               .value();
+    } else {
+      db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
+    }
+    ASSERT_TRUE(sql::Migrate(*db, before));
+    ASSERT_TRUE(db->Exec(
+        "INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, "
+        "output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal) VALUES "
+        "(1000, 'g1', 'App g1', 'alice', 'openai', 'gpt-4o-mini', 'chat', 200, 10, 20, 0, 30, 40, 5, 1, ''), "
+        "(2000, 'g2', 'App g2', 'bob', 'anthropic', 'claude', 'chat', 429, 0, 0, 0, 0, 1, NULL, 0, 'rate'), "
+        "(3000, 'g1', 'App g1', 'alice', 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, NULL, 0, '')"));
+    ASSERT_TRUE(db->Exec("DELETE FROM activity WHERE at = 3000"));
+  }
+  store_ = Open();
+  ActivityQuery everything;
+  auto rows = store_->Activity().ListActivity(everything).value();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].id, 2);
+  EXPECT_EQ(rows[0].grant_id, "g2");
+  EXPECT_EQ(rows[0].owner_id, "bob");
+  EXPECT_EQ(rows[0].provider, "anthropic");
+  EXPECT_EQ(rows[0].status, 429);
+  EXPECT_EQ(rows[0].refusal, "rate");
+  EXPECT_EQ(rows[0].ttft_ms, std::nullopt);
+  EXPECT_EQ(rows[1].id, 1);
+  EXPECT_EQ(rows[1].grant_id, "g1");
+  EXPECT_EQ(rows[1].owner_id, "alice");
+  EXPECT_EQ(rows[1].output_tokens, 20);
+  EXPECT_EQ(rows[1].ttft_ms, 5);
+  EXPECT_TRUE(rows[1].streamed);
+
+  ASSERT_TRUE(store_->Activity().AddActivity({Call(4000, "g1", "alice")}));
+  ActivityQuery g1;
+  g1.grant_id = "g1";
+  auto of_g1 = store_->Activity().ListActivity(g1).value();
+  ASSERT_EQ(of_g1.size(), 2u);
+  EXPECT_EQ(of_g1[0].id, 4) << "after the last id handed out, not after the last one kept";
+  EXPECT_EQ(of_g1[1].id, 1);
+  ActivityQuery bob;
+  bob.owner_id = "bob";
+  ASSERT_EQ(store_->Activity().ListActivity(bob).value().size(), 1u);
 }
 
 TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {

@@ -21,6 +21,12 @@ let broker, browser, grantId, secret, token, cspViolations = [];
 
 const sql = (statement) =>
   execFileSync('sqlite3', [join(broker.dataDir, 'aipassport.db'), statement], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+// Activity rows name their grant and its owner by number (activity_ids): the statement that
+// numbers the grant and its owner, and a row's grant_n, app_name and owner_n.
+const numberGrantAndOwner = () => `INSERT OR IGNORE INTO activity_ids (id) SELECT id FROM grants WHERE id = '${grantId}'
+  UNION SELECT owner_id FROM grants WHERE id = '${grantId}';`;
+const grantAppOwner = (app) => `(SELECT n FROM activity_ids WHERE id = '${grantId}'), '${app}',
+  (SELECT n FROM activity_ids WHERE id = grants.owner_id)`;
 const admin = () => ({ token: broker.ownerToken });
 const day = (daysAgo) => new Date(Date.now() - daysAgo * 86400e3).toISOString().slice(0, 10);
 
@@ -349,11 +355,12 @@ test('a long-lived grant\'s page charts its recent days (not its first ones), pa
               ('${grantId}', '${day(60)}', 'gpt-4o-mini', 1, 10, 10, 250000)`);
   // 30 calls and 25 events from a hundred days ago, older than the two real calls.
   const old = Date.now() - 100 * 86400e3;
-  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29)
-       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+  sql(`${numberGrantAndOwner()}
+       WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 29)
+       INSERT INTO activity (at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens,
          output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-       SELECT ${old} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'old-call-' || i, 'chat', 200, 1, 1, 0, 1, 5, 0, ''
-       FROM n, grants WHERE id = '${grantId}'`);
+       SELECT ${old} + i * 1000, ${grantAppOwner('Notes')}, 'openai', 'old-call-' || i, 'chat', 200, 1, 1, 0, 1, 5, 0, ''
+       FROM n, grants WHERE grants.id = '${grantId}'`);
   sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 24)
        INSERT INTO events (grant_id, at, kind, detail) SELECT '${grantId}', ${Math.floor(old / 1000)} + i, 'budget_threshold',
        '{"percent":' || i || '}' FROM n`);
@@ -453,11 +460,12 @@ test('the home page pages its grants: a known grant is on the second page, reach
 
 test('the Activity page pages its call log: Older, then Newer back to the same calls', async () => {
   const at = Date.now() - 3600e3;
-  sql(`WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 119)
-       INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens,
+  sql(`${numberGrantAndOwner()}
+       WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 119)
+       INSERT INTO activity (at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens,
          output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-       SELECT ${at} + i * 1000, '${grantId}', 'Notes', owner_id, 'openai', 'paged-model', 'chat', 200, 1, 1, 0, 1, i, 0, ''
-       FROM n, grants WHERE id = '${grantId}'`);
+       SELECT ${at} + i * 1000, ${grantAppOwner('Notes')}, 'openai', 'paged-model', 'chat', 200, 1, 1, 0, 1, i, 0, ''
+       FROM n, grants WHERE grants.id = '${grantId}'`);
   const page = await newPage();
   await signIn(page, '/activity');
   await page.fill('#model', 'paged-model');

@@ -2,7 +2,7 @@
 // scripts/with-postgres.sh starts) with `aipassport db copy`, then served from there.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { approvedGrant, call, chatBody, cliSync, databaseUrlFor, run, startBroker, startMock, tempDir } from './harness.mjs';
+import { approvedGrant, call, chatBody, cliSync, databaseUrlFor, eventually, run, startBroker, startMock, tempDir } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const PROVIDER_KEY = 'sk-erin-own-key-0123456789abcdef';
@@ -44,8 +44,19 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   const after = (await call(pg.url, 'GET', `/grants/${g.grantId}/usage`, { token: pg.ownerToken })).json;
   assert.deepEqual(after.totals, before.totals);
   assert.equal(after.budget.spentMicros, before.budget.spentMicros);
+  // The record goes on after the copied one. A new grant's first call, the first row the new
+  // database records, is recorded under its own id (activity_ids hands out numbers after the copied
+  // ones), and the old grant's fourth call joins its three.
+  const fresh = await approvedGrant(pg, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxRequests: 1 });
+  const first = await call(pg.url, 'POST', '/openai/v1/chat/completions', { token: fresh.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(first.status, 200, first.text);
+  const activity = async (grantId) => (await call(pg.url, 'GET', `/grants/${grantId}/activity`, { token: pg.ownerToken })).json.items;
+  await eventually(async () => (await activity(fresh.grantId)).length === 1, 'the new grant\'s call in its record', 5000);
+  assert.doesNotMatch(pg.output, /record activity|duplicate key/, 'the first write of the record did not fail');
   const fourth = await call(pg.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(fourth.status, 200, fourth.text);
+  await eventually(async () => (await activity(g.grantId)).length === 4, 'the fourth call with the copied three', 5000);
+  assert.ok((await activity(g.grantId)).every((row) => row.grantId === g.grantId));
   const keys = cliSync(['vault', 'list', '--data-dir', dataDir], { env: { PATH: process.env.PATH, AIPASSPORT_DATABASE_URL: target } }).toString();
   assert.match(keys, /erin\s+openai\s+personal/);
   const verify = await run(['audit', 'verify', '--data-dir', dataDir], { AIPASSPORT_DATABASE_URL: target });

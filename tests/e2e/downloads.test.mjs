@@ -25,15 +25,18 @@ before(async () => {
   const alice = sql(dataDir, "SELECT id FROM owners WHERE username = 'alice'").trim();
   // Row i (1..ROWS) is i minutes old, rounded so that three rows share each time: the pages' cursor
   // must break ties by id. inputTokens = i names the row. Another owner's rows must not show.
-  const columns = `(at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, output_tokens,
+  // Activity names a grant and an owner by their numbers in activity_ids.
+  const columns = `(at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens, output_tokens,
     cached_input_tokens, cost_micros, latency_ms, streamed, refusal)`;
-  sql(dataDir, `INSERT INTO activity ${columns}
-    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
-    SELECT ${now} - (i / 3) * 60000 - 1000, 'grant-a', 'App ' || i, '${alice}', 'openai', 'gpt-4o-mini', 'chat', 200, i,
-           2 * i, 0, i, 5, 0, '' FROM n;
+  const number = (id) => `(SELECT n FROM activity_ids WHERE id = '${id}')`;
+  sql(dataDir, `INSERT INTO activity_ids (id) VALUES ('grant-a'), ('${alice}'), ('grant-b'), ('someone-else');
     INSERT INTO activity ${columns}
-    SELECT at, 'grant-b', 'Not hers', 'someone-else', provider, model, capability, status, input_tokens, output_tokens,
-           cached_input_tokens, cost_micros, latency_ms, streamed, refusal FROM activity LIMIT 50;`);
+    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${ROWS})
+    SELECT ${now} - (i / 3) * 60000 - 1000, ${number('grant-a')}, 'App ' || i, ${number(alice)}, 'openai', 'gpt-4o-mini',
+           'chat', 200, i, 2 * i, 0, i, 5, 0, '' FROM n;
+    INSERT INTO activity ${columns}
+    SELECT at, ${number('grant-b')}, 'Not hers', ${number('someone-else')}, provider, model, capability, status,
+           input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal FROM activity LIMIT 50;`);
   broker = await startBroker({ dataDir, env: { AIPASSPORT_METRICS_LISTEN: '127.0.0.1:0' } });
   metricsUrl = broker.output.match(/metrics at (http:\/\/[^\s"]+)/)[1];
   const page = await fetch(`${broker.url}/login`);

@@ -223,10 +223,13 @@ test('retention: rows older than activity.retention_days are pruned at start and
   await eventually(async () => (await call(b.url, 'GET', '/activity', { token: b.ownerToken })).json.items.length === 1, 'row', 5000);
   await b.stop();
   const day = 86400000, now = Date.now();
-  const insert = (at) => `INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status,
+  // Activity names the grant and its owner (none here) by their numbers in activity_ids.
+  const number = (id) => `(SELECT n FROM activity_ids WHERE id = '${id}')`;
+  const insert = (at) => `INSERT INTO activity (at, grant_n, app_name, owner_n, provider, model, capability, status,
     input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
-    VALUES (${at}, '${g.grantId}', 'Old', '', 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, 0, '')`;
-  sql(dataDir, [insert(now - 40 * day), insert(now - 10 * day), insert(now - 3 * day)].join(';'));
+    VALUES (${at}, ${number(g.grantId)}, 'Old', ${number('')}, 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, 0, '')`;
+  sql(dataDir, [`INSERT OR IGNORE INTO activity_ids (id) VALUES ('${g.grantId}'), ('')`,
+    insert(now - 40 * day), insert(now - 10 * day), insert(now - 3 * day)].join(';'));
   const restarted = await startBroker({ mock, dataDir, env: { AIPASSPORT_ADMIN_TOKEN: 'an-admin-token-long-enough-to-pass' } });
   const after = (await call(restarted.url, 'GET', '/activity', { token: 'an-admin-token-long-enough-to-pass' })).json.items;
   assert.equal(after.length, 3, 'the default 30 days: only the 40-day-old row went');

@@ -3,6 +3,10 @@
 // in the settings table.
 // Thread-safety: one thread at a time (the store worker).
 
+#include <optional>
+#include <string>
+#include <unordered_map>
+
 #include "store/record_store.hpp"
 #include "store/sql/connection.hpp"
 
@@ -22,7 +26,17 @@ class ActivityTables final : public ActivityStore {
   Result<int64_t> PruneActivity(UnixMillis before) override;
 
  private:
+  // The number activity_ids maps `id` to, added there if it is new.
+  Result<int64_t> NumberFor(const std::string& id);
+  // The number activity_ids maps `id` to, if any.
+  Result<std::optional<int64_t>> ReadNumber(const std::string& id);
+
+  // Numbers already read, so that a busy grant's rows cost no lookup; forgotten all at once when
+  // this many are kept.
+  static constexpr size_t kMaxNumbersKept = 100000;
+
   Connection& db_;
+  std::unordered_map<std::string, int64_t> numbers_;
 };
 
 class AuditTables final : public AuditStore {
