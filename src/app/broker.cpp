@@ -464,6 +464,22 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
   }
 }
 
+// Checkpoints SQLite's write-ahead log every second on a reader connection, below the I/O
+// threads, so that the store thread's commits never wait for it (Store::DeferCheckpoints).
+boost::asio::awaitable<void> CheckpointLog(store::StorePool& readers, http::BlockingPool& read_pool) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  for (;;) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto checkpoint = [&readers]() {
+      auto on_reader = [](store::Store& reader) { return reader.Checkpoint(); };
+      if (auto done = readers.Run(on_reader); !done)
+        spdlog::error("the database's log was not checkpointed: {}", done.error().message);
+    };
+    co_await http::RunBlocking(read_pool, std::move(checkpoint));
+  }
+}
+
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
@@ -516,6 +532,9 @@ int RunBroker(const Config& config) {
   if (!target) return Fail(target.error().message);
   auto store = store::OpenStore(*target);
   if (!store) return Fail(store.error().message);
+  // With readers beside the store thread, one of them checkpoints SQLite's log (CheckpointLog).
+  if (config.database_pool_size > 1)
+    if (auto deferred = (**store).DeferCheckpoints(); !deferred) return Fail(deferred.error().message);
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
   if (!master_key) return Fail(master_key.error().message);
@@ -760,6 +779,12 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(flush_activity), [](std::exception_ptr e) {
     if (e) spdlog::error("the activity writer stopped");
   });
+  if (read_pool && target->backend == store::Backend::kSqlite) {
+    auto checkpoints = CheckpointLog(readers, *read_pool);
+    boost::asio::co_spawn(io.First(), std::move(checkpoints), [](std::exception_ptr e) {
+      if (e) spdlog::error("the database log's checkpoints stopped");
+    });
+  }
   auto keep_record = KeepRecord(upkeep, store_pool);
   boost::asio::co_spawn(io.First(), std::move(keep_record), [](std::exception_ptr e) {
     if (e) spdlog::error("the record keeper stopped");

@@ -47,6 +47,16 @@ class Store {
   // Sets the value only if the key has none: of brokers starting at once, one sets it. True when
   // this call set it.
   virtual Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) = 0;
+
+  // SQLite's write-ahead log (nothing on PostgreSQL). A connection checkpoints after its commit
+  // once the log holds 1,000 pages: copying them into the database file and syncing both, some
+  // milliseconds of I/O that the committing thread waits for. A broker's store thread leaves that
+  // to another connection (DeferCheckpoints: it checkpoints itself only past kDeferredPages), which
+  // checkpoints every second (Checkpoint: as much as it can without waiting for readers or
+  // writers).
+  static constexpr int64_t kDeferredPages = 16000;
+  virtual Status DeferCheckpoints() = 0;
+  virtual Status Checkpoint() = 0;
 };
 
 }  // namespace ap::store

@@ -1601,5 +1601,39 @@ TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   std::filesystem::remove_all(dir);
 }
 
+// A store that defers checkpoints (the broker's store thread) lets the log grow past the 1,000
+// pages at which SQLite checkpoints after a commit; another connection's Checkpoint moves all of
+// it into the database file, and the writer's next commit starts the log over.
+TEST(SqliteStore, AStoreThatDefersCheckpointsLeavesThemToAnotherConnection) {
+  auto dir = MakeTempDir();
+  auto file = dir / "aipassport.db";
+  auto writer = OpenSqliteStore(file).value();
+  auto reader = OpenSqliteStore(file).value();
+  ASSERT_TRUE(writer->DeferCheckpoints());
+  auto log_pages = [&] {
+    constexpr int64_t kHeader = 32, kFrameHeader = 24, kPage = 4096;
+    return (static_cast<int64_t>(std::filesystem::file_size(dir / "aipassport.db-wal")) - kHeader) /
+           (kFrameHeader + kPage);
+  };
+  std::string value(100000, 'x');  // some 25 pages a commit
+  for (int i = 0; i < 80; ++i) ASSERT_TRUE(writer->PutSetting("filler." + std::to_string(i), value));
+  EXPECT_GT(log_pages(), 1500) << "the writer did not checkpoint at 1,000 pages";
+
+  ASSERT_TRUE(reader->Checkpoint());
+  ASSERT_TRUE(writer->PutSetting("after", "the checkpoint"));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* status = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &status, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(status), SQLITE_ROW);
+  EXPECT_LT(sqlite3_column_int64(status, 1), 10) << "the log started over after the reader's checkpoint";
+  sqlite3_finalize(status);
+  sqlite3_close(db);
+  EXPECT_EQ(reader->GetSetting("after").value(), "the checkpoint");
+  writer.reset();
+  reader.reset();
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace ap::store

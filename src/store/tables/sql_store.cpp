@@ -22,6 +22,9 @@ const std::string kAddSetting = "INSERT INTO settings (key, value) VALUES (?, ?)
 const std::string kPutSetting =
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
+const std::string kDeferCheckpoints = "PRAGMA wal_autocheckpoint = " + std::to_string(Store::kDeferredPages);
+const char* const kCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
+
 class SqlStore final : public Store {
  public:
   SqlStore(std::unique_ptr<sql::Connection> db, int64_t known_version)
@@ -73,6 +76,16 @@ class SqlStore final : public Store {
     q.Bind(key).Bind(value);
     if (q.Step() != kDone) return db_->DbError("write setting");
     return {};
+  }
+
+  Status DeferCheckpoints() override {
+    if (db_->dialect() != sql::Dialect::kSqlite) return {};
+    return db_->Exec(kDeferCheckpoints.c_str());
+  }
+
+  Status Checkpoint() override {
+    if (db_->dialect() != sql::Dialect::kSqlite) return {};
+    return db_->Exec(kCheckpoint);
   }
 
  private:
