@@ -1,28 +1,27 @@
 #include "app/broker.hpp"
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <thread>
 
 #include "api/audit_events.hpp"
 #include "api/dispatcher.hpp"
-#include "cluster/change_follower.hpp"
 #include "api/key_api.hpp"
 #include "api/native_api.hpp"
 #include "api/record_api.hpp"
@@ -31,6 +30,7 @@
 #include "app/admin_token.hpp"
 #include "app/record_commands.hpp"
 #include "app/vault_commands.hpp"
+#include "cluster/change_follower.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
@@ -42,6 +42,7 @@
 #include "record/audit_chain.hpp"
 #include "store/open_store.hpp"
 #include "store/postgres/change_listener.hpp"
+#include "store/sqlite/sqlite_store.hpp"
 #include "telemetry/broker_metrics.hpp"
 #include "telemetry/logging.hpp"
 #include "ui/app_pages.hpp"
@@ -464,20 +465,18 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
   }
 }
 
-// Checkpoints SQLite's write-ahead log every second on a reader connection, below the I/O
-// threads, so that the store thread's commits never wait for it (Store::DeferCheckpoints).
-boost::asio::awaitable<void> CheckpointLog(store::StorePool& readers, http::BlockingPool& read_pool) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
-    co_await timer.async_wait(boost::asio::use_awaitable);
-    auto checkpoint = [&readers]() {
-      auto on_reader = [](store::Store& reader) { return reader.Checkpoint(); };
-      if (auto done = readers.Run(on_reader); !done)
+// What the store thread calls once SQLite's log holds 1,000 pages (Store::DeferCheckpoints): queues
+// a checkpoint on `pool`, below the I/O threads, unless one is queued already.
+std::function<void()> CheckpointOn(http::BlockingPool& pool, std::filesystem::path file) {
+  auto queued = std::make_shared<std::atomic<bool>>(false);
+  return [&pool, file = std::move(file), queued] {
+    if (queued->exchange(true)) return;
+    http::PostBlocking(pool, [file, queued] {
+      if (auto done = store::CheckpointSqliteLog(file); !done)
         spdlog::error("the database's log was not checkpointed: {}", done.error().message);
-    };
-    co_await http::RunBlocking(read_pool, std::move(checkpoint));
-  }
+      queued->store(false);
+    });
+  };
 }
 
 }  // namespace
@@ -532,9 +531,6 @@ int RunBroker(const Config& config) {
   if (!target) return Fail(target.error().message);
   auto store = store::OpenStore(*target);
   if (!store) return Fail(store.error().message);
-  // With readers beside the store thread, one of them checkpoints SQLite's log (CheckpointLog).
-  if (config.database_pool_size > 1)
-    if (auto deferred = (**store).DeferCheckpoints(); !deferred) return Fail(deferred.error().message);
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
   if (!master_key) return Fail(master_key.error().message);
@@ -689,6 +685,8 @@ int RunBroker(const Config& config) {
     http::RunBelowIoThreads(*read_pool, readers_count);
     ctx.readers = &readers;
     ctx.read_pool = read_pool.get();
+    if (target->backend == store::Backend::kSqlite)
+      (**store).DeferCheckpoints(CheckpointOn(*read_pool, target->location));
   }
 
   http::Router router;
@@ -779,12 +777,6 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(flush_activity), [](std::exception_ptr e) {
     if (e) spdlog::error("the activity writer stopped");
   });
-  if (read_pool && target->backend == store::Backend::kSqlite) {
-    auto checkpoints = CheckpointLog(readers, *read_pool);
-    boost::asio::co_spawn(io.First(), std::move(checkpoints), [](std::exception_ptr e) {
-      if (e) spdlog::error("the database log's checkpoints stopped");
-    });
-  }
   auto keep_record = KeepRecord(upkeep, store_pool);
   boost::asio::co_spawn(io.First(), std::move(keep_record), [](std::exception_ptr e) {
     if (e) spdlog::error("the record keeper stopped");

@@ -5,6 +5,7 @@
 // thread.
 // Thread-safety: an implementation is used by one thread at a time.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,12 +52,10 @@ class Store {
   // SQLite's write-ahead log (nothing on PostgreSQL). A connection checkpoints after its commit
   // once the log holds 1,000 pages: copying them into the database file and syncing both, some
   // milliseconds of I/O that the committing thread waits for. A broker's store thread leaves that
-  // to another connection (DeferCheckpoints: it checkpoints itself only past kDeferredPages), which
-  // checkpoints every second (Checkpoint: as much as it can without waiting for readers or
-  // writers).
-  static constexpr int64_t kDeferredPages = 16000;
-  virtual Status DeferCheckpoints() = 0;
-  virtual Status Checkpoint() = 0;
+  // to another thread: from then on, each commit that leaves 1,000 pages or more in the log calls
+  // `checkpoint_elsewhere` (on this store's thread; it should only queue CheckpointSqliteLog), and
+  // this store checkpoints by itself only once the log holds 16,000 pages.
+  virtual void DeferCheckpoints(std::function<void()> checkpoint_elsewhere) = 0;
 };
 
 }  // namespace ap::store

@@ -22,9 +22,6 @@ const std::string kAddSetting = "INSERT INTO settings (key, value) VALUES (?, ?)
 const std::string kPutSetting =
     "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 
-const std::string kDeferCheckpoints = "PRAGMA wal_autocheckpoint = " + std::to_string(Store::kDeferredPages);
-const char* const kCheckpoint = "PRAGMA wal_checkpoint(PASSIVE)";
-
 class SqlStore final : public Store {
  public:
   SqlStore(std::unique_ptr<sql::Connection> db, int64_t known_version)
@@ -78,14 +75,8 @@ class SqlStore final : public Store {
     return {};
   }
 
-  Status DeferCheckpoints() override {
-    if (db_->dialect() != sql::Dialect::kSqlite) return {};
-    return db_->Exec(kDeferCheckpoints.c_str());
-  }
-
-  Status Checkpoint() override {
-    if (db_->dialect() != sql::Dialect::kSqlite) return {};
-    return db_->Exec(kCheckpoint);
+  void DeferCheckpoints(std::function<void()> checkpoint_elsewhere) override {
+    db_->DeferCheckpoints(std::move(checkpoint_elsewhere));
   }
 
  private:
