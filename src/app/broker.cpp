@@ -1,27 +1,28 @@
 #include "app/broker.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <thread>
 
 #include "api/audit_events.hpp"
 #include "api/dispatcher.hpp"
+#include "cluster/change_follower.hpp"
 #include "api/key_api.hpp"
 #include "api/native_api.hpp"
 #include "api/record_api.hpp"
@@ -30,7 +31,6 @@
 #include "app/admin_token.hpp"
 #include "app/record_commands.hpp"
 #include "app/vault_commands.hpp"
-#include "cluster/change_follower.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
@@ -42,7 +42,6 @@
 #include "record/audit_chain.hpp"
 #include "store/open_store.hpp"
 #include "store/postgres/change_listener.hpp"
-#include "store/sqlite/sqlite_store.hpp"
 #include "telemetry/broker_metrics.hpp"
 #include "telemetry/logging.hpp"
 #include "ui/app_pages.hpp"
@@ -465,20 +464,6 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
   }
 }
 
-// What the store thread calls once SQLite's log holds 1,000 pages (Store::DeferCheckpoints): queues
-// a checkpoint on `pool`, below the I/O threads, unless one is queued already.
-std::function<void()> CheckpointOn(http::BlockingPool& pool, std::filesystem::path file) {
-  auto queued = std::make_shared<std::atomic<bool>>(false);
-  return [&pool, file = std::move(file), queued] {
-    if (queued->exchange(true)) return;
-    http::PostBlocking(pool, [file, queued] {
-      if (auto done = store::CheckpointSqliteLog(file); !done)
-        spdlog::error("the database's log was not checkpointed: {}", done.error().message);
-      queued->store(false);
-    });
-  };
-}
-
 }  // namespace
 
 int RotateSigningKey(const Config& config) {
@@ -685,8 +670,6 @@ int RunBroker(const Config& config) {
     http::RunBelowIoThreads(*read_pool, readers_count);
     ctx.readers = &readers;
     ctx.read_pool = read_pool.get();
-    if (target->backend == store::Backend::kSqlite)
-      (**store).DeferCheckpoints(CheckpointOn(*read_pool, target->location));
   }
 
   http::Router router;

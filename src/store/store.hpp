@@ -5,7 +5,6 @@
 // thread.
 // Thread-safety: an implementation is used by one thread at a time.
 
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,14 +47,6 @@ class Store {
   // Sets the value only if the key has none: of brokers starting at once, one sets it. True when
   // this call set it.
   virtual Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) = 0;
-
-  // SQLite's write-ahead log (nothing on PostgreSQL). A connection checkpoints after its commit
-  // once the log holds 1,000 pages: copying them into the database file and syncing both, some
-  // milliseconds of I/O that the committing thread waits for. A broker's store thread leaves that
-  // to another thread: from then on, each commit that leaves 1,000 pages or more in the log calls
-  // `checkpoint_elsewhere` (on this store's thread; it should only queue CheckpointSqliteLog), and
-  // this store checkpoints by itself only once the log holds 16,000 pages.
-  virtual void DeferCheckpoints(std::function<void()> checkpoint_elsewhere) = 0;
 };
 
 }  // namespace ap::store

@@ -1601,51 +1601,5 @@ TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   std::filesystem::remove_all(dir);
 }
 
-// A store that defers checkpoints (the broker's store thread) asks for one elsewhere after each
-// commit once the log holds 1,000 pages, and lets the log grow; CheckpointSqliteLog, on a
-// connection of its own, moves all of it into the database file, and the writer's next commit
-// starts the log over. If nobody checkpoints, the store does once the log reaches 16,000 pages.
-TEST(SqliteStore, AStoreThatDefersCheckpointsAsksForThemElsewhere) {
-  auto dir = MakeTempDir();
-  auto file = dir / "aipassport.db";
-  auto writer = OpenSqliteStore(file).value();
-  int asked = 0;
-  writer->DeferCheckpoints([&] { ++asked; });
-  auto log_pages = [&] {
-    constexpr int64_t kHeader = 32, kFrameHeader = 24, kPage = 4096;
-    return (static_cast<int64_t>(std::filesystem::file_size(dir / "aipassport.db-wal")) - kHeader) /
-           (kFrameHeader + kPage);
-  };
-  auto pages_after_checkpoint = [&] {  // in the log now, after a checkpoint of its own
-    sqlite3* db = nullptr;
-    EXPECT_EQ(sqlite3_open(file.c_str(), &db), SQLITE_OK);
-    sqlite3_stmt* status = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(PASSIVE)", -1, &status, nullptr), SQLITE_OK);
-    EXPECT_EQ(sqlite3_step(status), SQLITE_ROW);
-    int64_t pages = sqlite3_column_int64(status, 1);
-    sqlite3_finalize(status);
-    sqlite3_close(db);
-    return pages;
-  };
-  std::string value(100000, 'x');  // some 25 pages a commit
-  for (int i = 0; i < 80; ++i) ASSERT_TRUE(writer->PutSetting("filler." + std::to_string(i), value));
-  EXPECT_GT(log_pages(), 1500) << "the writer did not checkpoint at 1,000 pages";
-  EXPECT_GE(asked, 30) << "each commit past 1,000 pages asks";
-  EXPECT_LT(asked, 80) << "none before";
-
-  ASSERT_TRUE(CheckpointSqliteLog(file));
-  ASSERT_TRUE(writer->PutSetting("after", "the checkpoint"));
-  EXPECT_LT(pages_after_checkpoint(), 10) << "the log started over after the checkpoint elsewhere";
-  EXPECT_EQ(writer->GetSetting("after").value(), "the checkpoint");
-  EXPECT_FALSE(CheckpointSqliteLog(dir / "missing.db")) << "a checkpoint never creates a database";
-
-  // Nobody checkpoints now: the writer does, once the log holds 16,000 pages, and starts over.
-  for (int i = 0; i < 800; ++i)  // a value that differs from the one it replaces: SQLite skips unchanged pages
-    ASSERT_TRUE(writer->PutSetting("more." + std::to_string(i % 80), std::string(100000, 'a' + i % 26)));
-  EXPECT_LT(log_pages(), 16500) << "some 20,000 pages were written: the log stopped growing at 16,000";
-  writer.reset();
-  std::filesystem::remove_all(dir);
-}
-
 }  // namespace
 }  // namespace ap::store

@@ -7,7 +7,6 @@
 // Thread-safety: one thread at a time (a store worker).
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -105,8 +104,6 @@ class Connection {
   virtual Status Begin() = 0;
   // Starts a read-only transaction that sees one snapshot throughout.
   virtual Status BeginSnapshot() = 0;
-  // See Store::DeferCheckpoints; nothing to defer on PostgreSQL.
-  virtual void DeferCheckpoints(std::function<void()>) {}
 
   // Runs `body` inside Begin() ... COMMIT; rolls back when it fails.
   template <class Fn>

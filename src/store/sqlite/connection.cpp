@@ -122,19 +122,6 @@ int Connection::AppendRows(std::string_view table, std::string_view columns, con
   return sql::kDone;
 }
 
-void Connection::DeferCheckpoints(std::function<void()> checkpoint_elsewhere) {
-  checkpoint_elsewhere_ = std::move(checkpoint_elsewhere);
-  sqlite3_wal_hook(db_.get(), &Connection::AfterCommit, this);  // in place of the automatic checkpoint
-}
-
-int Connection::AfterCommit(void* self, sqlite3* db, const char* schema, int pages) {
-  if (pages >= kDeferredPages)  // the checkpoints elsewhere fell far behind
-    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-  else if (pages >= kCheckpointPages)
-    static_cast<Connection*>(self)->checkpoint_elsewhere_();
-  return SQLITE_OK;
-}
-
 Status Connection::Exec(const char* sql) {
   char* message = nullptr;
   if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {

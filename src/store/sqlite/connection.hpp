@@ -5,7 +5,6 @@
 #include <sqlite3.h>
 
 #include <filesystem>
-#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -35,22 +34,13 @@ class Connection final : public sql::Connection {
   Error DbError(const char* what) override;
   Status Begin() override { return Exec("BEGIN IMMEDIATE"); }
   Status BeginSnapshot() override { return Exec("BEGIN"); }
-  void DeferCheckpoints(std::function<void()> checkpoint_elsewhere) override;
-
-  // SQLite's own threshold for a checkpoint after a commit, in pages of the log; and how far the log
-  // may grow when checkpoints are deferred before this connection does one after all.
-  static constexpr int kCheckpointPages = 1000;
-  static constexpr int kDeferredPages = 16000;
 
  private:
   // The cached statement for `sql`, compiled on its first use.
   sqlite3_stmt* Statement(const std::string& sql);
-  // SQLite's hook after each commit to the log, which holds `pages` pages.
-  static int AfterCommit(void* self, sqlite3* db, const char* schema, int pages);
 
   Db db_;
   std::unordered_map<std::string, Stmt> statements_;
-  std::function<void()> checkpoint_elsewhere_;
 };
 
 // Opens (creating if needed) the database file, in WAL mode with foreign keys on; no migration.

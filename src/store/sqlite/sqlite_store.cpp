@@ -49,17 +49,6 @@ Result<std::unique_ptr<sqlite::Connection>> sqlite::OpenConnection(const std::fi
   return std::make_unique<sqlite::Connection>(std::move(db));
 }
 
-Status CheckpointSqliteLog(const std::filesystem::path& file) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
-  Db db(raw);
-  if (rc == SQLITE_OK) rc = sqlite3_exec(raw, "PRAGMA wal_checkpoint(PASSIVE)", nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK)
-    return MakeError(Errc::kUnavailable,
-                     "cannot checkpoint " + file.string() + ": " + (raw ? sqlite3_errmsg(raw) : "out of memory"));
-  return {};
-}
-
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file) {
   auto db = sqlite::OpenConnection(file);
   if (!db) return db.error();

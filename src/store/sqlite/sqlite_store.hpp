@@ -13,9 +13,4 @@ namespace ap::store {
 // message if the file belongs to a newer aipassport.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::filesystem::path& file);
 
-// Moves what the write-ahead log of the database at `file` holds into the database file, as much as
-// it can without waiting for readers or writers (a PASSIVE checkpoint), on a connection of its own
-// that is closed again: for a store that defers checkpoints (Store::DeferCheckpoints).
-Status CheckpointSqliteLog(const std::filesystem::path& file);
-
 }  // namespace ap::store

@@ -75,10 +75,6 @@ class SqlStore final : public Store {
     return {};
   }
 
-  void DeferCheckpoints(std::function<void()> checkpoint_elsewhere) override {
-    db_->DeferCheckpoints(std::move(checkpoint_elsewhere));
-  }
-
  private:
   std::unique_ptr<sql::Connection> db_;
   int64_t known_version_;
