@@ -302,6 +302,12 @@ CREATE TABLE activity_ids (
   id TEXT NOT NULL UNIQUE
 );
 INSERT INTO activity_ids (id) SELECT grant_id FROM activity UNION SELECT owner_id FROM activity;
+-- The new table's indexes are there before its rows come in, in the order they were written: a
+-- large table costs time, not memory (temp_store is MEMORY, so building an index afterwards would
+-- sort all of it in memory).
+DROP INDEX activity_by_at;
+DROP INDEX activity_by_grant;
+DROP INDEX activity_by_owner;
 CREATE TABLE activity_numbered (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   at INTEGER NOT NULL,
@@ -321,19 +327,19 @@ CREATE TABLE activity_numbered (
   streamed INTEGER NOT NULL,
   refusal TEXT NOT NULL
 );
+CREATE INDEX activity_by_at ON activity_numbered(at, id);
+CREATE INDEX activity_by_grant ON activity_numbered(grant_n, at, id);
+CREATE INDEX activity_by_owner ON activity_numbered(owner_n, at, id);
 INSERT INTO activity_numbered (id, at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens,
   output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal)
 SELECT a.id, a.at, g.n, a.app_name, o.n, a.provider, a.model, a.capability, a.status, a.input_tokens, a.output_tokens,
   a.cached_input_tokens, a.cost_micros, a.latency_ms, a.ttft_ms, a.streamed, a.refusal
-FROM activity a JOIN activity_ids g ON g.id = a.grant_id JOIN activity_ids o ON o.id = a.owner_id;
+FROM activity a JOIN activity_ids g ON g.id = a.grant_id JOIN activity_ids o ON o.id = a.owner_id ORDER BY a.id;
 -- Ids go on from the last one handed out, even if the newest rows were deleted.
 DELETE FROM sqlite_sequence WHERE name = 'activity_numbered';
 INSERT INTO sqlite_sequence (name, seq) SELECT 'activity_numbered', seq FROM sqlite_sequence WHERE name = 'activity';
 DROP TABLE activity;
 ALTER TABLE activity_numbered RENAME TO activity;
-CREATE INDEX activity_by_at ON activity(at, id);
-CREATE INDEX activity_by_grant ON activity(grant_n, at, id);
-CREATE INDEX activity_by_owner ON activity(owner_n, at, id);
 )sql"},
 };
 
