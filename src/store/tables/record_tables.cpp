@@ -14,8 +14,8 @@ namespace {
 
 // What a call's row is written with; the table adds its id. A row names its grant and its owner by
 // a number from activity_ids, which maps each id to one: two integers where the ids (36 characters
-// each) made every row and its indexes by grant and by owner several times wider, and SQLite wrote
-// some 60% more a call.
+// each) made every row and its indexes by grant and by owner several times wider, and a row cost
+// SQLite some 30% more CPU (3.0 against 2.3 us, most of it writing the log's pages).
 constexpr const char* kActivityRowColumns =
     "at, grant_n, app_name, owner_n, provider, model, capability, status, input_tokens, output_tokens, "
     "cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal";
