@@ -8,16 +8,29 @@
 namespace ap::vault {
 namespace {
 
-std::filesystem::path TempDir() {
-  auto dir = std::filesystem::temp_directory_path() / ("ap-master-" + std::to_string(::getpid()) + "-" +
-                                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
+// A directory of this test's own, removed when the test ends.
+class TempDir {
+ public:
+  TempDir()
+      : dir_(std::filesystem::temp_directory_path() /
+             ("ap-master-" + std::to_string(::getpid()) + "-" +
+              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~TempDir() { std::filesystem::remove_all(dir_); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::filesystem::path operator/(const char* name) const { return dir_ / name; }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 TEST(MasterKey, AFirstStartCreatesAPrivateFileThatLoadsToTheSameKey) {
-  auto file = TempDir() / "master.key";
+  TempDir dir;
+  auto file = dir / "master.key";
   bool created = false;
   auto first = LoadMasterKey({std::nullopt, file}, true, &created);
   ASSERT_TRUE(first) << first.error().message;
@@ -33,7 +46,8 @@ TEST(MasterKey, AFirstStartCreatesAPrivateFileThatLoadsToTheSameKey) {
 }
 
 TEST(MasterKey, AMissingFileIsAnErrorWhenItMayNotBeCreated) {
-  auto file = TempDir() / "absent.key";
+  TempDir dir;
+  auto file = dir / "absent.key";
   auto key = LoadMasterKey({std::nullopt, file}, false);
   ASSERT_FALSE(key);
   EXPECT_NE(key.error().message.find("missing"), std::string::npos);
@@ -41,7 +55,8 @@ TEST(MasterKey, AMissingFileIsAnErrorWhenItMayNotBeCreated) {
 }
 
 TEST(MasterKey, AFileOthersCanReadIsRefused) {
-  auto file = TempDir() / "master.key";
+  TempDir dir;
+  auto file = dir / "master.key";
   ASSERT_TRUE(LoadMasterKey({std::nullopt, file}, true));
   ::chmod(file.c_str(), 0644);
   auto key = LoadMasterKey({std::nullopt, file}, false);
@@ -51,7 +66,8 @@ TEST(MasterKey, AFileOthersCanReadIsRefused) {
 
 TEST(MasterKey, TheEnvironmentWinsOverTheFile) {
   MasterKey made = NewMasterKey();
-  auto file = TempDir() / "master.key";
+  TempDir dir;
+  auto file = dir / "master.key";
   auto key = LoadMasterKey({MasterKeyText(made), file}, true);
   ASSERT_TRUE(key);
   EXPECT_EQ(key->Bytes(), made.Bytes());
