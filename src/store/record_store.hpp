@@ -91,6 +91,7 @@ class ActivityStore {
  public:
   virtual ~ActivityStore() = default;
   // Inserts the rows in one transaction, and in it notes each row's token as used at the row's time.
+  // A grant or owner new to the record is numbered first, in a short transaction of its own.
   virtual Status AddActivity(std::span<const ActivityRecord> rows) = 0;
   Status AddActivity(const std::vector<ActivityRecord>& rows) { return AddActivity(std::span(rows)); }
   // The grant's tokens that made calls, the latest used first, at most `limit`.

@@ -905,14 +905,49 @@ TEST_P(StoreTest, ActivityKeepsTextExactlyAndTakesABatchWholeOrNotAtAll) {
     ActivityQuery g2;
     g2.grant_id = "g2";
     EXPECT_TRUE(store_->Activity().ListActivity(g2).value().empty());
-    // The numbers the refused batch gave g2 and bob went with it: a later row of theirs still
-    // reads back under their ids.
+    // g2 and bob were numbered before the refused batch, in a transaction of their own: a later
+    // row of theirs reads back under their ids.
     ASSERT_TRUE(store_->Activity().AddActivity({Call(5002, "g2", "bob")}));
     auto kept = store_->Activity().ListActivity(g2).value();
     ASSERT_EQ(kept.size(), 1u);
     EXPECT_EQ(kept[0].grant_id, "g2");
     EXPECT_EQ(kept[0].owner_id, "bob");
   }
+}
+
+// Two brokers recording the first calls of the same new grants, in opposite orders: each numbers
+// the new ids before its batch, in one order, so neither waits for the other's batch (on
+// PostgreSQL, numbering them inside the batches deadlocked and one batch failed).
+TEST_P(StoreTest, TwoConnectionsNumberingTheSameNewIdsInOppositeOrdersBothKeepTheirBatches) {
+  auto other = Open();
+  constexpr int kRounds = 10, kGrants = 20;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<ActivityRecord> mine, theirs;
+    for (int i = 0; i < kGrants; ++i) {
+      std::string grant = "g" + std::to_string(round) + "-" + std::to_string(i);
+      mine.push_back(Call(100000 * round + i, grant, "owner-" + std::to_string(round)));
+      theirs.insert(theirs.begin(), Call(100000 * round + 1000 + i, grant, "owner-" + std::to_string(round)));
+    }
+    std::atomic<int> ready{0};
+    Status their_batch;
+    std::thread t([&] {
+      ++ready;
+      while (ready < 2) std::this_thread::yield();
+      their_batch = other->Activity().AddActivity(theirs);
+    });
+    ++ready;
+    while (ready < 2) std::this_thread::yield();
+    Status my_batch = store_->Activity().AddActivity(mine);
+    t.join();
+    EXPECT_TRUE(my_batch) << "round " << round << ": " << my_batch.error().message;
+    EXPECT_TRUE(their_batch) << "round " << round << ": " << their_batch.error().message;
+  }
+  ActivityQuery one;
+  one.grant_id = "g3-7";
+  auto rows = store_->Activity().ListActivity(one).value();
+  ASSERT_EQ(rows.size(), 2u) << "each broker's row of the grant";
+  EXPECT_EQ(rows[0].grant_id, "g3-7");
+  EXPECT_EQ(rows[1].owner_id, "owner-3");
 }
 
 // Rows written before activity named its grant and owner by number: the migration numbers them,

@@ -30,6 +30,8 @@ class ActivityTables final : public ActivityStore {
   Result<int64_t> NumberFor(const std::string& id);
   // The number activity_ids maps `id` to, if any.
   Result<std::optional<int64_t>> ReadNumber(const std::string& id);
+  // Numbers the ids of `rows` that have no number yet.
+  Status NumberNewIds(std::span<const ActivityRecord> rows);
 
   // Numbers already read, so that a busy grant's rows cost no lookup; forgotten all at once when
   // this many are kept.
