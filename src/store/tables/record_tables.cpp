@@ -109,36 +109,41 @@ std::optional<AuditHead> ParseHead(const std::string& text) {
 
 }  // namespace
 
-Result<std::optional<int64_t>> ActivityTables::ReadNumber(const std::string& id) {
+Result<std::optional<int64_t>> ActivityTables::NumberOf(const std::string& id) {
+  if (auto kept = numbers_.find(id); kept != numbers_.end()) return std::optional<int64_t>(kept->second);
   Query q(db_.Prepare(kActivityIdNumber));
   q.Bind(id);
   int rc = q.Step();
   if (rc == kDone) return std::optional<int64_t>();
   if (rc != kRow) return db_.DbError("read an id's number for activity");
-  return std::optional<int64_t>(q.Int(0));
+  if (numbers_.size() >= kMaxNumbersKept) numbers_.clear();
+  return std::optional<int64_t>(numbers_[id] = q.Int(0));
+}
+
+Result<int64_t> ActivityTables::Numbered(const std::string& id) {
+  auto number = NumberOf(id);
+  if (!number) return number.error();
+  if (!*number) return MakeError(Errc::kInternal, "an id numbered for activity is not there");
+  return **number;
 }
 
 // Read first, and added only when missing: PostgreSQL draws a number from the sequence for every
 // INSERT, also one that ON CONFLICT then drops.
-Result<int64_t> ActivityTables::NumberFor(const std::string& id) {
-  if (auto known = numbers_.find(id); known != numbers_.end()) return known->second;
-  auto number = ReadNumber(id);
-  if (number && !*number) {
-    Query add(db_.Prepare(kAddActivityId));
-    add.Bind(id);
-    if (add.Step() != kDone) return db_.DbError("number an id for activity");
-    number = ReadNumber(id);
-  }
-  if (!number) return number.error();
-  if (!*number) return MakeError(Errc::kInternal, "an id numbered for activity is not there");
-  if (numbers_.size() >= kMaxNumbersKept) numbers_.clear();
-  return numbers_[id] = **number;
+Status ActivityTables::AddNumber(const std::string& id) {
+  auto known = NumberOf(id);
+  if (!known) return known.error();
+  if (*known) return {};
+  Query add(db_.Prepare(kAddActivityId));
+  add.Bind(id);
+  if (add.Step() != kDone) return db_.DbError("number an id for activity");
+  if (auto number = Numbered(id); !number) return number.error();
+  return {};
 }
 
-// In a transaction of its own and in one order (sorted), before the batch: two brokers numbering
-// the same new ids then wait for each other only briefly, never for a whole batch, and never each
-// for the other (numbered inside the batches, in the batches' orders, they deadlocked on
-// PostgreSQL).
+// In a transaction of its own and in one order (sorted), before the batch, which then only reads
+// them. On PostgreSQL two brokers numbering the same new ids then wait for each other only briefly,
+// never for a whole batch, and never each for the other (numbered inside the batches, in the
+// batches' orders, they deadlocked). On SQLite transactions take turns whole anyway.
 Status ActivityTables::NumberNewIds(std::span<const ActivityRecord> rows) {
   std::vector<std::string> fresh;
   for (const auto& r : rows)
@@ -149,7 +154,7 @@ Status ActivityTables::NumberNewIds(std::span<const ActivityRecord> rows) {
   fresh.erase(std::unique(fresh.begin(), fresh.end()), fresh.end());
   Status numbered = db_.InTransaction([&]() -> Status {
     for (const std::string& id : fresh)
-      if (auto number = NumberFor(id); !number) return number.error();
+      if (auto added = AddNumber(id); !added) return added;
     return {};
   });
   if (!numbered) numbers_.clear();  // the numbers the transaction handed out went with it
@@ -159,13 +164,13 @@ Status ActivityTables::NumberNewIds(std::span<const ActivityRecord> rows) {
 Status ActivityTables::AddActivity(std::span<const ActivityRecord> rows) {
   if (rows.empty()) return {};
   if (auto numbered = NumberNewIds(rows); !numbered) return numbered;
-  Status added = db_.InTransaction([&]() -> Status {
+  return db_.InTransaction([&]() -> Status {
     sql::Values values;
     values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
     for (const auto& r : rows) {
-      auto grant_n = NumberFor(r.grant_id);
+      auto grant_n = Numbered(r.grant_id);
       if (!grant_n) return grant_n.error();
-      auto owner_n = NumberFor(r.owner_id);
+      auto owner_n = Numbered(r.owner_id);
       if (!owner_n) return owner_n.error();
       values.Bind(r.at).Bind(*grant_n).Bind(r.app_name).Bind(*owner_n).Bind(r.provider).Bind(r.model);
       values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
@@ -193,8 +198,6 @@ Status ActivityTables::AddActivity(std::span<const ActivityRecord> rows) {
     }
     return {};
   });
-  if (!added) numbers_.clear();  // the numbers the transaction handed out went with it
-  return added;
 }
 
 Result<std::vector<TokenUseRecord>> ActivityTables::ListTokenUses(std::string_view grant_id, int64_t limit) {

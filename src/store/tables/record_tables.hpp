@@ -26,11 +26,13 @@ class ActivityTables final : public ActivityStore {
   Result<int64_t> PruneActivity(UnixMillis before) override;
 
  private:
-  // The number activity_ids maps `id` to, added there if it is new.
-  Result<int64_t> NumberFor(const std::string& id);
-  // The number activity_ids maps `id` to, if any.
-  Result<std::optional<int64_t>> ReadNumber(const std::string& id);
-  // Numbers the ids of `rows` that have no number yet.
+  // The number activity_ids maps `id` to, if any: kept in numbers_, or read (and kept).
+  Result<std::optional<int64_t>> NumberOf(const std::string& id);
+  // The number activity_ids maps `id` to, which must be there.
+  Result<int64_t> Numbered(const std::string& id);
+  // Adds `id` to activity_ids unless it is there.
+  Status AddNumber(const std::string& id);
+  // Makes sure every id of `rows` not kept in numbers_ has a number.
   Status NumberNewIds(std::span<const ActivityRecord> rows);
 
   // Numbers already read, so that a busy grant's rows cost no lookup; forgotten all at once when
