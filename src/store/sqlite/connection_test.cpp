@@ -85,5 +85,24 @@ TEST_F(SqliteConnectionTest, SqliteKeepsNoMemoryStatistics) {
   EXPECT_EQ(sqlite3_memory_used(), 0);
 }
 
+// A transaction larger than the log's limit (a migration's, a prune's) grows the log file; the file
+// is cut back to 16 MB when the log starts over, rather than kept at that size for good.
+TEST_F(SqliteConnectionTest, TheLogFileShrinksBackAfterALargeTransaction) {
+  auto log_bytes = [&] { return std::filesystem::file_size(dir_ / "test.db-wal"); };
+  sql::Values large;
+  for (int i = 0; i < 400; ++i) large.Bind(int64_t{i}).Bind(std::string(100000, static_cast<char>('a' + i % 26)));
+  ASSERT_TRUE(db_->Begin());
+  ASSERT_EQ(db_->AppendRows("t", "n, s", large), sql::kDone);
+  ASSERT_TRUE(db_->Exec("COMMIT"));
+  EXPECT_GT(log_bytes(), 32u << 20) << "some 40 MB written in one transaction";
+  for (int i = 0; i < 3; ++i) {  // the first commit after it checkpoints it; the next starts the log over
+    sql::Values small;
+    small.Bind(int64_t{1000 + i}).Bind("small");
+    ASSERT_EQ(db_->AppendRows("t", "n, s", small), sql::kDone);
+  }
+  EXPECT_LE(log_bytes(), 16u << 20);
+  EXPECT_EQ(Count(), 403);
+}
+
 }  // namespace
 }  // namespace ap::store::sqlite
