@@ -569,6 +569,7 @@ int RunBroker(const Config& config) {
   // of the core and fell 100-500 ms behind, and every connection waited for the lease top-ups
   // queued behind it (bench/run.sh, pinned, 256 connections: p99 55-104 ms against 18-27 now).
   http::BlockingPool store_pool(1);
+  http::NameThreads(store_pool, 1, "ap-store");
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;
@@ -617,6 +618,7 @@ int RunBroker(const Config& config) {
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
   http::BlockingPool work_pool(1);
+  http::NameThreads(work_pool, 1, "ap-work");
   http::RunBelowIoThreads(work_pool, 1);
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
@@ -667,6 +669,7 @@ int RunBroker(const Config& config) {
   if (config.database_pool_size > 1) {
     auto readers_count = static_cast<size_t>(config.database_pool_size) - 1;
     read_pool = std::make_unique<http::BlockingPool>(readers_count);
+    http::NameThreads(*read_pool, readers_count, "ap-read");
     http::RunBelowIoThreads(*read_pool, readers_count);
     ctx.readers = &readers;
     ctx.read_pool = read_pool.get();

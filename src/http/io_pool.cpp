@@ -1,6 +1,9 @@
 #include "http/io_pool.hpp"
 
+#include <string>
 #include <thread>
+
+#include "http/thread_priority.hpp"
 
 namespace ap::http {
 
@@ -15,7 +18,11 @@ boost::asio::io_context& IoPool::Next() { return *contexts_[next_.fetch_add(1) %
 
 void IoPool::Run() {
   std::vector<std::thread> threads;
-  for (size_t i = 1; i < contexts_.size(); ++i) threads.emplace_back([this, i] { contexts_[i]->run(); });
+  for (size_t i = 1; i < contexts_.size(); ++i)
+    threads.emplace_back([this, i] {
+      NameThisThread("ap-io-" + std::to_string(i));  // the first keeps the process's name
+      contexts_[i]->run();
+    });
   contexts_.front()->run();
   for (auto& t : threads) t.join();
 }

@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -70,7 +71,10 @@ Result<std::unique_ptr<ChangeListener>> ChangeListener::Start(const std::string&
 ChangeListener::ChangeListener(std::string url, std::function<void()> ring, std::unique_ptr<Session> session)
     : url_(std::move(url)), ring_(std::move(ring)), session_(std::move(session)) {
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC);
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "ap-listen");  // for top -H and perf
+    Run();
+  });
 }
 
 ChangeListener::~ChangeListener() {
