@@ -1,10 +1,10 @@
 #include "api/audit_events.hpp"
 
-#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 
 #include "domain/grant.hpp"
 #include "domain/grant_json.hpp"
+#include "http/executor.hpp"
 
 namespace ap::api {
 namespace json = boost::json;
@@ -31,7 +31,7 @@ void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std
 }
 
 void RecordSignInFailed(BrokerContext& ctx, const std::string& username, const std::string& address) {
-  boost::asio::post(ctx.store_pool.Pool(), [&ctx, username, address] {
+  http::PostBlocking(ctx.store_pool, [&ctx, username, address] {
     auto owner = ctx.store.Identity().GetOwnerByName(username);
     json::object detail{{"address", address}};
     if (owner) detail["username"] = owner->username;

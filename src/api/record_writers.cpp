@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
 #include <span>
 #include <utility>
 
@@ -31,23 +30,23 @@ bool ActivityRecorder::HasWaiting() {
 }
 
 void ActivityRecorder::Flush() {
-  if (writing_) return;  // the chain writing goes on to these rows (WriteChunk)
+  if (writing_) return;  // the chain writing goes on to these rows (WriteTransaction)
   writing_ = true;
   Continue();
 }
 
 void ActivityRecorder::Continue() {
-  writing_ = WriteChunk();
+  writing_ = WriteTransaction();
   if (writing_) http::PostBlocking(pool_, [this] { Continue(); });  // behind what was queued meanwhile
 }
 
 void ActivityRecorder::FlushAll() {
   for (int pass = 0; pass < 2; ++pass)  // the rest of the batch being written, then the rows waiting
-    while (WriteChunk()) {
+    while (WriteTransaction()) {
     }
 }
 
-bool ActivityRecorder::WriteChunk() {
+bool ActivityRecorder::WriteTransaction() {
   if (batch_.empty()) {
     std::lock_guard lock(mutex_);
     batch_ = rows_.Take();
@@ -55,8 +54,9 @@ bool ActivityRecorder::WriteChunk() {
     backing_off_ = false;
   }
   if (batch_.empty()) return false;
-  size_t count = std::min(kChunkRows, batch_.size() - written_);
-  auto added = store_.Activity().AddActivity(std::span(batch_).subspan(written_, count));
+  size_t count = std::min(kBatchRows, batch_.size() - written_);
+  auto added = store_.Activity().AddActivityInSlices(std::span(batch_).subspan(written_, count), kChunkRows,
+                                                     [this] { return !OthersWaiting(); });
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
   if (!added) {
     Errc code = added.error().code;
@@ -66,12 +66,15 @@ bool ActivityRecorder::WriteChunk() {
       KeepRestForRetry();
       return false;
     }
-    // This chunk only: the rest of the batch was not in its transaction.
+    // The rows given to this transaction only: the rest of the batch was not in it.
     spdlog::error("{} activity rows not recorded: {}", count, added.error().message);
   }
-  written_ += count;
+  written_ += added ? *added : count;
   return written_ < batch_.size() || EndBatch();
 }
+
+// This job is counted too: it runs inside PostBlocking or RunBlocking.
+bool ActivityRecorder::OthersWaiting() const { return pool_.Waiting() > 1; }
 
 bool ActivityRecorder::EndBatch() {
   batch_.clear();  // outside the lock: the rows' strings are freed here
@@ -104,7 +107,7 @@ void AuditLog::Record(record::AuditEvent event) {
     if (flush_queued_) return;
     flush_queued_ = true;
   }
-  boost::asio::post(pool_.Pool(), [this] { Flush(); });
+  http::PostBlocking(pool_, [this] { Flush(); });
 }
 
 void AuditLog::Flush() {

@@ -171,10 +171,24 @@ TEST_F(ActivityRecorderTest, ABatchIsWrittenAChunkAtATimeSoWorkQueuedBehindItWai
   std::promise<void> release = HoldStoreThread();
   Record(recorder, 1000, ActivityRecorder::kBatchRows);  // the last one queues the batch's flush
   std::promise<size_t> seen;
-  boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });  // queued behind the batch
+  http::PostBlocking(pool_, [&] { seen.set_value(Written().size()); });  // waits behind the batch
   release.set_value();
   EXPECT_EQ(seen.get_future().get(), ActivityRecorder::kChunkRows);
-  pool_.Join();  // the rest of the batch, a chunk at a time
+  pool_.Join();  // the rest of the batch
+  EXPECT_EQ(Written(), recorded_);
+}
+
+// With no other job waiting for the store thread, a batch is one transaction, in one job: a job
+// the pool does not count (so no one waits) queued behind the flush finds the whole batch written.
+TEST_F(ActivityRecorderTest, ABatchNobodyWaitsBehindIsWrittenInOneTransaction) {
+  ActivityRecorder recorder(*store_, pool_);
+  std::promise<void> release = HoldStoreThread();
+  Record(recorder, 1000, ActivityRecorder::kBatchRows);  // the last one queues the batch's flush
+  std::promise<size_t> seen;
+  boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });  // not counted as waiting
+  release.set_value();
+  EXPECT_EQ(seen.get_future().get(), ActivityRecorder::kBatchRows);
+  pool_.Join();
   EXPECT_EQ(Written(), recorded_);
 }
 
@@ -184,25 +198,27 @@ TEST_F(ActivityRecorderTest, FlushAllWritesTheRestOfTheBatchAndTheRowsWaiting) {
   ActivityRecorder recorder(*store_, pool_);
   Record(recorder, 1000, ActivityRecorder::kChunkRows * 2 + 7);
   std::promise<void> done;
-  boost::asio::post(pool_.Pool(), [&] {
-    recorder.Flush();  // one chunk, and the next queued behind this job
+  http::PostBlocking(pool_, [&] {
+    http::PostBlocking(pool_, [] {});  // a job waiting: Flush writes one chunk and queues the rest
+    recorder.Flush();
+    EXPECT_EQ(Written().size(), ActivityRecorder::kChunkRows);
     Record(recorder, 5000, 3);
     recorder.FlushAll();
     done.set_value();
   });
   done.get_future().get();
-  pool_.Join();  // the chunk Flush queued finds nothing left
+  pool_.Join();  // the job Flush queued finds nothing left
   EXPECT_EQ(Written(), recorded_);
 }
 
-// A batch is written by one chain of jobs, one chunk at a time, whoever else asks for a flush
+// A batch is written by one chain of jobs (a chunk a job while others wait), whoever else asks for a flush
 // meanwhile; rows that fill a batch while it is written follow it without waiting for the timer.
 TEST_F(ActivityRecorderTest, OneBatchAtATimeAndTheNextFollowsItWithoutTheTimer) {
   ActivityRecorder recorder(*store_, pool_);
   std::promise<void> release = HoldStoreThread();
   Record(recorder, 1000, ActivityRecorder::kBatchRows);  // the last one queues the first batch's flush
   std::promise<size_t> seen;
-  boost::asio::post(pool_.Pool(), [&] {                     // runs once the first chunk is written
+  http::PostBlocking(pool_, [&] {                           // waits behind the first chunk
     Record(recorder, 10000, ActivityRecorder::kBatchRows);  // the last one queues a flush meanwhile
     boost::asio::post(pool_.Pool(), [&] { seen.set_value(Written().size()); });
   });

@@ -806,7 +806,7 @@ int RunBroker(const Config& config) {
   http::RunUntilSignalled(io, servers, std::chrono::seconds(10));
   // Calls have drained: write what they cost and hand back what no call holds. A call cut short by
   // the drain deadline keeps its reservation, which counts as lost.
-  boost::asio::post(store_pool.Pool(), [&] {
+  http::PostBlocking(store_pool, [&] {
     usage.Flush();
     activity.FlushAll();
     audit.Flush();

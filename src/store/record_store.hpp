@@ -90,9 +90,18 @@ struct ActivityTotal {
 class ActivityStore {
  public:
   virtual ~ActivityStore() = default;
-  // Inserts the rows in one transaction, and in it notes each row's token as used at the row's time.
-  // A grant or owner new to the record is numbered first, in a short transaction of its own.
-  virtual Status AddActivity(std::span<const ActivityRecord> rows) = 0;
+  // Inserts rows in one transaction, and in it notes each row's token as used at the row's time:
+  // `slice` rows at a time, and after each slice but the last, `go_on()` says whether the next one
+  // joins the transaction or the rows so far are committed. Returns how many rows it wrote. A grant
+  // or owner new to the record is numbered first, in a short transaction of its own.
+  virtual Result<size_t> AddActivityInSlices(std::span<const ActivityRecord> rows, size_t slice,
+                                             const std::function<bool()>& go_on) = 0;
+  // All the rows, in one transaction.
+  Status AddActivity(std::span<const ActivityRecord> rows) {
+    auto added = AddActivityInSlices(rows, rows.size(), [] { return true; });
+    if (!added) return added.error();
+    return {};
+  }
   Status AddActivity(const std::vector<ActivityRecord>& rows) { return AddActivity(std::span(rows)); }
   // The grant's tokens that made calls, the latest used first, at most `limit`.
   virtual Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) = 0;

@@ -1138,6 +1138,41 @@ TEST_P(StoreTest, AnActivityRowNotesItsTokensLastUse) {
   ASSERT_EQ(uses.size(), 1u) << "a token last used before the record's horizon goes with its calls";
 }
 
+// A transaction of slices goes on while go_on() says so and commits the slices written when it
+// says stop; go_on() is not asked after the last slice; the tokens' uses count the rows written.
+TEST_P(StoreTest, ActivityInSlicesCommitsTheSlicesWrittenWhenToldToStop) {
+  std::vector<ActivityRecord> rows;
+  for (int i = 0; i < 10; ++i) {
+    rows.push_back(Call(1000 + i, "g1", "alice"));
+    rows.back().token_id = "jti-1";
+  }
+  int asked = 0;
+  auto written = store_->Activity().AddActivityInSlices(rows, 4, [&] { return ++asked < 2; });
+  ASSERT_TRUE(written) << written.error().message;
+  EXPECT_EQ(*written, 8u) << "two slices of 4, then told to stop";
+  EXPECT_EQ(asked, 2);
+  ActivityQuery g1;
+  g1.grant_id = "g1";
+  g1.limit = 100;
+  EXPECT_EQ(store_->Activity().ListActivity(g1).value().size(), 8u);
+  EXPECT_EQ(store_->Activity().ListTokenUses("g1", 10).value().at(0).calls, 8);
+
+  asked = 0;
+  written = store_->Activity().AddActivityInSlices(std::span(rows).subspan(8), 4, [&] { return ++asked > 0; });
+  ASSERT_TRUE(written);
+  EXPECT_EQ(*written, 2u);
+  EXPECT_EQ(asked, 0) << "one slice holds the rest: nothing to ask";
+  auto all = store_->Activity().ListActivity(g1).value();
+  ASSERT_EQ(all.size(), 10u);
+  EXPECT_EQ(all.front().at, 1009);
+  EXPECT_EQ(store_->Activity().ListTokenUses("g1", 10).value().at(0).calls, 10);
+  EXPECT_EQ(store_->Activity().ListTokenUses("g1", 10).value().at(0).last_used_at, 1009);
+
+  auto none = store_->Activity().AddActivityInSlices(rows, 0, [] { return true; });
+  ASSERT_FALSE(none) << "slices of no rows would never end";
+  EXPECT_EQ(store_->Activity().ListActivity(g1).value().size(), 10u);
+}
+
 TEST_P(StoreTest, RefreshFamiliesAreSummedPerGrant) {
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "", ""}));
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, "", ""}));

@@ -161,43 +161,61 @@ Status ActivityTables::NumberNewIds(std::span<const ActivityRecord> rows) {
   return numbered;
 }
 
-Status ActivityTables::AddActivity(std::span<const ActivityRecord> rows) {
-  if (rows.empty()) return {};
-  if (auto numbered = NumberNewIds(rows); !numbered) return numbered;
-  return db_.InTransaction([&]() -> Status {
-    sql::Values values;
-    values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
-    for (const auto& r : rows) {
-      auto grant_n = Numbered(r.grant_id);
-      if (!grant_n) return grant_n.error();
-      auto owner_n = Numbered(r.owner_id);
-      if (!owner_n) return owner_n.error();
-      values.Bind(r.at).Bind(*grant_n).Bind(r.app_name).Bind(*owner_n).Bind(r.provider).Bind(r.model);
-      values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
-      values.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
-      values.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
-    }
-    if (db_.AppendRows("activity", kActivityRowColumns, values) != kDone) return db_.DbError("record activity");
-    // One write per token per batch, however many of its calls the batch holds.
-    std::map<std::string, TokenUseRecord> tokens;
-    for (const auto& r : rows) {
-      if (r.token_id.empty()) continue;
-      auto [it, fresh] = tokens.try_emplace(r.token_id);
-      TokenUseRecord& t = it->second;
-      if (fresh)
-        t = TokenUseRecord{r.token_id, r.grant_id, r.client_id, r.token_issued_at, r.token_expires_at, r.at, r.at, 0};
-      t.first_used_at = std::min(t.first_used_at, r.at);
-      t.last_used_at = std::max(t.last_used_at, r.at);
-      ++t.calls;
-    }
-    for (const auto& [id, t] : tokens) {
-      Query q(db_.Prepare(kTouchToken));
-      q.Bind(t.token_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.issued_at).Bind(t.expires_at);
-      q.Bind(t.first_used_at).Bind(t.last_used_at).Bind(t.calls);
-      if (q.Step() != kDone) return db_.DbError("record a token's use");
-    }
-    return {};
+Result<size_t> ActivityTables::AddActivityInSlices(std::span<const ActivityRecord> rows, size_t slice,
+                                                   const std::function<bool()>& go_on) {
+  if (rows.empty()) return size_t{0};
+  if (slice == 0) return MakeError(Errc::kBadRequest, "activity is written in slices of at least one row");
+  if (auto numbered = NumberNewIds(rows); !numbered) return numbered.error();
+  return db_.InTransaction([&]() -> Result<size_t> {
+    size_t written = 0;
+    do {
+      auto part = rows.subspan(written, std::min(slice, rows.size() - written));
+      if (auto inserted = InsertRows(part); !inserted) return inserted.error();
+      written += part.size();
+    } while (written < rows.size() && go_on());
+    if (auto touched = TouchTokens(rows.first(written)); !touched) return touched.error();
+    return written;
   });
+}
+
+Status ActivityTables::InsertRows(std::span<const ActivityRecord> rows) {
+  sql::Values values;
+  values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
+  for (const auto& r : rows) {
+    auto grant_n = Numbered(r.grant_id);
+    if (!grant_n) return grant_n.error();
+    auto owner_n = Numbered(r.owner_id);
+    if (!owner_n) return owner_n.error();
+    values.Bind(r.at).Bind(*grant_n).Bind(r.app_name).Bind(*owner_n).Bind(r.provider).Bind(r.model);
+    values.Bind(r.capability).Bind(int64_t{r.status}).Bind(r.input_tokens).Bind(r.output_tokens);
+    values.Bind(r.cached_input_tokens).Bind(r.cost_micros).Bind(r.latency_ms).Bind(r.ttft_ms);
+    values.Bind(int64_t{r.streamed ? 1 : 0}).Bind(r.refusal);
+  }
+  if (db_.AppendRows("activity", kActivityRowColumns, values) != kDone) return db_.DbError("record activity");
+  return {};
+}
+
+// One write per token, however many of its calls the rows hold, in the tokens' order: two brokers
+// on PostgreSQL touching the same tokens lock them in the same order.
+Status ActivityTables::TouchTokens(std::span<const ActivityRecord> rows) {
+  std::map<std::string, TokenUseRecord> tokens;
+  for (const auto& r : rows) {
+    if (r.token_id.empty()) continue;
+    auto [it, fresh] = tokens.try_emplace(r.token_id);
+    TokenUseRecord& t = it->second;
+    if (fresh)
+      t = TokenUseRecord{r.token_id, r.grant_id, r.client_id, r.token_issued_at, r.token_expires_at, r.at, r.at, 0};
+    t.first_used_at = std::min(t.first_used_at, r.at);
+    t.last_used_at = std::max(t.last_used_at, r.at);
+    ++t.calls;
+  }
+  for (const auto& [id, t] : tokens) {
+    Query q(db_.Prepare(kTouchToken));
+    q.Bind(t.token_id).Bind(t.grant_id).Bind(t.client_id).Bind(t.issued_at).Bind(t.expires_at);
+    q.Bind(t.first_used_at).Bind(t.last_used_at).Bind(t.calls);
+    if (q.Step() != kDone) return db_.DbError("record a token's use");
+  }
+  return {};
 }
 
 Result<std::vector<TokenUseRecord>> ActivityTables::ListTokenUses(std::string_view grant_id, int64_t limit) {

@@ -3,6 +3,7 @@
 // in the settings table.
 // Thread-safety: one thread at a time (the store worker).
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -18,8 +19,8 @@ class ActivityTables final : public ActivityStore {
  public:
   explicit ActivityTables(Connection& db) : db_(db) {}
 
-  using ActivityStore::AddActivity;
-  Status AddActivity(std::span<const ActivityRecord> rows) override;
+  Result<size_t> AddActivityInSlices(std::span<const ActivityRecord> rows, size_t slice,
+                                     const std::function<bool()>& go_on) override;
   Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) override;
   Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) override;
   Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) override;
@@ -34,6 +35,9 @@ class ActivityTables final : public ActivityStore {
   Status AddNumber(const std::string& id);
   // Makes sure every id of `rows` not kept in numbers_ has a number.
   Status NumberNewIds(std::span<const ActivityRecord> rows);
+  // Inside the caller's transaction: the rows (whose ids are numbered), and their tokens' uses.
+  Status InsertRows(std::span<const ActivityRecord> rows);
+  Status TouchTokens(std::span<const ActivityRecord> rows);
 
   // Numbers already read, so that a busy grant's rows cost no lookup; forgotten all at once when
   // this many are kept.
