@@ -16,8 +16,12 @@ uint64_t Hash(std::string_view key) {  // FNV-1a; never 0, which marks nothing
   return h | 1;
 }
 
-std::string KeyOf(std::initializer_list<std::string_view> values) {
-  std::string key;
+// A series' key: the label values, each cut to kMaxLabelBytes, between separators. Built in the
+// calling thread's buffer, which is reused, so that updating a series allocates nothing once the
+// thread has built a key as long; the view is good until the thread's next KeyOf.
+std::string_view KeyOf(std::initializer_list<std::string_view> values) {
+  thread_local std::string key;
+  key.clear();
   bool first = true;
   for (std::string_view v : values) {
     if (!first) key += kSeparator;
@@ -129,7 +133,7 @@ void CounterFamily::Add(std::initializer_list<std::string_view> values, uint64_t
 
 uint64_t CounterFamily::Value(std::initializer_list<std::string_view> values) const {
   uint64_t found = 0;
-  std::string key = KeyOf(values);
+  std::string key(KeyOf(values));
   series_.ForEach([&](const std::string& k, const std::atomic<uint64_t>& v) {
     if (k == key) found = v.load(std::memory_order_relaxed);
   });
