@@ -2,8 +2,9 @@
 # Wall-clock A/B of broker builds against nginx: the native lane of bench/run.sh, the lanes of all
 # of them taking turns, round after round, and for each the median over the rounds of req/s, of
 # the user, system and total CPU time per request, of the context switches per request and of
-# wrk's p50 and p99 (BENCH_CONNECTIONS=1 makes it the latency lane's A/B), and the calls that waited
-# for a lease top-up, summed over the rounds. BENCH_SETUP "pinned"
+# wrk's p50 and p99 (BENCH_CONNECTIONS=1 makes it the latency lane's A/B), of a broker's store
+# thread's CPU time and bytes written to its database per request, and the calls that waited for a
+# lease top-up, summed over the rounds. BENCH_SETUP "pinned"
 # (the default) puts each broker (io_threads = 1) and nginx (one worker) on BENCH_SERVER_CPU and
 # the emulation and wrk -t1 on BENCH_LOAD_CPU; "unpinned" gives all of them every core (nginx one
 # worker per core, each broker BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list
@@ -87,32 +88,50 @@ switches() {
   echo "$total"
 }
 
+# Clock ticks of the broker's store thread (user and system; none for nginx, or a build before threads had names).
+store_ticks() {
+  local t total=0
+  for t in /proc/"$1"/task/*; do
+    [[ "$(cat "$t/comm" 2>/dev/null)" == ap-store ]] && total=$((total + $(awk '{print $14 + $15}' "$t/stat")))
+  done
+  echo "$total"
+}
+# Bytes the process has written to files so far (write and pwrite: the database and its log; a
+# broker's sockets use sendmsg, which is not counted; nginx's use writev, so it shows none).
+disk_bytes() { [[ $1 == nginx ]] && echo 0 || awk '/^wchar/ {print $2}' "/proc/${PID[$1]}/io"; }
+
 echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $SETUP, $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for name in "${names[@]}"; do (SECONDS_PER_LANE=1; run_lane warmup "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS" >/dev/null); done
 hz=$(getconf CLK_TCK)
 for _ in $(seq "$ROUNDS"); do
   for name in "${names[@]}"; do
     read -r u0 s0 <<< "$(ticks "${PID[$name]}")"
-    w0=$(switches "${PID[$name]}")
+    w0=$(switches "${PID[$name]}") st0=$(store_ticks "${PID[$name]}") d0=$(disk_bytes "$name")
     waits0=$(waits_of "$name")
     read -r rps p50 p99 <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS")"
     read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
-    w1=$(switches "${PID[$name]}")
+    w1=$(switches "${PID[$name]}") st1=$(store_ticks "${PID[$name]}") d1=$(disk_bytes "$name")
     awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v t="$SECONDS_PER_LANE" \
-      -v hz="$hz" -v p50="$p50" -v p99="$p99" -v waits=$(($(waits_of "$name") - waits0)) 'BEGIN {k = 1e6 / hz / (r * t)
-        printf "%s %d %.1f %.1f %.1f %.2f %.3f %.3f %d\n", n, r, u * k, s * k, (u + s) * k, w / (r * t), p50, p99, waits}'
+      -v hz="$hz" -v p50="$p50" -v p99="$p99" -v waits=$(($(waits_of "$name") - waits0)) -v st=$((st1 - st0)) \
+      -v d=$((d1 - d0)) 'BEGIN {k = 1e6 / hz / (r * t)
+        printf "%s %d %.1f %.1f %.1f %.2f %.3f %.3f %d %.2f %.0f\n", n, r, u * k, s * k, (u + s) * k, w / (r * t), p50, p99,
+          waits, st * k, d / (r * t)}'
   done
 done > "$TMP/rounds"
-printf '%-28s %8s %8s %8s %8s %9s %10s %8s %8s %11s\n' "" "req/s" "user us" "sys us" "CPU us" "switches" "vs nginx" \
-  "p50 ms" "p99 ms" "lease waits"
+printf '%-28s %8s %8s %8s %8s %9s %10s %8s %8s %11s %9s %8s\n' "" "req/s" "user us" "sys us" "CPU us" "switches" \
+  "vs nginx" "p50 ms" "p99 ms" "lease waits" "store us" "disk B"
 nginx_rps=$(awk '$1 == "nginx" {print $2}' "$TMP/rounds" | median)
 for name in "${names[@]}"; do
   col() { awk -v n="$name" -v c="$1" '$1 == n {print $c}' "$TMP/rounds" | median; }
   rps=$(col 2)
-  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2f %9.2fx %8.3f %8.3f %11s\n' "$name" "$rps" "$(col 3)" "$(col 4)" \
+  broker() { [[ $name == nginx ]] && echo - || echo "$1"; }
+  printf '%-28s %8.0f %8.1f %8.1f %8.1f %9.2f %9.2fx %8.3f %8.3f %11s %9s %8s\n' "$name" "$rps" "$(col 3)" "$(col 4)" \
     "$(col 5)" "$(col 6)" "$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {print a / b}')" "$(col 7)" "$(col 8)" \
-    "$([[ $name == nginx ]] && echo - || awk -v n="$name" '$1 == n {s += $9} END {print s}' "$TMP/rounds")"
+    "$(broker "$(awk -v n="$name" '$1 == n {s += $9} END {print s}' "$TMP/rounds")")" "$(broker "$(col 10)")" \
+    "$(broker "$(col 11)")"
 done
 echo "(medians over the rounds; CPU per request is the process's user and system time over its requests;"
 echo " switches are its threads' context switches per request; p50 and p99 are wrk's, of the whole call;"
-echo " lease waits are the calls that waited for the store to top up their grant's lease, over all rounds)"
+echo " lease waits are the calls that waited for the store to top up their grant's lease, over all rounds;"
+echo " store us is the store thread's share of the CPU per request, disk B the bytes written to the database"
+echo " and its log per request)"
