@@ -48,6 +48,26 @@ TEST(Metrics, SeriesPastTheCapCountAsOther) {
   EXPECT_EQ(c.Value({"other", "other"}), 10u);
 }
 
+// Each label value keeps its place, empty ones too, and a long one is cut at the same length
+// wherever it is.
+TEST(Metrics, EmptyAndLongLabelValuesKeepTheirPlaces) {
+  CounterFamily c({"x_total", "X.", {"a", "b", "c"}, 10});
+  c.Add({"", "x", ""}, 1);
+  c.Add({"x", "", ""}, 2);
+  c.Add({"", "", "x"}, 3);
+  const std::string long_value(200, 'm');
+  c.Add({long_value, "y", "z"}, 4);
+  EXPECT_EQ(c.Value({"", "x", ""}), 1u);
+  EXPECT_EQ(c.Value({"x", "", ""}), 2u);
+  EXPECT_EQ(c.Value({"", "", "x"}), 3u);
+  EXPECT_EQ(c.Value({long_value.substr(0, 150), "y", "z"}), 4u) << "cut to the same first bytes: one series";
+  std::string out;
+  c.Render(out);
+  EXPECT_TRUE(Has(out, "x_total{a=\"\",b=\"x\",c=\"\"} 1")) << out;
+  EXPECT_TRUE(Has(out, "x_total{a=\"x\",b=\"\",c=\"\"} 2")) << out;
+  EXPECT_TRUE(Has(out, "x_total{a=\"" + long_value.substr(0, 96) + "\",b=\"y\",c=\"z\"} 4")) << out;
+}
+
 TEST(Metrics, LabelCapFoldsNewValuesOnceFull) {
   LabelCap cap(2);
   EXPECT_EQ(cap.Fold("a"), "a");
