@@ -86,7 +86,7 @@ auto OnStore(BrokerContext& ctx, Fn fn) {
 // its own when the broker has more than one, so the store thread's work never waits behind it. It
 // first lets the store thread finish what it was given before and write the calls' waiting usage
 // (so the read sees what this broker wrote or queued until now, but for the rest of an activity
-// batch being written, a chunk a job). `fn` returns a Result.
+// batch being written, a transaction a job). `fn` returns a Result.
 template <class Fn, class R = std::invoke_result_t<Fn&, store::Store&>>
 boost::asio::awaitable<R> OnStoreRead(BrokerContext& ctx, Fn fn) {
   if (!ctx.readers) co_return co_await OnStore(ctx, std::move(fn));

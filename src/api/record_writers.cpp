@@ -54,7 +54,7 @@ bool ActivityRecorder::WriteTransaction() {
     backing_off_ = false;
   }
   if (batch_.empty()) return false;
-  size_t count = std::min(kBatchRows, batch_.size() - written_);
+  size_t count = std::min(chunk_by_chunk_ ? kChunkRows : kBatchRows, batch_.size() - written_);
   auto added = store_.Activity().AddActivityInSlices(std::span(batch_).subspan(written_, count), kChunkRows,
                                                      [this] { return !OthersWaiting(); });
   if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
@@ -66,7 +66,10 @@ bool ActivityRecorder::WriteTransaction() {
       KeepRestForRetry();
       return false;
     }
-    // The rows given to this transaction only: the rest of the batch was not in it.
+    if (count > kChunkRows) {  // again, a chunk a transaction: a row the store can never hold costs only its chunk
+      chunk_by_chunk_ = true;
+      return true;
+    }
     spdlog::error("{} activity rows not recorded: {}", count, added.error().message);
   }
   written_ += added ? *added : count;
@@ -79,6 +82,7 @@ bool ActivityRecorder::OthersWaiting() const { return pool_.Waiting() > 1; }
 bool ActivityRecorder::EndBatch() {
   batch_.clear();  // outside the lock: the rows' strings are freed here
   written_ = 0;
+  chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);
   rows_.GiveBack(std::exchange(batch_, {}));
   return flush_queued_;  // their Flush found the chain writing
@@ -89,6 +93,7 @@ void ActivityRecorder::KeepRestForRetry() {
                                           std::make_move_iterator(batch_.end()));
   batch_.clear();
   written_ = 0;
+  chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);
   backing_off_ = true;  // the next try is the periodic flush's, not every call's once the backlog is big
   std::vector<store::ActivityRecord>& waiting = rows_.Waiting();

@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -14,6 +15,7 @@
 #include "api/usage_recorder.hpp"
 #include "core/money.hpp"
 #include "domain/grant.hpp"
+#include "store/postgres/test_database.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::api {
@@ -227,6 +229,37 @@ TEST_F(ActivityRecorderTest, OneBatchAtATimeAndTheNextFollowsItWithoutTheTimer) 
   EXPECT_EQ(seen.get_future().get(), 2 * ActivityRecorder::kChunkRows);
   pool_.Join();
   EXPECT_EQ(Written(), recorded_);
+}
+
+// On PostgreSQL a value it can never hold (a NUL in text) fails its transaction for good: the batch
+// is written again a chunk a transaction, and only the chunk holding that row is lost.
+TEST_F(ActivityRecorderTest, ARowTheStoreCanNeverHoldCostsOnlyItsChunk) {
+  if (!store::postgres::TestDatabaseUrl()) {
+    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+  }
+  const std::string schema = "t_recorder_" + std::to_string(::getpid());
+  store::postgres::RunOnTestDatabase("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+  store_ = store::postgres::OpenTestStoreInSchema(schema).value();
+  {
+    ActivityRecorder recorder(*store_, pool_);
+    std::vector<int64_t> kept;  // chunks of 250 from 1000: the third (1500-1749) holds the bad row
+    for (int64_t at = 1000; at < 2000; ++at) {
+      store::ActivityRecord row = Call(at);
+      if (at == 1600) row.model = std::string("a\0b", 3);
+      if (at < 1500 || at >= 1750) kept.push_back(at);
+      recorder.Record(std::move(row));
+    }
+    std::promise<void> done;
+    http::PostBlocking(pool_, [&] {
+      recorder.FlushAll();
+      done.set_value();
+    });
+    done.get_future().get();
+    EXPECT_EQ(Written(), kept);
+  }
+  store_.reset();
+  EXPECT_FALSE(store::postgres::RunOnTestDatabase("DROP SCHEMA " + schema + " CASCADE"));
 }
 
 // Rows a failed write kept back are written by the next store job's FlushIfWaiting, so that what
