@@ -96,8 +96,9 @@ store_ticks() {
   done
   echo "$total"
 }
-# Bytes the process has written to files so far (write and pwrite: the database and its log; a
-# broker's sockets use sendmsg, which is not counted; nginx's use writev, so it shows none).
+# Bytes a broker has written with write and pwrite so far: its database and log, and Asio's 8-byte
+# wake-ups (its sockets use sendmsg, which is not counted). Not read for nginx, whose sockets' writev
+# is counted.
 disk_bytes() { [[ $1 == nginx ]] && echo 0 || awk '/^wchar/ {print $2}' "/proc/${PID[$1]}/io"; }
 
 echo "aipassport compare: $(date -u +%Y-%m-%dT%H:%M:%SZ), $SETUP, $ROUNDS rounds of ${SECONDS_PER_LANE}s lanes, $CONNECTIONS connections, load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -109,6 +110,7 @@ for _ in $(seq "$ROUNDS"); do
     w0=$(switches "${PID[$name]}") st0=$(store_ticks "${PID[$name]}") d0=$(disk_bytes "$name")
     waits0=$(waits_of "$name")
     read -r rps p50 p99 <<< "$(run_lane "$name" "${URL[$name]}" "${CREDENTIAL[$name]}" "$CONNECTIONS")"
+    sleep 0.3  # a broker writes the lane's last activity rows within its 250 ms flush
     read -r u1 s1 <<< "$(ticks "${PID[$name]}")"
     w1=$(switches "${PID[$name]}") st1=$(store_ticks "${PID[$name]}") d1=$(disk_bytes "$name")
     awk -v n="$name" -v r="$rps" -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v w=$((w1 - w0)) -v t="$SECONDS_PER_LANE" \
