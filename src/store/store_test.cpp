@@ -60,8 +60,6 @@ struct StoreFactory {
 
 void PrintTo(const StoreFactory& factory, std::ostream* os) { *os << factory.name; }
 
-std::optional<std::string> PostgresUrl() { return postgres::TestDatabaseUrl(); }
-
 std::string SchemaFor(const std::filesystem::path& dir) {
   std::string name = "t_" + dir.filename().string().substr(std::string("ap-store-").size());
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -91,7 +89,7 @@ std::filesystem::path MakeTempDir() {
 class StoreTest : public ::testing::TestWithParam<StoreFactory> {
  protected:
   void SetUp() override {
-    if (std::string_view(GetParam().name) == "Postgres" && !PostgresUrl()) {
+    if (std::string_view(GetParam().name) == "Postgres" && !postgres::TestDatabaseUrl()) {
       if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
       GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
     }
@@ -962,9 +960,7 @@ TEST_P(StoreTest, ActivityWrittenBeforeNumberingReadsBackTheSameAfterTheUpgrade)
     std::unique_ptr<sql::Connection> db;
     if (postgres) {
       OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
-      db = postgres::Connection::Open(*PostgresUrl() + (PostgresUrl()->find('?') == std::string::npos ? "?" : "&") +
-                                      "options=-csearch_path%3D" + SchemaFor(dir_))
-               .value();
+      db = postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value();
     } else {
       db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
     }
@@ -1632,14 +1628,14 @@ struct Rings {
 };
 
 TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIsCut) {
-  if (!PostgresUrl()) {
+  if (!postgres::TestDatabaseUrl()) {
     if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
     GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
   }
   auto dir = MakeTempDir();
   auto store = OpenPostgres(dir);
   Rings rings;
-  auto listener = postgres::ChangeListener::Start(*PostgresUrl(), [&rings] { rings.Ring(); });
+  auto listener = postgres::ChangeListener::Start(*postgres::TestDatabaseUrl(), [&rings] { rings.Ring(); });
   ASSERT_TRUE(listener) << listener.error().message;
 
   // A write that is not a change rings nothing; a change rings once it commits.

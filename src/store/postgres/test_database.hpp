@@ -31,14 +31,18 @@ inline std::optional<std::string> RunOnTestDatabase(const std::string& statement
   return failed;
 }
 
+// The test cluster's URL with `schema` first on the search path.
+inline std::string TestDatabaseUrlInSchema(const std::string& schema) {
+  std::string url = TestDatabaseUrl().value_or("");
+  return url + (url.find('?') == std::string::npos ? "?" : "&") + "options=-csearch_path%3D" + schema;
+}
+
 // A store on the test cluster whose tables live in `schema` (made if missing; the caller drops it
 // with RunOnTestDatabase("DROP SCHEMA ... CASCADE")).
 inline Result<std::unique_ptr<Store>> OpenTestStoreInSchema(const std::string& schema) {
   if (auto failed = RunOnTestDatabase("CREATE SCHEMA IF NOT EXISTS " + schema))
     return MakeError(Errc::kUnavailable, "make the test schema: " + *failed);
-  std::string url = TestDatabaseUrl().value_or("");
-  url += (url.find('?') == std::string::npos ? "?" : "&") + std::string("options=-csearch_path%3D") + schema;
-  return OpenPostgresStore(url);
+  return OpenPostgresStore(TestDatabaseUrlInSchema(schema));
 }
 
 }  // namespace ap::store::postgres
