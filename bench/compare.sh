@@ -88,7 +88,8 @@ switches() {
   echo "$total"
 }
 
-# Clock ticks of the broker's store thread (user and system; none for nginx, or a build before threads had names).
+# Clock ticks of a broker's store thread, user and system (0 for nginx, or a build whose threads
+# have no names).
 store_ticks() {
   local t total=0
   for t in /proc/"$1"/task/*; do
