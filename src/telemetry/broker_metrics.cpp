@@ -87,31 +87,92 @@ void BrokerMetrics::AddGauge(std::string name, std::string help, std::function<d
   registry_.Add(gauges_.back().get());
 }
 
+// The series one kind of call updates (its provider, operation, model, status and app), each found
+// on first use and kept by the thread: finding one builds its key, hashes it and probes a table,
+// some ten times a call, and a thread's calls are mostly of the kind of its last one. Models and
+// apps are folded into "other" once for a kind; a name kept or folded stays so.
+struct BrokerMetrics::CallSeries {
+  uint64_t metrics_id = 0;                      // of the BrokerMetrics the pointers below are into; 0: none yet
+  std::string provider, operation, model, app;  // as the call gave them
+  int status = 0;
+  std::string provider_label, model_label, app_label, status_label;  // as the series have them
+  std::atomic<uint64_t>* requests = nullptr;
+  std::atomic<uint64_t>* cost = nullptr;
+  std::atomic<uint64_t>* input_tokens = nullptr;
+  std::atomic<uint64_t>* output_tokens = nullptr;
+  std::atomic<uint64_t>* cached_input_tokens = nullptr;
+  HistogramFamily::Buckets* input_usage = nullptr;
+  HistogramFamily::Buckets* output_usage = nullptr;
+  HistogramFamily::Buckets* duration = nullptr;
+  HistogramFamily::Buckets* first_token = nullptr;
+  HistogramFamily::Buckets* overhead = nullptr;
+
+  bool Is(uint64_t id, const CallSample& call) const {
+    return metrics_id == id && status == call.status && provider == call.provider && operation == call.operation &&
+           model == call.model && app == call.app;
+  }
+};
+
+BrokerMetrics::CallSeries& BrokerMetrics::SeriesOf(const CallSample& call) {
+  thread_local CallSeries last;
+  if (last.Is(id_, call)) return last;
+  last = CallSeries{};
+  last.metrics_id = id_;
+  last.provider = call.provider;
+  last.operation = call.operation;
+  last.model = call.model;
+  last.app = call.app;
+  last.status = call.status;
+  last.provider_label = call.provider.empty() ? "none" : call.provider;
+  last.model_label = call.model.empty() ? "" : models_.Fold(call.model);
+  if (options_.per_app_labels) last.app_label = apps_.Fold(call.app);
+  last.status_label = std::to_string(call.status);
+  return last;
+}
+
+namespace {
+
+void Add(std::atomic<uint64_t>*& series, CounterFamily& family, std::initializer_list<std::string_view> labels,
+         int64_t units) {
+  if (!series) series = &family.Series(labels);
+  series->fetch_add(NonNegative(units), std::memory_order_relaxed);
+}
+
+void Observe(HistogramFamily::Buckets*& series, HistogramFamily& family, std::initializer_list<std::string_view> labels,
+             int64_t units) {
+  if (!series) series = &family.Series(labels);
+  family.Observe(*series, NonNegative(units));
+}
+
+}  // namespace
+
 void BrokerMetrics::RecordCall(const CallSample& call) {
-  std::string_view provider = call.provider.empty() ? "none" : call.provider;
-  std::string_view model = call.model.empty() ? "" : models_.Fold(call.model);
-  std::string status = std::to_string(call.status);
+  CallSeries& s = SeriesOf(call);
+  std::string_view provider = s.provider_label, operation = s.operation, model = s.model_label, app = s.app_label,
+                   status = s.status_label;
   if (options_.per_app_labels) {
-    std::string_view app = apps_.Fold(call.app);
-    requests_.Add({provider, call.operation, model, status, app});
-    if (call.cost_micros > 0) cost_.Add({provider, model, app}, NonNegative(call.cost_micros));
+    Add(s.requests, requests_, {provider, operation, model, status, app}, 1);
+    if (call.cost_micros > 0) Add(s.cost, cost_, {provider, model, app}, call.cost_micros);
   } else {
-    requests_.Add({provider, call.operation, model, status});
-    if (call.cost_micros > 0) cost_.Add({provider, model}, NonNegative(call.cost_micros));
+    Add(s.requests, requests_, {provider, operation, model, status}, 1);
+    if (call.cost_micros > 0) Add(s.cost, cost_, {provider, model}, call.cost_micros);
   }
   if (!call.refusal.empty()) refusals_.Add({call.refusal});
-  if (call.input_tokens > 0) tokens_.Add({provider, model, "input"}, NonNegative(call.input_tokens));
-  if (call.output_tokens > 0) tokens_.Add({provider, model, "output"}, NonNegative(call.output_tokens));
-  if (call.input_tokens > 0)
-    token_usage_.Observe({call.operation, provider, model, "input"}, NonNegative(call.input_tokens));
-  if (call.output_tokens > 0)
-    token_usage_.Observe({call.operation, provider, model, "output"}, NonNegative(call.output_tokens));
+  if (call.input_tokens > 0) {
+    Add(s.input_tokens, tokens_, {provider, model, "input"}, call.input_tokens);
+    Observe(s.input_usage, token_usage_, {operation, provider, model, "input"}, call.input_tokens);
+  }
+  if (call.output_tokens > 0) {
+    Add(s.output_tokens, tokens_, {provider, model, "output"}, call.output_tokens);
+    Observe(s.output_usage, token_usage_, {operation, provider, model, "output"}, call.output_tokens);
+  }
   if (call.cached_input_tokens > 0)
-    tokens_.Add({provider, model, "cached_input"}, NonNegative(call.cached_input_tokens));
+    Add(s.cached_input_tokens, tokens_, {provider, model, "cached_input"}, call.cached_input_tokens);
   int64_t upstream = call.upstream_us.value_or(0);
-  if (call.upstream_us) operation_duration_.Observe({provider, call.operation, model}, NonNegative(upstream));
-  if (call.first_token_us) time_to_first_token_.Observe({provider, call.operation, model}, NonNegative(*call.first_token_us));
-  overhead_.Observe({provider, call.operation}, NonNegative(call.duration_us - upstream));
+  if (call.upstream_us) Observe(s.duration, operation_duration_, {provider, operation, model}, upstream);
+  if (call.first_token_us)
+    Observe(s.first_token, time_to_first_token_, {provider, operation, model}, *call.first_token_us);
+  Observe(s.overhead, overhead_, {provider, operation}, call.duration_us - upstream);
 }
 
 }  // namespace ap::telemetry

@@ -63,6 +63,12 @@ class BrokerMetrics {
   const CounterFamily& Requests() const { return requests_; }
 
  private:
+  struct CallSeries;
+  CallSeries& SeriesOf(const CallSample& call);
+
+  static inline std::atomic<uint64_t> next_id_{1};
+  // Tells this instance's series apart from another's, in a thread's CallSeries.
+  const uint64_t id_ = next_id_.fetch_add(1, std::memory_order_relaxed);
   MetricsOptions options_;
   LabelCap models_;
   LabelCap apps_;

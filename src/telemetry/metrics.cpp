@@ -121,14 +121,12 @@ std::string_view LabelCap::Fold(std::string_view value) {
 }
 
 // The all-"other" series is made first, so that it always has its place.
-CounterFamily::CounterFamily(FamilyInfo info) : info_(std::move(info)), series_(info_.max_series + 1) {
-  series_.Find(OtherKey(info_.labels.size()));
-}
+CounterFamily::CounterFamily(FamilyInfo info)
+    : info_(std::move(info)), series_(info_.max_series + 1), other_(series_.Find(OtherKey(info_.labels.size()))) {}
 
-void CounterFamily::Add(std::initializer_list<std::string_view> values, uint64_t units) {
+std::atomic<uint64_t>& CounterFamily::Series(std::initializer_list<std::string_view> values) {
   auto* counter = series_.Find(KeyOf(values));
-  if (!counter) counter = series_.Find(OtherKey(info_.labels.size()));
-  if (counter) counter->fetch_add(units, std::memory_order_relaxed);
+  return counter ? *counter : *other_;
 }
 
 uint64_t CounterFamily::Value(std::initializer_list<std::string_view> values) const {
@@ -156,19 +154,23 @@ void CounterFamily::Render(std::string& out) const {
 }
 
 HistogramFamily::HistogramFamily(FamilyInfo info, std::vector<uint64_t> bounds)
-    : info_(std::move(info)), bounds_(std::move(bounds)), series_(info_.max_series + 1) {
+    : info_(std::move(info)),
+      bounds_(std::move(bounds)),
+      series_(info_.max_series + 1),
+      other_(series_.Find(OtherKey(info_.labels.size()))) {
   if (bounds_.size() > kMaxBuckets) bounds_.resize(kMaxBuckets);
-  series_.Find(OtherKey(info_.labels.size()));
 }
 
-void HistogramFamily::Observe(std::initializer_list<std::string_view> values, uint64_t units) {
+HistogramFamily::Buckets& HistogramFamily::Series(std::initializer_list<std::string_view> values) {
   auto* buckets = series_.Find(KeyOf(values));
-  if (!buckets) buckets = series_.Find(OtherKey(info_.labels.size()));
-  if (!buckets) return;
+  return buckets ? *buckets : *other_;
+}
+
+void HistogramFamily::Observe(Buckets& series, uint64_t units) {
   size_t i = 0;
   while (i < bounds_.size() && units > bounds_[i]) ++i;
-  buckets->counts[i].fetch_add(1, std::memory_order_relaxed);
-  buckets->sum.fetch_add(units, std::memory_order_relaxed);
+  series.counts[i].fetch_add(1, std::memory_order_relaxed);
+  series.sum.fetch_add(units, std::memory_order_relaxed);
 }
 
 void HistogramFamily::Render(std::string& out) const {

@@ -84,7 +84,12 @@ class CounterFamily final : public Collector {
  public:
   explicit CounterFamily(FamilyInfo info);
   // `values` in the order of the family's labels.
-  void Add(std::initializer_list<std::string_view> values, uint64_t units = 1);
+  void Add(std::initializer_list<std::string_view> values, uint64_t units = 1) {
+    Series(values).fetch_add(units, std::memory_order_relaxed);
+  }
+  // The counter of one series, made on first use (the all-"other" one past max_series); it stays
+  // where it is for the family's life, so a caller may keep it and add to it directly.
+  std::atomic<uint64_t>& Series(std::initializer_list<std::string_view> values);
   // The current count of one series (tests and gauges), 0 if it was never touched.
   uint64_t Value(std::initializer_list<std::string_view> values) const;
   void Render(std::string& out) const override;
@@ -92,6 +97,7 @@ class CounterFamily final : public Collector {
  private:
   FamilyInfo info_;
   mutable SeriesTable<std::atomic<uint64_t>> series_;
+  std::atomic<uint64_t>* other_;
 };
 
 inline constexpr size_t kMaxBuckets = 16;
@@ -99,18 +105,23 @@ inline constexpr size_t kMaxBuckets = 16;
 class HistogramFamily final : public Collector {
  public:
   // `bounds`: the buckets' upper bounds in units, ascending, at most kMaxBuckets (+Inf is added).
-  HistogramFamily(FamilyInfo info, std::vector<uint64_t> bounds);
-  void Observe(std::initializer_list<std::string_view> values, uint64_t units);
-  void Render(std::string& out) const override;
-
- private:
   struct Buckets {
     std::array<std::atomic<uint64_t>, kMaxBuckets + 1> counts{};  // the last one is +Inf
     std::atomic<uint64_t> sum{0};
   };
+
+  HistogramFamily(FamilyInfo info, std::vector<uint64_t> bounds);
+  void Observe(std::initializer_list<std::string_view> values, uint64_t units) { Observe(Series(values), units); }
+  // As CounterFamily::Series: one series' buckets, which stay where they are.
+  Buckets& Series(std::initializer_list<std::string_view> values);
+  void Observe(Buckets& series, uint64_t units);
+  void Render(std::string& out) const override;
+
+ private:
   FamilyInfo info_;
   std::vector<uint64_t> bounds_;
   SeriesTable<Buckets> series_;
+  Buckets* other_;
 };
 
 // A number read when the metrics are scraped (open connections, queue depths).

@@ -177,5 +177,41 @@ TEST(BrokerMetrics, ModelNamesPastTheCapAreOther) {
   EXPECT_EQ(m.Requests().Value({"openai", "chat", "c", "200"}), 0u);
 }
 
+// A thread keeps the series of its last kind of call: a call that differs in any label, or comes
+// to another BrokerMetrics (which may live where the last one did), counts under its own.
+TEST(BrokerMetrics, ACallCountsUnderItsOwnLabelsWhateverCameBefore) {
+  auto call = [](std::string_view model, int status, std::string_view app, int64_t output_tokens) {
+    CallSample c;
+    c.provider = "openai";
+    c.operation = "chat";
+    c.model = model;
+    c.app = app;
+    c.status = status;
+    c.output_tokens = output_tokens;
+    return c;
+  };
+  {
+    BrokerMetrics m(MetricsOptions{true, 10, 10});
+    m.RecordCall(call("m", 200, "Notes", 0));
+    m.RecordCall(call("m", 200, "Notes", 5));  // the same kind: its tokens series is found now
+    m.RecordCall(call("m", 429, "Notes", 0));
+    m.RecordCall(call("m", 200, "Mail", 7));
+    m.RecordCall(call("n", 200, "Notes", 0));
+    m.RecordCall(call("m", 200, "Notes", 1));
+    EXPECT_EQ(m.Requests().Value({"openai", "chat", "m", "200", "Notes"}), 3u);
+    EXPECT_EQ(m.Requests().Value({"openai", "chat", "m", "429", "Notes"}), 1u);
+    EXPECT_EQ(m.Requests().Value({"openai", "chat", "m", "200", "Mail"}), 1u);
+    EXPECT_EQ(m.Requests().Value({"openai", "chat", "n", "200", "Notes"}), 1u);
+    EXPECT_TRUE(Has(m.Render(), "aipassport_tokens_total{provider=\"openai\",model=\"m\",type=\"output\"} 13"));
+  }
+  BrokerMetrics one(MetricsOptions{true, 10, 10}), other(MetricsOptions{true, 10, 10});
+  one.RecordCall(call("m", 200, "Notes", 2));
+  other.RecordCall(call("m", 200, "Notes", 3));
+  one.RecordCall(call("m", 200, "Notes", 2));
+  EXPECT_EQ(one.Requests().Value({"openai", "chat", "m", "200", "Notes"}), 2u);
+  EXPECT_EQ(other.Requests().Value({"openai", "chat", "m", "200", "Notes"}), 1u);
+  EXPECT_TRUE(Has(other.Render(), "aipassport_tokens_total{provider=\"openai\",model=\"m\",type=\"output\"} 3"));
+}
+
 }  // namespace
 }  // namespace ap::telemetry
