@@ -1,8 +1,9 @@
 // What the server and the client rely on from Asio's reads, with the patched reactor of
 // src/asio_patch: a read that gets less than it asked for has emptied the socket, so the next one
 // waits for epoll's next edge instead of failing with EAGAIN first. A peer's end (FIN) that came
-// with its last bytes raises no edge later; the reactor knows of it from EPOLLRDHUP. An earlier
-// patch without that hung on the first two tests (the server's fuzz target too).
+// with its last bytes raises no edge later, nor do bytes behind urgent data; the reactor knows of
+// them from EPOLLRDHUP and EPOLLPRI. An earlier patch without that hung on the first test (the
+// server's fuzz target too).
 // The test binary links with -Wl,--wrap=recv, so the recv calls Asio makes are counted here.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -14,8 +15,10 @@
 #include <boost/asio/write.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace {
 std::atomic<int> g_recvs{0};
@@ -47,9 +50,14 @@ struct Pair {
   }
   void TheySend(std::string_view bytes) { asio::write(theirs, asio::buffer(bytes)); }
   void TheyEnd() { theirs.shutdown(tcp::socket::shutdown_send); }
-  // Reads into a 16-byte buffer until the end or an error, after `delay`; returns what came.
-  std::string ReadToTheEnd(milliseconds delay, boost::system::error_code& end) {
-    asio::steady_timer settled(io, delay);
+  // Lets the reactor see what has arrived before anything reads it.
+  void Settle() {
+    asio::steady_timer settled(io, milliseconds(20));
+    settled.async_wait([](auto) {});
+    Run();
+  }
+  // Reads into a 16-byte buffer until the end, an error or `bytes` bytes; returns what came.
+  std::string ReadUntil(boost::system::error_code& end, size_t bytes = SIZE_MAX) {
     char buffer[16];
     std::string got;
     std::function<void()> read = [&] {
@@ -59,24 +67,31 @@ struct Pair {
           end = ec;
           return;
         }
-        read();
+        if (got.size() < bytes) read();
       });
     };
-    settled.async_wait([&](auto) { read(); });
-    io.restart();
-    io.run_for(std::chrono::seconds(5));  // bounded: a read left waiting fails, not hangs
+    read();
+    Run();
     return got;
   }
-  // One read into a 16-byte buffer; "" if none came within five seconds.
-  std::string ReadOnce() {
+  // One read into a 16-byte buffer (a peek with MSG_PEEK); "" if none came.
+  std::string ReadOnce(asio::socket_base::message_flags flags = 0) {
     char buffer[16];
     std::string got;
-    ours.async_read_some(asio::buffer(buffer), [&](boost::system::error_code ec, size_t n) {
+    ours.async_receive(asio::buffer(buffer), flags, [&](boost::system::error_code ec, size_t n) {
       if (!ec) got.assign(buffer, n);
     });
+    Run();
+    return got;
+  }
+  // Runs for at most five seconds (a read left waiting fails, not hangs), then cancels what still
+  // waits, so that no read outlives the buffer it was given.
+  void Run() {
     io.restart();
     io.run_for(std::chrono::seconds(5));
-    return got;
+    ours.cancel();
+    io.restart();
+    io.poll();
   }
 };
 
@@ -84,9 +99,9 @@ TEST(Reads, TheEndThatCameWithTheLastBytesIsSeen) {
   Pair pair;
   pair.TheySend("ab");
   pair.TheyEnd();
+  pair.Settle();
   boost::system::error_code end;
-  // The reactor sees the bytes and the end arrive before anything reads them.
-  EXPECT_EQ(pair.ReadToTheEnd(milliseconds(20), end), "ab");
+  EXPECT_EQ(pair.ReadUntil(end), "ab");
   EXPECT_EQ(end, asio::error::eof);
 }
 
@@ -96,7 +111,7 @@ TEST(Reads, TheEndThatCameWithTheLastBytesIsSeenWhenReadAtOnce) {
   pair.TheyEnd();
   boost::system::error_code end;
   // The first read takes the bytes before the reactor has seen anything.
-  EXPECT_EQ(pair.ReadToTheEnd(milliseconds(0), end), "ab");
+  EXPECT_EQ(pair.ReadUntil(end), "ab");
   EXPECT_EQ(end, asio::error::eof);
 }
 
@@ -109,8 +124,21 @@ TEST(Reads, TheEndThatComesAfterAShortReadIsSeen) {
     pair.TheyEnd();
   });
   boost::system::error_code end;
-  EXPECT_EQ(pair.ReadToTheEnd(milliseconds(0), end), "abcd");
+  EXPECT_EQ(pair.ReadUntil(end), "abcd");
   EXPECT_EQ(end, asio::error::eof);
+}
+
+// A read stops at the urgent mark with bytes behind it that raise no edge of their own.
+TEST(Reads, BytesBehindUrgentDataAreRead) {
+  for (bool settle : {true, false}) {
+    Pair pair;
+    pair.TheySend("ab");
+    pair.theirs.send(asio::buffer(std::string_view("X")), asio::socket_base::message_out_of_band);
+    pair.TheySend("cd");
+    if (settle) pair.Settle();
+    boost::system::error_code end;
+    EXPECT_EQ(pair.ReadUntil(end, 4), "abcd") << (settle ? "settled" : "read at once");  // X is out of band
+  }
 }
 
 TEST(Reads, AReadAfterAShortOneWaitsForTheNextBytesWithoutTryingFirst) {
@@ -125,21 +153,31 @@ TEST(Reads, AReadAfterAShortOneWaitsForTheNextBytesWithoutTryingFirst) {
   EXPECT_EQ(g_recvs.load() - recvs, 1);
 }
 
+// The edge these bytes raised is still to be reported when the read starts.
 TEST(Reads, BytesThatCameBetweenTwoReadsAreRead) {
   Pair pair;
   pair.TheySend("abc");
   ASSERT_EQ(pair.ReadOnce(), "abc");
-  pair.TheySend("de");  // before the next read starts: epoll has the edge
+  pair.TheySend("de");
   EXPECT_EQ(pair.ReadOnce(), "de");
 }
 
 TEST(Reads, AFullReadIsFollowedAtOnceByTheNext) {
   Pair pair;
   pair.TheySend("0123456789abcdefXY");  // 18 bytes: the first read fills its 16
+  pair.Settle();                        // no edge is left to report when the second read starts
   EXPECT_EQ(pair.ReadOnce(), "0123456789abcdef");
   int recvs = g_recvs.load();
   EXPECT_EQ(pair.ReadOnce(), "XY");
   EXPECT_EQ(g_recvs.load() - recvs, 1);
+}
+
+TEST(Reads, APeekLeavesTheBytesToRead) {
+  Pair pair;
+  pair.TheySend("abc");
+  pair.Settle();
+  EXPECT_EQ(pair.ReadOnce(asio::socket_base::message_peek), "abc");
+  EXPECT_EQ(pair.ReadOnce(), "abc");
 }
 
 }  // namespace

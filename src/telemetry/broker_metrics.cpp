@@ -89,10 +89,11 @@ void BrokerMetrics::AddGauge(std::string name, std::string help, std::function<d
 
 // The series one kind of call updates (its provider, operation, model, status and app), each found
 // on first use and kept by the thread: finding one builds its key, hashes it and probes a table,
-// some ten times a call, and a thread's calls are mostly of the kind of its last one. Models and
-// apps are folded into "other" once for a kind; a name kept or folded stays so.
+// some ten times a call, and a thread's calls are mostly of the kind of its last one. A kind with a
+// name folded into "other", and a series that came back as the all-"other" one, are not kept: a
+// table can say full for a moment while two threads race for a slot.
 struct BrokerMetrics::CallSeries {
-  uint64_t metrics_id = 0;                      // of the BrokerMetrics the pointers below are into; 0: none yet
+  uint64_t metrics_id = 0;                      // of the BrokerMetrics the pointers below are into; 0: none
   std::string provider, operation, model, app;  // as the call gave them
   int status = 0;
   std::string provider_label, model_label, app_label, status_label;  // as the series have them
@@ -111,22 +112,30 @@ struct BrokerMetrics::CallSeries {
     return metrics_id == id && status == call.status && provider == call.provider && operation == call.operation &&
            model == call.model && app == call.app;
   }
+  // Makes this the kind of `call` (assigned in place: the strings keep their buffers).
+  void Become(uint64_t id, const CallSample& call) {
+    metrics_id = id;
+    provider = call.provider;
+    operation = call.operation;
+    model = call.model;
+    app = call.app;
+    status = call.status;
+    requests = cost = input_tokens = output_tokens = cached_input_tokens = nullptr;
+    input_usage = output_usage = duration = first_token = overhead = nullptr;
+  }
 };
 
 BrokerMetrics::CallSeries& BrokerMetrics::SeriesOf(const CallSample& call) {
   thread_local CallSeries last;
   if (last.Is(id_, call)) return last;
-  last = CallSeries{};
-  last.metrics_id = id_;
-  last.provider = call.provider;
-  last.operation = call.operation;
-  last.model = call.model;
-  last.app = call.app;
-  last.status = call.status;
+  last.Become(id_, call);
   last.provider_label = call.provider.empty() ? "none" : call.provider;
   last.model_label = call.model.empty() ? "" : models_.Fold(call.model);
-  if (options_.per_app_labels) last.app_label = apps_.Fold(call.app);
+  last.app_label = options_.per_app_labels ? apps_.Fold(call.app) : "";
   last.status_label = std::to_string(call.status);
+  bool folded =
+      (!call.model.empty() && last.model_label == kOther) || (options_.per_app_labels && last.app_label == kOther);
+  if (folded) last.metrics_id = 0;  // the labels serve this call; the next one folds again
   return last;
 }
 
@@ -134,14 +143,16 @@ namespace {
 
 void Add(std::atomic<uint64_t>*& series, CounterFamily& family, std::initializer_list<std::string_view> labels,
          int64_t units) {
-  if (!series) series = &family.Series(labels);
-  series->fetch_add(NonNegative(units), std::memory_order_relaxed);
+  std::atomic<uint64_t>* found = series ? series : &family.Series(labels);
+  if (found != &family.Other()) series = found;
+  found->fetch_add(NonNegative(units), std::memory_order_relaxed);
 }
 
 void Observe(HistogramFamily::Buckets*& series, HistogramFamily& family, std::initializer_list<std::string_view> labels,
              int64_t units) {
-  if (!series) series = &family.Series(labels);
-  family.Observe(*series, NonNegative(units));
+  HistogramFamily::Buckets* found = series ? series : &family.Series(labels);
+  if (found != &family.Other()) series = found;
+  family.Observe(*found, NonNegative(units));
 }
 
 }  // namespace

@@ -90,6 +90,8 @@ class CounterFamily final : public Collector {
   // The counter of one series, made on first use (the all-"other" one past max_series); it stays
   // where it is for the family's life, so a caller may keep it and add to it directly.
   std::atomic<uint64_t>& Series(std::initializer_list<std::string_view> values);
+  // The series every label set past max_series counts under.
+  const std::atomic<uint64_t>& Other() const { return *other_; }
   // The current count of one series (tests and gauges), 0 if it was never touched.
   uint64_t Value(std::initializer_list<std::string_view> values) const;
   void Render(std::string& out) const override;
@@ -114,6 +116,7 @@ class HistogramFamily final : public Collector {
   void Observe(std::initializer_list<std::string_view> values, uint64_t units) { Observe(Series(values), units); }
   // As CounterFamily::Series: one series' buckets, which stay where they are.
   Buckets& Series(std::initializer_list<std::string_view> values);
+  const Buckets& Other() const { return *other_; }
   void Observe(Buckets& series, uint64_t units);
   void Render(std::string& out) const override;
 

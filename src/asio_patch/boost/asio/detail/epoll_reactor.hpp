@@ -1,7 +1,7 @@
 //
 // aipassport: Boost 1.81's file (Debian's libboost1.81-dev 1.81.0-5+deb12u1) with one change,
-// marked "aipassport": a descriptor remembers that its peer has shut down its side (peer_closed_),
-// for impl/epoll_reactor.ipp, which says why.
+// marked "aipassport": a descriptor remembers that an event carried its peer's end or urgent data
+// (short_reads_unsure_), for impl/epoll_reactor.ipp, which says why.
 //
 // detail/epoll_reactor.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~
@@ -75,7 +75,7 @@ public:
     op_queue<reactor_op> op_queue_[max_ops];
     bool try_speculative_[max_ops];
     bool shutdown_;
-    bool peer_closed_; // aipassport: an event carried EPOLLRDHUP
+    bool short_reads_unsure_; // aipassport: an event carried EPOLLRDHUP or EPOLLPRI
 
     BOOST_ASIO_DECL descriptor_state(bool locking);
     void set_ready_events(uint32_t events) { task_result_ = events; }

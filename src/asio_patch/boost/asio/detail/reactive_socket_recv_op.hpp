@@ -7,10 +7,11 @@
 // successful one is tried at once: the next request of a keep-alive connection, and the answer to
 // a call just sent upstream, which mostly are not there yet. The broker made 1.2 such reads a call
 // that failed with EAGAIN (issue 13). Safe for TCP with EPOLLET, which Asio registers every socket
-// with: data that arrives after the short read raises a new edge, and perform_io then reads again.
-// A read that peeks (MSG_PEEK) empties nothing, so it keeps Boost 1.81's rule. Every target that
-// links ap_asio sees this copy first, so every instantiation of the template is the same.
-// Tests: http/edge_read_test.cpp.
+// with: data that arrives after the short read raises a new edge, and perform_io then reads again;
+// the two cases where bytes stay behind a short read with no edge to come (the peer's end, urgent
+// data) are handled in impl/epoll_reactor.ipp. A read that peeks (MSG_PEEK) empties nothing, so
+// it keeps Boost 1.81's rule. Every target that links ap_asio sees this copy first, so every
+// instantiation of the template is the same. Tests: http/reads_test.cpp.
 //
 // detail/reactive_socket_recv_op.hpp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~

@@ -2,10 +2,12 @@
 // aipassport: Boost 1.81's file (Debian's libboost1.81-dev 1.81.0-5+deb12u1) with changes marked
 // "aipassport", which go with the patched reactive_socket_recv_op.hpp: there a short read from a
 // stream socket empties it, so the next read waits for epoll's next edge instead of failing with
-// EAGAIN. A peer's end (its FIN) that came with the last bytes raises no edge after them, so a
-// socket is registered with EPOLLRDHUP too; once an event has carried it, reads stay speculative
-// (a read then returns the end at once) and every queued read is performed. Compiled only in
-// src/asio_beast.cpp. Tests: http/reads_test.cpp.
+// EAGAIN. Two things leave bytes behind a short read of TCP with no edge to come: the peer's end
+// (FIN) that came with the last bytes, and urgent data, where a read stops at the urgent mark. So
+// a socket is registered with EPOLLRDHUP too, and once an event has carried EPOLLRDHUP or EPOLLPRI
+// (short_reads_unsure_), its reads stay speculative and every queued read is performed. Other
+// stream sockets (AF_UNIX with descriptors passed, SCTP) can also read short with bytes left; the
+// broker has none. Compiled only in src/asio_beast.cpp. Tests: http/reads_test.cpp.
 //
 // detail/impl/epoll_reactor.ipp
 // ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -172,7 +174,7 @@ int epoll_reactor::register_descriptor(socket_type descriptor,
     descriptor_data->reactor_ = this;
     descriptor_data->descriptor_ = descriptor;
     descriptor_data->shutdown_ = false;
-    descriptor_data->peer_closed_ = false; // aipassport
+    descriptor_data->short_reads_unsure_ = false; // aipassport
     for (int i = 0; i < max_ops; ++i)
       descriptor_data->try_speculative_[i] = true;
   }
@@ -216,7 +218,7 @@ int epoll_reactor::register_internal_descriptor(
     descriptor_data->reactor_ = this;
     descriptor_data->descriptor_ = descriptor;
     descriptor_data->shutdown_ = false;
-    descriptor_data->peer_closed_ = false; // aipassport
+    descriptor_data->short_reads_unsure_ = false; // aipassport
     descriptor_data->op_queue_[op_type].push(op);
     for (int i = 0; i < max_ops; ++i)
       descriptor_data->try_speculative_[i] = true;
@@ -270,10 +272,10 @@ void epoll_reactor::start_op(int op_type, socket_type descriptor,
       {
         if (reactor_op::status status = op->perform())
         {
-          // aipassport: not once the peer has ended (see the top).
+          // aipassport: not once a short read may leave bytes (see the top).
           if (status == reactor_op::done_and_exhausted)
             if (descriptor_data->registered_events_ != 0
-                && !(op_type == read_op && descriptor_data->peer_closed_))
+                && !(op_type == read_op && descriptor_data->short_reads_unsure_))
               descriptor_data->try_speculative_[op_type] = false;
           descriptor_lock.unlock();
           scheduler_.post_immediate_completion(op, is_continuation);
@@ -776,8 +778,8 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
   // Exception operations must be processed first to ensure that any
   // out-of-band data is read before normal data.
   static const int flag[max_ops] = { EPOLLIN, EPOLLOUT, EPOLLPRI };
-  if (events & EPOLLRDHUP)
-    peer_closed_ = true; // aipassport
+  if (events & (EPOLLRDHUP | EPOLLPRI))
+    short_reads_unsure_ = true; // aipassport: the peer's end, urgent data
   for (int j = max_ops - 1; j >= 0; --j)
   {
     if (events & (flag[j] | EPOLLERR | EPOLLHUP))
@@ -789,9 +791,9 @@ operation* epoll_reactor::descriptor_state::perform_io(uint32_t events)
         {
           op_queue_[j].pop();
           io_cleanup.ops_.push(op);
-          // aipassport: not once the peer has ended (see the top).
+          // aipassport: not once a short read may leave bytes (see the top).
           if (status == reactor_op::done_and_exhausted
-              && !(j == read_op && peer_closed_))
+              && !(j == read_op && short_reads_unsure_))
           {
             try_speculative_[j] = false;
             break;
