@@ -96,7 +96,7 @@ struct BrokerMetrics::CallSeries {
   uint64_t metrics_id = 0;                      // of the BrokerMetrics the pointers below are into; 0: none
   std::string provider, operation, model, app;  // as the call gave them
   int status = 0;
-  std::string provider_label, model_label, app_label, status_label;  // as the series have them
+  std::string model_label, app_label, status_label;  // as the series have them
   std::atomic<uint64_t>* requests = nullptr;
   std::atomic<uint64_t>* cost = nullptr;
   std::atomic<uint64_t>* input_tokens = nullptr;
@@ -129,7 +129,6 @@ BrokerMetrics::CallSeries& BrokerMetrics::SeriesOf(const CallSample& call) {
   thread_local CallSeries last;
   if (last.Is(id_, call)) return last;
   last.Become(id_, call);
-  last.provider_label = call.provider.empty() ? "none" : call.provider;
   last.model_label = call.model.empty() ? "" : models_.Fold(call.model);
   last.app_label = options_.per_app_labels ? apps_.Fold(call.app) : "";
   last.status_label = std::to_string(call.status);
@@ -159,8 +158,8 @@ void Observe(HistogramFamily::Buckets*& series, HistogramFamily& family, std::in
 
 void BrokerMetrics::RecordCall(const CallSample& call) {
   CallSeries& s = SeriesOf(call);
-  std::string_view provider = s.provider_label, operation = s.operation, model = s.model_label, app = s.app_label,
-                   status = s.status_label;
+  std::string_view provider = s.provider.empty() ? std::string_view("none") : s.provider, operation = s.operation,
+                   model = s.model_label, app = s.app_label, status = s.status_label;
   if (options_.per_app_labels) {
     Add(s.requests, requests_, {provider, operation, model, status, app}, 1);
     if (call.cost_micros > 0) Add(s.cost, cost_, {provider, model, app}, call.cost_micros);
