@@ -50,8 +50,13 @@ template <class AddField>
 bool AnswerFilter::CopyHeaders(const http::ResponseHead& head, AddField add) {
   bool scrubbed = false;
   http::ForFirstOfEach(head, kPassed, [&](const http::FieldName& name, std::string_view passed) {
+    if (!keys_->Finds(passed)) {  // nearly always: no copy
+      add(name.Text(), passed);
+      return;
+    }
     std::string value(passed);
-    scrubbed |= keys_->Scrub(value);
+    keys_->Scrub(value);
+    scrubbed = true;
     add(name.Text(), value);
   });
   return scrubbed;

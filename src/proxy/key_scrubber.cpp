@@ -58,17 +58,18 @@ bool KeySet::IsWindow(const char* at) const {
 // Calls on_run(begin, end) for each maximal stretch of `text` covered by key windows, in order.
 template <class OnRun>
 bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
-  static_assert(kMinRun == sizeof(uint64_t) && kPiece == sizeof(uint32_t) && kMinRun >= 2 * kPiece);
+  static_assert(kMinRun == sizeof(uint64_t) && kPiece == sizeof(uint32_t) && kStride == kMinRun - kPiece + 1);
   if (windows_.empty() || text.size() < kMinRun) return false;
   const char* p = text.data();
   const size_t last = text.size() - kMinRun;  // where the last window starts
   bool found = false;
   size_t run_begin = 0, run_end = 0;
-  for (size_t piece = 0; piece + kPiece <= text.size(); piece += kPiece) {
+  for (size_t piece = 0; piece + kPiece <= text.size(); piece += kStride) {
     if (!Marked(pieces_, SlotOf<kFilterBits>(PieceAt(p + piece)))) continue;
-    // The windows that start up to kPiece - 1 before this piece: each window holds one piece that
-    // starts at a multiple of kPiece, so every window is compared at most once, and in order.
-    size_t from = piece >= kPiece - 1 ? piece - (kPiece - 1) : 0, to = std::min(piece, last);
+    // The windows that start up to kStride - 1 before this piece: a window starting at i holds the
+    // pieces starting at i to i + kStride - 1, exactly one of them a multiple of kStride, so every
+    // window is compared at most once, and in order.
+    size_t from = piece >= kStride - 1 ? piece - (kStride - 1) : 0, to = std::min(piece, last);
     for (size_t i = from; i <= to; ++i) {
       if (!IsWindow(p + i)) continue;
       if (found && i <= run_end) {  // overlaps or touches the run so far
@@ -83,6 +84,10 @@ bool KeySet::FindRuns(std::string_view text, OnRun on_run) const {
   }
   if (found) on_run(run_begin, run_end);
   return found;
+}
+
+bool KeySet::Finds(std::string_view text) const {
+  return FindRuns(text, [](size_t, size_t) {});
 }
 
 bool KeySet::AppendScrubbed(std::string_view text, std::string& out) const {

@@ -4,9 +4,9 @@
 // consecutive characters, becomes kRedacted; runs that overlap or touch become one marker. A
 // provider that echoes "Incorrect API key provided: sk-proj-abcd...wxyz" gives away at most 7
 // characters in a row of any key. The scan is one pass over the text, whatever the number of keys:
-// every 4-byte piece of every key is marked in a bitmap, and only every fourth position of the text
+// every 4-byte piece of every key is marked in a bitmap, and only every fifth position of the text
 // is looked up there (a load, a multiply and a bit test). A run of kMinRun bytes of a key starts
-// four consecutive positions whose 4-byte pieces are all marked, one of them a multiple of four;
+// five consecutive positions whose 4-byte pieces are all marked, one of them a multiple of five;
 // only before a marked one are the kMinRun-byte windows compared, each a 64-bit word held sorted
 // behind a second bitmap.
 // Thread-safety: a KeySet is immutable; KeyScrubber may be updated while other threads scrub.
@@ -34,6 +34,8 @@ class KeySet {
 
   bool Empty() const { return windows_.empty(); }
   size_t Dropped() const { return dropped_; }
+  // Whether `text` holds key material (that Scrub would replace).
+  bool Finds(std::string_view text) const;
   // Replaces the key material in `text`; true when it changed anything.
   bool Scrub(std::string& text) const;
   // Appends `text` to `out` with its key material replaced; true when it replaced anything.
@@ -43,6 +45,7 @@ class KeySet {
   static constexpr unsigned kFilterBits = 16;
   using Filter = std::array<uint64_t, (size_t{1} << kFilterBits) / 64>;
   static constexpr size_t kPiece = 4;
+  static constexpr size_t kStride = kMinRun - kPiece + 1;  // every window holds a piece starting at a multiple
   template <class OnRun>
   bool FindRuns(std::string_view text, OnRun on_run) const;
   bool IsWindow(const char* at) const;

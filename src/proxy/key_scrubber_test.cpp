@@ -113,7 +113,7 @@ std::string ScrubbedTheSlowWay(const std::vector<std::string>& keys, const std::
   return out + text.substr(copied);
 }
 
-// The scan looks at every fourth position first: a run must be found wherever it starts, whatever
+// The scan looks at every fifth position first: a run must be found wherever it starts, whatever
 // its length, at the edges of the text too.
 TEST(KeyScrubber, ARunIsFoundAtEveryOffsetAndLength) {
   KeySet keys = Held();
@@ -143,6 +143,7 @@ TEST(KeyScrubber, FindsWhatAScanOfEveryPositionFinds) {
       }
     }
     EXPECT_EQ(Scrubbed(keys, text), ScrubbedTheSlowWay(held, text)) << text;
+    EXPECT_EQ(keys.Finds(text), ScrubbedTheSlowWay(held, text) != text) << text;
     std::string appended;
     keys.AppendScrubbed(text, appended);
     EXPECT_EQ(appended, ScrubbedTheSlowWay(held, text)) << text;
