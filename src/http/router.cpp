@@ -43,7 +43,7 @@ void Router::Add(Verb method, std::string pattern, RouteHandler handler, Body bo
     parameter_first_.push_back(routes_.size());
   else
     by_first_[first].push_back(routes_.size());
-  any_streamed_ = any_streamed_ || r.streamed;
+  if (r.streamed) streamed_.push_back(routes_.size());
   routes_.push_back(std::move(r));
 }
 
@@ -89,13 +89,15 @@ void Router::ForEachCandidate(const Parts& parts, Fn fn) const {
 }
 
 bool Router::StreamsBody(Verb method, std::string_view path) const {
-  if (!any_streamed_) return false;
-  bool streams = false;
+  // A few routes (uploads) among many: only they are tried, without looking the path's first
+  // segment up.
+  if (streamed_.empty()) return false;
   Parts parts = Split(path);
-  ForEachCandidate(parts, [&](const Route& route) {
-    return streams = route.streamed && route.method == method && Matches(route, parts, nullptr);
+  if (parts.too_many) return false;
+  return std::ranges::any_of(streamed_, [&](size_t index) {
+    const Route& route = routes_[index];
+    return route.method == method && Matches(route, parts, nullptr);
   });
-  return streams;
 }
 
 Router::Match Router::Find(Verb method, std::string_view path) const {

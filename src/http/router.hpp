@@ -95,7 +95,7 @@ class Router {
   // Indexes of routes, in order, by their literal first segment; and those whose first segment is a parameter.
   std::unordered_map<std::string, std::vector<size_t>, Hash, std::equal_to<>> by_first_;
   std::vector<size_t> parameter_first_;
-  bool any_streamed_ = false;
+  std::vector<size_t> streamed_;  // the routes whose bodies are streamed, in the order they were added
 };
 
 // A route handler that calls `Method` of `object` (shared, so it lives as long as the routes).
