@@ -11,13 +11,34 @@
 
 namespace ap::api {
 
+namespace {
+
+auto KeyOf(const store::UsageRecord& r) { return std::tie(r.grant_id, r.day, r.model); }
+
+// Adds the figures of `row` to `into`, a row of the same grant, day and model.
+void AddFigures(store::UsageRecord& into, const store::UsageRecord& row) {
+  into.requests += row.requests;
+  into.input_tokens += row.input_tokens;
+  into.cached_input_tokens += row.cached_input_tokens;
+  into.output_tokens += row.output_tokens;
+  into.audio_milliseconds += row.audio_milliseconds;
+  into.cost_micros = AddMicros(into.cost_micros, row.cost_micros);  // a backlog may hold any number of calls
+}
+
+}  // namespace
+
 void UsageRecorder::Record(store::UsageRecord row) {
   bool start_timer = false;
   bool flush_now = false;
   {
     std::lock_guard lock(mutex_);
     std::vector<store::UsageRecord>& waiting = rows_.Waiting();
-    waiting.push_back(std::move(row));
+    // A busy grant's calls come one after another: they join one row here (its strings freed on
+    // this thread), and the store thread has fewer to sort and merge.
+    if (!waiting.empty() && KeyOf(waiting.back()) == KeyOf(row))
+      AddFigures(waiting.back(), row);
+    else
+      waiting.push_back(std::move(row));
     waiting_.store(true, std::memory_order_release);
     start_timer = !std::exchange(flush_queued_, true);
     flush_now = waiting.size() == kFlushRows;
@@ -33,21 +54,13 @@ void UsageRecorder::QueueFlush() {
 }
 
 std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows) {
-  auto key = [](const store::UsageRecord& r) { return std::tie(r.grant_id, r.day, r.model); };
-  std::sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) { return key(a) < key(b); });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return KeyOf(a) < KeyOf(b); });
   std::vector<store::UsageRecord> out;
   for (auto& r : rows) {
-    if (out.empty() || key(out.back()) != key(r)) {
+    if (out.empty() || KeyOf(out.back()) != KeyOf(r))
       out.push_back(std::move(r));
-      continue;
-    }
-    store::UsageRecord& m = out.back();
-    m.requests += r.requests;
-    m.input_tokens += r.input_tokens;
-    m.cached_input_tokens += r.cached_input_tokens;
-    m.output_tokens += r.output_tokens;
-    m.audio_milliseconds += r.audio_milliseconds;
-    m.cost_micros = AddMicros(m.cost_micros, r.cost_micros);  // a backlog may hold any number of calls
+    else
+      AddFigures(out.back(), r);
   }
   return out;
 }
