@@ -120,7 +120,7 @@ TEST(ModelPatternTest, ModelIdsAreBounded) {
     EXPECT_TRUE(IsModelId(id)) << id;
   EXPECT_TRUE(IsModelId(std::string(128, 'a')));
   EXPECT_FALSE(IsModelId(std::string(129, 'a')));
-  for (std::string_view id : {"", "gpt 4o", "gpt-4o*", "gpt\n", "a\"b", "gpt%2f", "gpt?x"})
+  for (std::string_view id : {"", "gpt 4o", "gpt-4o*", "gpt\n", "a\"b", "gpt%2f", "gpt?x", "gpt-\xc3\xa9", "gpt\x80"})
     EXPECT_FALSE(IsModelId(id)) << id;
   Scope scope;  // a call's model beyond the bound matches nothing, not even a pattern of stars
   scope.models = {"*"};

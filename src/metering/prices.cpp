@@ -190,7 +190,7 @@ void PriceTable::PutTool(const std::string& provider, const std::string& tool, i
 const Price* PriceTable::Find(std::string_view provider, std::string_view model) const {
   std::string_view name = model;
   for (int step = 0; step < 3; ++step) {  // "gemini-2.5-flash-preview-05-20" needs one step, a few need two
-    auto it = prices_.find(std::make_pair(std::string(provider), std::string(name)));
+    auto it = prices_.find(std::pair<std::string_view, std::string_view>(provider, name));
     if (it != prices_.end()) return &it->second;
     auto shorter = WithoutVersionSuffix(name);
     if (!shorter) return nullptr;

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -50,7 +51,16 @@ class PriceTable {
   size_t Size() const { return prices_.size(); }
 
  private:
-  std::map<std::pair<std::string, std::string>, Price, std::less<>> prices_;
+  // (provider, model), looked up by views: a call's lookup builds no strings.
+  struct KeyLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return std::pair<std::string_view, std::string_view>(a.first, a.second) <
+             std::pair<std::string_view, std::string_view>(b.first, b.second);
+    }
+  };
+  std::map<std::pair<std::string, std::string>, Price, KeyLess> prices_;
   std::map<std::string, std::map<std::string, int64_t>> tools_;  // provider -> tool -> micro-USD per use
   std::string as_of_;
 };
