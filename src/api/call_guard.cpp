@@ -142,8 +142,8 @@ Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant&
                                   const proxy::ProviderEndpoint& endpoint) {
   if (endpoint.keyless) return vault::KeyRef();
   const store::GrantRecord& g = grant.record;
-  std::string owner = g.owner_id.value_or(ctx.vault.OperatorId());
-  std::string label = g.key_label.value_or(std::string(vault::kEnvironmentLabel));
+  std::string_view owner = g.owner_id ? std::string_view(*g.owner_id) : std::string_view(ctx.vault.OperatorId());
+  std::string_view label = g.key_label ? std::string_view(*g.key_label) : vault::kEnvironmentLabel;
   vault::KeyRef key = ctx.vault.Find(owner, endpoint.name, label);
   if (!key) {
     spdlog::warn("grant {}: its owner has no {} key labelled '{}'; its calls get key_missing", g.id, endpoint.name,
