@@ -141,6 +141,23 @@ TEST_F(UsageRecorderTest, ACostSummedAsItIsRecordedStopsAtTheBound) {
   EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 1 1 2 1"}));
 }
 
+// The row that fills a batch queues its flush once: calls that join the last row after it queue
+// no more store jobs while the store thread is busy.
+TEST_F(UsageRecorderTest, AFullBatchQueuesOneFlushHoweverManyCallsJoinItsLastRow) {
+  RecorderOptions options;
+  options.node_id = "node-1";
+  UsageRecorder recorder(*store_, pool_, timers_.get_executor(), options);
+  std::promise<void> release;
+  boost::asio::post(pool_.Pool(), [done = release.get_future()] { done.wait(); });  // the store thread is busy
+  for (size_t i = 0; i < UsageRecorder::kFlushRows; ++i) recorder.Record(Row(first_, "m" + std::to_string(i), 1, 1));
+  EXPECT_EQ(pool_.Waiting(), 1);
+  for (int i = 0; i < 50; ++i) recorder.Record(Row(first_, "m" + std::to_string(UsageRecorder::kFlushRows - 1), 1, 1));
+  EXPECT_EQ(pool_.Waiting(), 1);
+  release.set_value();
+  pool_.Join();
+  EXPECT_EQ(store_->Metering().TotalUsage(first_).value().requests, int64_t(UsageRecorder::kFlushRows + 50));
+}
+
 class ActivityRecorderTest : public UsageRecorderTest {
  protected:
   static store::ActivityRecord Call(int64_t at) {

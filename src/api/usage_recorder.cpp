@@ -35,13 +35,14 @@ void UsageRecorder::Record(store::UsageRecord row) {
     std::vector<store::UsageRecord>& waiting = rows_.Waiting();
     // A busy grant's calls come one after another: they join one row here (its strings freed on
     // this thread), and the store thread has fewer to sort and merge.
-    if (!waiting.empty() && KeyOf(waiting.back()) == KeyOf(row))
+    bool joined = !waiting.empty() && KeyOf(waiting.back()) == KeyOf(row);
+    if (joined)
       AddFigures(waiting.back(), row);
     else
       waiting.push_back(std::move(row));
     waiting_.store(true, std::memory_order_release);
     start_timer = !std::exchange(flush_queued_, true);
-    flush_now = waiting.size() == kFlushRows;
+    flush_now = !joined && waiting.size() == kFlushRows;  // once, as the row that fills the batch comes
   }
   if (flush_now) QueueFlush();
   if (!start_timer) return;
