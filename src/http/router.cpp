@@ -90,14 +90,16 @@ void Router::ForEachCandidate(const Parts& parts, Fn fn) const {
 
 bool Router::StreamsBody(Verb method, std::string_view path) const {
   // A few routes (uploads) among many: only they are tried, without looking the path's first
-  // segment up.
+  // segment up. Find takes the first route added that matches, so a streamed one that matches
+  // counts only if no route of the method added before it matches too.
   if (streamed_.empty()) return false;
   Parts parts = Split(path);
   if (parts.too_many) return false;
-  return std::ranges::any_of(streamed_, [&](size_t index) {
-    const Route& route = routes_[index];
-    return route.method == method && Matches(route, parts, nullptr);
-  });
+  auto matches = [&](const Route& route) { return route.method == method && Matches(route, parts, nullptr); };
+  for (size_t index : streamed_)
+    if (matches(routes_[index]))
+      return std::none_of(routes_.begin(), routes_.begin() + static_cast<ptrdiff_t>(index), matches);
+  return false;
 }
 
 Router::Match Router::Find(Verb method, std::string_view path) const {

@@ -64,8 +64,8 @@ class Router {
   };
   // `path` must not contain the query string. Params view `path` and the router's patterns.
   Match Find(Verb method, std::string_view path) const;
-  // Whether the route for this request leaves its body on the wire. Looks at streamed routes only,
-  // so the common request does not pay for a second full match.
+  // Whether the route Find picks for this request leaves its body on the wire. Looks at streamed
+  // routes only, so the common request does not pay for a second full match.
   bool StreamsBody(Verb method, std::string_view path) const;
 
  private:

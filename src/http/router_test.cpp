@@ -120,5 +120,18 @@ TEST(RouterTest, StreamedRoutesUnderAParameterAreFound) {
   EXPECT_FALSE(r.StreamsBody(Verb::post, "/b/download"));
 }
 
+// The route Find picks decides: one added before a streamed route that also matches keeps its
+// body whole; a route of another method does not count.
+TEST(RouterTest, AWholeRouteAddedFirstKeepsItsBodyWhole) {
+  Router r;
+  r.Add(Verb::get, "/files/upload", Noop());
+  r.Add(Verb::post, "/files/upload", Noop());
+  r.Add(Verb::post, "/:bucket/upload", Noop(), Body::kStreamed);
+  EXPECT_FALSE(r.StreamsBody(Verb::post, "/files/upload"));
+  EXPECT_EQ(r.Find(Verb::post, "/files/upload").pattern, "/files/upload");
+  EXPECT_TRUE(r.StreamsBody(Verb::post, "/b/upload"));
+  EXPECT_EQ(r.Find(Verb::post, "/b/upload").pattern, "/:bucket/upload");
+}
+
 }  // namespace
 }  // namespace ap::http
