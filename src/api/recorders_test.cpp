@@ -127,17 +127,17 @@ TEST_F(UsageRecorderTest, RowsOfOneGrantDayAndModelAreSummedBatchAfterBatch) {
   EXPECT_EQ(store_->Metering().TotalUsage(first_).value().cost_micros, 181);
 }
 
-// Calls of one grant, day and model in a row are summed as they are recorded: checked as the
-// store thread's merge is, the cost stops at the bound instead of wrapping.
+// Calls of one grant, day and model in a row are summed as they are recorded, into one row the
+// store thread's merge leaves as it is: checked as that merge is, the cost stops at the bound
+// instead of going past it.
 TEST_F(UsageRecorderTest, ACostSummedAsItIsRecordedStopsAtTheBound) {
   RecorderOptions options;
   options.node_id = "node-1";
   UsageRecorder recorder(*store_, pool_, timers_.get_executor(), options);
   for (int i = 0; i < 3; ++i) recorder.Record(Row(first_, "m1", 1, kMaxMicros));
   recorder.Record(Row(second_, "m1", 1, 1));
-  recorder.Record(Row(first_, "m1", 1, kMaxMicros));
   Flush(recorder);
-  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 4 4 8 " + std::to_string(kMaxMicros)}));
+  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 3 3 6 " + std::to_string(kMaxMicros)}));
   EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 1 1 2 1"}));
 }
 

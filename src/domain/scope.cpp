@@ -87,8 +87,8 @@ std::string ListOf(const std::string_view (&allowed)[N]) {
 namespace {
 
 // ASCII letters and digits and ". - _ : / @", looked up in a table: std::isalnum is a call per
-// character (every call's model is checked), and follows the C locale, where a library that set
-// another could let other bytes through.
+// character (every call's model is checked), and depends on the process's locale (setlocale), so a
+// library that changed it could let letters outside ASCII through.
 constexpr auto kModelChars = [] {
   std::array<bool, 256> table{};
   for (int c = 0; c < 256; ++c)

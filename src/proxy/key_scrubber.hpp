@@ -45,7 +45,8 @@ class KeySet {
   static constexpr unsigned kFilterBits = 16;
   using Filter = std::array<uint64_t, (size_t{1} << kFilterBits) / 64>;
   static constexpr size_t kPiece = 4;
-  static constexpr size_t kStride = kMinRun - kPiece + 1;  // every window holds a piece starting at a multiple
+  // Every kMinRun-byte window holds exactly one piece starting at a multiple of kStride.
+  static constexpr size_t kStride = kMinRun - kPiece + 1;
   template <class OnRun>
   bool FindRuns(std::string_view text, OnRun on_run) const;
   bool IsWindow(const char* at) const;
