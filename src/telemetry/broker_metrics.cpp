@@ -140,18 +140,23 @@ BrokerMetrics::CallSeries& BrokerMetrics::SeriesOf(const CallSample& call) {
 
 namespace {
 
+// The series `labels` name in `family`: the one `kept` points at, else found and kept (unless it
+// is the all-"other" one).
+template <class Family, class Series>
+Series& Kept(Series*& kept, Family& family, std::initializer_list<std::string_view> labels) {
+  Series* found = kept ? kept : &family.Series(labels);
+  if (found != &family.Other()) kept = found;
+  return *found;
+}
+
 void Add(std::atomic<uint64_t>*& series, CounterFamily& family, std::initializer_list<std::string_view> labels,
          int64_t units) {
-  std::atomic<uint64_t>* found = series ? series : &family.Series(labels);
-  if (found != &family.Other()) series = found;
-  found->fetch_add(NonNegative(units), std::memory_order_relaxed);
+  Kept(series, family, labels).fetch_add(NonNegative(units), std::memory_order_relaxed);
 }
 
 void Observe(HistogramFamily::Buckets*& series, HistogramFamily& family, std::initializer_list<std::string_view> labels,
              int64_t units) {
-  HistogramFamily::Buckets* found = series ? series : &family.Series(labels);
-  if (found != &family.Other()) series = found;
-  family.Observe(*found, NonNegative(units));
+  family.Observe(Kept(series, family, labels), NonNegative(units));
 }
 
 }  // namespace
