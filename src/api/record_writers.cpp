@@ -21,7 +21,7 @@ void ActivityRecorder::Record(store::ActivityRecord row) {
     if (flush_queued_ || backing_off_ || waiting.size() < kBatchRows) return;
     flush_queued_ = true;
   }
-  http::PostBlocking(pool_, [this] { Flush(); });
+  http::PostWriteBehind(pool_, [this] { Flush(); });
 }
 
 bool ActivityRecorder::HasWaiting() {
@@ -37,7 +37,7 @@ void ActivityRecorder::Flush() {
 
 void ActivityRecorder::Continue() {
   writing_ = WriteTransaction();
-  if (writing_) http::PostBlocking(pool_, [this] { Continue(); });  // behind what was queued meanwhile
+  if (writing_) http::PostWriteBehind(pool_, [this] { Continue(); });  // behind what was queued meanwhile
 }
 
 void ActivityRecorder::FlushAll() {
@@ -76,7 +76,7 @@ bool ActivityRecorder::WriteTransaction() {
   return written_ < batch_.size() || EndBatch();
 }
 
-// This job is counted too: it runs inside PostBlocking or RunBlocking.
+// This job is counted too: it runs inside PostWriteBehind (or RunBlocking, in tests).
 bool ActivityRecorder::OthersWaiting() const { return pool_.Waiting() > 1; }
 
 bool ActivityRecorder::EndBatch() {
@@ -112,7 +112,7 @@ void AuditLog::Record(record::AuditEvent event) {
     if (flush_queued_) return;
     flush_queued_ = true;
   }
-  http::PostBlocking(pool_, [this] { Flush(); });
+  http::PostWriteBehind(pool_, [this] { Flush(); });
 }
 
 void AuditLog::Flush() {

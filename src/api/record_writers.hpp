@@ -15,8 +15,8 @@
 // broker; the store's write lock keeps it one line across processes.
 // Thread-safety: Record may be called from any thread; Flush and FlushAll run on the store thread,
 // which must be the pool's only thread (the batch being written is kept for its next transaction),
-// in a job the pool counts (http::PostBlocking or RunBlocking), since Waiting() less this job is
-// who waits.
+// in a job the pool counts (http::PostWriteBehind, PostBlocking or RunBlocking), since Waiting()
+// less this job is who waits.
 
 #include <chrono>
 #include <cstdint>

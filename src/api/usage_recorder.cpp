@@ -51,7 +51,7 @@ void UsageRecorder::Record(store::UsageRecord row) {
 }
 
 void UsageRecorder::QueueFlush() {
-  http::PostBlocking(pool_, [this] { Flush(); });
+  http::PostWriteBehind(pool_, [this] { Flush(); });
 }
 
 std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& rows) {

@@ -452,15 +452,14 @@ boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, Fo
   }
 }
 
-// Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread.
+// Queues the waiting activity rows' write every ActivityRecorder::kFlushInterval, on the store
+// thread, as write-behind.
 boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(api::ActivityRecorder::kFlushInterval);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    if (!activity.HasWaiting()) continue;
-    auto flush = [&activity]() { activity.Flush(); };
-    co_await http::RunBlocking(store_pool, std::move(flush));
+    if (activity.HasWaiting()) http::PostWriteBehind(store_pool, [&activity] { activity.Flush(); });
   }
 }
 
@@ -568,8 +567,13 @@ int RunBroker(const Config& config) {
   // activity and lease top-ups). 10 nice levels below a busy I/O thread on one core it got under 4%
   // of the core and fell 100-500 ms behind, and every connection waited for the lease top-ups
   // queued behind it (bench/run.sh, pinned, 256 connections: p99 55-104 ms against 18-27 now).
+  // Only a write-behind job that is all it has to do runs at SCHED_IDLE, where the process may.
   http::BlockingPool store_pool(1);
   http::NameThreads(store_pool, 1, "ap-store");
+  if (!http::LetWriteBehindGiveWay(store_pool))
+    spdlog::info(
+        "the store thread writes usage and activity at the I/O threads' priority: giving way to them "
+        "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;

@@ -19,24 +19,40 @@ class BlockingPool {
   ~BlockingPool() { Join(); }
   void Join() { pool_.join(); }
   boost::asio::thread_pool& Pool() { return pool_; }
-  // Jobs given to RunBlocking that have not finished yet (the store's queue depth).
+  // Jobs given to the pool that have not finished yet (the store's queue depth).
   int64_t Waiting() const { return waiting_.load(std::memory_order_relaxed); }
-  std::atomic<int64_t>& WaitingCounter() { return waiting_; }
+
+  // Counts a job given to the pool (in Waiting() until it ends). If the pool's thread is running a
+  // write-behind job at SCHED_IDLE (LetWriteBehindGiveWay), raises it back first: the new job must
+  // not wait behind a job that a busy core leaves without time.
+  void Count() {
+    waiting_.fetch_add(1);  // sequentially consistent, as lowered_: see StartWriteBehind
+    if (lowered_.load()) RaiseThread();
+  }
+  void Uncount() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
+  // On the pool's thread, around a job nobody waits for (PostWriteBehind's): it runs at SCHED_IDLE if
+  // it is the only job the pool has, so that an I/O thread woken on this core preempts it at once.
+  void StartWriteBehind();
+  void EndWriteBehind();
 
  private:
+  friend bool LetWriteBehindGiveWay(BlockingPool& pool);
+  void RaiseThread();
+
   boost::asio::thread_pool pool_;
   std::atomic<int64_t> waiting_{0};
+  std::atomic<int> thread_id_{0};  // the one thread's, once LetWriteBehindGiveWay succeeded
+  std::atomic<bool> lowered_{false};
 };
 
 template <class Fn, class R = std::invoke_result_t<Fn&>>
 boost::asio::awaitable<R> RunBlocking(BlockingPool& pool, Fn fn) {
-  auto& waiting = pool.WaitingCounter();
-  waiting.fetch_add(1, std::memory_order_relaxed);
-  auto job = [fn = std::move(fn), &waiting]() mutable -> boost::asio::awaitable<R> {
+  pool.Count();
+  auto job = [fn = std::move(fn), &pool]() mutable -> boost::asio::awaitable<R> {
     struct Done {
-      std::atomic<int64_t>& w;
-      ~Done() { w.fetch_sub(1, std::memory_order_relaxed); }
-    } done{waiting};
+      BlockingPool& pool;
+      ~Done() { pool.Uncount(); }
+    } done{pool};
     co_return fn();
   };
   co_return co_await boost::asio::co_spawn(pool.Pool(), std::move(job), boost::asio::use_awaitable);
@@ -45,11 +61,29 @@ boost::asio::awaitable<R> RunBlocking(BlockingPool& pool, Fn fn) {
 // Queues `fn` on `pool` without waiting for it (counted in Waiting() until it has run).
 template <class Fn>
 void PostBlocking(BlockingPool& pool, Fn fn) {
-  auto& waiting = pool.WaitingCounter();
-  waiting.fetch_add(1, std::memory_order_relaxed);
-  boost::asio::post(pool.Pool(), [fn = std::move(fn), &waiting]() mutable {
+  pool.Count();
+  boost::asio::post(pool.Pool(), [fn = std::move(fn), &pool]() mutable {
     fn();
-    waiting.fetch_sub(1, std::memory_order_relaxed);
+    pool.Uncount();
+  });
+}
+
+// PostBlocking for write-behind: work that neither a call nor the broker will wait for (usage and
+// activity rows, audit events). It gives way to the I/O threads while it is all the pool has to do
+// (LetWriteBehindGiveWay).
+template <class Fn>
+void PostWriteBehind(BlockingPool& pool, Fn fn) {
+  pool.Count();
+  boost::asio::post(pool.Pool(), [fn = std::move(fn), &pool]() mutable {
+    struct Done {
+      BlockingPool& pool;
+      ~Done() {
+        pool.EndWriteBehind();
+        pool.Uncount();
+      }
+    } done{pool};
+    pool.StartWriteBehind();
+    fn();
   });
 }
 

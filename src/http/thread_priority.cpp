@@ -1,14 +1,17 @@
 #include "http/thread_priority.hpp"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <future>
 #include <latch>
 #include <memory>
 #include <string>
+#include <thread>
 
 namespace ap::http {
 
@@ -27,7 +30,49 @@ void OnEachThread(BlockingPool& pool, size_t threads, Fn fn) {
     });
 }
 
+bool SetPolicy(pid_t thread, int policy) {
+  sched_param param{};  // priority 0, as both policies want; the nice value is kept
+  return sched_setscheduler(thread, policy, &param) == 0;
+}
+
+// Whether a thread of this process may go to SCHED_IDLE and back: tried on a thread of its own,
+// since a thread that cannot come back would stay idle.
+bool MayRaiseFromIdle() {
+  bool may = false;
+  std::thread([&may] { may = SetPolicy(0, SCHED_IDLE) && SetPolicy(0, SCHED_OTHER); }).join();
+  return may;
+}
+
 }  // namespace
+
+bool LetWriteBehindGiveWay(BlockingPool& pool) {
+  if (!MayRaiseFromIdle()) return false;
+  std::promise<int> id;
+  boost::asio::post(pool.Pool(), [&id] { id.set_value(gettid()); });
+  pool.thread_id_.store(id.get_future().get());
+  return true;
+}
+
+void BlockingPool::StartWriteBehind() {
+  if (thread_id_.load(std::memory_order_relaxed) == 0 || waiting_.load() != 1) return;
+  lowered_.store(true);
+  (void)SetPolicy(0, SCHED_IDLE);
+  // A job counted after the check above, whose Count saw lowered_ false, raises nothing: look
+  // again. If its Count did see lowered_ true, it may have raised the thread before the line above
+  // lowered it, but then its count is seen here.
+  if (waiting_.load() != 1) {
+    lowered_.store(false);
+    (void)SetPolicy(0, SCHED_OTHER);
+  }
+}
+
+void BlockingPool::EndWriteBehind() {
+  if (lowered_.exchange(false)) (void)SetPolicy(0, SCHED_OTHER);
+}
+
+void BlockingPool::RaiseThread() {
+  if (lowered_.exchange(false)) (void)SetPolicy(thread_id_.load(std::memory_order_relaxed), SCHED_OTHER);
+}
 
 void NameThisThread(std::string_view name) {
   std::string kept(name.substr(0, 15));  // Linux's limit, without the terminating zero

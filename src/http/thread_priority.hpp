@@ -19,6 +19,15 @@ void NameThreads(BlockingPool& pool, size_t threads, std::string_view name);
 // percent of the core. Call it before giving the pool work.
 void RunBelowIoThreads(BlockingPool& pool, size_t threads);
 
+// Lets the one thread of `pool` (the store's) run write-behind jobs (PostWriteBehind's: usage,
+// activity and audit rows) at SCHED_IDLE while each is the only job it has; a job given to
+// the pool meanwhile raises it back to its own priority at once. On a core it shares with an I/O
+// thread, a call's I/O then preempts the write-behind instead of waiting out the store thread's
+// turn (Linux's fair scheduler favours the thread that ran less, the store's). Raising a thread
+// back from SCHED_IDLE needs CAP_SYS_NICE or an RLIMIT_NICE of 20: returns false, and changes
+// nothing, when the process has neither. Call it before giving the pool work.
+bool LetWriteBehindGiveWay(BlockingPool& pool);
+
 // Names the calling thread (see NameThreads).
 void NameThisThread(std::string_view name);
 

@@ -1,17 +1,24 @@
 #include "http/thread_priority.hpp"
 
 #include <gtest/gtest.h>
+#include <linux/capability.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/post.hpp>
+#include <chrono>
+#include <functional>
 #include <future>
 #include <latch>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ap::http {
@@ -77,6 +84,86 @@ TEST(NameThreads, EveryThreadOfThePoolGetsANumberedNameAndAPoolOfOneThePlainName
   std::promise<std::string> named;
   boost::asio::post(one.Pool(), [&named] { named.set_value(NameOfThisThread()); });
   EXPECT_EQ(named.get_future().get(), "a-name-longer-t") << "cut at Linux's 15 bytes, not refused";
+}
+
+int PolicyOfThisThread() { return sched_getscheduler(0); }
+
+// The policy a job sees as it starts, given to the pool by `give` (PostWriteBehind or PostBlocking).
+template <class Give>
+int PolicyOfAJobGivenBy(BlockingPool& pool, Give give) {
+  std::promise<int> seen;
+  give(pool, [&seen] { seen.set_value(PolicyOfThisThread()); });
+  return seen.get_future().get();
+}
+void GiveWriteBehind(BlockingPool& pool, std::function<void()> job) { PostWriteBehind(pool, std::move(job)); }
+void GiveBlocking(BlockingPool& pool, std::function<void()> job) { PostBlocking(pool, std::move(job)); }
+
+TEST(LetWriteBehindGiveWay, AWriteBehindJobAloneRunsAtIdlePriorityAndEveryOtherJobAtTheThreadsOwn) {
+  BlockingPool pool(1);
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveBlocking), SCHED_OTHER) << "raised again once the write-behind ended";
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
+
+  // A write-behind job with another queued behind it does not give way: that one would wait.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  PostBlocking(pool, [released] { released.wait(); });
+  std::promise<int> seen;
+  PostWriteBehind(pool, [&seen] { seen.set_value(PolicyOfThisThread()); });
+  PostBlocking(pool, [] {});
+  release.set_value();
+  EXPECT_EQ(seen.get_future().get(), SCHED_OTHER);
+  pool.Join();
+}
+
+TEST(LetWriteBehindGiveWay, AJobGivenToThePoolRaisesTheWriteBehindItFindsGivingWay) {
+  BlockingPool pool(1);
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  std::promise<int> lowered, raised;
+  std::promise<void> go_on;
+  PostWriteBehind(pool, [&] {
+    lowered.set_value(PolicyOfThisThread());
+    go_on.get_future().wait();
+    // Raised from the thread that gave the pool its next job, not by this one.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (PolicyOfThisThread() == SCHED_IDLE && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    raised.set_value(PolicyOfThisThread());
+  });
+  ASSERT_EQ(lowered.get_future().get(), SCHED_IDLE);
+  std::promise<int> next;
+  PostBlocking(pool, [&next] { next.set_value(PolicyOfThisThread()); });
+  go_on.set_value();
+  EXPECT_EQ(raised.get_future().get(), SCHED_OTHER);
+  EXPECT_EQ(next.get_future().get(), SCHED_OTHER);
+  pool.Join();
+}
+
+// Capabilities are per thread on Linux, and a new thread starts with its creator's.
+bool DropCapSysNiceOfThisThread() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  data[CAP_TO_INDEX(CAP_SYS_NICE)].effective &= ~CAP_TO_MASK(CAP_SYS_NICE);
+  return syscall(SYS_capset, &header, data) == 0;
+}
+
+TEST(LetWriteBehindGiveWay, AProcessThatCouldNotRaiseTheThreadBackLeavesEveryJobAtItsPriority) {
+  struct rlimit nice {};
+  ASSERT_EQ(getrlimit(RLIMIT_NICE, &nice), 0);
+  ASSERT_LT(nice.rlim_cur, 20u) << "an RLIMIT_NICE of 20 lets any process raise a thread back";
+  BlockingPool pool(1);
+  bool gave_way = true;
+  std::thread([&] {
+    ASSERT_TRUE(DropCapSysNiceOfThisThread());
+    gave_way = LetWriteBehindGiveWay(pool);
+  }).join();
+  EXPECT_FALSE(gave_way);
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_OTHER);
+
+  BlockingPool never_asked(1);
+  EXPECT_EQ(PolicyOfAJobGivenBy(never_asked, GiveWriteBehind), SCHED_OTHER);
 }
 
 }  // namespace
