@@ -567,13 +567,8 @@ int RunBroker(const Config& config) {
   // activity and lease top-ups). 10 nice levels below a busy I/O thread on one core it got under 4%
   // of the core and fell 100-500 ms behind, and every connection waited for the lease top-ups
   // queued behind it (bench/run.sh, pinned, 256 connections: p99 55-104 ms against 18-27 now).
-  // Only a write-behind job that is all it has to do runs at SCHED_IDLE, where the process may.
   http::BlockingPool store_pool(1);
   http::NameThreads(store_pool, 1, "ap-store");
-  if (!http::LetWriteBehindGiveWay(store_pool))
-    spdlog::info(
-        "the store thread writes usage and activity at the I/O threads' priority: giving way to them "
-        "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;
@@ -805,6 +800,11 @@ int RunBroker(const Config& config) {
   }
   std::fflush(stdout);
 
+  // Here, after the last early return: the pool asks `server` until it is joined, below.
+  if (!http::LetWriteBehindGiveWay(store_pool, [&server] { return server.InFlight(); }))
+    spdlog::info(
+        "the store thread writes usage and activity at the I/O threads' priority: giving way to them "
+        "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   std::vector<http::Server*> servers{&server};
   if (metrics_server) servers.push_back(metrics_server.get());
   http::RunUntilSignalled(io, servers, std::chrono::seconds(10));

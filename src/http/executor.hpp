@@ -4,11 +4,12 @@
 
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
-#include <cstdint>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cstdint>
+#include <functional>
 #include <type_traits>
 
 namespace ap::http {
@@ -31,18 +32,19 @@ class BlockingPool {
   }
   void Uncount() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
   // On the pool's thread, around a job nobody waits for (PostWriteBehind's): it runs at SCHED_IDLE if
-  // it is the only job the pool has, so that an I/O thread woken on this core preempts it at once.
+  // it is the only job the pool has and few calls are in flight (LetWriteBehindGiveWay).
   void StartWriteBehind();
   void EndWriteBehind();
 
  private:
-  friend bool LetWriteBehindGiveWay(BlockingPool& pool);
+  friend bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight);
   void RaiseThread();
 
   boost::asio::thread_pool pool_;
   std::atomic<int64_t> waiting_{0};
   std::atomic<int> thread_id_{0};  // the one thread's, once LetWriteBehindGiveWay succeeded
   std::atomic<bool> lowered_{false};
+  std::function<size_t()> calls_in_flight_;  // set with thread_id_, before it
 };
 
 template <class Fn, class R = std::invoke_result_t<Fn&>>

@@ -45,8 +45,9 @@ bool MayRaiseFromIdle() {
 
 }  // namespace
 
-bool LetWriteBehindGiveWay(BlockingPool& pool) {
+bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight) {
   if (!MayRaiseFromIdle()) return false;
+  pool.calls_in_flight_ = std::move(calls_in_flight);
   std::promise<int> id;
   boost::asio::post(pool.Pool(), [&id] { id.set_value(gettid()); });
   pool.thread_id_.store(id.get_future().get());
@@ -54,7 +55,7 @@ bool LetWriteBehindGiveWay(BlockingPool& pool) {
 }
 
 void BlockingPool::StartWriteBehind() {
-  if (thread_id_.load(std::memory_order_relaxed) == 0 || waiting_.load() != 1) return;
+  if (thread_id_.load(std::memory_order_acquire) == 0 || waiting_.load() != 1 || calls_in_flight_() > kFewCalls) return;
   lowered_.store(true);
   (void)SetPolicy(0, SCHED_IDLE);
   // A job counted after the check above, whose Count saw lowered_ false, raises nothing: look

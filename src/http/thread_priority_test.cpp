@@ -98,9 +98,11 @@ int PolicyOfAJobGivenBy(BlockingPool& pool, Give give) {
 void GiveWriteBehind(BlockingPool& pool, std::function<void()> job) { PostWriteBehind(pool, std::move(job)); }
 void GiveBlocking(BlockingPool& pool, std::function<void()> job) { PostBlocking(pool, std::move(job)); }
 
+size_t NoCalls() { return 0; }
+
 TEST(LetWriteBehindGiveWay, AWriteBehindJobAloneRunsAtIdlePriorityAndEveryOtherJobAtTheThreadsOwn) {
   BlockingPool pool(1);
-  ASSERT_TRUE(LetWriteBehindGiveWay(pool)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveBlocking), SCHED_OTHER) << "raised again once the write-behind ended";
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
@@ -117,9 +119,22 @@ TEST(LetWriteBehindGiveWay, AWriteBehindJobAloneRunsAtIdlePriorityAndEveryOtherJ
   pool.Join();
 }
 
+TEST(LetWriteBehindGiveWay, WriteBehindGivesWayOnlyWhileFewCallsAreInFlight) {
+  BlockingPool pool(1);
+  std::atomic<size_t> calls{kFewCalls};
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, [&calls] { return calls.load(); }))
+      << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
+  calls = kFewCalls + 1;
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_OTHER);
+  calls = 0;
+  EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
+  pool.Join();
+}
+
 TEST(LetWriteBehindGiveWay, AJobGivenToThePoolRaisesTheWriteBehindItFindsGivingWay) {
   BlockingPool pool(1);
-  ASSERT_TRUE(LetWriteBehindGiveWay(pool)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
   std::promise<int> lowered, raised;
   std::promise<void> go_on;
   PostWriteBehind(pool, [&] {
@@ -157,7 +172,7 @@ TEST(LetWriteBehindGiveWay, AProcessThatCouldNotRaiseTheThreadBackLeavesEveryJob
   bool gave_way = true;
   std::thread([&] {
     ASSERT_TRUE(DropCapSysNiceOfThisThread());
-    gave_way = LetWriteBehindGiveWay(pool);
+    gave_way = LetWriteBehindGiveWay(pool, NoCalls);
   }).join();
   EXPECT_FALSE(gave_way);
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_OTHER);
