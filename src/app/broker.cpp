@@ -452,14 +452,16 @@ boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, Fo
   }
 }
 
-// Queues the waiting activity rows' write every ActivityRecorder::kFlushInterval, on the store
-// thread, as write-behind.
+// Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread, as
+// write-behind.
 boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(api::ActivityRecorder::kFlushInterval);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    if (activity.HasWaiting()) http::PostWriteBehind(store_pool, [&activity] { activity.Flush(); });
+    if (!activity.HasWaiting()) continue;
+    auto flush = [&activity]() { activity.Flush(); };
+    co_await http::RunWriteBehind(store_pool, std::move(flush));
   }
 }
 
@@ -800,10 +802,12 @@ int RunBroker(const Config& config) {
   }
   std::fflush(stdout);
 
-  // Here, after the last early return: the pool asks `server` until it is joined, below.
-  if (!http::LetWriteBehindGiveWay(store_pool, [&server] { return server.InFlight(); }))
+  // Only on SQLite, the broker's own database: with PostgreSQL, other brokers would wait on the
+  // rows a transaction starved at SCHED_IDLE holds.
+  if (target->backend == store::Backend::kSqlite &&
+      !http::LetWriteBehindGiveWay(store_pool, [calls = server.InFlightCount()] { return calls->load(); }))
     spdlog::info(
-        "the store thread writes usage and activity at the I/O threads' priority: giving way to them "
+        "the store thread writes usage, activity and audit rows at the I/O threads' priority: giving way to them "
         "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   std::vector<http::Server*> servers{&server};
   if (metrics_server) servers.push_back(metrics_server.get());

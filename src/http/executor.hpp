@@ -20,7 +20,8 @@ class BlockingPool {
   ~BlockingPool() { Join(); }
   void Join() { pool_.join(); }
   boost::asio::thread_pool& Pool() { return pool_; }
-  // Jobs given to the pool that have not finished yet (the store's queue depth).
+  // Jobs given to RunBlocking, PostBlocking and PostWriteBehind that have not finished yet (the
+  // store's queue depth).
   int64_t Waiting() const { return waiting_.load(std::memory_order_relaxed); }
 
   // Counts a job given to the pool (in Waiting() until it ends). If the pool's thread is running a
@@ -31,13 +32,15 @@ class BlockingPool {
     if (lowered_.load()) RaiseThread();
   }
   void Uncount() { waiting_.fetch_sub(1, std::memory_order_relaxed); }
-  // On the pool's thread, around a job nobody waits for (PostWriteBehind's): it runs at SCHED_IDLE if
-  // it is the only job the pool has and few calls are in flight (LetWriteBehindGiveWay).
-  void StartWriteBehind();
-  void EndWriteBehind();
+  // On the pool's thread, around a write-behind job: it runs at SCHED_IDLE if it is the only job the
+  // pool has and few calls are in flight (LetWriteBehindGiveWay). Start returns whether it lowered
+  // the thread; End, told so, raises it whatever a Count did meanwhile.
+  bool StartWriteBehind();
+  void EndWriteBehind(bool lowered);
 
  private:
   friend bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight);
+  bool MayGiveWay() const;
   void RaiseThread();
 
   boost::asio::thread_pool pool_;
@@ -70,22 +73,36 @@ void PostBlocking(BlockingPool& pool, Fn fn) {
   });
 }
 
+// Marks the job it is made in as write-behind (see BlockingPool::StartWriteBehind).
+class WriteBehindJob {
+ public:
+  explicit WriteBehindJob(BlockingPool& pool) : pool_(pool), lowered_(pool.StartWriteBehind()) {}
+  ~WriteBehindJob() { pool_.EndWriteBehind(lowered_); }
+  WriteBehindJob(const WriteBehindJob&) = delete;
+  WriteBehindJob& operator=(const WriteBehindJob&) = delete;
+
+ private:
+  BlockingPool& pool_;
+  bool lowered_;
+};
+
 // PostBlocking for write-behind: work that neither a call nor the broker will wait for (usage and
 // activity rows, audit events). It gives way to the I/O threads while it is all the pool has to do
 // (LetWriteBehindGiveWay).
 template <class Fn>
 void PostWriteBehind(BlockingPool& pool, Fn fn) {
-  pool.Count();
-  boost::asio::post(pool.Pool(), [fn = std::move(fn), &pool]() mutable {
-    struct Done {
-      BlockingPool& pool;
-      ~Done() {
-        pool.EndWriteBehind();
-        pool.Uncount();
-      }
-    } done{pool};
-    pool.StartWriteBehind();
+  PostBlocking(pool, [fn = std::move(fn), &pool]() mutable {
+    WriteBehindJob job(pool);
     fn();
+  });
+}
+
+// RunBlocking for write-behind: the broker's timers wait for it, so that they queue one at a time.
+template <class Fn, class R = std::invoke_result_t<Fn&>>
+boost::asio::awaitable<R> RunWriteBehind(BlockingPool& pool, Fn fn) {
+  co_return co_await RunBlocking(pool, [fn = std::move(fn), &pool]() mutable {
+    WriteBehindJob job(pool);
+    return fn();
   });
 }
 

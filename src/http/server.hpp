@@ -63,6 +63,8 @@ class Server {
   void Stop();
   // Requests being handled right now.
   size_t InFlight() const { return in_flight_->load(); }
+  // Their count, for a reader that may outlive the server.
+  std::shared_ptr<const std::atomic<size_t>> InFlightCount() const { return in_flight_; }
   // Connections open right now (kept-alive idle ones included).
   size_t OpenConnections() const { return connections_->load(); }
 

@@ -54,21 +54,28 @@ bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_
   return true;
 }
 
-void BlockingPool::StartWriteBehind() {
-  if (thread_id_.load(std::memory_order_acquire) == 0 || waiting_.load() != 1 || calls_in_flight_() > kFewCalls) return;
+bool BlockingPool::MayGiveWay() const {
+  return thread_id_.load(std::memory_order_acquire) != 0 && waiting_.load() == 1 && calls_in_flight_() <= kFewCalls;
+}
+
+bool BlockingPool::StartWriteBehind() {
+  if (!MayGiveWay()) return false;
   lowered_.store(true);
   (void)SetPolicy(0, SCHED_IDLE);
   // A job counted after the check above, whose Count saw lowered_ false, raises nothing: look
   // again. If its Count did see lowered_ true, it may have raised the thread before the line above
   // lowered it, but then its count is seen here.
-  if (waiting_.load() != 1) {
-    lowered_.store(false);
-    (void)SetPolicy(0, SCHED_OTHER);
-  }
+  if (waiting_.load() == 1) return true;
+  lowered_.store(false);
+  (void)SetPolicy(0, SCHED_OTHER);
+  return false;
 }
 
-void BlockingPool::EndWriteBehind() {
-  if (lowered_.exchange(false)) (void)SetPolicy(0, SCHED_OTHER);
+void BlockingPool::EndWriteBehind(bool lowered) {
+  if (!lowered) return;
+  // Raised here even if a Count took lowered_ first: its own raise may not have landed yet.
+  lowered_.store(false);
+  (void)SetPolicy(0, SCHED_OTHER);
 }
 
 void BlockingPool::RaiseThread() {
