@@ -76,7 +76,7 @@ bool ActivityRecorder::WriteTransaction() {
   return written_ < batch_.size() || EndBatch();
 }
 
-// This job is counted too: it runs inside PostWriteBehind (or RunBlocking, in tests).
+// This job is counted too: it runs in a job of PostWriteBehind or RunWriteBehind.
 bool ActivityRecorder::OthersWaiting() const { return pool_.Waiting() > 1; }
 
 bool ActivityRecorder::EndBatch() {

@@ -804,8 +804,7 @@ int RunBroker(const Config& config) {
 
   // Only on SQLite, the broker's own database: with PostgreSQL, other brokers would wait on the
   // rows a transaction starved at SCHED_IDLE holds.
-  if (target->backend == store::Backend::kSqlite &&
-      !http::LetWriteBehindGiveWay(store_pool, [calls = server.InFlightCount()] { return calls->load(); }))
+  if (target->backend == store::Backend::kSqlite && !http::LetWriteBehindGiveWay(store_pool, server.InFlightCount()))
     spdlog::info(
         "the store thread writes usage, activity and audit rows at the I/O threads' priority: giving way to them "
         "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");

@@ -9,7 +9,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <type_traits>
 
 namespace ap::http {
@@ -39,7 +39,7 @@ class BlockingPool {
   void EndWriteBehind(bool lowered);
 
  private:
-  friend bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight);
+  friend bool LetWriteBehindGiveWay(BlockingPool& pool, std::shared_ptr<const std::atomic<size_t>> calls_in_flight);
   bool MayGiveWay() const;
   void RaiseThread();
 
@@ -47,7 +47,7 @@ class BlockingPool {
   std::atomic<int64_t> waiting_{0};
   std::atomic<int> thread_id_{0};  // the one thread's, once LetWriteBehindGiveWay succeeded
   std::atomic<bool> lowered_{false};
-  std::function<size_t()> calls_in_flight_;  // set with thread_id_, before it
+  std::shared_ptr<const std::atomic<size_t>> calls_in_flight_;  // set before thread_id_
 };
 
 template <class Fn, class R = std::invoke_result_t<Fn&>>

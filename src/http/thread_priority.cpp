@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <future>
 #include <latch>
 #include <memory>
 #include <string>
@@ -45,17 +44,17 @@ bool MayRaiseFromIdle() {
 
 }  // namespace
 
-bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight) {
+bool LetWriteBehindGiveWay(BlockingPool& pool, std::shared_ptr<const std::atomic<size_t>> calls_in_flight) {
   if (!MayRaiseFromIdle()) return false;
   pool.calls_in_flight_ = std::move(calls_in_flight);
-  std::promise<int> id;
-  boost::asio::post(pool.Pool(), [&id] { id.set_value(gettid()); });
-  pool.thread_id_.store(id.get_future().get());
+  // Before any job given to the pool after this one; RaiseThread reads it only once a job lowered.
+  boost::asio::post(pool.Pool(), [&pool] { pool.thread_id_.store(gettid()); });
   return true;
 }
 
 bool BlockingPool::MayGiveWay() const {
-  return thread_id_.load(std::memory_order_acquire) != 0 && waiting_.load() == 1 && calls_in_flight_() <= kFewCalls;
+  return thread_id_.load(std::memory_order_relaxed) != 0 && waiting_.load() == 1 &&
+         calls_in_flight_->load() <= kFewCalls;
 }
 
 bool BlockingPool::StartWriteBehind() {

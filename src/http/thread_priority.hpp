@@ -1,8 +1,9 @@
 #pragma once
 // The background pools' threads: their names and their priority below the I/O threads.
 
+#include <atomic>
 #include <cstddef>
-#include <functional>
+#include <memory>
 #include <string_view>
 
 #include "http/executor.hpp"
@@ -33,7 +34,7 @@ inline constexpr size_t kFewCalls = 4;
 // policies cost more than they save. Raising a thread back from SCHED_IDLE needs CAP_SYS_NICE or
 // an RLIMIT_NICE of 20: returns false, and changes nothing, when the process has neither. Call it
 // once, for a pool of one thread.
-bool LetWriteBehindGiveWay(BlockingPool& pool, std::function<size_t()> calls_in_flight);
+bool LetWriteBehindGiveWay(BlockingPool& pool, std::shared_ptr<const std::atomic<size_t>> calls_in_flight);
 
 // Names the calling thread (see NameThreads).
 void NameThisThread(std::string_view name);

@@ -100,7 +100,7 @@ int PolicyOfAJobGivenBy(BlockingPool& pool, Give give) {
 void GiveWriteBehind(BlockingPool& pool, std::function<void()> job) { PostWriteBehind(pool, std::move(job)); }
 void GiveBlocking(BlockingPool& pool, std::function<void()> job) { PostBlocking(pool, std::move(job)); }
 
-size_t NoCalls() { return 0; }
+std::shared_ptr<const std::atomic<size_t>> NoCalls() { return std::make_shared<std::atomic<size_t>>(0); }
 
 // The thread's policy between jobs, seen by a job the pool does not count (so it raises nothing).
 int PolicyBetweenJobs(BlockingPool& pool) {
@@ -111,7 +111,7 @@ int PolicyBetweenJobs(BlockingPool& pool) {
 
 TEST(LetWriteBehindGiveWay, AWriteBehindJobAloneRunsAtIdlePriorityAndEveryOtherJobAtTheThreadsOwn) {
   BlockingPool pool(1);
-  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls())) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
   EXPECT_EQ(PolicyBetweenJobs(pool), SCHED_OTHER) << "raised again as the write-behind ended";
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveBlocking), SCHED_OTHER);
@@ -144,20 +144,19 @@ TEST(LetWriteBehindGiveWay, AWriteBehindJobAloneRunsAtIdlePriorityAndEveryOtherJ
 
 TEST(LetWriteBehindGiveWay, WriteBehindGivesWayOnlyWhileFewCallsAreInFlight) {
   BlockingPool pool(1);
-  std::atomic<size_t> calls{kFewCalls};
-  ASSERT_TRUE(LetWriteBehindGiveWay(pool, [&calls] { return calls.load(); }))
-      << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  auto calls = std::make_shared<std::atomic<size_t>>(kFewCalls);
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, calls)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
-  calls = kFewCalls + 1;
+  *calls = kFewCalls + 1;
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_OTHER);
-  calls = 0;
+  *calls = 0;
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_IDLE);
   pool.Join();
 }
 
 TEST(LetWriteBehindGiveWay, AJobGivenToThePoolRaisesTheWriteBehindItFindsGivingWay) {
   BlockingPool pool(1);
-  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls)) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
+  ASSERT_TRUE(LetWriteBehindGiveWay(pool, NoCalls())) << "this test needs CAP_SYS_NICE or an RLIMIT_NICE of 20";
   std::promise<int> lowered, raised;
   std::promise<void> go_on;
   PostWriteBehind(pool, [&] {
@@ -199,7 +198,7 @@ TEST(LetWriteBehindGiveWay, AProcessThatCouldNotRaiseTheThreadBackLeavesEveryJob
   bool gave_way = true;
   std::thread([&] {
     ASSERT_TRUE(DropCapSysNiceOfThisThread());
-    gave_way = LetWriteBehindGiveWay(pool, NoCalls);
+    gave_way = LetWriteBehindGiveWay(pool, NoCalls());
   }).join();
   EXPECT_FALSE(gave_way);
   EXPECT_EQ(PolicyOfAJobGivenBy(pool, GiveWriteBehind), SCHED_OTHER);
