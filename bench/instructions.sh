@@ -8,7 +8,7 @@
 # 16 in flight, io_threads = 1) after a warm-up of 500, counted from the first to the last.
 # Usage: bench/instructions.sh BINARY...
 #   INSTRUCTIONS_CALLS (2000), INSTRUCTIONS_OUT (a directory to keep each callgrind file in, for
-#   callgrind_annotate). Needs valgrind (scripts/install-deps.sh bench).
+#   bench/callgrind_top.py). Needs valgrind (scripts/install-deps.sh bench).
 set -euo pipefail
 CALLS=${INSTRUCTIONS_CALLS:-2000}
 [[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "INSTRUCTIONS_CALLS must be a positive whole number" >&2; exit 2; }

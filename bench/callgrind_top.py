@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Reads a callgrind file of bench/instructions.sh (INSTRUCTIONS_OUT) per metered call.
+
+callgrind_annotate 3.19 prints only the totals for the broker's files, so this reads the format
+itself (names compressed as "(id) name", a cost line after "calls=" being the call's inclusive cost).
+
+Usage: bench/callgrind_top.py FILE CALLS [--top N] [--by-library | --callers REGEX | --callees REGEX]
+  (default)      the functions' own instructions per call, highest first
+  --by-library   own instructions per call summed by shared object (the broker's binary by namespace)
+  --callers RE   who calls the functions matching RE: inclusive instructions and calls per call
+  --callees RE   what the functions matching RE call, and their own instructions per call
+"""
+import argparse
+import collections
+import re
+
+COMPRESSED = re.compile(r"\((\d+)\)(?: (.*))?")
+
+
+def main():
+    args = parse_args()
+    self_cost, edges = read(args.file)
+    if args.callers or args.callees:
+        print_edges(edges, self_cost, args)
+    elif args.by_library:
+        libraries = collections.Counter()
+        for (obj, fn), cost in self_cost.items():
+            libraries[library_of(obj, fn)] += cost
+        print_counter(libraries, args.calls, args.top)
+    else:
+        functions = collections.Counter()
+        for (_, fn), cost in self_cost.items():
+            functions[fn] += cost
+        print(f"{sum(functions.values()) // args.calls} instructions per call")
+        print_counter(functions, args.calls, args.top)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description="Instructions per call from a callgrind file.")
+    parser.add_argument("file")
+    parser.add_argument("calls", type=int)
+    parser.add_argument("--top", type=int, default=40)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--by-library", action="store_true")
+    mode.add_argument("--callers", type=re.compile)
+    mode.add_argument("--callees", type=re.compile)
+    args = parser.parse_args()
+    if args.calls <= 0:
+        parser.error("CALLS must be positive")
+    return args
+
+
+def read(path):
+    """(object, function) -> own cost, and (caller, callee) -> [inclusive cost, calls]."""
+    names = {"fn": {}, "ob": {}}
+    self_cost = collections.Counter()
+    edges = collections.defaultdict(lambda: [0, 0])
+    obj = fn = callee = None
+    pending_calls = None  # the count of the last "calls=" line, until its cost line is read
+    with open(path) as lines:
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key in ("ob", "cob"):
+                name = resolve(names["ob"], value.strip())
+                obj = name if key == "ob" else obj
+            elif key in ("fn", "cfn"):
+                name = resolve(names["fn"], value.strip())
+                if key == "fn":
+                    fn = name
+                else:
+                    callee = name
+            elif key == "calls":
+                pending_calls = int(value.split()[0])
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                cost = int(line.split()[1]) if len(line.split()) > 1 else 0
+                if pending_calls is not None:  # 0 for calls made before callgrind_control --zero
+                    edge = edges[(fn, callee)]
+                    edge[0] += cost
+                    edge[1] += pending_calls
+                    pending_calls = None
+                else:
+                    self_cost[(obj, fn)] += cost
+    return self_cost, edges
+
+
+def resolve(table, text):
+    match = COMPRESSED.match(text)
+    if not match:
+        return text
+    if match.group(2):
+        table[match.group(1)] = match.group(2)
+    return table.get(match.group(1), text)
+
+
+def library_of(obj, fn):
+    obj = (obj or "").rsplit("/", 1)[-1]
+    if not obj.startswith("aipassport") and "/" not in obj and "." in obj:
+        return obj  # a shared library
+    for prefix in ("boost::beast", "boost::json", "boost::asio", "ap::store", "ap::"):
+        if fn.startswith(prefix) or f" {prefix}" in fn[:60]:
+            return prefix if prefix != "ap::" else "ap::" + fn[4:].split("::", 1)[0]
+    return f"{obj}: other"
+
+
+def print_edges(edges, self_cost, args):
+    pattern, side = (args.callers, 1) if args.callers else (args.callees, 0)
+    rows = collections.Counter()
+    counts = {}
+    for pair, (cost, calls) in edges.items():
+        if pair[side] and pattern.search(pair[side]):
+            rows[pair] += cost
+            counts[pair] = counts.get(pair, 0) + calls
+    if args.callees:
+        own = sum(c for (_, fn), c in self_cost.items() if fn and pattern.search(fn))
+        print(f"{own // args.calls:8d}  own instructions per call")
+    for (caller, callee), cost in rows.most_common(args.top):
+        other = caller if args.callers else callee
+        print(f"{cost // args.calls:8d}  x{counts[(caller, callee)] / args.calls:6.2f}  {short(other)}")
+
+
+def print_counter(counter, calls, top):
+    total = sum(counter.values()) or 1
+    for name, cost in counter.most_common(top):
+        print(f"{cost // calls:8d}  {100 * cost / total:5.1f}%  {short(name)}")
+
+
+def short(name):
+    return name if len(name) <= 160 else name[:157] + "..."
+
+
+if __name__ == "__main__":
+    main()
