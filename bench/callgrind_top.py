@@ -42,11 +42,17 @@ def parse_args():
     parser.add_argument("--top", type=int, default=40)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--by-library", action="store_true")
-    mode.add_argument("--callers", type=re.compile)
-    mode.add_argument("--callees", type=re.compile)
+    mode.add_argument("--callers")
+    mode.add_argument("--callees")
     args = parser.parse_args()
-    if args.calls <= 0:
-        parser.error("CALLS must be positive")
+    if args.calls <= 0 or args.top <= 0:
+        parser.error("CALLS and --top must be positive")
+    for name in ("callers", "callees"):
+        if getattr(args, name) is not None:
+            try:
+                setattr(args, name, re.compile(getattr(args, name)))
+            except re.error as e:
+                parser.error(f"--{name}: {e}")
     return args
 
 
@@ -59,6 +65,8 @@ def read(path):
     pending_calls = None  # the count of the last "calls=" line, until its cost line is read
     with open(path) as lines:
         for line in lines:
+            if line.startswith(("positions:", "events:")) and line.split()[1:] not in (["line"], ["Ir"]):
+                raise SystemExit(f"{path}: {line.strip()}: only line positions and the Ir event are read")
             key, _, value = line.partition("=")
             if key in ("ob", "cob"):
                 name = resolve(names["ob"], value.strip())
@@ -93,12 +101,18 @@ def resolve(table, text):
 
 
 def library_of(obj, fn):
+    """A shared library by its file; the broker's own functions by their namespace."""
     obj = (obj or "").rsplit("/", 1)[-1]
-    if not obj.startswith("aipassport") and "/" not in obj and "." in obj:
-        return obj  # a shared library
-    for prefix in ("boost::beast", "boost::json", "boost::asio", "ap::store", "ap::"):
-        if fn.startswith(prefix) or f" {prefix}" in fn[:60]:
-            return prefix if prefix != "ap::" else "ap::" + fn[4:].split("::", 1)[0]
+    if ".so" in obj:
+        return obj
+    # The qualified name itself, after a return type such as "void " or "char const* ".
+    name = re.sub(r"^(?:[\w:<>,* ]*?[ *&])??(?=(?:boost|ap|std)::)", "", fn.split("(", 1)[0], count=1)
+    for prefix in ("boost::beast", "boost::json", "boost::asio"):
+        if name.startswith(prefix):
+            return prefix
+    if name.startswith("ap::"):
+        parts = name[4:].split("<", 1)[0].split("::")
+        return "ap::" + parts[0] if len(parts) > 1 else "ap"  # a namespace, or ap's own functions
     return f"{obj}: other"
 
 
@@ -113,9 +127,11 @@ def print_edges(edges, self_cost, args):
     if args.callees:
         own = sum(c for (_, fn), c in self_cost.items() if fn and pattern.search(fn))
         print(f"{own // args.calls:8d}  own instructions per call")
+    several = len({pair[side] for pair in rows}) > 1  # then each row names the matched function too
     for (caller, callee), cost in rows.most_common(args.top):
         other = caller if args.callers else callee
-        print(f"{cost // args.calls:8d}  x{counts[(caller, callee)] / args.calls:6.2f}  {short(other)}")
+        matched = f"  [{short(callee if args.callers else caller, 60)}]" if several else ""
+        print(f"{cost // args.calls:8d}  x{counts[(caller, callee)] / args.calls:6.2f}  {short(other)}{matched}")
 
 
 def print_counter(counter, calls, top):
@@ -124,8 +140,8 @@ def print_counter(counter, calls, top):
         print(f"{cost // calls:8d}  {100 * cost / total:5.1f}%  {short(name)}")
 
 
-def short(name):
-    return name if len(name) <= 160 else name[:157] + "..."
+def short(name, width=160):
+    return name if len(name) <= width else name[: width - 3] + "..."
 
 
 if __name__ == "__main__":
