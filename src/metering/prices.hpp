@@ -53,7 +53,7 @@ class PriceTable {
 
  private:
   // (provider, model), hashed and looked up by views: a call's lookups build no strings and compare
-  // no keys on the way (an ordered map compared a dozen a call, about 560 instructions; issue 13).
+  // the one key they find (an ordered map compared a dozen a call, about 560 instructions; issue 13).
   using Key = std::pair<std::string, std::string>;
   struct KeyHash {
     using is_transparent = void;
