@@ -6,12 +6,15 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/json.hpp>
 #include <filesystem>
 
 #include "core/ids.hpp"
 #include "domain/scope.hpp"
 #include "domain/token_service.hpp"
+#include "http/answer_reader.hpp"
 #include "http/router.hpp"
 #include "metering/meter.hpp"
 #include "proxy/endpoints.hpp"
@@ -159,6 +162,46 @@ void BM_AdmitLeaseHeld(benchmark::State& state) {
   std::filesystem::remove_all(dir);
 }
 BENCHMARK(BM_AdmitLeaseHeld);
+
+// An OpenAI answer's head as the mock sends it (the fields OpenAI documents), read keeping the
+// four fields the relay passes on: with AnswerReader, and with Beast's parser as the client did.
+constexpr std::string_view kAnswerHead =
+    "HTTP/1.1 200 OK\r\nServer: aipassport-mock\r\nContent-Type: application/json\r\n"
+    "x-request-id: req_3f9a1c2b7d4e\r\nopenai-organization: user-mock\r\nopenai-processing-ms: 212\r\n"
+    "openai-version: 2020-10-01\r\nx-ratelimit-limit-requests: 10000\r\nx-ratelimit-limit-tokens: 30000000\r\n"
+    "x-ratelimit-remaining-requests: 9999\r\nx-ratelimit-remaining-tokens: 29999980\r\n"
+    "x-ratelimit-reset-requests: 6ms\r\nx-ratelimit-reset-tokens: 0s\r\nContent-Length: 585\r\n\r\n";
+const ap::http::FieldName kPassedOn[] = {ap::http::FieldName("content-type"), ap::http::FieldName("retry-after"),
+                                         ap::http::FieldName("request-id"), ap::http::FieldName("x-request-id")};
+
+void BM_AnswerHead_Reader(benchmark::State& state) {
+  for (auto _ : state) {
+    ap::http::AnswerReader reader(kPassedOn, false);
+    if (reader.ReadHead(kAnswerHead) != kAnswerHead.size()) state.SkipWithError("the head was refused");
+    benchmark::DoNotOptimize(reader.Head());
+  }
+}
+BENCHMARK(BM_AnswerHead_Reader);
+
+void BM_AnswerHead_Beast(benchmark::State& state) {
+  namespace bhttp = boost::beast::http;
+  // The client's parser before AnswerReader: Beast's, keeping only the fields named.
+  class Parser : public bhttp::response_parser<bhttp::buffer_body> {
+    void on_field_impl(bhttp::field name, boost::beast::string_view text, boost::beast::string_view value,
+                       boost::beast::error_code&) override {
+      for (const auto& read : kPassedOn)
+        if (read.Names(name, text)) return get().insert(name, text, value);
+    }
+  };
+  for (auto _ : state) {
+    Parser parser;
+    boost::beast::error_code ec;
+    parser.put(boost::asio::buffer(kAnswerHead.data(), kAnswerHead.size()), ec);
+    if (ec || !parser.is_header_done()) state.SkipWithError("the head was refused");
+    benchmark::DoNotOptimize(parser.get());
+  }
+}
+BENCHMARK(BM_AnswerHead_Beast);
 
 // Request bodies: a short chat call; a long conversation (the common case for agents); a stream
 // that needs stream_options added.

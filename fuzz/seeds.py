@@ -213,11 +213,22 @@ def server_seeds():
     yield "BREW /pot HTTP/9.9\r\n\r\n"
 
 
+def answer_seeds():
+    # The first byte seeds the piece sizes; its low bit makes the call a HEAD.
+    yield "\x10HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\nhelloHTTP/1.1"
+    yield ("\x22HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1 ; q=\"x\\\"y\"\r\n!\r\n"
+           "0\r\nX-Trailer: 1\r\n\r\n")
+    yield "\x06HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n\r\nuntil the close"
+    yield "\x08HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"
+    yield "\x01HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
+    yield "\x04HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 02\r\n\r\nok"
+
+
 TARGETS = {
     "jws": jws_seeds, "dpop": dpop_seeds, "jwk": jwk_seeds, "authorization_details": authorization_details_seeds,
     "grant": grant_seeds, "json_call": json_call_seeds, "usage": usage_seeds, "sse": sse_seeds,
     "multipart": multipart_seeds, "cookies": cookies_seeds, "url": url_seeds, "translate": translate_seeds,
-    "config": config_seeds, "server": server_seeds,
+    "config": config_seeds, "server": server_seeds, "answer": answer_seeds,
 }
 
 for target, seeds in TARGETS.items():

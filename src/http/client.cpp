@@ -10,14 +10,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/http/chunk_encode.hpp>
-#include <boost/beast/http/read.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
 #include <charconv>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <unordered_map>
 #include <vector>
 
@@ -34,8 +34,8 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-// The most of an answer held unparsed: a head (8 KB at most) or a chunk's header line. Without a
-// bound an upstream sending a chunk extension that never ends would fill memory until the timeout.
+// The most of an answer held unread: a head (8 KB at most), a chunk's line (4 KB), trailers (8 KB),
+// and what came with them (AnswerReader bounds each).
 constexpr size_t kMaxBuffered = 1 << 20;
 
 struct Connection {
@@ -45,29 +45,24 @@ struct Connection {
   // Armed for the connect, then for each call's whole exchange; disarmed in the pool. After the
   // streams, as it refers to their socket.
   std::optional<Deadline> deadline;
-  // Reserved at the size of a piece while a call uses the connection: Beast reads into what the
-  // buffer holds (512 bytes while it is empty), and a consumed buffer never grows, so an answer of
-  // 800 bytes would take two reads on every call.
+  // What has been read and not yet used. Reserved at kReadSize while a call uses the connection:
+  // reads take what fits in it (512 bytes while it is empty), and a consumed buffer never grows, so
+  // an answer of 800 bytes would take two reads on every call. Bodies are handed on from here.
   beast::flat_buffer buffer{kMaxBuffered};
-  // Where answers' bodies are read piece by piece, reused by every call on the connection.
-  std::unique_ptr<char[]> piece;
   // When it last went back to the pool.
   std::chrono::steady_clock::time_point idle_since;
 
-  static constexpr size_t kPieceSize = 16 << 10;
+  static constexpr size_t kReadSize = 16 << 10;
 
-  // Gives the connection its buffers for a call, and takes them back while it waits in the pool.
-  // The pool keeps as many connections as calls were in flight, and after 1,000 streams 32 KB each
-  // would stay resident (about 14 MB in the memory lane of bench/run.sh).
-  void Ready() {
-    if (piece) return;
-    piece = std::make_unique_for_overwrite<char[]>(kPieceSize);  // not zeroed
-    buffer.reserve(kPieceSize);
-  }
+  // Gives the connection its buffer for a call, and takes it back while it waits in the pool. The
+  // pool keeps as many connections as calls were in flight, and after 1,000 streams 16 KB each
+  // would stay resident (about 7 MB in the memory lane of bench/run.sh).
+  void Ready() { buffer.reserve(kReadSize); }
   void Rest() {
-    piece.reset();
     buffer.shrink_to_fit();  // keeps only what is unread, nothing after a whole answer
   }
+
+  std::string_view Unread() const { return {static_cast<const char*>(buffer.cdata().data()), buffer.size()}; }
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
@@ -81,25 +76,6 @@ struct Connection {
   auto With(Op&& op) {
     return plain ? op(*plain) : op(*secure);
   }
-};
-
-// Beast's parser of an answer, keeping only the fields the caller reads (all when none are named).
-// Beast reads the framing (Content-Length, Transfer-Encoding, Connection) itself whether they are
-// kept or not.
-class AnswerParser : public bhttp::response_parser<bhttp::buffer_body> {
- public:
-  explicit AnswerParser(std::span<const FieldName> read_fields) : read_fields_(read_fields) {}
-
- private:
-  void on_field_impl(bhttp::field name, beast::string_view text, beast::string_view value,
-                     beast::error_code&) override {
-    if (read_fields_.empty() || Read(name, text)) get().insert(name, text, value);
-  }
-  bool Read(bhttp::field name, std::string_view text) const {
-    return std::ranges::any_of(read_fields_, [&](const FieldName& read) { return read.Names(name, text); });
-  }
-
-  std::span<const FieldName> read_fields_;
 };
 
 // The call's head as it goes out: the request line, Host, the call's fields and the body's framing.
@@ -154,22 +130,39 @@ asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view he
   co_return ec;
 }
 
-// A read of the answer's head or of its next piece, on either kind of stream: the operation itself,
-// not a coroutine around it (one frame fewer each).
-template <class Stream>
-auto ReadHead(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
-  return bhttp::async_read_header(stream, buffer, parser, kUseTuple);
+// The answer could not be read: AnswerReader::Fault says why.
+const beast::error_code kMalformed = std::make_error_code(std::errc::bad_message);
+
+// Reads what the upstream sends next into the connection's buffer.
+asio::awaitable<beast::error_code> ReadMore(Connection& conn) {
+  size_t room = beast::read_size(conn.buffer, Connection::kReadSize);
+  if (room == 0) co_return bhttp::error::buffer_overflow;
+  auto read = [&](auto& stream) { return stream.async_read_some(conn.buffer.prepare(room), kUseTuple); };
+  auto [ec, n] = co_await conn.With(read);
+  conn.buffer.commit(n);
+  co_return ec;
 }
 
-template <class Stream>
-auto ReadSome(Stream& stream, beast::flat_buffer& buffer, AnswerParser& parser) {
-  return bhttp::async_read_some(stream, buffer, parser, kUseTuple);
+// Reads until `reader` has the answer's head.
+asio::awaitable<beast::error_code> ReadHead(Connection& conn, AnswerReader& reader) {
+  for (;;) {
+    size_t used = reader.ReadHead(conn.Unread());
+    if (reader.Fault()) co_return kMalformed;
+    if (used > 0) {
+      conn.buffer.consume(used);
+      co_return beast::error_code();
+    }
+    if (auto ec = co_await ReadMore(conn)) co_return ec;
+  }
 }
 
-Error Describe(const beast::error_code& ec, const Origin& origin, const char* stage) {
+Error Describe(const beast::error_code& ec, const Origin& origin, const char* stage,
+               const AnswerReader* reader = nullptr) {
+  if (ec == kMalformed && reader && reader->Fault())
+    return MakeError(Errc::kUpstream, std::string("upstream ") + origin.host + " sent an answer that cannot be read (" +
+                                          stage + "): " + reader->Fault());
   if (ec == beast::error::timeout)
     return MakeError(Errc::kUpstreamTimeout, std::string("upstream ") + origin.host + " timed out (" + stage + ")");
-  if (ec == bhttp::error::body_limit) return MakeError(Errc::kUpstream, "upstream answer is too large");
   if (ec == bhttp::error::buffer_overflow)
     return MakeError(Errc::kUpstream, std::string("upstream ") + origin.host + " sent a line over 1 MB (" + stage + ")");
   return MakeError(Errc::kUpstream,
@@ -285,37 +278,36 @@ struct HttpClient::Impl {
 };
 
 struct UpstreamAnswer::State {
-  explicit State(std::span<const FieldName> read_fields) : parser(read_fields) {}
+  State(std::span<const FieldName> read_fields, bool answers_head) : reader(read_fields, answers_head) {}
   std::shared_ptr<HttpClient::Impl> client;
   std::unique_ptr<Connection> conn;
   Origin origin;
-  AnswerParser parser;
+  AnswerReader reader;
   std::optional<Result<std::string_view>> parsed;  // by MustWait, for the next ReadPiece
 };
 
 UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
 UpstreamAnswer::~UpstreamAnswer() {
-  // The parser's keep_alive, which reads the Connection field whether it was kept or not.
-  if (state_->parser.is_done() && state_->parser.keep_alive()) state_->client->ReturnIdle(std::move(state_->conn));
+  // Bytes after the answer's end would be read as the start of the next call's answer: a
+  // connection that has any is not reused.
+  const AnswerReader& reader = state_->reader;
+  if (reader.Done() && reader.KeepAlive() && state_->conn->buffer.size() == 0)
+    state_->client->ReturnIdle(std::move(state_->conn));
 }
 
-const ResponseHead& UpstreamAnswer::Head() const { return state_->parser.get().base(); }
+const ResponseHead& UpstreamAnswer::Head() const { return state_->reader.Head(); }
 
 // The next piece from what the connection has read, without a read: the piece, empty at the end
-// of the body, or nullopt when the body goes on past what was read.
+// of the body, or nullopt when the body goes on past what was read. The piece stays in the
+// connection's buffer, consumed, until the next read.
 std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
   State& s = *state_;
-  if (s.parser.is_done()) return std::string_view();
-  auto& body = s.parser.get().body();
-  body.data = s.conn->piece.get();
-  body.size = Connection::kPieceSize;
-  beast::error_code ec = ParseBuffered(s.parser, s.conn->buffer);
-  if (ec == bhttp::error::need_buffer) ec = {};  // the piece is full: handed on, then parsed on
-  if (ec) return Describe(s.conn->Checked(ec), s.origin, "reading the answer");
-  size_t got = Connection::kPieceSize - body.size;
-  if (got > 0) return std::string_view(s.conn->piece.get(), got);
-  if (s.parser.is_done()) return std::string_view();
+  if (s.reader.Done()) return std::string_view();
+  std::string_view piece;
+  s.conn->buffer.consume(s.reader.ReadBody(s.conn->Unread(), piece));
+  if (s.reader.Fault()) return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
+  if (!piece.empty() || s.reader.Done()) return piece;
   return std::nullopt;
 }
 
@@ -325,13 +317,12 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
     auto parsed = std::exchange(s.parsed, std::nullopt);
     if (!parsed) parsed = ParseBufferedPiece();
     if (parsed) co_return std::move(*parsed);
-    // ParseBufferedPiece left the piece as the body's buffer: the read parses into it.
-    auto read = [&s](auto& stream) { return ReadSome(stream, s.conn->buffer, s.parser); };
-    auto [ec, n] = co_await s.conn->With(read);
-    if (ec == bhttp::error::need_buffer) ec = {};
-    if (ec) co_return Describe(s.conn->Checked(ec), s.origin, "reading the answer");
-    size_t got = Connection::kPieceSize - s.parser.get().body().size;
-    if (got > 0) co_return std::string_view(s.conn->piece.get(), got);
+    beast::error_code ec = co_await ReadMore(*s.conn);
+    if (ec == asio::error::eof) {
+      if (s.reader.Closed()) co_return std::string_view();
+      ec = kMalformed;
+    }
+    if (ec) co_return Describe(s.conn->Checked(ec), s.origin, "reading the answer", &s.reader);
   }
 }
 
@@ -346,11 +337,11 @@ bool UpstreamAnswer::AtEnd() { return !MustWait() && *state_->parsed && (*state_
 asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
   auto too_large = [] { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); };
   // One that says at once it is too long is refused unread.
-  if (auto length = state_->parser.content_length(); length && *length > limit) co_return too_large();
+  if (auto length = state_->reader.Length(); length && *length > limit) co_return too_large();
   std::string out;
   // Asked only while the body goes on (or a piece parsed ahead waits): a ReadPiece that would find
   // it ended is a frame for nothing.
-  while (state_->parsed || !state_->parser.is_done()) {
+  while (state_->parsed || !state_->reader.Done()) {
     auto piece = co_await ReadPiece();
     if (!piece) co_return piece.error();
     if (piece->empty()) co_return out;
@@ -390,16 +381,11 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       reused = false;
     }
     conn->Ready();
-    auto state = std::make_unique<UpstreamAnswer::State>(read_fields);
-    state->parser.body_limit(boost::none);  // the reader decides how much it keeps
-    if (call.method == bhttp::verb::head) state->parser.skip(true);  // an answer to HEAD has no body
+    auto state = std::make_unique<UpstreamAnswer::State>(read_fields, call.method == bhttp::verb::head);
     conn->deadline->Arm(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
     beast::error_code ec = co_await conn->With(write);
-    if (!ec) {
-      auto read = [&](auto& stream) { return ReadHead(stream, conn->buffer, state->parser); };
-      std::tie(ec, std::ignore) = co_await conn->With(read);
-    }
+    if (!ec) ec = co_await ReadHead(*conn, state->reader);
     if (!ec) {
       state->client = impl_;
       state->conn = std::move(conn);
@@ -407,8 +393,9 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       co_return std::make_unique<UpstreamAnswer>(std::move(state));
     }
     ec = conn->Checked(ec);
-    if (!reused || body.source || state->parser.got_some() || ec == beast::error::timeout)
-      co_return Describe(ec, origin, "exchange");
+    bool answered = conn->buffer.size() > 0;  // some of an answer came
+    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed)
+      co_return Describe(ec, origin, "exchange", &state->reader);
     conn.reset();  // a stale pooled connection: try once more on a new one
   }
   co_return MakeError(Errc::kUpstream, "upstream " + origin.host + " failed");

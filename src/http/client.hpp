@@ -18,6 +18,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "http/answer_reader.hpp"
 #include "http/fields.hpp"
 #include "http/head_bytes.hpp"
 #include "http/message.hpp"
@@ -43,8 +44,6 @@ struct ClientOptions {
   // none left fails with kForbidden. Empty: any address.
   std::function<bool(const boost::asio::ip::address&)> allow_address;
 };
-
-using ResponseHead = bhttp::response_header<>;
 
 // An answer whose body is read piece by piece. Reading it to the end gives the connection back to
 // the pool; destroying it earlier closes the connection, which cancels the call upstream.
@@ -96,9 +95,8 @@ class HttpClient {
   // Sends `call` and reads the head of the answer. The call's target is the whole path (with the
   // origin's prefix); Host and the body's framing are added here. `call` and what `body` views must
   // last until the operation completes. Of the answer's fields, Head() holds those named in
-  // `read_fields` (which must outlive the answer: trailers are read with the body), all when it is
-  // empty: a field kept costs about 350 instructions (a Beast field map's insert), and a provider
-  // sends a dozen or more.
+  // `read_fields` (which must outlive the answer), all when it is empty: a field kept costs about
+  // 350 instructions (a Beast field map's insert), and a provider sends a dozen or more.
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> Open(const Origin& origin, const CallHead& call,
                                                                        CallBody body = {},
                                                                        std::span<const FieldName> read_fields = {});

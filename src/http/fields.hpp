@@ -20,6 +20,7 @@ class FieldName {
   explicit FieldName(std::string_view name) : text_(name), known_(boost::beast::http::string_to_field(name)) {}
 
   std::string_view Text() const { return text_; }
+  boost::beast::http::field Known() const { return known_; }
   // Whether `field` (an element of a message's fields) has this name, in any case.
   template <class Field>
   bool Names(const Field& field) const {

@@ -449,6 +449,25 @@ TEST_F(ServerTest, AnAnswerKeepsTheFieldsReadAndItsConnectionIsNotReusedWhenItSa
             "Content-Type ok accepted 1; Content-Type ok accepted 2; ");
 }
 
+// Bytes after an answer's end would be read as the start of the next call's answer: a connection
+// that has any is not used again. An interim answer (100 Continue) is passed over.
+TEST_F(ServerTest, AConnectionWithBytesAfterItsAnswerIsNotReused) {
+  HoldingUpstream upstream(
+      1, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK");
+  Origin origin = upstream.Url();
+  auto run = [&]() -> asio::awaitable<std::string> {
+    std::string seen;
+    for (int call = 0; call < 2; ++call) {
+      CallHead get(Verb::get, "/");  // named: g++ 12 and temporaries in co_await
+      auto res = co_await client_.Send(origin, std::move(get));
+      seen += res ? std::to_string(res->result_int()) + " " + res->body() : res.error().message;
+      seen += " accepted " + std::to_string(upstream.Accepted()) + "; ";
+    }
+    co_return seen;
+  };
+  EXPECT_EQ(asio::co_spawn(io_.First(), run(), asio::use_future).get(), "200 ok accepted 1; 200 ok accepted 2; ");
+}
+
 // An upstream that answers one request in two writes: `first`, then `rest` once released. It
 // reads the whole request first, and keeps its bytes.
 class ScriptedUpstream {
@@ -490,6 +509,32 @@ class ScriptedUpstream {
   std::once_flag once_;
   std::thread thread_;
 };
+
+// An answer that could be read two ways fails the call, saying why; one without framing ends when
+// the upstream closes.
+TEST_F(ServerTest, AnAnswerIsReadAsItsFramingSaysOrRefused) {
+  auto send = [&](std::string first, std::string rest) {
+    ScriptedUpstream upstream(std::move(first), std::move(rest));
+    Origin origin = upstream.Url();
+    auto run = [&]() -> asio::awaitable<std::string> {
+      CallHead get(Verb::get, "/");
+      auto answer = co_await client_.Open(origin, get);
+      if (!answer) co_return answer.error().message;
+      upstream.Release();
+      auto body = co_await (*answer)->ReadRest(100);
+      co_return body ? *body : body.error().message;
+    };
+    return asio::co_spawn(io_.First(), run(), asio::use_future).get();
+  };
+  EXPECT_EQ(send("HTTP/1.1 200 OK\r\n\r\nall", " of it"), "all of it");
+  EXPECT_EQ(send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", ""),
+            "upstream 127.0.0.1 sent an answer that cannot be read (exchange): two different Content-Lengths");
+  EXPECT_EQ(send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n", "2\r\nokk\r\n0\r\n\r\n"),
+            "upstream 127.0.0.1 sent an answer that cannot be read (reading the answer): a chunk longer than its size");
+  EXPECT_EQ(send("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nok", ""),
+            "upstream 127.0.0.1 sent an answer that cannot be read (reading the answer): the connection closed before "
+            "the answer's end");
+}
 
 // A call goes out as its head says, with the request line, Host and the body's framing added: the
 // length of a whole body, or of a streamed one that has one, else chunks.

@@ -1,0 +1,417 @@
+#include "http/answer_reader.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace ap::http {
+
+namespace {
+
+// tchar (RFC 9110, 5.6.2): the characters of a field's name, a coding, a chunk extension's name.
+constexpr std::array<bool, 256> kTokenChar = [] {
+  std::array<bool, 256> table{};
+  for (unsigned char c : std::string_view("!#$%&'*+-.^_`|~")) table[c] = true;
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = table[c - 'a' + 'A'] = true;
+  return table;
+}();
+
+// The first control character other than HTAB (CR where a line is well formed) from `p` on, or
+// `end`: what a field's value and a reason phrase may hold is VCHAR, obs-text, SP and HTAB. Eight
+// bytes at a time: a word with no byte under 0x20 and none 0x7f is passed at once; only a word
+// that may hold one is looked at byte by byte.
+const char* FirstControl(const char* p, const char* end) {
+  constexpr uint64_t kOnes = 0x0101010101010101, kHigh = 0x8080808080808080;
+  while (p < end) {
+    if (end - p >= 8) {
+      uint64_t word;
+      std::memcpy(&word, p, sizeof word);
+      uint64_t del = word ^ (kOnes * 0x7f);
+      if (((((word - kOnes * 0x20) & ~word) | ((del - kOnes) & ~del)) & kHigh) == 0) {
+        p += 8;
+        continue;
+      }
+    }
+    for (const char* stop = std::min(p + 8, end); p < stop; ++p) {
+      auto u = static_cast<unsigned char>(*p);
+      if ((u < 0x20 && u != '\t') || u == 0x7f) return p;
+    }
+  }
+  return end;
+}
+
+bool IsText(std::string_view text) {
+  return FirstControl(text.data(), text.data() + text.size()) == text.data() + text.size();
+}
+
+bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view TrimBlanks(std::string_view text) {
+  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
+  return text;
+}
+
+bool SameLetters(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
+         });
+}
+
+// Whether `name` (token characters) is `lower` (lowercase letters, digits and '-') in any case:
+// of the token characters only a letter's two cases have the same bits but 0x20.
+bool NameIs(std::string_view name, std::string_view lower) {
+  if (name.size() != lower.size()) return false;
+  for (size_t i = 0; i < name.size(); ++i)
+    if ((name[i] | 0x20) != lower[i]) return false;
+  return true;
+}
+
+// Where the token characters from `p` on end, four at a time while there are four.
+const char* TokenEnd(const char* p, const char* end) {
+  auto token = [](char c) { return kTokenChar[static_cast<unsigned char>(c)]; };
+  while (end - p >= 4 && token(p[0]) && token(p[1]) && token(p[2]) && token(p[3])) p += 4;
+  while (p < end && token(*p)) ++p;
+  return p;
+}
+
+bool IsToken(std::string_view text) {
+  return !text.empty() && TokenEnd(text.data(), text.data() + text.size()) == text.data() + text.size();
+}
+
+// Calls on_element(element) for each element of a comma-separated list, blanks trimmed, empty
+// elements skipped (RFC 9110, 5.6.1). Stops at the first false it returns.
+template <class OnElement>
+bool ForEachElement(std::string_view list, OnElement on_element) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view element = TrimBlanks(list.substr(0, comma));
+    if (!element.empty() && !on_element(element)) return false;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
+// 1*DIGIT, without wrapping.
+std::optional<uint64_t> ParseDecimal(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    unsigned digit = static_cast<unsigned>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The line at the start of `bytes` without its CRLF, and its length with it; nullopt when the
+// bytes end first, a length of 0 for a line that ends in a bare LF.
+std::optional<std::pair<std::string_view, size_t>> LineAt(std::string_view bytes) {
+  const void* lf = std::memchr(bytes.data(), '\n', bytes.size());
+  if (!lf) return std::nullopt;
+  size_t end = static_cast<size_t>(static_cast<const char*>(lf) - bytes.data());
+  if (end == 0 || bytes[end - 1] != '\r') return std::pair<std::string_view, size_t>{{}, 0};
+  return std::pair<std::string_view, size_t>{bytes.substr(0, end - 1), end + 1};
+}
+
+// chunk-ext (RFC 9112, 7.1.1): *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ).
+bool IsChunkExtension(std::string_view text) {
+  auto skip_blanks = [&] {
+    while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
+  };
+  auto take_token = [&] {
+    size_t n = 0;
+    while (n < text.size() && kTokenChar[static_cast<unsigned char>(text[n])]) ++n;
+    text.remove_prefix(n);
+    return n > 0;
+  };
+  auto take_quoted = [&] {
+    text.remove_prefix(1);  // the opening quote
+    while (!text.empty()) {
+      auto c = static_cast<unsigned char>(text.front());
+      text.remove_prefix(1);
+      if (c == '"') return true;
+      if (c == '\\') {
+        if (text.empty() || !IsText(text.substr(0, 1))) return false;
+        text.remove_prefix(1);
+      } else if (!(c == '\t' || (c >= 0x20 && c != 0x7f))) {
+        return false;
+      }
+    }
+    return false;
+  };
+  // No blank may end it: blanks go on to a ';', or after a name to a '=' (as Beast's parser reads it).
+  for (;;) {
+    if (text.empty()) return true;
+    skip_blanks();
+    if (text.empty() || text.front() != ';') return false;
+    text.remove_prefix(1);
+    skip_blanks();
+    if (!take_token()) return false;
+    size_t before = text.size();
+    skip_blanks();
+    if (!text.empty() && text.front() == '=') {
+      text.remove_prefix(1);
+      skip_blanks();
+      if (!text.empty() && text.front() == '"' ? !take_quoted() : !take_token()) return false;
+    } else if (text.size() != before && (text.empty() || text.front() != ';')) {
+      return false;
+    }
+  }
+}
+
+}  // namespace
+
+AnswerReader::AnswerReader(std::span<const FieldName> keep, bool answers_head)
+    : keep_(keep), answers_head_(answers_head) {}
+
+bool AnswerReader::Fail(const char* why) {
+  fault_ = why;
+  return false;
+}
+
+size_t AnswerReader::ReadHead(std::string_view bytes) {
+  size_t used = 0;
+  while (state_ == State::kHead) {
+    size_t size = ParseHead(bytes.substr(used));
+    if (size == 0) return 0;
+    used += size;
+  }
+  return used;
+}
+
+size_t AnswerReader::ParseHead(std::string_view bytes) {
+  head_ = ResponseHead();  // what an earlier try at a head that had not all come yet left
+  length_.reset();
+  chunked_ = close_ = keep_alive_token_ = false;
+  bytes = bytes.substr(0, kMaxHead);
+  auto status_line = LineAt(bytes);
+  size_t size = status_line ? status_line->second : 0;
+  if (size > 0 && !ParseStatusLine(status_line->first)) return 0;
+  if (status_line && size == 0) return Fail("a line that ends without CR"), 0;
+  while (size > 0) {
+    size_t line = ParseFieldLine(bytes.substr(size), false);
+    size += line;
+    if (line == 2) break;  // the empty line that ends the head
+    if (line == 0) size = 0;
+  }
+  if (size == 0) {
+    if (bytes.size() == kMaxHead && !fault_) Fail("a head over 8 KB");
+    return 0;
+  }
+  unsigned status = head_.result_int();
+  if (status == 101) return Fail("a switch of protocols"), 0;
+  if (status / 100 != 1 && !StartBody()) return 0;  // 1xx: interim, the final head follows
+  return size;
+}
+
+bool AnswerReader::ParseStatusLine(std::string_view line) {
+  // HTTP-version SP 3DIGIT SP reason-phrase, in HTTP/1.0 or HTTP/1.1 (as Beast's parser takes it).
+  constexpr std::string_view kVersion = "HTTP/1.";
+  if (line.size() < 13 || line.substr(0, 7) != kVersion || (line[7] != '0' && line[7] != '1') || line[8] != ' ' ||
+      line[12] != ' ')
+    return Fail("a malformed status line");
+  unsigned status = 0;
+  for (char c : line.substr(9, 3)) {
+    if (c < '0' || c > '9') return Fail("a malformed status code");
+    status = status * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (status < 100) return Fail("a status code under 100");
+  std::string_view reason = line.substr(13);
+  if (!IsText(reason)) return Fail("a control character in the reason phrase");
+  head_.version(line[7] == '1' ? 11 : 10);
+  head_.result(status);
+  head_.reason(reason);
+  return true;
+}
+
+size_t AnswerReader::ParseFieldLine(std::string_view bytes, bool trailer) {
+  // One pass: the name to its colon, blanks, the value to the first control character, which must
+  // be the CR of the line's CRLF.
+  const char* begin = bytes.data();
+  const char* end = begin + bytes.size();
+  const char* p = begin;
+  if (p < end && *p == '\r') {
+    if (p + 1 == end) return 0;
+    return p[1] == '\n' ? 2 : (Fail("a control character in a field's name"), 0);
+  }
+  p = TokenEnd(p, end);
+  if (p == end) return 0;
+  if (*p != ':' || p == begin) {
+    if (IsBlank(*begin)) return Fail("a folded line"), 0;
+    if (*p == '\r' || *p == '\n') return Fail("a field line without a colon"), 0;
+    return Fail("a malformed field name"), 0;
+  }
+  std::string_view name(begin, static_cast<size_t>(p - begin));
+  for (++p; p < end && IsBlank(*p);) ++p;
+  const char* value_begin = p;
+  p = FirstControl(p, end);
+  if (p == end || (*p == '\r' && p + 1 == end)) return 0;
+  if (*p == '\n') return Fail("a line that ends without CR"), 0;
+  if (*p != '\r' || p[1] != '\n') return Fail("a control character in a field's value"), 0;
+  const char* value_end = p;
+  while (value_end > value_begin && IsBlank(value_end[-1])) --value_end;
+  std::string_view value(value_begin, static_cast<size_t>(value_end - value_begin));
+  size_t size = static_cast<size_t>(p + 2 - begin);
+  // A trailer is not kept: the head has been handed on. One that would frame the body is refused,
+  // and Connection counts, as in Beast's parser.
+  if (trailer && (NameIs(name, "content-length") || NameIs(name, "transfer-encoding")))
+    return Fail("a trailer that frames the body"), 0;
+  if (!ParseFraming(name, value)) return 0;
+  if (trailer) return size;
+  if (keep_.empty()) {
+    head_.insert(name, value);
+    return size;
+  }
+  for (const FieldName& kept : keep_)
+    if (name.size() == kept.Text().size() && SameLetters(name, kept.Text())) {
+      head_.insert(kept.Known(), name, value);  // numbered already: Beast need not look the name up
+      break;
+    }
+  return size;
+}
+
+// The fields that say how the body is framed and whether the connection lasts, kept or not.
+bool AnswerReader::ParseFraming(std::string_view name, std::string_view value) {
+  switch (name.size()) {
+    case 14:  // content-length
+      if (NameIs(name, "content-length")) {
+        auto length = ParseDecimal(value);
+        if (!length) return Fail("a malformed Content-Length");
+        if (length_ && *length_ != *length) return Fail("two different Content-Lengths");
+        length_ = length;
+      }
+      return true;
+    case 17:  // transfer-encoding
+      if (NameIs(name, "transfer-encoding")) {
+        bool any = false;
+        return ForEachElement(value,
+                              [&](std::string_view coding) {
+                                if (!SameLetters(coding, "chunked"))
+                                  return Fail("a transfer coding other than chunked");
+                                if (chunked_) return Fail("chunked twice");
+                                return chunked_ = any = true;
+                              }) &&
+               (any || Fail("an empty Transfer-Encoding"));
+      }
+      return true;
+    case 10:  // connection
+    case 16:  // proxy-connection
+      if (NameIs(name, "connection") || NameIs(name, "proxy-connection"))
+        return ForEachElement(value, [&](std::string_view option) {
+          if (!IsToken(option)) return Fail("a malformed Connection");
+          close_ = close_ || SameLetters(option, "close");
+          keep_alive_token_ = keep_alive_token_ || SameLetters(option, "keep-alive");
+          return true;
+        });
+      return true;
+    default:
+      return true;
+  }
+}
+
+bool AnswerReader::StartBody() {
+  if (chunked_ && length_) return Fail("both a Content-Length and chunks");
+  unsigned status = head_.result_int();
+  if (answers_head_ || status == 204 || status == 304) {
+    state_ = State::kDone;  // whatever length it says: there is no body
+  } else if (chunked_) {
+    state_ = State::kChunkLine;
+  } else if (length_) {
+    left_ = *length_;
+    state_ = left_ > 0 ? State::kLength : State::kDone;
+  } else {
+    state_ = State::kUntilClose;
+    until_close_ = true;
+  }
+  return true;
+}
+
+size_t AnswerReader::ReadBody(std::string_view bytes, std::string_view& content) {
+  content = {};
+  size_t used = 0;
+  while (!fault_) {
+    std::string_view rest = bytes.substr(used);
+    switch (state_) {
+      case State::kHead:
+      case State::kDone:
+        return used;
+      case State::kUntilClose:
+        content = rest;
+        return used + rest.size();
+      case State::kLength:
+      case State::kChunkData: {
+        if (rest.empty()) return used;
+        size_t n = static_cast<size_t>(std::min<uint64_t>(left_, rest.size()));
+        content = rest.substr(0, n);
+        left_ -= n;
+        if (left_ == 0) state_ = state_ == State::kLength ? State::kDone : State::kChunkEnd;
+        return used + n;
+      }
+      case State::kChunkEnd:
+        if (rest.size() < 2) return used;
+        if (rest.substr(0, 2) != "\r\n") return Fail("a chunk longer than its size"), 0;
+        used += 2;
+        state_ = State::kChunkLine;
+        break;
+      case State::kChunkLine: {
+        auto line = LineAt(rest.substr(0, kMaxChunkLine));
+        if (!line) {
+          if (rest.size() >= kMaxChunkLine) Fail("a chunk line over 4 KB");
+          return used;
+        }
+        if (line->second == 0) return Fail("a line that ends without CR"), 0;
+        if (!ParseChunkLine(line->first)) return 0;
+        used += line->second;
+        break;
+      }
+      case State::kTrailer: {
+        size_t line = ParseFieldLine(rest.substr(0, kMaxHead - trailer_bytes_), true);
+        if (line == 0) {
+          if (!fault_ && rest.size() >= kMaxHead - trailer_bytes_) Fail("trailers over 8 KB");
+          return fault_ ? 0 : used;
+        }
+        if (line == 2) state_ = State::kDone;
+        used += line;
+        trailer_bytes_ += line;
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
+bool AnswerReader::ParseChunkLine(std::string_view line) {
+  uint64_t size = 0;
+  size_t digits = 0;
+  for (int digit; digits < line.size() && (digit = HexDigit(line[digits])) >= 0; ++digits) {
+    if (size > (UINT64_MAX >> 4)) return Fail("a chunk size over 64 bits");
+    size = size << 4 | static_cast<unsigned>(digit);
+  }
+  if (digits == 0) return Fail("a malformed chunk size");
+  if (!IsChunkExtension(line.substr(digits))) return Fail("a malformed chunk extension");
+  left_ = size;
+  state_ = size > 0 ? State::kChunkData : State::kTrailer;
+  return true;
+}
+
+bool AnswerReader::Closed() {
+  if (state_ == State::kUntilClose) {
+    state_ = State::kDone;
+    return true;
+  }
+  if (!fault_) fault_ = "the connection closed before the answer's end";
+  return false;
+}
+
+}  // namespace ap::http

@@ -1,0 +1,225 @@
+#include "http/answer_reader.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ap::http {
+namespace {
+
+// An answer as a client of AnswerReader sees it, read from `bytes` arriving `step` bytes at a time
+// (all at once for 0), then the connection closing when `closes`.
+struct Read {
+  unsigned status = 0;
+  std::string fields;  // "Name: value; " for each kept
+  std::string body;
+  size_t used = 0;  // of the bytes, when the answer ended
+  bool keep_alive = false;
+  std::string fault;
+};
+
+Read ReadAnswer(std::string_view bytes, size_t step = 0, bool closes = true, std::span<const FieldName> keep = {},
+                bool answers_head = false) {
+  AnswerReader reader(keep, answers_head);
+  Read out;
+  std::string unread;
+  size_t arrived = 0, used = 0;
+  bool head = false;
+  for (;;) {
+    if (!head) {
+      size_t n = reader.ReadHead(unread);
+      if (n > 0) {
+        head = true;
+        unread.erase(0, n);
+        used += n;
+      }
+    }
+    while (head && !reader.Done() && !reader.Fault()) {
+      std::string_view content;
+      size_t n = reader.ReadBody(unread, content);
+      out.body += content;
+      unread.erase(0, n);
+      used += n;
+      if (n == 0) break;
+    }
+    if (reader.Fault() || reader.Done()) break;
+    if (arrived == bytes.size()) {
+      if (closes && head) reader.Closed();
+      break;
+    }
+    size_t n = step == 0 ? bytes.size() : std::min(step, bytes.size() - arrived);
+    unread.append(bytes.substr(arrived, n));
+    arrived += n;
+  }
+  if (reader.Fault()) out.fault = reader.Fault();
+  if (!head) return out;
+  out.status = reader.Head().result_int();
+  for (const auto& field : reader.Head())
+    out.fields += std::string(field.name_string()) + ": " + std::string(field.value()) + "; ";
+  out.used = reader.Done() ? used : 0;
+  out.keep_alive = reader.KeepAlive();
+  return out;
+}
+
+TEST(AnswerReader, ReadsAnAnswerFramedByItsLengthAndKeepsOnlyTheFieldsAskedFor) {
+  static const FieldName kKeep[] = {FieldName("content-type"), FieldName("x-request-id")};
+  std::string answer =
+      "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nServer: up\r\nX-Request-ID:  abc \r\n"
+      "Content-Length: 5\r\n\r\nhello";
+  for (size_t step : {0, 1, 7}) {
+    Read read = ReadAnswer(answer + "HTTP/1.1 200 OK\r\n", step, false, kKeep);
+    EXPECT_EQ(read.fault, "") << step;
+    EXPECT_EQ(read.status, 201u);
+    EXPECT_EQ(read.fields, "Content-Type: text/plain; X-Request-ID: abc; ");
+    EXPECT_EQ(read.body, "hello");
+    EXPECT_EQ(read.used, answer.size()) << "the next answer's bytes are left";
+    EXPECT_TRUE(read.keep_alive);
+  }
+  EXPECT_EQ(ReadAnswer(answer).fields, "Content-Type: text/plain; Server: up; X-Request-ID: abc; Content-Length: 5; ")
+      << "with no names given, every field is kept";
+}
+
+TEST(AnswerReader, ReadsChunksWithTheirExtensionsAndTrailers) {
+  std::string answer =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5;name=value\r\nhello\r\n"
+      "1 ; a ; b = \"q\\\"d\"\r\n,\r\n"
+      "6\r\n world\r\n"
+      "0\r\nX-Trailer: 1\r\n\r\n";
+  for (size_t step : {0, 1, 3, 10}) {
+    Read read = ReadAnswer(answer + "next", step, false);
+    EXPECT_EQ(read.fault, "") << step;
+    EXPECT_EQ(read.body, "hello, world") << step;
+    EXPECT_EQ(read.used, answer.size()) << step;
+    EXPECT_TRUE(read.keep_alive);
+    EXPECT_EQ(read.fields, "Transfer-Encoding: chunked; ") << "a trailer is not added to the head";
+  }
+}
+
+TEST(AnswerReader, ReadsABodyWithoutFramingUntilTheConnectionCloses) {
+  Read read = ReadAnswer("HTTP/1.1 200 OK\r\n\r\nall of it", 4);
+  EXPECT_EQ(read.fault, "");
+  EXPECT_EQ(read.body, "all of it");
+  EXPECT_FALSE(read.keep_alive) << "its end is the connection's";
+  EXPECT_EQ(ReadAnswer("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nall of", 4).fault,
+            "the connection closed before the answer's end");
+  EXPECT_EQ(ReadAnswer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n", 4).fault,
+            "the connection closed before the answer's end");
+}
+
+TEST(AnswerReader, KeepsTheConnectionAsTheVersionAndConnectionSay) {
+  EXPECT_FALSE(ReadAnswer("HTTP/1.1 200 OK\r\nConnection: upgrade, Close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_FALSE(ReadAnswer("HTTP/1.1 200 OK\r\nProxy-Connection: close\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_FALSE(ReadAnswer("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_TRUE(ReadAnswer("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_TRUE(ReadAnswer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").keep_alive);
+  EXPECT_FALSE(
+      ReadAnswer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nConnection: close\r\n\r\n").keep_alive)
+      << "a trailer can say it too";
+}
+
+TEST(AnswerReader, SkipsInterimAnswersAndRefusesASwitchOfProtocols) {
+  std::string answer =
+      "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  for (size_t step : {0, 1}) {
+    Read read = ReadAnswer(answer, step);
+    EXPECT_EQ(read.status, 200u);
+    EXPECT_EQ(read.fields, "Content-Length: 2; ") << "the interim answers' fields are not the answer's";
+    EXPECT_EQ(read.body, "ok");
+    EXPECT_EQ(read.used, answer.size());
+  }
+  EXPECT_EQ(ReadAnswer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n").fault, "a switch of protocols");
+}
+
+TEST(AnswerReader, AnAnswerToHeadAnd204And304HaveNoBodyWhateverTheirLength) {
+  std::string with_length = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n";
+  Read head = ReadAnswer(with_length + "next", 0, false, {}, true);
+  EXPECT_EQ(head.body, "");
+  EXPECT_EQ(head.used, with_length.size());
+  for (std::string_view status : {"204 No Content", "304 Not Modified"}) {
+    std::string answer = "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: 7\r\n\r\n";
+    Read read = ReadAnswer(answer + "next", 0, false);
+    EXPECT_EQ(read.body, "") << status;
+    EXPECT_EQ(read.used, answer.size()) << status;
+    EXPECT_TRUE(read.keep_alive) << status;
+  }
+}
+
+TEST(AnswerReader, AcceptsTheSameLengthTwice) {
+  EXPECT_EQ(ReadAnswer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\ncontent-length: 02\r\n\r\nok").body, "ok");
+}
+
+// Each of these could make the broker and the upstream disagree on where the answer ends.
+TEST(AnswerReader, RefusesWhatCouldBeReadTwoWays) {
+  const std::string ok = "HTTP/1.1 200 OK\r\n";
+  const std::string chunked = ok + "Transfer-Encoding: chunked\r\n\r\n";
+  struct Case {
+    std::string answer;
+    std::string_view fault;
+  };
+  const Case cases[] = {
+      {ok + "Content-Length: 2\n\r\nok", "a line that ends without CR"},
+      {"HTTP/1.1 200 OK\nContent-Length: 2\r\n\r\nok", "a line that ends without CR"},
+      {ok + "X-A: 1\r\n folded\r\nContent-Length: 2\r\n\r\nok", "a folded line"},
+      {ok + "Content-Length : 2\r\n\r\nok", "a malformed field name"},
+      {ok + ": 2\r\n\r\nok", "a malformed field name"},
+      {ok + "Content-Length 2\r\n\r\nok", "a malformed field name"},
+      {ok + "X-A\r\n\r\nok", "a field line without a colon"},
+      {ok + "X-A: a\rb\r\nContent-Length: 2\r\n\r\nok", "a control character in a field's value"},
+      {ok + "X-A: a\x01"
+            "b\r\nContent-Length: 2\r\n\r\nok",
+       "a control character in a field's value"},
+      {ok + "Content-Length: 2\r\nContent-Length: 3\r\n\r\nok", "two different Content-Lengths"},
+      {ok + "Content-Length: 2, 2\r\n\r\nok", "a malformed Content-Length"},
+      {ok + "Content-Length: +2\r\n\r\nok", "a malformed Content-Length"},
+      {ok + "Content-Length: 18446744073709551616\r\n\r\nok", "a malformed Content-Length"},
+      {ok + "Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+       "both a Content-Length and chunks"},
+      {ok + "Connection: keep alive\r\nContent-Length: 0\r\n\r\n", "a malformed Connection"},
+      {ok + "Transfer-Encoding: \r\nContent-Length: 2\r\n\r\nok", "an empty Transfer-Encoding"},
+      {ok + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "a transfer coding other than chunked"},
+      {ok + "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "chunked twice"},
+      {chunked + "x\r\nok\r\n0\r\n\r\n", "a malformed chunk size"},
+      {chunked + "-2\r\nok\r\n0\r\n\r\n", "a malformed chunk size"},
+      {chunked + "10000000000000000\r\nok\r\n0\r\n\r\n", "a chunk size over 64 bits"},
+      {chunked + "2 x\r\nok\r\n0\r\n\r\n", "a malformed chunk extension"},
+      {chunked + "2;\r\nok\r\n0\r\n\r\n", "a malformed chunk extension"},
+      {chunked + "0 \r\n\r\n", "a malformed chunk extension"},
+      {chunked + "2;a \r\nok\r\n0\r\n\r\n", "a malformed chunk extension"},
+      {chunked + "2;a=\"open\r\nok\r\n0\r\n\r\n", "a malformed chunk extension"},
+      {chunked + "2\nok\r\n0\r\n\r\n", "a line that ends without CR"},
+      {chunked + "2\r\nokk\r\n0\r\n\r\n", "a chunk longer than its size"},
+      {chunked + "0\r\nContent-Length: 5\r\n\r\n", "a trailer that frames the body"},
+      {chunked + "0\r\nConnection: a b\r\n\r\n", "a malformed Connection"},
+      {chunked + "0\r\nX-A: 1\n\r\n", "a line that ends without CR"},
+      {chunked + std::string(AnswerReader::kMaxChunkLine, '1'), "a chunk line over 4 KB"},
+      {chunked + "0\r\nX-A: " + std::string(AnswerReader::kMaxHead, 'a') + "\r\n\r\n", "trailers over 8 KB"},
+      {ok + "X-A: " + std::string(AnswerReader::kMaxHead, 'a') + "\r\n\r\n", "a head over 8 KB"},
+      {"HTTP/2 200 OK\r\n\r\n", "a malformed status line"},
+      {"HTTP/1.2 200 OK\r\n\r\n", "a malformed status line"},
+      {"HTTP/1.1 200\r\n\r\n", "a malformed status line"},
+      {"HTTP/1.1  200 OK\r\n\r\n", "a malformed status line"},
+      {"HTTP/1.1 2x0 OK\r\n\r\n", "a malformed status code"},
+      {"HTTP/1.1 099 Low\r\n\r\n", "a status code under 100"},
+      {"HTTP/1.1 200 O\x7fK\r\n\r\n", "a control character in the reason phrase"},
+  };
+  for (const Case& c : cases) {
+    for (size_t step : {0, 1}) {
+      Read read = ReadAnswer(c.answer, step);
+      EXPECT_EQ(read.fault, c.fault) << c.answer << " (step " << step << ")";
+      EXPECT_EQ(read.used, 0u) << c.answer;
+    }
+  }
+}
+
+TEST(AnswerReader, AHeadOfEightKilobytesIsRead) {
+  std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: ";
+  head += std::string(AnswerReader::kMaxHead - head.size() - 4, 'a') + "\r\n\r\n";
+  ASSERT_EQ(head.size(), AnswerReader::kMaxHead);
+  EXPECT_EQ(ReadAnswer(head).fault, "");
+  EXPECT_EQ(ReadAnswer(head).used, head.size());
+}
+
+}  // namespace
+}  // namespace ap::http
