@@ -222,6 +222,9 @@ def answer_seeds():
     yield "\x08HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\n"
     yield "\x01HTTP/1.1 200 OK\r\nContent-Length: 9\r\nConnection: close\r\n\r\n"
     yield "\x04HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 02\r\n\r\nok"
+    # Near the bounds (a head of 8 KB, trailers), and long enough that libFuzzer's inputs reach them.
+    yield ("\x10HTTP/1.1 200 OK\r\nX-A: " + "a" * 8100 + "\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n"
+           "0\r\nX-T: " + "b" * 4000 + "\r\n\r\n")
 
 
 TARGETS = {

@@ -117,6 +117,7 @@ int HexDigit(char c) {
 // The line at the start of `bytes` without its CRLF, and its length with it; nullopt when the
 // bytes end first, a length of 0 for a line that ends in a bare LF.
 std::optional<std::pair<std::string_view, size_t>> LineAt(std::string_view bytes) {
+  if (bytes.empty()) return std::nullopt;
   const void* lf = std::memchr(bytes.data(), '\n', bytes.size());
   if (!lf) return std::nullopt;
   size_t end = static_cast<size_t>(static_cast<const char*>(lf) - bytes.data());
@@ -183,6 +184,8 @@ bool AnswerReader::Fail(const char* why) {
 size_t AnswerReader::ReadHead(std::string_view bytes) {
   size_t used = 0;
   while (state_ == State::kHead) {
+    // Interim heads are read again with each try at the final one: their bytes are bounded too.
+    if (used > kMaxHead) return Fail("interim answers over 8 KB"), 0;
     size_t size = ParseHead(bytes.substr(used));
     if (size == 0) return 0;
     used += size;

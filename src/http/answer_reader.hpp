@@ -5,8 +5,9 @@
 // Strict where a lenient reading could make the broker and the upstream disagree on where an answer
 // ends (the next call on the pooled connection would read the rest of this one): a line that ends
 // in a bare LF, a folded line, space before a field's colon, a control character in a value, two
-// Content-Lengths, a Content-Length with chunks, a transfer coding other than chunked, a malformed
-// chunk line are all refused (never more lenient than Beast's parser; fuzz/answer_fuzz.cpp checks).
+// different Content-Lengths, a Content-Length with chunks, a transfer coding other than chunked, a
+// malformed chunk line are all refused: never more lenient than Beast's parser, which
+// fuzz/answer_fuzz.cpp checks (Beast hands an interim 1xx answer on as the answer; this skips it).
 // It replaced Beast's parser in the upstream client, which copied each body into a buffer of its
 // own and numbered every field's name: an OpenAI answer's head reads in 279 ns here against 349
 // (BM_AnswerHead_* in bench/micro_bench.cpp), and a relayed call takes about 2,000 instructions
@@ -54,7 +55,11 @@ class AnswerReader {
   // Why the answer cannot be read, once it cannot; nullptr until then.
   const char* Fault() const { return fault_; }
   // Whether the connection may carry another call once the body is done.
-  bool KeepAlive() const { return !until_close_ && !close_ && (head_.version() >= 11 || keep_alive_token_); }
+  // An HTTP/1.0 answer in chunks has faulty framing (RFC 9112, 6.1): its connection is closed.
+  bool KeepAlive() const {
+    if (until_close_ || close_) return false;
+    return head_.version() >= 11 || (keep_alive_token_ && !chunked_);
+  }
   // The body's length, when the head says it.
   std::optional<uint64_t> Length() const { return length_; }
 

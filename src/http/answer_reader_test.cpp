@@ -116,6 +116,9 @@ TEST(AnswerReader, KeepsTheConnectionAsTheVersionAndConnectionSay) {
   EXPECT_FALSE(
       ReadAnswer("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nConnection: close\r\n\r\n").keep_alive)
       << "a trailer can say it too";
+  EXPECT_FALSE(
+      ReadAnswer("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n").keep_alive)
+      << "chunks in HTTP/1.0 are faulty framing";
 }
 
 TEST(AnswerReader, SkipsInterimAnswersAndRefusesASwitchOfProtocols) {
@@ -130,6 +133,9 @@ TEST(AnswerReader, SkipsInterimAnswersAndRefusesASwitchOfProtocols) {
     EXPECT_EQ(read.used, answer.size());
   }
   EXPECT_EQ(ReadAnswer("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n").fault, "a switch of protocols");
+  std::string flood;
+  while (flood.size() <= AnswerReader::kMaxHead) flood += "HTTP/1.1 103 Early Hints\r\n\r\n";
+  EXPECT_EQ(ReadAnswer(flood + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").fault, "interim answers over 8 KB");
 }
 
 TEST(AnswerReader, AnAnswerToHeadAnd204And304HaveNoBodyWhateverTheirLength) {
@@ -208,7 +214,6 @@ TEST(AnswerReader, RefusesWhatCouldBeReadTwoWays) {
     for (size_t step : {0, 1}) {
       Read read = ReadAnswer(c.answer, step);
       EXPECT_EQ(read.fault, c.fault) << c.answer << " (step " << step << ")";
-      EXPECT_EQ(read.used, 0u) << c.answer;
     }
   }
 }

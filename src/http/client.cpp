@@ -15,6 +15,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
 #include <charconv>
+#include <cstring>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -34,8 +35,8 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-// The most of an answer held unread: a head (8 KB at most), a chunk's line (4 KB), trailers (8 KB),
-// and what came with them (AnswerReader bounds each).
+// The most of an answer held unread: interim heads and a head (8 KB each at most), a chunk's line
+// (4 KB), trailers (8 KB), and what came with them (AnswerReader bounds each).
 constexpr size_t kMaxBuffered = 1 << 20;
 
 struct Connection {
@@ -56,13 +57,15 @@ struct Connection {
 
   // Gives the connection its buffer for a call, and takes it back while it waits in the pool. The
   // pool keeps as many connections as calls were in flight, and after 1,000 streams 16 KB each
-  // would stay resident (about 7 MB in the memory lane of bench/run.sh).
+  // would stay resident (16 MB in the memory lane of bench/run.sh).
   void Ready() { buffer.reserve(kReadSize); }
   void Rest() {
     buffer.shrink_to_fit();  // keeps only what is unread, nothing after a whole answer
   }
 
   std::string_view Unread() const { return {static_cast<const char*>(buffer.cdata().data()), buffer.size()}; }
+  // Whether bytes were read past what was used: in the buffer, or decrypted and held by OpenSSL.
+  bool HasUnread() { return buffer.size() > 0 || (secure && SSL_pending(secure->native_handle()) > 0); }
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
@@ -146,11 +149,14 @@ asio::awaitable<beast::error_code> ReadMore(Connection& conn) {
 // Reads until `reader` has the answer's head.
 asio::awaitable<beast::error_code> ReadHead(Connection& conn, AnswerReader& reader) {
   for (;;) {
-    size_t used = reader.ReadHead(conn.Unread());
-    if (reader.Fault()) co_return kMalformed;
-    if (used > 0) {
-      conn.buffer.consume(used);
-      co_return beast::error_code();
+    // A connection's buffer is empty when its call starts: nothing to look at before a read.
+    if (conn.buffer.size() > 0) {
+      size_t used = reader.ReadHead(conn.Unread());
+      if (reader.Fault()) co_return kMalformed;
+      if (used > 0) {
+        conn.buffer.consume(used);
+        co_return beast::error_code();
+      }
     }
     if (auto ec = co_await ReadMore(conn)) co_return ec;
   }
@@ -292,7 +298,7 @@ UpstreamAnswer::~UpstreamAnswer() {
   // Bytes after the answer's end would be read as the start of the next call's answer: a
   // connection that has any is not reused.
   const AnswerReader& reader = state_->reader;
-  if (reader.Done() && reader.KeepAlive() && state_->conn->buffer.size() == 0)
+  if (reader.Done() && reader.KeepAlive() && !state_->conn->HasUnread())
     state_->client->ReturnIdle(std::move(state_->conn));
 }
 
@@ -300,14 +306,25 @@ const ResponseHead& UpstreamAnswer::Head() const { return state_->reader.Head();
 
 // The next piece from what the connection has read, without a read: the piece, empty at the end
 // of the body, or nullopt when the body goes on past what was read. The piece stays in the
-// connection's buffer, consumed, until the next read.
+// connection's buffer, consumed, until the next read. Every chunk the buffer holds joins it (each
+// moved over the framing before it, consumed too), so that chunks read together go on together.
 std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
   State& s = *state_;
   if (s.reader.Done()) return std::string_view();
-  std::string_view piece;
-  s.conn->buffer.consume(s.reader.ReadBody(s.conn->Unread(), piece));
-  if (s.reader.Fault()) return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
-  if (!piece.empty() || s.reader.Done()) return piece;
+  char* piece = nullptr;
+  size_t size = 0;
+  for (;;) {
+    char* unread = static_cast<char*>(s.conn->buffer.data().data());
+    std::string_view content;
+    s.conn->buffer.consume(s.reader.ReadBody({unread, s.conn->buffer.size()}, content));
+    if (s.reader.Fault()) return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
+    if (content.empty()) break;
+    char* at = unread + (content.data() - unread);
+    if (!piece) piece = at;
+    if (at != piece + size) std::memmove(piece + size, at, content.size());
+    size += content.size();
+  }
+  if (size > 0 || s.reader.Done()) return std::string_view(piece, size);
   return std::nullopt;
 }
 
