@@ -92,7 +92,8 @@ Answer ReadWithBeast(std::string_view bytes, bool answers_head) {
     out.read = true;
     out.status = status;
     out.body = parser.get().body();
-    out.keep_alive = parser.keep_alive();
+    // Beast keeps an HTTP/1.0 answer in chunks alive; RFC 9112 (6.1) and the reader do not.
+    out.keep_alive = parser.keep_alive() && !(parser.get().version() < 11 && parser.chunked());
     return out;
   }
 }

@@ -184,11 +184,11 @@ bool AnswerReader::Fail(const char* why) {
 size_t AnswerReader::ReadHead(std::string_view bytes) {
   size_t used = 0;
   while (state_ == State::kHead) {
-    // Interim heads are read again with each try at the final one: their bytes are bounded too.
-    if (used > kMaxHead) return Fail("interim answers over 8 KB"), 0;
     size_t size = ParseHead(bytes.substr(used));
     if (size == 0) return 0;
     used += size;
+    // Interim heads are read again with each try at the final one: their bytes are bounded too.
+    if (state_ == State::kHead && used > kMaxHead) return Fail("interim answers over 8 KB"), 0;
   }
   return used;
 }

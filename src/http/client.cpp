@@ -35,7 +35,7 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
-// The most of an answer held unread: interim heads and a head (8 KB each at most), a chunk's line
+// The most of an answer held unread: interim heads (8 KB together), the head (8 KB), a chunk's line
 // (4 KB), trailers (8 KB), and what came with them (AnswerReader bounds each).
 constexpr size_t kMaxBuffered = 1 << 20;
 
@@ -64,8 +64,14 @@ struct Connection {
   }
 
   std::string_view Unread() const { return {static_cast<const char*>(buffer.cdata().data()), buffer.size()}; }
-  // Whether bytes were read past what was used: in the buffer, or decrypted and held by OpenSSL.
-  bool HasUnread() { return buffer.size() > 0 || (secure && SSL_pending(secure->native_handle()) > 0); }
+  // Whether bytes were read past what was used: in the buffer, or held by OpenSSL (decrypted, or
+  // still encrypted in its read BIO).
+  bool HasUnread() {
+    if (buffer.size() > 0) return true;
+    if (!secure) return false;
+    SSL* ssl = secure->native_handle();
+    return SSL_pending(ssl) > 0 || BIO_pending(SSL_get_rbio(ssl)) > 0;
+  }
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
@@ -317,7 +323,10 @@ std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
     char* unread = static_cast<char*>(s.conn->buffer.data().data());
     std::string_view content;
     s.conn->buffer.consume(s.reader.ReadBody({unread, s.conn->buffer.size()}, content));
-    if (s.reader.Fault()) return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
+    if (s.reader.Fault()) {
+      if (size > 0) break;  // what came before the fault goes on first; the next call says it
+      return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
+    }
     if (content.empty()) break;
     char* at = unread + (content.data() - unread);
     if (!piece) piece = at;

@@ -619,6 +619,12 @@ TEST_F(ServerTest, AnUpstreamAnswerTellsWhetherItsNextPieceMustBeWaitedFor) {
     ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n0\r\n\r\n", "");
     EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(), "ready hello end done");
   }
+  {  // what came before a malformed chunk goes on, then the fault
+    ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\nx\r\n", "");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(),
+              "ready hello ready upstream 127.0.0.1 sent an answer that cannot be read (reading the answer): a "
+              "malformed chunk size");
+  }
   {  // chunks that came together go on together
     ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n1;x=y\r\n,\r\n6\r\n world\r\n", "0\r\n\r\n");
     EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream), asio::use_future).get(), "ready hello, world wait done");
