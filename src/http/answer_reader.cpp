@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <boost/beast/core/string.hpp>
+#include <charconv>
 #include <cstring>
 
 namespace ap::http {
@@ -53,12 +55,6 @@ std::string_view TrimBlanks(std::string_view text) {
   return text;
 }
 
-bool SameLetters(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return (x >= 'A' && x <= 'Z' ? x + 32 : x) == (y >= 'A' && y <= 'Z' ? y + 32 : y);
-         });
-}
-
 // Whether `name` (token characters) is `lower` (lowercase letters, digits and '-') in any case:
 // of the token characters only a letter's two cases have the same bits but 0x20.
 bool NameIs(std::string_view name, std::string_view lower) {
@@ -92,26 +88,6 @@ bool ForEachElement(std::string_view list, OnElement on_element) {
     list.remove_prefix(comma + 1);
   }
   return true;
-}
-
-// 1*DIGIT, without wrapping.
-std::optional<uint64_t> ParseDecimal(std::string_view text) {
-  if (text.empty()) return std::nullopt;
-  uint64_t value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return std::nullopt;
-    unsigned digit = static_cast<unsigned>(c - '0');
-    if (value > (UINT64_MAX - digit) / 10) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // The line at the start of `bytes` without its CRLF, and its length with it; nullopt when the
@@ -277,7 +253,7 @@ size_t AnswerReader::ParseFieldLine(std::string_view bytes, bool trailer) {
     return size;
   }
   for (const FieldName& kept : keep_)
-    if (name.size() == kept.Text().size() && SameLetters(name, kept.Text())) {
+    if (name.size() == kept.Text().size() && boost::beast::iequals(name, kept.Text())) {
       head_.insert(kept.Known(), name, value);  // numbered already: Beast need not look the name up
       break;
     }
@@ -289,23 +265,24 @@ bool AnswerReader::ParseFraming(std::string_view name, std::string_view value) {
   switch (name.size()) {
     case 14:  // content-length
       if (NameIs(name, "content-length")) {
-        auto length = ParseDecimal(value);
-        if (!length) return Fail("a malformed Content-Length");
-        if (length_ && *length_ != *length) return Fail("two different Content-Lengths");
+        uint64_t length = 0;  // 1*DIGIT: from_chars takes no sign, no blank, and refuses what wraps
+        auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), length);
+        if (value.empty() || ec != std::errc() || end != value.data() + value.size())
+          return Fail("a malformed Content-Length");
+        if (length_ && *length_ != length) return Fail("two different Content-Lengths");
         length_ = length;
       }
       return true;
     case 17:  // transfer-encoding
       if (NameIs(name, "transfer-encoding")) {
         bool any = false;
-        return ForEachElement(value,
-                              [&](std::string_view coding) {
-                                if (!SameLetters(coding, "chunked"))
-                                  return Fail("a transfer coding other than chunked");
-                                if (chunked_) return Fail("chunked twice");
-                                return chunked_ = any = true;
-                              }) &&
-               (any || Fail("an empty Transfer-Encoding"));
+        bool read = ForEachElement(value, [&](std::string_view coding) {
+          if (!boost::beast::iequals(coding, "chunked")) return Fail("a transfer coding other than chunked");
+          if (chunked_) return Fail("chunked twice");
+          chunked_ = any = true;
+          return true;
+        });
+        return read && (any || Fail("an empty Transfer-Encoding"));
       }
       return true;
     case 10:  // connection
@@ -313,8 +290,8 @@ bool AnswerReader::ParseFraming(std::string_view name, std::string_view value) {
       if (NameIs(name, "connection") || NameIs(name, "proxy-connection"))
         return ForEachElement(value, [&](std::string_view option) {
           if (!IsToken(option)) return Fail("a malformed Connection");
-          close_ = close_ || SameLetters(option, "close");
-          keep_alive_token_ = keep_alive_token_ || SameLetters(option, "keep-alive");
+          close_ = close_ || boost::beast::iequals(option, "close");
+          keep_alive_token_ = keep_alive_token_ || boost::beast::iequals(option, "keep-alive");
           return true;
         });
       return true;
@@ -395,14 +372,12 @@ size_t AnswerReader::ReadBody(std::string_view bytes, std::string_view& content)
 }
 
 bool AnswerReader::ParseChunkLine(std::string_view line) {
-  uint64_t size = 0;
-  size_t digits = 0;
-  for (int digit; digits < line.size() && (digit = HexDigit(line[digits])) >= 0; ++digits) {
-    if (size > (UINT64_MAX >> 4)) return Fail("a chunk size over 64 bits");
-    size = size << 4 | static_cast<unsigned>(digit);
-  }
-  if (digits == 0) return Fail("a malformed chunk size");
-  if (!IsChunkExtension(line.substr(digits))) return Fail("a malformed chunk extension");
+  uint64_t size = 0;  // 1*HEXDIG: from_chars takes no sign and no "0x"
+  auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), size, 16);
+  if (ec == std::errc::result_out_of_range) return Fail("a chunk size over 64 bits");
+  if (ec != std::errc()) return Fail("a malformed chunk size");
+  if (!IsChunkExtension(line.substr(static_cast<size_t>(end - line.data()))))
+    return Fail("a malformed chunk extension");
   left_ = size;
   state_ = size > 0 ? State::kChunkData : State::kTrailer;
   return true;
