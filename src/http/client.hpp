@@ -95,8 +95,8 @@ class HttpClient {
   // Sends `call` and reads the head of the answer. The call's target is the whole path (with the
   // origin's prefix); Host and the body's framing are added here. `call` and what `body` views must
   // last until the operation completes. Of the answer's fields, Head() holds those named in
-  // `read_fields` (which must last until the operation completes), all when it is empty: a field kept costs about
-  // 350 instructions (a Beast field map's insert), and a provider sends a dozen or more.
+  // `read_fields` (which must last as long), all when it is empty: a field kept costs about 350
+  // instructions (a Beast field map's insert), and a provider sends a dozen or more.
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> Open(const Origin& origin, const CallHead& call,
                                                                        CallBody body = {},
                                                                        std::span<const FieldName> read_fields = {});
