@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,12 +15,10 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
-#include <charconv>
 #include <cstring>
 #include <mutex>
 #include <optional>
 #include <system_error>
-#include <unordered_map>
 #include <vector>
 
 #include "http/deadline.hpp"
@@ -39,8 +38,11 @@ namespace {
 // (4 KB), trailers (8 KB), and what came with them (AnswerReader bounds each).
 constexpr size_t kMaxBuffered = 1 << 20;
 
+struct ThreadIdle;
+
 struct Connection {
-  std::string key;
+  Origin origin;               // where it leads (its scheme, host and port)
+  ThreadIdle* home = nullptr;  // the idle connections of the thread it was made on, where it goes back
   std::optional<tcp::socket> plain;
   std::optional<beast::ssl_stream<tcp::socket>> secure;
   // Armed for the connect, then for each call's whole exchange; disarmed in the pool. After the
@@ -84,6 +86,39 @@ struct Connection {
   template <class Op>
   auto With(Op&& op) {
     return plain ? op(*plain) : op(*secure);
+  }
+};
+
+// Whether `a` and `b` are the same origin: a connection to one serves calls to the other.
+bool SameOrigin(const Origin& a, const Origin& b) { return a.tls == b.tls && a.port == b.port && a.host == b.host; }
+
+// The idle connections of one executor's context (an I/O thread's io_context), by origin. A
+// connection is only reused by the calls of the thread that made it, so each thread keeps its own:
+// the threads share no lock and no cache line, and a call neither builds nor hashes a key. Its lock
+// is never contended when one thread runs the context, as the header asks; it is there for a
+// context that several threads run.
+struct alignas(64) ThreadIdle {
+  struct OriginIdle {
+    Origin origin;
+    std::vector<std::unique_ptr<Connection>> connections;  // oldest first
+  };
+  // Origins with idle connections at most, per thread: beyond, a connection to another is closed
+  // after its call rather than pooled. Looked through in order; an origin without idle
+  // connections is dropped.
+  static constexpr size_t kMaxOrigins = 64;
+
+  std::atomic<const void*> context{nullptr};
+  std::mutex mutex;
+  std::vector<OriginIdle> origins;
+
+  std::vector<OriginIdle>::iterator Find(const Origin& origin) {
+    return std::find_if(origins.begin(), origins.end(),
+                        [&](const OriginIdle& o) { return SameOrigin(o.origin, origin); });
+  }
+  // Drops the origin at `it` (its list is empty).
+  void Drop(std::vector<OriginIdle>::iterator it) {
+    if (it != origins.end() - 1) *it = std::move(origins.back());
+    origins.pop_back();
   }
 };
 
@@ -195,31 +230,37 @@ struct HttpClient::Impl {
     if (!this->options.ca_file.empty()) tls.load_verify_file(this->options.ca_file);
   }
 
-  std::unique_ptr<Connection> TakeIdle(const std::string& key) {
-    std::lock_guard lock(mutex);
-    auto it = idle.find(key);
-    if (it == idle.end() || it->second.empty()) return nullptr;
-    auto& list = it->second;
+  std::unique_ptr<Connection> TakeIdle(ThreadIdle& idle, const Origin& origin) {
+    std::lock_guard lock(idle.mutex);
+    auto it = idle.Find(origin);
+    if (it == idle.origins.end()) return nullptr;
+    auto& list = it->connections;
     // The pool is last in, first out: if the newest has been idle too long, so have all the others.
     if (Stale(*list.back(), std::chrono::steady_clock::now())) {
-      list.clear();
+      idle.Drop(it);
       return nullptr;
     }
     auto conn = std::move(list.back());
     list.pop_back();
+    if (list.empty()) idle.Drop(it);
     return conn;
   }
 
   void ReturnIdle(std::unique_ptr<Connection> conn) {
-    // No pool (max 0): no entry either, or every origin ever reached would leave one behind.
     if (options.max_idle_per_origin == 0) return;
     // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
     if (conn->deadline->Passed()) return;
     conn->deadline->Disarm();
     auto now = std::chrono::steady_clock::now();
     conn->idle_since = now;
-    std::lock_guard lock(mutex);
-    auto& list = idle[conn->key];
+    ThreadIdle& idle = *conn->home;
+    std::lock_guard lock(idle.mutex);
+    auto it = idle.Find(conn->origin);
+    if (it == idle.origins.end()) {
+      if (idle.origins.size() >= ThreadIdle::kMaxOrigins) return;
+      it = idle.origins.insert(idle.origins.end(), {conn->origin, {}});
+    }
+    auto& list = it->connections;
     // Oldest first: those idle too long go (they are of this thread, like their deadlines).
     auto fresh = std::partition_point(list.begin(), list.end(), [&](const auto& c) { return Stale(*c, now); });
     list.erase(list.begin(), fresh);
@@ -234,23 +275,24 @@ struct HttpClient::Impl {
     return now - conn.idle_since > options.idle_timeout;
   }
 
-  // Connections are pooled per origin and per I/O thread: one is only reused on the thread that made it.
-  // Built in one allocation: it is looked up on every call.
-  static std::string PoolKey(const Origin& origin, const asio::any_io_executor& executor) {
+  // The idle connections of the thread that runs `executor`, claimed by its context on its first
+  // call. Contexts beyond kThreads share the last one (its lock keeps that safe).
+  ThreadIdle& IdleOf(const asio::any_io_executor& executor) {
     const void* context = &asio::query(executor, asio::execution::context);
-    char thread[2 * sizeof(uintptr_t)];
-    auto [end, ec] = std::to_chars(thread, thread + sizeof(thread), reinterpret_cast<uintptr_t>(context), 16);
-    std::string_view scheme = origin.tls ? "https://" : "http://";
-    std::string key;
-    key.reserve(scheme.size() + origin.host.size() + origin.port.size() + 2 + static_cast<size_t>(end - thread));
-    key.append(scheme).append(origin.host).append(":").append(origin.port).append("@").append(thread, end);
-    return key;
+    for (ThreadIdle& idle : threads) {
+      const void* owner = idle.context.load(std::memory_order_acquire);
+      if (owner == nullptr && idle.context.compare_exchange_strong(owner, context, std::memory_order_acq_rel))
+        return idle;
+      if (owner == context) return idle;
+    }
+    return threads.back();
   }
 
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
-                                                               std::string key) {
+                                                               ThreadIdle& home) {
     auto conn = std::make_unique<Connection>();
-    conn->key = std::move(key);
+    conn->origin = origin;
+    conn->home = &home;
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
@@ -285,15 +327,15 @@ struct HttpClient::Impl {
 
   ClientOptions options;
   ssl::context tls;
-  std::mutex mutex;
-  std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  // One per thread that makes calls: an IoPool's threads, a test's, the store thread's.
+  static constexpr size_t kThreads = 64;
+  std::array<ThreadIdle, kThreads> threads;
 };
 
 struct UpstreamAnswer::State {
   State(std::span<const FieldName> read_fields, bool answers_head) : reader(read_fields, answers_head) {}
   std::shared_ptr<HttpClient::Impl> client;
   std::unique_ptr<Connection> conn;
-  Origin origin;
   AnswerReader reader;
   std::optional<Result<std::string_view>> parsed;  // by MustWait, for the next ReadPiece
 };
@@ -325,7 +367,7 @@ std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
     s.conn->buffer.consume(s.reader.ReadBody({unread, s.conn->buffer.size()}, content));
     if (s.reader.Fault()) {
       if (size > 0) break;  // what came before the fault goes on first; the next call says it
-      return Describe(kMalformed, s.origin, "reading the answer", &s.reader);
+      return Describe(kMalformed, s.conn->origin, "reading the answer", &s.reader);
     }
     if (content.empty()) break;
     char* at = unread + (content.data() - unread);
@@ -348,7 +390,7 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
       if (s.reader.Closed()) co_return std::string_view();
       ec = kMalformed;
     }
-    if (ec) co_return Describe(s.conn->Checked(ec), s.origin, "reading the answer", &s.reader);
+    if (ec) co_return Describe(s.conn->Checked(ec), s.conn->origin, "reading the answer", &s.reader);
   }
 }
 
@@ -396,12 +438,12 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
                                                                           std::span<const FieldName> read_fields) {
   std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
-  std::string key = Impl::PoolKey(origin, executor);
-  auto conn = impl_->TakeIdle(key);
+  ThreadIdle& idle = impl_->IdleOf(executor);
+  auto conn = impl_->TakeIdle(idle, origin);
   bool reused = conn != nullptr;
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!conn) {
-      auto fresh = co_await impl_->Connect(origin, executor, key);
+      auto fresh = co_await impl_->Connect(origin, executor, idle);
       if (!fresh) co_return fresh.error();
       conn = std::move(*fresh);
       reused = false;
@@ -415,7 +457,6 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     if (!ec) {
       state->client = impl_;
       state->conn = std::move(conn);
-      state->origin = origin;
       co_return std::make_unique<UpstreamAnswer>(std::move(state));
     }
     ec = conn->Checked(ec);
