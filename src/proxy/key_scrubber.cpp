@@ -116,6 +116,13 @@ bool KeySet::Scrub(std::string& text) const {
   return true;
 }
 
+namespace {
+std::atomic<uint64_t> next_generation{1};
+}  // namespace
+
+KeyScrubber::KeyScrubber()
+    : current_(std::make_shared<const Sets>()), generation_(next_generation.fetch_add(1, std::memory_order_relaxed)) {}
+
 size_t KeyScrubber::Update(const std::vector<std::string>& keys) {
   auto before = current_.load(std::memory_order_acquire);
   auto next = std::make_shared<Sets>();
@@ -129,14 +136,31 @@ size_t KeyScrubber::Update(const std::vector<std::string>& keys) {
     (*next)[key] = it != before->end() ? it->second : std::make_shared<const KeySet>(std::vector<std::string>{key});
   }
   current_.store(std::move(next), std::memory_order_release);
+  generation_.store(next_generation.fetch_add(1, std::memory_order_relaxed), std::memory_order_release);
   return dropped;
+}
+
+const KeyScrubber::Sets& KeyScrubber::Current() const {
+  struct Taken {
+    uint64_t generation = 0;
+    std::shared_ptr<const Sets> sets;
+  };
+  thread_local Taken taken;
+  // The sets are loaded after the generation: they are the generation's, or newer (then the next
+  // call takes them again).
+  uint64_t generation = generation_.load(std::memory_order_acquire);
+  if (taken.generation != generation) {
+    taken.sets = current_.load(std::memory_order_acquire);
+    taken.generation = generation;
+  }
+  return *taken.sets;
 }
 
 std::shared_ptr<const KeySet> KeyScrubber::For(std::string_view key) const {
   static const auto kNone = std::make_shared<const KeySet>();
   if (key.empty()) return kNone;
-  auto sets = current_.load(std::memory_order_acquire);
-  if (auto it = sets->find(key); it != sets->end()) return it->second;
+  const Sets& sets = Current();
+  if (auto it = sets.find(key); it != sets.end()) return it->second;
   return std::make_shared<const KeySet>(std::vector<std::string>{std::string(key)});
 }
 

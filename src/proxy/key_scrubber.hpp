@@ -62,7 +62,7 @@ class KeySet {
 // back redacted, whether a run it guessed is part of another owner's key.
 class KeyScrubber {
  public:
-  KeyScrubber() : current_(std::make_shared<const Sets>()) {}
+  KeyScrubber();
   KeyScrubber(const KeyScrubber&) = delete;
   KeyScrubber& operator=(const KeyScrubber&) = delete;
 
@@ -75,7 +75,16 @@ class KeyScrubber {
 
  private:
   using Sets = std::map<std::string, std::shared_ptr<const KeySet>, std::less<>>;
+  // Each thread keeps the sets it last took, and takes them again only once an Update changed them
+  // (the generation says so): loading current_ itself takes a lock inside std::atomic, a write to
+  // a line that every I/O thread shares, on every call. Generations are unique in the process, so a
+  // thread's sets are never taken for another scrubber's. A thread keeps its sets alive until its
+  // next call after an Update.
+  // Valid on the calling thread until its next call.
+  const Sets& Current() const;
+
   std::atomic<std::shared_ptr<const Sets>> current_;
+  std::atomic<uint64_t> generation_;  // current_'s, stored after it
 };
 
 }  // namespace ap::proxy
