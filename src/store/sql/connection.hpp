@@ -59,6 +59,8 @@ class Values {
     params_.reserve(count);
     return *this;
   }
+  // Drops the values and keeps the room they took, for the next rows.
+  void Clear() { params_.clear(); }
 
   const std::vector<Param>& params() const { return params_; }
 

@@ -179,7 +179,8 @@ Result<size_t> ActivityTables::AddActivityInSlices(std::span<const ActivityRecor
 }
 
 Status ActivityTables::InsertRows(std::span<const ActivityRecord> rows) {
-  sql::Values values;
+  sql::Values& values = rows_values_;
+  values.Clear();
   values.Reserve(rows.size() * sql::ColumnCount(kActivityRowColumns));
   for (const auto& r : rows) {
     auto grant_n = Numbered(r.grant_id);

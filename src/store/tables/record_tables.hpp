@@ -45,6 +45,9 @@ class ActivityTables final : public ActivityStore {
 
   Connection& db_;
   std::unordered_map<std::string, int64_t> numbers_;
+  // InsertRows' values, kept from one slice to the next: a slice of 250 rows binds some 190 KB of
+  // them, which the allocator otherwise maps anew (page faults on the store thread) every slice.
+  sql::Values rows_values_;
 };
 
 class AuditTables final : public AuditStore {
