@@ -21,20 +21,16 @@ CallActivity::~CallActivity() {
   if (stream_counted_ && ctx_.metrics) ctx_.metrics->StreamClosed();
 }
 
-void CallActivity::SetGrant(const domain::Grant& grant) {
-  known_ = true;
-  row_.grant_id = grant.record.id;
-  row_.app_name = grant.record.app_name;
-  row_.owner_id = grant.record.owner_id.value_or("");
-  row_.provider = grant.scope.provider;
-  if (exchange_) exchange_->notes.grant_id = grant.record.id;
+void CallActivity::SetGrant(std::shared_ptr<const domain::Grant> grant) {
+  row_.provider = grant->scope.provider;
+  if (exchange_) exchange_->notes.grant_id = grant->record.id;
+  grant_ = std::move(grant);
 }
 
-void CallActivity::SetToken(const domain::TokenClaims& claims) {
-  row_.token_id = claims.jti;
-  row_.client_id = claims.client_id;
-  row_.token_issued_at = claims.issued_at;
-  row_.token_expires_at = claims.expires_at;
+void CallActivity::SetToken(std::shared_ptr<const domain::TokenClaims> claims) {
+  row_.token_issued_at = claims->issued_at;
+  row_.token_expires_at = claims->expires_at;
+  claims_ = std::move(claims);
 }
 
 void CallActivity::Refused(const Error& error) {
@@ -87,7 +83,7 @@ void CallActivity::Finish(int status) {
   if (exchange_ && upstream_started_)
     exchange_->notes.upstream_ms = MicrosBetween(*upstream_started_, *upstream_ended_) / 1000;
   Count(MicrosBetween(started_, now));
-  if (known_) ctx_.activity.Record(std::move(row_));
+  if (grant_) ctx_.activity.Record(CallRow{std::move(row_), std::move(grant_), std::move(claims_)});
 }
 
 void CallActivity::Count(int64_t duration_us) const {
@@ -96,7 +92,7 @@ void CallActivity::Count(int64_t duration_us) const {
   call.provider = row_.provider;
   call.operation = row_.capability;
   call.model = row_.model;
-  call.app = row_.app_name;
+  if (grant_) call.app = grant_->record.app_name;
   call.status = row_.status;
   call.refusal = row_.refusal;
   call.input_tokens = row_.input_tokens;

@@ -6,11 +6,13 @@
 // Thread-safety: one per call, used by that call's coroutine only.
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "api/broker_context.hpp"
+#include "api/record_writers.hpp"
 #include "domain/grant.hpp"
 #include "domain/token_service.hpp"
 #include "http/exchange.hpp"
@@ -26,9 +28,9 @@ class CallActivity {
   CallActivity(const CallActivity&) = delete;
   CallActivity& operator=(const CallActivity&) = delete;
 
-  void SetGrant(const domain::Grant& grant);
+  void SetGrant(std::shared_ptr<const domain::Grant> grant);
   // The access token the call presented; its last use is recorded with the row.
-  void SetToken(const domain::TokenClaims& claims);
+  void SetToken(std::shared_ptr<const domain::TokenClaims> claims);
   // The model the app asked for, as the app sent it when it is a model id; otherwise (the call was
   // refused for it) a printable ASCII copy, at most kMaxModelId bytes, so the store can hold any
   // row: one model name PostgreSQL cannot store (a NUL, bytes that are not UTF-8) would lose the
@@ -59,8 +61,10 @@ class CallActivity {
   std::optional<Clock::time_point> upstream_ended_;
   std::optional<int64_t> first_event_us_;
   store::ActivityRecord row_;
+  // Named in the row when the recorder writes it (CallRow).
+  std::shared_ptr<const domain::Grant> grant_;
+  std::shared_ptr<const domain::TokenClaims> claims_;
   std::optional<int> stream_status_;
-  bool known_ = false;
   bool finished_ = false;
   bool stream_counted_ = false;
 };

@@ -114,16 +114,20 @@ void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   metering::Consumption used = succeeded ? Used(usage) : metering::Consumption{};
   int64_t cost = price_ ? metering::CostMicros(*price_, used) : 0;
   ticket_.Settle(cost, std::min(kMaxTokens, used.input_tokens + used.output_tokens));
-  store::UsageRecord row{grant_->record.id,
-                         FormatDay(ctx_.clock()),
-                         model_,
-                         1,
-                         used.input_tokens,
-                         used.cached_input_tokens,
-                         used.output_tokens,
-                         std::llround(used.audio_seconds * 1000),
-                         cost};
-  charged_ = row;
+  // The figures, kept for the activity row; the usage row names its grant, day and model too.
+  charged_ = store::UsageRecord{{},
+                                {},
+                                {},
+                                1,
+                                used.input_tokens,
+                                used.cached_input_tokens,
+                                used.output_tokens,
+                                std::llround(used.audio_seconds * 1000),
+                                cost};
+  store::UsageRecord row = charged_;
+  row.grant_id = grant_->record.id;
+  row.day = FormatDay(ctx_.clock());
+  row.model = model_;
   ctx_.usage.Record(std::move(row));
 }
 

@@ -43,7 +43,8 @@ class MeteredCall {
   // succeeded, or gave a figure no call can have) and queues the usage row (the answer does not wait
   // for the disk; see UsageRecorder). `succeeded`: the provider answered 2xx.
   void Settle(const proxy::Usage& usage, bool succeeded);
-  // What Settle charged (nothing before it, or for an uncounted call).
+  // What Settle charged, its figures only (nothing before it, or for an uncounted call): the call's
+  // activity row names the grant and model.
   const store::UsageRecord& Charged() const { return charged_; }
 
  private:

@@ -9,10 +9,23 @@
 
 namespace ap::api {
 
-void ActivityRecorder::Record(store::ActivityRecord row) {
+store::ActivityRecord CallRow::Whole() && {
+  if (grant) {
+    row.grant_id = grant->record.id;
+    row.app_name = grant->record.app_name;
+    row.owner_id = grant->record.owner_id.value_or("");
+  }
+  if (claims) {
+    row.token_id = claims->jti;
+    row.client_id = claims->client_id;
+  }
+  return std::move(row);
+}
+
+void ActivityRecorder::Record(CallRow row) {
   {
     std::lock_guard lock(mutex_);
-    std::vector<store::ActivityRecord>& waiting = rows_.Waiting();
+    std::vector<CallRow>& waiting = rows_.Waiting();
     if (waiting.size() >= kMaxWaiting) {
       if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
       return;
@@ -47,12 +60,7 @@ void ActivityRecorder::FlushAll() {
 }
 
 bool ActivityRecorder::WriteTransaction() {
-  if (batch_.empty()) {
-    std::lock_guard lock(mutex_);
-    batch_ = rows_.Take();
-    flush_queued_ = false;
-    backing_off_ = false;
-  }
+  if (batch_.empty()) TakeBatch();
   if (batch_.empty()) return false;
   size_t count = std::min(chunk_by_chunk_ ? kChunkRows : kBatchRows, batch_.size() - written_);
   auto added = store_.Activity().AddActivityInSlices(std::span(batch_).subspan(written_, count), kChunkRows,
@@ -79,24 +87,41 @@ bool ActivityRecorder::WriteTransaction() {
 // This job is counted too: it runs in a job of PostWriteBehind or RunWriteBehind.
 bool ActivityRecorder::OthersWaiting() const { return pool_.Waiting() > 1; }
 
+void ActivityRecorder::TakeBatch() {
+  std::vector<CallRow> taken;
+  {
+    std::lock_guard lock(mutex_);
+    taken = rows_.Take();
+    flush_queued_ = false;
+    backing_off_ = false;
+  }
+  batch_.reserve(taken.size());
+  for (CallRow& call : taken) batch_.push_back(std::move(call).Whole());
+  taken.clear();  // outside the lock: the grants and claims are let go here
+  std::lock_guard lock(mutex_);
+  rows_.GiveBack(std::move(taken));
+}
+
 bool ActivityRecorder::EndBatch() {
-  batch_.clear();  // outside the lock: the rows' strings are freed here
+  batch_.clear();  // the rows' strings are freed here, on the thread that made them
+  if (batch_.capacity() > decltype(rows_)::kKeptCapacity) batch_.shrink_to_fit();  // a backlog's
   written_ = 0;
   chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);
-  rows_.GiveBack(std::exchange(batch_, {}));
   return flush_queued_;  // their Flush found the chain writing
 }
 
 void ActivityRecorder::KeepRestForRetry() {
-  std::vector<store::ActivityRecord> rows(std::make_move_iterator(batch_.begin() + static_cast<ptrdiff_t>(written_)),
-                                          std::make_move_iterator(batch_.end()));
+  std::vector<CallRow> rows;
+  rows.reserve(batch_.size() - written_);
+  for (auto it = batch_.begin() + static_cast<ptrdiff_t>(written_); it != batch_.end(); ++it)
+    rows.push_back(CallRow{std::move(*it), nullptr, nullptr});
   batch_.clear();
   written_ = 0;
   chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);
   backing_off_ = true;  // the next try is the periodic flush's, not every call's once the backlog is big
-  std::vector<store::ActivityRecord>& waiting = rows_.Waiting();
+  std::vector<CallRow>& waiting = rows_.Waiting();
   size_t room = kMaxWaiting > waiting.size() ? kMaxWaiting - waiting.size() : 0;
   if (rows.size() > room) {
     dropped_ += static_cast<int64_t>(rows.size() - room);

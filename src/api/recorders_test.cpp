@@ -175,7 +175,7 @@ class ActivityRecorderTest : public UsageRecorderTest {
   void Record(ActivityRecorder& recorder, int64_t first, size_t count) {
     for (int64_t at = first; at < first + static_cast<int64_t>(count); ++at) {
       recorded_.push_back(at);
-      recorder.Record(Call(at));
+      recorder.Record(CallRow{Call(at), nullptr, nullptr});
     }
   }
   // Keeps the store thread busy until the promise is set, so that what is queued meanwhile waits.
@@ -223,6 +223,45 @@ TEST_F(ActivityRecorderTest, ABatchNobodyWaitsBehindIsWrittenInOneTransaction) {
   EXPECT_EQ(seen.get_future().get(), ActivityRecorder::kBatchRows);
   pool_.Join();
   EXPECT_EQ(Written(), recorded_);
+}
+
+// A call hands over its row with its grant and token, not copies of their names: the row written
+// names them all the same.
+TEST_F(ActivityRecorderTest, ARowNamesTheGrantAndTokenItWasHandedOverWith) {
+  auto grant = std::make_shared<domain::Grant>();
+  grant->record.id = first_;
+  grant->record.app_name = "Notes, an app with a longer name";
+  grant->record.owner_id = "alice";
+  auto claims = std::make_shared<domain::TokenClaims>();
+  claims->jti = "a-token-id-longer-than-a-short-string";
+  claims->client_id = "https://notes.example/client.json";
+  store::ActivityRecord row = Call(1000);
+  row.grant_id.clear();
+  row.owner_id.clear();
+  row.token_issued_at = 10;
+  row.token_expires_at = 20;
+  ActivityRecorder recorder(*store_, pool_);
+  recorder.Record(CallRow{std::move(row), grant, claims});
+  grant.reset();  // the row keeps what it names
+  std::promise<void> done;
+  http::PostBlocking(pool_, [&] {
+    recorder.FlushAll();
+    done.set_value();
+  });
+  done.get_future().get();
+
+  store::ActivityQuery q;
+  q.owner_id = "alice";
+  auto written = store_->Activity().ListActivity(q).value();
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_EQ(written[0].grant_id, first_);
+  EXPECT_EQ(written[0].app_name, "Notes, an app with a longer name");
+  EXPECT_EQ(written[0].owner_id, "alice");
+  auto tokens = store_->Activity().ListTokenUses(first_, 10).value();
+  ASSERT_EQ(tokens.size(), 1u);
+  EXPECT_EQ(tokens[0].token_id, claims->jti);
+  EXPECT_EQ(tokens[0].client_id, claims->client_id);
+  EXPECT_EQ(tokens[0].calls, 1);
 }
 
 // When the broker stops, every row is written: the rest of a batch being written, then the rows
@@ -279,7 +318,7 @@ TEST_F(ActivityRecorderTest, ARowTheStoreCanNeverHoldCostsOnlyItsChunk) {
       store::ActivityRecord row = Call(at);
       if (at == 1600) row.model = std::string("a\0b", 3);
       if (at < 1500 || at >= 1750) kept.push_back(at);
-      recorder.Record(std::move(row));
+      recorder.Record(CallRow{std::move(row), nullptr, nullptr});
     }
     std::promise<void> done;
     http::PostBlocking(pool_, [&] {

@@ -18,8 +18,8 @@ RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const Cal
 awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(const http::Request& request,
                                                                                std::string_view token, bool dpop) {
   auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &token_);
-  if (token_.grant) activity_.SetGrant(*token_.grant);
-  if (token_.claims) activity_.SetToken(*token_.claims);
+  if (token_.grant) activity_.SetGrant(token_.grant);
+  if (token_.claims) activity_.SetToken(token_.claims);
   if (grant) grant_ = *grant;
   co_return grant;
 }
