@@ -122,14 +122,23 @@ awaitable<Response> Route(const http::Router& router, Request& req, http::Exchan
 
 // A request id: 16 base64url characters, 6 random bytes drawn once per thread and a 6-byte count.
 // Unique within the process and across restarts with overwhelming odds; not a secret (it only ties
-// log lines to answers), so it spends no call to the system's random generator per request.
-std::string NextRequestId() {
-  thread_local std::string bytes = RandomBytes(12);
-  thread_local uint64_t count = 0;
-  uint64_t n = ++count;
-  for (int i = 0; i < 6; ++i) bytes[6 + i] = static_cast<char>(n >> (8 * i));
-  return Base64UrlEncode(bytes);
-}
+// log lines to answers), so it spends no call to the system's random generator per request. Held
+// in place: 16 characters are one more than a std::string holds without an allocation.
+class RequestId {
+ public:
+  RequestId() {
+    thread_local std::string bytes = RandomBytes(12);
+    thread_local uint64_t count = 0;
+    uint64_t n = ++count;
+    for (int i = 0; i < 6; ++i) bytes[6 + i] = static_cast<char>(n >> (8 * i));
+    static_assert(sizeof text_ == 16);
+    Base64UrlEncodeTo(bytes, text_);
+  }
+  std::string_view View() const { return {text_, sizeof text_}; }
+
+ private:
+  char text_[16];
+};
 
 }  // namespace
 
@@ -138,7 +147,8 @@ std::string NextRequestId() {
 http::Handler MakeDispatcher(const http::Router& router) {
   return [&router](Request& req, http::Exchange& exchange) -> awaitable<Response> {
     auto started = std::chrono::steady_clock::now();
-    std::string request_id = NextRequestId();
+    RequestId id;
+    std::string_view request_id = id.View();
     DecoratedExchange decorated(exchange, request_id);
     std::string_view route;
     Response res = co_await Route(router, req, decorated, route);

@@ -19,29 +19,34 @@ constexpr auto kDecode = MakeDecodeTable();
 
 }  // namespace
 
-std::string Base64UrlEncode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
+size_t Base64UrlEncodedSize(size_t bytes) { return (bytes * 4 + 2) / 3; }
+
+void Base64UrlEncodeTo(std::string_view bytes, char* out) {
   size_t i = 0;
   auto byte = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
+    *out++ = kAlphabet[(n >> 18) & 63];
+    *out++ = kAlphabet[(n >> 12) & 63];
+    *out++ = kAlphabet[(n >> 6) & 63];
+    *out++ = kAlphabet[n & 63];
   }
   size_t rest = bytes.size() - i;
   if (rest == 1) {
     uint32_t n = byte(i) << 16;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
+    *out++ = kAlphabet[(n >> 18) & 63];
+    *out++ = kAlphabet[(n >> 12) & 63];
   } else if (rest == 2) {
     uint32_t n = (byte(i) << 16) | (byte(i + 1) << 8);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
+    *out++ = kAlphabet[(n >> 18) & 63];
+    *out++ = kAlphabet[(n >> 12) & 63];
+    *out++ = kAlphabet[(n >> 6) & 63];
   }
+}
+
+std::string Base64UrlEncode(std::string_view bytes) {
+  std::string out(Base64UrlEncodedSize(bytes.size()), '\0');
+  Base64UrlEncodeTo(bytes, out.data());
   return out;
 }
 
