@@ -62,7 +62,8 @@ int Fail(const std::string& message) {
 
 size_t IoThreads(const Config& config) {
   if (config.io_threads > 0) return config.io_threads;
-  return std::max(1u, std::thread::hardware_concurrency());
+  // One per core, up to the threads that keep their own upstream connections.
+  return std::clamp<size_t>(std::thread::hardware_concurrency(), 1, http::HttpClient::kPoolThreads);
 }
 
 std::string Trimmed(std::string s) {

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "http/client.hpp"
 #include "http/url.hpp"
 #include "metering/prices.hpp"
 #include "proxy/providers.hpp"
@@ -175,6 +176,19 @@ Apply PoolSize() {
   };
 }
 
+// How many I/O threads: 1 to as many as keep their own upstream connections.
+Apply IoThreadCount() {
+  return [](Config& c, std::string_view v, std::string_view source) -> Status {
+    auto n = ParsePositive(v, source);
+    if (!n) return n.error();
+    if (*n > static_cast<int64_t>(http::HttpClient::kPoolThreads))
+      return Bad(std::string(source) + " must be from 1 to " + std::to_string(http::HttpClient::kPoolThreads) +
+                 " threads");
+    c.io_threads = static_cast<size_t>(*n);
+    return {};
+  };
+}
+
 // An http(s) origin, without a path: the broker serves at the root of it.
 Apply PublicUrl() {
   return [](Config& c, std::string_view v, std::string_view source) -> Status {
@@ -237,7 +251,7 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
       {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},
       {"AIPASSPORT_AUDIENCE", "audience", Text(&Config::audience)},
-      {"AIPASSPORT_IO_THREADS", "io_threads", Positive(&Config::io_threads)},
+      {"AIPASSPORT_IO_THREADS", "io_threads", IoThreadCount()},
       {"AIPASSPORT_LOG_LEVEL", "log_level", LogLevel()},
       {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", Positive(&Config::upstream_timeout_seconds)},
       {"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "client_timeout_seconds", Positive(&Config::client_timeout_seconds)},

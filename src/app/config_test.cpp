@@ -134,6 +134,13 @@ TEST(Config, TheDatabaseAndThePublicUrl) {
     ASSERT_FALSE(refused) << bad;
     EXPECT_NE(refused.error().message.find("AIPASSPORT_DATABASE_POOL_SIZE"), std::string::npos) << refused.error().message;
   }
+  // As many I/O threads as keep their own upstream connections (http::HttpClient::kPoolThreads).
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_IO_THREADS", "256"}})).value().io_threads, 256u);
+  for (const char* bad : {"0", "257", "-1", "many"}) {
+    auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_IO_THREADS", bad}}));
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find("AIPASSPORT_IO_THREADS"), std::string::npos) << refused.error().message;
+  }
   for (const char* bad : {"2", "0", "3601", "soon"}) {
     auto refused = LoadConfig({}, FakeEnv({{"AIPASSPORT_NODE_TIMEOUT_SECONDS", bad}}));
     ASSERT_FALSE(refused) << bad;

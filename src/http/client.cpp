@@ -42,7 +42,9 @@ struct ThreadIdle;
 
 struct Connection {
   Origin origin;               // where it leads (its scheme, host and port)
-  ThreadIdle* home = nullptr;  // the idle connections of the thread it was made on, where it goes back
+  // The idle connections of the thread it was made on, where it goes back; null when that thread
+  // has none (past HttpClient::kPoolThreads threads), and then it is not pooled.
+  ThreadIdle* home = nullptr;
   std::optional<tcp::socket> plain;
   std::optional<beast::ssl_stream<tcp::socket>> secure;
   // Armed for the connect, then for each call's whole exchange; disarmed in the pool. After the
@@ -96,18 +98,17 @@ bool SameOrigin(const Origin& a, const Origin& b) { return a.tls == b.tls && a.p
 // connection is only reused by the calls of the thread that made it, so each thread keeps its own:
 // the threads share no lock and no cache line, and a call neither builds nor hashes a key. Its lock
 // is never contended when one thread runs the context, as the header asks; it is there for a
-// context that several threads run.
+// context that several threads run. Every origin it holds has at least one connection.
 struct alignas(64) ThreadIdle {
   struct OriginIdle {
     Origin origin;
     std::vector<std::unique_ptr<Connection>> connections;  // oldest first
   };
-  // Origins with idle connections at most, per thread: beyond, a connection to another is closed
-  // after its call rather than pooled. Looked through in order; an origin without idle
-  // connections is dropped.
+  // Origins with idle connections at most, per thread: beyond, once those idle too long are
+  // dropped, a connection to another is closed after its call rather than pooled. Looked through
+  // in order; an origin without idle connections is dropped.
   static constexpr size_t kMaxOrigins = 64;
 
-  std::atomic<const void*> context{nullptr};
   std::mutex mutex;
   std::vector<OriginIdle> origins;
 
@@ -230,11 +231,14 @@ struct HttpClient::Impl {
     if (!this->options.ca_file.empty()) tls.load_verify_file(this->options.ca_file);
   }
 
-  std::unique_ptr<Connection> TakeIdle(ThreadIdle& idle, const Origin& origin) {
+  std::unique_ptr<Connection> TakeIdle(ThreadIdle* thread_idle, const Origin& origin) {
+    if (!thread_idle) return nullptr;
+    ThreadIdle& idle = *thread_idle;
     std::lock_guard lock(idle.mutex);
     auto it = idle.Find(origin);
     if (it == idle.origins.end()) return nullptr;
     auto& list = it->connections;
+    assert(!list.empty());
     // The pool is last in, first out: if the newest has been idle too long, so have all the others.
     if (Stale(*list.back(), std::chrono::steady_clock::now())) {
       idle.Drop(it);
@@ -247,7 +251,8 @@ struct HttpClient::Impl {
   }
 
   void ReturnIdle(std::unique_ptr<Connection> conn) {
-    if (options.max_idle_per_origin == 0) return;
+    // No pool (max 0): an origin is never held without a connection.
+    if (options.max_idle_per_origin == 0 || !conn->home) return;
     // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
     if (conn->deadline->Passed()) return;
     conn->deadline->Disarm();
@@ -257,6 +262,9 @@ struct HttpClient::Impl {
     std::lock_guard lock(idle.mutex);
     auto it = idle.Find(conn->origin);
     if (it == idle.origins.end()) {
+      // The pool is last in, first out: an origin whose newest has been idle too long has no other.
+      if (idle.origins.size() >= ThreadIdle::kMaxOrigins)
+        std::erase_if(idle.origins, [&](const auto& o) { return Stale(*o.connections.back(), now); });
       if (idle.origins.size() >= ThreadIdle::kMaxOrigins) return;
       it = idle.origins.insert(idle.origins.end(), {conn->origin, {}});
     }
@@ -276,23 +284,24 @@ struct HttpClient::Impl {
   }
 
   // The idle connections of the thread that runs `executor`, claimed by its context on its first
-  // call. Contexts beyond kThreads share the last one (its lock keeps that safe).
-  ThreadIdle& IdleOf(const asio::any_io_executor& executor) {
+  // call; null past kPoolThreads contexts, whose connections are then not pooled: one must never
+  // be used on another thread than its own (its deadline is its thread's).
+  ThreadIdle* IdleOf(const asio::any_io_executor& executor) {
     const void* context = &asio::query(executor, asio::execution::context);
-    for (ThreadIdle& idle : threads) {
-      const void* owner = idle.context.load(std::memory_order_acquire);
-      if (owner == nullptr && idle.context.compare_exchange_strong(owner, context, std::memory_order_acq_rel))
-        return idle;
-      if (owner == context) return idle;
+    for (size_t i = 0; i < owners.size(); ++i) {
+      const void* owner = owners[i].load(std::memory_order_acquire);
+      if (owner == nullptr && owners[i].compare_exchange_strong(owner, context, std::memory_order_acq_rel))
+        return &threads[i];
+      if (owner == context) return &threads[i];
     }
-    return threads.back();
+    return nullptr;
   }
 
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Origin& origin, asio::any_io_executor executor,
-                                                               ThreadIdle& home) {
+                                                               ThreadIdle* home) {
     auto conn = std::make_unique<Connection>();
     conn->origin = origin;
-    conn->home = &home;
+    conn->home = home;
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
@@ -327,9 +336,11 @@ struct HttpClient::Impl {
 
   ClientOptions options;
   ssl::context tls;
-  // One per thread that makes calls: an IoPool's threads, a test's, the store thread's.
-  static constexpr size_t kThreads = 64;
-  std::array<ThreadIdle, kThreads> threads;
+  // One per thread that makes calls (an IoPool's threads, a test's), claimed in order: the owners
+  // are read on every call and written once per thread, so they lie apart from the slots, which
+  // their own threads write.
+  std::array<std::atomic<const void*>, kPoolThreads> owners{};
+  std::array<ThreadIdle, kPoolThreads> threads;
 };
 
 struct UpstreamAnswer::State {
@@ -438,7 +449,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
                                                                           std::span<const FieldName> read_fields) {
   std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
-  ThreadIdle& idle = impl_->IdleOf(executor);
+  ThreadIdle* idle = impl_->IdleOf(executor);
   auto conn = impl_->TakeIdle(idle, origin);
   bool reused = conn != nullptr;
   for (int attempt = 0; attempt < 2; ++attempt) {

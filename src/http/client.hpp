@@ -86,6 +86,10 @@ struct CallBody {
 
 class HttpClient {
  public:
+  // Connections are pooled per thread: those of threads past this many (a broker's io_threads)
+  // are not pooled.
+  static constexpr size_t kPoolThreads = 256;
+
   // Fails (throws) only if the TLS context cannot be set up: a startup error.
   explicit HttpClient(ClientOptions options);
   ~HttpClient();

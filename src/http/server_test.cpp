@@ -2,11 +2,13 @@
 #include "http/server.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -383,6 +385,51 @@ TEST_F(ServerTest, ClientKeepsAConnectionForEachCallThatWasInFlight) {
       EXPECT_EQ(res->body(), "ok");
     }
     EXPECT_EQ(upstream.Accepted(), kCalls) << "round " << round;
+  }
+}
+
+// Each thread keeps its own connections: it reuses its own to each origin it called, never
+// another thread's (whose deadlines are that thread's), and past HttpClient::kPoolThreads threads
+// none is pooled at all.
+TEST(HttpClientPool, AThreadReusesOnlyItsOwnConnectionToEachOrigin) {
+  // Some 1,300 descriptors: three for each thread's event loop, two for each connection.
+  rlimit files{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  files.rlim_cur = files.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
+  HoldingUpstream a(1), b(1);
+  struct IoThread {  // a stand-in for one of a broker's I/O threads
+    asio::io_context io;
+    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+    std::thread thread{[this] { io.run(); }};
+  };
+  std::vector<std::unique_ptr<IoThread>> threads;
+  for (size_t i = 0; i <= HttpClient::kPoolThreads; ++i) threads.push_back(std::make_unique<IoThread>());
+  {
+    HttpClient client(ClientOptions{});
+    auto call = [&](size_t thread, const Origin& origin) {
+      auto done = asio::co_spawn(threads[thread]->io, client.Send(origin, CallHead(Verb::get, "/")), asio::use_future);
+      auto res = done.get();
+      return res ? res->body() : res.error().message;
+    };
+    for (size_t i = 0; i < HttpClient::kPoolThreads; ++i) ASSERT_EQ(call(i, a.Url()), "ok") << "thread " << i;
+    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // a connection each
+    EXPECT_EQ(call(0, a.Url()), "ok");
+    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // thread 0's own again
+    EXPECT_EQ(call(0, b.Url()), "ok");
+    EXPECT_EQ(call(0, b.Url()), "ok");
+    EXPECT_EQ(b.Accepted(), 1u);  // a second origin beside the first
+    EXPECT_EQ(call(1, b.Url()), "ok");
+    EXPECT_EQ(b.Accepted(), 2u);  // not thread 0's
+    size_t last = HttpClient::kPoolThreads;
+    EXPECT_EQ(call(last, a.Url()), "ok");
+    EXPECT_EQ(call(last, a.Url()), "ok");
+    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads + 2);  // a thread past them keeps none
+    // The threads stop before the client goes: its connections' deadlines are theirs.
+    for (auto& t : threads) {
+      t->work.reset();
+      t->thread.join();
+    }
   }
 }
 
