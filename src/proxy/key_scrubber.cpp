@@ -124,6 +124,7 @@ KeyScrubber::KeyScrubber()
     : current_(std::make_shared<const Sets>()), generation_(next_generation.fetch_add(1, std::memory_order_relaxed)) {}
 
 size_t KeyScrubber::Update(const std::vector<std::string>& keys) {
+  std::lock_guard lock(updating_);
   auto before = current_.load(std::memory_order_acquire);
   auto next = std::make_shared<Sets>();
   size_t dropped = 0;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,11 +79,12 @@ class KeyScrubber {
   // Each thread keeps the sets it last took, and takes them again only once an Update changed them
   // (the generation says so): loading current_ itself takes a lock inside std::atomic, a write to
   // a line that every I/O thread shares, on every call. Generations are unique in the process, so a
-  // thread's sets are never taken for another scrubber's. A thread keeps its sets alive until its
-  // next call after an Update.
-  // Valid on the calling thread until its next call.
+  // thread's sets are never taken for another scrubber's. A thread keeps its sets (and so what
+  // they hold of keys no longer held) until its first call after an Update. Valid on the calling
+  // thread until its next call.
   const Sets& Current() const;
 
+  std::mutex updating_;  // one Update at a time, so that generations are stored in their sets' order
   std::atomic<std::shared_ptr<const Sets>> current_;
   std::atomic<uint64_t> generation_;  // current_'s, stored after it
 };

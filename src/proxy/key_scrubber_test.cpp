@@ -206,6 +206,24 @@ TEST(KeyScrubber, AnAnswerIsScrubbedOfTheKeyItsCallSpentOnly) {
   EXPECT_TRUE(scrubber.For(kAnthropic)->Scrub(fresh)) << "a key not yet held is still scrubbed";
 }
 
+// A thread keeps the sets it took until an Update changes them, and a scrubber's sets are its own.
+TEST(KeyScrubber, AThreadTakesTheSetsAgainOnceAnUpdateChangedThem) {
+  KeyScrubber scrubber;
+  scrubber.Update({std::string(kOpenAI)});
+  std::shared_ptr<const KeySet> first = scrubber.For(kOpenAI);
+  EXPECT_EQ(scrubber.For(kOpenAI), first) << "the set held, not one built for the call";
+  scrubber.Update({std::string(kGoogle)});
+  EXPECT_NE(scrubber.For(kOpenAI), scrubber.For(kOpenAI)) << "no longer held: one built for each call";
+  EXPECT_EQ(scrubber.For(kGoogle), scrubber.For(kGoogle));
+
+  KeyScrubber other;
+  other.Update({std::string(kOpenAI)});
+  EXPECT_NE(other.For(kOpenAI), first);
+  EXPECT_EQ(other.For(kOpenAI), other.For(kOpenAI));
+  EXPECT_EQ(scrubber.For(kGoogle), scrubber.For(kGoogle));
+  EXPECT_NE(scrubber.For(kOpenAI), scrubber.For(kOpenAI));
+}
+
 TEST(KeyScrubber, UpdateSwapsTheSetsWhileReadersScrub) {
   KeyScrubber scrubber;
   scrubber.Update({std::string(kOpenAI)});
