@@ -5,6 +5,8 @@
 #include <span>
 #include <utility>
 
+#include "domain/grant.hpp"
+#include "domain/token_service.hpp"
 #include "record/audit_trail.hpp"
 
 namespace ap::api {
@@ -102,9 +104,13 @@ void ActivityRecorder::TakeBatch() {
   rows_.GiveBack(std::move(taken));
 }
 
-bool ActivityRecorder::EndBatch() {
-  batch_.clear();  // the rows' strings are freed here, on the thread that made them
+void ActivityRecorder::ClearBatch() {
+  batch_.clear();  // the names filled in by TakeBatch are freed here, on the thread that made them
   if (batch_.capacity() > decltype(rows_)::kKeptCapacity) batch_.shrink_to_fit();  // a backlog's
+}
+
+bool ActivityRecorder::EndBatch() {
+  ClearBatch();
   written_ = 0;
   chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);
@@ -116,7 +122,7 @@ void ActivityRecorder::KeepRestForRetry() {
   rows.reserve(batch_.size() - written_);
   for (auto it = batch_.begin() + static_cast<ptrdiff_t>(written_); it != batch_.end(); ++it)
     rows.push_back(CallRow{std::move(*it), nullptr, nullptr});
-  batch_.clear();
+  ClearBatch();
   written_ = 0;
   chunk_by_chunk_ = false;
   std::lock_guard lock(mutex_);

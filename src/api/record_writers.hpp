@@ -27,11 +27,14 @@
 
 #include "api/row_batches.hpp"
 #include "api/store_writes.hpp"
-#include "domain/grant.hpp"
-#include "domain/token_service.hpp"
 #include "http/executor.hpp"
 #include "record/audit_chain.hpp"
 #include "store/store.hpp"
+
+namespace ap::domain {
+struct Grant;
+struct TokenClaims;
+}  // namespace ap::domain
 
 namespace ap::api {
 
@@ -86,6 +89,9 @@ class ActivityRecorder {
   bool WriteTransaction();
   // Takes the waiting rows as the batch, made whole (CallRow::Whole) here on the store thread.
   void TakeBatch();
+  // Empties the batch, and keeps its buffer for the next unless a backlog made it larger than
+  // RowBatches keeps.
+  void ClearBatch();
   // Ends the batch (its buffer is kept for the next), and returns whether kBatchRows came in
   // meanwhile.
   bool EndBatch();

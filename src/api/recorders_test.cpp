@@ -15,6 +15,7 @@
 #include "api/usage_recorder.hpp"
 #include "core/money.hpp"
 #include "domain/grant.hpp"
+#include "domain/token_service.hpp"
 #include "store/postgres/test_database.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 

@@ -1,10 +1,9 @@
 #pragma once
 // Rows that calls queue and a writer takes in batches, in two buffers that take turns: the buffer a
-// batch was written from comes back for the rows that follow. Without that, the queue started
-// empty after every batch and regrew to the batch's size, moving each row again at every doubling
-// and touching fresh pages (a batch of activity rows is some 700 KB, which the allocator maps anew),
-// on the I/O thread and under its owner's lock.
-// Batches are written once kBatch rows wait; rows keep coming until the writer takes them, so a
+// batch was taken in comes back for the rows that follow, once the writer is done with its rows. Without that, the
+// queue started empty after every batch and regrew to the batch's size, moving each row again at every doubling and
+// touching fresh pages (a batch of activity rows is some 700 KB, which the allocator maps anew), on the I/O thread and
+// under its owner's lock. Batches are written once kBatch rows wait; rows keep coming until the writer takes them, so a
 // buffer is kept up to twice that (rounded up to a power of two, as a vector grows). A buffer that
 // grew beyond it (a backlog) goes back to the allocator once written.
 // Thread-safety: none; its owner's mutex guards every call.
@@ -29,8 +28,8 @@ class RowBatches {
     batch.swap(waiting_);
     return batch;
   }
-  // Gives back the buffer of a batch taken and written; empty it first (outside the lock: its rows'
-  // strings are freed there).
+  // Gives back the buffer of a batch taken, written or moved on; empty it first (outside the lock:
+  // what its rows hold is freed there).
   void GiveBack(std::vector<Row> written) {
     if (written.empty() && written.capacity() <= kKeptCapacity && written.capacity() > spare_.capacity())
       spare_ = std::move(written);
