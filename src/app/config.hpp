@@ -39,7 +39,7 @@ struct Config {
   int64_t token_ttl_seconds = 3600;
   std::string issuer;  // the OAuth issuer and the tokens' iss; empty: public_url
   std::string audience = "aipassport";
-  size_t io_threads = 0;  // 0: one per core
+  size_t io_threads = 0;  // 0: one per core, at most http::HttpClient::kPoolThreads
   std::string log_level = "info";
   int64_t upstream_timeout_seconds = 600;
   // An app that sends or reads no byte of a request or answer for this long is disconnected.

@@ -116,7 +116,7 @@ struct alignas(64) ThreadIdle {
     return std::find_if(origins.begin(), origins.end(),
                         [&](const OriginIdle& o) { return SameOrigin(o.origin, origin); });
   }
-  // Drops the origin at `it` (its list is empty).
+  // Drops the origin at `it` and its connections.
   void Drop(std::vector<OriginIdle>::iterator it) {
     if (it != origins.end() - 1) *it = std::move(origins.back());
     origins.pop_back();
@@ -251,7 +251,7 @@ struct HttpClient::Impl {
   }
 
   void ReturnIdle(std::unique_ptr<Connection> conn) {
-    // No pool (max 0): an origin is never held without a connection.
+    // No pool (max 0: an origin is never held without a connection), or none for its thread.
     if (options.max_idle_per_origin == 0 || !conn->home) return;
     // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
     if (conn->deadline->Passed()) return;

@@ -388,6 +388,35 @@ TEST_F(ServerTest, ClientKeepsAConnectionForEachCallThatWasInFlight) {
   }
 }
 
+// A stand-in for one of a broker's I/O threads, running its own io_context.
+struct IoThread {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread{[this] { io.run(); }};
+
+  // The body of a call sent on this thread, or why it failed. Bounded: a call that never ends fails
+  // the test instead of hanging it.
+  std::string Call(HttpClient& client, const Origin& origin) {
+    auto done = asio::co_spawn(io, client.Send(origin, CallHead(Verb::get, "/")), asio::use_future);
+    if (done.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return "no answer in 10 s";
+    auto res = done.get();
+    return res ? res->body() : res.error().message;
+  }
+  void Stop() {
+    work.reset();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// Stops the threads before the client they made calls with goes (whatever the test's outcome):
+// its connections' deadlines are theirs.
+struct StopsThreads {
+  std::vector<std::unique_ptr<IoThread>>& threads;
+  ~StopsThreads() {
+    for (auto& t : threads) t->Stop();
+  }
+};
+
 // Each thread keeps its own connections: it reuses its own to each origin it called, never
 // another thread's (whose deadlines are that thread's), and past HttpClient::kPoolThreads threads
 // none is pooled at all.
@@ -395,42 +424,53 @@ TEST(HttpClientPool, AThreadReusesOnlyItsOwnConnectionToEachOrigin) {
   // Some 1,300 descriptors: three for each thread's event loop, two for each connection.
   rlimit files{};
   ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &files), 0);
+  if (files.rlim_max < 2000) GTEST_SKIP() << "needs 2,000 open files (ulimit -Hn is " << files.rlim_max << ")";
   files.rlim_cur = files.rlim_max;
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &files), 0);
   HoldingUpstream a(1), b(1);
-  struct IoThread {  // a stand-in for one of a broker's I/O threads
-    asio::io_context io;
-    asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    std::thread thread{[this] { io.run(); }};
-  };
   std::vector<std::unique_ptr<IoThread>> threads;
   for (size_t i = 0; i <= HttpClient::kPoolThreads; ++i) threads.push_back(std::make_unique<IoThread>());
-  {
-    HttpClient client(ClientOptions{});
-    auto call = [&](size_t thread, const Origin& origin) {
-      auto done = asio::co_spawn(threads[thread]->io, client.Send(origin, CallHead(Verb::get, "/")), asio::use_future);
-      auto res = done.get();
-      return res ? res->body() : res.error().message;
-    };
-    for (size_t i = 0; i < HttpClient::kPoolThreads; ++i) ASSERT_EQ(call(i, a.Url()), "ok") << "thread " << i;
-    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // a connection each
-    EXPECT_EQ(call(0, a.Url()), "ok");
-    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // thread 0's own again
-    EXPECT_EQ(call(0, b.Url()), "ok");
-    EXPECT_EQ(call(0, b.Url()), "ok");
-    EXPECT_EQ(b.Accepted(), 1u);  // a second origin beside the first
-    EXPECT_EQ(call(1, b.Url()), "ok");
-    EXPECT_EQ(b.Accepted(), 2u);  // not thread 0's
-    size_t last = HttpClient::kPoolThreads;
-    EXPECT_EQ(call(last, a.Url()), "ok");
-    EXPECT_EQ(call(last, a.Url()), "ok");
-    EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads + 2);  // a thread past them keeps none
-    // The threads stop before the client goes: its connections' deadlines are theirs.
-    for (auto& t : threads) {
-      t->work.reset();
-      t->thread.join();
-    }
-  }
+  HttpClient client(ClientOptions{});
+  StopsThreads stops{threads};
+  for (size_t i = 0; i < HttpClient::kPoolThreads; ++i) ASSERT_EQ(threads[i]->Call(client, a.Url()), "ok") << i;
+  EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // a connection each
+  EXPECT_EQ(threads[0]->Call(client, a.Url()), "ok");
+  EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads);  // thread 0's own again
+  EXPECT_EQ(threads[0]->Call(client, b.Url()), "ok");
+  EXPECT_EQ(threads[0]->Call(client, b.Url()), "ok");
+  EXPECT_EQ(b.Accepted(), 1u);  // a second origin beside the first
+  EXPECT_EQ(threads[1]->Call(client, b.Url()), "ok");
+  EXPECT_EQ(b.Accepted(), 2u);  // not thread 0's
+  IoThread& past = *threads.back();
+  EXPECT_EQ(past.Call(client, a.Url()), "ok");
+  EXPECT_EQ(past.Call(client, a.Url()), "ok");
+  EXPECT_EQ(a.Accepted(), HttpClient::kPoolThreads + 2);  // a thread past them keeps none
+}
+
+// A thread keeps connections to at most 64 origins: a connection to one more is closed after its
+// call, until the others have been idle too long, which then make room.
+TEST(HttpClientPool, AThreadKeepsConnectionsToAtMost64OriginsAndDropsStaleOnesForMore) {
+  constexpr size_t kOrigins = 64;
+  std::vector<std::unique_ptr<HoldingUpstream>> upstreams;
+  for (size_t i = 0; i <= kOrigins; ++i) upstreams.push_back(std::make_unique<HoldingUpstream>(1));
+  std::vector<std::unique_ptr<IoThread>> threads;
+  threads.push_back(std::make_unique<IoThread>());
+  IoThread& thread = *threads.front();
+  ClientOptions options;
+  options.idle_timeout = std::chrono::seconds(2);  // longer than the first calls take, under a sanitizer too
+  HttpClient client(options);
+  StopsThreads stops{threads};
+  for (size_t i = 0; i < kOrigins; ++i) ASSERT_EQ(thread.Call(client, upstreams[i]->Url()), "ok") << i;
+  HoldingUpstream& more = *upstreams.back();
+  EXPECT_EQ(thread.Call(client, more.Url()), "ok");
+  EXPECT_EQ(thread.Call(client, more.Url()), "ok");
+  EXPECT_EQ(more.Accepted(), 2u);                             // no room: not kept
+  EXPECT_EQ(thread.Call(client, upstreams[0]->Url()), "ok");  // the first 64 still are
+  EXPECT_EQ(upstreams[0]->Accepted(), 1u);
+  std::this_thread::sleep_for(options.idle_timeout + std::chrono::milliseconds(100));
+  EXPECT_EQ(thread.Call(client, more.Url()), "ok");
+  EXPECT_EQ(thread.Call(client, more.Url()), "ok");
+  EXPECT_EQ(more.Accepted(), 3u);  // the stale ones made room for it
 }
 
 // A connection idle longer than the client's idle timeout is not reused: the provider may have
