@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
-#include <boost/json/basic_parser_impl.hpp>
+
+#include "proxy/json_walk.hpp"
 
 namespace ap::proxy {
 namespace json = boost::json;
@@ -14,18 +15,8 @@ namespace {
 // it is built), so one buffer serves every key and nothing is copied up when it ends.
 class KeepHandler {
  public:
-  static constexpr size_t max_array_size = static_cast<size_t>(-1);
-  static constexpr size_t max_object_size = static_cast<size_t>(-1);
-  static constexpr size_t max_string_size = static_cast<size_t>(-1);
-  static constexpr size_t max_key_size = static_cast<size_t>(-1);
-
   KeepHandler(const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
-      : root_(root),
-        duplicates_(duplicates),
-        storage_(std::move(storage)),
-        key_(storage_),
-        string_(storage_),
-        result_(storage_) {}
+      : root_(root), duplicates_(duplicates), storage_(std::move(storage)), key_(storage_), result_(storage_) {}
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
@@ -35,14 +26,9 @@ class KeepHandler {
   bool on_object_end(size_t n, boost::system::error_code& ec) { return End(true, n, ec); }
   bool on_array_end(size_t n, boost::system::error_code& ec) { return End(false, n, ec); }
 
-  bool on_key_part(json::string_view s, size_t, boost::system::error_code&) {
-    AddKeyPart(s);
-    return true;
-  }
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
-    AddKeyPart(s);
     if (skip_ > 0) return true;
-    key_open_ = false;
+    key_ = s;  // kept: the walk's text of an escaped key is gone once the value is read
     const ScanRule* rule = frames_.back().rule;
     pending_ = nullptr;
     if (rule->keep == ScanKeep::kAll) {
@@ -58,28 +44,12 @@ class KeepHandler {
     pending_ = rule->other_members;
     return true;
   }
-
-  bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
-    if (Kept()) string_.append(s);
-    return true;
-  }
-  bool on_string(json::string_view s, size_t, boost::system::error_code& ec) {
-    if (!Kept()) return true;
-    string_.append(s);
-    json::value* slot = Slot(ec);
-    if (!slot) return false;
-    *slot = string_;
-    string_.clear();
-    return true;
-  }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_string(json::string_view s, size_t, boost::system::error_code& ec) { return Scalar(s, ec); }
   bool on_int64(int64_t i, json::string_view, boost::system::error_code& ec) { return Scalar(i, ec); }
   bool on_uint64(uint64_t u, json::string_view, boost::system::error_code& ec) { return Scalar(u, ec); }
   bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(d, ec); }
   bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(b, ec); }
   bool on_null(boost::system::error_code& ec) { return Scalar(nullptr, ec); }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
   json::value& Result() { return result_; }
   std::string Duplicate() const { return duplicate_; }
@@ -99,15 +69,6 @@ class KeepHandler {
     return f.rule->keep == ScanKeep::kAll ? f.rule : f.rule->elements;
   }
   bool Kept() const { return Next() != nullptr; }
-
-  void AddKeyPart(json::string_view s) {
-    if (skip_ > 0) return;
-    if (!key_open_) {
-      key_.clear();
-      key_open_ = true;
-    }
-    key_.append(s);
-  }
 
   // Where the next (kept) value goes; null when its key was given twice and that is refused.
   json::value* Slot(boost::system::error_code& ec) {
@@ -178,10 +139,8 @@ class KeepHandler {
   Duplicates duplicates_;
   json::storage_ptr storage_;
   boost::container::small_vector<Frame, 8> frames_;
-  json::string key_;  // the last key read
-  bool key_open_ = false;
+  json::string key_;                   // the last key read
   const ScanRule* pending_ = nullptr;  // the rule for the value after key_
-  json::string string_;                // a kept string being read
   size_t skip_ = 0;                    // depth inside a container that is not built
   bool shape_ = false;                 // ...which is kept as an empty one
   bool at_root_ = true;
@@ -238,13 +197,12 @@ size_t ObjectEnd(std::string_view text, size_t object_begin) { return SkipValue(
 ScanResult ScanJson(std::string_view text, const ScanRule& root, Duplicates duplicates, json::storage_ptr storage) {
   // Built in `storage` from the start: assigning a value into one of another storage copies it.
   ScanResult out{false, {}, json::value(storage)};
-  json::basic_parser<KeepHandler> parser(json::parse_options{}, root, duplicates, std::move(storage));
-  boost::system::error_code ec;
-  size_t used = parser.write_some(false, text.data(), text.size(), ec);
-  out.duplicate = parser.handler().Duplicate();
-  if (ec || used != text.size()) return out;
+  KeepHandler keep(root, duplicates, std::move(storage));
+  bool walked = WalkJson(text, keep);
+  out.duplicate = keep.Duplicate();
+  if (!walked) return out;
   out.valid = true;
-  out.value = std::move(parser.handler().Result());
+  out.value = std::move(keep.Result());
   return out;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 // Reads only what policy needs from a JSON text: the whole text is validated exactly as
-// boost::json::parse validates it (same parser, same options), but only the members named by a
+// boost::json::parse validates it (proxy/json_walk.hpp), but only the members named by a
 // ScanRule tree are built into a value; everything else is skipped without allocating. The kept
 // value has the same shape at the kept paths as the full parse would have, so code written for
 // the full value reads the kept one unchanged. Keys are compared unescaped ("mod\u0065l" is

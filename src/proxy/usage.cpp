@@ -3,15 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <bitset>
-#include <boost/json/array.hpp>
-#include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/string.hpp>
 #include <cassert>
 #include <cmath>
 #include <optional>
 
 #include "core/money.hpp"
+#include "proxy/json_walk.hpp"
 #include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
@@ -107,37 +104,28 @@ struct Target {
   uint8_t index = 0;
 };
 
-// A short text read in parts (a member name, a string value); longer than anyone compared with
-// here, it only keeps its length.
+// A short text kept to compare later (an output item's type); one longer than any compared with
+// keeps only its length.
 class ShortText {
  public:
-  void Clear() { size_ = 0; }
-  void Append(std::string_view part) {
-    if (size_ < buffer_.size()) part.copy(buffer_.data() + size_, std::min(part.size(), buffer_.size() - size_));
-    size_ += part.size();
+  void Set(std::string_view s) {
+    size_ = s.size();
+    s.copy(buffer_.data(), std::min(s.size(), buffer_.size()));
   }
-  bool Empty() const { return size_ == 0; }
-  // Whether the text is held whole, not only its first 32 bytes.
-  bool Whole() const { return size_ <= buffer_.size(); }
-  std::string_view View() const { return {buffer_.data(), std::min(size_, buffer_.size())}; }
-  bool operator==(std::string_view s) const { return Whole() && View() == s; }
+  bool operator==(std::string_view s) const {
+    return size_ == s.size() && size_ <= buffer_.size() && std::string_view(buffer_.data(), size_) == s;
+  }
 
  private:
   std::array<char, 32> buffer_;
   size_t size_ = 0;
 };
 
-// Reads the usage figures while Boost.JSON's parser validates the text: each member that feeds
+// Reads the usage figures while proxy/json_walk validates the text: each member that feeds
 // usage is kept as its last occurrence holds it (a member named again replaces what it held, as
 // a full parse would), nothing else is kept, and nothing is allocated for a usual answer.
 class UsageReader {
  public:
-  // As json::parse's own handler bounds them, so that the same texts are refused.
-  static constexpr size_t max_array_size = json::array::max_size();
-  static constexpr size_t max_object_size = json::object::max_size();
-  static constexpr size_t max_string_size = json::string::max_size();
-  static constexpr size_t max_key_size = json::string::max_size();
-
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
   bool on_object_begin(boost::system::error_code&) {
@@ -156,34 +144,16 @@ class UsageReader {
     End(n);
     return true;
   }
-  bool on_key_part(json::string_view s, size_t, boost::system::error_code&) {
-    AddKeyPart(s);
-    return true;
-  }
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     if (skip_ > 0) return true;
-    std::string_view key(s.data(), s.size());
-    if (key_open_) {  // the name came in parts: the rest joins them, and one too long names nothing here
-      key_.Append(key);
-      key_open_ = false;
-      next_ = key_.Whole() ? MemberTarget(key_.View()) : Target{};
-    } else {
-      next_ = MemberTarget(key);
-    }
+    next_ = MemberTarget(std::string_view(s.data(), s.size()));
     Reset(next_);
     return true;
   }
-  bool on_string_part(json::string_view s, size_t, boost::system::error_code&) {
-    AddStringPart(s);
-    return true;
-  }
   bool on_string(json::string_view s, size_t, boost::system::error_code&) {
-    AddStringPart(s);
-    string_open_ = false;
-    String(string_target_);
+    String(Take(), std::string_view(s.data(), s.size()));
     return true;
   }
-  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
     Target t = Take();
     if (t.role == Role::kIndex) candidate_.index = i;
@@ -206,8 +176,6 @@ class UsageReader {
     Take();  // a null figure counts as absent, which it was reset to
     return true;
   }
-  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
-  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
 
   // Folds what was read into `usage`, in the order a reader of the whole answer would.
   void MergeInto(Usage& usage) const {
@@ -404,25 +372,11 @@ class UsageReader {
     if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, -1};
   }
 
-  void AddKeyPart(json::string_view s) {
-    if (skip_ > 0) return;
-    if (!key_open_) key_.Clear();
-    key_open_ = true;
-    key_.Append(std::string_view(s.data(), s.size()));
-  }
-  void AddStringPart(json::string_view s) {
-    if (!string_open_) {
-      string_target_ = Take();
-      string_.Clear();
-      string_open_ = true;
-    }
-    if (string_target_.role != Role::kDrop) string_.Append(std::string_view(s.data(), s.size()));
-  }
-  void String(const Target& t) {
+  void String(const Target& t, std::string_view s) {
     NotANumber(t);
-    if (t.role == Role::kType) holders_[t.holder].duration = string_ == "duration";
-    if (t.role == Role::kItemType) item_type_ = string_;
-    if (t.role == Role::kQuery && !string_.Empty()) ++candidate_.queries;
+    if (t.role == Role::kType) holders_[t.holder].duration = s == "duration";
+    if (t.role == Role::kItemType) item_type_.Set(s);
+    if (t.role == Role::kQuery && !s.empty()) ++candidate_.queries;
   }
 
   static int64_t Plausible(const Figure& f, Usage& usage) {
@@ -496,11 +450,6 @@ class UsageReader {
   size_t skip_ = 0;  // depth inside a container nothing is read from
   bool answer_read_ = false;
   Target next_;  // for the value after the last member name
-  ShortText key_;
-  bool key_open_ = false;
-  ShortText string_;
-  Target string_target_;
-  bool string_open_ = false;
   ShortText item_type_;
   Candidate candidate_;
   int64_t position_ = 0;  // of the next candidate
@@ -538,13 +487,11 @@ void MergeUsageFromJson(std::string_view json_text, Usage& usage) { MergeUsageFr
 
 bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
   if (!MayCarryUsage(json_text)) return false;
-  // The same parser and options as boost::json::parse: what it refuses changes nothing here.
-  json::basic_parser<UsageReader> parser(json::parse_options{});
-  boost::system::error_code ec;
-  size_t used = parser.write_some(false, json_text.data(), json_text.size(), ec);
-  if (ec || used != json_text.size()) return false;
-  parser.handler().MergeInto(usage);
-  return parser.handler().UsageOnly();
+  // Validated as boost::json::parse validates it: what it refuses changes nothing here.
+  UsageReader reader;
+  if (!WalkJson(json_text, reader)) return false;
+  reader.MergeInto(usage);
+  return reader.UsageOnly();
 }
 
 }  // namespace ap::proxy

@@ -1,0 +1,82 @@
+#include "proxy/json_walk.hpp"
+
+#include <boost/json/basic_parser_impl.hpp>
+
+namespace ap::proxy::json_walk {
+namespace {
+
+namespace json = boost::json;
+
+// Takes the one number a text of a number holds; anything else makes the parse fail.
+class NumberTaker {
+ public:
+  static constexpr size_t max_array_size = 0;
+  static constexpr size_t max_object_size = 0;
+  static constexpr size_t max_string_size = 0;
+  static constexpr size_t max_key_size = 0;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return false; }
+  bool on_object_end(size_t, boost::system::error_code&) { return false; }
+  bool on_array_begin(boost::system::error_code&) { return false; }
+  bool on_array_end(size_t, boost::system::error_code&) { return false; }
+  bool on_key_part(json::string_view, size_t, boost::system::error_code&) { return false; }
+  bool on_key(json::string_view, size_t, boost::system::error_code&) { return false; }
+  bool on_string_part(json::string_view, size_t, boost::system::error_code&) { return false; }
+  bool on_string(json::string_view, size_t, boost::system::error_code&) { return false; }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(int64_t i, json::string_view, boost::system::error_code&) {
+    number.kind = Number::kInt64;
+    number.i = i;
+    return true;
+  }
+  bool on_uint64(uint64_t u, json::string_view, boost::system::error_code&) {
+    number.kind = Number::kUint64;
+    number.u = u;
+    return true;
+  }
+  bool on_double(double d, json::string_view, boost::system::error_code&) {
+    number.kind = Number::kDouble;
+    number.d = d;
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) { return false; }
+  bool on_null(boost::system::error_code&) { return false; }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return false; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return false; }
+
+  Number number;
+};
+
+}  // namespace
+
+Number ParseNumber(std::string_view text) {
+  // The options json::parse reads with: numbers are read as it reads them.
+  json::basic_parser<NumberTaker> parser(json::parse_options{});
+  boost::system::error_code ec;
+  size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  Number n = parser.handler().number;
+  n.ok = !ec && used == text.size();
+  return n;
+}
+
+void AppendUtf8(std::string& out, unsigned cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+}  // namespace ap::proxy::json_walk
