@@ -13,6 +13,7 @@
 // Used where policy reads a JSON text without building it (proxy/json_scan, proxy/usage).
 // Thread-safety: none; one walk per call.
 
+#include <algorithm>
 #include <boost/json/string_view.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstddef>
@@ -122,6 +123,15 @@ class JsonWalk {
       ++p_;
   }
   bool At(char c) const { return p_ < end_ && *p_ == c; }
+  // Takes `c`, after blanks if any (compact text has none: one comparison).
+  bool Consume(char c) {
+    if (!At(c)) {
+      SkipBlanks();
+      if (!At(c)) return false;
+    }
+    ++p_;
+    return true;
+  }
 
   bool Value() {
     if (p_ == end_) return false;
@@ -157,25 +167,18 @@ class JsonWalk {
     ++p_;
     if (!h_.on_object_begin(ec_)) return false;
     size_t members = 0;
-    SkipBlanks();
-    if (!At('}')) {
-      for (;;) {
+    if (!Consume('}')) {
+      do {
+        SkipBlanks();
         std::string_view key;
         if (!At('"') || !String(key) || !h_.on_key(Text(key), key.size(), ec_)) return false;
-        SkipBlanks();
-        if (!At(':')) return false;
-        ++p_;
+        if (!Consume(':')) return false;
         SkipBlanks();
         if (!Value()) return false;
         ++members;
-        SkipBlanks();
-        if (!At(',')) break;
-        ++p_;
-        SkipBlanks();
-      }
-      if (!At('}')) return false;
+      } while (Consume(','));
+      if (!Consume('}')) return false;
     }
-    ++p_;
     --depth_;
     return h_.on_object_end(members, ec_);
   }
@@ -186,19 +189,14 @@ class JsonWalk {
     ++p_;
     if (!h_.on_array_begin(ec_)) return false;
     size_t elements = 0;
-    SkipBlanks();
-    if (!At(']')) {
-      for (;;) {
+    if (!Consume(']')) {
+      do {
+        SkipBlanks();
         if (!Value()) return false;
         ++elements;
-        SkipBlanks();
-        if (!At(',')) break;
-        ++p_;
-        SkipBlanks();
-      }
-      if (!At(']')) return false;
+      } while (Consume(','));
+      if (!Consume(']')) return false;
     }
-    ++p_;
     --depth_;
     return h_.on_array_end(elements, ec_);
   }
@@ -212,6 +210,12 @@ class JsonWalk {
       out = std::string_view(begin, static_cast<size_t>(p_++ - begin));
       return true;
     }
+    return Unescaped(begin, out);
+  }
+
+  // The rest of a string that has an escape or a multi-byte character (from p_ on; `begin` is
+  // past its opening quote). Apart, so that the usual string costs no call.
+  [[gnu::noinline]] bool Unescaped(const char* begin, std::string_view& out) {
     unescaped_.assign(begin, p_);
     for (;;) {
       if (p_ == end_) return false;
@@ -302,8 +306,11 @@ class JsonWalk {
     bool negative = At('-');
     if (negative) ++p_;
     const char* digits = p_;
+    const char* limit = digits + std::min<ptrdiff_t>(18, end_ - digits);
     int64_t value = 0;
-    while (p_ < end_ && *p_ >= '0' && *p_ <= '9' && p_ - digits < 18) value = value * 10 + (*p_++ - '0');
+    const char* q = digits;
+    for (; q < limit && static_cast<unsigned char>(*q - '0') < 10; ++q) value = value * 10 + (*q - '0');
+    p_ = q;
     size_t count = static_cast<size_t>(p_ - digits);
     if (count == 0) return false;                                  // not a number, nor anything else
     bool plain = (count == 1 || *digits != '0') && !MoreNumber();  // a 19th digit is more
