@@ -48,6 +48,8 @@ class CallActivity {
   void Charged(const store::UsageRecord& usage);
   // Records the call, if its grant is known; `status` is what the app got (a stream's status wins).
   void Finish(int status);
+  // Whether the status the app got is known already: the call finished, or its stream started.
+  bool StatusKnown() const { return finished_ || stream_status_.has_value(); }
 
  private:
   using Clock = std::chrono::steady_clock;

@@ -44,9 +44,9 @@ Result<AppToken> AppCredential(const Request& req, std::string& query_key) {
 }
 
 // The checks before the relay: the query, the credential, its grant (for this provider) and key.
-awaitable<Response> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
-                                  Request& req, http::Exchange& exchange, std::string_view upstream_path,
-                                  RelayedCall& call) {
+awaitable<proxy::Reply> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
+                                      Request& req, http::Exchange& exchange, std::string_view upstream_path,
+                                      RelayedCall& call) {
   auto query = proxy::ForwardedQuery(req.target());
   if (!query) co_return call.Refusal(query.error());
   std::string query_key;
@@ -66,9 +66,9 @@ awaitable<Response> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, 
     target = with_query.append(upstream_path).append(*query);
   }
   proxy::Relay relay(ctx.upstream, provider, call.ApiKey(), g, exchange, call);
-  Response answer = co_await relay.Native(ep, req, target);
+  proxy::Reply answer = co_await relay.Native(ep, req, target);
   call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
-  co_return answer;
+  co_return std::move(answer);
 }
 
 // One provider-native call. `upstream_path` is the path under the provider's base; `model` is set
@@ -80,9 +80,10 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
                 ep.wire, req.version(), req.target()};
   RelayedCall call(ctx, exchange, kind);
   if (!model.empty()) call.SetModel(model);
-  Response answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, call);
+  proxy::Reply answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, call);
   co_await call.Finish(answer);
-  co_return answer;
+  if (!answer) co_return Response{};  // sent: the server sends nothing more
+  co_return std::move(*answer);
 }
 
 // Letters, digits, '.', '-' and '_': every Gemini model id, and nothing that could change the path.

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cassert>
 #include <utility>
 
 #include "api/call_guard.hpp"
@@ -90,6 +91,12 @@ awaitable<void> RelayedCall::AnsweredWhole(int status, int quoted_key_answers) {
 
 awaitable<void> RelayedCall::Finish(const http::Response& answer) {
   return FinishWith(static_cast<int>(answer.result_int()));
+}
+
+awaitable<void> RelayedCall::Finish(const proxy::Reply& reply) {
+  if (reply) return Finish(*reply);
+  assert(activity_.StatusKnown());
+  return FinishWith(static_cast<int>(http::StatusCode::ok));  // the status recorded wins
 }
 
 awaitable<void> RelayedCall::FinishWith(int status) {

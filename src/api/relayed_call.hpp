@@ -46,6 +46,9 @@ class RelayedCall final : public proxy::RelayHooks {
   // its answers quoted the key too often. Once: a whole answer the relay sent itself finished the
   // call before (AnsweredWhole).
   boost::asio::awaitable<void> Finish(const http::Response& answer);
+  // Finish for what a relay replied: an answer it sent itself was recorded with its status as it
+  // went (AnsweredWhole, Streamed).
+  boost::asio::awaitable<void> Finish(const proxy::Reply& reply);
 
   void SetModel(std::string_view model) override;
   boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;

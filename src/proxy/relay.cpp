@@ -67,7 +67,7 @@ Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_v
 
 Relay::~Relay() = default;
 
-awaitable<Response> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
+awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
   wire_ = ep.wire;
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) co_return co_await RelayUpload(req, target);
@@ -91,7 +91,8 @@ awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
   request_bytes_ = call.body.size();
-  co_return co_await Send(upstream, call.body, true);
+  Reply answer = co_await Send(upstream, call.body, true);
+  co_return std::move(*answer);  // read whole: never sent by the relay
 }
 
 // What of the app's request goes upstream besides the body, the first of each: never its
@@ -110,7 +111,7 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
   return out;
 }
 
-awaitable<Response> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
+awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
   hooks_.UpstreamStarted();
   http::CallBody sent{body, {}, {}};
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent));
@@ -120,7 +121,7 @@ awaitable<Response> Relay::Send(http::CallHead& call, std::string_view body, boo
 // Relays the answer, then settles what it cost before the app sees its end: an app holding a
 // complete answer, or the event that cut its stream short, can count on its cost being recorded.
 // `whole`: read it whole whatever it is.
-awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
+awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   if (!answer) co_return hooks_.Refusal(answer.error());
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
     hooks_.Settle(usage_, false);
@@ -131,7 +132,7 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   if (whole) {  // the reference's chat, whose caller translates the answer
     Response out = co_await RelayWhole(open);
     hooks_.Settle(usage_, true);
-    co_return out;
+    co_return std::move(out);
   }
   bool events = IsEventStream(open.Head());
   if (!events && IsTextual(open.Head())) co_return co_await SendWhole(open);
@@ -140,7 +141,7 @@ awaitable<Response> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   hooks_.Settle(usage_, true);
   // An event stream always ends (a cut one with the event saying why), bytes only when complete.
   if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer(ending_);
-  co_return Response{};
+  co_return std::nullopt;
 }
 
 // The whole body, or the error the app is refused with.
@@ -169,12 +170,12 @@ awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
 // A provider-native answer read whole, settled and recorded, then sent by the relay itself, its head
 // written as bytes (http/head_bytes.hpp says why), as the server would have sent it after the
 // handler: an app that went away meanwhile finds its call settled and recorded all the same.
-awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
+awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
   auto body = co_await ReadWhole(open);
   if (!body) {
     Response refusal = hooks_.Refusal(body.error());
     hooks_.Settle(usage_, true);
-    co_return refusal;
+    co_return std::move(refusal);
   }
   MergeUsageFromJson(*body, usage_);
   http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).WholeHead(open.Head(), *body);
@@ -182,7 +183,7 @@ awaitable<Response> Relay::SendWhole(http::UpstreamAnswer& open) {
   hooks_.Settle(usage_, true);
   co_await hooks_.AnsweredWhole(static_cast<int>(head.status), hits_.answers);
   co_await exchange_.SendAnswer(head, *body);
-  co_return Response{};
+  co_return std::nullopt;
 }
 
 // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
@@ -295,7 +296,7 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
 
 // The last piece goes upstream only after the grant allowed the form's model, so a refused upload
 // never reaches the provider whole.
-awaitable<Response> Relay::RelayUpload(Request& req, std::string_view target) {
+awaitable<Reply> Relay::RelayUpload(Request& req, std::string_view target) {
   auto content_type = req.find(bhttp::field::content_type);
   auto boundary = MultipartBoundary(content_type == req.end() ? "" : content_type->value());
   if (!boundary) co_return hooks_.Refusal(boundary.error());
@@ -342,7 +343,7 @@ awaitable<Status> Relay::AdmitUpload() {
 }
 
 // Lists the provider's models the grant allows, in the provider's own list format.
-awaitable<Response> Relay::ListModels(const Request& req, std::string_view target) {
+awaitable<Reply> Relay::ListModels(const Request& req, std::string_view target) {
   WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
   if (auto admitted = co_await hooks_.Admit(free_call, false); !admitted) co_return hooks_.Refusal(admitted.error());
   hooks_.UpstreamStarted();

@@ -12,6 +12,7 @@
 #include <boost/json/fwd.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -60,6 +61,11 @@ class RelayHooks {
   virtual void FirstEvent() = 0;
 };
 
+// What a relay gives its caller to answer with: the answer, or nothing when the relay sent the
+// answer itself (a stream, or a whole answer through Exchange::SendAnswer). Nothing moves but a
+// flag on the way back up for an answer already sent.
+using Reply = std::optional<http::Response>;
+
 class Relay {
  public:
   // `api_key` (empty for a keyless server), `grant`, `exchange` and `hooks` outlive the relay.
@@ -71,10 +77,8 @@ class Relay {
 
   // A provider-native call on `ep`: a JSON body (taken from `req`), an upload (read from the
   // exchange as it arrives) or a model list, sent to `target` (path and query under the
-  // provider's base). The answer to return; an empty one when the relay sent it itself (a stream,
-  // or a whole answer through Exchange::SendAnswer).
-  boost::asio::awaitable<http::Response> Native(const NativeEndpoint& ep, http::Request& req,
-                                                std::string_view target);
+  // provider's base).
+  boost::asio::awaitable<Reply> Native(const NativeEndpoint& ep, http::Request& req, std::string_view target);
   // The reference's chat call, translated for the provider, whose worst case is `worst`: answered
   // whole.
   boost::asio::awaitable<http::Response> Chat(UpstreamCall call, const WorstCase& worst);
@@ -87,15 +91,15 @@ class Relay {
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
-  boost::asio::awaitable<http::Response> Send(http::CallHead& call, std::string_view body, bool whole);
-  boost::asio::awaitable<http::Response> Answer(Result<OpenAnswer> answer, bool whole);
+  boost::asio::awaitable<Reply> Send(http::CallHead& call, std::string_view body, bool whole);
+  boost::asio::awaitable<Reply> Answer(Result<OpenAnswer> answer, bool whole);
   boost::asio::awaitable<Result<std::string>> ReadWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<http::Response> RelayWhole(http::UpstreamAnswer& open);
-  boost::asio::awaitable<http::Response> SendWhole(http::UpstreamAnswer& open);
+  boost::asio::awaitable<Reply> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);
-  boost::asio::awaitable<http::Response> ListModels(const http::Request& req, std::string_view target);
-  boost::asio::awaitable<http::Response> RelayUpload(http::Request& req, std::string_view target);
+  boost::asio::awaitable<Reply> ListModels(const http::Request& req, std::string_view target);
+  boost::asio::awaitable<Reply> RelayUpload(http::Request& req, std::string_view target);
   boost::asio::awaitable<Result<std::string_view>> NextUploadPiece();
   boost::asio::awaitable<Status> AdmitUpload();
   bool KeepEvent(std::string_view event);
