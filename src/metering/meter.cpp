@@ -145,16 +145,16 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
 Meter::Meter(store::Store& store, http::BlockingPool& store_pool, MeterOptions options)
     : store_(store), store_pool_(store_pool), options_(std::move(options)) {}
 
-std::shared_ptr<Account> Meter::AccountFor(const std::string& grant_id) {
+std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> Meter::LockedAccount(const std::string& grant_id) {
   std::lock_guard lock(mutex_);
   auto& slot = accounts_[grant_id];
   if (!slot) {
     slot = std::make_shared<Account>();
     slot->grant_id = grant_id;
   }
-  std::lock_guard account_lock(slot->mutex);  // marked in use before ReturnIdleLeases can drop it
+  std::unique_lock account_lock(slot->mutex);
   slot->last_used = Clock::now();
-  return slot;
+  return {slot, std::move(account_lock)};
 }
 
 int64_t Meter::InFlight(const std::string& grant_id) {
@@ -427,19 +427,16 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   if (ask.need_micros < 0 || ask.up_to_micros < 0 || ask.need_micros > kMaxMicros || ask.up_to_micros > kMaxMicros ||
       ask.tokens < 0)
     co_return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
-  std::shared_ptr<Account> account = AccountFor(grant.record.id);
-  {
-    std::lock_guard lock(account->mutex);
-    if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
-      co_return admitted.error();
-  }
-  Ticket ticket;  // from here on, dropping it gives the slot and the tokens back
+  // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
+  auto [account, account_lock] = LockedAccount(grant.record.id);
+  if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
+    co_return admitted.error();
+  Ticket ticket;  // from here on, dropping it gives the slot and the tokens back (unlocked first)
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
   int64_t counted_request = LeasesRequests(grant.record) && ask.counted ? 1 : 0;
   ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
-  auto take_local = [&]() -> bool {
-    std::lock_guard lock(account->mutex);
+  auto take_local = [&]() -> bool {  // under the account's lock
     auto micros = TakeFromLease(*account, grant.record, ask);
     if (!micros) return false;
     ticket.micros_ = *micros;
@@ -450,14 +447,18 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     TopUpEarly(account, grant, ask);
     return true;
   };
-  if (take_local()) co_return ticket;
+  bool taken = take_local();
+  account_lock.unlock();
+  if (taken) co_return ticket;
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   Clock::time_point waited_from = Clock::now();
   bool admitted = false;
   Status topped;
   for (int round = 0; round < 8 && !admitted && topped; ++round) {
     topped = co_await TopUp(account, grant, ask);
+    account_lock.lock();
     admitted = take_local();  // topped up by this call or another meanwhile
+    account_lock.unlock();
   }
   if (options_.on_lease_wait)
     options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());

@@ -118,7 +118,9 @@ class Meter {
   int64_t ShareOf(int64_t limit) const;
 
  private:
-  std::shared_ptr<Account> AccountFor(const std::string& grant_id);
+  // The grant's account (made if new), locked and marked in use, so that ReturnIdleLeases does not
+  // drop it before the call takes what it needs.
+  std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> LockedAccount(const std::string& grant_id);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
   // `short_of`: the account of the call that found the lease short, under its lock; null for an
