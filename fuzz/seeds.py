@@ -115,6 +115,9 @@ def json_call_seeds():
         compact({"model": "text-embedding-3-small", "input": ["a", "b"]}),
         '{"model":"a","mod\\u0065l":"b","stream":true,"stream_options":{"include_usage":false}}',
         compact({"model": "gpt-4o", "input": "hi", "tools": [{"type": "web_search_preview"}], "max_output_tokens": 9}),
+        # Long mantissas with text after them: Boost.JSON rounds them one way with 33 bytes or more
+        # left and another near the end of its input, and the scan must read them as json::parse.
+        '{"model":"a","temperature":0.1000000000000000055511151231257827,"top_p":51.3456789012345678,"n":1}',
     ]
     for i, body in enumerate(bodies):
         for first in range(i, 48, len(bodies)):
@@ -133,6 +136,7 @@ def usage_seeds():
     yield '{"text":"hi","usage":{"type":"duration","seconds":3.5}}'
     yield '{"id":"c","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}'
     yield '{"usage":{"prompt_tokens":-1,"completion_tokens":1e300}}'
+    yield '{"usage":{"prompt_tokens":328.999999999999976,"completion_tokens":1,"total_tokens":2}}'
 
 
 def sse_seeds():

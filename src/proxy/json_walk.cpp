@@ -51,13 +51,17 @@ class NumberTaker {
 
 }  // namespace
 
-Number ParseNumber(std::string_view text) {
-  // The options json::parse reads with: numbers are read as it reads them.
+Number ParseNumber(std::string_view from, size_t length) {
+  // The options json::parse reads with, and the whole rest of the text: the parser reads a number
+  // one way when enough bytes follow it and another way near the end of its input, and the two
+  // can round a long mantissa differently.
   json::basic_parser<NumberTaker> parser(json::parse_options{});
   boost::system::error_code ec;
-  size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  size_t used = parser.write_some(false, from.data(), from.size(), ec);
   Number n = parser.handler().number;
-  n.ok = !ec && used == text.size();
+  // The parser stops after the number and the blanks after it (what follows is not its concern).
+  n.ok = !ec && used >= length &&
+         from.substr(length, used - length).find_first_not_of(" \t\r\n") == std::string_view::npos;
   return n;
 }
 

@@ -6,7 +6,10 @@
 // told whole and unescaped in one call (never in parts), and there is no state to suspend and
 // resume. A usual provider answer or app body takes a fifth to a quarter less time than with the
 // parser (bench/micro_bench.cpp: BM_UsageWhole, BM_BodyScan). Numbers other than plain integers of
-// at most 18 digits are read by the parser itself, so every value is the one json::parse gives.
+// at most 18 digits are read by the parser itself, from where json::parse reads them (it rounds a
+// long mantissa differently near the end of its input), so every value is the one json::parse
+// gives. json::parse also refuses strings, arrays and objects longer than 0x7ffffffe; no text the
+// broker reads is that long (answers and bodies stop at 64 MB), and the walk has no such bound.
 // The handler has basic_parser's on_document_begin/end, on_object_begin/end, on_array_begin/end,
 // on_key, on_string, on_int64, on_uint64, on_double, on_bool and on_null; false from any of them
 // ends the walk, which then fails. A key or string it is told lives only until the next one.
@@ -38,8 +41,9 @@ struct Number {
   uint64_t u = 0;
   double d = 0;
 };
-// What json::parse reads from `text` alone (a number, or what it takes for one).
-Number ParseNumber(std::string_view text);
+// What json::parse reads for the `length` bytes at the start of `from` (a number, or what it takes
+// for one), `from` being the rest of the text, to its end.
+Number ParseNumber(std::string_view from, size_t length);
 
 // Appends code point `cp` (at most 0x10FFFF, no surrogate) as UTF-8.
 void AppendUtf8(std::string& out, unsigned cp);
@@ -151,7 +155,7 @@ class JsonWalk {
       case 'n':
         return Literal("null") && h_.on_null(ec_);
       default:
-        return Number();
+        return ReadNumber();
     }
   }
 
@@ -301,7 +305,7 @@ class JsonWalk {
   }
 
   // A number: a plain integer of at most 18 digits read here, anything else by the parser.
-  bool Number() {
+  bool ReadNumber() {
     const char* begin = p_;
     bool negative = At('-');
     if (negative) ++p_;
@@ -317,7 +321,7 @@ class JsonWalk {
     if (plain) return h_.on_int64(negative ? -value : value, Text({begin, static_cast<size_t>(p_ - begin)}), ec_);
     while (MoreNumber()) ++p_;  // all a number could be made of: what the parser refuses, json::parse refuses
     std::string_view token(begin, static_cast<size_t>(p_ - begin));
-    json_walk::Number n = json_walk::ParseNumber(token);
+    json_walk::Number n = json_walk::ParseNumber({begin, static_cast<size_t>(end_ - begin)}, token.size());
     if (!n.ok) return false;
     switch (n.kind) {
       case json_walk::Number::kInt64:

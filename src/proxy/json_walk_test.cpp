@@ -157,6 +157,12 @@ TEST(JsonWalk, AcceptsAndReadsNumbersAsJsonParseDoes) {
                              "{\"a\":-1e-1}",
                              "1e99999999999"})
     WalksAsParsed(n);
+  // json::parse reads a long mantissa one way with 33 or more bytes left in the text and another
+  // way near its end; the two round differently.
+  for (std::string_view n : {"[51.3456789012345678,12345667890123456789]", "51.3456789012345678",
+                             "[51.3456789012345678                                      ]",
+                             "{\"a\":328.999999999999976,\"b\":1,\"c\":2,\"d\":\"padding\"}"})
+    WalksAsParsed(n);
 }
 
 TEST(JsonWalk, AcceptsAndReadsStringsAsJsonParseDoes) {
