@@ -43,8 +43,7 @@ class RelayedCall final : public proxy::RelayHooks {
   // `answers` more answers of this call quoted its key.
   void AddQuotedKeyAnswers(int answers) { quoted_ += answers; }
   // Records the call with the status of `answer` (a stream's own wins), then revokes its grant if
-  // its answers quoted the key too often. Once: a whole answer the relay sent itself finished the
-  // call before (AnsweredWhole).
+  // its answers quoted the key too often. Once: a call finished before (AnsweredWhole) stays so.
   boost::asio::awaitable<void> Finish(const http::Response& answer);
   // Finish for what a relay replied: an answer it sent itself was recorded with its status as it
   // went (AnsweredWhole, Streamed).

@@ -427,11 +427,13 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   if (ask.need_micros < 0 || ask.up_to_micros < 0 || ask.need_micros > kMaxMicros || ask.up_to_micros > kMaxMicros ||
       ask.tokens < 0)
     co_return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
+  // Made before the lock is taken, so that it goes after the lock is given up whatever happens:
+  // once it holds the account, dropping it gives the slot and the tokens back, under that lock.
+  Ticket ticket;
   // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
   auto [account, account_lock] = LockedAccount(grant.record.id);
   if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
     co_return admitted.error();
-  Ticket ticket;  // from here on, dropping it gives the slot and the tokens back (unlocked first)
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
   int64_t counted_request = LeasesRequests(grant.record) && ask.counted ? 1 : 0;

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <cassert>
 #include <charconv>
 
 #include "http/cookies.hpp"
@@ -92,7 +93,8 @@ awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   upstream.Add("Accept", "application/json");
   request_bytes_ = call.body.size();
   Reply answer = co_await Send(upstream, call.body, true);
-  co_return std::move(*answer);  // read whole: never sent by the relay
+  assert(answer);  // read whole: never sent by the relay
+  co_return std::move(*answer);
 }
 
 // What of the app's request goes upstream besides the body, the first of each: never its
