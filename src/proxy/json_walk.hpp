@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.hpp"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -44,9 +46,6 @@ struct Number {
 // What json::parse reads for the `length` bytes at the start of `from` (a number, or what it takes
 // for one), `from` being the rest of the text, to its end.
 Number ParseNumber(std::string_view from, size_t length);
-
-// Appends code point `cp` (at most 0x10FFFF, no surrogate) as UTF-8.
-void AppendUtf8(std::string& out, unsigned cp);
 
 // Where the bytes that end a run of plain string characters are: '"', '\\', a control character
 // or a byte of a multi-byte character.
@@ -68,37 +67,6 @@ inline const char* PlainEnd(const char* p, const char* end) {
     ++p;
   }
   return p;
-}
-
-// The length of the valid UTF-8 character at `p` (which starts with a byte from 0x80 on), or 0.
-inline size_t Utf8Length(const unsigned char* p, const unsigned char* end) {
-  unsigned char c = p[0];
-  size_t n;
-  unsigned char low = 0x80, high = 0xBF;  // the second byte's range
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) low = 0xA0;   // no overlong form
-    if (c == 0xED) high = 0x9F;  // no surrogate
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) low = 0x90;   // no overlong form
-    if (c == 0xF4) high = 0x8F;  // nothing past 0x10FFFF
-  } else {
-    return 0;
-  }
-  if (static_cast<size_t>(end - p) < n || p[1] < low || p[1] > high) return 0;
-  for (size_t k = 2; k < n; ++k)
-    if ((p[k] & 0xC0) != 0x80) return 0;
-  return n;
-}
-
-inline int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 }  // namespace json_walk
@@ -228,11 +196,10 @@ class JsonWalk {
       if (c == '\\') {
         if (!Escape()) return false;
       } else if (c >= 0x80) {
-        size_t n = json_walk::Utf8Length(reinterpret_cast<const unsigned char*>(p_),
-                                         reinterpret_cast<const unsigned char*>(end_));
-        if (n == 0) return false;
-        unescaped_.append(p_, n);
-        p_ += n;
+        Utf8Char ch = DecodeUtf8At({p_, static_cast<size_t>(end_ - p_)}, 0);
+        if (!ch.code) return false;
+        unescaped_.append(p_, ch.length);
+        p_ += ch.length;
       } else {
         return false;  // a control character
       }
@@ -278,16 +245,16 @@ class JsonWalk {
     }
     int unit = CodeUnit();
     if (unit < 0) return false;
-    unsigned cp = static_cast<unsigned>(unit);
+    char32_t cp = static_cast<char32_t>(unit);
     if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a trailing surrogate first
     if (cp >= 0xD800 && cp <= 0xDBFF) {              // a leading one: its trailing one must follow
       if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
       p_ += 2;
       int trailing = CodeUnit();
       if (trailing < 0xDC00 || trailing > 0xDFFF) return false;
-      cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<unsigned>(trailing) - 0xDC00);
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<char32_t>(trailing) - 0xDC00);
     }
-    json_walk::AppendUtf8(unescaped_, cp);
+    AppendUtf8(unescaped_, cp);
     return true;
   }
 
@@ -296,7 +263,7 @@ class JsonWalk {
     if (end_ - p_ < 4) return -1;
     int unit = 0;
     for (int k = 0; k < 4; ++k) {
-      int d = json_walk::HexDigit(p_[k]);
+      int d = HexDigit(p_[k]);
       if (d < 0) return -1;
       unit = unit * 16 + d;
     }

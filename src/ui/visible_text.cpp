@@ -11,40 +11,10 @@
 #include <memory>
 #include <optional>
 
+#include "core/utf8.hpp"
+
 namespace ap::ui {
 namespace {
-
-// One decoded character, or none for a byte that does not start a well-formed UTF-8 sequence
-// (overlong forms, surrogates and values past U+10FFFF included).
-struct Decoded {
-  std::optional<char32_t> code;
-  size_t length = 1;
-};
-
-Decoded DecodeAt(std::string_view s, size_t i) {
-  auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char b0 = byte(i);
-  if (b0 < 0x80) return {b0, 1};
-  size_t n;
-  char32_t c;
-  char32_t min;
-  if ((b0 & 0xE0) == 0xC0) {
-    n = 2, c = b0 & 0x1F, min = 0x80;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    n = 3, c = b0 & 0x0F, min = 0x800;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    n = 4, c = b0 & 0x07, min = 0x10000;
-  } else {
-    return {};
-  }
-  if (i + n > s.size()) return {};
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return {};
-    c = (c << 6) | (byte(i + k) & 0x3F);
-  }
-  if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return {};
-  return {c, n};
-}
 
 bool IsVariationSelector(char32_t c) {
   return (c >= 0xFE00 && c <= 0xFE0F) || (c >= 0xE0100 && c <= 0xE01EF) || (c >= 0x180B && c <= 0x180D) ||
@@ -82,7 +52,7 @@ template <class Out>
 void Walk(std::string_view text, Out&& out) {
   bool after_non_ascii = false;  // a variation selector may follow a non-ASCII character once
   for (size_t i = 0; i < text.size();) {
-    Decoded d = DecodeAt(text, i);
+    Utf8Char d = DecodeUtf8At(text, i);
     if (!d.code) {
       out(Escape("0x%02X", static_cast<unsigned char>(text[i])), true);
       after_non_ascii = false;

@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "core/utf8.hpp"
 #include "store/postgres/libpq.hpp"
 
 namespace ap::store::postgres {
@@ -38,13 +39,6 @@ std::string MessageOf(PGconn* conn, const PGresult* result) {
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   if (text.empty()) text = "unknown error";
   return text;
-}
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 // The rows of one statement, all fetched (a store statement reads at most a page).
