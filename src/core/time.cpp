@@ -1,7 +1,6 @@
 #include "core/time.hpp"
 
 #include <chrono>
-#include <cstdio>
 #include <ctime>
 
 namespace ap {
@@ -54,11 +53,13 @@ UnixMillis SystemNowMillis() {
 }
 
 std::string FormatIso8601Millis(UnixMillis t) {
-  UnixMillis seconds = t >= 0 ? t / 1000 : (t - 999) / 1000;
+  int millis = static_cast<int>(t % 1000);  // rounded down, before 1970 too, without overflow
+  UnixMillis seconds = t / 1000;
+  if (millis < 0) millis += 1000, --seconds;
   std::string text = FormatIso8601(seconds);
-  char millis[4];
-  std::snprintf(millis, sizeof millis, "%03lld", static_cast<long long>(t - seconds * 1000));
-  return text.replace(20, 3, millis);
+  const char digits[3] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
+                          static_cast<char>('0' + millis % 10)};
+  return text.replace(20, 3, digits, 3);
 }
 
 namespace {

@@ -30,6 +30,11 @@ TEST(Iso8601, MillisRoundTrip) {
   EXPECT_EQ(ParseIso8601Millis("2026-11-28T11:00:00+01:00"), 1795860000000);
   EXPECT_EQ(ParseIso8601Millis("2026-11-28"), 1795824000000);
   EXPECT_EQ(ParseIso8601Millis("1970-01-01T00:00:00.5Z"), 500);
+  // Before 1970 the milliseconds count on from the second before.
+  EXPECT_EQ(FormatIso8601Millis(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatIso8601Millis(-1000), "1969-12-31T23:59:59.000Z");
+  EXPECT_EQ(FormatIso8601Millis(-1001), "1969-12-31T23:59:58.999Z");
+  EXPECT_EQ(FormatIso8601Millis(7), "1970-01-01T00:00:00.007Z");
 }
 
 TEST(Iso8601, RefusesWhatIsNotADate) {
