@@ -4,7 +4,7 @@ BUILD_TYPE ?= Release
 JOBS ?= 2
 
 .PHONY: all deps build run test unit e2e clients sanitize asan asan-build asan-run tsan tsan-build tsan-run bench \
-  micro-bench package clean fuzz-build fuzz fuzz-smoke
+  micro-bench pgo package clean fuzz-build fuzz fuzz-smoke
 
 all: build
 
@@ -90,9 +90,16 @@ micro-bench: build
 	taskset -c 0 $(BUILD)/bench/ap_micro_bench --benchmark_min_time=0.2 --benchmark_repetitions=3 \
 	  --benchmark_report_aggregates_only=true
 
-# A Debian package (binary, systemd unit, example config) in $(BUILD)/.
-package: build
-	cd $(BUILD) && cpack -G DEB
+# The release broker optimised by profile (scripts/pgo-build.sh): built, trained on the benchmarks'
+# calls, built again, in $(PGO_BUILD)/ (two full builds, without ccache).
+PGO_BUILD ?= build-pgo
+pgo: deps
+	@JOBS=$(JOBS) scripts/pgo-build.sh $(PGO_BUILD)
+
+# A Debian package (binary, systemd unit, example config) of the profile-optimised broker, in
+# $(PGO_BUILD)/.
+package: pgo
+	cd $(PGO_BUILD) && cpack -G DEB
 
 # libFuzzer targets (fuzz/), built with clang-16 and ASan+UBSan in their own build directory. The
 # build holds the shared build lock (FUZZ_LOCK= when the caller already holds it).
@@ -115,4 +122,4 @@ fuzz-smoke: fuzz-build
 	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(PGO_BUILD)

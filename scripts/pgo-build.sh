@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A release build of the broker optimised by profile (issue 13; what `make package` ships): builds
+# it counting where its time goes (-DAIPASSPORT_PGO=generate), trains it on the benchmarks' calls
+# (bench/train.sh), then builds it again in the same directory from what it counted
+# (-DAIPASSPORT_PGO=use). Neither stage goes through ccache, so it takes two full builds of the
+# broker (some 15 minutes on two cores). Tests and micro-benchmarks are not built there.
+# Usage: scripts/pgo-build.sh [BUILD_DIR (build-pgo)]   JOBS (2)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:-build-pgo}
+JOBS=${JOBS:-2}
+PROFILE=$(realpath -m "$DIR")/pgo-profile
+configure() {  # stage
+  cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIPASSPORT_BUILD_TESTS=OFF -DAIPASSPORT_BUILD_BENCH=OFF \
+    -DAIPASSPORT_PGO="$1" -DAIPASSPORT_PGO_DIR="$PROFILE" > /dev/null
+}
+echo "pgo: 1/3 building the counting broker in $DIR"
+configure generate
+cmake --build "$DIR" -j "$JOBS" --target aipassport
+echo "pgo: 2/3 training it (bench/train.sh)"
+rm -rf "$PROFILE"  # counts would add up with an earlier training's
+bench/train.sh "$DIR/src/aipassport"
+count=$(find "$PROFILE" -name '*.gcda' 2>/dev/null | wc -l)
+((count > 0)) || { echo "pgo: the training wrote no profile in $PROFILE" >&2; exit 1; }
+echo "pgo: 3/3 building the optimised broker from $count profiles"
+configure use
+cmake --build "$DIR" -j "$JOBS"
+echo "pgo: $DIR/src/aipassport"
