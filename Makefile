@@ -97,8 +97,9 @@ pgo: deps
 	@JOBS=$(JOBS) scripts/pgo-build.sh $(PGO_BUILD)
 
 # A Debian package (binary, systemd unit, example config) of the profile-optimised broker, in
-# $(PGO_BUILD)/.
+# $(PGO_BUILD)/, checked as the Package.DebianPackageContents test checks the test build's.
 package: pgo
+	packaging/check_package.sh $(PGO_BUILD) mimalloc
 	cd $(PGO_BUILD) && cpack -G DEB
 
 # libFuzzer targets (fuzz/), built with clang-16 and ASan+UBSan in their own build directory. The

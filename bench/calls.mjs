@@ -1,19 +1,34 @@
 // Makes a fixed number of metered calls, as bench/post.lua does, and fails on any answer but 200:
 // wrk runs for a time, while an instruction count per call needs a count of calls.
-// Usage: node bench/calls.mjs URL TOKEN CALLS IN_FLIGHT
+// Usage: node bench/calls.mjs URL TOKEN CALLS IN_FLIGHT [PROVIDER]
+//   PROVIDER: openai (the default: a Chat Completions body, or the reference's /proxy/chat),
+//   anthropic (a Messages body) or google (a generateContent body, its model in the URL), each
+//   with the credential where that provider's SDK puts it.
 import http from 'node:http';
 
 const [url, token, calls, inFlight] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
-const body = JSON.stringify({
-  model: 'gpt-4o-mini',
-  messages: [
-    { role: 'system', content: 'Be brief.' },
-    { role: 'user', content: 'Summarise the following paragraph in one sentence, please, and keep the names.' },
-  ],
-  max_tokens: 256,
-});
+const provider = process.argv[6] ?? 'openai';
+const system = 'Be brief.';
+const prompt = 'Summarise the following paragraph in one sentence, please, and keep the names.';
+const shapes = {
+  openai: {
+    body: { model: 'gpt-4o-mini', messages: [{ role: 'system', content: system }, { role: 'user', content: prompt }], max_tokens: 256 },
+    credential: { authorization: `Bearer ${token}` },
+  },
+  anthropic: {
+    body: { model: 'claude-3-5-haiku-latest', system, messages: [{ role: 'user', content: prompt }], max_tokens: 256 },
+    credential: { 'x-api-key': token, 'anthropic-version': '2023-06-01' },
+  },
+  google: {
+    body: { systemInstruction: { parts: [{ text: system }] }, contents: [{ role: 'user', parts: [{ text: prompt }] }],
+      generationConfig: { maxOutputTokens: 256 } },
+    credential: { 'x-goog-api-key': token },
+  },
+};
+if (!shapes[provider]) throw new Error(`unknown provider ${provider}: openai, anthropic or google`);
+const body = JSON.stringify(shapes[provider].body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
-const headers = { 'content-type': 'application/json', authorization: `Bearer ${token}`, 'content-length': Buffer.byteLength(body) };
+const headers = { 'content-type': 'application/json', ...shapes[provider].credential, 'content-length': Buffer.byteLength(body) };
 
 function call() {
   return new Promise((resolve, reject) => {

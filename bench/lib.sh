@@ -106,10 +106,10 @@ wait_for_nginx() {  # URL: answers once nginx and its upstream are up
 
 # A token of a grant with every limit the hot path checks: a budget, a request cap, a rate limit
 # and an in-flight limit, all far above what the benchmark uses, so none refuses.
-limited_token() {  # broker URL, owner token -> "grant_id token"
-  local req grant secret
+limited_token() {  # broker URL, owner token [provider model (openai gpt-4o-mini)] -> "grant_id token"
+  local req grant secret provider=${3:-openai} model=${4:-gpt-4o-mini}
   req=$(curl -sf -X POST "$1/grant-requests" -H 'content-type: application/json' \
-    -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"],"maxBudgetCents":100000000,"maxRequests":100000000000,"rateLimit":100000000000,"maxConcurrent":5000}}')
+    -d '{"appName":"bench","appUrl":"https://bench.example","reason":"benchmark","scope":{"provider":"'"$provider"'","models":["'"$model"'"],"capabilities":["chat"],"maxBudgetCents":100000000,"maxRequests":100000000000,"rateLimit":100000000000,"maxConcurrent":5000}}')
   grant=$(echo "$req" | json .grant.id)
   secret=$(echo "$req" | json .requestSecret)
   curl -sf -X POST "$1/grants/$grant/approve" -H "authorization: Bearer $2" -d '{"expiresInSeconds":86400}' >/dev/null

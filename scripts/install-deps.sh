@@ -13,7 +13,7 @@ packages=(
   libidn2-dev libpsl-dev publicsuffix
   libpq-dev postgresql-15
   libgtest-dev libgmock-dev libbenchmark-dev
-  sqlite3 jq dpkg-dev file
+  sqlite3 jq curl dpkg-dev file
   nodejs npm
   chromium
   faketime util-linux

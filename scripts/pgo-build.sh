@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 DIR=${1:-build-pgo}
 JOBS=${JOBS:-2}
 PROFILE=$(realpath -m "$DIR")/pgo-profile
+for tool in node curl; do  # the training's, checked before a build's worth of waiting
+  command -v $tool >/dev/null || { echo "pgo: the training needs $tool (scripts/install-deps.sh)" >&2; exit 1; }
+done
 configure() {  # stage
   cmake -S . -B "$DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DAIPASSPORT_BUILD_TESTS=OFF -DAIPASSPORT_BUILD_BENCH=OFF \
     -DAIPASSPORT_PGO="$1" -DAIPASSPORT_PGO_DIR="$PROFILE" > /dev/null
@@ -20,9 +23,10 @@ cmake --build "$DIR" -j "$JOBS" --target aipassport
 echo "pgo: 2/3 training it (bench/train.sh)"
 rm -rf "$PROFILE"  # counts would add up with an earlier training's
 bench/train.sh "$DIR/src/aipassport"
-count=$(find "$PROFILE" -name '*.gcda' 2>/dev/null | wc -l)
+count=$( (find "$PROFILE" -name '*.gcda' 2>/dev/null || true) | wc -l)
 ((count > 0)) || { echo "pgo: the training wrote no profile in $PROFILE" >&2; exit 1; }
 echo "pgo: 3/3 building the optimised broker from $count profiles"
 configure use
 cmake --build "$DIR" -j "$JOBS"
+"$DIR/src/aipassport" --version > /dev/null || { echo "pgo: the optimised broker does not run" >&2; exit 1; }
 echo "pgo: $DIR/src/aipassport"
