@@ -55,7 +55,10 @@ UnixMillis SystemNowMillis() {
 std::string FormatIso8601Millis(UnixMillis t) {
   int millis = static_cast<int>(t % 1000);  // rounded down, before 1970 too, without overflow
   UnixMillis seconds = t / 1000;
-  if (millis < 0) millis += 1000, --seconds;
+  if (millis < 0) {
+    millis += 1000;
+    --seconds;
+  }
   std::string text = FormatIso8601(seconds);
   const char digits[3] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
                           static_cast<char>('0' + millis % 10)};
