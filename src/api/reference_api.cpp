@@ -525,12 +525,13 @@ class ReferenceApi {
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
     CallKind kind{"chat", "", true, std::nullopt, 11, req.target()};
     RelayedCall call(ctx_, exchange, kind);
-    Response answer = co_await ProxyChatCall(req, exchange, call);
+    proxy::Reply answer = co_await ProxyChatCall(req, exchange, call);
     co_await call.Finish(answer);
-    co_return answer;
+    if (!answer) co_return Response{};  // sent: the server sends nothing more
+    co_return std::move(*answer);
   }
 
-  awaitable<Response> ProxyChatCall(Request& req, http::Exchange& exchange, RelayedCall& call) {
+  awaitable<proxy::Reply> ProxyChatCall(Request& req, http::Exchange& exchange, RelayedCall& call) {
     auto presented = http::AccessToken(req);
     if (!presented) co_return call.Refusal(presented.error());
     auto grant = co_await call.Authorize(req, presented->token, presented->dpop);
@@ -554,7 +555,7 @@ class ReferenceApi {
     proxy::UpstreamCall upstream = std::move(*built).ToSend(asked->body_changed);
     proxy::WorstCase worst = proxy::WorstCaseOf(*asked, upstream.body.size());
     proxy::Relay relay(ctx_.upstream, endpoint, call.ApiKey(), g, exchange, call);
-    Response answer = co_await relay.Chat(std::move(upstream), worst);
+    proxy::Reply answer = co_await relay.Chat(std::move(upstream), worst);
     call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
     co_return answer;
   }

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
-#include <cassert>
 #include <charconv>
 
 #include "http/cookies.hpp"
@@ -86,15 +85,13 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   co_return co_await Send(upstream, call->body, false);
 }
 
-awaitable<Response> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
+awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
   request_bytes_ = call.body.size();
-  Reply answer = co_await Send(upstream, call.body, true);
-  assert(answer);  // read whole: never sent by the relay
-  co_return std::move(*answer);
+  co_return co_await Send(upstream, call.body, true);
 }
 
 // What of the app's request goes upstream besides the body, the first of each: never its
@@ -131,13 +128,8 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
     co_return std::move(answer->refusal);
   }
   http::UpstreamAnswer& open = *answer->open;
-  if (whole) {  // the reference's chat, whose caller translates the answer
-    Response out = co_await RelayWhole(open);
-    hooks_.Settle(usage_, true);
-    co_return std::move(out);
-  }
-  bool events = IsEventStream(open.Head());
-  if (!events && IsTextual(open.Head())) co_return co_await SendWhole(open);
+  bool events = !whole && IsEventStream(open.Head());
+  if (whole || (!events && IsTextual(open.Head()))) co_return co_await SendWhole(open);
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) EstimateCutOffUsage();
   hooks_.Settle(usage_, true);
@@ -160,18 +152,10 @@ awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
                       provider_.name + (late ? " did not answer in time" : " could not be reached"));
 }
 
-awaitable<Response> Relay::RelayWhole(http::UpstreamAnswer& open) {
-  auto body = co_await ReadWhole(open);
-  if (!body) co_return hooks_.Refusal(body.error());
-  MergeUsageFromJson(*body, usage_);
-  Response out = upstream_.Filter(provider_, api_key_, &hits_).Whole(open.Head(), std::move(*body));
-  hooks_.AddRateHeaders(out);
-  co_return out;
-}
-
-// A provider-native answer read whole, settled and recorded, then sent by the relay itself, its head
-// written as bytes (http/head_bytes.hpp says why), as the server would have sent it after the
-// handler: an app that went away meanwhile finds its call settled and recorded all the same.
+// A whole answer (a provider-native one, or the reference chat's) read whole, settled and
+// recorded, then sent by the relay itself, its head written as bytes (http/head_bytes.hpp says
+// why), as the server would have sent it after the handler: an app that went away meanwhile finds
+// its call settled and recorded all the same.
 awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
   auto body = co_await ReadWhole(open);
   if (!body) {

@@ -79,9 +79,9 @@ class Relay {
   // exchange as it arrives) or a model list, sent to `target` (path and query under the
   // provider's base).
   boost::asio::awaitable<Reply> Native(const NativeEndpoint& ep, http::Request& req, std::string_view target);
-  // The reference's chat call, translated for the provider, whose worst case is `worst`: answered
-  // whole.
-  boost::asio::awaitable<http::Response> Chat(UpstreamCall call, const WorstCase& worst);
+  // The reference's chat call, translated for the provider, whose worst case is `worst`: read whole
+  // whatever it is, and sent as the native paths send a whole answer.
+  boost::asio::awaitable<Reply> Chat(UpstreamCall call, const WorstCase& worst);
 
   // How many of the call's answers quoted its key (KeyLeakGuard's count).
   int QuotedKeyAnswers() const { return hits_.answers; }
@@ -94,7 +94,6 @@ class Relay {
   boost::asio::awaitable<Reply> Send(http::CallHead& call, std::string_view body, bool whole);
   boost::asio::awaitable<Reply> Answer(Result<OpenAnswer> answer, bool whole);
   boost::asio::awaitable<Result<std::string>> ReadWhole(http::UpstreamAnswer& open);
-  boost::asio::awaitable<http::Response> RelayWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<Reply> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);

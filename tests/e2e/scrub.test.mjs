@@ -120,12 +120,18 @@ for (const [name, ep] of Object.entries(NATIVE)) {
   });
 }
 
-test('/proxy/chat: the key quoted by any provider, in an answer or an error, does not reach the app', async () => {
+test('/proxy/chat: the key quoted by any provider, in an answer or an error, does not reach the app, nor its account fields', async () => {
   for (const provider of ['openai', 'anthropic', 'google', 'local']) {
     for (const model of ['quote-key', 'quote-key-error']) {
       const res = await call(broker.url, 'POST', '/proxy/chat', { token: await quoting(provider), body: chatBody(model) });
-      assert.equal(res.status, model === 'quote-key' ? 200 : 400, `${provider} ${model}: ${res.text}`);
-      assertScrubbed(res, KEYS[provider], `/proxy/chat ${provider} ${model}`);
+      const where = `/proxy/chat ${provider} ${model}`;
+      assert.equal(res.status, model === 'quote-key' ? 200 : 400, `${where}: ${res.text}`);
+      assertScrubbed(res, KEYS[provider], where);
+      // The same fields as the native paths pass, from the same filter.
+      const requestId = res.headers.get(provider === 'anthropic' ? 'request-id' : 'x-request-id');
+      assert.equal(requestId, 'req_[redacted]', `${where}: the request id quoted the key`);
+      assert.match(res.headers.get('content-type'), /^application\/json/, where);
+      assertNoAccountFields(res, where);
     }
   }
 });
