@@ -523,7 +523,7 @@ class ReferenceApi {
   // The reference's chat call: `{model, messages}` in OpenAI's shape, translated for the grant's
   // provider and relayed as the native paths are, answered whole.
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
-    CallKind kind{"chat", "", true, std::nullopt, 11, req.target()};
+    CallKind kind{"chat", "", true, std::nullopt, req.version(), req.target()};
     RelayedCall call(ctx_, exchange, kind);
     proxy::Reply answer = co_await ProxyChatCall(req, exchange, call);
     co_await call.Finish(answer);

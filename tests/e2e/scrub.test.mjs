@@ -132,6 +132,8 @@ test('/proxy/chat: the key quoted by any provider, in an answer or an error, doe
       assert.equal(requestId, 'req_[redacted]', `${where}: the request id quoted the key`);
       assert.match(res.headers.get('content-type'), /^application\/json/, where);
       assertNoAccountFields(res, where);
+      assert.equal(Number(res.headers.get('content-length')), Buffer.byteLength(res.text),
+        `${where}: framed as scrubbed, not as the provider sent it`);
     }
   }
 });
