@@ -3,7 +3,7 @@
 # it counting where its time goes (-DAIPASSPORT_PGO=generate), trains it on the benchmarks' calls
 # (bench/train.sh), then builds it again in the same directory from what it counted
 # (-DAIPASSPORT_PGO=use). Neither stage goes through ccache, so it takes two full builds of the
-# broker (some 15 minutes on two cores). Tests and micro-benchmarks are not built there.
+# broker (7 to 15 minutes on two cores). Tests and micro-benchmarks are not built there.
 # Usage: scripts/pgo-build.sh [BUILD_DIR (build-pgo)]   JOBS (2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
