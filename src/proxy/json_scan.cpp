@@ -12,11 +12,11 @@ namespace {
 
 // Builds only the kept parts of the value; a dropped container is counted through, not built. A
 // kept container is put in its parent when it begins and built in place (nothing moves it while
-// it is built), so one buffer serves every key and nothing is copied up when it ends.
+// it is built), so nothing is copied up when it ends; a member's key is read where the text has it.
 class KeepHandler {
  public:
-  KeepHandler(const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
-      : root_(root), duplicates_(duplicates), storage_(std::move(storage)), key_(storage_), result_(storage_) {}
+  KeepHandler(std::string_view text, const ScanRule& root, Duplicates duplicates, json::storage_ptr storage)
+      : text_(text), root_(root), duplicates_(duplicates), storage_(std::move(storage)), result_(storage_) {}
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
@@ -28,20 +28,18 @@ class KeepHandler {
 
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     if (skip_ > 0) return true;
-    key_ = s;  // kept: the walk's text of an escaped key is gone once the value is read
+    key_ = std::string_view(s.data(), s.size());
+    // An escaped key is the walk's, gone once the value is read: kept. Any other is in the text.
+    if (!InText(key_)) key_ = escaped_key_.assign(key_);
     const ScanRule* rule = frames_.back().rule;
     pending_ = nullptr;
     if (rule->keep == ScanKeep::kAll) {
       pending_ = rule;
       return true;
     }
-    std::string_view key(key_.data(), key_.size());
-    for (const ScanMember& m : rule->members)
-      if (m.name == key) {
-        pending_ = m.rule;
-        return true;
-      }
-    pending_ = rule->other_members;
+    pending_ = Named(*rule, key_);
+    if (!pending_ && rule->also) pending_ = Named(*rule->also, key_);
+    if (!pending_) pending_ = rule->other_members;
     return true;
   }
   bool on_string(json::string_view s, size_t, boost::system::error_code& ec) { return Scalar(s, ec); }
@@ -59,6 +57,20 @@ class KeepHandler {
     const ScanRule* rule = nullptr;
     json::value* value = nullptr;  // in its parent (or the result), built in place
   };
+
+  // The rule `rule` keeps member `key` by, if it names it.
+  static const ScanRule* Named(const ScanRule& rule, std::string_view key) {
+    for (const ScanMember& m : rule.members)
+      if (m.name == key) return m.rule;
+    return nullptr;
+  }
+
+  // Room for the members an object kept by `rule` usually has, so that it is not grown one at a
+  // time: those it names, where it keeps no others (a few, where it names many).
+  static size_t ExpectedMembers(const ScanRule& rule) {
+    if (rule.keep != ScanKeep::kSelect || rule.other_members) return 0;
+    return std::min<size_t>(rule.members.size() + (rule.also ? rule.also->members.size() : 0), 4);
+  }
 
   // The rule for the next value, or null when it is dropped.
   const ScanRule* Next() const {
@@ -78,13 +90,13 @@ class KeepHandler {
     }
     json::value& parent = *frames_.back().value;
     if (parent.is_array()) return &parent.get_array().emplace_back(nullptr);
-    json::object& o = parent.get_object();
-    if (duplicates_ == Duplicates::kRefuse && o.contains(key_)) {
-      duplicate_ = std::string(key_.data(), key_.size());
+    auto [member, added] = parent.get_object().emplace(key_, nullptr);
+    if (!added && duplicates_ == Duplicates::kRefuse) {
+      duplicate_ = key_;
       ec = make_error_code(boost::system::errc::invalid_argument);
       return nullptr;
     }
-    return &o[key_];  // a repeated key: the last one wins
+    return &member->value();  // a repeated key: the last one wins
   }
 
   bool Begin(bool object, boost::system::error_code& ec) {
@@ -101,7 +113,7 @@ class KeepHandler {
     json::value* slot = Slot(ec);
     if (!slot) return false;
     if (object)
-      slot->emplace_object();
+      slot->emplace_object().reserve(ExpectedMembers(*rule));
     else
       slot->emplace_array();
     frames_.push_back(Frame{rule, slot});
@@ -126,20 +138,35 @@ class KeepHandler {
     return true;
   }
 
+  bool InText(std::string_view s) const {
+    std::less<const char*> before;
+    return !before(s.data(), text_.data()) && before(s.data(), text_.data() + text_.size());
+  }
+
+  // A scalar built in place (assigning one would build it apart, then swap it in).
+  static void Set(json::value& slot, json::string_view s) { slot.emplace_string().assign(s); }
+  static void Set(json::value& slot, int64_t i) { slot.emplace_int64() = i; }
+  static void Set(json::value& slot, uint64_t u) { slot.emplace_uint64() = u; }
+  static void Set(json::value& slot, double d) { slot.emplace_double() = d; }
+  static void Set(json::value& slot, bool b) { slot.emplace_bool() = b; }
+  static void Set(json::value& slot, std::nullptr_t) { slot.emplace_null(); }
+
   template <class T>
   bool Scalar(T v, boost::system::error_code& ec) {
     if (!Kept()) return true;
     json::value* slot = Slot(ec);
     if (!slot) return false;
-    *slot = v;
+    Set(*slot, v);
     return true;
   }
 
+  std::string_view text_;
   const ScanRule& root_;
   Duplicates duplicates_;
   json::storage_ptr storage_;
   boost::container::small_vector<Frame, 8> frames_;
-  json::string key_;                   // the last key read
+  std::string_view key_;               // the last key read
+  std::string escaped_key_;            // ...if it had an escape
   const ScanRule* pending_ = nullptr;  // the rule for the value after key_
   size_t skip_ = 0;                    // depth inside a container that is not built
   bool shape_ = false;                 // ...which is kept as an empty one
@@ -197,7 +224,7 @@ size_t ObjectEnd(std::string_view text, size_t object_begin) { return SkipValue(
 ScanResult ScanJson(std::string_view text, const ScanRule& root, Duplicates duplicates, json::storage_ptr storage) {
   // Built in `storage` from the start: assigning a value into one of another storage copies it.
   ScanResult out{false, {}, json::value(storage)};
-  KeepHandler keep(root, duplicates, std::move(storage));
+  KeepHandler keep(text, root, duplicates, std::move(storage));
   bool walked = WalkJson(text, keep);
   out.duplicate = keep.Duplicate();
   if (!walked) return out;

@@ -30,19 +30,20 @@ struct ScanMember {
 enum class ScanKeep {
   kAll,     // the whole value
   kShape,   // scalars as they are; an object or array kept empty (an array that had elements keeps one null)
-  kSelect,  // scalars as they are; objects keep `members` (and others by `other_members`); arrays each element by
-            // `elements`
+  kSelect,  // scalars as they are; objects keep `members` (then those `also` names, then others by
+            // `other_members`); arrays each element by `elements`
 };
 
 struct ScanRule {
   constexpr explicit ScanRule(ScanKeep k, std::span<const ScanMember> named = {}, const ScanRule* other = nullptr,
-                              const ScanRule* each = nullptr)
-      : keep(k), members(named), other_members(other), elements(each) {}
+                              const ScanRule* each = nullptr, const ScanRule* more = nullptr)
+      : keep(k), members(named), other_members(other), elements(each), also(more) {}
 
   ScanKeep keep;
   std::span<const ScanMember> members;
   const ScanRule* other_members;  // members not named; null: dropped
   const ScanRule* elements;       // null: elements dropped
+  const ScanRule* also;           // another rule whose `members` this one keeps too (a caller's rule extended)
 };
 
 enum class Duplicates {

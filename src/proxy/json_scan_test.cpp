@@ -46,6 +46,37 @@ TEST(JsonScan, KeepsOnlyTheNamedMembersAndValidatesTheRest) {
   EXPECT_EQ(ScanJson(deeper, kRoot, Duplicates::kRefuse).valid, !ec);
 }
 
+TEST(JsonScan, AnExtendedRuleKeepsTheMembersOfBoth) {
+  static constexpr ScanRule kAll{ScanKeep::kAll};
+  static constexpr ScanMember kBase[] = {{"a", &kAll}};
+  static constexpr ScanRule kBaseRule{ScanKeep::kSelect, kBase};
+  static constexpr ScanMember kMore[] = {{"b", &kAll}};
+  static constexpr ScanRule kExtended{ScanKeep::kSelect, kMore, nullptr, nullptr, &kBaseRule};
+  auto scan = ScanJson(R"({"c":1,"b":[2],"a":{"b":3},"d":{"a":4}})", kExtended, Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.value, json::parse(R"({"b":[2],"a":{"b":3}})"));
+  // Only at the level of the rule: a nested object is kept by its own member's rule.
+  EXPECT_EQ(ScanJson(R"({"a":1,"a":2})", kExtended, Duplicates::kRefuse).duplicate, "a");
+  EXPECT_EQ(ScanJson(R"({"b":1,"b":2})", kExtended, Duplicates::kRefuse).duplicate, "b");
+}
+
+TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
+  static constexpr ScanRule kAll{ScanKeep::kAll};
+  static constexpr ScanMember kMembers[] = {{"k\\\"y", &kAll}, {"n", &kAll}, {"list", &kAll}};
+  static constexpr ScanRule kRoot{ScanKeep::kSelect, kMembers};
+  // Escaped keys followed by escaped values, the last of two kept (as json::parse keeps it) unless refused.
+  for (std::string_view text :
+       {R"({"k\\\"y":"v\u00e9","\u006e":"w\n","n":-12,"list":[true,null,1.5,"\"",18446744073709551615]})",
+        R"({"n":0,"list":{},"list":[true,null,1.5,"\"",18446744073709551615],"k\\\"y":"v\u00e9","n":"w\n"})"}) {
+    auto scan = ScanJson(text, kRoot, Duplicates::kLastWins);
+    ASSERT_TRUE(scan.valid) << text;
+    EXPECT_EQ(scan.value, json::parse(text)) << text;
+  }
+  auto refused = ScanJson(R"({"\u006e":1,"n":2})", kRoot, Duplicates::kRefuse);
+  EXPECT_FALSE(refused.valid);
+  EXPECT_EQ(refused.duplicate, "n");
+}
+
 TEST(JsonScan, SplicedMembersLandInTheRightObject) {
   std::string text = R"( { "x" : {"k":"}"} , "k\"" : [1, {"k":2}] , "k" : 3 } )";
   auto members = ObjectMembers(text, FirstValue(text));
