@@ -537,25 +537,22 @@ class ReferenceApi {
     auto grant = co_await call.Authorize(req, presented->token, presented->dpop);
     if (!grant) co_return call.Refusal(grant.error());
     const domain::Grant& g = **grant;
-    auto chat = proxy::ParseChatRequest(req.body());
-    if (!chat) co_return call.Refusal(chat.error());
-    call.SetModel(chat->model);
-    if (chat->stream)
+    proxy::ChatRequest chat;
+    if (auto read = chat.Read(req.body()); !read) co_return call.Refusal(read.error());
+    call.SetModel(chat.Model());
+    if (chat.Stream())
       co_return call.Refusal(
           MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
-    auto provider = CheckScope(ctx_, g, "chat", chat->model);
+    auto provider = CheckScope(ctx_, g, "chat", chat.Model());
     if (!provider) co_return call.Refusal(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
     if (auto key = call.TakeKey(endpoint); !key) co_return call.Refusal(key.error());
-    auto built = proxy::BuildChatCall(endpoint.wire, std::move(*chat), req.body());
-    if (!built) co_return call.Refusal(built.error());
     // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
-    auto asked = proxy::ReadRequestedUse(endpoint.wire, "chat", built->body, g.record.budget_micros.has_value());
-    if (!asked) co_return call.Refusal(asked.error());
-    proxy::UpstreamCall upstream = std::move(*built).ToSend(asked->body_changed);
-    proxy::WorstCase worst = proxy::WorstCaseOf(*asked, upstream.body.size());
+    auto built = proxy::BuildChatCall(endpoint.wire, chat, std::move(req.body()), g.record.budget_micros.has_value());
+    if (!built) co_return call.Refusal(built.error());
+    proxy::WorstCase worst = proxy::WorstCaseOf(built->asked, built->upstream.body.size());
     proxy::Relay relay(ctx_.upstream, endpoint, call.ApiKey(), g, exchange, call);
-    proxy::Reply answer = co_await relay.Chat(std::move(upstream), worst);
+    proxy::Reply answer = co_await relay.Chat(std::move(built->upstream), worst);
     call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
     co_return answer;
   }

@@ -39,6 +39,11 @@ constexpr NativeEndpoint kEndpoints[] = {
 
 std::span<const NativeEndpoint> NativeEndpoints() { return kEndpoints; }
 
+const NativeEndpoint& OpenAIChatCompletions() {
+  static_assert(kEndpoints[0].wire == kO && kEndpoints[0].path == "/v1/chat/completions");
+  return kEndpoints[0];
+}
+
 const NativeEndpoint* GeminiAction(std::string_view action) {
   for (const auto& e : kEndpoints)
     if (e.wire == kG && e.model_in == ModelIn::kPath && e.path == action) return &e;

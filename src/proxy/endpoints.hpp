@@ -32,6 +32,9 @@ struct NativeEndpoint {
 
 std::span<const NativeEndpoint> NativeEndpoints();
 
+// OpenAI's chat completions, which the reference's /proxy/chat also goes to.
+const NativeEndpoint& OpenAIChatCompletions();
+
 // The Gemini endpoint for `action` (":generateContent"), if it is one we serve.
 const NativeEndpoint* GeminiAction(std::string_view action);
 

@@ -48,9 +48,6 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"generation_config", &kConfig},
                                        {"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kBodyMembers};
-constexpr ScanRule kBody{K::kSelect, std::span(kBodyMembers).first(std::size(kBodyMembers) - 1)};
-
-constexpr size_t kMaxNameShown = 64;
 
 // Where the bounds and stream_options the broker added go into the app's bytes.
 // `had_options`: the app's body has a stream_options member.
@@ -73,17 +70,26 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, const jso
 
 }  // namespace
 
+constexpr ScanRule kPolicyBody{K::kSelect, std::span(kBodyMembers).first(std::size(kBodyMembers) - 1)};
+
+Error GivenTwice(std::string_view member) {
+  constexpr size_t kMaxNameShown = 64;
+  return MakeError(Errc::kBadRequest, "'" + std::string(member.substr(0, kMaxNameShown)) + "' is given twice");
+}
+
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {
   // The kept members of a usual body fit here: reading it allocates nothing.
   std::array<unsigned char, 2048> buffer;
   json::monotonic_resource arena(buffer.data(), buffer.size());
   bool speech = ep.wire == Provider::kOpenAI && ep.capability == "audio";
-  ScanResult scan = ScanJson(body, speech ? kSpeechBody : kBody, Duplicates::kRefuse, &arena);
-  if (!scan.duplicate.empty())
-    return MakeError(Errc::kBadRequest, "'" + scan.duplicate.substr(0, kMaxNameShown) + "' is given twice");
+  ScanResult scan = ScanJson(body, speech ? kSpeechBody : kPolicyBody, Duplicates::kRefuse, &arena);
+  if (!scan.duplicate.empty()) return GivenTwice(scan.duplicate);
   if (!scan.valid || !scan.value.is_object())
     return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
-  json::object& o = scan.value.get_object();
+  return ReadScannedCall(ep, std::move(body), scan.value.get_object(), bound_tools);
+}
+
+Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, json::object& o, bool bound_tools) {
   JsonCall call;
   if (ep.model_in == ModelIn::kJsonBody) {
     const json::value* model = o.if_contains("model");
@@ -110,7 +116,7 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
   bool had_options = o.contains("stream_options");
   if (call.stream && chat_completions) {
     json::value& options = o["stream_options"];
-    if (!options.is_object()) options = json::object(&arena);
+    if (!options.is_object()) options = json::object(o.storage());
     json::value& include = options.get_object()["include_usage"];
     call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
     if (call.strip_usage_chunk) {

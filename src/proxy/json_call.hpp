@@ -7,10 +7,13 @@
 // A member policy reads that appears twice in one object is refused: providers' parsers take the
 // last one, and a broker that read another would meter a different call than the one made.
 
+#include <boost/json/fwd.hpp>
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "proxy/endpoints.hpp"
+#include "proxy/json_scan.hpp"
 #include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
@@ -27,5 +30,18 @@ struct JsonCall {
 // get a bound on their uses. kBadRequest for a body that is not a JSON object, a policy field
 // given twice, or a field policy cannot read.
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools);
+
+// The members of a body ReadJsonCall keeps for policy (all but speech's `input`), as a rule a
+// caller that must read more of a body can extend (ScanRule::also).
+extern const ScanRule kPolicyBody;
+
+// ReadJsonCall's reading, for a body the caller scanned itself: with a rule that keeps
+// kPolicyBody's members, Duplicates::kRefuse, and found to be an object (`kept`). Bounds the
+// broker adds go into `kept` as well as the body.
+Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, boost::json::object& kept,
+                                 bool bound_tools);
+
+// The refusal of a body that names `member` twice in one object (its name cut short if long).
+Error GivenTwice(std::string_view member);
 
 }  // namespace ap::proxy

@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <boost/json.hpp>
 
+#include "proxy/endpoints.hpp"
+#include "proxy/json_call.hpp"
+#include "proxy/json_scan.hpp"
+
 namespace ap::proxy {
 namespace json = boost::json;
 namespace {
@@ -81,10 +85,15 @@ bool Consumed(std::string_view key, std::initializer_list<std::string_view> keys
   return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
-ChatCall ToAnthropic(const ChatRequest& request) {
-  const json::object& in = request.body;
+// A request in a provider's shape, before the broker reads its limits (and may add bounds) from it.
+struct Translated {
+  std::string path;
+  json::object body;
+};
+
+Translated ToAnthropic(const json::object& in, std::string_view model) {
   json::object out;
-  out["model"] = request.model;
+  out["model"] = model;
   json::array messages;
   Conversation conversation = SplitConversation(in.at("messages").get_array());
   for (const json::object* msg : conversation.turns) {
@@ -110,11 +119,10 @@ ChatCall ToAnthropic(const ChatRequest& request) {
     if (!Consumed(key, {"model", "messages", "max_tokens", "max_completion_tokens", "stop", "user"}) &&
         !out.contains(key))
       out[key] = value;
-  return {"/v1/messages", std::move(out), {}};
+  return {"/v1/messages", std::move(out)};
 }
 
-ChatCall ToGemini(const ChatRequest& request) {
-  const json::object& in = request.body;
+Translated ToGemini(const json::object& in, std::string_view model) {
   json::object out;
   json::array contents;
   Conversation conversation = SplitConversation(in.at("messages").get_array());
@@ -147,9 +155,8 @@ ChatCall ToGemini(const ChatRequest& request) {
     if (!mapped && !Consumed(key, {"model", "messages", "stop", "stream", "generationConfig"}) && !out.contains(key))
       out[key] = value;
   }
-  std::string_view model = request.model;
   if (model.starts_with("models/")) model.remove_prefix(7);
-  return {"/v1beta/models/" + std::string(model) + ":generateContent", std::move(out), {}};
+  return {"/v1beta/models/" + std::string(model) + ":generateContent", std::move(out)};
 }
 
 // Gemini takes the model in the path: allow only characters that cannot change the path.
@@ -161,20 +168,31 @@ bool SafePathSegment(std::string_view model) {
   });
 }
 
+// What ChatRequest keeps: of each message its role and the kind of its content, and every member
+// policy reads (the reference's model and stream among them).
+using K = ScanKeep;
+constexpr ScanRule kWhole{K::kAll};
+constexpr ScanRule kShapeOnly{K::kShape};
+constexpr ScanMember kMessageMembers[] = {{"role", &kWhole}, {"content", &kShapeOnly}};
+constexpr ScanRule kMessage{K::kSelect, kMessageMembers};
+constexpr ScanRule kMessages{K::kSelect, {}, nullptr, &kMessage};
+constexpr ScanMember kChatMembers[] = {{"messages", &kMessages}};
+constexpr ScanRule kChat{K::kSelect, kChatMembers, nullptr, nullptr, &kPolicyBody};
+
 }  // namespace
 
-Result<ChatRequest> ParseChatRequest(std::string_view body) {
-  boost::system::error_code ec;
-  json::value parsed = json::parse(body, ec);
-  if (ec) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
-  if (!parsed.is_object()) return MakeError(Errc::kBadRequest, "Request body must be a JSON object");
-  ChatRequest request;
-  request.body = std::move(parsed.get_object());
-  const auto* model = request.body.if_contains("model");
+Status ChatRequest::Read(std::string_view body) {
+  ScanResult scan = ScanJson(body, kChat, Duplicates::kRefuse, &arena_);
+  if (!scan.duplicate.empty()) return GivenTwice(scan.duplicate);
+  if (!scan.valid) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
+  if (!scan.value.is_object()) return MakeError(Errc::kBadRequest, "Request body must be a JSON object");
+  kept_ = std::move(scan.value);
+  const json::object& o = kept_.get_object();
+  const auto* model = o.if_contains("model");
   if (!model) return Invalid("model", "Required");
   if (!model->is_string() || model->get_string().empty()) return Invalid("model", "Expected a non-empty string");
-  request.model = model->get_string();
-  const auto* messages = request.body.if_contains("messages");
+  model_ = model->get_string();
+  const auto* messages = o.if_contains("messages");
   if (!messages) return Invalid("messages", "Required");
   if (!messages->is_array() || messages->get_array().empty()) return Invalid("messages", "Expected a non-empty array");
   for (const auto& m : messages->get_array()) {
@@ -187,29 +205,30 @@ Result<ChatRequest> ParseChatRequest(std::string_view body) {
     if (!content || !(content->is_string() || content->is_array()))
       return Invalid("messages", "Each message needs content: a string or an array of parts");
   }
-  if (const auto* stream = request.body.if_contains("stream")) {
+  if (const auto* stream = o.if_contains("stream")) {
     if (!stream->is_bool()) return Invalid("stream", "Expected a boolean");
-    request.stream = stream->get_bool();
+    stream_ = stream->get_bool();
   }
-  return request;
+  return {};
 }
 
-UpstreamCall ChatCall::ToSend(bool body_changed) && {
-  if (!app_bytes.empty() && !body_changed) return {std::move(path), std::move(app_bytes)};
-  return {std::move(path), json::serialize(body)};
-}
-
-Result<ChatCall> BuildChatCall(Provider provider, ChatRequest request, std::string_view raw_body) {
-  switch (provider) {
-    case Provider::kOpenAI:
-      return ChatCall{"/v1/chat/completions", std::move(request.body), std::string(raw_body)};
-    case Provider::kAnthropic:
-      return ToAnthropic(request);
-    case Provider::kGoogle:
-      if (!SafePathSegment(request.model)) return Invalid("model", "Not a valid Gemini model id");
-      return ToGemini(request);
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools) {
+  if (provider == Provider::kOpenAI) {
+    auto call = ReadScannedCall(OpenAIChatCompletions(), std::move(body), request.Kept(), bound_tools);
+    if (!call) return call.error();
+    return ChatCall{{std::string(OpenAIChatCompletions().path), std::move(call->body)}, std::move(call->asked)};
   }
-  return MakeError(Errc::kInternal, "unknown provider");
+  if (provider == Provider::kGoogle && !SafePathSegment(request.Model()))
+    return Invalid("model", "Not a valid Gemini model id");
+  // Read above as json::parse reads it, each member read there given once in its object.
+  boost::system::error_code ec;
+  json::value parsed = json::parse(body, ec);
+  if (ec || !parsed.is_object()) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
+  const json::object& in = parsed.get_object();
+  Translated out = provider == Provider::kAnthropic ? ToAnthropic(in, request.Model()) : ToGemini(in, request.Model());
+  auto asked = ReadRequestedUse(provider, "chat", out.body, bound_tools);
+  if (!asked) return asked.error();
+  return ChatCall{{std::move(out.path), json::serialize(out.body)}, std::move(*asked)};
 }
 
 }  // namespace ap::proxy

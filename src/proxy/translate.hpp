@@ -1,26 +1,49 @@
 #pragma once
 // The reference's chat call, `{model, messages, ...}` in OpenAI's shape, and what it becomes for
-// each provider. OpenAI gets the app's bytes unchanged; Anthropic and Gemini get the same request
-// in their own shapes, with every parameter that has an equivalent mapped and the rest passed on.
+// each provider. OpenAI gets the app's bytes, changed only where the broker adds a bound;
+// Anthropic and Gemini get the same request in their own shapes, with every parameter that has an
+// equivalent mapped and the rest passed on.
 
-#include <boost/json/object.hpp>
+#include <array>
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/value.hpp>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "core/error.hpp"
 #include "proxy/providers.hpp"
+#include "proxy/request_limits.hpp"
 
 namespace ap::proxy {
 
-struct ChatRequest {
-  boost::json::object body;
-  std::string model;
-  bool stream = false;
-};
+// The reference's chat body, read without building it: what its checks read (model, messages,
+// stream) and what policy reads (json_call.hpp), kept in a buffer of its own. Read it in place.
+class ChatRequest {
+ public:
+  ChatRequest() = default;
+  ChatRequest(const ChatRequest&) = delete;
+  ChatRequest& operator=(const ChatRequest&) = delete;
 
-// Checks the body: a JSON object with a non-empty `model` string and a non-empty `messages`
-// array of `{role, content}` objects. Failures are kValidation with the reference's field names.
-Result<ChatRequest> ParseChatRequest(std::string_view body);
+  // Checks `body`: a JSON object with a non-empty `model` string and a non-empty `messages` array
+  // of `{role, content}` objects. Failures are kValidation with the reference's field names;
+  // kBadRequest for a body that is not a JSON object, or that names a member read here twice in
+  // one object (a provider reads the last; the broker reads no member two ways).
+  Status Read(std::string_view body);
+
+  const std::string& Model() const { return model_; }
+  bool Stream() const { return stream_; }
+  // What was kept of the body, for policy to read (json_call.hpp's ReadScannedCall).
+  boost::json::object& Kept() { return kept_.get_object(); }
+
+ private:
+  // The kept members of a usual body fit here: reading it allocates nothing.
+  std::array<unsigned char, 2048> buffer_;
+  boost::json::monotonic_resource arena_{buffer_.data(), buffer_.size()};
+  boost::json::value kept_ = boost::json::value(boost::json::storage_ptr(&arena_));
+  std::string model_;
+  bool stream_ = false;
+};
 
 struct UpstreamCall {
   std::string path;  // appended to the provider's base URL
@@ -30,17 +53,16 @@ struct UpstreamCall {
 // Anthropic requires max_tokens; this is what it gets when the app sets none.
 inline constexpr int64_t kDefaultAnthropicMaxTokens = 4096;
 
-// A chat call in the provider's shape, before it is sent: the broker reads its limits from `body`
-// and may add bounds to it (request_limits.hpp), so nothing is parsed twice.
+// A chat call as it goes upstream, and what it may spend, read from exactly what is sent.
 struct ChatCall {
-  std::string path;  // appended to the provider's base URL
-  boost::json::object body;
-  std::string app_bytes;  // OpenAI's: the app's own bytes, sent as they came unless `body` changed
-
-  // What goes upstream.
-  UpstreamCall ToSend(bool body_changed) &&;
+  UpstreamCall upstream;
+  RequestedUse asked;
 };
 
-Result<ChatCall> BuildChatCall(Provider provider, ChatRequest request, std::string_view raw_body);
+// The call for `provider` from a `body` `request` read. OpenAI gets the app's bytes, read as its
+// native path reads them (json_call.hpp), a bound the broker adds spliced in. Anthropic and Gemini
+// get the request translated, and what may be spent is read from the translation. `bound_tools`:
+// as ReadRequestedUse's.
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools);
 
 }  // namespace ap::proxy

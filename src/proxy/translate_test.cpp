@@ -9,15 +9,26 @@ namespace {
 
 namespace json = boost::json;
 
-json::object Translate(Provider p, std::string_view body) {
-  auto req = ParseChatRequest(body);
-  EXPECT_TRUE(req) << req.error().message;
-  auto call = BuildChatCall(p, *req, body);
-  EXPECT_TRUE(call) << call.error().message;
-  return json::parse(std::move(*call).ToSend(false).body).as_object();
+Status Check(std::string_view body) {
+  ChatRequest request;
+  return request.Read(body);
 }
 
-std::string FieldOf(const Result<ChatRequest>& r) {
+Result<ChatCall> Build(Provider p, std::string_view body, bool bound_tools = true) {
+  ChatRequest request;
+  if (auto read = request.Read(body); !read) return read.error();
+  return BuildChatCall(p, request, std::string(body), bound_tools);
+}
+
+json::object Translate(Provider p, std::string_view body) {
+  auto call = Build(p, body);
+  EXPECT_TRUE(call) << call.error().message;
+  return json::parse(call->upstream.body).as_object();
+}
+
+std::string MessageOf(const Result<ChatCall>& r) { return r ? "" : r.error().message; }
+
+std::string FieldOf(const Status& r) {
   return !r && !r.error().field_errors.empty() ? r.error().field_errors[0].field : "";
 }
 
@@ -29,25 +40,53 @@ constexpr std::string_view kChat = R"({"model":"m-1","messages":[
   "max_tokens":50,"temperature":0.2,"top_p":0.9,"stop":"END","user":"u1","seed":7})";
 
 TEST(ChatRequest, ValidatesLikeTheReference) {
-  EXPECT_EQ(ParseChatRequest("{").error().code, Errc::kBadRequest);
-  EXPECT_EQ(ParseChatRequest("[]").error().code, Errc::kBadRequest);
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"messages":[{"role":"user","content":"x"}]})")), "model");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":5,"messages":[{"role":"user","content":"x"}]})")), "model");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m"})")), "messages");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[]})")), "messages");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"king","content":"x"}]})")), "messages");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"user"}]})")), "messages");
-  EXPECT_EQ(FieldOf(ParseChatRequest(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})")),
-            "stream");
+  EXPECT_EQ(Check("{").error().code, Errc::kBadRequest);
+  EXPECT_EQ(Check("[]").error().code, Errc::kBadRequest);
+  EXPECT_EQ(FieldOf(Check(R"({"messages":[{"role":"user","content":"x"}]})")), "model");
+  EXPECT_EQ(FieldOf(Check(R"({"model":5,"messages":[{"role":"user","content":"x"}]})")), "model");
+  EXPECT_EQ(FieldOf(Check(R"({"model":"m"})")), "messages");
+  EXPECT_EQ(FieldOf(Check(R"({"model":"m","messages":[]})")), "messages");
+  EXPECT_EQ(FieldOf(Check(R"({"model":"m","messages":[{"role":"king","content":"x"}]})")), "messages");
+  EXPECT_EQ(FieldOf(Check(R"({"model":"m","messages":[{"role":"user"}]})")), "messages");
+  EXPECT_EQ(FieldOf(Check(R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":"yes"})")), "stream");
+}
+
+TEST(ChatRequest, RefusesAMemberItReadsGivenTwice) {
+  for (std::string_view body : {
+           R"({"model":"a","model":"b","messages":[{"role":"user","content":"x"}]})",
+           R"({"model":"a","messages":[],"messages":[{"role":"user","content":"x"}]})",
+           R"({"model":"a","messages":[{"role":"user","content":"x"}],"stream":true,"stream":false})",
+           R"({"model":"a","messages":[{"role":"system","role":"user","content":"x"}]})",
+           R"({"model":"a","messages":[{"role":"user","content":"x","content":[]}]})",
+           R"({"model":"a","mod\u0065l":"b","messages":[{"role":"user","content":"x"}]})",
+       }) {
+    auto read = Check(body);
+    ASSERT_FALSE(read) << body;
+    EXPECT_EQ(read.error().code, Errc::kBadRequest) << body;
+    EXPECT_TRUE(read.error().message.ends_with("' is given twice")) << read.error().message;
+  }
+  // A member it does not read may repeat, as the provider reads it; a nested "model" is not the model.
+  ChatRequest request;
+  auto read = request.Read(
+      R"({"model":"a","messages":[{"role":"user","content":"x","name":"p","name":"q"}],"metadata":{"model":"z"}})");
+  ASSERT_TRUE(read) << read.error().message;
+  EXPECT_EQ(request.Model(), "a");
 }
 
 TEST(ChatTranslation, OpenAIGetsTheAppsBytesUnchanged) {
-  auto req = ParseChatRequest(kChat).value();
-  auto call = BuildChatCall(Provider::kOpenAI, req, kChat).value();
-  EXPECT_EQ(call.body, json::parse(kChat).as_object());
-  UpstreamCall sent = std::move(call).ToSend(false);
-  EXPECT_EQ(sent.path, "/v1/chat/completions");
-  EXPECT_EQ(sent.body, kChat);
+  auto call = Build(Provider::kOpenAI, kChat).value();
+  EXPECT_EQ(call.upstream.path, "/v1/chat/completions");
+  EXPECT_EQ(call.upstream.body, kChat);
+  EXPECT_EQ(call.asked.output_tokens, 50);
+  EXPECT_TRUE(call.asked.writes_text);
+}
+
+TEST(ChatTranslation, OpenAIRefusesALimitGivenTwiceAsItsNativePathDoes) {
+  // OpenAI reads the last max_tokens; a broker that read the first would reserve for 1 token.
+  std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max_tokens":100000})";
+  EXPECT_EQ(MessageOf(Build(Provider::kOpenAI, body)), "'max_tokens' is given twice");
+  body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"n":128})";
+  EXPECT_EQ(MessageOf(Build(Provider::kOpenAI, body)), "'n' is given twice");
 }
 
 TEST(ChatTranslation, AnthropicGetsSystemMaxTokensAndStopSequences) {
@@ -77,10 +116,10 @@ TEST(ChatTranslation, AnthropicDefaultsMaxTokensInsteadOfForcingIt) {
 }
 
 TEST(ChatTranslation, GeminiGetsContentsSystemInstructionAndGenerationConfig) {
-  auto req = ParseChatRequest(kChat).value();
-  auto call = BuildChatCall(Provider::kGoogle, req, kChat).value();
-  EXPECT_EQ(call.path, "/v1beta/models/m-1:generateContent");
-  auto out = json::parse(std::move(call).ToSend(false).body).as_object();
+  auto call = Build(Provider::kGoogle, kChat).value();
+  EXPECT_EQ(call.upstream.path, "/v1beta/models/m-1:generateContent");
+  EXPECT_EQ(call.asked.output_tokens, 50);
+  auto out = json::parse(call.upstream.body).as_object();
   EXPECT_FALSE(out.contains("model"));
   EXPECT_EQ(out.at("systemInstruction").at("parts").at(0).at("text").as_string(), "Be brief.");
   const auto& contents = out.at("contents").as_array();
@@ -96,22 +135,37 @@ TEST(ChatTranslation, GeminiGetsContentsSystemInstructionAndGenerationConfig) {
   EXPECT_EQ(config.at("stopSequences"), (json::array{"END"}));
 }
 
-TEST(ChatTranslation, OpenAIGetsTheBrokersBytesOnlyWhenTheBrokerAddedToThem) {
-  auto call = BuildChatCall(Provider::kOpenAI, ParseChatRequest(kChat).value(), kChat).value();
-  call.body["max_tool_calls"] = 5;
-  auto sent = json::parse(std::move(call).ToSend(true).body).as_object();
-  EXPECT_EQ(sent.at("max_tool_calls"), 5);
+TEST(ChatTranslation, OpenAIGetsTheBrokersBoundSplicedIntoTheAppsBytes) {
+  std::string body =
+      R"({"model":"m","messages":[{"role":"user","content":"x"}], "tools":[{"type":"web_search_preview"}]})";
+  auto call = Build(Provider::kOpenAI, body).value();
+  EXPECT_TRUE(call.asked.body_changed);
+  auto sent = json::parse(call.upstream.body).as_object();
+  EXPECT_EQ(sent.at("max_tool_calls"), kDefaultToolUses);
+  sent.erase("max_tool_calls");
+  EXPECT_EQ(sent, json::parse(body).as_object());
+  // Without a budget, nothing is added: the app's bytes go as they came.
+  EXPECT_EQ(Build(Provider::kOpenAI, body, false)->upstream.body, body);
+}
+
+TEST(ChatTranslation, AnthropicIsMeteredFromItsTranslation) {
+  auto call = Build(Provider::kAnthropic, R"({"model":"c","messages":[{"role":"user","content":"x"}]})").value();
+  EXPECT_EQ(call.asked.output_tokens, kDefaultAnthropicMaxTokens);
+  // The app's limit, as Anthropic's max_tokens: refused as the native path refuses it.
+  auto negative =
+      Build(Provider::kAnthropic, R"({"model":"c","messages":[{"role":"user","content":"x"}],"max_tokens":-1})");
+  ASSERT_FALSE(negative);
+  EXPECT_EQ(negative.error().code, Errc::kBadRequest);
+  EXPECT_NE(negative.error().message.find("max_tokens"), std::string::npos) << negative.error().message;
 }
 
 TEST(ChatTranslation, GeminiRefusesModelsThatWouldChangeThePath) {
   for (const char* model : {"../admin", "m?x=1", "m/../../x", "m#f", ".."}) {
     std::string body = std::string(R"({"model":")") + model + R"(","messages":[{"role":"user","content":"x"}]})";
-    auto req = ParseChatRequest(body).value();
-    EXPECT_FALSE(BuildChatCall(Provider::kGoogle, req, body)) << model;
+    EXPECT_EQ(MessageOf(Build(Provider::kGoogle, body)), "Validation failed") << model;
   }
   std::string body = R"({"model":"models/gemini-2.0-flash","messages":[{"role":"user","content":"x"}]})";
-  EXPECT_EQ(BuildChatCall(Provider::kGoogle, ParseChatRequest(body).value(), body)->path,
-            "/v1beta/models/gemini-2.0-flash:generateContent");
+  EXPECT_EQ(Build(Provider::kGoogle, body)->upstream.path, "/v1beta/models/gemini-2.0-flash:generateContent");
 }
 
 }  // namespace

@@ -142,6 +142,28 @@ test('the whole body reaches OpenAI unchanged, not only model and messages', asy
   assert.equal(res.json.choices[0].finish_reason, 'length', 'max_tokens reached the emulation');
 });
 
+test('proxy: a member the broker reads, given twice, is refused as on the native path and never reaches upstream', async () => {
+  // OpenAI reads the last of two: a broker that reserved for the first would meter another call.
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  const before = (await mockStats(mock)).requests.openai;
+  const message = '"messages":[{"role":"user","content":"x"}]';
+  const bodies = [
+    [`{"model":"gpt-4o-mini",${message},"max_tokens":1,"max_tokens":100000}`, 'max_tokens'],
+    [`{"model":"gpt-4o-mini",${message},"n":1,"n":128}`, 'n'],
+    [`{"model":"gpt-4.1","model":"gpt-4o-mini",${message}}`, 'model'],
+  ];
+  for (const [raw, member] of bodies)
+    for (const path of ['/proxy/chat', '/openai/v1/chat/completions']) {
+      const res = await call(broker.url, 'POST', path, { token, raw });
+      assert.equal(res.status, 400, `${path} ${raw}`);
+      assert.ok(res.text.includes(`'${member}' is given twice`), `${path}: ${res.text}`);
+    }
+  assert.equal((await mockStats(mock)).requests.openai, before);
+  // A member no policy reads may repeat: the provider judges it.
+  const ok = await call(broker.url, 'POST', '/proxy/chat', { token, raw: `{"model":"gpt-4o-mini",${message},"seed":1,"seed":2}` });
+  assert.equal(ok.status, 200, ok.text);
+});
+
 test('Anthropic rejects parameters it does not know, as the real API does, and the app sees its error', async () => {
   const { token } = await approvedGrant(broker, SCOPES.anthropic);
   const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('claude-sonnet-4-5', { logit_bias: {} }) });
