@@ -10,14 +10,19 @@
 # worker per core, each broker BENCH_IO_THREADS I/O threads, its default when 0, wrk -t2; a list
 # such as "1 2" gives the brokers, in order, their own counts, the last one to the rest, so that
 # one binary given twice compares thread counts). BENCH_CONNECTIONS connections, 32 by default.
+# BENCH_PATH is the brokers' path: the native /openai/v1/chat/completions (the default) or the
+# reference's /proxy/chat (the same body; nginx's lane is the same either way).
 # On this machine one lane moves by a fifth from run to run, and a p99 by a fifth or more within
 # minutes; short lanes taking turns see the same noise, and the median sets most of it aside.
 # bench/instructions.sh counts instructions instead.
 # Usage: bench/compare.sh BINARY...
 #   BENCH_ROUNDS (12), BENCH_SECONDS (2 per lane), BENCH_CONNECTIONS (32), BENCH_SETUP (pinned),
-#   BENCH_IO_THREADS (0, unpinned only)
+#   BENCH_IO_THREADS (0, unpinned only), BENCH_PATH (/openai/v1/chat/completions)
 set -euo pipefail
 ROUNDS=${BENCH_ROUNDS:-12}
+BROKER_PATH=${BENCH_PATH:-/openai/v1/chat/completions}
+[[ "$BROKER_PATH" == /openai/v1/chat/completions || "$BROKER_PATH" == /proxy/chat ]] ||
+  { echo "BENCH_PATH must be /openai/v1/chat/completions or /proxy/chat" >&2; exit 2; }
 SECONDS_PER_LANE=${BENCH_SECONDS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 for n in "$ROUNDS" "$SECONDS_PER_LANE" "$CONNECTIONS"; do
@@ -61,7 +66,7 @@ for binary in "$@"; do
   url=$(wait_for_url "$TMP/$name.out")
   read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
   names+=("$name")
-  URL[$name]=$url/openai/v1/chat/completions
+  URL[$name]=$url$BROKER_PATH
   CREDENTIAL[$name]=$token
   PID[$name]=${BROKER_PIDS[$name]}
 done

@@ -4,13 +4,17 @@
 # for comparing two builds where wall-clock lanes move by a fifth from run to run. It counts
 # instructions, not time: system calls, cache misses and lock waits are not in it, and OpenSSL's
 # SHA-256 runs its plain code under valgrind (no SHA extensions), so hashing counts more than it costs.
-# Each binary serves CALLS metered calls (/openai/v1/chat/completions, a grant with every limit,
+# Each binary serves CALLS metered calls (on BENCH_PATH, a grant with every limit,
 # 16 in flight, io_threads = 1) after a warm-up of 500, counted from the first to the last.
 # Usage: bench/instructions.sh BINARY...
 #   INSTRUCTIONS_CALLS (2000), INSTRUCTIONS_OUT (a directory to keep each callgrind file in, for
-#   bench/callgrind_top.py). Needs valgrind (scripts/install-deps.sh bench).
+#   bench/callgrind_top.py), BENCH_PATH (the path called: /openai/v1/chat/completions, or the
+#   reference's /proxy/chat with the same body). Needs valgrind (scripts/install-deps.sh bench).
 set -euo pipefail
 CALLS=${INSTRUCTIONS_CALLS:-2000}
+BROKER_PATH=${BENCH_PATH:-/openai/v1/chat/completions}
+[[ "$BROKER_PATH" == /openai/v1/chat/completions || "$BROKER_PATH" == /proxy/chat ]] ||
+  { echo "BENCH_PATH must be /openai/v1/chat/completions or /proxy/chat" >&2; exit 2; }
 [[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "INSTRUCTIONS_CALLS must be a positive whole number" >&2; exit 2; }
 (($# > 0)) || { echo "usage: bench/instructions.sh BINARY..." >&2; exit 2; }
 for tool in valgrind callgrind_control node curl; do
@@ -35,9 +39,9 @@ for binary in "$@"; do
   pid=$!
   url=$(wait_for_url "$TMP/$name.out" 600)  # valgrind takes several seconds to start it
   read -r _ token <<< "$(limited_token "$url" "$(owner_token "$TMP/$name.out")")"
-  node "$HERE/calls.mjs" "$url/openai/v1/chat/completions" "$token" 500 16
+  node "$HERE/calls.mjs" "$url$BROKER_PATH" "$token" 500 16
   callgrind_control --zero "$pid" > /dev/null
-  node "$HERE/calls.mjs" "$url/openai/v1/chat/completions" "$token" "$CALLS" 16
+  node "$HERE/calls.mjs" "$url$BROKER_PATH" "$token" "$CALLS" 16
   callgrind_control --dump "$pid" > /dev/null
   for _ in $(seq 50); do [[ -s "$TMP/$name.out.cg.1" ]] && grep -q '^totals:' "$TMP/$name.out.cg.1" && break; sleep 0.1; done
   total=$(awk '/^totals:/ {print $2}' "$TMP/$name.out.cg.1")

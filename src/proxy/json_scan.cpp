@@ -80,7 +80,6 @@ class KeepHandler {
     if (f.value->is_object()) return pending_;
     return f.rule->keep == ScanKeep::kAll ? f.rule : f.rule->elements;
   }
-  bool Kept() const { return Next() != nullptr; }
 
   // Where the next (kept) value goes; null when its key was given twice and that is refused.
   json::value* Slot(boost::system::error_code& ec) {
@@ -105,7 +104,7 @@ class KeepHandler {
       return true;
     }
     const ScanRule* rule = Next();
-    if (!rule || rule->keep == ScanKeep::kShape) {
+    if (!rule || rule->keep == ScanKeep::kShape || rule->keep == ScanKeep::kKind) {
       skip_ = 1;
       shape_ = rule != nullptr;
       return true;
@@ -153,9 +152,12 @@ class KeepHandler {
 
   template <class T>
   bool Scalar(T v, boost::system::error_code& ec) {
-    if (!Kept()) return true;
+    const ScanRule* rule = Next();
+    if (!rule) return true;
     json::value* slot = Slot(ec);
     if (!slot) return false;
+    if constexpr (std::is_same_v<T, json::string_view>)
+      if (rule->keep == ScanKeep::kKind) v = {};
     Set(*slot, v);
     return true;
   }

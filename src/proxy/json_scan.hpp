@@ -30,6 +30,7 @@ struct ScanMember {
 enum class ScanKeep {
   kAll,     // the whole value
   kShape,   // scalars as they are; an object or array kept empty (an array that had elements keeps one null)
+  kKind,    // as kShape, but a string kept empty: what kind of value it is, not its text
   kSelect,  // scalars as they are; objects keep `members` (then those `also` names, then others by
             // `other_members`); arrays each element by `elements`
 };

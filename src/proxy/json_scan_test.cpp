@@ -60,6 +60,20 @@ TEST(JsonScan, AnExtendedRuleKeepsTheMembersOfBoth) {
   EXPECT_EQ(ScanJson(R"({"b":1,"b":2})", kExtended, Duplicates::kRefuse).duplicate, "b");
 }
 
+TEST(JsonScan, ShapesAndKindsKeepContainersEmpty) {
+  static constexpr ScanRule kShape{ScanKeep::kShape};
+  static constexpr ScanRule kKind{ScanKeep::kKind};
+  static constexpr ScanMember kMembers[] = {{"shape", &kShape}, {"kind", &kKind}};
+  static constexpr ScanRule kElement{ScanKeep::kSelect, kMembers};
+  static constexpr ScanRule kRoot{ScanKeep::kSelect, {}, nullptr, &kElement};
+  auto scan = ScanJson(R"([{"shape":"text","kind":"text"},{"shape":[1,{"a":2}],"kind":[1]},)"
+                       R"({"shape":{"a":1},"kind":{"a":"b"}},{"shape":7,"kind":7},{"shape":[],"kind":null}])",
+                       kRoot, Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.value, json::parse(R"([{"shape":"text","kind":""},{"shape":[null],"kind":[null]},)"
+                                    R"({"shape":{},"kind":{}},{"shape":7,"kind":7},{"shape":[],"kind":null}])"));
+}
+
 TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
   static constexpr ScanRule kAll{ScanKeep::kAll};
   static constexpr ScanMember kMembers[] = {{"k\\\"y", &kAll}, {"n", &kAll}, {"list", &kAll}};

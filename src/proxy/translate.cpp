@@ -172,8 +172,8 @@ bool SafePathSegment(std::string_view model) {
 // policy reads (the reference's model and stream among them).
 using K = ScanKeep;
 constexpr ScanRule kWhole{K::kAll};
-constexpr ScanRule kShapeOnly{K::kShape};
-constexpr ScanMember kMessageMembers[] = {{"role", &kWhole}, {"content", &kShapeOnly}};
+constexpr ScanRule kKindOnly{K::kKind};
+constexpr ScanMember kMessageMembers[] = {{"role", &kWhole}, {"content", &kKindOnly}};
 constexpr ScanRule kMessage{K::kSelect, kMessageMembers};
 constexpr ScanRule kMessages{K::kSelect, {}, nullptr, &kMessage};
 constexpr ScanMember kChatMembers[] = {{"messages", &kMessages}};
