@@ -1,7 +1,7 @@
 #include "core/time.hpp"
 
 #include <chrono>
-#include <ctime>
+#include <cstdint>
 
 namespace ap {
 
@@ -15,37 +15,87 @@ int64_t MonotonicSeconds() {
 
 Clock SystemClock() { return &SystemNow; }
 
-std::string FormatIso8601(UnixSeconds t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
-  return buf;
-}
+namespace {
 
-std::string FormatDay(UnixSeconds t) {
+// A UTC time of day and its proleptic Gregorian date.
+struct CivilTime {
+  int64_t year;
+  unsigned month, day, hour, minute, second;
+};
+
+CivilTime CivilOf(UnixSeconds t) {
+  int64_t days = t / 86400, secs = t % 86400;  // floored, without the overflow of t - 86399
+  if (secs < 0) {
+    secs += 86400;
+    --days;
+  }
   // Howard Hinnant's civil_from_days.
-  int64_t z = (t >= 0 ? t : t - 86399) / 86400 + 719468;
+  const int64_t z = days + 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
   const auto doe = static_cast<unsigned>(z - era * 146097);
   const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
   const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
   const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  const int64_t year = static_cast<int64_t>(yoe) + era * 400 + (month <= 2);
-  if (year < 1000 || year > 9999) return FormatIso8601(t).substr(0, 10);  // strftime does not pad to 4 digits
-  std::string text = "0000-00-00";
-  auto put = [&text](size_t end, unsigned value, int digits) {
-    for (int i = 1; i <= digits; ++i, value /= 10)
-      text[end - static_cast<size_t>(i)] = static_cast<char>('0' + value % 10);
-  };
-  put(4, static_cast<unsigned>(year), 4);
-  put(7, month, 2);
-  put(10, day, 2);
+  CivilTime out{};
+  out.day = doy - (153 * mp + 2) / 5 + 1;
+  out.month = mp < 10 ? mp + 3 : mp - 9;
+  out.year = static_cast<int64_t>(yoe) + era * 400 + (out.month <= 2);
+  out.hour = static_cast<unsigned>(secs / 3600);
+  out.minute = static_cast<unsigned>(secs / 60 % 60);
+  out.second = static_cast<unsigned>(secs % 60);
+  return out;
+}
+
+void AppendDigits(std::string& out, uint64_t value, int digits) {
+  char text[20];
+  int n = 0;
+  do {
+    text[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0);
+  for (int i = n; i < digits; ++i) out += '0';
+  while (n > 0) out += text[--n];
+}
+
+// As JavaScript's toISOString writes a year: four digits from 0000 to 9999, else a sign and at
+// least six ("+010000", "-000001").
+void AppendYear(std::string& out, int64_t year) {
+  if (year >= 0 && year <= 9999) return AppendDigits(out, static_cast<uint64_t>(year), 4);
+  out += year < 0 ? '-' : '+';
+  AppendDigits(out, year < 0 ? 0 - static_cast<uint64_t>(year) : static_cast<uint64_t>(year), 6);
+}
+
+std::string FormatDate(const CivilTime& c) {
+  std::string text;
+  text.reserve(24);
+  AppendYear(text, c.year);
+  text += '-';
+  AppendDigits(text, c.month, 2);
+  text += '-';
+  AppendDigits(text, c.day, 2);
   return text;
 }
+
+std::string FormatDateTime(UnixSeconds t, unsigned millis) {
+  CivilTime c = CivilOf(t);
+  std::string text = FormatDate(c);
+  text += 'T';
+  AppendDigits(text, c.hour, 2);
+  text += ':';
+  AppendDigits(text, c.minute, 2);
+  text += ':';
+  AppendDigits(text, c.second, 2);
+  text += '.';
+  AppendDigits(text, millis, 3);
+  text += 'Z';
+  return text;
+}
+
+}  // namespace
+
+std::string FormatIso8601(UnixSeconds t) { return FormatDateTime(t, 0); }
+
+std::string FormatDay(UnixSeconds t) { return FormatDate(CivilOf(t)); }
 
 UnixMillis SystemNowMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -53,16 +103,13 @@ UnixMillis SystemNowMillis() {
 }
 
 std::string FormatIso8601Millis(UnixMillis t) {
-  int millis = static_cast<int>(t % 1000);  // rounded down, before 1970 too, without overflow
+  int64_t millis = t % 1000;  // rounded down, before 1970 too, without overflow
   UnixMillis seconds = t / 1000;
   if (millis < 0) {
     millis += 1000;
     --seconds;
   }
-  std::string text = FormatIso8601(seconds);
-  const char digits[3] = {static_cast<char>('0' + millis / 100), static_cast<char>('0' + millis / 10 % 10),
-                          static_cast<char>('0' + millis % 10)};
-  return text.replace(20, 3, digits, 3);
+  return FormatDateTime(seconds, static_cast<unsigned>(millis));
 }
 
 namespace {

@@ -20,9 +20,10 @@ Clock SystemClock();
 // clock it never jumps when the system time is set.
 int64_t MonotonicSeconds();
 
+// "2026-11-28T10:00:00.000Z", as JavaScript's toISOString writes it: a year outside 0000-9999 has
+// a sign and six digits or more ("+010000-01-01T00:00:00.000Z").
 std::string FormatIso8601(UnixSeconds t);
-// The UTC date of `t`, "2026-11-28": FormatIso8601's first ten characters, without strftime (every
-// settled call names its day).
+// The UTC date of `t`, "2026-11-28": the date FormatIso8601 writes (every settled call names its day).
 std::string FormatDay(UnixSeconds t);
 
 // Milliseconds since the Unix epoch, for records that need finer times than seconds.
