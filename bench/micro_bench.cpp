@@ -70,7 +70,10 @@ constexpr std::string_view kChat = R"({"model":"gpt-4o-mini","messages":[{"role"
 void BM_ChatCall(benchmark::State& state, ap::proxy::Provider provider) {
   for (auto _ : state) {
     ap::proxy::ChatRequest request;
-    if (!request.Read(kChat)) state.SkipWithError("the body was refused");
+    if (!request.Read(kChat)) {
+      state.SkipWithError("the body was refused");
+      break;
+    }
     benchmark::DoNotOptimize(ap::proxy::BuildChatCall(provider, request, std::string(kChat), true));
   }
 }

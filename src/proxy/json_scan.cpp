@@ -29,7 +29,8 @@ class KeepHandler {
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     if (skip_ > 0) return true;
     key_ = std::string_view(s.data(), s.size());
-    // An escaped key is the walk's, gone once the value is read: kept. Any other is in the text.
+    // A key the walk rewrote (an escape or a byte of a multi-byte character) is in its buffer,
+    // which the value may reuse: copied. Any other is in the text.
     if (!InText(key_)) key_ = escaped_key_.assign(key_);
     const ScanRule* rule = frames_.back().rule;
     pending_ = nullptr;
@@ -89,7 +90,9 @@ class KeepHandler {
     }
     json::value& parent = *frames_.back().value;
     if (parent.is_array()) return &parent.get_array().emplace_back(nullptr);
-    auto [member, added] = parent.get_object().emplace(key_, nullptr);
+    json::object& o = parent.get_object();
+    if (o.capacity() == 0) o.reserve(ExpectedMembers(*frames_.back().rule));  // not for an empty one
+    auto [member, added] = o.emplace(key_, nullptr);
     if (!added && duplicates_ == Duplicates::kRefuse) {
       duplicate_ = key_;
       ec = make_error_code(boost::system::errc::invalid_argument);
@@ -112,7 +115,7 @@ class KeepHandler {
     json::value* slot = Slot(ec);
     if (!slot) return false;
     if (object)
-      slot->emplace_object().reserve(ExpectedMembers(*rule));
+      slot->emplace_object();
     else
       slot->emplace_array();
     frames_.push_back(Frame{rule, slot});
@@ -168,7 +171,7 @@ class KeepHandler {
   json::storage_ptr storage_;
   boost::container::small_vector<Frame, 8> frames_;
   std::string_view key_;               // the last key read
-  std::string escaped_key_;            // ...if it had an escape
+  std::string escaped_key_;            // ...if the walk rewrote it
   const ScanRule* pending_ = nullptr;  // the rule for the value after key_
   size_t skip_ = 0;                    // depth inside a container that is not built
   bool shape_ = false;                 // ...which is kept as an empty one

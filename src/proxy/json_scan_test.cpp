@@ -86,6 +86,13 @@ TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
     ASSERT_TRUE(scan.valid) << text;
     EXPECT_EQ(scan.value, json::parse(text)) << text;
   }
+  // A key with a multi-byte character is rewritten by the walk too.
+  static constexpr ScanMember kWide[] = {{"k\u00e9y", &kAll}, {"n", &kAll}};
+  static constexpr ScanRule kWideRoot{ScanKeep::kSelect, kWide};
+  std::string wide = "{\"k\u00e9y\":\"v\\u00e9\\n\",\"n\":\"\u00e9\"}";
+  auto scan = ScanJson(wide, kWideRoot, Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.value, json::parse(wide));
   auto refused = ScanJson(R"({"\u006e":1,"n":2})", kRoot, Duplicates::kRefuse);
   EXPECT_FALSE(refused.valid);
   EXPECT_EQ(refused.duplicate, "n");

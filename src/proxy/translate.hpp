@@ -5,6 +5,7 @@
 // equivalent mapped and the rest passed on.
 
 #include <array>
+#include <boost/assert.hpp>
 #include <boost/json/monotonic_resource.hpp>
 #include <boost/json/value.hpp>
 #include <cstdint>
@@ -17,8 +18,8 @@
 
 namespace ap::proxy {
 
-// The reference's chat body, read without building it: what its checks read (model, messages,
-// stream) and what policy reads (json_call.hpp), kept in a buffer of its own. Read it in place.
+// The reference's chat body, read building only what is kept of it: what its checks read (model,
+// messages, stream) and what policy reads (json_call.hpp), in a buffer of its own. Read it in place.
 class ChatRequest {
  public:
   ChatRequest() = default;
@@ -33,8 +34,12 @@ class ChatRequest {
 
   const std::string& Model() const { return model_; }
   bool Stream() const { return stream_; }
-  // What was kept of the body, for policy to read (json_call.hpp's ReadScannedCall).
-  boost::json::object& Kept() { return kept_.get_object(); }
+  // What was kept of the body, for policy to read (json_call.hpp's ReadScannedCall); only once
+  // Read succeeded.
+  boost::json::object& Kept() {
+    BOOST_ASSERT(kept_.is_object());
+    return kept_.get_object();
+  }
 
  private:
   // The kept members of a usual body fit here: reading it allocates nothing.

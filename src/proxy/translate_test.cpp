@@ -81,12 +81,15 @@ TEST(ChatTranslation, OpenAIGetsTheAppsBytesUnchanged) {
   EXPECT_TRUE(call.asked.writes_text);
 }
 
-TEST(ChatTranslation, OpenAIRefusesALimitGivenTwiceAsItsNativePathDoes) {
+TEST(ChatTranslation, ALimitGivenTwiceIsRefusedForEveryProvider) {
   // OpenAI reads the last max_tokens; a broker that read the first would reserve for 1 token.
-  std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max_tokens":100000})";
-  EXPECT_EQ(MessageOf(Build(Provider::kOpenAI, body)), "'max_tokens' is given twice");
-  body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"n":128})";
-  EXPECT_EQ(MessageOf(Build(Provider::kOpenAI, body)), "'n' is given twice");
+  // The translations would carry the last one, but the body is refused alike, whatever the grant.
+  for (Provider p : {Provider::kOpenAI, Provider::kAnthropic, Provider::kGoogle}) {
+    std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":1,"max_tokens":100000})";
+    EXPECT_EQ(MessageOf(Build(p, body)), "'max_tokens' is given twice");
+    body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"n":1,"n":128})";
+    EXPECT_EQ(MessageOf(Build(p, body)), "'n' is given twice");
+  }
 }
 
 TEST(ChatTranslation, AnthropicGetsSystemMaxTokensAndStopSequences) {
