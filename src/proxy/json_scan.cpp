@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
 #include <boost/json.hpp>
+#include <functional>
+#include <type_traits>
 
 #include "proxy/json_walk.hpp"
 

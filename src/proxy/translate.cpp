@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "proxy/endpoints.hpp"
 #include "proxy/json_call.hpp"
@@ -168,6 +169,16 @@ bool SafePathSegment(std::string_view model) {
   });
 }
 
+// Whether every number in `v` is finite. json::parse reads 1e999 as infinity and 0e999 as NaN
+// (where the providers read 0), which serialize would write as no JSON at all.
+bool AllFinite(const json::value& v) {
+  if (v.is_double()) return std::isfinite(v.get_double());
+  if (const auto* a = v.if_array()) return std::all_of(a->begin(), a->end(), AllFinite);
+  if (const auto* o = v.if_object())
+    return std::all_of(o->begin(), o->end(), [](const json::key_value_pair& m) { return AllFinite(m.value()); });
+  return true;
+}
+
 // What ChatRequest keeps: of each message its role and the kind of its content, and every member
 // policy reads (the reference's model and stream among them).
 using K = ScanKeep;
@@ -224,6 +235,7 @@ Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::str
   boost::system::error_code ec;
   json::value parsed = json::parse(body, ec);
   if (ec || !parsed.is_object()) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
+  if (!AllFinite(parsed)) return MakeError(Errc::kBadRequest, "A number in the request body is out of range");
   const json::object& in = parsed.get_object();
   Translated out = provider == Provider::kAnthropic ? ToAnthropic(in, request.Model()) : ToGemini(in, request.Model());
   auto asked = ReadRequestedUse(provider, "chat", out.body, bound_tools);

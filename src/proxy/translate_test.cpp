@@ -162,6 +162,20 @@ TEST(ChatTranslation, AnthropicIsMeteredFromItsTranslation) {
   EXPECT_NE(negative.error().message.find("max_tokens"), std::string::npos) << negative.error().message;
 }
 
+TEST(ChatTranslation, ANumberJsonCannotCarryIsRefusedBeforeTranslation) {
+  // json::parse reads these as infinity and NaN; written again they would not be JSON.
+  for (std::string_view number : {"1e999", "-1e999", "0e999", "0e000000000000000510"}) {
+    std::string body = R"({"model":"m","messages":[{"role":"user","content":"x"}],"temperature":)" +
+                       std::string(number) + R"(,"x":{"y":[1,)" + std::string(number) + "]}}";
+    for (Provider p : {Provider::kAnthropic, Provider::kGoogle})
+      EXPECT_EQ(MessageOf(Build(p, body)), "A number in the request body is out of range") << number;
+    // OpenAI gets the app's bytes, which are JSON: it reads the number itself.
+    auto openai = Build(Provider::kOpenAI, body);
+    ASSERT_TRUE(openai) << number;
+    EXPECT_EQ(openai->upstream.body, body);
+  }
+}
+
 TEST(ChatTranslation, GeminiRefusesModelsThatWouldChangeThePath) {
   for (const char* model : {"../admin", "m?x=1", "m/../../x", "m#f", ".."}) {
     std::string body = std::string(R"({"model":")") + model + R"(","messages":[{"role":"user","content":"x"}]})";
