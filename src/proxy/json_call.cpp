@@ -2,6 +2,7 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <optional>
 
 #include "proxy/json_scan.hpp"
 
@@ -49,22 +50,27 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kBodyMembers};
 
-// Where the bounds and stream_options the broker added go into the app's bytes.
-// `had_options`: the app's body has a stream_options member.
-std::string WithAdditions(std::string body, const RequestedUse& asked, const json::value* stream_options,
-                          bool had_options) {
+// Where the bounds the broker added and `include_usage` (`ask_usage`) go into the app's bytes. The
+// app's own members are left as it wrote them: written again, a number json::parse read as NaN or
+// infinity would not be JSON.
+std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_usage) {
   TextEdits edits;
   size_t root = FirstValue(body);
   if (asked.bounded_tool_calls) edits.SetMember(body, root, "max_tool_calls", std::to_string(kDefaultToolUses));
-  if (!asked.bounded_tools.empty())
-    for (const JsonMember& m : ObjectMembers(body, root)) {
-      if (MemberName(m) != "tools") continue;
-      auto elements = ArrayElements(body, m.value_begin);
-      for (size_t index : asked.bounded_tools)
-        if (index < elements.size())
-          edits.SetMember(body, elements[index].first, "max_uses", std::to_string(kDefaultToolUses));
-    }
-  if (stream_options) edits.SetMember(body, root, "stream_options", json::serialize(*stream_options), !had_options);
+  std::optional<size_t> options;  // where the app's stream_options value begins
+  for (const JsonMember& m : ObjectMembers(body, root)) {
+    std::string name = MemberName(m);
+    if (name == "stream_options") options = m.value_begin;
+    if (name != "tools" || asked.bounded_tools.empty()) continue;
+    auto elements = ArrayElements(body, m.value_begin);
+    for (size_t index : asked.bounded_tools)
+      if (index < elements.size())
+        edits.SetMember(body, elements[index].first, "max_uses", std::to_string(kDefaultToolUses));
+  }
+  if (ask_usage && options && body[*options] == '{')
+    edits.SetMember(body, *options, "include_usage", "true");
+  else if (ask_usage)
+    edits.SetMember(body, root, "stream_options", R"({"include_usage":true})", !options);
   return edits.Empty() ? body : edits.Apply(body);
 }
 
@@ -112,20 +118,14 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
     return MakeError(Errc::kBadRequest, "'stream' must be true or false");
   call.stream = ep.streams == Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
   bool chat_completions = ep.wire == Provider::kOpenAI && ep.path == "/v1/chat/completions";
-  const json::value* stream_options = nullptr;
-  bool had_options = o.contains("stream_options");
   if (call.stream && chat_completions) {
-    json::value& options = o["stream_options"];
-    if (!options.is_object()) options = json::object(o.storage());
-    json::value& include = options.get_object()["include_usage"];
-    call.strip_usage_chunk = !(include.is_bool() && include.get_bool());
-    if (call.strip_usage_chunk) {
-      include = true;
-      stream_options = &options;
-    }
+    const json::value* options = o.if_contains("stream_options");
+    const json::value* include =
+        options && options->is_object() ? options->get_object().if_contains("include_usage") : nullptr;
+    call.strip_usage_chunk = !(include && include->is_bool() && include->get_bool());
   }
-  if (call.asked.body_changed || stream_options)
-    call.body = WithAdditions(std::move(body), call.asked, stream_options, had_options);
+  if (call.asked.body_changed || call.strip_usage_chunk)
+    call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk);
   else
     call.body = std::move(body);
   return call;

@@ -225,6 +225,18 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
     EXPECT_EQ(call->strip_usage_chunk, c.strip) << c.body;
     EXPECT_EQ(json::parse(call->body), json::parse(c.sent)) << c.body << " sent " << call->body;
   }
+  // The app's stream_options is changed where include_usage goes, not written again: a number
+  // json::parse reads as NaN or infinity stays as the app wrote it, and the body stays JSON.
+  for (std::string_view body : {R"({"model":"m","stream":true,"stream_options":{"x":0e999, "y" : 1e999}})",
+                                R"({"model":"m","stream":true,"stream_options":{"include_usage":false,"x":-1e999}})"}) {
+    auto call = Read(ChatCompletions(), body);
+    ASSERT_TRUE(call) << body;
+    boost::system::error_code ec;
+    json::value sent = json::parse(call->body, ec);
+    ASSERT_FALSE(ec) << call->body;
+    EXPECT_EQ(sent.at("stream_options").at("include_usage"), true) << call->body;
+    EXPECT_NE(call->body.find("e999"), std::string::npos) << call->body;
+  }
   // Only chat completions take stream_options.
   auto messages = Read(Messages(), R"({"model":"claude","max_tokens":5,"stream":true})");
   EXPECT_EQ(messages->body, R"({"model":"claude","max_tokens":5,"stream":true})");
