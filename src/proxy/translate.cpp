@@ -43,11 +43,13 @@ json::array TextParts(const json::value& content, std::string_view text_key_type
   return parts;
 }
 
+// The text parts of a message's content, one to a line; parts that are not text are left out.
 std::string JoinedText(const json::value& content) {
   if (content.is_string()) return std::string(content.get_string());
   std::string out;
   for (const auto& part : TextParts(content, "gemini")) {
-    const auto* text = part.as_object().if_contains("text");
+    const auto* obj = part.if_object();  // a part that is not text comes back as the app sent it
+    const auto* text = obj ? obj->if_contains("text") : nullptr;
     if (!text || !text->is_string()) continue;
     if (!out.empty()) out += "\n";
     out += text->get_string();

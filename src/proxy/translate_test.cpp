@@ -176,6 +176,18 @@ TEST(ChatTranslation, ANumberJsonCannotCarryIsRefusedBeforeTranslation) {
   }
 }
 
+TEST(ChatTranslation, ASystemMessageWithPartsThatAreNotTextKeepsItsText) {
+  // Parts that are not text objects (a bare string, another type, a number) are left out of the
+  // joined system prompt; before, a bare string part threw, and the call failed with 500.
+  std::string body = R"({"model":"m","messages":[{"role":"system","content":["bare",{"type":"image_url"},7,)"
+                     R"({"type":"text","text":"Be brief."}]},{"role":"user","content":"Hi"}]})";
+  auto anthropic = Translate(Provider::kAnthropic, body);
+  EXPECT_EQ(anthropic.at("system"), "Be brief.");
+  auto gemini = Build(Provider::kGoogle, body);
+  ASSERT_TRUE(gemini) << gemini.error().message;
+  EXPECT_EQ(json::parse(gemini->upstream.body).at("systemInstruction").at("parts").at(0).at("text"), "Be brief.");
+}
+
 TEST(ChatTranslation, GeminiRefusesModelsThatWouldChangeThePath) {
   for (const char* model : {"../admin", "m?x=1", "m/../../x", "m#f", ".."}) {
     std::string body = std::string(R"({"model":")") + model + R"(","messages":[{"role":"user","content":"x"}]})";

@@ -204,6 +204,8 @@ test('random bodies on every endpoint never yield a 5xx or a crash', async () =>
   const { token, grantId } = await approvedGrant(broker, { ...SCOPES.google });
   const samples = ['', 'null', '[]', '{}', '"x"', '1e999', '{"a":', '\u0000', '{"model":{"$gt":1}}', '{"messages":[null]}',
     '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":{"x":1}}]}', '{"scope":{"provider":["openai"]}}',
+    '{"model":"gemini-2.5-flash","messages":[{"role":"system","content":["bare",7]},{"role":"user","content":"x"}]}',
+    '{"model":"gemini-2.5-flash","messages":[{"role":"user","content":"x"}],"temperature":0e999}',
     '{"appName":"\ud800","appUrl":"https://x"}', '{"expiresInSeconds":1e30}', '{"expiresInSeconds":-5}', '{"grantId":null}'];
   let seed = 7;
   const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
