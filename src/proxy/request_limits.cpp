@@ -98,12 +98,13 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
       continue;
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();
-    if (!*uses && bound && name.starts_with("web_search_")) {
+    bool add_bound = !*uses && bound && name.starts_with("web_search_");
+    tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
+    if (add_bound) {  // last: a member added to the tool may move the text `name` views
       (*tool)["max_uses"] = kDefaultToolUses;
       use.body_changed = true;
       use.bounded_tools.push_back(index);
     }
-    tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
   }
   return {};
 }

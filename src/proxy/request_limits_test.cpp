@@ -101,6 +101,21 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   EXPECT_FALSE(Read(Provider::kOpenAI, "chat", R"({"tools":[{"type":"web_search"}],"max_tool_calls":1000})"));
 }
 
+TEST(RequestLimits, ABoundAddedToATrueToolKeepsItsNameRead) {
+  // A type short enough to live inside its value moves when max_uses is added to the tool (a full
+  // object grows): its name must be read before. The sanitizer build sees a name read after.
+  for (std::string_view type : {"web_search_1", "web_search_", "web_search_20250305"}) {
+    std::string body = R"({"model":"c","max_tokens":10,"tools":[{"type":")" + std::string(type) + R"("}]})";
+    json::object o = json::parse(body).as_object();
+    auto read = ReadRequestedUse(Provider::kAnthropic, "chat", o, true);
+    ASSERT_TRUE(read) << type;
+    ASSERT_EQ(read->tools.size(), 1u) << type;
+    EXPECT_EQ(read->tools[0].first, "web_search") << type;
+    EXPECT_EQ(read->tools[0].second, kDefaultToolUses) << type;
+    EXPECT_EQ(o.at("tools").at(0).at("max_uses"), kDefaultToolUses) << type;
+  }
+}
+
 TEST(Usage, FiguresNoCallCanHaveMarkTheUsageImplausible) {
   for (std::string_view answer :
        {R"({"usage":{"prompt_tokens":-900000,"completion_tokens":5}})",
