@@ -118,6 +118,8 @@ def json_call_seeds():
         # Long mantissas with text after them: Boost.JSON rounds them one way with 33 bytes or more
         # left and another near the end of its input, and the scan must read them as json::parse.
         '{"model":"a","temperature":0.1000000000000000055511151231257827,"top_p":51.3456789012345678,"n":1}',
+        # json::parse reads 0e999 as NaN: the broker must not write the app's stream_options again.
+        '{"model":"a","stream":true,"stream_options":{"x":0e999,"y":-1e999}}',
     ]
     for i, body in enumerate(bodies):
         for first in range(i, 48, len(bodies)):
@@ -192,6 +194,10 @@ def translate_seeds():
         "tool_choice": "auto", "top_p": 0.9, "n": 1, "response_format": {"type": "json_object"}})
     yield compact({"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": "hi"}],
                    "max_completion_tokens": 10, "seed": 3, "stop": "END", "user": "u"})
+    # What fuzzing found in stop 46: a system part that is not an object, a number json::parse
+    # reads as NaN, and a short web_search type whose text moved when max_uses was added.
+    yield ('{"model":"claude-3-5-haiku-latest","messages":[{"role":"system","content":["bare",7]},'
+           '{"role":"user","content":"x"}],"temperature":0e999,"tools":[{"type":"web_search_"}]}')
 
 
 def config_seeds():
