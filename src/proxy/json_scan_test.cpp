@@ -218,6 +218,17 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
       // An escaped name is the member it names: replaced, not added a second time.
       {R"({"model":"m","stream\u005foptions":{"include_usage":false},"stream":true})", true,
        R"({"model":"m","stream\u005foptions":{"include_usage":true},"stream":true})"},
+      {R"({"model":"m","stream_options":{"include\u005fusage":false},"stream":true})", true,
+       R"({"model":"m","stream_options":{"include_usage":true},"stream":true})"},
+      // stream_options that is not an object is replaced whole.
+      {R"({"model":"m","stream":true,"stream_options":false})", true,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","stream":true,"stream_options":[{"include_usage":true}]})", true,
+       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      // Two additions at the root's end: the bound on paid tools and stream_options.
+      {R"({"model":"m","stream":true,"web_search_options":{}, "tools":[{"type":"web_search_preview"}] })", true,
+       R"({"model":"m","stream":true,"web_search_options":{},"tools":[{"type":"web_search_preview"}],)"
+       R"("max_tool_calls":5,"stream_options":{"include_usage":true}})"},
   };
   for (const Case& c : cases) {
     auto call = Read(ChatCompletions(), c.body);
