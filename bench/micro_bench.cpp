@@ -218,12 +218,6 @@ std::string Body(int64_t kind) {
   return body;
 }
 
-const ap::proxy::NativeEndpoint& ChatCompletions() {
-  for (const auto& ep : ap::proxy::NativeEndpoints())
-    if (ep.wire == ap::proxy::Provider::kOpenAI && ep.path == "/v1/chat/completions") return ep;
-  std::abort();
-}
-
 // The body read as before: a whole value, read, changed and written again where usage is asked for.
 std::string OldReadJsonCall(const ap::proxy::NativeEndpoint& ep, std::string body) {
   namespace json = boost::json;
@@ -250,16 +244,18 @@ std::string OldReadJsonCall(const ap::proxy::NativeEndpoint& ep, std::string bod
 
 void BM_BodyScan_Dom(benchmark::State& state) {
   std::string body = Body(state.range(0));
-  if (OldReadJsonCall(ChatCompletions(), body).empty()) state.SkipWithError("the body was refused");
-  for (auto _ : state) benchmark::DoNotOptimize(OldReadJsonCall(ChatCompletions(), body));
+  if (OldReadJsonCall(ap::proxy::OpenAIChatCompletions(), body).empty()) state.SkipWithError("the body was refused");
+  for (auto _ : state) benchmark::DoNotOptimize(OldReadJsonCall(ap::proxy::OpenAIChatCompletions(), body));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
 }
 BENCHMARK(BM_BodyScan_Dom)->ArgName("short0_long1_stream2")->DenseRange(0, 2);
 
 void BM_BodyScan(benchmark::State& state) {
   std::string body = Body(state.range(0));
-  if (!ap::proxy::ReadJsonCall(ChatCompletions(), body, true)) state.SkipWithError("the body was refused");
-  for (auto _ : state) benchmark::DoNotOptimize(ap::proxy::ReadJsonCall(ChatCompletions(), body, true));
+  if (!ap::proxy::ReadJsonCall(ap::proxy::OpenAIChatCompletions(), body, true))
+    state.SkipWithError("the body was refused");
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ap::proxy::ReadJsonCall(ap::proxy::OpenAIChatCompletions(), body, true));
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
 }
 BENCHMARK(BM_BodyScan)->ArgName("short0_long1_stream2")->DenseRange(0, 2);

@@ -2,7 +2,6 @@
 
 #include <array>
 #include <boost/json.hpp>
-#include <optional>
 
 #include "proxy/json_scan.hpp"
 
@@ -50,27 +49,27 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kBodyMembers};
 
-// Where the bounds the broker added and `include_usage` (`ask_usage`) go into the app's bytes. The
-// app's own members are left as it wrote them: written again, a number json::parse read as NaN or
-// infinity would not be JSON.
-std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_usage) {
+// Where the bounds the broker added and `include_usage` (`ask_usage`) go into the app's bytes.
+// `app_options`: the app's stream_options as the scan kept it, if it sent one. The app's own
+// members are left as it wrote them: written again, a number json::parse read as NaN or infinity
+// would not be JSON. The body's members are looked through only where an addition goes inside one.
+std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_usage, const json::value* app_options) {
   TextEdits edits;
   size_t root = FirstValue(body);
   if (asked.bounded_tool_calls) edits.SetMember(body, root, "max_tool_calls", std::to_string(kDefaultToolUses));
-  std::optional<size_t> options;  // where the app's stream_options value begins
-  for (const JsonMember& m : ObjectMembers(body, root)) {
-    std::string name = MemberName(m);
-    if (name == "stream_options") options = m.value_begin;
-    if (name != "tools" || asked.bounded_tools.empty()) continue;
-    auto elements = ArrayElements(body, m.value_begin);
-    for (size_t index : asked.bounded_tools)
-      if (index < elements.size())
-        edits.SetMember(body, elements[index].first, "max_uses", std::to_string(kDefaultToolUses));
-  }
-  if (ask_usage && options && body[*options] == '{')
-    edits.SetMember(body, *options, "include_usage", "true");
-  else if (ask_usage)
-    edits.SetMember(body, root, "stream_options", R"({"include_usage":true})", !options);
+  bool into_options = ask_usage && app_options && app_options->is_object();
+  if (into_options || !asked.bounded_tools.empty())
+    for (const JsonMember& m : ObjectMembers(body, root)) {
+      std::string name = MemberName(m);
+      if (into_options && name == "stream_options") edits.SetMember(body, m.value_begin, "include_usage", "true");
+      if (name != "tools") continue;
+      auto elements = ArrayElements(body, m.value_begin);
+      for (size_t index : asked.bounded_tools)
+        if (index < elements.size())
+          edits.SetMember(body, elements[index].first, "max_uses", std::to_string(kDefaultToolUses));
+    }
+  if (ask_usage && !into_options)  // none, or one that is not an object: set whole
+    edits.SetMember(body, root, "stream_options", R"({"include_usage":true})", !app_options);
   return edits.Empty() ? body : edits.Apply(body);
 }
 
@@ -117,15 +116,14 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
   if (stream && !stream->is_bool() && !stream->is_null())
     return MakeError(Errc::kBadRequest, "'stream' must be true or false");
   call.stream = ep.streams == Streams::kWhenAsked && stream && stream->is_bool() && stream->get_bool();
-  bool chat_completions = ep.wire == Provider::kOpenAI && ep.path == "/v1/chat/completions";
-  if (call.stream && chat_completions) {
-    const json::value* options = o.if_contains("stream_options");
+  const json::value* options = o.if_contains("stream_options");
+  if (call.stream && ep.wire == Provider::kOpenAI && ep.path == OpenAIChatCompletions().path) {
     const json::value* include =
         options && options->is_object() ? options->get_object().if_contains("include_usage") : nullptr;
     call.strip_usage_chunk = !(include && include->is_bool() && include->get_bool());
   }
   if (call.asked.body_changed || call.strip_usage_chunk)
-    call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk);
+    call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk, options);
   else
     call.body = std::move(body);
   return call;
