@@ -5,7 +5,8 @@
 
 #include <atomic>
 #include <cstdio>
-#include <ctime>
+
+#include "core/time.hpp"
 
 namespace ap::telemetry {
 namespace {
@@ -73,14 +74,8 @@ void LogRequest(const RequestLine& line) {
 std::string JsonLine(std::chrono::system_clock::time_point at, std::string_view level, std::string_view message,
                      std::string_view fields) {
   auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char time[96];
-  std::snprintf(time, sizeof time, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
   std::string out = "{\"time\":\"";
-  out += time;
+  out += FormatIso8601Millis(millis);
   out += "\",\"level\":";
   AppendJsonString(out, level);
   out += ",\"msg\":";
