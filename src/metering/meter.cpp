@@ -94,6 +94,12 @@ struct Account {
   int64_t topped_micros = 0;
   int64_t topped_requests = 0;
   int top_ups_in_flight = 0;  // early or not: an early one starts only when none is on its way
+  // What the calls waiting for a top-up need between them, not yet asked of the store: the next
+  // top-up to run asks for all of it, so that a burst of calls after a pause takes one transaction,
+  // not one each. Each waiting call is numbered; those up to `waits_lent` had their need lent.
+  store::Lease waiting_need;
+  int64_t waits_counted = 0;
+  int64_t waits_lent = 0;
   SlowestRecently top_up_time;  // from being asked for to being in the lease
 };
 
@@ -289,16 +295,20 @@ struct TopUpBasis {
   int64_t share_requests = 0;
   int64_t up_to_micros = 0;  // the call's
   // What the call that found the lease short needs from the store, as the lease stood then (none
-  // for an early top-up): the store is asked for it even if another top-up lands first, so that
-  // each waiting call adds to the lease (calls racing for it could otherwise use up their rounds).
+  // for an early top-up), and its number among the waiting calls (0 for an early top-up). Each
+  // waiting call adds to the lease (calls racing for it could otherwise use up their rounds): its
+  // top-up asks the store for at least `need`, unless an earlier one already lent it what it needed.
   store::Lease need;
+  int64_t wait = 0;
 };
 
 namespace {
 
-// What to ask the store for: enough for the call (`need`, nothing when the top-up is early) and the
-// calls of the next lease horizon at the recent rate (`want`). Under the account's lock.
-std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBasis& basis) {
+// What to ask the store for: enough for the call (`need`, nothing when the top-up is early), for
+// every call waiting (`waiting`), and for the calls of the next lease horizon at the recent rate
+// (`want`). Under the account's lock.
+std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBasis& basis,
+                                                const store::Lease& waiting) {
   store::Lease need, want;
   int64_t calls = LeaseCalls(account, Clock::now());
   // However busy, a broker takes no more than its part of what is left (by this broker's view of
@@ -308,12 +318,13 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
     int64_t fewest = MulMicros(kFewestLeaseCalls, basis.up_to_micros);
     int64_t busy = std::min(MulMicros(calls, basis.up_to_micros), std::max(fewest, basis.share_micros));
     need.micros = basis.need.micros;
-    want.micros = std::max<int64_t>(need.micros, busy - account.lease_micros);
+    want.micros = std::max({need.micros, waiting.micros, busy - account.lease_micros});
   }
   if (basis.capped) {
     int64_t busy = std::min(calls, std::max(2 * kFewestLeaseCalls, basis.share_requests));
     need.requests = basis.need.requests;
-    want.requests = std::max<int64_t>(need.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests);
+    want.requests =
+        std::max({need.requests, waiting.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests});
   }
   return {need, want};
 }
@@ -330,10 +341,17 @@ void NoteTopped(Account& account, int64_t micros, int64_t requests) {
 // thread when its meter is gone (a test's).
 Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Account& account,
                           const std::string& grant_id, const TopUpBasis& basis, Clock::time_point asked_at) {
-  store::Lease need, want;
+  store::Lease need, want, waiting;
+  int64_t waits_asked = 0;
   {
     std::lock_guard lock(account.mutex);
-    std::tie(need, want) = PlanTopUp(account, basis);
+    if (basis.wait != 0 && basis.wait <= account.waits_lent) {  // an earlier top-up lent what it needed
+      --account.top_ups_in_flight;
+      return {};
+    }
+    waiting = std::exchange(account.waiting_need, {});
+    waits_asked = account.waits_counted;
+    std::tie(need, want) = PlanTopUp(account, basis, waiting);
     if (want.micros == 0 && want.requests == 0) {  // nothing to ask for: the lease holds enough
       --account.top_ups_in_flight;
       // The next early top-up is due when calls have used three quarters of the lease as it stands,
@@ -353,8 +371,19 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   }
   account.lease_micros += lease->micros;
   account.lease_requests += lease->requests;
+  // Lent less (what is left is running out): each waiting call's own top-up asks for its need.
+  if (lease->micros >= waiting.micros && lease->requests >= waiting.requests)
+    account.waits_lent = std::max(account.waits_lent, waits_asked);
   NoteTopped(account, lease->micros, lease->requests);
   return {};
+}
+
+// Counts the call as waiting for a top-up, with what it needs whatever the lease holds now; under
+// the account's lock.
+void NoteWaiting(Account& account, TopUpBasis& basis, const Ask& ask) {
+  if (basis.budgeted) account.waiting_need.micros = AddMicros(account.waiting_need.micros, LeastMicros(ask));
+  if (basis.capped) account.waiting_need.requests += 1;
+  basis.wait = ++account.waits_counted;
 }
 
 }  // namespace
@@ -383,6 +412,7 @@ awaitable<Status> Meter::TopUp(std::shared_ptr<Account> account, const domain::G
     std::lock_guard lock(account->mutex);
     ++account->top_ups_in_flight;
     basis = BasisFor(grant, ask, account.get());
+    NoteWaiting(*account, basis, ask);
   }
   auto take = [&store = store_, node = options_.node_id, account, id = grant.record.id, basis,
                asked_at = Clock::now()]() { return TopUpOnStoreThread(store, node, *account, id, basis, asked_at); };

@@ -108,6 +108,98 @@ TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
     }
 }
 
+// The test's store, counting the leases asked of it for calls that wait (not early top-ups, which
+// need nothing).
+class LeaseCountingStore : public store::Store, public store::MeteringStore {
+ public:
+  explicit LeaseCountingStore(store::Store& inner) : inner_(inner), metering_(inner.Metering()) {}
+  std::atomic<int> leases_needed = 0;
+
+  Result<store::Lease> TakeLease(std::string_view grant_id, std::string_view node_id, store::Lease need,
+                                 store::Lease want) override {
+    if (need.micros > 0 || need.requests > 0) ++leases_needed;
+    return metering_.TakeLease(grant_id, node_id, need, want);
+  }
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused) override {
+    return metering_.ReturnLease(grant_id, node_id, unused);
+  }
+  Result<std::vector<store::SpendChange>> Settle(std::string_view node_id,
+                                                 const std::vector<store::UsageRecord>& rows) override {
+    return metering_.Settle(node_id, rows);
+  }
+  Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override {
+    return metering_.Heartbeat(node_id, now, stale_before);
+  }
+  Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override {
+    return metering_.LiveNodes(seen_since);
+  }
+  Status RetireNode(std::string_view node_id, UnixSeconds now) override { return metering_.RetireNode(node_id, now); }
+  Status AddEvent(const store::EventRecord& event) override { return metering_.AddEvent(event); }
+  Result<std::vector<store::EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id,
+                                                     int64_t limit) override {
+    return metering_.ListEvents(grant_id, after_id, limit);
+  }
+  Result<std::vector<store::EventRecord>> ListRecentEvents(std::string_view grant_id, std::optional<int64_t> before_id,
+                                                           int64_t limit) override {
+    return metering_.ListRecentEvents(grant_id, before_id, limit);
+  }
+  Result<std::vector<store::UsageRecord>> ListUsage(std::string_view grant_id,
+                                                    const std::optional<store::UsageRecord>& after,
+                                                    int64_t limit) override {
+    return metering_.ListUsage(grant_id, after, limit);
+  }
+  Result<std::vector<store::UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
+                                                        int64_t limit) override {
+    return metering_.ListUsageFrom(grant_id, from_day, limit);
+  }
+  Result<store::UsageRecord> TotalUsage(std::string_view grant_id) override { return metering_.TotalUsage(grant_id); }
+
+  store::GrantStore& Grants() override { return inner_.Grants(); }
+  store::MeteringStore& Metering() override { return *this; }
+  store::IdentityStore& Identity() override { return inner_.Identity(); }
+  store::OAuthStore& OAuth() override { return inner_.OAuth(); }
+  store::KeyStore& Keys() override { return inner_.Keys(); }
+  store::ActivityStore& Activity() override { return inner_.Activity(); }
+  store::AuditStore& Audit() override { return inner_.Audit(); }
+  store::ChangeStore& Changes() override { return inner_.Changes(); }
+  store::FlowStore& Flows() override { return inner_.Flows(); }
+  store::SigningKeyStore& SigningKeys() override { return inner_.SigningKeys(); }
+  Result<int64_t> SchemaVersion() override { return inner_.SchemaVersion(); }
+  int64_t KnownSchemaVersion() const override { return inner_.KnownSchemaVersion(); }
+  Result<std::optional<std::string>> GetSetting(std::string_view key) override { return inner_.GetSetting(key); }
+  Status PutSetting(std::string_view key, std::string_view value) override { return inner_.PutSetting(key, value); }
+  Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) override {
+    return inner_.AddSettingIfAbsent(key, value);
+  }
+
+ private:
+  store::Store& inner_;
+  store::MeteringStore& metering_;
+};
+
+// A grant's first calls after a pause, all at once: the store thread busy meanwhile, so that every
+// one of them finds the lease empty and waits for it.
+TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
+  for (bool budgeted : {false, true}) {
+    LeaseCountingStore counting(*store_);
+    Meter meter(counting, pool_, {"node-1", 1000, {}});
+    auto grant = Approved(budgeted ? std::optional<int64_t>(1'000'000) : std::nullopt, 10'000);
+    std::promise<void> go;
+    asio::post(pool_.Pool(), [ready = go.get_future().share()] { ready.wait(); });
+    std::thread release([&] {  // once all 100 wait in the store thread's queue
+      while (pool_.Waiting() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      go.set_value();
+    });
+    auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 100);
+    release.join();
+    OnStore([] { return true; });  // any early top-up has run
+    EXPECT_EQ(Admitted(results), 100);
+    EXPECT_EQ(counting.leases_needed, 1) << "budgeted: " << budgeted;
+    EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests,
+              meter.Held().requests);
+  }
+}
+
 TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
   std::atomic<int> waits = 0;
   std::atomic<int64_t> waited_micros = -1;
