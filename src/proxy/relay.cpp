@@ -7,6 +7,7 @@
 
 #include "http/cookies.hpp"
 #include "http/fields.hpp"
+#include "http/json_text.hpp"
 #include "http/server.hpp"
 #include "proxy/answer_filter.hpp"
 #include "proxy/errors.hpp"
@@ -351,7 +352,9 @@ awaitable<Reply> Relay::ListModels(const Request& req, std::string_view target) 
       if (AllowsListedModel(item)) kept.push_back(std::move(item));
     *items = std::move(kept);
   }
-  co_return upstream_.Filter(provider_, api_key_, &hits_).Whole(answer->open->Head(), json::serialize(list));
+  // Written as the reference's JSON.stringify writes it: a number JSON cannot carry (1e999, which
+  // json::parse reads as infinity) as null, where json::serialize would write no JSON at all.
+  co_return upstream_.Filter(provider_, api_key_, &hits_).Whole(answer->open->Head(), http::JsonText(list));
 }
 
 bool Relay::AllowsListedModel(const json::value& item) const {

@@ -117,6 +117,12 @@ const FAULTS = {
     };
     more();
   },
+  // A model list with numbers JSON cannot carry once read: 1e999 reads as infinity.
+  numbers(socket) {
+    const list = '{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1e999,"owned_by":"system",'
+      + '"ratio":1.0},{"id":"gpt-4o","object":"model","created":1,"owned_by":"system"}]}';
+    socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${list.length}\r\nconnection: close\r\n\r\n${list}`);
+  },
   redirect(socket, head, trap) {
     socket.end(`HTTP/1.1 307 Temporary Redirect\r\nlocation: ${trap.url}/v1/chat/completions\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   },
@@ -231,6 +237,15 @@ test('an answer far beyond the 64 MB answer limit: 502 naming the limit; one dec
   assert.match(declared.res.json.error.message, /openai sent an answer over 64 MB/);
   assert.ok(declared.ms < 2000, `a 10 GB Content-Length is refused without reading it (${declared.ms} ms)`);
   assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
+
+test('a model list holding a number JSON cannot carry reaches the app as JSON, written as JSON.stringify writes it', async () => {
+  const res = await call(broker.url, 'GET', '/openai/v1/models', { token: grant.token, headers: { 'idempotency-key': 'fault-numbers' } });
+  assert.equal(res.status, 200);
+  assert.ok(res.json, `the list is JSON: ${res.text}`);
+  // The grant's model only; what the reference (JSON.parse, then JSON.stringify) would send.
+  assert.deepEqual(res.json, JSON.parse(JSON.stringify({ object: 'list', data: [
+    { id: 'gpt-4o-mini', object: 'model', created: Infinity, owned_by: 'system', ratio: 1 }] })));
 });
 
 test('an upstream that answers with a redirect: never followed, 502 to the app, the call given back', async () => {
