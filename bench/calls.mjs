@@ -1,13 +1,16 @@
 // Makes a fixed number of metered calls, as bench/post.lua does, and fails on any answer but 200:
 // wrk runs for a time, while an instruction count per call needs a count of calls.
-// Usage: node bench/calls.mjs URL TOKEN CALLS IN_FLIGHT [PROVIDER]
+// Usage: node bench/calls.mjs URL TOKEN CALLS IN_FLIGHT [PROVIDER] [stream]
 //   PROVIDER: openai (the default: a Chat Completions body, or the reference's /proxy/chat),
 //   anthropic (a Messages body) or google (a generateContent body, its model in the URL), each
 //   with the credential where that provider's SDK puts it.
+//   stream: asks for a streamed answer ("stream": true; for google, give a streamGenerateContent
+//   URL, which says so itself).
 import http from 'node:http';
 
 const [url, token, calls, inFlight] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
 const provider = process.argv[6] ?? 'openai';
+const stream = process.argv[7] === 'stream';
 const system = 'Be brief.';
 const prompt = 'Summarise the following paragraph in one sentence, please, and keep the names.';
 const shapes = {
@@ -26,6 +29,8 @@ const shapes = {
   },
 };
 if (!shapes[provider]) throw new Error(`unknown provider ${provider}: openai, anthropic or google`);
+if (process.argv[7] !== undefined && !stream) throw new Error(`unknown option ${process.argv[7]}: stream`);
+if (stream && provider !== 'google') shapes[provider].body.stream = true;
 const body = JSON.stringify(shapes[provider].body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });
 const headers = { 'content-type': 'application/json', ...shapes[provider].credential, 'content-length': Buffer.byteLength(body) };

@@ -3,10 +3,11 @@
 # -DAIPASSPORT_PGO=generate serves what the benchmarks measure, against the mock upstream, then
 # stops as a signal stops it, which writes its profile. The calls: whole chat answers on the
 # native OpenAI path, on the reference's /proxy/chat, on Anthropic's Messages and on Gemini's
-# generateContent (32 in flight, a grant with every limit for each provider), then streamed ones
-# one at a time.
+# generateContent (32 in flight, a grant with every limit for each provider), then streamed ones:
+# OpenAI's one at a time, Anthropic's and Gemini's 8 at a time.
 # Usage: bench/train.sh BINARY   TRAIN_CALLS (20000 whole answers on the native OpenAI path; half as
-#   many on /proxy/chat, a quarter as many on each other provider's, a tenth as many streams)
+#   many on /proxy/chat, a quarter as many on each other provider's, a tenth as many OpenAI streams
+#   and a twentieth as many of each other provider's)
 set -euo pipefail
 CALLS=${TRAIN_CALLS:-20000}
 [[ "$CALLS" =~ ^[1-9][0-9]*$ ]] && ((CALLS >= 10)) || { echo "TRAIN_CALLS must be a whole number of at least 10" >&2; exit 2; }
@@ -38,6 +39,10 @@ node "$HERE/calls.mjs" "$BROKER/anthropic/v1/messages" "$CLAUDE" $((CALLS / 4)) 
 node "$HERE/calls.mjs" "$BROKER/gemini/v1beta/models/gemini-2.0-flash:generateContent" "$GEMINI" $((CALLS / 4)) 32 google
 echo "training: $((CALLS / 10)) streams"
 node "$HERE/streams.mjs" sequential "$BROKER/openai/v1/chat/completions" "$TOKEN" $((CALLS / 10)) > /dev/null
+echo "training: $((CALLS / 20)) streams each on /anthropic/v1/messages and Gemini's streamGenerateContent"
+node "$HERE/calls.mjs" "$BROKER/anthropic/v1/messages" "$CLAUDE" $((CALLS / 20)) 8 anthropic stream
+node "$HERE/calls.mjs" "$BROKER/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse" "$GEMINI" \
+  $((CALLS / 20)) 8 google stream
 pid=${BROKER_PIDS[broker]}
 kill -TERM "$pid"
 wait "$pid" || { echo "the trained broker did not stop cleanly:" >&2; tail -5 "$TMP/broker.out" >&2; exit 1; }
