@@ -260,12 +260,18 @@ void BM_BodyScan(benchmark::State& state) {
 }
 BENCHMARK(BM_BodyScan)->ArgName("short0_long1_stream2")->DenseRange(0, 2);
 
-// A whole chat completion: of about 700 bytes (as the emulation answers bench/post.lua's body) or
-// of about 3 KB.
-std::string WholeAnswer(bool long_answer) {
+// A whole chat completion: of about 700 bytes (as the emulation answers bench/post.lua's body), of
+// about 3 KB, of about 3 KB of Markdown (a line break or a quote escaped every few words), or of
+// about 3 KB of Japanese (three bytes a character).
+std::string WholeAnswer(int64_t kind) {
+  constexpr std::string_view kTexts[] = {
+      "The engines, compilers and abstractions are summarised here, names kept. ",
+      "The engines, compilers and abstractions are summarised here, names kept. ",
+      R"(## Engines\n\n- **Compilers** keep the \"names\" as written;\n- `abstractions` stay.\n)",
+      "\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\u30f3\u30d1\u30a4\u30e9\u3092\u8981\u7d04\u3057\u307e\u3057\u305f\u3002",
+  };
   std::string text;
-  while (text.size() < (long_answer ? 3000 : 80))
-    text += "The engines, compilers and abstractions are summarised here, names kept. ";
+  while (text.size() < (kind == 0 ? 80 : 3000)) text += kTexts[kind];
   return R"({"id":"chatcmpl-1","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini",)"
          R"("choices":[{"index":0,"message":{"role":"assistant","content":")" +
          text +
@@ -278,20 +284,20 @@ std::string WholeAnswer(bool long_answer) {
 // A full parse of the answer alone, with no usage read from it: what reading usage cost before it
 // was read while validating.
 void BM_ParseWhole_Dom(benchmark::State& state) {
-  std::string answer = WholeAnswer(state.range(0) == 1);
+  std::string answer = WholeAnswer(state.range(0));
   for (auto _ : state) benchmark::DoNotOptimize(boost::json::parse(answer));
 }
-BENCHMARK(BM_ParseWhole_Dom)->ArgName("short0_long1")->DenseRange(0, 1);
+BENCHMARK(BM_ParseWhole_Dom)->ArgName("short0_long1_markdown2_japanese3")->DenseRange(0, 3);
 
 void BM_UsageWhole(benchmark::State& state) {
-  std::string answer = WholeAnswer(state.range(0) == 1);
+  std::string answer = WholeAnswer(state.range(0));
   for (auto _ : state) {
     ap::proxy::Usage usage;
     ap::proxy::MergeUsageFromJson(answer, usage);
     benchmark::DoNotOptimize(usage);
   }
 }
-BENCHMARK(BM_UsageWhole)->ArgName("short0_long1")->DenseRange(0, 1);
+BENCHMARK(BM_UsageWhole)->ArgName("short0_long1_markdown2_japanese3")->DenseRange(0, 3);
 
 // One stream chunk: OpenAI's (with the `"usage":null` that include_usage puts in each) and Gemini's.
 constexpr std::string_view kChunks[] = {

@@ -69,6 +69,43 @@ inline const char* PlainEnd(const char* p, const char* end) {
   return p;
 }
 
+// The length of the well-formed multi-byte character at p (its first byte from 0x80 on), as
+// DecodeUtf8At reads it (RFC 3629: no overlong form, no surrogate, nothing past U+10FFFF), or 0.
+// Inline, with the ranges of the Unicode standard's table 3-7, so that text in a language written
+// in multi-byte characters costs a few comparisons a character.
+inline int Utf8Length(const char* p, const char* end) {
+  auto in = [p](int k, unsigned lo, unsigned hi) {
+    auto b = static_cast<unsigned char>(p[k]);
+    return b >= lo && b <= hi;
+  };
+  auto b0 = static_cast<unsigned char>(*p);
+  ptrdiff_t left = end - p;
+  if (b0 >= 0xC2 && b0 <= 0xDF) return left >= 2 && in(1, 0x80, 0xBF) ? 2 : 0;
+  if (b0 >= 0xE0 && b0 <= 0xEF) {
+    unsigned lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
+    return left >= 3 && in(1, lo, hi) && in(2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (b0 >= 0xF0 && b0 <= 0xF4) {
+    unsigned lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
+    return left >= 4 && in(1, lo, hi) && in(2, 0x80, 0xBF) && in(3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+// Past the plain and well-formed multi-byte characters from p: where '"', '\\', a control
+// character, a byte that starts no well-formed character, or the end is.
+inline const char* StringRunEnd(const char* p, const char* end) {
+  for (;;) {
+    p = PlainEnd(p, end);
+    while (p != end && static_cast<unsigned char>(*p) >= 0x80) {  // such characters come in runs
+      int length = Utf8Length(p, end);
+      if (length == 0) return p;
+      p += length;
+    }
+    if (p == end || *p == '"' || *p == '\\' || static_cast<unsigned char>(*p) < 0x20) return p;
+  }
+}
+
 }  // namespace json_walk
 
 template <class Handler>
@@ -177,7 +214,7 @@ class JsonWalk {
   // else in unescaped_.
   bool String(std::string_view& out) {
     const char* begin = ++p_;
-    p_ = json_walk::PlainEnd(p_, end_);
+    p_ = json_walk::StringRunEnd(p_, end_);
     if (At('"')) {
       out = std::string_view(begin, static_cast<size_t>(p_++ - begin));
       return true;
@@ -185,26 +222,17 @@ class JsonWalk {
     return Unescaped(begin, out);
   }
 
-  // The rest of a string that has an escape or a multi-byte character (from p_ on; `begin` is
-  // past its opening quote). Apart, so that the usual string costs no call.
+  // The rest of a string that has an escape (from p_ on; `begin` is past its opening quote), or
+  // the refusal of one with a control character or a malformed one. Apart, so that the usual
+  // string costs no call.
   [[gnu::noinline]] bool Unescaped(const char* begin, std::string_view& out) {
     unescaped_.assign(begin, p_);
     for (;;) {
       if (p_ == end_) return false;
-      auto c = static_cast<unsigned char>(*p_);
-      if (c == '"') break;
-      if (c == '\\') {
-        if (!Escape()) return false;
-      } else if (c >= 0x80) {
-        Utf8Char ch = DecodeUtf8At({p_, static_cast<size_t>(end_ - p_)}, 0);
-        if (!ch.code) return false;
-        unescaped_.append(p_, ch.length);
-        p_ += ch.length;
-      } else {
-        return false;  // a control character
-      }
+      if (*p_ == '"') break;
+      if (*p_ != '\\' || !Escape()) return false;  // a control character, or a malformed one
       const char* run = p_;
-      p_ = json_walk::PlainEnd(p_, end_);
+      p_ = json_walk::StringRunEnd(p_, end_);
       unescaped_.append(run, p_);
     }
     ++p_;

@@ -166,36 +166,50 @@ TEST(JsonWalk, AcceptsAndReadsNumbersAsJsonParseDoes) {
 }
 
 TEST(JsonWalk, AcceptsAndReadsStringsAsJsonParseDoes) {
-  for (std::string_view s :
-       std::initializer_list<std::string_view>{R"("")",
-                                               R"("plain")",
-                                               R"("a\"b\\c\/d\be\ff\ng\rh\ti")",
-                                               R"("\u0041\u00e9\u20AC")",
-                                               R"("\ud83d\ude00")",  // a surrogate pair
-                                               R"("\ud83d")",
-                                               R"("\ude00")",
-                                               R"("\ud83d\u0041")",
-                                               R"("\ud83dx")",
-                                               R"("\ud83d\")",
-                                               R"("\u12")",
-                                               R"("\u12G4")",
-                                               R"("\x")",
-                                               R"("\)",
-                                               "\"tab\there\"",
-                                               std::string_view("\"nul\0\"", 6),
-                                               "\"é€😀\"",
-                                               "\"\xc3\"",
-                                               "\"\xc0\xaf\"",          // overlong
-                                               "\"\xe0\x80\xaf\"",      // overlong
-                                               "\"\xed\xa0\x80\"",      // a surrogate in UTF-8
-                                               "\"\xf4\x90\x80\x80\"",  // past 0x10FFFF
-                                               "\"\xf0\x9f\x98\"",      // cut short
-                                               "\"\xff\"",
-                                               "\"\x80\"",
-                                               "\"unterminated",
-                                               "\"long string past sixteen bytes with an \\u00e9scape in it\"",
-                                               "\"sixteen-and-more bytes then \xe2\x82\xac and on\""})
+  for (std::string_view s : std::initializer_list<std::string_view>{
+           R"("")", R"("plain")", R"("a\"b\\c\/d\be\ff\ng\rh\ti")", R"("\u0041\u00e9\u20AC")",
+           R"("\ud83d\ude00")",  // a surrogate pair
+           R"("\ud83d")", R"("\ude00")", R"("\ud83d\u0041")", R"("\ud83dx")", R"("\ud83d\")", R"("\u12")",
+           R"("\u12G4")", R"("\x")", R"("\)", "\"tab\there\"", std::string_view("\"nul\0\"", 6), "\"é€😀\"", "\"\xc3\"",
+           "\"\xc0\xaf\"",          // overlong
+           "\"\xe0\x80\xaf\"",      // overlong
+           "\"\xed\xa0\x80\"",      // a surrogate in UTF-8
+           "\"\xf4\x90\x80\x80\"",  // past 0x10FFFF
+           "\"\xf0\x9f\x98\"",      // cut short
+           "\"\xff\"", "\"\x80\"", "\"unterminated", "\"long string past sixteen bytes with an \\u00e9scape in it\"",
+           "\"sixteen-and-more bytes then \xe2\x82\xac and on\"",
+           // Multi-byte text, then an escape, a malformed byte,
+           // a control character or a cut character in it.
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\u30f3\u30d1\u30a4\u30e9\"",
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\\n\u30b3\u30f3\u30d1\\u00e9\u30a4\"",
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\xed\xa0\x80\u30d1\"",
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\\n\u30b3\xc0\xaf\u30d1\"",
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\t\u30d1\"", "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\xe3\x82"})
     WalksAsParsed(s);
+}
+
+// The walk's own reading of a multi-byte character against the decoder every other reader uses:
+// every lead byte with every second byte, the third and fourth at the edges of their range and
+// past them, and each cut short by the end of the text.
+TEST(JsonWalk, ReadsMultiByteCharactersAsTheDecoderDoes) {
+  auto agrees = [](const std::string& bytes) {
+    for (size_t cut = 1; cut <= bytes.size(); ++cut) {
+      std::string_view s(bytes.data(), cut);
+      Utf8Char decoded = DecodeUtf8At(s, 0);
+      int expected = decoded.code ? static_cast<int>(decoded.length) : 0;
+      if (json_walk::Utf8Length(s.data(), s.data() + s.size()) != expected) return false;
+    }
+    return true;
+  };
+  constexpr int kEdges[] = {0x00, 0x7F, 0x80, 0x9F, 0xBF, 0xC0, 0xFF};
+  int disagreements = 0;
+  for (int b0 = 0x80; b0 <= 0xFF; ++b0)
+    for (int b1 = 0; b1 <= 0xFF; ++b1)
+      for (int b2 : kEdges)
+        for (int b3 : kEdges)
+          if (!agrees({static_cast<char>(b0), static_cast<char>(b1), static_cast<char>(b2), static_cast<char>(b3)}))
+            ++disagreements;
+  EXPECT_EQ(disagreements, 0);
 }
 
 TEST(JsonWalk, AcceptsAndReadsStructureAsJsonParseDoes) {
