@@ -378,10 +378,12 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   return {};
 }
 
-// Counts the call as waiting for a top-up, with what it needs whatever the lease holds now; under
-// the account's lock.
+// Counts the call as waiting for a top-up, with what it takes from a lease that holds enough (all
+// it may use, not the least a stream starts with: else the first waiting stream could take what
+// was asked for the others), whatever the lease holds now; under the account's lock.
 void NoteWaiting(Account& account, TopUpBasis& basis, const Ask& ask) {
-  if (basis.budgeted) account.waiting_need.micros = AddMicros(account.waiting_need.micros, LeastMicros(ask));
+  if (basis.budgeted)
+    account.waiting_need.micros = AddMicros(account.waiting_need.micros, std::max(ask.up_to_micros, LeastMicros(ask)));
   if (basis.capped) account.waiting_need.requests += 1;
   basis.wait = ++account.waits_counted;
 }

@@ -180,7 +180,14 @@ class LeaseCountingStore : public store::Store, public store::MeteringStore {
 // A grant's first calls after a pause, all at once: the store thread busy meanwhile, so that every
 // one of them finds the lease empty and waits for it.
 TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
-  for (bool budgeted : {false, true}) {
+  struct Case {
+    bool budgeted;
+    Ask ask;
+  };
+  // Streams start with less than they may use, and take all of it when the lease holds it.
+  for (auto [budgeted, ask] :
+       {Case{false, {.need_micros = 100, .up_to_micros = 100}}, Case{true, {.need_micros = 100, .up_to_micros = 100}},
+        Case{true, {.need_micros = 1, .up_to_micros = 100}}}) {
     LeaseCountingStore counting(*store_);
     Meter meter(counting, pool_, {"node-1", 1000, {}});
     auto grant = Approved(budgeted ? std::optional<int64_t>(1'000'000) : std::nullopt, 10'000);
@@ -190,11 +197,15 @@ TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
       while (pool_.Waiting() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(1));
       go.set_value();
     });
-    auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 100);
+    auto results = AdmitAtOnce(meter, grant, ask, 100);
     release.join();
     OnStore([] { return true; });  // any early top-up has run
     EXPECT_EQ(Admitted(results), 100);
-    EXPECT_EQ(counting.leases_needed, 1) << "budgeted: " << budgeted;
+    EXPECT_EQ(counting.leases_needed, 1) << "budgeted: " << budgeted << ", least: " << ask.need_micros;
+    for (const auto& r : results)
+      if (r) {
+        EXPECT_EQ(r->ReservedMicros(), 100) << "all it may use";
+      }
     EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests,
               meter.Held().requests);
   }
