@@ -31,8 +31,8 @@ class KeepHandler {
   bool on_key(json::string_view s, size_t, boost::system::error_code&) {
     if (skip_ > 0) return true;
     key_ = std::string_view(s.data(), s.size());
-    // A key the walk rewrote (an escape or a byte of a multi-byte character) is in its buffer,
-    // which the value may reuse: copied. Any other is in the text.
+    // A key the walk rewrote (one with an escape) is in its buffer, which the value may reuse:
+    // copied. Any other is in the text.
     if (!InText(key_)) key_ = escaped_key_.assign(key_);
     const ScanRule* rule = frames_.back().rule;
     pending_ = nullptr;
