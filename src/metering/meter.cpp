@@ -94,12 +94,14 @@ struct Account {
   int64_t topped_micros = 0;
   int64_t topped_requests = 0;
   int top_ups_in_flight = 0;  // early or not: an early one starts only when none is on its way
-  // What the calls waiting for a top-up need between them, not yet asked of the store: the next
+  // What the calls waiting for a top-up need between them, not yet lent by the store: the next
   // top-up to run asks for all of it, so that a burst of calls after a pause takes one transaction,
-  // not one each. Each waiting call is numbered; those up to `waits_lent` had their need lent.
+  // not one each. Each waiting call is numbered; those after `waits_unlent` and up to `waits_lent`
+  // had their need lent. This relies on top-ups running one at a time, as the store thread runs them.
   store::Lease waiting_need;
   int64_t waits_counted = 0;
   int64_t waits_lent = 0;
+  int64_t waits_unlent = 0;
   SlowestRecently top_up_time;  // from being asked for to being in the lease
 };
 
@@ -311,9 +313,10 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
                                                 const store::Lease& waiting) {
   store::Lease need, want;
   int64_t calls = LeaseCalls(account, Clock::now());
-  // However busy, a broker takes no more than its part of what is left (by this broker's view of
-  // the grant, which may be behind; the store never leases past what it has), so its peers are
-  // not refused while the budget lasts.
+  // However busy, a broker takes no more than its part of what is left for the calls to come (by
+  // this broker's view of the grant, which may be behind; the store never leases past what it
+  // has), so its peers are not refused while the budget lasts. The calls waiting now get what they
+  // may use, as each would have asked for its own.
   if (basis.budgeted) {
     int64_t fewest = MulMicros(kFewestLeaseCalls, basis.up_to_micros);
     int64_t busy = std::min(MulMicros(calls, basis.up_to_micros), std::max(fewest, basis.share_micros));
@@ -327,6 +330,18 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
         std::max({need.requests, waiting.requests, std::max(2 * kFewestLeaseCalls, busy) - account.lease_requests});
   }
   return {need, want};
+}
+
+// After a top-up that asked for what the calls numbered up to `waits_asked` need between them
+// (`waiting`) and got `lent`: they are lent when all of it was. Else (what is left is running out,
+// or the store failed) each of those not lent before asks for at least its own need, as it would
+// have without the others: what was not lent is not asked for again on their behalf, so a call
+// that gives up leaves nothing behind. Under the account's lock.
+void NoteLent(Account& account, const store::Lease& waiting, const store::Lease& lent, int64_t waits_asked) {
+  if (lent.micros >= waiting.micros && lent.requests >= waiting.requests)
+    account.waits_lent = std::max(account.waits_lent, waits_asked);
+  else
+    account.waits_unlent = std::max(account.waits_unlent, waits_asked);
 }
 
 // What the lease holds after a top-up that added `micros` and `requests`, in each dimension it added
@@ -345,7 +360,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   int64_t waits_asked = 0;
   {
     std::lock_guard lock(account.mutex);
-    if (basis.wait != 0 && basis.wait <= account.waits_lent) {  // an earlier top-up lent what it needed
+    if (basis.wait > account.waits_unlent && basis.wait <= account.waits_lent) {  // an earlier top-up lent it
       --account.top_ups_in_flight;
       return {};
     }
@@ -365,26 +380,25 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   --account.top_ups_in_flight;
   Clock::time_point now = Clock::now();
   account.top_up_time.Note(now - asked_at, now);
+  NoteLent(account, waiting, lease ? *lease : store::Lease{}, waits_asked);
   if (!lease) {
     account.topped_micros = account.topped_requests = 0;  // no early top-up until one succeeds
     return lease.error();
   }
   account.lease_micros += lease->micros;
   account.lease_requests += lease->requests;
-  // Lent less (what is left is running out): each waiting call's own top-up asks for its need.
-  if (lease->micros >= waiting.micros && lease->requests >= waiting.requests)
-    account.waits_lent = std::max(account.waits_lent, waits_asked);
   NoteTopped(account, lease->micros, lease->requests);
   return {};
 }
 
 // Counts the call as waiting for a top-up, with what it takes from a lease that holds enough (all
 // it may use, not the least a stream starts with: else the first waiting stream could take what
-// was asked for the others), whatever the lease holds now; under the account's lock.
+// was asked for the others; at least a micro-USD, as a free call needs), whatever the lease holds
+// now; under the account's lock.
 void NoteWaiting(Account& account, TopUpBasis& basis, const Ask& ask) {
   if (basis.budgeted)
     account.waiting_need.micros = AddMicros(account.waiting_need.micros, std::max(ask.up_to_micros, LeastMicros(ask)));
-  if (basis.capped) account.waiting_need.requests += 1;
+  if (basis.capped && ask.counted) account.waiting_need.requests += 1;
   basis.wait = ++account.waits_counted;
 }
 

@@ -76,6 +76,24 @@ class MeterTest : public ::testing::Test {
     return out;
   }
 
+  // `count` admissions at once while the store thread is held back until every one of them waits
+  // for it: a grant's first calls after a pause, each finding the lease empty.
+  std::vector<Result<Ticket>> AdmitWhileTheStoreWaits(Meter& meter, const domain::Grant& grant, Ask ask, int count) {
+    std::promise<void> go;
+    asio::post(pool_.Pool(), [ready = go.get_future().share()] { ready.wait(); });
+    std::thread release([&] {
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (pool_.Waiting() < count && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      EXPECT_GE(pool_.Waiting(), count) << "not every call waited for the store";
+      go.set_value();
+    });
+    auto results = AdmitAtOnce(meter, grant, ask, count);
+    release.join();
+    OnStore([] { return true; });  // any early top-up has run
+    return results;
+  }
+
   std::filesystem::path dir_;
   std::unique_ptr<store::Store> store_;
   http::BlockingPool pool_{1};
@@ -114,10 +132,12 @@ class LeaseCountingStore : public store::Store, public store::MeteringStore {
  public:
   explicit LeaseCountingStore(store::Store& inner) : inner_(inner), metering_(inner.Metering()) {}
   std::atomic<int> leases_needed = 0;
+  std::atomic<bool> fail_next = false;  // the next lease asked for fails, as a busy store's would
 
   Result<store::Lease> TakeLease(std::string_view grant_id, std::string_view node_id, store::Lease need,
                                  store::Lease want) override {
     if (need.micros > 0 || need.requests > 0) ++leases_needed;
+    if (fail_next.exchange(false)) return MakeError(Errc::kUnavailable, "the store is busy");
     return metering_.TakeLease(grant_id, node_id, need, want);
   }
   Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused) override {
@@ -177,8 +197,6 @@ class LeaseCountingStore : public store::Store, public store::MeteringStore {
   store::MeteringStore& metering_;
 };
 
-// A grant's first calls after a pause, all at once: the store thread busy meanwhile, so that every
-// one of them finds the lease empty and waits for it.
 TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
   struct Case {
     bool budgeted;
@@ -191,15 +209,7 @@ TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
     LeaseCountingStore counting(*store_);
     Meter meter(counting, pool_, {"node-1", 1000, {}});
     auto grant = Approved(budgeted ? std::optional<int64_t>(1'000'000) : std::nullopt, 10'000);
-    std::promise<void> go;
-    asio::post(pool_.Pool(), [ready = go.get_future().share()] { ready.wait(); });
-    std::thread release([&] {  // once all 100 wait in the store thread's queue
-      while (pool_.Waiting() < 100) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      go.set_value();
-    });
-    auto results = AdmitAtOnce(meter, grant, ask, 100);
-    release.join();
-    OnStore([] { return true; });  // any early top-up has run
+    auto results = AdmitWhileTheStoreWaits(meter, grant, ask, 100);
     EXPECT_EQ(Admitted(results), 100);
     EXPECT_EQ(counting.leases_needed, 1) << "budgeted: " << budgeted << ", least: " << ask.need_micros;
     for (const auto& r : results)
@@ -209,6 +219,41 @@ TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
     EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests,
               meter.Held().requests);
   }
+}
+
+// What is left runs out under calls waiting together: the store lends less than all of them
+// need, and each then asks for its own, so exactly what is left is admitted.
+TEST_F(MeterTest, CallsThatWaitTogetherForTheLastOfACapOrBudgetGetExactlyWhatIsLeft) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  auto capped = Approved(std::nullopt, 20);
+  auto results = AdmitWhileTheStoreWaits(meter, capped, {}, 30);
+  EXPECT_EQ(Admitted(results), 20);
+  for (const auto& r : results)
+    if (!r) {
+      EXPECT_EQ(r.error().code, Errc::kLimitReached) << r.error().message;
+    }
+  auto budgeted = Approved(20 * 100, std::nullopt);
+  results = AdmitWhileTheStoreWaits(meter, budgeted, {.need_micros = 100, .up_to_micros = 100}, 30);
+  EXPECT_EQ(Admitted(results), 20);
+  for (const auto& r : results)
+    if (!r) {
+      EXPECT_EQ(r.error().code, Errc::kBudgetExceeded) << r.error().message;
+    }
+}
+
+// A shared top-up that fails (here with a made-up error, as a busy store's): every waiting call
+// then asks for its own need again, and all are admitted, the one whose top-up failed too, from
+// the others' top-ups.
+TEST_F(MeterTest, WhenASharedTopUpFailsTheWaitingCallsStillGetTheirs) {
+  LeaseCountingStore counting(*store_);
+  counting.fail_next = true;
+  Meter meter(counting, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(1'000'000, 10'000);
+  auto results = AdmitWhileTheStoreWaits(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 50);
+  EXPECT_EQ(Admitted(results), 50);
+  EXPECT_GT(counting.leases_needed, 1) << "the failed top-up was asked again";
+  EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests,
+            meter.Held().requests);
 }
 
 TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
