@@ -5,7 +5,7 @@
 //   anthropic (a Messages body) or google (a generateContent body, its model in the URL), each
 //   with the credential where that provider's SDK puts it.
 //   stream: asks for a streamed answer ("stream": true; for google, give a streamGenerateContent
-//   URL, which says so itself).
+//   URL, which says so itself). A stream's status is checked, not the events in it.
 import http from 'node:http';
 
 const [url, token, calls, inFlight] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
@@ -30,6 +30,7 @@ const shapes = {
 };
 if (!shapes[provider]) throw new Error(`unknown provider ${provider}: openai, anthropic or google`);
 if (process.argv[7] !== undefined && !stream) throw new Error(`unknown option ${process.argv[7]}: stream`);
+if (stream && provider === 'google' && !url.includes(':streamGenerateContent')) throw new Error('a Gemini stream needs a streamGenerateContent URL');
 if (stream && provider !== 'google') shapes[provider].body.stream = true;
 const body = JSON.stringify(shapes[provider].body);
 const agent = new http.Agent({ keepAlive: true, maxSockets: inFlight });

@@ -10,7 +10,7 @@
 #   and a twentieth as many of each other provider's)
 set -euo pipefail
 CALLS=${TRAIN_CALLS:-20000}
-[[ "$CALLS" =~ ^[1-9][0-9]*$ ]] && ((CALLS >= 10)) || { echo "TRAIN_CALLS must be a whole number of at least 10" >&2; exit 2; }
+[[ "$CALLS" =~ ^[1-9][0-9]*$ ]] && ((CALLS >= 20)) || { echo "TRAIN_CALLS must be a whole number of at least 20" >&2; exit 2; }
 (($# == 1)) || { echo "usage: bench/train.sh BINARY" >&2; exit 2; }
 for tool in node curl; do command -v $tool >/dev/null || { echo "training needs $tool" >&2; exit 1; }; done
 HERE=$(cd "$(dirname "$0")" && pwd)

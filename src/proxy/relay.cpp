@@ -352,8 +352,9 @@ awaitable<Reply> Relay::ListModels(const Request& req, std::string_view target) 
       if (AllowsListedModel(item)) kept.push_back(std::move(item));
     *items = std::move(kept);
   }
-  // Written as the reference's JSON.stringify writes it: a number JSON cannot carry (1e999, which
-  // json::parse reads as infinity) as null, where json::serialize would write no JSON at all.
+  // Written so that it parses to what the reference's JSON.stringify would write: a number JSON
+  // cannot carry (1e999, which json::parse reads as infinity) as null, where json::serialize would
+  // write no JSON at all.
   co_return upstream_.Filter(provider_, api_key_, &hits_).Whole(answer->open->Head(), http::JsonText(list));
 }
 
