@@ -92,18 +92,27 @@ inline int Utf8Length(const char* p, const char* end) {
   return 0;
 }
 
-// Past the plain and well-formed multi-byte characters from p: where '"', '\\', a control
-// character, a byte that starts no well-formed character, or the end is.
-inline const char* StringRunEnd(const char* p, const char* end) {
-  for (;;) {
-    p = PlainEnd(p, end);
-    while (p != end && static_cast<unsigned char>(*p) >= 0x80) {  // such characters come in runs
+// From p, at a byte from 0x80 on: past the plain and well-formed multi-byte characters, to where
+// '"', '\\', a control character, a byte that starts no well-formed character, or the end is.
+// Apart, so that a run without such characters costs no call.
+[[gnu::noinline]] inline const char* MultiByteRunEnd(const char* p, const char* end) {
+  do {
+    do {  // such characters come in runs
       int length = Utf8Length(p, end);
       if (length == 0) return p;
       p += length;
-    }
-    if (p == end || *p == '"' || *p == '\\' || static_cast<unsigned char>(*p) < 0x20) return p;
-  }
+    } while (p != end && static_cast<unsigned char>(*p) >= 0x80);
+    p = PlainEnd(p, end);
+  } while (p != end && static_cast<unsigned char>(*p) >= 0x80);
+  return p;
+}
+
+// Past the plain and well-formed multi-byte characters from p, as MultiByteRunEnd.
+inline const char* StringRunEnd(const char* p, const char* end) {
+  p = PlainEnd(p, end);
+  if (p != end && static_cast<unsigned char>(*p) >= 0x80) [[unlikely]]
+    return MultiByteRunEnd(p, end);
+  return p;
 }
 
 }  // namespace json_walk
