@@ -51,6 +51,8 @@ class KeepHandler {
   bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(d, ec); }
   bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(b, ec); }
   bool on_null(boost::system::error_code& ec) { return Scalar(nullptr, ec); }
+  // Inside a container that is not built (the walk then tells its strings empty).
+  bool Ignoring() const { return skip_ > 0; }
 
   json::value& Result() { return result_; }
   std::string Duplicate() const { return duplicate_; }

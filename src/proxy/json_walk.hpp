@@ -13,6 +13,8 @@
 // The handler has basic_parser's on_document_begin/end, on_object_begin/end, on_array_begin/end,
 // on_key, on_string, on_int64, on_uint64, on_double, on_bool and on_null; false from any of them
 // ends the walk, which then fails. A key or string it is told lives only until the next one.
+// A handler may also have Ignoring(): while it is true, keys and strings are checked as ever but
+// not unescaped, and told empty (what a handler inside a part of the text it drops needs).
 // Used where policy reads a JSON text without building it (proxy/json_scan, proxy/usage).
 // Thread-safety: none; one walk per call.
 
@@ -160,7 +162,7 @@ class JsonWalk {
         return Array();
       case '"': {
         std::string_view s;
-        return String(s) && h_.on_string(Text(s), s.size(), ec_);
+        return (Ignoring() ? Skip() : String(s)) && h_.on_string(Text(s), s.size(), ec_);
       }
       case 't':
         return Literal("true") && h_.on_bool(true, ec_);
@@ -189,7 +191,7 @@ class JsonWalk {
       do {
         SkipBlanks();
         std::string_view key;
-        if (!At('"') || !String(key) || !h_.on_key(Text(key), key.size(), ec_)) return false;
+        if (!At('"') || !(Ignoring() ? Skip() : String(key)) || !h_.on_key(Text(key), key.size(), ec_)) return false;
         if (!Consume(':')) return false;
         SkipBlanks();
         if (!Value()) return false;
@@ -246,6 +248,29 @@ class JsonWalk {
     }
     ++p_;
     out = unescaped_;
+    return true;
+  }
+
+  // Whether the handler drops what it is told now (see the top).
+  bool Ignoring() const {
+    if constexpr (requires(const Handler& h) { h.Ignoring(); })
+      return h_.Ignoring();
+    else
+      return false;
+  }
+
+  // The string at p_ (its opening quote), checked as String checks it, but not unescaped: an
+  // escape is read into unescaped_, which is then dropped.
+  bool Skip() {
+    ++p_;
+    for (;;) {
+      p_ = json_walk::StringRunEnd(p_, end_);
+      if (p_ == end_) return false;
+      if (*p_ == '"') break;
+      unescaped_.clear();
+      if (*p_ != '\\' || !Escape()) return false;  // a control character, or a malformed one
+    }
+    ++p_;
     return true;
   }
 

@@ -72,6 +72,35 @@ class Builder {
   bool counts_right_ = true;
 };
 
+// Drops what is inside a container within a container, as a handler reading only part of a text
+// does (Ignoring()); notes whether a key or string told while it ignored was told empty.
+class Ignorer {
+ public:
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return ++depth_ > 0; }
+  bool on_array_begin(boost::system::error_code&) { return ++depth_ > 0; }
+  bool on_object_end(size_t, boost::system::error_code&) { return depth_-- > 0; }
+  bool on_array_end(size_t, boost::system::error_code&) { return depth_-- > 0; }
+  bool on_key(json::string_view s, size_t, boost::system::error_code&) { return Told(s); }
+  bool on_string(json::string_view s, size_t, boost::system::error_code&) { return Told(s); }
+  bool on_int64(int64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_uint64(uint64_t, json::string_view, boost::system::error_code&) { return true; }
+  bool on_double(double, json::string_view, boost::system::error_code&) { return true; }
+  bool on_bool(bool, boost::system::error_code&) { return true; }
+  bool on_null(boost::system::error_code&) { return true; }
+  bool Ignoring() const { return depth_ >= 2; }
+  bool ToldIgnoredEmpty() const { return ignored_empty_; }
+
+ private:
+  bool Told(json::string_view s) {
+    ignored_empty_ = ignored_empty_ && (!Ignoring() || s.empty());
+    return true;
+  }
+  int depth_ = 0;
+  bool ignored_empty_ = true;
+};
+
 // Whether a and b are the same value, numbers to the bit (NaN equal to NaN: "0e500" is 0 * inf).
 bool Same(const json::value& a, const json::value& b) {
   if (a.kind() != b.kind()) return false;
@@ -101,6 +130,9 @@ bool WalksAsParsed(std::string_view text) {
   Builder built;
   bool walked = WalkJson(text, built);
   EXPECT_EQ(walked, !ec) << "accepts what json::parse accepts: " << text;
+  Ignorer ignorer;
+  EXPECT_EQ(WalkJson(text, ignorer), !ec) << "accepts what json::parse accepts, ignoring its inner parts: " << text;
+  EXPECT_TRUE(ignorer.ToldIgnoredEmpty()) << text;
   if (walked && !ec) {
     EXPECT_TRUE(Same(built.Value(), parsed)) << "tells what json::parse builds: " << text;
     EXPECT_TRUE(built.ToldStringsWhole()) << text;
@@ -184,8 +216,12 @@ TEST(JsonWalk, AcceptsAndReadsStringsAsJsonParseDoes) {
            "\"\u30a8\u30f3\u30b8\u30f3\u3068\\n\u30b3\u30f3\u30d1\\u00e9\u30a4\"",
            "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\xed\xa0\x80\u30d1\"",
            "\"\u30a8\u30f3\u30b8\u30f3\u3068\\n\u30b3\xc0\xaf\u30d1\"",
-           "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\t\u30d1\"", "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\xe3\x82"})
+           "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\t\u30d1\"", "\"\u30a8\u30f3\u30b8\u30f3\u3068\u30b3\xe3\x82"}) {
     WalksAsParsed(s);
+    // The same inside a container within a container, where a handler may ignore it.
+    WalksAsParsed("[{\"k\":" + std::string(s) + "}]");
+    WalksAsParsed("[{" + std::string(s) + ":1}]");
+  }
 }
 
 // The walk's own reading of a multi-byte character against the decoder every other reader uses:

@@ -176,6 +176,8 @@ class UsageReader {
     Take();  // a null figure counts as absent, which it was reset to
     return true;
   }
+  // Inside a container nothing is read from (the walk then tells its strings empty).
+  bool Ignoring() const { return skip_ > 0; }
 
   // Folds what was read into `usage`, in the order a reader of the whole answer would.
   void MergeInto(Usage& usage) const {
