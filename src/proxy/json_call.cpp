@@ -62,7 +62,7 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
     for (const JsonMember& m : ObjectMembers(body, root)) {
       std::string name = MemberName(m);
       if (into_options && name == "stream_options") edits.SetMember(body, m.value_begin, "include_usage", "true");
-      if (name != "tools") continue;
+      if (name != "tools" || asked.bounded_tools.empty()) continue;  // tools bounded are in an array
       auto elements = ArrayElements(body, m.value_begin);
       for (size_t index : asked.bounded_tools)
         if (index < elements.size())

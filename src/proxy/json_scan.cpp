@@ -261,9 +261,11 @@ std::vector<JsonMember> ObjectMembers(std::string_view text, size_t object_begin
 
 std::vector<std::pair<size_t, size_t>> ArrayElements(std::string_view text, size_t array_begin) {
   std::vector<std::pair<size_t, size_t>> out;
+  if (array_begin >= text.size() || text[array_begin] != '[') return out;  // not an array: no elements
   size_t i = SkipSpace(text, array_begin + 1);
   while (i < text.size() && text[i] != ']') {
     size_t end = SkipValue(text, i);
+    if (end == i) break;  // not a value where one must be: the text is not JSON
     out.emplace_back(i, end);
     i = SkipSpace(text, end);
     if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);

@@ -70,7 +70,8 @@ struct JsonMember {
 };
 // The members of the object that starts at `object_begin` (its '{').
 std::vector<JsonMember> ObjectMembers(std::string_view text, size_t object_begin);
-// The [begin, end) of each element of the array that starts at `array_begin` (its '[').
+// The [begin, end) of each element of the array that starts at `array_begin` (its '['); none when no
+// array starts there.
 std::vector<std::pair<size_t, size_t>> ArrayElements(std::string_view text, size_t array_begin);
 // A member's name with its escapes undone.
 std::string MemberName(const JsonMember& member);

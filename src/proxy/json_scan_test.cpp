@@ -101,6 +101,16 @@ TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
   EXPECT_EQ(refused.duplicate, "n");
 }
 
+TEST(JsonScan, ANonArrayHasNoElements) {
+  for (std::string_view text : {R"({"t":"b","u":{}})", R"({"t":7})", R"({"t":{"a":[1]}})", R"({"t":null})"}) {
+    auto members = ObjectMembers(text, FirstValue(text));
+    ASSERT_FALSE(members.empty()) << text;
+    EXPECT_TRUE(ArrayElements(text, members[0].value_begin).empty()) << text;
+  }
+  std::string_view array = R"({"t":[1, "x" ,{"k":[2]}]})";
+  EXPECT_EQ(ArrayElements(array, ObjectMembers(array, 0)[0].value_begin).size(), 3u);
+}
+
 TEST(JsonScan, SplicedMembersLandInTheRightObject) {
   std::string text = R"( { "x" : {"k":"}"} , "k\"" : [1, {"k":2}] , "k" : 3 } )";
   auto members = ObjectMembers(text, FirstValue(text));
@@ -228,6 +238,14 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
        R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
       {R"({"model":"m","stream":true,"stream_options":[{"include_usage":true}]})", true,
        R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})"},
+      // tools that is not an array, beside an app's stream_options: nothing is bounded in it (these
+      // made the splice loop, allocating without end, before it was fixed).
+      {R"({"model":"m","tools":"b","stream":true,"stream_options":{"include_usage":false}})", true,
+       R"({"model":"m","tools":"b","stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"model":"m","tools":7,"stream":true,"stream_options":{}})", true,
+       R"({"model":"m","tools":7,"stream":true,"stream_options":{"include_usage":true}})"},
+      {R"({"stream_options":{},"tools":{"a":[]},"model":"m","stream":true})", true,
+       R"({"stream_options":{"include_usage":true},"tools":{"a":[]},"model":"m","stream":true})"},
       // Two additions at the root's end: the bound on paid tools and stream_options.
       {R"({"model":"m","stream":true,"web_search_options":{}, "tools":[{"type":"web_search_preview"}] })", true,
        R"({"model":"m","stream":true,"web_search_options":{},"tools":[{"type":"web_search_preview"}],)"

@@ -164,6 +164,19 @@ test('proxy: a member the broker reads, given twice, is refused as on the native
   assert.equal(ok.status, 200, ok.text);
 });
 
+test('a stream whose tools is not an array beside its own stream_options is passed on, not looped over', async () => {
+  // The broker once walked such a tools value as an array while adding include_usage: the I/O
+  // thread allocated without end, one request enough to take the broker down.
+  const { token } = await approvedGrant(broker, SCOPES.openai);
+  for (const tools of ['"b"', '7', '{"a":[]}'])
+    for (const path of ['/proxy/chat', '/openai/v1/chat/completions']) {
+      const raw = `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"tools":${tools},"stream":true,"stream_options":{}}`;
+      const res = await call(broker.url, 'POST', path, { token, raw });
+      assert.ok(res.status < 500, `${path} ${raw}: ${res.status} ${res.text}`);
+    }
+  assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+});
+
 test('Anthropic rejects parameters it does not know, as the real API does, and the app sees its error', async () => {
   const { token } = await approvedGrant(broker, SCOPES.anthropic);
   const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('claude-sonnet-4-5', { logit_bias: {} }) });
