@@ -120,6 +120,8 @@ def json_call_seeds():
         '{"model":"a","temperature":0.1000000000000000055511151231257827,"top_p":51.3456789012345678,"n":1}',
         # json::parse reads 0e999 as NaN: the broker must not write the app's stream_options again.
         '{"model":"a","stream":true,"stream_options":{"x":0e999,"y":-1e999}}',
+        # tools that is not an array beside the app's stream_options: the splice once walked it as one.
+        '{"model":"a","tools":"b","stream":true,"stream_options":{"include_usage":false}}',
     ]
     for i, body in enumerate(bodies):
         for first in range(i, 48, len(bodies)):
