@@ -1,8 +1,8 @@
 // The request-body scanner: an app's JSON body read for policy (model, stream, limits) without
 // being built, and the body the broker sends on with its additions spliced in. The first byte
 // picks the endpoint; the rest is the body.
-// Promises checked: the scan accepts exactly what boost::json::parse accepts and keeps the same
-// value; a body sent on is still JSON.
+// Promises checked: the scan accepts exactly what boost::json::parse accepts (keeping all of it or
+// none) and keeps the same value; a body sent on is still JSON.
 
 #include <boost/json.hpp>
 #include <cmath>
@@ -50,6 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto scan = proxy::ScanJson(body, kAll, proxy::Duplicates::kLastWins);
   if (scan.valid != !ec) fuzz::Broken("the scan accepts what boost::json::parse accepts");
   if (scan.valid && !Same(scan.value, parsed)) fuzz::Broken("the scan keeps the value the full parse builds");
+  // Keeping nothing, the walk checks the strings inside what it drops without unescaping them.
+  static constexpr proxy::ScanRule kNone{proxy::ScanKeep::kSelect};
+  if (proxy::ScanJson(body, kNone, proxy::Duplicates::kLastWins).valid != !ec)
+    fuzz::Broken("the scan that keeps nothing accepts what boost::json::parse accepts");
   if (scan.valid) {
     size_t first = proxy::FirstValue(body);
     if (parsed.is_object())

@@ -109,6 +109,8 @@ TEST(JsonScan, ANonArrayHasNoElements) {
   }
   std::string_view array = R"({"t":[1, "x" ,{"k":[2]}]})";
   EXPECT_EQ(ArrayElements(array, ObjectMembers(array, 0)[0].value_begin).size(), 3u);
+  // Where no value is, the elements end (the text is not JSON).
+  EXPECT_EQ(ArrayElements("[1,}", 0).size(), 1u);
 }
 
 TEST(JsonScan, SplicedMembersLandInTheRightObject) {
