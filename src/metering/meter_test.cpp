@@ -99,6 +99,14 @@ class MeterTest : public ::testing::Test {
   http::BlockingPool pool_{1};
 };
 
+// Every call of `results` that was not admitted was refused with `code`.
+void ExpectRefusalsAre(const std::vector<Result<Ticket>>& results, Errc code) {
+  for (const auto& r : results)
+    if (!r) {
+      EXPECT_EQ(r.error().code, code) << r.error().message;
+    }
+}
+
 int Admitted(const std::vector<Result<Ticket>>& results) {
   return static_cast<int>(std::count_if(results.begin(), results.end(), [](const auto& r) { return r.has_value(); }));
 }
@@ -108,10 +116,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
   auto grant = Approved(37 * 450, std::nullopt);
   auto results = AdmitAtOnce(meter, grant, {.need_micros = 450, .up_to_micros = 450}, 200);
   EXPECT_EQ(Admitted(results), 37);
-  for (const auto& r : results)
-    if (!r) {
-      EXPECT_EQ(r.error().code, Errc::kBudgetExceeded);
-    }
+  ExpectRefusalsAre(results, Errc::kBudgetExceeded);
   EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros, 37 * 450);
 }
 
@@ -120,10 +125,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
   auto grant = Approved(std::nullopt, 37);
   auto results = AdmitAtOnce(meter, grant, {}, 200);
   EXPECT_EQ(Admitted(results), 37);
-  for (const auto& r : results)
-    if (!r) {
-      EXPECT_EQ(r.error().code, Errc::kLimitReached);
-    }
+  ExpectRefusalsAre(results, Errc::kLimitReached);
 }
 
 // The test's store, counting the leases asked of it for calls that wait (not early top-ups, which
@@ -228,17 +230,11 @@ TEST_F(MeterTest, CallsThatWaitTogetherForTheLastOfACapOrBudgetGetExactlyWhatIsL
   auto capped = Approved(std::nullopt, 20);
   auto results = AdmitWhileTheStoreWaits(meter, capped, {}, 30);
   EXPECT_EQ(Admitted(results), 20);
-  for (const auto& r : results)
-    if (!r) {
-      EXPECT_EQ(r.error().code, Errc::kLimitReached) << r.error().message;
-    }
+  ExpectRefusalsAre(results, Errc::kLimitReached);
   auto budgeted = Approved(20 * 100, std::nullopt);
   results = AdmitWhileTheStoreWaits(meter, budgeted, {.need_micros = 100, .up_to_micros = 100}, 30);
   EXPECT_EQ(Admitted(results), 20);
-  for (const auto& r : results)
-    if (!r) {
-      EXPECT_EQ(r.error().code, Errc::kBudgetExceeded) << r.error().message;
-    }
+  ExpectRefusalsAre(results, Errc::kBudgetExceeded);
 }
 
 // A shared top-up that fails (here with a made-up error, as a busy store's): every waiting call
