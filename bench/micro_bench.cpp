@@ -172,9 +172,11 @@ const ap::http::FieldName kPassedOn[] = {ap::http::FieldName("content-type"), ap
                                          ap::http::FieldName("request-id"), ap::http::FieldName("x-request-id")};
 
 void BM_AnswerHead_Reader(benchmark::State& state) {
+  // As the client reads it: the body's first bytes came with the head.
+  const std::string bytes = std::string(kAnswerHead) + std::string(585, 'x');
   for (auto _ : state) {
     ap::http::AnswerReader reader(kPassedOn, false);
-    if (reader.ReadHead(kAnswerHead) != kAnswerHead.size()) state.SkipWithError("the head was refused");
+    if (reader.ReadHead(bytes) != kAnswerHead.size()) state.SkipWithError("the head was refused");
     benchmark::DoNotOptimize(reader.Head());
   }
 }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 
 namespace ap::http {
@@ -216,6 +217,41 @@ TEST(AnswerReader, RefusesWhatCouldBeReadTwoWays) {
       EXPECT_EQ(read.fault, c.fault) << c.answer << " (step " << step << ")";
     }
   }
+}
+
+// Every byte at every place of a name and of a value longer than the reader takes at once, with
+// more bytes after the head (as the body follows it): a name is token characters, a value anything
+// but a control character other than HTAB (RFC 9110, 5.1 and 5.5).
+TEST(AnswerReader, ReadsEachByteOfANameAndOfAValueAsTheRfcSays) {
+  auto token = [](unsigned char c) {
+    return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  };
+  const std::string ok = "HTTP/1.1 200 OK\r\n", rest = "Content-Length: 2\r\n\r\nok" + std::string(40, 'x');
+  for (int b = 0; b < 256; ++b) {
+    auto c = static_cast<unsigned char>(b);
+    for (size_t at = 0; at < 40; ++at) {
+      std::string name(40, 'n'), value(40, 'v');
+      name[at] = static_cast<char>(c);
+      value[at] = static_cast<char>(c);
+      std::string in_name = ok + name + ": 1\r\n" + rest, in_value = ok + "X-A: " + value + "\r\n" + rest;
+      bool value_ok = (c >= 0x20 && c != 0x7f) || c == '\t';
+      bool name_ok = token(c) || (c == ':' && at > 0);  // a colon then ends a shorter name
+      EXPECT_EQ(ReadAnswer(in_name).fault.empty(), name_ok) << "byte " << b << " at " << at << " of a name";
+      EXPECT_EQ(ReadAnswer(in_value).fault.empty(), value_ok) << "byte " << b << " at " << at << " of a value";
+      if (value_ok) {
+        EXPECT_EQ(ReadAnswer(in_value).body, "ok");
+      }
+    }
+  }
+}
+
+// Names are kept in any case of their letters, and only theirs: '^' and '~' differ as 'A' and 'a' do.
+TEST(AnswerReader, KeepsAFieldWhateverTheCaseOfItsNameLetters) {
+  static const FieldName kKeep[] = {FieldName("x-request-id"), FieldName("x^a")};
+  std::string answer =
+      "HTTP/1.1 200 OK\r\nX-REQUEST-ID: 1\r\nx~a: 2\r\nX^A: 3\r\nx-request-iD: 4\r\nContent-Length: 0\r\n\r\n";
+  // Beast lists the fields of one name together.
+  EXPECT_EQ(ReadAnswer(answer, 0, true, kKeep).fields, "X-REQUEST-ID: 1; x-request-iD: 4; X^A: 3; ");
 }
 
 TEST(AnswerReader, AHeadOfEightKilobytesIsRead) {
