@@ -220,6 +220,21 @@ std::string Body(int64_t kind) {
   return body;
 }
 
+// /proxy/chat's reading of a body alone: the short call, and the long conversation.
+void BM_ChatRead(benchmark::State& state) {
+  std::string body = Body(state.range(0));
+  for (auto _ : state) {
+    ap::proxy::ChatRequest request;
+    if (!request.Read(body)) {
+      state.SkipWithError("the body was refused");
+      break;
+    }
+    benchmark::DoNotOptimize(request);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ChatRead)->ArgName("short0_long1")->DenseRange(0, 1);
+
 // The body read as before: a whole value, read, changed and written again where usage is asked for.
 std::string OldReadJsonCall(const ap::proxy::NativeEndpoint& ep, std::string body) {
   namespace json = boost::json;

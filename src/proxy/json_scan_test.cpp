@@ -74,6 +74,22 @@ TEST(JsonScan, ShapesAndKindsKeepContainersEmpty) {
                                     R"({"shape":{},"kind":{}},{"shape":7,"kind":7},{"shape":[],"kind":null}])"));
 }
 
+// A kind's string is checked as any string is, though its text is not kept; the member after it
+// is read whole, an escaped name too.
+TEST(JsonScan, AKindsStringIsCheckedAndTheNextMemberRead) {
+  static constexpr ScanRule kAll{ScanKeep::kAll};
+  static constexpr ScanRule kKind{ScanKeep::kKind};
+  static constexpr ScanMember kMembers[] = {{"kind", &kKind}, {"n\"ext", &kAll}};
+  static constexpr ScanRule kRoot{ScanKeep::kSelect, kMembers};
+  auto scan = ScanJson(R"({"kind":"line\none \"quoted\" \u00e9\ud83d\ude00","n\"ext":"a\tb","kind2":"\n"})", kRoot,
+                       Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.value, json::parse(R"({"kind":"","n\"ext":"a\tb"})"));
+  for (std::string_view bad : {R"({"kind":"\x"})", R"({"kind":"\ud83d"})", "{\"kind\":\"a\x01\"}", R"({"kind":"\u12"})",
+                               "{\"kind\":\"\xc3\"}", R"({"kind":"a)"})
+    EXPECT_FALSE(ScanJson(bad, kRoot, Duplicates::kRefuse).valid) << bad;
+}
+
 TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
   static constexpr ScanRule kAll{ScanKeep::kAll};
   static constexpr ScanMember kMembers[] = {{"k\\\"y", &kAll}, {"n", &kAll}, {"list", &kAll}};
