@@ -106,7 +106,8 @@ package: pgo
 # build holds the shared build lock (FUZZ_LOCK= when the caller already holds it).
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 3
+FUZZ_SMOKE_SECONDS ?= 15
+FUZZ_JOBS ?= $(JOBS)
 FUZZ_LOCK ?= flock /tmp/ap-build.lock
 fuzz-build:
 	@scripts/install-deps.sh fuzz
@@ -114,13 +115,13 @@ fuzz-build:
 	  -DAIPASSPORT_FUZZ=ON -DAIPASSPORT_BUILD_TESTS=OFF -DAIPASSPORT_BUILD_BENCH=OFF > /dev/null && \
 	  cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers'
 
-# Each target for FUZZ_SECONDS (FUZZ_TARGETS="jws sse" for some of them).
+# Each target for FUZZ_SECONDS (FUZZ_TARGETS="jws sse" for some of them), FUZZ_JOBS at a time.
 fuzz: fuzz-build
-	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-# What `make test` runs: each target for a few seconds.
+# What `make test` runs: each target for a few seconds, FUZZ_JOBS at a time.
 fuzz-smoke: fuzz-build
-	fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+	FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(PGO_BUILD)

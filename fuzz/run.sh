@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs each fuzz target for SECONDS seconds, one after the other, and prints what each did.
+# Runs each fuzz target for SECONDS seconds, FUZZ_JOBS of them at a time (1 unless set), and prints
+# what each did, in the order given.
 #   fuzz/run.sh BUILD_DIR SECONDS [target ...]      (no targets: all of them)
 # Each target starts from its seeds (fuzz/corpus/<target>) and what earlier runs found
 # (BUILD_DIR/fuzz-corpus/<target>, which it grows). A crash, a leak, a sanitizer report or a broken
@@ -10,6 +11,8 @@ set -euo pipefail
 build=${1:?usage: fuzz/run.sh BUILD_DIR SECONDS [target ...]}
 seconds=${2:?usage: fuzz/run.sh BUILD_DIR SECONDS [target ...]}
 shift 2
+jobs=${FUZZ_JOBS:-1}
+[[ "$jobs" =~ ^[1-9][0-9]*$ ]] || { echo "FUZZ_JOBS must be a positive whole number" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
 if [[ ${#targets[@]} -eq 0 ]]; then
@@ -17,14 +20,37 @@ if [[ ${#targets[@]} -eq 0 ]]; then
 fi
 
 mkdir -p "$build/fuzz-artifacts"
+
+# One target; its outcome in $build/fuzz-artifacts/<target>.outcome: "ok" or "failed".
+fuzz_one() {
+  local t=$1 work="$build/fuzz-corpus/$1" log="$build/fuzz-artifacts/$1.log"
+  mkdir -p "$work"
+  echo "fuzzing $t for $seconds s" >&2
+  if "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$here/corpus/$t" > "$log" 2>&1; then
+    echo ok > "$build/fuzz-artifacts/$t.outcome"
+  else
+    echo failed > "$build/fuzz-artifacts/$t.outcome"
+  fi
+}
+
+running=0
+for t in "${targets[@]}"; do
+  rm -f "$build/fuzz-artifacts/$t.outcome"
+  fuzz_one "$t" &
+  running=$((running + 1))
+  if ((running >= jobs)); then
+    wait -n
+    running=$((running - 1))
+  fi
+done
+wait
+
 failed=()
 printf '%-22s %8s %10s %8s %8s\n' target corpus exec/s cov ft
 for t in "${targets[@]}"; do
-  work="$build/fuzz-corpus/$t"
   log="$build/fuzz-artifacts/$t.log"
-  mkdir -p "$work"
-  if ! "$build/fuzz/fuzz_$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-       -artifact_prefix="$build/fuzz-artifacts/$t-" "$work" "$here/corpus/$t" > "$log" 2>&1; then
+  if [[ "$(cat "$build/fuzz-artifacts/$t.outcome" 2>/dev/null)" != ok ]]; then
     failed+=("$t")
     echo "$t: FAILED, see $log" >&2
     grep -m 20 -E 'ERROR|SUMMARY|broken promise|runtime error|Test unit written' "$log" >&2 || tail -n 20 "$log" >&2
