@@ -539,11 +539,14 @@ class ReferenceApi {
     const domain::Grant& g = **grant;
     proxy::ChatRequest chat;
     if (auto read = chat.Read(req.body()); !read) co_return call.Refusal(read.error());
-    call.SetModel(chat.Model());
+    // The grant's scope, its prices and its record see the model the call reaches.
+    const proxy::ProviderEndpoint* served = ctx_.upstream.Table().Find(g.scope.provider);
+    std::string_view model = served ? chat.ModelCalled(served->wire) : std::string_view(chat.Model());
+    call.SetModel(model);
     if (chat.Stream())
       co_return call.Refusal(
           MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
-    auto provider = CheckScope(ctx_, g, "chat", chat.Model());
+    auto provider = CheckScope(ctx_, g, "chat", model);
     if (!provider) co_return call.Refusal(provider.error());
     const proxy::ProviderEndpoint& endpoint = **provider;
     if (auto key = call.TakeKey(endpoint); !key) co_return call.Refusal(key.error());

@@ -158,13 +158,11 @@ Translated ToGemini(const json::object& in, std::string_view model) {
     if (!mapped && !Consumed(key, {"model", "messages", "stop", "stream", "generationConfig"}) && !out.contains(key))
       out[key] = value;
   }
-  if (model.starts_with("models/")) model.remove_prefix(7);
   return {"/v1beta/models/" + std::string(model) + ":generateContent", std::move(out)};
 }
 
 // Gemini takes the model in the path: allow only characters that cannot change the path.
 bool SafePathSegment(std::string_view model) {
-  if (model.starts_with("models/")) model.remove_prefix(7);
   if (model.empty() || model == "." || model == "..") return false;
   return std::all_of(model.begin(), model.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
@@ -225,13 +223,19 @@ Status ChatRequest::Read(std::string_view body) {
   return {};
 }
 
+std::string_view ChatRequest::ModelCalled(Provider provider) const {
+  std::string_view model = model_;
+  if (provider == Provider::kGoogle && model.starts_with("models/")) model.remove_prefix(7);
+  return model;
+}
+
 Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools) {
   if (provider == Provider::kOpenAI) {
     auto call = ReadScannedCall(OpenAIChatCompletions(), std::move(body), request.Kept(), bound_tools);
     if (!call) return call.error();
     return ChatCall{{std::string(OpenAIChatCompletions().path), std::move(call->body)}, std::move(call->asked)};
   }
-  if (provider == Provider::kGoogle && !SafePathSegment(request.Model()))
+  if (provider == Provider::kGoogle && !SafePathSegment(request.ModelCalled(provider)))
     return Invalid("model", "Not a valid Gemini model id");
   // Read above as json::parse reads it, each member read there given once in its object.
   boost::system::error_code ec;
@@ -239,7 +243,8 @@ Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::str
   if (ec || !parsed.is_object()) return MakeError(Errc::kBadRequest, "Request body is not valid JSON");
   if (!AllFinite(parsed)) return MakeError(Errc::kBadRequest, "A number in the request body is out of range");
   const json::object& in = parsed.get_object();
-  Translated out = provider == Provider::kAnthropic ? ToAnthropic(in, request.Model()) : ToGemini(in, request.Model());
+  Translated out =
+      provider == Provider::kAnthropic ? ToAnthropic(in, request.Model()) : ToGemini(in, request.ModelCalled(provider));
   auto asked = ReadRequestedUse(provider, "chat", out.body, bound_tools);
   if (!asked) return asked.error();
   return ChatCall{{std::move(out.path), json::serialize(out.body)}, std::move(*asked)};

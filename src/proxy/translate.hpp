@@ -33,6 +33,9 @@ class ChatRequest {
   Status Read(std::string_view body);
 
   const std::string& Model() const { return model_; }
+  // The model a call for `provider` reaches: Gemini's translation drops a leading "models/" (as
+  // Google's SDKs name models), so that name is the one the grant's scope and prices must see.
+  std::string_view ModelCalled(Provider provider) const;
   bool Stream() const { return stream_; }
   // What was kept of the body, for policy to read (json_call.hpp's ReadScannedCall); only once
   // Read succeeded.

@@ -197,5 +197,20 @@ TEST(ChatTranslation, GeminiRefusesModelsThatWouldChangeThePath) {
   EXPECT_EQ(Build(Provider::kGoogle, body)->upstream.path, "/v1beta/models/gemini-2.0-flash:generateContent");
 }
 
+// The name the grant's scope and prices see is the one the path holds: one "models/" goes, for Gemini only.
+TEST(ChatTranslation, TheModelCalledIsTheOneInGeminisPath) {
+  ChatRequest chat;
+  ASSERT_TRUE(chat.Read(R"({"model":"models/gemini-2.0-flash","messages":[{"role":"user","content":"x"}]})"));
+  EXPECT_EQ(chat.ModelCalled(Provider::kGoogle), "gemini-2.0-flash");
+  EXPECT_EQ(chat.ModelCalled(Provider::kOpenAI), "models/gemini-2.0-flash");
+  EXPECT_EQ(chat.ModelCalled(Provider::kAnthropic), "models/gemini-2.0-flash");
+  ChatRequest twice;
+  ASSERT_TRUE(twice.Read(R"({"model":"models/models/m","messages":[{"role":"user","content":"x"}]})"));
+  EXPECT_EQ(twice.ModelCalled(Provider::kGoogle), "models/m");
+  EXPECT_EQ(
+      MessageOf(Build(Provider::kGoogle, R"({"model":"models/models/m","messages":[{"role":"user","content":"x"}]})")),
+      "Validation failed");
+}
+
 }  // namespace
 }  // namespace ap::proxy

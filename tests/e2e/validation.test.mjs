@@ -127,6 +127,20 @@ test('proxy: a model or capability outside the grant is 403 naming what is allow
   assert.equal((await mockStats(mock)).requests.openai, before);
 });
 
+test('proxy: a Gemini model named models/... is scoped, priced and recorded as the model it reaches', async () => {
+  const { grantId, token } = await approvedGrant(broker, { ...SCOPES.google, maxBudgetCents: 100 });
+  const before = (await mockStats(mock)).requests.google;
+  const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('models/gemini-2.5-flash') });
+  assert.equal(res.status, 200, res.text);
+  assert.equal((await mockStats(mock)).requests.google, before + 1);
+  const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken });
+  assert.ok(grant.json.budget.spentMicros > 0, 'the call is priced as gemini-2.5-flash, not free: ' + grant.text);
+  // Only one prefix goes: what is left must still be a plain model id.
+  const twice = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('models/models/gemini-2.5-flash') });
+  assert.equal(twice.status, 403, twice.text);
+  assert.equal((await mockStats(mock)).requests.google, before + 1);
+});
+
 test('proxy: streaming is refused clearly on the reference path', async () => {
   const { token } = await approvedGrant(broker, SCOPES.openai);
   const res = await call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini', { stream: true }) });
