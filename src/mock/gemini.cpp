@@ -64,11 +64,27 @@ json::object Candidate(const std::string& text, const char* finish) {
   return c;
 }
 
-json::object UsageMetadata(int64_t in, int64_t out) {
+// What the emulation's URL context and code execution hand the model back: a fetched page or a
+// program's output, reported apart from the prompt as Gemini reports it.
+constexpr int64_t kToolResultTokens = 1500;
+
+// Whether the call offers a tool whose results go back to the model as input.
+bool FeedsToolResults(const json::object& o) {
+  const auto* tools = o.if_contains("tools");
+  if (!tools || !tools->is_array()) return false;
+  for (const auto& tool : tools->get_array())
+    if (const auto* t = tool.if_object())
+      for (std::string_view name : {"url_context", "urlContext", "code_execution", "codeExecution"})
+        if (t->contains(name)) return true;
+  return false;
+}
+
+json::object UsageMetadata(int64_t in, int64_t out, int64_t tool_results) {
   json::object u{{"promptTokenCount", in},
-                 {"totalTokenCount", in + out},
+                 {"totalTokenCount", in + out + tool_results},
                  {"promptTokensDetails", json::array{json::object{{"modality", "TEXT"}, {"tokenCount", in}}}}};
   if (out > 0) u["candidatesTokenCount"] = out;
+  if (tool_results > 0) u["toolUsePromptTokenCount"] = tool_results;
   return u;
 }
 
@@ -84,11 +100,12 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   bool truncated = false;
   std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all), out = EstimateTokens(reply);
+  int64_t tool_results = FeedsToolResults(o) ? kToolResultTokens : 0;
   const char* finish = truncated ? "MAX_TOKENS" : "STOP";
   std::string id = RandomToken(12);
   if (!stream)
     return JsonAnswer(200, json::object{{"candidates", json::array{Candidate(reply, finish)}},
-                                        {"usageMetadata", UsageMetadata(in, out)},
+                                        {"usageMetadata", UsageMetadata(in, out, tool_results)},
                                         {"modelVersion", model},
                                         {"responseId", id}});
   MockAnswer answer;
@@ -103,7 +120,7 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
     bool last = i + 1 == pieces.size();
     sent = last ? out : sent + EstimateTokens(pieces[i]);
     json::object chunk{{"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
-                       {"usageMetadata", UsageMetadata(in, sent)},
+                       {"usageMetadata", UsageMetadata(in, sent, tool_results)},
                        {"modelVersion", model},
                        {"responseId", id}};
     answer.pieces.push_back(SseEvent("", chunk, "\r\n\r\n"));

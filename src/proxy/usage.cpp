@@ -34,6 +34,7 @@ enum Count : uint8_t {
   kCandidatesTokenCount,
   kThoughtsTokenCount,
   kCachedContentTokenCount,
+  kToolUsePromptTokenCount,
   kCounts
 };
 constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
@@ -45,7 +46,8 @@ constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
                                                                "output_tokens",
                                                                "candidatesTokenCount",
                                                                "thoughtsTokenCount",
-                                                               "cachedContentTokenCount"};
+                                                               "cachedContentTokenCount",
+                                                               "toolUsePromptTokenCount"};
 
 // Counts one object further in: {object name, count name}.
 enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kDetails };
@@ -399,7 +401,9 @@ class UsageReader {
     auto detail = [&](Detail d) { return Plausible(u.details[d], usage); };
     int64_t cache_reads = count(kCacheReads);
     int64_t cache_writes = count(kCacheWrites);
-    Keep(count(kPromptTokens) + count(kInputTokens) + count(kPromptTokenCount) + cache_reads + cache_writes,
+    // Gemini's tool results (URL context, code execution) go back to the model as input, billed as input.
+    Keep(count(kPromptTokens) + count(kInputTokens) + count(kPromptTokenCount) + count(kToolUsePromptTokenCount) +
+             cache_reads + cache_writes,
          usage.input_tokens);
     Keep(cache_writes, usage.cache_write_tokens);
     Keep(count(kCompletionTokens) + count(kOutputTokens) + count(kCandidatesTokenCount) + count(kThoughtsTokenCount),

@@ -41,7 +41,8 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
   auto count = [&](std::string_view key) { return Count(u, key, usage); };
   int64_t cache_reads = count("cache_read_input_tokens");
   int64_t cache_writes = count("cache_creation_input_tokens");
-  Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + cache_reads + cache_writes,
+  Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + count("toolUsePromptTokenCount") +
+           cache_reads + cache_writes,
        usage.input_tokens);
   Keep(cache_writes, usage.cache_write_tokens);
   Keep(

@@ -113,8 +113,8 @@ class AnswerMaker {
     if (Chance(10)) return Any(depth);
     return Object({"prompt_tokens", "input_tokens", "promptTokenCount", "cache_read_input_tokens",
                    "cache_creation_input_tokens", "completion_tokens", "output_tokens", "candidatesTokenCount",
-                   "thoughtsTokenCount", "cachedContentTokenCount", "prompt_tokens_details", "input_tokens_details",
-                   "server_tool_use", "type", "seconds", "total_tokens"},
+                   "thoughtsTokenCount", "cachedContentTokenCount", "toolUsePromptTokenCount", "prompt_tokens_details",
+                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens"},
                   [&](std::string_view name) -> std::string {
                     if (name.ends_with("_details") || name == "server_tool_use")
                       return Chance(15) ? Any(1)
@@ -200,6 +200,24 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
   Usage last;
   MergeUsageFromJson(answers[4], last);
   EXPECT_EQ(last.input_tokens, 7);
+}
+
+// Gemini reports what its tools (URL context, code execution) gave the model apart from the
+// prompt; Google bills it as input, so the broker charges it as input.
+TEST(UsageReader, GeminisToolResultsAreInput) {
+  std::string_view answer = R"({"candidates":[{"content":{"parts":[{"text":"ok"}]}}],"usageMetadata":{
+      "promptTokenCount":10,"candidatesTokenCount":4,"toolUsePromptTokenCount":90000,"thoughtsTokenCount":2,
+      "totalTokenCount":90016}})";
+  for (bool whole : {true, false}) {
+    Usage usage;
+    if (whole)
+      MergeUsageFromJson(answer, usage);
+    else
+      MergeUsageFromChunk(answer, usage);
+    EXPECT_EQ(usage.input_tokens, 90010);
+    EXPECT_EQ(usage.output_tokens, 6);
+    EXPECT_FALSE(usage.implausible);
+  }
 }
 
 TEST(UsageReader, AgreesWithTheParsedAnswerOnTwentyThousandMadeUpOnes) {

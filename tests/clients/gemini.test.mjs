@@ -24,6 +24,26 @@ test('generateContent, and the provider sees the broker key, never the token', a
   assert.equal(usage.byDayAndModel[0].model, 'gemini-2.5-flash');
 });
 
+test('what URL context fetched for the model is charged as input, as Google bills it', async () => {
+  for (const stream of [false, true]) {
+    const before = await usageOf(broker, grant.grantId);
+    const params = { model: 'gemini-2.5-flash', contents: 'Summarise https://example.com', config: { tools: [{ urlContext: {} }] } };
+    let meta;
+    if (stream) {
+      for await (const chunk of await ai.models.generateContentStream(params)) meta = chunk.usageMetadata ?? meta;
+    } else {
+      meta = (await ai.models.generateContent(params)).usageMetadata;
+    }
+    assert.ok(meta.toolUsePromptTokenCount > 0, 'the emulation reports the fetched page apart from the prompt');
+    const after = await eventually(async () => {
+      const u = await usageOf(broker, grant.grantId);
+      return u.totals.requests > before.totals.requests && u;
+    }, 'usage of the call');
+    assert.equal(after.totals.inputTokens - before.totals.inputTokens, meta.promptTokenCount + meta.toolUsePromptTokenCount,
+      stream ? 'streamed' : 'whole');
+  }
+});
+
 test('the v1 API version works too', async () => {
   const res = await sdk(grant.token, 'v1').models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hi' });
   assert.match(res.text, /mock reply/);
