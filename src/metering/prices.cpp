@@ -113,6 +113,8 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "long_output",
                                                 "long_context_above",
                                                 "max_output_tokens",
+                                                "context_window",
+                                                "wide_context_window",
                                                 "images",
                                                 "audio_minute",
                                                 "million_characters"};
@@ -133,6 +135,12 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   auto max_output = Tokens(t, "max_output_tokens", source, index);
   if (!max_output) return max_output.error();
   price.max_output_tokens = max_output->value_or(0);
+  auto window = Tokens(t, "context_window", source, index);
+  if (!window) return window.error();
+  price.context_window = window->value_or(0);
+  auto wide = Tokens(t, "wide_context_window", source, index);
+  if (!wide) return wide.error();
+  price.wide_context_window = wide->value_or(0);
   if (const toml::node* images = t.get("images")) {
     const toml::table* sizes = images->as_table();
     if (!sizes) return Bad(source, index, "images", "must be a table of \"size\" or \"size/quality\" = USD");

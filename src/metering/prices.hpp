@@ -32,6 +32,11 @@ struct Price {
   std::optional<int64_t> long_context_above;
   TokenPrices long_tokens;
   int64_t max_output_tokens = 0;                // reserved when the app sets no limit; 0: not a text model
+  // The most input tokens one turn of the model reads: what bounds a call's input when its bytes
+  // do not (images, files, fetched pages, tool results). 0: not known.
+  int64_t context_window = 0;
+  // The longer window an app may open with a provider's flag (anthropic-beta context-1m); 0: none.
+  int64_t wide_context_window = 0;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t audio_minute_micros = 0;              // transcription
   int64_t million_characters_micros = 0;        // speech
