@@ -15,6 +15,18 @@ constexpr int64_t kDefaultOutputLimit = 4096;
 // The least output a stream without a limit must be able to pay for to start.
 constexpr int64_t kLeastStreamOutput = 16;
 
+// The context window a call reads within: the longer one where it opens it and the model has one.
+int64_t ContextWindow(const metering::Price& price, bool wide) {
+  return wide && price.wide_context_window > 0 ? price.wide_context_window : price.context_window;
+}
+
+// The most input a call reads: the window once, and again for each turn its tools may add (each
+// tool's result goes back to the model, which reads the whole conversation again).
+int64_t InputBound(int64_t window, int64_t tool_turns) {
+  __extension__ using Wide = __int128;
+  return static_cast<int64_t>(std::min<Wide>(Wide(window) * (Wide(tool_turns) + 1), kMaxTokens));
+}
+
 }  // namespace
 
 MeteredCall::MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model,
@@ -46,6 +58,18 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     co_return MakeError(Errc::kForbidden, "'" + *worst.unbounded_input +
                                               "' makes the provider read input this request does not hold, so its "
                                               "cost has no bound, and this grant has a budget: send the whole input");
+  // The rate limits count the body's own tokens; the budget, all the model may read.
+  int64_t rate_input = worst.use.input_tokens;
+  if (worst.input_beyond_bytes && price_) {
+    int64_t window = ContextWindow(*price_, worst.wide_context);
+    if (window == 0 && budgeted)
+      co_return MakeError(Errc::kForbidden,
+                          *worst.input_beyond_bytes +
+                              " makes the provider read more input tokens than this request has bytes, no context "
+                              "window is known for model '" +
+                              model_ + "' to bound them (pricing: context_window), and this grant has a budget");
+    worst_.use.input_tokens = std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns));
+  }
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =
@@ -59,7 +83,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
       ask.need_micros = metering::CostMicros(*price_, least);
     }
   }
-  ask.tokens = std::min(kMaxTokens, worst_.use.input_tokens + worst_.use.output_tokens);
+  ask.tokens = std::min(kMaxTokens, rate_input + worst_.use.output_tokens);
   if (auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_)); !admitted) {
     Error e = admitted.error();
     if (e.code == Errc::kBudgetExceeded)

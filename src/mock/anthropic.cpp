@@ -93,7 +93,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
   bool truncated = false;
   std::string reply =
       quote == Quote::kNone ? ReplyTo(prompt, o.at("max_tokens").get_int64(), truncated) : KeyQuote(key);
-  int64_t in = EstimateTokens(prompt.all) + 3, out = EstimateTokens(reply);
+  int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens + 3, out = EstimateTokens(reply);
   std::string id = "msg_" + RandomToken(18);
   const char* stop = truncated ? "max_tokens" : "end_turn";
   if (!streamed) {

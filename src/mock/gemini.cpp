@@ -99,7 +99,7 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
     max_tokens = IntOr(config->get_object(), "maxOutputTokens", 0);
   bool truncated = false;
   std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
-  int64_t in = EstimateTokens(prompt.all), out = EstimateTokens(reply);
+  int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens, out = EstimateTokens(reply);
   int64_t tool_results = FeedsToolResults(o) ? kToolResultTokens : 0;
   const char* finish = truncated ? "MAX_TOKENS" : "STOP";
   std::string id = RandomToken(12);

@@ -124,7 +124,8 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
   std::string reply = quote == Quote::kNone
                           ? ReplyTo(prompt, IntOr(o, "max_completion_tokens", IntOr(o, "max_tokens", 0)), truncated)
                           : KeyQuote(key);
-  int64_t in = EstimateTokens(prompt.all) + 4 * static_cast<int64_t>(messages->get_array().size());
+  int64_t in =
+      EstimateTokens(prompt.all) + prompt.media_tokens + 4 * static_cast<int64_t>(messages->get_array().size());
   int64_t out = EstimateTokens(reply);
   std::string id = "chatcmpl-" + RandomToken(12);
   const char* finish = truncated ? "length" : "stop";
@@ -226,7 +227,7 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
   bool truncated = false;
   std::string reply =
       quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
-  int64_t in = EstimateTokens(prompt.all) + 4, out = EstimateTokens(reply);
+  int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
   if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out));
   MockAnswer answer;

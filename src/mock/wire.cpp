@@ -78,6 +78,20 @@ int64_t UnixNow() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+namespace {
+
+// A part of any provider's content that is not text: by its type, or Gemini's by its member.
+bool IsMediaPart(const json::object& part) {
+  static constexpr std::string_view kTypes[] = {"image_url", "input_image", "image",      "document",
+                                                "file",      "input_file",  "input_audio"};
+  static constexpr std::string_view kMembers[] = {"inlineData", "inline_data", "fileData", "file_data"};
+  if (const auto* type = part.if_contains("type"); type && type->is_string())
+    return std::find(std::begin(kTypes), std::end(kTypes), std::string_view(type->get_string())) != std::end(kTypes);
+  return std::any_of(std::begin(kMembers), std::end(kMembers), [&](std::string_view m) { return part.contains(m); });
+}
+
+}  // namespace
+
 void CollectText(const json::value& content, Prompt& prompt) {
   if (content.is_string()) {
     prompt.all += content.get_string();
@@ -85,11 +99,16 @@ void CollectText(const json::value& content, Prompt& prompt) {
   } else if (content.is_array()) {
     for (const auto& part : content.get_array()) {
       if (part.is_string()) CollectText(part, prompt);
-      if (const auto* obj = part.if_object())
-        if (const auto* text = obj->if_contains("text"); text && text->is_string()) {
-          prompt.all += text->get_string();
-          prompt.last = text->get_string();
-        }
+      const auto* obj = part.if_object();
+      if (!obj) continue;
+      if (const auto* text = obj->if_contains("text"); text && text->is_string()) {
+        prompt.all += text->get_string();
+        prompt.last = text->get_string();
+      } else if (IsMediaPart(*obj)) {
+        prompt.media_tokens += kMediaPartTokens;
+      } else if (const auto* inner = obj->if_contains("content")) {  // a tool's result
+        CollectText(*inner, prompt);
+      }
     }
   }
 }

@@ -50,7 +50,12 @@ int64_t UnixNow();
 struct Prompt {
   std::string all;
   std::string last;
+  int64_t media_tokens = 0;  // what its parts that are not text cost (kMediaPartTokens each)
 };
+// What the emulation bills a part that is not text (an image, a sound, a document or file, inline
+// or by reference): about a detailed image or a page of a document, far more tokens than a URL
+// naming it has bytes, as the providers bill them.
+inline constexpr int64_t kMediaPartTokens = 1500;
 void CollectText(const boost::json::value& content, Prompt& prompt);
 std::string ReplyTo(const Prompt& prompt, int64_t max_tokens, bool& truncated);
 // `text` cut into `n` pieces (at least one), for streamed replies.

@@ -24,9 +24,34 @@ constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},
                                          {"candidate_count", &kWhole}};
 constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
 
+// What a conversation holds besides text (request_limits.cpp's InputBeyondBytes): each message's
+// or item's content (a string kept empty, or its parts), each part's type, and the parts of a
+// tool's result one level in.
+constexpr ScanMember kInnerPartMembers[] = {{"type", &kWhole}};
+constexpr ScanRule kInnerPart{K::kSelectKind, kInnerPartMembers};
+constexpr ScanRule kInnerContent{K::kSelectKind, {}, nullptr, &kInnerPart};
+constexpr ScanMember kPartMembers[] = {{"type", &kWhole}, {"content", &kInnerContent}};
+constexpr ScanRule kPart{K::kSelectKind, kPartMembers};
+constexpr ScanRule kContent{K::kSelectKind, {}, nullptr, &kPart};
+// A message (OpenAI's chat, Anthropic) or an input item (OpenAI's Responses).
+constexpr ScanMember kMessageMembers[] = {
+    {"type", &kWhole}, {"content", &kContent}, {"output", &kContent}, {"audio", &kShapeOnly}};
+constexpr ScanRule kMessages{K::kSelectKind, {}, nullptr, &kPolicyMessage};
+// Gemini: each part's members by name (their values by kind), and a function response's own parts.
+constexpr ScanRule kKindOnly{K::kKind};
+constexpr ScanRule kGeminiInnerPart{K::kSelectKind, {}, &kKindOnly};
+constexpr ScanRule kGeminiInnerParts{K::kSelectKind, {}, nullptr, &kGeminiInnerPart};
+constexpr ScanMember kGeminiResponseMembers[] = {{"parts", &kGeminiInnerParts}};
+constexpr ScanRule kGeminiResponse{K::kSelectKind, kGeminiResponseMembers};
+constexpr ScanMember kGeminiPartMembers[] = {{"functionResponse", &kGeminiResponse},
+                                             {"function_response", &kGeminiResponse}};
+constexpr ScanRule kGeminiPart{K::kSelectKind, kGeminiPartMembers, &kKindOnly};
+constexpr ScanRule kGeminiParts{K::kSelectKind, {}, nullptr, &kGeminiPart};
+constexpr ScanMember kGeminiContentMembers[] = {{"parts", &kGeminiParts}};
+constexpr ScanRule kGeminiContent{K::kSelectKind, kGeminiContentMembers};
+constexpr ScanRule kGeminiContents{K::kSelectKind, {}, nullptr, &kGeminiContent};
+
 // Every top-level member request_limits.cpp and ReadJsonCall read; presence-only ones by shape.
-// `input` comes last: only speech reads it (priced by its characters); elsewhere it may be a whole
-// conversation, not worth copying.
 constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"stream", &kWhole},
                                        {"stream_options", &kWhole},
@@ -46,8 +71,18 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"cached_content", &kShapeOnly},
                                        {"generationConfig", &kConfig},
                                        {"generation_config", &kConfig},
-                                       {"input", &kWhole}};
-constexpr ScanRule kSpeechBody{K::kSelect, kBodyMembers};
+                                       {"mcp_servers", &kShapeOnly}};
+constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
+// The conversation: its structure and parts, not its text.
+constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
+                                               {"input", &kMessages},
+                                               {"system", &kContent},
+                                               {"contents", &kGeminiContents},
+                                               {"systemInstruction", &kGeminiContent},
+                                               {"system_instruction", &kGeminiContent}};
+// Speech reads its `input` whole: it is priced by its characters.
+constexpr ScanMember kSpeechMembers[] = {{"input", &kWhole}};
+constexpr ScanRule kSpeechBody{K::kSelect, kSpeechMembers, nullptr, nullptr, &kCommonBody};
 
 // Where the bounds the broker added and `include_usage` (`ask_usage`) go into the app's bytes.
 // `app_options`: the app's stream_options as the scan kept it, if it sent one. The app's own
@@ -75,7 +110,8 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
 
 }  // namespace
 
-constexpr ScanRule kPolicyBody{K::kSelect, std::span(kBodyMembers).first(std::size(kBodyMembers) - 1)};
+constexpr ScanRule kPolicyMessage{K::kSelectKind, kMessageMembers};
+constexpr ScanRule kPolicyBody{K::kSelect, kConversationMembers, nullptr, nullptr, &kCommonBody};
 
 Error GivenTwice(std::string_view member) {
   constexpr size_t kMaxNameShown = 64;

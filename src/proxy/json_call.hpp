@@ -31,9 +31,11 @@ struct JsonCall {
 // given twice, or a field policy cannot read.
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools);
 
-// The members of a body ReadJsonCall keeps for policy (all but speech's `input`), as a rule a
-// caller that must read more of a body can extend (ScanRule::also).
+// The members of a body ReadJsonCall keeps for policy (a conversation by its structure and the
+// types of its parts, not its text), as a rule a caller that must read more of a body can extend
+// (ScanRule::also); and what it keeps of a message, likewise.
 extern const ScanRule kPolicyBody;
+extern const ScanRule kPolicyMessage;
 
 // ReadJsonCall's reading, for a body the caller scanned itself: with a rule that keeps
 // kPolicyBody's members, Duplicates::kRefuse, and found to be an object (`kept`). Bounds the

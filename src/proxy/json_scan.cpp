@@ -40,9 +40,9 @@ class KeepHandler {
       pending_ = rule;
       return true;
     }
-    pending_ = Named(*rule, key_);
-    if (!pending_ && rule->also) pending_ = Named(*rule->also, key_);
+    for (const ScanRule* r = rule; r && !pending_; r = r->also) pending_ = Named(*r, key_);
     if (!pending_) pending_ = rule->other_members;
+    blank_next_ = Blanks(pending_);
     return true;
   }
   bool on_string(json::string_view s, size_t, boost::system::error_code& ec) { return Scalar(s, ec); }
@@ -51,8 +51,9 @@ class KeepHandler {
   bool on_double(double d, json::string_view, boost::system::error_code& ec) { return Scalar(d, ec); }
   bool on_bool(bool b, boost::system::error_code& ec) { return Scalar(b, ec); }
   bool on_null(boost::system::error_code& ec) { return Scalar(nullptr, ec); }
-  // Inside a container that is not built (the walk then tells its strings empty).
-  bool Ignoring() const { return skip_ > 0; }
+  // Inside a container that is not built, or at a string kept empty (the walk then checks its
+  // strings but tells them empty).
+  bool Ignoring() const { return skip_ > 0 || blank_next_; }
 
   json::value& Result() { return result_; }
   std::string Duplicate() const { return duplicate_; }
@@ -73,8 +74,21 @@ class KeepHandler {
   // Room for the members an object kept by `rule` usually has, so that it is not grown one at a
   // time: those it names, where it keeps no others (a few, where it names many).
   static size_t ExpectedMembers(const ScanRule& rule) {
-    if (rule.keep != ScanKeep::kSelect || rule.other_members) return 0;
-    return std::min<size_t>(rule.members.size() + (rule.also ? rule.also->members.size() : 0), 4);
+    if ((rule.keep != ScanKeep::kSelect && rule.keep != ScanKeep::kSelectKind) || rule.other_members) return 0;
+    size_t named = 0;
+    for (const ScanRule* r = &rule; r; r = r->also) named += r->members.size();
+    return std::min<size_t>(named, 4);
+  }
+
+  // Whether a string kept by `rule` is kept empty.
+  static bool Blanks(const ScanRule* rule) {
+    return rule && (rule->keep == ScanKeep::kKind || rule->keep == ScanKeep::kSelectKind);
+  }
+
+  // After a value: whether the next one, an array's element, is a string kept empty (an object's
+  // next is a key, which on_key reads for).
+  void ExpectNext() {
+    blank_next_ = skip_ == 0 && !frames_.empty() && frames_.back().value->is_array() && Blanks(Next());
   }
 
   // The rule for the next value, or null when it is dropped.
@@ -106,6 +120,7 @@ class KeepHandler {
   }
 
   bool Begin(bool object, boost::system::error_code& ec) {
+    blank_next_ = false;
     if (skip_ > 0) {
       ++skip_;
       return true;
@@ -123,12 +138,14 @@ class KeepHandler {
     else
       slot->emplace_array();
     frames_.push_back(Frame{rule, slot});
+    ExpectNext();
     return true;
   }
 
   bool End(bool object, size_t n, boost::system::error_code& ec) {
     if (skip_ == 0) {
       frames_.pop_back();
+      ExpectNext();
       return true;
     }
     if (--skip_ > 0 || !shape_) return true;
@@ -141,6 +158,7 @@ class KeepHandler {
       json::array& a = slot->emplace_array();
       if (n > 0) a.emplace_back(nullptr);
     }
+    ExpectNext();
     return true;
   }
 
@@ -160,11 +178,12 @@ class KeepHandler {
   template <class T>
   bool Scalar(T v, boost::system::error_code& ec) {
     const ScanRule* rule = Next();
+    ExpectNext();
     if (!rule) return true;
     json::value* slot = Slot(ec);
     if (!slot) return false;
     if constexpr (std::is_same_v<T, json::string_view>)
-      if (rule->keep == ScanKeep::kKind) v = {};
+      if (rule->keep == ScanKeep::kKind || rule->keep == ScanKeep::kSelectKind) v = {};
     Set(*slot, v);
     return true;
   }
@@ -177,6 +196,7 @@ class KeepHandler {
   std::string_view key_;               // the last key read
   std::string escaped_key_;            // ...if the walk rewrote it
   const ScanRule* pending_ = nullptr;  // the rule for the value after key_
+  bool blank_next_ = false;            // the next value, if a string, is kept empty: not unescaped
   size_t skip_ = 0;                    // depth inside a container that is not built
   bool shape_ = false;                 // ...which is kept as an empty one
   bool at_root_ = true;

@@ -28,11 +28,12 @@ struct ScanMember {
 };
 
 enum class ScanKeep {
-  kAll,     // the whole value
-  kShape,   // scalars as they are; an object or array kept empty (an array that had elements keeps one null)
-  kKind,    // as kShape, but a string kept empty: what kind of value it is, not its text
-  kSelect,  // scalars as they are; objects keep `members` (then those `also` names, then others by
-            // `other_members`); arrays each element by `elements`
+  kAll,         // the whole value
+  kShape,       // scalars as they are; an object or array kept empty (an array that had elements keeps one null)
+  kKind,        // as kShape, but a string kept empty: what kind of value it is, not its text
+  kSelect,      // scalars as they are; objects keep `members` (then those of the `also` rules, then others
+                // by `other_members`); arrays each element by `elements`
+  kSelectKind,  // as kSelect, but a string kept empty: a conversation's structure without its text
 };
 
 struct ScanRule {
@@ -44,7 +45,7 @@ struct ScanRule {
   std::span<const ScanMember> members;
   const ScanRule* other_members;  // members not named; null: dropped
   const ScanRule* elements;       // null: elements dropped
-  const ScanRule* also;           // another rule whose `members` this one keeps too (a caller's rule extended)
+  const ScanRule* also;           // another rule whose `members` (and its `also`'s) this one keeps too
 };
 
 enum class Duplicates {

@@ -90,6 +90,28 @@ TEST(JsonScan, AKindsStringIsCheckedAndTheNextMemberRead) {
     EXPECT_FALSE(ScanJson(bad, kRoot, Duplicates::kRefuse).valid) << bad;
 }
 
+// kSelectKind keeps a conversation's structure without its text: strings empty (checked, not
+// unescaped), elements and named members by their rules, whatever follows read whole.
+TEST(JsonScan, ASelectKindKeepsStructureAndKindsNotText) {
+  static constexpr ScanRule kAll{ScanKeep::kAll};
+  static constexpr ScanMember kPartMembers[] = {{"type", &kAll}};
+  static constexpr ScanRule kPart{ScanKeep::kSelectKind, kPartMembers};
+  static constexpr ScanRule kContent{ScanKeep::kSelectKind, {}, nullptr, &kPart};
+  static constexpr ScanMember kMembers[] = {{"content", &kContent}, {"n\"ext", &kAll}};
+  static constexpr ScanRule kRoot{ScanKeep::kSelect, kMembers};
+  auto scan =
+      ScanJson(R"({"content":["a\nb",{"type":"te\u0078t","text":"x\ty"},"\ud83d\ude00",7,[1]],"n\"ext":"a\tb"})", kRoot,
+               Duplicates::kRefuse);
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.value, json::parse(R"({"content":["",{"type":"text"},"",7,[]],"n\"ext":"a\tb"})"));
+  auto text = ScanJson(R"({"content":"line\none","n\"ext":1})", kRoot, Duplicates::kRefuse);
+  ASSERT_TRUE(text.valid);
+  EXPECT_EQ(text.value, json::parse(R"({"content":"","n\"ext":1})"));
+  for (std::string_view bad : {R"({"content":["\x"]})", R"({"content":["\ud83d"]})", "{\"content\":[\"a\x01\"]}",
+                               R"({"content":"\u12"})", R"({"content":[{"type":"a","type":"b"}]})"})
+    EXPECT_FALSE(ScanJson(bad, kRoot, Duplicates::kRefuse).valid) << bad;
+}
+
 TEST(JsonScan, KeysAndValuesAreReadAsTheFullParseReadsThem) {
   static constexpr ScanRule kAll{ScanKeep::kAll};
   static constexpr ScanMember kMembers[] = {{"k\\\"y", &kAll}, {"n", &kAll}, {"list", &kAll}};

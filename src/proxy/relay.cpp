@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <charconv>
 
 #include "http/cookies.hpp"
@@ -35,6 +36,20 @@ std::optional<uint64_t> DeclaredLength(const Request& req) {
   uint64_t length = 0;
   std::from_chars(text.data(), text.data() + text.size(), length);
   return length;
+}
+
+// Whether the app's anthropic-beta flags (the first such field: the one forwarded) open a model's
+// 1M-token window (context-1m-2025-08-07 and its successors). Read in any case and anywhere in the
+// list: reading a flag the provider would not is safe (the reservation is only larger).
+bool OpensWideContext(const Request& req) {
+  static const http::FieldName kBeta[] = {http::FieldName("anthropic-beta")};
+  bool wide = false;
+  http::ForFirstOfEach(req, kBeta, [&](const http::FieldName&, std::string_view flags) {
+    std::string lower(flags);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    wide = lower.find("context-1m") != std::string::npos;
+  });
+  return wide;
 }
 
 }  // namespace
@@ -79,6 +94,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
     co_return hooks_.Refusal(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
   bool streams = call->stream || ep.streams == Streams::kAlways;
   WorstCase worst = WorstCaseOf(call->asked, call->body.size());
+  worst.wide_context = ep.wire == Provider::kAnthropic && OpensWideContext(req);
   if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);

@@ -82,9 +82,119 @@ std::string_view WithoutVersion(std::string_view type) {
   return underscore == std::string_view::npos ? type : type.substr(0, underscore);
 }
 
+// ---- Input the body's bytes do not bound ----
+// A token is at least a byte of text, but not of an image, a sound, a document or a fetched page:
+// a part that is not text (inline or by reference) may cost the model far more tokens than it
+// takes bytes. Each provider's text parts are listed; anything else counts as such a part.
+
+bool IsOneOf(std::string_view s, std::initializer_list<std::string_view> set) {
+  return std::find(set.begin(), set.end(), s) != set.end();
+}
+
+std::string TypeOf(const json::value& v) {
+  const json::object* o = v.if_object();
+  const json::value* type = o ? o->if_contains("type") : nullptr;
+  return type && type->is_string() ? std::string(type->get_string()) : std::string();
+}
+
+// What in `content` (absent, null, a string, or an array of parts) is not text of `text_types`;
+// `inner`: a part whose own content may hold parts (a tool's result), read by `inner_types`.
+std::optional<std::string> NotText(const json::value* content, std::initializer_list<std::string_view> text_types,
+                                   std::string_view inner = {},
+                                   std::initializer_list<std::string_view> inner_types = {}) {
+  if (!content || content->is_null() || content->is_string()) return std::nullopt;
+  if (!content->is_array()) return "content that is neither text nor parts";
+  for (const json::value& part : content->get_array()) {
+    std::string type = TypeOf(part);
+    if (!inner.empty() && type == inner) {
+      if (auto beyond = NotText(part.get_object().if_contains("content"), inner_types)) return beyond;
+      continue;
+    }
+    if (!IsOneOf(type, text_types))
+      return type.empty() ? std::string("a part with no type") : "a part of type '" + type + "'";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> OpenAINotText(const json::object& body) {
+  if (const json::value* messages = body.if_contains("messages"); messages && messages->is_array())
+    for (const json::value& m : messages->get_array()) {
+      const json::object* message = m.if_object();
+      if (!message) continue;  // the provider refuses it
+      if (const json::value* audio = message->if_contains("audio"); audio && !audio->is_null())
+        return "an earlier answer's audio";
+      if (auto beyond = NotText(message->if_contains("content"), {"text", "refusal"})) return beyond;
+    }
+  // The Responses API's input: a string, or items.
+  const json::value* input = body.if_contains("input");
+  if (!input || !input->is_array()) return std::nullopt;
+  static const auto kText = {std::string_view("input_text"), std::string_view("output_text"),
+                             std::string_view("refusal"), std::string_view("summary_text")};
+  for (const json::value& item : input->get_array()) {
+    std::string type = TypeOf(item);
+    if (type.empty() || type == "message") {
+      if (!item.is_object()) return "an input item that is not an object";
+      if (auto beyond = NotText(item.get_object().if_contains("content"), kText)) return beyond;
+    } else if (type == "function_call_output" || type == "custom_tool_call_output") {
+      if (auto beyond = NotText(item.get_object().if_contains("output"), kText)) return beyond;
+    } else if (!IsOneOf(type, {"function_call", "custom_tool_call", "reasoning"})) {
+      return "an input item of type '" + type + "'";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> AnthropicNotText(const json::object& body) {
+  if (auto beyond = NotText(body.if_contains("system"), {"text"})) return beyond;
+  const json::value* messages = body.if_contains("messages");
+  if (!messages || !messages->is_array()) return std::nullopt;
+  for (const json::value& m : messages->get_array())
+    if (const json::object* message = m.if_object())
+      if (auto beyond = NotText(message->if_contains("content"), {"text", "tool_use", "thinking", "redacted_thinking"},
+                                "tool_result", {"text"}))
+        return beyond;
+  return std::nullopt;
+}
+
+// Gemini names a part's kind by its member: text, a function's call or response, code the model
+// ran and its result are text; inline data and files are not.
+std::optional<std::string> GeminiPartsNotText(const json::value* parts, bool in_response) {
+  if (!parts || parts->is_null()) return std::nullopt;
+  if (!parts->is_array()) return "parts that are not a list";
+  for (const json::value& p : parts->get_array()) {
+    const json::object* part = p.if_object();
+    if (!part) return "a part that is not an object";
+    for (const auto& [key, value] : *part) {
+      if (!in_response && (key == "functionResponse" || key == "function_response")) {
+        const json::object* response = value.if_object();
+        if (auto beyond = GeminiPartsNotText(response ? response->if_contains("parts") : nullptr, true)) return beyond;
+        continue;
+      }
+      if (!IsOneOf(key, {"text", "thought", "thoughtSignature", "thought_signature", "functionCall", "function_call",
+                         "executableCode", "executable_code", "codeExecutionResult", "code_execution_result"}))
+        return "a part holding '" + std::string(key) + "'";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> GeminiNotText(const json::object& body) {
+  for (std::string_view system : {"systemInstruction", "system_instruction"})
+    if (const json::value* s = body.if_contains(system); s && s->is_object())
+      if (auto beyond = GeminiPartsNotText(s->get_object().if_contains("parts"), false)) return beyond;
+  const json::value* contents = body.if_contains("contents");
+  if (!contents || !contents->is_array()) return std::nullopt;
+  for (const json::value& c : contents->get_array())
+    if (const json::object* content = c.if_object())
+      if (auto beyond = GeminiPartsNotText(content->if_contains("parts"), false)) return beyond;
+  return std::nullopt;
+}
+
 // Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
 // search takes a bound on its uses (max_uses), added where `bound` asks for one and the app set none.
 Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
+  if (const json::value* servers = body.if_contains("mcp_servers"); servers && !servers->is_null())
+    use.unbounded_input = "mcp_servers";  // remote MCP servers' results, with no bound on their calls
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
   static constexpr std::string_view kClientTools[] = {"custom", "bash_", "text_editor_", "computer_", "memory_"};
@@ -93,13 +203,16 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;  // a custom tool: the app runs it
     std::string_view name = type->get_string();
-    if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }) ||
-        name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens
+    if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }))
       continue;
+    // A server-side tool: its results go back to the model as input.
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();
-    bool add_bound = !*uses && bound && name.starts_with("web_search_");
-    tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
+    bool add_bound = !*uses && bound && (name.starts_with("web_search_") || name.starts_with("web_fetch_"));
+    use.tool_turns += uses->value_or(kDefaultToolUses);
+    if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + std::string(name) + "'";
+    if (!name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens only
+      tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
     if (add_bound) {  // last: a member added to the tool may move the text `name` views
       (*tool)["max_uses"] = kDefaultToolUses;
       use.body_changed = true;
@@ -112,50 +225,67 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
 // OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls, added where
 // `bound` asks for one and the app set none.
 Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
-  if (body.contains("web_search_options")) tools.emplace_back("web_search_options", 1);  // search models
+  if (body.contains("web_search_options")) {  // search models: one search, whose results the model reads
+    tools.emplace_back("web_search_options", 1);
+    use.tool_turns += 1;
+    use.input_beyond_bytes = "web_search_options";
+  }
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
-  static constexpr std::string_view kTokenOnly[] = {"function",     "custom",      "mcp",   "computer_use_preview",
-                                                    "computer_use", "local_shell", "shell", "apply_patch"};
+  // The app runs these; what they return comes back in its next request's body.
+  static constexpr std::string_view kClientTools[] = {"function",    "custom", "computer_use_preview", "computer_use",
+                                                      "local_shell", "shell",  "apply_patch"};
   Tools offered;
+  std::optional<std::string> server_tool;
   for (const json::value& item : list->get_array()) {
     const json::object* tool = item.if_object();
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;
     std::string_view name = type->get_string();
-    if (std::find(std::begin(kTokenOnly), std::end(kTokenOnly), name) != std::end(kTokenOnly)) continue;
+    if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools)) continue;
+    if (!server_tool) server_tool = std::string(name);
+    if (name == "mcp") continue;  // a remote MCP server: its results are billed as input tokens only
     if (name.starts_with("web_search_preview"))
       name = "web_search_preview";
     else if (name.starts_with("web_search"))
       name = "web_search";
     offered.emplace_back(std::string(name), 0);
   }
-  if (offered.empty()) return {};
+  if (!server_tool) return {};
+  // max_tool_calls bounds the calls of every built-in tool together, MCP's among them.
   auto uses = WholeNumber(Provider::kOpenAI, body.if_contains("max_tool_calls"), "max_tool_calls", kMaxToolUses);
   if (!uses) return uses.error();
   if (!*uses && bound) {
     body["max_tool_calls"] = kDefaultToolUses;
     use.body_changed = use.bounded_tool_calls = true;
   }
+  int64_t calls = uses->value_or(kDefaultToolUses);
+  use.tool_turns += calls;
+  if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + *server_tool + "'";
   // Any one tool may take every call: each is reserved for all of them.
-  for (auto& [name, n] : offered) tools.emplace_back(std::move(name), uses->value_or(kDefaultToolUses));
+  for (auto& [name, n] : offered) tools.emplace_back(std::move(name), calls);
   return {};
 }
 
 // Gemini: each tool object names its kind by its key ("googleSearch" or "google_search").
-Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools) {
+Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, RequestedUse& use) {
   auto list = GeminiField(body, "tools");
   if (!list) return list.error();
   if (!*list || !(*list)->is_array()) return {};
-  static constexpr std::string_view kTokenOnly[] = {"function_declarations", "code_execution", "url_context"};
+  static constexpr std::string_view kTokenOnly[] = {"code_execution", "url_context"};
   for (const json::value& item : (*list)->get_array()) {
     const json::object* tool = item.if_object();
     if (!tool) continue;
     for (const auto& [key, _] : *tool) {
       std::string name = ProtoName(key);
+      if (name == "function_declarations") continue;  // the app runs them
+      // A server-side tool: what it gives the model goes back as input (toolUsePromptTokenCount).
+      // Gemini takes no bound on their uses: a few per answer are reserved, every search reported is
+      // charged.
+      use.tool_turns += kDefaultToolUses * answers;
+      if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + std::string(key) + "'";
       if (std::find(std::begin(kTokenOnly), std::end(kTokenOnly), name) != std::end(kTokenOnly)) continue;
       if (name == "google_search_retrieval") name = "google_search";
-      // Gemini takes no bound on searches: a few per answer are reserved, every one reported is charged.
       tools.emplace_back(std::move(name), kDefaultToolUses * answers);
     }
   }
@@ -191,6 +321,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
   if (!n) return n.error();
   use.answers = n->value_or(1);
+  use.input_beyond_bytes = OpenAINotText(body);
   return ReadOpenAITools(body, bound_tools, use.tools, use);
 }
 
@@ -201,6 +332,7 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   auto limit = WholeNumber(Provider::kAnthropic, body.if_contains("max_tokens"), "max_tokens", kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;
+  use.input_beyond_bytes = AnthropicNotText(body);
   return ReadAnthropicTools(body, bound_tools, use.tools, use);
 }
 
@@ -224,7 +356,8 @@ Status ReadGemini(std::string_view capability, const json::object& body, Request
   } else if (*config && !(*config)->is_null()) {
     return Invalid("generationConfig", "must be an object");
   }
-  return ReadGeminiTools(body, use.answers, use.tools);
+  use.input_beyond_bytes = GeminiNotText(body);
+  return ReadGeminiTools(body, use.answers, use.tools, use);
 }
 
 }  // namespace

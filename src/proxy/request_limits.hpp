@@ -40,15 +40,21 @@ struct RequestedUse {
   std::vector<size_t> bounded_tools;
   bool bounded_tool_calls = false;
   // A field that makes the provider read input the body does not hold (OpenAI's
-  // previous_response_id, conversation, stored prompt; Gemini's cachedContent): no worst case
-  // bounds such a call.
+  // previous_response_id, conversation, stored prompt; Gemini's cachedContent; Anthropic's MCP
+  // servers): no worst case bounds such a call.
   std::optional<std::string> unbounded_input;
+  // What makes the provider read more input tokens than the body has bytes, if anything: a part
+  // that is not text (an image, audio, a document or file, inline or by reference), or a
+  // server-side tool whose results go back to the model. The model's context window bounds such
+  // a call's input, once for each turn its tools may add (`tool_turns`: one per use allowed).
+  std::optional<std::string> input_beyond_bytes;
+  int64_t tool_turns = 0;
 };
 
 // Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),
-// where the app offers a paid server-side tool with no bound on its uses and the provider takes one
-// (Anthropic web search's max_uses, OpenAI's max_tool_calls), the bound kDefaultToolUses is added
-// to `body`, so the reservation covers what the provider may do.
+// where the app offers a server-side tool with no bound on its uses and the provider takes one
+// (Anthropic web search's and web fetch's max_uses, OpenAI's max_tool_calls), the bound
+// kDefaultToolUses is added to `body`, so the reservation covers what the provider may do.
 Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body,
                                       bool bound_tools);
 

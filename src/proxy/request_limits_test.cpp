@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "proxy/endpoints.hpp"
+#include "proxy/json_call.hpp"
 #include "proxy/usage.hpp"
 
 namespace ap::proxy {
@@ -67,6 +69,7 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   EXPECT_TRUE(read->body_changed);
   EXPECT_EQ(anthropic.at("tools").at(0).at("max_uses"), kDefaultToolUses);     // the provider now stops there
   EXPECT_FALSE(anthropic.at("tools").at(3).as_object().contains("max_uses"));  // code execution takes no max_uses
+  EXPECT_EQ(anthropic.at("tools").at(1).at("max_uses"), kDefaultToolUses);     // web fetch takes one
   using Uses = std::vector<std::pair<std::string, int64_t>>;
   EXPECT_EQ(read->tools,
             (Uses{{"web_search", kDefaultToolUses}, {"code_execution", kDefaultToolUses}, {"web_search", 9}}));
@@ -99,6 +102,131 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
   ASSERT_TRUE(gemini);
   EXPECT_EQ(gemini->tools, (Uses{{"google_search", 2 * kDefaultToolUses}, {"google_maps", 2 * kDefaultToolUses}}));
   EXPECT_FALSE(Read(Provider::kOpenAI, "chat", R"({"tools":[{"type":"web_search"}],"max_tool_calls":1000})"));
+}
+
+// A part that is not text, or a server-side tool, makes the provider read more input tokens than
+// the body has bytes. The broker finds it whether it read the whole body (translated calls) or
+// scanned only what policy keeps (native calls), wherever the provider reads such a part.
+TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
+  struct Case {
+    Provider wire;
+    std::string_view path;
+    std::string_view body;
+    std::optional<std::string> beyond;  // what is named, if anything
+    int64_t turns;
+  };
+  const Case cases[] = {
+      // OpenAI chat completions
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"system","content":"Be \"brief\"."},{"role":"user","content":[{"type":"text","text":"hi"}]},
+           {"role":"assistant","content":null,"tool_calls":[{"type":"function","function":{"name":"f","arguments":"{\"type\":\"image_url\"}"}}]},
+           {"role":"tool","tool_call_id":"1","content":"{\"type\":\"file\"}"},{"role":"assistant","content":[{"type":"refusal","refusal":"no"}]}]})",
+       std::nullopt, 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","text":"what is this"},{"type":"image_url","image_url":{"url":"https://x.example/a.png"}}]}]})",
+       "a part of type 'image_url'", 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"user","content":[{"type":"file","file":{"file_id":"file-1"}}]}]})",
+       "a part of type 'file'", 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{"data":"AAAA","format":"wav"}}]}]})",
+       "a part of type 'input_audio'", 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"assistant","audio":{"id":"audio_1"}}]})", "an earlier answer's audio", 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"user","content":[{"text":"no type"}]}]})", "a part with no type", 0},
+      {Provider::kOpenAI, "/v1/chat/completions", R"({"model":"m","messages":[{"role":"user","content":{"a":1}}]})",
+       "content that is neither text nor parts", 0},
+      {Provider::kOpenAI, "/v1/chat/completions",
+       R"({"model":"m","messages":[{"role":"user","content":"hi"}],"web_search_options":{}})", "web_search_options", 1},
+      // OpenAI Responses
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":[{"role":"user","content":"hi"},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"yo"}]},
+           {"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"42"},
+           {"type":"reasoning","summary":[{"type":"summary_text","text":"t"}]}],"tools":[{"type":"function","name":"f"}]})",
+       std::nullopt, 0},
+      {Provider::kOpenAI, "/v1/responses", R"({"model":"m","input":"hi"})", std::nullopt, 0},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_url":"https://x.example/a.pdf"}]}]})",
+       "a part of type 'input_file'", 0},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":[{"type":"function_call_output","call_id":"c","output":[{"type":"input_image","image_url":"https://x.example/a.png"}]}]})",
+       "a part of type 'input_image'", 0},
+      {Provider::kOpenAI, "/v1/responses", R"({"model":"m","input":[{"type":"item_reference","id":"msg_1"}]})",
+       "an input item of type 'item_reference'", 0},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":"hi","tools":[{"type":"mcp","server_label":"s","server_url":"https://x.example"}]})",
+       "the server-side tool 'mcp'", kDefaultToolUses},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":"hi","tools":[{"type":"web_search"}],"max_tool_calls":3})",
+       "the server-side tool 'web_search'", 3},
+      // Anthropic
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"system":[{"type":"text","text":"s"}],"messages":[{"role":"user","content":"hi"},
+           {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":"s"},{"type":"tool_use","id":"t","name":"f","input":{"type":"image"}}]},
+           {"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"text","text":"ok"}]},{"type":"tool_result","tool_use_id":"u","content":"ok"}]}],
+           "tools":[{"name":"f","input_schema":{"type":"object"}},{"type":"bash_20250124","name":"bash"}]})",
+       std::nullopt, 0},
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":{"type":"url","url":"https://x.example/a.pdf"}}]}]})",
+       "a part of type 'document'", 0},
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"AAAA"}}]}]}]})",
+       "a part of type 'image'", 0},
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"system":[{"type":"image"}],"messages":[{"role":"user","content":"hi"}]})",
+       "a part of type 'image'", 0},
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"assistant","content":[{"type":"web_search_tool_result","tool_use_id":"s","content":[]}]}]})",
+       "a part of type 'web_search_tool_result'", 0},
+      {Provider::kAnthropic, "/v1/messages",
+       R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"web_fetch_20250910","name":"web_fetch","max_uses":2},{"type":"web_search_20250305","name":"web_search"}]})",
+       "the server-side tool 'web_fetch_20250910'", 2 + kDefaultToolUses},
+      // Gemini
+      {Provider::kGoogle, ":generateContent",
+       R"({"systemInstruction":{"parts":[{"text":"s"}]},"contents":[{"role":"user","parts":[{"text":"hi"}]},
+           {"role":"model","parts":[{"functionCall":{"name":"f","args":{"inlineData":1}}},{"thought":true,"text":"t"}]},
+           {"role":"user","parts":[{"functionResponse":{"name":"f","response":{"fileData":2}}}]}],"tools":[{"functionDeclarations":[]}]})",
+       std::nullopt, 0},
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":[{"parts":[{"text":"what"},{"inlineData":{"mimeType":"video/mp4","data":"AAAA"}}]}]})",
+       "a part holding 'inlineData'", 0},
+      {Provider::kGoogle, ":generateContent", R"({"contents":[{"parts":[{"file_data":{"file_uri":"gs://b/x"}}]}]})",
+       "a part holding 'file_data'", 0},
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":[{"parts":[{"functionResponse":{"name":"f","response":{},"parts":[{"inlineData":{"data":"AAAA"}}]}}]}]})",
+       "a part holding 'inlineData'", 0},
+      {Provider::kGoogle, ":generateContent",
+       R"({"system_instruction":{"parts":[{"fileData":{"fileUri":"https://x.example/a.pdf"}}]},"contents":[]})",
+       "a part holding 'fileData'", 0},
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":[{"parts":[{"text":"read https://x.example"}]}],"tools":[{"urlContext":{}}],"generationConfig":{"candidateCount":2}})",
+       "the server-side tool 'urlContext'", 2 * kDefaultToolUses},
+  };
+  for (const Case& c : cases) {
+    const NativeEndpoint* ep = nullptr;
+    for (const NativeEndpoint& e : NativeEndpoints())
+      if (e.wire == c.wire && e.path == c.path) ep = &e;
+    ASSERT_NE(ep, nullptr) << c.path;
+    auto scanned = ReadJsonCall(*ep, std::string(c.body), true);
+    json::object whole = json::parse(c.body).as_object();
+    auto parsed = ReadRequestedUse(c.wire, "chat", whole, true);
+    ASSERT_TRUE(scanned) << c.body << ": " << scanned.error().message;
+    ASSERT_TRUE(parsed) << c.body;
+    for (const RequestedUse* use : {&scanned->asked, &*parsed}) {
+      EXPECT_EQ(use->input_beyond_bytes, c.beyond) << c.body;
+      EXPECT_EQ(use->tool_turns, c.turns) << c.body;
+    }
+  }
+}
+
+// Duplicated members are refused where the broker now reads them: a provider reads the last.
+TEST(RequestLimits, APartsTypeGivenTwiceIsRefused) {
+  const NativeEndpoint& chat = OpenAIChatCompletions();
+  auto twice = ReadJsonCall(
+      chat, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","type":"image_url"}]}]})", true);
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().message, "'type' is given twice");
 }
 
 TEST(RequestLimits, ABoundAddedToATrueToolKeepsItsNameRead) {

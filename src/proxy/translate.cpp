@@ -179,13 +179,13 @@ bool AllFinite(const json::value& v) {
   return true;
 }
 
-// What ChatRequest keeps: of each message its role and the kind of its content, and every member
-// policy reads (the reference's model and stream among them).
+// What ChatRequest keeps: of each message its role and what policy keeps of it (its content's
+// structure and part types, not its text), and every member policy reads (model and stream among
+// them).
 using K = ScanKeep;
 constexpr ScanRule kWhole{K::kAll};
-constexpr ScanRule kKindOnly{K::kKind};
-constexpr ScanMember kMessageMembers[] = {{"role", &kWhole}, {"content", &kKindOnly}};
-constexpr ScanRule kMessage{K::kSelect, kMessageMembers};
+constexpr ScanMember kMessageMembers[] = {{"role", &kWhole}};
+constexpr ScanRule kMessage{K::kSelectKind, kMessageMembers, nullptr, nullptr, &kPolicyMessage};
 constexpr ScanRule kMessages{K::kSelect, {}, nullptr, &kMessage};
 constexpr ScanMember kChatMembers[] = {{"messages", &kMessages}};
 constexpr ScanRule kChat{K::kSelect, kChatMembers, nullptr, nullptr, &kPolicyBody};

@@ -18,6 +18,8 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.writes_text = asked.writes_text;
   worst.answers = asked.answers;
   worst.unbounded_input = asked.unbounded_input;
+  worst.input_beyond_bytes = asked.input_beyond_bytes;
+  worst.tool_turns = asked.tool_turns;
   worst.output_set_by_app = asked.output_tokens.has_value();
   worst.use.output_tokens = asked.output_tokens.value_or(0) * asked.answers;
   return worst;

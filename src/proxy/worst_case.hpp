@@ -1,6 +1,7 @@
 #pragma once
 // The most a call may use, reserved before it goes upstream (metered_call.hpp says how it is
-// priced): the request's size in bytes as its input tokens (a token is at least a byte), the
+// priced): the request's size in bytes as its input tokens (a token is at least a byte of text;
+// where the request holds more than text, metered_call bounds it by the context window), the
 // app's output limit, images, characters of speech, and for an upload its length as seconds of
 // audio (the upload's size at 6 kbit/s, the lowest usual bitrate).
 
@@ -20,6 +21,11 @@ struct WorstCase {
   bool output_set_by_app = false;              // the request names its output limit (max_tokens or the like)
   int64_t answers = 1;                         // each of n answers may write up to the output limit
   std::optional<std::string> unbounded_input;  // see RequestedUse
+  // More input tokens than bytes (see RequestedUse): bounded by the model's context window, once
+  // per turn. `wide_context`: the call opens the model's longer window (Anthropic's context-1m).
+  std::optional<std::string> input_beyond_bytes;
+  int64_t tool_turns = 0;
+  bool wide_context = false;
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

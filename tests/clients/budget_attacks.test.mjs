@@ -119,7 +119,9 @@ test('paid server-side tools are reserved, charged per use, and refused when the
   const scope = { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'] };
   const search = { type: 'web_search_20250305', name: 'web_search' };
   const body = (tools, extra = {}) => ({ model: 'claude-haiku-4-5', messages, max_tokens: 100, tools, ...extra });
-  const g = await approvedGrant(broker, { ...scope, maxBudgetCents: 10 });
+  // The search results go back to the model, which reads the conversation again after each of
+  // the 5 searches allowed: 6 turns of Haiku's 200k-token window at $1 per million reserved.
+  const g = await approvedGrant(broker, { ...scope, maxBudgetCents: 130 });
   const answer = await post('/anthropic/v1/messages', g.token, body([search]));
   assert.equal(answer.status, 200, answer.text);
   const u = answer.json.usage;
@@ -141,6 +143,49 @@ test('paid server-side tools are reserved, charged per use, and refused when the
   const free = await post('/anthropic/v1/messages', unbudgeted.token,
     body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
   assert.equal(free.status, 200, free.text);
+});
+
+test('an image by URL is reserved at the model\'s context window: many at once cannot overspend a cent', async () => {
+  // A URL of a few dozen bytes that the provider bills as a detailed image (the emulation: 1,500
+  // tokens). Reserved by its bytes, 50 such calls fitted a cent and cost four.
+  const content = [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'https://img.example/cat.png' } }];
+  const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content }], max_tokens: 16 };
+  const scope = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxConcurrent: 500 };
+  const before = await upstreamCalls('openai');
+  const cent = await approvedGrant(broker, { ...scope, maxBudgetCents: 1 });
+  const refused = await Promise.all(Array.from({ length: 50 }, () => post('/openai/v1/chat/completions', cent.token, body)));
+  for (const r of refused) {
+    assert.equal(r.status, 402, r.text);
+    // 128,000 tokens of gpt-4o-mini's window at $0.15 per million, and 16 out at $0.60.
+    assert.match(r.json.error.message, /could cost up to \$0\.0192/);
+  }
+  assert.equal(await upstreamCalls('openai'), before, 'no call went upstream');
+  // Five cents hold two such reservations at once; each is charged what the provider reports.
+  const five = await approvedGrant(broker, { ...scope, maxBudgetCents: 5 });
+  const answers = await Promise.all(Array.from({ length: 50 }, () => post('/openai/v1/chat/completions', five.token, body)));
+  const ok = answers.filter((r) => r.status === 200);
+  assert.equal(ok.length, 2);
+  for (const r of answers.filter((r) => r.status !== 200)) assert.equal(r.status, 402, r.text);
+  assert.ok(ok[0].json.usage.prompt_tokens >= 1500, 'the emulation bills the image as the provider would');
+  const usage = await usageOf(broker, five.grantId);
+  assert.equal(usage.totals.costMicros, ok.reduce((sum, r) =>
+    sum + Math.ceil(r.json.usage.prompt_tokens * 0.15 + r.json.usage.completion_tokens * 0.6 - 1e-9), 0));
+  assert.ok(usage.budget.spentMicros <= 50000, JSON.stringify(usage.budget));
+});
+
+test('a document by URL reserves Claude\'s window, the 1M one where the app opens it with anthropic-beta', async () => {
+  const document = { type: 'document', source: { type: 'url', url: 'https://docs.example/a.pdf' } };
+  const body = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: [document, { type: 'text', text: 'Summarise' }] }] };
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'], maxBudgetCents: 100 });
+  // 200k tokens at $3 per million: $0.60 of the dollar.
+  const standard = await post('/anthropic/v1/messages', g.token, body);
+  assert.equal(standard.status, 200, standard.text);
+  // 1M tokens, past 200k at the long-context $6 per million: $6, which a dollar does not hold.
+  const wide = await call(broker.url, 'POST', '/anthropic/v1/messages', {
+    token: g.token, body, headers: { 'anthropic-beta': 'files-api-2025-04-14, context-1m-2025-08-07' },
+  });
+  assert.equal(wide.status, 402, wide.text);
+  assert.match(wide.json.error.message, /could cost up to \$6\.0/);
 });
 
 test('a Responses call that reads stored input the body does not hold is refused on a budgeted grant', async () => {
