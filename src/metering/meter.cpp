@@ -333,12 +333,14 @@ std::pair<store::Lease, store::Lease> PlanTopUp(Account& account, const TopUpBas
 }
 
 // After a top-up that asked for what the calls numbered up to `waits_asked` need between them
-// (`waiting`) and got `lent`: they are lent when all of it was. Else (what is left is running out,
-// or the store failed) each of those not lent before asks for at least its own need, as it would
-// have without the others: what was not lent is not asked for again on their behalf, so a call
-// that gives up leaves nothing behind. Under the account's lock.
-void NoteLent(Account& account, const store::Lease& waiting, const store::Lease& lent, int64_t waits_asked) {
-  if (lent.micros >= waiting.micros && lent.requests >= waiting.requests)
+// (`waiting`) and got `lent` (null: the store refused or failed): they are lent when all of it was.
+// Else (what is left is running out, or the store failed) each of those not lent before asks for
+// at least its own need, as it would have without the others: what was not lent is not asked for
+// again on their behalf, so a call that gives up leaves nothing behind. A refused top-up never
+// stands for the others, even where they needed nothing from it (uncounted calls, which still need
+// the cap not used up): each must learn the refusal. Under the account's lock.
+void NoteLent(Account& account, const store::Lease& waiting, const store::Lease* lent, int64_t waits_asked) {
+  if (lent && lent->micros >= waiting.micros && lent->requests >= waiting.requests)
     account.waits_lent = std::max(account.waits_lent, waits_asked);
   else
     account.waits_unlent = std::max(account.waits_unlent, waits_asked);
@@ -380,7 +382,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   --account.top_ups_in_flight;
   Clock::time_point now = Clock::now();
   account.top_up_time.Note(now - asked_at, now);
-  NoteLent(account, waiting, lease ? *lease : store::Lease{}, waits_asked);
+  NoteLent(account, waiting, lease ? &*lease : nullptr, waits_asked);
   if (!lease) {
     account.topped_micros = account.topped_requests = 0;  // no early top-up until one succeeds
     return lease.error();

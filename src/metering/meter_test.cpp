@@ -237,6 +237,22 @@ TEST_F(MeterTest, CallsThatWaitTogetherForTheLastOfACapOrBudgetGetExactlyWhatIsL
   ExpectRefusalsAre(results, Errc::kBudgetExceeded);
 }
 
+// Uncounted calls (token counting, model lists) take no request, but a used-up cap still refuses
+// them. Waiting together for the store, each learns so from a top-up that fails, not "too busy":
+// a failed top-up lends nothing, so it never stands for the others.
+TEST_F(MeterTest, UncountedCallsWaitingTogetherOnAUsedUpCapLearnItIsUsedUp) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(std::nullopt, 1);
+  {
+    auto first = AdmitAtOnce(meter, grant, {}, 1);
+    ASSERT_TRUE(first[0]);
+    first[0]->Settle(0, 0);
+  }
+  auto results = AdmitWhileTheStoreWaits(meter, grant, {.counted = false}, 30);
+  EXPECT_EQ(Admitted(results), 0);
+  ExpectRefusalsAre(results, Errc::kLimitReached);
+}
+
 // A shared top-up that fails (here with a made-up error, as a busy store's): every waiting call
 // then asks for its own need again, and all are admitted, the one whose top-up failed too, from
 // the others' top-ups.
