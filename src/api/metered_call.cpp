@@ -74,6 +74,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   if (open_ended)
     worst_.use.output_tokens =
         (price_ && price_->max_output_tokens > 0 ? price_->max_output_tokens : kDefaultOutputLimit) * worst.answers;
+  worst_.use.output_tokens += worst.predicted_output;
   if (price_) {
     ask.up_to_micros = metering::CostMicros(*price_, worst_.use);
     ask.need_micros = ask.up_to_micros;
@@ -112,7 +113,10 @@ Status MeteredCall::Keep(Result<metering::Ticket> ticket) {
 metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   bool said_nothing = usage.Empty() || usage.implausible;
   metering::Consumption used;
-  used.input_tokens = said_nothing ? worst_.use.input_tokens : usage.input_tokens;
+  // An input the provider did not report, of a call whose bytes do not bound it (a stream cut
+  // before its usage came): what was reserved for it.
+  bool input_unknown = worst_.input_beyond_bytes && usage.input_tokens == 0;
+  used.input_tokens = said_nothing || input_unknown ? worst_.use.input_tokens : usage.input_tokens;
   used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
   if (!said_nothing) {
     used.cached_input_tokens = usage.cached_input_tokens;

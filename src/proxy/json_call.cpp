@@ -17,7 +17,8 @@ constexpr ScanRule kShapeOnly{K::kShape};
 // names a tool by its key).
 constexpr ScanMember kToolMembers[] = {{"type", &kWhole}, {"max_uses", &kWhole}};
 constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
-constexpr ScanRule kTools{K::kSelect, {}, nullptr, &kTool};
+// Gemini also takes one tool where it takes a list: an object kept as a tool is.
+constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};
 constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},
                                          {"max_output_tokens", &kWhole},
                                          {"candidateCount", &kWhole},
@@ -33,23 +34,27 @@ constexpr ScanRule kInnerContent{K::kSelectKind, {}, nullptr, &kInnerPart};
 constexpr ScanMember kPartMembers[] = {{"type", &kWhole}, {"content", &kInnerContent}};
 constexpr ScanRule kPart{K::kSelectKind, kPartMembers};
 constexpr ScanRule kContent{K::kSelectKind, {}, nullptr, &kPart};
+constexpr ScanRule kKindOnly{K::kKind};
 // A message (OpenAI's chat, Anthropic) or an input item (OpenAI's Responses).
-constexpr ScanMember kMessageMembers[] = {
-    {"type", &kWhole}, {"content", &kContent}, {"output", &kContent}, {"audio", &kShapeOnly}};
+constexpr ScanMember kMessageMembers[] = {{"type", &kWhole},
+                                          {"content", &kContent},
+                                          {"output", &kContent},
+                                          {"audio", &kShapeOnly},
+                                          {"encrypted_content", &kKindOnly}};
 constexpr ScanRule kMessages{K::kSelectKind, {}, nullptr, &kPolicyMessage};
 // Gemini: each part's members by name (their values by kind), and a function response's own parts.
-constexpr ScanRule kKindOnly{K::kKind};
+// Google's JSON takes one value where it takes a list: an object kept as one element is.
 constexpr ScanRule kGeminiInnerPart{K::kSelectKind, {}, &kKindOnly};
-constexpr ScanRule kGeminiInnerParts{K::kSelectKind, {}, nullptr, &kGeminiInnerPart};
+constexpr ScanRule kGeminiInnerParts{K::kSelectKind, {}, &kKindOnly, &kGeminiInnerPart};
 constexpr ScanMember kGeminiResponseMembers[] = {{"parts", &kGeminiInnerParts}};
 constexpr ScanRule kGeminiResponse{K::kSelectKind, kGeminiResponseMembers};
 constexpr ScanMember kGeminiPartMembers[] = {{"functionResponse", &kGeminiResponse},
                                              {"function_response", &kGeminiResponse}};
 constexpr ScanRule kGeminiPart{K::kSelectKind, kGeminiPartMembers, &kKindOnly};
-constexpr ScanRule kGeminiParts{K::kSelectKind, {}, nullptr, &kGeminiPart};
+constexpr ScanRule kGeminiParts{K::kSelectKind, kGeminiPartMembers, &kKindOnly, &kGeminiPart};
 constexpr ScanMember kGeminiContentMembers[] = {{"parts", &kGeminiParts}};
 constexpr ScanRule kGeminiContent{K::kSelectKind, kGeminiContentMembers};
-constexpr ScanRule kGeminiContents{K::kSelectKind, {}, nullptr, &kGeminiContent};
+constexpr ScanRule kGeminiContents{K::kSelectKind, kGeminiContentMembers, nullptr, &kGeminiContent};
 
 // Every top-level member request_limits.cpp and ReadJsonCall read; presence-only ones by shape.
 constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
@@ -71,11 +76,14 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"cached_content", &kShapeOnly},
                                        {"generationConfig", &kConfig},
                                        {"generation_config", &kConfig},
-                                       {"mcp_servers", &kShapeOnly}};
+                                       {"mcp_servers", &kShapeOnly},
+                                       {"prediction", &kShapeOnly},
+                                       {"service_tier", &kWhole}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
                                                {"input", &kMessages},
+                                               {"instructions", &kMessages},
                                                {"system", &kContent},
                                                {"contents", &kGeminiContents},
                                                {"systemInstruction", &kGeminiContent},

@@ -96,6 +96,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   WorstCase worst = WorstCaseOf(call->asked, call->body.size());
   worst.wide_context = ep.wire == Provider::kAnthropic && OpensWideContext(req);
   if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
+  input_beyond_bytes_ = worst.input_beyond_bytes.has_value();
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);
   request_bytes_ = call->body.size();
@@ -262,7 +263,9 @@ Error Relay::BudgetSpent() const {
 // delta event (OpenAI streams about one token a chunk) and the request's size for its input.
 void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
-  if (usage_.input_tokens == 0) usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
+  // Where the request's bytes do not bound its input, its input stays unknown: what was reserved
+  // for it is charged (MeteredCall::Used).
+  if (usage_.input_tokens == 0 && !input_beyond_bytes_) usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
 }
 
 // Reads the event's usage; false for the usage chunk the app did not ask for.

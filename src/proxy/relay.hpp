@@ -125,6 +125,7 @@ class Relay {
   int64_t delta_events_ = 0;
   std::string event_data_;  // an event's data lines joined
   size_t request_bytes_ = 0;
+  bool input_beyond_bytes_ = false;  // the request's bytes do not bound its input (WorstCase)
   std::unique_ptr<Upload> upload_;  // only for uploads
 };
 

@@ -116,6 +116,29 @@ std::optional<std::string> NotText(const json::value* content, std::initializer_
   return std::nullopt;
 }
 
+// The Responses API's input or instructions: a string, or items.
+std::optional<std::string> ItemsNotText(const json::value* items) {
+  if (!items || !items->is_array()) return std::nullopt;
+  static const auto kText = {std::string_view("input_text"), std::string_view("output_text"),
+                             std::string_view("refusal"), std::string_view("summary_text")};
+  for (const json::value& item : items->get_array()) {
+    std::string type = TypeOf(item);
+    if (type.empty() || type == "message") {
+      if (!item.is_object()) return "an input item that is not an object";
+      if (auto beyond = NotText(item.get_object().if_contains("content"), kText)) return beyond;
+    } else if (type == "function_call_output" || type == "custom_tool_call_output") {
+      if (auto beyond = NotText(item.get_object().if_contains("output"), kText)) return beyond;
+    } else if (type == "reasoning") {
+      // Passed back with its encrypted content, or looked up by its id among stored items.
+      const json::value* encrypted = item.get_object().if_contains("encrypted_content");
+      if (!encrypted || !encrypted->is_string()) return "a reasoning item read by its id";
+    } else if (type != "function_call" && type != "custom_tool_call") {
+      return "an input item of type '" + type + "'";
+    }
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> OpenAINotText(const json::object& body) {
   if (const json::value* messages = body.if_contains("messages"); messages && messages->is_array())
     for (const json::value& m : messages->get_array()) {
@@ -125,23 +148,8 @@ std::optional<std::string> OpenAINotText(const json::object& body) {
         return "an earlier answer's audio";
       if (auto beyond = NotText(message->if_contains("content"), {"text", "refusal"})) return beyond;
     }
-  // The Responses API's input: a string, or items.
-  const json::value* input = body.if_contains("input");
-  if (!input || !input->is_array()) return std::nullopt;
-  static const auto kText = {std::string_view("input_text"), std::string_view("output_text"),
-                             std::string_view("refusal"), std::string_view("summary_text")};
-  for (const json::value& item : input->get_array()) {
-    std::string type = TypeOf(item);
-    if (type.empty() || type == "message") {
-      if (!item.is_object()) return "an input item that is not an object";
-      if (auto beyond = NotText(item.get_object().if_contains("content"), kText)) return beyond;
-    } else if (type == "function_call_output" || type == "custom_tool_call_output") {
-      if (auto beyond = NotText(item.get_object().if_contains("output"), kText)) return beyond;
-    } else if (!IsOneOf(type, {"function_call", "custom_tool_call", "reasoning"})) {
-      return "an input item of type '" + type + "'";
-    }
-  }
-  return std::nullopt;
+  if (auto beyond = ItemsNotText(body.if_contains("input"))) return beyond;
+  return ItemsNotText(body.if_contains("instructions"));
 }
 
 std::optional<std::string> AnthropicNotText(const json::object& body) {
@@ -157,25 +165,46 @@ std::optional<std::string> AnthropicNotText(const json::object& body) {
 }
 
 // Gemini names a part's kind by its member: text, a function's call or response, code the model
-// ran and its result are text; inline data and files are not.
+// ran and its result are text; inline data and files are not. Google's JSON takes one value where
+// it takes a list (`parts`, `contents`, `tools`): a single object is read as a list of one.
+template <class Each>
+void ForEachOf(const json::value& list, Each each) {
+  if (const json::object* one = list.if_object()) return each(*one);
+  for (const json::value& element : list.get_array())
+    if (const json::object* o = element.if_object()) each(*o);
+}
+bool IsListOrOne(const json::value* v) { return v && (v->is_array() || v->is_object()); }
+
 std::optional<std::string> GeminiPartsNotText(const json::value* parts, bool in_response) {
+  using V = std::string_view;
+  static const auto kGeminiText = {V("text"),
+                                   V("thought"),
+                                   V("thoughtSignature"),
+                                   V("thought_signature"),
+                                   V("functionCall"),
+                                   V("function_call"),
+                                   V("executableCode"),
+                                   V("executable_code"),
+                                   V("codeExecutionResult"),
+                                   V("code_execution_result")};
   if (!parts || parts->is_null()) return std::nullopt;
-  if (!parts->is_array()) return "parts that are not a list";
-  for (const json::value& p : parts->get_array()) {
-    const json::object* part = p.if_object();
-    if (!part) return "a part that is not an object";
-    for (const auto& [key, value] : *part) {
+  if (!IsListOrOne(parts)) return "parts that are neither a list nor a part";
+  if (parts->is_array() && std::any_of(parts->get_array().begin(), parts->get_array().end(),
+                                       [](const json::value& p) { return !p.is_object(); }))
+    return "a part that is not an object";
+  std::optional<std::string> beyond;
+  ForEachOf(*parts, [&](const json::object& part) {
+    for (const auto& [key, value] : part) {
+      if (beyond) return;
       if (!in_response && (key == "functionResponse" || key == "function_response")) {
         const json::object* response = value.if_object();
-        if (auto beyond = GeminiPartsNotText(response ? response->if_contains("parts") : nullptr, true)) return beyond;
-        continue;
+        beyond = GeminiPartsNotText(response ? response->if_contains("parts") : nullptr, true);
+      } else if (!IsOneOf(key, kGeminiText)) {
+        beyond = "a part holding '" + std::string(key) + "'";
       }
-      if (!IsOneOf(key, {"text", "thought", "thoughtSignature", "thought_signature", "functionCall", "function_call",
-                         "executableCode", "executable_code", "codeExecutionResult", "code_execution_result"}))
-        return "a part holding '" + std::string(key) + "'";
     }
-  }
-  return std::nullopt;
+  });
+  return beyond;
 }
 
 std::optional<std::string> GeminiNotText(const json::object& body) {
@@ -183,11 +212,12 @@ std::optional<std::string> GeminiNotText(const json::object& body) {
     if (const json::value* s = body.if_contains(system); s && s->is_object())
       if (auto beyond = GeminiPartsNotText(s->get_object().if_contains("parts"), false)) return beyond;
   const json::value* contents = body.if_contains("contents");
-  if (!contents || !contents->is_array()) return std::nullopt;
-  for (const json::value& c : contents->get_array())
-    if (const json::object* content = c.if_object())
-      if (auto beyond = GeminiPartsNotText(content->if_contains("parts"), false)) return beyond;
-  return std::nullopt;
+  if (!IsListOrOne(contents)) return std::nullopt;
+  std::optional<std::string> beyond;
+  ForEachOf(*contents, [&](const json::object& content) {
+    if (!beyond) beyond = GeminiPartsNotText(content.if_contains("parts"), false);
+  });
+  return beyond;
 }
 
 // Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
@@ -271,12 +301,10 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
 Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, RequestedUse& use) {
   auto list = GeminiField(body, "tools");
   if (!list) return list.error();
-  if (!*list || !(*list)->is_array()) return {};
+  if (!IsListOrOne(*list)) return {};
   static constexpr std::string_view kTokenOnly[] = {"code_execution", "url_context"};
-  for (const json::value& item : (*list)->get_array()) {
-    const json::object* tool = item.if_object();
-    if (!tool) continue;
-    for (const auto& [key, _] : *tool) {
+  ForEachOf(**list, [&](const json::object& tool) {
+    for (const auto& [key, _] : tool) {
       std::string name = ProtoName(key);
       if (name == "function_declarations") continue;  // the app runs them
       // A server-side tool: what it gives the model goes back as input (toolUsePromptTokenCount).
@@ -288,7 +316,7 @@ Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, 
       if (name == "google_search_retrieval") name = "google_search";
       tools.emplace_back(std::move(name), kDefaultToolUses * answers);
     }
-  }
+  });
   return {};
 }
 
@@ -312,6 +340,14 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
+  if (const json::value* tier = body.if_contains("service_tier");
+      bound_tools && tier && tier->is_string() && tier->get_string() == "priority")
+    return MakeError(Errc::kForbidden,
+                     "'service_tier' 'priority' is billed above the rates the broker prices calls at, and this "
+                     "grant has a budget");
+  // Predicted output: what of it the answer does not use is billed as output too.
+  if (const json::value* prediction = body.if_contains("prediction"); prediction && !prediction->is_null())
+    use.output_echoes_body = true;
   auto limit =
       Largest(Provider::kOpenAI, body, {"max_tokens", "max_completion_tokens", "max_output_tokens"}, kMaxTokens);
   if (!limit) return limit.error();

@@ -49,6 +49,9 @@ struct RequestedUse {
   // a call's input, once for each turn its tools may add (`tool_turns`: one per use allowed).
   std::optional<std::string> input_beyond_bytes;
   int64_t tool_turns = 0;
+  // OpenAI's predicted output: the prediction's tokens the answer does not use are billed as
+  // output, beyond the output limit; the body's bytes bound them.
+  bool output_echoes_body = false;
 };
 
 // Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),

@@ -143,8 +143,15 @@ TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
       {Provider::kOpenAI, "/v1/responses",
        R"({"model":"m","input":[{"role":"user","content":"hi"},{"type":"message","role":"assistant","content":[{"type":"output_text","text":"yo"}]},
            {"type":"function_call","call_id":"c","name":"f","arguments":"{}"},{"type":"function_call_output","call_id":"c","output":"42"},
-           {"type":"reasoning","summary":[{"type":"summary_text","text":"t"}]}],"tools":[{"type":"function","name":"f"}]})",
+           {"type":"reasoning","summary":[{"type":"summary_text","text":"t"}],"encrypted_content":"gAAAA"}],
+           "instructions":[{"role":"developer","content":"be brief"}],"tools":[{"type":"function","name":"f"}]})",
        std::nullopt, 0},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":[{"type":"reasoning","id":"rs_1","summary":[]},{"role":"user","content":"go on"}]})",
+       "a reasoning item read by its id", 0},
+      {Provider::kOpenAI, "/v1/responses",
+       R"({"model":"m","input":"hi","instructions":[{"role":"developer","content":[{"type":"input_image","file_id":"f"}]}]})",
+       "a part of type 'input_image'", 0},
       {Provider::kOpenAI, "/v1/responses", R"({"model":"m","input":"hi"})", std::nullopt, 0},
       {Provider::kOpenAI, "/v1/responses",
        R"({"model":"m","input":[{"role":"user","content":[{"type":"input_file","file_url":"https://x.example/a.pdf"}]}]})",
@@ -202,6 +209,17 @@ TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
       {Provider::kGoogle, ":generateContent",
        R"({"contents":[{"parts":[{"text":"read https://x.example"}]}],"tools":[{"urlContext":{}}],"generationConfig":{"candidateCount":2}})",
        "the server-side tool 'urlContext'", 2 * kDefaultToolUses},
+      // Google's JSON takes one value where it takes a list.
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":{"role":"user","parts":{"fileData":{"fileUri":"https://www.youtube.com/watch?v=x"}}}})",
+       "a part holding 'fileData'", 0},
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":{"role":"user","parts":[{"text":"hi"},{"inline_data":{"data":"AAAA"}}]}})",
+       "a part holding 'inline_data'", 0},
+      {Provider::kGoogle, ":generateContent", R"({"contents":{"parts":{"text":"read"}},"tools":{"url_context":{}}})",
+       "the server-side tool 'url_context'", kDefaultToolUses},
+      {Provider::kGoogle, ":generateContent",
+       R"({"contents":{"parts":{"text":"hi"}},"tools":{"functionDeclarations":[]}})", std::nullopt, 0},
   };
   for (const Case& c : cases) {
     const NativeEndpoint* ep = nullptr;
@@ -227,6 +245,28 @@ TEST(RequestLimits, APartsTypeGivenTwiceIsRefused) {
       chat, R"({"model":"m","messages":[{"role":"user","content":[{"type":"text","type":"image_url"}]}]})", true);
   ASSERT_FALSE(twice);
   EXPECT_EQ(twice.error().message, "'type' is given twice");
+}
+
+// Priority processing costs up to twice the table's rates: a budget cannot price it.
+TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
+  auto priority = Read(Provider::kOpenAI, "chat", R"({"model":"m","service_tier":"priority"})");
+  ASSERT_FALSE(priority);
+  EXPECT_EQ(priority.error().code, Errc::kForbidden);
+  EXPECT_TRUE(Read(Provider::kOpenAI, "chat", R"({"model":"m","service_tier":"flex"})"));
+  json::object unbudgeted = json::parse(R"({"model":"m","service_tier":"priority"})").as_object();
+  EXPECT_TRUE(ReadRequestedUse(Provider::kOpenAI, "chat", unbudgeted, false));
+  auto escaped = ReadJsonCall(OpenAIChatCompletions(), R"({"model":"m","service_tier":"pri\u006frity"})", true);
+  ASSERT_FALSE(escaped);
+  EXPECT_EQ(escaped.error().code, Errc::kForbidden);
+}
+
+// A prediction's tokens the answer does not use are billed as output: the body's bytes bound them.
+TEST(RequestLimits, APredictionMayBeBilledAsOutput) {
+  auto predicted = ReadJsonCall(OpenAIChatCompletions(),
+                                R"({"model":"m","max_tokens":5,"prediction":{"type":"content","content":"x"}})", true);
+  ASSERT_TRUE(predicted);
+  EXPECT_TRUE(predicted->asked.output_echoes_body);
+  EXPECT_FALSE(Read(Provider::kOpenAI, "chat", R"({"model":"m","prediction":null})")->output_echoes_body);
 }
 
 TEST(RequestLimits, ABoundAddedToATrueToolKeepsItsNameRead) {

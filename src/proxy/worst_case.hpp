@@ -26,6 +26,7 @@ struct WorstCase {
   std::optional<std::string> input_beyond_bytes;
   int64_t tool_turns = 0;
   bool wide_context = false;
+  int64_t predicted_output = 0;  // output beyond the limit: a prediction's unused tokens (RequestedUse)
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

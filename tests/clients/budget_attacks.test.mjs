@@ -188,6 +188,18 @@ test('a document by URL reserves Claude\'s window, the 1M one where the app open
   assert.match(wide.json.error.message, /could cost up to \$6\.0/);
 });
 
+test('a prediction the answer does not use is billed as output: its bytes are reserved at the output price', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 1 });
+  // 20,000 bytes of prediction: $0.003 as input, but up to $0.012 as output, over the cent.
+  const prediction = { type: 'content', content: 'x'.repeat(20000) };
+  const r = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 16, prediction });
+  assert.equal(r.status, 402, r.text);
+  assert.match(r.json.error.message, /could cost up to \$0\.015/);
+  const tier = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 16, service_tier: 'priority' });
+  assert.equal(tier.status, 403, tier.text);
+  assert.match(tier.json.error.message, /'service_tier' 'priority'/);
+});
+
 test('a Responses call that reads stored input the body does not hold is refused on a budgeted grant', async () => {
   const scope = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
   const g = await approvedGrant(broker, { ...scope, maxBudgetCents: 100 });

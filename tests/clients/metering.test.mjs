@@ -141,6 +141,29 @@ test('an abandoned stream is charged for what went through', async () => {
   await eventually(async () => (await mockStats(mock)).streams.cancelled === 1, 'the provider stream cancelled');
 });
 
+test('an abandoned stream whose image the provider had read is charged what was reserved for its input', async () => {
+  // A Responses stream reports usage only at its end: cut before, its input is unknown, and a
+  // request holding an image is not bounded by its bytes (gpt-4o-mini's 128k-token window is).
+  const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '30']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const input = [{ role: 'user', content: [{ type: 'input_text', text: 'What is this?' },
+    { type: 'input_image', image_url: 'https://img.example/cat.png' }] }];
+  const stream = await client.responses.create({ model: 'gpt-4o-mini', input, max_output_tokens: 500, stream: true });
+  let deltas = 0;
+  for await (const event of stream) {
+    if (event.type === 'response.output_text.delta') deltas++;
+    if (deltas === 5) break;  // the app walks away before response.completed
+  }
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  assert.equal(usage.totals.inputTokens, 128000, JSON.stringify(usage.totals));
+  assert.ok(usage.totals.costMicros >= costOf(MINI, 128000, 5), JSON.stringify(usage.totals));
+});
+
 test('requests per minute: a burst over rateLimit gets 429 with Retry-After, and passes after the wait', async () => {
   const mock = await startMock();
   const b = await startBroker({ mock });
