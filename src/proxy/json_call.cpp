@@ -78,7 +78,8 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"generation_config", &kConfig},
                                        {"mcp_servers", &kShapeOnly},
                                        {"prediction", &kShapeOnly},
-                                       {"service_tier", &kWhole}};
+                                       {"service_tier", &kWhole},
+                                       {"inference_geo", &kWhole}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},

@@ -260,6 +260,23 @@ TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
   EXPECT_EQ(escaped.error().code, Errc::kForbidden);
 }
 
+// Anthropic bills US-only inference at 1.1 times: a budget cannot price it.
+TEST(RequestLimits, InferenceOutsideTheGlobalPoolIsRefusedOnABudget) {
+  auto us = Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"inference_geo":"us"})");
+  ASSERT_FALSE(us);
+  EXPECT_EQ(us.error().code, Errc::kForbidden);
+  EXPECT_TRUE(Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"inference_geo":"global"})"));
+  auto escaped = ReadJsonCall(
+      *[] {
+        for (const NativeEndpoint& e : NativeEndpoints())
+          if (e.wire == Provider::kAnthropic && e.path == "/v1/messages") return &e;
+        return static_cast<const NativeEndpoint*>(nullptr);
+      }(),
+      R"({"model":"m","max_tokens":5,"inference_geo":"\u0075s"})", true);
+  ASSERT_FALSE(escaped);
+  EXPECT_EQ(escaped.error().code, Errc::kForbidden);
+}
+
 // A prediction's tokens the answer does not use are billed as output: the body's bytes bound them.
 TEST(RequestLimits, APredictionMayBeBilledAsOutput) {
   auto predicted = ReadJsonCall(OpenAIChatCompletions(),
