@@ -80,7 +80,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     ask.need_micros = ask.up_to_micros;
     if (stream && open_ended && worst_.use.output_tokens > 0) {
       metering::Consumption least = worst_.use;
-      least.output_tokens = std::min(kLeastStreamOutput, worst_.use.output_tokens);
+      // A prediction's unused tokens are billed with the answer's end, however early it is cut.
+      least.output_tokens =
+          std::min(kLeastStreamOutput, worst_.use.output_tokens - worst.predicted_output) + worst.predicted_output;
       ask.need_micros = metering::CostMicros(*price_, least);
     }
   }
@@ -113,10 +115,7 @@ Status MeteredCall::Keep(Result<metering::Ticket> ticket) {
 metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   bool said_nothing = usage.Empty() || usage.implausible;
   metering::Consumption used;
-  // An input the provider did not report, of a call whose bytes do not bound it (a stream cut
-  // before its usage came): what was reserved for it.
-  bool input_unknown = worst_.input_beyond_bytes && usage.input_tokens == 0;
-  used.input_tokens = said_nothing || input_unknown ? worst_.use.input_tokens : usage.input_tokens;
+  used.input_tokens = said_nothing || usage.input_unknown ? worst_.use.input_tokens : usage.input_tokens;
   used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
   if (!said_nothing) {
     used.cached_input_tokens = usage.cached_input_tokens;

@@ -265,7 +265,12 @@ void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   // Where the request's bytes do not bound its input, its input stays unknown: what was reserved
   // for it is charged (MeteredCall::Used).
-  if (usage_.input_tokens == 0 && !input_beyond_bytes_) usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
+  if (usage_.input_tokens == 0) {
+    if (input_beyond_bytes_)
+      usage_.input_unknown = true;
+    else
+      usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
+  }
 }
 
 // Reads the event's usage; false for the usage chunk the app did not ask for.

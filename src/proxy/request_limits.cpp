@@ -125,6 +125,8 @@ std::optional<std::string> ItemsNotText(const json::value* items) {
     std::string type = TypeOf(item);
     if (type.empty() || type == "message") {
       if (!item.is_object()) return "an input item that is not an object";
+      // Without content, an item names a stored one by its id (an item reference's type is optional).
+      if (!item.get_object().contains("content")) return "an input item read by its id";
       if (auto beyond = NotText(item.get_object().if_contains("content"), kText)) return beyond;
     } else if (type == "function_call_output" || type == "custom_tool_call_output") {
       if (auto beyond = NotText(item.get_object().if_contains("output"), kText)) return beyond;

@@ -161,6 +161,8 @@ TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
        "a part of type 'input_image'", 0},
       {Provider::kOpenAI, "/v1/responses", R"({"model":"m","input":[{"type":"item_reference","id":"msg_1"}]})",
        "an input item of type 'item_reference'", 0},
+      {Provider::kOpenAI, "/v1/responses", R"({"model":"m","input":[{"id":"rs_1"},{"role":"user","content":"go on"}]})",
+       "an input item read by its id", 0},
       {Provider::kOpenAI, "/v1/responses",
        R"({"model":"m","input":"hi","tools":[{"type":"mcp","server_label":"s","server_url":"https://x.example"}]})",
        "the server-side tool 'mcp'", kDefaultToolUses},

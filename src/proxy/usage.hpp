@@ -25,8 +25,13 @@ struct Usage {
   std::vector<int64_t> searches_by_candidate;  // Gemini's, by candidate index
   // A figure was negative, not a whole number or beyond kMaxTokens: the call counts as its worst case.
   bool implausible = false;
+  // A stream cut before the provider reported its input, where the request's bytes do not bound
+  // it (the relay's estimate): the input reserved is charged.
+  bool input_unknown = false;
 
-  bool Empty() const { return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty(); }
+  bool Empty() const {
+    return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty() && !input_unknown;
+  }
   bool operator==(const Usage&) const = default;
   int64_t ToolUses(std::string_view kind) const;
   void SetToolUses(std::string_view kind, int64_t uses);

@@ -195,6 +195,11 @@ test('a prediction the answer does not use is billed as output: its bytes are re
   const r = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 16, prediction });
   assert.equal(r.status, 402, r.text);
   assert.match(r.json.error.message, /could cost up to \$0\.015/);
+  // A stream without max_tokens may start with what pays for 16 tokens, but the unused prediction
+  // is billed at its end however early it is cut: it is part of what a stream needs to start.
+  const stream = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, stream: true, prediction });
+  assert.equal(stream.status, 402, stream.text);
+  assert.match(stream.json.error.message, /this stream needs at least \$0\.015/);
   const tier = await post('/openai/v1/chat/completions', g.token, { model: 'gpt-4o-mini', messages, max_tokens: 16, service_tier: 'priority' });
   assert.equal(tier.status, 403, tier.text);
   assert.match(tier.json.error.message, /'service_tier' 'priority'/);

@@ -76,6 +76,10 @@ const FAULTS = {
     socket.write(SSE_HEAD + chunk(delta('Hel')) + chunk(delta('lo')));
     setTimeout(() => socket.resetAndDestroy(), 50);
   },
+  cutBeforeText(socket) {
+    socket.write(SSE_HEAD);
+    setTimeout(() => socket.resetAndDestroy(), 50);
+  },
   malformed(socket) {
     const events = [delta('one'), 'data: {"choices": [ {"delta": \n\n', 'data: \u0000\u00ff\u00fe not json\n\n',
       ': a comment\n\n', 'event: weird\ndata: {"usage": {"prompt_tokens": 1e400, "completion_tokens": -5}}\n\n',
@@ -175,6 +179,16 @@ test('an upstream that resets mid-stream: the app gets what came and an error ev
   assert.equal(row.streamed, true);
   assert.equal(requests, 1);
   assert.ok(cost > 0, 'a broken stream is charged (the provider likely billed it)');
+});
+
+test('a stream holding an image, reset before any text: charged the input reserved for it, and no output', async () => {
+  // Its bytes do not bound its input (gpt-4o-mini's 128k-token window does, at $0.15 a million).
+  const content = [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'https://img.example/a.png' } }];
+  const { res, row, requests, cost } = await settled('cutBeforeText',
+    { ...STREAM, messages: [{ role: 'user', content }] });
+  assert.equal(res.status, 200);
+  assert.equal(requests, 1);
+  assert.equal(cost, 128000 * 0.15, JSON.stringify(row));
 });
 
 test('an upstream that sends malformed events: they pass as sent, the broker does not trip, the call is charged', async () => {
