@@ -123,8 +123,7 @@ constexpr ScanRule kPolicyMessage{K::kSelectKind, kMessageMembers};
 constexpr ScanRule kPolicyBody{K::kSelect, kConversationMembers, nullptr, nullptr, &kCommonBody};
 
 Error GivenTwice(std::string_view member) {
-  constexpr size_t kMaxNameShown = 64;
-  return MakeError(Errc::kBadRequest, "'" + std::string(member.substr(0, kMaxNameShown)) + "' is given twice");
+  return MakeError(Errc::kBadRequest, QuotedName(member) + " is given twice");
 }
 
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {

@@ -91,11 +91,14 @@ bool IsOneOf(std::string_view s, std::initializer_list<std::string_view> set) {
   return std::find(set.begin(), set.end(), s) != set.end();
 }
 
-std::string TypeOf(const json::value& v) {
+std::string_view TypeOf(const json::value& v) {
   const json::object* o = v.if_object();
   const json::value* type = o ? o->if_contains("type") : nullptr;
-  return type && type->is_string() ? std::string(type->get_string()) : std::string();
+  return type && type->is_string() ? std::string_view(type->get_string()) : std::string_view();
 }
+
+// What a server-side tool named `name` is called where it makes a call's input exceed its bytes.
+std::string ServerTool(std::string_view name) { return "the server-side tool " + QuotedName(name); }
 
 // What in `content` (absent, null, a string, or an array of parts) is not text of `text_types`;
 // `inner`: a part whose own content may hold parts (a tool's result), read by `inner_types`.
@@ -105,13 +108,13 @@ std::optional<std::string> NotText(const json::value* content, std::initializer_
   if (!content || content->is_null() || content->is_string()) return std::nullopt;
   if (!content->is_array()) return "content that is neither text nor parts";
   for (const json::value& part : content->get_array()) {
-    std::string type = TypeOf(part);
+    std::string_view type = TypeOf(part);
     if (!inner.empty() && type == inner) {
       if (auto beyond = NotText(part.get_object().if_contains("content"), inner_types)) return beyond;
       continue;
     }
     if (!IsOneOf(type, text_types))
-      return type.empty() ? std::string("a part with no type") : "a part of type '" + type + "'";
+      return type.empty() ? std::string("a part with no type") : "a part of type " + QuotedName(type);
   }
   return std::nullopt;
 }
@@ -122,7 +125,7 @@ std::optional<std::string> ItemsNotText(const json::value* items) {
   static const auto kText = {std::string_view("input_text"), std::string_view("output_text"),
                              std::string_view("refusal"), std::string_view("summary_text")};
   for (const json::value& item : items->get_array()) {
-    std::string type = TypeOf(item);
+    std::string_view type = TypeOf(item);
     if (type.empty() || type == "message") {
       if (!item.is_object()) return "an input item that is not an object";
       // Without content, an item names a stored one by its id (an item reference's type is optional).
@@ -135,7 +138,7 @@ std::optional<std::string> ItemsNotText(const json::value* items) {
       const json::value* encrypted = item.get_object().if_contains("encrypted_content");
       if (!encrypted || !encrypted->is_string()) return "a reasoning item read by its id";
     } else if (type != "function_call" && type != "custom_tool_call") {
-      return "an input item of type '" + type + "'";
+      return "an input item of type " + QuotedName(type);
     }
   }
   return std::nullopt;
@@ -202,19 +205,20 @@ std::optional<std::string> GeminiPartsNotText(const json::value* parts, bool in_
         const json::object* response = value.if_object();
         beyond = GeminiPartsNotText(response ? response->if_contains("parts") : nullptr, true);
       } else if (!IsOneOf(key, kGeminiText)) {
-        beyond = "a part holding '" + std::string(key) + "'";
+        beyond = "a part holding " + QuotedName(key);
       }
     }
   });
   return beyond;
 }
 
-std::optional<std::string> GeminiNotText(const json::object& body) {
-  for (std::string_view system : {"systemInstruction", "system_instruction"})
-    if (const json::value* s = body.if_contains(system); s && s->is_object())
-      if (auto beyond = GeminiPartsNotText(s->get_object().if_contains("parts"), false)) return beyond;
+Result<std::optional<std::string>> GeminiNotText(const json::object& body) {
+  auto system = GeminiField(body, "systemInstruction");
+  if (!system) return system.error();
+  if (*system && (*system)->is_object())
+    if (auto beyond = GeminiPartsNotText((*system)->get_object().if_contains("parts"), false)) return beyond;
   const json::value* contents = body.if_contains("contents");
-  if (!IsListOrOne(contents)) return std::nullopt;
+  if (!IsListOrOne(contents)) return std::optional<std::string>();
   std::optional<std::string> beyond;
   ForEachOf(*contents, [&](const json::object& content) {
     if (!beyond) beyond = GeminiPartsNotText(content.if_contains("parts"), false);
@@ -242,7 +246,7 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
     if (!uses) return uses.error();
     bool add_bound = !*uses && bound && (name.starts_with("web_search_") || name.starts_with("web_fetch_"));
     use.tool_turns += uses->value_or(kDefaultToolUses);
-    if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + std::string(name) + "'";
+    if (!use.input_beyond_bytes) use.input_beyond_bytes = ServerTool(name);
     if (!name.starts_with("web_fetch_"))  // fetched pages are billed as input tokens only
       tools.emplace_back(WithoutVersion(name), uses->value_or(kDefaultToolUses));
     if (add_bound) {  // last: a member added to the tool may move the text `name` views
@@ -293,7 +297,7 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
   }
   int64_t calls = uses->value_or(kDefaultToolUses);
   use.tool_turns += calls;
-  if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + *server_tool + "'";
+  if (!use.input_beyond_bytes) use.input_beyond_bytes = ServerTool(*server_tool);
   // Any one tool may take every call: each is reserved for all of them.
   for (auto& [name, n] : offered) tools.emplace_back(std::move(name), calls);
   return {};
@@ -313,7 +317,7 @@ Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, 
       // Gemini takes no bound on their uses: a few per answer are reserved, every search reported is
       // charged.
       use.tool_turns += kDefaultToolUses * answers;
-      if (!use.input_beyond_bytes) use.input_beyond_bytes = "the server-side tool '" + std::string(key) + "'";
+      if (!use.input_beyond_bytes) use.input_beyond_bytes = ServerTool(key);
       if (std::find(std::begin(kTokenOnly), std::end(kTokenOnly), name) != std::end(kTokenOnly)) continue;
       if (name == "google_search_retrieval") name = "google_search";
       tools.emplace_back(std::move(name), kDefaultToolUses * answers);
@@ -400,11 +404,18 @@ Status ReadGemini(std::string_view capability, const json::object& body, Request
   } else if (*config && !(*config)->is_null()) {
     return Invalid("generationConfig", "must be an object");
   }
-  use.input_beyond_bytes = GeminiNotText(body);
+  auto beyond = GeminiNotText(body);
+  if (!beyond) return beyond.error();
+  use.input_beyond_bytes = *beyond;
   return ReadGeminiTools(body, use.answers, use.tools, use);
 }
 
 }  // namespace
+
+std::string QuotedName(std::string_view name) {
+  constexpr size_t kMostShown = 64;
+  return "'" + std::string(name.substr(0, kMostShown)) + "'";
+}
 
 Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body,
                                       bool bound_tools) {

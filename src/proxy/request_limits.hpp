@@ -54,6 +54,10 @@ struct RequestedUse {
   bool output_echoes_body = false;
 };
 
+// A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut
+// to 64 characters: the app chooses its length.
+std::string QuotedName(std::string_view name);
+
 // Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),
 // where the app offers a server-side tool with no bound on its uses and the provider takes one
 // (Anthropic web search's and web fetch's max_uses, OpenAI's max_tool_calls), the bound

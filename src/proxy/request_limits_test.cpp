@@ -240,6 +240,21 @@ TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
   }
 }
 
+// Names the app chose are shown cut short; Gemini's system instruction under both its names is
+// refused, as its other fields are.
+TEST(RequestLimits, WhatMakesInputExceedItsBytesIsNamedShort) {
+  std::string type(1000, 't');
+  std::string body = R"({"model":"m","messages":[{"role":"user","content":[{"type":")" + type + R"("}]}]})";
+  auto read = ReadJsonCall(OpenAIChatCompletions(), body, true);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->asked.input_beyond_bytes, "a part of type '" + type.substr(0, 64) + "'");
+  auto both =
+      Read(Provider::kGoogle, "chat",
+           R"({"systemInstruction":{"parts":[{"text":"a"}]},"system_instruction":{"parts":[{"fileData":{}}]}})");
+  ASSERT_FALSE(both);
+  EXPECT_EQ(both.error().code, Errc::kBadRequest);
+}
+
 // Duplicated members are refused where the broker now reads them: a provider reads the last.
 TEST(RequestLimits, APartsTypeGivenTwiceIsRefused) {
   const NativeEndpoint& chat = OpenAIChatCompletions();
