@@ -58,9 +58,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     co_return MakeError(Errc::kForbidden, "'" + *worst.unbounded_input +
                                               "' makes the provider read input this request does not hold, so its "
                                               "cost has no bound, and this grant has a budget: send the whole input");
-  // The rate limits count the body's own tokens; the budget, all the model may read.
+  // The rate limits count the body's own tokens; a budget, all the model may read.
   int64_t rate_input = worst.use.input_tokens;
-  if (worst.input_beyond_bytes && price_) {
+  if (worst.input_beyond_bytes && price_ && budgeted) {
     int64_t window = ContextWindow(*price_, worst.wide_context);
     if (window == 0 && budgeted)
       co_return MakeError(Errc::kForbidden,

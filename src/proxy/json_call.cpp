@@ -131,7 +131,10 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
   std::array<unsigned char, 2048> buffer;
   json::monotonic_resource arena(buffer.data(), buffer.size());
   bool speech = ep.wire == Provider::kOpenAI && ep.capability == "audio";
-  ScanResult scan = ScanJson(body, speech ? kSpeechBody : kPolicyBody, Duplicates::kRefuse, &arena);
+  // A conversation's parts matter only to a budget (MeteredCall bounds their input by the context
+  // window): without one, only the members the rest of policy reads are kept.
+  const ScanRule& rule = speech ? kSpeechBody : bound_tools ? kPolicyBody : kCommonBody;
+  ScanResult scan = ScanJson(body, rule, Duplicates::kRefuse, &arena);
   if (!scan.duplicate.empty()) return GivenTwice(scan.duplicate);
   if (!scan.valid || !scan.value.is_object())
     return MakeError(Errc::kBadRequest, "The request body must be a JSON object");

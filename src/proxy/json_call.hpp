@@ -27,7 +27,8 @@ struct JsonCall {
 };
 
 // Reads `body` for endpoint `ep`; `bound_tools`: the grant has a budget, so paid server-side tools
-// get a bound on their uses. kBadRequest for a body that is not a JSON object, a policy field
+// get a bound on their uses and the conversation's parts are read (RequestedUse::input_beyond_bytes;
+// without a budget only server-side tools set it). kBadRequest for a body that is not a JSON object, a policy field
 // given twice, or a field policy cannot read.
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools);
 

@@ -241,13 +241,16 @@ TEST(RequestLimits, InputBeyondTheBodysBytesIsFoundInEveryProvidersParts) {
 }
 
 // Names the app chose are shown cut short; Gemini's system instruction under both its names is
-// refused, as its other fields are.
-TEST(RequestLimits, WhatMakesInputExceedItsBytesIsNamedShort) {
+// refused, as its other fields are; a grant without a budget does not read the conversation.
+TEST(RequestLimits, WhatMakesInputExceedItsBytesIsNamedShortAndReadOnlyForABudget) {
   std::string type(1000, 't');
   std::string body = R"({"model":"m","messages":[{"role":"user","content":[{"type":")" + type + R"("}]}]})";
   auto read = ReadJsonCall(OpenAIChatCompletions(), body, true);
   ASSERT_TRUE(read);
   EXPECT_EQ(read->asked.input_beyond_bytes, "a part of type '" + type.substr(0, 64) + "'");
+  auto unbudgeted = ReadJsonCall(OpenAIChatCompletions(), body, false);
+  ASSERT_TRUE(unbudgeted);
+  EXPECT_EQ(unbudgeted->asked.input_beyond_bytes, std::nullopt);
   auto both =
       Read(Provider::kGoogle, "chat",
            R"({"systemInstruction":{"parts":[{"text":"a"}]},"system_instruction":{"parts":[{"fileData":{}}]}})");
