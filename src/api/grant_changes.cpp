@@ -145,7 +145,7 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
     std::vector<store::GrantRecord> descendants;  // changed with it
   };
   auto clock = ctx.clock;
-  auto apply = [id, caller, change, clock](store::Store& s) -> Result<Changed> {
+  auto apply = [id, caller, change, clock, &meter = ctx.meter](store::Store& s) -> Result<Changed> {
     auto g = s.Grants().GetGrant(id);
     if (!g) return g.error();
     if (!MayManage(caller, *g)) return MakeError(Errc::kNotFound, "Grant not found");
@@ -156,6 +156,7 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
       return Changed{before, std::move(*g), {}};
     auto tree = s.Grants().UpdateGrantTree(*g, CarriedDown(before, *g, now));
     if (!tree) return tree.error();
+    meter.ReturnLeasesOf(id);  // its subtree's calls lease again, under the new limits
     return Changed{std::move(before), std::move(tree->grant), std::move(tree->descendants)};
   };
   auto changed = co_await OnStore(ctx, std::move(apply));

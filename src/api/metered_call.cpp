@@ -45,7 +45,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   }
   price_ = ctx_.prices.Find(grant_->scope.provider, model_);
   worst_ = worst;
-  bool budgeted = grant_->record.budget_micros.has_value();
+  bool budgeted = grant_->record.SpendsAgainstABudget();
   if (!price_ && budgeted && ctx_.refuse_unpriced_models)
     co_return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
                                               "', and this grant has a budget: the broker refuses calls it cannot "

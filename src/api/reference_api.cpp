@@ -551,7 +551,7 @@ class ReferenceApi {
     const proxy::ProviderEndpoint& endpoint = **provider;
     if (auto key = call.TakeKey(endpoint); !key) co_return call.Refusal(key.error());
     // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
-    auto built = proxy::BuildChatCall(endpoint.wire, chat, std::move(req.body()), g.record.budget_micros.has_value());
+    auto built = proxy::BuildChatCall(endpoint.wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget());
     if (!built) co_return call.Refusal(built.error());
     proxy::WorstCase worst = proxy::WorstCaseOf(built->asked, built->upstream.body.size());
     proxy::Relay relay(ctx_.upstream, endpoint, call.ApiKey(), g, exchange, call);

@@ -612,6 +612,8 @@ int RunBroker(const Config& config) {
   meter_options.max_concurrent = config.max_concurrent_per_grant;
   if (metrics) meter_options.on_lease_wait = [m = metrics.get()](int64_t micros) { m->LeaseWaited(micros); };
   metering::Meter meter(**store, store_pool, std::move(meter_options));
+  // A grant changed on another broker (or by the CLI): what this one leased under its old limits goes back.
+  follower.OnGrantChange([&meter](std::string_view id) { meter.ReturnLeasesOf(id); });
   SharePerMinuteLimits(**store, meter, started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);

@@ -30,11 +30,11 @@ Status ChangeFollower::Apply(const store::ChangeRecord& change) {
   auto record = store_.Grants().GetGrant(change.subject);
   if (!record) return record.error().code == Errc::kNotFound ? Status{} : Status(record.error());
   auto grant = domain::GrantFromRecord(std::move(*record));
-  if (!grant) {
+  if (grant)
+    grants_.Put(std::move(*grant));
+  else
     grants_.Forget(change.subject);  // a grant that no longer parses is not served from memory
-    return {};
-  }
-  grants_.Put(std::move(*grant));
+  if (on_grant_) on_grant_(change.subject);
   return {};
 }
 
@@ -61,6 +61,7 @@ Result<int64_t> ChangeFollower::Poll() {
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
     grants_.Clear();
+    if (on_grant_) on_grant_({});
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();

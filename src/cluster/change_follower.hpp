@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "domain/grant_cache.hpp"
@@ -29,6 +30,9 @@ class ChangeFollower {
   // after changes were missed (pruned), since any of them may have been of that kind. Register
   // hooks before the first Poll.
   void OnChange(std::string kind, std::function<void()> hook) { hooks_[std::move(kind)] = std::move(hook); }
+  // Runs `hook` with each grant's id after reloading it, and with an empty id after changes were
+  // missed (any grant may have changed). Register it before the first Poll.
+  void OnGrantChange(std::function<void(std::string_view id)> hook) { on_grant_ = std::move(hook); }
   // Starts after the newest change. Call it before the cache is first filled.
   Status Start();
   // Applies the changes made since the last call; returns how many it applied.
@@ -46,6 +50,7 @@ class ChangeFollower {
   std::atomic<std::chrono::steady_clock::rep> caught_up_at_{0};
   int64_t polls_ = 0;
   std::map<std::string, std::function<void()>, std::less<>> hooks_;
+  std::function<void(std::string_view)> on_grant_;
 };
 
 }  // namespace ap::cluster

@@ -4,6 +4,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "domain/grant.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -51,6 +53,8 @@ TEST_F(ChangeFollowerTest, ARevocationOnAnotherBrokerReachesTheCache) {
   auto grant = Approved("g1");
   domain::GrantCache cache;
   ChangeFollower follower(*here_, cache);
+  std::vector<std::string> changed;  // the meter recalls these grants' leases
+  follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
   ASSERT_TRUE(follower.Start());
   cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g1").value()).value());
   EXPECT_EQ(follower.Poll().value(), 0);
@@ -62,6 +66,7 @@ TEST_F(ChangeFollowerTest, ARevocationOnAnotherBrokerReachesTheCache) {
   EXPECT_EQ(follower.Poll().value(), 1);
   EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kRevoked);
   EXPECT_EQ(follower.Poll().value(), 0);  // each change is applied once
+  EXPECT_EQ(changed, std::vector<std::string>{"g1"});
 }
 
 TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {
@@ -78,6 +83,8 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesForgetsItsCache) {
   Approved("g2");
   domain::GrantCache cache;
   ChangeFollower follower(*here_, cache);
+  std::vector<std::string> changed;
+  follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
   ASSERT_TRUE(follower.Start());
   for (const char* id : {"g1", "g2"}) cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant(id).value()).value());
   for (int i = 0; i < 3; ++i) {
@@ -91,6 +98,7 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesForgetsItsCache) {
   // Nothing it holds can be trusted: every grant will be read from the store again.
   EXPECT_EQ(cache.Find("g1"), nullptr);
   EXPECT_EQ(cache.Find("g2"), nullptr);
+  EXPECT_EQ(changed, (std::vector<std::string>{"g1", ""})) << "the one it read, then any grant";
   EXPECT_EQ(follower.Poll().value(), 0);  // and it follows on from the newest change
 }
 

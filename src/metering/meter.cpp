@@ -78,6 +78,7 @@ class SlowestRecently {
 struct Account {
   std::mutex mutex;
   std::string grant_id;
+  std::vector<std::string> ancestors;  // the grant's (delegation): a change to any of them recalls the lease
   int64_t lease_micros = 0;  // leased from the store and not reserved by a call
   int64_t lease_requests = 0;
   int64_t reserved_micros = 0;  // taken from the lease by calls in flight
@@ -153,12 +154,13 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
 Meter::Meter(store::Store& store, http::BlockingPool& store_pool, MeterOptions options)
     : store_(store), store_pool_(store_pool), options_(std::move(options)) {}
 
-std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> Meter::LockedAccount(const std::string& grant_id) {
+std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> Meter::LockedAccount(const store::GrantRecord& g) {
   std::lock_guard lock(mutex_);
-  auto& slot = accounts_[grant_id];
+  auto& slot = accounts_[g.id];
   if (!slot) {
     slot = std::make_shared<Account>();
-    slot->grant_id = grant_id;
+    slot->grant_id = g.id;
+    slot->ancestors = g.ancestors;
   }
   std::unique_lock account_lock(slot->mutex);
   slot->last_used = Clock::now();
@@ -262,7 +264,7 @@ int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 
 // A child grant (delegation) always leases, in both dimensions: even where it sets no limit of its
 // own, its ancestors may (now or after the owner changes them), and the store cuts its leases from
 // theirs.
-bool LeasesBudget(const store::GrantRecord& g) { return g.budget_micros.has_value() || !g.ancestors.empty(); }
+bool LeasesBudget(const store::GrantRecord& g) { return g.SpendsAgainstABudget(); }
 bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
 
 // Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
@@ -275,6 +277,15 @@ std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, co
   if (budgeted) a.lease_micros -= micros;
   if (capped && ask.counted) a.lease_requests -= 1;
   return micros;
+}
+
+// Moves what the account's lease holds and no call reserved into `unused`, to give back to the
+// store; under the account's lock. The next call tops the lease up again.
+void TakeUnreserved(Account& a, std::vector<std::pair<std::string, store::Lease>>& unused) {
+  if (a.lease_micros <= 0 && a.lease_requests <= 0) return;
+  unused.push_back({a.grant_id, {std::max<int64_t>(a.lease_micros, 0), a.lease_requests}});
+  a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
+  a.lease_requests = 0;
 }
 
 // Whether calls have used three quarters of what the last top-up left in the lease, in either
@@ -479,7 +490,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   // once it holds the account, dropping it gives the slot and the tokens back, under that lock.
   Ticket ticket;
   // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
-  auto [account, account_lock] = LockedAccount(grant.record.id);
+  auto [account, account_lock] = LockedAccount(grant.record);
   if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
     co_return admitted.error();
   ticket.account_ = account;
@@ -532,6 +543,21 @@ void Meter::ReturnIdleLeases(Clock::duration idle) { ReturnLeases(Clock::now() -
 
 void Meter::ReturnUnreservedLeases() { ReturnLeases(Clock::time_point::max(), true); }
 
+void Meter::ReturnLeasesOf(std::string_view grant_id) {
+  std::vector<std::pair<std::string, store::Lease>> unused;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto& [id, account] : accounts_) {
+      Account& a = *account;
+      std::lock_guard account_lock(a.mutex);
+      bool in_tree = grant_id.empty() || a.grant_id == grant_id ||
+                     std::find(a.ancestors.begin(), a.ancestors.end(), grant_id) != a.ancestors.end();
+      if (in_tree) TakeUnreserved(a, unused);
+    }
+  }
+  for (const auto& [id, lease] : unused) (void)store_.Metering().ReturnLease(id, options_.node_id, lease);
+}
+
 void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
   std::vector<std::pair<std::string, store::Lease>> unused;
   {
@@ -540,11 +566,7 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       Account& a = *it->second;
       std::lock_guard account_lock(a.mutex);
       bool idle = a.in_flight == 0 && a.last_used < unused_since;
-      if ((idle || busy_too) && (a.lease_micros > 0 || a.lease_requests > 0)) {
-        unused.push_back({a.grant_id, {std::max<int64_t>(a.lease_micros, 0), a.lease_requests}});
-        a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
-        a.lease_requests = 0;
-      }
+      if (idle || busy_too) TakeUnreserved(a, unused);
       // Its buckets go only once they would be full again (a minute without calls and no debt):
       // dropping them sooner would hand a grant that paused a fresh minute's allowance.
       bool forgettable = idle && a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 
@@ -110,6 +111,11 @@ class Meter {
   void ReturnIdleLeases(std::chrono::steady_clock::duration idle);
   // Gives back every unreserved lease (a clean stop); what calls still hold stays leased.
   void ReturnUnreservedLeases();
+  // Gives back the unreserved leases of the grant and of every grant below it (delegation), or of
+  // all grants for an empty id; on the store thread. For a change to the grant: a lease taken under
+  // its old limits (a budget since lowered, a parent's budget since set) must not outlive them, so
+  // the next call leases again under the new ones. What calls in flight reserved stays theirs.
+  void ReturnLeasesOf(std::string_view grant_id);
   const std::string& NodeId() const { return options_.node_id; }
   // How many brokers share the grants' per-minute and concurrency limits now, and this one's rank
   // among them (0-based); from the heartbeat.
@@ -120,7 +126,7 @@ class Meter {
  private:
   // The grant's account (made if new), locked and marked in use, so that ReturnIdleLeases does not
   // drop it before the call takes what it needs.
-  std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> LockedAccount(const std::string& grant_id);
+  std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> LockedAccount(const store::GrantRecord& g);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
   // `short_of`: the account of the call that found the lease short, under its lock; null for an

@@ -412,6 +412,39 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   EXPECT_EQ(g.spent_micros, 100);
 }
 
+TEST_F(MeterTest, AChangeToAGrantRecallsWhatItAndItsChildrenLeasedButNotWhatCallsInFlightReserved) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  auto parent = Approved(100'000, 50);
+  auto child = Approved(100'000, 50);
+  child.record.ancestors = {parent.record.id};  // as the store names a child's chain
+  auto other = Approved(100'000, 50);
+  Ask ask{.need_micros = 100, .up_to_micros = 100};
+  auto in_flight = AdmitAtOnce(meter, child, ask, 1);
+  ASSERT_TRUE(in_flight[0]);
+  ASSERT_TRUE(AdmitAtOnce(meter, parent, ask, 1)[0]);  // dropped at once: all of it stays leased
+  ASSERT_TRUE(AdmitAtOnce(meter, other, ask, 1)[0]);
+  auto leased = [&](const domain::Grant& g) {
+    auto r = OnStore([&] { return store_->Grants().GetGrant(g.record.id); }).value();
+    return std::pair{r.leased_micros, r.leased_requests};
+  };
+  auto others_lease = leased(other);
+  ASSERT_GT(leased(child).first, 100);
+  ASSERT_GT(leased(parent).first, 0);
+
+  OnStore([&] { return meter.ReturnLeasesOf(parent.record.id), 0; });
+  EXPECT_EQ(leased(parent), (std::pair<int64_t, int64_t>{0, 0}));
+  EXPECT_EQ(leased(child), (std::pair<int64_t, int64_t>{100, 1})) << "the call in flight keeps its reservation";
+  EXPECT_EQ(leased(other), others_lease) << "a grant outside the tree keeps its lease";
+  EXPECT_EQ(meter.Held().micros, 100 + others_lease.first);
+
+  in_flight[0]->Settle(40, 0);  // what it did not use goes back to the lease, and the next call tops up
+  ASSERT_TRUE(AdmitAtOnce(meter, child, ask, 1)[0]);
+  OnStore([&] { return meter.ReturnLeasesOf(""), 0; });  // changes were missed: every grant's
+  EXPECT_EQ(leased(other), (std::pair<int64_t, int64_t>{0, 0}));
+  EXPECT_EQ(leased(child), (std::pair<int64_t, int64_t>{40, 1})) << "charged, and leased until the store settles it";
+  EXPECT_EQ(meter.Held().micros, 0);
+}
+
 TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   EXPECT_EQ(meter.Held().micros, 0);

@@ -87,7 +87,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   wire_ = ep.wire;
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) co_return co_await RelayUpload(req, target);
-  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.budget_micros.has_value());
+  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget());
   if (!call) co_return hooks_.Refusal(call.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")

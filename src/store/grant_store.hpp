@@ -64,6 +64,11 @@ struct GrantRecord {
   // A child grant (delegation, RFC 8693): its parent first, then the parent's parent, and so on;
   // empty for a grant an owner approved. Set when the child is made and never changed.
   std::vector<std::string> ancestors;
+
+  // Whether what it spends is bounded by a budget: its own, or an ancestor's (a child's spending
+  // counts against its whole chain, and an owner may give a parent a budget after its child was
+  // made). Where it is, policy bounds every call's cost.
+  bool SpendsAgainstABudget() const { return budget_micros.has_value() || !ancestors.empty(); }
 };
 
 // Where a page of grants ends: the next page starts after it (newest first).

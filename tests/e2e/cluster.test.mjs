@@ -103,6 +103,34 @@ test('200 concurrent calls over three brokers against a budget: it is never exce
   assert.equal(view.totals.requests, ok);
 });
 
+test('a budget or a cap lowered on one broker binds the others at once: what they leased under the old one goes back', async () => {
+  const g = await approvedGrant(nodes[0], { ...SCOPE, maxBudgetCents: 100, maxRequests: 1000, maxConcurrent: 500 });
+  const chat = (node) => call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  const view = async () => (await call(nodes[0].url, 'GET', `/grants/${g.grantId}`, { token: nodes[0].ownerToken })).json;
+  // Brokers give a lease back after 10 s without a call: without the recall, each would go on
+  // spending what it leased under the old limit until then.
+  const lower = async (by, limits, status) => {
+    for (const node of nodes) assert.equal((await chat(node)).status, 200);
+    const held = await view();
+    assert.ok(held.budget.leasedMicros > 0 && held.requests.leased > 0, `each broker holds a lease: ${JSON.stringify(held)}`);
+    const patch = await call(by.url, 'PATCH', `/grants/${g.grantId}`, { token: by.ownerToken, body: limits });
+    assert.equal(patch.status, 200, patch.text);
+    const back = await lagging(view, () => {}, (v) => v.budget.leasedMicros === 0 && v.requests.leased === 0);
+    assert.deepEqual([back.budget.leasedMicros, back.requests.leased], [0, 0], JSON.stringify(back));
+    for (const node of nodes) {
+      const refused = await chat(node);
+      assert.equal(refused.status, status, refused.text);
+    }
+    return back;
+  };
+  await lower(nodes[1], { maxBudgetCents: 0 }, 402);
+  const raised = await call(nodes[0].url, 'PATCH', `/grants/${g.grantId}`, { token: nodes[0].ownerToken, body: { maxBudgetCents: 100 } });
+  assert.equal(raised.status, 200, raised.text);
+  const used = (await view()).usageCount;
+  const capped = await lower(nodes[2], { maxRequests: used + 3 }, 429);
+  assert.equal(capped.usageCount, used + 3, 'the three calls before the change, and none after');
+});
+
 test('a rate of 60 a minute over three brokers admits 60 (and what refilled meanwhile), whichever takes the calls', async () => {
   await new Promise((res) => setTimeout(res, 5500));  // every broker has heard of the others (one heartbeat)
   const g = await approvedGrant(nodes[0], { ...SCOPE, rateLimit: 60, maxConcurrent: 500 });

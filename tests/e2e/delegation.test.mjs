@@ -234,6 +234,33 @@ test('200 concurrent calls over a parent and three children never spend more tha
   assert.ok(view.budget.spentMicros > 2000, `the budget was really spent (${view.budget.spentMicros})`);
 });
 
+test('a child is bounded as a budgeted grant is, since its parent may be given a budget at any time', async () => {
+  // No budget anywhere: the owner may give one later, to the parent only.
+  const details = { ...PARENT };
+  delete details.max_budget_cents;
+  const parent = await parentTokens({ details, fields: { budget: '' } });
+  const child = await exchange(parent.access_token, { max_budget_cents: undefined });
+  assert.equal((await grant(claimsOf(child.access_token).gid)).budget.limitMicros, null, 'the child has no budget of its own');
+  const call = (body) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions',
+    { ca: ca.ca, token: child.access_token, body: { model: 'gpt-4o-mini', max_tokens: 16, ...body } });
+  // Billed above the table's rates: refused, as on any budgeted grant.
+  const priority = await call({ service_tier: 'priority', messages: [{ role: 'user', content: 'hi' }] });
+  assert.equal(priority.status, 403, priority.text);
+  assert.match(priority.json.error.message, /'service_tier' 'priority' is billed above/);
+  // An image is billed as far more tokens than its URL's bytes: only the model's context window
+  // (128,000 tokens, $0.0192 of gpt-4o-mini's input) bounds what it may cost.
+  const image = { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] };
+  assert.equal((await call(image)).status, 200, 'with no budget in the chain, the bound refuses nothing');
+
+  const parentId = claimsOf(parent.access_token).gid;
+  const spent = (await grant(parentId)).budget.spentMicros;
+  const patch = await nodeCall(broker.url, 'PATCH', `/grants/${parentId}`, { ca: ca.ca, token: broker.ownerToken, body: { maxBudgetCents: 1 } });
+  assert.equal(patch.status, 200, patch.text);
+  const tooDear = await call(image);
+  assert.equal(tooDear.status, 402, `the image's worst case is more than the parent's 1 cent: ${tooDear.text}`);
+  assert.equal((await grant(parentId)).budget.spentMicros, spent, 'nothing was charged for it');
+});
+
 test('revoking a grant ends its whole subtree at once; revoking a child alone leaves its parent', async () => {
   const parent = await parentTokens();
   const child = await exchange(parent.access_token, { may_delegate: true });
