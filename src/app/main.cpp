@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--accept-key", mock_options.accept_keys,
                    "A key every provider accepts, in place of the three above (repeatable)");
+  mock->add_option("--project-service-tier", mock_options.project_service_tier,
+                   "The OpenAI tier of calls that name none or 'auto', as a project may be configured")
+      ->check(CLI::IsMember({"default", "flex", "scale", "priority"}))
+      ->capture_default_str();
 
   ap::app::Flags admin_flags;
   bool reset = false;

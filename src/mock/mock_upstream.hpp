@@ -28,6 +28,9 @@ struct MockOptions {
   std::string google_key = "test-google-key";
   // When set, the keys every provider accepts, in place of its own key above.
   std::vector<std::string> accept_keys;
+  // The service tier OpenAI calls run at when they name none or "auto": what the key's project is
+  // configured with ("default" unless its owner chose another).
+  std::string project_service_tier = "default";
 };
 
 class MockUpstream {

@@ -109,10 +109,28 @@ MockAnswer QuotedKeyError(std::string_view key) {
   return JsonAnswer(400, OpenAIError(KeyQuote(key), "invalid_request_error", nullptr, nullptr));
 }
 
+// The tier a call is processed at, as its answer names it: the one it asks for, or the project's
+// (MockOptions::project_service_tier) where it names none or "auto". Empty for a value OpenAI refuses.
+std::string ServedTier(const json::object& o, const MockOptions& options) {
+  const json::value* asked = o.if_contains("service_tier");
+  if (!asked || asked->is_null() || (asked->is_string() && asked->get_string() == "auto"))
+    return options.project_service_tier;
+  for (std::string_view tier : {"default", "flex", "scale", "priority"})
+    if (asked->is_string() && asked->get_string() == tier) return std::string(tier);
+  return "";
+}
+
+MockAnswer BadTier() {
+  return JsonAnswer(
+      400, OpenAIError("Invalid value for 'service_tier'.", "invalid_request_error", "service_tier", "invalid_value"));
+}
+
 MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_view key) {
   if (!o.contains("model") || !o.at("model").is_string())
     return JsonAnswer(400,
                       OpenAIError("you must provide a model parameter", "invalid_request_error", nullptr, nullptr));
+  std::string tier = ServedTier(o, options);
+  if (tier.empty()) return BadTier();
   const auto* messages = o.if_contains("messages");
   if (!messages || !messages->is_array()) return Missing("messages");
   Prompt prompt;
@@ -143,7 +161,7 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
              {"logprobs", nullptr},
              {"finish_reason", finish}}}},
         {"usage", ChatUsage(in, out)},
-        {"service_tier", "default"},
+        {"service_tier", tier},
         {"system_fingerprint", "fp_mock"}};
     return JsonAnswer(200, answer);
   }
@@ -157,6 +175,7 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
         {"created", UnixNow()},
         {"model", o.at("model")},
         {"system_fingerprint", "fp_mock"},
+        {"service_tier", tier},
         {"choices",
          json::array{json::object{
              {"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}}}};
@@ -189,7 +208,7 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
 }
 
 json::object ResponseObject(const std::string& id, const json::value& model, std::string_view status,
-                            const std::string& text, int64_t in, int64_t out) {
+                            const std::string& text, int64_t in, int64_t out, std::string_view tier) {
   json::array output;
   if (status == "completed")
     output.push_back(json::object{
@@ -200,9 +219,9 @@ json::object ResponseObject(const std::string& id, const json::value& model, std
         {"content",
          json::array{json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array()}}}}});
   json::object r{
-      {"id", "resp_" + id},    {"object", "response"},        {"created_at", UnixNow()},     {"status", status},
-      {"model", model},        {"output", std::move(output)}, {"parallel_tool_calls", true}, {"tool_choice", "auto"},
-      {"tools", json::array()}};
+      {"id", "resp_" + id},     {"object", "response"},        {"created_at", UnixNow()},     {"status", status},
+      {"model", model},         {"output", std::move(output)}, {"parallel_tool_calls", true}, {"tool_choice", "auto"},
+      {"tools", json::array()}, {"service_tier", tier}};
   r["usage"] = status == "completed" ? json::value(json::object{{"input_tokens", in},
                                                                 {"input_tokens_details", {{"cached_tokens", 0}}},
                                                                 {"output_tokens", out},
@@ -214,6 +233,8 @@ json::object ResponseObject(const std::string& id, const json::value& model, std
 
 MockAnswer Responses(const json::object& o, const MockOptions& options, std::string_view key) {
   if (!o.contains("model") || !o.at("model").is_string()) return Missing("model");
+  std::string tier = ServedTier(o, options);
+  if (tier.empty()) return BadTier();
   Quote quote = QuoteFor(o.at("model").get_string());
   if (quote == Quote::kError && !Flag(o, "stream")) return QuotedKeyError(key);
   const auto* input = o.if_contains("input");
@@ -229,7 +250,7 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
       quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
-  if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out));
+  if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out, tier));
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
   int64_t seq = 0;
@@ -239,7 +260,7 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
     return SseEvent(type, data);
   };
   answer.pieces.push_back(
-      event("response.created", {{"response", ResponseObject(id, o.at("model"), "in_progress", "", 0, 0)}}));
+      event("response.created", {{"response", ResponseObject(id, o.at("model"), "in_progress", "", 0, 0, tier)}}));
   if (quote == Quote::kError) {
     answer.pieces.push_back(event("error", {{"code", "server_error"}, {"message", KeyQuote(key)}, {"param", nullptr}}));
     return answer;
@@ -252,8 +273,8 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
   answer.pieces.push_back(
       event("response.output_text.done",
             {{"item_id", "msg_" + id}, {"output_index", 0}, {"content_index", 0}, {"text", reply}}));
-  answer.pieces.push_back(
-      event("response.completed", {{"response", ResponseObject(id, o.at("model"), "completed", reply, in, out)}}));
+  answer.pieces.push_back(event("response.completed",
+                                {{"response", ResponseObject(id, o.at("model"), "completed", reply, in, out, tier)}}));
   return answer;
 }
 

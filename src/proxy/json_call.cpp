@@ -101,6 +101,7 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
   TextEdits edits;
   size_t root = FirstValue(body);
   if (asked.bounded_tool_calls) edits.SetMember(body, root, "max_tool_calls", std::to_string(kDefaultToolUses));
+  if (asked.tier_set) edits.SetMember(body, root, "service_tier", R"("default")", asked.tier_added);
   bool into_options = ask_usage && app_options && app_options->is_object();
   if (into_options || !asked.bounded_tools.empty())
     for (const JsonMember& m : ObjectMembers(body, root)) {

@@ -238,11 +238,14 @@ TEST(JsonCall, InvalidBodiesAreRefusedAsBefore) {
 }
 
 TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
+  // (A grant with a budget adds the standard tier where the app names none: here it does.)
   std::string body =
-      "{ \"model\" : \"gpt-4o-mini\",\n \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}], \"x\": 1.50 }";
+      "{ \"model\" : \"gpt-4o-mini\",\n \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}], \"x\": 1.50, "
+      "\"service_tier\" :\"default\" }";
   EXPECT_EQ(Read(ChatCompletions(), body)->body, body);
-  EXPECT_EQ(Read(ChatCompletions(), R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})")->body,
-            R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_EQ(
+      Read(ChatCompletions(), R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})", false)->body,
+      R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
 }
 
 TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
@@ -295,7 +298,10 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
     auto call = Read(ChatCompletions(), c.body);
     ASSERT_TRUE(call) << c.body;
     EXPECT_EQ(call->strip_usage_chunk, c.strip) << c.body;
-    EXPECT_EQ(json::parse(call->body), json::parse(c.sent)) << c.body << " sent " << call->body;
+    json::object sent = json::parse(call->body).as_object();
+    EXPECT_EQ(sent["service_tier"], "default") << c.body;  // where a budget adds it
+    sent.erase("service_tier");
+    EXPECT_EQ(sent, json::parse(c.sent)) << c.body << " sent " << call->body;
   }
   // The app's stream_options is changed where include_usage goes, not written again: a number
   // json::parse reads as NaN or infinity stays as the app wrote it, and the body stays JSON.
@@ -325,7 +331,8 @@ TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {
                      R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":null,"stream":true})");
   ASSERT_TRUE(openai);
   EXPECT_EQ(json::parse(openai->body),
-            json::parse(R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":5,"stream":true})"));
+            json::parse(R"({"model":"o","tools":[{"type":"web_search"}],"max_tool_calls":5,"stream":true,)"
+                        R"("service_tier":"default"})"));
   auto unbudgeted = Read(Messages(), R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})", false);
   EXPECT_EQ(unbudgeted->body, R"({"model":"c","max_tokens":1,"tools":[{"type":"web_search_20250305"}]})");
 }

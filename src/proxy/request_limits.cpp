@@ -326,6 +326,22 @@ Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, 
   return {};
 }
 
+// OpenAI's service tier, on a grant with a budget. "priority" is billed above the table's rates:
+// refused. A tier left to the project (none, null or "auto") is whatever the key's project is
+// configured with, priority included: the standard tier ("default") is set in its place.
+Status PinStandardTier(json::object& body, RequestedUse& use) {
+  const json::value* tier = body.if_contains("service_tier");
+  if (tier && tier->is_string() && tier->get_string() == "priority")
+    return MakeError(Errc::kForbidden,
+                     "'service_tier' 'priority' is billed above the rates the broker prices calls at, and this "
+                     "grant has a budget");
+  if (tier && !tier->is_null() && !(tier->is_string() && tier->get_string() == "auto")) return {};
+  use.tier_added = tier == nullptr;
+  use.tier_set = use.body_changed = true;
+  body["service_tier"] = "default";
+  return {};
+}
+
 Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
   if (capability == "images") {
     auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxImages);
@@ -346,11 +362,8 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
-  if (const json::value* tier = body.if_contains("service_tier");
-      bound_tools && tier && tier->is_string() && tier->get_string() == "priority")
-    return MakeError(Errc::kForbidden,
-                     "'service_tier' 'priority' is billed above the rates the broker prices calls at, and this "
-                     "grant has a budget");
+  if (bound_tools)
+    if (auto tier = PinStandardTier(body, use); !tier) return tier;
   // Predicted output: what of it the answer does not use is billed as output too.
   if (const json::value* prediction = body.if_contains("prediction"); prediction && !prediction->is_null())
     use.output_echoes_body = true;

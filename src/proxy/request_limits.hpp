@@ -35,10 +35,14 @@ struct RequestedUse {
   int64_t characters = 0;  // speech input
   // Paid server-side tools, named as in the price table, with the uses reserved for each.
   std::vector<std::pair<std::string, int64_t>> tools;
-  bool body_changed = false;  // a bound on tool uses was added to `body`
+  bool body_changed = false;  // a bound on tool uses, or the service tier, was set in `body`
   // Which bounds were added: max_uses to these elements of `tools` (Anthropic), max_tool_calls (OpenAI).
   std::vector<size_t> bounded_tools;
   bool bounded_tool_calls = false;
+  // OpenAI's service_tier set to "default" (the app left it to the project); `tier_added`: the body
+  // had no such member.
+  bool tier_set = false;
+  bool tier_added = false;
   // A field that makes the provider read input the body does not hold (OpenAI's
   // previous_response_id, conversation, stored prompt; Gemini's cachedContent; Anthropic's MCP
   // servers): no worst case bounds such a call.
@@ -61,7 +65,8 @@ std::string QuotedName(std::string_view name);
 // Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),
 // where the app offers a server-side tool with no bound on its uses and the provider takes one
 // (Anthropic web search's and web fetch's max_uses, OpenAI's max_tool_calls), the bound
-// kDefaultToolUses is added to `body`, so the reservation covers what the provider may do.
+// kDefaultToolUses is added to `body`, so the reservation covers what the provider may do; and an
+// OpenAI service tier left to the project is set to the standard one the price table holds.
 Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body,
                                       bool bound_tools);
 

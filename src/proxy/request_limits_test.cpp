@@ -75,7 +75,7 @@ TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABo
             (Uses{{"web_search", kDefaultToolUses}, {"code_execution", kDefaultToolUses}, {"web_search", 9}}));
 
   json::object openai = json::parse(R"({"tools":[{"type":"web_search_preview"},{"type":"function","name":"f"},
-      {"type":"file_search"}],"max_tool_calls":3})")
+      {"type":"file_search"}],"max_tool_calls":3,"service_tier":"default"})")
                             .as_object();
   read = ReadRequestedUse(Provider::kOpenAI, "chat", openai, true);
   ASSERT_TRUE(read);
@@ -278,6 +278,30 @@ TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
   auto escaped = ReadJsonCall(OpenAIChatCompletions(), R"({"model":"m","service_tier":"pri\u006frity"})", true);
   ASSERT_FALSE(escaped);
   EXPECT_EQ(escaped.error().code, Errc::kForbidden);
+}
+
+// A tier left to the project is whatever the project is configured with, priority included: on a
+// budget the standard one is asked for, in the bytes that go upstream, whichever way it was left.
+TEST(RequestLimits, ATierLeftToTheProjectIsTheStandardOneOnABudget) {
+  const NativeEndpoint& chat = OpenAIChatCompletions();
+  auto sent = [&](std::string body, bool budget = true) { return ReadJsonCall(chat, std::move(body), budget)->body; };
+  EXPECT_EQ(sent(R"({"model":"m","messages":[]})"), R"({"model":"m","messages":[],"service_tier":"default"})");
+  EXPECT_EQ(sent(R"({"model":"m","service_tier":"auto","n":1})"), R"({"model":"m","service_tier":"default","n":1})");
+  EXPECT_EQ(sent(R"({"model":"m","service_tier":null})"), R"({"model":"m","service_tier":"default"})");
+  EXPECT_EQ(sent(R"({"model":"m","service_tier":"\u0061uto"})"), R"({"model":"m","service_tier":"default"})");
+  // What the app chose is left as it is, and so is everything without a budget.
+  EXPECT_EQ(sent(R"({"model":"m","service_tier":"flex"})"), R"({"model":"m","service_tier":"flex"})");
+  EXPECT_EQ(sent(R"({"model":"m","service_tier":"auto"})", false), R"({"model":"m","service_tier":"auto"})");
+  EXPECT_EQ(sent(R"({"model":"m"})", false), R"({"model":"m"})");
+  // A Responses call too; OpenAI's other calls have no tier.
+  for (const NativeEndpoint& e : NativeEndpoints()) {
+    if (e.wire != Provider::kOpenAI || e.path != "/v1/responses") continue;
+    EXPECT_EQ(ReadJsonCall(e, R"({"model":"m","input":"hi"})", true)->body,
+              R"({"model":"m","input":"hi","service_tier":"default"})");
+  }
+  json::object embeddings = json::parse(R"({"model":"m","input":"hi"})").as_object();
+  ASSERT_TRUE(ReadRequestedUse(Provider::kOpenAI, "embeddings", embeddings, true));
+  EXPECT_FALSE(embeddings.contains("service_tier"));
 }
 
 // Anthropic bills US-only inference at 1.1 times: a budget cannot price it.

@@ -73,10 +73,16 @@ TEST(ChatRequest, RefusesAMemberItReadsGivenTwice) {
   EXPECT_EQ(request.Model(), "a");
 }
 
+// The app's bytes, with the standard service tier a budget asks for (request_limits.hpp) added.
+std::string WithStandardTier(std::string_view body) {
+  return std::string(body.substr(0, body.rfind('}'))) + R"(,"service_tier":"default"})";
+}
+
 TEST(ChatTranslation, OpenAIGetsTheAppsBytesUnchanged) {
   auto call = Build(Provider::kOpenAI, kChat).value();
   EXPECT_EQ(call.upstream.path, "/v1/chat/completions");
-  EXPECT_EQ(call.upstream.body, kChat);
+  EXPECT_EQ(call.upstream.body, WithStandardTier(kChat));
+  EXPECT_EQ(Build(Provider::kOpenAI, kChat, false)->upstream.body, kChat);
   EXPECT_EQ(call.asked.output_tokens, 50);
   EXPECT_TRUE(call.asked.writes_text);
 }
@@ -145,7 +151,9 @@ TEST(ChatTranslation, OpenAIGetsTheBrokersBoundSplicedIntoTheAppsBytes) {
   EXPECT_TRUE(call.asked.body_changed);
   auto sent = json::parse(call.upstream.body).as_object();
   EXPECT_EQ(sent.at("max_tool_calls"), kDefaultToolUses);
+  EXPECT_EQ(sent.at("service_tier"), "default");
   sent.erase("max_tool_calls");
+  sent.erase("service_tier");
   EXPECT_EQ(sent, json::parse(body).as_object());
   // Without a budget, nothing is added: the app's bytes go as they came.
   EXPECT_EQ(Build(Provider::kOpenAI, body, false)->upstream.body, body);
@@ -172,7 +180,7 @@ TEST(ChatTranslation, ANumberJsonCannotCarryIsRefusedBeforeTranslation) {
     // OpenAI gets the app's bytes, which are JSON: it reads the number itself.
     auto openai = Build(Provider::kOpenAI, body);
     ASSERT_TRUE(openai) << number;
-    EXPECT_EQ(openai->upstream.body, body);
+    EXPECT_EQ(openai->upstream.body, WithStandardTier(body));
   }
 }
 

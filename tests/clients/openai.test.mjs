@@ -197,3 +197,34 @@ test('an OpenAI-compatible upstream the owner declared is served under its own n
   await assert.rejects(new OpenAI({ apiKey: openaiToken.token, baseURL: `${b.url}/local/v1`, maxRetries: 0 })
     .chat.completions.create({ model: 'llama3.2', messages }), (e) => e instanceof OpenAI.PermissionDeniedError);
 });
+
+test('a project that runs calls at priority by default: a budgeted grant\'s calls run at the standard tier it is priced at', async () => {
+  const project = await startMock(['--project-service-tier', 'priority']);
+  const b = await startBroker({ mock: project });
+  const scope = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
+  const unbudgeted = sdk((await approvedGrant(b, scope)).token, b.url);
+  const budgeted = sdk((await approvedGrant(b, { ...scope, maxBudgetCents: 100 })).token, b.url);
+  // Without a budget the call goes as the app wrote it, and the project's tier serves it.
+  assert.equal((await unbudgeted.chat.completions.create({ model: 'gpt-4o-mini', messages })).service_tier, 'priority');
+  // With one, the broker asks for the tier the price table holds, however the app left it to the project.
+  for (const left of [{}, { service_tier: 'auto' }, { service_tier: null }]) {
+    const answer = await budgeted.chat.completions.create({ model: 'gpt-4o-mini', messages, ...left });
+    assert.equal(answer.service_tier, 'default', JSON.stringify(left));
+  }
+  const stream = await budgeted.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+  let chunks = 0;
+  for await (const chunk of stream) {
+    assert.equal(chunk.service_tier, 'default');
+    ++chunks;
+  }
+  assert.ok(chunks > 1);
+  assert.equal((await budgeted.responses.create({ model: 'gpt-4o-mini', input: 'Hello' })).service_tier, 'default');
+  // A cheaper tier the app chose is its own; a dearer one is refused.
+  const flex = await budgeted.chat.completions.create({ model: 'gpt-4o-mini', messages, service_tier: 'flex' });
+  assert.equal(flex.service_tier, 'flex');
+  await assert.rejects(budgeted.chat.completions.create({ model: 'gpt-4o-mini', messages, service_tier: 'priority' }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /'service_tier' 'priority' is billed above/);
+    return true;
+  });
+});
