@@ -27,6 +27,15 @@ int64_t InputBound(int64_t window, int64_t tool_turns) {
   return static_cast<int64_t>(std::min<Wide>(Wide(window) * (Wide(tool_turns) + 1), kMaxTokens));
 }
 
+using Geo = proxy::RequestedUse::Geo;
+// Anthropic's price of inference kept in one geography, for a model whose entry does not say.
+constexpr int64_t kOneGeoPercent = 110;
+
+// The token percent of a call run in one geography.
+int64_t OneGeoPercent(const metering::Price& price) {
+  return price.geo_inference_percent > 0 ? price.geo_inference_percent : kOneGeoPercent;
+}
+
 }  // namespace
 
 MeteredCall::MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model,
@@ -45,6 +54,10 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   }
   price_ = ctx_.prices.Find(grant_->scope.provider, model_);
   worst_ = worst;
+  // A call the workspace's default may keep in one geography is reserved as one.
+  if (price_ &&
+      (worst.inference_geo == Geo::kOne || (worst.inference_geo == Geo::kUnnamed && price_->geo_inference_percent > 0)))
+    worst_.use.token_percent = OneGeoPercent(*price_);
   bool budgeted = grant_->record.SpendsAgainstABudget();
   if (!price_ && budgeted && ctx_.refuse_unpriced_models)
     co_return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
@@ -121,6 +134,11 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.cached_input_tokens = usage.cached_input_tokens;
     used.cache_write_tokens = usage.cache_write_tokens;
   }
+  // In one geography where the call asked for one or the answer says so; where nothing said, as reserved.
+  if (worst_.inference_geo == Geo::kOne || usage.one_geo == true)
+    used.token_percent = price_ ? OneGeoPercent(*price_) : 100;
+  else if (said_nothing || !usage.one_geo.has_value())
+    used.token_percent = worst_.use.token_percent;
   used.images = worst_.use.images;
   used.image_kind = worst_.use.image_kind;
   used.characters = worst_.use.characters;

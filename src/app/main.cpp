@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
                    "The OpenAI tier of calls that name none or 'auto', as a project may be configured")
       ->check(CLI::IsMember({"default", "flex", "scale", "priority"}))
       ->capture_default_str();
+  mock->add_option("--workspace-inference-geo", mock_options.workspace_inference_geo,
+                   "Where Anthropic calls that name no inference_geo run, as a workspace may be configured")
+      ->check(CLI::IsMember({"global", "us"}))
+      ->capture_default_str();
 
   ap::app::Flags admin_flags;
   bool reset = false;

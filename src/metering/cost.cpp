@@ -53,6 +53,9 @@ Wide AudioCost(const Price& price, double seconds) {
   return micros >= static_cast<double>(kMaxMicros) ? kMaxMicros : static_cast<Wide>(micros);
 }
 
+// A token percent as the arithmetic takes it: never below the listed prices.
+Wide Percent(int64_t percent) { return std::clamp<int64_t>(percent, 100, 1000); }
+
 Wide ToolCost(const Price& price, const std::vector<ToolUses>& tools) {
   Wide total = 0;
   for (const auto& [tool, uses] : tools)
@@ -63,7 +66,8 @@ Wide ToolCost(const Price& price, const std::vector<ToolUses>& tools) {
 }  // namespace
 
 int64_t CostMicros(const Price& price, const Consumption& used) {
-  Wide tokens = CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used), kMillion);
+  Wide tokens =
+      CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used) * Percent(used.token_percent), kMillion * 100);
   Wide images = Count(used.images) * ImagePrice(price, used.image_kind);
   Wide characters = CeilDiv(Count(used.characters) * price.million_characters_micros, kMillion);
   return ClampMicros(tokens + images + AudioCost(price, used.audio_seconds) + characters +
@@ -99,7 +103,8 @@ int64_t AffordableOutputTokens(const Price& price, const Consumption& input, int
   if (left <= 0) return 0;
   const TokenPrices& tier = TierFor(price, input.input_tokens);
   if (tier.output == 0) return kMaxTokens;
-  return static_cast<int64_t>(std::min<Wide>(left * kMillion / tier.output, kMaxTokens));
+  return static_cast<int64_t>(
+      std::min<Wide>(left * kMillion * 100 / (tier.output * Percent(input.token_percent)), kMaxTokens));
 }
 
 std::string FormatUsd(int64_t micros) {

@@ -26,6 +26,9 @@ struct Consumption {
   double audio_seconds = 0;
   int64_t characters = 0;
   std::vector<ToolUses> tool_uses;
+  // The token prices, in percent: above 100 where the call's inference was kept in one geography
+  // (Price::geo_inference_percent).
+  int64_t token_percent = 100;
 };
 
 int64_t CostMicros(const Price& price, const Consumption& used);

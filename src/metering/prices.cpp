@@ -115,6 +115,7 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "max_output_tokens",
                                                 "context_window",
                                                 "wide_context_window",
+                                                "geo_inference_percent",
                                                 "images",
                                                 "audio_minute",
                                                 "million_characters"};
@@ -141,6 +142,12 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   auto wide = Tokens(t, "wide_context_window", source, index);
   if (!wide) return wide.error();
   price.wide_context_window = wide->value_or(0);
+  if (const toml::node* geo = t.get("geo_inference_percent")) {
+    auto percent = geo->value<int64_t>();
+    if (!percent || *percent < 100 || *percent > 1000)
+      return Bad(source, index, "geo_inference_percent", "must be a whole number from 100 to 1000");
+    price.geo_inference_percent = *percent;
+  }
   if (const toml::node* images = t.get("images")) {
     const toml::table* sizes = images->as_table();
     if (!sizes) return Bad(source, index, "images", "must be a table of \"size\" or \"size/quality\" = USD");

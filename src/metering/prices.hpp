@@ -37,6 +37,9 @@ struct Price {
   int64_t context_window = 0;
   // The longer window an app may open with a provider's flag (anthropic-beta context-1m); 0: none.
   int64_t wide_context_window = 0;
+  // What inference kept in one geography costs (Anthropic's inference_geo other than "global", and
+  // a workspace's default one), in percent of the token prices; 0: the model takes no inference_geo.
+  int64_t geo_inference_percent = 0;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t audio_minute_micros = 0;              // transcription
   int64_t million_characters_micros = 0;        // speech

@@ -54,6 +54,28 @@ TEST(Prices, AnthropicCacheReadsAndWrites) {
   EXPECT_EQ(Cost("anthropic", "claude-haiku-4-5", {.input_tokens = 1'000'000, .output_tokens = 1'000'000}), 6'000'000);
 }
 
+// US-only inference (inference_geo "us", or a workspace's default) is 1.1 times the token prices on
+// Claude Opus 4.6, Sonnet 4.6 and later; earlier models take no inference_geo.
+TEST(Prices, InferenceKeptInOneGeographyCostsMoreOnTheModelsThatTakeIt) {
+  EXPECT_EQ(Table().Find("anthropic", "claude-opus-4-6")->geo_inference_percent, 110);
+  EXPECT_EQ(Table().Find("anthropic", "claude-sonnet-4-6")->geo_inference_percent, 110);
+  EXPECT_EQ(Table().Find("anthropic", "claude-sonnet-4-5")->geo_inference_percent, 0);
+  // claude-opus-4-6: $5 in, $25 out; 1,000 of each is $0.03, and $0.033 in the US only.
+  EXPECT_EQ(Cost("anthropic", "claude-opus-4-6", {.input_tokens = 1000, .output_tokens = 1000}), 30'000);
+  EXPECT_EQ(Cost("anthropic", "claude-opus-4-6", {.input_tokens = 1000, .output_tokens = 1000, .token_percent = 110}),
+            33'000);
+  // Rounded up: 7 output tokens are 175 micro-USD, 192.5 in the US only.
+  EXPECT_EQ(Cost("anthropic", "claude-opus-4-6", {.output_tokens = 7, .token_percent = 110}), 193);
+  // What an answer may write in the US only: the budget's $0.033 less the input's $0.0055.
+  Consumption input{.input_tokens = 1000, .token_percent = 110};
+  EXPECT_EQ(AffordableOutputTokens(*Table().Find("anthropic", "claude-opus-4-6"), input, 33'000), 1000);
+  PriceTable table;
+  auto bad = AddPrices("[[prices]]\nprovider = \"anthropic\"\nmodel = \"x\"\ngeo_inference_percent = 90\n", "prices",
+                       "c", table);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().message, "c: entry 1, 'geo_inference_percent' must be a whole number from 100 to 1000");
+}
+
 TEST(Prices, GeminiProLongPromptsCostMore) {
   // gemini-2.5-pro: $1.25 in / $10 out up to 200k prompt tokens, $2.50 / $15 above.
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .output_tokens = 1000}), 125'000 + 10'000);

@@ -28,8 +28,9 @@ Response Invalid(std::string message) {
 // Checks the body of messages and count_tokens; fills `prompt` with its text.
 std::optional<Response> CheckMessages(const json::object& o, bool needs_max_tokens, Prompt& prompt) {
   static constexpr std::string_view kKnown[] = {
-      "model", "messages", "max_tokens", "system",      "metadata", "stop_sequences", "stream",    "temperature",
-      "top_p", "top_k",    "tools",      "tool_choice", "thinking", "service_tier",   "container", "mcp_servers"};
+      "model",    "messages",     "max_tokens", "system",      "metadata",     "stop_sequences",
+      "stream",   "temperature",  "top_p",      "top_k",       "tools",        "tool_choice",
+      "thinking", "service_tier", "container",  "mcp_servers", "inference_geo"};
   for (const auto& [k, v] : o)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
       return Invalid(std::string(k) + ": Extra inputs are not permitted");
@@ -73,19 +74,49 @@ int64_t WebSearches(const json::object& o) {
   return 0;
 }
 
-json::object Usage(int64_t in, int64_t out, int64_t searches = 0) {
+// Claude Opus 4.6, Sonnet 4.6 and later take inference_geo (and report where they ran); earlier
+// models refuse it.
+bool TakesInferenceGeo(std::string_view model) {
+  for (std::string_view family : {"claude-opus-4-6", "claude-sonnet-4-6", "claude-opus-4-7", "claude-opus-4-8",
+                                  "claude-opus-5", "claude-sonnet-5"})
+    if (model.starts_with(family)) return true;
+  return false;
+}
+
+// Where the call runs: the geography it names, else the workspace's default (MockOptions); empty
+// for a model that takes none. Sets `refused` for a value or a model Anthropic refuses.
+std::string InferenceGeo(const json::object& o, const MockOptions& options, std::optional<Response>& refused) {
+  const json::value* model = o.if_contains("model");
+  const json::value* asked = o.if_contains("inference_geo");
+  bool named = asked && !asked->is_null();
+  if (!model || !model->is_string() || !TakesInferenceGeo(model->get_string())) {
+    if (named) refused = Invalid("inference_geo: not supported for this model");
+    return "";
+  }
+  if (!named) return options.workspace_inference_geo;
+  if (asked->is_string() && (asked->get_string() == "global" || asked->get_string() == "us"))
+    return std::string(asked->get_string());
+  refused = Invalid("inference_geo: Input should be 'global' or 'us'");
+  return "";
+}
+
+json::object Usage(int64_t in, int64_t out, int64_t searches, std::string_view geo) {
   json::object u{{"input_tokens", in},
                  {"cache_creation_input_tokens", 0},
                  {"cache_read_input_tokens", 0},
                  {"output_tokens", out},
                  {"service_tier", "standard"}};
   if (searches > 0) u["server_tool_use"] = {{"web_search_requests", searches}, {"web_fetch_requests", 0}};
+  if (!geo.empty()) u["inference_geo"] = geo;
   return u;
 }
 
 MockAnswer Messages(const json::object& o, const MockOptions& options, std::string_view key) {
   Prompt prompt;
   if (auto refused = CheckMessages(o, true, prompt)) return *refused;
+  std::optional<Response> refused;
+  std::string geo = InferenceGeo(o, options, refused);
+  if (refused) return *refused;
   Quote quote = o.at("model").is_string() ? QuoteFor(o.at("model").get_string()) : Quote::kNone;
   const auto* stream = o.if_contains("stream");
   bool streamed = stream && stream->is_bool() && stream->get_bool();
@@ -104,7 +135,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
                                         {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
                                         {"stop_reason", stop},
                                         {"stop_sequence", nullptr},
-                                        {"usage", Usage(in, out, WebSearches(o))}});
+                                        {"usage", Usage(in, out, WebSearches(o), geo)}});
   }
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
@@ -120,7 +151,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
                                                     {"content", json::array()},
                                                     {"stop_reason", nullptr},
                                                     {"stop_sequence", nullptr},
-                                                    {"usage", Usage(in, 1)}}}}));
+                                                    {"usage", Usage(in, 1, 0, geo)}}}}));
   answer.pieces.push_back(
       event("content_block_start", {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
   answer.pieces.push_back(event("ping", {}));
@@ -134,7 +165,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
         event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
   answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
   answer.pieces.push_back(event("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
-                                                  {"usage", Usage(in, out, WebSearches(o))}}));
+                                                  {"usage", Usage(in, out, WebSearches(o), geo)}}));
   answer.pieces.push_back(event("message_stop", {}));
   return answer;
 }

@@ -31,6 +31,9 @@ struct MockOptions {
   // The service tier OpenAI calls run at when they name none or "auto": what the key's project is
   // configured with ("default" unless its owner chose another).
   std::string project_service_tier = "default";
+  // Where Anthropic calls that name no inference_geo run, on models that take it: the workspace's
+  // default ("global" unless its owner chose "us").
+  std::string workspace_inference_geo = "global";
 };
 
 class MockUpstream {

@@ -384,12 +384,9 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
-  if (const json::value* geo = body.if_contains("inference_geo");
-      bound_tools && geo && !geo->is_null() && !(geo->is_string() && geo->get_string() == "global"))
-    return MakeError(
-        Errc::kForbidden,
-        "'inference_geo' other than 'global' is billed above the rates the broker prices calls at (US-only "
-        "inference: 1.1 times), and this grant has a budget");
+  if (const json::value* geo = body.if_contains("inference_geo"); geo && !geo->is_null())
+    use.inference_geo =
+        geo->is_string() && geo->get_string() == "global" ? RequestedUse::Geo::kGlobal : RequestedUse::Geo::kOne;
   auto limit = WholeNumber(Provider::kAnthropic, body.if_contains("max_tokens"), "max_tokens", kMaxTokens);
   if (!limit) return limit.error();
   use.output_tokens = *limit;

@@ -56,6 +56,9 @@ struct RequestedUse {
   // OpenAI's predicted output: the prediction's tokens the answer does not use are billed as
   // output, beyond the output limit; the body's bytes bound them.
   bool output_echoes_body = false;
+  // Anthropic's inference_geo: none (the workspace's default, which may keep inference in one
+  // geography), "global", or another (one geography, billed above the listed prices).
+  enum class Geo : uint8_t { kUnnamed, kGlobal, kOne } inference_geo = Geo::kUnnamed;
 };
 
 // A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut

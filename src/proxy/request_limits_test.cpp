@@ -304,21 +304,26 @@ TEST(RequestLimits, ATierLeftToTheProjectIsTheStandardOneOnABudget) {
   EXPECT_FALSE(embeddings.contains("service_tier"));
 }
 
-// Anthropic bills US-only inference at 1.1 times: a budget cannot price it.
-TEST(RequestLimits, InferenceOutsideTheGlobalPoolIsRefusedOnABudget) {
-  auto us = Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"inference_geo":"us"})");
-  ASSERT_FALSE(us);
-  EXPECT_EQ(us.error().code, Errc::kForbidden);
-  EXPECT_TRUE(Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"inference_geo":"global"})"));
-  auto escaped = ReadJsonCall(
-      *[] {
-        for (const NativeEndpoint& e : NativeEndpoints())
-          if (e.wire == Provider::kAnthropic && e.path == "/v1/messages") return &e;
-        return static_cast<const NativeEndpoint*>(nullptr);
-      }(),
-      R"({"model":"m","max_tokens":5,"inference_geo":"\u0075s"})", true);
-  ASSERT_FALSE(escaped);
-  EXPECT_EQ(escaped.error().code, Errc::kForbidden);
+// Anthropic bills inference kept in one geography above the listed prices: where the call asks
+// for it is read as the provider reads it (metered_call prices it; without a name, the workspace's
+// default decides).
+TEST(RequestLimits, WhereAnthropicIsAskedToRunTheCallIsRead) {
+  const NativeEndpoint* messages = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kAnthropic && e.path == "/v1/messages") messages = &e;
+  ASSERT_NE(messages, nullptr);
+  using Geo = RequestedUse::Geo;
+  for (auto [geo, read] :
+       {std::pair{R"(,"inference_geo":"us")", Geo::kOne}, std::pair{R"(,"inference_geo":"\u0075s")", Geo::kOne},
+        std::pair{R"(,"inference_geo":"eu")", Geo::kOne}, std::pair{R"(,"inference_geo":1)", Geo::kOne},
+        std::pair{R"(,"inference_geo":"global")", Geo::kGlobal}, std::pair{R"(,"inference_geo":null)", Geo::kUnnamed},
+        std::pair{"", Geo::kUnnamed}}) {
+    for (bool budget : {true, false}) {
+      auto call = ReadJsonCall(*messages, std::string(R"({"model":"m","max_tokens":5)") + geo + "}", budget);
+      ASSERT_TRUE(call) << geo;
+      EXPECT_EQ(call->asked.inference_geo, read) << geo;
+    }
+  }
 }
 
 // A prediction's tokens the answer does not use are billed as output: the body's bytes bound them.

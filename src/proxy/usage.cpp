@@ -57,6 +57,9 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, kDetails> kD
     {"server_tool_use", "web_search_requests"},
 }};
 
+// What a usage's inference_geo said: nothing (absent or null), "global", or anything else.
+enum class GeoSaid : uint8_t { kNothing, kGlobal, kOne };
+
 // One `usage` (or `usageMetadata`) object, as its last occurrence held it.
 struct UsageFigures {
   bool object = false;
@@ -64,6 +67,7 @@ struct UsageFigures {
   std::array<Figure, kDetails> details;
   bool duration = false;          // "type":"duration"
   std::optional<double> seconds;  // a number
+  GeoSaid geo = GeoSaid::kNothing;
 };
 
 // Whose usage: Anthropic's message_start, OpenAI's response.* events, the answer's own.
@@ -88,6 +92,7 @@ enum class Role : uint8_t {
   kDetailCount,  // the figure inside it
   kType,         // a usage's "type"
   kSeconds,      // a usage's "seconds"
+  kGeo,          // a usage's "inference_geo"
   kOutput,       // output items (`holder`: Outputs)
   kOutputItem,   // one of them
   kItemType,     // its "type"
@@ -256,6 +261,7 @@ class UsageReader {
           if (key == kDetailNames[d].first) return {Role::kDetails, f.holder, d};
         if (key == "type") return {Role::kType, f.holder};
         if (key == "seconds") return {Role::kSeconds, f.holder};
+        if (key == "inference_geo") return {Role::kGeo, f.holder};
         return {};
       case Role::kDetails:
         return key == kDetailNames[f.index].second ? Target{Role::kDetailCount, f.holder, f.index} : Target{};
@@ -297,6 +303,9 @@ class UsageReader {
         break;
       case Role::kSeconds:
         holders_[t.holder].seconds.reset();
+        break;
+      case Role::kGeo:
+        holders_[t.holder].geo = GeoSaid::kNothing;
         break;
       case Role::kOutput:
         outputs_[t.holder] = {};
@@ -369,15 +378,18 @@ class UsageReader {
     if (t.role == Role::kCount) holders_[t.holder].counts[t.index] = {true, whole ? n : -1};
     if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, whole ? n : -1};
     if (t.role == Role::kSeconds) holders_[t.holder].seconds = n;
+    if (t.role == Role::kGeo) holders_[t.holder].geo = GeoSaid::kOne;  // not "global"
   }
-  // A string, a boolean or a container where a count was expected.
+  // A string, a boolean or a container where a count was expected (or a geography's name).
   void NotANumber(const Target& t) {
     if (t.role == Role::kCount) holders_[t.holder].counts[t.index] = {true, -1};
     if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, -1};
+    if (t.role == Role::kGeo) holders_[t.holder].geo = GeoSaid::kOne;
   }
 
   void String(const Target& t, std::string_view s) {
     NotANumber(t);
+    if (t.role == Role::kGeo && s == "global") holders_[t.holder].geo = GeoSaid::kGlobal;
     if (t.role == Role::kType) holders_[t.holder].duration = s == "duration";
     if (t.role == Role::kItemType) item_type_.Set(s);
     if (t.role == Role::kQuery && !s.empty()) ++candidate_.queries;
@@ -412,6 +424,8 @@ class UsageReader {
          usage.cached_input_tokens);
     if (int64_t searches = detail(kWebSearches); searches > 0)
       usage.SetToolUses("web_search", searches);  // Anthropic's running total
+    if (u.geo == GeoSaid::kOne) usage.one_geo = true;
+    if (u.geo == GeoSaid::kGlobal && !usage.one_geo.has_value()) usage.one_geo = false;
     if (u.duration && u.seconds) {
       if (std::isfinite(*u.seconds) && *u.seconds >= 0 && *u.seconds <= 1e7)
         usage.audio_seconds = *u.seconds;

@@ -6,6 +6,7 @@
 // which is right for all three (OpenAI reports once, Anthropic and Gemini report running totals).
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +29,10 @@ struct Usage {
   // A stream cut before the provider reported its input, where the request's bytes do not bound
   // it (the relay's estimate): the input reserved is charged.
   bool input_unknown = false;
+  // Where Anthropic ran the call, as usage.inference_geo says: in one geography (anything but
+  // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
+  // none when no answer said. Once one said "one geography", it stays so.
+  std::optional<bool> one_geo;
 
   bool Empty() const {
     return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty() && !input_unknown;

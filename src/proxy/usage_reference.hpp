@@ -53,6 +53,13 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
        usage.cached_input_tokens);
   if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
     usage.SetToolUses("web_search", searches);
+  if (const auto* geo = u.if_contains("inference_geo"); geo && !geo->is_null()) {
+    bool one = !(geo->is_string() && geo->get_string() == "global");
+    if (one)
+      usage.one_geo = true;
+    else if (!usage.one_geo.has_value())
+      usage.one_geo = false;
+  }
   if (const auto* type = u.if_contains("type"); type && type->is_string() && type->get_string() == "duration") {
     if (const auto* seconds = u.if_contains("seconds"); seconds && seconds->is_number()) {
       double s = seconds->to_number<double>();

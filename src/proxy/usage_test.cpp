@@ -23,6 +23,7 @@ void ExpectSame(const Usage& read, const Usage& parsed, std::string_view text) {
   EXPECT_EQ(read.tool_uses, parsed.tool_uses) << text;
   EXPECT_EQ(read.searches_by_candidate, parsed.searches_by_candidate) << text;
   EXPECT_EQ(read.implausible, parsed.implausible) << text;
+  EXPECT_EQ(read.one_geo, parsed.one_geo) << text;
   EXPECT_TRUE(read == parsed) << text;  // and any figure added to Usage later
 }
 
@@ -114,7 +115,7 @@ class AnswerMaker {
     return Object({"prompt_tokens", "input_tokens", "promptTokenCount", "cache_read_input_tokens",
                    "cache_creation_input_tokens", "completion_tokens", "output_tokens", "candidatesTokenCount",
                    "thoughtsTokenCount", "cachedContentTokenCount", "toolUsePromptTokenCount", "prompt_tokens_details",
-                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens"},
+                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens", "inference_geo"},
                   [&](std::string_view name) -> std::string {
                     if (name.ends_with("_details") || name == "server_tool_use")
                       return Chance(15) ? Any(1)
@@ -122,6 +123,9 @@ class AnswerMaker {
                                                  [&](std::string_view) { return Count(); });
                     if (name == "type") return Chance(70) ? R"("duration")" : Any(0);
                     if (name == "seconds") return OneOf<std::string>({"3.5", "0", "-1", "1e8", "\"2\"", "null", "12"});
+                    if (name == "inference_geo")
+                      return OneOf<std::string>(
+                          {R"("global")", R"("us")", "null", "5", R"("glob\u0061l")", "[]", R"("globalx")"});
                     return Count();
                   });
   }
@@ -200,6 +204,38 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
   Usage last;
   MergeUsageFromJson(answers[4], last);
   EXPECT_EQ(last.input_tokens, 7);
+}
+
+// Anthropic says where it ran a call: in one geography (billed above the listed prices) or not.
+// Once a stream's event said one geography, a later one that says otherwise does not undo it.
+TEST(UsageReader, WhereAnthropicRanTheCallIsRead) {
+  struct Case {
+    std::vector<std::string_view> events;
+    std::optional<bool> one_geo;
+  } cases[] = {
+      {{R"({"usage":{"input_tokens":3,"output_tokens":1}})"}, std::nullopt},
+      {{R"({"usage":{"input_tokens":3,"inference_geo":null}})"}, std::nullopt},
+      {{R"({"usage":{"input_tokens":3,"inference_geo":"global"}})"}, false},
+      {{R"({"usage":{"input_tokens":3,"inference_geo":"glob\u0061l"}})"}, false},
+      {{R"({"usage":{"input_tokens":3,"inference_geo":"us"}})"}, true},
+      {{R"({"usage":{"input_tokens":3,"inference_geo":{"region":"us"}}})"}, true},  // not "global"
+      {{R"({"usage":{"inference_geo":"us","inference_geo":"global"}})"}, false},    // the last one counts
+      {{R"({"type":"message_start","message":{"usage":{"input_tokens":3,"inference_geo":"us"}}})",
+        R"({"type":"message_delta","usage":{"output_tokens":9}})"},
+       true},
+      {{R"({"type":"message_start","message":{"usage":{"input_tokens":3,"inference_geo":"us"}}})",
+        R"({"type":"message_delta","usage":{"output_tokens":9,"inference_geo":"global"}})"},
+       true},
+  };
+  for (const Case& c : cases) {
+    Usage read, parsed;
+    for (std::string_view event : c.events) {
+      MergeUsageFromChunk(event, read);
+      reference::MergeUsageFromParse(event, parsed);
+    }
+    EXPECT_EQ(read.one_geo, c.one_geo) << c.events.front();
+    ExpectSame(read, parsed, c.events.front());
+  }
 }
 
 // Gemini reports what its tools (URL context, code execution) gave the model apart from the

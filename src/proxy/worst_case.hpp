@@ -27,6 +27,7 @@ struct WorstCase {
   int64_t tool_turns = 0;
   bool wide_context = false;
   int64_t predicted_output = 0;  // output beyond the limit: a prediction's unused tokens (RequestedUse)
+  RequestedUse::Geo inference_geo = RequestedUse::Geo::kUnnamed;
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

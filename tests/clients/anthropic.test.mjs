@@ -89,3 +89,48 @@ test('the provider\'s own refusal of a bad request passes through as its BadRequ
     return true;
   });
 });
+
+test('a workspace that keeps inference in the US: calls are reserved and charged at 1.1 times, on the models that take it', async () => {
+  const workspace = await startMock(['--workspace-inference-geo', 'us']);
+  const b = await startBroker({ mock: workspace });
+  const scope = { provider: 'anthropic', models: ['claude-opus-4-6', 'claude-sonnet-4-5'], capabilities: ['chat'] };
+  const g = await approvedGrant(b, { ...scope, maxBudgetCents: 500 });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  const messages = [{ role: 'user', content: 'Hello there' }];
+  // Claude Opus 4.6: $5 and $25 a million tokens, times 1.1 where it ran in the US only.
+  const opus = (usage, percent) => Math.ceil(((usage.input_tokens * 5 + usage.output_tokens * 25) * percent) / 100);
+  const spent = async () => (await usageOf(b, g.grantId)).budget.spentMicros;
+  const charged = async (call) => {
+    const before = await spent();
+    const answer = await call();
+    return { answer, cost: await eventually(async () => (await spent()) - before || false, 'the charge') };
+  };
+  const cases = [
+    [{}, 'us', 110],  // the workspace's default
+    [{ inference_geo: 'us' }, 'us', 110],
+    [{ inference_geo: 'global' }, 'global', 100],
+  ];
+  for (const [geo, ran, percent] of cases) {
+    const { answer, cost } = await charged(() => client.messages.create({ model: 'claude-opus-4-6', max_tokens: 64, messages, ...geo }));
+    assert.equal(answer.usage.inference_geo, ran, JSON.stringify(geo));
+    assert.equal(cost, opus(answer.usage, percent), JSON.stringify(geo));
+  }
+  // Streamed: where it ran is in message_start.
+  const streamed = await charged(() => client.messages.stream({ model: 'claude-opus-4-6', max_tokens: 64, messages }).finalMessage());
+  assert.equal(streamed.cost, opus(streamed.answer.usage, 110));
+  // Claude Sonnet 4.5 takes no inference_geo: it runs, and is charged, as listed ($3 and $15).
+  const sonnet = await charged(() => client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, messages }));
+  assert.equal(sonnet.answer.usage.inference_geo, undefined);
+  assert.equal(sonnet.cost, sonnet.answer.usage.input_tokens * 3 + sonnet.answer.usage.output_tokens * 15);
+
+  // The reservation counts the 1.1 too: 3,700 output tokens are $0.0925, and $0.10175 in the US only.
+  const small = await approvedGrant(b, { ...scope, maxBudgetCents: 10 });
+  const tight = new Anthropic({ apiKey: small.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  await assert.rejects(tight.messages.create({ model: 'claude-opus-4-6', max_tokens: 3700, messages }), (e) => {
+    assert.equal(e.status, 402);
+    assert.match(e.message, /could cost up to \$0\.10/);
+    return true;
+  });
+  const global = await tight.messages.create({ model: 'claude-opus-4-6', max_tokens: 3700, messages, inference_geo: 'global' });
+  assert.equal(global.usage.inference_geo, 'global');
+});
