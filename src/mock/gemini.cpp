@@ -43,7 +43,7 @@ std::optional<Response> RefuseKey(const Request& req, const MockOptions& options
 std::optional<Response> CheckContents(const json::object& o, Prompt& prompt) {
   static constexpr std::string_view kKnown[] = {"contents", "systemInstruction", "generationConfig", "safetySettings",
                                                 "tools",    "toolConfig",        "cachedContent",    "labels",
-                                                "model"};
+                                                "model",    "serviceTier"};
   for (const auto& [k, v] : o)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
       return Invalid("Invalid JSON payload received. Unknown name \"" + std::string(k) + "\": Cannot find field.");

@@ -79,6 +79,7 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"mcp_servers", &kShapeOnly},
                                        {"prediction", &kShapeOnly},
                                        {"service_tier", &kWhole},
+                                       {"serviceTier", &kWhole},
                                        {"inference_geo", &kWhole}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.

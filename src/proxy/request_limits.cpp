@@ -394,10 +394,30 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   return ReadAnthropicTools(body, bound_tools, use.tools, use);
 }
 
-Status ReadGemini(std::string_view capability, const json::object& body, RequestedUse& use) {
+// Gemini's service tier, on a grant with a budget: only those billed at most the table's rates
+// (standard, flex; unspecified is standard), by either of the field's names and the enum's own
+// names. Priority (up to twice the rates), a number or any other value is refused: no project
+// setting applies where the app names none.
+Status RefuseDearerGeminiTier(const json::object& body) {
+  auto tier = GeminiField(body, "serviceTier");
+  if (!tier) return tier.error();
+  if (!*tier || (*tier)->is_null()) return {};
+  static constexpr std::string_view kAtTheTablesRates[] = {
+      "standard", "flex", "unspecified", "SERVICE_TIER_STANDARD", "SERVICE_TIER_FLEX", "SERVICE_TIER_UNSPECIFIED"};
+  if ((*tier)->is_string() && std::find(std::begin(kAtTheTablesRates), std::end(kAtTheTablesRates),
+                                        std::string_view((*tier)->get_string())) != std::end(kAtTheTablesRates))
+    return {};
+  return MakeError(Errc::kForbidden,
+                   "'serviceTier' other than 'standard' or 'flex' is billed above the rates the broker prices calls "
+                   "at (priority: up to twice), and this grant has a budget");
+}
+
+Status ReadGemini(std::string_view capability, const json::object& body, bool bound_tools, RequestedUse& use) {
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
+  if (bound_tools)
+    if (auto tier = RefuseDearerGeminiTier(body); !tier) return tier;
   auto cached = GeminiField(body, "cachedContent");
   if (!cached) return cached.error();
   if (*cached && !(*cached)->is_null()) use.unbounded_input = "cachedContent";
@@ -439,7 +459,7 @@ Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability
       read = ReadAnthropic(capability, body, bound_tools, use);
       break;
     case Provider::kGoogle:
-      read = ReadGemini(capability, body, use);
+      read = ReadGemini(capability, body, bound_tools, use);
       break;
   }
   if (!read) return read.error();

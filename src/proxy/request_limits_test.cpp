@@ -280,6 +280,25 @@ TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
   EXPECT_EQ(escaped.error().code, Errc::kForbidden);
 }
 
+// Gemini's priority tier is billed up to twice the listed rates, and Gemini takes the field by both
+// its names and its enum by its own names too: on a budget only the tiers at most the table's rates go.
+TEST(RequestLimits, GeminisDearerTiersAreRefusedOnABudgetWhicheverWayTheyAreWritten) {
+  for (std::string_view tier : {R"("priority")", R"("SERVICE_TIER_PRIORITY")", "3", R"("PRIORITY")", "{}"})
+    for (std::string_view name : {"serviceTier", "service_tier"}) {
+      std::string body = R"({"contents":[],")" + std::string(name) + R"(":)" + std::string(tier) + "}";
+      auto read = Read(Provider::kGoogle, "chat", body);
+      ASSERT_FALSE(read) << body;
+      EXPECT_EQ(read.error().code, Errc::kForbidden) << body;
+      json::object unbudgeted = json::parse(body).as_object();
+      EXPECT_TRUE(ReadRequestedUse(Provider::kGoogle, "chat", unbudgeted, false)) << body;
+    }
+  for (std::string_view tier : {R"("standard")", R"("flex")", R"("SERVICE_TIER_FLEX")", "null"})
+    EXPECT_TRUE(Read(Provider::kGoogle, "chat", R"({"contents":[],"serviceTier":)" + std::string(tier) + "}")) << tier;
+  auto twice = Read(Provider::kGoogle, "chat", R"({"serviceTier":"flex","service_tier":"priority"})");
+  ASSERT_FALSE(twice);
+  EXPECT_EQ(twice.error().code, Errc::kBadRequest);
+}
+
 // A tier left to the project is whatever the project is configured with, priority included: on a
 // budget the standard one is asked for, in the bytes that go upstream, whichever way it was left.
 TEST(RequestLimits, ATierLeftToTheProjectIsTheStandardOneOnABudget) {

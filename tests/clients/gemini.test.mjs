@@ -127,3 +127,25 @@ test('a model name that would change the provider path is refused before it goes
   }
   assert.equal((await mockStats(mock)).requests.google, requests);
 });
+
+test('the priority tier is refused on a budgeted grant, as the SDK sends it; standard and flex go', async () => {
+  const budgeted = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const client = sdk(budgeted.token);
+  const requests = (await mockStats(mock)).requests.google;
+  for (const serviceTier of ['priority', 'SERVICE_TIER_PRIORITY']) {
+    await assert.rejects(client.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello', config: { serviceTier } }), (e) => {
+      assert.ok(e instanceof ApiError, e.constructor.name);
+      assert.equal(e.status, 403);
+      assert.match(e.message, /'serviceTier' other than 'standard' or 'flex' is billed above/);
+      return true;
+    });
+  }
+  assert.equal((await mockStats(mock)).requests.google, requests, 'nothing reached the provider');
+  for (const serviceTier of ['standard', 'flex']) {
+    const res = await client.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello', config: { serviceTier } });
+    assert.match(res.text, /mock reply to: Hello/);
+  }
+  // Without a budget the app may pay for priority.
+  const res = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello', config: { serviceTier: 'priority' } });
+  assert.match(res.text, /mock reply to: Hello/);
+});
