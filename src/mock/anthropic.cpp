@@ -28,9 +28,9 @@ Response Invalid(std::string message) {
 // Checks the body of messages and count_tokens; fills `prompt` with its text.
 std::optional<Response> CheckMessages(const json::object& o, bool needs_max_tokens, Prompt& prompt) {
   static constexpr std::string_view kKnown[] = {
-      "model",    "messages",     "max_tokens", "system",      "metadata",     "stop_sequences",
-      "stream",   "temperature",  "top_p",      "top_k",       "tools",        "tool_choice",
-      "thinking", "service_tier", "container",  "mcp_servers", "inference_geo"};
+      "model",    "messages",     "max_tokens", "system",      "metadata",      "stop_sequences",
+      "stream",   "temperature",  "top_p",      "top_k",       "tools",         "tool_choice",
+      "thinking", "service_tier", "container",  "mcp_servers", "inference_geo", "speed"};
   for (const auto& [k, v] : o)
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
       return Invalid(std::string(k) + ": Extra inputs are not permitted");

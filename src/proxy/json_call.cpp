@@ -80,7 +80,8 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"prediction", &kShapeOnly},
                                        {"service_tier", &kWhole},
                                        {"serviceTier", &kWhole},
-                                       {"inference_geo", &kWhole}};
+                                       {"inference_geo", &kWhole},
+                                       {"speed", &kWhole}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},

@@ -384,6 +384,12 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
+  // Fast mode bills the token prices several times over (six on Opus 4.6).
+  if (const json::value* speed = body.if_contains("speed");
+      bound_tools && speed && !speed->is_null() && !(speed->is_string() && speed->get_string() == "standard"))
+    return MakeError(Errc::kForbidden,
+                     "'speed' other than 'standard' (fast mode) is billed above the rates the broker prices calls at, "
+                     "and this grant has a budget");
   if (const json::value* geo = body.if_contains("inference_geo"); geo && !geo->is_null())
     use.inference_geo =
         geo->is_string() && geo->get_string() == "global" ? RequestedUse::Geo::kGlobal : RequestedUse::Geo::kOne;

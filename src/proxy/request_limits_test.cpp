@@ -280,6 +280,20 @@ TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
   EXPECT_EQ(escaped.error().code, Errc::kForbidden);
 }
 
+// Anthropic's fast mode is billed at several times the token prices (six on Opus 4.6).
+TEST(RequestLimits, FastModeIsRefusedOnABudget) {
+  for (std::string_view speed : {R"("fast")", R"("FAST")", "1", "true"}) {
+    std::string body = R"({"model":"m","max_tokens":5,"speed":)" + std::string(speed) + "}";
+    auto read = Read(Provider::kAnthropic, "chat", body);
+    ASSERT_FALSE(read) << body;
+    EXPECT_EQ(read.error().code, Errc::kForbidden) << body;
+    json::object unbudgeted = json::parse(body).as_object();
+    EXPECT_TRUE(ReadRequestedUse(Provider::kAnthropic, "chat", unbudgeted, false)) << body;
+  }
+  EXPECT_TRUE(Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"speed":"standard"})"));
+  EXPECT_TRUE(Read(Provider::kAnthropic, "chat", R"({"model":"m","max_tokens":5,"speed":null})"));
+}
+
 // Gemini's priority tier is billed up to twice the listed rates, and Gemini takes the field by both
 // its names and its enum by its own names too: on a budget only the tiers at most the table's rates go.
 TEST(RequestLimits, GeminisDearerTiersAreRefusedOnABudgetWhicheverWayTheyAreWritten) {

@@ -134,3 +134,19 @@ test('a workspace that keeps inference in the US: calls are reserved and charged
   const global = await tight.messages.create({ model: 'claude-opus-4-6', max_tokens: 3700, messages, inference_geo: 'global' });
   assert.equal(global.usage.inference_geo, 'global');
 });
+
+test('fast mode, billed at several times the listed prices, is refused on a budgeted grant and goes without one', async () => {
+  const budgeted = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-opus-4-6'], capabilities: ['chat'], maxBudgetCents: 500 });
+  const fast = { model: 'claude-opus-4-6', max_tokens: 64, messages: [{ role: 'user', content: 'Hello there' }], speed: 'fast' };
+  const requests = (await mockStats(mock)).requests.anthropic;
+  await assert.rejects(sdk(budgeted.token).messages.create(fast), (e) => {
+    assert.ok(e instanceof Anthropic.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /'speed' other than 'standard' \(fast mode\) is billed above/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.anthropic, requests, 'nothing reached the provider');
+  const standard = await sdk(budgeted.token).messages.create({ ...fast, speed: 'standard' });
+  assert.equal(standard.type, 'message');
+  const unbudgeted = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-opus-4-6'], capabilities: ['chat'] });
+  assert.equal((await sdk(unbudgeted.token).messages.create(fast)).type, 'message');
+});
