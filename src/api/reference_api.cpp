@@ -520,6 +520,32 @@ class ReferenceApi {
     co_return Json(StatusCode::ok, json::object{{"valid", true}, {"grant", std::move(view)}});
   }
 
+  struct BuiltChat {
+    const proxy::ProviderEndpoint* endpoint;
+    proxy::ChatCall call;
+  };
+
+  // The call /proxy/chat's body asks for, checked against the grant and translated for its
+  // provider, with the key it spends taken. What the body's scan kept (as much as several times
+  // the body, for a long conversation) is gone before the call waits on the provider.
+  Result<BuiltChat> ChatCallFor(Request& req, const domain::Grant& g, RelayedCall& call) {
+    proxy::ChatRequest chat;
+    if (auto read = chat.Read(req.body()); !read) return read.error();
+    // The grant's scope, its prices and its record see the model the call reaches.
+    const proxy::ProviderEndpoint* served = ctx_.upstream.Table().Find(g.scope.provider);
+    std::string_view model = served ? chat.ModelCalled(served->wire) : std::string_view(chat.Model());
+    call.SetModel(model);
+    if (chat.Stream())
+      return MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false");
+    auto provider = CheckScope(ctx_, g, "chat", model);
+    if (!provider) return provider.error();
+    if (auto key = call.TakeKey(**provider); !key) return key.error();
+    // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
+    auto built = proxy::BuildChatCall((*provider)->wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget());
+    if (!built) return built.error();
+    return BuiltChat{*provider, std::move(*built)};
+  }
+
   // The reference's chat call: `{model, messages}` in OpenAI's shape, translated for the grant's
   // provider and relayed as the native paths are, answered whole.
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
@@ -537,25 +563,11 @@ class ReferenceApi {
     auto grant = co_await call.Authorize(req, presented->token, presented->dpop);
     if (!grant) co_return call.Refusal(grant.error());
     const domain::Grant& g = **grant;
-    proxy::ChatRequest chat;
-    if (auto read = chat.Read(req.body()); !read) co_return call.Refusal(read.error());
-    // The grant's scope, its prices and its record see the model the call reaches.
-    const proxy::ProviderEndpoint* served = ctx_.upstream.Table().Find(g.scope.provider);
-    std::string_view model = served ? chat.ModelCalled(served->wire) : std::string_view(chat.Model());
-    call.SetModel(model);
-    if (chat.Stream())
-      co_return call.Refusal(
-          MakeError(Errc::kBadRequest, "Streaming is not supported on /proxy/chat; send stream: false"));
-    auto provider = CheckScope(ctx_, g, "chat", model);
-    if (!provider) co_return call.Refusal(provider.error());
-    const proxy::ProviderEndpoint& endpoint = **provider;
-    if (auto key = call.TakeKey(endpoint); !key) co_return call.Refusal(key.error());
-    // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
-    auto built = proxy::BuildChatCall(endpoint.wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget());
+    auto built = ChatCallFor(req, g, call);
     if (!built) co_return call.Refusal(built.error());
-    proxy::WorstCase worst = proxy::WorstCaseOf(built->asked, built->upstream.body.size());
-    proxy::Relay relay(ctx_.upstream, endpoint, call.ApiKey(), g, exchange, call);
-    proxy::Reply answer = co_await relay.Chat(std::move(built->upstream), worst);
+    proxy::WorstCase worst = proxy::WorstCaseOf(built->call.asked, built->call.upstream.body.size());
+    proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), g, exchange, call);
+    proxy::Reply answer = co_await relay.Chat(std::move(built->call.upstream), worst);
     call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
     co_return answer;
   }

@@ -385,6 +385,26 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
 
 // Twenty times: the answer reaches the app although it is still writing when the broker closes
 // (closed at once with unread bytes, the connection was reset and about one try in ten lost it).
+test('/proxy/chat calls of long conversations waiting on a slow provider hold their bodies, not what the broker read of them', async () => {
+  const slow = await startMock(['--latency-ms', '1500']);
+  const own = await startBroker({ mock: slow });
+  try {
+    const g = await approvedGrant(own, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+    // 780 KB of empty text parts: what the broker keeps of each to check it is several times that.
+    const body = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: Array.from({ length: 30000 }, () => ({ type: 'text', text: '' })) }] };
+    const warm = await call(own.url, 'POST', '/proxy/chat', { token: g.token, body });
+    assert.equal(warm.status, 200, warm.text);
+    const before = peakMb(own);
+    const answers = await Promise.all(Array.from({ length: 24 }, () => call(own.url, 'POST', '/proxy/chat', { token: g.token, body })));
+    for (const a of answers) assert.equal(a.status, 200, a.text);
+    // 24 bodies of 0.78 MB are 19 MB; kept until each answer came, the scans were 150 MB more.
+    const grew = peakMb(own) - before;
+    assert.ok(grew < memoryBoundMb(60), `peak RSS grew ${grew.toFixed(1)} MB over 24 calls at once`);
+  } finally {
+    await own.stop();
+  }
+});
+
 test('an app whose request chunk header never ends: 400 at 1 MB, always read by the app, memory bounded', async () => {
   const rss = rssMb(broker);
   const { port } = new URL(broker.url);
