@@ -76,6 +76,18 @@ TEST(Prices, InferenceKeptInOneGeographyCostsMoreOnTheModelsThatTakeIt) {
   EXPECT_EQ(bad.error().message, "c: entry 1, 'geo_inference_percent' must be a whole number from 100 to 1000");
 }
 
+TEST(Prices, OpenAIsLongPromptsAndFirstSnapshotCostMore) {
+  // gpt-5.4 over 272k prompt tokens: $5 in and $22.50 out a million, not $2.50 and $15.
+  EXPECT_EQ(Cost("openai", "gpt-5.4", {.input_tokens = 272'000, .output_tokens = 1000}), 680'000 + 15'000);
+  EXPECT_EQ(Cost("openai", "gpt-5.4", {.input_tokens = 300'000, .output_tokens = 1000}), 1'500'000 + 22'500);
+  // gpt-4o-2024-05-13 kept its launch prices ($5 and $15); later snapshots take gpt-4o's.
+  EXPECT_EQ(Cost("openai", "gpt-4o-2024-05-13", {.input_tokens = 1'000'000, .output_tokens = 1'000'000}), 20'000'000);
+  EXPECT_EQ(Table().Find("openai", "gpt-4o-2024-08-06"), Table().Find("openai", "gpt-4o"));
+  // gpt-image-1 bills its prompt's tokens besides each image: at the dearer image-input rate, $10.
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.input_tokens = 1000, .images = 1, .image_kind = "1024x1024/low"}),
+            10'000 + 11'000);
+}
+
 TEST(Prices, GeminiProLongPromptsCostMore) {
   // gemini-2.5-pro: $1.25 in / $10 out up to 200k prompt tokens, $2.50 / $15 above.
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .output_tokens = 1000}), 125'000 + 10'000);

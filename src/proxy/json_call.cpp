@@ -15,7 +15,10 @@ constexpr ScanRule kShapeOnly{K::kShape};
 
 // A tool: its type and bound (Anthropic, OpenAI), and the names of its other members (Gemini
 // names a tool by its key).
-constexpr ScanMember kToolMembers[] = {{"type", &kWhole}, {"max_uses", &kWhole}};
+// OpenAI's shell tool runs where its environment's type says.
+constexpr ScanMember kEnvironmentMembers[] = {{"type", &kWhole}};
+constexpr ScanRule kEnvironment{K::kSelect, kEnvironmentMembers};
+constexpr ScanMember kToolMembers[] = {{"type", &kWhole}, {"max_uses", &kWhole}, {"environment", &kEnvironment}};
 constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
 // Gemini also takes one tool where it takes a list: an object kept as a tool is.
 constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};
@@ -81,7 +84,8 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"service_tier", &kWhole},
                                        {"serviceTier", &kWhole},
                                        {"inference_geo", &kWhole},
-                                       {"speed", &kWhole}};
+                                       {"speed", &kWhole},
+                                       {"background", &kWhole}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},

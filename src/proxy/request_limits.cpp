@@ -258,6 +258,15 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
   return {};
 }
 
+// The shell tool runs where its environment says: the app's own computer ("local", or none, as the
+// tool was first offered), or a container OpenAI provisions and bills for.
+bool RunsInOpenAIsContainer(const json::object& shell) {
+  const json::value* environment = shell.if_contains("environment");
+  if (!environment || environment->is_null()) return false;
+  const json::value* type = environment->is_object() ? environment->get_object().if_contains("type") : nullptr;
+  return !(type && type->is_string() && type->get_string() == "local");
+}
+
 // OpenAI: built-in tools of the Responses API, all bounded together by max_tool_calls, added where
 // `bound` asks for one and the app set none.
 Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
@@ -278,7 +287,9 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;
     std::string_view name = type->get_string();
-    if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools)) continue;
+    if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools) &&
+        !(name == "shell" && RunsInOpenAIsContainer(*tool)))
+      continue;
     if (!server_tool) server_tool = std::string(name);
     if (name == "mcp") continue;  // a remote MCP server: its results are billed as input tokens only
     if (name.starts_with("web_search_preview"))
@@ -352,6 +363,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
       return v && v->is_string() ? std::string(v->get_string()) : std::string(fallback);
     };
     use.image_kind = text("size", "1024x1024") + "/" + text("quality", "standard");
+    use.input_in_tokens = true;  // gpt-image-1 bills its prompt's tokens too
     return {};
   }
   if (capability == "audio") {  // speech: priced by the characters of its input
@@ -364,6 +376,12 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.writes_text = true;
   if (bound_tools)
     if (auto tier = PinStandardTier(body, use); !tier) return tier;
+  // A background response runs on after the call ends: what it goes on to spend never passes here.
+  if (const json::value* background = body.if_contains("background");
+      bound_tools && background && !background->is_null() && !(background->is_bool() && !background->get_bool()))
+    return MakeError(Errc::kForbidden,
+                     "'background' runs the response on after this call ends, beyond what the broker can meter, and "
+                     "this grant has a budget");
   // Predicted output: what of it the answer does not use is billed as output too.
   if (const json::value* prediction = body.if_contains("prediction"); prediction && !prediction->is_null())
     use.output_echoes_body = true;

@@ -280,6 +280,51 @@ TEST(RequestLimits, PriorityProcessingIsRefusedOnABudget) {
   EXPECT_EQ(escaped.error().code, Errc::kForbidden);
 }
 
+// A background response goes on after the call ends, past anything the broker meters.
+TEST(RequestLimits, ABackgroundResponseIsRefusedOnABudget) {
+  for (std::string_view background : {"true", "1", R"("yes")"}) {
+    std::string body = R"({"model":"m","input":"hi","background":)" + std::string(background) + "}";
+    auto read = Read(Provider::kOpenAI, "chat", body);
+    ASSERT_FALSE(read) << body;
+    EXPECT_EQ(read.error().code, Errc::kForbidden) << body;
+    json::object unbudgeted = json::parse(body).as_object();
+    EXPECT_TRUE(ReadRequestedUse(Provider::kOpenAI, "chat", unbudgeted, false)) << body;
+  }
+  for (std::string_view background : {"false", "null"})
+    EXPECT_TRUE(Read(Provider::kOpenAI, "chat", R"({"model":"m","background":)" + std::string(background) + "}"));
+  const NativeEndpoint* responses = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kOpenAI && e.path == "/v1/responses") responses = &e;
+  auto scanned = ReadJsonCall(*responses, R"({"model":"m","input":"hi","stream":true,"background":true})", true);
+  ASSERT_FALSE(scanned);
+  EXPECT_EQ(scanned.error().code, Errc::kForbidden);
+}
+
+// The shell tool in a container OpenAI provisions is a server-side tool, billed by OpenAI; on the
+// app's own computer it is the app's.
+TEST(RequestLimits, AShellInOpenAIsContainerIsAServerSideTool) {
+  using Uses = std::vector<std::pair<std::string, int64_t>>;
+  const NativeEndpoint* responses = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kOpenAI && e.path == "/v1/responses") responses = &e;
+  for (std::string_view environment :
+       {R"({"type":"container_auto"})", R"({"type":"container_reference","container_id":"c"})",
+        R"({"type":"loc\u0061l2"})", R"({})", "5"}) {
+    std::string body =
+        R"({"model":"m","input":"hi","tools":[{"type":"shell","environment":)" + std::string(environment) + "}]}";
+    auto read = ReadJsonCall(*responses, body, true);
+    ASSERT_TRUE(read) << body;
+    EXPECT_EQ(read->asked.tools, (Uses{{"shell", kDefaultToolUses}})) << body;
+    EXPECT_EQ(read->asked.input_beyond_bytes, "the server-side tool 'shell'") << body;
+  }
+  for (std::string_view tool : {R"({"type":"shell","environment":{"type":"local"}})", R"({"type":"shell"})",
+                                R"({"type":"shell","environment":null})"}) {
+    auto read = ReadJsonCall(*responses, R"({"model":"m","input":"hi","tools":[)" + std::string(tool) + "]}", true);
+    ASSERT_TRUE(read) << tool;
+    EXPECT_TRUE(read->asked.tools.empty()) << tool;
+  }
+}
+
 // Anthropic's fast mode is billed at several times the token prices (six on Opus 4.6).
 TEST(RequestLimits, FastModeIsRefusedOnABudget) {
   for (std::string_view speed : {R"("fast")", R"("FAST")", "1", "true"}) {

@@ -239,3 +239,20 @@ test('a limit named twice, or under an escaped name, is refused; a nested one is
   assert.equal(r.status, 402, r.text);
   assert.equal(await upstreamCalls('openai') - before, 0, 'nothing reached upstream');
 });
+
+test('a background response, or a shell in a container OpenAI runs, is refused on a budgeted grant: neither is metered here', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const before = await upstreamCalls('openai');
+  // Background: the response runs on after the call ends (the app fetches it later, elsewhere).
+  for (const stream of [false, true]) {
+    const r = await post('/openai/v1/responses', g.token, { model: 'gpt-4o-mini', input: 'go', background: true, stream });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.error.message, /'background' runs the response on after this call ends/);
+  }
+  // A hosted shell: OpenAI bills its container and feeds its output back to the model.
+  const shell = await post('/openai/v1/responses', g.token, { model: 'gpt-4o-mini', input: 'ls',
+    tools: [{ type: 'shell', environment: { type: 'container_auto', memory_limit: '64g' } }] });
+  assert.equal(shell.status, 403, shell.text);
+  assert.match(shell.json.error.message, /No price is known for the server-side tool 'shell'/);
+  assert.equal(await upstreamCalls('openai'), before, 'nothing reached the provider');
+});
