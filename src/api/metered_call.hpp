@@ -5,7 +5,7 @@
 // The worst case: the request's size in bytes as its input tokens (a token is at least a byte),
 // and as output the app's max_tokens, or the model's output limit when it sets none. A stream
 // without max_tokens may start with less than that (what the grant has left, if that pays for its
-// input and a few tokens); it is then ended cleanly where that runs out (OutputCap). A call that
+// input and a few tokens); the provider is then asked to stop where that runs out (OutputCap). A call that
 // names its limit, and any answer that is not a stream (it cannot be cut), must fit entirely. Images, speech and
 // transcription are priced per image, per character and per second of audio (proxy/worst_case.hpp).
 

@@ -209,12 +209,13 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
 
 json::object ResponseObject(const std::string& id, const json::value& model, std::string_view status,
                             const std::string& text, int64_t in, int64_t out, std::string_view tier) {
+  bool ended = status == "completed" || status == "incomplete";
   json::array output;
-  if (status == "completed")
+  if (ended)
     output.push_back(json::object{
         {"type", "message"},
         {"id", "msg_" + id},
-        {"status", "completed"},
+        {"status", status},
         {"role", "assistant"},
         {"content",
          json::array{json::object{{"type", "output_text"}, {"text", text}, {"annotations", json::array()}}}}});
@@ -222,12 +223,15 @@ json::object ResponseObject(const std::string& id, const json::value& model, std
       {"id", "resp_" + id},     {"object", "response"},        {"created_at", UnixNow()},     {"status", status},
       {"model", model},         {"output", std::move(output)}, {"parallel_tool_calls", true}, {"tool_choice", "auto"},
       {"tools", json::array()}, {"service_tier", tier}};
-  r["usage"] = status == "completed" ? json::value(json::object{{"input_tokens", in},
-                                                                {"input_tokens_details", {{"cached_tokens", 0}}},
-                                                                {"output_tokens", out},
-                                                                {"output_tokens_details", {{"reasoning_tokens", 0}}},
-                                                                {"total_tokens", in + out}})
-                                     : json::value(nullptr);
+  // An answer cut at max_output_tokens, as OpenAI reports one.
+  r["incomplete_details"] =
+      status == "incomplete" ? json::value{{"reason", "max_output_tokens"}} : json::value(nullptr);
+  r["usage"] = ended ? json::value(json::object{{"input_tokens", in},
+                                                {"input_tokens_details", {{"cached_tokens", 0}}},
+                                                {"output_tokens", out},
+                                                {"output_tokens_details", {{"reasoning_tokens", 0}}},
+                                                {"total_tokens", in + out}})
+                     : json::value(nullptr);
   return r;
 }
 
@@ -250,7 +254,8 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
       quote == Quote::kNone ? ReplyTo(prompt, IntOr(o, "max_output_tokens", 0), truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
-  if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), "completed", reply, in, out, tier));
+  std::string_view status = truncated ? "incomplete" : "completed";
+  if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), status, reply, in, out, tier));
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
   int64_t seq = 0;
@@ -273,8 +278,8 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
   answer.pieces.push_back(
       event("response.output_text.done",
             {{"item_id", "msg_" + id}, {"output_index", 0}, {"content_index", 0}, {"text", reply}}));
-  answer.pieces.push_back(event("response.completed",
-                                {{"response", ResponseObject(id, o.at("model"), "completed", reply, in, out, tier)}}));
+  answer.pieces.push_back(event(truncated ? "response.incomplete" : "response.completed",
+                                {{"response", ResponseObject(id, o.at("model"), status, reply, in, out, tier)}}));
   return answer;
 }
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <boost/json.hpp>
+#include <optional>
 
 #include "proxy/json_scan.hpp"
 
@@ -128,6 +129,33 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
 
 constexpr ScanRule kPolicyMessage{K::kSelectKind, kMessageMembers};
 constexpr ScanRule kPolicyBody{K::kSelect, kConversationMembers, nullptr, nullptr, &kCommonBody};
+
+std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit) {
+  std::string n = std::to_string(limit);
+  TextEdits edits;
+  size_t root = FirstValue(body);
+  switch (ep.wire) {
+    case Provider::kOpenAI:
+      edits.SetMember(body, root,
+                      ep.path == OpenAIChatCompletions().path ? "max_completion_tokens" : "max_output_tokens", n);
+      break;
+    case Provider::kGoogle: {
+      // Into the app's generationConfig, under whichever of its names it used.
+      std::optional<JsonMember> config;
+      for (const JsonMember& m : ObjectMembers(body, root))
+        if (std::string name = MemberName(m); name == "generationConfig" || name == "generation_config") config = m;
+      if (config && body[config->value_begin] == '{')
+        edits.SetMember(body, config->value_begin, "maxOutputTokens", n);
+      else
+        edits.SetMember(body, root, config ? MemberName(*config) : "generationConfig",
+                        R"({"maxOutputTokens":)" + n + "}");
+      break;
+    }
+    case Provider::kAnthropic:
+      return body;
+  }
+  return edits.Apply(body);
+}
 
 Error GivenTwice(std::string_view member) {
   return MakeError(Errc::kBadRequest, QuotedName(member) + " is given twice");

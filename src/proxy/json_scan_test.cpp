@@ -320,6 +320,33 @@ TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
   EXPECT_EQ(messages->body, R"({"model":"claude","max_tokens":5,"stream":true})");
 }
 
+// A stream started with less than its worst case asks the provider to stop where the reservation
+// does, in the member each provider reads, spliced into the app's bytes.
+TEST(JsonCall, AnOutputLimitGoesWhereEachProviderReadsIt) {
+  const NativeEndpoint& responses = Endpoint(Provider::kOpenAI, "/v1/responses");
+  const NativeEndpoint& gemini = Endpoint(Provider::kGoogle, ":streamGenerateContent");
+  struct Case {
+    const NativeEndpoint* ep;
+    std::string_view body, sent;
+  } cases[] = {
+      {&ChatCompletions(), R"({"model":"m","stream":true})",
+       R"({"model":"m","stream":true,"max_completion_tokens":42})"},
+      {&ChatCompletions(), R"({"model":"m","max_completion_tokens":null})",
+       R"({"model":"m","max_completion_tokens":42})"},
+      {&responses, R"({"model":"m","input":"x"})", R"({"model":"m","input":"x","max_output_tokens":42})"},
+      {&gemini, R"({"contents":[]})", R"({"contents":[],"generationConfig":{"maxOutputTokens":42}})"},
+      {&gemini, R"({"generationConfig":{"temperature":1},"contents":[]})",
+       R"({"generationConfig":{"temperature":1,"maxOutputTokens":42},"contents":[]})"},
+      {&gemini, R"({"generation_config":{},"contents":[]})",
+       R"({"generation_config":{"maxOutputTokens":42},"contents":[]})"},
+      {&gemini, R"({"generationConfig":null})", R"({"generationConfig":{"maxOutputTokens":42}})"},
+      {&gemini, R"({"generation_config":null})", R"({"generation_config":{"maxOutputTokens":42}})"},
+      // Anthropic's calls always carry max_tokens: without one the provider refuses the call.
+      {&Messages(), R"({"model":"c","stream":true})", R"({"model":"c","stream":true})"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(WithOutputLimit(std::string(c.body), *c.ep, 42), c.sent) << c.body;
+}
+
 TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {
   auto anthropic = Read(Messages(), R"({"model":"c","max_tokens":10,"tools":[{"type":"web_search_20250305","name":"w"},
       {"name":"lookup","input_schema":{"max_uses":1}},{"type":"web_search_20250305","max_uses":null}]})");

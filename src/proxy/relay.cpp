@@ -96,6 +96,12 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   WorstCase worst = WorstCaseOf(call->asked, call->body.size());
   worst.wide_context = ep.wire == Provider::kAnthropic && OpensWideContext(req);
   if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
+  // A stream admitted with less than its worst case: the provider is asked to stop where the
+  // reservation does, per answer, after the prediction's unused tokens it bills beyond any limit.
+  if (int64_t cap = hooks_.OutputCap(); cap != INT64_MAX) {
+    int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / std::max<int64_t>(worst.answers, 1));
+    call->body = WithOutputLimit(std::move(call->body), ep, per_answer);
+  }
   input_beyond_bytes_ = worst.input_beyond_bytes.has_value();
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);
@@ -193,10 +199,9 @@ awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
 // Passes each event on as soon as it is complete, reading usage on the way. If the app goes away
 // the relay stops, which closes the upstream connection and so cancels the call there. What came in
 // one read goes out in one write: the head with the events that came with it, the last events
-// with the end; nothing is held while the relay waits on the provider. A stream whose output
-// reaches what the grant could pay for is ended with an event saying so, as is one the provider
-// broke off. What goes out with the end is left in ending_ for the caller, who writes it once the
-// call is settled.
+// with the end; nothing is held while the relay waits on the provider. A stream the provider
+// broke off, or one with an event past the bound, is ended with an event saying so. What goes out
+// with the end is left in ending_ for the caller, who writes it once the call is settled.
 awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
   http::AnswerHead head = filter.StreamHead(open.Head());
@@ -205,7 +210,6 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
   SseSplitter splitter;
   std::string out;
-  int64_t cap = hooks_.OutputCap();
   for (;;) {
     if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
     auto piece = co_await open.ReadPiece();
@@ -220,18 +224,12 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     out.clear();
     if (piece->empty()) break;
     splitter.Feed(*piece);
-    bool spent = false;
-    while (auto event = splitter.Next()) {
+    while (auto event = splitter.Next())
       if (KeepEvent(*event)) filter.AppendEvent(*event, out);
-      if ((spent = OutputSoFar() >= cap)) break;
-    }
-    if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
-    if (spent || splitter.TooLong()) {
-      ending_ = std::move(out);
-      if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
-      if (splitter.TooLong()) ending_ += ProviderErrorEvent(wire_, EventTooLong());
-      if (spent) hooks_.Refused(BudgetSpent());
-      co_return spent ? StreamEnd::kBudget : StreamEnd::kEventTooLong;
+    if (!out.empty() || splitter.TooLong()) hooks_.FirstEvent();
+    if (splitter.TooLong()) {
+      ending_ = std::move(out) + ProviderErrorEvent(wire_, EventTooLong());
+      co_return StreamEnd::kEventTooLong;
     }
     if (open.AtEnd()) break;
     if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
@@ -251,11 +249,6 @@ Error Relay::BrokeOff(const Error& cause) const {
 Error Relay::EventTooLong() const {
   spdlog::warn("{} sent a stream event over {} bytes; stream ended", provider_.name, SseSplitter::kMaxEvent);
   return MakeError(Errc::kUpstream, "Stream ended: " + provider_.name + " sent an event over 8 MB");
-}
-
-Error Relay::BudgetSpent() const {
-  return MakeError(Errc::kBudgetExceeded,
-                   "Stream ended: the grant's budget is spent (" + std::to_string(OutputSoFar()) + " output tokens)");
 }
 
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;

@@ -36,7 +36,8 @@ class RelayHooks {
   // Checks the call against the grant's scope and limits and reserves `worst`, or says why not.
   // `stream`: the answer may be cut, so a call without an output limit may start with less.
   virtual boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream) = 0;
-  // The output tokens the reservation pays for (no limit before Admit); a stream is ended there.
+  // The output tokens the reservation pays for (no limit before Admit): a stream admitted with
+  // less than its worst case asks the provider to stop there (WithOutputLimit).
   virtual int64_t OutputCap() const = 0;
   // Adds the grant's x-ratelimit-* headers to `answer` (none before Admit).
   virtual void AddRateHeaders(http::Response& answer) const = 0;
@@ -87,7 +88,7 @@ class Relay {
   int QuotedKeyAnswers() const { return hits_.answers; }
 
  private:
-  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
+  enum class StreamEnd { kComplete, kEventTooLong, kUpstreamBroke, kAppLeft };
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
@@ -103,8 +104,6 @@ class Relay {
   boost::asio::awaitable<Status> AdmitUpload();
   bool KeepEvent(std::string_view event);
   bool AllowsListedModel(const boost::json::value& item) const;
-  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
-  Error BudgetSpent() const;
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;

@@ -86,30 +86,53 @@ test('a stream that names a max_tokens the budget cannot pay for is refused befo
   assert.equal((await mockStats(slowMock)).requests.anthropic, before);
 });
 
-test('the OpenAI SDK sees the budget cut as an error event; owner prices in the config file apply', async () => {
+test('a stream without a limit on a small budget: the provider is asked to stop where the budget does; owner prices in the config file apply', async () => {
   const mock = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '2']);
   const dir = tempDir();
   const config = join(dir, 'aipassport.toml');
-  // The owner's own price: $100 per million output tokens, so one cent pays for under 100 tokens.
-  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 100.0\nmax_output_tokens = 16384\n');
+  // The owner's own price: $400 per million output tokens, so one cent pays for under 25 tokens.
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
   const b = await startBroker({ mock, args: ['--config', config] });
   const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
   const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
-  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages, stream: true });
-  let chunks = 0;
-  await assert.rejects(async () => {
-    for await (const chunk of stream) if (chunk.choices[0]?.delta) chunks++;
-  }, (e) => e instanceof OpenAI.APIError && /budget is spent/.test(e.message));
-  assert.ok(chunks > 50 && chunks < 100, `cut where the budget ran out (${chunks} chunks)`);
-  // The broker settles the call before it writes the event that cuts the stream: its cost is there at once.
+  // Without a limit of its own the answer could be 16,384 tokens ($6.55); the provider stops at what
+  // the cent pays for after the input reserved (1,000 bytes: $0.001), 22 tokens, as an answer that
+  // reached its max_tokens does.
+  const long = [{ role: 'user', content: 'word '.repeat(200) }];
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: long, stream: true });
+  let text = '', finish;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? '';
+    finish = chunk.choices[0]?.finish_reason ?? finish;
+  }
+  assert.equal(finish, 'length', 'the provider stopped at the limit the broker sent');
+  assert.ok(text.length > 0);
+  // Settled before the end of the stream reached the app: its cost is there at once, within the cent.
   const view = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
   assert.ok(view.totals.costMicros > 5000 && view.totals.costMicros <= 10000, JSON.stringify(view.totals));
   const next = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, max_tokens: 50 } });
   assert.equal(next.status, 402);
-  assert.match(next.json.error.message, /this call could cost up to \$0\.005\d+/);
+  assert.match(next.json.error.message, /this call could cost up to \$0\.020\d+/);
   const stream2 = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, stream: true } });
   assert.equal(stream2.status, 402);
   assert.match(stream2.json.error.message, /this stream needs at least \$0\.00\d+ to start/);
+});
+
+test('a Responses stream without a limit on a small budget ends incomplete at what the budget pays for', async () => {
+  const dir = tempDir();
+  const config = join(dir, 'aipassport.toml');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
+  const b = await startBroker({ mock: slowMock, args: ['--config', config] });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.responses.create({ model: 'gpt-4o', input: 'word '.repeat(200), stream: true });
+  let last;
+  for await (const event of stream) last = event;
+  assert.equal(last.type, 'response.incomplete');
+  assert.equal(last.response.incomplete_details.reason, 'max_output_tokens');
+  assert.ok(last.response.usage.output_tokens <= 22, JSON.stringify(last.response.usage));
+  const view = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+  assert.ok(view.totals.costMicros <= 10000, JSON.stringify(view.totals));
 });
 
 test('/proxy/chat answers a budget it cannot fit with the reference\'s 429, typed budget_exceeded', async () => {
