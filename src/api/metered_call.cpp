@@ -83,6 +83,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
                               model_ + "' to bound them (pricing: context_window), and this grant has a budget");
     worst_.use.input_tokens = std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns));
   }
+  // Any of the input may be written to a cache (Anthropic's cache_control, for an hour at twice the
+  // input price): it is reserved at the dearest rate the model bills input at.
+  worst_.use.cache_write_tokens = worst_.use.cache_write_1h_tokens = worst_.use.input_tokens;
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =
@@ -133,7 +136,10 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   if (!said_nothing) {
     used.cached_input_tokens = usage.cached_input_tokens;
     used.cache_write_tokens = usage.cache_write_tokens;
+    used.cache_write_1h_tokens = usage.cache_write_1h_tokens;
   }
+  if (said_nothing || usage.input_unknown)  // what it wrote to a cache is unknown too: as reserved
+    used.cache_write_tokens = used.cache_write_1h_tokens = used.input_tokens;
   // In one geography where the call asked for one or the answer says so; where nothing said, as reserved.
   if (worst_.inference_geo == Geo::kOne || usage.one_geo == true)
     used.token_percent = price_ ? OneGeoPercent(*price_) : 100;

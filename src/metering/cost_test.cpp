@@ -75,6 +75,19 @@ TEST(Cost, ReportedToolUsesAreChargedAtTheDearestMatchingToolOffered) {
   EXPECT_EQ(ChargedToolUses(p, offered, {}), std::vector<ToolUses>{});
 }
 
+// Anthropic bills a cache write for an hour at twice the input price, for five minutes at 1.25
+// times; a table without the hour's price charges the five minutes' (and that, the input's).
+TEST(Cost, CacheWritesAreChargedByTheirLifetime) {
+  Price sonnet;
+  sonnet.tokens = {3'000'000, 300'000, 3'750'000, 15'000'000, 6'000'000};
+  Consumption used{.input_tokens = 1'000'000, .cache_write_tokens = 900'000, .cache_write_1h_tokens = 700'000};
+  EXPECT_EQ(CostMicros(sonnet, used), 300'000 + 750'000 + 4'200'000);
+  used.cache_write_1h_tokens = 2'000'000;  // never more than the writes
+  EXPECT_EQ(CostMicros(sonnet, used), 300'000 + 5'400'000);
+  sonnet.tokens.cache_write_1h = 0;
+  EXPECT_EQ(CostMicros(sonnet, used), 300'000 + 3'375'000);
+}
+
 TEST(Cost, AffordableOutputLeavesRoomForTheToolsAndNeverOverflows) {
   Consumption input;
   input.input_tokens = 1000;  // 150 micro-USD

@@ -78,7 +78,8 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
                        TokenPrices& into) {
   std::string p(prefix);
   for (auto [field, slot] : {std::pair{"input", &into.input}, std::pair{"cached_input", &into.cached_input},
-                             std::pair{"cache_write", &into.cache_write}, std::pair{"output", &into.output}}) {
+                             std::pair{"cache_write", &into.cache_write},
+                             std::pair{"cache_write_1h", &into.cache_write_1h}, std::pair{"output", &into.output}}) {
     auto micros = Micros(t, p + field, source, index);
     if (!micros) return micros.error();
     *slot = *micros;
@@ -106,10 +107,12 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "input",
                                                 "cached_input",
                                                 "cache_write",
+                                                "cache_write_1h",
                                                 "output",
                                                 "long_input",
                                                 "long_cached_input",
                                                 "long_cache_write",
+                                                "long_cache_write_1h",
                                                 "long_output",
                                                 "long_context_above",
                                                 "max_output_tokens",

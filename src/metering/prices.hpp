@@ -20,8 +20,9 @@ namespace ap::metering {
 struct TokenPrices {
   int64_t input = 0;
   int64_t cached_input = 0;  // cache reads
-  int64_t cache_write = 0;   // Anthropic's cache creation
+  int64_t cache_write = 0;   // Anthropic's cache creation (5-minute entries)
   int64_t output = 0;
+  int64_t cache_write_1h = 0;  // Anthropic's cache creation of 1-hour entries
 };
 
 struct Price {

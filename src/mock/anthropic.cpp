@@ -100,12 +100,34 @@ std::string InferenceGeo(const json::object& o, const MockOptions& options, std:
   return "";
 }
 
-json::object Usage(int64_t in, int64_t out, int64_t searches, std::string_view geo) {
-  json::object u{{"input_tokens", in},
-                 {"cache_creation_input_tokens", 0},
+// The longest lifetime of the cache breakpoints anywhere in `v`: 2 for "1h", 1 for "5m" (the
+// default), 0 for none. The emulation writes the whole prompt to a cache of that lifetime.
+int CacheLifetime(const json::value& v) {
+  int longest = 0;
+  if (const json::object* o = v.if_object())
+    for (const auto& member : *o) {
+      longest = std::max(longest, CacheLifetime(member.value()));
+      if (member.key() == "cache_control" && member.value().is_object()) {
+        const json::value* ttl = member.value().get_object().if_contains("ttl");
+        longest = std::max(longest, ttl && ttl->is_string() && ttl->get_string() == "1h" ? 2 : 1);
+      }
+    }
+  if (const json::array* a = v.if_array())
+    for (const auto& element : *a) longest = std::max(longest, CacheLifetime(element));
+  return longest;
+}
+
+// Usage as Anthropic reports it: input_tokens is what was neither written to nor read from a cache.
+json::object Usage(int64_t in, int64_t out, int64_t searches, std::string_view geo, int cached_for = 0) {
+  int64_t written = cached_for > 0 ? in : 0;
+  json::object u{{"input_tokens", in - written},
+                 {"cache_creation_input_tokens", written},
                  {"cache_read_input_tokens", 0},
                  {"output_tokens", out},
                  {"service_tier", "standard"}};
+  if (written > 0)
+    u["cache_creation"] = {{"ephemeral_5m_input_tokens", cached_for == 1 ? written : 0},
+                           {"ephemeral_1h_input_tokens", cached_for == 2 ? written : 0}};
   if (searches > 0) u["server_tool_use"] = {{"web_search_requests", searches}, {"web_fetch_requests", 0}};
   if (!geo.empty()) u["inference_geo"] = geo;
   return u;
@@ -117,6 +139,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
   std::optional<Response> refused;
   std::string geo = InferenceGeo(o, options, refused);
   if (refused) return *refused;
+  int cached_for = CacheLifetime(json::value(o));
   Quote quote = o.at("model").is_string() ? QuoteFor(o.at("model").get_string()) : Quote::kNone;
   const auto* stream = o.if_contains("stream");
   bool streamed = stream && stream->is_bool() && stream->get_bool();
@@ -135,7 +158,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
                                         {"content", json::array{json::object{{"type", "text"}, {"text", reply}}}},
                                         {"stop_reason", stop},
                                         {"stop_sequence", nullptr},
-                                        {"usage", Usage(in, out, WebSearches(o), geo)}});
+                                        {"usage", Usage(in, out, WebSearches(o), geo, cached_for)}});
   }
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
@@ -151,7 +174,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
                                                     {"content", json::array()},
                                                     {"stop_reason", nullptr},
                                                     {"stop_sequence", nullptr},
-                                                    {"usage", Usage(in, 1, 0, geo)}}}}));
+                                                    {"usage", Usage(in, 1, 0, geo, cached_for)}}}}));
   answer.pieces.push_back(
       event("content_block_start", {{"index", 0}, {"content_block", {{"type", "text"}, {"text", ""}}}}));
   answer.pieces.push_back(event("ping", {}));
@@ -165,7 +188,7 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
         event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
   answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
   answer.pieces.push_back(event("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
-                                                  {"usage", Usage(in, out, WebSearches(o), geo)}}));
+                                                  {"usage", Usage(in, out, WebSearches(o), geo, cached_for)}}));
   answer.pieces.push_back(event("message_stop", {}));
   return answer;
 }

@@ -50,11 +50,12 @@ constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
                                                                "toolUsePromptTokenCount"};
 
 // Counts one object further in: {object name, count name}.
-enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kDetails };
+enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kLongCacheWrites, kDetails };
 constexpr std::array<std::pair<std::string_view, std::string_view>, kDetails> kDetailNames = {{
     {"prompt_tokens_details", "cached_tokens"},
     {"input_tokens_details", "cached_tokens"},
     {"server_tool_use", "web_search_requests"},
+    {"cache_creation", "ephemeral_1h_input_tokens"},
 }};
 
 // What a usage's inference_geo said: nothing (absent or null), "global", or anything else.
@@ -418,6 +419,7 @@ class UsageReader {
              cache_reads + cache_writes,
          usage.input_tokens);
     Keep(cache_writes, usage.cache_write_tokens);
+    Keep(detail(kLongCacheWrites), usage.cache_write_1h_tokens);
     Keep(count(kCompletionTokens) + count(kOutputTokens) + count(kCandidatesTokenCount) + count(kThoughtsTokenCount),
          usage.output_tokens);
     Keep(detail(kPromptCached) + detail(kInputCached) + cache_reads + count(kCachedContentTokenCount),

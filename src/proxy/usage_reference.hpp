@@ -45,6 +45,7 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
            cache_reads + cache_writes,
        usage.input_tokens);
   Keep(cache_writes, usage.cache_write_tokens);
+  Keep(Nested(u, "cache_creation", "ephemeral_1h_input_tokens", usage), usage.cache_write_1h_tokens);
   Keep(
       count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
       usage.output_tokens);

@@ -115,11 +115,13 @@ class AnswerMaker {
     return Object({"prompt_tokens", "input_tokens", "promptTokenCount", "cache_read_input_tokens",
                    "cache_creation_input_tokens", "completion_tokens", "output_tokens", "candidatesTokenCount",
                    "thoughtsTokenCount", "cachedContentTokenCount", "toolUsePromptTokenCount", "prompt_tokens_details",
-                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens", "inference_geo"},
+                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens", "inference_geo",
+                   "cache_creation"},
                   [&](std::string_view name) -> std::string {
-                    if (name.ends_with("_details") || name == "server_tool_use")
+                    if (name.ends_with("_details") || name == "server_tool_use" || name == "cache_creation")
                       return Chance(15) ? Any(1)
-                                        : Object({"cached_tokens", "web_search_requests", "audio_tokens"},
+                                        : Object({"cached_tokens", "web_search_requests", "audio_tokens",
+                                                  "ephemeral_1h_input_tokens", "ephemeral_5m_input_tokens"},
                                                  [&](std::string_view) { return Count(); });
                     if (name == "type") return Chance(70) ? R"("duration")" : Any(0);
                     if (name == "seconds") return OneOf<std::string>({"3.5", "0", "-1", "1e8", "\"2\"", "null", "12"});
@@ -194,6 +196,8 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
       // 329 as json::parse reads it with this much text after it (near the text's end it reads
       // 328.99999999999994, which is not a whole count).
       R"({"usage":{"prompt_tokens":328.999999999999976,"completion_tokens":1,"total_tokens":2}})",
+      R"({"usage":{"input_tokens":3,"cache_creation_input_tokens":900,"cache_creation":{"ephemeral_5m_input_tokens":200,
+          "ephemeral_1h_input_tokens":700},"output_tokens":5}})",
   };
   for (std::string_view answer : answers) {
     Usage read, parsed;
@@ -204,6 +208,11 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
   Usage last;
   MergeUsageFromJson(answers[4], last);
   EXPECT_EQ(last.input_tokens, 7);
+  Usage cached;  // Anthropic's cache writes, and which of them are for an hour
+  MergeUsageFromJson(answers[8], cached);
+  EXPECT_EQ(cached.input_tokens, 903);
+  EXPECT_EQ(cached.cache_write_tokens, 900);
+  EXPECT_EQ(cached.cache_write_1h_tokens, 700);
 }
 
 // Anthropic says where it ran a call: in one geography (billed above the listed prices) or not.

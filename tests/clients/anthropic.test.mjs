@@ -150,3 +150,29 @@ test('fast mode, billed at several times the listed prices, is refused on a budg
   const unbudgeted = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-opus-4-6'], capabilities: ['chat'] });
   assert.equal((await sdk(unbudgeted.token).messages.create(fast)).type, 'message');
 });
+
+test('cache writes are charged by their lifetime (an hour: twice the input price), and any input is reserved so', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const client = sdk(g.token);
+  const spent = async () => (await usageOf(broker, g.grantId)).budget.spentMicros;
+  // Claude Sonnet 4.5: $3 input, $3.75 a 5-minute cache write, $6 a 1-hour one, $15 output.
+  for (const [ttl, writePrice] of [['1h', 6], ['5m', 3.75]]) {
+    const before = await spent();
+    const system = [{ type: 'text', text: 'Be brief. '.repeat(50), cache_control: { type: 'ephemeral', ttl } }];
+    const msg = await client.messages.create({ model: 'claude-sonnet-4-5', max_tokens: 64, system, messages: [{ role: 'user', content: 'Hello there' }] });
+    const u = msg.usage;
+    assert.ok(u.cache_creation_input_tokens > 0);
+    assert.equal(u.cache_creation[`ephemeral_${ttl}_input_tokens`], u.cache_creation_input_tokens, ttl);
+    const cost = Math.ceil(u.cache_creation_input_tokens * writePrice + u.input_tokens * 3 + u.output_tokens * 15);
+    assert.equal(await eventually(async () => (await spent()) - before || false, 'the charge'), cost, ttl);
+  }
+  // About 1,800 bytes of input fit a cent at the input price ($0.0054), not as a 1-hour cache write ($0.0108).
+  const small = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'], maxBudgetCents: 1 });
+  await assert.rejects(sdk(small.token).messages.create({ model: 'claude-sonnet-4-5', max_tokens: 16,
+    system: [{ type: 'text', text: 'x'.repeat(1700), cache_control: { type: 'ephemeral', ttl: '1h' } }],
+    messages: [{ role: 'user', content: 'Hello there' }] }), (e) => {
+    assert.equal(e.status, 402);
+    assert.match(e.message, /could cost up to \$0\.01\d+/);
+    return true;
+  });
+});
