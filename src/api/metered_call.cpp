@@ -83,9 +83,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
                               model_ + "' to bound them (pricing: context_window), and this grant has a budget");
     worst_.use.input_tokens = std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns));
   }
-  // Any of the input may be written to a cache (Anthropic's cache_control, for an hour at twice the
-  // input price): it is reserved at the dearest rate the model bills input at.
-  worst_.use.cache_write_tokens = worst_.use.cache_write_1h_tokens = worst_.use.input_tokens;
+  // A call that marks its prompt for the cache may have all its input billed as cache writes (for
+  // an hour, at twice the input price): it is reserved at that rate.
+  if (worst.writes_cache) worst_.use.cache_write_tokens = worst_.use.cache_write_1h_tokens = worst_.use.input_tokens;
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =
@@ -138,7 +138,7 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.cache_write_tokens = usage.cache_write_tokens;
     used.cache_write_1h_tokens = usage.cache_write_1h_tokens;
   }
-  if (said_nothing || usage.input_unknown)  // what it wrote to a cache is unknown too: as reserved
+  if (worst_.writes_cache && (said_nothing || usage.input_unknown))  // what it wrote is unknown too: as reserved
     used.cache_write_tokens = used.cache_write_1h_tokens = used.input_tokens;
   // In one geography where the call asked for one or the answer says so; where nothing said, as reserved.
   if (worst_.inference_geo == Geo::kOne || usage.one_geo == true)

@@ -13,13 +13,15 @@ namespace {
 using K = ScanKeep;
 constexpr ScanRule kWhole{K::kAll};
 constexpr ScanRule kShapeOnly{K::kShape};
+constexpr ScanRule kKindOnly{K::kKind};
 
 // A tool: its type and bound (Anthropic, OpenAI), and the names of its other members (Gemini
 // names a tool by its key).
 // OpenAI's shell tool runs where its environment's type says.
 constexpr ScanMember kEnvironmentMembers[] = {{"type", &kWhole}};
 constexpr ScanRule kEnvironment{K::kSelect, kEnvironmentMembers};
-constexpr ScanMember kToolMembers[] = {{"type", &kWhole}, {"max_uses", &kWhole}, {"environment", &kEnvironment}};
+constexpr ScanMember kToolMembers[] = {
+    {"type", &kWhole}, {"max_uses", &kWhole}, {"environment", &kEnvironment}, {"cache_control", &kKindOnly}};
 constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
 // Gemini also takes one tool where it takes a list: an object kept as a tool is.
 constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};
@@ -32,13 +34,12 @@ constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
 // What a conversation holds besides text (request_limits.cpp's InputBeyondBytes): each message's
 // or item's content (a string kept empty, or its parts), each part's type, and the parts of a
 // tool's result one level in.
-constexpr ScanMember kInnerPartMembers[] = {{"type", &kWhole}};
+constexpr ScanMember kInnerPartMembers[] = {{"type", &kWhole}, {"cache_control", &kKindOnly}};
 constexpr ScanRule kInnerPart{K::kSelectKind, kInnerPartMembers};
 constexpr ScanRule kInnerContent{K::kSelectKind, {}, nullptr, &kInnerPart};
-constexpr ScanMember kPartMembers[] = {{"type", &kWhole}, {"content", &kInnerContent}};
+constexpr ScanMember kPartMembers[] = {{"type", &kWhole}, {"content", &kInnerContent}, {"cache_control", &kKindOnly}};
 constexpr ScanRule kPart{K::kSelectKind, kPartMembers};
 constexpr ScanRule kContent{K::kSelectKind, {}, nullptr, &kPart};
-constexpr ScanRule kKindOnly{K::kKind};
 // A message (OpenAI's chat, Anthropic) or an input item (OpenAI's Responses).
 constexpr ScanMember kMessageMembers[] = {{"type", &kWhole},
                                           {"content", &kContent},
@@ -59,6 +60,13 @@ constexpr ScanRule kGeminiParts{K::kSelectKind, kGeminiPartMembers, &kKindOnly, 
 constexpr ScanMember kGeminiContentMembers[] = {{"parts", &kGeminiParts}};
 constexpr ScanRule kGeminiContent{K::kSelectKind, kGeminiContentMembers};
 constexpr ScanRule kGeminiContents{K::kSelectKind, kGeminiContentMembers, nullptr, &kGeminiContent};
+
+// Anthropic's context management: each edit's type (compaction is billed apart).
+constexpr ScanMember kEditMembers[] = {{"type", &kWhole}};
+constexpr ScanRule kEdit{K::kSelect, kEditMembers};
+constexpr ScanRule kEdits{K::kSelect, {}, nullptr, &kEdit};
+constexpr ScanMember kContextManagementMembers[] = {{"edits", &kEdits}};
+constexpr ScanRule kContextManagement{K::kSelect, kContextManagementMembers};
 
 // Every top-level member request_limits.cpp and ReadJsonCall read; presence-only ones by shape.
 constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
@@ -86,7 +94,9 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"serviceTier", &kWhole},
                                        {"inference_geo", &kWhole},
                                        {"speed", &kWhole},
-                                       {"background", &kWhole}};
+                                       {"background", &kWhole},
+                                       {"context_management", &kContextManagement},
+                                       {"cache_control", &kKindOnly}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},

@@ -169,6 +169,35 @@ std::optional<std::string> AnthropicNotText(const json::object& body) {
   return std::nullopt;
 }
 
+// Whether an Anthropic request marks anything for its prompt cache (cache_control at its top, on
+// a tool, or on a part of its system prompt or messages, a tool result's own parts included): then
+// its input may be billed as cache writes, at up to twice the input price.
+bool MarksCache(const json::value& v) {
+  const json::object* o = v.if_object();
+  const json::value* mark = o ? o->if_contains("cache_control") : nullptr;
+  return mark && !mark->is_null();
+}
+
+bool AnyPartMarksCache(const json::value* content) {
+  if (!content || !content->is_array()) return false;
+  return std::any_of(content->get_array().begin(), content->get_array().end(), [](const json::value& part) {
+    return MarksCache(part) ||
+           (TypeOf(part) == "tool_result" && AnyPartMarksCache(part.get_object().if_contains("content")));
+  });
+}
+
+bool AnthropicWritesCache(const json::object& body) {
+  if (const json::value* mark = body.if_contains("cache_control"); mark && !mark->is_null()) return true;
+  if (const json::value* tools = body.if_contains("tools"); tools && tools->is_array())
+    if (std::any_of(tools->get_array().begin(), tools->get_array().end(), MarksCache)) return true;
+  if (AnyPartMarksCache(body.if_contains("system"))) return true;
+  const json::value* messages = body.if_contains("messages");
+  if (!messages || !messages->is_array()) return false;
+  return std::any_of(messages->get_array().begin(), messages->get_array().end(), [](const json::value& m) {
+    return m.is_object() && AnyPartMarksCache(m.get_object().if_contains("content"));
+  });
+}
+
 // Gemini names a part's kind by its member: text, a function's call or response, code the model
 // ran and its result are text; inline data and files are not. Google's JSON takes one value where
 // it takes a list (`parts`, `contents`, `tools`): a single object is read as a list of one.
@@ -398,6 +427,17 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   return ReadOpenAITools(body, bound_tools, use.tools, use);
 }
 
+// Anthropic's first context-management edit that compacts the conversation (type compact_*).
+const json::value* CompactionEdit(const json::object& body) {
+  const json::value* management = body.if_contains("context_management");
+  const json::value* edits =
+      management && management->is_object() ? management->get_object().if_contains("edits") : nullptr;
+  if (!edits || !edits->is_array()) return nullptr;
+  for (const json::value& edit : edits->get_array())
+    if (TypeOf(edit).starts_with("compact")) return &edit;
+  return nullptr;
+}
+
 Status ReadAnthropic(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
   use.input_in_tokens = true;
   if (capability != "chat") return {};
@@ -408,6 +448,11 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
     return MakeError(Errc::kForbidden,
                      "'speed' other than 'standard' (fast mode) is billed above the rates the broker prices calls at, "
                      "and this grant has a budget");
+  // Compaction summarizes the conversation in a pass of its own, billed beyond the answer's usage.
+  if (const json::value* compaction = CompactionEdit(body); bound_tools && compaction)
+    return MakeError(Errc::kForbidden, "'context_management' edit " + QuotedName(TypeOf(*compaction)) +
+                                           " (compaction) is billed in a pass beyond the answer's usage, and this "
+                                           "grant has a budget");
   if (const json::value* geo = body.if_contains("inference_geo"); geo && !geo->is_null())
     use.inference_geo =
         geo->is_string() && geo->get_string() == "global" ? RequestedUse::Geo::kGlobal : RequestedUse::Geo::kOne;
@@ -415,6 +460,7 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
   if (!limit) return limit.error();
   use.output_tokens = *limit;
   use.input_beyond_bytes = AnthropicNotText(body);
+  use.writes_cache = AnthropicWritesCache(body);
   return ReadAnthropicTools(body, bound_tools, use.tools, use);
 }
 

@@ -59,6 +59,10 @@ struct RequestedUse {
   // Anthropic's inference_geo: none (the workspace's default, which may keep inference in one
   // geography), "global", or another (one geography, billed above the listed prices).
   enum class Geo : uint8_t { kUnnamed, kGlobal, kOne } inference_geo = Geo::kUnnamed;
+  // Anthropic's cache_control marks something for the prompt cache: the input may be billed as
+  // cache writes (for an hour: twice the input price). Read on a budget only (the conversation's
+  // parts are scanned then).
+  bool writes_cache = false;
 };
 
 // A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut

@@ -325,6 +325,66 @@ TEST(RequestLimits, AShellInOpenAIsContainerIsAServerSideTool) {
   }
 }
 
+// A request that marks anything for Anthropic's prompt cache may have its input billed as cache
+// writes (for an hour: twice the input price), wherever the mark is.
+TEST(RequestLimits, AnthropicCacheMarksAreFoundWhereverTheProviderTakesThem) {
+  const NativeEndpoint* messages = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kAnthropic && e.path == "/v1/messages") messages = &e;
+  const std::string_view mark = R"("cache_control":{"type":"ephemeral","ttl":"1h"})";
+  auto with = [&](std::string_view shape) {
+    std::string body(shape);
+    body.replace(body.find("MARK"), 4, mark);
+    return body;
+  };
+  for (
+      std::string_view shape : {
+          R"({"model":"m","max_tokens":5,MARK,"messages":[]})",
+          R"({"model":"m","max_tokens":5,"tools":[{"name":"f","input_schema":{},MARK}],"messages":[]})",
+          R"({"model":"m","max_tokens":5,"system":[{"type":"text","text":"s",MARK}],"messages":[]})",
+          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"text","text":"t",MARK}]}]})",
+          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"u",)"
+          R"("content":[{"type":"text","text":"r",MARK}]}]}]})",
+      }) {
+    std::string body = with(shape);
+    auto scanned = ReadJsonCall(*messages, body, true);
+    ASSERT_TRUE(scanned) << body;
+    EXPECT_TRUE(scanned->asked.writes_cache) << body;
+    json::object parsed = json::parse(body).as_object();
+    EXPECT_TRUE(ReadRequestedUse(Provider::kAnthropic, "chat", parsed, true)->writes_cache) << body;
+  }
+  // An escaped name is the member it names.
+  EXPECT_TRUE(ReadJsonCall(
+                  *messages,
+                  R"({"model":"m","max_tokens":5,"system":[{"type":"text","text":"s","cache\u005fcontrol":{}}]})", true)
+                  ->asked.writes_cache);
+  for (std::string_view body : {R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hi"}]})",
+                                R"({"model":"m","max_tokens":5,"cache_control":null,"system":"s"})",
+                                R"({"model":"m","max_tokens":5,"metadata":{"cache_control":{}}})"})
+    EXPECT_FALSE(ReadJsonCall(*messages, std::string(body), true)->asked.writes_cache) << body;
+}
+
+// Compaction summarizes the conversation in a pass billed apart from the answer's usage; clearing
+// tool results costs nothing.
+TEST(RequestLimits, CompactionIsRefusedOnABudgetAndOtherContextEditsGo) {
+  const NativeEndpoint* messages = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kAnthropic && e.path == "/v1/messages") messages = &e;
+  std::string compact =
+      R"({"model":"m","max_tokens":5,"context_management":{"edits":[{"type":"clear_tool_uses_20250919"},)"
+      R"({"type":"compact_20260112","trigger":{"type":"input_tokens","value":150000}}]}})";
+  auto refused = ReadJsonCall(*messages, compact, true);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kForbidden);
+  EXPECT_EQ(refused.error().message,
+            "'context_management' edit 'compact_20260112' (compaction) is billed in a pass beyond the answer's usage, "
+            "and this grant has a budget");
+  EXPECT_TRUE(ReadJsonCall(*messages, compact, false));
+  EXPECT_TRUE(ReadJsonCall(
+      *messages, R"({"model":"m","max_tokens":5,"context_management":{"edits":[{"type":"clear_tool_uses_20250919"}]}})",
+      true));
+}
+
 // Anthropic's fast mode is billed at several times the token prices (six on Opus 4.6).
 TEST(RequestLimits, FastModeIsRefusedOnABudget) {
   for (std::string_view speed : {R"("fast")", R"("FAST")", "1", "true"}) {

@@ -28,6 +28,7 @@ struct WorstCase {
   bool wide_context = false;
   int64_t predicted_output = 0;  // output beyond the limit: a prediction's unused tokens (RequestedUse)
   RequestedUse::Geo inference_geo = RequestedUse::Geo::kUnnamed;
+  bool writes_cache = false;  // see RequestedUse
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.
