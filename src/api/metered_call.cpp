@@ -86,6 +86,8 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   // A call that marks its prompt for the cache may have all its input billed as cache writes (for
   // an hour, at twice the input price): it is reserved at that rate.
   if (worst.writes_cache) worst_.use.cache_write_tokens = worst_.use.cache_write_1h_tokens = worst_.use.input_tokens;
+  // Input beyond its bytes may all be audio, which some models bill above the rest.
+  if (worst.input_beyond_bytes) worst_.use.audio_input_tokens = worst_.use.input_tokens;
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
   if (open_ended)
     worst_.use.output_tokens =
@@ -137,7 +139,9 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.cached_input_tokens = usage.cached_input_tokens;
     used.cache_write_tokens = usage.cache_write_tokens;
     used.cache_write_1h_tokens = usage.cache_write_1h_tokens;
+    used.audio_input_tokens = usage.audio_input_tokens;
   }
+  if (said_nothing || usage.input_unknown) used.audio_input_tokens = worst_.use.audio_input_tokens;
   if (worst_.writes_cache && (said_nothing || usage.input_unknown))  // what it wrote is unknown too: as reserved
     used.cache_write_tokens = used.cache_write_1h_tokens = used.input_tokens;
   // In one geography where the call asked for one or the answer says so; where nothing said, as reserved.

@@ -33,12 +33,14 @@ Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
   Wide writes = std::min(Count(used.cache_write_tokens), input - cached);
   Wide long_writes = std::min(Count(used.cache_write_1h_tokens), writes);
   Wide fresh = input - cached - writes;
+  Wide audio = std::min(Count(used.audio_input_tokens), fresh);
   // A price the table leaves out is charged at the full input price, never for free.
   int64_t cached_price = p.cached_input > 0 ? p.cached_input : p.input;
   int64_t write_price = p.cache_write > 0 ? p.cache_write : p.input;
   int64_t long_write_price = p.cache_write_1h > 0 ? p.cache_write_1h : write_price;
-  return fresh * p.input + cached * cached_price + (writes - long_writes) * write_price +
-         long_writes * long_write_price + Count(used.output_tokens) * p.output;
+  int64_t audio_price = std::max(p.audio_input, p.input);
+  return (fresh - audio) * p.input + audio * audio_price + cached * cached_price +
+         (writes - long_writes) * write_price + long_writes * long_write_price + Count(used.output_tokens) * p.output;
 }
 
 int64_t ImagePrice(const Price& price, const std::string& kind) {

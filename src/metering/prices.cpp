@@ -77,9 +77,10 @@ Result<std::optional<int64_t>> Tokens(const toml::table& t, std::string_view fie
 Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::string_view source, size_t index,
                        TokenPrices& into) {
   std::string p(prefix);
-  for (auto [field, slot] : {std::pair{"input", &into.input}, std::pair{"cached_input", &into.cached_input},
-                             std::pair{"cache_write", &into.cache_write},
-                             std::pair{"cache_write_1h", &into.cache_write_1h}, std::pair{"output", &into.output}}) {
+  for (auto [field, slot] :
+       {std::pair{"input", &into.input}, std::pair{"cached_input", &into.cached_input},
+        std::pair{"cache_write", &into.cache_write}, std::pair{"cache_write_1h", &into.cache_write_1h},
+        std::pair{"output", &into.output}, std::pair{"audio_input", &into.audio_input}}) {
     auto micros = Micros(t, p + field, source, index);
     if (!micros) return micros.error();
     *slot = *micros;
@@ -108,11 +109,13 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "cached_input",
                                                 "cache_write",
                                                 "cache_write_1h",
+                                                "audio_input",
                                                 "output",
                                                 "long_input",
                                                 "long_cached_input",
                                                 "long_cache_write",
                                                 "long_cache_write_1h",
+                                                "long_audio_input",
                                                 "long_output",
                                                 "long_context_above",
                                                 "max_output_tokens",

@@ -23,6 +23,7 @@ struct TokenPrices {
   int64_t cache_write = 0;   // Anthropic's cache creation (5-minute entries)
   int64_t output = 0;
   int64_t cache_write_1h = 0;  // Anthropic's cache creation of 1-hour entries
+  int64_t audio_input = 0;     // audio input tokens where they cost more than the rest (Gemini)
 };
 
 struct Price {

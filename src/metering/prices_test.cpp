@@ -88,6 +88,18 @@ TEST(Prices, OpenAIsLongPromptsAndFirstSnapshotCostMore) {
             10'000 + 11'000);
 }
 
+// Gemini bills audio input above its other input on its Flash models.
+TEST(Prices, GeminiAudioInputCostsMoreThanText) {
+  // gemini-2.5-flash: $0.30 a million input tokens, $1.00 for audio.
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash", {.input_tokens = 1'000'000}), 300'000);
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash", {.input_tokens = 1'000'000, .audio_input_tokens = 400'000}),
+            180'000 + 400'000);
+  EXPECT_EQ(Cost("google", "gemini-2.0-flash", {.input_tokens = 1'000'000, .audio_input_tokens = 1'000'000}), 700'000);
+  // Never more audio than input, and a model without an audio price bills it as any input.
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash", {.input_tokens = 10, .audio_input_tokens = 1'000'000}), 10);
+  EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .audio_input_tokens = 100'000}), 125'000);
+}
+
 TEST(Prices, GeminiProLongPromptsCostMore) {
   // gemini-2.5-pro: $1.25 in / $10 out up to 200k prompt tokens, $2.50 / $15 above.
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .output_tokens = 1000}), 125'000 + 10'000);

@@ -79,10 +79,13 @@ bool FeedsToolResults(const json::object& o) {
   return false;
 }
 
-json::object UsageMetadata(int64_t in, int64_t out, int64_t tool_results) {
+// `audio`: of the `in` prompt tokens, a sound's (reported apart: Google bills them apart).
+json::object UsageMetadata(int64_t in, int64_t out, int64_t tool_results, int64_t audio) {
+  json::array details{json::object{{"modality", "TEXT"}, {"tokenCount", in - audio}}};
+  if (audio > 0) details.push_back(json::object{{"modality", "AUDIO"}, {"tokenCount", audio}});
   json::object u{{"promptTokenCount", in},
                  {"totalTokenCount", in + out + tool_results},
-                 {"promptTokensDetails", json::array{json::object{{"modality", "TEXT"}, {"tokenCount", in}}}}};
+                 {"promptTokensDetails", std::move(details)}};
   if (out > 0) u["candidatesTokenCount"] = out;
   if (tool_results > 0) u["toolUsePromptTokenCount"] = tool_results;
   return u;
@@ -105,7 +108,7 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   std::string id = RandomToken(12);
   if (!stream)
     return JsonAnswer(200, json::object{{"candidates", json::array{Candidate(reply, finish)}},
-                                        {"usageMetadata", UsageMetadata(in, out, tool_results)},
+                                        {"usageMetadata", UsageMetadata(in, out, tool_results, prompt.audio_tokens)},
                                         {"modelVersion", model},
                                         {"responseId", id}});
   MockAnswer answer;
@@ -120,7 +123,7 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
     bool last = i + 1 == pieces.size();
     sent = last ? out : sent + EstimateTokens(pieces[i]);
     json::object chunk{{"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
-                       {"usageMetadata", UsageMetadata(in, sent, tool_results)},
+                       {"usageMetadata", UsageMetadata(in, sent, tool_results, prompt.audio_tokens)},
                        {"modelVersion", model},
                        {"responseId", id}};
     answer.pieces.push_back(SseEvent("", chunk, "\r\n\r\n"));

@@ -90,6 +90,19 @@ bool IsMediaPart(const json::object& part) {
   return std::any_of(std::begin(kMembers), std::end(kMembers), [&](std::string_view m) { return part.contains(m); });
 }
 
+// A part that is a sound: OpenAI's input_audio, or Gemini's data or file of an audio/ type.
+bool IsAudioPart(const json::object& part) {
+  if (const auto* type = part.if_contains("type"); type && type->is_string())
+    return type->get_string() == "input_audio";
+  for (std::string_view member : {"inlineData", "inline_data", "fileData", "file_data"}) {
+    const auto* data = part.if_contains(member);
+    const auto* mime = data && data->is_object() ? data->get_object().if_contains("mimeType") : nullptr;
+    if (!mime && data && data->is_object()) mime = data->get_object().if_contains("mime_type");
+    if (mime && mime->is_string() && mime->get_string().starts_with("audio/")) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void CollectText(const json::value& content, Prompt& prompt) {
@@ -106,6 +119,7 @@ void CollectText(const json::value& content, Prompt& prompt) {
         prompt.last = text->get_string();
       } else if (IsMediaPart(*obj)) {
         prompt.media_tokens += kMediaPartTokens;
+        if (IsAudioPart(*obj)) prompt.audio_tokens += kMediaPartTokens;
       } else if (const auto* inner = obj->if_contains("content")) {  // a tool's result
         CollectText(*inner, prompt);
       }

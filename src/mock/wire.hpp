@@ -51,6 +51,7 @@ struct Prompt {
   std::string all;
   std::string last;
   int64_t media_tokens = 0;  // what its parts that are not text cost (kMediaPartTokens each)
+  int64_t audio_tokens = 0;  // of them, sounds'
 };
 // What the emulation bills a part that is not text (an image, a sound, a document or file, inline
 // or by reference): about a detailed image or a page of a document, far more tokens than a URL

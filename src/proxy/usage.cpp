@@ -69,6 +69,8 @@ struct UsageFigures {
   bool duration = false;          // "type":"duration"
   std::optional<double> seconds;  // a number
   GeoSaid geo = GeoSaid::kNothing;
+  // Gemini's promptTokensDetails: the audio tokens of its AUDIO entries, as the last list held them.
+  Figure audio;
 };
 
 // Whose usage: Anthropic's message_start, OpenAI's response.* events, the answer's own.
@@ -84,26 +86,30 @@ struct ToolCalls {
 // What the value after a member name (or an array's next element) feeds.
 enum class Role : uint8_t {
   kDrop,
-  kAnswer,       // the document's object
-  kMessage,      // Anthropic's message_start holder
-  kResponse,     // OpenAI's response.* holder
-  kUsage,        // an object of figures (`holder`)
-  kCount,        // a figure (`holder`, `index`: Count)
-  kDetails,      // an object one further in (`holder`, `index`: Detail)
-  kDetailCount,  // the figure inside it
-  kType,         // a usage's "type"
-  kSeconds,      // a usage's "seconds"
-  kGeo,          // a usage's "inference_geo"
-  kOutput,       // output items (`holder`: Outputs)
-  kOutputItem,   // one of them
-  kItemType,     // its "type"
-  kCandidates,   // Gemini's candidates
-  kCandidate,    // one of them
-  kIndex,        // its "index"
-  kGrounding,    // its groundingMetadata
-  kQueries,      // webSearchQueries
-  kQuery,        // one of them
-  kChoices,      // OpenAI's choices (only whether they are empty)
+  kAnswer,         // the document's object
+  kMessage,        // Anthropic's message_start holder
+  kResponse,       // OpenAI's response.* holder
+  kUsage,          // an object of figures (`holder`)
+  kCount,          // a figure (`holder`, `index`: Count)
+  kDetails,        // an object one further in (`holder`, `index`: Detail)
+  kDetailCount,    // the figure inside it
+  kType,           // a usage's "type"
+  kSeconds,        // a usage's "seconds"
+  kGeo,            // a usage's "inference_geo"
+  kModalities,     // a usage's promptTokensDetails (`holder`)
+  kModality,       // one entry of them
+  kModalityName,   // its "modality"
+  kModalityCount,  // its "tokenCount"
+  kOutput,         // output items (`holder`: Outputs)
+  kOutputItem,     // one of them
+  kItemType,       // its "type"
+  kCandidates,     // Gemini's candidates
+  kCandidate,      // one of them
+  kIndex,          // its "index"
+  kGrounding,      // its groundingMetadata
+  kQueries,        // webSearchQueries
+  kQuery,          // one of them
+  kChoices,        // OpenAI's choices (only whether they are empty)
 };
 
 struct Target {
@@ -228,6 +234,9 @@ class UsageReader {
         return {Role::kCandidate};
       case Role::kQueries:
         return {Role::kQuery};
+      case Role::kModalities:
+        modality_ = {};
+        return {Role::kModality, f.holder};
       case Role::kChoices:
         return {};
       default:
@@ -263,6 +272,11 @@ class UsageReader {
         if (key == "type") return {Role::kType, f.holder};
         if (key == "seconds") return {Role::kSeconds, f.holder};
         if (key == "inference_geo") return {Role::kGeo, f.holder};
+        if (key == "promptTokensDetails") return {Role::kModalities, f.holder};
+        return {};
+      case Role::kModality:
+        if (key == "modality") return {Role::kModalityName, f.holder};
+        if (key == "tokenCount") return {Role::kModalityCount, f.holder};
         return {};
       case Role::kDetails:
         return key == kDetailNames[f.index].second ? Target{Role::kDetailCount, f.holder, f.index} : Target{};
@@ -308,6 +322,15 @@ class UsageReader {
       case Role::kGeo:
         holders_[t.holder].geo = GeoSaid::kNothing;
         break;
+      case Role::kModalities:
+        holders_[t.holder].audio = {};
+        break;
+      case Role::kModalityName:
+        modality_.name = {};
+        break;
+      case Role::kModalityCount:
+        modality_.count = {};
+        break;
       case Role::kOutput:
         outputs_[t.holder] = {};
         break;
@@ -340,9 +363,9 @@ class UsageReader {
     if (t.role == Role::kAnswer) answer_read_ = true;
     bool followed = object ? t.role == Role::kAnswer || t.role == Role::kMessage || t.role == Role::kResponse ||
                                  t.role == Role::kUsage || t.role == Role::kDetails || t.role == Role::kOutputItem ||
-                                 t.role == Role::kCandidate || t.role == Role::kGrounding
+                                 t.role == Role::kCandidate || t.role == Role::kGrounding || t.role == Role::kModality
                            : t.role == Role::kOutput || t.role == Role::kCandidates || t.role == Role::kQueries ||
-                                 t.role == Role::kChoices;
+                                 t.role == Role::kChoices || t.role == Role::kModalities;
     if (!followed) {
       NotANumber(t);
       ++skip_;
@@ -373,6 +396,10 @@ class UsageReader {
       }
     }
     if (f.role == Role::kChoices) choices_empty_ = n == 0;
+    if (f.role == Role::kModality && modality_.name == "AUDIO" && modality_.count.seen) {
+      Figure& audio = holders_[f.holder].audio;  // entries add up; one that is not a count spoils the sum
+      audio = {true, audio.n < 0 || modality_.count.n < 0 ? -1 : audio.n + modality_.count.n};
+    }
   }
 
   void Number(const Target& t, double n, bool whole) {
@@ -380,17 +407,20 @@ class UsageReader {
     if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, whole ? n : -1};
     if (t.role == Role::kSeconds) holders_[t.holder].seconds = n;
     if (t.role == Role::kGeo) holders_[t.holder].geo = GeoSaid::kOne;  // not "global"
+    if (t.role == Role::kModalityCount) modality_.count = {true, whole ? n : -1};
   }
   // A string, a boolean or a container where a count was expected (or a geography's name).
   void NotANumber(const Target& t) {
     if (t.role == Role::kCount) holders_[t.holder].counts[t.index] = {true, -1};
     if (t.role == Role::kDetailCount) holders_[t.holder].details[t.index] = {true, -1};
     if (t.role == Role::kGeo) holders_[t.holder].geo = GeoSaid::kOne;
+    if (t.role == Role::kModalityCount) modality_.count = {true, -1};
   }
 
   void String(const Target& t, std::string_view s) {
     NotANumber(t);
     if (t.role == Role::kGeo && s == "global") holders_[t.holder].geo = GeoSaid::kGlobal;
+    if (t.role == Role::kModalityName) modality_.name.Set(s);
     if (t.role == Role::kType) holders_[t.holder].duration = s == "duration";
     if (t.role == Role::kItemType) item_type_.Set(s);
     if (t.role == Role::kQuery && !s.empty()) ++candidate_.queries;
@@ -426,6 +456,7 @@ class UsageReader {
          usage.cached_input_tokens);
     if (int64_t searches = detail(kWebSearches); searches > 0)
       usage.SetToolUses("web_search", searches);  // Anthropic's running total
+    Keep(Plausible(u.audio, usage), usage.audio_input_tokens);
     if (u.geo == GeoSaid::kOne) usage.one_geo = true;
     if (u.geo == GeoSaid::kGlobal && !usage.one_geo.has_value()) usage.one_geo = false;
     if (u.duration && u.seconds) {
@@ -475,6 +506,10 @@ class UsageReader {
   ShortText item_type_;
   Candidate candidate_;
   int64_t position_ = 0;  // of the next candidate
+  struct {
+    ShortText name;
+    Figure count;
+  } modality_;  // the promptTokensDetails entry being read
 };
 
 }  // namespace

@@ -54,6 +54,23 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
        usage.cached_input_tokens);
   if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
     usage.SetToolUses("web_search", searches);
+  if (const auto* details = u.if_contains("promptTokensDetails"); details && details->is_array()) {
+    // The AUDIO entries' counts add up; one that is not a count makes the whole usage implausible.
+    int64_t audio = 0;
+    bool bad = false;
+    for (const auto& entry : details->get_array()) {
+      const json::object* e = entry.if_object();
+      const json::value* modality = e ? e->if_contains("modality") : nullptr;
+      if (!modality || !modality->is_string() || modality->get_string() != "AUDIO") continue;
+      Usage checked;
+      audio += Count(*e, "tokenCount", checked);
+      bad = bad || checked.implausible;
+    }
+    if (bad || audio > kMaxTokens)
+      usage.implausible = true;
+    else
+      Keep(audio, usage.audio_input_tokens);
+  }
   if (const auto* geo = u.if_contains("inference_geo"); geo && !geo->is_null()) {
     bool one = !(geo->is_string() && geo->get_string() == "global");
     if (one)

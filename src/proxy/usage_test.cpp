@@ -112,11 +112,26 @@ class AnswerMaker {
 
   std::string Usage(int depth) {
     if (Chance(10)) return Any(depth);
-    return Object({"prompt_tokens", "input_tokens", "promptTokenCount", "cache_read_input_tokens",
-                   "cache_creation_input_tokens", "completion_tokens", "output_tokens", "candidatesTokenCount",
-                   "thoughtsTokenCount", "cachedContentTokenCount", "toolUsePromptTokenCount", "prompt_tokens_details",
-                   "input_tokens_details", "server_tool_use", "type", "seconds", "total_tokens", "inference_geo",
-                   "cache_creation"},
+    return Object({"prompt_tokens",
+                   "input_tokens",
+                   "promptTokenCount",
+                   "cache_read_input_tokens",
+                   "cache_creation_input_tokens",
+                   "completion_tokens",
+                   "output_tokens",
+                   "candidatesTokenCount",
+                   "thoughtsTokenCount",
+                   "cachedContentTokenCount",
+                   "toolUsePromptTokenCount",
+                   "prompt_tokens_details",
+                   "input_tokens_details",
+                   "server_tool_use",
+                   "type",
+                   "seconds",
+                   "total_tokens",
+                   "inference_geo",
+                   "cache_creation",
+                   "promptTokensDetails"},
                   [&](std::string_view name) -> std::string {
                     if (name.ends_with("_details") || name == "server_tool_use" || name == "cache_creation")
                       return Chance(15) ? Any(1)
@@ -125,6 +140,16 @@ class AnswerMaker {
                                                  [&](std::string_view) { return Count(); });
                     if (name == "type") return Chance(70) ? R"("duration")" : Any(0);
                     if (name == "seconds") return OneOf<std::string>({"3.5", "0", "-1", "1e8", "\"2\"", "null", "12"});
+                    if (name == "promptTokensDetails") {
+                      if (Chance(10)) return Any(1);
+                      return Array([&]() -> std::string {
+                        if (Chance(10)) return Any(1);
+                        return Object({"modality", "tokenCount"}, [&](std::string_view field) -> std::string {
+                          if (field == "tokenCount") return Count();
+                          return OneOf<std::string>({R"("AUDIO")", R"("TEXT")", R"("AUD\u0049O")", "null", "3"});
+                        });
+                      });
+                    }
                     if (name == "inference_geo")
                       return OneOf<std::string>(
                           {R"("global")", R"("us")", "null", "5", R"("glob\u0061l")", "[]", R"("globalx")"});
@@ -208,6 +233,12 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
   Usage last;
   MergeUsageFromJson(answers[4], last);
   EXPECT_EQ(last.input_tokens, 7);
+  Usage audio;  // Gemini's input by modality: its audio is billed at a price of its own
+  MergeUsageFromJson(R"({"usageMetadata":{"promptTokenCount":1600,"promptTokensDetails":[{"modality":"TEXT",)"
+                     R"("tokenCount":100},{"tokenCount":1500,"modality":"AUDIO"}],"candidatesTokenCount":5}})",
+                     audio);
+  EXPECT_EQ(audio.input_tokens, 1600);
+  EXPECT_EQ(audio.audio_input_tokens, 1500);
   Usage cached;  // Anthropic's cache writes, and which of them are for an hour
   MergeUsageFromJson(answers[8], cached);
   EXPECT_EQ(cached.input_tokens, 903);

@@ -149,3 +149,26 @@ test('the priority tier is refused on a budgeted grant, as the SDK sends it; sta
   const res = await ai.models.generateContent({ model: 'gemini-2.5-flash', contents: 'Hello', config: { serviceTier: 'priority' } });
   assert.match(res.text, /mock reply to: Hello/);
 });
+
+test('audio input is charged at its own price ($1.00 a million on 2.5 Flash, not $0.30) and reserved so', async () => {
+  const g = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 200 });
+  const client = sdk(g.token);
+  const contents = [{ role: 'user', parts: [{ text: 'Transcribe this' }, { inlineData: { mimeType: 'audio/wav', data: Buffer.alloc(64).toString('base64') } }] }];
+  const res = await client.models.generateContent({ model: 'gemini-2.5-flash', contents, config: { maxOutputTokens: 100 } });
+  const meta = res.usageMetadata;
+  const audio = meta.promptTokensDetails.find((d) => d.modality === 'AUDIO').tokenCount;
+  assert.ok(audio > 0);
+  // Micro-USD a token: 1.00 for audio, 0.30 for the rest of the prompt, 2.50 for output.
+  const cost = Math.ceil(audio * 1.0 + (meta.promptTokenCount - audio) * 0.3 + meta.candidatesTokenCount * 2.5);
+  const spent = await eventually(async () => (await usageOf(broker, g.grantId)).budget.spentMicros || false, 'the charge');
+  assert.equal(spent, cost);
+  // The sound may fill the whole window: 1,048,576 tokens at $1.00 is more than a dollar has.
+  const small = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 100 });
+  await assert.rejects(sdk(small.token).models.generateContent({ model: 'gemini-2.5-flash', contents, config: { maxOutputTokens: 100 } }),
+    (e) => {
+      assert.ok(e instanceof ApiError, e.constructor.name);
+      assert.equal(e.status, 402);
+      assert.match(e.message, /could cost up to \$1\.04\d+/);
+      return true;
+    });
+});
