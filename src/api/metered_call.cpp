@@ -22,9 +22,11 @@ int64_t ContextWindow(const metering::Price& price, bool wide) {
 
 // The most input a call reads: the window once, and again for each turn its tools may add (each
 // tool's result goes back to the model, which reads the whole conversation again).
-int64_t InputBound(int64_t window, int64_t tool_turns) {
+// `media_percent`: how many times an image's tokens of the window the model bills (Price::media_token_percent).
+int64_t InputBound(int64_t window, int64_t tool_turns, int64_t media_percent) {
   __extension__ using Wide = __int128;
-  return static_cast<int64_t>(std::min<Wide>(Wide(window) * (Wide(tool_turns) + 1), kMaxTokens));
+  Wide read = Wide(window) * (Wide(tool_turns) + 1);
+  return static_cast<int64_t>(std::min<Wide>(read * std::max<int64_t>(media_percent, 100) / 100, kMaxTokens));
 }
 
 using Geo = proxy::RequestedUse::Geo;
@@ -81,7 +83,8 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
                               " makes the provider read more input tokens than this request has bytes, no context "
                               "window is known for model '" +
                               model_ + "' to bound them (pricing: context_window), and this grant has a budget");
-    worst_.use.input_tokens = std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns));
+    worst_.use.input_tokens =
+        std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns, price_->media_token_percent));
   }
   // A call that marks its prompt for the cache may have all its input billed as cache writes (for
   // an hour, at twice the input price): it is reserved at that rate.

@@ -122,6 +122,7 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "context_window",
                                                 "wide_context_window",
                                                 "geo_inference_percent",
+                                                "media_token_multiplier",
                                                 "images",
                                                 "audio_minute",
                                                 "million_characters"};
@@ -148,6 +149,12 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   auto wide = Tokens(t, "wide_context_window", source, index);
   if (!wide) return wide.error();
   price.wide_context_window = wide->value_or(0);
+  if (const toml::node* media = t.get("media_token_multiplier")) {
+    auto times = media->value<double>();
+    if (!times || !(*times >= 1 && *times <= 100))
+      return Bad(source, index, "media_token_multiplier", "must be a number from 1 to 100");
+    price.media_token_percent = static_cast<int64_t>(std::ceil(*times * 100 - 1e-9));
+  }
   if (const toml::node* geo = t.get("geo_inference_percent")) {
     auto percent = geo->value<int64_t>();
     if (!percent || *percent < 100 || *percent > 1000)

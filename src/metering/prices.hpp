@@ -39,6 +39,10 @@ struct Price {
   int64_t context_window = 0;
   // The longer window an app may open with a provider's flag (anthropic-beta context-1m); 0: none.
   int64_t wide_context_window = 0;
+  // How many times the tokens an image takes of the window the model bills it as, in percent:
+  // OpenAI's smaller models bill images as more tokens than they read (gpt-4o-mini about 33 times).
+  // 100: as many as it reads.
+  int64_t media_token_percent = 100;
   // What inference kept in one geography costs (Anthropic's inference_geo other than "global", and
   // a workspace's default one), in percent of the token prices; 0: the model takes no inference_geo.
   int64_t geo_inference_percent = 0;

@@ -88,6 +88,21 @@ TEST(Prices, OpenAIsLongPromptsAndFirstSnapshotCostMore) {
             10'000 + 11'000);
 }
 
+// OpenAI's smaller models bill an image as more tokens than it takes of their window.
+TEST(Prices, ImagesBilledAsMoreTokensThanTheyReadAreInTheTable) {
+  EXPECT_EQ(Table().Find("openai", "gpt-4o-mini")->media_token_percent, 3334);
+  EXPECT_EQ(Table().Find("openai", "gpt-4.1-nano")->media_token_percent, 246);
+  EXPECT_EQ(Table().Find("openai", "gpt-4o")->media_token_percent, 100);
+  PriceTable table;
+  for (std::string_view bad : {"0.5", "101", "\"2\""}) {
+    auto refused = AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\nmedia_token_multiplier = " +
+                                 std::string(bad) + "\n",
+                             "prices", "c", table);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_EQ(refused.error().message, "c: entry 1, 'media_token_multiplier' must be a number from 1 to 100");
+  }
+}
+
 // Gemini bills audio input above its other input on its Flash models.
 TEST(Prices, GeminiAudioInputCostsMoreThanText) {
   // gemini-2.5-flash: $0.30 a million input tokens, $1.00 for audio.

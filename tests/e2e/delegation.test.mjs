@@ -248,7 +248,7 @@ test('a child is bounded as a budgeted grant is, since its parent may be given a
   assert.equal(priority.status, 403, priority.text);
   assert.match(priority.json.error.message, /'service_tier' 'priority' is billed above/);
   // An image is billed as far more tokens than its URL's bytes: only the model's context window
-  // (128,000 tokens, $0.0192 of gpt-4o-mini's input) bounds what it may cost.
+  // (128,000 tokens, each of an image's billed 33.34 times by gpt-4o-mini: $0.64) bounds what it may cost.
   const image = { messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }] };
   assert.equal((await call(image)).status, 200, 'with no budget in the chain, the bound refuses nothing');
 

@@ -182,13 +182,14 @@ test('an upstream that resets mid-stream: the app gets what came and an error ev
 });
 
 test('a stream holding an image, reset before any text: charged the input reserved for it, and no output', async () => {
-  // Its bytes do not bound its input (gpt-4o-mini's 128k-token window does, at $0.15 a million).
+  // Its bytes do not bound its input: gpt-4o-mini's 128k-token window does, its images billed at
+  // 33.34 times the tokens they take of it, at $0.15 a million.
   const content = [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'https://img.example/a.png' } }];
   const { res, row, requests, cost } = await settled('cutBeforeText',
     { ...STREAM, messages: [{ role: 'user', content }] });
   assert.equal(res.status, 200);
   assert.equal(requests, 1);
-  assert.equal(cost, 128000 * 0.15, JSON.stringify(row));
+  assert.equal(cost, Math.ceil(4267520 * 0.15), JSON.stringify(row));
 });
 
 test('an upstream that sends malformed events: they pass as sent, the broker does not trip, the call is charged', async () => {
