@@ -12,8 +12,6 @@ namespace {
 
 // What a chat call may write when neither the app nor the price table says.
 constexpr int64_t kDefaultOutputLimit = 4096;
-// The least output a stream without a limit must be able to pay for to start.
-constexpr int64_t kLeastStreamOutput = 16;
 
 // The context window a call reads within: the longer one where it opens it and the model has one.
 int64_t ContextWindow(const metering::Price& price, bool wide) {
@@ -50,8 +48,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   if (!counted_) {
     auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_));
     if (!admitted && admitted.error().code == Errc::kBudgetExceeded)
-      co_return MakeError(Errc::kBudgetExceeded, "Budget exceeded: nothing is left of the grant's budget of " +
-                                                     metering::FormatUsd(grant_->record.budget_micros.value_or(0)));
+      co_return MakeError(Errc::kBudgetExceeded, "Budget exceeded: nothing is left of " + BudgetName());
     co_return admitted;
   }
   price_ = ctx_.prices.Find(grant_->scope.provider, model_);
@@ -102,8 +99,10 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     if (stream && open_ended && worst_.use.output_tokens > 0) {
       metering::Consumption least = worst_.use;
       // A prediction's unused tokens are billed with the answer's end, however early it is cut.
-      least.output_tokens =
-          std::min(kLeastStreamOutput, worst_.use.output_tokens - worst.predicted_output) + worst.predicted_output;
+      int64_t per_answer = proxy::kLeastStreamOutput + proxy::kStreamEventsBeyondTokens;
+      least.output_tokens = std::min(per_answer * std::max<int64_t>(worst.answers, 1),
+                                     worst_.use.output_tokens - worst.predicted_output) +
+                            worst.predicted_output;
       ask.need_micros = metering::CostMicros(*price_, least);
     }
   }
@@ -115,8 +114,7 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
           (ask.need_micros < ask.up_to_micros
                ? "Budget exceeded: this stream needs at least " + metering::FormatUsd(ask.need_micros) + " to start"
                : "Budget exceeded: this call could cost up to " + metering::FormatUsd(ask.need_micros)) +
-          " and the grant's budget of " + metering::FormatUsd(grant_->record.budget_micros.value_or(0)) +
-          " does not have that much left";
+          " and " + BudgetName() + " does not have that much left";
     co_return e;
   }
   if (price_ && ticket_.ReservedMicros() < ask.up_to_micros)
@@ -129,6 +127,13 @@ Status MeteredCall::Keep(Result<metering::Ticket> ticket) {
   ticket_ = std::move(*ticket);
   admitted_ = true;
   return {};
+}
+
+// The budget a refusal names: the grant's own, or (a child without one) its ancestors'.
+std::string MeteredCall::BudgetName() const {
+  if (grant_->record.budget_micros)
+    return "the grant's budget of " + metering::FormatUsd(*grant_->record.budget_micros);
+  return "the budget it shares with the grants it was delegated from";
 }
 
 // What to charge: the provider's figures, or the worst case when it said nothing of a call that

@@ -37,6 +37,7 @@ class MeteredCall {
   boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream);
   // The output tokens the reservation pays for; a stream is ended there.
   int64_t OutputCap() const { return output_cap_; }
+  std::string BudgetName() const;
   const metering::RateHeaders& Headers() const { return headers_; }
 
   // Charges what the call used (the worst case when the provider said nothing of a call that

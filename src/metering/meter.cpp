@@ -83,6 +83,11 @@ struct Account {
   int64_t lease_requests = 0;
   int64_t reserved_micros = 0;  // taken from the lease by calls in flight
   int64_t reserved_requests = 0;
+  // How many times a change to the grant recalled the lease (Meter::ReturnLeasesOf). What a call
+  // admitted before the last recall does not use is leased under the old limits: it goes back to
+  // the store (`recalled`, with the next top-up or return), never to the lease.
+  int64_t recalls = 0;
+  store::Lease recalled;
   int64_t in_flight = 0;
   Bucket requests;
   Bucket tokens;
@@ -116,6 +121,7 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
     account_ = std::move(other.account_);
     micros_ = other.micros_;
     requests_ = other.requests_;
+    recalls_ = other.recalls_;
     tokens_ = other.tokens_;
     other.account_.reset();
   }
@@ -124,11 +130,19 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
 
 Ticket::~Ticket() { Release(); }
 
+// Puts what a call reserved and did not use back, under the account's lock: into the lease, or
+// for the store where the lease was recalled since the call was admitted. A debt (a call that cost
+// more than it reserved) stays with the lease: the store has it already.
+void GiveBack(Account& a, int64_t admitted_at_recall, int64_t micros, int64_t requests) {
+  bool recalled = a.recalls != admitted_at_recall;
+  (recalled && micros > 0 ? a.recalled.micros : a.lease_micros) += micros;
+  (recalled ? a.recalled.requests : a.lease_requests) += requests;
+}
+
 void Ticket::Release() {
   if (!account_) return;
   std::lock_guard lock(account_->mutex);
-  account_->lease_micros += micros_;
-  account_->lease_requests += requests_;
+  GiveBack(*account_, recalls_, micros_, requests_);
   account_->reserved_micros -= micros_;
   account_->reserved_requests -= requests_;
   account_->tokens.level += static_cast<double>(tokens_);
@@ -140,7 +154,7 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
   if (!account_) return;
   if (cost_micros < 0 || cost_micros > kMaxMicros) cost_micros = micros_;
   std::lock_guard lock(account_->mutex);
-  account_->lease_micros += micros_ - cost_micros;  // what the reservation did not use goes back
+  GiveBack(*account_, recalls_, micros_ - cost_micros, 0);  // what the reservation did not use
   account_->reserved_micros -= micros_;
   account_->reserved_requests -= requests_;
   if (tokens_ > 0) account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
@@ -282,8 +296,10 @@ std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, co
 // Moves what the account's lease holds and no call reserved into `unused`, to give back to the
 // store; under the account's lock. The next call tops the lease up again.
 void TakeUnreserved(Account& a, std::vector<std::pair<std::string, store::Lease>>& unused) {
-  if (a.lease_micros <= 0 && a.lease_requests <= 0) return;
-  unused.push_back({a.grant_id, {std::max<int64_t>(a.lease_micros, 0), a.lease_requests}});
+  store::Lease back{std::max<int64_t>(a.lease_micros, 0) + a.recalled.micros, a.lease_requests + a.recalled.requests};
+  a.recalled = {};
+  if (back.micros <= 0 && back.requests <= 0) return;
+  unused.push_back({a.grant_id, back});
   a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
   a.lease_requests = 0;
 }
@@ -369,6 +385,13 @@ void NoteTopped(Account& account, int64_t micros, int64_t requests) {
 // thread when its meter is gone (a test's).
 Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Account& account,
                           const std::string& grant_id, const TopUpBasis& basis, Clock::time_point asked_at) {
+  // What calls gave back after a recall goes to the store first: the top-up leases under the new limits.
+  store::Lease recalled;
+  {
+    std::lock_guard lock(account.mutex);
+    recalled = std::exchange(account.recalled, {});
+  }
+  if (recalled.micros > 0 || recalled.requests > 0) (void)store.Metering().ReturnLease(grant_id, node_id, recalled);
   store::Lease need, want, waiting;
   int64_t waits_asked = 0;
   {
@@ -502,6 +525,7 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     if (!micros) return false;
     ticket.micros_ = *micros;
     ticket.requests_ = counted_request;
+    ticket.recalls_ = account->recalls;
     account->reserved_micros += ticket.micros_;
     account->reserved_requests += ticket.requests_;
     ++account->admitted_since_top_up;
@@ -533,8 +557,8 @@ HeldLeases Meter::Held() {
   std::lock_guard lock(mutex_);
   for (const auto& [id, account] : accounts_) {
     std::lock_guard account_lock(account->mutex);
-    held.micros += std::max<int64_t>(account->lease_micros, 0) + account->reserved_micros;
-    held.requests += account->lease_requests + account->reserved_requests;
+    held.micros += std::max<int64_t>(account->lease_micros, 0) + account->reserved_micros + account->recalled.micros;
+    held.requests += account->lease_requests + account->reserved_requests + account->recalled.requests;
   }
   return held;
 }
@@ -552,7 +576,9 @@ void Meter::ReturnLeasesOf(std::string_view grant_id) {
       std::lock_guard account_lock(a.mutex);
       bool in_tree = grant_id.empty() || a.grant_id == grant_id ||
                      std::find(a.ancestors.begin(), a.ancestors.end(), grant_id) != a.ancestors.end();
-      if (in_tree) TakeUnreserved(a, unused);
+      if (!in_tree) continue;
+      TakeUnreserved(a, unused);
+      ++a.recalls;
     }
   }
   for (const auto& [id, lease] : unused) (void)store_.Metering().ReturnLease(id, options_.node_id, lease);

@@ -85,6 +85,7 @@ class Ticket {
   int64_t micros_ = 0;
   int64_t requests_ = 0;
   int64_t tokens_ = 0;
+  int64_t recalls_ = 0;  // the account's recalls when the call was admitted
 };
 
 struct MeterOptions {

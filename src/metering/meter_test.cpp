@@ -445,6 +445,26 @@ TEST_F(MeterTest, AChangeToAGrantRecallsWhatItAndItsChildrenLeasedButNotWhatCall
   EXPECT_EQ(meter.Held().micros, 0);
 }
 
+// A call admitted before a recall is leased under the old limits: what it does not use goes back
+// to the store, so the next call must lease again, under the new ones.
+TEST_F(MeterTest, WhatACallAdmittedBeforeARecallDoesNotUseIsNotLentAgain) {
+  std::atomic<int> waits = 0;
+  Meter meter(*store_, pool_, {"node-1", 1000, [&](int64_t) { ++waits; }});
+  auto grant = Approved(100'000, 50);
+  Ask ask{.need_micros = 100, .up_to_micros = 100};
+  auto running = AdmitAtOnce(meter, grant, ask, 1);
+  ASSERT_TRUE(running[0]);
+  OnStore([&] { return meter.ReturnLeasesOf(grant.record.id), 0; });
+  running[0]->Settle(40, 0);  // 60 unused, held for the store (the 40 charged wait for its settlement)
+  EXPECT_EQ(meter.Held().micros, 60);
+  int before = waits;
+  Ask small{.need_micros = 50, .up_to_micros = 50};
+  ASSERT_TRUE(AdmitAtOnce(meter, grant, small, 1)[0]);
+  EXPECT_EQ(waits, before + 1) << "the call waited for the store: the 60 were not lent to it";
+  auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
+  EXPECT_EQ(g.leased_micros, meter.Held().micros + 40) << "the 60 went back to the store with the top-up";
+}
+
 TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   EXPECT_EQ(meter.Held().micros, 0);

@@ -140,23 +140,29 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
 constexpr ScanRule kPolicyMessage{K::kSelectKind, kMessageMembers};
 constexpr ScanRule kPolicyBody{K::kSelect, kConversationMembers, nullptr, nullptr, &kCommonBody};
 
-std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit) {
+std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit, bool built_in) {
   std::string n = std::to_string(limit);
   TextEdits edits;
   size_t root = FirstValue(body);
   switch (ep.wire) {
     case Provider::kOpenAI:
-      edits.SetMember(body, root,
-                      ep.path == OpenAIChatCompletions().path ? "max_completion_tokens" : "max_output_tokens", n);
+      if (ep.path != OpenAIChatCompletions().path)
+        edits.SetMember(body, root, "max_output_tokens", n);
+      else
+        edits.SetMember(body, root, built_in ? "max_completion_tokens" : "max_tokens", n);
       break;
     case Provider::kGoogle: {
       // Into the app's generationConfig, under whichever of its names it used.
       std::optional<JsonMember> config;
       for (const JsonMember& m : ObjectMembers(body, root))
         if (std::string name = MemberName(m); name == "generationConfig" || name == "generation_config") config = m;
-      if (config && body[config->value_begin] == '{')
-        edits.SetMember(body, config->value_begin, "maxOutputTokens", n);
-      else
+      if (config && body[config->value_begin] == '{') {
+        // Where the config names it already (null: no limit), under either spelling, it is replaced.
+        std::string name = "maxOutputTokens";
+        for (const JsonMember& m : ObjectMembers(body, config->value_begin))
+          if (MemberName(m) == "max_output_tokens") name = "max_output_tokens";
+        edits.SetMember(body, config->value_begin, name, n);
+      } else
         edits.SetMember(body, root, config ? MemberName(*config) : "generationConfig",
                         R"({"maxOutputTokens":)" + n + "}");
       break;

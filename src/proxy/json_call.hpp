@@ -46,11 +46,12 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, boo
 
 // `body` (read by ReadJsonCall for `ep`, with no output limit of the app's) asking the provider to
 // write at most `limit` tokens per answer, reasoning and thinking included: OpenAI's
-// max_completion_tokens (chat) or max_output_tokens (Responses), Gemini's
-// generationConfig.maxOutputTokens. For a stream started with less than its worst case, so that
-// the provider stops where the reservation does. Anthropic's body is left as it is: it cannot be
-// sent without max_tokens.
-std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit);
+// max_completion_tokens (chat; max_tokens for an OpenAI-compatible upstream, `built_in` false, as
+// those read it) or max_output_tokens (Responses), Gemini's generationConfig.maxOutputTokens (in
+// whichever spelling the app's config holds it). For a stream started with less than its worst
+// case, so that the provider stops where the reservation does. Anthropic's body is left as it
+// is: it cannot be sent without max_tokens.
+std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit, bool built_in = true);
 
 // The refusal of a body that names `member` twice in one object (its name cut short if long).
 Error GivenTwice(std::string_view member);

@@ -341,10 +341,15 @@ TEST(JsonCall, AnOutputLimitGoesWhereEachProviderReadsIt) {
        R"({"generation_config":{"maxOutputTokens":42},"contents":[]})"},
       {&gemini, R"({"generationConfig":null})", R"({"generationConfig":{"maxOutputTokens":42}})"},
       {&gemini, R"({"generation_config":null})", R"({"generation_config":{"maxOutputTokens":42}})"},
+      // A limit the app left null is replaced under the spelling it used, not added under the other.
+      {&gemini, R"({"generationConfig":{"max_output_tokens":null}})",
+       R"({"generationConfig":{"max_output_tokens":42}})"},
       // Anthropic's calls always carry max_tokens: without one the provider refuses the call.
       {&Messages(), R"({"model":"c","stream":true})", R"({"model":"c","stream":true})"},
   };
   for (const Case& c : cases) EXPECT_EQ(WithOutputLimit(std::string(c.body), *c.ep, 42), c.sent) << c.body;
+  // An OpenAI-compatible server (Ollama, vLLM, Groq) reads max_tokens.
+  EXPECT_EQ(WithOutputLimit(R"({"model":"m"})", ChatCompletions(), 42, false), R"({"model":"m","max_tokens":42})");
 }
 
 TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {

@@ -97,12 +97,17 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   worst.wide_context = ep.wire == Provider::kAnthropic && OpensWideContext(req);
   if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
   // A stream admitted with less than its worst case: the provider is asked to stop where the
-  // reservation does, per answer, after the prediction's unused tokens it bills beyond any limit.
+  // reservation does, per answer, after the prediction's unused tokens it bills beyond any limit
+  // and the events that carry none; an upstream that ignores the limit is cut there.
   if (int64_t cap = hooks_.OutputCap(); cap != INT64_MAX) {
-    int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / std::max<int64_t>(worst.answers, 1));
-    call->body = WithOutputLimit(std::move(call->body), ep, per_answer);
+    int64_t answers = std::max<int64_t>(worst.answers, 1);
+    int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / answers - kStreamEventsBeyondTokens);
+    bool built_in = upstream_.Table().For(ep.wire).name == provider_.name;
+    call->body = WithOutputLimit(std::move(call->body), ep, per_answer, built_in);
+    cut_at_ = cap;
   }
   input_beyond_bytes_ = worst.input_beyond_bytes.has_value();
+  writes_cache_ = worst.writes_cache;
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);
   request_bytes_ = call->body.size();
@@ -200,8 +205,9 @@ awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
 // the relay stops, which closes the upstream connection and so cancels the call there. What came in
 // one read goes out in one write: the head with the events that came with it, the last events
 // with the end; nothing is held while the relay waits on the provider. A stream the provider
-// broke off, or one with an event past the bound, is ended with an event saying so. What goes out
-// with the end is left in ending_ for the caller, who writes it once the call is settled.
+// broke off, one with an event past the bound, or one that went past the output limit it was sent
+// (cut_at_), is ended with an event saying so. What goes out with the end is left in ending_ for
+// the caller, who writes it once the call is settled.
 awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   AnswerFilter filter = upstream_.Filter(provider_, api_key_, &hits_);
   http::AnswerHead head = filter.StreamHead(open.Head());
@@ -224,12 +230,18 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     out.clear();
     if (piece->empty()) break;
     splitter.Feed(*piece);
-    while (auto event = splitter.Next())
+    bool spent = false;
+    while (auto event = splitter.Next()) {
       if (KeepEvent(*event)) filter.AppendEvent(*event, out);
-    if (!out.empty() || splitter.TooLong()) hooks_.FirstEvent();
-    if (splitter.TooLong()) {
-      ending_ = std::move(out) + ProviderErrorEvent(wire_, EventTooLong());
-      co_return StreamEnd::kEventTooLong;
+      if ((spent = OutputSoFar() >= cut_at_)) break;
+    }
+    if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
+    if (spent || splitter.TooLong()) {
+      ending_ = std::move(out);
+      if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
+      if (splitter.TooLong()) ending_ += ProviderErrorEvent(wire_, EventTooLong());
+      if (spent) hooks_.Refused(BudgetSpent());
+      co_return spent ? StreamEnd::kBudget : StreamEnd::kEventTooLong;
     }
     if (open.AtEnd()) break;
     if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
@@ -251,6 +263,12 @@ Error Relay::EventTooLong() const {
   return MakeError(Errc::kUpstream, "Stream ended: " + provider_.name + " sent an event over 8 MB");
 }
 
+Error Relay::BudgetSpent() const {
+  return MakeError(Errc::kBudgetExceeded, "Stream ended: " + provider_.name +
+                                              " wrote past the output limit the grant's budget pays for (" +
+                                              std::to_string(OutputSoFar()) + " output tokens)");
+}
+
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
 // Anthropic's output only at the end) is counted from what went through: one output token per
 // delta event (OpenAI streams about one token a chunk) and the request's size for its input.
@@ -259,7 +277,7 @@ void Relay::EstimateCutOffUsage() {
   // Where the request's bytes do not bound its input, its input stays unknown: what was reserved
   // for it is charged (MeteredCall::Used).
   if (usage_.input_tokens == 0) {
-    if (input_beyond_bytes_)
+    if (input_beyond_bytes_ || writes_cache_)  // what it read, or wrote to a cache, is not known
       usage_.input_unknown = true;
     else
       usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);

@@ -88,7 +88,7 @@ class Relay {
   int QuotedKeyAnswers() const { return hits_.answers; }
 
  private:
-  enum class StreamEnd { kComplete, kEventTooLong, kUpstreamBroke, kAppLeft };
+  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft };
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
@@ -107,6 +107,8 @@ class Relay {
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
+  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
+  Error BudgetSpent() const;
   StreamEnd Abandoned() const;
   void EstimateCutOffUsage();
 
@@ -122,6 +124,8 @@ class Relay {
   ScrubHits hits_;  // answers of this call that quoted its key
   Usage usage_;
   int64_t delta_events_ = 0;
+  bool writes_cache_ = false;   // the call marks its prompt for Anthropic's cache (WorstCase)
+  int64_t cut_at_ = INT64_MAX;  // the output a stream is ended at (Native sent the provider a limit below it)
   std::string event_data_;  // an event's data lines joined
   size_t request_bytes_ = 0;
   bool input_beyond_bytes_ = false;  // the request's bytes do not bound its input (WorstCase)

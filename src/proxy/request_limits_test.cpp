@@ -432,11 +432,12 @@ TEST(RequestLimits, ATierLeftToTheProjectIsTheStandardOneOnABudget) {
   EXPECT_EQ(sent(R"({"model":"m","service_tier":"auto"})", false), R"({"model":"m","service_tier":"auto"})");
   EXPECT_EQ(sent(R"({"model":"m"})", false), R"({"model":"m"})");
   // A Responses call too; OpenAI's other calls have no tier.
-  for (const NativeEndpoint& e : NativeEndpoints()) {
-    if (e.wire != Provider::kOpenAI || e.path != "/v1/responses") continue;
-    EXPECT_EQ(ReadJsonCall(e, R"({"model":"m","input":"hi"})", true)->body,
-              R"({"model":"m","input":"hi","service_tier":"default"})");
-  }
+  const NativeEndpoint* responses = nullptr;
+  for (const NativeEndpoint& e : NativeEndpoints())
+    if (e.wire == Provider::kOpenAI && e.path == "/v1/responses") responses = &e;
+  ASSERT_NE(responses, nullptr);
+  EXPECT_EQ(ReadJsonCall(*responses, R"({"model":"m","input":"hi"})", true)->body,
+            R"({"model":"m","input":"hi","service_tier":"default"})");
   json::object embeddings = json::parse(R"({"model":"m","input":"hi"})").as_object();
   ASSERT_TRUE(ReadRequestedUse(Provider::kOpenAI, "embeddings", embeddings, true));
   EXPECT_FALSE(embeddings.contains("service_tier"));

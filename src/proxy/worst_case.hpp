@@ -15,6 +15,15 @@
 
 namespace ap::proxy {
 
+// The least output tokens a stream without a limit must be able to pay for to start, per answer
+// (OpenAI refuses a max_output_tokens under 16).
+inline constexpr int64_t kLeastStreamOutput = 16;
+// A stream's events that carry no output token (its role, its finish) and one for rounding: the
+// limit a stream started with less than its worst case is sent leaves room for them, so that the
+// relay's backstop (one token an event, for an upstream that ignores the limit) never ends a
+// stream before the provider does.
+inline constexpr int64_t kStreamEventsBeyondTokens = 3;
+
 struct WorstCase {
   metering::Consumption use;
   bool writes_text = false;                    // a chat call: its output is in tokens

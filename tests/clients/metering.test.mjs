@@ -87,7 +87,7 @@ test('a stream that names a max_tokens the budget cannot pay for is refused befo
 });
 
 test('a stream without a limit on a small budget: the provider is asked to stop where the budget does; owner prices in the config file apply', async () => {
-  const mock = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '2']);
+  const mock = await startMock(['--stream-delay-ms', '2']);
   const dir = tempDir();
   const config = join(dir, 'aipassport.toml');
   // The owner's own price: $400 per million output tokens, so one cent pays for under 25 tokens.
@@ -116,6 +116,26 @@ test('a stream without a limit on a small budget: the provider is asked to stop 
   const stream2 = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: { model: 'gpt-4o', messages, stream: true } });
   assert.equal(stream2.status, 402);
   assert.match(stream2.json.error.message, /this stream needs at least \$0\.00\d+ to start/);
+});
+
+test('an upstream that streams past the limit it was sent is cut there, the app told in the provider\'s shape', async () => {
+  // 200 events for a reply of a few tokens: as an OpenAI-compatible server that ignores
+  // max_completion_tokens would stream a long answer, an event a token.
+  const mock = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '2']);
+  const dir = tempDir();
+  const config = join(dir, 'aipassport.toml');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
+  const b = await startBroker({ mock, args: ['--config', config] });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'word '.repeat(200) }], stream: true });
+  let chunks = 0;
+  await assert.rejects(async () => {
+    for await (const chunk of stream) if (chunk.choices[0]?.delta) chunks++;
+  }, (e) => e instanceof OpenAI.APIError && /wrote past the output limit the grant's budget pays for/.test(e.message));
+  assert.ok(chunks >= 19 && chunks <= 22, `cut where the reservation ends (${chunks} chunks)`);
+  const view = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+  assert.ok(view.totals.costMicros <= 10000, JSON.stringify(view.totals));
 });
 
 test('a Responses stream without a limit on a small budget ends incomplete at what the budget pays for', async () => {

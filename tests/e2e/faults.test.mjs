@@ -384,8 +384,6 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
   await mock.stop();
 });
 
-// Twenty times: the answer reaches the app although it is still writing when the broker closes
-// (closed at once with unread bytes, the connection was reset and about one try in ten lost it).
 test('/proxy/chat calls of long conversations waiting on a slow provider hold their bodies, not what the broker read of them', async () => {
   const slow = await startMock(['--latency-ms', '1500']);
   const own = await startBroker({ mock: slow });
@@ -406,6 +404,8 @@ test('/proxy/chat calls of long conversations waiting on a slow provider hold th
   }
 });
 
+// Twenty times: the answer reaches the app although it is still writing when the broker closes
+// (closed at once with unread bytes, the connection was reset and about one try in ten lost it).
 test('an app whose request chunk header never ends: 400 at 1 MB, always read by the app, memory bounded', async () => {
   const rss = rssMb(broker);
   const { port } = new URL(broker.url);
