@@ -29,12 +29,13 @@ Status ChangeFollower::Apply(const store::ChangeRecord& change) {
   if (change.kind != "grant") return {};  // a kind this broker does not cache
   auto record = store_.Grants().GetGrant(change.subject);
   if (!record) return record.error().code == Errc::kNotFound ? Status{} : Status(record.error());
+  // What was leased under the old limits goes back before a call can see the new ones.
+  if (on_grant_) on_grant_(change.subject);
   auto grant = domain::GrantFromRecord(std::move(*record));
   if (grant)
     grants_.Put(std::move(*grant));
   else
     grants_.Forget(change.subject);  // a grant that no longer parses is not served from memory
-  if (on_grant_) on_grant_(change.subject);
   return {};
 }
 
@@ -60,8 +61,8 @@ Result<int64_t> ChangeFollower::Poll() {
   if (!first) return first.error();
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
-    grants_.Clear();
     if (on_grant_) on_grant_({});
+    grants_.Clear();
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();

@@ -30,8 +30,8 @@ class ChangeFollower {
   // after changes were missed (pruned), since any of them may have been of that kind. Register
   // hooks before the first Poll.
   void OnChange(std::string kind, std::function<void()> hook) { hooks_[std::move(kind)] = std::move(hook); }
-  // Runs `hook` with each grant's id after reloading it, and with an empty id after changes were
-  // missed (any grant may have changed). Register it before the first Poll.
+  // Runs `hook` with each changed grant's id before the cache sees the change, and with an empty
+  // id after changes were missed (any grant may have changed). Register it before the first Poll.
   void OnGrantChange(std::function<void(std::string_view id)> hook) { on_grant_ = std::move(hook); }
   // Starts after the newest change. Call it before the cache is first filled.
   Status Start();
