@@ -86,15 +86,20 @@ test('a stream that names a max_tokens the budget cannot pay for is refused befo
   assert.equal((await mockStats(slowMock)).requests.anthropic, before);
 });
 
-test('a stream without a limit on a small budget: the provider is asked to stop where the budget does; owner prices in the config file apply', async () => {
-  const mock = await startMock(['--stream-delay-ms', '2']);
-  const dir = tempDir();
-  const config = join(dir, 'aipassport.toml');
-  // The owner's own price: $400 per million output tokens, so one cent pays for under 25 tokens.
+// A broker on `mock` whose owner prices gpt-4o's output at $400 a million (config file prices), and
+// a grant of one cent, which pays for under 25 tokens: a stream without a limit starts with less
+// than its worst case.
+async function centOnDearOutput(mock) {
+  const config = join(tempDir(), 'aipassport.toml');
   writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
   const b = await startBroker({ mock, args: ['--config', config] });
   const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
-  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  return { b, g, client: new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 }) };
+}
+
+test('a stream without a limit on a small budget: the provider is asked to stop where the budget does; owner prices in the config file apply', async () => {
+  const mock = await startMock(['--stream-delay-ms', '2']);
+  const { b, g, client } = await centOnDearOutput(mock);
   // Without a limit of its own the answer could be 16,384 tokens ($6.55); the provider stops at what
   // the cent pays for after the input reserved (1,000 bytes: $0.001), 22 tokens, as an answer that
   // reached its max_tokens does.
@@ -122,12 +127,7 @@ test('an upstream that streams past the limit it was sent is cut there, the app 
   // 200 events for a reply of a few tokens: as an OpenAI-compatible server that ignores
   // max_completion_tokens would stream a long answer, an event a token.
   const mock = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '2']);
-  const dir = tempDir();
-  const config = join(dir, 'aipassport.toml');
-  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
-  const b = await startBroker({ mock, args: ['--config', config] });
-  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
-  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const { b, g, client } = await centOnDearOutput(mock);
   const stream = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'word '.repeat(200) }], stream: true });
   let chunks = 0;
   await assert.rejects(async () => {
@@ -139,12 +139,7 @@ test('an upstream that streams past the limit it was sent is cut there, the app 
 });
 
 test('a Responses stream without a limit on a small budget ends incomplete at what the budget pays for', async () => {
-  const dir = tempDir();
-  const config = join(dir, 'aipassport.toml');
-  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-4o"\ninput = 1.0\noutput = 400.0\nmax_output_tokens = 16384\n');
-  const b = await startBroker({ mock: slowMock, args: ['--config', config] });
-  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1 });
-  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const { b, g, client } = await centOnDearOutput(slowMock);
   const stream = await client.responses.create({ model: 'gpt-4o', input: 'word '.repeat(200), stream: true });
   let last;
   for await (const event of stream) last = event;
