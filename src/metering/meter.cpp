@@ -130,6 +130,8 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
 
 Ticket::~Ticket() { Release(); }
 
+namespace {
+
 // Puts what a call reserved and did not use back, under the account's lock: into the lease, or
 // for the store where the lease was recalled since the call was admitted. A debt (a call that cost
 // more than it reserved) stays with the lease: the store has it already.
@@ -138,6 +140,8 @@ void GiveBack(Account& a, int64_t admitted_at_recall, int64_t micros, int64_t re
   (recalled && micros > 0 ? a.recalled.micros : a.lease_micros) += micros;
   (recalled ? a.recalled.requests : a.lease_requests) += requests;
 }
+
+}  // namespace
 
 void Ticket::Release() {
   if (!account_) return;

@@ -104,11 +104,11 @@ class Relay {
   boost::asio::awaitable<Status> AdmitUpload();
   bool KeepEvent(std::string_view event);
   bool AllowsListedModel(const boost::json::value& item) const;
+  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
+  Error BudgetSpent() const;
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
-  int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
-  Error BudgetSpent() const;
   StreamEnd Abandoned() const;
   void EstimateCutOffUsage();
 
