@@ -103,7 +103,9 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
       least.output_tokens = std::min(per_answer * std::max<int64_t>(worst.answers, 1),
                                      worst_.use.output_tokens - worst.predicted_output) +
                             worst.predicted_output;
-      ask.need_micros = metering::CostMicros(*price_, least);
+      // One micro-USD more than its cost: the cost rounds up once, what the reservation affords is
+      // reckoned after the input's own rounding, and must still reach these tokens.
+      ask.need_micros = metering::CostMicros(*price_, least) + 1;
     }
   }
   ask.tokens = std::min(kMaxTokens, rate_input + worst_.use.output_tokens);

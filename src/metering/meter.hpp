@@ -74,7 +74,8 @@ class Ticket {
   ~Ticket();
 
   int64_t ReservedMicros() const { return micros_; }
-  // Records what the call cost and used: the rest of the reservation goes back to the lease. A cost
+  // Records what the call cost and used: the rest of the reservation goes back to the lease (to the
+  // store, where the lease was recalled since the call was admitted). A cost
   // outside 0..kMaxMicros (a bug upstream of here) is charged as the whole reservation.
   void Settle(int64_t cost_micros, int64_t tokens_used);
 

@@ -104,7 +104,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
     int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / answers - kStreamEventsBeyondTokens);
     bool built_in = upstream_.Table().For(ep.wire).name == provider_.name;
     call->body = WithOutputLimit(std::move(call->body), ep, per_answer, built_in);
-    cut_at_ = cap;
+    cut_at_ = cap - worst.predicted_output;
   }
   input_beyond_bytes_ = worst.input_beyond_bytes.has_value();
   writes_cache_ = worst.writes_cache;
@@ -160,7 +160,10 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   bool events = !whole && IsEventStream(open.Head());
   if (whole || (!events && IsTextual(open.Head()))) co_return co_await SendWhole(open);
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
-  if (end != StreamEnd::kComplete) EstimateCutOffUsage();
+  if (end != StreamEnd::kComplete) {
+    answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
+    EstimateCutOffUsage(end == StreamEnd::kBudget);
+  }
   hooks_.Settle(usage_, true);
   // An event stream always ends (a cut one with the event saying why), bytes only when complete.
   if (end != StreamEnd::kAppLeft && (events || end == StreamEnd::kComplete)) co_await exchange_.EndAnswer(ending_);
@@ -272,12 +275,14 @@ Error Relay::BudgetSpent() const {
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
 // Anthropic's output only at the end) is counted from what went through: one output token per
 // delta event (OpenAI streams about one token a chunk) and the request's size for its input.
-void Relay::EstimateCutOffUsage() {
+void Relay::EstimateCutOffUsage(bool past_limit) {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   // Where the request's bytes do not bound its input, its input stays unknown: what was reserved
   // for it is charged (MeteredCall::Used).
   if (usage_.input_tokens == 0) {
-    if (input_beyond_bytes_ || writes_cache_)  // what it read, or wrote to a cache, is not known
+    // What it read, or wrote to a cache, is not known; nor is it from an upstream that ignored the
+    // limit it was sent.
+    if (input_beyond_bytes_ || writes_cache_ || past_limit)
       usage_.input_unknown = true;
     else
       usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);

@@ -110,7 +110,8 @@ class Relay {
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
   StreamEnd Abandoned() const;
-  void EstimateCutOffUsage();
+  // `past_limit`: the relay ended it where the upstream wrote past the output limit it was sent.
+  void EstimateCutOffUsage(bool past_limit);
 
   Upstream& upstream_;
   const ProviderEndpoint& provider_;
