@@ -178,6 +178,7 @@ void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   }
   metering::Consumption used = succeeded ? Used(usage) : metering::Consumption{};
   int64_t cost = price_ ? metering::CostMicros(*price_, used) : 0;
+  bool budget_leased = ticket_.BudgetLeased(), request_leased = ticket_.RequestLeased();
   ticket_.Settle(cost, std::min(kMaxTokens, used.input_tokens + used.output_tokens));
   // The figures, kept for the activity row; the usage row names its grant, day and model too.
   charged_ = store::UsageRecord{{},
@@ -193,6 +194,8 @@ void MeteredCall::Settle(const proxy::Usage& usage, bool succeeded) {
   row.grant_id = grant_->record.id;
   row.day = FormatDay(ctx_.clock());
   row.model = model_;
+  row.unleased_micros = budget_leased ? 0 : cost;
+  row.unleased_requests = request_leased ? 0 : 1;
   ctx_.usage.Record(std::move(row));
 }
 

@@ -23,6 +23,8 @@ void AddFigures(store::UsageRecord& into, const store::UsageRecord& row) {
   into.output_tokens += row.output_tokens;
   into.audio_milliseconds += row.audio_milliseconds;
   into.cost_micros = AddMicros(into.cost_micros, row.cost_micros);  // a backlog may hold any number of calls
+  into.unleased_micros = AddMicros(into.unleased_micros, row.unleased_micros);
+  into.unleased_requests += row.unleased_requests;
 }
 
 }  // namespace

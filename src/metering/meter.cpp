@@ -123,6 +123,7 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
     requests_ = other.requests_;
     recalls_ = other.recalls_;
     tokens_ = other.tokens_;
+    budget_leased_ = other.budget_leased_;
     other.account_.reset();
   }
   return *this;
@@ -143,11 +144,13 @@ void GiveBack(Account& a, int64_t admitted_at_recall, int64_t micros, int64_t re
 
 }  // namespace
 
+int64_t Ticket::LeasedMicros() const { return budget_leased_ ? micros_ : 0; }
+
 void Ticket::Release() {
   if (!account_) return;
   std::lock_guard lock(account_->mutex);
-  GiveBack(*account_, recalls_, micros_, requests_);
-  account_->reserved_micros -= micros_;
+  GiveBack(*account_, recalls_, LeasedMicros(), requests_);
+  account_->reserved_micros -= LeasedMicros();
   account_->reserved_requests -= requests_;
   account_->tokens.level += static_cast<double>(tokens_);
   --account_->in_flight;
@@ -158,8 +161,8 @@ void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
   if (!account_) return;
   if (cost_micros < 0 || cost_micros > kMaxMicros) cost_micros = micros_;
   std::lock_guard lock(account_->mutex);
-  GiveBack(*account_, recalls_, micros_ - cost_micros, 0);  // what the reservation did not use
-  account_->reserved_micros -= micros_;
+  GiveBack(*account_, recalls_, budget_leased_ ? micros_ - cost_micros : 0, 0);  // what the reservation did not use
+  account_->reserved_micros -= LeasedMicros();
   account_->reserved_requests -= requests_;
   if (tokens_ > 0) account_->tokens.level += static_cast<double>(tokens_ - tokens_used);
   --account_->in_flight;
@@ -528,9 +531,10 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
     auto micros = TakeFromLease(*account, grant.record, ask);
     if (!micros) return false;
     ticket.micros_ = *micros;
+    ticket.budget_leased_ = LeasesBudget(grant.record);
     ticket.requests_ = counted_request;
     ticket.recalls_ = account->recalls;
-    account->reserved_micros += ticket.micros_;
+    account->reserved_micros += ticket.LeasedMicros();
     account->reserved_requests += ticket.requests_;
     ++account->admitted_since_top_up;
     TopUpEarly(account, grant, ask);

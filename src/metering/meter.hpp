@@ -74,6 +74,12 @@ class Ticket {
   ~Ticket();
 
   int64_t ReservedMicros() const { return micros_; }
+  // Whether the reservation came out of this broker's lease of the grant's budget, and the request
+  // out of its lease of the cap: then the store takes what the call cost out of those leases when
+  // it settles the call. A grant that limited neither when the call was admitted leased nothing
+  // for it, even if it has a budget or a cap by the time the call ends.
+  bool BudgetLeased() const { return budget_leased_; }
+  bool RequestLeased() const { return requests_ > 0; }
   // Records what the call cost and used: the rest of the reservation goes back to the lease (to the
   // store, where the lease was recalled since the call was admitted). A cost
   // outside 0..kMaxMicros (a bug upstream of here) is charged as the whole reservation.
@@ -82,11 +88,13 @@ class Ticket {
  private:
   friend class Meter;
   void Release();
+  int64_t LeasedMicros() const;  // of the reservation
   std::shared_ptr<Account> account_;
   int64_t micros_ = 0;
   int64_t requests_ = 0;
   int64_t tokens_ = 0;
   int64_t recalls_ = 0;  // the account's recalls when the call was admitted
+  bool budget_leased_ = false;
 };
 
 struct MeterOptions {

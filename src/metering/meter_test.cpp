@@ -465,6 +465,46 @@ TEST_F(MeterTest, WhatACallAdmittedBeforeARecallDoesNotUseIsNotLentAgain) {
   EXPECT_EQ(g.leased_micros, meter.Held().micros + 40) << "the 60 went back to the store with the top-up";
 }
 
+// A grant with neither budget nor cap leases nothing: its calls take nothing from a lease, so they
+// give nothing back to one. Were a budget set while they run, what they did not use would
+// otherwise be handed to the store as if leased, and lent again past the budget.
+TEST_F(MeterTest, ACallAdmittedWithoutABudgetLeasesNothingAndGivesNothingBack) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  auto unlimited = Approved(std::nullopt, std::nullopt);
+  Ask ask{.need_micros = 100, .up_to_micros = 1000};
+  auto running = AdmitAtOnce(meter, unlimited, ask, 2);
+  ASSERT_TRUE(running[0] && running[1]);
+  EXPECT_EQ(running[0]->ReservedMicros(), 1000) << "what the call may use, for its output limit";
+  EXPECT_FALSE(running[0]->BudgetLeased());
+  EXPECT_FALSE(running[0]->RequestLeased());
+  EXPECT_EQ(meter.Held().micros, 0);
+
+  auto budgeted = unlimited;  // the owner sets a budget and a cap; the change recalls the leases
+  budgeted.record.budget_micros = 5000;
+  budgeted.record.max_requests = 10;
+  OnStore([&] {
+    auto g = store_->Grants().GetGrant(unlimited.record.id).value();
+    g.budget_micros = 5000;
+    g.max_requests = 10;
+    return store_->Grants().UpdateGrant(g).has_value();
+  });
+  OnStore([&] { return meter.ReturnLeasesOf(unlimited.record.id), 0; });
+  auto later = AdmitAtOnce(meter, budgeted, ask, 1);
+  ASSERT_TRUE(later[0]);
+  EXPECT_TRUE(later[0]->BudgetLeased());
+  EXPECT_TRUE(later[0]->RequestLeased());
+  int64_t held = meter.Held().micros;
+
+  running[0]->Settle(300, 0);
+  running[1] = MakeError(Errc::kInternal, "dropped unsettled");
+  EXPECT_EQ(meter.Held().micros, held) << "neither gave anything to the lease";
+  OnStore([&] { return meter.ReturnUnreservedLeases(), 0; });
+  auto g = OnStore([&] { return store_->Grants().GetGrant(unlimited.record.id); }).value();
+  EXPECT_EQ(meter.Held().micros, 1000) << "the later call's reservation";
+  EXPECT_EQ(g.leased_micros, 1000) << "the store counts what the broker holds";
+  EXPECT_EQ(g.leased_requests, 1);
+}
+
 TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   EXPECT_EQ(meter.Held().micros, 0);

@@ -26,6 +26,11 @@ struct UsageRecord {
   int64_t output_tokens = 0;
   int64_t audio_milliseconds = 0;
   int64_t cost_micros = 0;
+  // Only when settling: what of `cost_micros` and `requests` did not come out of the settling
+  // node's leases, from calls admitted while their grant leased nothing in that dimension (it had no
+  // budget or no cap then, and may have one now). Settlement takes the rest out of the node's leases.
+  int64_t unleased_micros = 0;
+  int64_t unleased_requests = 0;
 };
 
 // A slice of a grant's remaining budget and requests that one node may spend without asking the
@@ -67,8 +72,8 @@ class MeteringStore {
   // Gives back the unused part of a lease (of the grant's ancestors' too).
   virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) = 0;
   // Settles answered calls in one transaction: adds each row to its grant's row for that day and
-  // model, adds the rows' requests and cost to the grant and its ancestors, and takes them out of
-  // the node's leases of each.
+  // model, adds the rows' requests and cost to the grant and its ancestors, and takes what of them
+  // was leased out of the node's leases of each.
   // Returns each touched grant's spend before and after.
   virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
   // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their

@@ -522,11 +522,36 @@ TEST_P(StoreTest, AGrantsOwnCallsDoNotEraseWhatItsChildrenLeasedWhereItLeasesNot
   root = Approve(root);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5), kRoomy, 200));
   ASSERT_TRUE(store_->Metering().TakeLease("c", "n1", {500, 5}, {500, 5}));
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"root", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 300}}));
+  UsageRecord own{"root", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 300};
+  own.unleased_micros = 300;
+  own.unleased_requests = 1;
+  ASSERT_TRUE(store_->Metering().Settle("n1", {own}));
   GrantRecord read = store_->Grants().GetGrant("root").value();
   EXPECT_EQ(read.spent_micros, 300);
   EXPECT_EQ(read.leased_micros, 500);  // still what the child holds
   EXPECT_EQ(read.leased_requests, 5);
+}
+
+// A call admitted before the owner set a budget and a cap leased nothing; settled after, it must
+// not come out of the lease taken since for the calls that came after it. Else the store counts
+// less as leased than the broker holds, and lends the difference again past the budget.
+TEST_P(StoreTest, ACallThatLeasedNothingSettlesOutOfNoLease) {
+  GrantRecord g = Create("g1", 100, 10);
+  g.budget_micros = 1000;
+  Approve(g);
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {600, 4}, {600, 4}));
+  UsageRecord before_the_budget{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 250};
+  before_the_budget.unleased_micros = 250;
+  before_the_budget.unleased_requests = 1;
+  UsageRecord leased{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 100};
+  ASSERT_TRUE(store_->Metering().Settle("n1", {before_the_budget, leased}));
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
+  EXPECT_EQ(read.spent_micros, 350);
+  EXPECT_EQ(read.usage_count, 2);
+  EXPECT_EQ(read.leased_micros, 500) << "only the leased call came out of the lease";
+  EXPECT_EQ(read.leased_requests, 3);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {151, 0}, {151, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {150, 0}, {150, 0}).value().micros, 150);  // 1000 - 350 - 500
 }
 
 TEST_P(StoreTest, AGrantHasBoundedChildren) {

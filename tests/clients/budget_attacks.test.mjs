@@ -115,6 +115,31 @@ test('uncounted calls obey an exhausted cap, the rate and the calls in flight', 
   assert.equal((await post('/anthropic/v1/messages', capped.token, { ...countBody, max_tokens: 10 })).status, 200);
 });
 
+test('calls admitted before the owner set a cap are not counted twice against its leases: the cap holds', async () => {
+  // Its own emulation: these five calls must still be running after the cap is set, the change
+  // feed has recalled the leases (every 200 ms) and a later call has leased a slice of the cap.
+  const slow = await startMock(['--latency-ms', '2000']);
+  const own = await startBroker({ mock: slow });
+  const g = await approvedGrant(own, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxConcurrent: 500 });
+  const chat = () => call(own.url, 'POST', '/openai/v1/chat/completions',
+    { token: g.token, body: { model: 'gpt-4o-mini', messages, max_tokens: 50 } });
+  const before = Array.from({ length: 5 }, chat);  // admitted under no cap: they lease nothing
+  await new Promise((res) => setTimeout(res, 150));
+  const patch = await call(own.url, 'PATCH', `/grants/${g.grantId}`, { token: own.ownerToken, body: { maxRequests: 30 } });
+  assert.equal(patch.status, 200, patch.text);
+  await new Promise((res) => setTimeout(res, 600));
+  const leasing = chat();  // takes a slice of the cap, and holds the rest of it
+  for (const r of await Promise.all(before)) assert.equal(r.status, 200, r.text);
+  assert.equal((await leasing).status, 200);
+  // Settling the five took them out of that slice too, as if leased: the store then counted five
+  // fewer requests as leased than the broker held, and lent them again past the cap.
+  const rest = await Promise.all(Array.from({ length: 60 }, chat));
+  for (const r of rest.filter((r) => r.status !== 200)) assert.equal(r.status, 429, r.text);
+  const usage = await usageOf(own, g.grantId);
+  assert.equal(usage.totals.requests, 30, JSON.stringify(usage.totals));
+  assert.equal(rest.filter((r) => r.status === 200).length, 24);
+});
+
 test('paid server-side tools are reserved, charged per use, and refused when they cannot be priced', async () => {
   const scope = { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'] };
   const search = { type: 'web_search_20250305', name: 'web_search' };

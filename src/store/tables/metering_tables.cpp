@@ -37,7 +37,7 @@ const std::string kSettleGrant =
 // Taking a node's leases is one statement, so of two brokers that find the same node gone only
 // one counts its leases as lost.
 const std::string kClaimNodeLeases = "DELETE FROM leases WHERE node_id = ? RETURNING grant_id, micros, requests";
-const std::string kSelectAncestors = "SELECT ancestors, budget_micros, max_requests FROM grants WHERE id = ?";
+const std::string kSelectAncestors = "SELECT ancestors FROM grants WHERE id = ?";
 const std::string kLoseLease =
     "UPDATE grants SET lost_micros = lost_micros + ?, lost_requests = lost_requests + ? WHERE id = ?";
 const std::string kDeleteNode = "DELETE FROM nodes WHERE id = ?";
@@ -75,22 +75,20 @@ Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view n
   return db_.InTransaction([&]() -> Status {
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
-    for (const auto& id : chain->ids)
+    for (const auto& id : *chain)
       if (auto shrunk = ShrinkLease(id, node_id, unused); !shrunk) return shrunk;
     return {};
   });
 }
 
-Result<MeteringTables::Chain> MeteringTables::ChainOf(std::string_view grant_id) {
+Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_id) {
   Query q(db_.Prepare(kSelectAncestors));
   q.Bind(grant_id);
   int rc = q.Step();
-  Chain chain{{std::string(grant_id)}};
+  std::vector<std::string> chain{std::string(grant_id)};
   if (rc == kDone) return chain;  // the grant is gone: its own rows only
   if (rc != kRow) return db_.DbError("read ancestors");
-  for (auto& id : SplitOnSpaces(q.Text(0))) chain.ids.push_back(std::move(id));
-  chain.leases_micros = q.OptInt(1) || chain.ids.size() > 1;
-  chain.leases_requests = q.OptInt(2) || chain.ids.size() > 1;
+  for (auto& id : SplitOnSpaces(q.Text(0))) chain.push_back(std::move(id));
   return chain;
 }
 
@@ -201,7 +199,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
                                                      Lease want) {
   auto found = ChainOf(grant_id);
   if (!found) return found.error();
-  const std::vector<std::string>& chain = found->ids;
+  const std::vector<std::string>& chain = *found;
   if (auto locked = grants_.LockInIdOrder(chain); !locked) return locked.error();
   Lease granted{std::max(want.micros, need.micros), std::max(want.requests, need.requests)};
   bool limits_requests = false, limits_micros = false;
@@ -270,27 +268,31 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
   std::sort(ordered.begin(), ordered.end(), [](const UsageRecord* a, const UsageRecord* b) {
     return std::tie(a->grant_id, a->day, a->model) < std::tie(b->grant_id, b->day, b->model);
   });
-  std::map<std::string, Lease> own;
+  struct Settled {
+    Lease spent, leased;
+  };
+  std::map<std::string, Settled> own;
   for (const UsageRecord* p : ordered) {
     const UsageRecord& row = *p;
     if (auto added = AddUsageRow(row); !added) return added.error();
-    Lease& sum = own[row.grant_id];
-    sum.micros += row.cost_micros;
-    sum.requests += row.requests;
+    Settled& sum = own[row.grant_id];
+    sum.spent.micros += row.cost_micros;
+    sum.spent.requests += row.requests;
+    sum.leased.micros += std::max<int64_t>(0, row.cost_micros - row.unleased_micros);
+    sum.leased.requests += std::max<int64_t>(0, row.requests - row.unleased_requests);
   }
   // A child's spend is its ancestors' too, and comes out of the leases it made each of them count.
-  // A grant's own calls come out of its own lease only in the dimensions it leases in: where it
-  // sets no limit its row holds only what its children leased.
+  // What the meter did not lease (a grant that limited nothing when its call was admitted) comes
+  // out of no lease: where a grant sets no limit its row holds only what its children leased.
   std::map<std::string, Lease> by_grant, leased;
   for (const auto& [grant_id, settled] : own) {
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
-    for (const auto& id : chain->ids) {
-      by_grant[id].micros += settled.micros;
-      by_grant[id].requests += settled.requests;
-      bool self = id == grant_id;
-      leased[id].micros += self && !chain->leases_micros ? 0 : settled.micros;
-      leased[id].requests += self && !chain->leases_requests ? 0 : settled.requests;
+    for (const auto& id : *chain) {
+      by_grant[id].micros += settled.spent.micros;
+      by_grant[id].requests += settled.spent.requests;
+      leased[id].micros += settled.leased.micros;
+      leased[id].requests += settled.leased.requests;
     }
   }
   std::vector<SpendChange> changes;

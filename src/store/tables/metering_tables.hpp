@@ -36,14 +36,8 @@ class MeteringTables final : public MeteringStore {
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
   // A grant and its ancestors (delegation), the grant first: what it spends or leases, each of them
-  // does too. Whether the grant itself leases budget and requests (the meter's rule: where it sets
-  // a limit, and always for a child).
-  struct Chain {
-    std::vector<std::string> ids;
-    bool leases_micros = false;
-    bool leases_requests = false;
-  };
-  Result<Chain> ChainOf(std::string_view grant_id);
+  // does too.
+  Result<std::vector<std::string>> ChainOf(std::string_view grant_id);
   Status AddUsageRow(const UsageRecord& row);
   Result<std::vector<EventRecord>> ReadEvents(Query& q);
   Result<std::vector<UsageRecord>> ReadUsage(Query& q, std::string_view grant_id);
