@@ -83,6 +83,17 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     worst_.use.input_tokens =
         std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns, price_->media_token_percent));
   }
+  // Audio for a model that bills it by tokens (gpt-4o-transcribe), not by the minute: however long
+  // it lasts, the model reads at most its window, and writes a transcript shorter than its audio.
+  if (worst.audio_upload && price_ && price_->audio_minute_micros == 0) {
+    if (price_->context_window == 0 && budgeted)
+      co_return MakeError(Errc::kForbidden, "Model '" + model_ +
+                                                "' is priced by tokens, not by the minute, and no context window is "
+                                                "known to bound an upload's tokens (pricing: context_window), and this "
+                                                "grant has a budget");
+    worst_.use.audio_seconds = 0;
+    worst_.use.input_tokens = worst_.use.output_tokens = price_->context_window;
+  }
   // A call that marks its prompt for the cache may have all its input billed as cache writes (for
   // an hour, at twice the input price): it is reserved at that rate.
   if (worst.writes_cache) worst_.use.cache_write_tokens = worst_.use.cache_write_1h_tokens = worst_.use.input_tokens;

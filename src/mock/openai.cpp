@@ -387,27 +387,43 @@ std::optional<Form> ParseForm(const Request& req) {
   return form;
 }
 
-MockAnswer Audio(const Request& req, bool translate) {
+// As OpenAI answers: whisper-1 reports the audio's duration, the GPT-4o models the tokens they
+// billed (all audio here, at 10 a second), and stream them when asked (`stream=true`), the usage
+// in the last event.
+MockAnswer Audio(const Request& req, bool translate, const MockOptions& options) {
   auto form = ParseForm(req);
   if (!form)
     return JsonAnswer(400, OpenAIError("Could not parse multipart form", "invalid_request_error", nullptr, nullptr));
   if (!form->fields.count("model")) return Missing("model");
   if (!form->has_file) return Missing("file");
   const std::string& model = form->fields["model"];
+  bool whisper = model.starts_with("whisper");
   // As if the file were 16 kHz, 16-bit mono PCM.
   double seconds = static_cast<double>(form->file_bytes) / 32000.0;
   std::string text =
       (translate ? "Mock translation of " : "Mock transcript of ") + std::to_string(form->file_bytes) + " bytes";
-  json::object answer{{"text", text}};
-  if (!translate) {
-    if (model.starts_with("whisper"))
-      answer["usage"] = {{"type", "duration"}, {"seconds", std::ceil(seconds)}};
-    else
-      answer["usage"] = {{"type", "tokens"},
-                         {"input_tokens", static_cast<int64_t>(seconds * 10) + 1},
-                         {"output_tokens", EstimateTokens(text)},
-                         {"total_tokens", static_cast<int64_t>(seconds * 10) + 1 + EstimateTokens(text)}};
+  json::object usage;
+  if (whisper) {
+    usage = {{"type", "duration"}, {"seconds", std::ceil(seconds)}};
+  } else {
+    int64_t audio = static_cast<int64_t>(seconds * 10) + 1, out = EstimateTokens(text);
+    usage = {{"type", "tokens"},
+             {"input_tokens", audio},
+             {"input_token_details", {{"text_tokens", 0}, {"audio_tokens", audio}}},
+             {"output_tokens", out},
+             {"total_tokens", audio + out}};
   }
+  if (!translate && !whisper && form->fields["stream"] == "true") {
+    MockAnswer answer;
+    answer.content_type = "text/event-stream";
+    for (auto& piece : Split(text, options.stream_chunks))
+      answer.pieces.push_back(SseEvent("", json::object{{"type", "transcript.text.delta"}, {"delta", piece}}));
+    answer.pieces.push_back(
+        SseEvent("", json::object{{"type", "transcript.text.done"}, {"text", text}, {"usage", usage}}));
+    return answer;
+  }
+  json::object answer{{"text", text}};
+  if (!translate) answer["usage"] = std::move(usage);
   auto format = form->fields.find("response_format");
   if (format != form->fields.end() && format->second == "text") {
     Response res(http::StatusCode::ok, 11);
@@ -462,7 +478,7 @@ MockAnswer OpenAIAnswer(const Request& req, std::string_view path, const MockOpt
   std::string key = GivenKey(req, "openai");
   if (req.method() == http::Verb::get && path == "/v1/models") return WithRequestId(Models());
   if (path == "/v1/audio/transcriptions" || path == "/v1/audio/translations")
-    return WithRequestId(Audio(req, path.ends_with("translations")));
+    return WithRequestId(Audio(req, path.ends_with("translations"), options));
   boost::system::error_code ec;
   json::value body = json::parse(req.body(), ec);
   if (ec || !body.is_object()) return BadJson();

@@ -31,6 +31,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
 WorstCase WorstCaseOfUpload(size_t bytes) {
   WorstCase worst;
   worst.use.audio_seconds = static_cast<double>(bytes) / kLeastAudioBytesPerSecond;
+  worst.audio_upload = true;
   return worst;
 }
 

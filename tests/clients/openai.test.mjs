@@ -110,6 +110,38 @@ test('audio transcription uploads a file through the broker', async () => {
   assert.equal(after.totals.audioSeconds - before.totals.audioSeconds, 10);
 });
 
+test('the GPT-4o transcription models are charged the tokens they bill, whole or streamed, and reserved at their window', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-transcribe', 'gpt-4o-mini-transcribe'],
+    capabilities: ['audio'], maxBudgetCents: 100 });
+  const c = sdk(g.token);
+  // 10 s of 256 kbit/s PCM. Charged by its size at 6 kbit/s, it cost 4.3 cents; OpenAI bills 101
+  // audio tokens and the transcript's few.
+  const file = () => toFile(Buffer.alloc(320000, 7), 'speech.wav');
+  const whole = await c.audio.transcriptions.create({ model: 'gpt-4o-transcribe', file: await file() });
+  assert.equal(whole.usage.type, 'tokens');
+  const first = await usageOf(broker, g.grantId);
+  assert.equal(first.budget.spentMicros, whole.usage.input_tokens * 6 + whole.usage.output_tokens * 10);
+  const events = [];
+  const stream = await c.audio.transcriptions.create({ model: 'gpt-4o-mini-transcribe', file: await file(), stream: true });
+  for await (const event of stream) events.push(event);
+  const done = events.at(-1);
+  assert.equal(done.type, 'transcript.text.done');
+  assert.equal(events.filter((e) => e.type === 'transcript.text.delta').map((e) => e.delta).join(''), done.text);
+  const second = await usageOf(broker, g.grantId);
+  assert.equal(second.budget.spentMicros - first.budget.spentMicros, done.usage.input_tokens * 3 + done.usage.output_tokens * 5);
+  // However long the audio, the model reads at most its 16,000-token window and writes less:
+  // $0.096 + $0.16 on gpt-4o-transcribe, which a quarter dollar does not cover.
+  const small = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-transcribe'], capabilities: ['audio'],
+    maxBudgetCents: 25 });
+  const requests = (await mockStats(mock)).requests.openai;
+  await assert.rejects(sdk(small.token).audio.transcriptions.create({ model: 'gpt-4o-transcribe', file: await file() }), (e) => {
+    assert.equal(e.status, 402);
+    assert.match(e.message, /could cost up to \$0\.256/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.openai, requests);
+});
+
 test('an upload for a model outside the grant is refused and never reaches the provider whole', async () => {
   const requests = (await mockStats(mock)).requests.openai;
   const file = await toFile(Buffer.alloc(100000, 1), 'speech.wav');
