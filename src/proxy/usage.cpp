@@ -118,6 +118,48 @@ struct Target {
   uint8_t index = 0;
 };
 
+// The members a usage object is read for, and what each feeds (its `holder` is the usage's own),
+// looked up by length first: a usage has a dozen members, and comparing each with every name
+// in turn took a tenth of the reader's time.
+struct UsageMember {
+  std::string_view name;
+  Role role;
+  uint8_t index;
+};
+constexpr size_t kUsageMembers = size_t{kCounts} + size_t{kDetails} + 4;
+constexpr size_t kLongestUsageMember = 32;
+constexpr auto kUsageMembersBySize = [] {
+  std::array<UsageMember, kUsageMembers> all{};
+  size_t n = 0;
+  for (uint8_t k = 0; k < kCounts; ++k) all[n++] = {kCountNames[k], Role::kCount, k};
+  for (uint8_t d = 0; d < kDetails; ++d) all[n++] = {kDetailNames[d].first, Role::kDetails, d};
+  all[n++] = {"type", Role::kType, 0};
+  all[n++] = {"seconds", Role::kSeconds, 0};
+  all[n++] = {"inference_geo", Role::kGeo, 0};
+  all[n++] = {"promptTokensDetails", Role::kModalities, 0};
+  std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name.size() < b.name.size(); });
+  return all;
+}();
+// Where the members of each length start in kUsageMembersBySize (those of length n end where
+// those of n + 1 start).
+constexpr auto kUsageMembersFrom = [] {
+  std::array<uint8_t, kLongestUsageMember + 2> from{};
+  for (size_t size = 0, i = 0; size < from.size(); ++size) {
+    while (i < kUsageMembers && kUsageMembersBySize[i].name.size() < size) ++i;
+    from[size] = static_cast<uint8_t>(i);
+  }
+  return from;
+}();
+static_assert(kUsageMembersBySize.back().name.size() <= kLongestUsageMember);
+
+// What the member `key` of a usage object feeds, if anything.
+Target UsageMemberTarget(std::string_view key, uint8_t holder) {
+  if (key.size() > kLongestUsageMember) return {};
+  for (size_t i = kUsageMembersFrom[key.size()]; i < kUsageMembersFrom[key.size() + 1]; ++i)
+    if (kUsageMembersBySize[i].name == key) return {kUsageMembersBySize[i].role, holder, kUsageMembersBySize[i].index};
+  return {};
+}
+
 // A short text kept to compare later (an output item's type); one longer than any compared with
 // keeps only its length.
 class ShortText {
@@ -265,15 +307,7 @@ class UsageReader {
         if (key == "output") return {Role::kOutput, kResponseOutput};
         return {};
       case Role::kUsage:
-        for (uint8_t k = 0; k < kCounts; ++k)
-          if (key == kCountNames[k]) return {Role::kCount, f.holder, k};
-        for (uint8_t d = 0; d < kDetails; ++d)
-          if (key == kDetailNames[d].first) return {Role::kDetails, f.holder, d};
-        if (key == "type") return {Role::kType, f.holder};
-        if (key == "seconds") return {Role::kSeconds, f.holder};
-        if (key == "inference_geo") return {Role::kGeo, f.holder};
-        if (key == "promptTokensDetails") return {Role::kModalities, f.holder};
-        return {};
+        return UsageMemberTarget(key, f.holder);
       case Role::kModality:
         if (key == "modality") return {Role::kModalityName, f.holder};
         if (key == "tokenCount") return {Role::kModalityCount, f.holder};
