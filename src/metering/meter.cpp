@@ -182,6 +182,7 @@ std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> Meter::LockedA
     slot = std::make_shared<Account>();
     slot->grant_id = g.id;
     slot->ancestors = g.ancestors;
+    if (!g.ancestors.empty()) ++children_;
   }
   std::unique_lock account_lock(slot->mutex);
   slot->last_used = Clock::now();
@@ -577,16 +578,23 @@ void Meter::ReturnUnreservedLeases() { ReturnLeases(Clock::time_point::max(), tr
 
 void Meter::ReturnLeasesOf(std::string_view grant_id) {
   std::vector<std::pair<std::string, store::Lease>> unused;
+  auto recall = [&unused](Account& a) {
+    std::lock_guard account_lock(a.mutex);
+    TakeUnreserved(a, unused);
+    ++a.recalls;
+  };
   {
     std::lock_guard lock(mutex_);
-    for (auto& [id, account] : accounts_) {
-      Account& a = *account;
-      std::lock_guard account_lock(a.mutex);
-      bool in_tree = grant_id.empty() || a.grant_id == grant_id ||
-                     std::find(a.ancestors.begin(), a.ancestors.end(), grant_id) != a.ancestors.end();
-      if (!in_tree) continue;
-      TakeUnreserved(a, unused);
-      ++a.recalls;
+    if (grant_id.empty()) {
+      for (auto& [id, account] : accounts_) recall(*account);
+    } else {
+      // The grant's own account at once; the others only where some grant below another is in use
+      // (a burst of changes, a tree revoked, then costs a lookup each, not a walk of every account).
+      if (auto own = accounts_.find(std::string(grant_id)); own != accounts_.end()) recall(*own->second);
+      if (children_ > 0)
+        for (auto& [id, account] : accounts_)
+          if (std::find(account->ancestors.begin(), account->ancestors.end(), grant_id) != account->ancestors.end())
+            recall(*account);
     }
   }
   for (const auto& [id, lease] : unused) (void)store_.Metering().ReturnLease(id, options_.node_id, lease);
@@ -605,6 +613,7 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       // dropping them sooner would hand a grant that paused a fresh minute's allowance.
       bool forgettable = idle && a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&
                          a.tokens.level >= 0;
+      if (forgettable && !a.ancestors.empty()) --children_;
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }

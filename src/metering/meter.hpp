@@ -151,6 +151,7 @@ class Meter {
   std::atomic<int64_t> peers_and_rank_{int64_t{1} << 32};  // count << 32 | rank: read as one
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<Account>> accounts_;
+  size_t children_ = 0;  // accounts of grants with ancestors (delegation)
 };
 
 // "1s", "6m0s", "250ms": how OpenAI writes its reset times.
