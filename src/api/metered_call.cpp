@@ -172,6 +172,7 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.token_percent = worst_.use.token_percent;
   used.images = worst_.use.images;
   used.image_kind = worst_.use.image_kind;
+  used.partial_images = worst_.use.partial_images;  // as asked: the answer's usage does not count them apart
   used.characters = worst_.use.characters;
   used.audio_seconds = !said_nothing && usage.audio_seconds > 0 ? usage.audio_seconds : worst_.use.audio_seconds;
   if (price_)

@@ -73,7 +73,8 @@ Wide ToolCost(const Price& price, const std::vector<ToolUses>& tools) {
 int64_t CostMicros(const Price& price, const Consumption& used) {
   Wide tokens =
       CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used) * Percent(used.token_percent), kMillion * 100);
-  Wide images = Count(used.images) * ImagePrice(price, used.image_kind);
+  Wide images =
+      Count(used.images) * ImagePrice(price, used.image_kind) + Count(used.partial_images) * price.partial_image_micros;
   Wide characters = CeilDiv(Count(used.characters) * price.million_characters_micros, kMillion);
   return ClampMicros(tokens + images + AudioCost(price, used.audio_seconds) + characters +
                      ToolCost(price, used.tool_uses));

@@ -25,6 +25,7 @@ struct Consumption {
   int64_t output_tokens = 0;
   int64_t images = 0;
   std::string image_kind;  // "1024x1024/hd"
+  int64_t partial_images = 0;  // sent ahead of the images while they are made
   double audio_seconds = 0;
   int64_t characters = 0;
   std::vector<ToolUses> tool_uses;

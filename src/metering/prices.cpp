@@ -124,6 +124,7 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "geo_inference_percent",
                                                 "media_token_multiplier",
                                                 "images",
+                                                "partial_image",
                                                 "audio_minute",
                                                 "million_characters"};
   if (auto known = CheckFields(t, kKnown, source, index); !known) return known.error();
@@ -170,6 +171,9 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
       price.image_micros[std::string(kind.str())] = *micros;
     }
   }
+  auto partial = Micros(t, "partial_image", source, index);
+  if (!partial) return partial.error();
+  price.partial_image_micros = *partial;
   auto audio = Micros(t, "audio_minute", source, index);
   if (!audio) return audio.error();
   price.audio_minute_micros = *audio;

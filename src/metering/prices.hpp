@@ -47,6 +47,7 @@ struct Price {
   // a workspace's default one), in percent of the token prices; 0: the model takes no inference_geo.
   int64_t geo_inference_percent = 0;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
+  int64_t partial_image_micros = 0;             // each partial image a streamed image call asks for
   int64_t audio_minute_micros = 0;              // transcription
   int64_t million_characters_micros = 0;        // speech
   std::map<std::string, int64_t> tool_micros;   // per use of a paid server-side tool: "web_search" -> micro-USD

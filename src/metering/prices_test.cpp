@@ -86,6 +86,9 @@ TEST(Prices, OpenAIsLongPromptsAndFirstSnapshotCostMore) {
   // gpt-image-1 bills its prompt's tokens besides each image: at the dearer image-input rate, $10.
   EXPECT_EQ(Cost("openai", "gpt-image-1", {.input_tokens = 1000, .images = 1, .image_kind = "1024x1024/low"}),
             10'000 + 11'000);
+  // Each partial image of a stream: 100 image output tokens at $40 a million.
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 2, .image_kind = "1024x1024/low", .partial_images = 6}),
+            2 * 11'000 + 6 * 4'000);
 }
 
 // OpenAI's smaller models bill an image as more tokens than it takes of their window.

@@ -392,6 +392,14 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
       return v && v->is_string() ? std::string(v->get_string()) : std::string(fallback);
     };
     use.image_kind = text("size", "1024x1024") + "/" + text("quality", "standard");
+    // Each image of a stream may come first as up to 3 partial images, each billed apart; 0 asks
+    // for none.
+    const json::value* partial = body.if_contains("partial_images");
+    if (partial && !(partial->is_number() && partial->to_number<double>() == 0)) {
+      auto partials = WholeNumber(Provider::kOpenAI, partial, "partial_images", kMaxPartialImages);
+      if (!partials) return partials.error();
+      use.partial_images = partials->value_or(0) * use.images;
+    }
     use.input_in_tokens = true;  // gpt-image-1 bills its prompt's tokens too
     return {};
   }

@@ -20,6 +20,7 @@ namespace ap::proxy {
 // The most answers a call may ask for (OpenAI's n allows 128), and images per call.
 inline constexpr int64_t kMaxAnswers = 128;
 inline constexpr int64_t kMaxImages = 10;
+inline constexpr int64_t kMaxPartialImages = 3;  // an image's, in a stream
 // Uses of server-side tools: the most a request may allow, and what the broker allows (and
 // reserves) where the app sets no bound.
 inline constexpr int64_t kMaxToolUses = 100;
@@ -32,6 +33,7 @@ struct RequestedUse {
   int64_t answers = 1;                   // n, candidateCount
   int64_t images = 0;
   std::string image_kind;  // "1024x1024/standard"
+  int64_t partial_images = 0;  // a streamed image call's, for all its images
   int64_t characters = 0;  // speech input
   // Paid server-side tools, named as in the price table, with the uses reserved for each.
   std::vector<std::pair<std::string, int64_t>> tools;

@@ -30,6 +30,22 @@ TEST(RequestLimits, OutOfRangeCountsAreRefusedNotWrapped) {
   EXPECT_FALSE(Read(Provider::kAnthropic, "chat", R"({"max_tokens":1000000001})"));
 }
 
+// gpt-image-1 streams up to 3 partial images ahead of each image, billed each.
+TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
+  auto three = Read(Provider::kOpenAI, "images", R"({"model":"gpt-image-1","n":2,"stream":true,"partial_images":3})");
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->images, 2);
+  EXPECT_EQ(three->partial_images, 6);
+  for (std::string_view none : {R"({"partial_images":0})", R"({"partial_images":null})", R"({})"}) {
+    auto read = Read(Provider::kOpenAI, "images", none);
+    ASSERT_TRUE(read) << none;
+    EXPECT_EQ(read->partial_images, 0) << none;
+  }
+  for (std::string_view bad : {R"({"partial_images":4})", R"({"partial_images":-1})", R"({"partial_images":"2"})",
+                               R"({"partial_images":1.5})"})
+    EXPECT_FALSE(Read(Provider::kOpenAI, "images", bad)) << bad;
+}
+
 TEST(RequestLimits, EveryAnswerMayWriteTheLargestLimitNamed) {
   auto openai = Read(Provider::kOpenAI, "chat", R"({"max_tokens":1000,"max_completion_tokens":60000,"n":128})");
   ASSERT_TRUE(openai);

@@ -12,6 +12,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   WorstCase worst;
   worst.use.images = asked.images;
   worst.use.image_kind = asked.image_kind;
+  worst.use.partial_images = asked.partial_images;
   worst.use.characters = asked.characters;
   worst.use.tool_uses = asked.tools;
   if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
