@@ -1,6 +1,7 @@
 // The emulation of OpenAI's API: chat completions and responses (whole or streamed, with the
 // usage chunk when asked), embeddings (float or base64), images, audio transcription, translation
 // and speech, moderations and the model list.
+#include <algorithm>
 #include <boost/json.hpp>
 #include <cmath>
 #include <map>
@@ -317,11 +318,31 @@ MockAnswer Embeddings(const json::object& o) {
                                       {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
 }
 
+// A parameter only the GPT image models take: OpenAI runs one of them when the body names no model
+// and holds one, and dall-e-2 refuses them.
+std::optional<std::string> GptImageParameter(const json::object& o) {
+  for (std::string_view name :
+       {"background", "moderation", "output_format", "output_compression", "partial_images", "stream"})
+    if (o.contains(name)) return std::string(name);
+  auto is = [&](std::string_view name, std::initializer_list<std::string_view> values) {
+    const auto* v = o.if_contains(name);
+    return v && v->is_string() && std::find(values.begin(), values.end(), v->get_string()) != values.end();
+  };
+  if (is("quality", {"low", "medium", "high", "auto"})) return "quality";
+  if (is("size", {"1536x1024", "1024x1536", "auto"})) return "size";
+  return std::nullopt;
+}
+
 MockAnswer Images(const json::object& o) {
   const auto* prompt = o.if_contains("prompt");
   if (!prompt || !prompt->is_string()) return Missing("prompt");
-  std::string model =
-      o.contains("model") && o.at("model").is_string() ? std::string(o.at("model").get_string()) : "dall-e-2";
+  auto gpt_parameter = GptImageParameter(o);
+  std::string model = o.contains("model") && o.at("model").is_string() ? std::string(o.at("model").get_string())
+                      : gpt_parameter                                  ? "gpt-image-1"
+                                                                       : "dall-e-2";
+  if (model == "dall-e-2" && gpt_parameter)
+    return JsonAnswer(400, OpenAIError("Unknown parameter: '" + *gpt_parameter + "' is not supported with dall-e-2.",
+                                       "invalid_request_error", json::string(*gpt_parameter), "unknown_parameter"));
   int64_t n = IntOr(o, "n", 1);
   json::array data;
   bool gpt_image = model.starts_with("gpt-image");

@@ -111,13 +111,16 @@ constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
 constexpr ScanMember kSpeechMembers[] = {{"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kSpeechMembers, nullptr, nullptr, &kCommonBody};
 
-// Where the bounds the broker added and `include_usage` (`ask_usage`) go into the app's bytes.
+// Where the bounds the broker added, `include_usage` (`ask_usage`) and the model the broker named
+// for the app (`named_model`, if any) go into the app's bytes.
 // `app_options`: the app's stream_options as the scan kept it, if it sent one. The app's own
 // members are left as it wrote them: written again, a number json::parse read as NaN or infinity
 // would not be JSON. The body's members are looked through only where an addition goes inside one.
-std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_usage, const json::value* app_options) {
+std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_usage, const json::value* app_options,
+                          std::string_view named_model) {
   TextEdits edits;
   size_t root = FirstValue(body);
+  if (!named_model.empty()) edits.SetMember(body, root, "model", json::serialize(json::string(named_model)));
   if (asked.bounded_tool_calls) edits.SetMember(body, root, "max_tool_calls", std::to_string(kDefaultToolUses));
   if (asked.tier_set) edits.SetMember(body, root, "service_tier", R"("default")", asked.tier_added);
   bool into_options = ask_usage && app_options && app_options->is_object();
@@ -202,7 +205,7 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
     else if (model && !model->is_null())
       return MakeError(Errc::kBadRequest, "'model' must be a non-empty string");
     else if (!ep.default_model.empty())
-      call.model = ep.default_model;
+      call.model = ep.default_model;  // named in the body that goes upstream (below)
     else
       return MakeError(Errc::kBadRequest, "'model' is required");
   }
@@ -221,8 +224,15 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
         options && options->is_object() ? options->get_object().if_contains("include_usage") : nullptr;
     call.strip_usage_chunk = !(include && include->is_bool() && include->get_bool());
   }
-  if (call.asked.body_changed || call.strip_usage_chunk)
-    call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk, options);
+  // The model the provider runs when the body names none is named for it: the provider may choose
+  // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
+  // one of their parameters), and the broker checked the grant for and priced the one it named.
+  const json::value* app_model = o.if_contains("model");
+  bool named_for_app =
+      ep.model_in == ModelIn::kJsonBody && !ep.default_model.empty() && !(app_model && app_model->is_string());
+  std::string_view named_model = named_for_app ? ep.default_model : std::string_view();
+  if (call.asked.body_changed || call.strip_usage_chunk || !named_model.empty())
+    call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk, options, named_model);
   else
     call.body = std::move(body);
   return call;

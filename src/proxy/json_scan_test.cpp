@@ -248,6 +248,25 @@ TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
 }
 
+// OpenAI's images run dall-e-2 where the body names no model, unless it holds a parameter of the
+// GPT image models: then one of those, at up to 12 times the price. The broker names the model it
+// checked the grant for and priced.
+TEST(JsonCall, TheModelTheBrokerTakesAsTheProvidersDefaultIsNamedUpstream) {
+  const NativeEndpoint& images = Endpoint(Provider::kOpenAI, "/v1/images/generations");
+  auto none = Read(images, R"({"prompt":"a cat","n":10,"size":"1536x1024","quality":"high"})");
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->model, "dall-e-2");
+  EXPECT_EQ(none->body, R"({"prompt":"a cat","n":10,"size":"1536x1024","quality":"high","model":"dall-e-2"})");
+  auto null = Read(images, R"({"model":null,"prompt":"a cat"})");
+  ASSERT_TRUE(null);
+  EXPECT_EQ(null->body, R"({"model":"dall-e-2","prompt":"a cat"})");
+  std::string named = R"({"model":"gpt-image-1","prompt":"a cat"})";
+  EXPECT_EQ(Read(images, named)->body, named);
+  std::string moderation = R"({"input":"hi"})";
+  EXPECT_EQ(Read(Endpoint(Provider::kOpenAI, "/v1/moderations"), moderation)->body,
+            R"({"input":"hi","model":"omni-moderation-latest"})");
+}
+
 TEST(JsonCall, UsageIsAskedForInOpenAIStreamsWhateverStreamOptionsSaid) {
   struct Case {
     std::string_view body;

@@ -40,6 +40,20 @@ test('an image count that wrapped the reservation negative is refused, and the b
   assert.ok(usage.budget.spentMicros <= 10000, JSON.stringify(usage.budget));
 });
 
+test('an image call that names no model runs the dall-e-2 it was checked and priced as, not a GPT image model', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['dall-e-2'], capabilities: ['images'], maxBudgetCents: 100 });
+  // OpenAI runs a GPT image model for a body without a model that holds one of its parameters: ten
+  // high-quality 1536x1024 images, $2.50, where dall-e-2's ten cost at most $0.20.
+  const res = await post('/openai/v1/images/generations', g.token, { prompt: 'a cat', n: 10, size: '1536x1024', quality: 'high' });
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error.param, 'quality', 'dall-e-2 was asked for, and refused the GPT image parameter');
+  const plain = await post('/openai/v1/images/generations', g.token, { prompt: 'a cat' });
+  assert.equal(plain.status, 200, plain.text);
+  assert.ok(plain.json.data[0].url, 'dall-e-2 answers with a URL');
+  const usage = await usageOf(broker, g.grantId);
+  assert.equal(usage.budget.spentMicros, 20000, JSON.stringify(usage.budget));
+});
+
 test('n answers each reserve their max_tokens: 128 of them do not fit a cent', async () => {
   const g = await approvedGrant(broker, {
     provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 1,
