@@ -251,6 +251,18 @@ TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
 // OpenAI's images run dall-e-2 where the body names no model, unless it holds a parameter of the
 // GPT image models: then one of those, at up to 12 times the price. The broker names the model it
 // checked the grant for and priced.
+TEST(JsonCall, OpenAIsServerSideCompactionIsRefusedOnABudget) {
+  const NativeEndpoint& responses = Endpoint(Provider::kOpenAI, "/v1/responses");
+  std::string body =
+      R"({"model":"gpt-5","input":"hi","context_management":[{"type":"compaction","compact_threshold":1000}]})";
+  auto refused = Read(responses, body);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kForbidden);
+  EXPECT_NE(refused.error().message.find("'context_management'"), std::string::npos);
+  EXPECT_TRUE(Read(responses, body, false)) << "without a budget it is the app's";
+  EXPECT_TRUE(Read(responses, R"({"model":"gpt-5","input":"hi","context_management":null})"));
+}
+
 TEST(JsonCall, TheModelTheBrokerTakesAsTheProvidersDefaultIsNamedUpstream) {
   const NativeEndpoint& images = Endpoint(Provider::kOpenAI, "/v1/images/generations");
   auto none = Read(images, R"({"prompt":"a cat","n":10,"size":"1536x1024","quality":"high"})");

@@ -419,6 +419,13 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
     return MakeError(Errc::kForbidden,
                      "'background' runs the response on after this call ends, beyond what the broker can meter, and "
                      "this grant has a budget");
+  // Server-side compaction (Responses): a pass over the conversation that writes its summary, which
+  // the answer's usage is not known to hold.
+  if (const json::value* management = body.if_contains("context_management");
+      bound_tools && management && !management->is_null())
+    return MakeError(Errc::kForbidden,
+                     "'context_management' (server-side compaction) runs a pass beyond what the broker can meter, "
+                     "and this grant has a budget");
   // Predicted output: what of it the answer does not use is billed as output too.
   if (const json::value* prediction = body.if_contains("prediction"); prediction && !prediction->is_null())
     use.output_echoes_body = true;
