@@ -464,6 +464,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     conn->deadline->Arm(impl_->options.request_timeout);
     auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
     beast::error_code ec = co_await conn->With(write);
+    bool written = !ec;
     if (!ec) ec = co_await ReadHead(*conn, state->reader);
     if (!ec) {
       state->client = impl_;
@@ -472,8 +473,11 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     }
     ec = conn->Checked(ec);
     bool answered = conn->buffer.size() > 0;  // some of an answer came
-    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed)
-      co_return Describe(ec, origin, "exchange", &state->reader);
+    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed) {
+      Error e = Describe(ec, origin, "exchange", &state->reader);
+      e.sent_unanswered = written && ec == beast::error::timeout;
+      co_return e;
+    }
     conn.reset();  // a stale pooled connection: try once more on a new one
   }
   co_return MakeError(Errc::kUpstream, "upstream " + origin.host + " failed");

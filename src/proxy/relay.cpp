@@ -106,11 +106,8 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
     call->body = WithOutputLimit(std::move(call->body), ep, per_answer, built_in);
     cut_at_ = cap - worst.predicted_output;
   }
-  input_beyond_bytes_ = worst.input_beyond_bytes.has_value();
-  writes_cache_ = worst.writes_cache;
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);
-  request_bytes_ = call->body.size();
   co_return co_await Send(upstream, call->body, false);
 }
 
@@ -119,7 +116,6 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
-  request_bytes_ = call.body.size();
   co_return co_await Send(upstream, call.body, true);
 }
 
@@ -150,7 +146,12 @@ awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool w
 // complete answer, or the event that cut its stream short, can count on its cost being recorded.
 // `whole`: read it whole whatever it is.
 awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
-  if (!answer) co_return hooks_.Refusal(answer.error());
+  if (!answer) {
+    // A call the provider had whole when it stopped waiting may run on to its end, and be billed:
+    // it is charged its worst case. One that never reached it is given back.
+    if (answer.error().sent_unanswered) hooks_.Settle(usage_, true);
+    co_return hooks_.Refusal(answer.error());
+  }
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
     hooks_.Settle(usage_, false);
     hooks_.AddRateHeaders(answer->refusal);
@@ -162,7 +163,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) {
     answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
-    EstimateCutOffUsage(end == StreamEnd::kBudget);
+    EstimateCutOffUsage();
   }
   hooks_.Settle(usage_, true);
   // An event stream always ends (a cut one with the event saying why), bytes only when complete.
@@ -274,19 +275,13 @@ Error Relay::BudgetSpent() const {
 
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
 // Anthropic's output only at the end) is counted from what went through: one output token per
-// delta event (OpenAI streams about one token a chunk) and the request's size for its input.
-void Relay::EstimateCutOffUsage(bool past_limit) {
+// delta event (OpenAI streams about one token a chunk). Its input, where the provider had not
+// reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and
+// an estimate from the request's size would fall short for text of short tokens, which an app
+// could write on purpose and then leave.
+void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
-  // Where the request's bytes do not bound its input, its input stays unknown: what was reserved
-  // for it is charged (MeteredCall::Used).
-  if (usage_.input_tokens == 0) {
-    // What it read, or wrote to a cache, is not known; nor is it from an upstream that ignored the
-    // limit it was sent.
-    if (input_beyond_bytes_ || writes_cache_ || past_limit)
-      usage_.input_unknown = true;
-    else
-      usage_.input_tokens = static_cast<int64_t>(request_bytes_ / 4);
-  }
+  if (usage_.input_tokens == 0) usage_.input_unknown = true;
 }
 
 // Reads the event's usage; false for the usage chunk the app did not ask for.

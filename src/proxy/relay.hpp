@@ -110,8 +110,8 @@ class Relay {
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
   StreamEnd Abandoned() const;
-  // `past_limit`: the relay ended it where the upstream wrote past the output limit it was sent.
-  void EstimateCutOffUsage(bool past_limit);
+  // What a stream ended before the provider's usage is charged (see the definition).
+  void EstimateCutOffUsage();
 
   Upstream& upstream_;
   const ProviderEndpoint& provider_;
@@ -125,11 +125,8 @@ class Relay {
   ScrubHits hits_;  // answers of this call that quoted its key
   Usage usage_;
   int64_t delta_events_ = 0;
-  bool writes_cache_ = false;   // the call marks its prompt for Anthropic's cache (WorstCase)
   int64_t cut_at_ = INT64_MAX;  // the output a stream is ended at (Native sent the provider a limit below it)
-  std::string event_data_;  // an event's data lines joined
-  size_t request_bytes_ = 0;
-  bool input_beyond_bytes_ = false;  // the request's bytes do not bound its input (WorstCase)
+  std::string event_data_;      // an event's data lines joined
   std::unique_ptr<Upload> upload_;  // only for uploads
 };
 

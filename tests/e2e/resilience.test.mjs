@@ -96,6 +96,10 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
   assert.equal(down.status, 502);
   assert.equal(down.json.type, 'upstream_error');
   assert.match(down.json.error, /anthropic could not be reached/);
+  const usageOf = async (broker, grantId) =>
+    (await call(broker.url, 'GET', `/grants/${grantId}/usage`, { token: broker.ownerToken })).json.totals;
+  assert.deepEqual(await usageOf(dead, a.grantId).then((t) => [t.requests, t.costMicros]), [0, 0],
+    'a call that never reached the provider is given back');
   await dead.stop();
 
   const slowMock = await startMock(['--latency-ms', '3000']);
@@ -104,6 +108,11 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
   const timedOut = await call(slow.url, 'POST', '/proxy/chat', { token: s.token, body: chatBody('gpt-4o-mini') });
   assert.equal(timedOut.status, 504);
   assert.equal(timedOut.json.type, 'upstream_timeout');
+  // The provider had the call whole, and goes on with it: it is charged its worst case (here the
+  // model's 16,384 output tokens at $0.60 a million, and its input), not given back.
+  const charged = await usageOf(slow, s.grantId);
+  assert.equal(charged.requests, 1);
+  assert.ok(charged.costMicros >= Math.ceil(16384 * 0.6), JSON.stringify(charged));
   assert.equal((await call(slow.url, 'GET', '/health')).status, 200, 'the broker stays healthy');
   await slow.stop();
   await slowMock.stop();
