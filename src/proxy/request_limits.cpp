@@ -255,6 +255,13 @@ Result<std::optional<std::string>> GeminiNotText(const json::object& body) {
   return beyond;
 }
 
+// Anthropic puts in the prompt of a call that offers tools a system prompt of its own (some 350
+// tokens on Claude 4), and the definitions of the client tools it defines itself (bash some 250
+// tokens, the text editor 700, computer use 735 and a system prompt of some 500): input the body's
+// bytes do not hold, reserved with a margin.
+constexpr int64_t kAnthropicToolPrompt = 500;
+constexpr int64_t kAnthropicDefinedTool = 1500;
+
 // Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
 // search takes a bound on its uses (max_uses), added where `bound` asks for one and the app set none.
 Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
@@ -262,14 +269,19 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
     use.unbounded_input = "mcp_servers";  // remote MCP servers' results, with no bound on their calls
   json::value* list = body.if_contains("tools");
   if (!list || !list->is_array()) return {};
-  static constexpr std::string_view kClientTools[] = {"custom", "bash_", "text_editor_", "computer_", "memory_"};
+  if (!list->get_array().empty()) use.hidden_input_tokens += kAnthropicToolPrompt;
+  static constexpr std::string_view kDefinedClientTools[] = {"bash_", "text_editor_", "computer_", "memory_"};
   for (size_t index = 0; index < list->get_array().size(); ++index) {
     json::object* tool = list->get_array()[index].if_object();
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;  // a custom tool: the app runs it
     std::string_view name = type->get_string();
-    if (std::any_of(std::begin(kClientTools), std::end(kClientTools), [&](auto p) { return name.starts_with(p); }))
+    if (name == "custom") continue;  // defined in the body
+    if (std::any_of(std::begin(kDefinedClientTools), std::end(kDefinedClientTools),
+                    [&](auto p) { return name.starts_with(p); })) {
+      use.hidden_input_tokens += kAnthropicDefinedTool;  // the app runs it; Anthropic defines it
       continue;
+    }
     // A server-side tool: its results go back to the model as input.
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();

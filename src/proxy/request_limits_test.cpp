@@ -30,6 +30,20 @@ TEST(RequestLimits, OutOfRangeCountsAreRefusedNotWrapped) {
   EXPECT_FALSE(Read(Provider::kAnthropic, "chat", R"({"max_tokens":1000000001})"));
 }
 
+// Anthropic adds its tool-use system prompt, and the definitions of the tools it defines, to the
+// input the body holds.
+TEST(RequestLimits, AnthropicsOwnToolPromptsAreInputBeyondTheBody) {
+  auto defined = Read(Provider::kAnthropic, "chat", R"({"max_tokens":5,"tools":[{"type":"computer_20250124"},
+      {"type":"bash_20250124","name":"bash"},{"name":"f","input_schema":{}}]})");
+  ASSERT_TRUE(defined);
+  EXPECT_EQ(defined->hidden_input_tokens, 500 + 2 * 1500);
+  auto custom = Read(Provider::kAnthropic, "chat", R"({"max_tokens":5,"tools":[{"type":"custom","name":"f"}]})");
+  ASSERT_TRUE(custom);
+  EXPECT_EQ(custom->hidden_input_tokens, 500);
+  for (std::string_view none : {R"({"max_tokens":5})", R"({"max_tokens":5,"tools":[]})"})
+    EXPECT_EQ(Read(Provider::kAnthropic, "chat", none)->hidden_input_tokens, 0) << none;
+}
+
 // gpt-image-1 streams up to 3 partial images ahead of each image, billed each.
 TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
   auto three = Read(Provider::kOpenAI, "images", R"({"model":"gpt-image-1","n":2,"stream":true,"partial_images":3})");

@@ -15,7 +15,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.use.partial_images = asked.partial_images;
   worst.use.characters = asked.characters;
   worst.use.tool_uses = asked.tools;
-  if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes);
+  if (asked.input_in_tokens) worst.use.input_tokens = static_cast<int64_t>(body_bytes) + asked.hidden_input_tokens;
   worst.writes_text = asked.writes_text;
   worst.answers = asked.answers;
   worst.unbounded_input = asked.unbounded_input;
