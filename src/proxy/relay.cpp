@@ -57,9 +57,11 @@ bool OpensWideContext(const Request& req) {
 // An upload relayed as it arrives: the form is read for its model on the way, and the piece read
 // last is held back until the grant allowed that model.
 struct Relay::Upload {
-  Upload(const Request& request, std::string boundary) : req(request), form(std::move(boundary), "model") {}
+  Upload(const Request& request, const std::string& boundary)
+      : req(request), form(boundary, "model"), format(boundary, "response_format") {}
   const Request& req;
   MultipartField form;
+  MultipartField format;  // the answer's: whether it will say how long the audio was
   bool admitted = false;
   std::optional<Error> refusal;
   std::string held;
@@ -86,7 +88,14 @@ Relay::~Relay() = default;
 awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
   wire_ = ep.wire;
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
-  if (ep.model_in == ModelIn::kMultipart) co_return co_await RelayUpload(req, target);
+  if (ep.model_in == ModelIn::kMultipart) {
+    // A translation's answer says nothing of how long its audio was (see MeteredFormat).
+    if (ep.path.ends_with("/translations") && grant_.record.SpendsAgainstABudget())
+      co_return hooks_.Refusal(MakeError(Errc::kForbidden,
+                                         "A translation's answer does not say how long its audio was, so the broker "
+                                         "cannot meter it, and this grant has a budget"));
+    co_return co_await RelayUpload(req, target);
+  }
   auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget());
   if (!call) co_return hooks_.Refusal(call.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
@@ -322,7 +331,7 @@ awaitable<Reply> Relay::RelayUpload(Request& req, std::string_view target) {
   auto content_type = req.find(bhttp::field::content_type);
   auto boundary = MultipartBoundary(content_type == req.end() ? "" : content_type->value());
   if (!boundary) co_return hooks_.Refusal(boundary.error());
-  upload_ = std::make_unique<Upload>(req, std::move(*boundary));
+  upload_ = std::make_unique<Upload>(req, *boundary);
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();
@@ -338,6 +347,7 @@ awaitable<Result<std::string_view>> Relay::NextUploadPiece() {
     if (!piece) co_return u.Stop(piece.error());
     if (piece->empty()) {
       if (auto whole = u.form.Finish(); !whole) co_return u.Stop(whole.error());
+      if (auto metered = MeteredFormat(); !metered) co_return u.Stop(metered.error());
       if (!u.admitted) {
         if (!u.form.Value()) co_return u.Stop(MakeError(Errc::kBadRequest, "'model' is required"));
         if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
@@ -347,12 +357,27 @@ awaitable<Result<std::string_view>> Relay::NextUploadPiece() {
       co_return std::string_view(u.sending);
     }
     if (auto fed = u.form.Feed(*piece); !fed) co_return u.Stop(fed.error());
+    if (auto fed = u.format.Feed(*piece); !fed) co_return u.Stop(fed.error());
     if (u.form.Value() && !u.admitted)
       if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
     u.sending = std::move(u.held);
     u.held.assign(*piece);
     if (!u.sending.empty()) co_return std::string_view(u.sending);
   }
+}
+
+// On a grant with a budget, an upload's answer must say what the provider billed: an answer as
+// text or subtitles says nothing of how long the audio was, and audio can be far denser than the
+// 6 kbit/s its estimate assumes (an hour of compressed silence in some kilobytes). Checked before
+// the upload's last piece goes upstream: a refused one never reaches the provider whole.
+Status Relay::MeteredFormat() const {
+  if (!grant_.record.SpendsAgainstABudget()) return {};
+  const std::optional<std::string>& format = upload_->format.Value();
+  if (format && *format != "json" && *format != "verbose_json")
+    return MakeError(Errc::kForbidden, "'response_format' '" + *format +
+                                           "' answers without the usage the broker meters by; on a grant with a "
+                                           "budget use 'json' or 'verbose_json'");
+  return {};
 }
 
 awaitable<Status> Relay::AdmitUpload() {

@@ -142,6 +142,36 @@ test('the GPT-4o transcription models are charged the tokens they bill, whole or
   assert.equal((await mockStats(mock)).requests.openai, requests);
 });
 
+test('on a budget, an upload must ask for an answer that says how long its audio was', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['whisper-1'], capabilities: ['audio'], maxBudgetCents: 100 });
+  const c = sdk(g.token);
+  const file = () => toFile(Buffer.alloc(64000, 7), 'speech.wav');
+  const requests = (await mockStats(mock)).requests.openai;
+  // Text, subtitles and translations say nothing of the audio's length, and compressed audio can
+  // last far longer than its size at 6 kbit/s: OpenAI bills the length, the broker would guess.
+  for (const response_format of ['text', 'srt', 'vtt']) {
+    await assert.rejects(c.audio.transcriptions.create({ model: 'whisper-1', file: await file(), response_format }), (e) => {
+      assert.ok(e instanceof OpenAI.PermissionDeniedError, `${response_format}: ${e.constructor.name}`);
+      assert.match(e.message, /'response_format'/);
+      return true;
+    });
+  }
+  await assert.rejects(c.audio.translations.create({ model: 'whisper-1', file: await file() }), (e) => {
+    assert.ok(e instanceof OpenAI.PermissionDeniedError, e.constructor.name);
+    assert.match(e.message, /translation/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.openai, requests, 'none reached the provider whole');
+  const json = await c.audio.transcriptions.create({ model: 'whisper-1', file: await file(), response_format: 'json' });
+  assert.equal(json.usage.type, 'duration');
+  const usage = await usageOf(broker, g.grantId);
+  assert.equal(usage.totals.audioSeconds, json.usage.seconds);
+  assert.equal(usage.totals.requests, 1, 'the refused uploads were given back');
+  // Without a budget the answer is the app's to choose.
+  const text = await client.audio.transcriptions.create({ model: 'whisper-1', file: await file(), response_format: 'text' });
+  assert.match(String(text), /Mock transcript of 64000 bytes/);
+});
+
 test('an upload for a model outside the grant is refused and never reaches the provider whole', async () => {
   const requests = (await mockStats(mock)).requests.openai;
   const file = await toFile(Buffer.alloc(100000, 1), 'speech.wav');
