@@ -12,6 +12,9 @@ namespace {
 
 // What a chat call may write when neither the app nor the price table says.
 constexpr int64_t kDefaultOutputLimit = 4096;
+// Faster than any model writes, reasoning included, per answer: what a stream whose reasoning makes
+// no event may have made in the time it ran.
+constexpr int64_t kMostTokensPerSecond = 1000;
 
 // The context window a call reads within: the longer one where it opens it and the model has one.
 int64_t ContextWindow(const metering::Price& price, bool wide) {
@@ -170,6 +173,13 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.token_percent = price_ ? OneGeoPercent(*price_) : 100;
   else if (said_nothing || !usage.one_geo.has_value())
     used.token_percent = worst_.use.token_percent;
+  // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
+  // much output as it could have made in the time it ran, within what was reserved.
+  if (!said_nothing && usage.output_unknown && (worst_.reasons_unseen || (price_ && price_->reasons_unseen))) {
+    int64_t could = std::min(kMaxTokens, std::max<int64_t>(usage.streamed_ms, 0) * kMostTokensPerSecond / 1000 *
+                                             std::max<int64_t>(worst_.answers, 1));
+    used.output_tokens = std::min(std::max(used.output_tokens, could), std::min(worst_.use.output_tokens, output_cap_));
+  }
   used.images = worst_.use.images;
   used.image_kind = worst_.use.image_kind;
   used.partial_images = worst_.use.partial_images;  // as asked: the answer's usage does not count them apart

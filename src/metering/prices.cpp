@@ -122,6 +122,7 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "context_window",
                                                 "wide_context_window",
                                                 "geo_inference_percent",
+                                                "reasons_unseen",
                                                 "media_token_multiplier",
                                                 "images",
                                                 "partial_image",
@@ -155,6 +156,11 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
     if (!times || !(*times >= 1 && *times <= 100))
       return Bad(source, index, "media_token_multiplier", "must be a number from 1 to 100");
     price.media_token_percent = static_cast<int64_t>(std::ceil(*times * 100 - 1e-9));
+  }
+  if (const toml::node* unseen = t.get("reasons_unseen")) {
+    auto flag = unseen->value<bool>();
+    if (!flag) return Bad(source, index, "reasons_unseen", "must be true or false");
+    price.reasons_unseen = *flag;
   }
   if (const toml::node* geo = t.get("geo_inference_percent")) {
     auto percent = geo->value<int64_t>();

@@ -46,6 +46,9 @@ struct Price {
   // What inference kept in one geography costs (Anthropic's inference_geo other than "global", and
   // a workspace's default one), in percent of the token prices; 0: the model takes no inference_geo.
   int64_t geo_inference_percent = 0;
+  // The model reasons before it answers, and its stream shows none of it (OpenAI's reasoning
+  // models): a stream cut before the provider's usage cannot be counted from its events.
+  bool reasons_unseen = false;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t partial_image_micros = 0;             // each partial image a streamed image call asks for
   int64_t audio_minute_micros = 0;              // transcription

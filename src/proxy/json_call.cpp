@@ -95,6 +95,7 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"serviceTier", &kWhole},
                                        {"inference_geo", &kWhole},
                                        {"speed", &kWhole},
+                                       {"thinking", &kWhole},
                                        {"background", &kWhole},
                                        {"context_management", &kContextManagement},
                                        {"cache_control", &kKindOnly}};

@@ -146,6 +146,7 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
 
 awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
   hooks_.UpstreamStarted();
+  sent_at_ = std::chrono::steady_clock::now();
   http::CallBody sent{body, {}, {}};
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent));
   co_return co_await Answer(std::move(answer), whole);
@@ -291,6 +292,9 @@ Error Relay::BudgetSpent() const {
 void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   if (usage_.input_tokens == 0) usage_.input_unknown = true;
+  usage_.output_unknown = true;
+  usage_.streamed_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
 }
 
 // Reads the event's usage; false for the usage chunk the app did not ask for.
@@ -335,6 +339,7 @@ awaitable<Reply> Relay::RelayUpload(Request& req, std::string_view target) {
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();
+  sent_at_ = std::chrono::steady_clock::now();
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body));
   if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   co_return co_await Answer(std::move(answer), false);

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -128,6 +129,7 @@ class Relay {
   int64_t delta_events_ = 0;
   int64_t cut_at_ = INT64_MAX;  // the output a stream is ended at (Native sent the provider a limit below it)
   std::string event_data_;      // an event's data lines joined
+  std::chrono::steady_clock::time_point sent_at_;  // when the call went upstream
   std::unique_ptr<Upload> upload_;  // only for uploads
 };
 

@@ -480,6 +480,9 @@ Status ReadAnthropic(std::string_view capability, json::object& body, bool bound
     return MakeError(Errc::kForbidden, "'context_management' edit " + QuotedName(TypeOf(*compaction)) +
                                            " (compaction) is billed in a pass beyond the answer's usage, and this "
                                            "grant has a budget");
+  // Claude 4 streams a summary of its thinking, and bills the thinking.
+  if (const json::value* thinking = body.if_contains("thinking"); thinking && thinking->is_object())
+    use.reasons_unseen = TypeOf(*thinking) != "disabled";
   if (const json::value* geo = body.if_contains("inference_geo"); geo && !geo->is_null())
     use.inference_geo =
         geo->is_string() && geo->get_string() == "global" ? RequestedUse::Geo::kGlobal : RequestedUse::Geo::kOne;

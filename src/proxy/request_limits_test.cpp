@@ -44,6 +44,18 @@ TEST(RequestLimits, AnthropicsOwnToolPromptsAreInputBeyondTheBody) {
     EXPECT_EQ(Read(Provider::kAnthropic, "chat", none)->hidden_input_tokens, 0) << none;
 }
 
+// Claude 4 streams a summary of its extended thinking and bills all of it.
+TEST(RequestLimits, AnthropicsThinkingIsReasoningAStreamDoesNotShow) {
+  for (std::string_view thinking : {R"({"type":"enabled","budget_tokens":2000})", R"({"type":"adaptive"})"})
+    EXPECT_TRUE(Read(Provider::kAnthropic, "chat",
+                     std::string(R"({"max_tokens":5000,"thinking":)") + std::string(thinking) + "}")
+                    ->reasons_unseen)
+        << thinking;
+  EXPECT_FALSE(
+      Read(Provider::kAnthropic, "chat", R"({"max_tokens":5,"thinking":{"type":"disabled"}})")->reasons_unseen);
+  EXPECT_FALSE(Read(Provider::kAnthropic, "chat", R"({"max_tokens":5})")->reasons_unseen);
+}
+
 // gpt-image-1 streams up to 3 partial images ahead of each image, billed each.
 TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
   auto three = Read(Provider::kOpenAI, "images", R"({"model":"gpt-image-1","n":2,"stream":true,"partial_images":3})");

@@ -28,9 +28,12 @@ struct Usage {
   std::vector<int64_t> searches_by_candidate;  // Gemini's, by candidate index
   // A figure was negative, not a whole number or beyond kMaxTokens: the call counts as its worst case.
   bool implausible = false;
-  // A stream cut before the provider reported its input, where the request's bytes do not bound
-  // it (the relay's estimate): the input reserved is charged.
+  // A stream cut before the provider reported its input: the input reserved is charged.
   bool input_unknown = false;
+  // A stream cut (after `streamed_ms` from its call being sent) before the provider reported all
+  // its output: output_tokens counts its events only.
+  bool output_unknown = false;
+  int64_t streamed_ms = 0;
   // Where Anthropic ran the call, as usage.inference_geo says: in one geography (anything but
   // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
   // none when no answer said. Once one said "one geography", it stays so.

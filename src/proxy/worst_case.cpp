@@ -25,6 +25,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.use.output_tokens = asked.output_tokens.value_or(0) * asked.answers;
   worst.inference_geo = asked.inference_geo;
   worst.writes_cache = asked.writes_cache;
+  worst.reasons_unseen = asked.reasons_unseen;
   if (asked.output_echoes_body) worst.predicted_output = static_cast<int64_t>(body_bytes) * asked.answers;
   return worst;
 }

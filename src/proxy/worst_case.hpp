@@ -37,7 +37,8 @@ struct WorstCase {
   bool wide_context = false;
   int64_t predicted_output = 0;  // output beyond the limit: a prediction's unused tokens (RequestedUse)
   RequestedUse::Geo inference_geo = RequestedUse::Geo::kUnnamed;
-  bool writes_cache = false;  // see RequestedUse
+  bool writes_cache = false;    // see RequestedUse
+  bool reasons_unseen = false;  // see RequestedUse
   // An upload of audio: reserved by its length (use.audio_seconds), or by the model's window where
   // the model bills tokens rather than minutes (metered_call.cpp).
   bool audio_upload = false;

@@ -174,9 +174,39 @@ test('an abandoned stream is charged for what went through', async () => {
     return u.totals.requests === 1 && u;
   }, 'the abandoned stream settled');
   assert.ok(usage.totals.outputTokens >= 5);
+  assert.ok(usage.totals.outputTokens < 100, 'gpt-4o-mini shows all it writes: its events count its output');
+  // Its input, which OpenAI reports only at the end, is charged as reserved: at least the bytes
+  // the app sent, not a quarter of them.
+  const sent = Buffer.byteLength(JSON.stringify({ model: 'gpt-4o-mini', messages, stream: true }));
+  assert.ok(usage.totals.inputTokens >= sent, `${usage.totals.inputTokens} input tokens for ${sent} bytes`);
   assert.ok(usage.totals.costMicros > 0);
   assert.equal(usage.budget.spentMicros, usage.totals.costMicros);
   await eventually(async () => (await mockStats(mock)).streams.cancelled === 1, 'the provider stream cancelled');
+});
+
+test('an abandoned stream of a model that reasons unseen is charged what it could have made in the time it ran', async () => {
+  // OpenAI's reasoning models stream no event while they reason, and report usage only at the end:
+  // an app could leave a stream as its answer begins, after a long and costly reasoning.
+  const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '100']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-5'], capabilities: ['chat'], maxBudgetCents: 500 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const started = performance.now();
+  const stream = await client.chat.completions.create({ model: 'gpt-5', messages, stream: true, max_completion_tokens: 20000 });
+  let seen = 0;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta) seen++;
+    if (seen === 5) break;  // some 400 ms in
+  }
+  const ran = performance.now() - started;
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  // At 1,000 tokens a second for the time the broker relayed it (a little less than the app saw).
+  assert.ok(usage.totals.outputTokens >= 300 && usage.totals.outputTokens <= Math.ceil(ran) + 1000,
+    `${usage.totals.outputTokens} output tokens after ${Math.round(ran)} ms`);
+  assert.ok(usage.totals.outputTokens <= 20000, 'never more than was reserved');
 });
 
 test('an abandoned stream whose image the provider had read is charged what was reserved for its input', async () => {
