@@ -88,7 +88,8 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   }
   // Audio for a model that bills it by tokens (gpt-4o-transcribe), not by the minute: however long
   // it lasts, the model reads at most its window, and writes a transcript shorter than its audio.
-  if (worst.audio_upload && price_ && price_->audio_minute_micros == 0) {
+  if (worst.audio_upload && price_ && price_->audio_minute_micros == 0 &&
+      (price_->tokens.input > 0 || price_->tokens.output > 0)) {
     if (price_->context_window == 0 && budgeted)
       co_return MakeError(Errc::kForbidden, "Model '" + model_ +
                                                 "' is priced by tokens, not by the minute, and no context window is "

@@ -7,7 +7,8 @@
 // without max_tokens may start with less than that (what the grant has left, if that pays for its
 // input and a few tokens); the provider is then asked to stop where that runs out (OutputCap). A call that
 // names its limit, and any answer that is not a stream (it cannot be cut), must fit entirely. Images, speech and
-// transcription are priced per image, per character and per second of audio (proxy/worst_case.hpp).
+// transcription are priced per image, per character and per second of audio, or for a transcription
+// model that bills tokens, by its window (proxy/worst_case.hpp).
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/fwd.hpp>

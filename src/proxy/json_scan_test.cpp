@@ -248,9 +248,6 @@ TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
 }
 
-// OpenAI's images run dall-e-2 where the body names no model, unless it holds a parameter of the
-// GPT image models: then one of those, at up to 12 times the price. The broker names the model it
-// checked the grant for and priced.
 TEST(JsonCall, OpenAIsServerSideCompactionIsRefusedOnABudget) {
   const NativeEndpoint& responses = Endpoint(Provider::kOpenAI, "/v1/responses");
   std::string body =
@@ -263,6 +260,9 @@ TEST(JsonCall, OpenAIsServerSideCompactionIsRefusedOnABudget) {
   EXPECT_TRUE(Read(responses, R"({"model":"gpt-5","input":"hi","context_management":null})"));
 }
 
+// OpenAI's images run dall-e-2 where the body names no model, unless it holds a parameter of the
+// GPT image models: then one of those, at up to 12 times the price. The broker names the model it
+// checked the grant for and priced.
 TEST(JsonCall, TheModelTheBrokerTakesAsTheProvidersDefaultIsNamedUpstream) {
   const NativeEndpoint& images = Endpoint(Provider::kOpenAI, "/v1/images/generations");
   auto none = Read(images, R"({"prompt":"a cat","n":10,"size":"1536x1024","quality":"high"})");

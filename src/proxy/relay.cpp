@@ -290,9 +290,12 @@ Error Relay::BudgetSpent() const {
 // an estimate from the request's size would fall short for text of short tokens, which an app
 // could write on purpose and then leave.
 void Relay::EstimateCutOffUsage() {
+  // Gemini reports its running totals, thinking included, in every chunk: once one did, the output
+  // is known up to the last chunk. OpenAI reports only at the end, Anthropic its output at the end.
+  bool running_totals = provider_.wire == Provider::kGoogle && usage_.output_tokens > 0;
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   if (usage_.input_tokens == 0) usage_.input_unknown = true;
-  usage_.output_unknown = true;
+  usage_.output_unknown = !running_totals;
   usage_.streamed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
 }
@@ -362,7 +365,8 @@ awaitable<Result<std::string_view>> Relay::NextUploadPiece() {
       co_return std::string_view(u.sending);
     }
     if (auto fed = u.form.Feed(*piece); !fed) co_return u.Stop(fed.error());
-    if (auto fed = u.format.Feed(*piece); !fed) co_return u.Stop(fed.error());
+    if (grant_.record.SpendsAgainstABudget())  // only a budget reads it (MeteredFormat)
+      if (auto fed = u.format.Feed(*piece); !fed) co_return u.Stop(fed.error());
     if (u.form.Value() && !u.admitted)
       if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
     u.sending = std::move(u.held);

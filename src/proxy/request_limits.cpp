@@ -405,12 +405,13 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
     };
     use.image_kind = text("size", "1024x1024") + "/" + text("quality", "standard");
     // Each image of a stream may come first as up to 3 partial images, each billed apart; 0 asks
-    // for none.
+    // for none, and a call that does not stream gets none.
     const json::value* partial = body.if_contains("partial_images");
     if (partial && !(partial->is_number() && partial->to_number<double>() == 0)) {
       auto partials = WholeNumber(Provider::kOpenAI, partial, "partial_images", kMaxPartialImages);
       if (!partials) return partials.error();
-      use.partial_images = partials->value_or(0) * use.images;
+      const json::value* stream = body.if_contains("stream");
+      if (stream && stream->is_bool() && stream->get_bool()) use.partial_images = partials->value_or(0) * use.images;
     }
     use.input_in_tokens = true;  // gpt-image-1 bills its prompt's tokens too
     return {};

@@ -62,7 +62,8 @@ TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
   ASSERT_TRUE(three);
   EXPECT_EQ(three->images, 2);
   EXPECT_EQ(three->partial_images, 6);
-  for (std::string_view none : {R"({"partial_images":0})", R"({"partial_images":null})", R"({})"}) {
+  for (std::string_view none :
+       {R"({"partial_images":0,"stream":true})", R"({"partial_images":null})", R"({})", R"({"partial_images":2})"}) {
     auto read = Read(Provider::kOpenAI, "images", none);
     ASSERT_TRUE(read) << none;
     EXPECT_EQ(read->partial_images, 0) << none;
