@@ -316,6 +316,7 @@ TEST_F(ServerTest, ClientReportsUnreachableUpstream) {
   auto res = asio::co_spawn(io_.First(), client_.Send(dead, CallHead(Verb::get, "/")), asio::use_future).get();
   ASSERT_FALSE(res);
   EXPECT_EQ(res.error().code, Errc::kUpstream);
+  EXPECT_FALSE(res.error().sent_unanswered) << "the call never reached it";
 }
 
 // An upstream that holds every request until `calls` of them are waiting at once, then answers them
@@ -366,6 +367,20 @@ class HoldingUpstream {
   std::vector<std::shared_ptr<Socket>> held_;
   std::thread thread_;
 };
+
+// A call written whole that gets no answer in time: the upstream has it, and may act on it (the
+// relay charges a model call so).
+TEST_F(ServerTest, ClientSaysATimedOutCallWasSentWhole) {
+  HoldingUpstream silent(2);  // holds a lone call for ever
+  ClientOptions options;
+  options.request_timeout = std::chrono::seconds(1);
+  HttpClient client(options);
+  auto res =
+      asio::co_spawn(io_.First(), client.Send(silent.Url(), CallHead(Verb::post, "/"), "{}"), asio::use_future).get();
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Errc::kUpstreamTimeout);
+  EXPECT_TRUE(res.error().sent_unanswered);
+}
 
 // Every connection that calls in flight at once needed is kept for the next calls: one not kept
 // costs a new connection (and a name lookup) later. With 64 kept, 36 of these calls connected anew.
