@@ -199,6 +199,10 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
 
 Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, json::object& o, bool bound_tools) {
   JsonCall call;
+  // The model the provider runs when the body names none is named for it: the provider may choose
+  // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
+  // one of their parameters), and the broker checked the grant for and priced the one it named.
+  std::string_view named_model;
   if (ep.model_in == ModelIn::kJsonBody) {
     const json::value* model = o.if_contains("model");
     if (model && model->is_string() && !model->get_string().empty())
@@ -206,7 +210,7 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
     else if (model && !model->is_null())
       return MakeError(Errc::kBadRequest, "'model' must be a non-empty string");
     else if (!ep.default_model.empty())
-      call.model = ep.default_model;  // named in the body that goes upstream (below)
+      call.model = named_model = ep.default_model;
     else
       return MakeError(Errc::kBadRequest, "'model' is required");
   }
@@ -225,13 +229,6 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
         options && options->is_object() ? options->get_object().if_contains("include_usage") : nullptr;
     call.strip_usage_chunk = !(include && include->is_bool() && include->get_bool());
   }
-  // The model the provider runs when the body names none is named for it: the provider may choose
-  // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
-  // one of their parameters), and the broker checked the grant for and priced the one it named.
-  const json::value* app_model = o.if_contains("model");
-  bool named_for_app =
-      ep.model_in == ModelIn::kJsonBody && !ep.default_model.empty() && !(app_model && app_model->is_string());
-  std::string_view named_model = named_for_app ? ep.default_model : std::string_view();
   if (call.asked.body_changed || call.strip_usage_chunk || !named_model.empty())
     call.body = WithAdditions(std::move(body), call.asked, call.strip_usage_chunk, options, named_model);
   else
