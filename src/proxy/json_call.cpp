@@ -25,10 +25,9 @@ constexpr ScanMember kToolMembers[] = {
 constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
 // Gemini also takes one tool where it takes a list: an object kept as a tool is.
 constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};
-constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},
-                                         {"max_output_tokens", &kWhole},
-                                         {"candidateCount", &kWhole},
-                                         {"candidate_count", &kWhole}};
+constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},    {"max_output_tokens", &kWhole},
+                                         {"candidateCount", &kWhole},     {"candidate_count", &kWhole},
+                                         {"thinkingConfig", &kShapeOnly}, {"thinking_config", &kShapeOnly}};
 constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
 
 // What a conversation holds besides text (request_limits.cpp's InputBeyondBytes): each message's

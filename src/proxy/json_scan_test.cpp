@@ -248,6 +248,15 @@ TEST(JsonCall, TheBodyGoesUpstreamAsTheAppSentItUnlessTheBrokerAddsToIt) {
       R"({"model":"m","stream":true,"stream_options":{"include_usage":true}})");
 }
 
+// The scan keeps what policy reads of Gemini's generationConfig: its thinkingConfig too.
+TEST(JsonCall, GeminisThinkingConfigIsSeenThroughTheScan) {
+  const NativeEndpoint& stream = Endpoint(Provider::kGoogle, ":streamGenerateContent");
+  auto thinking = Read(stream, R"({"contents":[],"generationConfig":{"thinkingConfig":{"thinkingBudget":9000}}})");
+  ASSERT_TRUE(thinking);
+  EXPECT_TRUE(thinking->asked.reasons_unseen);
+  EXPECT_FALSE(Read(stream, R"({"contents":[],"generationConfig":{"temperature":1}})")->asked.reasons_unseen);
+}
+
 TEST(JsonCall, OpenAIsServerSideCompactionIsRefusedOnABudget) {
   const NativeEndpoint& responses = Endpoint(Provider::kOpenAI, "/v1/responses");
   std::string body =

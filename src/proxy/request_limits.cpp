@@ -532,6 +532,11 @@ Status ReadGemini(std::string_view capability, const json::object& body, bool bo
     auto count = GeminiWholeNumber(c, "candidateCount", kMaxAnswers);
     if (!count) return count.error();
     use.answers = count->value_or(1);
+    // A model asked to think streams nothing until it has (2.5 Flash-Lite too, which does not by
+    // default): see metering::Price::reasons_unseen.
+    auto thinking = GeminiField(c, "thinkingConfig");
+    if (!thinking) return thinking.error();
+    use.reasons_unseen = *thinking && !(*thinking)->is_null();
   } else if (*config && !(*config)->is_null()) {
     return Invalid("generationConfig", "must be an object");
   }

@@ -29,8 +29,8 @@ inline constexpr int64_t kDefaultToolUses = 5;
 struct RequestedUse {
   bool input_in_tokens = false;          // the body's text is billed as input tokens
   int64_t hidden_input_tokens = 0;       // input the provider adds to the body's (Anthropic's tool prompts)
-  // The call has the model think where its stream shows only a summary (Anthropic's extended
-  // thinking on Claude 4): see metering::Price::reasons_unseen.
+  // The call has the model think where its stream shows nothing or a summary (Anthropic's extended
+  // thinking on Claude 4, Gemini's thinkingConfig): see metering::Price::reasons_unseen.
   bool reasons_unseen = false;
   bool writes_text = false;              // the answer is billed as output tokens
   std::optional<int64_t> output_tokens;  // the largest output limit named, per answer

@@ -56,6 +56,17 @@ TEST(RequestLimits, AnthropicsThinkingIsReasoningAStreamDoesNotShow) {
   EXPECT_FALSE(Read(Provider::kAnthropic, "chat", R"({"max_tokens":5})")->reasons_unseen);
 }
 
+// Gemini streams nothing while it thinks, on a model that thinks by default (in the table) or one
+// asked to, under either of the field's names.
+TEST(RequestLimits, GeminisThinkingConfigIsReasoningAStreamDoesNotShow) {
+  for (std::string_view body : {R"({"generationConfig":{"thinkingConfig":{"thinkingBudget":24576}}})",
+                                R"({"generation_config":{"thinking_config":{"thinking_budget":1024}}})"})
+    EXPECT_TRUE(Read(Provider::kGoogle, "chat", body)->reasons_unseen) << body;
+  EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"maxOutputTokens":50}})")->reasons_unseen);
+  EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"thinkingConfig":{},"thinking_config":{}}})"))
+      << "named twice";
+}
+
 // gpt-image-1 streams up to 3 partial images ahead of each image, billed each.
 TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
   auto three = Read(Provider::kOpenAI, "images", R"({"model":"gpt-image-1","n":2,"stream":true,"partial_images":3})");
