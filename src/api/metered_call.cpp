@@ -165,6 +165,7 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.cache_write_tokens = usage.cache_write_tokens;
     used.cache_write_1h_tokens = usage.cache_write_1h_tokens;
     used.audio_input_tokens = usage.audio_input_tokens;
+    used.cached_audio_input_tokens = usage.cached_audio_input_tokens;
   }
   if (said_nothing || usage.input_unknown) used.audio_input_tokens = worst_.use.audio_input_tokens;
   if (worst_.writes_cache && (said_nothing || usage.input_unknown))  // what it wrote is unknown too: as reserved

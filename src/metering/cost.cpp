@@ -33,14 +33,25 @@ Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
   Wide writes = std::min(Count(used.cache_write_tokens), input - cached);
   Wide long_writes = std::min(Count(used.cache_write_1h_tokens), writes);
   Wide fresh = input - cached - writes;
-  Wide audio = std::min(Count(used.audio_input_tokens), fresh);
+  // The audio is split between the fresh input and the cached one as the answer says
+  // (cached_audio_input_tokens, of all the audio); what it leaves unsaid (an answer that reports
+  // cached input but not its modalities) goes to the fresh input first, then to the cache: the
+  // dearest split, as audio costs more than the rest both fresh and cached.
+  Wide audio = Count(used.audio_input_tokens);
+  Wide fresh_audio = std::min(audio - std::min(Count(used.cached_audio_input_tokens), audio), fresh);
+  Wide cached_audio = std::min(std::max(Count(used.cached_audio_input_tokens), audio - fresh_audio), cached);
   // A price the table leaves out is charged at the full input price, never for free.
   int64_t cached_price = p.cached_input > 0 ? p.cached_input : p.input;
   int64_t write_price = p.cache_write > 0 ? p.cache_write : p.input;
   int64_t long_write_price = p.cache_write_1h > 0 ? p.cache_write_1h : write_price;
   int64_t audio_price = std::max(p.audio_input, p.input);
-  return (fresh - audio) * p.input + audio * audio_price + cached * cached_price +
-         (writes - long_writes) * write_price + long_writes * long_write_price + Count(used.output_tokens) * p.output;
+  // Where audio costs more than the rest, cached audio does too: at its own price, else in full.
+  int64_t cached_audio_price = p.audio_input <= p.input   ? cached_price
+                               : p.cached_audio_input > 0 ? std::max(p.cached_audio_input, cached_price)
+                                                          : audio_price;
+  return (fresh - fresh_audio) * p.input + fresh_audio * audio_price + (cached - cached_audio) * cached_price +
+         cached_audio * cached_audio_price + (writes - long_writes) * write_price + long_writes * long_write_price +
+         Count(used.output_tokens) * p.output;
 }
 
 int64_t ImagePrice(const Price& price, const std::string& kind) {

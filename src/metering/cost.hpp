@@ -21,7 +21,8 @@ struct Consumption {
   int64_t cached_input_tokens = 0;  // read from a cache
   int64_t cache_write_tokens = 0;   // written to a cache (Anthropic)
   int64_t cache_write_1h_tokens = 0;  // of them, to 1-hour entries
-  int64_t audio_input_tokens = 0;     // of the input neither cached nor written, audio (Gemini)
+  int64_t audio_input_tokens = 0;     // of the input, audio (Gemini): cached or not
+  int64_t cached_audio_input_tokens = 0;  // of the cached input, audio (Gemini)
   int64_t output_tokens = 0;
   int64_t images = 0;
   std::string image_kind;  // "1024x1024/hd"

@@ -80,7 +80,8 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
   for (auto [field, slot] :
        {std::pair{"input", &into.input}, std::pair{"cached_input", &into.cached_input},
         std::pair{"cache_write", &into.cache_write}, std::pair{"cache_write_1h", &into.cache_write_1h},
-        std::pair{"output", &into.output}, std::pair{"audio_input", &into.audio_input}}) {
+        std::pair{"output", &into.output}, std::pair{"audio_input", &into.audio_input},
+        std::pair{"cached_audio_input", &into.cached_audio_input}}) {
     auto micros = Micros(t, p + field, source, index);
     if (!micros) return micros.error();
     *slot = *micros;
@@ -110,12 +111,14 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "cache_write",
                                                 "cache_write_1h",
                                                 "audio_input",
+                                                "cached_audio_input",
                                                 "output",
                                                 "long_input",
                                                 "long_cached_input",
                                                 "long_cache_write",
                                                 "long_cache_write_1h",
                                                 "long_audio_input",
+                                                "long_cached_audio_input",
                                                 "long_output",
                                                 "long_context_above",
                                                 "max_output_tokens",

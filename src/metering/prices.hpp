@@ -24,6 +24,8 @@ struct TokenPrices {
   int64_t output = 0;
   int64_t cache_write_1h = 0;  // Anthropic's cache creation of 1-hour entries
   int64_t audio_input = 0;     // audio input tokens where they cost more than the rest (Gemini)
+  // Audio input read from a cache, where audio_input is set (Gemini); 0: at audio_input.
+  int64_t cached_audio_input = 0;
 };
 
 struct Price {

@@ -118,6 +118,47 @@ TEST(Prices, GeminiAudioInputCostsMoreThanText) {
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .audio_input_tokens = 100'000}), 125'000);
 }
 
+// Audio read from Gemini's cache costs more than cached text too: $0.10 a million on 2.5 Flash
+// against $0.03.
+TEST(Prices, GeminiCachedAudioCostsMoreThanCachedText) {
+  // 1M input: 600k cached, of which 400k audio; 100k fresh audio; 300k fresh text.
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash",
+                 {.input_tokens = 1'000'000,
+                  .cached_input_tokens = 600'000,
+                  .audio_input_tokens = 500'000,
+                  .cached_audio_input_tokens = 400'000}),
+            300'000 * 3 / 10 + 100'000 + 200'000 * 3 / 100 + 400'000 / 10);
+  EXPECT_EQ(Cost("google", "gemini-2.0-flash",
+                 {.input_tokens = 1'000'000,
+                  .cached_input_tokens = 1'000'000,
+                  .audio_input_tokens = 1'000'000,
+                  .cached_audio_input_tokens = 1'000'000}),
+            175'000);
+  // An answer that reports cached input but not its modalities: the audio is as dear as it can
+  // be, fresh first (600k fresh text and audio, 400k of audio left in the cache).
+  EXPECT_EQ(Cost("google", "gemini-2.5-flash",
+                 {.input_tokens = 1'000'000, .cached_input_tokens = 400'000, .audio_input_tokens = 1'000'000}),
+            600'000 + 400'000 / 10);
+  // A model whose audio costs as any input bills cached audio as any cached input.
+  EXPECT_EQ(Cost("google", "gemini-2.5-pro",
+                 {.input_tokens = 100'000,
+                  .cached_input_tokens = 100'000,
+                  .audio_input_tokens = 100'000,
+                  .cached_audio_input_tokens = 100'000}),
+            12'500);
+  // An owner's entry that prices audio apart and not cached audio bills it at the audio price.
+  PriceTable table;
+  ASSERT_TRUE(
+      AddPrices("[[prices]]\nprovider = \"google\"\nmodel = \"gemini-x\"\ninput = 0.30\naudio_input = 1.00\n"
+                "cached_input = 0.03\n",
+                "prices", "c", table));
+  EXPECT_EQ(CostMicros(*table.Find("google", "gemini-x"), {.input_tokens = 1'000'000,
+                                                           .cached_input_tokens = 1'000'000,
+                                                           .audio_input_tokens = 1'000'000,
+                                                           .cached_audio_input_tokens = 1'000'000}),
+            1'000'000);
+}
+
 TEST(Prices, GeminiProLongPromptsCostMore) {
   // gemini-2.5-pro: $1.25 in / $10 out up to 200k prompt tokens, $2.50 / $15 above.
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .output_tokens = 1000}), 125'000 + 10'000);

@@ -79,20 +79,47 @@ bool FeedsToolResults(const json::object& o) {
   return false;
 }
 
-// `audio`: of the `in` prompt tokens, a sound's (reported apart: Google bills them apart).
-json::object UsageMetadata(int64_t in, int64_t out, int64_t tool_results, int64_t audio) {
-  json::array details{json::object{{"modality", "TEXT"}, {"tokenCount", in - audio}}};
-  if (audio > 0) details.push_back(json::object{{"modality", "AUDIO"}, {"tokenCount", audio}});
-  json::object u{{"promptTokenCount", in},
-                 {"totalTokenCount", in + out + tool_results},
-                 {"promptTokensDetails", std::move(details)}};
+// Of a prompt's tokens, a sound's (reported apart: Google bills them apart).
+struct Modalities {
+  int64_t all = 0;
+  int64_t audio = 0;
+};
+
+json::array ByModality(const Modalities& m) {
+  json::array details{json::object{{"modality", "TEXT"}, {"tokenCount", m.all - m.audio}}};
+  if (m.audio > 0) details.push_back(json::object{{"modality", "AUDIO"}, {"tokenCount", m.audio}});
+  return details;
+}
+
+// `prompt`: the prompt's tokens, `cached` those of them read from the cache.
+json::object UsageMetadata(const Modalities& prompt, int64_t out, int64_t tool_results, const Modalities& cached) {
+  json::object u{{"promptTokenCount", prompt.all},
+                 {"totalTokenCount", prompt.all + out + tool_results},
+                 {"promptTokensDetails", ByModality(prompt)}};
+  if (cached.all > 0) {
+    u["cachedContentTokenCount"] = cached.all;
+    u["cacheTokensDetails"] = ByModality(cached);
+  }
   if (out > 0) u["candidatesTokenCount"] = out;
   if (tool_results > 0) u["toolUsePromptTokenCount"] = tool_results;
   return u;
 }
 
+// Implicit caching (Gemini 2.5 models): the parts that are not text a call sent before (see
+// MediaCache). Each is 1,500 tokens, over the 1,024 Gemini caches at the least.
+Modalities ReadFromCache(const Prompt& prompt, std::string_view model, std::string_view key, MediaCache& cache) {
+  Modalities cached;
+  if (!model.starts_with("gemini-2.5")) return cached;
+  for (auto [part, audio] : prompt.media) {
+    if (!cache.Seen(key, model, part)) continue;
+    cached.all += kMediaPartTokens;
+    if (audio) cached.audio += kMediaPartTokens;
+  }
+  return cached;
+}
+
 MockAnswer Generate(const json::object& o, std::string_view model, bool stream, const MockOptions& options,
-                    std::string_view key) {
+                    std::string_view key, MediaCache& cache) {
   Prompt prompt;
   if (auto refused = CheckContents(o, prompt)) return *refused;
   Quote quote = QuoteFor(model);
@@ -103,12 +130,13 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   bool truncated = false;
   std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens, out = EstimateTokens(reply);
+  Modalities all{in, prompt.audio_tokens}, cached = ReadFromCache(prompt, model, key, cache);
   int64_t tool_results = FeedsToolResults(o) ? kToolResultTokens : 0;
   const char* finish = truncated ? "MAX_TOKENS" : "STOP";
   std::string id = RandomToken(12);
   if (!stream)
     return JsonAnswer(200, json::object{{"candidates", json::array{Candidate(reply, finish)}},
-                                        {"usageMetadata", UsageMetadata(in, out, tool_results, prompt.audio_tokens)},
+                                        {"usageMetadata", UsageMetadata(all, out, tool_results, cached)},
                                         {"modelVersion", model},
                                         {"responseId", id}});
   MockAnswer answer;
@@ -123,7 +151,7 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
     bool last = i + 1 == pieces.size();
     sent = last ? out : sent + EstimateTokens(pieces[i]);
     json::object chunk{{"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
-                       {"usageMetadata", UsageMetadata(in, sent, tool_results, prompt.audio_tokens)},
+                       {"usageMetadata", UsageMetadata(all, sent, tool_results, cached)},
                        {"modelVersion", model},
                        {"responseId", id}};
     answer.pieces.push_back(SseEvent("", chunk, "\r\n\r\n"));
@@ -175,7 +203,7 @@ MockAnswer Models() {
 
 }  // namespace
 
-MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOptions& options) {
+MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOptions& options, MediaCache& cache) {
   if (auto refused = RefuseKey(req, options)) return *refused;
   if (req.method() == http::Verb::get && path == "/models") return Models();
   constexpr std::string_view kModelsPrefix = "/models/";
@@ -189,10 +217,10 @@ MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOpt
   if (ec || !body.is_object()) return Invalid("Invalid JSON payload received.");
   const json::object& o = body.get_object();
   std::string key = GivenKey(req, "google");
-  if (action == "generateContent") return Generate(o, model, false, options, key);
+  if (action == "generateContent") return Generate(o, model, false, options, key, cache);
   if (action == "streamGenerateContent") {
     if (QueryParam(req.target(), "alt") != "sse") return Invalid("The mock streams with alt=sse only");
-    return Generate(o, model, true, options, key);
+    return Generate(o, model, true, options, key, cache);
   }
   if (action == "embedContent") return EmbedOne(o);
   if (action == "batchEmbedContents") return EmbedBatch(o);

@@ -27,6 +27,7 @@ struct MockUpstream::State {
   int64_t streams_started = 0;
   int64_t streams_completed = 0;
   int64_t streams_cancelled = 0;
+  MediaCache gemini_cache;
 
   void Record(std::string_view provider, const Request& req) {
     json::object headers;
@@ -107,13 +108,13 @@ struct MockUpstream::State {
     answer.whole.set(answer.request_id_header, answer.request_id);
   }
 
-  static MockAnswer ProviderAnswer(const Request& req, std::string_view path, const MockOptions& options,
-                                   std::string_view& provider) {
+  MockAnswer ProviderAnswer(const Request& req, std::string_view path, const MockOptions& options,
+                            std::string_view& provider) {
     // Gemini serves /v1beta and /v1 too; its callers carry x-goog-api-key or ?key=.
     bool gemini_key = req.count("x-goog-api-key") || !QueryParam(req.target(), "key").empty();
     if (path.starts_with("/v1beta/") || (path.starts_with("/v1/models") && gemini_key)) {
       provider = "google";
-      return GeminiAnswer(req, path.substr(path.find('/', 1)), options);
+      return GeminiAnswer(req, path.substr(path.find('/', 1)), options, gemini_cache);
     }
     if (path.starts_with("/v1/messages") || (path == "/v1/models" && req.count("x-api-key"))) {
       provider = "anthropic";

@@ -118,13 +118,28 @@ void CollectText(const json::value& content, Prompt& prompt) {
         prompt.all += text->get_string();
         prompt.last = text->get_string();
       } else if (IsMediaPart(*obj)) {
+        bool audio = IsAudioPart(*obj);
         prompt.media_tokens += kMediaPartTokens;
-        if (IsAudioPart(*obj)) prompt.audio_tokens += kMediaPartTokens;
+        if (audio) prompt.audio_tokens += kMediaPartTokens;
+        prompt.media.emplace_back(std::hash<std::string>{}(json::serialize(*obj)), audio);
       } else if (const auto* inner = obj->if_contains("content")) {  // a tool's result
         CollectText(*inner, prompt);
       }
     }
   }
+}
+
+bool MediaCache::Seen(std::string_view key, std::string_view model, size_t part) {
+  size_t digest = std::hash<std::string>{}(std::string(key) + '\n' + std::string(model) + '\n' + std::to_string(part));
+  std::lock_guard lock(mutex_);
+  if (held_.contains(digest)) return true;
+  if (order_.size() == kParts) {
+    held_.erase(order_.front());
+    order_.pop_front();
+  }
+  held_.insert(digest);
+  order_.push_back(digest);
+  return false;
 }
 
 std::string ReplyTo(const Prompt& prompt, int64_t max_tokens, bool& truncated) {

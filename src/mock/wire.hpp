@@ -4,8 +4,11 @@
 
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
+#include <deque>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -52,6 +55,23 @@ struct Prompt {
   std::string last;
   int64_t media_tokens = 0;  // what its parts that are not text cost (kMediaPartTokens each)
   int64_t audio_tokens = 0;  // of them, sounds'
+  // Each part that is not text, in order: a digest of its JSON, and whether it is a sound.
+  std::vector<std::pair<size_t, bool>> media;
+};
+
+// Gemini's implicit caching as the emulation does it: a part that is not text, sent again (the
+// same JSON) with the same key to the same model, is read from the cache. The last kParts parts
+// are held. Thread-safe.
+class MediaCache {
+ public:
+  static constexpr size_t kParts = 1024;
+  // Whether `part` of a call of `key` to `model` was sent before; it is held from now on.
+  bool Seen(std::string_view key, std::string_view model, size_t part);
+
+ private:
+  std::mutex mutex_;
+  std::unordered_set<size_t> held_;
+  std::deque<size_t> order_;  // oldest first
 };
 // What the emulation bills a part that is not text (an image, a sound, a document or file, inline
 // or by reference): about a detailed image or a page of a document, far more tokens than a URL
@@ -83,6 +103,6 @@ std::string KeyQuote(std::string_view key);
 MockAnswer OpenAIAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
 MockAnswer AnthropicAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
 // `path` after "/v1beta" or "/v1".
-MockAnswer GeminiAnswer(const http::Request& req, std::string_view path, const MockOptions& options);
+MockAnswer GeminiAnswer(const http::Request& req, std::string_view path, const MockOptions& options, MediaCache& cache);
 
 }  // namespace ap::mock

@@ -69,9 +69,13 @@ struct UsageFigures {
   bool duration = false;          // "type":"duration"
   std::optional<double> seconds;  // a number
   GeoSaid geo = GeoSaid::kNothing;
-  // Gemini's promptTokensDetails: the audio tokens of its AUDIO entries, as the last list held them.
-  Figure audio;
+  // Gemini's promptTokensDetails and cacheTokensDetails (by Modalities): the audio tokens of their
+  // AUDIO entries, as the last list held them.
+  std::array<Figure, 2> audio;
 };
+
+// Gemini's lists of tokens by modality: the prompt's, and of it the cache's.
+enum Modalities : uint8_t { kPromptModalities, kCacheModalities };
 
 // Whose usage: Anthropic's message_start, OpenAI's response.* events, the answer's own.
 enum Holder : uint8_t { kMessageUsage, kResponseUsage, kAnswerUsage, kAnswerUsageMetadata, kHolders };
@@ -96,7 +100,7 @@ enum class Role : uint8_t {
   kType,           // a usage's "type"
   kSeconds,        // a usage's "seconds"
   kGeo,            // a usage's "inference_geo"
-  kModalities,     // a usage's promptTokensDetails (`holder`)
+  kModalities,     // a usage's promptTokensDetails or cacheTokensDetails (`holder`, `index`: Modalities)
   kModality,       // one entry of them
   kModalityName,   // its "modality"
   kModalityCount,  // its "tokenCount"
@@ -126,7 +130,7 @@ struct UsageMember {
   Role role;
   uint8_t index;
 };
-constexpr size_t kUsageMembers = size_t{kCounts} + size_t{kDetails} + 4;
+constexpr size_t kUsageMembers = size_t{kCounts} + size_t{kDetails} + 5;
 constexpr size_t kLongestUsageMember = 32;
 constexpr auto kUsageMembersBySize = [] {
   std::array<UsageMember, kUsageMembers> all{};
@@ -136,7 +140,8 @@ constexpr auto kUsageMembersBySize = [] {
   all[n++] = {"type", Role::kType, 0};
   all[n++] = {"seconds", Role::kSeconds, 0};
   all[n++] = {"inference_geo", Role::kGeo, 0};
-  all[n++] = {"promptTokensDetails", Role::kModalities, 0};
+  all[n++] = {"promptTokensDetails", Role::kModalities, kPromptModalities};
+  all[n++] = {"cacheTokensDetails", Role::kModalities, kCacheModalities};
   std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.name.size() < b.name.size(); });
   return all;
 }();
@@ -278,7 +283,7 @@ class UsageReader {
         return {Role::kQuery};
       case Role::kModalities:
         modality_ = {};
-        return {Role::kModality, f.holder};
+        return {Role::kModality, f.holder, f.index};
       case Role::kChoices:
         return {};
       default:
@@ -357,7 +362,7 @@ class UsageReader {
         holders_[t.holder].geo = GeoSaid::kNothing;
         break;
       case Role::kModalities:
-        holders_[t.holder].audio = {};
+        holders_[t.holder].audio[t.index] = {};
         break;
       case Role::kModalityName:
         modality_.name = {};
@@ -431,7 +436,7 @@ class UsageReader {
     }
     if (f.role == Role::kChoices) choices_empty_ = n == 0;
     if (f.role == Role::kModality && modality_.name == "AUDIO" && modality_.count.seen) {
-      Figure& audio = holders_[f.holder].audio;  // entries add up; one that is not a count spoils the sum
+      Figure& audio = holders_[f.holder].audio[f.index];  // entries add up; one that is not a count spoils the sum
       audio = {true, audio.n < 0 || modality_.count.n < 0 ? -1 : audio.n + modality_.count.n};
     }
   }
@@ -490,7 +495,8 @@ class UsageReader {
          usage.cached_input_tokens);
     if (int64_t searches = detail(kWebSearches); searches > 0)
       usage.SetToolUses("web_search", searches);  // Anthropic's running total
-    Keep(Plausible(u.audio, usage), usage.audio_input_tokens);
+    Keep(Plausible(u.audio[kPromptModalities], usage), usage.audio_input_tokens);
+    Keep(Plausible(u.audio[kCacheModalities], usage), usage.cached_audio_input_tokens);
     if (u.geo == GeoSaid::kOne) usage.one_geo = true;
     if (u.geo == GeoSaid::kGlobal && !usage.one_geo.has_value()) usage.one_geo = false;
     if (u.duration && u.seconds) {
@@ -543,7 +549,7 @@ class UsageReader {
   struct {
     ShortText name;
     Figure count;
-  } modality_;  // the promptTokensDetails entry being read
+  } modality_;  // the promptTokensDetails or cacheTokensDetails entry being read
 };
 
 }  // namespace

@@ -20,6 +20,7 @@ struct Usage {
   int64_t cache_write_tokens = 0;   // written to a cache (Anthropic); part of input_tokens
   int64_t cache_write_1h_tokens = 0;  // of them, to 1-hour entries (usage.cache_creation)
   int64_t audio_input_tokens = 0;     // of the input, audio (Gemini's promptTokensDetails AUDIO)
+  int64_t cached_audio_input_tokens = 0;  // of the cached input, audio (Gemini's cacheTokensDetails AUDIO)
   int64_t output_tokens = 0;
   double audio_seconds = 0;  // OpenAI transcriptions billed by duration
   // Uses of paid server-side tools, by kind: "web_search" (Anthropic's server_tool_use, OpenAI's

@@ -54,7 +54,10 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
        usage.cached_input_tokens);
   if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
     usage.SetToolUses("web_search", searches);
-  if (const auto* details = u.if_contains("promptTokensDetails"); details && details->is_array()) {
+  for (auto [list, into] : {std::pair{"promptTokensDetails", &usage.audio_input_tokens},
+                            std::pair{"cacheTokensDetails", &usage.cached_audio_input_tokens}}) {
+    const auto* details = u.if_contains(list);
+    if (!details || !details->is_array()) continue;
     // The AUDIO entries' counts add up; one that is not a count makes the whole usage implausible.
     int64_t audio = 0;
     bool bad = false;
@@ -69,7 +72,7 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
     if (bad || audio > kMaxTokens)
       usage.implausible = true;
     else
-      Keep(audio, usage.audio_input_tokens);
+      Keep(audio, *into);
   }
   if (const auto* geo = u.if_contains("inference_geo"); geo && !geo->is_null()) {
     bool one = !(geo->is_string() && geo->get_string() == "global");

@@ -131,7 +131,8 @@ class AnswerMaker {
                    "total_tokens",
                    "inference_geo",
                    "cache_creation",
-                   "promptTokensDetails"},
+                   "promptTokensDetails",
+                   "cacheTokensDetails"},
                   [&](std::string_view name) -> std::string {
                     if (name.ends_with("_details") || name == "server_tool_use" || name == "cache_creation")
                       return Chance(15) ? Any(1)
@@ -140,7 +141,7 @@ class AnswerMaker {
                                                  [&](std::string_view) { return Count(); });
                     if (name == "type") return Chance(70) ? R"("duration")" : Any(0);
                     if (name == "seconds") return OneOf<std::string>({"3.5", "0", "-1", "1e8", "\"2\"", "null", "12"});
-                    if (name == "promptTokensDetails") {
+                    if (name == "promptTokensDetails" || name == "cacheTokensDetails") {
                       if (Chance(10)) return Any(1);
                       return Array([&]() -> std::string {
                         if (Chance(10)) return Any(1);
@@ -239,6 +240,16 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
                      audio);
   EXPECT_EQ(audio.input_tokens, 1600);
   EXPECT_EQ(audio.audio_input_tokens, 1500);
+  EXPECT_EQ(audio.cached_audio_input_tokens, 0);
+  Usage cached_audio;  // and of the input it read from a cache, its audio too
+  MergeUsageFromJson(R"({"usageMetadata":{"promptTokenCount":1600,"cachedContentTokenCount":1500,)"
+                     R"("promptTokensDetails":[{"modality":"TEXT","tokenCount":100},{"modality":"AUDIO",)"
+                     R"("tokenCount":1500}],"cacheTokensDetails":[{"modality":"AUDIO","tokenCount":1000},)"
+                     R"({"modality":"AUDIO","tokenCount":500}]}})",
+                     cached_audio);
+  EXPECT_EQ(cached_audio.cached_input_tokens, 1500);
+  EXPECT_EQ(cached_audio.audio_input_tokens, 1500);
+  EXPECT_EQ(cached_audio.cached_audio_input_tokens, 1500);
   Usage cached;  // Anthropic's cache writes, and which of them are for an hour
   MergeUsageFromJson(answers[8], cached);
   EXPECT_EQ(cached.input_tokens, 903);

@@ -150,6 +150,28 @@ test('the priority tier is refused on a budgeted grant, as the SDK sends it; sta
   assert.match(res.text, /mock reply to: Hello/);
 });
 
+test('audio read from the cache is charged at cached audio\'s price ($0.10 a million on 2.5 Flash, not cached text\'s $0.03)', async () => {
+  const g = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 200 });
+  const client = sdk(g.token);
+  // Sound no other test sends: Gemini 2.5 caches it implicitly once it has seen it.
+  const contents = [{ role: 'user', parts: [{ text: 'Transcribe this again' }, { inlineData: { mimeType: 'audio/wav', data: Buffer.alloc(96, 7).toString('base64') } }] }];
+  const spentAfter = async (calls) => eventually(async () => {
+    const u = await usageOf(broker, g.grantId);
+    return u.totals.requests === calls && u.budget.spentMicros;
+  }, `the charge of call ${calls}`);
+  const first = (await client.models.generateContent({ model: 'gemini-2.5-flash', contents, config: { maxOutputTokens: 100 } })).usageMetadata;
+  assert.equal(first.cachedContentTokenCount, undefined, 'the first call reads nothing from the cache');
+  const spentFirst = await spentAfter(1);
+  const meta = (await client.models.generateContent({ model: 'gemini-2.5-flash', contents, config: { maxOutputTokens: 100 } })).usageMetadata;
+  const audio = meta.promptTokensDetails.find((d) => d.modality === 'AUDIO').tokenCount;
+  const cachedAudio = meta.cacheTokensDetails.find((d) => d.modality === 'AUDIO').tokenCount;
+  assert.ok(cachedAudio > 0 && cachedAudio === audio && meta.cachedContentTokenCount === cachedAudio, JSON.stringify(meta));
+  // Micro-USD a token: 0.10 for cached audio, 1.00 for fresh audio, 0.03 for other cached input,
+  // 0.30 for the rest of the prompt, 2.50 for output.
+  const cost = Math.ceil((cachedAudio * 10 + (meta.promptTokenCount - audio) * 30 + meta.candidatesTokenCount * 250) / 100);
+  assert.equal(await spentAfter(2) - spentFirst, cost);
+});
+
 test('audio input is charged at its own price ($1.00 a million on 2.5 Flash, not $0.30) and reserved so', async () => {
   const g = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 200 });
   const client = sdk(g.token);
