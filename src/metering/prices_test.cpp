@@ -128,35 +128,28 @@ TEST(Prices, GeminiCachedAudioCostsMoreThanCachedText) {
                   .audio_input_tokens = 500'000,
                   .cached_audio_input_tokens = 400'000}),
             300'000 * 3 / 10 + 100'000 + 200'000 * 3 / 100 + 400'000 / 10);
-  EXPECT_EQ(Cost("google", "gemini-2.0-flash",
-                 {.input_tokens = 1'000'000,
-                  .cached_input_tokens = 1'000'000,
-                  .audio_input_tokens = 1'000'000,
-                  .cached_audio_input_tokens = 1'000'000}),
-            175'000);
+  // All of the input read from the cache, and all of it audio.
+  auto all_cached_audio = [](int64_t tokens) {
+    return Consumption{.input_tokens = tokens,
+                       .cached_input_tokens = tokens,
+                       .audio_input_tokens = tokens,
+                       .cached_audio_input_tokens = tokens};
+  };
+  EXPECT_EQ(Cost("google", "gemini-2.0-flash", all_cached_audio(1'000'000)), 175'000);
   // An answer that reports cached input but not its modalities: the audio is as dear as it can
-  // be, fresh first (600k fresh text and audio, 400k of audio left in the cache).
+  // be, fresh first (the 600k fresh tokens all audio, the other 400k of audio in the cache).
   EXPECT_EQ(Cost("google", "gemini-2.5-flash",
                  {.input_tokens = 1'000'000, .cached_input_tokens = 400'000, .audio_input_tokens = 1'000'000}),
             600'000 + 400'000 / 10);
   // A model whose audio costs as any input bills cached audio as any cached input.
-  EXPECT_EQ(Cost("google", "gemini-2.5-pro",
-                 {.input_tokens = 100'000,
-                  .cached_input_tokens = 100'000,
-                  .audio_input_tokens = 100'000,
-                  .cached_audio_input_tokens = 100'000}),
-            12'500);
+  EXPECT_EQ(Cost("google", "gemini-2.5-pro", all_cached_audio(100'000)), 12'500);
   // An owner's entry that prices audio apart and not cached audio bills it at the audio price.
   PriceTable table;
   ASSERT_TRUE(
       AddPrices("[[prices]]\nprovider = \"google\"\nmodel = \"gemini-x\"\ninput = 0.30\naudio_input = 1.00\n"
                 "cached_input = 0.03\n",
                 "prices", "c", table));
-  EXPECT_EQ(CostMicros(*table.Find("google", "gemini-x"), {.input_tokens = 1'000'000,
-                                                           .cached_input_tokens = 1'000'000,
-                                                           .audio_input_tokens = 1'000'000,
-                                                           .cached_audio_input_tokens = 1'000'000}),
-            1'000'000);
+  EXPECT_EQ(CostMicros(*table.Find("google", "gemini-x"), all_cached_audio(1'000'000)), 1'000'000);
 }
 
 TEST(Prices, GeminiProLongPromptsCostMore) {
