@@ -296,6 +296,7 @@ void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   if (usage_.input_tokens == 0) usage_.input_unknown = true;
   usage_.output_unknown = !running_totals;
+  usage_.cut = true;
   usage_.streamed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
 }

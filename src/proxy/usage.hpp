@@ -35,6 +35,8 @@ struct Usage {
   // its output: output_tokens counts its events only.
   bool output_unknown = false;
   int64_t streamed_ms = 0;
+  // A stream cut before its end (by the app, the broker or the provider).
+  bool cut = false;
   // Where Anthropic ran the call, as usage.inference_geo says: in one geography (anything but
   // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
   // none when no answer said. Once one said "one geography", it stays so.

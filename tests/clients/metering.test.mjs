@@ -209,6 +209,32 @@ test('an abandoned stream of a model that reasons unseen is charged what it coul
   assert.ok(usage.totals.outputTokens <= 20000, 'never more than was reserved');
 });
 
+test('an abandoned stream whose server-side tools may have run is charged its reserved input and tool uses', async () => {
+  // Claude reports its first turn's input in message_start, and the searches and the turns that
+  // read their results only at the end: an app that left once the results came paid for neither.
+  const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '30']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'], maxBudgetCents: 500 });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  const tools = [{ type: 'web_search_20250305', name: 'web_search', max_uses: 2 }];
+  const stream = await client.messages.create({ model: 'claude-haiku-4-5', messages, max_tokens: 1000, tools, stream: true });
+  let reported = 0, deltas = 0;
+  for await (const event of stream) {
+    if (event.type === 'message_start') reported = event.message.usage.input_tokens;
+    if (event.type === 'content_block_delta' && ++deltas === 5) break;
+  }
+  assert.ok(reported > 0, 'the provider reported the first turn\'s input');
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  // Haiku 4.5's 200,000-token window read once, then again after each of the 2 searches allowed,
+  // at $1 a million; and the 2 searches at $0.01 each.
+  assert.ok(usage.totals.inputTokens >= 600000, `${usage.totals.inputTokens} input tokens, ${reported} reported`);
+  assert.ok(usage.totals.costMicros >= 600000 + 2 * 10000, `${usage.totals.costMicros} micro-USD`);
+  await eventually(async () => (await mockStats(mock)).streams.cancelled === 1, 'the provider stream cancelled');
+});
+
 test('an abandoned stream whose image the provider had read is charged what was reserved for its input', async () => {
   // A Responses stream reports usage only at its end: cut before, its input is unknown, and a
   // request holding an image is not bounded by its bytes (gpt-4o-mini's 128k-token window is).
