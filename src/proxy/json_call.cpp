@@ -31,12 +31,14 @@ constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},    {"max_
 constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
 
 // What a conversation holds besides text (request_limits.cpp's InputBeyondBytes): each message's
-// or item's content (a string kept empty, or its parts), each part's type, and the parts of a
-// tool's result one level in.
-constexpr ScanMember kInnerPartMembers[] = {{"type", &kWhole}, {"cache_control", &kKindOnly}};
-constexpr ScanRule kInnerPart{K::kSelectKind, kInnerPartMembers};
-constexpr ScanRule kInnerContent{K::kSelectKind, {}, nullptr, &kInnerPart};
-constexpr ScanMember kPartMembers[] = {{"type", &kWhole}, {"content", &kInnerContent}, {"cache_control", &kKindOnly}};
+// or item's content (a string kept empty, or its parts), each part's type and cache mark, and the
+// parts inside a part (a tool's result, a search result, a document's source), as deep as they go:
+// Anthropic takes a cache mark on any of them.
+extern const ScanRule kContent;
+constexpr ScanMember kSourceMembers[] = {{"content", &kContent}};
+constexpr ScanRule kSource{K::kSelectKind, kSourceMembers};
+constexpr ScanMember kPartMembers[] = {
+    {"type", &kWhole}, {"content", &kContent}, {"source", &kSource}, {"cache_control", &kKindOnly}};
 constexpr ScanRule kPart{K::kSelectKind, kPartMembers};
 constexpr ScanRule kContent{K::kSelectKind, {}, nullptr, &kPart};
 // A message (OpenAI's chat, Anthropic) or an input item (OpenAI's Responses).

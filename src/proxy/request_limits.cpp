@@ -170,8 +170,9 @@ std::optional<std::string> AnthropicNotText(const json::object& body) {
 }
 
 // Whether an Anthropic request marks anything for its prompt cache (cache_control at its top, on
-// a tool, or on a part of its system prompt or messages, a tool result's own parts included): then
-// its input may be billed as cache writes, at up to twice the input price.
+// a tool, or on a part of its system prompt or messages, or on a part inside one of those, as deep
+// as they go: a tool result's, a search result's, a document source's): then its input may be
+// billed as cache writes, at up to twice the input price.
 bool MarksCache(const json::value& v) {
   const json::object* o = v.if_object();
   const json::value* mark = o ? o->if_contains("cache_control") : nullptr;
@@ -181,8 +182,11 @@ bool MarksCache(const json::value& v) {
 bool AnyPartMarksCache(const json::value* content) {
   if (!content || !content->is_array()) return false;
   return std::any_of(content->get_array().begin(), content->get_array().end(), [](const json::value& part) {
-    return MarksCache(part) ||
-           (TypeOf(part) == "tool_result" && AnyPartMarksCache(part.get_object().if_contains("content")));
+    const json::object* o = part.if_object();
+    if (!o) return false;
+    const json::value* source = o->if_contains("source");
+    return MarksCache(part) || AnyPartMarksCache(o->if_contains("content")) ||
+           (source && source->is_object() && AnyPartMarksCache(source->get_object().if_contains("content")));
   });
 }
 
