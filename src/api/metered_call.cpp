@@ -30,6 +30,19 @@ int64_t InputBound(int64_t window, int64_t tool_turns, int64_t media_percent) {
   return static_cast<int64_t>(std::min<Wide>(read * std::max<int64_t>(media_percent, 100) / 100, kMaxTokens));
 }
 
+// Each tool's uses as `charged`, or as `reserved` where that is more.
+std::vector<metering::ToolUses> AtLeastReserved(std::vector<metering::ToolUses> charged,
+                                                const std::vector<metering::ToolUses>& reserved) {
+  for (const auto& [tool, uses] : reserved) {
+    auto it = std::find_if(charged.begin(), charged.end(), [&](const auto& c) { return c.first == tool; });
+    if (it == charged.end())
+      charged.emplace_back(tool, uses);
+    else
+      it->second = std::max(it->second, uses);
+  }
+  return charged;
+}
+
 using Geo = proxy::RequestedUse::Geo;
 // Anthropic's price of inference kept in one geography, for a model whose entry does not say.
 constexpr int64_t kOneGeoPercent = 110;
@@ -157,15 +170,17 @@ std::string MeteredCall::BudgetName() const {
 // succeeded or gave a figure no call can have.
 metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   bool said_nothing = usage.Empty() || usage.implausible;
-  // A stream cut before its end, of a call whose server-side tools may have run (a search, a fetch,
-  // code): each turn after a tool's result reads the conversation again with the result in it, and
-  // the provider reports those turns' input, and its tools' uses, at the end only. What it
-  // reported before (Anthropic's message_start) is the first turn's: input and tool uses are
-  // charged as reserved.
-  bool tools_unseen = !said_nothing && usage.cut && (worst_.tool_turns > 0 || !worst_.use.tool_uses.empty());
+  // A stream cut before its closing usage, of a call whose server-side tools may have run (a
+  // search, a fetch, code): each turn after a tool's result reads the conversation again with the
+  // result in it, and the provider reports those turns' input, and its tools' uses, at the end.
+  // What it reported before (Anthropic's message_start) may be the first turn's only: input and
+  // tool uses are charged as reserved, or as reported where that is more.
+  bool tools_unseen =
+      !said_nothing && usage.cut && !usage.closed && (worst_.tool_turns > 0 || !worst_.use.tool_uses.empty());
   bool input_unknown = usage.input_unknown || tools_unseen;
   metering::Consumption used;
-  used.input_tokens = said_nothing || input_unknown ? worst_.use.input_tokens : usage.input_tokens;
+  used.input_tokens = said_nothing || usage.input_unknown ? worst_.use.input_tokens : usage.input_tokens;
+  if (tools_unseen) used.input_tokens = std::max(used.input_tokens, worst_.use.input_tokens);
   used.output_tokens = said_nothing ? std::min(worst_.use.output_tokens, output_cap_) : usage.output_tokens;
   if (!said_nothing) {
     used.cached_input_tokens = usage.cached_input_tokens;
@@ -174,7 +189,8 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.audio_input_tokens = usage.audio_input_tokens;
     used.cached_audio_input_tokens = usage.cached_audio_input_tokens;
   }
-  if (said_nothing || input_unknown) used.audio_input_tokens = worst_.use.audio_input_tokens;
+  if (said_nothing || input_unknown)
+    used.audio_input_tokens = std::max(used.audio_input_tokens, worst_.use.audio_input_tokens);
   if (worst_.writes_cache && (said_nothing || input_unknown))  // what it wrote is unknown too: as reserved
     used.cache_write_tokens = used.cache_write_1h_tokens = used.input_tokens;
   // In one geography where the call asked for one or the answer says so; where nothing said, as reserved.
@@ -194,10 +210,11 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   used.partial_images = worst_.use.partial_images;  // as asked: the answer's usage does not count them apart
   used.characters = worst_.use.characters;
   used.audio_seconds = !said_nothing && usage.audio_seconds > 0 ? usage.audio_seconds : worst_.use.audio_seconds;
-  if (price_)
-    used.tool_uses = said_nothing || tools_unseen
-                         ? worst_.use.tool_uses
-                         : metering::ChargedToolUses(*price_, worst_.use.tool_uses, usage.tool_uses);
+  if (price_) {
+    used.tool_uses =
+        said_nothing ? worst_.use.tool_uses : metering::ChargedToolUses(*price_, worst_.use.tool_uses, usage.tool_uses);
+    if (tools_unseen) used.tool_uses = AtLeastReserved(std::move(used.tool_uses), worst_.use.tool_uses);
+  }
   return used;
 }
 

@@ -61,6 +61,9 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, kDetails> kD
 // What a usage's inference_geo said: nothing (absent or null), "global", or anything else.
 enum class GeoSaid : uint8_t { kNothing, kGlobal, kOne };
 
+// Gemini's lists of tokens by modality: the prompt's, and of it the cache's.
+enum Modalities : uint8_t { kPromptModalities, kCacheModalities, kModalityLists };
+
 // One `usage` (or `usageMetadata`) object, as its last occurrence held it.
 struct UsageFigures {
   bool object = false;
@@ -71,11 +74,8 @@ struct UsageFigures {
   GeoSaid geo = GeoSaid::kNothing;
   // Gemini's promptTokensDetails and cacheTokensDetails (by Modalities): the audio tokens of their
   // AUDIO entries, as the last list held them.
-  std::array<Figure, 2> audio;
+  std::array<Figure, kModalityLists> audio;
 };
-
-// Gemini's lists of tokens by modality: the prompt's, and of it the cache's.
-enum Modalities : uint8_t { kPromptModalities, kCacheModalities };
 
 // Whose usage: Anthropic's message_start, OpenAI's response.* events, the answer's own.
 enum Holder : uint8_t { kMessageUsage, kResponseUsage, kAnswerUsage, kAnswerUsageMetadata, kHolders };
@@ -249,6 +249,7 @@ class UsageReader {
     MergeFigures(holders_[kAnswerUsageMetadata], usage);
     MergeToolCalls(outputs_[kAnswerOutput], usage);
     MergeGrounding(usage);
+    if (holders_[kResponseUsage].object || holders_[kAnswerUsage].object) usage.closed = true;
   }
   // OpenAI's closing chunk of a stream: `choices` empty and `usage` an object.
   bool UsageOnly() const { return choices_empty_ && holders_[kAnswerUsage].object; }

@@ -37,6 +37,10 @@ struct Usage {
   int64_t streamed_ms = 0;
   // A stream cut before its end (by the app, the broker or the provider).
   bool cut = false;
+  // The provider's closing usage was read: a usage object of a kind only an answer's end carries
+  // (Anthropic's message_delta, OpenAI's last chunk or finished response; not message_start's,
+  // nor Gemini's running totals).
+  bool closed = false;
   // Where Anthropic ran the call, as usage.inference_geo says: in one geography (anything but
   // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
   // none when no answer said. Once one said "one geography", it stays so.

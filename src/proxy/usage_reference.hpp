@@ -145,15 +145,22 @@ inline bool MergeUsageFromParse(std::string_view text, Usage& usage) {
   json::value answer = json::parse(text, ec);
   if (ec || !answer.is_object()) return false;
   const json::object& o = answer.get_object();
+  bool closed = false;
   for (std::string_view holder : {"message", "response"})
     if (const auto* inner = ObjectAt(o, holder)) {
-      if (const auto* u = ObjectAt(*inner, "usage")) MergeUsageObject(*u, usage);
+      const auto* u = ObjectAt(*inner, "usage");
+      if (u) MergeUsageObject(*u, usage);
       if (holder == "response") CountToolCalls(*inner, usage);
+      closed = closed || (u && holder == "response");
     }
-  if (const auto* u = ObjectAt(o, "usage")) MergeUsageObject(*u, usage);
+  if (const auto* u = ObjectAt(o, "usage")) {
+    MergeUsageObject(*u, usage);
+    closed = true;
+  }
   if (const auto* u = ObjectAt(o, "usageMetadata")) MergeUsageObject(*u, usage);
   CountToolCalls(o, usage);
   CountGroundingSearches(o, usage);
+  if (closed) usage.closed = true;
   const auto* choices = o.if_contains("choices");
   return choices && choices->is_array() && choices->get_array().empty() && ObjectAt(o, "usage");
 }

@@ -307,6 +307,25 @@ TEST(UsageReader, GeminisToolResultsAreInput) {
   }
 }
 
+// Whether the provider's closing usage was read: what only an answer's end carries.
+TEST(UsageReader, TheClosingUsageIsTold) {
+  for (auto [event, closed] : {
+           std::pair{R"({"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}})", false},
+           std::pair{R"({"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":70}})", true},
+           std::pair{R"({"type":"response.created","response":{"usage":null}})", false},
+           std::pair{R"({"type":"response.completed","response":{"usage":{"input_tokens":7,"output_tokens":2}}})",
+                     true},
+           std::pair{R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}})", true},
+           std::pair{R"({"candidates":[],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}})", false},
+       }) {
+    Usage read, parsed;
+    MergeUsageFromChunk(event, read);
+    reference::MergeUsageFromParse(event, parsed);
+    EXPECT_EQ(read.closed, closed) << event;
+    EXPECT_EQ(parsed.closed, closed) << event;
+  }
+}
+
 TEST(UsageReader, AgreesWithTheParsedAnswerOnTwentyThousandMadeUpOnes) {
   AnswerMaker maker(20261201);
   int with_usage = 0, implausible = 0, tools = 0, invalid = 0;
