@@ -86,7 +86,8 @@ struct Modalities {
 };
 
 json::array ByModality(const Modalities& m) {
-  json::array details{json::object{{"modality", "TEXT"}, {"tokenCount", m.all - m.audio}}};
+  json::array details;
+  if (m.all > m.audio) details.push_back(json::object{{"modality", "TEXT"}, {"tokenCount", m.all - m.audio}});
   if (m.audio > 0) details.push_back(json::object{{"modality", "AUDIO"}, {"tokenCount", m.audio}});
   return details;
 }
@@ -110,10 +111,13 @@ json::object UsageMetadata(const Modalities& prompt, int64_t out, int64_t tool_r
 Modalities ReadFromCache(const Prompt& prompt, std::string_view model, std::string_view key, MediaCache& cache) {
   Modalities cached;
   if (!model.starts_with("gemini-2.5")) return cached;
-  for (auto [part, audio] : prompt.media) {
-    if (!cache.Seen(key, model, part)) continue;
+  std::vector<size_t> parts;
+  for (auto [part, _] : prompt.media) parts.push_back(part);
+  std::vector<bool> seen = cache.SeenBefore(key, model, parts);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (!seen[i]) continue;
     cached.all += kMediaPartTokens;
-    if (audio) cached.audio += kMediaPartTokens;
+    if (prompt.media[i].second) cached.audio += kMediaPartTokens;
   }
   return cached;
 }

@@ -129,17 +129,25 @@ void CollectText(const json::value& content, Prompt& prompt) {
   }
 }
 
-bool MediaCache::Seen(std::string_view key, std::string_view model, size_t part) {
-  size_t digest = std::hash<std::string>{}(std::string(key) + '\n' + std::string(model) + '\n' + std::to_string(part));
+std::vector<bool> MediaCache::SeenBefore(std::string_view key, std::string_view model,
+                                         const std::vector<size_t>& parts) {
+  std::vector<size_t> digests;
+  for (size_t part : parts)
+    digests.push_back(
+        std::hash<std::string>{}(std::string(key) + '\n' + std::string(model) + '\n' + std::to_string(part)));
   std::lock_guard lock(mutex_);
-  if (held_.contains(digest)) return true;
-  if (order_.size() == kParts) {
-    held_.erase(order_.front());
-    order_.pop_front();
+  std::vector<bool> seen;
+  for (size_t digest : digests) seen.push_back(held_.contains(digest));
+  for (size_t digest : digests) {
+    if (held_.contains(digest)) continue;
+    if (order_.size() == kParts) {
+      held_.erase(order_.front());
+      order_.pop_front();
+    }
+    held_.insert(digest);
+    order_.push_back(digest);
   }
-  held_.insert(digest);
-  order_.push_back(digest);
-  return false;
+  return seen;
 }
 
 std::string ReplyTo(const Prompt& prompt, int64_t max_tokens, bool& truncated) {

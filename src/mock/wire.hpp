@@ -65,8 +65,9 @@ struct Prompt {
 class MediaCache {
  public:
   static constexpr size_t kParts = 1024;
-  // Whether `part` of a call of `key` to `model` was sent before; it is held from now on.
-  bool Seen(std::string_view key, std::string_view model, size_t part);
+  // Whether each of a call's `parts` (of `key` to `model`) was sent by an earlier call; they are
+  // all held from now on.
+  std::vector<bool> SeenBefore(std::string_view key, std::string_view model, const std::vector<size_t>& parts);
 
  private:
   std::mutex mutex_;

@@ -2,6 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { GoogleGenAI, ApiError } from '@google/genai';
+import { randomBytes } from 'node:crypto';
 import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, KEYS, lowerKeys } from './setup.mjs';
 
 let mock, broker, grant, ai;
@@ -153,8 +154,8 @@ test('the priority tier is refused on a budgeted grant, as the SDK sends it; sta
 test('audio read from the cache is charged at cached audio\'s price ($0.10 a million on 2.5 Flash, not cached text\'s $0.03)', async () => {
   const g = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 200 });
   const client = sdk(g.token);
-  // Sound no other test sends: Gemini 2.5 caches it implicitly once it has seen it.
-  const contents = [{ role: 'user', parts: [{ text: 'Transcribe this again' }, { inlineData: { mimeType: 'audio/wav', data: Buffer.alloc(96, 7).toString('base64') } }] }];
+  // Sound no other call sent: Gemini 2.5 caches it implicitly once it has seen it.
+  const contents = [{ role: 'user', parts: [{ text: 'Transcribe this again' }, { inlineData: { mimeType: 'audio/wav', data: randomBytes(96).toString('base64') } }] }];
   const spentAfter = async (calls) => eventually(async () => {
     const u = await usageOf(broker, g.grantId);
     return u.totals.requests === calls && u.budget.spentMicros;
