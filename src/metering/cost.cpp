@@ -33,13 +33,12 @@ Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
   Wide writes = std::min(Count(used.cache_write_tokens), input - cached);
   Wide long_writes = std::min(Count(used.cache_write_1h_tokens), writes);
   Wide fresh = input - cached - writes;
-  // The audio is split between the fresh input and the cached one as the answer says
-  // (cached_audio_input_tokens, of all the audio); what it leaves unsaid (an answer that reports
-  // cached input but not its modalities) goes to the fresh input first, then to the cache: the
-  // dearest split, as audio costs more than the rest both fresh and cached.
+  // The audio is in the cache as far as the answer says (cached_audio_input_tokens, of all the
+  // audio); the rest of it (all of it, where an answer reports cached input but not its
+  // modalities) is split between the fresh input and the cache the dearest way.
   Wide audio = Count(used.audio_input_tokens);
-  Wide fresh_audio = std::min(audio - std::min(Count(used.cached_audio_input_tokens), audio), fresh);
-  Wide cached_audio = std::min(std::max(Count(used.cached_audio_input_tokens), audio - fresh_audio), cached);
+  Wide said_cached = std::min({Count(used.cached_audio_input_tokens), audio, cached});
+  Wide unplaced = audio - said_cached;
   // A price the table leaves out is charged at the full input price, never for free.
   int64_t cached_price = p.cached_input > 0 ? p.cached_input : p.input;
   int64_t write_price = p.cache_write > 0 ? p.cache_write : p.input;
@@ -49,9 +48,17 @@ Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
   int64_t cached_audio_price = p.audio_input <= p.input   ? cached_price
                                : p.cached_audio_input > 0 ? std::max(p.cached_audio_input, cached_price)
                                                           : audio_price;
-  return (fresh - fresh_audio) * p.input + fresh_audio * audio_price + (cached - cached_audio) * cached_price +
-         cached_audio * cached_audio_price + (writes - long_writes) * write_price + long_writes * long_write_price +
-         Count(used.output_tokens) * p.output;
+  auto input_cost = [&](Wide fresh_audio) {
+    Wide cached_audio = said_cached + std::min(unplaced - fresh_audio, cached - said_cached);
+    return (fresh - fresh_audio) * p.input + fresh_audio * audio_price + (cached - cached_audio) * cached_price +
+           cached_audio * cached_audio_price;
+  };
+  // The cost is linear in how much of the unplaced audio is fresh: the dearer of its two ends, as
+  // much as fits in the fresh input, or as little as the cache leaves.
+  Wide most_fresh = std::min(unplaced, fresh);
+  Wide least_fresh = std::min(most_fresh, std::max<Wide>(0, unplaced - (cached - said_cached)));
+  return std::max(input_cost(most_fresh), input_cost(least_fresh)) + (writes - long_writes) * write_price +
+         long_writes * long_write_price + Count(used.output_tokens) * p.output;
 }
 
 int64_t ImagePrice(const Price& price, const std::string& kind) {
@@ -72,31 +79,33 @@ Wide AudioCost(const Price& price, double seconds) {
 // A token percent as the arithmetic takes it: never below the listed prices.
 Wide Percent(int64_t percent) { return std::clamp<int64_t>(percent, 100, 1000); }
 
-Wide ToolCost(const Price& price, const std::vector<ToolUses>& tools) {
-  Wide total = 0;
-  for (const auto& [tool, uses] : tools)
-    if (auto it = price.tool_micros.find(tool); it != price.tool_micros.end()) total += Count(uses) * it->second;
-  return total;
+// The tools' prices per use, and the input each use is billed as (Price::tool_input_tokens) at
+// the tier's input price.
+Wide ToolCost(const Price& price, const TokenPrices& tier, const std::vector<ToolUses>& tools) {
+  Wide micros = 0, block_scaled = 0;
+  for (const auto& [tool, uses] : tools) {
+    if (auto it = price.tool_micros.find(tool); it != price.tool_micros.end()) micros += Count(uses) * it->second;
+    if (auto it = price.tool_input_tokens.find(tool); it != price.tool_input_tokens.end())
+      block_scaled += Count(uses) * it->second * tier.input;
+  }
+  return micros + CeilDiv(block_scaled, kMillion);
 }
 
 }  // namespace
 
 int64_t CostMicros(const Price& price, const Consumption& used) {
-  Wide tokens =
-      CeilDiv(TokenCostScaled(TierFor(price, used.input_tokens), used) * Percent(used.token_percent), kMillion * 100);
+  const TokenPrices& tier = TierFor(price, used.input_tokens);
+  Wide tokens = CeilDiv(TokenCostScaled(tier, used) * Percent(used.token_percent), kMillion * 100);
   Wide images =
       Count(used.images) * ImagePrice(price, used.image_kind) + Count(used.partial_images) * price.partial_image_micros;
   Wide characters = CeilDiv(Count(used.characters) * price.million_characters_micros, kMillion);
   return ClampMicros(tokens + images + AudioCost(price, used.audio_seconds) + characters +
-                     ToolCost(price, used.tool_uses));
+                     ToolCost(price, tier, used.tool_uses));
 }
 
 std::vector<ToolUses> ChargedToolUses(const Price& price, const std::vector<ToolUses>& offered,
                                       const std::vector<ToolUses>& reported) {
-  auto per_use = [&](const std::string& tool) {
-    auto it = price.tool_micros.find(tool);
-    return it == price.tool_micros.end() ? int64_t{0} : it->second;
-  };
+  auto per_use = [&](const std::string& tool) { return ToolCost(price, price.tokens, {{tool, 1}}); };
   std::vector<ToolUses> charged;
   for (const auto& [kind, uses] : reported) {
     const std::string* dearest = nullptr;

@@ -75,6 +75,21 @@ TEST(Cost, ReportedToolUsesAreChargedAtTheDearestMatchingToolOffered) {
   EXPECT_EQ(ChargedToolUses(p, offered, {}), std::vector<ToolUses>{});
 }
 
+// A model that bills each use of a tool as input tokens too: at its input price, per use.
+TEST(Cost, ToolUsesBilledAsInputAddTheirTokens) {
+  Price p = Mini();  // $0.15 a million input
+  p.tool_input_tokens["web_search"] = 8000;
+  Consumption used;
+  used.tool_uses = {{"web_search", 3}};
+  EXPECT_EQ(CostMicros(p, used), 3 * (10'000 + 1'200));
+  used.tool_uses = {{"file_search", 1}};
+  EXPECT_EQ(CostMicros(p, used), CostMicros(Mini(), used));
+  // The block counts when the dearest tool offered is picked: 11,200 against 11,000.
+  p.tool_micros["web_search_other"] = 11'000;
+  EXPECT_EQ(ChargedToolUses(p, {{"web_search_other", 1}, {"web_search", 1}}, {{"web_search", 1}}),
+            (std::vector<ToolUses>{{"web_search", 1}}));
+}
+
 // Anthropic bills a cache write for an hour at twice the input price, for five minutes at 1.25
 // times; a table without the hour's price charges the five minutes' (and that, the input's).
 TEST(Cost, CacheWritesAreChargedByTheirLifetime) {

@@ -86,6 +86,11 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
     if (!micros) return micros.error();
     *slot = *micros;
   }
+  // Cached audio is priced only where audio is priced above the rest, and never above it.
+  if (into.cached_audio_input > 0 && into.audio_input <= into.input)
+    return Bad(source, index, p + "cached_audio_input", "needs an audio_input above input");
+  if (into.cached_audio_input > into.audio_input)
+    return Bad(source, index, p + "cached_audio_input", "must not be above audio_input");
   return {};
 }
 
@@ -130,7 +135,8 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "images",
                                                 "partial_image",
                                                 "audio_minute",
-                                                "million_characters"};
+                                                "million_characters",
+                                                "tool_input_tokens"};
   if (auto known = CheckFields(t, kKnown, source, index); !known) return known.error();
   Price price;
   for (auto [field, slot] : {std::pair{"provider", &price.provider}, std::pair{"model", &price.model}}) {
@@ -189,6 +195,17 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   auto characters = Micros(t, "million_characters", source, index);
   if (!characters) return characters.error();
   price.million_characters_micros = *characters;
+  if (const toml::node* blocks = t.get("tool_input_tokens")) {
+    const toml::table* tools = blocks->as_table();
+    if (!tools) return Bad(source, index, "tool_input_tokens", "must be a table of \"tool\" = tokens");
+    for (const auto& [tool, value] : *tools) {
+      auto tokens = value.value<int64_t>();
+      if (!tokens || *tokens < 1 || *tokens > kMaxTokens)
+        return Bad(source, index, "tool_input_tokens." + std::string(tool.str()),
+                   "must be a whole number of tokens from 1 to " + std::to_string(kMaxTokens));
+      price.tool_input_tokens[std::string(tool.str())] = *tokens;
+    }
+  }
   return price;
 }
 

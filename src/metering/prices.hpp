@@ -56,6 +56,9 @@ struct Price {
   int64_t audio_minute_micros = 0;              // transcription
   int64_t million_characters_micros = 0;        // speech
   std::map<std::string, int64_t> tool_micros;   // per use of a paid server-side tool: "web_search" -> micro-USD
+  // Input tokens the model bills each use of a tool as, at its input price, whatever the answer
+  // reports (OpenAI's mini models: a web search's content as a block of 8,000): "web_search" -> 8000.
+  std::map<std::string, int64_t> tool_input_tokens;
 };
 
 class PriceTable {

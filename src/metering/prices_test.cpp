@@ -118,6 +118,26 @@ TEST(Prices, GeminiAudioInputCostsMoreThanText) {
   EXPECT_EQ(Cost("google", "gemini-2.5-pro", {.input_tokens = 100'000, .audio_input_tokens = 100'000}), 125'000);
 }
 
+// OpenAI bills a web search's content on gpt-4o-mini and gpt-4.1-mini as a fixed block of 8,000
+// input tokens; on other models as the answer's usage says.
+TEST(Prices, OpenAIMiniModelsBillEachWebSearchAsEightThousandInputTokens) {
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.tool_uses = {{"web_search", 2}}}), 2 * (10'000 + 1'200));
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini-2024-07-18", {.tool_uses = {{"web_search", 1}}}), 11'200);
+  EXPECT_EQ(Cost("openai", "gpt-4.1-mini", {.tool_uses = {{"web_search", 1}}}), 10'000 + 3'200);
+  EXPECT_EQ(Cost("openai", "gpt-4o", {.tool_uses = {{"web_search", 1}}}), 10'000);
+  EXPECT_EQ(Cost("openai", "gpt-4o-mini", {.tool_uses = {{"web_search_preview", 1}}}), 25'000);
+  PriceTable table;
+  for (auto [bad, why] : {std::pair{"5", "'tool_input_tokens' must be a table of \"tool\" = tokens"},
+                          std::pair{"{ web_search = 0 }", "'tool_input_tokens.web_search' must be a whole number"},
+                          std::pair{"{ web_search = \"8000\" }", "'tool_input_tokens.web_search' must be a whole"}}) {
+    auto refused =
+        AddPrices("[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ntool_input_tokens = " + std::string(bad) + "\n",
+                  "prices", "c", table);
+    ASSERT_FALSE(refused) << bad;
+    EXPECT_NE(refused.error().message.find(why), std::string::npos) << refused.error().message;
+  }
+}
+
 // Audio read from Gemini's cache costs more than cached text too: $0.10 a million on 2.5 Flash
 // against $0.03.
 TEST(Prices, GeminiCachedAudioCostsMoreThanCachedText) {
@@ -150,6 +170,21 @@ TEST(Prices, GeminiCachedAudioCostsMoreThanCachedText) {
                 "cached_input = 0.03\n",
                 "prices", "c", table));
   EXPECT_EQ(CostMicros(*table.Find("google", "gemini-x"), all_cached_audio(1'000'000)), 1'000'000);
+  // There, with the split unsaid, the dearest is the cache first: 400k of audio cached at $1.00,
+  // 600k of text fresh at $0.30.
+  EXPECT_EQ(CostMicros(*table.Find("google", "gemini-x"),
+                       {.input_tokens = 1'000'000, .cached_input_tokens = 400'000, .audio_input_tokens = 400'000}),
+            400'000 + 180'000);
+  // A cached audio price where audio is not priced apart, or above the audio price, is refused.
+  for (auto [entry, why] :
+       {std::pair{"input = 0.30\ncached_audio_input = 0.10\n", "'cached_audio_input' needs an audio_input above input"},
+        std::pair{"input = 0.30\naudio_input = 1.00\ncached_audio_input = 1.50\n",
+                  "'cached_audio_input' must not be above audio_input"}}) {
+    auto refused =
+        AddPrices("[[prices]]\nprovider = \"google\"\nmodel = \"y\"\n" + std::string(entry), "prices", "c", table);
+    ASSERT_FALSE(refused) << entry;
+    EXPECT_NE(refused.error().message.find(why), std::string::npos) << refused.error().message;
+  }
 }
 
 TEST(Prices, GeminiProLongPromptsCostMore) {

@@ -208,10 +208,30 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
   return answer;
 }
 
+// The web searches the emulated model runs: one where the call offers a web search tool, none
+// where max_tool_calls allows none. What they found is not in the usage reported, as on the mini
+// models, which OpenAI bills a search's content apart as a fixed block of input tokens.
+int64_t WebSearches(const json::object& o) {
+  const auto* tools = o.if_contains("tools");
+  if (!tools || !tools->is_array()) return 0;
+  for (const auto& t : tools->get_array()) {
+    const auto* type = t.is_object() ? t.get_object().if_contains("type") : nullptr;
+    if (type && type->is_string() && type->get_string().starts_with("web_search"))
+      return std::min<int64_t>(1, IntOr(o, "max_tool_calls", 1));
+  }
+  return 0;
+}
+
 json::object ResponseObject(const std::string& id, const json::value& model, std::string_view status,
-                            const std::string& text, int64_t in, int64_t out, std::string_view tier) {
+                            const std::string& text, int64_t in, int64_t out, std::string_view tier,
+                            int64_t searches = 0) {
   bool ended = status == "completed" || status == "incomplete";
   json::array output;
+  for (int64_t i = 0; ended && i < searches; ++i)
+    output.push_back(json::object{{"type", "web_search_call"},
+                                  {"id", "ws_" + id + std::to_string(i)},
+                                  {"status", "completed"},
+                                  {"action", {{"type", "search"}, {"query", "mock search"}}}});
   if (ended)
     output.push_back(json::object{
         {"type", "message"},
@@ -256,7 +276,9 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
   int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens + 4, out = EstimateTokens(reply);
   std::string id = RandomToken(12);
   std::string_view status = truncated ? "incomplete" : "completed";
-  if (!Flag(o, "stream")) return JsonAnswer(200, ResponseObject(id, o.at("model"), status, reply, in, out, tier));
+  int64_t searches = WebSearches(o);
+  if (!Flag(o, "stream"))
+    return JsonAnswer(200, ResponseObject(id, o.at("model"), status, reply, in, out, tier, searches));
   MockAnswer answer;
   answer.content_type = "text/event-stream; charset=utf-8";
   int64_t seq = 0;
@@ -279,8 +301,9 @@ MockAnswer Responses(const json::object& o, const MockOptions& options, std::str
   answer.pieces.push_back(
       event("response.output_text.done",
             {{"item_id", "msg_" + id}, {"output_index", 0}, {"content_index", 0}, {"text", reply}}));
-  answer.pieces.push_back(event(truncated ? "response.incomplete" : "response.completed",
-                                {{"response", ResponseObject(id, o.at("model"), status, reply, in, out, tier)}}));
+  answer.pieces.push_back(
+      event(truncated ? "response.incomplete" : "response.completed",
+            {{"response", ResponseObject(id, o.at("model"), status, reply, in, out, tier, searches)}}));
   return answer;
 }
 

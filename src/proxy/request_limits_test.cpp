@@ -402,8 +402,9 @@ TEST(RequestLimits, AnthropicCacheMarksAreFoundWhereverTheProviderTakesThem) {
           // A search result's text, in a message and inside a tool's result, and a document's own.
           R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"search_result","source":"s",)"
           R"("title":"t","content":[{"type":"text","text":"r",MARK}]}]}]})",
-          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"u",)"
-          R"("content":[{"type":"search_result","source":"s","title":"t","content":[{"type":"text","text":"r",MARK}]}]}]}]})",
+          R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"tool_result",)"
+          R"("tool_use_id":"u","content":[{"type":"search_result","source":"s","title":"t","content":)"
+          R"([{"type":"text","text":"r",MARK}]}]}]}]})",
           R"({"model":"m","max_tokens":5,"messages":[{"role":"user","content":[{"type":"document","source":)"
           R"({"type":"content","content":[{"type":"text","text":"d",MARK}]}}]}]})",
       }) {

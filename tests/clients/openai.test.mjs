@@ -84,6 +84,36 @@ test('responses API, whole and streamed', async () => {
   assert.ok(completed.usage.output_tokens > 0);
 });
 
+test('a web search on gpt-4o-mini is charged its call and the 8,000 input tokens OpenAI bills its content as', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'], capabilities: ['chat'], maxBudgetCents: 1000 });
+  const budgeted = sdk(g.token);
+  let spent = 0;
+  for (const [model, input, output, block] of [['gpt-4o-mini', 15, 60, 8000 * 15], ['gpt-4o', 250, 1000, 0]]) {
+    for (const stream of [false, true]) {
+      let answer;
+      const params = { model, input: 'What happened today?', tools: [{ type: 'web_search' }], max_tool_calls: 1 };
+      if (stream) {
+        for await (const event of await budgeted.responses.create({ ...params, stream: true }))
+          if (event.type === 'response.completed') answer = event.response;
+      } else {
+        answer = await budgeted.responses.create(params);
+      }
+      const searches = answer.output.filter((item) => item.type === 'web_search_call').length;
+      assert.equal(searches, 1);
+      // Hundredths of a micro-USD a token: $0.15 in and $0.60 out a million on gpt-4o-mini, $2.50
+      // and $10 on gpt-4o; and $0.01 a search, with its content at the input price on the mini.
+      const { input_tokens: i, output_tokens: o } = answer.usage;
+      const cost = Math.ceil((i * input + o * output + block) / 100) + 10000;
+      const now = await eventually(async () => {
+        const u = await usageOf(broker, g.grantId);
+        return u.budget.spentMicros > spent && u.budget.spentMicros;
+      }, `the charge of ${model}`);
+      assert.equal(now - spent, cost, `${model} ${stream ? 'streamed' : 'whole'}`);
+      spent = now;
+    }
+  }
+});
+
 test('embeddings (the SDK asks for base64 and decodes it)', async () => {
   const res = await client.embeddings.create({ model: 'text-embedding-3-small', input: ['one', 'two'] });
   assert.equal(res.data.length, 2);
