@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
       ->check(CLI::NonNegativeNumber);
+  mock->add_option("--overload-after", mock_options.overload_after,
+                   "End Anthropic streams with an overloaded_error event after this many text deltas")
+      ->check(CLI::NonNegativeNumber);
   mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")
       ->capture_default_str();
   mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();

@@ -183,9 +183,14 @@ MockAnswer Messages(const json::object& o, const MockOptions& options, std::stri
     return answer;
   }
   auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
-  for (auto& piece : pieces)
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    if (options.overload_after >= 0 && i == static_cast<size_t>(options.overload_after)) {
+      answer.pieces.push_back(event("error", {{"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}}));
+      return answer;
+    }
     answer.pieces.push_back(
-        event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", piece}}}}));
+        event("content_block_delta", {{"index", 0}, {"delta", {{"type", "text_delta"}, {"text", pieces[i]}}}}));
+  }
   answer.pieces.push_back(event("content_block_stop", {{"index", 0}}));
   answer.pieces.push_back(event("message_delta", {{"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
                                                   {"usage", Usage(in, out, WebSearches(o), geo, cached_for)}}));

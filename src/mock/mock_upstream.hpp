@@ -23,6 +23,9 @@ struct MockOptions {
   int latency_ms = 0;       // added before every answer
   int stream_chunks = 4;    // pieces a streamed reply is cut into
   int stream_delay_ms = 0;  // pause between streamed pieces
+  // Anthropic streams end with an overloaded_error event after this many text deltas, as
+  // Anthropic reports an overload mid-stream (before its closing message_delta); -1: never.
+  int overload_after = -1;
   std::string openai_key = "test-openai-key";
   std::string anthropic_key = "test-anthropic-key";
   std::string google_key = "test-google-key";

@@ -174,6 +174,8 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   if (end != StreamEnd::kComplete) {
     answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
     EstimateCutOffUsage();
+  } else if (events && EndedUnclosed()) {
+    EstimateCutOffUsage();
   }
   hooks_.Settle(usage_, true);
   // An event stream always ends (a cut one with the event saying why), bytes only when complete.
@@ -289,6 +291,12 @@ Error Relay::BudgetSpent() const {
 // reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and
 // an estimate from the request's size would fall short for text of short tokens, which an app
 // could write on purpose and then leave.
+// An event stream that ended whole after some usage but without its closing usage: Anthropic's
+// that ended with an error event (an overload) after message_start, or any that ended early.
+// Gemini's running totals close nothing, and a stream that reported no usage at all is charged
+// its worst case as it is.
+bool Relay::EndedUnclosed() const { return provider_.wire != Provider::kGoogle && !usage_.Empty() && !usage_.closed; }
+
 void Relay::EstimateCutOffUsage() {
   // Gemini reports its running totals, thinking included, in every chunk: once one did, the output
   // is known up to the last chunk. OpenAI reports only at the end, Anthropic its output at the end.

@@ -114,6 +114,7 @@ class Relay {
   StreamEnd Abandoned() const;
   // What a stream ended before the provider's usage is charged (see the definition).
   void EstimateCutOffUsage();
+  bool EndedUnclosed() const;
 
   Upstream& upstream_;
   const ProviderEndpoint& provider_;

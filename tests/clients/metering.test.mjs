@@ -235,6 +235,31 @@ test('an abandoned stream whose server-side tools may have run is charged its re
   await eventually(async () => (await mockStats(mock)).streams.cancelled === 1, 'the provider stream cancelled');
 });
 
+test('a stream the provider ended with an error after its first turn is charged as one cut short', async () => {
+  // Anthropic reports an overload mid-stream as an error event, with no closing message_delta: the
+  // stream ends whole, and what message_start said is the first turn's only.
+  const mock = await startMock(['--stream-chunks', '10', '--overload-after', '3']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'], maxBudgetCents: 500 });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  const tools = [{ type: 'web_search_20250305', name: 'web_search', max_uses: 2 }];
+  const stream = await client.messages.create({ model: 'claude-haiku-4-5', messages, max_tokens: 1000, tools, stream: true });
+  let deltas = 0;
+  await assert.rejects(async () => {
+    for await (const event of stream) if (event.type === 'content_block_delta') deltas++;
+  }, (e) => {
+    assert.match(e.message, /overloaded_error|Overloaded/);
+    return true;
+  });
+  assert.equal(deltas, 3);
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the stream settled');
+  assert.ok(usage.totals.inputTokens >= 600000, `${usage.totals.inputTokens} input tokens`);
+  assert.ok(usage.totals.costMicros >= 600000 + 2 * 10000, `${usage.totals.costMicros} micro-USD`);
+});
+
 test('an abandoned stream whose image the provider had read is charged what was reserved for its input', async () => {
   // A Responses stream reports usage only at its end: cut before, its input is unknown, and a
   // request holding an image is not bounded by its bytes (gpt-4o-mini's 128k-token window is).
