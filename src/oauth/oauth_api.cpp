@@ -313,30 +313,35 @@ class OAuthApi {
     std::string code = field("code");
     if (code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "code is missing");
     UnixSeconds now = ctx_.clock();
-    auto redeem = [hash = crypto::Sha256Hex(code), now](store::Store& s) {
-      return s.OAuth().RedeemAuthorizationCode(hash, now);
-    };
+    // The code is checked against its client, redirect and verifier before it is used: one
+    // presented without them (a leaked code, which PKCE makes useless) neither uses it up nor,
+    // as a replay would, ends the access it gave.
+    std::string hash = crypto::Sha256Hex(code);
+    auto read = [hash](store::Store& s) { return s.OAuth().GetAuthorizationCode(hash); };
+    auto issued = co_await api::OnStore(ctx_, std::move(read));
+    if (!issued) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
+    if (issued->client_id != client->id)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
+    if (issued->expires_at < now)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
+    if (field("redirect_uri") != issued->redirect_uri || !RedirectRegistered(*client, issued->redirect_uri))
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "redirect_uri differs from the authorization request's");
+    std::string verifier = field("code_verifier");
+    if (issued->code_challenge.empty() || !IsValidVerifier(verifier) ||
+        !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), issued->code_challenge))
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "the code_verifier does not match the code_challenge");
+    auto redeem = [hash, now](store::Store& s) { return s.OAuth().RedeemAuthorizationCode(hash, now); };
     auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (redeemed->replayed_grant_id) {
-      // A replayed code has leaked: the grant it gave ends (RFC 6749 §4.1.2).
+      // A code presented again, with its verifier, has leaked: the grant it gave ends (RFC 6749 §4.1.2).
       co_await RevokeGrant(*redeemed->replayed_grant_id, "authorization code replayed");
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "this code was already used; the access it gave is revoked");
     }
     const store::AuthorizationCodeRecord& granted = *redeemed->code;
-    if (granted.client_id != client->id)
-      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
-    if (granted.expires_at < now)
-      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
-    if (field("redirect_uri") != granted.redirect_uri || !RedirectRegistered(*client, granted.redirect_uri))
-      co_return TokenError(StatusCode::bad_request, "invalid_grant",
-                           "redirect_uri differs from the authorization request's");
-    std::string verifier = field("code_verifier");
-    if (granted.code_challenge.empty() || !IsValidVerifier(verifier) ||
-        !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), granted.code_challenge))
-      co_return TokenError(StatusCode::bad_request, "invalid_grant",
-                           "the code_verifier does not match the code_challenge");
     co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt, ask, granted.resources);
   }
 
@@ -754,12 +759,15 @@ class OAuthApi {
   // family and the grant's access end.
   // A refresh token bound to a DPoP key works only with a proof signed by that key. That is checked
   // before the token is used, so a thief without the key cannot burn it for its owner.
-  // A refresh asking beyond its grant is refused before the token is used, so it keeps working.
+  // A refresh asking beyond its grant is refused before the token is used, so it keeps working;
+  // so is one presented by another client than its own, which cannot use it (nor end its access).
   awaitable<Response> Refresh(const store::ClientRecord& client, std::string token, const std::string& jkt,
                               const TokenAsk& ask) {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto stored = co_await api::OnStore(ctx_, std::move(read));
+    if (stored && stored->client_id != client.id)
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     if (stored && !stored->jkt.empty() && stored->jkt != jkt)
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            jkt.empty() ? "this refresh token is bound to a DPoP key: send a proof signed with it"

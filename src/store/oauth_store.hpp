@@ -87,6 +87,8 @@ class OAuthStore {
     std::optional<std::string> replayed_grant_id;  // set when it had been redeemed before
   };
   virtual Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) = 0;
+  // The code as issued, used or not, without using it. kNotFound for an unknown code.
+  virtual Result<AuthorizationCodeRecord> GetAuthorizationCode(std::string_view code_hash) = 0;
 
   virtual Status CreateRefreshToken(const RefreshTokenRecord& token) = 0;
   // Marks the token used, atomically. `fresh` is set when this call used it; `reused` when it had

@@ -713,6 +713,14 @@ TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
 TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayNamesItsGrant) {
   ASSERT_TRUE(store_->OAuth().CreateAuthorizationCode(
       {"h1", "app", "https://a/cb", "challenge", "g1", 500, "https://b/openai/v1 https://b/proxy"}));
+  // Read as issued, without being used.
+  for (int read = 0; read < 2; ++read) {
+    auto issued = store_->OAuth().GetAuthorizationCode("h1").value();
+    EXPECT_EQ(issued.client_id, "app");
+    EXPECT_EQ(issued.redirect_uri, "https://a/cb");
+    EXPECT_EQ(issued.expires_at, 500);
+  }
+  EXPECT_EQ(store_->OAuth().GetAuthorizationCode("nope").error().code, Errc::kNotFound);
   auto first = store_->OAuth().RedeemAuthorizationCode("h1", 200).value();
   ASSERT_TRUE(first.code);
   EXPECT_EQ(first.code->grant_id, "g1");

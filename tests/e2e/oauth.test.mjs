@@ -315,4 +315,24 @@ test('a code redeemed by another client is invalid_grant; the consent page is fr
     params, REDIRECT, verifier, options);
   await assert.rejects(oauth.processAuthorizationCodeResponse(as, confidential, stolen),
     (e) => e.error === 'invalid_grant' && /another client/.test(e.error_description));
+  const chatAs = (token) => nodeCall(broker.url, 'POST', '/openai/v1/chat/completions', { ca: ca.ca, token,
+    body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] } });  // the model this consent allowed
+  // Nor does the code's own client without its verifier: a leaked code is useless, and neither
+  // uses it up nor ends what it gives.
+  const guessed = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT,
+    oauth.generateRandomCodeVerifier(), options);
+  await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, guessed),
+    (e) => e.error === 'invalid_grant' && /code_verifier/.test(e.error_description));
+  const own = await oauth.processAuthorizationCodeResponse(as, client,
+    await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options));
+  assert.equal((await chatAs(own.access_token)).status, 200, 'the app redeems its code after both');
+  // A refresh token presented by another client is refused, and neither used up nor its family ended.
+  const foreign = await oauth.refreshTokenGrantRequest(as, confidential, oauth.ClientSecretBasic(confidential.secret),
+    own.refresh_token, options);
+  await assert.rejects(oauth.processRefreshTokenResponse(as, confidential, foreign),
+    (e) => e.error === 'invalid_grant' && /another client/.test(e.error_description));
+  assert.equal((await chatAs(own.access_token)).status, 200, 'its access goes on');
+  const refreshed = await oauth.processRefreshTokenResponse(as, client,
+    await oauth.refreshTokenGrantRequest(as, client, oauth.None(), own.refresh_token, options));
+  assert.equal((await chatAs(refreshed.access_token)).status, 200, 'and the app refreshes it');
 });

@@ -25,6 +25,9 @@ const std::string kRedeemCode =
     "UPDATE authorization_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL "
     "RETURNING code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, resources";
 const std::string kCodeGrant = "SELECT grant_id FROM authorization_codes WHERE code_hash = ?";
+const std::string kSelectCode =
+    "SELECT code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, resources "
+    "FROM authorization_codes WHERE code_hash = ?";
 #define AP_REFRESH_COLUMNS "token_hash, family_id, grant_id, client_id, created_at, jkt, resources"
 const std::string kInsertRefresh = "INSERT INTO refresh_tokens (" AP_REFRESH_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?)";
 const std::string kUseRefresh =
@@ -146,6 +149,15 @@ Result<OAuthStore::Redeemed> OAuthTables::RedeemAuthorizationCode(std::string_vi
   if (rc == kDone) return MakeError(Errc::kNotFound, "No such code");
   if (rc != kRow) return db_.DbError("redeem code");
   return Redeemed{std::nullopt, used.Text(0)};
+}
+
+Result<AuthorizationCodeRecord> OAuthTables::GetAuthorizationCode(std::string_view code_hash) {
+  Query q(db_.Prepare(kSelectCode));
+  q.Bind(code_hash);
+  int rc = q.Step();
+  if (rc == kDone) return MakeError(Errc::kNotFound, "No such code");
+  if (rc != kRow) return db_.DbError("read code");
+  return AuthorizationCodeRecord{q.Text(0), q.Text(1), q.Text(2), q.Text(3), q.Text(4), q.Int(5), q.Text(6)};
 }
 
 Status OAuthTables::CreateRefreshToken(const RefreshTokenRecord& t) {

@@ -21,6 +21,7 @@ class OAuthTables final : public OAuthStore {
   Status UpdateClient(const ClientRecord& client) override;
   Status CreateAuthorizationCode(const AuthorizationCodeRecord& code) override;
   Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) override;
+  Result<AuthorizationCodeRecord> GetAuthorizationCode(std::string_view code_hash) override;
   Status CreateRefreshToken(const RefreshTokenRecord& token) override;
   Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) override;
   Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override;
