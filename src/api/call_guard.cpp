@@ -99,14 +99,6 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
   facts.claims = std::move(*checked);
   const domain::TokenClaims& claims = *facts.claims;
   facts.dpop = !claims.jkt.empty();
-  // A bearer token that is not bound has no proof to check: no coroutine for it (nor for a grant
-  // the cache holds), as these are most calls.
-  if (facts.dpop || dpop) {
-    if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
-      if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
-      co_return possessed.error();
-    }
-  }
   if (auto aimed = CheckAudience(ctx, request, claims); !aimed) co_return aimed.error();
   auto grant = GrantInCache(ctx, claims.grant_id);
   if (grant && !*grant) grant = co_await GrantFromStore(ctx, claims.grant_id);
@@ -114,8 +106,23 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
     if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
     co_return grant.error();
   }
+  // A proof is checked, and its jti kept against replays, only for a token whose grant is usable:
+  // the token of a revoked grant cannot fill the replay store that every DPoP call needs. Such a
+  // call, its key unproven, is not put on the grant's record.
+  // A bearer token that is not bound has no proof to check: no coroutine for it (nor for a grant
+  // the cache holds), as these are most calls.
+  bool proof = facts.dpop || dpop;
+  if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) {
+    if (!proof) facts.grant = *grant;
+    co_return *unusable;
+  }
+  if (proof) {
+    if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
+      if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
+      co_return possessed.error();
+    }
+  }
   facts.grant = *grant;
-  if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) co_return *unusable;
   facts.fault = TokenFault::kNone;
   co_return *grant;
 }

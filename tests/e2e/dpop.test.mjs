@@ -102,6 +102,18 @@ test('proofs made by the dpop package work on every provider path, each call wit
   assert.equal(payloadJkt(token), await dpop.calculateThumbprint(keyPair.publicKey));
 });
 
+test('the token of a revoked grant is refused before its proof is kept: it cannot fill the replay store', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const tokens = await codeFlow(app, keyPair);
+  await oauth.processRevocationResponse(await oauth.revocationRequest(as, app, oauth.None(), tokens.refresh_token, options()));
+  const fresh = await proof(keyPair, { token: tokens.access_token });
+  for (let i = 0; i < 2; i++) {
+    const res = await chat(tokens.access_token, { dpop: fresh });
+    assert.equal(res.status, 401, res.text);
+    assert.match(res.json.error.message, /revoked/, 'the same proof twice: never "already used"');
+  }
+});
+
 const payloadJkt = (token) => JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).cnf.jkt;
 
 test('a stolen bound token is refused: as Bearer, with a replayed proof, another method, URL or key, or a stale iat', async () => {
