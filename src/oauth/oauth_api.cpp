@@ -217,25 +217,26 @@ class OAuthApi {
       co_return ErrorPage(IsClientIdUrl(client_id)
                               ? "redirect_uri is not one of the redirect_uris of the app's metadata document"
                               : "redirect_uri is not one registered for this app");
-    // From here on the redirect URI is verified: errors go back to the app.
-    if (field("response_type") != "code")
-      co_return RedirectError(ctx_, redirect_uri, state, "unsupported_response_type", "only response_type=code");
+    // From here on the redirect URI is verified: errors go back to the app, if someone vouched for
+    // it. One that only describes itself is shown them here: sent back, they would make the
+    // broker's own address a redirector to any site that registers itself (RFC 9700 §4.11.2).
+    bool vouched = !client->self_registered && !IsClientIdUrl(client_id);
+    auto refuse = [&](const char* error, std::string_view why) {
+      return vouched ? RedirectError(ctx_, redirect_uri, state, error, why) : ErrorPage(why);
+    };
+    if (field("response_type") != "code") co_return refuse("unsupported_response_type", "only response_type=code");
     if (field("code_challenge_method") != "S256")
-      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request",
-                              "PKCE with code_challenge_method=S256 is required");
+      co_return refuse("invalid_request", "PKCE with code_challenge_method=S256 is required");
     std::string challenge = field("code_challenge");
     if (challenge.size() != 43 || !Base64UrlDecode(challenge))
-      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request",
-                              "code_challenge must be a base64url SHA-256");
+      co_return refuse("invalid_request", "code_challenge must be a base64url SHA-256");
     auto asked = ParseAccessRequest(field("authorization_details"), field("scope"), ctx_.upstream.Table().Names());
-    if (!asked)
-      co_return RedirectError(ctx_, redirect_uri, state, "invalid_request", "ask with authorization_details or scope");
+    if (!asked) co_return refuse("invalid_request", "ask with authorization_details or scope");
     Result<AccessRequest>& access = *asked;
-    if (!access)
-      co_return RedirectError(ctx_, redirect_uri, state, "invalid_authorization_details", access.error().message);
+    if (!access) co_return refuse("invalid_authorization_details", access.error().message);
     auto resources =
         CheckResources(http::FormValues(*params, "resource"), ctx_.resources, ctx_.public_url, access->scope.provider);
-    if (!resources) co_return RedirectError(ctx_, redirect_uri, state, "invalid_target", resources.error().message);
+    if (!resources) co_return refuse("invalid_target", resources.error().message);
 
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=" + Encode(req.target()));
@@ -888,7 +889,7 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
     if (!device) return device.error();
     if (*device)
       return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id),
-                        SplitOnSpaces((*device)->resources)};
+                        SplitOnSpaces((*device)->resources), true};
     return WaitingApp{};
   };
   auto found = co_await api::OnStore(ctx, std::move(read));

@@ -38,6 +38,9 @@ struct WaitingApp {
   std::string metadata_host;
   // The resources (RFC 8707) its tokens will be bound to, as their URLs; none: every path.
   std::vector<std::string> resources;
+  // A device waits (RFC 8628): whoever holds it started the request, in any app's name a public
+  // app's id gives, and gets the access.
+  bool device = false;
 };
 boost::asio::awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
 

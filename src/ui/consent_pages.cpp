@@ -1,5 +1,6 @@
 #include "ui/consent_pages.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "api/auth.hpp"
@@ -48,10 +49,23 @@ std::string Dollars(int64_t cents) {
 }
 
 // "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
+// The models a scope allows, in words: a star stands for any run of characters, and a pattern of
+// stars alone for every model (an empty list, as the reference has it, too).
+std::string ModelWords(const domain::Scope& scope) {
+  auto all_stars = [](const std::string& p) { return p.find_first_not_of('*') == std::string::npos; };
+  if (scope.models.empty() || std::any_of(scope.models.begin(), scope.models.end(), all_stars))
+    return "any " + scope.provider + " model";
+  std::vector<std::string> named;
+  for (const std::string& pattern : scope.models)
+    named.push_back(pattern.find('*') == std::string::npos ? pattern : "any model named like " + pattern);
+  std::string words = domain::JoinForHumans(named);
+  bool stars = std::any_of(scope.models.begin(), scope.models.end(),
+                           [](const std::string& p) { return p.find('*') != std::string::npos; });
+  return stars ? words + " (* standing for anything)" : words;
+}
+
 std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> lifetime) {
-  std::string words =
-      "may use " + (scope.models.empty() ? "any " + scope.provider + " model" : domain::JoinForHumans(scope.models)) +
-      " for " + domain::JoinForHumans(scope.capabilities);
+  std::string words = "may use " + ModelWords(scope) + " for " + domain::JoinForHumans(scope.capabilities);
   if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
   if (scope.max_requests) words += ", " + std::to_string(*scope.max_requests) + " requests";
   if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
@@ -108,9 +122,9 @@ std::string ProviderName(const std::string& provider) {
 }
 
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
-// "calls itself" its name, and the domain its home page is really on is shown large.
-std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origin, const std::string& metadata_host,
-                    const std::vector<std::string>& resources) {
+// "calls itself" its name, and the domain its home page is really on is shown large. A device's
+// request (which anyone may start with a public app's id) says whose hands the access goes to.
+std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
   std::string name = Escape(VisibleText(r.app_name));
   std::string html =
       r.verified ? "<h1>" + name + " asks for access</h1>"
@@ -123,22 +137,28 @@ std::string WhoAsks(const store::GrantRecord& r, const std::string& return_origi
             "</p>";
   html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
           "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
-  if (!metadata_host.empty()) {
-    ShownHost from = HostOfUrl("https://" + metadata_host);
+  if (!app.metadata_host.empty()) {
+    ShownHost from = HostOfUrl("https://" + app.metadata_host);
     html += "<p id=\"metadata\">It describes itself in a document on <strong id=\"metadata-host\">" +
             Escape(HostWords(from)) + (from.port.empty() ? "" : ", port " + Escape(from.port)) +
-            "</strong>: whoever runs that host chose its name and where your answer goes.</p>";
+            "</strong>: whoever runs that host chose its name" +
+            (app.device ? std::string(".</p>") : std::string(" and where your answer goes.</p>"));
   }
   if (!r.verified)
     html += "<p class=\"warning\">Nobody has checked this app: its name and home page are only what it says of "
             "itself.</p>";
-  if (!resources.empty()) {
+  if (app.device)
+    html +=
+        "<p class=\"warning\" role=\"alert\" id=\"device\">This request was started on a device, and "
+        "approved, the access goes to that device, whatever app it names. Only continue if you started it "
+        "yourself, just now, on a device you hold.</p>";
+  if (!app.resources.empty()) {
     html += "<p id=\"resources\">Its tokens will work only at:</p><ul>";
-    for (const auto& url : resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";
+    for (const auto& url : app.resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";
     html += "</ul>";
   }
-  if (!return_origin.empty())
-    html += "<p>Your answer goes back to <span id=\"return-host\">" + Escape(HostWords(HostOfUrl(return_origin))) +
+  if (!app.return_origin.empty())
+    html += "<p>Your answer goes back to <span id=\"return-host\">" + Escape(HostWords(HostOfUrl(app.return_origin))) +
             "</span>.</p>";
   if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(VisibleText(r.reason)) + "</em></p>";
   return html;
@@ -187,11 +207,10 @@ constexpr int64_t kSuggestedMaxRequests = 1000;
 
 std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
                         const oauth::WaitingApp& app, const KeyOptions& keys, const Typed& typed = {}) {
-  const std::string& return_origin = app.return_origin;
   const auto& r = grant.record;
   const auto& scope = grant.scope;
   bool unlimited = !scope.max_budget_cents && !scope.max_requests;
-  std::string html = WhoAsks(r, return_origin, app.metadata_host, app.resources);
+  std::string html = WhoAsks(r, app);
   html += "<p id=\"provider\">It wants to use your <strong>" + Escape(VisibleText(ProviderName(scope.provider))) +
           "</strong> key.</p>";
   html += "<p id=\"request\">It " + Escape(VisibleText(InPlainWords(scope, asked))) + ".</p>";

@@ -98,7 +98,9 @@ class DevicePages {
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device.reason, *scope, "", now);
-    fresh.grant.verified = !client->self_registered;
+    // Anyone may start a device's request with a public app's id: only an app that proved itself
+    // with its secret is the app it names.
+    fresh.grant.verified = !client->self_registered && client->confidential;
     // The code is claimed first, atomically: of two brokers given it at once, one makes the request.
     auto insert = [fresh, code = device.device_code_hash, now](store::Store& s) -> Result<bool> {
       auto attached = s.Flows().AttachDeviceGrant(code, fresh.grant.id, now);

@@ -163,15 +163,17 @@ test('code flow with PKCE for an app known only by its document: unverified on t
   assert.equal(hits.get('/agent.json'), 1, 'the document was fetched once and then kept as its Cache-Control allows');
 });
 
-test('PKCE stays required for such an app', async () => {
+test('PKCE stays required for such an app; its malformed requests are refused on a page, never sent on', async () => {
   const b = await mainBroker();
   const { verifier } = pkce();
+  // Sent back, an error would make the broker a redirector to wherever a document points.
+  for (const extra of [{ code_challenge_method: 'plain' }, { response_type: 'token' }]) {
+    const res = await get(b, authorizePath(`${docsBase}/agent.json`, verifier, extra));
+    assert.equal(res.status, 400, JSON.stringify(extra));
+    assert.equal(res.headers.location, undefined);
+  }
   const res = await get(b, authorizePath(`${docsBase}/agent.json`, verifier, { code_challenge_method: 'plain' }));
-  assert.equal(res.status, 303);
-  const back = new URL(res.headers.location);
-  assert.equal(back.origin + back.pathname, REDIRECT, 'the redirect URI is the document\'s, so the app hears why');
-  assert.equal(back.searchParams.get('error'), 'invalid_request');
-  assert.match(back.searchParams.get('error_description'), /PKCE/);
+  assert.match(res.text, /PKCE/);
 });
 
 test('device flow and its token polls accept a client_id URL', async () => {
@@ -189,6 +191,10 @@ test('device flow and its token polls accept a client_id URL', async () => {
   const page = await get(b, entered.headers.location, session);
   assert.match(page.text, /id="unverified">Unverified</);
   assert.match(page.text, /id="metadata-host">127\.0\.0\.1, port \d+</);
+  // Anyone may start a device's request with this id: the page says the device gets the access,
+  // and no longer that the document's host chose where the answer goes.
+  assert.match(page.text, /id="device">This request was started on a device/);
+  assert.doesNotMatch(page.text, /where your answer goes/);
   const done = await post(b, entered.headers.location, { csrf: hidden(page.text, 'csrf'), decision: 'approve',
     lifetime: '3600', capability: 'chat', budget: '', max_requests: '10', rate_limit: '' }, session);
   assert.equal(done.status, 303, done.text);

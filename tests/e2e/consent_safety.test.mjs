@@ -129,6 +129,16 @@ test('OAuth consent: a client added with the CLI is verified, a self-registered 
     assert.equal(start.status, 303, start.text);
     return { path: start.headers.location, page: await get(start.headers.location, cookie) };
   };
+  // A malformed request of a self-registered app is refused on a page: sent back, it would make
+  // the broker a redirector to any site that registers itself. The app an owner added hears why.
+  const malformed = async (clientId) => get(`/oauth/authorize?${new URLSearchParams({ response_type: 'token',
+    client_id: clientId, redirect_uri: 'https://phish.example/land', state: 's' })}`);
+  const phish = await call(broker.url, 'POST', '/oauth/register', { body: {
+    client_name: 'Landing', redirect_uris: ['https://phish.example/land'] } });
+  assert.equal(phish.status, 201, phish.text);
+  const shown = await malformed(phish.json.client_id);
+  assert.equal(shown.status, 400, shown.text);
+  assert.equal(shown.headers.location, undefined, 'no redirect before the person has seen a consent screen');
   const self = await consentOf(registered.json.client_id);
   assert.match(self.page.text, /An app that calls itself \u201C<span id="app-name">OpenAI Official Helper<\/span>\u201D/);
   assert.match(self.page.text, /id="unverified">Unverified/);

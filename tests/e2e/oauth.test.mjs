@@ -70,6 +70,20 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
   assert.equal((await chat('gpt-4o-mini')).status, 401);
 });
 
+test('the consent screen says in words what a model pattern allows: a lone star, any model', async () => {
+  const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
+  const pageFor = async (models) => {
+    const url = authorizationUrl(challenge, 'stars', { authorization_details: JSON.stringify([{ type: 'ai_access',
+      provider: 'openai', models, capabilities: ['chat'] }]) });
+    const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    assert.equal(start.status, 303, start.text);
+    return (await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } })).text;
+  };
+  assert.match(await pageFor(['gpt-4o-mini', '*']), /may use any openai model for chat/);
+  assert.match(await pageFor(['gpt-4o*', 'o3']),
+    /may use any model named like gpt-4o\* and o3 \(\* standing for anything\) for chat/);
+});
+
 test('the consent screen says for how long the app asks, and refuses a longer lifetime', async () => {
   const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
   const url = authorizationUrl(challenge, 'life');
@@ -229,6 +243,25 @@ test('device flow: the person approves on /device and the consent screen; the de
   assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini']);
   assert.equal((await chatWith(tokens.access_token)).status, 200);
   await assert.rejects(poll(device), (e) => e.error === 'invalid_grant', 'the device code is single-use');
+});
+
+test('device flow: a public app\'s request is unverified, since anyone may start one with its id; a confidential app\'s is not', async () => {
+  const consentPageFor = async (who, auth) => {
+    const device = await oauth.processDeviceAuthorizationResponse(as, who,
+      await oauth.deviceAuthorizationRequest(as, who, auth, { scope: 'openai:chat' }, options));
+    const page = await nodeCall(broker.url, 'GET', `/device?user_code=${device.user_code}`, { ca: ca.ca, headers: { cookie: session } });
+    const entered = await nodeCall(broker.url, 'POST', '/device', { ca: ca.ca,
+      raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), user_code: device.user_code }).toString(),
+      headers: { cookie: session, 'content-type': 'application/x-www-form-urlencoded', origin: broker.url } });
+    assert.equal(entered.status, 303, entered.text);
+    return (await nodeCall(broker.url, 'GET', entered.headers.location, { ca: ca.ca, headers: { cookie: session } })).text;
+  };
+  const open = await consentPageFor(client, oauth.None());
+  assert.match(open, /id="unverified">Unverified/);
+  assert.match(open, /id="device">This request was started on a device/);
+  const proven = await consentPageFor(confidential, oauth.ClientSecretBasic(confidential.secret));
+  assert.match(proven, /<h1>Notes asks for access<\/h1>/);
+  assert.match(proven, /id="device"/, 'a device still holds what is approved');
 });
 
 test('device flow: a denial reaches the device as access_denied; wrong codes are throttled', async () => {

@@ -67,7 +67,8 @@ export function person(base, ca) {
       const entered = await post('/device', { csrf: hidden(page.text, 'csrf'), user_code: userCode.toLowerCase() }, session);
       assert.equal(entered.status, 303, entered.text);
       const consentPage = await get(entered.headers.location, session);
-      assert.match(consentPage.text, /Notes asks for access/, 'the consent screen names the requesting app');
+      assert.match(consentPage.text, /Notes<\/span>\u201D asks for access/, 'the consent screen names the requesting app');
+      assert.match(consentPage.text, /id="device"/, 'and says a device will hold the access');
       const done = await post(entered.headers.location, { csrf: hidden(consentPage.text, 'csrf'), decision, lifetime: '3600',
         model: 'gpt-4o-mini', capability: 'chat' }, session);
       assert.equal(done.status, 303);
