@@ -112,7 +112,9 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKe
     if (!ath || *ath != Base64UrlEncode(crypto::Sha256(*request.access_token)))
       return Invalid("ath does not match the access token");
   }
-  std::string key_and_jti = jwk->Thumbprint() + ":" + std::string(*jti);
+  std::string thumbprint = jwk->Thumbprint();
+  if (request.key && thumbprint != *request.key) return Invalid("signed by another key than the token's");
+  std::string key_and_jti = thumbprint + ":" + std::string(*jti);
   if (replay) *replay = DpopReplayKey{crypto::Sha256Hex(key_and_jti), now + max_age_ + max_skew_};
   switch (FirstUse(key_and_jti, now)) {
     case Use::kFirst:

@@ -33,6 +33,9 @@ struct DpopRequest {
   std::string_view url;                          // scheme, host, port and path: what htu must name
   std::optional<std::string_view> access_token;  // on a protected resource: ath must be its hash
   bool require_nonce = false;                    // the proof must carry a nonce from Nonce()
+  // The thumbprint the proof's key must have (a bound token's cnf.jkt), checked before the proof is
+  // remembered: proofs signed by a key of one's own cannot fill the replay caches.
+  std::optional<std::string_view> key = std::nullopt;
 };
 
 // The refusal of a proof without a fresh nonce; the caller answers use_dpop_nonce with a new one.

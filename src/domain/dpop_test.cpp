@@ -103,6 +103,21 @@ TEST_F(DpopTest, AthBindsTheProofToTheAccessToken) {
   EXPECT_TRUE(Check(p.Sign(), "POST", kUrl, "the-token"));
 }
 
+// A bound token's proof must be signed by its key, and one that is not is refused before it is
+// remembered: proofs signed by keys of one's own cannot fill the replay cache.
+TEST_F(DpopTest, AProofByAnotherKeyThanTheTokensIsRefusedAndNotRemembered) {
+  Proof p;
+  std::string proof = p.Sign();
+  std::string_view proofs[] = {proof};
+  std::string other = crypto::JwkThumbprint(crypto::Ed25519Key::Generate());
+  auto refused = verifier_.Check({proofs, "POST", kUrl, std::nullopt, false, std::string_view(other)});
+  EXPECT_EQ(Why(refused), "Invalid DPoP proof: signed by another key than the token's");
+  std::string own = crypto::JwkThumbprint(p.key);
+  auto accepted = verifier_.Check({proofs, "POST", kUrl, std::nullopt, false, std::string_view(own)});
+  ASSERT_TRUE(accepted) << Why(accepted);
+  EXPECT_EQ(*accepted, own);
+}
+
 TEST_F(DpopTest, ANonceIsRequiredWhereTheCallerAsks) {
   Proof p;
   std::string without = p.Sign();
