@@ -320,6 +320,8 @@ class OAuthApi {
     std::string hash = crypto::Sha256Hex(code);
     auto read = [hash](store::Store& s) { return s.OAuth().GetAuthorizationCode(hash); };
     auto issued = co_await api::OnStore(ctx_, std::move(read));
+    if (!issued && issued.error().code != Errc::kNotFound)
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     if (!issued) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (issued->client_id != client->id)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");

@@ -316,6 +316,10 @@ TEST(UsageReader, TheClosingUsageIsTold) {
            std::pair{R"({"type":"response.completed","response":{"usage":{"input_tokens":7,"output_tokens":2}}})",
                      true},
            std::pair{R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}})", true},
+           std::pair{R"({"type":"speech.audio.done","usage":{"input_tokens":7,"output_tokens":90}})", true},
+           std::pair{R"({"type":"transcript.text.done","text":"hi","usage":{"input_tokens":70,"output_tokens":2}})",
+                     true},
+           std::pair{R"({"type":"image_generation.completed","usage":{"input_tokens":7,"output_tokens":272}})", true},
            std::pair{R"({"candidates":[],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}})", false},
        }) {
     Usage read, parsed;

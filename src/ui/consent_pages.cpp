@@ -49,12 +49,20 @@ std::string Dollars(int64_t cents) {
 }
 
 // "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
+// Whose key the grant spends, in the provider's own name.
+std::string ProviderName(const std::string& provider) {
+  if (provider == "openai") return "OpenAI";
+  if (provider == "anthropic") return "Anthropic";
+  if (provider == "google") return "Google Gemini";
+  return provider;
+}
+
 // The models a scope allows, in words: a star stands for any run of characters, and a pattern of
 // stars alone for every model (an empty list, as the reference has it, too).
 std::string ModelWords(const domain::Scope& scope) {
   auto all_stars = [](const std::string& p) { return p.find_first_not_of('*') == std::string::npos; };
   if (scope.models.empty() || std::any_of(scope.models.begin(), scope.models.end(), all_stars))
-    return "any " + scope.provider + " model";
+    return "any " + ProviderName(scope.provider) + " model";
   std::vector<std::string> named;
   for (const std::string& pattern : scope.models)
     named.push_back(pattern.find('*') == std::string::npos ? pattern : "any model named like " + pattern);
@@ -113,14 +121,6 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
          FieldError(typed, name);
 }
 
-// Whose key the grant spends, in the provider's own name.
-std::string ProviderName(const std::string& provider) {
-  if (provider == "openai") return "OpenAI";
-  if (provider == "anthropic") return "Anthropic";
-  if (provider == "google") return "Google Gemini";
-  return provider;
-}
-
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
 // "calls itself" its name, and the domain its home page is really on is shown large. A device's
 // request (which anyone may start with a public app's id) says whose hands the access goes to.
@@ -148,10 +148,11 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
     html += "<p class=\"warning\">Nobody has checked this app: its name and home page are only what it says of "
             "itself.</p>";
   if (app.device)
-    html +=
-        "<p class=\"warning\" role=\"alert\" id=\"device\">This request was started on a device, and "
-        "approved, the access goes to that device, whatever app it names. Only continue if you started it "
-        "yourself, just now, on a device you hold.</p>";
+    html += std::string(
+                "<p class=\"warning\" role=\"alert\" id=\"device\">This request was started on a "
+                "device; if you approve it, the access goes to that device") +
+            (r.verified ? "" : ", whatever app it names") +
+            ". Only continue if you started it yourself, just now, on a device you hold.</p>";
   if (!app.resources.empty()) {
     html += "<p id=\"resources\">Its tokens will work only at:</p><ul>";
     for (const auto& url : app.resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";

@@ -79,7 +79,7 @@ test('the consent screen says in words what a model pattern allows: a lone star,
     assert.equal(start.status, 303, start.text);
     return (await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } })).text;
   };
-  assert.match(await pageFor(['gpt-4o-mini', '*']), /may use any openai model for chat/);
+  assert.match(await pageFor(['gpt-4o-mini', '*']), /may use any OpenAI model for chat/);
   assert.match(await pageFor(['gpt-4o*', 'o3']),
     /may use any model named like gpt-4o\* and o3 \(\* standing for anything\) for chat/);
 });
@@ -258,10 +258,11 @@ test('device flow: a public app\'s request is unverified, since anyone may start
   };
   const open = await consentPageFor(client, oauth.None());
   assert.match(open, /id="unverified">Unverified/);
-  assert.match(open, /id="device">This request was started on a device/);
+  assert.match(open, /id="device">This request was started on a device; if you approve it, the access goes to that device, whatever app it names\./);
   const proven = await consentPageFor(confidential, oauth.ClientSecretBasic(confidential.secret));
   assert.match(proven, /<h1>Notes asks for access<\/h1>/);
-  assert.match(proven, /id="device"/, 'a device still holds what is approved');
+  assert.match(proven, /id="device">This request was started on a device; if you approve it, the access goes to that device\. Only/,
+    'a device still holds what is approved');
 });
 
 test('device flow: a denial reaches the device as access_denied; wrong codes are throttled', async () => {
