@@ -79,16 +79,22 @@ Wide AudioCost(const Price& price, double seconds) {
 // A token percent as the arithmetic takes it: never below the listed prices.
 Wide Percent(int64_t percent) { return std::clamp<int64_t>(percent, 100, 1000); }
 
-// The tools' prices per use, and the input each use is billed as (Price::tool_input_tokens) at
-// the tier's input price.
+// `uses` of `tool` in micro-USD times a million: its price per use, and the input each use is
+// billed as (Price::tool_input_tokens) at the tier's input price. That input is counted up to
+// kMaxMicros million tokens, which at any price but 0 cost more than a charge can be: the product
+// stays within 128 bits, and the clamped cost is exact.
+Wide ToolCostScaled(const Price& price, const TokenPrices& tier, const std::string& tool, int64_t uses) {
+  Wide n = Count(uses), scaled = 0;
+  if (auto it = price.tool_micros.find(tool); it != price.tool_micros.end()) scaled += n * it->second * kMillion;
+  if (auto it = price.tool_input_tokens.find(tool); it != price.tool_input_tokens.end())
+    scaled += std::min<Wide>(n * it->second, Wide(kMaxMicros) * kMillion) * tier.input;
+  return scaled;
+}
+
 Wide ToolCost(const Price& price, const TokenPrices& tier, const std::vector<ToolUses>& tools) {
-  Wide micros = 0, block_scaled = 0;
-  for (const auto& [tool, uses] : tools) {
-    if (auto it = price.tool_micros.find(tool); it != price.tool_micros.end()) micros += Count(uses) * it->second;
-    if (auto it = price.tool_input_tokens.find(tool); it != price.tool_input_tokens.end())
-      block_scaled += Count(uses) * it->second * tier.input;
-  }
-  return micros + CeilDiv(block_scaled, kMillion);
+  Wide scaled = 0;
+  for (const auto& [tool, uses] : tools) scaled += ToolCostScaled(price, tier, tool, uses);
+  return CeilDiv(scaled, kMillion);
 }
 
 }  // namespace
@@ -105,7 +111,7 @@ int64_t CostMicros(const Price& price, const Consumption& used) {
 
 std::vector<ToolUses> ChargedToolUses(const Price& price, const std::vector<ToolUses>& offered,
                                       const std::vector<ToolUses>& reported) {
-  auto per_use = [&](const std::string& tool) { return ToolCost(price, price.tokens, {{tool, 1}}); };
+  auto per_use = [&](const std::string& tool) { return ToolCostScaled(price, price.tokens, tool, 1); };
   std::vector<ToolUses> charged;
   for (const auto& [kind, uses] : reported) {
     const std::string* dearest = nullptr;

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "core/money.hpp"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // Consumption{.output_tokens = ...}
@@ -85,6 +87,13 @@ TEST(Cost, ToolUsesBilledAsInputAddTheirTokens) {
   used.tool_uses = {{"file_search", 1}};
   EXPECT_EQ(CostMicros(p, used), CostMicros(Mini(), used));
   // The block counts when the dearest tool offered is picked: 11,200 against 11,000.
+  // However many uses, tokens a use and dollars a token, the arithmetic does not wrap: the charge
+  // is the most there is.
+  Price dear = p;
+  dear.tokens.input = 1'000'000'000'000;  // $1,000,000 a million, the table's most
+  dear.tool_input_tokens["web_search"] = kMaxTokens;
+  used.tool_uses = {{"web_search", std::numeric_limits<int64_t>::max()}};
+  EXPECT_EQ(CostMicros(dear, used), kMaxMicros);
   p.tool_micros["web_search_other"] = 11'000;
   EXPECT_EQ(ChargedToolUses(p, {{"web_search_other", 1}, {"web_search", 1}}, {{"web_search", 1}}),
             (std::vector<ToolUses>{{"web_search", 1}}));
