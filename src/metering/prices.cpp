@@ -88,9 +88,9 @@ Status ReadTokenPrices(const toml::table& t, std::string_view prefix, std::strin
   }
   // Cached audio is priced only where audio is priced above the rest, and never above it.
   if (into.cached_audio_input > 0 && into.audio_input <= into.input)
-    return Bad(source, index, p + "cached_audio_input", "needs an audio_input above input");
+    return Bad(source, index, p + "cached_audio_input", "needs an " + p + "audio_input above " + p + "input");
   if (into.cached_audio_input > into.audio_input)
-    return Bad(source, index, p + "cached_audio_input", "must not be above audio_input");
+    return Bad(source, index, p + "cached_audio_input", "must not be above " + p + "audio_input");
   return {};
 }
 
