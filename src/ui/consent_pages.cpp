@@ -64,11 +64,13 @@ std::string ModelWords(const domain::Scope& scope) {
   if (scope.models.empty() || std::any_of(scope.models.begin(), scope.models.end(), all_stars))
     return "any " + ProviderName(scope.provider) + " model";
   std::vector<std::string> named;
-  for (const std::string& pattern : scope.models)
-    named.push_back(pattern.find('*') == std::string::npos ? pattern : "any model named like " + pattern);
+  bool stars = false;
+  for (const std::string& pattern : scope.models) {
+    bool star = pattern.find('*') != std::string::npos;
+    stars = stars || star;
+    named.push_back(star ? "any model named like " + pattern : pattern);
+  }
   std::string words = domain::JoinForHumans(named);
-  bool stars = std::any_of(scope.models.begin(), scope.models.end(),
-                           [](const std::string& p) { return p.find('*') != std::string::npos; });
   return stars ? words + " (* standing for anything)" : words;
 }
 
