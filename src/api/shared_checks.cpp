@@ -10,8 +10,10 @@ awaitable<Result<std::string>> CheckDpopProof(BrokerContext& ctx, domain::DpopRe
   domain::DpopReplayKey replay;
   auto jkt = ctx.dpop.Check(request, &replay);
   if (!jkt) co_return jkt.error();
-  auto remember = [replay, now = ctx.clock()](store::Store& s) {
-    return s.Flows().RememberProof(replay.proof_hash, replay.forget_at, now, kMaxSharedProofs);
+  auto remember = [replay, now = ctx.clock(), &dpop = ctx.dpop](store::Store& s) {
+    auto first = s.Flows().RememberProof(replay.proof_hash, replay.forget_at, now, kMaxSharedProofs);
+    dpop.NoteSharedProofs(s.Flows().LiveProofs());  // so that a key's share counts every broker's
+    return first;
   };
   auto first = co_await OnStore(ctx, std::move(remember));
   if (!first) {

@@ -55,20 +55,37 @@ bool DpopVerifier::FreshNonce(std::string_view nonce, UnixSeconds now) const {
   return crypto::ConstantTimeEqual(nonce, NonceFor(window)) || crypto::ConstantTimeEqual(nonce, NonceFor(window - 1));
 }
 
-DpopVerifier::Use DpopVerifier::FirstUse(std::string_view key_and_jti, UnixSeconds now) {
+void DpopVerifier::Forget(UnixSeconds now) {
+  std::erase_if(seen_, [this, now](const auto& e) {
+    if (e.second.forget_at >= now) return false;
+    if (--e.second.key->second == 0) live_by_key_.erase(e.second.key->first);
+    return true;
+  });
+}
+
+bool DpopVerifier::OverShare(size_t key_holds) const {
+  size_t live = std::max(seen_.size(), shared_live_.load());
+  return live >= max_remembered_ / 2 && key_holds >= std::max<size_t>(1, max_remembered_ / 16);
+}
+
+DpopVerifier::Use DpopVerifier::FirstUse(const std::string& thumbprint, std::string_view key_and_jti, UnixSeconds now) {
   std::string digest = crypto::Sha256(key_and_jti);
   std::lock_guard lock(mutex_);
   if (now != pruned_at_) {  // at most once a second, whatever the rate of proofs
-    std::erase_if(seen_, [now](const auto& e) { return e.second < now; });
+    Forget(now);
     pruned_at_ = now;
   }
+  UnixSeconds forget_at = now + max_age_ + max_skew_;
   if (auto it = seen_.find(digest); it != seen_.end()) {
-    if (it->second >= now) return Use::kReplay;
-    it->second = now + max_age_ + max_skew_;  // remembered past its window: a new proof may reuse the id
+    if (it->second.forget_at >= now) return Use::kReplay;
+    it->second.forget_at = forget_at;  // remembered past its window: a new proof may reuse the id
     return Use::kFirst;
   }
   if (seen_.size() >= max_remembered_) return Use::kFull;
-  seen_.emplace(std::move(digest), now + max_age_ + max_skew_);
+  auto key = live_by_key_.try_emplace(thumbprint, 0).first;
+  if (OverShare(key->second)) return Use::kKeyOverShare;
+  ++key->second;
+  seen_.emplace(std::move(digest), Seen{forget_at, &*key});
   return Use::kFirst;
 }
 
@@ -116,7 +133,7 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKe
   if (request.key && thumbprint != *request.key) return Invalid("signed by another key than the token's");
   std::string key_and_jti = thumbprint + ":" + std::string(*jti);
   if (replay) *replay = DpopReplayKey{crypto::Sha256Hex(key_and_jti), now + max_age_ + max_skew_};
-  switch (FirstUse(key_and_jti, now)) {
+  switch (FirstUse(thumbprint, key_and_jti, now)) {
     case Use::kFirst:
       break;
     case Use::kReplay:
@@ -126,8 +143,13 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKe
       busy.retry_after_seconds = 5;
       return busy;
     }
+    case Use::kKeyOverShare: {
+      Error many = MakeError(Errc::kRateLimited, "Too many DPoP proofs by this key; try again shortly");
+      many.retry_after_seconds = 5;
+      return many;
+    }
   }
-  return jwk->Thumbprint();
+  return thumbprint;
 }
 
 }  // namespace ap::domain

@@ -11,9 +11,12 @@
 // process without a store trip. Several brokers share the check through the store: Check hands out
 // what to remember there (api::CheckDpopProof). The jtis seen here are bounded
 // (kMaxRememberedProofs); a jti is never forgotten inside its window, so when all are live a new
-// proof is refused as kUnavailable (try again) rather than let a replay in.
+// proof is refused as kUnavailable (try again) rather than let a replay in. So that the holder of
+// one key cannot bring that about alone, a key may hold more than a sixteenth of the jtis only while
+// fewer than half are live: past that, its next proof is refused as kRateLimited (try again).
 // Thread-safety: Check and Nonce may be called from any thread; ShareNonceKey only before them.
 
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -59,9 +62,13 @@ class DpopVerifier {
   static constexpr size_t kMaxRememberedProofs = 100000;
 
   // The thumbprint (jkt) of the proof's key, or kUnauthorized saying which check failed, or
-  // kUnavailable (with retry_after_seconds) while the replay cache is full. `replay`, when given,
+  // kUnavailable (with retry_after_seconds) while the replay cache is full, or kRateLimited (with
+  // retry_after_seconds) while the key holds more than its share of it. `replay`, when given,
   // is set to what other brokers must learn of an accepted proof.
   Result<std::string> Check(const DpopRequest& request, DpopReplayKey* replay = nullptr);
+  // How many proofs the store holds for every broker on it (about): a key's share is then judged by
+  // the fuller of that and this process's own cache.
+  void NoteSharedProofs(int64_t live) { shared_live_.store(live > 0 ? static_cast<size_t>(live) : 0); }
   // Makes and checks nonces with `key` from now on (call before serving).
   void ShareNonceKey(std::string key) { nonce_key_ = std::move(key); }
   // The nonce to hand out now (in a DPoP-Nonce header).
@@ -69,8 +76,14 @@ class DpopVerifier {
 
  private:
   static constexpr int64_t kNonceWindowSeconds = 300;
-  enum class Use { kFirst, kReplay, kFull };
-  Use FirstUse(std::string_view key_and_jti, UnixSeconds now);
+  enum class Use { kFirst, kReplay, kFull, kKeyOverShare };
+  struct Seen {
+    UnixSeconds forget_at;
+    std::pair<const std::string, size_t>* key;  // the proof's key and how many live jtis it holds
+  };
+  Use FirstUse(const std::string& thumbprint, std::string_view key_and_jti, UnixSeconds now);
+  bool OverShare(size_t key_holds) const;
+  void Forget(UnixSeconds now);
   std::string NonceFor(int64_t window) const;
   bool FreshNonce(std::string_view nonce, UnixSeconds now) const;
 
@@ -80,8 +93,10 @@ class DpopVerifier {
   int64_t max_skew_;
   size_t max_remembered_;
   std::mutex mutex_;
-  std::unordered_map<std::string, UnixSeconds> seen_;  // SHA-256 of key and jti -> when it can be forgotten
+  std::unordered_map<std::string, Seen> seen_;           // SHA-256 of key and jti
+  std::unordered_map<std::string, size_t> live_by_key_;  // thumbprint -> live jtis (nodes do not move)
   UnixSeconds pruned_at_ = 0;
+  std::atomic<size_t> shared_live_ = 0;
 };
 
 // "https://host:port/path" from a request URL: scheme and host in lower case, no default port, no

@@ -145,11 +145,11 @@ TEST(DpopReplayCache, WhenFullNewProofsAreRefusedAndNoLiveJtiIsForgotten) {
     std::string_view proofs[] = {proof};
     return verifier.Check({proofs, "POST", kUrl, std::nullopt});
   };
-  Proof p;
+  Proof keys[4];  // one proof a key: no key is over its share
   std::vector<std::string> proofs;
   for (int i = 0; i < 4; ++i) {
-    p.claims["jti"] = "flood-" + std::to_string(i);
-    proofs.push_back(p.Sign());
+    keys[i].claims["jti"] = "flood-" + std::to_string(i);
+    proofs.push_back(keys[i].Sign());
   }
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(check(proofs[i]));
   auto full = check(proofs[3]);
@@ -160,9 +160,58 @@ TEST(DpopReplayCache, WhenFullNewProofsAreRefusedAndNoLiveJtiIsForgotten) {
       << "a live jti is still remembered while the cache is full";
 
   now += 331;  // the first three are past their window; fresh proofs fit again
-  p.claims["iat"] = now;
-  p.claims["jti"] = "after";
-  EXPECT_TRUE(check(p.Sign()));
+  keys[0].claims["iat"] = now;
+  keys[0].claims["jti"] = "after";
+  EXPECT_TRUE(check(keys[0].Sign()));
+}
+
+// One key's holder cannot fill the cache for everyone: past half full, a key holding a sixteenth of
+// it is refused (429, try again) while other keys still get in; its proofs lapse and it gets in again.
+TEST(DpopReplayCache, OneKeyCannotFillItPastItsShare) {
+  UnixSeconds now = kNow;
+  DpopVerifier verifier([&now] { return now; }, 300, 30, 32);  // a share is 2, half is 16
+  auto check = [&](Proof& p, const std::string& jti) {
+    p.claims["jti"] = jti;
+    p.claims["iat"] = now;
+    std::string proof = p.Sign();
+    std::string_view proofs[] = {proof};
+    return verifier.Check({proofs, "POST", kUrl, std::nullopt});
+  };
+  Proof flooder;
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(check(flooder, "flood-" + std::to_string(i))) << "under half full: " << i;
+  auto refused = check(flooder, "flood-16");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kRateLimited);
+  EXPECT_EQ(refused.error().message, "Too many DPoP proofs by this key; try again shortly");
+  EXPECT_GT(refused.error().retry_after_seconds, 0);
+
+  Proof others[7];  // 16 + 7 * 2 = 30 of 32: the cache is never full
+  for (auto& other : others) {
+    EXPECT_TRUE(check(other, "a"));
+    EXPECT_TRUE(check(other, "b"));
+    EXPECT_EQ(check(other, "c").error().code, Errc::kRateLimited) << "each key stops at its share";
+  }
+
+  now += 331;  // every proof has lapsed: the flooder's key may hold many again
+  EXPECT_TRUE(check(flooder, "later"));
+}
+
+// A key's share counts what the store holds for every broker, not only this process's own proofs.
+TEST(DpopReplayCache, AKeysShareCountsTheStoresProofs) {
+  DpopVerifier verifier([] { return kNow; }, 300, 30, 32);
+  verifier.NoteSharedProofs(20);  // other brokers' proofs: past half of 32
+  Proof p;
+  auto check = [&](const std::string& jti) {
+    p.claims["jti"] = jti;
+    std::string proof = p.Sign();
+    std::string_view proofs[] = {proof};
+    return verifier.Check({proofs, "POST", kUrl, std::nullopt});
+  };
+  EXPECT_TRUE(check("1"));
+  EXPECT_TRUE(check("2"));
+  EXPECT_EQ(check("3").error().code, Errc::kRateLimited);
+  verifier.NoteSharedProofs(3);
+  EXPECT_TRUE(check("3"));
 }
 
 TEST(DpopNonce, LastsTwoWindowsAndIsTheBrokersOwn) {

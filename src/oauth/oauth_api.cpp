@@ -293,7 +293,8 @@ class OAuthApi {
         co_return TokenRefusal(*refused);
     }
     auto jkt = co_await ProofKey(req);
-    if (!jkt && jkt.error().code == Errc::kUnavailable) co_return TokenRefusal(jkt.error());
+    if (!jkt && (jkt.error().code == Errc::kUnavailable || jkt.error().code == Errc::kRateLimited))
+      co_return TokenRefusal(jkt.error());
     if (!jkt)
       co_return TokenError(StatusCode::bad_request,
                            domain::IsNonceRefusal(jkt.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",

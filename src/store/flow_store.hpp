@@ -112,6 +112,8 @@ class FlowStore {
   // (retry_after_seconds set) when `max` live proofs are remembered: a live one is never forgotten.
   virtual Result<bool> RememberProof(std::string_view proof_hash, UnixSeconds forget_at, UnixSeconds now,
                                      int64_t max) = 0;
+  // About how many proofs RememberProof holds: its last count (at most 10 s old) and those since.
+  virtual int64_t LiveProofs() const = 0;
 
   // The live failure count under `key`: zero when none, or when the last failure is more than
   // `window` seconds before `now`.

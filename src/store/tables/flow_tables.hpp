@@ -31,6 +31,7 @@ class FlowTables final : public FlowStore {
   Result<DevicePollResult> PollDevice(std::string_view device_code_hash, std::string_view client_id,
                                       UnixSeconds now) override;
   Result<bool> RememberProof(std::string_view proof_hash, UnixSeconds forget_at, UnixSeconds now, int64_t max) override;
+  int64_t LiveProofs() const override { return live_proofs_; }
   Result<LoginFailureCount> LoginFailures(std::string_view key, UnixSeconds now, int64_t window) override;
   Status CountLoginFailure(std::string_view key, UnixSeconds now, int64_t window, int64_t max) override;
   Status ForgetLoginFailures(std::string_view key) override;
