@@ -4,6 +4,7 @@
 
 #include "api/shared_checks.hpp"
 #include "http/response.hpp"
+#include "proxy/worst_case.hpp"
 
 namespace ap::api {
 using boost::asio::awaitable;
@@ -141,6 +142,22 @@ Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, cons
   const proxy::ProviderEndpoint* endpoint = ctx.upstream.Table().Find(scope.provider);
   if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + scope.provider + "'");
   return endpoint;
+}
+
+Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst) {
+  const domain::Scope& scope = grant.scope;
+  if (worst.tool_makes_images && !scope.AllowsCapability("images"))
+    return MakeError(Errc::kForbidden, "This grant does not allow images, which the 'image_generation' tool makes");
+  for (const std::string& model : worst.tool_models) {
+    if (!domain::IsModelId(model))
+      return MakeError(Errc::kBadRequest, "Invalid model name in a tool: expected at most " +
+                                              std::to_string(domain::kMaxModelId) + " letters, digits and . - _ : / @");
+    if (!scope.AllowsModel(model))
+      return MakeError(Errc::kForbidden, "Model '" + model +
+                                             "', named by a tool, is not allowed by this grant; allowed: " +
+                                             domain::JoinForHumans(scope.models));
+  }
+  return {};
 }
 
 Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant& grant,

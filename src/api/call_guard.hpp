@@ -15,6 +15,10 @@
 #include "http/message.hpp"
 #include "proxy/providers.hpp"
 
+namespace ap::proxy {
+struct WorstCase;
+}
+
 namespace ap::api {
 
 // Reads a grant from the store (on the store thread) and parses its scope.
@@ -45,6 +49,9 @@ boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBe
 // The provider to call, if the grant allows `capability` with `model`.
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
                                                   std::string_view capability, std::string_view model);
+// Refused unless the grant also allows what the call's tools reach (proxy::RequestedUse::tool_models
+// and tool_makes_images): a chat grant for one model cannot run another, or make images, by a tool.
+Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst);
 
 // The key a call of `grant` spends on `endpoint` (its owner's, under its label), marked as used
 // now; null for a keyless server. kKeyMissing when the owner has no such key (any more).

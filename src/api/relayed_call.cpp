@@ -35,8 +35,10 @@ Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {
 void RelayedCall::SetModel(std::string_view model) { model_ = model; }
 
 awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {
-  if (!kind_.scope_capability.empty())
+  if (!kind_.scope_capability.empty()) {
     if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) co_return target.error();
+    if (auto tools = CheckToolScope(*grant_, worst); !tools) co_return tools.error();
+  }
   // A call that could not be recorded is not made.
   if (ctx_.store_writes)
     if (auto writable = ctx_.store_writes->Check(); !writable) co_return writable.error();

@@ -15,13 +15,16 @@ constexpr ScanRule kWhole{K::kAll};
 constexpr ScanRule kShapeOnly{K::kShape};
 constexpr ScanRule kKindOnly{K::kKind};
 
-// A tool: its type and bound (Anthropic, OpenAI), and the names of its other members (Gemini
+// A tool: its type, bound and model (Anthropic, OpenAI), and the names of its other members (Gemini
 // names a tool by its key).
 // OpenAI's shell tool runs where its environment's type says.
 constexpr ScanMember kEnvironmentMembers[] = {{"type", &kWhole}};
 constexpr ScanRule kEnvironment{K::kSelect, kEnvironmentMembers};
-constexpr ScanMember kToolMembers[] = {
-    {"type", &kWhole}, {"max_uses", &kWhole}, {"environment", &kEnvironment}, {"cache_control", &kKindOnly}};
+constexpr ScanMember kToolMembers[] = {{"type", &kWhole},
+                                       {"max_uses", &kWhole},
+                                       {"environment", &kEnvironment},
+                                       {"cache_control", &kKindOnly},
+                                       {"model", &kWhole}};
 constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
 // Gemini also takes one tool where it takes a list: an object kept as a tool is.
 constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};

@@ -266,6 +266,16 @@ Result<std::optional<std::string>> GeminiNotText(const json::object& body) {
 constexpr int64_t kAnthropicToolPrompt = 500;
 constexpr int64_t kAnthropicDefinedTool = 1500;
 
+// A tool that names a model of its own runs it: the grant must allow that model too.
+Status ReadToolModel(const json::object& tool, RequestedUse& use) {
+  const json::value* model = tool.if_contains("model");
+  if (!model || model->is_null()) return {};
+  if (!model->is_string() || model->get_string().empty())
+    return MakeError(Errc::kBadRequest, "A tool's 'model' must be a non-empty string");
+  use.tool_models.emplace_back(model->get_string());
+  return {};
+}
+
 // Anthropic: versioned server tools ("web_search_20250305"); client tools cost only tokens. Web
 // search takes a bound on its uses (max_uses), added where `bound` asks for one and the app set none.
 Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, RequestedUse& use) {
@@ -277,6 +287,8 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
   static constexpr std::string_view kDefinedClientTools[] = {"bash_", "text_editor_", "computer_", "memory_"};
   for (size_t index = 0; index < list->get_array().size(); ++index) {
     json::object* tool = list->get_array()[index].if_object();
+    if (tool)
+      if (auto model = ReadToolModel(*tool, use); !model) return model;
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;  // a custom tool: the app runs it
     std::string_view name = type->get_string();
@@ -329,9 +341,12 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
   std::optional<std::string> server_tool;
   for (const json::value& item : list->get_array()) {
     const json::object* tool = item.if_object();
+    if (tool)
+      if (auto model = ReadToolModel(*tool, use); !model) return model;
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;
     std::string_view name = type->get_string();
+    if (name == "image_generation") use.tool_makes_images = true;
     if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools) &&
         !(name == "shell" && RunsInOpenAIsContainer(*tool)))
       continue;

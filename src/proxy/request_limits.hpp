@@ -69,6 +69,11 @@ struct RequestedUse {
   // cache writes (for an hour: twice the input price). Read on a budget only (the conversation's
   // parts are scanned then).
   bool writes_cache = false;
+  // What the call reaches beyond its endpoint's capability and model, which the grant must allow as
+  // well: the models its tools name (Anthropic's advisor runs another model), and images a tool makes
+  // (OpenAI's image_generation on a chat call).
+  std::vector<std::string> tool_models;
+  bool tool_makes_images = false;
 };
 
 // A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut

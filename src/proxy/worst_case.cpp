@@ -26,6 +26,8 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.inference_geo = asked.inference_geo;
   worst.writes_cache = asked.writes_cache;
   worst.reasons_unseen = asked.reasons_unseen;
+  worst.tool_models = asked.tool_models;
+  worst.tool_makes_images = asked.tool_makes_images;
   if (asked.output_echoes_body) worst.predicted_output = static_cast<int64_t>(body_bytes) * asked.answers;
   return worst;
 }

@@ -42,6 +42,8 @@ struct WorstCase {
   // An upload of audio: reserved by its length (use.audio_seconds), or by the model's window where
   // the model bills tokens rather than minutes (metered_call.cpp).
   bool audio_upload = false;
+  std::vector<std::string> tool_models;  // see RequestedUse
+  bool tool_makes_images = false;        // see RequestedUse
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

@@ -296,3 +296,42 @@ test('a background response, or a shell in a container OpenAI runs, is refused o
   assert.match(shell.json.error.message, /No price is known for the server-side tool 'shell'/);
   assert.equal(await upstreamCalls('openai'), before, 'nothing reached the provider');
 });
+
+test('a tool cannot run a model, or make images, that the grant does not allow: with a budget or without', async () => {
+  const openai = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4.1-mini'], capabilities: ['chat'], maxRequests: 100 });
+  const anthropic = await approvedGrant(broker, {
+    provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'], maxRequests: 100,
+  });
+  const before = { openai: await upstreamCalls('openai'), anthropic: await upstreamCalls('anthropic') };
+  // OpenAI's image_generation tool on the Responses API makes images on a chat call, by a GPT image model.
+  const images = await post('/openai/v1/responses', openai.token,
+    { model: 'gpt-4.1-mini', input: 'draw a cat', tools: [{ type: 'image_generation', quality: 'high' }] });
+  assert.equal(images.status, 403, images.text);
+  assert.match(images.json.error.message, /does not allow images, which the 'image_generation' tool makes/);
+  // Anthropic's advisor tool runs the model its definition names: Opus, on a Haiku grant.
+  const advisor = await post('/anthropic/v1/messages', anthropic.token, {
+    model: 'claude-haiku-4-5', max_tokens: 50, messages,
+    tools: [{ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-6' }],
+  });
+  assert.equal(advisor.status, 403, advisor.text);
+  assert.match(advisor.json.error.message, /Model 'claude-opus-4-6', named by a tool, is not allowed by this grant/);
+  for (const model of [5, '', ['claude-opus-4-6']]) {
+    const odd = await post('/anthropic/v1/messages', anthropic.token,
+      { model: 'claude-haiku-4-5', max_tokens: 50, messages, tools: [{ type: 'advisor_20260301', name: 'advisor', model }] });
+    assert.equal(odd.status, 400, `model ${JSON.stringify(model)}: ${odd.text}`);
+  }
+  const allowed = await post('/anthropic/v1/messages', anthropic.token, {
+    model: 'claude-haiku-4-5', max_tokens: 50, messages,
+    tools: [JSON.parse('{"type":"advisor_20260301","name":"advisor","model":"claude-haiku-4-5"}')],
+  });
+  assert.notEqual(allowed.status, 403, 'a tool naming an allowed model is not refused for it: ' + allowed.text);
+  const raw = await fetch(`${broker.url}/anthropic/v1/messages`, {
+    method: 'POST', headers: { authorization: `Bearer ${anthropic.token}`, 'content-type': 'application/json' },
+    body: `{"model":"claude-haiku-4-5","max_tokens":50,"messages":${JSON.stringify(messages)},` +
+      '"tools":[{"type":"advisor_20260301","name":"advisor","model":"claude-haiku-4-5","model":"claude-opus-4-6"}]}',
+  });
+  assert.equal(raw.status, 400, 'a tool\'s model given twice is refused: the provider reads the last');
+  assert.deepEqual(
+    { openai: await upstreamCalls('openai') - before.openai, anthropic: await upstreamCalls('anthropic') - before.anthropic },
+    { openai: 0, anthropic: 1 }, 'only the call whose tool names an allowed model went upstream');
+});
