@@ -84,7 +84,8 @@ Result<proxy::ProviderTable> ProviderTableFrom(const Config& config) {
   for (const auto& up : config.compatible_upstreams) {
     auto base = http::ParseBaseUrl(up.base_url);
     if (!base) return base.error();
-    table.endpoints.push_back(proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key.empty()});
+    table.endpoints.push_back(
+        proxy::ProviderEndpoint{up.name, proxy::Provider::kOpenAI, *base, up.api_key.empty(), true, up.extra_members});
   }
   return table;
 }

@@ -322,7 +322,31 @@ constexpr std::string_view kReservedNames[] = {"openai", "anthropic", "google", 
                                                "proxy",  "health",    "oauth",  "grant-requests", "v1",     "ui",
                                                "activity", "audit"};
 
-// `[[openai_compatible]]` entries: name, base_url, and optionally api_key_env (the variable holding its key).
+// An upstream's extra_members: at most 64 names of 1-64 lowercase letters, digits and '_', as JSON
+// names them (written in the body exactly so).
+Result<std::vector<std::string>> ReadExtraMembers(const toml::node* node, const std::string& where) {
+  std::vector<std::string> names;
+  if (!node) return names;
+  const toml::array* list = node->as_array();
+  auto bad = [&] {
+    return Bad(where +
+               ": extra_members must be a list of at most 64 names, each 1-64 lowercase letters, digits "
+               "or '_'");
+  };
+  if (!list || list->size() > 64) return bad();
+  for (const toml::node& item : *list) {
+    std::string name = item.value_or(std::string());
+    bool plain = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return std::islower(c) || std::isdigit(c) || c == '_';
+    });
+    if (!plain) return bad();
+    names.push_back(std::move(name));
+  }
+  return names;
+}
+
+// `[[openai_compatible]]` entries: name, base_url, and optionally api_key_env (the variable holding
+// its key) and extra_members.
 Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file, const Environment& env,
                                Config& config) {
   const toml::node* node = table.get(kCompatible);
@@ -335,9 +359,9 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
     std::string where = std::string(kCompatible) + " entry in " + file;
     if (!t) return Bad(where + " must be a table");
     for (const auto& [key, value] : *t)
-      if (key != "name" && key != "base_url" && key != "api_key_env")
+      if (key != "name" && key != "base_url" && key != "api_key_env" && key != "extra_members")
         return Bad("unknown setting '" + std::string(key.str()) + "' in an " + where +
-                   " (expected name, base_url, api_key_env)");
+                   " (expected name, base_url, api_key_env, extra_members)");
     CompatibleUpstream up;
     up.name = t->get("name") ? t->get("name")->value_or(std::string()) : "";
     bool valid_name =
@@ -360,6 +384,10 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
         return Bad(where + " '" + up.name + "': the variable named by api_key_env ('" + variable + "') is not set");
       up.api_key = *key;
     }
+    if (auto extra = ReadExtraMembers(t->get("extra_members"), where + " '" + up.name + "'"); !extra)
+      return extra.error();
+    else
+      up.extra_members = std::move(*extra);
     config.compatible_upstreams.push_back(std::move(up));
   }
   return {};

@@ -21,6 +21,7 @@ struct CompatibleUpstream {
   std::string name;
   std::string base_url;
   std::string api_key;  // a secret, read from the variable the file names; empty: the server takes none
+  std::vector<std::string> extra_members;  // body members beyond OpenAI's it is sent (its own sampling options)
 };
 
 struct Config {

@@ -195,6 +195,12 @@ TEST(Config, RefusesBadOpenAICompatibleUpstreams) {
   fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key = \"sk-inline\"\n", "unknown setting 'api_key'");
   fails_with("name = \"x\"\nbase_url = \"http://x\"\n[[openai_compatible]]\nname = \"x\"\nbase_url = \"http://y\"\n",
              "declared twice");
+  for (const char* extra : {"\"top_k\"", "[\"Top_K\"]", "[\"\"]", "[\"a b\"]", "[1]", "[\"top_k\\\\u0020\"]"})
+    fails_with(std::string("name = \"x\"\nbase_url = \"http://x\"\nextra_members = ") + extra + "\n",
+               "extra_members must be a list");
+  auto listed = load("name = \"x\"\nbase_url = \"http://x\"\nextra_members = [\"top_k\", \"min_p\"]\n");
+  ASSERT_TRUE(listed) << listed.error().message;
+  EXPECT_EQ(listed->compatible_upstreams[0].extra_members, (std::vector<std::string>{"top_k", "min_p"}));
 }
 
 TEST(Config, PlainHttpOnlyOnLoopbackAndHttpsNeedsBothFiles) {

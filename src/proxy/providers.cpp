@@ -33,7 +33,7 @@ std::span<const char* const> KeyEnvironmentVariables(Provider p) { return FactsO
 
 ProviderTable::ProviderTable() {
   for (Provider p : kAllProviders)
-    endpoints.push_back(ProviderEndpoint{std::string(ProviderName(p)), p, {}, false});
+    endpoints.push_back(ProviderEndpoint{std::string(ProviderName(p)), p, {}, false, false, {}});
 }
 
 const ProviderEndpoint* ProviderTable::Find(std::string_view name) const {

@@ -30,6 +30,10 @@ struct ProviderEndpoint {
   Provider wire = Provider::kOpenAI;
   http::Origin base;
   bool keyless = false;  // a local server that takes no key (Ollama): call it without one
+  // A server the owner declared: sent only the members OpenAI defines (proxy/openai_vocabulary.hpp)
+  // and those the operator lists for it.
+  bool declared = false;
+  std::vector<std::string> extra_members;
 };
 
 struct ProviderTable {

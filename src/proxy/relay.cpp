@@ -14,6 +14,7 @@
 #include "proxy/errors.hpp"
 #include "proxy/json_call.hpp"
 #include "proxy/multipart.hpp"
+#include "proxy/openai_vocabulary.hpp"
 #include "proxy/sse.hpp"
 
 namespace ap::proxy {
@@ -98,6 +99,9 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   }
   auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget());
   if (!call) co_return hooks_.Refusal(call.error());
+  if (provider_.declared)
+    if (auto known = CheckOpenAIVocabulary(ep, call->body, provider_.extra_members); !known)
+      co_return hooks_.Refusal(known.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")
     co_return hooks_.Refusal(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
@@ -121,6 +125,9 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
 }
 
 awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
+  if (provider_.declared)
+    if (auto known = CheckOpenAIVocabulary(OpenAIChatCompletions(), call.body, provider_.extra_members); !known)
+      co_return hooks_.Refusal(known.error());
   if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");

@@ -290,6 +290,49 @@ test('an OpenAI-compatible upstream the owner declared is served under its own n
     .chat.completions.create({ model: 'llama3.2', messages }), (e) => e instanceof OpenAI.PermissionDeniedError);
 });
 
+test('a declared upstream is sent only what OpenAI defines, spelled as OpenAI spells it, and what its operator lists', async () => {
+  const dir = tempDir();
+  const config = join(dir, 'aipassport.toml');
+  writeFileSync(config, `[[openai_compatible]]\nname = "gateway"\nbase_url = "${mock.url}"\napi_key_env = "GATEWAY_KEY"\nextra_members = ["top_k"]\n`);
+  const b = await startBroker({ mock, args: ['--config', config], env: { GATEWAY_KEY: KEYS.openai } });
+  const g = await approvedGrant(b, { provider: 'gateway', models: ['llama3.2'], capabilities: ['chat'], maxRequests: 100 });
+  const before = (await mockStats(mock)).requests.openai ?? 0;
+  const post = (body) => fetch(`${b.url}/gateway/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${g.token}`, 'content-type': 'application/json' }, body,
+  }).then(async (r) => ({ status: r.status, json: await r.json() }));
+  // Go's encoding/json (Ollama) reads MODEL and Max_Tokens as model and max_tokens, the last one
+  // winning; a gateway falls back to the models it is given, or runs paid plugins.
+  const attacks = [
+    ['"MODEL":"big"', "'MODEL'"],
+    ['"Max_Tokens":100000', "'Max_Tokens'"],
+    ['"\\u004dODEL":"big"', "'\\u004dODEL'"],
+    ['"models":["llama3.2","openai/o1-pro"],"route":"fallback"', "'models'"],
+    ['"plugins":[{"id":"web"}]', "'plugins'"],
+  ];
+  for (const [extra, named] of attacks) {
+    const r = await post(`{"model":"llama3.2","messages":${JSON.stringify(messages)},"max_tokens":5,${extra}}`);
+    assert.equal(r.status, 400, `${extra}: ${JSON.stringify(r.json)}`);
+    assert.ok(r.json.error.message.startsWith(`${named} is not a member of OpenAI's API as written`), r.json.error.message);
+  }
+  assert.equal((await mockStats(mock)).requests.openai ?? 0, before, 'none of them went upstream');
+  // What OpenAI defines, and what the operator listed, go; through the SDK and /proxy/chat alike.
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/gateway/v1`, maxRetries: 0 });
+  const answer = await client.chat.completions.create({ model: 'llama3.2', messages, max_tokens: 5, temperature: 0.2, top_k: 40 });
+  assert.match(answer.choices[0].message.content, /mock reply/);
+  const viaReference = await fetch(`${b.url}/proxy/chat`, {
+    method: 'POST', headers: { authorization: `Bearer ${g.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'llama3.2', messages, max_tokens: 5, plugins: [{ id: 'web' }] }),
+  });
+  assert.equal(viaReference.status, 400, 'the reference path is checked as well');
+  // A built-in provider reads only OpenAI's own names: members it does not know pass as before.
+  const openai = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+  const plain = await fetch(`${b.url}/openai/v1/chat/completions`, {
+    method: 'POST', headers: { authorization: `Bearer ${openai.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages, top_k: 40 }),
+  });
+  assert.equal(plain.status, 200);
+});
+
 test('a project that runs calls at priority by default: a budgeted grant\'s calls run at the standard tier it is priced at', async () => {
   const project = await startMock(['--project-service-tier', 'priority']);
   const b = await startBroker({ mock: project });
