@@ -27,7 +27,8 @@ Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
                                       "",
                                       request.dpop_required,
                                       now,
-                                      request.self_registered};
+                                      request.self_registered,
+                                      request.registered_by};
   if (request.confidential) {
     client.secret = RandomToken(32);
     client.record.secret_hash = crypto::Sha256Hex(client.secret);

@@ -18,6 +18,7 @@ struct ClientRequest {
   bool confidential = false;
   bool dpop_required = false;
   bool self_registered = false;  // RFC 7591: shown to owners as unverified
+  std::string registered_by = {};  // the owner registering it on /apps (store::ClientRecord)
 };
 
 struct NewClient {

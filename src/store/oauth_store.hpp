@@ -26,6 +26,9 @@ struct ClientRecord {
   bool dpop_required = false;
   UnixSeconds created_at = 0;
   bool self_registered = false;  // RFC 7591: the app described itself; nobody vouched for it
+  // The owner who registered it on /apps, who alone may change or remove it there; empty: the
+  // operator's (`aipassport client add`) or the app's own (self-registered).
+  std::string registered_by = {};
 };
 
 // A one-time authorization code, stored by its SHA-256.

@@ -264,6 +264,16 @@ TEST_P(StoreTest, CountsSelfRegisteredClients) {
   EXPECT_EQ(store_->OAuth().CountSelfRegisteredClients().value(), 2);
 }
 
+TEST_P(StoreTest, AClientKeepsTheOwnerWhoRegisteredIt) {
+  ASSERT_TRUE(store_->OAuth().CreateClient(
+      {"c1", "Mine", "", "", {"https://a.example/cb"}, false, "", false, 1, false, "owner_alice"}));
+  ASSERT_TRUE(
+      store_->OAuth().CreateClient({"c2", "Operator's", "", "", {"https://b.example/cb"}, false, "", false, 1}));
+  EXPECT_EQ(store_->OAuth().GetClient("c1")->registered_by, "owner_alice");
+  EXPECT_EQ(store_->OAuth().GetClient("c2")->registered_by, "");
+  EXPECT_EQ(store_->OAuth().ListClients()->front().registered_by, "owner_alice");
+}
+
 TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   GrantRecord g = Create("g1", 100);
   GrantRecord approved = Approve(g);

@@ -31,14 +31,17 @@ std::vector<std::string> Lines(std::string_view text) {
   return out;
 }
 
-std::string AppList(const std::vector<store::ClientRecord>& clients) {
+// Every app, with a link to change those `owner_id` registered: nobody else's.
+std::string AppList(const std::vector<store::ClientRecord>& clients, const std::string& owner_id) {
   if (clients.empty()) return "<p>No apps yet.</p>";
   std::string html = "<ul id=\"apps\">";
   for (const auto& c : clients)
     html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
             (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") +
             (c.self_registered ? ", registered itself" : "") + (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) +
-            ") <a href=\"/apps/" + Escape(c.id) + "/edit\">Edit or remove</a></li>";
+            ")" +
+            (c.registered_by == owner_id ? " <a href=\"/apps/" + Escape(c.id) + "/edit\">Edit or remove</a>" : "") +
+            "</li>";
   return html + "</ul>";
 }
 
@@ -55,6 +58,10 @@ std::string RegistrationForm(const std::string& csrf) {
          "on a server)</label>"
          "<label><input type=\"checkbox\" name=\"dpop_required\" value=\"yes\"> Requires DPoP-bound tokens</label>"
          "<button type=\"submit\">Register</button></form>";
+}
+
+boost::json::array UriArray(const std::vector<std::string>& uris) {
+  return boost::json::array(uris.begin(), uris.end());
 }
 
 std::string Joined(const std::vector<std::string>& lines) {
@@ -92,9 +99,8 @@ class AppPages {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/apps");
-    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
-    auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return NoSuchApp();
+    auto client = co_await OwnApp(id, signed_in->owner.id);
+    if (!client) co_return Refusal(client.error());
     co_return Page(StatusCode::ok, "Edit " + client->name, EditForm(*client, signed_in->session.csrf_token, ""));
   }
 
@@ -106,9 +112,8 @@ class AppPages {
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not saved", "changed");
-    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
-    auto client = co_await api::OnStore(ctx_, std::move(read));
-    if (!client) co_return NoSuchApp();
+    auto client = co_await OwnApp(id, signed_in->owner.id);
+    if (!client) co_return Refusal(client.error());
     store::ClientRecord typed = *client;
     typed.name = http::FormValue(*form, "name");
     typed.home_url = http::FormValue(*form, "home_url");
@@ -125,39 +130,40 @@ class AppPages {
       co_return Page(StatusCode::service_unavailable, "Not saved", "<p>The app could not be saved now.</p>");
     ctx_.audit.Record(record::AuditEvent{
         std::string(api::audit_kind::kClientChanged), "owner:" + signed_in->owner.username, signed_in->owner.id, "",
-        boost::json::serialize(boost::json::object{{"clientId", typed.id}, {"name", typed.name}})});
+        boost::json::serialize(boost::json::object{{"clientId", typed.id},
+                                                   {"name", typed.name},
+                                                   {"redirectUrisBefore", UriArray(client->redirect_uris)},
+                                                   {"redirectUris", UriArray(typed.redirect_uris)}})});
     std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Saved " + Escape(typed.name) + ".</p>";
-    co_return co_await Listing(StatusCode::ok, notice, csrf);  // g++ 12: no temporaries inside co_await
+    co_return co_await Listing(StatusCode::ok, notice, *signed_in);  // g++ 12: no temporaries inside co_await
   }
 
   awaitable<Response> Remove(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/apps");
-    const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not removed", "removed");
+    if (auto client = co_await OwnApp(id, signed_in->owner.id); !client) co_return Refusal(client.error());
     auto remove = [id](store::Store& s) { return s.OAuth().DeleteClient(id); };
-    if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed)
-      co_return NoSuchApp();
+    if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed) co_return Refusal(removed.error());
     ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved),
                                          "owner:" + signed_in->owner.username, signed_in->owner.id, "",
                                          boost::json::serialize(boost::json::object{{"clientId", id}})});
     std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Removed.</p>";
-    co_return co_await Listing(StatusCode::ok, notice, csrf);  // g++ 12: no temporaries inside co_await
+    co_return co_await Listing(StatusCode::ok, notice, *signed_in);  // g++ 12: no temporaries inside co_await
   }
 
   awaitable<Response> List(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/apps");
-    co_return co_await Listing(StatusCode::ok, "", signed_in->session.csrf_token);
+    co_return co_await Listing(StatusCode::ok, "", *signed_in);
   }
 
   awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/apps");
-    const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not registered", "registered");
@@ -167,11 +173,12 @@ class AppPages {
                                  http::FormValue(*form, "logo_url"),
                                  http::FormValue(*form, "confidential") == "yes",
                                  http::FormValue(*form, "dpop_required") == "yes"};
+    request.registered_by = signed_in->owner.id;
     auto made = oauth::MakeClient(request, ctx_.clock());
     if (!made)
       co_return co_await Listing(
           StatusCode::bad_request,
-          "<p class=\"error\" role=\"alert\">Not registered: " + Escape(made.error().message) + "</p>", csrf);
+          "<p class=\"error\" role=\"alert\">Not registered: " + Escape(made.error().message) + "</p>", *signed_in);
     auto insert = [record = made->record](store::Store& s) { return s.OAuth().CreateClient(record); };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created)
       co_return Page(StatusCode::service_unavailable, "Not registered", "<p>The app could not be saved now.</p>");
@@ -183,11 +190,27 @@ class AppPages {
     if (!made->secret.empty())
       done += "<p>Its client_secret, shown this once (keep it secret): <code id=\"client_secret\">" +
               Escape(made->secret) + "</code></p>";
-    co_return co_await Listing(StatusCode::created, done, csrf);
+    co_return co_await Listing(StatusCode::created, done, *signed_in);
   }
 
  private:
-  static Response NoSuchApp() {
+  // The app `id` if `owner_id` registered it; kForbidden for anyone else's (the operator's, another
+  // owner's, a self-registered one): changing where an app's sign-ins go is for whoever vouched for it.
+  awaitable<Result<store::ClientRecord>> OwnApp(std::string id, std::string owner_id) {
+    auto read = [id](store::Store& s) { return s.OAuth().GetClient(id); };
+    auto client = co_await api::OnStore(ctx_, std::move(read));
+    if (client && client->registered_by != owner_id)
+      co_return MakeError(Errc::kForbidden,
+                          "Only the owner who registered this app may change or remove it; the "
+                          "operator removes any app with 'aipassport client remove'.");
+    co_return client;
+  }
+
+  static Response Refusal(const Error& error) {
+    if (error.code == Errc::kForbidden)
+      return Page(StatusCode::forbidden, "Not your app",
+                  "<p class=\"error\" role=\"alert\" id=\"app-error\">" + Escape(error.message) +
+                      "</p><p><a href=\"/apps\">Apps</a></p>");
     return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
   }
 
@@ -198,13 +221,13 @@ class AppPages {
                     ".</p><p><a href=\"/apps\">Back</a></p>");
   }
 
-  awaitable<Response> Listing(StatusCode status, const std::string& notice, const std::string& csrf) {
+  awaitable<Response> Listing(StatusCode status, const std::string& notice, const api::SignedIn& signed_in) {
     auto list = [](store::Store& s) { return s.OAuth().ListClients(); };
     auto clients = co_await api::OnStore(ctx_, std::move(list));
     if (!clients) co_return Page(StatusCode::service_unavailable, "Error", "<p>The apps cannot be read now.</p>");
     co_return Page(status, "Apps",
-                   "<h1>Apps</h1>" + notice + AppList(*clients) + RegistrationForm(csrf) +
-                       "<p><a href=\"/\">Back to your grants</a></p>");
+                   "<h1>Apps</h1>" + notice + AppList(*clients, signed_in.owner.id) +
+                       RegistrationForm(signed_in.session.csrf_token) + "<p><a href=\"/\">Back to your grants</a></p>");
   }
 
   api::BrokerContext& ctx_;

@@ -269,3 +269,41 @@ test('the consent screen shows a request in plain words, escaped, and approves e
     broker = saved;
   }
 });
+
+test('an app registered on /apps is changed and removed only by the owner who registered it', async () => {
+  const alice = await session('alice');
+  const bob = await session('bob');
+  const page = await get('/apps', alice);
+  const registered = await post('/apps', {
+    csrf: hidden(page.text, 'csrf'), name: 'Alice Notes', home_url: 'https://notes.example',
+    redirect_uris: 'https://notes.example/callback',
+  }, alice);
+  assert.equal(registered.status, 201, registered.text);
+  const id = registered.text.match(/<code id="client_id">([^<]+)<\/code>/)[1];
+  const bobsList = await get('/apps', bob);
+  assert.ok(bobsList.text.includes('Alice Notes'), 'every owner sees the app');
+  assert.ok(!bobsList.text.includes(`/apps/${id}/edit`), 'but no way to change another owner\'s');
+  assert.equal((await get(`/apps/${id}/edit`, bob)).status, 403);
+  // Bob points its sign-ins at his own site: refused, and removing it too.
+  const bobCsrf = hidden(bobsList.text, 'csrf');
+  const hijack = await post(`/apps/${id}/edit`, {
+    csrf: bobCsrf, name: 'Alice Notes', home_url: 'https://notes.example', logo_url: '', redirect_uris: 'https://attacker.example/cb',
+  }, bob);
+  assert.equal(hijack.status, 403, hijack.text);
+  assert.match(hijack.text, /Only the owner who registered this app may change or remove it/);
+  assert.equal((await post(`/apps/${id}/remove`, { csrf: bobCsrf }, bob)).status, 403);
+  const aliceEdit = await get(`/apps/${id}/edit`, alice);
+  assert.equal(aliceEdit.status, 200);
+  assert.match(aliceEdit.text, /https:\/\/notes\.example\/callback/, 'the redirect is as Alice left it');
+  const moved = await post(`/apps/${id}/edit`, {
+    csrf: hidden(aliceEdit.text, 'csrf'), name: 'Alice Notes', home_url: 'https://notes.example', logo_url: '',
+    redirect_uris: 'https://notes.example/v2/callback',
+  }, alice);
+  assert.equal(moved.status, 200, moved.text);
+  // The operator's apps (added with the CLI) are changed by the operator only.
+  const operators = cliSync(['client', 'add', 'Operator App', '--redirect-uri', 'https://op.example/cb', '--data-dir', dataDir],
+    { env: { PATH: process.env.PATH } }).toString();
+  const opId = operators.match(/app_[A-Za-z0-9_-]+/)[0];
+  assert.equal((await get(`/apps/${opId}/edit`, alice)).status, 403);
+  assert.equal((await post(`/apps/${id}/remove`, { csrf: hidden(aliceEdit.text, 'csrf') }, alice)).status, 200);
+});

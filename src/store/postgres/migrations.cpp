@@ -314,6 +314,10 @@ ALTER TABLE activity ADD PRIMARY KEY (at, id);
 CREATE INDEX activity_by_grant ON activity(grant_n, at, id);
 CREATE INDEX activity_by_owner ON activity(owner_n, at, id);
 )sql"},
+    {10, "an app registered on /apps names the owner who registered it: only they may change or remove it (SQLite 22)",
+     R"sql(
+ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -341,6 +341,9 @@ INSERT INTO sqlite_sequence (name, seq) SELECT 'activity_numbered', seq FROM sql
 DROP TABLE activity;
 ALTER TABLE activity_numbered RENAME TO activity;
 )sql"},
+    {22, "an app registered on /apps names the owner who registered it: only they may change or remove it", R"sql(
+ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 }  // namespace

@@ -8,9 +8,12 @@ using sql::kRow;
 using sql::Query;
 namespace {
 
-#define AP_CLIENT_COLUMNS \
-  "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, self_registered"
-const std::string kInsertClient = "INSERT INTO clients (" AP_CLIENT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+#define AP_CLIENT_COLUMNS                                                                               \
+  "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, " \
+  "self_registered, "                                                                                   \
+  "registered_by"
+const std::string kInsertClient =
+    "INSERT INTO clients (" AP_CLIENT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectClient = "SELECT " AP_CLIENT_COLUMNS " FROM clients WHERE id = ?";
 const std::string kSelectClients = "SELECT " AP_CLIENT_COLUMNS " FROM clients ORDER BY created_at, id";
 #undef AP_CLIENT_COLUMNS
@@ -62,7 +65,8 @@ std::vector<std::string> SplitLines(const std::string& text) {
 
 ClientRecord ReadClient(const Query& q) {
   return ClientRecord{q.Text(0),     q.Text(1), q.Text(2),     q.Text(3), SplitLines(q.Text(4)),
-                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8), q.Int(9) != 0};
+                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8),  q.Int(9) != 0,
+                      q.Text(10)};
 }
 
 RefreshTokenRecord ReadRefresh(const Query& q) {
@@ -75,7 +79,7 @@ Status OAuthTables::CreateClient(const ClientRecord& c) {
   Query q(db_.Prepare(kInsertClient));
   q.Bind(c.id).Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris));
   q.Bind(int64_t{c.confidential}).Bind(c.secret_hash).Bind(int64_t{c.dpop_required}).Bind(c.created_at);
-  q.Bind(int64_t{c.self_registered});
+  q.Bind(int64_t{c.self_registered}).Bind(c.registered_by);
   int rc = q.Step();
   if (rc == kConstraint) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
   if (rc != kDone) return db_.DbError("create client");
