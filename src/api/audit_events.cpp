@@ -33,10 +33,10 @@ void RecordSignIn(BrokerContext& ctx, const store::OwnerRecord& owner, const std
 void RecordSignInFailed(BrokerContext& ctx, const std::string& username, const std::string& address) {
   http::PostBlocking(ctx.store_pool, [&ctx, username, address] {
     auto owner = ctx.store.Identity().GetOwnerByName(username);
-    json::object detail{{"address", address}};
-    if (owner) detail["username"] = owner->username;
-    ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignInFailed), "address:" + address,
-                                        owner ? owner->id : std::string(), "", json::serialize(detail)});
+    if (!owner) return;  // only against an owner: names nobody has would let anyone grow the record
+    json::object detail{{"address", address}, {"username", owner->username}};
+    ctx.audit.Record(record::AuditEvent{std::string(audit_kind::kOwnerSignInFailed), "address:" + address, owner->id,
+                                        "", json::serialize(detail)});
   });
 }
 

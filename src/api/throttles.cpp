@@ -20,6 +20,17 @@ std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::strin
   return Throttle(throttle, domain::AddressKey(peer), std::string(what) + " from this address");
 }
 
+std::optional<Error> SignInRefusal(const domain::SignInGate::Pass& pass, std::string_view what) {
+  if (pass.Passed()) return std::nullopt;
+  Error e = pass.verdict == domain::SignInGate::Verdict::kAddressBusy
+                ? MakeError(Errc::kRateLimited, "Another " + std::string(what) +
+                                                    " from your address is being checked; try again in a moment.")
+                : MakeError(Errc::kUnavailable,
+                            "Too many " + std::string(what) + "s are being checked at once; try again in a moment.");
+  e.retry_after_seconds = 1;
+  return e;
+}
+
 std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what) {
   return Throttle(throttle, client_id, std::string(what) + " for this app");
 }

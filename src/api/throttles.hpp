@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "domain/keyed_throttle.hpp"
+#include "domain/sign_in_gate.hpp"
 
 namespace ap::api {
 
@@ -48,6 +49,9 @@ struct Throttles {
   domain::KeyedThrottle grant_requests_by_address{kGrantRequestsPerAddress, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle registrations_by_address{kRegistrationsPerAddress, kWindowSeconds, kMaxKeys};
   int64_t max_waiting_grant_requests = kMaxWaitingGrantRequests;
+  // Sign-ins and typed device codes: one at a time per address, so each is judged by the failures
+  // before it (domain::SignInGate).
+  domain::SignInGate sign_ins;
 };
 
 // Counts one of `what` ("device authorization requests") from the client address `peer` (as
@@ -57,5 +61,9 @@ struct Throttles {
 // a wall clock set forward must not end them early, nor one set back make them last longer.
 std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what);
 std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what);
+
+// Why `pass` did not let `what` ("sign-in") through: kRateLimited while another from its address
+// is being checked, kUnavailable while the most are; Retry-After 1 in both. None when it passed.
+std::optional<Error> SignInRefusal(const domain::SignInGate::Pass& pass, std::string_view what);
 
 }  // namespace ap::api

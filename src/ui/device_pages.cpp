@@ -10,6 +10,7 @@
 #include "crypto/hash.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
+#include "http/response.hpp"
 #include "oauth/client_metadata.hpp"
 #include "ui/html.hpp"
 
@@ -73,6 +74,12 @@ class DevicePages {
     std::string account = "device-code:" + signed_in->owner.id;
     std::string address = exchange.PeerAddress();
     UnixSeconds now = ctx_.clock();
+    auto pass = ctx_.throttles.sign_ins.Enter(address);  // held until a wrong code, if it is one, is counted
+    if (auto busy = api::SignInRefusal(pass, "code")) {
+      Response res = EntryPage(http::StatusFor(busy->code), csrf, typed, busy->message);
+      http::SetRetryAfter(res, *busy);
+      co_return res;
+    }
     auto verdict = co_await api::CheckSignIn(ctx_, account, address);
     if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res = EntryPage(StatusCode::too_many_requests, csrf, typed,

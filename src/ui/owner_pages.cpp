@@ -19,6 +19,7 @@
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
 #include "http/executor.hpp"
+#include "http/response.hpp"
 #include "http/url.hpp"
 #include "ui/html.hpp"
 #include "ui/visible_text.hpp"
@@ -97,6 +98,12 @@ class OwnerPages {
       co_return LoginPage(ctx_, StatusCode::forbidden, next,
                           "This form has expired or was not sent from this site. Please sign in again.", username);
     std::string address = exchange.PeerAddress();
+    auto pass = ctx_.throttles.sign_ins.Enter(address);  // held until the failure, if any, is counted
+    if (auto busy = api::SignInRefusal(pass, "sign-in")) {
+      Response res = LoginPage(ctx_, http::StatusFor(busy->code), next, busy->message, username);
+      http::SetRetryAfter(res, *busy);
+      co_return res;
+    }
     auto verdict = co_await api::CheckSignIn(ctx_, username, address);
     if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res =

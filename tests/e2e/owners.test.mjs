@@ -2,7 +2,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, startBroker, startMock, call, tempDir, testCa, nodeCall, cliSync } from './harness.mjs';
+import http from 'node:http';
+import { BIN, startBroker, startMock, call, tempDir, testCa, nodeCall, cliSync, eventually } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 let dataDir, broker;
@@ -128,6 +129,40 @@ test('repeated failures are throttled per account, even with the right password 
   assert.equal(locked.status, 429);
   assert.ok(Number(locked.headers.get('retry-after')) > 0);
   assert.match(locked.text, /Too many failed attempts/);
+});
+
+test('sign-ins sent together are judged one at a time per address: a crowd gets no more guesses than one by one', async () => {
+  assert.match(user(['add', 'erin', '--password-stdin'], `${PASSWORD}\n`), /added erin/);
+  const agent = new http.Agent({ localAddress: '127.0.0.9' });  // an address no other test signs in from
+  const page = await get('/login');
+  const cookie = pair(cookiesOf(page).find((c) => c.startsWith('aipassport_login_csrf=')));
+  const attempt = (username, password) => nodeCall(broker.url, 'POST', '/login', {
+    agent, raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), next: '/', username, password }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+  });
+  let checked = 0;
+  let together = 0;
+  let throttled = false;
+  for (let round = 0; round < 30 && !throttled; round++) {  // crowds of 20 until the throttle speaks
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => attempt('erin', `wrong ${round} ${i}`)));
+    checked += answers.filter((r) => r.status === 401).length;
+    together += answers.filter((r) => r.status === 429 && /being checked/.test(r.text)).length;
+    throttled = answers.some((r) => r.status === 429 && /Too many failed attempts/.test(r.text));
+    for (const r of answers) assert.ok([401, 429].includes(r.status), `${r.status}: ${r.text}`);
+  }
+  assert.ok(throttled, 'the throttle refused the crowd in the end');
+  assert.ok(checked <= 5, `${checked} passwords were checked: the pair's five free failures at most`);
+  assert.ok(together > 0, 'attempts sent together waited for each other');
+  const right = await attempt('erin', PASSWORD);
+  assert.equal(right.status, 429, 'the right password too waits out the failures');
+  assert.match(right.text, /Too many failed attempts/);
+  // Names nobody has are not put on the record (anyone could grow it); an owner's failures are.
+  assert.equal((await attempt('nobody-by-this-name', 'guess')).status, 401);
+  const failures = () => cliSync(['audit', 'export', '--kind', 'owner.sign_in_failed', '--data-dir', dataDir],
+    { env: { PATH: process.env.PATH } }).toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  await eventually(() => failures().some((e) => e.detail?.username === 'erin' || JSON.stringify(e).includes('"erin"')),
+    'erin\'s failures on the record');
+  for (const e of failures()) assert.ok(e.owner, `a failure recorded without an owner: ${JSON.stringify(e)}`);
 });
 
 test('signing out needs the session\'s CSRF token, and ends the session', async () => {
