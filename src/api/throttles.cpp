@@ -20,9 +20,9 @@ std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::strin
   return Throttle(throttle, domain::AddressKey(peer), std::string(what) + " from this address");
 }
 
-std::optional<Error> SignInRefusal(const domain::SignInGate::Pass& pass, std::string_view what) {
-  if (pass.Passed()) return std::nullopt;
-  Error e = pass.verdict == domain::SignInGate::Verdict::kAddressBusy
+std::optional<Error> SignInRefusal(domain::SignInGate::Verdict verdict, std::string_view what) {
+  if (verdict == domain::SignInGate::Verdict::kPassed) return std::nullopt;
+  Error e = verdict == domain::SignInGate::Verdict::kAddressBusy
                 ? MakeError(Errc::kRateLimited, "Another " + std::string(what) +
                                                     " from your address is being checked; try again in a moment.")
                 : MakeError(Errc::kUnavailable,

@@ -62,8 +62,8 @@ struct Throttles {
 std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what);
 std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what);
 
-// Why `pass` did not let `what` ("sign-in") through: kRateLimited while another from its address
-// is being checked, kUnavailable while the most are; Retry-After 1 in both. None when it passed.
-std::optional<Error> SignInRefusal(const domain::SignInGate::Pass& pass, std::string_view what);
+// Why the sign-in gate did not let `what` ("sign-in") through: kRateLimited while another from its
+// address is being checked, kUnavailable while the most are; Retry-After 1 in both. None when it passed.
+std::optional<Error> SignInRefusal(domain::SignInGate::Verdict verdict, std::string_view what);
 
 }  // namespace ap::api

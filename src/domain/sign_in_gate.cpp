@@ -4,8 +4,13 @@
 
 namespace ap::domain {
 
+SignInGate::Pass::Pass(Pass&& other) noexcept
+    : verdict(other.verdict), gate_(other.gate_), key_(std::move(other.key_)), checking_(other.checking_) {
+  other.gate_ = nullptr;
+}
+
 SignInGate::Pass::~Pass() {
-  if (gate_) gate_->Leave(key_);
+  if (gate_) gate_->Leave(*this);
 }
 
 SignInGate::Pass SignInGate::Enter(std::string_view address) {
@@ -14,7 +19,7 @@ SignInGate::Pass SignInGate::Enter(std::string_view address) {
   std::lock_guard lock(mutex_);
   if (in_flight_.contains(key)) {
     pass.verdict = Verdict::kAddressBusy;
-  } else if (in_flight_.size() >= max_in_flight_) {
+  } else if (in_flight_.size() >= max_addresses_) {
     pass.verdict = Verdict::kFull;
   } else {
     in_flight_.insert(key);
@@ -24,14 +29,29 @@ SignInGate::Pass SignInGate::Enter(std::string_view address) {
   return pass;
 }
 
+SignInGate::Verdict SignInGate::TakeCheck(Pass& pass) {
+  std::lock_guard lock(mutex_);
+  if (pass.checking_) return Verdict::kPassed;
+  if (checking_ >= max_checks_) return Verdict::kFull;
+  ++checking_;
+  pass.checking_ = true;
+  return Verdict::kPassed;
+}
+
 size_t SignInGate::InFlight() const {
   std::lock_guard lock(mutex_);
   return in_flight_.size();
 }
 
-void SignInGate::Leave(const std::string& key) {
+size_t SignInGate::Checking() const {
   std::lock_guard lock(mutex_);
-  in_flight_.erase(key);
+  return checking_;
+}
+
+void SignInGate::Leave(const Pass& pass) {
+  std::lock_guard lock(mutex_);
+  in_flight_.erase(pass.key_);
+  if (pass.checking_) --checking_;
 }
 
 }  // namespace ap::domain

@@ -75,7 +75,7 @@ class DevicePages {
     std::string address = exchange.PeerAddress();
     UnixSeconds now = ctx_.clock();
     auto pass = ctx_.throttles.sign_ins.Enter(address);  // held until a wrong code, if it is one, is counted
-    if (auto busy = api::SignInRefusal(pass, "code")) {
+    if (auto busy = api::SignInRefusal(pass.verdict, "code")) {
       Response res = EntryPage(http::StatusFor(busy->code), csrf, typed, busy->message);
       http::SetRetryAfter(res, *busy);
       co_return res;

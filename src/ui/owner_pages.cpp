@@ -99,11 +99,7 @@ class OwnerPages {
                           "This form has expired or was not sent from this site. Please sign in again.", username);
     std::string address = exchange.PeerAddress();
     auto pass = ctx_.throttles.sign_ins.Enter(address);  // held until the failure, if any, is counted
-    if (auto busy = api::SignInRefusal(pass, "sign-in")) {
-      Response res = LoginPage(ctx_, http::StatusFor(busy->code), next, busy->message, username);
-      http::SetRetryAfter(res, *busy);
-      co_return res;
-    }
+    if (auto busy = api::SignInRefusal(pass.verdict, "sign-in")) co_return Busy(*busy, next, username);
     auto verdict = co_await api::CheckSignIn(ctx_, username, address);
     if (int64_t wait = verdict.wait_seconds; wait > 0) {
       Response res =
@@ -117,6 +113,8 @@ class OwnerPages {
       timer.expires_after(std::chrono::milliseconds(verdict.delay_millis));
       co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
+    if (auto busy = api::SignInRefusal(ctx_.throttles.sign_ins.TakeCheck(pass), "sign-in"))
+      co_return Busy(*busy, next, username);
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
     if (!owner) {
       co_await api::CountSignInFailure(ctx_, username, address);
@@ -179,6 +177,13 @@ class OwnerPages {
  private:
   // The owner if the password is theirs; kUnauthorized for a wrong password, kNotFound for an unknown
   // name (the page says the same for both). Unknown names cost as much time as wrong passwords.
+  // The sign-in page again, saying why the gate did not let the attempt through.
+  Response Busy(const Error& busy, const std::string& next, const std::string& username) {
+    Response res = LoginPage(ctx_, http::StatusFor(busy.code), next, busy.message, username);
+    http::SetRetryAfter(res, busy);
+    return res;
+  }
+
   awaitable<Result<store::OwnerRecord>> CheckPassword(std::string username, std::string password) {
     auto read = [username](store::Store& s) { return s.Identity().GetOwnerByName(username); };
     auto owner = co_await api::OnStore(ctx_, std::move(read));
