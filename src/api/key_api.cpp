@@ -78,17 +78,7 @@ class KeyApi {
     if (!fields) co_return http::ErrorResponse(fields.error());
     std::string owner = ActingOwner(ctx_, *caller);
     auto record = ctx_.vault.Seal(RandomUuid(), owner, fields->provider, fields->label, fields->key, ctx_.clock());
-    auto put = [record](store::Store& s) -> Result<std::optional<std::string>> {
-      auto keys = s.Keys().ListKeys(record.owner_id);
-      if (!keys) return keys.error();
-      bool replaces = std::any_of(keys->begin(), keys->end(), [&](const store::ProviderKeyRecord& k) {
-        return k.provider == record.provider && k.label == record.label;
-      });
-      if (!replaces && keys->size() >= kMaxKeysPerOwner)
-        return FieldInvalid("label", "You have " + std::to_string(kMaxKeysPerOwner) +
-                                    " keys, the most an owner may keep; remove one first, or replace one by its label");
-      return s.Keys().PutKey(record);
-    };
+    auto put = [record](store::Store& s) { return PutKeyWithinLimit(s, record); };
     auto replaced = co_await OnStore(ctx_, std::move(put));
     if (!replaced) co_return http::ErrorResponse(replaced.error());
     ctx_.vault.Put(record, fields->key);
@@ -135,8 +125,10 @@ class KeyApi {
     const json::object& o = v.get_object();
     NewKey out;
     const auto* provider = o.if_contains("provider");
-    if (!provider || !provider->is_string() || !ctx_.upstream.Table().Find(provider->get_string()))
-      return FieldInvalid("provider", "Expected one of: " + domain::JoinForHumans(ctx_.upstream.Table().Names()));
+    const proxy::ProviderEndpoint* endpoint =
+        provider && provider->is_string() ? ctx_.upstream.Table().Find(provider->get_string()) : nullptr;
+    if (!endpoint || endpoint->keyless)
+      return FieldInvalid("provider", "Expected one of: " + domain::JoinForHumans(KeyedProviders()));
     out.provider = provider->get_string();
     out.label = std::string(kDefaultKeyLabel);
     if (const auto* label = o.if_contains("label"); label && !label->is_null()) {
@@ -150,10 +142,31 @@ class KeyApi {
     return out;
   }
 
+  // The providers a key may be kept for: not a declared server that takes none.
+  std::vector<std::string> KeyedProviders() const {
+    std::vector<std::string> names;
+    for (const auto& endpoint : ctx_.upstream.Table().endpoints)
+      if (!endpoint.keyless) names.push_back(endpoint.name);
+    return names;
+  }
+
   BrokerContext& ctx_;
 };
 
 }  // namespace
+
+Result<std::optional<std::string>> PutKeyWithinLimit(store::Store& s, const store::ProviderKeyRecord& record) {
+  auto keys = s.Keys().ListKeys(record.owner_id);
+  if (!keys) return keys.error();
+  bool replaces = std::any_of(keys->begin(), keys->end(), [&](const store::ProviderKeyRecord& k) {
+    return k.provider == record.provider && k.label == record.label;
+  });
+  if (!replaces && keys->size() >= kMaxKeysPerOwner)
+    return FieldInvalid("label",
+                        "You have " + std::to_string(kMaxKeysPerOwner) +
+                            " keys, the most an owner may keep; remove one first, or replace one by its label");
+  return s.Keys().PutKey(record);
+}
 
 Status CheckNewKey(std::string_view label, std::string_view key) {
   bool label_ok = !label.empty() && label.size() <= kMaxLabel && std::all_of(label.begin(), label.end(), [](char c) {

@@ -16,4 +16,9 @@ void AddKeyRoutes(http::Router& router, BrokerContext& ctx);
 Status CheckNewKey(std::string_view label, std::string_view key);
 inline constexpr std::string_view kDefaultKeyLabel = "default";
 
+// Keeps `record` (an owner's key, sealed) in the store, unless its owner already keeps the most keys
+// an owner may (100) and it replaces none of them (kValidation on `label`). The replaced key's id,
+// if it replaced one. On the store thread, for the API and the pages alike.
+Result<std::optional<std::string>> PutKeyWithinLimit(store::Store& s, const store::ProviderKeyRecord& record);
+
 }  // namespace ap::api

@@ -783,8 +783,13 @@ class ConsolePages {
     api::Caller caller{signed_in->owner};
     std::string owner = api::ActingOwner(ctx_, caller);
     auto record = ctx_.vault.Seal(RandomUuid(), owner, typed.provider, typed.label, secret, ctx_.clock());
-    auto put = [record](store::Store& st) { return st.Keys().PutKey(record); };
+    auto put = [record](store::Store& st) { return api::PutKeyWithinLimit(st, record); };
     auto replaced = co_await api::OnStore(ctx_, std::move(put));
+    if (!replaced && replaced.error().code == Errc::kValidation) {
+      for (const auto& f : replaced.error().field_errors) typed.errors.by_field[f.field] = f.message;
+      typed.errors.by_field["key"] = "For your safety the key was not kept; type it again";
+      co_return co_await KeysPage(*signed_in, StatusCode::bad_request, no_notice, typed);
+    }
     if (!replaced) {
       typed.errors.general = "The key could not be saved: " + replaced.error().message;
       co_return co_await KeysPage(*signed_in, StatusCode::service_unavailable, no_notice, typed);

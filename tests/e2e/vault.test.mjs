@@ -40,7 +40,8 @@ async function signedIn(broker, username) {
   const cookie = res.headers.getSetCookie().find((c) => c.startsWith('aipassport_session=')).split(';')[0];
   const home = await (await fetch(`${broker.url}/`, { headers: { cookie } })).text();
   const csrf = home.match(/name="csrf" value="([^"]*)"/)[1];
-  return (method, path, body) => call(broker.url, method, path, { body, headers: { cookie, 'x-csrf-token': csrf } });
+  const as = (method, path, body) => call(broker.url, method, path, { body, headers: { cookie, 'x-csrf-token': csrf } });
+  return Object.assign(as, { cookie, csrf });
 }
 
 async function request(broker, scope) {
@@ -343,4 +344,33 @@ test('the consent screen offers the owner\'s keys by label, or says a key is nee
   }
   await broker.stop();
   assert.match(broker.output, /openai answer had key material removed|key material/);
+});
+
+test('the key form keeps the bound the API keeps: 100 keys an owner, none for a server that takes none', async () => {
+  const dataDir = tempDir();
+  addUsers(dataDir, 'kim');
+  const config = join(dataDir, 'aipassport.toml');
+  writeFileSync(config, `[[openai_compatible]]\nname = "local"\nbase_url = "${mock.url}"\n`);
+  const b = await startBroker({ mock, dataDir, env: NOT_SHARED, args: ['--config', config] });
+  const kim = await signedIn(b, 'kim');
+  const key = (i) => `sk-kim-${String(i).padStart(4, '0')}-abcdefghijkl`;
+  for (let i = 0; i < 100; i++)
+    assert.equal((await kim('POST', '/keys', { provider: 'openai', label: `k${i}`, key: key(i) })).status, 201);
+  const form = (fields) => call(b.url, 'POST', '/console/keys', {
+    raw: new URLSearchParams({ csrf: kim.csrf, ...fields }).toString(),
+    headers: { cookie: kim.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+  });
+  const over = await form({ provider: 'openai', label: 'k100', key: key(100) });
+  assert.equal(over.status, 400, over.text);
+  assert.match(over.text, /the most an owner may keep; remove one first/);
+  assert.ok(!over.text.includes(key(100)), 'the key is not sent back');
+  const rotated = await form({ provider: 'openai', label: 'k7', key: 'sk-kim-rotated-abcdefghWXYZ' });
+  assert.equal(rotated.status, 200, rotated.text);  // the keys page, after the redirect
+  const listed = (await kim('GET', '/keys')).json.keys.filter((k) => k.source === 'vault');
+  assert.equal(listed.length, 100);
+  assert.equal(listed.find((k) => k.label === 'k7').hint, 'WXYZ', 'replacing a key by its label still works');
+  const keyless = await kim('POST', '/keys', { provider: 'local', label: 'x', key: 'sk-local-abcdefghijklmnop' });
+  assert.equal(keyless.status, 400, keyless.text);
+  assert.match(JSON.stringify(keyless.json), /Expected one of: openai, anthropic(,| and) google/);
+  await b.stop();
 });
