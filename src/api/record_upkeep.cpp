@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "api/audit_events.hpp"
+#include "api/owner_session.hpp"
 #include "domain/grant.hpp"
 
 namespace ap::api {
@@ -16,9 +17,15 @@ Result<int64_t> RecordUpkeep::PruneActivity(UnixMillis now) {
   return pruned;
 }
 
+Result<int64_t> RecordUpkeep::PruneSessions(UnixSeconds now) {
+  return store_.Identity().DeleteEndedSessions(now - kIdleSeconds, now - kAbsoluteSeconds);
+}
+
 void RecordUpkeep::PruneIfDue(UnixMillis now) {
   if (now - last_prune_ < kPruneEveryMillis) return;
   if (auto pruned = PruneActivity(now); !pruned) spdlog::error("activity not pruned: {}", pruned.error().message);
+  if (auto ended = PruneSessions(now / 1000); !ended)
+    spdlog::error("ended sessions not deleted: {}", ended.error().message);
 }
 
 bool RecordUpkeep::AlreadyNoted(const std::string& grant_id, std::string_view kind) {

@@ -1,7 +1,8 @@
 #pragma once
 // Keeps the record: drops activity older than its retention, and writes to the audit trail the
 // grants that ended on their own (an approved grant that expired, or whose budget or request cap
-// is used up), which no request marks. Runs on the store thread.
+// is used up), which no request marks. With the activity, it drops the owners' ended sessions,
+// whose cookies nobody presents again. Runs on the store thread.
 // Thread-safety: one thread (the store thread).
 
 #include <cstdint>
@@ -25,8 +26,10 @@ class RecordUpkeep {
 
   // Deletes the activity older than the retention; returns how many rows went.
   Result<int64_t> PruneActivity(UnixMillis now);
-  // Prunes when kPruneEveryMillis has passed since the last time.
+  // Prunes activity and ended sessions when kPruneEveryMillis has passed since the last time.
   void PruneIfDue(UnixMillis now);
+  // Deletes the sessions that have ended (api::SessionEnded); returns how many went.
+  Result<int64_t> PruneSessions(UnixSeconds now);
   // Notes each approved grant that has expired or is used up, once (again after its limits change).
   void NoteGrantEnds(UnixSeconds now);
 

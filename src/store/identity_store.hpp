@@ -55,6 +55,9 @@ class IdentityStore {
   virtual Result<SessionRecord> GetSession(std::string_view id_hash) = 0;
   virtual Status TouchSession(std::string_view id_hash, UnixSeconds now) = 0;
   virtual Status DeleteSession(std::string_view id_hash) = 0;
+  // Deletes the sessions last seen before `idle_before` or started before `started_before` (ended
+  // ones, whose cookies are refused anyway); returns how many went.
+  virtual Result<int64_t> DeleteEndedSessions(UnixSeconds idle_before, UnixSeconds started_before) = 0;
 };
 
 }  // namespace ap::store

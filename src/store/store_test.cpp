@@ -686,6 +686,18 @@ TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
   EXPECT_EQ(store_->Identity().GetSession("s3").error().code, Errc::kNotFound);
 }
 
+TEST_P(StoreTest, EndedSessionsAreDeletedAndLiveOnesKept) {
+  ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "$argon2id$one", 100}));
+  ASSERT_TRUE(store_->Identity().CreateSession({"idle", "o1", "c", 100, 150}));  // last seen too long ago
+  ASSERT_TRUE(store_->Identity().CreateSession({"old", "o1", "c", 50, 990}));    // started too long ago
+  ASSERT_TRUE(store_->Identity().CreateSession({"live", "o1", "c", 900, 990}));
+  EXPECT_EQ(store_->Identity().DeleteEndedSessions(200, 100).value(), 2);
+  EXPECT_EQ(store_->Identity().GetSession("idle").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Identity().GetSession("old").error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->Identity().GetSession("live"));
+  EXPECT_EQ(store_->Identity().DeleteEndedSessions(200, 100).value(), 0);
+}
+
 TEST_P(StoreTest, ClientsKeepTheirRedirectUris) {
   ClientRecord c{"notes-app",
                  "Notes",

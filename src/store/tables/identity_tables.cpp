@@ -32,6 +32,7 @@ const std::string kSelectSession =
     "SELECT id_hash, owner_id, csrf_token, created_at, last_seen_at FROM sessions WHERE id_hash = ?";
 const std::string kTouchSession = "UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?";
 const std::string kDeleteSession = "DELETE FROM sessions WHERE id_hash = ?";
+const std::string kDeleteEndedSessions = "DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?";
 
 }  // namespace
 
@@ -138,6 +139,13 @@ Status IdentityTables::DeleteSession(std::string_view id_hash) {
   q.Bind(id_hash);
   if (q.Step() != kDone) return db_.DbError("end session");
   return {};
+}
+
+Result<int64_t> IdentityTables::DeleteEndedSessions(UnixSeconds idle_before, UnixSeconds started_before) {
+  Query q(db_.Prepare(kDeleteEndedSessions));
+  q.Bind(idle_before).Bind(started_before);
+  if (q.Step() != kDone) return db_.DbError("delete ended sessions");
+  return db_.Changes();
 }
 
 }  // namespace ap::store::tables

@@ -23,6 +23,7 @@ class IdentityTables final : public IdentityStore {
   Result<SessionRecord> GetSession(std::string_view id_hash) override;
   Status TouchSession(std::string_view id_hash, UnixSeconds now) override;
   Status DeleteSession(std::string_view id_hash) override;
+  Result<int64_t> DeleteEndedSessions(UnixSeconds idle_before, UnixSeconds started_before) override;
 
  private:
   Result<OwnerRecord> OneOwner(const std::string& sql, std::string_view key);
