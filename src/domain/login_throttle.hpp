@@ -41,6 +41,7 @@ class LoginThrottle {
   struct Verdict {
     int64_t wait_seconds = 0;  // > 0: refuse now, try again after this long (429, Retry-After)
     int64_t delay_millis = 0;  // > 0: check the password only after this long
+    bool address_failed = false;  // the address has failures of its own (with this account or any)
   };
 
   // Failures counted under one key within the window (count 0: none).

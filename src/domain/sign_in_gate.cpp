@@ -29,13 +29,22 @@ SignInGate::Pass SignInGate::Enter(std::string_view address) {
   return pass;
 }
 
-SignInGate::Verdict SignInGate::TakeCheck(Pass& pass) {
+SignInGate::Verdict SignInGate::TakeCheck(Pass& pass, bool failed) {
+  if (!pass.gate_) return Verdict::kFull;
+  if (!failed) return Verdict::kPassed;
   std::lock_guard lock(mutex_);
   if (pass.checking_) return Verdict::kPassed;
   if (checking_ >= max_checks_) return Verdict::kFull;
   ++checking_;
   pass.checking_ = true;
   return Verdict::kPassed;
+}
+
+void SignInGate::EndCheck(Pass& pass) {
+  std::lock_guard lock(mutex_);
+  if (!pass.checking_) return;
+  pass.checking_ = false;
+  --checking_;
 }
 
 size_t SignInGate::InFlight() const {

@@ -17,7 +17,7 @@ namespace ap::domain {
 class SignInGate {
  public:
   static constexpr size_t kMaxAddresses = 10000;  // attempts in flight, one per address (~1 MB)
-  static constexpr size_t kMaxChecks = 16;        // password checks queued or running
+  static constexpr size_t kMaxChecks = 16;        // password checks queued or running, of addresses that failed
   explicit SignInGate(size_t max_addresses = kMaxAddresses, size_t max_checks = kMaxChecks)
       : max_addresses_(max_addresses), max_checks_(max_checks) {}
 
@@ -42,8 +42,13 @@ class SignInGate {
 
   // kAddressBusy while another attempt from `address` is in flight, kFull while kMaxAddresses are.
   Pass Enter(std::string_view address);
-  // Takes one of the password checks for `pass` (which passed): kFull while all are taken.
-  Verdict TakeCheck(Pass& pass);
+  // Takes one of the password checks for `pass`, from an address that `failed` before
+  // (LoginThrottle::Verdict::address_failed): kFull while all are taken (or `pass` did not pass).
+  // An address with no failures of its own takes none and is never refused here: the bound falls
+  // on the addresses that failed, not on the owner signing in from their usual place.
+  Verdict TakeCheck(Pass& pass, bool failed);
+  // Gives back `pass`'s password check, if it took one (its address stays in flight).
+  void EndCheck(Pass& pass);
   size_t InFlight() const;
   size_t Checking() const;
 

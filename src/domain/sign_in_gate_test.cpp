@@ -20,16 +20,22 @@ TEST(SignInGate, OneAttemptAtATimePerAddressAndBoundsInAll) {
     EXPECT_EQ(gate.Enter("198.51.100.1").verdict, Verdict::kFull);
     EXPECT_EQ(gate.InFlight(), 2u);
     // One password check at a time here: the second address waits for the first's.
-    EXPECT_EQ(gate.TakeCheck(first), Verdict::kPassed);
-    EXPECT_EQ(gate.TakeCheck(first), Verdict::kPassed) << "taken once";
-    EXPECT_EQ(gate.TakeCheck(other), Verdict::kFull);
+    EXPECT_EQ(gate.TakeCheck(first, true), Verdict::kPassed);
+    EXPECT_EQ(gate.TakeCheck(first, true), Verdict::kPassed) << "taken once";
+    EXPECT_EQ(gate.TakeCheck(other, true), Verdict::kFull);
+    EXPECT_EQ(gate.TakeCheck(other, false), Verdict::kPassed) << "an address that never failed is not bounded";
     EXPECT_EQ(gate.Checking(), 1u);
+    gate.EndCheck(first);
+    EXPECT_EQ(gate.Checking(), 0u) << "given back when the password is checked";
+    EXPECT_EQ(gate.TakeCheck(other, true), Verdict::kPassed);
+    SignInGate::Pass refused = gate.Enter("198.51.100.1");
+    EXPECT_EQ(gate.TakeCheck(refused, true), Verdict::kFull) << "a pass that did not pass takes nothing";
   }
   EXPECT_EQ(gate.InFlight(), 0u) << "passes are released when they end";
   EXPECT_EQ(gate.Checking(), 0u);
   auto again = gate.Enter("203.0.113.7");
   ASSERT_TRUE(again.Passed());
-  EXPECT_EQ(gate.TakeCheck(again), Verdict::kPassed);
+  EXPECT_EQ(gate.TakeCheck(again, true), Verdict::kPassed);
   {
     SignInGate::Pass moved = std::move(again);
     EXPECT_EQ(gate.InFlight(), 1u);

@@ -113,9 +113,10 @@ class OwnerPages {
       timer.expires_after(std::chrono::milliseconds(verdict.delay_millis));
       co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
     }
-    if (auto busy = api::SignInRefusal(ctx_.throttles.sign_ins.TakeCheck(pass), "sign-in"))
+    if (auto busy = api::SignInRefusal(ctx_.throttles.sign_ins.TakeCheck(pass, verdict.address_failed), "sign-in"))
       co_return Busy(*busy, next, username);
     auto owner = co_await CheckPassword(username, Field(*form, "password"));
+    ctx_.throttles.sign_ins.EndCheck(pass);  // the address stays in flight until its failure is counted
     if (!owner) {
       co_await api::CountSignInFailure(ctx_, username, address);
       api::RecordSignInFailed(ctx_, username, address);
@@ -175,8 +176,6 @@ class OwnerPages {
   }
 
  private:
-  // The owner if the password is theirs; kUnauthorized for a wrong password, kNotFound for an unknown
-  // name (the page says the same for both). Unknown names cost as much time as wrong passwords.
   // The sign-in page again, saying why the gate did not let the attempt through.
   Response Busy(const Error& busy, const std::string& next, const std::string& username) {
     Response res = LoginPage(ctx_, http::StatusFor(busy.code), next, busy.message, username);
@@ -184,6 +183,8 @@ class OwnerPages {
     return res;
   }
 
+  // The owner if the password is theirs; kUnauthorized for a wrong password, kNotFound for an unknown
+  // name (the page says the same for both). Unknown names cost as much time as wrong passwords.
   awaitable<Result<store::OwnerRecord>> CheckPassword(std::string username, std::string password) {
     auto read = [username](store::Store& s) { return s.Identity().GetOwnerByName(username); };
     auto owner = co_await api::OnStore(ctx_, std::move(read));

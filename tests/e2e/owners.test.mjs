@@ -165,6 +165,29 @@ test('sign-ins sent together are judged one at a time per address: a crowd gets 
   for (const e of failures()) assert.ok(e.owner, `a failure recorded without an owner: ${JSON.stringify(e)}`);
 });
 
+test('a flood of guesses from many addresses is bounded, and the owner signing in from a clean address still gets in', async () => {
+  assert.match(user(['add', 'frank', '--password-stdin'], `${PASSWORD}\n`), /added frank/);
+  const page = await get('/login');
+  const cookie = pair(cookiesOf(page).find((c) => c.startsWith('aipassport_login_csrf=')));
+  const attempt = (localAddress, password) => nodeCall(broker.url, 'POST', '/login', {
+    agent: new http.Agent({ localAddress }),
+    raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), next: '/', username: 'frank', password }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
+  });
+  const attackers = Array.from({ length: 40 }, (_, i) => `127.1.0.${i + 1}`);
+  for (const a of attackers) assert.equal((await attempt(a, 'first guess')).status, 401);  // each has failed once
+  const flood = Promise.all(attackers.map((a) => attempt(a, 'second guess')));
+  const owner = await attempt('127.0.0.50', PASSWORD);
+  const answers = await flood;
+  assert.equal(owner.status, 303, `the owner is neither refused nor kept out: ${owner.status} ${owner.text.slice(0, 200)}`);
+  const refused = answers.filter((r) => r.status === 503);
+  assert.ok(refused.length > 0, 'the addresses that failed share a bounded number of password checks');
+  for (const r of refused) {
+    assert.match(r.text, /Too many sign-ins are being checked at once/);
+    assert.equal(r.headers['retry-after'], '1');
+  }
+});
+
 test('signing out needs the session\'s CSRF token, and ends the session', async () => {
   const cookie = await session('bob');
   const forged = await post('/logout', { csrf: 'guess' }, cookie);
