@@ -58,7 +58,7 @@ bool DpopVerifier::FreshNonce(std::string_view nonce, UnixSeconds now) const {
 void DpopVerifier::Forget(UnixSeconds now) {
   std::erase_if(seen_, [this, now](const auto& e) {
     if (e.second.forget_at >= now) return false;
-    if (--e.second.key->second == 0) live_by_key_.erase(e.second.key->first);
+    if (--e.second.key->second == 0) live_by_key_.erase(std::string(e.second.key->first));  // a copy: the key dies
     return true;
   });
 }

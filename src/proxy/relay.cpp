@@ -97,10 +97,12 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
                                          "cannot meter it, and this grant has a budget"));
     co_return co_await RelayUpload(req, target);
   }
+  // A declared upstream's body is checked as the app wrote it, before the broker's additions.
+  std::string as_sent = provider_.declared ? req.body() : std::string();
   auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget());
   if (!call) co_return hooks_.Refusal(call.error());
   if (provider_.declared)
-    if (auto known = CheckOpenAIVocabulary(ep, call->body, provider_.extra_members); !known)
+    if (auto known = CheckOpenAIVocabulary(ep, as_sent, provider_.extra_members); !known)
       co_return hooks_.Refusal(known.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")

@@ -346,7 +346,11 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
     const json::value* type = tool ? tool->if_contains("type") : nullptr;
     if (!type || !type->is_string()) continue;
     std::string_view name = type->get_string();
-    if (name == "image_generation") use.tool_makes_images = true;
+    if (name == "image_generation") {
+      use.tool_makes_images = true;
+      const json::value* model = tool->if_contains("model");
+      if (!model || model->is_null()) use.tool_model_unnamed = true;
+    }
     if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools) &&
         !(name == "shell" && RunsInOpenAIsContainer(*tool)))
       continue;

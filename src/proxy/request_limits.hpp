@@ -74,6 +74,7 @@ struct RequestedUse {
   // (OpenAI's image_generation on a chat call).
   std::vector<std::string> tool_models;
   bool tool_makes_images = false;
+  bool tool_model_unnamed = false;  // image_generation without a model: OpenAI chooses one
 };
 
 // A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut

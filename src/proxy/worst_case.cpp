@@ -28,6 +28,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.reasons_unseen = asked.reasons_unseen;
   worst.tool_models = asked.tool_models;
   worst.tool_makes_images = asked.tool_makes_images;
+  worst.tool_model_unnamed = asked.tool_model_unnamed;
   if (asked.output_echoes_body) worst.predicted_output = static_cast<int64_t>(body_bytes) * asked.answers;
   return worst;
 }

@@ -211,6 +211,8 @@ class AppPages {
       return Page(StatusCode::forbidden, "Not your app",
                   "<p class=\"error\" role=\"alert\" id=\"app-error\">" + Escape(error.message) +
                       "</p><p><a href=\"/apps\">Apps</a></p>");
+    if (error.code != Errc::kNotFound)
+      return Page(StatusCode::service_unavailable, "Error", "<p>The app cannot be read now; try again.</p>");
     return Page(StatusCode::not_found, "No such app", "<p>No such app.</p><p><a href=\"/apps\">Apps</a></p>");
   }
 

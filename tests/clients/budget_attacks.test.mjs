@@ -324,7 +324,7 @@ test('a tool cannot run a model, or make images, that the grant does not allow: 
     model: 'claude-haiku-4-5', max_tokens: 50, messages,
     tools: [JSON.parse('{"type":"advisor_20260301","name":"advisor","model":"claude-haiku-4-5"}')],
   });
-  assert.notEqual(allowed.status, 403, 'a tool naming an allowed model is not refused for it: ' + allowed.text);
+  assert.equal(allowed.status, 200, 'a tool naming an allowed model is not refused for it: ' + allowed.text);
   const raw = await fetch(`${broker.url}/anthropic/v1/messages`, {
     method: 'POST', headers: { authorization: `Bearer ${anthropic.token}`, 'content-type': 'application/json' },
     body: `{"model":"claude-haiku-4-5","max_tokens":50,"messages":${JSON.stringify(messages)},` +
@@ -334,4 +334,24 @@ test('a tool cannot run a model, or make images, that the grant does not allow: 
   assert.deepEqual(
     { openai: await upstreamCalls('openai') - before.openai, anthropic: await upstreamCalls('anthropic') - before.anthropic },
     { openai: 0, anthropic: 1 }, 'only the call whose tool names an allowed model went upstream');
+});
+
+test('an image_generation tool that names no model is refused where the grant names its models: OpenAI would choose one', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'openai', models: ['gpt-4.1-mini', 'gpt-image-1'], capabilities: ['chat', 'images'], maxRequests: 100,
+  });
+  const ask = (tool) => post('/openai/v1/responses', g.token, { model: 'gpt-4.1-mini', input: 'draw a cat', tools: [tool] });
+  const unnamed = await ask({ type: 'image_generation' });
+  assert.equal(unnamed.status, 403, unnamed.text);
+  assert.match(unnamed.json.error.message, /'image_generation' tool names no model, so OpenAI chooses one/);
+  const other = await ask({ type: 'image_generation', model: 'gpt-image-1.5' });
+  assert.equal(other.status, 403, other.text);
+  const before = await upstreamCalls('openai');
+  const named = await ask({ type: 'image_generation', model: 'gpt-image-1' });
+  assert.notEqual(named.status, 403, named.text);
+  assert.equal(await upstreamCalls('openai') - before, 1, 'the call naming an allowed image model went upstream');
+  const anyModel = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat', 'images'], maxRequests: 100 });
+  const open = await post('/openai/v1/responses', anyModel.token,
+    { model: 'gpt-4.1-mini', input: 'draw a cat', tools: [{ type: 'image_generation' }] });
+  assert.notEqual(open.status, 403, 'a grant for any model lets OpenAI choose: ' + open.text);
 });

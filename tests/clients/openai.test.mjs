@@ -324,6 +324,7 @@ test('a declared upstream is sent only what OpenAI defines, spelled as OpenAI sp
     body: JSON.stringify({ model: 'llama3.2', messages, max_tokens: 5, plugins: [{ id: 'web' }] }),
   });
   assert.equal(viaReference.status, 400, 'the reference path is checked as well');
+  assert.match((await viaReference.json()).error, /^'plugins' is not a member of OpenAI's API as written/);
   // A built-in provider reads only OpenAI's own names: members it does not know pass as before.
   const openai = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
   const plain = await fetch(`${b.url}/openai/v1/chat/completions`, {
