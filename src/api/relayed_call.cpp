@@ -34,6 +34,12 @@ Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {
 
 void RelayedCall::SetModel(std::string_view model) { model_ = model; }
 
+bool RelayedCall::RevokedSince() const {
+  if (!grant_) return false;
+  auto now = ctx_.grants.Find(grant_->record.id);
+  return now && now->record.status == store::GrantStatus::kRevoked;
+}
+
 awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {
   if (!kind_.scope_capability.empty()) {
     if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) co_return target.error();

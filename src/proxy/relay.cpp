@@ -261,6 +261,11 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       if ((spent = OutputSoFar() >= cut_at_)) break;
     }
     if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
+    if (RevokedMeanwhile()) {
+      ending_ = std::move(out) + ProviderErrorEvent(wire_, Revoked());
+      hooks_.Refused(Revoked());
+      co_return StreamEnd::kRevoked;
+    }
     if (spent || splitter.TooLong()) {
       ending_ = std::move(out);
       if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
@@ -326,6 +331,17 @@ bool Relay::KeepEvent(std::string_view event) {
   return !(strip_usage_chunk_ && usage_only);
 }
 
+// Looked up at most every 20 ms of a stream: a revocation ends it within that (and one piece) of
+// reaching this broker.
+bool Relay::RevokedMeanwhile() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - revocation_checked_at_ < std::chrono::milliseconds(20)) return false;
+  revocation_checked_at_ = now;
+  return hooks_.RevokedSince();
+}
+
+Error Relay::Revoked() const { return MakeError(Errc::kUnauthorized, "Stream ended: the grant was revoked"); }
+
 Relay::StreamEnd Relay::Abandoned() const {
   spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name);
   return StreamEnd::kAppLeft;
@@ -345,6 +361,10 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
       co_return StreamEnd::kUpstreamBroke;
     }
     if (piece->empty()) co_return StreamEnd::kComplete;
+    if (RevokedMeanwhile()) {
+      hooks_.Refused(Revoked());
+      co_return StreamEnd::kRevoked;
+    }
     hooks_.FirstEvent();
     if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
   }

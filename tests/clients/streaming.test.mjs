@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
-import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually } from './setup.mjs';
+import { startMock, startBroker, approvedGrant, call, mockStats, usageOf, eventually, revoke } from './setup.mjs';
 
 const CHUNKS = 30;
 let mock, broker;
@@ -176,4 +176,28 @@ test('a provider that dies mid-stream: the app sees the stream cut short, the br
   assert.ok(chunks >= 2 && chunks < 50, `got ${chunks} chunks`);
   assert.equal((await call(b.url, 'GET', '/health')).status, 200);
   assert.match(b.output, /stream broke off/);
+});
+
+test('a revocation ends the streams already open: the app is told, and the provider stops', async () => {
+  for (const provider of ['openai', 'anthropic']) {
+    const g = await grantFor(provider);
+    const stream = provider === 'openai'
+      ? await new OpenAI({ apiKey: g.token, baseURL: `${broker.url}/openai/v1`, maxRetries: 0 })
+        .chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true })
+      : await new Anthropic({ apiKey: g.token, baseURL: `${broker.url}/anthropic`, maxRetries: 0 })
+        .messages.create({ model: 'claude-haiku-4-5', max_tokens: 500, messages, stream: true });
+    let events = 0;
+    await assert.rejects(async () => {
+      for await (const _ of stream) if (++events === 3) await revoke(broker, g.grantId);
+    }, (e) => {
+      assert.match(e.message, /Stream ended: the grant was revoked/, `${provider}: ${e.message}`);
+      return true;
+    });
+    assert.ok(events < CHUNKS, `${provider}: ${events} events of ${CHUNKS} reached the app`);
+    const usage = await eventually(async () => {
+      const u = await usageOf(broker, g.grantId);
+      return u.totals.requests === 1 && u;
+    }, `${provider}: the cut stream is counted`);
+    assert.ok(usage.totals.outputTokens >= 2, `what went through is counted: ${JSON.stringify(usage.totals)}`);
+  }
 });
