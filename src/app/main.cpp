@@ -90,6 +90,8 @@ int main(int argc, char** argv) {
   mock->add_option("--overload-after", mock_options.overload_after,
                    "End Anthropic streams with an overloaded_error event after this many text deltas")
       ->check(CLI::NonNegativeNumber);
+  mock->add_flag("--gemini-output-at-end", mock_options.gemini_output_at_end,
+                 "Report Gemini streams' output tokens only in their last chunk, not as running totals");
   mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")
       ->capture_default_str();
   mock->add_option("--anthropic-key", mock_options.anthropic_key, "Key expected in x-api-key")->capture_default_str();

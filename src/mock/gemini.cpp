@@ -154,10 +154,11 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   for (size_t i = 0; i < pieces.size(); ++i) {
     bool last = i + 1 == pieces.size();
     sent = last ? out : sent + EstimateTokens(pieces[i]);
-    json::object chunk{{"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
-                       {"usageMetadata", UsageMetadata(all, sent, tool_results, cached)},
-                       {"modelVersion", model},
-                       {"responseId", id}};
+    json::object chunk{
+        {"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
+        {"usageMetadata", UsageMetadata(all, last || !options.gemini_output_at_end ? sent : 0, tool_results, cached)},
+        {"modelVersion", model},
+        {"responseId", id}};
     answer.pieces.push_back(SseEvent("", chunk, "\r\n\r\n"));
   }
   return answer;

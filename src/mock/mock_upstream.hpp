@@ -26,6 +26,9 @@ struct MockOptions {
   // Anthropic streams end with an overloaded_error event after this many text deltas, as
   // Anthropic reports an overload mid-stream (before its closing message_delta); -1: never.
   int overload_after = -1;
+  // Gemini streams report candidatesTokenCount only in their last chunk (Google's schema makes
+  // every usage figure optional), rather than as running totals.
+  bool gemini_output_at_end = false;
   std::string openai_key = "test-openai-key";
   std::string anthropic_key = "test-anthropic-key";
   std::string google_key = "test-google-key";

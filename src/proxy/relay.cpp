@@ -300,8 +300,9 @@ Error Relay::BudgetSpent() const {
 }
 
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
-// Anthropic's output only at the end) is counted from what went through: one output token per
-// delta event (OpenAI streams about one token a chunk). Its input, where the provider had not
+// Anthropic's output only at the end; Gemini's running totals are optional) is counted from what
+// went through: one output token per event that carried output (OpenAI streams about one token a
+// chunk), or the provider's running total where that is more. Its input, where the provider had not
 // reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and
 // an estimate from the request's size would fall short for text of short tokens, which an app
 // could write on purpose and then leave.
@@ -326,7 +327,10 @@ void Relay::EstimateCutOffUsage() {
 // Reads the event's usage; false for the usage chunk the app did not ask for.
 bool Relay::KeepEvent(std::string_view event) {
   std::string_view data = EventData(event, event_data_);
-  if (data.find("\"delta\"") != std::string_view::npos) ++delta_events_;
+  // At least a token for each event that carries output: a delta (OpenAI, Anthropic) or a Gemini
+  // chunk's candidate parts (Gemini's running candidatesTokenCount is optional).
+  std::string_view output_mark = provider_.wire == Provider::kGoogle ? "\"parts\"" : "\"delta\"";
+  if (data.find(output_mark) != std::string_view::npos) ++delta_events_;
   bool usage_only = MergeUsageFromChunk(data, usage_);
   return !(strip_usage_chunk_ && usage_only);
 }

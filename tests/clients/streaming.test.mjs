@@ -201,3 +201,29 @@ test('a revocation ends the streams already open: the app is told, and the provi
     assert.ok(usage.totals.outputTokens >= 2, `what went through is counted: ${JSON.stringify(usage.totals)}`);
   }
 });
+
+test('Gemini: a stream cut short without running output totals is counted a token a chunk', async () => {
+  const quiet = await startMock(['--stream-chunks', String(CHUNKS), '--stream-delay-ms', '40', '--gemini-output-at-end']);
+  const b = await startBroker({ mock: quiet });
+  const g = await approvedGrant(b, { provider: 'google', models: [], capabilities: ['chat'] });
+  const ai = new GoogleGenAI({ apiKey: g.token, httpOptions: { baseUrl: `${b.url}/gemini` } });
+  const controller = new AbortController();
+  let chunks = 0;
+  await assert.rejects(async () => {
+    // gemini-2.0-flash shows all it writes: no thinking to charge by time.
+    const stream = await ai.models.generateContentStream({
+      model: 'gemini-2.0-flash', contents: 'A long story', config: { abortSignal: controller.signal },
+    });
+    for await (const chunk of stream) {
+      assert.equal(chunk.usageMetadata?.candidatesTokenCount, undefined, 'no running total');
+      if (++chunks === 3) controller.abort();
+    }
+  });
+  const usage = await eventually(async () => {
+    const u = await usageOf(b, g.grantId);
+    return u.totals.requests === 1 && u;
+  }, 'usage of the abandoned stream');
+  assert.ok(usage.totals.outputTokens >= 3, `a token for each chunk that reached the app: ${JSON.stringify(usage.totals)}`);
+  await b.stop();
+  await quiet.stop();
+});
