@@ -1,28 +1,29 @@
 #include "app/broker.hpp"
 
-#include <spdlog/spdlog.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/ip/address.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <thread>
 
 #include "api/audit_events.hpp"
 #include "api/dispatcher.hpp"
-#include "cluster/change_follower.hpp"
 #include "api/key_api.hpp"
 #include "api/native_api.hpp"
 #include "api/record_api.hpp"
@@ -31,6 +32,7 @@
 #include "app/admin_token.hpp"
 #include "app/record_commands.hpp"
 #include "app/vault_commands.hpp"
+#include "cluster/change_follower.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
@@ -318,6 +320,8 @@ boost::asio::awaitable<void> KeepVault(store::Store& store, http::BlockingPool& 
 }
 
 constexpr std::chrono::seconds kUpkeepInterval{5};
+// A host clock this far off the database's is warned of once.
+constexpr int64_t kClockWarningSeconds = 5;
 
 // This broker's name among the brokers on its database. A broker restarted on the same data
 // directory takes the name of the run before it, so that run (killed, say) is not counted as a
@@ -369,6 +373,19 @@ void SharePerMinuteLimits(store::Store& store, metering::Meter& meter, UnixSecon
   meter.SetPeers(static_cast<int64_t>(live->size()), me - live->begin());
 }
 
+// The time heartbeats are written and judged by: the database's clock, the one every broker on it
+// reads alike. This broker's own clock, when off by more than a few seconds, is warned of (its
+// tokens' and grants' times go by it).
+Result<UnixSeconds> HeartbeatTime(store::Store& store) {
+  auto now = store.Metering().DatabaseNow();
+  if (!now) return now.error();
+  static std::atomic<bool> warned = false;
+  if (int64_t off = SystemClock()() - *now; std::abs(off) > kClockWarningSeconds && !warned.exchange(true))
+    spdlog::warn("this host's clock is {} s {} the database's: set it right (NTP); tokens and grants are timed by it",
+                 std::abs(off), off > 0 ? "ahead of" : "behind");
+  return now;
+}
+
 // Keeps this broker's node alive in the store, retries usage a store failure kept back, hands back
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
@@ -381,10 +398,11 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
     co_await timer.async_wait(boost::asio::use_awaitable);
     auto beat = [&store, &meter, &usage, &writes, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
-      UnixSeconds now = SystemClock()();
-      auto lost = store.Metering().Heartbeat(meter.NodeId(), now, now - liveness.timeout.count());
+      auto now = HeartbeatTime(store);
+      if (!now) return spdlog::error("heartbeat not recorded: {}", now.error().message);
+      auto lost = store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count());
       writes.Note(api::StoreWrites::Writer::kHeartbeat, lost);  // a store that takes writes again takes calls again
-      if (lost) SharePerMinuteLimits(store, meter, now, liveness);
+      if (lost) SharePerMinuteLimits(store, meter, *now, liveness);
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
       if (!lost && metrics) metrics->StoreError("heartbeat");
       if (lost && metrics) metrics->HeartbeatRecorded();
@@ -543,13 +561,15 @@ int RunBroker(const Config& config) {
   if (!prices) return Fail(prices.error().message);
   auto node = ClaimNodeId(config.data_dir);
   std::string node_id = node.id;
-  UnixSeconds started = SystemClock()();
+  auto started = HeartbeatTime(**store);
+  if (!started) return Fail(started.error().message);
   Liveness liveness = LivenessFrom(config);
   // What an earlier run under this id (killed, so it never gave its leases back) still holds is
   // counted as spent now, not a node timeout from now, and it is not counted as a peer.
   if (node.reused)
-    if (auto retired = (*store)->Metering().RetireNode(node_id, started); !retired) return Fail(retired.error().message);
-  if (auto beat = (*store)->Metering().Heartbeat(node_id, started, started - liveness.timeout.count()); !beat)
+    if (auto retired = (*store)->Metering().RetireNode(node_id, *started); !retired)
+      return Fail(retired.error().message);
+  if (auto beat = (*store)->Metering().Heartbeat(node_id, *started, *started - liveness.timeout.count()); !beat)
     return Fail(beat.error().message);
 
   domain::GrantCache grants;
@@ -615,7 +635,7 @@ int RunBroker(const Config& config) {
   metering::Meter meter(**store, store_pool, std::move(meter_options));
   // A grant changed on another broker (or by the CLI): what this one leased under its old limits goes back.
   follower.OnGrantChange([&meter](std::string_view id) { meter.ReturnLeasesOf(id); });
-  SharePerMinuteLimits(**store, meter, started, liveness);
+  SharePerMinuteLimits(**store, meter, *started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error().message);
   api::AuditLog audit(**store, store_pool, std::move(*audit_key));

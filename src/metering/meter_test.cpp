@@ -155,6 +155,7 @@ class LeaseCountingStore : public store::Store, public store::MeteringStore {
   Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override {
     return metering_.LiveNodes(seen_since);
   }
+  Result<UnixSeconds> DatabaseNow() override { return metering_.DatabaseNow(); }
   Status RetireNode(std::string_view node_id, UnixSeconds now) override { return metering_.RetireNode(node_id, now); }
   Status AddEvent(const store::EventRecord& event) override { return metering_.AddEvent(event); }
   Result<std::vector<store::EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id,

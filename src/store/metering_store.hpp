@@ -81,6 +81,9 @@ class MeteringStore {
   virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
   // The nodes seen since `seen_since`, by id: the brokers sharing the per-minute limits now.
   virtual Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) = 0;
+  // The database's clock: what every broker on it times its heartbeats by, so that one whose own
+  // clock is off neither takes a live broker for gone nor is taken for the only one alive.
+  virtual Result<UnixSeconds> DatabaseNow() = 0;
   // Removes the node (a clean stop). What it still holds belonged to calls the stop cut short: it
   // becomes lost, as for a node that vanished.
   virtual Status RetireNode(std::string_view node_id, UnixSeconds now) = 0;

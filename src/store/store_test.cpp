@@ -686,6 +686,13 @@ TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
   EXPECT_EQ(store_->Identity().GetSession("s3").error().code, Errc::kNotFound);
 }
 
+TEST_P(StoreTest, TheDatabaseTellsItsClock) {
+  int64_t mine = SystemClock()();
+  auto now = store_->Metering().DatabaseNow();
+  ASSERT_TRUE(now) << now.error().message;
+  EXPECT_LE(std::abs(*now - mine), 2) << "the database's clock in whole seconds since 1970";
+}
+
 TEST_P(StoreTest, EndedSessionsAreDeletedAndLiveOnesKept) {
   ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "$argon2id$one", 100}));
   ASSERT_TRUE(store_->Identity().CreateSession({"idle", "o1", "c", 100, 150}));  // last seen too long ago

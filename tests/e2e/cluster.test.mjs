@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import * as jose from 'jose';
 import { BIN, KEYS, approvedGrant, call, chatBody, cliSync, databaseUrlFor, mockStats, nodeCall, startBroker,
@@ -535,4 +536,27 @@ test('a provider key removed on the database stops serving on every broker withi
     }
   }));
   t.diagnostic(`the removal reached the three brokers after ${reached.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+});
+
+// libfaketime (scripts/install-deps.sh installs it) sets one broker's wall clock a minute ahead.
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+let haveFaketime = true;
+try { readFileSync(FAKETIME); } catch { haveFaketime = false; }
+
+test('a broker whose clock is a minute ahead still counts the others alive: it admits only its share of a rate',
+  { skip: !haveFaketime && 'libfaketime is missing (scripts/install-deps.sh installs it): NOT RUN' }, async () => {
+  const ahead = await startBroker({ mock, dataDir: tempDir(), env: { ...shared, LD_PRELOAD: FAKETIME, FAKETIME: '+60s',
+    FAKETIME_DONT_FAKE_MONOTONIC: '1' } });
+  try {
+    await new Promise((res) => setTimeout(res, 5500));  // one heartbeat: four brokers, by the database's clock
+    assert.match(ahead.output, /this host's clock is 6\d s ahead of the database's/);
+    const g = await approvedGrant(nodes[0], { ...SCOPE, rateLimit: 60, maxConcurrent: 500 });
+    const calls = await Promise.all(Array.from({ length: 40 }, () =>
+      call(ahead.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') })));
+    const admitted = calls.filter((r) => r.status === 200).length;
+    // A quarter of 60, and what refilled meanwhile; taking itself for the only broker it admitted 40.
+    assert.ok(admitted >= 15 && admitted <= 17, `${admitted} admitted by the broker whose clock is ahead`);
+  } finally {
+    await ahead.stop();
+  }
 });

@@ -48,6 +48,8 @@ const std::string kVanishedNodes =
     "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?) ORDER BY l.node_id";
 const std::string kLiveNodes = "SELECT id FROM nodes WHERE seen_at >= ? ORDER BY id";
 const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
+const std::string kSqliteNow = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
+const std::string kPostgresNow = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
 const std::string kSelectEvents =
     "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?";
@@ -100,6 +102,12 @@ Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id
 
 Result<int64_t> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
   return db_.InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
+}
+
+Result<UnixSeconds> MeteringTables::DatabaseNow() {
+  Query q(db_.Prepare(db_.dialect() == sql::Dialect::kPostgres ? kPostgresNow : kSqliteNow));
+  if (q.Step() != kRow) return db_.DbError("read the database's clock");
+  return q.Int(0);
 }
 
 Result<std::vector<std::string>> MeteringTables::LiveNodes(UnixSeconds seen_since) {

@@ -21,6 +21,7 @@ class MeteringTables final : public MeteringStore {
   Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) override;
   Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
   Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override;
+  Result<UnixSeconds> DatabaseNow() override;
   Status RetireNode(std::string_view node_id, UnixSeconds now) override;
   Status AddEvent(const EventRecord& event) override;
   Result<std::vector<EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id, int64_t limit) override;
