@@ -42,6 +42,25 @@ int ManageClients(const Config& config, const ClientCommand& command) {
       return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
     return 0;
   };
+  if (command.action == "edit") {
+    if (!command.new_name && command.redirect_uris.empty() && !command.home_url_given && !command.logo_url_given)
+      return Fail("nothing to change: give --name, --redirect-uri, --home-url or --logo-url");
+    auto client = (*store)->OAuth().GetClient(command.name);
+    if (!client) return Fail(client.error().message + ": " + command.name);
+    store::ClientRecord changed = *client;
+    if (command.new_name) changed.name = *command.new_name;
+    if (!command.redirect_uris.empty()) changed.redirect_uris = command.redirect_uris;
+    if (command.home_url_given) changed.home_url = command.home_url;
+    if (command.logo_url_given) changed.logo_url = command.logo_url;
+    // The same checks as registering it.
+    oauth::ClientRequest request{changed.name,     changed.redirect_uris, changed.home_url,
+                                 changed.logo_url, changed.confidential,  changed.dpop_required};
+    if (auto checked = oauth::MakeClient(request, SystemClock()()); !checked) return Fail(checked.error().message);
+    if (auto ok = (*store)->OAuth().UpdateClient(changed); !ok) return Fail(ok.error().message);
+    if (int failed = audit("client.changed", changed.id, changed.name)) return failed;
+    std::printf("changed client %s\n", changed.id.c_str());
+    return 0;
+  }
   if (command.action == "remove") {
     if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error().message);
     if (int failed = audit("client.removed", command.name, "")) return failed;

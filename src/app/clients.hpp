@@ -1,6 +1,7 @@
 #pragma once
 // `aipassport client add|list|remove`: the apps registered for the OAuth flows.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -9,13 +10,17 @@
 namespace ap::app {
 
 struct ClientCommand {
-  std::string action;  // add, list, remove
-  std::string name;    // add: the app's name; remove: its client_id
+  std::string action;  // add, list, edit, remove
+  std::string name;    // add: the app's name; edit, remove: its client_id
   std::vector<std::string> redirect_uris;
   std::string home_url;
   std::string logo_url;
   bool confidential = false;
   bool dpop_required = false;
+  // edit: the fields given, each replacing the app's (redirect_uris when any is given).
+  std::optional<std::string> new_name;
+  bool home_url_given = false;
+  bool logo_url_given = false;
 };
 
 // Returns the process exit code; failures are printed. A confidential client's secret is printed

@@ -150,6 +150,19 @@ int main(int argc, char** argv) {
   auto* client_list = client->add_subcommand("list", "List the registered apps");
   AddDataDirOptions(client_list, client_flags);
   client_list->callback([&client_command] { client_command.action = "list"; });
+  auto* client_edit = client->add_subcommand("edit", "Change an app's name, redirect URIs, home page or logo");
+  client_edit->add_option("client_id", client_command.name, "The app's client_id")->required();
+  client_edit->add_option("--name", client_command.new_name, "Its new name");
+  client_edit->add_option("--redirect-uri", client_command.redirect_uris,
+                          "An exact redirect URI (repeatable; the ones given replace them all)");
+  auto* edit_home = client_edit->add_option("--home-url", client_command.home_url, "Its home page (empty: none)");
+  auto* edit_logo = client_edit->add_option("--logo-url", client_command.logo_url, "Its logo (empty: none)");
+  AddDataDirOptions(client_edit, client_flags);
+  client_edit->callback([&client_command, edit_home, edit_logo] {
+    client_command.action = "edit";
+    client_command.home_url_given = edit_home->count() > 0;
+    client_command.logo_url_given = edit_logo->count() > 0;
+  });
   auto* client_remove = client->add_subcommand("remove", "Remove an app");
   client_remove->add_option("client_id", client_command.name, "The app's client_id")->required();
   AddDataDirOptions(client_remove, client_flags);

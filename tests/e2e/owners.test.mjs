@@ -363,5 +363,10 @@ test('an app registered on /apps is changed and removed only by the owner who re
     { env: { PATH: process.env.PATH } }).toString();
   const opId = operators.match(/app_[A-Za-z0-9_-]+/)[0];
   assert.equal((await get(`/apps/${opId}/edit`, alice)).status, 403);
+  const edited = cliSync(['client', 'edit', opId, '--redirect-uri', 'https://op.example/v2/cb', '--data-dir', dataDir],
+    { env: { PATH: process.env.PATH } }).toString();
+  assert.match(edited, new RegExp(`changed client ${opId}`));
+  assert.match(cliSync(['client', 'list', '--data-dir', dataDir], { env: { PATH: process.env.PATH } }).toString(),
+    new RegExp(`${opId}\tOperator App\tpublic\t1 redirect URI`));
   assert.equal((await post(`/apps/${id}/remove`, { csrf: hidden(aliceEdit.text, 'csrf') }, alice)).status, 200);
 });
