@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 
@@ -30,6 +31,8 @@ class MultipartField {
   Status Finish() const;
   // The field's value once its part has ended; nullopt while unknown or absent.
   const std::optional<std::string>& Value() const { return value_; }
+  // From now on a part named otherwise than one of `names`, exactly, is refused (kBadRequest).
+  void OnlyNames(std::vector<std::string> names) { only_names_ = std::move(names); }
 
  private:
   enum class State { kPreamble, kHeaders, kBody, kDone };
@@ -45,6 +48,7 @@ class MultipartField {
   bool capturing_ = false;
   std::string capture_;
   std::optional<std::string> value_;
+  std::vector<std::string> only_names_;  // empty: any
 };
 
 }  // namespace ap::proxy

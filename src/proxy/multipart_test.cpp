@@ -149,6 +149,18 @@ TEST(MultipartTest, RefusesASecondModelPart) {
   EXPECT_EQ(Read(body), "refused: The field 'model' appears more than once");
 }
 
+TEST(MultipartTest, OnlyTheNamesGivenAreTaken) {
+  std::string body = Part("Content-Disposition: form-data; name=\"model\"", "whisper-1") + kFile +
+                     Part("Content-Disposition: form-data; name=\"Model\"", "big") + kEnd;
+  MultipartField open("XyZ", "model");
+  EXPECT_TRUE(open.Feed(body)) << "any name by default";
+  MultipartField strict("XyZ", "model");
+  strict.OnlyNames({"model", "file"});
+  auto fed = strict.Feed(body);
+  ASSERT_FALSE(fed);
+  EXPECT_EQ(fed.error().message.substr(0, 48), "The field 'Model' is not one of OpenAI's API as ");
+}
+
 TEST(MultipartTest, AModelInsideAFileIsFileContent) {
   std::string body = Part("Content-Disposition: form-data; name=\"file\"; filename=\"a\"",
                           "--XyZ-\r\n--XyZz\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n") +

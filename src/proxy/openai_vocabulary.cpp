@@ -32,6 +32,10 @@ constexpr std::string_view kImages[] = {"background", "model",   "moderation", "
 constexpr std::string_view kSpeech[] = {"input", "instructions", "model", "response_format", "speed", "stream_format",
                                         "voice"};
 constexpr std::string_view kModerations[] = {"input", "model"};
+constexpr std::string_view kTranscriptions[] = {
+    "file",     "model",  "chunking_strategy", "include[]", "known_speaker_names[]", "known_speaker_references[]",
+    "language", "prompt", "response_format",   "stream",    "temperature",           "timestamp_granularities[]"};
+constexpr std::string_view kTranslations[] = {"file", "model", "prompt", "response_format", "temperature"};
 
 std::span<const std::string_view> VocabularyOf(const NativeEndpoint& ep) {
   if (ep.path == "/v1/chat/completions") return kChat;
@@ -40,6 +44,8 @@ std::span<const std::string_view> VocabularyOf(const NativeEndpoint& ep) {
   if (ep.path == "/v1/images/generations") return kImages;
   if (ep.path == "/v1/audio/speech") return kSpeech;
   if (ep.path == "/v1/moderations") return kModerations;
+  if (ep.path == "/v1/audio/transcriptions") return kTranscriptions;
+  if (ep.path == "/v1/audio/translations") return kTranslations;
   return {};
 }
 
@@ -56,6 +62,13 @@ Status CheckOpenAIVocabulary(const NativeEndpoint& ep, std::string_view body, st
                                         "those (the operator may allow more with extra_members)");
   }
   return {};
+}
+
+std::vector<std::string> OpenAIFormFields(const NativeEndpoint& ep, std::span<const std::string> extra) {
+  std::span<const std::string_view> known = VocabularyOf(ep);
+  std::vector<std::string> names(known.begin(), known.end());
+  names.insert(names.end(), extra.begin(), extra.end());
+  return names;
 }
 
 }  // namespace ap::proxy

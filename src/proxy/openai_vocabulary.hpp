@@ -1,5 +1,6 @@
 #pragma once
-// The members OpenAI's API defines at the top of each JSON request body: all a declared
+// The members OpenAI's API defines at the top of each JSON request body, and the fields of each
+// upload's form: all a declared
 // OpenAI-compatible upstream (Ollama, vLLM, OpenRouter...) is sent. Such servers read more than
 // OpenAI does, in ways the grant cannot check: a gateway's fallback `models` or paid `plugins`, and
 // names in another case (Go's encoding/json, which Ollama decodes with, matches `MODEL` and
@@ -10,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "proxy/endpoints.hpp"
@@ -19,5 +21,9 @@ namespace ap::proxy {
 // Refused (kBadRequest, naming the member) unless every top-level member of `body`, valid JSON
 // text holding an object, is written exactly as one OpenAI defines for `ep` or one of `extra`.
 Status CheckOpenAIVocabulary(const NativeEndpoint& ep, std::string_view body, std::span<const std::string> extra);
+
+// The form fields OpenAI defines for an upload to `ep` (transcriptions, translations), and `extra`:
+// all the parts of an upload a declared upstream is sent (MultipartField::OnlyNames).
+std::vector<std::string> OpenAIFormFields(const NativeEndpoint& ep, std::span<const std::string> extra);
 
 }  // namespace ap::proxy

@@ -95,7 +95,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
       co_return hooks_.Refusal(MakeError(Errc::kForbidden,
                                          "A translation's answer does not say how long its audio was, so the broker "
                                          "cannot meter it, and this grant has a budget"));
-    co_return co_await RelayUpload(req, target);
+    co_return co_await RelayUpload(ep, req, target);
   }
   // A declared upstream's body is checked as the app wrote it, before the broker's additions.
   std::string as_sent = provider_.declared ? req.body() : std::string();
@@ -376,11 +376,12 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
 
 // The last piece goes upstream only after the grant allowed the form's model, so a refused upload
 // never reaches the provider whole.
-awaitable<Reply> Relay::RelayUpload(Request& req, std::string_view target) {
+awaitable<Reply> Relay::RelayUpload(const NativeEndpoint& ep, Request& req, std::string_view target) {
   auto content_type = req.find(bhttp::field::content_type);
   auto boundary = MultipartBoundary(content_type == req.end() ? "" : content_type->value());
   if (!boundary) co_return hooks_.Refusal(boundary.error());
   upload_ = std::make_unique<Upload>(req, *boundary);
+  if (provider_.declared) upload_->form.OnlyNames(OpenAIFormFields(ep, provider_.extra_members));
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();

@@ -103,7 +103,7 @@ class Relay {
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);
   boost::asio::awaitable<Reply> ListModels(const http::Request& req, std::string_view target);
-  boost::asio::awaitable<Reply> RelayUpload(http::Request& req, std::string_view target);
+  boost::asio::awaitable<Reply> RelayUpload(const NativeEndpoint& ep, http::Request& req, std::string_view target);
   Status MeteredFormat() const;
   boost::asio::awaitable<Result<std::string_view>> NextUploadPiece();
   boost::asio::awaitable<Status> AdmitUpload();

@@ -325,6 +325,17 @@ test('a declared upstream is sent only what OpenAI defines, spelled as OpenAI sp
   });
   assert.equal(viaReference.status, 400, 'the reference path is checked as well');
   assert.match((await viaReference.json()).error, /^'plugins' is not a member of OpenAI's API as written/);
+  // An upload's form fields likewise.
+  const listener = await approvedGrant(b, { provider: 'gateway', models: ['whisper-1'], capabilities: ['audio'], maxRequests: 100 });
+  const audio = new OpenAI({ apiKey: listener.token, baseURL: `${b.url}/gateway/v1`, maxRetries: 0 });
+  const file = () => toFile(Buffer.alloc(4000, 7), 'note.wav', { type: 'audio/wav' });
+  await assert.rejects(audio.audio.transcriptions.create({ model: 'whisper-1', file: await file(), fallbacks: 'big' }), (e) => {
+    assert.equal(e.status, 400, e.message);
+    assert.match(e.message, /The field 'fallbacks' is not one of OpenAI's API as written/);
+    return true;
+  });
+  const heard = await audio.audio.transcriptions.create({ model: 'whisper-1', file: await file(), language: 'en' });
+  assert.equal(typeof heard.text, 'string');
   // A built-in provider reads only OpenAI's own names: members it does not know pass as before.
   const openai = await approvedGrant(b, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
   const plain = await fetch(`${b.url}/openai/v1/chat/completions`, {
