@@ -34,10 +34,10 @@ Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {
 
 void RelayedCall::SetModel(std::string_view model) { model_ = model; }
 
-bool RelayedCall::RevokedSince() const {
+bool RelayedCall::GrantEndedSince() const {
   if (!grant_) return false;
   auto now = ctx_.grants.Find(grant_->record.id);
-  return now && now->record.status == store::GrantStatus::kRevoked;
+  return now && domain::UnusableReason(now->record, ctx_.clock()).has_value();
 }
 
 awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {

@@ -61,7 +61,7 @@ class RelayedCall final : public proxy::RelayHooks {
   void Streamed(int status) override { activity_.Streamed(status); }
   boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) override;
   void FirstEvent() override { activity_.FirstEvent(); }
-  bool RevokedSince() const override;
+  bool GrantEndedSince() const override;
 
  private:
   void Challenge(http::Response& res, const Error& error) const;

@@ -399,8 +399,8 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
     auto beat = [&store, &meter, &usage, &writes, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
       auto now = HeartbeatTime(store);
-      if (!now) return spdlog::error("heartbeat not recorded: {}", now.error().message);
-      auto lost = store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count());
+      Result<int64_t> lost =
+          now ? store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count()) : now.error();
       writes.Note(api::StoreWrites::Writer::kHeartbeat, lost);  // a store that takes writes again takes calls again
       if (lost) SharePerMinuteLimits(store, meter, *now, liveness);
       if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);

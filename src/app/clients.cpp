@@ -34,8 +34,9 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   // Before anything changes: a change the audit trail could not take is not made.
   auto audit_key = AuditKey(config, **store);
   if (!audit_key) return Fail(audit_key.error().message);
-  auto audit = [&](const char* kind, const std::string& id, const std::string& name) -> int {
-    boost::json::object detail{{"clientId", id}};
+  auto audit = [&](const char* kind, const std::string& id, const std::string& name,
+                   boost::json::object detail = {}) -> int {
+    detail["clientId"] = id;
     if (!name.empty()) detail["name"] = name;
     record::AuditEvent event{kind, "cli", "", "", boost::json::serialize(detail)};
     if (auto ok = RecordAuditEvent(*audit_key, **store, std::move(event)); !ok)
@@ -57,7 +58,10 @@ int ManageClients(const Config& config, const ClientCommand& command) {
                                  changed.logo_url, changed.confidential,  changed.dpop_required};
     if (auto checked = oauth::MakeClient(request, SystemClock()()); !checked) return Fail(checked.error().message);
     if (auto ok = (*store)->OAuth().UpdateClient(changed); !ok) return Fail(ok.error().message);
-    if (int failed = audit("client.changed", changed.id, changed.name)) return failed;
+    auto uris = [](const std::vector<std::string>& list) { return boost::json::array(list.begin(), list.end()); };
+    boost::json::object detail{{"redirectUrisBefore", uris(client->redirect_uris)},
+                               {"redirectUris", uris(changed.redirect_uris)}};
+    if (int failed = audit("client.changed", changed.id, changed.name, std::move(detail))) return failed;
     std::printf("changed client %s\n", changed.id.c_str());
     return 0;
   }

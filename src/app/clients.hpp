@@ -1,5 +1,5 @@
 #pragma once
-// `aipassport client add|list|remove`: the apps registered for the OAuth flows.
+// `aipassport client add|list|edit|remove`: the apps registered for the OAuth flows.
 
 #include <optional>
 #include <string>

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <vector>
 
+#include "proxy/request_limits.hpp"
+
 namespace ap::proxy {
 namespace {
 
@@ -206,8 +208,8 @@ Status MultipartField::OnHeaders(std::string_view headers) {
   if (!disposition) return Malformed("a part has no Content-Disposition");
   if (!name) return Malformed("a part has no name");
   if (!only_names_.empty() && std::find(only_names_.begin(), only_names_.end(), *name) == only_names_.end())
-    return MakeError(Errc::kBadRequest, "The field '" + name->substr(0, 64) +
-                                            "' is not one of OpenAI's API as written, and this provider is sent only "
+    return MakeError(Errc::kBadRequest, "The field " + QuotedName(*name) +
+                                            " is not one of OpenAI's API as written, and this provider is sent only "
                                             "those (the operator may allow more with extra_members)");
   capturing_ = *name == name_;
   if (capturing_ && value_) return MakeError(Errc::kBadRequest, "The field '" + name_ + "' appears more than once");

@@ -2,11 +2,10 @@
 // The members OpenAI's API defines at the top of each JSON request body, and the fields of each
 // upload's form: all a declared OpenAI-compatible upstream (Ollama, vLLM, OpenRouter...) is sent.
 // Such servers read more than OpenAI does, in ways the grant cannot check: a gateway's fallback
-// `models` or paid `plugins`, and
-// names in another case (Go's encoding/json, which Ollama decodes with, matches `MODEL` and
-// `Max_Tokens` to `model` and `max_tokens`, the last one winning). Any other member, or one of
-// these spelled otherwise (an escape included), is refused, unless the operator lists it for that
-// upstream (`extra_members`).
+// `models` or paid `plugins`, and names in another case (Go's encoding/json, which Ollama decodes
+// with, matches `MODEL` and `Max_Tokens` to `model` and `max_tokens`, the last one winning). Any
+// other member, or one of these spelled otherwise (an escape included), is refused, unless the
+// operator lists it for that upstream (`extra_members`).
 
 #include <span>
 #include <string>

@@ -261,10 +261,13 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       if ((spent = OutputSoFar() >= cut_at_)) break;
     }
     if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
-    if (RevokedMeanwhile()) {
-      ending_ = std::move(out) + ProviderErrorEvent(wire_, Revoked());
-      hooks_.Refused(Revoked());
-      co_return StreamEnd::kRevoked;
+    // Looked up at each piece the provider sends (the grant cache's copy): a revocation ends the
+    // stream at the provider's next piece, and what came after it is counted, not passed on. An
+    // upstream silent until then (a model thinking) runs on until it sends something.
+    if (hooks_.GrantEndedSince()) {
+      ending_ = ProviderErrorEvent(wire_, GrantEnded());
+      hooks_.Refused(GrantEnded());
+      co_return StreamEnd::kGrantEnded;
     }
     if (spent || splitter.TooLong()) {
       ending_ = std::move(out);
@@ -335,16 +338,9 @@ bool Relay::KeepEvent(std::string_view event) {
   return !(strip_usage_chunk_ && usage_only);
 }
 
-// Looked up at most every 20 ms of a stream: a revocation ends it within that (and one piece) of
-// reaching this broker.
-bool Relay::RevokedMeanwhile() {
-  auto now = std::chrono::steady_clock::now();
-  if (now - revocation_checked_at_ < std::chrono::milliseconds(20)) return false;
-  revocation_checked_at_ = now;
-  return hooks_.RevokedSince();
+Error Relay::GrantEnded() const {
+  return MakeError(Errc::kUnauthorized, "Stream ended: the grant was revoked or has expired");
 }
-
-Error Relay::Revoked() const { return MakeError(Errc::kUnauthorized, "Stream ended: the grant was revoked"); }
 
 Relay::StreamEnd Relay::Abandoned() const {
   spdlog::debug("the app left a {} stream early; cancelled upstream", provider_.name);
@@ -365,9 +361,9 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
       co_return StreamEnd::kUpstreamBroke;
     }
     if (piece->empty()) co_return StreamEnd::kComplete;
-    if (RevokedMeanwhile()) {
-      hooks_.Refused(Revoked());
-      co_return StreamEnd::kRevoked;
+    if (hooks_.GrantEndedSince()) {
+      hooks_.Refused(GrantEnded());
+      co_return StreamEnd::kGrantEnded;
     }
     hooks_.FirstEvent();
     if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();

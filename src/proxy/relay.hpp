@@ -61,9 +61,10 @@ class RelayHooks {
   virtual boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) = 0;
   // Records that something of the streamed answer reached the app (the first time counts).
   virtual void FirstEvent() = 0;
-  // Whether the grant was revoked since the call was admitted (on this broker or, through the
-  // change feed, on another): a stream still open is ended then. Cheap: the grant cache's copy.
-  virtual bool RevokedSince() const = 0;
+  // Whether the grant was revoked, or has expired, since the call was admitted (on this broker or,
+  // through the change feed, on another): a stream still open is ended then. Cheap: the grant
+  // cache's copy (a grant the cache no longer holds is taken as still usable).
+  virtual bool GrantEndedSince() const = 0;
 };
 
 // What a relay gives its caller to answer with: the answer, or nothing when the relay sent the
@@ -92,7 +93,7 @@ class Relay {
   int QuotedKeyAnswers() const { return hits_.answers; }
 
  private:
-  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft, kRevoked };
+  enum class StreamEnd { kComplete, kBudget, kEventTooLong, kUpstreamBroke, kAppLeft, kGrantEnded };
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
@@ -115,8 +116,7 @@ class Relay {
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
   StreamEnd Abandoned() const;
-  bool RevokedMeanwhile();
-  Error Revoked() const;
+  Error GrantEnded() const;
   // What a stream ended before the provider's usage is charged (see the definition).
   void EstimateCutOffUsage();
   bool EndedUnclosed() const;
@@ -136,7 +136,6 @@ class Relay {
   int64_t cut_at_ = INT64_MAX;  // the output a stream is ended at (Native sent the provider a limit below it)
   std::string event_data_;      // an event's data lines joined
   std::chrono::steady_clock::time_point sent_at_;  // when the call went upstream
-  std::chrono::steady_clock::time_point revocation_checked_at_;  // see RevokedMeanwhile
   std::unique_ptr<Upload> upload_;  // only for uploads
 };
 

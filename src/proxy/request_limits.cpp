@@ -573,7 +573,10 @@ Status ReadGemini(std::string_view capability, const json::object& body, bool bo
 
 std::string QuotedName(std::string_view name) {
   constexpr size_t kMostShown = 64;
-  return "'" + std::string(name.substr(0, kMostShown)) + "'";
+  size_t cut = std::min(name.size(), kMostShown);
+  // Not inside a character: the message goes out as JSON, which must be UTF-8.
+  while (cut < name.size() && cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80) --cut;
+  return "'" + std::string(name.substr(0, cut)) + "'";
 }
 
 Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body,

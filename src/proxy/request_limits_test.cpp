@@ -587,3 +587,16 @@ TEST(Usage, ServerToolUsesAreCountedAsEachProviderReportsThem) {
 
 }  // namespace
 }  // namespace ap::proxy
+
+namespace ap::proxy {
+namespace {
+
+TEST(QuotedName, IsCutAtACharacterNeverInsideOne) {
+  EXPECT_EQ(QuotedName("model"), "'model'");
+  std::string long_name = std::string(63, 'a') + "\xC3\xA9" + "tail";  // é straddles the 64th byte
+  EXPECT_EQ(QuotedName(long_name), "'" + std::string(63, 'a') + "'");
+  EXPECT_EQ(QuotedName(std::string(100, 'b')).size(), 66u);
+}
+
+}  // namespace
+}  // namespace ap::proxy

@@ -549,7 +549,7 @@ test('a broker whose clock is a minute ahead still counts the others alive: it a
     FAKETIME_DONT_FAKE_MONOTONIC: '1' } });
   try {
     await new Promise((res) => setTimeout(res, 5500));  // one heartbeat: four brokers, by the database's clock
-    assert.match(ahead.output, /this host's clock is 6\d s ahead of the database's/);
+    assert.match(ahead.output, /this host's clock is (59|6\d) s ahead of the database's/);
     const g = await approvedGrant(nodes[0], { ...SCOPE, rateLimit: 60, maxConcurrent: 500 });
     const calls = await Promise.all(Array.from({ length: 40 }, () =>
       call(ahead.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') })));

@@ -366,7 +366,10 @@ test('an app registered on /apps is changed and removed only by the owner who re
   const edited = cliSync(['client', 'edit', opId, '--redirect-uri', 'https://op.example/v2/cb', '--data-dir', dataDir],
     { env: { PATH: process.env.PATH } }).toString();
   assert.match(edited, new RegExp(`changed client ${opId}`));
-  assert.match(cliSync(['client', 'list', '--data-dir', dataDir], { env: { PATH: process.env.PATH } }).toString(),
-    new RegExp(`${opId}\tOperator App\tpublic\t1 redirect URI`));
+  const changes = cliSync(['audit', 'export', '--kind', 'client.changed', '--data-dir', dataDir],
+    { env: { PATH: process.env.PATH } }).toString().trim().split('\n').map((l) => JSON.parse(l));
+  const change = changes.find((e) => JSON.stringify(e).includes(opId));
+  assert.ok(change, 'the change is on the record');
+  assert.match(JSON.stringify(change), /"redirectUrisBefore":\["https:\/\/op\.example\/cb"\],"redirectUris":\["https:\/\/op\.example\/v2\/cb"\]/);
   assert.equal((await post(`/apps/${id}/remove`, { csrf: hidden(aliceEdit.text, 'csrf') }, alice)).status, 200);
 });

@@ -49,7 +49,7 @@ const std::string kVanishedNodes =
 const std::string kLiveNodes = "SELECT id FROM nodes WHERE seen_at >= ? ORDER BY id";
 const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
 const std::string kSqliteNow = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
-const std::string kPostgresNow = "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) AS BIGINT)";
+const std::string kPostgresNow = "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)";  // not rounded
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
 const std::string kSelectEvents =
     "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?";
