@@ -127,6 +127,8 @@ class Meter {
   // the next call leases again under the new ones. What calls in flight reserved stays theirs.
   void ReturnLeasesOf(std::string_view grant_id);
   const std::string& NodeId() const { return options_.node_id; }
+  // The calls in flight a grant that sets no maxConcurrent may have at once.
+  int64_t DefaultMaxConcurrent() const { return options_.max_concurrent; }
   // How many brokers share the grants' per-minute and concurrency limits now, and this one's rank
   // among them (0-based); from the heartbeat.
   void SetPeers(int64_t count, int64_t rank);

@@ -668,6 +668,9 @@ class OAuthApi {
     if (domain::EffectiveStatus(parent->record, now) == store::GrantStatus::kExhausted)
       co_return BadRequest("invalid_grant", "the subject_token's grant has spent its budget or used its requests: "
                                             "it has nothing left to hand on");
+    // A parent that sets no calls at once runs with the broker's default: its children may not ask
+    // for more than that.
+    if (!parent->scope.max_concurrent) parent->scope.max_concurrent = ctx_.meter.DefaultMaxConcurrent();
     AccessRequest paced = WithParentPace(std::move(*access), *parent);
     if (auto beyond = BeyondParent(paced, *parent, now)) co_return BadRequest(error, *beyond);
     // The child's token is bound to resources within those its parent's token is bound to.

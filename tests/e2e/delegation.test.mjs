@@ -288,3 +288,13 @@ test('revoking a grant ends its whole subtree at once; revoking a child alone le
   const trail = (await nodeCall(broker.url, 'GET', `/audit?kind=grant.delegated`, { ca: ca.ca, token: broker.ownerToken })).json;
   assert.ok(JSON.stringify(trail).includes(childId), 'the audit trail names each child made');
 });
+
+test('a parent that sets no calls at once runs with the broker\'s default: a child may not ask for more', async () => {
+  const parent = await parentTokens({ details: { ...PARENT, max_concurrent: undefined } });
+  assert.equal(parent.authorization_details[0].max_concurrent, undefined);
+  assert.match(await refusal(exchange(parent.access_token, { max_concurrent: 1000 })), /^invalid_authorization_details: .*max_concurrent/);
+  const child = await exchange(parent.access_token, { max_concurrent: 8 });
+  assert.equal(child.authorization_details[0].max_concurrent, 8);
+  const unnamed = await exchange(parent.access_token);
+  assert.equal((await grant(claimsOf(unnamed.access_token).gid)).scope.maxConcurrent, 32, 'the default its parent runs with');
+});
