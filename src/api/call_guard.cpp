@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-
 #include "api/shared_checks.hpp"
 #include "http/response.hpp"
 #include "proxy/worst_case.hpp"
@@ -150,9 +148,7 @@ Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst)
   const domain::Scope& scope = grant.scope;
   if (worst.tool_makes_images && !scope.AllowsCapability("images"))
     return MakeError(Errc::kForbidden, "This grant does not allow images, which the 'image_generation' tool makes");
-  bool any_model =
-      scope.models.empty() || std::find(scope.models.begin(), scope.models.end(), "*") != scope.models.end();
-  if (worst.tool_model_unnamed && !any_model)
+  if (worst.tool_model_unnamed && !scope.AllowsAnyModel())
     return MakeError(Errc::kForbidden,
                      "The 'image_generation' tool names no model, so OpenAI chooses one; name it "
                      "(its 'model') so that this grant can allow it");

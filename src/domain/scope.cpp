@@ -136,6 +136,12 @@ bool ModelMatches(std::string_view pattern, std::string_view model) {
   return p == pattern.size();
 }
 
+bool Scope::AllowsAnyModel() const {
+  return models.empty() || std::any_of(models.begin(), models.end(), [](const std::string& p) {
+           return p.find_first_not_of('*') == std::string::npos;
+         });
+}
+
 bool Scope::AllowsModel(std::string_view model) const {
   if (models.empty()) return true;  // the reference's meaning of an empty list: any model
   if (!IsModelId(model)) return false;

@@ -29,6 +29,9 @@ struct Scope {
   std::optional<int64_t> max_delegation_depth;
 
   bool AllowsModel(std::string_view model) const;
+  // Every model of the provider, whichever it runs: an empty list (the reference's meaning) or a
+  // pattern of stars alone.
+  bool AllowsAnyModel() const;
   bool AllowsCapability(std::string_view capability) const;
 };
 

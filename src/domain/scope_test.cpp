@@ -66,8 +66,21 @@ TEST(Scope, AnEmptyModelListAllowsAnyModelAsInTheReference) {
   auto s = Parse(R"({"provider":"openai","models":[],"capabilities":[],"maxRequests":0})");
   ASSERT_TRUE(s);
   EXPECT_TRUE(s->AllowsModel("anything"));
+  EXPECT_TRUE(s->AllowsAnyModel());
   EXPECT_FALSE(s->AllowsCapability("chat"));
   EXPECT_EQ(s->max_requests, 0);
+}
+
+TEST(Scope, OnlyAnEmptyListOrAPatternOfStarsAloneAllowsAnyModel) {
+  Scope s;
+  for (auto models : {std::vector<std::string>{"*"}, {"gpt-4o", "**"}}) {
+    s.models = models;
+    EXPECT_TRUE(s.AllowsAnyModel()) << models.back();
+  }
+  for (auto models : {std::vector<std::string>{"gpt-*"}, {"gpt-4o", "*-mini"}}) {
+    s.models = models;
+    EXPECT_FALSE(s.AllowsAnyModel()) << models.back();
+  }
 }
 
 TEST(Scope, JoinsListsForHumans) {

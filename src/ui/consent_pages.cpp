@@ -60,9 +60,7 @@ std::string ProviderName(const std::string& provider) {
 // The models a scope allows, in words: a star stands for any run of characters, and a pattern of
 // stars alone for every model (an empty list, as the reference has it, too).
 std::string ModelWords(const domain::Scope& scope) {
-  auto all_stars = [](const std::string& p) { return p.find_first_not_of('*') == std::string::npos; };
-  if (scope.models.empty() || std::any_of(scope.models.begin(), scope.models.end(), all_stars))
-    return "any " + ProviderName(scope.provider) + " model";
+  if (scope.AllowsAnyModel()) return "any " + ProviderName(scope.provider) + " model";
   std::vector<std::string> named;
   bool stars = false;
   for (const std::string& pattern : scope.models) {
