@@ -31,6 +31,13 @@ std::vector<std::string> Lines(std::string_view text) {
   return out;
 }
 
+// Who may change `c`, as the list says it to `owner_id`: a link for their own apps, else whose it is.
+std::string WhoChanges(const store::ClientRecord& c, const std::string& owner_id) {
+  if (c.registered_by == owner_id) return " <a href=\"/apps/" + Escape(c.id) + "/edit\">Edit or remove</a>";
+  if (!c.registered_by.empty()) return " <span class=\"muted\">another owner's</span>";
+  return " <span class=\"muted\">changed by the operator</span>";
+}
+
 // Every app, with a link to change those `owner_id` registered: nobody else's.
 std::string AppList(const std::vector<store::ClientRecord>& clients, const std::string& owner_id) {
   if (clients.empty()) return "<p>No apps yet.</p>";
@@ -39,9 +46,7 @@ std::string AppList(const std::vector<store::ClientRecord>& clients, const std::
     html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
             (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") +
             (c.self_registered ? ", registered itself" : "") + (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) +
-            ")" +
-            (c.registered_by == owner_id ? " <a href=\"/apps/" + Escape(c.id) + "/edit\">Edit or remove</a>" : "") +
-            "</li>";
+            ")" + WhoChanges(c, owner_id) + "</li>";
   return html + "</ul>";
 }
 
@@ -201,15 +206,16 @@ class AppPages {
     auto client = co_await api::OnStore(ctx_, std::move(read));
     if (client && client->registered_by != owner_id)
       co_return MakeError(Errc::kForbidden,
-                          "Only the owner who registered this app may change or remove it; the "
-                          "operator removes any app with 'aipassport client remove'.");
+                          "Only the owner who registered this app may change or remove it here; the "
+                          "operator changes or removes any app with 'aipassport client edit' or "
+                          "'aipassport client remove'.");
     co_return client;
   }
 
   static Response Refusal(const Error& error) {
     if (error.code == Errc::kForbidden)
       return Page(StatusCode::forbidden, "Not your app",
-                  "<p class=\"error\" role=\"alert\" id=\"app-error\">" + Escape(error.message) +
+                  "<h1>Not your app</h1><p class=\"error\" role=\"alert\" id=\"app-error\">" + Escape(error.message) +
                       "</p><p><a href=\"/apps\">Apps</a></p>");
     if (error.code != Errc::kNotFound)
       return Page(StatusCode::service_unavailable, "Error", "<p>The app cannot be read now; try again.</p>");

@@ -341,6 +341,7 @@ test('an app registered on /apps is changed and removed only by the owner who re
   const bobsList = await get('/apps', bob);
   assert.ok(bobsList.text.includes('Alice Notes'), 'every owner sees the app');
   assert.ok(!bobsList.text.includes(`/apps/${id}/edit`), 'but no way to change another owner\'s');
+  assert.match(bobsList.text, /Alice Notes<\/strong>.*another owner's<\/span>/, 'and it says whose it is');
   assert.equal((await get(`/apps/${id}/edit`, bob)).status, 403);
   // Bob points its sign-ins at his own site: refused, and removing it too.
   const bobCsrf = hidden(bobsList.text, 'csrf');
