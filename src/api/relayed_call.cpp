@@ -37,7 +37,7 @@ void RelayedCall::SetModel(std::string_view model) { model_ = model; }
 bool RelayedCall::GrantEndedSince() const {
   if (!grant_) return false;
   auto now = ctx_.grants.Find(grant_->record.id);
-  return now && domain::UnusableReason(now->record, ctx_.clock()).has_value();
+  return !now || domain::UnusableReason(now->record, ctx_.clock()).has_value();
 }
 
 awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {

@@ -1,6 +1,7 @@
 #include "cluster/change_follower.hpp"
 
 #include <set>
+#include <unordered_set>
 
 #include "domain/grant.hpp"
 
@@ -31,11 +32,40 @@ Status ChangeFollower::Apply(const store::ChangeRecord& change) {
   if (!record) return record.error().code == Errc::kNotFound ? Status{} : Status(record.error());
   // What was leased under the old limits goes back before a call can see the new ones.
   if (on_grant_) on_grant_(change.subject);
-  auto grant = domain::GrantFromRecord(std::move(*record));
+  Keep(std::move(*record));
+  return {};
+}
+
+void ChangeFollower::Keep(store::GrantRecord record) {
+  std::string id = record.id;
+  auto grant = domain::GrantFromRecord(std::move(record));
   if (grant)
     grants_.Put(std::move(*grant));
   else
-    grants_.Forget(change.subject);  // a grant that no longer parses is not served from memory
+    grants_.Forget(id);  // a grant that no longer parses is not served from memory
+}
+
+// Every grant the cache holds is read again: the approved ones in one query, the others (revoked,
+// ended, touched by a call) one by one. None is dropped while it can be read, as a call in flight
+// on a grant the cache does not hold is ended.
+Status ChangeFollower::ReloadCached() {
+  auto approved = store_.Grants().ListApprovedGrants();
+  if (!approved) return approved.error();
+  std::unordered_set<std::string> read;
+  for (auto& record : *approved) {
+    read.insert(record.id);
+    Keep(std::move(record));
+  }
+  for (const auto& id : grants_.Ids()) {
+    if (read.contains(id)) continue;
+    auto record = store_.Grants().GetGrant(id);
+    if (record)
+      Keep(std::move(*record));
+    else if (record.error().code == Errc::kNotFound)
+      grants_.Forget(id);
+    else
+      return record.error();
+  }
   return {};
 }
 
@@ -62,7 +92,10 @@ Result<int64_t> ChangeFollower::Poll() {
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
     if (on_grant_) on_grant_({});
-    grants_.Clear();
+    if (auto reloaded = ReloadCached(); !reloaded) {
+      grants_.Clear();  // not to serve what may be stale: the calls in flight end, the next ones read again
+      return reloaded.error();
+    }
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();

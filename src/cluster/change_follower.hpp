@@ -21,7 +21,7 @@ namespace ap::cluster {
 
 class ChangeFollower {
  public:
-  // How long changes are kept: a broker paused longer than this forgets its cache instead.
+  // How long changes are kept: a broker paused longer than this reads its whole cache again instead.
   static constexpr int64_t kKeepSeconds = 3600;
 
   ChangeFollower(store::Store& store, domain::GrantCache& grants) : store_(store), grants_(grants) {}
@@ -43,6 +43,9 @@ class ChangeFollower {
 
  private:
   Status Apply(const store::ChangeRecord& change);
+  // Caches `record`'s grant, or forgets it if it does not parse.
+  void Keep(store::GrantRecord record);
+  Status ReloadCached();
 
   store::Store& store_;
   domain::GrantCache& grants_;

@@ -78,27 +78,34 @@ TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {
   EXPECT_EQ(cache.Find("g1"), nullptr);
 }
 
-TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesForgetsItsCache) {
-  auto grant = Approved("g1");
-  Approved("g2");
+TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesReadsItsWholeCacheAgain) {
+  auto edited = Approved("g1");
+  auto revoked = Approved("g2");
   domain::GrantCache cache;
   ChangeFollower follower(*here_, cache);
   std::vector<std::string> changed;
   follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
   ASSERT_TRUE(follower.Start());
   for (const char* id : {"g1", "g2"}) cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant(id).value()).value());
+  revoked.status = store::GrantStatus::kRevoked;
+  revoked.revoked_at = 200;
+  ASSERT_TRUE(there_->Grants().UpdateGrant(revoked));
   for (int i = 0; i < 3; ++i) {
-    grant.notes = "edit " + std::to_string(i);
-    grant = there_->Grants().UpdateGrant(grant).value();
+    edited.notes = "edit " + std::to_string(i);
+    edited = there_->Grants().UpdateGrant(edited).value();
   }
-  // Everything but the newest change is pruned before this broker looks.
+  // Everything but the newest change (g1's last edit) is pruned before this broker looks.
   ASSERT_TRUE(there_->Changes().PruneChanges(SystemNow() + 10));
   EXPECT_EQ(there_->Changes().FirstChange().value(), there_->Changes().LastChange().value());
   EXPECT_EQ(follower.Poll().value(), 1);
-  // Nothing it holds can be trusted: every grant will be read from the store again.
-  EXPECT_EQ(cache.Find("g1"), nullptr);
-  EXPECT_EQ(cache.Find("g2"), nullptr);
   EXPECT_EQ(changed, (std::vector<std::string>{"g1", ""})) << "the one it read, then any grant";
+  // Nothing it holds is served stale, and nothing is dropped (a call in flight on a grant the
+  // cache does not hold is ended): the revocation it never saw is read from the grant itself.
+  ASSERT_NE(cache.Find("g2"), nullptr);
+  EXPECT_EQ(cache.Find("g2")->record.status, store::GrantStatus::kRevoked);
+  ASSERT_NE(cache.Find("g1"), nullptr);
+  EXPECT_EQ(cache.Find("g1")->record.notes, "edit 2");
+  EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kApproved);
   EXPECT_EQ(follower.Poll().value(), 0);  // and it follows on from the newest change
 }
 

@@ -18,6 +18,14 @@ std::shared_ptr<const Grant> GrantCache::Put(Grant grant) {
   return slot;
 }
 
+std::vector<std::string> GrantCache::Ids() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> ids;
+  ids.reserve(grants_.size());
+  for (const auto& [id, grant] : grants_) ids.push_back(id);
+  return ids;
+}
+
 void GrantCache::Forget(const std::string& id) {
   std::unique_lock lock(mutex_);
   grants_.erase(id);

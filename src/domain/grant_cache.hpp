@@ -9,6 +9,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "domain/grant.hpp"
 
@@ -21,7 +22,10 @@ class GrantCache {
   // cannot put back a grant that a revocation has already replaced; returns the one kept (a
   // Find after Put could see it forgotten in between).
   std::shared_ptr<const Grant> Put(Grant grant);
-  // Drops one grant, or all: the next call reads them from the store again.
+  // The ids of the grants it holds.
+  std::vector<std::string> Ids() const;
+  // Drops one grant, or all: the next call reads them from the store again. A call in flight on a
+  // grant dropped is ended (RelayHooks::GrantEndedSince): drop only what cannot be read.
   void Forget(const std::string& id);
   void Clear();
 

@@ -79,9 +79,12 @@ struct Connection {
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
-  // An error as the caller sees it: a wait that the deadline cut short is a timeout.
+  // An error as the caller sees it: a wait that the deadline cut short is a timeout, one its test
+  // ended is aborted.
   beast::error_code Checked(beast::error_code ec) const {
-    return ec && deadline->Passed() ? beast::error_code(beast::error::timeout) : ec;
+    if (ec && deadline->Passed()) return beast::error::timeout;
+    if (ec && deadline->Ended()) return asio::error::operation_aborted;
+    return ec;
   }
 
   // Runs `op(stream)` on whichever stream this connection has.
@@ -211,6 +214,9 @@ Error Describe(const beast::error_code& ec, const Origin& origin, const char* st
                                           stage + "): " + reader->Fault());
   if (ec == beast::error::timeout)
     return MakeError(Errc::kUpstreamTimeout, std::string("upstream ") + origin.host + " timed out (" + stage + ")");
+  if (ec == asio::error::operation_aborted)
+    return MakeError(Errc::kUpstream,
+                     std::string("upstream ") + origin.host + ": the call was given up (" + stage + ")");
   if (ec == bhttp::error::buffer_overflow)
     return MakeError(Errc::kUpstream, std::string("upstream ") + origin.host + " sent a line over 1 MB (" + stage + ")");
   return MakeError(Errc::kUpstream,
@@ -253,8 +259,9 @@ struct HttpClient::Impl {
   void ReturnIdle(std::unique_ptr<Connection> conn) {
     // No pool (max 0: an origin is never held without a connection), or none for its thread.
     if (options.max_idle_per_origin == 0 || !conn->home) return;
-    // One whose deadline passed after its answer was read has a closed socket: not worth keeping.
-    if (conn->deadline->Passed()) return;
+    // One whose deadline passed (or whose call was ended) after its answer was read has a closed
+    // socket: not worth keeping.
+    if (conn->deadline->Passed() || conn->deadline->Ended()) return;
     conn->deadline->Disarm();
     auto now = std::chrono::steady_clock::now();
     conn->idle_since = now;
@@ -446,7 +453,8 @@ asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, CallHea
 
 asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const Origin& origin, const CallHead& call,
                                                                           CallBody body,
-                                                                          std::span<const FieldName> read_fields) {
+                                                                          std::span<const FieldName> read_fields,
+                                                                          std::function<bool()> unwanted) {
   std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
   ThreadIdle* idle = impl_->IdleOf(executor);
@@ -462,6 +470,7 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     conn->Ready();
     auto state = std::make_unique<UpstreamAnswer::State>(read_fields, call.method == bhttp::verb::head);
     conn->deadline->Arm(impl_->options.request_timeout);
+    conn->deadline->EndWhen(unwanted);
     auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
     beast::error_code ec = co_await conn->With(write);
     bool written = !ec;
@@ -473,9 +482,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     }
     ec = conn->Checked(ec);
     bool answered = conn->buffer.size() > 0;  // some of an answer came
-    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed) {
+    bool given_up = conn->deadline->Ended();
+    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed || given_up) {
       Error e = Describe(ec, origin, "exchange", &state->reader);
-      e.sent_unanswered = written && ec == beast::error::timeout;
+      e.sent_unanswered = written && (ec == beast::error::timeout || given_up);
       co_return e;
     }
     conn.reset();  // a stale pooled connection: try once more on a new one

@@ -101,9 +101,13 @@ class HttpClient {
   // last until the operation completes. Of the answer's fields, Head() holds those named in
   // `read_fields` (which must last as long), all when it is empty: a field kept costs about 350
   // instructions (a Beast field map's insert), and a provider sends a dozen or more.
+  // `unwanted`, when given, is asked a few times a second while the call is in flight (its answer
+  // being read included): once it returns true the connection is closed, which cancels the call
+  // upstream, and the wait fails with "the call was given up" (Deadline::EndWhen).
   boost::asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> Open(const Origin& origin, const CallHead& call,
                                                                        CallBody body = {},
-                                                                       std::span<const FieldName> read_fields = {});
+                                                                       std::span<const FieldName> read_fields = {},
+                                                                       std::function<bool()> unwanted = {});
   // Sends `call` with `body` and reads the whole answer.
   boost::asio::awaitable<Result<Response>> Send(const Origin& origin, CallHead call, std::string body = {});
 

@@ -55,9 +55,11 @@ class Watchdog : public asio::execution_context::service {
   void Sweep() {
     auto now = Deadline::Clock::now();
     for (Deadline* d = head_; d; d = d->next_) {
-      if (d->at_ > now) continue;
+      if (!d->Armed()) continue;
+      bool passed = d->at_ <= now;
+      if (!passed && !(d->unwanted_ && d->unwanted_())) continue;
       d->Disarm();
-      d->passed_ = true;
+      (passed ? d->passed_ : d->ended_) = true;
       boost::system::error_code ignored;
       d->socket_.close(ignored);
     }
@@ -84,9 +86,11 @@ void Deadline::Arm(Clock::duration timeout) {
   if (!Armed()) watchdog_.Armed();
   at_ = Clock::now() + timeout;
   passed_ = false;
+  ended_ = false;
 }
 
 void Deadline::Disarm() {
+  unwanted_ = nullptr;
   if (!Armed()) return;
   at_ = Clock::time_point::max();
   watchdog_.Disarmed();

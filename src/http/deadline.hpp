@@ -4,7 +4,9 @@
 // thread looks over the thread's connections four times a second while any deadline is armed, and
 // closes the socket of each one past its deadline, which ends the wait with an error (Passed() then
 // says why). With none armed the thread has no timer waiting, and an io_context left without work
-// returns from run().
+// returns from run(). A deadline may also be given a test, asked at each sweep while it is armed:
+// once it says the wait is no longer wanted (the call's grant was revoked), the socket is closed
+// the same way, and Ended() says why.
 // Beast's stream timeouts, which this replaces, arm and cancel a timer around every read and write:
 // a heap insertion and removal, and a cancelled handler run through the scheduler, which made the
 // thread call epoll_wait twice as often (4 times a call instead of 2, at one connection).
@@ -12,6 +14,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
+#include <functional>
 
 namespace ap::http {
 
@@ -28,7 +31,11 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   void Arm(Clock::duration timeout);
+  // Disarming also drops the test EndWhen gave.
   void Disarm();
+  // While armed, the socket is closed at the first sweep at which `unwanted()` returns true. It is
+  // asked on the socket's thread, and must not touch the deadline or its socket.
+  void EndWhen(std::function<bool()> unwanted) { unwanted_ = std::move(unwanted); }
   // Armed for one wait: disarmed when the guard goes out of scope.
   class [[nodiscard]] Wait {
    public:
@@ -43,6 +50,8 @@ class Deadline {
   bool Armed() const { return at_ != Clock::time_point::max(); }
   // Whether the socket was closed because the deadline passed.
   bool Passed() const { return passed_; }
+  // Whether the socket was closed because the test EndWhen gave said so.
+  bool Ended() const { return ended_; }
 
   // The granularity: a deadline is acted on at most this much after it passes.
   static constexpr std::chrono::milliseconds kSweep{250};
@@ -53,6 +62,8 @@ class Deadline {
   boost::asio::ip::tcp::socket& socket_;
   Clock::time_point at_ = Clock::time_point::max();
   bool passed_ = false;
+  bool ended_ = false;
+  std::function<bool()> unwanted_;
   Deadline* prev_ = nullptr;
   Deadline* next_ = nullptr;
 };

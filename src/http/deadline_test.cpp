@@ -98,5 +98,51 @@ TEST(Deadline, EachConnectionIsCutByItsOwnDeadlineOnly) {
   }
 }
 
+TEST(Deadline, EndsAWaitItsTestNoLongerWants) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.Arm(std::chrono::seconds(30));
+  bool wanted = true;
+  int asked = 0;
+  deadline.EndWhen([&] {
+    ++asked;
+    return !wanted;
+  });
+  char byte;
+  boost::system::error_code read_ec;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  asio::steady_timer revoke(pair.io, 2 * Deadline::kSweep + Deadline::kSweep / 2);
+  revoke.async_wait([&](auto) { wanted = false; });
+  pair.io.run_for(std::chrono::seconds(5));  // bounded: a test never asked fails, not hangs
+  EXPECT_EQ(read_ec, asio::error::operation_aborted);
+  EXPECT_TRUE(deadline.Ended());
+  EXPECT_FALSE(deadline.Passed());
+  EXPECT_FALSE(pair.ours.is_open());
+  EXPECT_GE(asked, 3) << "asked at each sweep while wanted, then once more";
+}
+
+TEST(Deadline, ATestIsDroppedWhenTheDeadlineIsDisarmed) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.Arm(std::chrono::seconds(30));
+  bool asked = false;
+  deadline.EndWhen([&] { return asked = true; });
+  deadline.Disarm();
+  deadline.Arm(std::chrono::seconds(30));  // the connection's next call, without a test
+  char byte = 0;
+  boost::system::error_code read_ec = asio::error::would_block;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) {
+    read_ec = ec;
+    deadline.Disarm();  // ends the run: no sweep is due any more
+  });
+  asio::steady_timer later(pair.io, 3 * Deadline::kSweep);
+  later.async_wait([&](auto) { asio::write(pair.theirs, asio::buffer("x", 1)); });
+  pair.io.run_for(std::chrono::seconds(5));
+  EXPECT_FALSE(asked);
+  EXPECT_FALSE(read_ec);
+  EXPECT_EQ(byte, 'x');
+  EXPECT_FALSE(deadline.Ended());
+}
+
 }  // namespace
 }  // namespace ap::http

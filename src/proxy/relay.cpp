@@ -157,7 +157,7 @@ awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool w
   hooks_.UpstreamStarted();
   sent_at_ = std::chrono::steady_clock::now();
   http::CallBody sent{body, {}, {}};
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent));
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent), EndedGrant());
   co_return co_await Answer(std::move(answer), whole);
 }
 
@@ -169,7 +169,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
     // A call the provider had whole when it stopped waiting may run on to its end, and be billed:
     // it is charged its worst case. One that never reached it is given back.
     if (answer.error().sent_unanswered) hooks_.Settle(usage_, true);
-    co_return hooks_.Refusal(answer.error());
+    co_return hooks_.Refusal(hooks_.GrantEndedSince() ? GrantEnded("Call") : answer.error());
   }
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
     hooks_.Settle(usage_, false);
@@ -196,6 +196,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
 awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
   auto body = co_await open.ReadRest(kAnswerLimit);
   if (body) co_return std::move(body);
+  if (hooks_.GrantEndedSince()) co_return GrantEnded("Call");
   Error e = body.error();
   spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
   if (e.code == Errc::kPayloadTooLarge)
@@ -247,10 +248,11 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     if (!piece) {
       // The app is told in the provider's shape, so its SDK raises an error rather than take the
       // stream for a whole answer (or see a bare connection reset).
-      Error broke = BrokeOff(piece.error());
+      bool ended = hooks_.GrantEndedSince();  // EndedGrant's test cut the read
+      Error broke = ended ? GrantEnded("Stream") : BrokeOff(piece.error());
       hooks_.Refused(broke);
       ending_ = ProviderErrorEvent(wire_, broke);
-      co_return StreamEnd::kUpstreamBroke;
+      co_return ended ? StreamEnd::kGrantEnded : StreamEnd::kUpstreamBroke;
     }
     out.clear();
     if (piece->empty()) break;
@@ -263,10 +265,10 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
     // Looked up at each piece the provider sends (the grant cache's copy): a revocation ends the
     // stream at the provider's next piece, and what came after it is counted, not passed on. An
-    // upstream silent until then (a model thinking) runs on until it sends something.
+    // upstream silent meanwhile (a model thinking) is cut by EndedGrant's test.
     if (hooks_.GrantEndedSince()) {
-      ending_ = ProviderErrorEvent(wire_, GrantEnded());
-      hooks_.Refused(GrantEnded());
+      ending_ = ProviderErrorEvent(wire_, GrantEnded("Stream"));
+      hooks_.Refused(GrantEnded("Stream"));
       co_return StreamEnd::kGrantEnded;
     }
     if (spent || splitter.TooLong()) {
@@ -338,8 +340,15 @@ bool Relay::KeepEvent(std::string_view event) {
   return !(strip_usage_chunk_ && usage_only);
 }
 
-Error Relay::GrantEnded() const {
-  return MakeError(Errc::kUnauthorized, "Stream ended: the grant was revoked or has expired");
+Error Relay::GrantEnded(std::string_view what) const {
+  return MakeError(Errc::kUnauthorized, std::string(what) + " ended: the grant was revoked or has expired");
+}
+
+// The test that ends a call in flight, its answer included, once its grant is revoked or expires
+// (http::Deadline::EndWhen): asked a few times a second, so a provider silent meanwhile (a model
+// thinking, a whole answer being written) is cut too, and stops billing.
+std::function<bool()> Relay::EndedGrant() const {
+  return [this] { return hooks_.GrantEndedSince(); };
 }
 
 Relay::StreamEnd Relay::Abandoned() const {
@@ -356,15 +365,16 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
   for (;;) {
     if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
     auto piece = co_await open.ReadPiece();
+    bool last = piece && piece->empty();
+    if (!last && hooks_.GrantEndedSince()) {  // a piece, or a read that EndedGrant's test cut
+      hooks_.Refused(GrantEnded("Stream"));
+      co_return StreamEnd::kGrantEnded;
+    }
     if (!piece) {
       spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
       co_return StreamEnd::kUpstreamBroke;
     }
-    if (piece->empty()) co_return StreamEnd::kComplete;
-    if (hooks_.GrantEndedSince()) {
-      hooks_.Refused(GrantEnded());
-      co_return StreamEnd::kGrantEnded;
-    }
+    if (last) co_return StreamEnd::kComplete;
     hooks_.FirstEvent();
     if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
   }
@@ -382,7 +392,7 @@ awaitable<Reply> Relay::RelayUpload(const NativeEndpoint& ep, Request& req, std:
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
   hooks_.UpstreamStarted();
   sent_at_ = std::chrono::steady_clock::now();
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body));
+  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body), EndedGrant());
   if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   co_return co_await Answer(std::move(answer), false);
 }

@@ -12,6 +12,7 @@
 #include <boost/json/fwd.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -62,8 +63,9 @@ class RelayHooks {
   // Records that something of the streamed answer reached the app (the first time counts).
   virtual void FirstEvent() = 0;
   // Whether the grant was revoked, or has expired, since the call was admitted (on this broker or,
-  // through the change feed, on another): a stream still open is ended then. Cheap: the grant
-  // cache's copy (a grant the cache no longer holds is taken as still usable).
+  // through the change feed, on another): a call still in flight is ended then. Cheap: the grant
+  // cache's copy; a grant the cache no longer holds is taken as ended (the change feed refreshes
+  // the cache rather than clear it, so only a grant that cannot be read any more goes).
   virtual bool GrantEndedSince() const = 0;
 };
 
@@ -116,7 +118,9 @@ class Relay {
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
   StreamEnd Abandoned() const;
-  Error GrantEnded() const;
+  // "`what` ended: the grant was revoked or has expired".
+  Error GrantEnded(std::string_view what) const;
+  std::function<bool()> EndedGrant() const;
   // What a stream ended before the provider's usage is charged (see the definition).
   void EstimateCutOffUsage();
   bool EndedUnclosed() const;

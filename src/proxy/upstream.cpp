@@ -72,11 +72,13 @@ Status AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::
 }  // namespace
 
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                          ScrubHits* hits, http::CallHead& call, http::CallBody body) {
+                                                          ScrubHits* hits, http::CallHead& call, http::CallBody body,
+                                                          std::function<bool()> unwanted) {
   call.target.insert(0, endpoint.base.path_prefix);
   call.Add("User-Agent", "aipassport/0.1");
   if (auto added = AddKey(endpoint, api_key, call); !added) co_return added.error();
-  auto answer = co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields());
+  auto answer =
+      co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields(), std::move(unwanted));
   if (!answer) co_return Unreachable(endpoint, answer.error());
   unsigned status = (*answer)->Head().result_int();
   if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};

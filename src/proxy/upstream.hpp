@@ -39,9 +39,10 @@ class Upstream {
   // A call for the relay: `call` targets a path under the provider's base and carries no
   // credential of the app's; the base's path, the broker's User-Agent and `api_key` (none for a
   // keyless server) are added here. `hits` (may be null) counts a refusal that had key material
-  // removed.
+  // removed. `unwanted`: HttpClient::Open's, asked while the call is in flight.
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
-                                                  ScrubHits* hits, http::CallHead& call, http::CallBody body);
+                                                  ScrubHits* hits, http::CallHead& call, http::CallBody body,
+                                                  std::function<bool()> unwanted = {});
 
  private:
   http::HttpClient& client_;

@@ -204,6 +204,49 @@ test('a revocation ends the streams already open: the app is told, and the provi
   }
 });
 
+test('a revocation ends a call whose provider has gone quiet: a stream between events, a whole answer being written', async () => {
+  // The provider sends the first event, then nothing for a minute (a model thinking); another
+  // emulation takes a minute over a whole answer. Each call is given 20 s: the broker must end it.
+  const silent = await startMock(['--stream-chunks', '3', '--stream-delay-ms', '60000']);
+  const slow = await startMock(['--latency-ms', '60000']);
+  for (const [mockFor, streamed] of [[silent, true], [slow, false]]) {
+    const b = await startBroker({ mock: mockFor });
+    const g = await approvedGrant(b, { provider: 'openai', models: [], capabilities: ['chat'] });
+    const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0, timeout: 20000 });
+    let events = 0;
+    await assert.rejects(async () => {
+      if (streamed) {
+        const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true });
+        for await (const _ of stream) if (++events === 1) await revoke(b, g.grantId);
+      } else {
+        const answer = client.chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 50 });
+        answer.catch(() => {});  // judged below, once revoked
+        // The emulation answers nothing (its statistics included) before its minute is up: a
+        // second is long enough for the call to be sent.
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await revoke(b, g.grantId);
+        await answer;
+      }
+    }, (e) => {
+      const what = streamed ? 'Stream' : 'Call';
+      assert.match(e.message, new RegExp(`${what} ended: the grant was revoked or has expired`), e.message);
+      if (!streamed) assert.equal(e.status, 401);
+      return true;
+    });
+    if (streamed) assert.equal(events, 1, 'nothing came after the first event');
+    const usage = await eventually(async () => {
+      const u = await usageOf(b, g.grantId);
+      return u.totals.requests === 1 && u;
+    }, 'the ended call is on record');
+    // The provider had the call and may bill for it: a stream for what went through, a whole
+    // answer its worst case.
+    assert.ok(usage.totals.inputTokens > 0, JSON.stringify(usage.totals));
+    await b.stop();
+  }
+  await silent.stop();
+  await slow.stop();
+});
+
 test('Gemini: a stream cut short without running output totals is counted a token a chunk', async () => {
   const quiet = await startMock(['--stream-chunks', String(CHUNKS), '--stream-delay-ms', '40', '--gemini-output-at-end']);
   const b = await startBroker({ mock: quiet });
