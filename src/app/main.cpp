@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
   mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
   mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::NonNegativeNumber);
   mock->add_option("--stream-chunks", mock_options.stream_chunks, "Pieces a streamed reply is cut into")
-      ->check(CLI::Range(1, 10000))
+      ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
       ->check(CLI::NonNegativeNumber);

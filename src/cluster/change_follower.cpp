@@ -45,9 +45,9 @@ void ChangeFollower::Keep(store::GrantRecord record) {
     grants_.Forget(id);  // a grant that no longer parses is not served from memory
 }
 
-// Every grant the cache holds is read again: the approved ones in one query, the others (revoked,
-// ended, touched by a call) one by one. None is dropped while it can be read, as a call in flight
-// on a grant the cache does not hold is ended.
+// Every grant the cache holds is read again: the approved ones in one query, the others one by one
+// but for those revoked or denied, which stay so. None is dropped while it can be read, as a call
+// in flight on a grant the cache does not hold is ended.
 Status ChangeFollower::ReloadCached() {
   auto approved = store_.Grants().ListApprovedGrants();
   if (!approved) return approved.error();
@@ -58,6 +58,9 @@ Status ChangeFollower::ReloadCached() {
   }
   for (const auto& id : grants_.Ids()) {
     if (read.contains(id)) continue;
+    if (auto cached = grants_.Find(id); cached && (cached->record.status == store::GrantStatus::kRevoked ||
+                                                   cached->record.status == store::GrantStatus::kDenied))
+      continue;
     auto record = store_.Grants().GetGrant(id);
     if (record)
       Keep(std::move(*record));
@@ -92,13 +95,16 @@ Result<int64_t> ChangeFollower::Poll() {
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
     if (on_grant_) on_grant_({});
-    if (auto reloaded = ReloadCached(); !reloaded) {
-      grants_.Clear();  // not to serve what may be stale: the calls in flight end, the next ones read again
-      return reloaded.error();
-    }
+    reload_pending_ = true;
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
   for (const auto& kind : hooked) hooks_.find(kind)->second();
+  // Until its cache is read again (each poll tries), the broker is not caught up (CaughtUpWithin),
+  // and its calls are refused.
+  if (reload_pending_) {
+    if (auto reloaded = ReloadCached(); !reloaded) return reloaded.error();
+    reload_pending_ = false;
+  }
   caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
   return applied;
 }

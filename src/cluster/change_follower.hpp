@@ -52,6 +52,7 @@ class ChangeFollower {
   int64_t last_seq_ = 0;
   std::atomic<std::chrono::steady_clock::rep> caught_up_at_{0};
   int64_t polls_ = 0;
+  bool reload_pending_ = false;  // changes were missed, and the cache is not read again yet
   std::map<std::string, std::function<void()>, std::less<>> hooks_;
   std::function<void(std::string_view)> on_grant_;
 };

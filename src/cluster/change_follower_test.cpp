@@ -81,12 +81,16 @@ TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {
 TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesReadsItsWholeCacheAgain) {
   auto edited = Approved("g1");
   auto revoked = Approved("g2");
+  auto quiet = Approved("g3");  // approved, edited once: read by the query of approved grants
   domain::GrantCache cache;
   ChangeFollower follower(*here_, cache);
   std::vector<std::string> changed;
   follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
   ASSERT_TRUE(follower.Start());
-  for (const char* id : {"g1", "g2"}) cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant(id).value()).value());
+  for (const char* id : {"g1", "g2", "g3"})
+    cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant(id).value()).value());
+  quiet.notes = "edited unseen";
+  ASSERT_TRUE(there_->Grants().UpdateGrant(quiet));
   revoked.status = store::GrantStatus::kRevoked;
   revoked.revoked_at = 200;
   ASSERT_TRUE(there_->Grants().UpdateGrant(revoked));
@@ -106,6 +110,8 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesReadsItsWholeCacheAgain
   ASSERT_NE(cache.Find("g1"), nullptr);
   EXPECT_EQ(cache.Find("g1")->record.notes, "edit 2");
   EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kApproved);
+  ASSERT_NE(cache.Find("g3"), nullptr);
+  EXPECT_EQ(cache.Find("g3")->record.notes, "edited unseen");
   EXPECT_EQ(follower.Poll().value(), 0);  // and it follows on from the newest change
 }
 

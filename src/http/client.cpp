@@ -79,6 +79,15 @@ struct Connection {
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
+  // Whether bytes have arrived that were not read yet: in the kernel, or held by OpenSSL.
+  bool Arrived() {
+    boost::system::error_code ec;
+    if (Tcp().available(ec) > 0 && !ec) return true;
+    if (!secure) return false;
+    SSL* ssl = secure->native_handle();
+    return SSL_pending(ssl) > 0 || BIO_pending(SSL_get_rbio(ssl)) > 0;
+  }
+
   // An error as the caller sees it: a wait that the deadline cut short is a timeout, one its test
   // ended is aborted.
   beast::error_code Checked(beast::error_code ec) const {
@@ -397,12 +406,20 @@ std::optional<Result<std::string_view>> UpstreamAnswer::ParseBufferedPiece() {
   return std::nullopt;
 }
 
-asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() {
+asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadPiece() { return NextPiece(true); }
+
+asio::awaitable<Result<std::string_view>> UpstreamAnswer::ReadArrived(std::chrono::milliseconds within) {
+  state_->conn->deadline->Shorten(within);
+  return NextPiece(false);
+}
+
+asio::awaitable<Result<std::string_view>> UpstreamAnswer::NextPiece(bool wait) {
   State& s = *state_;
   for (;;) {
     auto parsed = std::exchange(s.parsed, std::nullopt);
     if (!parsed) parsed = ParseBufferedPiece();
     if (parsed) co_return std::move(*parsed);
+    if (!wait && !s.conn->Arrived()) co_return std::string_view();
     beast::error_code ec = co_await ReadMore(*s.conn);
     if (ec == asio::error::eof) {
       if (s.reader.Closed()) co_return std::string_view();
@@ -466,6 +483,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       if (!fresh) co_return fresh.error();
       conn = std::move(*fresh);
       reused = false;
+    }
+    if (unwanted && unwanted()) {  // nothing goes out for a call no longer wanted
+      impl_->ReturnIdle(std::move(conn));
+      co_return MakeError(Errc::kUpstream, "upstream " + origin.host + ": the call was given up before it was sent");
     }
     conn->Ready();
     auto state = std::make_unique<UpstreamAnswer::State>(read_fields, call.method == bhttp::verb::head);

@@ -59,6 +59,12 @@ class UpstreamAnswer {
   // The next piece of the body, empty at its end; valid until the next call of ReadPiece,
   // MustWait or AtEnd.
   boost::asio::awaitable<Result<std::string_view>> ReadPiece();
+  // As ReadPiece, but of what has already arrived only: empty, without waiting, once nothing more
+  // has (or at the body's end). A piece that arrived in part is waited for; the call's deadline is
+  // brought forward to `within` from now (the first call's), past which the connection is closed
+  // and the read fails. For an answer
+  // whose reader left: what was already sent is read, to be counted, before the connection closes.
+  boost::asio::awaitable<Result<std::string_view>> ReadArrived(std::chrono::milliseconds within);
   // Whether the next ReadPiece has to wait for the provider: what the connection has read holds no
   // more of the body. It parses what it holds, for the next ReadPiece to return at once.
   bool MustWait();
@@ -69,6 +75,7 @@ class UpstreamAnswer {
 
  private:
   std::optional<Result<std::string_view>> ParseBufferedPiece();
+  boost::asio::awaitable<Result<std::string_view>> NextPiece(bool wait);
 
   std::unique_ptr<State> state_;
 };

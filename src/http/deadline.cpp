@@ -57,7 +57,7 @@ class Watchdog : public asio::execution_context::service {
     for (Deadline* d = head_; d; d = d->next_) {
       if (!d->Armed()) continue;
       bool passed = d->at_ <= now;
-      if (!passed && !(d->unwanted_ && d->unwanted_())) continue;
+      if (!passed && !d->Unwanted()) continue;
       d->Disarm();
       (passed ? d->passed_ : d->ended_) = true;
       boost::system::error_code ignored;
@@ -87,6 +87,14 @@ void Deadline::Arm(Clock::duration timeout) {
   at_ = Clock::now() + timeout;
   passed_ = false;
   ended_ = false;
+}
+
+bool Deadline::Unwanted() const {
+  try {
+    return unwanted_ && unwanted_();
+  } catch (...) {
+    return false;
+  }
 }
 
 void Deadline::Disarm() {

@@ -12,6 +12,7 @@
 // thread call epoll_wait twice as often (4 times a call instead of 2, at one connection).
 // Thread-safety: a Deadline is used on its socket's thread only (one io_context per thread).
 
+#include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
@@ -31,6 +32,10 @@ class Deadline {
   Deadline& operator=(const Deadline&) = delete;
 
   void Arm(Clock::duration timeout);
+  // Brings an armed deadline forward to `timeout` from now, if that is sooner.
+  void Shorten(Clock::duration timeout) {
+    if (Armed()) at_ = std::min(at_, Clock::now() + timeout);
+  }
   // Disarming also drops the test EndWhen gave.
   void Disarm();
   // While armed, the socket is closed at the first sweep at which `unwanted()` returns true. It is
@@ -58,6 +63,8 @@ class Deadline {
 
  private:
   friend class Watchdog;
+  // The test's answer; false without one, or when it throws (the sweep goes on for the others).
+  bool Unwanted() const;
   Watchdog& watchdog_;
   boost::asio::ip::tcp::socket& socket_;
   Clock::time_point at_ = Clock::time_point::max();

@@ -5,6 +5,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <chrono>
+#include <functional>
 #include <mutex>
 
 #include "mock/wire.hpp"
@@ -27,6 +28,7 @@ struct MockUpstream::State {
   int64_t streams_started = 0;
   int64_t streams_completed = 0;
   int64_t streams_cancelled = 0;
+  int64_t pieces_written = 0;  // streamed pieces the kernel took, of every stream
   MediaCache gemini_cache;
 
   void Record(std::string_view provider, const Request& req) {
@@ -75,6 +77,7 @@ struct MockUpstream::State {
                         {"streams", json::object{{"started", streams_started},
                                                  {"completed", streams_completed},
                                                  {"cancelled", streams_cancelled},
+                                                 {"piecesWritten", pieces_written},
                                                  {"active", streams_started - streams_completed - streams_cancelled}}}};
   }
 
@@ -132,7 +135,8 @@ namespace {
 
 // Sends a streamed answer piece by piece with the configured pause between pieces. A failed write
 // means the caller went away: the stream counts as cancelled.
-awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options, http::Exchange& exchange) {
+awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options, http::Exchange& exchange,
+                           const std::function<void()>& written) {
   http::AnswerHead head;
   head.Add("Content-Type", answer.content_type);
   if (!answer.request_id_header.empty()) head.Add(answer.request_id_header, answer.request_id);
@@ -145,6 +149,7 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
     if (!co_await exchange.WritePiece(answer.pieces[i])) co_return false;
+    written();
   }
   co_return static_cast<bool>(co_await exchange.EndAnswer({}));
 }
@@ -168,7 +173,8 @@ http::Handler MockUpstream::Handler() {
     MockAnswer answer = state->Answer(req);
     if (answer.pieces.empty()) co_return std::move(answer.whole);
     state->CountStream(&State::streams_started);
-    bool completed = co_await SendPieces(answer, *options, exchange);
+    bool completed =
+        co_await SendPieces(answer, *options, exchange, [&] { state->CountStream(&State::pieces_written); });
     state->CountStream(completed ? &State::streams_completed : &State::streams_cancelled);
     co_return Response();
   };

@@ -4,7 +4,8 @@
 // figures, streams (SSE, audio) piece by piece with a configurable pace, and refuses a missing or
 // wrong key or a bad body with the provider's real error shape. GET /__mock/stats reports what it
 // received (the headers and key of each provider's last request, and every key it was given) and
-// how its streams ended (completed, or cancelled by the caller); POST /__mock/accept-keys
+// how its streams ended (completed, or cancelled by the caller) and how many streamed pieces it
+// wrote; POST /__mock/accept-keys
 // `{"keys": [...]}` changes the keys it accepts while it runs. The model names "quote-key" and
 // "quote-key-error" make it quote the key it was given, as a careless provider would: in a
 // successful answer, or in an error (a 400, or an error event in a stream), and in the request id

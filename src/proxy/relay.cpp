@@ -27,6 +27,8 @@ using http::Response;
 namespace {
 
 constexpr size_t kAnswerLimit = 64 << 20;
+// How long a stream the app left may be read for what had already arrived (CountArrived).
+constexpr std::chrono::milliseconds kCountArrivedFor{1000};
 
 // The length the app's request says its body has (0 without a Content-Length: no body); none when
 // it is chunked. The server's parser refused any Content-Length that is not a number (or a list of
@@ -169,7 +171,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
     // A call the provider had whole when it stopped waiting may run on to its end, and be billed:
     // it is charged its worst case. One that never reached it is given back.
     if (answer.error().sent_unanswered) hooks_.Settle(usage_, true);
-    co_return hooks_.Refusal(hooks_.GrantEndedSince() ? GrantEnded("Call") : answer.error());
+    co_return hooks_.Refusal(cut_for_grant_ ? GrantEnded("Call") : answer.error());
   }
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
     hooks_.Settle(usage_, false);
@@ -182,7 +184,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) {
     answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
-    EstimateCutOffUsage();
+    if (!usage_.closed) EstimateCutOffUsage();  // what came holds the provider's own closing figures
   } else if (events && EndedUnclosed()) {
     EstimateCutOffUsage();
   }
@@ -196,7 +198,7 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
 awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
   auto body = co_await open.ReadRest(kAnswerLimit);
   if (body) co_return std::move(body);
-  if (hooks_.GrantEndedSince()) co_return GrantEnded("Call");
+  if (cut_for_grant_) co_return GrantEnded("Call");
   Error e = body.error();
   spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
   if (e.code == Errc::kPayloadTooLarge)
@@ -239,16 +241,16 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   http::AnswerHead head = filter.StreamHead(open.Head());
   hooks_.AddRateHeaders(head);
   hooks_.Streamed(static_cast<int>(head.status));
-  if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
   SseSplitter splitter;
+  if (!co_await exchange_.StartAnswer(head)) co_return co_await CountArrived(open, splitter);
   std::string out;
   for (;;) {
-    if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
+    if (open.MustWait() && !co_await exchange_.Flush()) co_return co_await CountArrived(open, splitter);
     auto piece = co_await open.ReadPiece();
     if (!piece) {
       // The app is told in the provider's shape, so its SDK raises an error rather than take the
       // stream for a whole answer (or see a bare connection reset).
-      bool ended = hooks_.GrantEndedSince();  // EndedGrant's test cut the read
+      bool ended = cut_for_grant_;
       Error broke = ended ? GrantEnded("Stream") : BrokeOff(piece.error());
       hooks_.Refused(broke);
       ending_ = ProviderErrorEvent(wire_, broke);
@@ -279,7 +281,7 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       co_return spent ? StreamEnd::kBudget : StreamEnd::kEventTooLong;
     }
     if (open.AtEnd()) break;
-    if (!co_await exchange_.WritePiece(out)) co_return Abandoned();
+    if (!co_await exchange_.WritePiece(out)) co_return co_await CountArrived(open, splitter);
   }
   filter.AppendEvent(splitter.Rest(), out);
   ending_ = std::move(out);
@@ -347,8 +349,24 @@ Error Relay::GrantEnded(std::string_view what) const {
 // The test that ends a call in flight, its answer included, once its grant is revoked or expires
 // (http::Deadline::EndWhen): asked a few times a second, so a provider silent meanwhile (a model
 // thinking, a whole answer being written) is cut too, and stops billing.
-std::function<bool()> Relay::EndedGrant() const {
-  return [this] { return hooks_.GrantEndedSince(); };
+// Once it says so, the call's failures are the grant's end (cut_for_grant_).
+std::function<bool()> Relay::EndedGrant() {
+  return [this] { return cut_for_grant_ = hooks_.GrantEndedSince(); };
+}
+
+// The app left a stream: what of it has already arrived from the provider is read and counted, not
+// passed on, before the connection is closed. A stream the app stopped reading stops the relay's
+// reads too, and the provider's events then wait in the socket buffers (megabytes, thousands of
+// events): the provider bills them all the same. Nothing is waited for that has not arrived, and
+// the connection is closed after kCountArrivedFor whatever still comes.
+awaitable<Relay::StreamEnd> Relay::CountArrived(http::UpstreamAnswer& open, SseSplitter& splitter) {
+  while (OutputSoFar() < cut_at_ && !splitter.TooLong()) {
+    auto piece = co_await open.ReadArrived(kCountArrivedFor);
+    if (!piece || piece->empty()) break;
+    splitter.Feed(*piece);
+    while (auto event = splitter.Next()) KeepEvent(*event);
+  }
+  co_return Abandoned();
 }
 
 Relay::StreamEnd Relay::Abandoned() const {
@@ -365,8 +383,7 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
   for (;;) {
     if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
     auto piece = co_await open.ReadPiece();
-    bool last = piece && piece->empty();
-    if (!last && hooks_.GrantEndedSince()) {  // a piece, or a read that EndedGrant's test cut
+    if (piece ? !piece->empty() && hooks_.GrantEndedSince() : cut_for_grant_) {
       hooks_.Refused(GrantEnded("Stream"));
       co_return StreamEnd::kGrantEnded;
     }
@@ -374,7 +391,7 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
       spdlog::warn("{} answer broke off: {}", provider_.name, piece.error().message);
       co_return StreamEnd::kUpstreamBroke;
     }
-    if (last) co_return StreamEnd::kComplete;
+    if (piece->empty()) co_return StreamEnd::kComplete;
     hooks_.FirstEvent();
     if (!co_await exchange_.WritePiece(*piece)) co_return Abandoned();
   }

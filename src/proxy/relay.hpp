@@ -30,6 +30,8 @@
 
 namespace ap::proxy {
 
+class SseSplitter;
+
 class RelayHooks {
  public:
   virtual ~RelayHooks() = default;
@@ -117,10 +119,11 @@ class Relay {
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
+  boost::asio::awaitable<StreamEnd> CountArrived(http::UpstreamAnswer& open, SseSplitter& splitter);
   StreamEnd Abandoned() const;
   // "`what` ended: the grant was revoked or has expired".
   Error GrantEnded(std::string_view what) const;
-  std::function<bool()> EndedGrant() const;
+  std::function<bool()> EndedGrant();
   // What a stream ended before the provider's usage is charged (see the definition).
   void EstimateCutOffUsage();
   bool EndedUnclosed() const;
@@ -141,6 +144,7 @@ class Relay {
   std::string event_data_;      // an event's data lines joined
   std::chrono::steady_clock::time_point sent_at_;  // when the call went upstream
   std::unique_ptr<Upload> upload_;  // only for uploads
+  bool cut_for_grant_ = false;      // EndedGrant's test ended the call
 };
 
 }  // namespace ap::proxy
