@@ -94,7 +94,6 @@ Result<int64_t> ChangeFollower::Poll() {
   if (!first) return first.error();
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
-    if (on_grant_) on_grant_({});
     reload_pending_ = true;
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
@@ -102,6 +101,7 @@ Result<int64_t> ChangeFollower::Poll() {
   // Until its cache is read again (each poll tries), the broker is not caught up (CaughtUpWithin),
   // and its calls are refused.
   if (reload_pending_) {
+    if (on_grant_) on_grant_({});  // what was leased under limits since changed goes back
     if (auto reloaded = ReloadCached(); !reloaded) return reloaded.error();
     reload_pending_ = false;
   }

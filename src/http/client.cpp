@@ -474,6 +474,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
                                                                           std::function<bool()> unwanted) {
   std::string head = CallBytes(origin, call, body);
   auto executor = co_await asio::this_coro::executor;
+  auto given_up = [&] {
+    return MakeError(Errc::kUpstream, "upstream " + origin.host + ": the call was given up before it was sent");
+  };
+  if (unwanted && unwanted()) co_return given_up();  // nothing goes out for a call no longer wanted
   ThreadIdle* idle = impl_->IdleOf(executor);
   auto conn = impl_->TakeIdle(idle, origin);
   bool reused = conn != nullptr;
@@ -483,10 +487,10 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       if (!fresh) co_return fresh.error();
       conn = std::move(*fresh);
       reused = false;
-    }
-    if (unwanted && unwanted()) {  // nothing goes out for a call no longer wanted
-      impl_->ReturnIdle(std::move(conn));
-      co_return MakeError(Errc::kUpstream, "upstream " + origin.host + ": the call was given up before it was sent");
+      if (unwanted && unwanted()) {  // while it connected
+        impl_->ReturnIdle(std::move(conn));
+        co_return given_up();
+      }
     }
     conn->Ready();
     auto state = std::make_unique<UpstreamAnswer::State>(read_fields, call.method == bhttp::verb::head);

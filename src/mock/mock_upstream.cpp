@@ -173,8 +173,8 @@ http::Handler MockUpstream::Handler() {
     MockAnswer answer = state->Answer(req);
     if (answer.pieces.empty()) co_return std::move(answer.whole);
     state->CountStream(&State::streams_started);
-    bool completed =
-        co_await SendPieces(answer, *options, exchange, [&] { state->CountStream(&State::pieces_written); });
+    std::function<void()> written = [&state] { state->CountStream(&State::pieces_written); };
+    bool completed = co_await SendPieces(answer, *options, exchange, written);
     state->CountStream(completed ? &State::streams_completed : &State::streams_cancelled);
     co_return Response();
   };

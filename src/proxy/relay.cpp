@@ -184,7 +184,9 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) {
     answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
-    if (!usage_.closed) EstimateCutOffUsage();  // what came holds the provider's own closing figures
+    // What came may hold a built-in provider's own closing figures (a declared server may send
+    // usage before its end).
+    if (!usage_.closed || provider_.declared) EstimateCutOffUsage();
   } else if (events && EndedUnclosed()) {
     EstimateCutOffUsage();
   }
@@ -364,7 +366,11 @@ awaitable<Relay::StreamEnd> Relay::CountArrived(http::UpstreamAnswer& open, SseS
     auto piece = co_await open.ReadArrived(kCountArrivedFor);
     if (!piece || piece->empty()) break;
     splitter.Feed(*piece);
-    while (auto event = splitter.Next()) KeepEvent(*event);
+    while (OutputSoFar() < cut_at_)
+      if (auto event = splitter.Next(); event)
+        KeepEvent(*event);
+      else
+        break;
   }
   co_return Abandoned();
 }
