@@ -26,8 +26,9 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     auto clients = (*store)->OAuth().ListClients();
     if (!clients) return Fail(clients.error().message);
     for (const auto& c : *clients)
-      std::printf("%s\t%s\t%s\t%zu redirect URI(s)\n", c.id.c_str(), c.name.c_str(),
-                  c.confidential ? "confidential" : "public", c.redirect_uris.size());
+      std::printf("%s\t%s\t%s\t%zu redirect URI(s)\t%s\n", c.id.c_str(), c.name.c_str(),
+                  c.confidential ? "confidential" : "public", c.redirect_uris.size(),
+                  c.device_grant ? "device grant" : "no device grant");
     if (clients->empty()) std::printf("no clients yet: aipassport client add NAME --redirect-uri URI\n");
     return 0;
   }
@@ -44,8 +45,9 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     return 0;
   };
   if (command.action == "edit") {
-    if (!command.new_name && command.redirect_uris.empty() && !command.home_url_given && !command.logo_url_given)
-      return Fail("nothing to change: give --name, --redirect-uri, --home-url or --logo-url");
+    if (!command.new_name && command.redirect_uris.empty() && !command.home_url_given && !command.logo_url_given &&
+        command.device_grant_change.empty())
+      return Fail("nothing to change: give --name, --redirect-uri, --home-url, --logo-url or --device-grant");
     auto client = (*store)->OAuth().GetClient(command.name);
     if (!client) return Fail(client.error().message + ": " + command.name);
     store::ClientRecord changed = *client;
@@ -53,6 +55,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     if (!command.redirect_uris.empty()) changed.redirect_uris = command.redirect_uris;
     if (command.home_url_given) changed.home_url = command.home_url;
     if (command.logo_url_given) changed.logo_url = command.logo_url;
+    if (!command.device_grant_change.empty()) changed.device_grant = command.device_grant_change == "on";
     // The same checks as registering it.
     oauth::ClientRequest request{changed.name,     changed.redirect_uris, changed.home_url,
                                  changed.logo_url, changed.confidential,  changed.dpop_required};
@@ -60,7 +63,9 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     if (auto ok = (*store)->OAuth().UpdateClient(changed); !ok) return Fail(ok.error().message);
     auto uris = [](const std::vector<std::string>& list) { return boost::json::array(list.begin(), list.end()); };
     boost::json::object detail{{"redirectUrisBefore", uris(client->redirect_uris)},
-                               {"redirectUris", uris(changed.redirect_uris)}};
+                               {"redirectUris", uris(changed.redirect_uris)},
+                               {"deviceGrantBefore", client->device_grant},
+                               {"deviceGrant", changed.device_grant}};
     if (int failed = audit("client.changed", changed.id, changed.name, std::move(detail))) return failed;
     std::printf("changed client %s\n", changed.id.c_str());
     return 0;
@@ -73,12 +78,13 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   }
   oauth::ClientRequest request{command.name,     command.redirect_uris, command.home_url,
                                command.logo_url, command.confidential,  command.dpop_required};
+  request.device_grant = command.device_grant;
   auto made = oauth::MakeClient(request, SystemClock()());
   if (!made) return Fail(made.error().message);
   const store::ClientRecord& client = made->record;
   const std::string& secret = made->secret;
   if (auto ok = (*store)->OAuth().CreateClient(client); !ok) return Fail(ok.error().message);
-  if (int failed = audit("client.added", client.id, client.name)) return failed;
+  if (int failed = audit("client.added", client.id, client.name, {{"deviceGrant", client.device_grant}})) return failed;
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());
   return 0;

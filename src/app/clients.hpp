@@ -17,8 +17,10 @@ struct ClientCommand {
   std::string logo_url;
   bool confidential = false;
   bool dpop_required = false;
+  bool device_grant = false;  // add: it may start the device flow
   // edit: the fields given, each replacing the app's (redirect_uris when any is given).
   std::optional<std::string> new_name;
+  std::string device_grant_change;  // "on", "off" or empty (unchanged)
   bool home_url_given = false;
   bool logo_url_given = false;
 };

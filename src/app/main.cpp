@@ -148,18 +148,25 @@ int main(int argc, char** argv) {
   client_add->add_option("--logo-url", client_command.logo_url, "The app's logo");
   client_add->add_flag("--confidential", client_command.confidential, "A server-side app with a secret");
   client_add->add_flag("--dpop-required", client_command.dpop_required, "Only DPoP-bound tokens");
+  client_add->add_flag("--device-grant", client_command.device_grant,
+                       "It may start the device flow (an app on a device without a browser)");
   AddDataDirOptions(client_add, client_flags);
   client_add->callback([&client_command] { client_command.action = "add"; });
   auto* client_list = client->add_subcommand("list", "List the registered apps");
   AddDataDirOptions(client_list, client_flags);
   client_list->callback([&client_command] { client_command.action = "list"; });
-  auto* client_edit = client->add_subcommand("edit", "Change an app's name, redirect URIs, home page or logo");
+  auto* client_edit =
+      client->add_subcommand("edit", "Change an app's name, redirect URIs, home page, logo or device grant");
   client_edit->add_option("client_id", client_command.name, "The app's client_id")->required();
   client_edit->add_option("--name", client_command.new_name, "Its new name");
   client_edit->add_option("--redirect-uri", client_command.redirect_uris,
                           "An exact redirect URI (repeatable; the ones given replace them all)");
   auto* edit_home = client_edit->add_option("--home-url", client_command.home_url, "Its home page (empty: none)");
   auto* edit_logo = client_edit->add_option("--logo-url", client_command.logo_url, "Its logo (empty: none)");
+  client_edit
+      ->add_option("--device-grant", client_command.device_grant_change,
+                   "on or off: whether it may start the device flow")
+      ->check(CLI::IsMember({"on", "off"}));
   AddDataDirOptions(client_edit, client_flags);
   client_edit->callback([&client_command, edit_home, edit_logo] {
     client_command.action = "edit";

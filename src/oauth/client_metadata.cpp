@@ -168,6 +168,9 @@ Result<store::ClientRecord> ClientFromMetadata(std::string_view url, std::string
   request.name = name->empty() ? http::UrlHost(url) : *name;
   request.home_url = *home;
   request.logo_url = *logo;
+  auto device = AsksForDeviceGrant(o);
+  if (!device) return bad("has a grant_types that is not an array of strings");
+  request.device_grant = *device;
   if (const json::value* dpop = o.if_contains("dpop_bound_access_tokens"); dpop && !dpop->is_null()) {
     if (!dpop->is_bool()) return bad("has a dpop_bound_access_tokens that is not true or false");
     request.dpop_required = dpop->get_bool();

@@ -66,6 +66,26 @@ TEST(ClientMetadataTest, AValidDocumentIsAPublicUnverifiedClientNamedByItsUrl) {
   EXPECT_EQ(unnamed->name, "notes.example") << "an app without a name goes by its document's host";
 }
 
+TEST(ClientMetadataTest, TheDeviceGrantIsTheAppsOnlyIfItsGrantTypesNameIt) {
+  EXPECT_FALSE(ClientFromMetadata(kUrl, Document({}), 0)->device_grant) << "none named: the code flow only";
+  auto web =
+      ClientFromMetadata(kUrl, Document({{"grant_types", json::array{"authorization_code", "refresh_token"}}}), 0);
+  ASSERT_TRUE(web) << Why(web);
+  EXPECT_FALSE(web->device_grant);
+  auto tv = ClientFromMetadata(
+      kUrl,
+      Document({{"grant_types", json::array{"authorization_code", "urn:ietf:params:oauth:grant-type:device_code"}}}),
+      0);
+  ASSERT_TRUE(tv) << Why(tv);
+  EXPECT_TRUE(tv->device_grant);
+  for (const json::value& bad :
+       {json::value("urn:ietf:params:oauth:grant-type:device_code"), json::value(json::array{1})}) {
+    auto refused = ClientFromMetadata(kUrl, Document({{"grant_types", bad}}), 0);
+    ASSERT_FALSE(refused) << json::serialize(bad);
+    EXPECT_NE(Why(refused).find("grant_types"), std::string::npos) << Why(refused);
+  }
+}
+
 TEST(ClientMetadataTest, TheClientIdMustBeTheUrlExactly) {
   for (std::string_view other : {"https://notes.example/oauth/client.json/", "https://NOTES.example/oauth/client.json",
                                  "https://evil.example/oauth/client.json", "https://notes.example/oauth/client.json?",

@@ -1,5 +1,7 @@
 #include "oauth/client_registration.hpp"
 
+#include <boost/json/object.hpp>
+
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
 #include "http/url.hpp"
@@ -28,12 +30,26 @@ Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
                                       request.dpop_required,
                                       now,
                                       request.self_registered,
-                                      request.registered_by};
+                                      request.registered_by,
+                                      request.device_grant};
   if (request.confidential) {
     client.secret = RandomToken(32);
     client.record.secret_hash = crypto::Sha256Hex(client.secret);
   }
   return client;
+}
+
+Result<bool> AsksForDeviceGrant(const boost::json::object& metadata) {
+  const boost::json::value* types = metadata.if_contains("grant_types");
+  if (!types || types->is_null()) return false;
+  auto bad = [] { return MakeError(Errc::kValidation, "grant_types must be an array of strings"); };
+  if (!types->is_array()) return bad();
+  bool device = false;
+  for (const auto& type : types->get_array()) {
+    if (!type.is_string()) return bad();
+    device = device || type.get_string() == kDeviceGrantType;
+  }
+  return device;
 }
 
 }  // namespace ap::oauth

@@ -38,11 +38,29 @@ using http::StatusCode;
 namespace {
 
 constexpr int64_t kCodeSeconds = 60;
-constexpr std::string_view kDeviceGrantType = "urn:ietf:params:oauth:grant-type:device_code";
 constexpr std::string_view kExchangeGrantType = "urn:ietf:params:oauth:grant-type:token-exchange";
 constexpr std::string_view kAccessTokenType = "urn:ietf:params:oauth:token-type:access_token";
 // RFC 8628 §6.1: consonants only, no vowels (no words) and nothing easily confused.
 constexpr std::string_view kUserCodeAlphabet = "BCDFGHJKLMNPQRSTVWXZ";
+
+// Why `client` may not start the device flow, and how it could.
+std::string NoDeviceGrant(const store::ClientRecord& client) {
+  if (IsClientIdUrl(client.id))
+    return "this app may not start the device flow: its client_id document must name "
+           "urn:ietf:params:oauth:grant-type:device_code in grant_types";
+  if (client.self_registered)
+    return "this app may not start the device flow: an app registering itself asks for "
+           "urn:ietf:params:oauth:grant-type:device_code in grant_types";
+  return "this app may not start the device flow: the broker's operator may allow it (aipassport client edit " +
+         client.id + " --device-grant on)";
+}
+
+// The grant types `client` may use (RFC 7591's grant_types).
+json::array GrantTypesOf(const store::ClientRecord& client) {
+  json::array types{"authorization_code", "refresh_token"};
+  if (client.device_grant) types.emplace_back(kDeviceGrantType);
+  return types;
+}
 
 std::string Encode(std::string_view text) {
   return boost::urls::encode(boost::urls::string_view(text.data(), text.size()), boost::urls::unreserved_chars);
@@ -361,6 +379,8 @@ class OAuthApi {
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
     if (!client) co_return ClientRefusal(client.error());
+    if (!client->device_grant)
+      co_return TokenError(StatusCode::bad_request, "unauthorized_client", NoDeviceGrant(*client));
     if (auto refused =
             api::ThrottleClient(ctx_.throttles.device_authorizations_by_client, ClientThrottleKey(client->id), kWhat))
       co_return TokenRefusal(*refused);
@@ -440,6 +460,9 @@ class OAuthApi {
       co_return refuse("invalid_client_metadata",
                        "token_endpoint_auth_method must be none, client_secret_basic or "
                        "client_secret_post");
+    auto device = AsksForDeviceGrant(o);
+    if (!device) co_return refuse("invalid_client_metadata", device.error().message);
+    request.device_grant = *device;
     if (const json::value* dpop = o.if_contains("dpop_bound_access_tokens"); dpop && !dpop->is_null()) {
       if (!dpop->is_bool()) co_return refuse("invalid_client_metadata", "dpop_bound_access_tokens must be a boolean");
       request.dpop_required = dpop->get_bool();
@@ -474,13 +497,14 @@ class OAuthApi {
     const store::ClientRecord& c = made->record;
     ctx_.audit.Record(record::AuditEvent{
         std::string(api::audit_kind::kClientAdded), "app:" + c.id, "", "",
-        json::serialize(json::object{{"clientId", c.id}, {"name", c.name}, {"registration", "dynamic"}})});
+        json::serialize(json::object{
+            {"clientId", c.id}, {"name", c.name}, {"registration", "dynamic"}, {"deviceGrant", c.device_grant}})});
     json::object answer{{"client_id", c.id},
                         {"client_id_issued_at", c.created_at},
                         {"client_name", c.name},
                         {"redirect_uris", json::array(c.redirect_uris.begin(), c.redirect_uris.end())},
                         {"token_endpoint_auth_method", c.confidential ? *method : "none"},
-                        {"grant_types", json::array{"authorization_code", "refresh_token", kDeviceGrantType}},
+                        {"grant_types", GrantTypesOf(c)},
                         {"response_types", json::array{"code"}},
                         {"dpop_bound_access_tokens", c.dpop_required}};
     if (!c.home_url.empty()) answer["client_uri"] = c.home_url;
@@ -738,6 +762,8 @@ class OAuthApi {
   awaitable<Response> DeviceToken(const store::ClientRecord& client, const std::string& device_code,
                                   const std::string& jkt, const TokenAsk& ask) {
     if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
+    if (!client.device_grant)  // allowed when the flow started, not since
+      co_return TokenError(StatusCode::bad_request, "unauthorized_client", "this app may not use the device flow");
     auto poll = [hash = crypto::Sha256Hex(device_code), client_id = client.id, now = ctx_.clock()](store::Store& s) {
       return s.Flows().PollDevice(hash, client_id, now);
     };

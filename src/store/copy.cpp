@@ -50,10 +50,10 @@ constexpr TableCopy kTables[] = {
      "tttiiiiii"},
     {"clients",
      "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, "
-     "self_registered, registered_by",
+     "self_registered, registered_by, device_grant",
      "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, "
-     "self_registered, registered_by",
-     "tttttitiiit"},
+     "self_registered, registered_by, device_grant",
+     "tttttitiiiti"},
     {"authorization_codes",
      "code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, used_at, resources",
      "code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, used_at, resources", "tttttiit"},

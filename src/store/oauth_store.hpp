@@ -29,6 +29,10 @@ struct ClientRecord {
   // The owner who registered it on /apps, who alone may change or remove it there; empty: the
   // operator's (`aipassport client add`) or the app's own (self-registered).
   std::string registered_by = {};
+  // Whether it may start the device flow (RFC 8628): anyone may start one in a public app's name
+  // and send the code to the person it wants access from, who then sees that app's name on the
+  // consent screen. Only apps that run on devices without a browser need it.
+  bool device_grant = false;
 };
 
 // A one-time authorization code, stored by its SHA-256.

@@ -274,6 +274,18 @@ TEST_P(StoreTest, AClientKeepsTheOwnerWhoRegisteredIt) {
   EXPECT_EQ(store_->OAuth().ListClients()->front().registered_by, "owner_alice");
 }
 
+TEST_P(StoreTest, AClientKeepsWhetherItMayStartTheDeviceFlow) {
+  ASSERT_TRUE(store_->OAuth().CreateClient(
+      {"tv", "TV", "", "", {"https://a.example/cb"}, false, "", false, 1, false, "", true}));
+  ASSERT_TRUE(store_->OAuth().CreateClient({"web", "Web", "", "", {"https://b.example/cb"}, false, "", false, 1}));
+  EXPECT_TRUE(store_->OAuth().GetClient("tv")->device_grant);
+  auto web = store_->OAuth().GetClient("web").value();
+  EXPECT_FALSE(web.device_grant);
+  web.device_grant = true;
+  ASSERT_TRUE(store_->OAuth().UpdateClient(web));
+  EXPECT_TRUE(store_->OAuth().GetClient("web")->device_grant);
+}
+
 TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   GrantRecord g = Create("g1", 100);
   GrantRecord approved = Approve(g);
@@ -1004,6 +1016,35 @@ TEST_P(StoreTest, TwoConnectionsNumberingTheSameNewIdsInOppositeOrdersBothKeepTh
   ASSERT_EQ(rows.size(), 2u) << "each broker's row of the grant";
   EXPECT_EQ(rows[0].grant_id, "g3-7");
   EXPECT_EQ(rows[1].owner_id, "owner-3");
+}
+
+// Apps registered before they had to be allowed the device flow keep it; new ones are not.
+TEST_P(StoreTest, AppsRegisteredBeforeTheDeviceGrantWasAskedKeepIt) {
+  bool postgres = std::string_view(GetParam().name) == "Postgres";
+  store_.reset();
+  GetParam().drop(dir_);
+  std::filesystem::remove(dir_ / "aipassport.db");
+  auto all = postgres ? postgres::Migrations() : sqlite::Migrations();
+  int last_before = postgres ? 10 : 22;
+  auto before =
+      all.first(std::find_if(all.begin(), all.end(), [&](auto& m) { return m.version > last_before; }) - all.begin());
+  {
+    std::unique_ptr<sql::Connection> db;
+    if (postgres) {
+      OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
+      db = postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value();
+    } else {
+      db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
+    }
+    ASSERT_TRUE(sql::Migrate(*db, before));
+    ASSERT_TRUE(db->Exec(
+        "INSERT INTO clients (id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, "
+        "created_at) VALUES ('old', 'Old', '', '', 'https://a.example/cb', 0, '', 0, 1)"));
+  }
+  store_ = Open();
+  EXPECT_TRUE(store_->OAuth().GetClient("old")->device_grant);
+  ASSERT_TRUE(store_->OAuth().CreateClient({"new", "New", "", "", {"https://b.example/cb"}, false, "", false, 2}));
+  EXPECT_FALSE(store_->OAuth().GetClient("new")->device_grant);
 }
 
 // Rows written before activity named its grant and owner by number: the migration numbers them,

@@ -104,6 +104,9 @@ class DevicePages {
     auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
+    if (!client->device_grant)  // allowed when the device asked, not since: its polls are refused too
+      co_return EntryPage(StatusCode::forbidden, csrf, typed,
+                          "The app that asked may no longer use device codes: nothing was granted.");
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device.reason, *scope, "", now);
     // Anyone may start a device's request with a public app's id: only an app that proved itself
     // with its secret is the app it names.

@@ -21,7 +21,7 @@ before(async () => {
   const dataDir = tempDir();
   apps = {};
   for (const name of ['cli', 'other']) {
-    const out = cliSync(['client', 'add', name, '--redirect-uri', 'http://127.0.0.1/callback',
+    const out = cliSync(['client', 'add', name, '--redirect-uri', 'http://127.0.0.1/callback', '--device-grant',
       '--data-dir', dataDir]).toString();
     apps[name] = out.match(/client_id: (\S+)/)[1];
   }

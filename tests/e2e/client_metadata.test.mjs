@@ -21,7 +21,8 @@ const hidden = (html, name) => html.match(new RegExp(`name="${name}" value="([^"
 // The documents, by path; each names the URL it was fetched from (its Host header) as its client_id.
 function documentFor(path, self) {
   const doc = { client_id: self, client_name: 'Agent \u202Egnp.exe', client_uri: 'https://agent.example',
-    redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' };
+    redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none',
+    grant_types: ['authorization_code', 'urn:ietf:params:oauth:grant-type:device_code'] };
   switch (path) {
     case '/agent.json': return { body: doc, headers: { 'cache-control': 'public, max-age=300' } };
     case '/mismatch.json': return { body: { ...doc, client_id: `${self}/../agent.json` } };
@@ -29,6 +30,7 @@ function documentFor(path, self) {
     case '/big.json': return { body: { ...doc, client_description: 'x'.repeat(6000) } };
     case '/big-chunked.json': return { body: { ...doc, client_description: 'x'.repeat(6000) }, chunked: true };
     case '/moved.json': return { status: 302, headers: { location: '/agent.json' } };
+    case '/web.json': return { body: { ...doc, grant_types: ['authorization_code'] } };
     case '/slow.json': return { never: true };
     default: return { status: 404, body: { error: 'no such document' } };
   }
@@ -176,10 +178,13 @@ test('PKCE stays required for such an app; its malformed requests are refused on
   assert.match(res.text, /PKCE/);
 });
 
-test('device flow and its token polls accept a client_id URL', async () => {
+test('device flow and its token polls accept a client_id URL whose document names the device grant', async () => {
   const b = await mainBroker();
   const session = await signIn(b);
   const clientId = `${docsBase}/agent.json`;
+  const web = await post(b, '/oauth/device_authorization', { client_id: `${docsBase}/web.json`, scope: 'openai:chat' });
+  assert.equal(web.json.error, 'unauthorized_client', 'a document that does not name the device grant');
+  assert.match(web.json.error_description, /client_id document must name urn:ietf:params:oauth:grant-type:device_code/);
   const device = await post(b, '/oauth/device_authorization', { client_id: clientId, scope: 'openai:chat' });
   assert.equal(device.status, 200, device.text);
   const poll = () => post(b, '/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code',

@@ -256,7 +256,7 @@ let notes;  // a public OAuth client
 async function notesApp() {
   if (!notes) {
     addUser('erin');
-    const out = cli(['client', 'add', 'Notes', '--redirect-uri', REDIRECT]);
+    const out = cli(['client', 'add', 'Notes', '--redirect-uri', REDIRECT, '--device-grant']);
     notes = out.match(/client_id: (\S+)/)[1];
   }
   return notes;

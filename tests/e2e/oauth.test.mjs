@@ -4,11 +4,11 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { startBroker, nodeCall } from './harness.mjs';
+import { startBroker, nodeCall, cliSync } from './harness.mjs';
 import { caFetchFor, hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
-let ca, broker, as, client, confidential, session;
+let ca, broker, as, client, confidential, session, webApp;
 
 let you;  // the person signing in and deciding
 const options = { [oauth.customFetch]: (...args) => caFetchFor(ca.ca)(...args) };
@@ -29,7 +29,9 @@ function authorizationUrl(challenge, state, extra = {}, forClient = client) {
 
 before(async () => {
   let apps;
-  ({ ca, broker, apps } = await oauthBroker({ notes: ['--home-url', 'https://notes.example'], confidential: ['--confidential'] }));
+  ({ ca, broker, apps } = await oauthBroker({ notes: ['--home-url', 'https://notes.example', '--device-grant'],
+    confidential: ['--confidential', '--device-grant'], web: [] }));
+  webApp = apps.web;
   client = { client_id: apps.notes.client_id };
   confidential = apps.confidential;
   const issuer = new URL(broker.url);
@@ -243,6 +245,42 @@ test('device flow: the person approves on /device and the consent screen; the de
   assert.deepEqual(tokens.authorization_details[0].models, ['gpt-4o-mini']);
   assert.equal((await chatWith(tokens.access_token)).status, 200);
   await assert.rejects(poll(device), (e) => e.error === 'invalid_grant', 'the device code is single-use');
+});
+
+test('only an app allowed the device grant may start the device flow: the operator allows it, or the app registering itself asks', async () => {
+  const start = (clientId, url = broker.url) => nodeCall(url, 'POST', '/oauth/device_authorization', { ca: ca.ca,
+    raw: new URLSearchParams({ client_id: clientId, scope: 'openai:chat' }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  // Anyone may start one in a public web app's name and send its code to the person: refused.
+  const refused = await start(webApp.client_id);
+  assert.equal(refused.status, 400);
+  assert.equal(refused.json.error, 'unauthorized_client');
+  assert.match(refused.json.error_description, new RegExp(`client edit ${webApp.client_id} --device-grant on`));
+  const listed = cliSync(['client', 'list', '--data-dir', broker.dataDir]).toString();
+  assert.match(listed, new RegExp(`^${client.client_id}\t.*\tdevice grant$`, 'm'));
+  assert.match(listed, new RegExp(`^${webApp.client_id}\t.*\tno device grant$`, 'm'));
+  cliSync(['client', 'edit', webApp.client_id, '--device-grant', 'on', '--data-dir', broker.dataDir]);
+  const allowed = await start(webApp.client_id);
+  assert.equal(allowed.status, 200, allowed.text);
+  cliSync(['client', 'edit', webApp.client_id, '--device-grant', 'off', '--data-dir', broker.dataDir]);
+  const poll = await nodeCall(broker.url, 'POST', '/oauth/token', { ca: ca.ca,
+    raw: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: allowed.json.device_code,
+      client_id: webApp.client_id }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  assert.equal(poll.json.error, 'unauthorized_client', 'turned off while its flow waited: its polls are refused too');
+
+  const cert = ca.makeCert('registering-broker', 'IP:127.0.0.1');
+  const open = await startBroker({ env: { AIPASSPORT_TLS_CERT_FILE: cert.certFile, AIPASSPORT_TLS_KEY_FILE: cert.keyFile,
+    AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION: 'true' } });
+  const register = (extra) => nodeCall(open.url, 'POST', '/oauth/register', { ca: ca.ca,
+    body: { client_name: 'Self', redirect_uris: [REDIRECT], ...extra } });
+  const web = await register({});
+  assert.deepEqual(web.json.grant_types, ['authorization_code', 'refresh_token']);
+  assert.equal((await start(web.json.client_id, open.url)).json.error, 'unauthorized_client');
+  const tv = await register({ grant_types: ['urn:ietf:params:oauth:grant-type:device_code'] });
+  assert.deepEqual(tv.json.grant_types, ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code']);
+  assert.equal((await start(tv.json.client_id, open.url)).status, 200);
+  assert.equal((await register({ grant_types: 'device_code' })).json.error, 'invalid_client_metadata');
+  await open.stop();
 });
 
 test('device flow: a public app\'s request is unverified, since anyone may start one with its id; a confidential app\'s is not', async () => {

@@ -20,7 +20,7 @@ async function discover(issuer, clientId, auth) {
 
 before(async () => {
   let apps;
-  ({ ca, broker, apps } = await oauthBroker({ public: [], confidential: ['--confidential'] }));
+  ({ ca, broker, apps } = await oauthBroker({ public: ['--device-grant'], confidential: ['--confidential', '--device-grant'] }));
   const issuer = new URL(broker.url);
   publicApp = await discover(issuer, apps.public.client_id, client.None());
   confidentialApp = await discover(issuer, apps.confidential.client_id, client.ClientSecretBasic(apps.confidential.secret));

@@ -20,7 +20,7 @@ const options = () => ({ [oauth.customFetch]: caFetchFor(ca.ca) });
 
 before(async () => {
   let apps;
-  ({ ca, broker, apps } = await oauthBroker({ app: [], confidential: ['--confidential'] }));
+  ({ ca, broker, apps } = await oauthBroker({ app: ['--device-grant'], confidential: ['--confidential'] }));
   app = { client_id: apps.app.client_id };
   confidential = apps.confidential;
   const issuer = new URL(broker.url);
@@ -175,7 +175,7 @@ test('one issuer: the metadata\'s is the tokens\' iss, RFC 9207\'s iss and intro
 
 test('AIPASSPORT_ISSUER overrides the issuer everywhere at once', async () => {
   const issuer = 'https://login.example.com';
-  const other = await oauthBroker({ app: [] }, { AIPASSPORT_ISSUER: issuer });
+  const other = await oauthBroker({ app: ['--device-grant'] }, { AIPASSPORT_ISSUER: issuer });
   const them = person(other.broker.url, other.ca.ca);
   const theirSession = await them.signIn('erin', PASSWORD);
   const theirAs = (await nodeCall(other.broker.url, 'GET', '/.well-known/oauth-authorization-server', { ca: other.ca.ca })).json;

@@ -318,6 +318,10 @@ CREATE INDEX activity_by_owner ON activity(owner_n, at, id);
      R"sql(
 ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
 )sql"},
+    {11, "an app starts the device flow only if allowed to; those registered before keep it (SQLite 23)", R"sql(
+ALTER TABLE clients ADD COLUMN device_grant BIGINT NOT NULL DEFAULT 0;
+UPDATE clients SET device_grant = 1;
+)sql"},
 };
 
 }  // namespace

@@ -344,6 +344,10 @@ ALTER TABLE activity_numbered RENAME TO activity;
     {22, "an app registered on /apps names the owner who registered it: only they may change or remove it", R"sql(
 ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
 )sql"},
+    {23, "an app starts the device flow only if allowed to; those registered before keep it", R"sql(
+ALTER TABLE clients ADD COLUMN device_grant INTEGER NOT NULL DEFAULT 0;
+UPDATE clients SET device_grant = 1;
+)sql"},
 };
 
 }  // namespace

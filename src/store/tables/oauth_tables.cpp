@@ -10,17 +10,17 @@ namespace {
 
 #define AP_CLIENT_COLUMNS                                                                               \
   "id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, created_at, " \
-  "self_registered, "                                                                                   \
-  "registered_by"
+  "self_registered, registered_by, device_grant"
 const std::string kInsertClient =
-    "INSERT INTO clients (" AP_CLIENT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "INSERT INTO clients (" AP_CLIENT_COLUMNS ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectClient = "SELECT " AP_CLIENT_COLUMNS " FROM clients WHERE id = ?";
 const std::string kSelectClients = "SELECT " AP_CLIENT_COLUMNS " FROM clients ORDER BY created_at, id";
 #undef AP_CLIENT_COLUMNS
 const std::string kCountSelfRegistered = "SELECT COUNT(*) FROM clients WHERE self_registered = 1";
 const std::string kDeleteClient = "DELETE FROM clients WHERE id = ? RETURNING id";
 const std::string kUpdateClient =
-    "UPDATE clients SET name = ?, home_url = ?, logo_url = ?, redirect_uris = ? WHERE id = ? RETURNING id";
+    "UPDATE clients SET name = ?, home_url = ?, logo_url = ?, redirect_uris = ?, device_grant = ? WHERE id = ? "
+    "RETURNING id";
 const std::string kInsertCode =
     "INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, expires_at, "
     "resources) VALUES (?, ?, ?, ?, ?, ?, ?)";
@@ -64,9 +64,9 @@ std::vector<std::string> SplitLines(const std::string& text) {
 }
 
 ClientRecord ReadClient(const Query& q) {
-  return ClientRecord{q.Text(0),     q.Text(1), q.Text(2),     q.Text(3), SplitLines(q.Text(4)),
-                      q.Int(5) != 0, q.Text(6), q.Int(7) != 0, q.Int(8),  q.Int(9) != 0,
-                      q.Text(10)};
+  return ClientRecord{q.Text(0),     q.Text(1),     q.Text(2),     q.Text(3), SplitLines(q.Text(4)),
+                      q.Int(5) != 0, q.Text(6),     q.Int(7) != 0, q.Int(8),  q.Int(9) != 0,
+                      q.Text(10),    q.Int(11) != 0};
 }
 
 RefreshTokenRecord ReadRefresh(const Query& q) {
@@ -79,7 +79,7 @@ Status OAuthTables::CreateClient(const ClientRecord& c) {
   Query q(db_.Prepare(kInsertClient));
   q.Bind(c.id).Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris));
   q.Bind(int64_t{c.confidential}).Bind(c.secret_hash).Bind(int64_t{c.dpop_required}).Bind(c.created_at);
-  q.Bind(int64_t{c.self_registered}).Bind(c.registered_by);
+  q.Bind(int64_t{c.self_registered}).Bind(c.registered_by).Bind(int64_t{c.device_grant});
   int rc = q.Step();
   if (rc == kConstraint) return MakeError(Errc::kBadRequest, "Client '" + c.id + "' already exists");
   if (rc != kDone) return db_.DbError("create client");
@@ -121,7 +121,8 @@ Status OAuthTables::DeleteClient(std::string_view id) {
 
 Status OAuthTables::UpdateClient(const ClientRecord& c) {
   Query q(db_.Prepare(kUpdateClient));
-  q.Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris)).Bind(c.id);
+  q.Bind(c.name).Bind(c.home_url).Bind(c.logo_url).Bind(JoinLines(c.redirect_uris)).Bind(int64_t{c.device_grant});
+  q.Bind(c.id);
   int rc = q.Step();
   if (rc == kDone) return MakeError(Errc::kNotFound, "No such client");
   if (rc != kRow || q.Step() != kDone) return db_.DbError("update client");
