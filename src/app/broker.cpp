@@ -861,7 +861,6 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   server_options.port = listen->port;
   server_options.body_limit = 64 << 20;
   server_options.server_name = "mock-upstream";
-  server_options.send_buffer = options.send_buffer;
   http::Server server(io, server_options, mock.Handler());
   if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
   server.Start();

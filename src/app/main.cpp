@@ -87,9 +87,6 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
       ->check(CLI::NonNegativeNumber);
-  mock->add_option("--send-buffer", mock_options.send_buffer,
-                   "Each connection's kernel send buffer in bytes (0: the system's)")
-      ->check(CLI::Range(0, 64 << 20));
   mock->add_option("--overload-after", mock_options.overload_after,
                    "End Anthropic streams with an overloaded_error event after this many text deltas")
       ->check(CLI::NonNegativeNumber);

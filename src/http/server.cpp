@@ -425,7 +425,6 @@ asio::awaitable<void> Server::AcceptLoop() {
       continue;
     }
     socket.set_option(tcp::no_delay(true), ec);
-    if (options_.send_buffer > 0) socket.set_option(asio::socket_base::send_buffer_size(options_.send_buffer), ec);
     auto executor = socket.get_executor();
     asio::co_spawn(executor, Serve(std::move(socket)), LogHandlerException);
   }

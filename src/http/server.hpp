@@ -34,8 +34,6 @@ struct ServerOptions {
   std::chrono::seconds read_timeout{30};  // for one whole request
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
   std::string server_name = "aipassport";
-  // The kernel's send buffer of each connection, in bytes; 0: the system's, which grows with use.
-  int send_buffer = 0;
   // HTTPS when both are set: a PEM certificate chain and its private key. Answers then carry
   // Strict-Transport-Security.
   std::string tls_cert_file;

@@ -30,9 +30,6 @@ struct MockOptions {
   // Gemini streams report candidatesTokenCount only in their last chunk (Google's schema makes
   // every usage figure optional), rather than as running totals.
   bool gemini_output_at_end = false;
-  // Each connection's kernel send buffer, in bytes (0: the system's, which grows to megabytes): a
-  // small one keeps what a stream has written but the caller has not read on the caller's side.
-  int send_buffer = 0;
   std::string openai_key = "test-openai-key";
   std::string anthropic_key = "test-anthropic-key";
   std::string google_key = "test-google-key";

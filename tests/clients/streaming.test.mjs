@@ -3,7 +3,6 @@
 // a provider that fails gives the app its provider-shaped 502/504 while the broker stays healthy.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { GoogleGenAI } from '@google/genai';
@@ -246,48 +245,6 @@ test('a revocation ends a call whose provider has gone quiet: a stream between e
   }
   await silent.stop();
   await slow.stop();
-});
-
-test('an app that stops reading a stream, then leaves, is charged what the provider had sent', async () => {
-  // A fast provider: the app stops reading after the first events, so the broker's writes to it
-  // stop, and the provider's events wait in the broker's socket buffer (megabytes) until the app
-  // leaves. The provider bills them all: the broker reads what had arrived before it closes. The
-  // emulation's own send buffer is kept small, so that nearly all it wrote reached the broker.
-  const fast = await startMock(['--stream-chunks', '100000', '--stream-delay-ms', '0', '--send-buffer', '4096']);
-  const b = await startBroker({ mock: fast });
-  const g = await approvedGrant(b, { provider: 'openai', models: [], capabilities: ['chat'] });
-  const body = JSON.stringify({ model: 'gpt-4o-mini', messages, stream: true });
-  const url = new URL(b.url);
-  const app = net.connect(Number(url.port), url.hostname);
-  app.write(`POST /openai/v1/chat/completions HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${g.token}\r\n` +
-    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-  let read = 0;
-  await new Promise((resolve, reject) => {
-    app.on('error', reject);
-    app.on('data', (d) => { if ((read += d.length) > 2000) { app.pause(); resolve(); } });
-  });
-  // Until every buffer on the way is full: the provider's writes then wait too.
-  const written = await eventually(async () => {
-    const before = (await mockStats(fast)).streams.piecesWritten;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    return (await mockStats(fast)).streams.piecesWritten === before && before;
-  }, 'the provider waits on full buffers');
-  assert.ok(written < 100000, `the buffers filled before the stream's end (${written} events written)`);
-  app.destroy();
-  await eventually(async () => {
-    const { streams } = await mockStats(fast);
-    return streams.cancelled + streams.completed === 1;
-  }, 'the provider sees the stream end');
-  const usage = await eventually(async () => {
-    const u = await usageOf(b, g.grantId);
-    return u.totals.requests === 1 && u;
-  }, 'the abandoned stream is on record');
-  // Each event carried a delta: a token each. Before, what waited in the broker's buffer was not
-  // counted (thousands of events).
-  const unread = written - usage.totals.outputTokens;
-  assert.ok(unread < 200, `charged ${usage.totals.outputTokens} of ${written} events written`);
-  await b.stop();
-  await fast.stop();
 });
 
 test('Gemini: a stream cut short without running output totals is counted a token a chunk', async () => {
