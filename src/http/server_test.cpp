@@ -733,6 +733,39 @@ TEST_F(ServerTest, AnUpstreamAnswerTellsWhetherItsNextPieceMustBeWaitedFor) {
   }
 }
 
+// What the relay counts when the app leaves a stream: what has already arrived of the answer, and
+// nothing it would have to wait for.
+TEST_F(ServerTest, AnUpstreamAnswerReadsWhatHasArrivedWithoutWaitingForMore) {
+  constexpr std::string_view kHead = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+  // `release`: the upstream sends the rest (and then closes) before the reads.
+  auto run = [&](ScriptedUpstream& upstream, bool release) -> asio::awaitable<std::string> {
+    Origin origin = upstream.Url();  // named: g++ 12 and temporaries in co_await
+    CallHead call(Verb::get, "/");
+    auto answer = co_await client_.Open(origin, call);
+    if (!answer) co_return answer.error().message;
+    if (release) {
+      upstream.Release();
+      asio::steady_timer arrived(co_await asio::this_coro::executor, std::chrono::milliseconds(200));
+      co_await arrived.async_wait(asio::use_awaitable);
+    }
+    std::string seen;
+    for (;;) {
+      auto piece = co_await (*answer)->ReadArrived(std::chrono::seconds(2));
+      if (!piece) co_return seen + "| " + piece.error().message;
+      if (piece->empty()) co_return seen + "| nothing more";
+      seen += std::string(*piece);
+    }
+  };
+  {  // read with the head, and still in the socket: both, but not the end that came after them
+    ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n", "6\r\n world\r\n");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream, true), asio::use_future).get(), "hello world| nothing more");
+  }
+  {  // nothing more has arrived: not waited for (a read would wait for the 2 s deadline, and fail)
+    ScriptedUpstream upstream(std::string(kHead) + "5\r\nhello\r\n", "0\r\n\r\n");
+    EXPECT_EQ(asio::co_spawn(io_.First(), run(upstream, false), asio::use_future).get(), "hello| nothing more");
+  }
+}
+
 TEST(BearerToken, ParsesOnlyWellFormedHeaders) {
   Request req;
   EXPECT_EQ(BearerToken(req).error().message, "Missing Authorization header");

@@ -103,6 +103,28 @@ class StoreTest : public ::testing::TestWithParam<StoreFactory> {
     std::filesystem::remove_all(dir_);
   }
   std::unique_ptr<Store> Open() { return GetParam().open(dir_); }
+  // The store closed and its database made anew, migrated up to `sqlite_version` (or
+  // `postgres_version`): a test writes rows as an older broker did, then opens the store (which
+  // migrates the rest). Null if the migrations failed.
+  std::unique_ptr<sql::Connection> FreshDatabaseUpTo(int sqlite_version, int postgres_version) {
+    bool postgres = std::string_view(GetParam().name) == "Postgres";
+    store_.reset();
+    GetParam().drop(dir_);
+    std::filesystem::remove(dir_ / "aipassport.db");
+    auto all = postgres ? postgres::Migrations() : sqlite::Migrations();
+    int last = postgres ? postgres_version : sqlite_version;
+    auto upto =
+        all.first(std::find_if(all.begin(), all.end(), [&](auto& m) { return m.version > last; }) - all.begin());
+    std::unique_ptr<sql::Connection> db;
+    if (postgres) {
+      OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
+      db = postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value();
+    } else {
+      db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
+    }
+    if (!sql::Migrate(*db, upto)) return nullptr;
+    return db;
+  }
 
   GrantRecord Create(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
     EXPECT_TRUE(store_->Grants().CreateGrantRequest(Request("req-" + id, at), PendingGrant(id, at, max_requests)));
@@ -1020,23 +1042,9 @@ TEST_P(StoreTest, TwoConnectionsNumberingTheSameNewIdsInOppositeOrdersBothKeepTh
 
 // Apps registered before they had to be allowed the device flow keep it; new ones are not.
 TEST_P(StoreTest, AppsRegisteredBeforeTheDeviceGrantWasAskedKeepIt) {
-  bool postgres = std::string_view(GetParam().name) == "Postgres";
-  store_.reset();
-  GetParam().drop(dir_);
-  std::filesystem::remove(dir_ / "aipassport.db");
-  auto all = postgres ? postgres::Migrations() : sqlite::Migrations();
-  int last_before = postgres ? 10 : 22;
-  auto before =
-      all.first(std::find_if(all.begin(), all.end(), [&](auto& m) { return m.version > last_before; }) - all.begin());
   {
-    std::unique_ptr<sql::Connection> db;
-    if (postgres) {
-      OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
-      db = postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value();
-    } else {
-      db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
-    }
-    ASSERT_TRUE(sql::Migrate(*db, before));
+    auto db = FreshDatabaseUpTo(22, 10);
+    ASSERT_TRUE(db);
     ASSERT_TRUE(db->Exec(
         "INSERT INTO clients (id, name, home_url, logo_url, redirect_uris, confidential, secret_hash, dpop_required, "
         "created_at) VALUES ('old', 'Old', '', '', 'https://a.example/cb', 0, '', 0, 1)"));
@@ -1051,23 +1059,9 @@ TEST_P(StoreTest, AppsRegisteredBeforeTheDeviceGrantWasAskedKeepIt) {
 // they read back the same by grant and by owner, and new rows' ids go on after the last one handed
 // out (here the newest row, deleted before the upgrade).
 TEST_P(StoreTest, ActivityWrittenBeforeNumberingReadsBackTheSameAfterTheUpgrade) {
-  bool postgres = std::string_view(GetParam().name) == "Postgres";
-  store_.reset();
-  GetParam().drop(dir_);
-  std::filesystem::remove(dir_ / "aipassport.db");
-  auto all = postgres ? postgres::Migrations() : sqlite::Migrations();
-  int last_before = postgres ? 8 : 20;
-  auto before =
-      all.first(std::find_if(all.begin(), all.end(), [&](auto& m) { return m.version > last_before; }) - all.begin());
   {
-    std::unique_ptr<sql::Connection> db;
-    if (postgres) {
-      OnPostgres("CREATE SCHEMA " + SchemaFor(dir_));
-      db = postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value();
-    } else {
-      db = sqlite::OpenConnection(dir_ / "aipassport.db").value();
-    }
-    ASSERT_TRUE(sql::Migrate(*db, before));
+    auto db = FreshDatabaseUpTo(20, 8);
+    ASSERT_TRUE(db);
     ASSERT_TRUE(db->Exec(
         "INSERT INTO activity (at, grant_id, app_name, owner_id, provider, model, capability, status, input_tokens, "
         "output_tokens, cached_input_tokens, cost_micros, latency_ms, ttft_ms, streamed, refusal) VALUES "
