@@ -70,19 +70,18 @@ struct Connection {
   std::string_view Unread() const { return {static_cast<const char*>(buffer.cdata().data()), buffer.size()}; }
   // Whether bytes were read past what was used: in the buffer, or held by OpenSSL (decrypted, or
   // still encrypted in its read BIO).
-  bool HasUnread() {
-    if (buffer.size() > 0) return true;
-    if (!secure) return false;
-    SSL* ssl = secure->native_handle();
-    return SSL_pending(ssl) > 0 || BIO_pending(SSL_get_rbio(ssl)) > 0;
-  }
+  bool HasUnread() { return buffer.size() > 0 || OpenSslHolds(); }
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
 
   // Whether bytes have arrived that were not read yet: in the kernel, or held by OpenSSL.
   bool Arrived() {
     boost::system::error_code ec;
-    if (Tcp().available(ec) > 0 && !ec) return true;
+    return (Tcp().available(ec) > 0 && !ec) || OpenSslHolds();
+  }
+
+  // Whether OpenSSL holds bytes read from the socket: decrypted, or still encrypted in its read BIO.
+  bool OpenSslHolds() {
     if (!secure) return false;
     SSL* ssl = secure->native_handle();
     return SSL_pending(ssl) > 0 || BIO_pending(SSL_get_rbio(ssl)) > 0;

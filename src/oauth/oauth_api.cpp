@@ -763,7 +763,7 @@ class OAuthApi {
                                   const std::string& jkt, const TokenAsk& ask) {
     if (device_code.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "device_code is missing");
     if (!client.device_grant)  // allowed when the flow started, not since
-      co_return TokenError(StatusCode::bad_request, "unauthorized_client", "this app may not use the device flow");
+      co_return TokenError(StatusCode::bad_request, "unauthorized_client", NoDeviceGrant(client));
     auto poll = [hash = crypto::Sha256Hex(device_code), client_id = client.id, now = ctx_.clock()](store::Store& s) {
       return s.Flows().PollDevice(hash, client_id, now);
     };

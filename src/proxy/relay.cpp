@@ -366,11 +366,7 @@ awaitable<Relay::StreamEnd> Relay::CountArrived(http::UpstreamAnswer& open, SseS
     auto piece = co_await open.ReadArrived(kCountArrivedFor);
     if (!piece || piece->empty()) break;
     splitter.Feed(*piece);
-    while (OutputSoFar() < cut_at_)
-      if (auto event = splitter.Next(); event)
-        KeepEvent(*event);
-      else
-        break;
+    for (auto event = splitter.Next(); event && OutputSoFar() < cut_at_; event = splitter.Next()) KeepEvent(*event);
   }
   co_return Abandoned();
 }
