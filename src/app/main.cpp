@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
       ->check(CLI::NonNegativeNumber);
+  mock->add_option("--body-pause-ms", mock_options.body_pause_ms,
+                   "Send whole answers' heads and half their bodies, then pause this long before the rest")
+      ->check(CLI::NonNegativeNumber);
   mock->add_option("--overload-after", mock_options.overload_after,
                    "End Anthropic streams with an overloaded_error event after this many text deltas")
       ->check(CLI::NonNegativeNumber);

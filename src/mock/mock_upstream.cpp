@@ -154,6 +154,20 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
   co_return static_cast<bool>(co_await exchange.EndAnswer({}));
 }
 
+// Sends a whole answer as its head and the first half of its body, then, after the configured
+// pause, the rest.
+awaitable<void> SendWholeWithPause(const Response& whole, const MockOptions& options, http::Exchange& exchange) {
+  http::AnswerHead head(whole.result_int());
+  for (const auto& field : whole)
+    if (field.name() != bhttp::field::content_length) head.Add(field.name_string(), field.value());
+  std::string_view body = whole.body();
+  if (!co_await exchange.StartAnswer(head) || !co_await exchange.WritePiece(body.substr(0, body.size() / 2))) co_return;
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  timer.expires_after(std::chrono::milliseconds(options.body_pause_ms));
+  co_await timer.async_wait(boost::asio::use_awaitable);
+  co_await exchange.EndAnswer(body.substr(body.size() / 2));
+}
+
 }  // namespace
 
 MockUpstream::MockUpstream(MockOptions options) : state_(std::make_shared<State>()) {
@@ -171,6 +185,11 @@ http::Handler MockUpstream::Handler() {
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
     MockAnswer answer = state->Answer(req);
+    bool own_path = http::PathOf(req.target()).starts_with("/__mock/");
+    if (answer.pieces.empty() && options->body_pause_ms > 0 && !own_path && !answer.whole.body().empty()) {
+      co_await SendWholeWithPause(answer.whole, *options, exchange);
+      co_return Response();
+    }
     if (answer.pieces.empty()) co_return std::move(answer.whole);
     state->CountStream(&State::streams_started);
     std::function<void()> written = [&state] { state->CountStream(&State::pieces_written); };

@@ -24,6 +24,9 @@ struct MockOptions {
   int latency_ms = 0;       // added before every answer
   int stream_chunks = 4;    // pieces a streamed reply is cut into
   int stream_delay_ms = 0;  // pause between streamed pieces
+  // When above 0, a whole answer is sent as its head and the first half of its body, then this
+  // pause, then the rest (chunked): a provider slow to write a long answer. Not /__mock/ answers.
+  int body_pause_ms = 0;
   // Anthropic streams end with an overloaded_error event after this many text deltas, as
   // Anthropic reports an overload mid-stream (before its closing message_delta); -1: never.
   int overload_after = -1;

@@ -206,10 +206,12 @@ test('a revocation ends the streams already open: the app is told, and the provi
 
 test('a revocation ends a call whose provider has gone quiet: a stream between events, a whole answer being written', async () => {
   // The provider sends the first event, then nothing for a minute (a model thinking); another
-  // emulation takes a minute over a whole answer. Each call is given 20 s: the broker must end it.
+  // emulation takes a minute before a whole answer, a third a minute in the middle of its body.
+  // Each call is given 20 s: the broker must end it.
   const silent = await startMock(['--stream-chunks', '3', '--stream-delay-ms', '60000']);
   const slow = await startMock(['--latency-ms', '60000']);
-  for (const [mockFor, streamed] of [[silent, true], [slow, false]]) {
+  const midBody = await startMock(['--body-pause-ms', '60000']);
+  for (const [mockFor, streamed] of [[silent, true], [slow, false], [midBody, false]]) {
     const b = await startBroker({ mock: mockFor });
     const g = await approvedGrant(b, { provider: 'openai', models: [], capabilities: ['chat'] });
     const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0, timeout: 20000 });
@@ -221,8 +223,7 @@ test('a revocation ends a call whose provider has gone quiet: a stream between e
       } else {
         const answer = client.chat.completions.create({ model: 'gpt-4o-mini', messages, max_tokens: 50 });
         answer.catch(() => {});  // judged below, once revoked
-        // The emulation answers nothing (its statistics included) before its minute is up: a
-        // second is long enough for the call to be sent.
+        // A second is long enough for the call to be sent (and, mid-body, half the answer).
         await new Promise((resolve) => setTimeout(resolve, 1000));
         await revoke(b, g.grantId);
         await answer;
@@ -245,6 +246,7 @@ test('a revocation ends a call whose provider has gone quiet: a stream between e
   }
   await silent.stop();
   await slow.stop();
+  await midBody.stop();
 });
 
 test('Gemini: a stream cut short without running output totals is counted a token a chunk', async () => {
