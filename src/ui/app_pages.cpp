@@ -45,9 +45,17 @@ std::string AppList(const std::vector<store::ClientRecord>& clients, const std::
   for (const auto& c : clients)
     html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
             (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") +
-            (c.self_registered ? ", registered itself" : "") + (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) +
-            ")" + WhoChanges(c, owner_id) + "</li>";
+            (c.device_grant ? ", device flow" : "") + (c.self_registered ? ", registered itself" : "") +
+            (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) + ")" + WhoChanges(c, owner_id) + "</li>";
   return html + "</ul>";
+}
+
+// The device flow's checkbox, ticked when `on`: an app that signs in on a device without a browser
+// of its own. Off by default: anyone may start the flow in an app's name (stop 53).
+std::string DeviceGrantBox(bool on) {
+  return std::string("<label><input type=\"checkbox\" name=\"device_grant\" value=\"yes\"") + (on ? " checked" : "") +
+         "> Signs in on a device without a browser (a TV, a command line): may start the device flow. Leave it "
+         "off for a web app, so nobody can start that flow in its name.</label>";
 }
 
 std::string RegistrationForm(const std::string& csrf) {
@@ -61,8 +69,8 @@ std::string RegistrationForm(const std::string& csrf) {
          "app)</label><textarea id=\"redirect_uris\" name=\"redirect_uris\" rows=\"3\" required></textarea>"
          "<label><input type=\"checkbox\" name=\"confidential\" value=\"yes\"> Confidential (it keeps a secret "
          "on a server)</label>"
-         "<label><input type=\"checkbox\" name=\"dpop_required\" value=\"yes\"> Requires DPoP-bound tokens</label>"
-         "<button type=\"submit\">Register</button></form>";
+         "<label><input type=\"checkbox\" name=\"dpop_required\" value=\"yes\"> Requires DPoP-bound tokens</label>" +
+         DeviceGrantBox(false) + "<button type=\"submit\">Register</button></form>";
 }
 
 boost::json::array UriArray(const std::vector<std::string>& uris) {
@@ -81,14 +89,24 @@ std::string EditForm(const store::ClientRecord& c, const std::string& csrf, cons
   std::string html = "<h1>Edit " + Escape(c.name) + "</h1><p>client_id <code>" + id + "</code> (" +
                      (c.confidential ? "confidential" : "public") + ")</p>";
   if (!problem.empty()) html += "<p class=\"alert\" role=\"alert\" id=\"app-error\">Not saved: " + Escape(problem) + "</p>";
-  html += "<form method=\"post\" action=\"/apps/" + id + "/edit\" id=\"app-form\"><input type=\"hidden\" name=\"csrf\" "
-          "value=\"" + Escape(csrf) + "\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required "
-          "maxlength=\"200\" value=\"" + Escape(c.name) + "\"><label for=\"home_url\">Home page</label><input "
-          "id=\"home_url\" name=\"home_url\" type=\"url\" value=\"" + Escape(c.home_url) + "\"><label for=\"logo_url\">"
-          "Logo</label><input id=\"logo_url\" name=\"logo_url\" type=\"url\" value=\"" + Escape(c.logo_url) +
-          "\"><label for=\"redirect_uris\">Redirect URIs, one a line</label><textarea id=\"redirect_uris\" "
-          "name=\"redirect_uris\" rows=\"3\" required>" + Escape(Joined(c.redirect_uris)) + "</textarea>"
-          "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
+  html +=
+      "<form method=\"post\" action=\"/apps/" + id +
+      "/edit\" id=\"app-form\"><input type=\"hidden\" name=\"csrf\" "
+      "value=\"" +
+      Escape(csrf) +
+      "\"><label for=\"name\">Name</label><input id=\"name\" name=\"name\" required "
+      "maxlength=\"200\" value=\"" +
+      Escape(c.name) +
+      "\"><label for=\"home_url\">Home page</label><input "
+      "id=\"home_url\" name=\"home_url\" type=\"url\" value=\"" +
+      Escape(c.home_url) +
+      "\"><label for=\"logo_url\">"
+      "Logo</label><input id=\"logo_url\" name=\"logo_url\" type=\"url\" value=\"" +
+      Escape(c.logo_url) +
+      "\"><label for=\"redirect_uris\">Redirect URIs, one a line</label><textarea id=\"redirect_uris\" "
+      "name=\"redirect_uris\" rows=\"3\" required>" +
+      Escape(Joined(c.redirect_uris)) + "</textarea>" + DeviceGrantBox(c.device_grant) +
+      "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
   html += "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>"
           "<form method=\"post\" action=\"/apps/" + id + "/remove\" id=\"remove-app\"><input type=\"hidden\" "
           "name=\"csrf\" value=\"" + Escape(csrf) + "\"><button type=\"submit\" class=\"danger\">Remove " +
@@ -124,6 +142,7 @@ class AppPages {
     typed.home_url = http::FormValue(*form, "home_url");
     typed.logo_url = http::FormValue(*form, "logo_url");
     typed.redirect_uris = Lines(http::FormValue(*form, "redirect_uris"));
+    typed.device_grant = http::FormValue(*form, "device_grant") == "yes";
     // The same checks as registering it.
     oauth::ClientRequest request{typed.name, typed.redirect_uris, typed.home_url, typed.logo_url,
                                  typed.confidential, typed.dpop_required};
@@ -138,7 +157,9 @@ class AppPages {
         boost::json::serialize(boost::json::object{{"clientId", typed.id},
                                                    {"name", typed.name},
                                                    {"redirectUrisBefore", UriArray(client->redirect_uris)},
-                                                   {"redirectUris", UriArray(typed.redirect_uris)}})});
+                                                   {"redirectUris", UriArray(typed.redirect_uris)},
+                                                   {"deviceGrantBefore", client->device_grant},
+                                                   {"deviceGrant", typed.device_grant}})});
     std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Saved " + Escape(typed.name) + ".</p>";
     co_return co_await Listing(StatusCode::ok, notice, *signed_in);  // g++ 12: no temporaries inside co_await
   }
@@ -179,6 +200,7 @@ class AppPages {
                                  http::FormValue(*form, "confidential") == "yes",
                                  http::FormValue(*form, "dpop_required") == "yes"};
     request.registered_by = signed_in->owner.id;
+    request.device_grant = http::FormValue(*form, "device_grant") == "yes";
     auto made = oauth::MakeClient(request, ctx_.clock());
     if (!made)
       co_return co_await Listing(
@@ -189,7 +211,8 @@ class AppPages {
       co_return Page(StatusCode::service_unavailable, "Not registered", "<p>The app could not be saved now.</p>");
     ctx_.audit.Record(record::AuditEvent{
         std::string(api::audit_kind::kClientAdded), "owner:" + signed_in->owner.username, signed_in->owner.id, "",
-        boost::json::serialize(boost::json::object{{"clientId", made->record.id}, {"name", made->record.name}})});
+        boost::json::serialize(boost::json::object{
+            {"clientId", made->record.id}, {"name", made->record.name}, {"deviceGrant", made->record.device_grant}})});
     std::string done = "<p role=\"status\">Registered <strong>" + Escape(made->record.name) +
                        "</strong>. Its client_id: <code id=\"client_id\">" + Escape(made->record.id) + "</code></p>";
     if (!made->secret.empty())

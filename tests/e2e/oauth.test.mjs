@@ -283,6 +283,42 @@ test('only an app allowed the device grant may start the device flow: the operat
   await open.stop();
 });
 
+test('an app registered on /apps may start the device flow only if its owner ticked it, on registering or later', async () => {
+  const start = (clientId) => nodeCall(broker.url, 'POST', '/oauth/device_authorization', { ca: ca.ca,
+    raw: new URLSearchParams({ client_id: clientId, scope: 'openai:chat' }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const form = (path, fields) => nodeCall(broker.url, 'POST', path, { ca: ca.ca,
+    raw: new URLSearchParams(fields).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  const page = await nodeCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  assert.match(page.text, /<input type="checkbox" name="device_grant" value="yes"> Signs in on a device/, 'off by default');
+  const csrf = hidden(page.text, 'csrf');
+  const idOf = (made) => made.text.match(/<code id="client_id">([^<]+)</)[1];
+  const web = await form('/apps', { csrf, name: 'Paged Web', redirect_uris: 'https://web.example/cb' });
+  assert.equal(web.status, 201, web.text);
+  const webId = idOf(web);
+  assert.equal((await start(webId)).json.error, 'unauthorized_client', 'a web app does not get the flow unasked');
+  const tv = await form('/apps', { csrf, name: 'Paged TV', redirect_uris: 'http://127.0.0.1/cb', device_grant: 'yes' });
+  assert.equal(tv.status, 201, tv.text);
+  assert.match(tv.text, new RegExp(`Paged TV</strong> <code>${idOf(tv)}</code> \\(public, device flow\\)`));
+  assert.equal((await start(idOf(tv))).status, 200, 'ticked on registering');
+
+  const edit = await nodeCall(broker.url, 'GET', `/apps/${webId}/edit`, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(edit.text, /name="device_grant" value="yes"> Signs/, 'shown unticked');
+  const fields = { csrf, name: 'Paged Web', home_url: '', logo_url: '', redirect_uris: 'https://web.example/cb' };
+  assert.equal((await form(`/apps/${webId}/edit`, { ...fields, device_grant: 'yes' })).status, 200);
+  assert.equal((await start(webId)).status, 200, 'ticked later');
+  const ticked = await nodeCall(broker.url, 'GET', `/apps/${webId}/edit`, { ca: ca.ca, headers: { cookie: session } });
+  assert.match(ticked.text, /name="device_grant" value="yes" checked>/);
+  assert.equal((await form(`/apps/${webId}/edit`, fields)).status, 200);
+  assert.equal((await start(webId)).json.error, 'unauthorized_client', 'and unticked again');
+  const changes = cliSync(['audit', 'export', '--kind', 'client.changed', '--data-dir', broker.dataDir]).toString()
+    .trim().split('\n').filter((line) => line.includes(webId));
+  assert.equal(changes.length, 2, 'both changes are on the record');
+  assert.match(changes[0], /"deviceGrantBefore":false,"deviceGrant":true/);
+  assert.match(changes[1], /"deviceGrantBefore":true,"deviceGrant":false/);
+});
+
 test('device flow: a public app\'s request is unverified, since anyone may start one with its id; a confidential app\'s is not', async () => {
   const consentPageFor = async (who, auth) => {
     const device = await oauth.processDeviceAuthorizationResponse(as, who,
