@@ -334,11 +334,14 @@ test('the Apps page: edit an app (a bad redirect URI is refused and the typed fi
   assert.equal(await page.inputValue('#name'), 'Journal Pro', 'what was typed is kept');
   assert.equal(await page.inputValue('#redirect_uris'), 'http://journal.example/cb');
   await page.fill('#redirect_uris', 'https://journal.example/callback');
+  assert.equal(await page.isChecked('#device_grant'), false, 'the device flow is off unless ticked');
+  await page.check('#device_grant');
   await Promise.all([page.waitForLoadState(), page.click('#app-form button[type=submit]')]);
   assert.match(await page.textContent('#notice'), /Saved Journal Pro/);
-  assert.match(await page.textContent('#apps'), /Journal Pro/);
+  assert.match(await page.textContent('#apps'), /Journal Pro.*device flow/);
   await Promise.all([page.waitForURL(/\/edit$/), page.click(`a[href="/apps/${clientId}/edit"]`)]);
   assert.equal(await page.inputValue('#redirect_uris'), 'https://journal.example/callback');
+  assert.equal(await page.isChecked('#device_grant'), true);
   await Promise.all([page.waitForLoadState(), page.click('#remove-app button')]);
   assert.match(await page.textContent('#notice'), /Removed/);
   assert.ok(!(await page.textContent('main')).includes('Journal'));
