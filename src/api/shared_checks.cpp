@@ -11,13 +11,13 @@ awaitable<Result<std::string>> CheckDpopProof(BrokerContext& ctx, domain::DpopRe
   auto jkt = ctx.dpop.Check(request, &replay);
   if (!jkt) co_return jkt.error();
   auto remember = [replay, now = ctx.clock(), &dpop = ctx.dpop](store::Store& s) {
-    auto first = s.Flows().RememberProof(replay.proof_hash, replay.forget_at, now, kMaxSharedProofs);
+    auto first = s.Flows().RememberProof(replay.proof_hash, replay.jkt, replay.forget_at, now, kMaxSharedProofs);
     dpop.NoteSharedProofs(s.Flows().LiveProofs());  // so that a key's share counts every broker's
     return first;
   };
   auto first = co_await OnStore(ctx, std::move(remember));
   if (!first) {
-    if (first.error().code == Errc::kUnavailable && first.error().retry_after_seconds > 0) co_return first.error();
+    if (first.error().retry_after_seconds > 0) co_return first.error();  // full, or the key over its share
     spdlog::warn("DPoP replay check: {}", first.error().message);
     Error busy = MakeError(Errc::kUnavailable, "The DPoP replay check is unavailable; try again shortly");
     busy.retry_after_seconds = 1;

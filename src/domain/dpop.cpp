@@ -132,7 +132,7 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKe
   std::string thumbprint = jwk->Thumbprint();
   if (request.key && thumbprint != *request.key) return Invalid("signed by another key than the token's");
   std::string key_and_jti = thumbprint + ":" + std::string(*jti);
-  if (replay) *replay = DpopReplayKey{crypto::Sha256Hex(key_and_jti), now + max_age_ + max_skew_};
+  if (replay) *replay = DpopReplayKey{crypto::Sha256Hex(key_and_jti), thumbprint, now + max_age_ + max_skew_};
   switch (FirstUse(thumbprint, key_and_jti, now)) {
     case Use::kFirst:
       break;

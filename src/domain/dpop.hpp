@@ -44,9 +44,11 @@ struct DpopRequest {
 // The refusal of a proof without a fresh nonce; the caller answers use_dpop_nonce with a new one.
 bool IsNonceRefusal(const Error& error);
 
-// What to remember of a proof that passed: the SHA-256 (hex) of its key and jti, until when.
+// What to remember of a proof that passed: the SHA-256 (hex) of its key and jti, its key's
+// thumbprint, until when.
 struct DpopReplayKey {
   std::string proof_hash;
+  std::string jkt;
   UnixSeconds forget_at = 0;
 };
 

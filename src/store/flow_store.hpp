@@ -107,11 +107,14 @@ class FlowStore {
   virtual Result<DevicePollResult> PollDevice(std::string_view device_code_hash, std::string_view client_id,
                                               UnixSeconds now) = 0;
 
-  // Records a DPoP proof (the hash of its key and jti) until `forget_at`. True when it had not been
-  // seen (or only lapsed); false for a replay. Atomic across brokers (insert-if-absent). kUnavailable
-  // (retry_after_seconds set) when `max` live proofs are remembered: a live one is never forgotten.
-  virtual Result<bool> RememberProof(std::string_view proof_hash, UnixSeconds forget_at, UnixSeconds now,
-                                     int64_t max) = 0;
+  // Records a DPoP proof (the hash of its key and jti) signed by the key `jkt` until `forget_at`.
+  // True when it had not been seen (or only lapsed); false for a replay. Atomic across brokers
+  // (insert-if-absent). kUnavailable (retry_after_seconds set) when `max` live proofs are
+  // remembered: a live one is never forgotten. So that one key cannot bring that about through
+  // many brokers, kRateLimited (retry_after_seconds set) when half of `max` are live and `jkt`
+  // holds a sixteenth of `max` (about: two brokers counting at once may both add one).
+  virtual Result<bool> RememberProof(std::string_view proof_hash, std::string_view jkt, UnixSeconds forget_at,
+                                     UnixSeconds now, int64_t max) = 0;
   // About how many proofs RememberProof holds: its last count (at most 10 s old) and those since.
   virtual int64_t LiveProofs() const = 0;
 

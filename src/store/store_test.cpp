@@ -1479,16 +1479,16 @@ TEST_P(StoreTest, ConnectionsRacingToRedeemOneApprovedDeviceCodeGetItOnce) {
 
 TEST_P(StoreTest, ADpopProofIsAcceptedOnceAcrossConnectionsAndForgottenAfterItsWindow) {
   auto other = Open();
-  EXPECT_TRUE(store_->Flows().RememberProof("p1", 1330, 1000, 100).value());
-  EXPECT_FALSE(other->Flows().RememberProof("p1", 1331, 1001, 100).value()) << "a replay to another broker";
-  EXPECT_FALSE(store_->Flows().RememberProof("p1", 1331, 1001, 100).value());
-  EXPECT_TRUE(other->Flows().RememberProof("p1", 1700, 1400, 100).value()) << "remembered only through its window";
+  EXPECT_TRUE(store_->Flows().RememberProof("p1", "k", 1330, 1000, 100).value());
+  EXPECT_FALSE(other->Flows().RememberProof("p1", "k", 1331, 1001, 100).value()) << "a replay to another broker";
+  EXPECT_FALSE(store_->Flows().RememberProof("p1", "k", 1331, 1001, 100).value());
+  EXPECT_TRUE(other->Flows().RememberProof("p1", "k", 1700, 1400, 100).value()) << "remembered only through its window";
   std::atomic<int> firsts{0};
   std::vector<std::thread> threads;
   for (int i = 0; i < 4; ++i)
     threads.emplace_back([&] {
       auto own = Open();
-      auto first = own->Flows().RememberProof("p2", 1330, 1000, 100);
+      auto first = own->Flows().RememberProof("p2", "k", 1330, 1000, 100);
       if (first && *first) ++firsts;
     });
   for (auto& t : threads) t.join();
@@ -1497,13 +1497,42 @@ TEST_P(StoreTest, ADpopProofIsAcceptedOnceAcrossConnectionsAndForgottenAfterItsW
 
 TEST_P(StoreTest, RememberedProofsAreBoundedAndALiveOneIsNeverForgotten) {
   FlowStore& flows = store_->Flows();
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(flows.RememberProof("p" + std::to_string(i), 1330, 1000, 3).value());
-  auto full = flows.RememberProof("new", 1330, 1000, 3);
+  for (int i = 0; i < 3; ++i) {
+    std::string n = std::to_string(i);
+    ASSERT_TRUE(flows.RememberProof("p" + n, "k" + n, 1330, 1000, 3).value());
+  }
+  auto full = flows.RememberProof("new", "k-new", 1330, 1000, 3);
   ASSERT_FALSE(full);
   EXPECT_EQ(full.error().code, Errc::kUnavailable);
   EXPECT_GT(full.error().retry_after_seconds, 0);
-  EXPECT_FALSE(flows.RememberProof("p0", 1330, 1000, 3).value()) << "full, a replay is still refused as one";
-  EXPECT_TRUE(flows.RememberProof("new", 1700, 1400, 3).value()) << "lapsed proofs make room";
+  EXPECT_FALSE(flows.RememberProof("p0", "k0", 1330, 1000, 3).value()) << "full, a replay is still refused as one";
+  EXPECT_TRUE(flows.RememberProof("new", "k-new", 1700, 1400, 3).value()) << "lapsed proofs make room";
+}
+
+TEST_P(StoreTest, OneKeyHoldsAtMostASixteenthOfTheProofsOnceHalfAreLiveWhateverTheBroker) {
+  // 64 at most: past 32 live, a key holds at most 4. Its proofs go to three brokers in turn.
+  std::unique_ptr<Store> brokers[] = {Open(), Open(), Open()};
+  for (int i = 0; i < 32; ++i)
+    ASSERT_TRUE(brokers[i % 3]
+                    ->Flows()
+                    .RememberProof("other" + std::to_string(i), "k" + std::to_string(i), 1330, 1000, 64)
+                    .value());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(brokers[i % 3]->Flows().RememberProof("mine" + std::to_string(i), "mine", 1330, 1011, 64).value())
+        << "within its share";
+  int yours = 0;
+  for (auto& broker : brokers) {
+    auto over = broker->Flows().RememberProof("mine-more", "mine", 1330, 1011, 64);
+    ASSERT_FALSE(over) << "a fifth, on any broker";
+    EXPECT_EQ(over.error().code, Errc::kRateLimited);
+    EXPECT_GT(over.error().retry_after_seconds, 0);
+    EXPECT_FALSE(broker->Flows().RememberProof("mine0", "mine", 1330, 1011, 64).value())
+        << "a replay is still refused as one";
+    EXPECT_TRUE(broker->Flows().RememberProof("yours" + std::to_string(++yours), "yours", 1330, 1011, 64).value())
+        << "another key is not held back";
+  }
+  EXPECT_TRUE(brokers[1]->Flows().RememberProof("mine-more", "mine", 1700, 1400, 64).value())
+      << "once its proofs lapse, the key may go on";
 }
 
 TEST_P(StoreTest, FailedSignInsCountOnEveryConnectionLapseAndAreForgotten) {

@@ -322,6 +322,11 @@ ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN device_grant BIGINT NOT NULL DEFAULT 0;
 UPDATE clients SET device_grant = 1;
 )sql"},
+    {12, "a DPoP proof names its key, so that one key's share of the proofs is bounded across brokers (SQLite 24)",
+     R"sql(
+ALTER TABLE dpop_proofs ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
+CREATE INDEX dpop_proofs_by_jkt ON dpop_proofs(jkt, forget_at);
+)sql"},
 };
 
 }  // namespace

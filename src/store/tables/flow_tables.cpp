@@ -55,9 +55,10 @@ const std::string kPruneProofs = "DELETE FROM dpop_proofs WHERE forget_at < ?";
 const std::string kCountProofs = "SELECT COUNT(*) FROM dpop_proofs";
 // A lapsed row under the same hash is taken over; a live one is left alone (nothing returned).
 const std::string kRememberProof =
-    "INSERT INTO dpop_proofs (proof_hash, forget_at) VALUES (?, ?) ON CONFLICT (proof_hash) DO UPDATE SET "
-    "forget_at = excluded.forget_at WHERE dpop_proofs.forget_at < ? RETURNING proof_hash";
+    "INSERT INTO dpop_proofs (proof_hash, jkt, forget_at) VALUES (?, ?, ?) ON CONFLICT (proof_hash) DO UPDATE SET "
+    "jkt = excluded.jkt, forget_at = excluded.forget_at WHERE dpop_proofs.forget_at < ? RETURNING proof_hash";
 const std::string kLiveProof = "SELECT 1 FROM dpop_proofs WHERE proof_hash = ? AND forget_at >= ?";
+const std::string kCountKeyProofs = "SELECT COUNT(*) FROM dpop_proofs WHERE jkt = ? AND forget_at >= ?";
 
 const std::string kPruneLogins = "DELETE FROM login_failures WHERE last_at < ?";
 const std::string kCountLogins = "SELECT COUNT(*) FROM login_failures";
@@ -263,26 +264,39 @@ Result<DevicePollResult> FlowTables::PollDevice(std::string_view device_code_has
   });
 }
 
-Result<bool> FlowTables::RememberProof(std::string_view proof_hash, UnixSeconds forget_at, UnixSeconds now,
-                                       int64_t max) {
+Result<FlowTables::ProofBound> FlowTables::ProofsBound(std::string_view jkt, UnixSeconds now, int64_t max) {
+  if (live_proofs_ >= max) return ProofBound::kFull;
+  if (live_proofs_ < max / 2) return ProofBound::kWithin;
+  Query count(db_.Prepare(kCountKeyProofs));
+  count.Bind(jkt).Bind(now);
+  if (count.Step() != kRow) return db_.DbError("count a DPoP key's proofs");
+  return count.Int(0) < std::max<int64_t>(1, max / 16) ? ProofBound::kWithin : ProofBound::kKeyOverShare;
+}
+
+Result<bool> FlowTables::RememberProof(std::string_view proof_hash, std::string_view jkt, UnixSeconds forget_at,
+                                       UnixSeconds now, int64_t max) {
   if (now - proofs_census_at_ >= kCensusSeconds || live_proofs_ >= max) {
     auto live = Census(kPruneProofs, kCountProofs, now, "prune DPoP proofs");
     if (!live) return live.error();
     live_proofs_ = *live;
     proofs_census_at_ = now;
   }
-  if (live_proofs_ >= max) {
+  auto bound = ProofsBound(jkt, now, max);
+  if (!bound) return bound.error();
+  if (*bound != ProofBound::kWithin) {
     Query seen(db_.Prepare(kLiveProof));
     seen.Bind(proof_hash).Bind(now);
     int rc = seen.Step();
-    if (rc == kRow) return false;  // a replay is refused as one, full or not
+    if (rc == kRow) return false;  // a replay is refused as one, whatever the bound
     if (rc != kDone) return db_.DbError("check DPoP proof");
-    Error busy = MakeError(Errc::kUnavailable, "Too many DPoP proofs in flight; try again shortly");
-    busy.retry_after_seconds = 5;
-    return busy;
+    Error refused = *bound == ProofBound::kFull
+                        ? MakeError(Errc::kUnavailable, "Too many DPoP proofs in flight; try again shortly")
+                        : MakeError(Errc::kRateLimited, "Too many DPoP proofs by this key; try again shortly");
+    refused.retry_after_seconds = 5;
+    return refused;
   }
   Query q(db_.Prepare(kRememberProof));
-  q.Bind(proof_hash).Bind(forget_at).Bind(now);
+  q.Bind(proof_hash).Bind(jkt).Bind(forget_at).Bind(now);
   int rc = q.Step();
   if (rc == kDone) return false;
   if (rc != kRow || q.Step() != kDone) return db_.DbError("remember DPoP proof");

@@ -30,7 +30,8 @@ class FlowTables final : public FlowStore {
   Result<bool> DecideDevice(std::string_view grant_id, bool approved) override;
   Result<DevicePollResult> PollDevice(std::string_view device_code_hash, std::string_view client_id,
                                       UnixSeconds now) override;
-  Result<bool> RememberProof(std::string_view proof_hash, UnixSeconds forget_at, UnixSeconds now, int64_t max) override;
+  Result<bool> RememberProof(std::string_view proof_hash, std::string_view jkt, UnixSeconds forget_at, UnixSeconds now,
+                             int64_t max) override;
   int64_t LiveProofs() const override { return live_proofs_; }
   Result<LoginFailureCount> LoginFailures(std::string_view key, UnixSeconds now, int64_t window) override;
   Status CountLoginFailure(std::string_view key, UnixSeconds now, int64_t window, int64_t max) override;
@@ -42,6 +43,9 @@ class FlowTables final : public FlowStore {
   // below are this connection's estimates between two censuses (its own inserts added).
   Result<int64_t> Census(const std::string& prune_sql, const std::string& count_sql, UnixSeconds cutoff,
                          const char* what);
+  // Whether `max` live proofs are remembered (kFull), or half of them and a sixteenth by `jkt`.
+  enum class ProofBound { kWithin, kFull, kKeyOverShare };
+  Result<ProofBound> ProofsBound(std::string_view jkt, UnixSeconds now, int64_t max);
   Result<std::optional<DeviceAuthorizationRecord>> OneDevice(const std::string& sql, std::string_view key,
                                                              std::optional<UnixSeconds> now, const char* what);
 
