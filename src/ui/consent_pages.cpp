@@ -324,6 +324,8 @@ class ConsentPages {
  public:
   explicit ConsentPages(api::BrokerContext& ctx) : ctx_(ctx) {}
 
+  awaitable<Response> Script(Request&, const http::PathParams&, http::Exchange&) { co_return ConsentScript(); }
+
   awaitable<Response> Show(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
@@ -331,10 +333,10 @@ class ConsentPages {
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
-    co_return Page(StatusCode::ok, "Review a request",
-                   ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
-                               KeysOf(*signed_in, grant->scope.provider)),
-                   app.return_origin);
+    co_return ConsentPage(StatusCode::ok, "Review a request",
+                          ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
+                                      KeysOf(*signed_in, grant->scope.provider)),
+                          app.return_origin);
   }
 
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -366,10 +368,10 @@ class ConsentPages {
       // The form again as the owner left it, with what is wrong next to its field.
       Error e = !scope ? scope.error() : lifetime.error();
       Typed typed{&*form, e.field_errors.empty() ? "" : e.field_errors.front().field, e.message};
-      co_return Page(StatusCode::bad_request, "Review a request",
-                     ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
-                                 KeysOf(*signed_in, grant->scope.provider), typed),
-                     app.return_origin);
+      co_return ConsentPage(StatusCode::bad_request, "Review a request",
+                            ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
+                                        KeysOf(*signed_in, grant->scope.provider), typed),
+                            app.return_origin);
     }
     std::string owner_id = api::ActingOwner(ctx_, caller);
     auto approve = api::Approve(ctx_, owner_id, http::FormValue(*form, "key_label"), *lifetime, *scope);
@@ -410,6 +412,7 @@ class ConsentPages {
 void AddConsentPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<ConsentPages>(ctx);
   router.Add(http::Verb::get, "/consent/:id", http::BindMethod<&ConsentPages::Show>(pages));
+  router.Add(http::Verb::get, "/static/consent.js", http::BindMethod<&ConsentPages::Script>(pages));
   router.Add(http::Verb::post, "/consent/:id", api::SameOriginOnly(ctx, http::BindMethod<&ConsentPages::Decide>(pages)));
 }
 

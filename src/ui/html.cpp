@@ -103,11 +103,42 @@ constexpr std::string_view kStyle =
     "text-align:right;overflow-wrap:anywhere}"
     "table.stack td::before{content:attr(data-label);color:var(--muted);text-align:left;flex:none}}";
 
-void Secure(http::Response& res, std::string_view form_target) {
+// Approve waits until the page's window has had the focus for kArmMs: a click meant for another
+// window does not land on it. That is a double-click begun on another site, whose window closes (or
+// navigates this one here) between the two clicks, so that the second lands on Approve
+// ("double-clickjacking"); frame-ancestors cannot stop it, as nothing is framed. Approve is enabled
+// in the page as sent, so that a browser without scripts can still approve.
+constexpr std::string_view kConsentScript = R"js((function () {
+  var kArmMs = 600;
+  var approve = document.querySelector('button[name="decision"][value="approve"]');
+  if (!approve || approve.disabled) return;
+  var timer = null;
+  function disarm() {
+    clearTimeout(timer);
+    timer = null;
+    approve.disabled = true;
+  }
+  function arm() {
+    disarm();
+    timer = setTimeout(function () { approve.disabled = false; }, kArmMs);
+  }
+  function judge() {
+    if (document.visibilityState === 'visible' && document.hasFocus()) arm(); else disarm();
+  }
+  window.addEventListener('blur', disarm);
+  window.addEventListener('focus', judge);
+  document.addEventListener('visibilitychange', judge);
+  judge();
+})();
+)js";
+
+// `script`: the page runs the consent page's script (kConsentScriptPath) and nothing else.
+void Secure(http::Response& res, std::string_view form_target, bool script = false) {
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'; form-action " + form_action +
-                                         "; frame-ancestors 'none'; base-uri 'none'");
+  std::string scripts = script ? "; script-src 'self'" : "";
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'" + scripts +
+                                         "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
   // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
   // same-origin check must refuse. "same-origin" still sends nothing to any other site.
@@ -116,10 +147,10 @@ void Secure(http::Response& res, std::string_view form_target) {
 }
 
 http::Response Document(http::StatusCode status, std::string_view title, std::string_view body_html,
-                        std::string_view form_target, std::string_view body_class) {
+                        std::string_view form_target, std::string_view body_class, bool script = false) {
   http::Response res(status, 11);
   res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  Secure(res, form_target);
+  Secure(res, form_target, script);
   res.body() =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
       "content=\"width=device-width,initial-scale=1\"><title>" +
@@ -137,20 +168,35 @@ http::Response Page(http::StatusCode status, std::string_view title, std::string
   return Document(status, title, "<main>" + std::string(body_html) + "</main>", form_target, {});
 }
 
+http::Response ConsentPage(http::StatusCode status, std::string_view title, std::string_view body_html,
+                           std::string_view form_target) {
+  std::string script = "<script src=\"" + std::string(kConsentScriptPath) + "\"></script>";
+  return Document(status, title, "<main>" + std::string(body_html) + "</main>" + script, form_target, {}, true);
+}
+
 http::Response ConsolePage(http::StatusCode status, std::string_view title, std::string_view nav_html,
                            std::string_view body_html) {
   return Document(status, title, std::string(nav_html) + "<main>" + std::string(body_html) + "</main>", {}, "wide");
 }
 
-http::Response Stylesheet() {
+namespace {
+
+// A static file, cacheable for a year (its path carries a version).
+http::Response StaticFile(std::string_view content_type, std::string_view body) {
   http::Response res(http::StatusCode::ok, 11);
-  res.set(bhttp::field::content_type, "text/css; charset=utf-8");
+  res.set(bhttp::field::content_type, content_type);
   res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
   res.set("X-Content-Type-Options", "nosniff");
-  res.body() = std::string(kStyle);
+  res.body() = std::string(body);
   res.prepare_payload();
   return res;
 }
+
+}  // namespace
+
+http::Response Stylesheet() { return StaticFile("text/css; charset=utf-8", kStyle); }
+
+http::Response ConsentScript() { return StaticFile("text/javascript; charset=utf-8", kConsentScript); }
 
 http::Response SeeOther(std::string_view location) {
   http::Response res(http::StatusCode::see_other, 11);

@@ -17,6 +17,11 @@ std::string Escape(std::string_view text);
 http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
                     std::string_view form_target = {});
 
+// A page like Page that runs the consent page's script (kConsentScriptPath), and no other: its
+// Approve button works only once the page's window has had the focus for a moment.
+http::Response ConsentPage(http::StatusCode status, std::string_view title, std::string_view body_html,
+                           std::string_view form_target);
+
 // A signed-in owner's page: `nav_html` above a wide main column holding `body_html`.
 http::Response ConsolePage(http::StatusCode status, std::string_view title, std::string_view nav_html,
                            std::string_view body_html);
@@ -25,6 +30,10 @@ http::Response ConsolePage(http::StatusCode status, std::string_view title, std:
 inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=2";
 // GET /static/console.css: the stylesheet, cacheable for a year.
 http::Response Stylesheet();
+// Where the consent page's script is, versioned as the stylesheet.
+inline constexpr std::string_view kConsentScriptPath = "/static/consent.js?v=1";
+// GET /static/consent.js: that script, cacheable for a year.
+http::Response ConsentScript();
 
 // A 303 to `location` (a local path).
 http::Response SeeOther(std::string_view location);

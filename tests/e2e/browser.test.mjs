@@ -90,3 +90,43 @@ test('in a browser: sign in, narrow the request on the consent screen, approve; 
   assert.equal((await chat('gpt-4o-mini')).status, 200);
   assert.equal((await chat('gpt-4o')).status, 403);
 });
+
+test('in a browser: Approve works only once the consent page\'s window has had the focus for a moment (double-clickjacking)', async () => {
+  // Another site opens a window asking for a double-click, sends this one to the consent page behind
+  // it, and closes its own on the first click, so that the second lands on Approve. Headless
+  // Chromium keeps every window focused, so the window's losing and regaining the focus is played
+  // by its events.
+  const url = new URL(as.authorization_endpoint);
+  for (const [k, v] of Object.entries({
+    client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state: oauth.generateRandomState(),
+    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+    scope: 'openai:chat',
+  })) url.searchParams.set(k, v);
+  const page = await browser.newPage();
+  await page.goto(url.href);
+  if (new URL(page.url()).pathname.startsWith('/login')) {
+    await page.fill('#username', 'erin');
+    await page.fill('#password', PASSWORD);
+    await Promise.all([page.waitForURL(/\/consent\//), page.click('button[type=submit]')]);
+  }
+  const approve = 'button[value=approve]';
+  const served = await nodeCall(broker.url, 'GET', new URL(page.url()).pathname, { ca: ca.ca,
+    headers: { cookie: (await browser.cookies(broker.url)).map((c) => `${c.name}=${c.value}`).join('; ') } });
+  assert.match(served.text, /<button type="submit" name="decision" value="approve">Approve<\/button>/,
+    'enabled as sent: a browser without scripts can still approve');
+  assert.match(served.headers['content-security-policy'], /script-src 'self';/);
+  await page.waitForSelector(`${approve}:enabled`);
+  const states = await page.evaluate((selector) => {
+    const button = document.querySelector(selector);
+    window.dispatchEvent(new Event('blur'));  // the other site's window comes in front
+    const behind = button.disabled;
+    window.dispatchEvent(new Event('focus'));  // and closes on the first click
+    return { behind, justFocused: button.disabled };
+  }, approve);
+  assert.deepEqual(states, { behind: true, justFocused: true }, 'a click as the window comes forward does nothing');
+  await page.waitForSelector(`${approve}:enabled`);  // a moment later, the person's own click works
+  const before = arrivals.length;
+  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.click(approve)]);
+  assert.equal(arrivals.length, before + 1);
+  await page.close();
+});

@@ -415,6 +415,12 @@ test('a code redeemed by another client is invalid_grant; the consent page is fr
   const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.equal(page.headers['x-frame-options'], 'DENY');
   assert.match(page.headers['content-security-policy'], /frame-ancestors 'none'/);
+  assert.match(page.headers['content-security-policy'], /script-src 'self';/, 'its one script: /static/consent.js');
+  const script = await nodeCall(broker.url, 'GET', '/static/consent.js?v=1', { ca: ca.ca });
+  assert.equal(script.headers['content-type'], 'text/javascript; charset=utf-8');
+  assert.equal(script.headers['x-content-type-options'], 'nosniff');
+  const apps = await nodeCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  assert.doesNotMatch(apps.headers['content-security-policy'], /script-src/, 'other pages run no script');
   assert.match(page.headers['content-security-policy'], /form-action 'self' http:\/\/127\.0\.0\.1:53682;/,
     'the approval may lead on to the app, and nowhere else');
   const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'x2'), { models: ['gpt-4o'] });
