@@ -135,8 +135,9 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
   if (home.valid)
     html += "<p>Its home page is on</p><p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(home.registrable))) +
             "</p>";
-  html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
-          "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
+  if (!r.app_url.empty())  // an app added without one names none
+    html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
+            "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
   if (!app.metadata_host.empty()) {
     ShownHost from = HostOfUrl("https://" + app.metadata_host);
     html += "<p id=\"metadata\">It describes itself in a document on <strong id=\"metadata-host\">" +

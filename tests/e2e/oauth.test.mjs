@@ -408,6 +408,19 @@ test('apps registered from the /apps page sign in like any other; a confidential
   assert.equal(introspected.active, false, 'the shown secret authenticates the app');
 });
 
+test('the consent screen shows an app\'s home page only if it has one', async () => {
+  const consentFor = async (app) => {
+    const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), 'hp', {}, app);
+    const start = await nodeCall(broker.url, 'GET', url.pathname + url.search, { ca: ca.ca, headers: { cookie: session } });
+    assert.equal(start.status, 303);
+    return (await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } })).text;
+  };
+  assert.match(await consentFor(client), /Home page: <a href="https:\/\/notes\.example"/);
+  const without = await consentFor(webApp);
+  assert.match(without, /Notes asks for access/);
+  assert.doesNotMatch(without, /Home page|not a valid host name/, 'added without one: no line saying "(host (not a valid host name))"');
+});
+
 test('a code redeemed by another client is invalid_grant; the consent page is framed by nobody', async () => {
   const verifier = oauth.generateRandomCodeVerifier();
   const url = authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'x1');
