@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
@@ -34,6 +35,21 @@ class SqliteConnectionTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<Connection> db_;
 };
+
+// The database holds password hashes and sessions: a new one, and the -wal and -shm files SQLite
+// makes beside it with its mode, are this user's only, whatever the umask lets through.
+TEST_F(SqliteConnectionTest, ANewDatabaseIsReadableByItsUserOnly) {
+  mode_t before = ::umask(022);
+  auto fresh = OpenConnection(dir_ / "fresh.db");
+  ::umask(before);
+  ASSERT_TRUE(fresh);
+  ASSERT_TRUE((*fresh)->Exec("CREATE TABLE t (n INTEGER)"));
+  for (const char* name : {"fresh.db", "fresh.db-wal", "fresh.db-shm"}) {
+    struct stat info {};
+    ASSERT_EQ(::stat((dir_ / name).c_str(), &info), 0) << name;
+    EXPECT_EQ(info.st_mode & 0777, 0600) << name;
+  }
+}
 
 // 87 rows take every batch size (64, 16, 4, 1 and 1 more): each row is read back as it was bound,
 // though the values are bound without a copy.

@@ -1,6 +1,8 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
@@ -20,10 +22,19 @@ void ConfigureSqliteOnce() {
   (void)configured;
 }
 
+// Makes `file` empty, readable by this user only, unless it exists: SQLite would make it (and its
+// -wal and -shm files, which take the database's mode) as the umask allows, often readable by all,
+// and it holds password hashes, sessions and the record. A file that exists keeps its mode.
+void CreatePrivately(const std::filesystem::path& file) {
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd >= 0) ::close(fd);  // else it exists, or SQLite's own open says what is wrong
+}
+
 }  // namespace
 
 Result<std::unique_ptr<sqlite::Connection>> sqlite::OpenConnection(const std::filesystem::path& file) {
   ConfigureSqliteOnce();
+  if (file != ":memory:" && !file.empty()) CreatePrivately(file);
   sqlite3* raw = nullptr;
   int rc =
       sqlite3_open_v2(file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
