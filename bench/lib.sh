@@ -115,7 +115,11 @@ limited_token() {  # broker URL, owner token [provider model (openai gpt-4o-mini
   curl -sf -X POST "$1/grants/$grant/approve" -H "authorization: Bearer $2" -d '{"expiresInSeconds":86400}' >/dev/null
   echo "$grant $(curl -sf -X POST "$1/tokens" -d "{\"grantId\":\"$grant\",\"requestSecret\":\"$secret\"}" | json .token)"
 }
-owner_token() { grep -o 'apo_[^ ]*' "$1" | head -1; }  # broker output file -> owner token
+owner_token() {  # broker output file -> owner token (printed on a terminal, else in the file it names)
+  local file
+  file=$(grep -o 'owner token (shown once) is in [^ ]*' "$1" | head -1 | sed 's/.* is in //')
+  if [[ -n "$file" ]]; then cat "$file"; else grep -o 'apo_[^ ]*' "$1" | head -1; fi
+}
 
 # wrk prints latency with units; report milliseconds.
 to_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; printf "%.3f", v}'; }

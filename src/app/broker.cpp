@@ -62,6 +62,43 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// Where the first start leaves the owner token when its output is not a terminal.
+std::filesystem::path OwnerTokenFile(const std::filesystem::path& data_dir) { return data_dir / "owner-token"; }
+
+// The owner token the first start made. On a terminal it is printed; otherwise the output is a
+// service's, which a journal keeps and others may read, so the token goes to a file only this user
+// may read, and the output says where. If that file cannot be written, the token is given up (a
+// new one takes `admin-token --reset`), never printed.
+void ShowNewOwnerToken(const std::string& token, const std::filesystem::path& data_dir) {
+  if (::isatty(STDOUT_FILENO)) {
+    telemetry::Announce("owner token (shown once, keep it secret): " + token);
+    return;
+  }
+  std::filesystem::path file = OwnerTokenFile(data_dir);
+  std::string text = token + "\n";
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool written = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
+                 ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  std::string path = std::filesystem::weakly_canonical(file).string();
+  if (!written) {
+    std::filesystem::remove(file);
+    telemetry::Complain("the owner token could not be written to " + path +
+                        "; make one with: aipassport admin-token --reset --data-dir " + data_dir.string());
+    return;
+  }
+  telemetry::Announce("owner token (shown once) is in " + path +
+                      " (only this user may read it): copy it somewhere safe, then delete the file");
+}
+
+// A first start's owner token file still there at a later start: it should not stay.
+void RemindOfOwnerTokenFile(const std::filesystem::path& data_dir) {
+  std::error_code ec;
+  if (std::filesystem::exists(OwnerTokenFile(data_dir), ec))
+    telemetry::Announce("the owner token made at the first start is still in " + OwnerTokenFile(data_dir).string() +
+                        ": delete it once you have copied it");
+}
+
 size_t IoThreads(const Config& config) {
   if (config.io_threads > 0) return config.io_threads;
   // One per core, up to the threads that keep their own upstream connections.
@@ -801,12 +838,13 @@ int RunBroker(const Config& config) {
   if (new_master_key)
     telemetry::Announce(NewMasterKeyWarning(config));
   if (new_owner_token)
-    telemetry::Announce("owner token (shown once, keep it secret): " + *new_owner_token);
+    ShowNewOwnerToken(*new_owner_token, config.data_dir);
   else if (owner_hash.empty())
     telemetry::Announce("owner token: set at first start; make a new one with: aipassport admin-token --reset --data-dir " +
                         config.data_dir.string());
   else
     telemetry::Announce("owner token: from AIPASSPORT_ADMIN_TOKEN");
+  if (!new_owner_token) RemindOfOwnerTokenFile(config.data_dir);
   for (proxy::Provider p : proxy::kAllProviders)
     if (!vault.EnvironmentKey(vault.OperatorId(), proxy::ProviderName(p)))
       telemetry::Announce("note: no environment key for " + std::string(proxy::ProviderName(p)) + " (" +
@@ -900,6 +938,13 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config) 
 }
 
 int ResetAdminToken(const Config& config) {
+  if (ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN")) {
+    telemetry::Complain(
+        "AIPASSPORT_ADMIN_TOKEN is set: a broker started with it takes that token and no other, so a reset "
+        "would not end it. Change the variable where it is set and restart the brokers; or unset it here to "
+        "reset the token of brokers started without it");
+    return 2;
+  }
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
   auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error().message);
@@ -910,7 +955,9 @@ int ResetAdminToken(const Config& config) {
   if (auto ok = RecordAuditEvent(*audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"}); !ok)
     return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
   std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());
-  std::printf("the previous owner token no longer works\n");
+  std::printf(
+      "the previous owner token no longer works (on brokers started without AIPASSPORT_ADMIN_TOKEN, "
+      "which take that token instead)\n");
   return 0;
 }
 

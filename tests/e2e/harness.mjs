@@ -123,6 +123,15 @@ export async function startMock(extra = []) {
   return start(['mock-upstream', '--listen', '127.0.0.1:0', ...extra]);
 }
 
+// The owner token a broker's first start made, from its output: printed on a terminal, else in the
+// file the output names (tests read a pipe).
+export function firstOwnerToken(output) {
+  const printed = output.match(/owner token \(shown once, keep it secret\): ([^\s"]+)/);
+  if (printed) return printed[1];
+  const file = output.match(/owner token \(shown once\) is in ([^\s"]+) /);
+  return file ? readFileSync(file[1], 'utf8').trim() : null;
+}
+
 // A broker wired to `mock` (or to `upstreams` per provider), with the mock's keys.
 export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = [] } = {}) {
   const base = mock?.url ?? 'http://127.0.0.1:9';
@@ -138,8 +147,7 @@ export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = 
     AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '*',
     ...env,
   });
-  const m = broker.output.match(/owner token \(shown once, keep it secret\): ([^\s"]+)/);
-  broker.ownerToken = env.AIPASSPORT_ADMIN_TOKEN ?? (m && m[1]);
+  broker.ownerToken = env.AIPASSPORT_ADMIN_TOKEN ?? firstOwnerToken(broker.output);
   broker.dataDir = dataDir;
   return broker;
 }

@@ -7,7 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
-import { BIN, call, startBroker, startMock, tempDir } from './harness.mjs';
+import { BIN, call, firstOwnerToken, startBroker, startMock, tempDir } from './harness.mjs';
 
 function shBlocks() {
   const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -97,7 +97,9 @@ esac
       shell.stderr.on('data', look);
       shell.once('exit', (code) => { clearTimeout(timer); reject(new Error(`the snippet exited with ${code}:\n${output}`)); });
     });
-    const ownerToken = output.match(/owner token \(shown once, keep it secret\): (\S+)/)[1];
+    const ownerToken = firstOwnerToken(output);
+    assert.match(ownerToken, /^apo_/, 'a service\'s output names the file holding the first owner token');
+    assert.doesNotMatch(output, new RegExp(ownerToken), 'and never holds the token itself');
     assert.match(output, /data directory: \S*\/data\b/, 'the broker keeps its data under ./data');
     const [approved, answered, revoked, refused] = runWalkthrough(url, ownerToken);
     assert.equal(approved.status, 'approved');
