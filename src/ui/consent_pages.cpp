@@ -325,8 +325,6 @@ class ConsentPages {
  public:
   explicit ConsentPages(api::BrokerContext& ctx) : ctx_(ctx) {}
 
-  awaitable<Response> Script(Request&, const http::PathParams&, http::Exchange&) { co_return ConsentScript(); }
-
   awaitable<Response> Show(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
@@ -413,7 +411,6 @@ class ConsentPages {
 void AddConsentPages(http::Router& router, api::BrokerContext& ctx) {
   auto pages = std::make_shared<ConsentPages>(ctx);
   router.Add(http::Verb::get, "/consent/:id", http::BindMethod<&ConsentPages::Show>(pages));
-  router.Add(http::Verb::get, "/static/consent.js", http::BindMethod<&ConsentPages::Script>(pages));
   router.Add(http::Verb::post, "/consent/:id", api::SameOriginOnly(ctx, http::BindMethod<&ConsentPages::Decide>(pages)));
 }
 

@@ -1,5 +1,8 @@
 #include "ui/html.hpp"
 
+#include "core/base64url.hpp"
+#include "crypto/hash.hpp"
+
 namespace ap::ui {
 namespace bhttp = http::bhttp;
 
@@ -57,12 +60,14 @@ constexpr std::string_view kStyle =
     ".field-error{color:var(--danger);font-size:.9rem;margin:.2rem 0 0}"
     "button,.button{display:inline-block;margin-top:1rem;padding:.5rem 1.2rem;font-size:1rem;border-radius:.35rem;"
     "border:1px solid #8c9199;background:#fff;color:var(--ink);cursor:pointer;text-decoration:none}"
-    ".button.primary,button.primary,button[value=approve]{background:var(--primary);border-color:var(--primary);color:#fff;"
+    ".button.primary,button.primary,button[value=approve]{background:var(--primary);border-color:var(--primary);color:#"
+    "fff;"
     "font-weight:600}"
-    ".button.danger-link,button.danger,button[value=revoke]{background:var(--danger);border-color:var(--danger);color:#fff;"
+    ".button.danger-link,button.danger,button[value=revoke]{background:var(--danger);border-color:var(--danger);color:#"
+    "fff;"
     "font-weight:600}"
     "button[value=deny],button.secondary{background:#fff;border-color:var(--danger);color:var(--danger)}"
-    "button:disabled{opacity:.5;cursor:not-allowed}"
+    "button:disabled,button[aria-disabled=true]{opacity:.5;cursor:not-allowed}"
     ".error{color:var(--danger)}"
     ".notice{background:#e6f4ea;border-left:4px solid var(--ok);padding:.6rem .8rem}"
     ".alert{background:#fce8e6;border-left:4px solid var(--danger);padding:.6rem .8rem}"
@@ -103,41 +108,66 @@ constexpr std::string_view kStyle =
     "text-align:right;overflow-wrap:anywhere}"
     "table.stack td::before{content:attr(data-label);color:var(--muted);text-align:left;flex:none}}";
 
-// Approve waits until the page's window has had the focus for kArmMs: a click meant for another
-// window does not land on it. That is a double-click begun on another site, whose window closes (or
-// navigates this one here) between the two clicks, so that the second lands on Approve
-// ("double-clickjacking"); frame-ancestors cannot stop it, as nothing is framed. Approve is enabled
-// in the page as sent, so that a browser without scripts can still approve.
-constexpr std::string_view kConsentScript = R"js((function () {
-  var kArmMs = 600;
+// The consent page's one script. Approve counts only once the page's window has been in front, with
+// the focus, for kDwellMs, and the person has since moved the pointer or pressed a key in it. So a
+// click meant for another window does not approve: a double-click begun on another site, whose
+// window closes (or sends this one here) between the two clicks so that the second lands on
+// Approve ("double-clickjacking"; nothing is framed, so frame-ancestors cannot stop it), nor a
+// stream of clicks asked for while this page loads under a still pointer. Until then Approve is
+// marked aria-disabled (not disabled: the focus stays on it, and Enter in a field is held too) and
+// a submit by it is held back with a word why. A browser without scripts approves as ever.
+constexpr std::string_view kArmApproveScript = R"js((function () {
+  var kDwellMs = 600;
   var approve = document.querySelector('button[name="decision"][value="approve"]');
   if (!approve || approve.disabled) return;
-  var timer = null;
+  var inFront = null, armed = false;
   function disarm() {
-    clearTimeout(timer);
-    timer = null;
-    approve.disabled = true;
-  }
-  function arm() {
-    disarm();
-    timer = setTimeout(function () { approve.disabled = false; }, kArmMs);
+    inFront = null;
+    armed = false;
+    approve.setAttribute('aria-disabled', 'true');
   }
   function judge() {
-    if (document.visibilityState === 'visible' && document.hasFocus()) arm(); else disarm();
+    if (document.visibilityState !== 'visible' || !document.hasFocus()) disarm();
+    else if (inFront === null) inFront = Date.now();
   }
+  function gesture() {
+    judge();
+    if (armed || inFront === null || Date.now() - inFront < kDwellMs) return;
+    armed = true;
+    approve.removeAttribute('aria-disabled');
+  }
+  disarm();
+  judge();
   window.addEventListener('blur', disarm);
   window.addEventListener('focus', judge);
+  window.addEventListener('pageshow', function () { disarm(); judge(); });
   document.addEventListener('visibilitychange', judge);
-  judge();
-})();
-)js";
+  document.addEventListener('pointermove', gesture);
+  document.addEventListener('keydown', gesture);
+  approve.form.addEventListener('submit', function (event) {
+    if (event.submitter !== approve || armed) return;
+    event.preventDefault();
+    var hint = document.getElementById('approve-hint') || document.createElement('p');
+    hint.id = 'approve-hint';
+    hint.setAttribute('role', 'status');
+    hint.textContent = 'Not approved yet: this window has only just come to the front. Read the request, then approve.';
+    approve.form.after(hint);
+  });
+})();)js";
 
-// `script`: the page runs the consent page's script (kConsentScriptPath) and nothing else.
-void Secure(http::Response& res, std::string_view form_target, bool script = false) {
+// The CSP source that lets that script, and nothing else, run: its hash (CSP Level 3).
+const std::string& ArmApproveSource() {
+  static const std::string source = "'sha256-" + Base64Encode(crypto::Sha256(kArmApproveScript)) + "'";
+  return source;
+}
+
+enum class Scripts { kNone, kArmApprove };
+
+void Secure(http::Response& res, std::string_view form_target, Scripts scripts = Scripts::kNone) {
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
-  std::string scripts = script ? "; script-src 'self'" : "";
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'" + scripts +
+  std::string script_src = scripts == Scripts::kArmApprove ? "; script-src " + ArmApproveSource() : "";
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'" + script_src +
                                          "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
   // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
@@ -147,10 +177,10 @@ void Secure(http::Response& res, std::string_view form_target, bool script = fal
 }
 
 http::Response Document(http::StatusCode status, std::string_view title, std::string_view body_html,
-                        std::string_view form_target, std::string_view body_class, bool script = false) {
+                        std::string_view form_target, std::string_view body_class, Scripts scripts = Scripts::kNone) {
   http::Response res(status, 11);
   res.set(bhttp::field::content_type, "text/html; charset=utf-8");
-  Secure(res, form_target, script);
+  Secure(res, form_target, scripts);
   res.body() =
       "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" "
       "content=\"width=device-width,initial-scale=1\"><title>" +
@@ -170,8 +200,9 @@ http::Response Page(http::StatusCode status, std::string_view title, std::string
 
 http::Response ConsentPage(http::StatusCode status, std::string_view title, std::string_view body_html,
                            std::string_view form_target) {
-  std::string script = "<script src=\"" + std::string(kConsentScriptPath) + "\"></script>";
-  return Document(status, title, "<main>" + std::string(body_html) + "</main>" + script, form_target, {}, true);
+  std::string script = "<script>" + std::string(kArmApproveScript) + "</script>";
+  return Document(status, title, "<main>" + std::string(body_html) + script + "</main>", form_target, {},
+                  Scripts::kArmApprove);
 }
 
 http::Response ConsolePage(http::StatusCode status, std::string_view title, std::string_view nav_html,
@@ -179,24 +210,15 @@ http::Response ConsolePage(http::StatusCode status, std::string_view title, std:
   return Document(status, title, std::string(nav_html) + "<main>" + std::string(body_html) + "</main>", {}, "wide");
 }
 
-namespace {
-
-// A static file, cacheable for a year (its path carries a version).
-http::Response StaticFile(std::string_view content_type, std::string_view body) {
+http::Response Stylesheet() {
   http::Response res(http::StatusCode::ok, 11);
-  res.set(bhttp::field::content_type, content_type);
+  res.set(bhttp::field::content_type, "text/css; charset=utf-8");
   res.set(bhttp::field::cache_control, "public, max-age=31536000, immutable");
   res.set("X-Content-Type-Options", "nosniff");
-  res.body() = std::string(body);
+  res.body() = std::string(kStyle);
   res.prepare_payload();
   return res;
 }
-
-}  // namespace
-
-http::Response Stylesheet() { return StaticFile("text/css; charset=utf-8", kStyle); }
-
-http::Response ConsentScript() { return StaticFile("text/javascript; charset=utf-8", kConsentScript); }
 
 http::Response SeeOther(std::string_view location) {
   http::Response res(http::StatusCode::see_other, 11);

@@ -17,8 +17,9 @@ std::string Escape(std::string_view text);
 http::Response Page(http::StatusCode status, std::string_view title, std::string_view body_html,
                     std::string_view form_target = {});
 
-// A page like Page that runs the consent page's script (kConsentScriptPath), and no other: its
-// Approve button works only once the page's window has had the focus for a moment.
+// A page like Page that runs one script, inline after `body_html` and allowed by its hash: its
+// Approve button counts only once the page's window has been in front for a moment and the person
+// has moved the pointer or pressed a key in it (html.cpp: kArmApproveScript).
 http::Response ConsentPage(http::StatusCode status, std::string_view title, std::string_view body_html,
                            std::string_view form_target);
 
@@ -27,13 +28,9 @@ http::Response ConsolePage(http::StatusCode status, std::string_view title, std:
                            std::string_view body_html);
 
 // Where every page's stylesheet is: versioned, so it can be cached for a year.
-inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=2";
+inline constexpr std::string_view kStylesheetPath = "/static/console.css?v=3";
 // GET /static/console.css: the stylesheet, cacheable for a year.
 http::Response Stylesheet();
-// Where the consent page's script is, versioned as the stylesheet.
-inline constexpr std::string_view kConsentScriptPath = "/static/consent.js?v=1";
-// GET /static/consent.js: that script, cacheable for a year.
-http::Response ConsentScript();
 
 // A 303 to `location` (a local path).
 http::Response SeeOther(std::string_view location);

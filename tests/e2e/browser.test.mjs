@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execSync } from 'node:child_process';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, clickApprove } from './chromium.mjs';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import { nodeCall } from './harness.mjs';
@@ -67,7 +67,7 @@ test('in a browser: sign in, narrow the request on the consent screen, approve; 
 
   await page.uncheck('input[name=model][value="gpt-4o"]');
   await page.fill('#budget', '1.50');
-  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.click('button[value=approve]')]);
+  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), clickApprove(page)]);
   assert.equal(arrivals.length, 1);
   assert.equal(await page.textContent('body'), 'You can close this window.');
 
@@ -91,11 +91,10 @@ test('in a browser: sign in, narrow the request on the consent screen, approve; 
   assert.equal((await chat('gpt-4o')).status, 403);
 });
 
-test('in a browser: Approve works only once the consent page\'s window has had the focus for a moment (double-clickjacking)', async () => {
-  // Another site opens a window asking for a double-click, sends this one to the consent page behind
-  // it, and closes its own on the first click, so that the second lands on Approve. Headless
-  // Chromium keeps every window focused, so the window's losing and regaining the focus is played
-  // by its events.
+test('in a browser: Approve counts only once its window has been in front a moment and the person moved (double-clickjacking)', async () => {
+  // Another site asks for a double-click, sends its opener here behind its own window, and closes
+  // that on the first click, so that the second lands on Approve. Headless Chromium keeps every
+  // window focused, so the window's losing and regaining the focus is played by its events.
   const url = new URL(as.authorization_endpoint);
   for (const [k, v] of Object.entries({
     client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state: oauth.generateRandomState(),
@@ -109,22 +108,36 @@ test('in a browser: Approve works only once the consent page\'s window has had t
     await page.fill('#password', PASSWORD);
     await Promise.all([page.waitForURL(/\/consent\//), page.click('button[type=submit]')]);
   }
-  const approve = 'button[value=approve]';
-  const served = await nodeCall(broker.url, 'GET', new URL(page.url()).pathname, { ca: ca.ca,
+  const consentUrl = page.url();
+  const served = await nodeCall(broker.url, 'GET', new URL(consentUrl).pathname, { ca: ca.ca,
     headers: { cookie: (await browser.cookies(broker.url)).map((c) => `${c.name}=${c.value}`).join('; ') } });
   assert.match(served.text, /<button type="submit" name="decision" value="approve">Approve<\/button>/,
-    'enabled as sent: a browser without scripts can still approve');
-  assert.match(served.headers['content-security-policy'], /script-src 'self';/);
-  await page.waitForSelector(`${approve}:enabled`);
-  const states = await page.evaluate((selector) => {
+    'enabled as sent: a browser without scripts still approves');
+  assert.match(served.headers['content-security-policy'], /script-src 'sha256-[A-Za-z0-9+/]+=*';/,
+    'the one script the page runs, by its hash');
+  const approve = 'button[value=approve]';
+  assert.equal(await page.getAttribute(approve, 'aria-disabled'), 'true', 'held from the start');
+  const attack = await page.evaluate((selector) => {
     const button = document.querySelector(selector);
     window.dispatchEvent(new Event('blur'));  // the other site's window comes in front
-    const behind = button.disabled;
     window.dispatchEvent(new Event('focus'));  // and closes on the first click
-    return { behind, justFocused: button.disabled };
+    document.dispatchEvent(new PointerEvent('pointermove'));
+    button.click();  // the second click
+    return { held: button.getAttribute('aria-disabled'), hint: document.getElementById('approve-hint')?.textContent };
   }, approve);
-  assert.deepEqual(states, { behind: true, justFocused: true }, 'a click as the window comes forward does nothing');
-  await page.waitForSelector(`${approve}:enabled`);  // a moment later, the person's own click works
+  assert.equal(attack.held, 'true');
+  assert.match(attack.hint ?? '', /Not approved yet: this window has only just come to the front/);
+  await new Promise((resolve) => setTimeout(resolve, 800));
+  const still = await page.evaluate((selector) => {
+    const button = document.querySelector(selector);
+    button.click();  // clicks under a still pointer, however late
+    return button.getAttribute('aria-disabled');
+  }, approve);
+  assert.equal(still, 'true', 'no pointer moved, no key pressed: still held');
+  assert.equal(page.url(), consentUrl, 'nothing was approved');
+  await page.mouse.move(5, 5);
+  await page.mouse.move(40, 60);  // the person reads, then approves
+  assert.equal(await page.getAttribute(approve, 'aria-disabled'), null);
   const before = arrivals.length;
   await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.click(approve)]);
   assert.equal(arrivals.length, before + 1);

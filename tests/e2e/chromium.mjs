@@ -11,3 +11,11 @@ export function launchChromium({ args = [], ...options } = {}) {
     ...options,
   });
 }
+
+// Clicks the consent page's Approve as a person does: after reading the page a moment, moving the
+// pointer onto it. The page holds Approve until then (browser.test.mjs: double-clickjacking).
+export async function clickApprove(page) {
+  await page.waitForTimeout(700);
+  await page.hover('button[value=approve]');
+  await page.click('button[value=approve]');
+}

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, clickApprove } from './chromium.mjs';
 import { BIN, startBroker, startMock, call, nodeCall, tempDir, SCOPES, cliSync } from './harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
@@ -96,7 +96,7 @@ test('in Chromium: an unverified app is named as what it calls itself, its real 
   assert.match(await page.textContent('#unlimited'), /no budget and no request cap/);
   assert.equal(await page.inputValue('#max_requests'), '1000', 'a cap is suggested, filled in');
 
-  await Promise.all([page.waitForURL(`${broker.url}/`), page.click('button[value=approve]')]);
+  await Promise.all([page.waitForURL(`${broker.url}/`), clickApprove(page)]);
   const grant = await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken });
   assert.equal(grant.json.status, 'approved');
   assert.equal(grant.json.scope.maxRequests, 1000, 'approved as suggested: capped');

@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
-import { launchChromium } from './chromium.mjs';
+import { launchChromium, clickApprove } from './chromium.mjs';
 import * as jose from 'jose';
 import OpenAI from 'openai';
 import { auth as mcpAuth, extractWWWAuthenticateParams } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -91,7 +91,7 @@ test('the MCP SDK, a metadata document, the owner in Chromium, and the openai SD
   assert.equal((await page.textContent('#metadata-host')).trim(), '127.0.0.1, port ' + documents.address().port);
   assert.equal((await page.textContent('#resources + ul li')).trim(), serverUrl.href, 'the consent names the resource');
   assert.equal(fetched, 1, 'the broker fetched the document once');
-  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.click('button[value=approve]')]);
+  await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), clickApprove(page)]);
   assert.equal(arrivals.length, 1);
 
   assert.equal(await mcpAuth(provider, { serverUrl, resourceMetadataUrl, authorizationCode: arrivals[0].searchParams.get('code') }),

@@ -2,6 +2,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { statSync } from 'node:fs';
 import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS, eventually } from './harness.mjs';
 
 let mock;
@@ -70,6 +71,11 @@ test('admin-token --reset replaces the owner token at once', async () => {
   const dataDir = tempDir();
   const broker = await startBroker({ mock, dataDir });
   const old = broker.ownerToken;
+  // Its output is a pipe, as a service's is: the first token is in a file only this user may read.
+  const file = `${dataDir}/owner-token`;
+  assert.match(broker.output, new RegExp(`owner token \\(shown once\\) is in \\S*owner-token \\(only this user may read it\\)`));
+  assert.ok(!broker.output.includes(old), 'the token itself is not in the output');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
   assert.equal((await call(broker.url, 'GET', '/grants', { token: old })).status, 200);
   const reset = await run(['admin-token', '--reset', '--data-dir', dataDir]);
   assert.equal(reset.code, 0, reset.stderr);
@@ -78,6 +84,13 @@ test('admin-token --reset replaces the owner token at once', async () => {
   assert.equal((await call(broker.url, 'GET', '/grants', { token: old })).status, 401);
   assert.equal((await call(broker.url, 'GET', '/grants', { token: fresh })).status, 200);
   await broker.stop();
+  const again = await startBroker({ mock, dataDir });
+  assert.match(again.output, /the owner token made at the first start is still in \S*owner-token: delete it/);
+  await again.stop();
+  // A reset cannot end a token the brokers take from the environment: refused, and nothing changes.
+  const refused = await run(['admin-token', '--reset', '--data-dir', dataDir], { AIPASSPORT_ADMIN_TOKEN: 'x'.repeat(30) });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /AIPASSPORT_ADMIN_TOKEN is set: a broker started with it takes that token and no other/);
 });
 
 test('AIPASSPORT_ADMIN_TOKEN sets the owner token; a short one is refused at start', async () => {
