@@ -17,7 +17,12 @@ awaitable<Result<std::string>> CheckDpopProof(BrokerContext& ctx, domain::DpopRe
   };
   auto first = co_await OnStore(ctx, std::move(remember));
   if (!first) {
-    if (first.error().retry_after_seconds > 0) co_return first.error();  // full, or the key over its share
+    // The store's bounds (full, or the key over its share) carry a time to try again; its failures
+    // (whose text is for the log, not the app) do not.
+    const Error& e = first.error();
+    bool bound = (e.code == Errc::kUnavailable || e.code == Errc::kRateLimited) && e.retry_after_seconds > 0;
+    if (bound && e.code == Errc::kRateLimited) ctx.dpop.HoldBack(replay.jkt, ctx.clock() + e.retry_after_seconds);
+    if (bound) co_return e;
     spdlog::warn("DPoP replay check: {}", first.error().message);
     Error busy = MakeError(Errc::kUnavailable, "The DPoP replay check is unavailable; try again shortly");
     busy.retry_after_seconds = 1;

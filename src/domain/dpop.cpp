@@ -61,6 +61,12 @@ void DpopVerifier::Forget(UnixSeconds now) {
     if (--e.second.key->second == 0) live_by_key_.erase(std::string(e.second.key->first));  // a copy: the key dies
     return true;
   });
+  std::erase_if(held_back_, [now](const auto& e) { return e.second < now; });
+}
+
+void DpopVerifier::HoldBack(const std::string& thumbprint, UnixSeconds until) {
+  std::lock_guard lock(mutex_);
+  if (held_back_.size() < kMaxHeldBack) held_back_[thumbprint] = until;  // else the store refuses it again
 }
 
 bool DpopVerifier::OverShare(size_t key_holds) const {
@@ -82,6 +88,8 @@ DpopVerifier::Use DpopVerifier::FirstUse(const std::string& thumbprint, std::str
     return Use::kFirst;
   }
   if (seen_.size() >= max_remembered_) return Use::kFull;
+  if (auto held = held_back_.find(thumbprint); held != held_back_.end() && held->second >= now)
+    return Use::kKeyOverShare;
   auto key = live_by_key_.try_emplace(thumbprint, 0).first;
   if (OverShare(key->second)) return Use::kKeyOverShare;
   ++key->second;

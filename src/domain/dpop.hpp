@@ -71,6 +71,9 @@ class DpopVerifier {
   // How many proofs the store holds for every broker on it (about): a key's share is then judged by
   // the fuller of that and this process's own cache.
   void NoteSharedProofs(int64_t live) { shared_live_.store(live > 0 ? static_cast<size_t>(live) : 0); }
+  // Refuses the key `thumbprint`'s proofs here (kRateLimited) until `until`: the store found it
+  // holding more than its share of every broker's proofs, so its next ones need no store trip.
+  void HoldBack(const std::string& thumbprint, UnixSeconds until);
   // Makes and checks nonces with `key` from now on (call before serving).
   void ShareNonceKey(std::string key) { nonce_key_ = std::move(key); }
   // The nonce to hand out now (in a DPoP-Nonce header).
@@ -78,6 +81,7 @@ class DpopVerifier {
 
  private:
   static constexpr int64_t kNonceWindowSeconds = 300;
+  static constexpr size_t kMaxHeldBack = 1024;
   enum class Use { kFirst, kReplay, kFull, kKeyOverShare };
   struct Seen {
     UnixSeconds forget_at;
@@ -97,6 +101,7 @@ class DpopVerifier {
   std::mutex mutex_;
   std::unordered_map<std::string, Seen> seen_;           // SHA-256 of key and jti
   std::unordered_map<std::string, size_t> live_by_key_;  // thumbprint -> live jtis (nodes do not move)
+  std::unordered_map<std::string, UnixSeconds> held_back_;  // thumbprint -> refused here until (HoldBack)
   UnixSeconds pruned_at_ = 0;
   std::atomic<size_t> shared_live_ = 0;
 };

@@ -214,6 +214,30 @@ TEST(DpopReplayCache, AKeysShareCountsTheStoresProofs) {
   EXPECT_TRUE(check("3"));
 }
 
+// A key the store refused as over its share (on every broker's count) is refused here until its
+// time to try again, without a store trip; other keys are not.
+TEST(DpopReplayCache, AKeyTheStoreHeldBackIsRefusedHereUntilItsTime) {
+  UnixSeconds now = kNow;
+  DpopVerifier verifier([&now] { return now; });
+  Proof held, other;
+  DpopReplayKey replay;
+  auto check = [&](Proof& p, const std::string& jti) {
+    p.claims["jti"] = jti;
+    p.claims["iat"] = now;
+    std::string proof = p.Sign();
+    std::string_view proofs[] = {proof};
+    return verifier.Check({proofs, "POST", kUrl, std::nullopt}, &replay);
+  };
+  ASSERT_TRUE(check(held, "1"));
+  verifier.HoldBack(replay.jkt, now + 5);
+  auto refused = check(held, "2");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kRateLimited);
+  EXPECT_TRUE(check(other, "1")) << "another key";
+  now += 6;
+  EXPECT_TRUE(check(held, "3")) << "its time has come";
+}
+
 TEST(DpopNonce, LastsTwoWindowsAndIsTheBrokersOwn) {
   UnixSeconds now = kNow;
   DpopVerifier verifier([&now] { return now; });

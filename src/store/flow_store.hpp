@@ -112,7 +112,9 @@ class FlowStore {
   // (insert-if-absent). kUnavailable (retry_after_seconds set) when `max` live proofs are
   // remembered: a live one is never forgotten. So that one key cannot bring that about through
   // many brokers, kRateLimited (retry_after_seconds set) when half of `max` are live and `jkt`
-  // holds a sixteenth of `max` (about: two brokers counting at once may both add one).
+  // holds a sixteenth of `max`. "Live" is this connection's count of every broker's proofs, taken
+  // every 10 s (every second once a quarter are live) with its own added since; two brokers
+  // counting a key's proofs at once may each let one more in.
   virtual Result<bool> RememberProof(std::string_view proof_hash, std::string_view jkt, UnixSeconds forget_at,
                                      UnixSeconds now, int64_t max) = 0;
   // About how many proofs RememberProof holds: its last count (at most 10 s old) and those since.

@@ -1510,7 +1510,8 @@ TEST_P(StoreTest, RememberedProofsAreBoundedAndALiveOneIsNeverForgotten) {
 }
 
 TEST_P(StoreTest, OneKeyHoldsAtMostASixteenthOfTheProofsOnceHalfAreLiveWhateverTheBroker) {
-  // 64 at most: past 32 live, a key holds at most 4. Its proofs go to three brokers in turn.
+  // 64 at most: past 32 live, a key holds at most 4. Its proofs go to three brokers in turn, at
+  // 1011, when each counts every broker's proofs again (its count at 1000 is 10 s old).
   std::unique_ptr<Store> brokers[] = {Open(), Open(), Open()};
   for (int i = 0; i < 32; ++i)
     ASSERT_TRUE(brokers[i % 3]
@@ -1533,6 +1534,21 @@ TEST_P(StoreTest, OneKeyHoldsAtMostASixteenthOfTheProofsOnceHalfAreLiveWhateverT
   }
   EXPECT_TRUE(brokers[1]->Flows().RememberProof("mine-more", "mine", 1700, 1400, 64).value())
       << "once its proofs lapse, the key may go on";
+}
+
+// Once a quarter of the proofs are live, a broker counts every broker's again each second (not
+// every 10), so that one key spread over many brokers meets its share within a second of half.
+TEST_P(StoreTest, OnceAQuarterOfTheProofsAreLiveEachBrokerCountsThemEverySecond) {
+  auto a = Open(), b = Open();
+  for (int i = 0; i < 16; ++i)  // a quarter of 64, by broker a
+    ASSERT_TRUE(a->Flows().RememberProof("a" + std::to_string(i), "k" + std::to_string(i), 1330, 1000, 64).value());
+  for (int i = 0; i < 17; ++i)  // past half, by broker b, unknown to a
+    ASSERT_TRUE(b->Flows().RememberProof("b" + std::to_string(i), "j" + std::to_string(i), 1330, 1000, 64).value());
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(a->Flows().RememberProof("mine" + std::to_string(i), "mine", 1330, 1001, 64).value());
+  auto over = a->Flows().RememberProof("mine4", "mine", 1330, 1001, 64);
+  ASSERT_FALSE(over) << "a second later, broker a knows half are live";
+  EXPECT_EQ(over.error().code, Errc::kRateLimited);
 }
 
 TEST_P(StoreTest, FailedSignInsCountOnEveryConnectionLapseAndAreForgotten) {

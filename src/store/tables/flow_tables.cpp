@@ -275,7 +275,10 @@ Result<FlowTables::ProofBound> FlowTables::ProofsBound(std::string_view jkt, Uni
 
 Result<bool> FlowTables::RememberProof(std::string_view proof_hash, std::string_view jkt, UnixSeconds forget_at,
                                        UnixSeconds now, int64_t max) {
-  if (now - proofs_census_at_ >= kCensusSeconds || live_proofs_ >= max) {
+  // Once a quarter are live, counted every second, so that the bounds below (half of them) are
+  // known soon enough however many brokers add to them.
+  int64_t census_every = live_proofs_ >= max / 4 ? 1 : kCensusSeconds;
+  if (now - proofs_census_at_ >= census_every || live_proofs_ >= max) {
     auto live = Census(kPruneProofs, kCountProofs, now, "prune DPoP proofs");
     if (!live) return live.error();
     live_proofs_ = *live;
