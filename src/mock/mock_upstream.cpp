@@ -29,6 +29,7 @@ struct MockUpstream::State {
   int64_t streams_completed = 0;
   int64_t streams_cancelled = 0;
   int64_t pieces_written = 0;  // streamed pieces the kernel took, of every stream
+  int64_t paused_mid_body = 0;  // whole answers paused after half their body (--body-pause-ms)
   MediaCache gemini_cache;
 
   void Record(std::string_view provider, const Request& req) {
@@ -78,7 +79,8 @@ struct MockUpstream::State {
                                                  {"completed", streams_completed},
                                                  {"cancelled", streams_cancelled},
                                                  {"piecesWritten", pieces_written},
-                                                 {"active", streams_started - streams_completed - streams_cancelled}}}};
+                                                 {"active", streams_started - streams_completed - streams_cancelled}}},
+                        {"pausedMidBody", paused_mid_body}};
   }
 
   void CountStream(int64_t State::*counter) {
@@ -154,14 +156,16 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
   co_return static_cast<bool>(co_await exchange.EndAnswer({}));
 }
 
-// Sends a whole answer as its head and the first half of its body, then, after the configured
-// pause, the rest.
-awaitable<void> SendWholeWithPause(const Response& whole, const MockOptions& options, http::Exchange& exchange) {
+// Sends a whole answer as its head and the first half of its body, then (`paused` told) the
+// configured pause, then the rest.
+awaitable<void> SendWholeWithPause(const Response& whole, const MockOptions& options, http::Exchange& exchange,
+                                   const std::function<void()>& paused) {
   http::AnswerHead head(whole.result_int());
   for (const auto& field : whole)
     if (field.name() != bhttp::field::content_length) head.Add(field.name_string(), field.value());
   std::string_view body = whole.body();
   if (!co_await exchange.StartAnswer(head) || !co_await exchange.WritePiece(body.substr(0, body.size() / 2))) co_return;
+  paused();
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   timer.expires_after(std::chrono::milliseconds(options.body_pause_ms));
   co_await timer.async_wait(boost::asio::use_awaitable);
@@ -187,7 +191,8 @@ http::Handler MockUpstream::Handler() {
     MockAnswer answer = state->Answer(req);
     bool own_path = http::PathOf(req.target()).starts_with("/__mock/");
     if (answer.pieces.empty() && options->body_pause_ms > 0 && !own_path && !answer.whole.body().empty()) {
-      co_await SendWholeWithPause(answer.whole, *options, exchange);
+      std::function<void()> paused = [&state] { state->CountStream(&State::paused_mid_body); };
+      co_await SendWholeWithPause(answer.whole, *options, exchange, paused);
       co_return Response();
     }
     if (answer.pieces.empty()) co_return std::move(answer.whole);

@@ -51,6 +51,10 @@ std::string NoDeviceGrant(const store::ClientRecord& client) {
   if (client.self_registered)
     return "this app may not start the device flow: an app registering itself asks for "
            "urn:ietf:params:oauth:grant-type:device_code in grant_types";
+  if (!client.registered_by.empty())
+    return "this app may not start the device flow: the owner who registered it may allow it on its page (/apps), "
+           "or the broker's operator (aipassport client edit " +
+           client.id + " --device-grant on)";
   return "this app may not start the device flow: the broker's operator may allow it (aipassport client edit " +
          client.id + " --device-grant on)";
 }

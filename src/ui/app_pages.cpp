@@ -51,9 +51,11 @@ std::string AppList(const std::vector<store::ClientRecord>& clients, const std::
 }
 
 // The device flow's checkbox, ticked when `on`: an app that signs in on a device without a browser
-// of its own. Off by default: anyone may start the flow in an app's name (stop 53).
+// of its own. Off by default: anyone may start the flow with an app's client_id and send the code
+// to the person, who would then see that app's name.
 std::string DeviceGrantBox(bool on) {
-  return std::string("<label><input type=\"checkbox\" id=\"device_grant\" name=\"device_grant\" value=\"yes\"") + (on ? " checked" : "") +
+  std::string checked = on ? " checked" : "";
+  return "<label><input type=\"checkbox\" id=\"device_grant\" name=\"device_grant\" value=\"yes\"" + checked +
          "> Signs in on a device without a browser (a TV, a command line): may start the device flow. Leave it "
          "off for a web app, so nobody can start that flow in its name.</label>";
 }

@@ -235,6 +235,7 @@ test('a revocation ends a call whose provider has gone quiet: a stream between e
       return true;
     });
     if (streamed) assert.equal(events, 1, 'nothing came after the first event');
+    if (mockFor === midBody) assert.equal((await mockStats(midBody)).pausedMidBody, 1, 'cut after the head and half the body');
     const usage = await eventually(async () => {
       const u = await usageOf(b, g.grantId);
       return u.totals.requests === 1 && u;

@@ -298,7 +298,9 @@ test('an app registered on /apps may start the device flow only if its owner tic
   const web = await form('/apps', { csrf, name: 'Paged Web', redirect_uris: 'https://web.example/cb' });
   assert.equal(web.status, 201, web.text);
   const webId = idOf(web);
-  assert.equal((await start(webId)).json.error, 'unauthorized_client', 'a web app does not get the flow unasked');
+  const unasked = await start(webId);
+  assert.equal(unasked.json.error, 'unauthorized_client', 'a web app does not get the flow unasked');
+  assert.match(unasked.json.error_description, /the owner who registered it may allow it on its page \(\/apps\)/);
   const tv = await form('/apps', { csrf, name: 'Paged TV', redirect_uris: 'http://127.0.0.1/cb', device_grant: 'yes' });
   assert.equal(tv.status, 201, tv.text);
   assert.match(tv.text, new RegExp(`Paged TV</strong> <code>${idOf(tv)}</code> \\(public, device flow\\)`));
