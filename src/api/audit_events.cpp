@@ -1,5 +1,6 @@
 #include "api/audit_events.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "domain/grant.hpp"
@@ -91,6 +92,13 @@ void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::Gr
     if (after.expires_at != before.expires_at && after.expires_at) detail["expiresAt"] = FormatIso8601(*after.expires_at);
     ctx.audit.Record(GrantEvent(audit_kind::kGrantLimitsChanged, actor, after, std::move(detail)));
   }
+}
+
+Status CheckAuditKind(std::string_view kind) {
+  if (kind.empty() || std::ranges::find(audit_kind::kAll, kind) != std::end(audit_kind::kAll)) return {};
+  std::string known;
+  for (std::string_view k : audit_kind::kAll) known += (known.empty() ? "" : ", ") + std::string(k);
+  return MakeError(Errc::kBadRequest, "Unknown audit kind '" + std::string(kind) + "'; the kinds are " + known);
 }
 
 }  // namespace ap::api

@@ -39,7 +39,16 @@ inline constexpr std::string_view kKeyRotated = "key.rotated";  // a key replace
 inline constexpr std::string_view kKeyRemoved = "key.removed";
 inline constexpr std::string_view kMasterKeyRotated = "vault.master_key_rotated";
 inline constexpr std::string_view kSigningKeyAdded = "vault.signing_key_added";  // keys rotate-signing
+inline constexpr std::string_view kAll[] = {
+    kGrantRequested, kGrantApproved,   kGrantDenied,       kGrantLimitsChanged,   kGrantRevoked,
+    kGrantDelegated, kGrantExpired,    kGrantExhausted,    kTokenIssued,          kTokenRefreshed,
+    kRefreshReused,  kOwnerSignedIn,   kOwnerSignInFailed, kOwnerPasswordChanged, kOwnerAdded,
+    kOwnerRemoved,   kOwnerTokenReset, kClientAdded,       kClientRemoved,        kClientChanged,
+    kKeyAdded,       kKeyRotated,      kKeyRemoved,        kMasterKeyRotated,     kSigningKeyAdded};
 }  // namespace audit_kind
+
+// An empty `kind` (any), or one of audit_kind::kAll; else kBadRequest naming them all.
+Status CheckAuditKind(std::string_view kind);
 
 // "owner:<name>" or "admin-token".
 std::string ActorOf(const Caller& caller);

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "http/cookies.hpp"
@@ -105,6 +106,7 @@ class RecordApi {
     store::AuditQuery query;
     if (caller->owner) query.owner_id = caller->owner->id;
     query.kind = Param(req, "kind");
+    if (auto known = CheckAuditKind(query.kind.value_or("")); !known) co_return http::ErrorResponse(known.error());
     query.from = window->from;
     query.to = window->to;
     query.before_seq = *cursor;

@@ -3,11 +3,12 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "api/audit_events.hpp"
 #include "app/broker.hpp"
 #include "app/vault_commands.hpp"
-#include "vault/sealing.hpp"
 #include "record/audit_trail.hpp"
 #include "record/record_json.hpp"
+#include "vault/sealing.hpp"
 
 namespace ap::app {
 namespace {
@@ -49,6 +50,10 @@ int ExportActivity(store::Store& store, const RecordCommand& command, std::optio
 
 int ExportAudit(store::Store& store, const RecordCommand& command, std::optional<UnixMillis> from,
                 std::optional<UnixMillis> to) {
+  if (auto known = api::CheckAuditKind(command.kind.value_or("")); !known) {
+    std::fprintf(stderr, "aipassport: %s\n", known.error().message.c_str());
+    return 2;
+  }
   bool csv = command.format == "csv";
   if (csv) Print(record::AuditCsvHeader());
   store::AuditQuery query;

@@ -308,6 +308,13 @@ test('each signed-in owner sees only their own grants\' activity and audit recor
   const onlyFailures = await allPages(b, '/audit?kind=owner.sign_in_failed', as(alice));
   assert.ok(onlyFailures.length === 1 && onlyFailures[0].detail.address === '127.0.0.1');
   assert.equal((await call(b.url, 'GET', '/audit?from=nonsense', as(alice))).status, 400);
+  // A mistyped kind is refused, not taken as "none happened".
+  const typo = await call(b.url, 'GET', '/audit?kind=grant.revoke', as(alice));
+  assert.equal(typo.status, 400);
+  assert.match(JSON.stringify(typo.json), /Unknown audit kind 'grant.revoke'; the kinds are grant.requested, .*grant.revoked/);
+  const exported = await run(['audit', 'export', '--kind', 'grant.revoke', '--data-dir', b.dataDir]);
+  assert.equal(exported.code, 2);
+  assert.match(exported.stderr, /Unknown audit kind 'grant.revoke'/);
   await b.stop();
 });
 
