@@ -297,6 +297,13 @@ test('a refused consent edit keeps what was typed and ticked, with the problem n
   assert.equal(await page.isChecked('input[name=model][value="gpt-4o"]'), false, 'the unticked model stays unticked');
   assert.equal(await page.isChecked('input[name=model][value="gpt-4o-mini"]'), true);
   assert.equal((await call(broker.url, 'GET', `/grants/${id}`, admin())).json.status, 'pending');
+  for (const [typed, said] of [['-1', /must be an amount like 5\.00, at least 0/], ['9999999999999999999999', /is too large/]]) {
+    await page.fill('#budget', typed);
+    await Promise.all([page.waitForLoadState(), page.click('button[value=approve]')]);
+    assert.match(await page.textContent('#budget-error'), said);
+  }
+  await page.fill('#budget', '9.00');
+  await Promise.all([page.waitForLoadState(), page.click('button[value=approve]')]);
   await shoot(page, 'consent-error');
   await page.close();
 });
