@@ -36,14 +36,26 @@ bool KnownProvider(const Config& config, const std::string& name) {
   return false;
 }
 
+// The key pasted or piped in, without the blanks around it (a copied key often brings some). Piped
+// text must hold that one line: a second would mean the wrong file or two keys.
 Result<std::string> ReadKey() {
   std::string line;
-  if (isatty(STDIN_FILENO))
+  if (isatty(STDIN_FILENO)) {
     line = ReadLineQuietly("Paste the key (it is not shown): ");
-  else if (!std::getline(std::cin, line))
-    return MakeError(Errc::kBadRequest, "no key on stdin");
-  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-  return line;
+  } else {
+    if (!std::getline(std::cin, line)) return MakeError(Errc::kBadRequest, "no key on stdin");
+    std::string more;
+    while (std::getline(std::cin, more))
+      if (more.find_first_not_of(" \t\r") != std::string::npos) {
+        sodium_memzero(line.data(), line.size());
+        sodium_memzero(more.data(), more.size());
+        return MakeError(Errc::kBadRequest, "stdin holds more than one line: give it the one key");
+      }
+  }
+  size_t begin = line.find_first_not_of(" \t\r"), end = line.find_last_not_of(" \t\r");
+  std::string key = begin == std::string::npos ? std::string() : line.substr(begin, end - begin + 1);
+  sodium_memzero(line.data(), line.size());
+  return key;
 }
 
 int Add(const Config& config, store::Store& store, const VaultCommand& command) {

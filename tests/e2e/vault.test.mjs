@@ -200,12 +200,15 @@ test('the CLI adds, lists and removes keys on a running broker, which picks them
   const dataDir = tempDir();
   addUsers(dataDir, 'alice');
   const broker = await startBroker({ mock, dataDir, env: NOT_SHARED });
-  const out = cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'anthropic', '--label', 'team'], `${CLI_KEY}\n`);
+  // The blanks a copied key brings are dropped (the provider gets the key alone: below).
+  const out = cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'anthropic', '--label', 'team'], ` ${CLI_KEY}\t\r\n`);
   assert.match(out, /added alice's anthropic key 'team' \(…2Vb9\)/);
   assert.deepEqual(runsOf(CLI_KEY.slice(0, -4), out), []);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'nobody', '--provider', 'openai'], `${CLI_KEY}\n`), /no owner named 'nobody'/);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'nope'], `${CLI_KEY}\n`), /unknown provider/);
   assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'openai'], 'short\n'), /key: Expected/);
+  assert.throws(() => cli(dataDir, ['vault', 'add', '--owner', 'alice', '--provider', 'openai'], `${CLI_KEY}\n${CLI_KEY}\n`),
+    /stdin holds more than one line: give it the one key/);
   const list = cli(dataDir, ['vault', 'list']);
   assert.match(list, /\talice\tanthropic\tteam\t…2Vb9\t/);
   assert.deepEqual(runsOf(CLI_KEY.slice(0, -4), list), []);
