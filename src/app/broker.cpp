@@ -203,7 +203,13 @@ class SigningRing {
     auto keys = HeldKeys();
     if (!keys || keys->empty()) {
       std::string why = keys ? "the ring is empty" : keys.error().message;
-      if (why != last_error_) spdlog::error("signing keys not reloaded: {}", why);
+      // After `vault rotate-master` the ring is sealed under a key this broker does not hold yet:
+      // expected until it restarts with that key, and it signs with the ring it holds meanwhile.
+      if (why != last_error_)
+        spdlog::warn(
+            "signing keys not reloaded (signing on with those held): {}; after vault rotate-master, "
+            "restart this broker with the new master key",
+            why);
       last_error_ = std::move(why);
       return;
     }
@@ -835,8 +841,7 @@ int RunBroker(const Config& config) {
   std::string data_dir = std::filesystem::weakly_canonical(config.data_dir).string();
   telemetry::Announce("data directory: " + data_dir);
   AnnounceKeyFiles(config, *opened_ring);
-  if (new_master_key)
-    telemetry::Announce(NewMasterKeyWarning(config));
+  if (new_master_key) telemetry::AnnounceWarning(NewMasterKeyWarning(config));
   if (new_owner_token)
     ShowNewOwnerToken(*new_owner_token, config.data_dir);
   else if (owner_hash.empty())

@@ -188,7 +188,9 @@ Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store
   if (*stored_id && **stored_id != key->Id())
     return MakeError(Errc::kValidation, "the master key from " + MasterSource(config) + " (id " + key->Id() +
                                             ") is not the one the stored provider keys are sealed with (id " +
-                                            **stored_id + "); start with that key");
+                                            **stored_id +
+                                            "); give this command (and the brokers) that key: "
+                                            "vault.master_key_file or AIPASSPORT_MASTER_KEY");
   return key;
 }
 

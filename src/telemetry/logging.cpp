@@ -49,6 +49,8 @@ bool JsonLogs() { return g_json.load(std::memory_order_relaxed); }
 
 void Announce(std::string_view text) { WriteLine(stdout, "info", text); }
 
+void AnnounceWarning(std::string_view text) { WriteLine(stdout, "warning", text); }
+
 void Complain(std::string_view text) {
   if (JsonLogs())
     WriteLine(stderr, "error", text);

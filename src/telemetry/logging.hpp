@@ -19,6 +19,8 @@ bool JsonLogs();
 
 // A start-up line for the operator on stdout, whatever the log level; the caller flushes stdout.
 void Announce(std::string_view text);
+// The same for a line that warns (level "warning" in JSON, so alerts on the level see it).
+void AnnounceWarning(std::string_view text);
 // A failure the process ends with, on stderr ("aipassport: ..." in text).
 void Complain(std::string_view text);
 
