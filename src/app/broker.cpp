@@ -30,6 +30,7 @@
 #include "api/record_upkeep.hpp"
 #include "api/reference_api.hpp"
 #include "app/admin_token.hpp"
+#include "app/failure.hpp"
 #include "app/record_commands.hpp"
 #include "app/vault_commands.hpp"
 #include "cluster/change_follower.hpp"
@@ -56,11 +57,6 @@
 
 namespace ap::app {
 namespace {
-
-int Fail(const std::string& message) {
-  telemetry::Complain(message);
-  return 1;
-}
 
 // Where the first start leaves the owner token when its output is not a terminal.
 std::filesystem::path OwnerTokenFile(const std::filesystem::path& data_dir) { return data_dir / "owner-token"; }
@@ -532,15 +528,15 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
 
 int RotateSigningKey(const Config& config) {
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   auto master = OpenMasterKey(config, **store);
-  if (!master) return Fail(master.error().message);
+  if (!master) return Fail(master.error());
   // A ring not made yet (no broker has started on this database) is made first, from the data
   // directory's key files if it has some, so the keys that signed live tokens stay in it.
   auto ring = vault::OpenSigningKeys(*master, (**store).SigningKeys(), config.data_dir);
-  if (!ring) return Fail(ring.error().message);
+  if (!ring) return Fail(ring.error());
   auto key = vault::AddSigningKey(*master, (**store).SigningKeys(), SystemClock()());
-  if (!key) return Fail(key.error().message);
+  if (!key) return Fail(key.error());
   auto audit_key = vault::AuditChainKey(*master, (**store).Keys());
   record::AuditEvent event{std::string(api::audit_kind::kSigningKeyAdded), "cli", "", "",
                            "{\"kid\":\"" + key->kid + "\"}"};
@@ -575,56 +571,53 @@ http::Handler MetricsHandler(const telemetry::BrokerMetrics& metrics) {
 int RunBroker(const Config& config) {
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   telemetry::SetLogFormat(config.log_json ? telemetry::LogFormat::kJson : telemetry::LogFormat::kText);
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");  // checked before anything is made
+  if (env_token)
+    if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error());
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
-  if (!target) return Fail(target.error().message);
+  if (!target) return Fail(target.error());
   auto store = store::OpenStore(*target);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
-  if (!master_key) return Fail(master_key.error().message);
+  if (!master_key) return Fail(master_key.error());
   auto operator_account = EnsureOperatorAccount(**store, SystemClock()());
-  if (!operator_account) return Fail(operator_account.error().message);
+  if (!operator_account) return Fail(operator_account.error());
   vault::Vault vault(std::move(*master_key), operator_account->id, SharingFrom(config));
   vault.SetEnvironmentKeys(EnvironmentKeys(config));
-  if (auto loaded = LoadVault(**store, vault); !loaded) return Fail(loaded.error().message);
+  if (auto loaded = LoadVault(**store, vault); !loaded) return Fail(loaded.error());
 
-  std::string owner_hash;
-  auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");
-  if (env_token) {
-    if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error().message);
-    owner_hash = crypto::Sha256Hex(*env_token);
-  }
+  std::string owner_hash = env_token ? crypto::Sha256Hex(*env_token) : std::string();
   auto table = ProviderTableFrom(config);
-  if (!table) return Fail(table.error().message);
+  if (!table) return Fail(table.error());
   WarnOfPlainUpstreams(*table);
   auto listen = ParseListen(config.listen);
-  if (!listen) return Fail(listen.error().message);
+  if (!listen) return Fail(listen.error());
   auto prices = PricesFrom(config);
-  if (!prices) return Fail(prices.error().message);
+  if (!prices) return Fail(prices.error());
   auto node = ClaimNodeId(config.data_dir);
   std::string node_id = node.id;
   auto started = HeartbeatTime(**store);
-  if (!started) return Fail(started.error().message);
+  if (!started) return Fail(started.error());
   Liveness liveness = LivenessFrom(config);
   // What an earlier run under this id (killed, so it never gave its leases back) still holds is
   // counted as spent now, not a node timeout from now, and it is not counted as a peer.
   if (node.reused)
-    if (auto retired = (*store)->Metering().RetireNode(node_id, *started); !retired)
-      return Fail(retired.error().message);
+    if (auto retired = (*store)->Metering().RetireNode(node_id, *started); !retired) return Fail(retired.error());
   if (auto beat = (*store)->Metering().Heartbeat(node_id, *started, *started - liveness.timeout.count()); !beat)
-    return Fail(beat.error().message);
+    return Fail(beat.error());
 
   domain::GrantCache grants;
   cluster::ChangeFollower follower(**store, grants);
-  if (auto started_feed = follower.Start(); !started_feed) return Fail(started_feed.error().message);
+  if (auto started_feed = follower.Start(); !started_feed) return Fail(started_feed.error());
   // After the feed's start, so a rotation made meanwhile is read again rather than missed.
   auto opened_ring = vault::OpenSigningKeys(vault.Master(), (*store)->SigningKeys(), config.data_dir);
   if (!opened_ring) return Fail("signing keys: " + opened_ring.error().message);
   auto shared_keys = std::make_shared<const crypto::SigningKeyRing>(crypto::SigningKeyRing::FromKeys(
       crypto::SigningKeyRing::Choose(opened_ring->keys, SystemClock()(), RotationTimesFor(config))));
   auto approved = (*store)->Grants().ListApprovedGrants();
-  if (!approved) return Fail(approved.error().message);
+  if (!approved) return Fail(approved.error());
   for (auto& record : *approved)
     if (auto grant = domain::GrantFromRecord(std::move(record))) grants.Put(std::move(*grant));
 
@@ -662,7 +655,7 @@ int RunBroker(const Config& config) {
   domain::DpopVerifier dpop(SystemClock());
   // One nonce key for every broker on the database: a nonce from one is good on all of them.
   auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
-  if (!nonce_key) return Fail(nonce_key.error().message);
+  if (!nonce_key) return Fail(nonce_key.error());
   dpop.ShareNonceKey(std::move(*nonce_key));
   api::StoreWrites store_writes;
   api::UsageRecorder usage(**store, store_pool, io.First().get_executor(),
@@ -680,11 +673,11 @@ int RunBroker(const Config& config) {
   follower.OnGrantChange([&meter](std::string_view id) { meter.ReturnLeasesOf(id); });
   SharePerMinuteLimits(**store, meter, *started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
-  if (!audit_key) return Fail(audit_key.error().message);
+  if (!audit_key) return Fail(audit_key.error());
   api::AuditLog audit(**store, store_pool, std::move(*audit_key));
   api::ActivityRecorder activity(**store, store_pool, &store_writes);
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
-  if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error().message);
+  if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error());
   http::BlockingPool work_pool(1);
   http::NameThreads(work_pool, 1, "ap-work");
   http::RunBelowIoThreads(work_pool, 1);
@@ -762,7 +755,7 @@ int RunBroker(const Config& config) {
   server_options.tls_cert_file = config.tls_cert_file;
   server_options.tls_key_file = config.tls_key_file;
   http::Server server(io, server_options, api::MakeDispatcher(router), api::MakeBodyPolicy(router));
-  if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  if (auto ok = server.Listen(); !ok) return Fail(ok.error());
   // Known once it listens, and set before it serves: the tokens' issuer and audiences come from them.
   std::string listening = UrlOf(server.LocalEndpoint(), server.ServesTls());
   ctx.public_url = config.public_url.empty() ? listening : config.public_url;
@@ -785,7 +778,7 @@ int RunBroker(const Config& config) {
                       "Requests of grants' caps this broker holds as leases from the store.",
                       [&meter] { return static_cast<double>(meter.Held().requests); });
     auto metrics_listen = ParseListen(config.metrics_listen);
-    if (!metrics_listen) return Fail(metrics_listen.error().message);
+    if (!metrics_listen) return Fail(metrics_listen.error());
     http::ServerOptions metrics_options;
     metrics_options.host = metrics_listen->host;
     metrics_options.port = metrics_listen->port;
@@ -797,7 +790,7 @@ int RunBroker(const Config& config) {
   std::optional<std::string> new_owner_token;
   if (!env_token) {
     auto ensured = EnsureOwnerToken(**store);
-    if (!ensured) return Fail(ensured.error().message);
+    if (!ensured) return Fail(ensured.error());
     new_owner_token = *ensured;
     if (new_owner_token) audit.Record(record::AuditEvent{"owner_token.reset", "broker", "", "", "{\"firstStart\":true}"});
   }
@@ -820,7 +813,7 @@ int RunBroker(const Config& config) {
   std::unique_ptr<store::postgres::ChangeListener> listener;
   if (target->backend == store::Backend::kPostgres) {
     auto started_listener = store::postgres::ChangeListener::Start(target->location, [&bell] { bell.Ring(); });
-    if (!started_listener) return Fail(started_listener.error().message);
+    if (!started_listener) return Fail(started_listener.error());
     listener = std::move(*started_listener);
   }
   auto follow = FollowChanges(follower, bell, store_pool);
@@ -895,7 +888,7 @@ int RunBroker(const Config& config) {
 
 int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& options) {
   auto listen = ParseListen(listen_text);
-  if (!listen) return Fail(listen.error().message);
+  if (!listen) return Fail(listen.error());
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
   http::IoPool io(threads);
   mock::MockUpstream mock(options);
@@ -905,7 +898,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   server_options.body_limit = 64 << 20;
   server_options.server_name = "mock-upstream";
   http::Server server(io, server_options, mock.Handler());
-  if (auto ok = server.Listen(); !ok) return Fail(ok.error().message);
+  if (auto ok = server.Listen(); !ok) return Fail(ok.error());
   server.Start();
   std::printf("mock-upstream listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
   std::fflush(stdout);
@@ -950,13 +943,13 @@ int ResetAdminToken(const Config& config) {
         "reset the token of brokers started without it");
     return 2;
   }
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   auto audit_key = AuditKey(config, **store);
-  if (!audit_key) return Fail(audit_key.error().message);
+  if (!audit_key) return Fail(audit_key.error());
   auto token = ResetOwnerToken(**store);
-  if (!token) return Fail(token.error().message);
+  if (!token) return Fail(token.error());
   if (auto ok = RecordAuditEvent(*audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"}); !ok)
     return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
   std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "app/broker.hpp"
+#include "app/failure.hpp"
 #include "app/record_commands.hpp"
 #include "core/time.hpp"
 #include "oauth/client_registration.hpp"
@@ -11,30 +12,27 @@
 namespace ap::app {
 namespace {
 
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
-  return 1;
-}
-
 }  // namespace
 
 int ManageClients(const Config& config, const ClientCommand& command) {
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   if (command.action == "list") {
     auto clients = (*store)->OAuth().ListClients();
-    if (!clients) return Fail(clients.error().message);
-    for (const auto& c : *clients)
-      std::printf("%s\t%s\t%s\t%zu redirect URI(s)\t%s\n", c.id.c_str(), c.name.c_str(),
-                  c.confidential ? "confidential" : "public", c.redirect_uris.size(),
-                  c.device_grant ? "device grant" : "no device grant");
+    if (!clients) return Fail(clients.error());
+    for (const auto& c : *clients) {
+      std::string uris;  // a URI holds no space
+      for (const auto& uri : c.redirect_uris) uris += (uris.empty() ? "" : " ") + uri;
+      std::printf("%s\t%s\t%s\t%s\t%s\n", c.id.c_str(), c.name.c_str(), c.confidential ? "confidential" : "public",
+                  uris.c_str(), c.device_grant ? "device grant" : "no device grant");
+    }
     if (clients->empty()) std::printf("no clients yet: aipassport client add NAME --redirect-uri URI\n");
     return 0;
   }
   // Before anything changes: a change the audit trail could not take is not made.
   auto audit_key = AuditKey(config, **store);
-  if (!audit_key) return Fail(audit_key.error().message);
+  if (!audit_key) return Fail(audit_key.error());
   auto audit = [&](const char* kind, const std::string& id, const std::string& name,
                    boost::json::object detail = {}) -> int {
     detail["clientId"] = id;
@@ -47,7 +45,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   if (command.action == "edit") {
     if (!command.new_name && command.redirect_uris.empty() && !command.home_url_given && !command.logo_url_given &&
         command.device_grant_change.empty())
-      return Fail("nothing to change: give --name, --redirect-uri, --home-url, --logo-url or --device-grant");
+      return Misused("nothing to change: give --name, --redirect-uri, --home-url, --logo-url or --device-grant");
     auto client = (*store)->OAuth().GetClient(command.name);
     if (!client) return Fail(client.error().message + ": " + command.name);
     store::ClientRecord changed = *client;
@@ -59,8 +57,8 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     // The same checks as registering it.
     oauth::ClientRequest request{changed.name,     changed.redirect_uris, changed.home_url,
                                  changed.logo_url, changed.confidential,  changed.dpop_required};
-    if (auto checked = oauth::MakeClient(request, SystemClock()()); !checked) return Fail(checked.error().message);
-    if (auto ok = (*store)->OAuth().UpdateClient(changed); !ok) return Fail(ok.error().message);
+    if (auto checked = oauth::MakeClient(request, SystemClock()()); !checked) return Fail(checked.error());
+    if (auto ok = (*store)->OAuth().UpdateClient(changed); !ok) return Fail(ok.error());
     auto uris = [](const std::vector<std::string>& list) { return boost::json::array(list.begin(), list.end()); };
     boost::json::object detail{{"redirectUrisBefore", uris(client->redirect_uris)},
                                {"redirectUris", uris(changed.redirect_uris)},
@@ -71,7 +69,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     return 0;
   }
   if (command.action == "remove") {
-    if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error().message);
+    if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error());
     if (int failed = audit("client.removed", command.name, "")) return failed;
     std::printf("removed client %s\n", command.name.c_str());
     return 0;
@@ -80,10 +78,10 @@ int ManageClients(const Config& config, const ClientCommand& command) {
                                command.logo_url, command.confidential,  command.dpop_required};
   request.device_grant = command.device_grant;
   auto made = oauth::MakeClient(request, SystemClock()());
-  if (!made) return Fail(made.error().message);
+  if (!made) return Fail(made.error());
   const store::ClientRecord& client = made->record;
   const std::string& secret = made->secret;
-  if (auto ok = (*store)->OAuth().CreateClient(client); !ok) return Fail(ok.error().message);
+  if (auto ok = (*store)->OAuth().CreateClient(client); !ok) return Fail(ok.error());
   if (int failed = audit("client.added", client.id, client.name, {{"deviceGrant", client.device_grant}})) return failed;
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());

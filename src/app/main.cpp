@@ -12,6 +12,7 @@
 #include "app/clients.hpp"
 #include "app/config.hpp"
 #include "app/db_commands.hpp"
+#include "app/failure.hpp"
 #include "app/record_commands.hpp"
 #include "app/users.hpp"
 #include "app/vault_commands.hpp"
@@ -39,7 +40,7 @@ void AddDataDirOptions(CLI::App* command, ap::app::Flags& flags) {
 }
 
 // Exit codes: 0 done, 1 failed while running, 2 bad usage or configuration (a wrong data directory too).
-constexpr int kBadUsage = 2;
+using ap::app::kBadUsage;
 
 // Loads the configuration and runs `run` with it. `use`, for commands other than serve, says what
 // they need of the data directory.

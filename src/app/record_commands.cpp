@@ -5,6 +5,7 @@
 
 #include "api/audit_events.hpp"
 #include "app/broker.hpp"
+#include "app/failure.hpp"
 #include "app/vault_commands.hpp"
 #include "record/audit_trail.hpp"
 #include "record/record_json.hpp"
@@ -15,11 +16,6 @@ namespace {
 
 // Rows read per query while exporting, so an export of any size runs in bounded memory.
 constexpr int64_t kExportPage = 1000;
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
-  return 1;
-}
 
 void Print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
 
@@ -40,7 +36,7 @@ int ExportActivity(store::Store& store, const RecordCommand& command, std::optio
   query.limit = kExportPage;
   for (;;) {
     auto rows = store.Activity().ListActivity(query);
-    if (!rows) return Fail(rows.error().message);
+    if (!rows) return Fail(rows.error());
     for (const auto& r : *rows)
       Print(csv ? record::ActivityCsvLine(r) : boost::json::serialize(record::ActivityToJson(r)) + "\n");
     if (static_cast<int64_t>(rows->size()) < kExportPage) return 0;
@@ -50,10 +46,7 @@ int ExportActivity(store::Store& store, const RecordCommand& command, std::optio
 
 int ExportAudit(store::Store& store, const RecordCommand& command, std::optional<UnixMillis> from,
                 std::optional<UnixMillis> to) {
-  if (auto known = api::CheckAuditKind(command.kind.value_or("")); !known) {
-    std::fprintf(stderr, "aipassport: %s\n", known.error().message.c_str());
-    return 2;
-  }
+  if (auto known = api::CheckAuditKind(command.kind.value_or("")); !known) return Fail(known.error());
   bool csv = command.format == "csv";
   if (csv) Print(record::AuditCsvHeader());
   store::AuditQuery query;
@@ -63,7 +56,7 @@ int ExportAudit(store::Store& store, const RecordCommand& command, std::optional
   query.limit = 0;
   query.oldest_first = true;
   auto records = store.Audit().ListAudit(query);
-  if (!records) return Fail(records.error().message);
+  if (!records) return Fail(records.error());
   for (const auto& r : *records)
     Print(csv ? record::AuditCsvLine(r) : boost::json::serialize(record::AuditToJson(r)) + "\n");
   return 0;
@@ -71,9 +64,9 @@ int ExportAudit(store::Store& store, const RecordCommand& command, std::optional
 
 int VerifyTrail(const Config& config, store::Store& store) {
   auto key = AuditKey(config, store);
-  if (!key) return Fail(key.error().message);
+  if (!key) return Fail(key.error());
   auto verdict = record::VerifyAudit(store.Audit(), *key);
-  if (!verdict) return Fail(verdict.error().message);
+  if (!verdict) return Fail(verdict.error());
   if (verdict->broken) {
     std::printf("audit trail BROKEN at seq %lld: %s\n", static_cast<long long>(verdict->broken->seq),
                 verdict->broken->problem.c_str());
@@ -97,26 +90,26 @@ Status RecordAuditEvent(const std::string& key, store::Store& store, record::Aud
 }
 
 int RunRecordCommand(const Config& config, const RecordCommand& command) {
-  if (command.format != "jsonl" && command.format != "csv") return Fail("--format must be jsonl or csv");
+  if (command.format != "jsonl" && command.format != "csv") return Misused("--format must be jsonl or csv");
   auto from = TimeOption(command.from, "from");
-  if (!from) return Fail(from.error().message);
+  if (!from) return Fail(from.error());
   auto to = TimeOption(command.to, "to");
-  if (!to) return Fail(to.error().message);
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (!to) return Fail(to.error());
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   if (command.what == "activity" && command.action == "export") return ExportActivity(**store, command, *from, *to);
   if (command.what == "activity" && command.action == "prune") {
     UnixMillis before = SystemNowMillis() - config.activity_retention_days * 86400 * 1000;
     auto pruned = (*store)->Activity().PruneActivity(before);
-    if (!pruned) return Fail(pruned.error().message);
+    if (!pruned) return Fail(pruned.error());
     std::printf("pruned %lld activity rows older than %lld days\n", static_cast<long long>(*pruned),
                 static_cast<long long>(config.activity_retention_days));
     return 0;
   }
   if (command.what == "audit" && command.action == "export") return ExportAudit(**store, command, *from, *to);
   if (command.what == "audit" && command.action == "verify") return VerifyTrail(config, **store);
-  return Fail("unknown command " + command.what + " " + command.action);
+  return Misused("unknown command " + command.what + " " + command.action);
 }
 
 }  // namespace ap::app

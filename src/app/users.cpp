@@ -11,6 +11,7 @@
 #include "api/audit_events.hpp"
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
+#include "app/failure.hpp"
 #include "app/record_commands.hpp"
 #include "core/ids.hpp"
 #include "core/time.hpp"
@@ -18,11 +19,6 @@
 
 namespace ap::app {
 namespace {
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
-  return 1;
-}
 
 Status CheckUsername(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](unsigned char c) {
@@ -80,26 +76,26 @@ Result<std::string> NewPasswordHash(bool from_stdin) {
 }  // namespace
 
 int ManageUsers(const Config& config, const UserCommand& command) {
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
+  if (!store) return Fail(store.error());
   if (command.action == "list") {
     auto owners = (*store)->Identity().ListOwners();
-    if (!owners) return Fail(owners.error().message);
+    if (!owners) return Fail(owners.error());
     for (const auto& o : *owners)
       std::printf("%s\t(since %s)\n", o.username.c_str(), FormatIso8601(o.created_at).c_str());
     if (owners->empty()) std::printf("no owners yet: aipassport user add NAME\n");
     return 0;
   }
-  if (auto ok = CheckUsername(command.username); !ok) return Fail(ok.error().message);
+  if (auto ok = CheckUsername(command.username); !ok) return Fail(ok.error());
   if (command.action == "remove") {
     if (command.username == kOperatorName)
-      return Fail("the operator's account cannot be removed: the owner token acts for it");
+      return Misused("the operator's account cannot be removed: the owner token acts for it");
     auto owner = (*store)->Identity().GetOwnerByName(command.username);
-    if (!owner) return Fail(owner.error().message);
+    if (!owner) return Fail(owner.error());
     auto audit_key = AuditKey(config, **store);  // before anything changes, as for passwd
-    if (!audit_key) return Fail(audit_key.error().message);
-    if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error().message);
+    if (!audit_key) return Fail(audit_key.error());
+    if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error());
     if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerRemoved, *owner)); !ok)
       return Fail("the owner was removed, but the audit trail did not take it: " + ok.error().message);
     std::printf("removed %s: their grants are revoked, their provider keys deleted and their sessions ended\n",
@@ -110,29 +106,29 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     std::optional<store::OwnerRecord> existing;
     if (command.action == "passwd") {
       auto owner = (*store)->Identity().GetOwnerByName(command.username);
-      if (!owner) return Fail(owner.error().message);
+      if (!owner) return Fail(owner.error());
       existing = *owner;
     }
     // Before anything changes: a change the audit trail could not take is not made.
     auto audit_key = AuditKey(config, **store);
-    if (!audit_key) return Fail(audit_key.error().message);
+    if (!audit_key) return Fail(audit_key.error());
     auto hash = NewPasswordHash(command.password_stdin);
-    if (!hash) return Fail(hash.error().message);
+    if (!hash) return Fail(hash.error());
     if (command.action == "add") {
       store::OwnerRecord owner{RandomUuid(), command.username, *hash, SystemClock()()};
-      if (auto ok = (*store)->Identity().CreateOwner(owner); !ok) return Fail(ok.error().message);
+      if (auto ok = (*store)->Identity().CreateOwner(owner); !ok) return Fail(ok.error());
       if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerAdded, owner)); !ok)
         return Fail("the owner was added, but the audit trail did not take it: " + ok.error().message);
       std::printf("added %s\n", command.username.c_str());
     } else {
-      if (auto ok = (*store)->Identity().SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error().message);
+      if (auto ok = (*store)->Identity().SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error());
       if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerPasswordChanged, *existing)); !ok)
         return Fail("the password was changed, but the audit trail did not take it: " + ok.error().message);
       std::printf("changed the password of %s; their sessions have ended\n", command.username.c_str());
     }
     return 0;
   }
-  return Fail("unknown user action '" + command.action + "'");
+  return Misused("unknown user action '" + command.action + "'");
 }
 
 }  // namespace ap::app

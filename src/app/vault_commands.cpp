@@ -8,9 +8,10 @@
 
 #include "api/audit_events.hpp"
 #include "api/key_api.hpp"
-#include "app/record_commands.hpp"
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
+#include "app/failure.hpp"
+#include "app/record_commands.hpp"
 #include "app/users.hpp"
 #include "core/ids.hpp"
 #include "proxy/providers.hpp"
@@ -19,11 +20,6 @@
 
 namespace ap::app {
 namespace {
-
-int Fail(const std::string& message) {
-  std::fprintf(stderr, "aipassport: %s\n", message.c_str());
-  return 1;
-}
 
 std::string MasterSource(const Config& config) {
   return config.master_key_base64 ? "AIPASSPORT_MASTER_KEY" : config.master_key_file.string();
@@ -60,20 +56,20 @@ Result<std::string> ReadKey() {
 
 int Add(const Config& config, store::Store& store, const VaultCommand& command) {
   if (!KnownProvider(config, command.provider))
-    return Fail("unknown provider '" + command.provider + "' (openai, anthropic, google or a declared upstream)");
+    return Misused("unknown provider '" + command.provider + "' (openai, anthropic, google or a declared upstream)");
   auto owner = store.Identity().GetOwnerByName(command.owner);
   if (!owner) return Fail("no owner named '" + command.owner + "'");
   std::string label = command.label.empty() ? std::string(api::kDefaultKeyLabel) : command.label;
   auto key = ReadKey();
-  if (!key) return Fail(key.error().message);
+  if (!key) return Fail(key.error());
   if (auto ok = api::CheckNewKey(label, *key); !ok) {
     sodium_memzero(key->data(), key->size());
     return Fail(ok.error().field_errors.front().field + ": " + ok.error().field_errors.front().message);
   }
   auto master = OpenMasterKey(config, store);
-  if (!master) return Fail(master.error().message);
+  if (!master) return Fail(master.error());
   auto audit_key = vault::AuditChainKey(*master, store.Keys());  // before anything changes
-  if (!audit_key) return Fail(audit_key.error().message);
+  if (!audit_key) return Fail(audit_key.error());
   store::ProviderKeyRecord record;
   record.id = RandomUuid();
   record.owner_id = owner->id;
@@ -84,7 +80,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   vault::Seal(*master, *key, record);
   sodium_memzero(key->data(), key->size());
   auto replaced = store.Keys().PutKey(record);
-  if (!replaced) return Fail(replaced.error().message);
+  if (!replaced) return Fail(replaced.error());
   auto kind = *replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded;
   if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(kind, "cli", record)); !ok)
     return Fail("the key was stored, but the audit trail did not take it: " + ok.error().message);
@@ -96,7 +92,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
 
 int List(store::Store& store, const VaultCommand& command) {
   auto owners = store.Identity().ListOwners();
-  if (!owners) return Fail(owners.error().message);
+  if (!owners) return Fail(owners.error());
   std::map<std::string, std::string> names;
   std::optional<std::string> only;
   for (const auto& o : *owners) {
@@ -105,7 +101,7 @@ int List(store::Store& store, const VaultCommand& command) {
   }
   if (!command.owner.empty() && !only) return Fail("no owner named '" + command.owner + "'");
   auto keys = store.Keys().ListKeys(only ? std::optional<std::string_view>(*only) : std::nullopt);
-  if (!keys) return Fail(keys.error().message);
+  if (!keys) return Fail(keys.error());
   for (const auto& k : *keys)
     std::printf("%s\t%s\t%s\t%s\t…%s\tadded %s\tlast used %s\n", k.id.c_str(), names[k.owner_id].c_str(),
                 k.provider.c_str(), k.label.c_str(), k.hint.c_str(), FormatIso8601(k.created_at).c_str(),
@@ -118,8 +114,8 @@ int Remove(const Config& config, store::Store& store, const VaultCommand& comman
   auto key = store.Keys().GetKey(command.key_id);
   if (!key) return Fail("no key with id '" + command.key_id + "'");
   auto audit_key = AuditKey(config, store);  // before anything changes
-  if (!audit_key) return Fail(audit_key.error().message);
-  if (auto ok = store.Keys().DeleteKey(command.key_id); !ok) return Fail(ok.error().message);
+  if (!audit_key) return Fail(audit_key.error());
+  if (auto ok = store.Keys().DeleteKey(command.key_id); !ok) return Fail(ok.error());
   if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", *key)); !ok)
     return Fail("the key was removed, but the audit trail did not take it: " + ok.error().message);
   std::printf("removed the %s key '%s' (…%s); grants bound to it get key_missing until a key takes its label\n",
@@ -131,24 +127,24 @@ int Remove(const Config& config, store::Store& store, const VaultCommand& comman
 // one transaction; retried when a key changes meanwhile (a broker or another command added one).
 int RotateMaster(const Config& config, store::Store& store, const VaultCommand& command) {
   auto old_master = OpenMasterKey(config, store);
-  if (!old_master) return Fail(old_master.error().message);
+  if (!old_master) return Fail(old_master.error());
   bool created = false;
   auto new_master = vault::LoadMasterKey({std::nullopt, command.new_key_file}, true, &created);
-  if (!new_master) return Fail(new_master.error().message);
+  if (!new_master) return Fail(new_master.error());
   if (new_master->Id() == old_master->Id()) return Fail(command.new_key_file + " holds the current master key");
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto keys = store.Keys().ListKeys(std::nullopt);
-    if (!keys) return Fail(keys.error().message);
+    if (!keys) return Fail(keys.error());
     std::vector<store::RewrappedKey> rows;
     for (const auto& key : *keys) {
       auto wrapped = vault::Rewrap(*old_master, *new_master, key);
-      if (!wrapped) return Fail(wrapped.error().message);
+      if (!wrapped) return Fail(wrapped.error());
       rows.push_back({key.id, std::move(*wrapped)});
     }
     auto signing_keys = vault::RewrapSigningKeys(*old_master, *new_master, store.SigningKeys());
-    if (!signing_keys) return Fail(signing_keys.error().message);
+    if (!signing_keys) return Fail(signing_keys.error());
     auto audit_key = vault::RewrapAuditKey(*old_master, *new_master, store.Keys());
-    if (!audit_key) return Fail(audit_key.error().message);
+    if (!audit_key) return Fail(audit_key.error());
     auto done = store.Keys().Rewrap(rows, *signing_keys, *audit_key, old_master->Id(), new_master->Id());
     if (done) {
       auto new_audit_key = vault::AuditChainKey(*new_master, store.Keys());
@@ -164,7 +160,7 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
           command.new_key_file.c_str(), MasterSource(config).c_str());
       return 0;
     }
-    if (done.error().code != Errc::kBadRequest) return Fail(done.error().message);
+    if (done.error().code != Errc::kBadRequest) return Fail(done.error());
   }
   return Fail("the keys kept changing during the rotation; nothing was changed, try again");
 }
@@ -195,15 +191,15 @@ Result<vault::MasterKey> OpenMasterKey(const Config& config, store::Store& store
 }
 
 int ManageVault(const Config& config, const VaultCommand& command) {
-  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error().message);
+  if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
-  if (!store) return Fail(store.error().message);
-  if (auto made = EnsureOperatorAccount(**store, SystemClock()()); !made) return Fail(made.error().message);
+  if (!store) return Fail(store.error());
+  if (auto made = EnsureOperatorAccount(**store, SystemClock()()); !made) return Fail(made.error());
   if (command.action == "add") return Add(config, **store, command);
   if (command.action == "list") return List(**store, command);
   if (command.action == "remove") return Remove(config, **store, command);
   if (command.action == "rotate-master") return RotateMaster(config, **store, command);
-  return Fail("unknown vault action '" + command.action + "'");
+  return Misused("unknown vault action '" + command.action + "'");
 }
 
 }  // namespace ap::app

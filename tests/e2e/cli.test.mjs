@@ -63,6 +63,31 @@ test('a failure at run time exits 1', async () => {
   assert.equal(r.code, 1, r.stderr);
 });
 
+test('input a command refuses exits 2, saying what is wrong', async () => {
+  const dir = tempDir();
+  await run(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/cb', '--data-dir', dir]);
+  const id = (await run(['client', 'list', '--data-dir', dir])).stdout.split('\t')[0];
+  for (const [args, said] of [
+    [['user', 'add', 'bad name!', '--password-stdin'], /a username is 1-64 letters/],
+    [['activity', 'export', '--format', 'xml'], /--format must be jsonl or csv/],
+    [['activity', 'export', '--from', 'yesterday'], /--from must be an ISO 8601 time or date/],
+    [['audit', 'export', '--kind', 'grant.revoke'], /Unknown audit kind/],
+    [['client', 'edit', id], /nothing to change/],
+    [['vault', 'add', '--owner', 'operator', '--provider', 'nope'], /unknown provider 'nope'/],
+    [['user', 'remove', 'operator'], /the operator's account cannot be removed/],
+  ]) {
+    const r = await run([...args, '--data-dir', dir]);
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, said);
+  }
+  const shortToken = tempDir();
+  const refused = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', join(shortToken, 'data')],
+    { AIPASSPORT_ADMIN_TOKEN: 'short' });
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /too short/);
+  assert.ok(!existsSync(join(shortToken, 'data')), 'refused before anything was made');
+});
+
 test('the first start says what to do next; a later start does not repeat it', async () => {
   const dir = tempDir();
   const first = await startBroker({ dataDir: dir });

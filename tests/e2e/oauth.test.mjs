@@ -258,7 +258,7 @@ test('only an app allowed the device grant may start the device flow: the operat
   assert.equal(refused.json.error, 'unauthorized_client');
   assert.match(refused.json.error_description, new RegExp(`client edit ${webApp.client_id} --device-grant on`));
   const listed = cliSync(['client', 'list', '--data-dir', broker.dataDir]).toString();
-  assert.match(listed, new RegExp(`^${client.client_id}\t.*\tdevice grant$`, 'm'));
+  assert.match(listed, new RegExp(`^${client.client_id}\tNotes\tpublic\thttp://127\\.0\\.0\\.1/callback\tdevice grant$`, 'm'));
   assert.match(listed, new RegExp(`^${webApp.client_id}\t.*\tno device grant$`, 'm'));
   cliSync(['client', 'edit', webApp.client_id, '--device-grant', 'on', '--data-dir', broker.dataDir]);
   const allowed = await start(webApp.client_id);
