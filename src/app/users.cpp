@@ -28,6 +28,20 @@ Status CheckUsername(const std::string& name) {
   return {};
 }
 
+// The name of an owner that is `name` in another case ("Alice" for "alice"), or empty (the same
+// name is the store's to refuse).
+Result<std::string> NameTakenInAnyCase(store::Store& store, const std::string& name) {
+  auto owners = store.Identity().ListOwners();
+  if (!owners) return owners.error();
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  for (const auto& o : *owners)
+    if (o.username != name && lower(o.username) == lower(name)) return o.username;
+  return std::string();
+}
+
 // An owner account changed by the CLI (usernames are checked to plain characters, safe in JSON).
 record::AuditEvent OwnerEvent(std::string_view kind, const store::OwnerRecord& owner) {
   return record::AuditEvent{std::string(kind), "cli", owner.id, "", "{\"username\":\"" + owner.username + "\"}"};
@@ -108,6 +122,13 @@ int ManageUsers(const Config& config, const UserCommand& command) {
       auto owner = (*store)->Identity().GetOwnerByName(command.username);
       if (!owner) return Fail(owner.error());
       existing = *owner;
+    }
+    if (command.action == "add") {  // before the password is asked for
+      auto taken = NameTakenInAnyCase(**store, command.username);
+      if (!taken) return Fail(taken.error());
+      if (!taken->empty())
+        return Misused("an owner named '" + *taken + "' exists: names differing only in case would be mistaken for "
+                       "each other");
     }
     // Before anything changes: a change the audit trail could not take is not made.
     auto audit_key = AuditKey(config, **store);

@@ -75,6 +75,7 @@ test('input a command refuses exits 2, saying what is wrong', async () => {
     [['client', 'edit', id], /nothing to change/],
     [['vault', 'add', '--owner', 'operator', '--provider', 'nope'], /unknown provider 'nope'/],
     [['user', 'remove', 'operator'], /the operator's account cannot be removed/],
+    [['user', 'add', 'OPERATOR', '--password-stdin'], /an owner named 'operator' exists: names differing only in case/],
   ]) {
     const r = await run([...args, '--data-dir', dir]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
