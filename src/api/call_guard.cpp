@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "api/shared_checks.hpp"
 #include "http/response.hpp"
 #include "proxy/worst_case.hpp"
@@ -164,6 +167,19 @@ Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst)
   return {};
 }
 
+// Whether a grant's missing key is worth a log line now: once a minute per grant, so that an app
+// retrying a refused call does not fill the log. Bounded: past 1,024 grants it starts over.
+static bool LogKeyMissingNow(const std::string& grant_id, UnixSeconds now) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, UnixSeconds> logged_at;
+  std::lock_guard lock(mutex);
+  if (logged_at.size() >= 1024) logged_at.clear();
+  auto [it, first] = logged_at.try_emplace(grant_id, now);
+  if (!first && now - it->second < 60) return false;
+  it->second = now;
+  return true;
+}
+
 Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant& grant,
                                   const proxy::ProviderEndpoint& endpoint) {
   if (endpoint.keyless) return vault::KeyRef();
@@ -172,8 +188,9 @@ Result<vault::KeyRef> SpendingKey(const BrokerContext& ctx, const domain::Grant&
   std::string_view label = g.key_label ? std::string_view(*g.key_label) : vault::kEnvironmentLabel;
   vault::KeyRef key = ctx.vault.Find(owner, endpoint.name, label);
   if (!key) {
-    spdlog::warn("grant {}: its owner has no {} key labelled '{}'; its calls get key_missing", g.id, endpoint.name,
-                 label);
+    if (LogKeyMissingNow(g.id, ctx.clock()))
+      spdlog::warn("grant {}: its owner has no {} key labelled '{}'; its calls get key_missing", g.id, endpoint.name,
+                   label);
     return MakeError(Errc::kKeyMissing,
                      "The owner of this grant has no " + endpoint.name + " key for it any more; the owner must add one");
   }
