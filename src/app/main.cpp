@@ -1,6 +1,7 @@
 // The `aipassport` command.
 
 #include <CLI/CLI.hpp>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
@@ -75,25 +76,26 @@ int main(int argc, char** argv) {
   ap::app::Flags serve_flags;
   auto* serve = cli.add_subcommand("serve", "Run the broker");
   serve->add_option("--listen", serve_flags.listen, "HOST:PORT to listen on (default 127.0.0.1:8080)");
-  serve->add_option("--data-dir", serve_flags.data_dir, "Where the database and signing key live (default ./data)");
+  serve->add_option("--data-dir", serve_flags.data_dir,
+                    "Where the SQLite database, the master key and the node id live (default ./data)");
   serve->add_option("--config", serve_flags.config_file, "TOML config file")->check(CLI::ExistingFile);
 
   std::string mock_listen = "127.0.0.1:9000";
   ap::mock::MockOptions mock_options;
   auto* mock = cli.add_subcommand("mock-upstream", "Run the emulation of the OpenAI, Anthropic and Gemini APIs");
   mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
-  mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::NonNegativeNumber);
+  mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::Range(0, std::numeric_limits<int>::max()));
   mock->add_option("--stream-chunks", mock_options.stream_chunks, "Pieces a streamed reply is cut into")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   mock->add_option("--body-pause-ms", mock_options.body_pause_ms,
                    "Send whole answers' heads and half their bodies, then pause this long before the rest")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   mock->add_option("--overload-after", mock_options.overload_after,
                    "End Anthropic streams with an overloaded_error event after this many text deltas")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
   mock->add_flag("--gemini-output-at-end", mock_options.gemini_output_at_end,
                  "Report Gemini streams' output tokens only in their last chunk, not as running totals");
   mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")
@@ -226,7 +228,8 @@ int main(int argc, char** argv) {
   auto* audit = cli.add_subcommand("audit", "The tamper-evident audit trail");
   for (auto* group : {activity, audit}) {
     group->require_subcommand(1);
-    auto* exporter = group->add_subcommand("export", "Print the records, oldest first (audit) or newest first (activity)");
+    auto* exporter = group->add_subcommand(
+        "export", group == audit ? "Print the audit records, oldest first" : "Print the calls, newest first");
     exporter->add_option("--format", record_command.format, "jsonl or csv")->capture_default_str();
     exporter->add_option("--from", record_command.from, "Only records at or after this ISO 8601 time");
     exporter->add_option("--to", record_command.to, "Only records before this ISO 8601 time");
