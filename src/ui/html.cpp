@@ -109,7 +109,8 @@ constexpr std::string_view kStyle =
     "table.stack td::before{content:attr(data-label);color:var(--muted);text-align:left;flex:none}}";
 
 // The consent page's one script. Approve counts only once the page's window has been in front, with
-// the focus, for kDwellMs, and the person has since moved the pointer or pressed a key in it. So a
+// the focus, for kDwellMs, and the person has since moved the pointer, pressed a key, or touched
+// the screen (a finger or pen comes down on a button without moving first) in it. So a
 // click meant for another window does not approve: a double-click begun on another site, whose
 // window closes (or sends this one here) between the two clicks so that the second lands on
 // Approve ("double-clickjacking"; nothing is framed, so frame-ancestors cannot stop it), nor a
@@ -144,6 +145,9 @@ constexpr std::string_view kArmApproveScript = R"js((function () {
   document.addEventListener('visibilitychange', judge);
   document.addEventListener('pointermove', gesture);
   document.addEventListener('keydown', gesture);
+  document.addEventListener('pointerdown', function (event) {  // a finger reaches a button without moving first
+    if (event.pointerType !== 'mouse') gesture();
+  });
   approve.form.addEventListener('submit', function (event) {
     if (event.submitter !== approve || armed) return;
     event.preventDefault();

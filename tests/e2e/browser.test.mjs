@@ -135,6 +135,19 @@ test('in a browser: Approve counts only once its window has been in front a mome
   }, approve);
   assert.equal(still, 'true', 'no pointer moved, no key pressed: still held');
   assert.equal(page.url(), consentUrl, 'nothing was approved');
+  const pressed = await page.evaluate((selector) => {
+    const button = document.querySelector(selector);
+    document.dispatchEvent(new PointerEvent('pointerdown', { pointerType: 'mouse' }));
+    const mouse = button.getAttribute('aria-disabled');
+    document.dispatchEvent(new PointerEvent('pointerdown', { pointerType: 'touch' }));
+    const touch = button.getAttribute('aria-disabled');
+    window.dispatchEvent(new Event('blur'));
+    window.dispatchEvent(new Event('focus'));
+    return { mouse, touch, refocused: button.getAttribute('aria-disabled') };
+  }, approve);
+  assert.deepEqual(pressed, { mouse: 'true', touch: null, refocused: 'true' },
+    'a mouse button pressed in place does not arm it, a finger on a phone does; the focus lost, it starts over');
+  await new Promise((resolve) => setTimeout(resolve, 800));
   await page.mouse.move(5, 5);
   await page.mouse.move(40, 60);  // the person reads, then approves
   assert.equal(await page.getAttribute(approve, 'aria-disabled'), null);
