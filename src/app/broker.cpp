@@ -72,13 +72,17 @@ void ShowNewOwnerToken(const std::string& token, const std::filesystem::path& da
   }
   std::filesystem::path file = OwnerTokenFile(data_dir);
   std::string text = token + "\n";
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  bool written = fd >= 0 && ::fchmod(fd, 0600) == 0 &&
-                 ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  // A new file of this user's, whatever was there (a link to elsewhere, another's file) before.
+  ::unlink(file.c_str());
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool written =
+      fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   if (fd >= 0) ::close(fd);
-  std::string path = std::filesystem::weakly_canonical(file).string();
+  std::error_code ec;
+  std::string path = std::filesystem::weakly_canonical(file, ec).string();
+  if (path.empty()) path = file.string();
   if (!written) {
-    std::filesystem::remove(file);
+    if (fd >= 0) ::unlink(file.c_str());
     telemetry::Complain("the owner token could not be written to " + path +
                         "; make one with: aipassport admin-token --reset --data-dir " + data_dir.string());
     return;
@@ -936,13 +940,11 @@ Result<std::unique_ptr<store::Store>> OpenConfiguredStore(const Config& config) 
 }
 
 int ResetAdminToken(const Config& config) {
-  if (ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN")) {
-    telemetry::Complain(
+  if (ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN"))
+    return Misused(
         "AIPASSPORT_ADMIN_TOKEN is set: a broker started with it takes that token and no other, so a reset "
         "would not end it. Change the variable where it is set and restart the brokers; or unset it here to "
         "reset the token of brokers started without it");
-    return 2;
-  }
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error());
@@ -956,6 +958,7 @@ int ResetAdminToken(const Config& config) {
   std::printf(
       "the previous owner token no longer works (on brokers started without AIPASSPORT_ADMIN_TOKEN, "
       "which take that token instead)\n");
+  ::unlink(OwnerTokenFile(config.data_dir).c_str());  // the first start's token, if still there, is dead
   return 0;
 }
 

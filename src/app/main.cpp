@@ -1,9 +1,9 @@
 // The `aipassport` command.
 
 #include <CLI/CLI.hpp>
-#include <limits>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #ifdef AIPASSPORT_WITH_MIMALLOC
 #include <mimalloc.h>
@@ -84,18 +84,19 @@ int main(int argc, char** argv) {
   ap::mock::MockOptions mock_options;
   auto* mock = cli.add_subcommand("mock-upstream", "Run the emulation of the OpenAI, Anthropic and Gemini APIs");
   mock->add_option("--listen", mock_listen, "HOST:PORT to listen on")->capture_default_str();
-  mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(CLI::Range(0, std::numeric_limits<int>::max()));
+  const auto non_negative = CLI::Range(0, std::numeric_limits<int>::max());
+  mock->add_option("--latency-ms", mock_options.latency_ms, "Delay before every answer")->check(non_negative);
   mock->add_option("--stream-chunks", mock_options.stream_chunks, "Pieces a streamed reply is cut into")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(non_negative);
   mock->add_option("--body-pause-ms", mock_options.body_pause_ms,
                    "Send whole answers' heads and half their bodies, then pause this long before the rest")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(non_negative);
   mock->add_option("--overload-after", mock_options.overload_after,
                    "End Anthropic streams with an overloaded_error event after this many text deltas")
-      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
+      ->check(non_negative);
   mock->add_flag("--gemini-output-at-end", mock_options.gemini_output_at_end,
                  "Report Gemini streams' output tokens only in their last chunk, not as running totals");
   mock->add_option("--openai-key", mock_options.openai_key, "Key expected in Authorization: Bearer")

@@ -28,8 +28,7 @@ Status CheckUsername(const std::string& name) {
   return {};
 }
 
-// The name of an owner that is `name` in another case ("Alice" for "alice"), or empty (the same
-// name is the store's to refuse).
+// The name of an owner that is `name` in any case ("Alice" or "alice" for "alice"), or empty.
 Result<std::string> NameTakenInAnyCase(store::Store& store, const std::string& name) {
   auto owners = store.Identity().ListOwners();
   if (!owners) return owners.error();
@@ -38,7 +37,7 @@ Result<std::string> NameTakenInAnyCase(store::Store& store, const std::string& n
     return s;
   };
   for (const auto& o : *owners)
-    if (o.username != name && lower(o.username) == lower(name)) return o.username;
+    if (lower(o.username) == lower(name)) return o.username;
   return std::string();
 }
 
@@ -127,8 +126,10 @@ int ManageUsers(const Config& config, const UserCommand& command) {
       auto taken = NameTakenInAnyCase(**store, command.username);
       if (!taken) return Fail(taken.error());
       if (!taken->empty())
-        return Misused("an owner named '" + *taken + "' exists: names differing only in case would be mistaken for "
-                       "each other");
+        return Misused(*taken == command.username ? "an owner named '" + *taken + "' exists already"
+                                                  : "an owner named '" + *taken +
+                                                        "' exists: names differing only in case would be mistaken for "
+                                                        "each other");
     }
     // Before anything changes: a change the audit trail could not take is not made.
     auto audit_key = AuditKey(config, **store);

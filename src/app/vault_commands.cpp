@@ -64,7 +64,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   if (!key) return Fail(key.error());
   if (auto ok = api::CheckNewKey(label, *key); !ok) {
     sodium_memzero(key->data(), key->size());
-    return Fail(ok.error().field_errors.front().field + ": " + ok.error().field_errors.front().message);
+    return Misused(ok.error().field_errors.front().field + ": " + ok.error().field_errors.front().message);
   }
   auto master = OpenMasterKey(config, store);
   if (!master) return Fail(master.error());
@@ -131,7 +131,7 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
   bool created = false;
   auto new_master = vault::LoadMasterKey({std::nullopt, command.new_key_file}, true, &created);
   if (!new_master) return Fail(new_master.error());
-  if (new_master->Id() == old_master->Id()) return Fail(command.new_key_file + " holds the current master key");
+  if (new_master->Id() == old_master->Id()) return Misused(command.new_key_file + " holds the current master key");
   for (int attempt = 0; attempt < 5; ++attempt) {
     auto keys = store.Keys().ListKeys(std::nullopt);
     if (!keys) return Fail(keys.error());

@@ -267,7 +267,8 @@ Result<std::optional<int64_t>> NarrowedLimit(const std::string& text, std::optio
   }
   int64_t value = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (ec == std::errc::result_out_of_range) return MakeError(Errc::kBadRequest, std::string(what) + " is too large");
+  if (ec == std::errc::result_out_of_range && ptr == digits.data() + digits.size() && digits[0] != '-')
+    return MakeError(Errc::kBadRequest, std::string(what) + " is too large");
   if (ec != std::errc() || ptr != digits.data() + digits.size() || value < 0)
     return MakeError(Errc::kBadRequest, std::string(what) + (dollars ? " must be an amount like 5.00, at least 0"
                                                                      : " must be a whole number of at least 0"));

@@ -110,19 +110,22 @@ constexpr std::string_view kStyle =
 
 // The consent page's one script. Approve counts only once the page's window has been in front, with
 // the focus, for kDwellMs, and the person has since moved the pointer, pressed a key, or touched
-// the screen (a finger or pen comes down on a button without moving first) in it. So a
-// click meant for another window does not approve: a double-click begun on another site, whose
-// window closes (or sends this one here) between the two clicks so that the second lands on
-// Approve ("double-clickjacking"; nothing is framed, so frame-ancestors cannot stop it), nor a
-// stream of clicks asked for while this page loads under a still pointer. Until then Approve is
-// marked aria-disabled (not disabled: the focus stays on it, and Enter in a field is held too) and
-// a submit by it is held back with a word why. A browser without scripts approves as ever.
+// the screen (a finger or pen comes down on a button without moving first) in it; a press before
+// that moment starts it over. So a click meant for another window does not approve: a
+// double-click begun on another site, whose window closes (or sends this one here) between the two
+// clicks so that the second lands on Approve ("double-clickjacking"; nothing is framed, so
+// frame-ancestors cannot stop it), nor a quick run of clicks or taps asked for while this page loads
+// under them. Until then Approve is marked aria-disabled (not disabled: the focus stays on it, and
+// Enter in a field is held too) and a submit by it is held back with a word why; one after the
+// moment (a screen reader's or voice control's click, which moves nothing) arms it for the next.
+// A browser without scripts approves as ever.
 constexpr std::string_view kArmApproveScript = R"js((function () {
   var kDwellMs = 600;
   var approve = document.querySelector('button[name="decision"][value="approve"]');
   if (!approve || approve.disabled) return;
-  var inFront = null, armed = false;
+  var inFront = null, armed = false, restarts = 0;
   function disarm() {
+    ++restarts;
     inFront = null;
     armed = false;
     approve.setAttribute('aria-disabled', 'true');
@@ -131,11 +134,29 @@ constexpr std::string_view kArmApproveScript = R"js((function () {
     if (document.visibilityState !== 'visible' || !document.hasFocus()) disarm();
     else if (inFront === null) inFront = Date.now();
   }
-  function gesture() {
-    judge();
-    if (armed || inFront === null || Date.now() - inFront < kDwellMs) return;
+  function settled() {
+    return inFront !== null && Date.now() - inFront >= kDwellMs;
+  }
+  function arm() {
     armed = true;
     approve.removeAttribute('aria-disabled');
+  }
+  // A move or key before the moment is over counts once it is, unless a press starts it over.
+  function gesture() {
+    judge();
+    if (armed || inFront === null) return;
+    if (settled()) return arm();
+    var asOf = restarts;
+    setTimeout(function () {
+      if (asOf === restarts && !armed && settled()) arm();
+    }, inFront + kDwellMs - Date.now());
+  }
+  function say(text) {
+    var hint = document.getElementById('approve-hint') || document.createElement('p');
+    hint.id = 'approve-hint';
+    hint.setAttribute('role', 'status');
+    hint.textContent = text;
+    approve.form.after(hint);
   }
   disarm();
   judge();
@@ -144,18 +165,30 @@ constexpr std::string_view kArmApproveScript = R"js((function () {
   window.addEventListener('pageshow', function () { disarm(); judge(); });
   document.addEventListener('visibilitychange', judge);
   document.addEventListener('pointermove', gesture);
-  document.addEventListener('keydown', gesture);
-  document.addEventListener('pointerdown', function (event) {  // a finger reaches a button without moving first
-    if (event.pointerType !== 'mouse') gesture();
+  document.addEventListener('keydown', function (event) {
+    if (!event.repeat) gesture();  // not a key held down since another window
+  });
+  document.addEventListener('pointerdown', function (event) {
+    if (armed) return;
+    judge();
+    // A finger or pen reaches a button without moving first; any other press, and a touch in a
+    // quick run of them, starts the moment over, so presses in quick succession never arm it.
+    if (event.pointerType !== 'mouse' && settled()) return arm();
+    if (inFront === null) return;
+    ++restarts;
+    inFront = Date.now();
   });
   approve.form.addEventListener('submit', function (event) {
     if (event.submitter !== approve || armed) return;
     event.preventDefault();
-    var hint = document.getElementById('approve-hint') || document.createElement('p');
-    hint.id = 'approve-hint';
-    hint.setAttribute('role', 'status');
-    hint.textContent = 'Not approved yet: this window has only just come to the front. Read the request, then approve.';
-    approve.form.after(hint);
+    // A click from a screen reader or voice control comes with no pointer or key: once the moment
+    // has passed it arms Approve for the next one.
+    if (settled()) {
+      arm();
+      say('Press Approve again to approve.');
+    } else {
+      say('Not approved yet: this window has only just come to the front. Read the request, then approve.');
+    }
   });
 })();)js";
 

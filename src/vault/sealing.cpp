@@ -87,7 +87,7 @@ Result<std::string> UnsealWith(const MasterKey& master, std::string_view sealed,
   if (!data_key) return data_key.error();
   auto secret = Decrypt(*data_key, sealed, secret_context);
   sodium_memzero(data_key->data(), data_key->size());
-  if (!secret) return MakeError(Errc::kValidation, std::string(name) + " was altered: its seal does not open");
+  if (!secret) return MakeError(Errc::kInternal, std::string(name) + " was altered: its seal does not open");
   return std::move(*secret);
 }
 

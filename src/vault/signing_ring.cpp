@@ -40,9 +40,9 @@ Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& maste
     if (!pem) return pem.error();
     auto key = crypto::Ed25519Key::FromPrivatePem(*pem);
     sodium_memzero(pem->data(), pem->size());
-    if (!key) return MakeError(Errc::kValidation, "signing key " + r.kid + " is damaged: " + key.error().message);
+    if (!key) return MakeError(Errc::kInternal, "signing key " + r.kid + " is damaged: " + key.error().message);
     if (crypto::JwkThumbprint(*key) != r.kid)
-      return MakeError(Errc::kValidation, "signing key " + r.kid + " holds another key than its kid names");
+      return MakeError(Errc::kInternal, "signing key " + r.kid + " holds another key than its kid names");
     keys.push_back(crypto::SigningKey{r.kid, std::move(*key), r.created_at});
   }
   return keys;

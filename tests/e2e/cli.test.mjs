@@ -2,7 +2,7 @@
 // directories never made by commands other than serve, first-start guidance, config error places.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run, startBroker, tempDir } from './harness.mjs';
 
@@ -89,6 +89,19 @@ test('input a command refuses exits 2, saying what is wrong', async () => {
   assert.ok(!existsSync(join(shortToken, 'data')), 'refused before anything was made');
 });
 
+test('the first owner token goes to a new file of the broker\'s own, never through a link left in its place', async () => {
+  const dir = tempDir();
+  const elsewhere = join(tempDir(), 'collected');
+  writeFileSync(elsewhere, 'nothing yet\n');
+  symlinkSync(elsewhere, join(dir, 'owner-token'));
+  const broker = await startBroker({ dataDir: dir });
+  assert.match(broker.ownerToken, /^apo_/);
+  assert.equal(readFileSync(elsewhere, 'utf8'), 'nothing yet\n', 'the link\'s target was not written');
+  const file = lstatSync(join(dir, 'owner-token'));
+  assert.ok(file.isFile() && (file.mode & 0o777) === 0o600);
+  await broker.stop();
+});
+
 test('the first start says what to do next; a later start does not repeat it', async () => {
   const dir = tempDir();
   const first = await startBroker({ dataDir: dir });
@@ -99,4 +112,5 @@ test('the first start says what to do next; a later start does not repeat it', a
   await first.stop();
   const second = await startBroker({ dataDir: dir });
   assert.doesNotMatch(second.output, /next steps:/);
+  assert.match(second.output, /the owner token made at the first start is still in \S*owner-token: delete it/);
 });

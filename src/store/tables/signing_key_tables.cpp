@@ -80,7 +80,7 @@ Status SigningKeyTables::AddSigningKey(const SigningKeyRecord& key) {
     Query newest(db_.Prepare(kNewest));
     if (newest.Step() != kRow) return db_.DbError("read the newest signing key");
     if (newest.Int(0) >= key.created_at)
-      return MakeError(Errc::kBadRequest, "a signing key was added this very second; wait one and try again");
+      return MakeError(Errc::kUnavailable, "a signing key was added this very second; wait one and try again");
     if (auto ok = Insert(key); !ok) return ok;
     return AppendChange(db_, "signing_keys", key.kid);
   });
