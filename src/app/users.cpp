@@ -126,7 +126,7 @@ int ManageUsers(const Config& config, const UserCommand& command) {
       auto taken = NameTakenInAnyCase(**store, command.username);
       if (!taken) return Fail(taken.error());
       if (!taken->empty())
-        return Misused(*taken == command.username ? "an owner named '" + *taken + "' exists already"
+        return Misused(*taken == command.username ? "an owner named '" + *taken + "' already exists"
                                                   : "an owner named '" + *taken +
                                                         "' exists: names differing only in case would be mistaken for "
                                                         "each other");
