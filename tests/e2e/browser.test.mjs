@@ -11,7 +11,7 @@ import * as jose from 'jose';
 import { nodeCall } from './harness.mjs';
 import { caFetchFor, oauthBroker, PASSWORD } from './oauth_person.mjs';
 
-let ca, broker, as, client, browser, callback, callbackUrl;
+let ca, broker, as, client, browser, callback, callbackUrl, spki;
 const arrivals = [];
 
 const options = { [oauth.customFetch]: (...args) => caFetchFor(ca.ca)(...args) };
@@ -21,7 +21,7 @@ before(async () => {
   ({ ca, cert, broker, apps } = await oauthBroker({ notes: ['--home-url', 'https://notes.example'] }));
   client = { client_id: apps.notes.client_id };
   // The browser trusts exactly this certificate's key, nothing else it would not trust anyway.
-  const spki = execSync(`openssl x509 -in ${cert.certFile} -pubkey -noout | openssl pkey -pubin -outform der | ` +
+  spki = execSync(`openssl x509 -in ${cert.certFile} -pubkey -noout | openssl pkey -pubin -outform der | ` +
     'openssl dgst -sha256 -binary | base64').toString().trim();
   const issuer = new URL(broker.url);
   as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { ...options, algorithm: 'oauth2' }));
@@ -150,4 +150,32 @@ test('in a browser: Approve counts only once its window has been in front a mome
   await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), step(['click']).catch(() => {})]);
   assert.equal(arrivals.length, before + 1);
   await page.close();
+});
+
+test('on a phone: a tap after reading approves, though a finger sends no pointer move first', async () => {
+  const phone = await launchChromium({ hasTouch: true, isMobile: true, viewport: { width: 390, height: 844 },
+    args: [`--ignore-certificate-errors-spki-list=${spki}`] });
+  try {
+    const url = new URL(as.authorization_endpoint);
+    for (const [k, v] of Object.entries({
+      client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state: oauth.generateRandomState(),
+      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
+      scope: 'openai:chat',
+    })) url.searchParams.set(k, v);
+    const page = await phone.newPage();
+    await page.goto(url.href);
+    await page.fill('#username', 'erin');
+    await page.fill('#password', PASSWORD);
+    await Promise.all([page.waitForURL(/\/consent\//), page.tap('button[type=submit]')]);
+    const approve = 'button[value=approve]';
+    assert.equal(await page.getAttribute(approve, 'aria-disabled'), 'true', 'held as the page comes up');
+    await page.locator(approve).scrollIntoViewIfNeeded();
+    await page.waitForTimeout(700);  // the person reads (quick taps before this: browser test above)
+    const before = arrivals.length;
+    // Forced: Playwright waits for a button marked aria-disabled, and the tap itself is what arms it.
+    await Promise.all([page.waitForURL(/127\.0\.0\.1:\d+\/callback/), page.tap(approve, { force: true })]);
+    assert.equal(arrivals.length, before + 1);
+  } finally {
+    await phone.close();
+  }
 });
