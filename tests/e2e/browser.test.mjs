@@ -41,16 +41,23 @@ after(async () => {
   callback?.close();
 });
 
-test('in a browser: sign in, narrow the request on the consent screen, approve; the token carries the narrowed grant', async () => {
-  const verifier = oauth.generateRandomCodeVerifier();
-  const state = oauth.generateRandomState();
+// The app's authorization request (PKCE with `verifier`), asking for `ask` (authorization_details or scope).
+async function authorizationUrl(ask, { state = oauth.generateRandomState(), verifier = oauth.generateRandomCodeVerifier() } = {}) {
   const url = new URL(as.authorization_endpoint);
   for (const [k, v] of Object.entries({
     client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state,
-    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...ask,
+  })) url.searchParams.set(k, v);
+  return url;
+}
+
+test('in a browser: sign in, narrow the request on the consent screen, approve; the token carries the narrowed grant', async () => {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const state = oauth.generateRandomState();
+  const url = await authorizationUrl({
     authorization_details: JSON.stringify([{ type: 'ai_access', provider: 'openai', models: ['gpt-4o-mini', 'gpt-4o'],
       capabilities: ['chat'], max_budget_cents: 500, reason: 'meeting <b>notes</b>', lifetime_seconds: 604800 }]),
-  })) url.searchParams.set(k, v);
+  }, { state, verifier });
 
   const page = await browser.newPage();
   await page.goto(url.href);
@@ -95,12 +102,7 @@ test('in a browser: Approve counts only once its window has been in front a mome
   // Another site asks for a double-click, sends its opener here behind its own window, and closes
   // that on the first click, so that the second lands on Approve. Headless Chromium keeps every
   // window focused, so the window's losing and regaining the focus is played by its events.
-  const url = new URL(as.authorization_endpoint);
-  for (const [k, v] of Object.entries({
-    client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state: oauth.generateRandomState(),
-    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
-    scope: 'openai:chat',
-  })) url.searchParams.set(k, v);
+  const url = await authorizationUrl({ scope: 'openai:chat' });
   const page = await browser.newPage();
   await page.goto(url.href);
   if (new URL(page.url()).pathname.startsWith('/login')) {
@@ -156,12 +158,7 @@ test('on a phone: a tap after reading approves, though a finger sends no pointer
   const phone = await launchChromium({ hasTouch: true, isMobile: true, viewport: { width: 390, height: 844 },
     args: [`--ignore-certificate-errors-spki-list=${spki}`] });
   try {
-    const url = new URL(as.authorization_endpoint);
-    for (const [k, v] of Object.entries({
-      client_id: client.client_id, redirect_uri: callbackUrl, response_type: 'code', state: oauth.generateRandomState(),
-      code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()), code_challenge_method: 'S256',
-      scope: 'openai:chat',
-    })) url.searchParams.set(k, v);
+    const url = await authorizationUrl({ scope: 'openai:chat' });
     const page = await phone.newPage();
     await page.goto(url.href);
     await page.fill('#username', 'erin');
