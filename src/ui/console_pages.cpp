@@ -370,10 +370,14 @@ class ConsolePages {
     auto limit = api::PageLimit(req.target(), kHomePage, kMaxHomePage);
     auto older = api::GrantCursorParam(req.target(), "older");
     auto newer = api::GrantCursorParam(req.target(), "newer");
-    if (!limit || !older || !newer)
+    if (!limit || !older || !newer) {
+      // A limit out of range says what it may be; a cursor that does not read was cut or changed.
+      std::string why = !limit ? "its limit must be a whole number from 1 to " + std::to_string(kMaxHomePage)
+                               : "it was cut or changed";
       co_return ConsolePage(StatusCode::bad_request, "Home", Nav(signed_in->session.csrf_token, "/"),
-                            "<h1>Your grants</h1><p class=\"alert\" role=\"alert\">This page link is not valid "
-                            "(it was cut or changed). <a href=\"/\">Show the newest grants</a>.</p>");
+                            "<h1>Your grants</h1><p class=\"alert\" role=\"alert\">This page link is not valid (" +
+                                why + "). <a href=\"/\">Show the newest grants</a>.</p>");
+    }
     store::GrantQuery query;
     query.owner_id = caller.owner->id;
     query.limit = *limit + 1;

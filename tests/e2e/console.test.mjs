@@ -464,7 +464,12 @@ test('the home page pages its grants: a known grant is on the second page, reach
   assert.ok(!(await page.textContent('main')).includes('Notes'));
   const bad = await page.goto(`${broker.url}/?older=not-a-cursor`);
   assert.equal(bad.status(), 400);
-  assert.match(await page.textContent('main'), /This page link is not valid/);
+  assert.match(await page.textContent('main'), /This page link is not valid \(it was cut or changed\)/);
+  for (const limit of ['0', '501', 'ten']) {
+    const outOfRange = await page.goto(`${broker.url}/?limit=${limit}`);
+    assert.equal(outOfRange.status(), 400, `limit=${limit}`);
+    assert.match(await page.textContent('main'), /its limit must be a whole number from 1 to 500/, `limit=${limit}`);
+  }
   await page.close();
 });
 
