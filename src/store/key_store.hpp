@@ -61,8 +61,8 @@ class KeyStore {
   // In one transaction: replaces the listed provider keys' and signing keys' (id: the kid)
   // wrapped data keys and the wrapped audit key (when `audit_key` is not empty) and records
   // `new_master_id`, provided every stored key is listed and wrapped under `old_master_id`;
-  // kBadRequest "changed concurrently" when a key was added or changed meanwhile (read again and
-  // retry).
+  // kUnavailable "changed concurrently" when a key was added or changed meanwhile (a race, not bad
+  // input: read again and retry).
   virtual Status Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
                         std::string_view audit_key, std::string_view old_master_id,
                         std::string_view new_master_id) = 0;

@@ -118,7 +118,7 @@ TEST_F(SigningRingTest, AMasterKeyRotationRewrapsTheSigningKeysWithTheProviderKe
   // Leaving one signing key out changes nothing.
   auto partial = store_->Keys().Rewrap({}, {rewrapped[0]}, "", master_.Id(), next.Id());
   ASSERT_FALSE(partial);
-  EXPECT_EQ(partial.error().code, Errc::kBadRequest);
+  EXPECT_EQ(partial.error().code, Errc::kUnavailable);
   ASSERT_TRUE(ReadSigningKeys(master_, Ring()));
   ASSERT_TRUE(store_->Keys().Rewrap({}, rewrapped, "", master_.Id(), next.Id()));
   EXPECT_EQ(ReadSigningKeys(next, Ring()).value().size(), 2u);

@@ -150,6 +150,9 @@ test('each owner\'s grants spend that owner\'s key; nobody spends another\'s; th
   assert.match(stopped.json.error.message, /has no openai key for it any more/);
   assert.doesNotMatch(stopped.text, /personal/, 'the label is for the owner\'s log, not the app');
   assert.match(broker.output, /grant \S+: its owner has no openai key labelled 'personal'/);
+  // An app retrying the refused call does not fill the log: one line a minute per grant.
+  for (let i = 0; i < 3; i++) assert.equal((await chat(broker, a.token)).status, 503);
+  assert.equal(broker.output.match(/its owner has no openai key labelled 'personal'/g).length, 1, 'logged once a minute');
   assert.equal((await chat(broker, b.token)).status, 200, 'bob\'s grant is untouched');
   await broker.stop();
   for (const secret of [ALICE_KEY, ALICE_NEW_KEY, BOB_KEY]) assert.deepEqual(runsOf(secret, broker.output), [], 'no key in the log');

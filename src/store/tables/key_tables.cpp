@@ -173,7 +173,9 @@ Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none,
 Status RewrapRows(Connection& db, const std::string& rewrap_sql, const std::string& count_others_sql, const char* what,
                   const std::vector<RewrappedKey>& keys, std::string_view old_master_id,
                   std::string_view new_master_id) {
-  auto changed = [what] { return MakeError(Errc::kBadRequest, std::string("the ") + what + " changed concurrently; try again"); };
+  auto changed = [what] {
+    return MakeError(Errc::kUnavailable, std::string("the ") + what + " changed concurrently; try again");
+  };
   for (const auto& key : keys) {
     Query q(db.Prepare(rewrap_sql));
     q.BindBlob(key.wrapped_data_key).Bind(new_master_id).Bind(key.id).Bind(old_master_id);
@@ -193,7 +195,7 @@ Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, const std::vecto
     auto current = MasterKeyId();
     if (!current) return current.error();
     if (*current && **current != old_master_id)
-      return MakeError(Errc::kBadRequest, "the keys changed concurrently; try again");
+      return MakeError(Errc::kUnavailable, "the keys changed concurrently; try again");
     if (auto ok = RewrapRows(db_, kRewrapKey, kCountOtherMasters, "keys", keys, old_master_id, new_master_id); !ok)
       return ok;
     if (auto ok = RewrapSigningKeys(db_, signing_keys, old_master_id, new_master_id); !ok) return ok;
