@@ -391,12 +391,37 @@ MockAnswer Images(const json::object& o) {
   return JsonAnswer(200, answer);
 }
 
-// The text fields of a multipart form, and the size of its file.
+// The text fields of a multipart form, and its file.
 struct Form {
   std::map<std::string, std::string> fields;
+  std::string_view file;  // in the request's body
   size_t file_bytes = 0;
   bool has_file = false;
 };
+
+uint32_t LittleEndian(std::string_view bytes) {
+  uint32_t value = 0;
+  for (size_t i = bytes.size(); i-- > 0;) value = value << 8 | static_cast<unsigned char>(bytes[i]);
+  return value;
+}
+
+// How long the audio of a WAV file of PCM samples lasts, as a decoder finds it: the bytes from its
+// samples' chunk to the file's end, over its bytes a second. nullopt for any other file.
+std::optional<double> WavSeconds(std::string_view file) {
+  if (file.size() < 12 || file.substr(0, 4) != "RIFF" || file.substr(8, 4) != "WAVE") return std::nullopt;
+  double bytes_a_second = 0;
+  for (size_t at = 12; at + 8 <= file.size();) {
+    std::string_view id = file.substr(at, 4);
+    size_t size = LittleEndian(file.substr(at + 4, 4));
+    if (id == "data")
+      return bytes_a_second > 0 ? std::optional<double>((file.size() - at - 8) / bytes_a_second) : std::nullopt;
+    if (id == "fmt " && at + 24 <= file.size())  // sample rate x channels x bits / 8
+      bytes_a_second = static_cast<double>(LittleEndian(file.substr(at + 12, 4))) *
+                       LittleEndian(file.substr(at + 10, 2)) * LittleEndian(file.substr(at + 22, 2)) / 8;
+    at += 8 + size + size % 2;
+  }
+  return std::nullopt;
+}
 
 std::optional<Form> ParseForm(const Request& req) {
   std::string type = Header(req, "content-type");
@@ -421,6 +446,7 @@ std::optional<Form> ParseForm(const Request& req) {
       std::string name(headers.substr(name_at + 6, headers.find('"', name_at + 6) - name_at - 6));
       if (headers.find("filename=") != std::string_view::npos) {
         form.has_file = true;
+        form.file = value;
         form.file_bytes = value.size();
       } else {
         form.fields[name] = std::string(value);
@@ -431,9 +457,9 @@ std::optional<Form> ParseForm(const Request& req) {
   return form;
 }
 
-// As OpenAI answers: whisper-1 reports the audio's duration, the GPT-4o models the tokens they
-// billed (all audio here, at 10 a second), and stream them when asked (`stream=true`), the usage
-// in the last event.
+// As OpenAI answers: whisper-1 reports the audio's duration (whole seconds, rounded up), the GPT-4o models the tokens
+// they billed (all audio here, at 10 a second), and stream them when asked (`stream=true`), the usage in the last
+// event.
 MockAnswer Audio(const Request& req, bool translate, const MockOptions& options) {
   auto form = ParseForm(req);
   if (!form)
@@ -442,8 +468,8 @@ MockAnswer Audio(const Request& req, bool translate, const MockOptions& options)
   if (!form->has_file) return Missing("file");
   const std::string& model = form->fields["model"];
   bool whisper = model.starts_with("whisper");
-  // As if the file were 16 kHz, 16-bit mono PCM.
-  double seconds = static_cast<double>(form->file_bytes) / 32000.0;
+  // A WAV file's own length; any other as if it were 16 kHz, 16-bit mono PCM.
+  double seconds = WavSeconds(form->file).value_or(static_cast<double>(form->file_bytes) / 32000.0);
   std::string text =
       (translate ? "Mock translation of " : "Mock transcript of ") + std::to_string(form->file_bytes) + " bytes";
   json::object usage;

@@ -116,6 +116,12 @@ Result<std::string> MultipartBoundary(std::string_view content_type) {
 MultipartField::MultipartField(std::string boundary, std::string name)
     : delimiter_("\r\n--" + std::move(boundary)), name_(std::move(name)), carry_("\r\n") {}
 
+MultipartField MultipartField::FileHead(std::string boundary, std::string name, size_t head_bytes) {
+  MultipartField field(std::move(boundary), std::move(name));
+  field.head_bytes_ = head_bytes;
+  return field;
+}
+
 Status MultipartField::Feed(std::string_view bytes) {
   carry_.append(bytes);
   std::string_view rest = carry_;
@@ -173,7 +179,7 @@ Status MultipartField::Finish() const {
 }
 
 Status MultipartField::OnHeaders(std::string_view headers) {
-  std::optional<std::string> name;
+  std::optional<std::string> name, filename;
   bool disposition = false;
   while (!headers.empty()) {
     size_t eol = headers.find("\r\n");
@@ -204,6 +210,7 @@ Status MultipartField::OnHeaders(std::string_view headers) {
       if (p.name != "name" && p.name != "filename")
         return Malformed("a part's Content-Disposition has the parameter '" + p.name + "' (only name and filename)");
     if (const std::string* n = Find(*params, "name")) name = *n;
+    if (const std::string* f = Find(*params, "filename")) filename = *f;
   }
   if (!disposition) return Malformed("a part has no Content-Disposition");
   if (!name) return Malformed("a part has no name");
@@ -212,17 +219,23 @@ Status MultipartField::OnHeaders(std::string_view headers) {
                                             " is not one of OpenAI's API as written, and this provider is sent only "
                                             "those (the operator may allow more with extra_members)");
   capturing_ = *name == name_;
-  if (capturing_ && value_) return MakeError(Errc::kBadRequest, "The field '" + name_ + "' appears more than once");
+  if (capturing_ && (value_ || filename_))
+    return MakeError(Errc::kBadRequest, "The field '" + name_ + "' appears more than once");
+  if (capturing_) filename_ = std::move(filename);
   capture_.clear();
   return {};
 }
 
 Status MultipartField::OnBody(std::string_view bytes, bool part_ended) {
   if (!capturing_) return {};
-  if (capture_.size() + bytes.size() > kMaxField)
-    return MakeError(Errc::kBadRequest, "The field '" + name_ + "' is too long");
-  capture_.append(bytes);
-  if (part_ended) {
+  if (head_bytes_ > 0) {
+    capture_.append(bytes.substr(0, head_bytes_ - capture_.size()));
+  } else {
+    if (capture_.size() + bytes.size() > kMaxField)
+      return MakeError(Errc::kBadRequest, "The field '" + name_ + "' is too long");
+    capture_.append(bytes);
+  }
+  if (part_ended || (head_bytes_ > 0 && capture_.size() == head_bytes_)) {
     value_ = std::move(capture_);
     capturing_ = false;
   }

@@ -16,6 +16,7 @@
 #include "proxy/multipart.hpp"
 #include "proxy/openai_vocabulary.hpp"
 #include "proxy/sse.hpp"
+#include "proxy/wav_header.hpp"
 
 namespace ap::proxy {
 namespace json = boost::json;
@@ -61,10 +62,15 @@ bool OpensWideContext(const Request& req) {
 // last is held back until the grant allowed that model.
 struct Relay::Upload {
   Upload(const Request& request, const std::string& boundary)
-      : req(request), form(boundary, "model"), format(boundary, "response_format") {}
+      : req(request),
+        form(boundary, "model"),
+        format(boundary, "response_format"),
+        file(MultipartField::FileHead(boundary, "file", kWavHeadBytes)) {}
   const Request& req;
   MultipartField form;
   MultipartField format;  // the answer's: whether it will say how long the audio was
+  MultipartField file;    // its first bytes: how many bytes a second of its audio takes
+
   bool admitted = false;
   std::optional<Error> refusal;
   std::string held;
@@ -433,9 +439,14 @@ awaitable<Result<std::string_view>> Relay::NextUploadPiece() {
       co_return std::string_view(u.sending);
     }
     if (auto fed = u.form.Feed(*piece); !fed) co_return u.Stop(fed.error());
-    if (grant_.record.SpendsAgainstABudget())  // only a budget reads it (MeteredFormat)
+    // Only a budget reads the answer's format (MeteredFormat) and the file's head (AdmitUpload),
+    // which the admission then waits for too: until the last piece, nothing reaches the provider whole.
+    bool budgeted = grant_.record.SpendsAgainstABudget();
+    if (budgeted) {
       if (auto fed = u.format.Feed(*piece); !fed) co_return u.Stop(fed.error());
-    if (u.form.Value() && !u.admitted)
+      if (auto fed = u.file.Feed(*piece); !fed) co_return u.Stop(fed.error());
+    }
+    if (u.form.Value() && !u.admitted && (!budgeted || u.file.Value()))
       if (auto admitted = co_await AdmitUpload(); !admitted) co_return u.Stop(admitted.error());
     u.sending = std::move(u.held);
     u.held.assign(*piece);
@@ -457,12 +468,23 @@ Status Relay::MeteredFormat() const {
   return {};
 }
 
+// How many bytes a second of the upload's audio takes, where its file says so exactly: a WAV file
+// of fixed-size samples, sent as one (a ".wav" filename, which the provider reads its format by).
+// Any other file may be denser than its size says (AdmitUpload reserves it at 6 kbit/s).
+std::optional<uint64_t> Relay::FileBytesPerSecond() const {
+  const MultipartField& file = upload_->file;
+  if (!file.Value() || !file.Filename()) return std::nullopt;
+  std::string_view name = *file.Filename();
+  if (name.size() < 4 || !boost::beast::iequals(name.substr(name.size() - 4), ".wav")) return std::nullopt;
+  return WavBytesPerSecond(*file.Value());
+}
+
 awaitable<Status> Relay::AdmitUpload() {
   Upload& u = *upload_;
   hooks_.SetModel(*u.form.Value());
   u.admitted = true;
   // An upload without a length may be as long as the server lets it be.
-  WorstCase worst = WorstCaseOfUpload(DeclaredLength(u.req).value_or(http::kStreamedBodyLimit));
+  WorstCase worst = WorstCaseOfUpload(DeclaredLength(u.req).value_or(http::kStreamedBodyLimit), FileBytesPerSecond());
   co_return co_await hooks_.Admit(worst, false);
 }
 

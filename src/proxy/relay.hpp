@@ -112,6 +112,7 @@ class Relay {
   Status MeteredFormat() const;
   boost::asio::awaitable<Result<std::string_view>> NextUploadPiece();
   boost::asio::awaitable<Status> AdmitUpload();
+  std::optional<uint64_t> FileBytesPerSecond() const;
   bool KeepEvent(std::string_view event);
   bool AllowsListedModel(const boost::json::value& item) const;
   int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }

@@ -4,7 +4,7 @@ namespace ap::proxy {
 namespace {
 
 // 6 kbit/s: the lowest bitrate speech is usually sent at, so the longest an upload can last.
-constexpr size_t kLeastAudioBytesPerSecond = 750;
+constexpr uint64_t kLeastAudioBytesPerSecond = 750;
 
 }  // namespace
 
@@ -33,9 +33,10 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   return worst;
 }
 
-WorstCase WorstCaseOfUpload(size_t bytes) {
+WorstCase WorstCaseOfUpload(uint64_t bytes, std::optional<uint64_t> bytes_per_second) {
   WorstCase worst;
-  worst.use.audio_seconds = static_cast<double>(bytes) / kLeastAudioBytesPerSecond;
+  uint64_t rate = bytes_per_second.value_or(0) > 0 ? *bytes_per_second : kLeastAudioBytesPerSecond;
+  worst.use.audio_seconds = static_cast<double>(bytes / rate + (bytes % rate != 0));
   worst.audio_upload = true;
   return worst;
 }

@@ -202,6 +202,53 @@ test('on a budget, an upload must ask for an answer that says how long its audio
   assert.match(String(text), /Mock transcript of 64000 bytes/);
 });
 
+// A WAV file of `seconds` of silence: PCM at `rate` samples a second of `bits` bits, one channel.
+function wav(rate, bits, seconds) {
+  const samples = Buffer.alloc(rate * (bits / 8) * seconds);
+  const head = Buffer.alloc(44);
+  head.write('RIFF', 0);
+  head.writeUInt32LE(36 + samples.length, 4);
+  head.write('WAVEfmt ', 8);
+  head.writeUInt32LE(16, 16);
+  head.writeUInt16LE(1, 20);  // PCM
+  head.writeUInt16LE(1, 22);
+  head.writeUInt32LE(rate, 24);
+  head.writeUInt32LE(rate * (bits / 8), 28);
+  head.writeUInt16LE(bits / 8, 32);
+  head.writeUInt16LE(bits, 34);
+  head.write('data', 36);
+  head.writeUInt32LE(samples.length, 40);
+  return Buffer.concat([head, samples]);
+}
+
+test('on a budget, a WAV upload is reserved by its own length: a minute of speech fits five cents, 100 minutes of dense audio do not', async () => {
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['whisper-1'], capabilities: ['audio'], maxBudgetCents: 5 });
+  const c = sdk(g.token);
+  // A minute of 16 kHz 16-bit speech is 1.92 MB: at 6 kbit/s, 43 minutes, $0.26. Its header says
+  // 32,000 bytes a second, and whisper-1 bills the minute it lasts: $0.006.
+  const minute = wav(16000, 16, 60);
+  const heard = await c.audio.transcriptions.create({ model: 'whisper-1', file: await toFile(minute, 'speech.wav') });
+  assert.equal(heard.usage.seconds, 60);
+  assert.equal((await usageOf(broker, g.grantId)).budget.spentMicros, 6000);
+  const requests = (await mockStats(mock)).requests.openai;
+  // The same bytes under another name: the provider reads its format by the name, so the header
+  // is not taken at its word.
+  await assert.rejects(c.audio.transcriptions.create({ model: 'whisper-1', file: await toFile(minute, 'speech.mp3') }), (e) => {
+    assert.equal(e.status, 402);
+    assert.match(e.message, /could cost up to \$0\.25/);
+    return true;
+  });
+  // 8-bit audio at 10 samples a second lasts 6,000 seconds in 60 kB: $0.60, where 60 kB at 6 kbit/s
+  // would have been reserved at 81 seconds and the provider's bill overshot the budget.
+  await assert.rejects(c.audio.transcriptions.create({ model: 'whisper-1', file: await toFile(wav(10, 8, 6000), 'dense.wav') }), (e) => {
+    assert.equal(e.status, 402);
+    assert.match(e.message, /could cost up to \$0\.6/);
+    return true;
+  });
+  assert.equal((await mockStats(mock)).requests.openai, requests, 'neither reached the provider whole');
+  assert.equal((await usageOf(broker, g.grantId)).budget.spentMicros, 6000);
+});
+
 test('an upload for a model outside the grant is refused and never reaches the provider whole', async () => {
   const requests = (await mockStats(mock)).requests.openai;
   const file = await toFile(Buffer.alloc(100000, 1), 'speech.wav');
