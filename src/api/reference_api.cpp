@@ -566,6 +566,8 @@ class ReferenceApi {
     auto built = ChatCallFor(req, g, call);
     if (!built) co_return call.Refusal(built.error());
     proxy::WorstCase worst = proxy::WorstCaseOf(built->call.asked, built->call.upstream.body.size());
+    // As on the native paths: a tool may not run a model, or make images, the grant does not allow.
+    if (auto tools = CheckToolScope(g, worst); !tools) co_return call.Refusal(tools.error());
     proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), g, exchange, call);
     proxy::Reply answer = co_await relay.Chat(std::move(built->call.upstream), worst);
     call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());

@@ -315,6 +315,16 @@ test('a tool cannot run a model, or make images, that the grant does not allow: 
   });
   assert.equal(advisor.status, 403, advisor.text);
   assert.match(advisor.json.error.message, /Model 'claude-opus-4-6', named by a tool, is not allowed by this grant/);
+  // The reference's /proxy/chat passes tools through to Anthropic as they are: the same check.
+  const viaReference = await post('/proxy/chat', anthropic.token, {
+    model: 'claude-haiku-4-5', max_tokens: 50, messages,
+    tools: [{ type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-6' }],
+  });
+  assert.equal(viaReference.status, 403, viaReference.text);
+  assert.match(viaReference.text, /Model 'claude-opus-4-6', named by a tool, is not allowed by this grant/);
+  const imagesViaReference = await post('/proxy/chat', openai.token,
+    { model: 'gpt-4.1-mini', messages, tools: [{ type: 'image_generation', quality: 'high' }] });
+  assert.equal(imagesViaReference.status, 403, imagesViaReference.text);
   for (const model of [5, '', ['claude-opus-4-6']]) {
     const odd = await post('/anthropic/v1/messages', anthropic.token,
       { model: 'claude-haiku-4-5', max_tokens: 50, messages, tools: [{ type: 'advisor_20260301', name: 'advisor', model }] });
