@@ -358,6 +358,16 @@ class OAuthApi {
         !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), issued->code_challenge))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
+    // What the request asks of the grant is checked before the code is used too: a request the
+    // grant cannot answer (more than it holds, another resource) leaves the code for a corrected
+    // retry, which would otherwise count as a replay and revoke the grant just approved.
+    {
+      auto grant = co_await api::LoadGrant(ctx_, issued->grant_id);
+      if (!grant || domain::UnusableReason(grant->record, now))
+        co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
+      std::vector<std::string> audiences;
+      if (auto refused = CheckAsk(ask, *grant, issued->resources, audiences)) co_return std::move(*refused);
+    }
     auto redeem = [hash, now](store::Store& s) { return s.OAuth().RedeemAuthorizationCode(hash, now); };
     auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");

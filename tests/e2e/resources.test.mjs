@@ -54,7 +54,7 @@ async function codeFlow({ extra = {}, models, maxRequests, tokenFields = {}, at 
   const code = back.searchParams.get('code');
   const answer = await post('/oauth/token', { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier,
     client_id: app.client_id, ...tokenFields }, at);
-  return { back, answer, tokens: answer.status === 200 ? answer.json : undefined };
+  return { back, answer, verifier, tokens: answer.status === 200 ? answer.json : undefined };
 }
 
 const refresh = (token, fields = {}) => post('/oauth/token', { grant_type: 'refresh_token', refresh_token: token, client_id: app.client_id, ...fields });
@@ -246,6 +246,20 @@ test('resource indicators: a token asked for /openai/v1 carries it as aud and is
   assert.equal(claimsOf(late.access_token).aud, `${broker.url}/proxy`);
   assert.equal((await chat(late.access_token, '/proxy/chat')).status, 200);
   assert.equal((await chat(late.access_token)).status, 401);
+});
+
+test('a token request the grant cannot answer leaves its code for a corrected retry, which does not count as a replay', async () => {
+  const { back, answer, verifier } = await codeFlow({ tokenFields: { resource: 'https://elsewhere.example/' } });
+  assert.equal(answer.status, 400);
+  assert.equal(answer.json.error, 'invalid_target');
+  const widened = await post('/oauth/token', { grant_type: 'authorization_code', code: back.searchParams.get('code'),
+    redirect_uri: REDIRECT, code_verifier: verifier, client_id: app.client_id, scope: 'anthropic:chat' });
+  assert.equal(widened.status, 400);
+  assert.equal(widened.json.error, 'invalid_scope');
+  const retried = await post('/oauth/token', { grant_type: 'authorization_code', code: back.searchParams.get('code'),
+    redirect_uri: REDIRECT, code_verifier: verifier, client_id: app.client_id });
+  assert.equal(retried.status, 200, `the code was not used up: ${retried.text}`);
+  assert.equal((await chat(retried.json.access_token, '/proxy/chat')).status, 200, 'the grant was not revoked');
 });
 
 test('resource indicators: an unknown resource, or one of another provider, is invalid_target', async () => {
