@@ -93,7 +93,7 @@ std::string ActingOwner(BrokerContext& ctx, const Caller& caller) {
 bool MayManage(const Caller& caller, const store::GrantRecord& grant) {
   if (caller.IsAdmin()) return true;
   if (grant.owner_id) return *grant.owner_id == caller.owner->id;
-  return grant.status == store::GrantStatus::kPending;  // waiting for an owner to decide
+  return grant.status == store::GrantStatus::kPending;  // waiting for any owner to decide
 }
 
 }  // namespace ap::api

@@ -268,6 +268,7 @@ class OAuthApi {
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = !client->self_registered;
+    fresh.grant.owner_id = signed_in->owner.id;  // the person the app sent here decides it, nobody else
     store::PendingAuthorizationRecord pending{fresh.grant.id,
                                               client->id,
                                               redirect_uri,

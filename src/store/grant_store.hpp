@@ -54,7 +54,9 @@ struct GrantRecord {
   std::optional<std::string> notes;
   int64_t version = 1;
   std::string request_secret_hash;  // SHA-256 hex of the app's request secret
-  // The owner who decided it (the operator for the owner token); none while it waits.
+  // The owner who decided it (the operator for the owner token). While it waits: none for a request
+  // any owner may decide (POST /grant-requests), else the owner whose sign-in started it (OAuth,
+  // device flow), who alone (and the operator) may see and decide it.
   std::optional<std::string> owner_id;
   // Which of the owner's keys for its provider it spends (see vault/vault.hpp); set at approval.
   std::optional<std::string> key_label;

@@ -259,6 +259,54 @@ test('each owner sees and changes only their own grants; the admin token sees al
   assert.equal(revoked.json.status, 'revoked');
 });
 
+test('a request an owner\'s sign-in started (OAuth or device flow) is that owner\'s alone to see and decide', async () => {
+  const alice = await session('alice');
+  const bob = await session('bob');
+  const added = cliSync(['client', 'add', 'Living Room TV', '--redirect-uri', 'https://tv.example/cb', '--device-grant',
+    '--data-dir', dataDir], { env: { PATH: process.env.PATH } }).toString();
+  const clientId = added.match(/app_[A-Za-z0-9_-]+/)[0];
+  const authorize = new URLSearchParams({ client_id: clientId, redirect_uri: 'https://tv.example/cb', response_type: 'code',
+    state: 'alice-state', scope: 'openai:chat', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256' });
+  const sent = await get(`/oauth/authorize?${authorize}`, alice);
+  assert.equal(sent.status, 303, sent.text);
+  const oauthId = sent.headers.get('location').match(/^\/consent\/(.+)$/)[1];
+  const device = await fetch(`${broker.url}/oauth/device_authorization`, { method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ client_id: clientId, scope: 'openai:chat' }).toString() }).then((r) => r.json());
+  const entry = await get('/device', alice);
+  const typed = await post('/device', { csrf: hidden(entry.text, 'csrf'), user_code: device.user_code }, alice);
+  assert.equal(typed.status, 303, typed.text);
+  const deviceId = typed.headers.get('location').match(/^\/consent\/(.+)$/)[1];
+
+  const bobHome = await get('/', bob);
+  for (const id of [oauthId, deviceId]) {
+    assert.ok(!bobHome.text.includes(id), 'bob\'s home page does not list alice\'s request');
+    assert.equal((await get(`/consent/${id}`, bob)).status, 404, 'bob cannot open it');
+    const decided = await post(`/consent/${id}`, { csrf: hidden(bobHome.text, 'csrf'), lifetime: '3600', decision: 'approve',
+      model: 'gpt-4o-mini', capability: 'chat' }, bob);
+    assert.equal(decided.status, 404, `bob cannot approve it: ${decided.text}`);
+    assert.equal((await post(`/consent/${id}`, { csrf: hidden(bobHome.text, 'csrf'), decision: 'deny' }, bob)).status, 404,
+      'nor deny it');
+    const listed = await fetch(`${broker.url}/grants`, { headers: { cookie: bob } }).then((r) => r.json());
+    assert.ok(!listed.some((g) => g.id === id), 'bob\'s API list does not have it');
+    const page = await get(`/consent/${id}`, alice);
+    assert.equal(page.status, 200, 'alice still decides it');
+    assert.match(page.text, /Living Room TV/);
+  }
+  const asOperator = (id) => call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken });
+  const [oauthGrant, deviceGrant] = [await asOperator(oauthId), await asOperator(deviceId)];
+  assert.equal(oauthGrant.status, 200, 'the operator sees them');
+  assert.equal(oauthGrant.json.status, 'pending');
+  assert.ok(oauthGrant.json.ownerId, 'each names the owner who started it');
+  assert.equal(deviceGrant.json.ownerId, oauthGrant.json.ownerId);
+  const aliceHome = await get('/', alice);
+  const approved = await post(`/consent/${oauthId}`, { csrf: hidden(aliceHome.text, 'csrf'), lifetime: '3600',
+    decision: 'approve', model: 'gpt-4o-mini', capability: 'chat' }, alice);
+  assert.equal(approved.status, 303, approved.text);
+  assert.match(approved.headers.get('location'), /^https:\/\/tv\.example\/cb\?code=.*state=alice-state/);
+});
+
 test('the consent screen shows a request in plain words, escaped, and approves exactly what the owner narrowed it to', async () => {
   const mock = await startMock();
   const b = await startBroker({ mock, dataDir: tempDir() });
