@@ -415,4 +415,8 @@ std::string ClientThrottleKey(const std::string& client_id) {
   return IsClientIdUrl(client_id) ? "host " + http::UrlHost(client_id) : client_id;
 }
 
+bool VouchedFor(const store::ClientRecord& client, std::string_view owner_id) {
+  return !client.self_registered && (client.registered_by.empty() || client.registered_by == owner_id);
+}
+
 }  // namespace ap::oauth

@@ -101,6 +101,13 @@ class ClientMetadataResolver {
 boost::asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx, const std::string& client_id,
                                                                std::string_view peer);
 
+// Whether the broker vouches for `client`'s name and home page to the owner `owner_id`, who decides a
+// request in its name: the operator added it, or this owner registered it on /apps. An app another
+// owner registered, or one that registered or described itself, is only what it says it is (its
+// consent screen says "Unverified", and an error in its authorization request is shown, never sent
+// to its redirect URI).
+bool VouchedFor(const store::ClientRecord& client, std::string_view owner_id);
+
 // What the per-client throttles count a client under: its id, or for a client_id URL (which anyone
 // can invent by the thousand) its host.
 std::string ClientThrottleKey(const std::string& client_id);

@@ -239,10 +239,11 @@ class OAuthApi {
       co_return ErrorPage(IsClientIdUrl(client_id)
                               ? "redirect_uri is not one of the redirect_uris of the app's metadata document"
                               : "redirect_uri is not one registered for this app");
-    // From here on the redirect URI is verified: errors go back to the app, if someone vouched for
-    // it. One that only describes itself is shown them here: sent back, they would make the
-    // broker's own address a redirector to any site that registers itself (RFC 9700 §4.11.2).
-    bool vouched = !client->self_registered && !IsClientIdUrl(client_id);
+    // From here on the redirect URI is verified: errors go back to the app, if the operator vouched
+    // for it. Any other is shown them here: sent back, they would make the broker's own address a
+    // redirector to any site that registers itself, or that an owner registers on /apps (RFC 9700
+    // §4.11.2).
+    bool vouched = VouchedFor(*client, "") && !IsClientIdUrl(client_id);
     auto refuse = [&](const char* error, std::string_view why) {
       return vouched ? RedirectError(ctx_, redirect_uri, state, error, why) : ErrorPage(why);
     };
@@ -267,7 +268,7 @@ class OAuthApi {
                              "authorization requests", exchange, ClientThrottleKey(client->id)))
       co_return ThrottledPage(*refused);
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
-    fresh.grant.verified = !client->self_registered;
+    fresh.grant.verified = VouchedFor(*client, signed_in->owner.id);
     fresh.grant.owner_id = signed_in->owner.id;  // the person the app sent here decides it, nobody else
     store::PendingAuthorizationRecord pending{fresh.grant.id,
                                               client->id,

@@ -110,7 +110,7 @@ class DevicePages {
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, device.reason, *scope, "", now);
     // Anyone may start a device's request with a public app's id: only an app that proved itself
     // with its secret is the app it names.
-    fresh.grant.verified = !client->self_registered && client->confidential;
+    fresh.grant.verified = oauth::VouchedFor(*client, signed_in->owner.id) && client->confidential;
     fresh.grant.owner_id = signed_in->owner.id;  // the person who typed the code decides it, nobody else
     // The code is claimed first, atomically: of two brokers given it at once, one makes the request.
     auto insert = [fresh, code = device.device_code_hash, now](store::Store& s) -> Result<bool> {

@@ -407,6 +407,19 @@ test('an app registered on /apps is changed and removed only by the owner who re
     redirect_uris: 'https://notes.example/v2/callback',
   }, alice);
   assert.equal(moved.status, 200, moved.text);
+  // The broker vouches for Alice's app to Alice only: to Bob it is what it says it is, and an error
+  // in a request in its name is shown, not sent to its redirect URI (no open redirect through /apps).
+  const ask = (extra = {}) => '/oauth/authorize?' + new URLSearchParams({ client_id: id,
+    redirect_uri: 'https://notes.example/v2/callback', response_type: 'code', state: 's', scope: 'openai:chat',
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', ...extra });
+  const bad = await get(ask({ response_type: 'token' }), bob);
+  assert.equal(bad.status, 400, 'an error page, not a redirect');
+  assert.equal(bad.headers.get('location'), null);
+  const consentOf = async (cookie) => get((await get(ask(), cookie)).headers.get('location'), cookie);
+  const toBob = await consentOf(bob);
+  assert.match(toBob.text, /id="unverified">Unverified<\/span> An app that calls itself/);
+  const toAlice = await consentOf(alice);
+  assert.match(toAlice.text, /<h1>Alice Notes asks for access<\/h1>/);
   // The operator's apps (added with the CLI) are changed by the operator only.
   const operators = cliSync(['client', 'add', 'Operator App', '--redirect-uri', 'https://op.example/cb', '--data-dir', dataDir],
     { env: { PATH: process.env.PATH } }).toString();
