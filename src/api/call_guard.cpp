@@ -129,6 +129,20 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
   co_return *grant;
 }
 
+// The capability a model's answers need beyond text, as its name says: images for an image model
+// (gpt-image-1, gemini-2.5-flash-image, imagen-4.0-generate-001), audio for a speech one (tts-1,
+// gpt-4o-mini-tts, gemini-2.5-flash-preview-tts); empty for any other.
+std::string_view OutputCapabilityOfModel(std::string_view model) {
+  for (size_t at = 0; at <= model.size();) {
+    size_t end = std::min(model.find('-', at), model.size());
+    std::string_view part = model.substr(at, end - at);
+    if (part == "image" || (at == 0 && part == "imagen")) return "images";
+    if (part == "tts") return "audio";
+    at = end + 1;
+  }
+  return {};
+}
+
 Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, const domain::Grant& grant,
                                                   std::string_view capability, std::string_view model) {
   const domain::Scope& scope = grant.scope;
@@ -142,6 +156,11 @@ Result<const proxy::ProviderEndpoint*> CheckScope(const BrokerContext& ctx, cons
   if (!scope.AllowsModel(model))
     return MakeError(Errc::kForbidden, "Model '" + std::string(model) + "' is not allowed by this grant; allowed: " +
                                            domain::JoinForHumans(scope.models));
+  // Whatever the path, such a model answers in images or speech: the grant must allow that too.
+  if (std::string_view output = OutputCapabilityOfModel(model); !output.empty() && !scope.AllowsCapability(output))
+    return MakeError(Errc::kForbidden, "Model '" + std::string(model) + "' answers with " +
+                                           (output == "images" ? "images" : "speech") +
+                                           ", and this grant does not allow " + std::string(output));
   const proxy::ProviderEndpoint* endpoint = ctx.upstream.Table().Find(scope.provider);
   if (!endpoint) return MakeError(Errc::kUnavailable, "The broker does not serve provider '" + scope.provider + "'");
   return endpoint;
@@ -151,6 +170,14 @@ Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst)
   const domain::Scope& scope = grant.scope;
   if (worst.tool_makes_images && !scope.AllowsCapability("images"))
     return MakeError(Errc::kForbidden, "This grant does not allow images, which the 'image_generation' tool makes");
+  if (worst.answers_images && !scope.AllowsCapability("images"))
+    return MakeError(Errc::kForbidden,
+                     "This grant does not allow images, which the call asks its answer to hold "
+                     "('responseModalities')");
+  if (worst.answers_audio && !scope.AllowsCapability("audio"))
+    return MakeError(Errc::kForbidden,
+                     "This grant does not allow audio, which the call asks its answer to hold "
+                     "('modalities', 'audio', 'responseModalities' or 'speechConfig')");
   if (worst.tool_model_unnamed && !scope.AllowsAnyModel())
     return MakeError(Errc::kForbidden,
                      "The 'image_generation' tool names no model, so OpenAI chooses one; name it "

@@ -30,7 +30,9 @@ constexpr ScanRule kTool{K::kSelect, kToolMembers, &kShapeOnly};
 constexpr ScanRule kTools{K::kSelect, kToolMembers, &kShapeOnly, &kTool};
 constexpr ScanMember kConfigMembers[] = {{"maxOutputTokens", &kWhole},    {"max_output_tokens", &kWhole},
                                          {"candidateCount", &kWhole},     {"candidate_count", &kWhole},
-                                         {"thinkingConfig", &kShapeOnly}, {"thinking_config", &kShapeOnly}};
+                                         {"thinkingConfig", &kShapeOnly}, {"thinking_config", &kShapeOnly},
+                                         {"responseModalities", &kWhole}, {"response_modalities", &kWhole},
+                                         {"speechConfig", &kShapeOnly},   {"speech_config", &kShapeOnly}};
 constexpr ScanRule kConfig{K::kSelect, kConfigMembers};
 
 // What a conversation holds besides text (request_limits.cpp's InputBeyondBytes): each message's
@@ -95,6 +97,8 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"generation_config", &kConfig},
                                        {"mcp_servers", &kShapeOnly},
                                        {"prediction", &kShapeOnly},
+                                       {"modalities", &kWhole},
+                                       {"audio", &kShapeOnly},
                                        {"service_tier", &kWhole},
                                        {"serviceTier", &kWhole},
                                        {"inference_geo", &kWhole},

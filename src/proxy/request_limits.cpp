@@ -417,6 +417,44 @@ Status PinStandardTier(json::object& body, RequestedUse& use) {
   return {};
 }
 
+// Whether an OpenAI chat call asks for speech in its answer: 'modalities' naming "audio", or the
+// 'audio' output settings. A modality other than "text" and "audio" is refused, not guessed.
+Status ReadOpenAIModalities(const json::object& body, RequestedUse& use) {
+  if (const json::value* audio = body.if_contains("audio"); audio && !audio->is_null()) use.answers_audio = true;
+  const json::value* modalities = body.if_contains("modalities");
+  if (!modalities || modalities->is_null()) return {};
+  if (!modalities->is_array()) return Invalid("modalities", "must be an array");
+  for (const json::value& m : modalities->get_array()) {
+    if (m == "audio")
+      use.answers_audio = true;
+    else if (m != "text")
+      return Invalid("modalities", "may hold only \"text\" and \"audio\"");
+  }
+  return {};
+}
+
+// What a Gemini call's generationConfig `c` asks its answer to hold beyond text. The protobuf JSON
+// Google reads takes an enum's number as well as its name: anything but the names TEXT, IMAGE and
+// AUDIO is refused, not guessed.
+Status ReadGeminiModalities(const json::object& c, RequestedUse& use) {
+  auto speech = GeminiField(c, "speechConfig");
+  if (!speech) return speech.error();
+  if (*speech && !(*speech)->is_null()) use.answers_audio = true;
+  auto modalities = GeminiField(c, "responseModalities");
+  if (!modalities) return modalities.error();
+  if (!*modalities || (*modalities)->is_null()) return {};
+  if (!(*modalities)->is_array()) return Invalid("responseModalities", "must be an array");
+  for (const json::value& m : (*modalities)->get_array()) {
+    if (m == "IMAGE")
+      use.answers_images = true;
+    else if (m == "AUDIO")
+      use.answers_audio = true;
+    else if (m != "TEXT")
+      return Invalid("responseModalities", "may hold only \"TEXT\", \"IMAGE\" and \"AUDIO\"");
+  }
+  return {};
+}
+
 Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
   if (capability == "images") {
     auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxImages);
@@ -447,6 +485,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.input_in_tokens = true;
   if (capability != "chat") return {};
   use.writes_text = true;
+  if (auto modalities = ReadOpenAIModalities(body, use); !modalities) return modalities;
   if (bound_tools)
     if (auto tier = PinStandardTier(body, use); !tier) return tier;
   // A background response runs on after the call ends: what it goes on to spend never passes here.
@@ -560,6 +599,7 @@ Status ReadGemini(std::string_view capability, const json::object& body, bool bo
     auto thinking = GeminiField(c, "thinkingConfig");
     if (!thinking) return thinking.error();
     use.reasons_unseen = *thinking && !(*thinking)->is_null();
+    if (auto modalities = ReadGeminiModalities(c, use); !modalities) return modalities;
   } else if (*config && !(*config)->is_null()) {
     return Invalid("generationConfig", "must be an object");
   }

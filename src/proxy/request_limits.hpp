@@ -75,6 +75,10 @@ struct RequestedUse {
   std::vector<std::string> tool_models;
   bool tool_makes_images = false;
   bool tool_model_unnamed = false;  // image_generation without a model: OpenAI chooses one
+  // What the answer is asked to hold beyond text: images (Gemini's responseModalities IMAGE), or
+  // speech (OpenAI's modalities "audio" or its audio settings, Gemini's AUDIO or speechConfig).
+  bool answers_images = false;
+  bool answers_audio = false;
 };
 
 // A name the app wrote (a member, a part's type, a tool's), quoted for an error message and cut

@@ -29,6 +29,8 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.tool_models = asked.tool_models;
   worst.tool_makes_images = asked.tool_makes_images;
   worst.tool_model_unnamed = asked.tool_model_unnamed;
+  worst.answers_images = asked.answers_images;
+  worst.answers_audio = asked.answers_audio;
   if (asked.output_echoes_body) worst.predicted_output = static_cast<int64_t>(body_bytes) * asked.answers;
   return worst;
 }

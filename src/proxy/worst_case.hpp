@@ -46,6 +46,8 @@ struct WorstCase {
   std::vector<std::string> tool_models;  // see RequestedUse
   bool tool_makes_images = false;        // see RequestedUse
   bool tool_model_unnamed = false;       // see RequestedUse
+  bool answers_images = false;           // see RequestedUse
+  bool answers_audio = false;            // see RequestedUse
 };
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.

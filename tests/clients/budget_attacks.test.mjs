@@ -346,6 +346,43 @@ test('a tool cannot run a model, or make images, that the grant does not allow: 
     { openai: 0, anthropic: 1 }, 'only the call whose tool names an allowed model went upstream');
 });
 
+test('an answer in images or speech needs the grant\'s images or audio capability, on a chat path too', async () => {
+  const google = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash*'], capabilities: ['chat'], maxRequests: 100 });
+  const openai = await approvedGrant(broker, { provider: 'openai', models: [], capabilities: ['chat'], maxRequests: 100 });
+  const gemini = (model, generationConfig, token = google.token) => post(`/gemini/v1beta/models/${model}:generateContent`, token,
+    { contents: [{ parts: [{ text: 'draw a cat' }] }], generationConfig });
+  const before = { openai: await upstreamCalls('openai'), google: await upstreamCalls('google') };
+  const refusals = [
+    [await gemini('gemini-2.5-flash', { responseModalities: ['TEXT', 'IMAGE'] }), /does not allow images/],
+    [await gemini('gemini-2.5-flash', { response_modalities: ['AUDIO'] }), /does not allow audio/],
+    [await gemini('gemini-2.5-flash', { speechConfig: { voiceConfig: { prebuiltVoiceConfig: { voiceName: 'Kore' } } } }), /does not allow audio/],
+    [await gemini('gemini-2.5-flash-image', {}), /Model 'gemini-2\.5-flash-image' answers with images, and this grant does not allow images/],
+    [await gemini('gemini-2.5-flash-preview-tts', {}), /answers with speech, and this grant does not allow audio/],
+    [await post('/openai/v1/chat/completions', openai.token, { model: 'gpt-4o-audio-preview', modalities: ['text', 'audio'],
+      audio: { voice: 'alloy', format: 'wav' }, messages }), /does not allow audio/],
+    [await post('/openai/v1/chat/completions', openai.token, { model: 'gpt-4o-audio-preview', audio: { voice: 'alloy', format: 'wav' },
+      messages }), /does not allow audio/],
+    [await post('/proxy/chat', openai.token, { model: 'gpt-4o-audio-preview', modalities: ['audio'], messages }), /does not allow audio/],
+  ];
+  for (const [res, why] of refusals) {
+    assert.equal(res.status, 403, res.text);
+    assert.match(res.text, why);
+  }
+  // The protobuf JSON Google reads takes an enum's number too (2 is IMAGE): refused, not guessed.
+  for (const odd of [[2], ['image'], 'IMAGE']) {
+    const res = await gemini('gemini-2.5-flash', { responseModalities: odd });
+    assert.equal(res.status, 400, `${JSON.stringify(odd)}: ${res.text}`);
+  }
+  assert.equal((await post('/openai/v1/chat/completions', openai.token, { model: 'gpt-4o-mini', modalities: ['image'], messages })).status, 400);
+  assert.deepEqual({ openai: await upstreamCalls('openai') - before.openai, google: await upstreamCalls('google') - before.google },
+    { openai: 0, google: 0 }, 'none reached the provider');
+  // Text asked for in so many words, and a grant that allows images, go through.
+  assert.equal((await gemini('gemini-2.5-flash', { responseModalities: ['TEXT'] })).status, 200);
+  assert.equal((await post('/openai/v1/chat/completions', openai.token, { model: 'gpt-4o-mini', modalities: ['text'], messages })).status, 200);
+  const painter = await approvedGrant(broker, { provider: 'google', models: [], capabilities: ['chat', 'images'], maxRequests: 100 });
+  assert.equal((await gemini('gemini-2.5-flash-image', { responseModalities: ['TEXT', 'IMAGE'] }, painter.token)).status, 200);
+});
+
 test('an image_generation tool that names no model is refused where the grant names its models: OpenAI would choose one', async () => {
   const g = await approvedGrant(broker, {
     provider: 'openai', models: ['gpt-4.1-mini', 'gpt-image-1'], capabilities: ['chat', 'images'], maxRequests: 100,
