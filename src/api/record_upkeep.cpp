@@ -26,6 +26,12 @@ void RecordUpkeep::PruneIfDue(UnixMillis now) {
   if (auto pruned = PruneActivity(now); !pruned) spdlog::error("activity not pruned: {}", pruned.error().message);
   if (auto ended = PruneSessions(now / 1000); !ended)
     spdlog::error("ended sessions not deleted: {}", ended.error().message);
+  if (auto tokens = PruneEndedTokens(now / 1000); !tokens)
+    spdlog::error("ended OAuth codes and refresh tokens not deleted: {}", tokens.error().message);
+}
+
+Result<int64_t> RecordUpkeep::PruneEndedTokens(UnixSeconds now) {
+  return store_.OAuth().PruneEndedTokens(now - retention_days_ * 86400);
 }
 
 bool RecordUpkeep::AlreadyNoted(const std::string& grant_id, std::string_view kind) {

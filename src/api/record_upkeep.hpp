@@ -1,5 +1,6 @@
 #pragma once
-// Keeps the record: drops activity older than its retention, and writes to the audit trail the
+// Keeps the record: drops activity older than its retention (and OAuth codes and refresh tokens
+// that ended before it), and writes to the audit trail the
 // grants that ended on their own (an approved grant that expired, or whose budget or request cap
 // is used up), which no request marks. With the activity, it drops the owners' ended sessions,
 // whose cookies nobody presents again. Runs on the store thread.
@@ -26,7 +27,10 @@ class RecordUpkeep {
 
   // Deletes the activity older than the retention; returns how many rows went.
   Result<int64_t> PruneActivity(UnixMillis now);
-  // Prunes activity and ended sessions when kPruneEveryMillis has passed since the last time.
+  // Deletes the OAuth codes and refresh tokens that ended more than the retention ago (see
+  // store::OAuthStore::PruneEndedTokens); returns how many went.
+  Result<int64_t> PruneEndedTokens(UnixSeconds now);
+  // Prunes activity, ended sessions and ended tokens when kPruneEveryMillis has passed since the last time.
   void PruneIfDue(UnixMillis now);
   // Deletes the sessions that have ended (api::SessionEnded); returns how many went.
   Result<int64_t> PruneSessions(UnixSeconds now);

@@ -492,6 +492,8 @@ class ReferenceApi {
     if (status == GrantStatus::kExpired && record->status == GrantStatus::kApproved)
       co_return http::ErrorResponse(Errc::kBadRequest, "Grant has expired");
     if (status != GrantStatus::kApproved) co_return http::ErrorResponse(WrongStatus(status, "approved"));
+    if (auto refused = ThrottleGrant(ctx_.throttles.tokens_by_grant, record->id, "tokens"))
+      co_return http::ErrorResponse(*refused);
     auto token = ctx_.tokens.Issue(record->id, record->expires_at);
     ctx_.audit.Record(GrantEvent(audit_kind::kTokenIssued, "app:" + record->id, *record));
     co_return Json(StatusCode::created, json::object{{"token", token.token},

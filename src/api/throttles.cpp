@@ -35,4 +35,8 @@ std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string
   return Throttle(throttle, client_id, std::string(what) + " for this app");
 }
 
+std::optional<Error> ThrottleGrant(domain::KeyedThrottle& throttle, std::string_view grant_id, std::string_view what) {
+  return Throttle(throttle, grant_id, std::string(what) + " for this grant");
+}
+
 }  // namespace ap::api

@@ -37,6 +37,10 @@ struct Throttles {
   // POST /grant-requests and /oauth/register: rows in the store that live until decided or removed.
   static constexpr int64_t kGrantRequestsPerAddress = 60;
   static constexpr int64_t kRegistrationsPerAddress = 10;
+  // Access tokens issued for one grant (POST /tokens, a code or a refresh at /oauth/token): an app
+  // takes one an hour, a fleet of its instances some more; each is a row (a refresh token) and an
+  // audit event, so an app looping on it would grow both without end.
+  static constexpr int64_t kTokensPerGrant = 60;
   // Unverified requests waiting for a decision at once: enough for real apps, too few to bury them.
   static constexpr int64_t kMaxWaitingGrantRequests = 100;
 
@@ -48,6 +52,7 @@ struct Throttles {
   domain::KeyedThrottle token_proofs_by_client{kTokenProofsPerClient, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle grant_requests_by_address{kGrantRequestsPerAddress, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle registrations_by_address{kRegistrationsPerAddress, kWindowSeconds, kMaxKeys};
+  domain::KeyedThrottle tokens_by_grant{kTokensPerGrant, kWindowSeconds, kMaxKeys};
   int64_t max_waiting_grant_requests = kMaxWaitingGrantRequests;
   // Sign-ins and typed device codes: one at a time per address, so each is judged by the failures
   // before it (domain::SignInGate).
@@ -61,6 +66,8 @@ struct Throttles {
 // a wall clock set forward must not end them early, nor one set back make them last longer.
 std::optional<Error> ThrottleAddress(domain::KeyedThrottle& throttle, std::string_view peer, std::string_view what);
 std::optional<Error> ThrottleClient(domain::KeyedThrottle& throttle, std::string_view client_id, std::string_view what);
+// As ThrottleClient, for the grant `grant_id` ("tokens": "Too many tokens for this grant").
+std::optional<Error> ThrottleGrant(domain::KeyedThrottle& throttle, std::string_view grant_id, std::string_view what);
 
 // Why the sign-in gate did not let `what` ("sign-in") through: kRateLimited while another from its
 // address is being checked, kUnavailable while the most are; Retry-After 1 in both. None when it passed.

@@ -369,6 +369,7 @@ class OAuthApi {
         co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
       std::vector<std::string> audiences;
       if (auto refused = CheckAsk(ask, *grant, issued->resources, audiences)) co_return std::move(*refused);
+      if (auto refused = ThrottleTokens(issued->grant_id)) co_return std::move(*refused);
     }
     auto redeem = [hash, now](store::Store& s) { return s.OAuth().RedeemAuthorizationCode(hash, now); };
     auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
@@ -827,6 +828,9 @@ class OAuthApi {
       if (grant)
         if (auto refused = CheckAsk(ask, *grant, stored->resources, audiences)) co_return std::move(*refused);
     }
+    // Before the token is used: a refused refresh leaves it working.
+    if (stored)
+      if (auto refused = ThrottleTokens(stored->grant_id)) co_return std::move(*refused);
     UnixSeconds now = ctx_.clock();
     auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
@@ -846,6 +850,13 @@ class OAuthApi {
     }
     co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, ask,
                                    used->fresh->resources, true);
+  }
+
+  // The refusal of one more token for `grant_id` this minute (api::Throttles::kTokensPerGrant).
+  std::optional<Response> ThrottleTokens(const std::string& grant_id) {
+    auto refused = api::ThrottleGrant(ctx_.throttles.tokens_by_grant, grant_id, "tokens");
+    if (!refused) return std::nullopt;
+    return TokenRefusal(*refused);
   }
 
   awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {

@@ -111,6 +111,9 @@ class OAuthStore {
   virtual Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) = 0;
   // Every token of the family stops working.
   virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
+  // Deletes what can serve nothing since `before`: authorization codes that expired, and refresh
+  // tokens revoked, or whose grant was revoked, denied, expired or removed. Returns how many rows.
+  virtual Result<int64_t> PruneEndedTokens(UnixSeconds before) = 0;
 };
 
 }  // namespace ap::store

@@ -1281,6 +1281,42 @@ TEST_P(StoreTest, RefreshFamiliesAreSummedPerGrant) {
   EXPECT_EQ(families[1].tokens, 2);
 }
 
+TEST_P(StoreTest, CodesAndRefreshTokensThatEndedBeforeTheCutoffAreDeleted) {
+  GrantRecord live = Approve(Create("live", 100));
+  GrantRecord revoked = Approve(Create("revoked", 100));
+  revoked.status = GrantStatus::kRevoked;
+  revoked.revoked_at = 500;
+  ASSERT_TRUE(store_->Grants().UpdateGrant(revoked));
+  GrantRecord lately = Approve(Create("lately", 100));
+  lately.status = GrantStatus::kRevoked;
+  lately.revoked_at = 1500;
+  ASSERT_TRUE(store_->Grants().UpdateGrant(lately));
+  GrantRecord expired = Create("expired", 100);
+  expired.status = GrantStatus::kApproved;
+  expired.expires_at = 900;
+  ASSERT_TRUE(store_->Grants().UpdateGrant(expired));
+  OAuthStore& oauth = store_->OAuth();
+  ASSERT_TRUE(oauth.CreateAuthorizationCode({"old-code", "app", "https://a/cb", "c", "live", 600, ""}));
+  ASSERT_TRUE(oauth.CreateAuthorizationCode({"new-code", "app", "https://a/cb", "c", "live", 1100, ""}));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"live-used", "f1", "live", "app", 100, "", ""}));
+  ASSERT_TRUE(oauth.UseRefreshToken("live-used", 200));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"live-current", "f1", "live", "app", 200, "", ""}));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"live-family-revoked", "f2", "live", "app", 100, "", ""}));
+  ASSERT_TRUE(oauth.RevokeRefreshFamily("f2", 300));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"of-revoked", "f3", "revoked", "app", 100, "", ""}));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"of-lately", "f4", "lately", "app", 100, "", ""}));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"of-expired", "f5", "expired", "app", 100, "", ""}));
+  ASSERT_TRUE(oauth.CreateRefreshToken({"of-nothing", "f6", "removed", "app", 100, "", ""}));
+
+  EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 5);  // a code and four tokens
+  for (const char* gone : {"live-family-revoked", "of-revoked", "of-expired", "of-nothing"})
+    EXPECT_EQ(oauth.GetRefreshToken(gone).error().code, Errc::kNotFound) << gone;
+  for (const char* kept : {"live-used", "live-current", "of-lately"}) EXPECT_TRUE(oauth.GetRefreshToken(kept)) << kept;
+  EXPECT_EQ(oauth.GetAuthorizationCode("old-code").error().code, Errc::kNotFound);
+  EXPECT_TRUE(oauth.GetAuthorizationCode("new-code"));
+  EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 0);
+}
+
 TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
   EXPECT_FALSE(store_->Audit().GetAuditHead().value());
   auto link = [](int64_t count) {

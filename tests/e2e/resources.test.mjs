@@ -262,6 +262,21 @@ test('a token request the grant cannot answer leaves its code for a corrected re
   assert.equal((await chat(retried.json.access_token, '/proxy/chat')).status, 200, 'the grant was not revoked');
 });
 
+test('refreshes count against the grant\'s 60 tokens a minute; a refused one is slow_down and revokes nothing', async () => {
+  const { tokens } = await codeFlow();  // the first of the minute
+  let current = tokens;
+  for (let i = 1; i < 60; i++) {
+    const next = await refresh(current.refresh_token);
+    assert.equal(next.status, 200, `refresh ${i}: ${next.text}`);
+    current = next.json;
+  }
+  const refused = await refresh(current.refresh_token);
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json.error, 'slow_down');
+  assert.match(refused.json.error_description, /Too many tokens for this grant/);
+  assert.equal((await chat(current.access_token, '/proxy/chat')).status, 200, 'the grant was not revoked as a replay');
+});
+
 test('resource indicators: an unknown resource, or one of another provider, is invalid_target', async () => {
   const challenge = await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier());
   for (const resource of [`${broker.url}/openai`, 'https://elsewhere.example/openai/v1', `${broker.url}/anthropic`]) {

@@ -86,3 +86,17 @@ test('forgeries are refused: another key under our kid, HS256 with our public ke
   assert.ok(grantId);
   await elsewhere.stop();
 });
+
+test('an app takes at most 60 tokens a minute for a grant: a loop cannot grow the refresh tokens and the audit trail without end', async () => {
+  const looping = await approvedGrant(broker, SCOPES.openai);  // its first token
+  const take = () => call(broker.url, 'POST', '/tokens', { body: { grantId: looping.grantId, requestSecret: looping.requestSecret } });
+  for (let i = 1; i < 60; i++) assert.equal((await take()).status, 201, `token ${i + 1}`);
+  const refused = await take();
+  assert.equal(refused.status, 429);
+  assert.match(refused.text, /Too many tokens for this grant; try again in \d+ seconds/);
+  assert.ok(Number(refused.headers.get('retry-after')) > 0);
+  assert.equal((await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: looping.token, body: chatBody('gpt-4o-mini') })).status,
+    200, 'the tokens it holds still work');
+  const other = await approvedGrant(broker, SCOPES.openai);
+  assert.ok(other.token, 'another grant is not held back');
+});

@@ -43,6 +43,10 @@ const std::string kRefreshFamilies =
     "WHERE grant_id = ? GROUP BY family_id ORDER BY MIN(created_at) DESC, family_id LIMIT ?";
 const std::string kRevokeFamily =
     "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL";
+const std::string kPruneCodes = "DELETE FROM authorization_codes WHERE expires_at < ?";
+const std::string kPruneRefresh =
+    "DELETE FROM refresh_tokens WHERE revoked_at < ?1 OR grant_id IN (SELECT id FROM grants WHERE revoked_at < ?1 "
+    "OR denied_at < ?1 OR expires_at < ?1) OR NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id)";
 
 // Redirect URIs are stored one per line (a URI has no line break).
 std::string JoinLines(const std::vector<std::string>& items) {
@@ -213,6 +217,19 @@ Status OAuthTables::RevokeRefreshFamily(std::string_view family_id, UnixSeconds 
   q.Bind(now).Bind(family_id);
   if (q.Step() != kDone) return db_.DbError("revoke refresh tokens");
   return {};
+}
+
+Result<int64_t> OAuthTables::PruneEndedTokens(UnixSeconds before) {
+  return db_.InTransaction([&]() -> Result<int64_t> {
+    int64_t pruned = 0;
+    for (const std::string* sql : {&kPruneCodes, &kPruneRefresh}) {
+      Query q(db_.Prepare(*sql));
+      q.Bind(before);
+      if (q.Step() != kDone) return db_.DbError("prune ended tokens");
+      pruned += db_.Changes();
+    }
+    return pruned;
+  });
 }
 
 }  // namespace ap::store::tables

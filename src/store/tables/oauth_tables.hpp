@@ -27,6 +27,7 @@ class OAuthTables final : public OAuthStore {
   Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override;
   Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) override;
   Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override;
+  Result<int64_t> PruneEndedTokens(UnixSeconds before) override;
 
  private:
   Connection& db_;
