@@ -41,8 +41,9 @@ struct Error {
   std::string message;
   std::vector<FieldError> field_errors;
   int retry_after_seconds = 0;  // sent as Retry-After when set
-  // An upstream call that timed out after it was written whole: the provider has it, and may go on
-  // with it (and bill it) though no answer came.
+  // An upstream call that failed after it was written whole (it timed out, its connection broke,
+  // its answer was unreadable): the provider has it, and may go on with it (and bill it) though no
+  // usable answer came.
   bool sent_unanswered = false;
 };
 

@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -73,6 +75,14 @@ struct Connection {
   bool HasUnread() { return buffer.size() > 0 || OpenSslHolds(); }
 
   tcp::socket& Tcp() { return plain ? *plain : beast::get_lowest_layer(*secure); }
+
+  // Whether the peer closed the connection, or sent something no call asked for, while it waited in
+  // the pool: a non-blocking peek finds the end of the stream, an error, or bytes (a TLS alert).
+  bool Spoiled() {
+    char byte;
+    ssize_t n = ::recv(Tcp().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || OpenSslHolds();
+  }
 
   // Whether bytes have arrived that were not read yet: in the kernel, or held by OpenSSL.
   bool Arrived() {
@@ -236,6 +246,7 @@ Error Describe(const beast::error_code& ec, const Origin& origin, const char* st
 struct HttpClient::Impl {
   // Idle connections per origin and thread that keep their buffers (see Connection::Rest).
   static constexpr size_t kWarmIdle = 32;
+  static constexpr std::chrono::milliseconds kLookAfterIdle{100};
 
   explicit Impl(ClientOptions options) : options(std::move(options)), tls(ssl::context::tls_client) {
     tls.set_default_verify_paths();
@@ -253,13 +264,21 @@ struct HttpClient::Impl {
     if (it == idle.origins.end()) return nullptr;
     auto& list = it->connections;
     assert(!list.empty());
+    auto now = std::chrono::steady_clock::now();
     // The pool is last in, first out: if the newest has been idle too long, so have all the others.
-    if (Stale(*list.back(), std::chrono::steady_clock::now())) {
+    if (Stale(*list.back(), now)) {
       idle.Drop(it);
       return nullptr;
     }
-    auto conn = std::move(list.back());
-    list.pop_back();
+    // One idle a while is looked at first: a call written to one the provider has closed could not
+    // be sent again (Open), since the provider might have read it. One used a moment ago is not:
+    // busy calls cost no system call for it.
+    std::unique_ptr<Connection> conn;
+    while (!conn && !list.empty()) {
+      conn = std::move(list.back());
+      list.pop_back();
+      if (now - conn->idle_since >= kLookAfterIdle && conn->Spoiled()) conn.reset();
+    }
     if (list.empty()) idle.Drop(it);
     return conn;
   }
@@ -505,11 +524,12 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       co_return std::make_unique<UpstreamAnswer>(std::move(state));
     }
     ec = conn->Checked(ec);
-    bool answered = conn->buffer.size() > 0;  // some of an answer came
-    bool given_up = conn->deadline->Ended();
-    if (!reused || body.source || answered || ec == beast::error::timeout || ec == kMalformed || given_up) {
+    // Once the whole call was written, the provider may have read it and done (and billed) its
+    // work, whatever became of the answer: it is not sent again, and it counts as sent unanswered.
+    // Only one whose writing failed on a pooled connection (closed as it was taken) is sent again.
+    if (!reused || body.source || written || conn->buffer.size() > 0 || conn->deadline->Ended()) {
       Error e = Describe(ec, origin, "exchange", &state->reader);
-      e.sent_unanswered = written && (ec == beast::error::timeout || given_up);
+      e.sent_unanswered = written;
       co_return e;
     }
     conn.reset();  // a stale pooled connection: try once more on a new one

@@ -204,14 +204,14 @@ test('an upstream that sends malformed events: they pass as sent, the broker doe
   assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
 });
 
-test('an upstream whose header never ends: 502 upstream_error at once, memory bounded, the call given back', async () => {
+test('an upstream whose header never ends: 502 upstream_error at once, memory bounded, the call charged as sent', async () => {
   const { res, ms, row, requests } = await settled('endlessHeader', WHOLE);
   assert.equal(res.status, 502, res.text);
   assert.equal(res.json.error.code, 'upstream_error');
   assert.match(res.json.error.message, /openai could not be reached/);
   assert.ok(ms < 4000, `refused at the header limit, not at the timeout (${ms} ms)`);
   assert.equal(row.status, 502);
-  assert.equal(requests, 0, 'a call the provider never answered is given back');
+  assert.equal(requests, 1, 'the provider had the whole call, and may have done and billed it: charged its worst case');
   assert.ok(rssMb(broker) - baseline < memoryBoundMb(50), `RSS grew ${rssMb(broker) - baseline} MB`);
 });
 
@@ -622,5 +622,80 @@ test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 s
     await b.stop();
     await mock.stop();
     psql(`DROP DATABASE ${db} WITH (FORCE)`);
+  }
+});
+
+// A keep-alive upstream: `behave(socket, head, n)` answers the n-th request on its connection.
+function keepAliveUpstream(behave) {
+  const server = net.createServer((socket) => {
+    let data = Buffer.alloc(0);
+    let n = 0;
+    socket.on('error', () => {});
+    socket.on('data', (piece) => {
+      data = Buffer.concat([data, piece]);
+      for (;;) {
+        const end = data.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = data.subarray(0, end).toString('latin1');
+        const length = Number(head.match(/content-length:\s*(\d+)/i)?.[1] ?? 0);
+        if (data.length < end + 4 + length) return;
+        data = data.subarray(end + 4 + length);
+        server.requests.push(head);
+        behave(socket, head, ++n);
+      }
+    });
+  });
+  server.requests = [];
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => {
+    server.url = `http://127.0.0.1:${server.address().port}`;
+    servers.push(server);
+    res(server);
+  }));
+}
+
+const ANSWER = JSON.stringify({ id: 'c1', object: 'chat.completion', model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+  usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
+const answer = (socket) => socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${ANSWER.length}\r\n\r\n${ANSWER}`);
+
+test('a call written whole on a pooled connection that then breaks is not sent again, and is charged as sent', async () => {
+  // The first call on each connection is answered; the second is read whole, then the connection closes.
+  const flaky = await keepAliveUpstream((socket, head, n) => (n === 1 ? answer(socket) : socket.destroy()));
+  const b = await startBroker({ mock: flaky });
+  try {
+    const g = await approvedGrant(b, SCOPE);
+    const send = () => call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: WHOLE });
+    assert.equal((await send()).status, 200);
+    const first = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
+    const broken = await send();  // at once, on the pooled connection
+    assert.equal(broken.status, 502, broken.text);
+    assert.equal(flaky.requests.length, 2, 'the provider may have done it: it is not sent a second time');
+    const after = await eventually(async () => {
+      const t = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
+      return t.requests === 2 && t;
+    }, 'the broken call counted');
+    assert.ok(after.costMicros - first.costMicros > first.costMicros, 'charged its worst case, more than the answered call cost');
+  } finally {
+    await b.stop();
+  }
+});
+
+test('a pooled connection the provider closed while it was idle is not used: the next call goes on a new one', async () => {
+  // Each answer is followed, 50 ms later, by the connection's end, without a `connection: close`.
+  const closing = await keepAliveUpstream((socket) => {
+    answer(socket);
+    setTimeout(() => socket.end(), 50);
+  });
+  const b = await startBroker({ mock: closing });
+  try {
+    const g = await approvedGrant(b, SCOPE);
+    const send = () => call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: WHOLE });
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await send()).status, 200, `call ${i + 1}`);
+      await sleep(300);
+    }
+    assert.equal(closing.requests.length, 3, 'each call reached the provider once');
+  } finally {
+    await b.stop();
   }
 });
