@@ -317,14 +317,13 @@ Error Relay::BudgetSpent() const {
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
 // Anthropic's output only at the end; Gemini's running totals are optional) is counted from what
 // went through: one output token per event that carried output (OpenAI streams about one token a
-// chunk), or the provider's running total where that is more. Its input, where the provider had not
-// reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and
-// an estimate from the request's size would fall short for text of short tokens, which an app
-// could write on purpose and then leave.
-// An event stream that ended whole after some usage but without its closing usage: Anthropic's
-// that ended with an error event (an overload) after message_start, or any that ended early.
-// Gemini's running totals close nothing, and a stream that reported no usage at all is charged
-// its worst case as it is.
+// chunk), or the provider's running total where that is more; on a grant with a budget, as many
+// as the bytes of output the events held (Usage::output_bound), within what was reserved. Its input, where the provider
+// had not reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and an estimate
+// from the request's size would fall short for text of short tokens, which an app could write on purpose and then
+// leave. An event stream that ended whole after some usage but without its closing usage: Anthropic's that ended with
+// an error event (an overload) after message_start, or any that ended early. Gemini's running totals close nothing, and
+// a stream that reported no usage at all is charged its worst case as it is.
 bool Relay::EndedUnclosed() const { return provider_.wire != Provider::kGoogle && !usage_.Empty() && !usage_.closed; }
 
 void Relay::EstimateCutOffUsage() {
@@ -334,6 +333,7 @@ void Relay::EstimateCutOffUsage() {
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   if (usage_.input_tokens == 0) usage_.input_unknown = true;
   usage_.output_unknown = !running_totals;
+  if (usage_.output_unknown) usage_.output_bound = output_bytes_;
   usage_.cut = true;
   usage_.streamed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
@@ -345,7 +345,12 @@ bool Relay::KeepEvent(std::string_view event) {
   // At least a token for each event that carries output: a delta (OpenAI, Anthropic) or a Gemini
   // chunk's candidate parts (Gemini's running candidatesTokenCount is optional).
   std::string_view output_mark = provider_.wire == Provider::kGoogle ? "\"parts\"" : "\"delta\"";
-  if (data.find(output_mark) != std::string_view::npos) ++delta_events_;
+  if (data.find(output_mark) != std::string_view::npos) {
+    ++delta_events_;
+    // Where a budget is at stake, at most a token a byte: an event may carry several (Anthropic's
+    // text deltas often do), and an app leaving before the provider's figures would pay for one.
+    if (grant_.record.SpendsAgainstABudget()) output_bytes_ += std::max<int64_t>(1, OutputBytesOfEvent(data));
+  }
   bool usage_only = MergeUsageFromChunk(data, usage_);
   return !(strip_usage_chunk_ && usage_only);
 }

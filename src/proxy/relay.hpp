@@ -141,6 +141,7 @@ class Relay {
   ScrubHits hits_;  // answers of this call that quoted its key
   Usage usage_;
   int64_t delta_events_ = 0;
+  int64_t output_bytes_ = 0;    // on a grant with a budget: the bytes of output the events held (Usage::output_bound)
   int64_t cut_at_ = INT64_MAX;  // the output a stream is ended at (Native sent the provider a limit below it)
   std::string event_data_;      // an event's data lines joined
   std::chrono::steady_clock::time_point sent_at_;  // when the call went upstream

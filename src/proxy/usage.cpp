@@ -592,4 +592,80 @@ bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
   return reader.UsageOnly();
 }
 
+namespace {
+
+// OutputBytesOfEvent's handler: sums the strings (and the numbers, literals and keys of a value
+// counted whole) under the members output is written in.
+class OutputBytes {
+ public:
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+  bool on_object_begin(boost::system::error_code&) { return Open(); }
+  bool on_array_begin(boost::system::error_code&) { return Open(); }
+  bool on_object_end(size_t, boost::system::error_code&) { return Close(); }
+  bool on_array_end(size_t, boost::system::error_code&) { return Close(); }
+  bool on_key(json::string_view s, size_t, boost::system::error_code&) {
+    std::string_view key(s.data(), s.size());
+    if (whole_from_ > 0) {
+      bytes_ += static_cast<int64_t>(key.size());
+    } else {
+      text_ = IsTextMember(key);
+      whole_ = key == "args";
+    }
+    return true;
+  }
+  bool on_string(json::string_view s, size_t, boost::system::error_code&) {
+    if (whole_from_ > 0 || text_ || whole_) bytes_ += static_cast<int64_t>(s.size());
+    return Taken();
+  }
+  bool on_int64(int64_t, json::string_view t, boost::system::error_code&) { return Scalar(t.size()); }
+  bool on_uint64(uint64_t, json::string_view t, boost::system::error_code&) { return Scalar(t.size()); }
+  bool on_double(double, json::string_view t, boost::system::error_code&) { return Scalar(t.size()); }
+  bool on_bool(bool b, boost::system::error_code&) { return Scalar(b ? 4 : 5); }
+  bool on_null(boost::system::error_code&) { return Scalar(4); }
+
+  int64_t Bytes() const { return bytes_; }
+
+ private:
+  static bool IsTextMember(std::string_view key) {
+    // A string delta is the Responses API's; an object one (Chat Completions, Anthropic) is looked into.
+    // A tool's name is written by the model too.
+    static constexpr std::string_view kText[] = {"content",  "text", "arguments", "partial_json",
+                                                 "thinking", "name", "reasoning", "reasoning_content",
+                                                 "refusal",  "delta"};
+    return std::find(std::begin(kText), std::end(kText), key) != std::end(kText);
+  }
+  bool Open() {
+    ++depth_;
+    if (whole_ && whole_from_ == 0) whole_from_ = depth_;  // Gemini's args: counted whole
+    return Taken();
+  }
+  bool Close() {
+    if (whole_from_ == depth_) whole_from_ = 0;
+    --depth_;
+    return true;
+  }
+  bool Scalar(size_t size) {
+    if (whole_from_ > 0 || whole_) bytes_ += static_cast<int64_t>(size);
+    return Taken();
+  }
+  bool Taken() {  // a member's value was met: the next one's key says what it is
+    text_ = whole_ = false;
+    return true;
+  }
+
+  int depth_ = 0;
+  int whole_from_ = 0;  // the depth of the value counted whole, 0 when none
+  bool text_ = false;   // the value met next is under a text member
+  bool whole_ = false;  // ... under Gemini's args
+  int64_t bytes_ = 0;
+};
+
+}  // namespace
+
+int64_t OutputBytesOfEvent(std::string_view json_text) {
+  OutputBytes counted;
+  return WalkJson(json_text, counted) ? counted.Bytes() : 0;
+}
+
 }  // namespace ap::proxy

@@ -35,6 +35,9 @@ struct Usage {
   // its output: output_tokens counts its events only.
   bool output_unknown = false;
   int64_t streamed_ms = 0;
+  // Of such a stream on a grant with a budget: the bytes of output its events held (OutputBytesOfEvent),
+  // more than the tokens they carried, which are charged up to it within what was reserved.
+  int64_t output_bound = 0;
   // A stream cut before its end (by the app, the broker or the provider).
   bool cut = false;
   // The provider's closing usage was read: a usage object of a kind only an answer's end carries
@@ -66,5 +69,11 @@ void MergeUsageFromJson(std::string_view json_text, Usage& usage);
 // MergeUsageFromJson for one stream event's data; true when it is OpenAI's closing chunk that
 // carries only usage (`choices` empty, `usage` an object), the one stream_options.include_usage adds.
 bool MergeUsageFromChunk(std::string_view json_text, Usage& usage);
+// The bytes of output one stream event's data holds: its strings under the members providers write
+// output in (content, text, arguments, partial_json, thinking, reasoning, refusal, a tool's name, a
+// string delta, and all of Gemini's function call args), unescaped. A token is at least a byte of what it
+// writes, so it bounds the output tokens the event carried from above, where counting one token an
+// event bounds them from below. 0 for text that is not JSON.
+int64_t OutputBytesOfEvent(std::string_view json_text);
 
 }  // namespace ap::proxy

@@ -407,5 +407,43 @@ TEST(UsageReader, ReadsMembersNamedWithEscapesAndPastLongStrings) {
   EXPECT_EQ(parts.output_tokens, 2);
 }
 
+// A cut stream's output is bounded from above by the bytes its events wrote, whichever provider.
+TEST(OutputBytesOfEvent, CountsTheOutputAnEventWroteAndNothingElse) {
+  // OpenAI's chat chunk: the content only, unescaped (not its id, model or role).
+  EXPECT_EQ(OutputBytesOfEvent(R"({"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-4o-mini",)"
+                               R"("choices":[{"index":0,"delta":{"role":"assistant","content":"Hello, wörld"},)"
+                               R"("finish_reason":null}]})"),
+            13);  // ö is two bytes
+  // A tool call: its name and its arguments as written so far.
+  EXPECT_EQ(OutputBytesOfEvent(R"({"choices":[{"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function",)"
+                               R"("function":{"name":"get_weather","arguments":"{\"city\""}}]}}]})"),
+            11 + 7);
+  // Anthropic: a text delta of several tokens, a tool's JSON, thinking.
+  EXPECT_EQ(
+      OutputBytesOfEvent(
+          R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"The quick brown fox"}})"),
+      19);
+  EXPECT_EQ(
+      OutputBytesOfEvent(
+          R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"a\": 1"}})"),
+      7);
+  EXPECT_EQ(OutputBytesOfEvent(
+                R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm"}})"),
+            3);
+  // OpenAI's Responses API: a string delta.
+  EXPECT_EQ(OutputBytesOfEvent(R"({"type":"response.output_text.delta","item_id":"msg_1","delta":"abc"})"), 3);
+  // Gemini: its parts' text, and a function call's args whole (keys, strings, numbers, literals).
+  EXPECT_EQ(
+      OutputBytesOfEvent(R"({"candidates":[{"content":{"parts":[{"text":"Hi there"}],"role":"model"},"index":0}]})"),
+      8);
+  EXPECT_EQ(OutputBytesOfEvent(R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f",)"
+                               R"("args":{"city":"Paris","days":[3,true,null]}}}]}}]})"),
+            1 + 4 + 5 + 4 + 1 + 4 + 4);
+  // Nothing of output, or not JSON.
+  EXPECT_EQ(OutputBytesOfEvent(R"({"type":"message_stop"})"), 0);
+  EXPECT_EQ(OutputBytesOfEvent("[DONE]"), 0);
+  EXPECT_EQ(OutputBytesOfEvent(R"({"delta":{"content":"cut)"), 0);
+}
+
 }  // namespace
 }  // namespace ap::proxy

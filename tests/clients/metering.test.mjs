@@ -184,6 +184,34 @@ test('an abandoned stream is charged for what went through', async () => {
   await eventually(async () => (await mockStats(mock)).streams.cancelled === 1, 'the provider stream cancelled');
 });
 
+test('on a budget, an abandoned stream whose events carry several tokens each is charged a token a byte of what went through', async () => {
+  // Ten deltas for the whole answer: each carries many tokens, and an app leaving before Anthropic's
+  // closing figures would pay one token an event.
+  const mock = await startMock(['--stream-chunks', '10', '--stream-delay-ms', '30']);
+  const b = await startBroker({ mock });
+  const g = await approvedGrant(b, { provider: 'anthropic', models: ['claude-sonnet-4-5'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const client = new Anthropic({ apiKey: g.token, baseURL: `${b.url}/anthropic`, maxRetries: 0 });
+  const stream = client.messages.stream({ model: 'claude-sonnet-4-5', max_tokens: 500, messages });
+  let text = '';
+  let events = 0;
+  await assert.rejects(new Promise((resolve, reject) => {
+    stream.on('text', (piece) => { text += piece; if (++events === 3) stream.abort(); });
+    stream.on('error', reject);
+    stream.on('abort', reject);
+    stream.on('end', resolve);
+  }));
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  const seen = Buffer.byteLength(text);
+  assert.ok(seen > 3 * events, `the deltas carried several bytes each: ${seen} in ${events}`);
+  assert.ok(usage.totals.outputTokens >= seen, `${usage.totals.outputTokens} output tokens for ${seen} bytes of text`);
+  assert.ok(usage.totals.outputTokens <= 500, 'within what was reserved');
+  await b.stop();
+  await mock.stop();
+});
+
 test('an abandoned stream of a model that reasons unseen is charged what it could have made in the time it ran', async () => {
   // OpenAI's reasoning models stream no event while they reason, and report usage only at the end:
   // an app could leave a stream as its answer begins, after a long and costly reasoning.
