@@ -17,7 +17,6 @@ struct Outcome {
   bool fed = false;
   bool finished = false;
   std::optional<std::string> value;
-  std::optional<std::string> filename;
   bool operator==(const Outcome&) const = default;
 };
 
@@ -28,7 +27,6 @@ Outcome Read(proxy::MultipartField field, std::string_view body, size_t piece) {
     outcome.fed = static_cast<bool>(field.Feed(body.substr(at, piece)));
   outcome.finished = outcome.fed && field.Finish();
   if (outcome.fed) outcome.value = field.Value();
-  if (outcome.fed) outcome.filename = field.Filename();
   return outcome;
 }
 

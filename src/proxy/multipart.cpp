@@ -179,7 +179,7 @@ Status MultipartField::Finish() const {
 }
 
 Status MultipartField::OnHeaders(std::string_view headers) {
-  std::optional<std::string> name, filename;
+  std::optional<std::string> name;
   bool disposition = false;
   while (!headers.empty()) {
     size_t eol = headers.find("\r\n");
@@ -210,7 +210,6 @@ Status MultipartField::OnHeaders(std::string_view headers) {
       if (p.name != "name" && p.name != "filename")
         return Malformed("a part's Content-Disposition has the parameter '" + p.name + "' (only name and filename)");
     if (const std::string* n = Find(*params, "name")) name = *n;
-    if (const std::string* f = Find(*params, "filename")) filename = *f;
   }
   if (!disposition) return Malformed("a part has no Content-Disposition");
   if (!name) return Malformed("a part has no name");
@@ -219,9 +218,7 @@ Status MultipartField::OnHeaders(std::string_view headers) {
                                             " is not one of OpenAI's API as written, and this provider is sent only "
                                             "those (the operator may allow more with extra_members)");
   capturing_ = *name == name_;
-  if (capturing_ && (value_ || filename_))
-    return MakeError(Errc::kBadRequest, "The field '" + name_ + "' appears more than once");
-  if (capturing_) filename_ = std::move(filename);
+  if (capturing_ && value_) return MakeError(Errc::kBadRequest, "The field '" + name_ + "' appears more than once");
   capture_.clear();
   return {};
 }

@@ -25,7 +25,7 @@ class MultipartField {
   // Watches for the field `name` in a body delimited by `boundary`.
   MultipartField(std::string boundary, std::string name);
   // Watches for the file part `name` instead: its Value() is the part's first `head_bytes` bytes (all
-  // of it when shorter), known once they arrived, and Filename() the filename it was sent with.
+  // of it when shorter), known once they arrived.
   static MultipartField FileHead(std::string boundary, std::string name, size_t head_bytes);
   // kBadRequest when the body is malformed or ambiguous, names the field twice, or the field is
   // too long. Any split of a body into pieces gives the same result.
@@ -34,8 +34,6 @@ class MultipartField {
   Status Finish() const;
   // The field's value once its part has ended; nullopt while unknown or absent.
   const std::optional<std::string>& Value() const { return value_; }
-  // The part's filename parameter, once its headers were read; nullopt when it has none.
-  const std::optional<std::string>& Filename() const { return filename_; }
   // From now on a part named otherwise than one of `names`, exactly, is refused (kBadRequest).
   void OnlyNames(std::vector<std::string> names) { only_names_ = std::move(names); }
 
@@ -54,7 +52,6 @@ class MultipartField {
   bool capturing_ = false;
   std::string capture_;
   std::optional<std::string> value_;
-  std::optional<std::string> filename_;
   std::vector<std::string> only_names_;  // empty: any
 };
 

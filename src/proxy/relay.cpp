@@ -473,15 +473,12 @@ Status Relay::MeteredFormat() const {
   return {};
 }
 
-// How many bytes a second of the upload's audio takes, where its file says so exactly: a WAV file
-// of fixed-size samples, sent as one (a ".wav" filename, which the provider reads its format by).
-// Any other file may be denser than its size says (AdmitUpload reserves it at 6 kbit/s).
+// How many bytes a second of the upload's audio takes as its file's header says, if it is a WAV
+// file of fixed-size samples. Only a denser one than 6 kbit/s changes the reservation
+// (WorstCaseOfUpload): whatever the name it is sent under, which the provider may read it by.
 std::optional<uint64_t> Relay::FileBytesPerSecond() const {
-  const MultipartField& file = upload_->file;
-  if (!file.Value() || !file.Filename()) return std::nullopt;
-  std::string_view name = *file.Filename();
-  if (name.size() < 4 || !boost::beast::iequals(name.substr(name.size() - 4), ".wav")) return std::nullopt;
-  return WavBytesPerSecond(*file.Value());
+  const std::optional<std::string>& head = upload_->file.Value();
+  return head ? WavBytesPerSecond(*head) : std::nullopt;
 }
 
 awaitable<Status> Relay::AdmitUpload() {

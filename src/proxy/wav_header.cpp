@@ -40,6 +40,15 @@ bool FixedSize(uint16_t tag, uint16_t bits) {
   }
 }
 
+// The fewest bits a reader may take a sample of `bits` in the "fmt " chunk `body` to be: FFmpeg
+// reads WAVE_FORMAT_EXTENSIBLE's valid bits as the sample's size (8 valid bits in a 32-bit container
+// decode as 8-bit samples, four times as many seconds).
+uint16_t SampleBits(std::string_view body, uint16_t bits) {
+  if (Le16(body, 0) != kExtensible) return bits;
+  uint16_t valid = Le16(body, 18);
+  return valid > 0 && valid < bits ? valid : bits;
+}
+
 }  // namespace
 
 std::optional<uint64_t> WavBytesPerSecond(std::string_view head) {
@@ -59,7 +68,7 @@ std::optional<uint64_t> WavBytesPerSecond(std::string_view head) {
       uint16_t channels = Le16(body, 2), bits = Le16(body, 14);
       uint32_t samples = Le32(body, 4);
       if (channels > 0 && samples > 0 && FixedSize(FormatTag(body), bits))
-        rate = uint64_t{samples} * channels * (bits / 8);  // at most 2^32 x 2^16 x 8: no overflow
+        rate = uint64_t{samples} * channels * ((SampleBits(body, bits) + 7) / 8);  // < 2^32 x 2^16 x 8: no overflow
     }
     at = body_at + size + (size & 1);
   }

@@ -22,8 +22,10 @@ std::string Fmt(uint16_t tag, uint16_t channels, uint32_t rate, uint16_t bits) {
 }
 // WAVE_FORMAT_EXTENSIBLE around `subformat`, with `tail` as the GUID's last 14 bytes.
 std::string Extensible(uint16_t subformat, uint16_t channels, uint32_t rate, uint16_t bits,
-                       std::string tail = std::string("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14)) {
-  return Fmt(0xFFFE, channels, rate, bits) + Le16(22) + Le16(bits) + Le32(3) + Le16(subformat) + tail;
+                       std::string tail = std::string("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14),
+                       uint16_t valid_bits = 0) {
+  return Fmt(0xFFFE, channels, rate, bits) + Le16(22) + Le16(valid_bits ? valid_bits : bits) + Le32(3) +
+         Le16(subformat) + tail;
 }
 std::string Wav(std::string chunks) { return "RIFF" + Le32(0xFFFFFFFF) + "WAVE" + chunks; }
 std::string Data() { return "data" + Le32(123456) + std::string(64, '\0'); }
@@ -34,6 +36,10 @@ TEST(WavHeaderTest, FixedSizeSamplesTellTheirBytesASecond) {
   EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Fmt(3, 1, 48000, 64)) + Data())), 384000u);
   EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Fmt(7, 1, 8000, 8)) + Data())), 8000u);
   EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Extensible(1, 6, 48000, 32)) + Data())), 1152000u);
+  // FFmpeg reads 8 valid bits in a 32-bit container as 8-bit samples: four times the seconds.
+  std::string tail("\x00\x00\x00\x00\x10\x00\x80\x00\x00\xAA\x00\x38\x9B\x71", 14);
+  EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Extensible(1, 1, 10, 32, tail, 8)) + Data())), 10u);
+  EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Extensible(1, 1, 10, 24, tail, 20)) + Data())), 30u);
   // Audio far denser than speech is usually sent at: 10 bytes a second, 6,000 seconds in 60 kB.
   EXPECT_EQ(WavBytesPerSecond(Wav(Chunk("fmt ", Fmt(1, 1, 10, 8)) + Data())), 10u);
   // Other chunks first (odd lengths padded), and the largest numbers a header holds.

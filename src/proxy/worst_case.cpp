@@ -1,5 +1,7 @@
 #include "proxy/worst_case.hpp"
 
+#include <algorithm>
+
 namespace ap::proxy {
 namespace {
 
@@ -37,7 +39,9 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
 
 WorstCase WorstCaseOfUpload(uint64_t bytes, std::optional<uint64_t> bytes_per_second) {
   WorstCase worst;
-  uint64_t rate = bytes_per_second.value_or(0) > 0 ? *bytes_per_second : kLeastAudioBytesPerSecond;
+  // A header can only make it denser (wav_header.hpp).
+  uint64_t rate = std::min(bytes_per_second.value_or(kLeastAudioBytesPerSecond), kLeastAudioBytesPerSecond);
+  rate = std::max<uint64_t>(rate, 1);
   worst.use.audio_seconds = static_cast<double>(bytes / rate + (bytes % rate != 0));
   worst.audio_upload = true;
   return worst;

@@ -3,8 +3,8 @@
 // priced): the request's size in bytes as its input tokens (a token is at least a byte of text;
 // where the request holds more than text, metered_call bounds it by the context window), the
 // app's output limit, images, characters of speech, and for an upload its length as seconds of
-// audio: the upload's size over its audio's bytes a second where the file says it exactly (WAV of
-// fixed-size samples, wav_header.hpp), else at 6 kbit/s, the lowest usual bitrate.
+// audio: the upload's size at 6 kbit/s, the lowest usual bitrate, or at its audio's own bytes a
+// second where a WAV header says it is denser (wav_header.hpp).
 
 #include <cstddef>
 #include <cstdint>
@@ -52,8 +52,8 @@ struct WorstCase {
 
 // From what a JSON request asks of the provider and the size of the body that goes upstream.
 WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes);
-// From an upload of `bytes` (transcription), its audio taking `bytes_per_second` when known. Whole
-// seconds, rounded up, as providers bill them.
+// From an upload of `bytes` (transcription), its audio taking `bytes_per_second` as its header says,
+// when it says. Whole seconds, rounded up, as providers bill them.
 WorstCase WorstCaseOfUpload(uint64_t bytes, std::optional<uint64_t> bytes_per_second);
 
 }  // namespace ap::proxy
