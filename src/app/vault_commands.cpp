@@ -160,7 +160,7 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
           command.new_key_file.c_str(), MasterSource(config).c_str());
       return 0;
     }
-    if (done.error().code != Errc::kBadRequest) return Fail(done.error());
+    if (done.error().code != Errc::kUnavailable) return Fail(done.error());  // a key changed meanwhile: again
   }
   return Fail("the keys kept changing during the rotation; nothing was changed, try again");
 }
