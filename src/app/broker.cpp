@@ -682,6 +682,7 @@ int RunBroker(const Config& config) {
   api::ActivityRecorder activity(**store, store_pool, &store_writes);
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error());
+  if (auto ended = upkeep.PruneEndedTokens(SystemNow()); !ended) return Fail(ended.error());
   http::BlockingPool work_pool(1);
   http::NameThreads(work_pool, 1, "ap-work");
   http::RunBelowIoThreads(work_pool, 1);

@@ -112,7 +112,9 @@ class OAuthStore {
   // Every token of the family stops working.
   virtual Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) = 0;
   // Deletes what can serve nothing since `before`: authorization codes that expired, and refresh
-  // tokens revoked, or whose grant was revoked, denied, expired or removed. Returns how many rows.
+  // tokens used (replaced) or revoked, or whose grant was revoked, denied, expired or removed. A
+  // token used before then and presented again is refused as unknown, no longer as a replay.
+  // Returns how many rows.
   virtual Result<int64_t> PruneEndedTokens(UnixSeconds before) = 0;
 };
 

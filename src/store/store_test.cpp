@@ -1308,10 +1308,12 @@ TEST_P(StoreTest, CodesAndRefreshTokensThatEndedBeforeTheCutoffAreDeleted) {
   ASSERT_TRUE(oauth.CreateRefreshToken({"of-expired", "f5", "expired", "app", 100, "", ""}));
   ASSERT_TRUE(oauth.CreateRefreshToken({"of-nothing", "f6", "removed", "app", 100, "", ""}));
 
-  EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 5);  // a code and four tokens
-  for (const char* gone : {"live-family-revoked", "of-revoked", "of-expired", "of-nothing"})
+  EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 6);  // a code and five tokens
+  for (const char* gone : {"live-used", "live-family-revoked", "of-revoked", "of-expired", "of-nothing"})
     EXPECT_EQ(oauth.GetRefreshToken(gone).error().code, Errc::kNotFound) << gone;
-  for (const char* kept : {"live-used", "live-current", "of-lately"}) EXPECT_TRUE(oauth.GetRefreshToken(kept)) << kept;
+  for (const char* kept : {"live-current", "of-lately"}) EXPECT_TRUE(oauth.GetRefreshToken(kept)) << kept;
+  ASSERT_TRUE(oauth.UseRefreshToken("live-current", 1200));
+  EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 0) << "used after the cutoff: kept, a replay still shows";
   EXPECT_EQ(oauth.GetAuthorizationCode("old-code").error().code, Errc::kNotFound);
   EXPECT_TRUE(oauth.GetAuthorizationCode("new-code"));
   EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 0);

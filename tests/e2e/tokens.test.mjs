@@ -87,7 +87,7 @@ test('forgeries are refused: another key under our kid, HS256 with our public ke
   await elsewhere.stop();
 });
 
-test('an app takes at most 60 tokens a minute for a grant: a loop cannot grow the refresh tokens and the audit trail without end', async () => {
+test('an app takes at most 60 tokens a minute for a grant: a loop grows the tokens and the audit trail that slowly at most', async () => {
   const looping = await approvedGrant(broker, SCOPES.openai);  // its first token
   const take = () => call(broker.url, 'POST', '/tokens', { body: { grantId: looping.grantId, requestSecret: looping.requestSecret } });
   for (let i = 1; i < 60; i++) assert.equal((await take()).status, 201, `token ${i + 1}`);
