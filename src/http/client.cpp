@@ -274,7 +274,7 @@ struct HttpClient::Impl {
     // be sent again (Open), since the provider might have read it. One used a moment ago is not:
     // busy calls cost no system call for it.
     std::unique_ptr<Connection> conn;
-    while (!conn && !list.empty()) {
+    while (!conn && !list.empty() && !Stale(*list.back(), now)) {
       conn = std::move(list.back());
       list.pop_back();
       if (now - conn->idle_since >= kLookAfterIdle && conn->Spoiled()) conn.reset();
