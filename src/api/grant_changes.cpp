@@ -78,10 +78,12 @@ GrantChange Approve(const BrokerContext& ctx, std::string owner_id, std::string 
     if (auto pending = MustBePending(g, now); !pending) return pending;
     auto scope = domain::ParseScopeText(g.scope_json);
     if (!scope) return scope.error();
-    auto label = ChooseKeyLabel(ctx, owner_id, scope->provider, asked_label);
+    // A request an owner's sign-in started stays theirs, with their key, even if the operator decides it.
+    std::string owner = g.owner_id.value_or(owner_id);
+    auto label = ChooseKeyLabel(ctx, owner, scope->provider, asked_label);
     if (!label) return label.error();
     if (narrowed) domain::SetScope(g, *narrowed);
-    g.owner_id = owner_id;
+    g.owner_id = owner;
     g.key_label = *label;
     g.status = store::GrantStatus::kApproved;
     g.approved_at = now;

@@ -300,6 +300,10 @@ test('a request an owner\'s sign-in started (OAuth or device flow) is that owner
   assert.equal(oauthGrant.json.status, 'pending');
   assert.ok(oauthGrant.json.ownerId, 'each names the owner who started it');
   assert.equal(deviceGrant.json.ownerId, oauthGrant.json.ownerId);
+  // The operator may decide it, but it stays the owner's, spending the owner's key.
+  const byOperator = await call(broker.url, 'POST', `/grants/${deviceId}/approve`, { token: broker.ownerToken, body: {} });
+  assert.equal(byOperator.status, 200, byOperator.text);
+  assert.equal(byOperator.json.ownerId, oauthGrant.json.ownerId);
   const aliceHome = await get('/', alice);
   const approved = await post(`/consent/${oauthId}`, { csrf: hidden(aliceHome.text, 'csrf'), lifetime: '3600',
     decision: 'approve', model: 'gpt-4o-mini', capability: 'chat' }, alice);
