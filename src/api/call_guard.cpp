@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cctype>
 #include <mutex>
 #include <unordered_map>
 
@@ -133,11 +135,17 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
 // (gpt-image-1, gemini-2.5-flash-image, imagen-4.0-generate-001), audio for a speech one (tts-1,
 // gpt-4o-mini-tts, gemini-2.5-flash-preview-tts); empty for any other.
 std::string_view OutputCapabilityOfModel(std::string_view model) {
+  // In any case: a provider may read a model's id so.
+  auto is = [](std::string_view part, std::string_view lower) {
+    return part.size() == lower.size() && std::equal(part.begin(), part.end(), lower.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+  };
   for (size_t at = 0; at <= model.size();) {
     size_t end = std::min(model.find('-', at), model.size());
     std::string_view part = model.substr(at, end - at);
-    if (part == "image" || (at == 0 && part == "imagen")) return "images";
-    if (part == "tts") return "audio";
+    if (is(part, "image") || (at == 0 && is(part, "imagen"))) return "images";
+    if (is(part, "tts")) return "audio";
     at = end + 1;
   }
   return {};

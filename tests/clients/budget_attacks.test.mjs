@@ -363,6 +363,7 @@ test('an answer in images or speech needs the grant\'s images or audio capabilit
     [await post('/openai/v1/chat/completions', openai.token, { model: 'gpt-4o-audio-preview', audio: { voice: 'alloy', format: 'wav' },
       messages }), /does not allow audio/],
     [await post('/proxy/chat', openai.token, { model: 'gpt-4o-audio-preview', modalities: ['audio'], messages }), /does not allow audio/],
+    [await post('/openai/v1/chat/completions', openai.token, { model: 'GPT-Image-1', messages }), /answers with images/],
   ];
   for (const [res, why] of refusals) {
     assert.equal(res.status, 403, res.text);
