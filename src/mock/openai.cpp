@@ -457,9 +457,9 @@ std::optional<Form> ParseForm(const Request& req) {
   return form;
 }
 
-// As OpenAI answers: whisper-1 reports the audio's duration (whole seconds, rounded up), the GPT-4o models the tokens
-// they billed (all audio here, at 10 a second), and stream them when asked (`stream=true`), the usage in the last
-// event.
+// As OpenAI answers: whisper-1 reports the audio's duration (whole seconds, rounded up), the GPT-4o
+// models the tokens they billed (all audio here, at 10 a second), and stream them when asked
+// (`stream=true`), the usage in the last event.
 MockAnswer Audio(const Request& req, bool translate, const MockOptions& options) {
   auto form = ParseForm(req);
   if (!form)

@@ -70,7 +70,6 @@ struct Relay::Upload {
   MultipartField form;
   MultipartField format;  // the answer's: whether it will say how long the audio was
   MultipartField file;    // its first bytes: how many bytes a second of its audio takes
-
   bool admitted = false;
   std::optional<Error> refusal;
   std::string held;
@@ -317,13 +316,15 @@ Error Relay::BudgetSpent() const {
 // A stream cut off before the provider's closing usage (OpenAI reports usage only at the end;
 // Anthropic's output only at the end; Gemini's running totals are optional) is counted from what
 // went through: one output token per event that carried output (OpenAI streams about one token a
-// chunk), or the provider's running total where that is more; on a grant with a budget, as many
-// as the bytes of output the events held (Usage::output_bound), within what was reserved. Its input, where the provider
-// had not reported it yet, is charged as reserved (MeteredCall::Used): the provider bills all of it, and an estimate
-// from the request's size would fall short for text of short tokens, which an app could write on purpose and then
-// leave. An event stream that ended whole after some usage but without its closing usage: Anthropic's that ended with
-// an error event (an overload) after message_start, or any that ended early. Gemini's running totals close nothing, and
-// a stream that reported no usage at all is charged its worst case as it is.
+// chunk), or the provider's running total where that is more; on a grant with a budget, up to as
+// many as the bytes of output the events held (Usage::output_bound), within what was reserved.
+// Its input, where the provider had not reported it yet, is charged as reserved
+// (MeteredCall::Used): the provider bills all of it, and an estimate from the request's size would
+// fall short for text of short tokens, which an app could write on purpose and then leave.
+// An event stream that ended whole after some usage but without its closing usage: Anthropic's
+// that ended with an error event (an overload) after message_start, or any that ended early.
+// Gemini's running totals close nothing, and a stream that reported no usage at all is charged
+// its worst case as it is.
 bool Relay::EndedUnclosed() const { return provider_.wire != Provider::kGoogle && !usage_.Empty() && !usage_.closed; }
 
 void Relay::EstimateCutOffUsage() {
