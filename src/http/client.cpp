@@ -17,6 +17,7 @@
 #include <boost/beast/http/chunk_encode.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cassert>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <optional>

@@ -44,10 +44,11 @@ const std::string kRefreshFamilies =
 const std::string kRevokeFamily =
     "UPDATE refresh_tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL";
 const std::string kPruneCodes = "DELETE FROM authorization_codes WHERE expires_at < ?";
+// Used (replaced) or revoked before ?1, or of a grant that ended before ?1 or is gone.
 const std::string kPruneRefresh =
-    "DELETE FROM refresh_tokens WHERE used_at < ?1 OR revoked_at < ?1 OR grant_id IN (SELECT id FROM grants WHERE "
-    "revoked_at < ?1 "
-    "OR denied_at < ?1 OR expires_at < ?1) OR NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id)";
+    "DELETE FROM refresh_tokens WHERE used_at < ?1 OR revoked_at < ?1"
+    " OR grant_id IN (SELECT id FROM grants WHERE revoked_at < ?1 OR denied_at < ?1 OR expires_at < ?1)"
+    " OR NOT EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id)";
 
 // Redirect URIs are stored one per line (a URI has no line break).
 std::string JoinLines(const std::vector<std::string>& items) {
