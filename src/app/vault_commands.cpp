@@ -123,6 +123,8 @@ int Remove(const Config& config, store::Store& store, const VaultCommand& comman
   return 0;
 }
 
+}  // namespace
+
 // Re-wraps every data key (provider keys, signing keys, the audit key) under the new master key in
 // one transaction; retried when a key changes meanwhile (a broker or another command added one).
 int RotateMaster(const Config& config, store::Store& store, const VaultCommand& command) {
@@ -164,8 +166,6 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
   }
   return Fail("the keys kept changing during the rotation; nothing was changed, try again");
 }
-
-}  // namespace
 
 std::string NewMasterKeyWarning(const Config& config) {
   return "warning: created the vault's master key in " + config.master_key_file.string() +

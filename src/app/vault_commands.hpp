@@ -30,4 +30,8 @@ struct VaultCommand {
 // stdin and prints only its hint.
 int ManageVault(const Config& config, const VaultCommand& command);
 
+// `vault rotate-master` on an open store, as ManageVault runs it; apart for its test, which races
+// it with a key added between its read and its write.
+int RotateMaster(const Config& config, store::Store& store, const VaultCommand& command);
+
 }  // namespace ap::app
