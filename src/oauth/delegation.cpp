@@ -42,13 +42,14 @@ std::optional<std::string> BeyondParent(const AccessRequest& asked, const domain
   return std::nullopt;
 }
 
-domain::NewRequest MakeChildGrant(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now) {
+domain::NewRequest MakeChildGrant(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now,
+                                  UnixSeconds ends_by) {
   const store::GrantRecord& p = parent.record;
   domain::NewRequest made = domain::MakeGrantRequest(p.app_name, p.app_url, asked.reason, asked.scope, "", now);
   store::GrantRecord& child = made.grant;
   child.status = store::GrantStatus::kApproved;
   child.approved_at = now;
-  child.expires_at = now + std::min(asked.lifetime_seconds, SecondsLeft(p, now));
+  child.expires_at = std::min(now + std::min(asked.lifetime_seconds, SecondsLeft(p, now)), ends_by);
   child.owner_id = p.owner_id;
   child.key_label = p.key_label;
   child.verified = p.verified;

@@ -25,7 +25,9 @@ AccessRequest WithParentPace(AccessRequest asked, const domain::Grant& parent);
 std::optional<std::string> BeyondParent(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now);
 
 // The child grant `asked` describes, approved at `now`: owned by its parent's owner, spending the
-// same key, ending with its asked lifetime or its parent, whichever comes first.
-domain::NewRequest MakeChildGrant(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now);
+// same key, ending with its asked lifetime, its parent, or `ends_by` (the expiry of the token it
+// was exchanged for), whichever comes first.
+domain::NewRequest MakeChildGrant(const AccessRequest& asked, const domain::Grant& parent, UnixSeconds now,
+                                  UnixSeconds ends_by);
 
 }  // namespace ap::oauth

@@ -91,7 +91,8 @@ TEST(DelegationTest, AChildRunsAtItsParentsPaceUnlessItAsksForLess) {
 }
 
 TEST(DelegationTest, AChildIsOwnedKeyedAndEndedAsItsParent) {
-  domain::NewRequest made = MakeChildGrant(Child(R"(,"lifetime_seconds":86400)"), Parent(), kNow);
+  constexpr UnixSeconds kTokenEnd = kNow + 86400;  // the subject token's expiry, later than both
+  domain::NewRequest made = MakeChildGrant(Child(R"(,"lifetime_seconds":86400)"), Parent(), kNow, kTokenEnd);
   const store::GrantRecord& c = made.grant;
   EXPECT_EQ(c.status, store::GrantStatus::kApproved);
   EXPECT_EQ(c.ancestors, (std::vector<std::string>{"parent", "root"}));
@@ -101,7 +102,10 @@ TEST(DelegationTest, AChildIsOwnedKeyedAndEndedAsItsParent) {
   EXPECT_EQ(c.budget_micros, 100 * 10'000);
   EXPECT_EQ(c.max_requests, 10);
   EXPECT_EQ(c.request_id, made.request.id);
-  EXPECT_EQ(MakeChildGrant(Child(R"(,"lifetime_seconds":600)"), Parent(), kNow).grant.expires_at, kNow + 600);
+  EXPECT_EQ(MakeChildGrant(Child(R"(,"lifetime_seconds":600)"), Parent(), kNow, kTokenEnd).grant.expires_at,
+            kNow + 600);
+  // Never after the token it was exchanged for.
+  EXPECT_EQ(MakeChildGrant(Child(R"(,"lifetime_seconds":600)"), Parent(), kNow, kNow + 90).grant.expires_at, kNow + 90);
 }
 
 }  // namespace

@@ -703,6 +703,10 @@ class OAuthApi {
     Result<AccessRequest>& access = *asked;
     if (!access) co_return BadRequest(error, access.error().message);
     UnixSeconds now = ctx_.clock();
+    // The child ends with the token it was exchanged for: a bearer token taken from the app would
+    // otherwise buy its holder a fresh one, and chained exchanges one after another.
+    if (subject.expires_at <= now)
+      co_return BadRequest("invalid_grant", "the subject_token has expired: refresh it, then exchange the new one");
     auto parent = co_await api::LoadGrant(ctx_, subject.grant_id);
     if (!parent || domain::UnusableReason(parent->record, now))
       co_return BadRequest("invalid_grant", "the subject_token's grant is no longer usable");
@@ -720,7 +724,7 @@ class OAuthApi {
     if (!narrowed) co_return BadRequest("invalid_target", narrowed.error().message);
     auto audiences = CheckResources(*narrowed, ctx_.resources, ctx_.public_url, paced.scope.provider);
     if (!audiences) co_return BadRequest("invalid_target", audiences.error().message);
-    domain::NewRequest child = MakeChildGrant(paced, *parent, now);
+    domain::NewRequest child = MakeChildGrant(paced, *parent, now, subject.expires_at);
     auto insert = [child, now](store::Store& s) {
       return s.Grants().CreateChildGrant(child.request, child.grant,
                                          {domain::kMaxLiveChildren, domain::kMaxDescendants}, now);

@@ -26,7 +26,8 @@ async function discover(clientId) {
 
 before(async () => {
   let apps;
-  ({ ca, broker, apps } = await oauthBroker({ app: [], other: [] }));
+  // Tokens last half the parents' hour, so that a child asking for longer meets its token's end first.
+  ({ ca, broker, apps } = await oauthBroker({ app: [], other: [] }, { AIPASSPORT_TOKEN_TTL_SECONDS: '1800' }));
   app = await discover(apps.app.client_id);
   otherApp = await discover(apps.other.client_id);
   you = person(broker.url, ca.ca);
@@ -188,6 +189,20 @@ test('every widening is refused, saying what, and leaves the parent working', as
   assert.match(await refusal(exchange(parent.access_token, {}, { extra: { actor_token: 'x', actor_token_type: ACCESS_TOKEN } })),
     /actor_token is not supported/);
   assert.equal((await chat(parent.access_token, 'gpt-4o')).status, 200);
+});
+
+test('a child ends with the token it was exchanged for: a stolen bearer token buys no longer life', async () => {
+  const parent = await parentTokens();
+  const subjectEnd = claimsOf(parent.access_token).exp;
+  const child = await exchange(parent.access_token, { may_delegate: true, lifetime_seconds: 3000 });
+  const childClaims = claimsOf(child.access_token);
+  const ends = async (id) => Date.parse((await grant(id)).expiresAt) / 1000;
+  assert.ok(await ends(childClaims.gid) <= subjectEnd, 'the child grant ends by its subject token\'s expiry');
+  assert.ok(childClaims.exp <= subjectEnd);
+  // Nor does a chain of exchanges: the grandchild ends by then too.
+  const grandchild = claimsOf((await exchange(child.access_token)).access_token);
+  assert.ok(await ends(grandchild.gid) <= subjectEnd);
+  assert.ok(grandchild.exp <= subjectEnd);
 });
 
 test('a DPoP-bound token is exchanged only with a proof of its key, and the child is bound to it', async () => {
