@@ -530,7 +530,7 @@ boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http
 
 }  // namespace
 
-int RotateSigningKey(const Config& config) {
+int RotateSigningKey(const Config& config, bool drop_older) {
   auto store = OpenConfiguredStore(config);
   if (!store) return Fail(store.error());
   auto master = OpenMasterKey(config, **store);
@@ -539,17 +539,31 @@ int RotateSigningKey(const Config& config) {
   // directory's key files if it has some, so the keys that signed live tokens stay in it.
   auto ring = vault::OpenSigningKeys(*master, (**store).SigningKeys(), config.data_dir);
   if (!ring) return Fail(ring.error());
-  auto key = vault::AddSigningKey(*master, (**store).SigningKeys(), SystemClock()());
+  auto key = vault::AddSigningKey(*master, (**store).SigningKeys(), SystemClock()(),
+                                  drop_older ? store::OlderKeys::kDrop : store::OlderKeys::kKeep);
   if (!key) return Fail(key.error());
+  boost::json::object detail{{"kid", key->kid}};
+  if (drop_older) {
+    boost::json::array dropped;
+    for (const auto& older : ring->keys) dropped.emplace_back(older.kid);
+    detail["dropped"] = std::move(dropped);
+  }
   auto audit_key = vault::AuditChainKey(*master, (**store).Keys());
   record::AuditEvent event{std::string(api::audit_kind::kSigningKeyAdded), "cli", "", "",
-                           "{\"kid\":\"" + key->kid + "\"}"};
+                           boost::json::serialize(detail)};
   if (!audit_key || !RecordAuditEvent(*audit_key, **store, event))
     std::fprintf(stderr, "aipassport: warning: the key is added, but the audit trail did not take it\n");
-  std::printf(
-      "new signing key %s is published now and signs in %lld s (every running broker on this database picks it up);\n"
-      "the key it replaces verifies its tokens until they have expired\n",
-      key->kid.c_str(), static_cast<long long>(config.signing_publish_seconds));
+  if (drop_older)
+    std::printf(
+        "new signing key %s signs now, and the %zu older key(s) are dropped: every running broker on this database\n"
+        "refuses the tokens they signed within a second (apps ask for new ones: OAuth apps refresh, reference apps\n"
+        "POST /tokens)\n",
+        key->kid.c_str(), ring->keys.size());
+  else
+    std::printf(
+        "new signing key %s is published now and signs in %lld s (every running broker on this database picks it "
+        "up);\nthe key it replaces verifies its tokens until they have expired\n",
+        key->kid.c_str(), static_cast<long long>(config.signing_publish_seconds));
   return 0;
 }
 

@@ -15,7 +15,9 @@ int RunMockUpstream(const std::string& listen, const mock::MockOptions& options)
 int ResetAdminToken(const Config& config);
 // `aipassport keys rotate-signing`: adds a signing key to the ring in the store (see
 // vault/signing_ring.hpp); every broker on the database publishes it within a poll of the change feed.
-int RotateSigningKey(const Config& config);
+// `drop_older`: the older keys leave the ring with it (they may have leaked), so the new key signs at
+// once and every token they signed is refused.
+int RotateSigningKey(const Config& config, bool drop_older);
 // Creates the data directory (mode 0700) if it is missing.
 Status PrepareDataDir(const std::filesystem::path& dir);
 

@@ -186,6 +186,10 @@ int main(int argc, char** argv) {
   auto* keys = cli.add_subcommand("keys", "Manage the token signing keys");
   keys->require_subcommand(1);
   auto* rotate = keys->add_subcommand("rotate-signing", "Add a signing key: published now, signing after a while");
+  bool drop_older_keys = false;
+  rotate->add_flag("--drop-older-keys", drop_older_keys,
+                   "The older keys may have leaked: drop them, so the new key signs at once and every token they "
+                   "signed is refused (apps ask for new ones)");
   AddDataDirOptions(rotate, keys_flags);
 
   ap::app::Flags vault_flags;
@@ -265,7 +269,10 @@ int main(int argc, char** argv) {
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken, DataUse::kNeedsDatabase);
   if (db_copy->parsed()) return ap::app::CopyDatabase(copy_from, copy_to);
   if (db_migrate->parsed()) return WithConfig(db_flags, &ap::app::MigrateDatabase, DataUse::kMayCreateDatabase);
-  if (rotate->parsed()) return WithConfig(keys_flags, &ap::app::RotateSigningKey, DataUse::kNeedsDatabase);
+  if (rotate->parsed())
+    return WithLoadedConfig(
+        keys_flags, [&](const ap::app::Config& c) { return ap::app::RotateSigningKey(c, drop_older_keys); },
+        DataUse::kNeedsDatabase);
   if (client->parsed())
     return WithLoadedConfig(
         client_flags, [&](const ap::app::Config& c) { return ap::app::ManageClients(c, client_command); },

@@ -157,7 +157,11 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
       std::printf(
           "re-wrapped %zu keys under the new master key %s (id %s)%s.\n"
           "Now give every broker the new key (vault.master_key_file = %s, or AIPASSPORT_MASTER_KEY) and restart them "
-          "at leisure: until then they serve with the keys they hold. Then destroy the old key (%s).\n",
+          "at leisure: until then they serve with the keys they hold. Then destroy the old key (%s).\n"
+          "If the old key may have leaked with a copy of the database, whoever holds both can read the provider keys\n"
+          "and sign tokens: once the brokers run on the new key, run 'aipassport keys rotate-signing "
+          "--drop-older-keys'\n"
+          "and replace every provider key at its provider ('vault add' under the same label).\n",
           rows.size(), command.new_key_file.c_str(), new_master->Id().c_str(), created ? ", made just now" : "",
           command.new_key_file.c_str(), MasterSource(config).c_str());
       return 0;

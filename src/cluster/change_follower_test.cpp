@@ -126,8 +126,10 @@ TEST_F(ChangeFollowerTest, ARotationOrAKeyChangeOnAnotherBrokerRunsItsHookOncePe
   EXPECT_GE(follower.Poll().value(), 1);  // a grant change: no hook is concerned
   EXPECT_EQ(ring_reloads + vault_reloads, 0);
 
-  ASSERT_TRUE(there_->SigningKeys().AddSigningKey({"k1", "{}", "sealed", "wrapped", "m1", 100}));
-  ASSERT_TRUE(there_->SigningKeys().AddSigningKey({"k2", "{}", "sealed", "wrapped", "m1", 101}));
+  ASSERT_TRUE(
+      there_->SigningKeys().AddSigningKey({"k1", "{}", "sealed", "wrapped", "m1", 100}, store::OlderKeys::kKeep));
+  ASSERT_TRUE(
+      there_->SigningKeys().AddSigningKey({"k2", "{}", "sealed", "wrapped", "m1", 101}, store::OlderKeys::kKeep));
   EXPECT_EQ(follower.Poll().value(), 2);
   EXPECT_EQ(ring_reloads, 1) << "two rotations read in one poll reload the ring once";
   EXPECT_EQ(vault_reloads, 0);

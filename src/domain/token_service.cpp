@@ -50,6 +50,11 @@ std::optional<std::vector<std::string>> Audiences(const boost::json::object& cla
 TokenService::TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock)
     : keys_(std::move(keys)), settings_(std::move(settings)), clock_(std::move(clock)) {}
 
+void TokenService::SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys) {
+  keys_.store(std::move(keys));
+  ring_.fetch_add(1, std::memory_order_release);  // after the store: a token verified since is tagged anew
+}
+
 void TokenService::SetIdentity(std::string issuer, std::vector<std::string> resources) {
   settings_.issuer = std::move(issuer);
   settings_.resources = std::move(resources);
@@ -90,11 +95,13 @@ AccessToken TokenService::Issue(const std::string& grant_id, std::optional<UnixS
 Result<std::shared_ptr<const TokenClaims>> TokenService::Verify(std::string_view token) const {
   UnixSeconds now = clock_();
   size_t hash = TokenHash{}(token);
-  if (auto cached = FindCached(token, hash, now)) return cached;
+  // Read before the keys are: a ring replaced meanwhile leaves this token tagged with the old one.
+  uint64_t ring = ring_.load(std::memory_order_acquire);
+  if (auto cached = FindCached(token, hash, now, ring)) return cached;
   auto claims = VerifyUncached(token, now);
   if (!claims) return claims.error();
   auto shared = std::make_shared<const TokenClaims>(std::move(*claims));
-  Remember(token, hash, shared, now);
+  Remember(token, hash, shared, now, ring);
   return shared;
 }
 
@@ -148,30 +155,34 @@ Result<TokenClaims> TokenService::VerifyUncached(std::string_view token, UnixSec
                      std::move(*audiences)};
 }
 
-TokenService::Claims TokenService::FindCached(std::string_view token, size_t hash, UnixSeconds now) const {
+TokenService::Claims TokenService::FindCached(std::string_view token, size_t hash, UnixSeconds now,
+                                              uint64_t ring) const {
   Shard& shard = ShardOf(hash);
   std::lock_guard lock(shard.mutex);
   auto it = shard.verified.find(token);
   if (it == shard.verified.end()) return nullptr;
   // Judged against the clock as it is now, as an uncached token is: one issued "in the future"
-  // (the clock was set back since) is checked again and refused.
-  const TokenClaims& claims = *it->second;
-  if (claims.expires_at + settings_.leeway_seconds <= now || claims.issued_at > now + settings_.leeway_seconds) {
+  // (the clock was set back since) is checked again and refused. One verified under keys since
+  // replaced is checked again too: its key may have been dropped.
+  const TokenClaims& claims = *it->second.claims;
+  if (it->second.ring != ring || claims.expires_at + settings_.leeway_seconds <= now ||
+      claims.issued_at > now + settings_.leeway_seconds) {
     shard.verified.erase(it);
     return nullptr;
   }
-  return it->second;
+  return it->second.claims;
 }
 
-void TokenService::Remember(std::string_view token, size_t hash, const Claims& claims, UnixSeconds now) const {
+void TokenService::Remember(std::string_view token, size_t hash, const Claims& claims, UnixSeconds now,
+                            uint64_t ring) const {
   Shard& shard = ShardOf(hash);
   std::lock_guard lock(shard.mutex);
   if (shard.verified.size() >= kMaxPerShard) {
     std::erase_if(shard.verified,
-                  [&](const auto& e) { return e.second->expires_at + settings_.leeway_seconds <= now; });
+                  [&](const auto& e) { return e.second.claims->expires_at + settings_.leeway_seconds <= now; });
     if (shard.verified.size() >= kMaxPerShard) shard.verified.clear();
   }
-  shard.verified.emplace(token, claims);
+  shard.verified.insert_or_assign(std::string(token), Shard::Verified{claims, ring});
 }
 
 }  // namespace ap::domain

@@ -53,9 +53,11 @@ class TokenService {
  public:
   TokenService(std::shared_ptr<const crypto::SigningKeyRing> keys, TokenSettings settings, Clock clock);
 
-  // The keys in use; replaced as a whole when the ring on disk changes (rotation).
+  // The keys in use; replaced as a whole when the ring on disk changes (rotation). A token
+  // verified under the keys replaced is verified again under the new ones, so a key dropped from
+  // the ring stops its tokens at once, also those verified before.
   std::shared_ptr<const crypto::SigningKeyRing> Keys() const { return keys_.load(); }
-  void SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys) { keys_.store(std::move(keys)); }
+  void SetKeys(std::shared_ptr<const crypto::SigningKeyRing> keys);
   // The issuer its tokens name and the resources they may be bound to, known once the broker
   // listens. Call before any Issue or Verify: it is not synchronised with them.
   void SetIdentity(std::string issuer, std::vector<std::string> resources);
@@ -79,8 +81,8 @@ class TokenService {
  private:
   using Claims = std::shared_ptr<const TokenClaims>;
   Result<TokenClaims> VerifyUncached(std::string_view token, UnixSeconds now) const;
-  Claims FindCached(std::string_view token, size_t hash, UnixSeconds now) const;
-  void Remember(std::string_view token, size_t hash, const Claims& claims, UnixSeconds now) const;
+  Claims FindCached(std::string_view token, size_t hash, UnixSeconds now, uint64_t ring) const;
+  void Remember(std::string_view token, size_t hash, const Claims& claims, UnixSeconds now, uint64_t ring) const;
 
   // The token's own bytes are the key: equal keys are equal tokens, with no digest to compute per
   // call (SHA-256 through OpenSSL's EVP cost more than the rest of the lookup). Only tokens whose
@@ -105,13 +107,18 @@ class TokenService {
   static constexpr size_t kMaxPerShard = 2048;
   struct Shard {
     mutable std::mutex mutex;
-    std::unordered_map<std::string, Claims, TokenHash, std::equal_to<>> verified;
+    struct Verified {
+      Claims claims;
+      uint64_t ring;  // the ring_ its signature was verified under
+    };
+    std::unordered_map<std::string, Verified, TokenHash, std::equal_to<>> verified;
   };
   // Bits the map's own bucket index (hash % buckets) does not use first, so a shard's tokens still
   // spread over its buckets.
   Shard& ShardOf(size_t hash) const { return shards_[(hash >> 7) % kShards]; }
 
   std::atomic<std::shared_ptr<const crypto::SigningKeyRing>> keys_;
+  std::atomic<uint64_t> ring_{0};  // counts the times keys_ was replaced
   TokenSettings settings_;
   Clock clock_;
   mutable std::array<Shard, kShards> shards_;

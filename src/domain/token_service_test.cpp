@@ -85,6 +85,19 @@ TEST_F(TokenServiceTest, RefusesExpiredTokensEvenWhenCached) {
   EXPECT_EQ(Refusal(t.token), "Token expired");
 }
 
+TEST_F(TokenServiceTest, AKeyDroppedFromTheRingStopsItsTokensAtOnceEvenWhenCached) {
+  auto old = tokens_.Issue("g", now_ + 3600);
+  ASSERT_TRUE(tokens_.Verify(old.token));
+  // A rotation that kept the old key: its token still verifies.
+  SigningKey next{"k2", Ed25519Key::Generate()};
+  tokens_.SetKeys(std::make_shared<SigningKeyRing>(SigningKeyRing::FromKeys({next, SigningKey{"k1", key_}})));
+  EXPECT_TRUE(tokens_.Verify(old.token));
+  // One that dropped it (it may have leaked): refused, though verified and cached before.
+  tokens_.SetKeys(std::make_shared<SigningKeyRing>(SigningKeyRing::FromKeys({next})));
+  EXPECT_EQ(Refusal(old.token), "Invalid token: unknown signing key");
+  EXPECT_TRUE(tokens_.Verify(tokens_.Issue("g", now_ + 3600).token));
+}
+
 // The cache is keyed by the token's own bytes: a call with the same token shares the claims verified
 // once, and a token one byte off a cached one is checked afresh (and refused).
 TEST_F(TokenServiceTest, TheCacheKnowsOnlyTheExactTokenItVerified) {

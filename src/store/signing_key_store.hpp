@@ -24,6 +24,10 @@ struct SigningKeyRecord {
   bool operator==(const SigningKeyRecord&) const = default;
 };
 
+// What a new key does to the keys already in the ring: they go on verifying the tokens they signed
+// (a routine rotation), or are dropped with it (they may have leaked).
+enum class OlderKeys { kKeep, kDrop };
+
 class SigningKeyStore {
  public:
   virtual ~SigningKeyStore() = default;
@@ -33,11 +37,11 @@ class SigningKeyStore {
   // it holds a key. Of brokers starting at once on one database, exactly one stores its keys.
   // kUnavailable when the vault's keys are wrapped under another master key than these.
   virtual Result<bool> InitSigningKeys(const std::vector<SigningKeyRecord>& keys) = 0;
-  // Adds `key` and, in the same transaction, a "signing_keys" change, so every broker following
-  // the change feed reloads the ring at once. kBadRequest when its kid is stored already, or when
-  // it is not newer than every stored key (two rotations within one second); kUnavailable as
-  // InitSigningKeys.
-  virtual Status AddSigningKey(const SigningKeyRecord& key) = 0;
+  // Adds `key` (with kDrop: deletes every other key) and, in the same transaction, a "signing_keys"
+  // change, so every broker following the change feed reloads the ring at once. kBadRequest when
+  // its kid is stored already; kUnavailable when it is not newer than every stored key (two
+  // rotations within one second), and as InitSigningKeys.
+  virtual Status AddSigningKey(const SigningKeyRecord& key, OlderKeys older) = 0;
 };
 
 }  // namespace ap::store

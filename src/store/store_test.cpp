@@ -1734,7 +1734,7 @@ TEST_P(StoreTest, TheSigningKeyRingIsMadeOnceAndARotationIsAChange) {
   ASSERT_TRUE(ring.InitSigningKeys({SigningKey("b", 500), SigningKey("a", 500)}).value());
   EXPECT_FALSE(ring.InitSigningKeys({SigningKey("c", 600)}).value()) << "a ring is made once";
   int64_t before = store_->Changes().LastChange().value();
-  ASSERT_TRUE(ring.AddSigningKey(SigningKey("d", 600)));
+  ASSERT_TRUE(ring.AddSigningKey(SigningKey("d", 600), OlderKeys::kKeep));
   auto keys = ring.ListSigningKeys().value();
   ASSERT_EQ(keys.size(), 3u);
   EXPECT_EQ(keys[0].kid, "a");  // the same second: by kid
@@ -1747,15 +1747,33 @@ TEST_P(StoreTest, TheSigningKeyRingIsMadeOnceAndARotationIsAChange) {
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].kind, "signing_keys");
   EXPECT_EQ(changes[0].subject, "d");
-  EXPECT_EQ(ring.AddSigningKey(SigningKey("d", 700)).error().code, Errc::kBadRequest);
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("d", 700), OlderKeys::kKeep).error().code, Errc::kBadRequest);
   // A second rotation within the same second could sign before its publish delay: refused, to be
   // tried again (a failure while running, not bad input).
-  EXPECT_EQ(ring.AddSigningKey(SigningKey("f", 600)).error().code, Errc::kUnavailable);
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("f", 600), OlderKeys::kKeep).error().code, Errc::kUnavailable);
   // Sealed under another master key than the vault's: refused, nothing stored, no change.
-  EXPECT_EQ(ring.AddSigningKey(SigningKey("e", 800, "m2")).error().code, Errc::kUnavailable);
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("e", 800, "m2"), OlderKeys::kKeep).error().code, Errc::kUnavailable);
   EXPECT_EQ(ring.ListSigningKeys().value().size(), 3u);
   EXPECT_EQ(store_->Changes().LastChange().value(), changes[0].seq);
   EXPECT_EQ(store_->Keys().MasterKeyId().value(), std::optional<std::string>("m1"));
+}
+
+TEST_P(StoreTest, AKeyThatDropsTheOlderOnesIsTheRingsOnlyKeyAndAChange) {
+  SigningKeyStore& ring = store_->SigningKeys();
+  ASSERT_TRUE(ring.InitSigningKeys({SigningKey("a", 500), SigningKey("b", 500)}).value());
+  ASSERT_TRUE(ring.AddSigningKey(SigningKey("c", 600), OlderKeys::kKeep));
+  int64_t before = store_->Changes().LastChange().value();
+  ASSERT_TRUE(ring.AddSigningKey(SigningKey("d", 700), OlderKeys::kDrop));
+  auto keys = ring.ListSigningKeys().value();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0], SigningKey("d", 700));
+  auto changes = store_->Changes().ChangesAfter(before, 10).value();
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].kind, "signing_keys");
+  // A refused key drops nothing.
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("e", 700), OlderKeys::kDrop).error().code, Errc::kUnavailable);
+  EXPECT_EQ(ring.AddSigningKey(SigningKey("d", 800), OlderKeys::kDrop).error().code, Errc::kBadRequest);
+  EXPECT_EQ(ring.ListSigningKeys().value(), keys);
 }
 
 TEST_P(StoreTest, BrokersStartingAtOnceOnAnEmptyRingMakeOneKey) {
@@ -1823,7 +1841,7 @@ TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIs
   ASSERT_TRUE(store->PutSetting("unrelated", "1"));
   EXPECT_FALSE(rings.WaitPast(0, std::chrono::milliseconds(300)));
   ASSERT_TRUE(store->SigningKeys().InitSigningKeys({SigningKey("a", 100)}).value());
-  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("b", 200)));
+  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("b", 200), OlderKeys::kKeep));
   EXPECT_TRUE(rings.WaitPast(0, std::chrono::seconds(5))) << "no ring for a committed change";
 
   // The database drops the listener's session: it connects again and rings (changes may have
@@ -1832,7 +1850,7 @@ TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIs
   OnPostgres("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%'");
   ASSERT_TRUE(rings.WaitPast(before_cut, std::chrono::seconds(10))) << "no ring after reconnecting";
   int after_cut = rings.Count();
-  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("c", 300)));
+  ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("c", 300), OlderKeys::kKeep));
   EXPECT_TRUE(rings.WaitPast(after_cut, std::chrono::seconds(5))) << "no ring after the reconnection";
 
   listener->reset();  // stops its thread at once

@@ -76,9 +76,10 @@ Result<OpenedRing> OpenSigningKeys(const MasterKey& master, store::SigningKeySto
   return opened;
 }
 
-Result<crypto::SigningKey> AddSigningKey(const MasterKey& master, store::SigningKeyStore& store, UnixSeconds now) {
+Result<crypto::SigningKey> AddSigningKey(const MasterKey& master, store::SigningKeyStore& store, UnixSeconds now,
+                                         store::OlderKeys older) {
   crypto::SigningKey key = crypto::SigningKeyRing::NewKey(now);
-  if (auto added = store.AddSigningKey(SealSigningKey(master, key)); !added) return added.error();
+  if (auto added = store.AddSigningKey(SealSigningKey(master, key), older); !added) return added.error();
   return key;
 }
 

@@ -38,8 +38,10 @@ struct OpenedRing {
 Result<OpenedRing> OpenSigningKeys(const MasterKey& master, store::SigningKeyStore& store,
                                    const std::filesystem::path& data_dir);
 // Adds a key created `now`, which every broker publishes at once and signs with once the publish
-// delay has passed; kBadRequest when another was added this same second.
-Result<crypto::SigningKey> AddSigningKey(const MasterKey& master, store::SigningKeyStore& store, UnixSeconds now);
+// delay has passed, or at once when `older` is kDrop (it is then the ring's only key);
+// kUnavailable when another was added this same second.
+Result<crypto::SigningKey> AddSigningKey(const MasterKey& master, store::SigningKeyStore& store, UnixSeconds now,
+                                         store::OlderKeys older);
 // Every stored signing key's data key wrapped under `to` instead of `from` (id: the kid), for
 // KeyStore::Rewrap.
 Result<std::vector<store::RewrappedKey>> RewrapSigningKeys(const MasterKey& from, const MasterKey& to,

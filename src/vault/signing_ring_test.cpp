@@ -66,7 +66,7 @@ TEST_F(SigningRingTest, TheRingOpensOnlyUnderItsMasterKeyAndEachKeyOnlyInItsOwnR
   crypto::SigningKey planted = crypto::SigningKeyRing::NewKey(1500);
   record.kid = planted.kid;
   record.created_at = 1500;
-  ASSERT_TRUE(Ring().AddSigningKey(record));
+  ASSERT_TRUE(Ring().AddSigningKey(record, store::OlderKeys::kKeep));
   auto read = ReadSigningKeys(master_, Ring());
   ASSERT_FALSE(read);
   EXPECT_EQ(read.error().code, Errc::kValidation);
@@ -99,7 +99,7 @@ TEST_F(SigningRingTest, AnOlderVersionsKeyFilesAreImportedOnceAndThenNoLongerRea
 TEST_F(SigningRingTest, ARotationIsAddedToTheRingAndToTheChangeFeed) {
   ASSERT_TRUE(OpenSigningKeys(master_, Ring(), dir_));
   int64_t before = store_->Changes().LastChange().value();
-  auto added = AddSigningKey(master_, Ring(), 2000).value();
+  auto added = AddSigningKey(master_, Ring(), 2000, store::OlderKeys::kKeep).value();
   auto changes = store_->Changes().ChangesAfter(before, 10).value();
   ASSERT_EQ(changes.size(), 1u);
   EXPECT_EQ(changes[0].kind, "signing_keys");
@@ -111,7 +111,7 @@ TEST_F(SigningRingTest, ARotationIsAddedToTheRingAndToTheChangeFeed) {
 
 TEST_F(SigningRingTest, AMasterKeyRotationRewrapsTheSigningKeysWithTheProviderKeys) {
   ASSERT_TRUE(OpenSigningKeys(master_, Ring(), dir_));
-  ASSERT_TRUE(AddSigningKey(master_, Ring(), 2000));
+  ASSERT_TRUE(AddSigningKey(master_, Ring(), 2000, store::OlderKeys::kKeep));
   MasterKey next = NewMasterKey();
   auto rewrapped = RewrapSigningKeys(master_, next, Ring()).value();
   ASSERT_EQ(rewrapped.size(), 2u);
@@ -124,7 +124,7 @@ TEST_F(SigningRingTest, AMasterKeyRotationRewrapsTheSigningKeysWithTheProviderKe
   EXPECT_EQ(ReadSigningKeys(next, Ring()).value().size(), 2u);
   EXPECT_FALSE(ReadSigningKeys(master_, Ring()));
   // A broker still on the old master key cannot add a key nobody else could open.
-  auto stale = AddSigningKey(master_, Ring(), 3000);
+  auto stale = AddSigningKey(master_, Ring(), 3000, store::OlderKeys::kKeep);
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Errc::kUnavailable);
 }

@@ -44,6 +44,27 @@ test('keys rotate-signing: published at once, signing after the publish delay, o
   assert.equal((await call(broker.url, 'POST', '/proxy/chat', { token: fresh, body: chatBody('gpt-4o-mini') })).status, 200);
 });
 
+test('keys rotate-signing --drop-older-keys: the new key signs at once, and tokens of the dropped key are refused at once', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock });  // the default publish delay: 10 minutes
+  const first = await approvedGrant(broker, SCOPES.openai);
+  const oldKid = kidOf(first.token);
+  const chat = (token) => call(broker.url, 'POST', '/proxy/chat', { token, body: chatBody('gpt-4o-mini') });
+  assert.equal((await chat(first.token)).status, 200, 'verified (and remembered) before the rotation');
+
+  const out = cliSync(['keys', 'rotate-signing', '--drop-older-keys', '--data-dir', broker.dataDir],
+    { env: { PATH: process.env.PATH } }).toString();
+  const newKid = out.match(/new signing key (\S+) signs now, and the 1 older key\(s\) are dropped/)[1];
+  await eventually(async () => (await chat(first.token)).status === 401, 'the dropped key\'s token refused');
+  const jwks = (await call(broker.url, 'GET', '/.well-known/jwks.json')).json;
+  assert.deepEqual(jwks.keys.map((k) => k.kid), [newKid]);
+  const fresh = await call(broker.url, 'POST', '/tokens', { body: { grantId: first.grantId, requestSecret: first.requestSecret } });
+  assert.equal(kidOf(fresh.json.token), newKid, 'the new key signs without waiting for the publish delay');
+  assert.equal((await chat(fresh.json.token)).status, 200);
+  const audit = await call(broker.url, 'GET', '/audit?kind=vault.signing_key_added', { token: broker.ownerToken });
+  assert.deepEqual(JSON.parse(JSON.stringify(audit.json.items[0].detail)), { kid: newKid, dropped: [oldKid] });
+});
+
 test('an older version\'s key files are imported into the database once, then no longer read', async () => {
   const mock = await startMock();
   const dataDir = tempDir();

@@ -26,6 +26,7 @@ const std::string kInsertKey =
 const std::string kRewrapKey =
     "UPDATE signing_keys SET wrapped_data_key = ?, master_id = ? WHERE kid = ? AND master_id = ?";
 const std::string kCountOtherMasters = "SELECT COUNT(*) FROM signing_keys WHERE master_id <> ?";
+const std::string kDeleteOtherKeys = "DELETE FROM signing_keys WHERE kid <> ?";
 
 }  // namespace
 
@@ -72,7 +73,7 @@ Result<bool> SigningKeyTables::InitSigningKeys(const std::vector<SigningKeyRecor
   });
 }
 
-Status SigningKeyTables::AddSigningKey(const SigningKeyRecord& key) {
+Status SigningKeyTables::AddSigningKey(const SigningKeyRecord& key, OlderKeys older) {
   return db_.InTransaction([&]() -> Status {
     if (auto locked = Lock(); !locked) return locked;
     // Keys are ordered by when they were made, and a new key must be the newest, or it could sign
@@ -82,6 +83,11 @@ Status SigningKeyTables::AddSigningKey(const SigningKeyRecord& key) {
     if (newest.Int(0) >= key.created_at)
       return MakeError(Errc::kUnavailable, "a signing key was added this very second; wait one and try again");
     if (auto ok = Insert(key); !ok) return ok;
+    if (older == OlderKeys::kDrop) {
+      Query drop(db_.Prepare(kDeleteOtherKeys));
+      drop.Bind(key.kid);
+      if (drop.Step() != kDone) return db_.DbError("drop the older signing keys");
+    }
     return AppendChange(db_, "signing_keys", key.kid);
   });
 }

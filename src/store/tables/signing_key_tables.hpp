@@ -25,7 +25,7 @@ class SigningKeyTables final : public SigningKeyStore {
 
   Result<std::vector<SigningKeyRecord>> ListSigningKeys() override;
   Result<bool> InitSigningKeys(const std::vector<SigningKeyRecord>& keys) override;
-  Status AddSigningKey(const SigningKeyRecord& key) override;
+  Status AddSigningKey(const SigningKeyRecord& key, OlderKeys older) override;
 
  private:
   Status Lock();
