@@ -177,6 +177,20 @@ void LogHandlerException(std::exception_ptr e) {
   }
 }
 
+// Whether a request's Transfer-Encoding, if it has one, frames its body as this server reads it:
+// HTTP/1.1 and the one coding chunked (RFC 9112 §6.1, §6.3). Beast's parser reads a request whose
+// codings do not end in chunked as one without a body, so that its body would be read as the next
+// request (a desync with a proxy in front that reads it otherwise), and takes chunked in HTTP/1.0.
+bool FramedSoundly(const RequestHead& request) {
+  auto [first, end] = request.equal_range(bhttp::field::transfer_encoding);
+  if (first == end) return true;
+  if (std::next(first) != end || request.version() != 11) return false;
+  std::string_view coding = first->value();
+  while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
+  while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
+  return beast::iequals(coding, "chunked");
+}
+
 bool WantsContinue(const RequestHead& request) {
   auto it = request.find(bhttp::field::expect);
   return it != request.end() && beast::iequals(it->value(), "100-continue");
@@ -469,6 +483,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     size_t n = 0;
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
+    if (!ec && !FramedSoundly(head_parser.get().base())) ec = bhttp::error::bad_transfer_encoding;
     if (!ec) {
       deadline.Arm(options_.read_timeout);
       bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());

@@ -237,6 +237,26 @@ TEST_F(ServerTest, AnswersGarbageWith400Json) {
   EXPECT_EQ(handled_, 0);
 }
 
+// A body framed by anything but chunked alone in HTTP/1.1 is refused and the connection closed:
+// read as no body, it would be read as a next request a proxy in front never saw.
+TEST_F(ServerTest, ARequestFramedByCodingsOtherThanChunkedIsRefusedNotReadAsTwo) {
+  const std::string smuggled = "GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
+  for (std::string framing :
+       {"Transfer-Encoding: gzip", "Transfer-Encoding: xchunked", "Transfer-Encoding: chunked, gzip",
+        "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"}) {
+    std::string answer = Raw("POST /echo HTTP/1.1\r\nHost: a\r\n" + framing + "\r\n\r\n" + smuggled);
+    EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 Bad Request")) << framing << ": " << answer;
+    EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos) << framing << ": one answer, then the close";
+  }
+  std::string old = Raw("POST /echo HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n");
+  EXPECT_NE(old.find(" 400 Bad Request"), std::string::npos) << old;
+  EXPECT_EQ(handled_, 0);
+  std::string sound =
+      Raw("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked \r\nConnection: close\r\n\r\n"
+          "2\r\nab\r\n0\r\n\r\n");
+  EXPECT_NE(sound.find("\"echo\":\"ab\""), std::string::npos) << sound;
+}
+
 TEST_F(ServerTest, StreamsAnAnswerInChunksAndKeepsTheConnection) {
   for (int round = 0; round < 2; ++round) {
     EXPECT_EQ(ReadChunked("/stream"), "data: 0\n\ndata: 1\n\ndata: 2\n\n");
