@@ -10,11 +10,30 @@ namespace {
 
 json::value TextOrNull(const std::string& text) { return text.empty() ? json::value(nullptr) : json::value(text); }
 
-// App-supplied text (an app's name) could be a spreadsheet formula: such a field starts with a
-// quote mark, so that a spreadsheet shows it and never runs it.
+// Whether a field could be read as a spreadsheet formula: it starts with = + - @, a tab or a CR
+// (OWASP), or with one of = + - @ after blanks (a spreadsheet may trim them), their full-width
+// forms included (one may fold them).
+bool FormulaLike(std::string_view field) {
+  if (field.starts_with('\t') || field.starts_with('\r')) return true;
+  static constexpr std::string_view kBlanks[] = {" ", "\t", "\r", "\n", "\u00a0", "\u3000"};
+  for (bool trimmed = true; trimmed;) {
+    trimmed = false;
+    for (std::string_view blank : kBlanks)
+      if (field.starts_with(blank)) {
+        field.remove_prefix(blank.size());
+        trimmed = true;
+      }
+  }
+  static constexpr std::string_view kStarts[] = {"=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20"};
+  for (std::string_view start : kStarts)
+    if (field.starts_with(start)) return true;
+  return false;
+}
+
+// App-supplied text (an app's name, a model's) could be a spreadsheet formula: such a field starts
+// with a quote mark, so that a spreadsheet shows it and never runs it.
 std::string Quoted(std::string_view field) {
-  std::string_view formula_start = "=+-@\t\r";
-  std::string guard = !field.empty() && formula_start.find(field.front()) != std::string_view::npos ? "'" : "";
+  std::string guard = FormulaLike(field) ? "'" : "";
   if (field.find_first_of(",\"\r\n") == std::string_view::npos) return guard + std::string(field);
   std::string out = "\"" + guard;
   for (char c : field) {
