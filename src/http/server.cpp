@@ -206,7 +206,10 @@ class SessionExchange final : public Exchange {
   SessionExchange(Stream& stream, Deadline& deadline, beast::flat_buffer& buffer, const ServerOptions& options)
       : stream_(stream), deadline_(deadline), buffer_(buffer), options_(options) {}
 
-  void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
+  void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) {
+    body_parser_ = parser;
+    body_since_ = Deadline::Clock::now();
+  }
   bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
   // Reads and drops what the handler left of a streamed body, so a client still sending it can
   // read the answer (it would see a reset otherwise). The route's body limit bounds it.
@@ -232,12 +235,17 @@ class SessionExchange final : public Exchange {
       if (!piece_) piece_ = std::make_unique_for_overwrite<char[]>(kPieceSize);
       body.data = piece_.get();
       body.size = kPieceSize;
-      Deadline::Wait wait(deadline_, options_.read_timeout);
+      auto allowed = UploadTimeLeft();
+      if (allowed <= Deadline::Clock::duration::zero())
+        co_return MakeError(Errc::kBadRequest, "The request body came too slowly (under " +
+                                                   std::to_string(options_.min_upload_rate) + " bytes a second)");
+      Deadline::Wait wait(deadline_, allowed);
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
       if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
       size_t got = kPieceSize - body.size;
+      body_read_ += got;
       if (got > 0) co_return std::string_view(piece_.get(), got);
     }
     co_return std::string_view();
@@ -282,6 +290,15 @@ class SessionExchange final : public Exchange {
   }
 
  private:
+  // How long the next read of the body may wait: the read timeout, within what the body has earned
+  // since its head came (the read timeout, and a second for each min_upload_rate bytes).
+  Deadline::Clock::duration UploadTimeLeft() const {
+    auto earned = std::chrono::microseconds(
+        static_cast<int64_t>(body_read_ * 1'000'000 / std::max<size_t>(options_.min_upload_rate, 1)));
+    auto left = body_since_ + options_.read_timeout + earned - Deadline::Clock::now();
+    return std::min<Deadline::Clock::duration>(options_.read_timeout, left);
+  }
+
   // Appends the whole head: the status line, `head`'s fields, the server's own, the framing of a
   // body of `length` (chunked without one), and Connection as the version needs it to say `keep`.
   void AppendAnswerHead(const AnswerHead& head, std::optional<uint64_t> length, bool keep, std::string& out) const {
@@ -338,6 +355,8 @@ class SessionExchange final : public Exchange {
   const ServerOptions& options_;
   unsigned version_ = 11;
   bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
+  Deadline::Clock::time_point body_since_;  // when a streamed body's head came
+  size_t body_read_ = 0;                    // of that body
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;

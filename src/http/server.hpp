@@ -31,7 +31,11 @@ struct ServerOptions {
   size_t body_limit = 1 << 20;
   size_t streamed_body_limit = kStreamedBodyLimit;  // bodies relayed without being held in memory (uploads)
   size_t header_limit = 16 << 10;
-  std::chrono::seconds read_timeout{30};  // for one whole request
+  std::chrono::seconds read_timeout{30};  // for one whole request; an upload's, see min_upload_rate
+  // An upload (a body relayed as it arrives) may take longer than read_timeout, by a second for
+  // each min_upload_rate bytes it sent: a client that dribbles one is dropped as one that dribbles
+  // its headers is.
+  size_t min_upload_rate = 4096;
   std::chrono::seconds idle_timeout{75};  // between requests on a kept-alive connection
   std::string server_name = "aipassport";
   // HTTPS when both are set: a PEM certificate chain and its private key. Answers then carry

@@ -312,6 +312,26 @@ TEST_F(ServerTest, AClientThatStallsMidUploadIsDropped) {
   EXPECT_EQ(handled_, 1);
 }
 
+// Each piece within the read timeout, but far under the upload rate the options ask for (4 KB a
+// second after the first second here): dropped about a second in, not left open while it dribbles.
+TEST_F(ServerTest, AClientThatDribblesAnUploadIsDropped) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect(server_->LocalEndpoint());
+  asio::write(s, asio::buffer(std::string("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")));
+  bool dropped = false;
+  for (int drip = 0; drip < 20 && !dropped; ++drip) {  // 10 bytes every 200 ms: 50 bytes a second, for 4 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(std::string(10, 'u')), ec);
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_DONTWAIT);
+    // Closed, or answered (a refusal, before the body's end).
+    dropped = ec || n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  EXPECT_TRUE(dropped) << "still open after 4 s of dribbling";
+}
+
 TEST_F(ServerTest, StreamsAnUploadPastTheWholeBodyLimit) {
   auto res = Send(CallHead(Verb::post, "/upload"), std::string(200000, 'u'));  // the whole-body limit here is 1024
   ASSERT_TRUE(res) << res.error().message;
