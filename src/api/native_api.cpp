@@ -46,7 +46,7 @@ Result<AppToken> AppCredential(const Request& req, std::string& query_key) {
 // The checks before the relay: the query, the credential, its grant (for this provider) and key.
 awaitable<proxy::Reply> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& ep, const ProviderEndpoint& provider,
                                       Request& req, http::Exchange& exchange, std::string_view upstream_path,
-                                      RelayedCall& call) {
+                                      std::string_view model, RelayedCall& call) {
   auto query = proxy::ForwardedQuery(req.target());
   if (!query) co_return call.Refusal(query.error());
   std::string query_key;
@@ -66,7 +66,7 @@ awaitable<proxy::Reply> GuardAndRelay(BrokerContext& ctx, const NativeEndpoint& 
     target = with_query.append(upstream_path).append(*query);
   }
   proxy::Relay relay(ctx.upstream, provider, call.ApiKey(), g, exchange, call);
-  proxy::Reply answer = co_await relay.Native(ep, req, target);
+  proxy::Reply answer = co_await relay.Native(ep, req, target, model);
   call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
   co_return std::move(answer);
 }
@@ -80,7 +80,7 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
                 ep.wire, req.version(), req.target()};
   RelayedCall call(ctx, exchange, kind);
   if (!model.empty()) call.SetModel(model);
-  proxy::Reply answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, call);
+  proxy::Reply answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, model, call);
   co_await call.Finish(answer);
   if (!answer) co_return Response{};  // sent: the server sends nothing more
   co_return std::move(*answer);

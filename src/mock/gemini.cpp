@@ -178,10 +178,16 @@ MockAnswer EmbedOne(const json::object& o) {
   return JsonAnswer(200, json::object{{"embedding", Embedding(o.if_contains("content"))}});
 }
 
-MockAnswer EmbedBatch(const json::object& o) {
+// Google: "The model in each of these requests must match the model specified
+// BatchEmbedContentsRequest.model".
+MockAnswer EmbedBatch(const json::object& o, std::string_view model) {
   const auto* requests = o.if_contains("requests");
   if (!requests || !requests->is_array())
     return Invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n");
+  for (const auto& r : requests->get_array())
+    if (const auto* named = r.is_object() ? r.get_object().if_contains("model") : nullptr;
+        named && !(named->is_string() && named->get_string() == "models/" + std::string(model)))
+      return Invalid("* BatchEmbedContentsRequest.requests: model must match the batch's model\n");
   json::array embeddings;
   for (const auto& r : requests->get_array())
     embeddings.push_back(Embedding(r.is_object() ? r.get_object().if_contains("content") : nullptr));
@@ -228,7 +234,7 @@ MockAnswer GeminiAnswer(const Request& req, std::string_view path, const MockOpt
     return Generate(o, model, true, options, key, cache);
   }
   if (action == "embedContent") return EmbedOne(o);
-  if (action == "batchEmbedContents") return EmbedBatch(o);
+  if (action == "batchEmbedContents") return EmbedBatch(o, model);
   if (action == "countTokens") return CountTokens(o);
   return JsonAnswer(404, GoogleError(404, "NOT_FOUND", "Method not found."));
 }

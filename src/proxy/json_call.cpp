@@ -67,6 +67,11 @@ constexpr ScanMember kGeminiContentMembers[] = {{"parts", &kGeminiParts}};
 constexpr ScanRule kGeminiContent{K::kSelectKind, kGeminiContentMembers};
 constexpr ScanRule kGeminiContents{K::kSelectKind, kGeminiContentMembers, nullptr, &kGeminiContent};
 
+// Gemini's batchEmbedContents: the model each request names.
+constexpr ScanMember kBatchRequestMembers[] = {{"model", &kWhole}};
+constexpr ScanRule kBatchRequest{K::kSelect, kBatchRequestMembers};
+constexpr ScanRule kBatchRequests{K::kSelect, {}, nullptr, &kBatchRequest};
+
 // Anthropic's context management: each edit's type (compaction is billed apart).
 constexpr ScanMember kEditMembers[] = {{"type", &kWhole}};
 constexpr ScanRule kEdit{K::kSelect, kEditMembers};
@@ -106,7 +111,8 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"thinking", &kWhole},
                                        {"background", &kWhole},
                                        {"context_management", &kContextManagement},
-                                       {"cache_control", &kKindOnly}};
+                                       {"cache_control", &kKindOnly},
+                                       {"requests", &kBatchRequests}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
@@ -119,6 +125,28 @@ constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
 // Speech reads its `input` whole: it is priced by its characters.
 constexpr ScanMember kSpeechMembers[] = {{"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kSpeechMembers, nullptr, nullptr, &kCommonBody};
+
+// The models a Gemini body names beside its path (the request's `model`, and each of a batch's
+// `requests`), into `named`, with where each is; kBadRequest for one that is not a string.
+Status PathModelsInBody(const json::object& o, std::vector<std::pair<std::string, std::string>>& named) {
+  auto take = [&named](const json::value* model, std::string where) -> Status {
+    if (!model || model->is_null()) return {};
+    if (!model->is_string()) return MakeError(Errc::kBadRequest, QuotedName(where) + " must be a string");
+    named.emplace_back(std::move(where), std::string(model->get_string()));
+    return {};
+  };
+  if (auto ok = take(o.if_contains("model"), "model"); !ok) return ok;
+  const json::value* requests = o.if_contains("requests");
+  if (!requests || !requests->is_array()) return {};
+  size_t i = 0;
+  for (const json::value& r : requests->get_array()) {
+    if (r.is_object())
+      if (auto ok = take(r.get_object().if_contains("model"), "requests[" + std::to_string(i) + "].model"); !ok)
+        return ok;
+    ++i;
+  }
+  return {};
+}
 
 // Where the bounds the broker added, `include_usage` (`ask_usage`) and the model the broker named
 // for the app (`named_model`, if any) go into the app's bytes.
@@ -186,6 +214,14 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
   return edits.Apply(body);
 }
 
+Status CheckPathModel(const JsonCall& call, std::string_view path_model) {
+  for (const auto& [where, named] : call.path_models)
+    if (named != path_model && named != "models/" + std::string(path_model))
+      return MakeError(Errc::kBadRequest, where + " names " + QuotedName(named) + ", not the model in the path, " +
+                                              QuotedName(path_model));
+  return {};
+}
+
 Error GivenTwice(std::string_view member) {
   return MakeError(Errc::kBadRequest, QuotedName(member) + " is given twice");
 }
@@ -211,6 +247,8 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
   // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
   // one of their parameters), and the broker checked the grant for and priced the one it named.
   std::string_view named_model;
+  if (ep.model_in == ModelIn::kPath)
+    if (auto models = PathModelsInBody(o, call.path_models); !models) return models.error();
   if (ep.model_in == ModelIn::kJsonBody) {
     const json::value* model = o.if_contains("model");
     if (model && model->is_string() && !model->get_string().empty())

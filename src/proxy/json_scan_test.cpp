@@ -211,6 +211,31 @@ TEST(JsonCall, APolicyMemberGivenTwiceIsRefused) {
       Read(ChatCompletions(), R"({"model":"gpt-4o-mini","user":"a","user":"b","temperature":1,"temperature":0})"));
 }
 
+// Google bills and runs the path's model; a body naming another beside it is refused, not left to
+// the provider's reading of the two.
+TEST(JsonCall, AGeminiBodyNamesNoModelButThePaths) {
+  const NativeEndpoint& batch = *GeminiAction(":batchEmbedContents");
+  auto same = ReadJsonCall(
+      batch, R"({"requests":[{"model":"models/gemini-embedding-001","content":{}},{"content":{}}]})", true);
+  ASSERT_TRUE(same);
+  EXPECT_TRUE(CheckPathModel(*same, "gemini-embedding-001"));
+  auto other = ReadJsonCall(
+      batch, R"({"requests":[{"model":"models/gemini-embedding-001"},{"model":"models/text-embedding-big"}]})", true);
+  ASSERT_TRUE(other);
+  auto refused = CheckPathModel(*other, "gemini-embedding-001");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kBadRequest);
+  EXPECT_EQ(refused.error().message,
+            "requests[1].model names 'models/text-embedding-big', not the model in the path, 'gemini-embedding-001'");
+  auto top = ReadJsonCall(*GeminiAction(":generateContent"), R"({"model":"gemini-2.5-pro","contents":[]})", true);
+  ASSERT_TRUE(top);
+  EXPECT_FALSE(CheckPathModel(*top, "gemini-2.5-flash"));
+  EXPECT_TRUE(CheckPathModel(*top, "gemini-2.5-pro"));
+  EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":7}]})", true));
+  // Named twice in one request: refused as any policy member given twice.
+  EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":"models/a","model":"models/b"}]})", true));
+}
+
 TEST(JsonCall, NumbersAreReadAsBeforeOrRefused) {
   for (std::string_view limit : {"-5", "0", "1e300", "2.5", "\"100\"", "18446744073709551615", "-9223372036854775809",
                                  "1000000001", "true", "{}", "[1]"}) {

@@ -93,7 +93,8 @@ Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_v
 
 Relay::~Relay() = default;
 
-awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target) {
+awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target,
+                               std::string_view path_model) {
   wire_ = ep.wire;
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) {
@@ -112,6 +113,8 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
     if (auto known = CheckOpenAIVocabulary(ep, as_sent, provider_.extra_members); !known)
       co_return hooks_.Refusal(known.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
+  if (ep.model_in == ModelIn::kPath)
+    if (auto same = CheckPathModel(*call, path_model); !same) co_return hooks_.Refusal(same.error());
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")
     co_return hooks_.Refusal(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
   bool streams = call->stream || ep.streams == Streams::kAlways;

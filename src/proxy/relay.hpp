@@ -87,8 +87,9 @@ class Relay {
 
   // A provider-native call on `ep`: a JSON body (taken from `req`), an upload (read from the
   // exchange as it arrives) or a model list, sent to `target` (path and query under the
-  // provider's base).
-  boost::asio::awaitable<Reply> Native(const NativeEndpoint& ep, http::Request& req, std::string_view target);
+  // provider's base). `path_model`: the model a Gemini path names (empty on other paths).
+  boost::asio::awaitable<Reply> Native(const NativeEndpoint& ep, http::Request& req, std::string_view target,
+                                       std::string_view path_model);
   // The reference's chat call, translated for the provider, whose worst case is `worst`: read whole
   // whatever it is, and sent as the native paths send a whole answer.
   boost::asio::awaitable<Reply> Chat(UpstreamCall call, const WorstCase& worst);

@@ -75,6 +75,17 @@ test('embeddings and token counting', async () => {
   assert.ok(count.totalTokens > 0);
 });
 
+test('a batch whose requests name another model than its path is refused before the provider', async () => {
+  const before = (await mockStats(mock)).requests;
+  const res = await call(broker.url, 'POST', '/gemini/v1beta/models/gemini-embedding-001:batchEmbedContents', {
+    headers: { 'x-goog-api-key': grant.token },
+    body: { requests: [{ model: 'models/gemini-embedding-001', content: { parts: [{ text: 'a' }] } },
+      { model: 'models/text-embedding-big', content: { parts: [{ text: 'b' }] } }] } });
+  assert.equal(res.status, 400, res.text);
+  assert.match(res.text, /requests\[1\]\.model names 'models\/text-embedding-big', not the model in the path/);
+  assert.deepEqual((await mockStats(mock)).requests, before, 'nothing reached the provider');
+});
+
 test('the model list shows only what the grant allows', async () => {
   const names = [];
   for await (const m of await ai.models.list()) names.push(m.name);
