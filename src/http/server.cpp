@@ -502,6 +502,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     size_t n = 0;
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
+    // Also with a Content-Length: Beast refuses one beside chunked, not beside another coding.
     if (!ec && !FramedSoundly(head_parser.get().base())) ec = bhttp::error::bad_transfer_encoding;
     if (!ec) {
       deadline.Arm(options_.read_timeout);

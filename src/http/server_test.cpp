@@ -243,7 +243,8 @@ TEST_F(ServerTest, ARequestFramedByCodingsOtherThanChunkedIsRefusedNotReadAsTwo)
   const std::string smuggled = "GET /echo HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n";
   for (std::string framing :
        {"Transfer-Encoding: gzip", "Transfer-Encoding: xchunked", "Transfer-Encoding: chunked, gzip",
-        "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked"}) {
+        "Transfer-Encoding: gzip, chunked", "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+        "Content-Length: 0\r\nTransfer-Encoding: gzip", "Transfer-Encoding: gzip\r\nContent-Length: 0"}) {
     std::string answer = Raw("POST /echo HTTP/1.1\r\nHost: a\r\n" + framing + "\r\n\r\n" + smuggled);
     EXPECT_TRUE(answer.starts_with("HTTP/1.1 400 Bad Request")) << framing << ": " << answer;
     EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos) << framing << ": one answer, then the close";
