@@ -18,8 +18,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <thread>
 
 #include "api/audit_events.hpp"
@@ -195,13 +197,17 @@ crypto::RotationTimes RotationTimesFor(const Config& config) {
 // to sign comes. Runs on the store thread only.
 class SigningRing {
  public:
+  // `stop`: called once when every key this broker holds was dropped from the store's ring and it
+  // cannot open the keys there (see ForgetDroppedKeys).
   SigningRing(store::Store& store, const vault::MasterKey& master, domain::TokenService& tokens,
-              crypto::RotationTimes times)
-      : store_(store), master_(master), tokens_(tokens), times_(times) {}
+              crypto::RotationTimes times, std::function<void()> stop)
+      : store_(store), master_(master), tokens_(tokens), times_(times), stop_(std::move(stop)) {}
 
   void Reload() {
-    auto keys = HeldKeys();
+    auto records = store_.SigningKeys().ListSigningKeys();
+    auto keys = records ? HeldKeys(std::move(*records)) : Result<std::vector<crypto::SigningKey>>(records.error());
     if (!keys || keys->empty()) {
+      if (records) ForgetDroppedKeys(*records);
       std::string why = keys ? "the ring is empty" : keys.error().message;
       // After `vault rotate-master` the ring is sealed under a key this broker does not hold yet:
       // expected until it restarts with that key, and it signs with the ring it holds meanwhile.
@@ -226,16 +232,40 @@ class SigningRing {
  private:
   // The stored keys, unsealed only when their rows changed since the last reload: unsealing and
   // decoding every key each time cost about five million instructions.
-  Result<std::vector<crypto::SigningKey>> HeldKeys() {
-    auto records = store_.SigningKeys().ListSigningKeys();
-    if (!records) return records.error();
-    if (*records != held_records_) {
-      auto keys = vault::UnsealSigningKeys(master_, *records);
+  Result<std::vector<crypto::SigningKey>> HeldKeys(std::vector<store::SigningKeyRecord> records) {
+    if (records != held_records_) {
+      auto keys = vault::UnsealSigningKeys(master_, records);
       if (!keys) return keys.error();
       held_keys_ = std::move(*keys);
-      held_records_ = std::move(*records);
+      held_records_ = std::move(records);
     }
     return held_keys_;
+  }
+
+  // The ring could not be read whole (after `vault rotate-master`, a key added since is sealed
+  // under a master key this broker does not hold): it signs on with the keys it holds, but not
+  // with one the store no longer has, which `keys rotate-signing --drop-older-keys` dropped as
+  // leaked. Those stop verifying here at once too; when none is left, the broker stops rather
+  // than sign or accept a token of a dropped key, and says why.
+  void ForgetDroppedKeys(const std::vector<store::SigningKeyRecord>& stored) {
+    const auto& held = tokens_.Keys()->All();
+    std::vector<crypto::SigningKey> kept;
+    for (const auto& key : held)
+      if (std::any_of(stored.begin(), stored.end(), [&](const auto& r) { return r.kid == key.kid; }))
+        kept.push_back(key);
+    if (kept.size() == held.size() || stopping_) return;
+    if (kept.empty()) {
+      spdlog::error(
+          "every signing key this broker holds was dropped from the ring (keys rotate-signing --drop-older-keys), "
+          "and it cannot open the new one: it runs on the master key from before vault rotate-master. Stopping, so "
+          "that no token of a dropped key is signed or accepted; restart it with the new master key");
+      stopping_ = true;
+      stop_();
+      return;
+    }
+    spdlog::warn("signing keys dropped from the ring no longer verify here: {} of {} left", kept.size(), held.size());
+    tokens_.SetKeys(std::make_shared<const crypto::SigningKeyRing>(
+        crypto::SigningKeyRing::FromKeys(crypto::SigningKeyRing::Choose(std::move(kept), SystemClock()(), times_))));
   }
 
   store::Store& store_;
@@ -245,6 +275,8 @@ class SigningRing {
   std::string last_error_;
   std::vector<store::SigningKeyRecord> held_records_;
   std::vector<crypto::SigningKey> held_keys_;  // unsealed from held_records_
+  std::function<void()> stop_;
+  bool stopping_ = false;
 };
 
 boost::asio::awaitable<void> KeepSigningKeys(SigningRing& ring, http::BlockingPool& store_pool) {
@@ -557,7 +589,8 @@ int RotateSigningKey(const Config& config, bool drop_older) {
     std::printf(
         "new signing key %s signs now, and the %zu older key(s) are dropped: every running broker on this database\n"
         "refuses the tokens they signed within a second (apps ask for new ones: OAuth apps refresh, reference apps\n"
-        "POST /tokens)\n",
+        "POST /tokens); a broker still on the master key from before a vault rotate-master cannot open the new key,\n"
+        "and stops: restart it with the new master key\n",
         key->kid.c_str(), ring->keys.size());
   else
     std::printf(
@@ -666,7 +699,11 @@ int RunBroker(const Config& config) {
   token_settings.audience = config.audience;
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
-  SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config));
+  std::atomic<bool> ring_dropped{false};  // the broker stops: see SigningRing::ForgetDroppedKeys
+  SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config), [&ring_dropped] {
+    ring_dropped = true;
+    std::raise(SIGTERM);  // the drain RunUntilSignalled runs on a signal
+  });
   follower.OnChange("signing_keys", [&signing_ring] { signing_ring.Reload(); });
   VaultReloader vault_reloader(**store, vault);
   follower.OnChange("keys", [&vault_reloader] { vault_reloader.ReloadIfChanged(); });
@@ -902,7 +939,7 @@ int RunBroker(const Config& config) {
   });
   store_pool.Join();
   spdlog::info("stopped");
-  return 0;
+  return ring_dropped ? 1 : 0;
 }
 
 int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& options) {

@@ -44,6 +44,8 @@ class SigningKeyRing {
   static SigningKeyRing FromKeys(std::vector<SigningKey> keys);
 
   const SigningKey& Current() const { return keys_.front(); }
+  // Every key: the current one first, then those that still verify.
+  const std::vector<SigningKey>& All() const { return keys_; }
   const SigningKey* Find(std::string_view kid) const;
   // The public halves as a JWK Set (RFC 7517 §5).
   boost::json::object Jwks() const;

@@ -206,17 +206,19 @@ class SessionExchange final : public Exchange {
   SessionExchange(Stream& stream, Deadline& deadline, beast::flat_buffer& buffer, const ServerOptions& options)
       : stream_(stream), deadline_(deadline), buffer_(buffer), options_(options) {}
 
-  void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) {
-    body_parser_ = parser;
-    body_since_ = Deadline::Clock::now();
-  }
+  void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
   bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
   // Reads and drops what the handler left of a streamed body, so a client still sending it can
-  // read the answer (it would see a reset otherwise). The route's body limit bounds it.
+  // read the answer (it would see a reset otherwise): up to kMostDrained bytes, and no read begun
+  // a read timeout after the first. A body left longer than that is not waited for: its answer
+  // closes the connection (and the lingering close reads a little more).
   asio::awaitable<void> DrainBody() {
-    for (;;) {
+    static constexpr size_t kMostDrained = 1 << 20;
+    auto until = Deadline::Clock::now() + options_.read_timeout;
+    for (size_t drained = 0; drained < kMostDrained && Deadline::Clock::now() < until;) {
       auto piece = co_await ReadBodyPiece();
       if (!piece || piece->empty()) co_return;
+      drained += piece->size();
     }
   }
   bool AnswerEnded() const { return ended_; }
@@ -240,7 +242,9 @@ class SessionExchange final : public Exchange {
         co_return MakeError(Errc::kBadRequest, "The request body came too slowly (under " +
                                                    std::to_string(options_.min_upload_rate) + " bytes a second)");
       Deadline::Wait wait(deadline_, allowed);
+      auto began = Deadline::Clock::now();
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
+      waited_ += Deadline::Clock::now() - began;
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
       if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
@@ -291,11 +295,12 @@ class SessionExchange final : public Exchange {
 
  private:
   // How long the next read of the body may wait: the read timeout, within what the body has earned
-  // since its head came (the read timeout, and a second for each min_upload_rate bytes).
+  // (the read timeout, and a second for each min_upload_rate bytes) less what its reads waited so
+  // far (the time the broker spends between them is not the client's).
   Deadline::Clock::duration UploadTimeLeft() const {
     auto earned = std::chrono::microseconds(
         static_cast<int64_t>(body_read_ * 1'000'000 / std::max<size_t>(options_.min_upload_rate, 1)));
-    auto left = body_since_ + options_.read_timeout + earned - Deadline::Clock::now();
+    Deadline::Clock::duration left = options_.read_timeout + earned - waited_;
     return std::min<Deadline::Clock::duration>(options_.read_timeout, left);
   }
 
@@ -355,8 +360,8 @@ class SessionExchange final : public Exchange {
   const ServerOptions& options_;
   unsigned version_ = 11;
   bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
-  Deadline::Clock::time_point body_since_;  // when a streamed body's head came
-  size_t body_read_ = 0;                    // of that body
+  size_t body_read_ = 0;                // of a streamed body
+  Deadline::Clock::duration waited_{};  // by its reads
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;

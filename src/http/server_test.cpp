@@ -333,6 +333,29 @@ TEST_F(ServerTest, AClientThatDribblesAnUploadIsDropped) {
   EXPECT_TRUE(dropped) << "still open after 4 s of dribbling";
 }
 
+// A refused upload is read on only so far (1 MiB, a read timeout) before its answer, which then
+// closes the connection: a client sending a large body at a rate above the floor does not hold it for
+// minutes.
+TEST_F(ServerTest, ARefusedUploadIsAnsweredAfterABoundedDrain) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect(server_->LocalEndpoint());
+  asio::write(s,
+              asio::buffer(std::string("POST /upload-refused HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")));
+  std::string answer;
+  const std::string piece(8192, 'u');
+  for (int i = 0; i < 40 && answer.find("\r\n\r\n") == std::string::npos; ++i) {  // 80 KB a second, for 4 s
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(piece), ec);
+    char bytes[4096];
+    for (ssize_t n; (n = ::recv(s.native_handle(), bytes, sizeof bytes, MSG_DONTWAIT)) > 0;)
+      answer.append(bytes, static_cast<size_t>(n));
+  }
+  EXPECT_TRUE(answer.starts_with("HTTP/1.1 403 Forbidden")) << answer;
+  EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
+}
+
 TEST_F(ServerTest, StreamsAnUploadPastTheWholeBodyLimit) {
   auto res = Send(CallHead(Verb::post, "/upload"), std::string(200000, 'u'));  // the whole-body limit here is 1024
   ASSERT_TRUE(res) << res.error().message;

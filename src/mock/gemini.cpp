@@ -186,7 +186,7 @@ MockAnswer EmbedBatch(const json::object& o, std::string_view model) {
     return Invalid("* BatchEmbedContentsRequest.requests: requests is not specified\n");
   for (const auto& r : requests->get_array())
     if (const auto* named = r.is_object() ? r.get_object().if_contains("model") : nullptr;
-        named && !(named->is_string() && named->get_string() == "models/" + std::string(model)))
+        named && !named->is_null() && !(named->is_string() && named->get_string() == "models/" + std::string(model)))
       return Invalid("* BatchEmbedContentsRequest.requests: model must match the batch's model\n");
   json::array embeddings;
   for (const auto& r : requests->get_array())

@@ -718,6 +718,11 @@ class OAuthApi {
     if (!parent->scope.max_concurrent) parent->scope.max_concurrent = ctx_.meter.DefaultMaxConcurrent();
     AccessRequest paced = WithParentPace(std::move(*access), *parent);
     if (auto beyond = BeyondParent(paced, *parent, now)) co_return BadRequest(error, *beyond);
+    if (paced.lifetime_named && paced.lifetime_seconds > subject.expires_at - now)
+      co_return BadRequest(error, "lifetime_seconds " + std::to_string(paced.lifetime_seconds) +
+                                      " is beyond what the subject_token has left (" +
+                                      std::to_string(subject.expires_at - now) +
+                                      " s): refresh it, then exchange the new one");
     // The child's token is bound to resources within those its parent's token is bound to.
     bool bound = subject.audiences.size() != 1 || subject.audiences.front() != ctx_.tokens.DefaultAudience();
     auto narrowed = NarrowResources(ask.resources, bound ? subject.audiences : std::vector<std::string>{});

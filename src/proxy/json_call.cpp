@@ -67,10 +67,11 @@ constexpr ScanMember kGeminiContentMembers[] = {{"parts", &kGeminiParts}};
 constexpr ScanRule kGeminiContent{K::kSelectKind, kGeminiContentMembers};
 constexpr ScanRule kGeminiContents{K::kSelectKind, kGeminiContentMembers, nullptr, &kGeminiContent};
 
-// Gemini's batchEmbedContents: the model each request names.
-constexpr ScanMember kBatchRequestMembers[] = {{"model", &kWhole}};
-constexpr ScanRule kBatchRequest{K::kSelect, kBatchRequestMembers};
-constexpr ScanRule kBatchRequests{K::kSelect, {}, nullptr, &kBatchRequest};
+// Gemini's batchEmbedContents: the model each request names; countTokens: the model of the
+// request it counts.
+constexpr ScanMember kNestedRequestMembers[] = {{"model", &kWhole}};
+constexpr ScanRule kNestedRequest{K::kSelect, kNestedRequestMembers};
+constexpr ScanRule kBatchRequests{K::kSelect, {}, nullptr, &kNestedRequest};
 
 // Anthropic's context management: each edit's type (compaction is billed apart).
 constexpr ScanMember kEditMembers[] = {{"type", &kWhole}};
@@ -112,7 +113,9 @@ constexpr ScanMember kBodyMembers[] = {{"model", &kWhole},
                                        {"background", &kWhole},
                                        {"context_management", &kContextManagement},
                                        {"cache_control", &kKindOnly},
-                                       {"requests", &kBatchRequests}};
+                                       {"requests", &kBatchRequests},
+                                       {"generateContentRequest", &kNestedRequest},
+                                       {"generate_content_request", &kNestedRequest}};
 constexpr ScanRule kCommonBody{K::kSelect, kBodyMembers};
 // The conversation: its structure and parts, not its text.
 constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
@@ -126,16 +129,20 @@ constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
 constexpr ScanMember kSpeechMembers[] = {{"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kSpeechMembers, nullptr, nullptr, &kCommonBody};
 
-// The models a Gemini body names beside its path (the request's `model`, and each of a batch's
-// `requests`), into `named`, with where each is; kBadRequest for one that is not a string.
-Status PathModelsInBody(const json::object& o, std::vector<std::pair<std::string, std::string>>& named) {
+// The models a Gemini body names beside its path (the request's `model`, each of a batch's
+// `requests`, a token count's `generateContentRequest` under either of its names), into `named`;
+// kBadRequest for one that is not a string.
+Status PathModelsInBody(const json::object& o, std::vector<JsonCall::BodyModel>& named) {
   auto take = [&named](const json::value* model, std::string where) -> Status {
     if (!model || model->is_null()) return {};
     if (!model->is_string()) return MakeError(Errc::kBadRequest, QuotedName(where) + " must be a string");
-    named.emplace_back(std::move(where), std::string(model->get_string()));
+    named.push_back({std::move(where), std::string(model->get_string())});
     return {};
   };
   if (auto ok = take(o.if_contains("model"), "model"); !ok) return ok;
+  for (const char* request : {"generateContentRequest", "generate_content_request"})
+    if (const json::value* r = o.if_contains(request); r && r->is_object())
+      if (auto ok = take(r->get_object().if_contains("model"), std::string(request) + ".model"); !ok) return ok;
   const json::value* requests = o.if_contains("requests");
   if (!requests || !requests->is_array()) return {};
   size_t i = 0;

@@ -10,7 +10,6 @@
 #include <boost/json/fwd.hpp>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -26,14 +25,18 @@ struct JsonCall {
   bool strip_usage_chunk = false;  // the broker asked OpenAI for the usage chunk; the app did not
   std::string body;                // what goes upstream
   RequestedUse asked;              // empty unless the endpoint is counted
-  // Gemini: the models the body names beside the path (where, and what), see CheckPathModel.
-  std::vector<std::pair<std::string, std::string>> path_models;
+  // Gemini: the models the body names beside the path, see CheckPathModel.
+  struct BodyModel {
+    std::string where;  // "model", "requests[2].model", ...
+    std::string model;
+  };
+  std::vector<BodyModel> path_models;
 };
 
-// Whether every model a Gemini body names (its `model`, each of a batch's `requests[].model`) is the
-// path's, as "models/{model}" or bare. Google documents that a batch's requests must name the batch's
-// model; the broker checked the grant for and priced the path's, so a body naming another is
-// refused here rather than left to the provider's reading (kBadRequest).
+// Whether every model a Gemini body names (its `model`, each of a batch's `requests[].model`, a
+// token count's `generateContentRequest.model`) is the path's, as "models/{model}" or bare. Google documents that a
+// batch's requests must name the batch's model; the broker checked the grant for and priced the path's, so a body
+// naming another is refused here rather than left to the provider's reading (kBadRequest).
 Status CheckPathModel(const JsonCall& call, std::string_view path_model);
 
 // Reads `body` for endpoint `ep`; `bound_tools`: the grant has a budget, so paid server-side tools

@@ -232,6 +232,13 @@ TEST(JsonCall, AGeminiBodyNamesNoModelButThePaths) {
   EXPECT_FALSE(CheckPathModel(*top, "gemini-2.5-flash"));
   EXPECT_TRUE(CheckPathModel(*top, "gemini-2.5-pro"));
   EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":7}]})", true));
+  for (std::string_view name : {"generateContentRequest", "generate_content_request"}) {
+    auto count =
+        ReadJsonCall(*GeminiAction(":countTokens"),
+                     R"({")" + std::string(name) + R"(":{"model":"models/gemini-2.5-pro","contents":[]}})", true);
+    ASSERT_TRUE(count) << name;
+    EXPECT_FALSE(CheckPathModel(*count, "gemini-2.5-flash")) << name;
+  }
   // Named twice in one request: refused as any policy member given twice.
   EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":"models/a","model":"models/b"}]})", true));
 }

@@ -65,6 +65,26 @@ test('keys rotate-signing --drop-older-keys: the new key signs at once, and toke
   assert.deepEqual(JSON.parse(JSON.stringify(audit.json.items[0].detail)), { kid: newKid, dropped: [oldKid] });
 });
 
+test('a broker still on the master key from before rotate-master stops when its signing keys are dropped, rather than sign with them', async () => {
+  const mock = await startMock();
+  const broker = await startBroker({ mock });
+  const first = await approvedGrant(broker, SCOPES.openai);
+  const env = { PATH: process.env.PATH };
+  const newKey = `${broker.dataDir}/new-master.key`;
+  cliSync(['vault', 'rotate-master', '--new-key-file', newKey, '--data-dir', broker.dataDir], { env });
+  cliSync(['keys', 'rotate-signing', '--drop-older-keys', '--data-dir', broker.dataDir],
+    { env: { ...env, AIPASSPORT_MASTER_KEY_FILE: newKey } });
+  const code = await new Promise((resolve) => {
+    if (broker.proc.exitCode !== null) resolve(broker.proc.exitCode);
+    broker.proc.once('exit', resolve);
+    setTimeout(() => resolve('still running after 15 s'), 15000).unref();
+  });
+  assert.equal(code, 1, broker.output);
+  assert.match(broker.output, /every signing key this broker holds was dropped from the ring .* restart it with the new master key/);
+  await assert.rejects(call(broker.url, 'POST', '/proxy/chat', { token: first.token, body: chatBody('gpt-4o-mini') }),
+    'nothing answers with the dropped key any more');
+});
+
 test('an older version\'s key files are imported into the database once, then no longer read', async () => {
   const mock = await startMock();
   const dataDir = tempDir();
