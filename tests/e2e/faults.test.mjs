@@ -384,6 +384,41 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
   await mock.stop();
 });
 
+test('an upload dribbled a few bytes at a time, with a token or without, is dropped soon after the client timeout', async () => {
+  const mock = await startMock();
+  const target = await startBroker({ mock, env: { AIPASSPORT_CLIENT_TIMEOUT_SECONDS: '2' } });
+  const g = await approvedGrant(target, { provider: 'openai', models: ['whisper-1'], capabilities: ['audio'] });
+  const { port } = new URL(target.url);
+  const boundary = 'dribble';
+  const head = (token) => 'POST /openai/v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\n' +
+    (token ? `Authorization: Bearer ${token}\r\n` : '') +
+    `Content-Type: multipart/form-data; boundary=${boundary}\r\nContent-Length: 10000000\r\n\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n` +
+    `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\nContent-Type: audio/mpeg\r\n\r\n`;
+  const opened = Date.now();
+  const sockets = [g.token, null].map((token) => {
+    const s = net.connect(Number(port), '127.0.0.1');
+    s.on('error', () => {});
+    s.closedAfter = new Promise((res) => s.on('close', () => res((Date.now() - opened) / 1000)));
+    s.write(head(token));
+    return s;
+  });
+  // 10 bytes every 300 ms: each read within the 2 s timeout, the body far under 4 KB a second.
+  const drip = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write('u'.repeat(10)); }, 300);
+  try {
+    for (const [i, s] of sockets.entries()) {
+      const after = await Promise.race([s.closedAfter, sleep(12000).then(() => 'open after 12 s')]);
+      assert.ok(typeof after === 'number' && after < 8, `${i === 0 ? 'with' : 'without'} a token: ${after}`);
+    }
+  } finally {
+    clearInterval(drip);
+    for (const s of sockets) s.destroy();
+  }
+  assert.equal((await call(target.url, 'GET', '/health')).status, 200);
+  await target.stop();
+  await mock.stop();
+});
+
 test('/proxy/chat calls of long conversations waiting on a slow provider hold their bodies, not what the broker read of them', async () => {
   const slow = await startMock(['--latency-ms', '1500']);
   const own = await startBroker({ mock: slow });
