@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 #include <charconv>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 #include "http/client.hpp"
@@ -18,11 +19,19 @@ namespace {
 
 Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(message)); }
 
-Result<int64_t> ParsePositive(std::string_view text, std::string_view what) {
+// The longest a timeout or a token's life may be set to: a day and a year. Far beyond any use, and
+// far below what a clock's arithmetic in nanoseconds or a token's expiry in seconds can hold.
+constexpr int64_t kMostTimeoutSeconds = 86'400;
+constexpr int64_t kMostLifetimeSeconds = 366 * 86'400;
+
+Result<int64_t> ParsePositive(std::string_view text, std::string_view what,
+                              int64_t most = std::numeric_limits<int64_t>::max()) {
   int64_t n = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  if (ec != std::errc() || ptr != text.data() + text.size() || n <= 0)
-    return Bad(std::string(what) + " must be a positive whole number, not '" + std::string(text) + "'");
+  if (ec != std::errc() || ptr != text.data() + text.size() || n <= 0 || n > most)
+    return Bad(std::string(what) + " must be a positive whole number" +
+               (most == std::numeric_limits<int64_t>::max() ? "" : " up to " + std::to_string(most)) + ", not '" +
+               std::string(text) + "'");
   return n;
 }
 
@@ -43,9 +52,9 @@ Apply Text(T Config::*field) {
 }
 
 template <class T>
-Apply Positive(T Config::*field) {
-  return [field](Config& c, std::string_view v, std::string_view source) -> Status {
-    auto n = ParsePositive(v, source);
+Apply Positive(T Config::*field, int64_t most = std::numeric_limits<int64_t>::max()) {
+  return [field, most](Config& c, std::string_view v, std::string_view source) -> Status {
+    auto n = ParsePositive(v, source, most);
     if (!n) return n.error();
     c.*field = static_cast<T>(*n);
     return {};
@@ -248,17 +257,20 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_PUBLIC_URL", "public_url", PublicUrl()},
       {"AIPASSPORT_NODE_TIMEOUT_SECONDS", "cluster.node_timeout_seconds", NodeTimeout()},
       {"AIPASSPORT_BODY_LIMIT_BYTES", "body_limit_bytes", Positive(&Config::body_limit_bytes)},
-      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds)},
+      {"AIPASSPORT_TOKEN_TTL_SECONDS", "token_ttl_seconds", Positive(&Config::token_ttl_seconds, kMostLifetimeSeconds)},
       {"AIPASSPORT_ISSUER", "issuer", Text(&Config::issuer)},
       {"AIPASSPORT_AUDIENCE", "audience", Text(&Config::audience)},
       {"AIPASSPORT_IO_THREADS", "io_threads", IoThreadCount()},
       {"AIPASSPORT_LOG_LEVEL", "log_level", LogLevel()},
-      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds", Positive(&Config::upstream_timeout_seconds)},
-      {"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "client_timeout_seconds", Positive(&Config::client_timeout_seconds)},
+      {"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "upstream.timeout_seconds",
+       Positive(&Config::upstream_timeout_seconds, kMostTimeoutSeconds)},
+      {"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "client_timeout_seconds",
+       Positive(&Config::client_timeout_seconds, kMostTimeoutSeconds)},
       {"AIPASSPORT_UPSTREAM_CA_FILE", "upstream.ca_file", Text(&Config::upstream_ca_file)},
       {"AIPASSPORT_TLS_CERT_FILE", "tls.cert_file", Text(&Config::tls_cert_file)},
       {"AIPASSPORT_TLS_KEY_FILE", "tls.key_file", Text(&Config::tls_key_file)},
-      {"AIPASSPORT_SIGNING_PUBLISH_SECONDS", "signing.publish_seconds", Positive(&Config::signing_publish_seconds)},
+      {"AIPASSPORT_SIGNING_PUBLISH_SECONDS", "signing.publish_seconds",
+       Positive(&Config::signing_publish_seconds, kMostLifetimeSeconds)},
       {"AIPASSPORT_OAUTH_DYNAMIC_REGISTRATION", "oauth.dynamic_registration", Flag(&Config::dynamic_registration)},
       {"AIPASSPORT_OPENAI_BASE_URL", "providers.openai.base_url", BaseUrl(0)},
       {"AIPASSPORT_ANTHROPIC_BASE_URL", "providers.anthropic.base_url", BaseUrl(1)},
@@ -430,7 +442,8 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
   auto settings = Settings();
 
   if (auto ttl = env("TOKEN_TTL_SECONDS"))  // the reference's name
-    if (auto ok = Positive(&Config::token_ttl_seconds)(config, *ttl, "TOKEN_TTL_SECONDS"); !ok) return ok.error();
+    if (auto ok = Positive(&Config::token_ttl_seconds, kMostLifetimeSeconds)(config, *ttl, "TOKEN_TTL_SECONDS"); !ok)
+      return ok.error();
   for (const auto& s : settings)
     if (auto value = env(s.env))
       if (auto ok = s.apply(config, *value, s.env); !ok) return ok.error();

@@ -91,6 +91,13 @@ TEST(Config, RefusesBadValuesWithTheirSource) {
   auto bad_ttl = LoadConfig({}, FakeEnv({{"AIPASSPORT_TOKEN_TTL_SECONDS", "soon"}}));
   ASSERT_FALSE(bad_ttl);
   EXPECT_NE(bad_ttl.error().message.find("AIPASSPORT_TOKEN_TTL_SECONDS"), std::string::npos);
+  // A timeout beyond a day would overflow the clock's arithmetic: refused, saying the bound.
+  auto long_timeout = LoadConfig({}, FakeEnv({{"AIPASSPORT_CLIENT_TIMEOUT_SECONDS", "10000000000"}}));
+  ASSERT_FALSE(long_timeout);
+  EXPECT_EQ(long_timeout.error().message,
+            "AIPASSPORT_CLIENT_TIMEOUT_SECONDS must be a positive whole number up to 86400, not '10000000000'");
+  EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_TOKEN_TTL_SECONDS", "100000000"}})));
+  EXPECT_TRUE(LoadConfig({}, FakeEnv({{"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "86400"}})));
   auto bad_url = LoadConfig({}, FakeEnv({{"AIPASSPORT_GOOGLE_BASE_URL", "ftp://x"}}));
   ASSERT_FALSE(bad_url);
   EXPECT_NE(bad_url.error().message.find("AIPASSPORT_GOOGLE_BASE_URL"), std::string::npos);

@@ -91,9 +91,20 @@ store::ProviderKeyRecord SealedKey(const vault::MasterKey& master, const std::st
   return record;
 }
 
-TEST(RotateMasterTest, AKeyAddedDuringTheRotationIsReadAgainAndRewrappedWithTheRest) {
-  fs::path dir = fs::temp_directory_path() / ("ap-rotate-test-" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+// A data directory of its own (master keys in it), removed whatever the test's outcome.
+class RotateMasterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string path = (fs::temp_directory_path() / "ap-rotate-test-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(path.data()), nullptr);
+    dir = path;
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  fs::path dir;
+};
+
+TEST_F(RotateMasterTest, AKeyAddedDuringTheRotationIsReadAgainAndRewrappedWithTheRest) {
   ASSERT_TRUE(PrepareDataDir(dir));
   Config config;
   config.data_dir = dir;
@@ -124,8 +135,6 @@ TEST(RotateMasterTest, AKeyAddedDuringTheRotationIsReadAgainAndRewrappedWithTheR
     ASSERT_TRUE(secret) << key.provider;
     EXPECT_EQ(*secret, key.provider == "openai" ? "sk-first-key-1111" : "sk-ant-added-2222");
   }
-  store->reset();
-  fs::remove_all(dir);
 }
 
 }  // namespace

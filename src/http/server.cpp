@@ -162,6 +162,10 @@ asio::awaitable<void> ReloadOnHangup(std::shared_ptr<TlsCredentials> tls, std::s
 std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
   if (ec == bhttp::error::header_limit) return MakeError(Errc::kHeadersTooLarge, "Request headers are too large");
+  if (ec == bhttp::error::bad_transfer_encoding)
+    return MakeError(
+        Errc::kBadRequest,
+        "A request body is framed by Content-Length, or by Transfer-Encoding: chunked alone (HTTP version 1.1)");
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
     return MakeError(Errc::kBadRequest, "Malformed HTTP request");

@@ -11,11 +11,13 @@ namespace {
 json::value TextOrNull(const std::string& text) { return text.empty() ? json::value(nullptr) : json::value(text); }
 
 // Whether a field could be read as a spreadsheet formula: it starts with = + - @, a tab or a CR
-// (OWASP), or with one of = + - @ after blanks (a spreadsheet may trim them), their full-width
-// forms included (one may fold them).
+// (OWASP), or with one of = + - @ after blanks (Unicode's spaces and a byte-order mark: a
+// spreadsheet may trim them), their full-width forms included (one may fold them).
 bool FormulaLike(std::string_view field) {
   if (field.starts_with('\t') || field.starts_with('\r')) return true;
-  static constexpr std::string_view kBlanks[] = {" ", "\t", "\r", "\n", "\u00a0", "\u3000"};
+  static constexpr std::string_view kBlanks[] = {" ",      "\t",     "\r",     "\n",     "\u00a0", "\u1680", "\u2000",
+                                                 "\u2001", "\u2002", "\u2003", "\u2004", "\u2005", "\u2006", "\u2007",
+                                                 "\u2008", "\u2009", "\u200a", "\u202f", "\u205f", "\u3000", "\ufeff"};
   for (bool trimmed = true; trimmed;) {
     trimmed = false;
     for (std::string_view blank : kBlanks)

@@ -21,8 +21,8 @@ std::string AppNameField(const std::string& app_name) {
 }
 
 TEST(ActivityCsvTest, TextAnAppControlsNeverStartsAsAFormula) {
-  for (std::string formula : {"=1+1", "+3+3", "-2+3", "@SUM(1)", "\t=1", "\r=1", " =2+2", "  @A1", "\n=1",
-                              "\u00a0=1+1", "\u3000=1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff201"})
+  for (std::string formula : {"=1+1", "+3+3", "-2+3", "@SUM(1)", "\t=1", "\r=1", " =2+2", "  @A1", "\n=1", "\u00a0=1+1",
+                              "\u3000=1", "\u2003=1", "\ufeff=1", "\uff1d1+1", "\uff0b1", "\uff0d1", "\uff201"})
     EXPECT_TRUE(AppNameField(formula).starts_with("'") || AppNameField(formula).starts_with("\"'")) << formula;
   EXPECT_EQ(AppNameField("Notes"), "Notes");
   EXPECT_EQ(AppNameField(" Notes = good"), " Notes = good");
