@@ -8,6 +8,7 @@
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
 #include "core/ids.hpp"
+#include "store/forwarding_store.hpp"
 #include "vault/sealing.hpp"
 
 namespace ap::app {
@@ -51,30 +52,12 @@ class KeyAddedDuringRewrap : public store::KeyStore {
   store::ProviderKeyRecord added_;
 };
 
-class RacedStore : public store::Store {
+class RacedStore : public store::ForwardingStore {
  public:
-  RacedStore(store::Store& store, KeyAddedDuringRewrap& keys) : store_(store), keys_(keys) {}
-
-  store::GrantStore& Grants() override { return store_.Grants(); }
-  store::MeteringStore& Metering() override { return store_.Metering(); }
-  store::IdentityStore& Identity() override { return store_.Identity(); }
-  store::OAuthStore& OAuth() override { return store_.OAuth(); }
+  RacedStore(store::Store& store, KeyAddedDuringRewrap& keys) : ForwardingStore(store), keys_(keys) {}
   store::KeyStore& Keys() override { return keys_; }
-  store::ActivityStore& Activity() override { return store_.Activity(); }
-  store::AuditStore& Audit() override { return store_.Audit(); }
-  store::ChangeStore& Changes() override { return store_.Changes(); }
-  store::FlowStore& Flows() override { return store_.Flows(); }
-  store::SigningKeyStore& SigningKeys() override { return store_.SigningKeys(); }
-  Result<int64_t> SchemaVersion() override { return store_.SchemaVersion(); }
-  int64_t KnownSchemaVersion() const override { return store_.KnownSchemaVersion(); }
-  Result<std::optional<std::string>> GetSetting(std::string_view key) override { return store_.GetSetting(key); }
-  Status PutSetting(std::string_view key, std::string_view value) override { return store_.PutSetting(key, value); }
-  Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) override {
-    return store_.AddSettingIfAbsent(key, value);
-  }
 
  private:
-  store::Store& store_;
   KeyAddedDuringRewrap& keys_;
 };
 

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/money.hpp"
+#include "store/forwarding_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"  // Ask{.need_micros = ...}
@@ -130,9 +131,9 @@ TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
 
 // The test's store, counting the leases asked of it for calls that wait (not early top-ups, which
 // need nothing).
-class LeaseCountingStore : public store::Store, public store::MeteringStore {
+class LeaseCountingStore : public store::ForwardingStore, public store::MeteringStore {
  public:
-  explicit LeaseCountingStore(store::Store& inner) : inner_(inner), metering_(inner.Metering()) {}
+  explicit LeaseCountingStore(store::Store& inner) : ForwardingStore(inner), metering_(inner.Metering()) {}
   std::atomic<int> leases_needed = 0;
   std::atomic<bool> fail_next = false;  // the next lease asked for fails, as a busy store's would
 
@@ -177,26 +178,9 @@ class LeaseCountingStore : public store::Store, public store::MeteringStore {
   }
   Result<store::UsageRecord> TotalUsage(std::string_view grant_id) override { return metering_.TotalUsage(grant_id); }
 
-  store::GrantStore& Grants() override { return inner_.Grants(); }
   store::MeteringStore& Metering() override { return *this; }
-  store::IdentityStore& Identity() override { return inner_.Identity(); }
-  store::OAuthStore& OAuth() override { return inner_.OAuth(); }
-  store::KeyStore& Keys() override { return inner_.Keys(); }
-  store::ActivityStore& Activity() override { return inner_.Activity(); }
-  store::AuditStore& Audit() override { return inner_.Audit(); }
-  store::ChangeStore& Changes() override { return inner_.Changes(); }
-  store::FlowStore& Flows() override { return inner_.Flows(); }
-  store::SigningKeyStore& SigningKeys() override { return inner_.SigningKeys(); }
-  Result<int64_t> SchemaVersion() override { return inner_.SchemaVersion(); }
-  int64_t KnownSchemaVersion() const override { return inner_.KnownSchemaVersion(); }
-  Result<std::optional<std::string>> GetSetting(std::string_view key) override { return inner_.GetSetting(key); }
-  Status PutSetting(std::string_view key, std::string_view value) override { return inner_.PutSetting(key, value); }
-  Result<bool> AddSettingIfAbsent(std::string_view key, std::string_view value) override {
-    return inner_.AddSettingIfAbsent(key, value);
-  }
 
  private:
-  store::Store& inner_;
   store::MeteringStore& metering_;
 };
 
