@@ -211,12 +211,16 @@ class SessionExchange final : public Exchange {
       : stream_(stream), deadline_(deadline), buffer_(buffer), options_(options) {}
 
   void SetBodyParser(bhttp::request_parser<bhttp::buffer_body>* parser) { body_parser_ = parser; }
+  // The client waits for 100 Continue before it sends the body (Expect: 100-continue): sent when
+  // the handler first reads it, so a call refused before that (no token) never invites one.
+  void SetContinuePending() { continue_pending_ = true; }
   bool BodyLeftUnread() const { return body_parser_ && !body_parser_->is_done(); }
   // Reads and drops what the handler left of a streamed body, so a client still sending it can
   // read the answer (it would see a reset otherwise): up to kMostDrained bytes, and no read begun
   // a read timeout after the first. A body left longer than that is not waited for: its answer
   // closes the connection (and the lingering close reads a little more).
   asio::awaitable<void> DrainBody() {
+    if (continue_pending_) co_return;  // the client was never asked for its body
     static constexpr size_t kMostDrained = 1 << 20;
     auto until = Deadline::Clock::now() + options_.read_timeout;
     for (size_t drained = 0; drained < kMostDrained && Deadline::Clock::now() < until;) {
@@ -236,6 +240,13 @@ class SessionExchange final : public Exchange {
 
   asio::awaitable<Result<std::string_view>> ReadBodyPiece() override {
     if (!body_parser_) co_return std::string_view();
+    if (continue_pending_) {
+      continue_pending_ = false;
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      Deadline::Wait wait(deadline_, options_.read_timeout);
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kUseTuple);
+      if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
+    }
     while (!body_parser_->is_done()) {
       auto& body = body_parser_->get().body();
       if (!piece_) piece_ = std::make_unique_for_overwrite<char[]>(kPieceSize);
@@ -364,6 +375,7 @@ class SessionExchange final : public Exchange {
   const ServerOptions& options_;
   unsigned version_ = 11;
   bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
+  bool continue_pending_ = false;
   size_t body_read_ = 0;                // of a streamed body
   Deadline::Clock::duration waited_{};  // by its reads
   bool keep_alive_ = true;
@@ -511,6 +523,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     size_t n = 0;
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
+    bool continue_pending = false;
     // Also with a Content-Length: Beast refuses one beside chunked, not beside another coding.
     if (!ec && !FramedSoundly(head_parser.get().base())) ec = bhttp::error::bad_transfer_encoding;
     if (!ec) {
@@ -518,8 +531,10 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
       bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());
       size_t limit = streamed ? options_.streamed_body_limit : options_.body_limit;
       if (head_parser.content_length() && *head_parser.content_length() > limit) ec = bhttp::error::body_limit;
-      if (!ec && !head_parser.is_done() && WantsContinue(head_parser.get().base())) {
-        // curl and others wait up to a second for this before sending a larger body.
+      // curl and others wait up to a second for 100 Continue before sending a larger body. A body
+      // the server reads whole is asked for now; one relayed as it comes, once the handler reads it.
+      continue_pending = !ec && !head_parser.is_done() && WantsContinue(head_parser.get().base());
+      if (continue_pending && !streamed) {
         bhttp::response<bhttp::empty_body> proceed(StatusCode::continue_, head_parser.get().version());
         std::tie(ec, n) = co_await bhttp::async_write(stream, proceed, kUseTuple);
       }
@@ -547,6 +562,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     }
     SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
+    if (body_parser && continue_pending) exchange.SetContinuePending();
     const bool client_keeps = request.keep_alive();  // its Connection field read once
     exchange.SetAnswerShape(request.version(), client_keeps, stopping.get());
     Response response;

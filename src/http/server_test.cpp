@@ -230,6 +230,31 @@ TEST_F(ServerTest, SendsContinueBeforeReadingABodyThatWaitsForIt) {
   EXPECT_NE(rest.find("\"echo\":\"hello\""), std::string::npos);
 }
 
+// A body relayed as it comes is asked for only when the handler reads it: a call refused before
+// that (say, without a token) is answered at once, never invited to send its upload.
+TEST_F(ServerTest, AnUploadIsAskedForOnlyWhenItsHandlerReadsIt) {
+  for (std::string_view target : {"/upload", "/upload-refused"}) {
+    asio::io_context io;
+    asio::ip::tcp::socket s(io);
+    s.connect(server_->LocalEndpoint());
+    asio::write(s, asio::buffer("POST " + std::string(target) +
+                                " HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"));
+    std::string first;
+    ASSERT_TRUE(ReadUntil(s, first, "\r\n\r\n")) << target << ": no answer: " << first;
+    if (target == "/upload-refused") {
+      EXPECT_TRUE(first.starts_with("HTTP/1.1 403 Forbidden")) << first;
+      EXPECT_NE(first.find("Connection: close"), std::string::npos) << first;
+      continue;
+    }
+    EXPECT_EQ(first, "HTTP/1.1 100 Continue\r\n\r\n");
+    asio::write(s, asio::buffer(std::string("hello")));
+    std::string rest;
+    ASSERT_TRUE(ReadUntil(s, rest, "}")) << rest;
+    EXPECT_NE(rest.find("200 OK"), std::string::npos) << rest;
+    EXPECT_NE(rest.find("\"bytes\":5"), std::string::npos) << rest;
+  }
+}
+
 TEST_F(ServerTest, AnswersGarbageWith400Json) {
   std::string answer = Raw("THIS IS NOT HTTP\r\n\r\n");
   EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;
