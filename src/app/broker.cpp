@@ -205,7 +205,7 @@ class SigningRing {
 
   void Reload() {
     auto records = store_.SigningKeys().ListSigningKeys();
-    auto keys = records ? HeldKeys(std::move(*records)) : Result<std::vector<crypto::SigningKey>>(records.error());
+    auto keys = records ? HeldKeys(*records) : Result<std::vector<crypto::SigningKey>>(records.error());
     if (!keys || keys->empty()) {
       if (records) ForgetDroppedKeys(*records);
       std::string why = keys ? "the ring is empty" : keys.error().message;
@@ -232,12 +232,12 @@ class SigningRing {
  private:
   // The stored keys, unsealed only when their rows changed since the last reload: unsealing and
   // decoding every key each time cost about five million instructions.
-  Result<std::vector<crypto::SigningKey>> HeldKeys(std::vector<store::SigningKeyRecord> records) {
+  Result<std::vector<crypto::SigningKey>> HeldKeys(const std::vector<store::SigningKeyRecord>& records) {
     if (records != held_records_) {
       auto keys = vault::UnsealSigningKeys(master_, records);
       if (!keys) return keys.error();
       held_keys_ = std::move(*keys);
-      held_records_ = std::move(records);
+      held_records_ = records;
     }
     return held_keys_;
   }
