@@ -129,26 +129,28 @@ constexpr ScanMember kConversationMembers[] = {{"messages", &kMessages},
 constexpr ScanMember kSpeechMembers[] = {{"input", &kWhole}};
 constexpr ScanRule kSpeechBody{K::kSelect, kSpeechMembers, nullptr, nullptr, &kCommonBody};
 
-// The models a Gemini body names beside its path (the request's `model`, each of a batch's
-// `requests`, a token count's `generateContentRequest` under either of its names), into `named`;
-// kBadRequest for one that is not a string.
-Status PathModelsInBody(const json::object& o, std::vector<JsonCall::BodyModel>& named) {
-  auto take = [&named](const json::value* model, std::string where) -> Status {
+// Whether every model a Gemini body names beside its path (the request's `model`, each of a batch's
+// `requests`, a token count's `generateContentRequest` under either of its names) is the path's
+// (see ReadJsonCall); kBadRequest for one that is not, or is not a string.
+Status NamesOnlyThePathModel(const json::object& o, std::string_view path_model) {
+  auto check = [path_model](const json::value* model, const std::string& where) -> Status {
     if (!model || model->is_null()) return {};
     if (!model->is_string()) return MakeError(Errc::kBadRequest, QuotedName(where) + " must be a string");
-    named.push_back({std::move(where), std::string(model->get_string())});
-    return {};
+    std::string_view named = model->get_string();
+    if (named == path_model || (named.starts_with("models/") && named.substr(7) == path_model)) return {};
+    return MakeError(Errc::kBadRequest,
+                     where + " names " + QuotedName(named) + ", not the model in the path, " + QuotedName(path_model));
   };
-  if (auto ok = take(o.if_contains("model"), "model"); !ok) return ok;
+  if (auto ok = check(o.if_contains("model"), "model"); !ok) return ok;
   for (const char* request : {"generateContentRequest", "generate_content_request"})
     if (const json::value* r = o.if_contains(request); r && r->is_object())
-      if (auto ok = take(r->get_object().if_contains("model"), std::string(request) + ".model"); !ok) return ok;
+      if (auto ok = check(r->get_object().if_contains("model"), std::string(request) + ".model"); !ok) return ok;
   const json::value* requests = o.if_contains("requests");
   if (!requests || !requests->is_array()) return {};
   size_t i = 0;
   for (const json::value& r : requests->get_array()) {
     if (r.is_object())
-      if (auto ok = take(r.get_object().if_contains("model"), "requests[" + std::to_string(i) + "].model"); !ok)
+      if (auto ok = check(r.get_object().if_contains("model"), "requests[" + std::to_string(i) + "].model"); !ok)
         return ok;
     ++i;
   }
@@ -221,19 +223,12 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
   return edits.Apply(body);
 }
 
-Status CheckPathModel(const JsonCall& call, std::string_view path_model) {
-  for (const auto& [where, named] : call.path_models)
-    if (named != path_model && named != "models/" + std::string(path_model))
-      return MakeError(Errc::kBadRequest, where + " names " + QuotedName(named) + ", not the model in the path, " +
-                                              QuotedName(path_model));
-  return {};
-}
-
 Error GivenTwice(std::string_view member) {
   return MakeError(Errc::kBadRequest, QuotedName(member) + " is given twice");
 }
 
-Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools) {
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools,
+                              std::string_view path_model) {
   // The kept members of a usual body fit here: reading it allocates nothing.
   std::array<unsigned char, 2048> buffer;
   json::monotonic_resource arena(buffer.data(), buffer.size());
@@ -245,17 +240,18 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
   if (!scan.duplicate.empty()) return GivenTwice(scan.duplicate);
   if (!scan.valid || !scan.value.is_object())
     return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
-  return ReadScannedCall(ep, std::move(body), scan.value.get_object(), bound_tools);
+  return ReadScannedCall(ep, std::move(body), scan.value.get_object(), bound_tools, path_model);
 }
 
-Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, json::object& o, bool bound_tools) {
+Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, json::object& o, bool bound_tools,
+                                 std::string_view path_model) {
   JsonCall call;
   // The model the provider runs when the body names none is named for it: the provider may choose
   // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
   // one of their parameters), and the broker checked the grant for and priced the one it named.
   std::string_view named_model;
   if (ep.model_in == ModelIn::kPath)
-    if (auto models = PathModelsInBody(o, call.path_models); !models) return models.error();
+    if (auto same = NamesOnlyThePathModel(o, path_model); !same) return same.error();
   if (ep.model_in == ModelIn::kJsonBody) {
     const json::value* model = o.if_contains("model");
     if (model && model->is_string() && !model->get_string().empty())

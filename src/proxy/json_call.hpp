@@ -10,7 +10,6 @@
 #include <boost/json/fwd.hpp>
 #include <string>
 #include <string_view>
-#include <vector>
 
 #include "core/error.hpp"
 #include "proxy/endpoints.hpp"
@@ -25,25 +24,19 @@ struct JsonCall {
   bool strip_usage_chunk = false;  // the broker asked OpenAI for the usage chunk; the app did not
   std::string body;                // what goes upstream
   RequestedUse asked;              // empty unless the endpoint is counted
-  // Gemini: the models the body names beside the path, see CheckPathModel.
-  struct BodyModel {
-    std::string where;  // "model", "requests[2].model", ...
-    std::string model;
-  };
-  std::vector<BodyModel> path_models;
 };
-
-// Whether every model a Gemini body names (its `model`, each of a batch's `requests[].model`, a
-// token count's `generateContentRequest.model`) is the path's, as "models/{model}" or bare. Google documents that a
-// batch's requests must name the batch's model; the broker checked the grant for and priced the path's, so a body
-// naming another is refused here rather than left to the provider's reading (kBadRequest).
-Status CheckPathModel(const JsonCall& call, std::string_view path_model);
 
 // Reads `body` for endpoint `ep`; `bound_tools`: the grant has a budget, so paid server-side tools
 // get a bound on their uses and the conversation's parts are read (RequestedUse::input_beyond_bytes;
-// without a budget only server-side tools set it). kBadRequest for a body that is not a JSON object, a policy field
-// given twice, or a field policy cannot read.
-Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools);
+// without a budget only server-side tools set it). `path_model`: the model a Gemini path names; every
+// model the body names beside it (its `model`, each of a batch's `requests[].model`, a token count's
+// `generateContentRequest.model`) must be that one, as "models/{model}" or bare: Google documents
+// that a batch's requests name the batch's model, and the broker checked the grant for and priced
+// the path's, so a body naming another is refused rather than left to the provider's reading.
+// kBadRequest for a body that is not a JSON object, a policy field given twice, a field policy
+// cannot read, or another model than the path's.
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools,
+                              std::string_view path_model = {});
 
 // The members of a body ReadJsonCall keeps for policy (a conversation by its structure and the
 // types of its parts, not its text), as a rule a caller that must read more of a body can extend
@@ -55,7 +48,7 @@ extern const ScanRule kPolicyMessage;
 // kPolicyBody's members, Duplicates::kRefuse, and found to be an object (`kept`). Bounds the
 // broker adds go into `kept` as well as the body.
 Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, boost::json::object& kept,
-                                 bool bound_tools);
+                                 bool bound_tools, std::string_view path_model = {});
 
 // `body` (read by ReadJsonCall for `ep`, with no output limit of the app's) asking the provider to
 // write at most `limit` tokens per answer, reasoning and thinking included: OpenAI's

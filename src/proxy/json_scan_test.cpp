@@ -215,32 +215,29 @@ TEST(JsonCall, APolicyMemberGivenTwiceIsRefused) {
 // the provider's reading of the two.
 TEST(JsonCall, AGeminiBodyNamesNoModelButThePaths) {
   const NativeEndpoint& batch = *GeminiAction(":batchEmbedContents");
-  auto same = ReadJsonCall(
-      batch, R"({"requests":[{"model":"models/gemini-embedding-001","content":{}},{"content":{}}]})", true);
-  ASSERT_TRUE(same);
-  EXPECT_TRUE(CheckPathModel(*same, "gemini-embedding-001"));
-  auto other = ReadJsonCall(
-      batch, R"({"requests":[{"model":"models/gemini-embedding-001"},{"model":"models/text-embedding-big"}]})", true);
-  ASSERT_TRUE(other);
-  auto refused = CheckPathModel(*other, "gemini-embedding-001");
-  ASSERT_FALSE(refused);
-  EXPECT_EQ(refused.error().code, Errc::kBadRequest);
-  EXPECT_EQ(refused.error().message,
-            "requests[1].model names 'models/text-embedding-big', not the model in the path, 'gemini-embedding-001'");
-  auto top = ReadJsonCall(*GeminiAction(":generateContent"), R"({"model":"gemini-2.5-pro","contents":[]})", true);
-  ASSERT_TRUE(top);
-  EXPECT_FALSE(CheckPathModel(*top, "gemini-2.5-flash"));
-  EXPECT_TRUE(CheckPathModel(*top, "gemini-2.5-pro"));
-  EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":7}]})", true));
-  for (std::string_view name : {"generateContentRequest", "generate_content_request"}) {
-    auto count =
-        ReadJsonCall(*GeminiAction(":countTokens"),
-                     R"({")" + std::string(name) + R"(":{"model":"models/gemini-2.5-pro","contents":[]}})", true);
-    ASSERT_TRUE(count) << name;
-    EXPECT_FALSE(CheckPathModel(*count, "gemini-2.5-flash")) << name;
-  }
+  auto read = [](const NativeEndpoint& ep, std::string body, std::string_view path_model) {
+    return ReadJsonCall(ep, std::move(body), true, path_model);
+  };
+  EXPECT_TRUE(read(batch, R"({"requests":[{"model":"models/gemini-embedding-001","content":{}},{"content":{}}]})",
+                   "gemini-embedding-001"));
+  auto other = read(batch, R"({"requests":[{"model":"models/gemini-embedding-001"},{"model":"models/big"}]})",
+                    "gemini-embedding-001");
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().code, Errc::kBadRequest);
+  EXPECT_EQ(other.error().message,
+            "requests[1].model names 'models/big', not the model in the path, 'gemini-embedding-001'");
+  const NativeEndpoint& generate = *GeminiAction(":generateContent");
+  EXPECT_FALSE(read(generate, R"({"model":"gemini-2.5-pro","contents":[]})", "gemini-2.5-flash"));
+  EXPECT_TRUE(read(generate, R"({"model":"gemini-2.5-pro","contents":[]})", "gemini-2.5-pro"));
+  EXPECT_FALSE(read(generate, R"({"model":"models/gemini-2.5-pro-x","contents":[]})", "gemini-2.5-pro"));
+  EXPECT_FALSE(read(batch, R"({"requests":[{"model":7}]})", "m"));
+  for (std::string_view name : {"generateContentRequest", "generate_content_request"})
+    EXPECT_FALSE(read(*GeminiAction(":countTokens"),
+                      R"({")" + std::string(name) + R"(":{"model":"models/gemini-2.5-pro","contents":[]}})",
+                      "gemini-2.5-flash"))
+        << name;
   // Named twice in one request: refused as any policy member given twice.
-  EXPECT_FALSE(ReadJsonCall(batch, R"({"requests":[{"model":"models/a","model":"models/b"}]})", true));
+  EXPECT_FALSE(read(batch, R"({"requests":[{"model":"models/a","model":"models/a"}]})", "a"));
 }
 
 TEST(JsonCall, NumbersAreReadAsBeforeOrRefused) {

@@ -107,14 +107,12 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   }
   // A declared upstream's body is checked as the app wrote it, before the broker's additions.
   std::string as_sent = provider_.declared ? req.body() : std::string();
-  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget());
+  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget(), path_model);
   if (!call) co_return hooks_.Refusal(call.error());
   if (provider_.declared)
     if (auto known = CheckOpenAIVocabulary(ep, as_sent, provider_.extra_members); !known)
       co_return hooks_.Refusal(known.error());
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
-  if (ep.model_in == ModelIn::kPath)
-    if (auto same = CheckPathModel(*call, path_model); !same) co_return hooks_.Refusal(same.error());
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")
     co_return hooks_.Refusal(MakeError(Errc::kBadRequest, "Streaming needs alt=sse on this path"));
   bool streams = call->stream || ep.streams == Streams::kAlways;
