@@ -3,7 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cctype>
+#include <boost/beast/core/string.hpp>
 #include <mutex>
 #include <unordered_map>
 
@@ -136,16 +136,12 @@ awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerCon
 // gpt-4o-mini-tts, gemini-2.5-flash-preview-tts); empty for any other.
 std::string_view OutputCapabilityOfModel(std::string_view model) {
   // In any case: a provider may read a model's id so.
-  auto is = [](std::string_view part, std::string_view lower) {
-    return part.size() == lower.size() && std::equal(part.begin(), part.end(), lower.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
-  };
+  using boost::beast::iequals;
   for (size_t at = 0; at <= model.size();) {
     size_t end = std::min(model.find('-', at), model.size());
     std::string_view part = model.substr(at, end - at);
-    if (is(part, "image") || (at == 0 && is(part, "imagen"))) return "images";
-    if (is(part, "tts")) return "audio";
+    if (iequals(part, "image") || (at == 0 && iequals(part, "imagen"))) return "images";
+    if (iequals(part, "tts")) return "audio";
     at = end + 1;
   }
   return {};

@@ -200,9 +200,9 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
     used.token_percent = worst_.use.token_percent;
   // A stream cut before the provider's usage: up to a token a byte of the output that went through,
   // within what was reserved (proxy::Usage::output_bound).
-  if (!said_nothing && usage.output_unknown && usage.output_bound > used.output_tokens)
+  if (!said_nothing && usage.output_unknown)
     used.output_tokens =
-        std::max(used.output_tokens, std::min(usage.output_bound, std::min(worst_.use.output_tokens, output_cap_)));
+        std::max(used.output_tokens, std::min({usage.output_bound, worst_.use.output_tokens, output_cap_}));
   // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
   // much output as it could have made in the time it ran, within what was reserved.
   if (!said_nothing && usage.output_unknown && (worst_.reasons_unseen || (price_ && price_->reasons_unseen))) {
