@@ -18,6 +18,16 @@ const memoryKb = (proc, field) => Number(readFileSync(`/proc/${proc.pid}/status`
 const peakMb = (broker) => memoryKb(broker.proc, 'VmHWM') / 1024;
 const rssMb = (broker) => memoryKb(broker.proc, 'VmRSS') / 1024;
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+// Writes `bytes` every `ms` to each of `sockets` still open while `work` runs, then destroys them.
+async function whileDribbling(sockets, ms, bytes, work) {
+  const drip = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write(bytes); }, ms);
+  try {
+    await work();
+  } finally {
+    clearInterval(drip);
+    for (const s of sockets) s.destroy();
+  }
+}
 
 const servers = [];
 after(() => { for (const s of servers) s.close(); });
@@ -354,8 +364,7 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
   }
   await Promise.all(sockets.map((s) => new Promise((res) => (s.connecting ? s.once('connect', res) : res()))));
   // A byte a second each, as slowloris does, to keep a per-read timer from ever firing.
-  const drip = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write('a'); }, 1000);
-  try {
+  await whileDribbling(sockets, 1000, 'a', async () => {
     await sleep(500);
     const timings = [];
     for (let i = 0; i < 20; i++) {
@@ -375,10 +384,7 @@ test('10,000 slowloris connections: the broker keeps answering others, then drop
     await eventually(() => closed === SLOW, 'the slow connections dropped', 15000);
     const dropped = (Date.now() - opened) / 1000;
     assert.ok(dropped < 8 + 6, `dropped ${dropped} s after they opened, dripping or not`);
-  } finally {
-    clearInterval(drip);
-    for (const s of sockets) s.destroy();
-  }
+  });
   assert.equal((await call(target.url, 'GET', '/health')).status, 200);
   await target.stop();
   await mock.stop();
@@ -404,16 +410,12 @@ test('an upload dribbled a few bytes at a time, with a token or without, is drop
     return s;
   });
   // 10 bytes every 300 ms: each read within the 2 s timeout, the body far under 4 KB a second.
-  const drip = setInterval(() => { for (const s of sockets) if (!s.destroyed) s.write('u'.repeat(10)); }, 300);
-  try {
+  await whileDribbling(sockets, 300, 'u'.repeat(10), async () => {
     for (const [i, s] of sockets.entries()) {
       const after = await Promise.race([s.closedAfter, sleep(12000).then(() => 'open after 12 s')]);
       assert.ok(typeof after === 'number' && after < 8, `${i === 0 ? 'with' : 'without'} a token: ${after}`);
     }
-  } finally {
-    clearInterval(drip);
-    for (const s of sockets) s.destroy();
-  }
+  });
   assert.equal((await call(target.url, 'GET', '/health')).status, 200);
   await target.stop();
   await mock.stop();
