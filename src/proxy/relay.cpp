@@ -11,6 +11,7 @@
 #include "http/json_text.hpp"
 #include "http/server.hpp"
 #include "proxy/answer_filter.hpp"
+#include "proxy/anthropic_betas.hpp"
 #include "proxy/errors.hpp"
 #include "proxy/json_call.hpp"
 #include "proxy/multipart.hpp"
@@ -40,20 +41,6 @@ std::optional<uint64_t> DeclaredLength(const Request& req) {
   uint64_t length = 0;
   std::from_chars(text.data(), text.data() + text.size(), length);
   return length;
-}
-
-// Whether the app's anthropic-beta flags (the first such field: the one forwarded) open a model's
-// 1M-token window (context-1m-2025-08-07 and its successors). Read in any case and anywhere in the
-// list: reading a flag the provider would not is safe (the reservation is only larger).
-bool OpensWideContext(const Request& req) {
-  static const http::FieldName kBeta[] = {http::FieldName("anthropic-beta")};
-  bool wide = false;
-  http::ForFirstOfEach(req, kBeta, [&](const http::FieldName&, std::string_view flags) {
-    std::string lower(flags);
-    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    wide = lower.find("context-1m") != std::string::npos;
-  });
-  return wide;
 }
 
 }  // namespace
@@ -96,6 +83,8 @@ Relay::~Relay() = default;
 awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target,
                                std::string_view path_model) {
   wire_ = ep.wire;
+  if (ep.wire == Provider::kAnthropic)
+    if (auto betas = CheckAnthropicBetas(req); !betas) co_return hooks_.Refusal(betas.error());
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) {
     // A translation's answer says nothing of how long its audio was (see MeteredFormat).

@@ -176,3 +176,30 @@ test('cache writes are charged by their lifetime (an hour: twice the input price
     return true;
   });
 });
+
+test('a beta the broker does not read is refused before the provider: server-side fallbacks would run an unapproved model', async () => {
+  const g = await approvedGrant(broker, { provider: 'anthropic', models: ['claude-3-5-haiku-20241022'], capabilities: ['chat'], maxBudgetCents: 1 });
+  const tight = sdk(g.token);
+  const before = (await mockStats(mock)).requests.anthropic ?? 0;
+  const attacks = [
+    { betas: ['server-side-fallback-2026-06-01'], fallbacks: [{ model: 'claude-opus-4-1', max_tokens: 32000, speed: 'fast' }] },
+    { betas: ['inline-tools-2026-09-15'], messages: [{ role: 'user', content: 'hi' }, { role: 'system', content: [{ type: 'tool_addition',
+      tool: { type: 'tool_definition', definition: { type: 'advisor_20260301', name: 'advisor', model: 'claude-opus-4-1' } } }] }] },
+    { betas: ['compact-2026-09-04'], compaction: { type: 'summarize' } },
+    { betas: ['context-1m-2025-08-07', 'Server-Side-Fallback-2026-07-01'] },
+  ];
+  for (const { betas, ...extra } of attacks) {
+    await assert.rejects(tight.beta.messages.create({ model: 'claude-3-5-haiku-20241022', max_tokens: 16,
+      messages: [{ role: 'user', content: 'hi' }], betas, ...extra }), (e) => {
+      assert.ok(e instanceof Anthropic.PermissionDeniedError, String(e));
+      assert.match(e.message, /anthropic-beta flag '(server-side-fallback|inline-tools|compact-2026-09-04|Server-Side)/i);
+      return true;
+    });
+  }
+  assert.equal((await mockStats(mock)).requests.anthropic ?? 0, before, 'nothing reached the provider');
+  const relayed = await tight.beta.messages.create({ model: 'claude-3-5-haiku-20241022', max_tokens: 16,
+    messages: [{ role: 'user', content: 'hi' }], betas: ['prompt-caching-2024-07-31', 'token-efficient-tools-2025-02-19'] });
+  assert.equal(relayed.type, 'message', 'the betas the broker reads go through');
+  assert.equal(lowerKeys((await mockStats(mock)).lastHeaders.anthropic)['anthropic-beta'],
+    'prompt-caching-2024-07-31,token-efficient-tools-2025-02-19');
+});
