@@ -350,8 +350,6 @@ class OAuthApi {
     if (!issued) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (issued->client_id != client->id)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
-    if (issued->expires_at < now)
-      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
     if (field("redirect_uri") != issued->redirect_uri || !RedirectRegistered(*client, issued->redirect_uri))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "redirect_uri differs from the authorization request's");
@@ -360,6 +358,12 @@ class OAuthApi {
         !crypto::ConstantTimeEqual(Base64UrlEncode(crypto::Sha256(verifier)), issued->code_challenge))
       co_return TokenError(StatusCode::bad_request, "invalid_grant",
                            "the code_verifier does not match the code_challenge");
+    if (issued->expires_at < now) {
+      // Used up now if it was not yet. One already used has leaked, however late it comes back.
+      auto redeemed = co_await RedeemCode(hash, now);
+      if (redeemed && redeemed->replayed_grant_id) co_return co_await CodeReplayed(*redeemed->replayed_grant_id);
+      co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code has expired");
+    }
     // What the request asks of the grant is checked before the code is used too: a request the
     // grant cannot answer (more than it holds, another resource) leaves the code for a corrected
     // retry, which would otherwise count as a replay and revoke the grant just approved.
@@ -371,17 +375,24 @@ class OAuthApi {
       if (auto refused = CheckAsk(ask, *grant, issued->resources, audiences)) co_return std::move(*refused);
       if (auto refused = ThrottleTokens(issued->grant_id)) co_return std::move(*refused);
     }
-    auto redeem = [hash, now](store::Store& s) { return s.OAuth().RedeemAuthorizationCode(hash, now); };
-    auto redeemed = co_await api::OnStore(ctx_, std::move(redeem));
+    auto redeemed = co_await RedeemCode(hash, now);
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
-    if (redeemed->replayed_grant_id) {
-      // A code presented again, with its verifier, has leaked: the grant it gave ends (RFC 6749 §4.1.2).
-      co_await RevokeGrant(*redeemed->replayed_grant_id, "authorization code replayed");
-      co_return TokenError(StatusCode::bad_request, "invalid_grant",
-                           "this code was already used; the access it gave is revoked");
-    }
+    if (redeemed->replayed_grant_id) co_return co_await CodeReplayed(*redeemed->replayed_grant_id);
     const store::AuthorizationCodeRecord& granted = *redeemed->code;
     co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt, ask, granted.resources);
+  }
+
+  // Marks the code used, in one atomic step; or tells the grant of one used before.
+  awaitable<Result<store::OAuthStore::Redeemed>> RedeemCode(const std::string& hash, UnixSeconds now) {
+    auto redeem = [hash, now](store::Store& s) { return s.OAuth().RedeemAuthorizationCode(hash, now); };
+    co_return co_await api::OnStore(ctx_, std::move(redeem));
+  }
+
+  // A code presented again, with its verifier, has leaked: the grant it gave ends (RFC 6749 §4.1.2).
+  awaitable<Response> CodeReplayed(const std::string& grant_id) {
+    co_await RevokeGrant(grant_id, "authorization code replayed");
+    co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                         "this code was already used; the access it gave is revoked");
   }
 
   // RFC 8628 §3.1-3.2: a device code for the device to poll with, and a short user code for the
@@ -537,7 +548,16 @@ class OAuthApi {
 
   // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
   // Revoking a refresh token, or an access token, ends the grant's access (tokens are not listed).
-  awaitable<Response> Revoke(Request& req, const http::PathParams&, http::Exchange& exchange) {
+  // RFC 7009. A public client names itself by its id alone, so a token bound to a DPoP key is
+  // revoked only with a proof of that key: a thief holding the token without the key cannot end
+  // the access it gives, as it cannot use it.
+  awaitable<Response> Revoke(Request& req, const http::PathParams& params, http::Exchange& exchange) {
+    Response res = co_await RevokeAnswer(req, params, exchange);
+    if (req.find("dpop") != req.end()) res.set("DPoP-Nonce", ctx_.dpop.Nonce());
+    co_return res;
+  }
+
+  awaitable<Response> RevokeAnswer(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
@@ -546,10 +566,17 @@ class OAuthApi {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto refresh = co_await api::OnStore(ctx_, std::move(read));
-    if (refresh && refresh->client_id == client->id) {
+    bool own_refresh = refresh && refresh->client_id == client->id;
+    std::shared_ptr<const domain::TokenClaims> claims;
+    if (!own_refresh)
+      if (auto verified = ctx_.tokens.Verify(token); verified && (*verified)->client_id == client->id)
+        claims = *verified;
+    if (own_refresh) {
+      if (auto refused = co_await ProveBoundKey(req, *client, refresh->jkt, exchange)) co_return std::move(*refused);
       co_await EndFamily(*refresh, "revoked by its client");
-    } else if (auto claims = ctx_.tokens.Verify(token); claims && (*claims)->client_id == client->id) {
-      co_await RevokeGrant((*claims)->grant_id, "access token revoked by its client");
+    } else if (claims) {
+      if (auto refused = co_await ProveBoundKey(req, *client, claims->jkt, exchange)) co_return std::move(*refused);
+      co_await RevokeGrant(claims->grant_id, "access token revoked by its client");
     }
     Response res(StatusCode::ok, 11);
     res.set(bhttp::field::cache_control, "no-store");
@@ -621,12 +648,37 @@ class OAuthApi {
     co_return caller && caller->IsAdmin();
   }
 
-  // The thumbprint of the key the request's DPoP proof is signed with; empty without a proof.
-  // Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in advance is useless.
-  awaitable<Result<std::string>> ProofKey(const Request& req) {
+  // The refusal of a revocation by a public client that does not prove the DPoP key its token is
+  // bound to (`jkt`); none when it does, or when the token is bound to none or the client holds a
+  // secret.
+  awaitable<std::optional<Response>> ProveBoundKey(const Request& req, const store::ClientRecord& client,
+                                                   const std::string& jkt, const http::Exchange& exchange) {
+    if (jkt.empty() || client.confidential) co_return std::nullopt;
+    if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
+      if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
+                               "DPoP proofs", exchange, ClientThrottleKey(client.id)))
+        co_return TokenRefusal(*refused);
+    }
+    auto proved = co_await ProofKey(req, "/oauth/revoke");
+    if (!proved && (proved.error().code == Errc::kUnavailable || proved.error().code == Errc::kRateLimited))
+      co_return TokenRefusal(proved.error());
+    if (!proved)
+      co_return TokenError(StatusCode::bad_request,
+                           domain::IsNonceRefusal(proved.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
+                           proved.error().message);
+    if (!crypto::ConstantTimeEqual(*proved, jkt))
+      co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
+                           "this token is bound to a DPoP key: revoke it with a proof signed by that key");
+    co_return std::nullopt;
+  }
+
+  // The thumbprint of the key the request's DPoP proof (for POST `path`) is signed with; empty
+  // without a proof. Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in
+  // advance is useless.
+  awaitable<Result<std::string>> ProofKey(const Request& req, std::string_view path = "/oauth/token") {
     std::vector<std::string_view> proofs = http::DpopProofs(req);
     if (proofs.empty()) co_return std::string();
-    std::string url = ctx_.public_url + "/oauth/token";
+    std::string url = ctx_.public_url + std::string(path);
     domain::DpopRequest proof{proofs, "POST", url, std::nullopt, true};
     co_return co_await api::CheckDpopProof(ctx_, proof);
   }

@@ -62,6 +62,15 @@ async function proof(keyPair, { htm = 'POST', htu = broker.url + CHAT, iat = Mat
   return new jose.SignJWT(claims).setProtectedHeader({ alg, typ: 'dpop+jwt', jwk }).sign(keyPair.privateKey);
 }
 
+// POST /oauth/revoke for `app`, with a proof of `keyPair` when given (made without a nonce
+// when `nonce` is null, to learn one).
+const revoke = (token, keyPair, nonce) => (keyPair ? proof(keyPair, { htu: `${broker.url}/oauth/revoke`, nonce }) : Promise.resolve())
+  .then((dpop) => nodeCall(broker.url, 'POST', '/oauth/revoke', { ca: ca.ca,
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...(dpop ? { dpop } : {}) },
+    raw: new URLSearchParams({ token, client_id: app.client_id }).toString() }));
+// The revocation of a bound token by the app that holds its key: the first proof learns the nonce.
+const revokeProving = async (keyPair, token) => revoke(token, keyPair, (await revoke(token, keyPair)).headers['dpop-nonce']);
+
 const chat = (token, { scheme = 'DPoP', dpop } = {}) => nodeCall(broker.url, 'POST', CHAT, { ca: ca.ca,
   headers: { authorization: `${scheme} ${token}`, ...(dpop ? { dpop } : {}) },
   body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } });
@@ -105,7 +114,7 @@ test('proofs made by the dpop package work on every provider path, each call wit
 test('the token of a revoked grant is refused before its proof is kept: it cannot fill the replay store', async () => {
   const keyPair = await oauth.generateKeyPair('ES256');
   const tokens = await codeFlow(app, keyPair);
-  await oauth.processRevocationResponse(await oauth.revocationRequest(as, app, oauth.None(), tokens.refresh_token, options()));
+  assert.equal((await revokeProving(keyPair, tokens.refresh_token)).status, 200);
   const fresh = await proof(keyPair, { token: tokens.access_token });
   for (let i = 0; i < 2; i++) {
     const res = await chat(tokens.access_token, { dpop: fresh });
@@ -189,4 +198,31 @@ test('the token endpoint wants the broker\'s nonce (use_dpop_nonce), and refuses
   assert.equal(again.status, 400);
   assert.equal(again.json.error, 'invalid_dpop_proof');
   assert.match(again.json.error_description, /already used/);
+});
+
+test('a bound token is revoked only with a proof of its key: a thief holding the refresh or access token cannot end the access', async () => {
+  const keyPair = await oauth.generateKeyPair('ES256');
+  const thiefKey = await oauth.generateKeyPair('ES256');
+  const tokens = await codeFlow(app, keyPair);
+  const usable = async () => (await chat(tokens.access_token, { dpop: await proof(keyPair, { token: tokens.access_token }) })).status;
+  for (const token of [tokens.refresh_token, tokens.access_token]) {
+    const bare = await revoke(token);
+    assert.equal(bare.status, 400, bare.text);
+    assert.equal(bare.json.error, 'invalid_dpop_proof');
+    assert.match(bare.json.error_description, /bound to a DPoP key/);
+    const learn = await revoke(token, thiefKey);
+    assert.equal(learn.json.error, 'use_dpop_nonce');
+    const nonce = learn.headers['dpop-nonce'];
+    const thief = await revoke(token, thiefKey, nonce);
+    assert.equal(thief.status, 400, thief.text);
+    assert.equal(thief.json.error, 'invalid_dpop_proof');
+    const elsewhere = await nodeCall(broker.url, 'POST', '/oauth/revoke', { ca: ca.ca, headers: {
+      'content-type': 'application/x-www-form-urlencoded', dpop: await proof(keyPair, { htu: `${broker.url}/oauth/token`, nonce }) },
+    raw: new URLSearchParams({ token, client_id: app.client_id }).toString() });
+    assert.equal(elsewhere.status, 400, 'a proof made for another endpoint');
+    assert.equal(await usable(), 200, 'the grant lives on');
+  }
+  const owner = await revokeProving(keyPair, tokens.refresh_token);
+  assert.equal(owner.status, 200, owner.text);
+  assert.equal(await usable(), 401, 'the app itself, with its key, ended it');
 });
