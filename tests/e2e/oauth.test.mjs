@@ -3,6 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
 import { startBroker, nodeCall, cliSync } from './harness.mjs';
@@ -71,6 +72,30 @@ test('code flow with PKCE and RAR: the token carries exactly the narrowed grant 
   const replay = await oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
   await assert.rejects(oauth.processAuthorizationCodeResponse(as, client, replay), (e) => e.error === 'invalid_grant');
   assert.equal((await chat('gpt-4o-mini')).status, 401);
+});
+
+test('a code replayed after it expired still ends the access it gave (RFC 6749 §4.1.2); one never used is only expired', async () => {
+  const flow = async () => {
+    const verifier = oauth.generateRandomCodeVerifier();
+    const back = await consent(authorizationUrl(await oauth.calculatePKCECodeChallenge(verifier), 'st', {}, client), { models: ['gpt-4o-mini'] });
+    return { verifier, params: oauth.validateAuthResponse(as, client, back, 'st') };
+  };
+  const redeem = ({ params, verifier }) => oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
+  const expire = () => execFileSync('sqlite3', [`${broker.dataDir}/aipassport.db`, 'UPDATE authorization_codes SET expires_at = 1']);
+  const used = await flow();
+  const tokens = await oauth.processAuthorizationCodeResponse(as, client, await redeem(used));
+  assert.equal((await chatWith(tokens.access_token)).status, 200);
+  expire();
+  const late = await (await redeem(used)).json();
+  assert.equal(late.error, 'invalid_grant');
+  assert.match(late.error_description, /already used; the access it gave is revoked/);
+  assert.equal((await chatWith(tokens.access_token)).status, 401);
+
+  const unused = await flow();
+  expire();
+  const expired = await (await redeem(unused)).json();
+  assert.equal(expired.error, 'invalid_grant');
+  assert.equal(expired.error_description, 'this code has expired');
 });
 
 test('the consent screen says in words what a model pattern allows: a lone star, any model', async () => {
@@ -303,7 +328,7 @@ test('an app registered on /apps may start the device flow only if its owner tic
   assert.match(unasked.json.error_description, /the owner who registered it may allow it on its page \(\/apps\)/);
   const tv = await form('/apps', { csrf, name: 'Paged TV', redirect_uris: 'http://127.0.0.1/cb', device_grant: 'yes' });
   assert.equal(tv.status, 201, tv.text);
-  assert.match(tv.text, new RegExp(`Paged TV</strong> <code>${idOf(tv)}</code> \\(public, device flow\\)`));
+  assert.match(tv.text, new RegExp(`Paged TV</strong></bdi> <code>${idOf(tv)}</code> \\(public, device flow\\)`));
   assert.equal((await start(idOf(tv))).status, 200, 'ticked on registering');
 
   const edit = await nodeCall(broker.url, 'GET', `/apps/${webId}/edit`, { ca: ca.ca, headers: { cookie: session } });
