@@ -8,6 +8,7 @@
 #include "http/cookies.hpp"
 #include "oauth/client_registration.hpp"
 #include "ui/html.hpp"
+#include "ui/visible_text.hpp"
 
 namespace ap::ui {
 using boost::asio::awaitable;
@@ -43,10 +44,11 @@ std::string AppList(const std::vector<store::ClientRecord>& clients, const std::
   if (clients.empty()) return "<p>No apps yet.</p>";
   std::string html = "<ul id=\"apps\">";
   for (const auto& c : clients)
-    html += "<li><strong>" + Escape(c.name) + "</strong> <code>" + Escape(c.id) + "</code> (" +
+    html += "<li><bdi><strong>" + Escape(VisibleText(c.name)) + "</strong></bdi> <code>" + Escape(c.id) + "</code> (" +
             (c.confidential ? "confidential" : "public") + (c.dpop_required ? ", DPoP required" : "") +
             (c.device_grant ? ", device flow" : "") + (c.self_registered ? ", registered itself" : "") +
-            (c.home_url.empty() ? "" : ", " + Escape(c.home_url)) + ")" + WhoChanges(c, owner_id) + "</li>";
+            (c.home_url.empty() ? "" : ", <bdi>" + Escape(VisibleText(c.home_url)) + "</bdi>") + ")" +
+            WhoChanges(c, owner_id) + "</li>";
   return html + "</ul>";
 }
 
@@ -88,8 +90,8 @@ std::string Joined(const std::vector<std::string>& lines) {
 // The edit form, holding `c`'s fields (or what was typed), then removal behind a button of its own.
 std::string EditForm(const store::ClientRecord& c, const std::string& csrf, const std::string& problem) {
   std::string id = Escape(c.id);
-  std::string html = "<h1>Edit " + Escape(c.name) + "</h1><p>client_id <code>" + id + "</code> (" +
-                     (c.confidential ? "confidential" : "public") + ")</p>";
+  std::string html = "<h1>Edit <bdi>" + Escape(VisibleText(c.name)) + "</bdi></h1><p>client_id <code>" + id +
+                     "</code> (" + (c.confidential ? "confidential" : "public") + ")</p>";
   if (!problem.empty()) html += "<p class=\"alert\" role=\"alert\" id=\"app-error\">Not saved: " + Escape(problem) + "</p>";
   html +=
       "<form method=\"post\" action=\"/apps/" + id +
@@ -109,10 +111,14 @@ std::string EditForm(const store::ClientRecord& c, const std::string& csrf, cons
       "name=\"redirect_uris\" rows=\"3\" required>" +
       Escape(Joined(c.redirect_uris)) + "</textarea>" + DeviceGrantBox(c.device_grant) +
       "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
-  html += "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>"
-          "<form method=\"post\" action=\"/apps/" + id + "/remove\" id=\"remove-app\"><input type=\"hidden\" "
-          "name=\"csrf\" value=\"" + Escape(csrf) + "\"><button type=\"submit\" class=\"danger\">Remove " +
-          Escape(c.name) + "</button></form>";
+  html +=
+      "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>"
+      "<form method=\"post\" action=\"/apps/" +
+      id +
+      "/remove\" id=\"remove-app\"><input type=\"hidden\" "
+      "name=\"csrf\" value=\"" +
+      Escape(csrf) + "\"><button type=\"submit\" class=\"danger\">Remove <bdi>" + Escape(VisibleText(c.name)) +
+      "</bdi></button></form>";
   return html;
 }
 

@@ -42,10 +42,22 @@ std::vector<int64_t> OfferedLifetimes(std::optional<int64_t> asked) {
   return offered;
 }
 
+// "1,000,000": a count a person reads at a glance (an app may ask for a trillion calls at once).
+std::string Count(int64_t n) {
+  std::string digits = std::to_string(n);
+  std::string out;
+  size_t first = digits[0] == '-' ? 1 : 0;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > first && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// "$10,000.00"
 std::string Dollars(int64_t cents) {
-  std::string out = "$" + std::to_string(cents / 100) + ".";
   int64_t rest = cents % 100;
-  return out + (rest < 10 ? "0" : "") + std::to_string(rest);
+  return "$" + Count(cents / 100) + "." + (rest < 10 ? "0" : "") + std::to_string(rest);
 }
 
 // "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
@@ -75,10 +87,10 @@ std::string ModelWords(const domain::Scope& scope) {
 std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> lifetime) {
   std::string words = "may use " + ModelWords(scope) + " for " + domain::JoinForHumans(scope.capabilities);
   if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
-  if (scope.max_requests) words += ", " + std::to_string(*scope.max_requests) + " requests";
-  if (scope.rate_limit) words += ", " + std::to_string(*scope.rate_limit) + " requests a minute";
-  if (scope.max_tokens_per_minute) words += ", " + std::to_string(*scope.max_tokens_per_minute) + " tokens a minute";
-  if (scope.max_concurrent) words += ", " + std::to_string(*scope.max_concurrent) + " calls at once";
+  if (scope.max_requests) words += ", " + Count(*scope.max_requests) + " requests";
+  if (scope.rate_limit) words += ", " + Count(*scope.rate_limit) + " requests a minute";
+  if (scope.max_tokens_per_minute) words += ", " + Count(*scope.max_tokens_per_minute) + " tokens a minute";
+  if (scope.max_concurrent) words += ", " + Count(*scope.max_concurrent) + " calls at once";
   if (scope.max_delegation_depth) words += ", and hand narrower access on to its own agents";
   if (lifetime) words += ", for " + LifetimeWords(*lifetime);
   return words;
@@ -122,22 +134,38 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
 }
 
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
-// "calls itself" its name, and the domain its home page is really on is shown large. A device's
-// request (which anyone may start with a public app's id) says whose hands the access goes to.
+// "calls itself" its name. The domain shown large is the one nobody can make up: where the answer
+// goes when it goes back to a page (an OAuth sign-in), else the home page the app names (a
+// reference request, a device, which have no page to go back to). A home page is only what the
+// app says of itself, so it is shown small beside a return address, with a warning when the two
+// are on different domains. A device's request (which anyone may start with a public app's id) says
+// whose hands the access goes to. What an app says of itself (an unverified name, a reason) is
+// isolated (bdi): right-to-left letters in it cannot reorder the words around it.
 std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
   std::string name = Escape(VisibleText(r.app_name));
-  std::string html =
-      r.verified ? "<h1>" + name + " asks for access</h1>"
-                 : "<h1><span class=\"badge\" id=\"unverified\">Unverified</span> An app that calls itself "
-                   "\u201C<span id=\"app-name\">" +
-                       name + "</span>\u201D asks for access</h1>";
+  std::string html = r.verified
+                         ? "<h1>" + name + " asks for access</h1>"
+                         : "<h1><span class=\"badge\" id=\"unverified\">Unverified</span> An app that calls itself "
+                           "\u201C<bdi id=\"app-name\">" +
+                               name + "</bdi>\u201D asks for access</h1>";
+  auto large = [](const ShownHost& host) {
+    return "<p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(host.registrable))) + "</p>";
+  };
   ShownHost home = HostOfUrl(r.app_url);
-  if (home.valid)
-    html += "<p>Its home page is on</p><p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(home.registrable))) +
-            "</p>";
+  ShownHost back = app.return_origin.empty() ? ShownHost{} : HostOfUrl(app.return_origin);
+  if (back.valid)
+    html += "<p>Your answer goes back to</p>" + large(back) + "<p>(host <span id=\"return-host\">" +
+            Escape(HostWords(back)) + "</span>)</p>";
+  else if (home.valid)
+    html += std::string(r.verified ? "<p>Its home page is on</p>" : "<p>It says its home page is on</p>") + large(home);
   if (!r.app_url.empty())  // an app added without one names none
-    html += "<p>Home page: <a href=\"" + Escape(r.app_url) + "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) +
-            "</a> (host <span id=\"home-host\">" + Escape(HostWords(home)) + "</span>)</p>";
+    html += std::string(r.verified ? "<p>Home page: " : "<p>Home page it names: ") + "<a href=\"" + Escape(r.app_url) +
+            "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) + "</a> (host <span id=\"home-host\">" +
+            Escape(HostWords(home)) + "</span>)</p>";
+  if (back.valid && home.valid && home.registrable != back.registrable && !back.ip)
+    html +=
+        "<p class=\"warning\" id=\"elsewhere\">Its home page is not on the domain your answer goes back to: "
+        "trust the address above, not the home page.</p>";
   if (!app.metadata_host.empty()) {
     ShownHost from = HostOfUrl("https://" + app.metadata_host);
     html += "<p id=\"metadata\">It describes itself in a document on <strong id=\"metadata-host\">" +
@@ -156,13 +184,10 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
             ". Only continue if you started it yourself, just now, on a device you hold.</p>";
   if (!app.resources.empty()) {
     html += "<p id=\"resources\">Its tokens will work only at:</p><ul>";
-    for (const auto& url : app.resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";
+    for (const auto& url : app.resources) html += "<li><bdi>" + Escape(VisibleText(url)) + "</bdi></li>";
     html += "</ul>";
   }
-  if (!app.return_origin.empty())
-    html += "<p>Your answer goes back to <span id=\"return-host\">" + Escape(HostWords(HostOfUrl(app.return_origin))) +
-            "</span>.</p>";
-  if (!r.reason.empty()) html += "<p>Reason given: <em>" + Escape(VisibleText(r.reason)) + "</em></p>";
+  if (!r.reason.empty()) html += "<p>Reason given: <em><bdi>" + Escape(VisibleText(r.reason)) + "</bdi></em></p>";
   return html;
 }
 
@@ -204,23 +229,30 @@ std::string KeyChoice(const KeyOptions& keys, const std::string& provider, const
   return html + "</select>";
 }
 
-// A cap the owner is offered when the app asked for no budget and no request cap.
+// A cap the owner is offered when the app asked for no budget and no request cap, or a larger one.
 constexpr int64_t kSuggestedMaxRequests = 1000;
+
+// Whether a scope asks for no budget and no request cap worth the name: approved as asked, what it
+// could spend has no bound a person would choose.
+bool Unbounded(const domain::Scope& scope) {
+  return !scope.max_budget_cents && (!scope.max_requests || *scope.max_requests > kSuggestedMaxRequests);
+}
 
 std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std::optional<int64_t> asked,
                         const oauth::WaitingApp& app, const KeyOptions& keys, const Typed& typed = {}) {
   const auto& r = grant.record;
   const auto& scope = grant.scope;
-  bool unlimited = !scope.max_budget_cents && !scope.max_requests;
+  bool unlimited = Unbounded(scope);
   std::string html = WhoAsks(r, app);
   html += "<p id=\"provider\">It wants to use your <strong>" + Escape(VisibleText(ProviderName(scope.provider))) +
           "</strong> key.</p>";
   html += "<p id=\"request\">It " + Escape(VisibleText(InPlainWords(scope, asked))) + ".</p>";
   if (unlimited)
-    html += "<p class=\"warning\" role=\"alert\" id=\"unlimited\">It asks for no budget and no request cap: "
-            "approved as asked, it could spend without limit. A cap of " +
-            std::to_string(kSuggestedMaxRequests) +
-            " requests is filled in below; change it, or clear it to grant without one.</p>";
+    html += "<p class=\"warning\" role=\"alert\" id=\"unlimited\">It asks for no budget and " +
+            (scope.max_requests ? Count(*scope.max_requests) + " requests" : std::string("no request cap")) +
+            ": approved as asked, it could spend without limit. A cap of " + Count(kSuggestedMaxRequests) +
+            " requests is filled in below; change it" +
+            (scope.max_requests ? "" : ", or clear it to grant without one") + ".</p>";
   if (typed.form)
     html += "<p class=\"alert\" role=\"alert\" id=\"form-error\">Not approved yet: " + Escape(typed.message) +
             ". Your choices are kept below.</p>";
@@ -234,6 +266,8 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   html += LimitField("budget", "Budget in US dollars", scope.max_budget_cents, true, typed);
   html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false, typed);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false, typed);
+  html += LimitField("max_tokens_per_minute", "Tokens a minute", scope.max_tokens_per_minute, false, typed);
+  html += LimitField("max_concurrent", "Calls at once", scope.max_concurrent, false, typed);
   html += DelegationChoice(scope, typed);
   html += KeyChoice(keys, scope.provider, typed);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";
@@ -304,9 +338,17 @@ Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form
   if (!requests) return OnField(requests.error(), "max_requests");
   auto rate = NarrowedLimit(http::FormValue(form, "rate_limit"), asked.rate_limit, false, "Requests a minute");
   if (!rate) return OnField(rate.error(), "rate_limit");
+  auto tokens = NarrowedLimit(http::FormValue(form, "max_tokens_per_minute"), asked.max_tokens_per_minute, false,
+                              "Tokens a minute");
+  if (!tokens) return OnField(tokens.error(), "max_tokens_per_minute");
+  auto concurrent =
+      NarrowedLimit(http::FormValue(form, "max_concurrent"), asked.max_concurrent, false, "Calls at once");
+  if (!concurrent) return OnField(concurrent.error(), "max_concurrent");
   scope.max_budget_cents = *budget;
   scope.max_requests = *requests;
   scope.rate_limit = *rate;
+  scope.max_tokens_per_minute = *tokens;
+  scope.max_concurrent = *concurrent;
   if (http::FormValue(form, "may_delegate").empty()) scope.max_delegation_depth = std::nullopt;
   return scope;
 }
@@ -317,6 +359,17 @@ Result<int64_t> ChosenLifetime(const http::Form& form, std::optional<int64_t> as
     if (text == std::to_string(l)) return l;
   return OnField(MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes"), "lifetime");
 }
+
+// Whether anything still waits for a request: an app's OAuth sign-in waits ten minutes and a
+// device's code its own lifetime, while the pending grant lasts a day; approved after they end, a
+// grant would reach nobody. A reference request (POST /grant-requests) is fetched with its secret
+// whenever it is decided.
+bool NobodyWaits(const domain::Grant& grant, const oauth::WaitingApp& app) {
+  return grant.record.request_secret_hash.empty() && app.return_origin.empty() && !app.device;
+}
+constexpr const char* kNobodyWaits =
+    "The app stopped waiting for this request before it was decided, so approving it now would reach nobody. "
+    "Deny it from your list; the app can ask again.";
 
 Response Problem(StatusCode status, const std::string& message) {
   return Page(
@@ -335,6 +388,7 @@ class ConsentPages {
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
+    if (NobodyWaits(*grant, app)) co_return Problem(StatusCode::gone, kNobodyWaits);
     co_return ConsentPage(StatusCode::ok, "Review a request",
                           ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
                                       KeysOf(*signed_in, grant->scope.provider)),
@@ -365,6 +419,7 @@ class ConsentPages {
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
+    if (NobodyWaits(*grant, app)) co_return Problem(StatusCode::gone, kNobodyWaits);
     auto lifetime = ChosenLifetime(*form, app.lifetime_seconds);
     if (!scope || !lifetime) {
       // The form again as the owner left it, with what is wrong next to its field.

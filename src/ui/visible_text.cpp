@@ -119,7 +119,7 @@ ShownHost ShowHost(std::string_view host) {
     return shown;
   }
   if (IsIpAddress(name)) {
-    shown.valid = true;
+    shown.valid = shown.ip = true;
     shown.unicode = shown.ascii = shown.registrable = name;
     return shown;
   }

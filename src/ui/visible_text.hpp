@@ -28,6 +28,7 @@ struct ShownHost {
   std::string registrable;  // e.g. "example.co.uk" for "login.example.co.uk"; the host itself for an IP
                             // address or a name that is itself a public suffix
   std::string port;         // as written, empty when none
+  bool ip = false;          // an IP address, which has no domain
 };
 
 // The host of an absolute http(s) URL, ready to show; valid == false when there is none.

@@ -266,7 +266,7 @@ async function notesApp() {
 async function decide(node, session, consentPath, decision = 'approve') {
   const page = await get(node, consentPath, session);
   assert.equal(page.status, 200, page.text);
-  assert.match(page.text, /Notes(<\/span>\u201D)? asks for access/, 'the node that did not see the request shows it');
+  assert.match(page.text, /Notes(<\/bdi>\u201D)? asks for access/, 'the node that did not see the request shows it');
   const done = await post(node, consentPath, { csrf: hidden(page.text, 'csrf'), decision, lifetime: '3600', budget: '',
     max_requests: '', rate_limit: '', model: 'gpt-4o-mini', capability: 'chat' }, session);
   assert.equal(done.status, 303, done.text);

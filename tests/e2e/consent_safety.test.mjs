@@ -140,10 +140,12 @@ test('OAuth consent: a client added with the CLI is verified, a self-registered 
   assert.equal(shown.status, 400, shown.text);
   assert.equal(shown.headers.location, undefined, 'no redirect before the person has seen a consent screen');
   const self = await consentOf(registered.json.client_id);
-  assert.match(self.page.text, /An app that calls itself \u201C<span id="app-name">OpenAI Official Helper<\/span>\u201D/);
+  assert.match(self.page.text, /An app that calls itself \u201C<bdi id="app-name">OpenAI Official Helper<\/bdi>\u201D/);
   assert.match(self.page.text, /id="unverified">Unverified/);
-  assert.match(self.page.text, /<p class="domain" id="domain">helper\.example<\/p>/);
-  assert.match(self.page.text, /goes back to <span id="return-host">127\.0\.0\.1<\/span>/);
+  assert.match(self.page.text, /goes back to<\/p><p class="domain" id="domain">127\.0\.0\.1<\/p>/, 'where the code goes, large');
+  assert.match(self.page.text, /\(host <span id="return-host">127\.0\.0\.1<\/span>\)/);
+  assert.match(self.page.text, /Home page it names: .*\(host <span id="home-host">helper\.example<\/span>\)/);
+  assert.doesNotMatch(self.page.text, /id="elsewhere"/, 'an answer to this computer has no domain to compare');
   const notes = await consentOf(verifiedClient);
   assert.match(notes.page.text, /<h1>Notes asks for access<\/h1>/);
   assert.doesNotMatch(notes.page.text, /Unverified/);
@@ -151,6 +153,73 @@ test('OAuth consent: a client added with the CLI is verified, a self-registered 
   const byPath = (p) => grants.find((g) => p.endsWith(g.id));
   assert.equal(byPath(self.path).verified, false);
   assert.equal(byPath(notes.path).verified, true);
+});
+
+test('OAuth consent: the large domain is where the code goes, not the home page an app names; once the app stopped waiting, nothing can be approved', async () => {
+  const cookie = sessionOf(await signIn('erin', PASSWORD));
+  const registered = await call(broker.url, 'POST', '/oauth/register', { body: {
+    client_name: 'OpenAI', client_uri: 'https://platform.openai.com/', redirect_uris: ['https://attacker-collect.example/cb'] } });
+  assert.equal(registered.status, 201, registered.text);
+  const q = new URLSearchParams({ response_type: 'code', client_id: registered.json.client_id, redirect_uri: 'https://attacker-collect.example/cb',
+    state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', scope: 'openai:chat' });
+  const start = await get(`/oauth/authorize?${q}`, cookie);
+  assert.equal(start.status, 303, start.text);
+  const consentPath = start.headers.location;
+  const page = await get(consentPath, cookie);
+  assert.match(page.text, /goes back to<\/p><p class="domain" id="domain">attacker-collect\.example<\/p>/);
+  assert.doesNotMatch(page.text, /id="domain">openai\.com/, 'the home page it names is not the large domain');
+  assert.match(page.text, /Home page it names: .*\(host <span id="home-host">platform\.openai\.com<\/span>\)/);
+  assert.match(page.text, /id="elsewhere">Its home page is not on the domain your answer goes back to/);
+
+  // The sign-in waits ten minutes; the pending grant a day. Approved after the first, it would reach nobody.
+  const id = consentPath.split('/').pop();
+  execFileSync('sqlite3', [`${broker.dataDir}/aipassport.db`, `UPDATE pending_authorizations SET expires_at = 1 WHERE grant_id = '${id}'`]);
+  const late = await get(consentPath, cookie);
+  assert.equal(late.status, 410, late.text);
+  assert.match(late.text, /stopped waiting for this request/);
+  const approve = await postForm(consentPath, { csrf: hidden(page.text, 'csrf'), decision: 'approve', lifetime: '86400',
+    capability: 'chat', budget: '', max_requests: '1000', rate_limit: '', max_tokens_per_minute: '', max_concurrent: '' }, { cookie });
+  assert.equal(approve.status, 410, approve.text);
+  assert.equal((await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json.status, 'pending');
+  const deny = await postForm(consentPath, { csrf: hidden(page.text, 'csrf'), decision: 'deny' }, { cookie });
+  assert.equal(deny.status, 303, 'it can still be denied');
+  assert.equal((await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json.status, 'denied');
+});
+
+test('the consent screen writes large limits with separators, lets the owner lower tokens a minute and calls at once, and warns of a request cap that caps nothing', async () => {
+  const scope = { ...SCOPES.openai, maxRequests: 1000000, maxTokensPerMinute: 1000000000000, maxConcurrent: 1000000000000 };
+  const asked = await grantRequest(broker, { appName: 'Greedy', scope });
+  assert.equal(asked.status, 201, asked.text);
+  const id = asked.json.grant.id;
+  const cookie = sessionOf(await signIn('erin', PASSWORD));
+  const page = await get(`/consent/${id}`, cookie);
+  assert.match(page.text, /1,000,000 requests, 1,000,000,000,000 tokens a minute, 1,000,000,000,000 calls at once/);
+  assert.match(page.text, /id="unlimited">It asks for no budget and 1,000,000 requests: approved as asked, it could spend without limit/);
+  assert.match(page.text, /id="max_requests" name="max_requests" inputmode="decimal" value="1000"/, 'a cap is suggested');
+  assert.match(page.text, /id="max_concurrent" name="max_concurrent" inputmode="decimal" value="1000000000000"/);
+  const fields = { csrf: hidden(page.text, 'csrf'), decision: 'approve', lifetime: '86400', model: 'gpt-4o-mini', capability: 'chat',
+    budget: '', max_requests: '1000', rate_limit: '', max_tokens_per_minute: '50000', max_concurrent: '4' };
+  const raised = await postForm(`/consent/${id}`, { ...fields, max_concurrent: '1000000000001' }, { cookie });
+  assert.equal(raised.status, 400);
+  assert.match(raised.text, /Calls at once can only be lowered/);
+  const removed = await postForm(`/consent/${id}`, { ...fields, max_tokens_per_minute: '' }, { cookie });
+  assert.equal(removed.status, 400);
+  assert.match(removed.text, /Tokens a minute cannot be removed, only lowered/);
+  const done = await postForm(`/consent/${id}`, fields, { cookie });
+  assert.equal(done.status, 303, done.text);
+  const grant = (await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json;
+  assert.equal(grant.status, 'approved');
+  assert.deepEqual([grant.scope.maxRequests, grant.scope.maxTokensPerMinute, grant.scope.maxConcurrent], [1000, 50000, 4]);
+});
+
+test('the apps list shows a self-registered name\'s hidden characters as escapes', async () => {
+  const registered = await call(broker.url, 'POST', '/oauth/register', { body: {
+    client_name: 'Notes \u202Edesu yllacol', redirect_uris: ['http://127.0.0.1/cb'] } });
+  assert.equal(registered.status, 201, registered.text);
+  const list = await get('/apps', sessionOf(await signIn('erin', PASSWORD)));
+  assert.equal(list.status, 200);
+  assert.match(list.text, /<bdi><strong>Notes \u27E8U\+202E\u27E9desu yllacol<\/strong><\/bdi>/);
+  assert.ok(!list.text.includes('\u202E'), 'no override reaches the page');
 });
 
 test('in Chromium: the owner denies ticked requests, then every unverified one, from the home page', async () => {

@@ -46,7 +46,8 @@ async function parentTokens({ config = app, details = PARENT, fields = {}, DPoP 
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const url = await authorizationUrl(config, details, verifier, state);
-  const extra = { budget: '5.00', max_requests: '500', rate_limit: '600', may_delegate: 'yes', ...fields };
+  const extra = { budget: '5.00', max_requests: '500', rate_limit: '600', max_concurrent: String(details.max_concurrent ?? ''),
+    may_delegate: 'yes', ...fields };
   if (extra.may_delegate === '') delete extra.may_delegate;
   const back = await you.consent(session, url, { models: details.models, capabilities: details.capabilities, lifetime: '3600', extra });
   assert.ok(back instanceof URL, back.text);

@@ -52,7 +52,7 @@ export function person(base, ca) {
       const page = await get(consentPath, session);
       assert.match(page.text, /Notes asks for access/);
       const fields = new URLSearchParams({ csrf: hidden(page.text, 'csrf'), decision, lifetime, budget: '', max_requests: maxRequests,
-        rate_limit: '', ...extra });
+        rate_limit: '', max_tokens_per_minute: '', max_concurrent: '', ...extra });
       for (const m of models ?? []) fields.append('model', m);
       for (const c of capabilities) fields.append('capability', c);
       const done = await post(consentPath, fields, session);
@@ -67,7 +67,7 @@ export function person(base, ca) {
       const entered = await post('/device', { csrf: hidden(page.text, 'csrf'), user_code: userCode.toLowerCase() }, session);
       assert.equal(entered.status, 303, entered.text);
       const consentPage = await get(entered.headers.location, session);
-      assert.match(consentPage.text, /Notes<\/span>\u201D asks for access/, 'the consent screen names the requesting app');
+      assert.match(consentPage.text, /Notes<\/bdi>\u201D asks for access/, 'the consent screen names the requesting app');
       assert.match(consentPage.text, /id="device"/, 'and says a device will hold the access');
       const done = await post(entered.headers.location, { csrf: hidden(consentPage.text, 'csrf'), decision, lifetime: '3600',
         model: 'gpt-4o-mini', capability: 'chat' }, session);
