@@ -174,6 +174,9 @@ Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst)
   const domain::Scope& scope = grant.scope;
   if (worst.tool_makes_images && !scope.AllowsCapability("images"))
     return MakeError(Errc::kForbidden, "This grant does not allow images, which the 'image_generation' tool makes");
+  if (!worst.tool_runs_code.empty() && !scope.AllowsCapability("code"))
+    return MakeError(Errc::kForbidden, "This grant does not allow code, which the '" + worst.tool_runs_code +
+                                           "' tool runs in the provider's sandbox");
   if (worst.answers_images && !scope.AllowsCapability("images"))
     return MakeError(Errc::kForbidden,
                      "This grant does not allow images, which the call asks its answer to hold "

@@ -299,6 +299,7 @@ Status ReadAnthropicTools(json::object& body, bool bound, Tools& tools, Requeste
       continue;
     }
     // A server-side tool: its results go back to the model as input.
+    if (name.starts_with("code_execution_")) use.tool_runs_code = "code_execution";
     auto uses = WholeNumber(Provider::kAnthropic, tool->if_contains("max_uses"), "max_uses", kMaxToolUses);
     if (!uses) return uses.error();
     bool add_bound = !*uses && bound && (name.starts_with("web_search_") || name.starts_with("web_fetch_"));
@@ -351,6 +352,7 @@ Status ReadOpenAITools(json::object& body, bool bound, Tools& tools, RequestedUs
       const json::value* model = tool->if_contains("model");
       if (!model || model->is_null()) use.tool_model_unnamed = true;
     }
+    if (name == "code_interpreter" || (name == "shell" && RunsInOpenAIsContainer(*tool))) use.tool_runs_code = name;
     if (std::find(std::begin(kClientTools), std::end(kClientTools), name) != std::end(kClientTools) &&
         !(name == "shell" && RunsInOpenAIsContainer(*tool)))
       continue;
@@ -388,6 +390,7 @@ Status ReadGeminiTools(const json::object& body, int64_t answers, Tools& tools, 
     for (const auto& [key, _] : tool) {
       std::string name = ProtoName(key);
       if (name == "function_declarations") continue;  // the app runs them
+      if (name == "code_execution") use.tool_runs_code = std::string(key);
       // A server-side tool: what it gives the model goes back as input (toolUsePromptTokenCount).
       // Gemini takes no bound on their uses: a few per answer are reserved, every search reported is
       // charged.

@@ -71,9 +71,11 @@ struct RequestedUse {
   bool writes_cache = false;
   // What the call reaches beyond its endpoint's capability and model, which the grant must allow as
   // well: the models its tools name (Anthropic's advisor runs another model), and images a tool makes
-  // (OpenAI's image_generation on a chat call).
+  // (OpenAI's image_generation on a chat call), and code a tool runs in the provider's sandbox
+  // (its name: code_interpreter, code_execution, a shell in OpenAI's container).
   std::vector<std::string> tool_models;
   bool tool_makes_images = false;
+  std::string tool_runs_code;
   bool tool_model_unnamed = false;  // image_generation without a model: OpenAI chooses one
   // What the answer is asked to hold beyond text: images (Gemini's responseModalities IMAGE), or
   // speech (OpenAI's modalities "audio" or its audio settings, Gemini's AUDIO or speechConfig).

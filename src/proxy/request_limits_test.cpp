@@ -113,6 +113,26 @@ TEST(RequestLimits, TwoSpellingsOfOneGeminiFieldAreRefused) {
   EXPECT_FALSE(Read(Provider::kGoogle, "chat", R"({"generationConfig":{"candidateCount":1,"candidate_count":8}})"));
 }
 
+TEST(RequestLimits, ToolsThatRunCodeInTheProvidersSandboxAreNamed) {
+  auto runs = [](Provider p, const char* body) {
+    auto read = Read(p, "chat", body);
+    EXPECT_TRUE(read) << body;
+    return read ? read->tool_runs_code : std::string("?");
+  };
+  EXPECT_EQ(runs(Provider::kOpenAI, R"({"tools":[{"type":"code_interpreter","container":{"type":"auto"}}]})"),
+            "code_interpreter");
+  EXPECT_EQ(runs(Provider::kOpenAI, R"({"tools":[{"type":"shell","environment":{"type":"container_auto"}}]})"),
+            "shell");
+  EXPECT_EQ(runs(Provider::kOpenAI, R"({"tools":[{"type":"shell","environment":{"type":"local"}}]})"), "");
+  EXPECT_EQ(runs(Provider::kOpenAI, R"({"tools":[{"type":"local_shell"},{"type":"function","name":"f"}]})"), "");
+  EXPECT_EQ(runs(Provider::kAnthropic, R"({"max_tokens":9,"tools":[{"type":"code_execution_20250825","name":"x"}]})"),
+            "code_execution");
+  EXPECT_EQ(runs(Provider::kAnthropic, R"({"max_tokens":9,"tools":[{"type":"bash_20250124","name":"bash"}]})"), "");
+  EXPECT_EQ(runs(Provider::kGoogle, R"({"tools":[{"codeExecution":{}}]})"), "codeExecution");
+  EXPECT_EQ(runs(Provider::kGoogle, R"({"tools":[{"code_execution":{}}]})"), "code_execution");
+  EXPECT_EQ(runs(Provider::kGoogle, R"({"tools":[{"googleSearch":{}}]})"), "");
+}
+
 TEST(RequestLimits, PaidServerToolsAreReservedAndBoundedWhereTheProviderTakesABound) {
   json::object anthropic = json::parse(R"({"max_tokens":10,"tools":[{"type":"web_search_20250305","name":"web_search"},
       {"type":"web_fetch_20250910","name":"web_fetch"},{"name":"lookup","input_schema":{}},

@@ -173,15 +173,21 @@ test('paid server-side tools are reserved, charged per use, and refused when the
   const three = await post('/anthropic/v1/messages', cent.token, body([{ ...search, max_uses: 3 }]));
   assert.equal(three.status, 402, three.text);
   assert.equal(three.json.error.type, 'billing_error');
+  // Code runs in Anthropic's sandbox only on a grant that allows code.
+  const codeTool = { type: 'code_execution_20250825', name: 'code_execution' };
+  const chatOnly = await post('/anthropic/v1/messages', g.token, body([codeTool]));
+  assert.equal(chatOnly.status, 403, chatOnly.text);
+  assert.match(chatOnly.json.error.message, /does not allow code, which the 'code_execution' tool runs/);
   // Code execution is billed by container time, which no answer reports: a budget cannot hold it.
-  const code = await post('/anthropic/v1/messages', g.token,
-    body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
+  const coder = await approvedGrant(broker, { ...scope, capabilities: ['chat', 'code'], maxBudgetCents: 130 });
+  const code = await post('/anthropic/v1/messages', coder.token, body([codeTool]));
   assert.equal(code.status, 403, code.text);
   assert.match(code.json.error.message, /server-side tool 'code_execution'/);
-  const unbudgeted = await approvedGrant(broker, scope);
-  const free = await post('/anthropic/v1/messages', unbudgeted.token,
-    body([{ type: 'code_execution_20250825', name: 'code_execution' }]));
+  const unbudgeted = await approvedGrant(broker, { ...scope, capabilities: ['chat', 'code'] });
+  const free = await post('/anthropic/v1/messages', unbudgeted.token, body([codeTool]));
   assert.equal(free.status, 200, free.text);
+  const unbudgetedChat = await approvedGrant(broker, scope);
+  assert.equal((await post('/anthropic/v1/messages', unbudgetedChat.token, body([codeTool]))).status, 403, 'budget or not');
 });
 
 test('an image by URL is reserved at the model\'s context window: many at once cannot overspend a cent', async () => {
@@ -281,7 +287,7 @@ test('a limit named twice, or under an escaped name, is refused; a nested one is
 });
 
 test('a background response, or a shell in a container OpenAI runs, is refused on a budgeted grant: neither is metered here', async () => {
-  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'], maxBudgetCents: 100 });
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat', 'code'], maxBudgetCents: 100 });
   const before = await upstreamCalls('openai');
   // Background: the response runs on after the call ends (the app fetches it later, elsewhere).
   for (const stream of [false, true]) {
@@ -294,6 +300,13 @@ test('a background response, or a shell in a container OpenAI runs, is refused o
     tools: [{ type: 'shell', environment: { type: 'container_auto', memory_limit: '64g' } }] });
   assert.equal(shell.status, 403, shell.text);
   assert.match(shell.json.error.message, /No price is known for the server-side tool 'shell'/);
+  // Nor may it run on a grant that does not allow code, with a budget or without.
+  const chatOnly = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+  for (const tool of [{ type: 'shell', environment: { type: 'container_auto' } }, { type: 'code_interpreter', container: { type: 'auto' } }]) {
+    const r = await post('/openai/v1/responses', chatOnly.token, { model: 'gpt-4o-mini', input: 'ls', tools: [tool] });
+    assert.equal(r.status, 403, r.text);
+    assert.match(r.json.error.message, new RegExp(`does not allow code, which the '${tool.type}' tool runs`));
+  }
   assert.equal(await upstreamCalls('openai'), before, 'nothing reached the provider');
 });
 
