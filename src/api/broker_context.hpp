@@ -41,7 +41,7 @@ struct BrokerContext {
   Throttles& throttles;
   vault::Vault& vault;  // the provider keys; the owner token acts for vault.OperatorId()
   KeyLeakGuard& leaks;  // grants whose answers quoted their key
-  bool https = false;                  // the broker serves HTTPS itself (cookies get Secure and the __Host- prefix)
+  bool https = false;   // browsers reach it over HTTPS, itself or a TLS proxy (cookies get Secure and __Host-)
   bool dynamic_registration = false;   // apps may register themselves at /oauth/register
   bool refuse_unpriced_models = true;  // pricing.unknown_models: a budgeted grant may not call them
   Clock clock;

@@ -40,6 +40,7 @@
 #include "crypto/hash.hpp"
 #include "http/client.hpp"
 #include "http/response.hpp"
+#include "http/same_origin.hpp"
 #include "http/server.hpp"
 #include "http/thread_priority.hpp"
 #include "oauth/client_metadata.hpp"
@@ -739,7 +740,9 @@ int RunBroker(const Config& config) {
   http::RunBelowIoThreads(work_pool, 1);
   api::KeyLeakGuard leaks;
   api::Throttles throttles(config.grant_requests_per_address_per_minute, config.max_waiting_grant_requests);
-  bool https = !config.tls_cert_file.empty();
+  // Behind a TLS proxy (public_url https) the browser is on HTTPS too: cookies get Secure and the
+  // __Host- prefix, and forms come from the public URL's origin.
+  bool https = !config.tls_cert_file.empty() || http::OriginOf(config.public_url).starts_with("https://");
   api::BrokerContext ctx{**store,
                          store_pool,
                          work_pool,

@@ -16,7 +16,14 @@ bool IsSafe(Verb method) { return method == Verb::get || method == Verb::head ||
 
 }  // namespace
 
-std::optional<std::string> CrossOriginReason(const Request& request, bool https) {
+std::string OriginOf(std::string_view url) {
+  size_t scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return "";
+  size_t path = url.find_first_of("/?#", scheme_end + 3);
+  return Lower(url.substr(0, path));
+}
+
+std::optional<std::string> CrossOriginReason(const Request& request, bool https, std::string_view public_url) {
   if (IsSafe(request.method())) return std::nullopt;
   if (auto site = request.find("sec-fetch-site"); site != request.end()) {
     std::string value = Lower(site->value());
@@ -29,7 +36,9 @@ std::optional<std::string> CrossOriginReason(const Request& request, bool https)
     if (value == "null") return std::string("this request came from a page without an origin (Origin: null)");
     auto host = request.find(bhttp::field::host);
     std::string own = (https ? "https://" : "http://") + (host == request.end() ? std::string() : Lower(host->value()));
-    if (host == request.end() || value != own) return "this request came from another origin (" + value + ")";
+    bool public_origin = !public_url.empty() && value == OriginOf(public_url);
+    if (!public_origin && (host == request.end() || value != own))
+      return "this request came from another origin (" + value + ")";
   }
   return std::nullopt;
 }

@@ -7,15 +7,22 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "http/message.hpp"
 
 namespace ap::http {
 
 // Why `request` must be refused as a cross-origin browser request, or nothing when it is a safe
-// method (GET, HEAD, OPTIONS), came from this origin (`https` and the Host header say which), or
-// carries neither header. A present `Sec-Fetch-Site` must be `same-origin` or `none` (typed by the
-// person); a present `Origin` must be this origin exactly (`null` never is).
-std::optional<std::string> CrossOriginReason(const Request& request, bool https);
+// method (GET, HEAD, OPTIONS), came from this origin, or carries neither header. A present
+// `Sec-Fetch-Site` must be `same-origin` or `none` (typed by the person); a present `Origin` must be
+// this origin exactly (`null` never is): the broker's public URL's (`public_url`: behind a TLS proxy,
+// the browser's origin is that, whatever Host the proxy passes on), or the one `https` and the
+// Host header make (the broker reached directly).
+std::optional<std::string> CrossOriginReason(const Request& request, bool https, std::string_view public_url = {});
+
+// The origin of an absolute URL, lower case: "https://broker.example:8443" for
+// "HTTPS://Broker.example:8443/base"; empty when it has no scheme.
+std::string OriginOf(std::string_view url);
 
 }  // namespace ap::http

@@ -35,6 +35,17 @@ TEST(SameOriginTest, ForeignNullAndCrossSiteAreRefused) {
   EXPECT_TRUE(CrossOriginReason(Post({{"Origin", "https://evil.example"}}, Verb::delete_), false));
 }
 
+TEST(SameOriginTest, BehindATlsProxyThePublicUrlsOriginIsOwn) {
+  // The proxy passes on Host 127.0.0.1:8080; the browser's page is https://broker.example.
+  const char* public_url = "https://Broker.example/base";
+  EXPECT_FALSE(CrossOriginReason(Post({{"Origin", "https://broker.example"}}), true, public_url));
+  EXPECT_TRUE(CrossOriginReason(Post({{"Origin", "http://broker.example"}}), true, public_url)) << "not its scheme";
+  EXPECT_TRUE(CrossOriginReason(Post({{"Origin", "https://broker.example:8443"}}), true, public_url)) << "nor its port";
+  EXPECT_TRUE(CrossOriginReason(Post({{"Origin", "https://broker.example.evil.example"}}), true, public_url));
+  EXPECT_EQ(OriginOf("HTTPS://Broker.example:8443/base?x#y"), "https://broker.example:8443");
+  EXPECT_EQ(OriginOf("broker.example"), "");
+}
+
 TEST(SameOriginTest, SafeMethodsAreNotChecked) {
   EXPECT_FALSE(CrossOriginReason(Post({{"Origin", "https://evil.example"}}, Verb::get), false));
   EXPECT_FALSE(CrossOriginReason(Post({{"Sec-Fetch-Site", "cross-site"}}, Verb::head), false));

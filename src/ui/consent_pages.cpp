@@ -184,7 +184,7 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
             ". Only continue if you started it yourself, just now, on a device you hold.</p>";
   if (!app.resources.empty()) {
     html += "<p id=\"resources\">Its tokens will work only at:</p><ul>";
-    for (const auto& url : app.resources) html += "<li><bdi>" + Escape(VisibleText(url)) + "</bdi></li>";
+    for (const auto& url : app.resources) html += "<li>" + Escape(VisibleText(url)) + "</li>";
     html += "</ul>";
   }
   if (!r.reason.empty()) html += "<p>Reason given: <em><bdi>" + Escape(VisibleText(r.reason)) + "</bdi></em></p>";

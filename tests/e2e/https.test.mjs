@@ -5,7 +5,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMock, startBroker, run, call, nodeCall, tempDir, testCa, KEYS, eventually } from './harness.mjs';
+import { startMock, startBroker, run, call, cliSync, nodeCall, tempDir, testCa, KEYS, eventually } from './harness.mjs';
 
 let ca, good;
 before(() => {
@@ -168,4 +168,29 @@ test('plain HTTP is refused on an address that is not loopback', async () => {
   const res = await run(['serve', '--listen', '192.0.2.1:0', '--data-dir', tempDir()]);
   assert.notEqual(res.code, 0);
   assert.match(res.stderr + res.stdout, /only served on loopback/);
+});
+
+test('behind a TLS proxy (an https public URL, plain HTTP on loopback) the owner signs in from the public origin, with Secure __Host- cookies', async () => {
+  const dataDir = tempDir();
+  cliSync(['user', 'add', 'pat', '--password-stdin', '--data-dir', dataDir], { input: 'correct horse battery staple\n' });
+  const broker = await startBroker({ mock: await startMock(), dataDir, env: { AIPASSPORT_PUBLIC_URL: 'https://broker.example' } });
+  try {
+    const page = await nodeCall(broker.url, 'GET', '/login');
+    const csrfCookie = page.headers['set-cookie'][0];
+    assert.match(csrfCookie, /; Secure/, 'the sign-in form\'s cookie too');
+    const csrf = page.text.match(/name="csrf" value="([^"]*)"/)[1];
+    const signIn = (origin) => nodeCall(broker.url, 'POST', '/login', { raw: new URLSearchParams({ csrf, username: 'pat',
+      password: 'correct horse battery staple' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded',
+      cookie: csrfCookie.split(';')[0], origin } });
+    const elsewhere = await signIn('https://evil.example');
+    assert.equal(elsewhere.status, 403, elsewhere.text);
+    const proxied = await signIn('https://broker.example');
+    assert.equal(proxied.status, 303, proxied.text);
+    const session = proxied.headers['set-cookie'].find((c) => c.startsWith('__Host-aipassport_session='));
+    assert.ok(session, proxied.headers['set-cookie'].join(' | '));
+    assert.match(session, /; Secure/);
+    assert.match(session, /; HttpOnly/);
+  } finally {
+    await broker.stop();
+  }
 });
