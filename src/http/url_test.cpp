@@ -94,6 +94,14 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_FALSE(ParseBaseUrl("ftp://x"));
   EXPECT_FALSE(ParseBaseUrl("127.0.0.1:9000"));
   EXPECT_FALSE(ParseBaseUrl("http://user:pw@host"));
+  // The refusal names the scheme and host, never what may hold a secret.
+  EXPECT_EQ(ParseBaseUrl("https://u:S3CRETPW@hooks.example/x").error().message,
+            "invalid base URL 'https://***@hooks.example/…': credentials do not belong in the URL");
+  EXPECT_EQ(ParseBaseUrl("https://hooks.example/T0/B0/S3CRETPW?token=S3CRETPW").error().message,
+            "invalid base URL 'https://hooks.example/…': no query or fragment allowed");
+  EXPECT_EQ(ParseBaseUrl("gopher://host").error().message,
+            "invalid base URL 'gopher://host': the scheme must be http or https");
+  EXPECT_EQ(ParseBaseUrl("S3CRETPW").error().message, "invalid base URL: not an absolute URL");
   EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
   EXPECT_FALSE(ParseBaseUrl(""));
   EXPECT_FALSE(ParseBaseUrl("http://host:/x"));

@@ -30,6 +30,25 @@ std::vector<std::pair<size_t, size_t>> PasswordSpans(std::string_view url) {
   return spans;
 }
 
+// `text` with its %XX escapes decoded (a malformed one kept as it is).
+std::string PercentDecoded(std::string_view text) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string RedactDatabaseUrl(std::string_view url) {
@@ -46,11 +65,23 @@ std::string RedactDatabaseUrl(std::string_view url) {
 }
 
 std::string ScrubDatabasePassword(std::string message, std::string_view url) {
+  auto scrub = [&](std::string_view secret) {
+    for (size_t at = message.find(secret); at != std::string::npos; at = message.find(secret, at))
+      message.replace(at, secret.size(), "***");
+  };
   for (auto [from, to] : PasswordSpans(url)) {
-    std::string password(url.substr(from, to - from));
+    std::string_view password = url.substr(from, to - from);
     if (password.empty()) continue;
-    for (size_t at = message.find(password); at != std::string::npos; at = message.find(password, at))
-      message.replace(at, password.size(), "***");
+    scrub(password);
+    if (password.find('%') != std::string_view::npos) scrub(PercentDecoded(password));
+    // libpq splits a password that holds an unencoded '/', '@', ':', '?' or '#' and may quote a
+    // piece ("invalid integer value "Xy7Qk" for connection option "port""): each piece of three
+    // characters or more is scrubbed too.
+    for (size_t start = 0; start < password.size();) {
+      size_t end = std::min(password.find_first_of("/@:?#&=", start), password.size());
+      if (end - start >= 3 && end - start < password.size()) scrub(password.substr(start, end - start));
+      start = end + 1;
+    }
   }
   return message;
 }

@@ -49,6 +49,15 @@ TEST(DatabaseUrl, RedactionHidesEveryPassword) {
   EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:p@ss@h/db"), "postgresql://ap:***@h/db");
   EXPECT_EQ(RedactDatabaseUrl("postgresql://ap:s?x=1@h/db?password=two"), "postgresql://ap:***@h/db?password=***");
   EXPECT_EQ(ScrubDatabasePassword("invalid token: \"ab/cd\"", "postgresql://ap:ab/cd@h/db"), "invalid token: \"***\"");
+  // libpq splits a password that holds '/' or '@' and quotes a piece of it.
+  EXPECT_EQ(ScrubDatabasePassword("invalid integer value \"Xy7Qk\" for connection option \"port\"",
+                                  "postgresql://ap:Xy7Qk/9sLmN+2w==@127.0.0.1/ap"),
+            "invalid integer value \"***\" for connection option \"port\"");
+  EXPECT_EQ(ScrubDatabasePassword("could not translate host name \"Zz9kW@127.0.0.1\"",
+                                  "postgresql://ap:Ab3xQ@Zz9kW@127.0.0.1/ap"),
+            "could not translate host name \"***@127.0.0.1\"");
+  EXPECT_EQ(ScrubDatabasePassword("password \"p@ss word\" refused", "postgresql://ap:p%40ss%20word@h/db"),
+            "password \"***\" refused");
 }
 
 TEST(Postgres, PlaceholdersAreNumbered) {
