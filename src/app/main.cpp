@@ -14,6 +14,7 @@
 #include "app/config.hpp"
 #include "app/db_commands.hpp"
 #include "app/failure.hpp"
+#include "app/no_dumps.hpp"
 #include "app/record_commands.hpp"
 #include "app/users.hpp"
 #include "app/vault_commands.hpp"
@@ -68,6 +69,7 @@ int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&),
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (!ap::app::ForbidCoreDumps()) std::fprintf(stderr, "warning: could not keep this process out of core dumps\n");
   TuneAllocator();
   CLI::App cli{"aipassport: give apps scoped, revocable access to your AI provider accounts"};
   cli.require_subcommand(1);
