@@ -641,6 +641,7 @@ int RunBroker(const Config& config) {
   if (auto loaded = LoadVault(**store, vault); !loaded) return Fail(loaded.error());
 
   std::string owner_hash = env_token ? crypto::Sha256Hex(*env_token) : std::string();
+  if (auto keys = CheckUpstreamKeys(config); !keys) return Fail(keys.error());
   auto table = ProviderTableFrom(config);
   if (!table) return Fail(table.error());
   WarnOfPlainUpstreams(*table);

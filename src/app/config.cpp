@@ -390,11 +390,9 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
     if (auto url = http::ParseBaseUrl(up.base_url); !url)
       return Bad(where + " '" + up.name + "': " + url.error().message);
     if (const toml::node* key_env = t->get("api_key_env")) {
-      std::string variable = key_env->value_or(std::string());
-      auto key = variable.empty() ? std::nullopt : env(variable);
-      if (!key)
-        return Bad(where + " '" + up.name + "': the variable named by api_key_env ('" + variable + "') is not set");
-      up.api_key = *key;
+      up.api_key_env = key_env->value_or(std::string());
+      if (up.api_key_env.empty()) return Bad(where + " '" + up.name + "': api_key_env must name a variable");
+      up.api_key = env(up.api_key_env).value_or("");
     }
     if (auto extra = ReadExtraMembers(t->get("extra_members"), where + " '" + up.name + "'"); !extra)
       return extra.error();
@@ -404,6 +402,19 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
   }
   return {};
 }
+
+}  // namespace
+
+Status CheckUpstreamKeys(const Config& config) {
+  for (const auto& up : config.compatible_upstreams)
+    if (!up.api_key_env.empty() && up.api_key.empty())
+      return MakeError(Errc::kBadRequest, std::string(kCompatible) + " '" + up.name +
+                                              "': the variable named by api_key_env ('" + up.api_key_env +
+                                              "') is not set");
+  return {};
+}
+
+namespace {
 
 // Every key in the file must be a known setting: a typo should not silently fall back to a default.
 Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {

@@ -20,7 +20,8 @@ namespace ap::app {
 struct CompatibleUpstream {
   std::string name;
   std::string base_url;
-  std::string api_key;  // a secret, read from the variable the file names; empty: the server takes none
+  std::string api_key;                     // a secret, read from the variable the file names; empty: none (or not set)
+  std::string api_key_env;                 // that variable's name; empty: the server takes no key
   std::vector<std::string> extra_members;  // body members beyond OpenAI's it is sent (its own sampling options)
 };
 
@@ -86,8 +87,13 @@ struct Flags {
 using Environment = std::function<std::optional<std::string>(const std::string&)>;
 Environment ProcessEnvironment();
 
-// Fails with a message naming the offending setting and its source.
+// Fails with a message naming the offending setting and its source. A compatible upstream's key
+// variable that is not set is not a failure here (commands other than serve need no provider key,
+// and an operator should not have to type one into a shell to run them): see CheckUpstreamKeys.
 Result<Config> LoadConfig(const Flags& flags, const Environment& env);
+
+// For serve: fails naming each compatible upstream whose api_key_env variable was not set.
+Status CheckUpstreamKeys(const Config& config);
 
 struct HostPort {
   std::string host;

@@ -198,7 +198,13 @@ TEST(Config, RefusesBadOpenAICompatibleUpstreams) {
   fails_with("name = \"openai\"\nbase_url = \"http://x\"\n", "taken by the broker");
   fails_with("name = \"Bad Name\"\nbase_url = \"http://x\"\n", "lowercase");
   fails_with("name = \"x\"\nbase_url = \"ftp://x\"\n", "'x'");
-  fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"UNSET_VAR\"\n", "UNSET_VAR");
+  fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"\"\n", "must name a variable");
+  // An unset key variable fails serve alone: other commands need no provider key.
+  auto unset = load("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"UNSET_VAR\"\n");
+  ASSERT_TRUE(unset) << unset.error().message;
+  auto serve = CheckUpstreamKeys(*unset);
+  ASSERT_FALSE(serve);
+  EXPECT_NE(serve.error().message.find("'UNSET_VAR') is not set"), std::string::npos) << serve.error().message;
   fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key = \"sk-inline\"\n", "unknown setting 'api_key'");
   fails_with("name = \"x\"\nbase_url = \"http://x\"\n[[openai_compatible]]\nname = \"x\"\nbase_url = \"http://y\"\n",
              "declared twice");

@@ -114,3 +114,14 @@ test('the first start says what to do next; a later start does not repeat it', a
   assert.doesNotMatch(second.output, /next steps:/);
   assert.match(second.output, /the owner token made at the first start is still in \S*owner-token: delete it/);
 });
+
+test('an upstream key variable that is not set stops serve, naming it, and no other command: they need no provider key', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'aipassport.toml');
+  writeFileSync(file, '[[openai_compatible]]\nname = "local"\nbase_url = "http://127.0.0.1:9"\napi_key_env = "LOCAL_LLM_KEY_UNSET"\n');
+  const added = await run(['client', 'add', 'Notes', '--redirect-uri', 'http://127.0.0.1/cb', '--config', file, '--data-dir', dir]);
+  assert.equal(added.code, 0, added.stderr);
+  const serve = await run(['serve', '--config', file, '--data-dir', dir, '--listen', '127.0.0.1:0']);
+  assert.equal(serve.code, 2, serve.stderr);
+  assert.match(serve.stderr, /openai_compatible 'local': the variable named by api_key_env \('LOCAL_LLM_KEY_UNSET'\) is not set/);
+});
