@@ -475,15 +475,17 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
     auto beat = [&store, &meter, &usage, &writes, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
       auto now = HeartbeatTime(store);
-      Result<int64_t> lost =
+      Result<store::MeteringStore::Beat> beat =
           now ? store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count()) : now.error();
-      writes.Note(api::StoreWrites::Writer::kHeartbeat, lost);  // a store that takes writes again takes calls again
-      if (lost) SharePerMinuteLimits(store, meter, *now, liveness);
-      if (!lost) spdlog::error("heartbeat not recorded: {}", lost.error().message);
-      if (!lost && metrics) metrics->StoreError("heartbeat");
-      if (lost && metrics) metrics->HeartbeatRecorded();
-      if (lost && *lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", *lost);
-      if (lost && *lost > 0 && metrics) metrics->LeasesLost(*lost);
+      writes.Note(api::StoreWrites::Writer::kHeartbeat, beat);  // a store that takes writes again takes calls again
+      if (beat) SharePerMinuteLimits(store, meter, *now, liveness);
+      if (!beat) spdlog::error("heartbeat not recorded: {}", beat.error().message);
+      if (!beat && metrics) metrics->StoreError("heartbeat");
+      if (beat && metrics) metrics->HeartbeatRecorded();
+      if (beat && beat->deferred)
+        spdlog::warn("the leases of a stopped broker are taken at a later heartbeat: {}", beat->deferred->message);
+      if (beat && beat->lost > 0) spdlog::warn("{} leases of a stopped broker now count as spent", beat->lost);
+      if (beat && beat->lost > 0 && metrics) metrics->LeasesLost(beat->lost);
       meter.ReturnIdleLeases(kLeaseIdle);
     };
     co_await http::RunBlocking(store_pool, std::move(beat));

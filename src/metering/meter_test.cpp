@@ -150,7 +150,7 @@ class LeaseCountingStore : public store::ForwardingStore, public store::Metering
                                                  const std::vector<store::UsageRecord>& rows) override {
     return metering_.Settle(node_id, rows);
   }
-  Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override {
+  Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override {
     return metering_.Heartbeat(node_id, now, stale_before);
   }
   Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override {

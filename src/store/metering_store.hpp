@@ -76,9 +76,18 @@ class MeteringStore {
   // was leased out of the node's leases of each.
   // Returns each touched grant's spend before and after.
   virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
-  // Notes that `node_id` is alive at `now`. Nodes not seen since `stale_before` are gone: their
-  // leases become lost (counted as used) and an event says so. Returns how many leases were lost.
-  virtual Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
+  // What a heartbeat did beyond noting this node alive.
+  struct Beat {
+    int64_t lost = 0;  // leases of gone nodes that now count as spent
+    // Why the leases of a gone node could not be taken now (its rows locked by a broker paused in a
+    // transaction, say): they are taken at a later heartbeat.
+    std::optional<Error> deferred;
+  };
+  // Notes that `node_id` is alive at `now`, in a transaction of its own: it fails only when that
+  // does. Nodes not seen since `stale_before` are gone: their leases become lost (counted as used),
+  // an event says so, each node in its own transaction, so that one whose rows are locked neither
+  // undoes this node's heartbeat (its peers would take it for gone) nor holds up the others.
+  virtual Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
   // The nodes seen since `seen_since`, by id: the brokers sharing the per-minute limits now.
   virtual Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) = 0;
   // The database's clock: what every broker on it times its heartbeats by, so that one whose own

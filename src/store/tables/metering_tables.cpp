@@ -48,6 +48,8 @@ const std::string kVanishedNodes =
     "AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = l.node_id AND n.seen_at >= ?) ORDER BY l.node_id";
 const std::string kLiveNodes = "SELECT id FROM nodes WHERE seen_at >= ? ORDER BY id";
 const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
+const std::string kForgetNode = "DELETE FROM nodes WHERE id = ? AND seen_at < ?";
+const std::string kNodeRow = "SELECT 1 FROM nodes WHERE id = ?";
 const std::string kSqliteNow = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
 const std::string kPostgresNow = "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)";  // not rounded
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
@@ -100,8 +102,35 @@ Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id
   return db_.InTransaction([&] { return SettleInTransaction(node_id, rows); });
 }
 
-Result<int64_t> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
-  return db_.InTransaction([&] { return HeartbeatInTransaction(node_id, now, stale_before); });
+Result<MeteringStore::Beat> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now,
+                                                      UnixSeconds stale_before) {
+  Status seen = db_.InTransaction([&]() -> Status {
+    Query q(db_.Prepare(kSeeNode));
+    q.Bind(node_id).Bind(now);
+    if (q.Step() != kDone) return db_.DbError("heartbeat");
+    return {};
+  });
+  if (!seen) return seen.error();
+  std::vector<std::string> gone;
+  {
+    Query q(db_.Prepare(kVanishedNodes));
+    q.Bind(node_id).Bind(stale_before);
+    int rc;
+    while ((rc = q.Step()) == kRow) gone.push_back(q.Text(0));
+    if (rc != kDone) return Beat{0, db_.DbError("find vanished nodes")};
+  }
+  Beat beat;
+  for (const auto& node : gone) {
+    auto lost = db_.InTransaction([&] { return LoseLeasesOfGone(node, now, stale_before); });
+    if (lost)
+      beat.lost += *lost;
+    else if (!beat.deferred)
+      beat.deferred = lost.error();
+  }
+  Query forget(db_.Prepare(kForgetNodes));
+  forget.Bind(stale_before);
+  if (forget.Step() != kDone && !beat.deferred) beat.deferred = db_.DbError("forget nodes");
+  return beat;
 }
 
 Result<UnixSeconds> MeteringTables::DatabaseNow() {
@@ -341,29 +370,19 @@ Result<int64_t> MeteringTables::LoseLeasesOf(std::string_view node_id, UnixSecon
   return static_cast<int64_t>(held.size());
 }
 
-Result<int64_t> MeteringTables::HeartbeatInTransaction(std::string_view node_id, UnixSeconds now,
-                                                       UnixSeconds stale_before) {
-  Query seen(db_.Prepare(kSeeNode));
-  seen.Bind(node_id).Bind(now);
-  if (seen.Step() != kDone) return db_.DbError("heartbeat");
-  std::vector<std::string> gone;
-  {
-    Query q(db_.Prepare(kVanishedNodes));
-    q.Bind(node_id).Bind(stale_before);
-    int rc;
-    while ((rc = q.Step()) == kRow) gone.push_back(q.Text(0));
-    if (rc != kDone) return db_.DbError("find vanished nodes");
-  }
-  int64_t lost = 0;
-  for (const auto& node : gone) {
-    auto n = LoseLeasesOf(node, now);
-    if (!n) return n.error();
-    lost += *n;
-  }
-  Query forget(db_.Prepare(kForgetNodes));
-  forget.Bind(stale_before);
-  if (forget.Step() != kDone) return db_.DbError("forget nodes");
-  return lost;
+// The leases of `node_id`, if it is still gone (not seen since `stale_before`). Its stale row is
+// deleted first, which waits for a heartbeat of its under way and then finds the row fresh: a node
+// that came back keeps its leases.
+Result<int64_t> MeteringTables::LoseLeasesOfGone(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
+  Query forget(db_.Prepare(kForgetNode));
+  forget.Bind(node_id).Bind(stale_before);
+  if (forget.Step() != kDone) return db_.DbError("forget node");
+  Query still(db_.Prepare(kNodeRow));
+  still.Bind(node_id);
+  int rc = still.Step();
+  if (rc == kRow) return 0;  // it came back
+  if (rc != kDone) return db_.DbError("find vanished nodes");
+  return LoseLeasesOf(node_id, now);
 }
 
 }  // namespace ap::store::tables

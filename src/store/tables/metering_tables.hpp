@@ -19,7 +19,7 @@ class MeteringTables final : public MeteringStore {
   Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) override;
   Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) override;
   Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) override;
-  Result<int64_t> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
+  Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
   Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override;
   Result<UnixSeconds> DatabaseNow() override;
   Status RetireNode(std::string_view node_id, UnixSeconds now) override;
@@ -44,7 +44,7 @@ class MeteringTables final : public MeteringStore {
   Result<std::vector<UsageRecord>> ReadUsage(Query& q, std::string_view grant_id);
   Result<std::vector<SpendChange>> SettleInTransaction(std::string_view node_id, const std::vector<UsageRecord>& rows);
   Result<int64_t> LoseLeasesOf(std::string_view node_id, UnixSeconds now);
-  Result<int64_t> HeartbeatInTransaction(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before);
+  Result<int64_t> LoseLeasesOfGone(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before);
 
   Connection& db_;
   GrantTables& grants_;
