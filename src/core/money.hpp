@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 
 namespace ap {
 
@@ -26,6 +27,16 @@ constexpr int64_t MulMicros(int64_t a, int64_t b) {
   if (a == 0 || b == 0) return 0;
   if (a > kMaxMicros / b) return kMaxMicros;
   return std::min(kMaxMicros, a * b);
+}
+
+// What is left of `limit` once each of `used` is taken from it, reckoned in 128 bits so that no
+// stored figure, however large, wraps it: negative when overdrawn, and clamped to int64's range.
+constexpr int64_t LeftOf(int64_t limit, std::initializer_list<int64_t> used) {
+  __extension__ using Wide = __int128;
+  Wide left = limit;
+  for (int64_t u : used) left -= u;
+  if (left < INT64_MIN) return INT64_MIN;
+  return left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
 }
 
 }  // namespace ap

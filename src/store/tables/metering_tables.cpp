@@ -4,6 +4,7 @@
 #include <map>
 #include <tuple>
 
+#include "core/money.hpp"
 #include "core/words.hpp"
 
 namespace ap::store::tables {
@@ -248,7 +249,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
     if (grant->max_requests) {
-      int64_t left = *grant->max_requests - grant->usage_count - grant->lost_requests - grant->leased_requests;
+      int64_t left = LeftOf(*grant->max_requests, {grant->usage_count, grant->lost_requests, grant->leased_requests});
       if (left < need.requests)
         return MakeError(Errc::kLimitReached, "Usage cap exceeded (" +
                                                   std::to_string(*grant->max_requests - std::max<int64_t>(left, 0)) +
@@ -257,7 +258,7 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
       limits_requests = true;
     }
     if (grant->budget_micros) {
-      int64_t left = *grant->budget_micros - grant->spent_micros - grant->lost_micros - grant->leased_micros;
+      int64_t left = LeftOf(*grant->budget_micros, {grant->spent_micros, grant->lost_micros, grant->leased_micros});
       if (left < need.micros) return MakeError(Errc::kBudgetExceeded, "Budget exceeded");
       granted.micros = std::min(granted.micros, ancestor ? half(left, need.micros) : left);
       limits_micros = true;
