@@ -18,6 +18,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cctype>
+#include <fstream>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -399,6 +400,29 @@ constexpr std::chrono::seconds kUpkeepInterval{5};
 // A host clock this far off the database's is warned of once.
 constexpr int64_t kClockWarningSeconds = 5;
 
+// The file in a data directory that says which kind of database the broker on it last ran on, so
+// that a command given no configuration does not work on a SQLite database of its own where the
+// broker's data is in PostgreSQL (it would make one, and say "done").
+constexpr const char* kDatabaseKindFile = "database";
+constexpr std::string_view kPostgresKind = "postgresql";
+
+std::string DatabaseKindOf(const std::filesystem::path& dir) {
+  std::ifstream in(dir / kDatabaseKindFile);
+  std::string kind;
+  std::getline(in, kind);
+  return kind;
+}
+
+void NoteDatabaseKind(const std::filesystem::path& dir, store::Backend backend) {
+  std::string path = (dir / kDatabaseKindFile).string();
+  std::string kind = std::string(backend == store::Backend::kPostgres ? kPostgresKind : "sqlite") + "\n";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  bool written = fd >= 0 && ::write(fd, kind.data(), kind.size()) == static_cast<ssize_t>(kind.size());
+  if (fd >= 0) ::close(fd);
+  if (!written) spdlog::warn("could not note the kind of database in {}", path);
+}
+
+
 // This broker's name among the brokers on its database. A broker restarted on the same data
 // directory takes the name of the run before it, so that run (killed, say) is not counted as a
 // live peer for a node timeout; the file is locked while the broker runs, so a second broker on
@@ -633,6 +657,7 @@ int RunBroker(const Config& config) {
   if (!target) return Fail(target.error());
   auto store = store::OpenStore(*target);
   if (!store) return Fail(store.error());
+  NoteDatabaseKind(config.data_dir, target->backend);
   bool new_master_key = false;
   auto master_key = OpenMasterKey(config, **store, &new_master_key);
   if (!master_key) return Fail(master_key.error());
@@ -968,6 +993,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   return 0;
 }
 
+
 Status PrepareDataDir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -984,6 +1010,11 @@ Status CheckDataDir(const Config& config, DataUse use) {
                                           " (commands other than serve do not create one; check --data-dir)");
   auto target = store::ParseDatabaseUrl(config.database_url, dir / "aipassport.db");
   if (!target) return target.error();
+  if (target->backend == store::Backend::kSqlite && DatabaseKindOf(dir) == kPostgresKind)
+    return MakeError(Errc::kBadRequest,
+                     "the broker on " + dir.string() +
+                         " keeps its data in PostgreSQL, and this command would use a SQLite database of its own "
+                         "there: give it the broker's configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
   if (use == DataUse::kNeedsDatabase && target->backend == store::Backend::kSqlite &&
       !std::filesystem::exists(target->location, ec))
     return MakeError(Errc::kNotFound, "no broker data at " + target->location +

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, startBroker, tempDir } from './harness.mjs';
+import { databaseUrlFor, run, startBroker, tempDir } from './harness.mjs';
 
 test('bad usage exits 2; --help and --version exit 0', async () => {
   assert.equal((await run(['--version'])).code, 0);
@@ -124,4 +124,19 @@ test('an upstream key variable that is not set stops serve, naming it, and no ot
   const serve = await run(['serve', '--config', file, '--data-dir', dir, '--listen', '127.0.0.1:0']);
   assert.equal(serve.code, 2, serve.stderr);
   assert.match(serve.stderr, /openai_compatible 'local': the variable named by api_key_env \('LOCAL_LLM_KEY_UNSET'\) is not set/);
+});
+
+test('where the broker keeps its data in PostgreSQL, a command given no configuration refuses, rather than make a SQLite database of its own', async () => {
+  const dir = tempDir();
+  const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(dir) };
+  const broker = await startBroker({ dataDir: dir, env });
+  await broker.stop();
+  const stray = await run(['user', 'add', 'bob', '--password-stdin', '--data-dir', dir], {}, 'correct horse battery staple\n');
+  assert.equal(stray.code, 2, stray.stderr);
+  assert.match(stray.stderr, /keeps its data in PostgreSQL, and this command would use a SQLite database of its own there: give it the broker's configuration/);
+  assert.ok(!existsSync(join(dir, 'aipassport.db')), 'no SQLite database was made');
+  const reset = await run(['admin-token', '--reset', '--data-dir', dir]);
+  assert.equal(reset.code, 2, 'nor is a token reset there that the broker would not know');
+  const listed = await run(['user', 'list', '--data-dir', dir], env);
+  assert.equal(listed.code, 0, listed.stderr);
 });

@@ -110,12 +110,16 @@ export function cliSync(args, options = {}) {
   return execFileSync(BIN, args, { ...options, env: withStore(args, options.env ?? process.env) });
 }
 
-export function run(args, env = {}) {
+// Runs `aipassport <args>` to its end, `input` on its standard input (which is closed after it, so
+// that a command that reads it never waits).
+export function run(args, env = {}, input = '') {
   return new Promise((resolve) => {
-    execFile(BIN, args, { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) } }, (error, stdout, stderr) => {
+    const child = execFile(BIN, args, { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) } }, (error, stdout, stderr) => {
       outputs.push({ what: args.join(' '), text: () => stderr });
       resolve({ code: error ? error.code : 0, stdout, stderr });
     });
+    child.stdin.on('error', () => {});  // a command that exits before reading it
+    child.stdin.end(input);
   });
 }
 
