@@ -1,5 +1,7 @@
 #include "app/admin_token.hpp"
 
+#include <set>
+
 #include "api/auth.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
@@ -49,6 +51,13 @@ Status CheckAdminTokenStrength(std::string_view token) {
   if (token.size() < kMinAdminTokenLength)
     return MakeError(Errc::kBadRequest, "AIPASSPORT_ADMIN_TOKEN is too short to be a secret (at least " +
                                             std::to_string(kMinAdminTokenLength) + " characters)");
+  // A repeated character or a short pattern is guessed first; a random token of this length (hex
+  // or base64) has far more different characters.
+  std::set<char> different(token.begin(), token.end());
+  if (different.size() < kMinAdminTokenCharacters)
+    return MakeError(Errc::kBadRequest, "AIPASSPORT_ADMIN_TOKEN repeats too few characters to be a secret (at least " +
+                                            std::to_string(kMinAdminTokenCharacters) +
+                                            " different ones): make one with `openssl rand -hex 32`");
   return {};
 }
 

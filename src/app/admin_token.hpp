@@ -11,6 +11,7 @@
 namespace ap::app {
 
 inline constexpr size_t kMinAdminTokenLength = 24;
+inline constexpr size_t kMinAdminTokenCharacters = 8;
 
 // Makes a new owner token, stores its hash and returns it (to be shown once).
 Result<std::string> ResetOwnerToken(store::Store& store);

@@ -87,6 +87,10 @@ test('input a command refuses exits 2, saying what is wrong', async () => {
   assert.equal(refused.code, 2, refused.stderr);
   assert.match(refused.stderr, /too short/);
   assert.ok(!existsSync(join(shortToken, 'data')), 'refused before anything was made');
+  const patterned = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', join(shortToken, 'data')],
+    { AIPASSPORT_ADMIN_TOKEN: 'abcabcabcabcabcabcabcabcabcabc' });
+  assert.equal(patterned.code, 2, patterned.stderr);
+  assert.match(patterned.stderr, /repeats too few characters to be a secret \(at least 8 different ones\)/);
 });
 
 test('the first owner token goes to a new file of the broker\'s own, never through a link left in its place', async () => {
