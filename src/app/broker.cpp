@@ -669,6 +669,11 @@ int RunBroker(const Config& config) {
 
   std::string owner_hash = env_token ? crypto::Sha256Hex(*env_token) : std::string();
   if (auto keys = CheckUpstreamKeys(config); !keys) return Fail(keys.error());
+  if (!config.password_file_open_to_all.empty())
+    spdlog::warn("{} holds the database password, and every user of this host can read it: chmod o-r it (the "
+                 "package makes it 0640, root:aipassport), or put AIPASSPORT_DATABASE_URL in the service's "
+                 "environment file instead",
+                 config.password_file_open_to_all);
   auto table = ProviderTableFrom(config);
   if (!table) return Fail(table.error());
   WarnOfPlainUpstreams(*table);

@@ -3,6 +3,8 @@
 #include <toml++/toml.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <sys/stat.h>
+
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -480,6 +482,10 @@ Result<Config> LoadConfig(const Flags& flags, const Environment& env) {
       if (!value) return Bad(source + " must be a string, an integer or a list of strings");
       if (auto ok = s.apply(config, *value, source); !ok) return ok.error();
     }
+    struct stat st {};
+    auto url = table.at_path("database_url").value<std::string>();
+    if (url && store::RedactDatabaseUrl(*url) != *url && ::stat(file->c_str(), &st) == 0 && (st.st_mode & S_IROTH))
+      config.password_file_open_to_all = *file;
   }
 
   if (flags.listen) config.listen = *flags.listen;

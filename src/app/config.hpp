@@ -29,6 +29,9 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::filesystem::path data_dir = "./data";
   std::string database_url;  // empty: <data_dir>/aipassport.db (see store/open_store.hpp)
+  // The config file, when it holds database_url's password and every user of the host may read it
+  // (serve warns of it); empty otherwise.
+  std::string password_file_open_to_all;
   // The URL apps use (a balancer's, shared by every broker behind it): DPoP proofs' htu, OAuth
   // metadata and redirects. Empty: the URL this broker listens on.
   std::string public_url;

@@ -1,6 +1,7 @@
 #include "app/config.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
@@ -27,6 +28,18 @@ std::string WriteToml(const std::string& text) {
   static TomlFile file;
   std::ofstream(file.path) << text;
   return file.path;
+}
+
+TEST(Config, AFileOpenToEveryUserThatHoldsTheDatabasePasswordIsNoted) {
+  Flags flags;
+  flags.config_file = WriteToml("database_url = \"postgresql://ap:s3cret@db/ap\"\n");
+  ::chmod(flags.config_file->c_str(), 0644);
+  EXPECT_EQ(LoadConfig(flags, FakeEnv({})).value().password_file_open_to_all, *flags.config_file);
+  ::chmod(flags.config_file->c_str(), 0640);
+  EXPECT_EQ(LoadConfig(flags, FakeEnv({})).value().password_file_open_to_all, "");
+  flags.config_file = WriteToml("database_url = \"postgresql://ap@db/ap\"\n");
+  ::chmod(flags.config_file->c_str(), 0644);
+  EXPECT_EQ(LoadConfig(flags, FakeEnv({})).value().password_file_open_to_all, "") << "no password in it";
 }
 
 TEST(Config, DefaultsPointAtTheRealProviders) {
