@@ -27,11 +27,12 @@ int MigrateDatabase(const Config& config) {
   return 0;
 }
 
-int CopyDatabase(const std::string& from_url, const std::string& to_url) {
+int CopyDatabase(const std::string& from_url, const std::string& to_url, bool to_on_command_line) {
   // Either URL must name a database explicitly: no data directory default here.
   auto from = from_url.empty() ? Result<store::DatabaseTarget>(MakeError(Errc::kBadRequest, "--from is required"))
                                : store::ParseDatabaseUrl(from_url, "");
-  auto to = to_url.empty() ? Result<store::DatabaseTarget>(MakeError(Errc::kBadRequest, "--to is required"))
+  auto to = to_url.empty() ? Result<store::DatabaseTarget>(MakeError(
+                                 Errc::kBadRequest, "give the database to copy into: --to, or AIPASSPORT_DATABASE_URL"))
                            : store::ParseDatabaseUrl(to_url, "");
   for (const auto* bad : {&from, &to})
     if (!*bad) {
@@ -47,6 +48,11 @@ int CopyDatabase(const std::string& from_url, const std::string& to_url) {
     std::fprintf(stderr, "aipassport: --from and --to name the same database\n");
     return 2;
   }
+  if (to_on_command_line && store::RedactDatabaseUrl(to_url) != to_url)
+    std::fprintf(stderr,
+                 "aipassport: warning: a password on the command line can be read by every user of this host while "
+                 "the copy runs, and stays in your shell's history: give the URL in AIPASSPORT_DATABASE_URL instead, "
+                 "or the password in PGPASSWORD or ~/.pgpass\n");
   std::printf("copying %s into %s\n", store::RedactDatabaseUrl(from_url).c_str(), store::RedactDatabaseUrl(to_url).c_str());
   auto copied = store::CopyDatabase(*from, *to, [](const std::string& table) {
     std::printf("  %s...\n", table.c_str());

@@ -227,7 +227,9 @@ int main(int argc, char** argv) {
   std::string copy_from, copy_to;
   auto* db_copy = db->add_subcommand("copy", "Copy a deployment's database into an empty one (SQLite to PostgreSQL)");
   db_copy->add_option("--from", copy_from, "The database to copy: sqlite:///abs/path/aipassport.db")->required();
-  db_copy->add_option("--to", copy_to, "An empty database: postgresql://user:password@host:port/db")->required();
+  db_copy->add_option("--to", copy_to,
+                      "An empty database: postgresql://user@host:port/db (default: AIPASSPORT_DATABASE_URL, which "
+                      "keeps a password out of the command line)");
 
   ap::app::Flags record_flags;
   ap::app::RecordCommand record_command;
@@ -269,7 +271,10 @@ int main(int argc, char** argv) {
   if (serve->parsed()) return WithConfig(serve_flags, &ap::app::RunBroker);
   if (mock->parsed()) return ap::app::RunMockUpstream(mock_listen, mock_options);
   if (admin->parsed()) return WithConfig(admin_flags, &ap::app::ResetAdminToken, DataUse::kNeedsDatabase);
-  if (db_copy->parsed()) return ap::app::CopyDatabase(copy_from, copy_to);
+  if (db_copy->parsed())
+    return ap::app::CopyDatabase(
+        copy_from, copy_to.empty() ? ap::app::ProcessEnvironment()("AIPASSPORT_DATABASE_URL").value_or("") : copy_to,
+        !copy_to.empty());
   if (db_migrate->parsed()) return WithConfig(db_flags, &ap::app::MigrateDatabase, DataUse::kMayCreateDatabase);
   if (rotate->parsed())
     return WithLoadedConfig(

@@ -26,8 +26,10 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   assert.equal(await sqlite.stop(), 0);
 
   const target = databaseUrlFor(tempDir());
-  const copy = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`, '--to', target]);
+  // The target from the environment: a password on the command line is readable by every user.
+  const copy = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`], { AIPASSPORT_DATABASE_URL: target });
   assert.equal(copy.code, 0, copy.stderr);
+  assert.doesNotMatch(copy.stderr, /warning/);
   const counts = Object.fromEntries([...copy.stdout.matchAll(/^ {2}(\w+) +(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
   assert.equal(counts.grants, 1);
   assert.equal(counts.owners, 2);  // erin and the operator account
@@ -80,5 +82,9 @@ test('db copy refuses bad input with a clear message and never shows a password'
   const unreachable = await run(['db', 'copy', '--from', `sqlite://${dir}/aipassport.db`, '--to', 'postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2']);
   assert.equal(unreachable.code, 1);
   assert.match(unreachable.stderr, /cannot reach PostgreSQL/);
+  assert.match(unreachable.stderr, /warning: a password on the command line can be read by every user of this host/);
+  const nowhere = await run(['db', 'copy', '--from', `sqlite://${dir}/aipassport.db`], { AIPASSPORT_DATABASE_URL: '' });
+  assert.equal(nowhere.code, 2);
+  assert.match(nowhere.stderr, /give the database to copy into: --to, or AIPASSPORT_DATABASE_URL/);
   for (const r of [missing, scheme, unreachable]) assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
 });
