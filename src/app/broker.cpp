@@ -427,25 +427,44 @@ void NoteDatabaseKind(const std::filesystem::path& dir, store::Backend backend) 
 // directory takes the name of the run before it, so that run (killed, say) is not counted as a
 // live peer for a node timeout; the file is locked while the broker runs, so a second broker on
 // the same directory takes a fresh name instead. The lock goes with the process, however it ends.
+// The name is kept with where it was made (the host's boot and the file itself): a copy of the
+// directory (a machine image, a backup restored beside it) or a reboot makes a fresh one, for a
+// copy's lock is another file, and two brokers of one name would each take themselves for the
+// other and admit every per-minute limit whole.
 struct NodeId {
   std::string id;
   bool reused = false;
 };
 
+// Where a node id file is: this boot of this host, and the file's device and inode.
+std::string NodeIdStamp(int fd) {
+  std::ifstream boot("/proc/sys/kernel/random/boot_id");
+  std::string boot_id;
+  std::getline(boot, boot_id);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return "";
+  return boot_id + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 NodeId ClaimNodeId(const std::filesystem::path& data_dir) {
   std::string path = (data_dir / "node-id").string();
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (fd >= 0) ::close(fd);
     return {RandomUuid(), false};
   }
-  char buffer[64] = {};
+  char buffer[256] = {};
   ssize_t n = ::pread(fd, buffer, sizeof(buffer) - 1, 0);
-  std::string id(buffer, n > 0 ? static_cast<size_t>(n) : 0);
-  bool reused = id.size() == 36;  // a UUID written by an earlier run
+  std::string kept(buffer, n > 0 ? static_cast<size_t>(n) : 0);
+  std::string stamp = NodeIdStamp(fd);
+  size_t newline = kept.find('\n');
+  std::string id = kept.substr(0, newline);
+  // A UUID written by an earlier run here, and not a copy's.
+  bool reused = id.size() == 36 && newline != std::string::npos && !stamp.empty() && kept.substr(newline + 1) == stamp;
   if (!reused) {
     id = RandomUuid();
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, id.data(), id.size(), 0) != static_cast<ssize_t>(id.size()))
+    std::string text = id + "\n" + stamp;
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, text.data(), text.size(), 0) != static_cast<ssize_t>(text.size()))
       spdlog::warn("the node id could not be kept in {}", path);
   }
   return {id, reused};  // fd stays open (and locked) for the life of the process

@@ -4,9 +4,9 @@
 // share only the database, the master key and one public URL (the balancer's); the signing keys
 // come from the database.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import * as jose from 'jose';
 import { BIN, KEYS, approvedGrant, call, chatBody, cliSync, databaseUrlFor, mockStats, nodeCall, startBroker,
@@ -558,5 +558,24 @@ test('a broker whose clock is a minute ahead still counts the others alive: it a
     assert.ok(admitted >= 15 && admitted <= 17, `${admitted} admitted by the broker whose clock is ahead`);
   } finally {
     await ahead.stop();
+  }
+});
+
+test('a copy of a data directory (a machine image, a restored backup) runs as a broker of its own, not under the same name', async () => {
+  const dir = tempDir();
+  const first = await startBroker({ mock, dataDir: dir, env: shared });
+  await first.stop();
+  const copy = tempDir();
+  cpSync(dir, copy, { recursive: true });
+  const idOf = (d) => readFileSync(`${d}/node-id`, 'utf8').split('\n')[0];
+  const originalId = idOf(dir);
+  const both = await Promise.all([dir, copy].map((d) => startBroker({ mock, dataDir: d, env: shared })));
+  try {
+    assert.equal(idOf(dir), originalId, 'the directory it was made in keeps its name');
+    assert.notEqual(idOf(copy), originalId, 'the copy takes a fresh one');
+    const live = execFileSync('psql', [shared.AIPASSPORT_DATABASE_URL, '-Atc', 'SELECT id FROM nodes']).toString().split('\n');
+    assert.ok(live.includes(idOf(dir)) && live.includes(idOf(copy)), live.join(' '));
+  } finally {
+    await Promise.all(both.map((b) => b.stop()));
   }
 });
