@@ -53,7 +53,7 @@ void SetChallenge(http::Response& res, const BrokerContext& ctx, std::string_vie
 }
 
 Status RequireSameOrigin(const BrokerContext& ctx, const http::Request& request) {
-  if (auto reason = http::CrossOriginReason(request, ctx.https, ctx.public_url))
+  if (auto reason = http::CrossOriginReason(request, ctx.tls, ctx.public_url))
     return MakeError(Errc::kForbidden, "Refused: " + *reason + "; nothing was changed");
   return {};
 }

@@ -69,6 +69,9 @@ struct BrokerContext {
   std::string issuer{};
   // What apps may ask tokens for (RFC 8707) and find described (RFC 9728); see protected_resources.hpp.
   std::vector<ProtectedResource> resources{};
+  // The broker serves HTTPS itself: the scheme of the origin a browser reaching it directly (not
+  // through the proxy `public_url` names) has. `https` says what its cookies need.
+  bool tls = false;
 };
 
 // Runs `fn(Store&)` on the store thread and resumes on the caller's executor. The calls' usage

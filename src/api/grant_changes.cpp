@@ -48,6 +48,21 @@ void RecordCarried(BrokerContext& ctx, const std::string& actor, const store::Gr
 
 }  // namespace
 
+Result<bool> NobodyWaits(store::Store& s, const store::GrantRecord& g, UnixSeconds now) {
+  if (!g.request_secret_hash.empty()) return false;  // POST /grant-requests: fetched with its secret whenever decided
+  auto pending = s.Flows().FindPendingAuthorization(g.id, now);
+  if (!pending) return pending.error();
+  if (*pending) return false;
+  auto device = s.Flows().FindDeviceByGrant(g.id);
+  if (!device) return device.error();
+  return !(*device && (*device)->expires_at >= now);
+}
+
+boost::asio::awaitable<Result<bool>> NobodyWaits(BrokerContext& ctx, const store::GrantRecord& g) {
+  auto read = [g, now = ctx.clock()](store::Store& s) { return NobodyWaits(s, g, now); };
+  co_return co_await OnStore(ctx, std::move(read));
+}
+
 Error WrongStatus(store::GrantStatus status, std::string_view wanted) {
   return MakeError(Errc::kBadRequest, "Grant is '" + std::string(store::GrantStatusName(status)) + "', must be '" +
                                           std::string(wanted) + "'");
@@ -76,6 +91,10 @@ GrantChange Approve(const BrokerContext& ctx, std::string owner_id, std::string 
                     std::optional<domain::Scope> narrowed) {
   return [&ctx, owner_id, asked_label, seconds, narrowed](store::GrantRecord& g, UnixSeconds now) -> Status {
     if (auto pending = MustBePending(g, now); !pending) return pending;
+    // ChangeGrant runs this on the store thread: its store may be read here.
+    auto lapsed = NobodyWaits(ctx.store, g, now);
+    if (!lapsed) return lapsed.error();
+    if (*lapsed) return MakeError(Errc::kBadRequest, kNobodyWaits);
     auto scope = domain::ParseScopeText(g.scope_json);
     if (!scope) return scope.error();
     // A request an owner's sign-in started stays theirs, with their key, even if the operator decides it.

@@ -22,6 +22,17 @@ using GrantChange = std::function<Status(store::GrantRecord& grant, UnixSeconds 
 // The reference's wording: "Grant is 'approved', must be 'pending'".
 Error WrongStatus(store::GrantStatus status, std::string_view wanted);
 
+// Whether nothing waits for a pending grant any more: an app's OAuth sign-in waits ten minutes and a
+// device's code its own lifetime, while the pending grant lasts a day; approved after they end, it
+// would reach nobody, so Approve refuses it (kNobodyWaits). A reference request (POST
+// /grant-requests) is fetched with its secret whenever it is decided. On the store thread, and from
+// any other.
+Result<bool> NobodyWaits(store::Store& s, const store::GrantRecord& g, UnixSeconds now);
+boost::asio::awaitable<Result<bool>> NobodyWaits(BrokerContext& ctx, const store::GrantRecord& g);
+inline constexpr const char* kNobodyWaits =
+    "The app stopped waiting for this request before it was decided, so approving it now would reach nobody. "
+    "Deny it; the app can ask again.";
+
 // The label of the key a grant for `provider` will spend when `owner_id` approves it: `asked` if
 // they hold a key so labelled, else (when `asked` is empty) their first; none for a keyless
 // server. kKeyMissing when they hold no key for the provider (approving needs one first);

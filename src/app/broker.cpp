@@ -817,6 +817,7 @@ int RunBroker(const Config& config) {
                          activity,
                          audit,
                          metrics.get()};
+  ctx.tls = !config.tls_cert_file.empty();
 
   oauth::ClientMetadataOptions metadata_options;
   metadata_options.mode = config.client_metadata_mode == "off"          ? oauth::ClientMetadataMode::kOff

@@ -20,10 +20,14 @@ std::string OriginOf(std::string_view url) {
   size_t scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return "";
   size_t path = url.find_first_of("/?#", scheme_end + 3);
-  return Lower(url.substr(0, path));
+  std::string origin = Lower(url.substr(0, path));
+  // A browser's Origin leaves out the scheme's own port.
+  if (origin.starts_with("https://") && origin.ends_with(":443")) origin.resize(origin.size() - 4);
+  if (origin.starts_with("http://") && origin.ends_with(":80")) origin.resize(origin.size() - 3);
+  return origin;
 }
 
-std::optional<std::string> CrossOriginReason(const Request& request, bool https, std::string_view public_url) {
+std::optional<std::string> CrossOriginReason(const Request& request, bool tls, std::string_view public_url) {
   if (IsSafe(request.method())) return std::nullopt;
   if (auto site = request.find("sec-fetch-site"); site != request.end()) {
     std::string value = Lower(site->value());
@@ -35,7 +39,7 @@ std::optional<std::string> CrossOriginReason(const Request& request, bool https,
     std::string value = Lower(origin->value());
     if (value == "null") return std::string("this request came from a page without an origin (Origin: null)");
     auto host = request.find(bhttp::field::host);
-    std::string own = (https ? "https://" : "http://") + (host == request.end() ? std::string() : Lower(host->value()));
+    std::string own = (tls ? "https://" : "http://") + (host == request.end() ? std::string() : Lower(host->value()));
     bool public_origin = !public_url.empty() && value == OriginOf(public_url);
     if (!public_origin && (host == request.end() || value != own))
       return "this request came from another origin (" + value + ")";

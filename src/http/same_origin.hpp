@@ -17,12 +17,13 @@ namespace ap::http {
 // method (GET, HEAD, OPTIONS), came from this origin, or carries neither header. A present
 // `Sec-Fetch-Site` must be `same-origin` or `none` (typed by the person); a present `Origin` must be
 // this origin exactly (`null` never is): the broker's public URL's (`public_url`: behind a TLS proxy,
-// the browser's origin is that, whatever Host the proxy passes on), or the one `https` and the
-// Host header make (the broker reached directly).
-std::optional<std::string> CrossOriginReason(const Request& request, bool https, std::string_view public_url = {});
+// the browser's origin is that, whatever Host the proxy passes on), or the one the Host header
+// makes with https when the broker serves TLS itself (`tls`), else http (the broker reached
+// directly, an SSH tunnel to its loopback port say).
+std::optional<std::string> CrossOriginReason(const Request& request, bool tls, std::string_view public_url);
 
-// The origin of an absolute URL, lower case: "https://broker.example:8443" for
-// "HTTPS://Broker.example:8443/base"; empty when it has no scheme.
+// The origin of an absolute URL as a browser writes it: lower case, without the scheme's own port
+// ("https://broker.example" for "HTTPS://Broker.example:443/base"); empty when it has no scheme.
 std::string OriginOf(std::string_view url);
 
 }  // namespace ap::http

@@ -51,27 +51,22 @@ bool IsSameOriginPath(std::string_view target) {
   return ref && !ref->has_scheme() && !ref->has_authority() && !ref->has_fragment();
 }
 
-// How an error may name the URL `text`: its scheme and host, never what may hold a secret (its
-// user and password, a query's token, a webhook's path); nothing of a text with no host at all.
-std::string ShownBaseUrl(std::string_view text) {
-  size_t scheme = text.find("://");
-  if (scheme == std::string_view::npos) return "";
-  std::string_view authority = text.substr(scheme + 3);
-  authority = authority.substr(0, authority.find_first_of("/?#"));
-  bool credentials = authority.find('@') != std::string_view::npos;
-  if (credentials) authority = authority.substr(authority.rfind('@') + 1);
-  bool more = scheme + 3 + authority.size() + (credentials ? 1 : 0) < text.size() || credentials;
-  return " '" + std::string(text.substr(0, scheme + 3)) + (credentials ? "***@" : "") + std::string(authority) +
-         (more ? "/…'" : "'");
+// How an error may name the URL `url`: its scheme and host as Boost.URL read them, never what may
+// hold a secret (its user and password, a query's token, a webhook's path).
+std::string ShownBaseUrl(const boost::urls::url_view& url) {
+  bool more = url.has_userinfo() || !url.encoded_path().empty() || url.has_query() || url.has_fragment();
+  return " '" + std::string(url.scheme()) + "://" + (url.has_userinfo() ? "***@" : "") +
+         std::string(url.encoded_host_and_port()) + (more ? "/…'" : "'");
 }
 
 Result<Origin> ParseBaseUrl(std::string_view text) {
-  auto bad = [&](std::string why) {
-    return MakeError(Errc::kBadRequest, "invalid base URL" + ShownBaseUrl(text) + ": " + why);
-  };
   std::string terminated(text);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
   auto url = boost::urls::parse_absolute_uri(terminated);
-  if (!url || !ReadAsBrowsersDo(*url)) return bad("not an absolute URL");
+  // Unread, it is not named at all: a password with a '/' would read as the host.
+  if (!url || !ReadAsBrowsersDo(*url)) return MakeError(Errc::kBadRequest, "invalid base URL: not an absolute URL");
+  auto bad = [&](std::string why) {
+    return MakeError(Errc::kBadRequest, "invalid base URL" + ShownBaseUrl(*url) + ": " + why);
+  };
   Origin o;
   if (url->scheme() == "https")
     o.tls = true;

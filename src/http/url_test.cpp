@@ -102,6 +102,7 @@ TEST(BaseUrl, RefusesWhatCannotBeAnOrigin) {
   EXPECT_EQ(ParseBaseUrl("gopher://host").error().message,
             "invalid base URL 'gopher://host': the scheme must be http or https");
   EXPECT_EQ(ParseBaseUrl("S3CRETPW").error().message, "invalid base URL: not an absolute URL");
+  EXPECT_EQ(ParseBaseUrl("https://u:Xy7Qk/9sLm@hooks.example/").error().message.find("Xy7Qk"), std::string::npos);
   EXPECT_FALSE(ParseBaseUrl("http://host/?a=1"));
   EXPECT_FALSE(ParseBaseUrl(""));
   EXPECT_FALSE(ParseBaseUrl("http://host:/x"));

@@ -1007,7 +1007,7 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
                         MetadataHost((*pending)->client_id), SplitOnSpaces((*pending)->resources)};
     auto device = s.Flows().FindDeviceByGrant(grant_id);
     if (!device) return device.error();
-    if (*device)
+    if (*device && (*device)->expires_at >= now)
       return WaitingApp{(*device)->lifetime_seconds, "", MetadataHost((*device)->client_id),
                         SplitOnSpaces((*device)->resources), true};
     return WaitingApp{};

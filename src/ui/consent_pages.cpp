@@ -10,6 +10,7 @@
 #include "http/cookies.hpp"
 #include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
+#include "ui/format.hpp"
 #include "ui/html.hpp"
 #include "ui/visible_text.hpp"
 
@@ -42,25 +43,6 @@ std::vector<int64_t> OfferedLifetimes(std::optional<int64_t> asked) {
   return offered;
 }
 
-// "1,000,000": a count a person reads at a glance (an app may ask for a trillion calls at once).
-std::string Count(int64_t n) {
-  std::string digits = std::to_string(n);
-  std::string out;
-  size_t first = digits[0] == '-' ? 1 : 0;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > first && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
-
-// "$10,000.00"
-std::string Dollars(int64_t cents) {
-  int64_t rest = cents % 100;
-  return "$" + Count(cents / 100) + "." + (rest < 10 ? "0" : "") + std::to_string(rest);
-}
-
-// "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute"
 // Whose key the grant spends, in the provider's own name.
 std::string ProviderName(const std::string& provider) {
   if (provider == "openai") return "OpenAI";
@@ -84,9 +66,11 @@ std::string ModelWords(const domain::Scope& scope) {
   return stars ? words + " (* standing for anything)" : words;
 }
 
+// "may use gpt-4o-mini for chat, up to $5.00, 100 requests, 10 requests a minute": counts with
+// thousands separated, as an app may ask for a trillion calls at once.
 std::string InPlainWords(const domain::Scope& scope, std::optional<int64_t> lifetime) {
   std::string words = "may use " + ModelWords(scope) + " for " + domain::JoinForHumans(scope.capabilities);
-  if (scope.max_budget_cents) words += ", up to " + Dollars(*scope.max_budget_cents);
+  if (scope.max_budget_cents) words += ", up to " + UsdCents(*scope.max_budget_cents);
   if (scope.max_requests) words += ", " + Count(*scope.max_requests) + " requests";
   if (scope.rate_limit) words += ", " + Count(*scope.rate_limit) + " requests a minute";
   if (scope.max_tokens_per_minute) words += ", " + Count(*scope.max_tokens_per_minute) + " tokens a minute";
@@ -124,7 +108,7 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
                        const Typed& typed) {
   std::string shown = typed.form ? http::FormValue(*typed.form, name)
                       : !value   ? ""
-                      : dollars  ? Dollars(*value).substr(1)
+                      : dollars  ? CentsField(value)
                                  : std::to_string(*value);
   bool bad = typed.form && typed.field == name;
   return "<label for=\"" + std::string(name) + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
@@ -360,17 +344,6 @@ Result<int64_t> ChosenLifetime(const http::Form& form, std::optional<int64_t> as
   return OnField(MakeError(Errc::kBadRequest, "Choose one of the offered lifetimes"), "lifetime");
 }
 
-// Whether anything still waits for a request: an app's OAuth sign-in waits ten minutes and a
-// device's code its own lifetime, while the pending grant lasts a day; approved after they end, a
-// grant would reach nobody. A reference request (POST /grant-requests) is fetched with its secret
-// whenever it is decided.
-bool NobodyWaits(const domain::Grant& grant, const oauth::WaitingApp& app) {
-  return grant.record.request_secret_hash.empty() && app.return_origin.empty() && !app.device;
-}
-constexpr const char* kNobodyWaits =
-    "The app stopped waiting for this request before it was decided, so approving it now would reach nobody. "
-    "Deny it from your list; the app can ask again.";
-
 Response Problem(StatusCode status, const std::string& message) {
   return Page(
       status, "Not done",
@@ -387,8 +360,9 @@ class ConsentPages {
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
+      co_return Problem(StatusCode::gone, api::kNobodyWaits);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
-    if (NobodyWaits(*grant, app)) co_return Problem(StatusCode::gone, kNobodyWaits);
     co_return ConsentPage(StatusCode::ok, "Review a request",
                           ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
                                       KeysOf(*signed_in, grant->scope.provider)),
@@ -418,8 +392,9 @@ class ConsentPages {
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
     auto scope = NarrowedScope(grant->scope, *form);
+    if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
+      co_return Problem(StatusCode::gone, api::kNobodyWaits);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
-    if (NobodyWaits(*grant, app)) co_return Problem(StatusCode::gone, kNobodyWaits);
     auto lifetime = ChosenLifetime(*form, app.lifetime_seconds);
     if (!scope || !lifetime) {
       // The form again as the owner left it, with what is wrong next to its field.

@@ -180,6 +180,9 @@ test('OAuth consent: the large domain is where the code goes, not the home page 
   const approve = await postForm(consentPath, { csrf: hidden(page.text, 'csrf'), decision: 'approve', lifetime: '86400',
     capability: 'chat', budget: '', max_requests: '1000', rate_limit: '', max_tokens_per_minute: '', max_concurrent: '' }, { cookie });
   assert.equal(approve.status, 410, approve.text);
+  const byApi = await call(broker.url, 'POST', `/grants/${id}/approve`, { token: broker.ownerToken, body: {} });
+  assert.equal(byApi.status, 400, 'nor through the owner API');
+  assert.match(byApi.json.error, /stopped waiting for this request/);
   assert.equal((await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json.status, 'pending');
   const deny = await postForm(consentPath, { csrf: hidden(page.text, 'csrf'), decision: 'deny' }, { cookie });
   assert.equal(deny.status, 303, 'it can still be denied');
@@ -210,6 +213,17 @@ test('the consent screen writes large limits with separators, lets the owner low
   const grant = (await call(broker.url, 'GET', `/grants/${id}`, { token: broker.ownerToken })).json;
   assert.equal(grant.status, 'approved');
   assert.deepEqual([grant.scope.maxRequests, grant.scope.maxTokensPerMinute, grant.scope.maxConcurrent], [1000, 50000, 4]);
+
+  // A budget is written with separators, and its field as a plain amount the form takes back.
+  const rich = await grantRequest(broker, { appName: 'Rich', scope: { ...SCOPES.openai, maxBudgetCents: 123456789 } });
+  const richPage = await get(`/consent/${rich.json.grant.id}`, cookie);
+  assert.match(richPage.text, /up to \$1,234,567\.89/);
+  assert.match(richPage.text, /id="budget" name="budget" inputmode="decimal" value="1234567.89"/);
+  const approved = await postForm(`/consent/${rich.json.grant.id}`, { csrf: hidden(richPage.text, 'csrf'), decision: 'approve',
+    lifetime: '86400', model: 'gpt-4o-mini', capability: 'chat', budget: '1234567.89', max_requests: '', rate_limit: '',
+    max_tokens_per_minute: '', max_concurrent: '' }, { cookie });
+  assert.equal(approved.status, 303, approved.text);
+  assert.equal((await call(broker.url, 'GET', `/grants/${rich.json.grant.id}`, { token: broker.ownerToken })).json.scope.maxBudgetCents, 123456789);
 });
 
 test('the apps list shows a self-registered name\'s hidden characters as escapes', async () => {

@@ -37,7 +37,7 @@ async function signedIn(broker, username) {
   const res = await fetch(`${broker.url}/login`, { method: 'POST', redirect: 'manual', body: form.toString(),
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCsrf } });
   assert.equal(res.status, 303, `${username} signs in`);
-  const cookie = res.headers.getSetCookie().find((c) => c.startsWith('aipassport_session=')).split(';')[0];
+  const cookie = res.headers.getSetCookie().find((c) => /^(__Host-)?aipassport_session=/.test(c)).split(';')[0];
   const home = await (await fetch(`${broker.url}/`, { headers: { cookie } })).text();
   const csrf = home.match(/name="csrf" value="([^"]*)"/)[1];
   const as = (method, path, body) => call(broker.url, method, path, { body, headers: { cookie, 'x-csrf-token': csrf } });
