@@ -2,6 +2,10 @@
 # The start_* functions run in the caller's shell (never call them in $(...)): the server's pid
 # must land in the caller's PIDS for its cleanup; read the URL afterwards with wait_for_url.
 
+# Brokers stay open to their user's tools (perf, callgrind, /proc/PID/io), as a benchmark run by
+# a user other than root needs: without it a broker marks itself not dumpable (README).
+export AIPASSPORT_DEBUGGABLE=1
+
 # A scratch directory ($TMP) and the processes to stop ($PIDS), both cleaned up when the script
 # ends; an interrupt stops the run (wrk outlives a Ctrl-C) rather than going on to the next lane.
 # BENCH_ON_EXIT, when set, names one more command to run at the end.

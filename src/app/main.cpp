@@ -69,7 +69,9 @@ int WithConfig(const ap::app::Flags& flags, int (*run)(const ap::app::Config&),
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!ap::app::ForbidCoreDumps()) std::fprintf(stderr, "warning: could not keep this process out of core dumps\n");
+  // AIPASSPORT_DEBUGGABLE=1 keeps it open to its user's debugger and profiler (bench/ sets it).
+  if (!ap::app::ProcessEnvironment()("AIPASSPORT_DEBUGGABLE") && !ap::app::ForbidCoreDumps())
+    std::fprintf(stderr, "warning: could not keep this process out of core dumps\n");
   TuneAllocator();
   CLI::App cli{"aipassport: give apps scoped, revocable access to your AI provider accounts"};
   cli.require_subcommand(1);

@@ -85,8 +85,9 @@ class MeteringStore {
   };
   // Notes that `node_id` is alive at `now`, in a transaction of its own: it fails only when that
   // does. Nodes not seen since `stale_before` are gone: their leases become lost (counted as used),
-  // an event says so, each node in its own transaction, so that one whose rows are locked neither
-  // undoes this node's heartbeat (its peers would take it for gone) nor holds up the others.
+  // an event says so, each node in its own transaction, so that one whose rows are locked (on
+  // PostgreSQL, waited for a tenth of a second at most) neither undoes this node's heartbeat (its
+  // peers would take it for gone) nor holds up the others.
   virtual Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) = 0;
   // The nodes seen since `seen_since`, by id: the brokers sharing the per-minute limits now.
   virtual Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) = 0;

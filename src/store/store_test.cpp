@@ -1888,7 +1888,7 @@ TEST(PostgresStore, ALockedGoneNodeDefersItsLeasesWithoutUndoingTheHeartbeat) {
   ASSERT_TRUE(run("BEGIN"));
   ASSERT_TRUE(run("SELECT * FROM leases WHERE node_id = 'paused' FOR UPDATE"));
 
-  auto beat = store->Metering().Heartbeat("alive", 200, 150);  // waits out the lock timeout
+  auto beat = store->Metering().Heartbeat("alive", 200, 150);  // waits a tenth of a second for the lock
   ASSERT_TRUE(beat) << beat.error().message;
   EXPECT_EQ(beat->lost, 0);
   EXPECT_TRUE(beat->deferred);
