@@ -1,5 +1,9 @@
 #include "domain/grant_json.hpp"
 
+#include <algorithm>
+
+#include "core/money.hpp"
+
 namespace ap::domain {
 namespace {
 
@@ -17,7 +21,7 @@ boost::json::value OrNull(const std::optional<int64_t>& v) {
 
 boost::json::object BudgetToJson(const store::GrantRecord& r) {
   boost::json::value remaining = nullptr;
-  if (r.budget_micros) remaining = std::max<int64_t>(0, *r.budget_micros - r.spent_micros - r.lost_micros);
+  if (r.budget_micros) remaining = std::max<int64_t>(0, LeftOf(*r.budget_micros, {r.spent_micros, r.lost_micros}));
   return {{"limitMicros", OrNull(r.budget_micros)},
           {"spentMicros", r.spent_micros},
           {"leasedMicros", r.leased_micros},
@@ -27,7 +31,7 @@ boost::json::object BudgetToJson(const store::GrantRecord& r) {
 
 boost::json::object RequestsToJson(const store::GrantRecord& r, int64_t in_flight) {
   boost::json::value remaining = nullptr;
-  if (r.max_requests) remaining = std::max<int64_t>(0, *r.max_requests - r.usage_count - r.lost_requests);
+  if (r.max_requests) remaining = std::max<int64_t>(0, LeftOf(*r.max_requests, {r.usage_count, r.lost_requests}));
   return {{"limit", OrNull(r.max_requests)},
           {"used", r.usage_count},
           {"inFlight", in_flight},

@@ -454,12 +454,12 @@ TopUpBasis Meter::BasisFor(const domain::Grant& grant, const Ask& ask, const Acc
   basis.budgeted = LeasesBudget(g);
   basis.capped = LeasesRequests(g);
   if (basis.budgeted)
-    basis.share_micros =
-        ShareOf(g.budget_micros ? std::max<int64_t>(0, *g.budget_micros - AddMicros(g.spent_micros, g.lost_micros))
-                                : kMaxMicros);
+    basis.share_micros = ShareOf(
+        g.budget_micros ? std::max<int64_t>(0, LeftOf(*g.budget_micros, {g.spent_micros, g.lost_micros})) : kMaxMicros);
   if (basis.capped)
-    basis.share_requests = ShareOf(
-        g.max_requests ? std::max<int64_t>(0, *g.max_requests - g.usage_count - g.lost_requests) : kMaxLeaseRequests);
+    basis.share_requests =
+        ShareOf(g.max_requests ? std::max<int64_t>(0, LeftOf(*g.max_requests, {g.usage_count, g.lost_requests}))
+                               : kMaxLeaseRequests);
   basis.up_to_micros = ask.up_to_micros;
   if (short_of && basis.budgeted) basis.need.micros = std::max<int64_t>(0, LeastMicros(ask) - short_of->lease_micros);
   if (short_of && basis.capped) basis.need.requests = short_of->lease_requests < 1 ? 1 : 0;

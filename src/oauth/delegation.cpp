@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/money.hpp"
+
 namespace ap::oauth {
 namespace {
 
@@ -11,8 +13,9 @@ domain::Scope WhatIsLeft(const domain::Grant& parent) {
   const store::GrantRecord& r = parent.record;
   domain::Scope left = parent.scope;
   if (r.budget_micros)
-    left.max_budget_cents = std::max<int64_t>(0, *r.budget_micros - r.spent_micros - r.lost_micros) / 10'000;
-  if (r.max_requests) left.max_requests = std::max<int64_t>(0, *r.max_requests - r.usage_count - r.lost_requests);
+    left.max_budget_cents = std::max<int64_t>(0, LeftOf(*r.budget_micros, {r.spent_micros, r.lost_micros})) / 10'000;
+  if (r.max_requests)
+    left.max_requests = std::max<int64_t>(0, LeftOf(*r.max_requests, {r.usage_count, r.lost_requests}));
   if (left.max_delegation_depth)
     left.max_delegation_depth =
         *left.max_delegation_depth > 1 ? std::optional<int64_t>(*left.max_delegation_depth - 1) : std::nullopt;
