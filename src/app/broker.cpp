@@ -18,10 +18,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cctype>
-#include <fstream>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -422,7 +422,6 @@ void NoteDatabaseKind(const std::filesystem::path& dir, store::Backend backend) 
   if (!written) spdlog::warn("could not note the kind of database in {}", path);
 }
 
-
 // This broker's name among the brokers on its database. A broker restarted on the same data
 // directory takes the name of the run before it, so that run (killed, say) is not counted as a
 // live peer for a node timeout; the file is locked while the broker runs, so a second broker on
@@ -671,6 +670,7 @@ int RunBroker(const Config& config) {
   auto env_token = ProcessEnvironment()("AIPASSPORT_ADMIN_TOKEN");  // checked before anything is made
   if (env_token)
     if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error());
+  if (auto keys = CheckUpstreamKeys(config); !keys) return Fail(keys.error());
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
   auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
   if (!target) return Fail(target.error());
@@ -687,7 +687,6 @@ int RunBroker(const Config& config) {
   if (auto loaded = LoadVault(**store, vault); !loaded) return Fail(loaded.error());
 
   std::string owner_hash = env_token ? crypto::Sha256Hex(*env_token) : std::string();
-  if (auto keys = CheckUpstreamKeys(config); !keys) return Fail(keys.error());
   if (!config.password_file_open_to_all.empty())
     spdlog::warn("{} holds the database password, and every user of this host can read it: chmod o-r it (the "
                  "package makes it 0640, root:aipassport), or put AIPASSPORT_DATABASE_URL in the service's "
@@ -1018,7 +1017,6 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   return 0;
 }
 
-
 Status PrepareDataDir(const std::filesystem::path& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
@@ -1035,11 +1033,11 @@ Status CheckDataDir(const Config& config, DataUse use) {
                                           " (commands other than serve do not create one; check --data-dir)");
   auto target = store::ParseDatabaseUrl(config.database_url, dir / "aipassport.db");
   if (!target) return target.error();
-  if (target->backend == store::Backend::kSqlite && DatabaseKindOf(dir) == kPostgresKind)
-    return MakeError(Errc::kBadRequest,
-                     "the broker on " + dir.string() +
-                         " keeps its data in PostgreSQL, and this command would use a SQLite database of its own "
-                         "there: give it the broker's configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
+  if (config.database_url.empty() && DatabaseKindOf(dir) == kPostgresKind)
+    return MakeError(Errc::kBadRequest, "the broker on " + dir.string() +
+                                            " keeps its data in PostgreSQL (its file 'database' says so), and this "
+                                            "command would use a SQLite database of its own there: give it the "
+                                            "broker's configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
   if (use == DataUse::kNeedsDatabase && target->backend == store::Backend::kSqlite &&
       !std::filesystem::exists(target->location, ec))
     return MakeError(Errc::kNotFound, "no broker data at " + target->location +

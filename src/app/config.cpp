@@ -405,19 +405,6 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
   return {};
 }
 
-}  // namespace
-
-Status CheckUpstreamKeys(const Config& config) {
-  for (const auto& up : config.compatible_upstreams)
-    if (!up.api_key_env.empty() && up.api_key.empty())
-      return MakeError(Errc::kBadRequest, std::string(kCompatible) + " '" + up.name +
-                                              "': the variable named by api_key_env ('" + up.api_key_env +
-                                              "') is not set");
-  return {};
-}
-
-namespace {
-
 // Every key in the file must be a known setting: a typo should not silently fall back to a default.
 Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {
   for (const auto& [key, node] : table) {
@@ -447,6 +434,15 @@ Environment ProcessEnvironment() {
     if (v == nullptr || *v == '\0') return std::nullopt;
     return std::string(v);
   };
+}
+
+Status CheckUpstreamKeys(const Config& config) {
+  for (const auto& up : config.compatible_upstreams)
+    if (!up.api_key_env.empty() && up.api_key.empty())
+      return MakeError(Errc::kBadRequest, std::string(kCompatible) + " '" + up.name +
+                                              "': the variable named by api_key_env ('" + up.api_key_env +
+                                              "') is not set");
+  return {};
 }
 
 Result<Config> LoadConfig(const Flags& flags, const Environment& env) {

@@ -311,28 +311,19 @@ class OAuthApi {
     auto field = [&](const char* name) { return http::FormValue(*form, name); };
     auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
     if (!client) co_return ClientRefusal(client.error());
-    if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
-      if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
-                               "DPoP proofs", exchange, ClientThrottleKey(client->id)))
-        co_return TokenRefusal(*refused);
-    }
-    auto jkt = co_await ProofKey(req);
-    if (!jkt && (jkt.error().code == Errc::kUnavailable || jkt.error().code == Errc::kRateLimited))
-      co_return TokenRefusal(jkt.error());
-    if (!jkt)
-      co_return TokenError(StatusCode::bad_request,
-                           domain::IsNonceRefusal(jkt.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
-                           jkt.error().message);
-    if (jkt->empty() && client->dpop_required)
+    Proved proved = co_await ProofKey(req, exchange, client->id, "/oauth/token");
+    if (proved.refusal) co_return std::move(*proved.refusal);
+    const std::string& jkt = proved.jkt;
+    if (jkt.empty() && client->dpop_required)
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            "this app must bind its tokens with DPoP: send a DPoP proof");
     auto named = CheckResources(http::FormValues(*form, "resource"), ctx_.resources, ctx_.public_url);
     if (!named) co_return TokenError(StatusCode::bad_request, "invalid_target", named.error().message);
     TokenAsk ask{std::move(*named), field("authorization_details"), field("scope")};
     std::string grant_type = field("grant_type");
-    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), *jkt, ask);
-    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), *jkt, ask);
-    if (grant_type == kExchangeGrantType) co_return co_await Exchange(*client, *form, *jkt, ask);
+    if (grant_type == "refresh_token") co_return co_await Refresh(*client, field("refresh_token"), jkt, ask);
+    if (grant_type == kDeviceGrantType) co_return co_await DeviceToken(*client, field("device_code"), jkt, ask);
+    if (grant_type == kExchangeGrantType) co_return co_await Exchange(*client, *form, jkt, ask);
     if (grant_type != "authorization_code")
       co_return TokenError(StatusCode::bad_request, "unsupported_grant_type",
                            "authorization_code, refresh_token, device_code or token-exchange");
@@ -379,7 +370,7 @@ class OAuthApi {
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (redeemed->replayed_grant_id) co_return co_await CodeReplayed(*redeemed->replayed_grant_id);
     const store::AuthorizationCodeRecord& granted = *redeemed->code;
-    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), *jkt, ask, granted.resources);
+    co_return co_await IssueTokens(*client, granted.grant_id, RandomUuid(), jkt, ask, granted.resources);
   }
 
   // Marks the code used, in one atomic step; or tells the grant of one used before.
@@ -546,17 +537,18 @@ class OAuthApi {
     co_return res;
   }
 
-  // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
-  // Revoking a refresh token, or an access token, ends the grant's access (tokens are not listed).
-  // RFC 7009. A public client names itself by its id alone, so a token bound to a DPoP key is
-  // revoked only with a proof of that key: a thief holding the token without the key cannot end
-  // the access it gives, as it cannot use it.
+  // Every answer to a request with a DPoP proof carries the nonce for the next one.
   awaitable<Response> Revoke(Request& req, const http::PathParams& params, http::Exchange& exchange) {
     Response res = co_await RevokeAnswer(req, params, exchange);
     if (req.find("dpop") != req.end()) res.set("DPoP-Nonce", ctx_.dpop.Nonce());
     co_return res;
   }
 
+  // RFC 7009: the client's own tokens only; unknown or foreign ones are answered 200 and left alone.
+  // Revoking a refresh token, or an access token, ends the grant's access (tokens are not listed).
+  // A public client names itself by its id alone, so a token bound to a DPoP key is revoked only
+  // with a proof of that key: a thief holding the token without the key cannot end the access it
+  // gives, as it cannot use it.
   awaitable<Response> RevokeAnswer(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
@@ -654,33 +646,40 @@ class OAuthApi {
   awaitable<std::optional<Response>> ProveBoundKey(const Request& req, const store::ClientRecord& client,
                                                    const std::string& jkt, const http::Exchange& exchange) {
     if (jkt.empty() || client.confidential) co_return std::nullopt;
-    if (req.find("dpop") != req.end()) {  // each proof's jti is remembered for its window
-      if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
-                               "DPoP proofs", exchange, ClientThrottleKey(client.id)))
-        co_return TokenRefusal(*refused);
-    }
-    auto proved = co_await ProofKey(req, "/oauth/revoke");
-    if (!proved && (proved.error().code == Errc::kUnavailable || proved.error().code == Errc::kRateLimited))
-      co_return TokenRefusal(proved.error());
-    if (!proved)
-      co_return TokenError(StatusCode::bad_request,
-                           domain::IsNonceRefusal(proved.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
-                           proved.error().message);
-    if (!crypto::ConstantTimeEqual(*proved, jkt))
+    Proved proved = co_await ProofKey(req, exchange, client.id, "/oauth/revoke");
+    if (proved.refusal) co_return std::move(proved.refusal);
+    if (!crypto::ConstantTimeEqual(proved.jkt, jkt))
       co_return TokenError(StatusCode::bad_request, "invalid_dpop_proof",
                            "this token is bound to a DPoP key: revoke it with a proof signed by that key");
     co_return std::nullopt;
   }
 
-  // The thumbprint of the key the request's DPoP proof (for POST `path`) is signed with; empty
-  // without a proof. Proofs here must carry the broker's nonce (RFC 9449 §8): a proof made in
-  // advance is useless.
-  awaitable<Result<std::string>> ProofKey(const Request& req, std::string_view path = "/oauth/token") {
+  // The thumbprint of the key a request's DPoP proof is signed with (empty without a proof), or the
+  // refusal to answer with.
+  struct Proved {
+    std::string jkt;
+    std::optional<Response> refusal;
+  };
+  // The proof for POST `path`, counted against its address and `client_id` first (each proof's jti
+  // is remembered for its window). Proofs here must carry the broker's nonce (RFC 9449 §8): a proof
+  // made in advance is useless.
+  awaitable<Proved> ProofKey(const Request& req, const http::Exchange& exchange, const std::string& client_id,
+                             std::string_view path) {
     std::vector<std::string_view> proofs = http::DpopProofs(req);
-    if (proofs.empty()) co_return std::string();
-    std::string url = ctx_.public_url + std::string(path);
+    if (proofs.empty()) co_return Proved{};
+    if (auto refused = Admit(ctx_.throttles.token_proofs_by_address, ctx_.throttles.token_proofs_by_client,
+                             "DPoP proofs", exchange, ClientThrottleKey(client_id)))
+      co_return Proved{"", TokenRefusal(*refused)};
+    std::string url = ctx_.public_url + std::string(path);  // the request views it
     domain::DpopRequest proof{proofs, "POST", url, std::nullopt, true};
-    co_return co_await api::CheckDpopProof(ctx_, proof);
+    auto jkt = co_await api::CheckDpopProof(ctx_, proof);
+    if (!jkt && (jkt.error().code == Errc::kUnavailable || jkt.error().code == Errc::kRateLimited))
+      co_return Proved{"", TokenRefusal(jkt.error())};
+    if (!jkt)
+      co_return Proved{"", TokenError(StatusCode::bad_request,
+                                      domain::IsNonceRefusal(jkt.error()) ? "use_dpop_nonce" : "invalid_dpop_proof",
+                                      jkt.error().message)};
+    co_return Proved{std::move(*jkt), std::nullopt};
   }
 
   // A new access token and a new refresh token (of `family`) for the grant: the same grant, so a

@@ -36,6 +36,8 @@ constexpr std::string_view kRelayed[] = {
     "interleaved-thinking-2025-05-14",        "model-context-window-exceeded-2025-08-26",
 };
 
+constexpr std::string_view kWideContext = "context-1m-2025-08-07";
+
 bool Relayed(std::string_view flag) {
   return std::any_of(std::begin(kRelayed), std::end(kRelayed),
                      [&](std::string_view known) { return boost::beast::iequals(flag, known); });
@@ -80,17 +82,9 @@ Status CheckAnthropicBetas(const http::Request& req) {
 }
 
 bool OpensWideContext(const http::Request& req) {
-  // Any flag naming the wide window, in any case: reading a flag the provider would not is safe
-  // (the reservation is only larger).
-  bool wide = false;
-  ForEachBeta(req, [&](std::string_view flag) {
-    std::string lower(flag);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    wide = wide || lower.find("context-1m") != std::string::npos;
-    return true;
-  });
-  return wide;
+  // In any case, as a flag is relayed: reading a flag the provider would not is safe (the
+  // reservation is only larger).
+  return !ForEachBeta(req, [](std::string_view flag) { return !boost::beast::iequals(flag, kWideContext); });
 }
 
 }  // namespace ap::proxy

@@ -16,8 +16,7 @@ namespace ap::proxy {
 // Refuses (403, naming the flag) a call whose anthropic-beta fields name a flag not relayed.
 Status CheckAnthropicBetas(const http::Request& req);
 
-// Whether any of the app's anthropic-beta flags opens a model's 1M-token window
-// (context-1m-2025-08-07 and its successors).
+// Whether the app's anthropic-beta flags open a model's 1M-token window (context-1m-2025-08-07).
 bool OpensWideContext(const http::Request& req);
 
 }  // namespace ap::proxy

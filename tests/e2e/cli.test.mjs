@@ -135,12 +135,18 @@ test('where the broker keeps its data in PostgreSQL, a command given no configur
   const env = { AIPASSPORT_DATABASE_URL: databaseUrlFor(dir) };
   const broker = await startBroker({ dataDir: dir, env });
   await broker.stop();
-  const stray = await run(['user', 'add', 'bob', '--password-stdin', '--data-dir', dir], {}, 'correct horse battery staple\n');
+  // AIPASSPORT_DATABASE_URL empty, as unset: a command given no configuration (and the harness's
+  // PostgreSQL mode adds none).
+  const none = { AIPASSPORT_DATABASE_URL: '' };
+  const stray = await run(['user', 'add', 'bob', '--password-stdin', '--data-dir', dir], none, 'correct horse battery staple\n');
   assert.equal(stray.code, 2, stray.stderr);
-  assert.match(stray.stderr, /keeps its data in PostgreSQL, and this command would use a SQLite database of its own there: give it the broker's configuration/);
+  assert.match(stray.stderr, /keeps its data in PostgreSQL \(its file 'database' says so\), and this command would use a SQLite database of its own there: give it the broker's configuration/);
   assert.ok(!existsSync(join(dir, 'aipassport.db')), 'no SQLite database was made');
-  const reset = await run(['admin-token', '--reset', '--data-dir', dir]);
+  const reset = await run(['admin-token', '--reset', '--data-dir', dir], none);
   assert.equal(reset.code, 2, 'nor is a token reset there that the broker would not know');
   const listed = await run(['user', 'list', '--data-dir', dir], env);
   assert.equal(listed.code, 0, listed.stderr);
+  const chosen = await run(['user', 'add', 'bob', '--password-stdin', '--data-dir', dir],
+    { AIPASSPORT_DATABASE_URL: `sqlite://${dir}/other.db` }, 'correct horse battery staple\n');
+  assert.equal(chosen.code, 0, `a SQLite database named outright is the operator's choice: ${chosen.stderr}`);
 });
