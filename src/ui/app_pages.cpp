@@ -111,14 +111,11 @@ std::string EditForm(const store::ClientRecord& c, const std::string& csrf, cons
       "name=\"redirect_uris\" rows=\"3\" required>" +
       Escape(Joined(c.redirect_uris)) + "</textarea>" + DeviceGrantBox(c.device_grant) +
       "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
-  html +=
-      "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>"
-      "<form method=\"post\" action=\"/apps/" +
-      id +
-      "/remove\" id=\"remove-app\"><input type=\"hidden\" "
-      "name=\"csrf\" value=\"" +
-      Escape(csrf) + "\"><button type=\"submit\" class=\"danger\">Remove <bdi>" + Escape(VisibleText(c.name)) +
-      "</bdi></button></form>";
+  std::string remove_button = "Remove <bdi>" + Escape(VisibleText(c.name)) + "</bdi>";
+  html += "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>";
+  html += "<form method=\"post\" action=\"/apps/" + id + "/remove\" id=\"remove-app\">";
+  html += "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
+  html += "<button type=\"submit\" class=\"danger\">" + remove_button + "</button></form>";
   return html;
 }
 
