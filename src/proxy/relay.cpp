@@ -280,7 +280,9 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     if (open.AtEnd()) break;
     if (!co_await exchange_.WritePiece(out)) co_return co_await CountArrived(open, splitter);
   }
-  filter.AppendEvent(splitter.Rest(), out);
+  // An event the stream ended in without its blank line (or before the LF of a last CR) is read
+  // for usage too: the provider billed it, whether or not the app's parser takes it.
+  if (std::string_view rest = splitter.Rest(); !rest.empty() && KeepEvent(rest)) filter.AppendEvent(rest, out);
   ending_ = std::move(out);
   co_return StreamEnd::kComplete;
 }
@@ -312,15 +314,16 @@ Error Relay::BudgetSpent() const {
 // (MeteredCall::Used): the provider bills all of it, and an estimate from the request's size would
 // fall short for text of short tokens, which an app could write on purpose and then leave.
 // An event stream that ended whole after some usage but without its closing usage: Anthropic's
-// that ended with an error event (an overload) after message_start, or any that ended early.
-// Gemini's running totals close nothing, and a stream that reported no usage at all is charged
-// its worst case as it is.
-bool Relay::EndedUnclosed() const { return provider_.wire != Provider::kGoogle && !usage_.Empty() && !usage_.closed; }
+// that ended with an error event (an overload) after message_start, Gemini's without a finished
+// candidate (an error object after some chunks), or any that ended early. A stream that reported
+// no usage at all is charged its worst case as it is.
+bool Relay::EndedUnclosed() const { return !usage_.Empty() && !usage_.closed; }
 
 void Relay::EstimateCutOffUsage() {
-  // Gemini reports its running totals, thinking included, in every chunk: once one did, the output
-  // is known up to the last chunk. OpenAI reports only at the end, Anthropic its output at the end.
-  bool running_totals = provider_.wire == Provider::kGoogle && usage_.output_tokens > 0;
+  // Gemini may report running totals of the candidates' output in its chunks: once one did, the
+  // output is known up to the last chunk. Thoughts alone, or none, say nothing of the text that
+  // followed. OpenAI reports only at the end, Anthropic its output at the end.
+  bool running_totals = provider_.wire == Provider::kGoogle && usage_.output_counted;
   usage_.output_tokens = std::max(usage_.output_tokens, delta_events_);
   if (usage_.input_tokens == 0) usage_.input_unknown = true;
   usage_.output_unknown = !running_totals;

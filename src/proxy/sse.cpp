@@ -53,14 +53,15 @@ std::optional<std::string_view> SseSplitter::Next() {
 
 namespace {
 
-// Calls `fn(field, value)` for each "field: value" line of an event.
+// Calls `fn(field, value)` for each "field: value" line of an event, lines ending as the splitter
+// ends them (and as the SDKs do): CRLF, LF or a lone CR.
 template <class Fn>
 void ForEachLine(std::string_view event, Fn fn) {
   while (!event.empty()) {
-    size_t nl = event.find('\n');
-    std::string_view line = event.substr(0, nl);
-    event = nl == std::string_view::npos ? std::string_view() : event.substr(nl + 1);
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    size_t end = event.find_first_of("\r\n");
+    std::string_view line = event.substr(0, end);
+    size_t next = end == std::string_view::npos ? event.size() : event.compare(end, 2, "\r\n") == 0 ? end + 2 : end + 1;
+    event.remove_prefix(next);
     size_t colon = line.find(':');
     if (line.empty() || colon == 0) continue;
     std::string_view field = line.substr(0, colon);

@@ -57,6 +57,13 @@ TEST(SseSplitterTest, EveryLineEndingEndsEventsAndEveryCutGivesTheSameEvents) {
   EXPECT_EQ(Events(stream, every), expected);
 }
 
+// Its fields are read with the same line ends: a lone CR too, as the SDKs read them.
+TEST(SseSplitterTest, AnEventsFieldsAreSplitAtEveryLineEnd) {
+  EXPECT_EQ(EventData("event: message_delta\rdata: {\"usage\":1}\r\r"), "{\"usage\":1}");
+  EXPECT_EQ(EventData("event: e\r\ndata: a\rdata: b\ndata: c\r\n\r\n"), "a\nb\nc");
+  EXPECT_EQ(EventData("data: x"), "x") << "the last line of a stream, without its end";
+}
+
 TEST(SseSplitterTest, AnEventThatNeverEndsIsRefusedPastTheLimit) {
   SseSplitter splitter;
   std::string piece = "data: " + std::string(64 << 10, 'x');

@@ -110,6 +110,7 @@ enum class Role : uint8_t {
   kCandidates,     // Gemini's candidates
   kCandidate,      // one of them
   kIndex,          // its "index"
+  kFinishReason,   // its "finishReason"
   kGrounding,      // its groundingMetadata
   kQueries,        // webSearchQueries
   kQuery,          // one of them
@@ -250,6 +251,7 @@ class UsageReader {
     MergeToolCalls(outputs_[kAnswerOutput], usage);
     MergeGrounding(usage);
     if (holders_[kResponseUsage].object || holders_[kAnswerUsage].object) usage.closed = true;
+    if (finished_ && holders_[kAnswerUsageMetadata].object) usage.closed = true;
   }
   // OpenAI's closing chunk of a stream: `choices` empty and `usage` an object.
   bool UsageOnly() const { return choices_empty_ && holders_[kAnswerUsage].object; }
@@ -266,6 +268,7 @@ class UsageReader {
     std::optional<int64_t> index;
     bool grounded = false;
     int64_t queries = 0;
+    bool finished = false;  // a finishReason
   };
 
   // The target of the value that starts now; consumed.
@@ -325,6 +328,7 @@ class UsageReader {
       case Role::kCandidate:
         if (key == "index") return {Role::kIndex};
         if (key == "groundingMetadata") return {Role::kGrounding};
+        if (key == "finishReason") return {Role::kFinishReason};
         return {};
       case Role::kGrounding:
         return key == "webSearchQueries" ? Target{Role::kQueries} : Target{};
@@ -380,6 +384,10 @@ class UsageReader {
       case Role::kCandidates:
         grounded_.reset();
         position_ = 0;
+        finished_ = false;
+        break;
+      case Role::kFinishReason:
+        candidate_.finished = false;
         break;
       case Role::kIndex:
         candidate_.index.reset();
@@ -428,6 +436,7 @@ class UsageReader {
       if (item_type_ == "web_search_call") ++outputs_[f.holder].web_searches;
       if (item_type_ == "file_search_call") ++outputs_[f.holder].file_searches;
     }
+    if (f.role == Role::kCandidate && candidate_.finished) finished_ = true;
     if (f.role == Role::kCandidate && candidate_.grounded) {
       int64_t index = candidate_.index.value_or(candidate_.position);
       if (index >= 0 && index < kMaxAnswers) {  // a later candidate of the same index replaces it
@@ -464,6 +473,7 @@ class UsageReader {
     if (t.role == Role::kType) holders_[t.holder].duration = s == "duration";
     if (t.role == Role::kItemType) item_type_.Set(s);
     if (t.role == Role::kQuery && !s.empty()) ++candidate_.queries;
+    if (t.role == Role::kFinishReason && !s.empty()) candidate_.finished = true;
   }
 
   static int64_t Plausible(const Figure& f, Usage& usage) {
@@ -492,6 +502,7 @@ class UsageReader {
     Keep(detail(kLongCacheWrites), usage.cache_write_1h_tokens);
     Keep(count(kCompletionTokens) + count(kOutputTokens) + count(kCandidatesTokenCount) + count(kThoughtsTokenCount),
          usage.output_tokens);
+    if (count(kCandidatesTokenCount) > 0) usage.output_counted = true;
     Keep(detail(kPromptCached) + detail(kInputCached) + cache_reads + count(kCachedContentTokenCount),
          usage.cached_input_tokens);
     if (int64_t searches = detail(kWebSearches); searches > 0)
@@ -536,6 +547,7 @@ class UsageReader {
   // have answers, however many candidates the text repeats.
   std::bitset<kMaxAnswers> grounded_;
   std::array<int64_t, kMaxAnswers> queries_;  // the search queries of each grounded one
+  bool finished_ = false;                     // a Gemini candidate has a finishReason
   bool choices_empty_ = false;
 
   // Where the parser is. Only followed objects and arrays take a frame, five at most.

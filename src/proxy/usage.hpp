@@ -41,9 +41,12 @@ struct Usage {
   // A stream cut before its end (by the app, the broker or the provider).
   bool cut = false;
   // The provider's closing usage was read: a usage object of a kind only an answer's end carries
-  // (Anthropic's message_delta, OpenAI's last chunk or finished response; not message_start's,
-  // nor Gemini's running totals).
+  // (Anthropic's message_delta, OpenAI's last chunk or finished response; not message_start's),
+  // or Gemini's usageMetadata beside a candidate's finishReason (not its running totals alone).
   bool closed = false;
+  // Gemini counted the candidates' output (a candidatesTokenCount above 0): its running totals say
+  // how much a cut stream wrote. Its thoughts alone do not (they come before the answer's text).
+  bool output_counted = false;
   // Where Anthropic ran the call, as usage.inference_geo says: in one geography (anything but
   // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
   // none when no answer said. Once one said "one geography", it stays so.

@@ -49,6 +49,7 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
   Keep(
       count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
       usage.output_tokens);
+  if (count("candidatesTokenCount") > 0) usage.output_counted = true;
   Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
            Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
        usage.cached_input_tokens);
@@ -133,6 +134,17 @@ inline void CountGroundingSearches(const json::object& answer, Usage& usage) {
   }
 }
 
+// Whether a Gemini candidate has a finishReason (a non-empty string): its stream has ended.
+inline bool CandidateFinished(const json::object& answer) {
+  const json::value* candidates = answer.if_contains("candidates");
+  if (!candidates || !candidates->is_array()) return false;
+  for (const auto& c : candidates->get_array()) {
+    const json::value* reason = c.is_object() ? c.get_object().if_contains("finishReason") : nullptr;
+    if (reason && reason->is_string() && !reason->get_string().empty()) return true;
+  }
+  return false;
+}
+
 inline const json::object* ObjectAt(const json::object& o, std::string_view key) {
   const json::value* v = o.if_contains(key);
   return v && v->is_object() ? &v->get_object() : nullptr;
@@ -157,7 +169,10 @@ inline bool MergeUsageFromParse(std::string_view text, Usage& usage) {
     MergeUsageObject(*u, usage);
     closed = true;
   }
-  if (const auto* u = ObjectAt(o, "usageMetadata")) MergeUsageObject(*u, usage);
+  if (const auto* u = ObjectAt(o, "usageMetadata")) {
+    MergeUsageObject(*u, usage);
+    closed = closed || CandidateFinished(o);
+  }
   CountToolCalls(o, usage);
   CountGroundingSearches(o, usage);
   if (closed) usage.closed = true;

@@ -174,16 +174,18 @@ class AnswerMaker {
     if (Chance(10)) return Any(1);
     return Array([&] {
       if (Chance(10)) return Any(1);
-      return Object({"index", "groundingMetadata", "content"}, [&](std::string_view name) -> std::string {
-        if (name == "index")
-          return OneOf<std::string>({"0", "1", "3", "-1", "127", "128", "1.0", "\"1\"", "9223372036854775808"});
-        if (name == "content") return Any(2);
-        if (Chance(10)) return Any(1);
-        return Object({"webSearchQueries", "searchEntryPoint"}, [&](std::string_view) -> std::string {
-          if (Chance(10)) return Any(1);
-          return Array([&] { return OneOf<std::string>({R"("a")", R"("")", R"("b c")", "5", "null"}); });
-        });
-      });
+      return Object(
+          {"index", "groundingMetadata", "content", "finishReason"}, [&](std::string_view name) -> std::string {
+            if (name == "index")
+              return OneOf<std::string>({"0", "1", "3", "-1", "127", "128", "1.0", "\"1\"", "9223372036854775808"});
+            if (name == "finishReason") return OneOf<std::string>({"\"STOP\"", "\"\"", "null", "1", "{}"});
+            if (name == "content") return Any(2);
+            if (Chance(10)) return Any(1);
+            return Object({"webSearchQueries", "searchEntryPoint"}, [&](std::string_view) -> std::string {
+              if (Chance(10)) return Any(1);
+              return Array([&] { return OneOf<std::string>({R"("a")", R"("")", R"("b c")", "5", "null"}); });
+            });
+          });
     });
   }
 
@@ -309,24 +311,53 @@ TEST(UsageReader, GeminisToolResultsAreInput) {
 
 // Whether the provider's closing usage was read: what only an answer's end carries.
 TEST(UsageReader, TheClosingUsageIsTold) {
-  for (auto [event, closed] : {
-           std::pair{R"({"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}})", false},
-           std::pair{R"({"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":70}})", true},
-           std::pair{R"({"type":"response.created","response":{"usage":null}})", false},
-           std::pair{R"({"type":"response.completed","response":{"usage":{"input_tokens":7,"output_tokens":2}}})",
-                     true},
-           std::pair{R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}})", true},
-           std::pair{R"({"type":"speech.audio.done","usage":{"input_tokens":7,"output_tokens":90}})", true},
-           std::pair{R"({"type":"transcript.text.done","text":"hi","usage":{"input_tokens":70,"output_tokens":2}})",
-                     true},
-           std::pair{R"({"type":"image_generation.completed","usage":{"input_tokens":7,"output_tokens":272}})", true},
-           std::pair{R"({"candidates":[],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}})", false},
-       }) {
+  for (
+      auto [event, closed] : {
+          std::pair{R"({"type":"message_start","message":{"usage":{"input_tokens":7,"output_tokens":1}}})", false},
+          std::pair{R"({"type":"message_delta","delta":{},"usage":{"output_tokens":9,"input_tokens":70}})", true},
+          std::pair{R"({"type":"response.created","response":{"usage":null}})", false},
+          std::pair{R"({"type":"response.completed","response":{"usage":{"input_tokens":7,"output_tokens":2}}})", true},
+          std::pair{R"({"choices":[],"usage":{"prompt_tokens":7,"completion_tokens":2}})", true},
+          std::pair{R"({"type":"speech.audio.done","usage":{"input_tokens":7,"output_tokens":90}})", true},
+          std::pair{R"({"type":"transcript.text.done","text":"hi","usage":{"input_tokens":70,"output_tokens":2}})",
+                    true},
+          std::pair{R"({"type":"image_generation.completed","usage":{"input_tokens":7,"output_tokens":272}})", true},
+          std::pair{R"({"candidates":[],"usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}})", false},
+          // Gemini's usage closes with a finished candidate beside it, not otherwise.
+          std::pair{R"({"candidates":[{"content":{"parts":[{"text":"a"}]},"finishReason":"STOP"}],)"
+                    R"("usageMetadata":{"promptTokenCount":7,"candidatesTokenCount":2}})",
+                    true},
+          std::pair{
+              R"({"candidates":[{"finishReason":"STOP","finishReason":null}],"usageMetadata":{"promptTokenCount":7}})",
+              false},
+          std::pair{R"({"candidates":[{"finishReason":"MAX_TOKENS"}]})", false},
+          std::pair{
+              R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"finishReason":"STOP"}}}]}}],)"
+              R"("usageMetadata":{"promptTokenCount":7}})",
+              false},
+      }) {
     Usage read, parsed;
     MergeUsageFromChunk(event, read);
     reference::MergeUsageFromParse(event, parsed);
     EXPECT_EQ(read.closed, closed) << event;
     EXPECT_EQ(parsed.closed, closed) << event;
+  }
+}
+
+// Gemini's running totals tell a cut stream's output only once they count the candidates' output:
+// thoughts come before the answer's text, and a count of 0 is none.
+TEST(UsageReader, GeminisRunningTotalsCountTheOutputOnlyWithTheCandidatesCount) {
+  for (auto [event, counted] : {
+           std::pair{R"({"usageMetadata":{"promptTokenCount":10,"thoughtsTokenCount":50}})", false},
+           std::pair{R"({"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":0}})", false},
+           std::pair{R"({"usageMetadata":{"promptTokenCount":10,"totalTokenCount":10}})", false},
+           std::pair{R"({"usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":3}})", true},
+       }) {
+    Usage read, parsed;
+    MergeUsageFromChunk(event, read);
+    reference::MergeUsageFromParse(event, parsed);
+    EXPECT_EQ(read.output_counted, counted) << event;
+    EXPECT_EQ(parsed.output_counted, counted) << event;
   }
 }
 

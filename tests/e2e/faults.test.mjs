@@ -736,3 +736,28 @@ test('a pooled connection the provider closed while it was idle is not used: the
     await b.stop();
   }
 });
+
+test('a Gemini stream that ends without a finished candidate is charged for the output it carried, not for running totals that counted none', async () => {
+  const text = 'y'.repeat(4000);
+  const event = (o) => `data: ${JSON.stringify(o)}\r\n\r\n`;
+  // Chunks whose totals leave the candidates' output out (as Gemini's may until the last), then an
+  // error object and a clean end: no chunk ever finished.
+  const piece = event({ candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0 }],
+    usageMetadata: { promptTokenCount: 10, totalTokenCount: 10 } });
+  const up = await rawUpstream((socket) => socket.end(SSE_HEAD + chunk(piece).repeat(3)
+    + chunk(event({ error: { code: 500, message: 'internal', status: 'INTERNAL' } })) + '0\r\n\r\n'));
+  const b = await startBroker({ env: { AIPASSPORT_GOOGLE_BASE_URL: up.url } });
+  try {
+    const g = await approvedGrant(b, { provider: 'google', models: ['gemini-2.0-flash'], capabilities: ['chat'], maxBudgetCents: 500 });
+    const r = await call(b.url, 'POST', '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', { token: g.token,
+      body: { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 8000 } } });
+    assert.equal(r.status, 200, r.text);
+    const totals = await eventually(async () => {
+      const t = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
+      return t.requests === 1 && t;
+    }, 'the call settled');
+    assert.ok(totals.outputTokens >= 8000, `12,000 bytes of output, 8,000 tokens reserved: charged ${totals.outputTokens}`);
+  } finally {
+    await b.stop();
+  }
+});
