@@ -49,12 +49,6 @@ bool IsText(std::string_view text) {
 
 bool IsBlank(char c) { return c == ' ' || c == '\t'; }
 
-std::string_view TrimBlanks(std::string_view text) {
-  while (!text.empty() && IsBlank(text.front())) text.remove_prefix(1);
-  while (!text.empty() && IsBlank(text.back())) text.remove_suffix(1);
-  return text;
-}
-
 // Whether `name` (token characters) is `lower` (lowercase letters, digits and '-') in any case:
 // of the token characters only a letter's two cases have the same bits but 0x20.
 bool NameIs(std::string_view name, std::string_view lower) {
@@ -74,20 +68,6 @@ const char* TokenEnd(const char* p, const char* end) {
 
 bool IsToken(std::string_view text) {
   return !text.empty() && TokenEnd(text.data(), text.data() + text.size()) == text.data() + text.size();
-}
-
-// Calls on_element(element) for each element of a comma-separated list, blanks trimmed, empty
-// elements skipped (RFC 9110, 5.6.1). Stops at the first false it returns.
-template <class OnElement>
-bool ForEachElement(std::string_view list, OnElement on_element) {
-  while (!list.empty()) {
-    size_t comma = list.find(',');
-    std::string_view element = TrimBlanks(list.substr(0, comma));
-    if (!element.empty() && !on_element(element)) return false;
-    if (comma == std::string_view::npos) break;
-    list.remove_prefix(comma + 1);
-  }
-  return true;
 }
 
 // The line at the start of `bytes` without its CRLF, and its length with it; nullopt when the

@@ -61,6 +61,27 @@ void ForFirstOfEach(const Fields& fields, const FieldName (&names)[N], OnFirst o
       }
 }
 
+// A field value's text without the blanks (SP, HTAB) around it.
+inline std::string_view TrimBlanks(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Calls on_element(element) for each element of a comma-separated list, blanks trimmed, empty
+// elements skipped (RFC 9110, 5.6.1). Stops at the first false it returns, and returns false then.
+template <class OnElement>
+bool ForEachElement(std::string_view list, OnElement on_element) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view element = TrimBlanks(list.substr(0, comma));
+    if (!element.empty() && !on_element(element)) return false;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return true;
+}
+
 // Whether `fields` has a field named `name`.
 template <class Fields>
 bool Has(const Fields& fields, const FieldName& name) {

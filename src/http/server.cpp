@@ -27,6 +27,7 @@
 #include <type_traits>
 
 #include "http/deadline.hpp"
+#include "http/fields.hpp"
 #include "http/response.hpp"
 #include "http/wire.hpp"
 
@@ -189,10 +190,7 @@ bool FramedSoundly(const RequestHead& request) {
   auto [first, end] = request.equal_range(bhttp::field::transfer_encoding);
   if (first == end) return true;
   if (std::next(first) != end || request.version() != 11) return false;
-  std::string_view coding = first->value();
-  while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) coding.remove_prefix(1);
-  while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) coding.remove_suffix(1);
-  return beast::iequals(coding, "chunked");
+  return beast::iequals(TrimBlanks(first->value()), "chunked");
 }
 
 bool WantsContinue(const RequestHead& request) {

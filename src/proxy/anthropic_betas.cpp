@@ -1,9 +1,11 @@
 #include "proxy/anthropic_betas.hpp"
 
 #include <algorithm>
-#include <iterator>
 #include <boost/beast/core/string.hpp>
+#include <iterator>
 #include <string>
+
+#include "http/fields.hpp"
 
 namespace ap::proxy {
 
@@ -43,26 +45,12 @@ bool Relayed(std::string_view flag) {
                      [&](std::string_view known) { return boost::beast::iequals(flag, known); });
 }
 
-std::string_view TrimBlanks(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
-  return text;
-}
-
 // Calls on_flag(flag) for each flag of every anthropic-beta field; stops at the first false.
 template <class OnFlag>
 bool ForEachBeta(const http::Request& req, OnFlag on_flag) {
-  for (const auto& field : req) {
-    if (!boost::beast::iequals(field.name_string(), "anthropic-beta")) continue;
-    std::string_view list = field.value();
-    for (;;) {
-      size_t comma = list.find(',');
-      std::string_view flag = TrimBlanks(list.substr(0, comma));
-      if (!flag.empty() && !on_flag(flag)) return false;
-      if (comma == std::string_view::npos) break;
-      list.remove_prefix(comma + 1);
-    }
-  }
+  for (const auto& field : req)
+    if (boost::beast::iequals(field.name_string(), "anthropic-beta") && !http::ForEachElement(field.value(), on_flag))
+      return false;
   return true;
 }
 
