@@ -104,15 +104,16 @@ std::string Checkboxes(const char* name, const std::vector<std::string>& items, 
   return html + FieldError(typed, name);
 }
 
+// `none`: what an empty field means.
 std::string LimitField(const char* name, const char* label, std::optional<int64_t> value, bool dollars,
-                       const Typed& typed) {
+                       const Typed& typed, const char* none = "no limit") {
   std::string shown = typed.form ? http::FormValue(*typed.form, name)
                       : !value   ? ""
                       : dollars  ? CentsField(value)
                                  : std::to_string(*value);
   bool bad = typed.form && typed.field == name;
   return "<label for=\"" + std::string(name) + "\">" + label + "</label><input id=\"" + name + "\" name=\"" + name +
-         "\" inputmode=\"decimal\" value=\"" + Escape(shown) + "\" placeholder=\"no limit\"" +
+         "\" inputmode=\"decimal\" value=\"" + Escape(shown) + "\" placeholder=\"" + none + "\"" +
          (bad ? " aria-invalid=\"true\" aria-describedby=\"" + std::string(name) + "-error\"" : "") + ">" +
          FieldError(typed, name);
 }
@@ -251,7 +252,8 @@ std::string ConsentForm(const domain::Grant& grant, const std::string& csrf, std
   html += LimitField("max_requests", "Requests", unlimited ? kSuggestedMaxRequests : scope.max_requests, false, typed);
   html += LimitField("rate_limit", "Requests a minute", scope.rate_limit, false, typed);
   html += LimitField("max_tokens_per_minute", "Tokens a minute", scope.max_tokens_per_minute, false, typed);
-  html += LimitField("max_concurrent", "Calls at once", scope.max_concurrent, false, typed);
+  // None: the broker's own per-grant bound (limits.max_concurrent_per_grant), not no bound.
+  html += LimitField("max_concurrent", "Calls at once", scope.max_concurrent, false, typed, "the broker's default");
   html += DelegationChoice(scope, typed);
   html += KeyChoice(keys, scope.provider, typed);
   html += "<label for=\"lifetime\">For</label><select id=\"lifetime\" name=\"lifetime\">";

@@ -199,7 +199,7 @@ test('the consent screen writes large limits with separators, lets the owner low
   assert.match(page.text, /1,000,000 requests, 1,000,000,000,000 tokens a minute, 1,000,000,000,000 calls at once/);
   assert.match(page.text, /id="unlimited">It asks for no budget and 1,000,000 requests: approved as asked, it could spend without limit/);
   assert.match(page.text, /id="max_requests" name="max_requests" inputmode="decimal" value="1000"/, 'a cap is suggested');
-  assert.match(page.text, /id="max_concurrent" name="max_concurrent" inputmode="decimal" value="1000000000000"/);
+  assert.match(page.text, /id="max_concurrent" name="max_concurrent" inputmode="decimal" value="1000000000000" placeholder="the broker's default"/);
   const fields = { csrf: hidden(page.text, 'csrf'), decision: 'approve', lifetime: '86400', model: 'gpt-4o-mini', capability: 'chat',
     budget: '', max_requests: '1000', rate_limit: '', max_tokens_per_minute: '50000', max_concurrent: '4' };
   const raised = await postForm(`/consent/${id}`, { ...fields, max_concurrent: '1000000000001' }, { cookie });
