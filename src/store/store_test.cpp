@@ -1833,12 +1833,18 @@ TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIs
   }
   auto dir = MakeTempDir();
   auto store = OpenPostgres(dir);
+  auto other_dir = MakeTempDir();
+  auto other_deployment = OpenPostgres(other_dir);  // another schema in the same database
   Rings rings;
-  auto listener = postgres::ChangeListener::Start(*postgres::TestDatabaseUrl(), [&rings] { rings.Ring(); });
+  auto listener =
+      postgres::ChangeListener::Start(postgres::TestDatabaseUrlInSchema(SchemaFor(dir)), [&rings] { rings.Ring(); });
   ASSERT_TRUE(listener) << listener.error().message;
 
-  // A write that is not a change rings nothing; a change rings once it commits.
+  // A write that is not a change rings nothing, nor does another schema's change; a change rings
+  // once it commits.
   ASSERT_TRUE(store->PutSetting("unrelated", "1"));
+  ASSERT_TRUE(other_deployment->SigningKeys().InitSigningKeys({SigningKey("x", 100)}).value());
+  ASSERT_TRUE(other_deployment->SigningKeys().AddSigningKey(SigningKey("y", 200), OlderKeys::kKeep));
   EXPECT_FALSE(rings.WaitPast(0, std::chrono::milliseconds(300)));
   ASSERT_TRUE(store->SigningKeys().InitSigningKeys({SigningKey("a", 100)}).value());
   ASSERT_TRUE(store->SigningKeys().AddSigningKey(SigningKey("b", 200), OlderKeys::kKeep));
@@ -1855,8 +1861,11 @@ TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIs
 
   listener->reset();  // stops its thread at once
   store.reset();
-  OnPostgres("DROP SCHEMA " + SchemaFor(dir) + " CASCADE");
-  std::filesystem::remove_all(dir);
+  other_deployment.reset();
+  for (const auto& d : {dir, other_dir}) {
+    OnPostgres("DROP SCHEMA " + SchemaFor(d) + " CASCADE");
+    std::filesystem::remove_all(d);
+  }
 }
 
 // A broker paused in a transaction that holds its lease rows (SIGSTOP, a frozen container) is gone

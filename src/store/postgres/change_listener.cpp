@@ -19,6 +19,7 @@ struct ChangeListener::Session {
     void operator()(PGconn* c) const { PQfinish(c); }
   };
   std::unique_ptr<PGconn, Close> conn;
+  std::string schema;  // whose changes ring: AppendChange's payload
   std::string error;  // why it could not listen (libpq's words, the password scrubbed)
 };
 
@@ -53,10 +54,13 @@ std::unique_ptr<ChangeListener::Session> ChangeListener::Listen(const std::strin
     session->conn.reset();
     return session;
   }
-  std::string listen = std::string("LISTEN ") + kChangeChannel;
-  PGresult* result = PQexec(conn, listen.c_str());
-  bool listening = PQresultStatus(result) == PGRES_COMMAND_OK;
-  if (!listening) session->error = ScrubDatabasePassword(Trimmed(PQresultErrorMessage(result)), url);
+  std::string listen = std::string("LISTEN ") + kChangeChannel + "; SELECT COALESCE(current_schema(), '')";
+  PGresult* result = PQexec(conn, listen.c_str());  // the last statement's result
+  bool listening = PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1;
+  if (listening)
+    session->schema = PQgetvalue(result, 0, 0);
+  else
+    session->error = ScrubDatabasePassword(Trimmed(PQresultErrorMessage(result)), url);
   PQclear(result);
   if (!listening) session->conn.reset();
   return session;
@@ -104,8 +108,8 @@ void ChangeListener::Run() {
     }
     bool rung = false;
     while (PGnotify* note = PQnotifies(conn)) {
+      rung = rung || session_->schema == note->extra;
       PQfreemem(note);
-      rung = true;
     }
     if (rung) ring_();
   }

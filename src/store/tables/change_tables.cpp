@@ -11,8 +11,10 @@ using sql::Query;
 namespace {
 
 const char* const kLockChanges = "LOCK TABLE changes IN EXCLUSIVE MODE";  // PostgreSQL only
-// PostgreSQL only: wakes the other brokers' followers when the change's transaction commits.
-const std::string kNotifyChange = std::string("NOTIFY ") + postgres::kChangeChannel;
+// PostgreSQL only: wakes the other brokers' followers when the change's transaction commits. The
+// payload is the schema, so deployments sharing a database in schemas of their own ring only theirs.
+const std::string kNotifyChange =
+    std::string("SELECT pg_notify('") + postgres::kChangeChannel + "', COALESCE(current_schema(), ''))";
 const std::string kInsertChange = "INSERT INTO changes (at, kind, subject) VALUES (?, ?, ?)";
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
 const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
@@ -30,8 +32,10 @@ Status AppendChange(Connection& db, std::string_view kind, std::string_view subj
   Query q(db.Prepare(kInsertChange));
   q.Bind(SystemNow()).Bind(kind).Bind(subject);
   if (q.Step() != kDone) return db.DbError("record a change");
-  if (db.dialect() == sql::Dialect::kPostgres)
-    if (auto rung = db.Exec(kNotifyChange.c_str()); !rung) return rung;
+  if (db.dialect() == sql::Dialect::kPostgres) {
+    Query notify(db.Prepare(kNotifyChange));
+    if (notify.Step() != kRow) return db.DbError("announce a change");
+  }
   return {};
 }
 
