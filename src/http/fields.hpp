@@ -8,7 +8,9 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 namespace ap::http {
@@ -48,15 +50,16 @@ std::optional<std::string_view> FirstValue(const Fields& fields, boost::beast::h
   return std::nullopt;
 }
 
-// Calls on_first(name, value) for the first field of `fields` with each of `names`, in the order
-// the fields came: one walk for several names.
-template <class Fields, size_t N, class OnFirst>
-void ForFirstOfEach(const Fields& fields, const FieldName (&names)[N], OnFirst on_first) {
-  bool seen[N] = {};
+// Calls on_first(name, value) for the first field of `fields` with each of `names` (64 at most),
+// in the order the fields came: one walk for several names.
+template <class Fields, class OnFirst>
+void ForFirstOfEach(const Fields& fields, std::span<const FieldName> names, OnFirst on_first) {
+  BOOST_ASSERT(names.size() <= 64);
+  uint64_t seen = 0;
   for (const auto& field : fields)
-    for (size_t i = 0; i < N; ++i)
-      if (!seen[i] && names[i].Names(field)) {
-        seen[i] = true;
+    for (size_t i = 0; i < names.size(); ++i)
+      if (!(seen >> i & 1) && names[i].Names(field)) {
+        seen |= uint64_t{1} << i;
         on_first(names[i], std::string_view(field.value()));
       }
 }

@@ -22,13 +22,23 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
-// The provider's fields that may reach the app; the first of each does.
-const http::FieldName kPassed[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
-                                   http::FieldName("request-id"), http::FieldName("x-request-id")};
+// The provider's fields a relay reads: first those that may reach the app (the first of each does),
+// then its content coding.
+const http::FieldName kRead[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
+                                 http::FieldName("request-id"), http::FieldName("x-request-id"),
+                                 http::FieldName("content-encoding")};
+const std::span<const http::FieldName> kPassed(kRead, 4);
 
 }  // namespace
 
-std::span<const http::FieldName> AnswerFilter::ReadFields() { return kPassed; }
+std::span<const http::FieldName> AnswerFilter::ReadFields() { return kRead; }
+
+bool IsCoded(const http::ResponseHead& head) {
+  auto identity = [](std::string_view coding) { return boost::beast::iequals(coding, "identity"); };
+  for (const auto& field : head)
+    if (field.name() == bhttp::field::content_encoding && !http::ForEachElement(field.value(), identity)) return true;
+  return false;
+}
 
 bool IsEventStream(const http::ResponseHead& head) { return StartsWithNoCase(ContentType(head), "text/event-stream"); }
 

@@ -21,6 +21,9 @@ namespace ap::proxy {
 
 // Whether the answer is a stream of server-sent events.
 bool IsEventStream(const http::ResponseHead& head);
+// Whether the body is in a content coding (gzip, br, ...): the broker reads and scrubs bodies as
+// they are, asks every provider for none (Accept-Encoding: identity), and relays no coded answer.
+bool IsCoded(const http::ResponseHead& head);
 // Whether the body is text the relay reads whole and scrubs: JSON (or no content type), text/*
 // other than events, XML, and form data. Everything else is relayed byte for byte.
 bool IsTextual(const http::ResponseHead& head);
@@ -36,8 +39,8 @@ class AnswerFilter {
   AnswerFilter(std::shared_ptr<const KeySet> keys, std::string provider, ScrubHits* hits = nullptr)
       : keys_(std::move(keys)), provider_(std::move(provider)), hits_(hits) {}
 
-  // The provider's fields a filter reads: the others never reach the app, and the client need
-  // not keep them (HttpClient::Open).
+  // The provider's fields a relay reads (those a filter passes, and Content-Encoding): the others
+  // never reach the app, and the client need not keep them (HttpClient::Open).
   static std::span<const http::FieldName> ReadFields();
   // A whole answer for the app: the provider's status and passed headers, and the body, scrubbed
   // unless it is binary.

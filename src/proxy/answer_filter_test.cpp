@@ -27,6 +27,25 @@ TEST(AnswerFilter, TextIsReadWholeAndBinaryIsNot) {
   EXPECT_TRUE(IsEventStream(Head(200, "text/event-stream; charset=utf-8")));
 }
 
+// Any coding but identity, in any of the fields, in a list, in any case, is a coded body.
+TEST(AnswerFilter, ABodyIsCodedByAnyCodingButIdentityInAnyContentEncoding) {
+  auto coded = [](std::initializer_list<std::string_view> values) {
+    http::ResponseHead head = Head(200, "application/json");
+    for (std::string_view value : values) head.insert("Content-Encoding", value);
+    return IsCoded(head);
+  };
+  EXPECT_FALSE(coded({}));
+  EXPECT_FALSE(coded({"identity"}));
+  EXPECT_FALSE(coded({" IDENTITY , identity", ""}));
+  EXPECT_TRUE(coded({"gzip"}));
+  EXPECT_TRUE(coded({"identity, br"}));
+  EXPECT_TRUE(coded({"identity", "x-gzip"}));
+  EXPECT_TRUE(coded({"identity;q=1"}));  // no parameters in a coding: not identity
+  http::ResponseHead identity = Head(200, "application/json");
+  identity.insert("Content-Encoding", "identity");  // read, never passed on
+  EXPECT_EQ(Filter().Whole(identity, "{}").count(http::bhttp::field::content_encoding), 0u);
+}
+
 // Only the passed headers reach the app, whatever their case, the first of each when the provider
 // sent one twice, an empty one too.
 TEST(AnswerFilter, PassesTheFirstOfEachPassedHeaderAndNothingElse) {

@@ -41,6 +41,17 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
   return filter.Whole(head, std::move(body));
 }
 
+// A coded answer, which the broker could neither read for usage nor scrub of keys. One the provider
+// did (a success) may be billed: it is charged its worst case.
+Error Coded(const ProviderEndpoint& endpoint, unsigned status) {
+  spdlog::warn("{} answered in a content coding (HTTP {}), though asked for none; not relayed", endpoint.name, status);
+  Error e = MakeError(Errc::kUpstream, endpoint.name +
+                                           " answered compressed (Content-Encoding), which the broker "
+                                           "cannot read, though it asked for no compression");
+  e.sent_unanswered = status / 100 == 2;
+  return e;
+}
+
 // Adds the key's field; false when the key cannot be sent (a line break in it would end its line).
 bool AddKeyField(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) {
   switch (endpoint.wire) {
@@ -76,11 +87,13 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint
                                                           std::function<bool()> unwanted) {
   call.target.insert(0, endpoint.base.path_prefix);
   call.Add("User-Agent", "aipassport/0.1");
+  call.Add("Accept-Encoding", "identity");  // without it, any coding would do (RFC 9110, 12.5.3)
   if (auto added = AddKey(endpoint, api_key, call); !added) co_return added.error();
   auto answer =
       co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields(), std::move(unwanted));
   if (!answer) co_return Unreachable(endpoint, answer.error());
   unsigned status = (*answer)->Head().result_int();
+  if (IsCoded((*answer)->Head())) co_return Coded(endpoint, status);  // closing the connection cancels it
   if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
   // Never followed, nor passed on: the app would take its credentials wherever it points.
   if (status / 100 == 3) {

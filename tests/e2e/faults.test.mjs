@@ -11,7 +11,8 @@ import http from 'node:http';
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BIN, approvedGrant, call, chatBody, memoryBoundMb, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
+import { gzipSync } from 'node:zlib';
+import { BIN, KEYS, approvedGrant, call, chatBody, memoryBoundMb, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
 
 const MB = 1024 * 1024;
 const memoryKb = (proc, field) => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`))[1]);
@@ -136,6 +137,20 @@ const FAULTS = {
     const list = '{"object":"list","data":[{"id":"gpt-4o-mini","object":"model","created":1e999,"owned_by":"system",'
       + '"ratio":1.0},{"id":"gpt-4o","object":"model","created":1,"owned_by":"system"}]}';
     socket.end(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${list.length}\r\nconnection: close\r\n\r\n${list}`);
+  },
+  // Compressed whatever was asked (a proxy in front of the provider that gzips all): the usage and a
+  // key quoted in it are unreadable until unzipped. A success, or a refusal (`fault-gzip-refused`).
+  gzip(socket, head) {
+    const refused = head.includes('fault-gzip-refused');
+    const text = refused
+      ? JSON.stringify({ error: { message: `Incorrect API key provided: ${KEYS.openai}`, type: 'invalid_request_error' } })
+      : JSON.stringify({ id: 'c1', object: 'chat.completion', model: 'gpt-4o-mini', quoted: KEYS.openai,
+        choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+    const body = gzipSync(text);
+    socket.write(`HTTP/1.1 ${refused ? '400 Bad Request' : '200 OK'}\r\ncontent-type: application/json\r\n`
+      + `content-encoding: gzip\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`);
+    socket.end(body);
   },
   redirect(socket, head, trap) {
     socket.end(`HTTP/1.1 307 Temporary Redirect\r\nlocation: ${trap.url}/v1/chat/completions\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
@@ -283,6 +298,24 @@ test('an upstream that answers with a redirect: never followed, 502 to the app, 
   assert.equal(trap.requests.length, trapped, 'nothing reached the redirect target');
   assert.equal(row.status, 502);
   assert.equal(requests, 0);
+});
+
+test('an upstream that answers compressed though asked for no compression: 502, nothing of it relayed, a success charged its worst case', async () => {
+  const ok = await settled('gzip', WHOLE);
+  assert.match(upstream.requests.at(-1), /\r\naccept-encoding: identity\r\n/i, 'the broker asks for no compression');
+  assert.equal(ok.res.status, 502, ok.res.text);
+  assert.equal(ok.res.json.error.code, 'upstream_error');
+  assert.match(ok.res.json.error.message, /openai answered compressed \(Content-Encoding\), which the broker cannot read/);
+  assert.equal(ok.res.headers.get('content-encoding'), null);
+  assert.equal(ok.row.status, 502);
+  assert.equal(ok.requests, 1, 'the provider did the call, and may bill it: charged its worst case');
+  assert.ok(ok.cost > 0, `charged ${ok.cost}`);
+
+  const refused = await settled('gzip-refused', WHOLE);
+  assert.equal(refused.res.status, 502, refused.res.text);
+  assert.match(refused.res.json.error.message, /openai answered compressed/);
+  assert.equal(refused.requests, 0, 'a refusal is not charged');
+  assert.ok(!broker.output.includes(KEYS.openai), 'no key in the log');
 });
 
 test('a provider key from the environment with a line break in it: 502 naming the cause, nothing sent, the key never shown', async () => {
