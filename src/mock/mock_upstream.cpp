@@ -24,6 +24,7 @@ struct MockUpstream::State {
   json::object last_headers;  // provider -> the headers of its last request
   json::object last_targets;  // provider -> the target of its last request
   json::object last_keys;     // provider -> the key its last request carried
+  json::object last_bodies;   // provider -> its last request's body (a JSON one; 64 KiB at most)
   json::object keys;          // provider -> {key: requests that carried it}
   int64_t streams_started = 0;
   int64_t streams_completed = 0;
@@ -41,6 +42,7 @@ struct MockUpstream::State {
     last_headers[provider] = std::move(headers);
     last_targets[provider] = std::string(req.target());
     last_keys[provider] = key;
+    if (req.body().starts_with('{')) last_bodies[provider] = req.body().substr(0, 64 << 10);
     json::value& seen = keys[provider];
     if (!seen.is_object()) seen = json::object();
     json::value& n = seen.get_object()[key];
@@ -74,6 +76,7 @@ struct MockUpstream::State {
                         {"lastHeaders", last_headers},
                         {"lastTargets", last_targets},
                         {"lastKeys", last_keys},
+                        {"lastBodies", last_bodies},
                         {"keys", keys},
                         {"streams", json::object{{"started", streams_started},
                                                  {"completed", streams_completed},

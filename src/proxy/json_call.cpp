@@ -185,6 +185,12 @@ std::string WithAdditions(std::string body, const RequestedUse& asked, bool ask_
   return edits.Empty() ? body : edits.Apply(body);
 }
 
+bool HasMember(std::string_view text, size_t object_begin, std::string_view name) {
+  for (const JsonMember& m : ObjectMembers(text, object_begin))
+    if (MemberName(m) == name) return true;
+  return false;
+}
+
 }  // namespace
 
 constexpr ScanRule kPolicyMessage{K::kSelectKind, kMessageMembers};
@@ -198,8 +204,11 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
     case Provider::kOpenAI:
       if (ep.path != OpenAIChatCompletions().path)
         edits.SetMember(body, root, "max_output_tokens", n);
-      else
-        edits.SetMember(body, root, built_in ? "max_completion_tokens" : "max_tokens", n);
+      else if (built_in)
+        edits.SetMember(body, root, "max_completion_tokens", n);
+      else  // whichever the server reads
+        for (std::string_view name : {"max_tokens", "max_completion_tokens"})
+          if (name == "max_tokens" || HasMember(body, root, name)) edits.SetMember(body, root, name, n);
       break;
     case Provider::kGoogle: {
       // Into the app's generationConfig, under whichever of its names it used.
@@ -220,6 +229,22 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
     case Provider::kAnthropic:
       return body;
   }
+  return edits.Apply(body);
+}
+
+std::string WithLengthDeclaredServersRead(std::string body) {
+  size_t root = FirstValue(body);
+  std::optional<JsonMember> completion;
+  for (const JsonMember& m : ObjectMembers(body, root)) {
+    std::string name = MemberName(m);
+    if (name == "max_tokens") return body;
+    if (name == "max_completion_tokens") completion = m;
+  }
+  if (!completion) return body;
+  TextEdits edits;
+  edits.SetMember(
+      body, root, "max_tokens",
+      std::string_view(body).substr(completion->value_begin, completion->value_end - completion->value_begin), true);
   return edits.Apply(body);
 }
 

@@ -419,6 +419,22 @@ TEST(JsonCall, AnOutputLimitGoesWhereEachProviderReadsIt) {
   for (const Case& c : cases) EXPECT_EQ(WithOutputLimit(std::string(c.body), *c.ep, 42), c.sent) << c.body;
   // An OpenAI-compatible server (Ollama, vLLM, Groq) reads max_tokens.
   EXPECT_EQ(WithOutputLimit(R"({"model":"m"})", ChatCompletions(), 42, false), R"({"model":"m","max_tokens":42})");
+  // Some of them read max_completion_tokens first (vLLM): the app's is lowered too.
+  EXPECT_EQ(
+      WithOutputLimit(R"({"model":"m","max_completion_tokens":9000,"max_tokens":9000})", ChatCompletions(), 42, false),
+      R"({"model":"m","max_completion_tokens":42,"max_tokens":42})");
+}
+
+// Ollama reads max_tokens and nothing else: a length given only as max_completion_tokens, which the
+// reservation took as the limit, is given as max_tokens too. One given as max_tokens stays as it is.
+TEST(JsonCall, ALengthIsGivenToADeclaredServerAsMaxTokens) {
+  EXPECT_EQ(WithLengthDeclaredServersRead(R"({"model":"m","max_completion_tokens":1})"),
+            R"({"model":"m","max_completion_tokens":1,"max_tokens":1})");
+  EXPECT_EQ(WithLengthDeclaredServersRead(R"({"model":"m","max_completion_tokens":null})"),
+            R"({"model":"m","max_completion_tokens":null,"max_tokens":null})");
+  for (std::string_view kept : {R"({"model":"m"})", R"({"model":"m","max_tokens":5})",
+                                R"({"max_completion_tokens":1,"model":"m","max_tokens":5})"})
+    EXPECT_EQ(WithLengthDeclaredServersRead(std::string(kept)), kept);
 }
 
 TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {

@@ -361,6 +361,12 @@ test('a declared upstream is sent only what OpenAI defines, spelled as OpenAI sp
   const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/gateway/v1`, maxRetries: 0 });
   const answer = await client.chat.completions.create({ model: 'llama3.2', messages, max_tokens: 5, temperature: 0.2, top_k: 40 });
   assert.match(answer.choices[0].message.content, /mock reply/);
+  // Such servers read max_tokens (Ollama nothing else): a length given as max_completion_tokens,
+  // which the reservation takes as the limit, is sent as max_tokens too.
+  await client.chat.completions.create({ model: 'llama3.2', messages, max_completion_tokens: 7 });
+  const sent = JSON.parse((await mockStats(mock)).lastBodies.openai);
+  assert.equal(sent.max_tokens, 7, JSON.stringify(sent));
+  assert.equal(sent.max_completion_tokens, 7);
   const viaReference = await fetch(`${b.url}/proxy/chat`, {
     method: 'POST', headers: { authorization: `Bearer ${g.token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'llama3.2', messages, max_tokens: 5, plugins: [{ id: 'web' }] }),
