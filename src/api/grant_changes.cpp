@@ -241,6 +241,38 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
   co_return ids;
 }
 
+Result<std::vector<store::GrantRecord>> RevokeGrantsOfClient(store::Store& s, std::string_view client_id,
+                                                             UnixSeconds now) {
+  constexpr int64_t kPage = 500;
+  constexpr int kTries = 3;  // a grant decided meanwhile is read again
+  std::vector<store::GrantRecord> revoked;
+  for (;;) {
+    auto ids = s.Grants().ListLiveGrantsOfClient(client_id, kPage);
+    if (!ids) return ids.error();
+    if (ids->empty()) return revoked;
+    for (const auto& id : *ids) {
+      for (int attempt = 1;; ++attempt) {
+        auto g = s.Grants().GetGrant(id);
+        if (!g) return g.error();
+        store::GrantRecord before = *g;
+        if (auto ok = Revoke()(*g, now); !ok) return ok.error();
+        auto tree = s.Grants().UpdateGrantTree(*g, CarriedDown(before, *g, now));
+        if (tree) {
+          revoked.push_back(std::move(tree->grant));
+          for (auto& d : tree->descendants) revoked.push_back(std::move(d));
+          break;
+        }
+        if (tree.error().code != Errc::kBadRequest || attempt == kTries) return tree.error();
+      }
+    }
+  }
+}
+
+record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::string_view client_id, std::string actor) {
+  return GrantEvent(audit_kind::kGrantRevoked, std::move(actor), grant,
+                    json::object{{"because", "app " + std::string(client_id) + " removed"}});
+}
+
 boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers) {
   if (answers == 0 || !ctx.leaks.Quoted(grant_id, answers)) co_return;
   spdlog::warn("grant {}: {} or more provider answers quoted its key; revoked so the app cannot guess the key",

@@ -55,6 +55,14 @@ GrantChange SetLimits(domain::Scope limits);
 // Moves an approved grant's end to `ends_at`, which must be between now and its current end.
 GrantChange EndSooner(UnixSeconds ends_at);
 
+// Revokes, with their descendants, the grants the OAuth app `client_id` asked for that wait or are
+// approved, whoever's they are: the app is being removed. On the store thread, or on a command's
+// own store. Answers every grant revoked, each root before its descendants.
+Result<std::vector<store::GrantRecord>> RevokeGrantsOfClient(store::Store& s, std::string_view client_id,
+                                                             UnixSeconds now);
+// The audit event of a grant RevokeGrantsOfClient revoked, by `actor`.
+record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::string_view client_id, std::string actor);
+
 // Revokes `grant_id` once its provider answers have quoted its key too often (KeyLeakGuard),
 // `answers` more now; the audit trail names the broker as the actor.
 boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers);

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <cstdio>
 
+#include "api/grant_changes.hpp"
 #include "app/broker.hpp"
 #include "app/failure.hpp"
 #include "app/record_commands.hpp"
@@ -69,9 +70,25 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     return 0;
   }
   if (command.action == "remove") {
+    // As /apps does: its grants revoked, the app removed, then any grant it was given meanwhile.
+    UnixSeconds now = SystemNow();
+    auto revoked = api::RevokeGrantsOfClient(**store, command.name, now);
+    if (!revoked) return Fail(revoked.error());
     if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error());
-    if (int failed = audit("client.removed", command.name, "")) return failed;
-    std::printf("removed client %s\n", command.name.c_str());
+    auto late = api::RevokeGrantsOfClient(**store, command.name, now);
+    if (!late) return Fail(late.error());
+    revoked->insert(revoked->end(), late->begin(), late->end());
+    boost::json::array ids;
+    for (const auto& g : *revoked) {
+      ids.emplace_back(g.id);
+      if (auto ok = RecordAuditEvent(*audit_key, **store, api::RevokedWithClient(g, command.name, "cli")); !ok)
+        return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
+    }
+    if (int failed = audit("client.removed", command.name, "", {{"revokedGrants", std::move(ids)}})) return failed;
+    std::printf("removed client %s", command.name.c_str());
+    if (revoked->size() == 1) std::printf("; revoked the grant it was given");
+    if (revoked->size() > 1) std::printf("; revoked the %zu grants it was given", revoked->size());
+    std::printf("\n");
     return 0;
   }
   oauth::ClientRequest request{command.name,     command.redirect_uris, command.home_url,

@@ -270,6 +270,7 @@ class OAuthApi {
     auto fresh = domain::MakeGrantRequest(client->name, client->home_url, access->reason, access->scope, "", now);
     fresh.grant.verified = VouchedFor(*client, signed_in->owner.id);
     fresh.grant.owner_id = signed_in->owner.id;  // the person the app sent here decides it, nobody else
+    fresh.grant.client_id = client->id;
     store::PendingAuthorizationRecord pending{fresh.grant.id,
                                               client->id,
                                               redirect_uri,

@@ -35,13 +35,13 @@ constexpr TableCopy kTables[] = {
     {"grants",
      "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
      "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, owner_id, "
-     "budget_micros, lost_micros, lost_requests, key_label, verified, ancestors, parent_grant_id",
+     "budget_micros, lost_micros, lost_requests, key_label, verified, ancestors, parent_grant_id, client_id",
      "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "
      "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, owner_id, "
      "budget_micros, lost_micros + (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id), "
      "lost_requests + (SELECT COALESCE(SUM(requests), 0) FROM leases WHERE leases.grant_id = grants.id), "
-     "key_label, verified, ancestors, parent_grant_id",
-     "ttttttitiiiiiiitittiiititt"},
+     "key_label, verified, ancestors, parent_grant_id, client_id",
+     "ttttttitiiiiiiitittiiitittt"},
     {"usage",
      "grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, audio_milliseconds, "
      "cost_micros",

@@ -66,6 +66,9 @@ struct GrantRecord {
   // A child grant (delegation, RFC 8693): its parent first, then the parent's parent, and so on;
   // empty for a grant an owner approved. Set when the child is made and never changed.
   std::vector<std::string> ancestors;
+  // The OAuth app (its client_id) whose sign-in or device flow asked for it; none for POST
+  // /grant-requests and for children. Removing the app revokes it. Set when it is made.
+  std::optional<std::string> client_id;
 
   // Whether what it spends is bounded by a budget: its own, or an ancestor's (a child's spending
   // counts against its whole chain, and an owner may give a parent a budget after its child was
@@ -124,6 +127,8 @@ class GrantStore {
                                   UnixSeconds now) = 0;
   // The ids of the grant's direct children, oldest first, at most `limit`.
   virtual Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) = 0;
+  // The ids of the grants `client_id` asked for that wait or are approved, at most `limit`.
+  virtual Result<std::vector<std::string>> ListLiveGrantsOfClient(std::string_view client_id, int64_t limit) = 0;
   // What a change of a grant does to the grants handed on below it.
   struct SubtreeChange {
     std::optional<UnixSeconds> revoked_at;  // revoke each descendant not revoked yet, at this time

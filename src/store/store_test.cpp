@@ -1055,6 +1055,60 @@ TEST_P(StoreTest, AppsRegisteredBeforeTheDeviceGrantWasAskedKeepIt) {
   EXPECT_FALSE(store_->OAuth().GetClient("new")->device_grant);
 }
 
+// Grants made before they named their app learn it from what its flow left: a refresh token, a
+// sign-in or device code waiting, a token's use. Neither a child (its exchanging app is not the one
+// that asked) nor one of the reference's flow learns one. Removing an app lists its live grants only.
+TEST_P(StoreTest, GrantsMadeBeforeTheyNamedTheirAppLearnItFromTheirFlow) {
+  {
+    auto db = FreshDatabaseUpTo(24, 12);
+    ASSERT_TRUE(db);
+    for (std::string id : {"by-refresh", "by-pending", "by-device", "by-use", "reference", "revoked", "child"}) {
+      ASSERT_TRUE(db->Exec(("INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) "
+                            "VALUES ('req-" +
+                            id + "', 'App', 'https://app.example', '{}', 'r', 1)")
+                               .c_str()));
+      std::string status = id == "revoked" ? "revoked" : "approved", ancestors = id == "child" ? "by-refresh" : "";
+      ASSERT_TRUE(db->Exec(("INSERT INTO grants (id, request_id, app_name, app_url, reason, scope_json, status, "
+                            "created_at, request_secret_hash, ancestors) VALUES ('" +
+                            id + "', 'req-" + id + "', 'App', 'https://app.example', 'r', '{}', '" + status +
+                            "', 1, 'h', '" + ancestors + "')")
+                               .c_str()));
+    }
+    ASSERT_TRUE(
+        db->Exec("INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, created_at) VALUES "
+                 "('h1', 'f1', 'by-refresh', 'app-a', 1), ('h2', 'f2', 'revoked', 'app-a', 1)"));
+    ASSERT_TRUE(db->Exec(
+        "INSERT INTO pending_authorizations (grant_id, client_id, redirect_uri, state, code_challenge, "
+        "lifetime_seconds, expires_at) VALUES ('by-pending', 'app-a', 'https://a.example/cb', 's', 'c', 60, 9)"));
+    ASSERT_TRUE(
+        db->Exec("INSERT INTO device_authorizations (device_code_hash, user_code_hash, client_id, scope_json, "
+                 "lifetime_seconds, reason, grant_id, decision, poll_interval, last_poll, expires_at) VALUES "
+                 "('d', 'u', 'app-a', '{}', 60, 'r', 'by-device', 'approved', 5, 0, 9)"));
+    ASSERT_TRUE(
+        db->Exec("INSERT INTO token_uses (token_id, grant_id, client_id, issued_at, expires_at, first_used_at, "
+                 "last_used_at, calls) VALUES ('t1', 'by-use', 'app-b', 1, 2, 1, 2, 1), "
+                 "('t2', 'reference', '', 1, 2, 1, 2, 1), ('t3', 'child', 'app-a', 1, 2, 1, 2, 1)"));
+  }
+  store_ = Open();
+  auto app_of = [&](const char* id) { return store_->Grants().GetGrant(id).value().client_id; };
+  for (const char* id : {"by-refresh", "by-pending", "by-device", "revoked"})
+    EXPECT_EQ(app_of(id), std::optional<std::string>("app-a")) << id;
+  EXPECT_EQ(app_of("by-use"), std::optional<std::string>("app-b"));
+  EXPECT_EQ(app_of("reference"), std::nullopt);
+  EXPECT_EQ(app_of("child"), std::nullopt);
+  EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-a", 10).value(),
+            (std::vector<std::string>{"by-device", "by-pending", "by-refresh"}));
+  EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-a", 2).value().size(), 2u);
+  EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-b", 10).value(), std::vector<std::string>{"by-use"});
+
+  // A grant made now keeps the app it names.
+  GrantRecord fresh = PendingGrant("fresh", 5, {});
+  fresh.client_id = "app-c";
+  ASSERT_TRUE(store_->Grants().CreateGrantRequest(Request("req-fresh", 5), fresh));
+  EXPECT_EQ(app_of("fresh"), std::optional<std::string>("app-c"));
+  EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-c", 10).value(), std::vector<std::string>{"fresh"});
+}
+
 // Rows written before activity named its grant and owner by number: the migration numbers them,
 // they read back the same by grant and by owner, and new rows' ids go on after the last one handed
 // out (here the newest row, deleted before the upgrade).

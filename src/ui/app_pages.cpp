@@ -4,6 +4,7 @@
 
 #include "api/audit_events.hpp"
 #include "api/auth.hpp"
+#include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
 #include "http/cookies.hpp"
 #include "oauth/client_registration.hpp"
@@ -112,7 +113,9 @@ std::string EditForm(const store::ClientRecord& c, const std::string& csrf, cons
       Escape(Joined(c.redirect_uris)) + "</textarea>" + DeviceGrantBox(c.device_grant) +
       "<button type=\"submit\" class=\"primary\">Save</button> <a class=\"button\" href=\"/apps\">Cancel</a></form>";
   std::string remove_button = "Remove <bdi>" + Escape(VisibleText(c.name)) + "</bdi>";
-  html += "<h2>Remove it</h2><p>Its sign-ins stop working; grants already given stay until you revoke them.</p>";
+  html +=
+      "<h2>Remove it</h2><p>Its sign-ins stop working, and every grant it was given is revoked at once, whoever gave "
+      "it.</p>";
   html += "<form method=\"post\" action=\"/apps/" + id + "/remove\" id=\"remove-app\">";
   html += "<input type=\"hidden\" name=\"csrf\" value=\"" + Escape(csrf) + "\">";
   html += "<button type=\"submit\" class=\"danger\">" + remove_button + "</button></form>";
@@ -177,12 +180,37 @@ class AppPages {
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not removed", "removed");
     if (auto client = co_await OwnApp(id, signed_in->owner.id); !client) co_return Refusal(client.error());
-    auto remove = [id](store::Store& s) { return s.OAuth().DeleteClient(id); };
-    if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed) co_return Refusal(removed.error());
-    ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved),
-                                         "owner:" + signed_in->owner.username, signed_in->owner.id, "",
-                                         boost::json::serialize(boost::json::object{{"clientId", id}})});
-    std::string notice = "<p class=\"notice\" role=\"status\" id=\"notice\">Removed.</p>";
+    // Its grants are revoked first (a failure leaves the app to be removed again), then again
+    // once it is gone, for a sign-in that ended meanwhile.
+    auto remove = [id, now = ctx_.clock(),
+                   &meter = ctx_.meter](store::Store& s) -> Result<std::vector<store::GrantRecord>> {
+      auto revoked = api::RevokeGrantsOfClient(s, id, now);
+      if (!revoked) return revoked.error();
+      if (auto removed = s.OAuth().DeleteClient(id); !removed) return removed.error();
+      auto late = api::RevokeGrantsOfClient(s, id, now);
+      if (!late) return late.error();
+      revoked->insert(revoked->end(), late->begin(), late->end());
+      for (const auto& g : *revoked) meter.ReturnLeasesOf(g.id);
+      return revoked;
+    };
+    auto revoked = co_await api::OnStore(ctx_, std::move(remove));
+    if (!revoked) co_return Refusal(revoked.error());
+    std::string actor = "owner:" + signed_in->owner.username;
+    boost::json::array revoked_ids;
+    for (auto& g : *revoked) {
+      revoked_ids.emplace_back(g.id);
+      ctx_.audit.Record(api::RevokedWithClient(g, id, actor));
+      if (auto grant = domain::GrantFromRecord(std::move(g))) ctx_.grants.Put(*grant);
+    }
+    ctx_.audit.Record(record::AuditEvent{
+        std::string(api::audit_kind::kClientRemoved), actor, signed_in->owner.id, "",
+        boost::json::serialize(boost::json::object{{"clientId", id}, {"revokedGrants", std::move(revoked_ids)}})});
+    std::string notice =
+        "<p class=\"notice\" role=\"status\" id=\"notice\">Removed." +
+        (revoked->empty()       ? std::string()
+         : revoked->size() == 1 ? std::string(" The grant it was given is revoked.")
+                                : " The " + std::to_string(revoked->size()) + " grants it was given are revoked.") +
+        "</p>";
     co_return co_await Listing(StatusCode::ok, notice, *signed_in);  // g++ 12: no temporaries inside co_await
   }
 

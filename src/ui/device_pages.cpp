@@ -112,6 +112,7 @@ class DevicePages {
     // with its secret is the app it names.
     fresh.grant.verified = oauth::VouchedFor(*client, signed_in->owner.id) && client->confidential;
     fresh.grant.owner_id = signed_in->owner.id;  // the person who typed the code decides it, nobody else
+    fresh.grant.client_id = client->id;
     // The code is claimed first, atomically: of two brokers given it at once, one makes the request.
     auto insert = [fresh, code = device.device_code_hash, now](store::Store& s) -> Result<bool> {
       auto attached = s.Flows().AttachDeviceGrant(code, fresh.grant.id, now);

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
 import * as jose from 'jose';
-import { startBroker, nodeCall, cliSync } from './harness.mjs';
+import { startBroker, nodeCall, cliSync, eventually } from './harness.mjs';
 import { caFetchFor, hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -434,6 +434,48 @@ test('apps registered from the /apps page sign in like any other; a confidential
   const introspected = await oauth.processIntrospectionResponse(as, paged, await oauth.introspectionRequest(as, paged,
     oauth.ClientSecretBasic(secret), 'garbage', options));
   assert.equal(introspected.active, false, 'the shown secret authenticates the app');
+});
+
+test('removing an app revokes at once every grant it was given, waiting ones too, on /apps or with the CLI; other apps\' are left', async () => {
+  const page = await nodeCall(broker.url, 'GET', '/apps', { ca: ca.ca, headers: { cookie: session } });
+  const form = (path, fields) => nodeCall(broker.url, 'POST', path, { ca: ca.ca,
+    raw: new URLSearchParams({ csrf: hidden(page.text, 'csrf'), ...fields }).toString(),
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: session } });
+  const made = await form('/apps', { name: 'Short Notes', redirect_uris: 'http://127.0.0.1/callback' });
+  assert.equal(made.status, 201, made.text);
+  const paged = { client_id: made.text.match(/<code id="client_id">([^<]+)</)[1] };
+  const tokens = await codeFlow(paged, oauth.None());
+  const others = await codeFlow(client, oauth.None());
+  const waiting = await nodeCall(broker.url, 'GET', (u => u.pathname + u.search)(authorizationUrl('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', 'w', {}, paged)),
+    { ca: ca.ca, headers: { cookie: session } });
+  assert.equal(waiting.status, 303, 'a request of the app waits on the consent screen');
+  assert.equal((await chatWith(tokens.access_token)).status, 200);
+
+  const removed = await form(`/apps/${paged.client_id}/remove`, {});
+  assert.equal(removed.status, 200, removed.text);
+  assert.match(removed.text, /Removed\. The 2 grants it was given are revoked\./);
+  assert.equal((await chatWith(tokens.access_token)).status, 401, 'its access ends with it');
+  const refreshed = await oauth.refreshTokenGrantRequest(as, paged, oauth.None(), tokens.refresh_token, options);
+  assert.equal(refreshed.status >= 400, true, 'and its refresh token');
+  assert.equal((await nodeCall(broker.url, 'GET', waiting.headers.location, { ca: ca.ca, headers: { cookie: session } })).status, 404,
+    'its waiting request is gone from the consent screen');
+  assert.equal((await chatWith(others.access_token)).status, 200, 'another app\'s grant goes on');
+  const trail = (await nodeCall(broker.url, 'GET', '/audit?limit=50', { ca: ca.ca, token: broker.ownerToken })).json.items;
+  const removal = trail.find((r) => r.kind === 'client.removed' && r.detail.clientId === paged.client_id);
+  assert.equal(removal?.detail.revokedGrants.length, 2, JSON.stringify(removal));
+  const revocations = trail.filter((r) => r.kind === 'grant.revoked' && r.detail.because === `app ${paged.client_id} removed`);
+  assert.deepEqual(revocations.map((r) => r.grantId).sort(), [...removal.detail.revokedGrants].sort());
+  assert.ok(revocations.every((r) => r.actor === 'owner:erin'));
+
+  // The operator's CLI, while the broker runs: the broker hears of it from the database.
+  const added = cliSync(['client', 'add', 'CLI Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--data-dir', broker.dataDir]).toString();
+  const cliApp = { client_id: added.match(/client_id: (\S+)/)[1] };
+  const cliTokens = await codeFlow(cliApp, oauth.None());
+  assert.equal((await chatWith(cliTokens.access_token)).status, 200);
+  const out = cliSync(['client', 'remove', cliApp.client_id, '--data-dir', broker.dataDir]).toString().trim();
+  assert.match(out, new RegExp(`removed client ${cliApp.client_id}; revoked the grant it was given$`));
+  await eventually(async () => (await chatWith(cliTokens.access_token)).status === 401, 'the CLI\'s revocation reaches the broker', 5000);
+  assert.equal((await chatWith(others.access_token)).status, 200);
 });
 
 test('the consent screen shows an app\'s home page only if it has one', async () => {

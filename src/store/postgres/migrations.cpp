@@ -327,6 +327,17 @@ UPDATE clients SET device_grant = 1;
 ALTER TABLE dpop_proofs ADD COLUMN jkt TEXT NOT NULL DEFAULT '';
 CREATE INDEX dpop_proofs_by_jkt ON dpop_proofs(jkt, forget_at);
 )sql"},
+    {13, "a grant names the OAuth app that asked for it, so that removing the app revokes it (SQLite 25)", R"sql(
+ALTER TABLE grants ADD COLUMN client_id TEXT;
+-- Those made before: the app their refresh tokens, pending sign-in, device code or tokens' use name.
+UPDATE grants SET client_id = COALESCE(
+  (SELECT r.client_id FROM refresh_tokens r WHERE r.grant_id = grants.id LIMIT 1),
+  (SELECT p.client_id FROM pending_authorizations p WHERE p.grant_id = grants.id),
+  (SELECT d.client_id FROM device_authorizations d WHERE d.grant_id = grants.id LIMIT 1),
+  (SELECT t.client_id FROM token_uses t WHERE t.grant_id = grants.id AND t.client_id <> '' LIMIT 1))
+WHERE ancestors = '';
+CREATE INDEX grants_by_client ON grants(client_id) WHERE client_id IS NOT NULL;
+)sql"},
 };
 
 }  // namespace

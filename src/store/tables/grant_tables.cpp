@@ -17,7 +17,7 @@ namespace {
 #define AP_GRANT_COLUMNS                                                                                  \
   "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, " \
   "approved_at, denied_at, revoked_at, usage_count, spent_micros, notes, version, request_secret_hash, "  \
-  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified, ancestors"
+  "owner_id, budget_micros, lost_micros, lost_requests, key_label, verified, ancestors, client_id"
 #define AP_GRANT_READ_COLUMNS                                                   \
   AP_GRANT_COLUMNS                                                              \
   ", (SELECT COALESCE(SUM(micros), 0) FROM leases WHERE leases.grant_id = grants.id)" \
@@ -25,11 +25,13 @@ namespace {
 const std::string kGrantColumns = AP_GRANT_READ_COLUMNS;
 const std::string kInsertGrant =
     "INSERT INTO grants (" AP_GRANT_COLUMNS
-    ", parent_grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    ", parent_grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kSelectGrant = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE id = ?";
 const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grants WHERE status = 'approved'";
 #undef AP_GRANT_READ_COLUMNS
 #undef AP_GRANT_COLUMNS
+const std::string kSelectLiveOfClient =
+    "SELECT id FROM grants WHERE client_id = ? AND status IN ('pending', 'approved') ORDER BY id LIMIT ?";
 const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
 const std::string kCountLiveChildren =
     "SELECT COUNT(*) FROM grants WHERE parent_grant_id = ? AND status = 'approved' AND "
@@ -108,8 +110,9 @@ GrantRecord ReadGrant(const Query& q) {
   g.key_label = q.OptText(22);
   g.verified = q.Int(23) != 0;
   g.ancestors = SplitOnSpaces(q.Text(24));
-  g.leased_micros = q.Int(25);
-  g.leased_requests = q.Int(26);
+  g.client_id = q.OptText(25);
+  g.leased_micros = q.Int(26);
+  g.leased_requests = q.Int(27);
   return g;
 }
 
@@ -204,6 +207,7 @@ Status GrantTables::InsertGrant(const GrantRecord& g) {
   q.Bind(g.denied_at).Bind(g.revoked_at).Bind(g.usage_count).Bind(g.spent_micros).Bind(g.notes);
   q.Bind(g.version).Bind(g.request_secret_hash).Bind(g.owner_id).Bind(g.budget_micros).Bind(g.lost_micros);
   q.Bind(g.lost_requests).Bind(g.key_label).Bind(int64_t{g.verified}).Bind(JoinWithSpaces(g.ancestors));
+  q.Bind(g.client_id);
   q.Bind(g.ancestors.empty() ? std::optional<std::string>() : std::optional<std::string>(g.ancestors.front()));
   if (q.Step() != kDone) return db_.DbError("insert grant");
   return {};
@@ -249,14 +253,23 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
   });
 }
 
-Result<std::vector<std::string>> GrantTables::ListChildIds(std::string_view parent_id, int64_t limit) {
-  Query q(db_.Prepare(kSelectChildIds));
-  q.Bind(parent_id).Bind(limit);
+Result<std::vector<std::string>> GrantTables::Ids(const std::string& sql, std::string_view of, int64_t limit,
+                                                  const char* what) {
+  Query q(db_.Prepare(sql));
+  q.Bind(of).Bind(limit);
   std::vector<std::string> ids;
   int rc;
   while ((rc = q.Step()) == kRow) ids.push_back(q.Text(0));
-  if (rc != kDone) return db_.DbError("list children");
+  if (rc != kDone) return db_.DbError(what);
   return ids;
+}
+
+Result<std::vector<std::string>> GrantTables::ListChildIds(std::string_view parent_id, int64_t limit) {
+  return Ids(kSelectChildIds, parent_id, limit, "list children");
+}
+
+Result<std::vector<std::string>> GrantTables::ListLiveGrantsOfClient(std::string_view client_id, int64_t limit) {
+  return Ids(kSelectLiveOfClient, client_id, limit, "list an app's grants");
 }
 
 Result<GrantStore::TreeChange> GrantTables::UpdateGrantTree(const GrantRecord& grant, SubtreeChange carry) {

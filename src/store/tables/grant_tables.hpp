@@ -23,6 +23,7 @@ class GrantTables final : public GrantStore {
   Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
                           UnixSeconds now) override;
   Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) override;
+  Result<std::vector<std::string>> ListLiveGrantsOfClient(std::string_view client_id, int64_t limit) override;
   Result<TreeChange> UpdateGrantTree(const GrantRecord& grant, SubtreeChange carry) override;
   // PostgreSQL: locks the grants' rows until the transaction ends, in id order (every writer that
   // locks several grants does so in this order, so none waits for another in a cycle). SQLite's
@@ -33,6 +34,8 @@ class GrantTables final : public GrantStore {
   Status InsertRequest(const GrantRequestRecord& request);
   Status InsertGrant(const GrantRecord& grant);
   Result<GrantRecord> UpdateGrantInTransaction(const GrantRecord& grant);
+  // The ids `sql` selects, given `of` and `limit`.
+  Result<std::vector<std::string>> Ids(const std::string& sql, std::string_view of, int64_t limit, const char* what);
   // Runs `sql` (an UPDATE of the grant's descendants RETURNING id) and tells the change feed of each.
   Status UpdateDescendants(const std::string& sql, std::string_view id, int64_t value,
                            std::vector<GrantRecord>& changed);
