@@ -39,12 +39,13 @@ inline constexpr std::string_view kKeyRotated = "key.rotated";  // a key replace
 inline constexpr std::string_view kKeyRemoved = "key.removed";
 inline constexpr std::string_view kMasterKeyRotated = "vault.master_key_rotated";
 inline constexpr std::string_view kSigningKeyAdded = "vault.signing_key_added";  // keys rotate-signing
+inline constexpr std::string_view kAuditCutBack = record::kAuditCutBack;         // the trail's end was found cut off
 inline constexpr std::string_view kAll[] = {
-    kGrantRequested, kGrantApproved,   kGrantDenied,       kGrantLimitsChanged,   kGrantRevoked,
-    kGrantDelegated, kGrantExpired,    kGrantExhausted,    kTokenIssued,          kTokenRefreshed,
-    kRefreshReused,  kOwnerSignedIn,   kOwnerSignInFailed, kOwnerPasswordChanged, kOwnerAdded,
-    kOwnerRemoved,   kOwnerTokenReset, kClientAdded,       kClientRemoved,        kClientChanged,
-    kKeyAdded,       kKeyRotated,      kKeyRemoved,        kMasterKeyRotated,     kSigningKeyAdded};
+    kGrantRequested,    kGrantApproved,        kGrantDenied, kGrantLimitsChanged, kGrantRevoked,    kGrantDelegated,
+    kGrantExpired,      kGrantExhausted,       kTokenIssued, kTokenRefreshed,     kRefreshReused,   kOwnerSignedIn,
+    kOwnerSignInFailed, kOwnerPasswordChanged, kOwnerAdded,  kOwnerRemoved,       kOwnerTokenReset, kClientAdded,
+    kClientRemoved,     kClientChanged,        kKeyAdded,    kKeyRotated,         kKeyRemoved,      kMasterKeyRotated,
+    kSigningKeyAdded,   kAuditCutBack};
 }  // namespace audit_kind
 
 // An empty `kind` (any), or one of audit_kind::kAll; else kBadRequest naming them all.

@@ -154,8 +154,19 @@ void AuditLog::Flush() {
     flush_queued_ = false;
   }
   if (events.empty()) return;
-  if (auto appended = record::AppendAudit(store_.Audit(), key_, events, SystemNowMillis()); !appended)
-    spdlog::error("{} audit events not recorded: {}", events.size(), appended.error().message);
+  std::optional<record::AuditMark> mark;
+  if (!mark_.empty()) mark.emplace(mark_);
+  auto appended = record::AppendAudit(store_.Audit(), key_, events, SystemNowMillis(), mark ? &*mark : nullptr);
+  if (appended) return;
+  std::lock_guard lock(mutex_);
+  size_t room = kMaxWaiting > waiting_.size() ? kMaxWaiting - waiting_.size() : 0;
+  if (events.size() > room) {
+    dropped_ += static_cast<int64_t>(events.size() - room);
+    events.resize(room);  // the oldest are kept: the trail is in the order things happened
+  }
+  spdlog::error("{} audit events not recorded yet, kept for the next append ({} dropped in all): {}", events.size(),
+                dropped_, appended.error().message);
+  waiting_.insert(waiting_.begin(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
 }
 
 }  // namespace ap::api

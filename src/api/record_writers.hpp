@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -117,12 +118,17 @@ class ActivityRecorder {
 
 class AuditLog {
  public:
-  // `key`: the chain's key (vault::AuditChainKey), as bytes.
-  AuditLog(store::Store& store, http::BlockingPool& store_pool, std::string key)
-      : store_(store), pool_(store_pool), key_(std::move(key)) {}
+  // Events beyond this many waiting (the store failing appends) are dropped, with an error in the log.
+  static constexpr size_t kMaxWaiting = 10000;
+
+  // `key`: the chain's key (vault::AuditChainKey), as bytes. `mark`: where this machine keeps how far
+  // it has seen the trail go (record/audit_mark.hpp); none: not kept.
+  AuditLog(store::Store& store, http::BlockingPool& store_pool, std::string key, std::filesystem::path mark = {})
+      : store_(store), pool_(store_pool), key_(std::move(key)), mark_(std::move(mark)) {}
   // Queues `event`; never waits. It is linked into the chain in the order Record was called.
   void Record(record::AuditEvent event);
-  // Appends what is waiting.
+  // Appends what is waiting. Events an append failed for wait for the next one (each Record asks
+  // for one), ahead of those recorded since.
   void Flush();
   // The chain's key, for the synchronous record::AppendAudit on the store thread.
   const std::string& Key() const { return key_; }
@@ -131,9 +137,11 @@ class AuditLog {
   store::Store& store_;
   http::BlockingPool& pool_;
   std::string key_;
+  std::filesystem::path mark_;
   std::mutex mutex_;
   std::vector<record::AuditEvent> waiting_;
   bool flush_queued_ = false;
+  int64_t dropped_ = 0;
 };
 
 }  // namespace ap::api

@@ -357,6 +357,36 @@ TEST_F(UsageRecorderTest, RowsAFailedWriteKeptBackAreWrittenByTheNextFlushIfWait
   EXPECT_EQ(Rows(later.grant.id), (std::vector<std::string>{"m1 1 10 20 100"}));
 }
 
+// Events an append failed for (here a damaged head, as the store unreachable would) are appended by
+// the next one, ahead of those recorded since, in the order they happened.
+TEST(AuditLog, EventsAFailedAppendKeptBackGoFirstInTheNext) {
+  char tmpl[] = "/tmp/ap-audit-log-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(tmpl);
+  auto store = store::OpenSqliteStore(dir / "db").value();
+  http::BlockingPool pool(1);
+  AuditLog log(*store, pool, std::string(32, 'k'));
+  auto settle = [&pool] {
+    std::promise<void> done;
+    boost::asio::post(pool.Pool(), [&] { done.set_value(); });
+    done.get_future().get();
+  };
+  ASSERT_TRUE(store->PutSetting("audit.head", "-1 damaged head"));
+  log.Record(record::AuditEvent{"owner.added", "cli", "", "", "{}"});
+  settle();
+  EXPECT_TRUE(store->Audit().ListAudit({}).value().empty());
+  ASSERT_TRUE(store->PutSetting("audit.head", "0 " + record::kGenesisHash + " -"));
+  log.Record(record::AuditEvent{"owner.removed", "cli", "", "", "{}"});
+  settle();
+  store::AuditQuery oldest_first;
+  oldest_first.oldest_first = true;
+  auto trail = store->Audit().ListAudit(oldest_first).value();
+  ASSERT_EQ(trail.size(), 2u);
+  EXPECT_EQ(trail[0].kind, "owner.added");
+  EXPECT_EQ(trail[1].kind, "owner.removed");
+  pool.Join();
+  std::filesystem::remove_all(dir);
+}
+
 // Each grant, day and model once, in key order, whatever the order and length of the rows: names
 // short enough to live inside their strings, which moving a row empties, still meet.
 TEST(MergedUsage, SumsTheRowsOfEachGrantDayAndModel) {

@@ -628,7 +628,7 @@ int RotateSigningKey(const Config& config, bool drop_older) {
   auto audit_key = vault::AuditChainKey(*master, (**store).Keys());
   record::AuditEvent event{std::string(api::audit_kind::kSigningKeyAdded), "cli", "", "",
                            boost::json::serialize(detail)};
-  if (!audit_key || !RecordAuditEvent(*audit_key, **store, event))
+  if (!audit_key || !RecordAuditEvent(config, *audit_key, **store, event))
     std::fprintf(stderr, "aipassport: warning: the key is added, but the audit trail did not take it\n");
   if (drop_older)
     std::printf(
@@ -781,7 +781,7 @@ int RunBroker(const Config& config) {
   SharePerMinuteLimits(**store, meter, *started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error());
-  api::AuditLog audit(**store, store_pool, std::move(*audit_key));
+  api::AuditLog audit(**store, store_pool, std::move(*audit_key), AuditMarkPath(config));
   api::ActivityRecorder activity(**store, store_pool, &store_writes);
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error());
@@ -1064,7 +1064,9 @@ int ResetAdminToken(const Config& config) {
   if (!audit_key) return Fail(audit_key.error());
   auto token = ResetOwnerToken(**store);
   if (!token) return Fail(token.error());
-  if (auto ok = RecordAuditEvent(*audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"}); !ok)
+  if (auto ok =
+          RecordAuditEvent(config, *audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"});
+      !ok)
     return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
   std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());
   std::printf(

@@ -39,7 +39,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     detail["clientId"] = id;
     if (!name.empty()) detail["name"] = name;
     record::AuditEvent event{kind, "cli", "", "", boost::json::serialize(detail)};
-    if (auto ok = RecordAuditEvent(*audit_key, **store, std::move(event)); !ok)
+    if (auto ok = RecordAuditEvent(config, *audit_key, **store, std::move(event)); !ok)
       return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
     return 0;
   };
@@ -81,7 +81,7 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     boost::json::array ids;
     for (const auto& g : *revoked) {
       ids.emplace_back(g.id);
-      if (auto ok = RecordAuditEvent(*audit_key, **store, api::RevokedWithClient(g, command.name, "cli")); !ok)
+      if (auto ok = RecordAuditEvent(config, *audit_key, **store, api::RevokedWithClient(g, command.name, "cli")); !ok)
         return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
     }
     if (int failed = audit("client.removed", command.name, "", {{"revokedGrants", std::move(ids)}})) return failed;

@@ -65,7 +65,8 @@ int ExportAudit(store::Store& store, const RecordCommand& command, std::optional
 int VerifyTrail(const Config& config, store::Store& store) {
   auto key = AuditKey(config, store);
   if (!key) return Fail(key.error());
-  auto verdict = record::VerifyAudit(store.Audit(), *key);
+  record::AuditMark mark(AuditMarkPath(config));
+  auto verdict = record::VerifyAudit(store.Audit(), *key, &mark);
   if (!verdict) return Fail(verdict.error());
   if (verdict->broken) {
     std::printf("audit trail BROKEN at seq %lld: %s\n", static_cast<long long>(verdict->broken->seq),
@@ -84,9 +85,14 @@ Result<std::string> AuditKey(const Config& config, store::Store& store) {
   return vault::AuditChainKey(*master, store.Keys());
 }
 
-Status RecordAuditEvent(const std::string& key, store::Store& store, record::AuditEvent event) {
+std::filesystem::path AuditMarkPath(const Config& config) {
+  return std::filesystem::path(config.data_dir) / "audit-mark";
+}
+
+Status RecordAuditEvent(const Config& config, const std::string& key, store::Store& store, record::AuditEvent event) {
   if (event.actor.empty()) event.actor = "cli";
-  return record::AppendAudit(store.Audit(), key, {std::move(event)}, SystemNowMillis());
+  record::AuditMark mark(AuditMarkPath(config));
+  return record::AppendAudit(store.Audit(), key, {std::move(event)}, SystemNowMillis(), &mark, "cli");
 }
 
 int RunRecordCommand(const Config& config, const RecordCommand& command) {

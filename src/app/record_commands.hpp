@@ -2,6 +2,7 @@
 // `aipassport activity export|prune` and `aipassport audit verify|export`, on the data directory
 // (also while the broker runs), and the audit events that commands themselves raise.
 
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -26,7 +27,10 @@ int RunRecordCommand(const Config& config, const RecordCommand& command);
 
 // The audit trail's key, from the configured master key (see OpenMasterKey).
 Result<std::string> AuditKey(const Config& config, store::Store& store);
-// Appends `event` (by actor "cli" unless it says otherwise) to the trail, synchronously.
-Status RecordAuditEvent(const std::string& key, store::Store& store, record::AuditEvent event);
+// Where this machine keeps how far it has seen the audit trail go (record/audit_mark.hpp).
+std::filesystem::path AuditMarkPath(const Config& config);
+// Appends `event` (by actor "cli" unless it says otherwise) to the trail, synchronously, checked
+// against and moving this machine's mark.
+Status RecordAuditEvent(const Config& config, const std::string& key, store::Store& store, record::AuditEvent event);
 
 }  // namespace ap::app

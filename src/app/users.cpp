@@ -109,7 +109,8 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     auto audit_key = AuditKey(config, **store);  // before anything changes, as for passwd
     if (!audit_key) return Fail(audit_key.error());
     if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error());
-    if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerRemoved, *owner)); !ok)
+    if (auto ok = RecordAuditEvent(config, *audit_key, **store, OwnerEvent(api::audit_kind::kOwnerRemoved, *owner));
+        !ok)
       return Fail("the owner was removed, but the audit trail did not take it: " + ok.error().message);
     std::printf("removed %s: their grants are revoked, their provider keys deleted and their sessions ended\n",
                 command.username.c_str());
@@ -139,12 +140,14 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     if (command.action == "add") {
       store::OwnerRecord owner{RandomUuid(), command.username, *hash, SystemClock()()};
       if (auto ok = (*store)->Identity().CreateOwner(owner); !ok) return Fail(ok.error());
-      if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerAdded, owner)); !ok)
+      if (auto ok = RecordAuditEvent(config, *audit_key, **store, OwnerEvent(api::audit_kind::kOwnerAdded, owner)); !ok)
         return Fail("the owner was added, but the audit trail did not take it: " + ok.error().message);
       std::printf("added %s\n", command.username.c_str());
     } else {
       if (auto ok = (*store)->Identity().SetOwnerPassword(command.username, *hash); !ok) return Fail(ok.error());
-      if (auto ok = RecordAuditEvent(*audit_key, **store, OwnerEvent(api::audit_kind::kOwnerPasswordChanged, *existing)); !ok)
+      if (auto ok = RecordAuditEvent(config, *audit_key, **store,
+                                     OwnerEvent(api::audit_kind::kOwnerPasswordChanged, *existing));
+          !ok)
         return Fail("the password was changed, but the audit trail did not take it: " + ok.error().message);
       std::printf("changed the password of %s; their sessions have ended\n", command.username.c_str());
     }

@@ -82,7 +82,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   auto replaced = store.Keys().PutKey(record);
   if (!replaced) return Fail(replaced.error());
   auto kind = *replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded;
-  if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(kind, "cli", record)); !ok)
+  if (auto ok = RecordAuditEvent(config, *audit_key, store, api::KeyEvent(kind, "cli", record)); !ok)
     return Fail("the key was stored, but the audit trail did not take it: " + ok.error().message);
   std::printf("%s %s's %s key '%s' (…%s), id %s; running brokers use it within seconds\n",
               *replaced ? "replaced" : "added", command.owner.c_str(), command.provider.c_str(), label.c_str(),
@@ -116,7 +116,8 @@ int Remove(const Config& config, store::Store& store, const VaultCommand& comman
   auto audit_key = AuditKey(config, store);  // before anything changes
   if (!audit_key) return Fail(audit_key.error());
   if (auto ok = store.Keys().DeleteKey(command.key_id); !ok) return Fail(ok.error());
-  if (auto ok = RecordAuditEvent(*audit_key, store, api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", *key)); !ok)
+  if (auto ok = RecordAuditEvent(config, *audit_key, store, api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", *key));
+      !ok)
     return Fail("the key was removed, but the audit trail did not take it: " + ok.error().message);
   std::printf("removed the %s key '%s' (…%s); grants bound to it get key_missing until a key takes its label\n",
               key->provider.c_str(), key->label.c_str(), key->hint.c_str());
@@ -152,7 +153,7 @@ int RotateMaster(const Config& config, store::Store& store, const VaultCommand& 
       auto new_audit_key = vault::AuditChainKey(*new_master, store.Keys());
       record::AuditEvent event{std::string(api::audit_kind::kMasterKeyRotated), "cli", "", "",
                                "{\"keys\":" + std::to_string(rows.size()) + ",\"masterKeyId\":\"" + new_master->Id() + "\"}"};
-      if (!new_audit_key || !RecordAuditEvent(*new_audit_key, store, event))
+      if (!new_audit_key || !RecordAuditEvent(config, *new_audit_key, store, event))
         std::fprintf(stderr, "aipassport: warning: the rotation is done, but the audit trail did not take it\n");
       std::printf(
           "re-wrapped %zu keys under the new master key %s (id %s)%s.\n"

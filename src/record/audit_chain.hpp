@@ -20,6 +20,9 @@ namespace ap::record {
 
 // What MasterKey::Derive is given for the chain's key.
 inline constexpr std::string_view kAuditKeyPurpose = "audit-chain";
+// The kind of the record a broker or a command appends first when it finds the trail's end behind
+// where it had seen it go (record/audit_mark.hpp): `audit verify` names it as a break.
+inline constexpr std::string_view kAuditCutBack = "audit.cut_back";
 // The previous hash of the first record.
 inline const std::string kGenesisHash(64, '0');
 
@@ -58,7 +61,8 @@ struct ChainVerdict {
   std::optional<ChainBreak> broken;
 };
 
-// Checks `records` (the whole trail, ordered by seq) against each other and against `head`.
+// Checks `records` (the whole trail, ordered by seq) against each other and against `head`; a
+// recorded cut (kAuditCutBack) is a break too, named at its record.
 ChainVerdict VerifyChain(std::string_view key, const std::vector<store::AuditRecord>& records,
                          const std::optional<store::AuditHead>& head);
 

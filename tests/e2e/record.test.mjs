@@ -412,5 +412,27 @@ test('audit verify catches an edit, a removal, a swap and a truncation made in t
   assert.equal((await run(['audit', 'verify', '--data-dir', dataDir])).code, 0);
   const wrongKey = await run(['audit', 'verify', '--data-dir', dataDir], { AIPASSPORT_MASTER_KEY: Buffer.alloc(32, 7).toString('base64') });
   assert.notEqual(wrongKey.code, 0, 'another master key cannot vouch for the trail');
+
+  // Someone who can write the database, and read its head once, cuts the end off later and puts
+  // that head back: the chain is whole again, but the broker's mark beside the database saw more.
+  const headThen = sql(dataDir, "SELECT value FROM settings WHERE key = 'audit.head'").trim();
+  const later = async (n) => {
+    await call(again.url, 'POST', '/grant-requests', { body: { appName: 'Later', appUrl: 'https://later.example', scope: SCOPES.openai } });
+    await eventually(async () => Number(sql(dataDir, 'SELECT COUNT(*) FROM audit').trim()) === n, `record ${n}`, 5000);
+  };
+  await later(count + 2);
+  await later(count + 3);
+  sql(dataDir, `DELETE FROM audit WHERE seq > ${count + 1}; UPDATE settings SET value = '${headThen}' WHERE key = 'audit.head'`);
+  const cut = await run(['audit', 'verify', '--data-dir', dataDir]);
+  assert.equal(cut.code, 1, cut.stdout + cut.stderr);
+  assert.match(cut.stdout, new RegExp(`BROKEN at seq ${count + 2}: the trail's end was cut off: this machine saw it reach seq ${count + 3}`));
+  await later(count + 3);  // the broker's next append records the cut first
+  const items = (await call(again.url, 'GET', '/audit?limit=2', { token: again.ownerToken })).json.items;
+  assert.equal(items[1].kind, 'audit.cut_back', JSON.stringify(items));
+  assert.deepEqual([items[1].detail.seenSeq, items[1].detail.headSeq], [count + 3, count + 1]);
+  assert.match(again.output, /the audit trail's end was cut off: this machine saw it reach seq/);
+  const named = await run(['audit', 'verify', '--data-dir', dataDir]);
+  assert.equal(named.code, 1, 'a recorded cut stays a break');
+  assert.match(named.stdout, new RegExp(`BROKEN at seq ${count + 2}: record ${count + 2} says the trail's end had been cut off`));
   await again.stop();
 });

@@ -1,0 +1,112 @@
+#include "record/audit_mark.hpp"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+
+#include "record/audit_trail.hpp"
+
+namespace ap::record {
+namespace {
+
+const std::string kKey(32, 'k');
+
+// A trail kept in memory, as a database holds it: someone who can write the database can cut it
+// and put back a head they read before.
+class MemoryTrail : public store::AuditStore {
+ public:
+  Status AppendAudit(const store::AuditLinker& link) override {
+    auto linked = link(trail.head);
+    if (!linked) return linked.error();
+    trail.records.insert(trail.records.end(), linked->first.begin(), linked->first.end());
+    trail.head = linked->second;
+    return {};
+  }
+  Result<std::vector<store::AuditRecord>> ListAudit(const store::AuditQuery&) override { return trail.records; }
+  Result<std::optional<store::AuditHead>> GetAuditHead() override { return trail.head; }
+  Result<Trail> ReadTrail() override { return trail; }
+
+  Trail trail;
+};
+
+class AuditMarkTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/ap-mark-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Status Append(AuditMark* mark, const char* kind = "grant.approved") {
+    return AppendAudit(db_, kKey, {AuditEvent{kind, "owner:alice", "", "", "{}"}}, 1795860000000, mark);
+  }
+
+  std::filesystem::path dir_;
+  MemoryTrail db_;
+};
+
+TEST_F(AuditMarkTest, TheMarkFollowsEachAppendAndIsReadBack) {
+  AuditMark mark(dir_ / "audit-mark");
+  EXPECT_EQ(mark.Read().value(), std::nullopt) << "none before the first append";
+  ASSERT_TRUE(Append(&mark));
+  ASSERT_TRUE(Append(&mark));
+  auto seen = mark.Read().value();
+  ASSERT_TRUE(seen);
+  EXPECT_EQ(seen->seq, 2);
+  EXPECT_EQ(seen->hash, db_.trail.head->hash);
+  EXPECT_FALSE(VerifyAudit(db_, kKey, &mark)->broken);
+
+  std::ofstream(dir_ / "audit-mark") << "2 not-a-hash\n";
+  EXPECT_EQ(mark.Read().error().code, Errc::kUnavailable);
+  EXPECT_FALSE(VerifyAudit(db_, kKey, &mark)) << "verify says it cannot read the mark";
+  ASSERT_TRUE(Append(&mark)) << "the trail is not held up by a damaged mark";
+  EXPECT_EQ(mark.Read().value()->seq, 3) << "which is written anew";
+}
+
+// The attack the chain alone cannot see: the end cut off and a head read earlier put back. The
+// next append records the cut before its own events, and verify names it, then and ever after.
+TEST_F(AuditMarkTest, AnEndCutOffBehindAnOlderRealHeadIsRecordedAndNamed) {
+  AuditMark mark(dir_ / "audit-mark");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(&mark));
+  store::AuditHead read_earlier = *db_.trail.head;  // seq 3
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Append(&mark, "grant.limits_changed"));
+  std::string cut_head = db_.trail.head->hash;
+  db_.trail.records.resize(3);
+  db_.trail.head = read_earlier;
+  EXPECT_FALSE(VerifyChain(kKey, db_.trail.records, db_.trail.head).broken) << "the chain alone sees nothing";
+
+  auto verdict = VerifyAudit(db_, kKey, &mark).value();
+  ASSERT_TRUE(verdict.broken);
+  EXPECT_EQ(verdict.broken->seq, 4);
+  EXPECT_NE(verdict.broken->problem.find("this machine saw it reach seq 5"), std::string::npos)
+      << verdict.broken->problem;
+
+  ASSERT_TRUE(Append(&mark));
+  ASSERT_EQ(db_.trail.records.size(), 5u);
+  EXPECT_EQ(db_.trail.records[3].kind, kAuditCutBack);
+  EXPECT_EQ(db_.trail.records[3].detail, R"({"seenSeq":5,"seenHash":")" + cut_head + R"(","headSeq":3})");
+  EXPECT_EQ(db_.trail.records[4].kind, "grant.approved");
+  EXPECT_EQ(mark.Read().value()->seq, 5) << "the mark follows the trail on, the cut being recorded";
+  verdict = VerifyAudit(db_, kKey, &mark).value();
+  ASSERT_TRUE(verdict.broken) << "a recorded cut stays a break";
+  EXPECT_EQ(verdict.broken->seq, 4);
+  EXPECT_NE(verdict.broken->problem.find("cut off"), std::string::npos);
+  ASSERT_TRUE(Append(&mark));
+  EXPECT_EQ(db_.trail.records.size(), 6u) << "recorded once, not at every append";
+}
+
+TEST_F(AuditMarkTest, AnotherHeadAtTheSameSeqIsACutToo) {
+  AuditMark mark(dir_ / "audit-mark");
+  ASSERT_TRUE(Append(&mark));
+  db_.trail = {};
+  ASSERT_TRUE(AppendAudit(db_, kKey, {AuditEvent{"owner.added", "cli", "", "", "{}"}}, 1, nullptr));
+  EXPECT_TRUE(CutBack(db_.trail.head, *mark.Read().value(), "broker"));
+  EXPECT_FALSE(CutBack(db_.trail.head, *db_.trail.head, "broker"));
+  store::AuditHead behind{0, "", ""};
+  EXPECT_FALSE(CutBack(db_.trail.head, behind, "broker")) << "a trail past the mark is no cut";
+}
+
+}  // namespace
+}  // namespace ap::record
