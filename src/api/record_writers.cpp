@@ -24,9 +24,41 @@ store::ActivityRecord CallRow::Whole() && {
   return std::move(row);
 }
 
+bool RefusalRows::Keep(const std::string& grant_id, UnixMillis at) {
+  int64_t minute = at / 60000;
+  if (minute != minute_) {
+    LogSkipped();
+    counts_.clear();
+    minute_ = minute;
+  }
+  auto it = counts_.find(grant_id);
+  if (it == counts_.end()) {
+    if (counts_.size() >= kMaxGrants) return false;
+    it = counts_.emplace(grant_id, 0).first;
+  }
+  return ++it->second <= kPerGrantMinute;
+}
+
+void RefusalRows::LogSkipped() const {
+  for (const auto& [grant_id, count] : counts_)
+    if (count > kPerGrantMinute)
+      spdlog::warn("grant {}: {} calls refused in the minute from {}, of which the record keeps the first {}", grant_id,
+                   count, FormatIso8601(minute_ * 60), kPerGrantMinute);
+}
+
+namespace {
+
+// A call the broker refused before anything was spent on it.
+bool IsCostlessRefusal(const store::ActivityRecord& row) {
+  return !row.refusal.empty() && row.cost_micros == 0 && row.input_tokens == 0 && row.output_tokens == 0;
+}
+
+}  // namespace
+
 void ActivityRecorder::Record(CallRow row) {
   {
     std::lock_guard lock(mutex_);
+    if (IsCostlessRefusal(row.row) && !refusals_.Keep(row.grant ? row.grant->record.id : "", row.row.at)) return;
     std::vector<CallRow>& waiting = rows_.Waiting();
     if (waiting.size() >= kMaxWaiting) {
       if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "api/row_batches.hpp"
@@ -51,6 +52,28 @@ struct CallRow {
 
   // The row with every name filled in.
   store::ActivityRecord Whole() &&;
+};
+
+// The rows one grant's refused calls get a minute: a call the broker refused at no cost (a revoked
+// grant's token, an app past its rate limit, a malformed body) is refused before any limit counts
+// it, so an app could otherwise write rows, and grow the owner's record, as fast as it can send.
+// Past kPerGrantMinute such calls of a grant in a minute are counted, not recorded one by one, and
+// the count is logged when the minute is over (at the next refusal after it). Calls that cost
+// anything, or that the provider answered, are always recorded.
+// Thread-safety: none (the recorder's lock).
+class RefusalRows {
+ public:
+  static constexpr int64_t kPerGrantMinute = 60;
+  static constexpr size_t kMaxGrants = 100000;  // grants counted in one minute; past that, none recorded
+
+  // Whether the refused call of `grant_id` at `at` gets its row.
+  bool Keep(const std::string& grant_id, UnixMillis at);
+
+ private:
+  void LogSkipped() const;
+
+  int64_t minute_ = 0;
+  std::unordered_map<std::string, int64_t> counts_;  // this minute's refusals, per grant
 };
 
 class ActivityRecorder {
@@ -105,6 +128,7 @@ class ActivityRecorder {
   StoreWrites* writes_;
   std::mutex mutex_;
   RowBatches<CallRow, kBatchRows> rows_;
+  RefusalRows refusals_;
   // On the store thread only: the batch being written (its rows made whole), how much of it is,
   // and whether a transaction of it (or of the next batch) is queued.
   std::vector<store::ActivityRecord> batch_;

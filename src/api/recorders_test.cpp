@@ -265,6 +265,37 @@ TEST_F(ActivityRecorderTest, ARowNamesTheGrantAndTokenItWasHandedOverWith) {
   EXPECT_EQ(tokens[0].calls, 1);
 }
 
+// A flood of calls refused at no cost (a revoked grant's token) writes kPerGrantMinute rows a
+// minute; a refused call that cost something (a stream the budget ended) is always recorded.
+TEST_F(ActivityRecorderTest, AFloodOfCostlessRefusalsIsRecordedUpToItsRowsAMinute) {
+  auto grant = std::make_shared<domain::Grant>();
+  grant->record.id = first_;
+  grant->record.owner_id = "alice";
+  ActivityRecorder recorder(*store_, pool_);
+  const int64_t minute = 1795860000000 / 60000 * 60000;
+  auto refused = [&](int64_t at, int64_t cost) {
+    store::ActivityRecord row = Call(at);
+    row.status = 401;
+    row.refusal = "unauthorized";
+    row.cost_micros = cost;
+    recorder.Record(CallRow{std::move(row), grant, nullptr});
+  };
+  for (int i = 0; i < 500; ++i) refused(minute + i, 0);
+  refused(minute + 600, 70);
+  refused(minute + 60000, 0);  // the next minute
+  std::promise<void> done;
+  http::PostBlocking(pool_, [&] {
+    recorder.FlushAll();
+    done.set_value();
+  });
+  done.get_future().get();
+  auto written = Written();
+  ASSERT_EQ(written.size(), static_cast<size_t>(RefusalRows::kPerGrantMinute) + 2);
+  EXPECT_EQ(written[RefusalRows::kPerGrantMinute - 1], minute + RefusalRows::kPerGrantMinute - 1) << "the first ones";
+  EXPECT_EQ(written[RefusalRows::kPerGrantMinute], minute + 600) << "the one that cost something";
+  EXPECT_EQ(written.back(), minute + 60000);
+}
+
 // When the broker stops, every row is written: the rest of a batch being written, then the rows
 // that came in meanwhile.
 TEST_F(ActivityRecorderTest, FlushAllWritesTheRestOfTheBatchAndTheRowsWaiting) {
@@ -355,6 +386,21 @@ TEST_F(UsageRecorderTest, RowsAFailedWriteKeptBackAreWrittenByTheNextFlushIfWait
   });
   done.get_future().get();
   EXPECT_EQ(Rows(later.grant.id), (std::vector<std::string>{"m1 1 10 20 100"}));
+}
+
+// A grant's costless refusals get kPerGrantMinute rows a minute; another grant's, and the next
+// minute's, are counted apart; past kMaxGrants grants in a minute none is kept.
+TEST(RefusalRows, EachGrantGetsItsRowsAMinute) {
+  RefusalRows rows;
+  const UnixMillis minute = 1795860000000 / 60000 * 60000;
+  for (int64_t i = 0; i < RefusalRows::kPerGrantMinute; ++i) ASSERT_TRUE(rows.Keep("flood", minute + i));
+  EXPECT_FALSE(rows.Keep("flood", minute + 59999));
+  EXPECT_TRUE(rows.Keep("quiet", minute + 59999));
+  EXPECT_TRUE(rows.Keep("flood", minute + 60000)) << "a new minute";
+  RefusalRows many;
+  for (size_t i = 0; i < RefusalRows::kMaxGrants; ++i) ASSERT_TRUE(many.Keep("g" + std::to_string(i), minute));
+  EXPECT_FALSE(many.Keep("one more", minute));
+  EXPECT_TRUE(many.Keep("g1", minute)) << "a grant counted already goes on";
 }
 
 // Events an append failed for (here a damaged head, as the store unreachable would) are appended by
