@@ -241,36 +241,56 @@ boost::asio::awaitable<Result<std::vector<std::string>>> DenyWaiting(BrokerConte
   co_return ids;
 }
 
-Result<std::vector<store::GrantRecord>> RevokeGrantsOfClient(store::Store& s, std::string_view client_id,
-                                                             UnixSeconds now) {
-  constexpr int64_t kPage = 500;
-  constexpr int kTries = 3;  // a grant decided meanwhile is read again
-  std::vector<store::GrantRecord> revoked;
-  for (;;) {
-    auto ids = s.Grants().ListLiveGrantsOfClient(client_id, kPage);
-    if (!ids) return ids.error();
-    if (ids->empty()) return revoked;
-    for (const auto& id : *ids) {
-      for (int attempt = 1;; ++attempt) {
-        auto g = s.Grants().GetGrant(id);
-        if (!g) return g.error();
-        store::GrantRecord before = *g;
-        if (auto ok = Revoke()(*g, now); !ok) return ok.error();
-        auto tree = s.Grants().UpdateGrantTree(*g, CarriedDown(before, *g, now));
-        if (tree) {
-          revoked.push_back(std::move(tree->grant));
-          for (auto& d : tree->descendants) revoked.push_back(std::move(d));
-          break;
-        }
-        if (tree.error().code != Errc::kBadRequest || attempt == kTries) return tree.error();
+RevokedPage RevokeGrantsOfClient(store::Store& s, std::string_view client_id, UnixSeconds now) {
+  constexpr int kTries = 3;  // a grant changed meanwhile is read again
+  RevokedPage page;
+  auto ids = s.Grants().ListLiveGrantsOfClient(client_id, RevokedPage::kPage);
+  if (!ids) {
+    page.error = ids.error();
+    return page;
+  }
+  page.more = static_cast<int64_t>(ids->size()) == RevokedPage::kPage;
+  for (const auto& id : *ids) {
+    for (int attempt = 1;; ++attempt) {
+      auto g = s.Grants().GetGrant(id);
+      if (!g) {
+        page.error = g.error();
+        return page;
+      }
+      // Decided otherwise since it was listed (denied, revoked): not this removal's to end.
+      if (g->status != store::GrantStatus::kPending && g->status != store::GrantStatus::kApproved) break;
+      store::GrantRecord before = *g;
+      if (auto ok = Revoke()(*g, now); !ok) {
+        page.error = ok.error();
+        return page;
+      }
+      auto tree = s.Grants().UpdateGrantTree(*g, CarriedDown(before, *g, now));
+      if (tree) {
+        page.grants.push_back(std::move(tree->grant));
+        for (auto& d : tree->descendants) page.grants.push_back(std::move(d));
+        break;
+      }
+      if (tree.error().code != Errc::kBadRequest || attempt == kTries) {
+        page.error = tree.error();
+        return page;
       }
     }
   }
+  return page;
 }
 
 record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::string_view client_id, std::string actor) {
   return GrantEvent(audit_kind::kGrantRevoked, std::move(actor), grant,
                     json::object{{"because", "app " + std::string(client_id) + " removed"}});
+}
+
+json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked) {
+  constexpr size_t kListed = 100;  // a record stays small, however many grants the app had
+  json::array ids;
+  for (size_t i = 0; i < revoked.size() && i < kListed; ++i) ids.emplace_back(revoked[i].id);
+  return json::object{{"clientId", client_id},
+                      {"revokedGrants", static_cast<int64_t>(revoked.size())},
+                      {"revokedGrantIds", std::move(ids)}};
 }
 
 boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers) {

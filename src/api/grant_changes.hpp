@@ -5,6 +5,7 @@
 // scope as they were writes nothing.
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 #include <functional>
 #include <optional>
 #include <string>
@@ -55,13 +56,21 @@ GrantChange SetLimits(domain::Scope limits);
 // Moves an approved grant's end to `ends_at`, which must be between now and its current end.
 GrantChange EndSooner(UnixSeconds ends_at);
 
-// Revokes, with their descendants, the grants the OAuth app `client_id` asked for that wait or are
-// approved, whoever's they are: the app is being removed. On the store thread, or on a command's
-// own store. Answers every grant revoked, each root before its descendants.
-Result<std::vector<store::GrantRecord>> RevokeGrantsOfClient(store::Store& s, std::string_view client_id,
-                                                             UnixSeconds now);
+// One page of the revocation of the grants the OAuth app `client_id` asked for that wait or are
+// approved, whoever's they are (the app is being removed), with their descendants: at most
+// kPage, each in a transaction of its own. On the store thread (a job a page, so that the calls'
+// leases do not wait behind them all), or on a command's own store.
+struct RevokedPage {
+  static constexpr int64_t kPage = 500;
+  std::vector<store::GrantRecord> grants;  // revoked, each root before its descendants
+  bool more = false;                       // a whole page was read: call again
+  std::optional<Error> error;              // what stopped it; `grants` were revoked before
+};
+RevokedPage RevokeGrantsOfClient(store::Store& s, std::string_view client_id, UnixSeconds now);
 // The audit event of a grant RevokeGrantsOfClient revoked, by `actor`.
 record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::string_view client_id, std::string actor);
+// The detail of `client.removed`: the app, how many grants went with it, and the first 100 of them.
+boost::json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked);
 
 // Revokes `grant_id` once its provider answers have quoted its key too often (KeyLeakGuard),
 // `answers` more now; the audit trail names the broker as the actor.

@@ -543,7 +543,8 @@ class ReferenceApi {
     if (!provider) return provider.error();
     if (auto key = call.TakeKey(**provider); !key) return key.error();
     // The worst case of exactly what goes upstream, after translation, bounds the broker adds included.
-    auto built = proxy::BuildChatCall((*provider)->wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget());
+    auto built = proxy::BuildChatCall((*provider)->wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget(),
+                                      (*provider)->declared ? proxy::Server::kDeclared : proxy::Server::kProvider);
     if (!built) return built.error();
     return BuiltChat{*provider, std::move(*built)};
   }

@@ -70,24 +70,33 @@ int ManageClients(const Config& config, const ClientCommand& command) {
     return 0;
   }
   if (command.action == "remove") {
-    // As /apps does: its grants revoked, the app removed, then any grant it was given meanwhile.
-    UnixSeconds now = SystemNow();
-    auto revoked = api::RevokeGrantsOfClient(**store, command.name, now);
-    if (!revoked) return Fail(revoked.error());
-    if (auto ok = (*store)->OAuth().DeleteClient(command.name); !ok) return Fail(ok.error());
-    auto late = api::RevokeGrantsOfClient(**store, command.name, now);
-    if (!late) return Fail(late.error());
-    revoked->insert(revoked->end(), late->begin(), late->end());
-    boost::json::array ids;
-    for (const auto& g : *revoked) {
-      ids.emplace_back(g.id);
+    if (auto client = (*store)->OAuth().GetClient(command.name); !client)
+      return Fail(client.error().message + ": " + command.name);  // nothing revoked for an unknown id
+    // As /apps does: its grants revoked, the app removed, then any grant it was given meanwhile;
+    // each revoked recorded, whatever stops it.
+    std::vector<store::GrantRecord> revoked;
+    auto revoke_all = [&]() -> std::optional<Error> {
+      for (;;) {
+        api::RevokedPage page = api::RevokeGrantsOfClient(**store, command.name, SystemNow());
+        revoked.insert(revoked.end(), page.grants.begin(), page.grants.end());
+        if (page.error || !page.more) return page.error;
+      }
+    };
+    std::optional<Error> failed = revoke_all();
+    if (!failed)
+      if (auto removed = (*store)->OAuth().DeleteClient(command.name); !removed) failed = removed.error();
+    bool was_removed = !failed;
+    if (!failed) failed = revoke_all();
+    for (const auto& g : revoked)
       if (auto ok = RecordAuditEvent(config, *audit_key, **store, api::RevokedWithClient(g, command.name, "cli")); !ok)
         return Fail(std::string("done, but the audit trail did not take it: ") + ok.error().message);
-    }
-    if (int failed = audit("client.removed", command.name, "", {{"revokedGrants", std::move(ids)}})) return failed;
+    if (was_removed)
+      if (int audit_failed = audit("client.removed", command.name, "", api::RemovedClientDetail(command.name, revoked)))
+        return audit_failed;
+    if (failed) return Fail(*failed);
     std::printf("removed client %s", command.name.c_str());
-    if (revoked->size() == 1) std::printf("; revoked the grant it was given");
-    if (revoked->size() > 1) std::printf("; revoked the %zu grants it was given", revoked->size());
+    if (revoked.size() == 1) std::printf("; revoked the grant it was given");
+    if (revoked.size() > 1) std::printf("; revoked the %zu grants it was given", revoked.size());
     std::printf("\n");
     return 0;
   }

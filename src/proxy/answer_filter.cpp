@@ -27,7 +27,7 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
 const http::FieldName kRead[] = {http::FieldName("content-type"), http::FieldName("retry-after"),
                                  http::FieldName("request-id"), http::FieldName("x-request-id"),
                                  http::FieldName("content-encoding")};
-const std::span<const http::FieldName> kPassed(kRead, 4);
+const std::span<const http::FieldName> kPassed = std::span(kRead).first<std::size(kRead) - 1>();
 
 }  // namespace
 

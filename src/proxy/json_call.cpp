@@ -206,9 +206,10 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
         edits.SetMember(body, root, "max_output_tokens", n);
       else if (built_in)
         edits.SetMember(body, root, "max_completion_tokens", n);
-      else  // whichever the server reads
-        for (std::string_view name : {"max_tokens", "max_completion_tokens"})
-          if (name == "max_tokens" || HasMember(body, root, name)) edits.SetMember(body, root, name, n);
+      else {  // whichever the server reads
+        edits.SetMember(body, root, "max_tokens", n);
+        if (HasMember(body, root, "max_completion_tokens")) edits.SetMember(body, root, "max_completion_tokens", n);
+      }
       break;
     case Provider::kGoogle: {
       // Into the app's generationConfig, under whichever of its names it used.
@@ -232,7 +233,7 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
   return edits.Apply(body);
 }
 
-std::string WithLengthDeclaredServersRead(std::string body) {
+std::string WithMaxTokensCopied(std::string body) {
   size_t root = FirstValue(body);
   std::optional<JsonMember> completion;
   for (const JsonMember& m : ObjectMembers(body, root)) {
@@ -252,8 +253,8 @@ Error GivenTwice(std::string_view member) {
   return MakeError(Errc::kBadRequest, QuotedName(member) + " is given twice");
 }
 
-Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools,
-                              std::string_view path_model) {
+Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools, std::string_view path_model,
+                              Server server) {
   // The kept members of a usual body fit here: reading it allocates nothing.
   std::array<unsigned char, 2048> buffer;
   json::monotonic_resource arena(buffer.data(), buffer.size());
@@ -265,11 +266,11 @@ Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool b
   if (!scan.duplicate.empty()) return GivenTwice(scan.duplicate);
   if (!scan.valid || !scan.value.is_object())
     return MakeError(Errc::kBadRequest, "The request body must be a JSON object");
-  return ReadScannedCall(ep, std::move(body), scan.value.get_object(), bound_tools, path_model);
+  return ReadScannedCall(ep, std::move(body), scan.value.get_object(), bound_tools, path_model, server);
 }
 
 Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, json::object& o, bool bound_tools,
-                                 std::string_view path_model) {
+                                 std::string_view path_model, Server server) {
   JsonCall call;
   // The model the provider runs when the body names none is named for it: the provider may choose
   // another by what else the body holds (OpenAI's images run a GPT image model, not dall-e-2, given
@@ -289,7 +290,7 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, jso
       return MakeError(Errc::kBadRequest, "'model' is required");
   }
   if (ep.counted) {
-    auto read = ReadRequestedUse(ep.wire, ep.capability, o, bound_tools);
+    auto read = ReadRequestedUse(ep.wire, ep.capability, o, bound_tools, server);
     if (!read) return read.error();
     call.asked = std::move(*read);
   }

@@ -36,7 +36,7 @@ struct JsonCall {
 // kBadRequest for a body that is not a JSON object, a policy field given twice, a field policy
 // cannot read, or another model than the path's.
 Result<JsonCall> ReadJsonCall(const NativeEndpoint& ep, std::string body, bool bound_tools,
-                              std::string_view path_model = {});
+                              std::string_view path_model = {}, Server server = Server::kProvider);
 
 // The members of a body ReadJsonCall keeps for policy (a conversation by its structure and the
 // types of its parts, not its text), as a rule a caller that must read more of a body can extend
@@ -48,7 +48,7 @@ extern const ScanRule kPolicyMessage;
 // kPolicyBody's members, Duplicates::kRefuse, and found to be an object (`kept`). Bounds the
 // broker adds go into `kept` as well as the body.
 Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, boost::json::object& kept,
-                                 bool bound_tools, std::string_view path_model = {});
+                                 bool bound_tools, std::string_view path_model = {}, Server server = Server::kProvider);
 
 // `body` (read by ReadJsonCall for `ep`, with no output limit of the app's) asking the provider to
 // write at most `limit` tokens per answer, reasoning and thinking included: OpenAI's
@@ -62,7 +62,7 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
 // A chat body for a declared OpenAI-compatible upstream (read by ReadJsonCall): a length the app
 // gave only as max_completion_tokens is given as max_tokens too, as the reservation took it. Such
 // servers read max_tokens, some (Ollama) nothing else.
-std::string WithLengthDeclaredServersRead(std::string body);
+std::string WithMaxTokensCopied(std::string body);
 
 // The refusal of a body that names `member` twice in one object (its name cut short if long).
 Error GivenTwice(std::string_view member);

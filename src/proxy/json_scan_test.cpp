@@ -428,13 +428,13 @@ TEST(JsonCall, AnOutputLimitGoesWhereEachProviderReadsIt) {
 // Ollama reads max_tokens and nothing else: a length given only as max_completion_tokens, which the
 // reservation took as the limit, is given as max_tokens too. One given as max_tokens stays as it is.
 TEST(JsonCall, ALengthIsGivenToADeclaredServerAsMaxTokens) {
-  EXPECT_EQ(WithLengthDeclaredServersRead(R"({"model":"m","max_completion_tokens":1})"),
+  EXPECT_EQ(WithMaxTokensCopied(R"({"model":"m","max_completion_tokens":1})"),
             R"({"model":"m","max_completion_tokens":1,"max_tokens":1})");
-  EXPECT_EQ(WithLengthDeclaredServersRead(R"({"model":"m","max_completion_tokens":null})"),
+  EXPECT_EQ(WithMaxTokensCopied(R"({"model":"m","max_completion_tokens":null})"),
             R"({"model":"m","max_completion_tokens":null,"max_tokens":null})");
   for (std::string_view kept : {R"({"model":"m"})", R"({"model":"m","max_tokens":5})",
                                 R"({"max_completion_tokens":1,"model":"m","max_tokens":5})"})
-    EXPECT_EQ(WithLengthDeclaredServersRead(std::string(kept)), kept);
+    EXPECT_EQ(WithMaxTokensCopied(std::string(kept)), kept);
 }
 
 TEST(JsonCall, BoundsOnPaidToolsAreSplicedIntoTheAppsBytes) {

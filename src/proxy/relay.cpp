@@ -96,12 +96,13 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   }
   // A declared upstream's body is checked as the app wrote it, before the broker's additions.
   std::string as_sent = provider_.declared ? req.body() : std::string();
-  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget(), path_model);
+  auto call = ReadJsonCall(ep, std::move(req.body()), grant_.record.SpendsAgainstABudget(), path_model,
+                           provider_.declared ? Server::kDeclared : Server::kProvider);
   if (!call) co_return hooks_.Refusal(call.error());
   if (provider_.declared) {
     if (auto known = CheckOpenAIVocabulary(ep, as_sent, provider_.extra_members); !known)
       co_return hooks_.Refusal(known.error());
-    if (ep.path == OpenAIChatCompletions().path) call->body = WithLengthDeclaredServersRead(std::move(call->body));
+    if (ep.path == OpenAIChatCompletions().path) call->body = WithMaxTokensCopied(std::move(call->body));
   }
   if (ep.model_in == ModelIn::kJsonBody) hooks_.SetModel(call->model);
   if (ep.streams == Streams::kAlways && ep.wire == Provider::kGoogle && http::QueryValue(req.target(), "alt") != "sse")
@@ -129,7 +130,7 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   if (provider_.declared) {
     if (auto known = CheckOpenAIVocabulary(OpenAIChatCompletions(), call.body, provider_.extra_members); !known)
       co_return hooks_.Refusal(known.error());
-    call.body = WithLengthDeclaredServersRead(std::move(call.body));
+    call.body = WithMaxTokensCopied(std::move(call.body));
   }
   if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
   http::CallHead upstream(bhttp::verb::post, call.path);

@@ -420,6 +420,16 @@ Status PinStandardTier(json::object& body, RequestedUse& use) {
   return {};
 }
 
+// A declared server's service tier, on a grant with a budget: its names are its own (Groq's
+// performance, flex) and the price table holds one price a model, so none may be asked for.
+Status RefuseTier(const json::object& body) {
+  const json::value* tier = body.if_contains("service_tier");
+  if (!tier || tier->is_null()) return {};
+  return MakeError(Errc::kForbidden,
+                   "'service_tier' picks one of this server's tiers, which the broker's prices do not tell apart, "
+                   "and this grant has a budget");
+}
+
 // Whether an OpenAI chat call asks for speech in its answer: 'modalities' naming "audio", or the
 // 'audio' output settings. A modality other than "text" and "audio" is refused, not guessed.
 Status ReadOpenAIModalities(const json::object& body, RequestedUse& use) {
@@ -458,7 +468,7 @@ Status ReadGeminiModalities(const json::object& c, RequestedUse& use) {
   return {};
 }
 
-Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_tools, RequestedUse& use) {
+Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_tools, Server server, RequestedUse& use) {
   if (capability == "images") {
     auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxImages);
     if (!n) return n.error();
@@ -490,7 +500,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.writes_text = true;
   if (auto modalities = ReadOpenAIModalities(body, use); !modalities) return modalities;
   if (bound_tools)
-    if (auto tier = PinStandardTier(body, use); !tier) return tier;
+    if (auto tier = server == Server::kProvider ? PinStandardTier(body, use) : RefuseTier(body); !tier) return tier;
   // A background response runs on after the call ends: what it goes on to spend never passes here.
   if (const json::value* background = body.if_contains("background");
       bound_tools && background && !background->is_null() && !(background->is_bool() && !background->get_bool()))
@@ -622,13 +632,13 @@ std::string QuotedName(std::string_view name) {
   return "'" + std::string(name.substr(0, cut)) + "'";
 }
 
-Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body,
-                                      bool bound_tools) {
+Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, json::object& body, bool bound_tools,
+                                      Server server) {
   RequestedUse use;
   Status read;
   switch (wire) {
     case Provider::kOpenAI:
-      read = ReadOpenAI(capability, body, bound_tools, use);
+      read = ReadOpenAI(capability, body, bound_tools, server, use);
       break;
     case Provider::kAnthropic:
       read = ReadAnthropic(capability, body, bound_tools, use);

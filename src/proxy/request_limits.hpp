@@ -87,12 +87,17 @@ struct RequestedUse {
 // to 64 characters: the app chooses its length.
 std::string QuotedName(std::string_view name);
 
+// Who serves a call: the provider itself, or a declared OpenAI-compatible server, whose service
+// tiers (Groq's on_demand, flex, performance) the price table does not tell apart.
+enum class Server { kProvider, kDeclared };
+
 // Reads `body` for a call of `capability` to `wire`. With `bound_tools` (the grant has a budget),
 // where the app offers a server-side tool with no bound on its uses and the provider takes one
 // (Anthropic web search's and web fetch's max_uses, OpenAI's max_tool_calls), the bound
 // kDefaultToolUses is added to `body`, so the reservation covers what the provider may do; and an
-// OpenAI service tier left to the project is set to the standard one the price table holds.
+// OpenAI service tier left to the project is set to the standard one the price table holds (a
+// declared server's: none may be asked for, and none is set, as its names are its own).
 Result<RequestedUse> ReadRequestedUse(Provider wire, std::string_view capability, boost::json::object& body,
-                                      bool bound_tools);
+                                      bool bound_tools, Server server = Server::kProvider);
 
 }  // namespace ap::proxy

@@ -525,6 +525,24 @@ TEST(RequestLimits, ATierLeftToTheProjectIsTheStandardOneOnABudget) {
   EXPECT_FALSE(embeddings.contains("service_tier"));
 }
 
+// A declared server's tiers are its own (Groq has no "default", and refuses it): none is set, and on
+// a budget none may be asked for, as the price table holds one price a model.
+TEST(RequestLimits, ADeclaredServerIsSentNoTierAndOnABudgetAsksForNone) {
+  const NativeEndpoint& chat = OpenAIChatCompletions();
+  auto read = [&](std::string body, bool budget = true) {
+    return ReadJsonCall(chat, std::move(body), budget, {}, Server::kDeclared);
+  };
+  EXPECT_EQ(read(R"({"model":"m","messages":[]})")->body, R"({"model":"m","messages":[]})");
+  EXPECT_EQ(read(R"({"model":"m","service_tier":null})")->body, R"({"model":"m","service_tier":null})");
+  for (std::string_view tier : {R"("flex")", R"("auto")", R"("default")", R"("performance")"}) {
+    auto asked = read(R"({"model":"m","service_tier":)" + std::string(tier) + "}");
+    ASSERT_FALSE(asked) << tier;
+    EXPECT_EQ(asked.error().code, Errc::kForbidden);
+    EXPECT_NE(asked.error().message.find("'service_tier'"), std::string::npos);
+  }
+  EXPECT_EQ(read(R"({"model":"m","service_tier":"flex"})", false)->body, R"({"model":"m","service_tier":"flex"})");
+}
+
 // Anthropic bills inference kept in one geography above the listed prices: where the call asks
 // for it is read as the provider reads it (metered_call prices it; without a name, the workspace's
 // default decides).

@@ -229,9 +229,10 @@ std::string_view ChatRequest::ModelCalled(Provider provider) const {
   return model;
 }
 
-Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools) {
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools,
+                               Server server) {
   if (provider == Provider::kOpenAI) {
-    auto call = ReadScannedCall(OpenAIChatCompletions(), std::move(body), request.Kept(), bound_tools);
+    auto call = ReadScannedCall(OpenAIChatCompletions(), std::move(body), request.Kept(), bound_tools, {}, server);
     if (!call) return call.error();
     return ChatCall{{std::string(OpenAIChatCompletions().path), std::move(call->body)}, std::move(call->asked)};
   }

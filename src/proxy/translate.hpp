@@ -71,6 +71,7 @@ struct ChatCall {
 // native path reads them (json_call.hpp), a bound the broker adds spliced in. Anthropic and Gemini
 // get the request translated, and what may be spent is read from the translation. `bound_tools`:
 // as ReadRequestedUse's.
-Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools);
+Result<ChatCall> BuildChatCall(Provider provider, ChatRequest& request, std::string body, bool bound_tools,
+                               Server server = Server::kProvider);
 
 }  // namespace ap::proxy

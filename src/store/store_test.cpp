@@ -1055,14 +1055,15 @@ TEST_P(StoreTest, AppsRegisteredBeforeTheDeviceGrantWasAskedKeepIt) {
   EXPECT_FALSE(store_->OAuth().GetClient("new")->device_grant);
 }
 
-// Grants made before they named their app learn it from what its flow left: a refresh token, a
-// sign-in or device code waiting, a token's use. Neither a child (its exchanging app is not the one
+// Grants made before they named their app learn it from what its flow left: a code, a refresh
+// token, a sign-in or device code waiting, a token's use. Neither a child (its exchanging app is not the one
 // that asked) nor one of the reference's flow learns one. Removing an app lists its live grants only.
 TEST_P(StoreTest, GrantsMadeBeforeTheyNamedTheirAppLearnItFromTheirFlow) {
   {
     auto db = FreshDatabaseUpTo(24, 12);
     ASSERT_TRUE(db);
-    for (std::string id : {"by-refresh", "by-pending", "by-device", "by-use", "reference", "revoked", "child"}) {
+    for (std::string id :
+         {"by-code", "by-refresh", "by-pending", "by-device", "by-use", "reference", "revoked", "child"}) {
       ASSERT_TRUE(db->Exec(("INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) "
                             "VALUES ('req-" +
                             id + "', 'App', 'https://app.example', '{}', 'r', 1)")
@@ -1074,6 +1075,9 @@ TEST_P(StoreTest, GrantsMadeBeforeTheyNamedTheirAppLearnItFromTheirFlow) {
                             "', 1, 'h', '" + ancestors + "')")
                                .c_str()));
     }
+    ASSERT_TRUE(
+        db->Exec("INSERT INTO authorization_codes (code_hash, client_id, redirect_uri, code_challenge, grant_id, "
+                 "expires_at) VALUES ('c', 'app-a', 'https://a.example/cb', 'x', 'by-code', 9)"));
     ASSERT_TRUE(
         db->Exec("INSERT INTO refresh_tokens (token_hash, family_id, grant_id, client_id, created_at) VALUES "
                  "('h1', 'f1', 'by-refresh', 'app-a', 1), ('h2', 'f2', 'revoked', 'app-a', 1)"));
@@ -1091,13 +1095,13 @@ TEST_P(StoreTest, GrantsMadeBeforeTheyNamedTheirAppLearnItFromTheirFlow) {
   }
   store_ = Open();
   auto app_of = [&](const char* id) { return store_->Grants().GetGrant(id).value().client_id; };
-  for (const char* id : {"by-refresh", "by-pending", "by-device", "revoked"})
+  for (const char* id : {"by-code", "by-refresh", "by-pending", "by-device", "revoked"})
     EXPECT_EQ(app_of(id), std::optional<std::string>("app-a")) << id;
   EXPECT_EQ(app_of("by-use"), std::optional<std::string>("app-b"));
   EXPECT_EQ(app_of("reference"), std::nullopt);
   EXPECT_EQ(app_of("child"), std::nullopt);
   EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-a", 10).value(),
-            (std::vector<std::string>{"by-device", "by-pending", "by-refresh"}));
+            (std::vector<std::string>{"by-code", "by-device", "by-pending", "by-refresh"}));
   EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-a", 2).value().size(), 2u);
   EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-b", 10).value(), std::vector<std::string>{"by-use"});
 

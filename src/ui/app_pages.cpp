@@ -181,37 +181,47 @@ class AppPages {
       co_return Forged("Not removed", "removed");
     if (auto client = co_await OwnApp(id, signed_in->owner.id); !client) co_return Refusal(client.error());
     // Its grants are revoked first (a failure leaves the app to be removed again), then again
-    // once it is gone, for a sign-in that ended meanwhile.
-    auto remove = [id, now = ctx_.clock(),
-                   &meter = ctx_.meter](store::Store& s) -> Result<std::vector<store::GrantRecord>> {
-      auto revoked = api::RevokeGrantsOfClient(s, id, now);
-      if (!revoked) return revoked.error();
-      if (auto removed = s.OAuth().DeleteClient(id); !removed) return removed.error();
-      auto late = api::RevokeGrantsOfClient(s, id, now);
-      if (!late) return late.error();
-      revoked->insert(revoked->end(), late->begin(), late->end());
-      for (const auto& g : *revoked) meter.ReturnLeasesOf(g.id);
-      return revoked;
-    };
-    auto revoked = co_await api::OnStore(ctx_, std::move(remove));
-    if (!revoked) co_return Refusal(revoked.error());
-    std::string actor = "owner:" + signed_in->owner.username;
-    boost::json::array revoked_ids;
-    for (auto& g : *revoked) {
-      revoked_ids.emplace_back(g.id);
-      ctx_.audit.Record(api::RevokedWithClient(g, id, actor));
-      if (auto grant = domain::GrantFromRecord(std::move(g))) ctx_.grants.Put(*grant);
+    // once it is gone, for a sign-in that ended meanwhile. Each revoked is recorded, whatever stops.
+    std::vector<store::GrantRecord> revoked;
+    std::optional<Error> failed = co_await RevokeGrantsOf(id, revoked);
+    if (!failed) {
+      auto remove = [id](store::Store& s) { return s.OAuth().DeleteClient(id); };
+      if (auto removed = co_await api::OnStore(ctx_, std::move(remove)); !removed) failed = removed.error();
     }
-    ctx_.audit.Record(record::AuditEvent{
-        std::string(api::audit_kind::kClientRemoved), actor, signed_in->owner.id, "",
-        boost::json::serialize(boost::json::object{{"clientId", id}, {"revokedGrants", std::move(revoked_ids)}})});
+    bool was_removed = !failed;
+    if (!failed) failed = co_await RevokeGrantsOf(id, revoked);
+    std::string actor = "owner:" + signed_in->owner.username;
+    for (const auto& g : revoked) {
+      ctx_.audit.Record(api::RevokedWithClient(g, id, actor));
+      if (auto grant = domain::GrantFromRecord(g)) ctx_.grants.Put(*grant);
+    }
+    if (was_removed)
+      ctx_.audit.Record(record::AuditEvent{std::string(api::audit_kind::kClientRemoved), actor, signed_in->owner.id, "",
+                                           boost::json::serialize(api::RemovedClientDetail(id, revoked))});
+    if (failed) co_return Refusal(*failed);
     std::string notice =
         "<p class=\"notice\" role=\"status\" id=\"notice\">Removed." +
-        (revoked->empty()       ? std::string()
-         : revoked->size() == 1 ? std::string(" The grant it was given is revoked.")
-                                : " The " + std::to_string(revoked->size()) + " grants it was given are revoked.") +
+        (revoked.empty()       ? std::string()
+         : revoked.size() == 1 ? std::string(" The grant it was given is revoked.")
+                               : " The " + std::to_string(revoked.size()) + " grants it was given are revoked.") +
         "</p>";
     co_return co_await Listing(StatusCode::ok, notice, *signed_in);  // g++ 12: no temporaries inside co_await
+  }
+
+  // Revokes the grants app `id` was given, a store job a page, adding them to `revoked`; what
+  // stopped it, if anything did.
+  awaitable<std::optional<Error>> RevokeGrantsOf(std::string id, std::vector<store::GrantRecord>& revoked) {
+    for (;;) {
+      auto revoke_page = [id, now = ctx_.clock(), &meter = ctx_.meter](store::Store& s) {
+        api::RevokedPage page = api::RevokeGrantsOfClient(s, id, now);
+        for (const auto& g : page.grants) meter.ReturnLeasesOf(g.id);
+        return page;
+      };
+      api::RevokedPage page = co_await api::OnStore(ctx_, std::move(revoke_page));
+      revoked.insert(revoked.end(), std::make_move_iterator(page.grants.begin()),
+                     std::make_move_iterator(page.grants.end()));
+      if (page.error || !page.more) co_return page.error;
+    }
   }
 
   awaitable<Response> List(Request& req, const http::PathParams&, http::Exchange&) {

@@ -462,12 +462,17 @@ test('removing an app revokes at once every grant it was given, waiting ones too
   assert.equal((await chatWith(others.access_token)).status, 200, 'another app\'s grant goes on');
   const trail = (await nodeCall(broker.url, 'GET', '/audit?limit=50', { ca: ca.ca, token: broker.ownerToken })).json.items;
   const removal = trail.find((r) => r.kind === 'client.removed' && r.detail.clientId === paged.client_id);
-  assert.equal(removal?.detail.revokedGrants.length, 2, JSON.stringify(removal));
+  assert.equal(removal?.detail.revokedGrants, 2, JSON.stringify(removal));
   const revocations = trail.filter((r) => r.kind === 'grant.revoked' && r.detail.because === `app ${paged.client_id} removed`);
-  assert.deepEqual(revocations.map((r) => r.grantId).sort(), [...removal.detail.revokedGrants].sort());
+  assert.deepEqual(revocations.map((r) => r.grantId).sort(), [...removal.detail.revokedGrantIds].sort());
   assert.ok(revocations.every((r) => r.actor === 'owner:erin'));
 
-  // The operator's CLI, while the broker runs: the broker hears of it from the database.
+  // The operator's CLI, while the broker runs: the broker hears of it from the database. An id that
+  // names no app (a typo, an app removed already) is refused before anything is revoked.
+  const typo = (() => { try { cliSync(['client', 'remove', paged.client_id, '--data-dir', broker.dataDir]); return null; } catch (e) { return e; } })();
+  assert.ok(typo, 'removing it again fails');
+  assert.match(typo.stderr.toString(), /No such client|not found/i);
+  assert.equal((await chatWith(others.access_token)).status, 200);
   const added = cliSync(['client', 'add', 'CLI Notes', '--redirect-uri', 'http://127.0.0.1/callback', '--data-dir', broker.dataDir]).toString();
   const cliApp = { client_id: added.match(/client_id: (\S+)/)[1] };
   const cliTokens = await codeFlow(cliApp, oauth.None());

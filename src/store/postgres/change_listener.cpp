@@ -108,7 +108,8 @@ void ChangeListener::Run() {
     }
     bool rung = false;
     while (PGnotify* note = PQnotifies(conn)) {
-      rung = rung || session_->schema == note->extra;
+      // A broker of an older version notifies with no payload: it may be of this schema.
+      rung = rung || session_->schema == note->extra || *note->extra == '\0';
       PQfreemem(note);
     }
     if (rung) ring_();

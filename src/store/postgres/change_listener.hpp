@@ -17,7 +17,8 @@
 namespace ap::store::postgres {
 
 // The channel AppendChange notifies in the change's transaction (delivered when it commits), with
-// the schema the change was made in as the payload; a listener rings only for its own schema.
+// the schema the change was made in as the payload; a listener rings only for its own schema (and
+// for none: a broker of a version before the payload).
 inline constexpr const char* kChangeChannel = "aipassport_changes";
 
 class ChangeListener {

@@ -354,8 +354,9 @@ CREATE INDEX dpop_proofs_by_jkt ON dpop_proofs(jkt, forget_at);
 )sql"},
     {25, "a grant names the OAuth app that asked for it, so that removing the app revokes it", R"sql(
 ALTER TABLE grants ADD COLUMN client_id TEXT;
--- Those made before: the app their refresh tokens, pending sign-in, device code or tokens' use name.
+-- Those made before: the app their code, refresh tokens, pending sign-in, device code or tokens' use name.
 UPDATE grants SET client_id = COALESCE(
+  (SELECT c.client_id FROM authorization_codes c WHERE c.grant_id = grants.id LIMIT 1),
   (SELECT r.client_id FROM refresh_tokens r WHERE r.grant_id = grants.id LIMIT 1),
   (SELECT p.client_id FROM pending_authorizations p WHERE p.grant_id = grants.id),
   (SELECT d.client_id FROM device_authorizations d WHERE d.grant_id = grants.id LIMIT 1),
