@@ -83,7 +83,9 @@ void CallActivity::Finish(int status) {
   if (exchange_ && upstream_started_)
     exchange_->notes.upstream_ms = MicrosBetween(*upstream_started_, *upstream_ended_) / 1000;
   Count(MicrosBetween(started_, now));
-  if (grant_) ctx_.activity.Record(CallRow{std::move(row_), std::move(grant_), std::move(claims_)});
+  if (grant_)
+    ctx_.activity.Record(
+        CallRow{std::move(row_), std::move(grant_), std::move(claims_), upstream_started_.has_value()});
 }
 
 void CallActivity::Count(int64_t duration_us) const {

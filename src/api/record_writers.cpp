@@ -26,7 +26,7 @@ store::ActivityRecord CallRow::Whole() && {
 
 bool RefusalRows::Keep(const std::string& grant_id, UnixMillis at) {
   int64_t minute = at / 60000;
-  if (minute != minute_) {
+  if (minute > minute_) {
     LogSkipped();
     counts_.clear();
     minute_ = minute;
@@ -40,17 +40,26 @@ bool RefusalRows::Keep(const std::string& grant_id, UnixMillis at) {
 }
 
 void RefusalRows::LogSkipped() const {
-  for (const auto& [grant_id, count] : counts_)
-    if (count > kPerGrantMinute)
+  size_t grants = 0;
+  int64_t skipped = 0;
+  for (const auto& [grant_id, count] : counts_) {
+    if (count <= kPerGrantMinute) continue;
+    skipped += count - kPerGrantMinute;
+    if (++grants <= kLoggedGrants)
       spdlog::warn("grant {}: {} calls refused in the minute from {}, of which the record keeps the first {}", grant_id,
                    count, FormatIso8601(minute_ * 60), kPerGrantMinute);
+  }
+  if (grants > kLoggedGrants)
+    spdlog::warn(
+        "{} grants had more than {} calls refused in that minute: {} of their calls were not recorded one by one",
+        grants, kPerGrantMinute, skipped);
 }
 
 namespace {
 
-// A call the broker refused before anything was spent on it.
-bool IsCostlessRefusal(const store::ActivityRecord& row) {
-  return !row.refusal.empty() && row.cost_micros == 0 && row.input_tokens == 0 && row.output_tokens == 0;
+// A call the broker refused before anything of it reached the provider.
+bool IsCostlessRefusal(const CallRow& call) {
+  return !call.reached_provider && !call.row.refusal.empty() && call.row.cost_micros == 0;
 }
 
 }  // namespace
@@ -58,7 +67,7 @@ bool IsCostlessRefusal(const store::ActivityRecord& row) {
 void ActivityRecorder::Record(CallRow row) {
   {
     std::lock_guard lock(mutex_);
-    if (IsCostlessRefusal(row.row) && !refusals_.Keep(row.grant ? row.grant->record.id : "", row.row.at)) return;
+    if (IsCostlessRefusal(row) && !refusals_.Keep(row.grant ? row.grant->record.id : "", row.row.at)) return;
     std::vector<CallRow>& waiting = rows_.Waiting();
     if (waiting.size() >= kMaxWaiting) {
       if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
@@ -191,14 +200,13 @@ void AuditLog::Flush() {
   auto appended = record::AppendAudit(store_.Audit(), key_, events, SystemNowMillis(), mark ? &*mark : nullptr);
   if (appended) return;
   std::lock_guard lock(mutex_);
-  size_t room = kMaxWaiting > waiting_.size() ? kMaxWaiting - waiting_.size() : 0;
-  if (events.size() > room) {
-    dropped_ += static_cast<int64_t>(events.size() - room);
-    events.resize(room);  // the oldest are kept: the trail is in the order things happened
-  }
-  spdlog::error("{} audit events not recorded yet, kept for the next append ({} dropped in all): {}", events.size(),
-                dropped_, appended.error().message);
   waiting_.insert(waiting_.begin(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
+  if (waiting_.size() > kMaxWaiting) {  // the newest go: the trail is in the order things happened
+    dropped_ += static_cast<int64_t>(waiting_.size() - kMaxWaiting);
+    waiting_.resize(kMaxWaiting);
+  }
+  spdlog::error("{} audit events not recorded yet, kept for the next append ({} dropped in all): {}", waiting_.size(),
+                dropped_, appended.error().message);
 }
 
 }  // namespace ap::api

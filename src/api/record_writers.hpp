@@ -49,6 +49,7 @@ struct CallRow {
   store::ActivityRecord row;  // its grant's and token's names are filled in from `grant` and `claims`
   std::shared_ptr<const domain::Grant> grant;
   std::shared_ptr<const domain::TokenClaims> claims;
+  bool reached_provider = false;  // something of the call was sent upstream
 
   // The row with every name filled in.
   store::ActivityRecord Whole() &&;
@@ -58,13 +59,15 @@ struct CallRow {
 // grant's token, an app past its rate limit, a malformed body) is refused before any limit counts
 // it, so an app could otherwise write rows, and grow the owner's record, as fast as it can send.
 // Past kPerGrantMinute such calls of a grant in a minute are counted, not recorded one by one, and
-// the count is logged when the minute is over (at the next refusal after it). Calls that cost
-// anything, or that the provider answered, are always recorded.
+// the count is logged when the minute is over (at the next refusal after it; kLoggedGrants grants
+// by name, the rest in all). Calls that reached the provider are always recorded. A row comes in
+// when its call ends, its time being when it began: one of an earlier minute counts in this one.
 // Thread-safety: none (the recorder's lock).
 class RefusalRows {
  public:
   static constexpr int64_t kPerGrantMinute = 60;
   static constexpr size_t kMaxGrants = 100000;  // grants counted in one minute; past that, none recorded
+  static constexpr size_t kLoggedGrants = 10;
 
   // Whether the refused call of `grant_id` at `at` gets its row.
   bool Keep(const std::string& grant_id, UnixMillis at);
@@ -152,7 +155,7 @@ class AuditLog {
   // Queues `event`; never waits. It is linked into the chain in the order Record was called.
   void Record(record::AuditEvent event);
   // Appends what is waiting. Events an append failed for wait for the next one (each Record asks
-  // for one), ahead of those recorded since.
+  // for one, and the broker's heartbeat does), ahead of those recorded since.
   void Flush();
   // The chain's key, for the synchronous record::AppendAudit on the store thread.
   const std::string& Key() const { return key_; }

@@ -266,7 +266,8 @@ TEST_F(ActivityRecorderTest, ARowNamesTheGrantAndTokenItWasHandedOverWith) {
 }
 
 // A flood of calls refused at no cost (a revoked grant's token) writes kPerGrantMinute rows a
-// minute; a refused call that cost something (a stream the budget ended) is always recorded.
+// minute; a refused call that reached the provider (a stream the budget ended, one it refused) is
+// always recorded.
 TEST_F(ActivityRecorderTest, AFloodOfCostlessRefusalsIsRecordedUpToItsRowsAMinute) {
   auto grant = std::make_shared<domain::Grant>();
   grant->record.id = first_;
@@ -282,6 +283,10 @@ TEST_F(ActivityRecorderTest, AFloodOfCostlessRefusalsIsRecordedUpToItsRowsAMinut
   };
   for (int i = 0; i < 500; ++i) refused(minute + i, 0);
   refused(minute + 600, 70);
+  store::ActivityRecord answered = Call(minute + 700);  // the provider refused it: it was sent
+  answered.status = 400;
+  answered.refusal = "invalid_request";
+  recorder.Record(CallRow{std::move(answered), grant, nullptr, true});
   refused(minute + 60000, 0);  // the next minute
   std::promise<void> done;
   http::PostBlocking(pool_, [&] {
@@ -290,9 +295,10 @@ TEST_F(ActivityRecorderTest, AFloodOfCostlessRefusalsIsRecordedUpToItsRowsAMinut
   });
   done.get_future().get();
   auto written = Written();
-  ASSERT_EQ(written.size(), static_cast<size_t>(RefusalRows::kPerGrantMinute) + 2);
+  ASSERT_EQ(written.size(), static_cast<size_t>(RefusalRows::kPerGrantMinute) + 3);
   EXPECT_EQ(written[RefusalRows::kPerGrantMinute - 1], minute + RefusalRows::kPerGrantMinute - 1) << "the first ones";
   EXPECT_EQ(written[RefusalRows::kPerGrantMinute], minute + 600) << "the one that cost something";
+  EXPECT_EQ(written[RefusalRows::kPerGrantMinute + 1], minute + 700) << "the one sent upstream";
   EXPECT_EQ(written.back(), minute + 60000);
 }
 
@@ -397,6 +403,9 @@ TEST(RefusalRows, EachGrantGetsItsRowsAMinute) {
   EXPECT_FALSE(rows.Keep("flood", minute + 59999));
   EXPECT_TRUE(rows.Keep("quiet", minute + 59999));
   EXPECT_TRUE(rows.Keep("flood", minute + 60000)) << "a new minute";
+  // A slow call of the minute before ends now: it counts in this minute, and starts none anew.
+  for (int64_t i = 1; i < RefusalRows::kPerGrantMinute; ++i) ASSERT_TRUE(rows.Keep("flood", minute + (i % 2) * 60000));
+  EXPECT_FALSE(rows.Keep("flood", minute + 60001));
   RefusalRows many;
   for (size_t i = 0; i < RefusalRows::kMaxGrants; ++i) ASSERT_TRUE(many.Keep("g" + std::to_string(i), minute));
   EXPECT_FALSE(many.Keep("one more", minute));

@@ -504,18 +504,19 @@ Result<UnixSeconds> HeartbeatTime(store::Store& store) {
   return now;
 }
 
-// Keeps this broker's node alive in the store, retries usage a store failure kept back, hands back
+// Keeps this broker's node alive in the store, retries usage and audit events a store failure kept back, hands back
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
 boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
-                                        api::UsageRecorder& usage, api::StoreWrites& writes,
+                                        api::UsageRecorder& usage, api::AuditLog& audit, api::StoreWrites& writes,
                                         telemetry::BrokerMetrics* metrics, Liveness liveness) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(liveness.heartbeat);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto beat = [&store, &meter, &usage, &writes, metrics, liveness]() {
+    auto beat = [&store, &meter, &usage, &audit, &writes, metrics, liveness]() {
       usage.Flush();  // usage a store failure kept back
+      audit.Flush();  // and audit events
       auto now = HeartbeatTime(store);
       Result<store::MeteringStore::Beat> beat =
           now ? store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count()) : now.error();
@@ -915,7 +916,7 @@ int RunBroker(const Config& config) {
   boost::asio::co_spawn(io.First(), std::move(keys_sync), [](std::exception_ptr e) {
     if (e) spdlog::error("the provider key sync stopped");
   });
-  auto leases = KeepLeases(**store, store_pool, meter, usage, store_writes, metrics.get(), liveness);
+  auto leases = KeepLeases(**store, store_pool, meter, usage, audit, store_writes, metrics.get(), liveness);
   boost::asio::co_spawn(io.First(), std::move(leases), [](std::exception_ptr e) {
     if (e) spdlog::error("the lease keeper stopped");
   });

@@ -68,10 +68,16 @@ int VerifyTrail(const Config& config, store::Store& store) {
   record::AuditMark mark(AuditMarkPath(config));
   auto verdict = record::VerifyAudit(store.Audit(), *key, &mark);
   if (!verdict) return Fail(verdict.error());
+  if (!verdict->unchecked.empty()) std::fprintf(stderr, "aipassport: warning: %s\n", verdict->unchecked.c_str());
   if (verdict->broken) {
     std::printf("audit trail BROKEN at seq %lld: %s\n", static_cast<long long>(verdict->broken->seq),
                 verdict->broken->problem.c_str());
     return 1;
+  }
+  if (verdict->recorded_cut) {  // whole, but records were lost: said apart from a break
+    std::printf("audit trail intact: %lld records, but %s\n", static_cast<long long>(verdict->records),
+                verdict->recorded_cut->problem.c_str());
+    return 3;
   }
   std::printf("audit trail intact: %lld records\n", static_cast<long long>(verdict->records));
   return 0;

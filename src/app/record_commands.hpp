@@ -22,7 +22,8 @@ struct RecordCommand {
 };
 
 // Returns the process exit code; failures are printed. `audit verify` exits 0 on an intact trail,
-// 1 naming the first record (by seq) that was edited, removed or reordered, or the truncation.
+// 1 naming the first record (by seq) that was edited, removed or reordered, or the truncation, and
+// 3 on an intact trail that records a cut of its end (audit.cut_back).
 int RunRecordCommand(const Config& config, const RecordCommand& command);
 
 // The audit trail's key, from the configured master key (see OpenMasterKey).

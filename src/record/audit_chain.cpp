@@ -130,8 +130,10 @@ ChainVerdict VerifyChain(std::string_view key, const std::vector<store::AuditRec
   if (head->seq < last) return broken(head->seq + 1, Seq(head->seq + 1) + " was added behind the broker's back");
   if (head->hash != prev) return broken(last, Seq(last) + " was replaced");
   for (const auto& r : records)
-    if (r.kind == kAuditCutBack)
-      return broken(r.seq, Seq(r.seq) + " says the trail's end had been cut off before it: " + r.detail);
+    if (r.kind == kAuditCutBack) {
+      verdict.recorded_cut = ChainBreak{r.seq, Seq(r.seq) + " says its end had been cut off before it: " + r.detail};
+      break;
+    }
   return verdict;
 }
 

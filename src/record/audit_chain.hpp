@@ -58,11 +58,15 @@ struct ChainBreak {
 
 struct ChainVerdict {
   int64_t records = 0;  // how many were checked
+  // The first record (kAuditCutBack) saying the trail's end had been found cut off before it: the
+  // chain is whole, but records were lost.
+  std::optional<ChainBreak> recorded_cut;
+  std::string unchecked;  // why the trail's end was not checked against this machine's mark
   std::optional<ChainBreak> broken;
 };
 
-// Checks `records` (the whole trail, ordered by seq) against each other and against `head`; a
-// recorded cut (kAuditCutBack) is a break too, named at its record.
+// Checks `records` (the whole trail, ordered by seq) against each other and against `head`, and
+// finds the first recorded cut (kAuditCutBack).
 ChainVerdict VerifyChain(std::string_view key, const std::vector<store::AuditRecord>& records,
                          const std::optional<store::AuditHead>& head);
 

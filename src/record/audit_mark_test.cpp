@@ -54,19 +54,27 @@ TEST_F(AuditMarkTest, TheMarkFollowsEachAppendAndIsReadBack) {
   ASSERT_TRUE(Append(&mark));
   auto seen = mark.Read().value();
   ASSERT_TRUE(seen);
-  EXPECT_EQ(seen->seq, 2);
-  EXPECT_EQ(seen->hash, db_.trail.head->hash);
-  EXPECT_FALSE(VerifyAudit(db_, kKey, &mark)->broken);
+  EXPECT_EQ(seen->head.seq, 2);
+  EXPECT_EQ(seen->head.hash, db_.trail.head->hash);
+  EXPECT_EQ(seen->first_hash, db_.trail.records[0].hash);
+  auto intact = VerifyAudit(db_, kKey, &mark).value();
+  EXPECT_FALSE(intact.broken);
+  EXPECT_EQ(intact.unchecked, "");
 
   std::ofstream(dir_ / "audit-mark") << "2 not-a-hash\n";
   EXPECT_EQ(mark.Read().error().code, Errc::kUnavailable);
-  EXPECT_FALSE(VerifyAudit(db_, kKey, &mark)) << "verify says it cannot read the mark";
+  auto unread = VerifyAudit(db_, kKey, &mark).value();
+  EXPECT_FALSE(unread.broken) << "the chain is still checked";
+  EXPECT_NE(unread.unchecked.find("is not a mark"), std::string::npos) << unread.unchecked;
   ASSERT_TRUE(Append(&mark)) << "the trail is not held up by a damaged mark";
-  EXPECT_EQ(mark.Read().value()->seq, 3) << "which is written anew";
+  EXPECT_EQ(mark.Read().value()->head.seq, 3) << "which is written anew";
+  for (const auto& entry : std::filesystem::directory_iterator(dir_))
+    EXPECT_EQ(entry.path().filename(), "audit-mark") << "no file of a writer is left behind";
 }
 
 // The attack the chain alone cannot see: the end cut off and a head read earlier put back. The
-// next append records the cut before its own events, and verify names it, then and ever after.
+// next append records the cut before its own events; verify names the cut as a break until then,
+// and the recorded cut apart from a break after.
 TEST_F(AuditMarkTest, AnEndCutOffBehindAnOlderRealHeadIsRecordedAndNamed) {
   AuditMark mark(dir_ / "audit-mark");
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(&mark));
@@ -88,24 +96,53 @@ TEST_F(AuditMarkTest, AnEndCutOffBehindAnOlderRealHeadIsRecordedAndNamed) {
   EXPECT_EQ(db_.trail.records[3].kind, kAuditCutBack);
   EXPECT_EQ(db_.trail.records[3].detail, R"({"seenSeq":5,"seenHash":")" + cut_head + R"(","headSeq":3})");
   EXPECT_EQ(db_.trail.records[4].kind, "grant.approved");
-  EXPECT_EQ(mark.Read().value()->seq, 5) << "the mark follows the trail on, the cut being recorded";
+  EXPECT_EQ(mark.Read().value()->head.seq, 5) << "the mark follows the trail on, the cut being recorded";
   verdict = VerifyAudit(db_, kKey, &mark).value();
-  ASSERT_TRUE(verdict.broken) << "a recorded cut stays a break";
-  EXPECT_EQ(verdict.broken->seq, 4);
-  EXPECT_NE(verdict.broken->problem.find("cut off"), std::string::npos);
+  EXPECT_FALSE(verdict.broken);
+  ASSERT_TRUE(verdict.recorded_cut) << "the recorded cut is named";
+  EXPECT_EQ(verdict.recorded_cut->seq, 4);
   ASSERT_TRUE(Append(&mark));
   EXPECT_EQ(db_.trail.records.size(), 6u) << "recorded once, not at every append";
 }
 
-TEST_F(AuditMarkTest, AnotherHeadAtTheSameSeqIsACutToo) {
+// A new database under the same data directory, or one emptied, is another trail: the mark starts
+// again on it, no cut recorded; verify says it could not compare.
+TEST_F(AuditMarkTest, AnotherTrailIsNoCut) {
+  AuditMark mark(dir_ / "audit-mark");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(&mark));
+  db_.trail = {};
+  EXPECT_FALSE(VerifyAudit(db_, kKey, &mark)->broken) << "an emptied trail verifies, as the README says";
+  ASSERT_TRUE(Append(&mark));
+  EXPECT_EQ(db_.trail.records.size(), 1u);
+  EXPECT_EQ(mark.Read().value()->head.seq, 1);
+
+  MemoryTrail other;
+  ASSERT_TRUE(AppendAudit(other, kKey, {AuditEvent{"owner.added", "cli", "", "", "{}"}}, 7, nullptr));
+  ASSERT_TRUE(AppendAudit(other, kKey, {AuditEvent{"owner.added", "cli", "", "", "{}"}}, 8, nullptr));
+  std::string elsewhere = other.trail.head->hash;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(&mark));  // this machine saw seq 4
+  auto verdict = VerifyAudit(other, kKey, &mark).value();
+  EXPECT_FALSE(verdict.broken);
+  EXPECT_NE(verdict.unchecked.find("another trail"), std::string::npos) << verdict.unchecked;
+  ASSERT_TRUE(AppendAudit(other, kKey, {AuditEvent{"owner.added", "cli", "", "", "{}"}}, 9, &mark));
+  EXPECT_EQ(other.trail.records.size(), 3u) << "no cut recorded on another trail";
+  EXPECT_EQ(mark.Read().value()->head.seq, 3);
+  EXPECT_EQ(other.trail.records[1].hash, elsewhere);
+}
+
+TEST_F(AuditMarkTest, AnotherHeadAtTheSameSeqOfTheTrailIsACutToo) {
   AuditMark mark(dir_ / "audit-mark");
   ASSERT_TRUE(Append(&mark));
-  db_.trail = {};
-  ASSERT_TRUE(AppendAudit(db_, kKey, {AuditEvent{"owner.added", "cli", "", "", "{}"}}, 1, nullptr));
-  EXPECT_TRUE(CutBack(db_.trail.head, *mark.Read().value(), "broker"));
-  EXPECT_FALSE(CutBack(db_.trail.head, *db_.trail.head, "broker"));
-  store::AuditHead behind{0, "", ""};
-  EXPECT_FALSE(CutBack(db_.trail.head, behind, "broker")) << "a trail past the mark is no cut";
+  ASSERT_TRUE(Append(&mark));
+  SeenTrail seen = *mark.Read().value();
+  store::AuditHead other = *db_.trail.head;
+  other.hash = std::string(64, 'f');
+  EXPECT_TRUE(CutBack(other, seen.first_hash, seen, "broker"));
+  EXPECT_FALSE(CutBack(db_.trail.head, seen.first_hash, seen, "broker"));
+  store::AuditHead further = *db_.trail.head;
+  further.seq = 9;
+  EXPECT_FALSE(CutBack(further, seen.first_hash, seen, "broker")) << "a trail past the mark is no cut";
+  EXPECT_FALSE(CutBack(other, std::string(64, 'a'), seen, "broker")) << "another trail is no cut";
 }
 
 }  // namespace

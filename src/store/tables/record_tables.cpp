@@ -85,6 +85,8 @@ std::string AuditSql(const AuditQuery& query) {
          (query.oldest_first ? " ORDER BY seq LIMIT ?7" : " ORDER BY seq DESC LIMIT ?7");
 }
 const char* const kLockAudit = "SELECT pg_advisory_xact_lock(7272002)";
+const char* const kSyncFully = "PRAGMA synchronous = FULL";  // SQLite only
+const char* const kSyncNormally = "PRAGMA synchronous = NORMAL";
 const std::string kGetHead = "SELECT value FROM settings WHERE key = 'audit.head'";
 const std::string kSetHead =
     "INSERT INTO settings (key, value) VALUES ('audit.head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -328,6 +330,19 @@ Result<std::optional<AuditHead>> AuditTables::GetAuditHead() {
 }
 
 Status AuditTables::AppendAudit(const AuditLinker& link) {
+  // On SQLite (synchronous = NORMAL) a power cut can undo the last commits; the audit mark beside
+  // the database (record/audit_mark.hpp) is kept on disk after each append, and would then take
+  // the undone records for a cut. An append is synced whole before it is done.
+  bool sqlite = db_.dialect() == sql::Dialect::kSqlite;
+  if (sqlite)
+    if (auto full = db_.Exec(kSyncFully); !full) return full;
+  Status appended = AppendAuditInTransaction(link);
+  if (sqlite)
+    if (auto normal = db_.Exec(kSyncNormally); !normal && appended) return normal;
+  return appended;
+}
+
+Status AuditTables::AppendAuditInTransaction(const AuditLinker& link) {
   return db_.InTransaction([&]() -> Status {
     if (db_.dialect() == sql::Dialect::kPostgres)  // one appender at a time across brokers
       if (auto locked = db_.Exec(kLockAudit); !locked) return locked;

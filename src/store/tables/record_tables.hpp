@@ -60,6 +60,8 @@ class AuditTables final : public AuditStore {
   Result<Trail> ReadTrail() override;
 
  private:
+  Status AppendAuditInTransaction(const AuditLinker& link);
+
   Connection& db_;
 };
 
