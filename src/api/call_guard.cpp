@@ -23,12 +23,18 @@ awaitable<Result<domain::Grant>> LoadGrant(BrokerContext& ctx, std::string id) {
 
 namespace {
 
+// How far behind the change feed (read every 200 ms) the cache is trusted. Past it (the broker was
+// paused, its machine suspended, its store thread held up), a grant revoked meanwhile on another
+// broker may still be cached: grants are read from the store until the feed is read again.
+constexpr std::chrono::milliseconds kCacheTrusted{2000};
+
 // The cached grant; null when the store must be asked (GrantFromStore). Refused when this broker
 // cannot vouch that it knows of every revocation.
 Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, const std::string& id) {
   if (ctx.follower && !ctx.follower->CaughtUpWithin(ctx.follower_max_age))
     return MakeError(Errc::kUnavailable,
                      "This broker cannot reach its database to learn of revocations; the call was not sent");
+  if (ctx.follower && !ctx.follower->CaughtUpWithin(kCacheTrusted)) return std::shared_ptr<const domain::Grant>();
   return ctx.grants.Find(id);
 }
 

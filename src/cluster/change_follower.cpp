@@ -1,5 +1,7 @@
 #include "cluster/change_follower.hpp"
 
+#include <time.h>
+
 #include <set>
 #include <unordered_set>
 
@@ -9,6 +11,13 @@ namespace ap::cluster {
 namespace {
 
 constexpr int64_t kBatch = 1000;
+
+// CLOCK_BOOTTIME: monotonic, and counting a suspend.
+int64_t BootNanos() {
+  timespec now{};
+  ::clock_gettime(CLOCK_BOOTTIME, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
 constexpr int64_t kPruneEveryPolls = 300;
 
 }  // namespace
@@ -22,8 +31,7 @@ Status ChangeFollower::Start() {
 }
 
 bool ChangeFollower::CaughtUpWithin(std::chrono::milliseconds age) const {
-  std::chrono::steady_clock::time_point at{std::chrono::steady_clock::duration(caught_up_at_.load())};
-  return std::chrono::steady_clock::now() - at <= age;
+  return BootNanos() - caught_up_at_.load() <= std::chrono::nanoseconds(age).count();
 }
 
 Status ChangeFollower::Apply(const store::ChangeRecord& change) {

@@ -38,7 +38,9 @@ class ChangeFollower {
   // Applies the changes made since the last call; returns how many it applied.
   Result<int64_t> Poll();
   // Whether the last successful Start or Poll is at most `age` old. A broker that cannot read the
-  // feed cannot know of a revocation made elsewhere; any thread may ask.
+  // feed cannot know of a revocation made elsewhere; any thread may ask. The age is counted on the
+  // boot clock, which goes on while the machine is suspended, as it does while the process is
+  // stopped.
   bool CaughtUpWithin(std::chrono::milliseconds age) const;
 
  private:
@@ -50,7 +52,7 @@ class ChangeFollower {
   store::Store& store_;
   domain::GrantCache& grants_;
   int64_t last_seq_ = 0;
-  std::atomic<std::chrono::steady_clock::rep> caught_up_at_{0};
+  std::atomic<int64_t> caught_up_at_{0};  // boot clock, nanoseconds
   int64_t polls_ = 0;
   bool reload_pending_ = false;  // changes were missed, and the cache is not read again yet
   std::map<std::string, std::function<void()>, std::less<>> hooks_;

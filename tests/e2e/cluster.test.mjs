@@ -290,6 +290,29 @@ async function authorize(node, session, client) {
 const chatOn = (node, token, headers = {}) => nodeCall(node.url, 'POST', CHAT,
   { headers: { authorization: `Bearer ${token}`, ...headers }, body: chatBody('gpt-4o-mini') });
 
+// A broker stopped (a frozen VM, a debugger) while a grant is revoked elsewhere: once it runs again
+// the calls that waited for it are not served from its cache, which is behind the change feed.
+test('a broker stopped while a grant was revoked elsewhere refuses, once it runs again, the calls that waited', async () => {
+  const [stopped, other] = nodes;
+  const g = await approvedGrant(other, SCOPE);
+  const chat = (node) => call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.equal((await chat(stopped)).status, 200, 'the grant is in its cache');
+  const reached = (await mockStats(mock)).requests.openai;
+  stopped.proc.kill('SIGSTOP');
+  try {
+    const revoked = await call(other.url, 'POST', `/grants/${g.grantId}/revoke`, { token: other.ownerToken });
+    assert.equal(revoked.status, 200, revoked.text);
+    const waiting = chat(stopped);  // sits in its socket until it runs again
+    await new Promise((res) => setTimeout(res, 3000));
+    stopped.proc.kill('SIGCONT');
+    const r = await waiting;
+    assert.equal(r.status, 401, r.text);
+  } finally {
+    stopped.proc.kill('SIGCONT');
+  }
+  assert.equal((await mockStats(mock)).requests.openai, reached, 'nothing reached the provider after the revocation');
+});
+
 test('an OAuth code flow whose authorize, consent and token steps each reach another node', async () => {
   const client = await notesApp();
   const { session } = await signIn(nodes[0], 'erin');
