@@ -75,6 +75,12 @@ class SlowestRecently {
   Clock::time_point window_start_;
 };
 
+// A top-up the store failed after this long (it waited for a locked row, or for a store that does
+// not answer) is held against the grant's next ones for kStoreRefusalHeld; one that failed at once
+// (a busy store) costs nothing to ask again.
+constexpr Clock::duration kSlowRefusal = std::chrono::milliseconds(100);
+constexpr Clock::duration kStoreRefusalHeld = std::chrono::seconds(1);
+
 struct Account {
   std::mutex mutex;
   std::string grant_id;
@@ -109,6 +115,11 @@ struct Account {
   int64_t waits_lent = 0;
   int64_t waits_unlent = 0;
   SlowestRecently top_up_time;  // from being asked for to being in the lease
+  // A top-up the store failed slowly (its row locked by a broker stopped mid-transaction, the store
+  // away): the grant's top-ups fail with `store_refusal` until `store_refused_until`, without going
+  // to the store, so that its waiting calls do not hold the store thread up one after another.
+  Clock::time_point store_refused_until;
+  Error store_refusal;
 };
 
 // ---- Ticket ----
@@ -419,10 +430,22 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
       return {};
     }
   }
-  auto lease = store.Metering().TakeLease(grant_id, node_id, need, want);
+  std::optional<Error> held;  // the store's last refusal, still held
+  {
+    std::lock_guard lock(account.mutex);
+    if (Clock::now() < account.store_refused_until) held = account.store_refusal;
+  }
+  Clock::time_point sent = Clock::now();
+  Result<store::Lease> lease =
+      held ? Result<store::Lease>(*held) : store.Metering().TakeLease(grant_id, node_id, need, want);
   std::lock_guard lock(account.mutex);
   --account.top_ups_in_flight;
   Clock::time_point now = Clock::now();
+  if (!held && !lease && now - sent >= kSlowRefusal &&
+      (lease.error().code == Errc::kUnavailable || lease.error().code == Errc::kStorageUnavailable)) {
+    account.store_refused_until = now + kStoreRefusalHeld;
+    account.store_refusal = lease.error();
+  }
   account.top_up_time.Note(now - asked_at, now);
   NoteLent(account, waiting, lease ? &*lease : nullptr, waits_asked);
   if (!lease) {

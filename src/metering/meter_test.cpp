@@ -136,11 +136,17 @@ class LeaseCountingStore : public store::ForwardingStore, public store::Metering
   explicit LeaseCountingStore(store::Store& inner) : ForwardingStore(inner), metering_(inner.Metering()) {}
   std::atomic<int> leases_needed = 0;
   std::atomic<bool> fail_next = false;  // the next lease asked for fails, as a busy store's would
+  // The next lease asked for fails after a wait, as one of a grant whose row another broker holds.
+  std::atomic<bool> fail_next_slowly = false;
 
   Result<store::Lease> TakeLease(std::string_view grant_id, std::string_view node_id, store::Lease need,
                                  store::Lease want) override {
     if (need.micros > 0 || need.requests > 0) ++leases_needed;
     if (fail_next.exchange(false)) return MakeError(Errc::kUnavailable, "the store is busy");
+    if (fail_next_slowly.exchange(false)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      return MakeError(Errc::kUnavailable, "lock timeout");
+    }
     return metering_.TakeLease(grant_id, node_id, need, want);
   }
   Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused) override {
@@ -251,6 +257,27 @@ TEST_F(MeterTest, WhenASharedTopUpFailsTheWaitingCallsStillGetTheirs) {
   EXPECT_GT(counting.leases_needed, 1) << "the failed top-up was asked again";
   EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_requests,
             meter.Held().requests);
+}
+
+// A top-up the store failed slowly (a row locked by a stopped broker): the grant's calls are refused
+// with it for a second without asking the store again, so they do not hold up the store thread one
+// after another; other grants are not.
+TEST_F(MeterTest, ATopUpThatFailedSlowlyIsHeldAgainstTheGrantsNextCallsForASecond) {
+  LeaseCountingStore counting(*store_);
+  Meter meter(counting, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(std::nullopt, 100);
+  auto other = Approved(std::nullopt, 100);
+  counting.fail_next_slowly = true;
+  auto first = AdmitAtOnce(meter, grant, {}, 1);
+  ASSERT_FALSE(first[0]);
+  EXPECT_EQ(first[0].error().message, "lock timeout");
+  int asked = counting.leases_needed;
+  auto next = AdmitAtOnce(meter, grant, {}, 5);
+  for (const auto& r : next) EXPECT_FALSE(r);
+  EXPECT_EQ(counting.leases_needed, asked) << "the store was not asked again";
+  EXPECT_TRUE(AdmitAtOnce(meter, other, {}, 1)[0]) << "another grant is served";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]) << "after the second, the store is asked again";
 }
 
 TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {

@@ -106,6 +106,31 @@ test('database.pool_size: an owner\'s read stuck on the database does not hold u
   assert.equal(await broker.stop(), 0);
 });
 
+// A grant's row held by a broker stopped mid-transaction: its calls are refused after a quarter of
+// a second each (and at once for a second after that), so the broker's other grants, whose leases
+// queue behind them on its one store thread, are not held up for 5 s a call.
+test('a grant row held locked on the database holds up no other grant\'s calls', async () => {
+  const mock = await startMock();
+  const url = databaseUrlFor(tempDir());
+  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: url } });
+  const locked = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
+  const free = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
+  const chat = (g) => call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  const lock = await holdLock(url, `SELECT id FROM grants WHERE id = '${locked.grantId}' FOR UPDATE`);
+  // Let go after 8 s whatever happens: 20 calls waiting 5 s each would have held the broker 100 s.
+  let held = true;
+  const released = new Promise((res) => setTimeout(() => { held = false; lock.release().then(res); }, 8000));
+  const waiting = Array.from({ length: 20 }, () => chat(locked));  // each needs a lease of the locked grant
+  await new Promise((res) => setTimeout(res, 100));
+  const served = await chat(free);  // its first call takes its lease on the same store thread
+  assert.equal(served.status, 200, served.text);
+  assert.ok(held, 'served while the other grant was still locked');
+  for (const r of await Promise.all(waiting)) assert.equal(r.status, 503, r.text);
+  await released;
+  await eventually(async () => (await chat(locked)).status === 200, 'the grant served once let go', 5000);
+  assert.equal(await broker.stop(), 0);
+});
+
 test('an app cannot erase the activity record on PostgreSQL with a model name the database cannot store', async () => {
   const mock = await startMock();
   const dataDir = tempDir();

@@ -52,6 +52,10 @@ const std::string kForgetNodes = "DELETE FROM nodes WHERE seen_at < ?";
 const std::string kForgetNode = "DELETE FROM nodes WHERE id = ? AND seen_at < ?";
 const std::string kNodeRow = "SELECT 1 FROM nodes WHERE id = ?";
 constexpr const char* kBriefLockWait = "SET LOCAL lock_timeout = '100ms'";
+// A call's lease and its settlement wait this long for a grant's row another broker holds (one
+// stopped mid-transaction holds it until PostgreSQL ends its session): not the session's 5 s, as
+// every other call of this broker waits behind them on the store thread.
+constexpr const char* kCallLockWait = "SET LOCAL lock_timeout = '250ms'";
 const std::string kSqliteNow = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
 const std::string kPostgresNow = "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)";  // not rounded
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
@@ -73,12 +77,21 @@ const std::string kTotalUsage =
 
 }  // namespace
 
+Status MeteringTables::WaitBrieflyForLocks(const char* wait) {
+  if (db_.dialect() != sql::Dialect::kPostgres) return {};
+  return db_.Exec(wait);
+}
+
 Result<Lease> MeteringTables::TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) {
-  return db_.InTransaction([&] { return TakeLeaseInTransaction(grant_id, node_id, need, want); });
+  return db_.InTransaction([&]() -> Result<Lease> {
+    if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief.error();
+    return TakeLeaseInTransaction(grant_id, node_id, need, want);
+  });
 }
 
 Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) {
   return db_.InTransaction([&]() -> Status {
+    if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief;
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
     for (const auto& id : *chain)
@@ -101,7 +114,10 @@ Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_
 Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id,
                                                         const std::vector<UsageRecord>& rows) {
   if (rows.empty()) return std::vector<SpendChange>{};
-  return db_.InTransaction([&] { return SettleInTransaction(node_id, rows); });
+  return db_.InTransaction([&]() -> Result<std::vector<SpendChange>> {
+    if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief.error();
+    return SettleInTransaction(node_id, rows);
+  });
 }
 
 Result<MeteringStore::Beat> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now,
@@ -378,8 +394,7 @@ Result<int64_t> MeteringTables::LoseLeasesOf(std::string_view node_id, UnixSecon
 Result<int64_t> MeteringTables::LoseLeasesOfGone(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) {
   // Rows a paused broker holds are not waited for: a later heartbeat takes them, and this one's
   // connection, which the calls' leases need too, is not held up for the usual lock timeout.
-  if (db_.dialect() == sql::Dialect::kPostgres)
-    if (auto brief = db_.Exec(kBriefLockWait); !brief) return brief.error();
+  if (auto brief = WaitBrieflyForLocks(kBriefLockWait); !brief) return brief.error();
   Query forget(db_.Prepare(kForgetNode));
   forget.Bind(node_id).Bind(stale_before);
   if (forget.Step() != kDone) return db_.DbError("forget node");

@@ -34,6 +34,8 @@ class MeteringTables final : public MeteringStore {
   Result<UsageRecord> TotalUsage(std::string_view grant_id) override;
 
  private:
+  // PostgreSQL: this transaction waits at most `wait` (a SET LOCAL lock_timeout) for a locked row.
+  Status WaitBrieflyForLocks(const char* wait);
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
   // A grant and its ancestors (delegation), the grant first: what it spends or leases, each of them
