@@ -1926,100 +1926,95 @@ TEST(PostgresChangeListener, RingsWhenAChangeCommitsAndAgainAfterItsConnectionIs
   }
 }
 
-// A broker paused in a transaction that holds its lease rows (SIGSTOP, a frozen container) is gone
-// once its heartbeats stop, but its leases cannot be taken while its session lives on. The others'
-// heartbeats are still recorded (were they not, each would take the others for gone), and its
-// leases are taken once the lock is let go.
-TEST(PostgresStore, ALockedGoneNodeDefersItsLeasesWithoutUndoingTheHeartbeat) {
-  if (!postgres::TestDatabaseUrl()) {
-    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
-    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+// A store on PostgreSQL in a schema of its own, with grant "g1" approved (a budget of 1,000 µ$, a
+// cap of 10), and a second session on that schema: a broker stopped in the middle of a
+// transaction (SIGSTOP, a frozen container), holding what it locked.
+class StoppedBrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!postgres::TestDatabaseUrl()) {
+      if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+      GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+    }
+    dir_ = MakeTempDir();
+    store_ = OpenPostgres(dir_);
+    ASSERT_TRUE(store_->Grants().CreateGrantRequest(Request("req-g1", 100), PendingGrant("g1", 100, 10)));
+    GrantRecord g = store_->Grants().GetGrant("g1").value();
+    g.budget_micros = 1000;
+    g.status = GrantStatus::kApproved;
+    g.approved_at = g.created_at;
+    ASSERT_TRUE(store_->Grants().UpdateGrant(g));
+    stopped_ = PQconnectdb(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_)).c_str());
   }
-  auto dir = MakeTempDir();
-  auto store = OpenPostgres(dir);
-  ASSERT_TRUE(store->Grants().CreateGrantRequest(Request("req-g1", 100), PendingGrant("g1", 100, 10)));
-  GrantRecord g = store->Grants().GetGrant("g1").value();
-  g.budget_micros = 1000;
-  g.status = GrantStatus::kApproved;
-  g.approved_at = g.created_at;
-  ASSERT_TRUE(store->Grants().UpdateGrant(g));
-  ASSERT_TRUE(store->Metering().Heartbeat("paused", 100, 0));
-  ASSERT_TRUE(store->Metering().TakeLease("g1", "paused", {300, 4}, {300, 4}));
-  PGconn* paused = PQconnectdb(postgres::TestDatabaseUrlInSchema(SchemaFor(dir)).c_str());
-  auto run = [paused](const char* sql) {
-    PGresult* r = PQexec(paused, sql);
+  void TearDown() override {
+    if (stopped_) PQfinish(stopped_);
+    if (dir_.empty()) return;
+    store_.reset();
+    OnPostgres("DROP SCHEMA " + SchemaFor(dir_) + " CASCADE");
+    std::filesystem::remove_all(dir_);
+  }
+  // Runs `sql` in the stopped broker's session.
+  bool Run(const char* sql) {
+    PGresult* r = PQexec(stopped_, sql);
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     PQclear(r);
     return ok;
-  };
-  ASSERT_TRUE(run("BEGIN"));
-  ASSERT_TRUE(run("SELECT * FROM leases WHERE node_id = 'paused' FOR UPDATE"));
+  }
 
-  auto beat = store->Metering().Heartbeat("alive", 200, 150);  // waits a tenth of a second for the lock
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+  PGconn* stopped_ = nullptr;
+};
+
+// A broker paused in a transaction that holds its lease rows is gone once its heartbeats stop, but
+// its leases cannot be taken while its session lives on. The others' heartbeats are still recorded
+// (were they not, each would take the others for gone), and its leases are taken once the lock is
+// let go.
+TEST_F(StoppedBrokerTest, ALockedGoneNodeDefersItsLeasesWithoutUndoingTheHeartbeat) {
+  ASSERT_TRUE(store_->Metering().Heartbeat("paused", 100, 0));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "paused", {300, 4}, {300, 4}));
+  ASSERT_TRUE(Run("BEGIN"));
+  ASSERT_TRUE(Run("SELECT * FROM leases WHERE node_id = 'paused' FOR UPDATE"));
+
+  auto beat = store_->Metering().Heartbeat("alive", 200, 150);  // waits a tenth of a second for the lock
   ASSERT_TRUE(beat) << beat.error().message;
   EXPECT_EQ(beat->lost, 0);
   EXPECT_TRUE(beat->deferred);
-  EXPECT_EQ(store->Metering().LiveNodes(150).value(), std::vector<std::string>{"alive"});
-  EXPECT_EQ(store->Grants().GetGrant("g1").value().lost_micros, 0);
+  EXPECT_EQ(store_->Metering().LiveNodes(150).value(), std::vector<std::string>{"alive"});
+  EXPECT_EQ(store_->Grants().GetGrant("g1").value().lost_micros, 0);
 
-  ASSERT_TRUE(run("ROLLBACK"));
-  beat = store->Metering().Heartbeat("alive", 210, 150);
+  ASSERT_TRUE(Run("ROLLBACK"));
+  beat = store_->Metering().Heartbeat("alive", 210, 150);
   ASSERT_TRUE(beat) << beat.error().message;
   EXPECT_EQ(beat->lost, 1);
   EXPECT_FALSE(beat->deferred);
-  EXPECT_EQ(store->Grants().GetGrant("g1").value().lost_micros, 300);
-  PQfinish(paused);
-  store.reset();
-  OnPostgres("DROP SCHEMA " + SchemaFor(dir) + " CASCADE");
-  std::filesystem::remove_all(dir);
+  EXPECT_EQ(store_->Grants().GetGrant("g1").value().lost_micros, 300);
 }
 
-// A grant's row held by a broker stopped mid-transaction: a lease or a settlement of it gives up
-// after a quarter of a second rather than the session's 5 s, as every other call of its broker
-// waits behind it on the store thread. (The row is let go after 2 s: a 5 s wait would succeed.)
-TEST(PostgresStore, ALeaseOrASettlementDoesNotWaitLongForALockedGrant) {
-  if (!postgres::TestDatabaseUrl()) {
-    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
-    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
-  }
-  auto dir = MakeTempDir();
-  auto store = OpenPostgres(dir);
-  ASSERT_TRUE(store->Grants().CreateGrantRequest(Request("req-g1", 100), PendingGrant("g1", 100, 10)));
-  GrantRecord g = store->Grants().GetGrant("g1").value();
-  g.status = GrantStatus::kApproved;
-  g.approved_at = g.created_at;
-  ASSERT_TRUE(store->Grants().UpdateGrant(g));
-  PGconn* stopped = PQconnectdb(postgres::TestDatabaseUrlInSchema(SchemaFor(dir)).c_str());
-  auto run = [stopped](const char* sql) {
-    PGresult* r = PQexec(stopped, sql);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
-    PQclear(r);
-    return ok;
-  };
+// A grant's row held by a stopped broker: a lease or a settlement of it gives up after a quarter of
+// a second rather than the session's 5 s, as every other call of its broker waits behind it on the
+// store thread. (The row is let go after 2 s: a 5 s wait would succeed.)
+TEST_F(StoppedBrokerTest, ALeaseOrASettlementDoesNotWaitLongForALockedGrant) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    ASSERT_TRUE(run("BEGIN"));
-    ASSERT_TRUE(run("SELECT * FROM grants WHERE id = 'g1' FOR UPDATE"));
+    ASSERT_TRUE(Run("BEGIN"));
+    ASSERT_TRUE(Run("SELECT * FROM grants WHERE id = 'g1' FOR UPDATE"));
     std::thread let_go([&] {
       std::this_thread::sleep_for(std::chrono::seconds(2));
-      run("ROLLBACK");
+      Run("ROLLBACK");
     });
     if (attempt == 0) {
-      auto lease = store->Metering().TakeLease("g1", "node", {0, 1}, {0, 1});
+      auto lease = store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1});
       EXPECT_FALSE(lease) << "a lease waited for the row";
       if (!lease) {
         EXPECT_EQ(lease.error().code, Errc::kUnavailable) << lease.error().message;
       }
     } else {
       UsageRecord row{"g1", "2026-12-06", "m", 1, 1, 0, 1, 0, 1};
-      EXPECT_FALSE(store->Metering().Settle("node", {row})) << "a settlement waited for the row";
+      EXPECT_FALSE(store_->Metering().Settle("node", {row})) << "a settlement waited for the row";
     }
     let_go.join();
   }
-  EXPECT_TRUE(store->Metering().TakeLease("g1", "node", {0, 1}, {0, 1})) << "once let go, it is leased";
-  PQfinish(stopped);
-  store.reset();
-  OnPostgres("DROP SCHEMA " + SchemaFor(dir) + " CASCADE");
-  std::filesystem::remove_all(dir);
+  EXPECT_TRUE(store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1})) << "once let go, it is leased";
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
