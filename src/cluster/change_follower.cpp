@@ -30,8 +30,8 @@ Status ChangeFollower::Start() {
   return {};
 }
 
-bool ChangeFollower::CaughtUpWithin(std::chrono::milliseconds age) const {
-  return BootNanos() - caught_up_at_.load() <= std::chrono::nanoseconds(age).count();
+std::chrono::nanoseconds ChangeFollower::Behind() const {
+  return std::chrono::nanoseconds(BootNanos() - caught_up_at_.load());
 }
 
 Status ChangeFollower::Apply(const store::ChangeRecord& change) {

@@ -41,7 +41,9 @@ class ChangeFollower {
   // feed cannot know of a revocation made elsewhere; any thread may ask. The age is counted on the
   // boot clock, which goes on while the machine is suspended, as it does while the process is
   // stopped.
-  bool CaughtUpWithin(std::chrono::milliseconds age) const;
+  bool CaughtUpWithin(std::chrono::milliseconds age) const { return Behind() <= age; }
+  // How long ago the last successful Start or Poll was, on that clock.
+  std::chrono::nanoseconds Behind() const;
 
  private:
   Status Apply(const store::ChangeRecord& change);
