@@ -1,5 +1,11 @@
 #include "api/auth.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+
 #include "api/owner_session.hpp"
 #include "crypto/hash.hpp"
 #include "http/cookies.hpp"
@@ -10,19 +16,35 @@ namespace ap::api {
 
 namespace {
 
-boost::asio::awaitable<Status> RequireAdminToken(BrokerContext& ctx, const http::Request& request) {
+boost::asio::awaitable<Result<std::string>> OwnerTokenHash(BrokerContext& ctx) {
+  if (!ctx.owner_token_hash_override.empty()) co_return ctx.owner_token_hash_override;
+  auto read = [](store::Store& s) { return s.GetSetting(kOwnerTokenSetting); };
+  auto stored = co_await OnStore(ctx, std::move(read));
+  if (!stored) co_return stored.error();
+  co_return stored->value_or("");
+}
+
+boost::asio::awaitable<Status> RequireAdminToken(BrokerContext& ctx, const http::Request& request,
+                                                 std::string_view peer) {
   auto token = http::BearerToken(request);
   if (!token) co_return MakeError(Errc::kUnauthorized, "Owner credential required: " + token.error().message);
-  std::string presented = crypto::Sha256Hex(*token);
-  std::string expected = ctx.owner_token_hash_override;
-  if (expected.empty()) {
-    auto read = [](store::Store& s) { return s.GetSetting(kOwnerTokenSetting); };
-    auto stored = co_await OnStore(ctx, std::move(read));
-    if (!stored) co_return stored.error();
-    expected = stored->value_or("");
+  auto attempt = ctx.throttles.owner_credentials.Begin(peer, MonotonicSeconds());
+  if (attempt.Refused()) {
+    Error busy = MakeError(Errc::kRateLimited, "Too many wrong owner credentials from this address; try again later");
+    busy.retry_after_seconds = attempt.retry_after_seconds;
+    co_return busy;
   }
-  if (expected.empty() || !crypto::ConstantTimeEqual(presented, expected))
+  if (attempt.delay_millis > 0) {  // this address guessed: slow it, never refuse the right credential
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    timer.expires_after(std::chrono::milliseconds(attempt.delay_millis));
+    co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
+  }
+  auto expected = co_await OwnerTokenHash(ctx);
+  if (!expected) co_return expected.error();
+  if (expected->empty() || !crypto::ConstantTimeEqual(crypto::Sha256Hex(*token), *expected)) {
+    attempt.Failed();
     co_return MakeError(Errc::kUnauthorized, "Invalid owner credential");
+  }
   co_return Status{};
 }
 
@@ -66,10 +88,11 @@ http::RouteHandler SameOriginOnly(const BrokerContext& ctx, http::RouteHandler h
   };
 }
 
-boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request) {
+boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request,
+                                                    std::string_view peer) {
   if (request.find(http::bhttp::field::authorization) != request.end() ||
       !http::CookieValue(request, SessionCookieName(ctx))) {
-    if (auto admin = co_await RequireAdminToken(ctx, request); !admin) co_return admin.error();
+    if (auto admin = co_await RequireAdminToken(ctx, request, peer); !admin) co_return admin.error();
     co_return Caller{};
   }
   // Cookies ride along on a foreign page's requests; an Authorization header never does.

@@ -29,7 +29,12 @@ Status RequireSameOrigin(const BrokerContext& ctx, const http::Request& request)
 // `handler` behind RequireSameOrigin: every page route that changes something is added through it.
 http::RouteHandler SameOriginOnly(const BrokerContext& ctx, http::RouteHandler handler);
 
-boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request);
+// The owner's credential on `request` from the client address `peer`: a signed-in session (cookie,
+// with X-CSRF-Token on a change), or the owner token as a bearer token, whose guesses are slowed
+// per address (Throttles::owner_credentials): 401 when wrong or missing, 429 while the address has
+// a slowed check running.
+boost::asio::awaitable<Result<Caller>> RequireOwner(BrokerContext& ctx, const http::Request& request,
+                                                    std::string_view peer);
 
 // The owner `caller` acts for: the signed-in owner, or the operator for the owner token. Lets
 // the vault know the owner (it may spend the environment's keys if the operator shares them).

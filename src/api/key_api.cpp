@@ -57,8 +57,8 @@ class KeyApi {
  public:
   explicit KeyApi(BrokerContext& ctx) : ctx_(ctx) {}
 
-  awaitable<Response> List(Request& req, const PathParams&, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> List(Request& req, const PathParams&, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     std::string owner = ActingOwner(ctx_, *caller);
     auto list = [owner](store::Store& s) { return s.Keys().ListKeys(owner); };
@@ -71,8 +71,8 @@ class KeyApi {
     co_return http::JsonResponse(StatusCode::ok, json::object{{"keys", std::move(items)}});
   }
 
-  awaitable<Response> Add(Request& req, const PathParams&, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> Add(Request& req, const PathParams&, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     auto fields = ReadNewKey(req.body());
     if (!fields) co_return http::ErrorResponse(fields.error());
@@ -88,8 +88,8 @@ class KeyApi {
     co_return http::JsonResponse(StatusCode::created, KeyToJson(record));
   }
 
-  awaitable<Response> Remove(Request& req, const PathParams& params, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> Remove(Request& req, const PathParams& params, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     std::string owner = ActingOwner(ctx_, *caller);
     std::string id(params.Get("id"));

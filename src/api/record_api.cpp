@@ -70,8 +70,8 @@ class RecordApi {
  public:
   explicit RecordApi(BrokerContext& ctx) : ctx_(ctx) {}
 
-  awaitable<Response> Activity(Request& req, const PathParams&, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> Activity(Request& req, const PathParams&, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     auto query = ActivityQueryOf(req, *caller);
     if (!query) co_return http::ErrorResponse(query.error());
@@ -83,8 +83,8 @@ class RecordApi {
     co_return co_await ActivityPage(std::move(*query));
   }
 
-  awaitable<Response> GrantActivity(Request& req, const PathParams& params, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> GrantActivity(Request& req, const PathParams& params, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     std::string id(params.Get("id"));
     auto grant = co_await LoadGrant(ctx_, id);
@@ -96,8 +96,8 @@ class RecordApi {
     co_return co_await ActivityPage(std::move(*query));
   }
 
-  awaitable<Response> Audit(Request& req, const PathParams&, http::Exchange&) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> Audit(Request& req, const PathParams&, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     auto window = ReadWindow(req);
     if (!window) co_return http::ErrorResponse(window.error());

@@ -156,8 +156,8 @@ class ReferenceApi {
 
   // Wraps an owner endpoint: nothing of it runs without the admin's or an owner's credential.
   template <awaitable<Response> (ReferenceApi::*Method)(Request&, const PathParams&, const Caller&)>
-  awaitable<Response> OwnerOnly(Request& req, const PathParams& params) {
-    auto caller = co_await RequireOwner(ctx_, req);
+  awaitable<Response> OwnerOnly(Request& req, const PathParams& params, http::Exchange& exchange) {
+    auto caller = co_await RequireOwner(ctx_, req, exchange.PeerAddress());
     if (!caller) co_return http::ErrorResponse(caller.error());
     co_return co_await (this->*Method)(req, params, *caller);
   }
@@ -607,6 +607,14 @@ http::RouteHandler Bind(std::shared_ptr<ReferenceApi> api) {
   return [api](Request& req, const PathParams& params, http::Exchange&) { return ((*api).*Method)(req, params); };
 }
 
+// An owner endpoint: ReferenceApi::OwnerOnly in front of `Method`.
+template <auto Method>
+http::RouteHandler BindOwnerOnly(std::shared_ptr<ReferenceApi> api) {
+  return [api](Request& req, const PathParams& params, http::Exchange& exchange) {
+    return api->OwnerOnly<Method>(req, params, exchange);
+  };
+}
+
 }  // namespace
 
 void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
@@ -616,16 +624,16 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   router.Add(V::get, "/ready", Bind<&ReferenceApi::Ready>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
   router.Add(V::post, "/grant-requests", http::BindMethod<&ReferenceApi::CreateGrantRequest>(api));
-  router.Add(V::post, "/grant-requests/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::DenyWaiting>>(api));
-  router.Add(V::get, "/grants", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::ListGrants>>(api));
-  router.Add(V::get, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetGrant>>(api));
-  router.Add(V::get, "/grants/:id/usage", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetUsage>>(api));
-  router.Add(V::get, "/grants/:id/events", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::GetEvents>>(api));
-  router.Add(V::patch, "/grants/:id", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::SetLimits>>(api));
+  router.Add(V::post, "/grant-requests/deny", BindOwnerOnly<&ReferenceApi::DenyWaiting>(api));
+  router.Add(V::get, "/grants", BindOwnerOnly<&ReferenceApi::ListGrants>(api));
+  router.Add(V::get, "/grants/:id", BindOwnerOnly<&ReferenceApi::GetGrant>(api));
+  router.Add(V::get, "/grants/:id/usage", BindOwnerOnly<&ReferenceApi::GetUsage>(api));
+  router.Add(V::get, "/grants/:id/events", BindOwnerOnly<&ReferenceApi::GetEvents>(api));
+  router.Add(V::patch, "/grants/:id", BindOwnerOnly<&ReferenceApi::SetLimits>(api));
   router.Add(V::get, "/v1/passport", http::BindMethod<&ReferenceApi::Passport>(api));
-  router.Add(V::post, "/grants/:id/approve", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Approve>>(api));
-  router.Add(V::post, "/grants/:id/deny", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Deny>>(api));
-  router.Add(V::post, "/grants/:id/revoke", Bind<&ReferenceApi::OwnerOnly<&ReferenceApi::Revoke>>(api));
+  router.Add(V::post, "/grants/:id/approve", BindOwnerOnly<&ReferenceApi::Approve>(api));
+  router.Add(V::post, "/grants/:id/deny", BindOwnerOnly<&ReferenceApi::Deny>(api));
+  router.Add(V::post, "/grants/:id/revoke", BindOwnerOnly<&ReferenceApi::Revoke>(api));
   router.Add(V::post, "/tokens", Bind<&ReferenceApi::IssueToken>(api));
   router.Add(V::get, "/tokens/:token/inspect", Bind<&ReferenceApi::InspectToken>(api));
   router.Add(V::post, "/proxy/chat", http::BindMethod<&ReferenceApi::ProxyChat>(api));

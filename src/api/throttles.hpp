@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "core/error.hpp"
+#include "domain/credential_throttle.hpp"
 #include "domain/keyed_throttle.hpp"
 #include "domain/sign_in_gate.hpp"
 
@@ -57,6 +58,9 @@ struct Throttles {
   // Sign-ins and typed device codes: one at a time per address, so each is judged by the failures
   // before it (domain::SignInGate).
   domain::SignInGate sign_ins;
+  // The owner credential (owner token or AIPASSPORT_ADMIN_TOKEN) presented as a bearer token:
+  // guesses slowed per address (domain::CredentialThrottle).
+  domain::CredentialThrottle owner_credentials;
 };
 
 // Counts one of `what` ("device authorization requests") from the client address `peer` (as

@@ -583,7 +583,7 @@ class OAuthApi {
     auto form = http::ParseForm(req.body());
     if (!form) co_return TokenError(StatusCode::bad_request, "invalid_request", "the body must be form-encoded");
     std::optional<std::string> caller_client;
-    bool admin = co_await AdminCaller(req);
+    bool admin = co_await AdminCaller(req, exchange.PeerAddress());
     if (!admin) {
       auto client = co_await AuthenticateClient(req, *form, exchange.PeerAddress());
       if (!client || !client->confidential)
@@ -634,10 +634,10 @@ class OAuthApi {
     return res;
   }
 
-  awaitable<bool> AdminCaller(const Request& req) {
+  awaitable<bool> AdminCaller(const Request& req, std::string_view peer) {
     auto auth = req.find(bhttp::field::authorization);
     if (auth == req.end() || !auth->value().starts_with("Bearer ")) co_return false;
-    auto caller = co_await api::RequireOwner(ctx_, req);
+    auto caller = co_await api::RequireOwner(ctx_, req, peer);
     co_return caller && caller->IsAdmin();
   }
 

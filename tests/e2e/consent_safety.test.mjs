@@ -404,3 +404,20 @@ test('an attacker\'s failed sign-ins from one address do not lock the owner out 
   assert.equal(slowed.status, 401);
   assert.ok(Date.now() - slowStart >= 900, `slowed by the account-wide count (${Date.now() - slowStart} ms)`);
 });
+
+test('guesses at the owner token from one address are slowed to one at a time; the right token still works', async () => {
+  const asOwner = (token, from) => nodeCall(broker.url, 'GET', '/grants', { token, agent: agentFrom(from) });
+  for (let i = 0; i < 20; i++) assert.equal((await asOwner(`apo_guess${i}`, '127.0.0.5')).status, 401);
+  // Past 20 failures a burst sent together is checked one at a time: the others are refused at once.
+  const burst = await Promise.all(Array.from({ length: 10 }, (_, i) => asOwner(`apo_burst${i}`, '127.0.0.5')));
+  assert.deepEqual(burst.map((r) => r.status).sort(), [401, ...Array(9).fill(429)]);
+  const refused = burst.find((r) => r.status === 429);
+  assert.ok(Number(refused.headers['retry-after']) >= 1);
+  assert.match(refused.json.error, /Too many wrong owner credentials/);
+
+  const right = await asOwner(broker.ownerToken, '127.0.0.5');
+  assert.equal(right.status, 200, 'the right token is slowed from the guessing address, never refused');
+  const together = await Promise.all([asOwner('apo_more', '127.0.0.5'), asOwner(broker.ownerToken, '127.0.0.5')]);
+  assert.equal(together.filter((r) => r.status === 429).length, 1, 'one slowed check at a time from that address');
+  assert.equal((await asOwner(broker.ownerToken, '127.0.0.6')).status, 200, 'another address is not slowed');
+});
