@@ -39,18 +39,37 @@ std::optional<Response> RefuseKey(const Request& req, const MockOptions& options
   return JsonAnswer(400, err);
 }
 
+// A field of a request, under its JSON name or its proto name (Gemini, as any proto3 JSON reader,
+// takes both: `generationConfig` or `generation_config`).
+const json::value* FieldOf(const json::object& o, std::string_view json_name, std::string_view proto_name) {
+  const json::value* v = o.if_contains(json_name);
+  return v ? v : o.if_contains(proto_name);
+}
+
 // Checks a GenerateContentRequest; fills `prompt` with its text.
 std::optional<Response> CheckContents(const json::object& o, Prompt& prompt) {
-  static constexpr std::string_view kKnown[] = {"contents", "systemInstruction", "generationConfig", "safetySettings",
-                                                "tools",    "toolConfig",        "cachedContent",    "labels",
-                                                "model",    "serviceTier"};
+  static constexpr std::pair<std::string_view, std::string_view> kKnown[] = {
+      {"contents", "contents"},
+      {"systemInstruction", "system_instruction"},
+      {"generationConfig", "generation_config"},
+      {"safetySettings", "safety_settings"},
+      {"tools", "tools"},
+      {"toolConfig", "tool_config"},
+      {"cachedContent", "cached_content"},
+      {"labels", "labels"},
+      {"model", "model"},
+      {"serviceTier", "service_tier"}};
   for (const auto& [k, v] : o)
-    if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown))
+    if (std::none_of(std::begin(kKnown), std::end(kKnown),
+                     [&](const auto& n) { return k == n.first || k == n.second; }))
       return Invalid("Invalid JSON payload received. Unknown name \"" + std::string(k) + "\": Cannot find field.");
+  for (const auto& [json_name, proto_name] : kKnown)
+    if (json_name != proto_name && o.contains(json_name) && o.contains(proto_name))
+      return Invalid("Invalid JSON payload received. Field \"" + std::string(proto_name) + "\" was given twice.");
   const auto* contents = o.if_contains("contents");
   if (!contents || !contents->is_array() || contents->get_array().empty())
     return Invalid("* GenerateContentRequest.contents: contents is not specified\n");
-  if (const auto* system = o.if_contains("systemInstruction"); system && system->is_object())
+  if (const auto* system = FieldOf(o, "systemInstruction", "system_instruction"); system && system->is_object())
     if (const auto* parts = system->get_object().if_contains("parts")) CollectText(*parts, prompt);
   for (const auto& c : contents->get_array())
     if (const auto* content = c.if_object())
@@ -129,8 +148,10 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   Quote quote = QuoteFor(model);
   if (quote == Quote::kError && !stream) return Invalid(KeyQuote(key));
   int64_t max_tokens = 0;
-  if (const auto* config = o.if_contains("generationConfig"); config && config->is_object())
-    max_tokens = IntOr(config->get_object(), "maxOutputTokens", 0);
+  if (const auto* config = FieldOf(o, "generationConfig", "generation_config"); config && config->is_object()) {
+    const json::object& c = config->get_object();
+    max_tokens = IntOr(c, c.contains("maxOutputTokens") ? "maxOutputTokens" : "max_output_tokens", 0);
+  }
   bool truncated = false;
   std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
   int64_t in = EstimateTokens(prompt.all) + prompt.media_tokens, out = EstimateTokens(reply);

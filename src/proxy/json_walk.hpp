@@ -122,10 +122,13 @@ inline const char* StringRunEnd(const char* p, const char* end) {
 template <class Handler>
 class JsonWalk {
  public:
-  // As json::parse's default options.
+  // As json::parse's default options: what a request may nest. An answer is walked deeper
+  // (kAnswerMaxDepth): what the provider wrote, and the app's JSON.parse reads, must be read here too.
   static constexpr int kMaxDepth = 32;
+  static constexpr int kAnswerMaxDepth = 512;
 
-  JsonWalk(std::string_view text, Handler& handler) : p_(text.data()), end_(text.data() + text.size()), h_(handler) {}
+  JsonWalk(std::string_view text, Handler& handler, int max_depth = kMaxDepth)
+      : p_(text.data()), end_(text.data() + text.size()), h_(handler), max_depth_(max_depth) {}
 
   // Whether the text is one JSON value (blanks around it) and the handler took all of it.
   bool Walk() {
@@ -182,7 +185,7 @@ class JsonWalk {
   }
 
   bool Object() {
-    if (depth_ == kMaxDepth) return false;
+    if (depth_ == max_depth_) return false;
     ++depth_;
     ++p_;
     if (!h_.on_object_begin(ec_)) return false;
@@ -204,7 +207,7 @@ class JsonWalk {
   }
 
   bool Array() {
-    if (depth_ == kMaxDepth) return false;
+    if (depth_ == max_depth_) return false;
     ++depth_;
     ++p_;
     if (!h_.on_array_begin(ec_)) return false;
@@ -371,15 +374,16 @@ class JsonWalk {
   const char* p_;
   const char* end_;
   Handler& h_;
+  const int max_depth_;
   int depth_ = 0;
   boost::system::error_code ec_;
   std::string unescaped_;
 };
 
-// Walks `text` with `handler` (see JsonWalk).
+// Walks `text` with `handler` (see JsonWalk), refusing values nested deeper than `max_depth`.
 template <class Handler>
-bool WalkJson(std::string_view text, Handler& handler) {
-  return JsonWalk<Handler>(text, handler).Walk();
+bool WalkJson(std::string_view text, Handler& handler, int max_depth = JsonWalk<Handler>::kMaxDepth) {
+  return JsonWalk<Handler>(text, handler, max_depth).Walk();
 }
 
 }  // namespace ap::proxy

@@ -599,7 +599,12 @@ bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
   if (!MayCarryUsage(json_text)) return false;
   // Validated as boost::json::parse validates it: what it refuses changes nothing here.
   UsageReader reader;
-  if (!WalkJson(json_text, reader)) return false;
+  if (!WalkJson(json_text, reader, JsonWalk<UsageReader>::kAnswerMaxDepth)) {
+    // Figures the app's parser reads and this one cannot (nested past the bound, malformed): the
+    // call counts as its worst case, never as the figures of an earlier event.
+    usage.implausible = true;
+    return false;
+  }
   reader.MergeInto(usage);
   return reader.UsageOnly();
 }
@@ -642,9 +647,10 @@ class OutputBytes {
   static bool IsTextMember(std::string_view key) {
     // A string delta is the Responses API's; an object one (Chat Completions, Anthropic) is looked into.
     // A tool's name is written by the model too.
-    static constexpr std::string_view kText[] = {"content",  "text", "arguments", "partial_json",
-                                                 "thinking", "name", "reasoning", "reasoning_content",
-                                                 "refusal",  "delta"};
+    // Gemini's code execution tool: the code the model writes.
+    static constexpr std::string_view kText[] = {"content",  "text",  "arguments", "partial_json",
+                                                 "thinking", "name",  "reasoning", "reasoning_content",
+                                                 "refusal",  "delta", "code"};
     return std::find(std::begin(kText), std::end(kText), key) != std::end(kText);
   }
   bool Open() {
@@ -677,7 +683,10 @@ class OutputBytes {
 
 int64_t OutputBytesOfEvent(std::string_view json_text) {
   OutputBytes counted;
-  return WalkJson(json_text, counted) ? counted.Bytes() : 0;
+  // An event that cannot be read is counted whole: all of it may be output.
+  if (!WalkJson(json_text, counted, JsonWalk<OutputBytes>::kAnswerMaxDepth))
+    return static_cast<int64_t>(json_text.size());
+  return counted.Bytes();
 }
 
 }  // namespace ap::proxy

@@ -154,7 +154,10 @@ inline const json::object* ObjectAt(const json::object& o, std::string_view key)
 inline bool MergeUsageFromParse(std::string_view text, Usage& usage) {
   if (!MayCarryUsage(text)) return false;
   boost::system::error_code ec;
-  json::value answer = json::parse(text, ec);
+  json::parse_options deep;
+  deep.max_depth = 512;  // JsonWalk's kAnswerMaxDepth
+  json::value answer = json::parse(text, ec, {}, deep);
+  if (ec) usage.implausible = true;  // what cannot be read counts as the worst case
   if (ec || !answer.is_object()) return false;
   const json::object& o = answer.get_object();
   bool closed = false;

@@ -470,10 +470,43 @@ TEST(OutputBytesOfEvent, CountsTheOutputAnEventWroteAndNothingElse) {
   EXPECT_EQ(OutputBytesOfEvent(R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f",)"
                                R"("args":{"city":"Paris","days":[3,true,null]}}}]}}]})"),
             1 + 4 + 5 + 4 + 1 + 4 + 4);
-  // Nothing of output, or not JSON.
+  // Gemini's code execution: the code the model wrote.
+  EXPECT_EQ(OutputBytesOfEvent(R"({"candidates":[{"content":{"parts":[{"executableCode":)"
+                               R"j({"language":"PYTHON","code":"print(1)"}}]}}]})j"),
+            8);
+  // Nothing of output.
   EXPECT_EQ(OutputBytesOfEvent(R"({"type":"message_stop"})"), 0);
-  EXPECT_EQ(OutputBytesOfEvent("[DONE]"), 0);
-  EXPECT_EQ(OutputBytesOfEvent(R"({"delta":{"content":"cut)"), 0);
+  // What cannot be read counts whole: any of it may be output.
+  EXPECT_EQ(OutputBytesOfEvent("[DONE]"), 6);
+  EXPECT_EQ(OutputBytesOfEvent(R"({"delta":{"content":"cut)"), 24);
+}
+
+// A Gemini chunk whose function call's args the model nested deep: what the app's JSON.parse reads
+// (no depth bound) is read here too, and what cannot be read never leaves an earlier chunk's
+// running totals as the call's usage.
+std::string DeepGeminiChunk(int depth, int64_t output_tokens) {
+  std::string args = std::string(depth, '[') + "1" + std::string(depth, ']');
+  return R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"v":)" + args +
+         R"(}}}],"role":"model"},"finishReason":"STOP","index":0}],)"
+         R"("usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":)" +
+         std::to_string(output_tokens) + "}}";
+}
+
+TEST(UsageReader, AChunkNestedDeeperThanARequestMayIsReadAndOneNestedPastAnyBoundIsTheWorstCase) {
+  Usage usage;
+  MergeUsageFromChunk(R"({"candidates":[{"content":{"parts":[{"text":"Calling now."}]}}],)"
+                      R"("usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":4}})",
+                      usage);
+  EXPECT_EQ(usage.output_tokens, 4);
+  MergeUsageFromChunk(DeepGeminiChunk(40, 60000), usage);
+  EXPECT_EQ(usage.output_tokens, 60000) << "the last chunk's totals, nested past 32 levels";
+  EXPECT_FALSE(usage.implausible);
+  EXPECT_EQ(OutputBytesOfEvent(DeepGeminiChunk(40, 60000)), 3) << "read too: the name, the key, the number";
+
+  Usage beyond;
+  MergeUsageFromChunk(DeepGeminiChunk(600, 60000), beyond);
+  EXPECT_TRUE(beyond.implausible) << "unreadable: charged its worst case";
+  EXPECT_EQ(OutputBytesOfEvent(DeepGeminiChunk(600, 60000)), static_cast<int64_t>(DeepGeminiChunk(600, 60000).size()));
 }
 
 }  // namespace

@@ -99,6 +99,25 @@ test('/proxy/chat to Gemini reserves the limit Gemini receives, not the one the 
   assert.equal(fair.status, 200, fair.text);
 });
 
+test('a Gemini stream that names no limit, admitted with less than its worst case, is sent the lower limit in the config it sent', async () => {
+  const g = await approvedGrant(broker, {
+    provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'], maxBudgetCents: 1,
+  });
+  const contents = [{ role: 'user', parts: [{ text: 'Count the waves' }] }];
+  for (const config of [{ generation_config: { temperature: 0.5 } }, { generationConfig: { temperature: 0.5 } }]) {
+    const r = await call(broker.url, 'POST', '/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse',
+      { token: g.token, body: { contents, ...config } });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.text, /"finishReason"/, 'the emulation read the request, as Gemini reads either spelling');
+    const sent = JSON.parse((await mockStats(mock)).lastBodies.google);
+    const sentConfig = sent.generation_config ?? sent.generationConfig;
+    const limit = sentConfig.maxOutputTokens ?? sentConfig.max_output_tokens;  // either name, inside either
+    assert.ok(limit >= 16 && limit < 4000, `$0.01 at $2.50 a million output tokens: sent ${JSON.stringify(sent)}`);
+    assert.deepEqual(Object.keys(sent).filter((k) => /generation/.test(k)), Object.keys(config), 'the app\'s config, no second one');
+    assert.equal(sentConfig.temperature, 0.5);
+  }
+});
+
 test('uncounted calls obey an exhausted cap, the rate and the calls in flight', async () => {
   const scope = { provider: 'anthropic', models: ['claude-haiku-4-5'], capabilities: ['chat'] };
   const countBody = { model: 'claude-haiku-4-5', messages };
