@@ -12,26 +12,26 @@ namespace {
 
 constexpr int64_t kBatch = 1000;
 
-// CLOCK_BOOTTIME: monotonic, and counting a suspend.
-int64_t BootNanos() {
+constexpr int64_t kPruneEveryPolls = 300;
+
+}  // namespace
+
+int64_t ChangeFollower::BootNanos() {
   timespec now{};
   ::clock_gettime(CLOCK_BOOTTIME, &now);
   return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
 }
-constexpr int64_t kPruneEveryPolls = 300;
-
-}  // namespace
 
 Status ChangeFollower::Start() {
   auto last = store_.Changes().LastChange();
   if (!last) return last.error();
   last_seq_ = *last;
-  caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  caught_up_at_ = clock_();
   return {};
 }
 
 std::chrono::nanoseconds ChangeFollower::Behind() const {
-  return std::chrono::nanoseconds(BootNanos() - caught_up_at_.load());
+  return std::chrono::nanoseconds(clock_() - caught_up_at_.load());
 }
 
 Status ChangeFollower::Apply(const store::ChangeRecord& change) {
@@ -86,11 +86,20 @@ Result<int64_t> ChangeFollower::Poll() {
   int64_t seen_before = last_seq_;
   std::set<std::string, std::less<>> hooked;
   int64_t applied = 0;
+  auto run_hooks = [&] {
+    for (const auto& kind : hooked) hooks_.find(kind)->second();
+  };
   for (;;) {
     auto changes = store_.Changes().ChangesAfter(last_seq_, kBatch);
-    if (!changes) return changes.error();
+    if (!changes) {
+      run_hooks();  // for the changes read before (a signing key dropped), not at the next poll
+      return changes.error();
+    }
     for (const auto& change : *changes) {
-      if (auto done = Apply(change); !done) return done.error();
+      if (auto done = Apply(change); !done) {
+        run_hooks();
+        return done.error();
+      }
       if (hooks_.contains(change.kind)) hooked.insert(change.kind);
       last_seq_ = change.seq;
       ++applied;
@@ -99,13 +108,16 @@ Result<int64_t> ChangeFollower::Poll() {
   }
   // Read after the changes, so a prune by another broker in between cannot hide a gap.
   auto first = store_.Changes().FirstChange();
-  if (!first) return first.error();
+  if (!first) {
+    run_hooks();
+    return first.error();
+  }
   if (*first > seen_before + 1) {
     // Changes this broker never saw were pruned: whatever it holds may be stale.
     reload_pending_ = true;
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }
-  for (const auto& kind : hooked) hooks_.find(kind)->second();
+  run_hooks();
   // Until its cache is read again (each poll tries), the broker is not caught up (CaughtUpWithin),
   // and its calls are refused.
   if (reload_pending_) {
@@ -113,7 +125,7 @@ Result<int64_t> ChangeFollower::Poll() {
     if (auto reloaded = ReloadCached(); !reloaded) return reloaded.error();
     reload_pending_ = false;
   }
-  caught_up_at_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  caught_up_at_ = clock_();
   return applied;
 }
 

@@ -24,7 +24,12 @@ class ChangeFollower {
   // How long changes are kept: a broker paused longer than this reads its whole cache again instead.
   static constexpr int64_t kKeepSeconds = 3600;
 
-  ChangeFollower(store::Store& store, domain::GrantCache& grants) : store_(store), grants_(grants) {}
+  // The boot clock (CLOCK_BOOTTIME) in nanoseconds: monotonic, and going on while the machine is suspended.
+  static int64_t BootNanos();
+
+  // `clock` times how far behind the feed this broker is: BootNanos, or a test's.
+  ChangeFollower(store::Store& store, domain::GrantCache& grants, int64_t (*clock)() = BootNanos)
+      : store_(store), grants_(grants), clock_(clock) {}
 
   // Runs `hook` once per Poll that read one or more changes of `kind`, after applying them; also
   // after changes were missed (pruned), since any of them may have been of that kind. Register
@@ -53,8 +58,9 @@ class ChangeFollower {
 
   store::Store& store_;
   domain::GrantCache& grants_;
+  int64_t (*const clock_)();
   int64_t last_seq_ = 0;
-  std::atomic<int64_t> caught_up_at_{0};  // boot clock, nanoseconds
+  std::atomic<int64_t> caught_up_at_{0};  // on clock_, nanoseconds
   int64_t polls_ = 0;
   bool reload_pending_ = false;  // changes were missed, and the cache is not read again yet
   std::map<std::string, std::function<void()>, std::less<>> hooks_;

@@ -1,7 +1,9 @@
 #include "cluster/change_follower.hpp"
 
 #include <gtest/gtest.h>
+#include <time.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -67,6 +69,29 @@ TEST_F(ChangeFollowerTest, ARevocationOnAnotherBrokerReachesTheCache) {
   EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kRevoked);
   EXPECT_EQ(follower.Poll().value(), 0);  // each change is applied once
   EXPECT_EQ(changed, std::vector<std::string>{"g1"});
+}
+
+// The follower's age is read on one clock throughout: the boot clock in a broker, whose difference
+// from the monotonic clock is every suspend since boot (mixing the two made a broker on a machine
+// once suspended for 30 s refuse every call).
+std::atomic<int64_t> fake_boot_nanos{1'000'000'000'000};
+int64_t FakeBootClock() { return fake_boot_nanos.load(); }
+
+TEST_F(ChangeFollowerTest, ItsAgeIsCountedOnItsOwnClockFromStartAndFromEachPoll) {
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache, FakeBootClock);
+  ASSERT_TRUE(follower.Start());
+  EXPECT_EQ(follower.Behind(), std::chrono::nanoseconds(0));
+  fake_boot_nanos += 3'000'000'000;  // a suspend, or a stopped process
+  EXPECT_EQ(follower.Behind(), std::chrono::seconds(3));
+  EXPECT_FALSE(follower.CaughtUpWithin(std::chrono::seconds(2)));
+  ASSERT_TRUE(follower.Poll());
+  EXPECT_EQ(follower.Behind(), std::chrono::nanoseconds(0));
+  EXPECT_TRUE(follower.CaughtUpWithin(std::chrono::seconds(2)));
+  // The broker's clock itself: boot time, never behind the monotonic clock a suspend stops.
+  timespec monotonic{};
+  ::clock_gettime(CLOCK_MONOTONIC, &monotonic);
+  EXPECT_GE(ChangeFollower::BootNanos(), int64_t{monotonic.tv_sec} * 1'000'000'000 + monotonic.tv_nsec);
 }
 
 TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {

@@ -1113,6 +1113,29 @@ TEST_P(StoreTest, GrantsMadeBeforeTheyNamedTheirAppLearnItFromTheirFlow) {
   EXPECT_EQ(store_->Grants().ListLiveGrantsOfClient("app-c", 10).value(), std::vector<std::string>{"fresh"});
 }
 
+// Changes are pruned only as a run from the oldest: one stamped early (a writer whose clock was
+// behind, before changes were stamped by the database) between kept ones stays, so a follower that
+// had not read it either reads it or finds the first kept change past its own, never a hole.
+TEST_P(StoreTest, ChangesArePrunedOnlyFromTheOldestUpToTheFirstRecentOne) {
+  UnixSeconds now = SystemNow();
+  {
+    auto db = FreshDatabaseUpTo(1000, 1000);
+    ASSERT_TRUE(db);
+    std::string rows;
+    for (UnixSeconds at : {now - 7200, now - 7300, now - 10, now - 7200, now})
+      rows += std::string(rows.empty() ? "" : ", ") + "(" + std::to_string(at) + ", 'grant', 'g')";
+    ASSERT_TRUE(db->Exec(("INSERT INTO changes (at, kind, subject) VALUES " + rows).c_str()));
+  }
+  store_ = Open();
+  int64_t first = store_->Changes().FirstChange().value();
+  ASSERT_TRUE(store_->Changes().PruneChanges(now - 3600));
+  std::vector<int64_t> kept;
+  for (const auto& change : store_->Changes().ChangesAfter(0, 10).value()) kept.push_back(change.seq - first);
+  EXPECT_EQ(kept, (std::vector<int64_t>{2, 3, 4})) << "the two old ones before the first recent one";
+  ASSERT_TRUE(store_->Changes().PruneChanges(now + 10));
+  EXPECT_EQ(store_->Changes().FirstChange().value(), store_->Changes().LastChange().value()) << "the newest stays";
+}
+
 // Rows written before activity named its grant and owner by number: the migration numbers them,
 // they read back the same by grant and by owner, and new rows' ids go on after the last one handed
 // out (here the newest row, deleted before the upgrade).
@@ -2015,6 +2038,24 @@ TEST_F(StoppedBrokerTest, ALeaseOrASettlementDoesNotWaitLongForALockedGrant) {
     let_go.join();
   }
   EXPECT_TRUE(store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1})) << "once let go, it is leased";
+}
+
+// A change made while the changes table is held by a broker stopped mid-transaction waits a
+// second for it, not the session's 5 s: its broker's store thread runs leases and heartbeats too.
+TEST_F(StoppedBrokerTest, AChangeDoesNotWaitLongForTheChangesTable) {
+  ASSERT_TRUE(Run("BEGIN"));
+  ASSERT_TRUE(Run("LOCK TABLE changes IN EXCLUSIVE MODE"));
+  std::thread let_go([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    Run("ROLLBACK");
+  });
+  GrantRecord g = store_->Grants().GetGrant("g1").value();
+  g.notes = "edited while the changes were held";
+  auto edited = store_->Grants().UpdateGrant(g);
+  EXPECT_FALSE(edited) << "the change waited for the table";
+  let_go.join();
+  ASSERT_TRUE(store_->Grants().UpdateGrant(g)) << "once let go, the change is made";
+  EXPECT_EQ(store_->Grants().GetGrant("g1").value().notes, g.notes);
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {

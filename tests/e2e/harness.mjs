@@ -67,9 +67,10 @@ function withStore(args, env) {
 }
 
 // Runs `aipassport <args>` until it prints its URL; resolves to { url, output, proc, stop() }.
-export function start(args, env = {}) {
+// `command` runs the binary under another (e.g. in a namespace of its own): its last word is the binary.
+export function start(args, env = {}, command = [BIN]) {
   return new Promise((resolve, reject) => {
-    const proc = spawn(BIN, args, { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(command[0], [...command.slice(1), ...args], { env: { PATH: process.env.PATH, ...SANITIZER_ENV, ...withStore(args, env) }, stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(proc);
     let output = '';
     outputs.push({ what: args.join(' '), text: () => output });
@@ -137,7 +138,7 @@ export function firstOwnerToken(output) {
 }
 
 // A broker wired to `mock` (or to `upstreams` per provider), with the mock's keys.
-export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = [] } = {}) {
+export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = [], command } = {}) {
   const base = mock?.url ?? 'http://127.0.0.1:9';
   const broker = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, ...args], {
     OPENAI_API_KEY: KEYS.openai,
@@ -150,7 +151,7 @@ export async function startBroker({ mock, dataDir = tempDir(), env = {}, args = 
     // the tests of the sharing rule (vault.test.mjs) set it themselves.
     AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH: '*',
     ...env,
-  });
+  }, command);
   broker.ownerToken = env.AIPASSPORT_ADMIN_TOKEN ?? firstOwnerToken(broker.output);
   broker.dataDir = dataDir;
   return broker;

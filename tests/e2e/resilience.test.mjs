@@ -3,7 +3,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { existsSync, statSync } from 'node:fs';
-import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS, eventually } from './harness.mjs';
+import { BIN, startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS, eventually } from './harness.mjs';
 
 let mock;
 before(async () => { mock = await startMock(['--latency-ms', '20']); });
@@ -22,6 +22,21 @@ test('N concurrent calls against a cap of K let exactly K through', async () => 
   const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken });
   assert.equal(grant.json.usageCount, K);
   await broker.stop();
+});
+
+test('a broker on a machine that was once suspended serves: the change feed\'s age is not the time slept', async () => {
+  // A time namespace whose boot clock is 100 s ahead of its monotonic clock, as after suspends.
+  const suspended = ['unshare', '--time', '--boottime', '100', '--fork', '--kill-child=SIGTERM', BIN];
+  const b = await startBroker({ mock, command: suspended });
+  try {
+    const ready = await call(b.url, 'GET', '/ready');
+    assert.equal(ready.status, 200, ready.text);
+    const { token } = await approvedGrant(b, SCOPES.openai);
+    const r = await call(b.url, 'POST', '/openai/v1/chat/completions', { token, body: chatBody('gpt-4o-mini') });
+    assert.equal(r.status, 200, r.text);
+  } finally {
+    await b.stop('SIGKILL');  // unshare passes no SIGTERM on: killed, it sends its broker one (--kill-child)
+  }
 });
 
 test('a restart loses nothing: grants, counters, signing key and owner token survive', async () => {

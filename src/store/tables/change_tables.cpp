@@ -10,29 +10,57 @@ using sql::Query;
 
 namespace {
 
-const char* const kLockChanges = "LOCK TABLE changes IN EXCLUSIVE MODE";  // PostgreSQL only
+// PostgreSQL only. The changes table is held from here to commit, by every transaction that makes a
+// change; one held by a broker stalled mid-transaction is waited for a second, not the session's
+// 5 s, as the store thread that waits runs that broker's leases and heartbeats too. The wait the
+// transaction had is put back after.
+const char* const kReadLockWait = "SELECT current_setting('lock_timeout')";
+const char* const kChangeLockWait = "SET LOCAL lock_timeout = '1s'";
+const char* const kLockChanges = "LOCK TABLE changes IN EXCLUSIVE MODE";
+const std::string kPutBackLockWait = "SELECT set_config('lock_timeout', ?, true)";
 // PostgreSQL only: wakes the other brokers' followers when the change's transaction commits. The
 // payload is the schema, so deployments sharing a database in schemas of their own ring only theirs.
 const std::string kNotifyChange =
     std::string("SELECT pg_notify('") + postgres::kChangeChannel + "', COALESCE(current_schema(), ''))";
-const std::string kInsertChange = "INSERT INTO changes (at, kind, subject) VALUES (?, ?, ?)";
+// Stamped with the database's clock, which every writer (any broker, the CLI on any host) reads alike.
+const std::string kInsertChangeSqlite =
+    "INSERT INTO changes (at, kind, subject) VALUES (CAST(strftime('%s', 'now') AS INTEGER), ?, ?)";
+const std::string kInsertChangePostgres =
+    "INSERT INTO changes (at, kind, subject) VALUES (CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT), ?, "
+    "?)";
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
 const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
 const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WHERE seq > ? ORDER BY seq LIMIT ?";
-// The newest change is always kept: a follower that sees a first change past its own knows it
-// missed some.
+// Only a run of the oldest changes goes, up to the first one made since `before`, and never the
+// newest: a follower whose next change is gone finds the first one kept past it, and knows it
+// missed some. (Deleting by time alone could take a change stamped early from between two kept
+// ones, and no follower would know.)
 const std::string kPruneChanges =
-    "DELETE FROM changes WHERE at < ? AND seq < (SELECT COALESCE(MAX(seq), 0) FROM changes)";
+    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= ?), "
+    "(SELECT MAX(seq) FROM changes))";
+
+Status LockChangesBriefly(Connection& db) {
+  Query wait(db.Prepare(kReadLockWait));
+  if (wait.Step() != kRow) return db.DbError("record a change");
+  std::string had = wait.Text(0);
+  if (auto brief = db.Exec(kChangeLockWait); !brief) return brief;
+  if (auto locked = db.Exec(kLockChanges); !locked) return locked;
+  Query put_back(db.Prepare(kPutBackLockWait));
+  put_back.Bind(had);
+  if (put_back.Step() != kRow) return db.DbError("record a change");
+  return {};
+}
 
 }  // namespace
 
 Status AppendChange(Connection& db, std::string_view kind, std::string_view subject) {
-  if (db.dialect() == sql::Dialect::kPostgres)
-    if (auto locked = db.Exec(kLockChanges); !locked) return locked;
-  Query q(db.Prepare(kInsertChange));
-  q.Bind(SystemNow()).Bind(kind).Bind(subject);
+  bool postgres = db.dialect() == sql::Dialect::kPostgres;
+  if (postgres)
+    if (auto locked = LockChangesBriefly(db); !locked) return locked;
+  Query q(db.Prepare(postgres ? kInsertChangePostgres : kInsertChangeSqlite));
+  q.Bind(kind).Bind(subject);
   if (q.Step() != kDone) return db.DbError("record a change");
-  if (db.dialect() == sql::Dialect::kPostgres) {
+  if (postgres) {
     Query notify(db.Prepare(kNotifyChange));
     if (notify.Step() != kRow) return db.DbError("announce a change");
   }
