@@ -1,5 +1,6 @@
 #include "cluster/change_follower.hpp"
 
+#include <spdlog/spdlog.h>
 #include <time.h>
 
 #include <set>
@@ -81,8 +82,6 @@ Status ChangeFollower::ReloadCached() {
 }
 
 Result<int64_t> ChangeFollower::Poll() {
-  if (++polls_ % kPruneEveryPolls == 0)
-    if (auto pruned = store_.Changes().PruneChanges(SystemNow() - kKeepSeconds); !pruned) return pruned.error();
   int64_t seen_before = last_seq_;
   std::set<std::string, std::less<>> hooked;
   int64_t applied = 0;
@@ -126,6 +125,10 @@ Result<int64_t> ChangeFollower::Poll() {
     reload_pending_ = false;
   }
   caught_up_at_ = clock_();
+  // After the changes are read: a prune that fails (the change table held) holds up nothing.
+  if (++polls_ % kPruneEveryPolls == 0)
+    if (auto pruned = store_.Changes().PruneChanges(kKeepSeconds); !pruned)
+      spdlog::warn("old changes not pruned: {}", pruned.error().message);
   return applied;
 }
 

@@ -25,7 +25,7 @@ CredentialThrottle::Attempt::Attempt(Attempt&& other) noexcept
       delay_millis(other.delay_millis),
       throttle_(std::exchange(other.throttle_, nullptr)),
       key_(std::move(other.key_)),
-      delayed_(other.delayed_) {}
+      gated_(other.gated_) {}
 
 CredentialThrottle::Attempt::~Attempt() {
   if (throttle_) throttle_->End(*this, false);
@@ -35,38 +35,45 @@ void CredentialThrottle::Attempt::Failed() {
   if (throttle_) std::exchange(throttle_, nullptr)->End(*this, true);
 }
 
-std::pair<std::string, CredentialThrottle::Address*> CredentialThrottle::EntryFor(std::string key, int64_t now) {
+std::pair<std::string, CredentialThrottle::Address*> CredentialThrottle::EntryFor(std::string key) {
   if (auto it = addresses_.find(key); it != addresses_.end()) return {std::move(key), &it->second};
-  if (addresses_.size() >= max_addresses_)
+  if (addresses_.size() >= max_addresses_ && now_ >= next_scan_) {  // a scan a second at most
     std::erase_if(addresses_, [&](const auto& entry) {
       const Address& a = entry.second;
-      return a.in_flight == 0 && !a.delayed && now >= a.window_start + kWindowSeconds;
+      return a.in_flight == 0 && !a.gated && now_ >= a.window_start + kWindowSeconds;
     });
+    next_scan_ = now_ + 1;
+  }
   if (addresses_.size() >= max_addresses_) key = std::string(kUntracked);
-  return {key, &addresses_[key]};
+  auto [it, made] = addresses_.try_emplace(key);
+  if (made) it->second.window_start = now_;
+  return {key, &it->second};
 }
 
 CredentialThrottle::Attempt CredentialThrottle::Begin(std::string_view address, int64_t now) {
   std::lock_guard lock(mutex_);
   now_ = std::max(now_, now);
-  auto [key, entry] = EntryFor(crypto::Sha256(AddressKey(address)), now_);
+  auto [key, entry] = EntryFor(crypto::Sha256(AddressKey(address)));
   Address& a = *entry;
   if (now_ >= a.window_start + kWindowSeconds) a.failures = 0;
-  bool untracked = key == kUntracked;
-  bool free = !untracked && a.failures < kFreeFailures && a.in_flight < kFreeInFlight;
+  // Past its free failures (or untracked), an address is slowed and checked one at a time; with
+  // many checks in flight and no failures, it is slowed only.
+  bool gated = key == kUntracked || a.failures >= kFreeFailures;
   Attempt attempt;
-  if (!free && a.delayed) {
+  if (gated && a.gated) {
     attempt.retry_after_seconds = (DelayFor(a.failures) + 999) / 1000;  // about when the running one ends
     return attempt;
   }
   attempt.throttle_ = this;
   attempt.key_ = std::move(key);
-  attempt.delayed_ = !free;
-  attempt.delay_millis = free ? 0 : DelayFor(a.failures);
-  if (free)
+  attempt.gated_ = gated;
+  if (gated) {
+    a.gated = true;
+    attempt.delay_millis = DelayFor(a.failures);
+  } else {
+    attempt.delay_millis = a.in_flight >= kFreeInFlight ? kFirstDelayMillis : 0;
     ++a.in_flight;
-  else
-    a.delayed = true;
+  }
   return attempt;
 }
 
@@ -75,15 +82,18 @@ void CredentialThrottle::End(const Attempt& attempt, bool failed) {
   auto it = addresses_.find(attempt.key_);
   if (it == addresses_.end()) return;
   Address& a = it->second;
-  if (attempt.delayed_)
-    a.delayed = false;
+  if (attempt.gated_)
+    a.gated = false;
   else
     --a.in_flight;
   if (failed) {
-    if (now_ >= a.window_start + kWindowSeconds) a = Address{now_, 0, a.in_flight, a.delayed};
+    if (a.failures == 0 || now_ >= a.window_start + kWindowSeconds) {  // a window starts with its first failure
+      a.window_start = now_;
+      a.failures = 0;
+    }
     ++a.failures;
   }
-  if (a.failures == 0 && a.in_flight == 0 && !a.delayed) addresses_.erase(it);
+  if (a.failures == 0 && a.in_flight == 0 && !a.gated) addresses_.erase(it);
 }
 
 size_t CredentialThrottle::Tracked() const {

@@ -43,7 +43,7 @@ TEST(CredentialThrottle, TheDelayDoublesWithFailuresUpToItsLongestAndTheWindowEn
       << "the window's failures are forgotten when it ends";
 }
 
-TEST(CredentialThrottle, ASuccessClearsNothingAndABurstIsSlowedBeforeAnyIsJudged) {
+TEST(CredentialThrottle, ASuccessClearsNothingAndABurstIsSlowedBeforeAnyIsJudgedButNeverRefused) {
   Throttle throttle;
   Fail(throttle, "203.0.113.7", 100, Throttle::kFreeFailures);
   { auto right = throttle.Begin("203.0.113.7", 100); }  // the right credential: not counted, clears nothing
@@ -52,17 +52,29 @@ TEST(CredentialThrottle, ASuccessClearsNothingAndABurstIsSlowedBeforeAnyIsJudged
   std::vector<Throttle::Attempt> burst;
   for (int64_t i = 0; i < Throttle::kFreeInFlight; ++i) burst.push_back(throttle.Begin("198.51.100.9", 100));
   for (const auto& attempt : burst) EXPECT_EQ(attempt.delay_millis, 0);
-  auto next = throttle.Begin("198.51.100.9", 100);
-  EXPECT_EQ(next.delay_millis, Throttle::kFirstDelayMillis) << "guesses sent together count before they are judged";
-  EXPECT_TRUE(throttle.Begin("198.51.100.9", 100).Refused());
+  for (int i = 0; i < 3; ++i) {
+    burst.push_back(throttle.Begin("198.51.100.9", 100));
+    EXPECT_FALSE(burst.back().Refused()) << "an address that did not guess is never refused";
+    EXPECT_EQ(burst.back().delay_millis, Throttle::kFirstDelayMillis)
+        << "guesses sent together count before they are judged";
+  }
   burst.clear();
-  EXPECT_EQ(throttle.Tracked(), 2u) << "an address with nothing in flight and no failure is forgotten";
+  EXPECT_EQ(throttle.Tracked(), 1u) << "an address with nothing in flight and no failure is forgotten";
+}
+
+TEST(CredentialThrottle, AWindowStartsWithItsFirstFailure) {
+  Throttle throttle;
+  { auto quiet = throttle.Begin("203.0.113.7", 100); }
+  Fail(throttle, "203.0.113.7", 600, Throttle::kFreeFailures);
+  EXPECT_EQ(throttle.Begin("203.0.113.7", 600 + Throttle::kWindowSeconds - 1).delay_millis, Throttle::kFirstDelayMillis)
+      << "15 minutes from the first failure, not from the first attempt or from 0";
+  EXPECT_EQ(throttle.Begin("203.0.113.7", 600 + Throttle::kWindowSeconds).delay_millis, 0);
 }
 
 TEST(CredentialThrottle, AFullTableSlowsNewAddressesTogetherAndNeverRefusesThemAtOnce) {
   Throttle throttle(2);
   Fail(throttle, "203.0.113.1", 100, 1);
-  Fail(throttle, "203.0.113.2", 100, 1);
+  Fail(throttle, "203.0.113.2", 101, 1);
   {
     auto untracked = throttle.Begin("203.0.113.3", 100);
     ASSERT_FALSE(untracked.Refused());

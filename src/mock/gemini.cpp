@@ -150,6 +150,8 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   int64_t max_tokens = 0;
   if (const auto* config = FieldOf(o, "generationConfig", "generation_config"); config && config->is_object()) {
     const json::object& c = config->get_object();
+    if (c.contains("maxOutputTokens") && c.contains("max_output_tokens"))
+      return Invalid("Invalid JSON payload received. Field \"max_output_tokens\" was given twice.");
     max_tokens = IntOr(c, c.contains("maxOutputTokens") ? "maxOutputTokens" : "max_output_tokens", 0);
   }
   bool truncated = false;

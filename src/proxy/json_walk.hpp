@@ -37,6 +37,11 @@ namespace ap::proxy {
 
 namespace json_walk {
 
+// How deep a walk goes: as json::parse's default options, what a request may nest. An answer is
+// walked deeper: what the provider wrote, and the app's JSON.parse reads, must be read here too.
+inline constexpr int kMaxDepth = 32;
+inline constexpr int kAnswerMaxDepth = 512;
+
 // A number as json::parse reads it; `ok` false when it refuses the text.
 struct Number {
   enum Kind : uint8_t { kInt64, kUint64, kDouble } kind = kInt64;
@@ -122,12 +127,7 @@ inline const char* StringRunEnd(const char* p, const char* end) {
 template <class Handler>
 class JsonWalk {
  public:
-  // As json::parse's default options: what a request may nest. An answer is walked deeper
-  // (kAnswerMaxDepth): what the provider wrote, and the app's JSON.parse reads, must be read here too.
-  static constexpr int kMaxDepth = 32;
-  static constexpr int kAnswerMaxDepth = 512;
-
-  JsonWalk(std::string_view text, Handler& handler, int max_depth = kMaxDepth)
+  JsonWalk(std::string_view text, Handler& handler, int max_depth = json_walk::kMaxDepth)
       : p_(text.data()), end_(text.data() + text.size()), h_(handler), max_depth_(max_depth) {}
 
   // Whether the text is one JSON value (blanks around it) and the handler took all of it.
@@ -382,7 +382,7 @@ class JsonWalk {
 
 // Walks `text` with `handler` (see JsonWalk), refusing values nested deeper than `max_depth`.
 template <class Handler>
-bool WalkJson(std::string_view text, Handler& handler, int max_depth = JsonWalk<Handler>::kMaxDepth) {
+bool WalkJson(std::string_view text, Handler& handler, int max_depth = json_walk::kMaxDepth) {
   return JsonWalk<Handler>(text, handler, max_depth).Walk();
 }
 

@@ -599,7 +599,7 @@ bool MergeUsageFromChunk(std::string_view json_text, Usage& usage) {
   if (!MayCarryUsage(json_text)) return false;
   // Validated as boost::json::parse validates it: what it refuses changes nothing here.
   UsageReader reader;
-  if (!WalkJson(json_text, reader, JsonWalk<UsageReader>::kAnswerMaxDepth)) {
+  if (!WalkJson(json_text, reader, json_walk::kAnswerMaxDepth)) {
     // Figures the app's parser reads and this one cannot (nested past the bound, malformed): the
     // call counts as its worst case, never as the figures of an earlier event.
     usage.implausible = true;
@@ -684,8 +684,7 @@ class OutputBytes {
 int64_t OutputBytesOfEvent(std::string_view json_text) {
   OutputBytes counted;
   // An event that cannot be read is counted whole: all of it may be output.
-  if (!WalkJson(json_text, counted, JsonWalk<OutputBytes>::kAnswerMaxDepth))
-    return static_cast<int64_t>(json_text.size());
+  if (!WalkJson(json_text, counted, json_walk::kAnswerMaxDepth)) return static_cast<int64_t>(json_text.size());
   return counted.Bytes();
 }
 

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "core/money.hpp"
+#include "proxy/json_walk.hpp"
 #include "proxy/request_limits.hpp"
 #include "proxy/usage.hpp"
 
@@ -155,7 +156,7 @@ inline bool MergeUsageFromParse(std::string_view text, Usage& usage) {
   if (!MayCarryUsage(text)) return false;
   boost::system::error_code ec;
   json::parse_options deep;
-  deep.max_depth = 512;  // JsonWalk's kAnswerMaxDepth
+  deep.max_depth = json_walk::kAnswerMaxDepth;
   json::value answer = json::parse(text, ec, {}, deep);
   if (ec) usage.implausible = true;  // what cannot be read counts as the worst case
   if (ec || !answer.is_object()) return false;

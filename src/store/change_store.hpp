@@ -31,10 +31,10 @@ class ChangeStore {
   virtual Result<int64_t> FirstChange() = 0;
   // Oldest first, at most `limit`, those after `after_seq`.
   virtual Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) = 0;
-  // Forgets the oldest changes, up to the first one made at or after `before` (by the database's
-  // clock), and never the newest: only ever a run from the start, so FirstChange tells a follower
-  // whether it missed any.
-  virtual Status PruneChanges(UnixSeconds before) = 0;
+  // Forgets the oldest changes, up to the first one made in the last `keep_seconds` (by the
+  // database's clock, which stamps them), and never the newest: only ever a run from the start, so
+  // FirstChange tells a follower whether it missed any.
+  virtual Status PruneChanges(int64_t keep_seconds) = 0;
 };
 
 }  // namespace ap::store

@@ -25,9 +25,11 @@ test('N concurrent calls against a cap of K let exactly K through', async () => 
 });
 
 test('a broker on a machine that was once suspended serves: the change feed\'s age is not the time slept', async () => {
-  // A time namespace whose boot clock is 100 s ahead of its monotonic clock, as after suspends.
-  const suspended = ['unshare', '--time', '--boottime', '100', '--fork', '--kill-child=SIGTERM', BIN];
+  // A time namespace whose boot clock is 100 s ahead of its monotonic clock, as after suspends (in a
+  // user namespace of its own, so that no privilege is needed).
+  const suspended = ['unshare', '--user', '--map-root-user', '--time', '--boottime', '100', '--fork', '--kill-child=SIGTERM', BIN];
   const b = await startBroker({ mock, command: suspended });
+  const exited = new Promise((resolve) => b.proc.stdout.once('close', resolve));  // the broker's, not unshare's
   try {
     const ready = await call(b.url, 'GET', '/ready');
     assert.equal(ready.status, 200, ready.text);
@@ -36,6 +38,7 @@ test('a broker on a machine that was once suspended serves: the change feed\'s a
     assert.equal(r.status, 200, r.text);
   } finally {
     await b.stop('SIGKILL');  // unshare passes no SIGTERM on: killed, it sends its broker one (--kill-child)
+    await exited;
   }
 });
 

@@ -190,7 +190,7 @@ bool Connection::SetUpSession() {
   // Notices (e.g. "relation already exists, skipping") are not errors; keep them out of stderr.
   PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
   PgResult set(PQexec(conn_.get(),
-                      "SET TIME ZONE 'UTC'; SET bytea_output = 'hex'; SET lock_timeout = '5s'; "
+                      "SET TIME ZONE 'UTC'; SET bytea_output = 'hex'; SET lock_timeout = " AP_SESSION_LOCK_WAIT "; "
                       "SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '60s'; "
                       "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"));
   if (PQresultStatus(set.get()) == PGRES_COMMAND_OK) return true;

@@ -19,6 +19,10 @@ struct ConnClose {
 };
 using Conn = std::unique_ptr<PGconn, ConnClose>;
 
+// How long a statement waits for a lock, in every session (SetUpSession): a broker that stalls
+// holding one cannot stall the others' store threads longer. Some transactions wait less.
+#define AP_SESSION_LOCK_WAIT "'5s'"
+
 // `?` becomes `$1`, `$2`... in order; `?N` becomes `$N`. (Our SQL has no `?` inside literals.)
 std::string NumberPlaceholders(const std::string& sql);
 

@@ -1,6 +1,7 @@
 #include "store/tables/change_tables.hpp"
 
 #include "store/postgres/change_listener.hpp"
+#include "store/postgres/connection.hpp"
 
 namespace ap::store::tables {
 
@@ -11,13 +12,12 @@ using sql::Query;
 namespace {
 
 // PostgreSQL only. The changes table is held from here to commit, by every transaction that makes a
-// change; one held by a broker stalled mid-transaction is waited for a second, not the session's
-// 5 s, as the store thread that waits runs that broker's leases and heartbeats too. The wait the
-// transaction had is put back after.
-const char* const kReadLockWait = "SELECT current_setting('lock_timeout')";
-const char* const kChangeLockWait = "SET LOCAL lock_timeout = '1s'";
-const char* const kLockChanges = "LOCK TABLE changes IN EXCLUSIVE MODE";
-const std::string kPutBackLockWait = "SELECT set_config('lock_timeout', ?, true)";
+// change; one held by a broker stalled mid-transaction is waited for 2 s, not the session's 5 s, as
+// the store thread that waits runs that broker's leases and heartbeats too. One round trip.
+const char* const kLockChanges =
+    "SET LOCAL lock_timeout = '2s'; LOCK TABLE changes IN EXCLUSIVE MODE; SET LOCAL lock_timeout "
+    "= " AP_SESSION_LOCK_WAIT;
+const char* const kPruneLockWait = "SET LOCAL lock_timeout = '2s'";
 // PostgreSQL only: wakes the other brokers' followers when the change's transaction commits. The
 // payload is the schema, so deployments sharing a database in schemas of their own ring only theirs.
 const std::string kNotifyChange =
@@ -35,28 +35,20 @@ const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WH
 // newest: a follower whose next change is gone finds the first one kept past it, and knows it
 // missed some. (Deleting by time alone could take a change stamped early from between two kept
 // ones, and no follower would know.)
-const std::string kPruneChanges =
-    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= ?), "
-    "(SELECT MAX(seq) FROM changes))";
-
-Status LockChangesBriefly(Connection& db) {
-  Query wait(db.Prepare(kReadLockWait));
-  if (wait.Step() != kRow) return db.DbError("record a change");
-  std::string had = wait.Text(0);
-  if (auto brief = db.Exec(kChangeLockWait); !brief) return brief;
-  if (auto locked = db.Exec(kLockChanges); !locked) return locked;
-  Query put_back(db.Prepare(kPutBackLockWait));
-  put_back.Bind(had);
-  if (put_back.Step() != kRow) return db.DbError("record a change");
-  return {};
-}
+// Kept `?` seconds by the database's clock, as the changes are stamped.
+const std::string kPruneChangesSqlite =
+    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= "
+    "CAST(strftime('%s', 'now') AS INTEGER) - ?), (SELECT MAX(seq) FROM changes))";
+const std::string kPruneChangesPostgres =
+    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= "
+    "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT) - ?), (SELECT MAX(seq) FROM changes))";
 
 }  // namespace
 
 Status AppendChange(Connection& db, std::string_view kind, std::string_view subject) {
   bool postgres = db.dialect() == sql::Dialect::kPostgres;
   if (postgres)
-    if (auto locked = LockChangesBriefly(db); !locked) return locked;
+    if (auto locked = db.Exec(kLockChanges); !locked) return locked;
   Query q(db.Prepare(postgres ? kInsertChangePostgres : kInsertChangeSqlite));
   q.Bind(kind).Bind(subject);
   if (q.Step() != kDone) return db.DbError("record a change");
@@ -87,11 +79,17 @@ Result<std::vector<ChangeRecord>> ChangeTables::ChangesAfter(int64_t after_seq, 
   return out;
 }
 
-Status ChangeTables::PruneChanges(UnixSeconds before) {
-  Query q(db_.Prepare(kPruneChanges));
-  q.Bind(before);
-  if (q.Step() != kDone) return db_.DbError("prune changes");
-  return {};
+Status ChangeTables::PruneChanges(int64_t keep_seconds) {
+  bool postgres = db_.dialect() == sql::Dialect::kPostgres;
+  return db_.InTransaction([&]() -> Status {
+    // A change table held by a stalled broker's transaction is not waited for long: pruning can wait.
+    if (postgres)
+      if (auto brief = db_.Exec(kPruneLockWait); !brief) return brief;
+    Query q(db_.Prepare(postgres ? kPruneChangesPostgres : kPruneChangesSqlite));
+    q.Bind(keep_seconds);
+    if (q.Step() != kDone) return db_.DbError("prune changes");
+    return {};
+  });
 }
 
 }  // namespace ap::store::tables
