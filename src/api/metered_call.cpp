@@ -12,10 +12,6 @@ namespace {
 
 // What a chat call may write when neither the app nor the price table says.
 constexpr int64_t kDefaultOutputLimit = 4096;
-// Faster than any model writes, reasoning included, per answer: what a stream whose reasoning makes
-// no event may have made in the time it ran.
-constexpr int64_t kMostTokensPerSecond = 1000;
-
 // The context window a call reads within: the longer one where it opens it and the model has one.
 int64_t ContextWindow(const metering::Price& price, bool wide) {
   return wide && price.wide_context_window > 0 ? price.wide_context_window : price.context_window;
@@ -206,8 +202,11 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
   // much output as it could have made in the time it ran, within what was reserved.
   if (!said_nothing && usage.output_unknown && (worst_.reasons_unseen || (price_ && price_->reasons_unseen))) {
-    int64_t could = std::min(kMaxTokens, std::max<int64_t>(usage.streamed_ms, 0) * kMostTokensPerSecond / 1000 *
-                                             std::max<int64_t>(worst_.answers, 1));
+    // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says faster).
+    int64_t rate =
+        price_ && price_->tokens_per_second > 0 ? price_->tokens_per_second : metering::kDefaultTokensPerSecond;
+    int64_t could = std::min(kMaxTokens, std::min<int64_t>(std::max<int64_t>(usage.streamed_ms, 0), kMaxTokens) * rate /
+                                             1000 * std::max<int64_t>(worst_.answers, 1));
     used.output_tokens = std::min(std::max(used.output_tokens, could), std::min(worst_.use.output_tokens, output_cap_));
   }
   used.images = worst_.use.images;

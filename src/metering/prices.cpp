@@ -131,6 +131,7 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
                                                 "wide_context_window",
                                                 "geo_inference_percent",
                                                 "reasons_unseen",
+                                                "tokens_per_second",
                                                 "media_token_multiplier",
                                                 "images",
                                                 "partial_image",
@@ -170,6 +171,13 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
     auto flag = unseen->value<bool>();
     if (!flag) return Bad(source, index, "reasons_unseen", "must be true or false");
     price.reasons_unseen = *flag;
+  }
+  if (const toml::node* speed = t.get("tokens_per_second")) {
+    auto rate = speed->value<int64_t>();
+    if (!rate || *rate < 1 || *rate > kMostTokensPerSecond)
+      return Bad(source, index, "tokens_per_second",
+                 "must be a whole number from 1 to " + std::to_string(kMostTokensPerSecond));
+    price.tokens_per_second = *rate;
   }
   if (const toml::node* geo = t.get("geo_inference_percent")) {
     auto percent = geo->value<int64_t>();

@@ -16,6 +16,11 @@
 
 namespace ap::metering {
 
+// How fast a model writes at most, output tokens a second per answer (Price::tokens_per_second):
+// what the shipped table assumes, and the most a [[prices]] entry may say.
+inline constexpr int64_t kDefaultTokensPerSecond = 1000;
+inline constexpr int64_t kMostTokensPerSecond = 100000;
+
 // Token prices, micro-USD per million tokens.
 struct TokenPrices {
   int64_t input = 0;
@@ -51,6 +56,9 @@ struct Price {
   // The model reasons before it answers, and its stream shows none of it (OpenAI's reasoning
   // models): a stream cut before the provider's usage cannot be counted from its events.
   bool reasons_unseen = false;
+  // How many output tokens a second the model writes at most, per answer: what such a cut stream
+  // is charged for the time it ran. 0: kDefaultTokensPerSecond.
+  int64_t tokens_per_second = 0;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t partial_image_micros = 0;             // each partial image a streamed image call asks for
   int64_t audio_minute_micros = 0;              // transcription

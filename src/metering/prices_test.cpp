@@ -76,6 +76,25 @@ TEST(Prices, InferenceKeptInOneGeographyCostsMoreOnTheModelsThatTakeIt) {
   EXPECT_EQ(bad.error().message, "c: entry 1, 'geo_inference_percent' must be a whole number from 100 to 1000");
 }
 
+// How fast a model may write, for a cut stream whose reasoning showed nothing: an owner's server
+// that writes faster than the shipped 1,000 tokens a second says so.
+TEST(Prices, AnEntrySaysHowFastItsModelWritesFromOneToAHundredThousandTokensASecond) {
+  EXPECT_EQ(Table().Find("openai", "gpt-5")->tokens_per_second, 0) << "the default: kDefaultTokensPerSecond";
+  PriceTable table;
+  ASSERT_TRUE(
+      AddPrices("[[prices]]\nprovider = \"cerebras\"\nmodel = \"fast\"\ninput = 0.1\noutput = 0.2\n"
+                "reasons_unseen = true\ntokens_per_second = 3000\n",
+                "prices", "c", table));
+  EXPECT_EQ(table.Find("cerebras", "fast")->tokens_per_second, 3000);
+  for (std::string_view rate : {"0", "-5", "100001", "1.5", "\"fast\""}) {
+    PriceTable refused;
+    auto bad = AddPrices("[[prices]]\nprovider = \"x\"\nmodel = \"y\"\ntokens_per_second = " + std::string(rate) + "\n",
+                         "prices", "c", refused);
+    ASSERT_FALSE(bad) << rate;
+    EXPECT_EQ(bad.error().message, "c: entry 1, 'tokens_per_second' must be a whole number from 1 to 100000");
+  }
+}
+
 TEST(Prices, OpenAIsLongPromptsAndFirstSnapshotCostMore) {
   // gpt-5.4 over 272k prompt tokens: $5 in and $22.50 out a million, not $2.50 and $15.
   EXPECT_EQ(Cost("openai", "gpt-5.4", {.input_tokens = 272'000, .output_tokens = 1000}), 680'000 + 15'000);

@@ -237,6 +237,32 @@ test('an abandoned stream of a model that reasons unseen is charged what it coul
   assert.ok(usage.totals.outputTokens <= 20000, 'never more than was reserved');
 });
 
+test('a model an owner\'s price says writes faster is charged at its own speed for the time its stream ran', async () => {
+  const config = join(tempDir(), 'aipassport.toml');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "gpt-5"\ninput = 1.25\noutput = 10.0\n'
+    + 'max_output_tokens = 128000\nreasons_unseen = true\ntokens_per_second = 5000\n');
+  const mock = await startMock(['--stream-chunks', '100', '--stream-delay-ms', '100']);
+  const b = await startBroker({ mock, args: ['--config', config] });
+  const g = await approvedGrant(b, { provider: 'openai', models: ['gpt-5'], capabilities: ['chat'], maxBudgetCents: 500 });
+  const client = new OpenAI({ apiKey: g.token, baseURL: `${b.url}/openai/v1`, maxRetries: 0 });
+  const started = performance.now();
+  const stream = await client.chat.completions.create({ model: 'gpt-5', messages, stream: true, max_completion_tokens: 20000 });
+  let seen = 0;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta) seen++;
+    if (seen === 5) break;  // some 400 ms in
+  }
+  const ran = performance.now() - started;
+  const usage = await eventually(async () => {
+    const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+    return u.totals.requests === 1 && u;
+  }, 'the abandoned stream settled');
+  // At 5,000 tokens a second, not the shipped 1,000 (which the test above holds to at most 1,000 a second).
+  assert.ok(usage.totals.outputTokens >= 1500 && usage.totals.outputTokens <= 5 * Math.ceil(ran) + 5000,
+    `${usage.totals.outputTokens} output tokens after ${Math.round(ran)} ms`);
+  assert.ok(usage.totals.outputTokens <= 20000, 'never more than was reserved');
+});
+
 // A Claude Haiku 4.5 stream that may run 2 web searches, from a broker of its own on an emulation
 // run with `mockFlags`: the broker, the grant and the stream.
 async function searchingStream(mockFlags) {
