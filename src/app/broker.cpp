@@ -477,6 +477,13 @@ struct Liveness {
   std::chrono::milliseconds heartbeat;
 };
 
+// Whether a provider or declared server is reached over TLS: then the system's trust anchors are
+// read at start, not on the first call (an app's client metadata document may still need them later).
+bool AnyOverTls(const proxy::ProviderTable& table) {
+  return std::any_of(table.endpoints.begin(), table.endpoints.end(),
+                     [](const proxy::ProviderEndpoint& e) { return e.base.tls; });
+}
+
 Liveness LivenessFrom(const Config& config) {
   std::chrono::seconds timeout{config.node_timeout_seconds};
   return {timeout, std::chrono::duration_cast<std::chrono::milliseconds>(timeout) / 6};
@@ -736,6 +743,7 @@ int RunBroker(const Config& config) {
   http::ClientOptions client_options;
   client_options.request_timeout = std::chrono::seconds(config.upstream_timeout_seconds);
   client_options.ca_file = config.upstream_ca_file;
+  client_options.system_trust_at_start = AnyOverTls(*table);
   std::unique_ptr<http::HttpClient> client;
   try {
     client = std::make_unique<http::HttpClient>(client_options);

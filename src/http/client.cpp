@@ -250,11 +250,16 @@ struct HttpClient::Impl {
   static constexpr std::chrono::milliseconds kLookAfterIdle{100};
 
   explicit Impl(ClientOptions options) : options(std::move(options)), tls(ssl::context::tls_client) {
-    tls.set_default_verify_paths();
+    if (this->options.system_trust_at_start) TrustTheSystem();
     tls.set_verify_mode(ssl::verify_peer);
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (!this->options.ca_file.empty()) tls.load_verify_file(this->options.ca_file);
+  }
+
+  // The system's trust anchors in `tls`, once, before its first TLS connection (any thread).
+  void TrustTheSystem() {
+    std::call_once(system_trusted, [this] { tls.set_default_verify_paths(); });
   }
 
   std::unique_ptr<Connection> TakeIdle(ThreadIdle* thread_idle, const Origin& origin) {
@@ -347,10 +352,12 @@ struct HttpClient::Impl {
     if (allowed.empty())
       co_return MakeError(Errc::kForbidden, origin.host + " resolves only to addresses that may not be reached "
                                                           "(private, loopback, link-local or reserved)");
-    if (origin.tls)
+    if (origin.tls) {
+      TrustTheSystem();
       conn->secure.emplace(executor, tls);
-    else
+    } else {
       conn->plain.emplace(executor);
+    }
     tcp::socket& socket = conn->Tcp();
     conn->deadline.emplace(socket);
     conn->deadline->Arm(options.connect_timeout);
@@ -371,6 +378,7 @@ struct HttpClient::Impl {
 
   ClientOptions options;
   ssl::context tls;
+  std::once_flag system_trusted;
   // One per thread that makes calls (an IoPool's threads, a test's), claimed in order: the owners
   // are read on every call and written once per thread, so they lie apart from the slots, which
   // their own threads write.

@@ -226,6 +226,7 @@ struct ClientMetadataResolver::Impl {
     client_options.max_idle_per_origin = 0;
     client_options.response_limit = kMaxClientMetadataBytes;
     client_options.ca_file = options.ca_file;
+    client_options.system_trust_at_start = false;  // read at the first fetch: documents are seldom fetched
     if (!options.allow_private_addresses)
       client_options.allow_address = [](const asio::ip::address& a) { return IsPublicAddress(a); };
     client = std::make_shared<http::HttpClient>(client_options);
