@@ -773,6 +773,27 @@ test('a pooled connection the provider closed while it was idle is not used: the
   }
 });
 
+// A Gemini stream (a 5-dollar grant, 8,000 output tokens asked) from a broker whose Google is an
+// upstream that answers `sse` (the events' bytes): the app's answer, and the grant's totals once the
+// call settled.
+async function geminiStreamFrom(sse) {
+  const up = await rawUpstream((socket) => socket.end(SSE_HEAD + sse + '0\r\n\r\n'));
+  const b = await startBroker({ env: { AIPASSPORT_GOOGLE_BASE_URL: up.url } });
+  try {
+    const g = await approvedGrant(b, { provider: 'google', models: ['gemini-2.0-flash'], capabilities: ['chat'], maxBudgetCents: 500 });
+    const r = await call(b.url, 'POST', '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', { token: g.token,
+      body: { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 8000 } } });
+    assert.equal(r.status, 200, r.text);
+    const totals = await eventually(async () => {
+      const t = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
+      return t.requests === 1 && t;
+    }, 'the call settled');
+    return { r, totals };
+  } finally {
+    await b.stop();
+  }
+}
+
 test('a Gemini stream whose last chunk nests a function call deeper than a request may is charged that chunk\'s totals', async () => {
   const event = (o) => `data: ${JSON.stringify(o)}\r\n\r\n`;
   const deep = JSON.parse('['.repeat(40) + '1' + ']'.repeat(40));  // args the model wrote, as an app's JSON.parse reads them
@@ -780,22 +801,9 @@ test('a Gemini stream whose last chunk nests a function call deeper than a reque
     usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 4, totalTokenCount: 14 } });
   const last = event({ candidates: [{ content: { parts: [{ functionCall: { name: 'f', args: { v: deep } } }], role: 'model' },
     finishReason: 'STOP', index: 0 }], usageMetadata: { promptTokenCount: 10, candidatesTokenCount: 5000, totalTokenCount: 5010 } });
-  const up = await rawUpstream((socket) => socket.end(SSE_HEAD + chunk(first) + chunk(last) + '0\r\n\r\n'));
-  const b = await startBroker({ env: { AIPASSPORT_GOOGLE_BASE_URL: up.url } });
-  try {
-    const g = await approvedGrant(b, { provider: 'google', models: ['gemini-2.0-flash'], capabilities: ['chat'], maxBudgetCents: 500 });
-    const r = await call(b.url, 'POST', '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', { token: g.token,
-      body: { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 8000 } } });
-    assert.equal(r.status, 200, r.text);
-    assert.ok(r.text.includes('"candidatesTokenCount":5000'), 'the app read the whole last chunk');
-    const totals = await eventually(async () => {
-      const t = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
-      return t.requests === 1 && t;
-    }, 'the call settled');
-    assert.equal(totals.outputTokens, 5000, 'the last chunk\'s totals, not the first\'s 4');
-  } finally {
-    await b.stop();
-  }
+  const { r, totals } = await geminiStreamFrom(chunk(first) + chunk(last));
+  assert.ok(r.text.includes('"candidatesTokenCount":5000'), 'the app read the whole last chunk');
+  assert.equal(totals.outputTokens, 5000, 'the last chunk\'s totals, not the first\'s 4');
 });
 
 test('a Gemini stream that ends without a finished candidate is charged for the output it carried, not for running totals that counted none', async () => {
@@ -805,20 +813,7 @@ test('a Gemini stream that ends without a finished candidate is charged for the 
   // error object and a clean end: no chunk ever finished.
   const piece = event({ candidates: [{ content: { parts: [{ text }], role: 'model' }, index: 0 }],
     usageMetadata: { promptTokenCount: 10, totalTokenCount: 10 } });
-  const up = await rawUpstream((socket) => socket.end(SSE_HEAD + chunk(piece).repeat(3)
-    + chunk(event({ error: { code: 500, message: 'internal', status: 'INTERNAL' } })) + '0\r\n\r\n'));
-  const b = await startBroker({ env: { AIPASSPORT_GOOGLE_BASE_URL: up.url } });
-  try {
-    const g = await approvedGrant(b, { provider: 'google', models: ['gemini-2.0-flash'], capabilities: ['chat'], maxBudgetCents: 500 });
-    const r = await call(b.url, 'POST', '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', { token: g.token,
-      body: { contents: [{ parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 8000 } } });
-    assert.equal(r.status, 200, r.text);
-    const totals = await eventually(async () => {
-      const t = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json.totals;
-      return t.requests === 1 && t;
-    }, 'the call settled');
-    assert.ok(totals.outputTokens >= 8000, `12,000 bytes of output, 8,000 tokens reserved: charged ${totals.outputTokens}`);
-  } finally {
-    await b.stop();
-  }
+  const { totals } = await geminiStreamFrom(chunk(piece).repeat(3)
+    + chunk(event({ error: { code: 500, message: 'internal', status: 'INTERNAL' } })));
+  assert.ok(totals.outputTokens >= 8000, `12,000 bytes of output, 8,000 tokens reserved: charged ${totals.outputTokens}`);
 });
