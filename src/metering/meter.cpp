@@ -323,13 +323,6 @@ void TakeUnreserved(Account& a, std::vector<std::pair<std::string, store::Lease>
   a.lease_requests = 0;
 }
 
-// What a return to the store that failed (the store away, the row locked) gave back: the account
-// keeps it to return with its next return or top-up, never to lend again; under the account's lock.
-void KeepToReturn(Account& a, store::Lease failed) {
-  a.recalled.micros += failed.micros;
-  a.recalled.requests += failed.requests;
-}
-
 // Whether calls have used three quarters of what the last top-up left in the lease, in either
 // dimension it holds, and no top-up is on its way: then it is time for the next one.
 bool WantsEarlyTopUp(const Account& a) {
@@ -417,11 +410,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
     std::lock_guard lock(account.mutex);
     recalled = std::exchange(account.recalled, {});
   }
-  if (recalled.micros > 0 || recalled.requests > 0)
-    if (!store.Metering().ReturnLease(grant_id, node_id, recalled)) {
-      std::lock_guard lock(account.mutex);
-      KeepToReturn(account, recalled);
-    }
+  if (recalled.micros > 0 || recalled.requests > 0) (void)store.Metering().ReturnLease(grant_id, node_id, recalled);
   store::Lease need, want, waiting;
   int64_t waits_asked = 0;
   {
@@ -631,7 +620,7 @@ void Meter::ReturnLeasesOf(std::string_view grant_id) {
             recall(*account);
     }
   }
-  ReturnToStore(unused);
+  for (const auto& [id, lease] : unused) (void)store_.Metering().ReturnLease(id, options_.node_id, lease);
 }
 
 void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
@@ -642,31 +631,19 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       Account& a = *it->second;
       std::lock_guard account_lock(a.mutex);
       bool idle = a.in_flight == 0 && a.last_used < unused_since;
-      size_t returning = unused.size();
       if (idle || busy_too) TakeUnreserved(a, unused);
       // Its buckets go only once they would be full again (a minute without calls and no debt):
-      // dropping them sooner would hand a grant that paused a fresh minute's allowance. Nor does it
-      // go with something to return: a return that fails is kept in it to try again.
+      // dropping them sooner would hand a grant that paused a fresh minute's allowance.
       bool forgettable = idle && a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&
-                         a.tokens.level >= 0 && unused.size() == returning;
+                         a.tokens.level >= 0;
       if (forgettable && !a.ancestors.empty()) --children_;
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }
-  ReturnToStore(unused);
-}
-
-void Meter::ReturnToStore(const std::vector<std::pair<std::string, store::Lease>>& unused) {
-  for (const auto& [grant_id, lease] : unused) {
-    if (store_.Metering().ReturnLease(grant_id, options_.node_id, lease)) continue;
-    // Kept to return at the next return (the heartbeat's, within seconds) or top-up: dropped, it
-    // would stay leased in the store until this broker stops, and then count as lost spend.
-    std::lock_guard lock(mutex_);
-    if (auto it = accounts_.find(grant_id); it != accounts_.end()) {
-      std::lock_guard account_lock(it->second->mutex);
-      KeepToReturn(*it->second, lease);
-    }
-  }
+  // A return that fails is not tried again: one whose commit was lost in transit would be applied
+  // twice, and the store would count less than this broker holds (a looser budget). What it did not
+  // return counts as lost spend when the broker stops: stricter, never looser.
+  for (const auto& [grant_id, lease] : unused) (void)store_.Metering().ReturnLease(grant_id, options_.node_id, lease);
 }
 
 std::string FormatResetTime(int64_t ms) {

@@ -141,9 +141,6 @@ class Meter {
   std::pair<std::shared_ptr<Account>, std::unique_lock<std::mutex>> LockedAccount(const store::GrantRecord& g);
   Limits LimitsFor(const domain::Scope& scope) const;
   void ReturnLeases(std::chrono::steady_clock::time_point unused_since, bool busy_too);
-  // Returns each grant's `unused` lease to the store; one that fails stays with its account, to
-  // return next time. On the store thread.
-  void ReturnToStore(const std::vector<std::pair<std::string, store::Lease>>& unused);
   // `short_of`: the account of the call that found the lease short, under its lock; null for an
   // early top-up.
   TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, const Account* short_of) const;

@@ -138,7 +138,6 @@ class LeaseCountingStore : public store::ForwardingStore, public store::Metering
   std::atomic<bool> fail_next = false;  // the next lease asked for fails, as a busy store's would
   // The next lease asked for fails after a wait, as one of a grant whose row another broker holds.
   std::atomic<bool> fail_next_slowly = false;
-  std::atomic<bool> fail_next_return = false;  // the next lease given back fails, as an unreachable store's
 
   Result<store::Lease> TakeLease(std::string_view grant_id, std::string_view node_id, store::Lease need,
                                  store::Lease want) override {
@@ -151,7 +150,6 @@ class LeaseCountingStore : public store::ForwardingStore, public store::Metering
     return metering_.TakeLease(grant_id, node_id, need, want);
   }
   Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused) override {
-    if (fail_next_return.exchange(false)) return MakeError(Errc::kUnavailable, "the store is away");
     return metering_.ReturnLease(grant_id, node_id, unused);
   }
   Result<std::vector<store::SpendChange>> Settle(std::string_view node_id,
@@ -517,35 +515,6 @@ TEST_F(MeterTest, ACallAdmittedWithoutABudgetLeasesNothingAndGivesNothingBack) {
   EXPECT_EQ(meter.Held().micros, 1000) << "the later call's reservation";
   EXPECT_EQ(g.leased_micros, 1000) << "the store counts what the broker holds";
   EXPECT_EQ(g.leased_requests, 1);
-}
-
-// A lease given back while the store cannot take it stays this broker's to give back at the next
-// return (the heartbeat's): dropped, the store would count it leased until the broker stops, and
-// then as lost spend.
-TEST_F(MeterTest, ALeaseTheStoreCouldNotTakeBackIsGivenBackNextTime) {
-  LeaseCountingStore counting(*store_);
-  Meter meter(counting, pool_, {"node-1", 1000, {}});
-  auto grant = Approved(std::nullopt, 100);
-  auto admitted = AdmitAtOnce(meter, grant, {}, 1);
-  ASSERT_TRUE(admitted[0]);
-  admitted[0]->Settle(0, 0);
-  auto leased = [&] {
-    return OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value().leased_requests;
-  };
-  int64_t before = leased();  // what the broker holds, and the call's request (settled by the usage recorder)
-  int64_t held = meter.Held().requests;
-  ASSERT_GT(held, 0);
-
-  counting.fail_next_return = true;
-  OnStore([&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });
-  EXPECT_EQ(meter.Held().requests, held) << "kept, not forgotten";
-  EXPECT_EQ(leased(), before) << "the store still counts it leased";
-  auto next = AdmitAtOnce(meter, grant, {}, 1);
-  ASSERT_TRUE(next[0]);
-  next[0]->Settle(0, 0);
-  OnStore([&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });
-  EXPECT_EQ(leased(), 2) << "given back the next time: only the two calls' requests are left";
-  EXPECT_EQ(meter.Held().requests, 0);
 }
 
 TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {

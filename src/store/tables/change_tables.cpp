@@ -31,7 +31,7 @@ const std::string kInsertChangePostgres =
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
 const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
 const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WHERE seq > ? ORDER BY seq LIMIT ?";
-// Only a run of the oldest changes goes, up to the first one made since `before`, and never the
+// Only a run of the oldest changes goes, up to the first one made in the seconds kept, and never the
 // newest: a follower whose next change is gone finds the first one kept past it, and knows it
 // missed some. (Deleting by time alone could take a change stamped early from between two kept
 // ones, and no follower would know.)
