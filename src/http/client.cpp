@@ -344,14 +344,19 @@ struct HttpClient::Impl {
     conn->home = home;
     tcp::resolver resolver(executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
-    if (resolve_ec) co_return Describe(resolve_ec, origin, "resolve");
+    // Fenced (allow_address), a name that does not resolve is told as one that resolves only to
+    // addresses the fence keeps out: else whoever has the broker fetch could tell which names the
+    // network's own DNS knows.
+    if (resolve_ec && !options.allow_address) co_return Describe(resolve_ec, origin, "resolve");
     std::vector<tcp::endpoint> allowed;
-    for (const auto& entry : endpoints)
-      if (!options.allow_address || options.allow_address(entry.endpoint().address()))
-        allowed.push_back(entry.endpoint());
+    if (!resolve_ec)
+      for (const auto& entry : endpoints)
+        if (!options.allow_address || options.allow_address(entry.endpoint().address()))
+          allowed.push_back(entry.endpoint());
     if (allowed.empty())
-      co_return MakeError(Errc::kForbidden, origin.host + " resolves only to addresses that may not be reached "
-                                                          "(private, loopback, link-local or reserved)");
+      co_return MakeError(Errc::kForbidden, origin.host +
+                                                " has no address that may be reached (it does not resolve, "
+                                                "or only to private, loopback, link-local or reserved ones)");
     if (origin.tls) {
       TrustTheSystem();
       conn->secure.emplace(executor, tls);

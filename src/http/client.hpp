@@ -45,7 +45,8 @@ struct ClientOptions {
   bool system_trust_at_start = true;
   // When set, only resolved addresses it accepts are connected to (checked on the address itself,
   // so a name cannot resolve to an allowed address once and another the next time); a name with
-  // none left fails with kForbidden. Empty: any address.
+  // none left, or one that does not resolve, fails with kForbidden (the same error, so that a
+  // caller cannot tell which names the network's DNS knows). Empty: any address.
   std::function<bool(const boost::asio::ip::address&)> allow_address;
 };
 

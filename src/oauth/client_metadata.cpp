@@ -274,7 +274,8 @@ struct ClientMetadataResolver::Impl {
     if (!opened) {
       if (opened.error().code == Errc::kForbidden)
         co_return Refused(at.host +
-                          " is on a private, loopback or link-local address, which this broker does not fetch from");
+                          " has no public address (it does not resolve, or only to a private, loopback or "
+                          "link-local address, which this broker does not fetch from)");
       if (opened.error().code == Errc::kUpstreamTimeout) co_return TooSlow();
       co_return Refused("the document could not be fetched: " + opened.error().message);
     }

@@ -249,9 +249,16 @@ test('private and loopback addresses are refused unless the operator allows them
   const before = hits.get('/agent.json');
   for (const host of ['127.0.0.1', 'localhost']) {
     const text = await refusedAuthorization(strict, `https://${host}:${docs.address().port}/agent.json`);
-    assert.match(text, /private, loopback or link-local address, which this broker does not fetch from/);
+    assert.match(text, /has no public address \(it does not resolve, or only to a private, loopback or link-local address, which this broker does not fetch from\)/);
+    assert.doesNotMatch(text, /resolve\)|Host not found/);
   }
   assert.equal(hits.get('/agent.json'), before, 'no connection reached the document server');
+  // A name the DNS does not know is told as one it knows on a private address: an outsider cannot
+  // use the broker to learn which internal names exist.
+  const port = docs.address().port;
+  const unknown = await refusedAuthorization(strict, `https://no-such-host.invalid:${port}/agent.json`);
+  const known = await refusedAuthorization(strict, `https://localhost:${port}/agent.json`);
+  assert.equal(unknown.replaceAll('no-such-host.invalid', 'HOST'), known.replaceAll('localhost', 'HOST'));
 });
 
 test('an allow list admits only its hosts', async () => {
