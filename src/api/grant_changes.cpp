@@ -293,16 +293,24 @@ json::object RemovedClientDetail(std::string_view client_id, const std::vector<s
                       {"revokedGrantIds", std::move(ids)}};
 }
 
-boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers) {
-  if (answers == 0 || !ctx.leaks.Quoted(grant_id, answers)) co_return;
-  spdlog::warn("grant {}: {} or more provider answers quoted its key; revoked so the app cannot guess the key",
-               grant_id, KeyLeakGuard::kMaxQuotedAnswers);
-  // Named first: g++ 12 destroys temporaries inside a co_await expression twice.
+boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::GrantRecord& grant, int answers) {
+  // Copies, named: g++ 12 destroys temporaries inside a co_await expression twice.
+  std::string root_id = grant.ancestors.empty() ? grant.id : grant.ancestors.back();
+  std::string grant_id = grant.id;
+  if (answers == 0 || !ctx.leaks.Quoted(root_id, answers)) co_return;
+  if (root_id == grant_id)
+    spdlog::warn("grant {}: {} or more provider answers quoted its key; revoked so the app cannot guess the key",
+                 root_id, KeyLeakGuard::kMaxQuotedAnswers);
+  else
+    spdlog::warn(
+        "grant {}: {} or more provider answers of its delegation tree quoted its key (the last of grant {}); "
+        "revoked with its tree so the apps cannot guess the key",
+        root_id, KeyLeakGuard::kMaxQuotedAnswers, grant_id);
   Caller broker;
   GrantChange revoke = Revoke();
   std::string actor = "broker:key-quoted";
-  auto revoked = co_await ChangeGrant(ctx, grant_id, broker, revoke, actor);
-  if (!revoked) spdlog::error("grant {} not revoked: {}", grant_id, revoked.error().message);
+  auto revoked = co_await ChangeGrant(ctx, root_id, broker, revoke, actor);
+  if (!revoked) spdlog::error("grant {} not revoked: {}", root_id, revoked.error().message);
 }
 
 }  // namespace ap::api

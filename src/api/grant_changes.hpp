@@ -72,9 +72,11 @@ record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::strin
 // The detail of `client.removed`: the app, how many grants went with it, and the first 100 of them.
 boost::json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked);
 
-// Revokes `grant_id` once its provider answers have quoted its key too often (KeyLeakGuard),
-// `answers` more now; the audit trail names the broker as the actor.
-boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, std::string grant_id, int answers);
+// Counts `answers` more provider answers of `grant` that quoted its key, against the grant an owner
+// approved (the root of its delegation tree: every child spends the same key, and a revoked child
+// is replaced by exchanging again), and revokes that grant, its tree with it, once the tree's
+// answers have quoted the key too often (KeyLeakGuard). The audit trail names the broker as the actor.
+boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::GrantRecord& grant, int answers);
 
 // kNotFound for a grant the caller may not manage, as for one that does not exist. What changed
 // goes to the audit trail, by `actor` (default: the caller).

@@ -2,12 +2,12 @@
 
 namespace ap::api {
 
-bool KeyLeakGuard::Quoted(const std::string& grant_id, int answers) {
+bool KeyLeakGuard::Quoted(const std::string& root_id, int answers) {
   std::lock_guard lock(mutex_);
-  auto it = counts_.find(grant_id);
+  auto it = counts_.find(root_id);
   if (it == counts_.end()) {
     if (counts_.size() >= kMaxGrants) return true;  // cannot count it: err on the side of the key
-    it = counts_.emplace(grant_id, 0).first;
+    it = counts_.emplace(root_id, 0).first;
   }
   it->second += answers;
   if (it->second < kMaxQuotedAnswers) return false;

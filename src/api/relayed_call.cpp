@@ -111,10 +111,7 @@ awaitable<void> RelayedCall::FinishWith(int status) {
   if (std::exchange(finished_, true)) co_return;
   activity_.SetModel(model_);
   activity_.Finish(status);
-  if (quoted_ > 0 && grant_) {
-    std::string grant_id = grant_->record.id;  // named: see RevokeIfQuoting's note on g++ 12
-    co_await RevokeIfQuoting(ctx_, grant_id, quoted_);
-  }
+  if (quoted_ > 0 && grant_) co_await RevokeIfQuoting(ctx_, grant_->record, quoted_);
 }
 
 }  // namespace ap::api

@@ -749,6 +749,9 @@ class OAuthApi {
                                const TokenAsk& ask) {
     domain::TokenClaims subject;
     if (auto refused = CheckSubject(client, form, jkt, subject)) co_return std::move(*refused);
+    // Each child is a token of its parent's: a stolen bearer token exchanged in a loop would
+    // otherwise use up the tree's grants ever made (kMaxDescendants) at the store's pace.
+    if (auto refused = ThrottleTokens(subject.grant_id)) co_return std::move(*refused);
     std::string_view error = ask.details.empty() ? "invalid_scope" : "invalid_authorization_details";
     auto asked = ParseAccessRequest(ask.details, ask.scope, ctx_.upstream.Table().Names());
     if (!asked) co_return BadRequest("invalid_request", "ask for the child's access with authorization_details or scope");
@@ -784,7 +787,7 @@ class OAuthApi {
     domain::NewRequest child = MakeChildGrant(paced, *parent, now, subject.expires_at);
     auto insert = [child, now](store::Store& s) {
       return s.Grants().CreateChildGrant(child.request, child.grant,
-                                         {domain::kMaxLiveChildren, domain::kMaxDescendants}, now);
+                                         {domain::kMaxLiveDescendants, domain::kMaxDescendants}, now);
     };
     if (auto created = co_await api::OnStore(ctx_, std::move(insert)); !created) {
       Errc code = created.error().code;

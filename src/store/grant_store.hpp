@@ -112,10 +112,10 @@ class GrantStore {
   // still `grant.version` (compare-and-set); kBadRequest "changed concurrently" otherwise.
   // Returns the stored grant.
   virtual Result<GrantRecord> UpdateGrant(const GrantRecord& grant) = 0;
-  // How many children a grant may have: approved and unexpired at once, and ever below the grant
-  // at the top of its tree.
+  // How many grants a tree may hold below the grant at its top (the one an owner approved):
+  // approved and unexpired at once, and ever.
   struct ChildBounds {
-    int64_t live_children = 0;
+    int64_t live_descendants = 0;
     int64_t descendants = 0;
   };
   // Inserts a child grant (approved, `child.ancestors` naming its chain) and its request, provided

@@ -598,25 +598,25 @@ TEST_P(StoreTest, ACallThatLeasedNothingSettlesOutOfNoLease) {
   EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {150, 0}, {150, 0}).value().micros, 150);  // 1000 - 350 - 500
 }
 
-TEST_P(StoreTest, AGrantHasBoundedChildren) {
+TEST_P(StoreTest, ATreeHasBoundedLiveGrantsHoweverDeep) {
   GrantRecord root = Create("root", 100, 100);
   root.expires_at = 10'000;
   root = Approve(root);
-  for (int i = 0; i < 3; ++i) {
-    std::string id = "c" + std::to_string(i);
-    ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-" + id, 150), ChildOf(root, id, std::nullopt, 1),
-                                                  {3, 1000}, 200));
-  }
-  auto full = store_->Grants().CreateChildGrant(Request("req-c3", 150), ChildOf(root, "c3", std::nullopt, 1),
-                                                {3, 1000}, 200);
-  EXPECT_EQ(full.error().code, Errc::kLimitReached);
-  // Children that ended no longer count against the live bound, but still count in the tree's.
-  for (const char* id : {"c0", "c1", "c2"}) ChangeTree(*store_, id, Revoke, {300, std::nullopt});
-  EXPECT_TRUE(store_->Grants().CreateChildGrant(Request("req-c3", 150), ChildOf(root, "c3", std::nullopt, 1),
-                                                {3, 1000}, 400));
-  auto tree_full = store_->Grants().CreateChildGrant(Request("req-c4", 150), ChildOf(root, "c4", std::nullopt, 1),
-                                                     {3, 4}, 400);
-  EXPECT_EQ(tree_full.error().code, Errc::kLimitReached);
+  auto make = [&](const GrantRecord& parent, const std::string& id, GrantStore::ChildBounds bounds, UnixSeconds now) {
+    return store_->Grants().CreateChildGrant(Request("req-" + id, 150), ChildOf(parent, id, std::nullopt, 1), bounds,
+                                             now);
+  };
+  GrantRecord c0 = ChildOf(root, "c0", std::nullopt, 1);
+  ASSERT_TRUE(make(root, "c0", {3, 1000}, 200));
+  ASSERT_TRUE(make(root, "c1", {3, 1000}, 200));
+  ASSERT_TRUE(make(c0, "g0", {3, 1000}, 200));
+  // Each parent has fewer than 3 children, but the tree holds 3 live grants: a grandchild counts.
+  EXPECT_EQ(make(c0, "g1", {3, 1000}, 200).error().code, Errc::kLimitReached);
+  EXPECT_EQ(make(root, "c2", {3, 1000}, 200).error().code, Errc::kLimitReached);
+  // Grants that ended no longer count against the live bound, but still count in the tree's.
+  ChangeTree(*store_, "c0", Revoke, {300, std::nullopt});  // and its child g0
+  EXPECT_TRUE(make(root, "c3", {3, 1000}, 400));
+  EXPECT_EQ(make(root, "c4", {3, 4}, 400).error().code, Errc::kLimitReached);
 }
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {

@@ -183,10 +183,10 @@ std::string DelegationChoice(const domain::Scope& scope, const Typed& typed) {
   bool ticked = typed.form ? !http::FormValue(*typed.form, "may_delegate").empty() : true;
   int64_t depth = *scope.max_delegation_depth;
   return "<label><input type=\"checkbox\" id=\"may_delegate\" name=\"may_delegate\" value=\"yes\"" +
-         std::string(ticked ? " checked" : "") +
-         " style=\"width:auto\"> May hand narrower access to its own agents (" +
+         std::string(ticked ? " checked" : "") + " style=\"width:auto\"> May hand narrower access to its own agents (" +
          (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it") +
-         "): never more than it has, and what they spend counts against this grant</label>";
+         "): each never more than it has, at most " + std::to_string(domain::kMaxLiveDescendants) +
+         " in use at once, and what they spend counts against this grant</label>";
 }
 
 // Which of the owner's keys the grant will spend: a choice when they hold several, a warning when

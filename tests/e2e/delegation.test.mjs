@@ -6,7 +6,9 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as client from 'openid-client';
 import * as jose from 'jose';
-import { nodeCall } from './harness.mjs';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nodeCall, tempDir } from './harness.mjs';
 import { caFetchFor, hidden, oauthBroker, person, PASSWORD } from './oauth_person.mjs';
 
 const REDIRECT = 'http://127.0.0.1:53682/callback';
@@ -27,7 +29,10 @@ async function discover(clientId) {
 before(async () => {
   let apps;
   // Tokens last half the parents' hour, so that a child asking for longer meets its token's end first.
-  ({ ca, broker, apps } = await oauthBroker({ app: [], other: [] }, { AIPASSPORT_TOKEN_TTL_SECONDS: '1800' }));
+  // The emulation's model that quotes its key has a price, so that a budgeted tree may call it.
+  const config = join(tempDir(), 'aipassport.toml');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "quote-key"\ninput = 1.0\noutput = 1.0\nmax_output_tokens = 1000\n');
+  ({ ca, broker, apps } = await oauthBroker({ app: [], other: [] }, { AIPASSPORT_TOKEN_TTL_SECONDS: '1800', AIPASSPORT_CONFIG: config }));
   app = await discover(apps.app.client_id);
   otherApp = await discover(apps.other.client_id);
   you = person(broker.url, ca.ca);
@@ -307,6 +312,48 @@ test('revoking a grant ends its whole subtree at once; revoking a child alone le
   assert.match(await refusal(exchange(parent.access_token)), /invalid_grant/);
   const trail = (await nodeCall(broker.url, 'GET', `/audit?kind=grant.delegated`, { ca: ca.ca, token: broker.ownerToken })).json;
   assert.ok(JSON.stringify(trail).includes(childId), 'the audit trail names each child made');
+});
+
+// Each child spends its parent's key, and an app can always exchange for another: answers that
+// quote the key count for the whole tree, and the grant the owner approved goes, its tree with it.
+test('answers that quote the key count for the whole tree: the third revokes the approved grant and every child', async () => {
+  const parent = await parentTokens({ details: { ...PARENT, models: ['quote-key', 'gpt-4o-mini'], max_delegation_depth: 1 } });
+  const first = await exchange(parent.access_token, { models: ['quote-key'] });
+  for (let i = 0; i < 2; ++i) {
+    const res = await chat(first.access_token, 'quote-key');
+    assert.equal(res.status, 200, `answer ${i + 1} is served, scrubbed: ${res.text}`);
+  }
+  const second = await exchange(parent.access_token, { models: ['quote-key'] });
+  const third = await chat(second.access_token, 'quote-key');
+  assert.equal(third.status, 200, third.text);
+  const parentId = claimsOf(parent.access_token).gid;
+  for (const token of [parent.access_token, first.access_token, second.access_token]) {
+    assert.equal((await chat(token)).status, 401, 'the tree is revoked');
+    assert.ok((await grant(claimsOf(token).gid)).revokedAt);
+  }
+  assert.match(await refusal(exchange(parent.access_token, { models: ['quote-key'] })), /invalid_grant/);
+  const trail = (await nodeCall(broker.url, 'GET', '/audit?kind=grant.revoked', { ca: ca.ca, token: broker.ownerToken })).json;
+  assert.ok(trail.items.some((r) => r.actor === 'broker:key-quoted' && r.grantId === parentId), JSON.stringify(trail.items));
+});
+
+test('each child counts against its parent\'s 60 tokens a minute: a token exchanged in a loop is slowed down', async () => {
+  const parent = await parentTokens({ details: { ...PARENT, max_delegation_depth: 1 } });  // the minute's first token
+  for (let i = 1; i < 50; i++) await exchange(parent.access_token);
+  let current = parent;
+  for (let i = 50; i < 60; i++) current = await retryingNonce(() => client.refreshTokenGrant(app, current.refresh_token));
+  assert.match(await refusal(exchange(current.access_token)), /^slow_down: Too many tokens for this grant/);
+  assert.equal((await chat(current.access_token)).status, 200, 'the grant itself goes on');
+});
+
+// Each grant of a tree may run at its parent's pace: the live bound is the tree's, so the tree
+// runs at most 51 times the approved grant's pace, however its children delegate again.
+test('at most 50 grants below the approved one are in use at once, however deep', async () => {
+  const parent = await parentTokens();
+  const child = await exchange(parent.access_token, { may_delegate: true });
+  for (let i = 0; i < 49; i++) await exchange(child.access_token);
+  const full = /^invalid_request: 50 grants handed on below the one the owner approved are in use/;
+  assert.match(await refusal(exchange(child.access_token)), full, 'the child has 49 children, but the tree holds 50');
+  assert.match(await refusal(exchange(parent.access_token)), full);
 });
 
 test('a parent that sets no calls at once runs with the broker\'s default: a child may not ask for more', async () => {

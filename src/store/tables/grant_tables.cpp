@@ -33,9 +33,6 @@ const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grant
 const std::string kSelectLiveOfClient =
     "SELECT id FROM grants WHERE client_id = ? AND status IN ('pending', 'approved') ORDER BY id LIMIT ?";
 const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
-const std::string kCountLiveChildren =
-    "SELECT COUNT(*) FROM grants WHERE parent_grant_id = ? AND status = 'approved' AND "
-    "(expires_at IS NULL OR expires_at > ?)";
 const std::string kSelectChildIds =
     "SELECT id FROM grants WHERE parent_grant_id = ? ORDER BY created_at, id LIMIT ?";
 // The descendants of the grant (parameter `param`), through the parent links, as the table
@@ -44,6 +41,9 @@ const std::string kSelectChildIds =
   "WITH RECURSIVE subtree(id) AS (SELECT id FROM grants WHERE parent_grant_id = " param " UNION ALL " \
   "SELECT g.id FROM grants g JOIN subtree s ON g.parent_grant_id = s.id)"
 const std::string kCountDescendants = AP_SUBTREE("?1") " SELECT COUNT(*) FROM subtree";
+const std::string kCountLiveDescendants = AP_SUBTREE("?1")
+    " SELECT COUNT(*) FROM grants WHERE id IN (SELECT id FROM subtree) AND status = 'approved' AND "
+    "(expires_at IS NULL OR expires_at > ?2)";
 const std::string kLockTree = "SELECT id FROM grants WHERE id = ?1 OR id IN (" AP_SUBTREE("?1")
                               " SELECT id FROM subtree) ORDER BY id FOR UPDATE";
 const std::string kRevokeDescendants =
@@ -216,7 +216,7 @@ Status GrantTables::InsertGrant(const GrantRecord& g) {
 Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
                                      UnixSeconds now) {
   if (child.ancestors.empty()) return MakeError(Errc::kInternal, "a child grant needs a parent");
-  const std::string& parent_id = child.ancestors.front();
+  const std::string& root_id = child.ancestors.back();
   return db_.InTransaction([&]() -> Status {
     if (auto locked = LockInIdOrder(child.ancestors); !locked) {
       if (locked.error().code == Errc::kNotFound) return MakeError(Errc::kUnauthorized, "The grant is gone");
@@ -235,14 +235,15 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
       if (ancestor->expires_at && (!child.expires_at || *child.expires_at > *ancestor->expires_at))
         return MakeError(Errc::kUnauthorized, "Grant " + id + " ends before the child would: ask for a shorter lifetime");
     }
-    Query live(db_.Prepare(kCountLiveChildren));
-    live.Bind(parent_id).Bind(now);
-    if (live.Step() != kRow) return db_.DbError("count children");
-    if (live.Int(0) >= bounds.live_children)
-      return MakeError(Errc::kLimitReached, "The grant already has " + std::to_string(bounds.live_children) +
-                                                " children in use; revoke some or let them expire first");
+    Query live(db_.Prepare(kCountLiveDescendants));
+    live.Bind(root_id).Bind(now);
+    if (live.Step() != kRow) return db_.DbError("count live descendants");
+    if (live.Int(0) >= bounds.live_descendants)
+      return MakeError(Errc::kLimitReached, std::to_string(bounds.live_descendants) +
+                                                " grants handed on below the one the owner approved are in use; "
+                                                "revoke some or let them expire first");
     Query all(db_.Prepare(kCountDescendants));
-    all.Bind(child.ancestors.back());
+    all.Bind(root_id);
     if (all.Step() != kRow) return db_.DbError("count descendants");
     if (all.Int(0) >= bounds.descendants)
       return MakeError(Errc::kLimitReached, std::to_string(bounds.descendants) +
