@@ -297,7 +297,11 @@ boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::Gr
   // Copies, named: g++ 12 destroys temporaries inside a co_await expression twice.
   std::string root_id = grant.ancestors.empty() ? grant.id : grant.ancestors.back();
   std::string grant_id = grant.id;
-  if (answers == 0 || !ctx.leaks.Quoted(root_id, answers)) co_return;
+  if (answers == 0) co_return;
+  // Calls still running when their tree was revoked are not counted: the guard would hold their
+  // root until it filled up, and a full guard revokes at the first quote.
+  if (auto root = ctx.grants.Find(root_id); root && root->record.status == store::GrantStatus::kRevoked) co_return;
+  if (!ctx.leaks.Quoted(root_id, answers)) co_return;
   if (root_id == grant_id)
     spdlog::warn("grant {}: {} or more provider answers quoted its key; revoked so the app cannot guess the key",
                  root_id, KeyLeakGuard::kMaxQuotedAnswers);

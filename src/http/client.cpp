@@ -1,5 +1,6 @@
 #include "http/client.hpp"
 
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -348,6 +349,7 @@ struct HttpClient::Impl {
     // addresses the fence keeps out: else whoever has the broker fetch could tell which names the
     // network's own DNS knows.
     if (resolve_ec && !options.allow_address) co_return Describe(resolve_ec, origin, "resolve");
+    if (resolve_ec) spdlog::debug("{} does not resolve: {}", origin.host, resolve_ec.message());  // for the operator
     std::vector<tcp::endpoint> allowed;
     if (!resolve_ec)
       for (const auto& entry : endpoints)

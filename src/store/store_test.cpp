@@ -1976,6 +1976,15 @@ class StoppedBrokerTest : public ::testing::Test {
     OnPostgres("DROP SCHEMA " + SchemaFor(dir_) + " CASCADE");
     std::filesystem::remove_all(dir_);
   }
+  // How many sessions named after this test's schema (application_name) wait for a lock.
+  int LockWaiters() {
+    std::string sql = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = '" +
+                      SchemaFor(dir_) + "'";
+    PGresult* r = PQexec(stopped_, sql.c_str());
+    int n = PQresultStatus(r) == PGRES_TUPLES_OK ? std::atoi(PQgetvalue(r, 0, 0)) : -1;
+    PQclear(r);
+    return n;
+  }
   // Runs `sql` in the stopped broker's session.
   bool Run(const char* sql) {
     PGresult* r = PQexec(stopped_, sql);
@@ -2059,6 +2068,39 @@ TEST_F(StoppedBrokerTest, AChangeDoesNotWaitLongForTheChangesTable) {
   let_go.join();
   ASSERT_TRUE(store_->Grants().UpdateGrant(g)) << "once let go, the change is made";
   EXPECT_EQ(store_->Grants().GetGrant("g1").value().notes, g.notes);
+}
+
+// Two brokers each making a child in one tree while a third holds its top's row, on a server
+// whose default isolation is repeatable read: the one that gets the row second counts the child the
+// first committed meanwhile, so a tree's live bound holds across brokers.
+TEST_F(StoppedBrokerTest, ChildrenMadeAtOnceCountEachOtherWhateverTheServersIsolation) {
+  std::string repeatable_read =
+      postgres::TestDatabaseUrlInSchema(SchemaFor(dir_)) +
+      "%20-cdefault_transaction_isolation%3Drepeatable%5C%20read&application_name=" + SchemaFor(dir_);
+  auto a = OpenPostgresStore(repeatable_read).value();
+  auto b = OpenPostgresStore(repeatable_read).value();
+  GrantRecord root = store_->Grants().GetGrant("g1").value();
+  ASSERT_TRUE(Run("BEGIN"));
+  ASSERT_TRUE(Run("SELECT * FROM grants WHERE id = 'g1' FOR UPDATE"));
+  Status made[2];
+  std::thread first([&] {
+    made[0] =
+        a->Grants().CreateChildGrant(Request("req-c1", 150), ChildOf(root, "c1", std::nullopt, 1), {1, 1000}, 200);
+  });
+  std::thread second([&] {
+    made[1] =
+        b->Grants().CreateChildGrant(Request("req-c2", 150), ChildOf(root, "c2", std::nullopt, 1), {1, 1000}, 200);
+  });
+  for (int i = 0; i < 400 && LockWaiters() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(LockWaiters(), 2) << "both wait for the top's row";
+  ASSERT_TRUE(Run("ROLLBACK"));
+  first.join();
+  second.join();
+  EXPECT_NE(bool(made[0]), bool(made[1])) << "exactly one child is made";
+  for (const Status& m : made)
+    if (!m) {
+      EXPECT_EQ(m.error().code, Errc::kLimitReached) << m.error().message;
+    }
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {

@@ -183,16 +183,20 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
   return c;
 }
 
-// Every session, the first and each after a reconnect: UTC; bytea in hex (Blob reads it); and no
-// wait without end, so a broker that stalls holding a lock (paused, cut off) cannot stall the others'
-// store threads for longer than these.
+// Every session, the first and each after a reconnect: UTC; bytea in hex (Blob reads it); read
+// committed, whatever the server's default, since the store locks rows and then reads what other
+// brokers committed while it waited (a bound counted after a lock: under repeatable read, two
+// brokers would both count from before either wrote); and no wait without end, so a broker that
+// stalls holding a lock (paused, cut off) cannot stall the others' store threads for longer than these.
 bool Connection::SetUpSession() {
   // Notices (e.g. "relation already exists, skipping") are not errors; keep them out of stderr.
   PQsetNoticeProcessor(conn_.get(), [](void*, const char*) {}, nullptr);
-  PgResult set(PQexec(conn_.get(),
-                      "SET TIME ZONE 'UTC'; SET bytea_output = 'hex'; SET lock_timeout = " AP_SESSION_LOCK_WAIT "; "
-                      "SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '60s'; "
-                      "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"));
+  PgResult set(
+      PQexec(conn_.get(),
+             "SET TIME ZONE 'UTC'; SET bytea_output = 'hex'; SET default_transaction_isolation = 'read committed'; "
+             "SET lock_timeout = " AP_SESSION_LOCK_WAIT "; "
+             "SET statement_timeout = '60s'; SET idle_in_transaction_session_timeout = '60s'; "
+             "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"));
   if (PQresultStatus(set.get()) == PGRES_COMMAND_OK) return true;
   last_error_ = MessageOf(conn_.get(), set.get());
   return false;
