@@ -91,7 +91,7 @@ micro-bench: build
 	  --benchmark_report_aggregates_only=true
 
 # The release broker optimised by profile (scripts/pgo-build.sh): built, trained on the benchmarks'
-# calls, built again, in $(PGO_BUILD)/ (two full builds, without ccache).
+# calls, built again with link-time optimisation, in $(PGO_BUILD)/ (two full builds, without ccache).
 PGO_BUILD ?= build-pgo
 pgo: deps
 	@JOBS=$(JOBS) scripts/pgo-build.sh $(PGO_BUILD)
