@@ -9,13 +9,21 @@
 # Usage: bench/instructions.sh BINARY...
 #   INSTRUCTIONS_CALLS (2000), INSTRUCTIONS_OUT (a directory to keep each callgrind file in, for
 #   bench/callgrind_top.py), BENCH_PATH (the path called: /openai/v1/chat/completions, or the
-#   reference's /proxy/chat with the same body). Needs valgrind (scripts/install-deps.sh bench).
+#   reference's /proxy/chat with the same body), INSTRUCTIONS_CACHE_SIM=1 (callgrind's cache model
+#   too: its misses of the 32 KB instruction and data caches per call, a simulation, not this
+#   machine's CPU). Needs valgrind (scripts/install-deps.sh bench).
 set -euo pipefail
 CALLS=${INSTRUCTIONS_CALLS:-2000}
 BROKER_PATH=${BENCH_PATH:-/openai/v1/chat/completions}
 [[ "$BROKER_PATH" == /openai/v1/chat/completions || "$BROKER_PATH" == /proxy/chat ]] ||
   { echo "BENCH_PATH must be /openai/v1/chat/completions or /proxy/chat" >&2; exit 2; }
 [[ "$CALLS" =~ ^[1-9][0-9]*$ ]] || { echo "INSTRUCTIONS_CALLS must be a positive whole number" >&2; exit 2; }
+CACHE_SIM=()
+case "${INSTRUCTIONS_CACHE_SIM:-0}" in
+  0) ;;
+  1) CACHE_SIM=(--cache-sim=yes) ;;
+  *) echo "INSTRUCTIONS_CACHE_SIM must be 0 or 1" >&2; exit 2 ;;
+esac
 (($# > 0)) || { echo "usage: bench/instructions.sh BINARY..." >&2; exit 2; }
 for tool in valgrind callgrind_control node curl; do
   command -v $tool >/dev/null || { echo "instructions needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }
@@ -34,7 +42,7 @@ for binary in "$@"; do
   name=$n-$(basename "$binary")
   mkdir -p "$TMP/$name"
   AIPASSPORT_IO_THREADS=1 OPENAI_API_KEY=test-openai-key AIPASSPORT_OPENAI_BASE_URL="$MOCK" AIPASSPORT_LOG_LEVEL=warn \
-    valgrind --tool=callgrind --callgrind-out-file="$TMP/$name.out.cg" "$(realpath "$binary")" serve \
+    valgrind --tool=callgrind "${CACHE_SIM[@]}" --callgrind-out-file="$TMP/$name.out.cg" "$(realpath "$binary")" serve \
     --listen 127.0.0.1:0 --data-dir "$TMP/$name" > "$TMP/$name.out" 2>&1 & PIDS+=($!)
   pid=$!
   url=$(wait_for_url "$TMP/$name.out" 600)  # valgrind takes several seconds to start it
@@ -46,6 +54,9 @@ for binary in "$@"; do
   for _ in $(seq 50); do [[ -s "$TMP/$name.out.cg.1" ]] && grep -q '^totals:' "$TMP/$name.out.cg.1" && break; sleep 0.1; done
   total=$(awk '/^totals:/ {print $2}' "$TMP/$name.out.cg.1")
   echo "$name: $((total / CALLS)) instructions per call ($binary)"
+  if ((${#CACHE_SIM[@]})); then  # totals: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw
+    awk -v calls="$CALLS" -v name="$name" '/^totals:/ {printf "%s: per call, %d instruction cache misses, %d data cache misses, %d last-level misses\n", name, $5 / calls, ($6 + $7) / calls, ($8 + $9 + $10) / calls}' "$TMP/$name.out.cg.1"
+  fi
   [[ -n "${INSTRUCTIONS_OUT:-}" ]] && mkdir -p "$INSTRUCTIONS_OUT" && cp "$TMP/$name.out.cg.1" "$INSTRUCTIONS_OUT/$name.callgrind"
   kill "$pid"
   wait "$pid" 2>/dev/null || true
