@@ -65,7 +65,7 @@ json::object Narrowed(const json::value& asked, const json::value& granted) {
 }  // namespace
 
 void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::GrantRecord& before,
-                       const store::GrantRecord& after, std::string actor) {
+                       const store::GrantRecord& after, std::string actor, std::string because) {
   if (actor.empty()) actor = ActorOf(caller);
   if (after.status != before.status) {
     switch (after.status) {
@@ -80,7 +80,9 @@ void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::Gr
         ctx.audit.Record(GrantEvent(audit_kind::kGrantDenied, actor, after));
         return;
       case store::GrantStatus::kRevoked:
-        ctx.audit.Record(GrantEvent(audit_kind::kGrantRevoked, actor, after));
+        ctx.audit.Record(because.empty() ? GrantEvent(audit_kind::kGrantRevoked, actor, after)
+                                         : GrantEvent(audit_kind::kGrantRevoked, actor, after,
+                                                      json::object{{"because", std::move(because)}}));
         return;
       default:
         break;

@@ -69,8 +69,8 @@ void RecordSignInFailed(BrokerContext& ctx, const std::string& username, const s
 
 // What changed between `before` and `after` of one ChangeGrant, as events (approved with what was
 // narrowed from what was asked, denied, revoked, limits changed): queued on ctx.audit.
-// `actor` overrides ActorOf(caller) when set.
+// `actor` overrides ActorOf(caller) when set; `because`, when set, says why a revocation was made.
 void RecordGrantChange(BrokerContext& ctx, const Caller& caller, const store::GrantRecord& before,
-                       const store::GrantRecord& after, std::string actor = "");
+                       const store::GrantRecord& after, std::string actor = "", std::string because = "");
 
 }  // namespace ap::api

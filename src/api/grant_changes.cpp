@@ -159,7 +159,7 @@ GrantChange EndSooner(UnixSeconds ends_at) {
 }
 
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
-                                                          GrantChange change, std::string actor) {
+                                                          GrantChange change, std::string actor, std::string because) {
   struct Changed {
     store::GrantRecord before;
     store::GrantRecord after;
@@ -183,7 +183,7 @@ boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, st
   auto changed = co_await OnStore(ctx, std::move(apply));
   if (!changed) co_return changed.error();
   if (actor.empty()) actor = ActorOf(caller);
-  RecordGrantChange(ctx, caller, changed->before, changed->after, actor);
+  RecordGrantChange(ctx, caller, changed->before, changed->after, actor, std::move(because));
   RecordCarried(ctx, actor, changed->after, std::move(changed->descendants));
   auto grant = domain::GrantFromRecord(std::move(changed->after));
   if (!grant) co_return grant.error();
@@ -313,7 +313,9 @@ boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::Gr
   Caller broker;
   GrantChange revoke = Revoke();
   std::string actor = "broker:key-quoted";
-  auto revoked = co_await ChangeGrant(ctx, root_id, broker, revoke, actor);
+  std::string because = std::to_string(KeyLeakGuard::kMaxQuotedAnswers) + " provider answers quoted its key";
+  if (root_id != grant_id) because += ", the last one of grant " + grant_id + " below it";
+  auto revoked = co_await ChangeGrant(ctx, root_id, broker, revoke, actor, because);
   if (!revoked) spdlog::error("grant {} not revoked: {}", root_id, revoked.error().message);
 }
 

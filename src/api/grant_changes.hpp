@@ -79,9 +79,10 @@ boost::json::object RemovedClientDetail(std::string_view client_id, const std::v
 boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::GrantRecord& grant, int answers);
 
 // kNotFound for a grant the caller may not manage, as for one that does not exist. What changed
-// goes to the audit trail, by `actor` (default: the caller).
+// goes to the audit trail, by `actor` (default: the caller), a revocation with `because` when set.
 boost::asio::awaitable<Result<domain::Grant>> ChangeGrant(BrokerContext& ctx, std::string id, Caller caller,
-                                                          GrantChange change, std::string actor = "");
+                                                          GrantChange change, std::string actor = "",
+                                                          std::string because = "");
 
 // Which waiting requests to deny at once: those with the given ids, or every unverified one.
 struct WaitingSelection {

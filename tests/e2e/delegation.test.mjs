@@ -333,7 +333,9 @@ test('answers that quote the key count for the whole tree: the third revokes the
   }
   assert.match(await refusal(exchange(parent.access_token, { models: ['quote-key'] })), /invalid_grant/);
   const trail = (await nodeCall(broker.url, 'GET', '/audit?kind=grant.revoked', { ca: ca.ca, token: broker.ownerToken })).json;
-  assert.ok(trail.items.some((r) => r.actor === 'broker:key-quoted' && r.grantId === parentId), JSON.stringify(trail.items));
+  const secondId = claimsOf(second.access_token).gid;
+  assert.ok(trail.items.some((r) => r.actor === 'broker:key-quoted' && r.grantId === parentId &&
+    r.detail?.because === `3 provider answers quoted its key, the last one of grant ${secondId} below it`), JSON.stringify(trail.items));
 });
 
 test('each child counts against its parent\'s 60 tokens a minute: a token exchanged in a loop is slowed down', async () => {
