@@ -13,9 +13,7 @@ namespace {
 constexpr std::string_view kUntracked = "";  // the entry of every address not tracked while the table is full
 
 int64_t DelayFor(int64_t failures) {
-  int64_t beyond = std::max<int64_t>(0, failures - CredentialThrottle::kFreeFailures);
-  int64_t doublings = std::min<int64_t>(beyond / CredentialThrottle::kFailuresPerDoubling, 3);
-  return std::min(CredentialThrottle::kFirstDelayMillis << doublings, CredentialThrottle::kLongestDelayMillis);
+  return SlowedCheckMillis(failures - CredentialThrottle::kFreeFailures, CredentialThrottle::kFailuresPerDoubling);
 }
 
 }  // namespace

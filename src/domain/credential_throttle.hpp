@@ -31,8 +31,6 @@ class CredentialThrottle {
   static constexpr int64_t kFreeFailures = 20;
   static constexpr int64_t kFreeInFlight = 64;
   static constexpr int64_t kFailuresPerDoubling = 10;
-  static constexpr int64_t kFirstDelayMillis = 1000;
-  static constexpr int64_t kLongestDelayMillis = 8000;
   static constexpr int64_t kWindowSeconds = 15 * 60;
   static constexpr size_t kMaxAddresses = 10000;
 

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "domain/keyed_throttle.hpp"
+
 namespace ap::domain {
 namespace {
 
@@ -21,7 +23,7 @@ TEST(CredentialThrottle, AnAddressGetsItsFreeFailuresThenOneSlowedCheckAtATime) 
 
   auto slowed = throttle.Begin("203.0.113.7", 100);
   ASSERT_FALSE(slowed.Refused());
-  EXPECT_EQ(slowed.delay_millis, Throttle::kFirstDelayMillis);
+  EXPECT_EQ(slowed.delay_millis, kFirstDelayMillis);
   auto second = throttle.Begin("::ffff:203.0.113.7", 100);
   EXPECT_TRUE(second.Refused()) << "one slowed check at a time, keyed as the throttles key";
   EXPECT_EQ(second.retry_after_seconds, 1);
@@ -47,7 +49,7 @@ TEST(CredentialThrottle, ASuccessClearsNothingAndABurstIsSlowedBeforeAnyIsJudged
   Throttle throttle;
   Fail(throttle, "203.0.113.7", 100, Throttle::kFreeFailures);
   { auto right = throttle.Begin("203.0.113.7", 100); }  // the right credential: not counted, clears nothing
-  EXPECT_EQ(throttle.Begin("203.0.113.7", 100).delay_millis, Throttle::kFirstDelayMillis);
+  EXPECT_EQ(throttle.Begin("203.0.113.7", 100).delay_millis, kFirstDelayMillis);
 
   std::vector<Throttle::Attempt> burst;
   for (int64_t i = 0; i < Throttle::kFreeInFlight; ++i) burst.push_back(throttle.Begin("198.51.100.9", 100));
@@ -55,8 +57,7 @@ TEST(CredentialThrottle, ASuccessClearsNothingAndABurstIsSlowedBeforeAnyIsJudged
   for (int i = 0; i < 3; ++i) {
     burst.push_back(throttle.Begin("198.51.100.9", 100));
     EXPECT_FALSE(burst.back().Refused()) << "an address that did not guess is never refused";
-    EXPECT_EQ(burst.back().delay_millis, Throttle::kFirstDelayMillis)
-        << "guesses sent together count before they are judged";
+    EXPECT_EQ(burst.back().delay_millis, kFirstDelayMillis) << "guesses sent together count before they are judged";
   }
   burst.clear();
   EXPECT_EQ(throttle.Tracked(), 1u) << "an address with nothing in flight and no failure is forgotten";
@@ -66,7 +67,7 @@ TEST(CredentialThrottle, AWindowStartsWithItsFirstFailure) {
   Throttle throttle;
   { auto quiet = throttle.Begin("203.0.113.7", 100); }
   Fail(throttle, "203.0.113.7", 600, Throttle::kFreeFailures);
-  EXPECT_EQ(throttle.Begin("203.0.113.7", 600 + Throttle::kWindowSeconds - 1).delay_millis, Throttle::kFirstDelayMillis)
+  EXPECT_EQ(throttle.Begin("203.0.113.7", 600 + Throttle::kWindowSeconds - 1).delay_millis, kFirstDelayMillis)
       << "15 minutes from the first failure, not from the first attempt or from 0";
   EXPECT_EQ(throttle.Begin("203.0.113.7", 600 + Throttle::kWindowSeconds).delay_millis, 0);
 }
@@ -78,7 +79,7 @@ TEST(CredentialThrottle, AFullTableSlowsNewAddressesTogetherAndNeverRefusesThemA
   {
     auto untracked = throttle.Begin("203.0.113.3", 100);
     ASSERT_FALSE(untracked.Refused());
-    EXPECT_EQ(untracked.delay_millis, Throttle::kFirstDelayMillis);
+    EXPECT_EQ(untracked.delay_millis, kFirstDelayMillis);
     EXPECT_TRUE(throttle.Begin("203.0.113.4", 100).Refused()) << "untracked addresses share one slowed check";
     EXPECT_EQ(throttle.Begin("203.0.113.1", 100).delay_millis, 0) << "a tracked address keeps its own count";
   }

@@ -50,6 +50,11 @@ size_t KeyedThrottle::Size() const {
   return windows_.size();
 }
 
+int64_t SlowedCheckMillis(int64_t failures_beyond_free, int64_t per_doubling) {
+  int64_t doublings = std::clamp<int64_t>(failures_beyond_free / per_doubling, 0, 3);  // 8 s is 1 s doubled thrice
+  return std::min(kFirstDelayMillis << doublings, kLongestDelayMillis);
+}
+
 std::string AddressKey(std::string_view address) {
   std::string text(address);
   std::array<unsigned char, 16> v6{};

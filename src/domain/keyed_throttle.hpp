@@ -49,6 +49,13 @@ class KeyedThrottle {
   UnixSeconds full_until_ = 0;  // no slot can free up before this: refuse new keys without a scan
 };
 
+// How long a slowed credential check waits before it is judged (a sign-in, the owner token): the
+// first delay once a count reaches its free allowance, doubled with every `per_doubling` failures
+// beyond it, at most the longest.
+inline constexpr int64_t kFirstDelayMillis = 1000;
+inline constexpr int64_t kLongestDelayMillis = 8000;
+int64_t SlowedCheckMillis(int64_t failures_beyond_free, int64_t per_doubling);
+
 // The key a throttle counts a client address under: an IPv6 address by its /64 (what one host or
 // one customer is usually given), an IPv4-mapped IPv6 address as the IPv4 address.
 std::string AddressKey(std::string_view address);

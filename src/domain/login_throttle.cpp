@@ -33,10 +33,8 @@ LoginThrottle::Verdict LoginThrottle::Judge(const Failures& account, const Failu
   verdict.wait_seconds = std::max(WaitFor(pair, kFreePairFailures, now), WaitFor(address, kFreeAddressFailures, now));
   bool address_failed = pair.count > 0 || address.count > 0;
   verdict.address_failed = address_failed;
-  if (address_failed && account.count >= kFreeAccountFailures) {
-    int64_t doublings = std::min<int64_t>((account.count - kFreeAccountFailures) / kAccountFailuresPerDoubling, 10);
-    verdict.delay_millis = std::min(kFirstDelayMillis << doublings, kLongestDelayMillis);
-  }
+  if (address_failed && account.count >= kFreeAccountFailures)
+    verdict.delay_millis = SlowedCheckMillis(account.count - kFreeAccountFailures, kAccountFailuresPerDoubling);
   return verdict;
 }
 

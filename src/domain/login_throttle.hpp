@@ -34,8 +34,6 @@ class LoginThrottle {
   static constexpr int64_t kWindowSeconds = 15 * 60;
   static constexpr int64_t kFirstWaitSeconds = 30;
   static constexpr int64_t kLongestWaitSeconds = 15 * 60;
-  static constexpr int64_t kFirstDelayMillis = 1000;
-  static constexpr int64_t kLongestDelayMillis = 8000;
   static constexpr int64_t kMaxTracked = 100000;
 
   struct Verdict {

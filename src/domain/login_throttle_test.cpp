@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "domain/keyed_throttle.hpp"
+
 namespace ap::domain {
 namespace {
 
@@ -73,10 +75,10 @@ TEST(LoginThrottleTest, TheAccountWideLimitOnlySlowsAddressesThatFailed) {
     t.RecordFailure("alice", "198.51.100." + std::to_string(i), 1000);
   LoginThrottle::Verdict guesser = t.Check("alice", "198.51.100.3", 1000);
   EXPECT_EQ(guesser.wait_seconds, 0) << "the account-wide limit never refuses";
-  EXPECT_EQ(guesser.delay_millis, LoginThrottle::kFirstDelayMillis);
+  EXPECT_EQ(guesser.delay_millis, kFirstDelayMillis);
   EXPECT_EQ(t.Check("alice", "192.0.2.1", 1000).delay_millis, 0) << "an address without failures is not slowed";
   for (int i = 0; i < 100; ++i) t.RecordFailure("alice", "198.51.100." + std::to_string(i % 50), 1001);
-  EXPECT_EQ(t.Check("alice", "198.51.100.3", 1001).delay_millis, LoginThrottle::kLongestDelayMillis);
+  EXPECT_EQ(t.Check("alice", "198.51.100.3", 1001).delay_millis, kLongestDelayMillis);
   EXPECT_EQ(t.Check("alice", "198.51.100.3", 1001 + LoginThrottle::kWindowSeconds + 1).delay_millis, 0)
       << "time forgives";
 }
