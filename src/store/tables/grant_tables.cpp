@@ -40,10 +40,10 @@ const std::string kSelectChildIds =
 #define AP_SUBTREE(param)                                                                              \
   "WITH RECURSIVE subtree(id) AS (SELECT id FROM grants WHERE parent_grant_id = " param " UNION ALL " \
   "SELECT g.id FROM grants g JOIN subtree s ON g.parent_grant_id = s.id)"
-const std::string kCountDescendants = AP_SUBTREE("?1") " SELECT COUNT(*) FROM subtree";
-const std::string kCountLiveDescendants = AP_SUBTREE("?1")
-    " SELECT COUNT(*) FROM grants WHERE id IN (SELECT id FROM subtree) AND status = 'approved' AND "
-    "(expires_at IS NULL OR expires_at > ?2)";
+// The grants ever made below the grant ?1, and those of them approved and unexpired at ?2: one walk.
+const std::string kCountDescendants = AP_SUBTREE("?1")
+    " SELECT COUNT(*), COALESCE(SUM(CASE WHEN g.status = 'approved' AND (g.expires_at IS NULL OR g.expires_at > ?2) "
+    "THEN 1 ELSE 0 END), 0) FROM subtree s JOIN grants g ON g.id = s.id";
 const std::string kLockTree = "SELECT id FROM grants WHERE id = ?1 OR id IN (" AP_SUBTREE("?1")
                               " SELECT id FROM subtree) ORDER BY id FOR UPDATE";
 const std::string kRevokeDescendants =
@@ -235,17 +235,14 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
       if (ancestor->expires_at && (!child.expires_at || *child.expires_at > *ancestor->expires_at))
         return MakeError(Errc::kUnauthorized, "Grant " + id + " ends before the child would: ask for a shorter lifetime");
     }
-    Query live(db_.Prepare(kCountLiveDescendants));
-    live.Bind(root_id).Bind(now);
-    if (live.Step() != kRow) return db_.DbError("count live descendants");
-    if (live.Int(0) >= bounds.live_descendants)
+    Query tree(db_.Prepare(kCountDescendants));
+    tree.Bind(root_id).Bind(now);
+    if (tree.Step() != kRow) return db_.DbError("count descendants");
+    if (tree.Int(1) >= bounds.live_descendants)
       return MakeError(Errc::kLimitReached, std::to_string(bounds.live_descendants) +
                                                 " grants handed on below the one the owner approved are in use; "
                                                 "revoke some or let them expire first");
-    Query all(db_.Prepare(kCountDescendants));
-    all.Bind(root_id);
-    if (all.Step() != kRow) return db_.DbError("count descendants");
-    if (all.Int(0) >= bounds.descendants)
+    if (tree.Int(0) >= bounds.descendants)
       return MakeError(Errc::kLimitReached, std::to_string(bounds.descendants) +
                                                 " grants were already handed on below the one the owner approved; "
                                                 "ask the owner for a new grant");
