@@ -348,13 +348,14 @@ struct HttpClient::Impl {
     // Fenced (allow_address), a name that does not resolve is told as one that resolves only to
     // addresses the fence keeps out: else whoever has the broker fetch could tell which names the
     // network's own DNS knows.
-    if (resolve_ec && !options.allow_address) co_return Describe(resolve_ec, origin, "resolve");
-    if (resolve_ec) spdlog::debug("{} does not resolve: {}", origin.host, resolve_ec.message());  // for the operator
-    std::vector<tcp::endpoint> allowed;
-    if (!resolve_ec)
-      for (const auto& entry : endpoints)
-        if (!options.allow_address || options.allow_address(entry.endpoint().address()))
-          allowed.push_back(entry.endpoint());
+    if (resolve_ec) {
+      if (!options.allow_address) co_return Describe(resolve_ec, origin, "resolve");
+      spdlog::debug("{} does not resolve: {}", origin.host, resolve_ec.message());  // for the operator
+    }
+    std::vector<tcp::endpoint> allowed;  // none when it did not resolve
+    for (const auto& entry : endpoints)
+      if (!options.allow_address || options.allow_address(entry.endpoint().address()))
+        allowed.push_back(entry.endpoint());
     if (allowed.empty())
       co_return MakeError(Errc::kForbidden, origin.host +
                                                 " has no address that may be reached (it does not resolve, "
