@@ -202,9 +202,9 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
   // much output as it could have made in the time it ran, within what was reserved.
   if (!said_nothing && usage.output_unknown && (worst_.reasons_unseen || (price_ && price_->reasons_unseen))) {
-    // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says faster).
-    int64_t rate =
-        price_ && price_->tokens_per_second > 0 ? price_->tokens_per_second : metering::kDefaultTokensPerSecond;
+    // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says
+    // faster). No overflow: at most 1e9 ms x 1e5 tokens a second x 128 answers.
+    int64_t rate = price_ ? price_->tokens_per_second : metering::kDefaultTokensPerSecond;
     int64_t could = std::min(kMaxTokens, std::min<int64_t>(std::max<int64_t>(usage.streamed_ms, 0), kMaxTokens) * rate /
                                              1000 * std::max<int64_t>(worst_.answers, 1));
     used.output_tokens = std::min(std::max(used.output_tokens, could), std::min(worst_.use.output_tokens, output_cap_));

@@ -57,8 +57,8 @@ struct Price {
   // models): a stream cut before the provider's usage cannot be counted from its events.
   bool reasons_unseen = false;
   // How many output tokens a second the model writes at most, per answer: what such a cut stream
-  // is charged for the time it ran. 0: kDefaultTokensPerSecond.
-  int64_t tokens_per_second = 0;
+  // is charged for the time it ran.
+  int64_t tokens_per_second = kDefaultTokensPerSecond;
   std::map<std::string, int64_t> image_micros;  // "1024x1024/hd" or "1024x1024" -> micro-USD per image
   int64_t partial_image_micros = 0;             // each partial image a streamed image call asks for
   int64_t audio_minute_micros = 0;              // transcription

@@ -79,7 +79,7 @@ TEST(Prices, InferenceKeptInOneGeographyCostsMoreOnTheModelsThatTakeIt) {
 // How fast a model may write, for a cut stream whose reasoning showed nothing: an owner's server
 // that writes faster than the shipped 1,000 tokens a second says so.
 TEST(Prices, AnEntrySaysHowFastItsModelWritesFromOneToAHundredThousandTokensASecond) {
-  EXPECT_EQ(Table().Find("openai", "gpt-5")->tokens_per_second, 0) << "the default: kDefaultTokensPerSecond";
+  EXPECT_EQ(Table().Find("openai", "gpt-5")->tokens_per_second, kDefaultTokensPerSecond);
   PriceTable table;
   ASSERT_TRUE(
       AddPrices("[[prices]]\nprovider = \"cerebras\"\nmodel = \"fast\"\ninput = 0.1\noutput = 0.2\n"
