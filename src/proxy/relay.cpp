@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "core/text_search.hpp"
 #include "http/cookies.hpp"
 #include "http/fields.hpp"
 #include "http/json_text.hpp"
@@ -344,7 +345,7 @@ bool Relay::KeepEvent(std::string_view event) {
   // At least a token for each event that carries output: a delta (OpenAI, Anthropic) or a Gemini
   // chunk's candidate parts (Gemini's running candidatesTokenCount is optional).
   std::string_view output_mark = provider_.wire == Provider::kGoogle ? "\"parts\"" : "\"delta\"";
-  if (data.find(output_mark) != std::string_view::npos) {
+  if (FindText(data, output_mark) != std::string_view::npos) {
     ++delta_events_;
     // Where a budget is at stake, at most a token a byte: an event may carry several (Anthropic's
     // text deltas often do), and an app leaving before the provider's figures would pay for one.

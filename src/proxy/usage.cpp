@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "core/money.hpp"
+#include "core/text_search.hpp"
 #include "proxy/json_walk.hpp"
 #include "proxy/request_limits.hpp"
 
@@ -586,10 +587,10 @@ bool MayCarryUsage(std::string_view json_text) {
   // "usage", "usageMetadata", "groundingMetadata", "web_search_call", "file_search_call"; OpenAI's
   // `"usage":null` (in every chunk of a stream that asked for usage) holds none.
   static constexpr std::string_view kNoUsage = "\"usage\":null";
-  for (size_t at = json_text.find("sage"); at != std::string_view::npos; at = json_text.find("sage", at + 1))
+  for (size_t at = FindText(json_text, "sage"); at != std::string_view::npos; at = FindText(json_text, "sage", at + 1))
     if (at < 2 || json_text.substr(at - 2, kNoUsage.size()) != kNoUsage) return true;
   for (std::string_view mark : {"groundingMetadata", "search_call"})
-    if (json_text.find(mark) != std::string_view::npos) return true;
+    if (FindText(json_text, mark) != std::string_view::npos) return true;
   return false;
 }
 
