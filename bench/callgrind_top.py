@@ -4,7 +4,9 @@
 callgrind_annotate 3.19 prints only the totals for the broker's files, so this reads the format
 itself (names compressed as "(id) name", a cost line after "calls=" being the call's inclusive cost).
 
-Usage: bench/callgrind_top.py FILE CALLS [--top N] [--by-library | --callers REGEX | --callees REGEX]
+Usage: bench/callgrind_top.py FILE CALLS [--top N] [--event E] [--by-library | --callers REGEX | --callees REGEX]
+  --event E      the event counted: Ir (instructions, the default), or with INSTRUCTIONS_CACHE_SIM=1
+                 I1mr (instruction cache misses), D1mr, D1mw, ILmr, DLmr, DLmw
   (default)      the functions' own instructions per call, highest first
   --by-library   own instructions per call summed by shared object (the broker's binary by namespace)
   --callers RE   who calls the functions matching RE: inclusive instructions and calls per call
@@ -19,7 +21,7 @@ COMPRESSED = re.compile(r"\((\d+)\)(?: (.*))?")
 
 def main():
     args = parse_args()
-    self_cost, edges = read(args.file)
+    self_cost, edges = read(args.file, args.event)
     if args.callers or args.callees:
         print_edges(edges, self_cost, args)
     elif args.by_library:
@@ -31,7 +33,7 @@ def main():
         functions = collections.Counter()
         for (_, fn), cost in self_cost.items():
             functions[fn] += cost
-        print(f"{sum(functions.values()) // args.calls} instructions per call")
+        print(f"{sum(functions.values()) // args.calls} {UNITS.get(args.event, args.event)} per call")
         print_counter(functions, args.calls, args.top)
 
 
@@ -40,6 +42,7 @@ def parse_args():
     parser.add_argument("file")
     parser.add_argument("calls", type=int)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--event", default="Ir")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--by-library", action="store_true")
     mode.add_argument("--callers")
@@ -56,8 +59,12 @@ def parse_args():
     return args
 
 
-def read(path):
-    """(object, function) -> own cost, and (caller, callee) -> [inclusive cost, calls]."""
+UNITS = {"Ir": "instructions", "I1mr": "instruction cache misses"}
+
+
+def read(path, event="Ir"):
+    """(object, function) -> own cost of `event`, and (caller, callee) -> [inclusive cost, calls]."""
+    column = None
     names = {"fn": {}, "ob": {}}
     self_cost = collections.Counter()
     edges = collections.defaultdict(lambda: [0, 0])
@@ -65,8 +72,13 @@ def read(path):
     pending_calls = None  # the count of the last "calls=" line, until its cost line is read
     with open(path) as lines:
         for line in lines:
-            if line.startswith(("positions:", "events:")) and line.split()[1:] not in (["line"], ["Ir"]):
-                raise SystemExit(f"{path}: {line.strip()}: only line positions and the Ir event are read")
+            if line.startswith("positions:") and line.split()[1:] != ["line"]:
+                raise SystemExit(f"{path}: {line.strip()}: only line positions are read")
+            if line.startswith("events:"):
+                events = line.split()[1:]
+                if event not in events:
+                    raise SystemExit(f"{path}: no {event} event (it has {' '.join(events)})")
+                column = 1 + events.index(event)  # after the line position
             key, _, value = line.partition("=")
             if key in ("ob", "cob"):
                 name = resolve(names["ob"], value.strip())
@@ -80,7 +92,8 @@ def read(path):
             elif key == "calls":
                 pending_calls = int(value.split()[0])
             elif line[:1].isdigit() or line[:1] in "+-*":
-                cost = int(line.split()[1]) if len(line.split()) > 1 else 0
+                values = line.split()
+                cost = int(values[column]) if len(values) > column else 0  # trailing zeros are left out
                 if pending_calls is not None:  # 0 for calls made before callgrind_control --zero
                     edge = edges[(fn, callee)]
                     edge[0] += cost
@@ -126,7 +139,7 @@ def print_edges(edges, self_cost, args):
             counts[pair] = counts.get(pair, 0) + calls
     if args.callees:
         own = sum(c for (_, fn), c in self_cost.items() if fn and pattern.search(fn))
-        print(f"{own // args.calls:8d}  own instructions per call")
+        print(f"{own // args.calls:8d}  own {UNITS.get(args.event, args.event)} per call")
     several = len({pair[side] for pair in rows}) > 1  # then each row names the matched function too
     for (caller, callee), cost in rows.most_common(args.top):
         other = caller if args.callers else callee

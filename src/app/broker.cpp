@@ -199,11 +199,18 @@ crypto::RotationTimes RotationTimesFor(const Config& config) {
 // to sign comes. Runs on the store thread only.
 class SigningRing {
  public:
-  // `stop`: called once when every key this broker holds was dropped from the store's ring and it
-  // cannot open the keys there (see ForgetDroppedKeys).
+  // `opened`: the ring as the broker opened it, which `tokens` holds. `stop`: called once when every
+  // key this broker holds was dropped from the store's ring and it cannot open the keys there (see
+  // ForgetDroppedKeys).
   SigningRing(store::Store& store, const vault::MasterKey& master, domain::TokenService& tokens,
-              crypto::RotationTimes times, std::function<void()> stop)
-      : store_(store), master_(master), tokens_(tokens), times_(times), stop_(std::move(stop)) {}
+              crypto::RotationTimes times, const vault::OpenedRing& opened, std::function<void()> stop)
+      : store_(store),
+        master_(master),
+        tokens_(tokens),
+        times_(times),
+        held_records_(opened.records),
+        held_keys_(opened.keys),
+        stop_(std::move(stop)) {}
 
   void Reload() {
     auto records = store_.SigningKeys().ListSigningKeys();
@@ -232,8 +239,9 @@ class SigningRing {
   }
 
  private:
-  // The stored keys, unsealed only when their rows changed since the last reload: unsealing and
-  // decoding every key each time cost about five million instructions.
+  // The stored keys, unsealed only when their rows changed since the last reload (or since the
+  // broker opened them): unsealing and decoding every key each time cost about five million
+  // instructions.
   Result<std::vector<crypto::SigningKey>> HeldKeys(const std::vector<store::SigningKeyRecord>& records) {
     if (records != held_records_) {
       auto keys = vault::UnsealSigningKeys(master_, records);
@@ -761,7 +769,7 @@ int RunBroker(const Config& config) {
   token_settings.ttl_seconds = config.token_ttl_seconds;
   domain::TokenService tokens(shared_keys, token_settings, SystemClock());
   std::atomic<bool> ring_dropped{false};  // the broker stops: see SigningRing::ForgetDroppedKeys
-  SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config), [&ring_dropped] {
+  SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config), *opened_ring, [&ring_dropped] {
     ring_dropped = true;
     std::raise(SIGTERM);  // the drain RunUntilSignalled runs on a signal
   });

@@ -69,10 +69,13 @@ Result<OpenedRing> OpenSigningKeys(const MasterKey& master, store::SigningKeySto
       opened.created = !from_files;
     }
   }
-  auto keys = ReadSigningKeys(master, store);
+  auto records = store.ListSigningKeys();
+  if (!records) return records.error();
+  auto keys = UnsealSigningKeys(master, *records);
   if (!keys) return keys.error();
   if (keys->empty()) return MakeError(Errc::kInternal, "the signing key ring is empty");
   opened.keys = std::move(*keys);
+  opened.records = std::move(*records);
   return opened;
 }
 

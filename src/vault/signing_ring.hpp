@@ -28,7 +28,8 @@ Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& maste
                                                           const std::vector<store::SigningKeyRecord>& records);
 
 struct OpenedRing {
-  std::vector<crypto::SigningKey> keys;  // every stored key
+  std::vector<crypto::SigningKey> keys;          // every stored key
+  std::vector<store::SigningKeyRecord> records;  // ...as stored, sealed
   size_t imported = 0;                   // key files of `data_dir` taken into an empty ring now
   bool created = false;                  // a first key was made now
 };

@@ -38,6 +38,7 @@ TEST_F(SigningRingTest, TheFirstStartMakesOneKeyAndStoresItsPrivateHalfOnlySeale
   auto records = Ring().ListSigningKeys().value();
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0].kid, key.kid);
+  EXPECT_EQ(opened.records, records) << "the rows the keys were opened from, which the broker compares at reloads";
   EXPECT_EQ(records[0].master_id, master_.Id());
   EXPECT_EQ(records[0].created_at, 0) << "older than any rotation, even one the same second";
   std::string pem = key.key.PrivatePem();
