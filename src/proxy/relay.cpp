@@ -345,14 +345,14 @@ bool Relay::KeepEvent(std::string_view event) {
   // At least a token for each event that carries output: a delta (OpenAI, Anthropic) or a Gemini
   // chunk's candidate parts (Gemini's running candidatesTokenCount is optional).
   std::string_view output_mark = provider_.wire == Provider::kGoogle ? "\"parts\"" : "\"delta\"";
-  if (FindText(data, output_mark) != std::string_view::npos) {
-    ++delta_events_;
-    // Where a budget is at stake, at most a token a byte: an event may carry several (Anthropic's
-    // text deltas often do), and an app leaving before the provider's figures would pay for one.
-    if (grant_.record.SpendsAgainstABudget()) output_bytes_ += std::max<int64_t>(1, OutputBytesOfEvent(data));
-  }
-  bool usage_only = MergeUsageFromChunk(data, usage_);
-  return !(strip_usage_chunk_ && usage_only);
+  bool output = FindText(data, output_mark) != std::string_view::npos;
+  // Where a budget is at stake, at most a token a byte: an event may carry several (Anthropic's
+  // text deltas often do), and an app leaving before the provider's figures would pay for one.
+  bool count_bytes = output && grant_.record.SpendsAgainstABudget();
+  EventReading read = ReadStreamEvent(data, usage_, count_bytes);
+  if (output) ++delta_events_;
+  if (count_bytes) output_bytes_ += std::max<int64_t>(1, read.output_bytes);
+  return !(strip_usage_chunk_ && read.usage_only);
 }
 
 Error Relay::GrantEnded(std::string_view what) const {

@@ -680,6 +680,63 @@ class OutputBytes {
   int64_t bytes_ = 0;
 };
 
+// Tells each handler what the walk meets. Strings are told whole to both (OutputBytes counts
+// them), so UsageReader does without the walk's Ignoring: it drops what it is told there itself.
+class UsageAndOutput {
+ public:
+  UsageAndOutput(UsageReader& usage, OutputBytes& output) : usage_(usage), output_(output) {}
+
+  bool on_document_begin(boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_document_begin(ec); });
+  }
+  bool on_document_end(boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_document_end(ec); });
+  }
+  bool on_object_begin(boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_object_begin(ec); });
+  }
+  bool on_array_begin(boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_array_begin(ec); });
+  }
+  bool on_object_end(size_t n, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_object_end(n, ec); });
+  }
+  bool on_array_end(size_t n, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_array_end(n, ec); });
+  }
+  bool on_key(json::string_view s, size_t n, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_key(s, n, ec); });
+  }
+  bool on_string(json::string_view s, size_t n, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_string(s, n, ec); });
+  }
+  bool on_int64(int64_t i, json::string_view t, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_int64(i, t, ec); });
+  }
+  bool on_uint64(uint64_t u, json::string_view t, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_uint64(u, t, ec); });
+  }
+  bool on_double(double d, json::string_view t, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_double(d, t, ec); });
+  }
+  bool on_bool(bool b, boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_bool(b, ec); });
+  }
+  bool on_null(boost::system::error_code& ec) {
+    return Both([&](auto& h) { return h.on_null(ec); });
+  }
+
+ private:
+  template <class Call>
+  bool Both(Call call) {
+    bool usage = call(usage_);
+    return call(output_) && usage;
+  }
+
+  UsageReader& usage_;
+  OutputBytes& output_;
+};
+
 }  // namespace
 
 int64_t OutputBytesOfEvent(std::string_view json_text) {
@@ -687,6 +744,20 @@ int64_t OutputBytesOfEvent(std::string_view json_text) {
   // An event that cannot be read is counted whole: all of it may be output.
   if (!WalkJson(json_text, counted, json_walk::kAnswerMaxDepth)) return static_cast<int64_t>(json_text.size());
   return counted.Bytes();
+}
+
+EventReading ReadStreamEvent(std::string_view json_text, Usage& usage, bool count_output) {
+  if (!count_output) return {MergeUsageFromChunk(json_text, usage), 0};
+  if (!MayCarryUsage(json_text)) return {false, OutputBytesOfEvent(json_text)};
+  UsageReader reader;
+  OutputBytes counted;
+  UsageAndOutput both(reader, counted);
+  if (!WalkJson(json_text, both, json_walk::kAnswerMaxDepth)) {  // as each of the two readers fails alone
+    usage.implausible = true;
+    return {false, static_cast<int64_t>(json_text.size())};
+  }
+  reader.MergeInto(usage);
+  return {reader.UsageOnly(), counted.Bytes()};
 }
 
 }  // namespace ap::proxy

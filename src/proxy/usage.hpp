@@ -79,4 +79,13 @@ bool MergeUsageFromChunk(std::string_view json_text, Usage& usage);
 // event bounds them from below. 0 for text that is not JSON.
 int64_t OutputBytesOfEvent(std::string_view json_text);
 
+// One stream event's data read in one walk for both: its usage merged into `usage` (as
+// MergeUsageFromChunk), and, when `count_output`, the bytes of output it holds (as
+// OutputBytesOfEvent; 0 otherwise). A Gemini chunk carries both in every event.
+struct EventReading {
+  bool usage_only = false;  // MergeUsageFromChunk's answer
+  int64_t output_bytes = 0;
+};
+EventReading ReadStreamEvent(std::string_view json_text, Usage& usage, bool count_output);
+
 }  // namespace ap::proxy

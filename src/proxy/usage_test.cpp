@@ -492,6 +492,33 @@ std::string DeepGeminiChunk(int depth, int64_t output_tokens) {
          std::to_string(output_tokens) + "}}";
 }
 
+// One walk for both readings gives what each gives alone: figures, the usage-only answer, bytes,
+// and for text that cannot be read, the worst case and every byte.
+TEST(ReadStreamEvent, ReadsWhatTheTwoReadersReadApart) {
+  const std::string events[] = {
+      R"({"candidates":[{"content":{"parts":[{"text":"Hi there"}],"role":"model"},"index":0}],)"
+      R"("usageMetadata":{"promptTokenCount":10,"candidatesTokenCount":4,"totalTokenCount":14}})",
+      R"({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}})",
+      R"({"choices":[{"delta":{"content":"x"}}],"usage":null})",
+      R"({"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":5}})",
+      R"({"candidates":[{"content":{"parts":[{"functionCall":{"name":"f","args":{"a":[1,"é"]}}}]}}],)"
+      R"("usageMetadata":{"candidatesTokenCount":7}})",
+      DeepGeminiChunk(600, 9),
+      R"({"delta":{"text":"cut"},"usage":{"output_tokens":)",
+      "[DONE]"};
+  for (const std::string& event : events) {
+    for (bool count_output : {false, true}) {
+      Usage apart, together;
+      apart.output_tokens = together.output_tokens = 2;  // an earlier event's figures
+      bool usage_only = MergeUsageFromChunk(event, apart);
+      EventReading read = ReadStreamEvent(event, together, count_output);
+      EXPECT_EQ(together, apart) << event;
+      EXPECT_EQ(read.usage_only, usage_only) << event;
+      EXPECT_EQ(read.output_bytes, count_output ? OutputBytesOfEvent(event) : 0) << event;
+    }
+  }
+}
+
 TEST(UsageReader, AChunkNestedDeeperThanARequestMayIsReadAndOneNestedPastAnyBoundIsTheWorstCase) {
   Usage usage;
   MergeUsageFromChunk(R"({"candidates":[{"content":{"parts":[{"text":"Calling now."}]}}],)"
