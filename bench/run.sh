@@ -26,10 +26,11 @@
 #   micro       the micro-benchmarks (build/bench/ap_micro_bench), if built.
 # Usage: bench/run.sh [path/to/aipassport]
 #   BENCH_SECONDS (5 per throughput lane), BENCH_LATENCY_ROUNDS (5), BENCH_LATENCY_SECONDS (2 per
-#   latency lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference
-#   native"; "stream" adds wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000
-#   streams timed one at a time, over all rounds), BENCH_STREAM_ROUNDS (5), BENCH_LONG_STREAMS (30),
-#   BENCH_LONG_EVENTS (1000), BENCH_CONCURRENT_STREAMS (1000), BENCH_IDLE_CONNECTIONS (10000).
+#   latency lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference native"; "stream" adds
+#   wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000 streams timed one at a
+#   time over all rounds, rounded up to a whole number a round), BENCH_STREAM_ROUNDS (5),
+#   BENCH_LONG_STREAMS (30), BENCH_LONG_EVENTS (1000), BENCH_CONCURRENT_STREAMS (1000),
+#   BENCH_IDLE_CONNECTIONS (10000).
 set -euo pipefail
 BIN=$(realpath "${1:-build/src/aipassport}")
 SECONDS_PER_LANE=${BENCH_SECONDS:-5}

@@ -1,11 +1,13 @@
 // The SSE splitter, fed an upstream's stream in pieces. The first byte seeds the piece sizes.
-// Promise checked: any split of the stream gives the same events.
+// Promises checked: any split of the stream gives the same events, the events a byte-at-a-time
+// reading of the spec gives (proxy/sse_reference.hpp).
 
 #include <string>
 #include <vector>
 
 #include "fuzz_input.hpp"
 #include "proxy/sse.hpp"
+#include "proxy/sse_reference.hpp"
 
 namespace {
 
@@ -36,6 +38,10 @@ std::vector<std::string> Events(std::string_view stream, unsigned seed) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view stream = fuzz::Text(data + 1, size - 1);
-  if (Events(stream, 0) != Events(stream, data[0])) fuzz::Broken("any split gives the same events");
+  std::vector<std::string> whole = Events(stream, 0);
+  if (whole != Events(stream, data[0])) fuzz::Broken("any split gives the same events");
+  proxy::reference::SplitStream spec = proxy::reference::SplitByteByByte(stream);
+  spec.events.push_back(spec.rest);
+  if (whole != spec.events) fuzz::Broken("the events are those a byte-at-a-time reading finds");
   return 0;
 }

@@ -15,6 +15,15 @@ TEST(FindTextTest, FindsWhatStringViewFindFinds) {
     for (size_t from = 0; from <= text.size() + 1; ++from)
       ASSERT_EQ(FindText(text, part, from), std::string_view(text).find(part, from)) << part << " from " << from;
   }
+  // Pieces as long as a step of sixteen and longer: their last byte is looked for in the next step.
+  std::string long_text = "0123456789abcdefghijklmnopqrstuvwxyz" + text + "0123456789abcdefghijklmnopqrstuvwxyz";
+  for (std::string_view part : {"0123456789abcdef", "0123456789abcdefg", "9abcdefghijklmnopqrstuvwxyz{\"id\":\"x\"",
+                                "0123456789abcdefghijklmnopqrstuvw0"}) {
+    for (size_t from = 0; from <= long_text.size(); ++from)
+      ASSERT_EQ(FindText(long_text, part, from), std::string_view(long_text).find(part, from))
+          << part << " from " << from;
+  }
+  EXPECT_EQ(FindText(text, "x", std::string_view::npos), std::string_view::npos);
   EXPECT_EQ(FindText("", "a"), std::string_view::npos);
   EXPECT_EQ(FindText("ab", "abc"), std::string_view::npos);
   EXPECT_EQ(FindText("abc", "bc"), 1u);

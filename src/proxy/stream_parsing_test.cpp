@@ -3,6 +3,7 @@
 
 #include "proxy/multipart.hpp"
 #include "proxy/sse.hpp"
+#include "proxy/sse_reference.hpp"
 #include "proxy/usage.hpp"
 
 namespace ap::proxy {
@@ -58,33 +59,7 @@ TEST(SseSplitterTest, EveryLineEndingEndsEventsAndEveryCutGivesTheSameEvents) {
 }
 
 // Lines longer than the splitter's sixteen-byte steps, their ends at every offset in a step: the
-// same events as a byte-at-a-time reading of the spec gives (written out here), however cut.
-std::vector<std::string> EventsReadByteByByte(std::string_view stream) {
-  std::vector<std::string> events;
-  size_t start = 0;
-  bool line_empty = true;
-  for (size_t i = 0; i < stream.size(); ++i) {
-    char c = stream[i];
-    if (c != '\r' && c != '\n') {
-      line_empty = false;
-      continue;
-    }
-    bool blank = line_empty;
-    line_empty = true;
-    size_t line_end = i + 1;
-    if (c == '\r') {
-      if (i + 1 == stream.size()) break;  // a CR at the end may still get its LF
-      if (stream[i + 1] == '\n') line_end = ++i + 1;
-    }
-    if (blank) {
-      events.emplace_back(stream.substr(start, line_end - start));
-      start = line_end;
-    }
-  }
-  events.emplace_back("rest:" + std::string(stream.substr(start)));
-  return events;
-}
-
+// same events as a byte-at-a-time reading of the spec gives (proxy/sse_reference.hpp), however cut.
 TEST(SseSplitterTest, LongLinesEndWhereverTheyEndInAStepOfSixteen) {
   std::string stream;
   const std::string_view ends[] = {"\n", "\r\n", "\r"};
@@ -94,7 +69,9 @@ TEST(SseSplitterTest, LongLinesEndWhereverTheyEndInAStepOfSixteen) {
     if (length % 2 == 0) stream += std::string(ends[(length / 2) % 3]);  // a blank line: the event ends
   }
   stream += "data: " + std::string(20, 'z');  // unfinished
-  std::vector<std::string> expected = EventsReadByteByByte(stream);
+  reference::SplitStream split = reference::SplitByteByByte(stream);
+  std::vector<std::string> expected = split.events;
+  expected.push_back("rest:" + split.rest);
   ASSERT_EQ(expected.size(), 21u);
   EXPECT_EQ(Events(stream, {}), expected);
   for (size_t i = 0; i <= stream.size(); ++i) ASSERT_EQ(Events(stream, {i}), expected) << i;

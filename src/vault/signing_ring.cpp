@@ -26,12 +26,6 @@ store::SigningKeyRecord SealSigningKey(const MasterKey& master, const crypto::Si
                                  key.created_at};
 }
 
-Result<std::vector<crypto::SigningKey>> ReadSigningKeys(const MasterKey& master, store::SigningKeyStore& store) {
-  auto records = store.ListSigningKeys();
-  if (!records) return records.error();
-  return UnsealSigningKeys(master, *records);
-}
-
 Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& master,
                                                           const std::vector<store::SigningKeyRecord>& records) {
   std::vector<crypto::SigningKey> keys;

@@ -20,10 +20,8 @@ namespace ap::vault {
 
 // `key` sealed under `master` for the store.
 store::SigningKeyRecord SealSigningKey(const MasterKey& master, const crypto::SigningKey& key);
-// Every stored key, unsealed; kValidation when one does not open under `master` (another master
-// key, or an edited row).
-Result<std::vector<crypto::SigningKey>> ReadSigningKeys(const MasterKey& master, store::SigningKeyStore& store);
-// The same for records already listed.
+// The keys of stored records, unsealed; kValidation when one does not open under `master` (another
+// master key, or an edited row).
 Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& master,
                                                           const std::vector<store::SigningKeyRecord>& records);
 
