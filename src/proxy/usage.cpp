@@ -652,6 +652,16 @@ class OutputBytes {
     static constexpr std::string_view kText[] = {"content",  "text",  "arguments", "partial_json",
                                                  "thinking", "name",  "reasoning", "reasoning_content",
                                                  "refusal",  "delta", "code"};
+    // Most keys of an event (id, object, model, index, ...) are no such name: their length and
+    // first letter say so without comparing them to each.
+    static constexpr auto kStarts = [] {
+      std::array<uint32_t, 32> starts{};  // by length: a bit for each first letter
+      for (std::string_view name : kText) starts[name.size()] |= uint32_t{1} << (name[0] - 'a');
+      return starts;
+    }();
+    if (key.empty() || key.size() >= kStarts.size() || key[0] < 'a' || key[0] > 'z' ||
+        !(kStarts[key.size()] >> (key[0] - 'a') & 1))
+      return false;
     return std::find(std::begin(kText), std::end(kText), key) != std::end(kText);
   }
   bool Open() {

@@ -474,6 +474,13 @@ TEST(OutputBytesOfEvent, CountsTheOutputAnEventWroteAndNothingElse) {
   EXPECT_EQ(OutputBytesOfEvent(R"({"candidates":[{"content":{"parts":[{"executableCode":)"
                                R"j({"language":"PYTHON","code":"print(1)"}}]}}]})j"),
             8);
+  // Reasoning and refusals are written by the model too; a key of the same length and first letter
+  // as one of those names, or of another case, is not one of them.
+  EXPECT_EQ(OutputBytesOfEvent(R"({"choices":[{"delta":{"reasoning_content":"ab","reasoning":"c","refusal":"no"}}]})"),
+            5);
+  EXPECT_EQ(OutputBytesOfEvent(R"({"choices":[{"delta":{"reasoning_contenT":"ab","rEfusal":"no","Text":"x",)"
+                               R"("tExt":"y","texts":"z","":"w"}}]})"),
+            0);
   // Nothing of output.
   EXPECT_EQ(OutputBytesOfEvent(R"({"type":"message_stop"})"), 0);
   // What cannot be read counts whole: any of it may be output.
