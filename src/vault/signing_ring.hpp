@@ -28,8 +28,8 @@ Result<std::vector<crypto::SigningKey>> UnsealSigningKeys(const MasterKey& maste
 struct OpenedRing {
   std::vector<crypto::SigningKey> keys;          // every stored key
   std::vector<store::SigningKeyRecord> records;  // ...as stored, sealed
-  size_t imported = 0;                   // key files of `data_dir` taken into an empty ring now
-  bool created = false;                  // a first key was made now
+  size_t imported = 0;                           // key files of `data_dir` taken into an empty ring now
+  bool created = false;                          // a first key was made now
 };
 // The ring, made when the store holds none: from the key files an older version kept in
 // `data_dir` when there are some (they are not read again afterwards), else one new key. Of
