@@ -26,6 +26,8 @@ BROKER_PATH=${BENCH_PATH:-/openai/v1/chat/completions}
 EVENTS=${INSTRUCTIONS_STREAM_EVENTS:-0}
 [[ "$EVENTS" =~ ^[0-9]+$ ]] || { echo "INSTRUCTIONS_STREAM_EVENTS must be a whole number" >&2; exit 2; }
 PROVIDER=${INSTRUCTIONS_PROVIDER:-openai}
+[[ -n "${BENCH_PATH:-}" && "$PROVIDER" != openai ]] &&
+  { echo "BENCH_PATH chooses among OpenAI's paths; INSTRUCTIONS_PROVIDER=$PROVIDER has its own" >&2; exit 2; }
 case "$PROVIDER" in  # the path called, the model granted
   openai) MODEL=gpt-4o-mini ;;
   anthropic) BROKER_PATH=/anthropic/v1/messages MODEL=claude-3-5-haiku-latest ;;
