@@ -2,8 +2,36 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 namespace ap {
 namespace {
+
+// The coarse clock is the wall clock, at most a tick behind it: never ahead, never a second late.
+TEST(SystemNow, IsTheWallClockInWholeSeconds) {
+  auto precise = [] {
+    return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  for (int i = 0; i < 1000; ++i) {
+    UnixSeconds before = precise();
+    UnixSeconds now = SystemNow();
+    UnixSeconds after = precise();
+    ASSERT_LE(now, after);
+    ASSERT_GE(now, before - 1);
+  }
+}
+
+// The coarse monotonic clock is steady_clock's, at most a tick behind it.
+TEST(CoarseClock, IsTheMonotonicClockATickBehind) {
+  for (int i = 0; i < 1000; ++i) {
+    auto before = std::chrono::steady_clock::now().time_since_epoch();
+    auto now = CoarseClock::now().time_since_epoch();
+    auto after = std::chrono::steady_clock::now().time_since_epoch();
+    ASSERT_LE(now, after);
+    ASSERT_GE(now, before - std::chrono::milliseconds(100));
+  }
+}
 
 TEST(Iso8601, FormatsLikeJavaScriptToIsoString) {
   EXPECT_EQ(FormatIso8601(0), "1970-01-01T00:00:00.000Z");

@@ -59,7 +59,7 @@ struct Connection {
   // an answer of 800 bytes would take two reads on every call. Bodies are handed on from here.
   beast::flat_buffer buffer{kMaxBuffered};
   // When it last went back to the pool.
-  std::chrono::steady_clock::time_point idle_since;
+  CoarseClock::time_point idle_since;  // a tick is precise enough for idle times of 100 ms and more
 
   static constexpr size_t kReadSize = 16 << 10;
 
@@ -107,10 +107,21 @@ struct Connection {
     return ec;
   }
 
+  // Room in the buffer for the next read; none once it holds kMaxBuffered unread.
+  size_t ReadRoom() { return beast::read_size(buffer, kReadSize); }
+
   // Runs `op(stream)` on whichever stream this connection has.
   template <class Op>
   auto With(Op&& op) {
     return plain ? op(*plain) : op(*secure);
+  }
+
+  // A read of what the upstream sends next into `room` bytes of the buffer (ReadRoom): co_await
+  // it, then commit what it read. Not a coroutine of its own: a frame less for every read of an
+  // answer (every read of a stream's events).
+  auto ReadSome(size_t room) {
+    auto read = [this, room](auto& stream) { return stream.async_read_some(buffer.prepare(room), kUseTuple); };
+    return With(read);
   }
 };
 
@@ -167,13 +178,19 @@ std::string CallBytes(const Origin& origin, const CallHead& call, const CallBody
   return out;
 }
 
-// Writes the call's head, then its body: whole with the head, or piece by piece as its source
-// gives it.
+// A call whose body is whole: its head and body, written together.
+std::array<asio::const_buffer, 2> WholeCall(std::string_view head, const CallBody& body) {
+  return {asio::buffer(head), asio::buffer(body.whole)};
+}
+
+// Writes the call's head, then its body: whole with the head (what is left of them once `sent`
+// bytes went out), or piece by piece as its source gives it.
 template <class Stream>
-asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view head, const CallBody& body) {
+asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view head, const CallBody& body, size_t sent) {
+  assert(!body.source || sent == 0);  // a streamed body's head is sent here, whole
   if (!body.source) {
-    std::array<asio::const_buffer, 2> pieces{asio::buffer(head), asio::buffer(body.whole)};
-    auto [ec, n] = co_await WriteAll(stream, pieces);
+    auto pieces = WholeCall(head, body);
+    auto [ec, n] = co_await WriteRest(stream, pieces, sent);
     co_return ec;
   }
   asio::const_buffer head_bytes = asio::buffer(head);  // named: g++ 12 and temporaries in co_await
@@ -201,16 +218,6 @@ asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view he
 // The answer could not be read: AnswerReader::Fault says why.
 const beast::error_code kMalformed = std::make_error_code(std::errc::bad_message);
 
-// Reads what the upstream sends next into the connection's buffer.
-asio::awaitable<beast::error_code> ReadMore(Connection& conn) {
-  size_t room = beast::read_size(conn.buffer, Connection::kReadSize);
-  if (room == 0) co_return bhttp::error::buffer_overflow;
-  auto read = [&](auto& stream) { return stream.async_read_some(conn.buffer.prepare(room), kUseTuple); };
-  auto [ec, n] = co_await conn.With(read);
-  conn.buffer.commit(n);
-  co_return ec;
-}
-
 // Reads until `reader` has the answer's head.
 asio::awaitable<beast::error_code> ReadHead(Connection& conn, AnswerReader& reader) {
   for (;;) {
@@ -223,7 +230,11 @@ asio::awaitable<beast::error_code> ReadHead(Connection& conn, AnswerReader& read
         co_return beast::error_code();
       }
     }
-    if (auto ec = co_await ReadMore(conn)) co_return ec;
+    size_t room = conn.ReadRoom();
+    if (room == 0) co_return bhttp::error::buffer_overflow;
+    auto [ec, n] = co_await conn.ReadSome(room);
+    conn.buffer.commit(n);
+    if (ec) co_return ec;
   }
 }
 
@@ -271,7 +282,7 @@ struct HttpClient::Impl {
     if (it == idle.origins.end()) return nullptr;
     auto& list = it->connections;
     assert(!list.empty());
-    auto now = std::chrono::steady_clock::now();
+    auto now = CoarseClock::now();
     // The pool is last in, first out: if the newest has been idle too long, so have all the others.
     if (Stale(*list.back(), now)) {
       idle.Drop(it);
@@ -297,7 +308,7 @@ struct HttpClient::Impl {
     // socket: not worth keeping.
     if (conn->deadline->Passed() || conn->deadline->Ended()) return;
     conn->deadline->Disarm();
-    auto now = std::chrono::steady_clock::now();
+    auto now = CoarseClock::now();
     conn->idle_since = now;
     ThreadIdle& idle = *conn->home;
     std::lock_guard lock(idle.mutex);
@@ -320,7 +331,7 @@ struct HttpClient::Impl {
     if (list.size() > kWarmIdle) list[list.size() - 1 - kWarmIdle]->Rest();
   }
 
-  bool Stale(const Connection& conn, std::chrono::steady_clock::time_point now) const {
+  bool Stale(const Connection& conn, CoarseClock::time_point now) const {
     return now - conn.idle_since > options.idle_timeout;
   }
 
@@ -455,7 +466,11 @@ asio::awaitable<Result<std::string_view>> UpstreamAnswer::NextPiece(bool wait) {
     if (!parsed) parsed = ParseBufferedPiece();
     if (parsed) co_return std::move(*parsed);
     if (!wait && !s.conn->Arrived()) co_return std::string_view();
-    beast::error_code ec = co_await ReadMore(*s.conn);
+    size_t room = s.conn->ReadRoom();
+    if (room == 0)
+      co_return Describe(s.conn->Checked(bhttp::error::buffer_overflow), s.conn->origin, "reading the answer");
+    auto [ec, n] = co_await s.conn->ReadSome(room);
+    s.conn->buffer.commit(n);
     if (ec == asio::error::eof) {
       if (s.reader.Closed()) co_return std::string_view();
       ec = kMalformed;
@@ -480,7 +495,13 @@ asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
   // Asked only while the body goes on (or a piece parsed ahead waits): a ReadPiece that would find
   // it ended is a frame for nothing.
   while (state_->parsed || !state_->reader.Done()) {
-    auto piece = co_await ReadPiece();
+    // A piece already read is taken without NextPiece's frame: a whole answer usually came with
+    // its head.
+    Result<std::string_view> piece = std::string_view();
+    if (MustWait())
+      piece = co_await ReadPiece();
+    else
+      piece = *std::exchange(state_->parsed, std::nullopt);
     if (!piece) co_return piece.error();
     if (piece->empty()) co_return out;
     if (out.size() + piece->size() > limit) co_return too_large();
@@ -531,8 +552,14 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
     auto state = std::make_unique<UpstreamAnswer::State>(read_fields, call.method == bhttp::verb::head);
     conn->deadline->Arm(impl_->options.request_timeout);
     conn->deadline->EndWhen(unwanted);
-    auto write = [&](auto& stream) { return WriteCall(stream, head, body); };
-    beast::error_code ec = co_await conn->With(write);
+    // A whole call usually goes out at once, without WriteCall's coroutine (WriteRest says why).
+    beast::error_code ec;
+    size_t sent = 0;
+    if (conn->plain && !body.source) std::tie(ec, sent) = SendWithoutWaiting(*conn->plain, WholeCall(head, body));
+    if (!ec && (body.source || sent < head.size() + body.whole.size())) {
+      auto write = [&](auto& stream) { return WriteCall(stream, head, body, sent); };
+      ec = co_await conn->With(write);
+    }
     bool written = !ec;
     if (!ec) ec = co_await ReadHead(*conn, state->reader);
     if (!ec) {

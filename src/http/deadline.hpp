@@ -17,13 +17,15 @@
 #include <chrono>
 #include <functional>
 
+#include "core/time.hpp"
+
 namespace ap::http {
 
 class Watchdog;
 
 class Deadline {
  public:
-  using Clock = std::chrono::steady_clock;
+  using Clock = CoarseClock;  // a deadline is acted on only at a sweep (kSweep)
 
   // The socket must outlive the Deadline.
   explicit Deadline(boost::asio::ip::tcp::socket& socket);

@@ -17,6 +17,7 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <charconv>
@@ -193,6 +194,22 @@ bool FramedSoundly(const RequestHead& request) {
   return beast::iequals(TrimBlanks(first->value()), "chunked");
 }
 
+// Whether the client asks to keep the connection: in HTTP/1.1 unless a Connection field says close,
+// in HTTP/1.0 only when one says keep-alive (and none close). Every Connection field counts, not
+// only the first (as the message's keep_alive() reads, looking it up again by name); Proxy-Connection,
+// which old proxies pass on blindly, does not (Beast's parser counts it).
+bool ClientKeepsAlive(const RequestHead& request) {
+  bool close = false, keep = false;
+  for (const auto& field : request) {
+    if (field.name() != bhttp::field::connection) continue;
+    for (std::string_view option : bhttp::token_list(field.value())) {
+      close = close || beast::iequals(option, "close");
+      keep = keep || beast::iequals(option, "keep-alive");
+    }
+  }
+  return !close && (request.version() >= 11 || keep);
+}
+
 bool WantsContinue(const RequestHead& request) {
   auto it = request.find(bhttp::field::expect);
   return it != request.end() && beast::iequals(it->value(), "100-continue");
@@ -220,8 +237,8 @@ class SessionExchange final : public Exchange {
   asio::awaitable<void> DrainBody() {
     if (continue_pending_) co_return;  // the client was never asked for its body
     static constexpr size_t kMostDrained = 1 << 20;
-    auto until = Deadline::Clock::now() + options_.read_timeout;
-    for (size_t drained = 0; drained < kMostDrained && Deadline::Clock::now() < until;) {
+    auto until = std::chrono::steady_clock::now() + options_.read_timeout;
+    for (size_t drained = 0; drained < kMostDrained && std::chrono::steady_clock::now() < until;) {
       auto piece = co_await ReadBodyPiece();
       if (!piece || piece->empty()) co_return;
       drained += piece->size();
@@ -251,13 +268,13 @@ class SessionExchange final : public Exchange {
       body.data = piece_.get();
       body.size = kPieceSize;
       auto allowed = UploadTimeLeft();
-      if (allowed <= Deadline::Clock::duration::zero())
+      if (allowed <= std::chrono::steady_clock::duration::zero())
         co_return MakeError(Errc::kBadRequest, "The request body came too slowly (under " +
                                                    std::to_string(options_.min_upload_rate) + " bytes a second)");
       Deadline::Wait wait(deadline_, allowed);
-      auto began = Deadline::Clock::now();
+      auto began = std::chrono::steady_clock::now();
       auto [ec, n] = co_await bhttp::async_read_some(stream_, buffer_, *body_parser_, kUseTuple);
-      waited_ += Deadline::Clock::now() - began;
+      waited_ += std::chrono::steady_clock::now() - began;
       if (ec == bhttp::error::need_buffer) ec = {};
       if (ec == bhttp::error::body_limit) co_return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
       if (ec) co_return MakeError(Errc::kBadRequest, "The request body could not be read: " + ec.message());
@@ -292,7 +309,8 @@ class SessionExchange final : public Exchange {
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
-    auto [ec, n] = co_await WriteAll(stream_, pieces);
+    auto [ec, n] = SendWithoutWaiting(stream_, pieces);  // usually all of it (WriteRest says why)
+    if (!ec && n < out.size() + body.size()) std::tie(ec, n) = co_await WriteRest(stream_, pieces, n);
     out.clear();
     ended_ = !ec;
     co_return Checked(ec);
@@ -310,11 +328,11 @@ class SessionExchange final : public Exchange {
   // How long the next read of the body may wait: the read timeout, within what the body has earned
   // (the read timeout, and a second for each min_upload_rate bytes) less what its reads waited so
   // far (the time the broker spends between them is not the client's).
-  Deadline::Clock::duration UploadTimeLeft() const {
+  std::chrono::steady_clock::duration UploadTimeLeft() const {
     auto earned = std::chrono::microseconds(
         static_cast<int64_t>(body_read_ * 1'000'000 / std::max<size_t>(options_.min_upload_rate, 1)));
-    Deadline::Clock::duration left = options_.read_timeout + earned - waited_;
-    return std::min<Deadline::Clock::duration>(options_.read_timeout, left);
+    std::chrono::steady_clock::duration left = options_.read_timeout + earned - waited_;
+    return std::min<std::chrono::steady_clock::duration>(options_.read_timeout, left);
   }
 
   // Appends the whole head: the status line, `head`'s fields, the server's own, the framing of a
@@ -374,8 +392,8 @@ class SessionExchange final : public Exchange {
   unsigned version_ = 11;
   bhttp::request_parser<bhttp::buffer_body>* body_parser_ = nullptr;
   bool continue_pending_ = false;
-  size_t body_read_ = 0;                // of a streamed body
-  Deadline::Clock::duration waited_{};  // by its reads
+  size_t body_read_ = 0;                          // of a streamed body
+  std::chrono::steady_clock::duration waited_{};  // by its reads
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;
@@ -519,6 +537,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
   auto serve_one = [&](bhttp::request_parser<bhttp::empty_body>& head_parser,
                        beast::error_code ec) -> asio::awaitable<bool> {
     size_t n = 0;
+    const bool client_keeps = head_parser.is_header_done() && ClientKeepsAlive(head_parser.get().base());
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
     bool continue_pending = false;
@@ -561,7 +580,6 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
     if (body_parser && continue_pending) exchange.SetContinuePending();
-    const bool client_keeps = request.keep_alive();  // its Connection field read once
     exchange.SetAnswerShape(request.version(), client_keeps, stopping.get());
     Response response;
     {
