@@ -37,8 +37,8 @@ void CallActivity::Refused(const Error& error) {
   if (row_.refusal.empty()) row_.refusal = ErrcName(error.code);
 }
 
-void CallActivity::UpstreamStarted() {
-  if (!upstream_started_) upstream_started_ = Clock::now();
+void CallActivity::UpstreamStarted(Clock::time_point at) {
+  if (!upstream_started_) upstream_started_ = at;
 }
 
 void CallActivity::Streamed(int status) {
@@ -52,8 +52,9 @@ void CallActivity::Streamed(int status) {
 
 void CallActivity::FirstEvent() {
   if (row_.ttft_ms) return;
-  row_.ttft_ms = MillisSinceStart();
-  first_event_us_ = MicrosBetween(started_, Clock::now());
+  auto now = Clock::now();
+  row_.ttft_ms = MillisSince(now);
+  first_event_us_ = MicrosBetween(started_, now);
 }
 
 void CallActivity::Charged(const store::UsageRecord& usage) {
@@ -79,7 +80,7 @@ void CallActivity::Finish(int status) {
   auto now = Clock::now();
   if (upstream_started_ && !upstream_ended_) upstream_ended_ = now;
   row_.status = stream_status_.value_or(status);
-  row_.latency_ms = MillisSinceStart();
+  row_.latency_ms = MillisSince(now);
   if (exchange_ && upstream_started_)
     exchange_->notes.upstream_ms = MicrosBetween(*upstream_started_, *upstream_ended_) / 1000;
   Count(MicrosBetween(started_, now));
@@ -107,8 +108,8 @@ void CallActivity::Count(int64_t duration_us) const {
   ctx_.metrics->RecordCall(call);
 }
 
-int64_t CallActivity::MillisSinceStart() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_).count();
+int64_t CallActivity::MillisSince(Clock::time_point now) const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(now - started_).count();
 }
 
 }  // namespace ap::api

@@ -38,8 +38,8 @@ class CallActivity {
   void SetModel(std::string_view model);
   // The broker refused the call (or ended its stream) with `error`.
   void Refused(const Error& error);
-  // The call is being sent to the provider now; its time there runs until Charged or Finish.
-  void UpstreamStarted();
+  // The call is being sent to the provider now (`at`); its time there runs until Charged or Finish.
+  void UpstreamStarted(std::chrono::steady_clock::time_point at);
   // The answer is a stream that started with `status`.
   void Streamed(int status);
   // Something of the stream reached the app (the first time counts).
@@ -53,7 +53,7 @@ class CallActivity {
 
  private:
   using Clock = std::chrono::steady_clock;
-  int64_t MillisSinceStart() const;
+  int64_t MillisSince(Clock::time_point now) const;  // since the call came in
   void Count(int64_t duration_us) const;
 
   BrokerContext& ctx_;

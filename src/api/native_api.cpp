@@ -81,7 +81,7 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
   RelayedCall call(ctx, exchange, kind);
   if (!model.empty()) call.SetModel(model);
   proxy::Reply answer = co_await GuardAndRelay(ctx, ep, provider, req, exchange, upstream_path, model, call);
-  co_await call.Finish(answer);
+  if (!call.Finished()) co_await call.Finish(answer);
   if (!answer) co_return Response{};  // sent: the server sends nothing more
   co_return std::move(*answer);
 }

@@ -555,7 +555,7 @@ class ReferenceApi {
     CallKind kind{"chat", "", true, std::nullopt, req.version(), req.target()};
     RelayedCall call(ctx_, exchange, kind);
     proxy::Reply answer = co_await ProxyChatCall(req, exchange, call);
-    co_await call.Finish(answer);
+    if (!call.Finished()) co_await call.Finish(answer);
     if (!answer) co_return Response{};  // sent: the server sends nothing more
     co_return std::move(*answer);
   }

@@ -92,9 +92,13 @@ void RelayedCall::Challenge(http::Response& res, const Error& error) const {
     SetChallenge(res, ctx_, kind_.target, token_.fault, token_.dpop, error.message);
 }
 
-awaitable<void> RelayedCall::AnsweredWhole(int status, int quoted_key_answers) {
+bool RelayedCall::AnsweredWhole(int status, int quoted_key_answers) {
   quoted_ += quoted_key_answers;
-  return FinishWith(status);
+  return Record(status);
+}
+
+awaitable<void> RelayedCall::ActOnQuotedKey() {
+  if (KeyQuoted()) co_await RevokeIfQuoting(ctx_, grant_->record, quoted_);
 }
 
 awaitable<void> RelayedCall::Finish(const http::Response& answer) {
@@ -107,11 +111,15 @@ awaitable<void> RelayedCall::Finish(const proxy::Reply& reply) {
   return FinishWith(static_cast<int>(http::StatusCode::ok));  // the status recorded wins
 }
 
-awaitable<void> RelayedCall::FinishWith(int status) {
-  if (std::exchange(finished_, true)) co_return;
+bool RelayedCall::Record(int status) {
+  if (std::exchange(finished_, true)) return false;
   activity_.SetModel(model_);
   activity_.Finish(status);
-  if (quoted_ > 0 && grant_) co_await RevokeIfQuoting(ctx_, grant_->record, quoted_);
+  return KeyQuoted();
+}
+
+awaitable<void> RelayedCall::FinishWith(int status) {
+  if (Record(status)) co_await ActOnQuotedKey();
 }
 
 }  // namespace ap::api

@@ -48,6 +48,8 @@ class RelayedCall final : public proxy::RelayHooks {
   // Finish for what a relay replied: an answer it sent itself was recorded with its status as it
   // went (AnsweredWhole, Streamed).
   boost::asio::awaitable<void> Finish(const proxy::Reply& reply);
+  // Whether the call was finished: a caller then need not await Finish (a coroutine frame a call).
+  bool Finished() const { return finished_; }
 
   void SetModel(std::string_view model) override;
   boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;
@@ -57,15 +59,19 @@ class RelayedCall final : public proxy::RelayHooks {
   void Settle(const proxy::Usage& usage, bool succeeded) override;
   http::Response Refusal(const Error& error) override;
   void Refused(const Error& error) override { activity_.Refused(error); }
-  void UpstreamStarted() override { activity_.UpstreamStarted(); }
+  void UpstreamStarted(std::chrono::steady_clock::time_point at) override { activity_.UpstreamStarted(at); }
   void Streamed(int status) override { activity_.Streamed(status); }
-  boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) override;
+  bool AnsweredWhole(int status, int quoted_key_answers) override;
+  boost::asio::awaitable<void> ActOnQuotedKey() override;
   void FirstEvent() override { activity_.FirstEvent(); }
   bool GrantEndedSince() const override;
 
  private:
   void Challenge(http::Response& res, const Error& error) const;
   boost::asio::awaitable<void> FinishWith(int status);
+  // Records the call, once; true when its answers quoted the key (ActOnQuotedKey is then due).
+  bool Record(int status);
+  bool KeyQuoted() const { return quoted_ > 0 && grant_; }  // by an answer of this call's grant
 
   BrokerContext& ctx_;
   CallKind kind_;

@@ -1,5 +1,6 @@
 #include "http/response.hpp"
 
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <optional>
 
@@ -86,9 +87,7 @@ namespace {
 
 // The token after `scheme` (compared without case) in an Authorization value, or nothing.
 std::optional<std::string_view> AfterScheme(std::string_view value, std::string_view scheme) {
-  if (value.size() <= scheme.size() || !std::equal(scheme.begin(), scheme.end(), value.begin(), [](char a, char b) {
-        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-      }))
+  if (value.size() <= scheme.size() || !boost::beast::iequals(value.substr(0, scheme.size()), scheme))
     return std::nullopt;
   std::string_view token = value.substr(scheme.size());
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);

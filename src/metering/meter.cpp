@@ -214,10 +214,10 @@ int64_t Meter::InFlight(const std::string& grant_id) {
 
 namespace {
 
-// The per-minute checks, and the slot in flight. Fills `headers` (with the grant's own limits).
-Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& mine, const Ask& ask,
-                       RateHeaders& headers) {
-  Clock::time_point now = Clock::now();
+// The per-minute checks at `now`, and the slot in flight. Fills `headers` (with the grant's own
+// limits).
+Status TakeRateAndSlot(Account& a, const domain::Scope& scope, const Limits& mine, const Ask& ask, RateHeaders& headers,
+                       Clock::time_point now) {
   int64_t concurrent = mine.concurrent;
   if (mine.rate) a.requests.Refill(*mine.rate, now);
   if (mine.tokens) a.tokens.Refill(*mine.tokens, now);
@@ -545,7 +545,9 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
   Ticket ticket;
   // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
   auto [account, account_lock] = LockedAccount(grant.record);
-  if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers); !admitted)
+  // The account's last use is now: the moment it was locked (a clock read a call less).
+  if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers, account->last_used);
+      !admitted)
     co_return admitted.error();
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;

@@ -157,8 +157,8 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
 }
 
 awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
-  hooks_.UpstreamStarted();
   sent_at_ = std::chrono::steady_clock::now();
+  hooks_.UpstreamStarted(sent_at_);
   http::CallBody sent{body, {}, {}};
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent), EndedGrant());
   co_return co_await Answer(std::move(answer), whole);
@@ -227,7 +227,7 @@ awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
   http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).WholeHead(open.Head(), *body);
   hooks_.AddRateHeaders(head);
   hooks_.Settle(usage_, true);
-  co_await hooks_.AnsweredWhole(static_cast<int>(head.status), hits_.answers);
+  if (hooks_.AnsweredWhole(static_cast<int>(head.status), hits_.answers)) co_await hooks_.ActOnQuotedKey();
   co_await exchange_.SendAnswer(head, *body);
   co_return std::nullopt;
 }
@@ -420,8 +420,8 @@ awaitable<Reply> Relay::RelayUpload(const NativeEndpoint& ep, Request& req, std:
   if (provider_.declared) upload_->form.OnlyNames(OpenAIFormFields(ep, provider_.extra_members));
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
-  hooks_.UpstreamStarted();
   sent_at_ = std::chrono::steady_clock::now();
+  hooks_.UpstreamStarted(sent_at_);
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body), EndedGrant());
   if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   co_return co_await Answer(std::move(answer), false);
@@ -494,7 +494,7 @@ awaitable<Status> Relay::AdmitUpload() {
 awaitable<Reply> Relay::ListModels(const Request& req, std::string_view target) {
   WorstCase free_call;  // g++ 12 frees a temporary inside a co_await expression twice
   if (auto admitted = co_await hooks_.Admit(free_call, false); !admitted) co_return hooks_.Refusal(admitted.error());
-  hooks_.UpstreamStarted();
+  hooks_.UpstreamStarted(std::chrono::steady_clock::now());
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody none;
   auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(none));

@@ -53,15 +53,18 @@ class RelayHooks {
   virtual http::Response Refusal(const Error& error) = 0;
   // Records that the broker ended an answer already started (a stream) with `error`.
   virtual void Refused(const Error& error) = 0;
-  // Records that the call is sent to the provider now.
-  virtual void UpstreamStarted() = 0;
+  // Records that the call is sent to the provider now (`at`, the relay's own reading of the clock).
+  virtual void UpstreamStarted(std::chrono::steady_clock::time_point at) = 0;
   // Records that the answer is a stream that started with `status`.
   virtual void Streamed(int status) = 0;
   // Records the call as answered whole with `status`, its answers having quoted its key
-  // `quoted_key_answers` times, and acts on that (a grant whose answers quote its key too often is
-  // revoked): before the relay sends that answer itself, so that the app never holds an answer
-  // whose call is not on record yet.
-  virtual boost::asio::awaitable<void> AnsweredWhole(int status, int quoted_key_answers) = 0;
+  // `quoted_key_answers` times: before the relay sends that answer itself, so that the app never
+  // holds an answer whose call is not on record yet. True when its answers quoted the key: the
+  // relay then awaits ActOnQuotedKey before it sends the answer.
+  virtual bool AnsweredWhole(int status, int quoted_key_answers) = 0;
+  // Acts on a call whose answers quoted its key (a grant whose answers quote its key too often is
+  // revoked). Apart from AnsweredWhole, which most calls need without a coroutine frame.
+  virtual boost::asio::awaitable<void> ActOnQuotedKey() = 0;
   // Records that something of the streamed answer reached the app (the first time counts).
   virtual void FirstEvent() = 0;
   // Whether the grant was revoked, or has expired, since the call was admitted (on this broker or,
