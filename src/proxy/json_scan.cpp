@@ -320,27 +320,38 @@ void TextEdits::SetMember(std::string_view text, size_t object_begin, std::strin
   bool empty = last == object_begin + 1 && std::none_of(edits_.begin(), edits_.end(), [&](const Edit& e) {
                  return e.begin == last && e.end == last;
                });
-  std::string member = empty ? "" : ",";
-  member += json::serialize(json::string(name));
+  // The broker's own names need no escape (the usual case: written as they are).
+  bool plain =
+      std::none_of(name.begin(), name.end(), [](unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; });
+  std::string member;
+  member.reserve(name.size() + value.size() + 4);
+  if (!empty) member += ',';
+  if (plain)
+    member.append(1, '"').append(name).append(1, '"');
+  else
+    member += json::serialize(json::string(name));
   member += ':';
   member += value;
   Insert(last, std::move(member));
 }
 
 std::string TextEdits::Apply(std::string_view text) const {
-  std::vector<const Edit*> order;
-  order.reserve(edits_.size());
-  for (const Edit& e : edits_) order.push_back(&e);
-  std::stable_sort(order.begin(), order.end(), [](const Edit* a, const Edit* b) { return a->begin < b->begin; });
+  // Usually one edit, or edits made in the order of the text: sorted (a copy) only when not.
+  auto before = [](const Edit& a, const Edit& b) { return a.begin < b.begin; };
+  if (!std::is_sorted(edits_.begin(), edits_.end(), before)) {
+    TextEdits sorted = *this;
+    std::stable_sort(sorted.edits_.begin(), sorted.edits_.end(), before);
+    return sorted.Apply(text);
+  }
   std::string out;
   size_t extra = 0;
-  for (const Edit* e : order) extra += e->text.size();
+  for (const Edit& e : edits_) extra += e.text.size();
   out.reserve(text.size() + extra);
   size_t at = 0;
-  for (const Edit* e : order) {
-    if (e->begin > at) out.append(text.substr(at, e->begin - at));
-    out += e->text;
-    at = std::max(at, e->end);
+  for (const Edit& e : edits_) {
+    if (e.begin > at) out.append(text.substr(at, e.begin - at));
+    out += e.text;
+    at = std::max(at, e.end);
   }
   out.append(text.substr(at));
   return out;

@@ -168,6 +168,25 @@ TEST(JsonScan, SplicedMembersLandInTheRightObject) {
   EXPECT_EQ(json::parse(into_empty.Apply("{ }")), json::parse(R"({"a":1,"b":2})"));
 }
 
+// The bytes themselves: member order, separators, and names written as JSON writes them (escaped
+// where they must be, UTF-8 and DEL as they are), edits applied in the text's order whatever order
+// they were made in, two at one place in the order they were made.
+TEST(JsonScan, EditsComeOutByteForByte) {
+  std::string text = R"({"a":1,"b":{"c":2}})";
+  TextEdits edits;
+  edits.SetMember(text, 0, "q\"uo\\te\n", "3");                 // added at the end
+  edits.SetMember(text, 0, "a", "[]");                          // replaced, before the addition
+  edits.SetMember(text, 11, "\xc3\xa9t\xc3\xa9\x7f", "\"x\"");  // into "b", before both in the text
+  edits.SetMember(text, 0, "z", "null", true);                  // at the end too, after the first
+  EXPECT_EQ(edits.Apply(text),
+            "{\"a\":[],\"b\":{\"c\":2,\"\xc3\xa9t\xc3\xa9\x7f\":\"x\"},"
+            "\"q\\\"uo\\\\te\\n\":3,\"z\":null}");
+  TextEdits in_order;
+  in_order.SetMember("{}", 0, "first", "1");
+  in_order.SetMember("{}", 0, "second", "2");
+  EXPECT_EQ(in_order.Apply("{}"), R"({"first":1,"second":2})");
+}
+
 TEST(JsonCall, EscapedKeysAreTheKeysTheyName) {
   auto call = Read(ChatCompletions(), R"({"mod\u0065l":"gpt-4o","m\u0061x_tokens":7000})");
   ASSERT_TRUE(call);
