@@ -99,44 +99,85 @@ Status CheckAudience(const BrokerContext& ctx, const http::Request& request, con
 
 }  // namespace
 
-awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeToken(BrokerContext& ctx, const http::Request& request,
-                                                                       std::string_view token, bool dpop,
-                                                                       TokenFacts* given) {
-  TokenFacts unkept;
-  TokenFacts& facts = given ? *given : unkept;
+namespace {
+
+using GrantRef = std::shared_ptr<const domain::Grant>;
+
+// The token's signature, lifetime and audience, its claims kept in `facts`.
+Status CheckClaims(BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop,
+                   TokenFacts& facts) {
   facts.fault = TokenFault::kInvalidToken;  // until it passes
   facts.dpop = dpop;
   auto checked = ctx.tokens.Verify(token);
-  if (!checked) co_return checked.error();
+  if (!checked) return checked.error();
   facts.claims = std::move(*checked);
+  facts.dpop = !facts.claims->jkt.empty();
+  return CheckAudience(ctx, request, *facts.claims);
+}
+
+// The refusal when the token's grant could not be found (`error`).
+Error NoGrant(const Error& error) {
+  if (error.code == Errc::kNotFound) return MakeError(Errc::kUnauthorized, "Associated grant not found");
+  return error;
+}
+
+// Whether a token that needs a DPoP proof was presented (a bound token, or one sent as DPoP).
+bool NeedsProof(const TokenFacts& facts, bool dpop) { return facts.dpop || dpop; }
+
+// Refused when `grant` cannot be used now. A proof is checked, and its jti kept against replays,
+// only for a token whose grant is usable: the token of a revoked grant cannot fill the replay store
+// that every DPoP call needs. Such a call, its key unproven, is not put on the grant's record.
+Status CheckUsable(const BrokerContext& ctx, const GrantRef& grant, bool proof, TokenFacts& facts) {
+  if (auto unusable = domain::UnusableReason(grant->record, ctx.clock())) {
+    if (!proof) facts.grant = grant;
+    return *unusable;
+  }
+  return {};
+}
+
+GrantRef Authorized(const GrantRef& grant, TokenFacts& facts) {
+  facts.grant = grant;
+  facts.fault = TokenFault::kNone;
+  return grant;
+}
+
+}  // namespace
+
+std::optional<Result<GrantRef>> AuthorizeTokenAtOnce(BrokerContext& ctx, const http::Request& request,
+                                                     std::string_view token, bool dpop, TokenFacts& facts) {
+  if (auto claimed = CheckClaims(ctx, request, token, dpop, facts); !claimed) return claimed.error();
+  auto grant = GrantInCache(ctx, facts.claims->grant_id);
+  if (!grant) return NoGrant(grant.error());
+  if (!*grant) return std::nullopt;  // in the store
+  bool proof = NeedsProof(facts, dpop);
+  if (auto usable = CheckUsable(ctx, *grant, proof, facts); !usable) return usable.error();
+  if (proof) return std::nullopt;
+  return Authorized(*grant, facts);
+}
+
+awaitable<Result<GrantRef>> AuthorizeTokenFurther(BrokerContext& ctx, const http::Request& request,
+                                                  std::string_view token, bool dpop, TokenFacts& facts) {
   const domain::TokenClaims& claims = *facts.claims;
-  facts.dpop = !claims.jkt.empty();
-  if (auto aimed = CheckAudience(ctx, request, claims); !aimed) co_return aimed.error();
   auto grant = GrantInCache(ctx, claims.grant_id);
   if (grant && !*grant) grant = co_await GrantFromStore(ctx, claims.grant_id);
-  if (!grant) {
-    if (grant.error().code == Errc::kNotFound) co_return MakeError(Errc::kUnauthorized, "Associated grant not found");
-    co_return grant.error();
-  }
-  // A proof is checked, and its jti kept against replays, only for a token whose grant is usable:
-  // the token of a revoked grant cannot fill the replay store that every DPoP call needs. Such a
-  // call, its key unproven, is not put on the grant's record.
-  // A bearer token that is not bound has no proof to check: no coroutine for it (nor for a grant
-  // the cache holds), as these are most calls.
-  bool proof = facts.dpop || dpop;
-  if (auto unusable = domain::UnusableReason((*grant)->record, ctx.clock())) {
-    if (!proof) facts.grant = *grant;
-    co_return *unusable;
-  }
+  if (!grant) co_return NoGrant(grant.error());
+  bool proof = NeedsProof(facts, dpop);
+  if (auto usable = CheckUsable(ctx, *grant, proof, facts); !usable) co_return usable.error();
   if (proof) {
     if (auto possessed = co_await CheckPossession(ctx, request, token, dpop, claims); !possessed) {
       if (facts.dpop) facts.fault = TokenFault::kInvalidProof;
       co_return possessed.error();
     }
   }
-  facts.grant = *grant;
-  facts.fault = TokenFault::kNone;
-  co_return *grant;
+  co_return Authorized(*grant, facts);
+}
+
+awaitable<Result<GrantRef>> AuthorizeToken(BrokerContext& ctx, const http::Request& request, std::string_view token,
+                                           bool dpop, TokenFacts* given) {
+  TokenFacts unkept;
+  TokenFacts& facts = given ? *given : unkept;
+  if (auto decided = AuthorizeTokenAtOnce(ctx, request, token, dpop, facts)) co_return std::move(*decided);
+  co_return co_await AuthorizeTokenFurther(ctx, request, token, dpop, facts);
 }
 
 // The capability a model's answers need beyond text, as its name says: images for an image model

@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,6 +42,16 @@ boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeTo
                                                                                    const http::Request& request,
                                                                                    std::string_view token, bool dpop,
                                                                                    TokenFacts* facts = nullptr);
+// AuthorizeToken in two steps, so that most calls need no coroutine for it: the first decides
+// without waiting where it can (the token's checks, and a grant the cache holds for a token that
+// needs no DPoP proof), and returns nothing when the grant must be read from the store or a proof
+// checked; the second goes on from `facts` (which the first filled) to the decision.
+std::optional<Result<std::shared_ptr<const domain::Grant>>> AuthorizeTokenAtOnce(BrokerContext& ctx,
+                                                                                 const http::Request& request,
+                                                                                 std::string_view token, bool dpop,
+                                                                                 TokenFacts& facts);
+boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeTokenFurther(
+    BrokerContext& ctx, const http::Request& request, std::string_view token, bool dpop, TokenFacts& facts);
 // The same for the request's `Authorization: Bearer` or `Authorization: DPoP` token.
 boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeBearer(BrokerContext& ctx,
                                                                                     const http::Request& request,

@@ -54,15 +54,24 @@ MeteredCall::MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant
                          bool counted)
     : ctx_(ctx), grant_(std::move(grant)), model_(std::move(model)), counted_(counted) {}
 
-awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
+std::optional<Status> MeteredCall::AdmitAtOnce(const WorstCase& worst, bool stream) {
+  auto ask = AskFor(worst, stream);
+  if (!ask) return ask.error();
+  ask_ = *ask;
+  auto decided = ctx_.meter.AdmitAtOnce(*grant_, ask_, headers_, ticket_);
+  if (!decided) return std::nullopt;
+  return Admitted(std::move(*decided));
+}
+
+awaitable<Status> MeteredCall::AdmitFurther() {
+  Status decided = co_await ctx_.meter.AdmitFurther(*grant_, ask_, ticket_);
+  co_return Admitted(std::move(decided));
+}
+
+Result<metering::Ask> MeteredCall::AskFor(const WorstCase& worst, bool stream) {
   metering::Ask ask;
   ask.counted = counted_;
-  if (!counted_) {
-    auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_));
-    if (!admitted && admitted.error().code == Errc::kBudgetExceeded)
-      co_return MakeError(Errc::kBudgetExceeded, "Budget exceeded: nothing is left of " + BudgetName());
-    co_return admitted;
-  }
+  if (!counted_) return ask;
   price_ = ctx_.prices.Find(grant_->scope.provider, model_);
   worst_ = worst;
   // A call the workspace's default may keep in one geography is reserved as one.
@@ -71,27 +80,27 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     worst_.use.token_percent = OneGeoPercent(*price_);
   bool budgeted = grant_->record.SpendsAgainstABudget();
   if (!price_ && budgeted && ctx_.refuse_unpriced_models)
-    co_return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
-                                              "', and this grant has a budget: the broker refuses calls it cannot "
-                                              "price (pricing.unknown_models)");
+    return MakeError(Errc::kForbidden, "No price is known for model '" + model_ +
+                                           "', and this grant has a budget: the broker refuses calls it cannot "
+                                           "price (pricing.unknown_models)");
   if (auto tool = price_ ? metering::UnpricedTool(*price_, worst.use.tool_uses) : std::nullopt; tool && budgeted)
-    co_return MakeError(Errc::kForbidden, "No price is known for the server-side tool '" + *tool +
-                                              "', and this grant has a budget: the broker refuses calls it cannot "
-                                              "price");
+    return MakeError(Errc::kForbidden, "No price is known for the server-side tool '" + *tool +
+                                           "', and this grant has a budget: the broker refuses calls it cannot "
+                                           "price");
   if (worst.unbounded_input && budgeted)
-    co_return MakeError(Errc::kForbidden, "'" + *worst.unbounded_input +
-                                              "' makes the provider read input this request does not hold, so its "
-                                              "cost has no bound, and this grant has a budget: send the whole input");
+    return MakeError(Errc::kForbidden, "'" + *worst.unbounded_input +
+                                           "' makes the provider read input this request does not hold, so its "
+                                           "cost has no bound, and this grant has a budget: send the whole input");
   // The rate limits count the body's own tokens; a budget, all the model may read.
   int64_t rate_input = worst.use.input_tokens;
   if (worst.input_beyond_bytes && price_ && budgeted) {
     int64_t window = ContextWindow(*price_, worst.wide_context);
     if (window == 0 && budgeted)
-      co_return MakeError(Errc::kForbidden,
-                          *worst.input_beyond_bytes +
-                              " makes the provider read more input tokens than this request has bytes, no context "
-                              "window is known for model '" +
-                              model_ + "' to bound them (pricing: context_window), and this grant has a budget");
+      return MakeError(Errc::kForbidden,
+                       *worst.input_beyond_bytes +
+                           " makes the provider read more input tokens than this request has bytes, no context "
+                           "window is known for model '" +
+                           model_ + "' to bound them (pricing: context_window), and this grant has a budget");
     worst_.use.input_tokens =
         std::max(worst.use.input_tokens, InputBound(window, worst.tool_turns, price_->media_token_percent));
   }
@@ -100,10 +109,10 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
   if (worst.audio_upload && price_ && price_->audio_minute_micros == 0 &&
       (price_->tokens.input > 0 || price_->tokens.output > 0)) {
     if (price_->context_window == 0 && budgeted)
-      co_return MakeError(Errc::kForbidden, "Model '" + model_ +
-                                                "' is priced by tokens, not by the minute, and no context window is "
-                                                "known to bound an upload's tokens (pricing: context_window), and this "
-                                                "grant has a budget");
+      return MakeError(Errc::kForbidden, "Model '" + model_ +
+                                             "' is priced by tokens, not by the minute, and no context window is "
+                                             "known to bound an upload's tokens (pricing: context_window), and this "
+                                             "grant has a budget");
     worst_.use.audio_seconds = 0;
     worst_.use.input_tokens = worst_.use.output_tokens = price_->context_window;
   }
@@ -133,26 +142,28 @@ awaitable<Status> MeteredCall::Admit(const WorstCase& worst, bool stream) {
     }
   }
   ask.tokens = std::min(kMaxTokens, rate_input + worst_.use.output_tokens);
-  if (auto admitted = Keep(co_await ctx_.meter.Admit(*grant_, ask, headers_)); !admitted) {
-    Error e = admitted.error();
-    if (e.code == Errc::kBudgetExceeded)
-      e.message =
-          (ask.need_micros < ask.up_to_micros
-               ? "Budget exceeded: this stream needs at least " + metering::FormatUsd(ask.need_micros) + " to start"
-               : "Budget exceeded: this call could cost up to " + metering::FormatUsd(ask.need_micros)) +
-          " and " + BudgetName() + " does not have that much left";
-    co_return e;
-  }
-  if (price_ && ticket_.ReservedMicros() < ask.up_to_micros)
-    output_cap_ = metering::AffordableOutputTokens(*price_, worst_.use, ticket_.ReservedMicros());
-  co_return Status{};
+  return ask;
 }
 
-Status MeteredCall::Keep(Result<metering::Ticket> ticket) {
-  if (!ticket) return ticket.error();
-  ticket_ = std::move(*ticket);
+Status MeteredCall::Admitted(Status decided) {
+  if (!decided) {
+    ticket_ = metering::Ticket();  // what the first step took goes back now, not when the call ends
+    Error e = decided.error();
+    if (e.code == Errc::kBudgetExceeded) e.message = BudgetRefusal();
+    return e;
+  }
   admitted_ = true;
+  if (price_ && ticket_.ReservedMicros() < ask_.up_to_micros)
+    output_cap_ = metering::AffordableOutputTokens(*price_, worst_.use, ticket_.ReservedMicros());
   return {};
+}
+
+std::string MeteredCall::BudgetRefusal() const {
+  if (!counted_) return "Budget exceeded: nothing is left of " + BudgetName();
+  return (ask_.need_micros < ask_.up_to_micros
+              ? "Budget exceeded: this stream needs at least " + metering::FormatUsd(ask_.need_micros) + " to start"
+              : "Budget exceeded: this call could cost up to " + metering::FormatUsd(ask_.need_micros)) +
+         " and " + BudgetName() + " does not have that much left";
 }
 
 // The budget a refusal names: the grant's own, or (a child without one) its ancestors'.

@@ -34,8 +34,11 @@ class MeteredCall {
   MeteredCall(BrokerContext& ctx, std::shared_ptr<const domain::Grant> grant, std::string model, bool counted = true);
 
   // Reserves the worst case, or refuses (budget, cap, rate, unknown price of the model or of a
-  // server-side tool). `stream` lets a call without an output limit start with what is left.
-  boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream);
+  // server-side tool). `stream` lets a call without an output limit start with what is left. In two
+  // steps (metering::Meter::AdmitAtOnce): AdmitAtOnce decides without waiting where it can, else
+  // returns nothing, and the caller then awaits AdmitFurther, once.
+  std::optional<Status> AdmitAtOnce(const WorstCase& worst, bool stream);
+  boost::asio::awaitable<Status> AdmitFurther();
   // The output tokens the reservation pays for; a stream is ended there.
   int64_t OutputCap() const { return output_cap_; }
   std::string BudgetName() const;
@@ -56,14 +59,18 @@ class MeteredCall {
   bool counted_;
   const metering::Price* price_ = nullptr;
   WorstCase worst_;
-  metering::Ticket ticket_;
+  metering::Ask ask_;        // of the meter, once AdmitAtOnce priced the call
+  metering::Ticket ticket_;  // what the meter admitted (while admitting, what it took so far)
   metering::RateHeaders headers_;
   int64_t output_cap_ = INT64_MAX;
   bool admitted_ = false;
   store::UsageRecord charged_;
 
-  // Holds the meter's ticket for the call, or gives its refusal.
-  Status Keep(Result<metering::Ticket> ticket);
+  // What to ask of the meter for the worst case, or the refusal when it cannot be priced.
+  Result<metering::Ask> AskFor(const WorstCase& worst, bool stream);
+  // The call admitted (`decided`): its reservation's output cap; or refused, with what it took given back.
+  Status Admitted(Status decided);
+  std::string BudgetRefusal() const;  // the message of a refusal for the budget
   metering::Consumption Used(const proxy::Usage& usage) const;
 };
 

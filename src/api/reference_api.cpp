@@ -563,7 +563,9 @@ class ReferenceApi {
   awaitable<proxy::Reply> ProxyChatCall(Request& req, http::Exchange& exchange, RelayedCall& call) {
     auto presented = http::AccessToken(req);
     if (!presented) co_return call.Refusal(presented.error());
-    auto grant = co_await call.Authorize(req, presented->token, presented->dpop);
+    auto authorized = call.AuthorizeAtOnce(req, presented->token, presented->dpop);
+    if (!authorized) authorized = co_await call.AuthorizeFurther(req, presented->token, presented->dpop);
+    const auto& grant = *authorized;
     if (!grant) co_return call.Refusal(grant.error());
     const domain::Grant& g = **grant;
     auto built = ChatCallFor(req, g, call);

@@ -16,13 +16,26 @@ using boost::asio::awaitable;
 RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind)
     : ctx_(ctx), kind_(kind), activity_(ctx, std::string(kind.capability), &exchange) {}
 
-awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::Authorize(const http::Request& request,
-                                                                               std::string_view token, bool dpop) {
-  auto grant = co_await AuthorizeToken(ctx_, request, token, dpop, &token_);
+std::optional<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::AuthorizeAtOnce(const http::Request& request,
+                                                                                         std::string_view token,
+                                                                                         bool dpop) {
+  auto decided = AuthorizeTokenAtOnce(ctx_, request, token, dpop, token_);
+  if (decided) Authorized(*decided);
+  return decided;
+}
+
+awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::AuthorizeFurther(const http::Request& request,
+                                                                                      std::string_view token,
+                                                                                      bool dpop) {
+  auto decided = co_await AuthorizeTokenFurther(ctx_, request, token, dpop, token_);
+  Authorized(decided);
+  co_return decided;
+}
+
+void RelayedCall::Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided) {
   if (token_.grant) activity_.SetGrant(token_.grant);
   if (token_.claims) activity_.SetToken(token_.claims);
-  if (grant) grant_ = *grant;
-  co_return grant;
+  if (decided) grant_ = *decided;
 }
 
 Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {
@@ -40,16 +53,22 @@ bool RelayedCall::GrantEndedSince() const {
   return !now || domain::UnusableReason(now->record, ctx_.clock()).has_value();
 }
 
-awaitable<Status> RelayedCall::Admit(const proxy::WorstCase& worst, bool stream) {
+std::optional<Status> RelayedCall::AdmitAtOnce(const proxy::WorstCase& worst, bool stream) {
   if (!kind_.scope_capability.empty()) {
-    if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) co_return target.error();
-    if (auto tools = CheckToolScope(*grant_, worst); !tools) co_return tools.error();
+    if (auto target = CheckScope(ctx_, *grant_, kind_.scope_capability, model_); !target) return target.error();
+    if (auto tools = CheckToolScope(*grant_, worst); !tools) return tools.error();
   }
   // A call that could not be recorded is not made.
   if (ctx_.store_writes)
-    if (auto writable = ctx_.store_writes->Check(); !writable) co_return writable.error();
+    if (auto writable = ctx_.store_writes->Check(); !writable) return writable.error();
   metered_.emplace(ctx_, grant_, model_, kind_.counted);
-  auto admitted = co_await metered_->Admit(worst, stream);
+  auto admitted = metered_->AdmitAtOnce(worst, stream);
+  if (admitted) refused_at_admission_ = !*admitted;
+  return admitted;
+}
+
+awaitable<Status> RelayedCall::AdmitFurther() {
+  auto admitted = co_await metered_->AdmitFurther();
   refused_at_admission_ = !admitted;
   co_return admitted;
 }

@@ -33,9 +33,14 @@ class RelayedCall final : public proxy::RelayHooks {
  public:
   RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind);
 
-  // The grant of `token` (see AuthorizeToken), recorded with the token even when it is not usable.
-  boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> Authorize(const http::Request& request,
-                                                                                 std::string_view token, bool dpop);
+  // The grant of `token` (see AuthorizeToken), recorded with the token even when it is not usable,
+  // in two steps (AuthorizeTokenAtOnce): the first decides where it can without waiting, else
+  // returns nothing, and the caller then awaits the second.
+  std::optional<Result<std::shared_ptr<const domain::Grant>>> AuthorizeAtOnce(const http::Request& request,
+                                                                              std::string_view token, bool dpop);
+  boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeFurther(const http::Request& request,
+                                                                                        std::string_view token,
+                                                                                        bool dpop);
   // Takes the key the authorized grant spends on `endpoint` (SpendingKey), held until the call ends.
   Status TakeKey(const proxy::ProviderEndpoint& endpoint);
   // The key taken; empty for a keyless server.
@@ -52,7 +57,8 @@ class RelayedCall final : public proxy::RelayHooks {
   bool Finished() const { return finished_; }
 
   void SetModel(std::string_view model) override;
-  boost::asio::awaitable<Status> Admit(const proxy::WorstCase& worst, bool stream) override;
+  std::optional<Status> AdmitAtOnce(const proxy::WorstCase& worst, bool stream) override;
+  boost::asio::awaitable<Status> AdmitFurther() override;
   int64_t OutputCap() const override { return metered_ ? metered_->OutputCap() : INT64_MAX; }
   void AddRateHeaders(http::Response& answer) const override;
   void AddRateHeaders(http::AnswerHead& answer) const override;
@@ -68,6 +74,8 @@ class RelayedCall final : public proxy::RelayHooks {
 
  private:
   void Challenge(http::Response& res, const Error& error) const;
+  // Records what authorization decided (`decided`) and found.
+  void Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided);
   boost::asio::awaitable<void> FinishWith(int status);
   // Records the call, once; true when its answers quoted the key (ActOnQuotedKey is then due).
   bool Record(int status);

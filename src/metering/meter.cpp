@@ -1,6 +1,7 @@
 #include "metering/meter.hpp"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <tuple>
 #include <utility>
@@ -536,54 +537,77 @@ Limits Meter::LimitsFor(const domain::Scope& scope) const {
   return mine;
 }
 
-awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
-  if (ask.need_micros < 0 || ask.up_to_micros < 0 || ask.need_micros > kMaxMicros || ask.up_to_micros > kMaxMicros ||
-      ask.tokens < 0)
-    co_return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
-  // Made before the lock is taken, so that it goes after the lock is given up whatever happens:
-  // once it holds the account, dropping it gives the slot and the tokens back, under that lock.
-  Ticket ticket;
+namespace {
+
+// The ask as admission takes it: at least what the call needs is reserved.
+Ask Normalized(Ask ask) {
+  ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
+  return ask;
+}
+
+}  // namespace
+
+std::optional<Status> Meter::AdmitAtOnce(const domain::Grant& grant, Ask asked, RateHeaders& headers, Ticket& ticket) {
+  if (asked.need_micros < 0 || asked.up_to_micros < 0 || asked.need_micros > kMaxMicros ||
+      asked.up_to_micros > kMaxMicros || asked.tokens < 0)
+    return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
+  // The caller's ticket outlives the account's lock here: once it holds the account, dropping it
+  // gives the slot and the tokens back, under that lock.
+  assert(!ticket.account_);
+  Ask ask = Normalized(asked);
   // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
   auto [account, account_lock] = LockedAccount(grant.record);
   // The account's last use is now: the moment it was locked (a clock read a call less).
   if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers, account->last_used);
       !admitted)
-    co_return admitted.error();
+    return admitted.error();
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  int64_t counted_request = LeasesRequests(grant.record) && ask.counted ? 1 : 0;
-  ask.up_to_micros = std::max(ask.up_to_micros, ask.need_micros);
-  auto take_local = [&]() -> bool {  // under the account's lock
-    auto micros = TakeFromLease(*account, grant.record, ask);
-    if (!micros) return false;
-    ticket.micros_ = *micros;
-    ticket.budget_leased_ = LeasesBudget(grant.record);
-    ticket.requests_ = counted_request;
-    ticket.recalls_ = account->recalls;
-    account->reserved_micros += ticket.LeasedMicros();
-    account->reserved_requests += ticket.requests_;
-    ++account->admitted_since_top_up;
-    TopUpEarly(account, grant, ask);
-    return true;
-  };
-  bool taken = take_local();
-  account_lock.unlock();
-  if (taken) co_return ticket;
+  if (TakeLeased(account, grant, ask, ticket)) return Status{};
+  return std::nullopt;
+}
+
+awaitable<Status> Meter::AdmitFurther(const domain::Grant& grant, Ask asked, Ticket& ticket) {
+  assert(ticket.account_);  // AdmitAtOnce took the rate and the slot
+  std::shared_ptr<Account> account = ticket.account_;
+  Ask ask = Normalized(asked);
   // Calls racing for the same lease may each top it up and still lose it to another: a few rounds.
   Clock::time_point waited_from = Clock::now();
   bool admitted = false;
   Status topped;
   for (int round = 0; round < 8 && !admitted && topped; ++round) {
     topped = co_await TopUp(account, grant, ask);
-    account_lock.lock();
-    admitted = take_local();  // topped up by this call or another meanwhile
-    account_lock.unlock();
+    std::lock_guard account_lock(account->mutex);
+    admitted = TakeLeased(account, grant, ask, ticket);  // topped up by this call or another meanwhile
   }
   if (options_.on_lease_wait)
     options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());
-  if (admitted) co_return ticket;
+  if (admitted) co_return Status{};
   if (!topped) co_return topped.error();
   co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
+}
+
+awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
+  Ticket ticket;
+  std::optional<Status> admitted = AdmitAtOnce(grant, ask, headers, ticket);
+  if (!admitted) admitted = co_await AdmitFurther(grant, ask, ticket);
+  if (!*admitted) co_return admitted->error();
+  co_return std::move(ticket);
+}
+
+bool Meter::TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask,
+                       Ticket& ticket) {
+  auto micros = TakeFromLease(*account, grant.record, ask);
+  if (!micros) return false;
+  ticket.micros_ = *micros;
+  ticket.budget_leased_ = LeasesBudget(grant.record);
+  ticket.requests_ = LeasesRequests(grant.record) && ask.counted ? 1 : 0;
+  ticket.recalls_ = account->recalls;
+  account->reserved_micros += ticket.LeasedMicros();
+  account->reserved_requests += ticket.requests_;
+  ++account->admitted_since_top_up;
+  TopUpEarly(account, grant, ask);
+  return true;
 }
 
 HeldLeases Meter::Held() {

@@ -112,6 +112,13 @@ class Meter {
   // Admits one call, or says why not (kRateLimited with retry_after_seconds, kBudgetExceeded,
   // kLimitReached). `headers` gets the grant's rate figures either way.
   boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers);
+  // Admit in two steps, so that most calls need no coroutine for it: AdmitAtOnce decides without
+  // waiting where it can (the grant's lease holds the call), `ticket` (empty) taking what it
+  // admits, and returns nothing when the lease must be topped up from the store first; AdmitFurther
+  // (given the same grant, ask and ticket) then waits for that. Dropping the ticket gives back what
+  // either took.
+  std::optional<Status> AdmitAtOnce(const domain::Grant& grant, Ask ask, RateHeaders& headers, Ticket& ticket);
+  boost::asio::awaitable<Status> AdmitFurther(const domain::Grant& grant, Ask ask, Ticket& ticket);
 
   // The grant's calls this broker has admitted and not yet settled or dropped.
   int64_t InFlight(const std::string& grant_id);
@@ -145,6 +152,9 @@ class Meter {
   // early top-up.
   TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, const Account* short_of) const;
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
+  // Takes the call's reservation and request out of the grant's lease into `ticket`, under the
+  // account's lock; false when the lease is short of them.
+  bool TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask, Ticket& ticket);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;

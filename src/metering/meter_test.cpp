@@ -59,7 +59,7 @@ class MeterTest : public ::testing::Test {
   }
 
   // Runs `count` admissions at once on two threads; returns the tickets of those admitted.
-  std::vector<Result<Ticket>> AdmitAtOnce(Meter& meter, const domain::Grant& grant, Ask ask, int count) {
+  std::vector<Result<Ticket>> AdmitTogether(Meter& meter, const domain::Grant& grant, Ask ask, int count) {
     asio::io_context io;
     std::vector<std::optional<Result<Ticket>>> results(count);
     for (int i = 0; i < count; ++i) {
@@ -89,7 +89,7 @@ class MeterTest : public ::testing::Test {
       EXPECT_GE(pool_.Waiting(), count) << "not every call waited for the store";
       go.set_value();
     });
-    auto results = AdmitAtOnce(meter, grant, ask, count);
+    auto results = AdmitTogether(meter, grant, ask, count);
     release.join();
     OnStore([] { return true; });  // any early top-up has run
     return results;
@@ -115,7 +115,7 @@ int Admitted(const std::vector<Result<Ticket>>& results) {
 TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(37 * 450, std::nullopt);
-  auto results = AdmitAtOnce(meter, grant, {.need_micros = 450, .up_to_micros = 450}, 200);
+  auto results = AdmitTogether(meter, grant, {.need_micros = 450, .up_to_micros = 450}, 200);
   EXPECT_EQ(Admitted(results), 37);
   ExpectRefusalsAre(results, Errc::kBudgetExceeded);
   EXPECT_EQ(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros, 37 * 450);
@@ -124,7 +124,7 @@ TEST_F(MeterTest, ConcurrentCallsNeverReserveMoreThanTheBudget) {
 TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(std::nullopt, 37);
-  auto results = AdmitAtOnce(meter, grant, {}, 200);
+  auto results = AdmitTogether(meter, grant, {}, 200);
   EXPECT_EQ(Admitted(results), 37);
   ExpectRefusalsAre(results, Errc::kLimitReached);
 }
@@ -235,7 +235,7 @@ TEST_F(MeterTest, UncountedCallsWaitingTogetherOnAUsedUpCapLearnItIsUsedUp) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(std::nullopt, 1);
   {
-    auto first = AdmitAtOnce(meter, grant, {}, 1);
+    auto first = AdmitTogether(meter, grant, {}, 1);
     ASSERT_TRUE(first[0]);
     first[0]->Settle(0, 0);
   }
@@ -268,16 +268,16 @@ TEST_F(MeterTest, ATopUpThatFailedSlowlyIsHeldAgainstTheGrantsNextCallsForASecon
   auto grant = Approved(std::nullopt, 100);
   auto other = Approved(std::nullopt, 100);
   counting.fail_next_slowly = true;
-  auto first = AdmitAtOnce(meter, grant, {}, 1);
+  auto first = AdmitTogether(meter, grant, {}, 1);
   ASSERT_FALSE(first[0]);
   EXPECT_EQ(first[0].error().message, "lock timeout");
   int asked = counting.leases_needed;
-  auto next = AdmitAtOnce(meter, grant, {}, 5);
+  auto next = AdmitTogether(meter, grant, {}, 5);
   for (const auto& r : next) EXPECT_FALSE(r);
   EXPECT_EQ(counting.leases_needed, asked) << "the store was not asked again";
-  EXPECT_TRUE(AdmitAtOnce(meter, other, {}, 1)[0]) << "another grant is served";
+  EXPECT_TRUE(AdmitTogether(meter, other, {}, 1)[0]) << "another grant is served";
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
-  EXPECT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]) << "after the second, the store is asked again";
+  EXPECT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]) << "after the second, the store is asked again";
 }
 
 TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
@@ -288,29 +288,29 @@ TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
                                  waited_micros = micros;
                                }});
   auto grant = Approved(std::nullopt, 100);
-  ASSERT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // the lease is empty: it waits for the store
+  ASSERT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]);  // the lease is empty: it waits for the store
   EXPECT_EQ(waits, 1);
   EXPECT_GE(waited_micros, 0);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // from the lease it took
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]);  // from the lease it took
   EXPECT_EQ(waits, 1);
 }
 
 TEST_F(MeterTest, WhatACallDidNotUseGoesBack) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(1000, std::nullopt);
-  auto first = AdmitAtOnce(meter, grant, {.need_micros = 1000, .up_to_micros = 1000}, 1);
+  auto first = AdmitTogether(meter, grant, {.need_micros = 1000, .up_to_micros = 1000}, 1);
   ASSERT_TRUE(first[0]);
-  EXPECT_FALSE(AdmitAtOnce(meter, grant, {.need_micros = 1, .up_to_micros = 1}, 1)[0]);
+  EXPECT_FALSE(AdmitTogether(meter, grant, {.need_micros = 1, .up_to_micros = 1}, 1)[0]);
   first[0]->Settle(300, 0);  // cost 300 of the 1000 reserved
-  auto second = AdmitAtOnce(meter, grant, {.need_micros = 700, .up_to_micros = 700}, 1);
+  auto second = AdmitTogether(meter, grant, {.need_micros = 700, .up_to_micros = 700}, 1);
   EXPECT_TRUE(second[0]);
-  EXPECT_FALSE(AdmitAtOnce(meter, grant, {.need_micros = 1, .up_to_micros = 1}, 1)[0]);
+  EXPECT_FALSE(AdmitTogether(meter, grant, {.need_micros = 1, .up_to_micros = 1}, 1)[0]);
 }
 
 TEST_F(MeterTest, AStreamStartsWithWhatIsLeft) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(500, std::nullopt);
-  auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 5000}, 1);
+  auto results = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 5000}, 1);
   ASSERT_TRUE(results[0]);
   EXPECT_EQ(results[0]->ReservedMicros(), 500);
 }
@@ -320,7 +320,7 @@ TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
   domain::Scope scope;
   scope.rate_limit = 3;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
-  auto results = AdmitAtOnce(meter, grant, {}, 4);
+  auto results = AdmitTogether(meter, grant, {}, 4);
   EXPECT_EQ(Admitted(results), 3);
   for (const auto& r : results)
     if (!r) {
@@ -336,13 +336,13 @@ TEST_F(MeterTest, AGrantThatPausesKeepsItsEmptyBucketWhenItsLeasesGoBack) {
   domain::Scope scope;
   scope.rate_limit = 3;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
-  for (auto& r : AdmitAtOnce(meter, grant, {}, 3)) {
+  for (auto& r : AdmitTogether(meter, grant, {}, 3)) {
     ASSERT_TRUE(r);
     r->Settle(0, 0);
   }
   OnStore(
       [&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });  // the grant is idle: its leases go back...
-  auto again = AdmitAtOnce(meter, grant, {}, 1);
+  auto again = AdmitTogether(meter, grant, {}, 1);
   ASSERT_FALSE(again[0]);  // ...but not its spent minute
   EXPECT_EQ(again[0].error().code, Errc::kRateLimited);
 }
@@ -352,14 +352,14 @@ TEST_F(MeterTest, TokensPerMinuteAreChargedWithTheWorstCaseAndCorrectedAfter) {
   domain::Scope scope;
   scope.max_tokens_per_minute = 1000;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
-  auto first = AdmitAtOnce(meter, grant, {.tokens = 800}, 1);
+  auto first = AdmitTogether(meter, grant, {.tokens = 800}, 1);
   ASSERT_TRUE(first[0]);
-  auto refused = AdmitAtOnce(meter, grant, {.tokens = 800}, 1);
+  auto refused = AdmitTogether(meter, grant, {.tokens = 800}, 1);
   ASSERT_FALSE(refused[0]);
   EXPECT_EQ(refused[0].error().code, Errc::kRateLimited);
   EXPECT_GE(refused[0].error().retry_after_seconds, 35);  // 600 tokens at 1000 a minute
   first[0]->Settle(0, 100);                               // it used 100 of the 800
-  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.tokens = 800}, 1)[0]);
+  EXPECT_TRUE(AdmitTogether(meter, grant, {.tokens = 800}, 1)[0]);
 }
 
 TEST_F(MeterTest, CallsInFlightAreCapped) {
@@ -367,14 +367,61 @@ TEST_F(MeterTest, CallsInFlightAreCapped) {
   domain::Scope scope;
   scope.max_concurrent = 2;
   auto grant = Approved(std::nullopt, std::nullopt, scope);
-  auto results = AdmitAtOnce(meter, grant, {}, 3);
+  auto results = AdmitTogether(meter, grant, {}, 3);
   EXPECT_EQ(Admitted(results), 2);
   for (auto& r : results)
     if (r) {
       r->Settle(0, 0);
       break;
     }
-  EXPECT_TRUE(AdmitAtOnce(meter, grant, {}, 1)[0]);  // a slot came free
+  EXPECT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]);  // a slot came free
+}
+
+// Admission's first step decides without waiting only where the lease already holds the call: a
+// grant's first call finds none and goes on to the second step, which tops it up, and the next is
+// admitted at once. A call refused at once (the grant's calls in flight are at its limit, or its
+// ask is out of range) holds nothing.
+TEST_F(MeterTest, AdmitsAtOnceOnlyWhatTheLeaseHolds) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  domain::Scope scope;
+  scope.max_concurrent = 2;
+  auto grant = Approved(10'000, 5, scope);
+  Ask ask{.need_micros = 100, .up_to_micros = 300};
+  RateHeaders headers;
+  Ticket first;
+  EXPECT_FALSE(meter.AdmitAtOnce(grant, ask, headers, first).has_value());  // no lease yet
+  asio::io_context io;
+  Status further = MakeError(Errc::kInternal, "not run");
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { further = co_await meter.AdmitFurther(grant, ask, first); }, asio::detached);
+  io.run();
+  ASSERT_TRUE(further) << further.error().message;
+  EXPECT_EQ(first.ReservedMicros(), 300);
+  EXPECT_TRUE(first.RequestLeased());
+  Ticket second;
+  auto at_once = meter.AdmitAtOnce(grant, ask, headers, second);
+  ASSERT_TRUE(at_once.has_value());
+  EXPECT_TRUE(*at_once);
+  EXPECT_EQ(second.ReservedMicros(), 300);
+  EXPECT_EQ(meter.InFlight(grant.record.id), 2);
+  Ticket third;
+  auto full = meter.AdmitAtOnce(grant, ask, headers, third);
+  ASSERT_TRUE(full.has_value());
+  ASSERT_FALSE(*full);
+  EXPECT_EQ(full->error().code, Errc::kRateLimited);  // too many at once
+  Ticket unpriced;
+  auto out_of_range = meter.AdmitAtOnce(grant, {.need_micros = -1}, headers, unpriced);
+  ASSERT_TRUE(out_of_range.has_value());
+  ASSERT_FALSE(*out_of_range);
+  EXPECT_EQ(out_of_range->error().code, Errc::kBadRequest);
+  EXPECT_EQ(meter.InFlight(grant.record.id), 2);
+  first.Settle(120, 0);
+  second = Ticket();  // dropped unsettled: everything goes back
+  EXPECT_EQ(meter.InFlight(grant.record.id), 0);
+  Ticket again;  // the slots and the lease the two gave back serve the next call at once
+  auto next = meter.AdmitAtOnce(grant, ask, headers, again);
+  ASSERT_TRUE(next.has_value());
+  EXPECT_TRUE(*next);
 }
 
 TEST_F(MeterTest, PeersSplitTheSharedLimitsByRankAndNeverExceedThem) {
@@ -399,18 +446,18 @@ TEST_F(MeterTest, ABrokerWithoutAShareOfTheRateRefusesAndOneWithAShareAdmitsIt) 
   auto grant = Approved(std::nullopt, std::nullopt, scope);
   Meter third(*store_, pool_, {"node-3", 1000, {}});
   third.SetPeers(3, 2);  // 2 a minute over 3 brokers: the third has none
-  auto refused = AdmitAtOnce(third, grant, {}, 1);
+  auto refused = AdmitTogether(third, grant, {}, 1);
   ASSERT_FALSE(refused[0]);
   EXPECT_EQ(refused[0].error().code, Errc::kRateLimited);
   Meter first(*store_, pool_, {"node-1", 1000, {}});
   first.SetPeers(3, 0);  // one a minute, and one call in flight of the grant's 4
-  EXPECT_EQ(Admitted(AdmitAtOnce(first, grant, {}, 3)), 1);
+  EXPECT_EQ(Admitted(AdmitTogether(first, grant, {}, 3)), 1);
 }
 
 TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(100'000, std::nullopt);
-  auto results = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+  auto results = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
   ASSERT_TRUE(results[0]);
   EXPECT_GT(OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros,
             100);  // a slice for more calls
@@ -431,10 +478,10 @@ TEST_F(MeterTest, AChangeToAGrantRecallsWhatItAndItsChildrenLeasedButNotWhatCall
   child.record.ancestors = {parent.record.id};  // as the store names a child's chain
   auto other = Approved(100'000, 50);
   Ask ask{.need_micros = 100, .up_to_micros = 100};
-  auto in_flight = AdmitAtOnce(meter, child, ask, 1);
+  auto in_flight = AdmitTogether(meter, child, ask, 1);
   ASSERT_TRUE(in_flight[0]);
-  ASSERT_TRUE(AdmitAtOnce(meter, parent, ask, 1)[0]);  // dropped at once: all of it stays leased
-  ASSERT_TRUE(AdmitAtOnce(meter, other, ask, 1)[0]);
+  ASSERT_TRUE(AdmitTogether(meter, parent, ask, 1)[0]);  // dropped at once: all of it stays leased
+  ASSERT_TRUE(AdmitTogether(meter, other, ask, 1)[0]);
   auto leased = [&](const domain::Grant& g) {
     auto r = OnStore([&] { return store_->Grants().GetGrant(g.record.id); }).value();
     return std::pair{r.leased_micros, r.leased_requests};
@@ -450,7 +497,7 @@ TEST_F(MeterTest, AChangeToAGrantRecallsWhatItAndItsChildrenLeasedButNotWhatCall
   EXPECT_EQ(meter.Held().micros, 100 + others_lease.first);
 
   in_flight[0]->Settle(40, 0);  // what it did not use goes back to the lease, and the next call tops up
-  ASSERT_TRUE(AdmitAtOnce(meter, child, ask, 1)[0]);
+  ASSERT_TRUE(AdmitTogether(meter, child, ask, 1)[0]);
   OnStore([&] { return meter.ReturnLeasesOf(""), 0; });  // changes were missed: every grant's
   EXPECT_EQ(leased(other), (std::pair<int64_t, int64_t>{0, 0}));
   EXPECT_EQ(leased(child), (std::pair<int64_t, int64_t>{40, 1})) << "charged, and leased until the store settles it";
@@ -464,14 +511,14 @@ TEST_F(MeterTest, WhatACallAdmittedBeforeARecallDoesNotUseIsNotLentAgain) {
   Meter meter(*store_, pool_, {"node-1", 1000, [&](int64_t) { ++waits; }});
   auto grant = Approved(100'000, 50);
   Ask ask{.need_micros = 100, .up_to_micros = 100};
-  auto running = AdmitAtOnce(meter, grant, ask, 1);
+  auto running = AdmitTogether(meter, grant, ask, 1);
   ASSERT_TRUE(running[0]);
   OnStore([&] { return meter.ReturnLeasesOf(grant.record.id), 0; });
   running[0]->Settle(40, 0);  // 60 unused, held for the store (the 40 charged wait for its settlement)
   EXPECT_EQ(meter.Held().micros, 60);
   int before = waits;
   Ask small{.need_micros = 50, .up_to_micros = 50};
-  ASSERT_TRUE(AdmitAtOnce(meter, grant, small, 1)[0]);
+  ASSERT_TRUE(AdmitTogether(meter, grant, small, 1)[0]);
   EXPECT_EQ(waits, before + 1) << "the call waited for the store: the 60 were not lent to it";
   auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_EQ(g.leased_micros, meter.Held().micros + 40) << "the 60 went back to the store with the top-up";
@@ -484,7 +531,7 @@ TEST_F(MeterTest, ACallAdmittedWithoutABudgetLeasesNothingAndGivesNothingBack) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto unlimited = Approved(std::nullopt, std::nullopt);
   Ask ask{.need_micros = 100, .up_to_micros = 1000};
-  auto running = AdmitAtOnce(meter, unlimited, ask, 2);
+  auto running = AdmitTogether(meter, unlimited, ask, 2);
   ASSERT_TRUE(running[0] && running[1]);
   EXPECT_EQ(running[0]->ReservedMicros(), 1000) << "what the call may use, for its output limit";
   EXPECT_FALSE(running[0]->BudgetLeased());
@@ -501,7 +548,7 @@ TEST_F(MeterTest, ACallAdmittedWithoutABudgetLeasesNothingAndGivesNothingBack) {
     return store_->Grants().UpdateGrant(g).has_value();
   });
   OnStore([&] { return meter.ReturnLeasesOf(unlimited.record.id), 0; });
-  auto later = AdmitAtOnce(meter, budgeted, ask, 1);
+  auto later = AdmitTogether(meter, budgeted, ask, 1);
   ASSERT_TRUE(later[0]);
   EXPECT_TRUE(later[0]->BudgetLeased());
   EXPECT_TRUE(later[0]->RequestLeased());
@@ -521,7 +568,7 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   EXPECT_EQ(meter.Held().micros, 0);
   auto grant = Approved(100'000, 50);
-  auto calls = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 1000}, 2);
+  auto calls = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 1000}, 2);
   ASSERT_TRUE(calls[0] && calls[1]);
   auto leased = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_GT(leased.leased_micros, 2000);  // a slice for more calls than these two
@@ -549,7 +596,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
   auto grant = Approved(100'000'000, 100'000);
   int64_t largest_lease = 0;
   for (int call = 1; call <= 400; ++call) {  // one after another, each settled (as the recorder would)
-    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    auto admitted = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     if (call % 20 != 0) continue;
@@ -566,7 +613,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
   // However fast, a lease is never more than what is left.
   auto small = Approved(30 * 100, 25);
   for (int call = 0; call < 40; ++call) {
-    auto admitted = AdmitAtOnce(meter, small, {.need_micros = 100, .up_to_micros = 100}, 1);
+    auto admitted = AdmitTogether(meter, small, {.need_micros = 100, .up_to_micros = 100}, 1);
     auto g = OnStore([&] { return store_->Grants().GetGrant(small.record.id); }).value();
     EXPECT_LE(g.leased_requests + g.usage_count, 25);
     EXPECT_LE(g.leased_micros + g.spent_micros, 30 * 100);
@@ -584,7 +631,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitFo
   auto grant = Approved(100'000'000, 1'000'000);
   int64_t lowest_requests = std::numeric_limits<int64_t>::max(), lowest_micros = lowest_requests;
   for (int call = 1; call <= 300; ++call) {  // one after another, each settled (as the recorder would)
-    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    auto admitted = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     store::UsageRecord row{grant.record.id, "2026-12-01", "gpt-4o-mini", 1, 0, 0, 0, 0, 100};
@@ -655,7 +702,7 @@ TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
   auto grant = Approved(400 * 100, std::nullopt);
   int64_t largest_lease = 0;
   for (int call = 1; call <= 200; ++call) {
-    auto admitted = AdmitAtOnce(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+    auto admitted = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     ASSERT_TRUE(OnStore([&] {
@@ -680,23 +727,23 @@ TEST_F(MeterTest, AnAskThatIsNegativeOrBeyondAnyBudgetIsRefusedAndTakesNothing) 
   auto grant = Approved(10'000, std::nullopt);
   for (Ask ask : {Ask{.need_micros = -1'000'000'000'000'000'000, .up_to_micros = 0},
                   Ask{.need_micros = 0, .up_to_micros = -5}, Ask{.need_micros = kMaxMicros + 1}}) {
-    auto refused = AdmitAtOnce(meter, grant, ask, 1);
+    auto refused = AdmitTogether(meter, grant, ask, 1);
     ASSERT_FALSE(refused[0]);
     EXPECT_EQ(refused[0].error().code, Errc::kBadRequest);
   }
   // The whole budget is still there for a call that needs all of it, and no more.
-  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.need_micros = 10'000, .up_to_micros = 10'000}, 1)[0]);
+  EXPECT_TRUE(AdmitTogether(meter, grant, {.need_micros = 10'000, .up_to_micros = 10'000}, 1)[0]);
 }
 
 TEST_F(MeterTest, ANegativeCostIsChargedAsTheWholeReservationNeverRefunded) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   auto grant = Approved(1000, std::nullopt);
-  auto first = AdmitAtOnce(meter, grant, {.need_micros = 600, .up_to_micros = 600}, 1);
+  auto first = AdmitTogether(meter, grant, {.need_micros = 600, .up_to_micros = 600}, 1);
   ASSERT_TRUE(first[0]);
   first[0]->Settle(-1'000'000, 0);
   // 600 were charged: 400 are left, so 401 does not fit.
-  EXPECT_FALSE(AdmitAtOnce(meter, grant, {.need_micros = 401, .up_to_micros = 401}, 1)[0]);
-  EXPECT_TRUE(AdmitAtOnce(meter, grant, {.need_micros = 400, .up_to_micros = 400}, 1)[0]);
+  EXPECT_FALSE(AdmitTogether(meter, grant, {.need_micros = 401, .up_to_micros = 401}, 1)[0]);
+  EXPECT_TRUE(AdmitTogether(meter, grant, {.need_micros = 400, .up_to_micros = 400}, 1)[0]);
 }
 
 TEST_F(MeterTest, UncountedCallsObeyTheCapTheBudgetTheRateAndTheSlotsButTakeNoRequest) {
@@ -704,20 +751,20 @@ TEST_F(MeterTest, UncountedCallsObeyTheCapTheBudgetTheRateAndTheSlotsButTakeNoRe
   Ask uncounted{.need_micros = 0, .up_to_micros = 0, .tokens = 0, .counted = false};
   // A cap with one request left: uncounted calls go on, and leave the request to the counted one.
   auto capped = Approved(std::nullopt, 1);
-  EXPECT_EQ(Admitted(AdmitAtOnce(meter, capped, uncounted, 5)), 5);
-  auto counted = AdmitAtOnce(meter, capped, {}, 1);
+  EXPECT_EQ(Admitted(AdmitTogether(meter, capped, uncounted, 5)), 5);
+  auto counted = AdmitTogether(meter, capped, {}, 1);
   ASSERT_TRUE(counted[0]);
   counted[0]->Settle(0, 0);
   // The cap used up: no call at all, counted or not.
-  auto after = AdmitAtOnce(meter, capped, uncounted, 3);
+  auto after = AdmitTogether(meter, capped, uncounted, 3);
   EXPECT_EQ(Admitted(after), 0);
   EXPECT_EQ(after[0].error().code, Errc::kLimitReached);
   // A spent budget admits no uncounted call either.
   auto budgeted = Approved(100, std::nullopt);
-  auto spend = AdmitAtOnce(meter, budgeted, {.need_micros = 100, .up_to_micros = 100}, 1);
+  auto spend = AdmitTogether(meter, budgeted, {.need_micros = 100, .up_to_micros = 100}, 1);
   ASSERT_TRUE(spend[0]);
   spend[0]->Settle(100, 0);
-  auto spent = AdmitAtOnce(meter, budgeted, uncounted, 1);
+  auto spent = AdmitTogether(meter, budgeted, uncounted, 1);
   ASSERT_FALSE(spent[0]);
   EXPECT_EQ(spent[0].error().code, Errc::kBudgetExceeded);
   // One request a minute and one call in flight hold for uncounted calls too.
@@ -725,7 +772,7 @@ TEST_F(MeterTest, UncountedCallsObeyTheCapTheBudgetTheRateAndTheSlotsButTakeNoRe
   limited.rate_limit = 1;
   limited.max_concurrent = 1;
   auto rated = Approved(std::nullopt, std::nullopt, limited);
-  auto burst = AdmitAtOnce(meter, rated, uncounted, 50);
+  auto burst = AdmitTogether(meter, rated, uncounted, 50);
   EXPECT_EQ(Admitted(burst), 1);
 }
 

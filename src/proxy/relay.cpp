@@ -69,6 +69,11 @@ struct Relay::Upload {
   }
 };
 
+awaitable<Status> RelayHooks::Admit(const WorstCase& worst, bool stream) {
+  if (auto admitted = AdmitAtOnce(worst, stream)) co_return std::move(*admitted);
+  co_return co_await AdmitFurther();
+}
+
 Relay::Relay(Upstream& upstream, const ProviderEndpoint& provider, std::string_view api_key, const domain::Grant& grant,
              http::Exchange& exchange, RelayHooks& hooks)
     : upstream_(upstream),
@@ -111,7 +116,9 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   bool streams = call->stream || ep.streams == Streams::kAlways;
   WorstCase worst = WorstCaseOf(call->asked, call->body.size());
   worst.wide_context = ep.wire == Provider::kAnthropic && OpensWideContext(req);
-  if (auto allowed = co_await hooks_.Admit(worst, streams); !allowed) co_return hooks_.Refusal(allowed.error());
+  auto allowed = hooks_.AdmitAtOnce(worst, streams);
+  if (!allowed) allowed = co_await hooks_.AdmitFurther();
+  if (!*allowed) co_return hooks_.Refusal(allowed->error());
   // A stream admitted with less than its worst case: the provider is asked to stop where the
   // reservation does, per answer, after the prediction's unused tokens it bills beyond any limit
   // and the events that carry none; an upstream that ignores the limit is cut there.
@@ -133,7 +140,9 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
       co_return hooks_.Refusal(known.error());
     call.body = WithMaxTokensCopied(std::move(call.body));
   }
-  if (auto admitted = co_await hooks_.Admit(worst, false); !admitted) co_return hooks_.Refusal(admitted.error());
+  auto admitted = hooks_.AdmitAtOnce(worst, false);
+  if (!admitted) admitted = co_await hooks_.AdmitFurther();
+  if (!*admitted) co_return hooks_.Refusal(admitted->error());
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
@@ -197,19 +206,16 @@ awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
   co_return std::nullopt;
 }
 
-// The whole body, or the error the app is refused with.
-awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
-  auto body = co_await open.ReadRest(kAnswerLimit);
-  if (body) co_return std::move(body);
-  if (cut_for_grant_) co_return GrantEnded("Call");
-  Error e = body.error();
+// The error the app is refused with when a whole answer could not be read (`e` says why), logged.
+Error Relay::UnreadAnswer(const Error& e) const {
+  if (cut_for_grant_) return GrantEnded("Call");
   spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
   if (e.code == Errc::kPayloadTooLarge)
-    co_return MakeError(Errc::kUpstream,
-                        provider_.name + " sent an answer over " + std::to_string(kAnswerLimit >> 20) + " MB");
+    return MakeError(Errc::kUpstream,
+                     provider_.name + " sent an answer over " + std::to_string(kAnswerLimit >> 20) + " MB");
   bool late = e.code == Errc::kUpstreamTimeout;
-  co_return MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
-                      provider_.name + (late ? " did not answer in time" : " could not be reached"));
+  return MakeError(late ? Errc::kUpstreamTimeout : Errc::kUpstream,
+                   provider_.name + (late ? " did not answer in time" : " could not be reached"));
 }
 
 // A whole answer (a provider-native one, or the reference chat's) read whole, settled and
@@ -217,9 +223,9 @@ awaitable<Result<std::string>> Relay::ReadWhole(http::UpstreamAnswer& open) {
 // why), as the server would have sent it after the handler: an app that went away meanwhile finds
 // its call settled and recorded all the same.
 awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
-  auto body = co_await ReadWhole(open);
+  auto body = co_await open.ReadRest(kAnswerLimit);
   if (!body) {
-    Response refusal = hooks_.Refusal(body.error());
+    Response refusal = hooks_.Refusal(UnreadAnswer(body.error()));
     hooks_.Settle(usage_, true);
     co_return std::move(refusal);
   }

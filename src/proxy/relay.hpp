@@ -38,8 +38,12 @@ class RelayHooks {
   // The model the call names, for its record; Admit checks and prices this one.
   virtual void SetModel(std::string_view model) = 0;
   // Checks the call against the grant's scope and limits and reserves `worst`, or says why not.
-  // `stream`: the answer may be cut, so a call without an output limit may start with less.
-  virtual boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream) = 0;
+  // `stream`: the answer may be cut, so a call without an output limit may start with less. In two
+  // steps, so that most calls need no coroutine for it: AdmitAtOnce decides without waiting where
+  // it can, else returns nothing, and the relay then awaits AdmitFurther (Admit does both).
+  virtual std::optional<Status> AdmitAtOnce(const WorstCase& worst, bool stream) = 0;
+  virtual boost::asio::awaitable<Status> AdmitFurther() = 0;
+  boost::asio::awaitable<Status> Admit(const WorstCase& worst, bool stream);
   // The output tokens the reservation pays for (no limit before Admit): a stream admitted with
   // less than its worst case asks the provider to stop there (WithOutputLimit).
   virtual int64_t OutputCap() const = 0;
@@ -107,7 +111,6 @@ class Relay {
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
   boost::asio::awaitable<Reply> Send(http::CallHead& call, std::string_view body, bool whole);
   boost::asio::awaitable<Reply> Answer(Result<OpenAnswer> answer, bool whole);
-  boost::asio::awaitable<Result<std::string>> ReadWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<Reply> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);
@@ -121,6 +124,7 @@ class Relay {
   bool AllowsListedModel(const boost::json::value& item) const;
   int64_t OutputSoFar() const { return std::max(usage_.output_tokens, delta_events_); }
   Error BudgetSpent() const;
+  Error UnreadAnswer(const Error& e) const;
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
