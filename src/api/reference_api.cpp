@@ -525,11 +525,12 @@ class ReferenceApi {
   struct BuiltChat {
     const proxy::ProviderEndpoint* endpoint;
     proxy::ChatCall call;
+    proxy::WorstCase worst;  // of exactly what goes upstream, after translation
   };
 
-  // The call /proxy/chat's body asks for, checked against the grant and translated for its
-  // provider, with the key it spends taken. What the body's scan kept (as much as several times
-  // the body, for a long conversation) is gone before the call waits on the provider.
+  // The call /proxy/chat's body asks for, checked against the grant (its tools too) and translated
+  // for its provider, with the key it spends taken and its worst case. What the body's scan kept (as much as several
+  // times the body, for a long conversation) is gone before the call waits on the provider.
   Result<BuiltChat> ChatCallFor(Request& req, const domain::Grant& g, RelayedCall& call) {
     proxy::ChatRequest chat;
     if (auto read = chat.Read(req.body()); !read) return read.error();
@@ -546,37 +547,41 @@ class ReferenceApi {
     auto built = proxy::BuildChatCall((*provider)->wire, chat, std::move(req.body()), g.record.SpendsAgainstABudget(),
                                       (*provider)->declared ? proxy::Server::kDeclared : proxy::Server::kProvider);
     if (!built) return built.error();
-    return BuiltChat{*provider, std::move(*built)};
+    proxy::WorstCase worst = proxy::WorstCaseOf(built->asked, built->upstream.body.size());
+    // As on the native paths: a tool may not run a model, or make images, the grant does not allow.
+    if (auto tools = CheckToolScope(g, worst); !tools) return tools.error();
+    return BuiltChat{*provider, std::move(*built), std::move(worst)};
   }
 
   // The reference's chat call: `{model, messages}` in OpenAI's shape, translated for the grant's
-  // provider and relayed as the native paths are, answered whole.
+  // provider and relayed as the native paths are, answered whole. The checks and the relay are in
+  // this one coroutine, as on the native paths (RunNative).
   awaitable<Response> ProxyChat(Request& req, const PathParams&, http::Exchange& exchange) {
     CallKind kind{"chat", "", true, std::nullopt, req.version(), req.target()};
     RelayedCall call(ctx_, exchange, kind);
-    proxy::Reply answer = co_await ProxyChatCall(req, exchange, call);
+    auto presented = http::AccessToken(req);
+    Status permitted = presented ? Status() : Status(presented.error());
+    std::shared_ptr<const domain::Grant> grant;
+    if (permitted) {
+      auto authorized = call.AuthorizeAtOnce(req, presented->token, presented->dpop);
+      if (!authorized) authorized = co_await call.AuthorizeFurther(req, presented->token, presented->dpop);
+      if (*authorized)
+        grant = **authorized;
+      else
+        permitted = Status(authorized->error());
+    }
+    auto built = permitted ? ChatCallFor(req, *grant, call) : Result<BuiltChat>(permitted.error());
+    proxy::Reply answer;
+    if (!built) {
+      answer = call.Refusal(built.error());
+    } else {
+      proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), *grant, exchange, call);
+      answer = co_await relay.Chat(std::move(built->call.upstream), built->worst);
+      call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
+    }
     if (!call.Finished()) co_await call.Finish(answer);
     if (!answer) co_return Response{};  // sent: the server sends nothing more
     co_return std::move(*answer);
-  }
-
-  awaitable<proxy::Reply> ProxyChatCall(Request& req, http::Exchange& exchange, RelayedCall& call) {
-    auto presented = http::AccessToken(req);
-    if (!presented) co_return call.Refusal(presented.error());
-    auto authorized = call.AuthorizeAtOnce(req, presented->token, presented->dpop);
-    if (!authorized) authorized = co_await call.AuthorizeFurther(req, presented->token, presented->dpop);
-    const auto& grant = *authorized;
-    if (!grant) co_return call.Refusal(grant.error());
-    const domain::Grant& g = **grant;
-    auto built = ChatCallFor(req, g, call);
-    if (!built) co_return call.Refusal(built.error());
-    proxy::WorstCase worst = proxy::WorstCaseOf(built->call.asked, built->call.upstream.body.size());
-    // As on the native paths: a tool may not run a model, or make images, the grant does not allow.
-    if (auto tools = CheckToolScope(g, worst); !tools) co_return call.Refusal(tools.error());
-    proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), g, exchange, call);
-    proxy::Reply answer = co_await relay.Chat(std::move(built->call.upstream), worst);
-    call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
-    co_return answer;
   }
 
  private:
