@@ -79,14 +79,11 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
   std::string query_key;
   auto presented = Present(req, query_key);
   Status permitted = presented ? Status() : Status(presented.error());
-  std::shared_ptr<const domain::Grant> grant;
   if (permitted) {
     const AppToken& credential = presented->credential;
     auto authorized = call.AuthorizeAtOnce(req, credential.token, credential.dpop);
     if (!authorized) authorized = co_await call.AuthorizeFurther(req, credential.token, credential.dpop);
-    const auto& decided = *authorized;
-    permitted = decided ? Permit(call, **decided, provider) : Status(decided.error());
-    if (decided) grant = *decided;
+    permitted = *authorized ? Permit(call, call.Grant(), provider) : *authorized;
   }
   proxy::Reply answer;
   if (!permitted) {
@@ -98,7 +95,7 @@ awaitable<Response> RunNative(BrokerContext& ctx, const NativeEndpoint& ep, cons
       with_query.reserve(upstream_path.size() + presented->query.size());
       target = with_query.append(upstream_path).append(presented->query);
     }
-    proxy::Relay relay(ctx.upstream, provider, call.ApiKey(), *grant, exchange, call);
+    proxy::Relay relay(ctx.upstream, provider, call.ApiKey(), call.Grant(), exchange, call);
     answer = co_await relay.Native(ep, req, target, model);
     call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
   }

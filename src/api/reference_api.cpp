@@ -529,8 +529,9 @@ class ReferenceApi {
   };
 
   // The call /proxy/chat's body asks for, checked against the grant (its tools too) and translated
-  // for its provider, with the key it spends taken and its worst case. What the body's scan kept (as much as several
-  // times the body, for a long conversation) is gone before the call waits on the provider.
+  // for its provider, with its worst case and the key it spends taken. What the body's scan kept
+  // (as much as several times the body, for a long conversation) is gone before the call waits on
+  // the provider.
   Result<BuiltChat> ChatCallFor(Request& req, const domain::Grant& g, RelayedCall& call) {
     proxy::ChatRequest chat;
     if (auto read = chat.Read(req.body()); !read) return read.error();
@@ -561,21 +562,17 @@ class ReferenceApi {
     RelayedCall call(ctx_, exchange, kind);
     auto presented = http::AccessToken(req);
     Status permitted = presented ? Status() : Status(presented.error());
-    std::shared_ptr<const domain::Grant> grant;
     if (permitted) {
       auto authorized = call.AuthorizeAtOnce(req, presented->token, presented->dpop);
       if (!authorized) authorized = co_await call.AuthorizeFurther(req, presented->token, presented->dpop);
-      if (*authorized)
-        grant = **authorized;
-      else
-        permitted = Status(authorized->error());
+      permitted = *authorized;
     }
-    auto built = permitted ? ChatCallFor(req, *grant, call) : Result<BuiltChat>(permitted.error());
+    auto built = permitted ? ChatCallFor(req, call.Grant(), call) : Result<BuiltChat>(permitted.error());
     proxy::Reply answer;
     if (!built) {
       answer = call.Refusal(built.error());
     } else {
-      proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), *grant, exchange, call);
+      proxy::Relay relay(ctx_.upstream, *built->endpoint, call.ApiKey(), call.Grant(), exchange, call);
       answer = co_await relay.Chat(std::move(built->call.upstream), built->worst);
       call.AddQuotedKeyAnswers(relay.QuotedKeyAnswers());
     }

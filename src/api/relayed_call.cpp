@@ -16,26 +16,22 @@ using boost::asio::awaitable;
 RelayedCall::RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind)
     : ctx_(ctx), kind_(kind), activity_(ctx, std::string(kind.capability), &exchange) {}
 
-std::optional<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::AuthorizeAtOnce(const http::Request& request,
-                                                                                         std::string_view token,
-                                                                                         bool dpop) {
+std::optional<Status> RelayedCall::AuthorizeAtOnce(const http::Request& request, std::string_view token, bool dpop) {
   auto decided = AuthorizeTokenAtOnce(ctx_, request, token, dpop, token_);
-  if (decided) Authorized(*decided);
-  return decided;
+  if (!decided) return std::nullopt;
+  return Authorized(*decided);
 }
 
-awaitable<Result<std::shared_ptr<const domain::Grant>>> RelayedCall::AuthorizeFurther(const http::Request& request,
-                                                                                      std::string_view token,
-                                                                                      bool dpop) {
-  auto decided = co_await AuthorizeTokenFurther(ctx_, request, token, dpop, token_);
-  Authorized(decided);
-  co_return decided;
+awaitable<Status> RelayedCall::AuthorizeFurther(const http::Request& request, std::string_view token, bool dpop) {
+  co_return Authorized(co_await AuthorizeTokenFurther(ctx_, request, token, dpop, token_));
 }
 
-void RelayedCall::Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided) {
+Status RelayedCall::Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided) {
   if (token_.grant) activity_.SetGrant(token_.grant);
   if (token_.claims) activity_.SetToken(token_.claims);
-  if (decided) grant_ = *decided;
+  if (!decided) return decided.error();
+  grant_ = *decided;
+  return {};
 }
 
 Status RelayedCall::TakeKey(const proxy::ProviderEndpoint& endpoint) {

@@ -33,14 +33,14 @@ class RelayedCall final : public proxy::RelayHooks {
  public:
   RelayedCall(BrokerContext& ctx, http::Exchange& exchange, const CallKind& kind);
 
-  // The grant of `token` (see AuthorizeToken), recorded with the token even when it is not usable,
-  // in two steps (AuthorizeTokenAtOnce): the first decides where it can without waiting, else
-  // returns nothing, and the caller then awaits the second.
-  std::optional<Result<std::shared_ptr<const domain::Grant>>> AuthorizeAtOnce(const http::Request& request,
-                                                                              std::string_view token, bool dpop);
-  boost::asio::awaitable<Result<std::shared_ptr<const domain::Grant>>> AuthorizeFurther(const http::Request& request,
-                                                                                        std::string_view token,
-                                                                                        bool dpop);
+  // Authorizes the call with `token` (see AuthorizeToken): its grant is then Grant(), and is
+  // recorded with the token even when it is not usable. In two steps (AuthorizeTokenAtOnce): the
+  // first decides where it can without waiting, else returns nothing, and the caller then awaits
+  // the second.
+  std::optional<Status> AuthorizeAtOnce(const http::Request& request, std::string_view token, bool dpop);
+  boost::asio::awaitable<Status> AuthorizeFurther(const http::Request& request, std::string_view token, bool dpop);
+  // The grant, once the call is authorized.
+  const domain::Grant& Grant() const { return *grant_; }
   // Takes the key the authorized grant spends on `endpoint` (SpendingKey), held until the call ends.
   Status TakeKey(const proxy::ProviderEndpoint& endpoint);
   // The key taken; empty for a keyless server.
@@ -75,7 +75,7 @@ class RelayedCall final : public proxy::RelayHooks {
  private:
   void Challenge(http::Response& res, const Error& error) const;
   // Records what authorization decided (`decided`) and found.
-  void Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided);
+  Status Authorized(const Result<std::shared_ptr<const domain::Grant>>& decided);
   boost::asio::awaitable<void> FinishWith(int status);
   // Records the call, once; true when its answers quoted the key (ActOnQuotedKey is then due).
   bool Record(int status);

@@ -229,8 +229,8 @@ test('an image by URL is reserved at the model\'s context window: many at once c
   const five = await approvedGrant(broker, { ...scope, maxBudgetCents: 150 });
   const answers = await Promise.all(Array.from({ length: 50 }, () => post('/openai/v1/chat/completions', five.token, body)));
   const ok = answers.filter((r) => r.status === 200);
-  // The refusals, each kind once, say what went wrong if not exactly two fitted (flaked once, the
-  // whole suite run, on a build that reads the lease without a coroutine: 1 !== 2).
+  // The refusals, each kind once, say what went wrong if not exactly two fitted (it failed once in
+  // a whole-suite run with 1 !== 2, and not since).
   const refusals = [...new Set(answers.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text}`))];
   assert.equal(ok.length, 2, refusals.join('\n'));
   for (const r of answers.filter((r) => r.status !== 200)) assert.equal(r.status, 402, r.text);
