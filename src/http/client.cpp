@@ -218,24 +218,23 @@ asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view he
 // The answer could not be read: AnswerReader::Fault says why.
 const beast::error_code kMalformed = std::make_error_code(std::errc::bad_message);
 
-// Reads until `reader` has the answer's head.
-asio::awaitable<beast::error_code> ReadHead(Connection& conn, AnswerReader& reader) {
-  for (;;) {
-    // A connection's buffer is empty when its call starts: nothing to look at before a read.
-    if (conn.buffer.size() > 0) {
-      size_t used = reader.ReadHead(conn.Unread());
-      if (reader.Fault()) co_return kMalformed;
-      if (used > 0) {
-        conn.buffer.consume(used);
-        co_return beast::error_code();
-      }
+Error TooLarge() { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); }
+
+// What the connection's buffer says of the answer's head: nothing yet while it holds less than
+// the head (a read must follow), else no error once `reader` has the head (its bytes consumed),
+// or why it cannot be read. Not a coroutine: the call's reads of the head are HttpClient::Open's.
+std::optional<beast::error_code> HeadFromBuffer(Connection& conn, AnswerReader& reader) {
+  // A connection's buffer is empty when its call starts: nothing to look at before a read.
+  if (conn.buffer.size() > 0) {
+    size_t used = reader.ReadHead(conn.Unread());
+    if (reader.Fault()) return kMalformed;
+    if (used > 0) {
+      conn.buffer.consume(used);
+      return beast::error_code();
     }
-    size_t room = conn.ReadRoom();
-    if (room == 0) co_return bhttp::error::buffer_overflow;
-    auto [ec, n] = co_await conn.ReadSome(room);
-    conn.buffer.commit(n);
-    if (ec) co_return ec;
   }
+  if (conn.ReadRoom() == 0) return bhttp::error::buffer_overflow;
+  return std::nullopt;
 }
 
 Error Describe(const beast::error_code& ec, const Origin& origin, const char* stage,
@@ -487,27 +486,39 @@ bool UpstreamAnswer::MustWait() {
 
 bool UpstreamAnswer::AtEnd() { return !MustWait() && *state_->parsed && (*state_->parsed)->empty(); }
 
-asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit) {
-  auto too_large = [] { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); };
+bool UpstreamAnswer::TakeRead(size_t limit, Result<std::string>& body) {
   // One that says at once it is too long is refused unread.
-  if (auto length = state_->reader.Length(); length && *length > limit) co_return too_large();
-  std::string out;
-  // Asked only while the body goes on (or a piece parsed ahead waits): a ReadPiece that would find
-  // it ended is a frame for nothing.
-  while (state_->parsed || !state_->reader.Done()) {
-    // A piece already read is taken without NextPiece's frame: a whole answer usually came with
-    // its head.
-    Result<std::string_view> piece = std::string_view();
-    if (MustWait())
-      piece = co_await ReadPiece();
-    else
-      piece = *std::exchange(state_->parsed, std::nullopt);
-    if (!piece) co_return piece.error();
-    if (piece->empty()) co_return out;
-    if (out.size() + piece->size() > limit) co_return too_large();
-    out.append(*piece);
+  if (auto length = state_->reader.Length(); length && *length > limit) {
+    body = TooLarge();
+    return true;
   }
-  co_return out;
+  // Taken while the body goes on (or a piece parsed ahead waits).
+  while (state_->parsed || !state_->reader.Done()) {
+    if (MustWait()) return false;
+    Result<std::string_view> piece = *std::exchange(state_->parsed, std::nullopt);
+    if (!piece || piece->empty()) {
+      if (!piece) body = piece.error();
+      return true;
+    }
+    if (body->size() + piece->size() > limit) {
+      body = TooLarge();
+      return true;
+    }
+    body->append(*piece);
+  }
+  return true;
+}
+
+asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit, std::string so_far) {
+  Result<std::string> body = std::move(so_far);
+  while (!TakeRead(limit, body)) {
+    auto piece = co_await ReadPiece();
+    if (!piece) co_return piece.error();
+    if (piece->empty()) break;
+    if (body->size() + piece->size() > limit) co_return TooLarge();
+    body->append(*piece);
+  }
+  co_return body;
 }
 
 HttpClient::HttpClient(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
@@ -561,7 +572,15 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       ec = co_await conn->With(write);
     }
     bool written = !ec;
-    if (!ec) ec = co_await ReadHead(*conn, state->reader);
+    while (!ec) {  // the answer's head
+      if (auto head = HeadFromBuffer(*conn, state->reader)) {
+        ec = *head;
+        break;
+      }
+      auto [read_ec, n] = co_await conn->ReadSome(conn->ReadRoom());
+      conn->buffer.commit(n);
+      ec = read_ec;
+    }
     if (!ec) {
       state->client = impl_;
       state->conn = std::move(conn);

@@ -75,8 +75,13 @@ class UpstreamAnswer {
   bool MustWait();
   // Whether the next ReadPiece returns the end of the body without waiting.
   bool AtEnd();
-  // The rest of the body; kPayloadTooLarge if it is (or says it is) longer than `limit`.
-  boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit);
+  // The rest of the body; kPayloadTooLarge if it is (or says it is) longer than `limit`. It goes on
+  // from `so_far`, what TakeRead took.
+  boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit, std::string so_far = {});
+  // What the connection has read of the rest of the body, appended to `body`, without ReadRest's
+  // frame: true once `body` holds the whole rest (as a whole answer that came with its head
+  // does), or the error ReadRest would give; false when the body goes on past what was read.
+  bool TakeRead(size_t limit, Result<std::string>& body);
 
  private:
   std::optional<Result<std::string_view>> ParseBufferedPiece();

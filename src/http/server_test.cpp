@@ -760,6 +760,37 @@ TEST_F(ServerTest, AnAnswerIsReadAsItsFramingSaysOrRefused) {
             "the answer's end");
 }
 
+// What was read of a body is taken without a wait: all of it when it came with its head, else what
+// came, and ReadRest goes on from there, its limit counting what was taken.
+TEST_F(ServerTest, WhatWasReadOfABodyIsTakenAtOnceAndReadRestGoesOnFromIt) {
+  auto take_then_read = [&](std::string first, std::string rest, size_t limit) {
+    ScriptedUpstream upstream(std::move(first), std::move(rest));
+    Origin origin = upstream.Url();
+    auto run = [&]() -> asio::awaitable<std::string> {
+      CallHead get(Verb::get, "/");
+      auto answer = co_await client_.Open(origin, get);
+      if (!answer) co_return answer.error().message;
+      Result<std::string> body = std::string();
+      bool whole = (*answer)->TakeRead(limit, body);
+      std::string seen = (whole ? "whole: " : "taken: ") + (body ? *body : body.error().message);
+      if (whole) co_return seen;
+      upstream.Release();
+      auto read = co_await (*answer)->ReadRest(limit, std::move(*body));
+      co_return seen + "; then: " + (read ? *read : read.error().message);
+    };
+    return asio::co_spawn(io_.First(), run(), asio::use_future).get();
+  };
+  EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "", 100), "whole: ok");
+  EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nall", " of", 100), "taken: all; then: all of");
+  constexpr std::string_view kChunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n";
+  EXPECT_EQ(take_then_read(std::string(kChunked), "3\r\n of\r\n0\r\n\r\n", 100), "taken: all; then: all of");
+  EXPECT_EQ(take_then_read(std::string(kChunked), "3\r\n of\r\n0\r\n\r\n", 5),
+            "taken: all; then: upstream answer is too large");
+  EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\nok", "", 100),
+            "whole: upstream answer is too large")
+      << "a body that says it is too long is refused unread";
+}
+
 // A call goes out as its head says, with the request line, Host and the body's framing added: the
 // length of a whole body, or of a streamed one that has one, else chunks.
 TEST_F(ServerTest, ACallGoesOutWithItsFieldsHostAndFraming) {

@@ -131,7 +131,8 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   }
   strip_usage_chunk_ = call->strip_usage_chunk;
   http::CallHead upstream = ForwardedCall(req, target, true);
-  co_return co_await Send(upstream, call->body, false);
+  http::CallBody body{call->body, {}, {}};
+  co_return co_await Send(upstream, std::move(body), false);
 }
 
 awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
@@ -146,7 +147,8 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
-  co_return co_await Send(upstream, call.body, true);
+  http::CallBody body{call.body, {}, {}};
+  co_return co_await Send(upstream, std::move(body), true);
 }
 
 // What of the app's request goes upstream besides the body, the first of each: never its
@@ -165,18 +167,19 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
   return out;
 }
 
-awaitable<Reply> Relay::Send(http::CallHead& call, std::string_view body, bool whole) {
+// Sends the call upstream and relays the answer, then settles what it cost before the app sees
+// its end: an app holding a complete answer, or the event that cut its stream short, can count on
+// its cost being recorded. `whole`: read it whole whatever it is.
+awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool whole) {
   sent_at_ = std::chrono::steady_clock::now();
   hooks_.UpstreamStarted(sent_at_);
-  http::CallBody sent{body, {}, {}};
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, call, std::move(sent), EndedGrant());
-  co_return co_await Answer(std::move(answer), whole);
-}
-
-// Relays the answer, then settles what it cost before the app sees its end: an app holding a
-// complete answer, or the event that cut its stream short, can count on its cost being recorded.
-// `whole`: read it whole whatever it is.
-awaitable<Reply> Relay::Answer(Result<OpenAnswer> answer, bool whole) {
+  if (auto ready = upstream_.Prepare(provider_, api_key_, call); !ready) co_return hooks_.Refusal(ready.error());
+  // The exchange, its answer's judgement and the relay in this one frame (Upstream::Open's steps).
+  auto sent = co_await upstream_.Send(provider_, call, std::move(body), EndedGrant());
+  if (upload_ && upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
+  std::optional<Result<OpenAnswer>> opened = upstream_.Opened(provider_, sent);
+  if (!opened) opened = co_await upstream_.ReadRefusal(provider_, api_key_, &hits_, std::move(*sent));
+  Result<OpenAnswer>& answer = *opened;
   if (!answer) {
     // A call the provider had whole when it stopped waiting may run on to its end, and be billed:
     // it is charged its worst case. One that never reached it is given back.
@@ -223,7 +226,8 @@ Error Relay::UnreadAnswer(const Error& e) const {
 // why), as the server would have sent it after the handler: an app that went away meanwhile finds
 // its call settled and recorded all the same.
 awaitable<Reply> Relay::SendWhole(http::UpstreamAnswer& open) {
-  auto body = co_await open.ReadRest(kAnswerLimit);
+  Result<std::string> body = std::string();
+  if (!open.TakeRead(kAnswerLimit, body)) body = co_await open.ReadRest(kAnswerLimit, std::move(*body));
   if (!body) {
     Response refusal = hooks_.Refusal(UnreadAnswer(body.error()));
     hooks_.Settle(usage_, true);
@@ -426,11 +430,7 @@ awaitable<Reply> Relay::RelayUpload(const NativeEndpoint& ep, Request& req, std:
   if (provider_.declared) upload_->form.OnlyNames(OpenAIFormFields(ep, provider_.extra_members));
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
-  sent_at_ = std::chrono::steady_clock::now();
-  hooks_.UpstreamStarted(sent_at_);
-  auto answer = co_await upstream_.Open(provider_, api_key_, &hits_, upstream, std::move(body), EndedGrant());
-  if (upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
-  co_return co_await Answer(std::move(answer), false);
+  co_return co_await Send(upstream, std::move(body), false);  // which ends it on the grant's refusal
 }
 
 awaitable<Result<std::string_view>> Relay::NextUploadPiece() {

@@ -109,8 +109,7 @@ class Relay {
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
-  boost::asio::awaitable<Reply> Send(http::CallHead& call, std::string_view body, bool whole);
-  boost::asio::awaitable<Reply> Answer(Result<OpenAnswer> answer, bool whole);
+  boost::asio::awaitable<Reply> Send(http::CallHead& call, http::CallBody body, bool whole);
   boost::asio::awaitable<Reply> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayBytes(http::UpstreamAnswer& open);

@@ -85,25 +85,49 @@ Status AddKey(const ProviderEndpoint& endpoint, std::string_view api_key, http::
 boost::asio::awaitable<Result<OpenAnswer>> Upstream::Open(const ProviderEndpoint& endpoint, std::string_view api_key,
                                                           ScrubHits* hits, http::CallHead& call, http::CallBody body,
                                                           std::function<bool()> unwanted) {
+  if (auto ready = Prepare(endpoint, api_key, call); !ready) co_return ready.error();
+  auto answer = co_await Send(endpoint, call, std::move(body), std::move(unwanted));
+  if (auto opened = Opened(endpoint, answer)) co_return std::move(*opened);
+  co_return co_await ReadRefusal(endpoint, api_key, hits, std::move(*answer));
+}
+
+Status Upstream::Prepare(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) const {
   call.target.insert(0, endpoint.base.path_prefix);
   call.Add("User-Agent", "aipassport/0.1");
   call.Add("Accept-Encoding", "identity");  // without it, any coding would do (RFC 9110, 12.5.3)
-  if (auto added = AddKey(endpoint, api_key, call); !added) co_return added.error();
-  auto answer =
-      co_await client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields(), std::move(unwanted));
-  if (!answer) co_return Unreachable(endpoint, answer.error());
+  return AddKey(endpoint, api_key, call);
+}
+
+// Not a coroutine: the caller awaits the client's exchange itself.
+boost::asio::awaitable<Result<std::unique_ptr<http::UpstreamAnswer>>> Upstream::Send(const ProviderEndpoint& endpoint,
+                                                                                     const http::CallHead& call,
+                                                                                     http::CallBody body,
+                                                                                     std::function<bool()> unwanted) {
+  return client_.Open(endpoint.base, call, std::move(body), AnswerFilter::ReadFields(), std::move(unwanted));
+}
+
+std::optional<Result<OpenAnswer>> Upstream::Opened(const ProviderEndpoint& endpoint,
+                                                   Result<std::unique_ptr<http::UpstreamAnswer>>& answer) const {
+  using Opening = Result<OpenAnswer>;
+  if (!answer) return Opening(Unreachable(endpoint, answer.error()));
   unsigned status = (*answer)->Head().result_int();
-  if (IsCoded((*answer)->Head())) co_return Coded(endpoint, status);  // closing the connection cancels it
-  if (status / 100 == 2) co_return OpenAnswer{std::move(*answer), {}};
+  if (IsCoded((*answer)->Head())) return Opening(Coded(endpoint, status));  // closing the connection cancels it
+  if (status / 100 == 2) return Opening(OpenAnswer{std::move(*answer), {}});
   // Never followed, nor passed on: the app would take its credentials wherever it points.
   if (status / 100 == 3) {
     spdlog::warn("{} answered with a redirect (HTTP {}); not followed", endpoint.name, status);
-    co_return MakeError(Errc::kUpstream, endpoint.name + " answered with a redirect (HTTP " + std::to_string(status) +
-                                             "), which the broker does not follow");
+    return Opening(MakeError(Errc::kUpstream, endpoint.name + " answered with a redirect (HTTP " +
+                                                  std::to_string(status) + "), which the broker does not follow"));
   }
-  auto text = co_await (*answer)->ReadRest(kRefusalLimit);
+  return std::nullopt;
+}
+
+boost::asio::awaitable<Result<OpenAnswer>> Upstream::ReadRefusal(const ProviderEndpoint& endpoint,
+                                                                 std::string_view api_key, ScrubHits* hits,
+                                                                 std::unique_ptr<http::UpstreamAnswer> answer) {
+  auto text = co_await answer->ReadRest(kRefusalLimit);
   if (!text) co_return Unreachable(endpoint, text.error());
-  auto judged = Judge(endpoint, Filter(endpoint, api_key, hits), (*answer)->Head(), std::move(*text));
+  auto judged = Judge(endpoint, Filter(endpoint, api_key, hits), answer->Head(), std::move(*text));
   if (!judged) co_return judged.error();
   co_return OpenAnswer{nullptr, std::move(*judged)};
 }

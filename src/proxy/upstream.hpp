@@ -4,11 +4,12 @@
 // provider sent them, except for any key material (answer_filter.hpp); a rejected broker key or a
 // provider failure becomes the broker's 502/504, without the provider's text. Every such failure
 // is logged for the operator with its cause, never with the key.
-// Thread-safety: Open and Filter may be called from any coroutine; Scrubber().Update from
+// Thread-safety: Open (and its steps) and Filter may be called from any coroutine; Scrubber().Update from
 // any thread.
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
+#include <optional>
 
 #include "http/client.hpp"
 #include "proxy/answer_filter.hpp"
@@ -43,6 +44,20 @@ class Upstream {
   boost::asio::awaitable<Result<OpenAnswer>> Open(const ProviderEndpoint& endpoint, std::string_view api_key,
                                                   ScrubHits* hits, http::CallHead& call, http::CallBody body,
                                                   std::function<bool()> unwanted = {});
+
+  // Open in steps, for a caller that awaits the exchange in its own frame (a frame less a call):
+  // Prepare adds to `call` what Open adds, or says why it cannot go; Send sends it and gives the
+  // answer as it came (`endpoint` and `call` must last until it completes); Opened says what that
+  // is, at once unless it is a refusal whose body must be read first, which ReadRefusal does.
+  Status Prepare(const ProviderEndpoint& endpoint, std::string_view api_key, http::CallHead& call) const;
+  boost::asio::awaitable<Result<std::unique_ptr<http::UpstreamAnswer>>> Send(const ProviderEndpoint& endpoint,
+                                                                             const http::CallHead& call,
+                                                                             http::CallBody body,
+                                                                             std::function<bool()> unwanted = {});
+  std::optional<Result<OpenAnswer>> Opened(const ProviderEndpoint& endpoint,
+                                           Result<std::unique_ptr<http::UpstreamAnswer>>& answer) const;
+  boost::asio::awaitable<Result<OpenAnswer>> ReadRefusal(const ProviderEndpoint& endpoint, std::string_view api_key,
+                                                         ScrubHits* hits, std::unique_ptr<http::UpstreamAnswer> answer);
 
  private:
   http::HttpClient& client_;
