@@ -339,6 +339,15 @@ void BM_UsageChunk(benchmark::State& state) {
 }
 BENCHMARK(BM_UsageChunk)->ArgName("openai0_gemini1")->DenseRange(0, 1);
 
+// A stream event's data read as the relay reads it on a grant with a budget: usage and output bytes.
+void BM_StreamEventRead(benchmark::State& state) {
+  std::string_view chunk = kChunks[state.range(0)];
+  ap::proxy::Usage usage;
+  for (auto _ : state) benchmark::DoNotOptimize(ap::proxy::ReadStreamEvent(chunk, usage, true));
+  benchmark::DoNotOptimize(usage);
+}
+BENCHMARK(BM_StreamEventRead)->ArgName("openai0_gemini1")->DenseRange(0, 1);
+
 // 64 OpenAI events arriving in 1 KB pieces, split and their data read (as the relay does).
 std::string Stream() {
   std::string stream;
