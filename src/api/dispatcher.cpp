@@ -67,9 +67,9 @@ class DecoratedExchange final : public http::Exchange {
  public:
   DecoratedExchange(http::Exchange& inner, std::string_view request_id) : inner_(inner), request_id_(request_id) {}
   awaitable<Result<std::string_view>> ReadBodyPiece() override { return inner_.ReadBodyPiece(); }
-  awaitable<Status> StartAnswer(http::AnswerHead& head) override {
+  void StartAnswer(http::AnswerHead& head) override {
     Decorate(head);
-    return inner_.StartAnswer(head);
+    inner_.StartAnswer(head);
   }
   awaitable<Status> Flush() override { return inner_.Flush(); }
   awaitable<Status> WritePiece(std::string_view data) override { return inner_.WritePiece(data); }

@@ -218,6 +218,7 @@ asio::awaitable<beast::error_code> WriteCall(Stream& stream, std::string_view he
 // The answer could not be read: AnswerReader::Fault says why.
 const beast::error_code kMalformed = std::make_error_code(std::errc::bad_message);
 
+// A body longer than its reader's limit.
 Error TooLarge() { return MakeError(Errc::kPayloadTooLarge, "upstream answer is too large"); }
 
 // What the connection's buffer says of the answer's head: nothing yet while it holds less than
@@ -486,6 +487,11 @@ bool UpstreamAnswer::MustWait() {
 
 bool UpstreamAnswer::AtEnd() { return !MustWait() && *state_->parsed && (*state_->parsed)->empty(); }
 
+std::optional<Result<std::string_view>> UpstreamAnswer::ReadPieceAtOnce() {
+  if (MustWait()) return std::nullopt;
+  return std::exchange(state_->parsed, std::nullopt);
+}
+
 bool UpstreamAnswer::TakeRead(size_t limit, Result<std::string>& body) {
   // One that says at once it is too long is refused unread.
   if (auto length = state_->reader.Length(); length && *length > limit) {
@@ -494,8 +500,9 @@ bool UpstreamAnswer::TakeRead(size_t limit, Result<std::string>& body) {
   }
   // Taken while the body goes on (or a piece parsed ahead waits).
   while (state_->parsed || !state_->reader.Done()) {
-    if (MustWait()) return false;
-    Result<std::string_view> piece = *std::exchange(state_->parsed, std::nullopt);
+    auto read = ReadPieceAtOnce();
+    if (!read) return false;
+    Result<std::string_view>& piece = *read;
     if (!piece || piece->empty()) {
       if (!piece) body = piece.error();
       return true;

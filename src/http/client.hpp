@@ -62,7 +62,7 @@ class UpstreamAnswer {
 
   const ResponseHead& Head() const;
   // The next piece of the body, empty at its end; valid until the next call of ReadPiece,
-  // MustWait or AtEnd.
+  // ReadPieceAtOnce, MustWait or AtEnd.
   boost::asio::awaitable<Result<std::string_view>> ReadPiece();
   // As ReadPiece, but of what has already arrived only: empty, without waiting, once nothing more
   // has (or at the body's end). A piece that arrived in part is waited for; the call's deadline is
@@ -75,6 +75,9 @@ class UpstreamAnswer {
   bool MustWait();
   // Whether the next ReadPiece returns the end of the body without waiting.
   bool AtEnd();
+  // The next piece as ReadPiece gives it, when the connection has read it already (without
+  // ReadPiece's frame), or nothing when ReadPiece would wait for the provider.
+  std::optional<Result<std::string_view>> ReadPieceAtOnce();
   // The rest of the body; kPayloadTooLarge if it is (or says it is) longer than `limit`. It goes on
   // from `so_far`, what TakeRead took.
   boost::asio::awaitable<Result<std::string>> ReadRest(size_t limit, std::string so_far = {});

@@ -31,9 +31,10 @@ class Exchange {
   // Starts a chunked answer with `head` (fields may be added to it on the way). The head is held,
   // to go out in one write with the first piece, or the end, or at Flush: a handler that waits
   // before its first piece flushes first, so that the client is not kept waiting for the head.
+  // Nothing is written here, so nothing is waited for (nor a coroutine's frame made).
   // Once started, the Response the handler returns is not sent; an answer started and not ended
   // closes the connection, so the client sees it cut short.
-  virtual boost::asio::awaitable<Status> StartAnswer(AnswerHead& head) = 0;
+  virtual void StartAnswer(AnswerHead& head) = 0;
   // Sends what is held (the head), if anything.
   virtual boost::asio::awaitable<Status> Flush() = 0;
   // Sends `data` (with the head, if held) at once.

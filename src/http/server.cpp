@@ -285,11 +285,10 @@ class SessionExchange final : public Exchange {
     co_return std::string_view();
   }
 
-  asio::awaitable<Status> StartAnswer(AnswerHead& head) override {
+  void StartAnswer(AnswerHead& head) override {
     held_head_.clear();
     AppendAnswerHead(head, std::nullopt, KeepsConnection(), held_head_);
     started_ = true;
-    co_return Status{};
   }
 
   asio::awaitable<Status> Flush() override { return Write({}, false); }
@@ -379,7 +378,8 @@ class SessionExchange final : public Exchange {
     if (last) add(kLastChunk.data(), kLastChunk.size());
     std::span<const asio::const_buffer> used(buffers.data(), count);
     Deadline::Wait wait(deadline_, options_.read_timeout);
-    auto [ec, n] = co_await WriteAll(stream_, used);
+    auto [ec, n] = SendWithoutWaiting(stream_, used);  // usually all of it (WriteRest says why)
+    if (!ec && n < beast::buffer_bytes(used)) std::tie(ec, n) = co_await WriteRest(stream_, used, n);
     held_head_.clear();
     co_return Checked(ec);
   }

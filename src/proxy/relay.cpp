@@ -176,6 +176,8 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
   if (auto ready = upstream_.Prepare(provider_, api_key_, call); !ready) co_return hooks_.Refusal(ready.error());
   // The exchange, its answer's judgement and the relay in this one frame (Upstream::Open's steps).
   auto sent = co_await upstream_.Send(provider_, call, std::move(body), EndedGrant());
+  // An upload whose form the grant refused on the way (NextUploadPiece) never reached the provider
+  // whole: the refusal is the app's answer, whatever the provider made of what it got.
   if (upload_ && upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
   std::optional<Result<OpenAnswer>> opened = upstream_.Opened(provider_, sent);
   if (!opened) opened = co_await upstream_.ReadRefusal(provider_, api_key_, &hits_, std::move(*sent));
@@ -255,11 +257,15 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
   hooks_.AddRateHeaders(head);
   hooks_.Streamed(static_cast<int>(head.status));
   SseSplitter splitter;
-  if (!co_await exchange_.StartAnswer(head)) co_return co_await CountArrived(open, splitter);
+  exchange_.StartAnswer(head);
   std::string out;
   for (;;) {
-    if (open.MustWait() && !co_await exchange_.Flush()) co_return co_await CountArrived(open, splitter);
-    auto piece = co_await open.ReadPiece();
+    auto read = open.ReadPieceAtOnce();
+    if (!read) {
+      if (!co_await exchange_.Flush()) co_return co_await CountArrived(open, splitter);
+      read = co_await open.ReadPiece();
+    }
+    Result<std::string_view>& piece = *read;
     if (!piece) {
       // The app is told in the provider's shape, so its SDK raises an error rather than take the
       // stream for a whole answer (or see a bare connection reset).
@@ -402,10 +408,14 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
   http::AnswerHead head = upstream_.Filter(provider_, api_key_, &hits_).StreamHead(open.Head());
   hooks_.AddRateHeaders(head);
   hooks_.Streamed(static_cast<int>(head.status));
-  if (!co_await exchange_.StartAnswer(head)) co_return Abandoned();
+  exchange_.StartAnswer(head);
   for (;;) {
-    if (open.MustWait() && !co_await exchange_.Flush()) co_return Abandoned();
-    auto piece = co_await open.ReadPiece();
+    auto read = open.ReadPieceAtOnce();
+    if (!read) {
+      if (!co_await exchange_.Flush()) co_return Abandoned();
+      read = co_await open.ReadPiece();
+    }
+    Result<std::string_view>& piece = *read;
     if (piece ? !piece->empty() && hooks_.GrantEndedSince() : cut_for_grant_) {
       hooks_.Refused(GrantEnded("Stream"));
       co_return StreamEnd::kGrantEnded;
@@ -430,7 +440,7 @@ awaitable<Reply> Relay::RelayUpload(const NativeEndpoint& ep, Request& req, std:
   if (provider_.declared) upload_->form.OnlyNames(OpenAIFormFields(ep, provider_.extra_members));
   http::CallHead upstream = ForwardedCall(req, target, false);
   http::CallBody body{{}, [this]() { return NextUploadPiece(); }, DeclaredLength(req)};
-  co_return co_await Send(upstream, std::move(body), false);  // which ends it on the grant's refusal
+  co_return co_await Send(upstream, std::move(body), false);
 }
 
 awaitable<Result<std::string_view>> Relay::NextUploadPiece() {

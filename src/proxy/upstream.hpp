@@ -4,8 +4,8 @@
 // provider sent them, except for any key material (answer_filter.hpp); a rejected broker key or a
 // provider failure becomes the broker's 502/504, without the provider's text. Every such failure
 // is logged for the operator with its cause, never with the key.
-// Thread-safety: Open (and its steps) and Filter may be called from any coroutine; Scrubber().Update from
-// any thread.
+// Thread-safety: Open (and its steps) and Filter may be called from any coroutine;
+// Scrubber().Update from any thread.
 
 #include <boost/asio/awaitable.hpp>
 #include <memory>
