@@ -735,21 +735,31 @@ class ScriptedUpstream {
   std::thread thread_;
 };
 
+// What `read(answer, upstream)` makes of the answer to a GET a ScriptedUpstream answers with
+// `first`, then `rest` once released; the error, if opening the call met one.
+template <class Read>
+std::string ReadScriptedAnswer(HttpClient& client, IoPool& io, std::string first, std::string rest, Read read) {
+  ScriptedUpstream upstream(std::move(first), std::move(rest));
+  Origin origin = upstream.Url();
+  auto run = [&]() -> asio::awaitable<std::string> {
+    CallHead get(Verb::get, "/");
+    auto answer = co_await client.Open(origin, get);
+    if (!answer) co_return answer.error().message;
+    co_return co_await read(**answer, upstream);
+  };
+  return asio::co_spawn(io.First(), run(), asio::use_future).get();
+}
+
 // An answer that could be read two ways fails the call, saying why; one without framing ends when
 // the upstream closes.
 TEST_F(ServerTest, AnAnswerIsReadAsItsFramingSaysOrRefused) {
   auto send = [&](std::string first, std::string rest) {
-    ScriptedUpstream upstream(std::move(first), std::move(rest));
-    Origin origin = upstream.Url();
-    auto run = [&]() -> asio::awaitable<std::string> {
-      CallHead get(Verb::get, "/");
-      auto answer = co_await client_.Open(origin, get);
-      if (!answer) co_return answer.error().message;
-      upstream.Release();
-      auto body = co_await (*answer)->ReadRest(100);
-      co_return body ? *body : body.error().message;
-    };
-    return asio::co_spawn(io_.First(), run(), asio::use_future).get();
+    return ReadScriptedAnswer(client_, io_, std::move(first), std::move(rest),
+                              [](UpstreamAnswer& answer, ScriptedUpstream& upstream) -> asio::awaitable<std::string> {
+                                upstream.Release();
+                                auto body = co_await answer.ReadRest(100);
+                                co_return body ? *body : body.error().message;
+                              });
   };
   EXPECT_EQ(send("HTTP/1.1 200 OK\r\n\r\nall", " of it"), "all of it");
   EXPECT_EQ(send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", ""),
@@ -765,21 +775,16 @@ TEST_F(ServerTest, AnAnswerIsReadAsItsFramingSaysOrRefused) {
 // came, and ReadRest goes on from there, its limit counting what was taken.
 TEST_F(ServerTest, WhatWasReadOfABodyIsTakenAtOnceAndReadRestGoesOnFromIt) {
   auto take_then_read = [&](std::string first, std::string rest, size_t limit) {
-    ScriptedUpstream upstream(std::move(first), std::move(rest));
-    Origin origin = upstream.Url();
-    auto run = [&]() -> asio::awaitable<std::string> {
-      CallHead get(Verb::get, "/");
-      auto answer = co_await client_.Open(origin, get);
-      if (!answer) co_return answer.error().message;
+    auto read = [limit](UpstreamAnswer& answer, ScriptedUpstream& upstream) -> asio::awaitable<std::string> {
       Result<std::string> body = std::string();
-      bool whole = (*answer)->TakeRead(limit, body);
+      bool whole = answer.TakeRead(limit, body);
       std::string seen = (whole ? "whole: " : "taken: ") + (body ? *body : body.error().message);
       if (whole) co_return seen;
       upstream.Release();
-      auto read = co_await (*answer)->ReadRest(limit, std::move(*body));
-      co_return seen + "; then: " + (read ? *read : read.error().message);
+      auto whole_body = co_await answer.ReadRest(limit, std::move(*body));
+      co_return seen + "; then: " + (whole_body ? *whole_body : whole_body.error().message);
     };
-    return asio::co_spawn(io_.First(), run(), asio::use_future).get();
+    return ReadScriptedAnswer(client_, io_, std::move(first), std::move(rest), read);
   };
   EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "", 100), "whole: ok");
   EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nall", " of", 100), "taken: all; then: all of");
