@@ -319,6 +319,7 @@ bool AnswerReader::StartBody() {
   unsigned status = head_.result_int();
   if (answers_head_ || status == 204 || status == 304) {
     state_ = State::kDone;  // whatever length it says: there is no body
+    length_ = 0;
   } else if (chunked_) {
     state_ = State::kChunkLine;
   } else if (length_) {

@@ -60,7 +60,8 @@ class AnswerReader {
     if (until_close_ || close_) return false;
     return head_.version() >= 11 || (keep_alive_token_ && !chunked_);
   }
-  // The body's length, when the head says it.
+  // The body's length, once the head is read: what it says, or 0 for an answer that has no body (to
+  // HEAD, a 204, a 304) whatever it says; none for chunks or a body that ends with the connection.
   std::optional<uint64_t> Length() const { return length_; }
 
  private:
