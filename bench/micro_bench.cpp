@@ -160,6 +160,54 @@ void BM_AdmitLeaseHeld(benchmark::State& state) {
 }
 BENCHMARK(BM_AdmitLeaseHeld);
 
+// The store thread's share of a call: its activity row, written as a busy broker writes them, a
+// transaction of 250 rows (ActivityRecorder::kChunkRows) into a table that already holds some,
+// to its SQLite file (WAL, synchronous NORMAL, as the broker opens it). Per row.
+void BM_ActivityRows(benchmark::State& state) {
+  constexpr size_t kChunk = 250;
+  char tmpl[] = "/tmp/ap-bench-XXXXXX";
+  std::filesystem::path dir = ::mkdtemp(tmpl);
+  {
+    auto store = ap::store::OpenSqliteStore(dir / "db").value();
+    std::vector<ap::store::ActivityRecord> rows(kChunk);
+    std::string grant_id = ap::RandomUuid(), owner_id = ap::RandomUuid(), token_id = ap::RandomUuid();
+    int64_t at = 1'700'000'000'000;
+    auto next_chunk = [&] {
+      for (auto& r : rows) {
+        r = {};
+        r.at = at++;
+        r.grant_id = grant_id;
+        r.app_name = "bench";
+        r.owner_id = owner_id;
+        r.provider = "openai";
+        r.model = "gpt-4o-mini";
+        r.capability = "chat";
+        r.status = 200;
+        r.input_tokens = 25;
+        r.output_tokens = 120;
+        r.cost_micros = 76;
+        r.latency_ms = 1;
+        r.token_id = token_id;
+        r.token_issued_at = 1'700'000'000;
+        r.token_expires_at = 1'700'003'600;
+      }
+    };
+    for (int k = 0; k < 40; ++k) {  // 10,000 rows there first
+      next_chunk();
+      (void)store->Activity().AddActivity(rows);
+    }
+    for (auto _ : state) {
+      state.PauseTiming();
+      next_chunk();
+      state.ResumeTiming();
+      if (auto added = store->Activity().AddActivity(rows); !added) state.SkipWithError(added.error().message.c_str());
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kChunk));
+  }
+  std::filesystem::remove_all(dir);
+}
+BENCHMARK(BM_ActivityRows)->Unit(benchmark::kMicrosecond);
+
 // An OpenAI answer's head as the mock sends it (the fields OpenAI documents), read keeping the
 // four fields the relay passes on: with AnswerReader, and with Beast's parser as the client did.
 constexpr std::string_view kAnswerHead =
