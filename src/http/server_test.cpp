@@ -53,6 +53,7 @@ class ServerTest : public ::testing::Test {
             co_return co_await AnswerInPieces(exchange, std::chrono::milliseconds(1500));
           if (req.target() == "/flush-then-wait") co_return co_await FlushThenWait(exchange);
           if (req.target() == "/end-only") co_return co_await EndOnly(exchange);
+          if (req.target() == "/stream-big") co_return co_await BigPieces(exchange);
           if (req.target() == "/whole") co_return co_await SendWhole(exchange);
           if (req.target() == "/whole-big") co_return co_await SendWhole(exchange, BigAnswer());
           if (req.target() == "/whole-after-stop") {
@@ -127,6 +128,21 @@ class ServerTest : public ::testing::Test {
     return big;
   }
 
+  // Two pieces, each larger than the socket takes at once and each of its own bytes, then an end:
+  // the rest of each is written as the client reads, before the next piece goes.
+  static std::string PatternedPiece(char first) {
+    std::string piece(kBigAnswer, ' ');
+    for (size_t i = 0; i < piece.size(); ++i) piece[i] = static_cast<char>(first + static_cast<char>(i % 23));
+    return piece;
+  }
+  static asio::awaitable<Response> BigPieces(Exchange& exchange) {
+    AnswerHead head;
+    exchange.StartAnswer(head);
+    std::string first = PatternedPiece('a'), second = PatternedPiece('A');
+    if (co_await exchange.WritePiece(first) && co_await exchange.WritePiece(second)) co_await exchange.EndAnswer("end");
+    co_return Response();
+  }
+
   static asio::awaitable<Response> SendWhole(Exchange& exchange, std::string_view body = R"({"sent":"whole"})") {
     AnswerHead head(201);
     head.Add("content-type", "application/json");
@@ -147,13 +163,13 @@ class ServerTest : public ::testing::Test {
   }
 
   // The body of a GET of `target`, which must come chunked, read with the client; or what went wrong.
-  std::string ReadChunked(std::string target) {
+  std::string ReadChunked(std::string target, size_t limit = 1 << 20) {
     auto read = [&]() -> asio::awaitable<std::string> {
       CallHead call(Verb::get, target);
       auto answer = co_await client_.Open(origin_, call);
       if (!answer) co_return "error: " + answer.error().message;
       if ((*answer)->Head()[bhttp::field::transfer_encoding] != "chunked") co_return "error: not chunked";
-      auto body = co_await (*answer)->ReadRest(1 << 20);
+      auto body = co_await (*answer)->ReadRest(limit);
       co_return body ? *body : "error: " + body.error().message;
     };
     return asio::co_spawn(io_.First(), read(), asio::use_future).get();
@@ -420,6 +436,12 @@ TEST_F(ServerTest, AWholeAnswerLargerThanTheSocketTakesArrivesWhole) {
     ASSERT_EQ(res->body().size(), kBigAnswer);
     EXPECT_EQ(res->body().find_first_not_of('w'), std::string::npos);
   }
+}
+
+TEST_F(ServerTest, StreamedPiecesLargerThanTheSocketTakesArriveWholeAndInOrder) {
+  std::string body = ReadChunked("/stream-big", 3 * kBigAnswer);
+  ASSERT_EQ(body.size(), 2 * kBigAnswer + 3) << body.substr(0, 200);
+  EXPECT_TRUE(body == PatternedPiece('a') + PatternedPiece('A') + "end") << "bytes lost, repeated or out of order";
 }
 
 TEST_F(ServerTest, AnUploadRefusedEarlyStillGetsItsAnswerAndTheConnectionLives) {
