@@ -817,6 +817,7 @@ TEST_F(ServerTest, WhatWasReadOfABodyIsTakenAtOnceAndReadRestGoesOnFromIt) {
   EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\nok", "", 100),
             "whole: upstream answer is too large")
       << "a body that says it is too long is refused unread";
+  EXPECT_EQ(take_then_read("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "", 100), "whole: ");
   EXPECT_EQ(take_then_read("HTTP/1.1 204 No Content\r\nContent-Length: 200\r\n\r\n", "", 100), "whole: ")
       << "a 204 has no body, whatever length it says";
   EXPECT_EQ(take_then_read("HTTP/1.1 304 Not Modified\r\nContent-Length: 70000000\r\n\r\n", "", 100), "whole: ");
