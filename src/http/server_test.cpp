@@ -772,6 +772,36 @@ std::string ReadScriptedAnswer(HttpClient& client, IoPool& io, std::string first
   return asio::co_spawn(io.First(), run(), asio::use_future).get();
 }
 
+// A head that comes in two reads is read whole wherever it was cut (inside a line, between a CR and
+// its LF, before the blank line), and not taken for whole before its end came; one the upstream
+// stopped in the middle of fails the call, which the upstream may have had whole.
+TEST_F(ServerTest, AHeadCutAcrossReadsIsReadWholeAndOneLeftUnfinishedFails) {
+  const std::string answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Note: one\r\n\r\nok";
+  auto read_cut_at = [&](size_t cut, bool finish) {
+    ScriptedUpstream upstream(answer.substr(0, cut), finish ? answer.substr(cut) : "");
+    Origin origin = upstream.Url();
+    std::thread release([&] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the first part read, alone
+      upstream.Release();
+    });
+    auto run = [&]() -> asio::awaitable<std::string> {
+      auto opened = co_await client_.Open(origin, CallHead(Verb::get, "/"));
+      if (!opened) co_return opened.error().message + (opened.error().sent_unanswered ? " (sent, unanswered)" : "");
+      auto body = co_await (*opened)->ReadRest(100);
+      co_return std::string((*opened)->Head()["x-note"]) + " " + (body ? *body : body.error().message);
+    };
+    std::string read = asio::co_spawn(io_.First(), run(), asio::use_future).get();
+    release.join();
+    return read;
+  };
+  size_t first_crlf = answer.find("\r\n"), blank = answer.find("\r\n\r\n");
+  for (size_t cut : {size_t{5}, first_crlf + 1, first_crlf + 2, blank, blank + 1, blank + 2, blank + 3})
+    EXPECT_EQ(read_cut_at(cut, true), "one ok") << "cut at " << cut;
+  for (size_t cut : {size_t{5}, first_crlf + 1, blank + 3})
+    EXPECT_EQ(read_cut_at(cut, false), "upstream 127.0.0.1 failed (exchange): End of file (sent, unanswered)")
+        << "cut at " << cut;
+}
+
 // An answer that could be read two ways fails the call, saying why; one without framing ends when
 // the upstream closes.
 TEST_F(ServerTest, AnAnswerIsReadAsItsFramingSaysOrRefused) {
