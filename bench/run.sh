@@ -15,11 +15,11 @@
 #   latency     the same at one connection: p50 and p99 added to the direct call, nginx and broker,
 #               in BENCH_LATENCY_ROUNDS rounds of lanes taking turns, each added time taken against
 #               its round's direct call and reported as the median over the rounds.
-#   streams     streamed calls one at a time (bench/streams.mjs): the added time to the first
-#               event (p50, p99) of nginx (proxy_buffering off, as one proxies server-sent events)
-#               and of the broker, in BENCH_STREAM_ROUNDS rounds of the three taking turns (as the
-#               latency lanes: the median over the rounds), and, on a stream of BENCH_LONG_EVENTS
-#               events sent back to back, the broker's added time and CPU time per relayed event.
+#   streams     streamed calls one at a time (bench/stream_probe.cpp, built with the broker): the
+#               added time to the first event (p50, p99) of nginx (proxy_buffering off, as one
+#               proxies server-sent events) and of the broker, the three taking turns stream by
+#               stream, and, on a stream of BENCH_LONG_EVENTS events sent back to back, the broker's
+#               added time and CPU time per relayed event.
 #   memory      a broker that served nothing else: its RSS once started, its peak RSS (VmHWM)
 #               while BENCH_CONCURRENT_STREAMS streams run at once (all must complete), its RSS
 #               while BENCH_IDLE_CONNECTIONS kept-alive connections sit idle.
@@ -27,19 +27,18 @@
 # Usage: bench/run.sh [path/to/aipassport]
 #   BENCH_SECONDS (5 per throughput lane), BENCH_LATENCY_ROUNDS (5), BENCH_LATENCY_SECONDS (2 per
 #   latency lane), BENCH_CONNECTIONS ("32 256"), BENCH_WORKLOADS ("reference native"; "stream" adds
-#   wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000 streams timed one at a
-#   time over all rounds, rounded up to a whole number a round), BENCH_STREAM_ROUNDS (5),
-#   BENCH_LONG_STREAMS (30), BENCH_LONG_EVENTS (1000), BENCH_CONCURRENT_STREAMS (1000),
-#   BENCH_IDLE_CONNECTIONS (10000).
+#   wrk on streamed calls), BENCH_SETUPS, BENCH_LANES, BENCH_STREAMS (2000 streams of each of the
+#   three timed one at a time), BENCH_LONG_STREAMS (30), BENCH_LONG_EVENTS (1000),
+#   BENCH_CONCURRENT_STREAMS (1000), BENCH_IDLE_CONNECTIONS (10000), BENCH_STREAM_PROBE (the probe:
+#   build/bench/ap_stream_probe).
 set -euo pipefail
 BIN=$(realpath "${1:-build/src/aipassport}")
 SECONDS_PER_LANE=${BENCH_SECONDS:-5}
 LATENCY_ROUNDS=${BENCH_LATENCY_ROUNDS:-5}
 LATENCY_SECONDS=${BENCH_LATENCY_SECONDS:-2}
-for n in "$SECONDS_PER_LANE" "$LATENCY_ROUNDS" "$LATENCY_SECONDS" "${BENCH_STREAM_ROUNDS:-5}" "${BENCH_STREAMS:-2000}"; do
+for n in "$SECONDS_PER_LANE" "$LATENCY_ROUNDS" "$LATENCY_SECONDS" "${BENCH_STREAMS:-2000}"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || {
-    echo "BENCH_SECONDS, BENCH_LATENCY_ROUNDS, BENCH_LATENCY_SECONDS, BENCH_STREAM_ROUNDS and BENCH_STREAMS must be" \
-      "positive whole numbers" >&2
+    echo "BENCH_SECONDS, BENCH_LATENCY_ROUNDS, BENCH_LATENCY_SECONDS and BENCH_STREAMS must be positive whole numbers" >&2
     exit 2
   }
 done
@@ -50,18 +49,22 @@ LANES=${BENCH_LANES:-"throughput latency streams memory"}  # make bench runs the
 SERVER_CPU=${BENCH_SERVER_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 SEQUENTIAL=${BENCH_STREAMS:-2000}
-STREAM_ROUNDS=${BENCH_STREAM_ROUNDS:-5}
 LONG_STREAMS=${BENCH_LONG_STREAMS:-30}
 LONG_EVENTS=${BENCH_LONG_EVENTS:-1000}
 CONCURRENT=${BENCH_CONCURRENT_STREAMS:-1000}
 IDLE=${BENCH_IDLE_CONNECTIONS:-10000}
 HERE=$(cd "$(dirname "$0")" && pwd)
+PROBE=${BENCH_STREAM_PROBE:-$HERE/../build/bench/ap_stream_probe}
 source "$HERE/lib.sh"
 bench_scratch bench
 declare -A BROKER_PIDS MOCK_PIDS NGINX_PIDS
 for tool in wrk nginx curl node taskset; do command -v $tool >/dev/null || { echo "bench needs $tool (scripts/install-deps.sh bench)" >&2; exit 1; }; done
 has() { [[ " $1 " == *" $2 "* ]]; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
+if has "$LANES" streams && [[ ! -x "$PROBE" ]]; then
+  echo "the streams lane needs the stream probe, $PROBE (make build; BENCH_STREAM_PROBE names another)" >&2
+  exit 1
+fi
 
 # Every process started here inherits this: 10,000 idle connections need as many descriptors.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -210,37 +213,34 @@ if has "$LANES" streams; then
   echo
   echo "# streams one at a time, load average $(load)"
   printf '%-24s %9s %9s %14s %7s %12s\n' lane "first p50" "first p99" "rest p50 us" events "cpu ms"
-  stream_lane() {  # name url credential count pid -> raw line; sets F50 F99 REST EVENTS CPU
-    local out
-    out=$(node "$HERE/streams.mjs" sequential "$2" "$3" "$4" "${5:-0}")
-    read -r F50 F99 REST EVENTS CPU <<< "$out"
+  stream_line() {  # name "first_p50 first_p99 rest_p50 events" [cpu_ns]: printed; sets F50 F99 REST EVENTS CPU
+    read -r F50 F99 REST EVENTS <<< "$2"
+    CPU=${3:-0}
     printf '%-24s %9s %9s %14s %7s %12s\n' "$1" "$F50" "$F99" "$REST" "$EVENTS" "$(awk -v n="$CPU" 'BEGIN {printf "%.1f", n / 1e6}')"
   }
-  # As the latency lanes: the three take turns, each added time against its round's direct streams,
-  # the median over the rounds (one long lane each moved a p99 by hundreds of microseconds).
-  per_round=$(((SEQUENTIAL + STREAM_ROUNDS - 1) / STREAM_ROUNDS))
-  direct50="" direct99="" nginx50="" nginx99="" broker50="" broker99=""
-  for _ in $(seq "$STREAM_ROUNDS"); do
-    stream_lane "direct, short" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key "$per_round"
-    d50=$F50 d99=$F99
-    direct50+="$F50"$'\n' direct99+="$F99"$'\n'
-    stream_lane "nginx, short" "${NGINX[streams]}/v1/chat/completions" test-openai-key "$per_round"
-    nginx50+="$(added "$F50" "$d50")"$'\n' nginx99+="$(added "$F99" "$d99")"$'\n'
-    stream_lane "broker, short" "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}" \
-      "$per_round"
-    broker50+="$(added "$F50" "$d50")"$'\n' broker99+="$(added "$F99" "$d99")"$'\n'
-  done
-  d50=$(median_of "$direct50") d99=$(median_of "$direct99")
-  nginx50=$(median_of "$nginx50") nginx99=$(median_of "$nginx99")
-  added50=$(median_of "$broker50") added99=$(median_of "$broker99")
+  # The three take turns stream by stream, each on its own kept-alive connection: what slows the
+  # machine for a moment slows them alike, and each p99 is of BENCH_STREAMS streams.
+  mapfile -t lines < <("$PROBE" "$SEQUENTIAL" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key \
+    "${NGINX[streams]}/v1/chat/completions" test-openai-key \
+    "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}")
+  ((${#lines[@]} == 3)) || { echo "the stream probe failed" >&2; exit 1; }
+  stream_line "direct, short" "${lines[0]}"
+  d50=$F50 d99=$F99
+  stream_line "nginx, short" "${lines[1]}"
+  nginx50=$(added "$F50" "$d50") nginx99=$(added "$F99" "$d99")
+  stream_line "broker, short" "${lines[2]}"
+  added50=$(added "$F50" "$d50") added99=$(added "$F99" "$d99")
   summary "stream added us to first event, p50, one at a time" "$d50" "$nginx50" "$added50" - - -
   summary "stream added us to first event, p99, one at a time" "$d99" "$nginx99" "$added99" - "<=150us" "$(at_most "$added99" 150)"
-  stream_lane "direct, $LONG_EVENTS pieces" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key "$LONG_STREAMS"
+  stream_line "direct, $LONG_EVENTS pieces" "$("$PROBE" "$LONG_STREAMS" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key)"
   d_rest=$REST
-  stream_lane "broker, $LONG_EVENTS pieces" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}" \
-    "$LONG_STREAMS" "${BROKER_PIDS[broker_long]}"
+  pid=${BROKER_PIDS[broker_long]}
+  before=$(cpu_ns "$pid")
+  line=$("$PROBE" "$LONG_STREAMS" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}")
+  # Its warm-up streams count too.
+  stream_line "broker, $LONG_EVENTS pieces" "$line" "$(($(cpu_ns "$pid") - before))"
   per_event=$(awk -v a="$REST" -v b="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", (a - b) / (n - 1)}')
-  cpu_event=$(awk -v c="$CPU" -v s="$LONG_STREAMS" -v n="$EVENTS" 'BEGIN {printf "%.1f", c / 1000 / (s * n)}')
+  cpu_event=$(awk -v c="$CPU" -v s="$((LONG_STREAMS + 50))" -v n="$EVENTS" 'BEGIN {printf "%.1f", c / 1000 / (s * n)}')
   summary "stream added us per relayed event ($EVENTS events)" \
     "$(awk -v a="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", a / (n - 1)}')" - "$per_event" - "<=20us" "$(at_most "$per_event" 20)"
   summary "stream broker CPU us per relayed event" - - "$cpu_event" - - -

@@ -1,9 +1,5 @@
-// Stream and connection lanes of bench/run.sh that wrk cannot measure, over raw sockets (no HTTP
-// library between the clock and the bytes):
-//   sequential URL CREDENTIAL COUNT [PID]  COUNT streamed chat calls one at a time on one kept-alive
-//       connection -> "first_p50_us first_p99_us rest_p50_us events cpu_ns" (time to the first
-//       event, time from the first event to the end, events in one stream, and the CPU time PID
-//       spent over all COUNT streams; 0 without PID)
+// Memory lanes of bench/run.sh that wrk cannot drive, over raw sockets (streams one at a time are
+// timed by bench/stream_probe.cpp):
 //   concurrent URL CREDENTIAL COUNT  COUNT streamed chat calls at once -> "completed failed"
 //   idle URL COUNT PID  opens COUNT keep-alive connections, each makes one GET /health and stays
 //       open; once all are held, -> "held rss_kb" (PID's VmRSS), then closes them
@@ -31,32 +27,29 @@ function connect(url) {
   });
 }
 
-// One streamed call on `socket`: resolves {first, end, text} (hrtime ns of the first event and of
-// the end of the chunked answer) or rejects on a non-200 answer or a closed connection.
+// One streamed call on `socket`: resolves the whole answer's text, or rejects on a non-200 answer
+// or a closed connection.
 function streamOnce(socket, request) {
   return new Promise((resolve, reject) => {
     const chunks = [];
-    let first = 0n;
     let tail = '';
     let checkedStatus = false;
     const onData = (data) => {
-      const now = process.hrtime.bigint();
       chunks.push(data);
       const text = tail + data.toString('latin1');
       if (!checkedStatus && text.length >= 12) {
         checkedStatus = true;
         if (!text.startsWith('HTTP/1.1 200')) return done(new Error(`answer: ${text.slice(0, 300)}`));
       }
-      if (first === 0n && text.includes('data:')) first = now;
-      if (text.endsWith('\r\n0\r\n\r\n')) return done(null, now);
+      if (text.endsWith('\r\n0\r\n\r\n')) return done(null);
       tail = text.slice(-16);
     };
     const onClose = () => done(new Error('connection closed mid-answer'));
-    const done = (error, end) => {
+    const done = (error) => {
       socket.off('data', onData);
       socket.off('close', onClose);
       if (error) return reject(error);
-      resolve({ first, end, text: Buffer.concat(chunks).toString('latin1') });
+      resolve(Buffer.concat(chunks).toString('latin1'));
     };
     socket.on('data', onData);
     socket.on('close', onClose);
@@ -64,59 +57,12 @@ function streamOnce(socket, request) {
   });
 }
 
-// Sum of on-CPU nanoseconds of every thread of pid (schedstat's first field).
-function cpuNs(pid) {
-  if (!pid) return 0n;
-  let total = 0n;
-  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
-    try { total += BigInt(fs.readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]); } catch {}
-  }
-  return total;
-}
-
-// The body of a chunked answer (head included in `text`).
-function dechunk(text) {
-  let at = text.indexOf('\r\n\r\n') + 4;
-  let out = '';
-  for (;;) {
-    const eol = text.indexOf('\r\n', at);
-    const size = parseInt(text.slice(at, eol), 16);
-    if (!size) return out;
-    out += text.slice(eol + 2, eol + 2 + size);
-    at = eol + 2 + size + 2;
-  }
-}
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
-
-async function sequential(url, credential, count, pid) {
-  const socket = await connect(url);
-  const request = chatRequest(url, credential);
-  for (let i = 0; i < Math.min(50, count); ++i) await streamOnce(socket, request);  // warm up
-  const firsts = [];
-  const rests = [];
-  let events = 0;
-  const cpuBefore = cpuNs(pid);
-  for (let i = 0; i < count; ++i) {
-    const start = process.hrtime.bigint();
-    const { first, end, text } = await streamOnce(socket, request);
-    firsts.push(Number(first - start) / 1000);
-    rests.push(Number(end - first) / 1000);
-    if (i === 0) events = (dechunk(text).match(/^data: /gm) || []).length;
-  }
-  const cpu = cpuNs(pid) - cpuBefore;
-  socket.destroy();
-  firsts.sort((a, b) => a - b);
-  rests.sort((a, b) => a - b);
-  return `${percentile(firsts, 0.5).toFixed(1)} ${percentile(firsts, 0.99).toFixed(1)} ${percentile(rests, 0.5).toFixed(1)} ${events} ${cpu}`;
-}
-
 async function concurrent(url, credential, count) {
   const request = chatRequest(url, credential);
   const results = await Promise.allSettled(Array.from({ length: count }, async () => {
     const socket = await connect(url);
     try {
-      const { text } = await streamOnce(socket, request);
+      const text = await streamOnce(socket, request);
       if (!text.includes('data: [DONE]')) throw new Error('stream ended without [DONE]');
     } finally {
       socket.destroy();
@@ -167,8 +113,7 @@ async function idle(url, count, pid) {
 const [mode, target, ...rest] = process.argv.slice(2);
 const url = new URL(target);
 let out;
-if (mode === 'sequential') out = await sequential(url, rest[0], Number(rest[1]), Number(rest[2] || 0));
-else if (mode === 'concurrent') out = await concurrent(url, rest[0], Number(rest[1]));
+if (mode === 'concurrent') out = await concurrent(url, rest[0], Number(rest[1]));
 else if (mode === 'idle') out = await idle(url, Number(rest[0]), Number(rest[1]));
 else throw new Error(`unknown mode ${mode}`);
 console.log(out);

@@ -38,7 +38,7 @@ echo "training: $((CALLS / 4)) calls each on /anthropic/v1/messages and Gemini's
 node "$HERE/calls.mjs" "$BROKER/anthropic/v1/messages" "$CLAUDE" $((CALLS / 4)) 32 anthropic
 node "$HERE/calls.mjs" "$BROKER/gemini/v1beta/models/gemini-2.0-flash:generateContent" "$GEMINI" $((CALLS / 4)) 32 google
 echo "training: $((CALLS / 10)) streams"
-node "$HERE/streams.mjs" sequential "$BROKER/openai/v1/chat/completions" "$TOKEN" $((CALLS / 10)) > /dev/null
+node "$HERE/calls.mjs" "$BROKER/openai/v1/chat/completions" "$TOKEN" $((CALLS / 10)) 1 openai stream
 echo "training: $((CALLS / 20)) streams each on /anthropic/v1/messages and Gemini's streamGenerateContent"
 node "$HERE/calls.mjs" "$BROKER/anthropic/v1/messages" "$CLAUDE" $((CALLS / 20)) 8 anthropic stream
 node "$HERE/calls.mjs" "$BROKER/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse" "$GEMINI" \
