@@ -715,6 +715,37 @@ TEST_F(ServerTest, AConnectionWithBytesAfterItsAnswerIsNotReused) {
   EXPECT_EQ(asio::co_spawn(io_.First(), run(), asio::use_future).get(), "200 ok accepted 1; 200 ok accepted 2; ");
 }
 
+// A connection whose answer was refused part-way (past what its caller would take, the rest not yet
+// read) is not used again: the rest of that answer would be read as the next call's. One whose
+// answer was read to its end is, even if its caller refused what it held.
+TEST_F(ServerTest, AConnectionWhoseAnswerWasRefusedPartWayIsNotReused) {
+  static const std::string kLong =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n186a0\r\n" + std::string(100000, 'x') + "\r\n0\r\n\r\n";
+  auto accepted_after = [&](std::string_view answer, std::vector<size_t> limits) {
+    HoldingUpstream upstream(1, answer);
+    Origin origin = upstream.Url();
+    auto run = [&]() -> asio::awaitable<std::string> {
+      std::string seen;
+      for (size_t limit : limits) {
+        CallHead get(Verb::get, "/");  // named: g++ 12 and temporaries in co_await
+        auto answer = co_await client_.Open(origin, get);
+        if (!answer) co_return seen + answer.error().message;
+        auto body = co_await (*answer)->ReadRest(limit);
+        seen += (body ? std::to_string(body->size()) + " bytes" : body.error().message) + ", accepted " +
+                std::to_string(upstream.Accepted()) + "; ";
+      }
+      co_return seen;
+    };
+    return asio::co_spawn(io_.First(), run(), asio::use_future).get();
+  };
+  EXPECT_EQ(accepted_after(kLong, {1000, 200000}),
+            "upstream answer is too large, accepted 1; 100000 bytes, accepted 2; ");
+  EXPECT_EQ(accepted_after("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nall\r\n3\r\n of\r\n0\r\n\r\n",
+                           {5, 100}),
+            "upstream answer is too large, accepted 1; 6 bytes, accepted 1; ")
+      << "an answer read to its end leaves nothing behind";
+}
+
 // An upstream that answers one request in two writes: `first`, then `rest` once released. It
 // reads the whole request first, and keeps its bytes.
 class ScriptedUpstream {
