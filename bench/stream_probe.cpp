@@ -102,9 +102,10 @@ void StreamOnce(Target& t, bool keep) {
     auto now = Clock::now();
     size_t scan_from = answer.size() < 5 ? 0 : answer.size() - 5;  // "data:" may span two reads
     answer.append(bytes, static_cast<size_t>(n));
+    if (answer.size() >= 12 && !answer.starts_with("HTTP/1.1 200"))  // a refusal: say what it was
+      throw std::runtime_error(t.host + " answered " + answer.substr(0, 300));
     if (first == Clock::time_point{} && answer.find("data:", scan_from) != std::string::npos) first = now;
     if (answer.ends_with("\r\n0\r\n\r\n")) {
-      if (!answer.starts_with("HTTP/1.1 200")) throw std::runtime_error(t.host + " answered " + answer.substr(0, 200));
       if (first == Clock::time_point{}) throw std::runtime_error(t.host + " sent a stream without an event");
       if (keep) {
         t.first_us.push_back(Micros(first - start));
