@@ -286,6 +286,7 @@ class SessionExchange final : public Exchange {
   }
 
   void StartAnswer(AnswerHead& head) override {
+    no_body_ = HasNoBody(head.status);
     held_head_.clear();
     AppendAnswerHead(head, std::nullopt, KeepsConnection(), held_head_);
     started_ = true;
@@ -302,6 +303,7 @@ class SessionExchange final : public Exchange {
   }
 
   asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
+    if ((no_body_ = HasNoBody(head.status))) body = {};
     std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
     out.clear();
     AppendAnswerHead(head, body.size(), KeepsConnection() && !BodyLeftUnread(), out);
@@ -344,7 +346,7 @@ class SessionExchange final : public Exchange {
     AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
     out += head.fields;
     AppendStamp<Stream>(options_, out);
-    AppendFraming(length, out);
+    if (!HasNoBody(head.status)) AppendFraming(length, out);
     if (version_ >= 11 && !keep) out += "Connection: close\r\n";
     if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
     out += "\r\n";
@@ -358,8 +360,13 @@ class SessionExchange final : public Exchange {
   }
 
   // One write: the head if it is held, `data` as a chunk unless empty, then the last chunk if `last`.
+  // An answer that has no body (a 204, a 304) says no length and sends none, whatever its handler
+  // gives (RFC 9110, 8.6): bytes after its head would be read as the start of the next answer.
+  static bool HasNoBody(unsigned status) { return status == 204 || status == 304; }
+
   asio::awaitable<Status> Write(std::string_view data, bool last) {
     static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
+    if (no_body_) data = {}, last = false;
     if (held_head_.empty() && data.empty() && !last) co_return Status{};
     std::array<asio::const_buffer, 5> buffers;
     size_t count = 0;
@@ -398,6 +405,7 @@ class SessionExchange final : public Exchange {
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;
   bool ended_ = false;
+  bool no_body_ = false;   // the answer started is one that has no body
   std::string held_head_;  // of an answer started, until its first write
   // Where a streamed body (an upload) is read piece by piece; made at its first piece. Not an array
   // here: the exchange lives in every request's coroutine frame, which an array made 18 KB rather
