@@ -114,6 +114,10 @@ const FAULTS = {
     socket.write(JSON_HEAD + chunk('{"id":"x","pad":"'));
     pour(socket, Buffer.from(chunk('d'.repeat(64 * 1024))));
   },
+  // No body follows a 204, whatever length its head declares.
+  noContentHugeLength(socket) {
+    socket.end('HTTP/1.1 204 No Content\r\ncontent-length: 70000000\r\nconnection: close\r\n\r\n');
+  },
   hugeLength(socket) {
     socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 10000000000\r\nconnection: close\r\n\r\n{"pad":"');
     pour(socket, Buffer.alloc(64 * 1024, 'e'));
@@ -277,6 +281,10 @@ test('an answer far beyond the 64 MB answer limit: 502 naming the limit; one dec
   assert.match(declared.res.json.error.message, /openai sent an answer over 64 MB/);
   assert.ok(declared.ms < 2000, `a 10 GB Content-Length is refused without reading it (${declared.ms} ms)`);
   assert.equal((await call(broker.url, 'GET', '/health')).status, 200);
+
+  const empty = await settled('noContentHugeLength', WHOLE);
+  assert.equal(empty.res.status, 204, `a 204 has no body to be too long: ${empty.res.text}`);
+  assert.equal(empty.res.text, '');
 });
 
 test('a model list holding a number JSON cannot carry reaches the app as JSON, written as JSON.stringify writes it', async () => {
