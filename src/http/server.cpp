@@ -359,11 +359,12 @@ class SessionExchange final : public Exchange {
     return {};
   }
 
-  // One write: the head if it is held, `data` as a chunk unless empty, then the last chunk if `last`.
   // An answer that has no body (a 204, a 304) says no length and sends none, whatever its handler
   // gives (RFC 9110, 8.6): bytes after its head would be read as the start of the next answer.
   static bool HasNoBody(unsigned status) { return status == 204 || status == 304; }
 
+  // One write: the head if it is held, `data` as a chunk unless empty, then the last chunk if `last`
+  // (none of them but the head for an answer that has no body).
   asio::awaitable<Status> Write(std::string_view data, bool last) {
     static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
     if (no_body_) data = {}, last = false;
