@@ -303,7 +303,8 @@ class SessionExchange final : public Exchange {
   }
 
   asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
-    if ((no_body_ = HasNoBody(head.status))) body = {};
+    no_body_ = HasNoBody(head.status);
+    if (no_body_) body = {};
     std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
     out.clear();
     AppendAnswerHead(head, body.size(), KeepsConnection() && !BodyLeftUnread(), out);
@@ -367,7 +368,10 @@ class SessionExchange final : public Exchange {
   // (none of them but the head for an answer that has no body).
   asio::awaitable<Status> Write(std::string_view data, bool last) {
     static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
-    if (no_body_) data = {}, last = false;
+    if (no_body_) {
+      data = {};
+      last = false;
+    }
     if (held_head_.empty() && data.empty() && !last) co_return Status{};
     std::array<asio::const_buffer, 5> buffers;
     size_t count = 0;
