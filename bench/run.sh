@@ -220,7 +220,8 @@ if has "$LANES" streams; then
   }
   # The three take turns stream by stream, each on its own kept-alive connection: what slows the
   # machine for a moment slows them alike, and each p99 is of BENCH_STREAMS streams.
-  mapfile -t lines < <("$PROBE" "$SEQUENTIAL" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key \
+  WARMUP=50  # untimed streams the probe makes first on each connection
+  mapfile -t lines < <("$PROBE" "$SEQUENTIAL" "$WARMUP" "${MOCK[mock_unpinned]}/v1/chat/completions" test-openai-key \
     "${NGINX[streams]}/v1/chat/completions" test-openai-key \
     "${BROKER[broker_unpinned]}/openai/v1/chat/completions" "${TOKEN[broker_unpinned]}")
   ((${#lines[@]} == 3)) || { echo "the stream probe failed" >&2; exit 1; }
@@ -232,15 +233,14 @@ if has "$LANES" streams; then
   added50=$(added "$F50" "$d50") added99=$(added "$F99" "$d99")
   summary "stream added us to first event, p50, one at a time" "$d50" "$nginx50" "$added50" - - -
   summary "stream added us to first event, p99, one at a time" "$d99" "$nginx99" "$added99" - "<=150us" "$(at_most "$added99" 150)"
-  stream_line "direct, $LONG_EVENTS pieces" "$("$PROBE" "$LONG_STREAMS" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key)"
+  stream_line "direct, $LONG_EVENTS pieces" "$("$PROBE" "$LONG_STREAMS" "$WARMUP" "${MOCK[mock_long]}/v1/chat/completions" test-openai-key)"
   d_rest=$REST
   pid=${BROKER_PIDS[broker_long]}
   before=$(cpu_ns "$pid")
-  line=$("$PROBE" "$LONG_STREAMS" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}")
-  # Its warm-up streams count too.
-  stream_line "broker, $LONG_EVENTS pieces" "$line" "$(($(cpu_ns "$pid") - before))"
+  line=$("$PROBE" "$LONG_STREAMS" "$WARMUP" "${BROKER[broker_long]}/openai/v1/chat/completions" "${TOKEN[broker_long]}")
+  stream_line "broker, $LONG_EVENTS pieces" "$line" "$(($(cpu_ns "$pid") - before))"  # the warm-up's CPU too
   per_event=$(awk -v a="$REST" -v b="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", (a - b) / (n - 1)}')
-  cpu_event=$(awk -v c="$CPU" -v s="$((LONG_STREAMS + 50))" -v n="$EVENTS" 'BEGIN {printf "%.1f", c / 1000 / (s * n)}')
+  cpu_event=$(awk -v c="$CPU" -v s="$((LONG_STREAMS + WARMUP))" -v n="$EVENTS" 'BEGIN {printf "%.1f", c / 1000 / (s * n)}')
   summary "stream added us per relayed event ($EVENTS events)" \
     "$(awk -v a="$d_rest" -v n="$EVENTS" 'BEGIN {printf "%.1f", a / (n - 1)}')" - "$per_event" - "<=20us" "$(at_most "$per_event" 20)"
   summary "stream broker CPU us per relayed event" - - "$cpu_event" - - -

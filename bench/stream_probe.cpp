@@ -5,10 +5,10 @@
 // streams' p99 1-2 ms, ten times the 150 us the broker may add, so that lane could not be judged.
 // Blocking sockets, no HTTP library: the clock starts before the request is written and stops when
 // the read that brings the first "data:" returns.
-// Usage: ap_stream_probe COUNT URL CREDENTIAL [URL CREDENTIAL]...
+// Usage: ap_stream_probe COUNT WARMUP URL CREDENTIAL [URL CREDENTIAL]...
 //   -> per target, in order, a line "first_p50_us first_p99_us rest_p50_us events": the time to
-//      the first event, the time from it to the end of the answer, and the events in one stream;
-//      after 50 streams of warm-up each.
+//      the first event, the time from it to the end of the answer, and the events in one stream,
+//      over COUNT streams each after WARMUP untimed ones.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -104,6 +104,9 @@ void StreamOnce(Target& t, bool keep) {
     answer.append(bytes, static_cast<size_t>(n));
     if (answer.size() >= 12 && !answer.starts_with("HTTP/1.1 200"))  // a refusal: say what it was
       throw std::runtime_error(t.host + " answered " + answer.substr(0, 300));
+    if (size_t head_end = answer.find("\r\n\r\n");
+        head_end != std::string::npos && answer.substr(0, head_end).find("chunked") == std::string::npos)
+      throw std::runtime_error(t.host + " answered a stream without chunks: " + answer.substr(0, head_end));
     if (first == Clock::time_point{} && answer.find("data:", scan_from) != std::string::npos) first = now;
     if (answer.ends_with("\r\n0\r\n\r\n")) {
       if (first == Clock::time_point{}) throw std::runtime_error(t.host + " sent a stream without an event");
@@ -125,17 +128,18 @@ double Percentile(std::vector<double> v, double p) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 4 || argc % 2 != 0) {
-    std::fprintf(stderr, "usage: ap_stream_probe COUNT URL CREDENTIAL [URL CREDENTIAL]...\n");
+  if (argc < 5 || argc % 2 != 1) {
+    std::fprintf(stderr, "usage: ap_stream_probe COUNT WARMUP URL CREDENTIAL [URL CREDENTIAL]...\n");
     return 2;
   }
   try {
-    int count = std::atoi(argv[1]);
-    if (count <= 0) throw std::runtime_error("COUNT must be a positive whole number");
+    int count = std::atoi(argv[1]), warmup = std::atoi(argv[2]);
+    if (count <= 0 || warmup < 0)
+      throw std::runtime_error("COUNT must be a positive whole number, WARMUP a whole number");
     std::vector<Target> targets;
-    for (int i = 2; i < argc; i += 2) targets.push_back(Connect(argv[i], argv[i + 1]));
-    for (int i = 0; i < 50 + count; ++i)
-      for (Target& t : targets) StreamOnce(t, i >= 50);
+    for (int i = 3; i < argc; i += 2) targets.push_back(Connect(argv[i], argv[i + 1]));
+    for (int i = 0; i < warmup + count; ++i)
+      for (Target& t : targets) StreamOnce(t, i >= warmup);
     for (Target& t : targets) {
       std::printf("%.1f %.1f %.1f %zu\n", Percentile(t.first_us, 0.5), Percentile(t.first_us, 0.99),
                   Percentile(t.rest_us, 0.5), t.events);
