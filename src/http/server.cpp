@@ -245,12 +245,14 @@ class SessionExchange final : public Exchange {
     }
   }
   bool AnswerEnded() const { return ended_; }
-  // `keep_alive`: the client's wish; `stopping`: read as the head is written, so that an answer
-  // written once the server began to stop says it closes the connection.
-  void SetAnswerShape(unsigned version, bool keep_alive, const std::atomic<bool>* stopping) {
+  // `keep_alive`: the client's wish; `to_head`: the request was HEAD, so the answer's head goes
+  // without its body; `stopping`: read as the head is written, so that an answer written once the
+  // server began to stop says it closes the connection.
+  void SetAnswerShape(unsigned version, bool keep_alive, bool to_head, const std::atomic<bool>* stopping) {
     stopping_ = stopping;
     version_ = version;
     keep_alive_ = keep_alive;
+    answers_head_ = to_head;
   }
 
   asio::awaitable<Result<std::string_view>> ReadBodyPiece() override {
@@ -286,7 +288,7 @@ class SessionExchange final : public Exchange {
   }
 
   void StartAnswer(AnswerHead& head) override {
-    no_body_ = HasNoBody(head.status);
+    no_body_ = answers_head_ || HasNoBody(head.status);
     held_head_.clear();
     AppendAnswerHead(head, std::nullopt, KeepsConnection(), held_head_);
     started_ = true;
@@ -303,11 +305,12 @@ class SessionExchange final : public Exchange {
   }
 
   asio::awaitable<Status> SendAnswer(AnswerHead& head, std::string_view body) override {
-    no_body_ = HasNoBody(head.status);
-    if (no_body_) body = {};
+    no_body_ = answers_head_ || HasNoBody(head.status);
     std::string& out = held_head_;  // nothing is held: a whole answer starts nothing before it
     out.clear();
+    // To HEAD, the length the body has; then none of it is sent.
     AppendAnswerHead(head, body.size(), KeepsConnection() && !BodyLeftUnread(), out);
+    if (no_body_) body = {};
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
@@ -410,7 +413,8 @@ class SessionExchange final : public Exchange {
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;
   bool ended_ = false;
-  bool no_body_ = false;   // the answer started is one that has no body
+  bool answers_head_ = false;  // the request was HEAD: its answer is a head alone
+  bool no_body_ = false;       // the answer started is one that sends no body
   std::string held_head_;  // of an answer started, until its first write
   // Where a streamed body (an upload) is read piece by piece; made at its first piece. Not an array
   // here: the exchange lives in every request's coroutine frame, which an array made 18 KB rather
@@ -593,7 +597,8 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     SessionExchange<Stream> exchange(stream, deadline, buffer, options_);
     exchange.SetBodyParser(body_parser ? &*body_parser : nullptr);
     if (body_parser && continue_pending) exchange.SetContinuePending();
-    exchange.SetAnswerShape(request.version(), client_keeps, stopping.get());
+    const bool to_head = request.method() == Verb::head;
+    exchange.SetAnswerShape(request.version(), client_keeps, to_head, stopping.get());
     Response response;
     {
       InFlightGuard guard(*in_flight);
@@ -611,7 +616,11 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     const bool keep = client_keeps && !stopping->load() && !exchange.BodyLeftUnread();
     response.keep_alive(keep);
     deadline.Arm(options_.read_timeout);
-    auto [write_ec, written] = co_await WriteWhole(stream, response);
+    beast::error_code write_ec;
+    if (to_head)
+      std::tie(write_ec, std::ignore) = co_await WriteHeadOnly(stream, response);
+    else
+      std::tie(write_ec, std::ignore) = co_await WriteWhole(stream, response);
     co_return !write_ec && keep;
   };
   bool first = true;

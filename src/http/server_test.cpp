@@ -379,6 +379,23 @@ TEST_F(ServerTest, AnAnswerWithoutABodySaysNoLengthAndSendsNone) {
             "HTTP/1.1 304 Not Modified\r\nServer: aipassport\r\n\r\n" + whole);
 }
 
+// The answer to HEAD is the head of the answer to GET, its framing kept, and nothing after it: a
+// body sent would be read as the start of the next answer on the connection. For a handler's
+// Response, an answer sent whole and one sent in pieces.
+TEST_F(ServerTest, AnAnswerToHeadIsTheHeadOfTheAnswerToGetAlone) {
+  const std::string next = "GET /whole HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string next_answer = Raw(next);
+  ASSERT_TRUE(next_answer.starts_with("HTTP/1.1 201 Created\r\n")) << next_answer;
+  for (std::string target : {"/json", "/whole", "/stream"}) {
+    std::string to_get = Raw("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" + next);
+    std::string to_head = Raw("HEAD " + target + " HTTP/1.1\r\nHost: x\r\n\r\n" + next);
+    ASSERT_TRUE(to_get.ends_with(next_answer)) << to_get;
+    size_t head_end = to_get.find("\r\n\r\n") + 4;
+    ASSERT_LT(head_end, to_get.size() - next_answer.size()) << "the answer to GET has a body: " << to_get;
+    EXPECT_EQ(to_head, to_get.substr(0, head_end) + next_answer) << target;
+  }
+}
+
 // A started answer's head waits for its first piece, so that both go out in one write; a handler
 // that has nothing yet flushes it, and the client has the head while the handler waits.
 TEST_F(ServerTest, AFlushedHeadReachesTheClientBeforeTheFirstPiece) {

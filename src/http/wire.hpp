@@ -94,6 +94,17 @@ boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteWhole
   co_return co_await WriteAll(stream, pieces);
 }
 
+// Writes the head of `message` alone, as the answer to a HEAD request: it says the framing its body
+// would have had (a length, or chunked) and sends none of it (RFC 9110, 9.3.2).
+template <class Stream, class Message>
+boost::asio::awaitable<std::tuple<boost::system::error_code, size_t>> WriteHeadOnly(Stream& stream, Message& message) {
+  std::string head;
+  head.reserve(512);
+  AppendHead(message, head);
+  std::array<boost::asio::const_buffer, 1> pieces{boost::asio::buffer(head)};
+  co_return co_await WriteAll(stream, pieces);
+}
+
 // Parses into `parser` what `buffer` already holds (a body that came in the same packets as its
 // head, usually all of it), as Beast's read would before reading the socket, but without going
 // through the scheduler when nothing is left to wait for. It parses as far as the bytes go, element

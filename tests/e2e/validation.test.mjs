@@ -214,6 +214,22 @@ test('bodies over the limit are 413, unknown paths 404, wrong methods 405, all J
   assert.equal(method2.json.type, 'method_not_allowed');
 });
 
+test('an answer to HEAD is a head alone, so the next answer on the connection reads right', async () => {
+  const answer = await new Promise((resolve, reject) => {
+    const s = net.connect(new URL(broker.url).port, '127.0.0.1', () =>
+      s.write('HEAD /health HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+  const [toHead, rest] = answer.split(/\r\n\r\n(?=HTTP\/1\.1 )/);
+  assert.match(toHead, /^HTTP\/1\.1 405 /, answer);
+  assert.match(toHead, /\r\ncontent-length: \d+/i, 'the length its body would have had');
+  assert.doesNotMatch(toHead, /method_not_allowed/, 'no body after the head');
+  assert.match(rest, /^HTTP\/1\.1 200 [^]*\r\n\r\n\{"status":"ok"/, answer);
+});
+
 test('garbage on the socket gets 400 and the broker stays healthy', async () => {
   const answer = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.write('GARBAGE\r\n\r\n'));
