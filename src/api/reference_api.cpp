@@ -626,6 +626,10 @@ void AddReferenceRoutes(http::Router& router, BrokerContext& ctx) {
   using V = http::Verb;
   router.Add(V::get, "/health", Bind<&ReferenceApi::Health>(api));
   router.Add(V::get, "/ready", Bind<&ReferenceApi::Ready>(api));
+  // Uptime monitors that check with HEAD (some do by default) get the same status, without the
+  // body (the server sends an answer to HEAD as its head alone).
+  router.Add(V::head, "/health", Bind<&ReferenceApi::Health>(api));
+  router.Add(V::head, "/ready", Bind<&ReferenceApi::Ready>(api));
   router.Add(V::get, "/.well-known/jwks.json", Bind<&ReferenceApi::Jwks>(api));
   router.Add(V::post, "/grant-requests", http::BindMethod<&ReferenceApi::CreateGrantRequest>(api));
   router.Add(V::post, "/grant-requests/deny", BindOwnerOnly<&ReferenceApi::DenyWaiting>(api));
