@@ -318,6 +318,9 @@ bool AnswerReader::StartBody() {
   if (chunked_ && length_) return Fail("both a Content-Length and chunks");
   unsigned status = head_.result_int();
   if (answers_head_ || status == 204 || status == 304) {
+    // A 204 may declare no body (RFC 9112, 6.1 and 6.2); one that does may send it all the same,
+    // after the head, where the next call on the connection would read it as its answer.
+    if (status == 204 && (chunked_ || length_.value_or(0) > 0)) close_ = true;
     state_ = State::kDone;  // whatever length it says: there is no body
     length_ = 0;
   } else if (chunked_) {

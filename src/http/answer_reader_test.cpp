@@ -139,17 +139,30 @@ TEST(AnswerReader, SkipsInterimAnswersAndRefusesASwitchOfProtocols) {
   EXPECT_EQ(ReadAnswer(flood + "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").fault, "interim answers over 8 KB");
 }
 
+// A HEAD's answer and a 304 may say the length of a body they do not send (RFC 9110, 8.6), and
+// their connection is reused. A 204 may not: one that declares a body may send it, so its
+// connection is not reused (an explicit length of 0 is harmless).
 TEST(AnswerReader, AnAnswerToHeadAnd204And304HaveNoBodyWhateverTheirLength) {
   std::string with_length = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n";
   Read head = ReadAnswer(with_length + "next", 0, false, {}, true);
   EXPECT_EQ(head.body, "");
   EXPECT_EQ(head.used, with_length.size());
-  for (std::string_view status : {"204 No Content", "304 Not Modified"}) {
-    std::string answer = "HTTP/1.1 " + std::string(status) + "\r\nContent-Length: 7\r\n\r\n";
+  EXPECT_TRUE(head.keep_alive);
+  struct Case {
+    std::string_view status, framing;
+    bool reused;
+  };
+  const Case cases[] = {{"304 Not Modified", "Content-Length: 7", true},
+                        {"304 Not Modified", "Transfer-Encoding: chunked", true},
+                        {"204 No Content", "Content-Length: 0", true},
+                        {"204 No Content", "Content-Length: 7", false},
+                        {"204 No Content", "Transfer-Encoding: chunked", false}};
+  for (const Case& c : cases) {
+    std::string answer = "HTTP/1.1 " + std::string(c.status) + "\r\n" + std::string(c.framing) + "\r\n\r\n";
     Read read = ReadAnswer(answer + "next", 0, false);
-    EXPECT_EQ(read.body, "") << status;
-    EXPECT_EQ(read.used, answer.size()) << status;
-    EXPECT_TRUE(read.keep_alive) << status;
+    EXPECT_EQ(read.body, "") << answer;
+    EXPECT_EQ(read.used, answer.size()) << answer;
+    EXPECT_EQ(read.keep_alive, c.reused) << answer;
   }
 }
 
