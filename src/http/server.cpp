@@ -210,7 +210,10 @@ bool ClientKeepsAlive(const RequestHead& request) {
   return !close && (request.version() >= 11 || keep);
 }
 
+// An HTTP/1.0 client's 100-continue is ignored: a 1xx is never sent to one (RFC 9110, 10.1.1 and
+// 15.2), which sends its body without waiting for it.
 bool WantsContinue(const RequestHead& request) {
+  if (request.version() < 11) return false;
   auto it = request.find(bhttp::field::expect);
   return it != request.end() && beast::iequals(it->value(), "100-continue");
 }

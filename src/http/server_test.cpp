@@ -297,6 +297,15 @@ TEST_F(ServerTest, AnUploadIsAskedForOnlyWhenItsHandlerReadsIt) {
   }
 }
 
+TEST_F(ServerTest, AnHttp10ClientIsSentNoInterimAnswer) {
+  for (std::string_view target : {"/x", "/upload"}) {
+    std::string answer =
+        Raw("POST " + std::string(target) + " HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello");
+    EXPECT_TRUE(answer.starts_with("HTTP/1.0 200 OK\r\n")) << target << ": " << answer;
+    EXPECT_EQ(answer.find("100 Continue"), std::string::npos) << target << ": " << answer;
+  }
+}
+
 TEST_F(ServerTest, AnswersGarbageWith400Json) {
   std::string answer = Raw("THIS IS NOT HTTP\r\n\r\n");
   EXPECT_NE(answer.find("400 Bad Request"), std::string::npos) << answer;
