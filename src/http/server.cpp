@@ -248,6 +248,8 @@ class SessionExchange final : public Exchange {
     }
   }
   bool AnswerEnded() const { return ended_; }
+  // Whether the answer started ends with the connection (to an HTTP/1.0 client), which then closes.
+  bool EndsWithConnection() const { return until_close_; }
   // `keep_alive`: the client's wish; `to_head`: the request was HEAD, so the answer's head goes
   // without its body; `stopping`: read as the head is written, so that an answer written once the
   // server began to stop says it closes the connection.
@@ -292,8 +294,11 @@ class SessionExchange final : public Exchange {
 
   void StartAnswer(AnswerHead& head) override {
     no_body_ = answers_head_ || HasNoBody(head.status);
+    // An HTTP/1.0 client reads no chunks (RFC 9112, 6.1): the body goes as it is, and the
+    // connection's end is its end.
+    until_close_ = version_ < 11;
     held_head_.clear();
-    AppendAnswerHead(head, std::nullopt, KeepsConnection(), held_head_);
+    AppendAnswerHead(head, std::nullopt, KeepsConnection() && !until_close_, held_head_);
     started_ = true;
   }
 
@@ -344,7 +349,8 @@ class SessionExchange final : public Exchange {
   }
 
   // Appends the whole head: the status line, `head`'s fields, the server's own, the framing of a
-  // body of `length` (chunked without one), and Connection as the version needs it to say `keep`.
+  // body of `length` (chunked without one, none for one that ends with the connection), and
+  // Connection as the version needs it to say `keep`.
   void AppendAnswerHead(const AnswerHead& head, std::optional<uint64_t> length, bool keep, std::string& out) const {
     // Room for it all at once (the lines below the fields take under kOwnLines bytes): grown line
     // by line, the head took three allocations a call.
@@ -353,7 +359,7 @@ class SessionExchange final : public Exchange {
     AppendStatusLine(version_, head.status, bhttp::obsolete_reason(bhttp::int_to_status(head.status)), out);
     out += head.fields;
     AppendStamp<Stream>(options_, out);
-    if (!HasNoBody(head.status)) AppendFraming(length, out);
+    if (!HasNoBody(head.status) && !until_close_) AppendFraming(length, out);
     if (version_ >= 11 && !keep) out += "Connection: close\r\n";
     if (version_ < 11 && keep) out += "Connection: keep-alive\r\n";
     out += "\r\n";
@@ -371,7 +377,8 @@ class SessionExchange final : public Exchange {
   static bool HasNoBody(unsigned status) { return status == 204 || status == 304; }
 
   // One write: the head if it is held, `data` as a chunk unless empty, then the last chunk if `last`
-  // (none of them but the head for an answer that has no body).
+  // (none of them but the head for an answer that has no body; `data` as it is for one that ends
+  // with the connection).
   asio::awaitable<Status> Write(std::string_view data, bool last) {
     static constexpr std::string_view kCrlf = "\r\n", kLastChunk = "0\r\n\r\n";
     if (no_body_) {
@@ -386,14 +393,16 @@ class SessionExchange final : public Exchange {
     };
     add(held_head_.data(), held_head_.size());
     char size_line[20];  // the chunk's size in hex, then CRLF
-    if (!data.empty()) {
+    if (until_close_) {
+      add(data.data(), data.size());
+    } else if (!data.empty()) {
       char* size_end = std::to_chars(size_line, size_line + 16, data.size(), 16).ptr;
       size_end = std::copy(kCrlf.begin(), kCrlf.end(), size_end);
       add(size_line, size_end - size_line);
       add(data.data(), data.size());
       add(kCrlf.data(), kCrlf.size());
     }
-    if (last) add(kLastChunk.data(), kLastChunk.size());
+    if (last && !until_close_) add(kLastChunk.data(), kLastChunk.size());
     std::span<const asio::const_buffer> used(buffers.data(), count);
     Deadline::Wait wait(deadline_, options_.read_timeout);
     auto [ec, n] = SendWithoutWaiting(stream_, used);  // usually all of it (WriteRest says why)
@@ -418,6 +427,7 @@ class SessionExchange final : public Exchange {
   bool ended_ = false;
   bool answers_head_ = false;  // the request was HEAD: its answer is a head alone
   bool no_body_ = false;       // the answer started is one that sends no body
+  bool until_close_ = false;   // the answer started ends with the connection
   std::string held_head_;  // of an answer started, until its first write
   // Where a streamed body (an upload) is read piece by piece; made at its first piece. Not an array
   // here: the exchange lives in every request's coroutine frame, which an array made 18 KB rather
@@ -612,7 +622,8 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     if (exchange.AnswerStarted()) {
       // One cut short is closed once its head is out: the client sees a started answer end early.
       if (!exchange.AnswerEnded()) co_await exchange.Flush();
-      co_return exchange.AnswerEnded() && !exchange.BodyLeftUnread() && client_keeps && !stopping->load();
+      co_return exchange.AnswerEnded() && !exchange.EndsWithConnection() && !exchange.BodyLeftUnread() &&
+          client_keeps && !stopping->load();
     }
     response.version(request.version());
     StampAnswer<Stream>(response, options_);

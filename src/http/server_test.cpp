@@ -297,6 +297,17 @@ TEST_F(ServerTest, AnUploadIsAskedForOnlyWhenItsHandlerReadsIt) {
   }
 }
 
+// An HTTP/1.0 client reads no chunks: an answer in pieces goes to it as it is, and ends with the
+// connection, even one the client asked to keep.
+TEST_F(ServerTest, AnAnswerInPiecesToAnHttp10ClientEndsWithTheConnection) {
+  const std::string answer =
+      "HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nServer: aipassport\r\n\r\n"
+      "data: 0\n\ndata: 1\n\ndata: 2\n\n";
+  EXPECT_EQ(Raw("GET /stream HTTP/1.0\r\n\r\n"), answer);
+  EXPECT_EQ(Raw("GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /whole HTTP/1.0\r\n\r\n"), answer);
+  EXPECT_EQ(Raw("GET /end-only HTTP/1.0\r\n\r\n"), "HTTP/1.0 200 OK\r\nServer: aipassport\r\n\r\ndata: all\n\n");
+}
+
 TEST_F(ServerTest, AnHttp10ClientIsSentNoInterimAnswer) {
   for (std::string_view target : {"/x", "/upload"}) {
     std::string answer =

@@ -237,6 +237,30 @@ test('HEAD /health and /ready answer as GET does without the body; an answer to 
   for (const head of [health, ready, grants]) assert.ok(head.endsWith('\r\n\r\n'), `a head alone: ${JSON.stringify(head)}`);
 });
 
+test('a stream to an HTTP/1.0 client comes without chunks and ends with the connection', async () => {
+  const { token, grantId } = await approvedGrant(broker, SCOPES.openai);
+  const body = JSON.stringify(chatBody('gpt-4o-mini', { stream: true, stream_options: { include_usage: true } }));
+  const answer = await new Promise((resolve, reject) => {
+    const s = net.connect(new URL(broker.url).port, '127.0.0.1', () =>
+      s.write(`POST /openai/v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+        `Connection: keep-alive\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+  const split = answer.indexOf('\r\n\r\n');
+  const [head, events] = [answer.slice(0, split), answer.slice(split + 4)];
+  assert.match(head, /^HTTP\/1\.0 200 /, answer);
+  assert.doesNotMatch(head, /transfer-encoding|content-length|connection: keep-alive/i, head);
+  assert.match(events, /^data: \{/, answer);
+  assert.match(events, /"usage":\{"prompt_tokens"/, 'the last event carries the usage');
+  assert.ok(events.endsWith('data: [DONE]\n\n'), JSON.stringify(events.slice(-40)));
+  assert.doesNotMatch(events, /^[0-9a-f]+\r$/m, 'no chunk size lines');
+  const grant = await call(broker.url, 'GET', `/grants/${grantId}`, { token: broker.ownerToken });
+  assert.equal(grant.json.usageCount, 1, grant.text);
+});
+
 test('garbage on the socket gets 400 and the broker stays healthy', async () => {
   const answer = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.write('GARBAGE\r\n\r\n'));
