@@ -50,18 +50,29 @@ std::optional<std::string_view> FirstValue(const Fields& fields, boost::beast::h
   return std::nullopt;
 }
 
-// Calls on_first(name, value) for the first field of `fields` with each of `names` (64 at most),
-// in the order the fields came: one walk for several names.
-template <class Fields, class OnFirst>
-void ForFirstOfEach(const Fields& fields, std::span<const FieldName> names, OnFirst on_first) {
+// Calls on_field(i, first, value) for each field of `fields` named names[i] (64 names at most), in
+// the order the fields came; `first`: it is the first field of that name. One walk for several names.
+template <class Fields, class OnField>
+void ForEachNamed(const Fields& fields, std::span<const FieldName> names, OnField on_field) {
   BOOST_ASSERT(names.size() <= 64);
   uint64_t seen = 0;
   for (const auto& field : fields)
     for (size_t i = 0; i < names.size(); ++i)
-      if (!(seen >> i & 1) && names[i].Names(field)) {
+      if (names[i].Names(field)) {
+        bool first = !(seen >> i & 1);
         seen |= uint64_t{1} << i;
-        on_first(names[i], std::string_view(field.value()));
+        on_field(i, first, std::string_view(field.value()));
+        break;
       }
+}
+
+// Calls on_first(name, value) for the first field of `fields` with each of `names` (64 at most),
+// in the order the fields came.
+template <class Fields, class OnFirst>
+void ForFirstOfEach(const Fields& fields, std::span<const FieldName> names, OnFirst on_first) {
+  ForEachNamed(fields, names, [&](size_t i, bool first, std::string_view value) {
+    if (first) on_first(names[i], value);
+  });
 }
 
 // A field value's text without the blanks (SP, HTAB) around it.

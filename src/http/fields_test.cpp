@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,17 @@ TEST(ForFirstOfEach, GivesTheFirstOfEachNameOnceInTheOrderTheFieldsCame) {
                  [&](const FieldName& name, std::string_view value) { got.emplace_back(name.Text(), value); });
   std::vector<std::pair<std::string, std::string>> want = {{"content-type", "application/json"},
                                                            {"x-request-id", "first"}};
+  EXPECT_EQ(got, want);
+}
+
+TEST(ForEachNamed, GivesEveryFieldOfTheNamesInOrderAndSaysWhichIsTheFirstOfItsName) {
+  static const FieldName kNames[] = {FieldName("x-request-id"), FieldName("content-type")};
+  std::vector<std::tuple<size_t, bool, std::string>> got;
+  ForEachNamed(WithFields(), kNames,
+               [&](size_t i, bool first, std::string_view value) { got.emplace_back(i, first, value); });
+  // Beast holds the fields of one name together, in the order they were added.
+  std::vector<std::tuple<size_t, bool, std::string>> want = {
+      {1, true, "application/json"}, {1, false, "text/plain"}, {0, true, "first"}, {0, false, "second"}};
   EXPECT_EQ(got, want);
 }
 

@@ -35,7 +35,11 @@ struct MockUpstream::State {
 
   void Record(std::string_view provider, const Request& req) {
     json::object headers;
-    for (const auto& field : req) headers[std::string(field.name_string())] = std::string(field.value());
+    for (const auto& field : req) {  // the lines of one name joined, as a list's are (RFC 9110, 5.3)
+      json::value& value = headers[std::string(field.name_string())];
+      value = value.is_string() ? std::string(value.as_string()) + ", " + std::string(field.value())
+                                : std::string(field.value());
+    }
     std::string key = GivenKey(req, provider);
     std::lock_guard lock(mutex);
     counts[provider] = counts[provider].as_int64() + 1;

@@ -151,18 +151,21 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   co_return co_await Send(upstream, std::move(body), true);
 }
 
-// What of the app's request goes upstream besides the body, the first of each: never its
-// credentials or cookies. `json_body`: the body is JSON as the broker read it, whatever the app
-// said it was.
+// What of the app's request goes upstream besides the body: never its credentials or cookies.
+// Of a field that holds one value, the first; of a list (RFC 9110, 5.3), every line, as the
+// broker read them all (anthropic-beta's flags are checked on each). `json_body`: the body is
+// JSON as the broker read it, whatever the app said it was.
 http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target, bool json_body) const {
-  static const http::FieldName kForwarded[] = {
-      http::FieldName("content-type"),   http::FieldName("accept"),      http::FieldName("anthropic-version"),
-      http::FieldName("anthropic-beta"), http::FieldName("openai-beta"), http::FieldName("idempotency-key")};
+  static const http::FieldName kForwarded[] = {http::FieldName("content-type"),    http::FieldName("anthropic-version"),
+                                               http::FieldName("idempotency-key"), http::FieldName("accept"),
+                                               http::FieldName("anthropic-beta"),  http::FieldName("openai-beta")};
+  constexpr size_t kContentType = 0, kFirstList = 3;
   http::CallHead out(req.method(), target);
   out.fields.reserve(256);
   if (json_body) out.Add("Content-Type", "application/json");
-  http::ForFirstOfEach(req, kForwarded, [&](const http::FieldName& name, std::string_view value) {
-    if (!(json_body && name.Text() == "content-type")) out.Add(name.Text(), value);
+  http::ForEachNamed(req, kForwarded, [&](size_t i, bool first, std::string_view value) {
+    if (json_body && i == kContentType) return;
+    if (first || i >= kFirstList) out.Add(kForwarded[i].Text(), value);
   });
   return out;
 }

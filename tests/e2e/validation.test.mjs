@@ -261,6 +261,26 @@ test('a stream to an HTTP/1.0 client comes without chunks and ends with the conn
   assert.equal(grant.json.usageCount, 1, grant.text);
 });
 
+test('a list field sent on several lines reaches the provider whole, as the broker checked it', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.anthropic);
+  const body = JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+  const answer = await new Promise((resolve, reject) => {
+    const s = net.connect(new URL(broker.url).port, '127.0.0.1', () =>
+      s.write(`POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\n` +
+        'Content-Type: application/json\r\nanthropic-version: 2023-06-01\r\nanthropic-version: 2099-01-01\r\n' +
+        'anthropic-beta: prompt-caching-2024-07-31\r\nanthropic-beta: token-efficient-tools-2025-02-19\r\n' +
+        `Connection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`));
+    let data = '';
+    s.on('data', (d) => { data += d; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+  assert.match(answer, /^HTTP\/1\.1 200 /, answer);
+  const seen = Object.fromEntries(Object.entries((await mockStats(mock)).lastHeaders.anthropic).map(([k, v]) => [k.toLowerCase(), v]));
+  assert.equal(seen['anthropic-beta'], 'prompt-caching-2024-07-31, token-efficient-tools-2025-02-19');
+  assert.equal(seen['anthropic-version'], '2023-06-01', 'a field of one value: the first');
+});
+
 test('garbage on the socket gets 400 and the broker stays healthy', async () => {
   const answer = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.write('GARBAGE\r\n\r\n'));
