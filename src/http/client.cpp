@@ -411,6 +411,7 @@ struct UpstreamAnswer::State {
   std::unique_ptr<Connection> conn;
   AnswerReader reader;
   std::optional<Result<std::string_view>> parsed;  // by MustWait, for the next ReadPiece
+  bool call_cut_short = false;  // answered before its body was all written: the connection is not reused
 };
 
 UpstreamAnswer::UpstreamAnswer(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -419,7 +420,7 @@ UpstreamAnswer::~UpstreamAnswer() {
   // Bytes after the answer's end would be read as the start of the next call's answer: a
   // connection that has any is not reused.
   const AnswerReader& reader = state_->reader;
-  if (reader.Done() && reader.KeepAlive() && !state_->conn->HasUnread())
+  if (reader.Done() && reader.KeepAlive() && !state_->call_cut_short && !state_->conn->HasUnread())
     state_->client->ReturnIdle(std::move(state_->conn));
 }
 
@@ -579,6 +580,13 @@ asio::awaitable<Result<std::unique_ptr<UpstreamAnswer>>> HttpClient::Open(const 
       ec = co_await conn->With(write);
     }
     bool written = !ec;
+    // A provider may answer an upload before it has read all of it (a 413 over its limit), then
+    // close: the write fails, but the answer has come, and is the call's. (Not when the upload's
+    // source failed, or the deadline cut the write short: operation_aborted.)
+    if (!written && body.source && ec != asio::error::operation_aborted && conn->Arrived()) {
+      state->call_cut_short = true;
+      ec = {};
+    }
     while (!ec) {  // the answer's head
       if (auto head = HeadFromBuffer(*conn, state->reader)) {
         ec = *head;

@@ -582,6 +582,80 @@ class HoldingUpstream {
   std::thread thread_;
 };
 
+// An upstream that answers an upload with a 413 as soon as it has read the call's head, and
+// closes without reading the body (as a provider does with an upload over its limit); a call to
+// any other path (without a body) it answers 200.
+class RefusingUpstream {
+ public:
+  RefusingUpstream() {
+    thread_ = std::thread([this] {
+      for (;;) {
+        asio::ip::tcp::socket s(io_);
+        boost::system::error_code ec;
+        acceptor_.accept(s, ec);
+        if (ec || stopping_) return;
+        ++accepted_;
+        std::string in;
+        asio::read_until(s, asio::dynamic_buffer(in), "\r\n\r\n", ec);
+        if (in.starts_with("POST /up ")) {
+          asio::write(s, asio::buffer(std::string_view(kRefusal)), ec);
+          continue;  // closed with the body unread: a reset follows the answer
+        }
+        asio::write(s, asio::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")), ec);
+      }
+    });
+  }
+  ~RefusingUpstream() {
+    stopping_ = true;
+    asio::ip::tcp::socket wake(io_);
+    wake.connect(acceptor_.local_endpoint());
+    thread_.join();
+  }
+  Origin Url() const {
+    return ParseBaseUrl("http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port())).value();
+  }
+  size_t Accepted() const { return accepted_; }
+  static constexpr std::string_view kRefusal =
+      "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 19\r\nConnection: close\r\n\r\n{\"error\":\"too big\"}";
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_{io_, {asio::ip::make_address("127.0.0.1"), 0}};
+  std::atomic<bool> stopping_{false};
+  std::atomic<size_t> accepted_{0};
+  std::thread thread_;
+};
+
+// The provider's early answer to an upload it will not take is the call's answer, though writing
+// the rest of the upload failed; its connection is not used again.
+TEST_F(ServerTest, AnAnswerToAnUploadBeforeItsEndIsTheCallsAnswer) {
+  RefusingUpstream upstream;
+  Origin origin = upstream.Url();
+  constexpr size_t kPiece = 64 << 10, kPieces = 256;  // 16 MB: more than the sockets hold
+  auto run = [&]() -> asio::awaitable<std::string> {
+    auto piece = std::make_shared<std::string>(kPiece, 'u');
+    auto given = std::make_shared<size_t>(0);
+    BodySource source = [piece, given]() -> asio::awaitable<Result<std::string_view>> {
+      co_return ++*given > kPieces ? std::string_view() : std::string_view(*piece);
+    };
+    CallHead upload(Verb::post, "/up");  // named: g++ 12 and temporaries in co_await
+    CallBody body{{}, source, kPiece * kPieces};
+    auto answer = co_await client_.Open(origin, upload, body);
+    if (!answer) co_return "error: " + answer.error().message;
+    std::string seen = std::to_string((*answer)->Head().result_int()) + " ";
+    auto rest = co_await (*answer)->ReadRest(100);
+    seen += rest ? *rest : "error: " + rest.error().message;
+    if (*given > kPieces) seen += " (the upload was written whole)";
+    answer->reset();
+    CallHead get(Verb::get, "/after");
+    auto next = co_await client_.Send(origin, std::move(get));
+    seen += "; then " + (next ? std::to_string(next->result_int()) + " " + next->body() : next.error().message);
+    co_return seen + ", accepted " + std::to_string(upstream.Accepted());
+  };
+  EXPECT_EQ(asio::co_spawn(io_.First(), run(), asio::use_future).get(),
+            "413 {\"error\":\"too big\"}; then 200 ok, accepted 2");
+}
+
 // A call written whole that gets no answer in time: the upstream has it, and may act on it (the
 // relay charges a model call so).
 TEST_F(ServerTest, ClientSaysATimedOutCallWasSentWhole) {
