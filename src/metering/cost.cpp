@@ -63,11 +63,20 @@ Wide TokenCostScaled(const TokenPrices& p, const Consumption& used) {
 
 int64_t ImagePrice(const Price& price, const std::string& kind) {
   if (auto it = price.image_micros.find(kind); it != price.image_micros.end()) return it->second;
-  std::string size = kind.substr(0, kind.find('/'));
+  size_t slash = kind.find('/');
+  std::string size = kind.substr(0, slash);
   if (auto it = price.image_micros.find(size); it != price.image_micros.end()) return it->second;
-  int64_t dearest = 0;  // a size or quality the table does not know: the dearest image
-  for (const auto& [_, micros] : price.image_micros) dearest = std::max(dearest, micros);
-  return dearest;
+  // A size or quality the table does not know ("auto": the model chooses): the dearest image of
+  // the size, or else of the quality, asked for; of neither, the dearest image of all.
+  std::string_view quality = slash == std::string::npos ? std::string_view() : std::string_view(kind).substr(slash);
+  int64_t dearest = 0, of_size = 0, of_quality = 0;
+  for (const auto& [listed, micros] : price.image_micros) {
+    dearest = std::max(dearest, micros);
+    if (listed.starts_with(size) && listed.size() > size.size() && listed[size.size()] == '/')
+      of_size = std::max(of_size, micros);
+    if (!quality.empty() && listed.ends_with(quality)) of_quality = std::max(of_quality, micros);
+  }
+  return of_size > 0 ? of_size : of_quality > 0 ? of_quality : dearest;
 }
 
 Wide AudioCost(const Price& price, double seconds) {

@@ -219,6 +219,11 @@ TEST(Prices, ImagesAudioAndSpeech) {
   EXPECT_EQ(Cost("openai", "dall-e-2", {.images = 1, .image_kind = "512x512"}), 18'000);
   // A size the table does not know is charged as the dearest image, never less.
   EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "4096x4096/ultra"}), 250'000);
+  // A size or quality the model chooses: the dearest of the size or quality asked for, or of all.
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "auto/medium"}), 63'000);
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "auto/high"}), 250'000);
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "1024x1024/auto"}), 167'000);
+  EXPECT_EQ(Cost("openai", "gpt-image-1", {.images = 1, .image_kind = "auto/auto"}), 250'000);
   EXPECT_EQ(Cost("openai", "whisper-1", {.audio_seconds = 90}), 9'000);  // $0.006 a minute
   EXPECT_EQ(Cost("openai", "tts-1", {.characters = 1000}), 15'000);      // $15 per 1M characters
   EXPECT_EQ(Cost("openai", "omni-moderation-latest", {.input_tokens = 500}), 0);

@@ -477,7 +477,11 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
       const json::value* v = body.if_contains(key);
       return v && v->is_string() ? std::string(v->get_string()) : std::string(fallback);
     };
-    use.image_kind = text("size", "1024x1024") + "/" + text("quality", "standard");
+    // What a call leaves out, as OpenAI reads it: DALL-E makes 1024x1024 images of standard
+    // quality; the GPT image models choose ("auto"), and may choose the dearest size.
+    const json::value* model = body.if_contains("model");
+    bool dall_e = model && model->is_string() && model->get_string().starts_with("dall-e");
+    use.image_kind = text("size", dall_e ? "1024x1024" : "auto") + "/" + text("quality", dall_e ? "standard" : "auto");
     // Each image of a stream may come first as up to 3 partial images, each billed apart; 0 asks
     // for none, and a call that does not stream gets none.
     const json::value* partial = body.if_contains("partial_images");

@@ -84,6 +84,23 @@ TEST(RequestLimits, PartialImagesAreCountedForEveryImage) {
     EXPECT_FALSE(Read(Provider::kOpenAI, "images", bad)) << bad;
 }
 
+// A size or quality the call leaves out is the one OpenAI picks: 1024x1024 of standard quality for
+// DALL-E, "auto" (which may be the dearest size) for the GPT image models.
+TEST(RequestLimits, AnImageSizeOrQualityLeftOutIsTheOneTheModelPicks) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {R"({"model":"gpt-image-1","quality":"high"})", "auto/high"},
+      {R"({"model":"gpt-image-1","size":null,"quality":"medium"})", "auto/medium"},
+      {R"({"model":"gpt-image-1"})", "auto/auto"},
+      {R"({"model":"gpt-image-1","size":"1024x1024","quality":"low"})", "1024x1024/low"},
+      {R"({"model":"dall-e-3"})", "1024x1024/standard"},
+      {R"({"model":"dall-e-2","size":"512x512"})", "512x512/standard"}};
+  for (const auto& [body, kind] : cases) {
+    auto read = Read(Provider::kOpenAI, "images", body);
+    ASSERT_TRUE(read) << body;
+    EXPECT_EQ(read->image_kind, kind) << body;
+  }
+}
+
 TEST(RequestLimits, EveryAnswerMayWriteTheLargestLimitNamed) {
   auto openai = Read(Provider::kOpenAI, "chat", R"({"max_tokens":1000,"max_completion_tokens":60000,"n":128})");
   ASSERT_TRUE(openai);

@@ -16,6 +16,20 @@ before(async () => {
 const upstreamCalls = async (provider) => (await mockStats(mock)).requests[provider] ?? 0;
 const post = (path, token, body) => call(broker.url, 'POST', path, { token, body });
 
+test('a GPT image call that leaves its size out is reserved as the largest size the model may choose', async () => {
+  // $0.20: one 1024x1024 high-quality image ($0.167) fits, one the model may make 1536x1024 ($0.25) does not.
+  const g = await approvedGrant(broker, { provider: 'openai', models: ['gpt-image-1'], capabilities: ['images'], maxBudgetCents: 20 });
+  const before = await upstreamCalls('openai');
+  const chosen = await post('/openai/v1/images/generations', g.token, { model: 'gpt-image-1', prompt: 'a tall poster', quality: 'high' });
+  assert.equal(chosen.status, 402, chosen.text);
+  assert.equal(await upstreamCalls('openai'), before, 'nothing reached the provider');
+  const sized = await post('/openai/v1/images/generations', g.token,
+    { model: 'gpt-image-1', prompt: 'a square poster', quality: 'high', size: '1024x1024' });
+  assert.equal(sized.status, 200, sized.text);
+  const usage = await usageOf(broker, g.grantId);
+  assert.ok(usage.budget.spentMicros >= 167000 && usage.budget.spentMicros <= 200000, JSON.stringify(usage.budget));
+});
+
 test('an image count that wrapped the reservation negative is refused, and the budget still holds', async () => {
   const g = await approvedGrant(broker, {
     provider: 'openai', models: ['dall-e-2', 'gpt-4o-mini'], capabilities: ['images', 'chat'], maxBudgetCents: 1,
