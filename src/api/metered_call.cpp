@@ -122,10 +122,14 @@ Result<metering::Ask> MeteredCall::AskFor(const WorstCase& worst, bool stream) {
   // Input beyond its bytes may all be audio, which some models bill above the rest.
   if (worst.input_beyond_bytes) worst_.use.audio_input_tokens = worst_.use.input_tokens;
   bool open_ended = worst.writes_text && !worst.output_set_by_app;
+  bool limit_known = price_ && price_->max_output_tokens > 0;
   if (open_ended)
-    worst_.use.output_tokens =
-        (price_ && price_->max_output_tokens > 0 ? price_->max_output_tokens : kDefaultOutputLimit) * worst.answers;
+    worst_.use.output_tokens = (limit_known ? price_->max_output_tokens : kDefaultOutputLimit) * worst.answers;
   worst_.use.output_tokens += worst.predicted_output;
+  // Neither the app nor the price names the model's output limit: what is reserved is a guess the
+  // model may write past. On a budget the provider is asked to stop there (OutputCap), stream or
+  // not, so that no call writes more than it reserved.
+  if (open_ended && price_ && !limit_known && budgeted) output_cap_ = worst_.use.output_tokens;
   if (price_) {
     ask.up_to_micros = metering::CostMicros(*price_, worst_.use);
     ask.need_micros = ask.up_to_micros;

@@ -39,7 +39,9 @@ class MeteredCall {
   // returns nothing, and the caller then awaits AdmitFurther, once.
   std::optional<Status> AdmitAtOnce(const WorstCase& worst, bool stream);
   boost::asio::awaitable<Status> AdmitFurther();
-  // The output tokens the reservation pays for; a stream is ended there.
+  // The output tokens the reservation pays for, when the call may write more (a stream started
+  // with less than its worst case, or a call on a budget whose model's output limit is not known):
+  // the provider is asked to stop there, and a stream is ended there.
   int64_t OutputCap() const { return output_cap_; }
   std::string BudgetName() const;
   const metering::RateHeaders& Headers() const { return headers_; }

@@ -119,9 +119,10 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   auto allowed = hooks_.AdmitAtOnce(worst, streams);
   if (!allowed) allowed = co_await hooks_.AdmitFurther();
   if (!*allowed) co_return hooks_.Refusal(allowed->error());
-  // A stream admitted with less than its worst case: the provider is asked to stop where the
-  // reservation does, per answer, after the prediction's unused tokens it bills beyond any limit
-  // and the events that carry none; an upstream that ignores the limit is cut there.
+  // A stream admitted with less than its worst case, or a call whose reservation guessed the
+  // model's output limit: the provider is asked to stop where the reservation does, per answer,
+  // after the prediction's unused tokens it bills beyond any limit and the events that carry none;
+  // a stream from an upstream that ignores the limit is cut there.
   if (int64_t cap = hooks_.OutputCap(); cap != INT64_MAX) {
     int64_t answers = std::max<int64_t>(worst.answers, 1);
     int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / answers - kStreamEventsBeyondTokens);

@@ -86,6 +86,36 @@ test('a stream that names a max_tokens the budget cannot pay for is refused befo
   assert.equal((await mockStats(slowMock)).requests.anthropic, before);
 });
 
+// An owner's price that names no output limit: the broker reserves 4,096 tokens an answer, a guess
+// the model may write past, so on a budget the provider is asked to stop there, stream or not.
+test('on a budget, a call to a model whose output limit no price names is asked to stop where its reservation does', async () => {
+  const mock = await startMock();
+  const config = join(tempDir(), 'aipassport.toml');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "house-chat"\ninput = 1.0\noutput = 1.0\n');
+  const b = await startBroker({ mock, args: ['--config', config] });
+  try {
+    const scope = { provider: 'openai', models: ['house-chat'], capabilities: ['chat'] };
+    const budgeted = await approvedGrant(b, { ...scope, maxBudgetCents: 100 });
+    const unbudgeted = await approvedGrant(b, scope);
+    const sent = async (token, extra) => {
+      const r = await call(b.url, 'POST', '/openai/v1/chat/completions', { token, body: { model: 'house-chat', messages, ...extra } });
+      assert.equal(r.status, 200, r.text);
+      return JSON.parse((await mockStats(mock)).lastBodies.openai);
+    };
+    for (const extra of [{}, { stream: true }, { n: 2 }]) {
+      const body = await sent(budgeted.token, extra);
+      assert.equal(body.max_completion_tokens, 4096 - 3, `${JSON.stringify(extra)}: ${JSON.stringify(body)}`);
+      assert.equal((await sent(unbudgeted.token, extra)).max_completion_tokens, undefined, 'no budget: the body as the app wrote it');
+    }
+    const own = await sent(budgeted.token, { max_tokens: 50 });
+    assert.equal(own.max_tokens, 50);
+    assert.equal(own.max_completion_tokens, undefined, 'a limit of its own is the bound');
+  } finally {
+    await b.stop();
+    await mock.stop();
+  }
+});
+
 // A broker on `mock` whose owner prices gpt-4o's output at $400 a million (config file prices), and
 // a grant of one cent, which pays for under 25 tokens: a stream without a limit starts with less
 // than its worst case.
