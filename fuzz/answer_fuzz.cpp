@@ -92,8 +92,12 @@ Answer ReadWithBeast(std::string_view bytes, bool answers_head) {
     out.read = true;
     out.status = status;
     out.body = parser.get().body();
-    // Beast keeps an HTTP/1.0 answer in chunks alive; RFC 9112 (6.1) and the reader do not.
-    out.keep_alive = parser.keep_alive() && !(parser.get().version() < 11 && parser.chunked());
+    // Beast keeps an HTTP/1.0 answer in chunks alive; RFC 9112 (6.1) and the reader do not. Nor
+    // does the reader reuse a connection after a 204 that declares a body (6.1, 6.2): its bytes
+    // may follow.
+    bool declares_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+    out.keep_alive = parser.keep_alive() && !(parser.get().version() < 11 && parser.chunked()) &&
+                     !(status == 204 && declares_body);
     return out;
   }
 }
