@@ -119,15 +119,9 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
   auto allowed = hooks_.AdmitAtOnce(worst, streams);
   if (!allowed) allowed = co_await hooks_.AdmitFurther();
   if (!*allowed) co_return hooks_.Refusal(allowed->error());
-  // A stream admitted with less than its worst case, or a call whose reservation guessed the
-  // model's output limit: the provider is asked to stop where the reservation does, per answer,
-  // after the prediction's unused tokens it bills beyond any limit and the events that carry none;
-  // a stream from an upstream that ignores the limit is cut there.
+  // A stream from an upstream that ignores the limit it was sent is cut there.
   if (int64_t cap = hooks_.OutputCap(); cap != INT64_MAX) {
-    int64_t answers = std::max<int64_t>(worst.answers, 1);
-    int64_t per_answer = std::max<int64_t>(1, (cap - worst.predicted_output) / answers - kStreamEventsBeyondTokens);
-    bool built_in = upstream_.Table().For(ep.wire).name == provider_.name;
-    call->body = WithOutputLimit(std::move(call->body), ep, per_answer, built_in);
+    call->body = WithReservedLimit(std::move(call->body), ep, worst);
     cut_at_ = cap - worst.predicted_output;
   }
   strip_usage_chunk_ = call->strip_usage_chunk;
@@ -145,11 +139,26 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   auto admitted = hooks_.AdmitAtOnce(worst, false);
   if (!admitted) admitted = co_await hooks_.AdmitFurther();
   if (!*admitted) co_return hooks_.Refusal(admitted->error());
+  const NativeEndpoint* chat =
+      provider_.wire == Provider::kGoogle ? GeminiAction("generateContent") : &OpenAIChatCompletions();
+  if (hooks_.OutputCap() != INT64_MAX && chat)  // (Anthropic's call has its max_tokens already)
+    call.body = WithReservedLimit(std::move(call.body), *chat, worst);
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
   http::CallBody body{call.body, {}, {}};
   co_return co_await Send(upstream, std::move(body), true);
+}
+
+// A stream admitted with less than its worst case, or a call whose reservation guessed the model's
+// output limit (OutputCap): the provider is asked to stop where the reservation does, per answer,
+// after the prediction's unused tokens it bills beyond any limit and the events that carry none.
+std::string Relay::WithReservedLimit(std::string body, const NativeEndpoint& ep, const WorstCase& worst) const {
+  int64_t answers = std::max<int64_t>(worst.answers, 1);
+  int64_t per_answer =
+      std::max<int64_t>(1, (hooks_.OutputCap() - worst.predicted_output) / answers - kStreamEventsBeyondTokens);
+  bool built_in = upstream_.Table().For(ep.wire).name == provider_.name;
+  return WithOutputLimit(std::move(body), ep, per_answer, built_in);
 }
 
 // What of the app's request goes upstream besides the body: never its credentials or cookies.

@@ -109,6 +109,7 @@ class Relay {
   struct Upload;
 
   http::CallHead ForwardedCall(const http::Request& req, std::string_view target, bool json_body) const;
+  std::string WithReservedLimit(std::string body, const NativeEndpoint& ep, const WorstCase& worst) const;
   boost::asio::awaitable<Reply> Send(http::CallHead& call, http::CallBody body, bool whole);
   boost::asio::awaitable<Reply> SendWhole(http::UpstreamAnswer& open);
   boost::asio::awaitable<StreamEnd> RelayEvents(http::UpstreamAnswer& open);

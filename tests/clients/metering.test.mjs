@@ -110,6 +110,9 @@ test('on a budget, a call to a model whose output limit no price names is asked 
     const own = await sent(budgeted.token, { max_tokens: 50 });
     assert.equal(own.max_tokens, 50);
     assert.equal(own.max_completion_tokens, undefined, 'a limit of its own is the bound');
+    const reference = await call(b.url, 'POST', '/proxy/chat', { token: budgeted.token, body: { model: 'house-chat', messages } });
+    assert.equal(reference.status, 200, reference.text);
+    assert.equal(JSON.parse((await mockStats(mock)).lastBodies.openai).max_completion_tokens, 4096 - 3, 'the reference\'s path too');
   } finally {
     await b.stop();
     await mock.stop();
