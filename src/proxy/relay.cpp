@@ -139,10 +139,12 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   auto admitted = hooks_.AdmitAtOnce(worst, false);
   if (!admitted) admitted = co_await hooks_.AdmitFurther();
   if (!*admitted) co_return hooks_.Refusal(admitted->error());
-  const NativeEndpoint* chat =
-      provider_.wire == Provider::kGoogle ? GeminiAction("generateContent") : &OpenAIChatCompletions();
-  if (hooks_.OutputCap() != INT64_MAX && chat)  // (Anthropic's call has its max_tokens already)
-    call.body = WithReservedLimit(std::move(call.body), *chat, worst);
+  // Anthropic's translated call always names its max_tokens, so has no cap to add.
+  if (hooks_.OutputCap() != INT64_MAX && provider_.wire != Provider::kAnthropic) {
+    const NativeEndpoint* chat =
+        provider_.wire == Provider::kGoogle ? GeminiAction("generateContent") : &OpenAIChatCompletions();
+    if (chat) call.body = WithReservedLimit(std::move(call.body), *chat, worst);
+  }
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");
   upstream.Add("Accept", "application/json");
@@ -169,7 +171,7 @@ http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target,
   static const http::FieldName kForwarded[] = {http::FieldName("content-type"),    http::FieldName("anthropic-version"),
                                                http::FieldName("idempotency-key"), http::FieldName("accept"),
                                                http::FieldName("anthropic-beta"),  http::FieldName("openai-beta")};
-  constexpr size_t kContentType = 0, kFirstList = 3;
+  constexpr size_t kContentType = 0, kFirstList = 3;  // the fields of one value come first, then the lists
   http::CallHead out(req.method(), target);
   out.fields.reserve(256);
   if (json_body) out.Add("Content-Type", "application/json");
