@@ -173,7 +173,7 @@ test('OAuth consent: the large domain is where the code goes, not the home page 
 
   // The sign-in waits ten minutes; the pending grant a day. Approved after the first, it would reach nobody.
   const id = consentPath.split('/').pop();
-  execFileSync('sqlite3', [`${broker.dataDir}/aipassport.db`, `UPDATE pending_authorizations SET expires_at = 1 WHERE grant_id = '${id}'`]);
+  execFileSync('sqlite3', ['-cmd', '.timeout 5000', `${broker.dataDir}/aipassport.db`, `UPDATE pending_authorizations SET expires_at = 1 WHERE grant_id = '${id}'`]);
   const late = await get(consentPath, cookie);
   assert.equal(late.status, 410, late.text);
   assert.match(late.text, /stopped waiting for this request/);

@@ -81,7 +81,7 @@ test('a code replayed after it expired still ends the access it gave (RFC 6749 Â
     return { verifier, params: oauth.validateAuthResponse(as, client, back, 'st') };
   };
   const redeem = ({ params, verifier }) => oauth.authorizationCodeGrantRequest(as, client, oauth.None(), params, REDIRECT, verifier, options);
-  const expire = () => execFileSync('sqlite3', [`${broker.dataDir}/aipassport.db`, 'UPDATE authorization_codes SET expires_at = 1']);
+  const expire = () => execFileSync('sqlite3', ['-cmd', '.timeout 5000', `${broker.dataDir}/aipassport.db`, 'UPDATE authorization_codes SET expires_at = 1']);
   const used = await flow();
   const tokens = await oauth.processAuthorizationCodeResponse(as, client, await redeem(used));
   assert.equal((await chatWith(tokens.access_token)).status, 200);
