@@ -3,19 +3,19 @@
 
 #include "api/key_leak_guard.hpp"
 #include "api/protected_resources.hpp"
-#include "api/record_writers.hpp"
 #include "api/throttles.hpp"
-#include "api/usage_recorder.hpp"
+#include "cluster/change_follower.hpp"
 #include "core/time.hpp"
 #include "crypto/signing_keys.hpp"
 #include "domain/dpop.hpp"
-#include "cluster/change_follower.hpp"
 #include "domain/grant_cache.hpp"
 #include "domain/token_service.hpp"
 #include "http/executor.hpp"
 #include "metering/meter.hpp"
 #include "metering/prices.hpp"
+#include "metering/usage_recorder.hpp"
 #include "proxy/upstream.hpp"
+#include "record/record_writers.hpp"
 #include "store/store.hpp"
 #include "store/store_pool.hpp"
 #include "telemetry/broker_metrics.hpp"
@@ -35,7 +35,7 @@ struct BrokerContext {
   const domain::TokenService& tokens;
   domain::DpopVerifier& dpop;  // this process's checks; api::CheckDpopProof adds the store's
   proxy::Upstream& upstream;
-  UsageRecorder& usage;
+  metering::UsageRecorder& usage;
   metering::Meter& meter;
   const metering::PriceTable& prices;
   Throttles& throttles;
@@ -49,8 +49,8 @@ struct BrokerContext {
   std::string owner_token_hash_override;
   // The broker's own URL (scheme, host, port), the OAuth issuer; set once it listens.
   std::string public_url;
-  ActivityRecorder& activity;  // one row per proxied call, written off the hot path
-  AuditLog& audit;             // the audit trail: ctx.audit.Record(record::AuditEvent{...})
+  record::ActivityRecorder& activity;           // one row per proxied call, written off the hot path
+  record::AuditLog& audit;                      // the audit trail: ctx.audit.Record(record::AuditEvent{...})
   telemetry::BrokerMetrics* metrics = nullptr;  // null when metrics are off
   // What other brokers changed; a broker that has not read it for `follower_max_age` (the time after
   // which the others count its leases as lost) refuses calls rather than serve a grant revoked elsewhere.
@@ -61,7 +61,7 @@ struct BrokerContext {
   store::StorePool* readers = nullptr;
   http::BlockingPool* read_pool = nullptr;
   // Whether the store takes writes; proxied calls are refused while it does not. Null: not checked.
-  const StoreWrites* store_writes = nullptr;
+  const store::StoreWrites* store_writes = nullptr;
   // Apps whose client_id is the URL of their metadata document; null: none are accepted.
   oauth::ClientMetadataResolver* client_metadata = nullptr;
   // The OAuth issuer: the metadata's, the tokens' iss, RFC 9207's iss; public_url unless configured.

@@ -86,7 +86,7 @@ void CallActivity::Finish(int status) {
   Count(MicrosBetween(started_, now));
   if (grant_)
     ctx_.activity.Record(
-        CallRow{std::move(row_), std::move(grant_), std::move(claims_), upstream_started_.has_value()});
+        record::CallRow{std::move(row_), std::move(grant_), std::move(claims_), upstream_started_.has_value()});
 }
 
 void CallActivity::Count(int64_t duration_us) const {

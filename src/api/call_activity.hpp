@@ -12,10 +12,10 @@
 #include <string_view>
 
 #include "api/broker_context.hpp"
-#include "api/record_writers.hpp"
 #include "domain/grant.hpp"
 #include "domain/token_service.hpp"
 #include "http/exchange.hpp"
+#include "record/record_writers.hpp"
 
 namespace ap::api {
 
@@ -63,7 +63,7 @@ class CallActivity {
   std::optional<Clock::time_point> upstream_ended_;
   std::optional<int64_t> first_event_us_;
   store::ActivityRecord row_;
-  // Named in the row when the recorder writes it (CallRow).
+  // Named in the row when the recorder writes it (record::CallRow).
   std::shared_ptr<const domain::Grant> grant_;
   std::shared_ptr<const domain::TokenClaims> claims_;
   std::optional<int> stream_status_;

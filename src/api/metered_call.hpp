@@ -48,7 +48,7 @@ class MeteredCall {
 
   // Charges what the call used (the worst case when the provider said nothing of a call that
   // succeeded, or gave a figure no call can have) and queues the usage row (the answer does not wait
-  // for the disk; see UsageRecorder). `succeeded`: the provider answered 2xx.
+  // for the disk; see metering::UsageRecorder). `succeeded`: the provider answered 2xx.
   void Settle(const proxy::Usage& usage, bool succeeded);
   // What Settle charged, its figures only (nothing before it, or for an uncounted call): the call's
   // activity row names the grant and model.

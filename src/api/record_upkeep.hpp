@@ -11,8 +11,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "api/record_writers.hpp"
 #include "core/time.hpp"
+#include "record/record_writers.hpp"
 #include "store/store.hpp"
 
 namespace ap::api {
@@ -22,7 +22,7 @@ class RecordUpkeep {
   // How often activity is pruned while the broker runs (and once at start).
   static constexpr int64_t kPruneEveryMillis = 3600 * 1000;
 
-  RecordUpkeep(store::Store& store, AuditLog& audit, int64_t retention_days)
+  RecordUpkeep(store::Store& store, record::AuditLog& audit, int64_t retention_days)
       : store_(store), audit_(audit), retention_days_(retention_days) {}
 
   // Deletes the activity older than the retention; returns how many rows went.
@@ -42,7 +42,7 @@ class RecordUpkeep {
   bool AlreadyNoted(const std::string& grant_id, std::string_view kind);
 
   store::Store& store_;
-  AuditLog& audit_;
+  record::AuditLog& audit_;
   int64_t retention_days_;
   UnixMillis last_prune_ = 0;
   std::unordered_set<std::string> expired_noted_;

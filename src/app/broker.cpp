@@ -523,8 +523,9 @@ Result<UnixSeconds> HeartbeatTime(store::Store& store) {
 // the leases of idle grants, and turns the leases of brokers gone silent into lost spend. Runs its
 // store work on the store thread.
 boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool& store_pool, metering::Meter& meter,
-                                        api::UsageRecorder& usage, api::AuditLog& audit, api::StoreWrites& writes,
-                                        telemetry::BrokerMetrics* metrics, Liveness liveness) {
+                                        metering::UsageRecorder& usage, record::AuditLog& audit,
+                                        store::StoreWrites& writes, telemetry::BrokerMetrics* metrics,
+                                        Liveness liveness) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
     timer.expires_after(liveness.heartbeat);
@@ -535,7 +536,7 @@ boost::asio::awaitable<void> KeepLeases(store::Store& store, http::BlockingPool&
       auto now = HeartbeatTime(store);
       Result<store::MeteringStore::Beat> beat =
           now ? store.Metering().Heartbeat(meter.NodeId(), *now, *now - liveness.timeout.count()) : now.error();
-      writes.Note(api::StoreWrites::Writer::kHeartbeat, beat);  // a store that takes writes again takes calls again
+      writes.Note(store::StoreWrites::Writer::kHeartbeat, beat);  // a store that takes writes again takes calls again
       if (beat) SharePerMinuteLimits(store, meter, *now, liveness);
       if (!beat) spdlog::error("heartbeat not recorded: {}", beat.error().message);
       if (!beat && metrics) metrics->StoreError("heartbeat");
@@ -610,10 +611,10 @@ boost::asio::awaitable<void> FollowChanges(cluster::ChangeFollower& follower, Fo
 
 // Writes the waiting activity rows every ActivityRecorder::kFlushInterval, on the store thread, as
 // write-behind.
-boost::asio::awaitable<void> FlushActivity(api::ActivityRecorder& activity, http::BlockingPool& store_pool) {
+boost::asio::awaitable<void> FlushActivity(record::ActivityRecorder& activity, http::BlockingPool& store_pool) {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   for (;;) {
-    timer.expires_after(api::ActivityRecorder::kFlushInterval);
+    timer.expires_after(record::ActivityRecorder::kFlushInterval);
     co_await timer.async_wait(boost::asio::use_awaitable);
     if (!activity.HasWaiting()) continue;
     auto flush = [&activity]() { activity.Flush(); };
@@ -781,10 +782,10 @@ int RunBroker(const Config& config) {
   auto nonce_key = (*store)->Flows().SharedNonceKey(RandomToken(32));
   if (!nonce_key) return Fail(nonce_key.error());
   dpop.ShareNonceKey(std::move(*nonce_key));
-  api::StoreWrites store_writes;
-  api::UsageRecorder usage(**store, store_pool, io.First().get_executor(),
-                           {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock(),
-                            &store_writes});
+  store::StoreWrites store_writes;
+  metering::UsageRecorder usage(
+      **store, store_pool, io.First().get_executor(),
+      {node_id, config.alert_percents, WebhookSink(config, *client, io), SystemClock(), &store_writes});
   std::unique_ptr<telemetry::BrokerMetrics> metrics;
   if (!config.metrics_listen.empty())
     metrics = std::make_unique<telemetry::BrokerMetrics>(telemetry::MetricsOptions{config.metrics_per_app_labels});
@@ -798,8 +799,8 @@ int RunBroker(const Config& config) {
   SharePerMinuteLimits(**store, meter, *started, liveness);
   auto audit_key = vault::AuditChainKey(vault.Master(), (*store)->Keys());
   if (!audit_key) return Fail(audit_key.error());
-  api::AuditLog audit(**store, store_pool, std::move(*audit_key), AuditMarkPath(config));
-  api::ActivityRecorder activity(**store, store_pool, &store_writes);
+  record::AuditLog audit(**store, store_pool, std::move(*audit_key), AuditMarkPath(config));
+  record::ActivityRecorder activity(**store, store_pool, &store_writes);
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error());
   if (auto ended = upkeep.PruneEndedTokens(SystemNow()); !ended) return Fail(ended.error());

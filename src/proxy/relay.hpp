@@ -51,7 +51,7 @@ class RelayHooks {
   virtual void AddRateHeaders(http::Response& answer) const = 0;
   virtual void AddRateHeaders(http::AnswerHead& answer) const = 0;
   // Charges what the call used once Admit reserved: the meter at once, the store's row written
-  // behind (api/usage_recorder.hpp). `succeeded`: the provider answered 2xx.
+  // behind (metering/usage_recorder.hpp). `succeeded`: the provider answered 2xx.
   virtual void Settle(const Usage& usage, bool succeeded) = 0;
   // The answer refusing the call with `error`, in its path's shape; the refusal is recorded.
   virtual http::Response Refusal(const Error& error) = 0;

@@ -58,7 +58,7 @@ void BindAll(sqlite3_stmt* stmt, std::span<const sql::Param> params, sqlite3_des
 }
 
 // The database refuses writes (a full disk, a read-only file or file system, an I/O error): the
-// broker stops taking calls it could not record (api/store_writes.hpp), not just this one.
+// broker stops taking calls it could not record (store/store_writes.hpp), not just this one.
 Errc CodeOf(sqlite3* db) {
   switch (sqlite3_errcode(db) & 0xff) {
     case SQLITE_FULL:

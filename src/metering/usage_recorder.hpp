@@ -20,13 +20,13 @@
 #include <string>
 #include <vector>
 
-#include "api/row_batches.hpp"
-#include "api/store_writes.hpp"
 #include "core/time.hpp"
 #include "http/executor.hpp"
+#include "store/row_batches.hpp"
 #include "store/store.hpp"
+#include "store/store_writes.hpp"
 
-namespace ap::api {
+namespace ap::metering {
 
 struct RecorderOptions {
   std::string node_id;
@@ -34,7 +34,7 @@ struct RecorderOptions {
   // Called on the store thread with each threshold event, after it is recorded.
   std::function<void(const store::EventRecord&)> alert_sink;
   Clock clock;
-  StoreWrites* writes = nullptr;  // told how each flush went
+  store::StoreWrites* writes = nullptr;  // told how each flush went
 };
 
 // One row per grant, day and model, their figures summed (the cost at most kMaxMicros), in the
@@ -73,9 +73,9 @@ class UsageRecorder {
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
   std::mutex mutex_;
-  RowBatches<store::UsageRecord, kFlushRows> rows_;
+  store::RowBatches<store::UsageRecord, kFlushRows> rows_;
   bool flush_queued_ = false;
   std::atomic<bool> waiting_{false};
 };
 
-}  // namespace ap::api
+}  // namespace ap::metering

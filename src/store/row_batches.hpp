@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace ap::api {
+namespace ap::store {
 
 template <class Row, size_t kBatch>
 class RowBatches {
@@ -40,4 +40,4 @@ class RowBatches {
   std::vector<Row> spare_;
 };
 
-}  // namespace ap::api
+}  // namespace ap::store

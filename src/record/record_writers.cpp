@@ -1,4 +1,4 @@
-#include "api/record_writers.hpp"
+#include "record/record_writers.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 #include "domain/token_service.hpp"
 #include "record/audit_trail.hpp"
 
-namespace ap::api {
+namespace ap::record {
 
 store::ActivityRecord CallRow::Whole() && {
   if (grant) {
@@ -70,7 +70,8 @@ void ActivityRecorder::Record(CallRow row) {
     if (IsCostlessRefusal(row) && !refusals_.Keep(row.grant ? row.grant->record.id : "", row.row.at)) return;
     std::vector<CallRow>& waiting = rows_.Waiting();
     if (waiting.size() >= kMaxWaiting) {
-      if (dropped_++ % 10000 == 0) spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
+      if (dropped_++ % 10000 == 0)
+        spdlog::error("activity not recorded: the store is behind ({} rows dropped)", dropped_);
       return;
     }
     waiting.push_back(std::move(row));
@@ -108,7 +109,7 @@ bool ActivityRecorder::WriteTransaction() {
   size_t count = std::min(chunk_by_chunk_ ? kChunkRows : kBatchRows, batch_.size() - written_);
   auto added = store_.Activity().AddActivityInSlices(std::span(batch_).subspan(written_, count), kChunkRows,
                                                      [this] { return !OthersWaiting(); });
-  if (writes_) writes_->Note(StoreWrites::Writer::kActivity, added);
+  if (writes_) writes_->Note(store::StoreWrites::Writer::kActivity, added);
   if (!added) {
     Errc code = added.error().code;
     if (code == Errc::kUnavailable || code == Errc::kStorageUnavailable) {
@@ -177,7 +178,7 @@ void ActivityRecorder::KeepRestForRetry() {
   waiting.insert(waiting.begin(), std::make_move_iterator(rows.begin()), std::make_move_iterator(rows.end()));
 }
 
-void AuditLog::Record(record::AuditEvent event) {
+void AuditLog::Record(AuditEvent event) {
   {
     std::lock_guard lock(mutex_);
     waiting_.push_back(std::move(event));
@@ -188,16 +189,16 @@ void AuditLog::Record(record::AuditEvent event) {
 }
 
 void AuditLog::Flush() {
-  std::vector<record::AuditEvent> events;
+  std::vector<AuditEvent> events;
   {
     std::lock_guard lock(mutex_);
     events.swap(waiting_);
     flush_queued_ = false;
   }
   if (events.empty()) return;
-  std::optional<record::AuditMark> mark;
+  std::optional<AuditMark> mark;
   if (!mark_.empty()) mark.emplace(mark_);
-  auto appended = record::AppendAudit(store_.Audit(), key_, events, SystemNowMillis(), mark ? &*mark : nullptr);
+  auto appended = AppendAudit(store_.Audit(), key_, events, SystemNowMillis(), mark ? &*mark : nullptr);
   if (appended) return;
   std::lock_guard lock(mutex_);
   waiting_.insert(waiting_.begin(), std::make_move_iterator(events.begin()), std::make_move_iterator(events.end()));
@@ -209,4 +210,4 @@ void AuditLog::Flush() {
                 dropped_, appended.error().message);
 }
 
-}  // namespace ap::api
+}  // namespace ap::record

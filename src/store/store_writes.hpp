@@ -7,7 +7,7 @@
 // every sixth of the node timeout), so once every one of them has written again the gate opens,
 // without a restart. Each writer counts apart: a full disk may still take a small write (the
 // heartbeat's, into room the log already has) while refusing the calls' rows. A store that cannot
-// be reached at all is another matter (call_guard.cpp: calls go on from the leases held until the
+// be reached at all is another matter (api/call_guard.cpp: calls go on from the leases held until the
 // node timeout).
 // Thread-safety: all methods may be called from any thread.
 
@@ -15,7 +15,7 @@
 
 #include "core/error.hpp"
 
-namespace ap::api {
+namespace ap::store {
 
 class StoreWrites {
  public:
@@ -48,4 +48,4 @@ class StoreWrites {
   std::atomic<unsigned> refused_{0};  // Writer bits
 };
 
-}  // namespace ap::api
+}  // namespace ap::store

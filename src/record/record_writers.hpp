@@ -27,18 +27,18 @@
 #include <unordered_map>
 #include <vector>
 
-#include "api/row_batches.hpp"
-#include "api/store_writes.hpp"
 #include "http/executor.hpp"
 #include "record/audit_chain.hpp"
+#include "store/row_batches.hpp"
 #include "store/store.hpp"
+#include "store/store_writes.hpp"
 
 namespace ap::domain {
 struct Grant;
 struct TokenClaims;
 }  // namespace ap::domain
 
-namespace ap::api {
+namespace ap::record {
 
 // A call's activity row as the call hands it over. The names of its grant and token (their ids,
 // the app's name, the owner, the client) stay the grant's and the claims' own until the store
@@ -89,7 +89,7 @@ class ActivityRecorder {
   static constexpr std::chrono::milliseconds kFlushInterval{250};
 
   // `writes`, when given, is told how each flush went.
-  ActivityRecorder(store::Store& store, http::BlockingPool& store_pool, StoreWrites* writes = nullptr)
+  ActivityRecorder(store::Store& store, http::BlockingPool& store_pool, store::StoreWrites* writes = nullptr)
       : store_(store), pool_(store_pool), writes_(writes) {}
   // Queues `row`; never waits.
   void Record(CallRow row);
@@ -117,7 +117,7 @@ class ActivityRecorder {
   // Takes the waiting rows as the batch, made whole (CallRow::Whole) here on the store thread.
   void TakeBatch();
   // Empties the batch, and keeps its buffer for the next unless a backlog made it larger than
-  // RowBatches keeps.
+  // store::RowBatches keeps.
   void ClearBatch();
   // Ends the batch (its buffer is kept for the next), and returns whether kBatchRows came in
   // meanwhile.
@@ -128,9 +128,9 @@ class ActivityRecorder {
 
   store::Store& store_;
   http::BlockingPool& pool_;
-  StoreWrites* writes_;
+  store::StoreWrites* writes_;
   std::mutex mutex_;
-  RowBatches<CallRow, kBatchRows> rows_;
+  store::RowBatches<CallRow, kBatchRows> rows_;
   RefusalRows refusals_;
   // On the store thread only: the batch being written (its rows made whole), how much of it is,
   // and whether a transaction of it (or of the next batch) is queued.
@@ -153,11 +153,11 @@ class AuditLog {
   AuditLog(store::Store& store, http::BlockingPool& store_pool, std::string key, std::filesystem::path mark = {})
       : store_(store), pool_(store_pool), key_(std::move(key)), mark_(std::move(mark)) {}
   // Queues `event`; never waits. It is linked into the chain in the order Record was called.
-  void Record(record::AuditEvent event);
+  void Record(AuditEvent event);
   // Appends what is waiting. Events an append failed for wait for the next one (each Record asks
   // for one, and the broker's heartbeat does), ahead of those recorded since.
   void Flush();
-  // The chain's key, for the synchronous record::AppendAudit on the store thread.
+  // The chain's key, for the synchronous AppendAudit on the store thread.
   const std::string& Key() const { return key_; }
 
  private:
@@ -166,9 +166,9 @@ class AuditLog {
   std::string key_;
   std::filesystem::path mark_;
   std::mutex mutex_;
-  std::vector<record::AuditEvent> waiting_;
+  std::vector<AuditEvent> waiting_;
   bool flush_queued_ = false;
   int64_t dropped_ = 0;
 };
 
-}  // namespace ap::api
+}  // namespace ap::record

@@ -1,4 +1,4 @@
-#include "api/usage_recorder.hpp"
+#include "metering/usage_recorder.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +9,7 @@
 
 #include "core/money.hpp"
 
-namespace ap::api {
+namespace ap::metering {
 
 namespace {
 
@@ -85,7 +85,7 @@ void UsageRecorder::Flush() {
     rows_.GiveBack(std::move(rows));
   }
   auto changes = store_.Metering().Settle(options_.node_id, merged);
-  if (options_.writes) options_.writes->Note(StoreWrites::Writer::kUsage, changes);
+  if (options_.writes) options_.writes->Note(store::StoreWrites::Writer::kUsage, changes);
   if (!changes) {
     // Kept for the next flush (the next call's, or the heartbeat's): until then the store counts
     // the calls' cost as leased to this broker, so no budget is overspent meanwhile.
@@ -117,4 +117,4 @@ void UsageRecorder::RecordCrossings(const std::vector<store::SpendChange>& chang
   }
 }
 
-}  // namespace ap::api
+}  // namespace ap::metering
