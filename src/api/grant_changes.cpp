@@ -129,18 +129,21 @@ GrantChange Revoke() {
   };
 }
 
-GrantChange SetLimits(domain::Scope limits) {
-  return [limits](store::GrantRecord& g, UnixSeconds now) -> Status {
+GrantChange SetLimits(domain::Scope limits, LimitSet which) {
+  return [limits, which](store::GrantRecord& g, UnixSeconds now) -> Status {
     auto status = domain::EffectiveStatus(g, now);
     if (status != store::GrantStatus::kApproved && status != store::GrantStatus::kExhausted)
       return WrongStatus(status, "approved");
     auto scope = domain::ParseScopeText(g.scope_json);
     if (!scope) return scope.error();
-    scope->max_budget_cents = limits.max_budget_cents;
-    scope->max_requests = limits.max_requests;
-    scope->rate_limit = limits.rate_limit;
-    scope->max_tokens_per_minute = limits.max_tokens_per_minute;
-    scope->max_concurrent = limits.max_concurrent;
+    auto set = [which](Limit limit, std::optional<int64_t>& held, const std::optional<int64_t>& asked) {
+      if (which & static_cast<LimitSet>(limit)) held = asked;
+    };
+    set(Limit::kBudget, scope->max_budget_cents, limits.max_budget_cents);
+    set(Limit::kRequests, scope->max_requests, limits.max_requests);
+    set(Limit::kRate, scope->rate_limit, limits.rate_limit);
+    set(Limit::kTokensPerMinute, scope->max_tokens_per_minute, limits.max_tokens_per_minute);
+    set(Limit::kConcurrent, scope->max_concurrent, limits.max_concurrent);
     domain::SetScope(g, *scope);
     return {};
   };

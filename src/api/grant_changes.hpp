@@ -50,9 +50,16 @@ GrantChange Approve(const BrokerContext& ctx, std::string owner_id, std::string 
                     std::optional<domain::Scope> narrowed = {});
 GrantChange Deny();
 GrantChange Revoke();
-// Sets the grant's limits to `scope`'s (its provider, models and capabilities stay as granted).
-// Raising a used-up budget or cap reopens an exhausted grant.
-GrantChange SetLimits(domain::Scope limits);
+// A grant's limits, as bits of a LimitSet, in the order of the reference's fields (maxBudgetCents,
+// maxRequests, rateLimit, maxTokensPerMinute, maxConcurrent).
+enum class Limit : unsigned { kBudget = 1, kRequests = 2, kRate = 4, kTokensPerMinute = 8, kConcurrent = 16 };
+using LimitSet = unsigned;
+inline constexpr LimitSet kEveryLimit = 31;
+// Sets the limits in `which` to `scope`'s (its provider, models and capabilities stay as granted).
+// The others keep what the grant holds when the change is applied, not what it held when the change
+// was asked for: a change made meanwhile (on this broker or another) to a limit this one leaves out
+// stands. Raising a used-up budget or cap reopens an exhausted grant.
+GrantChange SetLimits(domain::Scope limits, LimitSet which = kEveryLimit);
 // Moves an approved grant's end to `ends_at`, which must be between now and its current end.
 GrantChange EndSooner(UnixSeconds ends_at);
 

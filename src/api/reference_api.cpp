@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <bit>
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -9,8 +10,8 @@
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
-#include "api/relayed_call.hpp"
 #include "api/paging.hpp"
+#include "api/relayed_call.hpp"
 #include "core/base64url.hpp"
 #include "core/ids.hpp"
 #include "crypto/hash.hpp"
@@ -132,9 +133,10 @@ Result<int64_t> EventCursorParam(std::string_view target) {
   return id;
 }
 
-// The limits an owner may change on a granted grant.
+// The limits an owner may change on a granted grant, in the order of api::Limit's bits.
 constexpr std::string_view kLimitFields[] = {"maxBudgetCents", "maxRequests", "rateLimit", "maxTokensPerMinute",
                                              "maxConcurrent"};
+static_assert(std::size(kLimitFields) == std::bit_width(api::kEveryLimit));
 
 // The owner has not decided the requests already waiting; more would only bury them.
 Response TooManyWaiting(int64_t max_waiting) {
@@ -377,20 +379,24 @@ class ReferenceApi {
     auto grant = co_await ManagedGrant(id, caller);
     if (!grant) co_return http::ErrorResponse(grant.error());
     json::object scope = domain::ScopeToJson(grant->scope);
+    api::LimitSet given = 0;
     for (const auto& [key, value] : *body) {
-      if (std::find(std::begin(kLimitFields), std::end(kLimitFields), key) == std::end(kLimitFields))
+      const auto* field = std::find(std::begin(kLimitFields), std::end(kLimitFields), key);
+      if (field == std::end(kLimitFields))
         co_return http::ErrorResponse(Validation({{std::string(key),
                                                    "Not a limit; expected one of maxBudgetCents, "
                                                    "maxRequests, rateLimit, maxTokensPerMinute, "
                                                    "maxConcurrent"}}));
+      given |= 1u << (field - std::begin(kLimitFields));  // api::Limit's order
       if (value.is_null())
         scope.erase(key);
       else
         scope[key] = value;
     }
+    // Checked with the limits read here; only those given are written (see api::SetLimits).
     auto limits = domain::ParseScope(scope, "scope", {grant->scope.provider});
     if (!limits) co_return http::ErrorResponse(limits.error());
-    co_return co_await Transition(std::move(id), caller, api::SetLimits(std::move(*limits)));
+    co_return co_await Transition(std::move(id), caller, api::SetLimits(std::move(*limits), given));
   }
 
   // What an app may still do with its token: its grant's limits, what is left, and the prices.
