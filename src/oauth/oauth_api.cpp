@@ -559,6 +559,8 @@ class OAuthApi {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto refresh = co_await api::OnStore(ctx_, std::move(read));
+    if (!refresh && refresh.error().code != Errc::kNotFound)  // it may be a token of this client's
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     bool own_refresh = refresh && refresh->client_id == client->id;
     std::shared_ptr<const domain::TokenClaims> claims;
     if (!own_refresh)
@@ -566,10 +568,12 @@ class OAuthApi {
         claims = *verified;
     if (own_refresh) {
       if (auto refused = co_await ProveBoundKey(req, *client, refresh->jkt, exchange)) co_return std::move(*refused);
-      co_await EndFamily(*refresh, "revoked by its client");
+      if (!co_await EndFamily(*refresh, "revoked by its client"))
+        co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     } else if (claims) {
       if (auto refused = co_await ProveBoundKey(req, *client, claims->jkt, exchange)) co_return std::move(*refused);
-      co_await RevokeGrant(claims->grant_id, "access token revoked by its client");
+      if (!co_await RevokeGrant(claims->grant_id, "access token revoked by its client"))
+        co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     }
     Response res(StatusCode::ok, 11);
     res.set(bhttp::field::cache_control, "no-store");
@@ -701,8 +705,15 @@ class OAuthApi {
     store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
                                      client.confidential ? "" : jkt, granted};
     auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
-    if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored)
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored) {
+      // The code, device code or refresh token presented is used up by now: told to try again, the
+      // app would present it again, and a credential presented twice ends the grant's access (a
+      // replay). So the answer is final: the app starts its sign-in again, and the grant stays.
+      spdlog::error("tokens for grant {} not issued: the new refresh token was not stored: {}", grant_id,
+                    stored.error().message);
+      co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                           "the broker could not store new tokens, and what was presented is used up: sign in again");
+    }
     auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt, audiences);
     ctx_.audit.Record(api::GrantEvent(refreshed ? api::audit_kind::kTokenRefreshed : api::audit_kind::kTokenIssued,
                                       "app:" + client.id, grant->record,
@@ -880,6 +891,9 @@ class OAuthApi {
     if (token.empty()) co_return TokenError(StatusCode::bad_request, "invalid_request", "refresh_token is missing");
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto stored = co_await api::OnStore(ctx_, std::move(read));
+    // Unread, the token's client and key could not be checked: nothing is used, the app tries again.
+    if (!stored && stored.error().code != Errc::kNotFound)
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     if (stored && stored->client_id != client.id)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     if (stored && !stored->jkt.empty() && stored->jkt != jkt)
@@ -898,6 +912,8 @@ class OAuthApi {
     UnixSeconds now = ctx_.clock();
     auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
+    if (!used && used.error().code != Errc::kNotFound)  // the transaction failed: the token is not used
+      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
     if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
     if (used->reused) {
       auto grant = co_await api::LoadGrant(ctx_, used->reused->grant_id);
@@ -923,12 +939,14 @@ class OAuthApi {
     return TokenRefusal(*refused);
   }
 
-  awaitable<void> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
+  // Whether the family and the grant's access both ended.
+  awaitable<bool> EndFamily(const store::RefreshTokenRecord& token, std::string_view why) {
     auto revoke = [family = token.family_id, now = ctx_.clock()](store::Store& s) {
       return s.OAuth().RevokeRefreshFamily(family, now);
     };
-    co_await api::OnStore(ctx_, std::move(revoke));
-    co_await RevokeGrant(token.grant_id, why);
+    bool family_ended = static_cast<bool>(co_await api::OnStore(ctx_, std::move(revoke)));
+    bool grant_ended = co_await RevokeGrant(token.grant_id, why);
+    co_return family_ended&& grant_ended;
   }
 
   // client_secret_basic, client_secret_post, or a public client naming itself. `peer` is the
@@ -968,12 +986,16 @@ class OAuthApi {
     co_return std::move(*client);
   }
 
-  awaitable<void> RevokeGrant(const std::string& grant_id, std::string_view why) {
+  // Whether the grant is revoked (or was already, or is gone).
+  awaitable<bool> RevokeGrant(const std::string& grant_id, std::string_view why) {
     spdlog::warn("revoking grant {}: {}", grant_id, why);
     api::Caller as_admin;  // the broker acts as admin
     api::GrantChange revoke = api::Revoke();
     std::string actor = "broker";
-    co_await api::ChangeGrant(ctx_, grant_id, as_admin, std::move(revoke), std::move(actor));
+    auto revoked = co_await api::ChangeGrant(ctx_, grant_id, as_admin, std::move(revoke), std::move(actor));
+    if (!revoked && revoked.error().code != Errc::kNotFound)
+      spdlog::error("grant {} not revoked: {}", grant_id, revoked.error().message);
+    co_return revoked || revoked.error().code == Errc::kNotFound;
   }
 
   api::BrokerContext& ctx_;
