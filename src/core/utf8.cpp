@@ -1,5 +1,7 @@
 #include "core/utf8.hpp"
 
+#include <cstdio>
+
 namespace ap {
 
 Utf8Char DecodeUtf8At(std::string_view s, size_t i) {
@@ -43,6 +45,40 @@ void AppendUtf8(std::string& out, char32_t cp) {
     out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
     out += static_cast<char>(0x80 | (cp & 0x3F));
   }
+}
+
+namespace {
+
+bool IsUnprintable(char32_t c) {
+  return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0x2028 || c == 0x2029 || (c >= 0x202A && c <= 0x202E) ||
+         (c >= 0x2066 && c <= 0x2069) || c == 0x200E || c == 0x200F || c == 0x061C;
+}
+
+}  // namespace
+
+std::string PrintableText(std::string_view text, size_t most) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    Utf8Char c = DecodeUtf8At(text, i);
+    if (i + c.length > most) {
+      out += "...";
+      break;
+    }
+    char buf[16];
+    if (!c.code)
+      std::snprintf(buf, sizeof buf, "\\x{%02X}", static_cast<unsigned char>(text[i]));
+    else if (IsUnprintable(*c.code))
+      std::snprintf(buf, sizeof buf, "\\u{%04X}", static_cast<unsigned>(*c.code));
+    else
+      buf[0] = '\0';
+    if (buf[0])
+      out += buf;
+    else
+      out.append(text.substr(i, c.length));
+    i += c.length;
+  }
+  return out;
 }
 
 int HexDigit(char c) {

@@ -20,5 +20,11 @@ Utf8Char DecodeUtf8At(std::string_view s, size_t i);
 void AppendUtf8(std::string& out, char32_t cp);
 // The value of hex digit `c`, or -1.
 int HexDigit(char c);
+// Outside text made fit for a log line or an error message: its first `most` bytes (never cut
+// inside a character; "..." marks a cut), with each control character (C0, DEL, C1), line or
+// paragraph separator and bidirectional control written as \u{XXXX}, and each byte that starts no
+// well-formed character as \x{XX}: the text can neither start a line of its own nor reorder what
+// follows it.
+std::string PrintableText(std::string_view text, size_t most);
 
 }  // namespace ap

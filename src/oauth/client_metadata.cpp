@@ -18,6 +18,7 @@
 
 #include "api/broker_context.hpp"
 #include "api/throttles.hpp"
+#include "core/utf8.hpp"
 #include "http/client.hpp"
 #include "http/url.hpp"
 #include "oauth/client_registration.hpp"
@@ -141,7 +142,11 @@ Status CheckClientIdUrl(std::string_view url) {
 }
 
 Result<store::ClientRecord> ClientFromMetadata(std::string_view url, std::string_view body, UnixSeconds now) {
-  auto bad = [](std::string why) { return MakeError(Errc::kValidation, "the document " + why); };
+  // What the document says is quoted in the refusal, which is logged and shown on the broker's error
+  // page: made printable, it cannot forge a log line or lay out the page.
+  auto bad = [](std::string_view why) {
+    return MakeError(Errc::kValidation, "the document " + PrintableText(why, 600));
+  };
   boost::system::error_code ec;
   json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
   if (ec || !doc.is_object()) return bad("is not a JSON object");

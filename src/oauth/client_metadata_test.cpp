@@ -97,6 +97,20 @@ TEST(ClientMetadataTest, TheClientIdMustBeTheUrlExactly) {
   EXPECT_FALSE(ClientFromMetadata(kUrl, Document({{"client_id", 42}}), 0));
 }
 
+// The refusal quotes the document, and is logged and shown on the broker's error page: a newline
+// in it would forge a log line, a bidirectional control reorder the page's sentence.
+TEST(ClientMetadataTest, WhatARefusalQuotesOfTheDocumentIsPrintable) {
+  std::string forged = "x\n2025-01-01 [warning] revoking grant g1: owner request\u202E";
+  auto client = ClientFromMetadata(kUrl, Document({}, forged), 0);
+  ASSERT_FALSE(client);
+  EXPECT_EQ(Why(client).find('\n'), std::string::npos) << Why(client);
+  EXPECT_EQ(Why(client).find("\u202E"), std::string::npos) << Why(client);
+  EXPECT_NE(Why(client).find("x\\u{000A}2025-01-01"), std::string::npos) << Why(client);
+  auto refused_uri = ClientFromMetadata(kUrl, Document({{"client_uri", "javascript:\r\nalert(1)"}}), 0);
+  ASSERT_FALSE(refused_uri);
+  EXPECT_EQ(Why(refused_uri).find_first_of("\r\n"), std::string::npos) << Why(refused_uri);
+}
+
 TEST(ClientMetadataTest, RefusesSecretsRedirectUrisAndTextThatARegisteredClientCouldNotHave) {
   struct Case {
     json::object changes;
