@@ -23,7 +23,7 @@ using http::StatusCode;
 namespace {
 
 constexpr size_t kMaxLabel = 40;
-constexpr size_t kMinKey = 16;
+constexpr size_t kMinKey = vault::kMinHintedKey;  // a vault key is always hinted
 constexpr size_t kMaxKey = 512;
 // Keys per owner: GET /keys answers them all in one list, and the vault holds each in memory.
 constexpr size_t kMaxKeysPerOwner = 100;
@@ -43,11 +43,10 @@ json::object KeyToJson(const store::ProviderKeyRecord& key) {
 }
 
 json::object EnvironmentKeyToJson(const vault::HeldKey& key) {
-  std::string_view secret = key.secret;
   return {{"id", "environment-" + key.provider},
           {"provider", key.provider},
           {"label", key.label},
-          {"hint", std::string(secret.substr(secret.size() >= 4 ? secret.size() - 4 : 0))},
+          {"hint", vault::KeyHint(key.secret)},
           {"source", "environment"},
           {"createdAt", nullptr},
           {"lastUsedAt", TimeOrNull(key.last_used_at.load(std::memory_order_relaxed))}};

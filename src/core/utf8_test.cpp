@@ -57,5 +57,20 @@ TEST(Utf8, ReadsHexDigitsInEitherCase) {
   for (char c : std::string_view("gG/:@`\0 -x", 10)) EXPECT_EQ(HexDigit(c), -1) << int(c);
 }
 
+// What outside text could do to a log line or a message it is put in: end the line and forge the
+// next, or reverse what follows it. Printable text goes as it is, cut to its budget between
+// characters.
+TEST(Utf8, PrintableTextCannotStartALineOrReorderWhatFollows) {
+  EXPECT_EQ(PrintableText("notes app", 100), "notes app");
+  EXPECT_EQ(PrintableText("x\n2025-01-01 [warning] revoking grant g1", 100),
+            "x\\u{000A}2025-01-01 [warning] revoking grant g1");
+  EXPECT_EQ(PrintableText("a\r\tb\x7f", 100), "a\\u{000D}\\u{0009}b\\u{007F}");
+  EXPECT_EQ(PrintableText("a\u2028b\u202Ec\u2066d\u0085e", 100), "a\\u{2028}b\\u{202E}c\\u{2066}d\\u{0085}e");
+  EXPECT_EQ(PrintableText("caf\xff\xc3", 100), "caf\\x{FF}\\x{C3}");
+  EXPECT_EQ(PrintableText("caf\u00e9 au lait", 100), "caf\u00e9 au lait");
+  EXPECT_EQ(PrintableText("caf\u00e9", 4), "caf...") << "not cut inside the \u00e9";
+  EXPECT_EQ(PrintableText("abcdef", 3), "abc...");
+}
+
 }  // namespace
 }  // namespace ap

@@ -96,7 +96,7 @@ store::ProviderKeyRecord Vault::Seal(std::string id, std::string owner_id, std::
   record.owner_id = std::move(owner_id);
   record.provider = std::move(provider);
   record.label = std::move(label);
-  record.hint = std::string(secret.substr(secret.size() >= 4 ? secret.size() - 4 : 0));
+  record.hint = KeyHint(secret);
   record.created_at = now;
   vault::Seal(master_, secret, record);
   return record;

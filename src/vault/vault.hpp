@@ -28,6 +28,15 @@ namespace ap::vault {
 
 inline constexpr std::string_view kEnvironmentLabel = "environment";
 
+// What the owner is shown of a key to tell it apart: its last kHintLength characters, of a key at
+// least kMinHintedKey long; nothing of a shorter one (an environment key may be any length, and the
+// last 4 of an 8-character key are half of it).
+inline constexpr size_t kHintLength = 4;
+inline constexpr size_t kMinHintedKey = 16;
+inline std::string KeyHint(std::string_view secret) {
+  return secret.size() < kMinHintedKey ? std::string() : std::string(secret.substr(secret.size() - kHintLength));
+}
+
 // One key the broker may spend.
 struct HeldKey {
   std::string id;  // the vault key's id; empty for an environment key

@@ -106,6 +106,18 @@ TEST(Vault, EachGrantSpendsItsOwnersKeyUnderItsLabel) {
   EXPECT_EQ(vault.Find("alice", "openai", "personal")->secret, "sk-alice-rotated-0000000");
 }
 
+// An environment key may be any length: the owner is shown nothing of a short one, whose last four
+// characters would be half of it or all of it.
+TEST(Vault, AKeyIsHintedByItsLastFourCharactersOnlyIfItIsLongEnough) {
+  EXPECT_EQ(KeyHint("sk-proj-0123456789abcdef"), "cdef");
+  EXPECT_EQ(KeyHint("0123456789abcdef"), "cdef");
+  EXPECT_EQ(KeyHint("0123456789abcde"), "");
+  EXPECT_EQ(KeyHint("abcd"), "");
+  EXPECT_EQ(KeyHint(""), "");
+  Vault vault(NewMasterKey(), "op", {});
+  EXPECT_EQ(vault.Seal("k1", "alice", "openai", "personal", "sk-alice-0123456789", 0).hint, "6789");
+}
+
 TEST(Vault, TheEnvironmentsKeysAreTheOperatorsUnlessShared) {
   Vault only_operator(NewMasterKey(), "op", {});
   only_operator.SetEnvironmentKeys({{"openai", "sk-env-000000000000"}});
