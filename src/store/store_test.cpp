@@ -28,6 +28,7 @@
 #include "store/sqlite/connection.hpp"
 #include "store/sqlite/migrations.hpp"
 #include "store/sqlite/sqlite_store.hpp"
+#include "store/tables/key_tables.hpp"
 
 namespace ap::store {
 namespace {
@@ -1802,6 +1803,41 @@ TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().code, Errc::kUnavailable);
   EXPECT_EQ(keys.Rewrap({}, {}, "", "m1", "m3").error().code, Errc::kUnavailable);  // not the current key
+}
+
+// A broker adds a key under the old master key while another rotates it: the addition has checked
+// the master key's id and written its row, not yet committed, when the rotation starts. Either the
+// rotation waits for it and then finds a key it did not rewrap (and refuses), or the addition comes
+// after it (and is refused): never a key left sealed under the old master key with the new one
+// recorded.
+TEST_P(StoreTest, AKeyAddedWhileTheMasterKeyRotatesIsNeverLeftUnderTheOldOne) {
+  ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
+  KeyStore& keys = store_->Keys();
+  ASSERT_TRUE(keys.PutKey(Key("k1", "alice", "personal", "m1")));
+  bool postgres = std::string_view(GetParam().name) == "Postgres";
+  std::unique_ptr<sql::Connection> adding =
+      postgres ? std::unique_ptr<sql::Connection>(
+                     postgres::Connection::Open(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_))).value())
+               : sqlite::OpenConnection(dir_ / "aipassport.db").value();
+  ASSERT_TRUE(adding->Begin());
+  ASSERT_TRUE(tables::RequireMasterKey(*adding, "m1"));
+  {
+    sql::Query insert(adding->Prepare(
+        "INSERT INTO provider_keys (id, owner_id, provider, label, hint, sealed, wrapped_data_key, master_id, "
+        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    insert.Bind("k2").Bind("alice").Bind("openai").Bind("team").Bind("").BindBlob("sealed-k2").BindBlob("wrapped-k2");
+    insert.Bind("m1").Bind(int64_t{1});
+    ASSERT_EQ(insert.Step(), sql::kDone);
+  }
+  std::optional<Status> rotated;
+  std::thread rotation([&] { rotated = keys.Rewrap({{"k1", "new-k1"}}, {}, "", "m1", "m2"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the rotation has counted, if it does not wait
+  ASSERT_TRUE(adding->Exec("COMMIT"));
+  rotation.join();
+  ASSERT_TRUE(rotated.has_value());
+  EXPECT_FALSE(*rotated) << "the rotation did not rewrap k2";
+  auto master = keys.MasterKeyId().value();
+  for (const auto& key : keys.ListKeys(std::nullopt).value()) EXPECT_EQ(key.master_id, master) << key.id;
 }
 
 SigningKeyRecord SigningKey(const std::string& kid, UnixSeconds created_at, const std::string& master = "m1") {

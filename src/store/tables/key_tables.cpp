@@ -25,6 +25,12 @@ const std::string kDeleteKey = "DELETE FROM provider_keys WHERE id = ?";
 const std::string kMarkUsed =
     "UPDATE provider_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
 const std::string kGetMaster = "SELECT value FROM settings WHERE key = 'vault.master_id'";
+// PostgreSQL: the master key id's row stays locked to the end of the transaction that checked it, so
+// that a key sealed under the id it read and a rotation of that id come one after the other. Without
+// it, a rotation could count the keys before one being added under the old id was committed, and
+// leave it sealed under a master key the brokers no longer hold. (SQLite's writers take the database
+// one at a time: BEGIN IMMEDIATE.)
+const std::string kLockMaster = kGetMaster + " FOR UPDATE";
 const std::string kSetMaster =
     "INSERT INTO settings (key, value) VALUES ('vault.master_id', ?) "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -44,8 +50,9 @@ ProviderKeyRecord ReadKey(const Query& q) {
                            q.Text(4), q.Blob(5), q.Blob(6), q.Text(7), q.Int(8), q.OptInt(9)};
 }
 
-Result<std::optional<std::string>> StoredMaster(Connection& db) {
-  Query q(db.Prepare(kGetMaster));
+// `lock`: in a transaction that writes what depends on the id (see kLockMaster).
+Result<std::optional<std::string>> StoredMaster(Connection& db, bool lock) {
+  Query q(db.Prepare(lock && db.dialect() == sql::Dialect::kPostgres ? kLockMaster : kGetMaster));
   int rc = q.Step();
   if (rc == kDone) return std::optional<std::string>();
   if (rc != kRow) return db.DbError("read the master key id");
@@ -62,7 +69,7 @@ Status SetMaster(Connection& db, std::string_view master_id) {
 }  // namespace
 
 Status RequireMasterKey(Connection& db, std::string_view master_id) {
-  auto current = StoredMaster(db);
+  auto current = StoredMaster(db, true);
   if (!current) return current.error();
   if (!*current) return SetMaster(db, master_id);
   if (**current != master_id)
@@ -155,7 +162,7 @@ Status KeyTables::MarkKeysUsed(const std::vector<std::string>& ids, UnixSeconds 
   });
 }
 
-Result<std::optional<std::string>> KeyTables::MasterKeyId() { return StoredMaster(db_); }
+Result<std::optional<std::string>> KeyTables::MasterKeyId() { return StoredMaster(db_, false); }
 
 Result<std::string> KeyTables::WrappedAuditKey(std::string_view wrapped_if_none, std::string_view master_id) {
   return db_.InTransaction([&]() -> Result<std::string> {
@@ -195,7 +202,7 @@ Status RewrapRows(Connection& db, const std::string& rewrap_sql, const std::stri
 Status KeyTables::Rewrap(const std::vector<RewrappedKey>& keys, const std::vector<RewrappedKey>& signing_keys,
                          std::string_view audit_key, std::string_view old_master_id, std::string_view new_master_id) {
   return db_.InTransaction([&]() -> Status {
-    auto current = MasterKeyId();
+    auto current = StoredMaster(db_, true);
     if (!current) return current.error();
     if (*current && **current != old_master_id)
       return MakeError(Errc::kUnavailable, "the keys changed concurrently; try again");

@@ -16,7 +16,7 @@ using sql::Connection;
 
 // Inside a transaction: records `master_id` as the vault's master key when none is recorded yet;
 // kUnavailable when another one is (it was rotated), so nothing is sealed under a key the other
-// brokers cannot open.
+// brokers cannot open. On PostgreSQL the id stays locked to the end of the transaction.
 Status RequireMasterKey(Connection& db, std::string_view master_id);
 
 // Inside a master key rotation's transaction: sets each listed row's wrapped data key, wrapped under
