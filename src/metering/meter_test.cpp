@@ -54,6 +54,7 @@ class MeterTest : public ::testing::Test {
     auto r = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
     r.grant.budget_micros = budget_micros;
     r.grant.status = store::GrantStatus::kApproved;
+    r.grant.expires_at = std::nullopt;  // the request's day of waiting (at 100) ended long ago by the store's clock
     EXPECT_TRUE(OnStore([&] { return store_->Grants().CreateGrantRequest(r.request, r.grant); }));
     return domain::Grant{OnStore([&] { return store_->Grants().GetGrant(r.grant.id); }).value(), scope};
   }

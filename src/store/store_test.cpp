@@ -340,6 +340,18 @@ TEST_P(StoreTest, LeasesRefuseGrantsThatAreNotApproved) {
   Create("pending", 100, 3);
   EXPECT_EQ(store_->Metering().TakeLease("pending", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
   EXPECT_EQ(store_->Metering().TakeLease("missing", "n1", {0, 1}, {0, 1}).error().code, Errc::kNotFound);
+  // Ended by the database's clock, whatever the asking node's says.
+  GrantRecord ended = Create("ended", 100, 3);
+  ended.expires_at = store_->Metering().DatabaseNow().value();
+  Approve(ended);
+  auto refused = store_->Metering().TakeLease("ended", "n1", {0, 1}, {0, 1});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Errc::kUnauthorized);
+  EXPECT_EQ(refused.error().message, "Grant status is 'expired'");
+  GrantRecord later = Create("later", 100, 3);
+  later.expires_at = store_->Metering().DatabaseNow().value() + 3600;
+  Approve(later);
+  EXPECT_EQ(store_->Metering().TakeLease("later", "n1", {0, 1}, {0, 1}).value().requests, 1);
 }
 
 TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
@@ -405,15 +417,17 @@ GrantRecord ChildOf(const GrantRecord& parent, const std::string& id, std::optio
 }
 
 constexpr GrantStore::ChildBounds kRoomy{50, 1000};
+// An end after the database's clock, for grants that lease: a lease is refused past its grant's end.
+constexpr UnixSeconds kFarEnd = 4'000'000'000;
 
 TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   GrantRecord root = Create("root", 100, 100);
   root.budget_micros = 1000;
-  root.expires_at = 10'000;
+  root.expires_at = kFarEnd;
   root = Approve(root);
-  GrantRecord child = ChildOf(root, "child", 800, 50);
+  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
-  GrantRecord grandchild = ChildOf(child, "grandchild", 600, std::nullopt);
+  GrantRecord grandchild = ChildOf(child, "grandchild", 600, std::nullopt, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-grandchild", 150), grandchild, kRoomy, 200));
   EXPECT_EQ(store_->Grants().GetGrant("grandchild")->ancestors, (std::vector<std::string>{"child", "root"}));
 
@@ -458,10 +472,10 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
 TEST_P(StoreTest, ChildrenNeverLeaseTheirParentEmptyBetweenThem) {
   GrantRecord parent = Create("parent", 100, 500);
   parent.budget_micros = 10'000;
-  parent.expires_at = 10'000;
+  parent.expires_at = kFarEnd;
   parent = Approve(parent);
   for (const auto& id : {"c1", "c2", "c3"}) {
-    GrantRecord child = ChildOf(parent, id, 10'000, 500);
+    GrantRecord child = ChildOf(parent, id, 10'000, 500, kFarEnd);
     ASSERT_TRUE(store_->Grants().CreateChildGrant(Request(std::string("req-") + id, 150), child, kRoomy, 200));
     auto lease = store_->Metering().TakeLease(id, "n1", {100, 1}, {10'000, 500});
     ASSERT_TRUE(lease) << id << ": " << lease.error().message;
@@ -483,21 +497,21 @@ TEST_P(StoreTest, ChildrenNeverLeaseTheirParentEmptyBetweenThem) {
 
 TEST_P(StoreTest, AChildIsRefusedOnceAnyOfItsAncestorsIsNotApproved) {
   GrantRecord root = Create("root", 100, 100);
-  root.expires_at = 10'000;
+  root.expires_at = kFarEnd;
   root = Approve(root);
-  GrantRecord child = ChildOf(root, "child", std::nullopt, 10);
+  GrantRecord child = ChildOf(root, "child", std::nullopt, 10, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
   ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}));
   root.status = GrantStatus::kRevoked;
   root.revoked_at = 250;
   ASSERT_TRUE(store_->Grants().UpdateGrant(root));
   EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
-  GrantRecord late = ChildOf(store_->Grants().GetGrant("child").value(), "late", std::nullopt, 1);
+  GrantRecord late = ChildOf(store_->Grants().GetGrant("child").value(), "late", std::nullopt, 1, kFarEnd);
   EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-late", 150), late, kRoomy, 260).error().code,
             Errc::kUnauthorized);
   EXPECT_EQ(store_->Grants().GetGrant("late").error().code, Errc::kNotFound);
-  GrantRecord expired = ChildOf(store_->Grants().GetGrant("child").value(), "expired", std::nullopt, 1);
-  EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-expired", 150), expired, kRoomy, 20'000).error().code,
+  GrantRecord expired = ChildOf(store_->Grants().GetGrant("child").value(), "expired", std::nullopt, 1, kFarEnd);
+  EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-expired", 150), expired, kRoomy, kFarEnd + 1).error().code,
             Errc::kUnauthorized);
 }
 
@@ -563,9 +577,10 @@ TEST_P(StoreTest, AChildNeverOutlivesItsAncestors) {
 
 TEST_P(StoreTest, AGrantsOwnCallsDoNotEraseWhatItsChildrenLeasedWhereItLeasesNothing) {
   GrantRecord root = Create("root", 100);  // no budget, no cap: the meter leases nothing for its calls
-  root.expires_at = 10'000;
+  root.expires_at = kFarEnd;
   root = Approve(root);
-  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5), kRoomy, 200));
+  ASSERT_TRUE(
+      store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5, kFarEnd), kRoomy, 200));
   ASSERT_TRUE(store_->Metering().TakeLease("c", "n1", {500, 5}, {500, 5}));
   UsageRecord own{"root", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 300};
   own.unleased_micros = 300;

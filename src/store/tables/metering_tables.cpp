@@ -256,6 +256,10 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
   if (!found) return found.error();
   const std::vector<std::string>& chain = *found;
   if (auto locked = grants_.LockInIdOrder(chain); !locked) return locked.error();
+  // Expiry by the database's clock, which every node shares: a node whose clock is behind would
+  // otherwise go on leasing from a grant that has ended (or that its owner ended "now").
+  auto now = DatabaseNow();
+  if (!now) return now.error();
   Lease granted{std::max(want.micros, need.micros), std::max(want.requests, need.requests)};
   bool limits_requests = false, limits_micros = false;
   for (const auto& id : chain) {
@@ -265,6 +269,9 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
     auto half = [](int64_t left, int64_t needed) { return std::max(needed, left / 2); };
     if (grant->status != GrantStatus::kApproved)
       return MakeError(Errc::kUnauthorized, "Grant status is '" + std::string(GrantStatusName(grant->status)) + "'");
+    if (grant->expires_at && *grant->expires_at <= *now)
+      return MakeError(Errc::kUnauthorized,
+                       "Grant status is '" + std::string(GrantStatusName(GrantStatus::kExpired)) + "'");
     if (grant->max_requests) {
       int64_t left = LeftOf(*grant->max_requests, {grant->usage_count, grant->lost_requests, grant->leased_requests});
       if (left < need.requests)
