@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
@@ -118,6 +119,16 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
          FieldError(typed, name);
 }
 
+// An unverified name is shown between quotation marks: one of its own would close them, and what
+// follows would read as the broker's words (Notes\u201D, checked by your operator. \u201Cx). Its
+// own are shown as escapes, as VisibleText shows hidden characters.
+std::string WithoutClosingQuotes(std::string name) {
+  for (auto [mark, escape] : {std::pair{"\u201C", "\u27E8U+201C\u27E9"}, std::pair{"\u201D", "\u27E8U+201D\u27E9"}})
+    for (size_t at = name.find(mark); at != std::string::npos; at = name.find(mark, at + std::strlen(escape)))
+      name.replace(at, std::strlen(mark), escape);
+  return name;
+}
+
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
 // "calls itself" its name. The domain shown large is the one nobody can make up: where the answer
 // goes when it goes back to a page (an OAuth sign-in), else the home page the app names (a
@@ -132,7 +143,7 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
                          ? "<h1>" + name + " asks for access</h1>"
                          : "<h1><span class=\"badge\" id=\"unverified\">Unverified</span> An app that calls itself "
                            "\u201C<bdi id=\"app-name\">" +
-                               name + "</bdi>\u201D asks for access</h1>";
+                               WithoutClosingQuotes(name) + "</bdi>\u201D asks for access</h1>";
   auto large = [](const ShownHost& host) {
     return "<p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(host.registrable))) + "</p>";
   };

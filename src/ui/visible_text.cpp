@@ -41,6 +41,23 @@ bool IsHidden(char32_t c) {
          (c >= 0xE0000 && c <= 0xE0FFF);                              // tags and reserved default-ignorables
 }
 
+// Combining marks, of the blocks made of them or rich in them: diacritics (and their extension and
+// supplement), Cyrillic's, Hebrew points, Arabic harakat and Quranic marks, Thai's, those for
+// symbols, half marks, CJK tone marks, kana voicing. A run of them stacks on one letter and draws a
+// tower over the lines around it ("Zalgo" text); no language writes more than a few on a letter.
+// (Other scripts' marks are not listed: a tower of those is broken by one listed every fourth.)
+bool IsStackingMark(char32_t c) {
+  return (c >= 0x0300 && c <= 0x036F) || (c >= 0x0483 && c <= 0x0489) || (c >= 0x0591 && c <= 0x05BD) || c == 0x05BF ||
+         c == 0x05C1 || c == 0x05C2 || c == 0x05C4 || c == 0x05C5 || c == 0x05C7 || (c >= 0x0610 && c <= 0x061A) ||
+         (c >= 0x064B && c <= 0x065F) || c == 0x0670 || (c >= 0x06D6 && c <= 0x06DC) || (c >= 0x06DF && c <= 0x06E4) ||
+         c == 0x06E7 || c == 0x06E8 || (c >= 0x06EA && c <= 0x06ED) || c == 0x0E31 || (c >= 0x0E34 && c <= 0x0E3A) ||
+         (c >= 0x0E47 && c <= 0x0E4E) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x1DC0 && c <= 0x1DFF) ||
+         (c >= 0x20D0 && c <= 0x20FF) || (c >= 0x302A && c <= 0x302F) || c == 0x3099 || c == 0x309A ||
+         (c >= 0xFE20 && c <= 0xFE2F);
+}
+// How many such marks in a row are shown as marks.
+constexpr int kMostStackedMarks = 3;
+
 std::string Escape(const char* format, unsigned value) {
   char out[16];
   std::snprintf(out, sizeof out, format, value);
@@ -51,6 +68,7 @@ std::string Escape(const char* format, unsigned value) {
 template <class Out>
 void Walk(std::string_view text, Out&& out) {
   bool after_non_ascii = false;  // a variation selector may follow a non-ASCII character once
+  int marks = 0;                 // stacking marks just before this character
   for (size_t i = 0; i < text.size();) {
     Utf8Char d = DecodeUtf8At(text, i);
     if (!d.code) {
@@ -60,7 +78,8 @@ void Walk(std::string_view text, Out&& out) {
       continue;
     }
     char32_t c = *d.code;
-    bool hidden = IsHidden(c) || (IsVariationSelector(c) && !after_non_ascii);
+    marks = IsStackingMark(c) ? marks + 1 : 0;
+    bool hidden = IsHidden(c) || (IsVariationSelector(c) && !after_non_ascii) || marks > kMostStackedMarks;
     if (hidden)
       out(Escape("U+%04X", static_cast<unsigned>(c)), true);
     else

@@ -14,7 +14,9 @@ namespace ap::ui {
 // "⟨U+XXXX⟩": bidirectional controls (U+202A-202E, U+2066-2069, U+200E/200F, U+061C), zero-width
 // and other invisible or format characters (U+200B-200D, U+2060-2064, U+FEFF, U+00AD, tags
 // U+E0000-E007F, fillers), C0/C1 controls and line separators, and variation selectors that do not
-// follow a non-ASCII character (the only place they change a glyph). Bytes that are not UTF-8 become
+// follow a non-ASCII character (the only place they change a glyph), and the fourth and later of a
+// run of combining marks that stack (U+0300-036F and the like: a tower of them would draw over
+// the lines around the text). Bytes that are not UTF-8 become
 // "⟨0xNN⟩". The result still needs HTML escaping.
 std::string VisibleText(std::string_view text);
 

@@ -61,6 +61,20 @@ TEST(VisibleTextTest, VariationSelectorsOnlyWhereTheyChangeAGlyph) {
   EXPECT_EQ(VisibleText("a\U000E0100"), "a\u27E8U+E0100\u27E9");
 }
 
+// A letter with a few marks is a word of some language; a tower of them ("Zalgo" text) draws over
+// the lines around it, such as the consent screen's domain and warnings.
+TEST(VisibleTextTest, OnlyThreeStackingMarksInARowAreShownAsMarks) {
+  for (std::string_view written : {"Ti\u1EBFng Vi\u1EC7t, ca\u0301, a\u0323\u0302",
+                                   "\u05D1\u05BC\u05B0\u0591 \u0628\u0651\u064E \u0E01\u0E34\u0E48"})
+    EXPECT_EQ(VisibleText(written), written);
+  EXPECT_EQ(VisibleText("a\u0301\u0302\u0303\u0304\u0489b"),
+            "a\u0301\u0302\u0303\u27E8U+0304\u27E9\u27E8U+0489\u27E9b");
+  std::string tower = "N";
+  for (int i = 0; i < 100; ++i) tower += "\u0336\u0489";
+  EXPECT_TRUE(HasHiddenCharacters(tower));
+  EXPECT_EQ(VisibleText("\u0301\u0301\u0301x\u0301"), "\u0301\u0301\u0301x\u0301") << "a run ends at a letter";
+}
+
 TEST(ShowHostTest, AsciiHostsAndTheirRegistrableDomain) {
   ShownHost h = ShowHost("Login.Example.CO.UK");
   EXPECT_TRUE(h.valid);

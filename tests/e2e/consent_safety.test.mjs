@@ -71,6 +71,25 @@ async function browserSignIn(page, next) {
   await Promise.all([page.waitForURL((u) => new URL(u).pathname === next), page.click('button[type=submit]')]);
 }
 
+test('in Chromium: an unverified name cannot close the quotation marks around it, nor a tower of marks draw over the page', async () => {
+  const tower = 'Z' + '\u0336\u0489\u0301'.repeat(60);
+  const spoof = await grantRequest(broker, {
+    appName: 'Notes\u201D, checked by your operator. \u201CNotes',
+    appUrl: 'https://notes.example',
+    reason: `meeting notes ${tower}`,
+    scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] },
+  });
+  assert.equal(spoof.status, 201, spoof.text);
+  const page = await browser.newPage();
+  await browserSignIn(page, `/consent/${spoof.json.grant.id}`);
+  assert.equal(await page.textContent('h1'),
+    'Unverified An app that calls itself \u201CNotes\u27E8U+201D\u27E9, checked by your operator. \u27E8U+201C\u27E9Notes\u201D asks for access');
+  const body = await page.textContent('body');
+  assert.match(body, /meeting notes Z\u0336\u0489\u0301\u27E8U\+0336\u27E9\u27E8U\+0489\u27E9/, 'three marks on a letter, the rest as escapes');
+  assert.ok(!/[\u0300-\u036F\u0483-\u0489]{4}/.test(body), 'no run of four stacking marks reaches the page');
+  await page.close();
+});
+
 test('in Chromium: an unverified app is named as what it calls itself, its real domain large, bidi and invisible characters as escapes, the provider named, no caps warned of and a cap suggested', async () => {
   const spoof = await grantRequest(broker, {
     appName: '\u202Erepleh laiciffO IAnepO', // shows as "OpenAI Official Helper" without the escape
