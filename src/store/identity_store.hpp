@@ -44,7 +44,8 @@ class IdentityStore {
   virtual Result<std::vector<OwnerRecord>> ListOwners() = 0;
   // Sets a new password hash and ends every session of the owner; kNotFound if unknown.
   virtual Status SetOwnerPassword(std::string_view username, std::string_view password_hash) = 0;
-  // Removes the owner in one transaction: their approved grants are revoked (a change each, so every
+  // Removes the owner in one transaction: their approved grants, and the requests their sign-ins
+  // started that still wait, are revoked (a change each, so every
   // broker refuses them at once), their provider keys deleted, their sessions ended. The row stays
   // under a name no one can take or sign in with, so the grants and the record still name them; it
   // is no longer listed. kNotFound if unknown.

@@ -1735,6 +1735,9 @@ TEST_P(StoreTest, RemovingAnOwnerRevokesTheirGrantsDeletesTheirKeysAndKeepsTheir
   GrantRecord other = Create("g2", 100);
   other.owner_id = "o2";
   other = Approve(other);
+  GrantRecord waiting = Create("g3", 100);  // a request alice's sign-in started: the operator could approve it
+  waiting.owner_id = "o1";
+  ASSERT_TRUE(store_->Grants().UpdateGrant(waiting));
   ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf", 200, 200}));
   int64_t keys_before = store_->Keys().Version().value();
   int64_t changes_before = store_->Changes().LastChange().value();
@@ -1746,6 +1749,7 @@ TEST_P(StoreTest, RemovingAnOwnerRevokesTheirGrantsDeletesTheirKeysAndKeepsTheir
   EXPECT_GT(ended.version, live.version) << "brokers' caches keep the newer version";
   EXPECT_EQ(ended.owner_id, std::optional<std::string>("o1")) << "the grant still names who owned it";
   EXPECT_EQ(store_->Grants().GetGrant("g2").value().status, GrantStatus::kApproved);
+  EXPECT_EQ(store_->Grants().GetGrant("g3").value().status, GrantStatus::kRevoked);
   auto keys = store_->Keys().ListKeys(std::nullopt).value();
   ASSERT_EQ(keys.size(), 1u);
   EXPECT_EQ(keys[0].owner_id, "o2");
@@ -1754,6 +1758,7 @@ TEST_P(StoreTest, RemovingAnOwnerRevokesTheirGrantsDeletesTheirKeysAndKeepsTheir
   for (const auto& change : store_->Changes().ChangesAfter(changes_before, 10).value())
     kinds.insert(change.kind + ":" + change.subject);
   EXPECT_TRUE(kinds.count("grant:g1")) << "every broker refuses the grant at once";
+  EXPECT_TRUE(kinds.count("grant:g3"));
   EXPECT_TRUE(kinds.count("keys:")) << "every broker drops the keys at once";
   EXPECT_EQ(store_->Identity().GetSession("s1").error().code, Errc::kNotFound);
   EXPECT_EQ(store_->Identity().GetOwnerByName("alice").error().code, Errc::kNotFound);

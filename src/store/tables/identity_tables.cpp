@@ -22,10 +22,12 @@ const std::string kInsertOwner = "INSERT INTO owners (id, username, password_has
 const std::string kSetPassword = "UPDATE owners SET password_hash = ? WHERE id = ?";
 const std::string kRetireOwner = "UPDATE owners SET username = ?, password_hash = '' WHERE id = ?";
 // The grants it revokes are those it returns: one approved meanwhile by another broker is revoked
-// and told of too (a separate read of them first would miss it under READ COMMITTED).
+// and told of too (a separate read of them first would miss it under READ COMMITTED). A request
+// still waiting that the owner's sign-in started is theirs too (Approve keeps it theirs, whoever
+// decides it): left pending, the operator could approve it for the removed owner.
 const std::string kRevokeGrantsOf =
     "UPDATE grants SET status = 'revoked', revoked_at = ?, version = version + 1 WHERE owner_id = ? "
-    "AND status = 'approved' RETURNING id";
+    "AND status IN ('approved', 'pending') RETURNING id";
 const std::string kDeleteKeysOf = "DELETE FROM provider_keys WHERE owner_id = ?";
 const std::string kEndOwnerSessions = "DELETE FROM sessions WHERE owner_id = ?";
 const std::string kInsertSession =
