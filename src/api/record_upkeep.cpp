@@ -28,6 +28,21 @@ void RecordUpkeep::PruneIfDue(UnixMillis now) {
     spdlog::error("ended sessions not deleted: {}", ended.error().message);
   if (auto tokens = PruneEndedTokens(now / 1000); !tokens)
     spdlog::error("ended OAuth codes and refresh tokens not deleted: {}", tokens.error().message);
+  if (auto lapsed = PruneLapsedRequests(now / 1000); !lapsed)
+    spdlog::error("requests nobody decided not deleted: {}", lapsed.error().message);
+}
+
+Result<int64_t> RecordUpkeep::PruneLapsedRequests(UnixSeconds now) {
+  int64_t deleted = 0;
+  for (;;) {  // a transaction a page, so that calls waiting for the store thread wait for one page
+    auto page = store_.Grants().PruneLapsedRequests(now - retention_days_ * 86400, kLapsedPage);
+    if (!page) return page.error();
+    deleted += *page;
+    if (*page < kLapsedPage) break;
+  }
+  if (deleted > 0)
+    spdlog::info("deleted {} requests nobody decided, whose wait ended over {} days ago", deleted, retention_days_);
+  return deleted;
 }
 
 Result<int64_t> RecordUpkeep::PruneEndedTokens(UnixSeconds now) {

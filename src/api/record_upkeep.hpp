@@ -1,6 +1,6 @@
 #pragma once
 // Keeps the record: drops activity older than its retention (and OAuth codes and refresh tokens
-// that ended before it), and writes to the audit trail the
+// that ended before it, and requests nobody decided whose wait ended before it), and writes to the audit trail the
 // grants that ended on their own (an approved grant that expired, or whose budget or request cap
 // is used up), which no request marks. With the activity, it drops the owners' ended sessions,
 // whose cookies nobody presents again. Runs on the store thread.
@@ -21,6 +21,8 @@ class RecordUpkeep {
  public:
   // How often activity is pruned while the broker runs (and once at start).
   static constexpr int64_t kPruneEveryMillis = 3600 * 1000;
+  // Lapsed requests deleted in one transaction.
+  static constexpr int64_t kLapsedPage = 500;
 
   RecordUpkeep(store::Store& store, record::AuditLog& audit, int64_t retention_days)
       : store_(store), audit_(audit), retention_days_(retention_days) {}
@@ -30,7 +32,11 @@ class RecordUpkeep {
   // Deletes the OAuth codes and refresh tokens that ended more than the retention ago (see
   // store::OAuthStore::PruneEndedTokens); returns how many went.
   Result<int64_t> PruneEndedTokens(UnixSeconds now);
-  // Prunes activity, ended sessions and ended tokens when kPruneEveryMillis has passed since the last time.
+  // Deletes the requests nobody decided whose wait ended more than the retention ago (see
+  // store::GrantStore::PruneLapsedRequests); returns how many went.
+  Result<int64_t> PruneLapsedRequests(UnixSeconds now);
+  // Prunes activity, ended sessions, ended tokens and lapsed requests when kPruneEveryMillis has
+  // passed since the last time.
   void PruneIfDue(UnixMillis now);
   // Deletes the sessions that have ended (api::SessionEnded); returns how many went.
   Result<int64_t> PruneSessions(UnixSeconds now);

@@ -804,6 +804,7 @@ int RunBroker(const Config& config) {
   api::RecordUpkeep upkeep(**store, audit, config.activity_retention_days);
   if (auto pruned = upkeep.PruneActivity(SystemNowMillis()); !pruned) return Fail(pruned.error());
   if (auto ended = upkeep.PruneEndedTokens(SystemNow()); !ended) return Fail(ended.error());
+  if (auto lapsed = upkeep.PruneLapsedRequests(SystemNow()); !lapsed) return Fail(lapsed.error());
   http::BlockingPool work_pool(1);
   http::NameThreads(work_pool, 1, "ap-work");
   http::RunBelowIoThreads(work_pool, 1);

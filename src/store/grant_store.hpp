@@ -145,6 +145,10 @@ class GrantStore {
   // Gives every decided grant that has no owner (decided with the owner token before owners
   // existed) to `owner_id`, the operator.
   virtual Status AdoptOwnerlessGrants(std::string_view owner_id) = 0;
+  // Deletes requests nobody decided whose wait ended before `before` (their pending grants and
+  // request rows), the oldest first, at most `limit` in one transaction; returns how many went.
+  // Anyone may ask, so without this the requests that lapse would pile up for ever.
+  virtual Result<int64_t> PruneLapsedRequests(UnixSeconds before, int64_t limit) = 0;
 };
 
 }  // namespace ap::store

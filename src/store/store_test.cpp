@@ -320,6 +320,35 @@ TEST_P(StoreTest, UpdateIsCompareAndSetOnVersion) {
   EXPECT_EQ(store_->Grants().GetGrant("g1")->status, GrantStatus::kApproved);
 }
 
+// Anyone may ask for a grant: requests nobody decided are deleted once their wait is long over,
+// the oldest first and a page at a time; decided ones, and those still waiting, stay.
+TEST_P(StoreTest, RequestsNobodyDecidedAreDeletedOnceTheirWaitIsLongOver) {
+  for (const auto& [id, ends] : {std::pair{"old1", 1000}, {"old2", 1100}, {"old3", 1200}, {"recent", 5000}}) {
+    GrantRecord g = Create(id, 100);
+    g.expires_at = ends;
+    ASSERT_TRUE(store_->Grants().UpdateGrant(g));
+  }
+  GrantRecord decided = Create("decided", 100);
+  decided.expires_at = 1000;
+  Approve(decided);
+  EXPECT_EQ(store_->Grants().PruneLapsedRequests(2000, 2).value(), 2);
+  EXPECT_EQ(store_->Grants().GetGrant("old1").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Grants().GetGrant("old2").error().code, Errc::kNotFound);
+  EXPECT_TRUE(store_->Grants().GetGrant("old3"));
+  EXPECT_EQ(store_->Grants().PruneLapsedRequests(2000, 2).value(), 1);
+  EXPECT_EQ(store_->Grants().PruneLapsedRequests(2000, 2).value(), 0);
+  EXPECT_TRUE(store_->Grants().GetGrant("recent"));
+  EXPECT_EQ(store_->Grants().GetGrant("decided").value().status, GrantStatus::kApproved);
+  // Their request rows went too: a new request may take an old one's id.
+  GrantRecord again = PendingGrant("old1-again", 3000);
+  again.request_id = "req-old1";
+  EXPECT_TRUE(store_->Grants().CreateGrantRequest(Request("req-old1", 3000), again));
+  GrantRecord beside = PendingGrant("recent-2", 3000);
+  beside.request_id = "req-recent";
+  EXPECT_FALSE(store_->Grants().CreateGrantRequest(Request("req-recent", 3000), beside))
+      << "the request of one still waiting is still there";
+}
+
 TEST_P(StoreTest, LeasesNeverGiveOutMoreThanTheCapOrBudget) {
   GrantRecord g = Create("g1", 100, 3);
   g.budget_micros = 1000;

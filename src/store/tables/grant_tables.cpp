@@ -55,6 +55,10 @@ const std::string kEndDescendantsBy =
 #undef AP_SUBTREE
 const std::string kInsertRequest =
     "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+const std::string kLapsedRequests =
+    "SELECT id, request_id FROM grants WHERE status = 'pending' AND expires_at < ? ORDER BY expires_at, id LIMIT ?";
+const std::string kDeletePendingGrant = "DELETE FROM grants WHERE id = ? AND status = 'pending'";
+const std::string kDeleteRequest = "DELETE FROM grant_requests WHERE id = ?";
 const std::string kCountWaiting =
     "SELECT COUNT(*) FROM grants WHERE status = 'pending' AND verified = 0 AND created_at > ?";
 const std::string kUpdateGrant =
@@ -191,6 +195,31 @@ Status GrantTables::AdoptOwnerlessGrants(std::string_view owner_id) {
   q.Bind(owner_id);
   if (q.Step() != kDone) return db_.DbError("adopt grants");
   return {};
+}
+
+Result<int64_t> GrantTables::PruneLapsedRequests(UnixSeconds before, int64_t limit) {
+  return db_.InTransaction([&]() -> Result<int64_t> {
+    std::vector<std::pair<std::string, std::string>> lapsed;  // grant, request
+    {
+      Query q(db_.Prepare(kLapsedRequests));
+      q.Bind(before).Bind(limit);
+      int rc;
+      while ((rc = q.Step()) == kRow) lapsed.emplace_back(q.Text(0), q.Text(1));
+      if (rc != kDone) return db_.DbError("list lapsed requests");
+    }
+    int64_t deleted = 0;
+    for (const auto& [grant_id, request_id] : lapsed) {
+      Query grant(db_.Prepare(kDeletePendingGrant));
+      grant.Bind(grant_id);
+      if (grant.Step() != kDone) return db_.DbError("delete a lapsed request's grant");
+      if (db_.Changes() == 0) continue;  // decided meanwhile (PostgreSQL)
+      Query request(db_.Prepare(kDeleteRequest));
+      request.Bind(request_id);
+      if (request.Step() != kDone) return db_.DbError("delete a lapsed request");
+      ++deleted;
+    }
+    return deleted;
+  });
 }
 
 Status GrantTables::InsertRequest(const GrantRequestRecord& r) {

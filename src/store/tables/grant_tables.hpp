@@ -20,6 +20,7 @@ class GrantTables final : public GrantStore {
   Result<std::vector<GrantRecord>> ListApprovedGrants() override;
   Result<GrantRecord> UpdateGrant(const GrantRecord& grant) override;
   Status AdoptOwnerlessGrants(std::string_view owner_id) override;
+  Result<int64_t> PruneLapsedRequests(UnixSeconds before, int64_t limit) override;
   Status CreateChildGrant(const GrantRequestRecord& request, const GrantRecord& child, ChildBounds bounds,
                           UnixSeconds now) override;
   Result<std::vector<std::string>> ListChildIds(std::string_view parent_id, int64_t limit) override;
