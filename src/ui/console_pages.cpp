@@ -1,13 +1,15 @@
 #include "ui/console_pages.hpp"
 
+#include <array>
 #include <boost/json.hpp>
 #include <charconv>
 #include <map>
 #include <set>
+#include <vector>
 
+#include "api/audit_events.hpp"
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
-#include "api/audit_events.hpp"
 #include "api/grant_changes.hpp"
 #include "api/key_api.hpp"
 #include "api/owner_session.hpp"
@@ -208,12 +210,39 @@ std::optional<std::optional<int64_t>> ParseWhole(const std::string& text) {
 // The limits form's fields, as typed.
 struct LimitsInput {
   std::string budget, max_requests, rate_limit, max_tokens_per_minute, max_concurrent, ends;
+  // The five limits as the page first showed them (hidden fields, kept through a refused save):
+  // only those typed over are written, so a limit changed elsewhere meanwhile (another tab, the
+  // API) and left as shown here keeps its new value. Empty for a form that came without them
+  // (every limit is written).
+  std::vector<std::string> shown;
+
+  // The five limits, in api::Limit's order.
+  std::array<const std::string*, 5> Limits() const {
+    return {&budget, &max_requests, &rate_limit, &max_tokens_per_minute, &max_concurrent};
+  }
+  // The limits typed over.
+  api::LimitSet Changed() const {
+    if (shown.size() != Limits().size()) return api::kEveryLimit;
+    api::LimitSet changed = 0;
+    for (size_t i = 0; i < shown.size(); ++i)
+      if (*Limits()[i] != shown[i]) changed |= 1u << i;
+    return changed;
+  }
 };
+constexpr const char* kShownFields[] = {"shown_budget", "shown_max_requests", "shown_rate_limit",
+                                        "shown_max_tokens_per_minute", "shown_max_concurrent"};
 
 LimitsInput InputOf(const domain::Scope& s) {
   auto whole = [](std::optional<int64_t> v) { return v ? std::to_string(*v) : std::string(); };
-  return {CentsField(s.max_budget_cents), whole(s.max_requests),          whole(s.rate_limit),
-          whole(s.max_tokens_per_minute), whole(s.max_concurrent), "keep"};
+  LimitsInput in{CentsField(s.max_budget_cents),
+                 whole(s.max_requests),
+                 whole(s.rate_limit),
+                 whole(s.max_tokens_per_minute),
+                 whole(s.max_concurrent),
+                 "keep",
+                 {}};
+  for (const std::string* limit : in.Limits()) in.shown.push_back(*limit);
+  return in;
 }
 
 // The choices for shortening a grant's life: those before its current end.
@@ -228,6 +257,9 @@ std::string LimitsForm(const domain::Grant& g, const LimitsInput& in, const Form
                        UnixSeconds now) {
   std::string html = "<form method=\"post\" action=\"/console/grants/" + Escape(g.record.id) +
                      "/limits\" id=\"limits-form\" novalidate>" + Hidden(csrf);
+  for (size_t i = 0; i < in.shown.size() && i < std::size(kShownFields); ++i)
+    html +=
+        "<input type=\"hidden\" name=\"" + std::string(kShownFields[i]) + "\" value=\"" + Escape(in.shown[i]) + "\">";
   if (!errors.general.empty())
     html += "<p class=\"alert\" role=\"alert\">" + Escape(errors.general) + "</p>";
   else if (!errors.empty())
@@ -521,9 +553,15 @@ class ConsolePages {
     if (!signed_in) co_return SignInAgain(req, "/grants/" + id);
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in)) co_return Forged(*signed_in, "/grants/" + id);
-    LimitsInput in{http::FormValue(*form, "budget"),         http::FormValue(*form, "max_requests"),
-                   http::FormValue(*form, "rate_limit"),     http::FormValue(*form, "max_tokens_per_minute"),
-                   http::FormValue(*form, "max_concurrent"), http::FormValue(*form, "ends")};
+    LimitsInput in{http::FormValue(*form, "budget"),
+                   http::FormValue(*form, "max_requests"),
+                   http::FormValue(*form, "rate_limit"),
+                   http::FormValue(*form, "max_tokens_per_minute"),
+                   http::FormValue(*form, "max_concurrent"),
+                   http::FormValue(*form, "ends"),
+                   {}};
+    for (const char* name : kShownFields)
+      if (form->contains(name)) in.shown.push_back(http::FormValue(*form, name));
     for (std::string* field : {&in.budget, &in.max_requests, &in.rate_limit, &in.max_tokens_per_minute,
                                &in.max_concurrent}) {
       while (!field->empty() && field->back() == ' ') field->pop_back();
@@ -585,8 +623,9 @@ class ConsolePages {
     if (!errors.empty())
       co_return co_await GrantPage(*signed_in, id, StatusCode::bad_request, no_notice, &in, errors, view);
     domain::Scope chosen = limits;
-    api::GrantChange change = [chosen, ends_at](store::GrantRecord& g, UnixSeconds at) -> Status {
-      if (auto set = api::SetLimits(chosen)(g, at); !set) return set;
+    api::GrantChange change = [chosen, changed = in.Changed(), ends_at](store::GrantRecord& g,
+                                                                        UnixSeconds at) -> Status {
+      if (auto set = api::SetLimits(chosen, changed)(g, at); !set) return set;
       if (ends_at) return api::EndSooner(*ends_at)(g, at);
       return {};
     };

@@ -205,6 +205,24 @@ test('a rejected limits edit keeps what was typed and says what is wrong next to
   await page.close();
 });
 
+// The page was opened, then the budget changed elsewhere (another tab, the API); saving the page
+// with only the rate limit typed over leaves the newer budget, not the one the page showed.
+test('a limits edit writes only the limits typed over: one changed elsewhere since the page was opened keeps its new value', async () => {
+  const page = await newPage();
+  await signIn(page, `/grants/${grantId}`);
+  const before = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json.scope;
+  assert.equal(await page.inputValue('#budget'), (before.maxBudgetCents / 100).toFixed(2));
+  const lowered = await call(broker.url, 'PATCH', `/grants/${grantId}`, { ...admin(), body: { maxBudgetCents: 300 } });
+  assert.equal(lowered.status, 200, lowered.text);
+  await page.fill('#rate_limit', '7');
+  await Promise.all([page.waitForURL(/done=limits/), page.click('#limits-form button[type=submit]')]);
+  const after = (await call(broker.url, 'GET', `/grants/${grantId}`, admin())).json.scope;
+  assert.deepEqual([after.maxBudgetCents, after.maxRequests, after.rateLimit], [300, before.maxRequests, 7],
+    'the lowered budget stands');
+  assert.equal(await page.inputValue('#budget'), '3.00', 'the page now shows it');
+  await page.close();
+});
+
 test('Revoke asks first on a page of its own, then says it took effect; the app is refused at once', async () => {
   const page = await newPage();
   await signIn(page, '/');
