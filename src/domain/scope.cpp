@@ -58,8 +58,10 @@ std::vector<std::string> ReadStringList(const boost::json::object& o, std::strin
     return out;
   }
   const auto& arr = it->value().get_array();
-  if (arr.size() > kMaxModels)
+  if (arr.size() > kMaxModels) {  // not read: telling its duplicates apart takes time in the square of its length
     Add(errors, prefix, field, "Too many entries (at most " + std::to_string(kMaxModels) + ")");
+    return {};
+  }
   for (const auto& item : arr) {
     if (!item.is_string() || item.get_string().empty() || item.get_string().size() > kMaxModelLength) {
       Add(errors, prefix, field,

@@ -62,6 +62,24 @@ TEST(Scope, ALimitBeyondAnyIntegerIsRefused) {
   }
 }
 
+// Anyone may ask for a grant, and a body of a megabyte holds 150,000 short model names: a list past
+// the bound is refused unread, since telling its duplicates apart takes time in the square of its
+// length (seconds of an I/O thread per request).
+TEST(Scope, AListPastItsBoundIsRefusedWithoutReadingIt) {
+  for (std::string_view field : {"models", "capabilities"}) {
+    boost::json::array list;
+    for (int i = 0; i < 101; ++i) list.emplace_back("m" + std::to_string(i));
+    list.emplace_back(5);  // read, it would be an error of its own
+    boost::json::object scope{{"provider", "openai"}, {"models", boost::json::array{}}, {"capabilities", {"chat"}}};
+    scope[field] = list;
+    auto s = ParseScope(scope);
+    ASSERT_FALSE(s);
+    ASSERT_EQ(s.error().field_errors.size(), 1u) << field;
+    EXPECT_EQ(s.error().field_errors[0].field, "scope." + std::string(field));
+    EXPECT_EQ(s.error().field_errors[0].message, "Too many entries (at most 100)");
+  }
+}
+
 TEST(Scope, AnEmptyModelListAllowsAnyModelAsInTheReference) {
   auto s = Parse(R"({"provider":"openai","models":[],"capabilities":[],"maxRequests":0})");
   ASSERT_TRUE(s);
