@@ -58,6 +58,10 @@ Result<json::object> BodyObject(const Request& req, bool empty_ok) {
   return std::move(v.get_object());
 }
 
+// No text the broker stores may hold a NUL character: PostgreSQL's text cannot.
+bool HoldsNul(std::string_view text) { return text.find('\0') != std::string_view::npos; }
+constexpr const char* kNoNul = "Expected a string without a NUL character";
+
 std::optional<std::string> RequiredString(const json::object& o, std::string_view field, size_t max_len,
                                           std::vector<FieldError>& errors) {
   const auto* v = o.if_contains(field);
@@ -68,6 +72,10 @@ std::optional<std::string> RequiredString(const json::object& o, std::string_vie
   if (!v->is_string() || v->get_string().empty() || v->get_string().size() > max_len) {
     errors.push_back(
         {std::string(field), "Expected a non-empty string of at most " + std::to_string(max_len) + " characters"});
+    return std::nullopt;
+  }
+  if (HoldsNul(v->get_string())) {
+    errors.push_back({std::string(field), kNoNul});
     return std::nullopt;
   }
   return std::string(v->get_string());
@@ -219,6 +227,8 @@ class ReferenceApi {
     if (const auto* r = body->if_contains("reason"); r && !r->is_null()) {
       if (!r->is_string() || r->get_string().size() > kMaxReason)
         errors.push_back({"reason", "Expected a string of at most " + std::to_string(kMaxReason) + " characters"});
+      else if (HoldsNul(r->get_string()))
+        errors.push_back({"reason", kNoNul});
       else
         reason = r->get_string();
     }

@@ -12,6 +12,8 @@ namespace ap::oauth {
 Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
   if (request.name.empty() || request.name.size() > 200)
     return MakeError(Errc::kValidation, "a client needs a name of at most 200 characters");
+  if (request.name.find('\0') != std::string::npos)  // PostgreSQL's text cannot hold it
+    return MakeError(Errc::kValidation, "a client's name cannot hold a NUL character");
   if (request.redirect_uris.empty() || request.redirect_uris.size() > 20)
     return MakeError(Errc::kValidation, "a client needs 1 to 20 redirect URIs");
   for (const auto& uri : request.redirect_uris)

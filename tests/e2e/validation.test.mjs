@@ -3,7 +3,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, SCOPES } from './harness.mjs';
+import { startMock, startBroker, call, approvedGrant, chatBody, mockStats, SCOPES, databaseUrlFor, tempDir } from './harness.mjs';
 
 let mock, broker;
 before(async () => {
@@ -332,4 +332,26 @@ test('random bytes on the socket never take the broker down', async () => {
   }
   const health = await call(broker.url, 'GET', '/health');
   assert.equal(health.status, 200);
+});
+
+// PostgreSQL's text cannot hold a NUL character: text that holds one is refused, naming the field,
+// rather than failing the store's write with a 500.
+test('on PostgreSQL, a request whose text holds a NUL character is a 400 naming the field, not a 500', async () => {
+  const dataDir = tempDir();
+  const pg = await startBroker({ mock, dataDir, env: { AIPASSPORT_DATABASE_URL: databaseUrlFor(dataDir) } });
+  try {
+    const scope = { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] };
+    for (const [field, body] of [
+      ['appName', { appName: 'a\u0000b', appUrl: 'https://app.example', scope }],
+      ['reason', { appName: 'notes', appUrl: 'https://app.example', reason: 'x\u0000', scope }],
+    ]) {
+      const r = await call(pg.url, 'POST', '/grant-requests', { body });
+      assert.equal(r.status, 400, `${field}: ${r.text}`);
+      assert.match(r.text, new RegExp(`${field}[^}]*without a NUL`), r.text);
+    }
+    const fine = await call(pg.url, 'POST', '/grant-requests', { body: { appName: 'notes', appUrl: 'https://app.example', scope } });
+    assert.equal(fine.status, 201, fine.text);
+  } finally {
+    await pg.stop();
+  }
 });
