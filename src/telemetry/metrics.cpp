@@ -16,6 +16,15 @@ constexpr size_t kMaxLabelBytes = 96;
 // but the table is bounded and its probes with it.
 uint64_t Hash(std::string_view key) { return std::hash<std::string_view>{}(key) | 1; }
 
+// A label value cut to kMaxLabelBytes, never inside a character: Prometheus refuses a scrape whose
+// label values are not UTF-8.
+std::string_view CutLabel(std::string_view value) {
+  if (value.size() <= kMaxLabelBytes) return value;
+  size_t cut = kMaxLabelBytes;
+  while (cut > 0 && (static_cast<unsigned char>(value[cut]) & 0xC0) == 0x80) --cut;
+  return value.substr(0, cut);
+}
+
 // A series' key: the label values, each cut to kMaxLabelBytes, between separators. Built in the
 // calling thread's buffer, which is reused, so that updating a series allocates nothing once the
 // thread has built a key as long; the view is good until the thread's next KeyOf.
@@ -26,7 +35,7 @@ std::string_view KeyOf(std::initializer_list<std::string_view> values) {
   for (std::string_view v : values) {
     if (!first) key += kSeparator;
     first = false;
-    key.append(v.substr(0, kMaxLabelBytes));
+    key.append(CutLabel(v));
   }
   return key;
 }
@@ -116,7 +125,7 @@ Value* SeriesTable<Value>::Find(std::string_view key) {
 LabelCap::LabelCap(size_t max) : seen_(max) {}
 
 std::string_view LabelCap::Fold(std::string_view value) {
-  value = value.substr(0, kMaxLabelBytes);
+  value = CutLabel(value);
   return seen_.Find(value) ? value : kOther;
 }
 

@@ -68,6 +68,19 @@ TEST(Metrics, EmptyAndLongLabelValuesKeepTheirPlaces) {
   EXPECT_TRUE(Has(out, "x_total{a=\"" + long_value.substr(0, 96) + "\",b=\"y\",c=\"z\"} 4")) << out;
 }
 
+// Prometheus refuses a whole scrape with a label value that is not UTF-8: a long value (an app's
+// name in another script) is cut between characters.
+TEST(Metrics, ALongLabelValueIsCutBetweenCharacters) {
+  CounterFamily c({"x_total", "X.", {"a"}, 10});
+  std::string name = std::string(95, 'a') + "\u00e9\u00e9";  // the cut at byte 96 falls inside the first
+  c.Add({name}, 1);
+  std::string out;
+  c.Render(out);
+  EXPECT_TRUE(Has(out, "x_total{a=\"" + std::string(95, 'a') + "\"} 1")) << out;
+  LabelCap cap(2);
+  EXPECT_EQ(cap.Fold(name), std::string(95, 'a'));
+}
+
 TEST(Metrics, LabelCapFoldsNewValuesOnceFull) {
   LabelCap cap(2);
   EXPECT_EQ(cap.Fold("a"), "a");
