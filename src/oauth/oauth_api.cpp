@@ -105,6 +105,11 @@ Response ErrorPage(std::string_view message, StatusCode status = StatusCode::bad
 }
 
 // RFC 6749 §5.2.
+Response TokenError(StatusCode status, std::string_view error, std::string_view description);
+
+// The store could not be reached: nothing the request presented was used, and the client may send it again.
+Response Unavailable() { return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again"); }
+
 Response TokenError(StatusCode status, std::string_view error, std::string_view description) {
   Response res = http::JsonResponse(status, json::object{{"error", error}, {"error_description", description}});
   res.set(bhttp::field::cache_control, "no-store");
@@ -337,8 +342,7 @@ class OAuthApi {
     std::string hash = crypto::Sha256Hex(code);
     auto read = [hash](store::Store& s) { return s.OAuth().GetAuthorizationCode(hash); };
     auto issued = co_await api::OnStore(ctx_, std::move(read));
-    if (!issued && issued.error().code != Errc::kNotFound)
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!issued && issued.error().code != Errc::kNotFound) co_return Unavailable();
     if (!issued) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (issued->client_id != client->id)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this code was issued to another client");
@@ -361,6 +365,7 @@ class OAuthApi {
     // retry, which would otherwise count as a replay and revoke the grant just approved.
     {
       auto grant = co_await api::LoadGrant(ctx_, issued->grant_id);
+      if (!grant && grant.error().code != Errc::kNotFound) co_return Unavailable();  // the code is not used
       if (!grant || domain::UnusableReason(grant->record, now))
         co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
       std::vector<std::string> audiences;
@@ -368,6 +373,7 @@ class OAuthApi {
       if (auto refused = ThrottleTokens(issued->grant_id)) co_return std::move(*refused);
     }
     auto redeemed = co_await RedeemCode(hash, now);
+    if (!redeemed && redeemed.error().code != Errc::kNotFound) co_return Unavailable();  // one step: nothing used
     if (!redeemed) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown code");
     if (redeemed->replayed_grant_id) co_return co_await CodeReplayed(*redeemed->replayed_grant_id);
     const store::AuthorizationCodeRecord& granted = *redeemed->code;
@@ -428,7 +434,7 @@ class OAuthApi {
       return s.Flows().PutDeviceAuthorization(device, now, kMaxDeviceAuthorizations);
     };
     auto kept = co_await api::OnStore(ctx_, std::move(insert));
-    if (!kept) co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!kept) co_return Unavailable();
     if (!*kept) co_return TokenRefusal(TableFull("device authorization requests"));
     std::string shown = user_code.substr(0, 4) + "-" + user_code.substr(4);
     Response res = http::JsonResponse(
@@ -560,7 +566,7 @@ class OAuthApi {
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto refresh = co_await api::OnStore(ctx_, std::move(read));
     if (!refresh && refresh.error().code != Errc::kNotFound)  // it may be a token of this client's
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+      co_return Unavailable();
     bool own_refresh = refresh && refresh->client_id == client->id;
     std::shared_ptr<const domain::TokenClaims> claims;
     if (!own_refresh)
@@ -568,12 +574,10 @@ class OAuthApi {
         claims = *verified;
     if (own_refresh) {
       if (auto refused = co_await ProveBoundKey(req, *client, refresh->jkt, exchange)) co_return std::move(*refused);
-      if (!co_await EndFamily(*refresh, "revoked by its client"))
-        co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+      if (!co_await EndFamily(*refresh, "revoked by its client")) co_return Unavailable();
     } else if (claims) {
       if (auto refused = co_await ProveBoundKey(req, *client, claims->jkt, exchange)) co_return std::move(*refused);
-      if (!co_await RevokeGrant(claims->grant_id, "access token revoked by its client"))
-        co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+      if (!co_await RevokeGrant(claims->grant_id, "access token revoked by its client")) co_return Unavailable();
     }
     Response res(StatusCode::ok, 11);
     res.set(bhttp::field::cache_control, "no-store");
@@ -804,7 +808,7 @@ class OAuthApi {
       Errc code = created.error().code;
       if (code == Errc::kUnauthorized) co_return BadRequest("invalid_grant", created.error().message);
       if (code == Errc::kLimitReached) co_return BadRequest("invalid_request", created.error().message);
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+      co_return Unavailable();
     }
     ctx_.grants.Put(domain::Grant{child.grant, paced.scope});
     ctx_.audit.Record(api::GrantEvent(api::audit_kind::kGrantDelegated, "app:" + client.id, child.grant,
@@ -860,7 +864,7 @@ class OAuthApi {
       return s.Flows().PollDevice(hash, client_id, now);
     };
     auto polled = co_await api::OnStore(ctx_, std::move(poll));
-    if (!polled) co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!polled) co_return Unavailable();
     switch (polled->outcome) {
       case store::DevicePoll::kApproved:
         co_return co_await IssueTokens(client, polled->grant_id, RandomUuid(), jkt, ask, polled->resources);
@@ -892,8 +896,7 @@ class OAuthApi {
     auto read = [hash = crypto::Sha256Hex(token)](store::Store& s) { return s.OAuth().GetRefreshToken(hash); };
     auto stored = co_await api::OnStore(ctx_, std::move(read));
     // Unread, the token's client and key could not be checked: nothing is used, the app tries again.
-    if (!stored && stored.error().code != Errc::kNotFound)
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!stored && stored.error().code != Errc::kNotFound) co_return Unavailable();
     if (stored && stored->client_id != client.id)
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     if (stored && !stored->jkt.empty() && stored->jkt != jkt)
@@ -901,7 +904,10 @@ class OAuthApi {
                            jkt.empty() ? "this refresh token is bound to a DPoP key: send a proof signed with it"
                                        : "the DPoP proof is signed by another key than this refresh token's");
     if (stored && ask.AsksAnything()) {
+      // Checked before the token is used: one refused after would leave the app a used token to
+      // present again with a corrected request, which a replay does.
       auto grant = co_await api::LoadGrant(ctx_, stored->grant_id);
+      if (!grant && grant.error().code != Errc::kNotFound) co_return Unavailable();
       std::vector<std::string> audiences;
       if (grant)
         if (auto refused = CheckAsk(ask, *grant, stored->resources, audiences)) co_return std::move(*refused);
@@ -912,8 +918,7 @@ class OAuthApi {
     UnixSeconds now = ctx_.clock();
     auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
-    if (!used && used.error().code != Errc::kNotFound)  // the transaction failed: the token is not used
-      co_return TokenError(StatusCode::service_unavailable, "temporarily_unavailable", "try again");
+    if (!used && used.error().code != Errc::kNotFound) co_return Unavailable();  // rolled back: not used
     if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
     if (used->reused) {
       auto grant = co_await api::LoadGrant(ctx_, used->reused->grant_id);
@@ -946,7 +951,8 @@ class OAuthApi {
     };
     bool family_ended = static_cast<bool>(co_await api::OnStore(ctx_, std::move(revoke)));
     bool grant_ended = co_await RevokeGrant(token.grant_id, why);
-    co_return family_ended&& grant_ended;
+    bool ended = family_ended && grant_ended;
+    co_return ended;
   }
 
   // client_secret_basic, client_secret_post, or a public client naming itself. `peer` is the
