@@ -75,7 +75,7 @@ int Add(const Config& config, store::Store& store, const VaultCommand& command) 
   record.owner_id = owner->id;
   record.provider = command.provider;
   record.label = label;
-  record.hint = key->substr(key->size() - 4);
+  record.hint = vault::KeyHint(*key);
   record.created_at = SystemClock()();
   vault::Seal(*master, *key, record);
   sodium_memzero(key->data(), key->size());

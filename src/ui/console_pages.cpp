@@ -220,7 +220,7 @@ struct LimitsInput {
   std::array<const std::string*, 5> Limits() const {
     return {&budget, &max_requests, &rate_limit, &max_tokens_per_minute, &max_concurrent};
   }
-  // The limits typed over.
+  // The limits typed over (bit i for Limits()[i], as api::Limit numbers them).
   api::LimitSet Changed() const {
     if (shown.size() != Limits().size()) return api::kEveryLimit;
     api::LimitSet changed = 0;
@@ -560,8 +560,9 @@ class ConsolePages {
                    http::FormValue(*form, "max_concurrent"),
                    http::FormValue(*form, "ends"),
                    {}};
-    for (const char* name : kShownFields)
+    for (const char* name : kShownFields)  // all five or none: Changed() reads them by place
       if (form->contains(name)) in.shown.push_back(http::FormValue(*form, name));
+    if (in.shown.size() != std::size(kShownFields)) in.shown.clear();
     for (std::string* field : {&in.budget, &in.max_requests, &in.rate_limit, &in.max_tokens_per_minute,
                                &in.max_concurrent}) {
       while (!field->empty() && field->back() == ' ') field->pop_back();
@@ -1056,11 +1057,12 @@ class ConsolePages {
       providers.emplace_back(endpoint.name, ProviderName(endpoint.name));
       if (auto env = ctx_.vault.EnvironmentKey(owner, endpoint.name)) {
         covered.insert(endpoint.name);
-        std::string_view secret = env->secret;
+        std::string hint = vault::KeyHint(env->secret);
         rows += "<tr><td>" + Escape(ProviderName(endpoint.name)) + "</td><td>" + Escape(env->label) +
-                " <span class=\"muted\">(the broker's environment)</span></td><td><code class=\"hint\">…" +
-                Escape(secret.substr(secret.size() >= 4 ? secret.size() - 4 : 0)) + "</code></td><td>" +
-                users(endpoint.name, env->label) + "</td><td>" +
+                " <span class=\"muted\">(the broker's environment)</span></td><td>" +
+                (hint.empty() ? std::string("<span class=\"muted\">too short to show any of it</span>")
+                              : "<code class=\"hint\">…" + Escape(hint) + "</code>") +
+                "</td><td>" + users(endpoint.name, env->label) + "</td><td>" +
                 [&] {
                   UnixSeconds used = env->last_used_at.load(std::memory_order_relaxed);
                   return used > 0 ? Escape(Relative(used, now)) : std::string("never");
