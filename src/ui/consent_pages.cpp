@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstring>
+#include <cstdio>
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
 #include "api/grant_changes.hpp"
 #include "api/owner_session.hpp"
+#include "core/utf8.hpp"
 #include "http/cookies.hpp"
 #include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
@@ -119,14 +120,25 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
          FieldError(typed, name);
 }
 
-// An unverified name is shown between quotation marks: one of its own would close them, and what
-// follows would read as the broker's words (Notes\u201D, checked by your operator. \u201Cx). Its
-// own are shown as escapes, as VisibleText shows hidden characters.
+// An unverified name is shown between quotation marks: one of its own, or a look-alike, would
+// seem to close them, and what follows would read as the broker's words (Notes\u201D, checked by
+// your operator. \u201Cx). They are shown as escapes, as VisibleText shows hidden characters.
 std::string WithoutClosingQuotes(std::string name) {
-  for (auto [mark, escape] : {std::pair{"\u201C", "\u27E8U+201C\u27E9"}, std::pair{"\u201D", "\u27E8U+201D\u27E9"}})
-    for (size_t at = name.find(mark); at != std::string::npos; at = name.find(mark, at + std::strlen(escape)))
-      name.replace(at, std::strlen(mark), escape);
-  return name;
+  static constexpr char32_t kQuotes[] = {0x201C, 0x201D, 0x201E, 0x201F, 0x2033, 0x2036,
+                                         0x275D, 0x275E, 0x301D, 0x301E, 0x301F, 0xFF02};
+  std::string out;
+  for (size_t i = 0; i < name.size();) {
+    Utf8Char c = DecodeUtf8At(name, i);
+    if (c.code && std::find(std::begin(kQuotes), std::end(kQuotes), *c.code) != std::end(kQuotes)) {
+      char escape[16];
+      std::snprintf(escape, sizeof escape, "U+%04X", static_cast<unsigned>(*c.code));
+      out += "\u27E8" + std::string(escape) + "\u27E9";
+    } else {
+      out.append(name, i, c.length);
+    }
+    i += c.length;
+  }
+  return out;
 }
 
 // Who is asking, as far as anyone can tell: an app an owner added is named; any other app only
