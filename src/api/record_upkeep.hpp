@@ -21,7 +21,7 @@ class RecordUpkeep {
  public:
   // How often activity is pruned while the broker runs (and once at start).
   static constexpr int64_t kPruneEveryMillis = 3600 * 1000;
-  // Lapsed requests deleted in one transaction.
+  // Lapsed requests deleted at most in a run, in one transaction.
   static constexpr int64_t kLapsedPage = 500;
 
   RecordUpkeep(store::Store& store, record::AuditLog& audit, int64_t retention_days)
@@ -32,8 +32,8 @@ class RecordUpkeep {
   // Deletes the OAuth codes and refresh tokens that ended more than the retention ago (see
   // store::OAuthStore::PruneEndedTokens); returns how many went.
   Result<int64_t> PruneEndedTokens(UnixSeconds now);
-  // Deletes the requests nobody decided whose wait ended more than the retention ago (see
-  // store::GrantStore::PruneLapsedRequests); returns how many went.
+  // Deletes the requests nobody decided whose wait ended more than the retention ago, the oldest
+  // kLapsedPage of them (see store::GrantStore::PruneLapsedRequests); returns how many went.
   Result<int64_t> PruneLapsedRequests(UnixSeconds now);
   // Prunes activity, ended sessions, ended tokens and lapsed requests when kPruneEveryMillis has
   // passed since the last time.

@@ -25,6 +25,8 @@ Error Bad(std::string message) { return MakeError(Errc::kBadRequest, std::move(m
 // far below what a clock's arithmetic in nanoseconds or a token's expiry in seconds can hold.
 constexpr int64_t kMostTimeoutSeconds = 86'400;
 constexpr int64_t kMostLifetimeSeconds = 366 * 86'400;
+// A century: "keep it for ever" without overflowing the retention's arithmetic in milliseconds.
+constexpr int64_t kMaxRetentionDays = 36'500;
 
 Result<int64_t> ParsePositive(std::string_view text, std::string_view what,
                               int64_t most = std::numeric_limits<int64_t>::max()) {
@@ -288,7 +290,8 @@ std::vector<Setting> Settings() {
       {"AIPASSPORT_ALERT_WEBHOOK_URL", "alerts.webhook_url", WebhookUrl()},
       {"AIPASSPORT_MASTER_KEY_FILE", "vault.master_key_file", Text(&Config::master_key_file)},
       {"AIPASSPORT_SHARE_ENVIRONMENT_KEYS_WITH", "vault.share_environment_keys_with", SharedWith()},
-      {"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "activity.retention_days", Positive(&Config::activity_retention_days)},
+      {"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "activity.retention_days",
+       Positive(&Config::activity_retention_days, kMaxRetentionDays)},
       {"AIPASSPORT_LOG_FORMAT", "log_format", LogFormat()},
       {"AIPASSPORT_METRICS_LISTEN", "metrics.listen", MetricsListen()},
       {"AIPASSPORT_METRICS_PER_APP_LABELS", "metrics.per_app_labels", Flag(&Config::metrics_per_app_labels)},

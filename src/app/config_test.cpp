@@ -111,6 +111,13 @@ TEST(Config, RefusesBadValuesWithTheirSource) {
             "AIPASSPORT_CLIENT_TIMEOUT_SECONDS must be a positive whole number up to 86400, not '10000000000'");
   EXPECT_FALSE(LoadConfig({}, FakeEnv({{"AIPASSPORT_TOKEN_TTL_SECONDS", "100000000"}})));
   EXPECT_TRUE(LoadConfig({}, FakeEnv({{"AIPASSPORT_UPSTREAM_TIMEOUT_SECONDS", "86400"}})));
+  // A retention meant as "for ever" would overflow the pruning's arithmetic, and wrap to delete all.
+  auto forever = LoadConfig({}, FakeEnv({{"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "9000000000000000"}}));
+  ASSERT_FALSE(forever);
+  EXPECT_EQ(forever.error().message,
+            "AIPASSPORT_ACTIVITY_RETENTION_DAYS must be a positive whole number up to 36500, "
+            "not '9000000000000000'");
+  EXPECT_EQ(LoadConfig({}, FakeEnv({{"AIPASSPORT_ACTIVITY_RETENTION_DAYS", "36500"}}))->activity_retention_days, 36500);
   auto bad_url = LoadConfig({}, FakeEnv({{"AIPASSPORT_GOOGLE_BASE_URL", "ftp://x"}}));
   ASSERT_FALSE(bad_url);
   EXPECT_NE(bad_url.error().message.find("AIPASSPORT_GOOGLE_BASE_URL"), std::string::npos);

@@ -364,6 +364,10 @@ UPDATE grants SET client_id = COALESCE(
 WHERE ancestors = '';
 CREATE INDEX grants_by_client ON grants(client_id) WHERE client_id IS NOT NULL;
 )sql"},
+    {26, "requests nobody decided are deleted once lapsed: found by their end, their request rows by grant", R"sql(
+CREATE INDEX grants_by_request ON grants(request_id);
+CREATE INDEX grants_pending_by_end ON grants(expires_at, id) WHERE status = 'pending';
+)sql"},
 };
 
 }  // namespace
