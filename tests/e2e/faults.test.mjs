@@ -706,6 +706,31 @@ test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 s
   }
 });
 
+// The anonymous paths (asking for a grant, taking its token, inspecting one) answer a database
+// failure with the broker's own sentence: PostgreSQL's names its host, user and what it refused.
+test('PostgreSQL refusing writes: an anonymous grant request is a 503 in the broker\'s words, not the database\'s',
+  { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
+  const base = process.env.AIPASSPORT_TEST_DATABASE_URL;
+  const db = `faults_anon_${process.pid}`;
+  const psql = (sql) => execFileSync('psql', [base, '-qXAtc', sql]).toString();
+  psql(`CREATE DATABASE ${db}`);
+  const url = base.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${db}`);
+  const b = await startBroker({ env: { AIPASSPORT_DATABASE_URL: url } });
+  try {
+    psql(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
+    psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`);
+    const ask = () => call(b.url, 'POST', '/grant-requests', { body: { appName: 'notes', appUrl: 'https://notes.example',
+      scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } } });
+    const refused = await eventually(async () => { const r = await ask(); return r.status >= 500 && r; }, 'refused', 5000);
+    assert.equal(refused.status, 503, refused.text);
+    assert.match(refused.json.error, /database did not answer; try again later/);
+    assert.doesNotMatch(refused.text, /read-only|transaction|postgres|host=|faults_anon/i);
+  } finally {
+    await b.stop();
+    psql(`DROP DATABASE ${db} WITH (FORCE)`);
+  }
+});
+
 // A keep-alive upstream: `behave(socket, head, n)` answers the n-th request on its connection.
 function keepAliveUpstream(behave) {
   const server = net.createServer((socket) => {
