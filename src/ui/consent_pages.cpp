@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <cstdio>
 
 #include "api/auth.hpp"
 #include "api/call_guard.hpp"
@@ -129,13 +128,10 @@ std::string WithoutClosingQuotes(std::string name) {
   std::string out;
   for (size_t i = 0; i < name.size();) {
     Utf8Char c = DecodeUtf8At(name, i);
-    if (c.code && std::find(std::begin(kQuotes), std::end(kQuotes), *c.code) != std::end(kQuotes)) {
-      char escape[16];
-      std::snprintf(escape, sizeof escape, "U+%04X", static_cast<unsigned>(*c.code));
-      out += "\u27E8" + std::string(escape) + "\u27E9";
-    } else {
+    if (c.code && std::find(std::begin(kQuotes), std::end(kQuotes), *c.code) != std::end(kQuotes))
+      out += CharacterEscape(*c.code);
+    else
       out.append(name, i, c.length);
-    }
     i += c.length;
   }
   return out;

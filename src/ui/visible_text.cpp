@@ -85,7 +85,7 @@ void Walk(std::string_view text, Out&& out) {
     marks = IsStackingMark(c) ? marks + 1 : 0;
     bool hidden = IsHidden(c) || (IsVariationSelector(c) && !after_non_ascii) || marks > kMostStackedMarks;
     if (hidden)
-      out(Escape("U+%04X", static_cast<unsigned>(c)), true);
+      out(CharacterEscape(c), true);
     else
       out(std::string(text.substr(i, d.length)), false);
     after_non_ascii = !hidden && c >= 0x80 && !IsVariationSelector(c);
@@ -119,6 +119,8 @@ struct FreeIdn {
 };
 
 }  // namespace
+
+std::string CharacterEscape(char32_t c) { return Escape("U+%04X", static_cast<unsigned>(c)); }
 
 std::string VisibleText(std::string_view text) {
   std::string shown;

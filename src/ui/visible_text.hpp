@@ -20,6 +20,9 @@ namespace ap::ui {
 // "⟨0xNN⟩". The result still needs HTML escaping.
 std::string VisibleText(std::string_view text);
 
+// How VisibleText shows a character it hides: "⟨U+XXXX⟩".
+std::string CharacterEscape(char32_t c);
+
 // Whether VisibleText would change `text`.
 bool HasHiddenCharacters(std::string_view text);
 
