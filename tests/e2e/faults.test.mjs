@@ -667,13 +667,19 @@ test('the wall clock jumping forward and back: rate limits, throttles, leases an
   }
 });
 
-test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 storage_unavailable, then served again by itself',
-  { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
+// A database of its own on the test cluster (dropped by the caller, WITH (FORCE)), a psql on the
+// cluster's default one, and the new database's URL.
+function scratchDatabase(prefix) {
   const base = process.env.AIPASSPORT_TEST_DATABASE_URL;
-  const db = `faults_${process.pid}`;
+  const db = `${prefix}_${process.pid}`;
   const psql = (sql) => execFileSync('psql', [base, '-qXAtc', sql]).toString();
   psql(`CREATE DATABASE ${db}`);
-  const url = base.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${db}`);
+  return { db, psql, url: base.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${db}`) };
+}
+
+test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 storage_unavailable, then served again by itself',
+  { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
+  const { db, psql, url } = scratchDatabase('faults');
   // New sessions are read-only; the broker's own are ended, so that it reconnects into one.
   const readOnly = (on) => {
     psql(`ALTER DATABASE ${db} ${on ? 'SET default_transaction_read_only = on' : 'RESET default_transaction_read_only'}`);
@@ -710,11 +716,7 @@ test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 s
 // failure with the broker's own sentence: PostgreSQL's names its host, user and what it refused.
 test('PostgreSQL refusing writes: an anonymous grant request is a 503 in the broker\'s words, not the database\'s',
   { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
-  const base = process.env.AIPASSPORT_TEST_DATABASE_URL;
-  const db = `faults_anon_${process.pid}`;
-  const psql = (sql) => execFileSync('psql', [base, '-qXAtc', sql]).toString();
-  psql(`CREATE DATABASE ${db}`);
-  const url = base.replace(/^postgresql:\/\/\/[^?]*/, `postgresql:///${db}`);
+  const { db, psql, url } = scratchDatabase('faults_anon');
   const b = await startBroker({ env: { AIPASSPORT_DATABASE_URL: url } });
   try {
     psql(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
