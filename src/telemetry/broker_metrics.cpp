@@ -129,7 +129,14 @@ BrokerMetrics::CallSeries& BrokerMetrics::SeriesOf(const CallSample& call) {
   thread_local CallSeries last;
   if (last.Is(id_, call)) return last;
   last.Become(id_, call);
-  last.model_label = call.model.empty() ? "" : models_.Fold(call.model);
+  // Only a call the app got an answer for may add a model name: the provider knew the model (or the
+  // broker did, for its own answers). A refused call's name, which anyone can invent (a bad token
+  // is refused after the body is read), counts under a name already kept, or under "other".
+  bool answered = call.status >= 200 && call.status < 300;
+  if (call.model.empty())
+    last.model_label.clear();
+  else
+    last.model_label = answered ? models_.Fold(call.model) : models_.Known(call.model);
   last.app_label = options_.per_app_labels ? apps_.Fold(call.app) : "";
   last.status_label = std::to_string(call.status);
   bool folded =

@@ -122,11 +122,28 @@ Value* SeriesTable<Value>::Find(std::string_view key) {
   return nullptr;
 }
 
+template <class Value>
+const Value* SeriesTable<Value>::Get(std::string_view key) const {
+  uint64_t h = Hash(key);
+  for (size_t i = h & mask_, probes = 0; probes <= mask_; i = (i + 1) & mask_, ++probes) {
+    const Slot& slot = slots_[i];
+    int state = slot.state.load(std::memory_order_acquire);
+    if (state == kEmpty) return nullptr;
+    if (state == kReady && slot.hash == h && slot.key == key) return &slot.value;
+  }
+  return nullptr;
+}
+
 LabelCap::LabelCap(size_t max) : seen_(max) {}
 
 std::string_view LabelCap::Fold(std::string_view value) {
   value = CutLabel(value);
   return seen_.Find(value) ? value : kOther;
+}
+
+std::string_view LabelCap::Known(std::string_view value) const {
+  value = CutLabel(value);
+  return seen_.Get(value) ? value : kOther;
 }
 
 // The all-"other" series is made first, so that it always has its place.

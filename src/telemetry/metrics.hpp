@@ -31,6 +31,8 @@ class SeriesTable {
 
   // The value kept for `key`, made on first use; null when `key` is new and the table is full.
   Value* Find(std::string_view key);
+  // The value kept for `key`; null when it was never made. Makes nothing.
+  const Value* Get(std::string_view key) const;
   // Calls fn(key, value) for every series made so far, in no particular order.
   template <class Fn>
   void ForEach(Fn fn) const {
@@ -59,6 +61,8 @@ class LabelCap {
   explicit LabelCap(size_t max);
   // `value` if it is (or now becomes) one of the kept values, else "other". Long values are cut.
   std::string_view Fold(std::string_view value);
+  // `value` if it is already one of the kept values, else "other": for names nobody vouched for.
+  std::string_view Known(std::string_view value) const;
 
  private:
   struct Nothing {};

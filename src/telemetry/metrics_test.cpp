@@ -190,6 +190,28 @@ TEST(BrokerMetrics, ModelNamesPastTheCapAreOther) {
   EXPECT_EQ(m.Requests().Value({"openai", "chat", "c", "200"}), 0u);
 }
 
+// Anyone can send a call naming an invented model (its token is refused after the body is read):
+// such names must not fill the labels' cap before the models the broker really serves.
+TEST(BrokerMetrics, OnlyAnsweredCallsAddModelNames) {
+  BrokerMetrics m(MetricsOptions{false, 2, 2});
+  auto call = [&m](std::string_view model, int status) {
+    CallSample c;
+    c.operation = "chat";
+    c.model = model;
+    c.status = status;
+    if (status == 200) c.provider = "openai";
+    m.RecordCall(c);
+  };
+  for (const char* invented : {"x1", "x2", "x3"}) call(invented, 401);
+  call("gpt-4o", 200);
+  call("gpt-4o", 429);
+  call("x1", 401);
+  EXPECT_EQ(m.Requests().Value({"none", "chat", "other", "401"}), 4u);
+  EXPECT_EQ(m.Requests().Value({"openai", "chat", "gpt-4o", "200"}), 1u);
+  EXPECT_EQ(m.Requests().Value({"none", "chat", "gpt-4o", "429"}), 1u) << "a refusal of a kept name keeps its name";
+  EXPECT_EQ(m.Requests().Value({"none", "chat", "x1", "401"}), 0u);
+}
+
 // A thread keeps the series of its last kind of call: a call that differs in any label, or comes
 // to another BrokerMetrics (which may live where the last one did), counts under its own.
 TEST(BrokerMetrics, ACallCountsUnderItsOwnLabelsWhateverCameBefore) {
