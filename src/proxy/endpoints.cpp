@@ -44,6 +44,16 @@ const NativeEndpoint& OpenAIChatCompletions() {
   return kEndpoints[0];
 }
 
+const NativeEndpoint& GeminiGenerateContent() {
+  constexpr size_t at = [] {
+    for (size_t i = 0; i < std::size(kEndpoints); ++i)
+      if (kEndpoints[i].wire == kG && kEndpoints[i].path == ":generateContent") return i;
+    return std::size(kEndpoints);
+  }();
+  static_assert(at < std::size(kEndpoints));
+  return kEndpoints[at];
+}
+
 const NativeEndpoint* GeminiAction(std::string_view action) {
   for (const auto& e : kEndpoints)
     if (e.wire == kG && e.model_in == ModelIn::kPath && e.path == action) return &e;

@@ -35,6 +35,9 @@ std::span<const NativeEndpoint> NativeEndpoints();
 // OpenAI's chat completions, which the reference's /proxy/chat also goes to.
 const NativeEndpoint& OpenAIChatCompletions();
 
+// Gemini's generateContent, which the reference's /proxy/chat goes to for Google.
+const NativeEndpoint& GeminiGenerateContent();
+
 // The Gemini endpoint for `action` (":generateContent"), if it is one we serve.
 const NativeEndpoint* GeminiAction(std::string_view action);
 

@@ -141,9 +141,9 @@ awaitable<Reply> Relay::Chat(UpstreamCall call, const WorstCase& worst) {
   if (!*admitted) co_return hooks_.Refusal(admitted->error());
   // Anthropic's translated call always names its max_tokens, so has no cap to add.
   if (hooks_.OutputCap() != INT64_MAX && provider_.wire != Provider::kAnthropic) {
-    const NativeEndpoint* chat =
-        provider_.wire == Provider::kGoogle ? GeminiAction("generateContent") : &OpenAIChatCompletions();
-    if (chat) call.body = WithReservedLimit(std::move(call.body), *chat, worst);
+    const NativeEndpoint& chat =
+        provider_.wire == Provider::kGoogle ? GeminiGenerateContent() : OpenAIChatCompletions();
+    call.body = WithReservedLimit(std::move(call.body), chat, worst);
   }
   http::CallHead upstream(bhttp::verb::post, call.path);
   upstream.Add("Content-Type", "application/json");

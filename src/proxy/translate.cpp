@@ -109,12 +109,10 @@ Translated ToAnthropic(const json::object& in, std::string_view model) {
   const std::string& system = conversation.system;
   out["messages"] = std::move(messages);
   if (!system.empty()) out["system"] = system;
-  if (const auto* v = in.if_contains("max_tokens"))
-    out["max_tokens"] = *v;
-  else if (const auto* c = in.if_contains("max_completion_tokens"))
-    out["max_tokens"] = *c;
-  else
-    out["max_tokens"] = kDefaultAnthropicMaxTokens;
+  // A null limit is no limit (as OpenAI reads it): the other field, or the default.
+  const json::value* limit = in.if_contains("max_tokens");
+  if (!limit || limit->is_null()) limit = in.if_contains("max_completion_tokens");
+  out["max_tokens"] = limit && !limit->is_null() ? *limit : json::value(kDefaultAnthropicMaxTokens);
   if (const auto* stop = in.if_contains("stop"); stop && !stop->is_null()) out["stop_sequences"] = StopList(*stop);
   if (const auto* user = in.if_contains("user"); user && user->is_string())
     out["metadata"] = json::object{{"user_id", *user}};

@@ -122,6 +122,15 @@ TEST(ChatTranslation, AnthropicDefaultsMaxTokensInsteadOfForcingIt) {
   out =
       Translate(Provider::kAnthropic, R"({"model":"c","max_tokens":20000,"messages":[{"role":"user","content":"x"}]})");
   EXPECT_EQ(out.at("max_tokens").as_int64(), 20000);
+  // A null max_tokens is no limit: the other field is the one that holds (it was sent as null, and
+  // reserved as a call without a limit).
+  out = Translate(
+      Provider::kAnthropic,
+      R"({"model":"c","max_tokens":null,"max_completion_tokens":200,"messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(out.at("max_tokens").as_int64(), 200);
+  out =
+      Translate(Provider::kAnthropic, R"({"model":"c","max_tokens":null,"messages":[{"role":"user","content":"x"}]})");
+  EXPECT_EQ(out.at("max_tokens").as_int64(), kDefaultAnthropicMaxTokens);
 }
 
 TEST(ChatTranslation, GeminiGetsContentsSystemInstructionAndGenerationConfig) {

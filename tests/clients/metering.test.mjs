@@ -91,7 +91,8 @@ test('a stream that names a max_tokens the budget cannot pay for is refused befo
 test('on a budget, a call to a model whose output limit no price names is asked to stop where its reservation does', async () => {
   const mock = await startMock();
   const config = join(tempDir(), 'aipassport.toml');
-  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "house-chat"\ninput = 1.0\noutput = 1.0\n');
+  writeFileSync(config, '[[prices]]\nprovider = "openai"\nmodel = "house-chat"\ninput = 1.0\noutput = 1.0\n' +
+    '[[prices]]\nprovider = "google"\nmodel = "house-gemini"\ninput = 1.0\noutput = 1.0\n');
   const b = await startBroker({ mock, args: ['--config', config] });
   try {
     const scope = { provider: 'openai', models: ['house-chat'], capabilities: ['chat'] };
@@ -113,6 +114,14 @@ test('on a budget, a call to a model whose output limit no price names is asked 
     const reference = await call(b.url, 'POST', '/proxy/chat', { token: budgeted.token, body: { model: 'house-chat', messages } });
     assert.equal(reference.status, 200, reference.text);
     assert.equal(JSON.parse((await mockStats(mock)).lastBodies.openai).max_completion_tokens, 4096 - 3, 'the reference\'s path too');
+    // The reference's path to Google: translated to generateContent, which must carry the limit too.
+    const gemini = await approvedGrant(b, { provider: 'google', models: ['house-gemini'], capabilities: ['chat'], maxBudgetCents: 100 });
+    for (const extra of [{}, { n: 2 }]) {
+      const r = await call(b.url, 'POST', '/proxy/chat', { token: gemini.token, body: { model: 'house-gemini', messages, ...extra } });
+      assert.equal(r.status, 200, r.text);
+      const sentToGoogle = JSON.parse((await mockStats(mock)).lastBodies.google);
+      assert.equal(sentToGoogle.generationConfig?.maxOutputTokens, 4096 - 3, `${JSON.stringify(extra)}: ${JSON.stringify(sentToGoogle)}`);
+    }
   } finally {
     await b.stop();
     await mock.stop();
