@@ -80,7 +80,8 @@ struct ActivityQuery {
 struct ActivityTotal {
   UnixMillis bucket = 0;  // where the bucket starts
   std::string app_name;
-  std::string model;
+  std::string model;          // empty when other_models
+  bool other_models = false;  // the calls of every model past the named ones, together
   int64_t calls = 0;
   int64_t input_tokens = 0;
   int64_t output_tokens = 0;
@@ -108,8 +109,11 @@ class ActivityStore {
   // Newest first (by `at`, then by id), at most `query.limit` rows.
   virtual Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) = 0;
   // The rows `query` selects (its cursor and limit aside), summed per app, model and bucket of
-  // `bucket_ms` counted from `query.from` (which must be set); for the console's charts.
-  virtual Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) = 0;
+  // `bucket_ms` counted from `query.from` (which must be set); for the console's charts. Only the
+  // `named_models` models that cost most (then were called most) are told apart: an app can name
+  // any model in calls that are refused, and a sum per invented name would have no bound.
+  virtual Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms,
+                                                         int64_t named_models) = 0;
   // Deletes the rows older than `before`, and the tokens last used before it; returns how many rows.
   virtual Result<int64_t> PruneActivity(UnixMillis before) = 0;
 };

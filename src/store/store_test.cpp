@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -900,7 +901,7 @@ TEST_P(StoreTest, ActivitySumsPerBucketAppAndModel) {
   q.owner_id = "alice";
   q.from = 1000;
   q.to = 1020;
-  auto sums = store_->Activity().SumActivity(q, 10).value();
+  auto sums = store_->Activity().SumActivity(q, 10, 10).value();
   ASSERT_EQ(sums.size(), 4u);
   auto find = [&](UnixMillis bucket, const std::string& app, const std::string& model) -> const ActivityTotal* {
     for (const auto& t : sums)
@@ -917,7 +918,35 @@ TEST_P(StoreTest, ActivitySumsPerBucketAppAndModel) {
   EXPECT_EQ(g2->input_tokens, 11);
   EXPECT_EQ(g2->output_tokens, 7);
   q.from.reset();
-  EXPECT_FALSE(store_->Activity().SumActivity(q, 10));
+  EXPECT_FALSE(store_->Activity().SumActivity(q, 10, 10));
+}
+
+// Calls refused for their model can name any model: past the named ones, the sums are one group
+// per bucket and app, however many names the calls gave.
+TEST_P(StoreTest, ActivitySumsNameOnlyTheModelsThatCostMost) {
+  std::vector<ActivityRecord> rows{Call(1000, "g1", "alice"), Call(1001, "g1", "alice"), Call(1002, "g1", "alice")};
+  rows[1].model = "gpt-4o";
+  rows[1].cost_micros = 500;
+  for (int i = 0; i < 50; ++i) {
+    ActivityRecord refused = Call(1003 + i % 10, "g1", "alice", 403);
+    refused.model = "invented-" + std::to_string(i);
+    refused.cost_micros = 0;
+    refused.refusal = "model_not_allowed";
+    rows.push_back(refused);
+  }
+  ASSERT_TRUE(store_->Activity().AddActivity(rows));
+  ActivityQuery q;
+  q.owner_id = "alice";
+  q.from = 1000;
+  q.to = 1020;
+  auto sums = store_->Activity().SumActivity(q, 20, 2).value();
+  ASSERT_EQ(sums.size(), 3u);
+  std::map<std::string, int64_t> calls;
+  for (const auto& t : sums) calls[t.other_models ? "(other)" : t.model] += t.calls;
+  EXPECT_EQ(calls["gpt-4o"], 1);
+  EXPECT_EQ(calls["gpt-4o-mini"], 2);
+  EXPECT_EQ(calls["(other)"], 50);
+  EXPECT_EQ(store_->Activity().SumActivity(q, 20, 0).value().size(), 1u) << "no model named: one group";
 }
 
 TEST_P(StoreTest, AFlushOfManyActivityRowsKeepsEachRowAndItsOrder) {

@@ -45,6 +45,10 @@ constexpr int64_t kRecentCalls = 20;     // a page of a grant's calls
 constexpr int64_t kEventsPage = 20;      // a page of its events
 constexpr int64_t kTokensShown = 10;     // its most recently used tokens, and its latest refresh families
 constexpr int64_t kLogPage = 100;
+// The activity chart names the models that cost most in its period; the others (an app can name
+// any model in calls that are refused) are one stack.
+constexpr int64_t kChartedModels = 10;
+constexpr std::string_view kOtherModels = "(other models)";
 constexpr int64_t kChildrenShown = 50;   // the grants it handed on, oldest first
 constexpr int64_t kDay = 86400;
 
@@ -698,9 +702,9 @@ class ConsolePages {
     if ((!filters.newer.empty() && !query.before) || (!filters.cursor.empty() && filters.newer.empty() && !query.after))
       filters.error = "This page link is not valid (it was cut or changed); the newest calls are shown";
     int64_t bucket = window.bucket * 1000;
-    auto read = [query, bucket](store::Store& st) -> Result<std::pair<std::vector<store::ActivityTotal>,
-                                                                      api::PageOfRows<store::ActivityRecord>>> {
-      auto sums = st.Activity().SumActivity(query, bucket);
+    auto read = [query, bucket](store::Store& st)
+        -> Result<std::pair<std::vector<store::ActivityTotal>, api::PageOfRows<store::ActivityRecord>>> {
+      auto sums = st.Activity().SumActivity(query, bucket, kChartedModels);
       if (!sums) return sums.error();
       auto calls = st.Activity().ListActivity(query);
       if (!calls) return calls.error();
@@ -724,11 +728,12 @@ class ConsolePages {
     std::vector<ChartValue> values;
     std::map<std::string, std::pair<int64_t, int64_t>> apps, models;  // cost, calls
     for (const auto& t : sums) {
-      values.push_back({column_of(t.bucket), filters.by == "model" ? t.model : VisibleText(t.app_name), t.cost_micros});
+      std::string model = t.other_models ? std::string(kOtherModels) : t.model;
+      values.push_back({column_of(t.bucket), filters.by == "model" ? model : VisibleText(t.app_name), t.cost_micros});
       apps[VisibleText(t.app_name)].first += t.cost_micros;
       apps[VisibleText(t.app_name)].second += t.calls;
-      models[t.model].first += t.cost_micros;
-      models[t.model].second += t.calls;
+      models[model].first += t.cost_micros;
+      models[model].second += t.calls;
     }
     ChartSpec spec{"activity-chart",
                    "Spend per " + std::string(window.bucket == kDay ? "day" : "hour") + ", by " +

@@ -62,14 +62,22 @@ const std::string kListTokenUses =
     "SELECT token_id, grant_id, client_id, issued_at, expires_at, first_used_at, last_used_at, calls FROM token_uses "
     "WHERE grant_id = ? ORDER BY last_used_at DESC, token_id LIMIT ?";
 const std::string kPruneTokenUses = "DELETE FROM token_uses WHERE last_used_at < ?";
-const std::string kSumActivity =
-    "SELECT (at - ?3) / ?8 AS bucket, app_name, model, COUNT(*), SUM(input_tokens), SUM(output_tokens), "
-    "SUM(cost_micros) FROM activity WHERE (?1 IS NULL OR owner_n = " +
-    NumberOf("?1") + ") AND (?2 IS NULL OR grant_n = " + NumberOf("?2") +
+// The rows SumActivity sums: ?1 owner, ?2 grant, ?3 from, ?4 to, ?5 app, ?6 model, ?7 status.
+const std::string kSummedRows =
+    "FROM activity WHERE (?1 IS NULL OR owner_n = " + NumberOf("?1") +
+    ") AND (?2 IS NULL OR grant_n = " + NumberOf("?2") +
     ")"
     " AND at >= ?3 AND (?4 IS NULL OR at < ?4)"
-    " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)"
-    " GROUP BY bucket, app_name, model ORDER BY bucket";
+    " AND (?5 IS NULL OR app_name = ?5) AND (?6 IS NULL OR model = ?6) AND (?7 IS NULL OR status = ?7)";
+// ?8 the bucket's length, ?9 how many models keep their name (those that cost most, then were
+// called most); the rest are summed under a NULL model. The alias is not `model`: PostgreSQL would
+// group by the column of that name instead.
+const std::string kSumActivity =
+    "WITH top_models AS (SELECT model " + kSummedRows +
+    " GROUP BY model ORDER BY SUM(cost_micros) DESC, COUNT(*) DESC, model LIMIT ?9) "
+    "SELECT (at - ?3) / ?8 AS bucket, app_name, CASE WHEN model IN (SELECT model FROM top_models) THEN model END "
+    "AS model_shown, COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cost_micros) " +
+    kSummedRows + " GROUP BY bucket, app_name, model_shown ORDER BY bucket";
 const std::string kPruneActivity = "DELETE FROM activity WHERE at < ?";
 
 constexpr const char* kAuditColumns = "seq, at, owner_id, actor, kind, grant_id, detail, prev_hash, hash";
@@ -268,19 +276,23 @@ Result<std::vector<ActivityRecord>> ActivityTables::ListActivity(const ActivityQ
   return out;
 }
 
-Result<std::vector<ActivityTotal>> ActivityTables::SumActivity(const ActivityQuery& query, int64_t bucket_ms) {
-  if (!query.from || bucket_ms <= 0) return MakeError(Errc::kBadRequest, "sum activity: needs a start and a bucket");
+Result<std::vector<ActivityTotal>> ActivityTables::SumActivity(const ActivityQuery& query, int64_t bucket_ms,
+                                                               int64_t named_models) {
+  if (!query.from || bucket_ms <= 0 || named_models < 0)
+    return MakeError(Errc::kBadRequest, "sum activity: needs a start, a bucket and a number of models");
   Query q(db_.Prepare(kSumActivity));
   q.Bind(query.owner_id).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.app_name).Bind(query.model);
   q.Bind(query.status ? std::optional<int64_t>(*query.status) : std::nullopt);
-  q.Bind(bucket_ms);
+  q.Bind(bucket_ms).Bind(named_models);
   std::vector<ActivityTotal> out;
   int rc;
   while ((rc = q.Step()) == kRow) {
     ActivityTotal t;
     t.bucket = *query.from + q.Int(0) * bucket_ms;
     t.app_name = q.Text(1);
-    t.model = q.Text(2);
+    auto model = q.OptText(2);
+    t.other_models = !model;
+    t.model = model.value_or("");
     t.calls = q.Int(3);
     t.input_tokens = q.Int(4);
     t.output_tokens = q.Int(5);

@@ -23,7 +23,8 @@ class ActivityTables final : public ActivityStore {
                                      const std::function<bool()>& go_on) override;
   Result<std::vector<ActivityRecord>> ListActivity(const ActivityQuery& query) override;
   Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) override;
-  Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms) override;
+  Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms,
+                                                 int64_t named_models) override;
   Result<int64_t> PruneActivity(UnixMillis before) override;
 
  private:
