@@ -68,8 +68,9 @@ Result<AccessRequest> ParseAuthorizationDetails(std::string_view json_text, cons
       continue;
     }
     if (key == "reason") {
-      if (!v.is_string() || v.get_string().size() > 2000)
-        return Invalid("authorization_details: reason must be a string of at most 2000 characters");
+      // A NUL would be stored on SQLite and refused by PostgreSQL (and by `db copy` to it).
+      if (!v.is_string() || v.get_string().size() > 2000 || v.get_string().find('\0') != json::string::npos)
+        return Invalid("authorization_details: reason must be a string of at most 2000 characters, without NUL");
       request.reason = v.get_string();
       continue;
     }

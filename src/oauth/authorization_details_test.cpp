@@ -46,6 +46,9 @@ TEST(AuthorizationDetailsTest, RefusesWhatItDoesNotUnderstandWithAReason) {
             std::string::npos);
   EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":[]}])").find("at least one"),
             std::string::npos);
+  EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"reason":"a\u0000b"}])")
+                .find("without NUL"),
+            std::string::npos);
   EXPECT_NE(Refusal(R"([{"type":"ai_access","provider":"openai","capabilities":["chat"],"lifetime_seconds":"1d"}])")
                 .find("lifetime_seconds"),
             std::string::npos);
