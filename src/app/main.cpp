@@ -277,7 +277,7 @@ int main(int argc, char** argv) {
     return ap::app::CopyDatabase(
         copy_from, copy_to.empty() ? ap::app::ProcessEnvironment()("AIPASSPORT_DATABASE_URL").value_or("") : copy_to,
         !copy_to.empty());
-  if (db_migrate->parsed()) return WithConfig(db_flags, &ap::app::MigrateDatabase, DataUse::kMayCreateDatabase);
+  if (db_migrate->parsed()) return WithConfig(db_flags, &ap::app::MigrateDatabase, DataUse::kNeedsDatabase);
   if (rotate->parsed())
     return WithLoadedConfig(
         keys_flags, [&](const ap::app::Config& c) { return ap::app::RotateSigningKey(c, drop_older_keys); },

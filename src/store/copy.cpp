@@ -1,12 +1,13 @@
 #include "store/copy.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <iterator>
 
 #include "store/postgres/connection.hpp"
 #include "store/postgres/migrations.hpp"
-#include "store/sqlite/migrations.hpp"
 #include "store/sqlite/connection.hpp"
+#include "store/sqlite/migrations.hpp"
 
 namespace ap::store {
 namespace {
@@ -138,6 +139,26 @@ Status CopyTable(sql::Connection& from, sql::Connection& to, const TableCopy& ta
   return {};
 }
 
+// A broker heartbeats every few seconds and removes its node row when it stops: a row seen this
+// recently is a broker still running (or killed moments ago), whose spend after the snapshot the
+// copy would lose.
+constexpr int64_t kLiveBrokerSeconds = 60;
+
+Status RequireNoBrokerRunning(sql::Connection& db) {
+  Query q(db.Prepare("SELECT id, seen_at FROM nodes ORDER BY seen_at DESC LIMIT 1"));
+  int rc = q.Step();
+  if (rc == kDone) return {};
+  if (rc != kRow) return db.DbError("read nodes");
+  int64_t ago = static_cast<int64_t>(std::time(nullptr)) - q.Int(1);
+  if (ago >= kLiveBrokerSeconds) return {};
+  return MakeError(Errc::kBadRequest,
+                   "a broker (node " + q.Text(0) + ") used the source database " +
+                       std::to_string(std::max<int64_t>(ago, 0)) +
+                       " seconds ago: stop every broker on it first, or the spend they record during the copy is "
+                       "lost (a broker that was killed counts as stopped " +
+                       std::to_string(kLiveBrokerSeconds) + " seconds after its last heartbeat)");
+}
+
 Status RequireEmpty(sql::Connection& db) {
   for (const auto& table : kTables) {
     auto rows = CountRows(db, table.name);
@@ -156,9 +177,10 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
                                               const std::function<void(const std::string& table)>& progress) {
   auto source = OpenMigrated(from);
   if (!source) return source.error();
+  if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
+  if (auto stopped = RequireNoBrokerRunning(**source); !stopped) return stopped.error();
   auto target = OpenMigrated(to);
   if (!target) return target.error();
-  if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
   auto copied = (*target)->InTransaction([&]() -> Status {
     // Checked inside the copy's transaction, so a broker started on the target meanwhile is seen.
     if (auto empty = RequireEmpty(**target); !empty) return empty;

@@ -44,7 +44,7 @@ test('commands other than serve never create a data directory', async () => {
 test('in an empty directory, listing says no broker data is there; user add and client add set it up', async () => {
   const dir = tempDir();
   for (const args of [['user', 'list'], ['client', 'list'], ['vault', 'list'], ['audit', 'verify'],
-    ['activity', 'export'], ['user', 'remove', 'ann']]) {
+    ['activity', 'export'], ['user', 'remove', 'ann'], ['db', 'migrate']]) {
     const r = await run([...args, '--data-dir', dir]);
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, /no broker data at .*aipassport\.db/);
@@ -54,6 +54,9 @@ test('in an empty directory, listing says no broker data is there; user add and 
   assert.equal(add.code, 0, add.stderr);
   assert.ok(existsSync(join(dir, 'aipassport.db')));
   assert.equal((await run(['client', 'list', '--data-dir', dir])).code, 0);
+  const migrate = await run(['db', 'migrate', '--data-dir', dir]);
+  assert.equal(migrate.code, 0, migrate.stderr);
+  assert.match(migrate.stdout, /aipassport\.db is at schema version \d+, the newest this aipassport knows/);
 });
 
 test('a failure at run time exits 1', async () => {

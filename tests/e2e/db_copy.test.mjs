@@ -23,6 +23,9 @@ test('a used SQLite deployment copies into PostgreSQL and goes on serving from t
   }
   const before = (await call(sqlite.url, 'GET', `/grants/${g.grantId}/usage`, { token: sqlite.ownerToken })).json;
   assert.equal(before.totals.requests, 3);
+  const early = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`], { AIPASSPORT_DATABASE_URL: databaseUrlFor(tempDir()) });
+  assert.equal(early.code, 1, 'a copy of a database a broker still serves from would lose what it spends meanwhile');
+  assert.match(early.stderr, /nothing was copied: a broker \(node .+\) used the source database \d+ seconds ago: stop every broker on it first/);
   assert.equal(await sqlite.stop(), 0);
 
   const target = databaseUrlFor(tempDir());
