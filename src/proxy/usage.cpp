@@ -50,6 +50,10 @@ constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
                                                                "cachedContentTokenCount",
                                                                "toolUsePromptTokenCount"};
 
+static_assert(kCounts + 2 == kUsageFigureNames.size());
+static_assert(kCountNames[kToolUsePromptTokenCount] == kUsageFigureNames[kToolUsePromptTokenCount]);
+static_assert(kCountNames[kPromptTokens] == kUsageFigureNames[kPromptTokens]);
+
 // Counts one object further in: {object name, count name}.
 enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kLongCacheWrites, kDetails };
 constexpr std::array<std::pair<std::string_view, std::string_view>, kDetails> kDetailNames = {{
@@ -491,20 +495,24 @@ class UsageReader {
 
   static void MergeFigures(const UsageFigures& u, Usage& usage) {
     if (!u.object) return;
-    auto count = [&](Count k) { return Plausible(u.counts[k], usage); };
     auto detail = [&](Detail d) { return Plausible(u.details[d], usage); };
-    int64_t cache_reads = count(kCacheReads);
-    int64_t cache_writes = count(kCacheWrites);
+    for (size_t k = 0; k < kCounts; ++k) Keep(Plausible(u.counts[k], usage), usage.figures[k]);
+    Keep(detail(kPromptCached), usage.figures[kCounts]);
+    Keep(detail(kInputCached), usage.figures[kCounts + 1]);
+    auto latest = [&](Count k) { return usage.figures[k]; };
+    int64_t cache_reads = latest(kCacheReads);
+    int64_t cache_writes = latest(kCacheWrites);
     // Gemini's tool results (URL context, code execution) go back to the model as input, billed as input.
-    Keep(count(kPromptTokens) + count(kInputTokens) + count(kPromptTokenCount) + count(kToolUsePromptTokenCount) +
+    Keep(latest(kPromptTokens) + latest(kInputTokens) + latest(kPromptTokenCount) + latest(kToolUsePromptTokenCount) +
              cache_reads + cache_writes,
          usage.input_tokens);
     Keep(cache_writes, usage.cache_write_tokens);
     Keep(detail(kLongCacheWrites), usage.cache_write_1h_tokens);
-    Keep(count(kCompletionTokens) + count(kOutputTokens) + count(kCandidatesTokenCount) + count(kThoughtsTokenCount),
-         usage.output_tokens);
-    if (count(kCandidatesTokenCount) > 0) usage.output_counted = true;
-    Keep(detail(kPromptCached) + detail(kInputCached) + cache_reads + count(kCachedContentTokenCount),
+    Keep(
+        latest(kCompletionTokens) + latest(kOutputTokens) + latest(kCandidatesTokenCount) + latest(kThoughtsTokenCount),
+        usage.output_tokens);
+    if (latest(kCandidatesTokenCount) > 0) usage.output_counted = true;
+    Keep(usage.figures[kCounts] + usage.figures[kCounts + 1] + cache_reads + latest(kCachedContentTokenCount),
          usage.cached_input_tokens);
     if (int64_t searches = detail(kWebSearches); searches > 0)
       usage.SetToolUses("web_search", searches);  // Anthropic's running total

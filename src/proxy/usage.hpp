@@ -5,6 +5,7 @@
 // `usageMetadata`. Streams report usage in several events; each figure keeps its latest value,
 // which is right for all three (OpenAI reports once, Anthropic and Gemini report running totals).
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -51,6 +52,11 @@ struct Usage {
   // "global"), billed above the listed prices (metering::Price::geo_inference_percent), or not;
   // none when no answer said. Once one said "one geography", it stays so.
   std::optional<bool> one_geo;
+  // The latest figure of each count the usage objects gave, by kUsageFigureNames: the token totals
+  // above are their sums, so that an object that gives a figure as null or leaves it out keeps the
+  // one before (Anthropic's message_delta gives its input figures as nullable running totals, and
+  // one without its cache writes would otherwise shrink the input they are part of).
+  std::array<int64_t, 13> figures{};
 
   bool Empty() const {
     return input_tokens == 0 && output_tokens == 0 && audio_seconds == 0 && tool_uses.empty() && !input_unknown;
@@ -59,6 +65,22 @@ struct Usage {
   int64_t ToolUses(std::string_view kind) const;
   void SetToolUses(std::string_view kind, int64_t uses);
 };
+
+// The figures Usage::figures keeps, in its order: counts in a usage object, then two counts one
+// object further in ("prompt_tokens_details.cached_tokens", "input_tokens_details.cached_tokens").
+inline constexpr std::array<std::string_view, 13> kUsageFigureNames = {"prompt_tokens",
+                                                                       "input_tokens",
+                                                                       "promptTokenCount",
+                                                                       "cache_read_input_tokens",
+                                                                       "cache_creation_input_tokens",
+                                                                       "completion_tokens",
+                                                                       "output_tokens",
+                                                                       "candidatesTokenCount",
+                                                                       "thoughtsTokenCount",
+                                                                       "cachedContentTokenCount",
+                                                                       "toolUsePromptTokenCount",
+                                                                       "prompt_tokens_details.cached_tokens",
+                                                                       "input_tokens_details.cached_tokens"};
 
 // Whether JSON text may hold usage figures or tool uses (a cheap test before parsing it). A member
 // name written with escapes ("us\u0061ge", which no provider writes) is not seen: such an answer

@@ -39,7 +39,19 @@ inline void Keep(int64_t figure, int64_t& into) {
 }
 
 inline void MergeUsageObject(const json::object& u, Usage& usage) {
-  auto count = [&](std::string_view key) { return Count(u, key, usage); };
+  // Each figure as the latest object that gave it said; the totals are their sums.
+  for (size_t i = 0; i < kUsageFigureNames.size(); ++i) {
+    std::string_view name = kUsageFigureNames[i];
+    size_t dot = name.find('.');
+    Keep(dot == std::string_view::npos ? Count(u, name, usage)
+                                       : Nested(u, name.substr(0, dot), name.substr(dot + 1), usage),
+         usage.figures[i]);
+  }
+  auto count = [&](std::string_view key) {
+    for (size_t i = 0; i < kUsageFigureNames.size(); ++i)
+      if (kUsageFigureNames[i] == key) return usage.figures[i];
+    return int64_t{0};
+  };
   int64_t cache_reads = count("cache_read_input_tokens");
   int64_t cache_writes = count("cache_creation_input_tokens");
   Keep(count("prompt_tokens") + count("input_tokens") + count("promptTokenCount") + count("toolUsePromptTokenCount") +
@@ -51,8 +63,8 @@ inline void MergeUsageObject(const json::object& u, Usage& usage) {
       count("completion_tokens") + count("output_tokens") + count("candidatesTokenCount") + count("thoughtsTokenCount"),
       usage.output_tokens);
   if (count("candidatesTokenCount") > 0) usage.output_counted = true;
-  Keep(Nested(u, "prompt_tokens_details", "cached_tokens", usage) +
-           Nested(u, "input_tokens_details", "cached_tokens", usage) + cache_reads + count("cachedContentTokenCount"),
+  Keep(count("prompt_tokens_details.cached_tokens") + count("input_tokens_details.cached_tokens") + cache_reads +
+           count("cachedContentTokenCount"),
        usage.cached_input_tokens);
   if (int64_t searches = Nested(u, "server_tool_use", "web_search_requests", usage); searches > 0)
     usage.SetToolUses("web_search", searches);

@@ -499,6 +499,29 @@ std::string DeepGeminiChunk(int depth, int64_t output_tokens) {
          std::to_string(output_tokens) + "}}";
 }
 
+// Anthropic's message_delta gives its input figures as nullable running totals: one that leaves out
+// (or nulls) the cache writes message_start gave keeps them, and the input they are part of.
+TEST(UsageReader, AFigureALaterObjectLeavesOutKeepsItsLastValue) {
+  Usage usage;
+  MergeUsageFromChunk(
+      R"({"type":"message_start","message":{"usage":{"input_tokens":10,"cache_creation_input_tokens":5000,)"
+      R"("cache_read_input_tokens":200,"output_tokens":1}}})",
+      usage);
+  MergeUsageFromChunk(
+      R"({"type":"message_delta","delta":{},"usage":{"input_tokens":10,"cache_creation_input_tokens":null,)"
+      R"("cache_read_input_tokens":null,"output_tokens":300}})",
+      usage);
+  EXPECT_EQ(usage.input_tokens, 5210);
+  EXPECT_EQ(usage.cache_write_tokens, 5000);
+  EXPECT_EQ(usage.cached_input_tokens, 200);
+  EXPECT_EQ(usage.output_tokens, 300);
+  MergeUsageFromChunk(
+      R"({"type":"message_delta","delta":{},"usage":{"output_tokens":310,"cache_read_input_tokens":250}})", usage);
+  EXPECT_EQ(usage.input_tokens, 5260) << "a figure given again replaces the one before";
+  EXPECT_EQ(usage.cached_input_tokens, 250);
+  EXPECT_EQ(usage.output_tokens, 310);
+}
+
 // One walk for both readings gives what each gives alone: figures, the usage-only answer, bytes,
 // and for text that cannot be read, the worst case and every byte.
 TEST(ReadStreamEvent, ReadsWhatTheTwoReadersReadApart) {
