@@ -234,6 +234,14 @@ Status CheckToolScope(const domain::Grant& grant, const proxy::WorstCase& worst)
     return MakeError(Errc::kForbidden,
                      "This grant does not allow audio, which the call asks its answer to hold "
                      "('modalities', 'audio', 'responseModalities' or 'speechConfig')");
+  // What a stored setup holds is out of sight: only a grant that allows all it could do may use one.
+  if (!worst.stored_setup.empty() &&
+      !(scope.AllowsCapability("images") && scope.AllowsCapability("code") && scope.AllowsAnyModel()))
+    return MakeError(Errc::kForbidden, "'" + worst.stored_setup +
+                                           "' runs the call with tools and settings stored at the provider, which "
+                                           "the broker cannot check against this grant (they may make images, run "
+                                           "code or name other models): it needs a grant that allows images, code "
+                                           "and any model");
   if (worst.tool_model_unnamed && !scope.AllowsAnyModel())
     return MakeError(Errc::kForbidden,
                      "The 'image_generation' tool names no model, so OpenAI chooses one; name it "

@@ -527,6 +527,7 @@ Status ReadOpenAI(std::string_view capability, json::object& body, bool bound_to
   use.output_tokens = *limit;
   for (const char* stored : {"previous_response_id", "conversation", "prompt"})
     if (const auto* v = body.if_contains(stored); v && !v->is_null()) use.unbounded_input = stored;
+  if (const auto* prompt = body.if_contains("prompt"); prompt && !prompt->is_null()) use.stored_setup = "prompt";
   auto n = WholeNumber(Provider::kOpenAI, body.if_contains("n"), "n", kMaxAnswers);
   if (!n) return n.error();
   use.answers = n->value_or(1);
@@ -600,7 +601,7 @@ Status ReadGemini(std::string_view capability, const json::object& body, bool bo
     if (auto tier = RefuseDearerGeminiTier(body); !tier) return tier;
   auto cached = GeminiField(body, "cachedContent");
   if (!cached) return cached.error();
-  if (*cached && !(*cached)->is_null()) use.unbounded_input = "cachedContent";
+  if (*cached && !(*cached)->is_null()) use.unbounded_input = use.stored_setup = "cachedContent";
   auto config = GeminiField(body, "generationConfig");
   if (!config) return config.error();
   if (*config && (*config)->is_object()) {

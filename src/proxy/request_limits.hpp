@@ -77,6 +77,10 @@ struct RequestedUse {
   bool tool_makes_images = false;
   std::string tool_runs_code;
   bool tool_model_unnamed = false;  // image_generation without a model: OpenAI chooses one
+  // A setup stored at the provider that the call runs with, whose tools (image generation, code
+  // execution) and models the broker cannot see: "prompt" (OpenAI's stored prompt) or
+  // "cachedContent" (Gemini's cache, which keeps tools and a system instruction). Empty: none.
+  std::string stored_setup;
   // What the answer is asked to hold beyond text: images (Gemini's responseModalities IMAGE), or
   // speech (OpenAI's modalities "audio" or its audio settings, Gemini's AUDIO or speechConfig).
   bool answers_images = false;

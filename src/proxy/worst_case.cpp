@@ -31,6 +31,7 @@ WorstCase WorstCaseOf(const RequestedUse& asked, size_t body_bytes) {
   worst.tool_models = asked.tool_models;
   worst.tool_makes_images = asked.tool_makes_images;
   worst.tool_runs_code = asked.tool_runs_code;
+  worst.stored_setup = asked.stored_setup;
   worst.tool_model_unnamed = asked.tool_model_unnamed;
   worst.answers_images = asked.answers_images;
   worst.answers_audio = asked.answers_audio;

@@ -46,6 +46,7 @@ struct WorstCase {
   std::vector<std::string> tool_models;  // see RequestedUse
   bool tool_makes_images = false;        // see RequestedUse
   std::string tool_runs_code;            // see RequestedUse
+  std::string stored_setup;              // see RequestedUse
   bool tool_model_unnamed = false;       // see RequestedUse
   bool answers_images = false;           // see RequestedUse
   bool answers_audio = false;            // see RequestedUse

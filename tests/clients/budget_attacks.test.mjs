@@ -294,9 +294,32 @@ test('a Responses call that reads stored input the body does not hold is refused
   for (const field of [{ previous_response_id: 'resp_1' }, { conversation: 'conv_1' }, { prompt: { id: 'pmpt_1' } }]) {
     const r = await post('/openai/v1/responses', g.token, { model: 'gpt-4o-mini', input: 'go on', max_output_tokens: 10, ...field });
     assert.equal(r.status, 403, r.text);
-    assert.match(r.json.error.message, /makes the provider read input this request does not hold/);
+    assert.match(r.json.error.message, field.prompt ? /'prompt' runs the call with tools and settings stored at the provider/
+      : /makes the provider read input this request does not hold/);
   }
   assert.equal(await upstreamCalls('openai'), before);
+});
+
+// A stored prompt (OpenAI) or cache (Gemini) carries tools of its own (image generation, code
+// execution) and may name models: the broker cannot see them, so only a grant that allows all of
+// that may use one, budget or not.
+test('a call run with a setup stored at the provider needs a grant that allows whatever such a setup can do', async () => {
+  const chatOnly = await approvedGrant(broker, { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] });
+  const before = await upstreamCalls('openai');
+  const body = { model: 'gpt-4o-mini', input: 'go on', prompt: { id: 'pmpt_1' } };
+  const refused = await post('/openai/v1/responses', chatOnly.token, body);
+  assert.equal(refused.status, 403, refused.text);
+  assert.match(refused.json.error.message, /'prompt' runs the call with tools and settings stored at the provider.*images, code and any model/);
+  assert.equal(await upstreamCalls('openai'), before);
+  const gemini = await approvedGrant(broker, { provider: 'google', models: ['gemini-2.5-flash'], capabilities: ['chat'] });
+  const cached = await post('/gemini/v1beta/models/gemini-2.5-flash:generateContent', gemini.token,
+    { contents: [{ role: 'user', parts: [{ text: 'go on' }] }], cachedContent: 'cachedContents/abc' });
+  assert.equal(cached.status, 403, cached.text);
+  assert.match(cached.text, /'cachedContent' runs the call with tools and settings stored at the provider/);
+  const wide = await approvedGrant(broker, { provider: 'openai', models: ['*'], capabilities: ['chat', 'images', 'code'] });
+  const allowed = await post('/openai/v1/responses', wide.token, body);
+  assert.equal(allowed.status, 200, allowed.text);
+  assert.equal(await upstreamCalls('openai'), before + 1);
 });
 
 test('a limit named twice, or under an escaped name, is refused; a nested one is not read as the limit', async () => {
