@@ -103,6 +103,7 @@ test('the consent screen offers delegation only when the app asked, ticked; the 
   const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.match(page.text, /<input type="checkbox" id="may_delegate" name="may_delegate" value="yes" checked/);
   assert.match(page.text, /2 levels below it/);
+  assert.match(page.text, /its per-minute and at-once limits apply to each agent on its own/, 'the owner is told the pace is not shared');
   const plain = { ...PARENT, may_delegate: undefined, max_delegation_depth: undefined };
   delete plain.may_delegate;
   delete plain.max_delegation_depth;
