@@ -308,6 +308,9 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       co_return StreamEnd::kGrantEnded;
     }
     if (spent || splitter.TooLong()) {
+      // The provider billed the events after the one that reached the limit, sent in the same piece
+      // (one that ignored the limit it was sent): they are counted, not passed on.
+      while (auto event = splitter.Next()) KeepEvent(*event);
       ending_ = std::move(out);
       if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
       if (splitter.TooLong()) ending_ += ProviderErrorEvent(wire_, EventTooLong());
