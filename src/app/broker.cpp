@@ -743,6 +743,7 @@ int RunBroker(const Config& config) {
 
   size_t threads = IoThreads(config);
   http::IoPool io(threads);
+  http::ShutdownSignals shutdown(io);
   // The store thread runs at the I/O threads' priority: its work grows with the calls (their usage,
   // activity and lease top-ups). 10 nice levels below a busy I/O thread on one core it got under 4%
   // of the core and fell 100-500 ms behind, and every connection waited for the lease top-ups
@@ -772,7 +773,7 @@ int RunBroker(const Config& config) {
   std::atomic<bool> ring_dropped{false};  // the broker stops: see SigningRing::ForgetDroppedKeys
   SigningRing signing_ring(**store, vault.Master(), tokens, RotationTimesFor(config), *opened_ring, [&ring_dropped] {
     ring_dropped = true;
-    std::raise(SIGTERM);  // the drain RunUntilSignalled runs on a signal
+    std::raise(SIGTERM);  // the drain ShutdownSignals runs on a signal
   });
   follower.OnChange("signing_keys", [&signing_ring] { signing_ring.Reload(); });
   VaultReloader vault_reloader(**store, vault);
@@ -1000,7 +1001,7 @@ int RunBroker(const Config& config) {
         "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   std::vector<http::Server*> servers{&server};
   if (metrics_server) servers.push_back(metrics_server.get());
-  http::RunUntilSignalled(io, servers, std::chrono::seconds(10));
+  shutdown.Run(servers, std::chrono::seconds(10));
   // Calls have drained: write what they cost and hand back what no call holds. A call cut short by
   // the drain deadline keeps its reservation, which counts as lost.
   http::PostBlocking(store_pool, [&] {
@@ -1021,6 +1022,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   if (!listen) return Fail(listen.error());
   size_t threads = std::max(1u, std::thread::hardware_concurrency());
   http::IoPool io(threads);
+  http::ShutdownSignals shutdown(io);
   mock::MockUpstream mock(options);
   http::ServerOptions server_options;
   server_options.host = listen->host;
@@ -1032,7 +1034,7 @@ int RunMockUpstream(const std::string& listen_text, const mock::MockOptions& opt
   server.Start();
   std::printf("mock-upstream listening on %s\n", UrlOf(server.LocalEndpoint()).c_str());
   std::fflush(stdout);
-  http::RunUntilSignalled(io, {&server}, std::chrono::seconds(2));
+  shutdown.Run({&server}, std::chrono::seconds(2));
   return 0;
 }
 

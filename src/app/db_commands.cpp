@@ -48,7 +48,9 @@ int CopyDatabase(const std::string& from_url, const std::string& to_url, bool to
     std::fprintf(stderr, "aipassport: --from and --to name the same database\n");
     return 2;
   }
-  if (to_on_command_line && store::RedactDatabaseUrl(to_url) != to_url)
+  bool password_on_command_line = store::RedactDatabaseUrl(from_url) != from_url ||
+                                  (to_on_command_line && store::RedactDatabaseUrl(to_url) != to_url);
+  if (password_on_command_line)
     std::fprintf(stderr,
                  "aipassport: warning: a password on the command line can be read by every user of this host while "
                  "the copy runs, and stays in your shell's history: give the URL in AIPASSPORT_DATABASE_URL instead, "

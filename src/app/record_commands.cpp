@@ -53,13 +53,16 @@ int ExportAudit(store::Store& store, const RecordCommand& command, std::optional
   query.from = from;
   query.to = to;
   query.kind = command.kind;
-  query.limit = 0;
+  query.limit = kExportPage;
   query.oldest_first = true;
-  auto records = store.Audit().ListAudit(query);
-  if (!records) return Fail(records.error());
-  for (const auto& r : *records)
-    Print(csv ? record::AuditCsvLine(r) : boost::json::serialize(record::AuditToJson(r)) + "\n");
-  return 0;
+  for (;;) {
+    auto records = store.Audit().ListAudit(query);
+    if (!records) return Fail(records.error());
+    for (const auto& r : *records)
+      Print(csv ? record::AuditCsvLine(r) : boost::json::serialize(record::AuditToJson(r)) + "\n");
+    if (static_cast<int64_t>(records->size()) < kExportPage) return 0;
+    query.after_seq = records->back().seq;
+  }
 }
 
 int VerifyTrail(const Config& config, store::Store& store) {

@@ -651,9 +651,12 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
   }
 }
 
-void RunUntilSignalled(IoPool& io, std::vector<Server*> servers, std::chrono::milliseconds drain) {
+ShutdownSignals::ShutdownSignals(IoPool& io) : io_(io), signals_(io.First(), SIGINT, SIGTERM) {}
+
+void ShutdownSignals::Run(std::vector<Server*> servers, std::chrono::milliseconds drain) {
+  IoPool& io = io_;
   asio::io_context& main = io.First();
-  asio::signal_set signals(main, SIGINT, SIGTERM);
+  asio::signal_set& signals = signals_;
   auto drain_then_stop = [&]() -> asio::awaitable<void> {
     for (auto* s : servers) s->Stop();
     auto deadline = std::chrono::steady_clock::now() + drain;

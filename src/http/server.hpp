@@ -90,8 +90,22 @@ class Server {
   std::shared_ptr<std::atomic<size_t>> connections_ = std::make_shared<std::atomic<size_t>>(0);
 };
 
-// Runs `io` until SIGINT or SIGTERM, then stops `servers`, waits up to `drain` for their
-// in-flight requests and returns.
-void RunUntilSignalled(IoPool& io, std::vector<Server*> servers, std::chrono::milliseconds drain);
+// Catches SIGINT and SIGTERM from its making: one that comes before Run (while the broker starts,
+// or just after it says it listens) is kept for Run, rather than ending the process at once
+// without its drain (leases not handed back, usage not written).
+class ShutdownSignals {
+ public:
+  explicit ShutdownSignals(IoPool& io);
+  ShutdownSignals(const ShutdownSignals&) = delete;
+  ShutdownSignals& operator=(const ShutdownSignals&) = delete;
+
+  // Runs `io` until SIGINT or SIGTERM (or at once, for one that came since the making), then stops
+  // `servers`, waits up to `drain` for their in-flight requests and returns.
+  void Run(std::vector<Server*> servers, std::chrono::milliseconds drain);
+
+ private:
+  IoPool& io_;
+  boost::asio::signal_set signals_;
+};
 
 }  // namespace ap::http

@@ -146,6 +146,7 @@ struct AuditQuery {
   std::optional<UnixMillis> from;
   std::optional<UnixMillis> to;
   std::optional<int64_t> before_seq;  // newest first: records before this one
+  std::optional<int64_t> after_seq;   // oldest first: records after this one
   int64_t limit = 100;                // 0: no limit
   bool oldest_first = false;
 };

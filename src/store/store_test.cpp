@@ -1509,6 +1509,13 @@ TEST_P(StoreTest, AuditAppendsKeepTheirHeadInTheSameTransaction) {
   ASSERT_EQ(older.size(), 2u);
   EXPECT_EQ(older[0].seq, 2);
   EXPECT_EQ(older[1].seq, 1);
+  AuditQuery later;  // oldest first, a page at a time (audit export)
+  later.limit = 1;
+  later.oldest_first = true;
+  later.after_seq = 1;
+  auto next = store_->Audit().ListAudit(later).value();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].seq, 2);
 }
 
 // What a flow needs between its steps lives in the database: any broker on it serves the next step.

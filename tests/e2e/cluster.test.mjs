@@ -9,7 +9,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { cpSync, readFileSync } from 'node:fs';
 import { before, test } from 'node:test';
 import * as jose from 'jose';
-import { BIN, KEYS, approvedGrant, call, chatBody, cliSync, databaseUrlFor, mockStats, nodeCall, startBroker,
+import { BIN, KEYS, approvedGrant, call, chatBody, cliSync, databaseUrlFor, eventually, mockStats, nodeCall, startBroker,
   startMock, tempDir } from './harness.mjs';
 
 // A key an owner stores in the vault; the emulation takes it besides the environment's keys.
@@ -298,6 +298,10 @@ test('a broker stopped while a grant was revoked elsewhere refuses, once it runs
   const chat = (node) => call(node.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal((await chat(stopped)).status, 200, 'the grant is in its cache');
   const reached = (await mockStats(mock)).requests.openai;
+  // Its usage is settled after the answer (write-behind): stopped inside that transaction, it would
+  // hold the grant's row, and the revocation would wait for PostgreSQL to end its session (60 s).
+  await eventually(async () => (await call(other.url, 'GET', `/grants/${g.grantId}/usage`, { token: other.ownerToken })).json.totals?.requests === 1,
+    'the call settled', 5000);
   stopped.proc.kill('SIGSTOP');
   try {
     const revoked = await call(other.url, 'POST', `/grants/${g.grantId}/revoke`, { token: other.ownerToken });

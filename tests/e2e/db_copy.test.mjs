@@ -89,5 +89,9 @@ test('db copy refuses bad input with a clear message and never shows a password'
   const nowhere = await run(['db', 'copy', '--from', `sqlite://${dir}/aipassport.db`], { AIPASSPORT_DATABASE_URL: '' });
   assert.equal(nowhere.code, 2);
   assert.match(nowhere.stderr, /give the database to copy into: --to, or AIPASSPORT_DATABASE_URL/);
-  for (const r of [missing, scheme, unreachable]) assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
+  // A PostgreSQL source with its password on the command line is warned of as well.
+  const fromPostgres = await run(['db', 'copy', '--from', 'postgresql://ap:hunter2@127.0.0.1:1/ap?connect_timeout=2', '--to', `sqlite://${tempDir()}/copy.db`]);
+  assert.equal(fromPostgres.code, 1);
+  assert.match(fromPostgres.stderr, /warning: a password on the command line can be read by every user of this host/);
+  for (const r of [missing, scheme, unreachable, fromPostgres]) assert.doesNotMatch(r.stdout + r.stderr, /hunter2/);
 });

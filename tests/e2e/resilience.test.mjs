@@ -70,6 +70,19 @@ test('a restart loses nothing: grants, counters, signing key and owner token sur
   await broker.stop();
 });
 
+// A service manager may stop a broker the moment it starts: a SIGTERM that comes as it says it
+// listens ends it through its drain all the same (exit 0, its node retired), never by the signal.
+test('a broker stopped the moment it says it listens still stops cleanly', async () => {
+  for (let i = 0; i < 5; i++) {
+    const dataDir = tempDir();
+    const broker = await startBroker({ dataDir, env: { AIPASSPORT_DATABASE_URL: '' } });
+    assert.equal(await broker.stop('SIGTERM'), 0, `stop ${i}: ${broker.output.split('\n').slice(-3).join(' | ')}`);
+    assert.match(broker.output, /stopped/);
+    const nodes = await run(['db', 'copy', '--from', `sqlite://${dataDir}/aipassport.db`, '--to', `sqlite://${tempDir()}/copy.db`]);
+    assert.equal(nodes.code, 0, `no broker left as running: ${nodes.stderr}`);
+  }
+});
+
 test('a revocation survives a crash (SIGKILL) and a restart', async () => {
   const dataDir = tempDir();
   // One public URL across the restart (a new port): the tokens' issuer stays the same.

@@ -89,6 +89,7 @@ std::string AuditSql(const AuditQuery& query) {
   if (query.owner_id) sql += " AND owner_id = ?1";
   if (query.grant_id) sql += " AND grant_id = ?3";
   if (query.before_seq) sql += " AND seq < ?6";
+  if (query.after_seq) sql += " AND seq > ?8";
   return sql + " AND (?2 IS NULL OR kind = ?2) AND (?4 IS NULL OR at >= ?4) AND (?5 IS NULL OR at < ?5)" +
          (query.oldest_first ? " ORDER BY seq LIMIT ?7" : " ORDER BY seq DESC LIMIT ?7");
 }
@@ -378,7 +379,7 @@ Status AuditTables::AppendAuditInTransaction(const AuditLinker& link) {
 Result<std::vector<AuditRecord>> AuditTables::ListAudit(const AuditQuery& query) {
   Query q(db_.Prepare(AuditSql(query)));
   q.Bind(query.owner_id).Bind(query.kind).Bind(query.grant_id).Bind(query.from).Bind(query.to).Bind(query.before_seq);
-  q.Bind(query.limit > 0 ? query.limit : std::numeric_limits<int64_t>::max());
+  q.Bind(query.limit > 0 ? query.limit : std::numeric_limits<int64_t>::max()).Bind(query.after_seq);
   std::vector<AuditRecord> out;
   int rc;
   while ((rc = q.Step()) == kRow)
