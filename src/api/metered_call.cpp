@@ -1,6 +1,7 @@
 #include "api/metered_call.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 #include "core/money.hpp"
@@ -58,9 +59,27 @@ std::optional<Status> MeteredCall::AdmitAtOnce(const WorstCase& worst, bool stre
   auto ask = AskFor(worst, stream);
   if (!ask) return ask.error();
   ask_ = *ask;
-  auto decided = ctx_.meter.AdmitAtOnce(*grant_, ask_, headers_, ticket_);
+  auto decided = grant_->record.ancestors.empty() ? ctx_.meter.AdmitAtOnce(*grant_, ask_, headers_, ticket_)
+                                                  : AdmitAtOnceWithAncestors();
   if (!decided) return std::nullopt;
   return Admitted(std::move(*decided));
+}
+
+// A delegated grant's ancestors, as the cache holds them (approved ones always are: it is filled at
+// start and told of each change), share their per-minute and at-once limits with it.
+std::optional<Status> MeteredCall::AdmitAtOnceWithAncestors() {
+  std::array<std::shared_ptr<const domain::Grant>, domain::kMaxDelegationDepth> held;
+  std::array<const domain::Grant*, domain::kMaxDelegationDepth> ancestors{};
+  size_t known = 0;
+  for (const std::string& id : grant_->record.ancestors) {
+    if (known == held.size()) break;
+    if (auto ancestor = ctx_.grants.Find(id)) {
+      ancestors[known] = ancestor.get();
+      held[known++] = std::move(ancestor);
+    }
+  }
+  return ctx_.meter.AdmitAtOnce(*grant_, ask_, headers_, ticket_,
+                                std::span<const domain::Grant* const>(ancestors.data(), known));
 }
 
 awaitable<Status> MeteredCall::AdmitFurther() {

@@ -72,6 +72,7 @@ class MeteredCall {
   Result<metering::Ask> AskFor(const WorstCase& worst, bool stream);
   // The call admitted (`decided`): its reservation's output cap; or refused, with what it took given back.
   Status Admitted(Status decided);
+  std::optional<Status> AdmitAtOnceWithAncestors();
   std::string BudgetRefusal() const;  // the message of a refusal for the budget
   metering::Consumption Used(const proxy::Usage& usage) const;
 };

@@ -25,10 +25,9 @@ Result<Grant> GrantFromRecord(store::GrantRecord record);
 inline constexpr int64_t kPendingLifetimeSeconds = 24 * 3600;
 
 // Delegation: at most this many grants below one grant an owner approved are approved and
-// unexpired at once, however deep (each may hold per-minute limits and calls at once as high as its
-// parent's, so the pace of the grants in use at once is at most this many plus one times its top's;
-// budgets and caps hold for the whole tree), and at most this many grants ever made below it (so an
-// app cannot grow the grants table without end).
+// unexpired at once, however deep (budgets, caps, per-minute limits and calls at once hold for the
+// whole tree: metering::Meter::AdmitAtOnce), and at most this many grants ever made below it (so
+// an app cannot grow the grants table without end).
 inline constexpr int64_t kMaxLiveDescendants = 50;
 inline constexpr int64_t kMaxDescendants = 1000;
 

@@ -136,6 +136,8 @@ Ticket& Ticket::operator=(Ticket&& other) noexcept {
     recalls_ = other.recalls_;
     tokens_ = other.tokens_;
     budget_leased_ = other.budget_leased_;
+    paced_ = std::move(other.paced_);
+    paced_count_ = std::exchange(other.paced_count_, 0);
     other.account_.reset();
   }
   return *this;
@@ -158,7 +160,19 @@ void GiveBack(Account& a, int64_t admitted_at_recall, int64_t micros, int64_t re
 
 int64_t Ticket::LeasedMicros() const { return budget_leased_ ? micros_ : 0; }
 
+void Ticket::ReleasePace(std::optional<int64_t> tokens_used) {
+  size_t count = std::exchange(paced_count_, 0);
+  for (size_t i = 0; i < count; ++i) {
+    Paced& paced = paced_[i];
+    std::lock_guard lock(paced.account->mutex);
+    if (paced.tokens > 0) paced.account->tokens.level += static_cast<double>(paced.tokens - tokens_used.value_or(0));
+    --paced.account->in_flight;
+    paced.account.reset();
+  }
+}
+
 void Ticket::Release() {
+  ReleasePace(std::nullopt);
   if (!account_) return;
   std::lock_guard lock(account_->mutex);
   GiveBack(*account_, recalls_, LeasedMicros(), requests_);
@@ -170,6 +184,7 @@ void Ticket::Release() {
 }
 
 void Ticket::Settle(int64_t cost_micros, int64_t tokens_used) {
+  ReleasePace(tokens_used);
   if (!account_) return;
   if (cost_micros < 0 || cost_micros > kMaxMicros) cost_micros = micros_;
   std::lock_guard lock(account_->mutex);
@@ -547,7 +562,31 @@ Ask Normalized(Ask ask) {
 
 }  // namespace
 
-std::optional<Status> Meter::AdmitAtOnce(const domain::Grant& grant, Ask asked, RateHeaders& headers, Ticket& ticket) {
+// Takes a request, the ask's tokens and a slot from each ancestor's limits it sets (only those it
+// sets: the broker's default at-once figure is per grant), one account's lock at a time; on a
+// refusal gives back what it took. The grant's own limits are taken after.
+Status Meter::TakeAncestorsPace(std::span<const domain::Grant* const> ancestors, const Ask& ask, Ticket& ticket) {
+  for (const domain::Grant* ancestor : ancestors.first(std::min(ancestors.size(), ticket.paced_.size()))) {
+    const domain::Scope& scope = ancestor->scope;
+    if (!scope.rate_limit && !scope.max_tokens_per_minute && !scope.max_concurrent) continue;
+    Limits limits = LimitsFor(scope);
+    if (!scope.max_concurrent) limits.concurrent = INT64_MAX;
+    RateHeaders theirs;  // the app is told its own grant's figures
+    auto [account, account_lock] = LockedAccount(ancestor->record);
+    if (auto taken = TakeRateAndSlot(*account, scope, limits, ask, theirs, account->last_used); !taken) {
+      account_lock.unlock();
+      ticket.ReleasePace(std::nullopt);
+      Error refused = taken.error();
+      refused.message += " (the limit of the grant this one was delegated from, shared by every grant below it)";
+      return refused;
+    }
+    ticket.paced_[ticket.paced_count_++] = {account, scope.max_tokens_per_minute ? ask.tokens : 0};
+  }
+  return {};
+}
+
+std::optional<Status> Meter::AdmitAtOnce(const domain::Grant& grant, Ask asked, RateHeaders& headers, Ticket& ticket,
+                                         std::span<const domain::Grant* const> ancestors) {
   if (asked.need_micros < 0 || asked.up_to_micros < 0 || asked.need_micros > kMaxMicros ||
       asked.up_to_micros > kMaxMicros || asked.tokens < 0)
     return MakeError(Errc::kBadRequest, "This call's cost cannot be reckoned; it was not sent");
@@ -555,12 +594,17 @@ std::optional<Status> Meter::AdmitAtOnce(const domain::Grant& grant, Ask asked, 
   // gives the slot and the tokens back, under that lock.
   assert(!ticket.account_);
   Ask ask = Normalized(asked);
+  if (!ancestors.empty())
+    if (auto paced = TakeAncestorsPace(ancestors, ask, ticket); !paced) return paced;
   // One hold of the account's lock for the rate, the slot and the lease, as a call usually needs.
   auto [account, account_lock] = LockedAccount(grant.record);
   // The account's last use is now: the moment it was locked (a clock read a call less).
   if (auto admitted = TakeRateAndSlot(*account, grant.scope, LimitsFor(grant.scope), ask, headers, account->last_used);
-      !admitted)
+      !admitted) {
+    account_lock.unlock();
+    ticket.ReleasePace(std::nullopt);
     return admitted.error();
+  }
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
   if (TakeLeased(account, grant, ask, ticket)) return Status{};
@@ -587,9 +631,10 @@ awaitable<Status> Meter::AdmitFurther(const domain::Grant& grant, Ask asked, Tic
   co_return MakeError(Errc::kUnavailable, "The grant is too busy right now; retry");
 }
 
-awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers) {
+awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers,
+                                       std::span<const domain::Grant* const> ancestors) {
   Ticket ticket;
-  std::optional<Status> admitted = AdmitAtOnce(grant, ask, headers, ticket);
+  std::optional<Status> admitted = AdmitAtOnce(grant, ask, headers, ticket, ancestors);
   if (!admitted) admitted = co_await AdmitFurther(grant, ask, ticket);
   if (!*admitted) co_return admitted->error();
   co_return std::move(ticket);

@@ -15,6 +15,7 @@
 // lost for good, so a crash can make a grant stricter, never looser.
 // Thread-safety: all methods may be called from any thread.
 
+#include <array>
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -22,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -88,7 +90,17 @@ class Ticket {
  private:
   friend class Meter;
   void Release();
+  // Gives back what the call took of its grant's ancestors' limits (`tokens_used` of the tokens
+  // it took from each, or none when it was not settled).
+  void ReleasePace(std::optional<int64_t> tokens_used);
   int64_t LeasedMicros() const;  // of the reservation
+  // An ancestor's account the call took a slot (and tokens) of: delegation shares the pace.
+  struct Paced {
+    std::shared_ptr<Account> account;
+    int64_t tokens = 0;
+  };
+  std::array<Paced, domain::kMaxDelegationDepth> paced_{};
+  size_t paced_count_ = 0;
   std::shared_ptr<Account> account_;
   int64_t micros_ = 0;
   int64_t requests_ = 0;
@@ -111,13 +123,18 @@ class Meter {
 
   // Admits one call, or says why not (kRateLimited with retry_after_seconds, kBudgetExceeded,
   // kLimitReached). `headers` gets the grant's rate figures either way.
-  boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers);
+  boost::asio::awaitable<Result<Ticket>> Admit(const domain::Grant& grant, Ask ask, RateHeaders& headers,
+                                               std::span<const domain::Grant* const> ancestors = {});
   // Admit in two steps, so that most calls need no coroutine for it: AdmitAtOnce decides without
   // waiting where it can (the grant's lease holds the call), `ticket` (empty) taking what it
   // admits, and returns nothing when the lease must be topped up from the store first; AdmitFurther
   // (given the same grant, ask and ticket) then waits for that. Dropping the ticket gives back what
   // either took.
-  std::optional<Status> AdmitAtOnce(const domain::Grant& grant, Ask ask, RateHeaders& headers, Ticket& ticket);
+  // `ancestors`: the grant's ancestors (delegation) as this broker knows them, its parent first.
+  // Their per-minute and at-once limits hold for them and every grant below them together: a call
+  // takes a request, its tokens and a slot from each that sets one, besides its own grant's.
+  std::optional<Status> AdmitAtOnce(const domain::Grant& grant, Ask ask, RateHeaders& headers, Ticket& ticket,
+                                    std::span<const domain::Grant* const> ancestors = {});
   boost::asio::awaitable<Status> AdmitFurther(const domain::Grant& grant, Ask ask, Ticket& ticket);
 
   // The grant's calls this broker has admitted and not yet settled or dropped.
@@ -155,6 +172,7 @@ class Meter {
   // Takes the call's reservation and request out of the grant's lease into `ticket`, under the
   // account's lock; false when the lease is short of them.
   bool TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask, Ticket& ticket);
+  Status TakeAncestorsPace(std::span<const domain::Grant* const> ancestors, const Ask& ask, Ticket& ticket);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
 
   store::Store& store_;

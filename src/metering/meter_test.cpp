@@ -378,6 +378,59 @@ TEST_F(MeterTest, CallsInFlightAreCapped) {
   EXPECT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]);  // a slot came free
 }
 
+// Delegation: a parent's per-minute and at-once limits hold for it and the grants below it together.
+TEST_F(MeterTest, AGrantsAncestorsShareTheirPaceWithIt) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  domain::Scope paced;
+  paced.rate_limit = 2;
+  paced.max_concurrent = 1;
+  auto parent = Approved(std::nullopt, std::nullopt, paced);
+  auto child = Approved(std::nullopt, std::nullopt, paced);  // as fast as its parent, as delegation allows
+  const domain::Grant* chain[] = {&parent};
+  auto admit = [&](const domain::Grant& grant, std::span<const domain::Grant* const> ancestors) {
+    asio::io_context io;
+    std::optional<Result<Ticket>> out;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          RateHeaders headers;
+          out = co_await meter.Admit(grant, {}, headers, ancestors);
+        },
+        asio::detached);
+    io.run();
+    return std::move(*out);
+  };
+  auto first = admit(child, chain);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ(meter.InFlight(parent.record.id), 1) << "the child's call is in flight under its parent too";
+  auto busy = admit(parent, {});
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, Errc::kRateLimited);
+  EXPECT_NE(busy.error().message.find("in flight"), std::string::npos) << busy.error().message;
+  first->Settle(0, 0);
+  EXPECT_EQ(meter.InFlight(parent.record.id), 0);
+  auto second = admit(parent, {});  // the parent's second request of the minute
+  ASSERT_TRUE(second) << second.error().message;
+  second->Settle(0, 0);
+  auto third = admit(child, chain);  // the child's own bucket has one left; its parent's none
+  ASSERT_FALSE(third);
+  EXPECT_NE(third.error().message.find("the grant this one was delegated from"), std::string::npos)
+      << third.error().message;
+  EXPECT_EQ(meter.InFlight(child.record.id), 0) << "a refusal holds nothing";
+  // A call its own grant refuses gives back what it took of its parent's.
+  domain::Scope roomy;
+  roomy.max_concurrent = 5;
+  auto wide = Approved(std::nullopt, std::nullopt, roomy);
+  domain::Scope narrow;
+  narrow.max_concurrent = 1;
+  auto tight = Approved(std::nullopt, std::nullopt, narrow);
+  const domain::Grant* above[] = {&wide};
+  auto held = admit(tight, above);
+  ASSERT_TRUE(held);
+  EXPECT_FALSE(admit(tight, above)) << "its own limit: one at once";
+  EXPECT_EQ(meter.InFlight(wide.record.id), 1);
+}
+
 // Admission's first step decides without waiting only where the lease already holds the call: a
 // grant's first call finds none and goes on to the second step, which tops it up, and the next is
 // admitted at once. A call refused at once (the grant's calls in flight are at its limit, or its

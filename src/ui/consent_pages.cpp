@@ -205,8 +205,8 @@ std::string DelegationChoice(const domain::Scope& scope, const Typed& typed) {
          std::string(ticked ? " checked" : "") + " style=\"width:auto\"> May hand narrower access to its own agents (" +
          (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it") +
          "): each never more than it has, at most " + std::to_string(domain::kMaxLiveDescendants) +
-         " in use at once, and what they spend counts against this grant (its per-minute and at-once limits "
-         "apply to each agent on its own)</label>";
+         " in use at once, and what they spend, how often they call and how many calls they run at once count "
+         "against this grant's limits</label>";
 }
 
 // Which of the owner's keys the grant will spend: a choice when they hold several, a warning when

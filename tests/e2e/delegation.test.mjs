@@ -103,7 +103,7 @@ test('the consent screen offers delegation only when the app asked, ticked; the 
   const page = await nodeCall(broker.url, 'GET', start.headers.location, { ca: ca.ca, headers: { cookie: session } });
   assert.match(page.text, /<input type="checkbox" id="may_delegate" name="may_delegate" value="yes" checked/);
   assert.match(page.text, /2 levels below it/);
-  assert.match(page.text, /its per-minute and at-once limits apply to each agent on its own/, 'the owner is told the pace is not shared');
+  assert.match(page.text, /what they spend, how often they call and how many calls they run at once count against this grant&#39;s limits|what they spend, how often they call and how many calls they run at once count against this grant's limits/);
   const plain = { ...PARENT, may_delegate: undefined, max_delegation_depth: undefined };
   delete plain.may_delegate;
   delete plain.max_delegation_depth;
@@ -258,6 +258,17 @@ test('200 concurrent calls over a parent and three children never spend more tha
   const own = (await nodeCall(broker.url, 'GET', `/grants/${parentId}/usage`, { ca: ca.ca, token: broker.ownerToken })).json;
   assert.equal(view.budget.spentMicros, own.totals.costMicros + childrenSpent);
   assert.ok(view.budget.spentMicros > 2000, `the budget was really spent (${view.budget.spentMicros})`);
+});
+
+test('a parent\'s requests a minute hold for it and its children together, not for each', async () => {
+  const parent = await parentTokens({ details: { ...PARENT, rate_limit: 2 }, fields: { rate_limit: '2' } });
+  const child = (await exchange(parent.access_token, { rate_limit: 2 })).access_token;
+  assert.equal((await chat(child)).status, 200);
+  assert.equal((await chat(parent.access_token)).status, 200);
+  const third = await chat(child);  // its own bucket has one left; the tree's is empty
+  assert.equal(third.status, 429, third.text);
+  assert.match(third.json.error.message, /Rate limit reached: 2 requests per minute \(the limit of the grant this one was delegated from/);
+  assert.equal((await chat(parent.access_token)).status, 429);
 });
 
 test('a child is bounded as a budgeted grant is, since its parent may be given a budget at any time', async () => {
