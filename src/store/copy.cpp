@@ -1,7 +1,6 @@
 #include "store/copy.hpp"
 
 #include <algorithm>
-#include <ctime>
 #include <iterator>
 
 #include "store/postgres/connection.hpp"
@@ -88,19 +87,28 @@ struct IdentityColumn {
 };
 constexpr IdentityColumn kIdentityColumns[] = {{"events", "id"}, {"activity_ids", "n"}, {"activity", "id"}};
 
-Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& target) {
+Result<std::unique_ptr<sql::Connection>> Open(const DatabaseTarget& target) {
   if (target.backend == Backend::kSqlite) {
     auto db = sqlite::OpenConnection(target.location);
     if (!db) return db.error();
-    if (auto migrated = sql::Migrate(**db, sqlite::Migrations()); !migrated) return migrated.error();
     return std::unique_ptr<sql::Connection>(std::move(*db));
   }
   auto db = postgres::Connection::Open(target.location);
   if (!db)
     return MakeError(db.error().code, RedactDatabaseUrl(target.location) + ": " +
                                           ScrubDatabasePassword(db.error().message, target.location));
-  if (auto migrated = sql::Migrate(**db, postgres::Migrations()); !migrated) return migrated.error();
   return std::unique_ptr<sql::Connection>(std::move(*db));
+}
+
+Status Migrated(sql::Connection& db) {
+  return sql::Migrate(db, db.dialect() == sql::Dialect::kPostgres ? postgres::Migrations() : sqlite::Migrations());
+}
+
+Result<std::unique_ptr<sql::Connection>> OpenMigrated(const DatabaseTarget& target) {
+  auto db = Open(target);
+  if (!db) return db.error();
+  if (auto migrated = Migrated(**db); !migrated) return migrated.error();
+  return db;
 }
 
 Result<int64_t> CountRows(sql::Connection& db, const char* table) {
@@ -139,24 +147,36 @@ Status CopyTable(sql::Connection& from, sql::Connection& to, const TableCopy& ta
   return {};
 }
 
-// A broker heartbeats every few seconds and removes its node row when it stops: a row seen this
-// recently is a broker still running (or killed moments ago), whose spend after the snapshot the
-// copy would lose.
-constexpr int64_t kLiveBrokerSeconds = 60;
+// A broker heartbeats every sixth of its node timeout (at most an hour: every 10 minutes) and
+// removes its node row when it stops: a row seen within the longest interval is a broker that may
+// still be running, whose spend after the snapshot the copy would lose. Timed by the database's
+// clock, as heartbeats are.
+constexpr int64_t kLiveBrokerSeconds = 600;
 
 Status RequireNoBrokerRunning(sql::Connection& db) {
-  Query q(db.Prepare("SELECT id, seen_at FROM nodes ORDER BY seen_at DESC LIMIT 1"));
+  const char* now = db.dialect() == sql::Dialect::kPostgres
+                        ? "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
+                        : "CAST(strftime('%s', 'now') AS INTEGER)";
+  Query nodes(
+      db.Prepare(std::string("SELECT COUNT(*) FROM ") +
+                 (db.dialect() == sql::Dialect::kPostgres
+                      ? "information_schema.tables WHERE table_schema = current_schema() AND table_name = 'nodes'"
+                      : "sqlite_master WHERE type = 'table' AND name = 'nodes'")));
+  if (nodes.Step() != kRow) return db.DbError("read nodes");
+  if (nodes.Int(0) == 0) return {};  // a database older than leases: no broker of this kind runs on it
+  Query q(db.Prepare(std::string("SELECT id, ") + now + " - seen_at FROM nodes ORDER BY seen_at DESC LIMIT 1"));
   int rc = q.Step();
   if (rc == kDone) return {};
   if (rc != kRow) return db.DbError("read nodes");
-  int64_t ago = static_cast<int64_t>(std::time(nullptr)) - q.Int(1);
+  int64_t ago = std::max<int64_t>(q.Int(1), 0);
   if (ago >= kLiveBrokerSeconds) return {};
   return MakeError(Errc::kBadRequest,
-                   "a broker (node " + q.Text(0) + ") used the source database " +
-                       std::to_string(std::max<int64_t>(ago, 0)) +
+                   "a broker (node " + q.Text(0) + ") used the source database " + std::to_string(ago) +
                        " seconds ago: stop every broker on it first, or the spend they record during the copy is "
-                       "lost (a broker that was killed counts as stopped " +
-                       std::to_string(kLiveBrokerSeconds) + " seconds after its last heartbeat)");
+                       "lost (a broker stopped cleanly says so to the database; one that was killed counts as "
+                       "stopped " +
+                       std::to_string(kLiveBrokerSeconds / 60) +
+                       " minutes after its last heartbeat, or at once if it is started and stopped again)");
 }
 
 Status RequireEmpty(sql::Connection& db) {
@@ -175,10 +195,12 @@ Status RequireEmpty(sql::Connection& db) {
 
 Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const DatabaseTarget& to,
                                               const std::function<void(const std::string& table)>& progress) {
-  auto source = OpenMigrated(from);
+  auto source = Open(from);
   if (!source) return source.error();
-  if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
+  // Before the source is migrated: a broker still running on it must not find its schema changed.
   if (auto stopped = RequireNoBrokerRunning(**source); !stopped) return stopped.error();
+  if (auto migrated = Migrated(**source); !migrated) return migrated.error();
+  if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
   auto target = OpenMigrated(to);
   if (!target) return target.error();
   auto copied = (*target)->InTransaction([&]() -> Status {

@@ -20,8 +20,9 @@ struct CopiedTable {
 // the source. Both are migrated to this aipassport's schema first. Leases the source still holds
 // (its brokers did not stop cleanly) are copied as lost spend, as a broker would count them. Fails,
 // copying nothing, when the target already holds data, or when a broker heartbeat in the source is
-// under a minute old (a broker still running there would spend on after the snapshot, unseen by
-// the copy); `progress` hears each table as it goes.
+// under 10 minutes old by its clock (a broker still running there would spend on after the
+// snapshot, unseen by the copy; checked before the source is migrated); `progress` hears each
+// table as it goes.
 Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const DatabaseTarget& to,
                                               const std::function<void(const std::string& table)>& progress);
 
