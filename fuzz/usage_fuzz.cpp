@@ -13,9 +13,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text = fuzz::Text(data, size);
   for (bool earlier : {false, true}) {
     proxy::Usage start;
-    if (earlier) {  // a stream's later event folds into what its earlier ones said
-      start.input_tokens = 5;
-      start.output_tokens = 6;
+    if (earlier) {  // a stream's later event folds into what its earlier ones said (each figure kept)
+      proxy::MergeUsageFromChunk(R"({"type":"message_start","message":{"usage":{"input_tokens":5,)"
+                                 R"("cache_creation_input_tokens":7,"cache_read_input_tokens":3,"output_tokens":6}}})",
+                                 start);
+      proxy::MergeUsageFromChunk(R"({"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,)"
+                                 R"("toolUsePromptTokenCount":1,"cachedContentTokenCount":2}})",
+                                 start);
       start.searches_by_candidate = {2};
       start.SetToolUses("google_search", 2);
     }

@@ -678,6 +678,10 @@ void ShutdownSignals::Run(std::vector<Server*> servers, std::chrono::millisecond
     asio::co_spawn(main, drain_then_stop(), LogHandlerException);
   });
   io.Run();
+  // Drained: a second signal (during the last writes to the store, which may wait on it) ends
+  // the process as signals do by default.
+  boost::system::error_code ignored;
+  signals.clear(ignored);
 }
 
 }  // namespace ap::http

@@ -298,6 +298,10 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       if (KeepEvent(*event)) filter.AppendEvent(*event, out);
       if ((spent = OutputSoFar() >= cut_at_)) break;
     }
+    // The provider billed the events after the one that reached the limit, sent in the same piece
+    // (one that ignored the limit it was sent): they are counted, not passed on.
+    if (spent)
+      while (auto event = splitter.Next()) KeepEvent(*event);
     if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
     // Looked up at each piece the provider sends (the grant cache's copy): a revocation ends the
     // stream at the provider's next piece, and what came after it is counted, not passed on. An
@@ -308,9 +312,6 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       co_return StreamEnd::kGrantEnded;
     }
     if (spent || splitter.TooLong()) {
-      // The provider billed the events after the one that reached the limit, sent in the same piece
-      // (one that ignored the limit it was sent): they are counted, not passed on.
-      while (auto event = splitter.Next()) KeepEvent(*event);
       ending_ = std::move(out);
       if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
       if (splitter.TooLong()) ending_ += ProviderErrorEvent(wire_, EventTooLong());

@@ -51,8 +51,11 @@ constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
                                                                "toolUsePromptTokenCount"};
 
 static_assert(kCounts + 2 == kUsageFigureNames.size());
-static_assert(kCountNames[kToolUsePromptTokenCount] == kUsageFigureNames[kToolUsePromptTokenCount]);
-static_assert(kCountNames[kPromptTokens] == kUsageFigureNames[kPromptTokens]);
+static_assert([] {
+  for (size_t k = 0; k < kCounts; ++k)
+    if (kCountNames[k] != kUsageFigureNames[k]) return false;
+  return true;
+}());
 
 // Counts one object further in: {object name, count name}.
 enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kLongCacheWrites, kDetails };
