@@ -38,24 +38,9 @@ enum Count : uint8_t {
   kToolUsePromptTokenCount,
   kCounts
 };
-constexpr std::array<std::string_view, kCounts> kCountNames = {"prompt_tokens",
-                                                               "input_tokens",
-                                                               "promptTokenCount",
-                                                               "cache_read_input_tokens",
-                                                               "cache_creation_input_tokens",
-                                                               "completion_tokens",
-                                                               "output_tokens",
-                                                               "candidatesTokenCount",
-                                                               "thoughtsTokenCount",
-                                                               "cachedContentTokenCount",
-                                                               "toolUsePromptTokenCount"};
-
+// Their names are the first of kUsageFigureNames (Usage::figures keeps them in this order).
 static_assert(kCounts + 2 == kUsageFigureNames.size());
-static_assert([] {
-  for (size_t k = 0; k < kCounts; ++k)
-    if (kCountNames[k] != kUsageFigureNames[k]) return false;
-  return true;
-}());
+static_assert(kUsageFigureNames[kToolUsePromptTokenCount] == "toolUsePromptTokenCount");
 
 // Counts one object further in: {object name, count name}.
 enum Detail : uint8_t { kPromptCached, kInputCached, kWebSearches, kLongCacheWrites, kDetails };
@@ -144,7 +129,7 @@ constexpr size_t kLongestUsageMember = 32;
 constexpr auto kUsageMembersBySize = [] {
   std::array<UsageMember, kUsageMembers> all{};
   size_t n = 0;
-  for (uint8_t k = 0; k < kCounts; ++k) all[n++] = {kCountNames[k], Role::kCount, k};
+  for (uint8_t k = 0; k < kCounts; ++k) all[n++] = {kUsageFigureNames[k], Role::kCount, k};
   for (uint8_t d = 0; d < kDetails; ++d) all[n++] = {kDetailNames[d].first, Role::kDetails, d};
   all[n++] = {"type", Role::kType, 0};
   all[n++] = {"seconds", Role::kSeconds, 0};
