@@ -114,6 +114,9 @@ int main(int argc, char** argv) {
                    "The OpenAI tier of calls that name none or 'auto', as a project may be configured")
       ->check(CLI::IsMember({"default", "flex", "scale", "priority"}))
       ->capture_default_str();
+  mock->add_option("--overloaded-retry-after", mock_options.overloaded_retry_after,
+                   "Answer every provider call as overloaded, with this Retry-After in seconds (0: none)")
+      ->check(non_negative);
   mock->add_option("--workspace-inference-geo", mock_options.workspace_inference_geo,
                    "Where Anthropic calls that name no inference_geo run, as a workspace may be configured")
       ->check(CLI::IsMember({"global", "us"}))

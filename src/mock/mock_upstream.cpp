@@ -103,8 +103,30 @@ struct MockUpstream::State {
     const MockOptions& options = *held;
     std::string_view provider;
     MockAnswer answer = ProviderAnswer(req, path, options, provider);
+    if (!provider.empty() && options.overloaded_retry_after >= 0)
+      answer = Overloaded(provider, options.overloaded_retry_after);
     if (!provider.empty()) Record(provider, req);
     if (!provider.empty() && AsksToQuoteKey(req)) QuoteKeyInRequestId(answer, provider, GivenKey(req, provider));
+    return answer;
+  }
+
+  // Each provider's answer when it is overloaded, in its own shape.
+  static MockAnswer Overloaded(std::string_view provider, int retry_after) {
+    json::value body =
+        provider == "anthropic"
+            ? json::value{{"type", "error"}, {"error", {{"type", "overloaded_error"}, {"message", "Overloaded"}}}}
+        : provider == "google" ? json::value{{"error",
+                                              {{"code", 503},
+                                               {"message", "The model is overloaded. Please try again later."},
+                                               {"status", "UNAVAILABLE"}}}}
+                               : json::value{{"error",
+                                              {{"message", "The server is overloaded or not ready yet."},
+                                               {"type", "server_error"},
+                                               {"param", nullptr},
+                                               {"code", nullptr}}}};
+    MockAnswer answer;
+    answer.whole = JsonAnswer(provider == "anthropic" ? 529 : 503, body);
+    if (retry_after > 0) answer.whole.set(bhttp::field::retry_after, std::to_string(retry_after));
     return answer;
   }
 

@@ -44,6 +44,10 @@ struct MockOptions {
   // Where Anthropic calls that name no inference_geo run, on models that take it: the workspace's
   // default ("global" unless its owner chose "us").
   std::string workspace_inference_geo = "global";
+  // When 0 or more, every provider call is answered as its provider says it is overloaded
+  // (OpenAI 503, Anthropic 529 overloaded_error, Gemini 503 UNAVAILABLE), with a Retry-After of
+  // this many seconds (none for 0); -1: never.
+  int overloaded_retry_after = -1;
 };
 
 class MockUpstream {

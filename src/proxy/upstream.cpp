@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 
 namespace ap::proxy {
 
@@ -25,6 +26,17 @@ Error Unreachable(const ProviderEndpoint& endpoint, Error e) {
   return e;
 }
 
+// The provider's Retry-After in seconds (1 to an hour), or 0: none, a date, or past the bound.
+int RetryAfterSeconds(const http::ResponseHead& head) {
+  auto field = head.find(http::bhttp::field::retry_after);
+  if (field == head.end()) return 0;
+  std::string_view text = field->value();
+  int seconds = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+  if (ec != std::errc() || end != text.data() + text.size() || seconds < 1 || seconds > 3600) return 0;
+  return seconds;
+}
+
 // The provider's answer if the app may see it, or the broker's error.
 Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filter, const http::ResponseHead& head,
                              std::string body) {
@@ -36,7 +48,9 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
   }
   if (status >= 500) {
     spdlog::warn("{} failed (HTTP {})", endpoint.name, status);
-    return MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
+    Error failed = MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
+    failed.retry_after_seconds = RetryAfterSeconds(head);  // an overloaded provider's (503, Anthropic's 529)
+    return failed;
   }
   return filter.Whole(head, std::move(body));
 }

@@ -171,6 +171,24 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
   assert.match(misconfigured.output, /anthropic refused the broker's API key \(HTTP 401\)/, 'the operator sees why');
   assert.ok(!misconfigured.output.includes('sk-wrong'), 'no key in the log');
   await misconfigured.stop();
+
+  // An overloaded provider (OpenAI's and Gemini's 503, Anthropic's 529) says when to try again:
+  // the app's 502 carries its Retry-After, native path or the reference's.
+  const busyMock = await startMock(['--overloaded-retry-after', '7']);
+  const busy = await startBroker({ mock: busyMock });
+  const native = { openai: ['/openai/v1/chat/completions', chatBody('gpt-4o-mini')],
+    anthropic: ['/anthropic/v1/messages', { model: 'claude-sonnet-4-5', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] }],
+    google: ['/gemini/v1beta/models/gemini-2.5-flash:generateContent', { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }] };
+  for (const provider of ['openai', 'anthropic', 'google']) {
+    const g = await approvedGrant(busy, SCOPES[provider]);
+    for (const [path, body] of [native[provider], ['/proxy/chat', chatBody(SCOPES[provider].models[0])]]) {
+      const res = await call(busy.url, 'POST', path, { token: g.token, body });
+      assert.equal(res.status, 502, `${provider} ${path}: ${res.text}`);
+      assert.equal(res.headers.get('retry-after'), '7', `${provider} ${path}`);
+    }
+  }
+  await busy.stop();
+  await busyMock.stop();
 });
 
 test('provider keys: the reference\'s aliases, blanks ignored; a provider without a key cannot be approved', async () => {
