@@ -166,7 +166,7 @@ void Ticket::ReleasePace(std::optional<int64_t> tokens_used) {
     Paced& paced = paced_[i];
     std::lock_guard lock(paced.account->mutex);
     if (paced.tokens > 0) paced.account->tokens.level += static_cast<double>(paced.tokens - tokens_used.value_or(0));
-    --paced.account->in_flight;
+    if (paced.slot) --paced.account->in_flight;
     paced.account.reset();
   }
 }
@@ -580,7 +580,11 @@ Status Meter::TakeAncestorsPace(std::span<const domain::Grant* const> ancestors,
       refused.message += " (the limit of the grant this one was delegated from, shared by every grant below it)";
       return refused;
     }
-    ticket.paced_[ticket.paced_count_++] = {account, scope.max_tokens_per_minute ? ask.tokens : 0};
+    // TakeRateAndSlot took a slot too: of an ancestor that sets no calls at once, it is given back,
+    // so that its own calls meet the broker's default with none of its children's counted.
+    bool slot = scope.max_concurrent.has_value();
+    if (!slot) --account->in_flight;
+    ticket.paced_[ticket.paced_count_++] = {account, scope.max_tokens_per_minute ? ask.tokens : 0, slot};
   }
   return {};
 }

@@ -94,10 +94,11 @@ class Ticket {
   // it took from each, or none when it was not settled).
   void ReleasePace(std::optional<int64_t> tokens_used);
   int64_t LeasedMicros() const;  // of the reservation
-  // An ancestor's account the call took a slot (and tokens) of: delegation shares the pace.
+  // An ancestor's account the call took a request (and tokens, and a slot) of: delegation shares the pace.
   struct Paced {
     std::shared_ptr<Account> account;
     int64_t tokens = 0;
+    bool slot = false;  // only of an ancestor that sets calls at once (maxConcurrent)
   };
   std::array<Paced, domain::kMaxDelegationDepth> paced_{};
   size_t paced_count_ = 0;

@@ -429,6 +429,36 @@ TEST_F(MeterTest, AGrantsAncestorsShareTheirPaceWithIt) {
   ASSERT_TRUE(held);
   EXPECT_FALSE(admit(tight, above)) << "its own limit: one at once";
   EXPECT_EQ(meter.InFlight(wide.record.id), 1);
+  // An ancestor that sets no calls at once shares its rate, not a count of calls in flight: its own
+  // calls meet the broker's default (here 2) with none of its children's counted.
+  Meter small(*store_, pool_, {"node-1", 2, {}});
+  domain::Scope rated;
+  rated.rate_limit = 100;
+  auto top = Approved(std::nullopt, std::nullopt, rated);
+  auto below = Approved(std::nullopt, std::nullopt, rated);
+  const domain::Grant* over[] = {&top};
+  std::vector<Ticket> children;
+  for (int i = 0; i < 2; ++i) {
+    RateHeaders headers;
+    Ticket ticket;
+    auto at_once = small.AdmitAtOnce(below, {}, headers, ticket, over);
+    if (!at_once) {
+      asio::io_context io;
+      Status further = MakeError(Errc::kInternal, "not run");
+      asio::co_spawn(
+          io, [&]() -> asio::awaitable<void> { further = co_await small.AdmitFurther(below, {}, ticket); },
+          asio::detached);
+      io.run();
+      at_once = further;
+    }
+    ASSERT_TRUE(*at_once) << at_once->error().message;
+    children.push_back(std::move(ticket));
+  }
+  EXPECT_EQ(small.InFlight(top.record.id), 0);
+  RateHeaders headers;
+  Ticket own;
+  auto parent_call = small.AdmitAtOnce(top, {}, headers, own);
+  EXPECT_TRUE(!parent_call || *parent_call) << "not refused for its children's calls in flight";
 }
 
 // Admission's first step decides without waiting only where the lease already holds the call: a
