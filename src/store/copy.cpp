@@ -154,9 +154,6 @@ Status CopyTable(sql::Connection& from, sql::Connection& to, const TableCopy& ta
 constexpr int64_t kLiveBrokerSeconds = 600;
 
 Status RequireNoBrokerRunning(sql::Connection& db) {
-  const char* now = db.dialect() == sql::Dialect::kPostgres
-                        ? "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)"
-                        : "CAST(strftime('%s', 'now') AS INTEGER)";
   Query nodes(
       db.Prepare(std::string("SELECT COUNT(*) FROM ") +
                  (db.dialect() == sql::Dialect::kPostgres
@@ -164,7 +161,8 @@ Status RequireNoBrokerRunning(sql::Connection& db) {
                       : "sqlite_master WHERE type = 'table' AND name = 'nodes'")));
   if (nodes.Step() != kRow) return db.DbError("read nodes");
   if (nodes.Int(0) == 0) return {};  // a database older than leases: no broker of this kind runs on it
-  Query q(db.Prepare(std::string("SELECT id, ") + now + " - seen_at FROM nodes ORDER BY seen_at DESC LIMIT 1"));
+  Query q(db.Prepare(std::string("SELECT id, ") + sql::UnixNow(db.dialect()) +
+                     " - seen_at FROM nodes ORDER BY seen_at DESC LIMIT 1"));
   int rc = q.Step();
   if (rc == kDone) return {};
   if (rc != kRow) return db.DbError("read nodes");

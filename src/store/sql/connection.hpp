@@ -20,6 +20,14 @@ namespace ap::store::sql {
 
 enum class Dialect { kSqlite, kPostgres };
 
+// The database's clock in whole Unix seconds, as an SQL expression: what heartbeats and the change
+// feed are stamped and judged by, so that every broker and the CLI read one clock.
+inline constexpr const char* kSqliteUnixNow = "CAST(strftime('%s', 'now') AS INTEGER)";
+inline constexpr const char* kPostgresUnixNow = "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)";
+inline const char* UnixNow(Dialect dialect) {
+  return dialect == Dialect::kPostgres ? kPostgresUnixNow : kSqliteUnixNow;
+}
+
 class Connection;
 
 // A statement about to be run on a connection (see Query).

@@ -23,11 +23,11 @@ const char* const kPruneLockWait = "SET LOCAL lock_timeout = '2s'";
 const std::string kNotifyChange =
     std::string("SELECT pg_notify('") + postgres::kChangeChannel + "', COALESCE(current_schema(), ''))";
 // Stamped with the database's clock, which every writer (any broker, the CLI on any host) reads alike.
-const std::string kInsertChangeSqlite =
-    "INSERT INTO changes (at, kind, subject) VALUES (CAST(strftime('%s', 'now') AS INTEGER), ?, ?)";
-const std::string kInsertChangePostgres =
-    "INSERT INTO changes (at, kind, subject) VALUES (CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT), ?, "
-    "?)";
+std::string InsertChange(const char* now) {
+  return std::string("INSERT INTO changes (at, kind, subject) VALUES (") + now + ", ?, ?)";
+}
+const std::string kInsertChangeSqlite = InsertChange(sql::kSqliteUnixNow);
+const std::string kInsertChangePostgres = InsertChange(sql::kPostgresUnixNow);
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
 const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
 const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WHERE seq > ? ORDER BY seq LIMIT ?";
@@ -36,12 +36,12 @@ const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WH
 // missed some. (Deleting by time alone could take a change stamped early from between two kept
 // ones, and no follower would know.)
 // Kept `?` seconds by the database's clock, as the changes are stamped.
-const std::string kPruneChangesSqlite =
-    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= "
-    "CAST(strftime('%s', 'now') AS INTEGER) - ?), (SELECT MAX(seq) FROM changes))";
-const std::string kPruneChangesPostgres =
-    "DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= "
-    "CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT) - ?), (SELECT MAX(seq) FROM changes))";
+std::string PruneChanges(const char* now) {
+  return std::string("DELETE FROM changes WHERE seq < COALESCE((SELECT MIN(seq) FROM changes WHERE at >= ") + now +
+         " - ?), (SELECT MAX(seq) FROM changes))";
+}
+const std::string kPruneChangesSqlite = PruneChanges(sql::kSqliteUnixNow);
+const std::string kPruneChangesPostgres = PruneChanges(sql::kPostgresUnixNow);
 
 }  // namespace
 

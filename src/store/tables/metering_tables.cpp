@@ -56,8 +56,6 @@ constexpr const char* kBriefLockWait = "SET LOCAL lock_timeout = '100ms'";
 // stopped mid-transaction holds it until PostgreSQL ends its session): not the session's 5 s, as
 // every other call of this broker waits behind them on the store thread.
 constexpr const char* kCallLockWait = "SET LOCAL lock_timeout = '250ms'";
-const std::string kSqliteNow = "SELECT CAST(strftime('%s', 'now') AS INTEGER)";
-const std::string kPostgresNow = "SELECT CAST(FLOOR(EXTRACT(EPOCH FROM clock_timestamp())) AS BIGINT)";  // not rounded
 const std::string kInsertEvent = "INSERT INTO events (grant_id, at, kind, detail) VALUES (?, ?, ?, ?)";
 const std::string kSelectEvents =
     "SELECT grant_id, at, kind, detail, id FROM events WHERE grant_id = ? AND id > ? ORDER BY id LIMIT ?";
@@ -152,7 +150,7 @@ Result<MeteringStore::Beat> MeteringTables::Heartbeat(std::string_view node_id, 
 }
 
 Result<UnixSeconds> MeteringTables::DatabaseNow() {
-  Query q(db_.Prepare(db_.dialect() == sql::Dialect::kPostgres ? kPostgresNow : kSqliteNow));
+  Query q(db_.Prepare(std::string("SELECT ") + sql::UnixNow(db_.dialect())));
   if (q.Step() != kRow) return db_.DbError("read the database's clock");
   return q.Int(0);
 }
