@@ -1622,6 +1622,32 @@ TEST_P(StoreTest, DeviceCodesAreDeniedExpireDetachAndAreBounded) {
   EXPECT_TRUE(flows.PutDeviceAuthorization(Device("h4", "u4", 2300), 1700, 2).value()) << "lapsed ones make room";
 }
 
+// The owner may decide the grant a code made elsewhere than on the consent screen that tells the
+// device (the grants API approves or revokes it, the console revokes it): the device hears it.
+TEST_P(StoreTest, ADeviceHearsOfItsGrantDecidedElsewhere) {
+  FlowStore& flows = store_->Flows();
+  for (const char* code : {"revoked", "approved", "unstored"})
+    ASSERT_TRUE(flows.PutDeviceAuthorization(Device(code, std::string("u-") + code, 1600), 1000, 10).value());
+  GrantRecord revoked = Create("g-revoked", 1000);
+  GrantRecord approved = Create("g-approved", 1000);
+  ASSERT_TRUE(flows.AttachDeviceGrant("revoked", revoked.id, 1000).value());
+  ASSERT_TRUE(flows.AttachDeviceGrant("approved", approved.id, 1000).value());
+  ASSERT_TRUE(flows.AttachDeviceGrant("unstored", "g-not-yet-stored", 1000).value());
+  EXPECT_EQ(flows.PollDevice("revoked", "cli", 1000)->outcome, DevicePoll::kPending) << "a pending grant waits";
+  revoked.status = GrantStatus::kRevoked;
+  revoked.revoked_at = 1010;
+  ASSERT_TRUE(store_->Grants().UpdateGrant(revoked));
+  Approve(approved);
+  EXPECT_EQ(flows.PollDevice("revoked", "cli", 1020)->outcome, DevicePoll::kDenied);
+  EXPECT_EQ(flows.PollDevice("revoked", "cli", 1040)->outcome, DevicePoll::kDenied) << "and stays so";
+  auto polled = flows.PollDevice("approved", "cli", 1020).value();
+  EXPECT_EQ(polled.outcome, DevicePoll::kApproved);
+  EXPECT_EQ(polled.grant_id, approved.id);
+  EXPECT_EQ(flows.PollDevice("approved", "cli", 1040)->outcome, DevicePoll::kUsed) << "once";
+  EXPECT_EQ(flows.PollDevice("unstored", "cli", 1020)->outcome, DevicePoll::kPending)
+      << "a code is attached just before its grant is stored: another broker's poll between waits";
+}
+
 TEST_P(StoreTest, ConnectionsRacingForOneDeviceCodeGiveOneWinnerAtEachStep) {
   ASSERT_TRUE(store_->Flows().PutDeviceAuthorization(Device("h", "u", 1600), 1000, 10).value());
   auto race = [&](auto step) {

@@ -389,6 +389,23 @@ test('device flow: a public app\'s request is unverified, since anyone may start
     'a device still holds what is approved');
 });
 
+test('device flow: a request the owner decides elsewhere than on its consent screen reaches the device too', async () => {
+  const decideBy = async (action) => {
+    const device = await startDevice();
+    const grantId = (await enterCode(device.user_code)).split('/').pop();
+    const decided = await nodeCall(broker.url, 'POST', `/grants/${grantId}/${action}`, { ca: ca.ca,
+      headers: { authorization: `Bearer ${broker.ownerToken}` }, body: {} });
+    assert.equal(decided.status, 200, decided.text);
+    return { device, grantId };
+  };
+  const revoked = await decideBy('revoke');
+  await assert.rejects(poll(revoked.device), (e) => e.error === 'access_denied', 'not authorization_pending until it expires');
+  const approved = await decideBy('approve');
+  const tokens = await poll(approved.device);
+  assert.equal((await chatWith(tokens.access_token)).status, 200);
+  await assert.rejects(poll(approved.device), (e) => e.error === 'invalid_grant', 'the device code is single-use');
+});
+
 test('device flow: a denial reaches the device as access_denied; wrong codes are throttled', async () => {
   const device = await startDevice();
   assert.equal(await enterCode(device.user_code, 'deny'), '/device?done=denied');

@@ -60,7 +60,7 @@ export function person(base, ca) {
       return new URL(done.headers.location);
     },
     // Types the device's code on /device and decides on the consent screen; returns where the
-    // person ends up.
+    // person ends up (without a decision: the consent screen's path, left undecided).
     async enterCode(session, userCode, decision) {
       const page = await get(`/device?user_code=${userCode}`, session);
       assert.equal(page.status, 200);
@@ -69,6 +69,7 @@ export function person(base, ca) {
       const consentPage = await get(entered.headers.location, session);
       assert.match(consentPage.text, /Notes<\/bdi>\u201D asks for access/, 'the consent screen names the requesting app');
       assert.match(consentPage.text, /id="device"/, 'and says a device will hold the access');
+      if (!decision) return entered.headers.location;
       const done = await post(entered.headers.location, { csrf: hidden(consentPage.text, 'csrf'), decision, lifetime: '3600',
         model: 'gpt-4o-mini', capability: 'chat' }, session);
       assert.equal(done.status, 303);

@@ -1,5 +1,7 @@
 #include "store/tables/flow_tables.hpp"
 
+#include "store/grant_store.hpp"
+
 namespace ap::store::tables {
 
 using sql::kDone;
@@ -48,6 +50,9 @@ const std::string kDetachDevice =
 const std::string kDecideDevice =
     "UPDATE device_authorizations SET decision = ? WHERE grant_id = ? AND grant_id <> '' AND decision = 'waiting' "
     "RETURNING device_code_hash";
+// The grant a person's entered code made: the owner may decide it elsewhere than on the consent
+// screen that finishes the device's request (the grants API, the console's revoke).
+const std::string kAttachedGrantStatus = "SELECT status FROM grants WHERE id = ?";
 const std::string kPolledDevice =
     "UPDATE device_authorizations SET decision = ?, poll_interval = ?, last_poll = ? WHERE device_code_hash = ?";
 
@@ -224,6 +229,19 @@ Result<bool> FlowTables::DecideDevice(std::string_view grant_id, bool approved) 
   return true;
 }
 
+Result<DeviceDecision> FlowTables::DecidedElsewhere(std::string_view grant_id) {
+  Query q(db_.Prepare(kAttachedGrantStatus));
+  q.Bind(grant_id);
+  int rc = q.Step();
+  // Not yet there: the code is attached before the grant is stored (another broker may poll between).
+  if (rc == kDone) return DeviceDecision::kWaiting;
+  if (rc != kRow) return db_.DbError("poll device authorization");
+  auto status = ParseGrantStatus(q.Text(0));
+  if (status == GrantStatus::kPending) return DeviceDecision::kWaiting;
+  if (status == GrantStatus::kDenied || status == GrantStatus::kRevoked) return DeviceDecision::kDenied;
+  return DeviceDecision::kApproved;  // the tokens then say whether it can still be used
+}
+
 Result<DevicePollResult> FlowTables::PollDevice(std::string_view device_code_hash, std::string_view client_id,
                                                 UnixSeconds now) {
   return db_.InTransaction([&]() -> Result<DevicePollResult> {
@@ -242,6 +260,11 @@ Result<DevicePollResult> FlowTables::PollDevice(std::string_view device_code_has
     if (d.expires_at < now) {
       result.outcome = DevicePoll::kExpired;
       return result;
+    }
+    if (d.decision == DeviceDecision::kWaiting && !d.grant_id.empty()) {
+      auto decided = DecidedElsewhere(d.grant_id);
+      if (!decided) return decided.error();
+      d.decision = *decided;
     }
     bool too_early = d.last_poll != 0 && now - d.last_poll < d.interval;
     d.last_poll = now;

@@ -46,6 +46,8 @@ class FlowTables final : public FlowStore {
   // Whether `max` live proofs are remembered (kFull), or half of them and a sixteenth by `jkt`.
   enum class ProofBound { kWithin, kFull, kKeyOverShare };
   Result<ProofBound> ProofsBound(std::string_view jkt, UnixSeconds now, int64_t max);
+  // What the owner made of the grant a device's waiting request is attached to.
+  Result<DeviceDecision> DecidedElsewhere(std::string_view grant_id);
   Result<std::optional<DeviceAuthorizationRecord>> OneDevice(const std::string& sql, std::string_view key,
                                                              std::optional<UnixSeconds> now, const char* what);
 
