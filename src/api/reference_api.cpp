@@ -83,17 +83,6 @@ std::optional<std::string> RequiredString(const json::object& o, std::string_vie
 
 Response Json(StatusCode status, const json::value& body) { return http::JsonResponse(status, body); }
 
-// A store failure on a path anyone may call: the store's own words (PostgreSQL's name the
-// database's host and user) go to the log, and the caller gets the broker's.
-Response StoreFailure(const Error& e) {
-  if (e.code != Errc::kUnavailable && e.code != Errc::kStorageUnavailable && e.code != Errc::kInternal)
-    return http::ErrorResponse(e);
-  spdlog::error("database error answering an anonymous request: {}", e.message);
-  Error shown = MakeError(e.code, "The broker's database did not answer; try again later");
-  shown.retry_after_seconds = e.retry_after_seconds;
-  return http::ErrorResponse(shown);
-}
-
 json::object UsageFigures(const store::UsageRecord& u) {
   return {{"requests", u.requests},
           {"inputTokens", u.input_tokens},
@@ -270,7 +259,7 @@ class ReferenceApi {
       return true;
     };
     auto created = co_await OnStore(ctx_, std::move(insert));
-    if (!created) co_return StoreFailure(created.error());
+    if (!created) co_return http::ErrorResponse(created.error());
     if (!*created) co_return TooManyWaiting(max_waiting);
     ctx_.audit.Record(GrantEvent(audit_kind::kGrantRequested, "app:" + grant.id, grant,
                                  json::object{{"flow", "grant_request"}, {"address", exchange.PeerAddress()}}));
@@ -511,7 +500,7 @@ class ReferenceApi {
                                     "requestSecret is required: the one returned by POST /grant-requests");
     auto read = [id = *grant_id](store::Store& s) { return s.Grants().GetGrant(id); };
     auto record = co_await OnStore(ctx_, std::move(read));
-    if (!record) co_return StoreFailure(record.error());
+    if (!record) co_return http::ErrorResponse(record.error());
     if (!crypto::ConstantTimeEqual(crypto::Sha256Hex(secret->get_string()), record->request_secret_hash))
       co_return http::ErrorResponse(Errc::kUnauthorized, "Invalid requestSecret for this grant");
     UnixSeconds now = ctx_.clock();
@@ -539,7 +528,7 @@ class ReferenceApi {
     if (!claims) co_return invalid(claims.error().message);
     auto grant = co_await LoadGrant(ctx_, (*claims)->grant_id);
     if (!grant && grant.error().code == Errc::kNotFound) co_return invalid("Associated grant not found");
-    if (!grant) co_return StoreFailure(grant.error());
+    if (!grant) co_return http::ErrorResponse(grant.error());
     UnixSeconds now = ctx_.clock();
     if (auto unusable = domain::UnusableReason(grant->record, now)) co_return invalid(unusable->message);
     json::object full = domain::GrantToJson(*grant, now, 0);

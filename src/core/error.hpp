@@ -45,9 +45,19 @@ struct Error {
   // its answer was unreadable): the provider has it, and may go on with it (and bill it) though no
   // usable answer came.
   bool sent_unanswered = false;
+  // The message names the broker's insides (the database's own words, which on PostgreSQL name its
+  // host and user; a file's path): it is for the operator's log, and an answer says less
+  // (http::ShownMessage).
+  bool internal = false;
 };
 
 inline Error MakeError(Errc code, std::string message) { return Error{code, std::move(message), {}}; }
+// An error whose message is for the operator's log only (Error::internal).
+inline Error InternalError(Errc code, std::string message) {
+  Error e{code, std::move(message), {}};
+  e.internal = true;
+  return e;
+}
 // A validation error about one field.
 inline Error FieldInvalid(std::string field, std::string message) {
   return Error{Errc::kValidation, "Validation failed", {{std::move(field), std::move(message)}}};

@@ -1,5 +1,7 @@
 #include "http/response.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 #include <optional>
@@ -62,8 +64,15 @@ void SetRetryAfter(Response& res, const Error& error) {
   if (error.retry_after_seconds > 0) res.set(bhttp::field::retry_after, std::to_string(error.retry_after_seconds));
 }
 
+std::string ShownMessage(const Error& error) {
+  if (!error.internal) return error.message;
+  spdlog::error("answered without its detail: {}", error.message);
+  if (error.code == Errc::kStorageUnavailable) return "The broker's storage refuses writes; its log says why";
+  return "The broker's database did not answer; try again later";
+}
+
 Response ErrorResponse(const Error& error, unsigned version) {
-  boost::json::object body{{"error", error.message}, {"type", ErrcName(error.code)}};
+  boost::json::object body{{"error", ShownMessage(error)}, {"type", ErrcName(error.code)}};
   if (!error.field_errors.empty()) {
     boost::json::object fields;
     for (const auto& f : error.field_errors) {

@@ -16,6 +16,9 @@ StatusCode StatusFor(Errc code);
 Response JsonResponse(StatusCode status, const boost::json::value& body, unsigned version = 11);
 // The same, for JSON already written as text (a list written item by item, see json_text.hpp).
 Response JsonTextResponse(StatusCode status, std::string body, unsigned version = 11);
+// What an answer may say of an error: its message, or for one that names the broker's insides
+// (Error::internal) a sentence of its kind, the message then going to the log.
+std::string ShownMessage(const Error& error);
 Response ErrorResponse(const Error& error, unsigned version = 11);
 // Sets Retry-After when the error says how long to wait.
 void SetRetryAfter(Response& res, const Error& error);

@@ -127,7 +127,7 @@ Response BadRequest(std::string_view error, std::string_view description) {
 Response TokenRefusal(const Error& error) {
   bool busy = error.code == Errc::kUnavailable;
   Response res = TokenError(busy ? StatusCode::service_unavailable : StatusCode::too_many_requests,
-                            busy ? "temporarily_unavailable" : "slow_down", error.message);
+                            busy ? "temporarily_unavailable" : "slow_down", http::ShownMessage(error));
   http::SetRetryAfter(res, error);
   return res;
 }
@@ -138,7 +138,8 @@ Response TokenRefusal(const Error& error) {
 // address caused too many metadata fetches.
 Response ClientRefusal(const Error& error) {
   if (error.code == Errc::kRateLimited) return TokenRefusal(error);
-  if (error.code != Errc::kUnavailable) return TokenError(StatusCode::unauthorized, "invalid_client", error.message);
+  if (error.code != Errc::kUnavailable)
+    return TokenError(StatusCode::unauthorized, "invalid_client", http::ShownMessage(error));
   Error busy = error;
   busy.message = "the broker cannot check this client right now; try again shortly";
   if (busy.retry_after_seconds <= 0) busy.retry_after_seconds = 5;
@@ -237,9 +238,9 @@ class OAuthApi {
     auto client = co_await FindClient(ctx_, client_id, exchange.PeerAddress());
     if (!client && client.error().code == Errc::kRateLimited) co_return ThrottledPage(client.error());
     if (!client)
-      co_return ErrorPage(client.error().message, client.error().code == Errc::kUnavailable
-                                                      ? StatusCode::service_unavailable
-                                                      : StatusCode::bad_request);
+      co_return ErrorPage(http::ShownMessage(client.error()), client.error().code == Errc::kUnavailable
+                                                                  ? StatusCode::service_unavailable
+                                                                  : StatusCode::bad_request);
     if (redirect_uri.empty() || !RedirectRegistered(*client, redirect_uri))
       co_return ErrorPage(IsClientIdUrl(client_id)
                               ? "redirect_uri is not one of the redirect_uris of the app's metadata document"
@@ -984,8 +985,9 @@ class OAuthApi {
     if (!client && (client.error().code == Errc::kUnavailable || client.error().code == Errc::kRateLimited))
       co_return client.error();
     if (!client)
-      co_return MakeError(Errc::kUnauthorized,
-                          client.error().code == Errc::kNotFound ? "unknown client" : client.error().message);
+      co_return MakeError(Errc::kUnauthorized, client.error().code == Errc::kNotFound
+                                                   ? "unknown client"
+                                                   : http::ShownMessage(client.error()));
     if (client->confidential &&
         (secret.empty() || !crypto::ConstantTimeEqual(crypto::Sha256Hex(secret), client->secret_hash)))
       co_return MakeError(Errc::kUnauthorized, "client authentication failed");

@@ -13,7 +13,7 @@ namespace ap::record {
 namespace {
 
 Error Unreadable(const std::filesystem::path& path, const std::string& why) {
-  return MakeError(Errc::kUnavailable, "the audit mark " + path.string() + " " + why);
+  return InternalError(Errc::kUnavailable, "the audit mark " + path.string() + " " + why);
 }
 
 bool IsHash(const std::string& text) { return text.size() == kGenesisHash.size(); }
@@ -43,7 +43,7 @@ Status AuditMark::Keep(const SeenTrail& seen) {
   if (kept && ::rename(written.c_str(), path_.c_str()) == 0) return {};
   if (kept) why = std::strerror(errno);
   if (fd >= 0) ::unlink(written.c_str());
-  return MakeError(Errc::kStorageUnavailable, "the audit mark " + path_.string() + " could not be written: " + why);
+  return InternalError(Errc::kStorageUnavailable, "the audit mark " + path_.string() + " could not be written: " + why);
 }
 
 std::optional<AuditEvent> CutBack(const std::optional<store::AuditHead>& head, std::string_view first_hash,

@@ -9,6 +9,7 @@
 #include "api/owner_session.hpp"
 #include "core/utf8.hpp"
 #include "http/cookies.hpp"
+#include "http/response.hpp"
 #include "http/url.hpp"
 #include "oauth/oauth_api.hpp"
 #include "ui/format.hpp"
@@ -381,7 +382,7 @@ class ConsentPages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
-    if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    if (!grant) co_return Problem(StatusCode::not_found, http::ShownMessage(grant.error()));
     if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
       co_return Problem(StatusCode::gone, api::kNobodyWaits);
     oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
@@ -406,10 +407,10 @@ class ConsentPages {
       co_return SeeOther("/");
     }
     auto grant = co_await Pending(id, *signed_in);
-    if (!grant) co_return Problem(StatusCode::not_found, grant.error().message);
+    if (!grant) co_return Problem(StatusCode::not_found, http::ShownMessage(grant.error()));
     if (decision == "deny") {
       auto denied = co_await api::ChangeGrant(ctx_, id, caller, api::Deny());
-      if (!denied) co_return Problem(StatusCode::conflict, denied.error().message);
+      if (!denied) co_return Problem(StatusCode::conflict, http::ShownMessage(denied.error()));
       co_return co_await BackToApp(id, false);
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
@@ -430,7 +431,7 @@ class ConsentPages {
     std::string owner_id = api::ActingOwner(ctx_, caller);
     auto approve = api::Approve(ctx_, owner_id, http::FormValue(*form, "key_label"), *lifetime, *scope);
     auto approved = co_await api::ChangeGrant(ctx_, id, caller, approve);
-    if (!approved) co_return Problem(StatusCode::conflict, approved.error().message);
+    if (!approved) co_return Problem(StatusCode::conflict, http::ShownMessage(approved.error()));
     co_return co_await BackToApp(id, true);
   }
 

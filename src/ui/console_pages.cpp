@@ -17,6 +17,7 @@
 #include "core/ids.hpp"
 #include "domain/grant.hpp"
 #include "http/cookies.hpp"
+#include "http/response.hpp"
 #include "http/url.hpp"
 #include "record/record_json.hpp"
 #include "ui/activity_download.hpp"
@@ -637,7 +638,7 @@ class ConsolePages {
     api::Caller caller{signed_in->owner};
     auto changed = co_await api::ChangeGrant(ctx_, id, caller, change);
     if (!changed) {
-      errors.general = "Nothing was changed: " + changed.error().message;
+      errors.general = "Nothing was changed: " + http::ShownMessage(changed.error());
       co_return co_await GrantPage(*signed_in, id, StatusCode::conflict, no_notice, &in, errors, view);
     }
     co_return SeeOther("/grants/" + Percent(id) + "?done=limits");
@@ -840,7 +841,7 @@ class ConsolePages {
       co_return co_await KeysPage(*signed_in, StatusCode::bad_request, no_notice, typed);
     }
     if (!replaced) {
-      typed.errors.general = "The key could not be saved: " + replaced.error().message;
+      typed.errors.general = "The key could not be saved: " + http::ShownMessage(replaced.error());
       co_return co_await KeysPage(*signed_in, StatusCode::service_unavailable, no_notice, typed);
     }
     ctx_.vault.Put(record, secret);

@@ -100,7 +100,7 @@ class DevicePages {
     // A described app's document may be refused now.
     auto client = co_await oauth::FindClient(ctx_, device.client_id, exchange.PeerAddress());
     if (!client && client.error().code != Errc::kNotFound)
-      co_return EntryPage(StatusCode::bad_request, csrf, typed, client.error().message);
+      co_return EntryPage(StatusCode::bad_request, csrf, typed, http::ShownMessage(client.error()));
     auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");

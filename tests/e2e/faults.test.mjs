@@ -712,21 +712,29 @@ test('PostgreSQL turned read-only mid-run (default_transaction_read_only): 503 s
   }
 });
 
-// The anonymous paths (asking for a grant, taking its token, inspecting one) answer a database
-// failure with the broker's own sentence: PostgreSQL's names its host, user and what it refused.
-test('PostgreSQL refusing writes: an anonymous grant request is a 503 in the broker\'s words, not the database\'s',
+// Every answer, to anyone, gives a database failure in the broker's own sentence: PostgreSQL's
+// names its host, user and what it refused, which is for the operator's log.
+test('PostgreSQL refusing writes: a grant request, and the owner\'s revocation, are 503s in the broker\'s words, not the database\'s',
   { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
   const { db, psql, url } = scratchDatabase('faults_anon');
   const b = await startBroker({ env: { AIPASSPORT_DATABASE_URL: url } });
   try {
-    psql(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
-    psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`);
     const ask = () => call(b.url, 'POST', '/grant-requests', { body: { appName: 'notes', appUrl: 'https://notes.example',
       scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } } });
+    const waiting = await ask();
+    assert.equal(waiting.status, 201, waiting.text);
+    psql(`ALTER DATABASE ${db} SET default_transaction_read_only = on`);
+    psql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${db}' AND pid <> pg_backend_pid()`);
     const refused = await eventually(async () => { const r = await ask(); return r.status >= 500 && r; }, 'refused', 5000);
     assert.equal(refused.status, 503, refused.text);
-    assert.match(refused.json.error, /database did not answer; try again later/);
+    assert.equal(refused.json.error, 'The broker\'s storage refuses writes; its log says why');
     assert.doesNotMatch(refused.text, /read-only|transaction|postgres|host=|faults_anon/i);
+    const revoke = await call(b.url, 'POST', `/grants/${waiting.json.grant.id}/revoke`, { token: b.ownerToken });
+    assert.equal(revoke.status, 503, revoke.text);
+    assert.equal(revoke.json.error, 'The broker\'s storage refuses writes; its log says why');
+    assert.doesNotMatch(revoke.text, /read-only|transaction|postgres|host=|faults_anon/i);
+    await b.stop();
+    assert.match(b.output, /answered without its detail: database error .*read-only transaction/, 'the log keeps it');
   } finally {
     await b.stop();
     psql(`DROP DATABASE ${db} WITH (FORCE)`);

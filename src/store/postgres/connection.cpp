@@ -175,11 +175,12 @@ std::string NumberPlaceholders(const std::string& sql) {
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
   if (auto loaded = LoadLibPq(); !loaded) return loaded.error();
   Conn conn(PQconnectdb(url.c_str()));
-  if (!conn) return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: out of memory");
+  if (!conn) return InternalError(Errc::kUnavailable, "cannot reach PostgreSQL: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK)
-    return MakeError(Errc::kUnavailable, "cannot reach PostgreSQL: " + MessageOf(conn.get(), nullptr));
+    return InternalError(Errc::kUnavailable, "cannot reach PostgreSQL: " + MessageOf(conn.get(), nullptr));
   auto c = std::unique_ptr<Connection>(new Connection(std::move(conn)));
-  if (!c->SetUpSession()) return MakeError(Errc::kUnavailable, "cannot set up the PostgreSQL session: " + c->last_error_);
+  if (!c->SetUpSession())
+    return InternalError(Errc::kUnavailable, "cannot set up the PostgreSQL session: " + c->last_error_);
   return c;
 }
 
@@ -337,25 +338,23 @@ Status Connection::Exec(const char* sql) {
   bool ends = text == "COMMIT" || text == "ROLLBACK";
   if (!Usable()) {
     if (ends) in_transaction_ = false;
-    return MakeError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), nullptr));
+    return InternalError(Errc::kUnavailable, "database error: " + MessageOf(conn_.get(), nullptr));
   }
   PgResult result(PQexec(conn_.get(), sql));
   if (ends) in_transaction_ = false;
   ExecStatusType status = PQresultStatus(result.get());
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-    return MakeError(CodeOf(result.get()),
-                     "database error: " + MessageOf(conn_.get(), result.get()));
+    return InternalError(CodeOf(result.get()), "database error: " + MessageOf(conn_.get(), result.get()));
   if (begins) in_transaction_ = true;
   // A COMMIT of a transaction a failed statement aborted answers "ROLLBACK" without an error.
   if (text == "COMMIT" && std::string_view(PQcmdStatus(result.get())) != "COMMIT")
-    return MakeError(Errc::kUnavailable, "database error: the transaction was rolled back");
+    return InternalError(Errc::kUnavailable, "database error: the transaction was rolled back");
   return {};
 }
 
 Error Connection::DbError(const char* what) {
   std::string message = last_error_.empty() ? MessageOf(conn_.get(), nullptr) : last_error_;
-  return MakeError(failure_,
-                   std::string("database error (") + what + "): " + message);
+  return InternalError(failure_, std::string("database error (") + what + "): " + message);
 }
 
 }  // namespace ap::store::postgres

@@ -127,13 +127,13 @@ Status Connection::Exec(const char* sql) {
   if (sqlite3_exec(db_.get(), sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message ? message : "unknown error";
     sqlite3_free(message);
-    return MakeError(CodeOf(db_.get()), std::string("database error: ") + text);
+    return InternalError(CodeOf(db_.get()), std::string("database error: ") + text);
   }
   return {};
 }
 
 Error Connection::DbError(const char* what) {
-  return MakeError(CodeOf(db_.get()), std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
+  return InternalError(CodeOf(db_.get()), std::string("database error (") + what + "): " + sqlite3_errmsg(db_.get()));
 }
 
 }  // namespace ap::store::sqlite
