@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -679,6 +680,16 @@ http::Handler MetricsHandler(const telemetry::BrokerMetrics& metrics) {
   };
 }
 
+// Each connection is a descriptor: the soft limit (often 1,024) goes up to the hard one, which the
+// operator sets (the package's unit: LimitNOFILE).
+void RaiseOpenFileLimit() {
+  rlimit files{};
+  if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= files.rlim_max) return;
+  files.rlim_cur = files.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &files) != 0)
+    spdlog::warn("the open-file limit could not be raised to its hard limit");
+}
+
 }  // namespace
 
 int RunBroker(const Config& config) {
@@ -689,6 +700,7 @@ int RunBroker(const Config& config) {
     if (auto ok = CheckAdminTokenStrength(*env_token); !ok) return Fail(ok.error());
   if (auto keys = CheckUpstreamKeys(config); !keys) return Fail(keys.error());
   if (auto ok = PrepareDataDir(config.data_dir); !ok) return Fail(ok.error());
+  RaiseOpenFileLimit();
   auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
   if (!target) return Fail(target.error());
   auto store = store::OpenStore(*target);

@@ -6,6 +6,7 @@
 namespace ap::http {
 
 std::optional<std::string> CookieValue(const Request& request, std::string_view name) {
+  std::optional<std::string_view> found;
   for (auto it = request.find(bhttp::field::cookie); it != request.end() && it->name() == bhttp::field::cookie; ++it) {
     std::string_view header = it->value();
     while (!header.empty()) {
@@ -14,10 +15,14 @@ std::optional<std::string> CookieValue(const Request& request, std::string_view 
       header = semi == std::string_view::npos ? std::string_view() : header.substr(semi + 1);
       while (!pair.empty() && pair.front() == ' ') pair.remove_prefix(1);
       size_t eq = pair.find('=');
-      if (eq != std::string_view::npos && pair.substr(0, eq) == name) return std::string(pair.substr(eq + 1));
+      if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+      std::string_view value = pair.substr(eq + 1);
+      if (found && *found != value) return std::nullopt;
+      found = value;
     }
   }
-  return std::nullopt;
+  if (!found) return std::nullopt;
+  return std::string(*found);
 }
 
 std::string SetCookie(std::string_view name, std::string_view value, const CookieOptions& options) {
@@ -37,6 +42,7 @@ std::optional<Form> ParseForm(std::string_view body) {
   boost::urls::encoding_opts opts;
   opts.space_as_plus = true;  // forms encode spaces as '+'
   boost::urls::params_view params(text, opts);
+  if (params.size() > kMaxFormFields) return std::nullopt;
   Form fields;
   for (auto param : params) fields.emplace(param.key, param.value);
   return fields;

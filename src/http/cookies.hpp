@@ -11,7 +11,12 @@
 
 namespace ap::http {
 
-// The value of cookie `name` in the request's Cookie header(s).
+// The value of cookie `name` in the request's Cookie header(s); none if it comes twice with two
+// values. A browser sends every cookie of that name whose path and domain match, the longest path
+// first, and cookies ignore ports and (over HTTP) who set them: another site on the same host may
+// plant its own session for one path (`Path=/keys`), and whichever came first would sign the
+// owner in there as someone else.
+std::optional<std::string> CookieValue(const Request& request, std::string_view name);
 std::optional<std::string> CookieValue(const Request& request, std::string_view name);
 
 struct CookieOptions {
@@ -23,8 +28,12 @@ struct CookieOptions {
 // A Set-Cookie value with Path=/ (and no Domain, so `__Host-` names are valid when secure).
 std::string SetCookie(std::string_view name, std::string_view value, const CookieOptions& options);
 
-// The fields of a urlencoded body, in order (checkboxes repeat a name). Nullopt if malformed.
+// The fields of a urlencoded body, in order (checkboxes repeat a name). Nullopt if malformed, or if
+// it holds more than kMaxFormFields: our longest form (consent: 100 models, each a checkbox) holds
+// fewer, and a 1 MiB body of '&' would otherwise be a million entries (some 100 MB and most of a
+// second of an I/O thread) before anything checked who sent it.
 using Form = std::multimap<std::string, std::string>;
+constexpr size_t kMaxFormFields = 512;
 std::optional<Form> ParseForm(std::string_view body);
 // The first value of `name`, or "".
 std::string FormValue(const Form& form, const std::string& name);

@@ -15,6 +15,20 @@ TEST(CookiesTest, FindsACookieAmongOthersAndHeaders) {
   EXPECT_FALSE(CookieValue(Request(), "session"));
 }
 
+TEST(CookiesTest, ACookieThatComesTwiceWithTwoValuesIsNone) {
+  Request planted;  // another site on the host set its own for one path: the browser sends it first
+  planted.insert(bhttp::field::cookie, "session=theirs; theme=dark; session=mine");
+  EXPECT_FALSE(CookieValue(planted, "session"));
+  EXPECT_EQ(CookieValue(planted, "theme"), "dark");
+  Request across;
+  across.insert(bhttp::field::cookie, "session=theirs");
+  across.insert(bhttp::field::cookie, "session=mine");
+  EXPECT_FALSE(CookieValue(across, "session"));
+  Request same;
+  same.insert(bhttp::field::cookie, "session=mine; session=mine");
+  EXPECT_EQ(CookieValue(same, "session"), "mine");
+}
+
 TEST(CookiesTest, SetCookieCarriesTheAttributes) {
   CookieOptions secure;
   secure.secure = true;
@@ -33,6 +47,15 @@ TEST(CookiesTest, ParsesForms) {
   EXPECT_EQ(FormValue(*form, "missing"), "");
   std::string query = "next=/more";
   EXPECT_EQ(FormValue(*ParseForm(std::string_view(query).substr(0, 6)), "next"), "/") << "a view is read to its end only";
+}
+
+TEST(CookiesTest, AFormOfTooManyFieldsIsRefused) {
+  EXPECT_FALSE(ParseForm(std::string(1 << 20, '&'))) << "a million empty fields";
+  std::string most = "a=1";
+  for (size_t i = 1; i < kMaxFormFields; ++i) most += "&a=1";
+  ASSERT_TRUE(ParseForm(most));
+  EXPECT_EQ(ParseForm(most)->size(), kMaxFormFields);
+  EXPECT_FALSE(ParseForm(most + "&a=1"));
 }
 
 }  // namespace

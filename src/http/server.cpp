@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -161,13 +162,13 @@ asio::awaitable<void> ReloadOnHangup(std::shared_ptr<TlsCredentials> tls, std::s
 }
 
 // What a request that could not be read gets: a JSON answer where the protocol allows one.
+constexpr const char* kFramedSoundly =
+    "A request body is framed by Content-Length, or by Transfer-Encoding: chunked alone (HTTP version 1.1)";
+
 std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
   if (ec == bhttp::error::header_limit) return MakeError(Errc::kHeadersTooLarge, "Request headers are too large");
-  if (ec == bhttp::error::bad_transfer_encoding)
-    return MakeError(
-        Errc::kBadRequest,
-        "A request body is framed by Content-Length, or by Transfer-Encoding: chunked alone (HTTP version 1.1)");
+  if (ec == bhttp::error::bad_transfer_encoding) return MakeError(Errc::kBadRequest, kFramedSoundly);
   if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
       ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message)
     return MakeError(Errc::kBadRequest, "Malformed HTTP request");
@@ -193,6 +194,21 @@ bool FramedSoundly(const RequestHead& request) {
   if (std::next(first) != end || request.version() != 11) return false;
   return beast::iequals(TrimBlanks(first->value()), "chunked");
 }
+
+// Why a request's head is refused before its body is read, if it is: HTTP/1.0 and 1.1 only (Beast
+// reads any "HTTP/d.d"), one Host field, which HTTP/1.1 requires (RFC 9112 §3.2: two could name two
+// origins to the origin check and to a proxy in front), and a sound framing.
+std::optional<Error> RefusedHead(const RequestHead& request) {
+  if (request.version() != 10 && request.version() != 11)
+    return MakeError(Errc::kBadRequest, "Only HTTP/1.0 and HTTP/1.1 are served");
+  auto [host, end] = request.equal_range(bhttp::field::host);
+  if (host == end ? request.version() == 11 : std::next(host) != end)
+    return MakeError(Errc::kBadRequest, "An HTTP/1.1 request names its host in one Host field");
+  if (!FramedSoundly(request)) return MakeError(Errc::kBadRequest, kFramedSoundly);
+  return std::nullopt;
+}
+
+size_t FieldCount(const RequestHead& request) { return std::distance(request.begin(), request.end()); }
 
 // Whether the client asks to keep the connection: in HTTP/1.1 unless a Connection field says close,
 // in HTTP/1.0 only when one says keep-alive (and none close). Every Connection field counts, not
@@ -516,14 +532,38 @@ void Server::Stop() {
   });
 }
 
+namespace {
+
+// Out of descriptors or memory: the connection stays in the listen backlog, and accepting it again
+// at once fails again at once.
+bool AcceptRunsShort(const beast::error_code& ec) {
+  return ec == asio::error::no_descriptors || ec == boost::system::errc::too_many_files_open_in_system ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory;
+}
+
+}  // namespace
+
 asio::awaitable<void> Server::AcceptLoop() {
+  bool short_of_resources = false;
   while (!stopping_->load()) {
     auto [ec, socket] = co_await acceptor_.async_accept(io_.Next(), kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
-      spdlog::warn("accept failed: {}", ec.message());
+      if (!AcceptRunsShort(ec)) {
+        spdlog::warn("accept failed: {}", ec.message());
+        continue;
+      }
+      // Said once, then tried again every 100 ms: a loop that spun on it took a core and wrote
+      // hundreds of thousands of log lines a second.
+      if (!short_of_resources)
+        spdlog::error("accept failed: {}; new connections wait (tried every 100 ms) until some end", ec.message());
+      short_of_resources = true;
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(kUseTuple);
       continue;
     }
+    if (short_of_resources) spdlog::info("accepting connections again");
+    short_of_resources = false;
     socket.set_option(tcp::no_delay(true), ec);
     auto executor = socket.get_executor();
     asio::co_spawn(executor, Serve(std::move(socket)), LogHandlerException);
@@ -571,10 +611,9 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     Request request;
     std::optional<bhttp::request_parser<bhttp::buffer_body>> body_parser;
     bool continue_pending = false;
-    // Also with a Content-Length: Beast refuses one beside chunked, not beside another coding.
-    if (!ec && !FramedSoundly(head_parser.get().base())) ec = bhttp::error::bad_transfer_encoding;
-    if (!ec) {
-      deadline.Arm(options_.read_timeout);
+    std::optional<Error> refused;
+    if (!ec) refused = RefusedHead(head_parser.get().base());
+    if (!ec && !refused) {
       bool streamed = streams_body_ && !head_parser.is_done() && streams_body_(head_parser.get().base());
       size_t limit = streamed ? options_.streamed_body_limit : options_.body_limit;
       if (head_parser.content_length() && *head_parser.content_length() > limit) ec = bhttp::error::body_limit;
@@ -590,15 +629,20 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
         body_parser->body_limit(limit);
         request = Request(body_parser->get().base());
       } else if (!ec) {
+        // Beast adds a chunked body's trailer fields to the head, unbounded by its header limit:
+        // a handler would read them as fields the client sent before its body (RFC 9110 §6.5.1).
+        size_t head_fields = head_parser.chunked() ? FieldCount(head_parser.get().base()) : 0;
         bhttp::request_parser<bhttp::string_body> parser(std::move(head_parser));
         parser.body_limit(limit);
         ec = ParseBuffered(parser, buffer);
         if (!ec && !parser.is_done()) std::tie(ec, n) = co_await bhttp::async_read(stream, buffer, parser, kUseTuple);
         if (!ec) request = parser.release();
+        if (!ec && head_fields && FieldCount(request.base()) != head_fields)
+          refused = MakeError(Errc::kBadRequest, "Trailer fields are not accepted");
       }
     }
-    if (ec) {
-      if (auto answer = ReadFailureAnswer(ec)) {
+    if (ec || refused) {
+      if (auto answer = refused ? refused : ReadFailureAnswer(ec)) {
         Response res = ErrorResponse(*answer);
         StampAnswer<Stream>(res, options_);
         res.keep_alive(false);
@@ -642,9 +686,17 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     bhttp::request_parser<bhttp::empty_body> head_parser;
     head_parser.body_limit(boost::none);  // checked in serve_one, once the route's limit is known
     head_parser.header_limit(static_cast<std::uint32_t>(options_.header_limit));
-    deadline.Arm(first ? options_.read_timeout : options_.idle_timeout);
+    // A kept-alive connection waits for the next request's first byte under the idle timeout; from
+    // it (or from the connection's start), the whole request, head and body, has the read timeout,
+    // however slowly its bytes come.
+    if (!first && buffer.size() == 0) {
+      deadline.Arm(options_.idle_timeout);
+      auto [idle_ec, got] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kUseTuple);
+      if (idle_ec) break;
+      buffer.commit(got);
+    }
+    deadline.Arm(options_.read_timeout);
     first = false;
-    // Wait for the headers under the idle timeout, then give the whole request the read timeout.
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
     auto one = serve_one(head_parser, ec);
     if (!co_await std::move(one)) break;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import http from 'node:http';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BIN, KEYS, approvedGrant, call, chatBody, memoryBoundMb, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
@@ -460,6 +460,69 @@ test('an upload dribbled a few bytes at a time, with a token or without, is drop
   assert.equal((await call(target.url, 'GET', '/health')).status, 200);
   await target.stop();
   await mock.stop();
+});
+
+// Connects to `url`, writes `first`, and resolves to the socket with `closedAfter`: when it closed,
+// in seconds from now.
+async function rawConnection(url, first = '') {
+  const s = net.connect(Number(new URL(url).port), '127.0.0.1');
+  s.on('error', () => {});
+  s.received = '';
+  s.on('data', (d) => { s.received += d; });
+  await new Promise((res) => s.once('connect', res));
+  const opened = Date.now();
+  s.closedAfter = new Promise((res) => s.once('close', () => res((Date.now() - opened) / 1000)));
+  s.write(first);
+  return s;
+}
+
+test('a request dribbled on a kept-alive connection, or head then body, has the client timeout for all of it', async () => {
+  const target = await startBroker({ env: { AIPASSPORT_CLIENT_TIMEOUT_SECONDS: '3' } });
+  try {
+    const kept = await rawConnection(target.url, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    await eventually(() => kept.received.includes('"status":"ok"'), 'the first answer', 5000);
+    const next = Date.now();
+    kept.write('POST /oauth/token HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    const split = await rawConnection(target.url, 'POST /grant-requests HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\nX-Slow: ');
+    // The head of `split` takes 2.5 s; then its body comes a byte every 200 ms.
+    setTimeout(() => { if (!split.destroyed) split.write('\r\n\r\n'); }, 2500);
+    await whileDribbling([kept, split], 200, 'a', async () => {
+      const keptFor = await Promise.race([kept.closedAfter.then(() => (Date.now() - next) / 1000), sleep(12000).then(() => 'open')]);
+      assert.ok(typeof keptFor === 'number' && keptFor < 4.5, `the next request held ${keptFor} s (the idle timeout is 75 s)`);
+      const splitFor = await Promise.race([split.closedAfter, sleep(12000).then(() => 'open')]);
+      assert.ok(typeof splitFor === 'number' && splitFor < 4.5, `head then body held ${splitFor} s`);
+    });
+    assert.equal((await call(target.url, 'GET', '/health')).status, 200);
+  } finally {
+    await target.stop();
+  }
+});
+
+const cpuSeconds = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;  // utime and stime, in clock ticks
+};
+
+test('out of descriptors, the broker waits to accept rather than spinning, and accepts again once some close', async () => {
+  const target = await startBroker();
+  try {
+    const pid = target.proc.pid;
+    const open = readdirSync(`/proc/${pid}/fd`).length;
+    execFileSync('prlimit', ['--pid', String(pid), `--nofile=${open + 4}:${open + 4}`]);
+    const sockets = await Promise.all(Array.from({ length: 30 }, () => rawConnection(target.url)));
+    await eventually(() => /accept failed/.test(target.output), 'the broker ran out of descriptors', 5000);
+    const cpu = cpuSeconds(pid);
+    await sleep(1000);
+    const spent = cpuSeconds(pid) - cpu;
+    const said = target.output.match(/accept failed/g).length;
+    assert.equal(said, 1, `the failure was logged ${said} times`);
+    assert.ok(spent < 0.5, `${spent} s of CPU in a second of waiting`);
+    for (const s of sockets) s.destroy();
+    await eventually(async () => (await call(target.url, 'GET', '/health')).status === 200, 'accepting again', 10000);
+    await eventually(() => /accepting connections again/.test(target.output), 'said so', 5000);
+  } finally {
+    await target.stop();
+  }
 });
 
 test('/proxy/chat calls of long conversations waiting on a slow provider hold their bodies, not what the broker read of them', async () => {

@@ -355,6 +355,29 @@ test('the consent screen offers the owner\'s keys by label, or says a key is nee
   assert.match(broker.output, /openai answer had key material removed|key material/);
 });
 
+// Over HTTP, cookies ignore ports and who set them: another site on the host plants its own
+// owner's session for the keys page's path, which the browser then sends first, beside the owner's.
+test('a session cookie planted beside the owner\'s own signs nobody in: the key typed is stored for no one', async () => {
+  const dataDir = tempDir();
+  addUsers(dataDir, 'alice', 'mallory');
+  const b = await startBroker({ mock, dataDir, env: NOT_SHARED });
+  try {
+    const alice = await signedIn(b, 'alice');
+    const mallory = await signedIn(b, 'mallory');
+    const page = await call(b.url, 'GET', '/keys', { headers: { accept: 'text/html', cookie: `${mallory.cookie}; ${alice.cookie}` } });
+    assert.match(page.text, /name="password"/, 'sent to sign in, not shown mallory\'s keys page');
+    const typed = await call(b.url, 'POST', '/console/keys', {
+      raw: new URLSearchParams({ csrf: mallory.csrf, provider: 'openai', label: 'mine', key: 'sk-alice-abcdefghijklmnopWXYZ' }).toString(),
+      headers: { cookie: `${mallory.cookie}; ${alice.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.match(typed.text, /<title>Sign in/, 'sent to sign in');
+    for (const who of [mallory, alice])
+      assert.equal((await who('GET', '/keys')).json.keys.filter((k) => k.source === 'vault').length, 0);
+  } finally {
+    await b.stop();
+  }
+});
+
 test('the key form keeps the bound the API keeps: 100 keys an owner, none for a server that takes none', async () => {
   const dataDir = tempDir();
   addUsers(dataDir, 'kim');
