@@ -1031,7 +1031,7 @@ void AddOAuthRoutes(http::Router& router, api::BrokerContext& ctx) {
   }
 }
 
-awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id) {
+awaitable<Result<WaitingApp>> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id) {
   auto read = [grant_id, now = ctx.clock()](store::Store& s) -> Result<WaitingApp> {
     auto pending = s.Flows().FindPendingAuthorization(grant_id, now);
     if (!pending) return pending.error();
@@ -1045,9 +1045,7 @@ awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string&
                         SplitOnSpaces((*device)->resources), true};
     return WaitingApp{};
   };
-  auto found = co_await api::OnStore(ctx, std::move(read));
-  if (!found) co_return WaitingApp{};
-  co_return std::move(*found);
+  co_return co_await api::OnStore(ctx, std::move(read));
 }
 
 awaitable<std::optional<std::string>> FinishAuthorization(api::BrokerContext& ctx, const std::string& grant_id,

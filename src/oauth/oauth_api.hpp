@@ -42,7 +42,9 @@ struct WaitingApp {
   // app's id gives, and gets the access.
   bool device = false;
 };
-boost::asio::awaitable<WaitingApp> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
+// An error when it could not be read: a consent screen shown without it would leave out where the
+// answer goes and what the app asked for, and offer lifetimes beyond it.
+boost::asio::awaitable<Result<WaitingApp>> FindWaitingApp(api::BrokerContext& ctx, const std::string& grant_id);
 
 // Called by the consent screen once the owner decided on `grant_id`: if the grant came from
 // /oauth/authorize, the URL that sends the browser back to the app (with a one-time code, or

@@ -124,8 +124,8 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
 // seem to close them, and what follows would read as the broker's words (Notes\u201D, checked by
 // your operator. \u201Cx). They are shown as escapes, as VisibleText shows hidden characters.
 std::string WithoutClosingQuotes(std::string name) {
-  static constexpr char32_t kQuotes[] = {0x201C, 0x201D, 0x201E, 0x201F, 0x2033, 0x2036,
-                                         0x275D, 0x275E, 0x301D, 0x301E, 0x301F, 0xFF02};
+  static constexpr char32_t kQuotes[] = {0x0022, 0x02BA, 0x02EE, 0x05F4, 0x201C, 0x201D, 0x201E, 0x201F, 0x2033,
+                                         0x2036, 0x275D, 0x275E, 0x3003, 0x301D, 0x301E, 0x301F, 0xFF02};
   std::string out;
   for (size_t i = 0; i < name.size();) {
     Utf8Char c = DecodeUtf8At(name, i);
@@ -147,12 +147,12 @@ std::string WithoutClosingQuotes(std::string name) {
 // whose hands the access goes to. What an app says of itself (an unverified name, a reason) is
 // isolated (bdi): right-to-left letters in it cannot reorder the words around it.
 std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
-  std::string name = Escape(VisibleText(r.app_name));
+  std::string name = VisibleText(r.app_name);
   std::string html = r.verified
-                         ? "<h1>" + name + " asks for access</h1>"
+                         ? "<h1>" + Escape(name) + " asks for access</h1>"
                          : "<h1><span class=\"badge\" id=\"unverified\">Unverified</span> An app that calls itself "
                            "\u201C<bdi id=\"app-name\">" +
-                               WithoutClosingQuotes(name) + "</bdi>\u201D asks for access</h1>";
+                               Escape(WithoutClosingQuotes(name)) + "</bdi>\u201D asks for access</h1>";
   auto large = [](const ShownHost& host) {
     return "<p class=\"domain\" id=\"domain\">" + Escape(HostWords(ShowHost(host.registrable))) + "</p>";
   };
@@ -323,7 +323,9 @@ Error OnField(Error e, std::string field) {
   return e;
 }
 
-Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form& form) {
+// `default_concurrent`: the calls at once of a grant that sets none (the meter's default), which
+// one the app did not ask a figure for may not go beyond.
+Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form& form, int64_t default_concurrent) {
   domain::Scope scope = asked;
   if (!asked.models.empty()) {
     scope.models = http::FormValues(form, "model");
@@ -348,9 +350,17 @@ Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form
   auto tokens = NarrowedLimit(http::FormValue(form, "max_tokens_per_minute"), asked.max_tokens_per_minute, false,
                               "Tokens a minute");
   if (!tokens) return OnField(tokens.error(), "max_tokens_per_minute");
+  if (*rate == 0)
+    return OnField(MakeError(Errc::kBadRequest, "At least 1 a minute, or empty for no limit"), "rate_limit");
+  std::string concurrent_text = http::FormValue(form, "max_concurrent");
   auto concurrent =
-      NarrowedLimit(http::FormValue(form, "max_concurrent"), asked.max_concurrent, false, "Calls at once");
+      concurrent_text.empty() && !asked.max_concurrent
+          ? Result<std::optional<int64_t>>(std::nullopt)
+          : NarrowedLimit(concurrent_text, asked.max_concurrent.value_or(default_concurrent), false, "Calls at once");
   if (!concurrent) return OnField(concurrent.error(), "max_concurrent");
+  if (*concurrent == 0)
+    return OnField(MakeError(Errc::kBadRequest, "At least 1 call at once, or empty for the broker's default"),
+                   "max_concurrent");
   scope.max_budget_cents = *budget;
   scope.max_requests = *requests;
   scope.rate_limit = *rate;
@@ -385,7 +395,9 @@ class ConsentPages {
     if (!grant) co_return Problem(StatusCode::not_found, http::ShownMessage(grant.error()));
     if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
       co_return Problem(StatusCode::gone, api::kNobodyWaits);
-    oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
+    auto waiting = co_await oauth::FindWaitingApp(ctx_, id);
+    if (!waiting) co_return Problem(StatusCode::service_unavailable, http::ShownMessage(waiting.error()));
+    const oauth::WaitingApp& app = *waiting;
     co_return ConsentPage(StatusCode::ok, "Review a request",
                           ConsentForm(*grant, signed_in->session.csrf_token, app.lifetime_seconds, app,
                                       KeysOf(*signed_in, grant->scope.provider)),
@@ -414,10 +426,12 @@ class ConsentPages {
       co_return co_await BackToApp(id, false);
     }
     if (decision != "approve") co_return Problem(StatusCode::bad_request, "Approve or deny");
-    auto scope = NarrowedScope(grant->scope, *form);
+    auto scope = NarrowedScope(grant->scope, *form, ctx_.meter.DefaultMaxConcurrent());
     if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
       co_return Problem(StatusCode::gone, api::kNobodyWaits);
-    oauth::WaitingApp app = co_await oauth::FindWaitingApp(ctx_, id);
+    auto waiting = co_await oauth::FindWaitingApp(ctx_, id);
+    if (!waiting) co_return Problem(StatusCode::service_unavailable, http::ShownMessage(waiting.error()));
+    const oauth::WaitingApp& app = *waiting;
     auto lifetime = ChosenLifetime(*form, app.lifetime_seconds);
     if (!scope || !lifetime) {
       // The form again as the owner left it, with what is wrong next to its field.

@@ -87,6 +87,12 @@ test('in Chromium: an unverified name cannot close the quotation marks around it
   const body = await page.textContent('body');
   assert.match(body, /meeting notes Z\u0336\u0489\u0301\u27E8U\+0336\u27E9\u27E8U\+0489\u27E9/, 'three marks on a letter, the rest as escapes');
   assert.ok(!/[\u0300-\u036F\u0483-\u0489]{4}/.test(body), 'no run of four stacking marks reaches the page');
+  // Marks drawn like a closing quotation mark in common fonts: the plain one, modifier letters, ditto marks.
+  const alike = await grantRequest(broker, { appName: 'Notes\u02EE, checked. \u02BA"\u3003\u05F4Notes', appUrl: 'https://notes.example',
+    scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } });
+  await page.goto(`${broker.url}/consent/${alike.json.grant.id}`);
+  assert.equal(await page.textContent('h1'), 'Unverified An app that calls itself \u201CNotes\u27E8U+02EE\u27E9, checked. ' +
+    '\u27E8U+02BA\u27E9\u27E8U+0022\u27E9\u27E8U+3003\u27E9\u27E8U+05F4\u27E9Notes\u201D asks for access');
   await page.close();
 });
 
@@ -238,9 +244,17 @@ test('the consent screen writes large limits with separators, lets the owner low
   const richPage = await get(`/consent/${rich.json.grant.id}`, cookie);
   assert.match(richPage.text, /up to \$1,234,567\.89/);
   assert.match(richPage.text, /id="budget" name="budget" inputmode="decimal" value="1234567.89"/);
-  const approved = await postForm(`/consent/${rich.json.grant.id}`, { csrf: hidden(richPage.text, 'csrf'), decision: 'approve',
-    lifetime: '86400', model: 'gpt-4o-mini', capability: 'chat', budget: '1234567.89', max_requests: '', rate_limit: '',
-    max_tokens_per_minute: '', max_concurrent: '' }, { cookie });
+  const richFields = { csrf: hidden(richPage.text, 'csrf'), decision: 'approve', lifetime: '86400', model: 'gpt-4o-mini',
+    capability: 'chat', budget: '1234567.89', max_requests: '', rate_limit: '', max_tokens_per_minute: '', max_concurrent: '' };
+  // It asked for no figure of calls at once: the broker's default (32) holds, which the form may lower only;
+  // and a grant of no calls at once, or none a minute, could never be used.
+  for (const [field, value, refusal] of [['max_concurrent', '100000', /Calls at once can only be lowered/],
+    ['max_concurrent', '0', /At least 1 call at once/], ['rate_limit', '0', /At least 1 a minute/]]) {
+    const refused = await postForm(`/consent/${rich.json.grant.id}`, { ...richFields, [field]: value }, { cookie });
+    assert.equal(refused.status, 400, `${field} ${value}`);
+    assert.match(refused.text, refusal);
+  }
+  const approved = await postForm(`/consent/${rich.json.grant.id}`, richFields, { cookie });
   assert.equal(approved.status, 303, approved.text);
   assert.equal((await call(broker.url, 'GET', `/grants/${rich.json.grant.id}`, { token: broker.ownerToken })).json.scope.maxBudgetCents, 123456789);
 });

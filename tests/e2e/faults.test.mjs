@@ -804,6 +804,37 @@ test('PostgreSQL refusing writes: a grant request, and the owner\'s revocation, 
   }
 });
 
+// What the consent screen says of the app that waits (where the answer goes, the lifetime it asked
+// for) is read with the request: unread, the screen would be shown without it.
+test('PostgreSQL failing to read what an app asked for: the consent screen is a 503, not shown without it',
+  { skip: !process.env.AIPASSPORT_TEST_DATABASE_URL && 'needs scripts/with-postgres.sh (make test runs it so): NOT RUN' }, async () => {
+  const { db, psql, url } = scratchDatabase('faults_consent');
+  const dataDir = tempDir();
+  const env = { ...process.env, AIPASSPORT_DATABASE_URL: url };
+  execFileSync(BIN, ['user', 'add', 'erin', '--password-stdin', '--data-dir', dataDir], { env, input: 'correct horse battery staple\n' });
+  const b = await startBroker({ dataDir, env: { AIPASSPORT_DATABASE_URL: url } });
+  try {
+    const asked = await call(b.url, 'POST', '/grant-requests', { body: { appName: 'notes', appUrl: 'https://notes.example',
+      scope: { provider: 'openai', models: ['gpt-4o-mini'], capabilities: ['chat'] } } });
+    assert.equal(asked.status, 201, asked.text);
+    const login = await fetch(`${b.url}/login`);
+    const loginCsrf = login.headers.getSetCookie()[0].split(';')[0];
+    const signIn = await fetch(`${b.url}/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: loginCsrf },
+      body: new URLSearchParams({ csrf: (await login.text()).match(/name="csrf" value="([^"]*)"/)[1], username: 'erin', password: 'correct horse battery staple' }).toString() });
+    assert.equal(signIn.status, 303);
+    const cookie = signIn.headers.getSetCookie().find((c) => c.startsWith('aipassport_session=')).split(';')[0];
+    const consent = () => call(b.url, 'GET', `/consent/${asked.json.grant.id}`, { headers: { cookie } });
+    assert.equal((await consent()).status, 200);
+    execFileSync('psql', [url, '-qXAtc', 'ALTER TABLE pending_authorizations RENAME TO pending_authorizations_gone']);
+    const unread = await consent();
+    assert.equal(unread.status, 503, unread.text.slice(0, 300));
+    assert.doesNotMatch(unread.text, /pending_authorizations|relation/, 'in the broker\'s words');
+  } finally {
+    await b.stop();
+    psql(`DROP DATABASE ${db} WITH (FORCE)`);
+  }
+});
+
 // A keep-alive upstream: `behave(socket, head, n)` answers the n-th request on its connection.
 function keepAliveUpstream(behave) {
   const server = net.createServer((socket) => {
