@@ -25,8 +25,6 @@ namespace {
 constexpr size_t kMaxLabel = 40;
 constexpr size_t kMinKey = vault::kMinHintedKey;  // a vault key is always hinted
 constexpr size_t kMaxKey = 512;
-// Keys per owner: GET /keys answers them all in one list, and the vault holds each in memory.
-constexpr size_t kMaxKeysPerOwner = 100;
 
 json::value TimeOrNull(std::optional<UnixSeconds> at) {
   return at && *at > 0 ? json::value(FormatIso8601(*at)) : json::value(nullptr);
@@ -77,10 +75,11 @@ class KeyApi {
     if (!fields) co_return http::ErrorResponse(fields.error());
     std::string owner = ActingOwner(ctx_, *caller);
     auto record = ctx_.vault.Seal(RandomUuid(), owner, fields->provider, fields->label, fields->key, ctx_.clock());
-    auto put = [record](store::Store& s) { return PutKeyWithinLimit(s, record); };
+    auto put = [record, &vault = ctx_.vault, key = fields->key](store::Store& s) {
+      return StoreKey(s, vault, record, key);
+    };
     auto replaced = co_await OnStore(ctx_, std::move(put));
     if (!replaced) co_return http::ErrorResponse(replaced.error());
-    ctx_.vault.Put(record, fields->key);
     ctx_.audit.Record(KeyEvent(*replaced ? audit_kind::kKeyRotated : audit_kind::kKeyAdded, ActorOf(*caller), record));
     spdlog::info("owner {} {} a {} key labelled '{}' (…{})", owner, *replaced ? "replaced" : "added", record.provider,
                  record.label, record.hint);
@@ -154,17 +153,11 @@ class KeyApi {
 
 }  // namespace
 
-Result<std::optional<std::string>> PutKeyWithinLimit(store::Store& s, const store::ProviderKeyRecord& record) {
-  auto keys = s.Keys().ListKeys(record.owner_id);
-  if (!keys) return keys.error();
-  bool replaces = std::any_of(keys->begin(), keys->end(), [&](const store::ProviderKeyRecord& k) {
-    return k.provider == record.provider && k.label == record.label;
-  });
-  if (!replaces && keys->size() >= kMaxKeysPerOwner)
-    return FieldInvalid("label",
-                        "You have " + std::to_string(kMaxKeysPerOwner) +
-                            " keys, the most an owner may keep; remove one first, or replace one by its label");
-  return s.Keys().PutKey(record);
+Result<std::optional<std::string>> StoreKey(store::Store& s, vault::Vault& vault,
+                                            const store::ProviderKeyRecord& record, std::string_view secret) {
+  auto replaced = s.Keys().PutKey(record);
+  if (replaced) vault.Put(record, secret);
+  return replaced;
 }
 
 Status CheckNewKey(std::string_view label, std::string_view key) {

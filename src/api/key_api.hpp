@@ -16,9 +16,11 @@ void AddKeyRoutes(http::Router& router, BrokerContext& ctx);
 Status CheckNewKey(std::string_view label, std::string_view key);
 inline constexpr std::string_view kDefaultKeyLabel = "default";
 
-// Keeps `record` (an owner's key, sealed) in the store, unless its owner already keeps the most keys
-// an owner may (100) and it replaces none of them (kValidation on `label`). The replaced key's id,
-// if it replaced one. On the store thread, for the API and the pages alike.
-Result<std::optional<std::string>> PutKeyWithinLimit(store::Store& s, const store::ProviderKeyRecord& record);
+// Stores an owner's key (sealed in `record`) and holds it in `vault`, on the store thread, where the
+// vault is also reloaded when another broker or command changed the keys: held after the reload
+// that follows a later change, a key that change replaced or removed would be spent again until the
+// next one. The replaced key's id, if it replaced one.
+Result<std::optional<std::string>> StoreKey(store::Store& s, vault::Vault& vault,
+                                            const store::ProviderKeyRecord& record, std::string_view secret);
 
 }  // namespace ap::api

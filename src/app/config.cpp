@@ -397,6 +397,11 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
     if (const toml::node* key_env = t->get("api_key_env")) {
       up.api_key_env = key_env->value_or(std::string());
       if (up.api_key_env.empty()) return Bad(where + " '" + up.name + "': api_key_env must name a variable");
+      // The broker's own secrets (master key, admin token, database URL) would go to that server
+      // with every call, and its last four characters to the keys page.
+      if (up.api_key_env.starts_with("AIPASSPORT_"))
+        return Bad(where + " '" + up.name + "': api_key_env names one of the broker's own settings (" + up.api_key_env +
+                   "); name the variable that holds that server's key");
       up.api_key = env(up.api_key_env).value_or("");
     }
     if (auto extra = ReadExtraMembers(t->get("extra_members"), where + " '" + up.name + "'"); !extra)

@@ -219,6 +219,9 @@ TEST(Config, RefusesBadOpenAICompatibleUpstreams) {
   fails_with("name = \"Bad Name\"\nbase_url = \"http://x\"\n", "lowercase");
   fails_with("name = \"x\"\nbase_url = \"ftp://x\"\n", "'x'");
   fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"\"\n", "must name a variable");
+  for (const char* own : {"AIPASSPORT_MASTER_KEY", "AIPASSPORT_ADMIN_TOKEN", "AIPASSPORT_DATABASE_URL"})
+    fails_with("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"" + std::string(own) + "\"\n",
+               "names one of the broker's own settings");
   // An unset key variable fails serve alone: other commands need no provider key.
   auto unset = load("name = \"x\"\nbase_url = \"http://x\"\napi_key_env = \"UNSET_VAR\"\n");
   ASSERT_TRUE(unset) << unset.error().message;

@@ -107,6 +107,8 @@ Result<std::string> DpopVerifier::Check(const DpopRequest& request, DpopReplayKe
   const auto* alg = StringAt(header, "alg");
   if (!alg || (*alg != "EdDSA" && *alg != "Ed25519" && *alg != "ES256"))
     return Invalid("alg must be EdDSA, Ed25519 or ES256");
+  // RFC 7515 §4.1.11: an extension the client marks critical must be understood; none is.
+  if (header.contains("crit")) return Invalid("no critical header extension (crit) is understood");
   const auto* jwk_value = header.if_contains("jwk");
   if (!jwk_value || !jwk_value->is_object()) return Invalid("the header must carry the public jwk");
   auto jwk = crypto::JwkPublicKey::Parse(jwk_value->get_object());

@@ -83,6 +83,10 @@ TEST_F(DpopTest, HeaderChecks) {
   other.header["jwk"] = crypto::PublicJwk(crypto::Ed25519Key::Generate());
   EXPECT_EQ(Why(Check(other.Sign())), "Invalid DPoP proof: the signature does not verify");
   EXPECT_EQ(Why(Check("not.a.jwt")), "Invalid DPoP proof: not a compact JWS");
+  Proof critical;  // an extension the client counts on being enforced, which the broker does not know
+  critical.header["crit"] = json::array{"exp"};
+  critical.claims["exp"] = kNow - 1;
+  EXPECT_EQ(Why(Check(critical.Sign())), "Invalid DPoP proof: no critical header extension (crit) is understood");
 }
 
 TEST_F(DpopTest, ExactlyOneProof) {

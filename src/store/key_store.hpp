@@ -33,12 +33,17 @@ struct RewrappedKey {
   std::string wrapped_data_key;
 };
 
+// Keys an owner may keep: GET /keys answers them all in one list, and the vault holds each in memory.
+inline constexpr int64_t kMaxKeysPerOwner = 100;
+
 class KeyStore {
  public:
   virtual ~KeyStore() = default;
   // Stores `key`; an existing key of the same owner, provider and label is replaced by it (its row
   // is deleted). Returns the replaced key's id, if there was one. kUnavailable when the store's
-  // keys are wrapped under a master key other than `key.master_id` (it was rotated).
+  // keys are wrapped under a master key other than `key.master_id` (it was rotated); kValidation
+  // on `label` when it would be the owner's key past kMaxKeysPerOwner (counted in the same
+  // transaction, whichever broker or command adds it).
   virtual Result<std::optional<std::string>> PutKey(const ProviderKeyRecord& key) = 0;
   // The owner's keys (every owner's without one), by owner, provider, label.
   virtual Result<std::vector<ProviderKeyRecord>> ListKeys(std::optional<std::string_view> owner_id) = 0;

@@ -1895,6 +1895,23 @@ TEST_P(StoreTest, KeysAreKeptPerOwnerProviderAndLabelAndReplacedUnderTheSameLabe
   EXPECT_EQ(keys.DeleteKey("k4").error().code, Errc::kNotFound);
 }
 
+// Counted where the key is written: the CLI's `vault add` and every broker meet the same bound.
+TEST_P(StoreTest, AnOwnerKeepsAtMost100KeysAndMayStillReplaceOne) {
+  ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
+  ASSERT_TRUE(store_->Identity().CreateOwner({"bob", "bob", "x", 1}));
+  KeyStore& keys = store_->Keys();
+  for (int64_t i = 0; i < kMaxKeysPerOwner; ++i)
+    ASSERT_TRUE(keys.PutKey(Key("k" + std::to_string(i), "alice", "l" + std::to_string(i), "m1")));
+  auto over = keys.PutKey(Key("k-over", "alice", "one more", "m1"));
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, Errc::kValidation);
+  ASSERT_EQ(over.error().field_errors.size(), 1u);
+  EXPECT_EQ(over.error().field_errors[0].field, "label");
+  EXPECT_EQ(keys.ListKeys("alice").value().size(), static_cast<size_t>(kMaxKeysPerOwner));
+  EXPECT_TRUE(keys.PutKey(Key("k-new", "alice", "l7", "m1"))) << "replacing one by its label";
+  EXPECT_TRUE(keys.PutKey(Key("b1", "bob", "l0", "m1"))) << "per owner";
+}
+
 TEST_P(StoreTest, AKeyWrappedUnderAnotherMasterKeyIsRefusedAfterRotation) {
   ASSERT_TRUE(store_->Identity().CreateOwner({"alice", "alice", "x", 1}));
   KeyStore& keys = store_->Keys();

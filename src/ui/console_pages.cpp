@@ -833,7 +833,9 @@ class ConsolePages {
     api::Caller caller{signed_in->owner};
     std::string owner = api::ActingOwner(ctx_, caller);
     auto record = ctx_.vault.Seal(RandomUuid(), owner, typed.provider, typed.label, secret, ctx_.clock());
-    auto put = [record](store::Store& st) { return api::PutKeyWithinLimit(st, record); };
+    auto put = [record, &vault = ctx_.vault, secret](store::Store& st) {
+      return api::StoreKey(st, vault, record, secret);
+    };
     auto replaced = co_await api::OnStore(ctx_, std::move(put));
     if (!replaced && replaced.error().code == Errc::kValidation) {
       for (const auto& f : replaced.error().field_errors) typed.errors.by_field[f.field] = f.message;
@@ -844,7 +846,6 @@ class ConsolePages {
       typed.errors.general = "The key could not be saved: " + http::ShownMessage(replaced.error());
       co_return co_await KeysPage(*signed_in, StatusCode::service_unavailable, no_notice, typed);
     }
-    ctx_.vault.Put(record, secret);
     ctx_.audit.Record(api::KeyEvent(*replaced ? api::audit_kind::kKeyRotated : api::audit_kind::kKeyAdded,
                                     api::ActorOf(caller), record));
     co_return SeeOther("/keys?done=key-added");

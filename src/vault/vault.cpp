@@ -161,12 +161,20 @@ std::vector<std::pair<std::string, UnixSeconds>> Vault::TakeUsed() {
   std::lock_guard lock(mutex_);
   auto s = Current();
   std::vector<std::pair<std::string, UnixSeconds>> used;
+  // Kept for the keys held only: each replacement is a new id, and an owner may replace a key
+  // under one label without end.
+  std::map<std::string, UnixSeconds> reported;
   for (const auto& [slot, key] : s->vault) {
     UnixSeconds at = key->last_used_at.load(std::memory_order_relaxed);
-    if (at == 0 || reported_[key->id] >= at) continue;
-    reported_[key->id] = at;
-    used.emplace_back(key->id, at);
+    auto before = reported_.find(key->id);
+    UnixSeconds seen = before == reported_.end() ? 0 : before->second;
+    if (at > seen) {
+      used.emplace_back(key->id, at);
+      seen = at;
+    }
+    if (seen > 0) reported.emplace(key->id, seen);
   }
+  reported_ = std::move(reported);
   return used;
 }
 

@@ -91,6 +91,11 @@ class Vault {
   std::vector<std::string> Secrets() const;
   // The vault keys spent since the last call, with when: for the store's last-used times.
   std::vector<std::pair<std::string, UnixSeconds>> TakeUsed();
+  // How many keys' last uses TakeUsed remembers (at most the keys held).
+  size_t RememberedUses() {
+    std::lock_guard lock(mutex_);
+    return reported_.size();
+  }
 
  private:
   struct Snapshot {

@@ -173,5 +173,21 @@ TEST(Vault, LastUseIsHandedOutOncePerUse) {
   EXPECT_TRUE(vault.TakeUsed().empty());
 }
 
+// Each replacement of a key is a new id, which an owner may do without end: what is remembered of
+// the uses of keys no longer held goes.
+TEST(Vault, LastUsesAreRememberedForTheKeysHeldOnly) {
+  Vault vault(NewMasterKey(), "op", {});
+  for (int i = 0; i < 1000; ++i) {
+    auto record = vault.Seal("k" + std::to_string(i), "alice", "openai", "personal", "sk-alice-personal-000000", 1);
+    vault.Put(record, "sk-alice-personal-000000");  // replaces the one before
+    vault.Find("alice", "openai", "personal")->last_used_at = 50 + i;
+    ASSERT_EQ(vault.TakeUsed().size(), 1u);
+  }
+  EXPECT_EQ(vault.RememberedUses(), 1u);
+  vault.Remove("k999");
+  EXPECT_TRUE(vault.TakeUsed().empty());
+  EXPECT_EQ(vault.RememberedUses(), 0u);
+}
+
 }  // namespace
 }  // namespace ap::vault

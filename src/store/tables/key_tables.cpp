@@ -22,6 +22,7 @@ const std::string kInsertKey = std::string("INSERT INTO provider_keys (") + kKey
                                ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 const std::string kFindLabel = "SELECT id FROM provider_keys WHERE owner_id = ? AND provider = ? AND label = ?";
 const std::string kDeleteKey = "DELETE FROM provider_keys WHERE id = ?";
+const std::string kCountOwnerKeys = "SELECT COUNT(*) FROM provider_keys WHERE owner_id = ?";
 const std::string kMarkUsed =
     "UPDATE provider_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
 const std::string kGetMaster = "SELECT value FROM settings WHERE key = 'vault.master_id'";
@@ -106,8 +107,15 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
       if (rc == kRow) replaced = find.Text(0);
       else if (rc != kDone) return db_.DbError("find key");
     }
-    if (replaced)
+    if (replaced) {
       if (auto gone = DeleteRow(*replaced); !gone) return gone.error();
+    } else if (auto held = OwnersKeys(key.owner_id); !held) {
+      return held.error();
+    } else if (*held >= kMaxKeysPerOwner) {
+      return FieldInvalid("label",
+                          "You have " + std::to_string(kMaxKeysPerOwner) +
+                              " keys, the most an owner may keep; remove one first, or replace one by its label");
+    }
     Query q(db_.Prepare(kInsertKey));
     q.Bind(key.id).Bind(key.owner_id).Bind(key.provider).Bind(key.label).Bind(key.hint);
     q.BindBlob(key.sealed).BindBlob(key.wrapped_data_key).Bind(key.master_id).Bind(key.created_at);
@@ -116,6 +124,13 @@ Result<std::optional<std::string>> KeyTables::PutKey(const ProviderKeyRecord& ke
     if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped.error();
     return replaced;
   });
+}
+
+Result<int64_t> KeyTables::OwnersKeys(std::string_view owner_id) {
+  Query q(db_.Prepare(kCountOwnerKeys));
+  q.Bind(owner_id);
+  if (q.Step() != kRow) return db_.DbError("count keys");
+  return q.Int(0);
 }
 
 Result<std::vector<ProviderKeyRecord>> KeyTables::ListKeys(std::optional<std::string_view> owner_id) {

@@ -44,6 +44,7 @@ class KeyTables final : public KeyStore {
 
  private:
   Status DeleteRow(std::string_view id);
+  Result<int64_t> OwnersKeys(std::string_view owner_id);
 
   Connection& db_;
 };
