@@ -161,10 +161,10 @@ asio::awaitable<void> ReloadOnHangup(std::shared_ptr<TlsCredentials> tls, std::s
   }
 }
 
-// What a request that could not be read gets: a JSON answer where the protocol allows one.
 constexpr const char* kFramedSoundly =
     "A request body is framed by Content-Length, or by Transfer-Encoding: chunked alone (HTTP version 1.1)";
 
+// What a request that could not be read gets: a JSON answer where the protocol allows one.
 std::optional<Error> ReadFailureAnswer(const beast::error_code& ec) {
   if (ec == bhttp::error::body_limit) return MakeError(Errc::kPayloadTooLarge, "Request body is too large");
   if (ec == bhttp::error::header_limit) return MakeError(Errc::kHeadersTooLarge, "Request headers are too large");
