@@ -58,7 +58,10 @@ Result<std::pair<std::vector<store::AuditRecord>, store::AuditHead>> Link(std::s
                                                                            const std::optional<store::AuditHead>& head,
                                                                            const std::vector<AuditEvent>& events,
                                                                            UnixMillis at) {
-  if (head && (head->seq < 0 || head->hash.empty()))
+  // A head this key did not seal (one moved back to a seq the tail was cut to, with a made-up MAC)
+  // would be sealed anew by this append, and the cut would verify.
+  if (head && (head->seq < 0 || head->hash.empty() ||
+               !crypto::ConstantTimeEqual(HeadMac(key, head->seq, head->hash), head->mac)))
     return MakeError(Errc::kUnavailable, "the audit trail's head is damaged: run 'aipassport audit verify'");
   int64_t seq = head ? head->seq : 0;
   std::string prev = head ? head->hash : kGenesisHash;

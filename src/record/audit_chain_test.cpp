@@ -158,6 +158,14 @@ TEST(AuditChain, FieldsCannotBleedIntoEachOther) {
 TEST(AuditChain, ADamagedHeadRefusesToLink) {
   store::AuditHead damaged{-1, "", ""};
   EXPECT_FALSE(Link(kKey, damaged, {AuditEvent{"x", "cli", "", "", "{}"}}, 0));
+  // The end cut off and the head moved back with a made-up MAC: sealed anew by the next append,
+  // the cut would verify.
+  Trail t = MakeTrail(6);
+  t.records.resize(4);
+  store::AuditHead forged{4, t.records[3].hash, "forged"};
+  EXPECT_FALSE(Link(kKey, forged, {AuditEvent{"x", "cli", "", "", "{}"}}, 0));
+  store::AuditHead sealed_elsewhere{4, t.records[3].hash, SealHead(std::string(32, 'z'), 4, t.records[3].hash).mac};
+  EXPECT_FALSE(Link(kKey, sealed_elsewhere, {AuditEvent{"x", "cli", "", "", "{}"}}, 0)) << "under another key";
 }
 
 }  // namespace

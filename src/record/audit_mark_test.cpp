@@ -130,6 +130,27 @@ TEST_F(AuditMarkTest, AnotherTrailIsNoCut) {
   EXPECT_EQ(other.trail.records[1].hash, elsewhere);
 }
 
+// Record 1 altered while the end is cut (or a row put before it), then restored: the trail must not
+// pass for another database's, which would start the mark again on it and hide the cut for good.
+TEST_F(AuditMarkTest, ARecordOneThisKeyDidNotWriteIsNoOtherTrail) {
+  AuditMark mark(dir_ / "audit-mark");
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Append(&mark));
+  store::AuditHead read_earlier = *db_.trail.head;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(Append(&mark));
+  db_.trail.records.resize(3);
+  db_.trail.head = read_earlier;
+  std::string real = db_.trail.records[0].hash;
+  db_.trail.records[0].hash = std::string(64, 'f');
+  ASSERT_TRUE(Append(&mark));
+  db_.trail.records[0].hash = real;
+  ASSERT_TRUE(Append(&mark));
+  auto verdict = VerifyAudit(db_, kKey, &mark).value();
+  EXPECT_FALSE(verdict.broken);
+  ASSERT_TRUE(verdict.recorded_cut) << "the cut was recorded";
+  EXPECT_EQ(verdict.recorded_cut->seq, 4);
+  EXPECT_EQ(verdict.unchecked, "");
+}
+
 TEST_F(AuditMarkTest, AnotherHeadAtTheSameSeqOfTheTrailIsACutToo) {
   AuditMark mark(dir_ / "audit-mark");
   ASSERT_TRUE(Append(&mark));

@@ -2,17 +2,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include "crypto/hash.hpp"
+
 namespace ap::record {
 namespace {
 
-// The hash of the trail's record 1; empty for an empty trail.
-Result<std::string> FirstHash(store::AuditStore& audit) {
+// The hash of the trail's record 1 (empty for an empty trail), and whether its first row is a record
+// 1 this key wrote: one altered, or a row put before it, would make the trail look like another
+// database's, and the mark start again on it, hiding a cut end.
+struct FirstRecord {
+  std::string hash;
+  bool genuine = true;
+};
+
+Result<FirstRecord> ReadFirstRecord(store::AuditStore& audit, std::string_view key) {
   store::AuditQuery first;
   first.oldest_first = true;
   first.limit = 1;
   auto records = audit.ListAudit(first);
   if (!records) return records.error();
-  return records->empty() ? std::string() : records->front().hash;
+  if (records->empty()) return FirstRecord{};
+  const store::AuditRecord& r = records->front();
+  bool genuine =
+      r.seq == 1 && r.prev_hash == kGenesisHash && crypto::ConstantTimeEqual(LinkHash(key, kGenesisHash, r), r.hash);
+  return FirstRecord{r.hash, genuine};
 }
 
 }  // namespace
@@ -28,9 +41,16 @@ Status AppendAudit(store::AuditStore& audit, std::string_view key, const std::ve
       seen = std::move(*read);
     else  // the trail is not held up for it: whoever can damage the file can remove it
       spdlog::error("{}; appending without it, and writing it anew", read.error().message);
-    auto first = FirstHash(audit);
+    auto first = ReadFirstRecord(audit, key);
     if (!first) return first.error();
-    first_hash = std::move(*first);
+    first_hash = std::move(first->hash);
+    if (!first->genuine && seen) {
+      spdlog::error(
+          "the audit trail's record 1 is not one this master key wrote (run 'aipassport audit verify'); the "
+          "mark ({}) is kept as the trail's",
+          mark->Path().string());
+      first_hash = seen->first_hash;
+    }
   }
   store::AuditHead written;
   auto appended = audit.AppendAudit([&](const std::optional<store::AuditHead>& head) {

@@ -290,7 +290,8 @@ TEST(AuditLog, EventsAFailedAppendKeptBackGoFirstInTheNext) {
   log.Record(AuditEvent{"owner.added", "cli", "", "", "{}"});
   settle();
   EXPECT_TRUE(store->Audit().ListAudit({}).value().empty());
-  ASSERT_TRUE(store->PutSetting("audit.head", "0 " + kGenesisHash + " -"));
+  ASSERT_TRUE(
+      store->PutSetting("audit.head", "0 " + kGenesisHash + " " + SealHead(std::string(32, 'k'), 0, kGenesisHash).mac));
   log.Record(AuditEvent{"owner.removed", "cli", "", "", "{}"});
   settle();
   store::AuditQuery oldest_first;
