@@ -45,6 +45,9 @@ struct Error {
   // its answer was unreadable): the provider has it, and may go on with it (and bill it) though no
   // usable answer came.
   bool sent_unanswered = false;
+  // An upstream call the provider answered with a refusal or failure of its own (a 4xx or 5xx the
+  // broker does not pass on as it came): a request, at no cost, as one it passes on.
+  bool provider_answered = false;
   // The message names the broker's insides (the database's own words, which on PostgreSQL name its
   // host and user; a file's path): it is for the operator's log, and an answer says less
   // (http::ShownMessage).

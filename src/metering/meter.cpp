@@ -316,11 +316,13 @@ int64_t LeastMicros(const Ask& ask) { return std::max<int64_t>(ask.need_micros, 
 bool LeasesBudget(const store::GrantRecord& g) { return g.SpendsAgainstABudget(); }
 bool LeasesRequests(const store::GrantRecord& g) { return g.max_requests.has_value() || !g.ancestors.empty(); }
 
-// Takes the call's reservation out of the local lease, if it holds enough. Returns the micros reserved.
-std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask) {
+// Takes the call's reservation out of the local lease, if it holds enough (`whole`: all the call may
+// use). Returns the micros reserved.
+std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, const Ask& ask, bool whole) {
   bool budgeted = LeasesBudget(g);
   bool capped = LeasesRequests(g);
-  if (budgeted && a.lease_micros < LeastMicros(ask)) return std::nullopt;
+  if (budgeted && a.lease_micros < (whole ? std::max(ask.up_to_micros, LeastMicros(ask)) : LeastMicros(ask)))
+    return std::nullopt;
   if (capped && a.lease_requests < 1) return std::nullopt;
   int64_t micros = budgeted ? std::min(a.lease_micros, ask.up_to_micros) : ask.up_to_micros;
   if (budgeted) a.lease_micros -= micros;
@@ -611,7 +613,10 @@ std::optional<Status> Meter::AdmitAtOnce(const domain::Grant& grant, Ask asked, 
   }
   ticket.account_ = account;
   ticket.tokens_ = grant.scope.max_tokens_per_minute ? ask.tokens : 0;
-  if (TakeLeased(account, grant, ask, ticket)) return Status{};
+  // A stream the lease holds less than all it may use for waits for the store: started with what
+  // the lease happens to hold, it would be sent with an output limit that small, however much of
+  // the budget is left.
+  if (TakeLeased(account, grant, ask, ticket, true)) return Status{};
   return std::nullopt;
 }
 
@@ -626,7 +631,7 @@ awaitable<Status> Meter::AdmitFurther(const domain::Grant& grant, Ask asked, Tic
   for (int round = 0; round < 8 && !admitted && topped; ++round) {
     topped = co_await TopUp(account, grant, ask);
     std::lock_guard account_lock(account->mutex);
-    admitted = TakeLeased(account, grant, ask, ticket);  // topped up by this call or another meanwhile
+    admitted = TakeLeased(account, grant, ask, ticket, false);  // topped up by this call or another meanwhile
   }
   if (options_.on_lease_wait)
     options_.on_lease_wait(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - waited_from).count());
@@ -645,8 +650,8 @@ awaitable<Result<Ticket>> Meter::Admit(const domain::Grant& grant, Ask ask, Rate
 }
 
 bool Meter::TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask,
-                       Ticket& ticket) {
-  auto micros = TakeFromLease(*account, grant.record, ask);
+                       Ticket& ticket, bool whole) {
+  auto micros = TakeFromLease(*account, grant.record, ask, whole);
   if (!micros) return false;
   ticket.micros_ = *micros;
   ticket.budget_leased_ = LeasesBudget(grant.record);

@@ -171,8 +171,10 @@ class Meter {
   TopUpBasis BasisFor(const domain::Grant& grant, const Ask& ask, const Account* short_of) const;
   boost::asio::awaitable<Status> TopUp(std::shared_ptr<Account> account, const domain::Grant& grant, const Ask& ask);
   // Takes the call's reservation and request out of the grant's lease into `ticket`, under the
-  // account's lock; false when the lease is short of them.
-  bool TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask, Ticket& ticket);
+  // account's lock; false when the lease is short of them. `whole`: all the call may use, not only
+  // the least it starts with (a stream starts with less only once the store was asked for the rest).
+  bool TakeLeased(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask, Ticket& ticket,
+                  bool whole);
   Status TakeAncestorsPace(std::span<const domain::Grant* const> ancestors, const Ask& ask, Ticket& ticket);
   void TopUpEarly(const std::shared_ptr<Account>& account, const domain::Grant& grant, const Ask& ask);
 

@@ -316,6 +316,19 @@ TEST_F(MeterTest, AStreamStartsWithWhatIsLeft) {
   EXPECT_EQ(results[0]->ReservedMicros(), 500);
 }
 
+// The lease a smaller call left is no measure of what a stream may use: the store is asked for the
+// rest, and a stream starts short only of what the budget itself has left.
+TEST_F(MeterTest, AStreamGetsItsWholeAskWhenTheBudgetHoldsIt) {
+  Meter meter(*store_, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(1'000'000, std::nullopt);
+  auto small = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 100}, 1);
+  ASSERT_TRUE(small[0]);
+  small[0]->Settle(100, 0);  // the lease holds what is left of the first top-up
+  auto stream = AdmitTogether(meter, grant, {.need_micros = 100, .up_to_micros = 5000}, 1);
+  ASSERT_TRUE(stream[0]);
+  EXPECT_EQ(stream[0]->ReservedMicros(), 5000);
+}
+
 TEST_F(MeterTest, RequestsPerMinuteAreABucketWithRetryAfter) {
   Meter meter(*store_, pool_, {"node-1", 1000, {}});
   domain::Scope scope;

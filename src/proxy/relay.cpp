@@ -199,8 +199,11 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
   Result<OpenAnswer>& answer = *opened;
   if (!answer) {
     // A call the provider had whole when it stopped waiting may run on to its end, and be billed:
-    // it is charged its worst case. One that never reached it is given back.
+    // it is charged its worst case. One it answered with a refusal or failure is a request at no
+    // cost. One that never reached it is given back.
     if (answer.error().sent_unanswered) hooks_.Settle(usage_, true);
+    else if (answer.error().provider_answered)
+      hooks_.Settle(usage_, false);
     co_return hooks_.Refusal(cut_for_grant_ ? GrantEnded("Call") : answer.error());
   }
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request

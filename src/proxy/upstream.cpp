@@ -43,13 +43,16 @@ Result<http::Response> Judge(const ProviderEndpoint& endpoint, AnswerFilter filt
   unsigned status = head.result_int();
   if (RejectsBrokerKey(endpoint.wire, status, body)) {
     spdlog::warn("{} refused the broker's API key (HTTP {})", endpoint.name, status);
-    return MakeError(Errc::kUpstream, endpoint.name + " refused the broker's API key (HTTP " + std::to_string(status) +
-                                          "); the owner must check it");
+    Error refused = MakeError(Errc::kUpstream, endpoint.name + " refused the broker's API key (HTTP " +
+                                                   std::to_string(status) + "); the owner must check it");
+    refused.provider_answered = true;
+    return refused;
   }
   if (status >= 500) {
     spdlog::warn("{} failed (HTTP {})", endpoint.name, status);
     Error failed = MakeError(Errc::kUpstream, endpoint.name + " failed (HTTP " + std::to_string(status) + ")");
     failed.retry_after_seconds = RetryAfterSeconds(head);  // an overloaded provider's (503, Anthropic's 529)
+    failed.provider_answered = true;
     return failed;
   }
   return filter.Whole(head, std::move(body));
@@ -63,6 +66,7 @@ Error Coded(const ProviderEndpoint& endpoint, unsigned status) {
                                            " answered compressed (Content-Encoding), which the broker "
                                            "cannot read, though it asked for no compression");
   e.sent_unanswered = status / 100 == 2;
+  e.provider_answered = status / 100 != 2;
   return e;
 }
 
@@ -140,7 +144,11 @@ boost::asio::awaitable<Result<OpenAnswer>> Upstream::ReadRefusal(const ProviderE
                                                                  std::string_view api_key, ScrubHits* hits,
                                                                  std::unique_ptr<http::UpstreamAnswer> answer) {
   auto text = co_await answer->ReadRest(kRefusalLimit);
-  if (!text) co_return Unreachable(endpoint, text.error());
+  if (!text) {
+    Error unread = Unreachable(endpoint, text.error());
+    unread.provider_answered = true;  // with a refusal of its own, whatever it said
+    co_return unread;
+  }
   auto judged = Judge(endpoint, Filter(endpoint, api_key, hits), answer->Head(), std::move(*text));
   if (!judged) co_return judged.error();
   co_return OpenAnswer{nullptr, std::move(*judged)};

@@ -187,6 +187,16 @@ test('upstream down, slow or refusing the broker key: provider errors become 502
       assert.equal(res.headers.get('retry-after'), '7', `${provider} ${path}`);
     }
   }
+  // A call the provider failed is a request, at no cost (README, Metering): a cap holds against an
+  // app whose calls fail upstream, and the grant's usage shows them.
+  const capped = await approvedGrant(busy, { ...SCOPES.openai, maxRequests: 2 });
+  for (let i = 0; i < 2; i++)
+    assert.equal((await call(busy.url, 'POST', '/openai/v1/chat/completions', { token: capped.token, body: chatBody('gpt-4o-mini') })).status, 502);
+  const third = await call(busy.url, 'POST', '/openai/v1/chat/completions', { token: capped.token, body: chatBody('gpt-4o-mini') });
+  assert.equal(third.status, 429, third.text);
+  const usage = (await call(busy.url, 'GET', `/grants/${capped.grantId}/usage`, { token: busy.ownerToken })).json;
+  assert.equal(usage.totals.requests, 2);
+  assert.equal(usage.totals.costMicros, 0);
   await busy.stop();
   await busyMock.stop();
 });
