@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -267,6 +268,7 @@ struct HttpClient::Impl {
     tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     if (!this->options.ca_file.empty()) tls.load_verify_file(this->options.ca_file);
+    if (this->options.lookups_apart) lookups.emplace(1);
   }
 
   // The system's trust anchors in `tls`, once, before its first TLS connection (any thread).
@@ -354,7 +356,7 @@ struct HttpClient::Impl {
     auto conn = std::make_unique<Connection>();
     conn->origin = origin;
     conn->home = home;
-    tcp::resolver resolver(executor);
+    tcp::resolver resolver(lookups ? asio::any_io_executor(lookups->get_executor()) : executor);
     auto [resolve_ec, endpoints] = co_await resolver.async_resolve(origin.host, origin.port, kUseTuple);
     // Fenced (allow_address), a name that does not resolve is told as one that resolves only to
     // addresses the fence keeps out: else whoever has the broker fetch could tell which names the
@@ -398,6 +400,7 @@ struct HttpClient::Impl {
   ClientOptions options;
   ssl::context tls;
   std::once_flag system_trusted;
+  std::optional<asio::thread_pool> lookups;  // options.lookups_apart
   // One per thread that makes calls (an IoPool's threads, a test's), claimed in order: the owners
   // are read on every call and written once per thread, so they lie apart from the slots, which
   // their own threads write.

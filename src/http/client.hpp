@@ -48,6 +48,11 @@ struct ClientOptions {
   // none left, or one that does not resolve, fails with kForbidden (the same error, so that a
   // caller cannot tell which names the network's DNS knows). Empty: any address.
   std::function<bool(const boost::asio::ip::address&)> allow_address;
+  // Look names up on a thread of the client's own rather than the caller's context's. Asio looks
+  // names up one at a time per context, on a thread of its own: a name an outsider chose, whose
+  // name server never answers (10-30 s), would hold up every lookup of that I/O thread behind it,
+  // the providers' included.
+  bool lookups_apart = false;
 };
 
 // An answer whose body is read piece by piece. Reading it to the end gives the connection back to

@@ -81,6 +81,8 @@ bool IsPublicV6(const asio::ip::address_v6& address) {
   auto prefix_zero = [&b](size_t n) { return std::all_of(b.begin(), b.begin() + n, [](unsigned char c) { return c == 0; }); };
   if (address.is_v4_mapped()) return IsPublicV4(V4At(b, 12));
   if (prefix_zero(12)) return IsPublicV4(V4At(b, 12));  // ::, ::1 and the IPv4-compatible ::a.b.c.d
+  // IPv4-translated (SIIT) ::ffff:0:a.b.c.d, which a host with a translator reaches as a.b.c.d.
+  if (prefix_zero(8) && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0) return IsPublicV4(V4At(b, 12));
   if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) {  // NAT64: 64:ff9b::/96, 64:ff9b:1::/48
     bool well_known = std::all_of(b.begin() + 4, b.begin() + 12, [](unsigned char c) { return c == 0; });
     return well_known && IsPublicV4(V4At(b, 12));
@@ -232,6 +234,7 @@ struct ClientMetadataResolver::Impl {
     client_options.response_limit = kMaxClientMetadataBytes;
     client_options.ca_file = options.ca_file;
     client_options.system_trust_at_start = false;  // read at the first fetch: documents are seldom fetched
+    client_options.lookups_apart = true;           // names an outsider chose
     if (!options.allow_private_addresses)
       client_options.allow_address = [](const asio::ip::address& a) { return IsPublicAddress(a); };
     client = std::make_shared<http::HttpClient>(client_options);
@@ -419,7 +422,11 @@ asio::awaitable<Result<store::ClientRecord>> FindClient(api::BrokerContext& ctx,
 }
 
 std::string ClientThrottleKey(const std::string& client_id) {
-  return IsClientIdUrl(client_id) ? "host " + http::UrlHost(client_id) : client_id;
+  if (!IsClientIdUrl(client_id)) return client_id;
+  // The host without its port: one server listening on many ports would otherwise be as many apps.
+  std::string terminated(client_id);  // Boost.URL 1.81 reads to a NUL (see http/cookies.cpp)
+  auto url = boost::urls::parse_uri(terminated);
+  return "host " + (url ? std::string(url->encoded_host()) : client_id);
 }
 
 bool VouchedFor(const store::ClientRecord& client, std::string_view owner_id) {

@@ -1,10 +1,40 @@
 #include "oauth/client_metadata.hpp"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <netdb.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+// getaddrinfo as this test binary has it: a name under stall.test waits until the test lets it go
+// (a name server that never answers), then does not resolve; any other name is looked up as usual.
+namespace stall {
+std::mutex mutex;
+std::condition_variable changed;
+bool released = false;
+int waiting = 0;
+}  // namespace stall
+
+extern "C" int getaddrinfo(const char* node, const char* service, const addrinfo* hints, addrinfo** res) noexcept {
+  using Real = int (*)(const char*, const char*, const addrinfo*, addrinfo**);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "getaddrinfo"));
+  if (node && std::string_view(node).ends_with(".stall.test")) {
+    std::unique_lock lock(stall::mutex);
+    ++stall::waiting;
+    stall::changed.notify_all();
+    stall::changed.wait(lock, [] { return stall::released; });
+    return EAI_NONAME;
+  }
+  return real(node, service, hints, res);
+}
 
 namespace ap::oauth {
 namespace {
@@ -146,12 +176,40 @@ TEST(ClientMetadataTest, OnlyPublicAddressesAreFetchedFrom) {
   for (std::string_view pub : {"93.184.216.34", "8.8.8.8", "2606:4700::6810:85e5", "::ffff:93.184.216.34",
                                "64:ff9b::808:808", "2002:5db8:d822::1", "172.32.0.1", "100.128.0.1"})
     EXPECT_TRUE(IsPublicAddress(boost::asio::ip::make_address(pub))) << pub;
-  for (std::string_view priv :
-       {"127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
-        "100.64.0.1", "0.0.0.0", "0.1.2.3", "224.0.0.1", "255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.2.1",
-        "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "ff02::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254",
-        "::127.0.0.1", "64:ff9b::a00:1", "64:ff9b:1::1", "2002:7f00:1::1", "2002:c0a8:101::1", "2001:db8::1",
-        "2001::1", "fec0::1", "100::1"})
+  for (std::string_view priv : {"127.0.0.1",
+                                "127.255.255.254",
+                                "10.1.2.3",
+                                "172.16.0.1",
+                                "172.31.255.255",
+                                "192.168.1.1",
+                                "169.254.169.254",
+                                "100.64.0.1",
+                                "0.0.0.0",
+                                "0.1.2.3",
+                                "224.0.0.1",
+                                "255.255.255.255",
+                                "240.0.0.1",
+                                "198.18.0.1",
+                                "192.0.2.1",
+                                "::",
+                                "::1",
+                                "fe80::1",
+                                "fc00::1",
+                                "fd12:3456::1",
+                                "ff02::1",
+                                "::ffff:127.0.0.1",
+                                "::ffff:169.254.169.254",
+                                "::127.0.0.1",
+                                "64:ff9b::a00:1",
+                                "64:ff9b:1::1",
+                                "2002:7f00:1::1",
+                                "2002:c0a8:101::1",
+                                "2001:db8::1",
+                                "2001::1",
+                                "fec0::1",
+                                "100::1",
+                                "::ffff:0:7f00:1",
+                                "::ffff:0:a00:1"})
     EXPECT_FALSE(IsPublicAddress(boost::asio::ip::make_address(priv))) << priv;
 }
 
@@ -226,9 +284,49 @@ TEST(ClientMetadataTest, OneAddressCannotMakeTheBrokerFetchWithoutEnd) {
             std::string::npos);
 }
 
+// Asio looks names up one at a time per context: a document's name whose server never answers,
+// looked up on the I/O thread's context, held up every lookup of that thread behind it (the
+// providers' too) for as long as it took.
+TEST(ClientMetadataTest, ANameWhoseServerNeverAnswersHoldsUpNoLookupOfTheIoThread) {
+  ClientMetadataResolver resolver(ClientMetadataOptions{}, [] { return UnixSeconds{1000}; });
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);
+  const std::string url = "https://a.stall.test/c.json";  // Resolve's coroutine holds it by reference
+  boost::asio::co_spawn(io, resolver.Resolve(url, "192.0.2.1"), boost::asio::detached);
+  std::thread thread([&] { io.run(); });
+  auto let_go = [&] {
+    std::lock_guard lock(stall::mutex);
+    stall::released = true;
+    stall::changed.notify_all();
+  };
+  {
+    std::unique_lock lock(stall::mutex);
+    ASSERT_TRUE(stall::changed.wait_for(lock, std::chrono::seconds(10), [] { return stall::waiting == 1; }))
+        << "the document's name was never looked up";
+  }
+  boost::asio::ip::tcp::resolver own(io);
+  bool resolved = false;
+  own.async_resolve("localhost", "80", [&](const boost::system::error_code&, auto) {
+    std::lock_guard lock(stall::mutex);
+    resolved = true;
+    stall::changed.notify_all();
+  });
+  {
+    std::unique_lock lock(stall::mutex);
+    EXPECT_TRUE(stall::changed.wait_for(lock, std::chrono::seconds(10), [&] { return resolved; }))
+        << "the I/O thread's own lookup waited behind the stalled one";
+  }
+  let_go();
+  work.reset();
+  thread.join();
+}
+
 TEST(ClientMetadataTest, ClientsDescribedByURLsAreThrottledByTheirHost) {
   EXPECT_EQ(ClientThrottleKey("https://apps.example/a.json"), ClientThrottleKey("https://apps.example/b.json"));
   EXPECT_NE(ClientThrottleKey("https://apps.example/a.json"), ClientThrottleKey("https://other.example/a.json"));
+  EXPECT_EQ(ClientThrottleKey("https://apps.example:1001/a.json"),
+            ClientThrottleKey("https://apps.example:1002/a.json"))
+      << "one server on many ports is one app";
   EXPECT_EQ(ClientThrottleKey("registered-client-id"), "registered-client-id");
 }
 

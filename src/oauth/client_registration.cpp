@@ -8,6 +8,11 @@
 #include "oauth/redirect_uri.hpp"
 
 namespace ap::oauth {
+namespace {
+
+constexpr size_t kMaxClientUrl = 2048;
+
+}  // namespace
 
 Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
   if (request.name.empty() || request.name.size() > 200)
@@ -18,9 +23,14 @@ Result<NewClient> MakeClient(const ClientRequest& request, UnixSeconds now) {
     return MakeError(Errc::kValidation, "a client needs 1 to 20 redirect URIs");
   for (const auto& uri : request.redirect_uris)
     if (auto ok = CheckRedirectUri(uri); !ok) return ok.error();
-  for (const auto* url : {&request.home_url, &request.logo_url})
+  // Copied into every grant the app asks for (and each delegated below it), and shown on its pages.
+  for (const auto* url : {&request.home_url, &request.logo_url}) {
+    if (url->size() > kMaxClientUrl)
+      return MakeError(Errc::kValidation,
+                       "a home page or logo URL is longer than " + std::to_string(kMaxClientUrl) + " characters");
     if (!url->empty() && !http::IsWebUrl(*url))
       return MakeError(Errc::kValidation, "'" + *url + "' is not an http(s) URL");
+  }
   NewClient client;
   client.record = store::ClientRecord{"app_" + RandomToken(12),
                                       request.name,

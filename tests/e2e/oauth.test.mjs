@@ -439,6 +439,12 @@ test('dynamic registration (RFC 7591) is off by default; when the owner turns it
   assert.equal((await bad({ client_name: 'X', redirect_uris: ['http://evil.example/cb'] })).json.error, 'invalid_redirect_uri');
   assert.equal((await bad({ client_name: 'X', redirect_uris: [REDIRECT], token_endpoint_auth_method: 'private_key_jwt' })).json.error, 'invalid_client_metadata');
   assert.equal((await bad({ redirect_uris: [REDIRECT] })).json.error, 'invalid_client_metadata');
+  // Copied into every grant the app asks for: a home page or logo URL is as long as a redirect URI may be.
+  for (const field of ['client_uri', 'logo_uri']) {
+    const long = await bad({ client_name: 'X', redirect_uris: [REDIRECT], [field]: `https://self.example/${'a'.repeat(100000)}` });
+    assert.equal(long.status, 400, field);
+    assert.equal(long.json.error, 'invalid_client_metadata', field);
+  }
 });
 
 test('apps registered from the /apps page sign in like any other; a confidential one gets its secret once', async () => {
