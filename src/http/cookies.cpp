@@ -5,8 +5,15 @@
 
 namespace ap::http {
 
-std::optional<std::string> CookieValue(const Request& request, std::string_view name) {
-  std::optional<std::string_view> found;
+namespace {
+
+struct Cookie {
+  std::optional<std::string_view> value;
+  bool conflicts = false;
+};
+
+Cookie FindCookie(const Request& request, std::string_view name) {
+  Cookie found;
   for (auto it = request.find(bhttp::field::cookie); it != request.end() && it->name() == bhttp::field::cookie; ++it) {
     std::string_view header = it->value();
     while (!header.empty()) {
@@ -17,13 +24,22 @@ std::optional<std::string> CookieValue(const Request& request, std::string_view 
       size_t eq = pair.find('=');
       if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
       std::string_view value = pair.substr(eq + 1);
-      if (found && *found != value) return std::nullopt;
-      found = value;
+      if (found.value && *found.value != value) return Cookie{std::nullopt, true};
+      found.value = value;
     }
   }
-  if (!found) return std::nullopt;
-  return std::string(*found);
+  return found;
 }
+
+}  // namespace
+
+std::optional<std::string> CookieValue(const Request& request, std::string_view name) {
+  Cookie found = FindCookie(request, name);
+  if (!found.value) return std::nullopt;
+  return std::string(*found.value);
+}
+
+bool CookieConflicts(const Request& request, std::string_view name) { return FindCookie(request, name).conflicts; }
 
 std::string SetCookie(std::string_view name, std::string_view value, const CookieOptions& options) {
   std::string out = std::string(name) + "=" + std::string(value) + "; Path=/";

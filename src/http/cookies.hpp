@@ -17,7 +17,8 @@ namespace ap::http {
 // plant its own session for one path (`Path=/keys`), and whichever came first would sign the
 // owner in there as someone else.
 std::optional<std::string> CookieValue(const Request& request, std::string_view name);
-std::optional<std::string> CookieValue(const Request& request, std::string_view name);
+// Whether cookie `name` comes twice with two values (CookieValue then says none).
+bool CookieConflicts(const Request& request, std::string_view name);
 
 struct CookieOptions {
   bool secure = false;

@@ -129,7 +129,7 @@ class AppPages {
   awaitable<Response> ShowEdit(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/apps");
     auto client = co_await OwnApp(id, signed_in->owner.id);
     if (!client) co_return Refusal(client.error());
     co_return Page(StatusCode::ok, "Edit " + client->name, EditForm(*client, signed_in->session.csrf_token, ""));
@@ -138,7 +138,7 @@ class AppPages {
   awaitable<Response> Edit(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/apps");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
@@ -175,7 +175,7 @@ class AppPages {
   awaitable<Response> Remove(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/apps");
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not removed", "removed");
@@ -226,13 +226,13 @@ class AppPages {
 
   awaitable<Response> List(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/apps");
     co_return co_await Listing(StatusCode::ok, "", *signed_in);
   }
 
   awaitable<Response> Register(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/apps");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/apps");
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Forged("Not registered", "registered");

@@ -350,6 +350,9 @@ Result<domain::Scope> NarrowedScope(const domain::Scope& asked, const http::Form
   auto tokens = NarrowedLimit(http::FormValue(form, "max_tokens_per_minute"), asked.max_tokens_per_minute, false,
                               "Tokens a minute");
   if (!tokens) return OnField(tokens.error(), "max_tokens_per_minute");
+  if (*tokens == 0)
+    return OnField(MakeError(Errc::kBadRequest, "At least 1 token a minute, or empty for no limit"),
+                   "max_tokens_per_minute");
   if (*rate == 0)
     return OnField(MakeError(Errc::kBadRequest, "At least 1 a minute, or empty for no limit"), "rate_limit");
   std::string concurrent_text = http::FormValue(form, "max_concurrent");
@@ -390,7 +393,7 @@ class ConsentPages {
   awaitable<Response> Show(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/consent/" + id);
     auto grant = co_await Pending(id, *signed_in);
     if (!grant) co_return Problem(StatusCode::not_found, http::ShownMessage(grant.error()));
     if (auto lapsed = co_await api::NobodyWaits(ctx_, grant->record); lapsed && *lapsed)
@@ -407,7 +410,7 @@ class ConsentPages {
   awaitable<Response> Decide(Request& req, const http::PathParams& params, http::Exchange&) {
     std::string id(params.Get("id"));
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/consent/" + id);
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/consent/" + id);
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))
       co_return Problem(StatusCode::forbidden, "This form did not come from your page; nothing was changed.");

@@ -791,6 +791,10 @@ class ConsolePages {
     if (!signed_in) co_return SignInAgain(req, "/activity");
     bool csv = http::PathOf(req.target()).ends_with(".csv");
     auto filters = ReadFilters(req);
+    // Else every call would be downloaded as if that filter were not there.
+    if (!filters.error.empty())
+      co_return ConsolePage(StatusCode::bad_request, "Error", Nav(signed_in->session.csrf_token, ""),
+                            "<p class=\"alert\" role=\"alert\">" + Escape(filters.error) + "</p>");
     UnixSeconds now = ctx_.clock();
     Window window = WindowOf(filters.range, now);
     store::ActivityQuery query = filters.query;
@@ -952,6 +956,8 @@ class ConsolePages {
 
   static Filters ReadFilters(const Request& req) {
     Filters f;
+    if (!http::QueryForm(req.target()))
+      f.error = "This page link cannot be read (it was cut or changed): no filter applies";
     auto value = [&req](const char* name) { return http::QueryValue(req.target(), name); };
     if (std::string r = value("range"); r == "24h" || r == "7d" || r == "30d") f.range = r;
     if (value("by") == "model") f.by = "model";
@@ -1101,10 +1107,8 @@ class ConsolePages {
     co_return ConsolePage(status, "Keys", Nav(csrf, "/keys"), body);
   }
 
-  // The login page, remembering where the owner was; "session ended" when the browser still held one.
   Response SignInAgain(const Request& req, const std::string& next) {
-    bool had_session = http::CookieValue(req, api::SessionCookieName(ctx_)).has_value();
-    return SeeOther("/login?next=" + Percent(next) + (had_session ? "&ended=1" : ""));
+    return SignInFirst(req, api::SessionCookieName(ctx_), next);
   }
 
   Response Forged(const api::SignedIn& s, const std::string& back) {

@@ -51,7 +51,7 @@ class DevicePages {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
     if (!signed_in) {
       std::string code = NormalisedUserCode(http::QueryValue(target, "user_code"));  // letters only: safe in a URL
-      co_return SeeOther(code.empty() ? "/login?next=/device" : "/login?next=/device%3Fuser_code%3D" + code);
+      co_return SignInFirst(req, api::SessionCookieName(ctx_), code.empty() ? "/device" : "/device?user_code=" + code);
     }
     std::string done = http::QueryValue(target, "done");
     if (done == "approved" || done == "denied")
@@ -64,7 +64,7 @@ class DevicePages {
 
   awaitable<Response> Enter(Request& req, const http::PathParams&, http::Exchange& exchange) {
     auto signed_in = co_await api::CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/device");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/device");
     const std::string& csrf = signed_in->session.csrf_token;
     auto form = http::ParseForm(req.body());
     if (!form || !api::FormCarriesCsrf(*form, *signed_in))

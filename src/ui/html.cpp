@@ -2,6 +2,8 @@
 
 #include "core/base64url.hpp"
 #include "crypto/hash.hpp"
+#include "http/cookies.hpp"
+#include "http/url.hpp"
 
 namespace ap::ui {
 namespace bhttp = http::bhttp;
@@ -253,6 +255,15 @@ http::Response Stylesheet() {
   res.body() = std::string(kStyle);
   res.prepare_payload();
   return res;
+}
+
+http::Response SignInFirst(const http::Request& req, std::string_view session_cookie, std::string_view next) {
+  std::string location = "/login?next=" + http::PercentEncode(next, "/");
+  if (http::CookieConflicts(req, session_cookie))
+    location += "&conflict=1";
+  else if (http::CookieValue(req, session_cookie))
+    location += "&ended=1";
+  return SeeOther(location);
 }
 
 http::Response SeeOther(std::string_view location) {

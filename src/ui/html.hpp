@@ -34,5 +34,10 @@ http::Response Stylesheet();
 
 // A 303 to `location` (a local path).
 http::Response SeeOther(std::string_view location);
+// A 303 to the sign-in page, which leads back to `next` (a local path): saying the session ended
+// when the browser still sent one (`session_cookie`), and that two were sent, one perhaps planted by
+// another site on the host, when they conflict (the page then signs nobody in until they are
+// cleared: sent back to `next` at once, the browser would come straight back).
+http::Response SignInFirst(const http::Request& req, std::string_view session_cookie, std::string_view next);
 
 }  // namespace ap::ui

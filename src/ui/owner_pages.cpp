@@ -79,12 +79,18 @@ class OwnerPages {
 
   awaitable<Response> ShowLogin(Request& req, const http::PathParams&, http::Exchange&) {
     std::string next = SafeNext(http::QueryValue(req.target(), "next"));
+    // Sent here by a page that was sent two sign-in cookies: back there, it would send the browser
+    // here again, so this page stays, signed in or not.
+    bool conflict = http::QueryValue(req.target(), "conflict") == "1";
     auto signed_in = co_await CurrentOwner(ctx_, req);
-    if (signed_in) co_return SeeOther(next);
+    if (signed_in && !conflict) co_return SeeOther(next);
     // Sent here by a page whose session had ended: say so, and that signing in leads back there.
-    std::string message = http::QueryValue(req.target(), "ended") == "1"
-                              ? "Your session ended. Sign in again to go back to where you were."
-                              : "";
+    std::string message =
+        conflict ? "Your browser sent two different sign-in cookies to that page: another site on this host may have "
+                   "set one. Clear this site's cookies in your browser, then sign in again."
+        : http::QueryValue(req.target(), "ended") == "1"
+            ? "Your session ended. Sign in again to go back to where you were."
+            : "";
     co_return LoginPage(ctx_, StatusCode::ok, next, message);
   }
 
@@ -159,7 +165,7 @@ class OwnerPages {
   // The home page's bulk form: deny the ticked requests, or every unverified one.
   awaitable<Response> DenyWaiting(Request& req, const http::PathParams&, http::Exchange&) {
     auto signed_in = co_await CurrentOwner(ctx_, req);
-    if (!signed_in) co_return SeeOther("/login?next=/");
+    if (!signed_in) co_return SignInFirst(req, api::SessionCookieName(ctx_), "/");
     auto form = http::ParseForm(req.body());
     if (!form || !crypto::ConstantTimeEqual(Field(*form, "csrf"), signed_in->session.csrf_token))
       co_return Page(StatusCode::forbidden, "Nothing denied",

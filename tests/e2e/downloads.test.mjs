@@ -110,6 +110,12 @@ test('the JSON Lines download holds the same rows, one object a line', async () 
   assert.deepEqual(filtered.body.trimEnd().split('\n').map((l) => JSON.parse(l).inputTokens), [7], 'the filters apply');
   const empty = await get('/console/activity.csv?range=24h&app=nobody');
   assert.equal(empty.body.split('\r\n').filter((l) => l).length, 1, 'a period without calls: the header alone');
+  // A filter that cannot be read is no reason to download every call.
+  for (const bad of ['range=30d&status=abc', 'range=30d&app=App%207&x=%zz']) {
+    const refused = await get(`/console/activity.jsonl?${bad}`);
+    assert.equal(refused.status, 400, bad);
+    assert.doesNotMatch(refused.body, /inputTokens/, bad);
+  }
 });
 
 test('a client that goes away mid-download leaves nothing behind: the broker answers on, no request stays in flight', async () => {

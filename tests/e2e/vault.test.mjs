@@ -366,6 +366,7 @@ test('a session cookie planted beside the owner\'s own signs nobody in: the key 
     const mallory = await signedIn(b, 'mallory');
     const page = await call(b.url, 'GET', '/keys', { headers: { accept: 'text/html', cookie: `${mallory.cookie}; ${alice.cookie}` } });
     assert.match(page.text, /name="password"/, 'sent to sign in, not shown mallory\'s keys page');
+    assert.match(page.text, /two different sign-in cookies/, 'told why, and left there rather than sent back in a loop');
     const typed = await call(b.url, 'POST', '/console/keys', {
       raw: new URLSearchParams({ csrf: mallory.csrf, provider: 'openai', label: 'mine', key: 'sk-alice-abcdefghijklmnopWXYZ' }).toString(),
       headers: { cookie: `${mallory.cookie}; ${alice.cookie}`, 'content-type': 'application/x-www-form-urlencoded' },
