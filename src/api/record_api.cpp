@@ -53,6 +53,11 @@ struct Window {
 };
 
 Result<Window> ReadWindow(const Request& req) {
+  // Unread, every filter and the cursor would read as absent: a paging client would be given page
+  // one again, unfiltered (as paging.cpp refuses too).
+  if (!http::QueryForm(req.target()))
+    return FieldInvalid("query", "The query string is malformed (a bad % escape, or more than " +
+                                     std::to_string(http::kMaxFormFields) + " parameters)");
   Window w;
   auto from = TimeParam(req, "from");
   if (!from) return from.error();

@@ -193,10 +193,13 @@ test('GET /activity filters by time, app, model and status, and pages without lo
   assert.equal(from.length + to.length, everything.length);
   assert.equal((await allPages(broker, '/activity?from=2000-01-01&to=2000-01-02', admin())).length, 0);
 
-  for (const bad of ['from=yesterday', 'to=2026-13-01', 'status=abc', 'limit=0', 'limit=5000', 'cursor=nonsense']) {
+  // A query that cannot be read is refused whole, not read as one without its filters and cursor.
+  for (const bad of ['from=yesterday', 'to=2026-13-01', 'status=abc', 'limit=0', 'limit=5000', 'cursor=nonsense',
+    'model=x&y=%zz', 'status=429&model=%']) {
     const res = await call(broker.url, 'GET', `/activity?${bad}`, admin());
     assert.equal(res.status, 400, bad);
   }
+  assert.equal((await call(broker.url, 'GET', '/audit?kind=grant.approved&x=%zz', admin())).status, 400);
   assert.equal((await call(broker.url, 'GET', '/activity')).status, 401, 'the record is the owner\'s');
   assert.equal((await call(broker.url, 'GET', '/activity', { token: 'wrong' })).status, 401);
 });
