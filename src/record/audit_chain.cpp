@@ -68,7 +68,7 @@ Result<std::pair<std::vector<store::AuditRecord>, store::AuditHead>> Link(std::s
   std::vector<store::AuditRecord> records;
   records.reserve(events.size());
   for (const auto& e : events) {
-    store::AuditRecord r{++seq, at, e.owner_id, e.actor, e.kind, e.grant_id, e.detail, prev, ""};
+    store::AuditRecord r{++seq, e.at.value_or(at), e.owner_id, e.actor, e.kind, e.grant_id, e.detail, prev, ""};
     r.hash = LinkHash(key, prev, r);
     prev = r.hash;
     records.push_back(std::move(r));

@@ -28,11 +28,24 @@ inline const std::string kGenesisHash(64, '0');
 
 // Something that happened, before it is linked into the chain.
 struct AuditEvent {
+  AuditEvent() = default;
+  AuditEvent(std::string kind, std::string actor, std::string owner_id, std::string grant_id, std::string detail = "{}",
+             std::optional<UnixMillis> at = std::nullopt)
+      : kind(std::move(kind)),
+        actor(std::move(actor)),
+        owner_id(std::move(owner_id)),
+        grant_id(std::move(grant_id)),
+        detail(std::move(detail)),
+        at(at) {}
+
   std::string kind;      // "grant.approved", ...
   std::string actor;     // "owner:<name>", "admin-token", "app:<client or grant>", "cli", "broker"
   std::string owner_id;  // the owner it concerns; empty: none
   std::string grant_id;  // empty: none
   std::string detail = "{}";  // a JSON object, as text
+  // When it happened (AuditLog::Record stamps it): an append that waited for the store (an outage)
+  // still files it at its time. None: when it is appended.
+  std::optional<UnixMillis> at;
 };
 
 // The bytes a record's hash covers: every field but the hashes, each length-prefixed, so no two
@@ -43,8 +56,8 @@ std::string LinkHash(std::string_view key, std::string_view prev_hash, const sto
 // The head after `seq` with `hash`, with its MAC.
 store::AuditHead SealHead(std::string_view key, int64_t seq, std::string hash);
 
-// The records that follow `head` (none: an empty trail) for `events`, all at `at`, and the new
-// head. kUnavailable when the stored head cannot be read (the trail needs `audit verify`).
+// The records that follow `head` (none: an empty trail) for `events`, each at its own time or else
+// at `at`, and the new head. kUnavailable when the stored head cannot be read (the trail needs `audit verify`).
 Result<std::pair<std::vector<store::AuditRecord>, store::AuditHead>> Link(std::string_view key,
                                                                            const std::optional<store::AuditHead>& head,
                                                                            const std::vector<AuditEvent>& events,

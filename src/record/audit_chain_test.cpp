@@ -155,6 +155,17 @@ TEST(AuditChain, FieldsCannotBleedIntoEachOther) {
   EXPECT_NE(CanonicalRecord(a), CanonicalRecord(b));
 }
 
+// An event the store could not take at once (an outage) is filed at the time it happened.
+TEST(AuditChain, AnEventKeepsTheTimeItHappened) {
+  AuditEvent then{"grant.revoked", "owner:alice", "", "", "{}", 1795860000000};
+  AuditEvent unstamped{"grant.revoked", "owner:alice", "", "", "{}"};
+  auto linked = Link(kKey, std::nullopt, {then, unstamped}, 1795863600000);
+  ASSERT_TRUE(linked);
+  EXPECT_EQ(linked->first[0].at, 1795860000000);
+  EXPECT_EQ(linked->first[1].at, 1795863600000);
+  EXPECT_FALSE(VerifyChain(kKey, linked->first, linked->second).broken);
+}
+
 TEST(AuditChain, ADamagedHeadRefusesToLink) {
   store::AuditHead damaged{-1, "", ""};
   EXPECT_FALSE(Link(kKey, damaged, {AuditEvent{"x", "cli", "", "", "{}"}}, 0));

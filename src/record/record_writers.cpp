@@ -181,6 +181,7 @@ void ActivityRecorder::KeepRestForRetry() {
 void AuditLog::Record(AuditEvent event) {
   {
     std::lock_guard lock(mutex_);
+    if (!event.at) event.at = SystemNowMillis();  // under the lock: the trail's times in its order
     waiting_.push_back(std::move(event));
     if (flush_queued_) return;
     flush_queued_ = true;
