@@ -685,7 +685,7 @@ http::Handler MetricsHandler(const telemetry::BrokerMetrics& metrics) {
 void RaiseOpenFileLimit() {
   rlimit files{};
   if (::getrlimit(RLIMIT_NOFILE, &files) != 0 || files.rlim_cur >= files.rlim_max) return;
-  files.rlim_cur = files.rlim_max;
+  files.rlim_cur = files.rlim_max == RLIM_INFINITY ? rlim_t{1} << 20 : files.rlim_max;  // the kernel's nr_open
   if (::setrlimit(RLIMIT_NOFILE, &files) != 0)
     spdlog::warn("the open-file limit could not be raised to its hard limit");
 }

@@ -15,7 +15,9 @@ int Misused(const std::string& message) {
 }
 
 int Fail(const Error& error) {
-  telemetry::Complain(error.message);
+  std::string said = error.message;
+  for (const auto& f : error.field_errors) said += "\n  " + f.field + ": " + f.message;  // what was wrong, and where
+  telemetry::Complain(said);
   return error.code == Errc::kValidation || error.code == Errc::kBadRequest ? kBadUsage : kFailed;
 }
 

@@ -535,6 +535,10 @@ asio::awaitable<Result<std::string>> UpstreamAnswer::ReadRest(size_t limit, std:
 HttpClient::HttpClient(ClientOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
 HttpClient::~HttpClient() = default;
 
+void HttpClient::EndLookups() {
+  if (impl_->lookups) impl_->lookups->join();
+}
+
 asio::awaitable<Result<Response>> HttpClient::Send(const Origin& origin, CallHead call, std::string body) {
   CallBody whole{body, {}, {}};
   auto answer = co_await Open(origin, call, whole);

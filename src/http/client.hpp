@@ -118,6 +118,10 @@ class HttpClient {
   // Fails (throws) only if the TLS context cannot be set up: a startup error.
   explicit HttpClient(ClientOptions options);
   ~HttpClient();
+  // With lookups_apart: waits for the lookups under way (a stalled one, for as long as the system
+  // lets it run), whose completions go to their callers' contexts, and takes no more. Called before
+  // those contexts end; a lookup asked for after it never completes.
+  void EndLookups();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 

@@ -19,7 +19,9 @@ TEST(CookiesTest, ACookieThatComesTwiceWithTwoValuesIsNone) {
   Request planted;  // another site on the host set its own for one path: the browser sends it first
   planted.insert(bhttp::field::cookie, "session=theirs; theme=dark; session=mine");
   EXPECT_FALSE(CookieValue(planted, "session"));
+  EXPECT_TRUE(CookieConflicts(planted, "session"));
   EXPECT_EQ(CookieValue(planted, "theme"), "dark");
+  EXPECT_FALSE(CookieConflicts(planted, "theme"));
   Request across;
   across.insert(bhttp::field::cookie, "session=theirs");
   across.insert(bhttp::field::cookie, "session=mine");

@@ -2,8 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
+#include <chrono>
 #include <optional>
 
 #include "http/fields.hpp"
@@ -66,7 +68,12 @@ void SetRetryAfter(Response& res, const Error& error) {
 
 std::string ShownMessage(const Error& error) {
   if (!error.internal) return error.message;
-  spdlog::error("answered without its detail: {}", error.message);
+  // Once a second at most: in an outage every answer says so.
+  static std::atomic<int64_t> logged_at{-1};
+  int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  if (logged_at.exchange(second, std::memory_order_relaxed) != second)
+    spdlog::error("answered without its detail: {}", error.message);
   if (error.code == Errc::kStorageUnavailable) return "The broker's storage refuses writes; its log says why";
   return "The broker's database did not answer; try again later";
 }

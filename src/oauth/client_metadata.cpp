@@ -368,7 +368,9 @@ struct ClientMetadataResolver::Impl {
 
 ClientMetadataResolver::ClientMetadataResolver(ClientMetadataOptions options, Clock clock)
     : impl_(std::make_shared<Impl>(std::move(options), std::move(clock))) {}
-ClientMetadataResolver::~ClientMetadataResolver() = default;
+// Before the I/O threads' contexts end (the broker makes them first): a lookup still under way
+// completes into its caller's context.
+ClientMetadataResolver::~ClientMetadataResolver() { impl_->client->EndLookups(); }
 
 bool ClientMetadataResolver::Enabled() const { return impl_->options.mode != ClientMetadataMode::kOff; }
 

@@ -294,11 +294,19 @@ TEST(ClientMetadataTest, ANameWhoseServerNeverAnswersHoldsUpNoLookupOfTheIoThrea
   const std::string url = "https://a.stall.test/c.json";  // Resolve's coroutine holds it by reference
   boost::asio::co_spawn(io, resolver.Resolve(url, "192.0.2.1"), boost::asio::detached);
   std::thread thread([&] { io.run(); });
-  auto let_go = [&] {
-    std::lock_guard lock(stall::mutex);
-    stall::released = true;
-    stall::changed.notify_all();
-  };
+  struct LetGo {  // however the test ends: the stalled lookup goes on, the thread ends
+    std::thread& thread;
+    decltype(work)& guard;
+    ~LetGo() {
+      {
+        std::lock_guard lock(stall::mutex);
+        stall::released = true;
+        stall::changed.notify_all();
+      }
+      guard.reset();
+      thread.join();
+    }
+  } let_go{thread, work};
   {
     std::unique_lock lock(stall::mutex);
     ASSERT_TRUE(stall::changed.wait_for(lock, std::chrono::seconds(10), [] { return stall::waiting == 1; }))
@@ -316,9 +324,6 @@ TEST(ClientMetadataTest, ANameWhoseServerNeverAnswersHoldsUpNoLookupOfTheIoThrea
     EXPECT_TRUE(stall::changed.wait_for(lock, std::chrono::seconds(10), [&] { return resolved; }))
         << "the I/O thread's own lookup waited behind the stalled one";
   }
-  let_go();
-  work.reset();
-  thread.join();
 }
 
 TEST(ClientMetadataTest, ClientsDescribedByURLsAreThrottledByTheirHost) {

@@ -41,16 +41,15 @@ Names NamesFor(http::StatusCode status) {
 
 json::object Body(Provider wire, http::StatusCode status, const Error& error) {
   Names names = NamesFor(status);
+  std::string message = http::ShownMessage(error);
   switch (wire) {
     case Provider::kOpenAI:
-      return {
-          {"error",
-           {{"message", error.message}, {"type", names.openai}, {"param", nullptr}, {"code", ErrcName(error.code)}}}};
+      return {{"error",
+               {{"message", message}, {"type", names.openai}, {"param", nullptr}, {"code", ErrcName(error.code)}}}};
     case Provider::kAnthropic:
-      return {{"type", "error"}, {"error", {{"type", names.anthropic}, {"message", error.message}}}};
+      return {{"type", "error"}, {"error", {{"type", names.anthropic}, {"message", message}}}};
     case Provider::kGoogle:
-      return {
-          {"error", {{"code", static_cast<unsigned>(status)}, {"message", error.message}, {"status", names.google}}}};
+      return {{"error", {{"code", static_cast<unsigned>(status)}, {"message", message}, {"status", names.google}}}};
   }
   return {};
 }

@@ -322,7 +322,8 @@ test('an upstream that answers compressed though asked for no compression: 502, 
   const refused = await settled('gzip-refused', WHOLE);
   assert.equal(refused.res.status, 502, refused.res.text);
   assert.match(refused.res.json.error.message, /openai answered compressed/);
-  assert.equal(refused.requests, 0, 'a refusal is not charged');
+  assert.equal(refused.requests, 1, 'a refusal is a request (README, Metering)');
+  assert.equal(refused.cost, 0, 'at no cost');
   assert.ok(!broker.output.includes(KEYS.openai), 'no key in the log');
 });
 

@@ -237,7 +237,7 @@ Result<DeviceDecision> FlowTables::DecidedElsewhere(std::string_view grant_id) {
   if (rc == kDone) return DeviceDecision::kWaiting;
   if (rc != kRow) return db_.DbError("poll device authorization");
   auto status = ParseGrantStatus(q.Text(0));
-  if (status == GrantStatus::kPending) return DeviceDecision::kWaiting;
+  if (!status || status == GrantStatus::kPending) return DeviceDecision::kWaiting;
   if (status == GrantStatus::kDenied || status == GrantStatus::kRevoked) return DeviceDecision::kDenied;
   return DeviceDecision::kApproved;  // the tokens then say whether it can still be used
 }
