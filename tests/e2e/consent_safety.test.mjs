@@ -249,7 +249,8 @@ test('the consent screen writes large limits with separators, lets the owner low
   // It asked for no figure of calls at once: the broker's default (32) holds, which the form may lower only;
   // and a grant of no calls at once, or none a minute, could never be used.
   for (const [field, value, refusal] of [['max_concurrent', '100000', /Calls at once can only be lowered/],
-    ['max_concurrent', '0', /At least 1 call at once/], ['rate_limit', '0', /At least 1 a minute/]]) {
+    ['max_concurrent', '0', /At least 1 call at once/], ['rate_limit', '0', /At least 1 a minute/],
+    ['max_tokens_per_minute', '0', /At least 1 token a minute/]]) {
     const refused = await postForm(`/consent/${rich.json.grant.id}`, { ...richFields, [field]: value }, { cookie });
     assert.equal(refused.status, 400, `${field} ${value}`);
     assert.match(refused.text, refusal);
