@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { BIN, KEYS, approvedGrant, call, chatBody, memoryBoundMb, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
+import { BIN, KEYS, SANITIZED, approvedGrant, call, chatBody, memoryBoundMb, mockStats, startBroker, startMock, tempDir, eventually } from './harness.mjs';
 
 const MB = 1024 * 1024;
 const memoryKb = (proc, field) => Number(readFileSync(`/proc/${proc.pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`))[1]);
@@ -504,7 +504,11 @@ const cpuSeconds = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) / 100;  // utime and stime, in clock ticks
 };
 
-test('out of descriptors, the broker waits to accept rather than spinning, and accepts again once some close', async () => {
+// Not under the sanitizers: UBSan's check of a virtual call opens a pipe to probe memory, which
+// fails with no descriptor left, and it then reports the call as one on an invalid object. The
+// release build's run (make test's first) runs it.
+test('out of descriptors, the broker waits to accept rather than spinning, and accepts again once some close',
+  { skip: SANITIZED && 'a sanitizer cannot check a call with no descriptor left: run in the release build: NOT RUN here' }, async () => {
   const target = await startBroker();
   try {
     const pid = target.proc.pid;
