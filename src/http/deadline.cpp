@@ -56,6 +56,10 @@ class Watchdog : public asio::execution_context::service {
     auto now = Deadline::Clock::now();
     for (Deadline* d = head_; d; d = d->next_) {
       if (!d->Armed()) continue;
+      if (d->begun_ && d->begun_()) {
+        d->begun_ = nullptr;
+        d->at_ = std::min(d->at_, now + d->then_);
+      }
       bool passed = d->at_ <= now;
       if (!passed && !d->Unwanted()) continue;
       d->Disarm();
@@ -85,6 +89,7 @@ Deadline::~Deadline() { watchdog_.Remove(*this); }
 void Deadline::Arm(Clock::duration timeout) {
   if (!Armed()) watchdog_.Armed();
   at_ = Clock::now() + timeout;
+  begun_ = nullptr;
   passed_ = false;
   ended_ = false;
 }
@@ -99,6 +104,7 @@ bool Deadline::Unwanted() const {
 
 void Deadline::Disarm() {
   unwanted_ = nullptr;
+  begun_ = nullptr;
   if (!Armed()) return;
   at_ = Clock::time_point::max();
   watchdog_.Disarmed();

@@ -38,7 +38,16 @@ class Deadline {
   void Shorten(Clock::duration timeout) {
     if (Armed()) at_ = std::min(at_, Clock::now() + timeout);
   }
-  // Disarming also drops the test EndWhen gave.
+  // Arms the deadline for `idle` until a sweep finds `begun()` true, and from that sweep for `then`:
+  // a kept-alive connection waits long for the next request, which once begun has the read timeout,
+  // with one read (a read of its own for the first byte costs each request an awaited operation).
+  // `begun` is asked on the socket's thread, like EndWhen's test.
+  void ArmUntilBegun(Clock::duration idle, Clock::duration then, std::function<bool()> begun) {
+    Arm(idle);
+    begun_ = std::move(begun);
+    then_ = then;
+  }
+  // Disarming also drops the tests EndWhen and ArmUntilBegun gave.
   void Disarm();
   // While armed, the socket is closed at the first sweep at which `unwanted()` returns true. It is
   // asked on the socket's thread, and must not touch the deadline or its socket.
@@ -73,6 +82,8 @@ class Deadline {
   bool passed_ = false;
   bool ended_ = false;
   std::function<bool()> unwanted_;
+  std::function<bool()> begun_;
+  Clock::duration then_{};
   Deadline* prev_ = nullptr;
   Deadline* next_ = nullptr;
 };

@@ -144,5 +144,55 @@ TEST(Deadline, ATestIsDroppedWhenTheDeadlineIsDisarmed) {
   EXPECT_FALSE(deadline.Ended());
 }
 
+// A kept-alive connection's wait: long while nothing comes, the read timeout once the peer begins.
+TEST(Deadline, AWaitThatBegunHasTheShorterTimeoutFromTheSweepThatSeesIt) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  bool begun = false;
+  deadline.ArmUntilBegun(std::chrono::seconds(30), std::chrono::milliseconds(100), [&] { return begun; });
+  char byte;
+  boost::system::error_code read_ec;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  asio::steady_timer first_byte(pair.io, 2 * Deadline::kSweep + Deadline::kSweep / 2);
+  first_byte.async_wait([&](auto) { begun = true; });
+  auto started = Deadline::Clock::now();
+  pair.io.run_for(std::chrono::seconds(5));  // the idle 30 s would outlast the run
+  EXPECT_EQ(read_ec, asio::error::operation_aborted);
+  EXPECT_TRUE(deadline.Passed());
+  EXPECT_GE(Deadline::Clock::now() - started, 3 * Deadline::kSweep);
+}
+
+TEST(Deadline, AWaitThatNeverBeginsHasTheIdleTimeout) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.ArmUntilBegun(std::chrono::milliseconds(600), std::chrono::milliseconds(1), [] { return false; });
+  char byte;
+  boost::system::error_code read_ec;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  auto started = Deadline::Clock::now();
+  pair.io.run_for(std::chrono::seconds(5));
+  EXPECT_EQ(read_ec, asio::error::operation_aborted);
+  EXPECT_GE(Deadline::Clock::now() - started, std::chrono::milliseconds(600));
+}
+
+TEST(Deadline, ABeginningTestIsDroppedWhenTheDeadlineIsArmedAgain) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.ArmUntilBegun(std::chrono::seconds(30), std::chrono::milliseconds(1), [] { return true; });
+  deadline.Arm(std::chrono::seconds(30));  // the request's head is in: the handler's own wait
+  char byte = 0;
+  boost::system::error_code read_ec = asio::error::would_block;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) {
+    read_ec = ec;
+    deadline.Disarm();
+  });
+  asio::steady_timer later(pair.io, 3 * Deadline::kSweep);
+  later.async_wait([&](auto) { asio::write(pair.theirs, asio::buffer("x", 1)); });
+  pair.io.run_for(std::chrono::seconds(5));
+  EXPECT_FALSE(read_ec);
+  EXPECT_EQ(byte, 'x');
+  EXPECT_FALSE(deadline.Passed());
+}
+
 }  // namespace
 }  // namespace ap::http

@@ -689,13 +689,10 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
     // A kept-alive connection waits for the next request's first byte under the idle timeout; from
     // it (or from the connection's start), the whole request, head and body, has the read timeout,
     // however slowly its bytes come.
-    if (!first && buffer.size() == 0) {
-      deadline.Arm(options_.idle_timeout);
-      auto [idle_ec, got] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kUseTuple);
-      if (idle_ec) break;
-      buffer.commit(got);
-    }
-    deadline.Arm(options_.read_timeout);
+    if (!first && buffer.size() == 0)
+      deadline.ArmUntilBegun(options_.idle_timeout, options_.read_timeout, [&buffer] { return buffer.size() > 0; });
+    else
+      deadline.Arm(options_.read_timeout);
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
     auto one = serve_one(head_parser, ec);
