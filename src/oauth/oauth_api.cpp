@@ -697,21 +697,24 @@ class OAuthApi {
   // a public client's refresh token (a confidential client's is bound by its secret).
   // The token is bound to the resources `ask` names, within `granted` (those the authorization
   // named, space-separated; the family keeps them), else to `granted` (see CheckAsk).
+  // `refreshed_to`: the refresh token already stored in place of the one presented (Refresh); empty:
+  // one is made and stored here.
   awaitable<Response> IssueTokens(const store::ClientRecord& client, const std::string& grant_id, std::string family,
                                   const std::string& jkt, const TokenAsk& ask, const std::string& granted,
-                                  bool refreshed = false) {
+                                  std::string refreshed_to = {}) {
     UnixSeconds now = ctx_.clock();
     auto grant = co_await api::LoadGrant(ctx_, grant_id);
     if (!grant || domain::UnusableReason(grant->record, now))
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "the grant is no longer usable");
     std::vector<std::string> audiences;
     if (auto refused = CheckAsk(ask, *grant, granted, audiences)) co_return std::move(*refused);
-    std::string refresh = RandomToken(32);
+    const bool refreshed = !refreshed_to.empty();
+    std::string refresh = refreshed ? std::move(refreshed_to) : RandomToken(32);
     store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
                                      client.confidential ? "" : jkt, granted};
     auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
-    if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored) {
-      // The code, device code or refresh token presented is used up by now: told to try again, the
+    if (auto stored = refreshed ? Status{} : co_await api::OnStore(ctx_, std::move(insert)); !stored) {
+      // The code or device code presented is used up by now: told to try again, the
       // app would present it again, and a credential presented twice ends the grant's access (a
       // replay). So the answer is final: the app starts its sign-in again, and the grant stays.
       spdlog::error("tokens for grant {} not issued: the new refresh token was not stored: {}", grant_id,
@@ -917,7 +920,11 @@ class OAuthApi {
     if (stored)
       if (auto refused = ThrottleTokens(stored->grant_id)) co_return std::move(*refused);
     UnixSeconds now = ctx_.clock();
-    auto use = [hash = crypto::Sha256Hex(token), now](store::Store& s) { return s.OAuth().UseRefreshToken(hash, now); };
+    std::string successor = RandomToken(32);
+    auto use = [hash = crypto::Sha256Hex(token), now,
+                next =
+                    store::OAuthStore::RefreshSuccessor{crypto::Sha256Hex(successor), client.confidential ? "" : jkt}](
+                   store::Store& s) { return s.OAuth().UseRefreshToken(hash, now, next); };
     auto used = co_await api::OnStore(ctx_, std::move(use));
     if (!used && used.error().code != Errc::kNotFound) co_return Unavailable();  // rolled back: not used
     if (!used) co_return TokenError(StatusCode::bad_request, "invalid_grant", "unknown refresh token");
@@ -935,7 +942,7 @@ class OAuthApi {
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     }
     co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, ask,
-                                   used->fresh->resources, true);
+                                   used->fresh->resources, std::move(successor));
   }
 
   // The refusal of one more token for `grant_id` this minute (api::Throttles::kTokensPerGrant).

@@ -98,13 +98,22 @@ class OAuthStore {
   virtual Result<AuthorizationCodeRecord> GetAuthorizationCode(std::string_view code_hash) = 0;
 
   virtual Status CreateRefreshToken(const RefreshTokenRecord& token) = 0;
-  // Marks the token used, atomically. `fresh` is set when this call used it; `reused` when it had
-  // been used or revoked before (the caller then ends its family). kNotFound for an unknown token.
+  // What a used refresh token is replaced by; the rest (family, grant, client, resources) is the
+  // used token's, and its time the use's.
+  struct RefreshSuccessor {
+    std::string token_hash;
+    std::string jkt;  // empty: not bound
+  };
+  // Marks the token used and stores `next` in its place, in one transaction: a token is never used
+  // up without its successor (a failure, or a crash between, would leave the app none to present).
+  // `fresh` is set when this call used it; `reused` when it had been used or revoked before (the
+  // caller then ends its family, and nothing is stored). kNotFound for an unknown token.
   struct RefreshUse {
     std::optional<RefreshTokenRecord> fresh;
     std::optional<RefreshTokenRecord> reused;
   };
-  virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) = 0;
+  virtual Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now,
+                                             const RefreshSuccessor& next) = 0;
   // kNotFound for an unknown token.
   virtual Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) = 0;
   // The grant's refresh token families, the latest started first, at most `limit`.

@@ -860,19 +860,37 @@ TEST_P(StoreTest, RefreshTokensAreUsedOnceAndFamiliesRevokedTogether) {
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, "", ""}));
   EXPECT_EQ(store_->OAuth().GetRefreshToken("r1")->jkt, "jkt-1");
   EXPECT_EQ(store_->OAuth().GetRefreshToken("r1")->resources, "https://b/anthropic");
-  auto first = store_->OAuth().UseRefreshToken("r1", 120).value();
+  auto first = store_->OAuth().UseRefreshToken("r1", 120, {"r1-next", "jkt-2"}).value();
   ASSERT_TRUE(first.fresh);
   EXPECT_EQ(first.fresh->family_id, "fam");
   EXPECT_EQ(first.fresh->jkt, "jkt-1");
   EXPECT_EQ(first.fresh->resources, "https://b/anthropic");
-  auto again = store_->OAuth().UseRefreshToken("r1", 130).value();
+  auto next = store_->OAuth().GetRefreshToken("r1-next").value();
+  EXPECT_EQ(next.family_id, "fam");
+  EXPECT_EQ(next.grant_id, "g1");
+  EXPECT_EQ(next.client_id, "app");
+  EXPECT_EQ(next.created_at, 120);
+  EXPECT_EQ(next.jkt, "jkt-2");
+  EXPECT_EQ(next.resources, "https://b/anthropic");
+  auto again = store_->OAuth().UseRefreshToken("r1", 130, {"r1-again", ""}).value();
   EXPECT_FALSE(again.fresh);
   ASSERT_TRUE(again.reused);
   EXPECT_EQ(again.reused->grant_id, "g1");
+  EXPECT_EQ(store_->OAuth().GetRefreshToken("r1-again").error().code, Errc::kNotFound) << "a replay has no successor";
   ASSERT_TRUE(store_->OAuth().RevokeRefreshFamily("fam", 140));
-  auto revoked = store_->OAuth().UseRefreshToken("r2", 150).value();
+  auto revoked = store_->OAuth().UseRefreshToken("r2", 150, {"r2-next", ""}).value();
   EXPECT_FALSE(revoked.fresh) << "a revoked family's tokens no longer work";
-  EXPECT_EQ(store_->OAuth().UseRefreshToken("nope", 150).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().GetRefreshToken("r2-next").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->OAuth().UseRefreshToken("nope", 150, {"nope-next", ""}).error().code, Errc::kNotFound);
+}
+
+TEST_P(StoreTest, ARefreshTokenIsNotUsedUpWhenItsSuccessorCannotBeStored) {
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "", ""}));
+  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"taken", "fam", "g1", "app", 100, "", ""}));
+  EXPECT_FALSE(store_->OAuth().UseRefreshToken("r1", 120, {"taken", ""})) << "its successor's hash is taken";
+  auto use = store_->OAuth().UseRefreshToken("r1", 130, {"r1-next", ""}).value();
+  EXPECT_TRUE(use.fresh) << "the failed use was rolled back: the token still works";
+  EXPECT_TRUE(store_->OAuth().GetRefreshToken("r1-next"));
 }
 
 ActivityRecord Call(UnixMillis at, const std::string& grant, const std::string& owner, int status = 200) {
@@ -1421,10 +1439,9 @@ TEST_P(StoreTest, ActivityInSlicesCommitsTheSlicesWrittenWhenToldToStop) {
 
 TEST_P(StoreTest, RefreshFamiliesAreSummedPerGrant) {
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r1", "fam", "g1", "app", 100, "", ""}));
-  ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r2", "fam", "g1", "app", 110, "", ""}));
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r3", "other", "g1", "app", 200, "", ""}));
   ASSERT_TRUE(store_->OAuth().CreateRefreshToken({"r4", "elsewhere", "g2", "app", 300, "", ""}));
-  ASSERT_TRUE(store_->OAuth().UseRefreshToken("r1", 120));
+  ASSERT_TRUE(store_->OAuth().UseRefreshToken("r1", 120, {"r2", ""}));
   ASSERT_TRUE(store_->OAuth().RevokeRefreshFamily("other", 210));
   auto families = store_->OAuth().ListRefreshFamilies("g1", 10).value();
   ASSERT_EQ(families.size(), 2u);
@@ -1454,8 +1471,7 @@ TEST_P(StoreTest, CodesAndRefreshTokensThatEndedBeforeTheCutoffAreDeleted) {
   ASSERT_TRUE(oauth.CreateAuthorizationCode({"old-code", "app", "https://a/cb", "c", "live", 600, ""}));
   ASSERT_TRUE(oauth.CreateAuthorizationCode({"new-code", "app", "https://a/cb", "c", "live", 1100, ""}));
   ASSERT_TRUE(oauth.CreateRefreshToken({"live-used", "f1", "live", "app", 100, "", ""}));
-  ASSERT_TRUE(oauth.UseRefreshToken("live-used", 200));
-  ASSERT_TRUE(oauth.CreateRefreshToken({"live-current", "f1", "live", "app", 200, "", ""}));
+  ASSERT_TRUE(oauth.UseRefreshToken("live-used", 200, {"live-current", ""}));
   ASSERT_TRUE(oauth.CreateRefreshToken({"live-family-revoked", "f2", "live", "app", 100, "", ""}));
   ASSERT_TRUE(oauth.RevokeRefreshFamily("f2", 300));
   ASSERT_TRUE(oauth.CreateRefreshToken({"of-revoked", "f3", "revoked", "app", 100, "", ""}));
@@ -1467,7 +1483,7 @@ TEST_P(StoreTest, CodesAndRefreshTokensThatEndedBeforeTheCutoffAreDeleted) {
   for (const char* gone : {"live-used", "live-family-revoked", "of-revoked", "of-expired", "of-nothing"})
     EXPECT_EQ(oauth.GetRefreshToken(gone).error().code, Errc::kNotFound) << gone;
   for (const char* kept : {"live-current", "of-lately"}) EXPECT_TRUE(oauth.GetRefreshToken(kept)) << kept;
-  ASSERT_TRUE(oauth.UseRefreshToken("live-current", 1200));
+  ASSERT_TRUE(oauth.UseRefreshToken("live-current", 1200, {"live-next", ""}));
   EXPECT_EQ(oauth.PruneEndedTokens(1000).value(), 0) << "used after the cutoff: kept, a replay still shows";
   EXPECT_EQ(oauth.GetAuthorizationCode("old-code").error().code, Errc::kNotFound);
   EXPECT_TRUE(oauth.GetAuthorizationCode("new-code"));

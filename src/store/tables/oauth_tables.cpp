@@ -179,19 +179,27 @@ Status OAuthTables::CreateRefreshToken(const RefreshTokenRecord& t) {
   return {};
 }
 
-Result<OAuthStore::RefreshUse> OAuthTables::UseRefreshToken(std::string_view token_hash, UnixSeconds now) {
-  Query take(db_.Prepare(kUseRefresh));
-  take.Bind(now).Bind(token_hash);
-  int rc = take.Step();
-  if (rc == kRow) {
-    RefreshTokenRecord t = ReadRefresh(take);
-    if (take.Step() != kDone) return db_.DbError("use refresh token");
-    return RefreshUse{std::move(t), std::nullopt};
-  }
-  if (rc != kDone) return db_.DbError("use refresh token");
-  auto existing = GetRefreshToken(token_hash);
-  if (!existing) return existing.error();
-  return RefreshUse{std::nullopt, std::move(*existing)};
+Result<OAuthStore::RefreshUse> OAuthTables::UseRefreshToken(std::string_view token_hash, UnixSeconds now,
+                                                            const RefreshSuccessor& next) {
+  return db_.InTransaction([&]() -> Result<RefreshUse> {
+    Query take(db_.Prepare(kUseRefresh));
+    take.Bind(now).Bind(token_hash);
+    int rc = take.Step();
+    if (rc == kRow) {
+      RefreshTokenRecord used = ReadRefresh(take);
+      if (take.Step() != kDone) return db_.DbError("use refresh token");
+      RefreshTokenRecord successor = used;
+      successor.token_hash = next.token_hash;
+      successor.created_at = now;
+      successor.jkt = next.jkt;
+      if (auto stored = CreateRefreshToken(successor); !stored) return stored.error();
+      return RefreshUse{std::move(used), std::nullopt};
+    }
+    if (rc != kDone) return db_.DbError("use refresh token");
+    auto existing = GetRefreshToken(token_hash);
+    if (!existing) return existing.error();
+    return RefreshUse{std::nullopt, std::move(*existing)};
+  });
 }
 
 Result<RefreshTokenRecord> OAuthTables::GetRefreshToken(std::string_view token_hash) {

@@ -23,7 +23,8 @@ class OAuthTables final : public OAuthStore {
   Result<Redeemed> RedeemAuthorizationCode(std::string_view code_hash, UnixSeconds now) override;
   Result<AuthorizationCodeRecord> GetAuthorizationCode(std::string_view code_hash) override;
   Status CreateRefreshToken(const RefreshTokenRecord& token) override;
-  Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now) override;
+  Result<RefreshUse> UseRefreshToken(std::string_view token_hash, UnixSeconds now,
+                                     const RefreshSuccessor& next) override;
   Result<RefreshTokenRecord> GetRefreshToken(std::string_view token_hash) override;
   Result<std::vector<RefreshFamilyRecord>> ListRefreshFamilies(std::string_view grant_id, int64_t limit) override;
   Status RevokeRefreshFamily(std::string_view family_id, UnixSeconds now) override;
