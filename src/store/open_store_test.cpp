@@ -1,9 +1,16 @@
 #include "store/open_store.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <thread>
 
 #include "store/postgres/connection.hpp"
 
@@ -75,6 +82,40 @@ TEST(Postgres, AnUnreachableDatabaseIsAClearErrorWithoutThePassword) {
   EXPECT_NE(store.error().message.find("postgresql://ap:***@127.0.0.1:1/ap"), std::string::npos) << store.error().message;
   EXPECT_NE(store.error().message.find("cannot reach PostgreSQL"), std::string::npos) << store.error().message;
   EXPECT_EQ(store.error().message.find("hunter2"), std::string::npos);
+}
+
+// A server that takes the connection and never says a word (a stalled database, a port that a
+// balancer holds open): the broker gives up on it by itself rather than wait with it.
+TEST(Postgres, AServerThatNeverAnswersIsGivenUpOn) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(listen(listener, 4), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  // Held silent until the broker gives up (closes), or for 20 s: without a bound of its own, the
+  // open waits that long.
+  std::thread silent([listener] {
+    int held = accept(listener, nullptr, nullptr);
+    if (held < 0) return;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    char sink[512];
+    for (pollfd given_up{held, POLLIN, 0}; std::chrono::steady_clock::now() < until;)
+      if (poll(&given_up, 1, 100) == 1 && read(held, sink, sizeof sink) <= 0) break;  // read: its startup packet
+    close(held);
+  });
+  auto started = std::chrono::steady_clock::now();
+  auto store =
+      OpenStore({Backend::kPostgres, "postgresql://ap@127.0.0.1:" + std::to_string(ntohs(address.sin_port)) + "/ap"});
+  auto waited = std::chrono::steady_clock::now() - started;
+  silent.join();
+  close(listener);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(store.error().code, Errc::kUnavailable);
+  EXPECT_LT(waited, std::chrono::seconds(15)) << "given up on after the 5 s connect timeout, not the server's close";
 }
 
 TEST(Postgres, AMalformedUrlIsRefusedWithoutThePassword) {

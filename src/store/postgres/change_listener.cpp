@@ -42,7 +42,7 @@ std::unique_ptr<ChangeListener::Session> ChangeListener::Listen(const std::strin
     session->error = loaded.error().message;
     return session;
   }
-  session->conn.reset(PQconnectdb(url.c_str()));
+  session->conn.reset(Connect(url));
   PGconn* conn = session->conn.get();
   if (!conn) {
     session->error = "out of memory";

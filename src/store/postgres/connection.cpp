@@ -174,7 +174,7 @@ std::string NumberPlaceholders(const std::string& sql) {
 
 Result<std::unique_ptr<Connection>> Connection::Open(const std::string& url) {
   if (auto loaded = LoadLibPq(); !loaded) return loaded.error();
-  Conn conn(PQconnectdb(url.c_str()));
+  Conn conn(Connect(url));
   if (!conn) return InternalError(Errc::kUnavailable, "cannot reach PostgreSQL: out of memory");
   if (PQstatus(conn.get()) != CONNECTION_OK)
     return InternalError(Errc::kUnavailable, "cannot reach PostgreSQL: " + MessageOf(conn.get(), nullptr));

@@ -17,32 +17,33 @@
 namespace ap::store::postgres {
 namespace {
 
-#define AP_LIBPQ_FUNCTIONS(X)                                                                                          \
-  X(PQconnectdb)                                                                                                       \
-  X(PQstatus)                                                                                                          \
-  X(PQfinish)                                                                                                          \
-  X(PQreset)                                                                                                           \
-  X(PQsocket)                                                                                                          \
-  X(PQerrorMessage)                                                                                                    \
-  X(PQsetNoticeProcessor)                                                                                              \
-  X(PQexec)                                                                                                            \
-  X(PQprepare)                                                                                                         \
-  X(PQexecPrepared)                                                                                                    \
-  X(PQgetResult)                                                                                                       \
-  X(PQresultStatus)                                                                                                    \
-  X(PQresultErrorMessage)                                                                                              \
-  X(PQresultErrorField)                                                                                                \
-  X(PQntuples)                                                                                                         \
-  X(PQgetvalue)                                                                                                        \
-  X(PQgetlength)                                                                                                       \
-  X(PQgetisnull)                                                                                                       \
-  X(PQcmdStatus)                                                                                                       \
-  X(PQcmdTuples)                                                                                                       \
-  X(PQclear)                                                                                                           \
-  X(PQputCopyData)                                                                                                     \
-  X(PQputCopyEnd)                                                                                                      \
-  X(PQconsumeInput)                                                                                                    \
-  X(PQnotifies)                                                                                                        \
+#define AP_LIBPQ_FUNCTIONS(X) \
+  X(PQconnectdb)              \
+  X(PQconnectdbParams)        \
+  X(PQstatus)                 \
+  X(PQfinish)                 \
+  X(PQreset)                  \
+  X(PQsocket)                 \
+  X(PQerrorMessage)           \
+  X(PQsetNoticeProcessor)     \
+  X(PQexec)                   \
+  X(PQprepare)                \
+  X(PQexecPrepared)           \
+  X(PQgetResult)              \
+  X(PQresultStatus)           \
+  X(PQresultErrorMessage)     \
+  X(PQresultErrorField)       \
+  X(PQntuples)                \
+  X(PQgetvalue)               \
+  X(PQgetlength)              \
+  X(PQgetisnull)              \
+  X(PQcmdStatus)              \
+  X(PQcmdTuples)              \
+  X(PQclear)                  \
+  X(PQputCopyData)            \
+  X(PQputCopyEnd)             \
+  X(PQconsumeInput)           \
+  X(PQnotifies)               \
   X(PQfreemem)
 
 struct LibPq {
@@ -93,12 +94,24 @@ Status LoadLibPq() {
   return {};
 }
 
+pg_conn* Connect(const std::string& url) {
+  // The URL comes last: with expand_dbname, its settings apply where it stands, over those before.
+  static constexpr const char* kKeywords[] = {
+      "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* values[] = {"5", "1", "10", "5", "3", "30000", url.c_str(), nullptr};
+  return PQconnectdbParams(kKeywords, values, 1);
+}
+
 }  // namespace ap::store::postgres
 
 using ap::store::postgres::Loaded;
 
 extern "C" {
 PGconn* PQconnectdb(const char* conninfo) { return Loaded().PQconnectdb(conninfo); }
+PGconn* PQconnectdbParams(const char* const* keywords, const char* const* values, int expand_dbname) {
+  return Loaded().PQconnectdbParams(keywords, values, expand_dbname);
+}
 ConnStatusType PQstatus(const PGconn* conn) { return Loaded().PQstatus(conn); }
 void PQfinish(PGconn* conn) { Loaded().PQfinish(conn); }
 void PQreset(PGconn* conn) { Loaded().PQreset(conn); }
