@@ -38,10 +38,13 @@ std::chrono::nanoseconds ChangeFollower::Behind() const {
 Status ChangeFollower::Apply(const store::ChangeRecord& change) {
   if (change.kind != "grant") return {};  // a kind this broker does not cache
   auto record = store_.Grants().GetGrant(change.subject);
-  if (!record) return record.error().code == Errc::kNotFound ? Status{} : Status(record.error());
+  if (!record && record.error().code != Errc::kNotFound) return record.error();
   // What was leased under the old limits goes back before a call can see the new ones.
   if (on_grant_) on_grant_(change.subject);
-  Keep(std::move(*record));
+  if (record)
+    Keep(std::move(*record));
+  else
+    grants_.Forget(change.subject);  // a grant deleted is not served from memory
   return {};
 }
 
@@ -106,13 +109,22 @@ Result<int64_t> ChangeFollower::Poll() {
     if (static_cast<int64_t>(changes->size()) < kBatch) break;
   }
   // Read after the changes, so a prune by another broker in between cannot hide a gap.
-  auto first = store_.Changes().FirstChange();
-  if (!first) {
+  auto kept = store_.Changes().KeptChanges();
+  if (!kept) {
     run_hooks();
-    return first.error();
+    return kept.error();
   }
-  if (*first > seen_before + 1) {
-    // Changes this broker never saw were pruned: whatever it holds may be stale.
+  // Changes this broker never saw were pruned, or the feed went back (the database restored, or
+  // failed over to a replica behind it): the next changes would reuse numbers it has seen, and be
+  // skipped. Either way whatever it holds may be stale.
+  bool missed = kept->first > seen_before + 1;
+  bool went_back = kept->last < last_seq_;
+  if (went_back) {
+    spdlog::warn("the change feed went back from {} to {} (the database restored?): every grant held is read again",
+                 last_seq_, kept->last);
+    last_seq_ = kept->last;
+  }
+  if (missed || went_back) {
     reload_pending_ = true;
     for (const auto& [kind, hook] : hooks_) hooked.insert(kind);
   }

@@ -1,6 +1,7 @@
 #include "cluster/change_follower.hpp"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <time.h>
 
 #include <atomic>
@@ -125,7 +126,8 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesReadsItsWholeCacheAgain
   }
   // Everything but the newest change (g1's last edit) is pruned before this broker looks.
   ASSERT_TRUE(there_->Changes().PruneChanges(-10));
-  EXPECT_EQ(there_->Changes().FirstChange().value(), there_->Changes().LastChange().value());
+  auto span = there_->Changes().KeptChanges().value();
+  EXPECT_EQ(span.first, span.last);
   EXPECT_EQ(follower.Poll().value(), 1);
   EXPECT_EQ(changed, (std::vector<std::string>{"g1", ""})) << "the one it read, then any grant";
   // Nothing it holds is served stale, and nothing is dropped (a call in flight on a grant the
@@ -166,6 +168,67 @@ TEST_F(ChangeFollowerTest, ARotationOrAKeyChangeOnAnotherBrokerRunsItsHookOncePe
   EXPECT_EQ(ring_reloads, 1);
   EXPECT_EQ(follower.Poll().value(), 0);
   EXPECT_EQ(vault_reloads, 1);
+}
+
+// The database restored from a backup taken before changes this broker followed (or failed over to
+// a replica behind it): the changes made since reuse their numbers, and would be skipped as seen.
+TEST_F(ChangeFollowerTest, AFeedThatWentBackIsNoticedAndTheCacheReadAgain) {
+  auto grant = Approved("g1");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  std::vector<std::string> changed;
+  follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
+  ASSERT_TRUE(follower.Start());
+  int64_t backed_up = there_->Changes().LastChange().value();
+  for (int i = 0; i < 3; ++i) {
+    grant.notes = "edit " + std::to_string(i);
+    grant = there_->Grants().UpdateGrant(grant).value();
+  }
+  EXPECT_EQ(follower.Poll().value(), 3);
+  ASSERT_NE(cache.Find("g1"), nullptr);
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
+                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
+    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  grant.status = store::GrantStatus::kRevoked;
+  grant.revoked_at = 200;
+  grant = there_->Grants().UpdateGrant(grant).value();
+  ASSERT_LE(there_->Changes().LastChange().value(), backed_up + 3) << "the revocation reuses a number seen";
+  changed.clear();
+  ASSERT_TRUE(follower.Poll());
+  EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kRevoked);
+  EXPECT_EQ(changed, std::vector<std::string>{""}) << "every lease goes back";
+  grant.notes = "after";
+  ASSERT_TRUE(there_->Grants().UpdateGrant(grant));
+  EXPECT_EQ(follower.Poll().value(), 1) << "it follows on from the feed as it is now";
+  EXPECT_EQ(cache.Find("g1")->record.notes, "after");
+}
+
+TEST_F(ChangeFollowerTest, AGrantDeletedIsForgottenAndItsLeaseRecalled) {
+  Approved("g1");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  std::vector<std::string> changed;
+  follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
+  ASSERT_TRUE(follower.Start());
+  cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g1").value()).value());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db,
+                           "DELETE FROM grants WHERE id = 'g1'; "
+                           "INSERT INTO changes (at, kind, subject) VALUES (300, 'grant', 'g1')",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  EXPECT_EQ(follower.Poll().value(), 1);
+  EXPECT_EQ(cache.Find("g1"), nullptr);
+  EXPECT_EQ(changed, std::vector<std::string>{"g1"});
 }
 
 }  // namespace

@@ -27,13 +27,20 @@ class ChangeStore {
 
   // The newest change's seq (0 when there is none): a follower starting now reads after it.
   virtual Result<int64_t> LastChange() = 0;
-  // The oldest change still kept (0 when there is none): a follower behind it missed some.
-  virtual Result<int64_t> FirstChange() = 0;
+  // The oldest and the newest change kept (0 when there is none): a follower behind the oldest
+  // missed some; one past the newest follows a feed that went back (the database restored from a
+  // backup, or failed over to a replica that had not all of it), whose next changes reuse the
+  // numbers it has seen.
+  struct KeptSpan {
+    int64_t first = 0;
+    int64_t last = 0;
+  };
+  virtual Result<KeptSpan> KeptChanges() = 0;
   // Oldest first, at most `limit`, those after `after_seq`.
   virtual Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) = 0;
   // Forgets the oldest changes, up to the first one made in the last `keep_seconds` (by the
   // database's clock, which stamps them), and never the newest: only ever a run from the start, so
-  // FirstChange tells a follower whether it missed any.
+  // KeptChanges tells a follower whether it missed any.
   virtual Status PruneChanges(int64_t keep_seconds) = 0;
 };
 

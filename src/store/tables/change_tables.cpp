@@ -29,7 +29,7 @@ std::string InsertChange(const char* now) {
 const std::string kInsertChangeSqlite = InsertChange(sql::kSqliteUnixNow);
 const std::string kInsertChangePostgres = InsertChange(sql::kPostgresUnixNow);
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
-const std::string kFirstChange = "SELECT COALESCE(MIN(seq), 0) FROM changes";
+const std::string kKeptChanges = "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes";
 const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WHERE seq > ? ORDER BY seq LIMIT ?";
 // Only a run of the oldest changes goes, up to the first one made in the seconds kept, and never the
 // newest: a follower whose next change is gone finds the first one kept past it, and knows it
@@ -59,15 +59,17 @@ Status AppendChange(Connection& db, std::string_view kind, std::string_view subj
   return {};
 }
 
-Result<int64_t> ChangeTables::OneNumber(const std::string& sql, const char* what) {
-  Query q(db_.Prepare(sql));
-  if (q.Step() != kRow) return db_.DbError(what);
+Result<int64_t> ChangeTables::LastChange() {
+  Query q(db_.Prepare(kLastChange));
+  if (q.Step() != kRow) return db_.DbError("read the last change");
   return q.Int(0);
 }
 
-Result<int64_t> ChangeTables::LastChange() { return OneNumber(kLastChange, "read the last change"); }
-
-Result<int64_t> ChangeTables::FirstChange() { return OneNumber(kFirstChange, "read the first change"); }
+Result<ChangeStore::KeptSpan> ChangeTables::KeptChanges() {
+  Query q(db_.Prepare(kKeptChanges));
+  if (q.Step() != kRow) return db_.DbError("read the kept changes");
+  return KeptSpan{q.Int(0), q.Int(1)};
+}
 
 Result<std::vector<ChangeRecord>> ChangeTables::ChangesAfter(int64_t after_seq, int64_t limit) {
   Query q(db_.Prepare(kChangesAfter));

@@ -21,13 +21,11 @@ class ChangeTables final : public ChangeStore {
   explicit ChangeTables(Connection& db) : db_(db) {}
 
   Result<int64_t> LastChange() override;
-  Result<int64_t> FirstChange() override;
+  Result<KeptSpan> KeptChanges() override;
   Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) override;
   Status PruneChanges(int64_t keep_seconds) override;
 
  private:
-  Result<int64_t> OneNumber(const std::string& sql, const char* what);
-
   Connection& db_;
 };
 
