@@ -236,16 +236,22 @@ std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t 
 std::string WithMaxTokensCopied(std::string body) {
   size_t root = FirstValue(body);
   std::optional<JsonMember> completion;
+  bool tokens_given = false, tokens_null = false;
   for (const JsonMember& m : ObjectMembers(body, root)) {
     std::string name = MemberName(m);
-    if (name == "max_tokens") return body;
+    if (name == "max_tokens") {
+      tokens_given = true;
+      tokens_null = std::string_view(body).substr(m.value_begin, m.value_end - m.value_begin) == "null";
+    }
     if (name == "max_completion_tokens") completion = m;
   }
-  if (!completion) return body;
+  // A max_tokens of null is no limit to such a server, whatever max_completion_tokens says.
+  if (!completion || (tokens_given && !tokens_null)) return body;
   TextEdits edits;
   edits.SetMember(
       body, root, "max_tokens",
-      std::string_view(body).substr(completion->value_begin, completion->value_end - completion->value_begin), true);
+      std::string_view(body).substr(completion->value_begin, completion->value_end - completion->value_begin),
+      !tokens_given);
   return edits.Apply(body);
 }
 

@@ -60,8 +60,8 @@ Result<JsonCall> ReadScannedCall(const NativeEndpoint& ep, std::string body, boo
 std::string WithOutputLimit(std::string body, const NativeEndpoint& ep, int64_t limit, bool built_in = true);
 
 // A chat body for a declared OpenAI-compatible upstream (read by ReadJsonCall): a length the app
-// gave only as max_completion_tokens is given as max_tokens too, as the reservation took it. Such
-// servers read max_tokens, some (Ollama) nothing else.
+// gave only as max_completion_tokens (max_tokens absent or null) is given as max_tokens too, as
+// the reservation took it. Such servers read max_tokens, some (Ollama) nothing else.
 std::string WithMaxTokensCopied(std::string body);
 
 // The refusal of a body that names `member` twice in one object (its name cut short if long).

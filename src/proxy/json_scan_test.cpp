@@ -451,6 +451,11 @@ TEST(JsonCall, ALengthIsGivenToADeclaredServerAsMaxTokens) {
             R"({"model":"m","max_completion_tokens":1,"max_tokens":1})");
   EXPECT_EQ(WithMaxTokensCopied(R"({"model":"m","max_completion_tokens":null})"),
             R"({"model":"m","max_completion_tokens":null,"max_tokens":null})");
+  // A max_tokens of null is no limit to the server: the one the reservation took replaces it.
+  EXPECT_EQ(WithMaxTokensCopied(R"({"model":"m","max_tokens":null,"max_completion_tokens":16,"stream":true})"),
+            R"({"model":"m","max_tokens":16,"max_completion_tokens":16,"stream":true})");
+  EXPECT_EQ(WithMaxTokensCopied(R"({"max_completion_tokens":16,"max_tokens":  null})"),
+            R"({"max_completion_tokens":16,"max_tokens":  16})");
   for (std::string_view kept : {R"({"model":"m"})", R"({"model":"m","max_tokens":5})",
                                 R"({"max_completion_tokens":1,"model":"m","max_tokens":5})"})
     EXPECT_EQ(WithMaxTokensCopied(std::string(kept)), kept);
