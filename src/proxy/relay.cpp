@@ -166,11 +166,13 @@ std::string Relay::WithReservedLimit(std::string body, const NativeEndpoint& ep,
 // What of the app's request goes upstream besides the body: never its credentials or cookies.
 // Of a field that holds one value, the first; of a list (RFC 9110, 5.3), every line, as the
 // broker read them all (anthropic-beta's flags are checked on each). `json_body`: the body is
-// JSON as the broker read it, whatever the app said it was.
+// JSON as the broker read it, whatever the app said it was. Not the app's Accept: an answer in
+// another form than the JSON and events the broker reads for usage (Google's frontends offer
+// protobuf) would go through unmetered.
 http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target, bool json_body) const {
-  static const http::FieldName kForwarded[] = {http::FieldName("content-type"),    http::FieldName("anthropic-version"),
-                                               http::FieldName("idempotency-key"), http::FieldName("accept"),
-                                               http::FieldName("anthropic-beta"),  http::FieldName("openai-beta")};
+  static const http::FieldName kForwarded[] = {http::FieldName("content-type"), http::FieldName("anthropic-version"),
+                                               http::FieldName("idempotency-key"), http::FieldName("anthropic-beta"),
+                                               http::FieldName("openai-beta")};
   constexpr size_t kContentType = 0, kFirstList = 3;  // the fields of one value come first, then the lists
   http::CallHead out(req.method(), target);
   out.fields.reserve(256);

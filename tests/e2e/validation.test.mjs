@@ -281,6 +281,19 @@ test('a list field sent on several lines reaches the provider whole, as the brok
   assert.equal(seen['anthropic-version'], '2023-06-01', 'a field of one value: the first');
 });
 
+// Google's frontends answer in protobuf when asked: the usage the broker reads would not be there.
+test('the app\'s Accept does not reach the provider: the answer comes in the form the broker meters', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.google);
+  const res = await call(broker.url, 'POST', '/gemini/v1beta/models/gemini-2.5-flash:generateContent', {
+    token, body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] },
+    headers: { accept: 'application/x-protobuf' },
+  });
+  assert.equal(res.status, 200, res.text);
+  const seen = Object.fromEntries(Object.entries((await mockStats(mock)).lastHeaders.google).map(([k, v]) => [k.toLowerCase(), v]));
+  assert.equal(seen['x-goog-api-key'], 'test-google-key', 'the call reached the emulation');
+  assert.equal(seen.accept, undefined, JSON.stringify(seen));
+});
+
 test('garbage on the socket gets 400 and the broker stays healthy', async () => {
   const answer = await new Promise((resolve, reject) => {
     const s = net.connect(new URL(broker.url).port, '127.0.0.1', () => s.write('GARBAGE\r\n\r\n'));
