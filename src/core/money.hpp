@@ -10,7 +10,8 @@
 
 namespace ap {
 
-// $1,000,000,000: more than any grant's budget can be (maxBudgetCents is bounded below it).
+// $1,000,000,000,000 (10^18 micro-USD): as much as a grant's budget can be (maxBudgetCents is
+// bounded by it), and a tenth of int64's range.
 inline constexpr int64_t kMaxMicros = 1'000'000'000'000'000;
 // No call reads or writes more tokens than this; a provider figure beyond it is not believed.
 inline constexpr int64_t kMaxTokens = 1'000'000'000;
@@ -37,6 +38,14 @@ constexpr int64_t LeftOf(int64_t limit, std::initializer_list<int64_t> used) {
   for (int64_t u : used) left -= u;
   if (left < INT64_MIN) return INT64_MIN;
   return left > INT64_MAX ? INT64_MAX : static_cast<int64_t>(left);
+}
+
+// `percent` percent of `micros` (both not negative), rounded down, reckoned in 128 bits and
+// clamped to int64's range: the largest budget times a percent above 100 exceeds int64.
+constexpr int64_t PercentOf(int64_t micros, int64_t percent) {
+  __extension__ using Wide = __int128;
+  Wide part = static_cast<Wide>(micros) * percent / 100;
+  return part > INT64_MAX ? INT64_MAX : static_cast<int64_t>(part);
 }
 
 }  // namespace ap

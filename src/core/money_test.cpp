@@ -22,5 +22,13 @@ TEST(Money, WhatIsLeftNeverWraps) {
   EXPECT_EQ(MulMicros(kMaxMicros, 2), kMaxMicros);
 }
 
+TEST(Money, APercentOfTheLargestBudgetNeverWraps) {
+  EXPECT_EQ(PercentOf(1000, 80), 800);
+  EXPECT_EQ(PercentOf(199, 50), 99) << "rounded down";
+  EXPECT_EQ(PercentOf(kMaxMicros, 50), kMaxMicros / 2);
+  EXPECT_EQ(PercentOf(kMaxMicros, 1000), kMaxMicros * 10);
+  EXPECT_EQ(PercentOf(kMax, 1000), kMax);
+}
+
 }  // namespace
 }  // namespace ap

@@ -103,7 +103,7 @@ void UsageRecorder::RecordCrossings(const std::vector<store::SpendChange>& chang
   for (const auto& change : changes) {
     if (!change.budget_micros || *change.budget_micros <= 0) continue;
     for (int64_t percent : options_.alert_percents) {
-      int64_t line = *change.budget_micros * percent / 100;
+      int64_t line = PercentOf(*change.budget_micros, percent);
       if (change.before_micros >= line || change.after_micros < line) continue;
       store::EventRecord event{change.grant_id, options_.clock(), "budget_threshold",
                                "{\"percent\":" + std::to_string(percent) +

@@ -1,3 +1,5 @@
+#include "metering/usage_recorder.hpp"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -7,12 +9,12 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/money.hpp"
 #include "domain/grant.hpp"
-#include "metering/usage_recorder.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::metering {
@@ -32,10 +34,11 @@ class UsageRecorderTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  std::string Approved() {
+  std::string Approved(std::optional<int64_t> budget_cents = std::nullopt) {
     domain::Scope scope;
     scope.provider = "openai";
     scope.capabilities = {"chat"};
+    scope.max_budget_cents = budget_cents;
     auto r = domain::MakeGrantRequest("app", "https://app.example", "", scope, "hash", 100);
     r.grant.status = store::GrantStatus::kApproved;
     EXPECT_TRUE(store_->Grants().CreateGrantRequest(r.request, r.grant));
@@ -104,6 +107,26 @@ TEST_F(UsageRecorderTest, ACostSummedAsItIsRecordedStopsAtTheBound) {
   Flush(recorder);
   EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 3 3 6 " + std::to_string(kMaxMicros)}));
   EXPECT_EQ(Rows(second_), (std::vector<std::string>{"m1 1 1 2 1"}));
+}
+
+// The largest budget a grant may have, with the largest alert percent: the line is reckoned without
+// wrapping (10^18 micro-USD times 1000 exceeds int64), so the owner hears of each line crossed.
+TEST_F(UsageRecorderTest, AlertLinesOfTheLargestBudgetAreCrossedWhereTheySay) {
+  std::string grant = Approved(kMaxMicros / 10'000);
+  RecorderOptions options;
+  options.node_id = "node-1";
+  options.alert_percents = {50, 100, 1000};
+  options.clock = [] { return UnixSeconds{500}; };
+  std::vector<std::string> heard;
+  options.alert_sink = [&](const store::EventRecord& event) { heard.push_back(event.detail); };
+  UsageRecorder recorder(*store_, pool_, timers_.get_executor(), options);
+  recorder.Record(Row(grant, "m1", 1, kMaxMicros / 2 - 1));
+  Flush(recorder);
+  EXPECT_TRUE(heard.empty());
+  recorder.Record(Row(grant, "m1", 1, 1));
+  Flush(recorder);
+  ASSERT_EQ(heard.size(), 1u);
+  EXPECT_NE(heard[0].find("\"percent\":50,"), std::string::npos) << heard[0];
 }
 
 // The row that fills a batch queues its flush once: calls that join the last row after it queue
