@@ -20,6 +20,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/money.hpp"
 #include "store/postgres/change_listener.hpp"
 #include "store/postgres/connection.hpp"
 #include "store/postgres/migrations.hpp"
@@ -404,6 +405,19 @@ TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}));
   EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_micros, 0);
   EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {800, 0}, {800, 0}).value().micros, 800);  // all that is left
+}
+
+// Each row's cost is at most kMaxMicros; a batch of them for one grant sums to more than int64
+// holds, and is counted as the bound, never wrapped into a refund.
+TEST_P(StoreTest, ABatchOfTheLargestCostsIsSettledAtTheBound) {
+  Approve(Create("g1", 100, 10));
+  std::vector<UsageRecord> rows;
+  for (int i = 0; i < 10; ++i)
+    rows.push_back({"g1", "2026-11-28", "m" + std::to_string(i), 1, 10, 0, 5, 0, kMaxMicros});
+  ASSERT_TRUE(store_->Metering().Settle("n1", rows));
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
+  EXPECT_EQ(read.spent_micros, kMaxMicros);
+  EXPECT_EQ(read.usage_count, 10);
 }
 
 TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {

@@ -336,9 +336,10 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
     const UsageRecord& row = *p;
     if (auto added = AddUsageRow(row); !added) return added.error();
     Settled& sum = own[row.grant_id];
-    sum.spent.micros += row.cost_micros;
+    // Saturating: each row's cost is at most kMaxMicros, a batch's sum of them need not be.
+    sum.spent.micros = AddMicros(sum.spent.micros, row.cost_micros);
     sum.spent.requests += row.requests;
-    sum.leased.micros += std::max<int64_t>(0, row.cost_micros - row.unleased_micros);
+    sum.leased.micros = AddMicros(sum.leased.micros, std::max<int64_t>(0, row.cost_micros - row.unleased_micros));
     sum.leased.requests += std::max<int64_t>(0, row.requests - row.unleased_requests);
   }
   // A child's spend is its ancestors' too, and comes out of the leases it made each of them count.
@@ -349,9 +350,9 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
     auto chain = ChainOf(grant_id);
     if (!chain) return chain.error();
     for (const auto& id : *chain) {
-      by_grant[id].micros += settled.spent.micros;
+      by_grant[id].micros = AddMicros(by_grant[id].micros, settled.spent.micros);
       by_grant[id].requests += settled.spent.requests;
-      leased[id].micros += settled.leased.micros;
+      leased[id].micros = AddMicros(leased[id].micros, settled.leased.micros);
       leased[id].requests += settled.leased.requests;
     }
   }
