@@ -154,5 +154,41 @@ TEST(Postgres, RefusesADatabaseFromANewerVersion) {
   EXPECT_NE(reopened.error().message.find("newer than this aipassport knows"), std::string::npos);
 }
 
+// A broker started while another migrates waits for it, however long that takes, rather than fail
+// at the session's 5 s bound on a lock.
+TEST(Postgres, AStartWaitsForAnotherBrokersMigration) {
+  if (!TestDatabase()) {
+    if (std::getenv("AIPASSPORT_REQUIRE_POSTGRES")) FAIL() << "AIPASSPORT_TEST_DATABASE_URL is not set";
+    GTEST_SKIP() << "no PostgreSQL: run under scripts/with-postgres.sh (make test does)";
+  }
+  std::string schema = "t_waits_" + std::to_string(::getpid());
+  PGconn* other = PQconnectdb(TestDatabase());
+  auto run = [other](const std::string& statement) {
+    PGresult* result = PQexec(other, statement.c_str());
+    EXPECT_TRUE(PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK)
+        << PQerrorMessage(other);
+    PQclear(result);
+  };
+  run("CREATE SCHEMA " + schema);
+  run("BEGIN");
+  run("SELECT pg_advisory_xact_lock(7272001)");  // another broker's migration, under way
+  std::thread migrating([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5500));
+    run("COMMIT");
+  });
+  auto started = std::chrono::steady_clock::now();
+  std::string opened;  // why not, or empty
+  {
+    auto store = OpenStore({Backend::kPostgres, std::string(TestDatabase()) + "&options=-csearch_path%3D" + schema});
+    if (!store) opened = store.error().message;
+  }
+  auto waited = std::chrono::steady_clock::now() - started;
+  migrating.join();
+  run("DROP SCHEMA " + schema + " CASCADE");
+  PQfinish(other);
+  EXPECT_EQ(opened, "");
+  EXPECT_GE(waited, std::chrono::seconds(5));
+}
+
 }  // namespace
 }  // namespace ap::store

@@ -9,12 +9,19 @@ const char* const kCreateVersions =
     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
     "applied_at BIGINT NOT NULL)";
 const char* const kLockMigrations = "SELECT pg_advisory_xact_lock(7272001)";  // PostgreSQL: one migrator at a time
+// PostgreSQL: a migration is not held to the session's bounds on a call's statements (a lock
+// waited for 5 s, a statement run for 60): a broker starting beside another that migrates waits
+// its turn rather than fail, and a migration that rewrites a large table runs to its end, or it
+// would fail at every start. Within the transaction only.
+const char* const kUnboundMigration = "SET LOCAL lock_timeout = '15min'; SET LOCAL statement_timeout = 0";
 const std::string kCurrentVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
 const std::string kRecordVersion = "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)";
 
 Status MigrateInTransaction(Connection& db, std::span<const Migration> migrations) {
-  if (db.dialect() == Dialect::kPostgres)
+  if (db.dialect() == Dialect::kPostgres) {
+    if (auto unbound = db.Exec(kUnboundMigration); !unbound) return unbound;
     if (auto locked = db.Exec(kLockMigrations); !locked) return locked;
+  }
   if (auto created = db.Exec(kCreateVersions); !created) return created;
   auto current = SchemaVersion(db);
   if (!current) return current.error();
