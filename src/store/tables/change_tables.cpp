@@ -13,10 +13,13 @@ namespace {
 
 // PostgreSQL only. The changes table is held from here to commit, by every transaction that makes a
 // change; one held by a broker stalled mid-transaction is waited for 2 s, not the session's 5 s, as
-// the store thread that waits runs that broker's leases and heartbeats too. One round trip.
+// the store thread that waits runs that broker's leases and heartbeats too. And such a transaction
+// is ended by PostgreSQL once it has waited 5 s on its broker (stopped, frozen, cut off), not the
+// session's 60 s: every other broker's changes (revocations) wait on it meanwhile. A broker that
+// is not stalled sends its next statement within microseconds. One round trip.
 const char* const kLockChanges =
-    "SET LOCAL lock_timeout = '2s'; LOCK TABLE changes IN EXCLUSIVE MODE; SET LOCAL lock_timeout "
-    "= " AP_SESSION_LOCK_WAIT;
+    "SET LOCAL lock_timeout = '2s'; SET LOCAL idle_in_transaction_session_timeout = '5s'; "
+    "LOCK TABLE changes IN EXCLUSIVE MODE; SET LOCAL lock_timeout = " AP_SESSION_LOCK_WAIT;
 const char* const kPruneLockWait = "SET LOCAL lock_timeout = '2s'";
 // PostgreSQL only: wakes the other brokers' followers when the change's transaction commits. The
 // payload is the schema, so deployments sharing a database in schemas of their own ring only theirs.
