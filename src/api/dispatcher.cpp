@@ -80,6 +80,8 @@ class DecoratedExchange final : public http::Exchange {
   }
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
   std::string PeerAddress() const override { return inner_.PeerAddress(); }
+  bool ClientLeft() const override { return inner_.ClientLeft(); }
+  std::chrono::milliseconds ClientHeldFor() const override { return inner_.ClientHeldFor(); }
   unsigned HeadStatus() const { return status_; }
 
  private:

@@ -13,6 +13,10 @@ namespace {
 
 // What a chat call may write when neither the app nor the price table says.
 constexpr int64_t kDefaultOutputLimit = 4096;
+// An app that kept the relay waiting this long, in all, before it left a stream, is charged for
+// the output the provider could have written meanwhile: a reader that keeps up never waits, and a
+// slow link's occasional wait adds up to less.
+constexpr int64_t kHeldLongEnoughMs = 1000;
 // The context window a call reads within: the longer one where it opens it and the model has one.
 int64_t ContextWindow(const metering::Price& price, bool wide) {
   return wide && price.wide_context_window > 0 ? price.wide_context_window : price.context_window;
@@ -233,9 +237,13 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   if (!said_nothing && usage.output_unknown)
     used.output_tokens =
         std::max(used.output_tokens, std::min({usage.output_bound, worst_.use.output_tokens, output_cap_}));
-  // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
-  // much output as it could have made in the time it ran, within what was reserved.
-  if (!said_nothing && usage.output_unknown && (worst_.reasons_unseen || (price_ && price_->reasons_unseen))) {
+  // A stream cut before the provider's usage, of a model that reasons where no event shows it, or
+  // one whose app held the relay (it stopped reading, or read slowly, while the provider wrote on
+  // into buffers the broker could not count, past any running total it read): as much output as
+  // it could have made in the time it ran, within what was reserved.
+  bool held = usage.cut && usage.app_held_ms >= kHeldLongEnoughMs;
+  bool reasons_unseen = worst_.reasons_unseen || (price_ && price_->reasons_unseen);
+  if (!said_nothing && (held || (usage.output_unknown && reasons_unseen))) {
     // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says
     // faster). No overflow: at most 1e9 ms x 1e5 tokens a second x 128 answers.
     int64_t rate = price_ ? price_->tokens_per_second : metering::kDefaultTokensPerSecond;

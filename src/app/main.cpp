@@ -95,6 +95,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   mock->add_option("--stream-delay-ms", mock_options.stream_delay_ms, "Pause between streamed pieces")
       ->check(non_negative);
+  mock->add_option("--stream-padding-bytes", mock_options.stream_padding_bytes,
+                   "Send each piece of an event stream after a comment line of this many bytes")
+      ->check(CLI::Range(0, 16 << 20));
   mock->add_option("--body-pause-ms", mock_options.body_pause_ms,
                    "Send whole answers' heads and half their bodies, then pause this long before the rest")
       ->check(non_negative);

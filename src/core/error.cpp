@@ -32,6 +32,8 @@ std::string_view ErrcName(Errc code) {
       return "upstream_error";
     case Errc::kUpstreamTimeout:
       return "upstream_timeout";
+    case Errc::kClientGone:
+      return "client_gone";
     case Errc::kUnavailable:
       return "unavailable";
     case Errc::kStorageUnavailable:

@@ -23,6 +23,7 @@ enum class Errc {
   kRateLimited,     // too many calls or tokens this minute, or too many at once
   kUpstream,        // the provider failed or answered something unusable
   kUpstreamTimeout,
+  kClientGone,   // the app went away before its answer (nginx's 499): nobody reads the refusal
   kUnavailable,  // the broker cannot serve now (shutting down, store failure)
   kStorageUnavailable,  // the database refuses writes (disk full, read-only): nothing can be recorded
   kKeyMissing,   // the grant's owner has no provider key under the grant's label

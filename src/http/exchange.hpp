@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,13 @@ class Exchange {
   virtual bool AnswerStarted() const = 0;
   // The client's IP address, as text ("127.0.0.1", "::1").
   virtual std::string PeerAddress() const = 0;
+  // Whether the client closed its side of the connection (or it broke), asked without waiting: a
+  // handler that waits on something else (a provider thinking) learns that nobody waits for it.
+  // A client that shuts down its sending side after its request counts as gone, as with nginx.
+  virtual bool ClientLeft() const = 0;
+  // How long the answer's writes waited for the client to take what it was sent (its receive
+  // window full): an answer relayed meanwhile was not read from its source either.
+  virtual std::chrono::milliseconds ClientHeldFor() const = 0;
 
   RequestNotes notes;
 };

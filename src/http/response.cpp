@@ -39,6 +39,8 @@ StatusCode StatusFor(Errc code) {
       return StatusCode::bad_gateway;
     case Errc::kUpstreamTimeout:
       return StatusCode::gateway_timeout;
+    case Errc::kClientGone:
+      return static_cast<StatusCode>(499);
     case Errc::kUnavailable:
     case Errc::kStorageUnavailable:
     case Errc::kKeyMissing:

@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -339,7 +340,7 @@ class SessionExchange final : public Exchange {
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
     auto [ec, n] = SendWithoutWaiting(stream_, pieces);  // usually all of it (WriteRest says why)
-    if (!ec && n < out.size() + body.size()) std::tie(ec, n) = co_await WriteRest(stream_, pieces, n);
+    if (!ec && n < out.size() + body.size()) std::tie(ec, n) = co_await TimedWriteRest(pieces, n);
     out.clear();
     ended_ = !ec;
     co_return Checked(ec);
@@ -353,7 +354,29 @@ class SessionExchange final : public Exchange {
     return ec ? std::string() : peer.address().to_string();
   }
 
+  // The peer's FIN (or a reset) shows as POLLRDHUP even behind bytes not read yet (a TLS
+  // close_notify, a pipelined request).
+  bool ClientLeft() const override {
+    auto& socket = beast::get_lowest_layer(stream_);
+    if (!socket.is_open()) return true;
+    pollfd fd{socket.native_handle(), POLLRDHUP, 0};
+    return ::poll(&fd, 1, 0) == 1 && (fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  }
+
+  std::chrono::milliseconds ClientHeldFor() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(held_for_);
+  }
+
  private:
+  // The rest of a write the socket did not take at once, timed (ClientHeldFor).
+  template <class Buffers>
+  asio::awaitable<std::tuple<beast::error_code, size_t>> TimedWriteRest(const Buffers& buffers, size_t sent) {
+    auto began = std::chrono::steady_clock::now();
+    auto written = co_await WriteRest(stream_, buffers, sent);
+    held_for_ += std::chrono::steady_clock::now() - began;
+    co_return written;
+  }
+
   // How long the next read of the body may wait: the read timeout, within what the body has earned
   // (the read timeout, and a second for each min_upload_rate bytes) less what its reads waited so
   // far (the time the broker spends between them is not the client's).
@@ -422,7 +445,7 @@ class SessionExchange final : public Exchange {
     std::span<const asio::const_buffer> used(buffers.data(), count);
     Deadline::Wait wait(deadline_, options_.read_timeout);
     auto [ec, n] = SendWithoutWaiting(stream_, used);  // usually all of it (WriteRest says why)
-    if (!ec && n < beast::buffer_bytes(used)) std::tie(ec, n) = co_await WriteRest(stream_, used, n);
+    if (!ec && n < beast::buffer_bytes(used)) std::tie(ec, n) = co_await TimedWriteRest(used, n);
     held_head_.clear();
     co_return Checked(ec);
   }
@@ -437,6 +460,7 @@ class SessionExchange final : public Exchange {
   bool continue_pending_ = false;
   size_t body_read_ = 0;                          // of a streamed body
   std::chrono::steady_clock::duration waited_{};  // by its reads
+  std::chrono::steady_clock::duration held_for_{};  // by the answer's writes (ClientHeldFor)
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;

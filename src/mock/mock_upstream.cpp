@@ -31,6 +31,7 @@ struct MockUpstream::State {
   int64_t streams_cancelled = 0;
   int64_t pieces_written = 0;  // streamed pieces the kernel took, of every stream
   int64_t paused_mid_body = 0;  // whole answers paused after half their body (--body-pause-ms)
+  int64_t given_up = 0;  // calls whose caller had gone by the time their answer was due (--latency-ms)
   MediaCache gemini_cache;
 
   void Record(std::string_view provider, const Request& req) {
@@ -87,7 +88,8 @@ struct MockUpstream::State {
                                                  {"cancelled", streams_cancelled},
                                                  {"piecesWritten", pieces_written},
                                                  {"active", streams_started - streams_completed - streams_cancelled}}},
-                        {"pausedMidBody", paused_mid_body}};
+                        {"pausedMidBody", paused_mid_body},
+                        {"givenUp", given_up}};
   }
 
   void CountStream(int64_t State::*counter) {
@@ -174,12 +176,15 @@ awaitable<bool> SendPieces(const MockAnswer& answer, const MockOptions& options,
   for (const auto& [name, value] : answer.account_fields) head.Add(name, value);
   exchange.StartAnswer(head);
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  std::string padded;
+  bool pads = options.stream_padding_bytes > 0 && answer.content_type.starts_with("text/event-stream");
   for (size_t i = 0; i < answer.pieces.size(); ++i) {
     if (i > 0 && options.stream_delay_ms > 0) {
       timer.expires_after(std::chrono::milliseconds(options.stream_delay_ms));
       co_await timer.async_wait(boost::asio::use_awaitable);
     }
-    if (!co_await exchange.WritePiece(answer.pieces[i])) co_return false;
+    if (pads) padded = ":" + std::string(options.stream_padding_bytes, 'x') + "\n" + answer.pieces[i];
+    if (!co_await exchange.WritePiece(pads ? padded : answer.pieces[i])) co_return false;
     written();
   }
   co_return static_cast<bool>(co_await exchange.EndAnswer({}));
@@ -217,6 +222,12 @@ http::Handler MockUpstream::Handler() {
       boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
       timer.expires_after(std::chrono::milliseconds(options->latency_ms));
       co_await timer.async_wait(boost::asio::use_awaitable);
+    }
+    // A caller that left while the answer was delayed (a provider thinking) is counted, and not
+    // answered.
+    if (options->latency_ms > 0 && exchange.ClientLeft()) {
+      state->CountStream(&State::given_up);
+      co_return Response();
     }
     MockAnswer answer = state->Answer(req);
     bool own_path = http::PathOf(req.target()).starts_with("/__mock/");

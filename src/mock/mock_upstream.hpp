@@ -24,6 +24,9 @@ struct MockOptions {
   int latency_ms = 0;       // added before every answer
   int stream_chunks = 4;    // pieces a streamed reply is cut into
   int stream_delay_ms = 0;  // pause between streamed pieces
+  // When above 0, each piece of an event stream comes after a comment line of this many bytes
+  // (which SSE parsers skip): a stream large enough to fill the socket buffers on its way.
+  int stream_padding_bytes = 0;
   // When above 0, a whole answer is sent as its head and the first half of its body, then this
   // pause, then the rest (chunked): a provider slow to write a long answer. Not /__mock/ answers.
   int body_pause_ms = 0;

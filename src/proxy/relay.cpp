@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
+#include <utility>
 
 #include "core/text_search.hpp"
 #include "http/cookies.hpp"
@@ -192,7 +193,7 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
   hooks_.UpstreamStarted(sent_at_);
   if (auto ready = upstream_.Prepare(provider_, api_key_, call); !ready) co_return hooks_.Refusal(ready.error());
   // The exchange, its answer's judgement and the relay in this one frame (Upstream::Open's steps).
-  auto sent = co_await upstream_.Send(provider_, call, std::move(body), EndedGrant());
+  auto sent = co_await upstream_.Send(provider_, call, std::move(body), Unwanted());
   // An upload whose form the grant refused on the way (NextUploadPiece) never reached the provider
   // whole: the refusal is the app's answer, whatever the provider made of what it got.
   if (upload_ && upload_->refusal) co_return hooks_.Refusal(*upload_->refusal);
@@ -206,7 +207,7 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
     if (answer.error().sent_unanswered) hooks_.Settle(usage_, true);
     else if (answer.error().provider_answered)
       hooks_.Settle(usage_, false);
-    co_return hooks_.Refusal(cut_for_grant_ ? GrantEnded("Call") : answer.error());
+    co_return hooks_.Refusal(cut_for_grant_ ? GrantEnded("Call") : app_left_ ? AppLeft() : answer.error());
   }
   if (!answer->open) {  // the provider refused the call: no cost, but it was a request
     hooks_.Settle(usage_, false);
@@ -234,6 +235,7 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
 // The error the app is refused with when a whole answer could not be read (`e` says why), logged.
 Error Relay::UnreadAnswer(const Error& e) const {
   if (cut_for_grant_) return GrantEnded("Call");
+  if (app_left_) return AppLeft();
   spdlog::warn("{} answer could not be read: {}", provider_.name, e.message);
   if (e.code == Errc::kPayloadTooLarge)
     return MakeError(Errc::kUpstream,
@@ -286,6 +288,7 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
       read = co_await open.ReadPiece();
     }
     Result<std::string_view>& piece = *read;
+    if (!piece && app_left_) co_return Abandoned();
     if (!piece) {
       // The app is told in the provider's shape, so its SDK raises an error rather than take the
       // stream for a whole answer (or see a bare connection reset).
@@ -310,12 +313,13 @@ awaitable<Relay::StreamEnd> Relay::RelayEvents(http::UpstreamAnswer& open) {
     if (!out.empty() || spent || splitter.TooLong()) hooks_.FirstEvent();
     // Looked up at each piece the provider sends (the grant cache's copy): a revocation ends the
     // stream at the provider's next piece, and what came after it is counted, not passed on. An
-    // upstream silent meanwhile (a model thinking) is cut by EndedGrant's test.
+    // upstream silent meanwhile (a model thinking) is cut by Unwanted's test.
     if (hooks_.GrantEndedSince()) {
       ending_ = ProviderErrorEvent(wire_, GrantEnded("Stream"));
       hooks_.Refused(GrantEnded("Stream"));
       co_return StreamEnd::kGrantEnded;
     }
+    if (splitter.TooLong()) CountUnfinishedEvent(splitter);
     if (spent || splitter.TooLong()) {
       ending_ = std::move(out);
       if (spent) ending_ += ProviderErrorEvent(wire_, BudgetSpent());
@@ -377,6 +381,14 @@ void Relay::EstimateCutOffUsage() {
   usage_.cut = true;
   usage_.streamed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
+  usage_.app_held_ms = exchange_.ClientHeldFor().count();
+}
+
+// An event past the bound, which the stream ends in: the provider billed what it held all the same.
+// Its bytes count as output as a delta's do (a token a byte, within what was reserved).
+void Relay::CountUnfinishedEvent(const SseSplitter& splitter) {
+  ++delta_events_;
+  if (grant_.record.SpendsAgainstABudget()) output_bytes_ += static_cast<int64_t>(splitter.Rest().size());
 }
 
 // Reads the event's usage; false for the usage chunk the app did not ask for.
@@ -395,16 +407,26 @@ bool Relay::KeepEvent(std::string_view event) {
   return !(strip_usage_chunk_ && read.usage_only);
 }
 
+Error Relay::AppLeft() const {
+  return MakeError(Errc::kClientGone, "Call ended: the app went away before the answer; cancelled upstream");
+}
+
 Error Relay::GrantEnded(std::string_view what) const {
   return MakeError(Errc::kUnauthorized, std::string(what) + " ended: the grant was revoked or has expired");
 }
 
-// The test that ends a call in flight, its answer included, once its grant is revoked or expires
-// (http::Deadline::EndWhen): asked a few times a second, so a provider silent meanwhile (a model
-// thinking, a whole answer being written) is cut too, and stops billing.
-// Once it says so, the call's failures are the grant's end (cut_for_grant_).
-std::function<bool()> Relay::EndedGrant() {
-  return [this] { return cut_for_grant_ = hooks_.GrantEndedSince(); };
+// The test that ends a call in flight, its answer included, once its grant is revoked or expires,
+// or the app went away (http::Deadline::EndWhen): asked a few times a second, so a provider silent
+// meanwhile (a model thinking, a whole answer being written) is cut too, and stops billing.
+// Once it says so, the call's failures are the grant's end (cut_for_grant_), or the app's leaving
+// (app_left_). The app is not asked the first time, as the call goes out: that would cost every
+// call a system call, for an app that was there a moment ago.
+std::function<bool()> Relay::Unwanted() {
+  return [this, first = true]() mutable {
+    if ((cut_for_grant_ = hooks_.GrantEndedSince())) return true;
+    if (std::exchange(first, false)) return false;
+    return app_left_ = exchange_.ClientLeft();
+  };
 }
 
 // The app left a stream: what of it has already arrived from the provider is read and counted, not
@@ -419,6 +441,7 @@ awaitable<Relay::StreamEnd> Relay::CountArrived(http::UpstreamAnswer& open, SseS
     splitter.Feed(*piece);
     for (auto event = splitter.Next(); event && OutputSoFar() < cut_at_; event = splitter.Next()) KeepEvent(*event);
   }
+  if (splitter.TooLong()) CountUnfinishedEvent(splitter);
   co_return Abandoned();
 }
 
@@ -440,6 +463,7 @@ awaitable<Relay::StreamEnd> Relay::RelayBytes(http::UpstreamAnswer& open) {
       read = co_await open.ReadPiece();
     }
     Result<std::string_view>& piece = *read;
+    if (!piece && app_left_) co_return Abandoned();
     if (piece ? !piece->empty() && hooks_.GrantEndedSince() : cut_for_grant_) {
       hooks_.Refused(GrantEnded("Stream"));
       co_return StreamEnd::kGrantEnded;

@@ -128,11 +128,14 @@ class Relay {
   // The error ending a stream the provider broke off (`cause` says how), logged.
   Error BrokeOff(const Error& cause) const;
   Error EventTooLong() const;
+  void CountUnfinishedEvent(const SseSplitter& splitter);
   boost::asio::awaitable<StreamEnd> CountArrived(http::UpstreamAnswer& open, SseSplitter& splitter);
   StreamEnd Abandoned() const;
   // "`what` ended: the grant was revoked or has expired".
   Error GrantEnded(std::string_view what) const;
-  std::function<bool()> EndedGrant();
+  // The refusal of a call whose app went away before its answer (recorded, never read).
+  Error AppLeft() const;
+  std::function<bool()> Unwanted();
   // What a stream ended before the provider's usage is charged (see the definition).
   void EstimateCutOffUsage();
   bool EndedUnclosed() const;
@@ -154,7 +157,8 @@ class Relay {
   std::string event_data_;      // an event's data lines joined
   std::chrono::steady_clock::time_point sent_at_;  // when the call went upstream
   std::unique_ptr<Upload> upload_;  // only for uploads
-  bool cut_for_grant_ = false;      // EndedGrant's test ended the call
+  bool cut_for_grant_ = false;      // Unwanted's test ended the call for its grant
+  bool app_left_ = false;           // or for the app, gone
 };
 
 }  // namespace ap::proxy

@@ -36,6 +36,9 @@ struct Usage {
   // its output: output_tokens counts its events only.
   bool output_unknown = false;
   int64_t streamed_ms = 0;
+  // How long of that the app held the relay, not taking what it was sent: the relay read nothing
+  // from the provider meanwhile, which wrote on into buffers on the way, uncounted.
+  int64_t app_held_ms = 0;
   // Of such a stream on a grant with a budget: the bytes of output its events held (OutputBytesOfEvent),
   // more than the tokens they carried, which are charged up to it within what was reserved.
   int64_t output_bound = 0;

@@ -285,3 +285,89 @@ test('a start that fails (port taken) does not swallow the first owner token', a
   assert.equal((await call(broker.url, 'GET', '/grants', { token: broker.ownerToken })).status, 200);
   await broker.stop();
 });
+
+const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+
+// A raw HTTP/1.1 request on a socket of its own, for an app that leaves or stops reading.
+function rawCall(url, path, token, body) {
+  const s = net.connect(new URL(url).port, '127.0.0.1');
+  s.on('error', () => {});
+  const text = JSON.stringify(body);
+  s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+    `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`);
+  return s;
+}
+
+test('an app gone while the provider has not answered yet is cancelled upstream at once, and its call charged', async () => {
+  const slow = await startMock(['--latency-ms', '4000']);
+  const b = await startBroker({ mock: slow });
+  try {
+    const g = await approvedGrant(b, { ...SCOPES.openai, maxBudgetCents: 100 });
+    const s = rawCall(b.url, '/openai/v1/chat/completions', g.token, chatBody('gpt-4o-mini', { max_tokens: 50 }));
+    await sleep(300);  // the call is upstream, the provider silent (a model thinking)
+    const left = Date.now();
+    s.destroy();
+    // Settled long before the provider would have answered: the broker noticed the app leave.
+    const usage = await eventually(async () => {
+      const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+      return u.totals.requests === 1 && u;
+    }, 'the call settled', 3000);
+    assert.ok(Date.now() - left < 2500, `settled ${Date.now() - left} ms after the app left`);
+    assert.ok(usage.totals.costMicros > 0, 'charged: the provider had the call');
+    const activity = await eventually(async () => {
+      const a = (await call(b.url, 'GET', `/grants/${g.grantId}/activity`, { token: b.ownerToken })).json;
+      return a.items.length === 1 && a;
+    }, 'the call recorded');
+    assert.equal(activity.items[0].status, 499, JSON.stringify(activity.items[0]));
+    await eventually(async () => (await mockStats(slow)).givenUp === 1, 'the provider found its caller gone', 8000);
+  } finally {
+    await b.stop();
+    await slow.stop();
+  }
+});
+
+test('an app that stops reading a stream is charged what the provider could write while it waited', async () => {
+  // Pieces of 256 KB: the socket buffers on the way fill while the app does not read, the relay
+  // waits on the app, and the provider writes on into buffers the broker cannot count.
+  const big = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '5', '--stream-padding-bytes', '262144']);
+  const b = await startBroker({ mock: big });
+  try {
+    const g = await approvedGrant(b, { ...SCOPES.openai, maxBudgetCents: 500 });
+    const s = rawCall(b.url, '/openai/v1/chat/completions', g.token,
+      chatBody('gpt-4o-mini', { stream: true, max_tokens: 20000 }));
+    await new Promise((resolve) => s.once('data', resolve));
+    s.pause();  // reads nothing more
+    await sleep(2500);
+    s.destroy();
+    const usage = await eventually(async () => {
+      const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+      return u.totals.requests === 1 && u;
+    }, 'the stream settled');
+    // At 1,000 tokens a second for the 2.5 s and more it ran, within the 20,000 reserved; the
+    // events that reached the broker held a few hundred at most.
+    assert.ok(usage.totals.outputTokens >= 2000 && usage.totals.outputTokens <= 20000,
+      `${usage.totals.outputTokens} output tokens`);
+  } finally {
+    await b.stop();
+    await big.stop();
+  }
+});
+
+test('a stream ended by an event past the 8 MB bound is charged for that event\'s bytes, within what was reserved', async () => {
+  const huge = await startMock(['--stream-chunks', '4', '--stream-padding-bytes', String(9 << 20)]);
+  const b = await startBroker({ mock: huge });
+  try {
+    const g = await approvedGrant(b, { ...SCOPES.openai, maxBudgetCents: 500 });
+    const res = await call(b.url, 'POST', '/openai/v1/chat/completions', { token: g.token,
+      body: chatBody('gpt-4o-mini', { stream: true, max_tokens: 3000 }) });
+    assert.match(res.text, /sent an event over 8 MB/);
+    const usage = await eventually(async () => {
+      const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+      return u.totals.requests === 1 && u;
+    }, 'the stream settled');
+    assert.equal(usage.totals.outputTokens, 3000, 'the unfinished event held more than was reserved');
+  } finally {
+    await b.stop();
+    await huge.stop();
+  }
+});
