@@ -739,6 +739,19 @@ int RunBroker(const Config& config) {
     if (auto retired = (*store)->Metering().RetireNode(node_id, *started); !retired) return Fail(retired.error());
   if (auto beat = (*store)->Metering().Heartbeat(node_id, *started, *started - liveness.timeout.count()); !beat)
     return Fail(beat.error());
+  // A start that fails from here on retires its node as it ends (after the store thread, joined
+  // first): its peers would count it for a node timeout, each with a smaller share of every
+  // grant's limits meanwhile. A broker that serves retires it as it stops.
+  struct RetireUnlessServing {
+    store::Store& store;
+    const std::string& node_id;
+    bool serving = false;
+    ~RetireUnlessServing() {
+      if (serving) return;
+      if (auto retired = store.Metering().RetireNode(node_id, SystemClock()()); !retired)
+        spdlog::warn("this node was not retired: its peers count it for a node timeout: {}", retired.error().message);
+    }
+  } retire_unless_serving{**store, node_id};
 
   domain::GrantCache grants;
   cluster::ChangeFollower follower(**store, grants);
@@ -1013,6 +1026,7 @@ int RunBroker(const Config& config) {
         "needs CAP_SYS_NICE or an RLIMIT_NICE of 20");
   std::vector<http::Server*> servers{&server};
   if (metrics_server) servers.push_back(metrics_server.get());
+  retire_unless_serving.serving = true;
   shutdown.Run(servers, std::chrono::seconds(10));
   // Calls have drained: write what they cost and hand back what no call holds. A call cut short by
   // the drain deadline keeps its reservation, which counts as lost.

@@ -288,6 +288,28 @@ test('a start that fails (port taken) does not swallow the first owner token', a
 
 const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
 
+test('a second broker that fails to start (port taken) is not counted as a peer sharing the limits', async () => {
+  // Heartbeats every 2 s; a node counts as live for 12 s after its last.
+  const env = { AIPASSPORT_NODE_TIMEOUT_SECONDS: '12' };
+  const a = await startBroker({ mock, env });
+  try {
+    const g = await approvedGrant(a, { ...SCOPES.openai, rateLimit: 2 });
+    const failed = await run(['serve', '--listen', new URL(a.url).host, '--data-dir', tempDir()],
+      { ...env, AIPASSPORT_DATABASE_URL: `sqlite://${a.dataDir}/aipassport.db`, AIPASSPORT_MASTER_KEY_FILE: `${a.dataDir}/master.key`,
+        OPENAI_API_KEY: KEYS.openai });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, /Address already in use/);
+    await sleep(3000);  // a heartbeat of the first broker since, which counts the live nodes
+    // Counted as a peer, it would leave the first broker half of the 2 calls a minute.
+    for (let i = 0; i < 2; i++) {
+      const res = await call(a.url, 'POST', '/proxy/chat', { token: g.token, body: chatBody('gpt-4o-mini') });
+      assert.equal(res.status, 200, `call ${i + 1}: ${res.text}`);
+    }
+  } finally {
+    await a.stop();
+  }
+});
+
 // A raw HTTP/1.1 request on a socket of its own, for an app that leaves or stops reading.
 function rawCall(url, path, token, body) {
   const s = net.connect(new URL(url).port, '127.0.0.1');
