@@ -147,6 +147,21 @@ constexpr std::string_view kLimitFields[] = {"maxBudgetCents", "maxRequests", "r
 static_assert(std::size(kLimitFields) == std::bit_width(api::kEveryLimit));
 
 // The owner has not decided the requests already waiting; more would only bury them.
+// Whether an unverified request was stored, or which bound on those waiting refused it.
+enum class Waiting { kCreated, kTooMany, kTooManyFromOne };
+
+// 429: the caller's own share is full; the others may still ask.
+Response TooManyWaitingFromOne(int64_t max_from_one) {
+  Response res = http::JsonResponse(
+      StatusCode::too_many_requests,
+      json::object{{"error", std::to_string(max_from_one) +
+                                 " unverified requests from this address are already waiting for the owner's "
+                                 "decision; try again later"},
+                   {"type", "too_many_waiting_requests"}});
+  res.set(http::bhttp::field::retry_after, "300");
+  return res;
+}
+
 Response TooManyWaiting(int64_t max_waiting) {
   Response res = http::JsonResponse(
       StatusCode::service_unavailable,
@@ -248,19 +263,27 @@ class ReferenceApi {
     std::string secret = RandomToken(32);
     auto [request, grant] =
         domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
-    // Counted and inserted in one step on the store thread, so concurrent requests cannot overshoot.
+    request.requested_from = domain::AddressKey(exchange.PeerAddress());
+    // Counted and inserted in one step on the store thread, so concurrent requests cannot overshoot:
+    // at most max_waiting in all, and a tenth of them from one address, which could otherwise fill
+    // the whole bound and shut out every other app for a day.
     int64_t max_waiting = ctx_.throttles.max_waiting_grant_requests;
+    int64_t max_from_one = api::Throttles::WaitingFromOneAddress(max_waiting);
     UnixSeconds lapsed_before = now - domain::kPendingLifetimeSeconds;
-    auto insert = [request, grant, max_waiting, lapsed_before](store::Store& s) -> Result<bool> {
+    auto insert = [request, grant, max_waiting, max_from_one, lapsed_before](store::Store& s) -> Result<Waiting> {
+      auto from_one = s.Grants().CountWaitingUnverifiedFrom(request.requested_from, lapsed_before);
+      if (!from_one) return from_one.error();
+      if (*from_one >= max_from_one) return Waiting::kTooManyFromOne;
       auto waiting = s.Grants().CountWaitingUnverified(lapsed_before);
       if (!waiting) return waiting.error();
-      if (*waiting >= max_waiting) return false;
+      if (*waiting >= max_waiting) return Waiting::kTooMany;
       if (auto created = s.Grants().CreateGrantRequest(request, grant); !created) return created.error();
-      return true;
+      return Waiting::kCreated;
     };
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());
-    if (!*created) co_return TooManyWaiting(max_waiting);
+    if (*created == Waiting::kTooMany) co_return TooManyWaiting(max_waiting);
+    if (*created == Waiting::kTooManyFromOne) co_return TooManyWaitingFromOne(max_from_one);
     ctx_.audit.Record(GrantEvent(audit_kind::kGrantRequested, "app:" + grant.id, grant,
                                  json::object{{"flow", "grant_request"}, {"address", exchange.PeerAddress()}}));
     domain::Grant view{grant, *scope};

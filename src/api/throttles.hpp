@@ -6,6 +6,8 @@
 // A throttled caller gets 429 with Retry-After; a throttle whose table of keys is full gets 503.
 // Thread-safety: the throttles may be used from any thread.
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -44,6 +46,8 @@ struct Throttles {
   static constexpr int64_t kTokensPerGrant = 60;
   // Unverified requests waiting for a decision at once: enough for real apps, too few to bury them.
   static constexpr int64_t kMaxWaitingGrantRequests = 100;
+  // Of those, from one address (as AddressKey keys it): a tenth, at least one.
+  static constexpr int64_t WaitingFromOneAddress(int64_t max_waiting) { return std::max<int64_t>(1, max_waiting / 10); }
 
   domain::KeyedThrottle device_authorizations_by_address{kDeviceAuthorizationsPerAddress, kWindowSeconds, kMaxKeys};
   domain::KeyedThrottle device_authorizations_by_client{kDeviceAuthorizationsPerClient, kWindowSeconds, kMaxKeys};

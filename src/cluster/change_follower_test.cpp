@@ -41,7 +41,8 @@ class ChangeFollowerTest : public ::testing::Test {
     g.scope_json = R"({"provider":"openai","models":["gpt-4o-mini"],"capabilities":["chat"]})";
     g.created_at = 100;
     g.request_secret_hash = "h";
-    EXPECT_TRUE(there_->Grants().CreateGrantRequest({g.request_id, "App", "https://app.example", g.scope_json, "because", 100}, g));
+    EXPECT_TRUE(there_->Grants().CreateGrantRequest(
+        {g.request_id, "App", "https://app.example", g.scope_json, "because", 100, ""}, g));
     g = there_->Grants().GetGrant(id).value();
     g.status = store::GrantStatus::kApproved;
     g.approved_at = 100;

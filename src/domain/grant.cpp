@@ -41,7 +41,7 @@ std::optional<Error> UnusableReason(const store::GrantRecord& grant, UnixSeconds
 NewRequest MakeGrantRequest(std::string app_name, std::string app_url, std::string reason, const Scope& scope,
                             std::string request_secret_hash, UnixSeconds now) {
   NewRequest r;
-  r.request = store::GrantRequestRecord{RandomUuid(), app_name, app_url, ScopeToJsonText(scope), reason, now};
+  r.request = store::GrantRequestRecord{RandomUuid(), app_name, app_url, ScopeToJsonText(scope), reason, now, ""};
   store::GrantRecord& g = r.grant;
   g.id = RandomUuid();
   g.request_id = r.request.id;

@@ -29,8 +29,8 @@ constexpr TableCopy kTables[] = {
     {"owners", "id, username, password_hash, created_at", "id, username, password_hash, created_at", "ttti"},
     {"sessions", "id_hash, owner_id, csrf_token, created_at, last_seen_at",
      "id_hash, owner_id, csrf_token, created_at, last_seen_at", "tttii"},
-    {"grant_requests", "id, app_name, app_url, scope_json, reason, created_at",
-     "id, app_name, app_url, scope_json, reason, created_at", "ttttti"},
+    {"grant_requests", "id, app_name, app_url, scope_json, reason, created_at, requested_from",
+     "id, app_name, app_url, scope_json, reason, created_at, requested_from", "tttttit"},
     // What running brokers still leased is counted as lost, as a broker would count it.
     {"grants",
      "id, request_id, app_name, app_url, reason, scope_json, max_requests, status, created_at, expires_at, "

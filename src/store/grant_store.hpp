@@ -25,6 +25,9 @@ struct GrantRequestRecord {
   std::string scope_json;
   std::string reason;
   UnixSeconds created_at = 0;
+  // Where an unverified request (POST /grant-requests) came from, as the throttles key addresses
+  // (domain::AddressKey): one address's share of those waiting is bounded. Empty for the others.
+  std::string requested_from;
 };
 
 struct GrantRecord {
@@ -106,6 +109,8 @@ class GrantStore {
   virtual Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) = 0;
   // How many unverified requests still wait for a decision (pending, made after `made_after`).
   virtual Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) = 0;
+  // Of those, the ones requested from `address` (GrantRequestRecord::requested_from).
+  virtual Result<int64_t> CountWaitingUnverifiedFrom(std::string_view address, UnixSeconds made_after) = 0;
   // Every grant that is approved, for warming the grant cache at start.
   virtual Result<std::vector<GrantRecord>> ListApprovedGrants() = 0;
   // Writes every mutable field of `grant` and bumps its version, provided the stored version is

@@ -36,7 +36,7 @@ namespace ap::store {
 namespace {
 
 GrantRequestRecord Request(const std::string& id, UnixSeconds at) {
-  return {id, "App " + id, "https://app.example", R"({"provider":"openai"})", "because", at};
+  return {id, "App " + id, "https://app.example", R"({"provider":"openai"})", "because", at, ""};
 }
 
 GrantRecord PendingGrant(const std::string& id, UnixSeconds at, std::optional<int64_t> max_requests = {}) {
@@ -252,6 +252,29 @@ TEST_P(StoreTest, WaitingUnverifiedRequestsPageApart) {
   query.waiting_unverified_after = 400;
   query.limit = 1;
   EXPECT_EQ(WalkGrantPages(*store_, query), (std::vector<std::string>{"c", "b", "a"}));
+}
+
+// One address's unverified requests still waiting, made after the cutoff: not another address's,
+// nor one decided, verified or lapsed.
+TEST_P(StoreTest, WaitingUnverifiedRequestsAreCountedByTheirAddress) {
+  auto ask = [&](const std::string& id, UnixSeconds at, const std::string& from, bool verified = false) {
+    GrantRequestRecord r = Request("req-" + id, at);
+    r.requested_from = from;
+    GrantRecord g = PendingGrant(id, at);
+    g.verified = verified;
+    EXPECT_TRUE(store_->Grants().CreateGrantRequest(r, g));
+    return g;
+  };
+  ask("lapsed", 100, "10.0.0.1");
+  ask("a", 500, "10.0.0.1");
+  ask("b", 501, "10.0.0.1");
+  Approve(ask("decided", 502, "10.0.0.1"));
+  ask("verified", 503, "10.0.0.1", true);
+  ask("elsewhere", 504, "10.0.0.2");
+  EXPECT_EQ(store_->Grants().CountWaitingUnverifiedFrom("10.0.0.1", 400).value(), 2);
+  EXPECT_EQ(store_->Grants().CountWaitingUnverifiedFrom("10.0.0.2", 400).value(), 1);
+  EXPECT_EQ(store_->Grants().CountWaitingUnverifiedFrom("10.0.0.3", 400).value(), 0);
+  EXPECT_EQ(store_->Grants().CountWaitingUnverified(400).value(), 3);
 }
 
 TEST_P(StoreTest, EventsAndUsageRowsPage) {

@@ -321,7 +321,11 @@ test('POST /grant-requests is throttled per address (429 with Retry-After); othe
 
 test('the number of waiting unverified requests is bounded; denying them makes room', async () => {
   const b = await startBroker({ env: { AIPASSPORT_GRANT_REQUESTS_MAX_WAITING: '3' } });
-  for (let i = 0; i < 3; i++) assert.equal((await grantRequest(b, { appName: `W${i}` })).status, 201);
+  // From three addresses: one address's share is a tenth of the bound, at least one.
+  const from = (i) => `127.0.1.${i + 1}`;
+  const ask = (i, appName) => nodeCall(b.url, 'POST', '/grant-requests', { agent: agentFrom(from(i)),
+    body: { appName, appUrl: 'https://app.example', scope: SCOPES.openai } });
+  for (let i = 0; i < 3; i++) assert.equal((await ask(i, `W${i}`)).status, 201);
   const full = await grantRequest(b, { appName: 'One too many' });
   assert.equal(full.status, 503);
   assert.equal(full.json.type, 'too_many_waiting_requests');
@@ -330,6 +334,22 @@ test('the number of waiting unverified requests is bounded; denying them makes r
   assert.equal(grants.length, 3, 'nothing was stored');
   await call(b.url, 'POST', '/grant-requests/deny', { token: b.ownerToken, body: { unverified: true } });
   assert.equal((await grantRequest(b, { appName: 'After' })).status, 201);
+  await b.stop();
+});
+
+test('one address cannot fill the bound on waiting requests: its share is a tenth, and the others go on', async () => {
+  const b = await startBroker();
+  const ask = (from, appName) => nodeCall(b.url, 'POST', '/grant-requests', { agent: agentFrom(from),
+    body: { appName, appUrl: 'https://flood.example', scope: SCOPES.openai } });
+  for (let i = 0; i < 10; i++) assert.equal((await ask('127.0.2.1', `Flood ${i}`)).status, 201);
+  const refused = await ask('127.0.2.1', 'Flood 10');
+  assert.equal(refused.status, 429);
+  assert.equal(refused.json.type, 'too_many_waiting_requests');
+  assert.match(refused.json.error, /10 unverified requests from this address/);
+  assert.ok(Number(refused.headers['retry-after']) > 0);
+  assert.equal((await ask('127.0.2.2', 'Honest app')).status, 201, 'another address still asks');
+  const waiting = (await call(b.url, 'GET', '/grants', { token: b.ownerToken })).json;
+  assert.equal(waiting.length, 11, 'the refused request was not stored');
   await b.stop();
 });
 

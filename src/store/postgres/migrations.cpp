@@ -344,6 +344,13 @@ CREATE INDEX grants_by_client ON grants(client_id) WHERE client_id IS NOT NULL;
 CREATE INDEX grants_by_request ON grants(request_id);
 CREATE INDEX grants_pending_by_end ON grants(expires_at, id) WHERE status = 'pending';
 )sql"},
+    {15,
+     "an unverified request names the address it came from, so that one address's share of them is bounded "
+     "(SQLite 27)",
+     R"sql(
+ALTER TABLE grant_requests ADD COLUMN requested_from TEXT NOT NULL DEFAULT '';
+CREATE INDEX grant_requests_by_address ON grant_requests(requested_from, created_at) WHERE requested_from <> '';
+)sql"},
 };
 
 }  // namespace

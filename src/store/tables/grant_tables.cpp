@@ -54,13 +54,17 @@ const std::string kEndDescendantsBy =
     " SELECT id FROM subtree) AND (expires_at IS NULL OR expires_at > ?1) RETURNING id";
 #undef AP_SUBTREE
 const std::string kInsertRequest =
-    "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)";
+    "INSERT INTO grant_requests (id, app_name, app_url, scope_json, reason, created_at, requested_from) VALUES (?, ?, "
+    "?, ?, ?, ?, ?)";
 const std::string kLapsedRequests =
     "SELECT id, request_id FROM grants WHERE status = 'pending' AND expires_at < ? ORDER BY expires_at, id LIMIT ?";
 const std::string kDeletePendingGrant = "DELETE FROM grants WHERE id = ? AND status = 'pending'";
 const std::string kDeleteRequest = "DELETE FROM grant_requests WHERE id = ?";
 const std::string kCountWaiting =
     "SELECT COUNT(*) FROM grants WHERE status = 'pending' AND verified = 0 AND created_at > ?";
+const std::string kCountWaitingUnverifiedFrom =
+    "SELECT COUNT(*) FROM grant_requests r JOIN grants g ON g.request_id = r.id WHERE r.requested_from = ? "
+    "AND r.created_at > ? AND g.status = 'pending' AND g.verified = 0";
 const std::string kUpdateGrant =
     "UPDATE grants SET scope_json = ?, max_requests = ?, budget_micros = ?, status = ?, expires_at = ?, "
     "approved_at = ?, denied_at = ?, revoked_at = ?, notes = ?, owner_id = ?, key_label = ?, version = version + 1 "
@@ -162,6 +166,13 @@ Result<int64_t> GrantTables::CountWaitingUnverified(UnixSeconds made_after) {
   return q.Int(0);
 }
 
+Result<int64_t> GrantTables::CountWaitingUnverifiedFrom(std::string_view address, UnixSeconds made_after) {
+  Query q(db_.Prepare(kCountWaitingUnverifiedFrom));
+  q.Bind(address).Bind(made_after);
+  if (q.Step() != kRow) return db_.DbError("count waiting requests");
+  return q.Int(0);
+}
+
 Result<std::vector<GrantRecord>> GrantTables::ListApprovedGrants() {
   Query q(db_.Prepare(kSelectApproved));
   std::vector<GrantRecord> out;
@@ -225,6 +236,7 @@ Result<int64_t> GrantTables::PruneLapsedRequests(UnixSeconds before, int64_t lim
 Status GrantTables::InsertRequest(const GrantRequestRecord& r) {
   Query q(db_.Prepare(kInsertRequest));
   q.Bind(r.id).Bind(r.app_name).Bind(r.app_url).Bind(r.scope_json).Bind(r.reason).Bind(r.created_at);
+  q.Bind(r.requested_from);
   if (q.Step() != kDone) return db_.DbError("insert grant request");
   return {};
 }

@@ -17,6 +17,7 @@ class GrantTables final : public GrantStore {
   Result<GrantRecord> GetGrant(std::string_view id) override;
   Result<std::vector<GrantRecord>> ListGrantPage(const GrantQuery& query) override;
   Result<int64_t> CountWaitingUnverified(UnixSeconds made_after) override;
+  Result<int64_t> CountWaitingUnverifiedFrom(std::string_view address, UnixSeconds made_after) override;
   Result<std::vector<GrantRecord>> ListApprovedGrants() override;
   Result<GrantRecord> UpdateGrant(const GrantRecord& grant) override;
   Status AdoptOwnerlessGrants(std::string_view owner_id) override;
