@@ -56,10 +56,7 @@ class Watchdog : public asio::execution_context::service {
     auto now = Deadline::Clock::now();
     for (Deadline* d = head_; d; d = d->next_) {
       if (!d->Armed()) continue;
-      if (d->begun_ && d->begun_()) {
-        d->begun_ = nullptr;
-        d->at_ = std::min(d->at_, now + d->then_);
-      }
+      if (d->begun_ && d->begun_()) d->Begin(now);
       bool passed = d->at_ <= now;
       if (!passed && !d->Unwanted()) continue;
       d->Disarm();

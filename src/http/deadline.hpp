@@ -47,6 +47,11 @@ class Deadline {
     begun_ = std::move(begun);
     then_ = then;
   }
+  // The wait ArmUntilBegun armed has begun (a request's head read whole before a sweep saw a byte
+  // of it): from now, `then`. Nothing when no such test is pending.
+  void Begun() {
+    if (begun_) Begin(Clock::now());
+  }
   // Disarming also drops the tests EndWhen and ArmUntilBegun gave.
   void Disarm();
   // While armed, the socket is closed at the first sweep at which `unwanted()` returns true. It is
@@ -74,6 +79,10 @@ class Deadline {
 
  private:
   friend class Watchdog;
+  void Begin(Clock::time_point now) {
+    begun_ = nullptr;
+    at_ = now + then_;
+  }
   // The test's answer; false without one, or when it throws (the sweep goes on for the others).
   bool Unwanted() const;
   Watchdog& watchdog_;

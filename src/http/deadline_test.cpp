@@ -145,7 +145,7 @@ TEST(Deadline, ATestIsDroppedWhenTheDeadlineIsDisarmed) {
 }
 
 // A kept-alive connection's wait: long while nothing comes, the read timeout once the peer begins.
-TEST(Deadline, AWaitThatBegunHasTheShorterTimeoutFromTheSweepThatSeesIt) {
+TEST(Deadline, AWaitThatBegunHasTheReadTimeoutFromTheSweepThatSeesIt) {
   Pair pair;
   Deadline deadline(pair.ours);
   bool begun = false;
@@ -160,6 +160,39 @@ TEST(Deadline, AWaitThatBegunHasTheShorterTimeoutFromTheSweepThatSeesIt) {
   EXPECT_EQ(read_ec, asio::error::operation_aborted);
   EXPECT_TRUE(deadline.Passed());
   EXPECT_GE(Deadline::Clock::now() - started, 3 * Deadline::kSweep);
+}
+
+// A request that begins late in the idle wait has the whole read timeout, not what the idle
+// timeout has left.
+TEST(Deadline, AWaitThatBegunLateIsNotCutByWhatWasLeftOfTheIdleTimeout) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  bool begun = false;
+  deadline.ArmUntilBegun(std::chrono::milliseconds(600), std::chrono::seconds(30), [&] { return begun; });
+  char byte;
+  boost::system::error_code read_ec = asio::error::would_block;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  asio::steady_timer first_byte(pair.io, Deadline::kSweep + Deadline::kSweep / 2);
+  first_byte.async_wait([&](auto) { begun = true; });
+  pair.io.run_for(std::chrono::milliseconds(1500));  // well past the idle timeout's 600 ms
+  EXPECT_EQ(read_ec, asio::error::would_block) << "the wait goes on";
+  EXPECT_TRUE(pair.ours.is_open());
+  deadline.Disarm();
+}
+
+// A head read whole between two sweeps: its body has the read timeout from then.
+TEST(Deadline, AWaitToldItBegunHasTheReadTimeoutFromThen) {
+  Pair pair;
+  Deadline deadline(pair.ours);
+  deadline.ArmUntilBegun(std::chrono::milliseconds(300), std::chrono::seconds(30), [] { return false; });
+  deadline.Begun();
+  char byte;
+  boost::system::error_code read_ec = asio::error::would_block;
+  pair.ours.async_read_some(asio::buffer(&byte, 1), [&](auto ec, size_t) { read_ec = ec; });
+  pair.io.run_for(std::chrono::milliseconds(1000));
+  EXPECT_EQ(read_ec, asio::error::would_block) << "not cut at the idle timeout";
+  EXPECT_TRUE(pair.ours.is_open());
+  deadline.Disarm();
 }
 
 TEST(Deadline, AWaitThatNeverBeginsHasTheIdleTimeout) {

@@ -52,6 +52,8 @@ class Exchange {
   // Whether the client closed its side of the connection (or it broke), asked without waiting: a
   // handler that waits on something else (a provider thinking) learns that nobody waits for it.
   // A client that shuts down its sending side after its request counts as gone, as with nginx.
+  // False while a write of the answer waits on the client: that write's failure tells, once the
+  // handler has done what it does then (a relay counts what reached it meanwhile).
   virtual bool ClientLeft() const = 0;
   // How long the answer's writes waited for the client to take what it was sent (its receive
   // window full): an answer relayed meanwhile was not read from its source either.

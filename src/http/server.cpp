@@ -357,6 +357,7 @@ class SessionExchange final : public Exchange {
   // The peer's FIN (or a reset) shows as POLLRDHUP even behind bytes not read yet (a TLS
   // close_notify, a pipelined request).
   bool ClientLeft() const override {
+    if (writing_) return false;
     auto& socket = beast::get_lowest_layer(stream_);
     if (!socket.is_open()) return true;
     pollfd fd{socket.native_handle(), POLLRDHUP, 0};
@@ -372,7 +373,9 @@ class SessionExchange final : public Exchange {
   template <class Buffers>
   asio::awaitable<std::tuple<beast::error_code, size_t>> TimedWriteRest(const Buffers& buffers, size_t sent) {
     auto began = std::chrono::steady_clock::now();
+    writing_ = true;
     auto written = co_await WriteRest(stream_, buffers, sent);
+    writing_ = false;
     held_for_ += std::chrono::steady_clock::now() - began;
     co_return written;
   }
@@ -461,6 +464,7 @@ class SessionExchange final : public Exchange {
   size_t body_read_ = 0;                          // of a streamed body
   std::chrono::steady_clock::duration waited_{};  // by its reads
   std::chrono::steady_clock::duration held_for_{};  // by the answer's writes (ClientHeldFor)
+  bool writing_ = false;                            // a write waits on the client (ClientLeft)
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;
@@ -622,6 +626,12 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
   // Bounded like the headers: a chunk extension that never ends is refused, not held (a body is
   // moved out of it piece by piece).
   beast::flat_buffer buffer(kMaxBuffered);
+  // The deadline's begun test (ArmUntilBegun, below) looks into `buffer`: it goes with this frame,
+  // however the frame ends; the caller arms the deadline anew for what it does next.
+  struct DisarmAtEnd {
+    Deadline& deadline;
+    ~DisarmAtEnd() { deadline.Disarm(); }
+  } disarm_at_end{deadline};
   // Suspended sessions are destroyed with the I/O pool, after the Server: keep what they touch alive.
   auto stopping = stopping_;
   auto in_flight = in_flight_;
@@ -719,6 +729,7 @@ asio::awaitable<void> Server::ServeStream(Stream& stream, Deadline& deadline) {
       deadline.Arm(options_.read_timeout);
     first = false;
     auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, head_parser, kUseTuple);
+    deadline.Begun();  // a head read whole between two sweeps: its body has the read timeout from now
     auto one = serve_one(head_parser, ec);
     if (!co_await std::move(one)) break;
   }
