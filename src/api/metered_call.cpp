@@ -237,20 +237,25 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   if (!said_nothing && usage.output_unknown)
     used.output_tokens =
         std::max(used.output_tokens, std::min({usage.output_bound, worst_.use.output_tokens, output_cap_}));
-  // A stream cut before the provider's usage, of a model that reasons where no event shows it, or
-  // one whose app held the relay (it stopped reading, or read slowly, while the provider wrote on
-  // into buffers the broker could not count, past any running total it read): as much output as
-  // it could have made in the time it ran, within what was reserved.
-  bool held = usage.cut && usage.app_held_ms >= kHeldLongEnoughMs;
-  bool reasons_unseen = worst_.reasons_unseen || (price_ && price_->reasons_unseen);
-  if (!said_nothing && (held || (usage.output_unknown && reasons_unseen))) {
-    // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says
-    // faster). No overflow: at most 1e9 ms x 1e5 tokens a second x 128 answers.
+  // As fast as the price says the model writes (1,000 tokens a second unless an owner's entry says
+  // faster), for `ms`. No overflow: at most 1e9 ms x 1e5 tokens a second x 128 answers.
+  auto could_write_in = [&](int64_t ms) {
     int64_t rate = price_ ? price_->tokens_per_second : metering::kDefaultTokensPerSecond;
-    int64_t could = std::min(kMaxTokens, std::min<int64_t>(std::max<int64_t>(usage.streamed_ms, 0), kMaxTokens) * rate /
-                                             1000 * std::max<int64_t>(worst_.answers, 1));
-    used.output_tokens = std::min(std::max(used.output_tokens, could), std::min(worst_.use.output_tokens, output_cap_));
-  }
+    return std::min(kMaxTokens, std::min<int64_t>(std::max<int64_t>(ms, 0), kMaxTokens) * rate / 1000 *
+                                    std::max<int64_t>(worst_.answers, 1));
+  };
+  int64_t reserved_output = std::min(worst_.use.output_tokens, output_cap_);
+  // A stream cut before the provider's usage, of a model that reasons where no event shows it: as
+  // much output as it could have made in the time it ran, within what was reserved.
+  bool reasons_unseen = worst_.reasons_unseen || (price_ && price_->reasons_unseen);
+  if (!said_nothing && usage.output_unknown && reasons_unseen)
+    used.output_tokens = std::min(std::max(used.output_tokens, could_write_in(usage.streamed_ms)), reserved_output);
+  // A stream the app left after holding the relay (it stopped reading, or read slowly): while the
+  // relay waited on it, it read nothing from the provider, which wrote on into buffers on the way
+  // that the broker could not count, past any running total it read. As much more output as the
+  // provider could have written in that time, within what was reserved.
+  if (!said_nothing && !usage.closed && usage.app_held_ms >= kHeldLongEnoughMs)
+    used.output_tokens = std::min(used.output_tokens + could_write_in(usage.app_held_ms), reserved_output);
   used.images = worst_.use.images;
   used.image_kind = worst_.use.image_kind;
   used.partial_images = worst_.use.partial_images;  // as asked: the answer's usage does not count them apart

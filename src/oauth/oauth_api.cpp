@@ -941,6 +941,8 @@ class OAuthApi {
       co_await EndFamily(*used->fresh, "refresh token presented by another client");
       co_return TokenError(StatusCode::bad_request, "invalid_grant", "this refresh token belongs to another client");
     }
+    // A refusal from here on (the grant no longer usable) leaves the successor stored unheld: it is
+    // of a grant that gives nothing, and is pruned with it.
     co_return co_await IssueTokens(client, used->fresh->grant_id, used->fresh->family_id, jkt, ask,
                                    used->fresh->resources, std::move(successor));
   }

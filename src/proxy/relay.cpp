@@ -223,6 +223,7 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
     // What came may hold a built-in provider's own closing figures (a declared server may send
     // usage before its end).
     if (!usage_.closed || provider_.declared) EstimateCutOffUsage();
+    if (end == StreamEnd::kAppLeft) usage_.app_held_ms = exchange_.ClientHeldFor().count();
   } else if (events && EndedUnclosed()) {
     EstimateCutOffUsage();
   }
@@ -381,7 +382,6 @@ void Relay::EstimateCutOffUsage() {
   usage_.cut = true;
   usage_.streamed_ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - sent_at_).count();
-  usage_.app_held_ms = exchange_.ClientHeldFor().count();
 }
 
 // An event past the bound, which the stream ends in: the provider billed what it held all the same.

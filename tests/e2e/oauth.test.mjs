@@ -205,9 +205,8 @@ test('refresh tokens rotate; presenting a used one ends the whole family and the
   await assert.rejects(oauth.processRefreshTokenResponse(as, client, newest), (e) => e.error === 'invalid_grant');
 });
 
-// The refresh token presented is used up before its successor is stored. Had that store failed with
-// "try again", the app would present the used token again, which a replay does: its family and the
-// grant's access would end. So the answer is final, and the grant stays.
+// The refresh token presented is used up in the transaction that stores its successor: a failure
+// there uses nothing up, and the app, told to try again, presents the same token (not a replay).
 test('a refresh whose new token the broker could not store uses nothing up: the app tries again with the same token', async () => {
   const sql = (q) => execFileSync('sqlite3', ['-cmd', '.timeout 5000', `${broker.dataDir}/aipassport.db`, q]);
   const first = await codeFlow(client, oauth.None());

@@ -321,27 +321,25 @@ function rawCall(url, path, token, body) {
 }
 
 test('an app gone while the provider has not answered yet is cancelled upstream at once, and its call charged', async () => {
-  const slow = await startMock(['--latency-ms', '4000']);
+  const slow = await startMock(['--latency-ms', '8000']);
   const b = await startBroker({ mock: slow });
   try {
     const g = await approvedGrant(b, { ...SCOPES.openai, maxBudgetCents: 100 });
     const s = rawCall(b.url, '/openai/v1/chat/completions', g.token, chatBody('gpt-4o-mini', { max_tokens: 50 }));
     await sleep(300);  // the call is upstream, the provider silent (a model thinking)
-    const left = Date.now();
     s.destroy();
-    // Settled long before the provider would have answered: the broker noticed the app leave.
+    // Settled long before the provider would have answered (8 s): the broker noticed the app leave.
     const usage = await eventually(async () => {
       const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
       return u.totals.requests === 1 && u;
-    }, 'the call settled', 3000);
-    assert.ok(Date.now() - left < 2500, `settled ${Date.now() - left} ms after the app left`);
+    }, 'the call settled before the provider answered', 5000);
     assert.ok(usage.totals.costMicros > 0, 'charged: the provider had the call');
     const activity = await eventually(async () => {
       const a = (await call(b.url, 'GET', `/grants/${g.grantId}/activity`, { token: b.ownerToken })).json;
       return a.items.length === 1 && a;
     }, 'the call recorded');
     assert.equal(activity.items[0].status, 499, JSON.stringify(activity.items[0]));
-    await eventually(async () => (await mockStats(slow)).givenUp === 1, 'the provider found its caller gone', 8000);
+    await eventually(async () => (await mockStats(slow)).givenUp === 1, 'the provider found its caller gone', 12000);
   } finally {
     await b.stop();
     await slow.stop();
@@ -365,7 +363,7 @@ test('an app that stops reading a stream is charged what the provider could writ
       const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
       return u.totals.requests === 1 && u;
     }, 'the stream settled');
-    // At 1,000 tokens a second for the 2.5 s and more it ran, within the 20,000 reserved; the
+    // At 1,000 tokens a second for the 2.5 s it held the relay, within the 20,000 reserved; the
     // events that reached the broker held a few hundred at most.
     assert.ok(usage.totals.outputTokens >= 2000 && usage.totals.outputTokens <= 20000,
       `${usage.totals.outputTokens} output tokens`);
