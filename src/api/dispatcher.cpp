@@ -81,7 +81,7 @@ class DecoratedExchange final : public http::Exchange {
   bool AnswerStarted() const override { return inner_.AnswerStarted(); }
   std::string PeerAddress() const override { return inner_.PeerAddress(); }
   bool ClientLeft() const override { return inner_.ClientLeft(); }
-  std::chrono::milliseconds ClientHeldFor() const override { return inner_.ClientHeldFor(); }
+  std::chrono::milliseconds LastWriteWaited() const override { return inner_.LastWriteWaited(); }
   unsigned HeadStatus() const { return status_; }
 
  private:

@@ -13,9 +13,8 @@ namespace {
 
 // What a chat call may write when neither the app nor the price table says.
 constexpr int64_t kDefaultOutputLimit = 4096;
-// An app that kept the relay waiting this long, in all, before it left a stream, is charged for
-// the output the provider could have written meanwhile: a reader that keeps up never waits, and a
-// slow link's occasional wait adds up to less.
+// An app whose stream's last write waited this long when it left is charged for the output the
+// provider could have written meanwhile: a reader that keeps up never waits that long.
 constexpr int64_t kHeldLongEnoughMs = 1000;
 // The context window a call reads within: the longer one where it opens it and the model has one.
 int64_t ContextWindow(const metering::Price& price, bool wide) {
@@ -250,12 +249,13 @@ metering::Consumption MeteredCall::Used(const proxy::Usage& usage) const {
   bool reasons_unseen = worst_.reasons_unseen || (price_ && price_->reasons_unseen);
   if (!said_nothing && usage.output_unknown && reasons_unseen)
     used.output_tokens = std::min(std::max(used.output_tokens, could_write_in(usage.streamed_ms)), reserved_output);
-  // A stream the app left after holding the relay (it stopped reading, or read slowly): while the
-  // relay waited on it, it read nothing from the provider, which wrote on into buffers on the way
-  // that the broker could not count, past any running total it read. As much more output as the
-  // provider could have written in that time, within what was reserved.
+  // A stream the app left while a write to it waited (it stopped reading, or read slowly): the
+  // relay read nothing from the provider meanwhile, which wrote on into buffers on the way, not all
+  // of which reached the broker. At least what was counted before that write, and as much as the
+  // provider could have written while it waited, within what was reserved.
   if (!said_nothing && !usage.closed && usage.app_held_ms >= kHeldLongEnoughMs)
-    used.output_tokens = std::min(used.output_tokens + could_write_in(usage.app_held_ms), reserved_output);
+    used.output_tokens = std::max(
+        used.output_tokens, std::min(usage.output_before_hold + could_write_in(usage.app_held_ms), reserved_output));
   used.images = worst_.use.images;
   used.image_kind = worst_.use.image_kind;
   used.partial_images = worst_.use.partial_images;  // as asked: the answer's usage does not count them apart

@@ -271,9 +271,11 @@ class ReferenceApi {
     int64_t max_from_one = api::Throttles::WaitingFromOneAddress(max_waiting);
     UnixSeconds lapsed_before = now - domain::kPendingLifetimeSeconds;
     auto insert = [request, grant, max_waiting, max_from_one, lapsed_before](store::Store& s) -> Result<Waiting> {
-      auto from_one = s.Grants().CountWaitingUnverifiedFrom(request.requested_from, lapsed_before);
-      if (!from_one) return from_one.error();
-      if (*from_one >= max_from_one) return Waiting::kTooManyFromOne;
+      if (!request.requested_from.empty()) {  // empty: the connection is gone already
+        auto from_one = s.Grants().CountWaitingUnverifiedFrom(request.requested_from, lapsed_before);
+        if (!from_one) return from_one.error();
+        if (*from_one >= max_from_one) return Waiting::kTooManyFromOne;
+      }
       auto waiting = s.Grants().CountWaitingUnverified(lapsed_before);
       if (!waiting) return waiting.error();
       if (*waiting >= max_waiting) return Waiting::kTooMany;

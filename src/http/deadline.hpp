@@ -50,7 +50,7 @@ class Deadline {
   // The wait ArmUntilBegun armed has begun (a request's head read whole before a sweep saw a byte
   // of it): from now, `then`. Nothing when no such test is pending.
   void Begun() {
-    if (begun_) Begin(Clock::now());
+    if (begun_ && Armed()) Begin(Clock::now());
   }
   // Disarming also drops the tests EndWhen and ArmUntilBegun gave.
   void Disarm();

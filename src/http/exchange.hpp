@@ -55,9 +55,9 @@ class Exchange {
   // False while a write of the answer waits on the client: that write's failure tells, once the
   // handler has done what it does then (a relay counts what reached it meanwhile).
   virtual bool ClientLeft() const = 0;
-  // How long the answer's writes waited for the client to take what it was sent (its receive
+  // How long the answer's last write waited for the client to take what it was sent (its receive
   // window full): an answer relayed meanwhile was not read from its source either.
-  virtual std::chrono::milliseconds ClientHeldFor() const = 0;
+  virtual std::chrono::milliseconds LastWriteWaited() const = 0;
 
   RequestNotes notes;
 };

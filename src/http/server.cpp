@@ -339,6 +339,7 @@ class SessionExchange final : public Exchange {
     started_ = true;
     std::array<asio::const_buffer, 2> pieces{asio::buffer(out), asio::buffer(body.data(), body.size())};
     Deadline::Wait wait(deadline_, options_.read_timeout);
+    last_write_waited_ = {};
     auto [ec, n] = SendWithoutWaiting(stream_, pieces);  // usually all of it (WriteRest says why)
     if (!ec && n < out.size() + body.size()) std::tie(ec, n) = co_await TimedWriteRest(pieces, n);
     out.clear();
@@ -364,20 +365,25 @@ class SessionExchange final : public Exchange {
     return ::poll(&fd, 1, 0) == 1 && (fd.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
   }
 
-  std::chrono::milliseconds ClientHeldFor() const override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(held_for_);
+  std::chrono::milliseconds LastWriteWaited() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(last_write_waited_);
   }
 
  private:
-  // The rest of a write the socket did not take at once, timed (ClientHeldFor).
+  // The rest of a write the socket did not take at once, timed (LastWriteWaited), and marked as
+  // under way (ClientLeft) however it ends.
   template <class Buffers>
   asio::awaitable<std::tuple<beast::error_code, size_t>> TimedWriteRest(const Buffers& buffers, size_t sent) {
-    auto began = std::chrono::steady_clock::now();
-    writing_ = true;
-    auto written = co_await WriteRest(stream_, buffers, sent);
-    writing_ = false;
-    held_for_ += std::chrono::steady_clock::now() - began;
-    co_return written;
+    struct Timed {
+      SessionExchange& exchange;
+      std::chrono::steady_clock::time_point began = std::chrono::steady_clock::now();
+      explicit Timed(SessionExchange& e) : exchange(e) { exchange.writing_ = true; }
+      ~Timed() {
+        exchange.writing_ = false;
+        exchange.last_write_waited_ = std::chrono::steady_clock::now() - began;
+      }
+    } timed(*this);
+    co_return co_await WriteRest(stream_, buffers, sent);
   }
 
   // How long the next read of the body may wait: the read timeout, within what the body has earned
@@ -447,6 +453,7 @@ class SessionExchange final : public Exchange {
     if (last && !until_close_) add(kLastChunk.data(), kLastChunk.size());
     std::span<const asio::const_buffer> used(buffers.data(), count);
     Deadline::Wait wait(deadline_, options_.read_timeout);
+    last_write_waited_ = {};
     auto [ec, n] = SendWithoutWaiting(stream_, used);  // usually all of it (WriteRest says why)
     if (!ec && n < beast::buffer_bytes(used)) std::tie(ec, n) = co_await TimedWriteRest(used, n);
     held_head_.clear();
@@ -463,8 +470,8 @@ class SessionExchange final : public Exchange {
   bool continue_pending_ = false;
   size_t body_read_ = 0;                          // of a streamed body
   std::chrono::steady_clock::duration waited_{};  // by its reads
-  std::chrono::steady_clock::duration held_for_{};  // by the answer's writes (ClientHeldFor)
-  bool writing_ = false;                            // a write waits on the client (ClientLeft)
+  std::chrono::steady_clock::duration last_write_waited_{};  // LastWriteWaited
+  bool writing_ = false;                                     // a write waits on the client (ClientLeft)
   bool keep_alive_ = true;
   const std::atomic<bool>* stopping_ = nullptr;
   bool started_ = false;

@@ -223,7 +223,6 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
     // What came may hold a built-in provider's own closing figures (a declared server may send
     // usage before its end).
     if (!usage_.closed || provider_.declared) EstimateCutOffUsage();
-    if (end == StreamEnd::kAppLeft) usage_.app_held_ms = exchange_.ClientHeldFor().count();
   } else if (events && EndedUnclosed()) {
     EstimateCutOffUsage();
   }
@@ -435,6 +434,9 @@ std::function<bool()> Relay::Unwanted() {
 // events): the provider bills them all the same. Nothing is waited for that has not arrived, and
 // the connection is closed after kCountArrivedFor whatever still comes.
 awaitable<Relay::StreamEnd> Relay::CountArrived(http::UpstreamAnswer& open, SseSplitter& splitter) {
+  // How long the write that failed waited on the app, and what was counted before it (Usage).
+  usage_.app_held_ms = exchange_.LastWriteWaited().count();
+  usage_.output_before_hold = OutputSoFar();
   while (OutputSoFar() < cut_at_ && !splitter.TooLong()) {
     auto piece = co_await open.ReadArrived(kCountArrivedFor);
     if (!piece || piece->empty()) break;

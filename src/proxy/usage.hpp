@@ -36,9 +36,11 @@ struct Usage {
   // its output: output_tokens counts its events only.
   bool output_unknown = false;
   int64_t streamed_ms = 0;
-  // Of a stream the app left: how long it held the relay, not taking what it was sent. The relay
-  // read nothing from the provider meanwhile, which wrote on into buffers on the way, uncounted.
+  // Of a stream the app left while a write to it waited: how long the write waited, and the output
+  // counted before it. The relay read nothing from the provider meanwhile, which wrote on into
+  // buffers on the way, not all of which reached the broker to be counted.
   int64_t app_held_ms = 0;
+  int64_t output_before_hold = 0;
   // Of such a stream on a grant with a budget: the bytes of output its events held (OutputBytesOfEvent),
   // more than the tokens they carried, which are charged up to it within what was reserved.
   int64_t output_bound = 0;

@@ -349,7 +349,7 @@ CREATE INDEX grants_pending_by_end ON grants(expires_at, id) WHERE status = 'pen
      "(SQLite 27)",
      R"sql(
 ALTER TABLE grant_requests ADD COLUMN requested_from TEXT NOT NULL DEFAULT '';
-CREATE INDEX grant_requests_by_address ON grant_requests(requested_from, created_at) WHERE requested_from <> '';
+CREATE INDEX grant_requests_by_address ON grant_requests(requested_from, created_at);
 )sql"},
 };
 
