@@ -146,27 +146,17 @@ constexpr std::string_view kLimitFields[] = {"maxBudgetCents", "maxRequests", "r
                                              "maxConcurrent"};
 static_assert(std::size(kLimitFields) == std::bit_width(api::kEveryLimit));
 
-// The owner has not decided the requests already waiting; more would only bury them.
 // Whether an unverified request was stored, or which bound on those waiting refused it.
 enum class Waiting { kCreated, kTooMany, kTooManyFromOne };
 
-// 429: the caller's own share is full; the others may still ask.
-Response TooManyWaitingFromOne(int64_t max_from_one) {
+// The owner has not decided the requests already waiting; more would only bury them. 503 when all
+// of them are taken; 429 when the caller's address has its share (the others may still ask).
+Response TooManyWaiting(Waiting bound, int64_t max) {
+  bool from_one = bound == Waiting::kTooManyFromOne;
   Response res = http::JsonResponse(
-      StatusCode::too_many_requests,
-      json::object{{"error", std::to_string(max_from_one) +
-                                 " unverified requests from this address are already waiting for the owner's "
-                                 "decision; try again later"},
-                   {"type", "too_many_waiting_requests"}});
-  res.set(http::bhttp::field::retry_after, "300");
-  return res;
-}
-
-Response TooManyWaiting(int64_t max_waiting) {
-  Response res = http::JsonResponse(
-      StatusCode::service_unavailable,
-      json::object{{"error", std::to_string(max_waiting) +
-                                 " unverified requests are already waiting for the owner's decision; try again later"},
+      from_one ? StatusCode::too_many_requests : StatusCode::service_unavailable,
+      json::object{{"error", std::to_string(max) + " unverified requests " + (from_one ? "from this address " : "") +
+                                 "are already waiting for the owner's decision; try again later"},
                    {"type", "too_many_waiting_requests"}});
   res.set(http::bhttp::field::retry_after, "300");
   return res;
@@ -264,9 +254,9 @@ class ReferenceApi {
     auto [request, grant] =
         domain::MakeGrantRequest(*app_name, *app_url, reason, *scope, crypto::Sha256Hex(secret), now);
     request.requested_from = domain::AddressKey(exchange.PeerAddress());
-    // Counted and inserted in one step on the store thread, so concurrent requests cannot overshoot:
-    // at most max_waiting in all, and a tenth of them from one address, which could otherwise fill
-    // the whole bound and shut out every other app for a day.
+    // Counted and inserted in one step on the store thread, so concurrent requests to this broker
+    // cannot overshoot: at most max_waiting in all, and a tenth of them from one address, which
+    // could otherwise fill the whole bound and shut out every other app for a day.
     int64_t max_waiting = ctx_.throttles.max_waiting_grant_requests;
     int64_t max_from_one = api::Throttles::WaitingFromOneAddress(max_waiting);
     UnixSeconds lapsed_before = now - domain::kPendingLifetimeSeconds;
@@ -284,8 +274,8 @@ class ReferenceApi {
     };
     auto created = co_await OnStore(ctx_, std::move(insert));
     if (!created) co_return http::ErrorResponse(created.error());
-    if (*created == Waiting::kTooMany) co_return TooManyWaiting(max_waiting);
-    if (*created == Waiting::kTooManyFromOne) co_return TooManyWaitingFromOne(max_from_one);
+    if (*created != Waiting::kCreated)
+      co_return TooManyWaiting(*created, *created == Waiting::kTooMany ? max_waiting : max_from_one);
     ctx_.audit.Record(GrantEvent(audit_kind::kGrantRequested, "app:" + grant.id, grant,
                                  json::object{{"flow", "grant_request"}, {"address", exchange.PeerAddress()}}));
     domain::Grant view{grant, *scope};

@@ -710,17 +710,24 @@ class OAuthApi {
     if (auto refused = CheckAsk(ask, *grant, granted, audiences)) co_return std::move(*refused);
     const bool refreshed = !refreshed_to.empty();
     std::string refresh = refreshed ? std::move(refreshed_to) : RandomToken(32);
-    store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),    std::move(family), grant_id, client.id, now,
-                                     client.confidential ? "" : jkt, granted};
-    auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
-    if (auto stored = refreshed ? Status{} : co_await api::OnStore(ctx_, std::move(insert)); !stored) {
-      // The code or device code presented is used up by now: told to try again, the
-      // app would present it again, and a credential presented twice ends the grant's access (a
-      // replay). So the answer is final: the app starts its sign-in again, and the grant stays.
-      spdlog::error("tokens for grant {} not issued: the new refresh token was not stored: {}", grant_id,
-                    stored.error().message);
-      co_return TokenError(StatusCode::bad_request, "invalid_grant",
-                           "the broker could not store new tokens, and what was presented is used up: sign in again");
+    if (!refreshed) {
+      store::RefreshTokenRecord record{crypto::Sha256Hex(refresh),
+                                       std::move(family),
+                                       grant_id,
+                                       client.id,
+                                       now,
+                                       client.confidential ? "" : jkt,
+                                       granted};
+      auto insert = [record](store::Store& s) { return s.OAuth().CreateRefreshToken(record); };
+      if (auto stored = co_await api::OnStore(ctx_, std::move(insert)); !stored) {
+        // The code or device code presented is used up by now: told to try again, the app would
+        // present it again, and a credential presented twice ends the grant's access (a replay).
+        // So the answer is final: the app starts its sign-in again, and the grant stays.
+        spdlog::error("tokens for grant {} not issued: the new refresh token was not stored: {}", grant_id,
+                      stored.error().message);
+        co_return TokenError(StatusCode::bad_request, "invalid_grant",
+                             "the broker could not store new tokens, and what was presented is used up: sign in again");
+      }
     }
     auto token = ctx_.tokens.Issue(grant->record.id, grant->record.expires_at, client.id, jkt, audiences);
     ctx_.audit.Record(api::GrantEvent(refreshed ? api::audit_kind::kTokenRefreshed : api::audit_kind::kTokenIssued,
