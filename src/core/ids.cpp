@@ -25,6 +25,15 @@ std::string RandomBytes(size_t bytes) {
 
 std::string RandomToken(size_t bytes) { return Base64UrlEncode(RandomBytes(bytes)); }
 
+int64_t RandomNumberId() {
+  uint64_t n = 0;
+  while (n == 0) {
+    FillRandom(reinterpret_cast<unsigned char*>(&n), sizeof n);
+    n >>= 1;
+  }
+  return static_cast<int64_t>(n);
+}
+
 std::string RandomCode(std::string_view alphabet, size_t length) {
   std::string out;
   size_t limit = 256 - 256 % alphabet.size();  // reject the tail that would favour the first letters

@@ -6,6 +6,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/ids.hpp"
 #include "core/money.hpp"
 
 namespace ap::metering {
@@ -121,6 +122,12 @@ struct Account {
   // to the store, so that its waiting calls do not hold the store thread up one after another.
   Clock::time_point store_refused_until;
   Error store_refusal;
+  // Writes to the grant's lease whose answer was lost (their connection dropped as they committed,
+  // say): the take is looked up, the return sent again with its id, before the next top-up or
+  // return of the lease (ResolveDoubts); until then the store counts both as held by this broker.
+  store::WriteId take_in_doubt = 0;
+  store::WriteId return_in_doubt = 0;
+  store::Lease doubtful_return;
 };
 
 // ---- Ticket ----
@@ -330,15 +337,82 @@ std::optional<int64_t> TakeFromLease(Account& a, const store::GrantRecord& g, co
   return micros;
 }
 
+// What an account gives back to the store.
+struct Unused {
+  std::shared_ptr<Account> account;
+  store::Lease lease;
+};
+
 // Moves what the account's lease holds and no call reserved into `unused`, to give back to the
-// store; under the account's lock. The next call tops the lease up again.
-void TakeUnreserved(Account& a, std::vector<std::pair<std::string, store::Lease>>& unused) {
+// store (ReturnToStore), also when it is nothing but the account has writes in doubt to resolve; under
+// the account's lock. Returns whether it did. The next call tops the lease up again.
+bool TakeUnreserved(const std::shared_ptr<Account>& account, std::vector<Unused>& unused) {
+  Account& a = *account;
   store::Lease back{std::max<int64_t>(a.lease_micros, 0) + a.recalled.micros, a.lease_requests + a.recalled.requests};
+  bool doubts = a.take_in_doubt != 0 || a.return_in_doubt != 0;
+  if ((back.micros <= 0 && back.requests <= 0) && !doubts) return false;
   a.recalled = {};
-  if (back.micros <= 0 && back.requests <= 0) return;
-  unused.push_back({a.grant_id, back});
+  unused.push_back({account, back});
   a.lease_micros = std::min<int64_t>(a.lease_micros, 0);  // a debt stays: the store has it already
   a.lease_requests = 0;
+  return true;
+}
+
+// Whether a failed take may have been applied all the same: any failure but the store's refusal.
+bool MayHaveBeenApplied(const Error& e) {
+  return e.code != Errc::kLimitReached && e.code != Errc::kBudgetExceeded && e.code != Errc::kUnauthorized &&
+         e.code != Errc::kNotFound;
+}
+
+// On the store thread: learns what the account's writes in doubt did, before any other write to
+// its lease (the store remembers only the last take and return of each). What a take in doubt
+// lent goes back with the next return (the calls it was for were refused); a return in doubt is
+// sent again with its id. Fails while either is still in doubt.
+Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& account) {
+  store::WriteId take, give;
+  store::Lease given;
+  {
+    std::lock_guard lock(account.mutex);
+    take = account.take_in_doubt;
+    give = account.return_in_doubt;
+    given = account.doubtful_return;
+  }
+  if (take != 0) {
+    auto taken = store.Metering().LeaseTaken(account.grant_id, node_id, take);
+    if (!taken) return taken.error();
+    std::lock_guard lock(account.mutex);
+    account.take_in_doubt = 0;
+    if (*taken) {
+      account.recalled.micros = AddMicros(account.recalled.micros, (*taken)->micros);
+      account.recalled.requests += (*taken)->requests;
+    }
+  }
+  if (give != 0) {
+    if (auto sent = store.Metering().ReturnLease(account.grant_id, node_id, given, give); !sent) return sent;
+    std::lock_guard lock(account.mutex);
+    account.return_in_doubt = 0;
+    account.doubtful_return = {};
+  }
+  return {};
+}
+
+// On the store thread: gives back to the store `unused` and what the account holds for it
+// (`recalled`), once the account's doubts are resolved. Unresolved, all of it stays with the
+// account (in `recalled`), to go back with its next return.
+void ReturnToStore(store::Store& store, const std::string& node_id, Account& account, store::Lease unused = {}) {
+  bool resolved = static_cast<bool>(ResolveDoubts(store, node_id, account));
+  {
+    std::lock_guard lock(account.mutex);
+    unused.micros = AddMicros(unused.micros, std::exchange(account.recalled.micros, 0));
+    unused.requests += std::exchange(account.recalled.requests, 0);
+    if (!resolved) account.recalled = unused;
+    if (!resolved || (unused.micros <= 0 && unused.requests <= 0)) return;
+  }
+  store::WriteId write = RandomNumberId();
+  if (store.Metering().ReturnLease(account.grant_id, node_id, unused, write)) return;
+  std::lock_guard lock(account.mutex);
+  account.return_in_doubt = write;
+  account.doubtful_return = unused;
 }
 
 // Whether calls have used three quarters of what the last top-up left in the lease, in either
@@ -422,13 +496,19 @@ void NoteTopped(Account& account, int64_t micros, int64_t requests) {
 // thread when its meter is gone (a test's).
 Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Account& account,
                           const std::string& grant_id, const TopUpBasis& basis, Clock::time_point asked_at) {
-  // What calls gave back after a recall goes to the store first: the top-up leases under the new limits.
-  store::Lease recalled;
+  std::optional<Error> held;  // the store's last refusal, still held, or why the doubts stay
   {
     std::lock_guard lock(account.mutex);
-    recalled = std::exchange(account.recalled, {});
+    if (Clock::now() < account.store_refused_until) held = account.store_refusal;
   }
-  if (recalled.micros > 0 || recalled.requests > 0) (void)store.Metering().ReturnLease(grant_id, node_id, recalled);
+  // What calls gave back after a recall goes to the store first: the top-up leases under the new
+  // limits. Before it, what earlier writes in doubt did: until the store says, it is not written to.
+  if (!held) {
+    ReturnToStore(store, node_id, account);
+    std::lock_guard lock(account.mutex);
+    if (account.take_in_doubt != 0)
+      held = MakeError(Errc::kUnavailable, "The grant's last lease could not be confirmed yet; retry");
+  }
   store::Lease need, want, waiting;
   int64_t waits_asked = 0;
   {
@@ -448,16 +528,13 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
       return {};
     }
   }
-  std::optional<Error> held;  // the store's last refusal, still held
-  {
-    std::lock_guard lock(account.mutex);
-    if (Clock::now() < account.store_refused_until) held = account.store_refusal;
-  }
   Clock::time_point sent = Clock::now();
+  store::WriteId write = RandomNumberId();
   Result<store::Lease> lease =
-      held ? Result<store::Lease>(*held) : store.Metering().TakeLease(grant_id, node_id, need, want);
+      held ? Result<store::Lease>(*held) : store.Metering().TakeLease(grant_id, node_id, need, want, write);
   std::lock_guard lock(account.mutex);
   --account.top_ups_in_flight;
+  if (!held && !lease && MayHaveBeenApplied(lease.error())) account.take_in_doubt = write;
   Clock::time_point now = Clock::now();
   if (!held && !lease && now - sent >= kSlowRefusal &&
       (lease.error().code == Errc::kUnavailable || lease.error().code == Errc::kStorageUnavailable)) {
@@ -680,50 +757,48 @@ void Meter::ReturnIdleLeases(Clock::duration idle) { ReturnLeases(Clock::now() -
 void Meter::ReturnUnreservedLeases() { ReturnLeases(Clock::time_point::max(), true); }
 
 void Meter::ReturnLeasesOf(std::string_view grant_id) {
-  std::vector<std::pair<std::string, store::Lease>> unused;
-  auto recall = [&unused](Account& a) {
-    std::lock_guard account_lock(a.mutex);
+  std::vector<Unused> unused;
+  auto recall = [&unused](const std::shared_ptr<Account>& a) {
+    std::lock_guard account_lock(a->mutex);
     TakeUnreserved(a, unused);
-    ++a.recalls;
+    ++a->recalls;
   };
   {
     std::lock_guard lock(mutex_);
     if (grant_id.empty()) {
-      for (auto& [id, account] : accounts_) recall(*account);
+      for (auto& [id, account] : accounts_) recall(account);
     } else {
       // The grant's own account at once; the others only where some grant below another is in use
       // (a burst of changes, a tree revoked, then costs a lookup each, not a walk of every account).
-      if (auto own = accounts_.find(std::string(grant_id)); own != accounts_.end()) recall(*own->second);
+      if (auto own = accounts_.find(std::string(grant_id)); own != accounts_.end()) recall(own->second);
       if (children_ > 0)
         for (auto& [id, account] : accounts_)
           if (std::find(account->ancestors.begin(), account->ancestors.end(), grant_id) != account->ancestors.end())
-            recall(*account);
+            recall(account);
     }
   }
-  for (const auto& [id, lease] : unused) (void)store_.Metering().ReturnLease(id, options_.node_id, lease);
+  for (const auto& [account, lease] : unused) ReturnToStore(store_, options_.node_id, *account, lease);
 }
 
 void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
-  std::vector<std::pair<std::string, store::Lease>> unused;
+  std::vector<Unused> unused;
   {
     std::lock_guard lock(mutex_);
     for (auto it = accounts_.begin(); it != accounts_.end();) {
       Account& a = *it->second;
       std::lock_guard account_lock(a.mutex);
       bool idle = a.in_flight == 0 && a.last_used < unused_since;
-      if (idle || busy_too) TakeUnreserved(a, unused);
+      bool returning = (idle || busy_too) && TakeUnreserved(it->second, unused);
       // Its buckets go only once they would be full again (a minute without calls and no debt):
-      // dropping them sooner would hand a grant that paused a fresh minute's allowance.
-      bool forgettable = idle && a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&
-                         a.tokens.level >= 0;
+      // dropping them sooner would hand a grant that paused a fresh minute's allowance. One giving
+      // something back stays for a later round: what the store does not take stays with it.
+      bool forgettable = idle && !returning && a.last_used < Clock::now() - std::chrono::minutes(1) &&
+                         a.requests.level >= 0 && a.tokens.level >= 0;
       if (forgettable && !a.ancestors.empty()) --children_;
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }
-  // A return that fails is not tried again: one whose commit was lost in transit would be applied
-  // twice, and the store would count less than this broker holds (a looser budget). What it did not
-  // return counts as lost spend when the broker stops: stricter, never looser.
-  for (const auto& [grant_id, lease] : unused) (void)store_.Metering().ReturnLease(grant_id, options_.node_id, lease);
+  for (const auto& [account, lease] : unused) ReturnToStore(store_, options_.node_id, *account, lease);
 }
 
 std::string FormatResetTime(int64_t ms) {

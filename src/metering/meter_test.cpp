@@ -14,6 +14,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/ids.hpp"
 #include "core/money.hpp"
 #include "store/forwarding_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -23,6 +24,9 @@
 namespace ap::metering {
 namespace {
 namespace asio = boost::asio;
+
+// A new write's id, as the broker gives one to each write of leases and usage.
+store::WriteId AWrite() { return RandomNumberId(); }
 
 class MeterTest : public ::testing::Test {
  protected:
@@ -132,63 +136,48 @@ TEST_F(MeterTest, ConcurrentCallsNeverTakeMoreThanTheCap) {
 
 // The test's store, counting the leases asked of it for calls that wait (not early top-ups, which
 // need nothing).
-class LeaseCountingStore : public store::ForwardingStore, public store::MeteringStore {
+class LeaseCountingStore : public store::ForwardingStore, public store::ForwardingMetering {
  public:
-  explicit LeaseCountingStore(store::Store& inner) : ForwardingStore(inner), metering_(inner.Metering()) {}
+  explicit LeaseCountingStore(store::Store& inner) : ForwardingStore(inner), ForwardingMetering(inner.Metering()) {}
   std::atomic<int> leases_needed = 0;
   std::atomic<bool> fail_next = false;  // the next lease asked for fails, as a busy store's would
   // The next lease asked for fails after a wait, as one of a grant whose row another broker holds.
   std::atomic<bool> fail_next_slowly = false;
+  // The next take, or return, is applied but its answer lost, as when the connection drops as it
+  // commits; `fail_lookups` fails the looking up of takes, as when the store is away.
+  std::atomic<bool> lose_next_take = false;
+  std::atomic<bool> lose_next_return = false;
+  std::atomic<bool> fail_next_return = false;  // the next return fails unapplied
+  std::atomic<bool> fail_lookups = false;
+  std::atomic<int> returns_sent = 0;
 
   Result<store::Lease> TakeLease(std::string_view grant_id, std::string_view node_id, store::Lease need,
-                                 store::Lease want) override {
+                                 store::Lease want, store::WriteId write) override {
     if (need.micros > 0 || need.requests > 0) ++leases_needed;
     if (fail_next.exchange(false)) return MakeError(Errc::kUnavailable, "the store is busy");
     if (fail_next_slowly.exchange(false)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       return MakeError(Errc::kUnavailable, "lock timeout");
     }
-    return metering_.TakeLease(grant_id, node_id, need, want);
+    auto taken = metering_.TakeLease(grant_id, node_id, need, want, write);
+    if (taken && lose_next_take.exchange(false)) return MakeError(Errc::kUnavailable, "connection lost");
+    return taken;
   }
-  Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused) override {
-    return metering_.ReturnLease(grant_id, node_id, unused);
+  Result<std::optional<store::Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id,
+                                                 store::WriteId write) override {
+    if (fail_lookups) return MakeError(Errc::kUnavailable, "the store is away");
+    return metering_.LeaseTaken(grant_id, node_id, write);
   }
-  Result<std::vector<store::SpendChange>> Settle(std::string_view node_id,
-                                                 const std::vector<store::UsageRecord>& rows) override {
-    return metering_.Settle(node_id, rows);
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused,
+                     store::WriteId write) override {
+    ++returns_sent;
+    if (fail_next_return.exchange(false)) return MakeError(Errc::kUnavailable, "the store is busy");
+    auto returned = metering_.ReturnLease(grant_id, node_id, unused, write);
+    if (returned && lose_next_return.exchange(false)) return MakeError(Errc::kUnavailable, "connection lost");
+    return returned;
   }
-  Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override {
-    return metering_.Heartbeat(node_id, now, stale_before);
-  }
-  Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override {
-    return metering_.LiveNodes(seen_since);
-  }
-  Result<UnixSeconds> DatabaseNow() override { return metering_.DatabaseNow(); }
-  Status RetireNode(std::string_view node_id, UnixSeconds now) override { return metering_.RetireNode(node_id, now); }
-  Status AddEvent(const store::EventRecord& event) override { return metering_.AddEvent(event); }
-  Result<std::vector<store::EventRecord>> ListEvents(std::string_view grant_id, int64_t after_id,
-                                                     int64_t limit) override {
-    return metering_.ListEvents(grant_id, after_id, limit);
-  }
-  Result<std::vector<store::EventRecord>> ListRecentEvents(std::string_view grant_id, std::optional<int64_t> before_id,
-                                                           int64_t limit) override {
-    return metering_.ListRecentEvents(grant_id, before_id, limit);
-  }
-  Result<std::vector<store::UsageRecord>> ListUsage(std::string_view grant_id,
-                                                    const std::optional<store::UsageRecord>& after,
-                                                    int64_t limit) override {
-    return metering_.ListUsage(grant_id, after, limit);
-  }
-  Result<std::vector<store::UsageRecord>> ListUsageFrom(std::string_view grant_id, std::string_view from_day,
-                                                        int64_t limit) override {
-    return metering_.ListUsageFrom(grant_id, from_day, limit);
-  }
-  Result<store::UsageRecord> TotalUsage(std::string_view grant_id) override { return metering_.TotalUsage(grant_id); }
 
   store::MeteringStore& Metering() override { return *this; }
-
- private:
-  store::MeteringStore& metering_;
 };
 
 TEST_F(MeterTest, CallsThatWaitForTheStoreTogetherTakeOneLeaseNotOneEach) {
@@ -279,6 +268,63 @@ TEST_F(MeterTest, ATopUpThatFailedSlowlyIsHeldAgainstTheGrantsNextCallsForASecon
   EXPECT_TRUE(AdmitTogether(meter, other, {}, 1)[0]) << "another grant is served";
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   EXPECT_TRUE(AdmitTogether(meter, grant, {}, 1)[0]) << "after the second, the store is asked again";
+}
+
+// A take the store applied but whose answer was lost (the connection dropped as it committed): the
+// broker looks it up by its id before its next take and gives its lease back, so the grant does not
+// count as leased what no broker holds. Here that is the whole budget: the grant would serve
+// nothing more until the broker stopped, and then count it as spent.
+TEST_F(MeterTest, ATakeWhoseAnswerWasLostIsLookedUpAndGivenBack) {
+  LeaseCountingStore counting(*store_);
+  Meter meter(counting, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(1000, std::nullopt);
+  auto leased = [&] { return OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros; };
+  Ask whole{.need_micros = 1000, .up_to_micros = 1000};
+  counting.lose_next_take = true;
+  counting.fail_lookups = true;
+  auto lost = AdmitTogether(meter, grant, whole, 1);
+  ASSERT_FALSE(lost[0]);
+  EXPECT_EQ(lost[0].error().message, "connection lost");
+  EXPECT_EQ(leased(), 1000) << "the store lent it";
+  int takes = counting.leases_needed;
+  auto unconfirmed = AdmitTogether(meter, grant, whole, 1);
+  ASSERT_FALSE(unconfirmed[0]);
+  EXPECT_EQ(unconfirmed[0].error().code, Errc::kUnavailable);
+  EXPECT_EQ(counting.leases_needed, takes) << "no take while the last one is in doubt";
+  counting.fail_lookups = false;
+  auto next = AdmitTogether(meter, grant, whole, 1);
+  ASSERT_TRUE(next[0]) << next[0].error().message;
+  EXPECT_EQ(leased(), 1000);
+  EXPECT_EQ(meter.Held().micros, 1000);
+}
+
+// A return that failed is sent again with its id before the lease's next return: once if the store
+// applied it (its answer lost), and at all if it did not. Either way the store ends up counting as
+// leased what the broker holds.
+TEST_F(MeterTest, AReturnThatFailedIsSentAgainAndAppliedOnce) {
+  LeaseCountingStore counting(*store_);
+  Meter meter(counting, pool_, {"node-1", 1000, {}});
+  auto grant = Approved(1'000'000, std::nullopt);
+  auto leased = [&] { return OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros; };
+  Ask ask{.need_micros = 100, .up_to_micros = 100};
+  for (bool applied : {true, false}) {
+    SCOPED_TRACE(applied ? "applied, its answer lost" : "not applied");
+    auto running = AdmitTogether(meter, grant, ask, 1);
+    ASSERT_TRUE(running[0]);
+    (applied ? counting.lose_next_return : counting.fail_next_return) = true;
+    OnStore([&] { return meter.ReturnUnreservedLeases(), 0; });
+    int sent = counting.returns_sent;
+    OnStore([&] { return meter.ReturnUnreservedLeases(), 0; });  // the lease holds nothing more: only the doubt
+    EXPECT_EQ(counting.returns_sent, sent + 1) << "sent again";
+    EXPECT_EQ(leased(), meter.Held().micros);
+    EXPECT_EQ(meter.Held().micros, 100) << "the running call's";
+    running[0]->Settle(100, 0);
+    ASSERT_TRUE(OnStore([&] {
+      return store_->Metering().Settle("node-1", AWrite(),
+                                       {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+    }));
+    EXPECT_EQ(leased(), 0);
+  }
 }
 
 TEST_F(MeterTest, OnlyACallThatWaitsForTheStoreIsReportedAsWaiting) {
@@ -560,7 +606,8 @@ TEST_F(MeterTest, IdleLeasesGoBackToTheStore) {
             100);  // a slice for more calls
   results[0]->Settle(100, 0);
   ASSERT_TRUE(OnStore([&] {
-    return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+    return store_->Metering().Settle("node-1", AWrite(),
+                                     {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
   }));
   OnStore([&] { return meter.ReturnIdleLeases(std::chrono::seconds(0)), 0; });
   auto g = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
@@ -678,7 +725,8 @@ TEST_F(MeterTest, HeldIsWhatTheStoreCountsAsLeasedToThisBroker) {
   EXPECT_EQ(meter.Held().micros, leased.leased_micros - 400);
   EXPECT_EQ(meter.Held().requests, leased.leased_requests - 1);
   ASSERT_TRUE(OnStore([&] {
-    return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 400}});
+    return store_->Metering().Settle("node-1", AWrite(),
+                                     {{grant.record.id, "2026-11-28", "gpt-4o-mini", 1, 0, 0, 0, 0, 400}});
   }));
   auto settled = OnStore([&] { return store_->Grants().GetGrant(grant.record.id); }).value();
   EXPECT_EQ(meter.Held().micros, settled.leased_micros);
@@ -698,7 +746,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
     admitted[0]->Settle(100, 0);
     if (call % 20 != 0) continue;
     ASSERT_TRUE(OnStore([&] {
-      return store_->Metering().Settle("node-1",
+      return store_->Metering().Settle("node-1", AWrite(),
                                        {{grant.record.id, "2026-11-30", "gpt-4o-mini", 20, 0, 0, 0, 0, 2000}});
     }));
     largest_lease =
@@ -718,7 +766,8 @@ TEST_F(MeterTest, ABusyGrantsLeaseGrowsWithItsRateAndNeverPastWhatIsLeft) {
     if (!admitted[0]) continue;
     admitted[0]->Settle(100, 0);
     ASSERT_TRUE(OnStore([&] {
-      return store_->Metering().Settle("node-1", {{small.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+      return store_->Metering().Settle("node-1", AWrite(),
+                                       {{small.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
     }));
   }
 }
@@ -732,7 +781,7 @@ TEST_F(MeterTest, ABusyGrantsLeaseIsToppedUpBeforeItRunsDrySoItsCallsDoNotWaitFo
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     store::UsageRecord row{grant.record.id, "2026-12-01", "gpt-4o-mini", 1, 0, 0, 0, 0, 100};
-    ASSERT_TRUE(OnStore([&] { return store_->Metering().Settle("node-1", {row}); }));
+    ASSERT_TRUE(OnStore([&] { return store_->Metering().Settle("node-1", AWrite(), {row}); }));
     if (call <= 3) continue;  // the first lease is for the fewest calls
     // After the call and what the store thread had to do: what is left for the next calls.
     lowest_requests = std::min(lowest_requests, meter.Held().requests);
@@ -803,7 +852,8 @@ TEST_F(MeterTest, ABusyBrokerTakesNoMoreThanItsPartOfWhatIsLeft) {
     ASSERT_TRUE(admitted[0]);
     admitted[0]->Settle(100, 0);
     ASSERT_TRUE(OnStore([&] {
-      return store_->Metering().Settle("node-1", {{grant.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
+      return store_->Metering().Settle("node-1", AWrite(),
+                                       {{grant.record.id, "2026-11-30", "gpt-4o-mini", 1, 0, 0, 0, 0, 100}});
     }));
     largest_lease =
         std::max(largest_lease, OnStore([&] { return store_->Grants().GetGrant(grant.record.id); })->leased_micros);

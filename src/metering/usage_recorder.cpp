@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "core/ids.hpp"
 #include "core/money.hpp"
 
 namespace ap::metering {
@@ -70,6 +71,11 @@ std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& row
 
 void UsageRecorder::Flush() {
   std::lock_guard writing(writing_);
+  if (!unsettled_.rows.empty() && !Settle(unsettled_)) {
+    std::lock_guard lock(mutex_);
+    flush_queued_ = false;  // the next call's row queues the next try
+    return;
+  }
   std::vector<store::UsageRecord> rows;
   {
     std::lock_guard lock(mutex_);
@@ -84,19 +90,24 @@ void UsageRecorder::Flush() {
     std::lock_guard lock(mutex_);
     rows_.GiveBack(std::move(rows));
   }
-  auto changes = store_.Metering().Settle(options_.node_id, merged);
+  Batch batch{RandomNumberId(), std::move(merged)};
+  if (!Settle(batch)) unsettled_ = std::move(batch);
+}
+
+bool UsageRecorder::Settle(Batch& batch) {
+  auto changes = store_.Metering().Settle(options_.node_id, batch.id, batch.rows);
   if (options_.writes) options_.writes->Note(store::StoreWrites::Writer::kUsage, changes);
   if (!changes) {
-    // Kept for the next flush (the next call's, or the heartbeat's): until then the store counts
-    // the calls' cost as leased to this broker, so no budget is overspent meanwhile.
+    // Tried again, as it is, at the next flush (the next call's, or the heartbeat's): if its commit
+    // went through unseen, the store knows its id and does not apply it twice. Until then the store
+    // counts the calls' cost as leased to this broker, so no budget is overspent meanwhile.
     spdlog::error("usage not recorded yet, will retry: {}", changes.error().message);
-    std::lock_guard lock(mutex_);
-    std::vector<store::UsageRecord>& waiting = rows_.Waiting();
-    waiting.insert(waiting.begin(), std::make_move_iterator(merged.begin()), std::make_move_iterator(merged.end()));
-    waiting_.store(true, std::memory_order_release);  // a store job's FlushIfWaiting tries them again
-    return;
+    waiting_.store(true, std::memory_order_release);  // a store job's FlushIfWaiting tries it again
+    return false;
   }
+  batch.rows.clear();
   RecordCrossings(*changes);
+  return true;
 }
 
 void UsageRecorder::RecordCrossings(const std::vector<store::SpendChange>& changes) {

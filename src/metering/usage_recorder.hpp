@@ -51,8 +51,8 @@ class UsageRecorder {
   UsageRecorder(store::Store& store, http::BlockingPool& store_pool, boost::asio::any_io_executor timers,
                 RecorderOptions options)
       : store_(store), pool_(store_pool), timers_(std::move(timers)), options_(std::move(options)) {}
-  // Queues `row` and makes sure a flush comes. A failed write keeps the rows for the next flush
-  // (the store unreachable for a while loses no usage).
+  // Queues `row` and makes sure a flush comes. A failed write keeps its batch for the next flush
+  // (the store unreachable for a while loses no usage), which settles it first.
   void Record(store::UsageRecord row);
   // Writes what is waiting; on a store thread. When it returns, every row recorded before the call
   // is written (or kept back by a failure), also when another thread was writing them.
@@ -63,6 +63,13 @@ class UsageRecorder {
   }
 
  private:
+  // Merged rows settled in one transaction, under one id.
+  struct Batch {
+    store::WriteId id = 0;
+    std::vector<store::UsageRecord> rows;
+  };
+  // Whether the store settled `batch` (then emptied); under writing_.
+  bool Settle(Batch& batch);
   void RecordCrossings(const std::vector<store::SpendChange>& changes);
 
   void QueueFlush();
@@ -72,6 +79,7 @@ class UsageRecorder {
   boost::asio::any_io_executor timers_;
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
+  Batch unsettled_;     // a batch whose settlement failed, settled before any other; under writing_
   std::mutex mutex_;
   store::RowBatches<store::UsageRecord, kFlushRows> rows_;
   bool flush_queued_ = false;

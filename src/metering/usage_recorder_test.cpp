@@ -15,6 +15,7 @@
 
 #include "core/money.hpp"
 #include "domain/grant.hpp"
+#include "store/forwarding_store.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
 namespace ap::metering {
@@ -168,6 +169,35 @@ TEST_F(UsageRecorderTest, RowsAFailedWriteKeptBackAreWrittenByTheNextFlushIfWait
   done.get_future().get();
   EXPECT_EQ(Rows(later.grant.id), (std::vector<std::string>{"m1 1 10 20 100"}));
 }
+// A settlement the store applied but whose answer was lost (the connection dropped as it
+// committed) is tried again as it was, with its id, and the store does not apply it twice.
+TEST_F(UsageRecorderTest, ASettlementWhoseAnswerWasLostIsCountedOnce) {
+  struct AnswerLosingStore : store::ForwardingStore, store::ForwardingMetering {
+    explicit AnswerLosingStore(store::Store& inner) : ForwardingStore(inner), ForwardingMetering(inner.Metering()) {}
+    bool lose_next = true;
+    int settlements = 0;
+    Result<std::vector<store::SpendChange>> Settle(std::string_view node_id, store::WriteId batch,
+                                                   const std::vector<store::UsageRecord>& rows) override {
+      ++settlements;
+      auto settled = metering_.Settle(node_id, batch, rows);
+      if (settled && std::exchange(lose_next, false)) return MakeError(Errc::kUnavailable, "connection lost");
+      return settled;
+    }
+    store::MeteringStore& Metering() override { return *this; }
+  } losing(*store_);
+  ASSERT_TRUE(store_->Metering().Heartbeat("node-1", 100, 0));
+  RecorderOptions options;
+  options.node_id = "node-1";
+  UsageRecorder recorder(losing, pool_, timers_.get_executor(), options);
+  recorder.Record(Row(first_, "m1", 10, 100));
+  Flush(recorder);
+  recorder.Record(Row(first_, "m1", 5, 50));
+  Flush(recorder);
+  EXPECT_EQ(losing.settlements, 3) << "the lost one again, then the next";
+  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150"}));
+  EXPECT_EQ(store_->Grants().GetGrant(first_).value().spent_micros, 150);
+}
+
 // Each grant, day and model once, in key order, whatever the order and length of the rows: names
 // short enough to live inside their strings, which moving a row empties, still meet.
 TEST(MergedUsage, SumsTheRowsOfEachGrantDayAndModel) {

@@ -57,6 +57,12 @@ struct EventRecord {
   int64_t id = 0;      // set by the store
 };
 
+// Names one write of a node's leases or usage. A write whose connection dropped as it committed may
+// or may not have been applied: its id lets the broker learn which (LeaseTaken), or try it again
+// and have it applied at most once (ReturnLease, Settle). Ids are random (core/ids.hpp
+// RandomNumberId): a node's writes never share one, whatever broker ran under its id before.
+using WriteId = int64_t;
+
 class MeteringStore {
  public:
   virtual ~MeteringStore() = default;
@@ -68,14 +74,24 @@ class MeteringStore {
   // A child grant (delegation) leases from its whole chain at once: every ancestor must be approved,
   // the lease fits what each of them has left, and each of them counts it as leased (and, once
   // settled, as spent). A child leases every dimension, limited anywhere in its chain or not.
-  virtual Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) = 0;
-  // Gives back the unused part of a lease (of the grant's ancestors' too).
-  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) = 0;
+  // The lease remembers `write` and what it lent, until the node's next take from the grant.
+  virtual Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
+                                  WriteId write) = 0;
+  // What TakeLease `write`, the node's last take from the grant, lent, if it was applied; nullopt
+  // if it was not (or the lease is gone: lost with its node, so counted as spent already).
+  virtual Result<std::optional<Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id,
+                                                  WriteId write) = 0;
+  // Gives back the unused part of a lease (of the grant's ancestors' too). A return with the id of
+  // the node's last return to the grant was applied already, and is not applied again; nor is one
+  // to a lease that is gone.
+  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) = 0;
   // Settles answered calls in one transaction: adds each row to its grant's row for that day and
   // model, adds the rows' requests and cost to the grant and its ancestors, and takes what of them
-  // was leased out of the node's leases of each.
+  // was leased out of the node's leases of each. A `batch` the node settled last was applied
+  // already: nothing is applied again, and no changes are returned.
   // Returns each touched grant's spend before and after.
-  virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) = 0;
+  virtual Result<std::vector<SpendChange>> Settle(std::string_view node_id, WriteId batch,
+                                                  const std::vector<UsageRecord>& rows) = 0;
   // What a heartbeat did beyond noting this node alive.
   struct Beat {
     int64_t lost = 0;  // leases of gone nodes that now count as spent

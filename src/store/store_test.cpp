@@ -20,6 +20,7 @@
 #include <thread>
 #include <tuple>
 
+#include "core/ids.hpp"
 #include "core/money.hpp"
 #include "store/postgres/change_listener.hpp"
 #include "store/postgres/connection.hpp"
@@ -34,6 +35,9 @@
 
 namespace ap::store {
 namespace {
+
+// A new write's id, as the broker gives one to each write of leases and usage.
+WriteId AWrite() { return RandomNumberId(); }
 
 GrantRequestRecord Request(const std::string& id, UnixSeconds at) {
   return {id, "App " + id, "https://app.example", R"({"provider":"openai"})", "because", at, ""};
@@ -287,9 +291,10 @@ TEST_P(StoreTest, EventsAndUsageRowsPage) {
   ASSERT_EQ(rest.size(), 2u);
   EXPECT_EQ(rest[0].at, 103);
   EXPECT_EQ(rest[1].at, 104);
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 1},
-                                    {"g1", "2026-11-27", "a", 1, 2, 0, 2, 1500, 2},
-                                    {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 3}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(),
+                                        {{"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 1},
+                                         {"g1", "2026-11-27", "a", 1, 2, 0, 2, 1500, 2},
+                                         {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 3}}));
   auto rows = store_->Metering().ListUsage("g1", std::nullopt, 2).value();
   ASSERT_EQ(rows.size(), 2u);
   EXPECT_EQ(rows[1].model, "b");
@@ -378,13 +383,14 @@ TEST_P(StoreTest, LeasesNeverGiveOutMoreThanTheCapOrBudget) {
   GrantRecord g = Create("g1", 100, 3);
   g.budget_micros = 1000;
   Approve(g);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {400, 1}, {400, 1}).value().micros, 400);
-  auto rest = store_->Metering().TakeLease("g1", "n2", {100, 1}, {5000, 5}).value();  // wants more than is left
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {400, 1}, {400, 1}, AWrite()).value().micros, 400);
+  auto rest =
+      store_->Metering().TakeLease("g1", "n2", {100, 1}, {5000, 5}, AWrite()).value();  // wants more than is left
   EXPECT_EQ(rest.micros, 600);
   EXPECT_EQ(rest.requests, 1) << "half of the requests left: the grant's other calls share the rest";
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {1, 0}, {1, 0}).error().code, Errc::kBudgetExceeded);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 5}).value().requests, 1);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1}).error().code, Errc::kLimitReached);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {1, 0}, {1, 0}, AWrite()).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 5}, AWrite()).value().requests, 1);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1}, AWrite()).error().code, Errc::kLimitReached);
   GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.leased_micros, 1000);
   EXPECT_EQ(read.leased_requests, 3);
@@ -392,29 +398,30 @@ TEST_P(StoreTest, LeasesNeverGiveOutMoreThanTheCapOrBudget) {
 
 TEST_P(StoreTest, LeasesRefuseGrantsThatAreNotApproved) {
   Create("pending", 100, 3);
-  EXPECT_EQ(store_->Metering().TakeLease("pending", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
-  EXPECT_EQ(store_->Metering().TakeLease("missing", "n1", {0, 1}, {0, 1}).error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Metering().TakeLease("pending", "n1", {0, 1}, {0, 1}, AWrite()).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(store_->Metering().TakeLease("missing", "n1", {0, 1}, {0, 1}, AWrite()).error().code, Errc::kNotFound);
   // Ended by the database's clock, whatever the asking node's says.
   GrantRecord ended = Create("ended", 100, 3);
   ended.expires_at = store_->Metering().DatabaseNow().value();
   Approve(ended);
-  auto refused = store_->Metering().TakeLease("ended", "n1", {0, 1}, {0, 1});
+  auto refused = store_->Metering().TakeLease("ended", "n1", {0, 1}, {0, 1}, AWrite());
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, Errc::kUnauthorized);
   EXPECT_EQ(refused.error().message, "Grant status is 'expired'");
   GrantRecord later = Create("later", 100, 3);
   later.expires_at = store_->Metering().DatabaseNow().value() + 3600;
   Approve(later);
-  EXPECT_EQ(store_->Metering().TakeLease("later", "n1", {0, 1}, {0, 1}).value().requests, 1);
+  EXPECT_EQ(store_->Metering().TakeLease("later", "n1", {0, 1}, {0, 1}, AWrite()).value().requests, 1);
 }
 
 TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   GrantRecord g = Create("g1", 100, 10);
   g.budget_micros = 1000;
   Approve(g);
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}, AWrite()));
   auto changes = store_->Metering().Settle(
-      "n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}, {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
+      "n1", AWrite(),
+      {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}, {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
   ASSERT_TRUE(changes);
   ASSERT_EQ(changes->size(), 1u);
   EXPECT_EQ((*changes)[0].before_micros, 0);
@@ -425,9 +432,51 @@ TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   EXPECT_EQ(read.usage_count, 2);
   EXPECT_EQ(read.leased_micros, 300);
   EXPECT_EQ(read.leased_requests, 0);
-  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}));
+  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}, AWrite()));
   EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_micros, 0);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {800, 0}, {800, 0}).value().micros, 800);  // all that is left
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {800, 0}, {800, 0}, AWrite()).value().micros,
+            800);  // all that is left
+}
+
+// A write whose connection drops as it commits may have been applied or not; the broker tries it
+// again with its id (a settlement, a return) or looks it up (a take), and the store applies each
+// once. A later write with another id is a write of its own.
+TEST_P(StoreTest, ASettlementTriedAgainWithItsIdIsAppliedOnce) {
+  GrantRecord g = Create("g1", 100, 10);
+  g.budget_micros = 1000;
+  Approve(g);
+  ASSERT_TRUE(store_->Metering().Heartbeat("n1", 100, 0));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}, AWrite()));
+  std::vector<UsageRecord> rows{{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}};
+  WriteId batch = AWrite();
+  ASSERT_EQ(store_->Metering().Settle("n1", batch, rows).value().size(), 1u);
+  EXPECT_TRUE(store_->Metering().Settle("n1", batch, rows).value().empty()) << "applied already: no changes";
+  GrantRecord read = store_->Grants().GetGrant("g1").value();
+  EXPECT_EQ(read.spent_micros, 120);
+  EXPECT_EQ(read.usage_count, 1);
+  EXPECT_EQ(read.leased_micros, 380);
+  EXPECT_EQ(store_->Metering().TotalUsage("g1")->input_tokens, 10);
+  ASSERT_EQ(store_->Metering().Settle("n1", AWrite(), rows).value().size(), 1u);
+  EXPECT_EQ(store_->Grants().GetGrant("g1")->spent_micros, 240);
+}
+
+TEST_P(StoreTest, ATakeIsFoundByItsIdUntilTheNodesNextTake) {
+  GrantRecord g = Create("g1", 100, 10);
+  g.budget_micros = 1000;
+  Approve(g);
+  WriteId take = AWrite();
+  EXPECT_FALSE(store_->Metering().LeaseTaken("g1", "n1", take).value()) << "no lease yet";
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {300, 1}, {300, 1}, take));
+  auto found = store_->Metering().LeaseTaken("g1", "n1", take).value();
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->micros, 300);
+  EXPECT_EQ(found->requests, 1);
+  EXPECT_FALSE(store_->Metering().LeaseTaken("g1", "n2", take).value()) << "another node's";
+  EXPECT_FALSE(store_->Metering().LeaseTaken("g1", "n1", AWrite()).value()) << "another take";
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 100}}));
+  EXPECT_TRUE(store_->Metering().LeaseTaken("g1", "n1", take).value()) << "a settlement is not a take";
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {100, 1}, {100, 1}, AWrite()));
+  EXPECT_FALSE(store_->Metering().LeaseTaken("g1", "n1", take).value()) << "the next take replaced it";
 }
 
 // Each row's cost is at most kMaxMicros; a batch of them for one grant sums to more than int64
@@ -437,7 +486,7 @@ TEST_P(StoreTest, ABatchOfTheLargestCostsIsSettledAtTheBound) {
   std::vector<UsageRecord> rows;
   for (int i = 0; i < 10; ++i)
     rows.push_back({"g1", "2026-11-28", "m" + std::to_string(i), 1, 10, 0, 5, 0, kMaxMicros});
-  ASSERT_TRUE(store_->Metering().Settle("n1", rows));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), rows));
   GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.spent_micros, kMaxMicros);
   EXPECT_EQ(read.usage_count, 10);
@@ -448,19 +497,20 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   g.budget_micros = 1000;
   Approve(g);
   ASSERT_TRUE(store_->Metering().Heartbeat("dead", 100, 0));
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "dead", {300, 4}, {300, 4}));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "dead", {300, 4}, {300, 4}, AWrite()));
   EXPECT_EQ(store_->Metering().Heartbeat("alive", 120, 90).value().lost, 0);  // "dead" was seen recently enough
   EXPECT_EQ(store_->Metering().Heartbeat("alive", 200, 150).value().lost, 1);
   GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.lost_micros, 300);
   EXPECT_EQ(read.lost_requests, 4);
   EXPECT_EQ(read.leased_micros, 0);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "alive", {701, 0}, {701, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "alive", {701, 0}, {701, 0}, AWrite()).error().code,
+            Errc::kBudgetExceeded);
   auto events = store_->Metering().ListEvents("g1", 0, 100).value();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "lease_lost");
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "alive", {150, 2}, {150, 2}));
-  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "alive", {100, 1}));  // what no call holds goes back first
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "alive", {150, 2}, {150, 2}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "alive", {100, 1}, AWrite()));  // what no call holds goes back first
   // A clean stop: what calls it cut short still held is lost too.
   ASSERT_TRUE(store_->Metering().RetireNode("alive", 210));
   read = store_->Grants().GetGrant("g1").value();
@@ -487,6 +537,34 @@ constexpr GrantStore::ChildBounds kRoomy{50, 1000};
 // An end after the database's clock, for grants that lease: a lease is refused past its grant's end.
 constexpr UnixSeconds kFarEnd = 4'000'000'000;
 
+// A return whose answer was lost, tried again (see ASettlementTriedAgainWithItsIdIsAppliedOnce).
+TEST_P(StoreTest, AReturnTriedAgainWithItsIdIsAppliedOnceAlongTheChain) {
+  GrantRecord root = Create("root", 100, 100);
+  root.budget_micros = 1000;
+  root.expires_at = kFarEnd;
+  root = Approve(root);
+  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 4}, {200, 4}, AWrite()));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 500);
+  WriteId back = AWrite();
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back));
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 150);
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 450);
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, AWrite()));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 400);
+  // Once the child's lease is gone (here all given back), a return to it is not taken out of the
+  // root's lease, which the root's own calls hold.
+  WriteId rest = AWrite();
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest));
+  EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_requests, 1);
+}
+
 TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   GrantRecord root = Create("root", 100, 100);
   root.budget_micros = 1000;
@@ -501,17 +579,18 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   // The root's own calls hold 300 of its 1000. The grandchild, allowed 600, gets what the chain can
   // lend: an ancestor lends at most half of what it has left (the child 400 of its 800, the root 350
   // of its 700), and every grant of the chain counts it.
-  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}));
-  auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}).value();
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
+  auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}, AWrite()).value();
   EXPECT_EQ(lease.micros, 350);
   EXPECT_EQ(lease.requests, 5);  // no cap of its own: the chain's caps bound it (the child's 50)
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 650);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 350);
   // What a call needs is lent whole while the ancestor has it, and refused past it.
-  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {351, 0}, {351, 0}).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {351, 0}, {351, 0}, AWrite()).error().code,
+            Errc::kBudgetExceeded);
 
   auto changes =
-      store_->Metering().Settle("n1", {{"grandchild", "2026-11-28", "gpt-4o", 2, 10, 0, 5, 0, 250}}).value();
+      store_->Metering().Settle("n1", AWrite(), {{"grandchild", "2026-11-28", "gpt-4o", 2, 10, 0, 5, 0, 250}}).value();
   EXPECT_EQ(changes.size(), 3u);  // the grandchild, the child and the root each spent it
   for (const auto& id : {"root", "child", "grandchild"}) {
     GrantRecord read = store_->Grants().GetGrant(id).value();
@@ -519,7 +598,7 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
     EXPECT_EQ(read.usage_count, 2) << id;
   }
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300 + 100);
-  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {100, 3}));
+  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {100, 3}, AWrite()));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_requests, 0);
@@ -527,7 +606,7 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   EXPECT_TRUE(store_->Metering().ListUsage("root", std::nullopt, 10)->empty());
 
   // A vanished node: what it held of the chain is lost for each grant that counted it.
-  ASSERT_TRUE(store_->Metering().TakeLease("grandchild", "dead", {100, 1}, {100, 1}));
+  ASSERT_TRUE(store_->Metering().TakeLease("grandchild", "dead", {100, 1}, {100, 1}, AWrite()));
   ASSERT_TRUE(store_->Metering().RetireNode("dead", 300));
   EXPECT_EQ(store_->Grants().GetGrant("root")->lost_micros, 100);
   EXPECT_EQ(store_->Grants().GetGrant("grandchild")->lost_micros, 100);
@@ -544,21 +623,21 @@ TEST_P(StoreTest, ChildrenNeverLeaseTheirParentEmptyBetweenThem) {
   for (const auto& id : {"c1", "c2", "c3"}) {
     GrantRecord child = ChildOf(parent, id, 10'000, 500, kFarEnd);
     ASSERT_TRUE(store_->Grants().CreateChildGrant(Request(std::string("req-") + id, 150), child, kRoomy, 200));
-    auto lease = store_->Metering().TakeLease(id, "n1", {100, 1}, {10'000, 500});
+    auto lease = store_->Metering().TakeLease(id, "n1", {100, 1}, {10'000, 500}, AWrite());
     ASSERT_TRUE(lease) << id << ": " << lease.error().message;
   }
   GrantRecord read = store_->Grants().GetGrant("parent").value();
   EXPECT_EQ(read.leased_requests, 250 + 125 + 62);
   EXPECT_EQ(read.leased_micros, 5'000 + 2'500 + 1'250);
   // A call that needs more than half of what the parent has left still gets it whole.
-  auto big = store_->Metering().TakeLease("c2", "n3", {1'000, 0}, {1'000, 0});
+  auto big = store_->Metering().TakeLease("c2", "n3", {1'000, 0}, {1'000, 0}, AWrite());
   ASSERT_TRUE(big) << big.error().message;
   EXPECT_EQ(big->micros, 1'000);
   // Nor do the grant's own busy calls: they get half of the requests left.
-  auto own = store_->Metering().TakeLease("parent", "n1", {100, 1}, {100, 500});
+  auto own = store_->Metering().TakeLease("parent", "n1", {100, 1}, {100, 500}, AWrite());
   ASSERT_TRUE(own) << own.error().message;
   EXPECT_EQ(own->requests, (500 - 437) / 2);
-  auto fourth = store_->Metering().TakeLease("c1", "n2", {100, 1}, {10'000, 500});
+  auto fourth = store_->Metering().TakeLease("c1", "n2", {100, 1}, {10'000, 500}, AWrite());
   ASSERT_TRUE(fourth) << fourth.error().message;
 }
 
@@ -568,11 +647,11 @@ TEST_P(StoreTest, AChildIsRefusedOnceAnyOfItsAncestorsIsNotApproved) {
   root = Approve(root);
   GrantRecord child = ChildOf(root, "child", std::nullopt, 10, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
-  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}));
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}, AWrite()));
   root.status = GrantStatus::kRevoked;
   root.revoked_at = 250;
   ASSERT_TRUE(store_->Grants().UpdateGrant(root));
-  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}).error().code, Errc::kUnauthorized);
+  EXPECT_EQ(store_->Metering().TakeLease("child", "n1", {0, 1}, {0, 1}, AWrite()).error().code, Errc::kUnauthorized);
   GrantRecord late = ChildOf(store_->Grants().GetGrant("child").value(), "late", std::nullopt, 1, kFarEnd);
   EXPECT_EQ(store_->Grants().CreateChildGrant(Request("req-late", 150), late, kRoomy, 260).error().code,
             Errc::kUnauthorized);
@@ -648,11 +727,11 @@ TEST_P(StoreTest, AGrantsOwnCallsDoNotEraseWhatItsChildrenLeasedWhereItLeasesNot
   root = Approve(root);
   ASSERT_TRUE(
       store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5, kFarEnd), kRoomy, 200));
-  ASSERT_TRUE(store_->Metering().TakeLease("c", "n1", {500, 5}, {500, 5}));
+  ASSERT_TRUE(store_->Metering().TakeLease("c", "n1", {500, 5}, {500, 5}, AWrite()));
   UsageRecord own{"root", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 300};
   own.unleased_micros = 300;
   own.unleased_requests = 1;
-  ASSERT_TRUE(store_->Metering().Settle("n1", {own}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), {own}));
   GrantRecord read = store_->Grants().GetGrant("root").value();
   EXPECT_EQ(read.spent_micros, 300);
   EXPECT_EQ(read.leased_micros, 500);  // still what the child holds
@@ -666,19 +745,20 @@ TEST_P(StoreTest, ACallThatLeasedNothingSettlesOutOfNoLease) {
   GrantRecord g = Create("g1", 100, 10);
   g.budget_micros = 1000;
   Approve(g);
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {600, 4}, {600, 4}));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {600, 4}, {600, 4}, AWrite()));
   UsageRecord before_the_budget{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 250};
   before_the_budget.unleased_micros = 250;
   before_the_budget.unleased_requests = 1;
   UsageRecord leased{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 100};
-  ASSERT_TRUE(store_->Metering().Settle("n1", {before_the_budget, leased}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), {before_the_budget, leased}));
   GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.spent_micros, 350);
   EXPECT_EQ(read.usage_count, 2);
   EXPECT_EQ(read.leased_micros, 500) << "only the leased call came out of the lease";
   EXPECT_EQ(read.leased_requests, 3);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {151, 0}, {151, 0}).error().code, Errc::kBudgetExceeded);
-  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {150, 0}, {150, 0}).value().micros, 150);  // 1000 - 350 - 500
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {151, 0}, {151, 0}, AWrite()).error().code, Errc::kBudgetExceeded);
+  EXPECT_EQ(store_->Metering().TakeLease("g1", "n2", {150, 0}, {150, 0}, AWrite()).value().micros,
+            150);  // 1000 - 350 - 500
 }
 
 TEST_P(StoreTest, ATreeHasBoundedLiveGrantsHoweverDeep) {
@@ -704,7 +784,7 @@ TEST_P(StoreTest, ATreeHasBoundedLiveGrantsHoweverDeep) {
 
 TEST_P(StoreTest, EverythingSurvivesReopening) {
   Approve(Create("g1", 100, 10));
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}}));
   ASSERT_TRUE(store_->PutSetting("owner_token_sha256", "abc"));
   store_ = Open();
   auto g = store_->Grants().GetGrant("g1").value();
@@ -745,11 +825,11 @@ TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
   int granted = 0;
   std::thread t([&] {
     for (int i = 0; i < 40; ++i)
-      if (other->Metering().TakeLease("g1", "n2", {0, 1}, {0, 1})) ++granted;
+      if (other->Metering().TakeLease("g1", "n2", {0, 1}, {0, 1}, AWrite())) ++granted;
   });
   int mine = 0;
   for (int i = 0; i < 40; ++i)
-    if (store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1})) ++mine;
+    if (store_->Metering().TakeLease("g1", "n1", {0, 1}, {0, 1}, AWrite())) ++mine;
   t.join();
   EXPECT_EQ(granted + mine, 50);
   EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_requests, 50);
@@ -758,11 +838,12 @@ TEST_P(StoreTest, TwoConnectionsRacingNeverLeaseMoreThanTheCap) {
 TEST_P(StoreTest, AddsUsageUpPerDayAndModel) {
   Create("g1", 100);
   Create("g2", 100);
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0, 7}}));
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0, 9},
-                                    {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500, 350},
-                                    {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0, 1},
-                                    {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0, 100}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(), {{"g1", "2026-11-28", "gpt-4o", 1, 10, 2, 5, 0, 7}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(),
+                                        {{"g1", "2026-11-28", "gpt-4o", 1, 20, 0, 7, 0, 9},
+                                         {"g1", "2026-11-28", "whisper-1", 1, 0, 0, 0, 3500, 350},
+                                         {"g1", "2026-11-27", "gpt-4o", 1, 1, 0, 1, 0, 1},
+                                         {"g2", "2026-11-28", "gpt-4o", 1, 100, 0, 100, 0, 100}}));
   auto rows = store_->Metering().ListUsage("g1", std::nullopt, 100).value();
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[0].day, "2026-11-27");
@@ -1396,9 +1477,10 @@ TEST_P(StoreTest, RecentEventsAndUsageFromADayComeFromTheEndOfALongRecord) {
   auto older = store_->Metering().ListRecentEvents("g1", newest.back().id, 10).value();
   ASSERT_EQ(older.size(), 3u);
   EXPECT_EQ(older[0].at, 102);
-  ASSERT_TRUE(store_->Metering().Settle("n1", {{"g1", "2025-01-01", "a", 1, 1, 0, 1, 0, 1},
-                                    {"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 5},
-                                    {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 7}}));
+  ASSERT_TRUE(store_->Metering().Settle("n1", AWrite(),
+                                        {{"g1", "2025-01-01", "a", 1, 1, 0, 1, 0, 1},
+                                         {"g1", "2026-11-27", "b", 1, 1, 0, 1, 0, 5},
+                                         {"g1", "2026-11-28", "a", 2, 3, 0, 3, 0, 7}}));
   auto recent = store_->Metering().ListUsageFrom("g1", "2026-11-27", 10).value();
   ASSERT_EQ(recent.size(), 2u) << "the first day of a long-lived grant is not read";
   EXPECT_EQ(recent[0].day, "2026-11-27");
@@ -2225,7 +2307,7 @@ class StoppedBrokerTest : public ::testing::Test {
 // let go.
 TEST_F(StoppedBrokerTest, ALockedGoneNodeDefersItsLeasesWithoutUndoingTheHeartbeat) {
   ASSERT_TRUE(store_->Metering().Heartbeat("paused", 100, 0));
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "paused", {300, 4}, {300, 4}));
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "paused", {300, 4}, {300, 4}, AWrite()));
   ASSERT_TRUE(Run("BEGIN"));
   ASSERT_TRUE(Run("SELECT * FROM leases WHERE node_id = 'paused' FOR UPDATE"));
 
@@ -2256,18 +2338,18 @@ TEST_F(StoppedBrokerTest, ALeaseOrASettlementDoesNotWaitLongForALockedGrant) {
       Run("ROLLBACK");
     });
     if (attempt == 0) {
-      auto lease = store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1});
+      auto lease = store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1}, AWrite());
       EXPECT_FALSE(lease) << "a lease waited for the row";
       if (!lease) {
         EXPECT_EQ(lease.error().code, Errc::kUnavailable) << lease.error().message;
       }
     } else {
       UsageRecord row{"g1", "2026-12-06", "m", 1, 1, 0, 1, 0, 1};
-      EXPECT_FALSE(store_->Metering().Settle("node", {row})) << "a settlement waited for the row";
+      EXPECT_FALSE(store_->Metering().Settle("node", AWrite(), {row})) << "a settlement waited for the row";
     }
     let_go.join();
   }
-  EXPECT_TRUE(store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1})) << "once let go, it is leased";
+  EXPECT_TRUE(store_->Metering().TakeLease("g1", "node", {0, 1}, {0, 1}, AWrite())) << "once let go, it is leased";
 }
 
 // A change made while the changes table is held by a broker stopped mid-transaction waits a

@@ -351,6 +351,16 @@ CREATE INDEX grants_pending_by_end ON grants(expires_at, id) WHERE status = 'pen
 ALTER TABLE grant_requests ADD COLUMN requested_from TEXT NOT NULL DEFAULT '';
 CREATE INDEX grant_requests_by_address ON grant_requests(requested_from, created_at);
 )sql"},
+    {16,
+     "a lease names the last take and return of it, a node its last settlement: a write whose answer was lost is "
+     "applied once (SQLite 28)",
+     R"sql(
+ALTER TABLE leases ADD COLUMN last_take BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE leases ADD COLUMN last_take_micros BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE leases ADD COLUMN last_take_requests BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE leases ADD COLUMN last_return BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN last_settlement BIGINT NOT NULL DEFAULT 0;
+)sql"},
 };
 
 }  // namespace

@@ -21,6 +21,14 @@ const std::string kAddLease =
 const std::string kShrinkLease =
     "UPDATE leases SET micros = CASE WHEN micros > ?1 THEN micros - ?1 ELSE 0 END, "
     "requests = CASE WHEN requests > ?2 THEN requests - ?2 ELSE 0 END WHERE grant_id = ?3 AND node_id = ?4";
+const std::string kNoteTake =
+    "UPDATE leases SET last_take = ?, last_take_micros = ?, last_take_requests = ? WHERE grant_id = ? AND node_id = ?";
+const std::string kLeaseTaken =
+    "SELECT last_take_micros, last_take_requests FROM leases WHERE grant_id = ? AND node_id = ? AND last_take = ?";
+const std::string kLastReturn = "SELECT last_return FROM leases WHERE grant_id = ? AND node_id = ?";
+const std::string kNoteReturn = "UPDATE leases SET last_return = ? WHERE grant_id = ? AND node_id = ?";
+const std::string kLastSettlement = "SELECT last_settlement FROM nodes WHERE id = ?";
+const std::string kNoteSettlement = "UPDATE nodes SET last_settlement = ? WHERE id = ?";
 const std::string kDropEmptyLease =
     "DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0";
 const std::string kAddUsage =
@@ -80,22 +88,49 @@ Status MeteringTables::WaitBrieflyForLocks(const char* wait) {
   return db_.Exec(wait);
 }
 
-Result<Lease> MeteringTables::TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) {
+Result<Lease> MeteringTables::TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
+                                        WriteId write) {
   return db_.InTransaction([&]() -> Result<Lease> {
     if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief.error();
-    return TakeLeaseInTransaction(grant_id, node_id, need, want);
+    return TakeLeaseInTransaction(grant_id, node_id, need, want, write);
   });
 }
 
-Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) {
+Result<std::optional<Lease>> MeteringTables::LeaseTaken(std::string_view grant_id, std::string_view node_id,
+                                                        WriteId write) {
+  Query q(db_.Prepare(kLeaseTaken));
+  q.Bind(grant_id).Bind(node_id).Bind(write);
+  int rc = q.Step();
+  if (rc == kDone) return std::optional<Lease>();
+  if (rc != kRow) return db_.DbError("read a lease's last take");
+  return std::optional<Lease>(Lease{q.Int(0), q.Int(1)});
+}
+
+Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) {
   return db_.InTransaction([&]() -> Status {
     if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief;
-    auto chain = ChainOf(grant_id);
-    if (!chain) return chain.error();
-    for (const auto& id : *chain)
-      if (auto shrunk = ShrinkLease(id, node_id, unused); !shrunk) return shrunk;
-    return {};
+    return ReturnLeaseInTransaction(grant_id, node_id, unused, write);
   });
+}
+
+// The grant's own lease row says whether this return came already. Without that row there is
+// nothing to return: the node's leases were lost (counted as spent), or this return emptied it.
+Status MeteringTables::ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused,
+                                                WriteId write) {
+  Query last(db_.Prepare(kLastReturn));
+  last.Bind(grant_id).Bind(node_id);
+  int rc = last.Step();
+  if (rc == kDone) return {};
+  if (rc != kRow) return db_.DbError("read a lease's last return");
+  if (last.Int(0) == write) return {};
+  Query note(db_.Prepare(kNoteReturn));
+  note.Bind(write).Bind(grant_id).Bind(node_id);
+  if (note.Step() != kDone) return db_.DbError("note a return");
+  auto chain = ChainOf(grant_id);
+  if (!chain) return chain.error();
+  for (const auto& id : *chain)
+    if (auto shrunk = ShrinkLease(id, node_id, unused); !shrunk) return shrunk;
+  return {};
 }
 
 Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_id) {
@@ -109,13 +144,32 @@ Result<std::vector<std::string>> MeteringTables::ChainOf(std::string_view grant_
   return chain;
 }
 
-Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id,
+Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id, WriteId batch,
                                                         const std::vector<UsageRecord>& rows) {
   if (rows.empty()) return std::vector<SpendChange>{};
   return db_.InTransaction([&]() -> Result<std::vector<SpendChange>> {
     if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief.error();
+    auto already = SettledAlready(node_id, batch);
+    if (!already) return already.error();
+    if (*already) return std::vector<SpendChange>{};
     return SettleInTransaction(node_id, rows);
   });
+}
+
+// The node's row first, as a broker that finds the node gone takes it (then its leases, then its
+// grants): two brokers never wait for each other's locks. A node without a row (taken for gone,
+// its leases counted as spent) settles without one: its rows count twice then, never less.
+Result<bool> MeteringTables::SettledAlready(std::string_view node_id, WriteId batch) {
+  Query last(db_.Prepare(kLastSettlement));
+  last.Bind(node_id);
+  int rc = last.Step();
+  if (rc == kDone) return false;
+  if (rc != kRow) return db_.DbError("read the node's last settlement");
+  if (last.Int(0) == batch) return true;
+  Query note(db_.Prepare(kNoteSettlement));
+  note.Bind(batch).Bind(node_id);
+  if (note.Step() != kDone) return db_.DbError("note a settlement");
+  return false;
 }
 
 Result<MeteringStore::Beat> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now,
@@ -249,7 +303,7 @@ Result<UsageRecord> MeteringTables::TotalUsage(std::string_view grant_id) {
 // needing a lease was refused ("500 of 500 requests used") after 200 calls. A grant's own calls
 // may still lease all of its budget: a stream starts with what is left.
 Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need,
-                                                     Lease want) {
+                                                     Lease want, WriteId write) {
   auto found = ChainOf(grant_id);
   if (!found) return found.error();
   const std::vector<std::string>& chain = *found;
@@ -297,6 +351,9 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
     q.Bind(id).Bind(node_id).Bind(granted.micros).Bind(granted.requests);
     if (q.Step() != kDone) return db_.DbError("take lease");
   }
+  Query note(db_.Prepare(kNoteTake));
+  note.Bind(write).Bind(granted.micros).Bind(granted.requests).Bind(grant_id).Bind(node_id);
+  if (note.Step() != kDone) return db_.DbError("note a take");
   return granted;
 }
 

@@ -16,9 +16,12 @@ class MeteringTables final : public MeteringStore {
   // Leases are cut from what `grants` say is left.
   MeteringTables(Connection& db, GrantTables& grants) : db_(db), grants_(grants) {}
 
-  Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want) override;
-  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused) override;
-  Result<std::vector<SpendChange>> Settle(std::string_view node_id, const std::vector<UsageRecord>& rows) override;
+  Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
+                          WriteId write) override;
+  Result<std::optional<Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id, WriteId write) override;
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) override;
+  Result<std::vector<SpendChange>> Settle(std::string_view node_id, WriteId batch,
+                                          const std::vector<UsageRecord>& rows) override;
   Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
   Result<std::vector<std::string>> LiveNodes(UnixSeconds seen_since) override;
   Result<UnixSeconds> DatabaseNow() override;
@@ -36,7 +39,11 @@ class MeteringTables final : public MeteringStore {
  private:
   // PostgreSQL: this transaction waits at most `wait` (a SET LOCAL lock_timeout) for a locked row.
   Status WaitBrieflyForLocks(const char* wait);
-  Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want);
+  Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
+                                       WriteId write);
+  Status ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write);
+  // Whether the node settled `batch` last; if not, notes that it now does.
+  Result<bool> SettledAlready(std::string_view node_id, WriteId batch);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
   // A grant and its ancestors (delegation), the grant first: what it spends or leases, each of them
   // does too.
