@@ -40,7 +40,7 @@ awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request
       return MakeError(Errc::kUnauthorized, "Your session has ended; sign in again");
     }
     auto owner = s.Identity().GetOwner(session->owner_id);
-    if (!owner) return MakeError(Errc::kUnauthorized, "Not signed in");
+    if (!owner || owner->password_hash.empty()) return MakeError(Errc::kUnauthorized, "Not signed in");  // removed
     if (now - session->last_seen_at >= kTouchEverySeconds) {
       if (auto touched = s.Identity().TouchSession(id_hash, now); !touched) return touched.error();
       session->last_seen_at = now;
@@ -54,7 +54,9 @@ awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::Own
   std::string id = RandomToken(32);
   UnixSeconds now = ctx.clock();
   store::SessionRecord session{crypto::Sha256Hex(id), owner.id, RandomToken(24), now, now};
-  auto create = [session](store::Store& s) { return s.Identity().CreateSession(session); };
+  auto create = [session, hash = owner.password_hash](store::Store& s) {
+    return s.Identity().CreateSession(session, hash);
+  };
   if (auto created = co_await OnStore(ctx, std::move(create)); !created) co_return created.error();
   co_return http::SetCookie(SessionCookieName(ctx), id, SessionCookie(ctx));
 }

@@ -28,8 +28,9 @@ bool SessionEnded(const store::SessionRecord& session, UnixSeconds now);
 // The signed-in owner of this request; kUnauthorized when there is none (or it has timed out).
 boost::asio::awaitable<Result<SignedIn>> CurrentOwner(BrokerContext& ctx, const http::Request& req);
 
-// Starts a session for `owner` (a fresh id every time: a session id is never carried across a
-// sign-in). Returns the Set-Cookie value.
+// Starts a session for `owner`, as read when its password was checked (a fresh id every time: a
+// session id is never carried across a sign-in). Returns the Set-Cookie value; kUnauthorized if
+// the password changed, or the owner was removed, since it was read.
 boost::asio::awaitable<Result<std::string>> StartSession(BrokerContext& ctx, const store::OwnerRecord& owner);
 
 // Whether a posted page form carries the session's CSRF token (compared in constant time).

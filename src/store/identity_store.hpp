@@ -51,7 +51,10 @@ class IdentityStore {
   // is no longer listed. kNotFound if unknown.
   virtual Status DeleteOwner(std::string_view username) = 0;
 
-  virtual Status CreateSession(const SessionRecord& session) = 0;
+  // Creates the session if its owner's password hash is still `checked_hash`, the one the password
+  // was checked against: kUnauthorized if the password changed or the owner was removed meanwhile
+  // (whose sessions ended then; a sign-in checking the old password must not start one after).
+  virtual Status CreateSession(const SessionRecord& session, std::string_view checked_hash) = 0;
   // kNotFound when there is no such session.
   virtual Result<SessionRecord> GetSession(std::string_view id_hash) = 0;
   virtual Status TouchSession(std::string_view id_hash, UnixSeconds now) = 0;

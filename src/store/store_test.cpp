@@ -868,18 +868,26 @@ TEST_P(StoreTest, OwnersHaveUniqueNamesAndLoseTheirSessionsWithTheirPassword) {
   EXPECT_EQ(store_->Identity().GetOwnerByName("carol").error().code, Errc::kNotFound);
   EXPECT_EQ(store_->Identity().ListOwners().value().size(), 2u);
 
-  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf1", 200, 200}));
-  ASSERT_TRUE(store_->Identity().CreateSession({"s2", "o3", "csrf2", 200, 200}));
+  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf1", 200, 200}, "$argon2id$one"));
+  ASSERT_TRUE(store_->Identity().CreateSession({"s2", "o3", "csrf2", 200, 200}, "$argon2id$three"));
   ASSERT_TRUE(store_->Identity().TouchSession("s1", 260));
   EXPECT_EQ(store_->Identity().GetSession("s1").value().last_seen_at, 260);
   ASSERT_TRUE(store_->Identity().SetOwnerPassword("alice", "$argon2id$new"));
   EXPECT_EQ(store_->Identity().GetOwnerByName("alice").value().password_hash, "$argon2id$new");
   EXPECT_EQ(store_->Identity().GetSession("s1").error().code, Errc::kNotFound) << "a new password ends the sessions";
   EXPECT_TRUE(store_->Identity().GetSession("s2")) << "other owners keep theirs";
+  // A sign-in that checked the old password before the change does not start a session after it.
+  EXPECT_EQ(store_->Identity().CreateSession({"late", "o1", "csrf", 270, 270}, "$argon2id$one").error().code,
+            Errc::kUnauthorized);
+  EXPECT_EQ(store_->Identity().GetSession("late").error().code, Errc::kNotFound);
   ASSERT_TRUE(store_->Identity().DeleteOwner("bob"));
   EXPECT_EQ(store_->Identity().GetSession("s2").error().code, Errc::kNotFound);
+  EXPECT_EQ(store_->Identity().CreateSession({"gone", "o3", "csrf", 280, 280}, "$argon2id$three").error().code,
+            Errc::kUnauthorized)
+      << "nor one for an owner removed meanwhile";
+  EXPECT_EQ(store_->Identity().CreateSession({"none", "o9", "csrf", 280, 280}, "").error().code, Errc::kUnauthorized);
   EXPECT_EQ(store_->Identity().DeleteOwner("bob").error().code, Errc::kNotFound);
-  ASSERT_TRUE(store_->Identity().CreateSession({"s3", "o1", "csrf3", 300, 300}));
+  ASSERT_TRUE(store_->Identity().CreateSession({"s3", "o1", "csrf3", 300, 300}, "$argon2id$new"));
   ASSERT_TRUE(store_->Identity().DeleteSession("s3"));
   EXPECT_EQ(store_->Identity().GetSession("s3").error().code, Errc::kNotFound);
 }
@@ -893,9 +901,10 @@ TEST_P(StoreTest, TheDatabaseTellsItsClock) {
 
 TEST_P(StoreTest, EndedSessionsAreDeletedAndLiveOnesKept) {
   ASSERT_TRUE(store_->Identity().CreateOwner({"o1", "alice", "$argon2id$one", 100}));
-  ASSERT_TRUE(store_->Identity().CreateSession({"idle", "o1", "c", 100, 150}));  // last seen too long ago
-  ASSERT_TRUE(store_->Identity().CreateSession({"old", "o1", "c", 50, 990}));    // started too long ago
-  ASSERT_TRUE(store_->Identity().CreateSession({"live", "o1", "c", 900, 990}));
+  ASSERT_TRUE(
+      store_->Identity().CreateSession({"idle", "o1", "c", 100, 150}, "$argon2id$one"));  // last seen too long ago
+  ASSERT_TRUE(store_->Identity().CreateSession({"old", "o1", "c", 50, 990}, "$argon2id$one"));  // started too long ago
+  ASSERT_TRUE(store_->Identity().CreateSession({"live", "o1", "c", 900, 990}, "$argon2id$one"));
   EXPECT_EQ(store_->Identity().DeleteEndedSessions(200, 100).value(), 2);
   EXPECT_EQ(store_->Identity().GetSession("idle").error().code, Errc::kNotFound);
   EXPECT_EQ(store_->Identity().GetSession("old").error().code, Errc::kNotFound);
@@ -1968,7 +1977,7 @@ TEST_P(StoreTest, RemovingAnOwnerRevokesTheirGrantsDeletesTheirKeysAndKeepsTheir
   GrantRecord waiting = Create("g3", 100);  // a request alice's sign-in started: the operator could approve it
   waiting.owner_id = "o1";
   ASSERT_TRUE(store_->Grants().UpdateGrant(waiting));
-  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf", 200, 200}));
+  ASSERT_TRUE(store_->Identity().CreateSession({"s1", "o1", "csrf", 200, 200}, "x"));
   int64_t keys_before = store_->Keys().Version().value();
   int64_t changes_before = store_->Changes().LastChange().value();
 

@@ -135,6 +135,8 @@ class OwnerPages {
     }
     co_await api::ForgetSignInFailures(ctx_, username, address);
     auto cookie = co_await StartSession(ctx_, *owner);
+    if (!cookie && cookie.error().code == Errc::kUnauthorized)
+      co_return LoginPage(ctx_, StatusCode::unauthorized, next, cookie.error().message, username);
     if (!cookie) co_return Page(StatusCode::service_unavailable, "Error", "<p>Signing in failed; try again.</p>");
     spdlog::info("{} signed in from {}", owner->username, address);
     api::RecordSignIn(ctx_, *owner, address);

@@ -30,6 +30,10 @@ const std::string kRevokeGrantsOf =
     "AND status IN ('approved', 'pending') RETURNING id";
 const std::string kDeleteKeysOf = "DELETE FROM provider_keys WHERE owner_id = ?";
 const std::string kEndOwnerSessions = "DELETE FROM sessions WHERE owner_id = ?";
+// A password change or removal waits for a session being created, then ends it; one before it is
+// seen (PostgreSQL reads the row again once the lock is had; SQLite writes one at a time).
+const std::string kOwnerHashForSession = "SELECT password_hash FROM owners WHERE id = ?";
+const std::string kOwnerHashForSessionLocked = kOwnerHashForSession + " FOR SHARE";
 const std::string kInsertSession =
     "INSERT INTO sessions (id_hash, owner_id, csrf_token, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)";
 const std::string kSelectSession =
@@ -117,11 +121,20 @@ Status IdentityTables::DeleteOwner(std::string_view username) {
   });
 }
 
-Status IdentityTables::CreateSession(const SessionRecord& s) {
-  Query q(db_.Prepare(kInsertSession));
-  q.Bind(s.id_hash).Bind(s.owner_id).Bind(s.csrf_token).Bind(s.created_at).Bind(s.last_seen_at);
-  if (q.Step() != kDone) return db_.DbError("create session");
-  return {};
+Status IdentityTables::CreateSession(const SessionRecord& s, std::string_view checked_hash) {
+  return db_.InTransaction([&]() -> Status {
+    bool postgres = db_.dialect() == sql::Dialect::kPostgres;
+    Query owner(db_.Prepare(postgres ? kOwnerHashForSessionLocked : kOwnerHashForSession));
+    owner.Bind(s.owner_id);
+    int rc = owner.Step();
+    if (rc != kRow && rc != kDone) return db_.DbError("create session");
+    if (rc == kDone || owner.Text(0).empty() || owner.Text(0) != checked_hash)
+      return MakeError(Errc::kUnauthorized, "Your password was changed while you were signing in. Sign in again.");
+    Query q(db_.Prepare(kInsertSession));
+    q.Bind(s.id_hash).Bind(s.owner_id).Bind(s.csrf_token).Bind(s.created_at).Bind(s.last_seen_at);
+    if (q.Step() != kDone) return db_.DbError("create session");
+    return {};
+  });
 }
 
 Result<SessionRecord> IdentityTables::GetSession(std::string_view id_hash) {

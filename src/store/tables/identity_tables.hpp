@@ -19,7 +19,7 @@ class IdentityTables final : public IdentityStore {
   Result<std::vector<OwnerRecord>> ListOwners() override;
   Status SetOwnerPassword(std::string_view username, std::string_view password_hash) override;
   Status DeleteOwner(std::string_view username) override;
-  Status CreateSession(const SessionRecord& session) override;
+  Status CreateSession(const SessionRecord& session, std::string_view checked_hash) override;
   Result<SessionRecord> GetSession(std::string_view id_hash) override;
   Status TouchSession(std::string_view id_hash, UnixSeconds now) override;
   Status DeleteSession(std::string_view id_hash) override;
