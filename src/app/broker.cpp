@@ -788,7 +788,7 @@ int RunBroker(const Config& config) {
   proxy::Upstream upstream(*client, std::move(*table));
   vault.OnChange([&upstream](const std::vector<std::string>& secrets) {
     if (size_t too_short = upstream.Scrubber().Update(secrets))
-      spdlog::warn("{} provider key(s) under {} characters are not scrubbed from answers", too_short,
+      spdlog::warn("{} provider key(s) with a secret under {} characters are not scrubbed from answers", too_short,
                    proxy::KeySet::kMinRun);
   });
   domain::TokenSettings token_settings;

@@ -74,13 +74,13 @@ TEST(AnswerFilter, PassesTheFirstOfEachPassedHeaderAndNothingElse) {
 
 TEST(AnswerFilter, AWholeAnswerLosesTheKeyInItsBodyAndHeaders) {
   http::ResponseHead head = Head(400, "application/json");
-  head.set("x-request-id", "req_" + std::string(kKey.substr(0, 12)));
+  head.set("x-request-id", "req_" + std::string(kKey.substr(0, 20)));
   head.set("set-cookie", "not=passed");
   std::string body = R"({"error":{"message":"Incorrect API key provided: )" + std::string(kKey) + R"("}})";
   http::Response out = Filter().Whole(head, body);
   EXPECT_EQ(out.result_int(), 400u);
-  EXPECT_EQ(out.body(), R"({"error":{"message":"Incorrect API key provided: [redacted]"}})");
-  EXPECT_EQ(out["x-request-id"], "req_[redacted]");
+  EXPECT_EQ(out.body(), R"({"error":{"message":"Incorrect API key provided: sk-proj-[redacted]"}})");
+  EXPECT_EQ(out["x-request-id"], "req_sk-proj-[redacted]");
   EXPECT_EQ(out.count("set-cookie"), 0u);
   EXPECT_EQ(out[http::bhttp::field::content_length], std::to_string(out.body().size()));
 }
@@ -90,14 +90,14 @@ TEST(AnswerFilter, AWholeAnswerLosesTheKeyInItsBodyAndHeaders) {
 TEST(AnswerFilter, AWholeAnswersHeadAsBytesPassesTheSameFieldsScrubbed) {
   http::ResponseHead head = Head(201, "application/json");
   head.insert("Set-Cookie", "not=passed");
-  head.insert("X-Request-ID", "req_" + std::string(kKey.substr(0, 12)));
+  head.insert("X-Request-ID", "req_" + std::string(kKey.substr(0, 20)));
   head.insert("x-request-id", "req_second");
   head.insert("Retry-After", "7");
   std::string body = R"({"echo":")" + std::string(kKey) + R"("})";
   http::AnswerHead out = Filter().WholeHead(head, body);
   EXPECT_EQ(out.status, 201u);
-  EXPECT_EQ(out.fields, "content-type: application/json\r\nx-request-id: req_[redacted]\r\nretry-after: 7\r\n");
-  EXPECT_EQ(body, R"({"echo":"[redacted]"})");
+  EXPECT_EQ(out.fields, "content-type: application/json\r\nx-request-id: req_sk-proj-[redacted]\r\nretry-after: 7\r\n");
+  EXPECT_EQ(body, R"({"echo":"sk-proj-[redacted]"})");
   std::string audio = "ID3" + std::string(kKey);
   Filter().WholeHead(Head(200, "audio/mpeg"), audio);
   EXPECT_EQ(audio, "ID3" + std::string(kKey)) << "a binary body passes as it is";
@@ -120,11 +120,11 @@ TEST(AnswerFilter, EventsAreScrubbedOneByOne) {
   AnswerFilter filter = Filter();
   http::ResponseHead provider = Head(200, "text/event-stream");
   provider.insert("Retry-After", "7");  // means nothing once a stream has started
-  provider.insert("x-request-id", "req_" + std::string(kKey.substr(0, 12)));
+  provider.insert("x-request-id", "req_" + std::string(kKey.substr(0, 20)));
   http::AnswerHead head = filter.StreamHead(provider);
   EXPECT_EQ(head.status, 200u);
   EXPECT_EQ(head.fields,
-            "content-type: text/event-stream\r\nx-request-id: req_[redacted]\r\nCache-Control: no-cache\r\n");
+            "content-type: text/event-stream\r\nx-request-id: req_sk-proj-[redacted]\r\nCache-Control: no-cache\r\n");
   std::string out;
   filter.AppendEvent("data: {\"delta\":\"hello\"}\n\n", out);
   filter.AppendEvent("data: {\"delta\":\"" + std::string(kKey.substr(10, 20)) + "\"}\n\n", out);

@@ -36,10 +36,23 @@ bool Marked(const Filter& filter, size_t slot) {
 
 }  // namespace
 
-KeySet::KeySet(const std::vector<std::string>& keys) {
-  for (const std::string& key : keys) {
+size_t PublicPrefixLength(std::string_view key) {
+  if (key.starts_with("AIza")) return 4;
+  if (key.starts_with("sk-ant-")) {  // sk-ant-api03-, sk-ant-admin01-
+    size_t dash = key.find('-', 7);
+    return dash != std::string_view::npos && dash < 20 ? dash + 1 : 7;
+  }
+  if (!key.starts_with("sk-")) return 0;
+  for (std::string_view kind : {"proj-", "svcacct-", "admin-", "None-"})
+    if (key.substr(3).starts_with(kind)) return 3 + kind.size();
+  return 3;
+}
+
+KeySet::KeySet(const std::vector<std::string>& whole_keys) {
+  for (const std::string& whole : whole_keys) {
+    std::string_view key = std::string_view(whole).substr(PublicPrefixLength(whole));
     if (key.size() < kMinRun) {
-      dropped_ += key.empty() ? 0 : 1;
+      dropped_ += whole.empty() ? 0 : 1;
       continue;
     }
     for (size_t i = 0; i + kMinRun <= key.size(); ++i) windows_.push_back(WindowAt(key.data() + i));

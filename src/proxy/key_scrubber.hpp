@@ -1,15 +1,16 @@
 #pragma once
 // Finds the broker's provider keys in text a provider sent, so that no key reaches an app through
-// an answer: every occurrence of a held key, and every run of kMinRun or more of a key's
-// consecutive characters, becomes kRedacted; runs that overlap or touch become one marker. A
-// provider that echoes "Incorrect API key provided: sk-proj-abcd...wxyz" gives away at most 7
-// characters in a row of any key. The scan is one pass over the text, whatever the number of keys:
-// every 4-byte piece of every key is marked in a bitmap, and only every fifth position of the text
-// is looked up there (a load, a multiply and a bit test). A run of kMinRun bytes of a key starts
-// five consecutive positions whose 4-byte pieces are all marked, one of them a multiple of five;
-// only before a marked one are the kMinRun-byte windows compared, each a 64-bit word held sorted
-// behind a second bitmap.
-// Thread-safety: a KeySet is immutable; KeyScrubber may be updated while other threads scrub.
+// an answer: every run of kMinRun or more consecutive characters of a key's secret part (all of it
+// but the public prefix its provider prints in the clear, as "sk-proj-") becomes kRedacted; runs
+// that overlap or touch become one marker. A provider that echoes "Incorrect API key provided:
+// sk-proj-abcd...wxyz" gives away at most 7 characters in a row of any key's secret; an answer
+// that names a prefix ("export ANTHROPIC_API_KEY=sk-ant-api03-...") quotes no key, so is neither
+// changed nor counted against its grant (KeyLeakGuard). The scan is one pass over the text, whatever the number of
+// keys: every 4-byte piece of every key is marked in a bitmap, and only every fifth position of the text is looked up
+// there (a load, a multiply and a bit test). A run of kMinRun bytes of a key starts five consecutive positions whose
+// 4-byte pieces are all marked, one of them a multiple of five; only before a marked one are the kMinRun-byte windows
+// compared, each a 64-bit word held sorted behind a second bitmap. Thread-safety: a KeySet is immutable; KeyScrubber
+// may be updated while other threads scrub.
 
 #include <array>
 #include <atomic>
@@ -23,14 +24,18 @@
 
 namespace ap::proxy {
 
+// The length of the prefix `key`'s provider prints in the clear ("sk-proj-", "sk-ant-api03-",
+// "AIza"; 0 for a key of no known form).
+size_t PublicPrefixLength(std::string_view key);
+
 class KeySet {
  public:
   static constexpr size_t kMinRun = 8;
   static constexpr std::string_view kRedacted = "[redacted]";
 
   KeySet() = default;
-  // Keys shorter than kMinRun are left out (see Dropped): matched whole they would cut ordinary
-  // words out of answers, and no provider issues them.
+  // Keys whose secret part is shorter than kMinRun are left out (see Dropped): matched whole they
+  // would cut ordinary words out of answers, and no provider issues them.
   explicit KeySet(const std::vector<std::string>& keys);
 
   bool Empty() const { return windows_.empty(); }

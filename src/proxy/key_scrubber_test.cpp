@@ -22,22 +22,44 @@ std::string Scrubbed(const KeySet& keys, std::string text) {
 
 std::string Part(std::string_view key, size_t at, size_t n) { return std::string(key.substr(at, n)); }
 
-TEST(KeyScrubber, AWholeKeyIsReplaced) {
+TEST(KeyScrubber, AWholeKeyIsReplacedAfterItsPublicPrefix) {
   KeySet keys = Held();
   std::string text = "Incorrect API key provided: " + std::string(kOpenAI) + ".";
   EXPECT_TRUE(keys.Scrub(text));
-  EXPECT_EQ(text, "Incorrect API key provided: [redacted].");
-  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "[redacted]");
+  EXPECT_EQ(text, "Incorrect API key provided: sk-proj-[redacted].");
+  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "AIza[redacted]");
+  EXPECT_EQ(Scrubbed(keys, std::string(kAnthropic)), "sk-ant-api03-[redacted]");
 }
 
-TEST(KeyScrubber, EightCharactersAtTheStartMiddleOrEndOfAKeyAreReplaced) {
+// The prefixes are printed in every provider's documentation and every app's setup instructions:
+// an answer naming one quotes no key, and is neither changed nor counted against its grant.
+TEST(KeyScrubber, APublicPrefixIsNotKeyMaterial) {
   KeySet keys = Held();
-  for (size_t at : {size_t{0}, size_t{17}, kAnthropic.size() - 8}) {
+  for (std::string text : {"export OPENAI_API_KEY=sk-proj-...", "ANTHROPIC_API_KEY=sk-ant-api03-xxxx",
+                           "keys look like sk-ant-api03- then 95 characters", "key=AIzaSy..."})
+    EXPECT_FALSE(keys.Finds(text)) << text;
+  EXPECT_EQ(PublicPrefixLength("sk-proj-abc"), 8u);
+  EXPECT_EQ(PublicPrefixLength("sk-svcacct-abc"), 11u);
+  EXPECT_EQ(PublicPrefixLength("sk-ant-admin01-abc"), 15u);
+  EXPECT_EQ(PublicPrefixLength("sk-abc"), 3u);
+  EXPECT_EQ(PublicPrefixLength("AIzaSyabc"), 4u);
+  EXPECT_EQ(PublicPrefixLength("gsk_abc"), 0u);
+  // A key whose secret part is too short to tell from text is not held, as a short key is not.
+  EXPECT_EQ(KeySet({"sk-proj-1234567"}).Dropped(), 1u);
+  EXPECT_EQ(KeySet({"sk-proj-12345678"}).Dropped(), 0u);
+}
+
+TEST(KeyScrubber, EightCharactersAtTheStartMiddleOrEndOfAKeysSecretAreReplaced) {
+  KeySet keys = Held();
+  for (size_t at : {size_t{13}, size_t{17}, kAnthropic.size() - 8}) {
     std::string text = "key " + Part(kAnthropic, at, 8) + " here";
     EXPECT_EQ(Scrubbed(keys, text), "key [redacted] here") << at;
   }
+  // Seven of the secret after the prefix are left, as seven anywhere are.
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 0, 15)), Part(kOpenAI, 0, 15));
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 3, 13)), "proj-[redacted]");
   // At the very edges of the text too.
-  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 3, 8)), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 8, 8)), "[redacted]");
   EXPECT_EQ(Scrubbed(keys, "x" + Part(kOpenAI, 30, 12)), "x[redacted]");
 }
 
@@ -51,7 +73,7 @@ TEST(KeyScrubber, SevenCharactersAreLeftAlone) {
   }
   // The masked form a provider echoes is no longer a run of 8.
   std::string masked = "Incorrect API key provided: sk-proj-****************************6789.";
-  EXPECT_EQ(Scrubbed(keys, masked), "Incorrect API key provided: [redacted]****************************6789.");
+  EXPECT_EQ(Scrubbed(keys, masked), masked);
   std::string hint = "key ending in 6789 (sk-...6789)";
   EXPECT_EQ(Scrubbed(keys, hint), hint);
 }
@@ -61,11 +83,12 @@ TEST(KeyScrubber, OverlappingAndAdjacentRunsBecomeOneMarker) {
   // A run of one key that goes on as a run of another, the two overlapping in the text.
   KeySet overlapping({"first-key-ends-with-shared-part", "shared-part-starts-second-key"});
   EXPECT_EQ(Scrubbed(overlapping, "a first-key-ends-with-shared-part-starts-second-key b"), "a [redacted] b");
-  // A key twice in a row, and two different keys side by side.
-  EXPECT_EQ(Scrubbed(keys, std::string(kOpenAI) + std::string(kOpenAI)), "[redacted]");
-  EXPECT_EQ(Scrubbed(keys, std::string(kOpenAI) + std::string(kGoogle) + "!"), "[redacted]!");
+  // A key's secret twice in a row, and two different keys' side by side.
+  std::string openai_secret = Part(kOpenAI, 8, kOpenAI.size() - 8);
+  EXPECT_EQ(Scrubbed(keys, openai_secret + openai_secret), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, openai_secret + Part(kGoogle, 4, 20) + "!"), "[redacted]!");
   // Separate runs stay separate.
-  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 0, 9) + " and " + Part(kGoogle, 5, 9)), "[redacted] and [redacted]");
+  EXPECT_EQ(Scrubbed(keys, Part(kOpenAI, 8, 9) + " and " + Part(kGoogle, 5, 9)), "[redacted] and [redacted]");
 }
 
 TEST(KeyScrubber, KeysThatShareCharactersAreEachFoundWhole) {
@@ -73,30 +96,30 @@ TEST(KeyScrubber, KeysThatShareCharactersAreEachFoundWhole) {
   std::string a = "sk-proj-SharedPrefix-AAAAAAAA1111";
   std::string b = "sk-proj-SharedPrefix-BBBBBBBB2222";
   KeySet keys({a, b});
-  EXPECT_EQ(Scrubbed(keys, "1 " + a + " 2 " + b), "1 [redacted] 2 [redacted]");
-  EXPECT_EQ(Scrubbed(keys, "sk-proj-SharedPrefix-"), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, "1 " + a + " 2 " + b), "1 sk-proj-[redacted] 2 sk-proj-[redacted]");
+  EXPECT_EQ(Scrubbed(keys, "sk-proj-SharedPrefix-"), "sk-proj-[redacted]");
 }
 
 TEST(KeyScrubber, ARunAcrossTheBoundaryOfTwoKeys) {
   KeySet keys = Held();
   // The end of one key and the start of another: each part long enough is replaced, and the two
   // touch, so one marker stands for both.
-  std::string text = "<" + Part(kOpenAI, kOpenAI.size() - 9, 9) + Part(kGoogle, 0, 9) + ">";
+  std::string text = "<" + Part(kOpenAI, kOpenAI.size() - 9, 9) + Part(kGoogle, 4, 9) + ">";
   EXPECT_EQ(Scrubbed(keys, text), "<[redacted]>");
   // Four characters of each make 8 in a row that belong to no key: left alone.
-  text = "<" + Part(kOpenAI, kOpenAI.size() - 4, 4) + Part(kGoogle, 0, 4) + ">";
+  text = "<" + Part(kOpenAI, kOpenAI.size() - 4, 4) + Part(kGoogle, 4, 4) + ">";
   EXPECT_EQ(Scrubbed(keys, text), text);
   // Seven of one and nine of the other: only the nine go.
-  text = "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + Part(kGoogle, 0, 9) + ">";
+  text = "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + Part(kGoogle, 4, 9) + ">";
   EXPECT_EQ(Scrubbed(keys, text), "<" + Part(kOpenAI, kOpenAI.size() - 7, 7) + "[redacted]>");
 }
 
 // What the scan must find, the slow way: every position where 8 bytes in a row are 8 bytes in a
-// row of a key, merged into runs where they overlap or touch.
+// row of a key's secret, merged into runs where they overlap or touch.
 std::string ScrubbedTheSlowWay(const std::vector<std::string>& keys, const std::string& text) {
   std::set<std::string> windows;
   for (const auto& key : keys)
-    for (size_t i = 0; i + 8 <= key.size(); ++i) windows.insert(key.substr(i, 8));
+    for (size_t i = PublicPrefixLength(key); i + 8 <= key.size(); ++i) windows.insert(key.substr(i, 8));
   std::string out;
   size_t copied = 0, run_begin = 0, run_end = 0;
   bool in_run = false;
@@ -119,7 +142,7 @@ TEST(KeyScrubber, ARunIsFoundAtEveryOffsetAndLength) {
   KeySet keys = Held();
   for (size_t lead = 0; lead < 9; ++lead)
     for (size_t length = 7; length <= 13; ++length)
-      for (size_t at : {size_t{0}, size_t{5}, kOpenAI.size() - length}) {
+      for (size_t at : {size_t{8}, size_t{13}, kOpenAI.size() - length}) {
         std::string text = std::string(lead, '.') + Part(kOpenAI, at, length) + std::string(lead % 3, ',');
         std::string want = length < 8 ? text : std::string(lead, '.') + "[redacted]" + std::string(lead % 3, ',');
         EXPECT_EQ(Scrubbed(keys, text), want) << "lead " << lead << ", length " << length << ", at " << at;
@@ -164,7 +187,7 @@ TEST(KeyScrubber, KeysTooShortToTellFromTextAreNotHeld) {
   KeySet keys({"short", std::string(kGoogle)});
   EXPECT_EQ(keys.Dropped(), 1u);
   EXPECT_EQ(Scrubbed(keys, "a short answer"), "a short answer");
-  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "[redacted]");
+  EXPECT_EQ(Scrubbed(keys, std::string(kGoogle)), "AIza[redacted]");
 }
 
 TEST(KeyScrubber, TextShorterThanARunIsUntouched) {
@@ -180,7 +203,7 @@ TEST(KeyScrubber, AHugeTextIsScannedWhole) {
   EXPECT_EQ(text, filler + "[redacted]" + filler + "[redacted]");
   // A text made of nothing but key material, every window a hit, is one marker.
   std::string keys_only;
-  for (int i = 0; i < 20000; ++i) keys_only += kOpenAI;
+  for (int i = 0; i < 20000; ++i) keys_only += kOpenAI.substr(8);
   EXPECT_EQ(Scrubbed(keys, keys_only), "[redacted]");
 }
 
@@ -190,7 +213,7 @@ TEST(KeyScrubber, AppendScrubbedLeavesCleanTextAsItIs) {
   EXPECT_FALSE(keys.AppendScrubbed("data: {\"x\":1}\n\n", out));
   EXPECT_EQ(out, "head:data: {\"x\":1}\n\n");
   EXPECT_TRUE(keys.AppendScrubbed("data: " + std::string(kGoogle) + "\n\n", out));
-  EXPECT_EQ(out, "head:data: {\"x\":1}\n\ndata: [redacted]\n\n");
+  EXPECT_EQ(out, "head:data: {\"x\":1}\n\ndata: AIza[redacted]\n\n");
 }
 
 TEST(KeyScrubber, AnAnswerIsScrubbedOfTheKeyItsCallSpentOnly) {
@@ -199,7 +222,7 @@ TEST(KeyScrubber, AnAnswerIsScrubbedOfTheKeyItsCallSpentOnly) {
   // Another owner's key passes: redacting it would tell the app that its guess was right.
   std::string text = "a=" + std::string(kOpenAI) + " b=" + std::string(kGoogle);
   EXPECT_TRUE(scrubber.For(kOpenAI)->Scrub(text));
-  EXPECT_EQ(text, "a=[redacted] b=" + std::string(kGoogle));
+  EXPECT_EQ(text, "a=sk-proj-[redacted] b=" + std::string(kGoogle));
   std::string none = "a=" + std::string(kOpenAI);
   EXPECT_FALSE(scrubber.For("")->Scrub(none)) << "a keyless call has no key to leak";
   std::string fresh = "k=" + std::string(kAnthropic);
