@@ -26,7 +26,7 @@ int64_t ChangeFollower::BootNanos() {
 Status ChangeFollower::Start() {
   auto last = store_.Changes().LastChange();
   if (!last) return last.error();
-  last_seq_ = *last;
+  last_ = store::ChangeRecord{*last};
   caught_up_at_ = clock_();
   return {};
 }
@@ -85,14 +85,14 @@ Status ChangeFollower::ReloadCached() {
 }
 
 Result<int64_t> ChangeFollower::Poll() {
-  int64_t seen_before = last_seq_;
+  store::ChangeRecord seen_before = last_;
   std::set<std::string, std::less<>> hooked;
   int64_t applied = 0;
   auto run_hooks = [&] {
     for (const auto& kind : hooked) hooks_.find(kind)->second();
   };
   for (;;) {
-    auto changes = store_.Changes().ChangesAfter(last_seq_, kBatch);
+    auto changes = store_.Changes().ChangesAfter(last_.seq, kBatch);
     if (!changes) {
       run_hooks();  // for the changes read before (a signing key dropped), not at the next poll
       return changes.error();
@@ -103,26 +103,28 @@ Result<int64_t> ChangeFollower::Poll() {
         return done.error();
       }
       if (hooks_.contains(change.kind)) hooked.insert(change.kind);
-      last_seq_ = change.seq;
+      last_ = change;
       ++applied;
     }
     if (static_cast<int64_t>(changes->size()) < kBatch) break;
   }
   // Read after the changes, so a prune by another broker in between cannot hide a gap.
-  auto kept = store_.Changes().KeptChanges();
+  auto kept = store_.Changes().KeptChanges(seen_before);
   if (!kept) {
     run_hooks();
     return kept.error();
   }
   // Changes this broker never saw were pruned, or the feed went back (the database restored, or
   // failed over to a replica behind it): the next changes would reuse numbers it has seen, and be
-  // skipped. Either way whatever it holds may be stale.
-  bool missed = kept->first > seen_before + 1;
-  bool went_back = kept->last < last_seq_;
+  // skipped; or had reused them already, past the last one it saw, whose number now names another
+  // change. Either way whatever it holds may be stale.
+  bool missed = kept->first > seen_before.seq + 1;
+  bool replaced = !seen_before.kind.empty() && seen_before.seq >= kept->first && !kept->seen_kept;
+  bool went_back = kept->last < last_.seq || replaced;
   if (went_back) {
     spdlog::warn("the change feed went back from {} to {} (the database restored?): every grant held is read again",
-                 last_seq_, kept->last);
-    last_seq_ = kept->last;
+                 last_.seq, kept->last);
+    last_ = store::ChangeRecord{kept->last};
   }
   if (missed || went_back) {
     reload_pending_ = true;

@@ -59,7 +59,8 @@ class ChangeFollower {
   store::Store& store_;
   domain::GrantCache& grants_;
   int64_t (*const clock_)();
-  int64_t last_seq_ = 0;
+  // The last change read (at Start, only its number: nothing was read yet).
+  store::ChangeRecord last_;
   std::atomic<int64_t> caught_up_at_{0};  // on clock_, nanoseconds
   int64_t polls_ = 0;
   bool reload_pending_ = false;  // changes were missed, and the cache is not read again yet

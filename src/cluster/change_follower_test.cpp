@@ -127,7 +127,7 @@ TEST_F(ChangeFollowerTest, ABrokerThatMissedPrunedChangesReadsItsWholeCacheAgain
   }
   // Everything but the newest change (g1's last edit) is pruned before this broker looks.
   ASSERT_TRUE(there_->Changes().PruneChanges(-10));
-  auto span = there_->Changes().KeptChanges().value();
+  auto span = there_->Changes().KeptChanges({}).value();
   EXPECT_EQ(span.first, span.last);
   EXPECT_EQ(follower.Poll().value(), 1);
   EXPECT_EQ(changed, (std::vector<std::string>{"g1", ""})) << "the one it read, then any grant";
@@ -207,6 +207,42 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackIsNoticedAndTheCacheReadAgain) {
   ASSERT_TRUE(there_->Grants().UpdateGrant(grant));
   EXPECT_EQ(follower.Poll().value(), 1) << "it follows on from the feed as it is now";
   EXPECT_EQ(cache.Find("g1")->record.notes, "after");
+}
+
+// Restored, and then changed past the last change this broker read before it looked again: the
+// numbers it saw are reused, the newest is past them, and only the change under the last one it
+// read says so.
+TEST_F(ChangeFollowerTest, AFeedThatWentBackAndOnPastTheLastChangeReadIsNoticed) {
+  auto grant = Approved("g1");
+  auto other = Approved("g2");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  int64_t backed_up = there_->Changes().LastChange().value();
+  grant.notes = "edit";
+  grant = there_->Grants().UpdateGrant(grant).value();
+  EXPECT_EQ(follower.Poll().value(), 1);
+  cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g2").value()).value());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
+                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
+    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  other.status = store::GrantStatus::kRevoked;  // takes the number of the edit read
+  other.revoked_at = 200;
+  other = there_->Grants().UpdateGrant(other).value();
+  grant.notes = "past";
+  grant = there_->Grants().UpdateGrant(grant).value();
+  ASSERT_EQ(there_->Changes().LastChange().value(), backed_up + 2);
+  EXPECT_EQ(follower.Poll().value(), 1) << "only the change past the one read";
+  ASSERT_NE(cache.Find("g2"), nullptr);
+  EXPECT_EQ(cache.Find("g2")->record.status, store::GrantStatus::kRevoked) << "read again, not served stale";
+  other.notes = "after";
+  ASSERT_TRUE(there_->Grants().UpdateGrant(other));
+  EXPECT_EQ(follower.Poll().value(), 1) << "it follows on from the feed as it is now";
 }
 
 TEST_F(ChangeFollowerTest, AGrantDeletedIsForgottenAndItsLeaseRecalled) {

@@ -30,12 +30,15 @@ class ChangeStore {
   // The oldest and the newest change kept (0 when there is none): a follower behind the oldest
   // missed some; one past the newest follows a feed that went back (the database restored from a
   // backup, or failed over to a replica that had not all of it), whose next changes reuse the
-  // numbers it has seen.
+  // numbers it has seen. A feed that went back and then on past the follower holds another change
+  // under the number of the one it read last (`seen`): `seen_kept` says whether that one is there
+  // as it was.
   struct KeptSpan {
     int64_t first = 0;
     int64_t last = 0;
+    bool seen_kept = false;
   };
-  virtual Result<KeptSpan> KeptChanges() = 0;
+  virtual Result<KeptSpan> KeptChanges(const ChangeRecord& seen) = 0;
   // Oldest first, at most `limit`, those after `after_seq`.
   virtual Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) = 0;
   // Forgets the oldest changes, up to the first one made in the last `keep_seconds` (by the

@@ -1346,7 +1346,7 @@ TEST_P(StoreTest, ChangesArePrunedOnlyFromTheOldestUpToTheFirstRecentOne) {
     ASSERT_TRUE(db->Exec(("INSERT INTO changes (at, kind, subject) VALUES " + rows).c_str()));
   }
   store_ = Open();
-  auto span = store_->Changes().KeptChanges().value();
+  auto span = store_->Changes().KeptChanges({}).value();
   int64_t first = span.first;
   EXPECT_EQ(span.last - span.first, 4);
   ASSERT_TRUE(store_->Changes().PruneChanges(3600));
@@ -1354,7 +1354,7 @@ TEST_P(StoreTest, ChangesArePrunedOnlyFromTheOldestUpToTheFirstRecentOne) {
   for (const auto& change : store_->Changes().ChangesAfter(0, 10).value()) kept.push_back(change.seq - first);
   EXPECT_EQ(kept, (std::vector<int64_t>{2, 3, 4})) << "the two old ones before the first recent one";
   ASSERT_TRUE(store_->Changes().PruneChanges(-10));
-  span = store_->Changes().KeptChanges().value();
+  span = store_->Changes().KeptChanges({}).value();
   EXPECT_EQ(span.first, span.last) << "the newest stays";
   EXPECT_EQ(span.last, store_->Changes().LastChange().value());
 }

@@ -32,7 +32,9 @@ std::string InsertChange(const char* now) {
 const std::string kInsertChangeSqlite = InsertChange(sql::kSqliteUnixNow);
 const std::string kInsertChangePostgres = InsertChange(sql::kPostgresUnixNow);
 const std::string kLastChange = "SELECT COALESCE(MAX(seq), 0) FROM changes";
-const std::string kKeptChanges = "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0) FROM changes";
+const std::string kKeptChanges =
+    "SELECT COALESCE(MIN(seq), 0), COALESCE(MAX(seq), 0), "
+    "(SELECT COUNT(*) FROM changes WHERE seq = ? AND at = ? AND kind = ? AND subject = ?) FROM changes";
 const std::string kChangesAfter = "SELECT seq, at, kind, subject FROM changes WHERE seq > ? ORDER BY seq LIMIT ?";
 // Only a run of the oldest changes goes, up to the first one made in the seconds kept, and never the
 // newest: a follower whose next change is gone finds the first one kept past it, and knows it
@@ -68,10 +70,11 @@ Result<int64_t> ChangeTables::LastChange() {
   return q.Int(0);
 }
 
-Result<ChangeStore::KeptSpan> ChangeTables::KeptChanges() {
+Result<ChangeStore::KeptSpan> ChangeTables::KeptChanges(const ChangeRecord& seen) {
   Query q(db_.Prepare(kKeptChanges));
+  q.Bind(seen.seq).Bind(seen.at).Bind(seen.kind).Bind(seen.subject);
   if (q.Step() != kRow) return db_.DbError("read the kept changes");
-  return KeptSpan{q.Int(0), q.Int(1)};
+  return KeptSpan{q.Int(0), q.Int(1), q.Int(2) > 0};
 }
 
 Result<std::vector<ChangeRecord>> ChangeTables::ChangesAfter(int64_t after_seq, int64_t limit) {

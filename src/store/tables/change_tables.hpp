@@ -21,7 +21,7 @@ class ChangeTables final : public ChangeStore {
   explicit ChangeTables(Connection& db) : db_(db) {}
 
   Result<int64_t> LastChange() override;
-  Result<KeptSpan> KeptChanges() override;
+  Result<KeptSpan> KeptChanges(const ChangeRecord& seen) override;
   Result<std::vector<ChangeRecord>> ChangesAfter(int64_t after_seq, int64_t limit) override;
   Status PruneChanges(int64_t keep_seconds) override;
 
