@@ -364,8 +364,9 @@ bool MayHaveBeenApplied(const Error& e) {
          e.code != Errc::kNotFound;
 }
 
-// On the store thread: learns what the account's writes in doubt did, before any other write to
-// its lease (the store remembers only the last take and return of each). What a take in doubt
+// On the store thread, whose one thread runs the account's store work one job at a time: learns
+// what the account's writes in doubt did, before any other write to its lease (the store remembers
+// only the last take and return of each). What a take in doubt
 // lent goes back with the next return (the calls it was for were refused); a return in doubt is
 // sent again with its id. Fails while either is still in doubt.
 Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& account) {
@@ -398,21 +399,23 @@ Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& a
 
 // On the store thread: gives back to the store `unused` and what the account holds for it
 // (`recalled`), once the account's doubts are resolved. Unresolved, all of it stays with the
-// account (in `recalled`), to go back with its next return.
-void ReturnToStore(store::Store& store, const std::string& node_id, Account& account, store::Lease unused = {}) {
-  bool resolved = static_cast<bool>(ResolveDoubts(store, node_id, account));
+// account (in `recalled`), to go back with its next return. Fails when a write is left in doubt.
+Status ReturnToStore(store::Store& store, const std::string& node_id, Account& account, store::Lease unused = {}) {
+  Status resolved = ResolveDoubts(store, node_id, account);
   {
     std::lock_guard lock(account.mutex);
     unused.micros = AddMicros(unused.micros, std::exchange(account.recalled.micros, 0));
     unused.requests += std::exchange(account.recalled.requests, 0);
     if (!resolved) account.recalled = unused;
-    if (!resolved || (unused.micros <= 0 && unused.requests <= 0)) return;
+    if (!resolved || (unused.micros <= 0 && unused.requests <= 0)) return resolved;
   }
   store::WriteId write = RandomNumberId();
-  if (store.Metering().ReturnLease(account.grant_id, node_id, unused, write)) return;
+  Status returned = store.Metering().ReturnLease(account.grant_id, node_id, unused, write);
+  if (returned) return returned;
   std::lock_guard lock(account.mutex);
   account.return_in_doubt = write;
   account.doubtful_return = unused;
+  return returned;
 }
 
 // Whether calls have used three quarters of what the last top-up left in the lease, in either
@@ -503,11 +506,21 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   }
   // What calls gave back after a recall goes to the store first: the top-up leases under the new
   // limits. Before it, what earlier writes in doubt did: until the store says, it is not written to.
+  // A take waits until no write to the lease is in doubt: the store would no longer tell what a
+  // take in doubt lent, and this one is known to leave the lease as the store has it. Found so
+  // slowly, the doubt is held against the grant's next calls as a slow refusal is.
   if (!held) {
-    ReturnToStore(store, node_id, account);
+    Clock::time_point started = Clock::now();
+    Status returned = ReturnToStore(store, node_id, account);
     std::lock_guard lock(account.mutex);
-    if (account.take_in_doubt != 0)
-      held = MakeError(Errc::kUnavailable, "The grant's last lease could not be confirmed yet; retry");
+    if (account.take_in_doubt != 0 || account.return_in_doubt != 0) {
+      held = returned ? MakeError(Errc::kUnavailable, "The grant's last lease could not be confirmed yet; retry")
+                      : returned.error();
+      if (Clock::now() - started >= kSlowRefusal) {
+        account.store_refused_until = Clock::now() + kStoreRefusalHeld;
+        account.store_refusal = *held;
+      }
+    }
   }
   store::Lease need, want, waiting;
   int64_t waits_asked = 0;
@@ -777,7 +790,7 @@ void Meter::ReturnLeasesOf(std::string_view grant_id) {
             recall(account);
     }
   }
-  for (const auto& [account, lease] : unused) ReturnToStore(store_, options_.node_id, *account, lease);
+  for (const auto& [account, lease] : unused) (void)ReturnToStore(store_, options_.node_id, *account, lease);
 }
 
 void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
@@ -798,7 +811,7 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }
-  for (const auto& [account, lease] : unused) ReturnToStore(store_, options_.node_id, *account, lease);
+  for (const auto& [account, lease] : unused) (void)ReturnToStore(store_, options_.node_id, *account, lease);
 }
 
 std::string FormatResetTime(int64_t ms) {

@@ -71,11 +71,6 @@ std::vector<store::UsageRecord> MergedUsage(std::vector<store::UsageRecord>& row
 
 void UsageRecorder::Flush() {
   std::lock_guard writing(writing_);
-  if (!unsettled_.rows.empty() && !Settle(unsettled_)) {
-    std::lock_guard lock(mutex_);
-    flush_queued_ = false;  // the next call's row queues the next try
-    return;
-  }
   std::vector<store::UsageRecord> rows;
   {
     std::lock_guard lock(mutex_);
@@ -83,14 +78,18 @@ void UsageRecorder::Flush() {
     flush_queued_ = false;
     waiting_.store(false, std::memory_order_release);
   }
-  if (rows.empty()) return;
-  auto merged = MergedUsage(rows);
-  rows.clear();
-  {
+  // Merged with the rows a failed settlement held back, so that a store away for long holds one
+  // row per grant, day and model, not one per call.
+  if (!rows.empty()) {
+    rows.insert(rows.end(), std::make_move_iterator(backlog_.begin()), std::make_move_iterator(backlog_.end()));
+    backlog_ = MergedUsage(rows);
+    rows.clear();
     std::lock_guard lock(mutex_);
     rows_.GiveBack(std::move(rows));
   }
-  Batch batch{RandomNumberId(), std::move(merged)};
+  if (!unsettled_.rows.empty() && !Settle(unsettled_)) return;
+  if (backlog_.empty()) return;
+  Batch batch{RandomNumberId(), std::exchange(backlog_, {})};
   if (!Settle(batch)) unsettled_ = std::move(batch);
 }
 

@@ -80,6 +80,7 @@ class UsageRecorder {
   RecorderOptions options_;
   std::mutex writing_;  // held through a flush: one at a time, and a later one waits for it
   Batch unsettled_;     // a batch whose settlement failed, settled before any other; under writing_
+  std::vector<store::UsageRecord> backlog_;  // merged rows not in a batch yet; under writing_
   std::mutex mutex_;
   store::RowBatches<store::UsageRecord, kFlushRows> rows_;
   bool flush_queued_ = false;

@@ -537,6 +537,30 @@ constexpr GrantStore::ChildBounds kRoomy{50, 1000};
 // An end after the database's clock, for grants that lease: a lease is refused past its grant's end.
 constexpr UnixSeconds kFarEnd = 4'000'000'000;
 
+// A return that emptied a lease, its answer lost: the lease stays, empty, with the return's id, so
+// that a child's take filling it again does not make the retry look new. Empty leases count as
+// nothing lost when their node goes.
+TEST_P(StoreTest, AReturnThatEmptiedALeaseIsKnownAfterAChildTakesFromIt) {
+  GrantRecord root = Create("root", 100, 100);
+  root.budget_micros = 1000;
+  root.expires_at = kFarEnd;
+  root = Approve(root);
+  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
+  WriteId back = AWrite();
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 0);
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200) << "the child's, not taken by the retry";
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_requests, 2);
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {200, 2}, AWrite()));
+  ASSERT_TRUE(store_->Metering().RetireNode("n1", 300));
+  EXPECT_TRUE(store_->Metering().ListEvents("root", 0, 10)->empty()) << "nothing was lost";
+  EXPECT_EQ(store_->Grants().GetGrant("root")->lost_micros, 0);
+}
+
 // A return whose answer was lost, tried again (see ASettlementTriedAgainWithItsIdIsAppliedOnce).
 TEST_P(StoreTest, AReturnTriedAgainWithItsIdIsAppliedOnceAlongTheChain) {
   GrantRecord root = Create("root", 100, 100);

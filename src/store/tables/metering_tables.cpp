@@ -29,8 +29,6 @@ const std::string kLastReturn = "SELECT last_return FROM leases WHERE grant_id =
 const std::string kNoteReturn = "UPDATE leases SET last_return = ? WHERE grant_id = ? AND node_id = ?";
 const std::string kLastSettlement = "SELECT last_settlement FROM nodes WHERE id = ?";
 const std::string kNoteSettlement = "UPDATE nodes SET last_settlement = ? WHERE id = ?";
-const std::string kDropEmptyLease =
-    "DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0";
 const std::string kAddUsage =
     "INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
     "audio_milliseconds, cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -114,7 +112,7 @@ Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view n
 }
 
 // The grant's own lease row says whether this return came already. Without that row there is
-// nothing to return: the node's leases were lost (counted as spent), or this return emptied it.
+// nothing to return: the node's leases were lost (counted as spent).
 Status MeteringTables::ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused,
                                                 WriteId write) {
   Query last(db_.Prepare(kLastReturn));
@@ -357,14 +355,14 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
   return granted;
 }
 
-// Takes `part` out of the node's lease (never below zero) and drops the lease when it is empty.
+// Takes `part` out of the node's lease (never below zero). An empty lease stays, with the ids of
+// its last take and return, until the node's leases go (LoseLeasesOf): deleted, and made again by
+// the next take of the grant or of a child of it, it would forget a return whose answer was lost,
+// which would then be applied again.
 Status MeteringTables::ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part) {
   Query shrink(db_.Prepare(kShrinkLease));
   shrink.Bind(part.micros).Bind(part.requests).Bind(grant_id).Bind(node_id);
   if (shrink.Step() != kDone) return db_.DbError("shrink lease");
-  Query drop(db_.Prepare(kDropEmptyLease));
-  drop.Bind(grant_id).Bind(node_id);
-  if (drop.Step() != kDone) return db_.DbError("drop lease");
   return {};
 }
 
@@ -427,14 +425,16 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
   return changes;
 }
 
-// Counts what `node_id` still leases as lost, with an event per grant, and drops its leases.
+// Counts what `node_id` still leases as lost, with an event per grant it held some of, and drops its
+// leases (empty ones too).
 Result<int64_t> MeteringTables::LoseLeasesOf(std::string_view node_id, UnixSeconds now) {
   std::vector<std::pair<std::string, Lease>> held;
   {
     Query q(db_.Prepare(kClaimNodeLeases));
     q.Bind(node_id);
     int rc;
-    while ((rc = q.Step()) == kRow) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
+    while ((rc = q.Step()) == kRow)
+      if (q.Int(1) > 0 || q.Int(2) > 0) held.push_back({q.Text(0), Lease{q.Int(1), q.Int(2)}});
     if (rc != kDone) return db_.DbError("find lost leases");
   }
   // Grants in one order everywhere: no deadlock between brokers.
