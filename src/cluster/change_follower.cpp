@@ -26,7 +26,7 @@ int64_t ChangeFollower::BootNanos() {
 Status ChangeFollower::Start() {
   auto last = store_.Changes().LastChange();
   if (!last) return last.error();
-  last_ = store::ChangeRecord{*last};
+  last_ = store::ChangeRecord{*last, 0, "", ""};
   caught_up_at_ = clock_();
   return {};
 }
@@ -124,7 +124,7 @@ Result<int64_t> ChangeFollower::Poll() {
   if (went_back) {
     spdlog::warn("the change feed went back from {} to {} (the database restored?): every grant held is read again",
                  last_.seq, kept->last);
-    last_ = store::ChangeRecord{kept->last};
+    last_ = store::ChangeRecord{kept->last, 0, "", ""};
   }
   if (missed || went_back) {
     reload_pending_ = true;

@@ -200,7 +200,7 @@ TEST(KeyScrubber, AHugeTextIsScannedWhole) {
   std::string filler(4 << 20, 'x');
   std::string text = filler + std::string(kAnthropic) + filler + Part(kOpenAI, 20, 8);
   EXPECT_TRUE(keys.Scrub(text));
-  EXPECT_EQ(text, filler + "[redacted]" + filler + "[redacted]");
+  EXPECT_EQ(text, filler + "sk-ant-api03-[redacted]" + filler + "[redacted]");
   // A text made of nothing but key material, every window a hit, is one marker.
   std::string keys_only;
   for (int i = 0; i < 20000; ++i) keys_only += kOpenAI.substr(8);
