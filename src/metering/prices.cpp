@@ -151,6 +151,18 @@ Result<Price> ReadPrice(const toml::table& t, std::string_view source, size_t in
   if (*above) {
     price.long_context_above = **above;
     if (auto read = ReadTokenPrices(t, "long_", source, index, price.long_tokens); !read) return read.error();
+    // A price left out would read as free past the line: each one the entry sets is set there too
+    // (a cached read or a cache write left out is charged as input).
+    for (auto [field, base, past] : {std::tuple{"input", price.tokens.input, price.long_tokens.input},
+                                     std::tuple{"output", price.tokens.output, price.long_tokens.output},
+                                     std::tuple{"audio_input", price.tokens.audio_input, price.long_tokens.audio_input}})
+      if (base > 0 && !t.contains(std::string("long_") + field))
+        return Bad(source, index, std::string("long_") + field,
+                   std::string("is required with long_context_above, as '") + field + "' is set");
+  } else {
+    for (const auto& [key, value] : t)
+      if (key.str().starts_with("long_") && key.str() != "long_context_above")
+        return Bad(source, index, key.str(), "needs long_context_above, the context past which it applies");
   }
   auto max_output = Tokens(t, "max_output_tokens", source, index);
   if (!max_output) return max_output.error();

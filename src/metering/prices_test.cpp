@@ -278,6 +278,27 @@ TEST(Prices, BadEntriesAreRefusedWithTheirPlace) {
   EXPECT_EQ(nameless.error().message, "c: entry 1, 'model' is required (a non-empty string)");
 }
 
+// A long-context tier whose output price was left out would make every token written past the
+// line free (and send no output limit): each price the entry sets must be set past the line too.
+TEST(Prices, ALongContextTierPricesWhatTheEntryPrices) {
+  PriceTable table;
+  auto entry = [](std::string_view rest) {
+    return "[[prices]]\nprovider = \"openai\"\nmodel = \"x\"\ninput = 2.5\noutput = 15\n" + std::string(rest);
+  };
+  auto free_output = AddPrices(entry("long_context_above = 272000\nlong_input = 5\n"), "prices", "c", table);
+  ASSERT_FALSE(free_output);
+  EXPECT_EQ(free_output.error().message,
+            "c: entry 1, 'long_output' is required with long_context_above, as 'output' is set");
+  auto lineless = AddPrices(entry("long_input = 5\nlong_output = 22.5\n"), "prices", "c", table);
+  ASSERT_FALSE(lineless);
+  EXPECT_EQ(lineless.error().message,
+            "c: entry 1, 'long_input' needs long_context_above, the context past which it applies");
+  ASSERT_TRUE(
+      AddPrices(entry("long_context_above = 272000\nlong_input = 5\nlong_output = 22.5\n"), "prices", "c", table));
+  EXPECT_EQ(CostMicros(*table.Find("openai", "x"), {.input_tokens = 300'000, .output_tokens = 1'000'000}),
+            1'500'000 + 22'500'000);
+}
+
 TEST(Prices, FormatsDollars) {
   EXPECT_EQ(FormatUsd(1'234'567), "$1.234567");
   EXPECT_EQ(FormatUsd(150), "$0.000150");
