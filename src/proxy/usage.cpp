@@ -432,9 +432,10 @@ class UsageReader {
     if (f.role == Role::kCandidate && candidate_.finished) finished_ = true;
     if (f.role == Role::kCandidate && candidate_.grounded) {
       int64_t index = candidate_.index.value_or(candidate_.position);
-      if (index >= 0 && index < kMaxAnswers) {  // a later candidate of the same index replaces it
-        grounded_.set(static_cast<size_t>(index));
-        queries_[static_cast<size_t>(index)] = candidate_.queries;
+      if (index >= 0 && index < kMaxAnswers) {  // candidates of one index count as the most of them
+        auto at = static_cast<size_t>(index);
+        queries_[at] = grounded_.test(at) ? std::max(queries_[at], candidate_.queries) : candidate_.queries;
+        grounded_.set(at);
       }
     }
     if (f.role == Role::kChoices) choices_empty_ = n == 0;
@@ -523,14 +524,15 @@ class UsageReader {
   }
 
   // Gemini's grounded candidates: each non-empty search query is charged, at least one per
-  // grounded candidate. Streams repeat a candidate's metadata as it grows: the latest per
-  // candidate counts.
+  // grounded candidate. Streams repeat a candidate's metadata as it grows: the most any chunk
+  // gave per candidate counts (a later one that leaves its queries out took none back).
   void MergeGrounding(Usage& usage) const {
     if (grounded_.none()) return;
     for (size_t index = 0; index < grounded_.size(); ++index) {
       if (!grounded_.test(index)) continue;
       if (usage.searches_by_candidate.size() <= index) usage.searches_by_candidate.resize(index + 1, 0);
-      usage.searches_by_candidate[index] = std::max<int64_t>(1, queries_[index]);
+      usage.searches_by_candidate[index] =
+          std::max(usage.searches_by_candidate[index], std::max<int64_t>(1, queries_[index]));
     }
     int64_t total = 0;
     for (int64_t n : usage.searches_by_candidate) total += n;

@@ -137,7 +137,8 @@ inline void CountGroundingSearches(const json::object& answer, Usage& usage) {
         if (query.is_string() && !query.get_string().empty()) ++queries;
     if (usage.searches_by_candidate.size() <= static_cast<size_t>(index))
       usage.searches_by_candidate.resize(static_cast<size_t>(index) + 1, 0);
-    usage.searches_by_candidate[static_cast<size_t>(index)] = std::max<int64_t>(1, queries);
+    int64_t& searches = usage.searches_by_candidate[static_cast<size_t>(index)];
+    searches = std::max(searches, std::max<int64_t>(1, queries));
     grounded = true;
   }
   if (grounded) {

@@ -252,6 +252,16 @@ TEST(UsageReader, ReadsWhatAReaderOfTheParsedAnswerReads) {
   EXPECT_EQ(cached_audio.cached_input_tokens, 1500);
   EXPECT_EQ(cached_audio.audio_input_tokens, 1500);
   EXPECT_EQ(cached_audio.cached_audio_input_tokens, 1500);
+  Usage searched;  // a stream's later chunk that repeats a candidate's grounding without its queries
+  for (std::string_view chunk :
+       {R"({"candidates":[{"groundingMetadata":{"webSearchQueries":["a","b","c","d"]}}]})",
+        R"({"candidates":[{"groundingMetadata":{"groundingChunks":[{"web":{"uri":"https://a.example"}}]}}]})"}) {
+    MergeUsageFromJson(chunk, searched);
+    Usage parsed = searched;
+    reference::MergeUsageFromParse(chunk, parsed);
+    ExpectSame(searched, parsed, chunk);
+  }
+  EXPECT_EQ(searched.ToolUses("google_search"), 4) << "the four queries searched stay charged";
   Usage cached;  // Anthropic's cache writes, and which of them are for an hour
   MergeUsageFromJson(answers[8], cached);
   EXPECT_EQ(cached.input_tokens, 903);
