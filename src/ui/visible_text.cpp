@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <memory>
 #include <optional>
 
@@ -41,23 +42,19 @@ bool IsHidden(char32_t c) {
          (c >= 0xE0000 && c <= 0xE0FFF);                              // tags and reserved default-ignorables
 }
 
-// Combining marks, of the blocks made of them or rich in them: diacritics (and their extension and
-// supplement), Cyrillic's (and its extended marks), Hebrew points, Arabic harakat and Quranic marks,
-// Thai's, Tibetan's vowel signs, Vedic extensions, Devanagari extended, those for symbols, half
-// marks, CJK tone marks, kana voicing, musical symbols' combining marks. A run of them stacks on
-// one letter and draws a tower over the lines around it ("Zalgo" text); no language writes more
-// than a few on a letter. Not every mark of every script is listed (that needs Unicode's tables).
+// Unicode's nonspacing and enclosing marks, of every script: a run of them stacks on one letter
+// and draws a tower over the lines around it ("Zalgo" text); no language writes more than a few on
+// a letter. All of them, as any that were left out would end a run (Lao's, Arabic's extended ones).
 bool IsStackingMark(char32_t c) {
-  return (c >= 0x0300 && c <= 0x036F) || (c >= 0x0483 && c <= 0x0489) || (c >= 0x0591 && c <= 0x05BD) || c == 0x05BF ||
-         c == 0x05C1 || c == 0x05C2 || c == 0x05C4 || c == 0x05C5 || c == 0x05C7 || (c >= 0x0610 && c <= 0x061A) ||
-         (c >= 0x064B && c <= 0x065F) || c == 0x0670 || (c >= 0x06D6 && c <= 0x06DC) || (c >= 0x06DF && c <= 0x06E4) ||
-         c == 0x06E7 || c == 0x06E8 || (c >= 0x06EA && c <= 0x06ED) || c == 0x0E31 || (c >= 0x0E34 && c <= 0x0E3A) ||
-         (c >= 0x0E47 && c <= 0x0E4E) || (c >= 0x0F71 && c <= 0x0F84) || (c >= 0x1AB0 && c <= 0x1AFF) ||
-         (c >= 0x1CD0 && c <= 0x1CF9) || (c >= 0x1DC0 && c <= 0x1DFF) || (c >= 0x20D0 && c <= 0x20FF) ||
-         (c >= 0x2DE0 && c <= 0x2DFF) || (c >= 0x302A && c <= 0x302F) || c == 0x3099 || c == 0x309A ||
-         (c >= 0xA66F && c <= 0xA67D) || (c >= 0xA8E0 && c <= 0xA8F1) || (c >= 0xFE20 && c <= 0xFE2F) ||
-         (c >= 0x1D165 && c <= 0x1D169) || (c >= 0x1D16D && c <= 0x1D172) || (c >= 0x1D17B && c <= 0x1D182) ||
-         (c >= 0x1D185 && c <= 0x1D18B) || (c >= 0x1D1AA && c <= 0x1D1AD);
+  struct Range {
+    char32_t first, last;
+  };
+  static constexpr Range kMarks[] = {
+#include "ui/stacking_marks.inc"
+  };
+  auto after = std::upper_bound(std::begin(kMarks), std::end(kMarks), c,
+                                [](char32_t code, const Range& r) { return code < r.first; });
+  return after != std::begin(kMarks) && c <= std::prev(after)->last;
 }
 // How many such marks in a row are shown as marks.
 constexpr int kMostStackedMarks = 3;

@@ -73,6 +73,16 @@ TEST(VisibleTextTest, OnlyThreeStackingMarksInARowAreShownAsMarks) {
   for (int i = 0; i < 100; ++i) tower += "\u0336\u0489";
   EXPECT_TRUE(HasHiddenCharacters(tower));
   EXPECT_EQ(VisibleText("\u0301\u0301\u0301x\u0301"), "\u0301\u0301\u0301x\u0301") << "a run ends at a letter";
+  // Every script's marks count: Lao's tone marks, Arabic's extended ones, Devanagari's stress signs
+  // (which, left out, would end a run of listed ones every three).
+  EXPECT_EQ(VisibleText("\u0E81\u0EC9\u0EC9\u0EC9\u0EC9"), "\u0E81\u0EC9\u0EC9\u0EC9\u27E8U+0EC9\u27E9");
+  EXPECT_EQ(VisibleText("\u0628\u08D3\u08D4\u08D5\u08D6"), "\u0628\u08D3\u08D4\u08D5\u27E8U+08D6\u27E9");
+  std::string mixed = "a";
+  for (int i = 0; i < 10; ++i) mixed += "\u0316\u0317\u0318\u0952";
+  EXPECT_EQ(VisibleText(mixed).substr(0, 7), "a\u0316\u0317\u0318");
+  EXPECT_NE(VisibleText(mixed).find("\u27E8U+0952\u27E9"), std::string::npos);
+  EXPECT_EQ(VisibleText("\u0E81\u0EC9\u0EB4 \u0915\u094D\u0937"), "\u0E81\u0EC9\u0EB4 \u0915\u094D\u0937")
+      << "a word's own marks stay";
 }
 
 TEST(ShowHostTest, AsciiHostsAndTheirRegistrableDomain) {
