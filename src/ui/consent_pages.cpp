@@ -167,7 +167,10 @@ std::string WhoAsks(const store::GrantRecord& r, const oauth::WaitingApp& app) {
     html += std::string(r.verified ? "<p>Home page: " : "<p>Home page it names: ") + "<a href=\"" + Escape(r.app_url) +
             "\" rel=\"noreferrer\">" + Escape(VisibleText(r.app_url)) + "</a> (host <span id=\"home-host\">" +
             Escape(HostWords(home)) + "</span>)</p>";
-  if (back.valid && home.valid && home.registrable != back.registrable && !back.ip)
+  // An answer to this computer (a native app's loopback redirect) has no domain to compare; one to
+  // any other address does.
+  bool loopback = back.ip && (back.ascii.starts_with("127.") || back.ascii == "::1" || back.ascii == "[::1]");
+  if (back.valid && home.valid && home.registrable != back.registrable && !loopback)
     html +=
         "<p class=\"warning\" id=\"elsewhere\">Its home page is not on the domain your answer goes back to: "
         "trust the address above, not the home page.</p>";

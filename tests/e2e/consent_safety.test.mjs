@@ -195,6 +195,17 @@ test('OAuth consent: the large domain is where the code goes, not the home page 
   assert.doesNotMatch(page.text, /id="domain">openai\.com/, 'the home page it names is not the large domain');
   assert.match(page.text, /Home page it names: .*\(host <span id="home-host">platform\.openai\.com<\/span>\)/);
   assert.match(page.text, /id="elsewhere">Its home page is not on the domain your answer goes back to/);
+  // An address that is not this computer's has no domain either, and is no more the home page's.
+  const byAddress = await call(broker.url, 'POST', '/oauth/register', { body: {
+    client_name: 'Google', client_uri: 'https://accounts.google.com/', redirect_uris: ['https://203.0.113.5/cb'] } });
+  assert.equal(byAddress.status, 201, byAddress.text);
+  const toAddress = await get(`/oauth/authorize?${new URLSearchParams({ response_type: 'code', client_id: byAddress.json.client_id,
+    redirect_uri: 'https://203.0.113.5/cb', state: 's', code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256', scope: 'openai:chat' })}`, cookie);
+  assert.equal(toAddress.status, 303, toAddress.text);
+  const addressPage = await get(toAddress.headers.location, cookie);
+  assert.match(addressPage.text, /id="domain">203\.0\.113\.5<\/p>/);
+  assert.match(addressPage.text, /id="elsewhere">Its home page is not on the domain your answer goes back to/);
 
   // The sign-in waits ten minutes; the pending grant a day. Approved after the first, it would reach nobody.
   const id = consentPath.split('/').pop();
