@@ -1,5 +1,7 @@
 #include "ui/device_pages.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <cctype>
 
@@ -99,8 +101,13 @@ class DevicePages {
     const store::DeviceAuthorizationRecord& device = **found;
     // A described app's document may be refused now.
     auto client = co_await oauth::FindClient(ctx_, device.client_id, exchange.PeerAddress());
-    if (!client && client.error().code != Errc::kNotFound)
-      co_return EntryPage(StatusCode::bad_request, csrf, typed, http::ShownMessage(client.error()));
+    // Not why: that would quote the document, whose author would then write on this page.
+    if (!client && client.error().code != Errc::kNotFound) {
+      spdlog::info("a device code's app could not be read: {}", client.error().message);
+      co_return EntryPage(StatusCode::bad_request, csrf, typed,
+                          "The description the app that asked gives of itself could not be read: nothing was "
+                          "granted.");
+    }
     auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)
       co_return EntryPage(StatusCode::not_found, csrf, typed, "That code is unknown or has expired.");
