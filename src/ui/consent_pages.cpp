@@ -101,8 +101,8 @@ std::string Checkboxes(const char* name, const std::vector<std::string>& items, 
   std::string html;
   for (const auto& item : items)
     html += "<label><input type=\"checkbox\" name=\"" + std::string(name) + "\" value=\"" + Escape(item) + "\"" +
-            (std::find(ticked.begin(), ticked.end(), item) != ticked.end() ? " checked" : "") +
-            " style=\"width:auto\"> " + Escape(VisibleText(item)) + "</label>";
+            (std::find(ticked.begin(), ticked.end(), item) != ticked.end() ? " checked" : "") + "> " +
+            Escape(VisibleText(item)) + "</label>";
   return html + FieldError(typed, name);
 }
 
@@ -124,8 +124,9 @@ std::string LimitField(const char* name, const char* label, std::optional<int64_
 // seem to close them, and what follows would read as the broker's words (Notes\u201D, checked by
 // your operator. \u201Cx). They are shown as escapes, as VisibleText shows hidden characters.
 std::string WithoutClosingQuotes(std::string name) {
-  static constexpr char32_t kQuotes[] = {0x0022, 0x02BA, 0x02EE, 0x05F4, 0x201C, 0x201D, 0x201E, 0x201F, 0x2033,
-                                         0x2036, 0x275D, 0x275E, 0x3003, 0x301D, 0x301E, 0x301F, 0xFF02};
+  static constexpr char32_t kQuotes[] = {0x0022, 0x02BA, 0x02DD, 0x02EE,  0x05F4,  0x201C, 0x201D, 0x201E,
+                                         0x201F, 0x2033, 0x2036, 0x275D,  0x275E,  0x2E42, 0x3003, 0x301D,
+                                         0x301E, 0x301F, 0xFF02, 0x1F676, 0x1F677, 0x1F678};
   std::string out;
   for (size_t i = 0; i < name.size();) {
     Utf8Char c = DecodeUtf8At(name, i);
@@ -206,7 +207,7 @@ std::string DelegationChoice(const domain::Scope& scope, const Typed& typed) {
   bool ticked = typed.form ? !http::FormValue(*typed.form, "may_delegate").empty() : true;
   int64_t depth = *scope.max_delegation_depth;
   return "<label><input type=\"checkbox\" id=\"may_delegate\" name=\"may_delegate\" value=\"yes\"" +
-         std::string(ticked ? " checked" : "") + " style=\"width:auto\"> May hand narrower access to its own agents (" +
+         std::string(ticked ? " checked" : "") + "> May hand narrower access to its own agents (" +
          (depth == 1 ? std::string("one level below it") : std::to_string(depth) + " levels below it") +
          "): each never more than it has, at most " + std::to_string(domain::kMaxLiveDescendants) +
          " in use at once, and what they spend, how often they call and how many calls they run at once count "

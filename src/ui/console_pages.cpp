@@ -667,7 +667,7 @@ class ConsolePages {
             "<button type=\"submit\" class=\"danger\" name=\"confirm\" value=\"yes\">Revoke now</button> "
             "<a class=\"button\" href=\"/grants/" +
             Escape(id) + "\">Cancel</a></form>";
-    co_return ConsolePage(StatusCode::ok, "Revoke " + grant->record.app_name, Nav(csrf, ""), body);
+    co_return ConsolePage(StatusCode::ok, "Revoke " + VisibleText(grant->record.app_name), Nav(csrf, ""), body);
   }
 
   awaitable<Response> Revoke(Request& req, const http::PathParams& params, http::Exchange&) {
@@ -1010,7 +1010,8 @@ class ConsolePages {
     std::string html = "<div><label for=\"" + std::string(name) + "\">" + label + "</label><select id=\"" + name +
                        "\" name=\"" + name + "\">";
     for (const auto& [value, text] : options)
-      html += "<option value=\"" + value + "\"" + (value == chosen ? " selected" : "") + ">" + text + "</option>";
+      html += "<option value=\"" + Escape(value) + "\"" + (value == chosen ? " selected" : "") + ">" + Escape(text) +
+              "</option>";
     return html + "</select></div>";
   }
 
@@ -1376,7 +1377,7 @@ class ConsolePages {
               Escape(id) + "/revoke\">Revoke…</a></p>";
     if (st == GrantStatus::kPending)
       body += "<p><a class=\"button\" href=\"/consent/" + Escape(id) + "\">Review this request</a></p>";
-    co_return ConsolePage(status, r.app_name, Nav(csrf, ""), body);
+    co_return ConsolePage(status, VisibleText(r.app_name), Nav(csrf, ""), body);
   }
 
   api::BrokerContext& ctx_;

@@ -72,7 +72,8 @@ constexpr std::string_view kStyle =
     ".notice{background:#e6f4ea;border-left:4px solid var(--ok);padding:.6rem .8rem}"
     ".alert{background:#fce8e6;border-left:4px solid var(--danger);padding:.6rem .8rem}"
     ".warning{color:var(--warn);background:#fff4e0;padding:.5rem}"
-    ".domain{font-size:2rem;font-weight:bold;margin:.2rem 0}"
+    ".domain{font-size:2rem;font-weight:bold;margin:.2rem 0;overflow-wrap:anywhere}"
+    "h1,#return-host,#home-host{overflow-wrap:anywhere}"
     ".badge,.unverified{background:#b00020;color:#fff;padding:.1rem .4rem;border-radius:.2rem;font-size:.8em}"
     ".status{display:inline-block;padding:.05rem .5rem;border-radius:1rem;font-size:.85em;background:#e8eaed}"
     ".status-approved{background:#e6f4ea;color:var(--ok)}.status-exhausted,.status-revoked,.status-denied"
@@ -204,9 +205,11 @@ void Secure(http::Response& res, std::string_view form_target, Scripts scripts =
   std::string form_action = "'self'";
   if (!form_target.empty()) form_action += " " + std::string(form_target);
   std::string script_src = scripts == Scripts::kArmApprove ? "; script-src " + ArmApproveSource() : "";
-  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self' 'unsafe-inline'" + script_src +
-                                         "; form-action " + form_action + "; frame-ancestors 'none'; base-uri 'none'");
+  res.set("Content-Security-Policy", "default-src 'none'; style-src 'self'" + script_src + "; form-action " +
+                                         form_action + "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
+  // A page that opened this one (an app's, sending the person to consent) keeps no hold on it.
+  res.set("Cross-Origin-Opener-Policy", "same-origin");
   // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
   // same-origin check must refuse. "same-origin" still sends nothing to any other site.
   res.set("Referrer-Policy", "same-origin");
