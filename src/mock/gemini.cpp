@@ -1,6 +1,7 @@
 // The emulation of the Gemini API: generateContent, streamGenerateContent with alt=sse (events
 // separated by CRLF pairs, running usageMetadata), embedContent, batchEmbedContents, countTokens
 // and the model list; the key in x-goog-api-key or ?key=.
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "core/ids.hpp"
@@ -77,8 +78,9 @@ std::optional<Response> CheckContents(const json::object& o, Prompt& prompt) {
   return std::nullopt;
 }
 
-json::object Candidate(const std::string& text, const char* finish) {
-  json::object c{{"content", {{"parts", json::array{json::object{{"text", text}}}}, {"role", "model"}}}, {"index", 0}};
+json::object Candidate(const std::string& text, const char* finish, int64_t index = 0) {
+  json::object c{{"content", {{"parts", json::array{json::object{{"text", text}}}}, {"role", "model"}}},
+                 {"index", index}};
   if (finish) c["finishReason"] = finish;
   return c;
 }
@@ -147,12 +149,14 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   if (auto refused = CheckContents(o, prompt)) return *refused;
   Quote quote = QuoteFor(model);
   if (quote == Quote::kError && !stream) return Invalid(KeyQuote(key));
-  int64_t max_tokens = 0;
+  int64_t max_tokens = 0, answers = 1;
   if (const auto* config = FieldOf(o, "generationConfig", "generation_config"); config && config->is_object()) {
     const json::object& c = config->get_object();
     if (c.contains("maxOutputTokens") && c.contains("max_output_tokens"))
       return Invalid("Invalid JSON payload received. Field \"max_output_tokens\" was given twice.");
     max_tokens = IntOr(c, c.contains("maxOutputTokens") ? "maxOutputTokens" : "max_output_tokens", 0);
+    answers =
+        std::clamp<int64_t>(IntOr(c, c.contains("candidateCount") ? "candidateCount" : "candidate_count", 1), 1, 8);
   }
   bool truncated = false;
   std::string reply = quote == Quote::kNone ? ReplyTo(prompt, max_tokens, truncated) : KeyQuote(key);
@@ -177,8 +181,12 @@ MockAnswer Generate(const json::object& o, std::string_view model, bool stream, 
   for (size_t i = 0; i < pieces.size(); ++i) {
     bool last = i + 1 == pieces.size();
     sent = last ? out : sent + EstimateTokens(pieces[i]);
+    // Of several candidates, the others answer in a word and finish in the first chunk, while the
+    // first writes on: each chunk carries the candidates still writing.
+    json::array candidates{Candidate(pieces[i], last ? finish : nullptr)};
+    for (int64_t other = 1; i == 0 && other < answers; ++other) candidates.push_back(Candidate("Done.", "STOP", other));
     json::object chunk{
-        {"candidates", json::array{Candidate(pieces[i], last ? finish : nullptr)}},
+        {"candidates", std::move(candidates)},
         {"usageMetadata", UsageMetadata(all, last || !options.gemini_output_at_end ? sent : 0, tool_results, cached)},
         {"modelVersion", model},
         {"responseId", id}};

@@ -167,8 +167,12 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
     return JsonAnswer(200, answer);
   }
   bool include_usage = false;
-  if (const auto* so = o.if_contains("stream_options"); so && so->is_object())
+  bool continuous = false;  // vLLM's continuous_usage_stats: the running totals in every chunk
+  if (const auto* so = o.if_contains("stream_options"); so && so->is_object()) {
     include_usage = Flag(so->get_object(), "include_usage");
+    continuous = include_usage && Flag(so->get_object(), "continuous_usage_stats");
+  }
+  int64_t written = 0;
   auto chunk = [&](json::object delta, json::value finish_reason) {
     json::object c{
         {"id", id},
@@ -180,7 +184,7 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
         {"choices",
          json::array{json::object{
              {"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}}}};
-    if (include_usage) c["usage"] = nullptr;
+    if (include_usage) c["usage"] = continuous ? json::value(ChatUsage(in, std::min(written, out))) : nullptr;
     return SseEvent("", c);
   };
   MockAnswer answer;
@@ -192,7 +196,10 @@ MockAnswer Chat(const json::object& o, const MockOptions& options, std::string_v
     return answer;
   }
   auto pieces = quote == Quote::kAnswer ? std::vector<std::string>{reply} : Split(reply, options.stream_chunks);
-  for (auto& piece : pieces) answer.pieces.push_back(chunk({{"content", piece}}, nullptr));
+  for (auto& piece : pieces) {
+    written += EstimateTokens(piece);
+    answer.pieces.push_back(chunk({{"content", piece}}, nullptr));
+  }
   answer.pieces.push_back(chunk({}, finish));
   if (include_usage) {
     json::object last{{"id", id},

@@ -126,6 +126,7 @@ awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::stri
     cut_at_ = cap - worst.predicted_output;
   }
   strip_usage_chunk_ = call->strip_usage_chunk;
+  several_gemini_answers_ = ep.wire == Provider::kGoogle && worst.answers > 1;
   http::CallHead upstream = ForwardedCall(req, target, true);
   http::CallBody body{call->body, {}, {}};
   co_return co_await Send(upstream, std::move(body), false);
@@ -220,9 +221,11 @@ awaitable<Reply> Relay::Send(http::CallHead& call, http::CallBody body, bool who
   StreamEnd end = events ? co_await RelayEvents(open) : co_await RelayBytes(open);
   if (end != StreamEnd::kComplete) {
     answer->open.reset();  // closed before the app is told: the provider stops writing (and billing) now
-    // What came may hold a built-in provider's own closing figures (a declared server may send
-    // usage before its end).
-    if (!usage_.closed || provider_.declared) EstimateCutOffUsage();
+    // What came may hold a built-in provider's own closing figures. Not a declared server's, which
+    // may send usage before its end (vLLM's continuous_usage_stats puts running totals in every
+    // chunk), nor those of one of several Gemini answers, which may finish while the others write on.
+    if (provider_.declared || several_gemini_answers_) usage_.closed = false;
+    if (!usage_.closed) EstimateCutOffUsage();
   } else if (events && EndedUnclosed()) {
     EstimateCutOffUsage();
   }

@@ -148,6 +148,7 @@ class Relay {
   RelayHooks& hooks_;
   Provider wire_;  // the shape of the app's path, for errors ended streams carry
   bool strip_usage_chunk_ = false;
+  bool several_gemini_answers_ = false;  // candidateCount above 1: one answer's end is not the call's
   std::string ending_;  // what goes out with the end of a stream, once the call is settled
   ScrubHits hits_;  // answers of this call that quoted its key
   Usage usage_;

@@ -2,7 +2,8 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN, startMock, startBroker, call, approvedGrant, chatBody, mockStats, run, tempDir, SCOPES, KEYS, eventually } from './harness.mjs';
 
 let mock;
@@ -346,27 +347,45 @@ test('an app gone while the provider has not answered yet is cancelled upstream 
   }
 });
 
+// Each lane's provider had written usage before the app stopped reading: none of it is the call's
+// closing figure. A declared server's running totals in every chunk (vLLM's continuous_usage_stats),
+// and Gemini's usage beside one of several candidates that finished while the others write on.
+const HELD_LANES = {
+  'OpenAI': { scope: SCOPES.openai, path: '/openai/v1/chat/completions',
+    body: chatBody('gpt-4o-mini', { stream: true, max_tokens: 20000 }) },
+  'a declared server with running totals': { scope: { provider: 'local', models: ['held-model'], capabilities: ['chat'] },
+    path: '/local/v1/chat/completions', body: { ...chatBody('held-model', { stream: true, max_tokens: 20000 }),
+      stream_options: { include_usage: true, continuous_usage_stats: true } } },
+  'Gemini with two candidates': { scope: { provider: 'google', models: ['gemini-2.0-flash'], capabilities: ['chat'] },
+    path: '/gemini/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse',
+    body: { contents: [{ role: 'user', parts: [{ text: 'Hello' }] }], generationConfig: { maxOutputTokens: 8000, candidateCount: 2 } } },
+};
+
 test('an app that stops reading a stream is charged what the provider could write while it waited', async () => {
   // Pieces of 256 KB: the socket buffers on the way fill while the app does not read, the relay
   // waits on the app, and the provider writes on into buffers the broker cannot count.
   const big = await startMock(['--stream-chunks', '200', '--stream-delay-ms', '5', '--stream-padding-bytes', '262144']);
-  const b = await startBroker({ mock: big });
+  const config = join(tempDir(), 'aipassport.toml');
+  writeFileSync(config, `[[openai_compatible]]\nname = "local"\nbase_url = "${big.url}"\napi_key_env = "LOCAL_LLM_KEY"\n` +
+    '[[prices]]\nprovider = "local"\nmodel = "held-model"\ninput = 1.0\noutput = 1.0\nmax_output_tokens = 20000\n');
+  const b = await startBroker({ mock: big, args: ['--config', config], env: { LOCAL_LLM_KEY: KEYS.openai } });
   try {
-    const g = await approvedGrant(b, { ...SCOPES.openai, maxBudgetCents: 500 });
-    const s = rawCall(b.url, '/openai/v1/chat/completions', g.token,
-      chatBody('gpt-4o-mini', { stream: true, max_tokens: 20000 }));
-    await new Promise((resolve) => s.once('data', resolve));
-    s.pause();  // reads nothing more
-    await sleep(2500);
-    s.destroy();
-    const usage = await eventually(async () => {
-      const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
-      return u.totals.requests === 1 && u;
-    }, 'the stream settled');
-    // At 1,000 tokens a second for the 2.5 s it held the relay, within the 20,000 reserved; the
-    // events that reached the broker held a few hundred at most.
-    assert.ok(usage.totals.outputTokens >= 2000 && usage.totals.outputTokens <= 20000,
-      `${usage.totals.outputTokens} output tokens`);
+    for (const [lane, { scope, path, body }] of Object.entries(HELD_LANES)) {
+      const g = await approvedGrant(b, { ...scope, maxBudgetCents: 500 });
+      const s = rawCall(b.url, path, g.token, body);
+      await new Promise((resolve) => s.once('data', resolve));
+      s.pause();  // reads nothing more
+      await sleep(2500);
+      s.destroy();
+      const usage = await eventually(async () => {
+        const u = (await call(b.url, 'GET', `/grants/${g.grantId}/usage`, { token: b.ownerToken })).json;
+        return u.totals.requests === 1 && u;
+      }, `${lane}: the stream settled`);
+      // At 1,000 tokens a second for the 2.5 s it held the relay, within what was reserved; the
+      // events that reached the broker held a few hundred at most.
+      assert.ok(usage.totals.outputTokens >= 2000 && usage.totals.outputTokens <= 20000,
+        `${lane}: ${usage.totals.outputTokens} output tokens`);
+    }
   } finally {
     await b.stop();
     await big.stop();
