@@ -27,6 +27,10 @@ Status ChangeFollower::Start() {
   auto last = store_.Changes().LastChange();
   if (!last) return last.error();
   last_ = store::ChangeRecord{*last, 0, "", ""};
+  // The change itself, so that the first poll can tell whether it is still there as it was.
+  auto latest = store_.Changes().ChangesAfter(*last - 1, 1);
+  if (!latest) return latest.error();
+  if (!latest->empty() && latest->front().seq == *last) last_ = latest->front();
   caught_up_at_ = clock_();
   return {};
 }

@@ -59,7 +59,7 @@ class ChangeFollower {
   store::Store& store_;
   domain::GrantCache& grants_;
   int64_t (*const clock_)();
-  // The last change read (at Start, only its number: nothing was read yet).
+  // The last change read (at Start, the newest one).
   store::ChangeRecord last_;
   std::atomic<int64_t> caught_up_at_{0};  // on clock_, nanoseconds
   int64_t polls_ = 0;

@@ -245,6 +245,34 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackAndOnPastTheLastChangeReadIsNoticed)
   EXPECT_EQ(follower.Poll().value(), 1) << "it follows on from the feed as it is now";
 }
 
+// The same before the follower read any change: the newest at its start is the one it knows.
+TEST_F(ChangeFollowerTest, AFeedThatWentBackAndOnPastWhereTheFollowerStartedIsNoticed) {
+  auto grant = Approved("g1");
+  auto other = Approved("g2");
+  int64_t backed_up = there_->Changes().LastChange().value();
+  grant.notes = "edit";
+  grant = there_->Grants().UpdateGrant(grant).value();
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g2").value()).value());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
+                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
+    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  other.status = store::GrantStatus::kRevoked;  // takes the number of the edit the follower started at
+  other.revoked_at = 200;
+  other = there_->Grants().UpdateGrant(other).value();
+  grant.notes = "past";
+  grant = there_->Grants().UpdateGrant(grant).value();
+  EXPECT_EQ(follower.Poll().value(), 1);
+  EXPECT_EQ(cache.Find("g2")->record.status, store::GrantStatus::kRevoked) << "read again, not served stale";
+}
+
 TEST_F(ChangeFollowerTest, AGrantDeletedIsForgottenAndItsLeaseRecalled) {
   Approved("g1");
   domain::GrantCache cache;

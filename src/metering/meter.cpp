@@ -128,6 +128,9 @@ struct Account {
   store::WriteId take_in_doubt = 0;
   store::WriteId return_in_doubt = 0;
   store::Lease doubtful_return;
+  store::WriteId doubtful_return_from = 0;
+  // The grant's last take the store applied for this account: the lease its returns come from.
+  store::WriteId last_take = 0;
 };
 
 // ---- Ticket ----
@@ -370,13 +373,14 @@ bool MayHaveBeenApplied(const Error& e) {
 // lent goes back with the next return (the calls it was for were refused); a return in doubt is
 // sent again with its id. Fails while either is still in doubt.
 Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& account) {
-  store::WriteId take, give;
+  store::WriteId take, give, given_from;
   store::Lease given;
   {
     std::lock_guard lock(account.mutex);
     take = account.take_in_doubt;
     give = account.return_in_doubt;
     given = account.doubtful_return;
+    given_from = account.doubtful_return_from;
   }
   if (take != 0) {
     auto taken = store.Metering().LeaseTaken(account.grant_id, node_id, take);
@@ -384,12 +388,14 @@ Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& a
     std::lock_guard lock(account.mutex);
     account.take_in_doubt = 0;
     if (*taken) {
+      account.last_take = take;
       account.recalled.micros = AddMicros(account.recalled.micros, (*taken)->micros);
       account.recalled.requests += (*taken)->requests;
     }
   }
   if (give != 0) {
-    if (auto sent = store.Metering().ReturnLease(account.grant_id, node_id, given, give); !sent) return sent;
+    if (auto sent = store.Metering().ReturnLease(account.grant_id, node_id, given, give, given_from); !sent)
+      return sent;
     std::lock_guard lock(account.mutex);
     account.return_in_doubt = 0;
     account.doubtful_return = {};
@@ -402,19 +408,22 @@ Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& a
 // account (in `recalled`), to go back with its next return. Fails when a write is left in doubt.
 Status ReturnToStore(store::Store& store, const std::string& node_id, Account& account, store::Lease unused = {}) {
   Status resolved = ResolveDoubts(store, node_id, account);
+  store::WriteId from;
   {
     std::lock_guard lock(account.mutex);
     unused.micros = AddMicros(unused.micros, std::exchange(account.recalled.micros, 0));
     unused.requests += std::exchange(account.recalled.requests, 0);
     if (!resolved) account.recalled = unused;
     if (!resolved || (unused.micros <= 0 && unused.requests <= 0)) return resolved;
+    from = account.last_take;
   }
   store::WriteId write = RandomNumberId();
-  Status returned = store.Metering().ReturnLease(account.grant_id, node_id, unused, write);
+  Status returned = store.Metering().ReturnLease(account.grant_id, node_id, unused, write, from);
   if (returned) return returned;
   std::lock_guard lock(account.mutex);
   account.return_in_doubt = write;
   account.doubtful_return = unused;
+  account.doubtful_return_from = from;
   return returned;
 }
 
@@ -562,6 +571,7 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
   }
   account.lease_micros += lease->micros;
   account.lease_requests += lease->requests;
+  if (lease->micros > 0 || lease->requests > 0) account.last_take = write;  // a take that lent nothing wrote nothing
   NoteTopped(account, lease->micros, lease->requests);
   return {};
 }
@@ -759,8 +769,10 @@ HeldLeases Meter::Held() {
   std::lock_guard lock(mutex_);
   for (const auto& [id, account] : accounts_) {
     std::lock_guard account_lock(account->mutex);
-    held.micros += std::max<int64_t>(account->lease_micros, 0) + account->reserved_micros + account->recalled.micros;
-    held.requests += account->lease_requests + account->reserved_requests + account->recalled.requests;
+    held.micros += std::max<int64_t>(account->lease_micros, 0) + account->reserved_micros + account->recalled.micros +
+                   account->doubtful_return.micros;
+    held.requests += account->lease_requests + account->reserved_requests + account->recalled.requests +
+                     account->doubtful_return.requests;
   }
   return held;
 }
@@ -795,6 +807,7 @@ void Meter::ReturnLeasesOf(std::string_view grant_id) {
 
 void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
   std::vector<Unused> unused;
+  std::vector<std::string> forgotten;  // leased from, by accounts that go: their empty leases go too
   {
     std::lock_guard lock(mutex_);
     for (auto it = accounts_.begin(); it != accounts_.end();) {
@@ -808,10 +821,13 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       bool forgettable = idle && !returning && a.last_used < Clock::now() - std::chrono::minutes(1) &&
                          a.requests.level >= 0 && a.tokens.level >= 0;
       if (forgettable && !a.ancestors.empty()) --children_;
+      if (forgettable && a.last_take != 0) forgotten.push_back(a.grant_id);
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }
   for (const auto& [account, lease] : unused) (void)ReturnToStore(store_, options_.node_id, *account, lease);
+  // No write to them is in doubt (else the account would have stayed): the store need not keep them.
+  for (const auto& grant_id : forgotten) (void)store_.Metering().DropEmptyLease(grant_id, options_.node_id);
 }
 
 std::string FormatResetTime(int64_t ms) {

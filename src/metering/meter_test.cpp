@@ -170,11 +170,11 @@ class LeaseCountingStore : public store::ForwardingStore, public store::Forwardi
     if (fail_lookups) return MakeError(Errc::kUnavailable, "the store is away");
     return metering_.LeaseTaken(grant_id, node_id, write);
   }
-  Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused,
-                     store::WriteId write) override {
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, store::Lease unused, store::WriteId write,
+                     store::WriteId from_take) override {
     ++returns_sent;
     if (fail_next_return.exchange(false)) return MakeError(Errc::kUnavailable, "the store is busy");
-    auto returned = metering_.ReturnLease(grant_id, node_id, unused, write);
+    auto returned = metering_.ReturnLease(grant_id, node_id, unused, write, from_take);
     if (returned && lose_next_return.exchange(false)) return MakeError(Errc::kUnavailable, "connection lost");
     return returned;
   }

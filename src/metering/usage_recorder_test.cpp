@@ -186,16 +186,24 @@ TEST_F(UsageRecorderTest, ASettlementWhoseAnswerWasLostIsCountedOnce) {
     store::MeteringStore& Metering() override { return *this; }
   } losing(*store_);
   ASSERT_TRUE(store_->Metering().Heartbeat("node-1", 100, 0));
+  std::string budgeted = Approved(1);  // 10,000 micro-USD: the lost batch crosses its half
   RecorderOptions options;
   options.node_id = "node-1";
+  options.alert_percents = {50};
+  std::vector<std::string> alerts;
+  options.alert_sink = [&](const store::EventRecord& e) { alerts.push_back(e.grant_id + " " + e.detail); };
+  options.clock = [] { return UnixSeconds{100}; };
   UsageRecorder recorder(losing, pool_, timers_.get_executor(), options);
-  recorder.Record(Row(first_, "m1", 10, 100));
+  recorder.Record(Row(budgeted, "m1", 10, 6000));
   Flush(recorder);
-  recorder.Record(Row(first_, "m1", 5, 50));
+  EXPECT_TRUE(alerts.empty()) << "its answer was lost";
+  recorder.Record(Row(budgeted, "m1", 5, 50));
   Flush(recorder);
   EXPECT_EQ(losing.settlements, 3) << "the lost one again, then the next";
-  EXPECT_EQ(Rows(first_), (std::vector<std::string>{"m1 2 15 30 150"}));
-  EXPECT_EQ(store_->Grants().GetGrant(first_).value().spent_micros, 150);
+  EXPECT_EQ(Rows(budgeted), (std::vector<std::string>{"m1 2 15 30 6050"}));
+  EXPECT_EQ(store_->Grants().GetGrant(budgeted).value().spent_micros, 6050);
+  EXPECT_EQ(alerts, (std::vector<std::string>{budgeted + R"( {"percent":50,"spentMicros":6000,"budgetMicros":10000})"}))
+      << "the alert the lost answer would have raised, once";
 }
 
 // Each grant, day and model once, in key order, whatever the order and length of the rows: names

@@ -45,8 +45,12 @@ class ForwardingMetering : public MeteringStore {
   Result<std::optional<Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id, WriteId write) override {
     return metering_.LeaseTaken(grant_id, node_id, write);
   }
-  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) override {
-    return metering_.ReturnLease(grant_id, node_id, unused, write);
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write,
+                     WriteId from_take) override {
+    return metering_.ReturnLease(grant_id, node_id, unused, write, from_take);
+  }
+  Status DropEmptyLease(std::string_view grant_id, std::string_view node_id) override {
+    return metering_.DropEmptyLease(grant_id, node_id);
   }
   Result<std::vector<SpendChange>> Settle(std::string_view node_id, WriteId batch,
                                           const std::vector<UsageRecord>& rows) override {

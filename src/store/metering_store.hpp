@@ -81,10 +81,16 @@ class MeteringStore {
   // if it was not (or the lease is gone: lost with its node, so counted as spent already).
   virtual Result<std::optional<Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id,
                                                   WriteId write) = 0;
-  // Gives back the unused part of a lease (of the grant's ancestors' too). A return with the id of
-  // the node's last return to the grant was applied already, and is not applied again; nor is one
-  // to a lease that is gone.
-  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) = 0;
+  // Gives back the unused part of a lease (of the grant's ancestors' too), the lease the node's take
+  // `from_take` of the grant left. A return with the id of the node's last return to the grant was
+  // applied already, and is not applied again; nor is one to a lease that is gone, or was made
+  // anew by a take of a child of the grant since (the node's leases were lost: counted as spent).
+  virtual Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write,
+                             WriteId from_take) = 0;
+  // Deletes the node's lease of the grant if it is empty. An emptied lease is kept until then (or
+  // until its node's leases go), for a return whose answer was lost: made anew by a take, it
+  // would not know that return. Call it once no return to it is in doubt.
+  virtual Status DropEmptyLease(std::string_view grant_id, std::string_view node_id) = 0;
   // Settles answered calls in one transaction: adds each row to its grant's row for that day and
   // model, adds the rows' requests and cost to the grant and its ancestors, and takes what of them
   // was leased out of the node's leases of each. A `batch` the node settled last was applied

@@ -418,7 +418,8 @@ TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   GrantRecord g = Create("g1", 100, 10);
   g.budget_micros = 1000;
   Approve(g);
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}, AWrite()));
+  WriteId took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "n1", {500, 2}, {500, 2}, took));
   auto changes = store_->Metering().Settle(
       "n1", AWrite(),
       {{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}, {"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 80}});
@@ -432,7 +433,7 @@ TEST_P(StoreTest, SettlingMovesSpendFromTheLeaseToTheGrant) {
   EXPECT_EQ(read.usage_count, 2);
   EXPECT_EQ(read.leased_micros, 300);
   EXPECT_EQ(read.leased_requests, 0);
-  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "n1", {300, 0}, AWrite(), took));
   EXPECT_EQ(store_->Grants().GetGrant("g1")->leased_micros, 0);
   EXPECT_EQ(store_->Metering().TakeLease("g1", "n1", {800, 0}, {800, 0}, AWrite()).value().micros,
             800);  // all that is left
@@ -450,7 +451,11 @@ TEST_P(StoreTest, ASettlementTriedAgainWithItsIdIsAppliedOnce) {
   std::vector<UsageRecord> rows{{"g1", "2026-11-28", "gpt-4o", 1, 10, 0, 5, 0, 120}};
   WriteId batch = AWrite();
   ASSERT_EQ(store_->Metering().Settle("n1", batch, rows).value().size(), 1u);
-  EXPECT_TRUE(store_->Metering().Settle("n1", batch, rows).value().empty()) << "applied already: no changes";
+  auto again = store_->Metering().Settle("n1", batch, rows).value();
+  ASSERT_EQ(again.size(), 1u) << "applied already: its changes as they were, for the budget alerts still due";
+  EXPECT_EQ(again[0].before_micros, 0);
+  EXPECT_EQ(again[0].after_micros, 120);
+  EXPECT_EQ(again[0].budget_micros, 1000);
   GrantRecord read = store_->Grants().GetGrant("g1").value();
   EXPECT_EQ(read.spent_micros, 120);
   EXPECT_EQ(read.usage_count, 1);
@@ -509,8 +514,10 @@ TEST_P(StoreTest, TheLeasesOfAVanishedNodeCountAsUsed) {
   auto events = store_->Metering().ListEvents("g1", 0, 100).value();
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].kind, "lease_lost");
-  ASSERT_TRUE(store_->Metering().TakeLease("g1", "alive", {150, 2}, {150, 2}, AWrite()));
-  ASSERT_TRUE(store_->Metering().ReturnLease("g1", "alive", {100, 1}, AWrite()));  // what no call holds goes back first
+  WriteId took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("g1", "alive", {150, 2}, {150, 2}, took));
+  ASSERT_TRUE(
+      store_->Metering().ReturnLease("g1", "alive", {100, 1}, AWrite(), took));  // what no call holds goes back first
   // A clean stop: what calls it cut short still held is lost too.
   ASSERT_TRUE(store_->Metering().RetireNode("alive", 210));
   read = store_->Grants().GetGrant("g1").value();
@@ -547,18 +554,44 @@ TEST_P(StoreTest, AReturnThatEmptiedALeaseIsKnownAfterAChildTakesFromIt) {
   root = Approve(root);
   GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
-  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
+  WriteId root_took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, root_took));
   WriteId back = AWrite();
-  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back));
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 0);
-  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, AWrite()));
-  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back));
+  WriteId child_took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, child_took));
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200) << "the child's, not taken by the retry";
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_requests, 2);
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {200, 2}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {200, 2}, AWrite(), child_took));
   ASSERT_TRUE(store_->Metering().RetireNode("n1", 300));
   EXPECT_TRUE(store_->Metering().ListEvents("root", 0, 10)->empty()) << "nothing was lost";
   EXPECT_EQ(store_->Grants().GetGrant("root")->lost_micros, 0);
+}
+
+// The same return tried again after its node's leases were lost (counted as spent) and a child's
+// take made the root's lease anew: that lease is not the one the return came from.
+TEST_P(StoreTest, AReturnTriedAgainAfterItsLeaseWasLostAndMadeAnewIsNotApplied) {
+  GrantRecord root = Create("root", 100, 100);
+  root.budget_micros = 1000;
+  root.expires_at = kFarEnd;
+  root = Approve(root);
+  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
+  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  ASSERT_TRUE(store_->Metering().Heartbeat("n1", 100, 0));
+  WriteId root_took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, root_took));
+  WriteId back = AWrite();
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
+  EXPECT_EQ(store_->Metering().Heartbeat("n2", 200, 150).value().lost, 0) << "n1 is gone, holding nothing";
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200) << "the child's, not taken by the retry";
+  // An empty lease is dropped when its node says no return to it is in doubt; one that holds
+  // something is not.
+  ASSERT_TRUE(store_->Metering().DropEmptyLease("root", "n1"));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200);
 }
 
 // A return whose answer was lost, tried again (see ASettlementTriedAgainWithItsIdIsAppliedOnce).
@@ -570,21 +603,24 @@ TEST_P(StoreTest, AReturnTriedAgainWithItsIdIsAppliedOnceAlongTheChain) {
   GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
   ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
-  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 4}, {200, 4}, AWrite()));
+  WriteId took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 4}, {200, 4}, took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 500);
   WriteId back = AWrite();
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back));
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back, took));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, back, took));
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 150);
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 450);
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, AWrite(), took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 400);
-  // Once the child's lease is gone (here all given back), a return to it is not taken out of the
-  // root's lease, which the root's own calls hold.
+  EXPECT_TRUE(store_->Metering().ReturnLease("child", "n1", {50, 1}, AWrite(), AWrite()));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 400) << "not from the lease the child's take left";
+  // Once the child's lease is empty (here all given back), a return to it again is not taken out
+  // of the root's lease, which the root's own calls hold.
   WriteId rest = AWrite();
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest, took));
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
-  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {100, 2}, rest, took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_requests, 1);
 }
@@ -604,7 +640,8 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
   // lend: an ancestor lends at most half of what it has left (the child 400 of its 800, the root 350
   // of its 700), and every grant of the chain counts it.
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
-  auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}, AWrite()).value();
+  WriteId took = AWrite();
+  auto lease = store_->Metering().TakeLease("grandchild", "n1", {100, 1}, {900, 5}, took).value();
   EXPECT_EQ(lease.micros, 350);
   EXPECT_EQ(lease.requests, 5);  // no cap of its own: the chain's caps bound it (the child's 50)
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 650);
@@ -622,7 +659,7 @@ TEST_P(StoreTest, AChildLeasesFromItsWholeChainAndItsSpendIsItsAncestorsToo) {
     EXPECT_EQ(read.usage_count, 2) << id;
   }
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300 + 100);
-  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {100, 3}, AWrite()));
+  ASSERT_TRUE(store_->Metering().ReturnLease("grandchild", "n1", {100, 3}, AWrite(), took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 300);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_micros, 0);
   EXPECT_EQ(store_->Grants().GetGrant("child")->leased_requests, 0);

@@ -208,8 +208,6 @@ void Secure(http::Response& res, std::string_view form_target, Scripts scripts =
   res.set("Content-Security-Policy", "default-src 'none'; style-src 'self'" + script_src + "; form-action " +
                                          form_action + "; frame-ancestors 'none'; base-uri 'none'");
   res.set("X-Frame-Options", "DENY");
-  // A page that opened this one (an app's, sending the person to consent) keeps no hold on it.
-  res.set("Cross-Origin-Opener-Policy", "same-origin");
   // Not "no-referrer": under it browsers send `Origin: null` with the page's own forms, which the
   // same-origin check must refuse. "same-origin" still sends nothing to any other site.
   res.set("Referrer-Policy", "same-origin");

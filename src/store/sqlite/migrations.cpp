@@ -382,6 +382,7 @@ ALTER TABLE leases ADD COLUMN last_take_micros INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE leases ADD COLUMN last_take_requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE leases ADD COLUMN last_return INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE nodes ADD COLUMN last_settlement INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX leases_by_node ON leases(node_id);
 )sql"},
 };
 

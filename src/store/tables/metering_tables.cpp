@@ -25,10 +25,16 @@ const std::string kNoteTake =
     "UPDATE leases SET last_take = ?, last_take_micros = ?, last_take_requests = ? WHERE grant_id = ? AND node_id = ?";
 const std::string kLeaseTaken =
     "SELECT last_take_micros, last_take_requests FROM leases WHERE grant_id = ? AND node_id = ? AND last_take = ?";
-const std::string kLastReturn = "SELECT last_return FROM leases WHERE grant_id = ? AND node_id = ?";
-const std::string kNoteReturn = "UPDATE leases SET last_return = ? WHERE grant_id = ? AND node_id = ?";
-const std::string kLastSettlement = "SELECT last_settlement FROM nodes WHERE id = ?";
-const std::string kNoteSettlement = "UPDATE nodes SET last_settlement = ? WHERE id = ?";
+// Checked and noted in one statement: PostgreSQL checks the row again once it has waited for it, so
+// a retry that overtakes its first try (still committing on a connection given up) is seen.
+const std::string kClaimReturn =
+    "UPDATE leases SET last_return = ?1 WHERE grant_id = ?2 AND node_id = ?3 AND last_return <> ?1 AND last_take = ?4 "
+    "RETURNING 1";
+const std::string kClaimSettlement =
+    "UPDATE nodes SET last_settlement = ?1 WHERE id = ?2 AND last_settlement <> ?1 RETURNING 1";
+const std::string kSpendOfGrant = "SELECT spent_micros, budget_micros FROM grants WHERE id = ?";
+const std::string kDropEmptyLease =
+    "DELETE FROM leases WHERE grant_id = ? AND node_id = ? AND micros = 0 AND requests = 0";
 const std::string kAddUsage =
     "INSERT INTO usage (grant_id, day, model, requests, input_tokens, cached_input_tokens, output_tokens, "
     "audio_milliseconds, cost_micros) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -104,26 +110,32 @@ Result<std::optional<Lease>> MeteringTables::LeaseTaken(std::string_view grant_i
   return std::optional<Lease>(Lease{q.Int(0), q.Int(1)});
 }
 
-Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) {
+Status MeteringTables::DropEmptyLease(std::string_view grant_id, std::string_view node_id) {
+  Query drop(db_.Prepare(kDropEmptyLease));
+  drop.Bind(grant_id).Bind(node_id);
+  if (drop.Step() != kDone) return db_.DbError("drop an empty lease");
+  return {};
+}
+
+Status MeteringTables::ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write,
+                                   WriteId from_take) {
   return db_.InTransaction([&]() -> Status {
     if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief;
-    return ReturnLeaseInTransaction(grant_id, node_id, unused, write);
+    return ReturnLeaseInTransaction(grant_id, node_id, unused, write, from_take);
   });
 }
 
-// The grant's own lease row says whether this return came already. Without that row there is
-// nothing to return: the node's leases were lost (counted as spent).
+// The grant's own lease row, as the node's take `from_take` left it, takes the return once. Not
+// when it holds this return already (its answer was lost), nor when the row is gone or was made
+// again by another take since: the node's leases were lost (counted as spent), and a child's take
+// made the row anew, which this return is not from.
 Status MeteringTables::ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused,
-                                                WriteId write) {
-  Query last(db_.Prepare(kLastReturn));
-  last.Bind(grant_id).Bind(node_id);
-  int rc = last.Step();
+                                                WriteId write, WriteId from_take) {
+  Query claim(db_.Prepare(kClaimReturn));
+  claim.Bind(write).Bind(grant_id).Bind(node_id).Bind(from_take);
+  int rc = claim.Step();
   if (rc == kDone) return {};
-  if (rc != kRow) return db_.DbError("read a lease's last return");
-  if (last.Int(0) == write) return {};
-  Query note(db_.Prepare(kNoteReturn));
-  note.Bind(write).Bind(grant_id).Bind(node_id);
-  if (note.Step() != kDone) return db_.DbError("note a return");
+  if (rc != kRow || claim.Step() != kDone) return db_.DbError("claim a return");
   auto chain = ChainOf(grant_id);
   if (!chain) return chain.error();
   for (const auto& id : *chain)
@@ -149,7 +161,7 @@ Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id
     if (auto brief = WaitBrieflyForLocks(kCallLockWait); !brief) return brief.error();
     auto already = SettledAlready(node_id, batch);
     if (!already) return already.error();
-    if (*already) return std::vector<SpendChange>{};
+    if (*already) return SettledBefore(rows);
     return SettleInTransaction(node_id, rows);
   });
 }
@@ -158,16 +170,33 @@ Result<std::vector<SpendChange>> MeteringTables::Settle(std::string_view node_id
 // grants): two brokers never wait for each other's locks. A node without a row (taken for gone,
 // its leases counted as spent) settles without one: its rows count twice then, never less.
 Result<bool> MeteringTables::SettledAlready(std::string_view node_id, WriteId batch) {
-  Query last(db_.Prepare(kLastSettlement));
-  last.Bind(node_id);
-  int rc = last.Step();
-  if (rc == kDone) return false;
-  if (rc != kRow) return db_.DbError("read the node's last settlement");
-  if (last.Int(0) == batch) return true;
-  Query note(db_.Prepare(kNoteSettlement));
-  note.Bind(batch).Bind(node_id);
-  if (note.Step() != kDone) return db_.DbError("note a settlement");
-  return false;
+  Query claim(db_.Prepare(kClaimSettlement));
+  claim.Bind(batch).Bind(node_id);
+  int rc = claim.Step();
+  if (rc == kRow) return claim.Step() == kDone ? Result<bool>(false) : db_.DbError("claim a settlement");
+  if (rc != kDone) return db_.DbError("claim a settlement");
+  Query node(db_.Prepare(kNodeRow));
+  node.Bind(node_id);
+  rc = node.Step();
+  if (rc != kRow && rc != kDone) return db_.DbError("read the node");
+  return rc == kRow;  // its row names this batch
+}
+
+// What a batch applied before did to its grants' spend, as if it were applied now: its budget
+// alerts are still due (the answer that would have raised them was lost).
+Result<std::vector<SpendChange>> MeteringTables::SettledBefore(const std::vector<UsageRecord>& rows) {
+  auto spend = SpendOfBatch(rows);
+  if (!spend) return spend.error();
+  std::vector<SpendChange> changes;
+  for (const auto& [grant_id, settled] : spend->by_grant) {
+    Query q(db_.Prepare(kSpendOfGrant));
+    q.Bind(grant_id);
+    int rc = q.Step();
+    if (rc == kDone) continue;  // the grant is gone
+    if (rc != kRow) return db_.DbError("read a grant's spend");
+    changes.push_back(SpendChange{grant_id, q.Int(0) - settled.micros, q.Int(0), q.OptInt(1)});
+  }
+  return changes;
 }
 
 Result<MeteringStore::Beat> MeteringTables::Heartbeat(std::string_view node_id, UnixSeconds now,
@@ -356,9 +385,9 @@ Result<Lease> MeteringTables::TakeLeaseInTransaction(std::string_view grant_id, 
 }
 
 // Takes `part` out of the node's lease (never below zero). An empty lease stays, with the ids of
-// its last take and return, until the node's leases go (LoseLeasesOf): deleted, and made again by
-// the next take of the grant or of a child of it, it would forget a return whose answer was lost,
-// which would then be applied again.
+// its last take and return, until its node drops it (DropEmptyLease) or its node's leases go
+// (LoseLeasesOf): deleted, and made again by the next take of the grant, it would forget a return
+// whose answer was lost, which would then be applied again.
 Status MeteringTables::ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part) {
   Query shrink(db_.Prepare(kShrinkLease));
   shrink.Bind(part.micros).Bind(part.requests).Bind(grant_id).Bind(node_id);
@@ -383,37 +412,13 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
   std::sort(ordered.begin(), ordered.end(), [](const UsageRecord* a, const UsageRecord* b) {
     return std::tie(a->grant_id, a->day, a->model) < std::tie(b->grant_id, b->day, b->model);
   });
-  struct Settled {
-    Lease spent, leased;
-  };
-  std::map<std::string, Settled> own;
-  for (const UsageRecord* p : ordered) {
-    const UsageRecord& row = *p;
-    if (auto added = AddUsageRow(row); !added) return added.error();
-    Settled& sum = own[row.grant_id];
-    // Saturating: each row's cost is at most kMaxMicros, a batch's sum of them need not be.
-    sum.spent.micros = AddMicros(sum.spent.micros, row.cost_micros);
-    sum.spent.requests += row.requests;
-    sum.leased.micros = AddMicros(sum.leased.micros, std::max<int64_t>(0, row.cost_micros - row.unleased_micros));
-    sum.leased.requests += std::max<int64_t>(0, row.requests - row.unleased_requests);
-  }
-  // A child's spend is its ancestors' too, and comes out of the leases it made each of them count.
-  // What the meter did not lease (a grant that limited nothing when its call was admitted) comes
-  // out of no lease: where a grant sets no limit its row holds only what its children leased.
-  std::map<std::string, Lease> by_grant, leased;
-  for (const auto& [grant_id, settled] : own) {
-    auto chain = ChainOf(grant_id);
-    if (!chain) return chain.error();
-    for (const auto& id : *chain) {
-      by_grant[id].micros = AddMicros(by_grant[id].micros, settled.spent.micros);
-      by_grant[id].requests += settled.spent.requests;
-      leased[id].micros = AddMicros(leased[id].micros, settled.leased.micros);
-      leased[id].requests += settled.leased.requests;
-    }
-  }
+  for (const UsageRecord* p : ordered)
+    if (auto added = AddUsageRow(*p); !added) return added.error();
+  auto spend = SpendOfBatch(rows);
+  if (!spend) return spend.error();
   std::vector<SpendChange> changes;
-  for (const auto& [grant_id, settled] : by_grant) {
-    if (auto shrunk = ShrinkLease(grant_id, node_id, leased[grant_id]); !shrunk) return shrunk.error();
+  for (const auto& [grant_id, settled] : spend->by_grant) {
+    if (auto shrunk = ShrinkLease(grant_id, node_id, spend->leased[grant_id]); !shrunk) return shrunk.error();
     Query q(db_.Prepare(kSettleGrant));
     q.Bind(settled.micros).Bind(settled.requests).Bind(grant_id);
     int rc = q.Step();
@@ -423,6 +428,38 @@ Result<std::vector<SpendChange>> MeteringTables::SettleInTransaction(std::string
     if (q.Step() != kDone) return db_.DbError("settle");
   }
   return changes;
+}
+
+// A child's spend is its ancestors' too, and comes out of the leases it made each of them count.
+// What the meter did not lease (a grant that limited nothing when its call was admitted) comes out
+// of no lease: where a grant sets no limit its row holds only what its children leased.
+Result<MeteringTables::BatchSpend> MeteringTables::SpendOfBatch(const std::vector<UsageRecord>& rows) {
+  struct Settled {
+    Lease spent, leased;
+  };
+  std::map<std::string, Settled> own;
+  for (const UsageRecord& row : rows) {
+    Settled& sum = own[row.grant_id];
+    // Saturating: each row's cost is at most kMaxMicros, a batch's sum of them need not be.
+    sum.spent.micros = AddMicros(sum.spent.micros, row.cost_micros);
+    sum.spent.requests += row.requests;
+    sum.leased.micros = AddMicros(sum.leased.micros, std::max<int64_t>(0, row.cost_micros - row.unleased_micros));
+    sum.leased.requests += std::max<int64_t>(0, row.requests - row.unleased_requests);
+  }
+  BatchSpend spend;
+  for (const auto& [grant_id, settled] : own) {
+    auto chain = ChainOf(grant_id);
+    if (!chain) return chain.error();
+    for (const auto& id : *chain) {
+      Lease& all = spend.by_grant[id];
+      all.micros = AddMicros(all.micros, settled.spent.micros);
+      all.requests += settled.spent.requests;
+      Lease& leased = spend.leased[id];
+      leased.micros = AddMicros(leased.micros, settled.leased.micros);
+      leased.requests += settled.leased.requests;
+    }
+  }
+  return spend;
 }
 
 // Counts what `node_id` still leases as lost, with an event per grant it held some of, and drops its

@@ -2,6 +2,9 @@
 // The MeteringStore on SQL (SQLite or PostgreSQL): the leases, usage, nodes and events tables.
 // Thread-safety: one thread at a time (the store worker).
 
+#include <map>
+#include <string>
+
 #include "store/metering_store.hpp"
 #include "store/sql/connection.hpp"
 #include "store/tables/grant_tables.hpp"
@@ -19,7 +22,9 @@ class MeteringTables final : public MeteringStore {
   Result<Lease> TakeLease(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
                           WriteId write) override;
   Result<std::optional<Lease>> LeaseTaken(std::string_view grant_id, std::string_view node_id, WriteId write) override;
-  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write) override;
+  Status ReturnLease(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write,
+                     WriteId from_take) override;
+  Status DropEmptyLease(std::string_view grant_id, std::string_view node_id) override;
   Result<std::vector<SpendChange>> Settle(std::string_view node_id, WriteId batch,
                                           const std::vector<UsageRecord>& rows) override;
   Result<Beat> Heartbeat(std::string_view node_id, UnixSeconds now, UnixSeconds stale_before) override;
@@ -41,9 +46,16 @@ class MeteringTables final : public MeteringStore {
   Status WaitBrieflyForLocks(const char* wait);
   Result<Lease> TakeLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease need, Lease want,
                                        WriteId write);
-  Status ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write);
+  Status ReturnLeaseInTransaction(std::string_view grant_id, std::string_view node_id, Lease unused, WriteId write,
+                                  WriteId from_take);
   // Whether the node settled `batch` last; if not, notes that it now does.
   Result<bool> SettledAlready(std::string_view node_id, WriteId batch);
+  Result<std::vector<SpendChange>> SettledBefore(const std::vector<UsageRecord>& rows);
+  // What a batch spends, by grant (each ancestor's too), and what of it came out of leases.
+  struct BatchSpend {
+    std::map<std::string, Lease> by_grant, leased;
+  };
+  Result<BatchSpend> SpendOfBatch(const std::vector<UsageRecord>& rows);
   Status ShrinkLease(std::string_view grant_id, std::string_view node_id, Lease part);
   // A grant and its ancestors (delegation), the grant first: what it spends or leases, each of them
   // does too.
