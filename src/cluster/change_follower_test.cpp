@@ -31,6 +31,17 @@ class ChangeFollowerTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
+  // The change feed as a backup taken after change `backed_up` has it: the changes since are gone,
+  // and the next one takes the number after it again.
+  void RestoreChangesTo(int64_t backed_up) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
+    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
+                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
+    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+
   store::GrantRecord Approved(const std::string& id) {
     store::GrantRecord g;
     g.id = id;
@@ -187,14 +198,7 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackIsNoticedAndTheCacheReadAgain) {
   }
   EXPECT_EQ(follower.Poll().value(), 3);
   ASSERT_NE(cache.Find("g1"), nullptr);
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
-                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
-    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
+  RestoreChangesTo(backed_up);
   grant.status = store::GrantStatus::kRevoked;
   grant.revoked_at = 200;
   grant = there_->Grants().UpdateGrant(grant).value();
@@ -223,14 +227,7 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackAndOnPastTheLastChangeReadIsNoticed)
   grant = there_->Grants().UpdateGrant(grant).value();
   EXPECT_EQ(follower.Poll().value(), 1);
   cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g2").value()).value());
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
-                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
-    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
+  RestoreChangesTo(backed_up);
   other.status = store::GrantStatus::kRevoked;  // takes the number of the edit read
   other.revoked_at = 200;
   other = there_->Grants().UpdateGrant(other).value();
@@ -256,14 +253,7 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackAndOnPastWhereTheFollowerStartedIsNo
   ChangeFollower follower(*here_, cache);
   ASSERT_TRUE(follower.Start());
   cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g2").value()).value());
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
-                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
-    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
-    sqlite3_close(db);
-  }
+  RestoreChangesTo(backed_up);
   other.status = store::GrantStatus::kRevoked;  // takes the number of the edit the follower started at
   other.revoked_at = 200;
   other = there_->Grants().UpdateGrant(other).value();

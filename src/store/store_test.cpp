@@ -544,16 +544,24 @@ constexpr GrantStore::ChildBounds kRoomy{50, 1000};
 // An end after the database's clock, for grants that lease: a lease is refused past its grant's end.
 constexpr UnixSeconds kFarEnd = 4'000'000'000;
 
+// A root grant of 1,000 micro-USD and 100 requests, and a child of it allowed 800 and 50.
+void MakeRootAndChild(Store& store) {
+  ASSERT_TRUE(store.Grants().CreateGrantRequest(Request("req-root", 100), PendingGrant("root", 100, 100)));
+  GrantRecord root = store.Grants().GetGrant("root").value();
+  root.status = GrantStatus::kApproved;
+  root.approved_at = root.created_at;
+  root.budget_micros = 1000;
+  root.expires_at = kFarEnd;
+  root = store.Grants().UpdateGrant(root).value();
+  ASSERT_TRUE(store.Grants().CreateChildGrant(Request("req-child", 150), ChildOf(root, "child", 800, 50, kFarEnd),
+                                              kRoomy, 200));
+}
+
 // A return that emptied a lease, its answer lost: the lease stays, empty, with the return's id, so
 // that a child's take filling it again does not make the retry look new. Empty leases count as
 // nothing lost when their node goes.
 TEST_P(StoreTest, AReturnThatEmptiedALeaseIsKnownAfterAChildTakesFromIt) {
-  GrantRecord root = Create("root", 100, 100);
-  root.budget_micros = 1000;
-  root.expires_at = kFarEnd;
-  root = Approve(root);
-  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
-  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  MakeRootAndChild(*store_);
   WriteId root_took = AWrite();
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, root_took));
   WriteId back = AWrite();
@@ -573,12 +581,7 @@ TEST_P(StoreTest, AReturnThatEmptiedALeaseIsKnownAfterAChildTakesFromIt) {
 // The same return tried again after its node's leases were lost (counted as spent) and a child's
 // take made the root's lease anew: that lease is not the one the return came from.
 TEST_P(StoreTest, AReturnTriedAgainAfterItsLeaseWasLostAndMadeAnewIsNotApplied) {
-  GrantRecord root = Create("root", 100, 100);
-  root.budget_micros = 1000;
-  root.expires_at = kFarEnd;
-  root = Approve(root);
-  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
-  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  MakeRootAndChild(*store_);
   ASSERT_TRUE(store_->Metering().Heartbeat("n1", 100, 0));
   WriteId root_took = AWrite();
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, root_took));
@@ -596,12 +599,7 @@ TEST_P(StoreTest, AReturnTriedAgainAfterItsLeaseWasLostAndMadeAnewIsNotApplied) 
 
 // A return whose answer was lost, tried again (see ASettlementTriedAgainWithItsIdIsAppliedOnce).
 TEST_P(StoreTest, AReturnTriedAgainWithItsIdIsAppliedOnceAlongTheChain) {
-  GrantRecord root = Create("root", 100, 100);
-  root.budget_micros = 1000;
-  root.expires_at = kFarEnd;
-  root = Approve(root);
-  GrantRecord child = ChildOf(root, "child", 800, 50, kFarEnd);
-  ASSERT_TRUE(store_->Grants().CreateChildGrant(Request("req-child", 150), child, kRoomy, 200));
+  MakeRootAndChild(*store_);
   ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {300, 1}, {300, 1}, AWrite()));
   WriteId took = AWrite();
   ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 4}, {200, 4}, took));
