@@ -818,10 +818,11 @@ void Meter::ReturnLeases(Clock::time_point unused_since, bool busy_too) {
       // Its buckets go only once they would be full again (a minute without calls and no debt):
       // dropping them sooner would hand a grant that paused a fresh minute's allowance. One giving
       // something back stays for a later round: what the store does not take stays with it.
-      bool forgettable = idle && !returning && a.last_used < Clock::now() - std::chrono::minutes(1) &&
-                         a.requests.level >= 0 && a.tokens.level >= 0;
+      bool forgettable = idle && !returning && a.top_ups_in_flight == 0 &&
+                         a.last_used < Clock::now() - std::chrono::minutes(1) && a.requests.level >= 0 &&
+                         a.tokens.level >= 0;
       if (forgettable && !a.ancestors.empty()) --children_;
-      if (forgettable && a.last_take != 0) forgotten.push_back(a.grant_id);
+      if (forgettable) forgotten.push_back(a.grant_id);
       it = forgettable ? accounts_.erase(it) : std::next(it);
     }
   }

@@ -315,6 +315,9 @@ TEST_F(MeterTest, AReturnThatFailedIsSentAgainAndAppliedOnce) {
     ASSERT_TRUE(running[0]);
     (applied ? counting.lose_next_return : counting.fail_next_return) = true;
     OnStore([&] { return meter.ReturnUnreservedLeases(), 0; });
+    if (!applied) {
+      EXPECT_EQ(leased(), meter.Held().micros) << "a return in doubt is still held";
+    }
     int sent = counting.returns_sent;
     OnStore([&] { return meter.ReturnUnreservedLeases(), 0; });  // the lease holds nothing more: only the doubt
     EXPECT_EQ(counting.returns_sent, sent + 1) << "sent again";

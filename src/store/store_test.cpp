@@ -588,13 +588,22 @@ TEST_P(StoreTest, AReturnTriedAgainAfterItsLeaseWasLostAndMadeAnewIsNotApplied) 
   WriteId back = AWrite();
   ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
   EXPECT_EQ(store_->Metering().Heartbeat("n2", 200, 150).value().lost, 0) << "n1 is gone, holding nothing";
-  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, AWrite()));
+  WriteId child_took = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("child", "n1", {200, 2}, {200, 2}, child_took));
   ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {300, 1}, back, root_took));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200) << "the child's, not taken by the retry";
   // An empty lease is dropped when its node says no return to it is in doubt; one that holds
   // something is not.
   ASSERT_TRUE(store_->Metering().DropEmptyLease("root", "n1"));
   EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 200);
+  WriteId again = AWrite();
+  ASSERT_TRUE(store_->Metering().TakeLease("root", "n1", {100, 1}, {100, 1}, again));
+  ASSERT_TRUE(store_->Metering().ReturnLease("root", "n1", {100, 1}, AWrite(), again));
+  ASSERT_TRUE(store_->Metering().ReturnLease("child", "n1", {200, 2}, AWrite(), child_took));
+  EXPECT_EQ(store_->Grants().GetGrant("root")->leased_micros, 0);
+  ASSERT_TRUE(store_->Metering().LeaseTaken("root", "n1", again).value()) << "the emptied lease is kept";
+  ASSERT_TRUE(store_->Metering().DropEmptyLease("root", "n1"));
+  EXPECT_FALSE(store_->Metering().LeaseTaken("root", "n1", again).value()) << "and then dropped";
 }
 
 // A return whose answer was lost, tried again (see ASettlementTriedAgainWithItsIdIsAppliedOnce).
