@@ -369,9 +369,9 @@ bool MayHaveBeenApplied(const Error& e) {
 
 // On the store thread, whose one thread runs the account's store work one job at a time: learns
 // what the account's writes in doubt did, before any other write to its lease (the store remembers
-// only the last take and return of each). What a take in doubt
-// lent goes back with the next return (the calls it was for were refused); a return in doubt is
-// sent again with its id. Fails while either is still in doubt.
+// only the last take and return of each). What a take in doubt lent goes back with the next return
+// (the calls it was for were refused); a return in doubt is sent again with its id. Fails while
+// either is still in doubt.
 Status ResolveDoubts(store::Store& store, const std::string& node_id, Account& account) {
   store::WriteId take, give, given_from;
   store::Lease given;
@@ -513,11 +513,11 @@ Status TopUpOnStoreThread(store::Store& store, const std::string& node_id, Accou
     std::lock_guard lock(account.mutex);
     if (Clock::now() < account.store_refused_until) held = account.store_refusal;
   }
-  // What calls gave back after a recall goes to the store first: the top-up leases under the new
-  // limits. Before it, what earlier writes in doubt did: until the store says, it is not written to.
-  // A take waits until no write to the lease is in doubt: the store would no longer tell what a
-  // take in doubt lent, and this one is known to leave the lease as the store has it. Found so
-  // slowly, the doubt is held against the grant's next calls as a slow refusal is.
+  // What calls gave back after a recall goes to the store first, so the top-up leases under the new
+  // limits; and before that, what earlier writes in doubt did. No take goes out while one is still
+  // in doubt (the store keeps only a lease's last take, and its answer to the lookup would be lost).
+  // A doubt that took the store long to leave unresolved is held against the grant's next calls, as
+  // a slow refusal is.
   if (!held) {
     Clock::time_point started = Clock::now();
     Status returned = ReturnToStore(store, node_id, account);
