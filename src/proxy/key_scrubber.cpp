@@ -1,6 +1,7 @@
 #include "proxy/key_scrubber.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace ap::proxy {
@@ -38,9 +39,15 @@ bool Marked(const Filter& filter, size_t slot) {
 
 size_t PublicPrefixLength(std::string_view key) {
   if (key.starts_with("AIza")) return 4;
-  if (key.starts_with("sk-ant-")) {  // sk-ant-api03-, sk-ant-admin01-
+  if (key.starts_with("sk-ant-")) {  // sk-ant-api03-, sk-ant-admin01-: a kind, then its version
     size_t dash = key.find('-', 7);
-    return dash != std::string_view::npos && dash < 20 ? dash + 1 : 7;
+    std::string_view kind = dash == std::string_view::npos ? std::string_view() : key.substr(7, dash - 7);
+    bool named =
+        kind.size() >= 3 && kind.size() <= 12 && std::islower(static_cast<unsigned char>(kind[0])) &&
+        std::isdigit(static_cast<unsigned char>(kind[kind.size() - 1])) &&
+        std::isdigit(static_cast<unsigned char>(kind[kind.size() - 2])) &&
+        std::all_of(kind.begin(), kind.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+    return named ? dash + 1 : 7;  // a secret that happens to hold a dash early on is not a kind
   }
   if (!key.starts_with("sk-")) return 0;
   for (std::string_view kind : {"proj-", "svcacct-", "admin-", "None-"})

@@ -41,6 +41,7 @@ TEST(KeyScrubber, APublicPrefixIsNotKeyMaterial) {
   EXPECT_EQ(PublicPrefixLength("sk-proj-abc"), 8u);
   EXPECT_EQ(PublicPrefixLength("sk-svcacct-abc"), 11u);
   EXPECT_EQ(PublicPrefixLength("sk-ant-admin01-abc"), 15u);
+  EXPECT_EQ(PublicPrefixLength("sk-ant-Xq9z4Lm-abc"), 7u) << "a dash in the secret is not the end of a kind";
   EXPECT_EQ(PublicPrefixLength("sk-abc"), 3u);
   EXPECT_EQ(PublicPrefixLength("AIzaSyabc"), 4u);
   EXPECT_EQ(PublicPrefixLength("gsk_abc"), 0u);
