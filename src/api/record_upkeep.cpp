@@ -10,11 +10,37 @@
 
 namespace ap::api {
 
+Result<int64_t> PruneActivityBefore(store::ActivityStore& activity, UnixMillis before, int64_t page) {
+  int64_t rows = 0;
+  for (;;) {
+    auto pruned = activity.PruneActivity(before, page);
+    if (!pruned) return pruned.error();
+    rows += pruned->rows;
+    if (pruned->rows < page && pruned->token_uses < page) return rows;
+  }
+}
+
+void RecordUpkeep::LogPruned(int64_t rows) const {
+  if (rows > 0) spdlog::info("pruned {} activity rows older than {} days", rows, retention_days_);
+}
+
 Result<int64_t> RecordUpkeep::PruneActivity(UnixMillis now) {
   last_prune_ = now;
-  auto pruned = store_.Activity().PruneActivity(now - retention_days_ * 86400 * 1000);
-  if (pruned && *pruned > 0) spdlog::info("pruned {} activity rows older than {} days", *pruned, retention_days_);
+  auto pruned = PruneActivityBefore(store_.Activity(), RetainedFrom(now), activity_page_);
+  if (pruned) LogPruned(*pruned);
   return pruned;
+}
+
+bool RecordUpkeep::PruneActivityPage(UnixMillis now) {
+  if (!activity_left_) return false;
+  auto pruned = store_.Activity().PruneActivity(RetainedFrom(now), activity_page_);
+  if (!pruned) spdlog::error("activity not pruned: {}", pruned.error().message);  // the next prune tries again
+  if (pruned) pruned_rows_ += pruned->rows;
+  activity_left_ = pruned && (pruned->rows == activity_page_ || pruned->token_uses == activity_page_);
+  if (activity_left_) return true;
+  LogPruned(pruned_rows_);
+  pruned_rows_ = 0;
+  return false;
 }
 
 Result<int64_t> RecordUpkeep::PruneSessions(UnixSeconds now) {
@@ -23,7 +49,8 @@ Result<int64_t> RecordUpkeep::PruneSessions(UnixSeconds now) {
 
 void RecordUpkeep::PruneIfDue(UnixMillis now) {
   if (now - last_prune_ < kPruneEveryMillis) return;
-  if (auto pruned = PruneActivity(now); !pruned) spdlog::error("activity not pruned: {}", pruned.error().message);
+  last_prune_ = now;
+  activity_left_ = true;
   if (auto ended = PruneSessions(now / 1000); !ended)
     spdlog::error("ended sessions not deleted: {}", ended.error().message);
   if (auto tokens = PruneEndedTokens(now / 1000); !tokens)

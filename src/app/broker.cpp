@@ -563,6 +563,10 @@ boost::asio::awaitable<void> KeepRecord(api::RecordUpkeep& upkeep, http::Blockin
       upkeep.PruneIfDue(SystemNowMillis());
     };
     co_await http::RunBlocking(store_pool, std::move(keep));
+    // The activity a prune has begun goes a page a job, each behind the jobs queued meanwhile.
+    auto page = [&upkeep]() { return upkeep.PruneActivityPage(SystemNowMillis()); };
+    while (co_await http::RunWriteBehind(store_pool, page)) {
+    }
   }
 }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "api/audit_events.hpp"
+#include "api/record_upkeep.hpp"
 #include "app/broker.hpp"
 #include "app/failure.hpp"
 #include "app/vault_commands.hpp"
@@ -116,7 +117,7 @@ int RunRecordCommand(const Config& config, const RecordCommand& command) {
   if (command.what == "activity" && command.action == "export") return ExportActivity(**store, command, *from, *to);
   if (command.what == "activity" && command.action == "prune") {
     UnixMillis before = SystemNowMillis() - config.activity_retention_days * 86400 * 1000;
-    auto pruned = (*store)->Activity().PruneActivity(before);
+    auto pruned = api::PruneActivityBefore((*store)->Activity(), before, api::RecordUpkeep::kActivityPage);
     if (!pruned) return Fail(pruned.error());
     std::printf("pruned %lld activity rows older than %lld days\n", static_cast<long long>(*pruned),
                 static_cast<long long>(config.activity_retention_days));

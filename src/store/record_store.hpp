@@ -114,8 +114,14 @@ class ActivityStore {
   // any model in calls that are refused, and a sum per invented name would have no bound.
   virtual Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms,
                                                          int64_t named_models) = 0;
-  // Deletes the rows older than `before`, and the tokens last used before it; returns how many rows.
-  virtual Result<int64_t> PruneActivity(UnixMillis before) = 0;
+  // What one prune deleted.
+  struct Pruned {
+    int64_t rows = 0;
+    int64_t token_uses = 0;
+  };
+  // Deletes the `limit` oldest rows older than `before`, and `limit` of the tokens last used before
+  // it, each in a statement of its own; fewer than `limit` of either: none older is left of it.
+  virtual Result<Pruned> PruneActivity(UnixMillis before, int64_t limit) = 0;
 };
 
 // One link of the audit trail, as stored.

@@ -1514,12 +1514,21 @@ TEST_P(StoreTest, ActivityPagesNewestFirstWithFilters) {
   EXPECT_EQ(got[0].cost_micros, 42);
 }
 
-TEST_P(StoreTest, ActivityPrunesOnlyOldRows) {
-  ASSERT_TRUE(store_->Activity().AddActivity({Call(100, "g1", ""), Call(200, "g1", ""), Call(300, "g1", "")}));
-  EXPECT_EQ(store_->Activity().PruneActivity(250).value(), 2);
-  auto left = store_->Activity().ListActivity(ActivityQuery{}).value();
-  ASSERT_EQ(left.size(), 1u);
-  EXPECT_EQ(left[0].at, 300);
+// A prune deletes a page of the oldest rows at a time: a long-due one does not hold the store.
+TEST_P(StoreTest, ActivityPrunesOnlyOldRowsThePageAskedForOldestFirst) {
+  ASSERT_TRUE(store_->Activity().AddActivity(
+      {Call(200, "g1", ""), Call(100, "g1", ""), Call(300, "g1", ""), Call(150, "g1", ""), Call(100, "g2", "")}));
+  auto at_left = [this] {
+    std::vector<int64_t> at;
+    for (const auto& r : store_->Activity().ListActivity(ActivityQuery{}).value()) at.push_back(r.at);
+    return at;
+  };
+  EXPECT_EQ(store_->Activity().PruneActivity(250, 2).value().rows, 2);
+  EXPECT_EQ(at_left(), (std::vector<int64_t>{300, 200, 150}));
+  EXPECT_EQ(store_->Activity().PruneActivity(250, 2).value().rows, 2);
+  EXPECT_EQ(at_left(), (std::vector<int64_t>{300}));
+  EXPECT_EQ(store_->Activity().PruneActivity(250, 2).value().rows, 0);
+  EXPECT_EQ(at_left(), (std::vector<int64_t>{300}));
 }
 
 TEST_P(StoreTest, PagesGoBackToNewerRowsStillNewestFirst) {
@@ -1586,7 +1595,12 @@ TEST_P(StoreTest, AnActivityRowNotesItsTokensLastUse) {
   EXPECT_EQ(uses[0].issued_at, 4);
   EXPECT_EQ(uses[1].client_id, "notes-app");
   EXPECT_TRUE(store_->Activity().ListTokenUses("g2", 10).value().empty());
-  EXPECT_EQ(store_->Activity().PruneActivity(8000).value(), 3);
+  auto pruned = store_->Activity().PruneActivity(8000, 1).value();
+  EXPECT_EQ(pruned.rows, 1);
+  EXPECT_EQ(pruned.token_uses, 1);
+  pruned = store_->Activity().PruneActivity(8000, 10).value();
+  EXPECT_EQ(pruned.rows, 2);
+  EXPECT_EQ(pruned.token_uses, 0);
   uses = store_->Activity().ListTokenUses("g1", 10).value();
   ASSERT_EQ(uses.size(), 1u) << "a token last used before the record's horizon goes with its calls";
 }

@@ -231,9 +231,14 @@ test('retention: rows older than activity.retention_days are pruned at start and
   const insert = (at) => `INSERT INTO activity (at, grant_n, app_name, owner_n, provider, model, capability, status,
     input_tokens, output_tokens, cached_input_tokens, cost_micros, latency_ms, streamed, refusal)
     VALUES (${at}, ${number(g.grantId)}, 'Old', ${number('')}, 'openai', 'gpt-4o-mini', 'chat', 200, 1, 1, 0, 1, 1, 0, '')`;
+  // Beyond them, more old rows than one prune's page of 2,000 takes: a start prunes them all.
+  const many = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4500) ${insert(`${now - 50 * day} + i`)
+    .replace('VALUES (', 'SELECT ').replace(/\)$/, ' FROM n')}`;
   sql(dataDir, [`INSERT OR IGNORE INTO activity_ids (id) VALUES ('${g.grantId}'), ('')`,
-    insert(now - 40 * day), insert(now - 10 * day), insert(now - 3 * day)].join(';'));
+    insert(now - 40 * day), insert(now - 10 * day), insert(now - 3 * day), many].join(';'));
+  assert.equal(sql(dataDir, 'SELECT COUNT(*) FROM activity').trim(), '4504');
   const restarted = await startBroker({ mock, dataDir, env: { AIPASSPORT_ADMIN_TOKEN: 'an-admin-token-long-enough-to-pass' } });
+  assert.equal(sql(dataDir, 'SELECT COUNT(*) FROM activity').trim(), '3', 'the default 30 days: every older row went');
   const after = (await call(restarted.url, 'GET', '/activity', { token: 'an-admin-token-long-enough-to-pass' })).json.items;
   assert.equal(after.length, 3, 'the default 30 days: only the 40-day-old row went');
   assert.ok(after.every((r) => Date.parse(r.at) > now - 30 * day));

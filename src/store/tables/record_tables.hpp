@@ -25,7 +25,7 @@ class ActivityTables final : public ActivityStore {
   Result<std::vector<TokenUseRecord>> ListTokenUses(std::string_view grant_id, int64_t limit) override;
   Result<std::vector<ActivityTotal>> SumActivity(const ActivityQuery& query, int64_t bucket_ms,
                                                  int64_t named_models) override;
-  Result<int64_t> PruneActivity(UnixMillis before) override;
+  Result<Pruned> PruneActivity(UnixMillis before, int64_t limit) override;
 
  private:
   // The number activity_ids maps `id` to, if any: kept in numbers_, or read (and kept).
