@@ -107,6 +107,25 @@ TEST_F(ChangeFollowerTest, ItsAgeIsCountedOnItsOwnClockFromStartAndFromEachPoll)
   EXPECT_GE(ChangeFollower::BootNanos(), int64_t{monotonic.tv_sec} * 1'000'000'000 + monotonic.tv_nsec);
 }
 
+// A grant handed on below another (token exchange) on another broker is cached here too: a call of
+// a grant below it takes the per-minute and at-once limits of the ancestors the cache holds.
+TEST_F(ChangeFollowerTest, AChildGrantMadeOnAnotherBrokerReachesTheCache) {
+  auto parent = Approved("p");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  store::GrantRecord child = parent;
+  child.id = "c";
+  child.request_id = "req-c";
+  child.ancestors = {"p"};
+  child.expires_at = 150;
+  ASSERT_TRUE(there_->Grants().CreateChildGrant(
+      {"req-c", "App", "https://app.example", child.scope_json, "because", 120, ""}, child, {10, 10}, 120));
+  EXPECT_EQ(follower.Poll().value(), 1);
+  ASSERT_NE(cache.Find("c"), nullptr);
+  EXPECT_EQ(cache.Find("c")->record.ancestors, std::vector<std::string>{"p"});
+}
+
 TEST_F(ChangeFollowerTest, ChangesMadeBeforeTheStartAreNotReplayed) {
   Approved("g1");
   domain::GrantCache cache;

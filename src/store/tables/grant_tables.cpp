@@ -288,7 +288,10 @@ Status GrantTables::CreateChildGrant(const GrantRequestRecord& request, const Gr
                                                 " grants were already handed on below the one the owner approved; "
                                                 "ask the owner for a new grant");
     if (auto s = InsertRequest(request); !s) return s;
-    return InsertGrant(child);
+    if (auto s = InsertGrant(child); !s) return s;
+    // Every broker caches it: a call of a grant below it takes its per-minute and at-once limits
+    // only from the ancestors a broker holds.
+    return AppendChange(db_, "grant", child.id);
   });
 }
 
