@@ -2497,6 +2497,27 @@ TEST_F(StoppedBrokerTest, ChildrenMadeAtOnceCountEachOtherWhateverTheServersIsol
     }
 }
 
+// A settlement's first row of a day or model for a child has PostgreSQL check that the child exists
+// (its foreign key takes a KEY SHARE lock on the child's row) before it updates the child's parent;
+// a lease take locks the parent, then the child. A take that locked the child FOR UPDATE waited for
+// that KEY SHARE, and the settlement then for the parent: each waited on the other until one's lock
+// timeout ended it (the take's: a second of refused calls).
+TEST_F(StoppedBrokerTest, ALeaseTakeDoesNotWaitForASettlementCheckingItsGrantExists) {
+  GrantRecord root = store_->Grants().GetGrant("g1").value();
+  ASSERT_TRUE(
+      store_->Grants().CreateChildGrant(Request("req-c", 150), ChildOf(root, "c", 500, 5, kFarEnd), kRoomy, 200));
+  ASSERT_TRUE(Run("BEGIN"));
+  ASSERT_TRUE(Run("INSERT INTO usage (grant_id, day, model, requests) VALUES ('c', '2026-12-08', 'gpt-4o-mini', 1)"));
+  auto lease = store_->Metering().TakeLease("c", "node", {1, 1}, {1, 1}, AWrite());
+  EXPECT_TRUE(lease) << lease.error().message;
+  root.status = GrantStatus::kRevoked;
+  root.revoked_at = 300;
+  auto tree = store_->Grants().UpdateGrantTree(root, {300, std::nullopt});
+  ASSERT_TRUE(tree) << "nor does a revocation of the tree: " << tree.error().message;
+  EXPECT_EQ(tree->descendants.size(), 1u);
+  ASSERT_TRUE(Run("ROLLBACK"));
+}
+
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   auto dir = MakeTempDir();
   ASSERT_TRUE(OpenSqliteStore(dir / "aipassport.db"));

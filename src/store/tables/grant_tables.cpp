@@ -32,7 +32,10 @@ const std::string kSelectApproved = "SELECT " AP_GRANT_READ_COLUMNS " FROM grant
 #undef AP_GRANT_COLUMNS
 const std::string kSelectLiveOfClient =
     "SELECT id FROM grants WHERE client_id = ? AND status IN ('pending', 'approved') ORDER BY id LIMIT ?";
-const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR UPDATE";
+// NO KEY UPDATE (no grant's id ever changes): FOR UPDATE waits for the KEY SHARE lock a new usage
+// row's foreign key takes on its grant, and a settlement holding one waits for the grant's parent,
+// which a lease take holds while it locks the child: each waited on the other.
+const std::string kLockGrant = "SELECT id FROM grants WHERE id = ? FOR NO KEY UPDATE";
 const std::string kSelectChildIds =
     "SELECT id FROM grants WHERE parent_grant_id = ? ORDER BY created_at, id LIMIT ?";
 // The descendants of the grant (parameter `param`), through the parent links, as the table
@@ -44,8 +47,8 @@ const std::string kSelectChildIds =
 const std::string kCountDescendants = AP_SUBTREE("?1")
     " SELECT COUNT(*), COALESCE(SUM(CASE WHEN g.status = 'approved' AND (g.expires_at IS NULL OR g.expires_at > ?2) "
     "THEN 1 ELSE 0 END), 0) FROM subtree s JOIN grants g ON g.id = s.id";
-const std::string kLockTree = "SELECT id FROM grants WHERE id = ?1 OR id IN (" AP_SUBTREE("?1")
-                              " SELECT id FROM subtree) ORDER BY id FOR UPDATE";
+const std::string kLockTree = "SELECT id FROM grants WHERE id = ?1 OR id IN (" AP_SUBTREE(
+    "?1") " SELECT id FROM subtree) ORDER BY id FOR NO KEY UPDATE";
 const std::string kRevokeDescendants =
     "UPDATE grants SET status = 'revoked', revoked_at = ?1, version = version + 1 WHERE id IN (" AP_SUBTREE("?2")
     " SELECT id FROM subtree) AND status <> 'revoked' RETURNING id";
