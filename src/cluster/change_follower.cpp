@@ -129,6 +129,7 @@ Result<int64_t> ChangeFollower::Poll() {
     spdlog::warn("the change feed went back from {} to {} (the database restored?): every grant held is read again",
                  last_.seq, kept->last);
     last_ = store::ChangeRecord{kept->last, 0, "", ""};
+    grants_.NewTimeline();  // the grants' versions went back too
   }
   if (missed || went_back) {
     reload_pending_ = true;

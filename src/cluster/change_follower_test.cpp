@@ -34,11 +34,14 @@ class ChangeFollowerTest : public ::testing::Test {
   // The change feed as a backup taken after change `backed_up` has it: the changes since are gone,
   // and the next one takes the number after it again.
   void RestoreChangesTo(int64_t backed_up) {
+    RunSql("DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
+           "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'");
+  }
+  // Runs `sql` on the database as a third party (a restore, a hand edit).
+  void RunSql(const std::string& sql) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-    std::string restore = "DELETE FROM changes WHERE seq > " + std::to_string(backed_up) +
-                          "; UPDATE sqlite_sequence SET seq = " + std::to_string(backed_up) + " WHERE name = 'changes'";
-    EXPECT_EQ(sqlite3_exec(db, restore.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
   }
 
@@ -232,6 +235,34 @@ TEST_F(ChangeFollowerTest, AFeedThatWentBackIsNoticedAndTheCacheReadAgain) {
   EXPECT_EQ(cache.Find("g1")->record.notes, "after");
 }
 
+// The grants went back with the feed (their versions too): the cache holds them as the database
+// does now, not as the lost history left them, and a revocation made since, at a version below the
+// one cached, is applied.
+TEST_F(ChangeFollowerTest, AGrantThatWentBackWithTheFeedIsHeldAsTheDatabaseHoldsIt) {
+  auto grant = Approved("g1");
+  domain::GrantCache cache;
+  ChangeFollower follower(*here_, cache);
+  ASSERT_TRUE(follower.Start());
+  int64_t backed_up = there_->Changes().LastChange().value();
+  store::GrantRecord backup = grant;
+  for (int i = 0; i < 2; ++i) {
+    grant.notes = "edit " + std::to_string(i);
+    grant = there_->Grants().UpdateGrant(grant).value();
+  }
+  EXPECT_EQ(follower.Poll().value(), 2);
+  ASSERT_EQ(cache.Find("g1")->record.version, backup.version + 2);
+  RestoreChangesTo(backed_up);
+  RunSql("UPDATE grants SET version = " + std::to_string(backup.version) + ", notes = '' WHERE id = 'g1'");
+  ASSERT_TRUE(follower.Poll());
+  EXPECT_EQ(cache.Find("g1")->record.notes, "") << "as the database holds it";
+  EXPECT_EQ(cache.Find("g1")->record.version, backup.version);
+  backup.status = store::GrantStatus::kRevoked;
+  backup.revoked_at = 200;
+  ASSERT_TRUE(there_->Grants().UpdateGrant(backup));
+  ASSERT_TRUE(follower.Poll());
+  EXPECT_EQ(cache.Find("g1")->record.status, store::GrantStatus::kRevoked);
+}
+
 // Restored, and then changed past the last change this broker read before it looked again: the
 // numbers it saw are reused, the newest is past them, and only the change under the last one it
 // read says so.
@@ -290,16 +321,7 @@ TEST_F(ChangeFollowerTest, AGrantDeletedIsForgottenAndItsLeaseRecalled) {
   follower.OnGrantChange([&](std::string_view id) { changed.emplace_back(id); });
   ASSERT_TRUE(follower.Start());
   cache.Put(domain::GrantFromRecord(here_->Grants().GetGrant("g1").value()).value());
-  {
-    sqlite3* db = nullptr;
-    ASSERT_EQ(sqlite3_open((dir_ / "aipassport.db").c_str(), &db), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db,
-                           "DELETE FROM grants WHERE id = 'g1'; "
-                           "INSERT INTO changes (at, kind, subject) VALUES (300, 'grant', 'g1')",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
-    sqlite3_close(db);
-  }
+  RunSql("DELETE FROM grants WHERE id = 'g1'; INSERT INTO changes (at, kind, subject) VALUES (300, 'grant', 'g1')");
   EXPECT_EQ(follower.Poll().value(), 1);
   EXPECT_EQ(cache.Find("g1"), nullptr);
   EXPECT_EQ(changed, std::vector<std::string>{"g1"});

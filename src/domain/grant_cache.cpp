@@ -7,15 +7,21 @@ namespace ap::domain {
 std::shared_ptr<const Grant> GrantCache::Find(const std::string& id) const {
   std::shared_lock lock(mutex_);
   auto it = grants_.find(id);
-  return it == grants_.end() ? nullptr : it->second;
+  return it == grants_.end() ? nullptr : it->second.grant;
 }
 
 std::shared_ptr<const Grant> GrantCache::Put(Grant grant) {
   auto entry = std::make_shared<const Grant>(std::move(grant));
   std::unique_lock lock(mutex_);
-  auto& slot = grants_[entry->record.id];
-  if (!slot || slot->record.version <= entry->record.version) slot = std::move(entry);
-  return slot;
+  Slot& slot = grants_[entry->record.id];
+  if (!slot.grant || slot.timeline != timeline_ || slot.grant->record.version <= entry->record.version)
+    slot = Slot{std::move(entry), timeline_};
+  return slot.grant;
+}
+
+void GrantCache::NewTimeline() {
+  std::unique_lock lock(mutex_);
+  ++timeline_;
 }
 
 std::vector<std::string> GrantCache::Ids() const {

@@ -33,6 +33,17 @@ TEST(GrantCache, KeepsTheNewestVersion) {
   EXPECT_EQ(cache.Find("g"), nullptr);
 }
 
+// After the database went back, a grant read from it replaces the one cached from the lost history
+// once, whatever their versions; from then on the newer version wins again.
+TEST(GrantCache, ANewTimelineTakesTheGrantReadNextWhateverItsVersion) {
+  GrantCache cache;
+  cache.Put(Make("g", GrantStatus::kApproved, 5));
+  cache.NewTimeline();
+  EXPECT_EQ(cache.Put(Make("g", GrantStatus::kRevoked, 3))->record.status, GrantStatus::kRevoked);
+  EXPECT_EQ(cache.Put(Make("g", GrantStatus::kApproved, 2))->record.status, GrantStatus::kRevoked);
+  EXPECT_EQ(cache.Find("g")->record.version, 3);
+}
+
 TEST(Grant, ApprovedGrantPastItsExpiryIsExpired) {
   store::GrantRecord r;
   r.status = GrantStatus::kApproved;
