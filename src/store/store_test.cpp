@@ -2518,6 +2518,27 @@ TEST_F(StoppedBrokerTest, ALeaseTakeDoesNotWaitForASettlementCheckingItsGrantExi
   ASSERT_TRUE(Run("ROLLBACK"));
 }
 
+// A failover to a replica that lacked the newest ids' numbers: a connection made again reads the
+// numbers afresh, rather than writing rows under numbers the server no longer holds (or will hand
+// to another id).
+TEST_F(StoppedBrokerTest, ActivityIdsAreNumberedAfreshOnAConnectionMadeAgain) {
+  auto named =
+      OpenPostgresStore(postgres::TestDatabaseUrlInSchema(SchemaFor(dir_)) + "&application_name=" + SchemaFor(dir_))
+          .value();
+  ASSERT_TRUE(named->Activity().AddActivity({Call(100, "g1", "alice")}));
+  ASSERT_TRUE(Run("DELETE FROM activity; DELETE FROM activity_ids WHERE id = 'g1'"));
+  std::string cut =
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '" + SchemaFor(dir_) + "'";
+  ASSERT_TRUE(Run(cut.c_str()));
+  EXPECT_FALSE(named->Activity().AddActivity({Call(200, "g1", "alice")})) << "the connection was lost";
+  ASSERT_TRUE(named->Activity().AddActivity({Call(200, "g1", "alice")}));
+  ActivityQuery of_g1;
+  of_g1.grant_id = "g1";
+  auto rows = store_->Activity().ListActivity(of_g1).value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].at, 200);
+}
+
 TEST(SqliteStore, RefusesADatabaseFromANewerVersion) {
   auto dir = MakeTempDir();
   ASSERT_TRUE(OpenSqliteStore(dir / "aipassport.db"));

@@ -210,6 +210,7 @@ bool Connection::Usable() {
 }
 
 bool Connection::Reconnect() {
+  ++reconnects_;
   PQreset(conn_.get());
   prepared_.clear();
   return PQstatus(conn_.get()) == CONNECTION_OK && SetUpSession();

@@ -41,6 +41,7 @@ class Connection final : public sql::Connection {
   Error DbError(const char* what) override;
   Status Begin() override { return Exec("BEGIN"); }
   Status BeginSnapshot() override { return Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); }
+  uint64_t Reconnects() const override { return reconnects_; }
 
   // Called by a statement's rows when it finished: what it changed, or why it failed.
   void Finished(int64_t changes, std::string error);
@@ -57,6 +58,7 @@ class Connection final : public sql::Connection {
   Conn conn_;
   std::unordered_map<std::string, std::string> prepared_;  // SQL and parameter types -> statement name
   bool in_transaction_ = false;
+  uint64_t reconnects_ = 0;
   int64_t changes_ = 0;
   std::string last_error_;
   Errc failure_ = Errc::kUnavailable;  // why the last statement failed (CodeOf)

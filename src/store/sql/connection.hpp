@@ -114,6 +114,9 @@ class Connection {
   virtual Status Begin() = 0;
   // Starts a read-only transaction that sees one snapshot throughout.
   virtual Status BeginSnapshot() = 0;
+  // How many times the connection was made again since it opened (PostgreSQL): the server may be
+  // another since (a failover), holding less than what was read before.
+  virtual uint64_t Reconnects() const { return 0; }
 
   // Runs `body` inside Begin() ... COMMIT; rolls back when it fails.
   template <class Fn>

@@ -165,6 +165,10 @@ Status ActivityTables::AddNumber(const std::string& id) {
 // never for a whole batch, and never each for the other (numbered inside the batches, in the
 // batches' orders, they deadlocked). On SQLite transactions take turns whole anyway.
 Status ActivityTables::NumberNewIds(std::span<const ActivityRecord> rows) {
+  // Read on a connection made again, the numbers may be of a server failed over from, which lost
+  // them (and may hand them to other ids).
+  if (numbered_on_ != db_.Reconnects()) numbers_.clear();
+  numbered_on_ = db_.Reconnects();
   std::vector<std::string> fresh;
   for (const auto& r : rows)
     for (const std::string* id : {&r.grant_id, &r.owner_id})
@@ -185,8 +189,23 @@ Result<size_t> ActivityTables::AddActivityInSlices(std::span<const ActivityRecor
                                                    const std::function<bool()>& go_on) {
   if (rows.empty()) return size_t{0};
   if (slice == 0) return MakeError(Errc::kBadRequest, "activity is written in slices of at least one row");
-  if (auto numbered = NumberNewIds(rows); !numbered) return numbered.error();
+  // A transaction that made the connection again (NumberNewIds reads nothing when every id is
+  // known) numbers the ids anew and tries once more.
+  for (bool again = true;; again = false) {
+    if (auto numbered = NumberNewIds(rows); !numbered) return numbered.error();
+    bool renumber = false;
+    auto written = WriteActivity(rows, slice, go_on, renumber);
+    if (!renumber || !again) return written;
+  }
+}
+
+Result<size_t> ActivityTables::WriteActivity(std::span<const ActivityRecord> rows, size_t slice,
+                                             const std::function<bool()>& go_on, bool& renumber) {
   return db_.InTransaction([&]() -> Result<size_t> {
+    if (numbered_on_ != db_.Reconnects()) {
+      renumber = true;
+      return MakeError(Errc::kUnavailable, "the database connection was made again: activity not recorded yet");
+    }
     size_t written = 0;
     do {
       auto part = rows.subspan(written, std::min(slice, rows.size() - written));

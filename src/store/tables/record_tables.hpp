@@ -36,6 +36,10 @@ class ActivityTables final : public ActivityStore {
   Status AddNumber(const std::string& id);
   // Makes sure every id of `rows` not kept in numbers_ has a number.
   Status NumberNewIds(std::span<const ActivityRecord> rows);
+  // The rows in one transaction, as AddActivityInSlices; `renumber` set when it found the connection
+  // made again since their ids were numbered.
+  Result<size_t> WriteActivity(std::span<const ActivityRecord> rows, size_t slice, const std::function<bool()>& go_on,
+                               bool& renumber);
   // Inside the caller's transaction: the rows (whose ids are numbered), and their tokens' uses.
   Status InsertRows(std::span<const ActivityRecord> rows);
   Status TouchTokens(std::span<const ActivityRecord> rows);
@@ -46,6 +50,7 @@ class ActivityTables final : public ActivityStore {
 
   Connection& db_;
   std::unordered_map<std::string, int64_t> numbers_;
+  uint64_t numbered_on_ = 0;  // the connection's Reconnects() when numbers_ was read
   // InsertRows' values, kept from one slice to the next: a slice of 250 rows binds some 190 KB of
   // them, which the allocator otherwise maps anew (page faults on the store thread) every slice.
   sql::Values rows_values_;
