@@ -25,7 +25,10 @@ namespace {
 
 // How far behind the change feed (read every 200 ms) the cache is trusted. Past it (the broker was
 // paused, its machine suspended, its store thread held up), a grant revoked meanwhile on another
-// broker may still be cached: grants are read from the store until the feed is read again.
+// broker may still be cached: grants are read from the store until the feed is read again. Not
+// while the feed's reads fail (the database lost): a read of the grant would fail too, and the
+// cache serves until follower_max_age, the node timeout, after which peers count this broker's
+// leases as lost (README, Running several brokers).
 constexpr std::chrono::milliseconds kCacheTrusted{2000};
 
 // The cached grant; null when the store must be asked (GrantFromStore). Refused when this broker
@@ -36,7 +39,7 @@ Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, co
   if (behind > ctx.follower_max_age)
     return MakeError(Errc::kUnavailable,
                      "This broker cannot reach its database to learn of revocations; the call was not sent");
-  if (behind > kCacheTrusted) return std::shared_ptr<const domain::Grant>();
+  if (behind > kCacheTrusted && !ctx.follower->Failing()) return std::shared_ptr<const domain::Grant>();
   return ctx.grants.Find(id);
 }
 

@@ -21,7 +21,7 @@ const REQUEST = { appName: 'Lost DB', appUrl: 'https://app.example', reason: 'te
 test('a database lost mid-run: what needs it gets 503, calls within a lease go on until the node timeout, and it recovers without a restart', async () => {
   const pg = ownCluster();
   const mock = await startMock();
-  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: pg.url, AIPASSPORT_NODE_TIMEOUT_SECONDS: '3' } });
+  const broker = await startBroker({ mock, env: { AIPASSPORT_DATABASE_URL: pg.url, AIPASSPORT_NODE_TIMEOUT_SECONDS: '6' } });
   const g = await approvedGrant(broker, { ...SCOPE, maxRequests: 100 });
   const first = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(first.status, 200, first.text);
@@ -37,9 +37,15 @@ test('a database lost mid-run: what needs it gets 503, calls within a lease go o
   // The lease this broker holds still pays for calls: the limits stay exact, the store is not asked.
   const during = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(during.status, 200, during.text);
+  // Also once the grant cache is no longer fresh (2 s): the grant cannot be read again either.
+  const stopped = Date.now();
+  await new Promise((res) => setTimeout(res, 3000));
+  const later = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
+  assert.ok(Date.now() - stopped < 5500, 'still within the node timeout');
+  assert.equal(later.status, 200, later.text);
   // Past the node timeout the other brokers count its leases as lost, and it can no longer know of a
   // revocation made on one of them: it refuses rather than serve from memory.
-  await new Promise((res) => setTimeout(res, 3500));
+  await new Promise((res) => setTimeout(res, Math.max(0, 6500 - (Date.now() - stopped))));
   const blind = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: g.token, body: chatBody('gpt-4o-mini') });
   assert.equal(blind.status, 503, blind.text);
   assert.match(blind.json.error.message, /cannot reach its database to learn of revocations/);
@@ -53,8 +59,8 @@ test('a database lost mid-run: what needs it gets 503, calls within a lease go o
   // Every call served is counted once the database is back (the usage waiting to be settled was kept).
   await eventually(async () => {
     const usage = (await call(broker.url, 'GET', `/grants/${g.grantId}/usage`, { token: broker.ownerToken })).json;
-    return usage?.totals?.requests === 3;
-  }, 'the three calls served settled');
+    return usage?.totals?.requests === 4;
+  }, 'the four calls served settled');
 });
 
 test('a broker whose database cannot be reached does not start, and says why without the password', async () => {
