@@ -170,17 +170,23 @@ std::string Relay::WithReservedLimit(std::string body, const NativeEndpoint& ep,
 // broker read them all (anthropic-beta's flags are checked on each). `json_body`: the body is
 // JSON as the broker read it, whatever the app said it was. Not the app's Accept: an answer in
 // another form than the JSON and events the broker reads for usage (Google's frontends offer
-// protobuf) would go through unmetered.
+// protobuf) would go through unmetered. A provider's own fields go to that provider only: a
+// declared server (a gateway in front of another provider, which may pass them on) or another
+// provider gets none, as the broker checks anthropic-beta's flags only on Anthropic's wire.
 http::CallHead Relay::ForwardedCall(const Request& req, std::string_view target, bool json_body) const {
   static const http::FieldName kForwarded[] = {http::FieldName("content-type"), http::FieldName("anthropic-version"),
                                                http::FieldName("idempotency-key"), http::FieldName("anthropic-beta"),
                                                http::FieldName("openai-beta")};
-  constexpr size_t kContentType = 0, kFirstList = 3;  // the fields of one value come first, then the lists
+  constexpr size_t kContentType = 0, kAnthropicVersion = 1, kFirstList = 3, kAnthropicBeta = 3, kOpenAIBeta = 4;
+  bool to_anthropic = wire_ == Provider::kAnthropic && !provider_.declared;
+  bool to_openai = wire_ == Provider::kOpenAI && !provider_.declared;
   http::CallHead out(req.method(), target);
   out.fields.reserve(256);
   if (json_body) out.Add("Content-Type", "application/json");
   http::ForEachNamed(req, kForwarded, [&](size_t i, bool first, std::string_view value) {
     if (json_body && i == kContentType) return;
+    if ((i == kAnthropicVersion || i == kAnthropicBeta) && !to_anthropic) return;
+    if (i == kOpenAIBeta && !to_openai) return;
     if (first || i >= kFirstList) out.Add(kForwarded[i].Text(), value);
   });
   return out;

@@ -281,6 +281,26 @@ test('a list field sent on several lines reaches the provider whole, as the brok
   assert.equal(seen['anthropic-version'], '2023-06-01', 'a field of one value: the first');
 });
 
+// anthropic-beta's flags are checked only on Anthropic's wire: elsewhere (a declared gateway in
+// front of Claude would pass them on) a flag such as the 1M context window's would go unchecked.
+test('a provider\'s own fields reach that provider only', async () => {
+  const openai = await approvedGrant(broker, SCOPES.openai);
+  const headers = { 'anthropic-beta': 'context-1m-2025-08-07', 'anthropic-version': '2023-06-01', 'openai-beta': 'assistants=v2' };
+  const res = await call(broker.url, 'POST', '/openai/v1/chat/completions', { token: openai.token, body: chatBody('gpt-4o-mini'), headers });
+  assert.equal(res.status, 200, res.text);
+  const lower = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+  const toOpenAI = lower((await mockStats(mock)).lastHeaders.openai);
+  assert.equal(toOpenAI['openai-beta'], 'assistants=v2');
+  assert.equal(toOpenAI['anthropic-beta'], undefined, JSON.stringify(toOpenAI));
+  assert.equal(toOpenAI['anthropic-version'], undefined, JSON.stringify(toOpenAI));
+  const anthropic = await approvedGrant(broker, SCOPES.anthropic);
+  const body = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
+  const sent = await call(broker.url, 'POST', '/anthropic/v1/messages', { token: anthropic.token, body, headers: { 'openai-beta': 'assistants=v2' } });
+  assert.equal(sent.status, 200, sent.text);
+  const toAnthropic = lower((await mockStats(mock)).lastHeaders.anthropic);
+  assert.equal(toAnthropic['openai-beta'], undefined, JSON.stringify(toAnthropic));
+});
+
 // Google's frontends answer in protobuf when asked: the usage the broker reads would not be there.
 test('the app\'s Accept does not reach the provider: the answer comes in the form the broker meters', async () => {
   const { token } = await approvedGrant(broker, SCOPES.google);
