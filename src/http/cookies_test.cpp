@@ -26,6 +26,11 @@ TEST(CookiesTest, ACookieThatComesTwiceWithTwoValuesIsNone) {
   across.insert(bhttp::field::cookie, "session=theirs");
   across.insert(bhttp::field::cookie, "session=mine");
   EXPECT_FALSE(CookieValue(across, "session"));
+  Request apart;  // Beast keeps fields of one name together, whatever came between them
+  apart.insert(bhttp::field::cookie, "session=theirs");
+  apart.insert(bhttp::field::user_agent, "x");
+  apart.insert(bhttp::field::cookie, "session=mine");
+  EXPECT_TRUE(CookieConflicts(apart, "session"));
   Request same;
   same.insert(bhttp::field::cookie, "session=mine; session=mine");
   EXPECT_EQ(CookieValue(same, "session"), "mine");
