@@ -163,8 +163,13 @@ bool Scope::AllowsCapability(std::string_view capability) const {
   return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
 }
 
-Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix,
-                         const std::vector<std::string>& providers) {
+namespace {
+
+// `least_pace`: the least requests and tokens a minute and calls at once a scope may set. Asked
+// for, 1: a grant that may make no call at all could not be approved (the consent screen takes at
+// least 1). Stored, 0: a grant approved with 0 before this was checked still loads.
+Result<Scope> ReadScope(const boost::json::value& value, std::string_view prefix,
+                        const std::vector<std::string>& providers, int64_t least_pace) {
   std::vector<FieldError> errors;
   if (!value.is_object()) {
     errors.push_back({std::string(prefix), value.is_null() ? "Required" : "Expected an object"});
@@ -202,12 +207,19 @@ Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefi
     }
   scope.max_budget_cents = ReadLimit(o, prefix, "maxBudgetCents", 0, kMaxBudgetCents, errors);
   scope.max_requests = ReadLimit(o, prefix, "maxRequests", 0, kMaxCount, errors);
-  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", 0, kMaxCount, errors);
-  scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", 0, kMaxCount, errors);
-  scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", 0, kMaxCount, errors);
+  scope.rate_limit = ReadLimit(o, prefix, "rateLimit", least_pace, kMaxCount, errors);
+  scope.max_tokens_per_minute = ReadLimit(o, prefix, "maxTokensPerMinute", least_pace, kMaxCount, errors);
+  scope.max_concurrent = ReadLimit(o, prefix, "maxConcurrent", least_pace, kMaxCount, errors);
   scope.max_delegation_depth = ReadLimit(o, prefix, "maxDelegationDepth", 1, kMaxDelegationDepth, errors);
   if (!errors.empty()) return Error{Errc::kValidation, "Validation failed", std::move(errors)};
   return scope;
+}
+
+}  // namespace
+
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix,
+                         const std::vector<std::string>& providers) {
+  return ReadScope(value, prefix, providers, 1);
 }
 
 boost::json::object ScopeToJson(const Scope& scope) {
@@ -234,7 +246,7 @@ Result<Scope> ParseScopeText(std::string_view json_text) {
   std::vector<std::string> stored_provider;
   if (const auto* o = value.if_object())
     if (const auto* p = o->if_contains("provider"); p && p->is_string()) stored_provider.emplace_back(p->get_string());
-  return ParseScope(value, "scope", stored_provider);
+  return ReadScope(value, "scope", stored_provider, 0);
 }
 
 std::string JoinForHumans(const std::vector<std::string>& items) {

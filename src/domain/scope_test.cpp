@@ -52,6 +52,19 @@ TEST(Scope, NamesEveryBadField) {
   EXPECT_TRUE(HasFieldError(Parse(R"("openai")"), "scope"));
 }
 
+// A grant that may make no call a minute, or none at once, could never be approved (the consent
+// screen takes at least 1): the app asking for one hears so. A grant stored with one still loads.
+TEST(Scope, APaceOfZeroIsRefusedAsAskedButLoadsAsStored) {
+  for (std::string_view field : {"rateLimit", "maxTokensPerMinute", "maxConcurrent"}) {
+    std::string json = R"({"provider":"openai","models":[],"capabilities":["chat"],")" + std::string(field) + R"(":0})";
+    auto asked = Parse(json);
+    EXPECT_TRUE(HasFieldError(asked, "scope." + std::string(field))) << field;
+    EXPECT_TRUE(ParseScopeText(json)) << field;
+    EXPECT_TRUE(
+        Parse(R"({"provider":"openai","models":[],"capabilities":["chat"],")" + std::string(field) + R"(":1})"));
+  }
+}
+
 // Found by fuzz/grant_fuzz.cpp: a limit too large for int64 was cast before its range was checked
 // (undefined behaviour, reported by UBSan). It is refused as not an integer.
 TEST(Scope, ALimitBeyondAnyIntegerIsRefused) {
