@@ -36,6 +36,13 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr int kMaxFetchesInFlight = 64;
 
 Error Refused(std::string sentence) { return MakeError(Errc::kBadRequest, std::move(sentence)); }
+// The document could not be had now (its host unreachable, slow or failing): not the app's fault,
+// and maybe gone at the next try, so not an answer that its credentials are wrong.
+Error Unreachable(std::string sentence) {
+  Error e = MakeError(Errc::kUnavailable, std::move(sentence));
+  e.retry_after_seconds = 5;
+  return e;
+}
 
 bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), text.begin(), [](char p, char t) {
@@ -270,7 +277,7 @@ struct ClientMetadataResolver::Impl {
   }
 
   static Error TooSlow() {
-    return Refused("the URL did not answer within " + std::to_string(kClientMetadataTimeout.count()) + " seconds");
+    return Unreachable("the URL did not answer within " + std::to_string(kClientMetadataTimeout.count()) + " seconds");
   }
 
   // The document's body and Cache-Control, or a sentence saying why there is none.
@@ -285,13 +292,15 @@ struct ClientMetadataResolver::Impl {
                           " has no public address (it does not resolve, or only to a private, loopback or "
                           "link-local address, which this broker does not fetch from)");
       if (opened.error().code == Errc::kUpstreamTimeout) co_return TooSlow();
-      co_return Refused("the document could not be fetched: " + opened.error().message);
+      co_return Unreachable("the document could not be fetched: " + opened.error().message);
     }
     http::UpstreamAnswer& answer = **opened;
     unsigned status = answer.Head().result_int();
     if (status >= 300 && status < 400)
       co_return Refused("the URL answered with a redirect (HTTP " + std::to_string(status) +
                         "), and redirects are not followed: the client_id must be the document's own URL");
+    if (status >= 500 || status == 429)
+      co_return Unreachable("the URL answered HTTP " + std::to_string(status) + ", not the document");
     if (status != 200) co_return Refused("the URL answered HTTP " + std::to_string(status) + ", not the document");
     const std::string too_big = "the document is larger than " + std::to_string(kMaxClientMetadataBytes / 1024) + " KB";
     if (auto length = answer.Head().find(bhttp::field::content_length); length != answer.Head().end()) {
@@ -306,7 +315,7 @@ struct ClientMetadataResolver::Impl {
     for (;;) {
       auto piece = co_await answer.ReadPiece();
       if (!piece && piece.error().code == Errc::kUpstreamTimeout) co_return TooSlow();
-      if (!piece) co_return Refused("the document could not be read: " + piece.error().message);
+      if (!piece) co_return Unreachable("the document could not be read: " + piece.error().message);
       if (piece->empty()) break;
       if (fetched.body.size() + piece->size() > kMaxClientMetadataBytes) co_return Refused(too_big);
       fetched.body.append(*piece);
@@ -403,6 +412,11 @@ asio::awaitable<Result<store::ClientRecord>> ClientMetadataResolver::Resolve(con
     if (!fetched) return fetched.error();
     return ClientFromMetadata(url, fetched->body, now);
   }();
+  if (!fetched && fetched.error().code == Errc::kUnavailable) {
+    spdlog::info("client metadata document {} not fetched: {}", url, fetched.error().message);
+    co_return Unreachable("the app's metadata document " + url + " could not be fetched now (" +
+                          fetched.error().message + "); try again shortly");
+  }
   if (!described) {
     spdlog::info("client metadata document {} refused: {}", url, described.error().message);
     co_return Refused("the app's metadata document " + url + " cannot be used: " + described.error().message);

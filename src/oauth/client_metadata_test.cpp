@@ -262,8 +262,14 @@ TEST(ClientMetadataTest, TheOperatorsChoicesAndPrivateAddressesAreRefusedBeforeA
     EXPECT_NE(why.find("private, loopback or link-local"), std::string::npos) << why;
   }
   any.allow_private_addresses = true;
-  std::string why = Why(ResolveWith(any, "https://127.0.0.1:9/client.json"));
+  auto unreachable = ResolveWith(any, "https://127.0.0.1:9/client.json");
+  ASSERT_FALSE(unreachable);
+  std::string why = Why(unreachable);
   EXPECT_NE(why.find("could not be fetched"), std::string::npos) << why;
+  // Not the app's fault, and maybe gone at the next try: the app hears 503 and tries again, rather
+  // than 401 invalid_client, which a device or a refreshing app takes for good.
+  EXPECT_EQ(unreachable.error().code, Errc::kUnavailable);
+  EXPECT_GT(unreachable.error().retry_after_seconds, 0);
 }
 
 TEST(ClientMetadataTest, OneAddressCannotMakeTheBrokerFetchWithoutEnd) {

@@ -104,9 +104,12 @@ class DevicePages {
     // Not why: that would quote the document, whose author would then write on this page.
     if (!client && client.error().code != Errc::kNotFound) {
       spdlog::info("a device code's app could not be read: {}", client.error().message);
-      co_return EntryPage(StatusCode::bad_request, csrf, typed,
-                          "The description the app that asked gives of itself could not be read: nothing was "
-                          "granted.");
+      bool now = client.error().code == Errc::kUnavailable;
+      co_return EntryPage(now ? StatusCode::service_unavailable : StatusCode::bad_request, csrf, typed,
+                          now ? "The description the app that asked gives of itself could not be fetched just now: "
+                                "nothing was granted yet. Try again in a moment."
+                              : "The description the app that asked gives of itself could not be read: nothing was "
+                                "granted.");
     }
     auto scope = domain::ParseScopeText(device.scope_json);
     if (!client || !scope)

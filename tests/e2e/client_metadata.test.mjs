@@ -32,6 +32,7 @@ function documentFor(path, self) {
     case '/moved.json': return { status: 302, headers: { location: '/agent.json' } };
     case '/web.json': return { body: { ...doc, grant_types: ['authorization_code'] } };
     case '/slow.json': return { never: true };
+    case '/failing.json': return { status: 503, body: { error: 'down for a moment' } };
     default: return { status: 404, body: { error: 'no such document' } };
   }
 }
@@ -235,13 +236,25 @@ test('documents that are refused, each with a reason shown to the person', async
   assert.match(token.json.error_description, /names another client_id/);
 });
 
-test('a document server that never answers is given up on after 5 seconds', async (t) => {
+// Not the app's fault, and maybe gone at the next try: 503, never 401 invalid_client, which a
+// polling device or a refreshing app takes as final.
+test('a document server that never answers is given up on after 5 seconds, and one that fails is answered 503', async (t) => {
   const b = await mainBroker();
   const started = Date.now();
-  const text = await refusedAuthorization(b, `${docsBase}/slow.json`);
-  assert.match(text, /did not answer within 5 seconds/);
+  const slow = await get(b, authorizePath(`${docsBase}/slow.json`, pkce().challenge));
+  assert.equal(slow.status, 503, slow.text);
+  assert.match(slow.text, /could not be fetched now \(the URL did not answer within 5 seconds\); try again shortly/);
   assert.equal(hits.get('/slow.json'), 1, 'the request reached the server, which kept it waiting');
   t.diagnostic(`refused after ${Date.now() - started} ms`);
+
+  const failing = await get(b, authorizePath(`${docsBase}/failing.json`, pkce().challenge));
+  assert.equal(failing.status, 503, failing.text);
+  assert.match(failing.text, /answered HTTP 503/);
+  const token = await post(b, '/oauth/token', { grant_type: 'urn:ietf:params:oauth:grant-type:device_code',
+    device_code: 'x', client_id: `${docsBase}/failing.json` });
+  assert.equal(token.status, 503, token.text);
+  assert.equal(token.json.error, 'temporarily_unavailable');
+  assert.ok(Number(token.headers['retry-after']) > 0, token.headers['retry-after']);
 });
 
 test('private and loopback addresses are refused unless the operator allows them', async () => {
