@@ -40,6 +40,8 @@ constexpr std::string_view kRelayed[] = {
 
 constexpr std::string_view kWideContext = "context-1m-2025-08-07";
 
+constexpr std::string_view kVersions[] = {"2023-06-01", "2026-10-21"};
+
 bool Relayed(std::string_view flag) {
   return std::any_of(std::begin(kRelayed), std::end(kRelayed),
                      [&](std::string_view known) { return boost::beast::iequals(flag, known); });
@@ -67,6 +69,16 @@ Status CheckAnthropicBetas(const http::Request& req) {
   return MakeError(Errc::kForbidden, "The anthropic-beta flag '" + refused +
                                          "' is not relayed: the broker does not read what it changes in a call (which "
                                          "model runs it, what it may use, what it costs)");
+}
+
+Status CheckAnthropicVersion(const http::Request& req) {
+  auto field = req.find("anthropic-version");
+  if (field == req.end()) return {};
+  std::string_view version = field->value();
+  if (std::find(std::begin(kVersions), std::end(kVersions), version) != std::end(kVersions)) return {};
+  return MakeError(Errc::kBadRequest, "The anthropic-version '" + std::string(version.substr(0, 40)) +
+                                          "' is not relayed: the broker reads calls as API versions 2023-06-01 and "
+                                          "2026-10-21 define them");
 }
 
 bool OpensWideContext(const http::Request& req) {

@@ -90,8 +90,10 @@ Relay::~Relay() = default;
 awaitable<Reply> Relay::Native(const NativeEndpoint& ep, Request& req, std::string_view target,
                                std::string_view path_model) {
   wire_ = ep.wire;
-  if (ep.wire == Provider::kAnthropic)
+  if (ep.wire == Provider::kAnthropic) {
+    if (auto version = CheckAnthropicVersion(req); !version) co_return hooks_.Refusal(version.error());
     if (auto betas = CheckAnthropicBetas(req); !betas) co_return hooks_.Refusal(betas.error());
+  }
   if (ep.capability.empty()) co_return co_await ListModels(req, target);
   if (ep.model_in == ModelIn::kMultipart) {
     // A translation's answer says nothing of how long its audio was (see MeteredFormat).

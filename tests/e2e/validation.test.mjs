@@ -281,6 +281,24 @@ test('a list field sent on several lines reaches the provider whole, as the brok
   assert.equal(seen['anthropic-version'], '2023-06-01', 'a field of one value: the first');
 });
 
+// An API version may change what a call's members mean: only those the broker reads go on.
+test('an anthropic-version the broker has not read is refused before it reaches Anthropic', async () => {
+  const { token } = await approvedGrant(broker, SCOPES.anthropic);
+  const body = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] };
+  const before = (await mockStats(mock)).requests.anthropic;
+  const refused = await call(broker.url, 'POST', '/anthropic/v1/messages', { token, body, headers: { 'anthropic-version': '2099-01-01' } });
+  assert.equal(refused.status, 400, refused.text);
+  assert.equal(refused.json.type, 'error', 'in Anthropic\'s shape');
+  assert.match(refused.json.error.message, /anthropic-version '2099-01-01' is not relayed/);
+  assert.equal((await mockStats(mock)).requests.anthropic, before, 'nothing reached the provider');
+  for (const version of ['2023-06-01', '2026-10-21']) {
+    const sent = await call(broker.url, 'POST', '/anthropic/v1/messages', { token, body, headers: { 'anthropic-version': version } });
+    assert.equal(sent.status, 200, `${version}: ${sent.text}`);
+    const seen = Object.fromEntries(Object.entries((await mockStats(mock)).lastHeaders.anthropic).map(([k, v]) => [k.toLowerCase(), v]));
+    assert.equal(seen['anthropic-version'], version);
+  }
+});
+
 // anthropic-beta's flags are checked only on Anthropic's wire: elsewhere (a declared gateway in
 // front of Claude would pass them on) a flag such as the 1M context window's would go unchecked.
 test('a provider\'s own fields reach that provider only', async () => {
