@@ -158,7 +158,10 @@ asio::awaitable<void> ReloadOnHangup(std::shared_ptr<TlsCredentials> tls, std::s
   for (;;) {
     auto [ec, signal] = co_await hangup->async_wait(kUseTuple);
     if (ec) co_return;
-    tls->Reload("SIGHUP");
+    if (tls)
+      tls->Reload("SIGHUP");
+    else
+      spdlog::info("SIGHUP: this listener serves plain HTTP, with no certificate to load again");
   }
 }
 
@@ -551,10 +554,11 @@ tcp::endpoint Server::LocalEndpoint() const { return acceptor_.local_endpoint();
 void Server::Start() {
   auto executor = acceptor_.get_executor();
   asio::co_spawn(executor, AcceptLoop(), LogHandlerException);
-  if (!tls_) return;
-  // Registered here, before the broker says it is listening: SIGHUP's default would end it.
+  // Registered here, before the broker says it is listening, TLS or not: SIGHUP's default would end
+  // it at once, with neither the usage of the calls it served nor the leases it holds given back.
   hangup_ = std::make_shared<asio::signal_set>(executor, SIGHUP);
   asio::co_spawn(executor, ReloadOnHangup(tls_, hangup_), LogHandlerException);
+  if (!tls_) return;
   asio::co_spawn(executor, ReloadOnChange(tls_, options_.tls_check_interval, stopping_), LogHandlerException);
 }
 

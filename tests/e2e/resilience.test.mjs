@@ -71,6 +71,19 @@ test('a restart loses nothing: grants, counters, signing key and owner token sur
   await broker.stop();
 });
 
+// SIGHUP loads a TLS certificate again; a broker serving plain HTTP (behind a TLS proxy, as the
+// README suggests) is not ended by it, which would lose the usage it has not written yet and count
+// the budget it holds as spent.
+test('SIGHUP does not end a broker that serves plain HTTP', async () => {
+  const b = await startBroker({ mock });
+  b.proc.kill('SIGHUP');
+  await new Promise((res) => setTimeout(res, 500));
+  assert.equal(b.proc.exitCode, null, 'still running');
+  assert.equal(b.proc.signalCode, null, 'not ended by the signal');
+  assert.equal((await call(b.url, 'GET', '/health')).status, 200);
+  assert.equal(await b.stop('SIGTERM'), 0);
+});
+
 // A service manager may stop a broker the moment it starts: a SIGTERM that comes as it says it
 // listens ends it through its drain all the same (exit 0, its node retired), never by the signal.
 test('a broker stopped the moment it says it listens still stops cleanly', async () => {
