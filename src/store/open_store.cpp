@@ -98,8 +98,13 @@ Result<DatabaseTarget> ParseDatabaseUrl(std::string_view url, const std::filesys
                                               "(sqlite:///var/lib/aipassport/aipassport.db)");
     return DatabaseTarget{Backend::kSqlite, std::string(path)};
   }
-  return MakeError(Errc::kBadRequest, "database_url '" + RedactDatabaseUrl(url) +
-                                          "': expected postgresql://user:password@host:port/database or "
+  // Without "://" the password cannot be told from the rest (postgresql:/user:pw@host): only the
+  // scheme is named.
+  std::string shown = url.find("://") != std::string_view::npos
+                          ? "'" + RedactDatabaseUrl(url) + "'"
+                          : "starting '" + std::string(url.substr(0, std::min<size_t>(url.find(':'), 20))) + ":'";
+  return MakeError(Errc::kBadRequest, "database_url " + shown +
+                                          ": expected postgresql://user:password@host:port/database or "
                                           "sqlite:///absolute/path/file.db");
 }
 

@@ -45,6 +45,13 @@ TEST(DatabaseUrl, AnUnknownSchemeIsNamedWithoutItsPassword) {
   EXPECT_NE(bad.error().message.find("expected postgresql://"), std::string::npos);
   EXPECT_NE(bad.error().message.find("mysql://root:***@db/ap"), std::string::npos);
   EXPECT_EQ(bad.error().message.find("hunter2"), std::string::npos);
+  // A slash short: the password cannot be told from the rest, so only the scheme is named.
+  for (const char* typo : {"postgresql:/u:Xy7Qk9pw@h/db", "postgresql//u:Xy7Qk9pw@h/db", "postgres:u:Xy7Qk9pw@h/db"}) {
+    auto mistyped = ParseDatabaseUrl(typo, "unused");
+    ASSERT_FALSE(mistyped) << typo;
+    EXPECT_EQ(mistyped.error().message.find("Xy7Qk9pw"), std::string::npos) << mistyped.error().message;
+    EXPECT_NE(mistyped.error().message.find("expected postgresql://"), std::string::npos);
+  }
 }
 
 TEST(DatabaseUrl, RedactionHidesEveryPassword) {
