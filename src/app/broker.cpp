@@ -431,6 +431,16 @@ void NoteDatabaseKind(const std::filesystem::path& dir, store::Backend backend) 
   if (!written) spdlog::warn("could not note the kind of database in {}", path);
 }
 
+// A data directory whose broker keeps its data in PostgreSQL, given no database_url: `who` would
+// make a SQLite database of its own there (and a serving broker would note the directory SQLite's).
+Status RefuseStraySqlite(const Config& config, const std::string& who) {
+  if (!config.database_url.empty() || DatabaseKindOf(config.data_dir) != kPostgresKind) return {};
+  return MakeError(Errc::kBadRequest, "the broker on " + config.data_dir.string() +
+                                          " keeps its data in PostgreSQL (its file 'database' says so), and " + who +
+                                          " would use a SQLite database of its own there: give it the broker's "
+                                          "configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
+}
+
 // This broker's name among the brokers on its database. A broker restarted on the same data
 // directory takes the name of the run before it, so that run (killed, say) is not counted as a
 // live peer for a node timeout; the file is locked while the broker runs, so a second broker on
@@ -707,6 +717,7 @@ int RunBroker(const Config& config) {
   RaiseOpenFileLimit();
   auto target = store::ParseDatabaseUrl(config.database_url, config.data_dir / "aipassport.db");
   if (!target) return Fail(target.error());
+  if (auto stray = RefuseStraySqlite(config, "this broker"); !stray) return Fail(stray.error());
   auto store = store::OpenStore(*target);
   if (!store) return Fail(store.error());
   NoteDatabaseKind(config.data_dir, target->backend);
@@ -1084,11 +1095,7 @@ Status CheckDataDir(const Config& config, DataUse use) {
                                           " (commands other than serve do not create one; check --data-dir)");
   auto target = store::ParseDatabaseUrl(config.database_url, dir / "aipassport.db");
   if (!target) return target.error();
-  if (config.database_url.empty() && DatabaseKindOf(dir) == kPostgresKind)
-    return MakeError(Errc::kBadRequest, "the broker on " + dir.string() +
-                                            " keeps its data in PostgreSQL (its file 'database' says so), and this "
-                                            "command would use a SQLite database of its own there: give it the "
-                                            "broker's configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
+  if (auto stray = RefuseStraySqlite(config, "this command"); !stray) return stray;
   if (use == DataUse::kNeedsDatabase && target->backend == store::Backend::kSqlite &&
       !std::filesystem::exists(target->location, ec))
     return MakeError(Errc::kNotFound, "no broker data at " + target->location +

@@ -147,6 +147,11 @@ test('where the broker keeps its data in PostgreSQL, a command given no configur
   assert.ok(!existsSync(join(dir, 'aipassport.db')), 'no SQLite database was made');
   const reset = await run(['admin-token', '--reset', '--data-dir', dir], none);
   assert.equal(reset.code, 2, 'nor is a token reset there that the broker would not know');
+  const served = await run(['serve', '--listen', '127.0.0.1:0', '--data-dir', dir], none);
+  assert.equal(served.code, 2, `nor does a broker serve an empty SQLite database there: ${served.stderr}`);
+  assert.match(served.stderr, /keeps its data in PostgreSQL \(its file 'database' says so\), and this broker would use a SQLite database/);
+  assert.ok(!existsSync(join(dir, 'aipassport.db')), 'no SQLite database was made');
+  assert.equal(readFileSync(join(dir, 'database'), 'utf8').trim(), 'postgresql', 'the directory still says PostgreSQL');
   const listed = await run(['user', 'list', '--data-dir', dir], env);
   assert.equal(listed.code, 0, listed.stderr);
   const chosen = await run(['user', 'add', 'bob', '--password-stdin', '--data-dir', dir],
