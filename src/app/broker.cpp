@@ -1122,15 +1122,17 @@ int ResetAdminToken(const Config& config) {
   if (!audit_key) return Fail(audit_key.error());
   auto token = ResetOwnerToken(**store);
   if (!token) return Fail(token.error());
-  if (auto ok =
-          RecordAuditEvent(config, *audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"});
-      !ok)
-    return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
+  // Shown as soon as it is stored: the old one no longer works, and this one exists nowhere else.
   std::printf("new owner token (shown once, keep it secret): %s\n", token->c_str());
   std::printf(
       "the previous owner token no longer works (on brokers started without AIPASSPORT_ADMIN_TOKEN, "
       "which take that token instead)\n");
+  std::fflush(stdout);
   ::unlink(OwnerTokenFile(config.data_dir).c_str());  // the first start's token, if still there, is dead
+  if (auto ok =
+          RecordAuditEvent(config, *audit_key, **store, record::AuditEvent{"owner_token.reset", "cli", "", "", "{}"});
+      !ok)
+    return Fail("the owner token was reset, but the audit trail did not take it: " + ok.error().message);
   return 0;
 }
 

@@ -108,9 +108,11 @@ int ManageClients(const Config& config, const ClientCommand& command) {
   const store::ClientRecord& client = made->record;
   const std::string& secret = made->secret;
   if (auto ok = (*store)->OAuth().CreateClient(client); !ok) return Fail(ok.error());
-  if (int failed = audit("client.added", client.id, client.name, {{"deviceGrant", client.device_grant}})) return failed;
+  // Shown as soon as it is stored: the secret exists nowhere else.
   std::printf("client_id: %s\n", client.id.c_str());
   if (command.confidential) std::printf("client_secret (shown once, keep it secret): %s\n", secret.c_str());
+  std::fflush(stdout);
+  if (int failed = audit("client.added", client.id, client.name, {{"deviceGrant", client.device_grant}})) return failed;
   return 0;
 }
 

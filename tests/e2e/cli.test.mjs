@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, lstatSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { databaseUrlFor, run, startBroker, tempDir } from './harness.mjs';
 
 test('bad usage exits 2; --help and --version exit 0', async () => {
@@ -131,6 +133,28 @@ test('an upstream key variable that is not set stops serve, naming it, and no ot
   const serve = await run(['serve', '--config', file, '--data-dir', dir, '--listen', '127.0.0.1:0']);
   assert.equal(serve.code, 2, serve.stderr);
   assert.match(serve.stderr, /openai_compatible 'local': the variable named by api_key_env \('LOCAL_LLM_KEY_UNSET'\) is not set/);
+});
+
+// The old owner token is dead once the new one is stored, and a confidential app's secret is stored
+// only as a hash: a step after that fails (here the audit trail, whose head no longer fits) must not
+// swallow them.
+test('a secret the CLI stored is shown even when the audit trail then refuses to record it', async () => {
+  const dir = tempDir();
+  const sqliteOnly = { AIPASSPORT_DATABASE_URL: '' };
+  const made = await run(['user', 'add', 'ann', '--password-stdin', '--data-dir', dir], sqliteOnly, 'correct horse battery staple\n');
+  assert.equal(made.code, 0, made.stderr);
+  const db = join(dir, 'aipassport.db');
+  execFileSync('sqlite3', [db, "UPDATE settings SET value = '-1 damaged head' WHERE key = 'audit.head'"]);
+  const reset = await run(['admin-token', '--reset', '--data-dir', dir], sqliteOnly);
+  assert.equal(reset.code, 1, reset.stderr);
+  assert.match(reset.stderr, /the owner token was reset, but the audit trail did not take it/);
+  const token = reset.stdout.match(/new owner token \(shown once, keep it secret\): (apo_\S+)/)?.[1];
+  assert.ok(token, reset.stdout);
+  const stored = execFileSync('sqlite3', [db, "SELECT value FROM settings WHERE key = 'owner_token_sha256'"]).toString().trim();
+  assert.equal(stored, createHash('sha256').update(token).digest('hex'), 'the token shown is the one stored');
+  const client = await run(['client', 'add', 'notes', '--redirect-uri', 'http://127.0.0.1/cb', '--confidential', '--data-dir', dir], sqliteOnly);
+  assert.equal(client.code, 1, client.stderr);
+  assert.match(client.stdout, /^client_id: \S+\nclient_secret \(shown once, keep it secret\): \S+\n/);
 });
 
 test('where the broker keeps its data in PostgreSQL, a command given no configuration refuses, rather than make a SQLite database of its own', async () => {
