@@ -201,6 +201,7 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
   if (auto snapshot = (*source)->BeginSnapshot(); !snapshot) return snapshot.error();
   auto target = OpenMigrated(to);
   if (!target) return target.error();
+  std::vector<CopiedTable> report;
   auto copied = (*target)->InTransaction([&]() -> Status {
     // Checked inside the copy's transaction, so a broker started on the target meanwhile is seen.
     if (auto empty = RequireEmpty(**target); !empty) return empty;
@@ -214,28 +215,23 @@ Result<std::vector<CopiedTable>> CopyDatabase(const DatabaseTarget& from, const 
                               "'), COALESCE((SELECT MAX(" + column + ") FROM " + table + "), 0) + 1, false)";
         if (auto set = (*target)->Exec(restart.c_str()); !set) return set;
       }
+    // Counted before the commit (the source in the snapshot the copy read): a check that fails
+    // leaves nothing copied, as the command then says.
+    for (const auto& table : kTables) {
+      auto in_source = CountRows(**source, table.name);
+      if (!in_source) return in_source.error();
+      auto in_target = CountRows(**target, table.name);
+      if (!in_target) return in_target.error();
+      if (*in_source != *in_target)
+        return MakeError(Errc::kInternal, std::string("the copy of ") + table.name + " holds " +
+                                              std::to_string(*in_target) + " rows, the source " +
+                                              std::to_string(*in_source));
+      report.push_back({table.name, *in_target});
+    }
     return {};
   });
-  std::vector<int64_t> in_source;  // counted in the snapshot the copy read
-  for (const auto& table : kTables) {
-    if (!copied) break;
-    auto rows = CountRows(**source, table.name);
-    if (!rows) copied = rows.error();
-    in_source.push_back(rows ? *rows : 0);
-  }
   (*source)->Exec("COMMIT");
   if (!copied) return copied.error();
-  std::vector<CopiedTable> report;
-  for (size_t i = 0; i < std::size(kTables); ++i) {
-    const auto& table = kTables[i];
-    auto in_target = CountRows(**target, table.name);
-    if (!in_target) return in_target.error();
-    if (in_source[i] != *in_target)
-      return MakeError(Errc::kInternal, std::string("the copy of ") + table.name + " holds " +
-                                            std::to_string(*in_target) + " rows, the source " +
-                                            std::to_string(in_source[i]));
-    report.push_back({table.name, *in_target});
-  }
   return report;
 }
 
