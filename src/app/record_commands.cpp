@@ -100,9 +100,17 @@ std::filesystem::path AuditMarkPath(const Config& config) {
 }
 
 Status RecordAuditEvent(const Config& config, const std::string& key, store::Store& store, record::AuditEvent event) {
-  if (event.actor.empty()) event.actor = "cli";
+  std::vector<record::AuditEvent> events;
+  events.push_back(std::move(event));
+  return RecordAuditEvents(config, key, store, std::move(events));
+}
+
+Status RecordAuditEvents(const Config& config, const std::string& key, store::Store& store,
+                         std::vector<record::AuditEvent> events) {
+  for (auto& event : events)
+    if (event.actor.empty()) event.actor = "cli";
   record::AuditMark mark(AuditMarkPath(config));
-  return record::AppendAudit(store.Audit(), key, {std::move(event)}, SystemNowMillis(), &mark, "cli");
+  return record::AppendAudit(store.Audit(), key, std::move(events), SystemNowMillis(), &mark, "cli");
 }
 
 int RunRecordCommand(const Config& config, const RecordCommand& command) {

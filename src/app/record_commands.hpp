@@ -33,5 +33,8 @@ std::filesystem::path AuditMarkPath(const Config& config);
 // Appends `event` (by actor "cli" unless it says otherwise) to the trail, synchronously, checked
 // against and moving this machine's mark.
 Status RecordAuditEvent(const Config& config, const std::string& key, store::Store& store, record::AuditEvent event);
+// The same for several events, in one append.
+Status RecordAuditEvents(const Config& config, const std::string& key, store::Store& store,
+                         std::vector<record::AuditEvent> events);
 
 }  // namespace ap::app

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/json/serialize.hpp>
 #include <cctype>
 #include <cstdio>
 #include <iostream>
@@ -44,6 +45,32 @@ Result<std::string> NameTakenInAnyCase(store::Store& store, const std::string& n
 // An owner account changed by the CLI (usernames are checked to plain characters, safe in JSON).
 record::AuditEvent OwnerEvent(std::string_view kind, const store::OwnerRecord& owner) {
   return record::AuditEvent{std::string(kind), "cli", owner.id, "", "{\"username\":\"" + owner.username + "\"}"};
+}
+
+// A removed owner's events: each grant revoked and each key deleted, as an app's removal records its
+// grants, then owner.removed counting them and naming the first 100 grants.
+std::vector<record::AuditEvent> RemovalEvents(store::Store& store, const store::OwnerRecord& owner,
+                                              const store::IdentityStore::RemovedOwner& removed) {
+  std::vector<record::AuditEvent> events;
+  boost::json::object because{{"because", "owner " + owner.username + " removed"}};
+  boost::json::array listed;
+  for (const auto& id : removed.revoked_grant_ids) {
+    if (listed.size() < 100) listed.emplace_back(id);
+    if (auto grant = store.Grants().GetGrant(id))
+      events.push_back(api::GrantEvent(api::audit_kind::kGrantRevoked, "cli", *grant, because));
+    else  // unread, the grant is still named
+      events.push_back(record::AuditEvent{std::string(api::audit_kind::kGrantRevoked), "cli", owner.id, id,
+                                          boost::json::serialize(because)});
+  }
+  for (const auto& key : removed.deleted_keys)
+    events.push_back(api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", key));
+  boost::json::object detail{{"username", owner.username},
+                             {"revokedGrants", static_cast<int64_t>(removed.revoked_grant_ids.size())},
+                             {"revokedGrantIds", std::move(listed)},
+                             {"deletedKeys", static_cast<int64_t>(removed.deleted_keys.size())}};
+  events.push_back(record::AuditEvent{std::string(api::audit_kind::kOwnerRemoved), "cli", owner.id, "",
+                                      boost::json::serialize(detail)});
+  return events;
 }
 
 }  // namespace
@@ -108,9 +135,9 @@ int ManageUsers(const Config& config, const UserCommand& command) {
     if (!owner) return Fail(owner.error());
     auto audit_key = AuditKey(config, **store);  // before anything changes, as for passwd
     if (!audit_key) return Fail(audit_key.error());
-    if (auto ok = (*store)->Identity().DeleteOwner(command.username); !ok) return Fail(ok.error());
-    if (auto ok = RecordAuditEvent(config, *audit_key, **store, OwnerEvent(api::audit_kind::kOwnerRemoved, *owner));
-        !ok)
+    auto removed = (*store)->Identity().DeleteOwner(command.username);
+    if (!removed) return Fail(removed.error());
+    if (auto ok = RecordAuditEvents(config, *audit_key, **store, RemovalEvents(**store, *owner, *removed)); !ok)
       return Fail("the owner was removed, but the audit trail did not take it: " + ok.error().message);
     std::printf("removed %s: their grants are revoked, their provider keys deleted and their sessions ended\n",
                 command.username.c_str());

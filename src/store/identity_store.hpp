@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/time.hpp"
+#include "store/key_store.hpp"
 
 namespace ap::store {
 
@@ -48,8 +49,13 @@ class IdentityStore {
   // started that still wait, are revoked (a change each, so every
   // broker refuses them at once), their provider keys deleted, their sessions ended. The row stays
   // under a name no one can take or sign in with, so the grants and the record still name them; it
-  // is no longer listed. kNotFound if unknown.
-  virtual Status DeleteOwner(std::string_view username) = 0;
+  // is no longer listed. kNotFound if unknown. Returns the ids of the grants revoked and the keys
+  // deleted (their id, provider, label and hint), for the audit trail.
+  struct RemovedOwner {
+    std::vector<std::string> revoked_grant_ids;
+    std::vector<ProviderKeyRecord> deleted_keys;
+  };
+  virtual Result<RemovedOwner> DeleteOwner(std::string_view username) = 0;
 
   // Creates the session if its owner's password hash is still `checked_hash`, the one the password
   // was checked against: kUnauthorized if the password changed or the owner was removed meanwhile

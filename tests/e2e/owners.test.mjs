@@ -439,3 +439,37 @@ test('an app registered on /apps is changed and removed only by the owner who re
   assert.match(JSON.stringify(change), /"redirectUrisBefore":\["https:\/\/op\.example\/cb"\],"redirectUris":\["https:\/\/op\.example\/v2\/cb"\]/);
   assert.equal((await post(`/apps/${id}/remove`, { csrf: hidden(aliceEdit.text, 'csrf') }, alice)).status, 200);
 });
+
+// Removing an owner revokes their grants and deletes their keys: the trail records each, as it
+// records each grant an app's removal revokes, and owner.removed counts them.
+test('user remove records each grant it revokes and each key it deletes', async () => {
+  assert.match(user(['add', 'frida', '--password-stdin'], `${PASSWORD}\n`), /added frida/);
+  const frida = await session('frida');
+  const token = hidden((await get('/', frida)).text, 'csrf');
+  const api = async (method, path, body) => {
+    const res = await fetch(broker.url + path, { method, body: JSON.stringify(body ?? {}),
+      headers: { cookie: frida, 'content-type': 'application/json', 'x-csrf-token': token } });
+    return { status: res.status, json: await res.json() };
+  };
+  const req = await fetch(`${broker.url}/grant-requests`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ appName: 'Frida app', appUrl: 'https://frida.example', reason: 'r', scope: { provider: 'openai', models: [], capabilities: ['chat'] } }),
+  }).then((r) => r.json());
+  assert.equal((await api('POST', `/grants/${req.grant.id}/approve`)).status, 200);
+  const key = await api('POST', '/keys', { provider: 'openai', label: 'frida', key: `sk-proj-${'e'.repeat(40)}` });
+  assert.equal(key.status, 201, JSON.stringify(key.json));
+  assert.match(user(['remove', 'frida']), /removed frida/);
+  const exported = (kind) => execFileSync(BIN, ['audit', 'export', '--kind', kind, '--data-dir', dataDir], { env: { PATH: process.env.PATH } })
+    .toString().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  const revoked = exported('grant.revoked').filter((r) => r.grantId === req.grant.id);
+  assert.equal(revoked.length, 1);
+  assert.equal(revoked[0].detail.because, 'owner frida removed');
+  const removedKey = exported('key.removed').filter((r) => r.detail.label === 'frida');
+  assert.equal(removedKey.length, 1);
+  assert.equal(removedKey[0].detail.provider, 'openai');
+  assert.doesNotMatch(JSON.stringify(removedKey[0]), /eeeeeeee/, 'never the key');
+  const removed = exported('owner.removed').find((r) => r.detail.username === 'frida');
+  assert.equal(removed.detail.revokedGrants, 1);
+  assert.deepEqual(removed.detail.revokedGrantIds, [req.grant.id]);
+  assert.equal(removed.detail.deletedKeys, 1);
+});

@@ -28,7 +28,7 @@ const std::string kRetireOwner = "UPDATE owners SET username = ?, password_hash 
 const std::string kRevokeGrantsOf =
     "UPDATE grants SET status = 'revoked', revoked_at = ?, version = version + 1 WHERE owner_id = ? "
     "AND status IN ('approved', 'pending') RETURNING id";
-const std::string kDeleteKeysOf = "DELETE FROM provider_keys WHERE owner_id = ?";
+const std::string kDeleteKeysOf = "DELETE FROM provider_keys WHERE owner_id = ? RETURNING id, provider, label, hint";
 const std::string kEndOwnerSessions = "DELETE FROM sessions WHERE owner_id = ?";
 // A password change or removal waits for a session being created, then ends it; one before it is
 // seen (PostgreSQL reads the row again once the lock is had; SQLite writes one at a time).
@@ -90,14 +90,15 @@ Status IdentityTables::SetOwnerPassword(std::string_view username, std::string_v
   });
 }
 
-Status IdentityTables::DeleteOwner(std::string_view username) {
+Result<IdentityStore::RemovedOwner> IdentityTables::DeleteOwner(std::string_view username) {
   auto owner = GetOwnerByName(username);
   if (!owner) return owner.error();
-  return db_.InTransaction([&]() -> Status {
+  return db_.InTransaction([&]() -> Result<RemovedOwner> {
     // Twice: on PostgreSQL the first statement may wait for a delegation that holds a parent's row
     // and then commits a child, which that statement's snapshot does not hold; the second one's
     // does. A delegation after the first waits for this transaction, then finds its parent revoked.
-    std::vector<std::string> revoked;
+    RemovedOwner removed;
+    std::vector<std::string>& revoked = removed.revoked_grant_ids;
     for (int pass = 0; pass < 2; ++pass) {
       Query revoke(db_.Prepare(kRevokeGrantsOf));
       revoke.Bind(SystemNow()).Bind(owner->id);
@@ -106,18 +107,24 @@ Status IdentityTables::DeleteOwner(std::string_view username) {
       if (rc != kDone) return db_.DbError("remove owner");
     }
     for (const auto& id : revoked)
-      if (auto told = AppendChange(db_, "grant", id); !told) return told;
-    Query keys(db_.Prepare(kDeleteKeysOf));
-    keys.Bind(owner->id);
-    if (keys.Step() != kDone) return db_.DbError("remove owner");
-    if (db_.Changes() > 0)
-      if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped;
+      if (auto told = AppendChange(db_, "grant", id); !told) return told.error();
+    {
+      Query keys(db_.Prepare(kDeleteKeysOf));
+      keys.Bind(owner->id);
+      int rc;
+      while ((rc = keys.Step()) == kRow)
+        removed.deleted_keys.push_back(
+            ProviderKeyRecord{keys.Text(0), owner->id, keys.Text(1), keys.Text(2), keys.Text(3), "", "", "", 0, {}});
+      if (rc != kDone) return db_.DbError("remove owner");
+    }
+    if (!removed.deleted_keys.empty())
+      if (auto bumped = BumpKeysVersion(db_); !bumped) return bumped.error();
     Query end(db_.Prepare(kEndOwnerSessions));
     end.Bind(owner->id);
     Query retire(db_.Prepare(kRetireOwner));
     retire.Bind(kRemovedPrefix + owner->id).Bind(owner->id);
     if (end.Step() != kDone || retire.Step() != kDone) return db_.DbError("remove owner");
-    return {};
+    return removed;
   });
 }
 

@@ -18,7 +18,7 @@ class IdentityTables final : public IdentityStore {
   Result<OwnerRecord> GetOwner(std::string_view id) override;
   Result<std::vector<OwnerRecord>> ListOwners() override;
   Status SetOwnerPassword(std::string_view username, std::string_view password_hash) override;
-  Status DeleteOwner(std::string_view username) override;
+  Result<RemovedOwner> DeleteOwner(std::string_view username) override;
   Status CreateSession(const SessionRecord& session, std::string_view checked_hash) override;
   Result<SessionRecord> GetSession(std::string_view id_hash) override;
   Status TouchSession(std::string_view id_hash, UnixSeconds now) override;
