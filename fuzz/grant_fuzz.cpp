@@ -13,8 +13,8 @@ namespace {
 
 using namespace ap;
 
-void RoundTrip(const domain::Scope& scope) {
-  auto again = domain::ParseScope(domain::ScopeToJson(scope), "scope", {scope.provider});
+void RoundTrip(const domain::Scope& scope, domain::ScopeBy by) {
+  auto again = domain::ParseScope(domain::ScopeToJson(scope), "scope", {scope.provider}, by);
   if (!again) fuzz::Broken("a parsed scope parses again from its JSON");
   if (again->models != scope.models || again->capabilities != scope.capabilities ||
       again->max_budget_cents != scope.max_budget_cents || again->max_requests != scope.max_requests ||
@@ -33,11 +33,11 @@ void RoundTrip(const domain::Scope& scope) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<std::string> providers = {"openai", "anthropic", "google", "ollama"};
   std::string_view input = fuzz::Text(data, size);
-  if (auto stored = domain::ParseScopeText(input)) RoundTrip(*stored);
+  if (auto stored = domain::ParseScopeText(input)) RoundTrip(*stored, domain::ScopeBy::kOwner);
   boost::system::error_code ec;
   boost::json::value value = boost::json::parse(input, ec);
   if (ec) return 0;
-  if (auto scope = domain::ParseScope(value, "scope", providers)) RoundTrip(*scope);
+  if (auto scope = domain::ParseScope(value, "scope", providers)) RoundTrip(*scope, domain::ScopeBy::kApp);
   if (value.is_object()) {
     boost::json::object granted{{"provider", "openai"},
                                 {"models", boost::json::array{"gpt-4o*"}},
@@ -49,7 +49,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       else
         granted[key] = limit;
     }
-    if (auto limits = domain::ParseScope(granted, "scope", {"openai"})) RoundTrip(*limits);
+    if (auto limits = domain::ParseScope(granted, "scope", {"openai"}, domain::ScopeBy::kOwner))
+      RoundTrip(*limits, domain::ScopeBy::kOwner);
   }
   return 0;
 }

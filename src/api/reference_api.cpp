@@ -419,7 +419,7 @@ class ReferenceApi {
         scope[key] = value;
     }
     // Checked with the limits read here; only those given are written (see api::SetLimits).
-    auto limits = domain::ParseScope(scope, "scope", {grant->scope.provider});
+    auto limits = domain::ParseScope(scope, "scope", {grant->scope.provider}, domain::ScopeBy::kOwner);
     if (!limits) co_return http::ErrorResponse(limits.error());
     co_return co_await Transition(std::move(id), caller, api::SetLimits(std::move(*limits), given));
   }

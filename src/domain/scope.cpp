@@ -163,13 +163,10 @@ bool Scope::AllowsCapability(std::string_view capability) const {
   return std::find(capabilities.begin(), capabilities.end(), capability) != capabilities.end();
 }
 
-namespace {
-
-// `least_pace`: the least requests and tokens a minute and calls at once a scope may set. Asked
-// for, 1: a grant that may make no call at all could not be approved (the consent screen takes at
-// least 1). Stored, 0: a grant approved with 0 before this was checked still loads.
-Result<Scope> ReadScope(const boost::json::value& value, std::string_view prefix,
-                        const std::vector<std::string>& providers, int64_t least_pace) {
+Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix,
+                         const std::vector<std::string>& providers, ScopeBy by) {
+  // The least requests and tokens a minute and calls at once (see ScopeBy).
+  const int64_t least_pace = by == ScopeBy::kApp ? 1 : 0;
   std::vector<FieldError> errors;
   if (!value.is_object()) {
     errors.push_back({std::string(prefix), value.is_null() ? "Required" : "Expected an object"});
@@ -215,13 +212,6 @@ Result<Scope> ReadScope(const boost::json::value& value, std::string_view prefix
   return scope;
 }
 
-}  // namespace
-
-Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix,
-                         const std::vector<std::string>& providers) {
-  return ReadScope(value, prefix, providers, 1);
-}
-
 boost::json::object ScopeToJson(const Scope& scope) {
   boost::json::object o;
   o["provider"] = scope.provider;
@@ -246,7 +236,7 @@ Result<Scope> ParseScopeText(std::string_view json_text) {
   std::vector<std::string> stored_provider;
   if (const auto* o = value.if_object())
     if (const auto* p = o->if_contains("provider"); p && p->is_string()) stored_provider.emplace_back(p->get_string());
-  return ReadScope(value, "scope", stored_provider, 0);
+  return ParseScope(value, "scope", stored_provider, ScopeBy::kOwner);
 }
 
 std::string JoinForHumans(const std::vector<std::string>& items) {

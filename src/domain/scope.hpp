@@ -41,8 +41,12 @@ inline constexpr int64_t kMaxDelegationDepth = 4;
 // Validates `value` as a scope whose provider is one of `providers` (empty: the built-in ones).
 // Field errors name the offending member under `prefix` ("scope.provider"). Unknown members are
 // refused: silently dropping a limit the app asked for would mislead it.
+// Who sets the scope: an app may not ask for 0 requests or tokens a minute or 0 calls at once (such a
+// grant could not be approved: the consent screen takes at least 1); an owner may set 0 (a grant
+// paused), as a grant stored with 0 reads back.
+enum class ScopeBy { kApp, kOwner };
 Result<Scope> ParseScope(const boost::json::value& value, std::string_view prefix = "scope",
-                         const std::vector<std::string>& providers = {});
+                         const std::vector<std::string>& providers = {}, ScopeBy by = ScopeBy::kApp);
 boost::json::object ScopeToJson(const Scope& scope);
 std::string ScopeToJsonText(const Scope& scope);
 Result<Scope> ParseScopeText(std::string_view json_text);

@@ -53,13 +53,15 @@ TEST(Scope, NamesEveryBadField) {
 }
 
 // A grant that may make no call a minute, or none at once, could never be approved (the consent
-// screen takes at least 1): the app asking for one hears so. A grant stored with one still loads.
-TEST(Scope, APaceOfZeroIsRefusedAsAskedButLoadsAsStored) {
+// screen takes at least 1): the app asking for one hears so. An owner may set one (PATCH), and a
+// grant stored with one loads.
+TEST(Scope, APaceOfZeroIsRefusedAsAnAppsAskButNotAsAnOwnersOrStored) {
   for (std::string_view field : {"rateLimit", "maxTokensPerMinute", "maxConcurrent"}) {
     std::string json = R"({"provider":"openai","models":[],"capabilities":["chat"],")" + std::string(field) + R"(":0})";
     auto asked = Parse(json);
     EXPECT_TRUE(HasFieldError(asked, "scope." + std::string(field))) << field;
     EXPECT_TRUE(ParseScopeText(json)) << field;
+    EXPECT_TRUE(ParseScope(boost::json::parse(json), "scope", {}, ScopeBy::kOwner)) << "an owner may pause: " << field;
     EXPECT_TRUE(
         Parse(R"({"provider":"openai","models":[],"capabilities":["chat"],")" + std::string(field) + R"(":1})"));
   }

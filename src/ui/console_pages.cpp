@@ -606,7 +606,8 @@ class ConsolePages {
     }
     if (errors.empty()) {
       // The same checks as PATCH /grants/:id: the limits must make a valid scope.
-      auto checked = domain::ParseScope(json::value(domain::ScopeToJson(limits)), "scope", {limits.provider});
+      auto checked = domain::ParseScope(json::value(domain::ScopeToJson(limits)), "scope", {limits.provider},
+                                        domain::ScopeBy::kOwner);
       if (!checked) {
         Error e = checked.error();
         static const std::map<std::string, std::string> kFields{{"scope.maxBudgetCents", "budget"},
