@@ -25,10 +25,10 @@ namespace {
 
 // How far behind the change feed (read every 200 ms) the cache is trusted. Past it (the broker was
 // paused, its machine suspended, its store thread held up), a grant revoked meanwhile on another
-// broker may still be cached: grants are read from the store until the feed is read again. Not
-// while the feed's reads fail (the database lost): a read of the grant would fail too, and the
-// cache serves until follower_max_age, the node timeout, after which peers count this broker's
-// leases as lost (README, Running several brokers).
+// broker may still be cached: grants are read from the store until the feed is read again. A read
+// that fails for want of the database (lost) falls back on the cache, until follower_max_age, the
+// node timeout, after which peers count this broker's leases as lost (README, Running several
+// brokers): calls within its leases go on meanwhile.
 constexpr std::chrono::milliseconds kCacheTrusted{2000};
 
 // The cached grant; null when the store must be asked (GrantFromStore). Refused when this broker
@@ -39,7 +39,7 @@ Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, co
   if (behind > ctx.follower_max_age)
     return MakeError(Errc::kUnavailable,
                      "This broker cannot reach its database to learn of revocations; the call was not sent");
-  if (behind > kCacheTrusted && !ctx.follower->Failing()) return std::shared_ptr<const domain::Grant>();
+  if (behind > kCacheTrusted) return std::shared_ptr<const domain::Grant>();
   return ctx.grants.Find(id);
 }
 
@@ -47,8 +47,11 @@ Result<std::shared_ptr<const domain::Grant>> GrantInCache(BrokerContext& ctx, co
 // a newer one the cache already holds wins.
 awaitable<Result<std::shared_ptr<const domain::Grant>>> GrantFromStore(BrokerContext& ctx, const std::string& id) {
   auto grant = co_await LoadGrant(ctx, id);
-  if (!grant) co_return grant.error();
-  co_return ctx.grants.Put(std::move(*grant));
+  if (grant) co_return ctx.grants.Put(std::move(*grant));
+  // The database lost: the cached grant, while this broker is still within the node timeout.
+  if (grant.error().code == Errc::kUnavailable && ctx.follower && ctx.follower->CaughtUpWithin(ctx.follower_max_age))
+    if (auto cached = ctx.grants.Find(id)) co_return cached;
+  co_return grant.error();
 }
 
 }  // namespace

@@ -89,12 +89,6 @@ Status ChangeFollower::ReloadCached() {
 }
 
 Result<int64_t> ChangeFollower::Poll() {
-  auto applied = ReadChanges();
-  failing_.store(!applied, std::memory_order_relaxed);
-  return applied;
-}
-
-Result<int64_t> ChangeFollower::ReadChanges() {
   store::ChangeRecord seen_before = last_;
   std::set<std::string, std::less<>> hooked;
   int64_t applied = 0;

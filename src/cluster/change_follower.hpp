@@ -49,11 +49,8 @@ class ChangeFollower {
   bool CaughtUpWithin(std::chrono::milliseconds age) const { return Behind() <= age; }
   // How long ago the last successful Start or Poll was, on that clock.
   std::chrono::nanoseconds Behind() const;
-  // Whether the last Poll failed (the database not answering); any thread may ask.
-  bool Failing() const { return failing_.load(std::memory_order_relaxed); }
 
  private:
-  Result<int64_t> ReadChanges();  // Poll's work
   Status Apply(const store::ChangeRecord& change);
   // Caches `record`'s grant, or forgets it if it does not parse.
   void Keep(store::GrantRecord record);
@@ -65,7 +62,6 @@ class ChangeFollower {
   // The last change read (at Start, the newest one).
   store::ChangeRecord last_;
   std::atomic<int64_t> caught_up_at_{0};  // on clock_, nanoseconds
-  std::atomic<bool> failing_{false};
   int64_t polls_ = 0;
   bool reload_pending_ = false;  // changes were missed, and the cache is not read again yet
   std::map<std::string, std::function<void()>, std::less<>> hooks_;
