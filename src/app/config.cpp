@@ -416,6 +416,11 @@ Status ReadCompatibleUpstreams(const toml::table& table, const std::string& file
 // Every key in the file must be a known setting: a typo should not silently fall back to a default.
 Status CheckKnownKeys(const toml::table& table, const std::string& prefix, const std::vector<Setting>& settings) {
   for (const auto& [key, node] : table) {
+    // A quoted key with a dot ("database.pool_size" = 4) spells a known setting's path but is read
+    // by none: refused, not silently ignored.
+    if (key.str().find('.') != std::string_view::npos)
+      return Bad("the key \"" + std::string(key.str()) + "\" in the config file has a dot inside its quotes: write " +
+                 "it unquoted (" + std::string(key.str()) + " = ...) or as a [table]");
     std::string path = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (path == kCompatible || path == kPrices) continue;  // read on their own
     if (const auto* sub = node.as_table()) {

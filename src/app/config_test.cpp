@@ -126,6 +126,11 @@ TEST(Config, RefusesBadValuesWithTheirSource) {
   auto typo = LoadConfig(flags, FakeEnv({}));
   ASSERT_FALSE(typo);
   EXPECT_NE(typo.error().message.find("unknown setting 'lissten'"), std::string::npos);
+  // A quoted key with a dot spells a setting's path, but no setting reads it: refused, not ignored.
+  flags.config_file = WriteToml("\"database.pool_size\" = 999\n");
+  auto quoted = LoadConfig(flags, FakeEnv({}));
+  ASSERT_FALSE(quoted);
+  EXPECT_NE(quoted.error().message.find("has a dot inside its quotes"), std::string::npos) << quoted.error().message;
   flags.config_file = WriteToml("listen = [\n");
   EXPECT_FALSE(LoadConfig(flags, FakeEnv({})));
   std::remove(flags.config_file->c_str());
