@@ -438,7 +438,8 @@ Status RefuseStraySqlite(const Config& config, const std::string& who) {
   return MakeError(Errc::kBadRequest, "the broker on " + config.data_dir.string() +
                                           " keeps its data in PostgreSQL (its file 'database' says so), and " + who +
                                           " would use a SQLite database of its own there: give it the broker's "
-                                          "configuration (--config FILE, or AIPASSPORT_DATABASE_URL)");
+                                          "configuration (--config FILE, or AIPASSPORT_DATABASE_URL; "
+                                          "sqlite:///path/aipassport.db where it has moved back to SQLite)");
 }
 
 // This broker's name among the brokers on its database. A broker restarted on the same data

@@ -1,6 +1,8 @@
 #include "store/open_store.hpp"
 
 #include <algorithm>
+#include <cctype>
+#include <optional>
 #include <vector>
 
 #include "store/postgres/postgres_store.hpp"
@@ -28,6 +30,17 @@ std::vector<std::pair<size_t, size_t>> PasswordSpans(std::string_view url) {
   }
   std::sort(spans.begin(), spans.end());
   return spans;
+}
+
+// The URI scheme `url` starts with (RFC 3986: a letter, then letters, digits, '+', '-' or '.', then
+// ':'), if it does.
+std::optional<std::string_view> SchemeOf(std::string_view url) {
+  size_t colon = url.find(':');
+  if (colon == 0 || colon == std::string_view::npos || !std::isalpha(static_cast<unsigned char>(url[0])))
+    return std::nullopt;
+  for (char c : url.substr(0, colon))
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return std::nullopt;
+  return url.substr(0, colon);
 }
 
 // `text` with its %XX escapes decoded (a malformed one kept as it is).
@@ -98,11 +111,11 @@ Result<DatabaseTarget> ParseDatabaseUrl(std::string_view url, const std::filesys
                                               "(sqlite:///var/lib/aipassport/aipassport.db)");
     return DatabaseTarget{Backend::kSqlite, std::string(path)};
   }
-  // Without "://" the password cannot be told from the rest (postgresql:/user:pw@host): only the
-  // scheme is named.
-  std::string shown = url.find("://") != std::string_view::npos
-                          ? "'" + RedactDatabaseUrl(url) + "'"
-                          : "starting '" + std::string(url.substr(0, std::min<size_t>(url.find(':'), 20))) + ":'";
+  // Without "://" the password cannot be told from the rest (postgresql:/user:pw@host, or a libpq
+  // keyword string, password=... host=...): only a scheme is named, if it starts with one.
+  std::string shown = url.find("://") != std::string_view::npos ? "'" + RedactDatabaseUrl(url) + "'"
+                      : SchemeOf(url)                           ? "starting '" + std::string(*SchemeOf(url)) + ":'"
+                                                                : std::string("that is not a URL");
   return MakeError(Errc::kBadRequest, "database_url " + shown +
                                           ": expected postgresql://user:password@host:port/database or "
                                           "sqlite:///absolute/path/file.db");

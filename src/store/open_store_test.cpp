@@ -46,7 +46,8 @@ TEST(DatabaseUrl, AnUnknownSchemeIsNamedWithoutItsPassword) {
   EXPECT_NE(bad.error().message.find("mysql://root:***@db/ap"), std::string::npos);
   EXPECT_EQ(bad.error().message.find("hunter2"), std::string::npos);
   // A slash short: the password cannot be told from the rest, so only the scheme is named.
-  for (const char* typo : {"postgresql:/u:Xy7Qk9pw@h/db", "postgresql//u:Xy7Qk9pw@h/db", "postgres:u:Xy7Qk9pw@h/db"}) {
+  for (const char* typo : {"postgresql:/u:Xy7Qk9pw@h/db", "postgresql//u:Xy7Qk9pw@h/db", "postgres:u:Xy7Qk9pw@h/db",
+                           "password=Xy7Qk9pw host=db", "host=db password=Xy7Qk9pw", "Xy7Qk9pw"}) {
     auto mistyped = ParseDatabaseUrl(typo, "unused");
     ASSERT_FALSE(mistyped) << typo;
     EXPECT_EQ(mistyped.error().message.find("Xy7Qk9pw"), std::string::npos) << mistyped.error().message;
