@@ -10,13 +10,22 @@
 
 namespace ap::api {
 
+namespace {
+
+// Whether a prune of `page` rows a statement may have left older ones: a full page of either.
+bool MayHaveLeft(const store::ActivityStore::Pruned& pruned, int64_t page) {
+  return pruned.rows >= page || pruned.token_uses >= page;
+}
+
+}  // namespace
+
 Result<int64_t> PruneActivityBefore(store::ActivityStore& activity, UnixMillis before, int64_t page) {
   int64_t rows = 0;
   for (;;) {
     auto pruned = activity.PruneActivity(before, page);
     if (!pruned) return pruned.error();
     rows += pruned->rows;
-    if (pruned->rows < page && pruned->token_uses < page) return rows;
+    if (!MayHaveLeft(*pruned, page)) return rows;
   }
 }
 
@@ -36,7 +45,7 @@ bool RecordUpkeep::PruneActivityPage(UnixMillis now) {
   auto pruned = store_.Activity().PruneActivity(RetainedFrom(now), activity_page_);
   if (!pruned) spdlog::error("activity not pruned: {}", pruned.error().message);  // the next prune tries again
   if (pruned) pruned_rows_ += pruned->rows;
-  activity_left_ = pruned && (pruned->rows == activity_page_ || pruned->token_uses == activity_page_);
+  activity_left_ = pruned && MayHaveLeft(*pruned, activity_page_);
   if (activity_left_) return true;
   LogPruned(pruned_rows_);
   pruned_rows_ = 0;
