@@ -287,13 +287,20 @@ record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::strin
                     json::object{{"because", "app " + std::string(client_id) + " removed"}});
 }
 
-json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked) {
-  constexpr size_t kListed = 100;  // a record stays small, however many grants the app had
+void NoteRevokedGrants(json::object& detail, const std::vector<std::string>& revoked_ids) {
+  constexpr size_t kListed = 100;  // a record stays small, however many grants went
   json::array ids;
-  for (size_t i = 0; i < revoked.size() && i < kListed; ++i) ids.emplace_back(revoked[i].id);
-  return json::object{{"clientId", client_id},
-                      {"revokedGrants", static_cast<int64_t>(revoked.size())},
-                      {"revokedGrantIds", std::move(ids)}};
+  for (size_t i = 0; i < revoked_ids.size() && i < kListed; ++i) ids.emplace_back(revoked_ids[i]);
+  detail["revokedGrants"] = static_cast<int64_t>(revoked_ids.size());
+  detail["revokedGrantIds"] = std::move(ids);
+}
+
+json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked) {
+  std::vector<std::string> ids;
+  for (const auto& g : revoked) ids.push_back(g.id);
+  json::object detail{{"clientId", client_id}};
+  NoteRevokedGrants(detail, ids);
+  return detail;
 }
 
 boost::asio::awaitable<void> RevokeIfQuoting(BrokerContext& ctx, const store::GrantRecord& grant, int answers) {

@@ -76,6 +76,9 @@ struct RevokedPage {
 RevokedPage RevokeGrantsOfClient(store::Store& s, std::string_view client_id, UnixSeconds now);
 // The audit event of a grant RevokeGrantsOfClient revoked, by `actor`.
 record::AuditEvent RevokedWithClient(const store::GrantRecord& grant, std::string_view client_id, std::string actor);
+// Adds to an audit record's detail how many grants a removal revoked (`revokedGrants`) and the first
+// 100 of them (`revokedGrantIds`).
+void NoteRevokedGrants(boost::json::object& detail, const std::vector<std::string>& revoked_ids);
 // The detail of `client.removed`: the app, how many grants went with it, and the first 100 of them.
 boost::json::object RemovedClientDetail(std::string_view client_id, const std::vector<store::GrantRecord>& revoked);
 

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "api/audit_events.hpp"
+#include "api/grant_changes.hpp"
 #include "app/admin_token.hpp"
 #include "app/broker.hpp"
 #include "app/failure.hpp"
@@ -53,9 +54,7 @@ std::vector<record::AuditEvent> RemovalEvents(store::Store& store, const store::
                                               const store::IdentityStore::RemovedOwner& removed) {
   std::vector<record::AuditEvent> events;
   boost::json::object because{{"because", "owner " + owner.username + " removed"}};
-  boost::json::array listed;
   for (const auto& id : removed.revoked_grant_ids) {
-    if (listed.size() < 100) listed.emplace_back(id);
     if (auto grant = store.Grants().GetGrant(id))
       events.push_back(api::GrantEvent(api::audit_kind::kGrantRevoked, "cli", *grant, because));
     else  // unread, the grant is still named
@@ -65,9 +64,8 @@ std::vector<record::AuditEvent> RemovalEvents(store::Store& store, const store::
   for (const auto& key : removed.deleted_keys)
     events.push_back(api::KeyEvent(api::audit_kind::kKeyRemoved, "cli", key));
   boost::json::object detail{{"username", owner.username},
-                             {"revokedGrants", static_cast<int64_t>(removed.revoked_grant_ids.size())},
-                             {"revokedGrantIds", std::move(listed)},
                              {"deletedKeys", static_cast<int64_t>(removed.deleted_keys.size())}};
+  api::NoteRevokedGrants(detail, removed.revoked_grant_ids);
   events.push_back(record::AuditEvent{std::string(api::audit_kind::kOwnerRemoved), "cli", owner.id, "",
                                       boost::json::serialize(detail)});
   return events;
